@@ -1,0 +1,3 @@
+"""fitlang: a declarative placement-policy language and its compiler, fitc."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,685 @@
+"""Name resolution, block schemas, profiles and rules: from parsed modules to a `Program`.
+
+`check_file` is the stage's entry point. It never stops at the first error:
+every declaration of every loaded file is checked and every problem reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from fitlang import messages as msg
+from fitlang.check import schema as s
+from fitlang.check import types as t
+from fitlang.check.evaluate import Evaluator, Symbol, Typed
+from fitlang.check.loader import SourceModule, Workspace
+from fitlang.check.program import (Accelerator, AffinityRule, Buy, Compare, GpuSpec, Inventory,
+                                   NodeShape, Offer, Origin, Policy, Pool, Preference, Program,
+                                   Requirement, SpreadRule, Workload)
+from fitlang.syntax.printer import expression_text
+from fitlang.diagnostics import Diagnostic, did_you_mean, hint
+from fitlang.syntax import nodes as n
+from fitlang.syntax.nodes import Span
+
+DEFAULT_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "google": "google.com/tpu",
+                    "aws": "aws.amazon.com/neuron", "intel": "gpu.intel.com/i915"}
+
+
+@dataclass
+class CheckResult:
+    root: SourceModule
+    program: Program
+    diagnostics: list[Diagnostic]
+    workspace: Workspace
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+
+@dataclass
+class BlockValues:
+    """A block's entries after checking: attribute values, nested blocks, rule statements."""
+
+    origin: Origin
+    node: Any = None  # the block it came from
+    values: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, Origin] = field(default_factory=dict)
+    blocks: dict[str, "BlockValues"] = field(default_factory=dict)
+    statements: list[Any] = field(default_factory=list)
+
+
+class ModuleScope:
+    """The names one module sees; the `Resolver` its expressions are evaluated against."""
+
+    def __init__(self, checker: "Checker", module: SourceModule) -> None:
+        self.checker = checker
+        self.module = module
+        self.path = module.path
+        self.symbols: dict[str, Symbol] = {}
+        self.own: dict[str, Symbol] = {}
+        self.aliases: dict[str, ModuleScope] = {}
+
+    def lookup(self, name: str) -> Symbol | None:
+        return self.symbols.get(name)
+
+    def names(self, kind: str | None = None) -> list[str]:
+        return [name for name, sym in self.symbols.items() if kind is None or sym.kind == kind]
+
+    def alias(self, name: str) -> "ModuleScope | None":
+        return self.aliases.get(name)
+
+    def const_value(self, symbol: Symbol) -> Typed | None:
+        return self.checker.const_value(symbol)
+
+    def accelerator_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None:
+        accelerator = self.checker.accelerator(symbol)
+        if accelerator is None:
+            return None
+        if attr not in s.ACCELERATOR_SCOPE or attr == "count":
+            self.report(msg.InvalidKey.at(self.path, span, target=f"accelerator `{symbol.name}`",
+                                          what="attribute", name=attr,
+                                          hint=hint(did_you_mean(attr, s.ACCELERATOR.attrs))))
+            return None
+        value = accelerator.attribute(attr)
+        if value is None:
+            self.report(msg.InvalidKey.at(self.path, span, target=f"accelerator `{symbol.name}`",
+                                          what="value for", name=attr, hint=""))
+            return None
+        return Typed(s.ACCELERATOR_SCOPE[attr], value)
+
+    def dropped(self) -> set[str]:
+        return self.module.parsed.dropped_names
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.checker.report(diagnostic)
+
+
+class Checker:
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.diagnostics: list[Diagnostic] = []
+        self.scopes: dict[Path, ModuleScope] = {}
+        self._consts: dict[int, Typed | None] = {}
+        self._entities: dict[int, Any] = {}
+        self._in_progress: list[Symbol] = []
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+
+    # ---- scopes -----------------------------------------------------------
+
+    def scope(self, module: SourceModule) -> ModuleScope:
+        scope = self.scopes.get(module.resolved)
+        if scope is not None:
+            return scope
+        scope = ModuleScope(self, module)
+        self.scopes[module.resolved] = scope
+        self._declare_own(scope)
+        self._declare_imports(scope)
+        return scope
+
+    def _declare_own(self, scope: ModuleScope) -> None:
+        for decl in scope.module.decls:
+            ident, kind = _declared(decl)
+            if ident is None:
+                continue
+            if ident.name in scope.own:
+                self.report(msg.DuplicateDefinition.at(scope.path, ident.span, name=ident.name))
+                continue
+            scope.own[ident.name] = Symbol(kind, ident.name, decl, scope.module)
+        scope.symbols.update(scope.own)
+
+    def _declare_imports(self, scope: ModuleScope) -> None:
+        for decl, imported in scope.module.imports:
+            if imported is None:
+                continue
+            inner = self.scope(imported)
+            if decl.alias is not None:
+                scope.aliases[decl.alias.name] = inner
+                continue
+            for name, symbol in inner.own.items():
+                existing = scope.symbols.get(name)
+                if existing is None:
+                    scope.symbols[name] = symbol
+                elif existing.decl is not symbol.decl and name in scope.own:
+                    self.report(msg.DuplicateDefinition.at(
+                        scope.path, _declared(existing.decl)[0].span, name=name,
+                        related=()))
+
+    # ---- entry point ------------------------------------------------------
+
+    def check_module(self, module: SourceModule) -> None:
+        scope = self.scope(module)
+        for symbol in scope.own.values():
+            self.entity(symbol)
+        policies = [d for d in module.decls if isinstance(d, n.Block) and d.kind.name == "policy"]
+        for extra in policies[1:]:
+            self.report(msg.DuplicateBlock.at(module.path, extra.kind.span, kind="policy",
+                                              where=" per file"))
+        for decl in module.decls:
+            if isinstance(decl, n.Block) and _declared(decl)[0] is None:
+                self._unnamed_block(scope, decl)
+
+    def _unnamed_block(self, scope: ModuleScope, decl: n.Block) -> None:
+        schema = s.TOP_LEVEL.get(decl.kind.name)
+        if schema is None:
+            self.report(msg.UnknownBlockKind.at(
+                scope.path, decl.kind.span, where="declaration", kind=decl.kind.name,
+                hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL))))
+            return
+        if schema.naming == "required":
+            self.report(msg.MissingName.at(scope.path, decl.kind.span, kind=schema.kind))
+            return
+        key = id(decl)
+        if key not in self._entities:
+            values = self.block_values(scope, decl, schema)
+            builder = {"policy": self._build_policy, "buy": self._build_buy}[schema.kind]
+            self._entities[key] = builder(scope, None, values)
+
+    def program(self, root: SourceModule) -> Program:
+        program = Program(root.path)
+        for module in self.workspace.reachable(root):
+            scope = self.scope(module)
+            for symbol in scope.own.values():
+                self._add_to_program(program, symbol, self.entity(symbol))
+            for decl in module.decls:
+                if isinstance(decl, n.Block) and _declared(decl)[0] is None:
+                    entity = self._entities.get(id(decl))
+                    if isinstance(entity, Policy) and module is root:
+                        program.policy = entity
+                    elif isinstance(entity, Buy):
+                        program.buys.append(entity)
+        root_scope = self.scope(root)
+        for buy in program.buys:
+            if not buy.offers:
+                buy.offers = [self.entity(sym) for sym in root_scope.symbols.values()
+                              if sym.kind == "offer" and self.entity(sym) is not None]
+        return program
+
+    def _add_to_program(self, program: Program, symbol: Symbol, entity: Any) -> None:
+        if entity is None:
+            return
+        table = {"accelerator": program.accelerators, "pool": program.pools,
+                 "inventory": program.inventories, "offer": program.offers,
+                 "workload": program.workloads}.get(symbol.kind)
+        if table is not None:
+            table.setdefault(symbol.name, entity)
+
+    # ---- entities, built once and memoised --------------------------------
+
+    def entity(self, symbol: Symbol) -> Any:
+        key = id(symbol.decl)
+        if key in self._entities:
+            return self._entities[key]
+        if symbol.kind == "const":
+            self._entities[key] = self.const_value(symbol)
+            return self._entities[key]
+        if symbol in self._in_progress:
+            return None
+        scope = self.scope(symbol.module)
+        decl: n.Block = symbol.decl
+        schema = s.TOP_LEVEL.get(symbol.kind)
+        if schema is None:
+            self.report(msg.UnknownBlockKind.at(
+                scope.path, decl.kind.span, where="declaration", kind=decl.kind.name,
+                hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL))))
+            self._entities[key] = None
+            return None
+        if schema.naming == "none":
+            self.report(msg.UnexpectedName.at(scope.path, decl.name.span, kind=schema.kind))
+        self._in_progress.append(symbol)
+        try:
+            values = self.block_values(scope, decl, schema)
+            builder = getattr(self, f"_build_{symbol.kind}")
+            self._entities[key] = builder(scope, symbol.name, values)
+        finally:
+            self._in_progress.pop()
+        return self._entities[key]
+
+    def accelerator(self, symbol: Symbol) -> Accelerator | None:
+        entity = self.entity(symbol)
+        return entity if isinstance(entity, Accelerator) else None
+
+    def const_value(self, symbol: Symbol) -> Typed | None:
+        key = id(symbol.decl)
+        if key in self._consts:
+            return self._consts[key]
+        if symbol in self._in_progress:
+            cycle = " -> ".join(s.name for s in self._in_progress[self._in_progress.index(symbol):])
+            self.report(msg.DefinitionCycle.at(symbol.module.path, symbol.decl.name.span,
+                                               name=symbol.name, cycle=f"{cycle} -> {symbol.name}"))
+            self._consts[key] = None
+            return None
+        self._in_progress.append(symbol)
+        try:
+            value = Evaluator(self.scope(symbol.module)).value(symbol.decl.value)
+        finally:
+            self._in_progress.pop()
+        self._consts[key] = value
+        return value
+
+    # ---- generic block checking ------------------------------------------
+
+    def block_values(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
+                     check_required: bool = True) -> BlockValues:
+        values = BlockValues(Origin(scope.path, block.span), block)
+        evaluator = Evaluator(scope)
+        for entry in block.entries:
+            if isinstance(entry, n.Attribute):
+                self._attribute(scope, evaluator, schema, entry, values)
+            elif isinstance(entry, n.Block):
+                self._nested(scope, schema, entry, values)
+            else:
+                statement = _STATEMENT_NAMES[type(entry)]
+                if statement not in schema.statements:
+                    self.report(msg.StatementNotAllowed.at(scope.path, entry.span,
+                                                           statement=statement, block=schema.kind))
+                else:
+                    values.statements.append((scope, entry))
+        if check_required and not any(isinstance(e, n.Use) for e in block.entries):
+            self.require_attributes(scope, block, schema, values)
+        return values
+
+    def require_attributes(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
+                           values: BlockValues) -> None:
+        for name, attr in schema.attrs.items():
+            if attr.required and name not in values.values and name not in values.spans:
+                label = block.name.name if block.name else schema.kind
+                self.report(msg.MissingAttribute.at(scope.path, block.kind.span, block=schema.kind,
+                                                    name=label, attribute=name))
+
+    def _attribute(self, scope: ModuleScope, evaluator: Evaluator, schema: s.BlockSchema,
+                   entry: n.Attribute, values: BlockValues) -> None:
+        name = entry.name.name
+        attr = schema.attrs.get(name)
+        if attr is None:
+            if name in schema.blocks:
+                self.report(msg.TypeMismatch.at(scope.path, entry.name.span,
+                                                expected=f"a block `{name} {{ ... }}`",
+                                                found="an attribute"))
+                return
+            self.report(msg.UnknownAttribute.at(
+                scope.path, entry.name.span, block=schema.kind, name=name,
+                hint=hint(did_you_mean(name, list(schema.attrs) + list(schema.blocks)))))
+            return
+        if name in values.spans:
+            self.report(msg.DuplicateAttribute.at(scope.path, entry.name.span, name=name))
+            return
+        values.spans[name] = Origin(scope.path, entry.value.span)
+        if name == "objective":
+            result = self._objective(scope, evaluator, entry.value)
+        else:
+            typed = evaluator.value(entry.value, attr.type)
+            result = None if typed is None else self._in_range(scope, entry, attr, typed.value)
+        if result is not None:
+            values.values[name] = result
+
+    def _objective(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr) -> Any:
+        expected = t.list_of(t.OBJECTIVE) if isinstance(expr, n.List) else t.OBJECTIVE
+        typed = evaluator.value(expr, expected)
+        if typed is None:
+            return None
+        objective = typed.value if isinstance(typed.value, list) else [typed.value]
+        if not objective:
+            self.report(msg.EmptyList.at(scope.path, expr.span, name="objective"))
+            return None
+        return objective
+
+    def _in_range(self, scope: ModuleScope, entry: n.Attribute, attr: s.Attr, value: Any) -> Any:
+        name, span = entry.name.name, entry.value.span
+        if isinstance(value, list) and attr.non_empty and not value:
+            self.report(msg.EmptyList.at(scope.path, span, name=name))
+            return None
+        if not isinstance(value, Fraction):
+            return value
+        shown = _show_number(value, attr.type.dim)
+        if attr.minimum is not None and value < attr.minimum:
+            self.report(msg.OutOfRange.at(scope.path, span, what=name,
+                                          bound=f">= {_show_number(attr.minimum, attr.type.dim)}",
+                                          value=shown))
+            return None
+        if attr.positive and value <= 0:
+            self.report(msg.OutOfRange.at(scope.path, span, what=name, bound="> 0", value=shown))
+            return None
+        if attr.integral and value.denominator != 1:
+            self.report(msg.NotIntegral.at(scope.path, span, what=name, value=shown))
+            return None
+        if name == "cpu" and (value * 1000).denominator != 1:
+            self.report(msg.NotIntegral.at(scope.path, span, what="cpu (in millicores)",
+                                           value=shown))
+            return None
+        return value
+
+    def _nested(self, scope: ModuleScope, schema: s.BlockSchema, entry: n.Block,
+                values: BlockValues) -> None:
+        name = entry.kind.name
+        inner = schema.blocks.get(name)
+        if inner is None:
+            self.report(msg.UnknownBlockKind.at(
+                scope.path, entry.kind.span, where=f"block in `{schema.kind}`", kind=name,
+                hint=hint(did_you_mean(name, list(schema.blocks) + list(schema.attrs)))))
+            return
+        if entry.name is not None:
+            self.report(msg.UnexpectedName.at(scope.path, entry.name.span, kind=name))
+        if name in values.blocks:
+            self.report(msg.DuplicateBlock.at(scope.path, entry.kind.span, kind=name,
+                                              where=f" in `{schema.kind}`"))
+            return
+        values.blocks[name] = self.block_values(scope, entry, inner)
+
+    # ---- builders, one per block kind --------------------------------------
+
+    def _build_accelerator(self, scope: ModuleScope, name: str, v: BlockValues) -> Accelerator | None:
+        if "vendor" not in v.values or "memory" not in v.values:
+            return None
+        vendor = v.values["vendor"]
+        return Accelerator(
+            name=name, vendor=vendor, memory=int(v.values["memory"]),
+            family=v.values.get("family", "gpu"), bf16_tflops=v.values.get("bf16_tflops"),
+            interconnect=v.values.get("interconnect"), form_factor=v.values.get("form_factor"),
+            tdp_watts=v.values.get("tdp"),
+            resource=v.values.get("resource", DEFAULT_RESOURCE.get(vendor, "nvidia.com/gpu")),
+            origin=v.origin)
+
+    def _shape(self, scope: ModuleScope, v: BlockValues) -> NodeShape | None:
+        if "cpu" not in v.values or "memory" not in v.values:
+            return None
+        gpu = None
+        gpu_values = v.blocks.get("gpu")
+        if gpu_values is not None:
+            model = self._accelerator_named(scope, gpu_values.values.get("model"))
+            if model is None or "count" not in gpu_values.values:
+                return None
+            gpu = GpuSpec(model, int(gpu_values.values["count"]))
+        return NodeShape(int(v.values["cpu"] * 1000), int(v.values["memory"]),
+                         int(v.values.get("disk", 0)), gpu, v.values.get("arch", "amd64"))
+
+    def _accelerator_named(self, scope: ModuleScope, name: str | None) -> Accelerator | None:
+        symbol = scope.lookup(name) if name else None
+        return self.accelerator(symbol) if symbol else None
+
+    def _build_pool(self, scope: ModuleScope, name: str, v: BlockValues) -> Pool | None:
+        shape = self._shape(scope, v)
+        if shape is None or "count" not in v.values:
+            return None
+        return Pool(name=name, count=int(v.values["count"]), shape=shape,
+                    price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
+                    zone=v.values.get("zone"), region=v.values.get("region"),
+                    provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
+                    features=v.values.get("features", []), origin=v.origin, spans=v.spans)
+
+    def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
+        if "file" not in v.values or "format" not in v.values:
+            return None
+        file = (scope.module.resolved.parent / v.values["file"]).resolve()
+        try:
+            with open(file, "rb") as handle:
+                handle.read(1)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            self.report(msg.FileUnreadable.at(scope.path, v.spans["file"].span,
+                                              file=v.values["file"], reason=reason.lower()))
+            return None
+        return Inventory(name=name, format=v.values["format"], file=str(file),
+                         price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
+                         zone=v.values.get("zone"), region=v.values.get("region"),
+                         provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
+                         arch=v.values.get("arch"), origin=v.origin, spans=v.spans)
+
+    def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
+        shape = self._shape(scope, v)
+        required = ("provider", "instance_type", "regions", "price")
+        if shape is None or any(key not in v.values for key in required):
+            return None
+        return Offer(name=name, provider=v.values["provider"],
+                     instance_type=v.values["instance_type"], regions=v.values["regions"],
+                     shape=shape, price=v.values["price"], spot_price=v.values.get("spot_price"),
+                     origin=v.origin)
+
+    def _build_buy(self, scope: ModuleScope, name: str | None, v: BlockValues) -> Buy:
+        offers = []
+        for offer_name in v.values.get("offers", []):
+            offer = self.entity(scope.lookup(offer_name)) if scope.lookup(offer_name) else None
+            if offer is not None:
+                offers.append(offer)
+        max_count = v.values.get("max_count")
+        return Buy(name=name, offers=offers, providers=v.values.get("providers"),
+                   regions=v.values.get("regions"),
+                   max_count=None if max_count is None else int(max_count),
+                   spot=bool(v.values.get("spot", False)), origin=v.origin)
+
+    def _build_policy(self, scope: ModuleScope, name: None, v: BlockValues) -> Policy:
+        blocks = v.blocks
+        k8s = blocks.get("kubernetes", BlockValues(v.origin)).values
+        slurm = blocks.get("slurm", BlockValues(v.origin)).values
+        tf = blocks.get("terraform", BlockValues(v.origin)).values
+        return Policy(objective=v.values.get("objective", ["cost"]), budget=v.values.get("budget"),
+                      namespace=k8s.get("namespace", "default"),
+                      slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
+                      terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
+                      terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans)
+
+    def _build_profile(self, scope: ModuleScope, name: str, v: BlockValues) -> BlockValues:
+        return v
+
+    def _build_workload(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload | None:
+        merged = self._with_profiles(scope, v, [name])
+        block = v.node
+        missing = [a for a, spec in s.WORKLOAD.attrs.items()
+                   if spec.required and a not in merged.spans]
+        if any(isinstance(e, n.Use) for e in block.entries):
+            self.require_attributes(scope, block, s.WORKLOAD, merged)
+        # rules are checked even when an attribute is missing or wrong, so that every error shows
+        workload = self._workload_from(scope, name, merged)
+        if missing or any(a not in merged.values for a in ("replicas", "cpu", "memory")):
+            return None
+        return workload
+
+    def _with_profiles(self, scope: ModuleScope, v: BlockValues, chain: list[str]) -> BlockValues:
+        """The block's values with every `use`d profile folded in; the block's own win."""
+        merged = BlockValues(v.origin, v.node)
+        for home, statement in v.statements:
+            if isinstance(statement, n.Use):
+                profile = self._profile(home, statement, chain)
+                if profile is not None:
+                    _merge_into(merged, profile)
+        own = [(home, st) for home, st in v.statements if not isinstance(st, n.Use)]
+        _merge_into(merged, BlockValues(v.origin, v.node, dict(v.values), dict(v.spans),
+                                        dict(v.blocks), own))
+        return merged
+
+    def _profile(self, scope: ModuleScope, use: n.Use, chain: list[str]) -> BlockValues | None:
+        target_scope, symbol = self._resolve_ref(scope, use.target, "profile")
+        if symbol is None:
+            return None
+        if symbol.name in chain:
+            self.report(msg.DefinitionCycle.at(scope.path, use.target.span, name=symbol.name,
+                                               cycle=" -> ".join(chain + [symbol.name])))
+            return None
+        values = self.entity(symbol)
+        if values is None:
+            return None
+        return self._with_profiles(self.scope(symbol.module), values, chain + [symbol.name])
+
+    def _resolve_ref(self, scope: ModuleScope, ref: n.Ref, kind: str) -> tuple[Any, Symbol | None]:
+        parts = [p.name for p in ref.parts]
+        target = scope
+        for part in parts[:-1]:
+            inner = target.alias(part)
+            if inner is None:
+                self.report(msg.UnknownName.at(scope.path, ref.span, name=part,
+                                               hint=hint(did_you_mean(part, list(target.aliases)))))
+                return None, None
+            target = inner
+        symbol = target.lookup(parts[-1])
+        if symbol is None:
+            if parts[-1] not in target.dropped():
+                self.report(msg.UnknownName.at(scope.path, ref.parts[-1].span, name=parts[-1],
+                                               hint=hint(did_you_mean(parts[-1], target.names(kind)))))
+            return None, None
+        if symbol.kind != kind:
+            self.report(msg.WrongKindOfName.at(scope.path, ref.span, name=ref.dotted,
+                                               actual=f"a {symbol.kind}", expected=f"a {kind}"))
+            return None, None
+        return target, symbol
+
+    def _workload_from(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload:
+        values = v.values
+        gpu = v.blocks.get("gpu")
+        workload = Workload(
+            name=name, kind=values.get("kind", "service"), replicas=int(values.get("replicas", 0)),
+            cpu_milli=int(values.get("cpu", 0) * 1000), memory=int(values.get("memory", 0)),
+            disk=int(values.get("disk", 0)),
+            gpu_count=int(gpu.values.get("count", 0)) if gpu else 0,
+            labels=values.get("labels", {}), zones=values.get("zones"),
+            regions=values.get("regions"), priority=int(values.get("priority", 0)),
+            gang=bool(values.get("gang", False)), tolerate=values.get("tolerate", []),
+            image=values.get("image"), command=values.get("command"), env=values.get("env", {}),
+            time_limit_seconds=_seconds(values.get("time_limit")),
+            exclusive=bool(values.get("exclusive", False)), origin=v.origin, spans=v.spans)
+        if gpu is not None:
+            workload.gpu_requirements = self._gpu_requirements(scope, gpu)
+        self._rules(scope, workload, v.statements)
+        return workload
+
+    def _gpu_requirements(self, scope: ModuleScope, gpu: BlockValues) -> list[Requirement]:
+        requirements = []
+        if "model" in gpu.values:
+            origin = gpu.spans["model"]
+            requirements.append(Requirement(Compare(("model",), "==", gpu.values["model"], origin),
+                                            f"model == {gpu.values['model']}", origin))
+        for home, statement in gpu.statements:
+            predicate = Evaluator(home).predicate(statement.condition, s.ACCELERATOR_SCOPE)
+            if predicate is not None:
+                requirements.append(Requirement(predicate, expression_text(statement.condition),
+                                                Origin(home.path, statement.span)))
+        return requirements
+
+    def _rules(self, scope: ModuleScope, workload: Workload, statements: list[Any]) -> None:
+        for home, statement in statements:
+            origin = Origin(home.path, statement.span)
+            if isinstance(statement, n.Require):
+                predicate = Evaluator(home).predicate(statement.condition, s.NODE_SCOPE)
+                if predicate is not None:
+                    workload.requirements.append(Requirement(
+                        predicate, expression_text(statement.condition), origin))
+            elif isinstance(statement, n.Prefer):
+                self._preference(home, workload, statement, origin)
+            elif isinstance(statement, n.Affinity):
+                self._affinity(home, workload, statement, origin)
+            elif isinstance(statement, n.Spread):
+                self._spread(home, workload, statement, origin)
+
+    def _preference(self, scope: ModuleScope, workload: Workload, statement: n.Prefer,
+                    origin: Origin) -> None:
+        evaluator = Evaluator(scope)
+        predicate = evaluator.predicate(statement.condition, s.NODE_SCOPE)
+        weight = evaluator.value(statement.weight, t.NUMBER)
+        if weight is not None and weight.value <= 0:
+            self.report(msg.OutOfRange.at(scope.path, statement.weight.span, what="a weight",
+                                          bound="> 0", value=_show_number(weight.value, "")))
+            return
+        if predicate is not None and weight is not None:
+            workload.preferences.append(Preference(predicate, weight.value,
+                                                   expression_text(statement.condition), origin))
+
+    def _topology(self, scope: ModuleScope, topology: n.Topology) -> str | None:
+        if isinstance(topology.key, n.String):
+            if not topology.key.value.strip():
+                self.report(msg.InvalidTopology.at(scope.path, topology.span, key=""))
+                return None
+            return topology.key.value
+        if topology.key.name not in s.TOPOLOGIES:
+            self.report(msg.InvalidTopology.at(scope.path, topology.span, key=topology.key.name))
+            return None
+        return topology.key.name
+
+    def _affinity(self, scope: ModuleScope, workload: Workload, statement: n.Affinity,
+                  origin: Origin) -> None:
+        topology = self._topology(scope, statement.topology)
+        target = statement.target.dotted
+        if target == "self":
+            if not statement.anti:
+                self.report(msg.SelfAffinity.at(scope.path, statement.target.span))
+                return
+        else:
+            _, symbol = self._resolve_ref(scope, statement.target, "workload")
+            if symbol is None:
+                return
+            target = symbol.name
+        if topology is not None:
+            workload.affinities.append(AffinityRule(target, topology, statement.anti, origin))
+
+    def _spread(self, scope: ModuleScope, workload: Workload, statement: n.Spread,
+                origin: Origin) -> None:
+        topology = self._topology(scope, statement.topology)
+        skew = Evaluator(scope).value(statement.max_skew, t.NUMBER)
+        if skew is not None and (skew.value.denominator != 1 or skew.value < 1):
+            self.report(msg.OutOfRange.at(scope.path, statement.max_skew.span, what="max_skew",
+                                          bound="a whole number >= 1",
+                                          value=_show_number(skew.value, "")))
+            return
+        if skew is None or topology is None:
+            return
+        workload.spreads.append(SpreadRule(topology, int(skew.value), origin))
+
+
+_STATEMENT_NAMES = {n.Require: "require", n.Prefer: "prefer", n.Use: "use",
+                    n.Affinity: "affinity", n.Spread: "spread"}
+
+
+def _declared(decl: Any) -> tuple[n.Ident | None, str]:
+    if isinstance(decl, n.ConstDecl):
+        return decl.name, "const"
+    if isinstance(decl, n.Block) and decl.name is not None:
+        return decl.name, decl.kind.name
+    return None, ""
+
+
+def _merge_into(target: BlockValues, source: BlockValues) -> None:
+    target.values.update(source.values)
+    target.spans.update(source.spans)
+    for name, block in source.blocks.items():
+        if name in target.blocks:
+            inner = target.blocks[name]
+            merged = BlockValues(inner.origin, inner.node, dict(inner.values), dict(inner.spans),
+                                 dict(inner.blocks), list(inner.statements))
+            _merge_into(merged, block)
+            target.blocks[name] = merged
+        else:
+            target.blocks[name] = block
+    target.statements.extend(source.statements)
+
+
+def _seconds(value: Fraction | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _show_number(value: Fraction, dim: str) -> str:
+    number = int(value) if value.denominator == 1 else float(value)
+    suffix = {"bytes": " bytes", "rate": " USD/h", "power": " W", "time": " s",
+              "money": " USD", "energy_price": " USD/kWh"}.get(dim, "")
+    return f"{number}{suffix}"
+
+
+def check_file(path: Path, workspace: Workspace | None = None) -> CheckResult:
+    """Parse and check a file and everything it imports."""
+    workspace = workspace or Workspace()
+    root = workspace.load(path)
+    checker = Checker(workspace)
+    for module in workspace.reachable(root):
+        checker.check_module(module)
+    program = checker.program(root)
+    diagnostics = workspace.diagnostics + checker.diagnostics
+    return CheckResult(root, program, _unique(diagnostics), workspace)
+
+
+def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: dict[tuple, Diagnostic] = {}
+    for diagnostic in diagnostics:
+        seen.setdefault((diagnostic.sort_key(), diagnostic.severity), diagnostic)
+    return [seen[key] for key in sorted(seen, key=lambda k: k[0])]

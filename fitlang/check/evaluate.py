@@ -1,0 +1,455 @@
+"""Typing and evaluating expressions.
+
+Two jobs: `Evaluator.value` computes an attribute or constant at check time
+(units and types checked on the way); `Evaluator.predicate` turns a
+`require`/`prefer` condition into a `Predicate` over the candidate node's
+attributes, with the constant side already evaluated.
+
+Every failure is reported once and yields `None`, which silences follow-on
+errors about the same expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, Protocol
+
+from fitlang import messages as msg
+from fitlang.check import types as t
+from fitlang.check.program import AllOf, AnyOf, Compare, Constant, Negation, Origin, Predicate
+from fitlang.check.types import Type
+from fitlang.diagnostics import Diagnostic, did_you_mean, hint
+from fitlang.syntax import nodes as n
+from fitlang.syntax.nodes import Span
+
+
+@dataclass(frozen=True)
+class Typed:
+    type: Type
+    value: Any
+
+
+@dataclass(frozen=True)
+class Symbol:
+    kind: str  # const, accelerator, pool, inventory, offer, workload, profile
+    name: str
+    decl: Any
+    module: Any  # the SourceModule it is declared in
+
+
+class Resolver(Protocol):
+    path: str
+
+    def lookup(self, name: str) -> Symbol | None: ...
+    def names(self, kind: str | None = None) -> list[str]: ...
+    def alias(self, name: str) -> "Resolver | None": ...
+    def const_value(self, symbol: Symbol) -> Typed | None: ...
+    def accelerator_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None: ...
+    def dropped(self) -> set[str]: ...
+    def report(self, diagnostic: Diagnostic) -> None: ...
+
+
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+_MIRROR = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_ORDERED_KINDS = ("number",)
+
+
+def _fraction(text: str) -> Fraction:
+    return Fraction(text)
+
+
+class Evaluator:
+    def __init__(self, resolver: Resolver) -> None:
+        self.r = resolver
+
+    # ---- constant values --------------------------------------------------
+
+    def value(self, expr: n.Expr, expected: Type = t.ANY) -> Typed | None:
+        method: Callable = getattr(self, f"_value_{type(expr).__name__}")
+        result = method(expr, expected)
+        if result is None:
+            return None
+        if not expected.accepts(result.type):
+            self._mismatch(expr, expected, result.type)
+            return None
+        return result
+
+    def _mismatch(self, expr: n.Expr, expected: Type, found: Type) -> None:
+        if expected.kind == "number" and found.kind == "number":
+            example = t.DIMENSION_EXAMPLES[expected.dim]
+            self.r.report(msg.UnitMismatch.at(
+                self.r.path, expr.span,
+                detail=f"expected {expected.describe()} (like `{example}`), found {found.describe()}"))
+        else:
+            self.r.report(msg.TypeMismatch.at(self.r.path, expr.span, expected=expected.describe(),
+                                              found=found.describe()))
+
+    def _value_Number(self, expr: n.Number, expected: Type) -> Typed:
+        return Typed(t.NUMBER, _fraction(expr.text))
+
+    def _value_Quantity(self, expr: n.Quantity, expected: Type) -> Typed:
+        dim, amount = t.quantity_value(expr.text, expr.unit)
+        return Typed(t.number_type(dim), amount)
+
+    def _value_String(self, expr: n.String, expected: Type) -> Typed:
+        return Typed(t.STRING, expr.value)
+
+    def _value_Boolean(self, expr: n.Boolean, expected: Type) -> Typed:
+        return Typed(t.BOOL, expr.value)
+
+    def _value_Paren(self, expr: n.Paren, expected: Type) -> Typed | None:
+        return self.value(expr.expr, expected)
+
+    def _value_Name(self, expr: n.Name, expected: Type) -> Typed | None:
+        name = expr.ident.name
+        symbol = self.r.lookup(name)
+        if symbol is None:
+            return self._bare_word(expr.ident, expected)
+        return self._symbol_value(symbol, expr.ident, expected)
+
+    def _symbol_value(self, symbol: Symbol, ident: n.Ident, expected: Type) -> Typed | None:
+        if symbol.kind == "const":
+            return self.r.const_value(symbol)
+        kind = symbol.kind
+        if expected.kind == "ref" and expected.ref == "pool" and kind == "inventory":
+            kind = "pool"  # an inventory is a pool whose nodes come from a file
+        if expected.kind == "ref" and expected.ref != kind:
+            self.r.report(msg.WrongKindOfName.at(
+                self.r.path, ident.span, name=ident.name, actual=f"a {symbol.kind}",
+                expected=expected.describe()))
+            return None
+        return Typed(t.ref(kind), symbol.name)
+
+    def _bare_word(self, ident: n.Ident, expected: Type) -> Typed | None:
+        name = ident.name
+        if name in self.r.dropped():
+            return None  # its declaration had a syntax error, already reported
+        if expected.kind == "choice":
+            if name in expected.choices:
+                return Typed(expected, name)
+            self.r.report(msg.InvalidEnumValue.at(
+                self.r.path, ident.span, value=name, what=expected.label,
+                choices=", ".join(expected.choices),
+                hint=hint(did_you_mean(name, expected.choices))))
+            return None
+        if expected.kind == "ref" and expected.ref == "accelerator":
+            candidates = self.r.names("accelerator")
+            self.r.report(msg.UnknownAccelerator.at(
+                self.r.path, ident.span, name=name, hint=hint(did_you_mean(name, candidates))))
+            return None
+        candidates = self.r.names(expected.ref or None) if expected.kind == "ref" else self.r.names()
+        self.r.report(msg.UnknownName.at(self.r.path, ident.span, name=name,
+                                         hint=hint(did_you_mean(name, candidates))))
+        return None
+
+    def _value_Member(self, expr: n.Member, expected: Type) -> Typed | None:
+        if isinstance(expr.target, n.Name):
+            base = expr.target.ident.name
+            module = self.r.alias(base) if self.r.lookup(base) is None else None
+            if module is not None:
+                inner = Evaluator(_AliasedResolver(module, self.r))
+                return inner._value_Name(n.Name(expr.span, expr.attr), expected)
+            symbol = self.r.lookup(base)
+            if symbol is not None and symbol.kind == "accelerator":
+                return self.r.accelerator_attribute(symbol, expr.attr.name, expr.attr.span)
+        target = self.value(expr.target)
+        if target is None:
+            return None
+        self.r.report(msg.InvalidKey.at(self.r.path, expr.attr.span, target=target.type.describe(),
+                                        what="attribute", name=expr.attr.name, hint=""))
+        return None
+
+    def _value_Index(self, expr: n.Index, expected: Type) -> Typed | None:
+        target = self.value(expr.target)
+        if target is None:
+            return None
+        if target.type.kind == "map":
+            key = self.value(expr.key, t.STRING)
+            if key is None:
+                return None
+            if key.value not in target.value:
+                self.r.report(msg.InvalidKey.at(
+                    self.r.path, expr.key.span, target="the map", what="key", name=key.value,
+                    hint=hint(did_you_mean(key.value, target.value))))
+                return None
+            return Typed(t.STRING, target.value[key.value])
+        if target.type.kind == "list":
+            index = self.value(expr.key, t.NUMBER)
+            if index is None:
+                return None
+            if index.value.denominator != 1 or not 0 <= index.value < len(target.value):
+                self.r.report(msg.OutOfRange.at(self.r.path, expr.key.span, what="the index",
+                                                bound=f"from 0 to {len(target.value) - 1}",
+                                                value=str(index.value)))
+                return None
+            return Typed(target.type.of or t.ANY, target.value[int(index.value)])
+        self.r.report(msg.TypeMismatch.at(self.r.path, expr.target.span,
+                                          expected="a list or a map", found=target.type.describe()))
+        return None
+
+    def _value_Call(self, expr: n.Call, expected: Type) -> None:
+        self.r.report(msg.UnknownFunction.at(self.r.path, expr.func.span, name=expr.func.name,
+                                             hint=""))
+        return None
+
+    def _value_List(self, expr: n.List, expected: Type) -> Typed | None:
+        element = expected.of if expected.kind == "list" and expected.of else t.ANY
+        items: list[Typed] = []
+        for item in expr.items:
+            value = self.value(item, element)
+            if value is None:
+                return None
+            if element.kind == "any":
+                element = value.type
+            items.append(value)
+        if items and any(not items[0].type.accepts(i.type) for i in items):
+            odd = next(i for i, v in zip(expr.items, items) if not items[0].type.accepts(v.type))
+            self._mismatch(odd, items[0].type, next(
+                v.type for v in items if not items[0].type.accepts(v.type)))
+            return None
+        element_type = element if element.kind != "any" else None
+        return Typed(t.Type("list", of=element_type), [v.value for v in items])
+
+    def _value_Map(self, expr: n.Map, expected: Type) -> Typed | None:
+        result: dict[str, str] = {}
+        for pair in expr.pairs:
+            if pair.key_text in result:
+                self.r.report(msg.DuplicateAttribute.at(self.r.path, pair.key.span,
+                                                        name=pair.key_text))
+                return None
+            value = self.value(pair.value, t.STRING)
+            if value is None:
+                return None
+            result[pair.key_text] = value.value
+        return Typed(t.MAP, result)
+
+    def _value_Unary(self, expr: n.Unary, expected: Type) -> Typed | None:
+        if expr.op == "not":
+            operand = self.value(expr.operand, t.BOOL)
+            return None if operand is None else Typed(t.BOOL, not operand.value)
+        operand = self.value(expr.operand)
+        if operand is None:
+            return None
+        if operand.type.kind != "number":
+            self.r.report(msg.InvalidOperator.at(self.r.path, expr.span, op=expr.op,
+                                                 left="nothing", right=operand.type.describe()))
+            return None
+        return Typed(operand.type, -operand.value if expr.op == "-" else operand.value)
+
+    def _value_Binary(self, expr: n.Binary, expected: Type) -> Typed | None:
+        if expr.op in ("and", "or"):
+            left = self.value(expr.left, t.BOOL)
+            right = self.value(expr.right, t.BOOL)
+            if left is None or right is None:
+                return None
+            result = (left.value and right.value) if expr.op == "and" else (left.value or right.value)
+            return Typed(t.BOOL, result)
+        if expr.op in ("in", "not in"):
+            return self._membership(expr)
+        left = self.value(expr.left)
+        right = self.value(expr.right, _hint_for(left))
+        if left is None or right is None:
+            return None
+        if expr.op in _COMPARISONS:
+            return self._compare(expr, left, right)
+        return self._arithmetic(expr, left, right)
+
+    def _membership(self, expr: n.Binary) -> Typed | None:
+        left = self.value(expr.left)
+        right = self.value(expr.right, t.list_of(left.type) if left else t.ANY)
+        if left is None or right is None:
+            return None
+        if right.type.kind != "list":
+            self.r.report(msg.TypeMismatch.at(self.r.path, expr.right.span, expected="a list",
+                                              found=right.type.describe()))
+            return None
+        found = left.value in right.value
+        return Typed(t.BOOL, found if expr.op == "in" else not found)
+
+    def _compare(self, expr: n.Binary, left: Typed, right: Typed) -> Typed | None:
+        if not (left.type.accepts(right.type) and right.type.accepts(left.type)):
+            self._incompatible(expr, "compare", left.type, right.type)
+            return None
+        if expr.op not in ("==", "!=") and left.type.kind not in _ORDERED_KINDS:
+            self.r.report(msg.InvalidOperator.at(self.r.path, expr.op_span, op=expr.op,
+                                                 left=left.type.describe(),
+                                                 right=right.type.describe()))
+            return None
+        return Typed(t.BOOL, _apply_comparison(expr.op, left.value, right.value))
+
+    def _incompatible(self, expr: n.Binary, action: str, left: Type, right: Type) -> None:
+        if left.kind == "number" and right.kind == "number":
+            self.r.report(msg.UnitMismatch.at(
+                self.r.path, expr.op_span,
+                detail=f"cannot {action} {left.describe()} and {right.describe()}"))
+        else:
+            self.r.report(msg.InvalidOperator.at(self.r.path, expr.op_span, op=expr.op,
+                                                 left=left.describe(), right=right.describe()))
+
+    def _arithmetic(self, expr: n.Binary, left: Typed, right: Typed) -> Typed | None:
+        if left.type.kind != "number" or right.type.kind != "number":
+            if expr.op == "+" and left.type.kind == right.type.kind == "string":
+                return Typed(t.STRING, left.value + right.value)
+            if expr.op == "+" and left.type.kind == right.type.kind == "list":
+                return Typed(left.type, left.value + right.value)
+            self._incompatible(expr, "add" if expr.op == "+" else "combine", left.type, right.type)
+            return None
+        ldim, rdim = left.type.dim, right.type.dim
+        if expr.op in "+-":
+            if ldim != rdim:
+                action = "add" if expr.op == "+" else "subtract"
+                self.r.report(msg.UnitMismatch.at(
+                    self.r.path, expr.op_span,
+                    detail=f"cannot {action} {left.type.describe()} and {right.type.describe()}"))
+                return None
+            total = left.value + right.value if expr.op == "+" else left.value - right.value
+            return Typed(left.type, total)
+        if expr.op == "*":
+            if ldim and rdim:
+                self._incompatible(expr, "multiply", left.type, right.type)
+                return None
+            return Typed(t.number_type(ldim or rdim), left.value * right.value)
+        if right.value == 0:
+            self.r.report(msg.DivisionByZero.at(self.r.path, expr.right.span))
+            return None
+        if rdim and rdim != ldim:
+            self._incompatible(expr, "divide", left.type, right.type)
+            return None
+        return Typed(t.number_type("" if rdim else ldim), left.value / right.value)
+
+    # ---- predicates over a candidate node ---------------------------------
+
+    def predicate(self, expr: n.Expr, subjects: dict[str, Type]) -> Predicate | None:
+        if isinstance(expr, n.Paren):
+            return self.predicate(expr.expr, subjects)
+        if isinstance(expr, n.Binary) and expr.op in ("and", "or"):
+            left = self.predicate(expr.left, subjects)
+            right = self.predicate(expr.right, subjects)
+            if left is None or right is None:
+                return None
+            return (AllOf if expr.op == "and" else AnyOf)((left, right))
+        if isinstance(expr, n.Unary) and expr.op == "not":
+            inner = self.predicate(expr.operand, subjects)
+            return None if inner is None else Negation(inner)
+        if isinstance(expr, n.Binary) and expr.op in _COMPARISONS + ("in", "not in"):
+            return self._comparison_predicate(expr, subjects)
+        if self._subject(expr, subjects, report=False) is not None:
+            self.r.report(msg.TypeMismatch.at(self.r.path, expr.span, expected="a condition",
+                                              found="a node attribute"))
+            return None
+        constant = self.value(expr, t.BOOL)
+        return None if constant is None else Constant(bool(constant.value))
+
+    def _comparison_predicate(self, expr: n.Binary, subjects: dict[str, Type]) -> Predicate | None:
+        left = self._subject(expr.left, subjects)
+        right = self._subject(expr.right, subjects)
+        if left == "error" or right == "error":
+            return None
+        op = expr.op
+        if left is None and right is None:
+            constant = self.value(expr, t.BOOL)
+            return None if constant is None else Constant(bool(constant.value))
+        if left is not None and right is not None:
+            self.r.report(msg.ContradictoryRule.at(
+                self.r.path, expr.span,
+                detail="a rule compares a node attribute with a value, not with another attribute"))
+            return None
+        if left is None:
+            if op in ("in", "not in"):
+                self.r.report(msg.TypeMismatch.at(self.r.path, expr.right.span, expected="a list",
+                                                  found="a node attribute"))
+                return None
+            left, expr_left, expr_right, op = right, expr.right, expr.left, _MIRROR[op]
+        else:
+            expr_left, expr_right = expr.left, expr.right
+        path, subject_type = left
+        if op in ("in", "not in"):
+            value = self.value(expr_right, t.list_of(subject_type))
+        else:
+            value = self.value(expr_right, subject_type)
+            if value is not None and op not in ("==", "!=") and subject_type.kind != "number":
+                self.r.report(msg.InvalidOperator.at(self.r.path, expr.op_span, op=op,
+                                                     left=subject_type.describe(),
+                                                     right=value.type.describe()))
+                return None
+        if value is None:
+            return None
+        return Compare(path, op, value.value, Origin(self.r.path, expr.span))
+
+    def _subject(self, expr: n.Expr, subjects: dict[str, Type], report: bool = True) -> Any:
+        """(path, type) when `expr` names an attribute of the candidate node, else None."""
+        if isinstance(expr, n.Paren):
+            return self._subject(expr.expr, subjects, report)
+        if isinstance(expr, n.Name) and expr.ident.name in subjects:
+            return (expr.ident.name,), subjects[expr.ident.name]
+        if isinstance(expr, n.Member) and isinstance(expr.target, n.Name) \
+                and expr.target.ident.name == "gpu" and "gpu" in subjects:
+            from fitlang.check.schema import ACCELERATOR_SCOPE
+            attr = expr.attr.name
+            if attr not in ACCELERATOR_SCOPE:
+                if report:
+                    self.r.report(msg.InvalidKey.at(
+                        self.r.path, expr.attr.span, target="`gpu`", what="attribute", name=attr,
+                        hint=hint(did_you_mean(attr, ACCELERATOR_SCOPE))))
+                return "error"
+            return ("gpu", attr), ACCELERATOR_SCOPE[attr]
+        if isinstance(expr, n.Index) and isinstance(expr.target, n.Name) \
+                and expr.target.ident.name == "labels" and "labels" in subjects:
+            key = self.value(expr.key, t.STRING)
+            return "error" if key is None else (("labels", key.value), t.STRING)
+        return None
+
+
+def _hint_for(left: Typed | None) -> Type:
+    """Let `interconnect == nvlink` resolve `nvlink` against the left side's choices."""
+    if left is not None and left.type.kind in ("choice", "ref"):
+        return left.type
+    return t.ANY
+
+
+def _apply_comparison(op: str, left: Any, right: Any) -> bool:
+    if op == "==":
+        return left == right
+    if op == "!=":
+        return left != right
+    if op == "<":
+        return left < right
+    if op == "<=":
+        return left <= right
+    if op == ">":
+        return left > right
+    return left >= right
+
+
+class _AliasedResolver:
+    """Looks names up in an imported module while reporting into the importer's file."""
+
+    def __init__(self, module: Resolver, reporter: Resolver) -> None:
+        self._module, self._reporter = module, reporter
+        self.path = reporter.path
+
+    def lookup(self, name: str) -> Symbol | None:
+        return self._module.lookup(name)
+
+    def names(self, kind: str | None = None) -> list[str]:
+        return self._module.names(kind)
+
+    def alias(self, name: str) -> Resolver | None:
+        return None
+
+    def const_value(self, symbol: Symbol) -> Typed | None:
+        return self._module.const_value(symbol)
+
+    def accelerator_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None:
+        return self._module.accelerator_attribute(symbol, attr, span)
+
+    def dropped(self) -> set[str]:
+        return self._module.dropped()
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self._reporter.report(diagnostic)
+
+
+def apply_comparison(op: str, left: Any, right: Any) -> bool:
+    return _apply_comparison(op, left, right)

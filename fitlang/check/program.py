@@ -1,0 +1,239 @@
+"""The checked program: every declaration resolved, typed and evaluated.
+
+This is what the checker hands to the model stage. Nothing here refers to
+syntax; `Origin` keeps the source position of each thing so that later
+stages can explain themselves in source terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Union
+
+from fitlang.syntax.nodes import Span
+
+
+@dataclass(frozen=True)
+class Origin:
+    path: str
+    span: Span
+
+    def where(self) -> str:
+        return f"line {self.span.line}"
+
+
+# ---- predicates: `require` and `prefer` after checking -------------------
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`subject OP value`: subject is a path into the candidate node or accelerator,
+    e.g. ("zone",), ("labels", "tier"), ("gpu", "memory"), ("model",)."""
+
+    subject: tuple[str, ...]
+    op: str  # == != < <= > >= in, not in
+    value: Any
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True)
+class AllOf:
+    items: tuple["Predicate", ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    items: tuple["Predicate", ...]
+
+
+@dataclass(frozen=True)
+class Negation:
+    item: "Predicate"
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: bool
+
+
+Predicate = Union[Compare, AllOf, AnyOf, Negation, Constant]
+
+
+# ---- entities -----------------------------------------------------------
+
+
+@dataclass
+class Accelerator:
+    name: str
+    vendor: str
+    memory: int
+    family: str = "gpu"
+    bf16_tflops: Fraction | None = None
+    interconnect: str | None = None
+    form_factor: str | None = None
+    tdp_watts: Fraction | None = None
+    resource: str = "nvidia.com/gpu"
+    origin: Origin | None = None
+
+    def attribute(self, name: str) -> Any:
+        return self.name if name == "model" else getattr(self, {"tdp": "tdp_watts"}.get(name, name))
+
+
+@dataclass
+class GpuSpec:
+    model: Accelerator
+    count: int
+
+
+@dataclass
+class NodeShape:
+    """What a pool's, an inventory node's or an offer's machines have."""
+
+    cpu_milli: int
+    memory: int
+    disk: int = 0
+    gpu: GpuSpec | None = None
+    arch: str = "amd64"
+
+
+@dataclass
+class Pool:
+    name: str
+    count: int
+    shape: NodeShape
+    price: Fraction = Fraction(0)
+    labels: dict[str, str] = field(default_factory=dict)
+    zone: str | None = None
+    region: str | None = None
+    provider: str | None = None
+    dedicated: str | None = None
+    features: list[str] = field(default_factory=list)
+    origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)
+
+
+@dataclass
+class Inventory:
+    name: str
+    format: str
+    file: str  # resolved path
+    price: Fraction = Fraction(0)
+    labels: dict[str, str] = field(default_factory=dict)
+    zone: str | None = None
+    region: str | None = None
+    provider: str | None = None
+    dedicated: str | None = None
+    arch: str | None = None
+    origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)
+
+
+@dataclass
+class Offer:
+    name: str
+    provider: str
+    instance_type: str
+    regions: list[str]
+    shape: NodeShape
+    price: Fraction
+    spot_price: Fraction | None = None
+    origin: Origin | None = None
+
+
+@dataclass
+class Buy:
+    name: str | None
+    offers: list[Offer]
+    providers: list[str] | None = None
+    regions: list[str] | None = None
+    max_count: int | None = None
+    spot: bool = False
+    origin: Origin | None = None
+
+
+@dataclass
+class AffinityRule:
+    target: str  # a workload name; "self" for the workload's own replicas
+    topology: str  # node, zone, region, or a label key
+    anti: bool
+    origin: Origin | None = None
+
+
+@dataclass
+class SpreadRule:
+    topology: str
+    max_skew: int
+    origin: Origin | None = None
+
+
+@dataclass
+class Preference:
+    predicate: Predicate
+    weight: Fraction
+    text: str
+    origin: Origin | None = None
+
+
+@dataclass
+class Requirement:
+    predicate: Predicate
+    text: str
+    origin: Origin | None = None
+
+
+@dataclass
+class Workload:
+    name: str
+    kind: str = "service"
+    replicas: int = 1
+    cpu_milli: int = 0
+    memory: int = 0
+    disk: int = 0
+    gpu_count: int = 0
+    gpu_requirements: list[Requirement] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    zones: list[str] | None = None
+    regions: list[str] | None = None
+    priority: int = 0
+    gang: bool = False
+    tolerate: list[str] = field(default_factory=list)
+    requirements: list[Requirement] = field(default_factory=list)
+    preferences: list[Preference] = field(default_factory=list)
+    affinities: list[AffinityRule] = field(default_factory=list)
+    spreads: list[SpreadRule] = field(default_factory=list)
+    image: str | None = None
+    command: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    time_limit_seconds: int | None = None
+    exclusive: bool = False
+    origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)
+
+
+@dataclass
+class Policy:
+    objective: list[str] = field(default_factory=lambda: ["cost"])
+    budget: Fraction | None = None
+    namespace: str = "default"
+    slurm_partition: str | None = None
+    slurm_account: str | None = None
+    terraform_provider: str | None = None
+    terraform_region: str | None = None
+    terraform_cluster: str | None = None
+    origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)
+
+
+@dataclass
+class Program:
+    """Everything one root file (with its imports) declares, checked."""
+
+    path: str
+    accelerators: dict[str, Accelerator] = field(default_factory=dict)
+    pools: dict[str, Pool] = field(default_factory=dict)
+    inventories: dict[str, Inventory] = field(default_factory=dict)
+    offers: dict[str, Offer] = field(default_factory=dict)
+    buys: list[Buy] = field(default_factory=list)
+    workloads: dict[str, Workload] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)

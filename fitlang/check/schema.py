@@ -1,0 +1,175 @@
+"""Which blocks exist, what they are called, and which attributes and rules they take.
+
+The grammar accepts any `KIND [NAME] { ... }`; this table is what makes a
+`pool` a pool. The language reference (docs/language.md) follows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from fitlang.check import types as t
+from fitlang.check.types import Type
+
+
+@dataclass(frozen=True)
+class Attr:
+    type: Type
+    required: bool = False
+    doc: str = ""
+    minimum: Fraction | None = None
+    integral: bool = False
+    positive: bool = False
+    non_empty: bool = False
+
+
+@dataclass(frozen=True)
+class BlockSchema:
+    kind: str
+    naming: str  # "required", "optional" or "none"
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    blocks: dict[str, "BlockSchema"] = field(default_factory=dict)
+    statements: frozenset[str] = frozenset()
+    doc: str = ""
+    once: bool = False  # at most one per program (policy)
+
+
+def _count(doc: str, required: bool = False, positive: bool = False) -> Attr:
+    return Attr(t.NUMBER, required, doc, Fraction(0), integral=True, positive=positive)
+
+
+def _size(doc: str, required: bool = False) -> Attr:
+    return Attr(t.BYTES, required, doc, Fraction(0), integral=True)
+
+
+def _cpu(doc: str, required: bool = False) -> Attr:
+    return Attr(t.NUMBER, required, doc, Fraction(0))
+
+
+def _rate(doc: str, required: bool = False) -> Attr:
+    return Attr(t.RATE, required, doc, Fraction(0))
+
+
+POOL_GPU = BlockSchema("gpu", "none", {
+    "model": Attr(t.ref("accelerator"), True, "the accelerator model on each node"),
+    "count": _count("accelerators per node", True, positive=True),
+}, doc="accelerators on each node")
+
+WORKLOAD_GPU = BlockSchema("gpu", "none", {
+    "count": _count("accelerators per replica", True),
+    "model": Attr(t.ref("accelerator"), doc="shorthand for `require model == MODEL`"),
+}, statements=frozenset({"require"}), doc="accelerators each replica needs")
+
+_PLACEMENT_ATTRS = {
+    "labels": Attr(t.MAP, doc="node labels"),
+    "zone": Attr(t.STRING, doc="availability zone"),
+    "region": Attr(t.STRING, doc="region"),
+    "provider": Attr(t.STRING, doc="who runs the machines: aws, gcp, azure, onprem, ..."),
+    "dedicated": Attr(t.STRING, doc="only workloads that tolerate this value may run here"),
+    "arch": Attr(t.ARCH, doc="CPU architecture, default amd64"),
+}
+
+ACCELERATOR = BlockSchema("accelerator", "required", {
+    "vendor": Attr(t.VENDOR, True, "who makes it"),
+    "memory": _size("device memory", True),
+    "family": Attr(t.FAMILY, doc="gpu (default), tpu, trainium or inferentia"),
+    "bf16_tflops": Attr(t.NUMBER, doc="dense BF16 TFLOPS", minimum=Fraction(0)),
+    "interconnect": Attr(t.INTERCONNECT, doc="device-to-device fabric"),
+    "form_factor": Attr(t.FORM_FACTOR, doc="board form factor"),
+    "tdp": Attr(t.POWER, doc="board power", minimum=Fraction(0)),
+    "resource": Attr(t.STRING, doc="Kubernetes extended resource name"),
+}, doc="an accelerator model and its specs")
+
+POOL = BlockSchema("pool", "required", {
+    "count": _count("nodes in the pool", True),
+    "cpu": _cpu("cores per node", True),
+    "memory": _size("memory per node", True),
+    "disk": _size("local storage per node"),
+    "price": _rate("price per node per hour"),
+    "features": Attr(t.list_of(t.STRING), doc="Slurm node features"),
+    **_PLACEMENT_ATTRS,
+}, blocks={"gpu": POOL_GPU}, doc="a class of identical nodes")
+
+INVENTORY = BlockSchema("inventory", "required", {
+    "format": Attr(t.INVENTORY_FORMAT, True, "kubectl or slurm"),
+    "file": Attr(t.STRING, True, "path of the inventory file, relative to this file"),
+    "price": _rate("price per node per hour"),
+    **_PLACEMENT_ATTRS,
+}, doc="nodes read from `kubectl get nodes -o json` or `scontrol -o show node` output")
+
+OFFER = BlockSchema("offer", "required", {
+    "provider": Attr(t.PROVIDER, True, "cloud provider"),
+    "instance_type": Attr(t.STRING, True, "the provider's instance type name"),
+    "regions": Attr(t.list_of(t.STRING), True, "regions where it is sold", non_empty=True),
+    "cpu": _cpu("vCPUs", True),
+    "memory": _size("memory", True),
+    "disk": _size("local storage"),
+    "arch": Attr(t.ARCH, doc="CPU architecture, default amd64"),
+    "price": _rate("on-demand price per hour", True),
+    "spot_price": _rate("spot price per hour"),
+}, blocks={"gpu": POOL_GPU}, doc="an instance type that can be bought")
+
+BUY = BlockSchema("buy", "optional", {
+    "offers": Attr(t.list_of(t.ref("offer")), doc="offers that may be bought (default: all)"),
+    "providers": Attr(t.list_of(t.PROVIDER), doc="providers that may be used"),
+    "regions": Attr(t.list_of(t.STRING), doc="regions that may be used"),
+    "max_count": _count("most nodes bought in all"),
+    "spot": Attr(t.BOOL, doc="buy at spot prices"),
+}, doc="permission to buy capacity from offers")
+
+_WORKLOAD_ATTRS = {
+    "kind": Attr(t.WORKLOAD_KIND, doc="service (default) or job"),
+    "replicas": _count("how many replicas", True),
+    "cpu": _cpu("cores per replica", True),
+    "memory": _size("memory per replica", True),
+    "disk": _size("local storage per replica"),
+    "labels": Attr(t.MAP, doc="node labels required"),
+    "zones": Attr(t.list_of(t.STRING), doc="allowed zones", non_empty=True),
+    "regions": Attr(t.list_of(t.STRING), doc="allowed regions", non_empty=True),
+    "priority": Attr(t.NUMBER, doc="higher is placed first", integral=True),
+    "gang": Attr(t.BOOL, doc="all replicas or none"),
+    "tolerate": Attr(t.list_of(t.STRING), doc="dedicated pools this workload may use"),
+    "image": Attr(t.STRING, doc="container image"),
+    "command": Attr(t.list_of(t.STRING), doc="command to run"),
+    "env": Attr(t.MAP, doc="environment variables"),
+    "time_limit": Attr(t.TIME, doc="wall-clock limit (Slurm --time)", minimum=Fraction(0)),
+    "exclusive": Attr(t.BOOL, doc="whole nodes only (Slurm --exclusive)"),
+}
+_RULES = frozenset({"require", "prefer", "use", "affinity", "spread"})
+
+WORKLOAD = BlockSchema("workload", "required", _WORKLOAD_ATTRS, {"gpu": WORKLOAD_GPU}, _RULES,
+                       doc="work to place")
+PROFILE = BlockSchema("profile", "required",
+                      {name: Attr(a.type, False, a.doc, a.minimum, a.integral, a.positive,
+                                  a.non_empty) for name, a in _WORKLOAD_ATTRS.items()},
+                      {"gpu": WORKLOAD_GPU}, _RULES, doc="reusable workload settings")
+
+POLICY = BlockSchema("policy", "none", {
+    "objective": Attr(t.ANY, doc="cost, nodes, or a list of them in priority order"),
+    "budget": _rate("cap on the total hourly cost"),
+}, blocks={
+    "kubernetes": BlockSchema("kubernetes", "none", {"namespace": Attr(t.STRING)}),
+    "slurm": BlockSchema("slurm", "none", {"partition": Attr(t.STRING),
+                                           "account": Attr(t.STRING)}),
+    "terraform": BlockSchema("terraform", "none", {"provider": Attr(t.PROVIDER),
+                                                   "region": Attr(t.STRING),
+                                                   "cluster": Attr(t.STRING)}),
+}, doc="the objective, budget and per-target settings", once=True)
+
+TOP_LEVEL: dict[str, BlockSchema] = {schema.kind: schema for schema in (
+    ACCELERATOR, POOL, INVENTORY, OFFER, BUY, WORKLOAD, PROFILE, POLICY)}
+
+# what names mean inside `require` / `prefer`
+NODE_SCOPE: dict[str, Type] = {
+    "zone": t.STRING, "region": t.STRING, "provider": t.STRING, "pool": t.ref("pool"),
+    "arch": t.ARCH, "labels": t.MAP, "cpu": t.NUMBER, "memory": t.BYTES, "disk": t.BYTES,
+    "price": t.RATE, "gpu": Type("record", label="the node's accelerator"),
+}
+ACCELERATOR_SCOPE: dict[str, Type] = {
+    "model": t.ref("accelerator"), "vendor": t.VENDOR, "family": t.FAMILY, "memory": t.BYTES,
+    "bf16_tflops": t.NUMBER, "interconnect": t.INTERCONNECT, "form_factor": t.FORM_FACTOR,
+    "tdp": t.POWER, "count": t.NUMBER,
+}
+
+TOPOLOGIES = ("node", "zone", "region")

@@ -1,0 +1,135 @@
+"""Types and units of fit values.
+
+Numbers carry a dimension: '' (plain numbers and CPU cores), 'bytes', 'rate'
+(USD/h), 'money' (USD), 'energy_price' (USD/kWh), 'power' (W) and 'time'
+(seconds). Values are exact `Fraction`s in the dimension's base unit, so
+`80GB` is 80_000_000_000 and `500m` is 1/2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+UNITS: dict[str, tuple[str, Fraction]] = {
+    "m": ("", Fraction(1, 1000)),
+    **{u: ("bytes", Fraction(1024) ** (i + 1)) for i, u in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi"))},
+    **{u: ("bytes", Fraction(1024) ** (i + 1)) for i, u in enumerate(("KiB", "MiB", "GiB", "TiB", "PiB"))},
+    **{u: ("bytes", Fraction(1000) ** (i + 1)) for i, u in enumerate(("K", "M", "G", "T", "P"))},
+    **{u: ("bytes", Fraction(1000) ** (i + 1)) for i, u in enumerate(("KB", "MB", "GB", "TB", "PB"))},
+    "W": ("power", Fraction(1)),
+    "kW": ("power", Fraction(1000)),
+    "MW": ("power", Fraction(1_000_000)),
+    "ms": ("time", Fraction(1, 1000)),
+    "s": ("time", Fraction(1)),
+    "min": ("time", Fraction(60)),
+    "h": ("time", Fraction(3600)),
+    "d": ("time", Fraction(86400)),
+    "USD/h": ("rate", Fraction(1)),
+    "USD/kWh": ("energy_price", Fraction(1)),
+    "USD": ("money", Fraction(1)),
+}
+
+DIMENSION_NAMES = {
+    "": "a plain number",
+    "bytes": "a size in bytes",
+    "rate": "a price in USD/h",
+    "money": "an amount in USD",
+    "energy_price": "a price in USD/kWh",
+    "power": "a power in watts",
+    "time": "a duration",
+}
+
+# how a value of each dimension is shown back to people
+DIMENSION_EXAMPLES = {"": "4", "bytes": "80GiB", "rate": "3.5 USD/h", "money": "100 USD",
+                      "energy_price": "0.12 USD/kWh", "power": "700W", "time": "24h"}
+
+
+def quantity_value(number_text: str, unit: str) -> tuple[str, Fraction]:
+    dimension, factor = UNITS[unit]
+    return dimension, Fraction(number_text) * factor
+
+
+@dataclass(frozen=True)
+class Type:
+    kind: str  # number, string, bool, choice, ref, list, map, record, any
+    dim: str = ""
+    choices: tuple[str, ...] = ()
+    of: "Type | None" = None
+    ref: str = ""
+    label: str = ""  # what a choice is called: "interconnect", "architecture"
+
+    def describe(self) -> str:
+        if self.kind == "number":
+            return DIMENSION_NAMES[self.dim]
+        if self.kind == "choice":
+            return f"a {self.label or 'choice'} ({' | '.join(self.choices)})"
+        if self.kind == "ref":
+            return f"a{'n' if self.ref[0] in 'aeiou' else ''} {self.ref}"
+        if self.kind == "list":
+            return f"a list of {_plural(self.of.describe()) if self.of else 'values'}"
+        if self.kind == "map":
+            return "a map of strings"
+        if self.kind == "record":
+            return self.label or "a record"
+        return {"string": "a string", "bool": "a boolean (true or false)"}.get(self.kind, "a value")
+
+    def accepts(self, other: "Type") -> bool:
+        if self.kind == "any" or other.kind == "any":
+            return True
+        if self.kind != other.kind:
+            return False
+        if self.kind == "number":
+            return self.dim == other.dim
+        if self.kind == "list":
+            return other.of is None or self.of is None or self.of.accepts(other.of)
+        if self.kind == "ref":
+            return self.ref == other.ref
+        if self.kind == "choice":
+            return set(other.choices) <= set(self.choices)
+        return True
+
+
+def _plural(description: str) -> str:
+    words = description.split(" ", 1)
+    rest = words[1] if len(words) > 1 and words[0] in ("a", "an") else description
+    return rest if rest.endswith("s") else rest + "s"
+
+
+ANY = Type("any")
+NUMBER = Type("number")
+BYTES = Type("number", "bytes")
+RATE = Type("number", "rate")
+ENERGY_PRICE = Type("number", "energy_price")
+POWER = Type("number", "power")
+TIME = Type("number", "time")
+STRING = Type("string")
+BOOL = Type("bool")
+MAP = Type("map")
+
+
+def choice(label: str, *values: str) -> Type:
+    return Type("choice", choices=values, label=label)
+
+
+def list_of(element: Type) -> Type:
+    return Type("list", of=element)
+
+
+def ref(kind: str) -> Type:
+    return Type("ref", ref=kind)
+
+
+def number_type(dim: str) -> Type:
+    return Type("number", dim)
+
+
+VENDOR = choice("vendor", "nvidia", "amd", "google", "aws", "intel")
+FAMILY = choice("accelerator family", "gpu", "tpu", "trainium", "inferentia")
+INTERCONNECT = choice("interconnect", "nvlink", "pcie", "xgmi", "ici", "neuronlink")
+FORM_FACTOR = choice("form factor", "sxm", "pcie", "oam", "module")
+ARCH = choice("architecture", "amd64", "arm64")
+PROVIDER = choice("provider", "aws", "gcp", "azure")
+WORKLOAD_KIND = choice("workload kind", "service", "job")
+INVENTORY_FORMAT = choice("inventory format", "kubectl", "slurm")
+OBJECTIVE = choice("objective", "cost", "nodes")

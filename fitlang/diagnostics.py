@@ -1,0 +1,116 @@
+"""Diagnostics shared by every stage, the CLI and the language server.
+
+Each kind of problem is one `Message` subclass with a code, a one-line
+summary for the registry (docs/errors.md, SARIF rules) and a message
+template. Stages report with `MessageClass.at(path, span, **fields)`; tests
+compare codes, never prose.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterable
+
+from fitlang.syntax.nodes import Span
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A replacement the editor can apply: put `text` where `span` is."""
+
+    title: str
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True)
+class Related:
+    path: str
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    path: str
+    span: Span
+    related: tuple[Related, ...] = ()
+    fixes: tuple[Fix, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.span.line, self.span.column, self.code, self.message)
+
+
+REGISTRY: dict[str, type["Message"]] = {}
+
+
+class Message:
+    """One kind of diagnostic. Subclasses register themselves by code."""
+
+    code: ClassVar[str]
+    summary: ClassVar[str]
+    template: ClassVar[str]
+    fix: ClassVar[str] = ""
+    severity: ClassVar[Severity] = Severity.ERROR
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.code in REGISTRY:
+            raise ValueError(f"duplicate diagnostic code {cls.code}")
+        REGISTRY[cls.code] = cls
+
+    @classmethod
+    def at(cls, path: str, span: Span, *, related: Iterable[Related] = (),
+           fixes: Iterable[Fix] = (), **fields: object) -> Diagnostic:
+        return Diagnostic(cls.code, cls.severity, cls.template.format(**fields), path, span,
+                          tuple(related), tuple(fixes))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to a misspelt `name`, if any is close enough."""
+    pool = sorted(set(candidates))
+    matches = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    if not matches:
+        lowered = {candidate.lower(): candidate for candidate in pool}
+        matches = [lowered[name.lower()]] if name.lower() in lowered else []
+    return matches[0] if matches else None
+
+
+def hint(suggestion: str | None) -> str:
+    return f"; did you mean `{suggestion}`?" if suggestion else ""
+
+
+@dataclass
+class DiagnosticBag:
+    """Collects diagnostics in report order and says whether any is an error."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.items.append(diagnostic)
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.items.extend(diagnostics)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        unique = {(d.sort_key(), d.severity): d for d in self.items}
+        return [unique[key] for key in sorted(unique, key=lambda k: k[0])]

@@ -1,0 +1,297 @@
+"""Every diagnostic fitc can report, one class each. docs/errors.md documents each code.
+
+Code ranges: E00xx syntax and encoding, E01xx files and imports, E02xx names,
+E03xx types, units and values, E04xx rules and their consistency.
+Later stages add their own ranges (E05xx placement, W0xxx warnings).
+"""
+
+from __future__ import annotations
+
+from fitlang.diagnostics import Message, Severity
+
+# ---- E00xx: syntax ------------------------------------------------------
+
+
+class InvalidCharacter(Message):
+    code = "E0001"
+    summary = "invalid character"
+    template = "unexpected character {char}"
+    fix = "Remove the character, or put it inside a string literal."
+
+
+class UnexpectedToken(Message):
+    code = "E0002"
+    summary = "unexpected token"
+    template = "unexpected {found}; expected {expected}"
+    fix = "Read the expected tokens in the message; usually a value, bracket or name is missing before the caret."
+
+
+class UnterminatedString(Message):
+    code = "E0003"
+    summary = "unterminated string"
+    template = "unterminated string literal; strings end with `\"` on the same line"
+    fix = "Close the string with `\"` on the same line; write a newline inside a string as `\n`."
+
+
+class UnexpectedEnd(Message):
+    code = "E0004"
+    summary = "unexpected end of file"
+    template = "unexpected end of file; {detail}"
+    fix = "Add the missing closing bracket; the caret shows the bracket that was never closed."
+
+
+class MissingEquals(Message):
+    code = "E0005"
+    summary = "missing `=` in attribute"
+    template = "expected `=` between attribute `{name}` and its value"
+    fix = "Write attributes as `name = value`."
+
+
+class UnbalancedBrace(Message):
+    code = "E0006"
+    summary = "unbalanced closing bracket"
+    template = "`{char}` has no matching opening bracket"
+    fix = "Remove the extra bracket, or add the opening one it was meant to close."
+
+
+class InvalidEncoding(Message):
+    code = "E0007"
+    summary = "file is not valid UTF-8 text"
+    template = "{detail}"
+    fix = "Save the file as UTF-8."
+
+
+class NestingTooDeep(Message):
+    code = "E0008"
+    summary = "nesting too deep"
+    template = "brackets nest deeper than {limit} levels"
+    fix = "Flatten the expression: name parts of it with `const`."
+
+
+class UnknownUnit(Message):
+    code = "E0009"
+    summary = "unknown unit"
+    template = "unknown unit `{unit}`{hint}"
+    fix = "Use one of the units in docs/language.md: `m`, `Mi`, `Gi`, `GB`, `USD/h`, `W`, `kW`, `h`, ..."
+
+
+class TooManyErrors(Message):
+    code = "E0010"
+    summary = "too many syntax errors"
+    template = "too many syntax errors; stopped after {count}"
+    fix = "Fix the first errors and run again; the rest are often consequences."
+
+
+# ---- E01xx: files and imports -------------------------------------------
+
+
+class ImportNotFound(Message):
+    code = "E0101"
+    summary = "imported module not found"
+    template = "cannot find module `{module}`{hint}"
+    fix = "Check the path: `std/NAME` for the standard library, `./file.fit` relative to this file."
+
+
+class ImportCycle(Message):
+    code = "E0102"
+    summary = "import cycle"
+    template = "import cycle: {cycle}"
+    fix = "Move what both files need into a third file that both import."
+
+
+class FileUnreadable(Message):
+    code = "E0103"
+    summary = "referenced file missing or unreadable"
+    template = "cannot read `{file}`: {reason}"
+    fix = "Check the path (relative to the .fit file) and the file's permissions."
+
+
+# ---- E02xx: names -------------------------------------------------------
+
+
+class UnknownName(Message):
+    code = "E0201"
+    summary = "unknown name"
+    template = "unknown name `{name}`{hint}"
+    fix = "Check the spelling, or import the module that defines the name."
+
+
+class DuplicateDefinition(Message):
+    code = "E0202"
+    summary = "duplicate definition"
+    template = "`{name}` is already defined"
+    fix = "Rename one of the two definitions."
+
+
+class UnknownAccelerator(Message):
+    code = "E0203"
+    summary = "unknown GPU or accelerator model"
+    template = "unknown GPU model `{name}`{hint}"
+    fix = "Use a model the standard library or your own `accelerator` blocks define (`import \"std/accelerators\"`)."
+
+
+class UnknownBlockKind(Message):
+    code = "E0204"
+    summary = "unknown block kind"
+    template = "unknown {where} `{kind}`{hint}"
+    fix = "Use one of: accelerator, pool, inventory, offer, buy, workload, profile, policy."
+
+
+class UnknownAttribute(Message):
+    code = "E0205"
+    summary = "unknown attribute"
+    template = "`{block}` has no attribute `{name}`{hint}"
+    fix = "Check the spelling; docs/language.md lists every block's attributes."
+
+
+class MissingAttribute(Message):
+    code = "E0206"
+    summary = "missing required attribute"
+    template = "{block} `{name}` needs `{attribute}`"
+    fix = "Add the attribute, or `use` a profile that sets it."
+
+
+class DuplicateAttribute(Message):
+    code = "E0207"
+    summary = "attribute set twice"
+    template = "`{name}` is set twice in this block"
+    fix = "Keep one of the two settings."
+
+
+class WrongKindOfName(Message):
+    code = "E0208"
+    summary = "name refers to the wrong kind of thing"
+    template = "`{name}` is {actual}, but {expected} is expected here"
+    fix = "Refer to a declaration of the kind this place expects."
+
+
+class DefinitionCycle(Message):
+    code = "E0209"
+    summary = "cyclic definition"
+    template = "`{name}` depends on itself: {cycle}"
+    fix = "Break the cycle: a value or profile may not depend on itself."
+
+
+class MissingName(Message):
+    code = "E0210"
+    summary = "block needs a name"
+    template = "`{kind}` blocks need a name, as in `{kind} my_{kind} {{ ... }}`"
+    fix = "Give the block a name: `pool gpu_a { ... }`."
+
+
+class UnexpectedName(Message):
+    code = "E0211"
+    summary = "block takes no name"
+    template = "`{kind}` blocks take no name"
+    fix = "Remove the name: there is one `policy` and it has none."
+
+
+class StatementNotAllowed(Message):
+    code = "E0212"
+    summary = "statement not allowed in this block"
+    template = "`{statement}` is not allowed in `{block}`"
+    fix = "Move the rule into a `workload` or `profile`."
+
+
+# ---- E03xx: types, units and values -------------------------------------
+
+
+class TypeMismatch(Message):
+    code = "E0301"
+    summary = "type mismatch"
+    template = "expected {expected}, found {found}"
+    fix = "Give a value of the expected type."
+
+
+class UnitMismatch(Message):
+    code = "E0302"
+    summary = "incompatible units"
+    template = "{detail}"
+    fix = "Write the value with a unit of the expected dimension (`80GiB`, `3.5 USD/h`, `24h`), or convert it."
+
+
+class OutOfRange(Message):
+    code = "E0303"
+    summary = "value out of range"
+    template = "{what} must be {bound}, found {value}"
+    fix = "Give a value within the stated bounds."
+
+
+class NotIntegral(Message):
+    code = "E0304"
+    summary = "count is not a whole number"
+    template = "{what} must be a whole number, found {value}"
+    fix = "Counts are whole numbers; CPU is a whole number of millicores (`500m`)."
+
+
+class InvalidEnumValue(Message):
+    code = "E0305"
+    summary = "invalid choice"
+    template = "`{value}` is not a valid {what}; expected one of {choices}{hint}"
+    fix = "Use one of the listed choices."
+
+
+class DivisionByZero(Message):
+    code = "E0306"
+    summary = "division by zero"
+    template = "division by zero"
+    fix = "Divide by a non-zero value."
+
+
+class InvalidOperator(Message):
+    code = "E0307"
+    summary = "operator not defined for these operands"
+    template = "operator `{op}` is not defined for {left} and {right}"
+    fix = "Use the operator on operands it is defined for (comparisons of order need numbers)."
+
+
+class UnknownFunction(Message):
+    code = "E0308"
+    summary = "unknown function"
+    template = "unknown function `{name}`; fitlang has no functions{hint}"
+    fix = "fit has no function calls; write the value directly or name it with `const`."
+
+
+class InvalidKey(Message):
+    code = "E0309"
+    summary = "invalid key or attribute access"
+    template = "{target} has no {what} `{name}`{hint}"
+    fix = "Use a key or attribute the value has."
+
+
+# ---- E04xx: rules and their consistency ---------------------------------
+
+
+class InvalidTopology(Message):
+    code = "E0401"
+    summary = "invalid topology key"
+    template = "invalid topology `{key}`; use node, zone, region or a quoted node label"
+    fix = "Use `node`, `zone`, `region`, or a node label key in quotes (`\"rack\"`)."
+
+
+class SelfAffinity(Message):
+    code = "E0402"
+    summary = "affinity of a workload with itself"
+    template = "`affinity self` always holds; did you mean `anti_affinity self`?"
+    fix = "Use `anti_affinity self on node` to keep replicas apart; replicas always share their own workload."
+
+
+class ContradictoryRule(Message):
+    code = "E0403"
+    summary = "rules contradict each other"
+    template = "{detail}"
+    fix = "Compare a node attribute with a value: `memory >= 80GB`, not with another attribute."
+
+
+class EmptyList(Message):
+    code = "E0404"
+    summary = "list must not be empty"
+    template = "`{name}` must list at least one value"
+    fix = "List at least one value, or leave the attribute out."
+
+
+class DuplicateBlock(Message):
+    code = "E0405"
+    summary = "block given twice"
+    template = "`{kind}` may appear only once{where}"
+    fix = "Merge the two blocks into one."

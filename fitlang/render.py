@@ -1,0 +1,142 @@
+"""Diagnostics as text for people and as JSON, SARIF and GitHub annotations for machines.
+
+The formats are contracts (../shared/formats.md): keep them stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Callable, Iterable
+
+from fitlang import __version__
+from fitlang.diagnostics import REGISTRY, Diagnostic
+
+FORMATS = ("human", "json", "sarif", "github")
+MAX_SHOWN_LINE = 200
+
+
+def render(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str | None]) -> str:
+    return {"human": human, "json": as_json, "sarif": sarif, "github": github}[fmt](
+        diagnostics, sources)
+
+
+def human(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
+    out: list[str] = []
+    for diagnostic in diagnostics:
+        span = diagnostic.span
+        out.append(f"{diagnostic.path}:{span.line}:{span.column}: "
+                   f"{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}")
+        out.extend(_excerpt(sources(diagnostic.path), diagnostic))
+        for related in diagnostic.related:
+            out.append(f"  note: {related.path}:{related.span.line}:{related.span.column}: "
+                       f"{related.message}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _excerpt(text: str | None, diagnostic: Diagnostic) -> list[str]:
+    if text is None:
+        return []
+    lines = text.split("\n")
+    span = diagnostic.span
+    if not 1 <= span.line <= len(lines):
+        return []
+    line = lines[span.line - 1].rstrip("\r").replace("\t", " ")
+    column = span.column
+    if len(line) > MAX_SHOWN_LINE:  # show a window around the column of a very long line
+        start = max(0, column - 1 - MAX_SHOWN_LINE // 2)
+        line = line[start:start + MAX_SHOWN_LINE]
+        column -= start
+    line = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in line)
+    width = (span.end_column - span.column) if span.end_line == span.line else len(line) - column + 1
+    width = max(1, min(width, len(line) - column + 1))
+    number = str(span.line)
+    gutter = " " * len(number)
+    return [f"{' ' * 3}{number} | {line}", f"{' ' * 3}{gutter} | {' ' * (column - 1)}{'^' * width}"]
+
+
+def as_json(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
+    return json.dumps([_record(d) for d in diagnostics], indent=2) + "\n"
+
+
+def _record(diagnostic: Diagnostic) -> dict:
+    span = diagnostic.span
+    return {"path": diagnostic.path, "line": span.line, "column": span.column,
+            "end_line": span.end_line, "end_column": span.end_column,
+            "severity": diagnostic.severity.value, "code": diagnostic.code,
+            "message": diagnostic.message}
+
+
+def github(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
+    out = []
+    for d in diagnostics:
+        kind = "error" if d.is_error else "warning"
+        s = d.span
+        props = (f"file={_gh_property(d.path)},line={s.line},col={s.column},"
+                 f"endLine={s.end_line},endColumn={s.end_column},title={d.code}")
+        out.append(f"::{kind} {props}::{_gh_data(d.message)}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _gh_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(value: str) -> str:
+    return _gh_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def sarif(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
+    codes = sorted({d.code for d in diagnostics})
+    rules = [_rule(code) for code in codes]
+    results = [_result(d, codes.index(d.code)) for d in diagnostics]
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "fitc", "version": __version__,
+                                "informationUri": "https://github.com/fitlang/fitlang",
+                                "rules": rules}},
+            "results": results,
+        }],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _rule(code: str) -> dict:
+    message = REGISTRY[code]
+    return {
+        "id": code,
+        "name": message.__name__,
+        "shortDescription": {"text": message.summary},
+        "fullDescription": {"text": f"{message.summary} ({message.severity.value})"},
+        "help": {"text": f"See docs/errors.md#{code.lower()} for what {code} means and how to fix it."},
+        "defaultConfiguration": {"level": "error" if message.severity.value == "error" else "warning"},
+    }
+
+
+def _result(diagnostic: Diagnostic, rule_index: int) -> dict:
+    s = diagnostic.span
+    fingerprint = hashlib.sha256(
+        f"{diagnostic.code}\0{diagnostic.path}\0{diagnostic.message}".encode()).hexdigest()[:32]
+    return {
+        "ruleId": diagnostic.code,
+        "ruleIndex": rule_index,
+        "level": "error" if diagnostic.is_error else "warning",
+        "message": {"text": diagnostic.message},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": {"uri": diagnostic.path.replace("\\", "/")},
+            "region": {"startLine": s.line, "startColumn": s.column, "endLine": s.end_line,
+                       "endColumn": s.end_column},
+        }}],
+        "partialFingerprints": {"fitcDiagnostic/v1": fingerprint},
+    }
+
+
+def exit_code(diagnostics: Iterable[Diagnostic], fail_level: str = "error") -> int:
+    items = list(diagnostics)
+    if any(d.is_error for d in items):
+        return 1
+    if fail_level == "warning" and items:
+        return 1
+    return 0

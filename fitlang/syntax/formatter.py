@@ -1,0 +1,32 @@
+"""`fitc fmt`: parse, print canonically, and prove the meaning did not change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fitlang.diagnostics import Diagnostic
+from fitlang.syntax.parser import decode, parse_source
+from fitlang.syntax.printer import format_module
+
+
+class FormatError(Exception):
+    """The formatter would have changed the program's meaning: a bug, never written out."""
+
+
+@dataclass
+class Formatted:
+    text: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def format_source(data: bytes | str, path: str) -> Formatted:
+    """The canonical text of a file, or its syntax errors (then `text` is the input)."""
+    parsed = parse_source(data, path)
+    text, _ = decode(data, path)
+    if parsed.diagnostics:
+        return Formatted(text, parsed.diagnostics)
+    formatted = format_module(parsed.module, text)
+    again = parse_source(formatted, path)
+    if again.diagnostics or again.module.decls != parsed.module.decls:
+        raise FormatError(f"formatting {path} would change its meaning")
+    return Formatted(formatted)

@@ -1,0 +1,349 @@
+"""Source text to `Module`: decoding, the LALR parse, syntax diagnostics and recovery.
+
+Recovery: a syntax error drops the top-level declaration it occurs in (the
+text from its first line to the next line that starts a declaration in
+column 1) and the file is parsed again with that region blanked out, so that
+positions stay exact and every broken declaration gets its own diagnostic,
+while the rest of the file still parses (the language server relies on it).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer_NonRecursive, UnexpectedCharacters, UnexpectedEOF, \
+    UnexpectedInput, UnexpectedToken, ast_utils
+
+from fitlang import messages as msg
+from fitlang.diagnostics import Diagnostic, did_you_mean, hint
+from fitlang.resources import grammar_path
+from fitlang.syntax import nodes
+from fitlang.syntax.nodes import Module, Span
+
+MAX_NESTING = 200
+MAX_SYNTAX_ERRORS = 50
+
+KNOWN_UNITS = ("m", "Ki", "Mi", "Gi", "Ti", "Pi", "KiB", "MiB", "GiB", "TiB", "PiB", "K", "M", "G",
+               "T", "P", "KB", "MB", "GB", "TB", "PB", "W", "kW", "MW", "ms", "s", "min", "h", "d",
+               "USD/h", "USD/kWh", "USD")
+
+_TERMINAL_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "QUANTITY": "a quantity", "STRING": "a string",
+    "COMPARE": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*` or `/`",
+"NOT_IN": "`not in`", "$END": "end of file",
+}
+
+
+@dataclass
+class ParseResult:
+    module: Module
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # names of declarations dropped by recovery; the checker stays quiet about them
+    dropped_names: set[str] = field(default_factory=set)
+
+
+class _Start(Transformer_NonRecursive):
+    def start(self, children: list) -> list:
+        return children
+
+
+_comments = threading.local()
+
+
+def _collect_comment(token: Token) -> None:
+    _comments.items.append(token)
+
+
+@lru_cache(maxsize=1)
+def _transformer() -> Transformer_NonRecursive:
+    # non-recursive, so that a 100,000-term expression cannot exhaust the stack
+    return ast_utils.create_transformer(nodes, _Start())
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        lexer_callbacks={"COMMENT": _collect_comment, "BLOCK_COMMENT": _collect_comment},
+        cache=False,
+    )
+
+
+def parse_source(data: bytes | str, path: str) -> ParseResult:
+    """Parse a file's bytes (or text); never raises on bad input."""
+    text, problem = decode(data, path)
+    if problem is not None:
+        return ParseResult(Module(path), [problem])
+    deep = _too_deep(text, path)
+    if deep is not None:
+        return ParseResult(Module(path), [deep])
+    return _parse_with_recovery(text, path)
+
+
+def decode(data: bytes | str, path: str) -> tuple[str, Diagnostic | None]:
+    if isinstance(data, str):
+        return data.lstrip("\ufeff"), None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        span = Span(line, column, line, column + 1, error.start, error.start + 1)
+        detail = f"invalid UTF-8 byte 0x{data[error.start]:02x}; fit files are UTF-8 text"
+        return "", msg.InvalidEncoding.at(path, span, detail=detail)
+
+
+def _parse_with_recovery(text: str, path: str) -> ParseResult:
+    parser = _parser()
+    result = ParseResult(Module(path))
+    current = text
+    while True:
+        _comments.items = []
+        try:
+            tree = parser.parse(current)
+        except UnexpectedInput as error:
+            if len(result.diagnostics) >= MAX_SYNTAX_ERRORS:
+                span = _span_at(text, len(text))
+                result.diagnostics.append(msg.TooManyErrors.at(path, span, count=MAX_SYNTAX_ERRORS))
+                return result
+            diagnostic, position = _describe(error, current, path)
+            result.diagnostics.append(diagnostic)
+            start, end = _declaration_region(current, position)
+            result.dropped_names.update(_declared_name(current[start:end]))
+            current = _blank(current, start, end)
+            continue
+        nodes.reset_depth_guard()
+        decls = _transformer().transform(tree)
+        too_deep = nodes.depth_guard_tripped()
+        if too_deep is not None:
+            return ParseResult(Module(path), [msg.NestingTooDeep.at(path, too_deep,
+                                                                    limit=nodes.MAX_DEPTH)])
+        result.module = Module(path, decls, list(_comments.items))
+        return result
+
+
+# ---- describing errors --------------------------------------------------
+
+_MISSING_EQUALS_EXAMPLES = {
+    "missing-equals": [
+        "pool p { cpu 4 }",
+        "pool p { cpu: 4 }",
+        'workload w { image "x" }',
+        "workload w { gpu { count 8 } }",
+        "workload w { replicas 2 }",
+        "pool p { x = 1 cpu 4 }",
+        "pool p { x = 1 cpu: 4 }",
+        'pool p { x = 1 zone "a" }',
+        "pool p { x = [1] cpu 4 }",
+        'pool p { x = "a" cpu 4 }',
+        "pool p { x = a cpu 4 }",
+        "pool p { x = a.b cpu 4 }",
+        "pool p { x = (1) cpu 4 }",
+        "pool p { x = 1GiB cpu 4 }",
+        "pool p { x = true cpu 4 }",
+        "pool p { x = {} cpu 4 }",
+        "pool p { g { } cpu 4 }",
+        "pool p { require a cpu 4 }",
+        "pool p { use a cpu 4 }",
+        "pool p { spread zone max_skew 1 cpu 4 }",
+        "pool p { affinity a on node cpu 4 }",
+        "pool p { prefer a weight 1 cpu 4 }",
+    ],
+}
+
+
+def _describe(error: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, int]:
+    if isinstance(error, UnexpectedCharacters):
+        return _describe_characters(error, text, path), error.pos_in_stream
+    if isinstance(error, UnexpectedEOF) or (
+            isinstance(error, UnexpectedToken) and error.token.type == "$END"):
+        opener = _unclosed_bracket(text)
+        position = opener if opener is not None else len(text)
+        span = _span_at(text, position)
+        detail = (f"`{text[opener]}` opened here is never closed" if opener is not None
+                  else "the file ends in the middle of a declaration")
+        return msg.UnexpectedEnd.at(path, span, detail=detail), position
+    assert isinstance(error, UnexpectedToken)
+    token = error.token
+    position = token.start_pos or 0
+    span = Span.of(token)
+    if token.type in ("RBRACE", "RSQB", "RPAR") and _depth_before(text, position) == 0:
+        return msg.UnbalancedBrace.at(path, span, char=str(token)), position
+    if _matches_missing_equals(error):
+        previous = _previous_word(text, position)
+        return msg.MissingEquals.at(path, span, name=previous), position
+    expected = _expected_words(error.accepts or error.expected or set())
+    found = _found_word(token)
+    return msg.UnexpectedToken.at(path, span, found=found, expected=expected), position
+
+
+def _matches_missing_equals(error: UnexpectedToken) -> bool:
+    try:
+        label = error.match_examples(_parser().parse, _MISSING_EQUALS_EXAMPLES,
+                                     use_accepts=True)
+    except Exception:  # match_examples re-parses; any failure there only loses the hint
+        return False
+    return label == "missing-equals"
+
+
+def _describe_characters(error: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
+    position = error.pos_in_stream
+    char = text[position] if position < len(text) else ""
+    span = _span_at(text, position)
+    if char == '"':
+        line_end = text.find("\n", position)
+        end = len(text) if line_end < 0 else line_end
+        return msg.UnterminatedString.at(path, _span_between(text, position, end))
+    unit = re.compile(r"(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?\s?([A-Za-z][A-Za-z/]*)").match(
+        text, _number_start(text, position))
+    if unit and unit.end() > position:
+        name = unit.group(4)
+        start = unit.start(4)
+        return msg.UnknownUnit.at(path, _span_between(text, start, unit.end()), unit=name,
+                                  hint=hint(did_you_mean(name, KNOWN_UNITS)))
+    shown = f"`{char}`" if char.isprintable() and char.strip() else f"U+{ord(char or chr(0)):04X}"
+    return msg.InvalidCharacter.at(path, span, char=shown)
+
+
+def _number_start(text: str, position: int) -> int:
+    start = position
+    while start > 0 and (text[start - 1].isdigit() or text[start - 1] == "."):
+        start -= 1
+    return start
+
+
+def _expected_words(expected: set[str]) -> str:
+    parser = _parser()
+    words = set()
+    for name in expected:
+        if name in _TERMINAL_WORDS:
+            words.add(_TERMINAL_WORDS[name])
+            continue
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            continue
+        words.add(f"`{pattern.value}`" if pattern.type == "str" else name.lower())
+    ordered = sorted(words)
+    if len(ordered) > 6:
+        ordered = ordered[:6] + ["..."]
+    return ", ".join(ordered) if ordered else "something else"
+
+
+def _found_word(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    value = str(token)
+    if len(value) > 30:
+        value = value[:27] + "..."
+    kind = {"NAME": "name ", "STRING": "string ", "NUMBER": "number ", "QUANTITY": "quantity "}
+    return f"{kind.get(token.type, '')}`{value}`"
+
+
+# ---- positions and regions ----------------------------------------------
+
+
+def _span_at(text: str, position: int) -> Span:
+    return _span_between(text, position, min(position + 1, max(len(text), position)))
+
+
+def _span_between(text: str, start: int, end: int) -> Span:
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    end_line = text.count("\n", 0, end) + 1
+    end_column = end - (text.rfind("\n", 0, end) + 1) + 1
+    return Span(line, column, end_line, end_column, start, end)
+
+
+_DECL_START = re.compile(r"^[A-Za-z_]", re.MULTILINE)
+
+
+def _declaration_region(text: str, position: int) -> tuple[int, int]:
+    """The top-level declaration around `position`: its first line up to the next one."""
+    line_start = text.rfind("\n", 0, position) + 1
+    start = 0
+    for match in _DECL_START.finditer(text, 0, line_start + 1):
+        start = match.start()
+    following = _DECL_START.search(text, line_start + 1)
+    end = following.start() if following else len(text)
+    if end <= position:
+        end = len(text)
+    return start, end
+
+
+def _declared_name(region: str) -> set[str]:
+    header = re.match(r"\s*([A-Za-z_]\w*)\s+([A-Za-z_]\w*)", region)
+    return {header.group(2)} if header else set()
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    region = re.sub(r"[^\n]", " ", text[start:end])
+    return text[:start] + region + text[end:]
+
+
+_STRING_OR_COMMENT = re.compile(r'"([^"\\\n]|\\[^\n])*"|(#|//)[^\n]*|/\*(.|\n)*?\*/')
+_OPENERS = {"{": "}", "[": "]", "(": ")"}
+
+
+def _brackets(text: str):
+    """Yield (position, char) for every bracket outside strings and comments."""
+    position = 0
+    for match in _STRING_OR_COMMENT.finditer(text):
+        yield from _brackets_in(text, position, match.start())
+        position = match.end()
+    yield from _brackets_in(text, position, len(text))
+
+
+def _brackets_in(text: str, start: int, end: int):
+    for index in range(start, end):
+        char = text[index]
+        if char in "{}[]()":
+            yield index, char
+
+
+def _unclosed_bracket(text: str) -> int | None:
+    stack: list[int] = []
+    for position, char in _brackets(text):
+        if char in _OPENERS:
+            stack.append(position)
+        elif stack:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def _depth_before(text: str, limit: int) -> int:
+    depth = 0
+    for position, char in _brackets(text[:limit]):
+        depth = depth + 1 if char in _OPENERS else max(depth - 1, 0)
+    return depth
+
+
+def _too_deep(text: str, path: str) -> Diagnostic | None:
+    if text.count("{") + text.count("[") + text.count("(") < MAX_NESTING:
+        return None
+    depth = 0
+    for position, char in _brackets(text):
+        depth = depth + 1 if char in _OPENERS else max(depth - 1, 0)
+        if depth > MAX_NESTING:
+            return msg.NestingTooDeep.at(path, _span_at(text, position), limit=MAX_NESTING)
+    return None
+
+
+def _previous_word(text: str, position: int) -> str:
+    words = re.findall(r"[A-Za-z_]\w*", text[max(0, position - 200):position])
+    return words[-1] if words else "?"
+
+
+def parse_file(path: Path) -> ParseResult:
+    return parse_source(path.read_bytes(), str(path))

@@ -1,0 +1,215 @@
+"""The canonical layout of fit source: `fitc fmt`, and the text of expressions in messages.
+
+Style: two-space indent, one entry per line, `name = value`, one blank line
+between top-level declarations (imports and constants stay grouped), blank
+lines inside blocks kept (at most one), comments kept where they were: on a
+line of their own before the entry they precede, or at the end of the line
+they ended. Lists and maps that do not fit in 100 columns get one item per
+line with a trailing comma. The printer only changes layout, never meaning:
+the AST before and after compares equal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lark import Token
+
+from fitlang.syntax import nodes as n
+
+MAX_WIDTH = 100
+INDENT = "  "
+
+def expression_text(expr: Any) -> str:
+    """An expression on one line, as the formatter writes it."""
+    return _Printer("", []).expr(expr, 0, flat=True)
+
+
+def format_module(module: n.Module, text: str) -> str:
+    return _Printer(text, module.comments).module(module)
+
+
+class _Printer:
+    def __init__(self, text: str, comments: list[Token]) -> None:
+        self.text = text
+        self.comments = sorted(comments, key=lambda c: c.start_pos or 0)
+        self.next_comment = 0
+        self.lines: list[str] = []
+
+    # ---- comments -----------------------------------------------------
+
+    def _pending(self) -> Token | None:
+        if self.next_comment < len(self.comments):
+            return self.comments[self.next_comment]
+        return None
+
+    def _flush_before(self, position: int, indent: str) -> None:
+        comment = self._pending()
+        while comment is not None and (comment.start_pos or 0) < position:
+            self._comment_lines(comment, indent)
+            self.next_comment += 1
+            comment = self._pending()
+
+    def _comment_lines(self, comment: Token, indent: str) -> None:
+        body = str(comment).rstrip()
+        for line in body.split("\n"):
+            self.lines.append(indent + line.strip() if line.strip() else "")
+
+    def _trailing(self, line: int, before: int | None = None) -> str:
+        """A comment that starts on `line` (and before `before`), to end the line just written."""
+        comment = self._pending()
+        if comment is None or comment.line != line or "\n" in str(comment):
+            return ""
+        if before is not None and (comment.start_pos or 0) >= before:
+            return ""
+        self.next_comment += 1
+        return "  " + str(comment).rstrip()
+
+    def _blank_between(self, end: int, start: int) -> bool:
+        return bool(re.search(r"\n[ \t\r]*\n", self.text[end:start]))
+
+    # ---- declarations and entries ---------------------------------------
+
+    def module(self, module: n.Module) -> str:
+        previous: Any = None
+        decls = module.decls
+        for index, decl in enumerate(decls):
+            if previous is not None and self._separate(previous, decl):
+                self.lines.append("")
+            self._flush_before(decl.span.start, "")
+            following = decls[index + 1].span.start if index + 1 < len(decls) else None
+            self._entry(decl, "", following)
+            previous = decl
+        self._flush_before(len(self.text) + 1, "")
+        while self.lines and not self.lines[-1]:
+            self.lines.pop()
+        return "\n".join(self.lines) + "\n" if self.lines else ""
+
+    def _separate(self, previous: Any, decl: Any) -> bool:
+        grouped = (n.ImportDecl, n.ConstDecl)
+        if type(previous) is type(decl) and isinstance(decl, grouped):
+            return self._blank_between(previous.span.end, decl.span.start)
+        return True
+
+    def _entry(self, entry: Any, indent: str, next_start: int | None = None) -> None:
+        if isinstance(entry, n.Block):
+            self._block(entry, indent, next_start)
+            return
+        text = indent + self._entry_text(entry, indent)
+        first, *rest = text.split("\n")
+        if rest:
+            self.lines.append(first)
+            self.lines.extend(rest)
+        else:
+            self.lines.append(first)
+        self.lines[-1] += self._trailing(entry.span.end_line, next_start)
+
+    def _entry_text(self, entry: Any, indent: str) -> str:
+        if isinstance(entry, n.ImportDecl):
+            alias = f" as {entry.alias.name}" if entry.alias else ""
+            return f"import {entry.path.raw}{alias}"
+        if isinstance(entry, n.ConstDecl):
+            return f"const {entry.name.name} = {self.expr(entry.value, len(indent) + 9, indent)}"
+        if isinstance(entry, n.Attribute):
+            head = f"{entry.name.name} = "
+            return head + self.expr(entry.value, len(indent) + len(head), indent)
+        if isinstance(entry, n.Require):
+            return "require " + self.expr(entry.condition, len(indent) + 8, indent)
+        if isinstance(entry, n.Prefer):
+            return (f"prefer {self.expr(entry.condition, len(indent) + 7, indent)} "
+                    f"weight {self.expr(entry.weight, 0, indent)}")
+        if isinstance(entry, n.Use):
+            return f"use {entry.target.dotted}"
+        if isinstance(entry, n.Affinity):
+            return f"{entry.kind} {entry.target.dotted} on {_topology(entry.topology)}"
+        if isinstance(entry, n.Spread):
+            return (f"spread {_topology(entry.topology)} max_skew "
+                    f"{self.expr(entry.max_skew, 0, indent)}")
+        raise TypeError(f"cannot print {type(entry).__name__}")
+
+    def _block(self, block: n.Block, indent: str, next_start: int | None = None) -> None:
+        name = f" {block.name.name}" if block.name else ""
+        header = f"{indent}{block.kind.name}{name} {{"
+        entries = block.entries
+        if not entries and not self._comment_inside(block):
+            self.lines.append(header + "}" + self._trailing(block.span.end_line, next_start))
+            return
+        first_start = entries[0].span.start if entries else block.span.end
+        self.lines.append(header + self._trailing(block.span.line, first_start))
+        inner = indent + INDENT
+        previous: Any = None
+        for index, entry in enumerate(entries):
+            if previous is not None and self._blank_between(previous.span.end, entry.span.start):
+                self.lines.append("")
+            self._flush_before(entry.span.start, inner)
+            following = entries[index + 1].span.start if index + 1 < len(entries) else block.span.end
+            self._entry(entry, inner, following)
+            previous = entry
+        self._flush_before(block.span.end - 1, inner)
+        self.lines.append(indent + "}" + self._trailing(block.span.end_line, next_start))
+
+    def _comment_inside(self, block: n.Block) -> bool:
+        comment = self._pending()
+        return comment is not None and (comment.start_pos or 0) < block.span.end
+
+    # ---- expressions ----------------------------------------------------
+
+    def expr(self, expr: Any, column: int, indent: str = "", flat: bool = False,
+             parent: int = 0) -> str:
+        if isinstance(expr, n.Number):
+            return expr.text
+        if isinstance(expr, n.Quantity):
+            space = " " if expr.unit.startswith("USD") else ""
+            return f"{expr.text}{space}{expr.unit}"
+        if isinstance(expr, n.String):
+            return expr.raw
+        if isinstance(expr, n.Boolean):
+            return "true" if expr.value else "false"
+        if isinstance(expr, n.Name):
+            return expr.ident.name
+        if isinstance(expr, n.Paren):
+            return "(" + self.expr(expr.expr, column + 1, indent, flat) + ")"
+        if isinstance(expr, n.Binary):
+            left = self.expr(expr.left, column, indent, flat)
+            right = self.expr(expr.right, column, indent, flat)
+            return f"{left} {expr.op} {right}"
+        if isinstance(expr, n.Unary):
+            operand = self.expr(expr.operand, column, indent, flat)
+            return f"not {operand}" if expr.op == "not" else f"{expr.op}{operand}"
+        if isinstance(expr, n.Member):
+            return f"{self.expr(expr.target, column, indent, flat)}.{expr.attr.name}"
+        if isinstance(expr, n.Index):
+            target = self.expr(expr.target, column, indent, flat)
+            return f"{target}[{self.expr(expr.key, column, indent, flat)}]"
+        if isinstance(expr, n.Call):
+            args = ", ".join(self.expr(a, column, indent, True) for a in expr.args)
+            return f"{expr.func.name}({args})"
+        if isinstance(expr, n.List):
+            items = [self.expr(i, column, indent + INDENT, flat) for i in expr.items]
+            return self._collection("[", "]", items, column, indent, flat)
+        if isinstance(expr, n.Map):
+            items = [f"{_key(p)}: {self.expr(p.value, column, indent + INDENT, flat)}"
+                     for p in expr.pairs]
+            return self._collection("{", "}", items, column, indent, flat, padded=True)
+        raise TypeError(f"cannot print {type(expr).__name__}")
+
+    def _collection(self, opening: str, closing: str, items: list[str], column: int,
+                    indent: str, flat: bool, padded: bool = False) -> str:
+        if not items:
+            return opening + closing
+        pad = " " if padded else ""
+        one_line = f"{opening}{pad}{', '.join(items)}{pad}{closing}"
+        if flat or ("\n" not in one_line and column + len(one_line) <= MAX_WIDTH):
+            return one_line
+        inner = indent + INDENT
+        body = "".join(f"\n{inner}{item}," for item in items)
+        return f"{opening}{body}\n{indent}{closing}"
+
+
+def _key(pair: n.Pair) -> str:
+    return pair.key.name if isinstance(pair.key, n.Ident) else pair.key.raw
+
+
+def _topology(topology: n.Topology) -> str:
+    return topology.key.name if isinstance(topology.key, n.Ident) else topology.key.raw

@@ -1,0 +1,207 @@
+"""The checker: every diagnostic code, and what a checked program holds."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from fitlang.check.checker import check_file
+from fitlang.check.loader import Workspace
+from fitlang.check.program import AllOf, Compare, Negation
+from fitlang.diagnostics import REGISTRY
+from fitlang.render import human
+
+from conftest import FIXTURES, ROOT
+
+ERROR_FIXTURES = FIXTURES / "errors"
+CHECKER_CODES = sorted(code for code in REGISTRY if code[1] in "0" and code[:3] in
+                       ("E00", "E01", "E02", "E03", "E04"))
+
+
+def check_text(tmp_path: Path, text: str, name: str = "t.fit"):
+    path = tmp_path / name
+    path.write_text(text)
+    return check_file(path, Workspace())
+
+
+def codes_of(result) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+def test_every_checker_code_has_a_fixture():
+    missing = [code for code in CHECKER_CODES if not (ERROR_FIXTURES / f"{code}.fit").exists()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("code", CHECKER_CODES)
+def test_fixture_reports_its_code(code, snapshot, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    path = Path("tests/fixtures/errors") / f"{code}.fit"
+    result = check_file(path, Workspace())
+    assert code in codes_of(result)
+    assert all(d.line >= 1 for d in [d.span for d in result.diagnostics])
+    sources = {m.path: m.text for m in result.workspace.modules.values()}
+    assert human(result.diagnostics, sources.get) == snapshot
+
+
+def test_every_code_is_documented():
+    text = (ROOT / "docs" / "errors.md").read_text()
+    undocumented = [code for code in REGISTRY if f"## {code}" not in text]
+    assert undocumented == []
+
+
+def test_all_errors_in_a_file_are_reported(tmp_path):
+    result = check_text(tmp_path, (
+        'const X = 4 + 8GiB\n'
+        'pool p {\n  count = -1\n  cpu = 4\n  memroy = 8Gi\n}\n'
+        'workload w {\n  replicas = 2.5\n  cpu = 1\n  memory = 1Gi\n  kind = daemon\n}\n'))
+    assert codes_of(result) == ["E0302", "E0206", "E0303", "E0205", "E0304", "E0305"]
+
+
+def test_did_you_mean_for_attributes_models_and_choices(tmp_path):
+    result = check_text(tmp_path, (
+        'accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n}\n'
+        'pool p {\n  count = 1\n  cpu = 4\n  memroy = 8Gi\n  memory = 8Gi\n'
+        '  gpu {\n    model = H10\n    count = 1\n  }\n  arch = amd46\n}\n'))
+    messages = [d.message for d in result.diagnostics]
+    assert any("did you mean `memory`" in m for m in messages)
+    assert any("unknown GPU model `H10`; did you mean `H100`?" == m for m in messages)
+    assert any("did you mean `amd64`" in m for m in messages)
+
+
+def test_units_are_normalised(tmp_path):
+    result = check_text(tmp_path, (
+        'pool p {\n  count = 2\n  cpu = 2 + 500m\n  memory = 1GiB + 512Mi\n  disk = 1TB\n'
+        '  price = 0.5 USD/h * 3\n}\n'))
+    assert result.diagnostics == []
+    pool = result.program.pools["p"]
+    assert pool.shape.cpu_milli == 2500
+    assert pool.shape.memory == 1024 ** 3 + 512 * 1024 ** 2
+    assert pool.shape.disk == 10 ** 12
+    assert pool.price == Fraction(3, 2)
+
+
+@pytest.mark.parametrize("expr, code", [
+    ("4 + 8GiB", "E0302"), ("1 USD/h + 1GiB", "E0302"), ("2GiB * 2GiB", "E0302"),
+    ("80GB / 0", "E0306"), ('"a" + 1', "E0307"), ("not 3", "E0301"), ("[1, \"a\"]", "E0301"),
+])
+def test_expression_type_errors(tmp_path, expr, code):
+    assert codes_of(check_text(tmp_path, f"const X = {expr}\n")) == [code]
+
+
+def test_size_divided_by_size_is_a_plain_number(tmp_path):
+    result = check_text(tmp_path, "const X = 80GiB / 8GiB\npool p {\n  count = X\n  cpu = 1\n"
+                                  "  memory = 1Gi\n}\n")
+    assert result.diagnostics == []
+    assert result.program.pools["p"].count == 10
+
+
+def test_requirements_become_predicates(tmp_path):
+    result = check_text(tmp_path, (
+        'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n'
+        '  require "eu-west-1a" == zone and not (labels["tier"] in ["a", "b"])\n}\n'))
+    assert result.diagnostics == []
+    (requirement,) = result.program.workloads["w"].requirements
+    predicate = requirement.predicate
+    assert isinstance(predicate, AllOf)
+    zone, negation = predicate.items
+    assert (zone.subject, zone.op, zone.value) == (("zone",), "==", "eu-west-1a")
+    assert isinstance(negation, Negation) and isinstance(negation.item, Compare)
+    assert negation.item.subject == ("labels", "tier") and negation.item.value == ["a", "b"]
+
+
+def test_mirrored_comparison_keeps_its_meaning(tmp_path):
+    result = check_text(tmp_path, (
+        'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n'
+        '  gpu {\n    count = 1\n    require 40GB < memory\n  }\n}\n'))
+    (requirement,) = result.program.workloads["w"].gpu_requirements
+    assert (requirement.predicate.op, requirement.predicate.value) == (">", 40 * 10 ** 9)
+
+
+def test_profiles_merge_and_the_workload_wins(tmp_path):
+    result = check_text(tmp_path, (
+        'profile base {\n  cpu = 1\n  memory = 1Gi\n  priority = 5\n  spread zone max_skew 2\n}\n'
+        'profile big {\n  use base\n  cpu = 8\n}\n'
+        'workload w {\n  use big\n  replicas = 3\n  priority = 9\n}\n'))
+    assert result.diagnostics == []
+    workload = result.program.workloads["w"]
+    assert (workload.cpu_milli, workload.memory, workload.priority) == (8000, 1024 ** 3, 9)
+    assert [s.max_skew for s in workload.spreads] == [2]
+
+
+def test_profile_cycle_is_reported(tmp_path):
+    result = check_text(tmp_path, (
+        'profile a {\n  use b\n}\nprofile b {\n  use a\n}\n'
+        'workload w {\n  use a\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n'))
+    assert "E0209" in codes_of(result)
+
+
+def test_missing_attribute_from_profile_is_still_missing(tmp_path):
+    result = check_text(tmp_path, 'profile p {\n  cpu = 1\n}\nworkload w {\n  use p\n  replicas = 1\n}\n')
+    assert codes_of(result) == ["E0206"]
+    assert "needs `memory`" in result.diagnostics[0].message
+
+
+def test_aliased_import_and_stdlib_import(tmp_path):
+    (tmp_path / "lib.fit").write_text('const CORES = 4\nprofile p {\n  cpu = CORES\n  memory = 1Gi\n}\n')
+    result = check_text(tmp_path, (
+        'import "./lib.fit" as lib\n'
+        'workload w {\n  use lib.p\n  replicas = lib.CORES\n}\n'))
+    assert result.diagnostics == []
+    assert result.program.workloads["w"].replicas == 4
+
+
+def test_imports_are_not_transitive(tmp_path):
+    (tmp_path / "a.fit").write_text('const A = 1\n')
+    (tmp_path / "b.fit").write_text('import "./a.fit"\nconst B = A\n')
+    result = check_text(tmp_path, 'import "./b.fit"\nconst C = B + A\n')
+    assert codes_of(result) == ["E0201"]
+
+
+def test_syntax_error_does_not_cascade_into_unknown_names(tmp_path):
+    result = check_text(tmp_path, (
+        'profile p {\n  cpu = = 1\n}\n'
+        'workload w {\n  use p\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n'))
+    assert codes_of(result) == ["E0002"]
+
+
+def test_inventory_file_is_resolved_relative_to_the_policy(tmp_path):
+    (tmp_path / "inv").mkdir()
+    (tmp_path / "inv" / "nodes.json").write_text("{}")
+    result = check_text(tmp_path, 'inventory dc {\n  format = kubectl\n  file = "inv/nodes.json"\n}\n')
+    assert result.diagnostics == []
+    assert result.program.inventories["dc"].file == str(tmp_path / "inv" / "nodes.json")
+
+
+def test_buy_without_offers_means_every_offer_in_scope(tmp_path):
+    result = check_text(tmp_path, (
+        'offer a {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
+        '  cpu = 2\n  memory = 8GiB\n  price = 0.1008 USD/h\n}\nbuy {\n  max_count = 3\n}\n'))
+    assert result.diagnostics == []
+    (buy,) = result.program.buys
+    assert [o.name for o in buy.offers] == ["a"] and buy.max_count == 3
+
+
+def test_valid_fixture_is_clean(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = check_file(Path("tests/fixtures/valid/everything.fit"), Workspace())
+    assert result.diagnostics == []
+    program = result.program
+    assert sorted(program.pools) == ["h100", "l40s"]
+    assert program.pools["l40s"].price == 10
+    trainer = program.workloads["trainer"]
+    assert (trainer.gpu_count, trainer.gang, trainer.time_limit_seconds) == (8, True, 86400)
+    assert program.policy.objective == ["cost", "nodes"]
+    assert program.policy.budget == 250
+
+
+def test_errors_doc_is_generated_from_the_registry():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_errors_doc", ROOT / "tools" / "gen_errors_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.render_doc() == (ROOT / "docs" / "errors.md").read_text(), \
+        "docs/errors.md is stale: run .venv/bin/python tools/gen_errors_doc.py"

@@ -1,0 +1,150 @@
+"""The command line: exit codes, output formats, directories, usage errors, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from conftest import ROOT
+
+BAD = 'pool p {\n  count = -1\n  cpu = 4\n  memroy = 8Gi\n}\n'
+GOOD = 'pool p {\n  count = 1\n  cpu = 4\n  memory = 8Gi\n}\n'
+
+
+def test_clean_file_exits_zero_silently(tmp_path, fitc):
+    (tmp_path / "ok.fit").write_text(GOOD)
+    result = fitc("check", str(tmp_path / "ok.fit"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_errors_exit_one_with_caret_diagnostics(tmp_path, fitc):
+    (tmp_path / "bad.fit").write_text(BAD)
+    result = fitc("check", "bad.fit", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == "bad.fit:1:1: error[E0206]: pool `p` needs `memory`"
+    assert "bad.fit:2:11: error[E0303]: count must be >= 0, found -1" in lines
+    assert "   2 |   count = -1" in lines
+    assert "     |           ^^" in lines
+    assert "Traceback" not in result.stderr
+
+
+def test_json_format_is_the_contract(tmp_path, fitc):
+    (tmp_path / "bad.fit").write_text(BAD)
+    result = fitc("check", "--format", "json", "bad.fit", cwd=tmp_path)
+    records = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert {tuple(sorted(r)) for r in records} == {(
+        "code", "column", "end_column", "end_line", "line", "message", "path", "severity")}
+    assert [(r["code"], r["line"], r["column"], r["end_column"]) for r in records] == [
+        ("E0206", 1, 1, 5), ("E0303", 2, 11, 13), ("E0205", 4, 3, 9)]
+
+
+def test_json_format_prints_an_empty_list_when_clean(tmp_path, fitc):
+    (tmp_path / "ok.fit").write_text(GOOD)
+    assert json.loads(fitc("check", "--format", "json", str(tmp_path)).stdout) == []
+
+
+def test_sarif_format(tmp_path, fitc):
+    (tmp_path / "bad.fit").write_text(BAD)
+    first = json.loads(fitc("check", "--format", "sarif", "bad.fit", cwd=tmp_path).stdout)
+    second = json.loads(fitc("check", "--format", "sarif", "bad.fit", cwd=tmp_path).stdout)
+    assert first == second
+    assert first["version"] == "2.1.0" and "$schema" in first
+    run = first["runs"][0]
+    assert run["tool"]["driver"]["name"] == "fitc"
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    assert set(rules) == {"E0205", "E0206", "E0303"}
+    assert all(r["shortDescription"]["text"] and r["fullDescription"]["text"] and r["help"]["text"]
+               for r in rules.values())
+    result = run["results"][0]
+    assert result["ruleId"] in rules and result["level"] == "error"
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "bad.fit"
+    assert set(location["region"]) == {"startLine", "startColumn", "endLine", "endColumn"}
+    assert result["partialFingerprints"]
+
+
+def test_github_format(tmp_path, fitc):
+    (tmp_path / "bad.fit").write_text(BAD)
+    lines = fitc("check", "--format", "github", "bad.fit", cwd=tmp_path).stdout.splitlines()
+    assert lines[1] == ("::error file=bad.fit,line=2,col=11,endLine=2,endColumn=13,title=E0303::"
+                        "count must be >= 0, found -1")
+
+
+def test_directories_mean_every_fit_file_below(tmp_path, fitc):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.fit").write_text(BAD)
+    (tmp_path / "a" / "two.fit").write_text(BAD.replace("memroy", "memory"))
+    (tmp_path / "a" / "notes.txt").write_text("not fit")
+    result = fitc("check", "--format", "json", "a", cwd=tmp_path)
+    paths = {r["path"] for r in json.loads(result.stdout)}
+    assert paths == {"a/one.fit", "a/two.fit"}
+
+
+def test_usage_errors_exit_two(tmp_path, fitc):
+    assert fitc("check", str(tmp_path / "missing.fit")).returncode == 2
+    assert fitc("frobnicate").returncode == 2
+    assert fitc("check", "--format", "xml", str(tmp_path)).returncode == 2
+    assert fitc().returncode == 2
+
+
+def test_unreadable_file_is_a_usage_error(tmp_path, fitc):
+    if os.geteuid() == 0:
+        return  # root reads everything; the permission check cannot fail here
+    path = tmp_path / "secret.fit"
+    path.write_text(GOOD)
+    path.chmod(0)
+    assert fitc("check", str(path)).returncode == 2
+
+
+def test_version(fitc):
+    result = fitc("--version")
+    assert result.returncode == 0 and result.stdout.startswith("fitc ")
+
+
+def test_warnings_fail_only_with_fail_level():
+    from fitlang.diagnostics import Diagnostic, Severity
+    from fitlang.render import exit_code
+    from fitlang.syntax.nodes import Span
+
+    warning = Diagnostic("W9999", Severity.WARNING, "w", "x.fit", Span(1, 1, 1, 2))
+    assert exit_code([warning]) == 0
+    assert exit_code([warning], "warning") == 1
+
+
+def test_fmt_rewrites_in_place_and_check_reports(tmp_path, fitc):
+    path = tmp_path / "p.fit"
+    path.write_text("pool p { count = 1 cpu = 4 memory = 8Gi }\n")
+    path.chmod(0o640)
+    check = fitc("fmt", "--check", str(path))
+    assert check.returncode == 1 and "would reformat" in check.stderr
+    assert path.read_text() == "pool p { count = 1 cpu = 4 memory = 8Gi }\n"
+    assert fitc("fmt", str(path)).returncode == 0
+    assert path.read_text() == GOOD
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert fitc("fmt", "--check", str(path)).returncode == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["p.fit"]  # no temporary files left
+
+
+def test_fmt_leaves_files_with_syntax_errors_alone(tmp_path, fitc):
+    path = tmp_path / "p.fit"
+    path.write_text("pool p { cpu 4 }\n")
+    result = fitc("fmt", str(path))
+    assert result.returncode == 1 and "E0005" in result.stderr
+    assert path.read_text() == "pool p { cpu 4 }\n"
+
+
+def test_hostile_bytes_give_a_diagnostic_not_a_traceback(tmp_path, fitc):
+    path = tmp_path / "junk.fit"
+    path.write_bytes(b"\xff\xfe\x00pool { [[[ \x00 }")
+    result = fitc("check", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error[E0007]" in result.stderr
+
+
+def test_examples_check_clean(fitc):
+    result = fitc("check", "examples", "stdlib")
+    assert result.returncode == 0, result.stderr
+    assert (ROOT / "examples").is_dir()

@@ -1,0 +1,174 @@
+"""The parser: AST shape and spans, syntax diagnostics, recovery, and hostile input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fitlang.syntax import nodes as n
+from fitlang.syntax.parser import parse_source
+
+from conftest import EXAMPLES, FIXTURES
+
+
+def parse_ok(text: str) -> n.Module:
+    result = parse_source(text, "t.fit")
+    assert result.diagnostics == [], [d.message for d in result.diagnostics]
+    return result.module
+
+
+def codes(text: str | bytes) -> list[str]:
+    return [d.code for d in parse_source(text, "t.fit").diagnostics]
+
+
+def test_block_with_attributes_nested_block_and_rules():
+    module = parse_ok(
+        'workload trainer {\n'
+        '  replicas = 4\n'
+        '  gpu { count = 8 require memory >= 80GB }\n'
+        '  affinity cache on node\n'
+        '  anti_affinity self on "rack"\n'
+        '  spread zone max_skew 1\n'
+        '  prefer zone == "a" weight 10\n'
+        '  use common.big\n'
+        '}\n')
+    (block,) = module.decls
+    assert (block.kind.name, block.name.name) == ("workload", "trainer")
+    kinds = [type(e).__name__ for e in block.entries]
+    assert kinds == ["Attribute", "Block", "Affinity", "Affinity", "Spread", "Prefer", "Use"]
+    gpu = block.entries[1]
+    assert isinstance(gpu.entries[1], n.Require)
+    assert gpu.entries[1].condition.right == n.Quantity(None, "80", "GB")
+    assert [a.anti for a in block.entries[2:4]] == [False, True]
+    assert block.entries[4].topology.text == "zone"
+    assert block.entries[6].target.dotted == "common.big"
+
+
+def test_spans_are_one_based_and_exact():
+    module = parse_ok("const X = 1\n\npool p {\n  cpu = 500m\n}\n")
+    const, pool = module.decls
+    assert (const.span.line, const.span.column) == (1, 1)
+    assert (pool.span.line, pool.span.column, pool.span.end_line, pool.span.end_column) == (3, 1, 5, 2)
+    value = pool.entries[0].value
+    assert (value.span.line, value.span.column, value.span.end_column) == (4, 9, 13)
+    assert (value.text, value.unit) == ("500", "m")
+
+
+@pytest.mark.parametrize("source, op", [
+    ("a or b and c", "or"), ("a and b or c", "or"), ("not a == b", "not"),
+    ("1 + 2 * 3", "+"), ("x not in [1]", "not in"), ("a == 1 and b", "and"),
+])
+def test_operator_precedence(source, op):
+    (const,) = parse_ok(f"const X = {source}\n").decls
+    top = const.value
+    assert getattr(top, "op") == op
+
+
+def test_quantities_and_money_with_a_space():
+    (const,) = parse_ok("const P = [98.32 USD/h, 80GiB, 2kW, 90min, 0.12 USD/kWh, 1.5e3m]\n").decls
+    units = [(q.text, q.unit) for q in const.value.items]
+    assert units == [("98.32", "USD/h"), ("80", "GiB"), ("2", "kW"), ("90", "min"),
+                     ("0.12", "USD/kWh"), ("1.5e3", "m")]
+
+
+def test_comments_are_kept_for_the_formatter():
+    module = parse_ok("# one\nconst X = 1 // two\n/* three\n four */\n")
+    assert [str(c).split()[0] for c in module.comments] == ["#", "//", "/*"]
+
+
+@pytest.mark.parametrize("source, code", [
+    ("pool p { cpu 4 }", "E0005"),
+    ("pool p { cpu: 4 }", "E0005"),
+    ("pool p { cpu = 4\n", "E0004"),
+    ("pool p { cpu = 4 }\n}", "E0006"),
+    ('pool p { zone = "abc }', "E0003"),
+    ("pool p { memory = 5XB }", "E0009"),
+    ("pool p { cpu = 4 @ }", "E0001"),
+    ("pool p { cpu = }", "E0002"),
+])
+def test_syntax_errors_have_codes(source, code):
+    assert codes(source) == [code]
+
+
+def test_every_broken_declaration_is_reported_and_the_rest_survives():
+    source = ("pool a {\n  cpu = 1\n}\n"
+              "workload w {\n  replicas = = 3\n}\n"
+              "pool b {\n  cpu = 2\n}\n"
+              "pool c {\n  cpu 3\n}\n"
+              "pool d {\n  cpu = 4\n}\n")
+    result = parse_source(source, "t.fit")
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [("E0002", 5), ("E0005", 11)]
+    assert [d.name.name for d in result.module.decls] == ["a", "b", "d"]
+    assert result.dropped_names == {"w", "c"}
+
+
+def test_missing_brace_points_at_the_unclosed_block():
+    result = parse_source("pool a {\n  cpu = 1\n\npool b {\n  cpu = 2\n}\n", "t.fit")
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.code == "E0004"
+    assert (diagnostic.span.line, diagnostic.span.column) == (1, 8)
+
+
+def test_invalid_utf8_points_at_the_byte():
+    (diagnostic,) = parse_source(b'pool p {\n  zone = "caf\xe9"\n}\n', "t.fit").diagnostics
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.span.column) == ("E0007", 2, 14)
+
+
+def test_bom_and_crlf_are_accepted():
+    module = parse_ok_bytes(b'\xef\xbb\xbfpool p {\r\n  cpu = 4\r\n  zone = "a"\r\n}\r\n')
+    assert module.decls[0].entries[1].value.value == "a"
+
+
+def parse_ok_bytes(data: bytes) -> n.Module:
+    result = parse_source(data, "t.fit")
+    assert result.diagnostics == []
+    return result.module
+
+
+@pytest.mark.parametrize("source", [
+    "[" * 100_000,
+    "const X = " + "(" * 100_000 + "1" + ")" * 100_000,
+    "const X = " + "1 + " * 100_000 + "1",
+    "const X = " + "not " * 100_000 + "true",
+    "const X = " + "-" * 100_000 + "1",
+])
+def test_deep_nesting_is_a_diagnostic_not_a_crash(source):
+    assert codes(source) == ["E0008"]
+
+
+def test_a_two_megabyte_line_is_parsed():
+    items = ", ".join(f'"{i}"' for i in range(200_000))
+    module = parse_ok(f"const X = [{items}]\n")
+    assert len(module.decls[0].value.items) == 200_000
+
+
+def test_nul_bytes_are_an_invalid_character():
+    assert codes(b"pool p {\x00}") == ["E0001"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_random_bytes_never_raise(data):
+    result = parse_source(data, "t.fit")
+    assert all(d.code.startswith("E0") for d in result.diagnostics)
+
+
+_TOKENS = ["pool", "workload", "p", "{", "}", "[", "]", "(", ")", "=", "==", "cpu", "4", "80GiB",
+           '"s"', "require", "prefer", "weight", "and", "not", "in", ",", ":", "\n", "#c\n",
+           "spread", "on", "affinity", "self", "3.5 USD/h", "import", "const", "use", ".", ";"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=60))
+def test_random_token_soup_never_raises(tokens):
+    result = parse_source(" ".join(tokens), "t.fit")
+    for diagnostic in result.diagnostics:
+        assert diagnostic.span.line >= 1 and diagnostic.span.column >= 1
+
+
+def test_every_example_and_fixture_parses_cleanly():
+    files = sorted(EXAMPLES.rglob("*.fit")) + sorted((FIXTURES / "valid").rglob("*.fit"))
+    assert files, "examples and fixtures must exist"
+    for path in files:
+        assert parse_source(path.read_bytes(), str(path)).diagnostics == [], path
