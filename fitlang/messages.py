@@ -64,7 +64,7 @@ class InvalidEncoding(Message):
 class NestingTooDeep(Message):
     code = "E0008"
     summary = "nesting too deep"
-    template = "brackets nest deeper than {limit} levels"
+    template = "expressions and blocks nest deeper than {limit} levels"
     fix = "Flatten the expression: name parts of it with `const`."
 
 
@@ -147,7 +147,7 @@ class UnknownAttribute(Message):
 class MissingAttribute(Message):
     code = "E0206"
     summary = "missing required attribute"
-    template = "{block} `{name}` needs `{attribute}`"
+    template = "{block} `{name}` needs {attribute}"
     fix = "Add the attribute, or `use` a profile that sets it."
 
 

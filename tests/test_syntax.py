@@ -126,8 +126,19 @@ def parse_ok_bytes(data: bytes) -> n.Module:
     return result.module
 
 
+def test_a_hundred_thousand_open_brackets_is_one_diagnostic():
+    assert codes("[" * 100_000) == ["E0002"]
+    assert codes("const X = " + "[" * 100_000) == ["E0004"]
+
+
+def test_empty_blocks_parse():
+    module = parse_ok("pool q {}\nworkload w {\n}\npolicy { kubernetes {} }\n")
+    assert [len(d.entries) for d in module.decls] == [0, 0, 1]
+
+
 @pytest.mark.parametrize("source", [
-    "[" * 100_000,
+    "const X = " + "[" * 100_000 + "]" * 100_000,
+    "pool p {" + " a {" * 50_000 + "}" * 50_001,
     "const X = " + "(" * 100_000 + "1" + ")" * 100_000,
     "const X = " + "1 + " * 100_000 + "1",
     "const X = " + "not " * 100_000 + "true",

@@ -286,11 +286,13 @@ class Checker:
 
     def require_attributes(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
                            values: BlockValues) -> None:
-        for name, attr in schema.attrs.items():
-            if attr.required and name not in values.values and name not in values.spans:
-                label = block.name.name if block.name else schema.kind
-                self.report(msg.MissingAttribute.at(scope.path, block.kind.span, block=schema.kind,
-                                                    name=label, attribute=name))
+        missing = [f"`{name}`" for name, attr in schema.attrs.items()
+                   if attr.required and name not in values.spans]
+        if missing:
+            label = block.name.name if block.name else schema.kind
+            listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+            self.report(msg.MissingAttribute.at(scope.path, block.kind.span, block=schema.kind,
+                                                name=label, attribute=listed))
 
     def _attribute(self, scope: ModuleScope, evaluator: Evaluator, schema: s.BlockSchema,
                    entry: n.Attribute, values: BlockValues) -> None:

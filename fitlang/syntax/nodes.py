@@ -58,6 +58,19 @@ def depth_guard_tripped() -> Span | None:
     return getattr(_guard, "tripped", None)
 
 
+def track_depth(node: Any, children: list) -> None:
+    """Record how deeply `node` nests; trip the guard past MAX_DEPTH. The checker and
+    formatter walk the AST recursively, so depth must be bounded before they run."""
+    depth = 1
+    for child in children:
+        child_depth = getattr(child, "depth", 0)
+        if child_depth >= depth:
+            depth = child_depth + 1
+    object.__setattr__(node, "depth", depth)
+    if depth > MAX_DEPTH and getattr(_guard, "tripped", None) is None:
+        _guard.tripped = node.span
+
+
 class _Node(ast_utils.Ast, ast_utils.WithMeta):
     """Base of every node: the first field is the span, filled from lark's Meta."""
 
@@ -75,10 +88,7 @@ class _Nested(_Node):
     not a RecursionError."""
 
     def _track_depth(self, *children: Any) -> None:
-        depth = 1 + max((getattr(child, "depth", 0) for child in children), default=0)
-        object.__setattr__(self, "depth", depth)
-        if depth > MAX_DEPTH and getattr(_guard, "tripped", None) is None:
-            _guard.tripped = self.span
+        track_depth(self, list(children))
 
 
 def _text(token: Any) -> str:
