@@ -42,7 +42,36 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--check", action="store_true", help="only report files that would change")
     _diagnostic_options(fmt)
     fmt.set_defaults(run=_run_fmt)
+
+    solve = commands.add_parser("solve", help="find where everything runs")
+    solve.add_argument("file", metavar="FILE")
+    solve.add_argument("--format", choices=("text", "json"), default="text")
+    solve.add_argument("--time-limit", type=_positive_float, metavar="SECONDS")
+    solve.add_argument("--backend", choices=("auto", "highs", "z3"), default="auto",
+                       help="optimiser: HiGHS (fleet scale) or Z3 (exact, small); default: by size")
+    solve.set_defaults(run=_run_solve)
+
+    explain = commands.add_parser("explain", help="why no placement exists, and repairs")
+    explain.add_argument("file", metavar="FILE")
+    _diagnostic_options(explain)
+    explain.set_defaults(run=_run_explain)
+
+    verify = commands.add_parser("verify", help="re-check a placement without the solver")
+    verify.add_argument("file", metavar="FILE")
+    verify.add_argument("placement", metavar="PLACEMENT.json")
+    _diagnostic_options(verify)
+    verify.set_defaults(run=_run_verify)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
 
 
 def _diagnostic_options(command: argparse.ArgumentParser) -> None:
@@ -177,3 +206,148 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---- the placement commands -----------------------------------------------
+
+
+def _problem_or_errors(file: str, fmt: str):
+    """Check and build the placement problem; on errors print them and return None."""
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+
+    (path,) = expand_paths([file])
+    workspace = Workspace()
+    result = check_file(path, workspace)
+    sources = _source_reader({m.path: m.text for m in workspace.modules.values()})
+    diagnostics = list(result.diagnostics)
+    if not result.has_errors:
+        built = build_problem(result.program)
+        diagnostics += built.diagnostics
+        if not any(d.is_error for d in diagnostics):
+            return result, built.problem, diagnostics, sources
+    emit(diagnostics, "human" if fmt in ("text",) else fmt, sources)
+    return None
+
+
+def _run_solve(arguments: argparse.Namespace) -> int:
+    from fitlang.solve.placement import solve
+    from fitlang.solve.report import as_json, as_text
+
+    loaded = _problem_or_errors(arguments.file, "json" if arguments.format == "json" else "human")
+    if loaded is None:
+        return EXIT_ERRORS
+    result, problem, diagnostics, sources = loaded
+    placement = solve(problem, arguments.backend, arguments.time_limit)
+    complete = not placement.unplaced and placement.status in ("optimal", "feasible")
+    if not complete and not result.program.policy.allow_unplaced:
+        if placement.status != "unknown":
+            placement.status = "infeasible"
+        diagnostics += _explanation_diagnostics(problem, result.program.path)
+    elif placement.unplaced:
+        diagnostics += _unplaced_warnings(problem, placement)
+    if arguments.format == "json":
+        sys.stdout.write(as_json(problem, placement, diagnostics))
+    else:
+        sys.stdout.write(as_text(problem, placement))
+        emit(diagnostics, "human", sources)
+    if any(d.is_error for d in diagnostics):
+        return EXIT_ERRORS
+    return EXIT_OK if placement.status in ("optimal", "feasible") else EXIT_ERRORS
+
+
+def _unplaced_warnings(problem, placement) -> list[Diagnostic]:
+    from fitlang import messages as msg
+
+    counts: dict[str, list[str]] = {}
+    for item in placement.unplaced:
+        counts.setdefault(item.workload, []).append(item.reason)
+    warnings = []
+    for name, reasons in counts.items():
+        demand = problem.demand(name)
+        warnings.append(msg.WorkloadUnplaced.at(
+            demand.origin.path, demand.origin.span,
+            detail=f"{len(reasons)} of {demand.replicas} replicas of `{name}` are unplaced: {reasons[0]}"))
+    return warnings
+
+
+def _explanation_diagnostics(problem, root_path: str) -> list[Diagnostic]:
+    from fitlang import messages as msg
+    from fitlang.solve.explain import explain
+    from fitlang.syntax.nodes import Span
+
+    explanation = explain(problem)
+    if explanation.feasible:
+        return [msg.NoPlacement.at(root_path, Span(1, 1, 1, 2),
+                                   detail="not every replica could be placed in the time allowed")]
+    first = explanation.reasons[0] if explanation.reasons else None
+    where = first.origin if first and first.origin else None
+    summary = "no placement meets every hard rule; these rules conflict:"
+    for reason in explanation.reasons:
+        line = f" line {reason.origin.span.line}" if reason.origin else ""
+        summary += f"\n  - {reason.text}{' (' + line.strip() + ')' if line else ''}"
+    if explanation.repairs:
+        summary += "\nrepairs, each checked by solving again:"
+        summary += "".join(f"\n  - {repair}" for repair in explanation.repairs)
+    diagnostics = [msg.NoPlacement.at(where.path if where else root_path,
+                                      where.span if where else Span(1, 1, 1, 2), detail=summary)]
+    for reason in explanation.reasons[1:]:
+        if reason.origin is not None:
+            diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,
+                                                   detail=reason.text))
+    return diagnostics
+
+
+def _run_explain(arguments: argparse.Namespace) -> int:
+    loaded = _problem_or_errors(arguments.file, arguments.format)
+    if loaded is None:
+        return EXIT_ERRORS
+    result, problem, diagnostics, sources = loaded
+    from fitlang.solve.explain import explain
+
+    if explain(problem).feasible:
+        emit(diagnostics, arguments.format, sources)
+        if arguments.format == "human":
+            print("every replica can be placed: no conflict to explain")
+        return exit_code(diagnostics, arguments.fail_level)
+    diagnostics += _explanation_diagnostics(problem, result.program.path)
+    emit(diagnostics, arguments.format, sources)
+    return EXIT_ERRORS
+
+
+def _run_verify(arguments: argparse.Namespace) -> int:
+    import json
+
+    from fitlang import messages as msg
+    from fitlang.solve.verify import verify
+    from fitlang.syntax.nodes import Span
+
+    loaded = _problem_or_errors(arguments.file, arguments.format)
+    if loaded is None:
+        return EXIT_ERRORS
+    result, problem, diagnostics, sources = loaded
+    (placement_path,) = expand_paths([arguments.placement])
+    try:
+        document = json.loads(placement_path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as error:
+        document = None
+        problems = [f"not JSON: {error}"]
+    else:
+        problems = []
+    violations = []
+    if document is not None:
+        violations, problems = verify(problem, document)
+    for problem_text in problems:
+        diagnostics.append(msg.PlacementFileError.at(str(placement_path), Span(1, 1, 1, 2),
+                                                     detail=problem_text))
+    root = result.program.path
+    for violation in violations:
+        origin = violation.origin
+        diagnostics.append(msg.PlacementViolation.at(
+            origin.path if origin else root, origin.span if origin else Span(1, 1, 1, 2),
+            detail=violation.message))
+    emit(diagnostics, arguments.format, sources)
+    if not diagnostics and arguments.format == "human":
+        print(f"{placement_path}: every rule holds")
+    return exit_code(diagnostics, arguments.fail_level)

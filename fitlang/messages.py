@@ -295,3 +295,49 @@ class DuplicateBlock(Message):
     summary = "block given twice"
     template = "`{kind}` may appear only once{where}"
     fix = "Merge the two blocks into one."
+
+
+# ---- E05xx: placement ---------------------------------------------------
+
+
+class NoPlacement(Message):
+    code = "E0501"
+    summary = "no placement meets every hard rule"
+    template = "{detail}"
+    fix = "Apply one of the repairs `fitc explain` lists: relax a rule, add capacity, or allow buying."
+
+
+class InventoryError(Message):
+    code = "E0502"
+    summary = "malformed inventory file"
+    template = "{detail}"
+    fix = "Give the output of `kubectl get nodes -o json` or `scontrol -o show node`, unedited."
+
+
+class PlacementViolation(Message):
+    code = "E0503"
+    summary = "placement breaks a rule"
+    template = "{detail}"
+    fix = "Solve again with `fitc solve`, or correct the placement file by hand."
+
+
+class ConflictPart(Message):
+    code = "E0504"
+    summary = "rule that is part of a conflict"
+    template = "{detail}"
+    fix = "Relax this rule or another in the same conflict; `fitc explain` lists repairs that work."
+
+
+class PlacementFileError(Message):
+    code = "E0505"
+    summary = "malformed placement file"
+    template = "{detail}"
+    fix = "Give the JSON that `fitc solve --format json` prints."
+
+
+class WorkloadUnplaced(Message):
+    code = "W0501"
+    summary = "replicas left unplaced"
+    template = "{detail}"
+    severity = Severity.WARNING
+    fix = "Add capacity, lower the replicas, or raise the workload's priority."

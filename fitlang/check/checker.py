@@ -460,6 +460,7 @@ class Checker:
         slurm = blocks.get("slurm", BlockValues(v.origin)).values
         tf = blocks.get("terraform", BlockValues(v.origin)).values
         return Policy(objective=v.values.get("objective", ["cost"]), budget=v.values.get("budget"),
+                      allow_unplaced=bool(v.values.get("allow_unplaced", False)),
                       namespace=k8s.get("namespace", "default"),
                       slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
                       terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),

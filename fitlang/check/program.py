@@ -215,6 +215,7 @@ class Workload:
 class Policy:
     objective: list[str] = field(default_factory=lambda: ["cost"])
     budget: Fraction | None = None
+    allow_unplaced: bool = False
     namespace: str = "default"
     slurm_partition: str | None = None
     slurm_account: str | None = None

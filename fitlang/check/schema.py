@@ -148,6 +148,7 @@ PROFILE = BlockSchema("profile", "required",
 POLICY = BlockSchema("policy", "none", {
     "objective": Attr(t.ANY, doc="cost, nodes, or a list of them in priority order"),
     "budget": _rate("cap on the total hourly cost"),
+    "allow_unplaced": Attr(t.BOOL, doc="a placement that leaves replicas out is a success"),
 }, blocks={
     "kubernetes": BlockSchema("kubernetes", "none", {"namespace": Attr(t.STRING)}),
     "slurm": BlockSchema("slurm", "none", {"partition": Attr(t.STRING),

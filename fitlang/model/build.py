@@ -1,0 +1,234 @@
+"""From a checked `Program` to a `Problem`: classes of identical nodes, and eligibility.
+
+Inventory files are read here; their problems become E0502 diagnostics at the
+`file` attribute of the `inventory` block.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from fitlang import messages as msg
+from fitlang.check.program import Accelerator, Inventory, Program, Workload
+from fitlang.diagnostics import Diagnostic
+from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
+from fitlang.model.problem import (Demand, Exclusion, NodeClass, Problem, holds,
+                                   replicas_per_node)
+
+_HOST_LABELS = ("kubernetes.io/hostname",)
+
+
+@dataclass
+class Built:
+    problem: Problem
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    skipped_nodes: dict[str, str] = field(default_factory=dict)
+
+
+def build_problem(program: Program) -> Built:
+    diagnostics: list[Diagnostic] = []
+    skipped: dict[str, str] = {}
+    classes = [_pool_class(pool) for pool in program.pools.values()]
+    for inventory in program.inventories.values():
+        read = _read_inventory(inventory)
+        for problem in read.problems:
+            span = inventory.spans["file"].span if "file" in inventory.spans else inventory.origin.span
+            diagnostics.append(msg.InventoryError.at(inventory.origin.path, span, detail=problem))
+        skipped.update(read.skipped)
+        classes.extend(_inventory_classes(inventory, read.nodes, program))
+    buy_limits: dict[int, int] = {}
+    total_replicas = sum(w.replicas for w in program.workloads.values())
+    for index, buy in enumerate(program.buys):
+        if buy.max_count is not None:
+            buy_limits[index] = buy.max_count
+        for offer in buy.offers:
+            if buy.providers is not None and offer.provider not in buy.providers:
+                continue
+            for region in offer.regions:
+                if buy.regions is not None and region not in buy.regions:
+                    continue
+                cap = buy.max_count if buy.max_count is not None else total_replicas
+                price = offer.spot_price if buy.spot and offer.spot_price is not None else offer.price
+                shape = offer.shape
+                classes.append(NodeClass(
+                    id=f"{offer.name}@{region}", pool=offer.name, count=cap,
+                    capacity={"cpu": shape.cpu_milli, "memory": shape.memory,
+                              "gpu": shape.gpu.count if shape.gpu else 0, "disk": shape.disk},
+                    price=price, accelerator=shape.gpu.model if shape.gpu else None,
+                    region=region, provider=offer.provider, arch=shape.arch,
+                    node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),
+                    offer=offer.name, instance_type=offer.instance_type, buy_group=index,
+                    origin=offer.origin))
+    classes = _unique_ids(classes)
+    demands = [_demand(workload, classes) for workload in program.workloads.values()]
+    policy = program.policy
+    problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
+                      policy.spans.get("budget"))
+    return Built(problem, diagnostics, skipped)
+
+
+def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
+    seen: dict[str, int] = {}
+    for node_class in classes:
+        if node_class.id in seen:
+            seen[node_class.id] += 1
+            node_class.id = f"{node_class.id}#{seen[node_class.id]}"
+        else:
+            seen[node_class.id] = 0
+    return classes
+
+
+def _pool_class(pool) -> NodeClass:
+    shape = pool.shape
+    return NodeClass(
+        id=pool.name, pool=pool.name, count=pool.count,
+        capacity={"cpu": shape.cpu_milli, "memory": shape.memory,
+                  "gpu": shape.gpu.count if shape.gpu else 0, "disk": shape.disk},
+        price=pool.price, accelerator=shape.gpu.model if shape.gpu else None,
+        labels=dict(pool.labels), zone=pool.zone, region=pool.region, provider=pool.provider,
+        arch=shape.arch, dedicated=pool.dedicated, features=tuple(pool.features),
+        node_names=tuple(f"{pool.name}-{i}" for i in range(pool.count)), origin=pool.origin)
+
+
+def _read_inventory(inventory: Inventory) -> InventoryRead:
+    try:
+        text = Path(inventory.file).read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:
+        read = InventoryRead()
+        read.problems.append(f"{inventory.file}: {error.strerror or error}")
+        return read
+    source = Path(inventory.file).name
+    reader = read_kubectl if inventory.format == "kubectl" else read_slurm
+    return reader(text, source)
+
+
+def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
+                       program: Program) -> list[NodeClass]:
+    groups: dict[tuple, list[InventoryNode]] = {}
+    for node in nodes:
+        groups.setdefault(_signature(node), []).append(node)
+    classes = []
+    for index, members in enumerate(groups.values()):
+        first = members[0]
+        labels = {k: v for k, v in first.labels.items() if k not in _HOST_LABELS}
+        labels = {**inventory.labels, **labels}
+        accelerator = _match_accelerator(first, program) if first.gpu_count else None
+        suffix = first.instance_type or (first.gpu_product if first.gpu_count else None) or "cpu"
+        class_id = inventory.name if len(groups) == 1 else f"{inventory.name}/{suffix}"
+        classes.append(NodeClass(
+            id=class_id, pool=inventory.name, count=len(members),
+            capacity={"cpu": first.cpu_milli, "memory": first.memory, "gpu": first.gpu_count,
+                      "disk": first.disk},
+            price=inventory.price, accelerator=accelerator, labels=labels,
+            zone=first.zone or inventory.zone, region=first.region or inventory.region,
+            provider=inventory.provider, arch=inventory.arch or first.arch,
+            dedicated=inventory.dedicated, taints=tuple(first.taints),
+            features=tuple(first.features), node_names=tuple(sorted(n.name for n in members)),
+            instance_type=first.instance_type, origin=inventory.origin))
+    return classes
+
+
+def _signature(node: InventoryNode) -> tuple:
+    labels = tuple(sorted((k, v) for k, v in node.labels.items() if k not in _HOST_LABELS))
+    return (node.cpu_milli, node.memory, node.gpu_count, node.gpu_product, node.gpu_memory,
+            node.disk, labels, node.zone, node.region, node.arch, tuple(node.taints),
+            tuple(node.features))
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:
+    """The stdlib or policy accelerator a node's GPU label names, by the longest match."""
+    product = _normal(node.gpu_product or "")
+    best: Accelerator | None = None
+    best_score = -1
+    for accelerator in program.accelerators.values():
+        parts = [_normal(p) for p in accelerator.name.split("_")]
+        if not parts[0] or parts[0] not in product:
+            continue
+        score = len(parts[0]) * 10 + sum(5 for p in parts[1:] if p and p in product)
+        score -= sum(3 for p in parts[1:] if p and p not in product)
+        if node.gpu_memory and abs(accelerator.memory - node.gpu_memory) < 0.15 * accelerator.memory:
+            score += 4
+        if score > best_score:
+            best, best_score = accelerator, score
+    if best is not None:
+        return best
+    vendor = "amd" if node.gpu_resource == "amd.com/gpu" else "nvidia"
+    return Accelerator(name=node.gpu_product or "unknown-gpu", vendor=vendor,
+                       memory=node.gpu_memory or 0, resource=node.gpu_resource or "nvidia.com/gpu")
+
+
+# ---- eligibility ------------------------------------------------------------
+
+
+def _demand(workload: Workload, classes: list[NodeClass]) -> Demand:
+    demand = Demand(
+        name=workload.name, replicas=workload.replicas,
+        requests={"cpu": workload.cpu_milli, "memory": workload.memory,
+                  "gpu": workload.gpu_count, "disk": workload.disk},
+        priority=workload.priority, gang=workload.gang, affinities=list(workload.affinities),
+        spreads=list(workload.spreads), origin=workload.origin, spans=dict(workload.spans))
+    for node_class in classes:
+        reason = exclusion(workload, node_class)
+        if reason is None and replicas_per_node(demand, node_class) == 0:
+            reason = Exclusion("resources", workload.origin, _too_small(demand, node_class))
+        if reason is not None:
+            demand.excluded[node_class.id] = reason
+            continue
+        demand.eligible.append(node_class.id)
+        score = sum((p.weight for p in workload.preferences
+                     if holds(p.predicate, node_class.attribute)), Fraction(0))
+        if score:
+            demand.preference[node_class.id] = score
+    return demand
+
+
+def _too_small(demand: Demand, node_class: NodeClass) -> str:
+    short = [r for r in ("cpu", "memory", "gpu", "disk")
+             if demand.requests[r] > node_class.capacity[r]]
+    return "a node has less " + " and ".join(short) + " than one replica needs" if short else ""
+
+
+def exclusion(workload: Workload, node_class: NodeClass) -> Exclusion | None:
+    """The first rule of `workload` that rules out `node_class`, or None if it may run there."""
+    spans = workload.spans
+    if node_class.dedicated is not None and node_class.dedicated not in workload.tolerate:
+        return Exclusion(f'dedicated = "{node_class.dedicated}"', node_class.origin,
+                         f"pool `{node_class.pool}` is dedicated to \"{node_class.dedicated}\" "
+                         "and the workload does not tolerate it")
+    for taint in node_class.taints:
+        key_value = taint.rsplit(":", 1)[0]
+        if key_value not in workload.tolerate and key_value.split("=")[0] not in workload.tolerate:
+            return Exclusion(f"taint {taint}", node_class.origin,
+                             f"nodes of `{node_class.pool}` are tainted {taint}")
+    for key, value in workload.labels.items():
+        if node_class.labels.get(key) != value:
+            return Exclusion(f'labels["{key}"] == "{value}"', spans.get("labels"),
+                             f"node label {key} is {node_class.labels.get(key)!r}")
+    if workload.zones is not None and node_class.zone not in workload.zones:
+        return Exclusion("zones", spans.get("zones"), f"zone is {node_class.zone!r}")
+    if workload.regions is not None and node_class.region not in workload.regions:
+        return Exclusion("regions", spans.get("regions"), f"region is {node_class.region!r}")
+    if workload.gpu_count > 0:
+        if node_class.accelerator is None or node_class.capacity["gpu"] == 0:
+            return Exclusion(f"gpu {{ count = {workload.gpu_count} }}", workload.origin,
+                             "its nodes have no GPUs")
+        for requirement in workload.gpu_requirements:
+            if not holds(requirement.predicate, node_class.accelerator_attribute):
+                return Exclusion(requirement.text, requirement.origin,
+                                 f"its accelerator is {node_class.accelerator.name}")
+    for requirement in workload.requirements:
+        if not holds(requirement.predicate, node_class.attribute):
+            return Exclusion(requirement.text, requirement.origin, "")
+    for spread in workload.spreads:
+        if spread.topology != "node" and node_class.topology_value(spread.topology) is None:
+            return Exclusion(f"spread {spread.topology}", spread.origin,
+                             f"nodes have no {spread.topology}")
+    return None
+

@@ -1,0 +1,170 @@
+"""The placement problem, normalised: node classes, demands, and which demand may use which class.
+
+Identical nodes form one `NodeClass`; a workload's identical replicas are one
+`Demand` with a count. The solver sees workloads x classes, never replicas x
+nodes. Nothing here knows about syntax: source positions travel as `Origin`s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from fitlang.check.program import (Accelerator, AffinityRule, AllOf, AnyOf, Compare, Constant,
+                                   Negation, Origin, Predicate, SpreadRule)
+from fitlang.check.evaluate import apply_comparison
+
+RESOURCES = ("cpu", "memory", "gpu", "disk")
+
+
+@dataclass
+class NodeClass:
+    id: str
+    pool: str  # the pool, inventory or offer it comes from
+    count: int  # nodes available (for offers: the most that may be bought)
+    capacity: dict[str, int]  # cpu in millicores, memory and disk in bytes, gpu as a count
+    price: Fraction = Fraction(0)
+    accelerator: Accelerator | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    zone: str | None = None
+    region: str | None = None
+    provider: str | None = None
+    arch: str = "amd64"
+    dedicated: str | None = None
+    taints: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    node_names: tuple[str, ...] = ()
+    offer: str | None = None  # set when nodes of this class must be bought
+    instance_type: str | None = None
+    buy_group: int | None = None  # index of the `buy` block whose max_count it shares
+    origin: Origin | None = None
+
+    @property
+    def provisioned(self) -> bool:
+        return self.offer is not None
+
+    def attribute(self, path: tuple[str, ...]) -> Any:
+        """The value a `require`/`prefer` subject names, or None when the node lacks it."""
+        head = path[0]
+        if head == "labels":
+            return self.labels.get(path[1])
+        if head == "gpu":
+            if self.accelerator is None:
+                return None
+            if path[1] == "count":
+                return Fraction(self.capacity["gpu"])
+            return self.accelerator.attribute(path[1])
+        if head == "cpu":
+            return Fraction(self.capacity["cpu"], 1000)
+        if head in ("memory", "disk"):
+            return Fraction(self.capacity[head])
+        if head == "price":
+            return self.price
+        return {"zone": self.zone, "region": self.region, "provider": self.provider,
+                "pool": self.pool, "arch": self.arch}.get(head)
+
+    def accelerator_attribute(self, path: tuple[str, ...]) -> Any:
+        if self.accelerator is None:
+            return None
+        if path[0] == "count":
+            return Fraction(self.capacity["gpu"])
+        return self.accelerator.attribute(path[0])
+
+    def topology_value(self, key: str) -> str | None:
+        if key == "zone":
+            return self.zone
+        if key == "region":
+            return self.region
+        return self.labels.get(key)
+
+
+@dataclass
+class Exclusion:
+    """Why a demand may not use a class: the rule, where it stands, and what the node has."""
+
+    rule: str
+    origin: Origin | None
+    detail: str = ""
+
+
+@dataclass
+class Demand:
+    name: str
+    replicas: int
+    requests: dict[str, int]
+    priority: int = 0
+    gang: bool = False
+    eligible: list[str] = field(default_factory=list)  # class ids, in problem order
+    excluded: dict[str, Exclusion] = field(default_factory=dict)  # class id -> first reason
+    preference: dict[str, Fraction] = field(default_factory=dict)  # class id -> weight earned
+    affinities: list[AffinityRule] = field(default_factory=list)
+    spreads: list[SpreadRule] = field(default_factory=list)
+    origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)
+
+    @property
+    def one_per_node(self) -> bool:
+        return any(r.anti and r.target == "self" and r.topology == "node" for r in self.affinities)
+
+
+@dataclass
+class Problem:
+    classes: list[NodeClass]
+    demands: list[Demand]
+    objective: list[str]
+    budget: Fraction | None = None
+    buy_limits: dict[int, int] = field(default_factory=dict)  # buy group -> max nodes
+    budget_origin: Origin | None = None
+
+    def node_class(self, class_id: str) -> NodeClass:
+        return self._by_id()[class_id]
+
+    def _by_id(self) -> dict[str, NodeClass]:
+        cached = getattr(self, "_index", None)
+        if cached is None:
+            cached = {c.id: c for c in self.classes}
+            object.__setattr__(self, "_index", cached)
+        return cached
+
+    def demand(self, name: str) -> Demand:
+        return next(d for d in self.demands if d.name == name)
+
+
+def holds(predicate: Predicate, lookup: Any) -> bool:
+    """Evaluate a checked predicate; `lookup(path)` gives the node's value or None."""
+    if isinstance(predicate, Constant):
+        return predicate.value
+    if isinstance(predicate, AllOf):
+        return all(holds(p, lookup) for p in predicate.items)
+    if isinstance(predicate, AnyOf):
+        return any(holds(p, lookup) for p in predicate.items)
+    if isinstance(predicate, Negation):
+        return not holds(predicate.item, lookup)
+    assert isinstance(predicate, Compare)
+    value = lookup(predicate.subject)
+    if value is None:  # a node that lacks the attribute meets only negative rules
+        return predicate.op in ("!=", "not in")
+    if predicate.op == "in":
+        return value in predicate.value
+    if predicate.op == "not in":
+        return value not in predicate.value
+    return apply_comparison(predicate.op, value, predicate.value)
+
+
+def replicas_per_node(demand: Demand, node_class: NodeClass) -> int:
+    """How many replicas of `demand` alone fit on one node of the class."""
+    fit = None
+    for resource in RESOURCES:
+        need = demand.requests[resource]
+        if need == 0:
+            continue
+        have = node_class.capacity[resource] // need
+        fit = have if fit is None else min(fit, have)
+    fit = demand.replicas if fit is None else min(fit, demand.replicas)
+    if demand.one_per_node:
+        fit = min(fit, 1)
+    for spread in demand.spreads:
+        if spread.topology == "node":
+            fit = min(fit, spread.max_skew)
+    return max(fit, 0)

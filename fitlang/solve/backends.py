@@ -1,0 +1,209 @@
+"""Two backends behind one interface: `minimise(model, objective, time_limit)`.
+
+- `HighsBackend`: scipy.optimize.milp (HiGHS), the fleet-scale optimiser; it
+  reports a proven dual bound.
+- `Z3Backend`: a plain `z3.Solver`, the objective tightened by bisection with
+  push/pop (never `z3.Optimize`, which stalls on placement objectives; see
+  ../shared/solver-notes.md). It also gives unsat cores over constraint groups.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from fractions import Fraction
+
+import numpy as np
+
+from fitlang.solve.linear import LinearModel, Number, Outcome
+
+EXACT_GAP = Fraction(0)
+
+
+class HighsBackend:
+    name = "highs"
+
+    def __init__(self, relative_gap: float = 1e-6) -> None:
+        self.relative_gap = relative_gap
+
+    def minimise(self, model: LinearModel, objective: dict[int, Number],
+                 time_limit: float | None = None) -> Outcome:
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import csr_array
+
+        size = len(model.variables)
+        c = np.zeros(size)
+        for index, coefficient in objective.items():
+            c[index] = float(coefficient)
+        rows, cols, data, lower, upper = [], [], [], [], []
+        for row, constraint in enumerate(model.constraints):
+            for index, coefficient in constraint.terms.items():
+                rows.append(row)
+                cols.append(index)
+                data.append(float(coefficient))
+            lower.append(-np.inf if constraint.lower is None else float(constraint.lower))
+            upper.append(np.inf if constraint.upper is None else float(constraint.upper))
+        options = {"mip_rel_gap": self.relative_gap, "presolve": True}
+        if time_limit is not None:
+            options["time_limit"] = max(0.05, time_limit)
+        constraints = []
+        if model.constraints:
+            matrix = csr_array((data, (rows, cols)), shape=(len(model.constraints), size))
+            constraints = [LinearConstraint(matrix, np.array(lower), np.array(upper))]
+        bounds = Bounds(np.array([v.lower for v in model.variables], dtype=float),
+                        np.array([v.upper for v in model.variables], dtype=float))
+        result = milp(c, constraints=constraints, integrality=np.ones(size), bounds=bounds,
+                      options=options)
+        if result.x is None:
+            status = "infeasible" if result.status == 2 else "unknown"
+            return Outcome(status)
+        solution = [int(round(x)) for x in result.x]
+        value = model.value(objective, solution)
+        bound = getattr(result, "mip_dual_bound", None)
+        proven = Fraction(bound).limit_denominator(10 ** 9) if bound is not None and \
+            math.isfinite(bound) else value
+        status = "optimal" if result.status == 0 else "feasible"
+        if status == "optimal" and objective and self.relative_gap <= 1e-6:
+            proven = min(proven, value)
+        return Outcome(status, solution, value, min(proven, value))
+
+
+class Z3Backend:
+    name = "z3"
+
+    def __init__(self, relative_gap: Fraction = EXACT_GAP) -> None:
+        self.relative_gap = relative_gap
+
+    def _solver(self, model: LinearModel, track: bool = False):
+        import z3
+
+        variables = [z3.Int(f"v{v.index}") for v in model.variables]
+        solver = z3.Solver()
+        solver.set("random_seed", 0)
+        for variable, v in zip(model.variables, variables):
+            solver.add(v >= variable.lower, v <= variable.upper)
+        groups: dict[str, list] = {}
+        for constraint in model.constraints:
+            expression = _linear(constraint.terms, variables)
+            parts = []
+            if constraint.lower is not None:
+                parts.append(expression >= _q(constraint.lower))
+            if constraint.upper is not None:
+                parts.append(expression <= _q(constraint.upper))
+            if track and constraint.group:
+                groups.setdefault(constraint.group, []).extend(parts)
+            else:
+                solver.add(*parts)
+        for group, parts in groups.items():
+            solver.assert_and_track(z3.And(*parts), group)
+        return solver, variables
+
+    def minimise(self, model: LinearModel, objective: dict[int, Number],
+                 time_limit: float | None = None) -> Outcome:
+        import z3
+
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        solver, variables = self._solver(model)
+        cost = _linear(objective, variables)
+        result = self._check(solver, deadline)
+        if result != z3.sat:
+            return Outcome("infeasible" if result == z3.unsat else "unknown")
+        best = self._solution(solver, variables)
+        best_value = model.value(objective, best)
+        lower = self._trivial_lower_bound(model, objective)
+        status = "optimal"
+        while objective:
+            if best_value - lower <= self.relative_gap * abs(best_value):
+                break
+            gap_closed = best_value - lower <= Fraction(1, 10 ** 6)
+            target = best_value if gap_closed else (lower + best_value) / 2
+            solver.push()
+            solver.add(cost < _q(best_value) if gap_closed else cost <= _q(target))
+            result = self._check(solver, deadline)
+            if result == z3.sat:
+                best = self._solution(solver, variables)
+                best_value = model.value(objective, best)
+            solver.pop()
+            if result == z3.unsat:
+                if gap_closed:
+                    lower = best_value
+                    break
+                lower = target
+            elif result != z3.sat:
+                status = "feasible"
+                break
+        return Outcome(status, best, best_value, min(lower, best_value))
+
+    def unsat_core(self, model: LinearModel, time_limit: float | None = None) -> list[str] | None:
+        """A minimal set of constraint groups that cannot hold together, or None if they can."""
+        import z3
+
+        solver, _ = self._solver(model, track=True)
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        solver.set("core.minimize", True)
+        if self._check(solver, deadline) != z3.unsat:
+            return None
+        core = sorted(str(item) for item in solver.unsat_core())
+        return self._minimise_core(model, core, deadline)
+
+    def _minimise_core(self, model: LinearModel, core: list[str], deadline: float | None) -> list[str]:
+        """Drop each group in turn; keep it out when the rest is still unsatisfiable."""
+        import z3
+
+        needed = list(core)
+        for group in list(core):
+            trial = [g for g in needed if g != group]
+            reduced = LinearModel(model.variables, [c for c in model.constraints
+                                                    if not c.group or c.group in trial])
+            solver, _ = self._solver(reduced)
+            if self._check(solver, deadline) == z3.unsat:
+                needed = trial
+        return needed
+
+    @staticmethod
+    def _check(solver, deadline: float | None):
+        import z3
+
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return z3.unknown
+            solver.set("timeout", max(1, int(remaining * 1000)))
+        return solver.check()
+
+    @staticmethod
+    def _solution(solver, variables) -> list[int]:
+        model = solver.model()
+        return [model.eval(v, model_completion=True).as_long() for v in variables]
+
+    @staticmethod
+    def _trivial_lower_bound(model: LinearModel, objective: dict[int, Number]) -> Fraction:
+        total = Fraction(0)
+        for index, coefficient in objective.items():
+            variable = model.variables[index]
+            bound = variable.lower if coefficient > 0 else variable.upper
+            total += Fraction(coefficient) * bound
+        return total
+
+
+def _q(value: Number):
+    import z3
+
+    value = Fraction(value)
+    return z3.Q(value.numerator, value.denominator) if value.denominator != 1 else z3.IntVal(value.numerator)
+
+
+def _linear(terms: dict[int, Number], variables):
+    import z3
+
+    if not terms:
+        return z3.IntVal(0)
+    fractional = any(Fraction(c).denominator != 1 for c in terms.values())
+    parts = []
+    for index, coefficient in terms.items():
+        coefficient = Fraction(coefficient)
+        if fractional:
+            parts.append(z3.ToReal(variables[index]) * _q(coefficient))
+        else:
+            parts.append(variables[index] * int(coefficient))
+    return z3.Sum(parts)

@@ -1,0 +1,224 @@
+"""The aggregated placement model (see ../shared/solver-notes.md).
+
+Variables: y[w,c] replicas of workload w on class c (only where w may run on
+c), u[c] nodes of c in use, p[w] replicas of w placed, g[w] gang switch,
+presence z[w,d] of w in a topology domain d where affinity rules need it,
+n[w,c] nodes of c hosting w where node-level rules between workloads need it.
+Constraint groups are named after the rule they come from, so that an unsat
+core reads as a list of rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fitlang.model.problem import RESOURCES, Demand, Problem, replicas_per_node
+from fitlang.solve.linear import LinearModel, Number
+
+
+@dataclass
+class Encoding:
+    model: LinearModel
+    problem: Problem
+    y: dict[tuple[str, str], int] = field(default_factory=dict)
+    u: dict[str, int] = field(default_factory=dict)
+    placed: dict[str, int] = field(default_factory=dict)
+    fit: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def objective(self, name: str) -> dict[int, Number]:
+        if name == "cost":
+            return {self.u[c.id]: c.price for c in self.problem.classes if c.price}
+        if name == "nodes":
+            return {index: 1 for index in self.u.values()}
+        if name == "preferences":
+            terms: dict[int, Number] = {}
+            for demand in self.problem.demands:
+                for class_id, weight in demand.preference.items():
+                    if (demand.name, class_id) in self.y:
+                        terms[self.y[demand.name, class_id]] = -weight
+            return terms
+        if name == "placed":
+            return {index: -1 for index in self.placed.values()}
+        raise ValueError(f"unknown objective {name}")
+
+
+def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] | None = None,
+           caps: dict[tuple[str, str], int] | None = None) -> Encoding:
+    """`must_place`: every replica placed (else as many as fit); `min_nodes` and `caps`
+    are cuts added when per-node packing needed more nodes than the aggregate model."""
+    model = LinearModel()
+    encoding = Encoding(model, problem)
+    min_nodes = min_nodes or {}
+    caps = caps or {}
+    for node_class in problem.classes:
+        lower = min(min_nodes.get(node_class.id, 0), node_class.count)
+        encoding.u[node_class.id] = model.var(f"u[{node_class.id}]", lower, node_class.count)
+    for demand in problem.demands:
+        _encode_demand(encoding, demand, must_place, caps)
+    _encode_capacity(encoding)
+    _encode_limits(encoding)
+    for demand in problem.demands:
+        _encode_affinities(encoding, demand)
+        _encode_spreads(encoding, demand)
+    return encoding
+
+
+def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
+                   caps: dict[tuple[str, str], int]) -> None:
+    model, problem = encoding.model, encoding.problem
+    terms: dict[int, Number] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        fit = replicas_per_node(demand, node_class)
+        encoding.fit[demand.name, class_id] = fit
+        # the class's node count bounds this through the tracked capacity rows, not the
+        # variable's bound, so that unsat cores name the pool
+        upper = min(demand.replicas, caps.get((demand.name, class_id), demand.replicas))
+        index = model.var(f"y[{demand.name},{class_id}]", 0, upper)
+        encoding.y[demand.name, class_id] = index
+        terms[index] = 1
+        # one replica's worth of a node per `fit` replicas: the class-level packing cut
+        model.add({index: 1, encoding.u[class_id]: -fit}, upper=0, group=f"capacity:{class_id}")
+    placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
+    encoding.placed[demand.name] = placed
+    model.add({**terms, placed: -1}, lower=0, upper=0, group=f"eligible:{demand.name}")
+    if must_place and demand.replicas:
+        model.add({placed: 1}, lower=demand.replicas, group=f"replicas:{demand.name}")
+    if demand.gang and not must_place and demand.replicas:
+        switch = model.var(f"g[{demand.name}]", 0, 1)
+        model.add({placed: 1, switch: -demand.replicas}, lower=0, upper=0,
+                  group=f"gang:{demand.name}")
+
+
+def _encode_capacity(encoding: Encoding) -> None:
+    model, problem = encoding.model, encoding.problem
+    for node_class in problem.classes:
+        for resource in RESOURCES:
+            terms: dict[int, Number] = {}
+            for demand in problem.demands:
+                index = encoding.y.get((demand.name, node_class.id))
+                if index is not None and demand.requests[resource]:
+                    terms[index] = demand.requests[resource]
+            if terms:
+                terms[encoding.u[node_class.id]] = -node_class.capacity[resource]
+                model.add(terms, upper=0, group=f"capacity:{node_class.id}")
+
+
+def _encode_limits(encoding: Encoding) -> None:
+    model, problem = encoding.model, encoding.problem
+    for group, limit in sorted(problem.buy_limits.items()):
+        terms = {encoding.u[c.id]: 1 for c in problem.classes if c.buy_group == group}
+        if terms:
+            model.add(terms, upper=limit, group=f"buy:{group}")
+    if problem.budget is not None:
+        terms = {encoding.u[c.id]: c.price for c in problem.classes if c.price}
+        model.add(terms, upper=problem.budget, group="budget")
+
+
+def _domains(encoding: Encoding, demand: Demand, topology: str) -> dict[str, list[str]]:
+    """Topology value -> eligible classes of `demand` that carry it."""
+    domains: dict[str, list[str]] = {}
+    for class_id in demand.eligible:
+        value = encoding.problem.node_class(class_id).topology_value(topology)
+        if value is not None:
+            domains.setdefault(value, []).append(class_id)
+    return domains
+
+
+def _presence(encoding: Encoding, demand: Demand, topology: str) -> dict[str, int]:
+    """Binary z[w,d]: does `demand` run anywhere in domain d of `topology`?"""
+    model = encoding.model
+    presence: dict[str, int] = {}
+    for value, class_ids in sorted(_domains(encoding, demand, topology).items()):
+        name = f"z[{demand.name},{topology}={value}]"
+        if name in model.by_name:
+            presence[value] = model.by_name[name]
+            continue
+        switch = model.var(name, 0, 1)
+        terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
+        model.add({**terms, switch: -demand.replicas}, upper=0)
+        model.add({**terms, switch: -1}, lower=0)
+        presence[value] = switch
+    return presence
+
+
+def _hosting(encoding: Encoding, demand: Demand, class_id: str) -> int:
+    """Integer n[w,c]: nodes of class c that host at least one replica of `demand`."""
+    model = encoding.model
+    name = f"n[{demand.name},{class_id}]"
+    if name in model.by_name:
+        return model.by_name[name]
+    y = encoding.y[demand.name, class_id]
+    fit = encoding.fit[demand.name, class_id]
+    count = model.var(name, 0, encoding.problem.node_class(class_id).count)
+    model.add({y: 1, count: -fit}, upper=0)
+    model.add({count: 1, y: -1}, upper=0)
+    model.add({count: 1, encoding.u[class_id]: -1}, upper=0)
+    return count
+
+
+def _encode_affinities(encoding: Encoding, demand: Demand) -> None:
+    model, problem = encoding.model, encoding.problem
+    for index, rule in enumerate(demand.affinities):
+        group = f"affinity:{demand.name}:{index}"
+        if rule.target == "self":
+            if rule.topology == "node":
+                continue  # in replicas_per_node: at most one replica per node
+            for class_ids in _domains(encoding, demand, rule.topology).values():
+                model.add({encoding.y[demand.name, c]: 1 for c in class_ids}, upper=1, group=group)
+            continue
+        other = next((d for d in problem.demands if d.name == rule.target), None)
+        if other is None:
+            continue
+        if rule.topology == "node":
+            _node_rule(encoding, demand, other, rule.anti, group)
+        else:
+            _domain_rule(encoding, demand, other, rule.topology, rule.anti, group)
+
+
+def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool, group: str) -> None:
+    model = encoding.model
+    for class_id in demand.eligible:
+        if anti:
+            if (other.name, class_id) not in encoding.y:
+                continue
+            mine, theirs = _hosting(encoding, demand, class_id), _hosting(encoding, other, class_id)
+            model.add({mine: 1, theirs: 1, encoding.u[class_id]: -1}, upper=0, group=group)
+        elif (other.name, class_id) in encoding.y:
+            mine, theirs = _hosting(encoding, demand, class_id), _hosting(encoding, other, class_id)
+            model.add({mine: 1, theirs: -1}, upper=0, group=group)
+        else:
+            model.add({encoding.y[demand.name, class_id]: 1}, upper=0, group=group)
+
+
+def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,
+                 group: str) -> None:
+    model = encoding.model
+    mine = _presence(encoding, demand, topology)
+    theirs = _presence(encoding, other, topology)
+    for class_id in demand.eligible:
+        if encoding.problem.node_class(class_id).topology_value(topology) is None and not anti:
+            model.add({encoding.y[demand.name, class_id]: 1}, upper=0, group=group)
+    for value, switch in mine.items():
+        if anti and value in theirs:
+            model.add({switch: 1, theirs[value]: 1}, upper=1, group=group)
+        elif not anti:
+            if value in theirs:
+                model.add({switch: 1, theirs[value]: -1}, upper=0, group=group)
+            else:
+                model.add({switch: 1}, upper=0, group=group)
+
+
+def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
+    model = encoding.model
+    for index, spread in enumerate(demand.spreads):
+        if spread.topology == "node":
+            continue  # in replicas_per_node: at most max_skew replicas on any node
+        domains = _domains(encoding, demand, spread.topology)
+        if len(domains) < 2:
+            continue
+        group = f"spread:{demand.name}:{index}"
+        least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
+        for class_ids in domains.values():
+            terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
+            model.add({**terms, least: -1}, lower=0, group=group)
+            model.add({**terms, least: -1}, upper=spread.max_skew, group=group)

@@ -1,0 +1,200 @@
+"""Why no placement exists, in source terms, and the smallest repairs that work.
+
+Z3 gives an unsat core over the named constraint groups of the must-place
+model; the core is minimised, each group is turned back into the rule that
+produced it (with its source position), and then repairs are tried one at a
+time, each checked by solving again: relax one rule (and to what value), add
+nodes to one pool, or buy from an offer.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from fitlang.check.program import Origin
+from fitlang.model.problem import NodeClass, Problem, replicas_per_node
+from fitlang.solve.backends import HighsBackend, Z3Backend
+from fitlang.solve.encode import encode
+
+MAX_EXTRA_NODES = 1024
+
+
+@dataclass
+class Reason:
+    text: str
+    origin: Origin | None
+
+
+@dataclass
+class Explanation:
+    feasible: bool
+    reasons: list[Reason] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
+
+
+def feasible(problem: Problem, time_limit: float | None = None) -> bool:
+    encoding = encode(problem, must_place=True)
+    outcome = HighsBackend().minimise(encoding.model, {}, time_limit)
+    return outcome.solution is not None
+
+
+def explain(problem: Problem, time_limit: float | None = 30.0) -> Explanation:
+    encoding = encode(problem, must_place=True)
+    core = Z3Backend().unsat_core(encoding.model, time_limit)
+    if core is None:
+        return Explanation(True)
+    explanation = Explanation(False, [_reason(problem, group) for group in core])
+    explanation.repairs = _repairs(problem, core)
+    return explanation
+
+
+def _reason(problem: Problem, group: str) -> Reason:
+    kind, _, rest = group.partition(":")
+    if kind == "replicas":
+        demand = problem.demand(rest)
+        need = _need(demand)
+        gang = " as one gang" if demand.gang else ""
+        return Reason(f"workload `{demand.name}` needs {demand.replicas} replicas{gang}, each {need}",
+                      demand.spans.get("replicas", demand.origin))
+    if kind == "eligible":
+        return _eligibility_reason(problem, rest)
+    if kind == "capacity":
+        node_class = problem.node_class(rest)
+        what = "may buy at most" if node_class.provisioned else "has"
+        return Reason(f"pool `{node_class.id}` {what} {node_class.count} node"
+                      f"{'s' if node_class.count != 1 else ''} of {_shape(node_class)}",
+                      node_class.origin)
+    if kind == "budget":
+        return Reason(f"the budget is {float(problem.budget):.2f} USD/h", problem.budget_origin)
+    if kind == "buy":
+        return Reason(f"at most {problem.buy_limits[int(rest)]} nodes may be bought", None)
+    if kind in ("affinity", "spread"):
+        name, _, index = rest.rpartition(":")
+        demand = problem.demand(name)
+        rule = (demand.affinities if kind == "affinity" else demand.spreads)[int(index)]
+        if kind == "affinity":
+            verb = "anti_affinity" if rule.anti else "affinity"
+            text = f"`{name}` has `{verb} {rule.target} on {rule.topology}`"
+        else:
+            text = f"`{name}` must spread over {rule.topology} with max_skew {rule.max_skew}"
+        return Reason(text, rule.origin)
+    return Reason(group, None)
+
+
+def _eligibility_reason(problem: Problem, name: str) -> Reason:
+    demand = problem.demand(name)
+    if not demand.eligible:
+        rules = sorted({e.rule for e in demand.excluded.values()})
+        return Reason(f"no pool meets the rules of `{name}` ({'; '.join(rules)})", demand.origin)
+    pools = ", ".join(f"`{c}` ({_count_fits(problem, demand, c)})" for c in demand.eligible)
+    excluded = {}
+    for class_id, exclusion in demand.excluded.items():
+        excluded.setdefault(exclusion.rule, []).append(class_id)
+    why = "; ".join(f"{rule} rules out {', '.join(f'`{c}`' for c in ids)}"
+                    for rule, ids in sorted(excluded.items()))
+    origin = next((e.origin for e in demand.excluded.values() if e.origin is not None), demand.origin)
+    return Reason(f"`{name}` may run only on {pools}" + (f": {why}" if why else ""), origin)
+
+
+def _count_fits(problem: Problem, demand, class_id: str) -> str:
+    node_class = problem.node_class(class_id)
+    fit = replicas_per_node(demand, node_class)
+    return f"{node_class.count} node{'s' if node_class.count != 1 else ''}, {fit} replica{'s' if fit != 1 else ''} each"
+
+
+def _need(demand) -> str:
+    parts = [f"{demand.requests['cpu'] / 1000:g} CPU", f"{demand.requests['memory'] / 2 ** 30:g} GiB"]
+    if demand.requests["gpu"]:
+        parts.append(f"{demand.requests['gpu']} GPU{'s' if demand.requests['gpu'] != 1 else ''}")
+    return " + ".join(parts)
+
+
+def _shape(node_class: NodeClass) -> str:
+    capacity = node_class.capacity
+    text = f"{capacity['cpu'] / 1000:g} CPU, {capacity['memory'] / 2 ** 30:g} GiB"
+    if capacity["gpu"]:
+        model = node_class.accelerator.name if node_class.accelerator else "GPU"
+        text += f", {capacity['gpu']} x {model}"
+    return text
+
+
+# ---- repairs ------------------------------------------------------------------
+
+
+def _repairs(problem: Problem, core: list[str]) -> list[str]:
+    repairs: list[str] = []
+    for group in core:
+        kind, _, rest = group.partition(":")
+        if kind == "replicas":
+            most = _most_replicas(problem, rest)
+            if most is not None:
+                repairs.append(f"lower `{rest}` replicas to {most}")
+        elif kind == "capacity" and not problem.node_class(rest).provisioned:
+            extra = _extra_nodes(problem, rest)
+            if extra is not None:
+                repairs.append(f"add {extra} more node{'s' if extra != 1 else ''} to pool `{rest}`")
+        elif kind == "budget":
+            cheapest = _cheapest_without_budget(problem)
+            if cheapest is not None:
+                repairs.append(f"raise the budget to {float(cheapest):.2f} USD/h")
+        elif kind in ("affinity", "spread"):
+            name, _, index = rest.rpartition(":")
+            if _feasible_without(problem, name, kind, int(index)):
+                repairs.append(f"drop the {kind} rule of `{name}`")
+    return repairs
+
+
+def _most_replicas(problem: Problem, name: str) -> int | None:
+    low, high = 0, problem.demand(name).replicas - 1
+    best = None
+    while low <= high:
+        middle = (low + high) // 2
+        trial = copy.deepcopy(problem)
+        trial.demand(name).replicas = middle
+        if feasible(trial, 10):
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    return best if best else None
+
+
+def _extra_nodes(problem: Problem, class_id: str) -> int | None:
+    def with_extra(extra: int) -> bool:
+        trial = copy.deepcopy(problem)
+        node_class = trial.node_class(class_id)
+        node_class.count += extra
+        node_class.node_names = node_class.node_names + tuple(
+            f"{node_class.pool}-{len(node_class.node_names) + i}" for i in range(extra))
+        return feasible(trial, 10)
+
+    extra = 1
+    while extra <= MAX_EXTRA_NODES and not with_extra(extra):
+        extra *= 2
+    if extra > MAX_EXTRA_NODES:
+        return None
+    low, high = extra // 2 + 1, extra
+    while low < high:
+        middle = (low + high) // 2
+        if with_extra(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+def _cheapest_without_budget(problem: Problem) -> Fraction | None:
+    trial = copy.deepcopy(problem)
+    trial.budget = None
+    encoding = encode(trial, must_place=True)
+    outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"), 10)
+    return outcome.objective
+
+
+def _feasible_without(problem: Problem, name: str, kind: str, index: int) -> bool:
+    trial = copy.deepcopy(problem)
+    demand = trial.demand(name)
+    rules = demand.affinities if kind == "affinity" else demand.spreads
+    del rules[index]
+    return feasible(trial, 10)

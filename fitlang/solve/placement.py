@@ -1,0 +1,215 @@
+"""Solve a `Problem`: the aggregate model, lexicographic objectives, priorities, per-node packing.
+
+1. Try to place every replica; minimise the objectives in order.
+2. If that is impossible, place by priority: for each priority level, highest
+   first, maximise the replicas placed (gangs whole or not at all), keep that,
+   go on; then minimise the objectives.
+3. Pack each class node by node. Where packing needs more nodes than the
+   aggregate model counted, require that many and solve again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from fitlang.model.problem import NodeClass, Problem
+from fitlang.solve.backends import HighsBackend, Z3Backend
+from fitlang.solve.encode import Encoding, encode
+from fitlang.solve.linear import Outcome
+from fitlang.solve.pack import Packing, pack
+
+UNITS = {"cost": "USD/h", "nodes": "nodes", "preferences": "points"}
+Z3_MAX_VARIABLES = 400  # small, logic-heavy instances get exact answers from Z3
+MAX_REPACKS = 8
+
+
+@dataclass
+class Assignment:
+    workload: str
+    replica: int
+    node: str
+
+
+@dataclass
+class Unplaced:
+    workload: str
+    replica: int
+    reason: str
+
+
+@dataclass
+class Placement:
+    status: str
+    objective: str
+    value: Fraction | None
+    bound: Fraction | None
+    assignments: list[Assignment] = field(default_factory=list)
+    unplaced: list[Unplaced] = field(default_factory=list)
+    bought: dict[str, list[str]] = field(default_factory=dict)  # class id -> node names bought
+    backend: str = ""
+    seconds: float = 0.0
+
+    @property
+    def unit(self) -> str:
+        return UNITS.get(self.objective, "")
+
+
+def choose_backend(name: str, encoding: Encoding):
+    if name == "z3" or (name == "auto" and len(encoding.model.variables) <= Z3_MAX_VARIABLES):
+        return Z3Backend()
+    return HighsBackend()
+
+
+def solve(problem: Problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
+    started = time.monotonic()
+    deadline = None if time_limit is None else started + time_limit
+    objectives = _objectives(problem)
+    min_nodes: dict[str, int] = {}
+    first_bound = None
+    for _ in range(MAX_REPACKS):
+        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline)
+        if result is None:
+            return Placement("infeasible", objectives[0], None, None, backend=backend,
+                             seconds=time.monotonic() - started)
+        encoding, outcome, counts, backend_name, status = result
+        if first_bound is None:
+            first_bound = outcome.bound  # later rounds carry packing cuts: not a valid bound
+        packing = pack(problem, counts)
+        grown = _grown(problem, encoding, outcome.solution, packing)
+        if not grown or not packing.complete and not _can_grow(problem, min_nodes, grown):
+            break
+        min_nodes.update(grown)
+    outcome.bound = first_bound
+    placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], status)
+    placement.backend = backend_name
+    placement.seconds = time.monotonic() - started
+    return placement
+
+
+def _objectives(problem: Problem) -> list[str]:
+    objectives = list(problem.objective) or ["cost"]
+    if any(d.preference for d in problem.demands) and "preferences" not in objectives:
+        objectives.append("preferences")
+    return objectives
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.05, deadline - time.monotonic())
+
+
+def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
+                     min_nodes: dict[str, int], deadline: float | None):
+    encoding = encode(problem, must_place=True, min_nodes=min_nodes)
+    solver = choose_backend(backend, encoding)
+    outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline))
+    if outcome.status == "infeasible":
+        encoding = encode(problem, must_place=False, min_nodes=min_nodes)
+        solver = choose_backend(backend, encoding)
+        if not _place_by_priority(problem, encoding, solver, deadline):
+            return None
+        outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]),
+                                  _remaining(deadline))
+    if outcome.solution is None:
+        return None
+    first, status = outcome, outcome.status
+    for name in objectives[1:]:
+        _fix(encoding, objectives[objectives.index(name) - 1], outcome)
+        following = solver.minimise(encoding.model, encoding.objective(name), _remaining(deadline))
+        if following.solution is None:
+            break
+        outcome = following
+        if following.status != "optimal":
+            status = "feasible"
+    primary_value = encoding.model.value(encoding.objective(objectives[0]), outcome.solution)
+    final = Outcome(status, outcome.solution, primary_value, first.bound)
+    counts = {key: outcome.solution[index] for key, index in encoding.y.items()
+              if outcome.solution[index]}
+    return encoding, final, counts, solver.name, status
+
+
+def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
+    terms = encoding.objective(name)
+    if terms and outcome.solution is not None:
+        encoding.model.add(terms, upper=encoding.model.value(terms, outcome.solution))
+
+
+def _place_by_priority(problem: Problem, encoding: Encoding, solver, deadline: float | None) -> bool:
+    levels = sorted({d.priority for d in problem.demands}, reverse=True)
+    for level in levels:
+        terms = {encoding.placed[d.name]: -1 for d in problem.demands if d.priority == level}
+        outcome = solver.minimise(encoding.model, terms, _remaining(deadline))
+        if outcome.solution is None:
+            return False
+        encoding.model.add(terms, upper=encoding.model.value(terms, outcome.solution))
+    return True
+
+
+def _grown(problem: Problem, encoding: Encoding, solution: list[int], packing: Packing) -> dict[str, int]:
+    """Classes whose packing opened more nodes than the aggregate model counted."""
+    grown = {}
+    for node_class in problem.classes:
+        counted = solution[encoding.u[node_class.id]]
+        opened = len(packing.nodes.get(node_class.id, []))
+        if opened > counted or node_class.id in packing.short:
+            grown[node_class.id] = min(node_class.count, max(opened, counted + 1))
+    return grown
+
+
+def _can_grow(problem: Problem, min_nodes: dict[str, int], grown: dict[str, int]) -> bool:
+    return any(grown[c] > min_nodes.get(c, 0) for c in grown)
+
+
+def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
+               counts: dict[tuple[str, str], int], packing: Packing, objective: str,
+               status: str) -> Placement:
+    placement = Placement(status, objective, None, outcome.bound)
+    next_replica: dict[str, int] = {d.name: 0 for d in problem.demands}
+    for node_class in problem.classes:
+        for node in packing.nodes.get(node_class.id, []):
+            for demand in problem.demands:
+                for _ in range(node.hosted.get(demand.name, 0)):
+                    placement.assignments.append(Assignment(demand.name, next_replica[demand.name],
+                                                            node.name))
+                    next_replica[demand.name] += 1
+        if node_class.provisioned and packing.nodes.get(node_class.id):
+            placement.bought[node_class.id] = [n.name for n in packing.nodes[node_class.id]]
+    for demand in problem.demands:
+        for replica in range(next_replica[demand.name], demand.replicas):
+            placement.unplaced.append(Unplaced(demand.name, replica, _why_unplaced(problem, demand)))
+    placement.value = _used_value(problem, packing, objective, encoding, outcome)
+    if placement.bound is not None and placement.value is not None:
+        placement.bound = min(placement.bound, placement.value)
+    if not packing.complete:
+        placement.status = "feasible"
+    return placement
+
+
+def _used_value(problem: Problem, packing: Packing, objective: str, encoding: Encoding,
+                outcome: Outcome) -> Fraction:
+    """The objective of what was actually packed (it can differ from the aggregate's)."""
+    if objective == "cost":
+        return sum((c.price * len(packing.nodes.get(c.id, [])) for c in problem.classes), Fraction(0))
+    if objective == "nodes":
+        return Fraction(sum(len(packing.nodes.get(c.id, [])) for c in problem.classes))
+    return outcome.objective if outcome.objective is not None else Fraction(0)
+
+
+def _why_unplaced(problem: Problem, demand) -> str:
+    if not demand.eligible:
+        return "no node meets its rules"
+    higher = [d.name for d in problem.demands if d.priority > demand.priority]
+    if demand.gang:
+        return "its gang does not fit whole" + (f" beside higher-priority {', '.join(higher)}"
+                                                if higher else "")
+    if higher:
+        return f"capacity is taken by higher-priority work ({', '.join(sorted(higher))})"
+    return "not enough capacity on the nodes it may use"
+
+
+def node_class_of(problem: Problem, node: str) -> NodeClass | None:
+    for node_class in problem.classes:
+        if node in node_class.node_names:
+            return node_class
+    return None

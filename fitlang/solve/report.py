@@ -1,0 +1,98 @@
+"""A placement as the JSON contract of ../shared/formats.md, and as a table for people."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+from fitlang.diagnostics import Diagnostic
+from fitlang.model.problem import NodeClass, Problem
+from fitlang.render import _record
+from fitlang.solve.placement import Placement
+
+
+def _number(value: Fraction | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def listed_nodes(problem: Problem, placement: Placement) -> list[tuple[str, NodeClass]]:
+    """Every node the problem had: all owned nodes, and the bought ones."""
+    nodes = []
+    for node_class in problem.classes:
+        names = placement.bought.get(node_class.id, []) if node_class.provisioned else node_class.node_names
+        nodes.extend((name, node_class) for name in names)
+    return nodes
+
+
+def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic]) -> str:
+    document = {
+        "status": placement.status,
+        "objective": {"name": placement.objective, "value": _number(placement.value),
+                      "lower_bound": _number(placement.bound), "unit": placement.unit},
+        "nodes": [{
+            "name": name, "pool": node_class.pool,
+            "capacity": dict(node_class.capacity), "labels": dict(sorted(node_class.labels.items())),
+            "zone": node_class.zone, "region": node_class.region, "arch": node_class.arch,
+            "provisioned": node_class.provisioned,
+            **({"offer": node_class.offer, "instance_type": node_class.instance_type,
+                "price": _number(node_class.price)} if node_class.provisioned else {}),
+        } for name, node_class in listed_nodes(problem, placement)],
+        "workloads": [{"name": d.name, "replicas": d.replicas,
+                       "requests": {k: v for k, v in d.requests.items() if k != "disk" or v}}
+                      for d in problem.demands],
+        "assignments": [{"workload": a.workload, "replica": a.replica, "node": a.node}
+                        for a in placement.assignments],
+        "unplaced": [{"workload": u.workload, "replica": u.replica, "reason": u.reason}
+                     for u in placement.unplaced],
+        "diagnostics": [_record(d) for d in diagnostics],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def as_text(problem: Problem, placement: Placement) -> str:
+    lines = [f"status: {placement.status} (solver: {placement.backend}, "
+             f"{placement.seconds:.2f} s)", ""]
+    per_node: dict[str, dict[str, int]] = {}
+    for assignment in placement.assignments:
+        hosted = per_node.setdefault(assignment.node, {})
+        hosted[assignment.workload] = hosted.get(assignment.workload, 0) + 1
+    rows = [("pool", "nodes used", "price/node", "runs")]
+    total_cost = Fraction(0)
+    for node_class in problem.classes:
+        used = [n for n in node_class.node_names if n in per_node]
+        if not used:
+            continue
+        runs: dict[str, int] = {}
+        for node in used:
+            for workload, count in per_node[node].items():
+                runs[workload] = runs.get(workload, 0) + count
+        bought = " (buy)" if node_class.provisioned else ""
+        rows.append((node_class.id + bought, f"{len(used)}/{node_class.count}",
+                     f"{float(node_class.price):.2f} USD/h",
+                     ", ".join(f"{w} x{n}" for w, n in sorted(runs.items()))))
+        total_cost += node_class.price * len(used)
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    placed = len(placement.assignments)
+    wanted = sum(d.replicas for d in problem.demands)
+    lines.append(f"replicas placed: {placed}/{wanted}")
+    lines.append(f"cost: {float(total_cost):.2f} USD/h")
+    if placement.value is not None:
+        bound = placement.bound if placement.bound is not None else placement.value
+        gap = 0.0 if placement.value == 0 else float((placement.value - bound) / abs(placement.value))
+        lines.append(f"objective: {placement.objective} = {float(placement.value):.4f} "
+                     f"{placement.unit}; lower bound {float(bound):.4f}; gap {gap:.2%}")
+    for unplaced in _grouped_unplaced(placement):
+        lines.append(f"unplaced: {unplaced}")
+    return "\n".join(lines) + "\n"
+
+
+def _grouped_unplaced(placement: Placement) -> list[str]:
+    groups: dict[tuple[str, str], int] = {}
+    for item in placement.unplaced:
+        groups[item.workload, item.reason] = groups.get((item.workload, item.reason), 0) + 1
+    return [f"{workload} x{count}: {reason}" for (workload, reason), count in groups.items()]

@@ -1,0 +1,168 @@
+"""`fitc verify`: re-check a placement against every rule, without a solver.
+
+The checks restate the rules directly over nodes and replicas, independently of
+the encoding the solver used, so that a bug in the encoding or the packer shows
+up here. The tests run this on every solve.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from fitlang.check.program import Origin
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+
+
+@dataclass
+class Violation:
+    message: str
+    origin: Origin | None
+
+
+def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]:
+    """(violations, problems with the file itself)."""
+    shape = _shape_problems(document)
+    if shape:
+        return [], shape
+    owner = {name: c for c in problem.classes if not c.provisioned for name in c.node_names}
+    bought = {n["name"] for n in document.get("nodes", [])
+              if isinstance(n, dict) and n.get("provisioned")}
+    for node_class in problem.classes:
+        if node_class.provisioned:
+            owner.update({name: node_class for name in node_class.node_names if name in bought})
+    demands = {d.name: d for d in problem.demands}
+    violations: list[Violation] = []
+    hosted: dict[str, Counter] = {}
+    seen: set[tuple[str, int]] = set()
+    for item in document["assignments"]:
+        demand, node = demands.get(item["workload"]), item["node"]
+        if demand is None:
+            violations.append(Violation(f"placement names unknown workload `{item['workload']}`", None))
+            continue
+        if node not in owner:
+            violations.append(Violation(f"`{demand.name}` replica {item['replica']} is on `{node}`, "
+                                        "which is not a node of this policy", demand.origin))
+            continue
+        key = (demand.name, item["replica"])
+        if key in seen or not 0 <= item["replica"] < demand.replicas:
+            violations.append(Violation(f"`{demand.name}` replica {item['replica']} is placed twice or "
+                                        f"does not exist (replicas = {demand.replicas})",
+                                        demand.spans.get("replicas", demand.origin)))
+        seen.add(key)
+        hosted.setdefault(node, Counter())[demand.name] += 1
+        node_class = owner[node]
+        if node_class.id in demand.excluded:
+            reason = demand.excluded[node_class.id]
+            violations.append(Violation(f"`{demand.name}` may not run on `{node}`: {reason.rule}"
+                                        + (f" ({reason.detail})" if reason.detail else ""),
+                                        reason.origin or demand.origin))
+    violations += _resources(problem, owner, hosted, demands)
+    placed = Counter(w for w, _ in seen)
+    for demand in problem.demands:
+        if demand.gang and placed[demand.name] not in (0, demand.replicas):
+            violations.append(Violation(f"gang `{demand.name}` has {placed[demand.name]} of "
+                                        f"{demand.replicas} replicas placed: all or none",
+                                        demand.spans.get("gang", demand.origin)))
+        violations += _affinities(problem, demand, owner, hosted)
+        violations += _spreads(problem, demand, owner, hosted)
+    violations += _money(problem, owner, hosted, bought)
+    return violations, []
+
+
+def _shape_problems(document: Any) -> list[str]:
+    if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
+        return ["expected the JSON of `fitc solve --format json`: an object with `assignments`"]
+    problems = []
+    for index, item in enumerate(document["assignments"]):
+        if not (isinstance(item, dict) and isinstance(item.get("workload"), str)
+                and isinstance(item.get("node"), str) and isinstance(item.get("replica"), int)):
+            problems.append(f"assignments[{index}] needs `workload` (string), `replica` (integer) "
+                            "and `node` (string)")
+    if "nodes" in document and not isinstance(document["nodes"], list):
+        problems.append("`nodes` must be a list")
+    return problems
+
+
+def _resources(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Counter],
+               demands: dict[str, Demand]) -> list[Violation]:
+    violations = []
+    for node, counts in sorted(hosted.items()):
+        capacity = owner[node].capacity
+        for resource in RESOURCES:
+            used = sum(demands[w].requests[resource] * n for w, n in counts.items())
+            if used > capacity[resource]:
+                violations.append(Violation(f"node `{node}` is over its {resource}: {used} requested, "
+                                            f"{capacity[resource]} available", owner[node].origin))
+    return violations
+
+
+def _domain_of(node: str, node_class: NodeClass, topology: str) -> str | None:
+    return node if topology == "node" else node_class.topology_value(topology)
+
+
+def _affinities(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
+                hosted: dict[str, Counter]) -> list[Violation]:
+    violations = []
+    for rule in demand.affinities:
+        mine: Counter = Counter()
+        theirs: set[str | None] = set()
+        target = demand.name if rule.target == "self" else rule.target
+        for node, counts in hosted.items():
+            domain = _domain_of(node, owner[node], rule.topology)
+            if counts[demand.name]:
+                mine[domain] += counts[demand.name]
+            if counts[target]:
+                theirs.add(domain)
+        verb = "anti_affinity" if rule.anti else "affinity"
+        if rule.target == "self":
+            crowded = sorted(str(d) for d, n in mine.items() if n > 1 or d is None)
+            if crowded:
+                violations.append(Violation(f"`{demand.name}` has several replicas in {rule.topology} "
+                                            f"{', '.join(crowded)} ({verb} self on {rule.topology})",
+                                            rule.origin))
+            continue
+        for domain in sorted(mine, key=str):
+            broken = (domain in theirs) if rule.anti else (domain is None or domain not in theirs)
+            if broken:
+                violations.append(Violation(
+                    f"`{demand.name}` runs in {rule.topology} {domain} "
+                    f"{'with' if rule.anti else 'without'} `{rule.target}` "
+                    f"({verb} {rule.target} on {rule.topology})", rule.origin))
+    return violations
+
+
+def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
+             hosted: dict[str, Counter]) -> list[Violation]:
+    violations = []
+    eligible = [(node, c) for node, c in owner.items() if c.id in demand.eligible]
+    for spread in demand.spreads:
+        counts: Counter = Counter()
+        for node, node_class in eligible:
+            domain = _domain_of(node, node_class, spread.topology)
+            if domain is not None:
+                counts[domain] += hosted.get(node, Counter())[demand.name]
+        if counts and max(counts.values()) - min(counts.values()) > spread.max_skew:
+            most, least = max(counts.values()), min(counts.values())
+            violations.append(Violation(
+                f"`{demand.name}` is spread {least}..{most} per {spread.topology}; max_skew is "
+                f"{spread.max_skew}", spread.origin))
+    return violations
+
+
+def _money(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Counter],
+           bought: set[str]) -> list[Violation]:
+    violations = []
+    used = {node for node, counts in hosted.items() if sum(counts.values())} | bought
+    cost = sum((owner[n].price for n in used if n in owner), Fraction(0))
+    if problem.budget is not None and cost > problem.budget:
+        violations.append(Violation(f"the placement costs {float(cost):.2f} USD/h, over the budget "
+                                    f"of {float(problem.budget):.2f} USD/h", problem.budget_origin))
+    per_group: Counter = Counter(owner[n].buy_group for n in bought if n in owner)
+    for group, limit in problem.buy_limits.items():
+        if per_group[group] > limit:
+            violations.append(Violation(f"{per_group[group]} nodes bought, over max_count = {limit}",
+                                        None))
+    return violations
