@@ -204,9 +204,6 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 # ---- the placement commands -----------------------------------------------
 
@@ -351,3 +348,7 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     if not diagnostics and arguments.format == "human":
         print(f"{placement_path}: every rule holds")
     return exit_code(diagnostics, arguments.fail_level)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
