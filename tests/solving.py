@@ -1,0 +1,41 @@
+"""Shared helpers for solver tests: check, build, solve, and verify every placement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fitlang.check.checker import check_file
+from fitlang.check.loader import Workspace
+from fitlang.model.build import build_problem
+from fitlang.solve.placement import Placement, solve
+from fitlang.solve.report import as_json
+from fitlang.solve.verify import verify
+
+
+def problem_from(tmp_path: Path, text: str, name: str = "p.fit"):
+    path = tmp_path / name
+    path.write_text(text)
+    result = check_file(path, Workspace())
+    assert not result.has_errors, [d.message for d in result.diagnostics]
+    built = build_problem(result.program)
+    assert not built.diagnostics, [d.message for d in built.diagnostics]
+    return built.problem
+
+
+def solved(problem, backend: str = "auto") -> Placement:
+    placement = solve(problem, backend)
+    document = json.loads(as_json(problem, placement, []))
+    violations, problems = verify(problem, document)
+    assert problems == [] and violations == [], [v.message for v in violations] + problems
+    return placement
+
+
+def on_pools(placement: Placement, problem) -> dict[str, dict[str, int]]:
+    """workload -> pool -> replicas, from the per-node assignments."""
+    pool_of = {name: c.pool for c in problem.classes for name in c.node_names}
+    result: dict[str, dict[str, int]] = {}
+    for item in placement.assignments:
+        pools = result.setdefault(item.workload, {})
+        pools[pool_of[item.node]] = pools.get(pool_of[item.node], 0) + 1
+    return result

@@ -1,0 +1,314 @@
+"""The solver: each rule kind on tiny policies whose optimum is computed by hand,
+both backends agreeing, every placement verified, and brute force on random fleets."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fitlang.model.problem import Demand, NodeClass, Problem
+from fitlang.solve.explain import explain
+from fitlang.solve.placement import solve
+from fitlang.solve.report import as_json
+from fitlang.solve.verify import verify
+
+from solving import on_pools, problem_from, solved
+
+BACKENDS = ["z3", "highs"]
+GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n'
+        'accelerator L4 {\n  vendor = nvidia\n  memory = 24GB\n  interconnect = pcie\n}\n')
+
+
+def pool(name, count, cpu, memory, price, extra=""):
+    return (f"pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = {memory}\n"
+            f"  price = {price} USD/h\n{extra}}}\n")
+
+
+def workload(name, replicas, cpu, memory, extra=""):
+    return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cheapest_pool_that_fits_is_chosen(tmp_path, backend):
+    # 6 replicas of 2 CPU: big nodes (8 CPU, 1 USD/h) take 4 each -> 2 nodes = 2 USD/h;
+    # small nodes (2 CPU, 0.4 USD/h) take 1 each -> 6 nodes = 2.4 USD/h. Optimum: 1 big (4
+    # replicas) + 2 small (2 replicas) = 1.8 USD/h.
+    problem = problem_from(tmp_path, pool("big", 5, 8, "32Gi", 1) + pool("small", 10, 2, "8Gi", "0.4")
+                           + workload("web", 6, 2, "4Gi"))
+    placement = solved(problem, backend)
+    assert placement.status == "optimal"
+    assert placement.value == Fraction(18, 10)
+    assert on_pools(placement, problem) == {"web": {"big": 4, "small": 2}}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_bound_packing(tmp_path, backend):
+    # each replica 1 CPU + 12Gi; a node has 16 CPU + 32Gi -> 2 per node; 5 replicas -> 3 nodes
+    problem = problem_from(tmp_path, pool("p", 4, 16, "32Gi", 2) + workload("db", 5, 1, "12Gi"))
+    placement = solved(problem, backend)
+    assert placement.value == 6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gpu_attribute_rules_pick_the_right_pool(tmp_path, backend):
+    text = GPUS + pool("h100", 2, 96, "1Ti", 98, "  gpu {\n    model = H100\n    count = 8\n  }\n") \
+        + pool("l4", 8, 16, "64Gi", 1, "  gpu {\n    model = L4\n    count = 1\n  }\n") \
+        + workload("llm", 2, 8, "64Gi", "  gpu {\n    count = 4\n    require memory >= 80GB\n  }\n") \
+        + workload("small", 3, 4, "16Gi", "  gpu {\n    count = 1\n    require model == L4\n  }\n")
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    # both llm replicas share one H100 node (4 + 4 GPUs): 98 + 3 x 1
+    assert placement.value == 101
+    assert on_pools(placement, problem) == {"llm": {"h100": 2}, "small": {"l4": 3}}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_labels_zones_and_dedicated(tmp_path, backend):
+    text = (pool("gold", 2, 8, "32Gi", 5, '  labels = { tier: "gold" }\n  zone = "a"\n')
+            + pool("cheap", 4, 8, "32Gi", 1, '  zone = "b"\n')
+            + pool("ml", 4, 8, "32Gi", "0.5", '  zone = "a"\n  dedicated = "ml"\n')
+            + workload("api", 2, 4, "8Gi", '  labels = { tier: "gold" }\n')
+            + workload("batch", 2, 8, "8Gi", '  zones = ["a"]\n  tolerate = ["ml"]\n')
+            + workload("other", 1, 8, "8Gi", '  zones = ["a"]\n'))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    pools = on_pools(placement, problem)
+    assert pools == {"api": {"gold": 2}, "batch": {"ml": 2}, "other": {"gold": 1}}
+    # api: 2 x 4 CPU on one gold node; other needs a whole gold node: 5 + 5 + 2 x 0.5
+    assert placement.value == 11
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_anti_affinity_self_on_node(tmp_path, backend):
+    problem = problem_from(tmp_path, pool("p", 5, 16, "64Gi", 1)
+                           + workload("web", 3, 1, "1Gi", "  anti_affinity self on node\n"))
+    placement = solved(problem, backend)
+    assert placement.value == 3
+    assert len({a.node for a in placement.assignments}) == 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_anti_affinity_between_workloads_on_node(tmp_path, backend):
+    # noisy and latency would share one node (2 + 2 CPU of 8); apart they need two
+    problem = problem_from(tmp_path, pool("p", 4, 8, "32Gi", 1)
+                           + workload("latency", 2, 1, "1Gi")
+                           + workload("noisy", 2, 1, "1Gi", "  anti_affinity latency on node\n"))
+    placement = solved(problem, backend)
+    assert placement.value == 2
+    nodes_of = {w: {a.node for a in placement.assignments if a.workload == w}
+                for w in ("latency", "noisy")}
+    assert not nodes_of["latency"] & nodes_of["noisy"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_affinity_on_zone(tmp_path, backend):
+    # cache may run only in zone b (label rule); app follows it there although zone a is cheaper
+    text = (pool("za", 4, 8, "32Gi", 1, '  zone = "a"\n')
+            + pool("zb", 4, 8, "32Gi", 3, '  zone = "b"\n  labels = { ssd: "yes" }\n')
+            + workload("cache", 1, 2, "4Gi", '  labels = { ssd: "yes" }\n')
+            + workload("app", 2, 2, "4Gi", "  affinity cache on zone\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert on_pools(placement, problem) == {"cache": {"zb": 1}, "app": {"zb": 2}}
+    assert placement.value == 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spread_over_zones(tmp_path, backend):
+    # 4 replicas, 3 zones, max_skew 1: 2/1/1; zone a is cheapest, so it takes the 2
+    text = (pool("a", 4, 4, "16Gi", 1, '  zone = "a"\n') + pool("b", 4, 4, "16Gi", 2, '  zone = "b"\n')
+            + pool("c", 4, 4, "16Gi", 3, '  zone = "c"\n')
+            + workload("web", 4, 2, "4Gi", "  spread zone max_skew 1\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert on_pools(placement, problem) == {"web": {"a": 2, "b": 1, "c": 1}}
+    assert placement.value == 6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_priorities_decide_who_is_left_out(tmp_path, backend):
+    # 2 nodes of 4 CPU; high needs 2 x 4, low needs 2 x 4: only high fits
+    text = (pool("p", 2, 4, "16Gi", 1) + workload("high", 2, 4, "4Gi", "  priority = 10\n")
+            + workload("low", 2, 4, "4Gi", "  priority = 1\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert on_pools(placement, problem) == {"high": {"p": 2}}
+    assert [(u.workload, u.replica) for u in placement.unplaced] == [("low", 0), ("low", 1)]
+    assert "higher-priority" in placement.unplaced[0].reason
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gang_is_all_or_nothing(tmp_path, backend):
+    # 3 nodes; gang of 4 cannot fit so none of it is placed; the single job takes a node
+    text = (pool("p", 3, 8, "32Gi", 1) + workload("gang", 4, 8, "4Gi", "  gang = true\n  priority = 5\n")
+            + workload("solo", 1, 8, "4Gi"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert on_pools(placement, problem) == {"solo": {"p": 1}}
+    assert {u.workload for u in placement.unplaced} == {"gang"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_budget_caps_cost(tmp_path, backend):
+    text = (pool("p", 10, 4, "16Gi", 1) + workload("high", 2, 4, "4Gi", "  priority = 2\n")
+            + workload("low", 3, 4, "4Gi", "  priority = 1\n")
+            + "policy {\n  budget = 4 USD/h\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert placement.value == 4
+    assert on_pools(placement, problem) == {"high": {"p": 2}, "low": {"p": 2}}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nodes_objective_and_lexicographic(tmp_path, backend):
+    # big node: 4 replicas for 10 USD/h; small node: 1 replica for 1 USD/h
+    text = (pool("big", 1, 8, "32Gi", 10) + pool("small", 4, 2, "8Gi", 1) + workload("w", 4, 2, "2Gi"))
+    by_nodes = problem_from(tmp_path, text + "policy {\n  objective = [nodes, cost]\n}\n", "n.fit")
+    placement = solved(by_nodes, backend)
+    assert (placement.objective, placement.value) == ("nodes", 1)
+    by_cost = problem_from(tmp_path, text + "policy {\n  objective = [cost, nodes]\n}\n", "c.fit")
+    assert solved(by_cost, backend).value == 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_preferences_break_ties(tmp_path, backend):
+    text = (pool("a", 2, 4, "16Gi", 1, '  zone = "a"\n') + pool("b", 2, 4, "16Gi", 1, '  zone = "b"\n')
+            + workload("w", 2, 4, "4Gi", '  prefer zone == "b" weight 5\n'))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert on_pools(placement, problem) == {"w": {"b": 2}}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_buying_capacity_from_offers(tmp_path, backend):
+    text = (pool("own", 1, 8, "32Gi", 0)
+            + 'offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
+              '  cpu = 2\n  memory = 8GiB\n  price = 0.1 USD/h\n}\n'
+            + 'offer big {\n  provider = aws\n  instance_type = "m7i.2xlarge"\n'
+              '  regions = ["us-east-1", "eu-west-1"]\n  cpu = 8\n  memory = 32GiB\n  price = 0.35 USD/h\n}\n'
+            + 'buy {\n  regions = ["us-east-1"]\n  max_count = 5\n}\n'
+            + workload("w", 7, 2, "2Gi"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    # the free node takes 4; 3 more: one big (0.35) beats three small (0.30)? no: 3 x 0.1 = 0.30
+    assert placement.value == Fraction(3, 10)
+    assert sorted(placement.bought) == ["small@us-east-1"]
+    document = json.loads(as_json(problem, placement, []))
+    assert sum(1 for n in document["nodes"] if n["provisioned"]) == 3
+
+
+def test_both_backends_agree_on_lexicographic_optimum(tmp_path):
+    text = (pool("a", 3, 8, "32Gi", "1.5", '  zone = "a"\n') + pool("b", 3, 4, "16Gi", "0.7", '  zone = "b"\n')
+            + workload("x", 5, 2, "6Gi", "  spread zone max_skew 2\n") + workload("y", 3, 3, "3Gi"))
+    problem = problem_from(tmp_path, text)
+    assert solved(problem, "z3").value == solved(problem, "highs").value
+
+
+def test_infeasible_gang_is_explained_with_repairs(tmp_path):
+    text = GPUS + pool("h100", 2, 96, "1Ti", 98, "  gpu {\n    model = H100\n    count = 8\n  }\n") \
+        + pool("l4", 8, 16, "64Gi", 1, "  gpu {\n    model = L4\n    count = 1\n  }\n") \
+        + workload("trainer", 4, 32, "256Gi", "  gang = true\n  gpu {\n    count = 8\n"
+                   "    require memory >= 80GB\n  }\n")
+    problem = problem_from(tmp_path, text)
+    explanation = explain(problem)
+    assert not explanation.feasible
+    texts = " | ".join(r.text for r in explanation.reasons)
+    assert "pool `h100` has 2 nodes" in texts
+    assert "`trainer` may run only on `h100`" in texts
+    assert "needs 4 replicas as one gang" in texts
+    lines = sorted(r.origin.span.line for r in explanation.reasons)
+    assert lines == [11, 32, 38]  # pool h100, replicas, the gpu memory rule
+    assert explanation.repairs == ["add 2 more nodes to pool `h100`", "lower `trainer` replicas to 2"]
+
+
+def test_verify_catches_broken_placements(tmp_path):
+    problem = problem_from(tmp_path, pool("p", 2, 4, "16Gi", 1)
+                           + workload("w", 2, 3, "4Gi", "  anti_affinity self on node\n"))
+    placement = solved(problem)
+    document = json.loads(as_json(problem, placement, []))
+    document["assignments"][1]["node"] = document["assignments"][0]["node"]
+    messages = [v.message for v in verify(problem, document)[0]]
+    assert any("over its cpu" in m for m in messages)
+    assert any("several replicas in node" in m for m in messages)
+    document["assignments"][1]["node"] = "nowhere"
+    assert any("not a node of this policy" in v.message for v in verify(problem, document)[0])
+    assert verify(problem, {"assignments": [{"workload": 1}]})[1]
+
+
+def test_same_input_gives_identical_output(tmp_path):
+    text = pool("a", 3, 8, "32Gi", 1) + pool("b", 3, 8, "32Gi", 1) + workload("w", 5, 3, "4Gi")
+    problem = problem_from(tmp_path, text)
+    first = as_json(problem, solve(problem), [])
+    second = as_json(problem_from(tmp_path, text, "q.fit"), solve(problem_from(tmp_path, text, "q.fit")), [])
+    assert first == second
+
+
+# ---- brute force on random small fleets ---------------------------------------
+
+
+def _brute_force(classes, demands) -> Fraction | None:
+    nodes = [(c, i) for c in classes for i in range(c.count)]
+    replicas = [d for d in demands for _ in range(d.replicas)]
+    best = None
+    for choice in itertools.product(range(len(nodes)), repeat=len(replicas)):
+        used: dict[int, dict[str, int]] = {}
+        ok = True
+        for demand, node_index in zip(replicas, choice):
+            node_class = nodes[node_index][0]
+            if node_class.id not in demand.eligible:
+                ok = False
+                break
+            load = used.setdefault(node_index, {"cpu": 0, "memory": 0})
+            load["cpu"] += demand.requests["cpu"]
+            load["memory"] += demand.requests["memory"]
+            if load["cpu"] > node_class.capacity["cpu"] or load["memory"] > node_class.capacity["memory"]:
+                ok = False
+                break
+        if ok:
+            cost = sum((nodes[i][0].price for i in used), Fraction(0))
+            best = cost if best is None or cost < best else best
+    return best
+
+
+@st.composite
+def small_fleets(draw):
+    classes = []
+    for index in range(draw(st.integers(1, 2))):
+        classes.append(NodeClass(
+            id=f"c{index}", pool=f"c{index}", count=draw(st.integers(1, 2)),
+            capacity={"cpu": draw(st.sampled_from([2000, 4000])),
+                      "memory": draw(st.sampled_from([4, 8])) * 2 ** 30, "gpu": 0, "disk": 0},
+            price=Fraction(draw(st.integers(1, 9)))))
+        classes[-1].node_names = tuple(f"c{index}-{i}" for i in range(classes[-1].count))
+    demands = []
+    for index in range(draw(st.integers(1, 2))):
+        demands.append(Demand(
+            name=f"w{index}", replicas=draw(st.integers(1, 2)),
+            requests={"cpu": draw(st.sampled_from([1000, 1500, 2000])),
+                      "memory": draw(st.sampled_from([1, 3])) * 2 ** 30, "gpu": 0, "disk": 0},
+            eligible=[c.id for c in classes if draw(st.booleans()) or len(classes) == 1]))
+    return classes, demands
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_fleets(), st.sampled_from(BACKENDS))
+def test_optimum_matches_brute_force(fleet, backend):
+    classes, demands = fleet
+    demands = [d for d in demands if all(
+        d.requests["cpu"] <= c.capacity["cpu"] and d.requests["memory"] <= c.capacity["memory"]
+        for c in classes if c.id in d.eligible)]
+    problem = Problem(classes, demands, ["cost"])
+    expected = _brute_force(classes, demands)
+    placement = solve(problem, backend)
+    document = json.loads(as_json(problem, placement, []))
+    assert verify(problem, document) == ([], [])
+    if expected is None:
+        assert placement.unplaced
+    else:
+        assert not placement.unplaced
+        assert placement.value == expected
