@@ -148,3 +148,74 @@ def test_examples_check_clean(fitc):
     result = fitc("check", "examples", "stdlib")
     assert result.returncode == 0, result.stderr
     assert (ROOT / "examples").is_dir()
+
+
+POLICY = ('pool p {\n  count = 3\n  cpu = 4\n  memory = 16Gi\n  zone = "a"\n  price = 1 USD/h\n}\n'
+          'workload w {\n  replicas = 3\n  cpu = 2\n  memory = 4Gi\n}\n')
+
+
+def test_solve_json_is_the_contract_and_verifies(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY)
+    result = fitc("solve", "p.fit", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert set(document) >= {"status", "objective", "nodes", "workloads", "assignments", "unplaced",
+                             "diagnostics"}
+    assert document["status"] == "optimal"
+    assert document["objective"] == {"name": "cost", "value": 2.0, "lower_bound": 2.0, "unit": "USD/h"}
+    assert [n["name"] for n in document["nodes"]] == ["p-0", "p-1", "p-2"]
+    assert document["nodes"][0]["capacity"] == {"cpu": 4000, "memory": 16 * 2 ** 30, "gpu": 0, "disk": 0}
+    assert document["nodes"][0]["provisioned"] is False and document["nodes"][0]["zone"] == "a"
+    assert document["workloads"] == [{"name": "w", "replicas": 3,
+                                      "requests": {"cpu": 2000, "memory": 4 * 2 ** 30, "gpu": 0}}]
+    assert sorted(a["replica"] for a in document["assignments"]) == [0, 1, 2]
+    (tmp_path / "placement.json").write_text(result.stdout)
+    verified = fitc("verify", "p.fit", "placement.json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_solve_output_is_byte_identical(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY)
+    first = fitc("solve", "p.fit", "--format", "json", cwd=tmp_path).stdout
+    assert first == fitc("solve", "p.fit", "--format", "json", cwd=tmp_path).stdout
+
+
+def test_verify_reports_violations_at_the_rule(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY)
+    document = json.loads(fitc("solve", "p.fit", "--format", "json", cwd=tmp_path).stdout)
+    for assignment in document["assignments"]:
+        assignment["node"] = "p-0"
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    result = fitc("verify", "p.fit", "bad.json", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "error[E0503]: node `p-0` is over its cpu: 6000 requested, 4000 available" in result.stderr
+    (tmp_path / "junk.json").write_text("{")
+    junk = fitc("verify", "p.fit", "junk.json", cwd=tmp_path)
+    assert junk.returncode == 1 and "error[E0505]" in junk.stderr
+
+
+def test_infeasible_solve_and_explain_exit_one_with_the_conflict(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY.replace("replicas = 3", "replicas = 7"))
+    solved = fitc("solve", "p.fit", cwd=tmp_path)
+    assert solved.returncode == 1
+    assert "status: infeasible" in solved.stdout
+    assert "error[E0501]" in solved.stderr and "add 1 more node to pool `p`" in solved.stderr
+    explained = fitc("explain", "p.fit", "--format", "json", cwd=tmp_path)
+    assert explained.returncode == 1
+    codes = [d["code"] for d in json.loads(explained.stdout)]
+    assert codes[0] == "E0501" and "E0504" in codes
+
+
+def test_allow_unplaced_makes_partial_placement_a_success(tmp_path, fitc):
+    text = POLICY.replace("replicas = 3", "replicas = 7") + "policy {\n  allow_unplaced = true\n}\n"
+    (tmp_path / "p.fit").write_text(text)
+    result = fitc("solve", "p.fit", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "warning[W0501]: 1 of 7 replicas of `w` are unplaced" in result.stderr
+
+
+def test_solve_usage_errors(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY)
+    assert fitc("solve", "p.fit", "--time-limit", "-1", cwd=tmp_path).returncode == 2
+    assert fitc("solve", "missing.fit", cwd=tmp_path).returncode == 2
+    assert fitc("verify", "p.fit", "missing.json", cwd=tmp_path).returncode == 2

@@ -1,0 +1,97 @@
+"""The model stage: inventory import, node classes, eligibility."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from fitlang.model.inventory import parse_quantity, read_kubectl, read_slurm
+
+from conftest import FIXTURES
+from solving import problem_from, solved
+
+INVENTORY = FIXTURES / "inventory"
+
+
+@pytest.mark.parametrize("text, value", [
+    ("63500m", Decimal("63.5")), ("527971044Ki", Decimal(527971044 * 1024)), ("1.5Gi", Decimal(1.5 * 2 ** 30)),
+    ("100", Decimal(100)), ("449964298507", Decimal(449964298507)), ("2M", Decimal(2_000_000)),
+])
+def test_kubernetes_quantities(text, value):
+    assert parse_quantity(text) == value
+
+
+def test_kubectl_nodes_with_gpus_taints_and_cordons():
+    read = read_kubectl((INVENTORY / "nodes.json").read_text(), "nodes.json")
+    assert read.problems == []
+    names = [n.name for n in read.nodes]
+    assert names == ["gpu-a100-0", "gpu-a100-1", "gpu-a100-2", "gpu-l4-0", "cpu-0", "cpu-1", "infra-0"]
+    assert read.skipped == {"cpu-2": "cordoned (spec.unschedulable)", "cpu-3": "not Ready"}
+    a100 = read.nodes[0]
+    assert (a100.cpu_milli, a100.gpu_count, a100.gpu_product) == (95500, 8, "NVIDIA-A100-SXM4-80GB")
+    assert a100.gpu_memory == 81920 * 2 ** 20
+    assert a100.memory == (1056561152 - 1048576) * 1024
+    assert (a100.zone, a100.region, a100.instance_type) == ("us-east-1a", "us-east-1", "p4de.24xlarge")
+    assert read.nodes[2].taints == []  # PreferNoSchedule does not keep work away
+    assert read.nodes[-1].taints == ["dedicated=infra:NoSchedule"]
+    assert read.nodes[-1].arch == "arm64"
+
+
+def test_slurm_nodes_skip_down_and_drained():
+    read = read_slurm((INVENTORY / "scontrol.txt").read_text(), "scontrol.txt")
+    assert read.problems == []
+    assert [n.name for n in read.nodes] == ["gpu001", "gpu002", "cpu001", "cpu002", "cpu003"]
+    assert read.skipped == {"gpu003": "State=DOWN+NOT_RESPONDING", "gpu004": "State=IDLE+DRAIN"}
+    gpu = read.nodes[0]
+    assert (gpu.cpu_milli, gpu.memory, gpu.gpu_count, gpu.gpu_product) == (128000, 1031000 * 2 ** 20, 8, "a100")
+    assert gpu.features == ["a100", "nvlink", "ib"]
+    assert read.nodes[2].gpu_count == 0 and "slurm.partition.debug" in read.nodes[2].labels
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("not json", "not JSON"), ('{"kind": "Pod"}', "expected a NodeList"),
+    ('{"items": [{"metadata": {}}]}', "has no metadata.name"),
+    ('{"items": [{"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "four", "memory": "1Gi"}}}]}',
+     "not a Kubernetes quantity"),
+])
+def test_malformed_kubectl_files_say_what_is_wrong(text, expected):
+    read = read_kubectl(text, "bad.json")
+    assert read.nodes == [] and expected in read.problems[0] and "bad.json" in read.problems[0]
+
+
+def test_malformed_slurm_lines_name_the_line():
+    read = read_slurm("NodeName=a CPUTot=x RealMemory=1\nhello world\n", "s.txt")
+    assert read.problems == ["s.txt:1: node `a` needs numeric CPUTot= and RealMemory=",
+                             "s.txt:2: no NodeName=; expected `scontrol -o show node` output (one node per line)"]
+
+
+def test_inventory_nodes_become_classes_and_match_accelerators(tmp_path):
+    (tmp_path / "nodes.json").write_text((INVENTORY / "nodes.json").read_text())
+    problem = problem_from(tmp_path, (
+        'accelerator A100_80GB {\n  vendor = nvidia\n  memory = 80GB\n}\n'
+        'accelerator A100_40GB {\n  vendor = nvidia\n  memory = 40GB\n}\n'
+        'accelerator L4 {\n  vendor = nvidia\n  memory = 24GB\n}\n'
+        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n  price = 2 USD/h\n}\n'
+        'workload train {\n  replicas = 2\n  cpu = 8\n  memory = 64Gi\n  gpu {\n    count = 8\n'
+        '    require model == A100_80GB\n  }\n}\n'
+        'workload web {\n  replicas = 2\n  cpu = 4\n  memory = 8Gi\n  zones = ["us-east-1a", "us-east-1b"]\n}\n'))
+    classes = {c.id: c for c in problem.classes}
+    a100 = [c for c in classes.values() if c.accelerator and c.accelerator.name == "A100_80GB"]
+    assert sorted(c.count for c in a100) == [1, 2]  # two zones -> two classes
+    assert classes["dc/g6.4xlarge"].accelerator.name == "L4"
+    infra = classes["dc/m6g.2xlarge"]
+    assert infra.taints == ("dedicated=infra:NoSchedule",) and infra.arch == "arm64"
+    placement = solved(problem)
+    assert not placement.unplaced
+    assert {a.node for a in placement.assignments if a.workload == "train"} <= {
+        "gpu-a100-0", "gpu-a100-1", "gpu-a100-2"}
+    assert "infra-0" not in {a.node for a in placement.assignments}
+
+
+def test_inventory_problems_are_diagnostics_at_the_file_attribute(tmp_path, fitc):
+    (tmp_path / "nodes.json").write_text('{"items": [{"metadata": {}}]}')
+    (tmp_path / "p.fit").write_text('inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n')
+    result = fitc("solve", "p.fit", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "p.fit:3:10: error[E0502]: nodes.json: items[0] has no metadata.name" in result.stderr
