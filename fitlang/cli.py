@@ -247,7 +247,12 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     if arguments.format == "json":
         sys.stdout.write(as_json(problem, placement, diagnostics))
     else:
+        from fitlang.solve.preferences import preference_outcomes
+
         sys.stdout.write(as_text(problem, placement))
+        outcomes = preference_outcomes(problem, placement) if placement.assignments else []
+        if outcomes:
+            sys.stdout.write("\npreferences:\n" + "".join(f"  {o.line()}\n" for o in outcomes))
         emit(diagnostics, "human", sources)
     if any(d.is_error for d in diagnostics):
         return EXIT_ERRORS

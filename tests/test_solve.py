@@ -312,3 +312,32 @@ def test_optimum_matches_brute_force(fleet, backend):
     else:
         assert not placement.unplaced
         assert placement.value == expected
+
+
+def test_preference_report_says_what_meeting_it_costs(tmp_path):
+    from fitlang.solve.preferences import preference_outcomes
+
+    text = (pool("a", 2, 4, "16Gi", 1, '  zone = "a"\n') + pool("b", 2, 4, "16Gi", 3, '  zone = "b"\n')
+            + workload("w", 2, 4, "4Gi", '  prefer zone == "b" weight 5\n  prefer zone == "c" weight 1\n'))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem)
+    to_b, to_c = preference_outcomes(problem, placement)
+    assert (to_b.met, to_b.extra) == (0, 4)  # two b nodes at 3 instead of two a nodes at 1
+    assert (to_c.met, to_c.extra) == (0, None)
+    assert "meeting it would cost +4.00 USD/h" in to_b.line()
+
+
+def test_explain_offers_rule_relaxation_and_buying(tmp_path):
+    text = (GPUS + pool("h100", 1, 96, "1Ti", 98, "  gpu {\n    model = H100\n    count = 8\n  }\n")
+            + pool("l4", 4, 16, "64Gi", 1, "  gpu {\n    model = L4\n    count = 8\n  }\n")
+            + 'offer p5 {\n  provider = aws\n  instance_type = "p5.48xlarge"\n  regions = ["us-east-1"]\n'
+              '  cpu = 192\n  memory = 2048GiB\n  gpu {\n    model = H100\n    count = 8\n  }\n'
+              '  price = 98.32 USD/h\n}\n'
+            + workload("llm", 2, 8, "64Gi", "  gpu {\n    count = 8\n    require memory >= 80GB\n  }\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert not explanation.feasible
+    assert "add 1 more node to pool `h100`" in explanation.repairs
+    line = text.splitlines().index("    require memory >= 80GB") + 1
+    assert f"relax `memory >= 80GB` (line {line}) so that `llm` may also run on `l4`" in explanation.repairs
+    assert ("allow buying 1 x p5.48xlarge (`p5`) in us-east-1 at 98.32 USD/h each (add a `buy` block)"
+            in explanation.repairs)

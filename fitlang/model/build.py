@@ -15,7 +15,7 @@ from fitlang import messages as msg
 from fitlang.check.program import Accelerator, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
-from fitlang.model.problem import (Demand, Exclusion, NodeClass, Problem, holds,
+from fitlang.model.problem import (Demand, Exclusion, NodeClass, PreferenceRule, Problem, holds,
                                    replicas_per_node)
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
@@ -41,33 +41,39 @@ def build_problem(program: Program) -> Built:
         classes.extend(_inventory_classes(inventory, read.nodes, program))
     buy_limits: dict[int, int] = {}
     total_replicas = sum(w.replicas for w in program.workloads.values())
+    allowed: set[str] = set()
     for index, buy in enumerate(program.buys):
         if buy.max_count is not None:
             buy_limits[index] = buy.max_count
+        cap = buy.max_count if buy.max_count is not None else total_replicas
         for offer in buy.offers:
             if buy.providers is not None and offer.provider not in buy.providers:
                 continue
-            for region in offer.regions:
-                if buy.regions is not None and region not in buy.regions:
-                    continue
-                cap = buy.max_count if buy.max_count is not None else total_replicas
-                price = offer.spot_price if buy.spot and offer.spot_price is not None else offer.price
-                shape = offer.shape
-                classes.append(NodeClass(
-                    id=f"{offer.name}@{region}", pool=offer.name, count=cap,
-                    capacity={"cpu": shape.cpu_milli, "memory": shape.memory,
-                              "gpu": shape.gpu.count if shape.gpu else 0, "disk": shape.disk},
-                    price=price, accelerator=shape.gpu.model if shape.gpu else None,
-                    region=region, provider=offer.provider, arch=shape.arch,
-                    node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),
-                    offer=offer.name, instance_type=offer.instance_type, buy_group=index,
-                    origin=offer.origin))
+            allowed.add(offer.name)
+            regions = [r for r in offer.regions if buy.regions is None or r in buy.regions]
+            classes.extend(_offer_class(offer, region, cap, buy.spot, index) for region in regions)
     classes = _unique_ids(classes)
-    demands = [_demand(workload, classes) for workload in program.workloads.values()]
+    spare = [_offer_class(offer, region, total_replicas, False, None)
+             for offer in program.offers.values() if offer.name not in allowed
+             for region in offer.regions]
+    demands = [_demand(workload, classes, spare) for workload in program.workloads.values()]
     policy = program.policy
     problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
-                      policy.spans.get("budget"))
+                      policy.spans.get("budget"), spare)
     return Built(problem, diagnostics, skipped)
+
+
+def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) -> NodeClass:
+    price = offer.spot_price if spot and offer.spot_price is not None else offer.price
+    shape = offer.shape
+    return NodeClass(
+        id=f"{offer.name}@{region}", pool=offer.name, count=cap,
+        capacity={"cpu": shape.cpu_milli, "memory": shape.memory,
+                  "gpu": shape.gpu.count if shape.gpu else 0, "disk": shape.disk},
+        price=price, accelerator=shape.gpu.model if shape.gpu else None,
+        region=region, provider=offer.provider, arch=shape.arch,
+        node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),
+        offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin)
 
 
 def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
@@ -167,23 +173,33 @@ def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:
 # ---- eligibility ------------------------------------------------------------
 
 
-def _demand(workload: Workload, classes: list[NodeClass]) -> Demand:
+def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass]) -> Demand:
     demand = Demand(
         name=workload.name, replicas=workload.replicas,
         requests={"cpu": workload.cpu_milli, "memory": workload.memory,
                   "gpu": workload.gpu_count, "disk": workload.disk},
         priority=workload.priority, gang=workload.gang, affinities=list(workload.affinities),
         spreads=list(workload.spreads), origin=workload.origin, spans=dict(workload.spans))
-    for node_class in classes:
-        reason = exclusion(workload, node_class)
-        if reason is None and replicas_per_node(demand, node_class) == 0:
-            reason = Exclusion("resources", workload.origin, _too_small(demand, node_class))
-        if reason is not None:
-            demand.excluded[node_class.id] = reason
+    demand.preferences = [PreferenceRule(p.text, p.weight, set(), p.origin)
+                          for p in workload.preferences]
+    owned = len(classes)
+    for position, node_class in enumerate(classes + spare):
+        reasons = exclusions(workload, node_class)
+        if not reasons and replicas_per_node(demand, node_class) == 0:
+            reasons = [Exclusion("resources", workload.origin, _too_small(demand, node_class))]
+        if reasons:
+            demand.failing[node_class.id] = reasons
+            if position < owned:
+                demand.excluded[node_class.id] = reasons[0]
+            continue
+        if position >= owned:
             continue
         demand.eligible.append(node_class.id)
-        score = sum((p.weight for p in workload.preferences
-                     if holds(p.predicate, node_class.attribute)), Fraction(0))
+        score = Fraction(0)
+        for rule, preference in zip(demand.preferences, workload.preferences):
+            if holds(preference.predicate, node_class.attribute):
+                rule.met_by.add(node_class.id)
+                score += preference.weight
         if score:
             demand.preference[node_class.id] = score
     return demand
@@ -195,40 +211,44 @@ def _too_small(demand: Demand, node_class: NodeClass) -> str:
     return "a node has less " + " and ".join(short) + " than one replica needs" if short else ""
 
 
-def exclusion(workload: Workload, node_class: NodeClass) -> Exclusion | None:
-    """The first rule of `workload` that rules out `node_class`, or None if it may run there."""
+def exclusions(workload: Workload, node_class: NodeClass) -> list[Exclusion]:
+    """Every rule of `workload` that rules out `node_class` (empty: it may run there)."""
+    return [reason for reason in _checks(workload, node_class) if reason is not None]
+
+
+def _checks(workload: Workload, node_class: NodeClass):
     spans = workload.spans
     if node_class.dedicated is not None and node_class.dedicated not in workload.tolerate:
-        return Exclusion(f'dedicated = "{node_class.dedicated}"', node_class.origin,
-                         f"pool `{node_class.pool}` is dedicated to \"{node_class.dedicated}\" "
-                         "and the workload does not tolerate it")
+        yield Exclusion(f'dedicated = "{node_class.dedicated}"', node_class.origin,
+                        f"pool `{node_class.pool}` is dedicated to \"{node_class.dedicated}\" "
+                        "and the workload does not tolerate it")
     for taint in node_class.taints:
         key_value = taint.rsplit(":", 1)[0]
         if key_value not in workload.tolerate and key_value.split("=")[0] not in workload.tolerate:
-            return Exclusion(f"taint {taint}", node_class.origin,
-                             f"nodes of `{node_class.pool}` are tainted {taint}")
+            yield Exclusion(f"taint {taint}", node_class.origin,
+                            f"nodes of `{node_class.pool}` are tainted {taint}")
     for key, value in workload.labels.items():
         if node_class.labels.get(key) != value:
-            return Exclusion(f'labels["{key}"] == "{value}"', spans.get("labels"),
-                             f"node label {key} is {node_class.labels.get(key)!r}")
+            yield Exclusion(f'labels["{key}"] == "{value}"', spans.get("labels"),
+                            f"node label {key} is {node_class.labels.get(key)!r}")
     if workload.zones is not None and node_class.zone not in workload.zones:
-        return Exclusion("zones", spans.get("zones"), f"zone is {node_class.zone!r}")
+        yield Exclusion("zones", spans.get("zones"), f"zone is {node_class.zone!r}")
     if workload.regions is not None and node_class.region not in workload.regions:
-        return Exclusion("regions", spans.get("regions"), f"region is {node_class.region!r}")
+        yield Exclusion("regions", spans.get("regions"), f"region is {node_class.region!r}")
     if workload.gpu_count > 0:
         if node_class.accelerator is None or node_class.capacity["gpu"] == 0:
-            return Exclusion(f"gpu {{ count = {workload.gpu_count} }}", workload.origin,
-                             "its nodes have no GPUs")
-        for requirement in workload.gpu_requirements:
-            if not holds(requirement.predicate, node_class.accelerator_attribute):
-                return Exclusion(requirement.text, requirement.origin,
-                                 f"its accelerator is {node_class.accelerator.name}")
+            yield Exclusion(f"gpu {{ count = {workload.gpu_count} }}", workload.origin,
+                            "its nodes have no GPUs")
+        else:
+            for requirement in workload.gpu_requirements:
+                if not holds(requirement.predicate, node_class.accelerator_attribute):
+                    yield Exclusion(requirement.text, requirement.origin,
+                                   f"its accelerator is {node_class.accelerator.name}")
     for requirement in workload.requirements:
         if not holds(requirement.predicate, node_class.attribute):
-            return Exclusion(requirement.text, requirement.origin, "")
+            yield Exclusion(requirement.text, requirement.origin, "")
     for spread in workload.spreads:
         if spread.topology != "node" and node_class.topology_value(spread.topology) is None:
-            return Exclusion(f"spread {spread.topology}", spread.origin,
-                             f"nodes have no {spread.topology}")
-    return None
+            yield Exclusion(f"spread {spread.topology}", spread.origin,
+                            f"nodes have no {spread.topology}")
 

@@ -89,6 +89,14 @@ class Exclusion:
 
 
 @dataclass
+class PreferenceRule:
+    text: str
+    weight: Fraction
+    met_by: set[str]  # class ids whose nodes meet it
+    origin: Origin | None = None
+
+
+@dataclass
 class Demand:
     name: str
     replicas: int
@@ -98,6 +106,9 @@ class Demand:
     eligible: list[str] = field(default_factory=list)  # class ids, in problem order
     excluded: dict[str, Exclusion] = field(default_factory=dict)  # class id -> first reason
     preference: dict[str, Fraction] = field(default_factory=dict)  # class id -> weight earned
+    preferences: list["PreferenceRule"] = field(default_factory=list)
+    # class id -> every rule that rules it out (the first is `excluded`), for repairs
+    failing: dict[str, list[Exclusion]] = field(default_factory=dict)
     affinities: list[AffinityRule] = field(default_factory=list)
     spreads: list[SpreadRule] = field(default_factory=list)
     origin: Origin | None = None
@@ -116,16 +127,19 @@ class Problem:
     budget: Fraction | None = None
     buy_limits: dict[int, int] = field(default_factory=dict)  # buy group -> max nodes
     budget_origin: Origin | None = None
+    # offers in scope that no `buy` allows: `explain` tries them as a repair
+    spare_offers: list[NodeClass] = field(default_factory=list)
 
     def node_class(self, class_id: str) -> NodeClass:
         return self._by_id()[class_id]
 
     def _by_id(self) -> dict[str, NodeClass]:
+        key = (id(self.classes), len(self.classes))
         cached = getattr(self, "_index", None)
-        if cached is None:
-            cached = {c.id: c for c in self.classes}
-            object.__setattr__(self, "_index", cached)
-        return cached
+        if cached is None or cached[0] != key:
+            cached = (key, {c.id: c for c in self.classes})
+            self._index = cached
+        return cached[1]
 
     def demand(self, name: str) -> Demand:
         return next(d for d in self.demands if d.name == name)

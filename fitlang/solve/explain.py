@@ -125,6 +125,9 @@ def _shape(node_class: NodeClass) -> str:
 
 def _repairs(problem: Problem, core: list[str]) -> list[str]:
     repairs: list[str] = []
+    names = {g.partition(":")[2] for g in core if g.partition(":")[0] in ("eligible", "replicas")}
+    for name in sorted(names):
+        repairs.extend(_rule_relaxations(problem, name))
     for group in core:
         kind, _, rest = group.partition(":")
         if kind == "replicas":
@@ -143,7 +146,54 @@ def _repairs(problem: Problem, core: list[str]) -> list[str]:
             name, _, index = rest.rpartition(":")
             if _feasible_without(problem, name, kind, int(index)):
                 repairs.append(f"drop the {kind} rule of `{name}`")
+    bought = _buy_repair(problem)
+    if bought:
+        repairs.append(bought)
     return repairs
+
+
+def _rule_relaxations(problem: Problem, name: str) -> list[str]:
+    """For each rule that alone keeps `name` off some pools: would relaxing it be enough?"""
+    demand = problem.demand(name)
+    only: dict[str, list[str]] = {}
+    origins: dict[str, Origin | None] = {}
+    for class_id, reasons in demand.failing.items():
+        if len(reasons) == 1 and reasons[0].rule != "resources" and class_id in demand.excluded:
+            only.setdefault(reasons[0].rule, []).append(class_id)
+            origins[reasons[0].rule] = reasons[0].origin
+    repairs = []
+    for rule, class_ids in sorted(only.items()):
+        trial = copy.deepcopy(problem)
+        trial_demand = trial.demand(name)
+        for class_id in class_ids:
+            trial_demand.eligible.append(class_id)
+            trial_demand.excluded.pop(class_id, None)
+        if feasible(trial, 10):
+            where = f" (line {origins[rule].span.line})" if origins[rule] else ""
+            pools = ", ".join(f"`{c}`" for c in class_ids)
+            repairs.append(f"relax `{rule}`{where} so that `{name}` may also run on {pools}")
+    return repairs
+
+
+def _buy_repair(problem: Problem) -> str | None:
+    """Offers in scope that no `buy` allows: what would buying from them take?"""
+    if not problem.spare_offers:
+        return None
+    trial = copy.deepcopy(problem)
+    trial.classes = trial.classes + trial.spare_offers
+    for demand in trial.demands:
+        demand.eligible += [c.id for c in trial.spare_offers if c.id not in demand.failing]
+    encoding = encode(trial, must_place=True)
+    outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"), 20)
+    if outcome.solution is None:
+        return None
+    parts = []
+    for node_class in trial.spare_offers:
+        count = outcome.solution[encoding.u[node_class.id]]
+        if count:
+            parts.append(f"{count} x {node_class.instance_type} (`{node_class.offer}`) in "
+                         f"{node_class.region} at {float(node_class.price):.2f} USD/h each")
+    return ("allow buying " + ", ".join(parts) + " (add a `buy` block)") if parts else None
 
 
 def _most_replicas(problem: Problem, name: str) -> int | None:
