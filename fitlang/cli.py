@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="optimiser: HiGHS (fleet scale) or Z3 (exact, small); default: by size")
     solve.set_defaults(run=_run_solve)
 
+    compile_ = commands.add_parser("compile", help="write what runs the placement")
+    compile_.add_argument("file", metavar="FILE")
+    compile_.add_argument("--target", action="append", required=True,
+                          choices=("kubernetes", "slurm", "terraform"), dest="targets")
+    compile_.add_argument("--out", required=True, metavar="DIR")
+    compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS")
+    compile_.set_defaults(run=_run_compile)
+
     explain = commands.add_parser("explain", help="why no placement exists, and repairs")
     explain.add_argument("file", metavar="FILE")
     _diagnostic_options(explain)
@@ -299,6 +307,48 @@ def _explanation_diagnostics(problem, root_path: str) -> list[Diagnostic]:
             diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,
                                                    detail=reason.text))
     return diagnostics
+
+
+def _run_compile(arguments: argparse.Namespace) -> int:
+    from fitlang import messages as msg
+    from fitlang.solve.placement import solve
+    from fitlang.targets import TARGETS, CompileContext, write_tree
+
+    loaded = _problem_or_errors(arguments.file, "human")
+    if loaded is None:
+        return EXIT_ERRORS
+    result, problem, diagnostics, sources = loaded
+    placement = solve(problem, "auto", arguments.time_limit)
+    if placement.unplaced and not result.program.policy.allow_unplaced or placement.status == "unknown":
+        diagnostics += _explanation_diagnostics(problem, result.program.path)
+        emit(diagnostics, "human", sources)
+        return EXIT_ERRORS
+    context = CompileContext(result.program, problem, placement)
+    targets = [TARGETS[name]() for name in dict.fromkeys(arguments.targets)]
+    root = result.program.origin_path if hasattr(result.program, "origin_path") else result.program.path
+    for target in targets:
+        for problem_text in target.problems(context):
+            diagnostics.append(msg.TargetNeeds.at(root, _first_span(), detail=problem_text))
+    if any(d.is_error for d in diagnostics):
+        emit(diagnostics, "human", sources)
+        return EXIT_ERRORS
+    out = Path(arguments.out)
+    for target in targets:
+        files = target.render(context)
+        directory = out if len(targets) == 1 else out / target.name
+        if not files:
+            print(f"{target.name}: nothing to write", file=sys.stderr)
+            continue
+        write_tree(directory, files)
+        print(f"{target.name}: wrote {len(files)} files to {directory}", file=sys.stderr)
+    emit(diagnostics, "human", sources)
+    return EXIT_OK
+
+
+def _first_span():
+    from fitlang.syntax.nodes import Span
+
+    return Span(1, 1, 1, 2)
 
 
 def _run_explain(arguments: argparse.Namespace) -> int:

@@ -335,6 +335,13 @@ class PlacementFileError(Message):
     fix = "Give the JSON that `fitc solve --format json` prints."
 
 
+class TargetNeeds(Message):
+    code = "E0601"
+    summary = "the target needs a setting the policy lacks"
+    template = "{detail}"
+    fix = "Add the setting to the workload or the policy's block for that target."
+
+
 class WorkloadUnplaced(Message):
     code = "W0501"
     summary = "replicas left unplaced"

@@ -462,6 +462,7 @@ class Checker:
         return Policy(objective=v.values.get("objective", ["cost"]), budget=v.values.get("budget"),
                       allow_unplaced=bool(v.values.get("allow_unplaced", False)),
                       namespace=k8s.get("namespace", "default"),
+                      pin_nodes=bool(k8s.get("pin_nodes", False)),
                       slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
                       terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
                       terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans)

@@ -217,6 +217,7 @@ class Policy:
     budget: Fraction | None = None
     allow_unplaced: bool = False
     namespace: str = "default"
+    pin_nodes: bool = False
     slurm_partition: str | None = None
     slurm_account: str | None = None
     terraform_provider: str | None = None

@@ -150,7 +150,10 @@ POLICY = BlockSchema("policy", "none", {
     "budget": _rate("cap on the total hourly cost"),
     "allow_unplaced": Attr(t.BOOL, doc="a placement that leaves replicas out is a success"),
 }, blocks={
-    "kubernetes": BlockSchema("kubernetes", "none", {"namespace": Attr(t.STRING)}),
+    "kubernetes": BlockSchema("kubernetes", "none", {
+        "namespace": Attr(t.STRING, doc="namespace of every object"),
+        "pin_nodes": Attr(t.BOOL, doc="select the placement's nodes by hostname"),
+    }),
     "slurm": BlockSchema("slurm", "none", {"partition": Attr(t.STRING),
                                            "account": Attr(t.STRING)}),
     "terraform": BlockSchema("terraform", "none", {"provider": Attr(t.PROVIDER),

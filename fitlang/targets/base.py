@@ -1,0 +1,114 @@
+"""What every target shares: the compile context, the registry, names, and atomic output.
+
+A target is a small class with a `name` and a `render(context)` returning
+{relative path: text}. Subclasses register themselves, like sqlglot dialects.
+No target knows about syntax: each reads the checked program (workload
+settings), the model (node classes) and the solved placement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from fitlang.check.program import Program, Workload
+from fitlang.model.problem import NodeClass, Problem
+from fitlang.solve.placement import Placement
+
+TARGETS: dict[str, type["Target"]] = {}
+
+
+@dataclass
+class Split:
+    """The replicas of one workload that run on one node class."""
+
+    workload: Workload
+    node_class: NodeClass
+    nodes: list[str]  # node names, in placement order
+    per_node: dict[str, int]
+
+    @property
+    def replicas(self) -> int:
+        return sum(self.per_node.values())
+
+
+@dataclass
+class CompileContext:
+    program: Program
+    problem: Problem
+    placement: Placement
+    _splits: dict[str, list[Split]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        owner = {name: c for c in self.problem.classes for name in c.node_names}
+        for assignment in self.placement.assignments:
+            node_class = owner[assignment.node]
+            splits = self._splits.setdefault(assignment.workload, [])
+            split = next((s for s in splits if s.node_class is node_class), None)
+            if split is None:
+                split = Split(self.program.workloads[assignment.workload], node_class, [], {})
+                splits.append(split)
+            if assignment.node not in split.per_node:
+                split.nodes.append(assignment.node)
+            split.per_node[assignment.node] = split.per_node.get(assignment.node, 0) + 1
+
+    def splits(self, workload: str) -> list[Split]:
+        return self._splits.get(workload, [])
+
+    def placed_workloads(self) -> list[Workload]:
+        return [w for name, w in self.program.workloads.items() if name in self._splits]
+
+
+class Target:
+    name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        TARGETS[cls.name] = cls
+
+    def render(self, context: CompileContext) -> dict[str, str]:
+        raise NotImplementedError
+
+    def problems(self, context: CompileContext) -> list[str]:
+        """What this target needs that the policy does not say (each becomes an E0601)."""
+        return []
+
+
+def dns_name(text: str, limit: int = 63) -> str:
+    """A DNS-1123 label from any name: lowercase, [a-z0-9-], at most `limit` characters; names
+    that had to change get a short hash so that two different names never collide."""
+    clean = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "x"
+    if clean == text and len(clean) <= limit:
+        return clean
+    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+    return f"{clean[: limit - 7].rstrip('-')}-{digest}"
+
+
+def write_tree(out: Path, files: dict[str, str]) -> None:
+    """Write all files into a temporary directory beside `out`, then swap it into place:
+    readers see the old tree or the new one, never half of one."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for relative, text in sorted(files.items()):
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        os.chmod(staging, 0o755)
+        retired = None
+        if out.exists():
+            retired = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, retired)
+        os.replace(staging, out)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
