@@ -325,10 +325,13 @@ def _run_compile(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     context = CompileContext(result.program, problem, placement)
     targets = [TARGETS[name]() for name in dict.fromkeys(arguments.targets)]
-    root = result.program.origin_path if hasattr(result.program, "origin_path") else result.program.path
+    root = result.program.path
     for target in targets:
-        for problem_text in target.problems(context):
-            diagnostics.append(msg.TargetNeeds.at(root, _first_span(), detail=problem_text))
+        for need in target.problems(context):
+            origin = need.origin
+            diagnostics.append(msg.TargetNeeds.at(origin.path if origin else root,
+                                                  origin.span if origin else _first_span(),
+                                                  detail=f"{target.name}: {need.message}"))
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS

@@ -134,7 +134,7 @@ def test_invalid_namespace_and_labels_are_reported_not_emitted(tmp_path):
     path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  labels = { "bad key!": "x" }\n}\n'
                     'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n'
                     'policy {\n  kubernetes {\n    namespace = "Not Valid"\n  }\n}\n')
-    problems = TARGETS["kubernetes"]().problems(context_for(path))
+    problems = [need.message for need in TARGETS["kubernetes"]().problems(context_for(path))]
     assert any("namespace 'Not Valid'" in p for p in problems)
     assert any("'bad key!'" in p for p in problems)
     assert any("has no `image`" in p for p in problems)
@@ -168,7 +168,7 @@ def test_examples_compile_to_valid_objects(example, snapshot):
 
     target = TARGETS["kubernetes"]()
     if target.problems(context):
-        pytest.skip(f"{example.name} is not meant for Kubernetes: {target.problems(context)[0]}")
+        pytest.skip(f"{example.name} is not meant for Kubernetes: {target.problems(context)[0].message}")
     files = target.render(context)
     check_objects(files)
     assert files == snapshot

@@ -133,7 +133,8 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
             provider=inventory.provider, arch=inventory.arch or first.arch,
             dedicated=inventory.dedicated, taints=tuple(first.taints),
             features=tuple(first.features), node_names=tuple(sorted(n.name for n in members)),
-            instance_type=first.instance_type, origin=inventory.origin))
+            instance_type=first.instance_type, origin=inventory.origin,
+            gres_type=first.gpu_product if inventory.format == "slurm" else None))
     return classes
 
 

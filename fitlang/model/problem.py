@@ -38,6 +38,7 @@ class NodeClass:
     offer: str | None = None  # set when nodes of this class must be bought
     instance_type: str | None = None
     buy_group: int | None = None  # index of the `buy` block whose max_count it shares
+    gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
     origin: Origin | None = None
 
     @property

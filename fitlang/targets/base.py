@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from fitlang.check.program import Program, Workload
+from fitlang.check.program import Origin, Program, Workload
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.solve.placement import Placement
 
@@ -75,9 +75,15 @@ class Target:
     def render(self, context: CompileContext) -> dict[str, str]:
         raise NotImplementedError
 
-    def problems(self, context: CompileContext) -> list[str]:
+    def problems(self, context: CompileContext) -> list[Need]:
         """What this target needs that the policy does not say (each becomes an E0601)."""
         return []
+
+
+@dataclass(frozen=True, order=True)
+class Need:
+    message: str
+    origin: Origin | None = field(default=None, compare=False)
 
 
 def dns_name(text: str, limit: int = 63) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from fitlang.model.problem import NodeClass
-from fitlang.targets.base import CompileContext, Split, Target, dns_name
+from fitlang.targets.base import CompileContext, Need, Split, Target, dns_name
 from fitlang.targets.yaml_out import dump, dump_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fitc"}
@@ -55,22 +55,24 @@ class Kubernetes(Target):
     TRANSFORMS = {"service": "_deployment", "job": "_job"}
 
     def problems(self, context: CompileContext) -> list[str]:
-        problems = [f"workload `{w.name}` has no `image`; the kubernetes target needs one"
-                    for w in context.placed_workloads() if not w.image]
-        namespace = context.program.policy.namespace
+        problems = [Need(f"workload `{w.name}` has no `image`; the kubernetes target needs one",
+                         w.origin) for w in context.placed_workloads() if not w.image]
+        policy = context.program.policy
+        namespace = policy.namespace
         if not _DNS_LABEL.match(namespace):
-            problems.append(f"namespace {namespace!r} is not a DNS-1123 label "
-                            "(lowercase letters, digits and `-`, at most 63)")
+            problems.append(Need(f"namespace {namespace!r} is not a DNS-1123 label "
+                                 "(lowercase letters, digits and `-`, at most 63)", policy.origin))
         for workload in context.placed_workloads():
             for split in context.splits(workload.name):
                 for key, value in split.node_class.labels.items():
                     if not _label_key_ok(key) or not _LABEL_VALUE.match(value):
-                        problems.append(f"node label {key!r}: {value!r} of pool "
-                                        f"`{split.node_class.pool}` is not a valid Kubernetes label")
+                        problems.append(Need(f"node label {key!r}: {value!r} of pool "
+                                             f"`{split.node_class.pool}` is not a valid Kubernetes "
+                                             "label", split.node_class.origin))
             for name in workload.env:
                 if not _ENV_NAME.match(name):
-                    problems.append(f"environment variable name {name!r} of `{workload.name}` is "
-                                    "not valid in Kubernetes")
+                    problems.append(Need(f"environment variable name {name!r} of `{workload.name}` "
+                                         "is not valid in Kubernetes", workload.spans.get("env")))
         return sorted(set(problems))
 
     def render(self, context: CompileContext) -> dict[str, str]:
