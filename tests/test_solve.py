@@ -120,14 +120,15 @@ def test_affinity_on_zone(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_spread_over_zones(tmp_path, backend):
-    # 4 replicas, 3 zones, max_skew 1: 2/1/1; zone a is cheapest, so it takes the 2
-    text = (pool("a", 4, 4, "16Gi", 1, '  zone = "a"\n') + pool("b", 4, 4, "16Gi", 2, '  zone = "b"\n')
-            + pool("c", 4, 4, "16Gi", 3, '  zone = "c"\n')
+    # 4 replicas, one per node, 3 zones, max_skew 1: 2/1/1; zone a is cheapest, so it takes
+    # the 2: 2 x 1 + 2 + 3 = 7 (1/1/2 would cost 9, 4/0/0 breaks the spread)
+    text = (pool("a", 4, 2, "16Gi", 1, '  zone = "a"\n') + pool("b", 4, 2, "16Gi", 2, '  zone = "b"\n')
+            + pool("c", 4, 2, "16Gi", 3, '  zone = "c"\n')
             + workload("web", 4, 2, "4Gi", "  spread zone max_skew 1\n"))
     problem = problem_from(tmp_path, text)
     placement = solved(problem, backend)
     assert on_pools(placement, problem) == {"web": {"a": 2, "b": 1, "c": 1}}
-    assert placement.value == 6
+    assert placement.value == 7
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -7,6 +7,7 @@ nodes. Nothing here knows about syntax: source positions travel as `Origin`s.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -130,6 +131,8 @@ class Problem:
     budget_origin: Origin | None = None
     # offers in scope that no `buy` allows: `explain` tries them as a repair
     spare_offers: list[NodeClass] = field(default_factory=list)
+    # runs of interchangeable classes (one node each): use them in order, to break symmetry
+    symmetric: list[list[str]] = field(default_factory=list)
 
     def node_class(self, class_id: str) -> NodeClass:
         return self._by_id()[class_id]
@@ -183,3 +186,28 @@ def replicas_per_node(demand: Demand, node_class: NodeClass) -> int:
         if spread.topology == "node":
             fit = min(fit, spread.max_skew)
     return max(fit, 0)
+
+
+def one_class_per_node(problem: Problem) -> Problem:
+    """The same problem with every node its own class: the aggregate model over it is the
+    exact per-node model, so no packing step can lose optimality (for small fleets)."""
+    singles: list[NodeClass] = []
+    members: dict[str, list[str]] = {}
+    for node_class in problem.classes:
+        for name in node_class.node_names[: node_class.count]:
+            single = dataclasses.replace(node_class, id=name, count=1, node_names=(name,))
+            singles.append(single)
+            members.setdefault(node_class.id, []).append(name)
+    demands = []
+    for demand in problem.demands:
+        copy = dataclasses.replace(demand)
+        copy.eligible = [n for c in demand.eligible for n in members.get(c, [])]
+        copy.excluded = {n: e for c, e in demand.excluded.items() for n in members.get(c, [])}
+        copy.failing = {n: e for c, e in demand.failing.items() for n in members.get(c, [])}
+        copy.preference = {n: w for c, w in demand.preference.items() for n in members.get(c, [])}
+        copy.preferences = [dataclasses.replace(rule, met_by={n for c in rule.met_by
+                                                              for n in members.get(c, [])})
+                            for rule in demand.preferences]
+        demands.append(copy)
+    return dataclasses.replace(problem, classes=singles, demands=demands,
+                               symmetric=[names for names in members.values() if len(names) > 1])

@@ -23,7 +23,7 @@ EXACT_GAP = Fraction(0)
 class HighsBackend:
     name = "highs"
 
-    def __init__(self, relative_gap: float = 1e-6) -> None:
+    def __init__(self, relative_gap: float = 1e-4) -> None:
         self.relative_gap = relative_gap
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
@@ -63,8 +63,6 @@ class HighsBackend:
         proven = Fraction(bound).limit_denominator(10 ** 9) if bound is not None and \
             math.isfinite(bound) else value
         status = "optimal" if result.status == 0 else "feasible"
-        if status == "optimal" and objective and self.relative_gap <= 1e-6:
-            proven = min(proven, value)
         return Outcome(status, solution, value, min(proven, value))
 
 

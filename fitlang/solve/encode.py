@@ -56,6 +56,9 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
         _encode_demand(encoding, demand, must_place, caps)
     _encode_capacity(encoding)
     _encode_limits(encoding)
+    for run in problem.symmetric:
+        for first, second in zip(run, run[1:]):
+            model.add({encoding.u[first]: 1, encoding.u[second]: -1}, lower=0)
     for demand in problem.demands:
         _encode_affinities(encoding, demand)
         _encode_spreads(encoding, demand)

@@ -24,6 +24,7 @@ class NodeState:
 class Packing:
     nodes: dict[str, list[NodeState]] = field(default_factory=dict)  # class id -> nodes opened
     short: dict[str, int] = field(default_factory=dict)  # class id -> replicas that did not fit
+    short_by_workload: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -76,6 +77,8 @@ def _pack_class(problem: Problem, node_class: NodeClass, items: list[tuple[Deman
                         node = None
             if node is None:
                 packing.short[node_class.id] = packing.short.get(node_class.id, 0) + 1
+                key = (demand.name, node_class.id)
+                packing.short_by_workload[key] = packing.short_by_workload.get(key, 0) + 1
                 continue
             for resource in RESOURCES:
                 node.free[resource] -= demand.requests[resource]

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from fitlang.model.problem import NodeClass, Problem
+from fitlang.model.problem import NodeClass, Problem, one_class_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.linear import Outcome
@@ -62,14 +62,33 @@ def choose_backend(name: str, encoding: Encoding):
     return HighsBackend()
 
 
+EXACT_MAX_NODES = 48  # fleets this small are solved node by node, exactly
+
+
 def solve(problem: Problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
+    """Small fleets: the exact per-node model. Larger: the aggregate model, then packing."""
+    nodes = sum(c.count for c in problem.classes)
+    if nodes > EXACT_MAX_NODES:
+        return _solve(problem, backend, time_limit)
+    placement = _solve(one_class_per_node(problem), backend, time_limit)
+    owner = {name: c.id for c in problem.classes for name in c.node_names}
+    bought: dict[str, list[str]] = {}
+    for names in placement.bought.values():
+        for name in names:
+            bought.setdefault(owner[name], []).append(name)
+    placement.bought = bought
+    return placement
+
+
+def _solve(problem: Problem, backend: str, time_limit: float | None) -> Placement:
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     objectives = _objectives(problem)
     min_nodes: dict[str, int] = {}
+    caps: dict[tuple[str, str], int] = {}
     first_bound = None
     for _ in range(MAX_REPACKS):
-        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline)
+        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps)
         if result is None:
             return Placement("infeasible", objectives[0], None, None, backend=backend,
                              seconds=time.monotonic() - started)
@@ -78,9 +97,12 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
             first_bound = outcome.bound  # later rounds carry packing cuts: not a valid bound
         packing = pack(problem, counts)
         grown = _grown(problem, encoding, outcome.solution, packing)
-        if not grown or not packing.complete and not _can_grow(problem, min_nodes, grown):
+        if not grown:
             break
-        min_nodes.update(grown)
+        if _can_grow(problem, min_nodes, grown):
+            min_nodes.update(grown)
+        elif packing.complete or not _cap_short(packing, counts, caps):
+            break
     outcome.bound = first_bound
     placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], status)
     placement.backend = backend_name
@@ -99,13 +121,27 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.05, deadline - time.monotonic())
 
 
+def _cap_short(packing: Packing, counts: dict[tuple[str, str], int],
+               caps: dict[tuple[str, str], int]) -> bool:
+    """A full class could not pack what the aggregate sent it: send the replicas that did not
+    fit elsewhere next time (a heuristic cut, so the bound of the first round is kept)."""
+    changed = False
+    for (workload, class_id), short in packing.short_by_workload.items():
+        cap = counts.get((workload, class_id), 0) - short
+        if caps.get((workload, class_id), cap + 1) > cap:
+            caps[workload, class_id] = max(cap, 0)
+            changed = True
+    return changed
+
+
 def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
-                     min_nodes: dict[str, int], deadline: float | None):
-    encoding = encode(problem, must_place=True, min_nodes=min_nodes)
+                     min_nodes: dict[str, int], deadline: float | None,
+                     caps: dict[tuple[str, str], int] | None = None):
+    encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
     outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline))
     if outcome.status == "infeasible":
-        encoding = encode(problem, must_place=False, min_nodes=min_nodes)
+        encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
         solver = choose_backend(backend, encoding)
         if not _place_by_priority(problem, encoding, solver, deadline):
             return None
@@ -199,12 +235,12 @@ def _used_value(problem: Problem, packing: Packing, objective: str, encoding: En
 def _why_unplaced(problem: Problem, demand) -> str:
     if not demand.eligible:
         return "no node meets its rules"
-    higher = [d.name for d in problem.demands if d.priority > demand.priority]
+    higher = sorted(d.name for d in problem.demands if d.priority > demand.priority)
+    shown = ", ".join(higher[:5]) + (f" and {len(higher) - 5} more" if len(higher) > 5 else "")
     if demand.gang:
-        return "its gang does not fit whole" + (f" beside higher-priority {', '.join(higher)}"
-                                                if higher else "")
+        return "its gang does not fit whole" + (f" beside higher-priority {shown}" if higher else "")
     if higher:
-        return f"capacity is taken by higher-priority work ({', '.join(sorted(higher))})"
+        return f"capacity is taken by higher-priority work ({shown})"
     return "not enough capacity on the nodes it may use"
 
 
