@@ -12,7 +12,7 @@ import yaml
 from fitlang.targets.yaml_out import dump
 
 from compiling import context_for, render
-from conftest import EXAMPLES, FIXTURES
+from conftest import FIXTURES
 
 KUBERNETES_VERSION = "1.33.0"
 CRDS = {("scheduling.x-k8s.io/v1alpha1", "PodGroup")}
@@ -159,16 +159,3 @@ def test_infeasible_policy_writes_nothing(tmp_path, fitc):
     result = fitc("compile", str(path), "--target", "kubernetes", "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and "E0501" in result.stderr
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.fit")), ids=lambda p: p.name)
-def test_examples_compile_to_valid_objects(example, snapshot):
-    context = context_for(example)
-    from fitlang.targets import TARGETS
-
-    target = TARGETS["kubernetes"]()
-    if target.problems(context):
-        pytest.skip(f"{example.name} is not meant for Kubernetes: {target.problems(context)[0].message}")
-    files = target.render(context)
-    check_objects(files)
-    assert files == snapshot

@@ -75,25 +75,29 @@ class Z3Backend:
     def _solver(self, model: LinearModel, track: bool = False):
         import z3
 
-        variables = [z3.Int(f"v{v.index}") for v in model.variables]
-        solver = z3.Solver()
+        # a context of its own: Z3's search depends on the terms a context has seen, so a
+        # shared one would make the answer depend on what was solved before in this process
+        context = z3.Context()
+        variables = [z3.Int(f"v{v.index}", context) for v in model.variables]
+        solver = z3.Solver(ctx=context)
         solver.set("random_seed", 0)
         for variable, v in zip(model.variables, variables):
             solver.add(v >= variable.lower, v <= variable.upper)
         groups: dict[str, list] = {}
         for constraint in model.constraints:
-            expression = _linear(constraint.terms, variables)
+            expression = _linear(constraint.terms, variables, context)
             parts = []
             if constraint.lower is not None:
-                parts.append(expression >= _q(constraint.lower))
+                parts.append(expression >= _q(constraint.lower, context))
             if constraint.upper is not None:
-                parts.append(expression <= _q(constraint.upper))
+                parts.append(expression <= _q(constraint.upper, context))
             if track and constraint.group:
                 groups.setdefault(constraint.group, []).extend(parts)
             else:
                 solver.add(*parts)
         for group, parts in groups.items():
-            solver.assert_and_track(z3.And(*parts), group)
+            solver.assert_and_track(z3.And(*parts), z3.Bool(group, context))
+        solver.fit_context = context
         return solver, variables
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
@@ -102,7 +106,8 @@ class Z3Backend:
 
         deadline = None if time_limit is None else time.monotonic() + time_limit
         solver, variables = self._solver(model)
-        cost = _linear(objective, variables)
+        context = solver.fit_context
+        cost = _linear(objective, variables, context)
         result = self._check(solver, deadline)
         if result != z3.sat:
             return Outcome("infeasible" if result == z3.unsat else "unknown")
@@ -116,7 +121,7 @@ class Z3Backend:
             gap_closed = best_value - lower <= Fraction(1, 10 ** 6)
             target = best_value if gap_closed else (lower + best_value) / 2
             solver.push()
-            solver.add(cost < _q(best_value) if gap_closed else cost <= _q(target))
+            solver.add(cost < _q(best_value, context) if gap_closed else cost <= _q(target, context))
             result = self._check(solver, deadline)
             if result == z3.sat:
                 best = self._solution(solver, variables)
@@ -184,24 +189,26 @@ class Z3Backend:
         return total
 
 
-def _q(value: Number):
+def _q(value: Number, context):
     import z3
 
     value = Fraction(value)
-    return z3.Q(value.numerator, value.denominator) if value.denominator != 1 else z3.IntVal(value.numerator)
+    if value.denominator == 1:
+        return z3.IntVal(value.numerator, context)
+    return z3.RealVal(f"{value.numerator}/{value.denominator}", context)
 
 
-def _linear(terms: dict[int, Number], variables):
+def _linear(terms: dict[int, Number], variables, context):
     import z3
 
     if not terms:
-        return z3.IntVal(0)
+        return z3.IntVal(0, context)
     fractional = any(Fraction(c).denominator != 1 for c in terms.values())
     parts = []
     for index, coefficient in terms.items():
         coefficient = Fraction(coefficient)
         if fractional:
-            parts.append(z3.ToReal(variables[index]) * _q(coefficient))
+            parts.append(z3.ToReal(variables[index]) * _q(coefficient, context))
         else:
             parts.append(variables[index] * int(coefficient))
     return z3.Sum(parts)

@@ -163,6 +163,9 @@ def _rule_relaxations(problem: Problem, name: str) -> list[str]:
             origins[reasons[0].rule] = reasons[0].origin
     repairs = []
     for rule, class_ids in sorted(only.items()):
+        class_ids = [c for c in class_ids if replicas_per_node(demand, problem.node_class(c)) > 0]
+        if not class_ids:
+            continue
         trial = copy.deepcopy(problem)
         trial_demand = trial.demand(name)
         for class_id in class_ids:

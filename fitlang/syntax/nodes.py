@@ -164,8 +164,15 @@ class Boolean(_Node):
 
 @dataclass
 class Name(_Node):
+    """A name used as a value; built straight from its token (one reduction fewer per name)."""
+
     span: Span = field(compare=False, repr=False)
     ident: Ident = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.ident, Ident):
+            self.ident = Ident(self.span, _text(self.ident))
 
 
 @dataclass

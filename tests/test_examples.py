@@ -1,0 +1,104 @@
+"""Every shipped example: it checks clean, solves to the outcome written in its header comment
+(placement verified), and compiles for every target (files snapshotted, or the target's needs)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from fitlang.check.checker import check_file
+from fitlang.check.loader import Workspace
+from fitlang.model.build import build_problem
+from fitlang.solve.explain import explain
+from fitlang.targets import TARGETS, CompileContext
+
+from conftest import EXAMPLES
+from solving import on_pools, solved
+
+FEASIBLE = sorted(p for p in EXAMPLES.glob("*.fit") if p.name != "infeasible.fit")
+
+# example -> (cost in USD/h, {workload: {pool: replicas}}), from each file's EXPECTED OUTCOME
+EXPECTED = {
+    "llm-inference.fit": (Fraction(10), {"chat": {"h100_1a": 1, "l40s_1b": 1, "l40s_1c": 2}}),
+    "mixed-cluster.fit": (Fraction("7.44"), {"embed": {"gpu_1a": 2}}),
+    "multi-cloud-buy.fit": (Fraction("3.0976"), {"asr": {"gcp_g2_standard_8": 2, "aws_g6_2xlarge": 1},
+                                                 "etl": {"azure_d16as_v5": 6}}),
+    "onprem-burst.fit": (Fraction("23.972"), {"finetune": {"onprem": 2}, "chat": {"onprem": 4},
+                                              "batch_scoring": {"aws_p4d_24xlarge": 8, "aws_g5_xlarge": 2},
+                                              "dataprep": {"onprem": 4}}),
+    "slurm-cluster.fit": (Fraction(0), {"pretrain": {"hpc": 2}, "eval": {"hpc": 1}, "sweep": {"hpc": 8}}),
+    "training-gang.fit": (Fraction(168), {"pretrain": {"h100": 4}, "eval": {"h200": 1},
+                                          "notebook": {"l40s": 2}}),
+}
+
+
+def load(path: Path):
+    result = check_file(path, Workspace())
+    assert result.diagnostics == [], [d.message for d in result.diagnostics]
+    built = build_problem(result.program)
+    assert built.diagnostics == []
+    return result.program, built.problem
+
+
+def test_every_example_has_an_expected_outcome():
+    assert sorted(EXPECTED) == [p.name for p in FEASIBLE]
+    assert len(FEASIBLE) + 1 >= 6
+
+
+@pytest.mark.parametrize("path", FEASIBLE, ids=lambda p: p.name)
+def test_example_solves_to_its_written_outcome(path):
+    _, problem = load(path)
+    placement = solved(problem)
+    cost, pools = EXPECTED[path.name]
+    assert placement.status == "optimal" and not placement.unplaced
+    assert placement.value == cost
+    placed = on_pools(placement, problem)
+    for workload, expected in pools.items():
+        assert placed[workload] == expected, workload
+
+
+def test_slurm_example_places_tasks_as_its_comment_says():
+    _, problem = load(EXAMPLES / "slurm-cluster.fit")
+    placement = solved(problem)
+    nodes = {a.workload: sorted({a.node for a in placement.assignments if a.workload == a.workload})
+             for a in placement.assignments}
+    by_workload: dict[str, set[str]] = {}
+    for assignment in placement.assignments:
+        by_workload.setdefault(assignment.workload, set()).add(assignment.node)
+    assert by_workload["sweep"] == {"gpu101", "gpu102"}
+    assert by_workload["pretrain"] | by_workload["eval"] <= {"gpu001", "gpu002", "gpu003"}
+    assert not by_workload["pretrain"] & by_workload["eval"]
+    assert nodes
+
+
+def test_infeasible_example_is_explained_as_its_comments_say():
+    _, problem = load(EXAMPLES / "infeasible.fit")
+    placement = solved(problem)
+    assert [(u.workload, u.replica) for u in placement.unplaced] == [("finetune", i) for i in range(4)]
+    explanation = explain(problem)
+    assert not explanation.feasible
+    lines = sorted(r.origin.span.line for r in explanation.reasons)
+    assert lines == [27, 65, 71]
+    texts = " | ".join(r.text for r in explanation.reasons)
+    assert "pool `h100` has 2 nodes" in texts and "needs 4 replicas as one gang" in texts
+    assert "memory >= 80GB rules out `a100_40`, `l40s`" in texts
+    assert explanation.repairs == [
+        "relax `memory >= 80GB` (line 71) so that `finetune` may also run on `a100_40`",
+        "add 2 more nodes to pool `h100`",
+        "lower `finetune` replicas to 2",
+    ]
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("path", FEASIBLE, ids=lambda p: p.name)
+def test_example_compiles_for_every_target(path, target, snapshot):
+    program, problem = load(path)
+    context = CompileContext(program, problem, solved(problem))
+    instance = TARGETS[target]()
+    needs = instance.problems(context)
+    if needs:
+        assert {"needs": [n.message for n in needs]} == snapshot
+    else:
+        assert instance.render(context) == snapshot
