@@ -205,3 +205,26 @@ def test_errors_doc_is_generated_from_the_registry():
     spec.loader.exec_module(module)
     assert module.render_doc() == (ROOT / "docs" / "errors.md").read_text(), \
         "docs/errors.md is stale: run .venv/bin/python tools/gen_errors_doc.py"
+
+
+def test_language_reference_examples_check(tmp_path):
+    import re
+
+    text = (ROOT / "docs" / "language.md").read_text()
+    blocks = re.findall(r"```fit\n(.*?)```", text, re.S)
+    assert len(blocks) >= 8
+    definitions = ('import "std/accelerators"\nimport "std/aws"\n'
+                   'profile small {\n  cpu = 1\n  memory = 1Gi\n}\n')
+    for index, block in enumerate(blocks):
+        if "..." in block or "import" in block:
+            continue  # fragments that show layout, not complete programs
+        first = next(line.split()[0] for line in block.splitlines() if line.strip())
+        if first not in ("const", "pool", "workload", "profile", "offer", "buy", "inventory",
+                         "accelerator", "policy"):  # rules shown on their own: put them in a workload
+            block = "workload fragment {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n" + block + "}\n"
+        path = tmp_path / f"doc{index}.fit"
+        path.write_text(definitions + block)
+        result = check_file(path, Workspace())
+        # a block may refer to names (or files) defined elsewhere; every other problem is a doc bug
+        real = [d for d in result.diagnostics if d.code not in ("E0201", "E0202", "E0103")]
+        assert real == [], (block, [d.message for d in real])
