@@ -92,3 +92,10 @@ def test_generated_programs_format_stably(blocks):
     second = format_source(first.text, "g.fit")
     assert second.text == first.text
     assert parse_source(first.text, "g.fit").module.decls == parse_source(source, "g.fit").module.decls
+
+
+def test_blank_lines_around_comments_are_kept():
+    source = ("# header\n\n# second paragraph\n\nimport \"std/accelerators\"\n\n# about p\n\n"
+              "pool p {\n  # first\n\n  count = 1\n}\n")
+    result = format_source(source, "c.fit")
+    assert result.text == source

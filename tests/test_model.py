@@ -95,3 +95,25 @@ def test_inventory_problems_are_diagnostics_at_the_file_attribute(tmp_path, fitc
     result = fitc("solve", "p.fit", cwd=tmp_path)
     assert result.returncode == 1
     assert "p.fit:3:10: error[E0502]: nodes.json: items[0] has no metadata.name" in result.stderr
+
+
+def test_inventory_gpu_model_settles_an_ambiguous_slurm_type(tmp_path):
+    (tmp_path / "nodes.txt").write_text((INVENTORY / "scontrol.txt").read_text())
+    base = ('accelerator A100_40GB {\n  vendor = nvidia\n  memory = 40GB\n}\n'
+            'accelerator A100_80GB {\n  vendor = nvidia\n  memory = 80GB\n}\n'
+            'inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n%s}\n'
+            'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n')
+    explicit = problem_from(tmp_path, base % "  gpu_model = A100_80GB\n", "a.fit")
+    (gpu,) = [c for c in explicit.classes if c.accelerator]
+    assert gpu.accelerator.name == "A100_80GB" and gpu.gres_type == "a100"
+
+
+def test_slurm_partition_of_the_policy_keeps_work_in_it(tmp_path):
+    (tmp_path / "nodes.txt").write_text((INVENTORY / "scontrol.txt").read_text())
+    text = ('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+            'workload w {\n  replicas = 2\n  cpu = 1\n  memory = 1Gi\n}\n'
+            'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
+    problem = problem_from(tmp_path, text)
+    (demand,) = problem.demands
+    assert {problem.node_class(c).node_names[0][:3] for c in demand.eligible} == {"cpu"}
+    assert all("partition" in e.rule for c, e in demand.excluded.items())

@@ -342,3 +342,29 @@ def test_explain_offers_rule_relaxation_and_buying(tmp_path):
     assert f"relax `memory >= 80GB` (line {line}) so that `llm` may also run on `l4`" in explanation.repairs
     assert ("allow buying 1 x p5.48xlarge (`p5`) in us-east-1 at 98.32 USD/h each (add a `buy` block)"
             in explanation.repairs)
+
+
+def test_named_buy_is_used(tmp_path):
+    text = (pool("own", 1, 2, "8Gi", 0)
+            + 'offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
+              '  cpu = 2\n  memory = 8GiB\n  price = 0.1 USD/h\n}\n'
+            + 'buy burst {\n  max_count = 2\n}\n' + workload("w", 3, 2, "2Gi"))
+    placement = solved(problem_from(tmp_path, text))
+    assert not placement.unplaced and placement.value == Fraction(2, 10)
+
+
+def test_gpu_count_is_zero_on_nodes_without_gpus(tmp_path):
+    text = (GPUS + pool("gpu", 2, 8, "32Gi", 1, "  gpu {\n    model = L4\n    count = 1\n  }\n")
+            + pool("cpu", 2, 8, "32Gi", 5) + workload("w", 1, 2, "2Gi", "  require gpu.count == 0\n"))
+    problem = problem_from(tmp_path, text)
+    assert on_pools(solved(problem), problem) == {"w": {"cpu": 1}}
+
+
+def test_exclusive_keeps_other_workloads_off_its_nodes(tmp_path):
+    text = (pool("p", 3, 8, "32Gi", 1) + workload("job", 2, 2, "2Gi", "  exclusive = true\n")
+            + workload("other", 2, 2, "2Gi"))
+    placement = solved(problem_from(tmp_path, text))
+    job_nodes = {a.node for a in placement.assignments if a.workload == "job"}
+    other_nodes = {a.node for a in placement.assignments if a.workload == "other"}
+    assert not job_nodes & other_nodes
+    assert placement.value == 2  # job's 2 replicas share one node; other takes another

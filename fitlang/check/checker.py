@@ -203,6 +203,9 @@ class Checker:
     def _add_to_program(self, program: Program, symbol: Symbol, entity: Any) -> None:
         if entity is None:
             return
+        if symbol.kind == "buy":
+            program.buys.append(entity)
+            return
         table = {"accelerator": program.accelerators, "pool": program.pools,
                  "inventory": program.inventories, "offer": program.offers,
                  "workload": program.workloads}.get(symbol.kind)
@@ -430,7 +433,9 @@ class Checker:
                          price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
                          zone=v.values.get("zone"), region=v.values.get("region"),
                          provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
-                         arch=v.values.get("arch"), origin=v.origin, spans=v.spans)
+                         arch=v.values.get("arch"),
+                         gpu_model=self._accelerator_named(scope, v.values.get("gpu_model")),
+                         origin=v.origin, spans=v.spans)
 
     def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
         shape = self._shape(scope, v)

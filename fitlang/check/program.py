@@ -125,6 +125,7 @@ class Inventory:
     provider: str | None = None
     dedicated: str | None = None
     arch: str | None = None
+    gpu_model: "Accelerator | None" = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 

@@ -95,6 +95,8 @@ INVENTORY = BlockSchema("inventory", "required", {
     "format": Attr(t.INVENTORY_FORMAT, True, "kubectl or slurm"),
     "file": Attr(t.STRING, True, "path of the inventory file, relative to this file"),
     "price": _rate("price per node per hour"),
+    "gpu_model": Attr(t.ref("accelerator"), doc="the accelerator of its GPU nodes, where the file "
+                                                "is ambiguous (Slurm's `gpu:a100`)"),
     **_PLACEMENT_ATTRS,
 }, doc="nodes read from `kubectl get nodes -o json` or `scontrol -o show node` output")
 

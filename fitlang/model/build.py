@@ -12,7 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from fitlang import messages as msg
-from fitlang.check.program import Accelerator, Inventory, Program, Workload
+from fitlang.check.program import Accelerator, AffinityRule, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, PreferenceRule, Problem, holds,
@@ -56,7 +56,10 @@ def build_problem(program: Program) -> Built:
     spare = [_offer_class(offer, region, total_replicas, False, None)
              for offer in program.offers.values() if offer.name not in allowed
              for region in offer.regions]
-    demands = [_demand(workload, classes, spare) for workload in program.workloads.values()]
+    names = list(program.workloads)
+    partition = program.policy.slurm_partition
+    demands = [_demand(workload, classes, spare, names, partition)
+               for workload in program.workloads.values()]
     policy = program.policy
     problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
                       policy.spans.get("budget"), spare)
@@ -121,7 +124,9 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
         first = members[0]
         labels = {k: v for k, v in first.labels.items() if k not in _HOST_LABELS}
         labels = {**inventory.labels, **labels}
-        accelerator = _match_accelerator(first, program) if first.gpu_count else None
+        accelerator = None
+        if first.gpu_count:
+            accelerator = inventory.gpu_model or _match_accelerator(first, program)
         suffix = first.instance_type or (first.gpu_product if first.gpu_count else None) or "cpu"
         class_id = inventory.name if len(groups) == 1 else f"{inventory.name}/{suffix}"
         classes.append(NodeClass(
@@ -174,18 +179,27 @@ def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:
 # ---- eligibility ------------------------------------------------------------
 
 
-def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass]) -> Demand:
+def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass],
+            workloads: list[str] = (), partition: str | None = None) -> Demand:
+    affinities = list(workload.affinities)
+    if workload.exclusive:  # whole nodes: no other workload beside it (Slurm --exclusive)
+        origin = workload.spans.get("exclusive")
+        affinities += [AffinityRule(other, "node", True, origin)
+                       for other in workloads if other != workload.name]
     demand = Demand(
         name=workload.name, replicas=workload.replicas,
         requests={"cpu": workload.cpu_milli, "memory": workload.memory,
                   "gpu": workload.gpu_count, "disk": workload.disk},
-        priority=workload.priority, gang=workload.gang, affinities=list(workload.affinities),
+        priority=workload.priority, gang=workload.gang, affinities=affinities,
         spreads=list(workload.spreads), origin=workload.origin, spans=dict(workload.spans))
     demand.preferences = [PreferenceRule(p.text, p.weight, set(), p.origin)
                           for p in workload.preferences]
     owned = len(classes)
     for position, node_class in enumerate(classes + spare):
         reasons = exclusions(workload, node_class)
+        if partition is not None and _in_other_partitions(node_class, partition):
+            reasons.append(Exclusion(f'slurm partition "{partition}"', None,
+                                     f"nodes of `{node_class.pool}` are not in partition {partition}"))
         if not reasons and replicas_per_node(demand, node_class) == 0:
             reasons = [Exclusion("resources", workload.origin, _too_small(demand, node_class))]
         if reasons:
@@ -204,6 +218,12 @@ def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass]
         if score:
             demand.preference[node_class.id] = score
     return demand
+
+
+def _in_other_partitions(node_class: NodeClass, partition: str) -> bool:
+    """Slurm nodes carry `slurm.partition.<name>` labels; the policy's partition must be one."""
+    partitions = [k for k in node_class.labels if k.startswith("slurm.partition.")]
+    return bool(partitions) and f"slurm.partition.{partition}" not in partitions
 
 
 def _too_small(demand: Demand, node_class: NodeClass) -> str:

@@ -52,10 +52,10 @@ class NodeClass:
         if head == "labels":
             return self.labels.get(path[1])
         if head == "gpu":
+            if path[1] == "count":  # a node without accelerators has zero of them
+                return Fraction(self.capacity["gpu"] if self.accelerator else 0)
             if self.accelerator is None:
                 return None
-            if path[1] == "count":
-                return Fraction(self.capacity["gpu"])
             return self.accelerator.attribute(path[1])
         if head == "cpu":
             return Fraction(self.capacity["cpu"], 1000)

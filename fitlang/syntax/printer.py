@@ -36,6 +36,7 @@ class _Printer:
         self.comments = sorted(comments, key=lambda c: c.start_pos or 0)
         self.next_comment = 0
         self.lines: list[str] = []
+        self.last_end: int | None = None  # source offset where the last thing written ended
 
     # ---- comments -----------------------------------------------------
 
@@ -46,10 +47,22 @@ class _Printer:
 
     def _flush_before(self, position: int, indent: str) -> None:
         comment = self._pending()
+        flushed = False
         while comment is not None and (comment.start_pos or 0) < position:
+            self._keep_blank_line(comment.start_pos or 0)
             self._comment_lines(comment, indent)
+            self.last_end = comment.end_pos
             self.next_comment += 1
+            flushed = True
             comment = self._pending()
+        if flushed and position <= len(self.text):
+            self._keep_blank_line(position)
+
+    def _keep_blank_line(self, position: int) -> None:
+        """A blank line in the source between what was written last and `position` stays."""
+        if self.lines and self.lines[-1] and not self.lines[-1].endswith("{") \
+                and self.last_end is not None and self._blank_between(self.last_end, position):
+            self.lines.append("")
 
     def _comment_lines(self, comment: Token, indent: str) -> None:
         body = str(comment).rstrip()
@@ -104,6 +117,7 @@ class _Printer:
         else:
             self.lines.append(first)
         self.lines[-1] += self._trailing(entry.span.end_line, next_start)
+        self.last_end = entry.span.end
 
     def _entry_text(self, entry: Any, indent: str) -> str:
         if isinstance(entry, n.ImportDecl):
@@ -134,9 +148,11 @@ class _Printer:
         entries = block.entries
         if not entries and not self._comment_inside(block):
             self.lines.append(header + "}" + self._trailing(block.span.end_line, next_start))
+            self.last_end = block.span.end
             return
         first_start = entries[0].span.start if entries else block.span.end
         self.lines.append(header + self._trailing(block.span.line, first_start))
+        self.last_end = None  # nothing blank right after an opening brace
         inner = indent + INDENT
         previous: Any = None
         for index, entry in enumerate(entries):
@@ -147,7 +163,10 @@ class _Printer:
             self._entry(entry, inner, following)
             previous = entry
         self._flush_before(block.span.end - 1, inner)
+        if self.lines and not self.lines[-1]:
+            self.lines.pop()  # no blank line before a closing brace
         self.lines.append(indent + "}" + self._trailing(block.span.end_line, next_start))
+        self.last_end = block.span.end
 
     def _comment_inside(self, block: n.Block) -> bool:
         comment = self._pending()
