@@ -219,3 +219,18 @@ def test_solve_usage_errors(tmp_path, fitc):
     assert fitc("solve", "p.fit", "--time-limit", "-1", cwd=tmp_path).returncode == 2
     assert fitc("solve", "missing.fit", cwd=tmp_path).returncode == 2
     assert fitc("verify", "p.fit", "missing.json", cwd=tmp_path).returncode == 2
+
+
+def test_solve_json_stays_pure_json_with_highs_on_a_larger_fleet(tmp_path, fitc):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from fleet import generate
+
+    (tmp_path / "fleet.fit").write_text(generate(200, 20))
+    result = fitc("solve", "fleet.fit", "--format", "json", "--backend", "highs", cwd=tmp_path)
+    document = json.loads(result.stdout)  # HiGHS prints to fd 1 on its own: must not leak
+    assert document["status"] in ("optimal", "feasible", "infeasible")
+    (tmp_path / "p.json").write_text(result.stdout)
+    if document["status"] != "infeasible":
+        assert fitc("verify", "fleet.fit", "p.json", cwd=tmp_path).returncode == 0

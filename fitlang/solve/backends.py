@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import time
 from fractions import Fraction
 
@@ -52,8 +55,9 @@ class HighsBackend:
             constraints = [LinearConstraint(matrix, np.array(lower), np.array(upper))]
         bounds = Bounds(np.array([v.lower for v in model.variables], dtype=float),
                         np.array([v.upper for v in model.variables], dtype=float))
-        result = milp(c, constraints=constraints, integrality=np.ones(size), bounds=bounds,
-                      options=options)
+        with _native_stdout_silenced():
+            result = milp(c, constraints=constraints, integrality=np.ones(size), bounds=bounds,
+                          options=options)
         if result.x is None:
             status = "infeasible" if result.status == 2 else "unknown"
             return Outcome(status)
@@ -64,6 +68,21 @@ class HighsBackend:
             math.isfinite(bound) else value
         status = "optimal" if result.status == 0 else "feasible"
         return Outcome(status, solution, value, min(proven, value))
+
+
+@contextlib.contextmanager
+def _native_stdout_silenced():
+    """HiGHS prints some diagnostics straight to file descriptor 1, whatever its options say;
+    `fitc solve --format json` owns stdout, so they go to /dev/null while it runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class Z3Backend:

@@ -1,0 +1,198 @@
+"""Re-parsing only what changed, for the editor: a file is parsed declaration by declaration.
+
+A file is cut before every line that starts a declaration in column 1 (the boundary the
+parser's own recovery uses). Each piece is parsed alone with `parse_source` and cached by
+its text; after an edit only the edited piece is parsed again, and the pieces after it are
+moved (their spans shifted) to where they now stand.
+
+Why the result equals a parse of the whole file: the grammar is a list of declarations, so
+when every piece parses cleanly on its own, the file is those declarations in order and
+the parser (LALR, deterministic) reads it the same way. No token can cross a cut (a cut
+is at a line start that is a letter; strings and line comments end at a newline; a block
+comment left open makes its piece fail). The only words that can continue a finished
+declaration on the next line are `and`, `or`, `not`, `in` (a `const`'s expression) and
+`as` (an `import`), so no cut is made before them. A piece that does not parse alone is
+joined with the pieces after it (a block with lines in column 1 inside it), and if that
+does not help either, the whole file is parsed as `fitc check` parses it, with recovery,
+so that syntax errors are reported exactly as the command line reports them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fitlang.check.loader import SourceModule, Workspace
+from fitlang.syntax import nodes as n
+from fitlang.syntax.nodes import Module, Span
+from fitlang.syntax.parser import ParseResult, parse_source
+
+_CUT = re.compile(r"^(?!(?:and|or|not|in|as)(?![A-Za-z0-9_]))[A-Za-z_]", re.MULTILINE)
+_JOIN_LIMIT = 4  # pieces a failing piece may be joined with before the whole file is parsed
+_NOWHERE = Span(1, 1, 1, 1)  # the parser's span for an empty body: never moved
+
+
+def pieces(text: str) -> list[tuple[int, int]]:
+    """(start offset, start line) of each piece; the first starts at 0."""
+    starts = [0]
+    for match in _CUT.finditer(text):
+        if match.start() > 0:
+            starts.append(match.start())
+    result = []
+    line = 1
+    previous = 0
+    for start in starts:
+        line += text.count("\n", previous, start)
+        previous = start
+        result.append((start, line))
+    return result
+
+
+@dataclass
+class _Piece:
+    decls: list
+    comments: list
+    line: int = 1  # where its nodes' spans currently say it is
+    offset: int = 0
+
+    def move_to(self, line: int, offset: int) -> None:
+        lines, chars = line - self.line, offset - self.offset
+        if lines == 0 and chars == 0:
+            return
+        _shift(self.decls, lines, chars)
+        for token in self.comments:
+            token.line += lines
+            token.end_line += lines
+            token.start_pos += chars
+            token.end_pos += chars
+        self.line, self.offset = line, offset
+
+
+def _shift(decls: list, lines: int, chars: int) -> None:
+    stack = list(decls)
+    span_type, node_type = Span, n._Node
+    while stack:
+        node = stack.pop()
+        fields = node.__dict__
+        for key, value in fields.items():
+            kind = type(value)
+            if kind is span_type:
+                if value != _NOWHERE:
+                    fields[key] = span_type(value.line + lines, value.column, value.end_line + lines,
+                                            value.end_column, value.start + chars, value.end + chars)
+            elif kind is list:
+                stack.extend(item for item in value if isinstance(item, node_type))
+            elif isinstance(value, node_type):
+                stack.append(value)
+
+
+def _may_continue(parsed: ParseResult, source: str) -> bool:
+    """Whether the piece failed only because it goes on in the next one: a bracket left open
+    (a block with lines in column 1 inside it) or a block comment."""
+    return parsed.diagnostics[0].code == "E0004" or "/*" in source
+
+
+class ParseCache:
+    """Parses of the files the editor shows, reusing every declaration that did not change."""
+
+    def __init__(self) -> None:
+        self._pieces: dict[str, dict[str, _Piece]] = {}  # path -> piece text -> piece
+        self._files: dict[str, tuple[str, ParseResult]] = {}  # path -> (text, parse)
+        self.full_parses = 0  # how often the whole file had to be parsed (for tests, benchmarks)
+
+    def parse(self, text: str, path: str) -> ParseResult:
+        last = self._files.get(path)
+        if last is not None and last[0] == text:
+            return last[1]
+        result = self._parse(text, path)
+        self._files[path] = (text, result)
+        return result
+
+    def _parse(self, text: str, path: str) -> ParseResult:
+        if text.startswith("\ufeff"):
+            self.full_parses += 1
+            return parse_source(text, path)
+        old = self._pieces.get(path, {})
+        new: dict[str, _Piece] = {}
+        decls: list = []
+        comments: list = []
+        bounds = pieces(text) + [(len(text), 0)]
+        index = 0
+        while index < len(bounds) - 1:
+            start, line = bounds[index]
+            piece = None
+            for joined in range(index + 1, min(index + 1 + _JOIN_LIMIT, len(bounds))):
+                source = text[start:bounds[joined][0]]
+                piece = None if source in new else old.pop(source, None)
+                if piece is None:
+                    parsed = parse_source(source, path)
+                    if not parsed.diagnostics:
+                        piece = _Piece(parsed.module.decls, parsed.module.comments)
+                    elif not _may_continue(parsed, source):
+                        break
+                if piece is not None:
+                    new.setdefault(source, piece)
+                    index = joined
+                    break
+            if piece is None:
+                self._pieces[path] = {**old, **new}
+                self.full_parses += 1
+                return parse_source(text, path)
+            piece.move_to(line, start)
+            decls.extend(piece.decls)
+            comments.extend(piece.comments)
+        self._pieces[path] = new
+        return ParseResult(Module(path, decls, comments))
+
+    def forget(self, path: str) -> None:
+        self._pieces.pop(path, None)
+        self._files.pop(path, None)
+
+
+@dataclass
+class EditorWorkspace(Workspace):
+    """A `Workspace` that reads open buffers from `overlay` and parses through a `ParseCache`.
+
+    Only `_read` differs from `Workspace`: the same steps, with the cache's parse.
+    """
+
+    cache: ParseCache | None = None
+
+    def _read(self, resolved: Path, shown: str) -> SourceModule:
+        if resolved in self.overlay:
+            text = self.overlay[resolved]
+        else:
+            text = _disk_text(resolved)
+        if self.cache is None or isinstance(text, bytes):
+            parsed = parse_source(text, shown)  # bytes: not UTF-8, the parser says so (E0007)
+            if isinstance(text, bytes):
+                text = text.decode("utf-8", errors="replace")
+        else:
+            parsed = self.cache.parse(text, shown)
+        module = SourceModule(shown, resolved, text, parsed)
+        self.modules[resolved] = module
+        self.diagnostics.extend(parsed.diagnostics)
+        return module
+
+
+_DISK: dict[Path, tuple[tuple[int, int], str | bytes]] = {}
+
+
+def _disk_text(resolved: Path) -> str | bytes:
+    """A file's text as the CLI reads it (bytes when they are not UTF-8, so that the parser
+    reports E0007), re-read only when its size or modification time changed."""
+    stat = resolved.stat()
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _DISK.get(resolved)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    data = resolved.read_bytes()
+    try:
+        value: str | bytes = data.decode("utf-8")
+        if value.startswith("\ufeff"):
+            value = value[1:]
+    except UnicodeDecodeError:
+        value = data
+    _DISK[resolved] = (key, value)
+    return value
