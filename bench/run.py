@@ -85,7 +85,7 @@ def run_row(nodes: int, workloads: int, directory: Path, time_limit: float) -> d
     greedy, greedy_unplaced = greedy_cost(problem)
     objective = document["objective"]
     value, bound = objective["value"], objective["lower_bound"]
-    gap = (value - bound) / value if value else 0.0
+    gap = (value - bound) / value if value and bound is not None else None
     return {"nodes": nodes, "workloads": workloads,
             "replicas": sum(d.replicas for d in problem.demands), "parse": parse, "solve": wall,
             "peak_mb": peak, "status": document["status"], "value": value, "bound": bound, "gap": gap,
@@ -105,12 +105,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         for nodes, workloads in sizes:
             row = run_row(nodes, workloads, Path(directory), arguments.time_limit)
-            saving = (row["greedy"] - row["value"]) / row["greedy"] if row["greedy"] else 0.0
+            value, bound, gap = row["value"], row["bound"], row["gap"]
+            saving = "n/a" if value is None or not row["greedy"] else \
+                f"{(row['greedy'] - value) / row['greedy']:+.1%}"
+            shown = lambda number, fmt: "n/a" if number is None else format(number, fmt)  # noqa: E731
             print(f"| {row['nodes']:,} | {row['workloads']:,} | {row['replicas']:,} | {row['parse']:.2f} s "
-                  f"| {row['solve']:.1f} s | {row['peak_mb']:.0f} | {row['status']} | {row['value']:.2f} "
-                  f"| {row['bound']:.2f} | {row['gap']:.2%} | {'yes' if row['verified'] else 'NO'} "
-                  f"| {row['greedy']:.2f} ({row['greedy_unplaced']} unplaced) | {saving:+.1%} |",
-                  flush=True)
+                  f"| {row['solve']:.1f} s | {row['peak_mb']:.0f} | {row['status']} | {shown(value, '.2f')} "
+                  f"| {shown(bound, '.2f')} | {shown(gap, '.2%')} | {'yes' if row['verified'] else 'NO'} "
+                  f"| {row['greedy']:.2f} ({row['greedy_unplaced']} unplaced) | {saving} |", flush=True)
 
 
 if __name__ == "__main__":
