@@ -1,0 +1,87 @@
+"""The lexer Lark's LALR parser reads tokens from: one compiled regular expression.
+
+It produces exactly the tokens Lark's contextual lexer would for this grammar (the
+grammar's terminals, in the grammar's priority order; a keyword only where the parser
+accepts it, a name everywhere else), but scans with a single `re` pattern instead of
+one match attempt per terminal, which made it the larger half of parsing a policy
+(see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterator
+
+from lark import Token, UnexpectedCharacters
+from lark.common import LexerConf
+from lark.lexer import Lexer
+
+# terminals whose text is also a valid NAME: they are keywords only where the parser wants one
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class FastLexer(Lexer):
+    __future_interface__ = 1
+
+    comment_sink: Callable[[Token], None] | None = None
+
+    def __init__(self, conf: LexerConf) -> None:
+        keywords: dict[str, str] = {}
+        patterns: list[tuple[str, str]] = []
+        for terminal in sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
+                                                            -len(t.pattern.value), t.name)):
+            pattern = terminal.pattern
+            if pattern.type == "str" and _NAME.match(pattern.value):
+                keywords[pattern.value] = terminal.name
+                continue
+            patterns.append((terminal.name, pattern.to_regexp()))
+        self.keywords = keywords
+        self.ignore = set(conf.ignore)
+        self.names = {name for name, _ in patterns}
+        groups = "|".join(f"(?P<{name}>{regex})" for name, regex in patterns)
+        self.scanner = re.compile(groups)
+        self.terminal_names = {t.name for t in conf.terminals}
+
+    def lex(self, lexer_state, parser_state) -> Iterator[Token]:
+        text = lexer_state.text.text if hasattr(lexer_state.text, "text") else lexer_state.text
+        states = parser_state.parse_conf.parse_table.states
+        keywords, ignore, sink = self.keywords, self.ignore, FastLexer.comment_sink
+        match_at = self.scanner.match
+        position, line, line_start, end = 0, 1, 0, len(text)
+        while position < end:
+            match = match_at(text, position)
+            if match is None:
+                raise UnexpectedCharacters(text, position, line, position - line_start + 1,
+                                           allowed=self.terminal_names - ignore,
+                                           state=parser_state)
+            kind, value = match.lastgroup, match.group()
+            after = match.end()
+            newlines = value.count("\n")
+            if kind in ignore:
+                if sink is not None and kind in ("COMMENT", "BLOCK_COMMENT"):
+                    sink(self._token(kind, value, position, line, line_start, newlines, after, text))
+            else:
+                if kind == "NAME" and value in keywords:
+                    keyword = keywords[value]
+                    if keyword in states[parser_state.position]:
+                        kind = keyword
+                elif kind == "NOT_IN" and kind not in states[parser_state.position]:
+                    kind, value, after, newlines = "NOT", "not", position + 3, 0
+                token = self._token(kind, value, position, line, line_start, newlines, after, text)
+                lexer_state.last_token = token
+                yield token
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", position, after) + 1
+            position = after
+
+    @staticmethod
+    def _token(kind: str, value: str, position: int, line: int, line_start: int, newlines: int,
+               after: int, text: str) -> Token:
+        if newlines:
+            last_break = text.rfind("\n", position, after)
+            end_line, end_column = line + newlines, after - last_break
+        else:
+            end_line, end_column = line, after - line_start + 1
+        return Token(kind, value, position, line, position - line_start + 1, end_line, end_column,
+                     after)
