@@ -341,6 +341,10 @@ class Checker:
             return None
         if not isinstance(value, Fraction):
             return value
+        if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
+                and (not attr.integral or value.denominator == 1) \
+                and (name != "cpu" or (value * 1000).denominator == 1):
+            return value  # the common case, without formatting a message nobody reads
         shown = _show_number(value, attr.type.dim)
         if attr.minimum is not None and value < attr.minimum:
             self.report(msg.OutOfRange.at(scope.path, span, what=name,
