@@ -183,3 +183,10 @@ def test_every_example_and_fixture_parses_cleanly():
     assert files, "examples and fixtures must exist"
     for path in files:
         assert parse_source(path.read_bytes(), str(path)).diagnostics == [], path
+
+
+@pytest.mark.parametrize("name", ["everything.fit", "shared.fit"])
+def test_parser_golden_ast(name, snapshot):
+    """The AST of the reference fixture, as data: a grammar change that alters it shows here."""
+    module = parse_ok((FIXTURES / "valid" / name).read_text())
+    assert [repr(decl) for decl in module.decls] == snapshot
