@@ -234,3 +234,24 @@ def test_solve_json_stays_pure_json_with_highs_on_a_larger_fleet(tmp_path, fitc)
     (tmp_path / "p.json").write_text(result.stdout)
     if document["status"] != "infeasible":
         assert fitc("verify", "fleet.fit", "p.json", cwd=tmp_path).returncode == 0
+
+
+def test_time_limit_returns_the_best_placement_found_and_it_verifies(tmp_path, fitc):
+    import sys
+    import time
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from fleet import generate
+
+    (tmp_path / "fleet.fit").write_text(generate(1000, 100))
+    started = time.monotonic()
+    result = fitc("solve", "fleet.fit", "--format", "json", "--time-limit", "1", cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    document = json.loads(result.stdout)
+    assert elapsed < 20  # the limit bounds the solver; start-up and packing come on top
+    assert document["status"] in ("optimal", "feasible", "unknown")
+    assert document["assignments"], "never nothing"
+    assert result.returncode == (0 if document["status"] != "unknown" else 1)
+    (tmp_path / "p.json").write_text(result.stdout)
+    verified = fitc("verify", "fleet.fit", "p.json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr

@@ -87,15 +87,17 @@ def _solve(problem: Problem, backend: str, time_limit: float | None) -> Placemen
     min_nodes: dict[str, int] = {}
     caps: dict[tuple[str, str], int] = {}
     first_bound = None
+    best = None
     for _ in range(MAX_REPACKS):
         result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps)
         if result is None:
-            return Placement("infeasible", objectives[0], None, None, backend=backend,
-                             seconds=time.monotonic() - started)
+            break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, status = result
         if first_bound is None:
             first_bound = outcome.bound  # later rounds carry packing cuts: not a valid bound
         packing = pack(problem, counts)
+        if best is None or packing.complete or not best[4].complete:
+            best = (encoding, outcome, counts, backend_name, packing, status)
         grown = _grown(problem, encoding, outcome.solution, packing)
         if not grown:
             break
@@ -103,6 +105,10 @@ def _solve(problem: Problem, backend: str, time_limit: float | None) -> Placemen
             min_nodes.update(grown)
         elif packing.complete or not _cap_short(packing, counts, caps):
             break
+    if best is None:  # no placement found at all in the time allowed
+        return Placement("unknown", objectives[0], None, None, backend=backend,
+                         seconds=time.monotonic() - started)
+    encoding, outcome, counts, backend_name, packing, status = best
     outcome.bound = first_bound
     placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], status)
     placement.backend = backend_name
@@ -140,6 +146,7 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
     outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline))
+    everything_fits = outcome.status != "infeasible"
     if outcome.status == "infeasible":
         encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
         solver = choose_backend(backend, encoding)
@@ -162,7 +169,8 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     final = Outcome(status, outcome.solution, primary_value, first.bound)
     counts = {key: outcome.solution[index] for key, index in encoding.y.items()
               if outcome.solution[index]}
-    return encoding, final, counts, solver.name, status
+    # a packing that falls short of a placement the aggregate says exists is not infeasible
+    return encoding, final, counts, solver.name, status if everything_fits else f"{status}:partial"
 
 
 def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
@@ -200,26 +208,49 @@ def _can_grow(problem: Problem, min_nodes: dict[str, int], grown: dict[str, int]
 def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
                counts: dict[tuple[str, str], int], packing: Packing, objective: str,
                status: str) -> Placement:
-    placement = Placement(status, objective, None, outcome.bound)
+    everything_fits = not status.endswith(":partial")
+    placement = Placement(status.split(":")[0], objective, None, outcome.bound)
     next_replica: dict[str, int] = {d.name: 0 for d in problem.demands}
+    broken_gangs = _broken_gangs(problem, packing)
     for node_class in problem.classes:
         for node in packing.nodes.get(node_class.id, []):
             for demand in problem.demands:
+                if demand.name in broken_gangs:
+                    continue  # all replicas or none
                 for _ in range(node.hosted.get(demand.name, 0)):
                     placement.assignments.append(Assignment(demand.name, next_replica[demand.name],
                                                             node.name))
                     next_replica[demand.name] += 1
         if node_class.provisioned and packing.nodes.get(node_class.id):
             placement.bought[node_class.id] = [n.name for n in packing.nodes[node_class.id]]
+    short = {workload for workload, _ in packing.short_by_workload} | broken_gangs
     for demand in problem.demands:
+        reason = _why_unplaced(problem, demand)
+        if everything_fits and demand.name in short:
+            reason = "not packed onto nodes in the time allowed (a placement of every replica exists)"
         for replica in range(next_replica[demand.name], demand.replicas):
-            placement.unplaced.append(Unplaced(demand.name, replica, _why_unplaced(problem, demand)))
+            placement.unplaced.append(Unplaced(demand.name, replica, reason))
     placement.value = _used_value(problem, packing, objective, encoding, outcome)
     if placement.bound is not None and placement.value is not None:
         placement.bound = min(placement.bound, placement.value)
-    if not packing.complete:
+    if placement.unplaced and everything_fits:
+        placement.status = "unknown"  # the best found so far, short of what is possible
+    elif not packing.complete:
         placement.status = "feasible"
     return placement
+
+
+def _broken_gangs(problem: Problem, packing: Packing) -> set[str]:
+    """Workloads a short packing leaves in breach of a rule: gangs and spreads cut short, and
+    then whatever must follow a workload that was dropped. They are left out whole."""
+    short = {w for w, _ in packing.short_by_workload}
+    dropped = {d.name for d in problem.demands if d.name in short and (d.gang or d.spreads)}
+    while True:
+        followers = {d.name for d in problem.demands if d.name not in dropped and any(
+            not r.anti and r.target in dropped for r in d.affinities)}
+        if not followers:
+            return dropped
+        dropped |= followers
 
 
 def _used_value(problem: Problem, packing: Packing, objective: str, encoding: Encoding,
