@@ -251,9 +251,11 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     result, problem, diagnostics, sources = loaded
     placement = solve(problem, arguments.backend, arguments.time_limit)
     complete = not placement.unplaced and placement.status in ("optimal", "feasible")
-    if not complete and not result.program.policy.allow_unplaced:
-        if placement.status != "unknown":
-            placement.status = "infeasible"
+    if placement.status == "unknown":
+        diagnostics.append(_out_of_time(result.program.path, arguments.time_limit,
+                                        len(placement.unplaced)))
+    elif not complete and not result.program.policy.allow_unplaced:
+        placement.status = "infeasible"
         diagnostics += _explanation_diagnostics(problem, result.program.path)
     elif placement.unplaced:
         diagnostics += _unplaced_warnings(problem, placement)
@@ -270,6 +272,16 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     if any(d.is_error for d in diagnostics):
         return EXIT_ERRORS
     return EXIT_OK if placement.status in ("optimal", "feasible") else EXIT_ERRORS
+
+
+def _out_of_time(root: str, time_limit: float | None, unplaced: int = 0) -> Diagnostic:
+    from fitlang import messages as msg
+
+    found = (f"the best placement found leaves {unplaced} replicas unplaced" if unplaced
+             else "no placement was found")
+    limit = f"within the time limit ({time_limit:g} s); raise --time-limit" if time_limit else \
+        "before the solver gave up"
+    return msg.NoPlacement.at(root, _first_span(), detail=f"{found} {limit}")
 
 
 def _unplaced_warnings(problem, placement) -> list[Diagnostic]:
@@ -324,7 +336,11 @@ def _run_compile(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
     placement = solve(problem, "auto", arguments.time_limit)
-    if placement.unplaced and not result.program.policy.allow_unplaced or placement.status == "unknown":
+    if placement.status == "unknown":
+        emit(diagnostics + [_out_of_time(result.program.path, arguments.time_limit,
+                                         len(placement.unplaced))], "human", sources)
+        return EXIT_ERRORS
+    if placement.unplaced and not result.program.policy.allow_unplaced:
         diagnostics += _explanation_diagnostics(problem, result.program.path)
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS
