@@ -85,7 +85,7 @@ def test_infeasible_example_is_explained_as_its_comments_say():
     assert "pool `h100` has 2 nodes" in texts and "needs 4 replicas as one gang" in texts
     assert "memory >= 80GB rules out `a100_40`, `l40s`" in texts
     assert explanation.repairs == [
-        "relax `memory >= 80GB` (line 71) so that `finetune` may also run on `a100_40`",
+        "relax `memory >= 80GB` (line 71) to `memory >= 40GB` so that `finetune` may also run on `a100_40`",
         "add 2 more nodes to pool `h100`",
         "lower `finetune` replicas to 2",
     ]

@@ -339,7 +339,8 @@ def test_explain_offers_rule_relaxation_and_buying(tmp_path):
     assert not explanation.feasible
     assert "add 1 more node to pool `h100`" in explanation.repairs
     line = text.splitlines().index("    require memory >= 80GB") + 1
-    assert f"relax `memory >= 80GB` (line {line}) so that `llm` may also run on `l4`" in explanation.repairs
+    assert (f"relax `memory >= 80GB` (line {line}) to `memory >= 24GB` so that `llm` may also run on "
+            "`l4`") in explanation.repairs
     assert ("allow buying 1 x p5.48xlarge (`p5`) in us-east-1 at 98.32 USD/h each (add a `buy` block)"
             in explanation.repairs)
 
@@ -368,3 +369,22 @@ def test_exclusive_keeps_other_workloads_off_its_nodes(tmp_path):
     other_nodes = {a.node for a in placement.assignments if a.workload == "other"}
     assert not job_nodes & other_nodes
     assert placement.value == 2  # job's 2 replicas share one node; other takes another
+
+
+def test_explain_says_how_far_to_raise_a_buy_limit(tmp_path):
+    text = ('offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
+            '  cpu = 2\n  memory = 8GiB\n  price = 0.1 USD/h\n}\n'
+            'buy {\n  max_count = 2\n}\n' + workload("w", 5, 2, "2Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert "raise the `buy` block's max_count to 5" in explanation.repairs
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_affinity_on_node_puts_replicas_beside_their_target(tmp_path, backend):
+    text = (pool("p", 4, 8, "32Gi", 1) + workload("cache", 2, 2, "2Gi", "  anti_affinity self on node\n")
+            + workload("app", 4, 2, "2Gi", "  affinity cache on node\n"))
+    placement = solved(problem_from(tmp_path, text), backend)
+    cache_nodes = {a.node for a in placement.assignments if a.workload == "cache"}
+    app_nodes = {a.node for a in placement.assignments if a.workload == "app"}
+    assert app_nodes <= cache_nodes and len(cache_nodes) == 2
+    assert placement.value == 2

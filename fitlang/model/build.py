@@ -12,7 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from fitlang import messages as msg
-from fitlang.check.program import Accelerator, AffinityRule, Inventory, Program, Workload
+from fitlang.check.program import Accelerator, AffinityRule, Compare, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, PreferenceRule, Problem, holds,
@@ -220,6 +220,28 @@ def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass]
     return demand
 
 
+_UNIT_OF = {"memory": "GB", "disk": "GB"}
+
+
+def _relaxed(predicate, lookup) -> str | None:
+    """`memory >= 80GB` failed on a 48 GB node: the rule that would admit it, `memory >= 48GB`."""
+    if not isinstance(predicate, Compare) or predicate.op not in ("<", "<=", ">", ">="):
+        return None
+    value = lookup(predicate.subject)
+    if value is None:
+        return None
+    name = ".".join(predicate.subject)
+    bound = Fraction(value)
+    if predicate.subject[-1] in _UNIT_OF:
+        shown = f"{float(bound / 10 ** 9):g}GB"
+    elif predicate.subject[-1] == "price":
+        shown = f"{float(bound):g} USD/h"
+    else:
+        shown = f"{float(bound):g}"
+    op = {"<": "<=", ">": ">="}.get(predicate.op, predicate.op)
+    return f"{name} {op} {shown}"
+
+
 def _in_other_partitions(node_class: NodeClass, partition: str) -> bool:
     """Slurm nodes carry `slurm.partition.<name>` labels; the policy's partition must be one."""
     partitions = [k for k in node_class.labels if k.startswith("slurm.partition.")]
@@ -264,10 +286,12 @@ def _checks(workload: Workload, node_class: NodeClass):
             for requirement in workload.gpu_requirements:
                 if not holds(requirement.predicate, node_class.accelerator_attribute):
                     yield Exclusion(requirement.text, requirement.origin,
-                                   f"its accelerator is {node_class.accelerator.name}")
+                                    f"its accelerator is {node_class.accelerator.name}",
+                                    _relaxed(requirement.predicate, node_class.accelerator_attribute))
     for requirement in workload.requirements:
         if not holds(requirement.predicate, node_class.attribute):
-            yield Exclusion(requirement.text, requirement.origin, "")
+            yield Exclusion(requirement.text, requirement.origin, "",
+                            _relaxed(requirement.predicate, node_class.attribute))
     for spread in workload.spreads:
         if spread.topology != "node" and node_class.topology_value(spread.topology) is None:
             yield Exclusion(f"spread {spread.topology}", spread.origin,

@@ -88,6 +88,8 @@ class Exclusion:
     rule: str
     origin: Origin | None
     detail: str = ""
+    # for a numeric rule on one attribute: the rule with the bound this node would need
+    relaxed: str | None = None
 
 
 @dataclass

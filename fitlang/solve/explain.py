@@ -138,6 +138,12 @@ def _repairs(problem: Problem, core: list[str]) -> list[str]:
             extra = _extra_nodes(problem, rest)
             if extra is not None:
                 repairs.append(f"add {extra} more node{'s' if extra != 1 else ''} to pool `{rest}`")
+        elif kind == "capacity" and problem.node_class(rest).buy_group is not None:
+            group = problem.node_class(rest).buy_group
+            most = _buy_limit_needed(problem, group)
+            repair = f"raise the `buy` block's max_count to {most}"
+            if most is not None and repair not in repairs:
+                repairs.append(repair)
         elif kind == "budget":
             cheapest = _cheapest_without_budget(problem)
             if cheapest is not None:
@@ -146,6 +152,11 @@ def _repairs(problem: Problem, core: list[str]) -> list[str]:
             name, _, index = rest.rpartition(":")
             if _feasible_without(problem, name, kind, int(index)):
                 repairs.append(f"drop the {kind} rule of `{name}`")
+        elif kind == "buy":
+            most = _buy_limit_needed(problem, int(rest))
+            repair = f"raise the `buy` block's max_count to {most}"
+            if most is not None and repair not in repairs:
+                repairs.append(repair)
     bought = _buy_repair(problem)
     if bought:
         repairs.append(bought)
@@ -157,10 +168,12 @@ def _rule_relaxations(problem: Problem, name: str) -> list[str]:
     demand = problem.demand(name)
     only: dict[str, list[str]] = {}
     origins: dict[str, Origin | None] = {}
+    relaxed: dict[str, str | None] = {}
     for class_id, reasons in demand.failing.items():
         if len(reasons) == 1 and reasons[0].rule != "resources" and class_id in demand.excluded:
             only.setdefault(reasons[0].rule, []).append(class_id)
             origins[reasons[0].rule] = reasons[0].origin
+            relaxed[class_id] = reasons[0].relaxed
     repairs = []
     for rule, class_ids in sorted(only.items()):
         class_ids = [c for c in class_ids if replicas_per_node(demand, problem.node_class(c)) > 0]
@@ -174,7 +187,9 @@ def _rule_relaxations(problem: Problem, name: str) -> list[str]:
         if feasible(trial, 10):
             where = f" (line {origins[rule].span.line})" if origins[rule] else ""
             pools = ", ".join(f"`{c}`" for c in class_ids)
-            repairs.append(f"relax `{rule}`{where} so that `{name}` may also run on {pools}")
+            bounds = {relaxed.get(c) for c in class_ids}
+            target = f" to `{bounds.pop()}`" if len(bounds) == 1 and None not in bounds else ""
+            repairs.append(f"relax `{rule}`{where}{target} so that `{name}` may also run on {pools}")
     return repairs
 
 
@@ -235,6 +250,24 @@ def _extra_nodes(problem: Problem, class_id: str) -> int | None:
         else:
             low = middle + 1
     return high
+
+
+def _buy_limit_needed(problem: Problem, group: int) -> int | None:
+    """The smallest max_count for buy block `group` with which everything fits."""
+    trial = copy.deepcopy(problem)
+    trial.buy_limits.pop(group, None)
+    enough = sum(d.replicas for d in trial.demands)
+    for node_class in trial.classes:
+        if node_class.buy_group == group and node_class.count < enough:
+            node_class.node_names = node_class.node_names + tuple(
+                f"{node_class.pool}-{node_class.region}-{i}" for i in range(node_class.count, enough))
+            node_class.count = enough
+    encoding = encode(trial, must_place=True)
+    terms = {encoding.u[c.id]: 1 for c in trial.classes if c.buy_group == group}
+    outcome = HighsBackend().minimise(encoding.model, terms, 10)
+    if outcome.solution is None:
+        return None
+    return int(sum(outcome.solution[i] for i in terms))
 
 
 def _cheapest_without_budget(problem: Problem) -> Fraction | None:
