@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("placement", metavar="PLACEMENT.json")
     _diagnostic_options(verify)
     verify.set_defaults(run=_run_verify)
+    from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
+    lsp = commands.add_parser("lsp", help="the language server on stdio")
+    lsp.set_defaults(run=run_lsp)
     return parser
 
 
@@ -300,30 +303,9 @@ def _unplaced_warnings(problem, placement) -> list[Diagnostic]:
 
 
 def _explanation_diagnostics(problem, root_path: str) -> list[Diagnostic]:
-    from fitlang import messages as msg
-    from fitlang.solve.explain import explain
-    from fitlang.syntax.nodes import Span
+    from fitlang.solve.explain import explanation_diagnostics
 
-    explanation = explain(problem)
-    if explanation.feasible:
-        return [msg.NoPlacement.at(root_path, Span(1, 1, 1, 2),
-                                   detail="not every replica could be placed in the time allowed")]
-    first = explanation.reasons[0] if explanation.reasons else None
-    where = first.origin if first and first.origin else None
-    summary = "no placement meets every hard rule; these rules conflict:"
-    for reason in explanation.reasons:
-        line = f" line {reason.origin.span.line}" if reason.origin else ""
-        summary += f"\n  - {reason.text}{' (' + line.strip() + ')' if line else ''}"
-    if explanation.repairs:
-        summary += "\nrepairs, each checked by solving again:"
-        summary += "".join(f"\n  - {repair}" for repair in explanation.repairs)
-    diagnostics = [msg.NoPlacement.at(where.path if where else root_path,
-                                      where.span if where else Span(1, 1, 1, 2), detail=summary)]
-    for reason in explanation.reasons[1:]:
-        if reason.origin is not None:
-            diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,
-                                                   detail=reason.text))
-    return diagnostics
+    return explanation_diagnostics(problem, root_path)
 
 
 def _run_compile(arguments: argparse.Namespace) -> int:

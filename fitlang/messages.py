@@ -342,6 +342,30 @@ class TargetNeeds(Message):
     fix = "Add the setting to the workload or the policy's block for that target."
 
 
+class UnsatisfiableRule(Message):
+    code = "W0101"
+    summary = "rule that no node satisfies"
+    template = "no node satisfies `{rule}`{detail}"
+    severity = Severity.WARNING
+    fix = "Check the rule's value against the pools and offers; a replica that no node can take is never placed."
+
+
+class RuleAlwaysHolds(Message):
+    code = "W0102"
+    summary = "preference every node meets"
+    template = "every node `{workload}` may run on meets `{rule}`; the preference changes nothing"
+    severity = Severity.WARNING
+    fix = "Remove the preference, or prefer something that tells the nodes apart."
+
+
+class PoolUnusable(Message):
+    code = "W0103"
+    summary = "pool no workload can use"
+    template = "no workload can run on pool `{pool}`{detail}"
+    severity = Severity.WARNING
+    fix = "Remove the pool, or relax the rules that keep workloads off it (`dedicated`, `require`, GPU models, sizes)."
+
+
 class WorkloadUnplaced(Message):
     code = "W0501"
     summary = "replicas left unplaced"

@@ -68,6 +68,12 @@ class LineIndex:
         line, column = self.line_column(position)
         return sum(len(text) + 1 for text in self.lines[: line - 1]) + column - 1
 
+    def position_at(self, offset: int) -> types.Position:
+        """The LSP position of an index into the text."""
+        line = self.text.count("\n", 0, offset) + 1
+        column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        return self.position(line, column)
+
     def end(self) -> types.Position:
         last = len(self.lines) - 1
         return types.Position(last, _units(self.lines[last], self.encoding))

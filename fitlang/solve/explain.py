@@ -13,10 +13,13 @@ import copy
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from fitlang import messages as msg
 from fitlang.check.program import Origin
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, Problem, replicas_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import encode
+from fitlang.syntax.nodes import Span
 
 MAX_EXTRA_NODES = 1024
 
@@ -284,3 +287,30 @@ def _feasible_without(problem: Problem, name: str, kind: str, index: int) -> boo
     rules = demand.affinities if kind == "affinity" else demand.spreads
     del rules[index]
     return feasible(trial, 10)
+
+
+def explanation_diagnostics(problem: Problem, root_path: str,
+                            time_limit: float | None = 30.0) -> list[Diagnostic]:
+    """The explanation as diagnostics: the conflict (E0501) at its first rule, each other
+    rule of it (E0504) where it stands. `fitc solve`, `explain` and the language server
+    print exactly these."""
+    explanation = explain(problem, time_limit)
+    if explanation.feasible:
+        return [msg.NoPlacement.at(root_path, Span(1, 1, 1, 2),
+                                   detail="not every replica could be placed in the time allowed")]
+    first = explanation.reasons[0] if explanation.reasons else None
+    where = first.origin if first and first.origin else None
+    summary = "no placement meets every hard rule; these rules conflict:"
+    for reason in explanation.reasons:
+        line = f" line {reason.origin.span.line}" if reason.origin else ""
+        summary += f"\n  - {reason.text}{' (' + line.strip() + ')' if line else ''}"
+    if explanation.repairs:
+        summary += "\nrepairs, each checked by solving again:"
+        summary += "".join(f"\n  - {repair}" for repair in explanation.repairs)
+    diagnostics = [msg.NoPlacement.at(where.path if where else root_path,
+                                      where.span if where else Span(1, 1, 1, 2), detail=summary)]
+    for reason in explanation.reasons[1:]:
+        if reason.origin is not None:
+            diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,
+                                                   detail=reason.text))
+    return diagnostics

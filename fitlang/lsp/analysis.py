@@ -1,0 +1,141 @@
+"""One check of one open file (with what it imports), and what the editor asks of it.
+
+`analyze` runs `check_file` exactly as `fitc check` does, over a workspace that sees the
+editor's unsaved buffers, then adds the solver-free rule warnings (W01xx) when the file has
+no errors. Name tables, constant values and the placement problem are computed only when a
+request needs them, and kept for the next request on the same text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from fitlang.check.checker import CheckResult, Checker, ModuleScope, check_file
+from fitlang.check.evaluate import Symbol
+from fitlang.check.loader import SourceModule
+from fitlang.diagnostics import Diagnostic
+from fitlang.lsp.incremental import EditorWorkspace, ParseCache
+from fitlang.lsp.locate import NameUse, declared_name
+from fitlang.syntax import nodes as n
+from fitlang.syntax.nodes import Span
+
+
+@dataclass
+class Analysis:
+    path: Path  # resolved path of the root file
+    text: str
+    result: CheckResult
+    diagnostics: dict[Path, list[Diagnostic]] = field(default_factory=dict)
+
+    @property
+    def workspace(self) -> EditorWorkspace:
+        return self.result.workspace  # type: ignore[return-value]
+
+    @property
+    def root(self) -> SourceModule:
+        return self.result.root
+
+    @property
+    def has_errors(self) -> bool:
+        return self.result.has_errors
+
+    def module(self, resolved: Path) -> SourceModule | None:
+        return self.workspace.modules.get(resolved)
+
+    def reachable(self) -> list[SourceModule]:
+        return self.workspace.reachable(self.root)
+
+    # ---- names ------------------------------------------------------------
+
+    @cached_property
+    def checker(self) -> Checker:
+        """A checker of its own over the same modules: its reports are not diagnostics."""
+        return Checker(self.workspace)
+
+    def scope(self, module: SourceModule) -> ModuleScope:
+        return self.checker.scope(module)
+
+    def resolve(self, module: SourceModule, use: NameUse) -> Symbol | None:
+        scope: ModuleScope | None = self.scope(module)
+        for qualifier in use.qualifiers:
+            scope = scope.alias(qualifier) if scope is not None else None
+        if scope is None:
+            return None
+        name = use.ident.name
+        if not use.qualifiers and use.subjects is not None and name in use.subjects:
+            return None  # `zone`, `memory`, ...: the candidate node's, not a declaration
+        return scope.lookup(name)
+
+    def entity(self, symbol: Symbol) -> Any:
+        return self.checker.entity(symbol)
+
+    # ---- the placement problem --------------------------------------------
+
+    @cached_property
+    def built(self):
+        """The placement problem of what checks (with errors, of the declarations without)."""
+        from fitlang.model.build import build_problem
+
+        try:
+            return build_problem(self.result.program)
+        except Exception:  # an unreadable inventory mid-edit must not break the editor
+            return None
+
+
+def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = None,
+            warnings: bool = True) -> Analysis:
+    resolved = root.resolve()
+    workspace = EditorWorkspace(overlay=dict(overlay), cache=cache)
+    result = check_file(resolved, workspace)
+    text = overlay.get(resolved)
+    if text is None:
+        text = result.root.text
+    analysis = Analysis(resolved, text, result)
+    diagnostics = list(result.diagnostics)
+    if warnings and not result.has_errors:
+        diagnostics += _rule_warnings(analysis)
+    by_display = {m.path: m.resolved for m in workspace.modules.values()}
+    for diagnostic in diagnostics:
+        target = by_display.get(diagnostic.path, resolved)
+        analysis.diagnostics.setdefault(target, []).append(diagnostic)
+    return analysis
+
+
+def _rule_warnings(analysis: Analysis) -> list[Diagnostic]:
+    from fitlang.lsp.rule_warnings import PoolUnusable, rule_warnings
+
+    built = analysis.built
+    if built is None or any(d.is_error for d in built.diagnostics):
+        return []
+    found = rule_warnings(analysis.result.program, built.problem)
+    return [_at_name(analysis, d) if d.code == PoolUnusable.code else d for d in found]
+
+
+def _at_name(analysis: Analysis, diagnostic: Diagnostic) -> Diagnostic:
+    """A warning about a whole block, shown at the block's name."""
+    for module in analysis.workspace.modules.values():
+        if module.path != diagnostic.path:
+            continue
+        for decl in module.decls:
+            if isinstance(decl, n.Block) and decl.span == diagnostic.span and decl.name is not None:
+                return dataclasses.replace(diagnostic, span=decl.name.span)
+    return diagnostic
+
+
+def symbol_key(symbol: Symbol) -> tuple[Path, int]:
+    """Where a declaration is: the same across analyses that parsed the same text."""
+    ident = declared_name(symbol.decl)
+    return symbol.module.resolved, ident.span.start if ident is not None else symbol.decl.span.start
+
+
+def name_span(decl: Any) -> Span:
+    ident = declared_name(decl)
+    if ident is not None:
+        return ident.span
+    if isinstance(decl, n.Block):
+        return decl.kind.span
+    return decl.span

@@ -1,0 +1,584 @@
+"""`fitc lsp`: the fit language server, on stdio (pygls).
+
+Diagnostics are `fitc check`'s, for the text on screen: on open at once, on change after a
+short pause (an edit after a quiet spell is checked at once, a burst of keystrokes once it
+stops), in the file they belong to (an error in an imported file goes to that file). A file
+without errors also gets the solver-free warnings W0101-W0103. After a save, a separate
+process asks the solver whether every replica can be placed and, when not, adds the
+conflict (E0501, E0504) where its rules stand; the result is dropped if the text changed
+meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls import uris
+from pygls.lsp.server import LanguageServer
+
+from fitlang import __version__
+from fitlang.check.loader import display_path
+from fitlang.diagnostics import Diagnostic, Severity
+from fitlang.lsp import navigation
+from fitlang.lsp.analysis import Analysis, analyze
+from fitlang.lsp.incremental import ParseCache
+from fitlang.lsp.positions import LineIndex
+from fitlang.syntax import nodes as n
+from fitlang.syntax.nodes import Span
+
+DEBOUNCE = 0.15  # seconds of quiet before a burst of edits is checked
+SOLVE_BUDGET = 10.0  # seconds the solver may take after a save
+SOURCE = "fitc"
+
+log = logging.getLogger(__name__)
+
+_SEVERITY = {Severity.ERROR: types.DiagnosticSeverity.Error,
+             Severity.WARNING: types.DiagnosticSeverity.Warning,
+             Severity.NOTE: types.DiagnosticSeverity.Information}
+
+
+@dataclass
+class _Solved:
+    """A solver job's outcome for one root, valid while the open texts are the same."""
+
+    versions: dict[str, int | None]
+    diagnostics: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
+
+
+class FitLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("fitc", __version__)
+        self.cache = ParseCache()
+        self.analyses: dict[str, tuple[int | None, Analysis]] = {}  # root uri -> (version, it)
+        self.parsed_whole: dict[str, Analysis] = {}  # the last check without syntax errors
+        # target uri -> root uri -> the diagnostics that root's check found in the target
+        self.found: dict[str, dict[str, list[types.Diagnostic]]] = {}
+        self.solved: dict[str, _Solved] = {}
+        self.solving: dict[str, asyncio.Task] = {}
+        self.pending: dict[str, asyncio.TimerHandle] = {}
+        self.last_change: dict[str, float] = {}
+        self.uri_of: dict[Path, str] = {}  # open documents' paths -> their uris, as sent
+        self.solve_budget = SOLVE_BUDGET
+        self.root: Path | None = None  # the project folder, when the client names one
+
+    # ---- documents ----------------------------------------------------------
+
+    def path_of(self, uri: str) -> Path:
+        path = uris.to_fs_path(uri)
+        if path is None:  # untitled:Untitled-1 and the like
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", uri.split(":", 1)[-1]) or "untitled"
+            return Path("/untitled") / (name if name.endswith(".fit") else name + ".fit")
+        return Path(path).resolve()
+
+    def uri_for(self, path: Path) -> str:
+        return self.uri_of.get(path) or uris.from_fs_path(str(path)) or path.as_uri()
+
+    def open_uris(self) -> list[str]:
+        return list(self.workspace.text_documents)
+
+    def overlay(self) -> dict[Path, str]:
+        return {self.path_of(uri): doc.source for uri, doc in self.workspace.text_documents.items()}
+
+    def versions(self) -> dict[str, int | None]:
+        return {uri: doc.version for uri, doc in self.workspace.text_documents.items()}
+
+    def encoding(self) -> str:
+        return str(self.workspace.position_encoding or "utf-16")
+
+    def index(self, uri: str) -> LineIndex:
+        return LineIndex(self.workspace.get_text_document(uri).source, self.encoding())
+
+    # ---- checking -----------------------------------------------------------
+
+    def analysis(self, uri: str, fresh: bool = True) -> Analysis | None:
+        """The check of an open document; re-run first when `fresh` and the text changed."""
+        if uri not in self.workspace.text_documents:
+            return None
+        known = self.analyses.get(uri)
+        version = self.workspace.get_text_document(uri).version
+        if known is None or (fresh and known[0] != version):
+            self.check_now(uri)
+            known = self.analyses.get(uri)
+        return known[1] if known else None
+
+    def schedule(self, uri: str, changed: bool = True) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        quiet = now - self.last_change.get(uri, float("-inf")) > DEBOUNCE
+        if changed:
+            self.last_change[uri] = now
+        handle = self.pending.pop(uri, None)
+        if handle is not None:
+            handle.cancel()
+        self.pending[uri] = loop.call_later(0 if quiet else DEBOUNCE, self.check_now, uri)
+
+    def check_now(self, uri: str) -> None:
+        """Check `uri` and every open document that imports it, and publish."""
+        handle = self.pending.pop(uri, None)
+        if handle is not None:
+            handle.cancel()
+        if uri not in self.workspace.text_documents:
+            return
+        path = self.path_of(uri)
+        roots = [uri] + [other for other, (_, analysis) in self.analyses.items()
+                         if other != uri and other in self.workspace.text_documents
+                         and path in analysis.workspace.modules]
+        overlay = self.overlay()
+        touched: set[str] = set()
+        for root in roots:
+            touched |= self._check_root(root, overlay)
+        for target in touched:
+            self.publish(target)
+
+    def _check_root(self, root: str, overlay: dict[Path, str]) -> set[str]:
+        document = self.workspace.get_text_document(root)
+        try:
+            analysis = analyze(self.path_of(root), overlay, self.cache)
+        except Exception as error:  # never let one bad input stop the server
+            log.exception("checking %s failed", root)
+            self.window_log_message(types.LogMessageParams(
+                types.MessageType.Error, f"fitc: internal error checking {root}: {error}"))
+            return set()
+        self.analyses[root] = (document.version, analysis)
+        module = analysis.module(analysis.path)
+        if module is not None and not module.parsed.diagnostics:
+            self.parsed_whole[root] = analysis
+        touched = {target for target, by_root in self.found.items() if root in by_root}
+        for target in touched:
+            self.found[target].pop(root, None)
+        results = {root: []}
+        for path, diagnostics in analysis.diagnostics.items():
+            target = self.uri_for(path)
+            results[target] = self.convert(analysis, path, diagnostics)
+        for target, converted in results.items():
+            self.found.setdefault(target, {})[root] = converted
+        return touched | set(results)
+
+    def convert(self, analysis: Analysis, path: Path, diagnostics: list[Diagnostic]
+                ) -> list[types.Diagnostic]:
+        module = analysis.module(path)
+        index = LineIndex(module.text if module is not None else analysis.text, self.encoding())
+        modules = {m.path: m for m in analysis.workspace.modules.values()}
+        return [self.lsp_diagnostic(d, index, modules) for d in diagnostics]
+
+    def lsp_diagnostic(self, d: Diagnostic, index: LineIndex, modules: dict[str, Any]
+                       ) -> types.Diagnostic:
+        related = []
+        for item in d.related:
+            module = modules.get(item.path)
+            if module is None:
+                continue
+            where = index if item.path == d.path else LineIndex(module.text, self.encoding())
+            related.append(types.DiagnosticRelatedInformation(
+                location=types.Location(self.uri_for(module.resolved), where.range(item.span)),
+                message=item.message))
+        data = None
+        if d.fixes:
+            data = {"fixes": [{"title": fix.title, "text": fix.text,
+                               "range": _range_json(index.range(fix.span))} for fix in d.fixes]}
+        return types.Diagnostic(range=index.range(d.span), message=d.message,
+                                severity=_SEVERITY.get(d.severity, types.DiagnosticSeverity.Error),
+                                code=d.code, source=SOURCE, related_information=related or None,
+                                data=data)
+
+    def publish(self, target: str) -> None:
+        diagnostics: list[types.Diagnostic] = []
+        seen: set[tuple] = set()
+        versions = self.versions()
+        solved = [s.diagnostics.get(target, []) for s in self.solved.values()
+                  if all(versions.get(u) == v for u, v in s.versions.items())]
+        for group in list(self.found.get(target, {}).values()) + solved:
+            for diagnostic in group:
+                key = (diagnostic.code, diagnostic.message, diagnostic.range.start.line,
+                       diagnostic.range.start.character, diagnostic.range.end.line,
+                       diagnostic.range.end.character)
+                if key not in seen:
+                    seen.add(key)
+                    diagnostics.append(diagnostic)
+        diagnostics.sort(key=lambda d: (d.range.start.line, d.range.start.character, str(d.code)))
+        document = self.workspace.text_documents.get(target)
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=target, diagnostics=diagnostics,
+            version=document.version if document is not None else None))
+
+    def forget(self, uri: str) -> None:
+        """A document was closed: drop what its checks found and clear what is left over."""
+        handle = self.pending.pop(uri, None)
+        if handle is not None:
+            handle.cancel()
+        self.analyses.pop(uri, None)
+        self.parsed_whole.pop(uri, None)
+        solved = self.solved.pop(uri, None)
+        task = self.solving.pop(uri, None)
+        if task is not None:
+            task.cancel()
+        touched = {uri} | (set(solved.diagnostics) if solved is not None else set())
+        for target, by_root in self.found.items():
+            if uri in by_root:
+                by_root.pop(uri)
+                touched.add(target)
+        for target in touched:
+            if not self.found.get(target):
+                self.found.pop(target, None)
+            self.publish(target)
+
+    # ---- the solver after a save ---------------------------------------------
+
+    def start_solving(self, uri: str) -> None:
+        task = self.solving.pop(uri, None)
+        if task is not None:
+            task.cancel()
+        self.solved.pop(uri, None)
+        known = self.analyses.get(uri)
+        if known is not None and (known[1].has_errors or not known[1].result.program.workloads):
+            return  # nothing to place, or errors to fix first
+        self.solving[uri] = asyncio.get_running_loop().create_task(self._solve(uri))
+
+    def drop_stale_solves(self, but: str) -> None:
+        """Forget solver results for texts that changed, and clear them where they are shown
+        (`but` is checked again soon anyway)."""
+        versions = self.versions()
+        for root, solved in list(self.solved.items()):
+            if any(versions.get(u) != v for u, v in solved.versions.items()):
+                del self.solved[root]
+                for target in solved.diagnostics:
+                    if target != but:
+                        self.publish(target)
+
+    def stop_solving_for(self, changed: str) -> None:
+        """The text of `changed` moved on: stop the solver jobs that read it."""
+        path = self.path_of(changed)
+        for root, task in list(self.solving.items()):
+            known = self.analyses.get(root)
+            if root == changed or (known is not None and path in known[1].workspace.modules):
+                task.cancel()
+                self.solving.pop(root, None)
+
+    def relevant_versions(self, uri: str) -> dict[str, int | None]:
+        """The versions of the open documents that `uri`'s check read."""
+        versions = self.versions()
+        known = self.analyses.get(uri)
+        if known is None:
+            return versions
+        paths = set(known[1].workspace.modules)
+        return {u: v for u, v in versions.items() if u == uri or self.path_of(u) in paths}
+
+    async def _solve(self, uri: str) -> None:
+        versions = self.relevant_versions(uri)
+        request = json.dumps({"root": str(self.path_of(uri)), "time_limit": self.solve_budget,
+                              "overlay": {str(p): t for p, t in self.overlay().items()}})
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fitlang.lsp.solver_worker", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(request.encode("utf-8")),
+                                               timeout=self.solve_budget + 5)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            raise
+        finally:
+            if self.solving.get(uri) is asyncio.current_task():
+                self.solving.pop(uri, None)
+        current = self.versions()
+        if process.returncode != 0 or any(current.get(u) != v for u, v in versions.items()):
+            return  # the text changed meanwhile: what the solver says is about another text
+        try:
+            found = json.loads(output)["diagnostics"]
+        except (ValueError, KeyError):
+            return
+        solved = _Solved(versions)
+        known = self.analyses.get(uri)
+        for item in found:
+            path = Path(item["file"])
+            span = _narrow(known[1] if known else None, path, Span(*item["span"]))
+            index = LineIndex(self._text(path), self.encoding())
+            diagnostic = types.Diagnostic(
+                range=index.range(span), message=item["message"], code=item["code"],
+                source=SOURCE, severity=types.DiagnosticSeverity.Error
+                if item["severity"] == "error" else types.DiagnosticSeverity.Warning)
+            solved.diagnostics.setdefault(self.uri_for(path), []).append(diagnostic)
+        if not solved.diagnostics:
+            return
+        self.solved[uri] = solved
+        for target in solved.diagnostics:
+            self.publish(target)
+
+    def _text(self, path: Path) -> str:
+        uri = self.uri_of.get(path)
+        if uri is not None and uri in self.workspace.text_documents:
+            return self.workspace.get_text_document(uri).source
+        return _text_of(path)
+
+    def stop_all(self) -> None:
+        for task in self.solving.values():
+            task.cancel()
+        for handle in self.pending.values():
+            handle.cancel()
+
+
+def _narrow(analysis: Analysis | None, path: Path, span: Span) -> Span:
+    """A conflict that names a whole pool or workload is shown at its name, not over the
+    whole block."""
+    module = analysis.module(path) if analysis is not None else None
+    if module is None or span.end_line == span.line:
+        return span
+    for decl in module.decls:
+        if isinstance(decl, n.Block) and decl.span == span and decl.name is not None:
+            return decl.name.span
+    return span
+
+
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _range_json(r: types.Range) -> dict[str, Any]:
+    return {"start": {"line": r.start.line, "character": r.start.character},
+            "end": {"line": r.end.line, "character": r.end.character}}
+
+
+server = FitLanguageServer()
+
+
+# ---- lifecycle and synchronisation ------------------------------------------------
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: FitLanguageServer, params: types.InitializeParams) -> None:
+    root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
+    path = uris.to_fs_path(root) if root else None
+    if path and os.path.isdir(path):
+        os.chdir(path)  # diagnostics name files relative to the project, as `fitc check` does
+        ls.root = Path(path).resolve()
+    options = params.initialization_options
+    if isinstance(options, dict) and isinstance(options.get("solveTimeLimit"), (int, float)):
+        ls.solve_budget = float(options["solveTimeLimit"])
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: FitLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.uri_of[ls.path_of(uri)] = uri
+    ls.check_now(uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: FitLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.stop_solving_for(uri)
+    ls.drop_stale_solves(but=uri)
+    ls.schedule(uri)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: FitLanguageServer, params: types.DidChangeWatchedFilesParams
+                             ) -> None:
+    """A file changed on disk (another program, a `git checkout`): check the open files again,
+    one of them may import it."""
+    for uri in ls.open_uris():
+        ls.schedule(uri, changed=False)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+def did_save(ls: FitLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.analysis(uri)  # the check of the saved text, if the last edit was not checked yet
+    ls.start_solving(uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: FitLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    path = ls.path_of(uri)
+    ls.uri_of.pop(path, None)
+    ls.forget(uri)
+    ls.cache.forget(display_path(path))
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: FitLanguageServer, params: None) -> None:
+    ls.stop_all()
+
+
+# ---- requests -------------------------------------------------------------------
+
+
+def _where(ls: FitLanguageServer, uri: str, position: types.Position):
+    analysis = ls.analysis(uri)
+    if analysis is None:
+        return None
+    module = analysis.module(ls.path_of(uri))
+    if module is None:
+        return None
+    line, column = ls.index(uri).line_column(position)
+    return analysis, module, line, column
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def hover(ls: FitLanguageServer, params: types.HoverParams) -> types.Hover | None:
+    from fitlang.lsp.hover import hover as describe
+
+    where = _where(ls, params.text_document.uri, params.position)
+    if where is None:
+        return None
+    analysis, module, line, column = where
+    found = describe(analysis, module, line, column)
+    if found is None:
+        return None
+    text, span = found
+    return types.Hover(contents=types.MarkupContent(types.MarkupKind.Markdown, text),
+                       range=ls.index(params.text_document.uri).range(span))
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION,
+                types.CompletionOptions(trigger_characters=[".", '"', "/"]))
+def completion(ls: FitLanguageServer, params: types.CompletionParams) -> types.CompletionList:
+    from fitlang.lsp.completion import Completer, apply_range
+
+    uri = params.text_document.uri
+    document = ls.workspace.get_text_document(uri)
+    index = LineIndex(document.source, ls.encoding())
+    offset = index.offset(params.position)
+    analysis = ls.analysis(uri, fresh=False)  # names only: the last check is good enough
+    module = analysis.module(ls.path_of(uri)) if analysis is not None else None
+    completer = Completer(analysis, module, document.source, offset, ls.parsed_whole.get(uri))
+    items = completer.items()
+    replace = types.Range(index.position_at(completer.replace_from()), params.position)
+    return types.CompletionList(is_incomplete=False, items=apply_range(items, replace))
+
+
+@server.feature(types.TEXT_DOCUMENT_DEFINITION)
+def definition(ls: FitLanguageServer, params: types.DefinitionParams) -> list[types.Location]:
+    where = _where(ls, params.text_document.uri, params.position)
+    if where is None:
+        return []
+    analysis, module, line, column = where
+    return [_location(ls, analysis, path, span)
+            for path, span in navigation.definition(analysis, module, line, column)]
+
+
+@server.feature(types.TEXT_DOCUMENT_REFERENCES)
+def references(ls: FitLanguageServer, params: types.ReferenceParams) -> list[types.Location]:
+    uri = params.text_document.uri
+    where = _where(ls, uri, params.position)
+    if where is None:
+        return []
+    analysis, module, line, column = where
+    symbol = navigation.symbol_at(analysis, module, line, column)
+    if symbol is None:
+        return []
+    analyses = [analysis] + [a for a in (ls.analysis(u) for u in ls.open_uris() if u != uri)
+                             if a is not None]
+    analyses += _project_analyses(ls, symbol.name, {a.path for a in analyses})
+    places = navigation.references(analyses, symbol, params.context.include_declaration)
+    return [_location(ls, analysis, path, span) for path, span in places]
+
+
+def _project_analyses(ls: FitLanguageServer, name: str, done: set[Path]) -> list[Analysis]:
+    """Files of the project that are not open but mention the name: they may refer to it."""
+    if ls.root is None:
+        return []
+    found = []
+    overlay = ls.overlay()
+    for path in _project_files(ls.root):
+        if path in done:
+            continue
+        try:
+            if name not in path.read_text(encoding="utf-8", errors="replace"):
+                continue
+            found.append(analyze(path, overlay, ls.cache, warnings=False))
+        except Exception:
+            continue
+    return found
+
+
+_SKIPPED_DIRECTORIES = {"node_modules", "__pycache__", "venv", "site-packages"}
+MAX_PROJECT_FILES = 500
+
+
+def _project_files(root: Path) -> list[Path]:
+    """The `.fit` files below the project root (not in hidden or tool directories), at most
+    MAX_PROJECT_FILES of them."""
+    files: list[Path] = []
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = sorted(d for d in subdirectories
+                                   if not d.startswith(".") and d not in _SKIPPED_DIRECTORIES)
+        for name in sorted(names):
+            if name.endswith(".fit"):
+                files.append((Path(directory) / name).resolve())
+                if len(files) >= MAX_PROJECT_FILES:
+                    return files
+    return files
+
+
+def _location(ls: FitLanguageServer, analysis: Analysis, path: Path, span: Span) -> types.Location:
+    module = analysis.module(path)
+    text = module.text if module is not None else ls._text(path)
+    if path in ls.uri_of and ls.uri_of[path] in ls.workspace.text_documents:
+        text = ls.workspace.get_text_document(ls.uri_of[path]).source
+    return types.Location(ls.uri_for(path), LineIndex(text, ls.encoding()).range(span))
+
+
+@server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+def document_symbol(ls: FitLanguageServer, params: types.DocumentSymbolParams
+                    ) -> list[types.DocumentSymbol]:
+    uri = params.text_document.uri
+    analysis = ls.analysis(uri)
+    module = analysis.module(ls.path_of(uri)) if analysis is not None else None
+    if module is None:
+        return []
+    return navigation.document_symbols(module, ls.index(uri).range)
+
+
+@server.feature(types.TEXT_DOCUMENT_FORMATTING)
+def formatting(ls: FitLanguageServer, params: types.DocumentFormattingParams
+               ) -> list[types.TextEdit] | None:
+    from fitlang.lsp.actions import text_edits
+    from fitlang.syntax.formatter import FormatError, format_source
+
+    uri = params.text_document.uri
+    document = ls.workspace.get_text_document(uri)
+    try:
+        formatted = format_source(document.source, str(ls.path_of(uri)))
+    except FormatError as error:
+        ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"fitc fmt: {error}"))
+        return None
+    if formatted.diagnostics:
+        return None  # a file with syntax errors is left as it is (its errors are shown)
+    return text_edits(ls.index(uri), formatted.text)
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
+                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
+def code_action(ls: FitLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    from fitlang.lsp.actions import quick_fixes
+
+    uri = params.text_document.uri
+    if uri not in ls.workspace.text_documents:
+        return []
+    mine = [d for d in params.context.diagnostics if d.source in (SOURCE, None)]
+    return quick_fixes(uri, ls.index(uri), mine)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="fitc lsp: %(levelname)s: %(message)s")
+    try:
+        server.start_io()
+    finally:
+        server.stop_all()
+    return 0
