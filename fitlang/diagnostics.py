@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Iterable
 
 from fitlang.syntax.nodes import Span
@@ -93,24 +93,3 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 def hint(suggestion: str | None) -> str:
     return f"; did you mean `{suggestion}`?" if suggestion else ""
-
-
-@dataclass
-class DiagnosticBag:
-    """Collects diagnostics in report order and says whether any is an error."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, diagnostic: Diagnostic) -> None:
-        self.items.append(diagnostic)
-
-    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.items.extend(diagnostics)
-
-    @property
-    def has_errors(self) -> bool:
-        return any(d.is_error for d in self.items)
-
-    def sorted(self) -> list[Diagnostic]:
-        unique = {(d.sort_key(), d.severity): d for d in self.items}
-        return [unique[key] for key in sorted(unique, key=lambda k: k[0])]

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from fitlang.model.problem import NodeClass, Problem, one_class_per_node
+from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.linear import Outcome
@@ -273,10 +273,3 @@ def _why_unplaced(problem: Problem, demand) -> str:
     if higher:
         return f"capacity is taken by higher-priority work ({shown})"
     return "not enough capacity on the nodes it may use"
-
-
-def node_class_of(problem: Problem, node: str) -> NodeClass | None:
-    for node_class in problem.classes:
-        if node in node_class.node_names:
-            return node_class
-    return None
