@@ -388,3 +388,20 @@ def test_affinity_on_node_puts_replicas_beside_their_target(tmp_path, backend):
     app_nodes = {a.node for a in placement.assignments if a.workload == "app"}
     assert app_nodes <= cache_nodes and len(cache_nodes) == 2
     assert placement.value == 2
+
+
+def test_stranded_gpus_are_reported(tmp_path):
+    from fitlang.solve.utilization import utilization
+
+    # the only node: 16 CPU, 4 GPUs; the CPU job takes all 16 cores, so no GPU job (1 GPU +
+    # 1 CPU) fits beside it: all 4 GPUs are stranded, and no CPU is
+    text = (GPUS + pool("g", 1, 16, "64Gi", 1, "  gpu {\n    model = L4\n    count = 4\n  }\n")
+            + workload("cpu_hog", 1, 16, "8Gi")
+            + workload("infer", 0, 1, "1Gi", "  gpu {\n    count = 1\n  }\n"))
+    problem = problem_from(tmp_path, text)
+    rows = {(u.pool, u.resource): u for u in utilization(problem, solved(problem))}
+    assert (rows["g", "gpu"].capacity, rows["g", "gpu"].used, rows["g", "gpu"].stranded) == (4, 0, 4)
+    assert (rows["g", "cpu"].used, rows["g", "cpu"].stranded) == (16000, 0)
+    assert rows["g", "memory"].stranded == 56 * 2 ** 30
+    document = json.loads(as_json(problem, solved(problem), []))
+    assert {"pool": "g", "resource": "gpu", "capacity": 4, "used": 0, "stranded": 4} in document["utilization"]

@@ -9,6 +9,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.render import _record
 from fitlang.solve.placement import Placement
+from fitlang.solve.utilization import utilization
 
 
 def _number(value: Fraction | None) -> float | None:
@@ -45,6 +46,9 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
         "unplaced": [{"workload": u.workload, "replica": u.replica, "reason": u.reason}
                      for u in placement.unplaced],
         "diagnostics": [_record(d) for d in diagnostics],
+        "utilization": [{"pool": u.pool, "resource": u.resource, "capacity": u.capacity,
+                         "used": u.used, "stranded": u.stranded}
+                        for u in utilization(problem, placement)],
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -88,7 +92,24 @@ def as_text(problem: Problem, placement: Placement) -> str:
                      f"{placement.unit}; lower bound {float(bound):.4f}; gap {gap:.2%}")
     for unplaced in _grouped_unplaced(placement):
         lines.append(f"unplaced: {unplaced}")
+    rows = utilization(problem, placement)
+    if rows:
+        lines += ["", "utilization of the nodes in use (stranded: free, but no replica fits beside "
+                      "what is full):"]
+        for row in rows:
+            share = row.used / row.capacity if row.capacity else 0.0
+            stranded = f", stranded {_amount(row.resource, row.stranded)}" if row.stranded else ""
+            lines.append(f"  {row.pool:<20} {row.resource:<7} {_amount(row.resource, row.used)} of "
+                         f"{_amount(row.resource, row.capacity)} ({share:.0%}){stranded}")
     return "\n".join(lines) + "\n"
+
+
+def _amount(resource: str, value: int) -> str:
+    if resource == "cpu":
+        return f"{value / 1000:g} CPU"
+    if resource in ("memory", "disk"):
+        return f"{value / 2 ** 30:.4g} GiB"
+    return f"{value} GPU{'s' if value != 1 else ''}"
 
 
 def _grouped_unplaced(placement: Placement) -> list[str]:
