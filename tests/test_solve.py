@@ -405,3 +405,16 @@ def test_stranded_gpus_are_reported(tmp_path):
     assert rows["g", "memory"].stranded == 56 * 2 ** 30
     document = json.loads(as_json(problem, solved(problem), []))
     assert {"pool": "g", "resource": "gpu", "capacity": 4, "used": 0, "stranded": 4} in document["utilization"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_arm_nodes_only_for_workloads_whose_image_runs_there(tmp_path, backend):
+    arm = pool("graviton", 2, 8, "32Gi", "0.3", "  arch = arm64\n")
+    x86 = pool("intel", 2, 8, "32Gi", "0.4")
+    by_default = problem_from(tmp_path, arm + x86 + workload("w", 1, 4, "4Gi"), "a.fit")
+    assert on_pools(solved(by_default, backend), by_default) == {"w": {"intel": 1}}
+    both = problem_from(tmp_path, arm + x86 + workload("w", 1, 4, "4Gi", "  arch = [amd64, arm64]\n"),
+                        "b.fit")
+    placement = solved(both, backend)
+    assert on_pools(placement, both) == {"w": {"graviton": 1}}
+    assert placement.value == Fraction(3, 10)

@@ -553,7 +553,8 @@ class Checker:
             gang=bool(values.get("gang", False)), tolerate=values.get("tolerate", []),
             image=values.get("image"), command=values.get("command"), env=values.get("env", {}),
             time_limit_seconds=_seconds(values.get("time_limit")),
-            exclusive=bool(values.get("exclusive", False)), origin=v.origin, spans=v.spans)
+            exclusive=bool(values.get("exclusive", False)),
+            arch=list(values.get("arch", ["amd64"])), origin=v.origin, spans=v.spans)
         if gpu is not None:
             workload.gpu_requirements = self._gpu_requirements(scope, gpu)
         self._rules(scope, workload, v.statements)

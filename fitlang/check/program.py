@@ -208,6 +208,7 @@ class Workload:
     env: dict[str, str] = field(default_factory=dict)
     time_limit_seconds: int | None = None
     exclusive: bool = False
+    arch: list[str] = field(default_factory=lambda: ["amd64"])
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 

@@ -137,6 +137,8 @@ _WORKLOAD_ATTRS = {
     "env": Attr(t.MAP, doc="environment variables"),
     "time_limit": Attr(t.TIME, doc="wall-clock limit (Slurm --time)", minimum=Fraction(0)),
     "exclusive": Attr(t.BOOL, doc="whole nodes only (Slurm --exclusive)"),
+    "arch": Attr(t.list_of(t.ARCH), doc="CPU architectures the image runs on (default [amd64])",
+                 non_empty=True),
 }
 _RULES = frozenset({"require", "prefer", "use", "affinity", "spread"})
 

@@ -274,6 +274,9 @@ def _checks(workload: Workload, node_class: NodeClass):
         if node_class.labels.get(key) != value:
             yield Exclusion(f'labels["{key}"] == "{value}"', spans.get("labels"),
                             f"node label {key} is {node_class.labels.get(key)!r}")
+    if node_class.arch not in workload.arch:
+        yield Exclusion(f"arch = [{', '.join(workload.arch)}]", spans.get("arch", workload.origin),
+                        f"nodes of `{node_class.pool}` are {node_class.arch}")
     if workload.zones is not None and node_class.zone not in workload.zones:
         yield Exclusion("zones", spans.get("zones"), f"zone is {node_class.zone!r}")
     if workload.regions is not None and node_class.region not in workload.regions:
