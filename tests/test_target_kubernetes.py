@@ -159,3 +159,22 @@ def test_infeasible_policy_writes_nothing(tmp_path, fitc):
     result = fitc("compile", str(path), "--target", "kubernetes", "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and "E0501" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_tpu_and_neuron_devices_use_their_extended_resources(tmp_path):
+    path = tmp_path / "tpu.fit"
+    path.write_text('import "std/accelerators"\nimport "std/gcp"\nimport "std/aws"\n\n'
+                    'buy {\n  max_count = 4\n}\n\n'
+                    'workload train {\n  replicas = 1\n  cpu = 8\n  memory = 32Gi\n  image = "jax"\n'
+                    '  gpu {\n    count = 4\n    require family == tpu\n  }\n}\n\n'
+                    'workload serve {\n  replicas = 1\n  cpu = 2\n  memory = 8Gi\n  image = "neuron"\n'
+                    '  gpu {\n    count = 1\n    require family == inferentia\n  }\n}\n')
+    context, files = render(path, "kubernetes")
+    check_objects(files)
+    bought = {c.instance_type for c in context.problem.classes if c.id in context.placement.bought}
+    assert bought == {"ct5lp-hightpu-4t", "inf2.xlarge"}  # the cheapest of each family
+    requests = {d["metadata"]["annotations"]["fitlang.dev/workload"]:
+                d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+                for d in documents(files)}
+    assert requests["train"]["google.com/tpu"] == "4"
+    assert requests["serve"]["aws.amazon.com/neuron"] == "1"
