@@ -268,9 +268,15 @@ def _run_solve(arguments: argparse.Namespace) -> int:
         from fitlang.solve.preferences import preference_outcomes
 
         sys.stdout.write(as_text(problem, placement))
+        from fitlang.solve.savings import arm_saving
+
         outcomes = preference_outcomes(problem, placement) if placement.assignments else []
         if outcomes:
             sys.stdout.write("\npreferences:\n" + "".join(f"  {o.line()}\n" for o in outcomes))
+        saving = arm_saving(problem, placement) if not placement.unplaced else None
+        if saving is not None:
+            sys.stdout.write(f"\narm64 nodes save {float(saving):.2f} {placement.unit} against the "
+                             "best placement without them\n")
         emit(diagnostics, "human", sources)
     if any(d.is_error for d in diagnostics):
         return EXIT_ERRORS

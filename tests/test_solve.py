@@ -418,3 +418,12 @@ def test_arm_nodes_only_for_workloads_whose_image_runs_there(tmp_path, backend):
     placement = solved(both, backend)
     assert on_pools(placement, both) == {"w": {"graviton": 1}}
     assert placement.value == Fraction(3, 10)
+
+
+def test_the_report_says_what_arm_saved(tmp_path):
+    from fitlang.solve.savings import arm_saving
+
+    text = (pool("graviton", 2, 8, "32Gi", "0.3", "  arch = arm64\n") + pool("intel", 2, 8, "32Gi", "0.4")
+            + workload("w", 2, 8, "4Gi", "  arch = [amd64, arm64]\n"))
+    problem = problem_from(tmp_path, text)
+    assert arm_saving(problem, solved(problem)) == Fraction(2, 10)  # 2 x (0.4 - 0.3)

@@ -1,0 +1,25 @@
+"""What running on Arm saved: the same policy solved with arm64 nodes ruled out, compared."""
+
+from __future__ import annotations
+
+import copy
+from fractions import Fraction
+
+from fitlang.model.problem import Problem
+from fitlang.solve.placement import Placement, solve
+
+
+def arm_saving(problem: Problem, placement: Placement) -> Fraction | None:
+    """The objective's increase without arm64 nodes (None: no Arm node in use, or no
+    placement of everything without them)."""
+    arm = {c.id for c in problem.classes if c.arch == "arm64"}
+    owner = {name: c.id for c in problem.classes for name in c.node_names}
+    if placement.value is None or not any(owner[a.node] in arm for a in placement.assignments):
+        return None
+    trial = copy.deepcopy(problem)
+    for demand in trial.demands:
+        demand.eligible = [c for c in demand.eligible if c not in arm]
+    without = solve(trial, "highs", time_limit=10)
+    if without.unplaced or without.value is None:
+        return None
+    return without.value - placement.value
