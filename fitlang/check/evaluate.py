@@ -276,7 +276,7 @@ class Evaluator:
                                                  left=left.type.describe(),
                                                  right=right.type.describe()))
             return None
-        return Typed(t.BOOL, _apply_comparison(expr.op, left.value, right.value))
+        return Typed(t.BOOL, apply_comparison(expr.op, left.value, right.value))
 
     def _incompatible(self, expr: n.Binary, action: str, left: Type, right: Type) -> None:
         if left.kind == "number" and right.kind == "number":
@@ -360,9 +360,9 @@ class Evaluator:
                 self.r.report(msg.TypeMismatch.at(self.r.path, expr.right.span, expected="a list",
                                                   found="a node attribute"))
                 return None
-            left, expr_left, expr_right, op = right, expr.right, expr.left, _MIRROR[op]
+            left, expr_right, op = right, expr.left, _MIRROR[op]  # `80GB <= memory`
         else:
-            expr_left, expr_right = expr.left, expr.right
+            expr_right = expr.right
         path, subject_type = left
         if op in ("in", "not in"):
             value = self.value(expr_right, t.list_of(subject_type))
@@ -408,7 +408,7 @@ def _hint_for(left: Typed | None) -> Type:
     return t.ANY
 
 
-def _apply_comparison(op: str, left: Any, right: Any) -> bool:
+def apply_comparison(op: str, left: Any, right: Any) -> bool:
     if op == "==":
         return left == right
     if op == "!=":
@@ -450,6 +450,3 @@ class _AliasedResolver:
     def report(self, diagnostic: Diagnostic) -> None:
         self._reporter.report(diagnostic)
 
-
-def apply_comparison(op: str, left: Any, right: Any) -> bool:
-    return _apply_comparison(op, left, right)
