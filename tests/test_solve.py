@@ -427,3 +427,38 @@ def test_the_report_says_what_arm_saved(tmp_path):
             + workload("w", 2, 8, "4Gi", "  arch = [amd64, arm64]\n"))
     problem = problem_from(tmp_path, text)
     assert arm_saving(problem, solved(problem)) == Fraction(2, 10)  # 2 x (0.4 - 0.3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_power_caps_move_work_to_another_site(backend):
+    from conftest import FIXTURES
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+
+    # an H100 node at dc1 draws 1200 W + 8 x 700 W = 6.8 kW; the 14 kW cap allows 2 of them,
+    # so the third replica goes to dc2 (12 instead of 10 USD/h): 2 x 10 + 12 = 32
+    result = check_file(FIXTURES / "valid" / "power.fit", Workspace())
+    problem = build_problem(result.program).problem
+    placement = solved(problem, backend)
+    assert placement.value == 32
+    assert on_pools(placement, problem) == {"train": {"h100_dc1": 2, "h100_dc2": 1}}
+    document = json.loads(as_json(problem, placement, []))
+    assert document["power"] == [{"scope": "site=dc1", "cap_kw": 14.0, "used_kw": 13.6}]
+    document["assignments"][2]["node"] = "h100_dc1-2"
+    messages = [v.message for v in verify(problem, document)[0]]
+    assert any("over the cap `dc1`" in m for m in messages)
+
+
+def test_explain_names_the_power_cap(tmp_path):
+    from conftest import FIXTURES
+
+    text = (FIXTURES / "valid" / "power.fit").read_text().replace("count = 4\n  cpu = 192\n  memory = 2TiB\n"
+                                                                  "  gpu {\n    model = H100\n    count = 8\n"
+                                                                  "  }\n  power = 10.2kW",
+                                                                  "count = 0\n  cpu = 192\n  memory = 2TiB\n"
+                                                                  "  gpu {\n    model = H100\n    count = 8\n"
+                                                                  "  }\n  power = 10.2kW")
+    explanation = explain(problem_from(tmp_path, text))
+    assert not explanation.feasible
+    assert any("power cap `dc1` allows 14 kW in site=dc1" == r.text for r in explanation.reasons)

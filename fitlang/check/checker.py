@@ -17,7 +17,8 @@ from fitlang.check import types as t
 from fitlang.check.evaluate import Evaluator, Symbol, Typed
 from fitlang.check.loader import SourceModule, Workspace
 from fitlang.check.program import (Accelerator, AffinityRule, Buy, Compare, GpuSpec, Inventory,
-                                   NodeShape, Offer, Origin, Policy, Pool, Preference, Program,
+                                   NodeShape, Offer, Origin, Policy, Pool, PowerCap, Preference,
+                                   Program,
                                    Requirement, SpreadRule, Workload)
 from fitlang.syntax.printer import expression_text
 from fitlang.diagnostics import Diagnostic, did_you_mean, hint
@@ -205,6 +206,9 @@ class Checker:
             return
         if symbol.kind == "buy":
             program.buys.append(entity)
+            return
+        if symbol.kind == "power_cap":
+            program.power_caps.append(entity)
             return
         table = {"accelerator": program.accelerators, "pool": program.pools,
                  "inventory": program.inventories, "offer": program.offers,
@@ -419,7 +423,9 @@ class Checker:
                     price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
                     zone=v.values.get("zone"), region=v.values.get("region"),
                     provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
-                    features=v.values.get("features", []), origin=v.origin, spans=v.spans)
+                    features=v.values.get("features", []), power_watts=v.values.get("power"),
+                    idle_watts=v.values.get("idle_power", Fraction(0)), origin=v.origin,
+                    spans=v.spans)
 
     def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
         if "file" not in v.values or "format" not in v.values:
@@ -475,6 +481,12 @@ class Checker:
                       slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
                       terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
                       terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans)
+
+    def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
+        if "cap" not in v.values:
+            return None
+        return PowerCap(name, v.values["cap"], v.values.get("zone"), v.values.get("region"),
+                        v.values.get("labels", {}), v.origin)
 
     def _build_profile(self, scope: ModuleScope, name: str, v: BlockValues) -> BlockValues:
         return v

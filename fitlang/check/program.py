@@ -109,8 +109,27 @@ class Pool:
     provider: str | None = None
     dedicated: str | None = None
     features: list[str] = field(default_factory=list)
+    power_watts: Fraction | None = None  # per node in use, when the pool states it
+    idle_watts: Fraction = Fraction(0)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+
+
+@dataclass
+class PowerCap:
+    name: str
+    cap_watts: Fraction
+    zone: str | None = None
+    region: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    origin: Origin | None = None
+
+    @property
+    def scope(self) -> str:
+        parts = [f"zone={self.zone}"] if self.zone else []
+        parts += [f"region={self.region}"] if self.region else []
+        parts += [f"{k}={v}" for k, v in sorted(self.labels.items())]
+        return ",".join(parts) or "all"
 
 
 @dataclass
@@ -241,3 +260,4 @@ class Program:
     buys: list[Buy] = field(default_factory=list)
     workloads: dict[str, Workload] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
+    power_caps: list[PowerCap] = field(default_factory=list)

@@ -88,6 +88,9 @@ POOL = BlockSchema("pool", "required", {
     "disk": _size("local storage per node"),
     "price": _rate("price per node per hour"),
     "features": Attr(t.list_of(t.STRING), doc="Slurm node features"),
+    "power": Attr(t.POWER, doc="power a node draws in use (default: idle_power plus its "
+                               "accelerators' tdp)", minimum=Fraction(0)),
+    "idle_power": Attr(t.POWER, doc="power a node draws without accelerators", minimum=Fraction(0)),
     **_PLACEMENT_ATTRS,
 }, blocks={"gpu": POOL_GPU}, doc="a class of identical nodes")
 
@@ -165,8 +168,15 @@ POLICY = BlockSchema("policy", "none", {
                                                    "cluster": Attr(t.STRING)}),
 }, doc="the objective, budget and per-target settings", once=True)
 
+POWER_CAP = BlockSchema("power_cap", "required", {
+    "cap": Attr(t.POWER, True, "most power the nodes in scope may draw", Fraction(0)),
+    "zone": Attr(t.STRING, doc="the scope: nodes in this zone"),
+    "region": Attr(t.STRING, doc="the scope: nodes in this region"),
+    "labels": Attr(t.MAP, doc="the scope: nodes with these labels (a site, a row)"),
+}, doc="a cap on the power drawn by the nodes in use in a zone, region or labelled site")
+
 TOP_LEVEL: dict[str, BlockSchema] = {schema.kind: schema for schema in (
-    ACCELERATOR, POOL, INVENTORY, OFFER, BUY, WORKLOAD, PROFILE, POLICY)}
+    ACCELERATOR, POOL, INVENTORY, OFFER, BUY, WORKLOAD, PROFILE, POLICY, POWER_CAP)}
 
 # what names mean inside `require` / `prefer`
 NODE_SCOPE: dict[str, Type] = {

@@ -15,8 +15,8 @@ from fitlang import messages as msg
 from fitlang.check.program import Accelerator, AffinityRule, Compare, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
-from fitlang.model.problem import (Demand, Exclusion, NodeClass, PreferenceRule, Problem, holds,
-                                   replicas_per_node)
+from fitlang.model.problem import (Demand, Exclusion, NodeClass, PowerScope, PreferenceRule,
+                                   Problem, holds, replicas_per_node)
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
 
@@ -63,7 +63,22 @@ def build_problem(program: Program) -> Built:
     policy = program.policy
     problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
                       policy.spans.get("budget"), spare)
+    problem.power_caps = [PowerScope(cap.name, cap.scope, cap.cap_watts,
+                                     [c.id for c in classes if _in_scope(c, cap)], cap.origin)
+                          for cap in program.power_caps]
     return Built(problem, diagnostics, skipped)
+
+
+def _in_scope(node_class: NodeClass, cap) -> bool:
+    return ((cap.zone is None or node_class.zone == cap.zone)
+            and (cap.region is None or node_class.region == cap.region)
+            and all(node_class.labels.get(k) == v for k, v in cap.labels.items()))
+
+
+def _accelerator_watts(accelerator, count: int) -> Fraction:
+    if accelerator is None or accelerator.tdp_watts is None:
+        return Fraction(0)
+    return accelerator.tdp_watts * count
 
 
 def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) -> NodeClass:
@@ -76,7 +91,9 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
         price=price, accelerator=shape.gpu.model if shape.gpu else None,
         region=region, provider=offer.provider, arch=shape.arch,
         node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),
-        offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin)
+        offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin,
+        power_watts=_accelerator_watts(shape.gpu.model if shape.gpu else None,
+                                       shape.gpu.count if shape.gpu else 0))
 
 
 def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
@@ -99,7 +116,10 @@ def _pool_class(pool) -> NodeClass:
         price=pool.price, accelerator=shape.gpu.model if shape.gpu else None,
         labels=dict(pool.labels), zone=pool.zone, region=pool.region, provider=pool.provider,
         arch=shape.arch, dedicated=pool.dedicated, features=tuple(pool.features),
-        node_names=tuple(f"{pool.name}-{i}" for i in range(pool.count)), origin=pool.origin)
+        node_names=tuple(f"{pool.name}-{i}" for i in range(pool.count)), origin=pool.origin,
+        power_watts=pool.power_watts if pool.power_watts is not None else
+        pool.idle_watts + _accelerator_watts(shape.gpu.model if shape.gpu else None,
+                                             shape.gpu.count if shape.gpu else 0))
 
 
 def _read_inventory(inventory: Inventory) -> InventoryRead:
@@ -139,7 +159,8 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
             dedicated=inventory.dedicated, taints=tuple(first.taints),
             features=tuple(first.features), node_names=tuple(sorted(n.name for n in members)),
             instance_type=first.instance_type, origin=inventory.origin,
-            gres_type=first.gpu_product if inventory.format == "slurm" else None))
+            gres_type=first.gpu_product if inventory.format == "slurm" else None,
+            power_watts=_accelerator_watts(accelerator, first.gpu_count)))
     return classes
 
 

@@ -40,6 +40,7 @@ class NodeClass:
     instance_type: str | None = None
     buy_group: int | None = None  # index of the `buy` block whose max_count it shares
     gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
+    power_watts: Fraction = Fraction(0)  # drawn by one node in use
     origin: Origin | None = None
 
     @property
@@ -124,6 +125,15 @@ class Demand:
 
 
 @dataclass
+class PowerScope:
+    name: str
+    scope: str
+    cap_watts: Fraction
+    classes: list[str]  # class ids whose nodes are in scope
+    origin: Origin | None = None
+
+
+@dataclass
 class Problem:
     classes: list[NodeClass]
     demands: list[Demand]
@@ -135,6 +145,7 @@ class Problem:
     spare_offers: list[NodeClass] = field(default_factory=list)
     # runs of interchangeable classes (one node each): use them in order, to break symmetry
     symmetric: list[list[str]] = field(default_factory=list)
+    power_caps: list["PowerScope"] = field(default_factory=list)
 
     def node_class(self, class_id: str) -> NodeClass:
         return self._by_id()[class_id]
@@ -211,5 +222,7 @@ def one_class_per_node(problem: Problem) -> Problem:
                                                               for n in members.get(c, [])})
                             for rule in demand.preferences]
         demands.append(copy)
-    return dataclasses.replace(problem, classes=singles, demands=demands,
+    caps = [dataclasses.replace(cap, classes=[n for c in cap.classes for n in members.get(c, [])])
+            for cap in problem.power_caps]
+    return dataclasses.replace(problem, classes=singles, demands=demands, power_caps=caps,
                                symmetric=[names for names in members.values() if len(names) > 1])

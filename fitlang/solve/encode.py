@@ -115,6 +115,11 @@ def _encode_limits(encoding: Encoding) -> None:
     if problem.budget is not None:
         terms = {encoding.u[c.id]: c.price for c in problem.classes if c.price}
         model.add(terms, upper=problem.budget, group="budget")
+    for index, cap in enumerate(problem.power_caps):
+        watts = {c.id: c.power_watts for c in problem.classes}
+        terms = {encoding.u[c]: watts[c] for c in cap.classes if watts[c]}
+        if terms:
+            model.add(terms, upper=cap.cap_watts, group=f"power:{index}")
 
 
 def _domains(encoding: Encoding, demand: Demand, topology: str) -> dict[str, list[str]]:

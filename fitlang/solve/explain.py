@@ -73,6 +73,10 @@ def _reason(problem: Problem, group: str) -> Reason:
         return Reason(f"the budget is {float(problem.budget):.2f} USD/h", problem.budget_origin)
     if kind == "buy":
         return Reason(f"at most {problem.buy_limits[int(rest)]} nodes may be bought", None)
+    if kind == "power":
+        cap = problem.power_caps[int(rest)]
+        return Reason(f"power cap `{cap.name}` allows {float(cap.cap_watts) / 1000:g} kW in {cap.scope}",
+                      cap.origin)
     if kind in ("affinity", "spread"):
         name, _, index = rest.rpartition(":")
         demand = problem.demand(name)

@@ -34,6 +34,7 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             "name": name, "pool": node_class.pool,
             "capacity": dict(node_class.capacity), "labels": dict(sorted(node_class.labels.items())),
             "zone": node_class.zone, "region": node_class.region, "arch": node_class.arch,
+            **({"power_w": _number(node_class.power_watts)} if node_class.power_watts else {}),
             "provisioned": node_class.provisioned,
             **({"offer": node_class.offer, "instance_type": node_class.instance_type,
                 "price": _number(node_class.price)} if node_class.provisioned else {}),
@@ -49,6 +50,8 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
         "utilization": [{"pool": u.pool, "resource": u.resource, "capacity": u.capacity,
                          "used": u.used, "stranded": u.stranded}
                         for u in utilization(problem, placement)],
+        "power": [{"scope": p.scope, "cap_kw": _number(p.cap_watts / 1000),
+                   "used_kw": _number(used / 1000)} for p, used in power_use(problem, placement)],
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -92,6 +95,9 @@ def as_text(problem: Problem, placement: Placement) -> str:
                      f"{placement.unit}; lower bound {float(bound):.4f}; gap {gap:.2%}")
     for unplaced in _grouped_unplaced(placement):
         lines.append(f"unplaced: {unplaced}")
+    for cap, used in power_use(problem, placement):
+        lines.append(f"power {cap.name} ({cap.scope}): {float(used) / 1000:.1f} kW used of "
+                     f"{float(cap.cap_watts) / 1000:.1f} kW, {float(cap.cap_watts - used) / 1000:.1f} kW left")
     rows = utilization(problem, placement)
     if rows:
         lines += ["", "utilization of the nodes in use (stranded: free, but no replica fits beside "
@@ -110,6 +116,19 @@ def _amount(resource: str, value: int) -> str:
     if resource in ("memory", "disk"):
         return f"{value / 2 ** 30:.4g} GiB"
     return f"{value} GPU{'s' if value != 1 else ''}"
+
+
+def power_use(problem: Problem, placement: Placement):
+    """(cap, watts drawn by the nodes in use in its scope) for every power cap."""
+    owner = {name: c for c in problem.classes for name in c.node_names}
+    used = {a.node for a in placement.assignments}
+    used |= {n for names in placement.bought.values() for n in names}
+    result = []
+    for cap in problem.power_caps:
+        scope = set(cap.classes)
+        drawn = sum((owner[n].power_watts for n in used if owner[n].id in scope), Fraction(0))
+        result.append((cap, drawn))
+    return result
 
 
 def _grouped_unplaced(placement: Placement) -> list[str]:

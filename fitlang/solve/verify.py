@@ -160,6 +160,14 @@ def _money(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Coun
     if problem.budget is not None and cost > problem.budget:
         violations.append(Violation(f"the placement costs {float(cost):.2f} USD/h, over the budget "
                                     f"of {float(problem.budget):.2f} USD/h", problem.budget_origin))
+    for cap in problem.power_caps:
+        scope = set(cap.classes)
+        drawn = sum((owner[n].power_watts for n in used if n in owner and owner[n].id in scope),
+                    Fraction(0))
+        if drawn > cap.cap_watts:
+            violations.append(Violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over "
+                                        f"the cap `{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW",
+                                        cap.origin))
     per_group: Counter = Counter(owner[n].buy_group for n in bought if n in owner)
     for group, limit in problem.buy_limits.items():
         if per_group[group] > limit:
