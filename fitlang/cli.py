@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from fitlang import __version__
-from fitlang.diagnostics import Diagnostic
+from fitlang.diagnostics import Diagnostic, unique_sorted
 from fitlang.render import FORMATS, exit_code, render
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -162,12 +162,10 @@ def _run_check(arguments: argparse.Namespace) -> int:
     from fitlang.check.loader import Workspace
 
     workspace = Workspace()
-    diagnostics: dict[tuple, Diagnostic] = {}
+    found: list[Diagnostic] = []
     for path in expand_paths(arguments.paths):
-        result = check_file(path, workspace)
-        for diagnostic in result.diagnostics:
-            diagnostics.setdefault((diagnostic.sort_key(), diagnostic.code), diagnostic)
-    ordered = [diagnostics[key] for key in sorted(diagnostics)]
+        found.extend(check_file(path, workspace).diagnostics)
+    ordered = unique_sorted(found)
     sources = {m.path: m.text for m in workspace.modules.values()}
     emit(ordered, arguments.format, _source_reader(sources))
     return exit_code(ordered, arguments.fail_level)

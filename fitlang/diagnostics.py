@@ -93,3 +93,11 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 def hint(suggestion: str | None) -> str:
     return f"; did you mean `{suggestion}`?" if suggestion else ""
+
+
+def unique_sorted(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Each diagnostic once (a module imported twice reports once), in file and line order."""
+    seen: dict[tuple, Diagnostic] = {}
+    for diagnostic in diagnostics:
+        seen.setdefault((diagnostic.sort_key(), diagnostic.severity), diagnostic)
+    return [seen[key] for key in sorted(seen, key=lambda k: k[0])]

@@ -21,7 +21,7 @@ from fitlang.check.program import (Accelerator, AffinityRule, Buy, Compare, GpuS
                                    Program,
                                    Requirement, SpreadRule, Workload)
 from fitlang.syntax.printer import expression_text
-from fitlang.diagnostics import Diagnostic, did_you_mean, hint
+from fitlang.diagnostics import Diagnostic, did_you_mean, hint, unique_sorted
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
@@ -701,11 +701,4 @@ def check_file(path: Path, workspace: Workspace | None = None) -> CheckResult:
         checker.check_module(module)
     program = checker.program(root)
     diagnostics = workspace.diagnostics + checker.diagnostics
-    return CheckResult(root, program, _unique(diagnostics), workspace)
-
-
-def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    seen: dict[tuple, Diagnostic] = {}
-    for diagnostic in diagnostics:
-        seen.setdefault((diagnostic.sort_key(), diagnostic.severity), diagnostic)
-    return [seen[key] for key in sorted(seen, key=lambda k: k[0])]
+    return CheckResult(root, program, unique_sorted(diagnostics), workspace)

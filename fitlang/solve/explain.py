@@ -239,9 +239,7 @@ def _extra_nodes(problem: Problem, class_id: str) -> int | None:
     def with_extra(extra: int) -> bool:
         trial = copy.deepcopy(problem)
         node_class = trial.node_class(class_id)
-        node_class.count += extra
-        node_class.node_names = node_class.node_names + tuple(
-            f"{node_class.pool}-{len(node_class.node_names) + i}" for i in range(extra))
+        _grow(node_class, node_class.count + extra)
         return feasible(trial, 10)
 
     extra = 1
@@ -266,15 +264,21 @@ def _buy_limit_needed(problem: Problem, group: int) -> int | None:
     enough = sum(d.replicas for d in trial.demands)
     for node_class in trial.classes:
         if node_class.buy_group == group and node_class.count < enough:
-            node_class.node_names = node_class.node_names + tuple(
-                f"{node_class.pool}-{node_class.region}-{i}" for i in range(node_class.count, enough))
-            node_class.count = enough
+            _grow(node_class, enough)
     encoding = encode(trial, must_place=True)
     terms = {encoding.u[c.id]: 1 for c in trial.classes if c.buy_group == group}
     outcome = HighsBackend().minimise(encoding.model, terms, 10)
     if outcome.solution is None:
         return None
     return int(sum(outcome.solution[i] for i in terms))
+
+
+def _grow(node_class: NodeClass, count: int) -> None:
+    """Give a class (in a trial copy of the problem) `count` nodes, naming the new ones."""
+    existing = len(node_class.node_names)
+    node_class.node_names = node_class.node_names + tuple(
+        f"{node_class.pool}-extra-{i}" for i in range(existing, max(existing, count)))
+    node_class.count = count
 
 
 def _cheapest_without_budget(problem: Problem) -> Fraction | None:
