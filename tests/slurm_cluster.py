@@ -20,6 +20,8 @@ import pytest
 from fitlang.model.problem import Problem
 
 BINARIES = ("slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
+# two checkouts testing at once on one machine each set their own base port
+BASE_PORT = int(os.environ.get("FITC_TEST_SLURM_PORT", "17000"))
 
 
 def require_slurm() -> None:
@@ -52,7 +54,7 @@ class Cluster:
 
 def _node_lines(problem: Problem, directory: Path) -> tuple[list[str], list[str], list[str]]:
     nodes, gres, names = [], [], []
-    port = 17100
+    port = BASE_PORT + 100
     for node_class in problem.classes:
         if node_class.provisioned:
             continue
@@ -91,8 +93,8 @@ def start_cluster(problem: Problem, directory: Path, partitions: list[str]) -> C
     partition_lines += [f"PartitionName={p} Nodes={node_list} MaxTime=INFINITE State=UP"
                         for p in partitions if p != "debug"]
     conf.write_text("\n".join([
-        "ClusterName=fitctest", "SlurmctldHost=localhost(127.0.0.1)", "SlurmctldPort=17000",
-        "SlurmdPort=17001", "AuthType=auth/none", "CredType=cred/none", "SlurmUser=root",
+        "ClusterName=fitctest", "SlurmctldHost=localhost(127.0.0.1)", f"SlurmctldPort={BASE_PORT}",
+        f"SlurmdPort={BASE_PORT + 1}", "AuthType=auth/none", "CredType=cred/none", "SlurmUser=root",
         "SlurmdUser=root", f"StateSaveLocation={directory}/state", f"SlurmdSpoolDir={directory}/spool/%n",
         f"SlurmctldPidFile={directory}/run/slurmctld.pid", f"SlurmdPidFile={directory}/run/slurmd-%n.pid",
         f"SlurmctldLogFile={directory}/log/slurmctld.log", f"SlurmdLogFile={directory}/log/slurmd-%n.log",
