@@ -49,8 +49,10 @@ def generate(nodes: int, workloads: int, classes: int = 20, seed: int = 1) -> st
         if kind < 0.08 and gpu_budget > 64:  # gang training job
             replicas, gpus = rng.choice([(2, 8), (4, 8), (2, 4), (8, 1)])
             gpu_budget -= replicas * gpus
+            # per GPU, what training jobs ask for: no more CPU or memory than the GPU nodes
+            # have per GPU (12 CPUs and 96 GiB on the smallest), so GPUs bind
             out += [f"workload train{index} {{", "  kind = job", "  gang = true", f"  replicas = {replicas}",
-                    f"  cpu = {rng.choice([8, 16, 32])}", f"  memory = {rng.choice([64, 128])}GiB",
+                    f"  cpu = {gpus * rng.choice([6, 8, 12])}", f"  memory = {gpus * rng.choice([32, 64, 96])}GiB",
                     "  gpu {", f"    count = {gpus}", "    require memory >= 40GB", "  }",
                     f"  priority = {rng.choice([50, 100])}", "}"]
         elif kind < 0.5:  # service with spread

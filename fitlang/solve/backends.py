@@ -56,12 +56,14 @@ class HighsBackend:
         bounds = Bounds(np.array([v.lower for v in model.variables], dtype=float),
                         np.array([v.upper for v in model.variables], dtype=float))
         with _native_stdout_silenced():
-            result = milp(c, constraints=constraints, integrality=np.ones(size), bounds=bounds,
+            integrality = np.array([1 if v.integer else 0 for v in model.variables])
+            result = milp(c, constraints=constraints, integrality=integrality, bounds=bounds,
                           options=options)
         if result.x is None:
             status = "infeasible" if result.status == 2 else "unknown"
             return Outcome(status)
-        solution = [int(round(x)) for x in result.x]
+        solution = [int(round(x)) if v.integer else Fraction(x).limit_denominator(10 ** 6)
+                     for x, v in zip(result.x, model.variables)]
         value = model.value(objective, solution)
         bound = getattr(result, "mip_dual_bound", None)
         proven = Fraction(bound).limit_denominator(10 ** 9) if bound is not None and \

@@ -11,7 +11,11 @@ core reads as a list of rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fitlang.model.problem import RESOURCES, Demand, Problem, replicas_per_node
+from fractions import Fraction
+
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
 from fitlang.solve.linear import LinearModel, Number
 
 
@@ -23,6 +27,36 @@ class Encoding:
     u: dict[str, int] = field(default_factory=dict)
     placed: dict[str, int] = field(default_factory=dict)
     fit: dict[tuple[str, str], int] = field(default_factory=dict)
+    # what one replica takes out of a node in the capacity rows (see `node_charges`)
+    charges: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+    def relax_replicas(self) -> None:
+        """Let the replica counts of workloads that no rule counts per domain or per node be
+        fractional: the MIP then branches on node counts only (0.6 s instead of 14 s at
+        10,000 nodes), its bound is still a valid lower bound, and `whole_counts` rounds."""
+        counted = {r.target for d in self.problem.demands for r in d.affinities}
+        for demand in self.problem.demands:
+            if demand.gang or demand.affinities or demand.name in counted or any(
+                    s.topology != "node" for s in demand.spreads):
+                continue
+            for class_id in demand.eligible:
+                self.model.variables[self.y[demand.name, class_id]].integer = False
+            self.model.variables[self.placed[demand.name]].integer = False
+
+    def whole_counts(self, solution: list[Number]) -> dict[tuple[str, str], int]:
+        """Replicas per (workload, class), whole: fractional counts are rounded so that each
+        workload keeps its total (largest remainders first, then problem order)."""
+        counts: dict[tuple[str, str], int] = {}
+        for demand in self.problem.demands:
+            keys = [(demand.name, c) for c in demand.eligible]
+            values = [Fraction(solution[self.y[key]]) for key in keys]
+            total = int(sum(values) + Fraction(1, 10 ** 4))
+            whole = [int(v) for v in values]
+            order = sorted(range(len(keys)), key=lambda i: (-(values[i] - whole[i]), i))
+            for i in order[: max(0, total - sum(whole))]:
+                whole[i] += 1
+            counts.update((key, amount) for key, amount in zip(keys, whole) if amount)
+        return counts
 
     def objective(self, name: str) -> dict[int, Number]:
         if name == "cost":
@@ -52,6 +86,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     for node_class in problem.classes:
         lower = min(min_nodes.get(node_class.id, 0), node_class.count)
         encoding.u[node_class.id] = model.var(f"u[{node_class.id}]", lower, node_class.count)
+        encoding.charges[node_class.id] = node_charges(problem, node_class)
     for demand in problem.demands:
         _encode_demand(encoding, demand, must_place, caps)
     _encode_capacity(encoding)
@@ -79,8 +114,9 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
         index = model.var(f"y[{demand.name},{class_id}]", 0, upper)
         encoding.y[demand.name, class_id] = index
         terms[index] = 1
-        # one replica's worth of a node per `fit` replicas: the class-level packing cut
-        model.add({index: 1, encoding.u[class_id]: -fit}, upper=0, group=f"capacity:{class_id}")
+        if not _implied_by_capacity(fit, encoding.charges[class_id][demand.name], node_class):
+            # one replica's worth of a node per `fit` replicas: the class-level packing cut
+            model.add({index: 1, encoding.u[class_id]: -fit}, upper=0, group=f"capacity:{class_id}")
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
     model.add({**terms, placed: -1}, lower=0, upper=0, group=f"eligible:{demand.name}")
@@ -92,15 +128,51 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
                   group=f"gang:{demand.name}")
 
 
+def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str, int]]:
+    """Per eligible demand, what one replica takes out of a node of the class: its requests,
+    or the whole node when no replica of anything that may run there fits in what it leaves.
+
+    Charging such a replica the whole node is a valid cut (no placement uses that room), and
+    the one that matters when requests and node shapes are mismatched: a replica that takes
+    all of a node's memory strands its CPUs, which the class-level sums do not see.
+    """
+    demands = [d for d in problem.demands if node_class.id in d.eligible]
+    if not demands:
+        return {}
+    capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
+    requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands], dtype=np.int64)
+    rest = capacity - requests
+    shares = (requests / np.maximum(capacity, 1)).max(axis=1)
+    smallest = requests[np.argsort(shares, kind="stable")[:8]]
+    # most replicas leave room for one of the smallest; only the others need the full test
+    maybe = ~(smallest[None, :, :] <= rest[:, None, :]).all(axis=2).any(axis=1)
+    exclusive = np.zeros(len(demands), dtype=bool)
+    for index in np.flatnonzero(maybe):
+        exclusive[index] = not (requests <= rest[index]).all(axis=1).any()
+    charges = {}
+    for index, demand in enumerate(demands):
+        if exclusive[index]:
+            charges[demand.name] = {r: node_class.capacity[r] for r in RESOURCES}
+        else:
+            charges[demand.name] = demand.requests
+    return charges
+
+
+def _implied_by_capacity(fit: int, charge: dict[str, int], node_class: NodeClass) -> bool:
+    """Does one capacity row alone already say y <= fit * u?"""
+    return any(charge[r] and node_class.capacity[r] <= fit * charge[r] for r in RESOURCES)
+
+
 def _encode_capacity(encoding: Encoding) -> None:
     model, problem = encoding.model, encoding.problem
     for node_class in problem.classes:
+        charges = encoding.charges[node_class.id]
         for resource in RESOURCES:
             terms: dict[int, Number] = {}
             for demand in problem.demands:
                 index = encoding.y.get((demand.name, node_class.id))
-                if index is not None and demand.requests[resource]:
-                    terms[index] = demand.requests[resource]
+                if index is not None and charges[demand.name][resource]:
+                    terms[index] = charges[demand.name][resource]
             if terms:
                 terms[encoding.u[node_class.id]] = -node_class.capacity[resource]
                 model.add(terms, upper=0, group=f"capacity:{node_class.id}")

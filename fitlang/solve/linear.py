@@ -19,6 +19,7 @@ class Variable:
     name: str
     lower: int
     upper: int
+    integer: bool = True
 
 
 @dataclass
@@ -49,14 +50,15 @@ class LinearModel:
         merged = {i: c for i, c in merged.items() if c != 0}
         self.constraints.append(Constraint(merged, lower, upper, group))
 
-    def value(self, terms: dict[int, Number], solution: list[int]) -> Fraction:
-        return sum((Fraction(c) * solution[i] for i, c in terms.items()), Fraction(0))
+    def value(self, terms: dict[int, Number], solution: list[Number]) -> Fraction:
+        return sum((Fraction(c) * Fraction(solution[i]) for i, c in terms.items()), Fraction(0))
 
 
 @dataclass
 class Outcome:
     status: str  # optimal, feasible, infeasible, unknown
-    solution: list[int] | None = None
+    # integer variables as int; continuous ones as Fraction (see `Variable.integer`)
+    solution: list[Number] | None = None
     objective: Fraction | None = None
     bound: Fraction | None = None
     core: list[str] = field(default_factory=list)

@@ -1,16 +1,31 @@
-"""Per-node placement inside each class: the aggregate model says how many replicas of
-each workload run on a class; this decides which node each one runs on.
+"""Per-node placement: the aggregate model says how many replicas of each workload run on a
+class; this decides which node each one runs on.
 
-First-fit decreasing, workloads that others follow (node affinity) first, then by
-their largest share of a node. Node-level rules are honoured here: at most
-`replicas_per_node` per node, anti-affinity and affinity between workloads.
+Nodes are filled one at a time. Each step puts on the open node the replica whose requests
+best match what the node has left (the dot product of the two, each as a share of the node:
+FFD-DotProduct from Panigrahy et al., "Heuristics for Vector Bin Packing", 2011). Matching
+shapes is what lets a class reach the fill the aggregate model counted: first-fit by size puts
+two memory-heavy replicas together and strands the node's CPUs.
+
+Node-level rules are honoured here: at most `replicas_per_node` per node, anti-affinity and
+affinity between workloads. What does not fit in the nodes a class may open is `short`;
+`repair` then tries the free room and the nodes left in classes that are equivalent for the
+workload's rules.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+
+# may_open(node_class, packing) -> may one more node of the class be used now?
+MayOpen = Callable[[NodeClass, "Packing"], bool]
+
 
 
 @dataclass
@@ -30,8 +45,18 @@ class Packing:
     def complete(self) -> bool:
         return not self.short
 
+    def opened(self, class_id: str) -> int:
+        return len(self.nodes.get(class_id, []))
 
-def pack(problem: Problem, counts: dict[tuple[str, str], int]) -> Packing:
+    def add_short(self, workload: str, class_id: str, amount: int) -> None:
+        self.short[class_id] = self.short.get(class_id, 0) + amount
+        key = (workload, class_id)
+        self.short_by_workload[key] = self.short_by_workload.get(key, 0) + amount
+
+
+def pack(problem: Problem, counts: dict[tuple[str, str], int], planned: dict[str, int]) -> Packing:
+    """Each class gets the nodes the aggregate model counted for it; what does not fit in
+    them is `short`."""
     packing = Packing()
     by_class: dict[str, list[tuple[Demand, int]]] = {}
     for demand in problem.demands:
@@ -42,63 +67,194 @@ def pack(problem: Problem, counts: dict[tuple[str, str], int]) -> Packing:
     for node_class in problem.classes:
         items = by_class.get(node_class.id)
         if items:
-            _pack_class(problem, node_class, items, packing)
+            packer = _ClassPacker(problem, node_class, items)
+            packer.run(packing, lambda c, p: p.opened(c.id) < planned.get(c.id, 0),
+                       planned.get(node_class.id, 0))
+            for demand, amount in packer.leftovers():
+                packing.add_short(demand.name, node_class.id, amount)
     return packing
 
 
-def _order(node_class: NodeClass, items: list[tuple[Demand, int]]) -> list[tuple[Demand, int]]:
-    followed = {r.target for d, _ in items for r in d.affinities if not r.anti and r.topology == "node"}
+def repair(problem: Problem, packing: Packing, may_open: MayOpen) -> None:
+    """Place what `pack` left short on classes that are equivalent for the workload's rules:
+    first in the free room of nodes already open, then on new nodes, cheapest per replica
+    first. What still does not fit stays short, against the class it was sent to."""
+    leftovers = sorted(packing.short_by_workload.items(),
+                       key=lambda item: (-problem.demand(item[0][0]).priority, item[0]))
+    packing.short.clear()
+    packing.short_by_workload.clear()
+    never: MayOpen = lambda node_class, packing: False  # noqa: E731
+    for (workload, origin_id), amount in leftovers:
+        demand = problem.demand(workload)
+        classes = _equivalents(problem, demand, problem.node_class(origin_id))
+        for opening in (never, may_open):
+            for node_class in classes:
+                if amount:
+                    amount = _place_more(problem, node_class, demand, amount, packing, opening)
+        if amount:
+            packing.add_short(workload, origin_id, amount)
 
-    def share(demand: Demand) -> float:
-        return max((demand.requests[r] / node_class.capacity[r] for r in RESOURCES
-                    if node_class.capacity[r]), default=0.0)
 
-    return sorted(items, key=lambda item: (item[0].name not in followed, -share(item[0]), item[0].name))
+def _place_more(problem: Problem, node_class: NodeClass, demand: Demand, amount: int,
+                packing: Packing, may_open: MayOpen) -> int:
+    packer = _ClassPacker(problem, node_class, [(demand, amount)])
+    packer.run(packing, may_open, refill=True)
+    return sum(left for _, left in packer.leftovers())
 
 
-def _pack_class(problem: Problem, node_class: NodeClass, items: list[tuple[Demand, int]],
-                packing: Packing) -> None:
-    opened: list[NodeState] = []
-    names = iter(node_class.node_names)
-    for demand, amount in _order(node_class, items):
-        limit = replicas_per_node(demand, node_class)
-        apart = {r.target for r in demand.affinities if r.anti and r.topology == "node"}
-        apart |= {d.name for d in problem.demands for r in d.affinities
-                  if r.anti and r.topology == "node" and r.target == demand.name}
-        together = {r.target for r in demand.affinities if not r.anti and r.topology == "node"}
-        for _ in range(amount):
-            node = _first_fit(opened, demand, limit, apart, together)
-            if node is None and not together:
+def _equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
+    """Eligible classes in the same domain as `origin` for every topology a rule on `demand`
+    counts in (so spreads and affinities keep their counts), cheapest per replica first."""
+    topologies = {s.topology for s in demand.spreads} | {r.topology for r in demand.affinities}
+    topologies |= {r.topology for d in problem.demands for r in d.affinities if r.target == demand.name}
+    topologies.discard("node")
+    same = [problem.node_class(c) for c in demand.eligible
+            if all(problem.node_class(c).topology_value(t) == origin.topology_value(t) for t in topologies)]
+
+    def cost(node_class: NodeClass):  # what a replica's share of a node costs
+        share = max((Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
+                     if node_class.capacity[r]), default=Fraction(1))
+        share = max(share, Fraction(1, max(1, replicas_per_node(demand, node_class))))
+        return (node_class.price * share, node_class.id)
+
+    return sorted(same, key=cost)
+
+
+class _ClassPacker:
+    """The replicas sent to one class, as arrays over their workloads."""
+
+    def __init__(self, problem: Problem, node_class: NodeClass, items: list[tuple[Demand, int]]):
+        self.node_class = node_class
+        self.demands = [d for d, _ in _order(items)]
+        amounts = dict((d.name, a) for d, a in items)
+        self.left = np.array([amounts[d.name] for d in self.demands], dtype=np.int64)
+        self.requests = np.array([[d.requests[r] for r in RESOURCES] for d in self.demands],
+                                 dtype=np.int64)
+        self.capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
+        self.weights = self.requests / np.maximum(self.capacity, 1) / np.maximum(self.capacity, 1)
+        self.limit = np.array([replicas_per_node(d, node_class) for d in self.demands], dtype=np.int64)
+        self.ruled = _node_rules(problem, self.demands)
+        self.position = {d.name: i for i, d in enumerate(self.demands)}
+
+    def run(self, packing: Packing, may_open: MayOpen, planned: int | None = None,
+            refill: bool = False) -> None:
+        """Fill new nodes of the class while it may open them (with `refill`, first the free
+        room of the nodes already open). With `planned` nodes to fill, each node aims at its
+        share of what is left, so that the last nodes are not left the awkward replicas.
+
+        Replicas that need the class's accelerators go first, on as few nodes as they pack
+        into; the rest fill the room around them. Mixed in one pass, CPU-only replicas take
+        the CPUs an accelerator replica needed and strand the accelerators."""
+        opened = packing.nodes.setdefault(self.node_class.id, [])
+        for tier, members in enumerate(self._tiers()):
+            if refill or tier:
+                smallest = self.requests[members].min(axis=0)
+                for node in opened:
+                    if not self.left[members].any():
+                        break
+                    if all(node.free[r] >= smallest[i] for i, r in enumerate(RESOURCES)):
+                        self._fill(node, np.zeros(len(RESOURCES)), members)
+            names = iter(self.node_class.node_names[len(opened):])
+            while self.left[members].any() and may_open(self.node_class, packing):
                 name = next(names, None)
-                if name is not None:
-                    node = NodeState(name, dict(node_class.capacity))
-                    opened.append(node)
-                    if not _fits(node, demand, limit, apart, together):
-                        node = None
-            if node is None:
-                packing.short[node_class.id] = packing.short.get(node_class.id, 0) + 1
-                key = (demand.name, node_class.id)
-                packing.short_by_workload[key] = packing.short_by_workload.get(key, 0) + 1
-                continue
-            for resource in RESOURCES:
-                node.free[resource] -= demand.requests[resource]
-            node.hosted[demand.name] = node.hosted.get(demand.name, 0) + 1
-    packing.nodes[node_class.id] = opened
+                if name is None:
+                    break
+                node = NodeState(name, dict(self.node_class.capacity))
+                if not self._fill(node, self._slack(planned, len(opened), members), members):
+                    break  # nothing left fits an empty node: more nodes would not help
+                opened.append(node)
+
+    def _tiers(self) -> list[np.ndarray]:
+        gpu = RESOURCES.index("gpu")
+        needs = self.requests[:, gpu] > 0
+        if self.capacity[gpu] and needs.any() and not needs.all():
+            return [np.flatnonzero(needs), np.flatnonzero(~needs)]
+        return [np.arange(len(self.demands))]
+
+    def _slack(self, planned: int | None, opened: int, members: np.ndarray) -> np.ndarray:
+        """Per resource, how much of a node may stay free if the remaining nodes share what is
+        left evenly: a node filled past its share in one resource strands the others."""
+        if not planned or planned <= opened:
+            return np.zeros(len(RESOURCES))
+        remaining = self.left[members] @ self.requests[members]
+        share = np.minimum(1.0, remaining / ((planned - opened) * np.maximum(self.capacity, 1)))
+        return (1.0 - share) * self.capacity
+
+    def _stranding(self, chosen: np.ndarray, room: np.ndarray) -> np.ndarray:
+        """How unevenly each candidate would leave the node's room, as shares of the node:
+        a node with CPUs left and no memory, or GPUs left and no CPUs, wastes the rest."""
+        present = self.capacity > 0
+        after = (room[present] - self.requests[chosen][:, present]) / self.capacity[present]
+        return after.max(axis=1) - after.min(axis=1)
+
+    def leftovers(self) -> list[tuple[Demand, int]]:
+        return [(self.demands[i], int(self.left[i])) for i in np.flatnonzero(self.left)]
+
+    def _fill(self, node: NodeState, slack: np.ndarray, members: np.ndarray) -> bool:
+        """Put replicas on `node` until none fits; say whether any was put there."""
+        free = np.array([node.free[r] for r in RESOURCES], dtype=np.int64)
+        hosted = np.zeros(len(self.demands), dtype=np.int64)
+        for name, amount in node.hosted.items():
+            if name in self.position:
+                hosted[self.position[name]] = amount
+        placed_any = False
+        candidates = members[self.left[members] > 0]
+        while candidates.size:
+            fits = (self.requests[candidates] <= free).all(axis=1) & (hosted[candidates] < self.limit[candidates])
+            fits &= self._allowed(candidates, hosted, node)
+            if not fits.any():
+                break
+            chosen = candidates[fits]
+            scores = self.weights[chosen] @ (free - slack) - self._stranding(chosen, free - slack)
+            index = int(chosen[int(np.argmax(scores))])  # argmax keeps the first of equals
+            room = int(min((free[r] // self.requests[index, r] for r in range(len(RESOURCES))
+                            if self.requests[index, r]), default=self.left[index]))
+            # as many as the node takes while this workload stays the best match: one at a
+            # time is exact but slow, so take up to half of what still fits
+            amount = max(1, min(int(self.left[index]), int(self.limit[index] - hosted[index]),
+                                (room + 1) // 2))
+            free -= self.requests[index] * amount
+            hosted[index] += amount
+            self.left[index] -= amount
+            placed_any = True
+            if not self.left[index]:
+                candidates = candidates[candidates != index]
+        for r, resource in enumerate(RESOURCES):
+            node.free[resource] = int(free[r])
+        for index in np.flatnonzero(hosted):
+            node.hosted[self.demands[index].name] = int(hosted[index])
+        return placed_any
+
+    def _allowed(self, candidates: np.ndarray, hosted: np.ndarray, node: NodeState) -> np.ndarray:
+        allowed = np.ones(len(candidates), dtype=bool)
+        if not self.ruled:
+            return allowed
+        present = {self.demands[i].name for i in np.flatnonzero(hosted)} | set(node.hosted)
+        for position, index in enumerate(candidates):
+            rules = self.ruled.get(int(index))
+            if rules and (rules[0] & present or not rules[1] <= present):
+                allowed[position] = False
+        return allowed
 
 
-def _first_fit(opened: list[NodeState], demand: Demand, limit: int, apart: set[str],
-               together: set[str]) -> NodeState | None:
-    for node in opened:
-        if _fits(node, demand, limit, apart, together):
-            return node
-    return None
+def _order(items: list[tuple[Demand, int]]) -> list[tuple[Demand, int]]:
+    """Workloads others follow onto a node first (so followers find them), then by name."""
+    followed = {r.target for d, _ in items for r in d.affinities if not r.anti and r.topology == "node"}
+    return sorted(items, key=lambda item: (item[0].name not in followed, item[0].name))
 
 
-def _fits(node: NodeState, demand: Demand, limit: int, apart: set[str], together: set[str]) -> bool:
-    if node.hosted.get(demand.name, 0) >= limit:
-        return False
-    if any(node.free[r] < demand.requests[r] for r in RESOURCES):
-        return False
-    if any(other in node.hosted for other in apart):
-        return False
-    return all(other in node.hosted for other in together)
+def _node_rules(problem: Problem, demands: list[Demand]) -> dict[int, tuple[set[str], set[str]]]:
+    """Per workload with node-level rules between workloads (by index into `demands`): the
+    workloads it may not share a node with, and those that must already be on the node."""
+    apart: dict[str, set[str]] = {}
+    for d in problem.demands:
+        for r in d.affinities:
+            if r.anti and r.topology == "node" and r.target != "self":
+                apart.setdefault(d.name, set()).add(r.target)
+                apart.setdefault(r.target, set()).add(d.name)
+    ruled = {}
+    for index, demand in enumerate(demands):
+        together = {r.target for r in demand.affinities if not r.anti and r.topology == "node"}
+        if together or demand.name in apart:
+            ruled[index] = (apart.get(demand.name, set()), together)
+    return ruled

@@ -18,11 +18,14 @@ from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.linear import Outcome
-from fitlang.solve.pack import Packing, pack
+from fitlang.solve.pack import MayOpen, Packing, pack, repair
 
 UNITS = {"cost": "USD/h", "nodes": "nodes", "preferences": "points"}
 Z3_MAX_VARIABLES = 400  # small, logic-heavy instances get exact answers from Z3
 MAX_REPACKS = 8
+# the aggregate's target gap at fleet scale: packing adds its own few tenths of a percent, and
+# closing the last 0.1% costs HiGHS ten times as long (see docs/performance.md)
+RELAXED_GAP = 1e-3
 
 
 @dataclass
@@ -69,7 +72,7 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing."""
     nodes = sum(c.count for c in problem.classes)
     if nodes > EXACT_MAX_NODES:
-        return _solve(problem, backend, time_limit)
+        return _solve(problem, backend, time_limit, relax=True)
     placement = _solve(one_class_per_node(problem), backend, time_limit)
     owner = {name: c.id for c in problem.classes for name in c.node_names}
     bought: dict[str, list[str]] = {}
@@ -80,7 +83,7 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     return placement
 
 
-def _solve(problem: Problem, backend: str, time_limit: float | None) -> Placement:
+def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool = False) -> Placement:
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     objectives = _objectives(problem)
@@ -89,15 +92,22 @@ def _solve(problem: Problem, backend: str, time_limit: float | None) -> Placemen
     first_bound = None
     best = None
     for _ in range(MAX_REPACKS):
-        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps)
+        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax)
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, status = result
         if first_bound is None:
             first_bound = outcome.bound  # later rounds carry packing cuts: not a valid bound
-        packing = pack(problem, counts)
+        planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
+        packing = pack(problem, counts, planned)
+        if not packing.complete:
+            repair(problem, packing, _opener(problem, planned))
         if best is None or packing.complete or not best[4].complete:
             best = (encoding, outcome, counts, backend_name, packing, status)
+        if packing.complete:
+            break
+        # what packing and repair could not place: require more nodes where it fell short,
+        # or send the replicas elsewhere, and solve again
         grown = _grown(problem, encoding, outcome.solution, packing)
         if not grown:
             break
@@ -127,6 +137,35 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.05, deadline - time.monotonic())
 
 
+def _opener(problem: Problem, planned: dict[str, int]) -> MayOpen:
+    """The nodes the aggregate model counted may open; one more only if the buy limits, the
+    budget and the power caps still hold with it."""
+    def may_open(node_class, packing: Packing) -> bool:
+        opened = packing.opened(node_class.id)
+        if opened >= node_class.count:
+            return False
+        if opened < planned.get(node_class.id, 0):
+            return True
+        counts = {c.id: max(packing.opened(c.id), planned.get(c.id, 0)) for c in problem.classes}
+        counts[node_class.id] += 1
+        return within_limits(problem, counts)
+
+    return may_open
+
+
+def within_limits(problem: Problem, counts: dict[str, int]) -> bool:
+    """Do these node counts per class keep the buy limits, the budget and the power caps?"""
+    classes = problem.classes
+    for group, limit in problem.buy_limits.items():
+        if sum(counts[c.id] for c in classes if c.buy_group == group) > limit:
+            return False
+    if problem.budget is not None and sum(c.price * counts[c.id] for c in classes) > problem.budget:
+        return False
+    watts = {c.id: c.power_watts for c in classes}
+    return all(sum(watts[c] * counts[c] for c in cap.classes) <= cap.cap_watts
+               for cap in problem.power_caps)
+
+
 def _cap_short(packing: Packing, counts: dict[tuple[str, str], int],
                caps: dict[tuple[str, str], int]) -> bool:
     """A full class could not pack what the aggregate sent it: send the replicas that did not
@@ -142,14 +181,19 @@ def _cap_short(packing: Packing, counts: dict[tuple[str, str], int],
 
 def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
                      min_nodes: dict[str, int], deadline: float | None,
-                     caps: dict[tuple[str, str], int] | None = None):
+                     caps: dict[tuple[str, str], int] | None = None, relax: bool = False):
     encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
+    if relax and isinstance(solver, HighsBackend):
+        encoding.relax_replicas()
+        solver = HighsBackend(RELAXED_GAP)
     outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline))
     everything_fits = outcome.status != "infeasible"
     if outcome.status == "infeasible":
         encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
         solver = choose_backend(backend, encoding)
+        if relax and isinstance(solver, HighsBackend):
+            encoding.relax_replicas()
         if not _place_by_priority(problem, encoding, solver, deadline):
             return None
         outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]),
@@ -167,8 +211,7 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
             status = "feasible"
     primary_value = encoding.model.value(encoding.objective(objectives[0]), outcome.solution)
     final = Outcome(status, outcome.solution, primary_value, first.bound)
-    counts = {key: outcome.solution[index] for key, index in encoding.y.items()
-              if outcome.solution[index]}
+    counts = encoding.whole_counts(outcome.solution)
     # a packing that falls short of a placement the aggregate says exists is not infeasible
     return encoding, final, counts, solver.name, status if everything_fits else f"{status}:partial"
 
@@ -212,15 +255,15 @@ def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
     placement = Placement(status.split(":")[0], objective, None, outcome.bound)
     next_replica: dict[str, int] = {d.name: 0 for d in problem.demands}
     broken_gangs = _broken_gangs(problem, packing)
+    order = {d.name: i for i, d in enumerate(problem.demands)}
     for node_class in problem.classes:
         for node in packing.nodes.get(node_class.id, []):
-            for demand in problem.demands:
-                if demand.name in broken_gangs:
+            for name in sorted(node.hosted, key=order.__getitem__):
+                if name in broken_gangs:
                     continue  # all replicas or none
-                for _ in range(node.hosted.get(demand.name, 0)):
-                    placement.assignments.append(Assignment(demand.name, next_replica[demand.name],
-                                                            node.name))
-                    next_replica[demand.name] += 1
+                for _ in range(node.hosted[name]):
+                    placement.assignments.append(Assignment(name, next_replica[name], node.name))
+                    next_replica[name] += 1
         if node_class.provisioned and packing.nodes.get(node_class.id):
             placement.bought[node_class.id] = [n.name for n in packing.nodes[node_class.id]]
     short = {workload for workload, _ in packing.short_by_workload} | broken_gangs

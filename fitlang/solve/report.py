@@ -53,7 +53,20 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
         "power": [{"scope": p.scope, "cap_kw": _number(p.cap_watts / 1000),
                    "used_kw": _number(used / 1000)} for p, used in power_use(problem, placement)],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return _dump(document)
+
+
+def _dump(document: dict) -> str:
+    """Indented JSON with each list item on one line: as readable as `indent=2`, and written
+    by the C encoder, which `indent` turns off (1 s of 5 for 20,000 assignments)."""
+    fields = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {json.dumps(item)}" for item in value)
+            fields.append(f"  {json.dumps(key)}: [\n{items}\n  ]")
+        else:
+            fields.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
 def as_text(problem: Problem, placement: Placement) -> str:

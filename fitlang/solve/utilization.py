@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, NodeClass, Problem
 from fitlang.solve.placement import Placement
 
 
@@ -31,26 +33,40 @@ def utilization(problem: Problem, placement: Placement) -> list[Utilization]:
         for resource in RESOURCES:
             used[resource] += demands[assignment.workload].requests[resource]
     rows: dict[tuple[str, str], Utilization] = {}
+    usable = _Usable(problem)
     for node, used in sorted(load.items()):
         node_class = owner[node]
-        free = {r: node_class.capacity[r] - used[r] for r in RESOURCES}
-        for resource in RESOURCES:
+        free = tuple(node_class.capacity[r] - used[r] for r in RESOURCES)
+        for index, resource in enumerate(RESOURCES):
             if not node_class.capacity[resource]:
                 continue
             row = rows.setdefault((node_class.pool, resource),
                                   Utilization(node_class.pool, resource, 0, 0, 0))
             row.capacity += node_class.capacity[resource]
             row.used += used[resource]
-            if free[resource] > 0 and not _usable(free, resource, node_class, problem.demands):
-                row.stranded += free[resource]
+            if free[index] > 0 and not usable(node_class, free)[index]:
+                row.stranded += free[index]
     return [rows[key] for key in sorted(rows)]
 
 
-def _usable(free: dict[str, int], resource: str, node_class: NodeClass, demands: list[Demand]) -> bool:
-    """Could one more replica of any workload that may run here, and uses `resource`, fit?"""
-    for demand in demands:
-        if node_class.id not in demand.eligible or not demand.requests[resource]:
-            continue
-        if all(demand.requests[r] <= free[r] for r in RESOURCES):
-            return True
-    return False
+class _Usable:
+    """Per resource, could one more replica of any workload that may run on the node, and
+    uses that resource, fit in what is free? Nodes of a class often share their free room,
+    so answers are kept per (class, free room)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.requests: dict[str, np.ndarray] = {}
+        for node_class in problem.classes:
+            eligible = [d for d in problem.demands if node_class.id in d.eligible]
+            self.requests[node_class.id] = np.array(
+                [[d.requests[r] for r in RESOURCES] for d in eligible], dtype=np.int64
+            ).reshape(len(eligible), len(RESOURCES))
+        self.answers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+
+    def __call__(self, node_class: NodeClass, free: tuple[int, ...]) -> np.ndarray:
+        key = (node_class.id, free)
+        if key not in self.answers:
+            requests = self.requests[node_class.id]
+            fitting = requests[(requests <= np.array(free)).all(axis=1)]
+            self.answers[key] = (fitting > 0).any(axis=0)
+        return self.answers[key]
