@@ -62,6 +62,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     for demand in problem.demands:
         _encode_affinities(encoding, demand)
         _encode_spreads(encoding, demand)
+        _encode_latency(encoding, demand)
     return encoding
 
 
@@ -230,3 +231,17 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
             terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
             model.add({**terms, least: -1}, lower=0, group=group)
             model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
+
+
+def _encode_latency(encoding: Encoding, demand: Demand) -> None:
+    """Once any replica is placed, at least K of them run where users in the rule's location
+    reach them within its limit; the switch lets an unplaced workload (allow_unplaced,
+    priorities) meet the rule by running nowhere."""
+    model, problem = encoding.model, encoding.problem
+    for index, rule in enumerate(demand.latency):
+        reach = {encoding.y[demand.name, c]: 1 for c in demand.eligible
+                 if problem.within_reach(rule, problem.node_class(c))}
+        switch = model.var(f"s[{demand.name},latency:{index}]", 0, 1)
+        model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
+        model.add({**reach, switch: -rule.replicas}, lower=0,
+                  group=f"latency:{demand.name}:{rule.location}")
