@@ -134,3 +134,12 @@ def test_offer_classes_carry_their_regions_jurisdiction(tmp_path):
     problem = build_problem(check_file(path, Workspace()).program).problem
     assert {c.jurisdiction for c in problem.classes} == {"US"}
     assert problem.demand("api").eligible == []
+
+
+def test_fitc_explain_names_residency(tmp_path, fitc):
+    path = tmp_path / "p.fit"
+    path.write_text(FLEET + workload(3, "  residency = [EU]\n"))
+    run = fitc("explain", str(path))
+    assert run.returncode == 1
+    assert "residency = [EU] rules out `us`, `mars`" in run.stdout + run.stderr
+    assert "relax `residency = [EU]`" in run.stdout + run.stderr
