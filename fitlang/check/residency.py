@@ -62,4 +62,3 @@ def _compared_places(item) -> list[tuple[str, str]]:
     if item.op == "in" and isinstance(item.value, list):
         return [(kind, value) for value in item.value if isinstance(value, str)]
     return []
-

@@ -225,7 +225,8 @@ TOP_LEVEL: dict[str, BlockSchema] = {schema.kind: schema for schema in (
 NODE_SCOPE: dict[str, Type] = {
     "zone": t.STRING, "region": t.STRING, "provider": t.STRING, "pool": t.ref("pool"),
     "arch": t.ARCH, "jurisdiction": t.JURISDICTION, "labels": t.MAP, "cpu": t.NUMBER,
-    "memory": t.BYTES, "disk": t.BYTES, "price": t.RATE, "gpu": Type("record", label="the node's accelerator"),
+    "memory": t.BYTES, "disk": t.BYTES, "price": t.RATE,
+    "gpu": Type("record", label="the node's accelerator"),
 }
 ACCELERATOR_SCOPE: dict[str, Type] = {
     "model": t.ref("accelerator"), "vendor": t.VENDOR, "family": t.FAMILY, "memory": t.BYTES,

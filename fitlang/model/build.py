@@ -12,8 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from fitlang import messages as msg
-from fitlang.check.program import (Accelerator, AffinityRule, Compare, Inventory, Program,
-                                   Workload)
+from fitlang.check.program import Accelerator, AffinityRule, Compare, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, PowerScope, PreferenceRule,

@@ -112,7 +112,7 @@ def as_text(problem: Problem, placement: Placement) -> str:
         lines.append(f"power {cap.name} ({cap.scope}): {float(used) / 1000:.1f} kW used of "
                      f"{float(cap.cap_watts) / 1000:.1f} kW, {float(cap.cap_watts - used) / 1000:.1f} kW left")
     for row in latency_reach(problem, placement):
-        worst = "none in reach" if row.worst_ms is None else f"{float(row.worst_ms):g} ms"
+        worst = "unknown" if row.worst_ms is None else f"{float(row.worst_ms):g} ms"
         lines.append(f"latency {row.workload} from {row.location}: {row.replicas_within} "
                      f"replica{'s' if row.replicas_within != 1 else ''} within "
                      f"{float(row.limit_ms):g} ms (needs {row.needed}); worst case {worst}")
@@ -165,8 +165,8 @@ class LatencyReach:
     limit_ms: Fraction
     needed: int
     replicas_within: int
-    # the round trip to the `needed`-th nearest placed replica: the latency users in the
-    # location get even when all but that many replicas are busy or down (None: too few known)
+    # the round trip to the `needed`-th nearest placed replica: within it, users in the location
+    # reach as many replicas as the rule asks for (None: fewer run where the round trip is known)
     worst_ms: Fraction | None
 
 
