@@ -297,6 +297,15 @@ class DuplicateBlock(Message):
     fix = "Merge the two blocks into one."
 
 
+class ResidencyConflict(Message):
+    code = "E0406"
+    summary = "residency contradicts the workload's own regions or zones"
+    template = ("workload `{workload}` must keep its data in {allowed}, but its {what} allows only "
+                "{places}")
+    fix = ("Drop the region or zone restriction, name places inside the residency (stdlib/regions.fit "
+           "lists each region's jurisdiction), or widen `residency`.")
+
+
 # ---- E05xx: placement ---------------------------------------------------
 
 
