@@ -29,33 +29,53 @@ class Encoding:
     fit: dict[tuple[str, str], int] = field(default_factory=dict)
     # what one replica takes out of a node in the capacity rows (see `node_charges`)
     charges: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    # workload -> groups of its classes whose totals are whole (see `relax_replicas`)
+    rounding: dict[str, list[list[str]]] = field(default_factory=dict)
 
     def relax_replicas(self) -> None:
-        """Let the replica counts of workloads that no rule counts per domain, node or region be
-        fractional: the MIP then branches on node counts only (0.6 s instead of 14 s at
-        10,000 nodes), its bound is still a valid lower bound, and `whole_counts` rounds."""
+        """Let replica counts be fractional where only their totals matter, and keep whole
+        what the rules count: the MIP then branches on far fewer integers (HiGHS 14 s ->
+        1.1 s at 10,000 nodes) and its bound stays a valid lower bound; `whole_counts` rounds.
+
+        A workload whose only counted rule is a spread over one topology keeps a whole total
+        per domain instead of per class; rules between workloads, gangs and latency keep
+        every count whole."""
         counted = {r.target for d in self.problem.demands for r in d.affinities}
         for demand in self.problem.demands:
-            if demand.gang or demand.affinities or demand.latency or demand.name in counted or any(
-                    s.topology != "node" for s in demand.spreads):
+            topologies = {s.topology for s in demand.spreads} - {"node"}
+            if demand.gang or demand.affinities or demand.latency or demand.name in counted \
+                    or len(topologies) > 1:
                 continue
+            groups = [list(demand.eligible)]
+            if topologies:
+                domains = _domains(self, demand, topologies.pop())
+                groups = list(domains.values())
+                inside = {c for class_ids in groups for c in class_ids}
+                groups.append([c for c in demand.eligible if c not in inside])
+                for value, class_ids in sorted(domains.items()):
+                    total = self.model.var(f"t[{demand.name},{value}]", 0, demand.replicas)
+                    self.model.add({**{self.y[demand.name, c]: 1 for c in class_ids}, total: -1},
+                                   lower=0, upper=0)
             for class_id in demand.eligible:
                 self.model.variables[self.y[demand.name, class_id]].integer = False
-            self.model.variables[self.placed[demand.name]].integer = False
+            self.model.variables[self.placed[demand.name]].integer = bool(topologies)
+            self.rounding[demand.name] = [g for g in groups if g]
 
     def whole_counts(self, solution: list[Number]) -> dict[tuple[str, str], int]:
         """Replicas per (workload, class), whole: fractional counts are rounded so that each
-        workload keeps its total (largest remainders first, then problem order)."""
+        group of classes whose total a rule counts keeps it (largest remainders first, then
+        problem order)."""
         counts: dict[tuple[str, str], int] = {}
         for demand in self.problem.demands:
-            keys = [(demand.name, c) for c in demand.eligible]
-            values = [Fraction(solution[self.y[key]]) for key in keys]
-            total = int(sum(values) + Fraction(1, 10 ** 4))
-            whole = [int(v) for v in values]
-            order = sorted(range(len(keys)), key=lambda i: (-(values[i] - whole[i]), i))
-            for i in order[: max(0, total - sum(whole))]:
-                whole[i] += 1
-            counts.update((key, amount) for key, amount in zip(keys, whole) if amount)
+            for group in self.rounding.get(demand.name, [demand.eligible]):
+                keys = [(demand.name, c) for c in group]
+                values = [Fraction(solution[self.y[key]]) for key in keys]
+                total = int(sum(values) + Fraction(1, 10 ** 4))
+                whole = [int(v) for v in values]
+                order = sorted(range(len(keys)), key=lambda i: (-(values[i] - whole[i]), i))
+                for i in order[: max(0, total - sum(whole))]:
+                    whole[i] += 1
+                counts.update((key, amount) for key, amount in zip(keys, whole) if amount)
         return counts
 
     def objective(self, name: str) -> dict[int, Number]:
