@@ -118,10 +118,36 @@ class Demand:
     spreads: list[SpreadRule] = field(default_factory=list)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    # one accelerator option of a workload (`group`): its replicas deliver `throughput` each,
+    # and `replicas` is how many deliver the workload's throughput with this option alone
+    group: str | None = None
+    option: str | None = None
+    throughput: Fraction = Fraction(1)
+
+    @property
+    def workload(self) -> str:
+        """The workload's name in the policy (an option's demand is named `chat[H100]`)."""
+        return self.group or self.name
 
     @property
     def one_per_node(self) -> bool:
         return any(r.anti and r.target == "self" and r.topology == "node" for r in self.affinities)
+
+
+@dataclass
+class OptionGroup:
+    """A workload with accelerator options: its option demands must deliver `required` together
+    (sum of throughput x replicas placed); a gang runs all its replicas on one option."""
+
+    workload: str
+    required: Fraction
+    demands: list[str]  # the option demands, in the order the policy lists them
+    gang: bool = False
+    origin: Origin | None = None
+
+
+def option_demand_name(workload: str, option: str) -> str:
+    return f"{workload}[{option}]"
 
 
 @dataclass
@@ -146,6 +172,7 @@ class Problem:
     # runs of interchangeable classes (one node each): use them in order, to break symmetry
     symmetric: list[list[str]] = field(default_factory=list)
     power_caps: list["PowerScope"] = field(default_factory=list)
+    option_groups: list[OptionGroup] = field(default_factory=list)
 
     def node_class(self, class_id: str) -> NodeClass:
         return self._by_id()[class_id]

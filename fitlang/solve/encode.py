@@ -29,6 +29,7 @@ class Encoding:
     fit: dict[tuple[str, str], int] = field(default_factory=dict)
     # what one replica takes out of a node in the capacity rows (see `node_charges`)
     charges: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    met: dict[str, int] = field(default_factory=dict)  # option group -> binary: throughput met
 
     def relax_replicas(self) -> None:
         """Let the replica counts of workloads that no rule counts per domain or per node be
@@ -36,8 +37,9 @@ class Encoding:
         10,000 nodes), its bound is still a valid lower bound, and `whole_counts` rounds."""
         counted = {r.target for d in self.problem.demands for r in d.affinities}
         for demand in self.problem.demands:
+            # an option's count is weighed by its throughput: rounding could fall short of it
             if demand.gang or demand.affinities or demand.name in counted or any(
-                    s.topology != "node" for s in demand.spreads):
+                    s.topology != "node" for s in demand.spreads) or demand.group is not None:
                 continue
             for class_id in demand.eligible:
                 self.model.variables[self.y[demand.name, class_id]].integer = False
@@ -58,6 +60,18 @@ class Encoding:
             counts.update((key, amount) for key, amount in zip(keys, whole) if amount)
         return counts
 
+    def placed_terms(self, demands: list[Demand]) -> dict[int, Number]:
+        """-(replicas placed) of `demands`; an option group counts, once met, as many as its
+        option that needs the fewest replicas (what placing it whole is worth)."""
+        terms: dict[int, Number] = {}
+        for demand in demands:
+            if demand.group is None:
+                terms[self.placed[demand.name]] = -1
+            elif demand.group in self.met:
+                fewest = min(d.replicas for d in self.problem.demands if d.group == demand.group)
+                terms[self.met[demand.group]] = -fewest
+        return terms
+
     def objective(self, name: str) -> dict[int, Number]:
         if name == "cost":
             return {self.u[c.id]: c.price for c in self.problem.classes if c.price}
@@ -71,7 +85,7 @@ class Encoding:
                         terms[self.y[demand.name, class_id]] = -weight
             return terms
         if name == "placed":
-            return {index: -1 for index in self.placed.values()}
+            return self.placed_terms(self.problem.demands)
         raise ValueError(f"unknown objective {name}")
 
 
@@ -89,6 +103,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
         encoding.charges[node_class.id] = node_charges(problem, node_class)
     for demand in problem.demands:
         _encode_demand(encoding, demand, must_place, caps)
+    _encode_option_groups(encoding, must_place)
     _encode_capacity(encoding)
     _encode_limits(encoding)
     for run in problem.symmetric:
@@ -120,6 +135,8 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
     model.add({**terms, placed: -1}, lower=0, upper=0, group=f"eligible:{demand.name}")
+    if demand.group is not None:
+        return  # an option: how many it places is the option group's business
     if must_place and demand.replicas:
         model.add({placed: 1}, lower=demand.replicas, group=f"replicas:{demand.name}")
     if demand.gang and not must_place and demand.replicas:
@@ -161,6 +178,35 @@ def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str,
 def _implied_by_capacity(fit: int, charge: dict[str, int], node_class: NodeClass) -> bool:
     """Does one capacity row alone already say y <= fit * u?"""
     return any(charge[r] and node_class.capacity[r] <= fit * charge[r] for r in RESOURCES)
+
+def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
+    """Sum over options of throughput x replicas placed >= the workload's throughput. When not
+    everything must be placed, a binary m[w] says whether the group is met; an unmet group places
+    nothing. A gang picks one option (binary b) and places exactly its replicas there."""
+    model = encoding.model
+    for group in encoding.problem.option_groups:
+        members = [encoding.problem.demand(name) for name in group.demands]
+        supply = {encoding.placed[d.name]: d.throughput for d in members}
+        met = None
+        if must_place:
+            model.add(supply, lower=group.required, group=f"throughput:{group.workload}")
+        else:
+            met = model.var(f"m[{group.workload}]", 0, 1)
+            encoding.met[group.workload] = met
+            model.add({**supply, met: -group.required}, lower=0)
+            for demand in members:
+                model.add({encoding.placed[demand.name]: 1, met: -demand.replicas}, upper=0)
+        if group.gang:
+            choices = {}
+            for demand in members:
+                choice = model.var(f"b[{demand.name}]", 0, 1)
+                model.add({encoding.placed[demand.name]: 1, choice: -demand.replicas},
+                          lower=0, upper=0, group=f"gang:{group.workload}")
+                choices[choice] = 1
+            if met is None:
+                model.add(choices, upper=1, group=f"gang:{group.workload}")
+            else:
+                model.add({**choices, met: -1}, upper=0, group=f"gang:{group.workload}")
 
 
 def _encode_capacity(encoding: Encoding) -> None:

@@ -61,6 +61,8 @@ def _reason(problem: Problem, group: str) -> Reason:
         gang = " as one gang" if demand.gang else ""
         return Reason(f"workload `{demand.name}` needs {demand.replicas} replicas{gang}, each {need}",
                       demand.spans.get("replicas", demand.origin))
+    if kind in ("throughput", "gang") and rest in {g.workload for g in problem.option_groups}:
+        return _options_reason(problem, rest)
     if kind == "eligible":
         return _eligibility_reason(problem, rest)
     if kind == "capacity":
@@ -88,6 +90,20 @@ def _reason(problem: Problem, group: str) -> Reason:
             text = f"`{name}` must spread over {rule.topology} with max_skew {rule.max_skew}"
         return Reason(text, rule.origin)
     return Reason(group, None)
+
+
+def _options_reason(problem: Problem, workload: str) -> Reason:
+    group = next(g for g in problem.option_groups if g.workload == workload)
+    options = [problem.demand(name) for name in group.demands]
+    if all(d.replicas * d.throughput == 1 for d in options):  # sized in replicas per option
+        need = " or ".join(f"{d.replicas} x {d.option} ({_need(d)} each)" for d in options)
+        return Reason(f"workload `{workload}` needs {need}"
+                      + (", all on one option" if group.gang else ""), group.origin)
+    each = ", ".join(f"{d.option} {float(d.throughput):g} per replica of {_need(d)}"
+                     for d in options)
+    how = "from one option" if group.gang else "from its options"
+    return Reason(f"workload `{workload}` needs throughput {float(group.required):g} {how} "
+                  f"({each})", group.origin)
 
 
 def _eligibility_reason(problem: Problem, name: str) -> Reason:
@@ -177,7 +193,8 @@ def _rule_relaxations(problem: Problem, name: str) -> list[str]:
     origins: dict[str, Origin | None] = {}
     relaxed: dict[str, str | None] = {}
     for class_id, reasons in demand.failing.items():
-        if len(reasons) == 1 and reasons[0].rule != "resources" and class_id in demand.excluded:
+        if len(reasons) == 1 and reasons[0].rule not in ("resources", f"option {demand.option}") \
+                and class_id in demand.excluded:
             only.setdefault(reasons[0].rule, []).append(class_id)
             origins[reasons[0].rule] = reasons[0].origin
             relaxed[class_id] = reasons[0].relaxed
