@@ -42,7 +42,7 @@ def build_problem(program: Program) -> Built:
         skipped.update(read.skipped)
         classes.extend(_inventory_classes(inventory, read.nodes, program))
     buy_limits: dict[int, int] = {}
-    total_replicas = sum(w.replicas for w in program.workloads.values())
+    total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
     for index, buy in enumerate(program.buys):
         if buy.max_count is not None:
@@ -77,6 +77,11 @@ def build_problem(program: Program) -> Built:
                                      [c.id for c in classes if _in_scope(c, cap)], cap.origin)
                           for cap in program.power_caps]
     return Built(problem, diagnostics, skipped)
+
+
+def _most_replicas(workload: Workload) -> int:
+    """Replicas a workload may run: with options, each option's at most."""
+    return sum(workload.option_replicas(o) for o in workload.options) or workload.replicas
 
 
 def _demand_names(program: Program) -> dict[str, list[str]]:

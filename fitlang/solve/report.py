@@ -135,6 +135,11 @@ def as_text(problem: Problem, placement: Placement) -> str:
     lines.append(f"replicas placed: {placed}/{wanted}")
     for group in problem.option_groups:
         runs = ", ".join(f"{d.option} x{n}" for d, n in delivered[group.workload] if n)
+        options = [d for d, _ in delivered[group.workload]]
+        if all(d.throughput * d.replicas == 1 for d in options):  # sized in replicas
+            need = " or ".join(f"{d.replicas} x {d.option}" for d in options)
+            lines.append(f"options {group.workload}: {runs or 'nothing placed'} (needs {need})")
+            continue
         total = sum((d.throughput * n for d, n in delivered[group.workload]), Fraction(0))
         lines.append(f"throughput {group.workload}: {float(total):g} of {float(group.required):g} "
                      f"needed ({runs or 'nothing placed'})")
