@@ -296,7 +296,8 @@ class Checker:
     def require_attributes(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
                            values: BlockValues) -> None:
         missing = [f"`{name}`" for name, attr in schema.attrs.items()
-                   if attr.required and name not in values.spans]
+                   if attr.required and name not in values.spans
+                   and not _waived(schema, name, values)]
         if missing:
             label = block.name.name if block.name else schema.kind
             listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
@@ -503,15 +504,12 @@ class Checker:
         merged = self._with_profiles(scope, v, [name])
         block = v.node
         missing = [a for a, spec in s.WORKLOAD.attrs.items()
-                   if spec.required and a not in merged.spans]
+                   if spec.required and a not in merged.spans and not _waived(s.WORKLOAD, a, merged)]
         if any(isinstance(e, n.Use) for e in block.entries):
             self.require_attributes(scope, block, s.WORKLOAD, merged)
         # rules are checked even when an attribute is missing or wrong, so that every error shows
         workload = self._workload_from(scope, name, merged)
         sized = workload.options if _option_blocks(merged) else "replicas" in merged.values
-        if not _option_blocks(merged) and "replicas" not in merged.spans:
-            self.report(msg.MissingAttribute.at(scope.path, block.kind.span, block="workload",
-                                                name=name, attribute="`replicas`"))
         if missing or not sized or any(a not in merged.values for a in ("cpu", "memory")):
             return None
         return workload
@@ -806,6 +804,11 @@ def _declared(decl: Any) -> tuple[n.Ident | None, str]:
     if isinstance(decl, n.Block) and decl.name is not None:
         return decl.name, decl.kind.name
     return None, ""
+
+
+def _waived(schema: s.BlockSchema, name: str, values: BlockValues) -> bool:
+    """A workload with accelerator options is sized by them: `replicas` is then optional."""
+    return schema.kind == "workload" and name == "replicas" and bool(_option_blocks(values))
 
 
 def _option_blocks(values: BlockValues) -> list:

@@ -139,8 +139,8 @@ BUY = BlockSchema("buy", "optional", {
 
 _WORKLOAD_ATTRS = {
     "kind": Attr(t.WORKLOAD_KIND, doc="service (default) or job"),
-    # required unless the gpu block's options state their replicas (the checker reports it)
-    "replicas": _count("how many replicas"),
+    # not required when the gpu block has options (they are sized in replicas or throughput)
+    "replicas": _count("how many replicas", True),
     "throughput": Attr(t.NUMBER, doc="what the replicas must deliver together, when gpu "
                                      "options state a throughput per replica", positive=True),
     "cpu": _cpu("cores per replica", True),
