@@ -175,6 +175,29 @@ workload b {
     assert options == {"a": [("H100", 1, 2), ("L4", 1, 6)], "b": [("L40S", 1, 3)]}
 
 
+def test_rules_naming_an_option_workload(tmp_path):
+    # anti_affinity to an option workload keeps away from each of its options; affinity to
+    # one would hold for one option only, so it is refused (E0411), like spread over zones
+    rules = POOLS.replace("H100_NODES", "1") + CHAT.replace("GANG", "") + NOISY
+    problem = problem_from(tmp_path, rules)
+    assert [r.target for r in problem.demand("noisy").affinities] == ["chat[H100]",
+                                                                       "chat[TRAINIUM2]"]
+    path = tmp_path / "near.fit"
+    path.write_text(rules.replace("anti_affinity chat", "affinity chat"))
+    assert [d.code for d in check_file(path, Workspace()).diagnostics] == ["E0411"]
+
+
+NOISY = '''
+workload noisy {
+  replicas = 1
+  cpu = 1
+  memory = 1GiB
+  tolerate = ["gpu"]
+  anti_affinity chat on node
+}
+'''
+
+
 def test_no_option_can_be_met_is_explained_by_option(tmp_path):
     # Trainium2 replicas want 5 devices; trn nodes have 4: that option has no node at all,
     # and the single H100 node holds 2 of the 4 replicas H100 would need.

@@ -13,7 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from fitlang import messages as msg
-from fitlang.check.program import Accelerator, AffinityRule, Compare, Inventory, Program, Workload
+from fitlang.check.program import (Accelerator, AcceleratorOption, AffinityRule, Compare,
+                                   Inventory, Program, Workload)
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, OptionGroup, PowerScope,
@@ -60,13 +61,14 @@ def build_problem(program: Program) -> Built:
              for region in offer.regions]
     names = _demand_names(program)
     partition = program.policy.slurm_partition
-    demands = [_demand(view, classes, spare, names, partition)
-               for workload in program.workloads.values() for view in _views(workload, names)]
-    for demand, option in zip(demands, [o for w in program.workloads.values()
-                                        for o in (w.options or [None])]):
-        if option is not None:  # one option of a workload: what its replicas deliver
-            demand.group, demand.option = demand.name.rpartition("[")[0], option.model.name
-            demand.throughput = option.throughput
+    demands = []
+    for workload in program.workloads.values():
+        for view, option in _views(workload, names):
+            demand = _demand(view, classes, spare, names, partition)
+            if option is not None:  # one option of a workload: what its replicas deliver
+                demand.group, demand.option = workload.name, option.model.name
+                demand.throughput = option.throughput
+            demands.append(demand)
     policy = program.policy
     problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
                       policy.spans.get("budget"), spare)
@@ -90,7 +92,8 @@ def _demand_names(program: Program) -> dict[str, list[str]]:
             for w in program.workloads.values()}
 
 
-def _views(workload: Workload, names: dict[str, list[str]]) -> list[Workload]:
+def _views(workload: Workload,
+           names: dict[str, list[str]]) -> list[tuple[Workload, AcceleratorOption | None]]:
     """The workload once per option (named as its demand), or itself; rules that name an
     option workload as `anti_affinity` target name each of its option demands."""
     affinities = [dataclasses.replace(rule, target=target) for rule in workload.affinities
@@ -98,9 +101,9 @@ def _views(workload: Workload, names: dict[str, list[str]]) -> list[Workload]:
                                  else [rule.target])]
     workload = dataclasses.replace(workload, affinities=affinities)
     if not workload.options:
-        return [workload]
-    return [dataclasses.replace(workload.for_option(o), name=option_demand_name(workload.name,
-                                                                                 o.model.name))
+        return [(workload, None)]
+    return [(dataclasses.replace(workload.for_option(o),
+                                 name=option_demand_name(workload.name, o.model.name)), o)
             for o in workload.options]
 
 
@@ -236,12 +239,12 @@ def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:
 
 
 def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass],
-            workloads: dict[str, list[str]] = {}, partition: str | None = None) -> Demand:
+            workloads: dict[str, list[str]] | None = None, partition: str | None = None) -> Demand:
     affinities = list(workload.affinities)
     if workload.exclusive:  # whole nodes: no other workload beside it (Slurm --exclusive)
         origin = workload.spans.get("exclusive")
         affinities += [AffinityRule(other, "node", True, origin)
-                       for demands in workloads.values() for other in demands
+                       for demands in (workloads or {}).values() for other in demands
                        if other != workload.name]
     demand = Demand(
         name=workload.name, replicas=workload.replicas,

@@ -38,7 +38,7 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
     hosted: dict[str, Counter] = {}
     seen: set[tuple[str, int]] = set()
     for item in document["assignments"]:
-        demand, node = _demand_of(problem, demands, item), item["node"]
+        demand, node = _demand_of(demands, item), item["node"]
         if demand is None:
             violations.append(Violation(f"placement names unknown workload `{_shown(item)}`", None))
             continue
@@ -73,12 +73,12 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
     return violations, []
 
 
-def _demand_of(problem: Problem, demands: dict[str, Demand], item: dict) -> Demand | None:
-    """The demand an assignment names: its workload, or the workload's option."""
+def _demand_of(demands: dict[str, Demand], item: dict) -> Demand | None:
+    """The demand an assignment names: its workload, or the workload's option (an option
+    workload's assignment without its option names nothing)."""
     option = item.get("option")
     if not isinstance(option, str):
-        demand = demands.get(item["workload"])
-        return demand  # an option workload's assignment without its option names nothing
+        return demands.get(item["workload"])
     demand = demands.get(option_demand_name(item["workload"], option))
     return demand if demand is not None and demand.group == item["workload"] else None
 
