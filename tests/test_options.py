@@ -434,3 +434,15 @@ workload train {
     context, files = render(path, "terraform")
     assert context.placement.value == Fraction("93.96")
     assert '"trn2.48xlarge"' in files["aws.tf"] and "p5.48xlarge" not in files["aws.tf"]
+
+
+def test_hover_on_an_option_workload_lists_its_options(tmp_path):
+    from fitlang.lsp.hover import _workload
+
+    path = tmp_path / "p.fit"
+    path.write_text(POOLS.replace("H100_NODES", "1") + CHAT.replace("GANG", ""))
+    workload = check_file(path, Workspace()).program.workloads["chat"]
+    no_analysis = type("Analysis", (), {"built": None})()
+    assert _workload(no_analysis, workload) == (
+        "service; any of its accelerator options:\n"
+        "- 4 x H100 replicas of 1 device\n- 7 x TRAINIUM2 replicas of 2 devices")
