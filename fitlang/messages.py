@@ -297,8 +297,17 @@ class DuplicateBlock(Message):
     fix = "Merge the two blocks into one."
 
 
-class OptionsWithModel(Message):
+class ResidencyConflict(Message):
     code = "E0406"
+    summary = "residency contradicts the workload's own regions or zones"
+    template = ("workload `{workload}` must keep its data in {allowed}, but its {what} allows only "
+                "{places}")
+    fix = ("Drop the region or zone restriction, name places inside the residency (stdlib/regions.fit "
+           "lists each region's jurisdiction), or widen `residency`.")
+
+
+class OptionsWithModel(Message):
+    code = "E0407"
     summary = "accelerator options beside a single model"
     template = "`model = {model}` conflicts with the `option` blocks of this `gpu` block"
     fix = ("Keep one: `model = MODEL` for one accelerator model, or `option MODEL { ... }` blocks "
@@ -306,14 +315,14 @@ class OptionsWithModel(Message):
 
 
 class DuplicateOption(Message):
-    code = "E0407"
+    code = "E0408"
     summary = "accelerator option given twice"
     template = "option `{name}` is given twice"
     fix = "Merge the two `option` blocks into one; each accelerator model is one option."
 
 
 class ThroughputOnSomeOptions(Message):
-    code = "E0408"
+    code = "E0409"
     summary = "throughput on some options only"
     template = "{detail}"
     fix = ("State `throughput` on every option and on the workload (the replicas must deliver it "
@@ -321,7 +330,7 @@ class ThroughputOnSomeOptions(Message):
 
 
 class ConflictingOptionMeasures(Message):
-    code = "E0409"
+    code = "E0410"
     summary = "replicas and throughput both given"
     template = "{detail}"
     fix = ("Size the work one way: `replicas` (per option, or on the workload) or `throughput` "
@@ -329,7 +338,7 @@ class ConflictingOptionMeasures(Message):
 
 
 class ThroughputWithoutOptions(Message):
-    code = "E0410"
+    code = "E0411"
     summary = "throughput without accelerator options"
     template = "`throughput` needs `option` blocks in the workload's `gpu` block, each stating what one replica delivers"
     fix = ("Add `gpu { option MODEL { count = N  throughput = T } }` for each acceptable model, "
@@ -337,7 +346,7 @@ class ThroughputWithoutOptions(Message):
 
 
 class OptionsWithRule(Message):
-    code = "E0411"
+    code = "E0412"
     summary = "rule not supported with accelerator options"
     template = "{detail}"
     fix = ("Write the rule per node (`anti_affinity self on node`, `spread node max_skew N`) or "

@@ -220,7 +220,8 @@ def test_language_reference_examples_check(tmp_path):
             continue  # fragments that show layout, not complete programs
         first = next(line.split()[0] for line in block.splitlines() if line.strip())
         if first not in ("const", "pool", "workload", "profile", "offer", "buy", "inventory",
-                         "accelerator", "policy", "power_cap"):  # rules shown on their own: put them in a workload
+                         "accelerator", "policy", "power_cap", "electricity", "region",
+                         "location"):  # rules shown on their own: put them in a workload
             block = "workload fragment {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n" + block + "}\n"
         path = tmp_path / f"doc{index}.fit"
         path.write_text(definitions + block)

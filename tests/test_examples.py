@@ -24,6 +24,7 @@ FEASIBLE = sorted(p for p in EXAMPLES.glob("*.fit") if p.name != "infeasible.fit
 
 # example -> (cost in USD/h, {workload: {pool: replicas}}), from each file's EXPECTED OUTCOME
 EXPECTED = {
+    "eu-inference.fit": (Fraction("2.446"), {"triage": {"aws_g6_xlarge_ie": 1, "gcp_g2_standard_4_nl": 2}}),
     "llm-inference.fit": (Fraction(10), {"chat": {"h100_1a": 1, "l40s_1b": 1, "l40s_1c": 2}}),
     "mixed-cluster.fit": (Fraction("7.44"), {"embed": {"gpu_1a": 2}}),
     "multi-cloud-buy.fit": (Fraction("3.0976"), {"asr": {"gcp_g2_standard_8": 2, "aws_g6_2xlarge": 1},
@@ -121,6 +122,32 @@ def test_infeasible_example_is_explained_as_its_comments_say():
         "add 2 more nodes to pool `h100`",
         "lower `finetune` replicas to 2",
     ]
+
+
+def test_eu_inference_reaches_each_office_and_selects_eu_regions_in_kubernetes():
+    import json
+
+    import yaml
+
+    from fitlang.solve.report import as_json
+    from compiling import render
+
+    _, problem = load(EXAMPLES / "eu-inference.fit")
+    document = json.loads(as_json(problem, solved(problem), []))
+    assert [(r["location"], r["worst_ms"], r["replicas_within"]) for r in document["latency"]] == [
+        ("dublin", 2.0, 1), ("frankfurt", 9.0, 2)]
+    _, files = render(EXAMPLES / "eu-inference.fit", "kubernetes")
+    regions = []
+    for text in files.values():
+        for manifest in yaml.safe_load_all(text):
+            spec = (manifest or {}).get("spec", {}).get("template", {}).get("spec")
+            if spec is None:
+                continue
+            (term,) = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+                "nodeSelectorTerms"]
+            regions += [e["values"][0] for e in term["matchExpressions"]
+                        if e["key"] == "topology.kubernetes.io/region"]
+    assert sorted(regions) == ["eu-west-1", "europe-west4"]
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

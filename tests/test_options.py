@@ -177,14 +177,14 @@ workload b {
 
 def test_rules_naming_an_option_workload(tmp_path):
     # anti_affinity to an option workload keeps away from each of its options; affinity to
-    # one would hold for one option only, so it is refused (E0411), like spread over zones
+    # one would hold for one option only, so it is refused (E0412), like spread over zones
     rules = POOLS.replace("H100_NODES", "1") + CHAT.replace("GANG", "") + NOISY
     problem = problem_from(tmp_path, rules)
     assert [r.target for r in problem.demand("noisy").affinities] == ["chat[H100]",
                                                                        "chat[TRAINIUM2]"]
     path = tmp_path / "near.fit"
     path.write_text(rules.replace("anti_affinity chat", "affinity chat"))
-    assert [d.code for d in check_file(path, Workspace()).diagnostics] == ["E0411"]
+    assert [d.code for d in check_file(path, Workspace()).diagnostics] == ["E0412"]
 
 
 NOISY = '''

@@ -16,10 +16,11 @@ from fitlang.check import schema as s
 from fitlang.check import types as t
 from fitlang.check.evaluate import Evaluator, Symbol, Typed
 from fitlang.check.loader import SourceModule, Workspace
-from fitlang.check.program import (AcceleratorOption, Accelerator, AffinityRule, Buy, Compare, GpuSpec, Inventory,
-                                   NodeShape, Offer, Origin, Policy, Pool, PowerCap, Preference,
-                                   Program,
+from fitlang.check.program import (AcceleratorOption, Accelerator, AffinityRule, Buy, Compare,
+                                   Electricity, GpuSpec, Inventory, LatencyRule, NodeShape, Offer,
+                                   Origin, Policy, Pool, PowerCap, Preference, Program, Region,
                                    Requirement, SpreadRule, Workload)
+from fitlang.check.residency import residency_conflicts
 from fitlang.syntax.printer import expression_text
 from fitlang.diagnostics import Diagnostic, did_you_mean, hint, unique_sorted
 from fitlang.syntax import nodes as n
@@ -53,6 +54,14 @@ class BlockValues:
     statements: list[Any] = field(default_factory=list)
     # named nested blocks (`option H100 { ... }`): (home scope, name, values), in source order
     named: list[tuple[Any, n.Ident, "BlockValues"]] = field(default_factory=list)
+
+
+@dataclass
+class LatencyEntry:
+    """One `latency` block: round-trip milliseconds from a location to regions, by block name."""
+
+    location: str
+    to_ms: dict[str, Fraction]
 
 
 class ModuleScope:
@@ -180,11 +189,13 @@ class Checker:
         key = id(decl)
         if key not in self._entities:
             values = self.block_values(scope, decl, schema)
-            builder = {"policy": self._build_policy, "buy": self._build_buy}[schema.kind]
+            builder = {"policy": self._build_policy, "buy": self._build_buy,
+                       "latency": self._build_latency}[schema.kind]
             self._entities[key] = builder(scope, None, values)
 
     def program(self, root: SourceModule) -> Program:
         program = Program(root.path)
+        latency: list[tuple[bool, LatencyEntry]] = []
         for module in self.workspace.reachable(root):
             scope = self.scope(module)
             for symbol in scope.own.values():
@@ -196,6 +207,14 @@ class Checker:
                         program.policy = entity
                     elif isinstance(entity, Buy):
                         program.buys.append(entity)
+                    elif isinstance(entity, LatencyEntry):
+                        latency.append((module is root, entity))
+        # imported tables first, so that the root file's entries override them
+        for _, entry in sorted(latency, key=lambda item: item[0]):
+            for region_name, ms in entry.to_ms.items():
+                region = program.regions.get(region_name)
+                if region is not None:
+                    program.latency[entry.location, region.code] = ms
         root_scope = self.scope(root)
         for buy in program.buys:
             if not buy.offers:
@@ -209,12 +228,15 @@ class Checker:
         if symbol.kind == "buy":
             program.buys.append(entity)
             return
-        if symbol.kind == "power_cap":
-            program.power_caps.append(entity)
+        if symbol.kind in ("power_cap", "electricity"):
+            (program.power_caps if symbol.kind == "power_cap" else program.electricity).append(entity)
+            return
+        if symbol.kind == "location":
+            program.locations.append(symbol.name)
             return
         table = {"accelerator": program.accelerators, "pool": program.pools,
                  "inventory": program.inventories, "offer": program.offers,
-                 "workload": program.workloads}.get(symbol.kind)
+                 "workload": program.workloads, "region": program.regions}.get(symbol.kind)
         if table is not None:
             table.setdefault(symbol.name, entity)
 
@@ -324,6 +346,8 @@ class Checker:
         values.spans[name] = Origin(scope.path, entry.value.span)
         if name == "objective":
             result = self._objective(scope, evaluator, entry.value)
+        elif attr.type.kind == "map" and attr.type.of is not None:
+            result = self._region_map(scope, evaluator, entry.value, attr.type.of)
         else:
             typed = evaluator.value(entry.value, attr.type)
             result = None if typed is None else self._in_range(scope, entry, attr, typed.value)
@@ -340,6 +364,30 @@ class Checker:
             self.report(msg.EmptyList.at(scope.path, expr.span, name="objective"))
             return None
         return objective
+
+    def _region_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
+                    value_type: t.Type) -> dict[str, Any] | None:
+        """`{aws_eu_central_1: 2ms, ...}`: values of `value_type`, keyed by `region` names."""
+        if not isinstance(expr, n.Map):
+            self.report(msg.TypeMismatch.at(scope.path, expr.span, expected="a map of region names",
+                                            found="another value"))
+            return None
+        result: dict[str, Any] = {}
+        for pair in expr.pairs:
+            symbol = scope.lookup(pair.key_text)
+            if symbol is None or symbol.kind != "region":
+                self.report(msg.UnknownName.at(
+                    scope.path, pair.key.span, name=pair.key_text,
+                    hint=hint(did_you_mean(pair.key_text, scope.names("region")))))
+                continue
+            if pair.key_text in result:
+                self.report(msg.DuplicateAttribute.at(scope.path, pair.key.span,
+                                                      name=pair.key_text))
+                continue
+            value = evaluator.value(pair.value, value_type)
+            if value is not None:
+                result[pair.key_text] = value.value
+        return result
 
     def _in_range(self, scope: ModuleScope, entry: n.Attribute, attr: s.Attr, value: Any) -> Any:
         name, span = entry.name.name, entry.value.span
@@ -433,8 +481,8 @@ class Checker:
                     zone=v.values.get("zone"), region=v.values.get("region"),
                     provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
                     features=v.values.get("features", []), power_watts=v.values.get("power"),
-                    idle_watts=v.values.get("idle_power", Fraction(0)), origin=v.origin,
-                    spans=v.spans)
+                    idle_watts=v.values.get("idle_power", Fraction(0)),
+                    jurisdiction=v.values.get("jurisdiction"), origin=v.origin, spans=v.spans)
 
     def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
         if "file" not in v.values or "format" not in v.values:
@@ -452,7 +500,7 @@ class Checker:
                          price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
                          zone=v.values.get("zone"), region=v.values.get("region"),
                          provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
-                         arch=v.values.get("arch"),
+                         arch=v.values.get("arch"), jurisdiction=v.values.get("jurisdiction"),
                          gpu_model=self._accelerator_named(scope, v.values.get("gpu_model")),
                          origin=v.origin, spans=v.spans)
 
@@ -494,8 +542,33 @@ class Checker:
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
         if "cap" not in v.values:
             return None
-        return PowerCap(name, v.values["cap"], v.values.get("zone"), v.values.get("region"),
-                        v.values.get("labels", {}), v.origin)
+        return PowerCap(name, v.values["cap"], **self._node_scope(v))
+
+    def _build_electricity(self, scope: ModuleScope, name: str,
+                           v: BlockValues) -> Electricity | None:
+        if "price" not in v.values:
+            return None
+        return Electricity(name, v.values["price"], **self._node_scope(v))
+
+    @staticmethod
+    def _node_scope(v: BlockValues) -> dict[str, Any]:
+        return {"zone": v.values.get("zone"), "region": v.values.get("region"),
+                "labels": v.values.get("labels", {}), "origin": v.origin}
+
+    def _build_region(self, scope: ModuleScope, name: str, v: BlockValues) -> Region | None:
+        if "code" not in v.values or "jurisdiction" not in v.values:
+            return None
+        return Region(name, v.values["code"], v.values["jurisdiction"], v.values.get("provider"),
+                      v.values.get("country"), v.values.get("city"), v.origin)
+
+    def _build_location(self, scope: ModuleScope, name: str, v: BlockValues) -> str:
+        return name
+
+    def _build_latency(self, scope: ModuleScope, name: None, v: BlockValues) -> LatencyEntry | None:
+        if "from" not in v.values or "to" not in v.values:
+            return None
+        return LatencyEntry(v.values["from"], {region: seconds * 1000
+                                               for region, seconds in v.values["to"].items()})
 
     def _build_profile(self, scope: ModuleScope, name: str, v: BlockValues) -> BlockValues:
         return v
@@ -576,12 +649,15 @@ class Checker:
             image=values.get("image"), command=values.get("command"), env=values.get("env", {}),
             time_limit_seconds=_seconds(values.get("time_limit")),
             exclusive=bool(values.get("exclusive", False)),
-            arch=list(values.get("arch", ["amd64"])), origin=v.origin, spans=v.spans)
+            arch=list(values.get("arch", ["amd64"])), residency=values.get("residency"),
+            origin=v.origin, spans=v.spans)
         if gpu is not None:
             workload.gpu_requirements = self._gpu_requirements(scope, gpu)
             if not gpu.named and "count" not in gpu.spans:
                 self.report(msg.MissingAttribute.at(gpu.origin.path, gpu.node.kind.span,
                                                     block="gpu", name="gpu", attribute="`count`"))
+        if "latency" in v.blocks:
+            workload.latency = self._latency_rules(workload, v.blocks["latency"])
         self._options(scope, workload, v)
         self._rules(scope, workload, v.statements)
         if workload.options:
@@ -711,6 +787,19 @@ class Checker:
         return AcceleratorOption(model, int(count), throughput,
                                  None if cpu is None else int(cpu * 1000),
                                  None if memory is None else int(memory), values.origin)
+
+    def _latency_rules(self, workload: Workload, block: BlockValues) -> list[LatencyRule]:
+        values = block.values
+        if "users" not in values or "within" not in values:
+            return []
+        replicas = int(values.get("replicas", 1))
+        if "replicas" in block.spans and workload.replicas and replicas > workload.replicas:
+            where = block.spans["replicas"]
+            self.report(msg.OutOfRange.at(where.path, where.span, what="replicas within reach",
+                                          bound=f"<= the workload's {workload.replicas} replicas",
+                                          value=str(replicas)))
+        return [LatencyRule(location, values["within"] * 1000, replicas, block.origin)
+                for location in values["users"]]
 
     def _gpu_requirements(self, scope: ModuleScope, gpu: BlockValues) -> list[Requirement]:
         requirements = []
@@ -853,5 +942,5 @@ def check_file(path: Path, workspace: Workspace | None = None) -> CheckResult:
         checker.check_module(module)
     program = checker.program(root)
     checker.check_option_targets(program)
-    diagnostics = workspace.diagnostics + checker.diagnostics
+    diagnostics = workspace.diagnostics + checker.diagnostics + residency_conflicts(program)
     return CheckResult(root, program, unique_sorted(diagnostics), workspace)

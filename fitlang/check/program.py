@@ -113,14 +113,16 @@ class Pool:
     features: list[str] = field(default_factory=list)
     power_watts: Fraction | None = None  # per node in use, when the pool states it
     idle_watts: Fraction = Fraction(0)
+    jurisdiction: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 
 
-@dataclass
-class PowerCap:
-    name: str
-    cap_watts: Fraction
+@dataclass(kw_only=True)
+class NodeScope:
+    """The nodes in a zone, a region and/or with labels (a site): what a power cap or an
+    electricity price covers."""
+
     zone: str | None = None
     region: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
@@ -135,6 +137,39 @@ class PowerCap:
 
 
 @dataclass
+class PowerCap(NodeScope):
+    name: str
+    cap_watts: Fraction
+
+
+@dataclass
+class Electricity(NodeScope):
+    name: str
+    price_per_kwh: Fraction
+
+
+@dataclass
+class Region:
+    name: str  # the block's name, which latency tables use
+    code: str  # the name pools and offers state: "eu-central-1"
+    jurisdiction: str
+    provider: str | None = None
+    country: str | None = None
+    city: str | None = None
+    origin: Origin | None = None
+
+
+@dataclass
+class LatencyRule:
+    """Serve users in `location` within `limit_ms` from at least `replicas` replicas."""
+
+    location: str
+    limit_ms: Fraction
+    replicas: int = 1
+    origin: Origin | None = None
+
+
+@dataclass
 class Inventory:
     name: str
     format: str
@@ -146,6 +181,7 @@ class Inventory:
     provider: str | None = None
     dedicated: str | None = None
     arch: str | None = None
+    jurisdiction: str | None = None
     gpu_model: "Accelerator | None" = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
@@ -247,6 +283,8 @@ class Workload:
     options: list[AcceleratorOption] = field(default_factory=list)
     throughput: Fraction | None = None
     option: str | None = None  # set on the view `for_option` gives
+    residency: list[str] | None = None
+    latency: list[LatencyRule] = field(default_factory=list)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 
@@ -295,3 +333,22 @@ class Program:
     workloads: dict[str, Workload] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     power_caps: list[PowerCap] = field(default_factory=list)
+    electricity: list[Electricity] = field(default_factory=list)
+    regions: dict[str, Region] = field(default_factory=dict)  # by block name
+    locations: list[str] = field(default_factory=list)
+    # (location, region code) -> round-trip milliseconds, the root file's entries last
+    latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
+
+    def region_at(self, region: str | None, zone: str | None = None) -> Region | None:
+        """The `region` block of a region code, or else of the region a zone name starts with
+        (`eu-west-1a`, `europe-west4-b`): cloud zone names are their region's name plus a suffix."""
+        for candidate in self.regions.values():
+            if region is not None and candidate.code == region:
+                return candidate
+        if region is not None or zone is None:
+            return None
+        for candidate in self.regions.values():
+            rest = zone[len(candidate.code):]
+            if zone.startswith(candidate.code) and (rest[:1].isalpha() or rest[:1] == "-"):
+                return candidate
+        return None

@@ -82,6 +82,8 @@ _PLACEMENT_ATTRS = {
     "provider": Attr(t.STRING, doc="who runs the machines: aws, gcp, azure, onprem, ..."),
     "dedicated": Attr(t.STRING, doc="only workloads that tolerate this value may run here"),
     "arch": Attr(t.ARCH, doc="CPU architecture, default amd64"),
+    "jurisdiction": Attr(t.JURISDICTION, doc="whose law governs data on these nodes (default: "
+                                             "that of their `region` block)"),
 }
 
 ACCELERATOR = BlockSchema("accelerator", "required", {
@@ -159,15 +161,27 @@ _WORKLOAD_ATTRS = {
     "exclusive": Attr(t.BOOL, doc="whole nodes only (Slurm --exclusive)"),
     "arch": Attr(t.list_of(t.ARCH), doc="CPU architectures the image runs on (default [amd64])",
                  non_empty=True),
+    "residency": Attr(t.list_of(t.JURISDICTION), doc="jurisdictions its data may be in; nodes "
+                                                     "elsewhere or of unknown jurisdiction are "
+                                                     "ruled out", non_empty=True),
 }
 _RULES = frozenset({"require", "prefer", "use", "affinity", "spread"})
 
-WORKLOAD = BlockSchema("workload", "required", _WORKLOAD_ATTRS, {"gpu": WORKLOAD_GPU}, _RULES,
+WORKLOAD_LATENCY = BlockSchema("latency", "none", {
+    "users": Attr(t.list_of(t.ref("location")), True, "where the users are", non_empty=True),
+    "within": Attr(t.TIME, True, "the most round-trip time from each of them to a replica",
+                   Fraction(0)),
+    "replicas": _count("replicas each location must reach within that time (default 1)",
+                       positive=True),
+}, doc="serve users in these locations within a round-trip time")
+
+_WORKLOAD_BLOCKS = {"gpu": WORKLOAD_GPU, "latency": WORKLOAD_LATENCY}
+WORKLOAD = BlockSchema("workload", "required", _WORKLOAD_ATTRS, _WORKLOAD_BLOCKS, _RULES,
                        doc="work to place")
 PROFILE = BlockSchema("profile", "required",
                       {name: Attr(a.type, False, a.doc, a.minimum, a.integral, a.positive,
                                   a.non_empty) for name, a in _WORKLOAD_ATTRS.items()},
-                      {"gpu": WORKLOAD_GPU}, _RULES, doc="reusable workload settings")
+                      _WORKLOAD_BLOCKS, _RULES, doc="reusable workload settings")
 
 POLICY = BlockSchema("policy", "none", {
     "objective": Attr(t.ANY, doc="cost, nodes, or a list of them in priority order"),
@@ -185,21 +199,51 @@ POLICY = BlockSchema("policy", "none", {
                                                    "cluster": Attr(t.STRING)}),
 }, doc="the objective, budget and per-target settings", once=True)
 
-POWER_CAP = BlockSchema("power_cap", "required", {
-    "cap": Attr(t.POWER, True, "most power the nodes in scope may draw", Fraction(0)),
+_SCOPE_ATTRS = {
     "zone": Attr(t.STRING, doc="the scope: nodes in this zone"),
     "region": Attr(t.STRING, doc="the scope: nodes in this region"),
     "labels": Attr(t.MAP, doc="the scope: nodes with these labels (a site, a row)"),
+}
+
+POWER_CAP = BlockSchema("power_cap", "required", {
+    "cap": Attr(t.POWER, True, "most power the nodes in scope may draw", Fraction(0)),
+    **_SCOPE_ATTRS,
 }, doc="a cap on the power drawn by the nodes in use in a zone, region or labelled site")
 
+ELECTRICITY = BlockSchema("electricity", "required", {
+    "price": Attr(t.ENERGY_PRICE, True, "what a kWh costs there", Fraction(0)),
+    **_SCOPE_ATTRS,
+}, doc="the electricity price of the nodes in a zone, region or labelled site: a node in use "
+       "costs its power draw times this price on top of its own price")
+
+REGION = BlockSchema("region", "required", {
+    "code": Attr(t.STRING, True, "the region's name as pools, offers and inventories state it"),
+    "jurisdiction": Attr(t.JURISDICTION, True, "whose law governs data stored there"),
+    "provider": Attr(t.STRING, doc="who runs it: aws, gcp, azure, or your own name"),
+    "country": Attr(t.STRING, doc="ISO 3166 country code"),
+    "city": Attr(t.STRING, doc="where it is"),
+}, doc="a region: where it is and whose law governs it")
+
+LOCATION = BlockSchema("location", "required", {
+    "country": Attr(t.STRING, doc="ISO 3166 country code"),
+    "city": Attr(t.STRING, doc="the city it stands for"),
+}, doc="a place where users are, for latency rules")
+
+LATENCY = BlockSchema("latency", "none", {
+    "from": Attr(t.ref("location"), True, "the users' location"),
+    "to": Attr(Type("map", of=t.TIME), True, "round-trip time to each region, by `region` name"),
+}, doc="round-trip times from a location to regions; later blocks (and the root file's) win")
+
 TOP_LEVEL: dict[str, BlockSchema] = {schema.kind: schema for schema in (
-    ACCELERATOR, POOL, INVENTORY, OFFER, BUY, WORKLOAD, PROFILE, POLICY, POWER_CAP)}
+    ACCELERATOR, POOL, INVENTORY, OFFER, BUY, WORKLOAD, PROFILE, POLICY, POWER_CAP, ELECTRICITY,
+    REGION, LOCATION, LATENCY)}
 
 # what names mean inside `require` / `prefer`
 NODE_SCOPE: dict[str, Type] = {
     "zone": t.STRING, "region": t.STRING, "provider": t.STRING, "pool": t.ref("pool"),
-    "arch": t.ARCH, "labels": t.MAP, "cpu": t.NUMBER, "memory": t.BYTES, "disk": t.BYTES,
-    "price": t.RATE, "gpu": Type("record", label="the node's accelerator"),
+    "arch": t.ARCH, "jurisdiction": t.JURISDICTION, "labels": t.MAP, "cpu": t.NUMBER,
+    "memory": t.BYTES, "disk": t.BYTES, "price": t.RATE,
+    "gpu": Type("record", label="the node's accelerator"),
 }
 ACCELERATOR_SCOPE: dict[str, Type] = {
     "model": t.ref("accelerator"), "vendor": t.VENDOR, "family": t.FAMILY, "memory": t.BYTES,

@@ -69,7 +69,7 @@ class Type:
         if self.kind == "list":
             return f"a list of {_plural(self.of.describe()) if self.of else 'values'}"
         if self.kind == "map":
-            return "a map of strings"
+            return f"a map of {_plural(self.of.describe())}" if self.of else "a map of strings"
         if self.kind == "record":
             return self.label or "a record"
         return {"string": "a string", "bool": "a boolean (true or false)"}.get(self.kind, "a value")
@@ -132,4 +132,7 @@ ARCH = choice("architecture", "amd64", "arm64")
 PROVIDER = choice("provider", "aws", "gcp", "azure")
 WORKLOAD_KIND = choice("workload kind", "service", "job")
 INVENTORY_FORMAT = choice("inventory format", "kubectl", "slurm")
+# where a region's data falls under, by the law that governs it (the EU counts as one)
+JURISDICTION = choice("jurisdiction", "EU", "US", "UK", "CH", "CA", "JP", "SG", "AU", "IN",
+                      "KR", "BR")
 OBJECTIVE = choice("objective", "cost", "nodes", "preferences")

@@ -59,6 +59,9 @@ def build_problem(program: Program) -> Built:
     spare = [_offer_class(offer, region, total_replicas, False, None)
              for offer in program.offers.values() if offer.name not in allowed
              for region in offer.regions]
+    for node_class in classes + spare:
+        _locate(node_class, program)
+        _price_electricity(node_class, program)
     names = _demand_names(program)
     partition = program.policy.slurm_partition
     demands = []
@@ -75,6 +78,7 @@ def build_problem(program: Program) -> Built:
     problem.option_groups = [
         OptionGroup(w.name, w.throughput, names[w.name], w.gang, w.origin)
         for w in program.workloads.values() if w.options]
+    problem.latency = dict(program.latency)
     problem.power_caps = [PowerScope(cap.name, cap.scope, cap.cap_watts,
                                      [c.id for c in classes if _in_scope(c, cap)], cap.origin)
                           for cap in program.power_caps]
@@ -105,6 +109,25 @@ def _views(workload: Workload,
     return [(dataclasses.replace(workload.for_option(o),
                                  name=option_demand_name(workload.name, o.model.name)), o)
             for o in workload.options]
+
+
+def _locate(node_class: NodeClass, program: Program) -> None:
+    """Its `region` block, and from it the jurisdiction where the pool states none."""
+    node_class.site = program.region_at(node_class.region, node_class.zone)
+    if node_class.jurisdiction is None and node_class.site is not None:
+        node_class.jurisdiction = node_class.site.jurisdiction
+
+
+def _price_electricity(node_class: NodeClass, program: Program) -> None:
+    """The first `electricity` block whose scope holds the class prices the power it draws:
+    a node in use costs power_watts / 1000 x USD/kWh per hour on top of its own price."""
+    electricity = next((e for e in program.electricity if _in_scope(node_class, e)), None)
+    if electricity is None:
+        return
+    node_class.energy_price_kwh = electricity.price_per_kwh
+    node_class.energy_scope = electricity.scope
+    node_class.energy_cost = node_class.power_watts / 1000 * electricity.price_per_kwh
+    node_class.price += node_class.energy_cost
 
 
 def _in_scope(node_class: NodeClass, cap) -> bool:
@@ -155,6 +178,7 @@ def _pool_class(pool) -> NodeClass:
         labels=dict(pool.labels), zone=pool.zone, region=pool.region, provider=pool.provider,
         arch=shape.arch, dedicated=pool.dedicated, features=tuple(pool.features),
         node_names=tuple(f"{pool.name}-{i}" for i in range(pool.count)), origin=pool.origin,
+        jurisdiction=pool.jurisdiction,
         power_watts=pool.power_watts if pool.power_watts is not None else
         pool.idle_watts + _accelerator_watts(shape.gpu.model if shape.gpu else None,
                                              shape.gpu.count if shape.gpu else 0))
@@ -198,6 +222,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
             features=tuple(first.features), node_names=tuple(sorted(n.name for n in members)),
             instance_type=first.instance_type, origin=inventory.origin,
             gres_type=first.gpu_product if inventory.format == "slurm" else None,
+            jurisdiction=inventory.jurisdiction,
             power_watts=_accelerator_watts(accelerator, first.gpu_count)))
     return classes
 
@@ -251,7 +276,8 @@ def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass]
         requests={"cpu": workload.cpu_milli, "memory": workload.memory,
                   "gpu": workload.gpu_count, "disk": workload.disk},
         priority=workload.priority, gang=workload.gang, affinities=affinities,
-        spreads=list(workload.spreads), origin=workload.origin, spans=dict(workload.spans))
+        spreads=list(workload.spreads), latency=list(workload.latency), origin=workload.origin,
+        spans=dict(workload.spans))
     demand.preferences = [PreferenceRule(p.text, p.weight, set(), p.origin)
                           for p in workload.preferences]
     owned = len(classes)
@@ -308,6 +334,17 @@ def _in_other_partitions(node_class: NodeClass, partition: str) -> bool:
     return bool(partitions) and f"slurm.partition.{partition}" not in partitions
 
 
+def _jurisdiction_detail(node_class: NodeClass) -> str:
+    if node_class.jurisdiction is not None:
+        where = f" (region {node_class.site.code})" if node_class.site else ""
+        return f"nodes of `{node_class.pool}` are in {node_class.jurisdiction}{where}"
+    place = (f"region {node_class.region!r} has no `region` block" if node_class.region else
+             f"zone {node_class.zone!r} is in no known region" if node_class.zone else
+             "it states no region")
+    return (f"the jurisdiction of `{node_class.pool}` is unknown: {place} and it states no "
+            "`jurisdiction`")
+
+
 def _too_small(demand: Demand, node_class: NodeClass) -> str:
     short = [r for r in ("cpu", "memory", "gpu", "disk")
              if demand.requests[r] > node_class.capacity[r]]
@@ -337,6 +374,9 @@ def _checks(workload: Workload, node_class: NodeClass):
     if node_class.arch not in workload.arch:
         yield Exclusion(f"arch = [{', '.join(workload.arch)}]", spans.get("arch", workload.origin),
                         f"nodes of `{node_class.pool}` are {node_class.arch}")
+    if workload.residency is not None and node_class.jurisdiction not in workload.residency:
+        yield Exclusion(f"residency = [{', '.join(workload.residency)}]",
+                        spans.get("residency", workload.origin), _jurisdiction_detail(node_class))
     if workload.zones is not None and node_class.zone not in workload.zones:
         yield Exclusion("zones", spans.get("zones"), f"zone is {node_class.zone!r}")
     if workload.regions is not None and node_class.region not in workload.regions:

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from fitlang.check.program import (Accelerator, AffinityRule, AllOf, AnyOf, Compare, Constant,
-                                   Negation, Origin, Predicate, SpreadRule)
+                                   LatencyRule, Negation, Origin, Predicate, Region, SpreadRule)
 from fitlang.check.evaluate import apply_comparison
 
 RESOURCES = ("cpu", "memory", "gpu", "disk")
@@ -41,6 +41,12 @@ class NodeClass:
     buy_group: int | None = None  # index of the `buy` block whose max_count it shares
     gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
     power_watts: Fraction = Fraction(0)  # drawn by one node in use
+    site: Region | None = None  # the `region` block its region (or zone) names
+    jurisdiction: str | None = None  # stated by its pool, or its site's
+    # electricity, where an `electricity` block prices it: USD/h per node in use, in `price`
+    energy_cost: Fraction = Fraction(0)
+    energy_price_kwh: Fraction | None = None
+    energy_scope: str | None = None
     origin: Origin | None = None
 
     @property
@@ -65,7 +71,7 @@ class NodeClass:
         if head == "price":
             return self.price
         return {"zone": self.zone, "region": self.region, "provider": self.provider,
-                "pool": self.pool, "arch": self.arch}.get(head)
+                "pool": self.pool, "arch": self.arch, "jurisdiction": self.jurisdiction}.get(head)
 
     def accelerator_attribute(self, path: tuple[str, ...]) -> Any:
         if self.accelerator is None:
@@ -116,6 +122,7 @@ class Demand:
     failing: dict[str, list[Exclusion]] = field(default_factory=dict)
     affinities: list[AffinityRule] = field(default_factory=list)
     spreads: list[SpreadRule] = field(default_factory=list)
+    latency: list[LatencyRule] = field(default_factory=list)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
     # one accelerator option of a workload (`group`): its replicas deliver `throughput` each,
@@ -173,6 +180,18 @@ class Problem:
     symmetric: list[list[str]] = field(default_factory=list)
     power_caps: list["PowerScope"] = field(default_factory=list)
     option_groups: list[OptionGroup] = field(default_factory=list)
+    # (user location, region code) -> round-trip milliseconds
+    latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
+
+    def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
+        """Round trip from users in `location` to the class's region; None when unknown."""
+        if node_class.site is None:
+            return None
+        return self.latency.get((location, node_class.site.code))
+
+    def within_reach(self, rule: LatencyRule, node_class: NodeClass) -> bool:
+        ms = self.latency_ms(rule.location, node_class)
+        return ms is not None and ms <= rule.limit_ms
 
     def node_class(self, class_id: str) -> NodeClass:
         return self._by_id()[class_id]

@@ -32,13 +32,13 @@ class Encoding:
     met: dict[str, int] = field(default_factory=dict)  # option group -> binary: throughput met
 
     def relax_replicas(self) -> None:
-        """Let the replica counts of workloads that no rule counts per domain or per node be
+        """Let the replica counts of workloads that no rule counts per domain, node or region be
         fractional: the MIP then branches on node counts only (0.6 s instead of 14 s at
         10,000 nodes), its bound is still a valid lower bound, and `whole_counts` rounds."""
         counted = {r.target for d in self.problem.demands for r in d.affinities}
         for demand in self.problem.demands:
             # an option's count is weighed by its throughput: rounding could fall short of it
-            if demand.gang or demand.affinities or demand.name in counted or any(
+            if demand.gang or demand.affinities or demand.latency or demand.name in counted or any(
                     s.topology != "node" for s in demand.spreads) or demand.group is not None:
                 continue
             for class_id in demand.eligible:
@@ -112,6 +112,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     for demand in problem.demands:
         _encode_affinities(encoding, demand)
         _encode_spreads(encoding, demand)
+        _encode_latency(encoding, demand)
     return encoding
 
 
@@ -348,3 +349,17 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
             terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
             model.add({**terms, least: -1}, lower=0, group=group)
             model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
+
+
+def _encode_latency(encoding: Encoding, demand: Demand) -> None:
+    """Once any replica is placed, at least K of them run where users in the rule's location
+    reach them within its limit; the switch lets an unplaced workload (allow_unplaced,
+    priorities) meet the rule by running nowhere."""
+    model, problem = encoding.model, encoding.problem
+    for index, rule in enumerate(demand.latency):
+        reach = {encoding.y[demand.name, c]: 1 for c in demand.eligible
+                 if problem.within_reach(rule, problem.node_class(c))}
+        switch = model.var(f"s[{demand.name},latency:{index}]", 0, 1)
+        model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
+        model.add({**reach, switch: -rule.replicas}, lower=0,
+                  group=f"latency:{demand.name}:{rule.location}")

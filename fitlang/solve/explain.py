@@ -79,6 +79,8 @@ def _reason(problem: Problem, group: str) -> Reason:
         cap = problem.power_caps[int(rest)]
         return Reason(f"power cap `{cap.name}` allows {float(cap.cap_watts) / 1000:g} kW in {cap.scope}",
                       cap.origin)
+    if kind == "latency":
+        return _latency_reason(problem, *rest.rsplit(":", 1))
     if kind in ("affinity", "spread"):
         name, _, index = rest.rpartition(":")
         demand = problem.demand(name)
@@ -104,6 +106,18 @@ def _options_reason(problem: Problem, workload: str) -> Reason:
     how = "from one option" if group.gang else "from its options"
     return Reason(f"workload `{workload}` needs throughput {float(group.required):g} {how} "
                   f"({each})", group.origin)
+
+
+def _latency_reason(problem: Problem, name: str, location: str) -> Reason:
+    demand = problem.demand(name)
+    rule = next(r for r in demand.latency if r.location == location)
+    regions = sorted({c.site.code for c in map(problem.node_class, demand.eligible)
+                      if problem.within_reach(rule, c)})
+    reach = (f"regions within reach: {', '.join(regions)}" if regions else
+             f"no region `{name}` may run in is within {float(rule.limit_ms):g} ms of {location}")
+    return Reason(f"`{name}` needs {rule.replicas} replica{'s' if rule.replicas != 1 else ''} "
+                  f"within {float(rule.limit_ms):g} ms of users in {location} ({reach})",
+                  rule.origin)
 
 
 def _eligibility_reason(problem: Problem, name: str) -> Reason:
@@ -175,6 +189,11 @@ def _repairs(problem: Problem, core: list[str]) -> list[str]:
             name, _, index = rest.rpartition(":")
             if _feasible_without(problem, name, kind, int(index)):
                 repairs.append(f"drop the {kind} rule of `{name}`")
+        elif kind == "latency":
+            name, location = rest.rsplit(":", 1)
+            limit = _latency_limit_needed(problem, name, location)
+            if limit is not None:
+                repairs.append(f"raise the latency limit of `{name}` for {location} to {limit:g} ms")
         elif kind == "buy":
             most = _buy_limit_needed(problem, int(rest))
             repair = f"raise the `buy` block's max_count to {most}"
@@ -272,6 +291,22 @@ def _extra_nodes(problem: Problem, class_id: str) -> int | None:
         else:
             low = middle + 1
     return high
+
+
+def _latency_limit_needed(problem: Problem, name: str, location: str) -> float | None:
+    """The smallest limit, among the round trips to the regions `name` may run in, that works."""
+    demand = problem.demand(name)
+    index = next(i for i, r in enumerate(demand.latency) if r.location == location)
+    rule = demand.latency[index]
+    candidates = sorted({ms for c in demand.eligible
+                         if (ms := problem.latency_ms(location, problem.node_class(c))) is not None
+                         and ms > rule.limit_ms})
+    for limit in candidates:
+        trial = copy.deepcopy(problem)
+        trial.demand(name).latency[index].limit_ms = limit
+        if feasible(trial, 10):
+            return float(limit)
+    return None
 
 
 def _buy_limit_needed(problem: Problem, group: int) -> int | None:

@@ -104,12 +104,15 @@ def _place_more(problem: Problem, node_class: NodeClass, demand: Demand, amount:
 
 def _equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
     """Eligible classes in the same domain as `origin` for every topology a rule on `demand`
-    counts in (so spreads and affinities keep their counts), cheapest per replica first."""
+    counts in, and within reach of the same users (so spreads, affinities and latency rules
+    keep their counts), cheapest per replica first."""
     topologies = {s.topology for s in demand.spreads} | {r.topology for r in demand.affinities}
     topologies |= {r.topology for d in problem.demands for r in d.affinities if r.target == demand.name}
     topologies.discard("node")
+    reach = [problem.within_reach(rule, origin) for rule in demand.latency]
     same = [problem.node_class(c) for c in demand.eligible
-            if all(problem.node_class(c).topology_value(t) == origin.topology_value(t) for t in topologies)]
+            if all(problem.node_class(c).topology_value(t) == origin.topology_value(t) for t in topologies)
+            and reach == [problem.within_reach(rule, problem.node_class(c)) for rule in demand.latency]]
 
     def cost(node_class: NodeClass):  # what a replica's share of a node costs
         share = max((Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES

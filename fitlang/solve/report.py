@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
@@ -68,6 +69,7 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             "capacity": dict(node_class.capacity), "labels": dict(sorted(node_class.labels.items())),
             "zone": node_class.zone, "region": node_class.region, "arch": node_class.arch,
             **({"power_w": _number(node_class.power_watts)} if node_class.power_watts else {}),
+            **({"energy_usd_h": _number(node_class.energy_cost)} if node_class.energy_cost else {}),
             "provisioned": node_class.provisioned,
             **({"offer": node_class.offer, "instance_type": node_class.instance_type,
                 "price": _number(node_class.price)} if node_class.provisioned else {}),
@@ -84,6 +86,17 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
         "power": [{"scope": p.scope, "cap_kw": _number(p.cap_watts / 1000),
                    "used_kw": _number(used / 1000)} for p, used in power_use(problem, placement)],
     }
+    latency = latency_reach(problem, placement)
+    if latency:  # optional fields, present where the policy has such rules or prices
+        document["latency"] = [{"workload": r.workload, "location": r.location,
+                                "limit_ms": _number(r.limit_ms), "worst_ms": _number(r.worst_ms),
+                                "replicas_within": r.replicas_within, "replicas_needed": r.needed}
+                               for r in latency]
+    energy = energy_use(problem, placement)
+    if energy:
+        document["energy"] = [{"scope": e.scope, "price_usd_kwh": _number(e.price_kwh),
+                               "used_kw": _number(e.watts / 1000), "cost_usd_h": _number(e.cost)}
+                              for e in energy]
     return _dump(document)
 
 
@@ -154,6 +167,14 @@ def as_text(problem: Problem, placement: Placement) -> str:
     for cap, used in power_use(problem, placement):
         lines.append(f"power {cap.name} ({cap.scope}): {float(used) / 1000:.1f} kW used of "
                      f"{float(cap.cap_watts) / 1000:.1f} kW, {float(cap.cap_watts - used) / 1000:.1f} kW left")
+    for row in latency_reach(problem, placement):
+        worst = "unknown" if row.worst_ms is None else f"{float(row.worst_ms):g} ms"
+        lines.append(f"latency {row.workload} from {row.location}: {row.replicas_within} "
+                     f"replica{'s' if row.replicas_within != 1 else ''} within "
+                     f"{float(row.limit_ms):g} ms (needs {row.needed}); worst case {worst}")
+    for energy in energy_use(problem, placement):
+        lines.append(f"electricity ({energy.scope}): {float(energy.watts) / 1000:.1f} kW at "
+                     f"{float(energy.price_kwh):g} USD/kWh = {float(energy.cost):.2f} USD/h of the cost")
     rows = utilization(problem, placement)
     if rows:
         lines += ["", "utilization of the nodes in use (stranded: free, but no replica fits beside "
@@ -192,15 +213,71 @@ def _amount(resource: str, value: int) -> str:
 
 def power_use(problem: Problem, placement: Placement):
     """(cap, watts drawn by the nodes in use in its scope) for every power cap."""
-    owner = {name: c for c in problem.classes for name in c.node_names}
-    used = {a.node for a in placement.assignments}
-    used |= {n for names in placement.bought.values() for n in names}
+    in_use = nodes_in_use(problem, placement)
     result = []
     for cap in problem.power_caps:
         scope = set(cap.classes)
-        drawn = sum((owner[n].power_watts for n in used if owner[n].id in scope), Fraction(0))
+        drawn = sum((c.power_watts for _, c in in_use if c.id in scope), Fraction(0))
         result.append((cap, drawn))
     return result
+
+
+def nodes_in_use(problem: Problem, placement: Placement) -> list[tuple[str, NodeClass]]:
+    """(node, its class) for every node that hosts a replica or is bought, by name."""
+    owner = {name: c for c in problem.classes for name in c.node_names}
+    used = {a.node for a in placement.assignments}
+    used |= {n for names in placement.bought.values() for n in names}
+    return [(name, owner[name]) for name in sorted(used)]
+
+
+@dataclass
+class LatencyReach:
+    workload: str
+    location: str
+    limit_ms: Fraction
+    needed: int
+    replicas_within: int
+    # the round trip to the `needed`-th nearest placed replica: within it, users in the location
+    # reach as many replicas as the rule asks for (None: fewer run where the round trip is known)
+    worst_ms: Fraction | None
+
+
+def latency_reach(problem: Problem, placement: Placement) -> list[LatencyReach]:
+    owner = {name: c for c in problem.classes for name in c.node_names}
+    rows = []
+    for demand in problem.demands:
+        nodes = [owner[a.node] for a in placement.assignments if a.workload == demand.name]
+        for rule in demand.latency:
+            known = sorted(ms for ms in (problem.latency_ms(rule.location, c) for c in nodes)
+                           if ms is not None)
+            worst = known[rule.replicas - 1] if len(known) >= rule.replicas else None
+            within = sum(1 for ms in known if ms <= rule.limit_ms)
+            rows.append(LatencyReach(demand.name, rule.location, rule.limit_ms, rule.replicas,
+                                     within, worst))
+    return rows
+
+
+@dataclass
+class EnergyUse:
+    scope: str
+    price_kwh: Fraction
+    watts: Fraction = Fraction(0)  # drawn by the nodes in use in the scope
+    cost: Fraction = Fraction(0)  # USD/h
+
+
+def energy_use(problem: Problem, placement: Placement) -> list[EnergyUse]:
+    """Per `electricity` scope: the power its nodes in use draw, and what it costs per hour."""
+    scopes: dict[str, EnergyUse] = {}
+    for node_class in problem.classes:
+        if node_class.energy_scope is not None:
+            scopes.setdefault(node_class.energy_scope,
+                              EnergyUse(node_class.energy_scope, node_class.energy_price_kwh))
+    for _, node_class in nodes_in_use(problem, placement):
+        if node_class.energy_scope is not None:
+            row = scopes[node_class.energy_scope]
+            row.watts += node_class.power_watts
+            row.cost += node_class.energy_cost
+    return [scopes[key] for key in sorted(scopes)]
 
 
 def _grouped_unplaced(placement: Placement) -> list[str]:

@@ -68,6 +68,7 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                                         demand.spans.get("gang", demand.origin)))
         violations += _affinities(problem, demand, owner, hosted)
         violations += _spreads(problem, demand, owner, hosted)
+        violations += _latency(problem, demand, owner, hosted)
     violations += _throughput(problem, placed, document)
     violations += _money(problem, owner, hosted, bought)
     return violations, []
@@ -187,6 +188,23 @@ def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
             violations.append(Violation(
                 f"`{demand.name}` is spread {least}..{most} per {spread.topology}; max_skew is "
                 f"{spread.max_skew}", spread.origin))
+    return violations
+
+
+def _latency(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
+             hosted: dict[str, Counter]) -> list[Violation]:
+    violations = []
+    for rule in demand.latency:
+        placed = within = 0
+        for node, counts in hosted.items():
+            placed += counts[demand.name]
+            if problem.within_reach(rule, owner[node]):
+                within += counts[demand.name]
+        if placed and within < rule.replicas:
+            violations.append(Violation(
+                f"`{demand.name}` has {within} replica{'s' if within != 1 else ''} within "
+                f"{float(rule.limit_ms):g} ms of {rule.location}; its latency rule needs "
+                f"{rule.replicas}", rule.origin))
     return violations
 
 
