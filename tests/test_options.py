@@ -198,6 +198,66 @@ workload noisy {
 '''
 
 
+# the H100 pool in a US region, the Trainium2 pool in an EU one; users in berlin reach the EU
+# region in 10 ms, the US one in 90 ms
+SITES = '''
+region iad {
+  code = "us-east-1"
+  jurisdiction = US
+}
+region fra {
+  code = "eu-central-1"
+  jurisdiction = EU
+}
+location berlin {
+  country = "DE"
+}
+latency {
+  from = berlin
+  to = {iad: 90ms, fra: 10ms}
+}
+'''
+
+
+def sited_chat(tmp_path, rule: str):
+    pools = POOLS.replace("H100_NODES", "2").replace(
+        "price = 10 USD/h", 'price = 10 USD/h\n  region = "us-east-1"').replace(
+        "price = 8 USD/h", 'price = 8 USD/h\n  region = "eu-central-1"')
+    return problem_from(tmp_path, pools + SITES + CHAT.replace("GANG", rule))
+
+
+def test_every_option_keeps_the_workloads_residency(tmp_path):
+    # Without the rule the two H100 nodes deliver 1000 for 20 USD/h. EU data may not go to the
+    # US H100 pool: Trainium2 alone, 7 replicas on 4 nodes, 32 USD/h.
+    assert solved(sited_chat(tmp_path, "")).value == 20
+    problem = sited_chat(tmp_path, "residency = [EU]")
+    assert problem.demand("chat[H100]").excluded["h100"].rule == "residency = [EU]"
+    placement = solved(problem)
+    assert placement.value == 32
+    assert on_pools(placement, problem) == {"chat[TRAINIUM2]": {"trn": 7}}
+
+
+def test_a_latency_rule_counts_the_replicas_of_every_option(tmp_path):
+    # One replica within 20 ms of berlin: only Trainium2 (EU) is. All-H100 (20 USD/h) is out;
+    # one H100 node (500) beside 2 trn nodes (4 x 150) = 26 USD/h is the cheapest mix with a trn
+    # replica (2 H100 nodes + 1 trn node: 28; Trainium2 alone: 32). Counted per option instead,
+    # the H100 replicas would need one of their own in reach and the answer would be 32.
+    latency = "latency {\n    users = [berlin]\n    within = 20ms\n  }"
+    problem = sited_chat(tmp_path, latency)
+    placement = solved(problem)
+    assert placement.value == 26
+    assert on_pools(placement, problem) == {"chat[H100]": {"h100": 2}, "chat[TRAINIUM2]": {"trn": 4}}
+    assert placed_json(problem, placement)["latency"] == [
+        {"workload": "chat", "location": "berlin", "limit_ms": 20.0, "worst_ms": 10.0,
+         "replicas_within": 4, "replicas_needed": 1}]
+    # 5 ms reaches no region: explain names the workload's rule and the limit that works
+    explanation = explain(sited_chat(tmp_path, latency.replace("20ms", "5ms")))
+    assert not explanation.feasible
+    assert any(r.text.startswith("`chat` needs 1 replica within 5 ms of users in berlin (no region")
+               for r in explanation.reasons)
+    assert "raise the latency limit of `chat` for berlin to 10 ms" in explanation.repairs
+
+
 def test_no_option_can_be_met_is_explained_by_option(tmp_path):
     # Trainium2 replicas want 5 devices; trn nodes have 4: that option has no node at all,
     # and the single H100 node holds 2 of the 4 replicas H100 would need.

@@ -207,6 +207,15 @@ class Problem:
     def demand(self, name: str) -> Demand:
         return next(d for d in self.demands if d.name == name)
 
+    def latency_demands(self) -> list[list[Demand]]:
+        """The demands each workload with latency rules became: itself, or its options, whose
+        replicas the rules count together (every option carries the workload's rules)."""
+        by_workload: dict[str, list[Demand]] = {}
+        for demand in self.demands:
+            if demand.latency:
+                by_workload.setdefault(demand.workload, []).append(demand)
+        return list(by_workload.values())
+
 
 def holds(predicate: Predicate, lookup: Any) -> bool:
     """Evaluate a checked predicate; `lookup(path)` gives the node's value or None."""

@@ -109,10 +109,12 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     for run in problem.symmetric:
         for first, second in zip(run, run[1:]):
             model.add({encoding.u[first]: 1, encoding.u[second]: -1}, lower=0)
+    latency = {members[0].name: members for members in problem.latency_demands()}
     for demand in problem.demands:
         _encode_affinities(encoding, demand)
         _encode_spreads(encoding, demand)
-        _encode_latency(encoding, demand)
+        if demand.name in latency:
+            _encode_latency(encoding, latency[demand.name])
     return encoding
 
 
@@ -351,15 +353,18 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
             model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
 
 
-def _encode_latency(encoding: Encoding, demand: Demand) -> None:
+def _encode_latency(encoding: Encoding, members: list[Demand]) -> None:
     """Once any replica is placed, at least K of them run where users in the rule's location
     reach them within its limit; the switch lets an unplaced workload (allow_unplaced,
-    priorities) meet the rule by running nowhere."""
+    priorities) meet the rule by running nowhere. The replicas of a workload's accelerator
+    options (`members`) count together."""
     model, problem = encoding.model, encoding.problem
-    for index, rule in enumerate(demand.latency):
-        reach = {encoding.y[demand.name, c]: 1 for c in demand.eligible
+    workload = members[0].workload
+    for index, rule in enumerate(members[0].latency):
+        reach = {encoding.y[demand.name, c]: 1 for demand in members for c in demand.eligible
                  if problem.within_reach(rule, problem.node_class(c))}
-        switch = model.var(f"s[{demand.name},latency:{index}]", 0, 1)
-        model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
+        switch = model.var(f"s[{workload},latency:{index}]", 0, 1)
+        for demand in members:
+            model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
         model.add({**reach, switch: -rule.replicas}, lower=0,
-                  group=f"latency:{demand.name}:{rule.location}")
+                  group=f"latency:{workload}:{rule.location}")

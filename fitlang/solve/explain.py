@@ -16,7 +16,7 @@ from fractions import Fraction
 from fitlang import messages as msg
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import NodeClass, Problem, replicas_per_node
+from fitlang.model.problem import Demand, NodeClass, Problem, replicas_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import encode
 from fitlang.syntax.nodes import Span
@@ -108,10 +108,16 @@ def _options_reason(problem: Problem, workload: str) -> Reason:
                   f"({each})", group.origin)
 
 
+def _latency_members(problem: Problem, name: str) -> list[Demand]:
+    """The demands workload `name` became (its options, or itself), which its latency rules
+    count together."""
+    return next(m for m in problem.latency_demands() if m[0].workload == name)
+
+
 def _latency_reason(problem: Problem, name: str, location: str) -> Reason:
-    demand = problem.demand(name)
-    rule = next(r for r in demand.latency if r.location == location)
-    regions = sorted({c.site.code for c in map(problem.node_class, demand.eligible)
+    members = _latency_members(problem, name)
+    rule = next(r for r in members[0].latency if r.location == location)
+    regions = sorted({c.site.code for d in members for c in map(problem.node_class, d.eligible)
                       if problem.within_reach(rule, c)})
     reach = (f"regions within reach: {', '.join(regions)}" if regions else
              f"no region `{name}` may run in is within {float(rule.limit_ms):g} ms of {location}")
@@ -295,15 +301,16 @@ def _extra_nodes(problem: Problem, class_id: str) -> int | None:
 
 def _latency_limit_needed(problem: Problem, name: str, location: str) -> float | None:
     """The smallest limit, among the round trips to the regions `name` may run in, that works."""
-    demand = problem.demand(name)
-    index = next(i for i, r in enumerate(demand.latency) if r.location == location)
-    rule = demand.latency[index]
-    candidates = sorted({ms for c in demand.eligible
+    members = _latency_members(problem, name)
+    index = next(i for i, r in enumerate(members[0].latency) if r.location == location)
+    rule = members[0].latency[index]
+    candidates = sorted({ms for d in members for c in d.eligible
                          if (ms := problem.latency_ms(location, problem.node_class(c))) is not None
                          and ms > rule.limit_ms})
     for limit in candidates:
         trial = copy.deepcopy(problem)
-        trial.demand(name).latency[index].limit_ms = limit
+        for demand in members:
+            trial.demand(demand.name).latency[index].limit_ms = limit
         if feasible(trial, 10):
             return float(limit)
     return None

@@ -245,15 +245,16 @@ class LatencyReach:
 def latency_reach(problem: Problem, placement: Placement) -> list[LatencyReach]:
     owner = {name: c for c in problem.classes for name in c.node_names}
     rows = []
-    for demand in problem.demands:
-        nodes = [owner[a.node] for a in placement.assignments if a.workload == demand.name]
-        for rule in demand.latency:
+    for members in problem.latency_demands():
+        names = {demand.name for demand in members}
+        nodes = [owner[a.node] for a in placement.assignments if a.workload in names]
+        for rule in members[0].latency:
             known = sorted(ms for ms in (problem.latency_ms(rule.location, c) for c in nodes)
                            if ms is not None)
             worst = known[rule.replicas - 1] if len(known) >= rule.replicas else None
             within = sum(1 for ms in known if ms <= rule.limit_ms)
-            rows.append(LatencyReach(demand.name, rule.location, rule.limit_ms, rule.replicas,
-                                     within, worst))
+            rows.append(LatencyReach(members[0].workload, rule.location, rule.limit_ms,
+                                     rule.replicas, within, worst))
     return rows
 
 

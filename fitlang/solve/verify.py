@@ -68,7 +68,8 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                                         demand.spans.get("gang", demand.origin)))
         violations += _affinities(problem, demand, owner, hosted)
         violations += _spreads(problem, demand, owner, hosted)
-        violations += _latency(problem, demand, owner, hosted)
+    for members in problem.latency_demands():
+        violations += _latency(problem, members, owner, hosted)
     violations += _throughput(problem, placed, document)
     violations += _money(problem, owner, hosted, bought)
     return violations, []
@@ -191,18 +192,21 @@ def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
     return violations
 
 
-def _latency(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
+def _latency(problem: Problem, members: list[Demand], owner: dict[str, NodeClass],
              hosted: dict[str, Counter]) -> list[Violation]:
+    """A workload's latency rules, its options' replicas counted together."""
     violations = []
-    for rule in demand.latency:
+    names = {demand.name for demand in members}
+    for rule in members[0].latency:
         placed = within = 0
         for node, counts in hosted.items():
-            placed += counts[demand.name]
+            here = sum(counts[name] for name in names)
+            placed += here
             if problem.within_reach(rule, owner[node]):
-                within += counts[demand.name]
+                within += here
         if placed and within < rule.replicas:
             violations.append(Violation(
-                f"`{demand.name}` has {within} replica{'s' if within != 1 else ''} within "
+                f"`{members[0].workload}` has {within} replica{'s' if within != 1 else ''} within "
                 f"{float(rule.limit_ms):g} ms of {rule.location}; its latency rule needs "
                 f"{rule.replicas}", rule.origin))
     return violations
