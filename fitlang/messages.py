@@ -306,6 +306,53 @@ class ResidencyConflict(Message):
            "lists each region's jurisdiction), or widen `residency`.")
 
 
+class OptionsWithModel(Message):
+    code = "E0407"
+    summary = "accelerator options beside a single model"
+    template = "`model = {model}` conflicts with the `option` blocks of this `gpu` block"
+    fix = ("Keep one: `model = MODEL` for one accelerator model, or `option MODEL { ... }` blocks "
+           "for several acceptable ones (add `option {model} {{ }}` to keep it among them).")
+
+
+class DuplicateOption(Message):
+    code = "E0408"
+    summary = "accelerator option given twice"
+    template = "option `{name}` is given twice"
+    fix = "Merge the two `option` blocks into one; each accelerator model is one option."
+
+
+class ThroughputOnSomeOptions(Message):
+    code = "E0409"
+    summary = "throughput on some options only"
+    template = "{detail}"
+    fix = ("State `throughput` on every option and on the workload (the replicas must deliver it "
+           "together), or on none of them and give each option its `replicas`.")
+
+
+class ConflictingOptionMeasures(Message):
+    code = "E0410"
+    summary = "replicas and throughput both given"
+    template = "{detail}"
+    fix = ("Size the work one way: `replicas` (per option, or on the workload) or `throughput` "
+           "(per option and on the workload), not both.")
+
+
+class ThroughputWithoutOptions(Message):
+    code = "E0411"
+    summary = "throughput without accelerator options"
+    template = "`throughput` needs `option` blocks in the workload's `gpu` block, each stating what one replica delivers"
+    fix = ("Add `gpu { option MODEL { count = N  throughput = T } }` for each acceptable model, "
+           "or give `replicas` instead of `throughput`.")
+
+
+class OptionsWithRule(Message):
+    code = "E0412"
+    summary = "rule not supported with accelerator options"
+    template = "{detail}"
+    fix = ("Write the rule per node (`anti_affinity self on node`, `spread node max_skew N`) or "
+           "`anti_affinity`, or give the workload a single accelerator model.")
+
+
 # ---- E05xx: placement ---------------------------------------------------
 
 

@@ -12,6 +12,9 @@ from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
 from fitlang.solve.explain import explain
+from fitlang.solve.report import power_use
+from fitlang.solve.savings import arm_saving
+from fitlang.solve.utilization import utilization
 from fitlang.targets import TARGETS, CompileContext
 
 from conftest import EXAMPLES
@@ -29,7 +32,13 @@ EXPECTED = {
     "onprem-burst.fit": (Fraction("23.972"), {"finetune": {"onprem": 2}, "chat": {"onprem": 4},
                                               "batch_scoring": {"aws_p4d_24xlarge": 8, "aws_g5_xlarge": 2},
                                               "dataprep": {"onprem": 4}}),
+    "power-capped-burst.fit": (Fraction("51.62"), {"finetune": {"h100_onprem": 1},
+                                                    "chat[H100]": {"h100_onprem": 8},
+                                                    "chat[TRAINIUM2]": {"aws_trn2_48xlarge": 4},
+                                                    "etl": {"cpu_onprem": 16, "aws_c7g_4xlarge": 8}}),
     "slurm-cluster.fit": (Fraction(0), {"pretrain": {"hpc": 2}, "eval": {"hpc": 1}, "sweep": {"hpc": 8}}),
+    "stranded-gpus.fit": (Fraction("31.2"), {"infer": {"gpu_l40s": 6}, "feature_store": {"gpu_l40s": 2},
+                                             "web": {"cpu_general": 4}, "thumbnails": {"cpu_general": 6}}),
     "training-gang.fit": (Fraction(168), {"pretrain": {"h100": 4}, "eval": {"h200": 1},
                                           "notebook": {"l40s": 2}}),
 }
@@ -72,6 +81,29 @@ def test_slurm_example_places_tasks_as_its_comment_says():
     assert by_workload["pretrain"] | by_workload["eval"] <= {"gpu001", "gpu002", "gpu003"}
     assert not by_workload["pretrain"] & by_workload["eval"]
     assert nodes
+
+
+def test_power_capped_example_uses_the_power_its_comment_says():
+    _, problem = load(EXAMPLES / "power-capped-burst.fit")
+    placement = solved(problem)
+    [(cap, used)] = power_use(problem, placement)
+    assert (cap.cap_watts, used) == (17000, 2 * 7100 + 4 * 600)
+    assert arm_saving(problem, placement) == Fraction("89.32")
+
+
+def test_stranded_gpus_example_reports_the_gpus_its_comment_says():
+    _, problem = load(EXAMPLES / "stranded-gpus.fit")
+    placement = solved(problem)
+    rows = {(u.pool, u.resource): (u.capacity, u.used, u.stranded)
+            for u in utilization(problem, placement)}
+    assert rows["gpu_l40s", "gpu"] == (16, 6, 10)
+    assert rows["gpu_l40s", "cpu"] == (96000, 88000, 8000)
+    per_node = {}
+    for assignment in placement.assignments:
+        if assignment.node.startswith("gpu_l40s"):
+            hosted = per_node.setdefault(assignment.node, {})
+            hosted[assignment.workload] = hosted.get(assignment.workload, 0) + 1
+    assert list(per_node.values()) == [{"feature_store": 1, "infer": 3}] * 2
 
 
 def test_infeasible_example_is_explained_as_its_comments_say():

@@ -16,10 +16,10 @@ from fitlang.check import schema as s
 from fitlang.check import types as t
 from fitlang.check.evaluate import Evaluator, Symbol, Typed
 from fitlang.check.loader import SourceModule, Workspace
-from fitlang.check.program import (Accelerator, AffinityRule, Buy, Compare, Electricity, GpuSpec,
-                                   Inventory, LatencyRule, NodeShape, Offer, Origin, Policy, Pool,
-                                   PowerCap, Preference, Program, Region, Requirement, SpreadRule,
-                                   Workload)
+from fitlang.check.program import (AcceleratorOption, Accelerator, AffinityRule, Buy, Compare,
+                                   Electricity, GpuSpec, Inventory, LatencyRule, NodeShape, Offer,
+                                   Origin, Policy, Pool, PowerCap, Preference, Program, Region,
+                                   Requirement, SpreadRule, Workload)
 from fitlang.check.residency import residency_conflicts
 from fitlang.syntax.printer import expression_text
 from fitlang.diagnostics import Diagnostic, did_you_mean, hint, unique_sorted
@@ -52,6 +52,8 @@ class BlockValues:
     spans: dict[str, Origin] = field(default_factory=dict)
     blocks: dict[str, "BlockValues"] = field(default_factory=dict)
     statements: list[Any] = field(default_factory=list)
+    # named nested blocks (`option H100 { ... }`): (home scope, name, values), in source order
+    named: list[tuple[Any, n.Ident, "BlockValues"]] = field(default_factory=list)
 
 
 @dataclass
@@ -316,7 +318,8 @@ class Checker:
     def require_attributes(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
                            values: BlockValues) -> None:
         missing = [f"`{name}`" for name, attr in schema.attrs.items()
-                   if attr.required and name not in values.spans]
+                   if attr.required and name not in values.spans
+                   and not _waived(schema, name, values)]
         if missing:
             label = block.name.name if block.name else schema.kind
             listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
@@ -423,6 +426,12 @@ class Checker:
             self.report(msg.UnknownBlockKind.at(
                 scope.path, entry.kind.span, where=f"block in `{schema.kind}`", kind=name,
                 hint=hint(did_you_mean(name, list(schema.blocks) + list(schema.attrs)))))
+            return
+        if inner.naming == "required":
+            if entry.name is None:
+                self.report(msg.MissingName.at(scope.path, entry.kind.span, kind=name))
+            else:
+                values.named.append((scope, entry.name, self.block_values(scope, entry, inner)))
             return
         if entry.name is not None:
             self.report(msg.UnexpectedName.at(scope.path, entry.name.span, kind=name))
@@ -568,12 +577,13 @@ class Checker:
         merged = self._with_profiles(scope, v, [name])
         block = v.node
         missing = [a for a, spec in s.WORKLOAD.attrs.items()
-                   if spec.required and a not in merged.spans]
+                   if spec.required and a not in merged.spans and not _waived(s.WORKLOAD, a, merged)]
         if any(isinstance(e, n.Use) for e in block.entries):
             self.require_attributes(scope, block, s.WORKLOAD, merged)
         # rules are checked even when an attribute is missing or wrong, so that every error shows
         workload = self._workload_from(scope, name, merged)
-        if missing or any(a not in merged.values for a in ("replicas", "cpu", "memory")):
+        sized = workload.options if _option_blocks(merged) else "replicas" in merged.values
+        if missing or not sized or any(a not in merged.values for a in ("cpu", "memory")):
             return None
         return workload
 
@@ -643,10 +653,140 @@ class Checker:
             origin=v.origin, spans=v.spans)
         if gpu is not None:
             workload.gpu_requirements = self._gpu_requirements(scope, gpu)
+            if not gpu.named and "count" not in gpu.spans:
+                self.report(msg.MissingAttribute.at(gpu.origin.path, gpu.node.kind.span,
+                                                    block="gpu", name="gpu", attribute="`count`"))
         if "latency" in v.blocks:
             workload.latency = self._latency_rules(workload, v.blocks["latency"])
+        self._options(scope, workload, v)
         self._rules(scope, workload, v.statements)
+        if workload.options:
+            self._rules_beside_options(workload)
         return workload
+
+    def _rules_beside_options(self, workload: Workload) -> None:
+        """Each option is placed as work of its own: rules that count a workload's replicas
+        across zones or regions would hold per option only, so they are refused."""
+        for rule in workload.spreads:
+            if rule.topology != "node":
+                self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
+                    f"`spread {rule.topology}` is not supported for `{workload.name}`, "
+                    "which has accelerator options")))
+        for rule in workload.affinities:
+            if rule.target == "self" and rule.topology != "node":
+                self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
+                    f"`anti_affinity self on {rule.topology}` is not supported for "
+                    f"`{workload.name}`, which has accelerator options")))
+
+    def check_option_targets(self, program: Program) -> None:
+        """`affinity W`: W may run on any of its options, so "near W" is not one rule."""
+        for workload in program.workloads.values():
+            for rule in workload.affinities:
+                target = program.workloads.get(rule.target)
+                if not rule.anti and target is not None and target.options:
+                    self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
+                        f"`affinity {rule.target}` is not supported: `{rule.target}` has "
+                        "accelerator options (`anti_affinity` is)")))
+
+    # ---- accelerator options -------------------------------------------------
+
+    def _options(self, scope: ModuleScope, workload: Workload, v: BlockValues) -> None:
+        """`gpu { option MODEL { ... } }`: the acceptable models, sized in replicas or throughput."""
+        gpu = v.blocks.get("gpu")
+        if gpu is None or not gpu.named:
+            if "throughput" in v.spans:
+                self.report(msg.ThroughputWithoutOptions.at(v.spans["throughput"].path,
+                                                            v.spans["throughput"].span))
+            return
+        if "model" in gpu.spans:
+            self.report(msg.OptionsWithModel.at(gpu.spans["model"].path, gpu.spans["model"].span,
+                                                model=gpu.values.get("model", "?")))
+        blocks = self._distinct_options(gpu)
+        models = [self._option_model(home, ident) for home, ident, _ in blocks]
+        if not self._measures_agree(workload.name, v, blocks):
+            return
+        by_throughput = "throughput" in v.spans
+        workload.throughput = v.values.get("throughput") if by_throughput else Fraction(1)
+        options = [self._option(model, home, ident, values, gpu, v, by_throughput)
+                   for model, (home, ident, values) in zip(models, blocks)]
+        if workload.throughput is not None and all(o is not None for o in options):
+            workload.options = options
+
+    def _distinct_options(self, gpu: BlockValues) -> list[tuple[Any, n.Ident, BlockValues]]:
+        seen: set[str] = set()
+        distinct = []
+        for home, ident, values in gpu.named:
+            if ident.name in seen:
+                self.report(msg.DuplicateOption.at(home.path, ident.span, name=ident.name))
+                continue
+            seen.add(ident.name)
+            distinct.append((home, ident, values))
+        return distinct
+
+    def _measures_agree(self, name: str, v: BlockValues, blocks: list) -> bool:
+        """Throughput on every option and the workload, or on none of them; never beside replicas."""
+        agree = True
+        for home, ident, values in blocks:
+            if "replicas" in values.spans and "throughput" in values.spans:
+                self.report(msg.ConflictingOptionMeasures.at(
+                    home.path, values.spans["throughput"].span,
+                    detail=f"option `{ident.name}` states both `replicas` and `throughput`"))
+                agree = False
+        stated = [(home, ident) for home, ident, values in blocks if "throughput" in values.spans]
+        unstated = [(home, ident) for home, ident, values in blocks if "throughput" not in values.spans]
+        if stated and unstated:
+            home, ident = unstated[0]
+            self.report(msg.ThroughputOnSomeOptions.at(home.path, ident.span, detail=(
+                f"option `{ident.name}` of `{name}` has no `throughput`, but option "
+                f"`{stated[0][1].name}` states one")))
+            return False
+        if stated and "throughput" not in v.spans:
+            self.report(msg.MissingAttribute.at(v.origin.path, v.node.kind.span, block="workload",
+                                                name=name, attribute="`throughput`"))
+            return False
+        if "throughput" in v.spans and not stated:
+            origin = v.spans["throughput"]
+            self.report(msg.ThroughputOnSomeOptions.at(origin.path, origin.span, detail=(
+                f"`{name}` states a `throughput`, but none of its options says what one "
+                "replica delivers")))
+            return False
+        if stated and "replicas" in v.spans:
+            origin = v.spans["replicas"]
+            self.report(msg.ConflictingOptionMeasures.at(origin.path, origin.span, detail=(
+                f"`{name}` states `replicas` beside a `throughput` its options deliver")))
+            return False
+        return agree
+
+    def _option_model(self, home: ModuleScope, ident: n.Ident) -> Accelerator | None:
+        symbol = home.lookup(ident.name)
+        if symbol is None or symbol.kind != "accelerator":
+            self.report(msg.UnknownAccelerator.at(
+                home.path, ident.span, name=ident.name,
+                hint=hint(did_you_mean(ident.name, home.names("accelerator")))))
+            return None
+        return self.accelerator(symbol)
+
+    def _option(self, model: Accelerator | None, home: ModuleScope, ident: n.Ident,
+                values: BlockValues, gpu: BlockValues, v: BlockValues,
+                by_throughput: bool) -> AcceleratorOption | None:
+        count = values.values.get("count", gpu.values.get("count"))
+        if count is None and "count" not in values.spans and "count" not in gpu.spans:
+            self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
+                                                name=ident.name, attribute="`count`"))
+        if by_throughput:
+            throughput = values.values.get("throughput")
+        else:
+            replicas = values.values.get("replicas", v.values.get("replicas"))
+            if replicas is None and "replicas" not in values.spans and "replicas" not in v.spans:
+                self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
+                                                    name=ident.name, attribute="`replicas`"))
+            throughput = None if not replicas else 1 / Fraction(replicas)
+        if model is None or count is None or throughput is None:
+            return None
+        cpu, memory = values.values.get("cpu"), values.values.get("memory")
+        return AcceleratorOption(model, int(count), throughput,
+                                 None if cpu is None else int(cpu * 1000),
+                                 None if memory is None else int(memory), values.origin)
 
     def _latency_rules(self, workload: Workload, block: BlockValues) -> list[LatencyRule]:
         values = block.values
@@ -755,14 +895,26 @@ def _declared(decl: Any) -> tuple[n.Ident | None, str]:
     return None, ""
 
 
+def _waived(schema: s.BlockSchema, name: str, values: BlockValues) -> bool:
+    """A workload with accelerator options is sized by them: `replicas` is then optional."""
+    return schema.kind == "workload" and name == "replicas" and bool(_option_blocks(values))
+
+
+def _option_blocks(values: BlockValues) -> list:
+    gpu = values.blocks.get("gpu")
+    return gpu.named if gpu is not None else []
+
+
 def _merge_into(target: BlockValues, source: BlockValues) -> None:
+    if source.named:  # a block's own options replace a profile's, whole
+        target.named = list(source.named)
     target.values.update(source.values)
     target.spans.update(source.spans)
     for name, block in source.blocks.items():
         if name in target.blocks:
             inner = target.blocks[name]
             merged = BlockValues(inner.origin, inner.node, dict(inner.values), dict(inner.spans),
-                                 dict(inner.blocks), list(inner.statements))
+                                 dict(inner.blocks), list(inner.statements), list(inner.named))
             _merge_into(merged, block)
             target.blocks[name] = merged
         else:
@@ -789,5 +941,6 @@ def check_file(path: Path, workspace: Workspace | None = None) -> CheckResult:
     for module in workspace.reachable(root):
         checker.check_module(module)
     program = checker.program(root)
+    checker.check_option_targets(program)
     diagnostics = workspace.diagnostics + checker.diagnostics + residency_conflicts(program)
     return CheckResult(root, program, unique_sorted(diagnostics), workspace)

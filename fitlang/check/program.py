@@ -7,6 +7,8 @@ stages can explain themselves in source terms.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Union
@@ -239,6 +241,18 @@ class Requirement:
 
 
 @dataclass
+class AcceleratorOption:
+    """One acceptable accelerator of a workload (`gpu { option H100 { ... } }`)."""
+
+    model: Accelerator
+    count: int  # accelerators per replica
+    throughput: Fraction  # what one replica delivers; 1/replicas for options stated in replicas
+    cpu_milli: int | None = None  # None: the workload's own
+    memory: int | None = None
+    origin: Origin | None = None
+
+
+@dataclass
 class Workload:
     name: str
     kind: str = "service"
@@ -264,10 +278,30 @@ class Workload:
     time_limit_seconds: int | None = None
     exclusive: bool = False
     arch: list[str] = field(default_factory=lambda: ["amd64"])
+    # acceptable accelerators, and the throughput their replicas must deliver together (for
+    # options stated in replicas: 1, each replica delivering 1/replicas)
+    options: list[AcceleratorOption] = field(default_factory=list)
+    throughput: Fraction | None = None
+    option: str | None = None  # set on the view `for_option` gives
     residency: list[str] | None = None
     latency: list[LatencyRule] = field(default_factory=list)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+
+    def option_replicas(self, option: AcceleratorOption) -> int:
+        """Replicas of `option` that deliver the workload's throughput alone."""
+        return math.ceil(self.throughput / option.throughput)
+
+    def for_option(self, option: AcceleratorOption) -> "Workload":
+        """The workload as it runs with one option: that model, count, size and replicas."""
+        model = option.model.name
+        rule = Requirement(Compare(("model",), "==", model, option.origin), f"option {model}",
+                           option.origin)
+        return dataclasses.replace(
+            self, gpu_count=option.count, replicas=self.option_replicas(option),
+            cpu_milli=self.cpu_milli if option.cpu_milli is None else option.cpu_milli,
+            memory=self.memory if option.memory is None else option.memory,
+            gpu_requirements=[*self.gpu_requirements, rule], options=[], option=model)
 
 
 @dataclass

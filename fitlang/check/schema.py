@@ -56,10 +56,24 @@ POOL_GPU = BlockSchema("gpu", "none", {
     "count": _count("accelerators per node", True, positive=True),
 }, doc="accelerators on each node")
 
+GPU_OPTION = BlockSchema("option", "required", {
+    "count": _count("accelerators per replica with this model (default: the gpu block's count)",
+                    positive=True),
+    "replicas": _count("replicas that do the work with this model alone (default: the "
+                       "workload's replicas)", positive=True),
+    "throughput": Attr(t.NUMBER, doc="what one replica with this model delivers, in the unit of "
+                                     "the workload's `throughput`", positive=True),
+    "cpu": _cpu("cores per replica with this model (default: the workload's)"),
+    "memory": _size("memory per replica with this model (default: the workload's)"),
+}, doc="an acceptable accelerator model, named by the block: `option H100 { ... }`")
+
 WORKLOAD_GPU = BlockSchema("gpu", "none", {
-    "count": _count("accelerators per replica", True),
+    # required unless every option states its own (the checker reports it)
+    "count": _count("accelerators per replica"),
     "model": Attr(t.ref("accelerator"), doc="shorthand for `require model == MODEL`"),
-}, statements=frozenset({"require"}), doc="accelerators each replica needs")
+}, blocks={"option": GPU_OPTION}, statements=frozenset({"require"}),
+    doc="accelerators each replica needs: one model, any that meets the rules, or any of the "
+        "`option` blocks")
 
 _PLACEMENT_ATTRS = {
     "labels": Attr(t.MAP, doc="node labels"),
@@ -127,7 +141,10 @@ BUY = BlockSchema("buy", "optional", {
 
 _WORKLOAD_ATTRS = {
     "kind": Attr(t.WORKLOAD_KIND, doc="service (default) or job"),
+    # not required when the gpu block has options (they are sized in replicas or throughput)
     "replicas": _count("how many replicas", True),
+    "throughput": Attr(t.NUMBER, doc="what the replicas must deliver together, when gpu "
+                                     "options state a throughput per replica", positive=True),
     "cpu": _cpu("cores per replica", True),
     "memory": _size("memory per replica", True),
     "disk": _size("local storage per replica"),

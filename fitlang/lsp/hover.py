@@ -173,6 +173,10 @@ def _workload(analysis: Analysis, w: Workload) -> str:
                     + (f" ({' and '.join(rules)})" if rules else ""))
     if w.disk:
         need.append(f"{_bytes(w.disk)} disk")
+    if w.options:
+        return f"{', '.join(flags)}; any of its accelerator options:\n" + "\n".join(
+            f"- {w.option_replicas(o)} x {o.model.name} replicas of {o.count} device"
+            f"{'s' if o.count != 1 else ''}" for o in w.options)
     text = (f"{w.replicas} replica{'s' if w.replicas != 1 else ''} ({', '.join(flags)}); "
             f"each replica needs {', '.join(need)}")
     built = analysis.built

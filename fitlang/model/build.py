@@ -6,17 +6,20 @@ Inventory files are read here; their problems become E0502 diagnostics at the
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from fitlang import messages as msg
-from fitlang.check.program import Accelerator, AffinityRule, Compare, Inventory, Program, Workload
+from fitlang.check.program import (Accelerator, AcceleratorOption, AffinityRule, Compare,
+                                   Inventory, Program, Workload)
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
-from fitlang.model.problem import (Demand, Exclusion, NodeClass, PowerScope, PreferenceRule,
-                                   Problem, holds, replicas_per_node)
+from fitlang.model.problem import (Demand, Exclusion, NodeClass, OptionGroup, PowerScope,
+                                   PreferenceRule, Problem, holds, option_demand_name,
+                                   replicas_per_node)
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
 
@@ -40,7 +43,7 @@ def build_problem(program: Program) -> Built:
         skipped.update(read.skipped)
         classes.extend(_inventory_classes(inventory, read.nodes, program))
     buy_limits: dict[int, int] = {}
-    total_replicas = sum(w.replicas for w in program.workloads.values())
+    total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
     for index, buy in enumerate(program.buys):
         if buy.max_count is not None:
@@ -59,18 +62,53 @@ def build_problem(program: Program) -> Built:
     for node_class in classes + spare:
         _locate(node_class, program)
         _price_electricity(node_class, program)
-    names = list(program.workloads)
+    names = _demand_names(program)
     partition = program.policy.slurm_partition
-    demands = [_demand(workload, classes, spare, names, partition)
-               for workload in program.workloads.values()]
+    demands = []
+    for workload in program.workloads.values():
+        for view, option in _views(workload, names):
+            demand = _demand(view, classes, spare, names, partition)
+            if option is not None:  # one option of a workload: what its replicas deliver
+                demand.group, demand.option = workload.name, option.model.name
+                demand.throughput = option.throughput
+            demands.append(demand)
     policy = program.policy
     problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
                       policy.spans.get("budget"), spare)
+    problem.option_groups = [
+        OptionGroup(w.name, w.throughput, names[w.name], w.gang, w.origin)
+        for w in program.workloads.values() if w.options]
     problem.latency = dict(program.latency)
     problem.power_caps = [PowerScope(cap.name, cap.scope, cap.cap_watts,
                                      [c.id for c in classes if _in_scope(c, cap)], cap.origin)
                           for cap in program.power_caps]
     return Built(problem, diagnostics, skipped)
+
+
+def _most_replicas(workload: Workload) -> int:
+    """Replicas a workload may run: with options, each option's at most."""
+    return sum(workload.option_replicas(o) for o in workload.options) or workload.replicas
+
+
+def _demand_names(program: Program) -> dict[str, list[str]]:
+    """Workload -> the demands it becomes: itself, or one per accelerator option."""
+    return {w.name: [option_demand_name(w.name, o.model.name) for o in w.options] or [w.name]
+            for w in program.workloads.values()}
+
+
+def _views(workload: Workload,
+           names: dict[str, list[str]]) -> list[tuple[Workload, AcceleratorOption | None]]:
+    """The workload once per option (named as its demand), or itself; rules that name an
+    option workload as `anti_affinity` target name each of its option demands."""
+    affinities = [dataclasses.replace(rule, target=target) for rule in workload.affinities
+                  for target in (names.get(rule.target, [rule.target]) if rule.anti
+                                 else [rule.target])]
+    workload = dataclasses.replace(workload, affinities=affinities)
+    if not workload.options:
+        return [(workload, None)]
+    return [(dataclasses.replace(workload.for_option(o),
+                                 name=option_demand_name(workload.name, o.model.name)), o)
+            for o in workload.options]
 
 
 def _locate(node_class: NodeClass, program: Program) -> None:
@@ -226,12 +264,13 @@ def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:
 
 
 def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass],
-            workloads: list[str] = (), partition: str | None = None) -> Demand:
+            workloads: dict[str, list[str]] | None = None, partition: str | None = None) -> Demand:
     affinities = list(workload.affinities)
     if workload.exclusive:  # whole nodes: no other workload beside it (Slurm --exclusive)
         origin = workload.spans.get("exclusive")
         affinities += [AffinityRule(other, "node", True, origin)
-                       for other in workloads if other != workload.name]
+                       for demands in (workloads or {}).values() for other in demands
+                       if other != workload.name]
     demand = Demand(
         name=workload.name, replicas=workload.replicas,
         requests={"cpu": workload.cpu_milli, "memory": workload.memory,

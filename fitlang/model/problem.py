@@ -125,10 +125,36 @@ class Demand:
     latency: list[LatencyRule] = field(default_factory=list)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    # one accelerator option of a workload (`group`): its replicas deliver `throughput` each,
+    # and `replicas` is how many deliver the workload's throughput with this option alone
+    group: str | None = None
+    option: str | None = None
+    throughput: Fraction = Fraction(1)
+
+    @property
+    def workload(self) -> str:
+        """The workload's name in the policy (an option's demand is named `chat[H100]`)."""
+        return self.group or self.name
 
     @property
     def one_per_node(self) -> bool:
         return any(r.anti and r.target == "self" and r.topology == "node" for r in self.affinities)
+
+
+@dataclass
+class OptionGroup:
+    """A workload with accelerator options: its option demands must deliver `required` together
+    (sum of throughput x replicas placed); a gang runs all its replicas on one option."""
+
+    workload: str
+    required: Fraction
+    demands: list[str]  # the option demands, in the order the policy lists them
+    gang: bool = False
+    origin: Origin | None = None
+
+
+def option_demand_name(workload: str, option: str) -> str:
+    return f"{workload}[{option}]"
 
 
 @dataclass
@@ -153,6 +179,7 @@ class Problem:
     # runs of interchangeable classes (one node each): use them in order, to break symmetry
     symmetric: list[list[str]] = field(default_factory=list)
     power_caps: list["PowerScope"] = field(default_factory=list)
+    option_groups: list[OptionGroup] = field(default_factory=list)
     # (user location, region code) -> round-trip milliseconds
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
 
@@ -179,6 +206,15 @@ class Problem:
 
     def demand(self, name: str) -> Demand:
         return next(d for d in self.demands if d.name == name)
+
+    def latency_demands(self) -> list[list[Demand]]:
+        """The demands each workload with latency rules became: itself, or its options, whose
+        replicas the rules count together (every option carries the workload's rules)."""
+        by_workload: dict[str, list[Demand]] = {}
+        for demand in self.demands:
+            if demand.latency:
+                by_workload.setdefault(demand.workload, []).append(demand)
+        return list(by_workload.values())
 
 
 def holds(predicate: Predicate, lookup: Any) -> bool:

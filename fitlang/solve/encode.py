@@ -31,6 +31,7 @@ class Encoding:
     charges: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     # workload -> groups of its classes whose totals are whole (see `relax_replicas`)
     rounding: dict[str, list[list[str]]] = field(default_factory=dict)
+    met: dict[str, int] = field(default_factory=dict)  # option group -> binary: throughput met
 
     def relax_replicas(self) -> None:
         """Let replica counts be fractional where only their totals matter, and keep whole
@@ -39,12 +40,13 @@ class Encoding:
 
         A workload whose only counted rule is a spread over one topology keeps a whole total
         per domain instead of per class; rules between workloads, gangs and latency keep
-        every count whole."""
+        every count whole, as do accelerator options."""
         counted = {r.target for d in self.problem.demands for r in d.affinities}
         for demand in self.problem.demands:
             topologies = {s.topology for s in demand.spreads} - {"node"}
+            # an option's count is weighed by its throughput: rounding could fall short of it
             if demand.gang or demand.affinities or demand.latency or demand.name in counted \
-                    or len(topologies) > 1:
+                    or len(topologies) > 1 or demand.group is not None:
                 continue
             groups = [list(demand.eligible)]
             if topologies:
@@ -78,6 +80,18 @@ class Encoding:
                 counts.update((key, amount) for key, amount in zip(keys, whole) if amount)
         return counts
 
+    def placed_terms(self, demands: list[Demand]) -> dict[int, Number]:
+        """-(replicas placed) of `demands`; an option group counts, once met, as many as its
+        option that needs the fewest replicas (what placing it whole is worth)."""
+        terms: dict[int, Number] = {}
+        for demand in demands:
+            if demand.group is None:
+                terms[self.placed[demand.name]] = -1
+            elif demand.group in self.met:
+                fewest = min(d.replicas for d in self.problem.demands if d.group == demand.group)
+                terms[self.met[demand.group]] = -fewest
+        return terms
+
     def objective(self, name: str) -> dict[int, Number]:
         if name == "cost":
             return {self.u[c.id]: c.price for c in self.problem.classes if c.price}
@@ -91,7 +105,7 @@ class Encoding:
                         terms[self.y[demand.name, class_id]] = -weight
             return terms
         if name == "placed":
-            return {index: -1 for index in self.placed.values()}
+            return self.placed_terms(self.problem.demands)
         raise ValueError(f"unknown objective {name}")
 
 
@@ -109,15 +123,18 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
         encoding.charges[node_class.id] = node_charges(problem, node_class)
     for demand in problem.demands:
         _encode_demand(encoding, demand, must_place, caps)
+    _encode_option_groups(encoding, must_place)
     _encode_capacity(encoding)
     _encode_limits(encoding)
     for run in problem.symmetric:
         for first, second in zip(run, run[1:]):
             model.add({encoding.u[first]: 1, encoding.u[second]: -1}, lower=0)
+    latency = {members[0].name: members for members in problem.latency_demands()}
     for demand in problem.demands:
         _encode_affinities(encoding, demand)
         _encode_spreads(encoding, demand)
-        _encode_latency(encoding, demand)
+        if demand.name in latency:
+            _encode_latency(encoding, latency[demand.name])
     return encoding
 
 
@@ -141,6 +158,8 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
     model.add({**terms, placed: -1}, lower=0, upper=0, group=f"eligible:{demand.name}")
+    if demand.group is not None:
+        return  # an option: how many it places is the option group's business
     if must_place and demand.replicas:
         model.add({placed: 1}, lower=demand.replicas, group=f"replicas:{demand.name}")
     if demand.gang and not must_place and demand.replicas:
@@ -182,6 +201,35 @@ def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str,
 def _implied_by_capacity(fit: int, charge: dict[str, int], node_class: NodeClass) -> bool:
     """Does one capacity row alone already say y <= fit * u?"""
     return any(charge[r] and node_class.capacity[r] <= fit * charge[r] for r in RESOURCES)
+
+def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
+    """Sum over options of throughput x replicas placed >= the workload's throughput. When not
+    everything must be placed, a binary m[w] says whether the group is met; an unmet group places
+    nothing. A gang picks one option (binary b) and places exactly its replicas there."""
+    model = encoding.model
+    for group in encoding.problem.option_groups:
+        members = [encoding.problem.demand(name) for name in group.demands]
+        supply = {encoding.placed[d.name]: d.throughput for d in members}
+        met = None
+        if must_place:
+            model.add(supply, lower=group.required, group=f"throughput:{group.workload}")
+        else:
+            met = model.var(f"m[{group.workload}]", 0, 1)
+            encoding.met[group.workload] = met
+            model.add({**supply, met: -group.required}, lower=0)
+            for demand in members:
+                model.add({encoding.placed[demand.name]: 1, met: -demand.replicas}, upper=0)
+        if group.gang:
+            choices = {}
+            for demand in members:
+                choice = model.var(f"b[{demand.name}]", 0, 1)
+                model.add({encoding.placed[demand.name]: 1, choice: -demand.replicas},
+                          lower=0, upper=0, group=f"gang:{group.workload}")
+                choices[choice] = 1
+            if met is None:
+                model.add(choices, upper=1, group=f"gang:{group.workload}")
+            else:
+                model.add({**choices, met: -1}, upper=0, group=f"gang:{group.workload}")
 
 
 def _encode_capacity(encoding: Encoding) -> None:
@@ -325,15 +373,18 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
             model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
 
 
-def _encode_latency(encoding: Encoding, demand: Demand) -> None:
+def _encode_latency(encoding: Encoding, members: list[Demand]) -> None:
     """Once any replica is placed, at least K of them run where users in the rule's location
     reach them within its limit; the switch lets an unplaced workload (allow_unplaced,
-    priorities) meet the rule by running nowhere."""
+    priorities) meet the rule by running nowhere. The replicas of a workload's accelerator
+    options (`members`) count together."""
     model, problem = encoding.model, encoding.problem
-    for index, rule in enumerate(demand.latency):
-        reach = {encoding.y[demand.name, c]: 1 for c in demand.eligible
+    workload = members[0].workload
+    for index, rule in enumerate(members[0].latency):
+        reach = {encoding.y[demand.name, c]: 1 for demand in members for c in demand.eligible
                  if problem.within_reach(rule, problem.node_class(c))}
-        switch = model.var(f"s[{demand.name},latency:{index}]", 0, 1)
-        model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
+        switch = model.var(f"s[{workload},latency:{index}]", 0, 1)
+        for demand in members:
+            model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
         model.add({**reach, switch: -rule.replicas}, lower=0,
-                  group=f"latency:{demand.name}:{rule.location}")
+                  group=f"latency:{workload}:{rule.location}")

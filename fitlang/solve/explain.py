@@ -16,7 +16,7 @@ from fractions import Fraction
 from fitlang import messages as msg
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import NodeClass, Problem, replicas_per_node
+from fitlang.model.problem import Demand, NodeClass, Problem, replicas_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import encode
 from fitlang.syntax.nodes import Span
@@ -61,6 +61,8 @@ def _reason(problem: Problem, group: str) -> Reason:
         gang = " as one gang" if demand.gang else ""
         return Reason(f"workload `{demand.name}` needs {demand.replicas} replicas{gang}, each {need}",
                       demand.spans.get("replicas", demand.origin))
+    if kind in ("throughput", "gang") and rest in {g.workload for g in problem.option_groups}:
+        return _options_reason(problem, rest)
     if kind == "eligible":
         return _eligibility_reason(problem, rest)
     if kind == "capacity":
@@ -92,10 +94,30 @@ def _reason(problem: Problem, group: str) -> Reason:
     return Reason(group, None)
 
 
+def _options_reason(problem: Problem, workload: str) -> Reason:
+    group = next(g for g in problem.option_groups if g.workload == workload)
+    options = [problem.demand(name) for name in group.demands]
+    if all(d.replicas * d.throughput == 1 for d in options):  # sized in replicas per option
+        need = " or ".join(f"{d.replicas} x {d.option} ({_need(d)} each)" for d in options)
+        return Reason(f"workload `{workload}` needs {need}"
+                      + (", all on one option" if group.gang else ""), group.origin)
+    each = ", ".join(f"{d.option} {float(d.throughput):g} per replica of {_need(d)}"
+                     for d in options)
+    how = "from one option" if group.gang else "from its options"
+    return Reason(f"workload `{workload}` needs throughput {float(group.required):g} {how} "
+                  f"({each})", group.origin)
+
+
+def _latency_members(problem: Problem, name: str) -> list[Demand]:
+    """The demands workload `name` became (its options, or itself), which its latency rules
+    count together."""
+    return next(m for m in problem.latency_demands() if m[0].workload == name)
+
+
 def _latency_reason(problem: Problem, name: str, location: str) -> Reason:
-    demand = problem.demand(name)
-    rule = next(r for r in demand.latency if r.location == location)
-    regions = sorted({c.site.code for c in map(problem.node_class, demand.eligible)
+    members = _latency_members(problem, name)
+    rule = next(r for r in members[0].latency if r.location == location)
+    regions = sorted({c.site.code for d in members for c in map(problem.node_class, d.eligible)
                       if problem.within_reach(rule, c)})
     reach = (f"regions within reach: {', '.join(regions)}" if regions else
              f"no region `{name}` may run in is within {float(rule.limit_ms):g} ms of {location}")
@@ -196,7 +218,8 @@ def _rule_relaxations(problem: Problem, name: str) -> list[str]:
     origins: dict[str, Origin | None] = {}
     relaxed: dict[str, str | None] = {}
     for class_id, reasons in demand.failing.items():
-        if len(reasons) == 1 and reasons[0].rule != "resources" and class_id in demand.excluded:
+        if len(reasons) == 1 and reasons[0].rule not in ("resources", f"option {demand.option}") \
+                and class_id in demand.excluded:
             only.setdefault(reasons[0].rule, []).append(class_id)
             origins[reasons[0].rule] = reasons[0].origin
             relaxed[class_id] = reasons[0].relaxed
@@ -278,15 +301,16 @@ def _extra_nodes(problem: Problem, class_id: str) -> int | None:
 
 def _latency_limit_needed(problem: Problem, name: str, location: str) -> float | None:
     """The smallest limit, among the round trips to the regions `name` may run in, that works."""
-    demand = problem.demand(name)
-    index = next(i for i, r in enumerate(demand.latency) if r.location == location)
-    rule = demand.latency[index]
-    candidates = sorted({ms for c in demand.eligible
+    members = _latency_members(problem, name)
+    index = next(i for i, r in enumerate(members[0].latency) if r.location == location)
+    rule = members[0].latency[index]
+    candidates = sorted({ms for d in members for c in d.eligible
                          if (ms := problem.latency_ms(location, problem.node_class(c))) is not None
                          and ms > rule.limit_ms})
     for limit in candidates:
         trial = copy.deepcopy(problem)
-        trial.demand(name).latency[index].limit_ms = limit
+        for demand in members:
+            trial.demand(demand.name).latency[index].limit_ms = limit
         if feasible(trial, 10):
             return float(limit)
     return None

@@ -225,7 +225,7 @@ def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
 def _place_by_priority(problem: Problem, encoding: Encoding, solver, deadline: float | None) -> bool:
     levels = sorted({d.priority for d in problem.demands}, reverse=True)
     for level in levels:
-        terms = {encoding.placed[d.name]: -1 for d in problem.demands if d.priority == level}
+        terms = encoding.placed_terms([d for d in problem.demands if d.priority == level])
         outcome = solver.minimise(encoding.model, terms, _remaining(deadline))
         if outcome.solution is None:
             return False
@@ -271,8 +271,10 @@ def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
         reason = _why_unplaced(problem, demand)
         if everything_fits and demand.name in short:
             reason = "not packed onto nodes in the time allowed (a placement of every replica exists)"
-        for replica in range(next_replica[demand.name], demand.replicas):
-            placement.unplaced.append(Unplaced(demand.name, replica, reason))
+        if demand.group is None:
+            for replica in range(next_replica[demand.name], demand.replicas):
+                placement.unplaced.append(Unplaced(demand.name, replica, reason))
+    placement.unplaced += unmet_options(problem, next_replica)
     placement.value = _used_value(problem, packing, objective, encoding, outcome)
     if placement.bound is not None and placement.value is not None:
         placement.bound = min(placement.bound, placement.value)
@@ -288,6 +290,9 @@ def _broken_gangs(problem: Problem, packing: Packing) -> set[str]:
     then whatever must follow a workload that was dropped. They are left out whole."""
     short = {w for w, _ in packing.short_by_workload}
     dropped = {d.name for d in problem.demands if d.name in short and (d.gang or d.spreads)}
+    # an option packed short leaves its group short of throughput: the group goes whole
+    groups = {d.group for d in problem.demands if d.name in short and d.group is not None}
+    dropped |= {d.name for d in problem.demands if d.group in groups}
     while True:
         followers = {d.name for d in problem.demands if d.name not in dropped and any(
             not r.anti and r.target in dropped for r in d.affinities)}
@@ -304,6 +309,23 @@ def _used_value(problem: Problem, packing: Packing, objective: str, encoding: En
     if objective == "nodes":
         return Fraction(sum(len(packing.nodes.get(c.id, [])) for c in problem.classes))
     return outcome.objective if outcome.objective is not None else Fraction(0)
+
+
+def unmet_options(problem: Problem, placed: dict[str, int]) -> list[Unplaced]:
+    """An option group short of its throughput places nothing (the solver and the packer see
+    to it); it is reported as the replicas of its first option, with every option named."""
+    unplaced = []
+    for group in problem.option_groups:
+        members = [problem.demand(name) for name in group.demands]
+        delivered = sum((d.throughput * placed.get(d.name, 0) for d in members), Fraction(0))
+        if delivered >= group.required:
+            continue
+        options = "; ".join(f"{d.option} x{d.replicas}: {_why_unplaced(problem, d)}"
+                            for d in members)
+        reason = f"none of its options could be placed whole ({options})"
+        unplaced += [Unplaced(members[0].name, replica, reason)
+                     for replica in range(members[0].replicas)]
+    return unplaced
 
 
 def _why_unplaced(problem: Problem, demand) -> str:

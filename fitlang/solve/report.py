@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import NodeClass, Problem
+from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.render import _record
 from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
@@ -26,7 +26,40 @@ def listed_nodes(problem: Problem, placement: Placement) -> list[tuple[str, Node
     return nodes
 
 
+def _requests(demand: Demand) -> dict[str, int]:
+    return {k: v for k, v in demand.requests.items() if k != "disk" or v}
+
+
+def _named(demand: Demand) -> dict[str, str]:
+    """How the contract names a demand: its workload, and for an option, the option."""
+    if demand.option is None:
+        return {"workload": demand.name}
+    return {"workload": demand.workload, "option": demand.option}
+
+
+def _workloads(problem: Problem) -> list[dict]:
+    """One entry per workload. A workload with options keeps `replicas` and `requests` of its
+    first option, and lists every option with what one replica delivers."""
+    entries = []
+    groups = {g.workload: g for g in problem.option_groups}
+    for demand in problem.demands:
+        group = groups.get(demand.group)
+        if group is None:
+            entries.append({"name": demand.name, "replicas": demand.replicas,
+                            "requests": _requests(demand)})
+        elif group.demands[0] == demand.name:
+            options = [problem.demand(name) for name in group.demands]
+            entries.append({"name": group.workload, "replicas": demand.replicas,
+                            "requests": _requests(demand), "throughput": _number(group.required),
+                            "gang": group.gang,
+                            "options": [{"name": d.option, "replicas": d.replicas,
+                                         "requests": _requests(d),
+                                         "throughput": _number(d.throughput)} for d in options]})
+    return entries
+
+
 def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic]) -> str:
+    demands = {d.name: d for d in problem.demands}
     document = {
         "status": placement.status,
         "objective": {"name": placement.objective, "value": _number(placement.value),
@@ -41,12 +74,10 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             **({"offer": node_class.offer, "instance_type": node_class.instance_type,
                 "price": _number(node_class.price)} if node_class.provisioned else {}),
         } for name, node_class in listed_nodes(problem, placement)],
-        "workloads": [{"name": d.name, "replicas": d.replicas,
-                       "requests": {k: v for k, v in d.requests.items() if k != "disk" or v}}
-                      for d in problem.demands],
-        "assignments": [{"workload": a.workload, "replica": a.replica, "node": a.node}
+        "workloads": _workloads(problem),
+        "assignments": [{**_named(demands[a.workload]), "replica": a.replica, "node": a.node}
                         for a in placement.assignments],
-        "unplaced": [{"workload": u.workload, "replica": u.replica, "reason": u.reason}
+        "unplaced": [{**_named(demands[u.workload]), "replica": u.replica, "reason": u.reason}
                      for u in placement.unplaced],
         "diagnostics": [_record(d) for d in diagnostics],
         "utilization": [{"pool": u.pool, "resource": u.resource, "capacity": u.capacity,
@@ -111,8 +142,20 @@ def as_text(problem: Problem, placement: Placement) -> str:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
     placed = len(placement.assignments)
-    wanted = sum(d.replicas for d in problem.demands)
+    delivered = throughput_delivered(problem, placement)
+    wanted = sum(d.replicas for d in problem.demands if d.group is None)
+    wanted += sum(_group_replicas(problem, group, placement) for group in problem.option_groups)
     lines.append(f"replicas placed: {placed}/{wanted}")
+    for group in problem.option_groups:
+        runs = ", ".join(f"{d.option} x{n}" for d, n in delivered[group.workload] if n)
+        options = [d for d, _ in delivered[group.workload]]
+        if all(d.throughput * d.replicas == 1 for d in options):  # sized in replicas
+            need = " or ".join(f"{d.replicas} x {d.option}" for d in options)
+            lines.append(f"options {group.workload}: {runs or 'nothing placed'} (needs {need})")
+            continue
+        total = sum((d.throughput * n for d, n in delivered[group.workload]), Fraction(0))
+        lines.append(f"throughput {group.workload}: {float(total):g} of {float(group.required):g} "
+                     f"needed ({runs or 'nothing placed'})")
     lines.append(f"cost: {float(total_cost):.2f} USD/h")
     if placement.value is not None:
         bound = placement.bound if placement.bound is not None else placement.value
@@ -142,6 +185,22 @@ def as_text(problem: Problem, placement: Placement) -> str:
             lines.append(f"  {row.pool:<20} {row.resource:<7} {_amount(row.resource, row.used)} of "
                          f"{_amount(row.resource, row.capacity)} ({share:.0%}){stranded}")
     return "\n".join(lines) + "\n"
+
+
+def throughput_delivered(problem: Problem, placement: Placement) -> dict[str, list[tuple[Demand, int]]]:
+    """Option group -> (option demand, replicas placed), in the policy's option order."""
+    placed: dict[str, int] = {}
+    for assignment in placement.assignments:
+        placed[assignment.workload] = placed.get(assignment.workload, 0) + 1
+    return {g.workload: [(problem.demand(n), placed.get(n, 0)) for n in g.demands]
+            for g in problem.option_groups}
+
+
+def _group_replicas(problem: Problem, group, placement: Placement) -> int:
+    """Replicas an option group wants: those placed, or, when it is unplaced, those of the
+    first option (as `unplaced` lists them)."""
+    placed = sum(1 for a in placement.assignments if a.workload in group.demands)
+    return placed or problem.demand(group.demands[0]).replicas
 
 
 def _amount(resource: str, value: int) -> str:
@@ -186,15 +245,16 @@ class LatencyReach:
 def latency_reach(problem: Problem, placement: Placement) -> list[LatencyReach]:
     owner = {name: c for c in problem.classes for name in c.node_names}
     rows = []
-    for demand in problem.demands:
-        nodes = [owner[a.node] for a in placement.assignments if a.workload == demand.name]
-        for rule in demand.latency:
+    for members in problem.latency_demands():
+        names = {demand.name for demand in members}
+        nodes = [owner[a.node] for a in placement.assignments if a.workload in names]
+        for rule in members[0].latency:
             known = sorted(ms for ms in (problem.latency_ms(rule.location, c) for c in nodes)
                            if ms is not None)
             worst = known[rule.replicas - 1] if len(known) >= rule.replicas else None
             within = sum(1 for ms in known if ms <= rule.limit_ms)
-            rows.append(LatencyReach(demand.name, rule.location, rule.limit_ms, rule.replicas,
-                                     within, worst))
+            rows.append(LatencyReach(members[0].workload, rule.location, rule.limit_ms,
+                                     rule.replicas, within, worst))
     return rows
 
 

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from fitlang.check.program import Origin
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, option_demand_name
 
 
 @dataclass
@@ -38,9 +38,9 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
     hosted: dict[str, Counter] = {}
     seen: set[tuple[str, int]] = set()
     for item in document["assignments"]:
-        demand, node = demands.get(item["workload"]), item["node"]
+        demand, node = _demand_of(demands, item), item["node"]
         if demand is None:
-            violations.append(Violation(f"placement names unknown workload `{item['workload']}`", None))
+            violations.append(Violation(f"placement names unknown workload `{_shown(item)}`", None))
             continue
         if node not in owner:
             violations.append(Violation(f"`{demand.name}` replica {item['replica']} is on `{node}`, "
@@ -68,9 +68,48 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                                         demand.spans.get("gang", demand.origin)))
         violations += _affinities(problem, demand, owner, hosted)
         violations += _spreads(problem, demand, owner, hosted)
-        violations += _latency(problem, demand, owner, hosted)
+    for members in problem.latency_demands():
+        violations += _latency(problem, members, owner, hosted)
+    violations += _throughput(problem, placed, document)
     violations += _money(problem, owner, hosted, bought)
     return violations, []
+
+
+def _demand_of(demands: dict[str, Demand], item: dict) -> Demand | None:
+    """The demand an assignment names: its workload, or the workload's option (an option
+    workload's assignment without its option names nothing)."""
+    option = item.get("option")
+    if not isinstance(option, str):
+        return demands.get(item["workload"])
+    demand = demands.get(option_demand_name(item["workload"], option))
+    return demand if demand is not None and demand.group == item["workload"] else None
+
+
+def _shown(item: dict) -> str:
+    option = item.get("option")
+    return item["workload"] + (f"` option `{option}" if option is not None else "")
+
+
+def _throughput(problem: Problem, placed: Counter, document: dict) -> list[Violation]:
+    """Each workload with options: what its replicas deliver reaches its throughput (or, when
+    the placement reports it unplaced, nothing of it runs); a gang uses one option only."""
+    unplaced = {u.get("workload") for u in document.get("unplaced", []) if isinstance(u, dict)}
+    violations = []
+    for group in problem.option_groups:
+        members = [problem.demand(name) for name in group.demands]
+        delivered = sum((d.throughput * placed[d.name] for d in members), Fraction(0))
+        used = [d.option for d in members if placed[d.name]]
+        if delivered < group.required and (used or group.workload not in unplaced):
+            violations.append(Violation(
+                f"`{group.workload}` delivers {float(delivered):g} of the {float(group.required):g} "
+                "it needs (" + ", ".join(f"{d.option} x{placed[d.name]} at {float(d.throughput):g} "
+                                          "each" for d in members) + ")",
+                group.origin))
+        if group.gang and len(used) > 1:
+            violations.append(Violation(f"gang `{group.workload}` runs on options "
+                                        f"{', '.join(used)}: a gang uses one option",
+                                        group.origin))
+    return violations
 
 
 def _shape_problems(document: Any) -> list[str]:
@@ -153,18 +192,21 @@ def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
     return violations
 
 
-def _latency(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
+def _latency(problem: Problem, members: list[Demand], owner: dict[str, NodeClass],
              hosted: dict[str, Counter]) -> list[Violation]:
+    """A workload's latency rules, its options' replicas counted together."""
     violations = []
-    for rule in demand.latency:
+    names = {demand.name for demand in members}
+    for rule in members[0].latency:
         placed = within = 0
         for node, counts in hosted.items():
-            placed += counts[demand.name]
+            here = sum(counts[name] for name in names)
+            placed += here
             if problem.within_reach(rule, owner[node]):
-                within += counts[demand.name]
+                within += here
         if placed and within < rule.replicas:
             violations.append(Violation(
-                f"`{demand.name}` has {within} replica{'s' if within != 1 else ''} within "
+                f"`{members[0].workload}` has {within} replica{'s' if within != 1 else ''} within "
                 f"{float(rule.limit_ms):g} ms of {rule.location}; its latency rule needs "
                 f"{rule.replicas}", rule.origin))
     return violations

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from fitlang.check.program import Origin, Program, Workload
-from fitlang.model.problem import NodeClass, Problem
+from fitlang.model.problem import NodeClass, Problem, option_demand_name
 from fitlang.solve.placement import Placement
 
 TARGETS: dict[str, type["Target"]] = {}
@@ -47,22 +47,35 @@ class CompileContext:
 
     def __post_init__(self) -> None:
         owner = {name: c for c in self.problem.classes for name in c.node_names}
+        views = {_key(view): view for view in self._views()}
         for assignment in self.placement.assignments:
             node_class = owner[assignment.node]
             splits = self._splits.setdefault(assignment.workload, [])
             split = next((s for s in splits if s.node_class is node_class), None)
             if split is None:
-                split = Split(self.program.workloads[assignment.workload], node_class, [], {})
+                split = Split(views[assignment.workload], node_class, [], {})
                 splits.append(split)
             if assignment.node not in split.per_node:
                 split.nodes.append(assignment.node)
             split.per_node[assignment.node] = split.per_node.get(assignment.node, 0) + 1
 
-    def splits(self, workload: str) -> list[Split]:
-        return self._splits.get(workload, [])
+    def _views(self) -> list[Workload]:
+        """Each workload as it runs: itself, or once per accelerator option (`option` set)."""
+        return [view for workload in self.program.workloads.values()
+                for view in ([workload.for_option(o) for o in workload.options] or [workload])]
+
+    def splits(self, workload: Workload) -> list[Split]:
+        return self._splits.get(_key(workload), [])
 
     def placed_workloads(self) -> list[Workload]:
-        return [w for name, w in self.program.workloads.items() if name in self._splits]
+        """The workloads that run, options of one workload each on its own, in policy order."""
+        return [view for view in self._views() if _key(view) in self._splits]
+
+
+def _key(workload: Workload) -> str:
+    """The demand (and placement) name of a workload or of one option of it."""
+    return workload.name if workload.option is None else option_demand_name(workload.name,
+                                                                           workload.option)
 
 
 class Target:

@@ -15,6 +15,7 @@ from fitlang.targets.yaml_out import dump, dump_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fitc"}
 POOL_LABEL = "fitlang.dev/pool"
+OPTION_LABEL = "fitlang.dev/option"  # the accelerator option a workload's pods run with
 DEDICATED_TAINT = "fitlang.dev/dedicated"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"  # the coscheduling plugin's gang label
 TOPOLOGY_KEYS = {"node": "kubernetes.io/hostname", "zone": "topology.kubernetes.io/zone",
@@ -48,6 +49,17 @@ def quantity_bytes(amount: int) -> str:
     return str(amount)
 
 
+def _split_labels(split: Split) -> dict[str, str]:
+    """What selects one split's pods: the workload, the pool, and the option if it has one
+    (two options could share an inventory's pool name)."""
+    labels = {"app.kubernetes.io/name": dns_name(split.workload.name),
+              POOL_LABEL: dns_name(split.node_class.pool)}
+    option = split.workload.option
+    if option is not None:
+        labels[OPTION_LABEL] = option if _LABEL_VALUE.match(option) else dns_name(option)
+    return labels
+
+
 class Kubernetes(Target):
     name = "kubernetes"
 
@@ -63,7 +75,7 @@ class Kubernetes(Target):
             problems.append(Need(f"namespace {namespace!r} is not a DNS-1123 label "
                                  "(lowercase letters, digits and `-`, at most 63)", policy.origin))
         for workload in context.placed_workloads():
-            for split in context.splits(workload.name):
+            for split in context.splits(workload):
                 for key, value in split.node_class.labels.items():
                     if not _label_key_ok(key) or not _LABEL_VALUE.match(value):
                         problems.append(Need(f"node label {key!r}: {value!r} of pool "
@@ -84,14 +96,15 @@ class Kubernetes(Target):
         priorities = sorted({w.priority for w in context.placed_workloads() if w.priority})
         if priorities:
             files["priorityclasses.yaml"] = dump_all([self._priority_class(p) for p in priorities])
-        for workload in context.placed_workloads():
-            documents = []
+        per_file: dict[str, list[dict]] = {}
+        for workload in context.placed_workloads():  # options of a workload share its file
+            documents = per_file.setdefault(f"{dns_name(workload.name)}.yaml", [])
             if workload.gang:
                 documents.append(self._pod_group(workload, namespace))
-            for split in context.splits(workload.name):
+            for split in context.splits(workload):
                 builder = getattr(self, self.TRANSFORMS[workload.kind])
                 documents.append(builder(split, namespace, context))
-            files[f"{dns_name(workload.name)}.yaml"] = dump_all(documents)
+        files.update({name: dump_all(documents) for name, documents in per_file.items()})
         files["kustomization.yaml"] = dump({
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "resources": sorted(files)})
@@ -106,20 +119,17 @@ class Kubernetes(Target):
 
     def _deployment(self, split: Split, namespace: str, context: CompileContext) -> dict:
         name = dns_name(f"{split.workload.name}-{split.node_class.id}")
-        selector = {"app.kubernetes.io/name": dns_name(split.workload.name),
-                    POOL_LABEL: dns_name(split.node_class.pool)}
+        selector = _split_labels(split)
         return {
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": self._metadata(name, namespace, split.workload.name,
-                                       {POOL_LABEL: dns_name(split.node_class.pool)}),
+            "metadata": self._metadata(name, namespace, split.workload.name, _split_labels(split)),
             "spec": {"replicas": split.replicas, "selector": {"matchLabels": selector},
                      "template": self._pod_template(split, selector, context)},
         }
 
     def _job(self, split: Split, namespace: str, context: CompileContext) -> dict:
         name = dns_name(f"{split.workload.name}-{split.node_class.id}")
-        labels = {"app.kubernetes.io/name": dns_name(split.workload.name),
-                  POOL_LABEL: dns_name(split.node_class.pool)}
+        labels = _split_labels(split)
         spec = {"completions": split.replicas, "parallelism": split.replicas,
                 "backoffLimit": 0 if split.workload.gang else 6,
                 "template": self._pod_template(split, labels, context)}
@@ -129,8 +139,7 @@ class Kubernetes(Target):
         if split.workload.time_limit_seconds:
             spec["activeDeadlineSeconds"] = split.workload.time_limit_seconds
         return {"apiVersion": "batch/v1", "kind": "Job",
-                "metadata": self._metadata(name, namespace, split.workload.name,
-                                           {POOL_LABEL: dns_name(split.node_class.pool)}),
+                "metadata": self._metadata(name, namespace, split.workload.name, _split_labels(split)),
                 "spec": spec}
 
     def _pod_group(self, workload, namespace: str) -> dict:

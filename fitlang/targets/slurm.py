@@ -38,6 +38,13 @@ def slurm_time(seconds: int) -> str:
     return f"{days}-{hours:02d}:{minutes:02d}:00" if days else f"{hours:02d}:{minutes:02d}:00"
 
 
+def job_name(workload) -> str:
+    """One job per workload, or per option of it that runs (`chat-h100-...`)."""
+    if workload.option is None:
+        return dns_name(workload.name)
+    return dns_name(f"{workload.name}-{workload.option}")
+
+
 class Slurm(Target):
     name = "slurm"
 
@@ -56,7 +63,7 @@ class Slurm(Target):
                 if not _SHELL_NAME.match(name):
                     problems.append(Need(f"environment variable name {name!r} of `{workload.name}` "
                                          "is not a shell variable name", workload.spans.get("env")))
-            for split in context.splits(workload.name):
+            for split in context.splits(workload):
                 bad = [n for n in split.nodes if not _SLURM_NAME.match(n)]
                 if bad:
                     problems.append(Need(f"node name {bad[0]!r} is not a Slurm node name",
@@ -69,8 +76,8 @@ class Slurm(Target):
         for workload in context.placed_workloads():
             if not workload.command:
                 continue
-            files[f"{dns_name(workload.name)}.sbatch"] = template.render(
-                self._values(context, workload, context.splits(workload.name)))
+            files[f"{job_name(workload)}.sbatch"] = template.render(
+                self._values(context, workload, context.splits(workload)))
         return files
 
     def _values(self, context: CompileContext, workload, splits: list[Split]) -> dict:
@@ -85,7 +92,7 @@ class Slurm(Target):
         return {
             "source": Path(context.program.path).name, "workload": workload,
             "placement_summary": ", ".join(f"{n} x{k}" for n, k in per_node.items()),
-            "job_name": dns_name(workload.name), "nodes": nodes,
+            "job_name": job_name(workload), "nodes": nodes,
             "uniform": len(set(per_node.values())) == 1, "max_per_node": most,
             "total": sum(per_node.values()),
             "hostfile": [n for n, k in per_node.items() for _ in range(k)],
