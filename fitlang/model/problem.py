@@ -205,7 +205,12 @@ class Problem:
         return cached[1]
 
     def demand(self, name: str) -> Demand:
-        return next(d for d in self.demands if d.name == name)
+        key = (id(self.demands), len(self.demands))
+        cached = getattr(self, "_demand_index", None)
+        if cached is None or cached[0] != key:
+            cached = (key, {d.name: d for d in self.demands})
+            self._demand_index = cached
+        return cached[1][name]
 
     def latency_demands(self) -> list[list[Demand]]:
         """The demands each workload with latency rules became: itself, or its options, whose

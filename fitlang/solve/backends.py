@@ -66,8 +66,7 @@ class HighsBackend:
         if result.x is None:
             status = "infeasible" if result.status == 2 else "unknown"
             return Outcome(status)
-        solution = [int(round(x)) if v.integer else Fraction(x).limit_denominator(10 ** 6)
-                     for x, v in zip(result.x, model.variables)]
+        solution = [int(round(x)) if v.integer else float(x) for x, v in zip(result.x, model.variables)]
         value = model.value(objective, solution)
         bound = getattr(result, "mip_dual_bound", None)
         proven = Fraction(bound).limit_denominator(10 ** 9) if bound is not None and \

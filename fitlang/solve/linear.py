@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Iterable, Union
 
 Number = Union[int, Fraction]
+Value = Union[int, float]  # of a variable in a solution
 
 
 @dataclass
@@ -50,15 +51,15 @@ class LinearModel:
         merged = {i: c for i, c in merged.items() if c != 0}
         self.constraints.append(Constraint(merged, lower, upper, group))
 
-    def value(self, terms: dict[int, Number], solution: list[Number]) -> Fraction:
+    def value(self, terms: dict[int, Number], solution: list[Value]) -> Fraction:
         return sum((Fraction(c) * Fraction(solution[i]) for i, c in terms.items()), Fraction(0))
 
 
 @dataclass
 class Outcome:
     status: str  # optimal, feasible, infeasible, unknown
-    # integer variables as int; continuous ones as Fraction (see `Variable.integer`)
-    solution: list[Number] | None = None
+    # integer variables as int; continuous ones as float (see `Variable.integer`)
+    solution: list[Value] | None = None
     objective: Fraction | None = None
     bound: Fraction | None = None
     core: list[str] = field(default_factory=list)

@@ -40,6 +40,7 @@ class Packing:
     nodes: dict[str, list[NodeState]] = field(default_factory=dict)  # class id -> nodes opened
     short: dict[str, int] = field(default_factory=dict)  # class id -> replicas that did not fit
     short_by_workload: dict[tuple[str, str], int] = field(default_factory=dict)
+    _room: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -47,6 +48,17 @@ class Packing:
 
     def opened(self, class_id: str) -> int:
         return len(self.nodes.get(class_id, []))
+
+    def room(self, class_id: str) -> np.ndarray:
+        """What is free on each open node of the class, one row per node (kept up to date by
+        the packers, so that refilling looks only at nodes with room)."""
+        nodes = self.nodes.get(class_id, [])
+        cached = self._room.get(class_id)
+        if cached is None or len(cached) != len(nodes):
+            cached = np.array([[n.free[r] for r in RESOURCES] for n in nodes],
+                              dtype=np.int64).reshape(len(nodes), len(RESOURCES))
+            self._room[class_id] = cached
+        return cached
 
     def add_short(self, workload: str, class_id: str, amount: int) -> None:
         self.short[class_id] = self.short.get(class_id, 0) + amount
@@ -77,29 +89,82 @@ def pack(problem: Problem, counts: dict[tuple[str, str], int], planned: dict[str
 
 def repair(problem: Problem, packing: Packing, may_open: MayOpen) -> None:
     """Place what `pack` left short on classes that are equivalent for the workload's rules:
-    first in the free room of nodes already open, then on new nodes, cheapest per replica
-    first. What still does not fit stays short, against the class it was sent to."""
-    leftovers = sorted(packing.short_by_workload.items(),
-                       key=lambda item: (-problem.demand(item[0][0]).priority, item[0]))
+    first in the free room of nodes already open; then on new nodes, one class at a time,
+    the one most leftovers find cheapest per replica, so that the leftovers of many classes
+    share the nodes opened for them. What still does not fit stays short, against the class
+    it was sent to."""
+    pending = [_Leftover(problem.demand(w), origin, amount,
+                         _equivalents(problem, problem.demand(w), problem.node_class(origin)))
+               for (w, origin), amount in sorted(packing.short_by_workload.items())]
     packing.short.clear()
     packing.short_by_workload.clear()
     never: MayOpen = lambda node_class, packing: False  # noqa: E731
-    for (workload, origin_id), amount in leftovers:
-        demand = problem.demand(workload)
-        classes = _equivalents(problem, demand, problem.node_class(origin_id))
-        for opening in (never, may_open):
-            for node_class in classes:
-                if amount:
-                    amount = _place_more(problem, node_class, demand, amount, packing, opening)
-        if amount:
-            packing.add_short(workload, origin_id, amount)
+    while True:
+        for item in pending:
+            item.step = 0
+        while batch := _next_round(pending):  # each class takes its batch in one pass
+            for class_id in sorted(batch):
+                _place_batch(problem, *batch[class_id], packing, never)
+        opening = _cheapest_to_open(pending, packing, may_open)
+        if opening is None:
+            break
+        node_class, items = opening
+        before = sum(item.amount for item in items)
+        _place_batch(problem, node_class, items, packing, may_open)
+        if sum(item.amount for item in items) == before:  # nothing of theirs fits there
+            for item in items:
+                item.classes = [c for c in item.classes if c.id != node_class.id]
+    for item in pending:
+        if item.amount:
+            packing.add_short(item.demand.name, item.origin, item.amount)
 
 
-def _place_more(problem: Problem, node_class: NodeClass, demand: Demand, amount: int,
-                packing: Packing, may_open: MayOpen) -> int:
-    packer = _ClassPacker(problem, node_class, [(demand, amount)])
+def _cheapest_to_open(pending: list["_Leftover"], packing: Packing, may_open: MayOpen):
+    """The class the most leftover replicas would open first, with those leftovers."""
+    first: dict[str, tuple[NodeClass, list[_Leftover]]] = {}
+    for item in pending:
+        if not item.amount:
+            continue
+        node_class = next((c for c in item.classes if may_open(c, packing)), None)
+        if node_class is not None:
+            first.setdefault(node_class.id, (node_class, []))[1].append(item)
+    if not first:
+        return None
+    return max(first.values(), key=lambda entry: (sum(i.amount for i in entry[1]), entry[0].id))
+
+
+@dataclass
+class _Leftover:
+    demand: Demand
+    origin: str  # the class the aggregate model sent these replicas to
+    amount: int
+    classes: list[NodeClass]  # where they may go instead, in the order to try
+    step: int = 0
+
+
+def _next_round(pending: list[_Leftover]) -> dict[str, tuple[NodeClass, list[_Leftover]]]:
+    """Class id -> the class and the leftovers that try it next."""
+    batch: dict[str, tuple[NodeClass, list[_Leftover]]] = {}
+    for item in pending:
+        if item.amount and item.step < len(item.classes):
+            node_class = item.classes[item.step]
+            batch.setdefault(node_class.id, (node_class, []))[1].append(item)
+            item.step += 1
+    return batch
+
+
+def _place_batch(problem: Problem, node_class: NodeClass, items: list[_Leftover],
+                 packing: Packing, may_open: MayOpen) -> None:
+    amounts: dict[str, int] = {}
+    for item in items:
+        amounts[item.demand.name] = amounts.get(item.demand.name, 0) + item.amount
+    packer = _ClassPacker(problem, node_class, [(problem.demand(n), a) for n, a in amounts.items()])
     packer.run(packing, may_open, refill=True)
-    return sum(left for _, left in packer.leftovers())
+    left = {demand.name: amount for demand, amount in packer.leftovers()}
+    for item in items:  # what was placed is taken from the first leftovers of each workload
+        placed = min(item.amount, amounts[item.demand.name] - left.get(item.demand.name, 0))
+        item.amount -= placed
+        amounts[item.demand.name] -= placed
 
 
 def _equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
@@ -134,7 +199,9 @@ class _ClassPacker:
         self.requests = np.array([[d.requests[r] for r in RESOURCES] for d in self.demands],
                                  dtype=np.int64)
         self.capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
-        self.weights = self.requests / np.maximum(self.capacity, 1) / np.maximum(self.capacity, 1)
+        self.present = self.capacity > 0  # the resources the node has
+        self.shares = self.requests[:, self.present] / self.capacity[self.present]
+        self.hosted = np.zeros(len(self.demands), dtype=np.int64)  # on the node being filled
         self.limit = np.array([replicas_per_node(d, node_class) for d in self.demands], dtype=np.int64)
         self.ruled = _node_rules(problem, self.demands)
         self.position = {d.name: i for i, d in enumerate(self.demands)}
@@ -149,22 +216,28 @@ class _ClassPacker:
         into; the rest fill the room around them. Mixed in one pass, CPU-only replicas take
         the CPUs an accelerator replica needed and strand the accelerators."""
         opened = packing.nodes.setdefault(self.node_class.id, [])
+        no_slack = np.zeros(len(RESOURCES))
         for tier, members in enumerate(self._tiers()):
-            if refill or tier:
+            remaining = int(self.left[members].sum())
+            if (refill or tier) and remaining and opened:
+                room = packing.room(self.node_class.id)
                 smallest = self.requests[members].min(axis=0)
-                for node in opened:
-                    if not self.left[members].any():
+                for index in np.flatnonzero((room >= smallest).all(axis=1)):
+                    node = opened[index]
+                    remaining -= self._fill(node, no_slack, members)
+                    room[index] = [node.free[r] for r in RESOURCES]
+                    if not remaining:
                         break
-                    if all(node.free[r] >= smallest[i] for i, r in enumerate(RESOURCES)):
-                        self._fill(node, np.zeros(len(RESOURCES)), members)
             names = iter(self.node_class.node_names[len(opened):])
-            while self.left[members].any() and may_open(self.node_class, packing):
+            while remaining and may_open(self.node_class, packing):
                 name = next(names, None)
                 if name is None:
                     break
                 node = NodeState(name, dict(self.node_class.capacity))
-                if not self._fill(node, self._slack(planned, len(opened), members), members):
+                placed = self._fill(node, self._slack(planned, len(opened), members), members)
+                if not placed:
                     break  # nothing left fits an empty node: more nodes would not help
+                remaining -= placed
                 opened.append(node)
 
     def _tiers(self) -> list[np.ndarray]:
@@ -183,33 +256,35 @@ class _ClassPacker:
         share = np.minimum(1.0, remaining / ((planned - opened) * np.maximum(self.capacity, 1)))
         return (1.0 - share) * self.capacity
 
-    def _stranding(self, chosen: np.ndarray, room: np.ndarray) -> np.ndarray:
-        """How unevenly each candidate would leave the node's room, as shares of the node:
-        a node with CPUs left and no memory, or GPUs left and no CPUs, wastes the rest."""
-        present = self.capacity > 0
-        after = (room[present] - self.requests[chosen][:, present]) / self.capacity[present]
-        return after.max(axis=1) - after.min(axis=1)
+    def _scores(self, chosen: np.ndarray, free: np.ndarray, slack: np.ndarray) -> np.ndarray:
+        """How well each candidate matches the node's room, as shares of the node: the dot
+        product of its requests with the room, less how unevenly it would leave the room (a
+        node with CPUs left and no memory, or GPUs left and no CPUs, wastes the rest)."""
+        room = (free - slack)[self.present] / self.capacity[self.present]
+        shares = self.shares[chosen]
+        after = room - shares
+        return shares @ room - (after.max(axis=1) - after.min(axis=1))
 
     def leftovers(self) -> list[tuple[Demand, int]]:
         return [(self.demands[i], int(self.left[i])) for i in np.flatnonzero(self.left)]
 
-    def _fill(self, node: NodeState, slack: np.ndarray, members: np.ndarray) -> bool:
-        """Put replicas on `node` until none fits; say whether any was put there."""
+    def _fill(self, node: NodeState, slack: np.ndarray, members: np.ndarray) -> int:
+        """Put replicas on `node` until none fits; say how many were put there."""
         free = np.array([node.free[r] for r in RESOURCES], dtype=np.int64)
-        hosted = np.zeros(len(self.demands), dtype=np.int64)
+        hosted = self.hosted
         for name, amount in node.hosted.items():
             if name in self.position:
                 hosted[self.position[name]] = amount
-        placed_any = False
+        placed = 0
         candidates = members[self.left[members] > 0]
+        candidates = candidates[(self.requests[candidates] <= free).all(axis=1)]
         while candidates.size:
             fits = (self.requests[candidates] <= free).all(axis=1) & (hosted[candidates] < self.limit[candidates])
             fits &= self._allowed(candidates, hosted, node)
             if not fits.any():
                 break
-            chosen = candidates[fits]
-            scores = self.weights[chosen] @ (free - slack) - self._stranding(chosen, free - slack)
-            index = int(chosen[int(np.argmax(scores))])  # argmax keeps the first of equals
+            candidates = candidates[fits]  # what does not fit now never will on this node
+            index = int(candidates[int(np.argmax(self._scores(candidates, free, slack)))])
             room = int(min((free[r] // self.requests[index, r] for r in range(len(RESOURCES))
                             if self.requests[index, r]), default=self.left[index]))
             # as many as the node takes while this workload stays the best match: one at a
@@ -219,14 +294,15 @@ class _ClassPacker:
             free -= self.requests[index] * amount
             hosted[index] += amount
             self.left[index] -= amount
-            placed_any = True
+            placed += amount
             if not self.left[index]:
                 candidates = candidates[candidates != index]
         for r, resource in enumerate(RESOURCES):
             node.free[resource] = int(free[r])
         for index in np.flatnonzero(hosted):
             node.hosted[self.demands[index].name] = int(hosted[index])
-        return placed_any
+            hosted[index] = 0
+        return placed
 
     def _allowed(self, candidates: np.ndarray, hosted: np.ndarray, node: NodeState) -> np.ndarray:
         allowed = np.ones(len(candidates), dtype=bool)

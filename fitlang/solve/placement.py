@@ -268,12 +268,13 @@ def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
             placement.bought[node_class.id] = [n.name for n in packing.nodes[node_class.id]]
     short = {workload for workload, _ in packing.short_by_workload} | broken_gangs
     for demand in problem.demands:
+        if demand.group is not None or next_replica[demand.name] >= demand.replicas:
+            continue
         reason = _why_unplaced(problem, demand)
         if everything_fits and demand.name in short:
             reason = "not packed onto nodes in the time allowed (a placement of every replica exists)"
-        if demand.group is None:
-            for replica in range(next_replica[demand.name], demand.replicas):
-                placement.unplaced.append(Unplaced(demand.name, replica, reason))
+        for replica in range(next_replica[demand.name], demand.replicas):
+            placement.unplaced.append(Unplaced(demand.name, replica, reason))
     placement.unplaced += unmet_options(problem, next_replica)
     placement.value = _used_value(problem, packing, objective, encoding, outcome)
     if placement.bound is not None and placement.value is not None:

@@ -61,13 +61,20 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                                         reason.origin or demand.origin))
     violations += _resources(problem, owner, hosted, demands)
     placed = Counter(w for w, _ in seen)
+    nodes_of: dict[str, list[str]] = {}
+    for node, node_class in owner.items():
+        nodes_of.setdefault(node_class.id, []).append(node)
+    placed_on: dict[str, Counter] = {}
+    for node, counts in hosted.items():
+        for name, amount in counts.items():
+            placed_on.setdefault(name, Counter())[node] += amount
     for demand in problem.demands:
         if demand.gang and placed[demand.name] not in (0, demand.replicas):
             violations.append(Violation(f"gang `{demand.name}` has {placed[demand.name]} of "
                                         f"{demand.replicas} replicas placed: all or none",
                                         demand.spans.get("gang", demand.origin)))
         violations += _affinities(problem, demand, owner, hosted)
-        violations += _spreads(problem, demand, owner, hosted)
+        violations += _spreads(problem, demand, owner, nodes_of, placed_on.get(demand.name, Counter()))
     for members in problem.latency_demands():
         violations += _latency(problem, members, owner, hosted)
     violations += _throughput(problem, placed, document)
@@ -175,17 +182,29 @@ def _affinities(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
 
 
 def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
-             hosted: dict[str, Counter]) -> list[Violation]:
+             nodes_of: dict[str, list[str]], placed_on: Counter) -> list[Violation]:
+    """Replicas per domain of each spread's topology, counted over the nodes the workload
+    may use (a domain it does not use counts 0)."""
     violations = []
-    eligible = [(node, c) for node, c in owner.items() if c.id in demand.eligible]
+    eligible = [c for c in demand.eligible if nodes_of.get(c)]
     for spread in demand.spreads:
-        counts: Counter = Counter()
-        for node, node_class in eligible:
-            domain = _domain_of(node, node_class, spread.topology)
-            if domain is not None:
-                counts[domain] += hosted.get(node, Counter())[demand.name]
-        if counts and max(counts.values()) - min(counts.values()) > spread.max_skew:
-            most, least = max(counts.values()), min(counts.values())
+        if spread.topology == "node":
+            counts = list(placed_on.values())
+            domains = sum(len(nodes_of[c]) for c in eligible)
+        else:
+            per_domain: Counter = Counter({problem.node_class(c).topology_value(spread.topology): 0
+                                           for c in eligible})
+            per_domain.pop(None, None)
+            for node, amount in placed_on.items():
+                domain = _domain_of(node, owner[node], spread.topology)
+                if domain is not None:
+                    per_domain[domain] += amount
+            counts, domains = list(per_domain.values()), len(per_domain)
+        if not domains:
+            continue
+        most = max(counts, default=0)
+        least = min(counts, default=0) if len(counts) == domains else 0
+        if most - least > spread.max_skew:
             violations.append(Violation(
                 f"`{demand.name}` is spread {least}..{most} per {spread.topology}; max_skew is "
                 f"{spread.max_skew}", spread.origin))
