@@ -1,12 +1,43 @@
 """Seeded, deterministic fleets and policies of a given size, as `.fit` text plus inventory.
 
 Realistic shape: CPU pools and several GPU generations across 3 zones; services with
-spread, gang training jobs, batch with priorities.
+spread, gang training jobs, batch with priorities. Every fifth CPU class is not a pool but
+nodes the cluster already has, read from `kubectl get nodes -o json` output.
 """
 
 from __future__ import annotations
 
+import json
 import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Fleet:
+    policy: str  # the .fit text
+    files: dict[str, str] = field(default_factory=dict)  # inventory files it reads, by name
+
+    def write(self, directory: Path, name: str) -> Path:
+        for file_name, text in self.files.items():
+            (directory / file_name).write_text(text)
+        path = directory / f"{name}.fit"
+        path.write_text(self.policy)
+        return path
+
+
+def _kubectl_nodes(prefix: str, count: int, cpu: int, memory_gib: int, zone: str, tier: str) -> str:
+    items = [{
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": f"{prefix}-{i}", "labels": {
+            "kubernetes.io/hostname": f"{prefix}-{i}", "kubernetes.io/arch": "amd64",
+            "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": "us-east-1",
+            "tier": tier}},
+        "spec": {},
+        "status": {"allocatable": {"cpu": str(cpu), "memory": f"{memory_gib}Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]},
+    } for i in range(count)]
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=1)
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 CPU_SHAPES = [(8, 32, 0.38), (16, 64, 0.77), (32, 128, 1.54), (64, 256, 3.07), (48, 384, 3.02),
@@ -17,8 +48,9 @@ ACCELERATORS = {"H100": ("80GB", "nvlink"), "A100_80GB": ("80GB", "nvlink"), "L4
                 "L4": ("24GB", "pcie"), "A10G": ("24GB", "pcie")}
 
 
-def generate(nodes: int, workloads: int, classes: int = 20, seed: int = 1) -> str:
+def generate(nodes: int, workloads: int, classes: int = 20, seed: int = 1) -> Fleet:
     rng = random.Random(seed)
+    fleet = Fleet("")
     out = ["# generated fleet: %d nodes, %d workloads, seed %d" % (nodes, workloads, seed)]
     for name, (memory, link) in ACCELERATORS.items():
         out += [f"accelerator {name} {{", "  vendor = nvidia", f"  memory = {memory}",
@@ -39,8 +71,15 @@ def generate(nodes: int, workloads: int, classes: int = 20, seed: int = 1) -> st
             cpu, memory, price = CPU_SHAPES[index % len(CPU_SHAPES)]
             count = per_class + (per_class * gpu_classes * 3 // 4) // max(1, classes - gpu_classes)
             tier = rng.choice(["gold", "silver"])
-            out += [f"pool cpu{index} {{", f"  count = {count}", f"  cpu = {cpu}", f"  memory = {memory}GiB",
-                    f'  labels = {{ tier: "{tier}" }}', f'  zone = "{zone}"', f"  price = {price} USD/h", "}"]
+            if index % 5 == 0:
+                file_name = f"fleet-{nodes}-cpu{index}-nodes.json"
+                fleet.files[file_name] = _kubectl_nodes(f"cpu{index}", count, cpu, memory, zone, tier)
+                out += [f"inventory cpu{index} {{", "  format = kubectl", f'  file = "{file_name}"',
+                        f"  price = {price} USD/h", "}"]
+            else:
+                out += [f"pool cpu{index} {{", f"  count = {count}", f"  cpu = {cpu}",
+                        f"  memory = {memory}GiB", f'  labels = {{ tier: "{tier}" }}', f'  zone = "{zone}"',
+                        f"  price = {price} USD/h", "}"]
             capacity["cpu"] += count * cpu
     gpu_budget = capacity["gpu"] * 0.6
     cpu_budget = capacity["cpu"] * 0.55
@@ -75,4 +114,5 @@ def generate(nodes: int, workloads: int, classes: int = 20, seed: int = 1) -> st
             out += [f"workload batch{index} {{", "  kind = job", f"  replicas = {replicas}",
                     f"  cpu = {cpu}", f"  memory = {rng.choice([2, 4, 8, 16])}GiB",
                     f"  priority = {rng.choice([0, 1, 5])}", "}"]
-    return "\n".join(line for line in out if line) + "\n"
+    fleet.policy = "\n".join(line for line in out if line) + "\n"
+    return fleet

@@ -3,116 +3,134 @@
     .venv/bin/python bench/run.py --quick          # 1,000- and 10,000-node rows
     .venv/bin/python bench/run.py                  # adds 50,000 nodes
 
-Prints a markdown table: size, parse+check time, solve time, peak memory, objective, lower
-bound, gap, whether `fitc verify` accepts it, and the greedy first-fit-decreasing baseline
-(kube-scheduler's MostAllocated scoring, one replica at a time).
-Not a test: numbers go to docs/performance.md.
+Needs the `bench` extra for CP-SAT (`pip install -e ".[bench]"`). Prints two markdown tables:
+fitc itself (size, parse+check, `fitc solve` end to end, peak memory, cost, proven lower
+bound, gap, `fitc verify`, and how it compares with greedy first-fit), and the baselines
+from `baselines.py` on the same instances, each with its time, cost, bound and gap, and the
+ratio of fitc's placement time (in process, as the baselines run) to CP-SAT's. Not a test: numbers go to
+docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import baselines  # noqa: E402
 from fleet import generate  # noqa: E402
 
 SIZES = [(1_000, 100), (10_000, 1_000), (50_000, 5_000)]
 
 
-def greedy_cost(problem) -> tuple[Fraction, int]:
-    """First-fit decreasing per replica onto the most-allocated node that fits (bin packing
-    as kube-scheduler's MostAllocated scoring does it), cheapest classes first when opening."""
-    from fitlang.model.problem import RESOURCES
+def timed_child(arguments: list[str]) -> tuple[subprocess.CompletedProcess, float, float | None]:
+    """Run a child; (result, wall seconds, its own peak memory in MB).
 
-    nodes = []  # [class, free]
-    classes = sorted(problem.classes, key=lambda c: (c.price, c.id))
-    opened: dict[str, int] = {c.id: 0 for c in classes}
-    unplaced = 0
-    replicas = sorted(((d, i) for d in problem.demands for i in range(d.replicas)),
-                      key=lambda item: (-item[0].priority, -item[0].requests["cpu"], item[0].name))
-    for demand, _ in replicas:
-        best, best_score = None, None
-        for node in nodes:
-            node_class, free = node
-            if node_class.id in demand.eligible and all(free[r] >= demand.requests[r] for r in RESOURCES):
-                score = sum(1 - free[r] / node_class.capacity[r] for r in ("cpu", "memory")
-                            if node_class.capacity[r])
-                if best_score is None or score > best_score:
-                    best, best_score = node, score
-        if best is None:
-            for node_class in classes:
-                if node_class.id in demand.eligible and opened[node_class.id] < node_class.count:
-                    opened[node_class.id] += 1
-                    best = [node_class, dict(node_class.capacity)]
-                    nodes.append(best)
-                    break
-        if best is None:
-            unplaced += 1
-            continue
-        for r in RESOURCES:
-            best[1][r] -= demand.requests[r]
-    return sum((c.price for c, _ in nodes), Fraction(0)), unplaced
+    The peak comes from GNU time: Linux carries a forked process's high-water mark across
+    exec, so `wait4` from this (large) process would report our own memory, not the child's.
+    """
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    with tempfile.NamedTemporaryFile("r") as peak_file:
+        prefix = [timer, "-f", "%M", "-o", peak_file.name] if timer else []
+        started = time.perf_counter()
+        result = subprocess.run(prefix + arguments, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        peak = peak_file.read().strip().splitlines()
+    return result, wall, int(peak[-1]) / 1024 if timer and peak else None
 
 
-def run_row(nodes: int, workloads: int, directory: Path, time_limit: float) -> dict:
+def run_row(nodes: int, workloads: int, directory: Path, time_limit: float,
+            baseline_limit: float) -> dict:
     from fitlang.check.checker import check_file
     from fitlang.model.build import build_problem
+    from fitlang.solve.placement import solve
 
-    path = directory / f"fleet-{nodes}.fit"
-    path.write_text(generate(nodes, workloads))
+    path = generate(nodes, workloads).write(directory, f"fleet-{nodes}")
     started = time.perf_counter()
     program = check_file(path).program
     problem = build_problem(program).problem
     parse = time.perf_counter() - started
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "fitlang.cli", "solve", str(path), "--format", "json",
-                           "--time-limit", str(time_limit)], capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    done, wall, peak = timed_child([sys.executable, "-m", "fitlang.cli", "solve", str(path),
+                                    "--format", "json", "--time-limit", str(time_limit)])
     document = json.loads(done.stdout)
     placement = directory / f"placement-{nodes}.json"
     placement.write_text(done.stdout)
     verified = subprocess.run([sys.executable, "-m", "fitlang.cli", "verify", str(path), str(placement)],
                               capture_output=True, text=True).returncode == 0
-    greedy, greedy_unplaced = greedy_cost(problem)
     objective = document["objective"]
     value, bound = objective["value"], objective["lower_bound"]
-    gap = (value - bound) / value if value and bound is not None else None
+    fitc = baselines.Result(wall, document["status"], value, bound)
+    greedy, greedy_unplaced = baselines.greedy(problem)
+    import scipy.optimize  # noqa: F401  (imported before the clock starts, as for the baselines)
+    started = time.perf_counter()
+    solve(problem, time_limit=time_limit)  # in process, as the baselines run: no start-up, no I/O
+    in_process = time.perf_counter() - started
+    gap = max(fitc.gap or 0.0, 1e-4)  # CP-SAT and Z3 are asked for the gap fitc reached
     return {"nodes": nodes, "workloads": workloads,
-            "replicas": sum(d.replicas for d in problem.demands), "parse": parse, "solve": wall,
-            "peak_mb": peak, "status": document["status"], "value": value, "bound": bound, "gap": gap,
-            "verified": verified, "greedy": float(greedy), "greedy_unplaced": greedy_unplaced,
-            "unplaced": len(document["unplaced"])}
+            "replicas": sum(d.replicas for d in problem.demands), "parse": parse,
+            "peak_mb": peak, "verified": verified, "unplaced": len(document["unplaced"]),
+            "fitc": fitc, "in_process": in_process, "greedy": float(greedy), "greedy_unplaced": greedy_unplaced,
+            "cp_sat": baselines.cp_sat(problem, gap, baseline_limit),
+            "z3_optimize": baselines.z3_optimize(problem, baseline_limit),
+            "z3_bisection": baselines.z3_bisection(problem, gap, baseline_limit),
+            "highs_whole": baselines.highs_whole(problem, gap, baseline_limit)}
+
+
+def _shown(number: float | None, fmt: str) -> str:
+    return "n/a" if number is None else format(number, fmt)
+
+
+def _cell(result: baselines.Result) -> str:
+    if result.value is None:
+        return f"{result.status} in {result.seconds:.1f} s"
+    return (f"{result.seconds:.1f} s, {result.value:.2f} (bound {_shown(result.bound, '.2f')}, "
+            f"gap {_shown(result.gap, '.2%')})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="only the 1,000- and 10,000-node rows")
-    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--time-limit", type=float, default=60.0, help="for fitc solve")
+    parser.add_argument("--baseline-limit", type=float, default=None,
+                        help="seconds per baseline solver (default 5 with --quick, else 60)")
     arguments = parser.parse_args()
     sizes = SIZES[:2] if arguments.quick else SIZES
-    print("| nodes | workloads | replicas | parse+check | fitc solve (end to end) | peak MB | status | "
-          "cost USD/h | lower bound | gap | verify | greedy FFD cost | vs greedy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    limit = arguments.baseline_limit or (5.0 if arguments.quick else 60.0)
+    rows = []
     with tempfile.TemporaryDirectory() as directory:
         for nodes, workloads in sizes:
-            row = run_row(nodes, workloads, Path(directory), arguments.time_limit)
-            value, bound, gap = row["value"], row["bound"], row["gap"]
-            saving = "n/a" if value is None or not row["greedy"] else \
-                f"{(row['greedy'] - value) / row['greedy']:+.1%}"
-            shown = lambda number, fmt: "n/a" if number is None else format(number, fmt)  # noqa: E731
-            print(f"| {row['nodes']:,} | {row['workloads']:,} | {row['replicas']:,} | {row['parse']:.2f} s "
-                  f"| {row['solve']:.1f} s | {row['peak_mb']:.0f} | {row['status']} | {shown(value, '.2f')} "
-                  f"| {shown(bound, '.2f')} | {shown(gap, '.2%')} | {'yes' if row['verified'] else 'NO'} "
-                  f"| {row['greedy']:.2f} ({row['greedy_unplaced']} unplaced) | {saving} |", flush=True)
+            rows.append(run_row(nodes, workloads, Path(directory), arguments.time_limit, limit))
+            print(f"row {nodes:,} done", file=sys.stderr, flush=True)
+    print("| nodes | workloads | replicas | parse+check | fitc solve (end to end) | peak MB | status | "
+          "cost USD/h | lower bound | gap | verify | greedy FFD | fitc vs greedy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        fitc = row["fitc"]
+        saving = "n/a" if fitc.value is None or not row["greedy"] else \
+            f"{(row['greedy'] - fitc.value) / row['greedy']:.1%} cheaper"
+        print(f"| {row['nodes']:,} | {row['workloads']:,} | {row['replicas']:,} | {row['parse']:.2f} s "
+              f"| {fitc.seconds:.1f} s | {_shown(row['peak_mb'], '.0f')} | {fitc.status} | {_shown(fitc.value, '.2f')} "
+              f"| {_shown(fitc.bound, '.2f')} | {_shown(fitc.gap, '.2%')} | {'yes' if row['verified'] else 'NO'} "
+              f"| {row['greedy']:.2f} ({row['greedy_unplaced']} unplaced) | {saving} |")
+    print()
+    print(f"Baselines on the same instances ({limit:.0f} s each; CP-SAT, Z3 and HiGHS-whole asked "
+          "for the gap fitc reached):")
+    print()
+    print("| nodes | fitc placement, in process | CP-SAT, 2 workers | fitc / CP-SAT time | z3.Optimize "
+          "| Z3 bisection | HiGHS, whole replica counts |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        cp = row["cp_sat"]
+        ratio = f"{row['in_process'] / cp.seconds:.2f}" if cp.value is not None and cp.gap is not None \
+            and cp.gap <= max(row["fitc"].gap or 0, 1e-4) else "CP-SAT did not reach the gap"
+        print(f"| {row['nodes']:,} | {row['in_process']:.1f} s | {_cell(cp)} | {ratio} "
+              f"| {_cell(row['z3_optimize'])} | {_cell(row['z3_bisection'])} | {_cell(row['highs_whole'])} |")
 
 
 if __name__ == "__main__":
