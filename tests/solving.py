@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 from fitlang.check.checker import check_file
@@ -39,3 +41,17 @@ def on_pools(placement: Placement, problem) -> dict[str, dict[str, int]]:
         pools = result.setdefault(item.workload, {})
         pools[pool_of[item.node]] = pools.get(pool_of[item.node], 0) + 1
     return result
+
+
+def bench_module(name: str):
+    """A module of the benchmark (its fleet generator, its baselines): bench/ is not a package."""
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(bench))

@@ -7,6 +7,7 @@ import os
 import stat
 
 from conftest import ROOT
+from solving import bench_module
 
 BAD = 'pool p {\n  count = -1\n  cpu = 4\n  memroy = 8Gi\n}\n'
 GOOD = 'pool p {\n  count = 1\n  cpu = 4\n  memory = 8Gi\n}\n'
@@ -222,12 +223,7 @@ def test_solve_usage_errors(tmp_path, fitc):
 
 
 def test_solve_json_stays_pure_json_with_highs_on_a_larger_fleet(tmp_path, fitc):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from fleet import generate
-
-    (tmp_path / "fleet.fit").write_text(generate(200, 20))
+    bench_module("fleet").generate(200, 20).write(tmp_path, "fleet")
     result = fitc("solve", "fleet.fit", "--format", "json", "--backend", "highs", cwd=tmp_path)
     document = json.loads(result.stdout)  # HiGHS prints to fd 1 on its own: must not leak
     assert document["status"] in ("optimal", "feasible", "infeasible")
@@ -237,13 +233,9 @@ def test_solve_json_stays_pure_json_with_highs_on_a_larger_fleet(tmp_path, fitc)
 
 
 def test_time_limit_returns_the_best_placement_found_and_it_verifies(tmp_path, fitc):
-    import sys
     import time
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from fleet import generate
-
-    (tmp_path / "fleet.fit").write_text(generate(1000, 100))
+    bench_module("fleet").generate(1000, 100).write(tmp_path, "fleet")
     started = time.monotonic()
     result = fitc("solve", "fleet.fit", "--format", "json", "--time-limit", "1", cwd=tmp_path)
     elapsed = time.monotonic() - started

@@ -17,7 +17,7 @@ from fitlang.solve.placement import solve
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
-from solving import on_pools, problem_from, solved
+from solving import bench_module, on_pools, problem_from, solved
 
 BACKENDS = ["z3", "highs"]
 GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n'
@@ -466,29 +466,11 @@ def test_explain_names_the_power_cap(tmp_path):
 
 # ---- fleet scale: the aggregate model, rounding, packing and repair ---------------------
 
-def _bench_module(name: str):
-    """The benchmark's fleet generator and greedy baseline (bench/ is not a package)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    bench = Path(__file__).resolve().parent.parent / "bench"
-    sys.path.insert(0, str(bench))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(bench))
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_generated_fleets_are_placed_near_the_bound_and_beat_greedy(tmp_path, seed):
     # CPU pools and GPU generations over 3 zones; services with spreads, gangs, batch with
     # priorities: the aggregate path (more than 48 nodes), every placement verified
-    fleet, baselines = _bench_module("fleet"), _bench_module("baselines")
+    fleet, baselines = bench_module("fleet"), bench_module("baselines")
     fleet.generate(600, 80, seed=seed).write(tmp_path, "fleet")
     problem = problem_from(tmp_path, (tmp_path / "fleet.fit").read_text(), "fleet.fit")
     placement = solved(problem)
