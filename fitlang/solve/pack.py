@@ -95,7 +95,9 @@ def repair(problem: Problem, packing: Packing, may_open: MayOpen) -> None:
     it was sent to."""
     pending = [_Leftover(problem.demand(w), origin, amount,
                          _equivalents(problem, problem.demand(w), problem.node_class(origin)))
-               for (w, origin), amount in sorted(packing.short_by_workload.items())]
+               for (w, origin), amount in sorted(packing.short_by_workload.items(),
+                                                 key=lambda item: (-problem.demand(item[0][0]).priority,
+                                                                   item[0]))]
     packing.short.clear()
     packing.short_by_workload.clear()
     never: MayOpen = lambda node_class, packing: False  # noqa: E731
