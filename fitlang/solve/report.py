@@ -113,6 +113,15 @@ def _dump(document: dict) -> str:
     return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
+SHOWN_PER_POOL = 12  # workloads named per pool in the text report; the JSON has them all
+
+
+def _listed(items: list[str]) -> str:
+    if len(items) <= SHOWN_PER_POOL:
+        return ", ".join(items)
+    return ", ".join(items[:SHOWN_PER_POOL]) + f" and {len(items) - SHOWN_PER_POOL} more workloads"
+
+
 def as_text(problem: Problem, placement: Placement) -> str:
     lines = [f"status: {placement.status} (solver: {placement.backend}, "
              f"{placement.seconds:.2f} s)", ""]
@@ -133,7 +142,7 @@ def as_text(problem: Problem, placement: Placement) -> str:
         bought = " (buy)" if node_class.provisioned else ""
         rows.append((node_class.id + bought, f"{len(used)}/{node_class.count}",
                      f"{float(node_class.price):.2f} USD/h",
-                     ", ".join(f"{w} x{n}" for w, n in sorted(runs.items()))))
+                     _listed([f"{w} x{n}" for w, n in sorted(runs.items())])))
         total_cost += node_class.price * len(used)
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for index, row in enumerate(rows):
@@ -205,9 +214,10 @@ def _group_replicas(problem: Problem, group, placement: Placement) -> int:
 
 def _amount(resource: str, value: int) -> str:
     if resource == "cpu":
-        return f"{value / 1000:g} CPU"
+        return f"{value / 1000:,.10g} CPU"
     if resource in ("memory", "disk"):
-        return f"{value / 2 ** 30:.4g} GiB"
+        gib = value / 2 ** 30
+        return f"{gib:,.0f} GiB" if gib >= 1000 else f"{gib:.4g} GiB"
     return f"{value} GPU{'s' if value != 1 else ''}"
 
 
