@@ -315,6 +315,20 @@ async def test_rule_warnings_without_the_solver(client: LanguageClient, project)
 
 
 @lsp
+async def test_a_residency_no_node_meets_is_a_warning(client: LanguageClient, project):
+    text = ('pool us {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  jurisdiction = US\n}\n'
+            '\nworkload web {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  residency = [EU]\n}\n')
+    doc = await open_doc(client, project / "residency.fit", text)
+    found = client.diagnostics[doc.uri]
+    assert sorted((d.code, d.message) for d in found) == [
+        ("W0101", "no node satisfies `residency = [EU]`; the nodes are in US"),
+        ("W0103", "no workload can run on pool `us` (`web`: residency = [EU])")]
+    found = await doc.change(text.replace("[EU]", "[EU, US]"))
+    assert found == []
+    close_doc(doc)
+
+
+@lsp
 async def test_infeasible_policy_gets_the_conflict_after_save(client: LanguageClient, project):
     text = (ROOT / "examples" / "infeasible.fit").read_text()
     doc = await open_doc(client, project / "infeasible.fit", text)

@@ -1,7 +1,7 @@
 """Warnings found without the solver, from the placement problem alone (W01xx).
 
-- W0101: a `require` (or a `gpu { require ... }`, `zones`, `regions`, `labels`) that no node
-  satisfies: every replica of its workload is left without a node.
+- W0101: a `require` (or a `gpu { require ... }`, `zones`, `regions`, `labels`, `residency`)
+  that no node satisfies: every replica of its workload is left without a node.
 - W0102: a `prefer` that every node the workload may run on meets: it changes nothing.
 - W0103: a pool (or inventory) that no workload can use.
 
@@ -59,6 +59,12 @@ def _unsatisfiable(program: Program, problem: Problem) -> list[Diagnostic]:
         for key, value in workload.labels.items():
             if not any(c.labels.get(key) == value for c in classes):
                 warn(spans.get("labels"), f'labels["{key}"] == "{value}"')
+        if workload.residency is not None and not any(c.jurisdiction in workload.residency
+                                                      for c in classes):
+            places = sorted({c.jurisdiction for c in classes if c.jurisdiction})
+            warn(spans.get("residency"), f"residency = [{', '.join(workload.residency)}]",
+                 f"; the nodes are in {_listed(places)}" if places
+                 else "; no node has a known jurisdiction")
     return list(found.values())
 
 
