@@ -178,3 +178,15 @@ def test_tpu_and_neuron_devices_use_their_extended_resources(tmp_path):
                 for d in documents(files)}
     assert requests["train"]["google.com/tpu"] == "4"
     assert requests["serve"]["aws.amazon.com/neuron"] == "1"
+    # GKE schedules TPU pods only onto nodes they select by TPU type and topology; bought
+    # nodes of any kind are also selected by their instance type
+    selected = {}
+    for document in documents(files):
+        terms = document["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        selected[document["metadata"]["annotations"]["fitlang.dev/workload"]] = {
+            e["key"]: e["values"] for e in terms[0]["matchExpressions"]}
+    assert selected["train"]["cloud.google.com/gke-tpu-accelerator"] == ["tpu-v5-lite-podslice"]
+    assert selected["train"]["cloud.google.com/gke-tpu-topology"] == ["2x2"]
+    assert selected["train"]["node.kubernetes.io/instance-type"] == ["ct5lp-hightpu-4t"]
+    assert selected["serve"]["node.kubernetes.io/instance-type"] == ["inf2.xlarge"]

@@ -512,7 +512,7 @@ class Checker:
         return Offer(name=name, provider=v.values["provider"],
                      instance_type=v.values["instance_type"], regions=v.values["regions"],
                      shape=shape, price=v.values["price"], spot_price=v.values.get("spot_price"),
-                     origin=v.origin)
+                     labels=v.values.get("labels", {}), origin=v.origin)
 
     def _build_buy(self, scope: ModuleScope, name: str | None, v: BlockValues) -> Buy:
         offers = []

@@ -196,6 +196,7 @@ class Offer:
     shape: NodeShape
     price: Fraction
     spot_price: Fraction | None = None
+    labels: dict[str, str] = field(default_factory=dict)
     origin: Origin | None = None
 
 

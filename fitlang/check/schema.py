@@ -129,6 +129,8 @@ OFFER = BlockSchema("offer", "required", {
     "arch": Attr(t.ARCH, doc="CPU architecture, default amd64"),
     "price": _rate("on-demand price per hour", True),
     "spot_price": _rate("spot price per hour"),
+    "labels": Attr(t.MAP, doc="labels the provider puts on these nodes (GKE's TPU labels, say): "
+                              "rules can test them and Kubernetes output selects them"),
 }, blocks={"gpu": POOL_GPU}, doc="an instance type that can be bought")
 
 BUY = BlockSchema("buy", "optional", {

@@ -150,7 +150,7 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
         capacity={"cpu": shape.cpu_milli, "memory": shape.memory,
                   "gpu": shape.gpu.count if shape.gpu else 0, "disk": shape.disk},
         price=price, accelerator=shape.gpu.model if shape.gpu else None,
-        region=region, provider=offer.provider, arch=shape.arch,
+        region=region, provider=offer.provider, arch=shape.arch, labels=dict(offer.labels),
         node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),
         offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin,
         power_watts=_accelerator_watts(shape.gpu.model if shape.gpu else None,

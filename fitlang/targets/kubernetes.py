@@ -212,6 +212,10 @@ class Kubernetes(Target):
         if node_class.provisioned:
             expressions.append({"key": POOL_LABEL, "operator": "In",
                                 "values": [dns_name(node_class.pool)]})
+            # set by every cloud's kubelet: keeps the pods off other shapes the pool label
+            # might also be on (a hand-made node group, say)
+            expressions.append({"key": "node.kubernetes.io/instance-type", "operator": "In",
+                                "values": [node_class.instance_type]})
         elif node_class.instance_type or context.program.policy.pin_nodes:
             # nodes read from an inventory are real: pin the chosen ones by name
             expressions.append({"key": "kubernetes.io/hostname", "operator": "In",
