@@ -96,12 +96,16 @@ def _cell(result: baselines.Result) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="only the 1,000- and 10,000-node rows")
+    parser.add_argument("--size", action="append", metavar="NODES:WORKLOADS", default=[],
+                        help="a row of this size instead of the standard ones (repeatable)")
     parser.add_argument("--time-limit", type=float, default=60.0, help="for fitc solve")
     parser.add_argument("--baseline-limit", type=float, default=None,
-                        help="seconds per baseline solver (default 5 with --quick, else 60)")
+                        help="seconds per baseline solver (default 4 with --quick, else 60)")
     arguments = parser.parse_args()
     sizes = SIZES[:2] if arguments.quick else SIZES
-    limit = arguments.baseline_limit or (5.0 if arguments.quick else 60.0)
+    if arguments.size:
+        sizes = [tuple(int(n) for n in size.split(":")) for size in arguments.size]
+    limit = arguments.baseline_limit or (4.0 if arguments.quick else 60.0)
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         for nodes, workloads in sizes:

@@ -483,6 +483,13 @@ def test_generated_fleets_are_placed_near_the_bound_and_beat_greedy(tmp_path, se
     assert greedy_unplaced or placement.value <= greedy
 
 
+def test_fleet_scale_placements_are_deterministic(tmp_path):
+    bench_module("fleet").generate(600, 80, seed=4).write(tmp_path, "fleet")
+    problem = problem_from(tmp_path, (tmp_path / "fleet.fit").read_text(), "fleet.fit")
+    first, second = solved(problem), solved(problem)
+    assert as_json(problem, first, []) == as_json(problem, second, [])
+
+
 def test_verify_counts_spreads_per_zone_and_per_node(tmp_path):
     text = (pool("a", 4, 2, "16Gi", 1, '  zone = "a"\n') + pool("b", 4, 2, "16Gi", 2, '  zone = "b"\n')
             + workload("web", 4, 2, "4Gi", "  spread zone max_skew 1\n")
