@@ -345,6 +345,19 @@ def test_explain_offers_rule_relaxation_and_buying(tmp_path):
             in explanation.repairs)
 
 
+def test_explain_says_when_repairs_were_cut_short_by_time(tmp_path, monkeypatch):
+    import fitlang.solve.explain as explaining
+
+    text = (GPUS + pool("h100", 1, 96, "1Ti", 98, "  gpu {\n    model = H100\n    count = 8\n  }\n")
+            + workload("llm", 2, 8, "64Gi", "  gpu {\n    count = 8\n  }\n"))
+    problem = problem_from(tmp_path, text)
+    assert explain(problem).repairs == ["add 1 more node to pool `h100`", "lower `llm` replicas to 1"]
+    monkeypatch.setattr(explaining, "_now", iter(range(0, 10 ** 6, 100)).__next__)
+    cut = explain(problem, time_limit=150)  # the repairs' clock moves 100 s a reading
+    assert cut.repairs_cut_short and len(cut.repairs) < 2
+    assert [r.text for r in cut.reasons] == [r.text for r in explain(problem).reasons]
+
+
 def test_named_buy_is_used(tmp_path):
     text = (pool("own", 1, 2, "8Gi", 0)
             + 'offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'

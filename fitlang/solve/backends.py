@@ -96,7 +96,9 @@ class Z3Backend:
     def __init__(self, relative_gap: Fraction = EXACT_GAP) -> None:
         self.relative_gap = relative_gap
 
-    def _solver(self, model: LinearModel, track: bool = False):
+    def _solver(self, model: LinearModel, switched: bool = False):
+        """A solver for the model; with `switched`, each group of constraints behind a
+        Boolean named after the group (returned too), to be assumed or not."""
         import z3
 
         # a context of its own: Z3's search depends on the terms a context has seen, so a
@@ -115,14 +117,15 @@ class Z3Backend:
                 parts.append(expression >= _q(constraint.lower, context))
             if constraint.upper is not None:
                 parts.append(expression <= _q(constraint.upper, context))
-            if track and constraint.group:
+            if switched and constraint.group:
                 groups.setdefault(constraint.group, []).extend(parts)
             else:
                 solver.add(*parts)
+        switches = {group: z3.Bool(group, context) for group in sorted(groups)}
         for group, parts in groups.items():
-            solver.assert_and_track(z3.And(*parts), z3.Bool(group, context))
+            solver.add(z3.Implies(switches[group], z3.And(*parts)))
         solver.fit_context = context
-        return solver, variables
+        return (solver, switches) if switched else (solver, variables)
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None) -> Outcome:
@@ -162,33 +165,28 @@ class Z3Backend:
         return Outcome(status, best, best_value, min(lower, best_value))
 
     def unsat_core(self, model: LinearModel, time_limit: float | None = None) -> list[str] | None:
-        """A minimal set of constraint groups that cannot hold together, or None if they can."""
+        """A minimal set of constraint groups that cannot hold together, or None if they can.
+
+        The model is built once, each group behind a switch; the core is found and then
+        minimised with the switches as assumptions, so Z3 keeps what it learnt between checks
+        (rebuilding the model per trial took 80 s at 10,000 nodes)."""
         import z3
 
-        solver, _ = self._solver(model, track=True)
+        solver, switches = self._solver(model, switched=True)
         deadline = None if time_limit is None else time.monotonic() + time_limit
         solver.set("core.minimize", True)
-        if self._check(solver, deadline) != z3.unsat:
+        if self._check(solver, deadline, list(switches.values())) != z3.unsat:
             return None
-        core = sorted(str(item) for item in solver.unsat_core())
-        return self._minimise_core(model, core, deadline)
-
-    def _minimise_core(self, model: LinearModel, core: list[str], deadline: float | None) -> list[str]:
-        """Drop each group in turn; keep it out when the rest is still unsatisfiable."""
-        import z3
-
-        needed = list(core)
-        for group in list(core):
+        needed = sorted(str(item) for item in solver.unsat_core())
+        for group in list(needed):  # drop each group in turn while the rest stays unsatisfiable
             trial = [g for g in needed if g != group]
-            reduced = LinearModel(model.variables, [c for c in model.constraints
-                                                    if not c.group or c.group in trial])
-            solver, _ = self._solver(reduced)
-            if self._check(solver, deadline) == z3.unsat:
-                needed = trial
+            if self._check(solver, deadline, [switches[g] for g in trial]) == z3.unsat:
+                smaller = {str(item) for item in solver.unsat_core()}
+                needed = [g for g in trial if g in smaller]
         return needed
 
     @staticmethod
-    def _check(solver, deadline: float | None):
+    def _check(solver, deadline: float | None, assumptions: list | None = None):
         import z3
 
         if deadline is not None:
@@ -196,7 +194,7 @@ class Z3Backend:
             if remaining <= 0:
                 return z3.unknown
             solver.set("timeout", max(1, int(remaining * 1000)))
-        return solver.check()
+        return solver.check(*(assumptions or []))
 
     @staticmethod
     def _solution(solver, variables) -> list[int]:
