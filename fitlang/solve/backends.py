@@ -98,34 +98,23 @@ class Z3Backend:
 
     def _solver(self, model: LinearModel, switched: bool = False):
         """A solver for the model; with `switched`, each group of constraints behind a
-        Boolean named after the group (returned too), to be assumed or not."""
+        Boolean (returned too, by group), to be assumed or not.
+
+        Z3 reads the model as SMT-LIB text: building it term by term through the Python API
+        took 15 s at 10,000 nodes, parsing the same model takes a fraction of that."""
         import z3
 
+        text, groups = _smt2(model, switched)
         # a context of its own: Z3's search depends on the terms a context has seen, so a
         # shared one would make the answer depend on what was solved before in this process
         context = z3.Context()
-        variables = [z3.Int(f"v{v.index}", context) for v in model.variables]
         solver = z3.Solver(ctx=context)
         solver.set("random_seed", 0)
-        for variable, v in zip(model.variables, variables):
-            solver.add(v >= variable.lower, v <= variable.upper)
-        groups: dict[str, list] = {}
-        for constraint in model.constraints:
-            expression = _linear(constraint.terms, variables, context)
-            parts = []
-            if constraint.lower is not None:
-                parts.append(expression >= _q(constraint.lower, context))
-            if constraint.upper is not None:
-                parts.append(expression <= _q(constraint.upper, context))
-            if switched and constraint.group:
-                groups.setdefault(constraint.group, []).extend(parts)
-            else:
-                solver.add(*parts)
-        switches = {group: z3.Bool(group, context) for group in sorted(groups)}
-        for group, parts in groups.items():
-            solver.add(z3.Implies(switches[group], z3.And(*parts)))
+        solver.add(z3.parse_smt2_string(text, ctx=context))
         solver.fit_context = context
-        return (solver, switches) if switched else (solver, variables)
+        if switched:
+            return solver, {group: z3.Bool(f"g{i}", context) for i, group in enumerate(groups)}
+        return solver, [z3.Int(f"v{v.index}", context) for v in model.variables]
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None) -> Outcome:
@@ -177,11 +166,12 @@ class Z3Backend:
         solver.set("core.minimize", True)
         if self._check(solver, deadline, list(switches.values())) != z3.unsat:
             return None
-        needed = sorted(str(item) for item in solver.unsat_core())
+        group_of = {str(switch): group for group, switch in switches.items()}
+        needed = sorted(group_of[str(item)] for item in solver.unsat_core())
         for group in list(needed):  # drop each group in turn while the rest stays unsatisfiable
             trial = [g for g in needed if g != group]
             if self._check(solver, deadline, [switches[g] for g in trial]) == z3.unsat:
-                smaller = {str(item) for item in solver.unsat_core()}
+                smaller = {group_of[str(item)] for item in solver.unsat_core()}
                 needed = [g for g in trial if g in smaller]
         return needed
 
@@ -234,3 +224,45 @@ def _linear(terms: dict[int, Number], variables, context):
         else:
             parts.append(variables[index] * int(coefficient))
     return z3.Sum(parts)
+
+
+def _smt2(model: LinearModel, switched: bool) -> tuple[str, list[str]]:
+    """The model as SMT-LIB assertions over Int constants v0, v1, ...; with `switched`, the
+    grouped constraints of group number i under a Bool g<i>. (SMT-LIB text, groups in order.)"""
+    lines = [f"(declare-const v{v.index} Int)" for v in model.variables]
+    lines += [f"(assert (<= {_smt_number(v.lower)} v{v.index} {_smt_number(v.upper)}))"
+              for v in model.variables]
+    groups: dict[str, list[str]] = {}
+    for constraint in model.constraints:
+        numbers = [*constraint.terms.values(), constraint.lower or 0, constraint.upper or 0]
+        expression = _smt_linear(constraint.terms, any(Fraction(n).denominator != 1 for n in numbers))
+        parts = []
+        if constraint.lower is not None:
+            parts.append(f"(>= {expression} {_smt_number(constraint.lower)})")
+        if constraint.upper is not None:
+            parts.append(f"(<= {expression} {_smt_number(constraint.upper)})")
+        if switched and constraint.group:
+            groups.setdefault(constraint.group, []).extend(parts)
+        else:
+            lines.extend(f"(assert {part})" for part in parts)
+    names = sorted(groups)
+    for index, group in enumerate(names):
+        lines.append(f"(declare-const g{index} Bool)")
+        lines.append(f"(assert (=> g{index} (and true {' '.join(groups[group])})))")
+    return "\n".join(lines), names
+
+
+def _smt_number(value: Number) -> str:
+    value = Fraction(value)
+    magnitude = str(abs(value.numerator)) if value.denominator == 1 else \
+        f"(/ {abs(value.numerator)}.0 {value.denominator}.0)"
+    return magnitude if value >= 0 else f"(- {magnitude})"
+
+
+def _smt_linear(terms: dict[int, Number], real: bool) -> str:
+    """A sum of terms, over the reals when the row has a fractional number in it."""
+    if not terms:
+        return "0.0" if real else "0"
+    parts = [f"(* {_smt_number(c)} (to_real v{i}))" if real else f"(* {_smt_number(c)} v{i})"
+             for i, c in terms.items()]
+    return parts[0] if len(parts) == 1 else f"(+ {' '.join(parts)})"
