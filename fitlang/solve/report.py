@@ -188,11 +188,13 @@ def as_text(problem: Problem, placement: Placement) -> str:
     if rows:
         lines += ["", "utilization of the nodes in use (stranded: free, but no replica fits beside "
                       "what is full):"]
+        devices = {c.pool: _device_word(c) for c in problem.classes}
         for row in rows:
             share = row.used / row.capacity if row.capacity else 0.0
-            stranded = f", stranded {_amount(row.resource, row.stranded)}" if row.stranded else ""
-            lines.append(f"  {row.pool:<20} {row.resource:<7} {_amount(row.resource, row.used)} of "
-                         f"{_amount(row.resource, row.capacity)} ({share:.0%}){stranded}")
+            word = devices.get(row.pool, "GPU")
+            stranded = f", stranded {_amount(row.resource, row.stranded, word)}" if row.stranded else ""
+            lines.append(f"  {row.pool:<20} {row.resource:<7} {_amount(row.resource, row.used, word)} of "
+                         f"{_amount(row.resource, row.capacity, word)} ({share:.0%}){stranded}")
     return "\n".join(lines) + "\n"
 
 
@@ -212,13 +214,20 @@ def _group_replicas(problem: Problem, group, placement: Placement) -> int:
     return placed or problem.demand(group.demands[0]).replicas
 
 
-def _amount(resource: str, value: int) -> str:
+def _device_word(node_class) -> str:
+    """What a pool's accelerators are called: GPUs, TPU chips, Trainium chips, ..."""
+    family = node_class.accelerator.family if node_class.accelerator is not None else "gpu"
+    return {"gpu": "GPU", "tpu": "TPU chip", "trainium": "Trainium chip",
+            "inferentia": "Inferentia chip"}.get(family, "accelerator")
+
+
+def _amount(resource: str, value: int, device: str = "GPU") -> str:
     if resource == "cpu":
         return f"{value / 1000:,.10g} CPU"
     if resource in ("memory", "disk"):
         gib = value / 2 ** 30
         return f"{gib:,.0f} GiB" if gib >= 1000 else f"{gib:.4g} GiB"
-    return f"{value} GPU{'s' if value != 1 else ''}"
+    return f"{value} {device}{'s' if value != 1 else ''}"
 
 
 def power_use(problem: Problem, placement: Placement):
