@@ -227,6 +227,7 @@ def _implied_by_capacity(fit: int, charge: dict[str, int], node_class: NodeClass
     """Does one capacity row alone already say y <= fit * u?"""
     return any(charge[r] and node_class.capacity[r] <= fit * charge[r] for r in RESOURCES)
 
+
 def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
     """Sum over options of throughput x replicas placed >= the workload's throughput. When not
     everything must be placed, a binary m[w] says whether the group is met; an unmet group places

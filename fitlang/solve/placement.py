@@ -113,7 +113,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
             break
         if _can_grow(problem, min_nodes, grown):
             min_nodes.update(grown)
-        elif packing.complete or not _cap_short(packing, counts, caps):
+        elif not _cap_short(packing, counts, caps):
             break
     if best is None:  # no placement found at all in the time allowed
         return Placement("unknown", objectives[0], None, None, backend=backend,
