@@ -92,6 +92,15 @@ class Target:
         """What this target needs that the policy does not say (each becomes an E0601)."""
         return []
 
+    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Need]:
+        """What in `files` (relative path -> text, as read back from an output directory) does
+        not realise the solved placement in `context`: an object the real scheduler could put on
+        a machine the solver did not choose for it, requests that do not fit what the chosen
+        machines offer, capacity bought other than what was priced. Empty when the files realise
+        the placement exactly. Shares no code with `render`: it reads the files as the real
+        system would."""
+        raise NotImplementedError(f"{self.name}: no fidelity check")
+
 
 @dataclass(frozen=True, order=True)
 class Need:
