@@ -68,12 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="re-check a placement without the solver")
     verify.add_argument("file", metavar="FILE")
     verify.add_argument("placement", metavar="PLACEMENT.json")
+    verify.add_argument("--target", choices=_target_names(),
+                        help="also check that the files in --out realise the placement")
+    verify.add_argument("--out", metavar="DIR", help="what `fitc compile --target` wrote")
     _diagnostic_options(verify)
     verify.set_defaults(run=_run_verify)
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
     return parser
+
+
+def _target_names() -> list[str]:
+    from fitlang.targets import TARGETS
+
+    return sorted(TARGETS)
 
 
 def _positive_float(text: str) -> float:
@@ -336,7 +345,7 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     for target in targets:
         for need in target.problems(context):
             origin = need.origin
-            diagnostics.append(msg.TargetNeeds.at(origin.path if origin else root,
+            diagnostics.append((need.kind or msg.TargetNeeds).at(origin.path if origin else root,
                                                   origin.span if origin else _first_span(),
                                                   detail=f"{target.name}: {need.message}"))
     if any(d.is_error for d in diagnostics):
@@ -385,6 +394,9 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     from fitlang.solve.verify import verify
     from fitlang.syntax.nodes import Span
 
+    if (arguments.target is None) != (arguments.out is None):
+        raise UsageError("--target and --out go together: the target whose files --out holds")
+    out = _output_directory(arguments.out) if arguments.out is not None else None
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS
@@ -409,10 +421,45 @@ def _run_verify(arguments: argparse.Namespace) -> int:
         diagnostics.append(msg.PlacementViolation.at(
             origin.path if origin else root, origin.span if origin else Span(1, 1, 1, 2),
             detail=violation.message))
+    if out is not None and document is not None and not problems:
+        diagnostics += _fidelity_diagnostics(result.program, problem, document, arguments.target,
+                                             out)
     emit(diagnostics, arguments.format, sources)
     if not diagnostics and arguments.format == "human":
         print(f"{placement_path}: every rule holds")
+        if out is not None:
+            print(f"{out}: the {arguments.target} files realise the placement")
     return exit_code(diagnostics, arguments.fail_level)
+
+
+def _output_directory(raw: str) -> Path:
+    out = Path(raw)
+    if not out.is_dir():
+        raise UsageError(f"cannot read {raw}: not a directory")
+    return out
+
+
+def _read_tree(out: Path) -> dict[str, str]:
+    """Every file under `out` as {relative path (with `/`): text}."""
+    return {path.relative_to(out).as_posix(): path.read_bytes().decode("utf-8", errors="replace")
+            for path in sorted(out.rglob("*")) if path.is_file()}
+
+
+def _fidelity_diagnostics(program, problem, document: dict, target: str,
+                          out: Path) -> list[Diagnostic]:
+    """Each way the files in `out` fail to realise the placement, as one diagnostic."""
+    from fitlang import messages as msg
+    from fitlang.solve.placement_file import placement_from_document
+    from fitlang.targets import TARGETS, CompileContext
+
+    context = CompileContext(program, problem, placement_from_document(problem, document))
+    diagnostics = []
+    for need in TARGETS[target]().fidelity(context, _read_tree(out)):
+        origin = need.origin
+        diagnostics.append((need.kind or msg.FilesDoNotRealise).at(
+            origin.path if origin else program.path, origin.span if origin else _first_span(),
+            detail=f"{target}: {need.message}"))
+    return diagnostics
 
 
 if __name__ == "__main__":

@@ -535,6 +535,8 @@ class Checker:
                       allow_unplaced=bool(v.values.get("allow_unplaced", False)),
                       namespace=k8s.get("namespace", "default"),
                       pin_nodes=bool(k8s.get("pin_nodes", False)),
+                      kubernetes_pool_label=k8s.get("pool_label", "fitlang.dev/pool"),
+                      kubernetes_scheduler=k8s.get("scheduler_name", "scheduler-plugins-scheduler"),
                       slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
                       terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
                       terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans)

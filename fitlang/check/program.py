@@ -312,6 +312,10 @@ class Policy:
     allow_unplaced: bool = False
     namespace: str = "default"
     pin_nodes: bool = False
+    # the label every node of a declared pool carries, the pool's name its value
+    kubernetes_pool_label: str = "fitlang.dev/pool"
+    # the scheduler that runs gangs together (the coscheduling plugin's)
+    kubernetes_scheduler: str = "scheduler-plugins-scheduler"
     slurm_partition: str | None = None
     slurm_account: str | None = None
     terraform_provider: str | None = None

@@ -162,7 +162,11 @@ def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
     for node_class in classes:
         if node_class.id in seen:
             seen[node_class.id] += 1
-            node_class.id = f"{node_class.id}#{seen[node_class.id]}"
+            suffix = seen[node_class.id]
+            node_class.id = f"{node_class.id}#{suffix}"
+            if node_class.provisioned:  # their made-up node names are unique too (two `buy`
+                # blocks of one offer and region); real nodes keep theirs
+                node_class.node_names = tuple(f"{name}-{suffix}" for name in node_class.node_names)
         else:
             seen[node_class.id] = 0
     return classes
