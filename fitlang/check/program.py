@@ -114,6 +114,7 @@ class Pool:
     power_watts: Fraction | None = None  # per node in use, when the pool states it
     idle_watts: Fraction = Fraction(0)
     jurisdiction: str | None = None
+    cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 
@@ -183,6 +184,7 @@ class Inventory:
     arch: str | None = None
     jurisdiction: str | None = None
     gpu_model: "Accelerator | None" = None
+    cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 

@@ -84,6 +84,8 @@ _PLACEMENT_ATTRS = {
     "arch": Attr(t.ARCH, doc="CPU architecture, default amd64"),
     "jurisdiction": Attr(t.JURISDICTION, doc="whose law governs data on these nodes (default: "
                                              "that of their `region` block)"),
+    "cluster": Attr(t.STRING, doc="the Kubernetes cluster these nodes belong to (default: "
+                                  "\"default\")"),
 }
 
 ACCELERATOR = BlockSchema("accelerator", "required", {

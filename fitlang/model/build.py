@@ -60,6 +60,7 @@ def build_problem(program: Program) -> Built:
              for offer in program.offers.values() if offer.name not in allowed
              for region in offer.regions]
     for node_class in classes + spare:
+        _join_cluster(node_class, program)
         _locate(node_class, program)
         _price_electricity(node_class, program)
     names = _demand_names(program)
@@ -109,6 +110,23 @@ def _views(workload: Workload,
     return [(dataclasses.replace(workload.for_option(o),
                                  name=option_demand_name(workload.name, o.model.name)), o)
             for o in workload.options]
+
+
+def _join_cluster(node_class: NodeClass, program: Program) -> None:
+    """Bought nodes join the `terraform` block's cluster where its provider and region are
+    theirs, else their provider's cluster in their region; declared and inventory nodes the
+    cluster their block states."""
+    policy = program.policy
+    if node_class.provisioned:
+        named = (policy.terraform_cluster is not None
+                 and policy.terraform_provider in (None, node_class.provider)
+                 and policy.terraform_region in (None, node_class.region))
+        node_class.cluster = (policy.terraform_cluster if named
+                              else f"{node_class.provider}-{node_class.region}")
+        return
+    declared = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
+    if declared is not None and declared.cluster is not None:
+        node_class.cluster = declared.cluster
 
 
 def _locate(node_class: NodeClass, program: Program) -> None:

@@ -17,6 +17,7 @@ from fitlang.check.program import (Accelerator, AffinityRule, AllOf, AnyOf, Comp
 from fitlang.check.evaluate import apply_comparison
 
 RESOURCES = ("cpu", "memory", "gpu", "disk")
+DEFAULT_CLUSTER = "default"
 
 
 @dataclass
@@ -43,6 +44,9 @@ class NodeClass:
     power_watts: Fraction = Fraction(0)  # drawn by one node in use
     site: Region | None = None  # the `region` block its region (or zone) names
     jurisdiction: str | None = None  # stated by its pool, or its site's
+    # the Kubernetes cluster its nodes join: stated by the pool or inventory; for bought nodes
+    # the `terraform` block's cluster, else one per provider and region ("aws-us-east-1")
+    cluster: str = DEFAULT_CLUSTER
     # electricity, where an `electricity` block prices it: USD/h per node in use, in `price`
     energy_cost: Fraction = Fraction(0)
     energy_price_kwh: Fraction | None = None

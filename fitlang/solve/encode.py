@@ -180,6 +180,8 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
         if not _implied_by_capacity(fit, encoding.charges[class_id][demand.name], node_class):
             # one replica's worth of a node per `fit` replicas: the class-level packing cut
             model.add({index: 1, encoding.u[class_id]: -fit}, upper=0, group=f"capacity:{class_id}")
+    if demand.gang:
+        _encode_one_cluster(encoding, demand)
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
     model.add({**terms, placed: -1}, lower=0, upper=0, group=f"eligible:{demand.name}")
@@ -191,6 +193,24 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
         switch = model.var(f"g[{demand.name}]", 0, 1)
         model.add({placed: 1, switch: -demand.replicas}, lower=0, upper=0,
                   group=f"gang:{demand.name}")
+
+
+def _encode_one_cluster(encoding: Encoding, demand: Demand) -> None:
+    """A gang runs in one cluster, always: one binary per cluster its classes are in, at most
+    one of them on, and replicas only where it is on."""
+    model, problem = encoding.model, encoding.problem
+    by_cluster: dict[str, list[str]] = {}
+    for class_id in demand.eligible:
+        by_cluster.setdefault(problem.node_class(class_id).cluster, []).append(class_id)
+    if len(by_cluster) < 2:
+        return
+    choices: dict[int, Number] = {}
+    for cluster, class_ids in sorted(by_cluster.items()):
+        chosen = model.var(f"k[{demand.name},{cluster}]", 0, 1)
+        model.add({**{encoding.y[demand.name, c]: 1 for c in class_ids}, chosen: -demand.replicas},
+                  upper=0, group=f"gang:{demand.name}")
+        choices[chosen] = 1
+    model.add(choices, upper=1, group=f"gang:{demand.name}")
 
 
 def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str, int]]:

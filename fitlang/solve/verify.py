@@ -73,6 +73,11 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
             violations.append(Violation(f"gang `{demand.name}` has {placed[demand.name]} of "
                                         f"{demand.replicas} replicas placed: all or none",
                                         demand.spans.get("gang", demand.origin)))
+        clusters = sorted({owner[node].cluster for node in placed_on.get(demand.name, ())})
+        if demand.gang and len(clusters) > 1:
+            violations.append(Violation(f"gang `{demand.name}` runs in clusters "
+                                        f"{', '.join(clusters)}: a gang runs in one cluster",
+                                        demand.spans.get("gang", demand.origin)))
         violations += _affinities(problem, demand, owner, hosted)
         violations += _spreads(problem, demand, owner, nodes_of, placed_on.get(demand.name, Counter()))
     for members in problem.latency_demands():

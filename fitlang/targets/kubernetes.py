@@ -56,15 +56,21 @@ def _literal(text: str) -> str:
     return text.replace("$", "$$")
 
 
+def _workload_labels(workload) -> dict[str, str]:
+    """What selects a workload's pods: its name, and its option if it has one."""
+    labels = {"app.kubernetes.io/name": dns_name(workload.name)}
+    option = workload.option
+    if option is not None:
+        labels[OPTION_LABEL] = option if _LABEL_VALUE.match(option) else dns_name(option)
+    return labels
+
+
 def _split_labels(split: Split) -> dict[str, str]:
     """What selects one split's pods: the workload, the pool, and the option if it has one
     (two options could share an inventory's pool name)."""
     labels = {"app.kubernetes.io/name": dns_name(split.workload.name),
               POOL_LABEL: dns_name(split.node_class.pool)}
-    option = split.workload.option
-    if option is not None:
-        labels[OPTION_LABEL] = option if _LABEL_VALUE.match(option) else dns_name(option)
-    return labels
+    return {**labels, **_workload_labels(split.workload)}
 
 
 def _pool_value(pool: str) -> str:
@@ -108,16 +114,19 @@ def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
     return expressions
 
 
-def _label_nodes_script(context: CompileContext) -> str | None:
+def _clusters(context: CompileContext) -> list[str]:
+    return sorted({split.node_class.cluster for split in _placed_splits(context)})
+
+
+def _label_nodes_script(context: CompileContext, splits: list[Split]) -> str | None:
     """The `kubectl label` commands that give each declared pool's nodes the pool label the
     manifests select them by; None when no declared pool is selected that way."""
     policy = context.program.policy
     pools: dict[str, int] = {}
-    for workload in context.placed_workloads():
-        for split in context.splits(workload):
-            node_class = split.node_class
-            if not (node_class.provisioned or _inventory(node_class, context) or policy.pin_nodes):
-                pools[node_class.pool] = pools.get(node_class.pool, 0) + node_class.count
+    for split in splits:
+        node_class = split.node_class
+        if not (node_class.provisioned or _inventory(node_class, context) or policy.pin_nodes):
+            pools[node_class.pool] = node_class.count
     if not pools:
         return None
     key = policy.kubernetes_pool_label
@@ -249,27 +258,42 @@ class Kubernetes(Target):
         return kubernetes_fidelity.check(context, files)
 
     def render(self, context: CompileContext) -> dict[str, str]:
+        """One folder per cluster the placement uses, each applicable alone with `kubectl apply
+        -k`; the files at the top when it uses one."""
+        clusters = _clusters(context)
+        if len(clusters) == 1:
+            return self._render_cluster(context, clusters[0])
+        return {f"{dns_name(cluster)}/{name}": text for cluster in clusters
+                for name, text in self._render_cluster(context, cluster).items()}
+
+    def _render_cluster(self, context: CompileContext, cluster: str) -> dict[str, str]:
         namespace = context.program.policy.namespace
+        placed = [(w, [s for s in context.splits(w) if s.node_class.cluster == cluster])
+                  for w in context.placed_workloads()]
+        placed = [(w, splits) for w, splits in placed if splits]
         files: dict[str, str] = {}
         if namespace != "default":
             files["namespace.yaml"] = dump({"apiVersion": "v1", "kind": "Namespace",
                                             "metadata": {"name": namespace, "labels": MANAGED_BY}})
-        priorities = sorted({w.priority for w in context.placed_workloads() if w.priority})
+        priorities = sorted({w.priority for w, _ in placed if w.priority})
         if priorities:
             files["priorityclasses.yaml"] = dump_all([self._priority_class(p) for p in priorities])
         per_file: dict[str, list[dict]] = {}
-        for workload in context.placed_workloads():  # options of a workload share its file
+        for workload, splits in placed:  # options of a workload share its file
             documents = per_file.setdefault(f"{dns_name(workload.name)}.yaml", [])
+            if workload.gang and workload.kind == "job":
+                documents += self._gang(workload, splits, namespace, context)
+                continue
             if workload.gang:
                 documents.append(self._pod_group(workload, namespace))
-            for split in context.splits(workload):
+            for split in splits:
                 builder = getattr(self, self.TRANSFORMS[workload.kind])
                 documents.append(builder(split, namespace, context))
         files.update({name: dump_all(documents) for name, documents in per_file.items()})
         files["kustomization.yaml"] = dump({
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "resources": sorted(files)})
-        script = _label_nodes_script(context)
+        script = _label_nodes_script(context, [s for _, splits in placed for s in splits])
         if script is not None:
             files["label-nodes.sh"] = script
         return files
@@ -305,6 +329,39 @@ class Kubernetes(Target):
         return {"apiVersion": "batch/v1", "kind": "Job",
                 "metadata": self._metadata(name, namespace, split.workload.name, _split_labels(split)),
                 "spec": spec}
+
+    def _gang(self, workload, splits: list[Split], namespace: str,
+              context: CompileContext) -> list[dict]:
+        """A gang: one PodGroup, one Indexed Job over every pool it runs on (the solver keeps
+        it in one cluster), its pods on the coscheduling scheduler, and a headless Service
+        whose DNS names (`JOB-INDEX.SERVICE`) let the workers find each other."""
+        name = dns_name(workload.name)
+        labels = _workload_labels(workload)
+        template = self._pod_template(splits[0], labels, context)
+        pod = template["spec"]
+        pod["affinity"]["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": _pool_selector(s, context)} for s in splits]}}
+        tolerations = []
+        for split in splits:
+            tolerations += [t for t in _tolerations(split.node_class) if t not in tolerations]
+        pod.pop("tolerations", None)
+        if tolerations:
+            pod["tolerations"] = tolerations
+        pod["schedulerName"] = context.program.policy.kubernetes_scheduler
+        pod["subdomain"] = name
+        pod["restartPolicy"] = "Never"
+        replicas = sum(s.replicas for s in splits)
+        spec = {"completions": replicas, "parallelism": replicas, "completionMode": "Indexed",
+                "backoffLimit": 0, "template": template}
+        if workload.time_limit_seconds:
+            spec["activeDeadlineSeconds"] = workload.time_limit_seconds
+        job = {"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": self._metadata(name, namespace, workload.name, labels), "spec": spec}
+        service = {"apiVersion": "v1", "kind": "Service",
+                   "metadata": self._metadata(name, namespace, workload.name, labels),
+                   "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
+                            "selector": {**labels, POD_GROUP_LABEL: name}}}
+        return [self._pod_group(workload, namespace), service, job]
 
     def _pod_group(self, workload, namespace: str) -> dict:
         return {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",

@@ -59,6 +59,7 @@ class ClusterNode:
 @dataclass
 class PodObject:
     path: str
+    folder: str  # the kustomization folder that applies it: one cluster
     kind: str
     name: str
     pods: int
@@ -162,7 +163,7 @@ def pod_objects(objects: list[tuple[str, dict]]) -> list[PodObject]:
         template = document if kind == "Pod" else spec.get("template") or {}
         labels = (template.get("metadata") or {}).get("labels") or {}
         found.append(PodObject(
-            path, kind, str(metadata.get("name")), _pod_count(kind, spec), template,
+            path, posixpath.dirname(path), kind, str(metadata.get("name")), _pod_count(kind, spec), template,
             (metadata.get("annotations") or {}).get(WORKLOAD_ANNOTATION),
             labels.get(OPTION_LABEL) or (metadata.get("labels") or {}).get(OPTION_LABEL)))
     return found
@@ -346,7 +347,10 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
         chosen.setdefault(assignment.workload, Counter())[assignment.node] += 1
     written: Counter = Counter()
     requests_of: dict[str, dict[str, Decimal]] = {}
-    for item in pod_objects(objects):
+    folders = {posixpath.dirname(p) for p in files if posixpath.basename(p) == "kustomization.yaml"}
+    items = pod_objects(objects)
+    needs += _gang_needs(context, objects, items, demands)
+    for item in items:
         where = f"{item.path}: {item.kind} `{item.name}`"
         demand = _demand_named(demands, item)
         origin = _origin(context, item.workload)
@@ -361,8 +365,8 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
         needs += _words_needs(where, pod, context.program.workloads.get(item.workload), origin)
         requests = pod_requests(pod)
         requests_of.setdefault(demand, requests)
-        needs += _object_needs(where, item, pod, requests, nodes, chosen.get(demand, Counter()),
-                               origin)
+        needs += _object_needs(where, item, pod, requests, _cluster_nodes(nodes, item.folder, folders),
+                               chosen.get(demand, Counter()), origin)
     for demand, counts in sorted(chosen.items()):
         placed = sum(counts.values())
         if written[demand] != placed:
@@ -370,6 +374,47 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
                               f"{placed}", _origin(context, demands[demand].workload)))
     needs += _overcommitted(nodes, chosen, requests_of)
     return sorted(set(needs))
+
+
+def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> list[ClusterNode]:
+    """The nodes the cluster a folder is applied to has: with one folder per cluster, those
+    of the cluster the folder is named after; with one folder only, every node."""
+    if folders == {folder} and folder == "":
+        return nodes
+    return [n for n in nodes if dns_name(n.node_class.cluster) == posixpath.basename(folder)]
+
+
+def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items: list[PodObject],
+                demands: dict) -> list[Need]:
+    """A gang is one object in one cluster, on the coscheduling scheduler, with a PodGroup that
+    waits for all of its pods."""
+    groups = {(posixpath.dirname(path), (d.get("metadata") or {}).get("name")): d
+              for path, d in objects if d.get("kind") == "PodGroup"}
+    scheduler = context.program.policy.kubernetes_scheduler
+    needs = []
+    by_demand: dict[str, list[PodObject]] = {}
+    for item in items:
+        name = _demand_named(demands, item)
+        if name is not None and demands[name].gang:
+            by_demand.setdefault(name, []).append(item)
+    for name, members in sorted(by_demand.items()):
+        origin = _origin(context, demands[name].workload)
+        if len(members) != 1:
+            needs.append(Need(f"gang `{name}` is written as {len(members)} objects "
+                              f"({', '.join(m.path for m in members)}): one Job runs a gang", origin))
+        for item in members:
+            pod = item.template.get("spec") or {}
+            where = f"{item.path}: {item.kind} `{item.name}`"
+            if pod.get("schedulerName") != scheduler:
+                needs.append(Need(f"{where}: its pods name scheduler {pod.get('schedulerName')!r}, "
+                                  f"not the coscheduling one ({scheduler!r})", origin))
+            group_name = ((item.template.get("metadata") or {}).get("labels") or {}).get(
+                "scheduling.x-k8s.io/pod-group")
+            group = groups.get((item.folder, group_name))
+            if group is None or (group.get("spec") or {}).get("minMember") != demands[name].replicas:
+                needs.append(Need(f"{where}: no PodGroup `{group_name}` beside it waits for all "
+                                  f"{demands[name].replicas} pods", origin))
+    return needs
 
 
 def _demand_named(demands: dict, item: PodObject) -> str | None:
