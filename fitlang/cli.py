@@ -453,8 +453,12 @@ def _fidelity_diagnostics(program, problem, document: dict, target: str,
     from fitlang.targets import TARGETS, CompileContext
 
     context = CompileContext(program, problem, placement_from_document(problem, document))
+    try:
+        needs = TARGETS[target]().fidelity(context, _read_tree(out))
+    except NotImplementedError as error:
+        raise UsageError(f"--target {target}: {error}") from None
     diagnostics = []
-    for need in TARGETS[target]().fidelity(context, _read_tree(out)):
+    for need in needs:
         origin = need.origin
         diagnostics.append((need.kind or msg.FilesDoNotRealise).at(
             origin.path if origin else program.path, origin.span if origin else _first_span(),

@@ -385,17 +385,28 @@ def test_two_pools_one_selector_is_an_error_naming_both(tmp_path, fitc):
     assert "`aws_m7i_2xlarge@us-east-1#1`" in result.stderr
 
 
-@pytest.mark.parametrize("attribute, value", [("zone", "eu west 1a"), ("dedicated", "gpu team!")])
+@pytest.mark.parametrize("attribute, value, column", [("zone", "eu west 1a", 10),
+                                                      ("dedicated", "gpu team!", 15)])
 def test_invalid_values_for_affinity_and_tolerations_are_errors_with_the_span(tmp_path, fitc,
-                                                                              attribute, value):
+                                                                              attribute, value,
+                                                                              column):
     path = tmp_path / "bad.fit"
     path.write_text(f'pool p {{\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  {attribute} = "{value}"\n}}\n'
                     'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  image = "x"\n'
                     f'  tolerate = ["{value}"]\n}}\n')
     result = fitc("compile", str(path), "--target", "kubernetes", "--out", str(tmp_path / "out"))
     assert result.returncode == 1
-    assert f"{path}:1:1: error[E0603]" in result.stderr
+    assert f"{path}:5:{column}: error[E0603]" in result.stderr  # at the value that is wrong
     assert not (tmp_path / "out").exists()
+
+
+def test_an_invalid_pool_label_key_is_an_error(tmp_path, fitc):
+    path = tmp_path / "bad.fit"
+    path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  image = "x"\n}\n'
+                    'policy {\n  kubernetes {\n    pool_label = "bad key!"\n  }\n}\n')
+    result = fitc("compile", str(path), "--target", "kubernetes", "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "error[E0603]" in result.stderr
 
 
 def test_rules_only_chosen_nodes_keep_are_warned_about(tmp_path, fitc):
@@ -585,3 +596,19 @@ def test_a_gang_is_one_indexed_job_on_the_coscheduling_scheduler(tmp_path):
 
     found = fidelity(context, _edit(files, "west/train.yaml", default_scheduler))
     assert any("not the coscheduling one ('gang-scheduler')" in m for m in found)
+
+
+def test_a_gang_over_two_kinds_of_device_is_an_error(tmp_path):
+    # one Job's pods all request one extended resource: nvidia.com/gpu and amd.com/gpu cannot mix
+    path = tmp_path / "mixed.fit"
+    path.write_text('import "std/accelerators"\n'
+                    'pool nv {\n  count = 1\n  cpu = 16\n  memory = 64Gi\n  gpu {\n    model = H100\n'
+                    '    count = 1\n  }\n}\n'
+                    'pool amd {\n  count = 1\n  cpu = 16\n  memory = 64Gi\n  gpu {\n    model = MI300X\n'
+                    '    count = 1\n  }\n}\n'
+                    'workload train {\n  kind = job\n  replicas = 2\n  gang = true\n  cpu = 8\n'
+                    '  memory = 8Gi\n  image = "x"\n  gpu {\n    count = 1\n  }\n}\n')
+    context = context_for(path)
+    messages = [n.message for n in errors(TARGETS["kubernetes"]().problems(context))]
+    assert messages == ["gang `train` runs on pools with different devices; one Job's pods "
+                        "request one kind"]

@@ -83,6 +83,17 @@ def _inventory(node_class: NodeClass, context: CompileContext) -> bool:
     return node_class.pool in context.program.inventories
 
 
+def _pinned(node_class: NodeClass, context: CompileContext) -> bool:
+    """Selected by the chosen nodes' hostnames: real (inventory) nodes, or `pin_nodes`."""
+    return _inventory(node_class, context) or (context.program.policy.pin_nodes
+                                               and not node_class.provisioned)
+
+
+def _by_pool_label(node_class: NodeClass, context: CompileContext) -> bool:
+    """A declared pool selected by the pool label its nodes carry."""
+    return not (node_class.provisioned or _pinned(node_class, context))
+
+
 def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
     """What selects the nodes of one split, and no other pool's.
 
@@ -93,7 +104,7 @@ def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
     type every cloud's kubelet sets."""
     node_class = split.node_class
     policy = context.program.policy
-    if _inventory(node_class, context) or (policy.pin_nodes and not node_class.provisioned):
+    if _pinned(node_class, context):
         return [{"key": "kubernetes.io/hostname", "operator": "In", "values": sorted(split.nodes)}]
     expressions = [{"key": key, "operator": "In", "values": [value]}
                    for key, value in sorted(node_class.labels.items())]
@@ -124,9 +135,8 @@ def _label_nodes_script(context: CompileContext, splits: list[Split]) -> str | N
     policy = context.program.policy
     pools: dict[str, int] = {}
     for split in splits:
-        node_class = split.node_class
-        if not (node_class.provisioned or _inventory(node_class, context) or policy.pin_nodes):
-            pools[node_class.pool] = node_class.count
+        if _by_pool_label(split.node_class, context):
+            pools[split.node_class.pool] = split.node_class.count
     if not pools:
         return None
     key = policy.kubernetes_pool_label
@@ -160,8 +170,21 @@ def _invalid_selected_values(context: CompileContext) -> list[Need]:
             if not (len(value) <= 63 and _LABEL_VALUE.match(value)):
                 needs.append(Need(f"`{split.workload.name}` would select {key}={value!r} on pool "
                                   f"`{node_class.pool}`, which is not a valid Kubernetes label "
-                                  "value", node_class.origin, InvalidLabelValue))
+                                  "value", _stated_at(context, node_class, key), InvalidLabelValue))
     return needs
+
+
+# the attribute of a pool or inventory that states the value a selector or toleration key gets
+_STATED_BY = {"topology.kubernetes.io/zone": "zone", "topology.kubernetes.io/region": "region",
+              "kubernetes.io/arch": "arch", DEDICATED_TAINT: "dedicated"}
+
+
+def _stated_at(context: CompileContext, node_class: NodeClass, key: str):
+    """Where the policy states the value put under `key`: the attribute, else the block."""
+    program = context.program
+    block = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
+    spans = block.spans if block is not None else {}
+    return spans.get(_STATED_BY.get(key, "labels"), node_class.origin)
 
 
 def _indistinct_pools(context: CompileContext) -> list[Need]:
@@ -169,8 +192,8 @@ def _indistinct_pools(context: CompileContext) -> list[Need]:
     selectors: dict[tuple, NodeClass] = {}
     needs = []
     for split in _placed_splits(context):
-        if len(split.nodes) and _pool_selector(split, context)[0]["key"] == "kubernetes.io/hostname":
-            continue  # pinned by name
+        if _pinned(split.node_class, context):
+            continue  # selected by the chosen nodes' names: no other pool's
         key = tuple((e["key"], tuple(e["values"])) for e in _pool_selector(split, context))
         other = selectors.setdefault(key, split.node_class)
         if other.id != split.node_class.id:
@@ -186,9 +209,8 @@ def _unenforceable(context: CompileContext) -> list[Need]:
     problem, policy = context.problem, context.program.policy
     used: dict[str, set[str]] = {}
     for split in _placed_splits(context):
-        node_class = split.node_class
-        if not (node_class.provisioned or _inventory(node_class, context) or policy.pin_nodes):
-            used.setdefault(node_class.id, set()).update(split.nodes)
+        if _by_pool_label(split.node_class, context):
+            used.setdefault(split.node_class.id, set()).update(split.nodes)
     loose = [problem.node_class(c) for c, names in sorted(used.items())
              if len(names) < problem.node_class(c).count]
     needs = []
@@ -204,6 +226,10 @@ def _unenforceable(context: CompileContext) -> list[Need]:
                                   f"`{node_class.pool}` than the {len(used[node_class.id])} the "
                                   "solver counted", cap.origin, NotEnforceable))
     return needs
+
+
+def _device(node_class: NodeClass) -> str | None:
+    return node_class.accelerator.resource if node_class.accelerator is not None else None
 
 
 def _tolerations(node_class: NodeClass) -> list[dict]:
@@ -225,7 +251,7 @@ class Kubernetes(Target):
     # workload kind -> how its pods are run
     TRANSFORMS = {"service": "_deployment", "job": "_job"}
 
-    def problems(self, context: CompileContext) -> list[str]:
+    def problems(self, context: CompileContext) -> list[Need]:
         problems = [Need(f"workload `{w.name}` has no `image`; the kubernetes target needs one",
                          w.origin) for w in context.placed_workloads() if not w.image]
         policy = context.program.policy
@@ -248,6 +274,11 @@ class Kubernetes(Target):
             problems.append(Need(f"pool_label {policy.kubernetes_pool_label!r} is not a valid "
                                  "Kubernetes label key", policy.spans.get("kubernetes", policy.origin),
                                  InvalidLabelValue))
+        for workload in context.placed_workloads():
+            devices = {_device(s.node_class) for s in context.splits(workload)}
+            if workload.gang and workload.kind == "job" and workload.gpu_count and len(devices) > 1:
+                problems.append(Need(f"gang `{workload.name}` runs on pools with different devices; "
+                                     "one Job's pods request one kind", workload.origin))
         problems += _invalid_selected_values(context) + _indistinct_pools(context)
         problems += _unenforceable(context)
         return sorted(set(problems))
