@@ -440,6 +440,8 @@ def test_verify_reads_the_files_back(tmp_path, fitc):
     assert drift.returncode == 1 and "error[E0602]" in drift.stderr
     usage = fitc("verify", str(FIXTURE), str(placement), "--target", "kubernetes")
     assert usage.returncode == 2
+    unknown = fitc("verify", str(FIXTURE), str(placement), "--target", "nomad", "--out", str(out))
+    assert unknown.returncode == 2 and "not a target" in unknown.stderr
 
 
 def generated_policy(seed: int, inventory: str) -> str:
