@@ -266,6 +266,7 @@ HAND_EDITS = [
     ("eval.sbatch", "--cpus-per-task=32", "--cpus-per-task=200"),
     ("eval.sbatch", "--partition=gpu", "--partition=cpu"),
     ("pretrain.sbatch", "#SBATCH --job-name=pretrain", "#SBATCH --job-name=other"),
+    ("pretrain.sbatch", "#SBATCH --exclusive\n", ""),
 ]
 
 

@@ -342,6 +342,8 @@ def _component(where: str, options: dict[str, str], workload, cluster: dict[str,
         missing = [f for f in features if f not in cluster[node].features]
         if missing:
             problems.append(f"{where}: node {node} lacks feature {missing[0]}")
+    if workload.exclusive and "exclusive" not in options:
+        problems.append(f"{where}: the workload is exclusive, the job shares its nodes")
     cpus = int(options.get("cpus-per-task", "1"))
     gpus, gres = _task_accelerators(where, options, per_node, workload, problems)
     memory = _task_memory(where, options, per_node, cpus, gpus, problems)
