@@ -407,3 +407,32 @@ def test_invalid_partition_is_refused(tmp_path):
     needs = TARGETS["slurm"]().problems(context_for(path))
     assert [n.message for n in needs] == ["slurm partition 'gpu --uid=0' is not a Slurm name (letters, "
                                           "digits, `_.-`)"]
+
+
+def test_a_partition_of_the_cluster_is_not_declared_again(tmp_path):
+    # the inventory's nodes are in partition `debug`; pool `extra` is in no Slurm inventory, and
+    # the replicas that do not fit the inventory go there: fitc would have to redefine `debug`
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=n1 CPUTot=4 RealMemory=16000 State=IDLE Partitions=debug\n")
+    path = tmp_path / "p.fit"
+    path.write_text('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                    'pool extra {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 2\n  cpu = 4\n  memory = 1Gi\n  command = ["true"]\n}\n'
+                    'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
+    context = context_for(path)
+    assert sorted(a.node for a in context.placement.assignments) == ["extra-0", "n1"]
+    needs = TARGETS["slurm"]().problems(context)
+    assert len(needs) == 1 and "partition 'debug' exists in inventory `hpc`" in needs[0].message
+
+
+def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
+    # 3 tasks of 1.5 CPUs fit 4.5 of 5 cores for the solver; Slurm gives 2 CPUs each: 6 > 5
+    path = tmp_path / "p.fit"
+    path.write_text('pool p {\n  count = 1\n  cpu = 5\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 3\n  cpu = 1500m\n  memory = 1Gi\n'
+                    '  command = ["true"]\n}\n')
+    context = context_for(path)
+    needs = TARGETS["slurm"]().problems(context)
+    assert len(needs) == 1 and "6 whole CPUs" in needs[0].message and "its 5" in needs[0].message
+    files = TARGETS["slurm"]().render(context)
+    assert fidelity(context, files) == ["slurm: node p-0: 6 CPUs asked, it has 5"]
