@@ -157,9 +157,11 @@ def _declared(files: dict[str, str], directory: Path, ports: Ports) -> tuple[str
 
 
 def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
-                  files: dict[str, str] | None = None) -> Cluster:
+                  files: dict[str, str] | None = None, cloud_running: bool = True) -> Cluster:
     """A cluster with the problem's inventory nodes, and the nodes, partition and GRES the
-    compiled `files` declare (fitc-nodes.conf is read through slurm.conf's `Include`)."""
+    compiled `files` declare (fitc-nodes.conf is read through slurm.conf's `Include`).
+    `cloud_running=False` leaves the CLOUD nodes powered down, as bought capacity is until a
+    job needs it, with power saving programs that do nothing (`/bin/true`)."""
     require_slurm()
     ports = Ports()
     declared_text, declared, declared_gres = _declared(files or {}, directory, ports)
@@ -187,13 +189,16 @@ def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
         # heterogeneous jobs are started by the backfill scheduler only: let it run every second
         "SchedulerType=sched/backfill", "SchedulerParameters=bf_interval=1",
         "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
+        *([] if cloud_running else ["ResumeProgram=/bin/true", "SuspendProgram=/bin/true"]),
         *nodes, *partition_lines,
         *([f"Include {directory}/fitc-nodes.conf"] if declared_text else []), ""]))
     (directory / "gres.conf").write_text("AutoDetect=off\n" + "\n".join(gres + declared_gres) + "\n")
     env = {**os.environ, "SLURM_CONF": str(conf)}
     subprocess.run(["slurmctld", "-i", "-f", str(conf)], check=True, env=env, timeout=30,
                    capture_output=True)
-    everyone = names + declared
+    cloud = {line.split()[0].removeprefix("NodeName=") for line in declared_text.splitlines()
+             if line.startswith("NodeName=") and "State=CLOUD" in line.split()}
+    everyone = names + [n for n in declared if cloud_running or n not in cloud]
     for name in everyone:
         subprocess.run(["slurmd", "-N", name, "-f", str(conf)], check=True, env=env, timeout=30,
                        capture_output=True)

@@ -238,6 +238,20 @@ def test_a_node_no_cluster_knows_fails_fidelity_and_slurm(tmp_path):
         running.shutdown()
 
 
+def test_powered_down_cloud_nodes_accept_the_scripts(tmp_path):
+    # bought capacity as Slurm has it before any job: CLOUD nodes with no slurmd yet
+    context, files = render(EXAMPLES / "multi-cloud-buy.fit", "slurm")
+    running = start_cluster(context.problem, tmp_path, [], files, cloud_running=False)
+    try:
+        for name, text in sorted(scripts(files).items()):
+            script = tmp_path / name
+            script.write_text(text)
+            accepted = running.sbatch_test_only(script)
+            assert accepted.returncode == 0, (name, accepted.stderr)
+    finally:
+        running.shutdown()
+
+
 def test_trainium_is_a_neuron_gres():
     context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
     trn = files["chat-trainium2-70ae70.sbatch"]
