@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
 from fitlang.model.inventory import parse_quantity, read_kubectl, read_slurm
+from fitlang.solve.placement import solve as solve_placement
 
 from conftest import FIXTURES
 from solving import problem_from, solved
@@ -117,3 +119,110 @@ def test_slurm_partition_of_the_policy_keeps_work_in_it(tmp_path):
     (demand,) = problem.demands
     assert {problem.node_class(c).node_names[0][:3] for c in demand.eligible} == {"cpu"}
     assert all("partition" in e.rule for c, e in demand.excluded.items())
+
+
+# ---- allocatable of bought nodes: each provider's documented kubelet reservation ----------
+
+MIB, GIB = 2 ** 20, 2 ** 30
+
+
+def _bought(tmp_path, offer: str, workload: str = "", policy: str = ""):
+    """The classes of one stdlib offer bought in its first region (and a workload, if any)."""
+    problem = problem_from(tmp_path, f'''
+import "std/aws"
+import "std/gcp"
+import "std/azure"
+buy {{
+  offers = [{offer}]
+}}
+{workload}
+{policy}
+''')
+    return problem, [c for c in problem.classes if c.pool == offer][0]
+
+
+def test_eks_allocatable_of_a_c7g_4xlarge_is_nodeadms_formula(tmp_path):
+    _, node = _bought(tmp_path, "aws_c7g_4xlarge")
+    # nodeadm: CPU 6% of core 1 + 1% of core 2 + 0.5% of cores 3-4 + 0.25% of cores 5-16
+    cpu_reserved = 60 + 10 + 2 * 5 + 12 * 2.5
+    # memory 11 MiB x maxPods (234 for c7g.4xlarge: 8 ENIs x 29 + 2) + 255 MiB, evicting at 100Mi
+    memory_reserved = (11 * (8 * 29 + 2) + 255 + 100) * MIB
+    assert cpu_reserved == 110 and memory_reserved == 2929 * MIB
+    assert node.capacity["cpu"] == 16_000 - 110
+    assert node.capacity["memory"] == 32 * GIB - 2929 * MIB
+    assert node.reserved == {"cpu": 110, "memory": 2929 * MIB}
+    assert node.machine["cpu"] == 16_000 and node.machine["memory"] == 32 * GIB
+
+
+def test_gke_allocatable_of_an_n2_standard_8_is_googles_tiers(tmp_path):
+    _, node = _bought(tmp_path, "gcp_n2_standard_8")
+    # memory: 25% of 4 GiB + 20% of 4 GiB + 10% of 8 GiB + 6% of the 16 GiB up to 32 GiB
+    #       = 1 + 0.8 + 0.8 + 0.96 = 3.56 GiB, rounded up to a byte, plus the 100 MiB threshold
+    kube_reserved = -(-356 * GIB // 100)
+    assert node.capacity["cpu"] == 8000 - (60 + 10 + 2 * 5 + 4 * 2.5)
+    assert node.capacity["memory"] == 32 * GIB - kube_reserved - 100 * MIB
+
+
+def test_aks_allocatable_follows_its_table_and_the_lesser_memory_rule(tmp_path):
+    _, d8s = _bought(tmp_path, "azure_d8s_v5")
+    # 8 cores: 180m; memory: 20 MB x 250 max pods + 50 MB = 5050 MiB < 25% of 32 GiB
+    assert d8s.capacity["cpu"] == 8000 - 180
+    assert d8s.capacity["memory"] == 32 * GIB - (20 * 250 + 50) * MIB - 100 * MIB
+    _, f8s = _bought(tmp_path, "azure_f8s_v2")
+    # 16 GiB: 25% (4096 MiB) is less than 5050 MiB
+    assert f8s.capacity["memory"] == 16 * GIB - 4 * GIB - 100 * MIB
+
+
+def test_an_offer_states_max_pods_for_its_network_setting(tmp_path):
+    problem = problem_from(tmp_path, '''
+offer kubenet_d8 {
+  provider = azure
+  instance_type = "Standard_D8s_v5"
+  regions = ["eastus"]
+  cpu = 8
+  memory = 32GiB
+  price = 0.384 USD/h
+  max_pods = 110
+}
+buy {}
+''')
+    [node] = problem.classes
+    assert node.capacity["memory"] == 32 * GIB - (20 * 110 + 50 + 100) * MIB
+
+
+def test_pods_sized_to_the_whole_machine_get_no_such_node(tmp_path):
+    """Issue 14: etl shards of 16 CPU and 32 GiB, the whole of a c7g.4xlarge, would stay
+    Pending there; two 8-CPU pods do not fit one D16as_v5 (15.74 CPU allocatable)."""
+    whole = '''
+workload etl {
+  replicas = 2
+  cpu = 16
+  memory = 32GiB
+  arch = [arm64]
+}
+policy {
+  allow_unplaced = true
+}
+'''
+    problem, _ = _bought(tmp_path, "aws_c7g_4xlarge", whole)
+    placement = solve_placement(problem)
+    assert placement.assignments == [] and len(placement.unplaced) == 2
+    problem = problem_from(tmp_path, '''
+offer azure_d16as_v5 {
+  provider = azure
+  instance_type = "Standard_D16as_v5"
+  regions = ["eastus"]
+  cpu = 16
+  memory = 64GiB
+  price = 0.688 USD/h
+}
+buy {}
+workload etl {
+  replicas = 2
+  cpu = 8
+  memory = 16GiB
+}
+''')
+    placement = solved(problem)
+    assert len({a.node for a in placement.assignments}) == 2
+    assert placement.value == 2 * Fraction("0.688")

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import kubernetes_validate
@@ -614,3 +615,21 @@ def test_a_gang_over_two_kinds_of_device_is_an_error(tmp_path):
     messages = [n.message for n in errors(TARGETS["kubernetes"]().problems(context))]
     assert messages == ["gang `train` runs on pools with different devices; one Job's pods "
                         "request one kind"]
+
+
+def test_fidelity_holds_bought_nodes_to_their_allocatable_not_the_machine():
+    """A D16as_v5 has 16 vCPU and 64 GiB; AKS keeps 260m and 5050 + 100 MiB (std/azure), so a
+    pod asking 15.8 CPU fits the machine but not what the kubelet offers pods."""
+    from fitlang.targets.kubernetes_fidelity import cluster_nodes
+    context, files = render(EXAMPLES / "multi-cloud-buy.fit", "kubernetes")
+    d16 = next(n for n in cluster_nodes(context) if n.node_class.pool == "azure_d16as_v5")
+    assert d16.allocatable["cpu"] == Decimal("15.74")
+    assert d16.allocatable["memory"] == 64 * 2 ** 30 - (5050 + 100) * 2 ** 20
+    [etl] = [name for name in files if name.endswith("etl.yaml")]
+
+    def whole_machine(objects):
+        job = next(o for o in objects if o["kind"] == "Job")
+        job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "15.8"
+
+    found = fidelity(context, _edit(files, etl, whole_machine))
+    assert any("requests more than" in m and "azure_d16as_v5" in m for m in found), found

@@ -203,12 +203,14 @@ def test_bought_capacity_is_declared_as_cloud_nodes_and_nothing_else_is_named():
     context, files = render(EXAMPLES / "multi-cloud-buy.fit", "slurm")
     nodes = declared_nodes(files["fitc-nodes.conf"])
     bought = sorted(n for names in context.placement.bought.values() for n in names)
-    # by hand (the example's comment): 2 x g2-standard-8, 1 x g6.2xlarge, 3 x D16as_v5
-    assert len(bought) == 6 and sorted(nodes) == bought
+    # by hand (the example's comment): 2 x g2-standard-8, 1 x g6.2xlarge, 6 x D16as_v5
+    assert len(bought) == 9 and sorted(nodes) == bought
     assert {n["State"] for n in nodes.values()} == {"CLOUD"}
     assert nodes["aws_g6_2xlarge-us-east-1-0"]["Gres"] == "gpu:l4:1"
-    assert nodes["azure_d16as_v5-eastus-0"]["CPUs"] == "16"
-    assert nodes["azure_d16as_v5-eastus-0"]["RealMemory"] == str(64 * 1024)
+    # what the solver packed: the allocatable, 16 vCPU less AKS's 260m (rounded down to whole
+    # CPUs) and 64 GiB less 5050 MiB kube-reserved and the 100 MiB eviction threshold
+    assert nodes["azure_d16as_v5-eastus-0"]["CPUs"] == "15"
+    assert nodes["azure_d16as_v5-eastus-0"]["RealMemory"] == str(64 * 1024 - 5050 - 100)
     partition = [line for line in files["fitc-nodes.conf"].splitlines()
                  if line.startswith("PartitionName=")]
     assert partition == [f"PartitionName=fitc Nodes={','.join(nodes)} MaxTime=INFINITE State=UP"]
@@ -294,12 +296,14 @@ def test_fidelity_catches_hand_edits(script, old, new):
 
 
 def test_fidelity_catches_a_het_job_run_in_one_component():
-    context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
-    text = files["etl.sbatch"]
+    # batch_scoring: 8 on a p4d.24xlarge and 2 on g5.xlarge nodes, two components
+    context, files = render(EXAMPLES / "onprem-burst.fit", "slurm")
+    [script] = [name for name in files if name.startswith("batch-scoring")]
+    text = files[script]
     assert "srun --het-group=0-1 " in text
-    problems = fidelity(context, {**files, "etl.sbatch": text.replace("--het-group=0-1 ", "")})
+    problems = fidelity(context, {**files, script: text.replace("--het-group=0-1 ", "")})
     assert len(problems) == 2  # srun runs in component 0 only, so the placement is not run
-    removed = {k: v for k, v in files.items() if k != "etl.sbatch"}
+    removed = {k: v for k, v in files.items() if k != script}
     assert len(fidelity(context, removed)) == 1
 
 

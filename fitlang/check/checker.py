@@ -513,7 +513,9 @@ class Checker:
         return Offer(name=name, provider=v.values["provider"],
                      instance_type=v.values["instance_type"], regions=v.values["regions"],
                      shape=shape, price=v.values["price"], spot_price=v.values.get("spot_price"),
-                     labels=v.values.get("labels", {}), origin=v.origin)
+                     labels=v.values.get("labels", {}),
+                     max_pods=None if "max_pods" not in v.values else int(v.values["max_pods"]),
+                     origin=v.origin)
 
     def _build_buy(self, scope: ModuleScope, name: str | None, v: BlockValues) -> Buy:
         offers = []

@@ -199,6 +199,7 @@ class Offer:
     price: Fraction
     spot_price: Fraction | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    max_pods: int | None = None  # as the offer states it; the model applies the default
     origin: Origin | None = None
 
 

@@ -133,6 +133,8 @@ OFFER = BlockSchema("offer", "required", {
     "spot_price": _rate("spot price per hour"),
     "labels": Attr(t.MAP, doc="labels the provider puts on these nodes (GKE's TPU labels, say): "
                               "rules can test them and Kubernetes output selects them"),
+    "max_pods": _count("pods the kubelet admits per node, which sets the memory EKS and AKS "
+                       "reserve (default: aws 110, gcp 110, azure 250)", positive=True),
 }, blocks={"gpu": POOL_GPU}, doc="an instance type that can be bought")
 
 BUY = BlockSchema("buy", "optional", {

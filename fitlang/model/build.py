@@ -20,6 +20,7 @@ from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, 
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, OptionGroup, PowerScope,
                                    PreferenceRule, Problem, holds, option_demand_name,
                                    replicas_per_node)
+from fitlang.model.reservations import kubelet_reservation
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
 
@@ -163,10 +164,14 @@ def _accelerator_watts(accelerator, count: int) -> Fraction:
 def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) -> NodeClass:
     price = offer.spot_price if spot and offer.spot_price is not None else offer.price
     shape = offer.shape
+    # pods get the instance less what its provider's kubelet keeps (model/reservations.py)
+    kept = kubelet_reservation(offer.provider, shape.cpu_milli, shape.memory, offer.max_pods)
     return NodeClass(
         id=f"{offer.name}@{region}", pool=offer.name, count=cap,
-        capacity={"cpu": shape.cpu_milli, "memory": shape.memory,
+        capacity={"cpu": max(0, shape.cpu_milli - kept.cpu_milli),
+                  "memory": max(0, shape.memory - kept.memory),
                   "gpu": shape.gpu.count if shape.gpu else 0, "disk": shape.disk},
+        reserved={"cpu": kept.cpu_milli, "memory": kept.memory},
         price=price, accelerator=shape.gpu.model if shape.gpu else None,
         region=region, provider=offer.provider, arch=shape.arch, labels=dict(offer.labels),
         node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),

@@ -25,7 +25,10 @@ class NodeClass:
     id: str
     pool: str  # the pool, inventory or offer it comes from
     count: int  # nodes available (for offers: the most that may be bought)
-    capacity: dict[str, int]  # cpu in millicores, memory and disk in bytes, gpu as a count
+    # what pods may request on one node, and what the solver packs against: cpu in millicores,
+    # memory and disk in bytes, gpu as a count. For bought nodes the instance's shape less
+    # `reserved`; for inventory nodes their allocatable; for declared pools what they state.
+    capacity: dict[str, int]
     price: Fraction = Fraction(0)
     accelerator: Accelerator | None = None
     labels: dict[str, str] = field(default_factory=dict)
@@ -51,11 +54,19 @@ class NodeClass:
     energy_cost: Fraction = Fraction(0)
     energy_price_kwh: Fraction | None = None
     energy_scope: str | None = None
+    # kept back by the kubelet of a bought node (kube-reserved + eviction threshold): cpu in
+    # millicores, memory in bytes; the machine has capacity + reserved
+    reserved: dict[str, int] = field(default_factory=dict)
     origin: Origin | None = None
 
     @property
     def provisioned(self) -> bool:
         return self.offer is not None
+
+    @property
+    def machine(self) -> dict[str, int]:
+        """What one node has in all: what pods may use plus what the kubelet keeps."""
+        return {r: amount + self.reserved.get(r, 0) for r, amount in self.capacity.items()}
 
     def attribute(self, path: tuple[str, ...]) -> Any:
         """The value a `require`/`prefer` subject names, or None when the node lacks it."""

@@ -66,7 +66,10 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
                       "lower_bound": _number(placement.bound), "unit": placement.unit},
         "nodes": [{
             "name": name, "pool": node_class.pool,
-            "capacity": dict(node_class.capacity), "labels": dict(sorted(node_class.labels.items())),
+            # capacity: the whole machine; allocatable: what pods may request there, which the
+            # solver packed against (less for bought nodes: their kubelet's reservation)
+            "capacity": node_class.machine, "allocatable": dict(node_class.capacity),
+            "labels": dict(sorted(node_class.labels.items())),
             "zone": node_class.zone, "region": node_class.region, "arch": node_class.arch,
             **({"power_w": _number(node_class.power_watts)} if node_class.power_watts else {}),
             **({"energy_usd_h": _number(node_class.energy_cost)} if node_class.energy_cost else {}),
@@ -113,6 +116,19 @@ def _dump(document: dict) -> str:
     return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
+def _allocatable_lines(problem: Problem, per_node: dict[str, dict[str, int]]) -> list[str]:
+    """For bought nodes in use: what their kubelet keeps, so what pods get of the machine."""
+    lines = []
+    for node_class in problem.classes:
+        if not node_class.reserved or not any(n in per_node for n in node_class.node_names):
+            continue
+        machine, pods = node_class.machine, node_class.capacity
+        lines.append(f"allocatable {node_class.id}: {pods['cpu'] / 1000:g} CPU, "
+                     f"{pods['memory'] / 2 ** 30:.4g} GiB of {machine['cpu'] / 1000:g} CPU, "
+                     f"{machine['memory'] / 2 ** 30:.4g} GiB (kubelet reservation)")
+    return lines + [""] if lines else []
+
+
 SHOWN_PER_POOL = 12  # workloads named per pool in the text report; the JSON has them all
 
 
@@ -150,6 +166,7 @@ def as_text(problem: Problem, placement: Placement) -> str:
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
+    lines += _allocatable_lines(problem, per_node)
     placed = len(placement.assignments)
     delivered = throughput_delivered(problem, placement)
     wanted = sum(d.replicas for d in problem.demands if d.group is None)
