@@ -553,6 +553,45 @@ async def test_document_symbols(client: LanguageClient, project):
     close_doc(doc)
 
 
+@pytest.mark.parametrize("size", [20_000, 2_000_000])
+@pytest.mark.parametrize("where", ["const", "same block", "name run"])
+def test_completion_reads_a_bounded_window(size, where):
+    """A long string (or run of name characters) earlier in the file costs nothing: the
+    completion reads the declaration around the cursor only. Before, 20,000 characters took
+    7.4 s (two end-anchored searches over the whole prefix) and 2 MB never returned.
+    The bound is 50 times the measured time on this shared machine: a regression to reading
+    the prefix is seconds, not milliseconds."""
+    import time
+
+    from fitlang.lsp.completion import Completer
+
+    filler = "a" * size
+    text = {"const": f'const S = "{filler}"\npool p {{\n  count = 1\n  me\n}}\n',
+            "same block": f'pool p {{\n  labels = {{x: "{filler}"}}\n  count = 1\n  me\n}}\n',
+            "name run": f"const S = {filler}\npool p {{\n  count = 1\n  me\n}}\n"}[where]
+    offset = text.index("  me\n") + 4
+    started = time.perf_counter()
+    completer = Completer(None, None, text, offset)
+    labels = {item.label for item in completer.items()}
+    assert completer.replace_from() == offset - 2
+    assert time.perf_counter() - started < 1.0
+    if size < 64_000 or where != "same block":
+        assert {"cpu", "memory"} <= labels and "count" not in labels and "pool" not in labels
+    else:  # a declaration longer than the window: nothing rather than a guess
+        assert labels == set()
+
+
+@lsp
+async def test_a_2mb_string_does_not_stall_the_server(client: LanguageClient, project):
+    text = CLUSTER.replace("const BIG", 'const NOTE = "' + "x" * 2_000_000 + '"\nconst BIG')
+    text = text.replace("  zone = \"us-east-1b\"\n", "  zone = \"us-east-1b\"\n  dis\n")
+    doc = await open_doc(client, project / "huge.fit", text, write=False)
+    items = await asyncio.wait_for(doc.complete(doc.after("  dis")), 10)
+    assert "disk" in items and "count" not in items
+    assert "250 USD/h" in await asyncio.wait_for(doc.hover(doc.at("BUDGET", nth=1)), 10)
+    close_doc(doc)
+
+
 # ---- 7. formatting and quick fixes ----------------------------------------------------
 
 
