@@ -641,6 +641,54 @@ async def test_quick_fixes_for_did_you_mean(client: LanguageClient, project):
     close_doc(doc)
 
 
+@lsp
+async def test_quick_fixes_never_swap_hardware(client: LanguageClient, project):
+    """A misspelt GPU model gets the close models of its own family, ranked, none preferred
+    (one keystroke must not change the GPU); a fix that changes a number is not preferred
+    either; a plain misspelling stays the preferred fix. Before: `H100_80GB` offered
+    `A100_80GB` and `A100` offered `A10`, each preferred."""
+    def pool(model: str) -> str:
+        return (f'import "std/accelerators"\n\npool p {{\n  count = 1\n  cpu = 8\n'
+                f'  memry = 64GiB\n  gpu {{\n    model = {model}\n    count = 8\n  }}\n}}\n'
+                f'\nworkload w {{\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n'
+                f'  require arch == amd46\n}}\n')
+
+    async def fixes(model: str) -> dict[str, list[tuple[str, bool]]]:
+        doc = await open_doc(client, project / f"hw_{model}.fit", pool(model))
+        found = client.diagnostics[doc.uri]
+        actions = await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=doc.id, range=types.Range(types.Position(0, 0), types.Position(20, 0)),
+            context=types.CodeActionContext(diagnostics=found)))
+        close_doc(doc)
+        by_code: dict[str, list[tuple[str, bool]]] = {}
+        for action in actions:
+            [diagnostic] = action.diagnostics
+            [edit] = action.edit.changes[doc.uri]
+            by_code.setdefault(diagnostic.code, []).append(
+                (edit.new_text, bool(action.is_preferred)))
+        return by_code
+
+    h100 = await fixes("H100_80GB")
+    assert h100["E0203"] == [("H100", False), ("H100_PCIE", False)]
+    assert h100["E0205"] == [("memory", True)]
+    assert h100["E0305"] == [("amd64", False)]
+    a100 = await fixes("A100")
+    assert a100["E0203"] == [("A100_40GB", False), ("A100_80GB", False), ("A100_80GB_PCIE", False)]
+
+
+def test_hardware_candidates_by_family():
+    from fitlang.lsp.actions import family, hardware_candidates
+
+    assert [family(n) for n in ("H100_80GB", "A10G", "MI300X", "TPU_V5E", "l4")] == \
+        ["H100", "A10", "MI300", "TPU", "L4"]
+    names = ["H100", "H200", "A100_80GB", "A10", "L4", "L40S"]
+    assert hardware_candidates("H100_80GB", names) == ["H100"]
+    assert hardware_candidates("A100", names) == ["A100_80GB"]
+    # no model of H300's family: the close ones, none preferred (the server's part)
+    assert hardware_candidates("H300", names) == ["H100", "H200"]
+    assert hardware_candidates("L40", names) == ["L40S"]
+
+
 # ---- 8. unsaved, half-typed documents ----------------------------------------------
 
 

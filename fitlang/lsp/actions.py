@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 
 from lsprotocol import types
 
@@ -12,27 +13,43 @@ from fitlang.lsp.positions import LineIndex
 _DID_YOU_MEAN = re.compile(r"did you mean `([^`]+)`\?$")
 
 
-def quick_fixes(uri: str, index: LineIndex, diagnostics: list[types.Diagnostic]
-                ) -> list[types.CodeAction]:
+HARDWARE_KINDS = ("accelerator", "offer")
+MAX_CANDIDATES = 4
+
+
+@dataclass
+class _Fix:
+    title: str
+    edit: types.TextEdit
+    risky: bool  # it changes a hardware model or a number: never applied by one keystroke
+
+
+def quick_fixes(uri: str, index: LineIndex, diagnostics: list[types.Diagnostic],
+                hardware: dict[str, str] | None = None) -> list[types.CodeAction]:
+    """The fixes of each diagnostic; `hardware` names the accelerators and offers in scope
+    (name -> kind), whose misspellings get the close candidates of the same family."""
     actions = []
     for diagnostic in diagnostics:
-        edits = _fix_edits(index, diagnostic)
-        for title, edit in edits:
+        fixes = _fixes(index, diagnostic, hardware or {})
+        for fix in fixes:
             actions.append(types.CodeAction(
-                title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
-                is_preferred=len(edits) == 1,
-                edit=types.WorkspaceEdit(changes={uri: [edit]})))
+                title=fix.title, kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
+                is_preferred=len(fixes) == 1 and not fix.risky,
+                edit=types.WorkspaceEdit(changes={uri: [fix.edit]})))
     return actions
 
 
-def _fix_edits(index: LineIndex, diagnostic: types.Diagnostic) -> list[tuple[str, types.TextEdit]]:
+def _fixes(index: LineIndex, diagnostic: types.Diagnostic, hardware: dict[str, str]
+           ) -> list[_Fix]:
     found = []
     data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
     for fix in data.get("fixes", []) or []:
         try:
             start = types.Position(**fix["range"]["start"])
             end = types.Position(**fix["range"]["end"])
-            found.append((fix["title"], types.TextEdit(types.Range(start, end), fix["text"])))
+            current = index.text[index.offset(start):index.offset(end)]
+            found.append(_Fix(fix["title"], types.TextEdit(types.Range(start, end), fix["text"]),
+                              _changes_number(current, fix["text"])))
         except (KeyError, TypeError):
             continue
     match = _DID_YOU_MEAN.search(diagnostic.message)
@@ -46,16 +63,51 @@ def _fix_edits(index: LineIndex, diagnostic: types.Diagnostic) -> list[tuple[str
     if " " in suggestion:  # `anti_affinity self` for `affinity self`: change the keyword
         words = suggestion.split()
         before = index.text[:start]
-        keyword = re.search(r"([A-Za-z_]+)\s+$", before)
+        keyword = re.search(r"([A-Za-z_]+)\s+$", before[-200:])
         if keyword is None or words[-1] != current or len(words) != 2:
             return found
-        edit_range = types.Range(index.position_at(keyword.start(1)),
-                                 index.position_at(keyword.end(1)))
-        found.append((f"Change to `{suggestion}`", types.TextEdit(edit_range, words[0])))
+        keyword_start = start - len(before[-200:]) + keyword.start(1)
+        edit_range = types.Range(index.position_at(keyword_start),
+                                 index.position_at(keyword_start + len(keyword.group(1))))
+        found.append(_Fix(f"Change to `{suggestion}`", types.TextEdit(edit_range, words[0]),
+                          False))
         return found
-    text = f'"{suggestion}"' if current.startswith('"') else suggestion
-    found.append((f"Change to `{suggestion}`", types.TextEdit(diagnostic.range, text)))
+    quoted = current.startswith('"')
+    kind = hardware.get(suggestion) or ("accelerator" if diagnostic.code == "E0203" else None)
+    if kind in HARDWARE_KINDS:
+        typed = current.strip('"')
+        candidates = hardware_candidates(typed, [n for n, k in hardware.items() if k == kind]) \
+            or [suggestion]
+    else:
+        candidates = [suggestion]
+    for candidate in candidates:
+        text = f'"{candidate}"' if quoted else candidate
+        found.append(_Fix(f"Change to `{candidate}`", types.TextEdit(diagnostic.range, text),
+                          kind in HARDWARE_KINDS or _changes_number(current, candidate)))
     return found
+
+
+def family(name: str) -> str:
+    """A model's family: its letters and the digits after them (`H100` of `H100_80GB`,
+    `A10` of `A10G`, `MI300` of `MI300X`), in upper case."""
+    found = re.match(r"[A-Za-z]+\d*", name)
+    return (found.group() if found else name).upper()
+
+
+def hardware_candidates(typed: str, names: list[str]) -> list[str]:
+    """The names `typed` may have meant, best first: those of its family when there are
+    any (so `H100_80GB` never becomes `A100_80GB`, nor `A100` `A10`), else the close ones."""
+    def closeness(name: str) -> float:
+        return difflib.SequenceMatcher(None, typed.upper(), name.upper()).ratio()
+
+    same = [name for name in names if family(name) == family(typed) and name != typed]
+    if not same:
+        same = difflib.get_close_matches(typed, names, n=MAX_CANDIDATES, cutoff=0.6)
+    return sorted(same, key=lambda name: (-closeness(name), name))[:MAX_CANDIDATES]
+
+
+def _changes_number(current: str, replacement: str) -> bool:
+    return re.findall(r"\d+", current) != re.findall(r"\d+", replacement)
 
 
 def text_edits(index: LineIndex, new_text: str) -> list[types.TextEdit]:

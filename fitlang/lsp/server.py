@@ -571,7 +571,22 @@ def code_action(ls: FitLanguageServer, params: types.CodeActionParams) -> list[t
     if uri not in ls.workspace.text_documents:
         return []
     mine = [d for d in params.context.diagnostics if d.source in (SOURCE, None)]
-    return quick_fixes(uri, ls.index(uri), mine)
+    return quick_fixes(uri, ls.index(uri), mine, _hardware_names(ls, uri))
+
+
+def _hardware_names(ls: FitLanguageServer, uri: str) -> dict[str, str]:
+    """The accelerators and offers in scope in `uri` (name -> kind), from its last check."""
+    from fitlang.lsp.actions import HARDWARE_KINDS
+
+    analysis = ls.analysis(uri, fresh=False)
+    module = analysis.module(ls.path_of(uri)) if analysis is not None else None
+    if module is None:
+        return {}
+    try:
+        symbols = analysis.scope(module).symbols
+    except Exception:  # a half-typed file: no candidates rather than no answer
+        return {}
+    return {name: symbol.kind for name, symbol in symbols.items() if symbol.kind in HARDWARE_KINDS}
 
 
 def main() -> int:
