@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import random
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -707,6 +709,149 @@ async def test_half_typed_document_still_answers(client: LanguageClient, project
     values = await doc.complete(doc.after("memory = ", nth=3))
     assert "BIG" in values and "BUDGET" not in values  # constants of the right unit
     close_doc(doc)
+
+
+# ---- robustness: every request answered, every malformed message survived ----------------
+
+
+@lsp
+async def test_requests_on_a_file_never_opened(client: LanguageClient, project):
+    """Answered with an empty result, not a -32603 traceback (also for a file not on disk)."""
+    for path in (project / "never-opened.fit", project / "not-there.fit"):
+        if path.name == "never-opened.fit":
+            path.write_text(CLUSTER)
+        ident = types.TextDocumentIdentifier(path.as_uri())
+        position = types.Position(1, 2)
+        completion = await client.text_document_completion_async(
+            types.CompletionParams(ident, position))
+        assert list(completion.items) == []
+        options = types.FormattingOptions(tab_size=2, insert_spaces=True)
+        assert await client.text_document_formatting_async(
+            types.DocumentFormattingParams(ident, options)) is None
+        assert await client.text_document_hover_async(types.HoverParams(ident, position)) is None
+        assert await client.text_document_definition_async(
+            types.DefinitionParams(ident, position)) == []
+        assert await client.text_document_document_symbol_async(
+            types.DocumentSymbolParams(ident)) == []
+
+
+@lsp
+async def test_did_change_configuration_is_accepted(client: LanguageClient, project):
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"fitc": {"solveTimeLimit": 20}}))
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    doc = await open_doc(client, project / "configured.fit", CLUSTER)
+    assert "250 USD/h" in await doc.hover(doc.at("BUDGET", nth=1))
+    close_doc(doc)
+    assert not [m for m in client.messages if m.type == types.MessageType.Error]
+
+
+def _frame(message: dict, length: int | None = None) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % (len(body) if length is None else length) + body
+
+
+class _RawServer:
+    """`fitc lsp` spoken to in bytes: for what a well-behaved client cannot send."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "fitlang.cli", "lsp"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, cwd=ROOT)
+        self.messages: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read_messages, daemon=True).start()
+        self.send(_frame({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                          "params": {"capabilities": {}, "processId": None}}))
+        assert self.response(0)["result"]["serverInfo"]["name"] == "fitc"
+        self.send(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+
+    def send(self, data: bytes) -> None:
+        self.process.stdin.write(data)
+        self.process.stdin.flush()
+
+    def _read_messages(self) -> None:
+        """The server's messages into the queue (headers parsed here, in the test only)."""
+        length = None
+        while line := self.process.stdout.readline():
+            if line.startswith(b"Content-Length:"):
+                length = int(line.split(b":")[1])
+            elif line == b"\r\n" and length is not None:
+                self.messages.put(json.loads(self.process.stdout.read(length)))
+                length = None
+
+    def message(self) -> dict:
+        try:
+            return self.messages.get(timeout=WAIT)
+        except queue.Empty:
+            raise AssertionError(f"no answer from the server in {WAIT} s") from None
+
+    def response(self, request_id) -> dict:
+        while True:
+            found = self.message()
+            if "method" not in found and found.get("id") == request_id:
+                return found
+
+    def hover(self, request_id: int, length_delta: int = 0) -> bytes:
+        message = {"jsonrpc": "2.0", "id": request_id, "method": "textDocument/hover",
+                   "params": {"textDocument": {"uri": "file:///nowhere.fit"},
+                              "position": {"line": 0, "character": 0}}}
+        return _frame(message, len(json.dumps(message)) + length_delta)
+
+    def finish(self, shutdown: bool = True) -> int:
+        if shutdown:
+            self.send(_frame({"jsonrpc": "2.0", "id": 99, "method": "shutdown"}))
+            assert self.response(99)["result"] is None
+        self.send(_frame({"jsonrpc": "2.0", "method": "exit"}))
+        self.process.stdin.close()
+        return self.process.wait(timeout=WAIT)
+
+
+@pytest.fixture
+def raw_server():
+    server = _RawServer()
+    yield server
+    if server.process.poll() is None:
+        server.process.kill()
+        server.process.wait()
+
+
+def test_a_length_too_short_does_not_leave_the_server_deaf(raw_server):
+    raw_server.send(raw_server.hover(1, length_delta=-5) + raw_server.hover(2))
+    assert raw_server.response(None)["error"]["code"] == -32700  # the cut body: ParseError
+    assert raw_server.response(2) == {"jsonrpc": "2.0", "id": 2, "result": None}
+    assert raw_server.finish() == 0
+
+
+def test_a_length_too_long_does_not_leave_the_server_deaf(raw_server):
+    raw_server.send(raw_server.hover(1, length_delta=+40))
+    assert raw_server.response(1) == {"jsonrpc": "2.0", "id": 1, "result": None}
+    raw_server.send(raw_server.hover(2, length_delta=+400) + raw_server.hover(3))
+    assert raw_server.response(2)["result"] is None
+    assert raw_server.response(3)["result"] is None
+    assert raw_server.finish() == 0
+
+
+def test_a_bad_header_and_a_body_that_is_no_json(raw_server):
+    raw_server.send(b"Content-Length: many\r\n\r\n{}" + raw_server.hover(1))
+    assert raw_server.response(1)["result"] is None
+    raw_server.send(b"Content-Length: 5\r\n\r\n{{{{{" + raw_server.hover(2))
+    assert raw_server.response(None)["error"]["code"] == -32700
+    assert raw_server.response(2)["result"] is None
+    assert raw_server.finish() == 0
+
+
+def test_a_request_with_invalid_params_gets_an_error(raw_server):
+    raw_server.send(_frame({"jsonrpc": "2.0", "id": 3, "method": "textDocument/hover",
+                            "params": {"textDocument": {"uri": "file:///x.fit"},
+                                       "position": "nope"}}))
+    assert raw_server.response(3)["error"]["code"] == -32602  # InvalidParams
+    raw_server.send(raw_server.hover(4))
+    assert raw_server.response(4)["result"] is None
+    assert raw_server.finish() == 0
+
+
+def test_exit_without_shutdown_exits_1(raw_server):
+    assert raw_server.finish(shutdown=False) == 1
 
 
 # ---- the incremental parse ------------------------------------------------------------

@@ -32,6 +32,7 @@ from fitlang.lsp import navigation
 from fitlang.lsp.analysis import Analysis, analyze
 from fitlang.lsp.incremental import ParseCache
 from fitlang.lsp.positions import LineIndex
+from fitlang.lsp.transport import FitProtocol, FramedInput, answer_parse_error
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
@@ -56,7 +57,8 @@ class _Solved:
 
 class FitLanguageServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("fitc", __version__)
+        super().__init__("fitc", __version__, protocol_cls=FitProtocol)
+        self.shutdown_requested = False  # `exit` before `shutdown` exits 1, as the protocol says
         self.cache = ParseCache()
         self.analyses: dict[str, tuple[int | None, Analysis]] = {}  # root uri -> (version, it)
         self.parsed_whole: dict[str, Analysis] = {}  # the last check without syntax errors
@@ -70,7 +72,14 @@ class FitLanguageServer(LanguageServer):
         self.solve_budget = SOLVE_BUDGET
         self.root: Path | None = None  # the project folder, when the client names one
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if not answer_parse_error(self.protocol, error):
+            super().report_server_error(error, source)
+
     # ---- documents ----------------------------------------------------------
+
+    def is_open(self, uri: str) -> bool:
+        return uri in self.workspace.text_documents
 
     def path_of(self, uri: str) -> Path:
         path = uris.to_fs_path(uri)
@@ -411,7 +420,20 @@ def did_close(ls: FitLanguageServer, params: types.DidCloseTextDocumentParams) -
 
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: FitLanguageServer, params: None) -> None:
+    ls.shutdown_requested = True
     ls.stop_all()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def did_change_configuration(ls: FitLanguageServer, params: types.DidChangeConfigurationParams
+                             ) -> None:
+    """Settings as Helix and VS Code send them: `{"solveTimeLimit": 10}`, possibly under
+    `fitc` or `fitlang`; anything else is ignored."""
+    settings = params.settings if isinstance(params.settings, dict) else {}
+    for scope in (settings, settings.get("fitc"), settings.get("fitlang")):
+        if isinstance(scope, dict) and isinstance(scope.get("solveTimeLimit"), (int, float)) \
+                and not isinstance(scope.get("solveTimeLimit"), bool):
+            ls.solve_budget = float(scope["solveTimeLimit"])
 
 
 # ---- requests -------------------------------------------------------------------
@@ -450,6 +472,8 @@ def completion(ls: FitLanguageServer, params: types.CompletionParams) -> types.C
     from fitlang.lsp.completion import Completer, apply_range
 
     uri = params.text_document.uri
+    if not ls.is_open(uri):
+        return types.CompletionList(is_incomplete=False, items=[])
     document = ls.workspace.get_text_document(uri)
     index = LineIndex(document.source, ls.encoding())
     offset = index.offset(params.position)
@@ -551,6 +575,8 @@ def formatting(ls: FitLanguageServer, params: types.DocumentFormattingParams
     from fitlang.syntax.formatter import FormatError, format_source
 
     uri = params.text_document.uri
+    if not ls.is_open(uri):
+        return None
     document = ls.workspace.get_text_document(uri)
     try:
         formatted = format_source(document.source, str(ls.path_of(uri)))
@@ -593,7 +619,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="fitc lsp: %(levelname)s: %(message)s")
     try:
-        server.start_io()
+        server.start_io(stdin=FramedInput(sys.stdin.fileno()))  # type: ignore[arg-type]
     finally:
         server.stop_all()
-    return 0
+    return 0 if server.shutdown_requested else 1
