@@ -67,13 +67,13 @@ class Doc:
     def after(self, needle: str, nth: int = 0) -> types.Position:
         return self.at(needle, len(needle), nth)
 
-    async def change(self, text: str) -> list[types.Diagnostic]:
+    async def change(self, text: str, until=lambda found: True) -> list[types.Diagnostic]:
         self.client.diagnostics.pop(self.uri, None)
         self.text, self.version = text, self.version + 1
         self.client.text_document_did_change(types.DidChangeTextDocumentParams(
             types.VersionedTextDocumentIdentifier(version=self.version, uri=self.uri),
             [types.TextDocumentContentChangeWholeDocument(text)]))
-        return await diagnostics(self.client, self.uri)
+        return await diagnostics(self.client, self.uri, until)
 
     async def hover(self, position: types.Position) -> str | None:
         found = await self.client.text_document_hover_async(types.HoverParams(self.id, position))
@@ -103,7 +103,13 @@ async def diagnostics(client: LanguageClient, uri: str, until=lambda found: True
     return list(client.diagnostics[uri])
 
 
-async def open_doc(client: LanguageClient, path: Path, text: str, write: bool = True) -> Doc:
+def warned(count: int):
+    """Until `count` diagnostics are shown: the rule warnings follow the check's diagnostics."""
+    return lambda found: len(found) == count
+
+
+async def open_doc(client: LanguageClient, path: Path, text: str, write: bool = True,
+                   until=lambda found: True) -> Doc:
     if write:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -111,7 +117,7 @@ async def open_doc(client: LanguageClient, path: Path, text: str, write: bool = 
     client.diagnostics.pop(doc.uri, None)
     client.text_document_did_open(types.DidOpenTextDocumentParams(
         types.TextDocumentItem(doc.uri, "fit", 1, text)))
-    await diagnostics(client, doc.uri)
+    await diagnostics(client, doc.uri, until)
     return doc
 
 
@@ -293,7 +299,7 @@ async def test_rule_warnings_without_the_solver(client: LanguageClient, project)
     text += ('\nworkload ghost {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n'
              '  require zone == "eu-west-1a"\n}\n'
              '\npool spare {\n  count = 1\n  cpu = 2\n  memory = 4GiB\n  dedicated = "batch"\n}\n')
-    doc = await open_doc(client, project / "warnings.fit", text)
+    doc = await open_doc(client, project / "warnings.fit", text, until=warned(3))
     found = client.diagnostics[doc.uri]
     require = doc.at('require zone == "eu-west-1a"')
     prefer = doc.at('prefer zone == "us-east-1a" weight 5')
@@ -311,7 +317,7 @@ async def test_rule_warnings_without_the_solver(client: LanguageClient, project)
                  '`web`: dedicated = "batch"; `ghost`: dedicated = "batch")'}
     assert {d.severity for d in found} == {types.DiagnosticSeverity.Warning}
     # a warning is no error: fixing the rule clears it
-    found = await doc.change(text.replace("eu-west-1a", "us-east-1b"))
+    found = await doc.change(text.replace("eu-west-1a", "us-east-1b"), until=warned(2))
     assert [d.code for d in found] == ["W0102", "W0103"]
     close_doc(doc)
 
@@ -320,7 +326,7 @@ async def test_rule_warnings_without_the_solver(client: LanguageClient, project)
 async def test_a_residency_no_node_meets_is_a_warning(client: LanguageClient, project):
     text = ('pool us {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  jurisdiction = US\n}\n'
             '\nworkload web {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  residency = [EU]\n}\n')
-    doc = await open_doc(client, project / "residency.fit", text)
+    doc = await open_doc(client, project / "residency.fit", text, until=warned(2))
     found = client.diagnostics[doc.uri]
     assert sorted((d.code, d.message) for d in found) == [
         ("W0101", "no node satisfies `residency = [EU]`; the nodes are in US"),
@@ -333,7 +339,7 @@ async def test_a_residency_no_node_meets_is_a_warning(client: LanguageClient, pr
 @lsp
 async def test_infeasible_policy_gets_the_conflict_after_save(client: LanguageClient, project):
     text = (ROOT / "examples" / "infeasible.fit").read_text()
-    doc = await open_doc(client, project / "infeasible.fit", text)
+    doc = await open_doc(client, project / "infeasible.fit", text, until=warned(2))
     # before the save: only the solver-free warnings (two pools whose GPUs are too small)
     assert [d.code for d in client.diagnostics[doc.uri]] == ["W0103", "W0103"]
     client.text_document_did_save(types.DidSaveTextDocumentParams(doc.id))
@@ -348,7 +354,8 @@ async def test_infeasible_policy_gets_the_conflict_after_save(client: LanguageCl
     assert first.message.startswith("no placement meets every hard rule; these rules conflict:")
     assert "add 2 more nodes to pool `h100`" in first.message
     # an edit makes the conflict stale: it is dropped until the next save
-    found = await doc.change(text.replace("count = 2\n  cpu = 112", "count = 4\n  cpu = 112"))
+    found = await doc.change(text.replace("count = 2\n  cpu = 112", "count = 4\n  cpu = 112"),
+                             until=warned(2))
     assert [d.code for d in found] == ["W0103", "W0103"]
     close_doc(doc)
 

@@ -37,7 +37,9 @@ from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
 DEBOUNCE = 0.15  # seconds of quiet before a burst of edits is checked
+WARNINGS_DELAY = 0.25  # seconds of quiet after a check before its rule warnings are sought
 SOLVE_BUDGET = 10.0  # seconds the solver may take after a save
+WARNINGS_BUDGET = 30.0  # seconds the rule warnings may take
 SOURCE = "fitc"
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class FitLanguageServer(LanguageServer):
         super().__init__("fitc", __version__, protocol_cls=FitProtocol)
         self.shutdown_requested = False  # `exit` before `shutdown` exits 1, as the protocol says
         self.cache = ParseCache()
+        self.format_cache = ParseCache()  # formatted texts: kept apart from the edited ones
         self.analyses: dict[str, tuple[int | None, Analysis]] = {}  # root uri -> (version, it)
         self.parsed_whole: dict[str, Analysis] = {}  # the last check without syntax errors
         # target uri -> root uri -> the diagnostics that root's check found in the target
@@ -67,6 +70,9 @@ class FitLanguageServer(LanguageServer):
         self.solved: dict[str, _Solved] = {}
         self.solving: dict[str, asyncio.Task] = {}
         self.pending: dict[str, asyncio.TimerHandle] = {}
+        self.pending_warnings: dict[str, asyncio.TimerHandle] = {}
+        self.warning_jobs: dict[str, asyncio.Task] = {}
+        self.warned: dict[str, _Solved] = {}  # root uri -> its rule warnings, from a worker
         self.last_change: dict[str, float] = {}
         self.uri_of: dict[Path, str] = {}  # open documents' paths -> their uris, as sent
         self.solve_budget = SOLVE_BUDGET
@@ -151,7 +157,7 @@ class FitLanguageServer(LanguageServer):
     def _check_root(self, root: str, overlay: dict[Path, str]) -> set[str]:
         document = self.workspace.get_text_document(root)
         try:
-            analysis = analyze(self.path_of(root), overlay, self.cache)
+            analysis = analyze(self.path_of(root), overlay, self.cache, warnings=False)
         except Exception as error:  # never let one bad input stop the server
             log.exception("checking %s failed", root)
             self.window_log_message(types.LogMessageParams(
@@ -170,7 +176,31 @@ class FitLanguageServer(LanguageServer):
             results[target] = self.convert(analysis, path, diagnostics)
         for target, converted in results.items():
             self.found.setdefault(target, {})[root] = converted
+        self.schedule_warnings(root, analysis)
         return touched | set(results)
+
+    def schedule_warnings(self, root: str, analysis: Analysis) -> None:
+        """The rule warnings of a check without errors, from a worker process once the text
+        has been quiet for WARNINGS_DELAY (an edit cancels them: its check schedules its own)."""
+        self.cancel_warnings(root)
+        if analysis.has_errors:
+            self.warned.pop(root, None)
+            return
+        self.pending_warnings[root] = asyncio.get_running_loop().call_later(
+            WARNINGS_DELAY, self._start_warnings, root)
+
+    def cancel_warnings(self, root: str) -> None:
+        handle = self.pending_warnings.pop(root, None)
+        if handle is not None:
+            handle.cancel()
+        task = self.warning_jobs.pop(root, None)
+        if task is not None:
+            task.cancel()
+
+    def _start_warnings(self, root: str) -> None:
+        self.pending_warnings.pop(root, None)
+        if root in self.workspace.text_documents:
+            self.warning_jobs[root] = asyncio.get_running_loop().create_task(self._warn(root))
 
     def convert(self, analysis: Analysis, path: Path, diagnostics: list[Diagnostic]
                 ) -> list[types.Diagnostic]:
@@ -203,7 +233,8 @@ class FitLanguageServer(LanguageServer):
         diagnostics: list[types.Diagnostic] = []
         seen: set[tuple] = set()
         versions = self.versions()
-        solved = [s.diagnostics.get(target, []) for s in self.solved.values()
+        solved = [s.diagnostics.get(target, [])
+                  for s in [*self.solved.values(), *self.warned.values()]
                   if all(versions.get(u) == v for u, v in s.versions.items())]
         for group in list(self.found.get(target, {}).values()) + solved:
             for diagnostic in group:
@@ -226,11 +257,14 @@ class FitLanguageServer(LanguageServer):
             handle.cancel()
         self.analyses.pop(uri, None)
         self.parsed_whole.pop(uri, None)
+        self.cancel_warnings(uri)
+        warned = self.warned.pop(uri, None)
         solved = self.solved.pop(uri, None)
         task = self.solving.pop(uri, None)
         if task is not None:
             task.cancel()
-        touched = {uri} | (set(solved.diagnostics) if solved is not None else set())
+        touched = {uri} | (set(solved.diagnostics) if solved is not None else set()) \
+            | (set(warned.diagnostics) if warned is not None else set())
         for target, by_root in self.found.items():
             if uri in by_root:
                 by_root.pop(uri)
@@ -266,11 +300,12 @@ class FitLanguageServer(LanguageServer):
     def stop_solving_for(self, changed: str) -> None:
         """The text of `changed` moved on: stop the solver jobs that read it."""
         path = self.path_of(changed)
-        for root, task in list(self.solving.items()):
-            known = self.analyses.get(root)
-            if root == changed or (known is not None and path in known[1].workspace.modules):
-                task.cancel()
-                self.solving.pop(root, None)
+        for jobs in (self.solving, self.warning_jobs):
+            for root, task in list(jobs.items()):
+                known = self.analyses.get(root)
+                if root == changed or (known is not None and path in known[1].workspace.modules):
+                    task.cancel()
+                    jobs.pop(root, None)
 
     def relevant_versions(self, uri: str) -> dict[str, int | None]:
         """The versions of the open documents that `uri`'s check read."""
@@ -281,32 +316,35 @@ class FitLanguageServer(LanguageServer):
         paths = set(known[1].workspace.modules)
         return {u: v for u, v in versions.items() if u == uri or self.path_of(u) in paths}
 
-    async def _solve(self, uri: str) -> None:
+    async def _run_worker(self, uri: str, job: str, budget: float
+                          ) -> tuple[dict[str, int | None], list[dict]] | None:
+        """Run a job in the worker process (solver_worker); its diagnostics, or None when
+        it failed or the text changed meanwhile (then what it says is about another text)."""
         versions = self.relevant_versions(uri)
-        request = json.dumps({"root": str(self.path_of(uri)), "time_limit": self.solve_budget,
+        request = json.dumps({"root": str(self.path_of(uri)), "job": job, "time_limit": budget,
                               "overlay": {str(p): t for p, t in self.overlay().items()}})
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fitlang.lsp.solver_worker", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
         try:
             output, _ = await asyncio.wait_for(process.communicate(request.encode("utf-8")),
-                                               timeout=self.solve_budget + 5)
+                                               timeout=budget + 5)
         except (asyncio.TimeoutError, asyncio.CancelledError):
             if process.returncode is None:
                 process.kill()
                 await process.wait()
             raise
-        finally:
-            if self.solving.get(uri) is asyncio.current_task():
-                self.solving.pop(uri, None)
         current = self.versions()
         if process.returncode != 0 or any(current.get(u) != v for u, v in versions.items()):
-            return  # the text changed meanwhile: what the solver says is about another text
+            return None
         try:
-            found = json.loads(output)["diagnostics"]
+            return versions, json.loads(output)["diagnostics"]
         except (ValueError, KeyError):
-            return
-        solved = _Solved(versions)
+            return None
+
+    def _found_by_worker(self, uri: str, versions: dict[str, int | None], found: list[dict]
+                         ) -> _Solved:
+        result = _Solved(versions)
         known = self.analyses.get(uri)
         for item in found:
             path = Path(item["file"])
@@ -316,11 +354,36 @@ class FitLanguageServer(LanguageServer):
                 range=index.range(span), message=item["message"], code=item["code"],
                 source=SOURCE, severity=types.DiagnosticSeverity.Error
                 if item["severity"] == "error" else types.DiagnosticSeverity.Warning)
-            solved.diagnostics.setdefault(self.uri_for(path), []).append(diagnostic)
+            result.diagnostics.setdefault(self.uri_for(path), []).append(diagnostic)
+        return result
+
+    async def _solve(self, uri: str) -> None:
+        try:
+            got = await self._run_worker(uri, "conflicts", self.solve_budget)
+        finally:
+            if self.solving.get(uri) is asyncio.current_task():
+                self.solving.pop(uri, None)
+        if got is None:
+            return
+        solved = self._found_by_worker(uri, *got)
         if not solved.diagnostics:
             return
         self.solved[uri] = solved
         for target in solved.diagnostics:
+            self.publish(target)
+
+    async def _warn(self, uri: str) -> None:
+        try:
+            got = await self._run_worker(uri, "warnings", WARNINGS_BUDGET)
+        finally:
+            if self.warning_jobs.get(uri) is asyncio.current_task():
+                self.warning_jobs.pop(uri, None)
+        if got is None:
+            return
+        warned = self._found_by_worker(uri, *got)
+        before = self.warned.get(uri)
+        self.warned[uri] = warned
+        for target in set(warned.diagnostics) | (set(before.diagnostics) if before else set()):
             self.publish(target)
 
     def _text(self, path: Path) -> str:
@@ -332,7 +395,9 @@ class FitLanguageServer(LanguageServer):
     def stop_all(self) -> None:
         for task in self.solving.values():
             task.cancel()
-        for handle in self.pending.values():
+        for task in self.warning_jobs.values():
+            task.cancel()
+        for handle in [*self.pending.values(), *self.pending_warnings.values()]:
             handle.cancel()
 
 
@@ -578,8 +643,10 @@ def formatting(ls: FitLanguageServer, params: types.DocumentFormattingParams
     if not ls.is_open(uri):
         return None
     document = ls.workspace.get_text_document(uri)
+    shown = display_path(ls.path_of(uri))
     try:
-        formatted = format_source(document.source, str(ls.path_of(uri)))
+        # the text as the last check parsed it; the formatted text through a cache of its own
+        formatted = format_source(document.source, shown, ls.cache.parse, ls.format_cache.parse)
     except FormatError as error:
         ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"fitc fmt: {error}"))
         return None

@@ -1,11 +1,15 @@
-"""The language server's solver job, in a process of its own: why no placement exists.
+"""The language server's slow jobs, in a process of their own.
 
-The server starts `python -m fitlang.lsp.solver_worker` after a save, writes one JSON object
-to its stdin (`root`, `overlay` of unsaved buffers, `time_limit`) and reads one JSON object
-from its stdout: the E0501/E0504 diagnostics `fitc solve` would report, each with the file
-it belongs to. A process (not a thread) so that the solver never competes with typing for
-the interpreter lock, and so that the server can stop it when the text changes or the time
-budget runs out.
+The server starts `python -m fitlang.lsp.solver_worker`, writes one JSON object to its stdin
+(`root`, `overlay` of unsaved buffers, `job`, `time_limit`) and reads one JSON object from
+its stdout: the diagnostics found, each with the file it belongs to. Two jobs:
+
+- `conflicts` (after a save): the E0501/E0504 diagnostics `fitc solve` would report;
+- `warnings` (after a check without errors): the solver-free rule warnings W0101-W0103,
+  which need the placement problem built (a second or so for a 5,000-line policy).
+
+A process (not a thread) so that neither competes with typing for the interpreter lock,
+and so that the server can stop it when the text changes or the time budget runs out.
 """
 
 from __future__ import annotations
@@ -50,6 +54,16 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
 UNDECIDED = "could be placed in the time allowed"
 
 
+def warning_diagnostics(root: Path, overlay: dict[Path, str]
+                        ) -> tuple[list[Diagnostic], dict[str, str]]:
+    """The rule warnings of `root` (none when it has errors), and display path -> resolved."""
+    from fitlang.lsp.analysis import analyze, rule_warnings_by_file
+
+    analysis = analyze(root, overlay, warnings=False)
+    files = {m.path: str(m.resolved) for m in analysis.workspace.modules.values()}
+    return [d for found in rule_warnings_by_file(analysis).values() for d in found], files
+
+
 def main() -> int:
     request = json.loads(sys.stdin.read())
     overlay = {Path(path): text for path, text in request.get("overlay", {}).items()}
@@ -57,8 +71,12 @@ def main() -> int:
     sys.stdout.flush()
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    diagnostics, files = conflict_diagnostics(Path(request["root"]), overlay,
-                                              float(request.get("time_limit", 10.0)))
+    root = Path(request["root"])
+    if request.get("job") == "warnings":
+        diagnostics, files = warning_diagnostics(root, overlay)
+    else:
+        diagnostics, files = conflict_diagnostics(root, overlay,
+                                                  float(request.get("time_limit", 10.0)))
     output = [{"code": d.code, "severity": d.severity.value, "message": d.message,
                "file": files.get(d.path, d.path),
                "span": [d.span.line, d.span.column, d.span.end_line, d.span.end_column,
