@@ -718,6 +718,42 @@ async def test_half_typed_document_still_answers(client: LanguageClient, project
     close_doc(doc)
 
 
+@lsp
+async def test_semantic_tokens_colour_the_file(client: LanguageClient, project):
+    """Editors without the TextMate grammar colour a file from these (full document)."""
+    text = ('import "std/accelerators"\n/* two\n lines */ const X = 80GB # note\n'
+            'pool h100 {\n  cpu = 4\n  gpu {\n    model = H100\n  }\n}\n'
+            'workload w {\n  require zone == "\U0001F680" and gpu.memory >= 80GB\n}\n')
+    doc = await open_doc(client, project / "colours.fit", text, write=False)
+    found = await client.text_document_semantic_tokens_full_async(
+        types.SemanticTokensParams(doc.id))
+    names = ["keyword", "type", "property", "variable", "number", "string", "comment", "operator"]
+    lines = text.split("\n")
+    decoded, line, column = [], 0, 0
+    data = list(found.data)
+    for at in range(0, len(data), 5):
+        delta_line, delta_start, length, kind, modifiers = data[at:at + 5]
+        line += delta_line
+        column = column + delta_start if delta_line == 0 else delta_start
+        utf16 = lines[line].encode("utf-16-le")
+        word = utf16[column * 2:(column + length) * 2].decode("utf-16-le")
+        decoded.append((line, word, names[kind], modifiers))
+    assert decoded == [
+        (0, "import", "keyword", 0), (0, '"std/accelerators"', "string", 0),
+        (1, "/* two", "comment", 0), (2, " lines */", "comment", 0),
+        (2, "const", "keyword", 0), (2, "X", "variable", 1), (2, "=", "operator", 0),
+        (2, "80GB", "number", 0), (2, "# note", "comment", 0),
+        (3, "pool", "keyword", 0), (3, "h100", "type", 1),
+        (4, "cpu", "property", 0), (4, "=", "operator", 0), (4, "4", "number", 0),
+        (5, "gpu", "keyword", 0),
+        (6, "model", "property", 0), (6, "=", "operator", 0), (6, "H100", "variable", 0),
+        (9, "workload", "keyword", 0), (9, "w", "type", 1),
+        (10, "require", "keyword", 0), (10, "zone", "variable", 0), (10, "==", "operator", 0),
+        (10, '"\U0001F680"', "string", 0), (10, "and", "keyword", 0), (10, "gpu", "variable", 0),
+        (10, "memory", "variable", 0), (10, ">=", "operator", 0), (10, "80GB", "number", 0)]
+    close_doc(doc)
+
+
 # ---- robustness: every request answered, every malformed message survived ----------------
 
 

@@ -32,6 +32,7 @@ from fitlang.lsp import navigation
 from fitlang.lsp.analysis import Analysis, analyze
 from fitlang.lsp.incremental import ParseCache
 from fitlang.lsp.positions import LineIndex
+from fitlang.lsp.semantic import LEGEND as SEMANTIC_LEGEND
 from fitlang.lsp.transport import FitProtocol, FramedInput, answer_parse_error
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
@@ -653,6 +654,18 @@ def formatting(ls: FitLanguageServer, params: types.DocumentFormattingParams
     if formatted.diagnostics:
         return None  # a file with syntax errors is left as it is (its errors are shown)
     return text_edits(ls.index(uri), formatted.text)
+
+
+@server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, SEMANTIC_LEGEND)
+def semantic_tokens_full(ls: FitLanguageServer, params: types.SemanticTokensParams
+                         ) -> types.SemanticTokens:
+    from fitlang.lsp.semantic import semantic_tokens
+
+    uri = params.text_document.uri
+    if not ls.is_open(uri):
+        return types.SemanticTokens(data=[])
+    text = ls.workspace.get_text_document(uri).source
+    return types.SemanticTokens(data=semantic_tokens(text, ls.encoding()))
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
