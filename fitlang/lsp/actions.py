@@ -110,26 +110,64 @@ def _changes_number(current: str, replacement: str) -> bool:
     return re.findall(r"\d+", current) != re.findall(r"\d+", replacement)
 
 
+DIFF_LIMIT = 2_000  # lines: past this, a region whose line count changed is one edit
+
+
 def text_edits(index: LineIndex, new_text: str) -> list[types.TextEdit]:
     """The edits that turn the document into `new_text`, line by line (so that the cursor
-    and folds stay where they were outside the lines that change)."""
+    and folds stay where they were outside the lines that change). Linear in the usual
+    case: the lines the two texts share at both ends are skipped, and a middle with as many
+    lines on both sides is compared line by line; difflib only for a small middle whose
+    line count changed."""
     old_lines = index.text.split("\n")
     new_lines = new_text.split("\n")
     if old_lines == new_lines:
         return []
-    edits = []
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
+    head = 0
+    while head < min(len(old_lines), len(new_lines)) and old_lines[head] == new_lines[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old_lines), len(new_lines)) - head \
+            and old_lines[-1 - tail] == new_lines[-1 - tail]:
+        tail += 1
+    old_end, new_end = len(old_lines) - tail, len(new_lines) - tail
+    if old_end - head == new_end - head:
+        runs = _changed_runs(old_lines, new_lines, head, old_end)
+    elif max(old_end, new_end) - head <= DIFF_LIMIT:
+        matcher = difflib.SequenceMatcher(None, old_lines[head:old_end], new_lines[head:new_end],
+                                          autojunk=False)
+        runs = [(head + i1, head + i2, head + j1, head + j2)
+                for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+    else:
+        runs = [(head, old_end, head, new_end)]
+    return [_edit(index, old_lines, new_lines, *run) for run in runs]
+
+
+def _changed_runs(old_lines: list[str], new_lines: list[str], start: int, end: int
+                  ) -> list[tuple[int, int, int, int]]:
+    """Runs of lines that differ, where both sides have the same lines in between."""
+    runs = []
+    line = start
+    while line < end:
+        if old_lines[line] == new_lines[line]:
+            line += 1
             continue
-        if i2 < len(old_lines):  # whole lines, each with its newline
-            edit_range = types.Range(index.position(i1 + 1, 1), index.position(i2 + 1, 1))
-            replacement = "".join(line + "\n" for line in new_lines[j1:j2])
-        elif i1 == 0:  # everything
-            edit_range = types.Range(types.Position(0, 0), index.end())
-            replacement = "\n".join(new_lines[j1:j2])
-        else:  # up to the end, which has no newline: start after the line before
-            edit_range = types.Range(index.position(i1, len(old_lines[i1 - 1]) + 1), index.end())
-            replacement = "".join("\n" + line for line in new_lines[j1:j2])
-        edits.append(types.TextEdit(edit_range, replacement))
-    return edits
+        first = line
+        while line < end and old_lines[line] != new_lines[line]:
+            line += 1
+        runs.append((first, line, first, line))
+    return runs
+
+
+def _edit(index: LineIndex, old_lines: list[str], new_lines: list[str],
+          i1: int, i2: int, j1: int, j2: int) -> types.TextEdit:
+    if i2 < len(old_lines):  # whole lines, each with its newline
+        edit_range = types.Range(index.position(i1 + 1, 1), index.position(i2 + 1, 1))
+        replacement = "".join(line + "\n" for line in new_lines[j1:j2])
+    elif i1 == 0:  # everything
+        edit_range = types.Range(types.Position(0, 0), index.end())
+        replacement = "\n".join(new_lines[j1:j2])
+    else:  # up to the end, which has no newline: start after the line before
+        edit_range = types.Range(index.position(i1, len(old_lines[i1 - 1]) + 1), index.end())
+        replacement = "".join("\n" + line for line in new_lines[j1:j2])
+    return types.TextEdit(edit_range, replacement)
