@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import queue
 import random
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -1073,3 +1075,46 @@ def test_vscode_extension_declares_the_language():
     assert ["{", "}"] in configuration["brackets"]
     script = (ROOT / "editors" / "vscode" / "extension.js").read_text()
     assert "vscode-languageclient" in script and '"lsp"' in script
+
+
+def test_vscode_extension_contributes_its_commands():
+    """Every command extension.js registers is in the Command Palette (contributes.commands),
+    and the other way round."""
+    package = json.loads((ROOT / "editors" / "vscode" / "package.json").read_text())
+    script = (ROOT / "editors" / "vscode" / "extension.js").read_text()
+    registered = set(re.findall(r'registerCommand\("([^"]+)"', script))
+    contributed = {c["command"]: f'{c["category"]}: {c["title"]}'
+                   for c in package["contributes"]["commands"]}
+    assert contributed == {"fitlang.restartServer": "fitlang: Restart Server"}
+    assert registered == set(contributed)
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_vscode_extension_packages_without_prompts(tmp_path):
+    """`npx @vscode/vsce package` with stdin closed: a prompt would fail it. The npm cache
+    is in the worktree's build/ directory (ignored by git), so a second run is quicker."""
+    import zipfile
+
+    extension = tmp_path / "vscode"
+    shutil.copytree(ROOT / "editors" / "vscode", extension,
+                    ignore=shutil.ignore_patterns("node_modules", "*.vsix"))
+    env = {**os.environ, "npm_config_cache": str(ROOT / "build" / "npm-cache"),
+           "npm_config_update_notifier": "false", "npm_config_fund": "false",
+           "npm_config_audit": "false"}
+    install = subprocess.run(["npm", "install", "--ignore-scripts", "--prefer-offline"],
+                             cwd=extension, env=env, capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=600)
+    if install.returncode != 0:
+        pytest.skip(f"npm install failed (no registry?): {install.stderr[-400:]}")
+    packaged = subprocess.run(["npx", "--no-install", "vsce", "package", "--out", "fitlang.vsix"],
+                              cwd=extension, env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=300)
+    assert packaged.returncode == 0, packaged.stdout + packaged.stderr
+    with zipfile.ZipFile(extension / "fitlang.vsix") as vsix:
+        names = set(vsix.namelist())
+        manifest = json.loads(vsix.read("extension/package.json"))
+    assert {"extension/LICENSE.txt", "extension/extension.js",  # vsce renames LICENSE
+            "extension/syntaxes/fit.tmLanguage.json"} <= names
+    assert "extension/node_modules/vscode-languageclient/package.json" in names
+    assert manifest["contributes"]["commands"][0]["command"] == "fitlang.restartServer"
+    assert manifest["repository"]["directory"] == "editors/vscode"
