@@ -592,6 +592,20 @@ def test_completion_reads_a_bounded_window(size, where):
         assert labels == set()
 
 
+def test_completion_at_the_start_of_an_empty_line():
+    """The word before the cursor ends at the cursor: `$` also matched before the newline
+    that ends the line above, which took `GiB` of `memory = 64GiB` for the word being typed
+    (found by the Neovim test: its cursor was on an empty line)."""
+    from fitlang.lsp.completion import Completer
+
+    text = "workload w {\n  memory = 64GiB\n\n}\n"
+    offset = text.index("\n\n}") + 1
+    completer = Completer(None, None, text, offset)
+    labels = {item.label for item in completer.items()}
+    assert {"replicas", "cpu", "require"} <= labels and not {"GiB", "memory"} & labels
+    assert completer.replace_from() == offset
+
+
 @lsp
 async def test_a_2mb_string_does_not_stall_the_server(client: LanguageClient, project):
     text = CLUSTER.replace("const BIG", 'const NOTE = "' + "x" * 2_000_000 + '"\nconst BIG')

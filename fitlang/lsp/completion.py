@@ -182,7 +182,7 @@ def context(text: str, offset: int) -> Context:
     # the searches below are anchored at the end: on a bounded tail, so that a long run of
     # name characters before the cursor costs nothing
     tail_start = max(0, len(before) - WORD_LIMIT)
-    word = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", before[tail_start:])
+    word = re.search(r"[A-Za-z_][A-Za-z0-9_]*\Z", before[tail_start:])
     frame = frames[-1]
     partial_at = len(before)
     if word is not None and not in_string and not in_comment:
@@ -193,9 +193,9 @@ def context(text: str, offset: int) -> Context:
             if not frame.statement and word.group() in frame.seen:
                 frame.seen.discard(word.group())
     head = before[max(0, partial_at - WORD_LIMIT): partial_at]
-    if re.search(r"\d[ \t]?$", head) and not re.search(r"[A-Za-z_]\w*$", head.rstrip()):
+    if re.search(r"\d[ \t]?\Z", head) and not re.search(r"[A-Za-z_]\w*\Z", head.rstrip()):
         context.after_number = True
-    qualified = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*\.$", head)
+    qualified = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*\.\Z", head)
     if qualified is not None:
         context.qualifier = qualified.group(1)
         if frame.statement[-2:] == [qualified.group(1), "."]:
