@@ -770,6 +770,36 @@ async def test_semantic_tokens_colour_the_file(client: LanguageClient, project):
     close_doc(doc)
 
 
+@lsp
+async def test_inlay_hints_show_where_the_last_solve_placed_each_workload(client, project):
+    """Two nodes of 16 CPU at 4 USD/h; `web` (12 CPU) and `batch` (4 CPU), 2 replicas each:
+    each node runs one of each (16 CPU), so by CPU `web` pays 12/16 of 4 USD/h per node,
+    6 USD/h of the 8 (75%), and `batch` 2 USD/h (25%). Computed by hand."""
+    text = ('pool big {\n  count = 2\n  cpu = 16\n  memory = 64GiB\n  price = 4 USD/h\n}\n\n'
+            'workload web {\n  replicas = 2\n  cpu = 12\n  memory = 8GiB\n}\n\n'
+            'workload batch {\n  replicas = 2\n  cpu = 4\n  memory = 8GiB\n}\n')
+    doc = await open_doc(client, project / "hints.fit", text)
+    everything = types.Range(types.Position(0, 0), types.Position(30, 0))
+
+    async def hints():
+        found = await client.text_document_inlay_hint_async(types.InlayHintParams(doc.id, everything))
+        return [(h.position.line, h.position.character, h.label) for h in found or []]
+
+    assert await hints() == []  # nothing solved before a save
+    client.text_document_did_save(types.DidSaveTextDocumentParams(doc.id))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not (found := await hints()) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    web, batch = doc.at("replicas = 2"), doc.at("replicas = 2", nth=1)
+    assert found == [
+        (web.line, web.character + 12, "on big \u00d72 \u00b7 6.00 USD/h (75% of cost)"),
+        (batch.line, batch.character + 12, "on big \u00d72 \u00b7 2.00 USD/h (25% of cost)")]
+    await doc.change(text.replace("cpu = 4\n", "cpu = 2\n"))
+    assert await hints() == []  # the text solved is no more
+    close_doc(doc)
+
+
 # ---- robustness: every request answered, every malformed message survived ----------------
 
 

@@ -74,6 +74,8 @@ class FitLanguageServer(LanguageServer):
         self.pending_warnings: dict[str, asyncio.TimerHandle] = {}
         self.warning_jobs: dict[str, asyncio.Task] = {}
         self.warned: dict[str, _Solved] = {}  # root uri -> its rule warnings, from a worker
+        # root uri -> (versions, workload -> pools and cost) from the last solve after a save
+        self.placed: dict[str, tuple[dict[str, int | None], dict]] = {}
         self.last_change: dict[str, float] = {}
         self.uri_of: dict[Path, str] = {}  # open documents' paths -> their uris, as sent
         self.solve_budget = SOLVE_BUDGET
@@ -318,7 +320,7 @@ class FitLanguageServer(LanguageServer):
         return {u: v for u, v in versions.items() if u == uri or self.path_of(u) in paths}
 
     async def _run_worker(self, uri: str, job: str, budget: float
-                          ) -> tuple[dict[str, int | None], list[dict]] | None:
+                          ) -> tuple[dict[str, int | None], list[dict], dict] | None:
         """Run a job in the worker process (solver_worker); its diagnostics, or None when
         it failed or the text changed meanwhile (then what it says is about another text)."""
         versions = self.relevant_versions(uri)
@@ -339,7 +341,8 @@ class FitLanguageServer(LanguageServer):
         if process.returncode != 0 or any(current.get(u) != v for u, v in versions.items()):
             return None
         try:
-            return versions, json.loads(output)["diagnostics"]
+            answer = json.loads(output)
+            return versions, answer["diagnostics"], answer.get("placed", {})
         except (ValueError, KeyError):
             return None
 
@@ -366,8 +369,11 @@ class FitLanguageServer(LanguageServer):
                 self.solving.pop(uri, None)
         if got is None:
             return
-        solved = self._found_by_worker(uri, *got)
+        versions, found, placed = got
+        self.placed[uri] = (versions, placed)
+        solved = self._found_by_worker(uri, versions, found)
         if not solved.diagnostics:
+            self.refresh_inlay_hints()
             return
         self.solved[uri] = solved
         for target in solved.diagnostics:
@@ -381,11 +387,18 @@ class FitLanguageServer(LanguageServer):
                 self.warning_jobs.pop(uri, None)
         if got is None:
             return
-        warned = self._found_by_worker(uri, *got)
+        warned = self._found_by_worker(uri, got[0], got[1])
         before = self.warned.get(uri)
         self.warned[uri] = warned
         for target in set(warned.diagnostics) | (set(before.diagnostics) if before else set()):
             self.publish(target)
+
+    def refresh_inlay_hints(self) -> None:
+        """Ask the client to ask again (when it said it can be asked)."""
+        workspace = self.client_capabilities.workspace
+        inlay = workspace.inlay_hint if workspace is not None else None
+        if inlay is not None and inlay.refresh_support:
+            self.workspace_inlay_hint_refresh(None)
 
     def _text(self, path: Path) -> str:
         uri = self.uri_of.get(path)
@@ -666,6 +679,42 @@ def semantic_tokens_full(ls: FitLanguageServer, params: types.SemanticTokensPara
         return types.SemanticTokens(data=[])
     text = ls.workspace.get_text_document(uri).source
     return types.SemanticTokens(data=semantic_tokens(text, ls.encoding()))
+
+
+@server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
+def inlay_hint(ls: FitLanguageServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+    """After each workload's `replicas = N`: where the last solve after a save put it, and
+    its share of the cost (while the text is the one solved)."""
+    uri = params.text_document.uri
+    placed = ls.placed.get(uri)
+    versions = ls.versions()
+    if placed is None or any(versions.get(u) != v for u, v in placed[0].items()):
+        return []
+    analysis = ls.analysis(uri, fresh=False)
+    module = analysis.module(ls.path_of(uri)) if analysis is not None else None
+    if module is None:
+        return []
+    index = ls.index(uri)
+    hints = []
+    for decl in module.decls:
+        if not isinstance(decl, n.Block) or decl.kind.name != "workload" or decl.name is None:
+            continue
+        where = placed[1].get(decl.name.name)
+        replicas = next((e for e in decl.entries if isinstance(e, n.Attribute)
+                         and e.name.name == "replicas"), None)
+        if where is None or replicas is None:
+            continue
+        position = index.range(replicas.span).end
+        if not (params.range.start.line <= position.line <= params.range.end.line):
+            continue
+        hints.append(types.InlayHint(position=position, label=_placed_label(where),
+                                     padding_left=True))
+    return hints
+
+
+def _placed_label(where: dict) -> str:
+    pools = ", ".join(f"{pool} \u00d7{count}" for pool, count in where["pools"].items())
+    return f"on {pools} \u00b7 {where['cost']:.2f} USD/h ({where['share'] * 100:.0f}% of cost)"
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,

@@ -18,15 +18,18 @@ import json
 import os
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from fitlang.diagnostics import Diagnostic
 
 
-def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
+def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float,
+                         placed: dict | None = None
                          ) -> tuple[list[Diagnostic], dict[str, str]]:
     """The conflict diagnostics for `root` (none when it has errors, places everything, or
-    leaves replicas out by `allow_unplaced`), and display path -> resolved path."""
+    leaves replicas out by `allow_unplaced`), and display path -> resolved path. When every
+    replica can be placed, `placed` gets where `fitc solve` puts each workload."""
     from fitlang.check.checker import check_file
     from fitlang.check.loader import Workspace
     from fitlang.model.build import build_problem
@@ -43,6 +46,11 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
         return [], files
     remaining = max(time_limit - (time.monotonic() - started), 1.0)
     if feasible(built.problem, remaining):
+        if placed is not None:
+            from fitlang.solve.placement import solve
+
+            remaining = max(time_limit - (time.monotonic() - started), 1.0)
+            placed.update(placement_summary(built.problem, solve(built.problem, "auto", remaining)))
         return [], files
     from fitlang.solve.explain import explanation_diagnostics  # what `fitc solve` prints
 
@@ -52,6 +60,35 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
 
 
 UNDECIDED = "could be placed in the time allowed"
+
+
+def placement_summary(problem, placement) -> dict[str, dict]:
+    """Workload -> the pools its replicas are on (replicas per pool) and its cost: each node
+    in use costs its price, shared among the replicas on it by the CPU they request (equally
+    when none requests CPU); `share` is that cost over the cost of every node in use."""
+    from fitlang.solve.report import listed_nodes
+
+    demands = {d.name: d for d in problem.demands}
+    classes = dict(listed_nodes(problem, placement))
+    on_node: dict[str, list] = {}
+    for assignment in placement.assignments:
+        on_node.setdefault(assignment.node, []).append(demands[assignment.workload])
+    summary: dict[str, dict] = {}
+    total = Fraction(0)
+    for node, replicas in on_node.items():
+        node_class = classes[node]
+        price = Fraction(node_class.price or 0)
+        total += price
+        cpu = [Fraction(d.requests.get("cpu", 0)) for d in replicas]
+        weights = cpu if sum(cpu) else [Fraction(1)] * len(replicas)
+        for demand, weight in zip(replicas, weights):
+            name = demand.workload if demand.option is not None else demand.name
+            entry = summary.setdefault(name, {"pools": {}, "cost": Fraction(0)})
+            entry["pools"][node_class.pool] = entry["pools"].get(node_class.pool, 0) + 1
+            entry["cost"] += price * weight / sum(weights)
+    return {name: {"pools": dict(sorted(entry["pools"].items())), "cost": float(entry["cost"]),
+                   "share": float(entry["cost"] / total) if total else 0.0}
+            for name, entry in summary.items()}
 
 
 def warning_diagnostics(root: Path, overlay: dict[Path, str]
@@ -72,16 +109,17 @@ def main() -> int:
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     root = Path(request["root"])
+    placed: dict = {}
     if request.get("job") == "warnings":
         diagnostics, files = warning_diagnostics(root, overlay)
     else:
         diagnostics, files = conflict_diagnostics(root, overlay,
-                                                  float(request.get("time_limit", 10.0)))
+                                                  float(request.get("time_limit", 10.0)), placed)
     output = [{"code": d.code, "severity": d.severity.value, "message": d.message,
                "file": files.get(d.path, d.path),
                "span": [d.span.line, d.span.column, d.span.end_line, d.span.end_column,
                         d.span.start, d.span.end]} for d in diagnostics]
-    answer.write(json.dumps({"diagnostics": output}))
+    answer.write(json.dumps({"diagnostics": output, "placed": placed}))
     answer.close()
     return 0
 
