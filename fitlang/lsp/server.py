@@ -38,7 +38,8 @@ from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
 DEBOUNCE = 0.15  # seconds of quiet before a burst of edits is checked
-WARNINGS_DELAY = 0.25  # seconds of quiet after a check before its rule warnings are sought
+WARNINGS_DELAY = 1.0  # seconds of quiet after a check before its rule warnings are sought
+# (a worker process then builds the placement problem: while the user types, none runs)
 SOLVE_BUDGET = 10.0  # seconds the solver may take after a save
 WARNINGS_BUDGET = 30.0  # seconds the rule warnings may take
 SOURCE = "fitc"
