@@ -78,6 +78,7 @@ class FitLanguageServer(LanguageServer):
         # root uri -> (versions, workload -> pools and cost) from the last solve after a save
         self.placed: dict[str, tuple[dict[str, int | None], dict]] = {}
         self.last_change: dict[str, float] = {}
+        self.busy_until = float("-inf")  # when the last check ended (the event loop's clock)
         self.uri_of: dict[Path, str] = {}  # open documents' paths -> their uris, as sent
         self.solve_budget = SOLVE_BUDGET
         self.root: Path | None = None  # the project folder, when the client names one
@@ -132,7 +133,9 @@ class FitLanguageServer(LanguageServer):
     def schedule(self, uri: str, changed: bool = True) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        quiet = now - self.last_change.get(uri, float("-inf")) > DEBOUNCE
+        # quiet: no edit and no check for a while. A keystroke that waited behind a long
+        # check (a big file) is no quiet spell: the keystrokes queued with it are one burst.
+        quiet = now - max(self.last_change.get(uri, float("-inf")), self.busy_until) > DEBOUNCE
         if changed:
             self.last_change[uri] = now
         handle = self.pending.pop(uri, None)
@@ -157,6 +160,7 @@ class FitLanguageServer(LanguageServer):
             touched |= self._check_root(root, overlay)
         for target in touched:
             self.publish(target)
+        self.busy_until = asyncio.get_running_loop().time()
 
     def _check_root(self, root: str, overlay: dict[Path, str]) -> set[str]:
         document = self.workspace.get_text_document(root)
