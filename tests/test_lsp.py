@@ -995,6 +995,68 @@ def test_incremental_parse_equals_a_whole_parse():
                 [(d.code, d.span, d.message) for d in whole.diagnostics]
 
 
+def _tokens_lexed(monkeypatch) -> list[int]:
+    """A counter of the tokens the parser's lexer produces (the work a parse does)."""
+    from fitlang.syntax.lexer import FastLexer
+
+    count = [0]
+    make = FastLexer._token
+
+    def counted(*arguments):
+        count[0] += 1
+        return make(*arguments)
+
+    monkeypatch.setattr(FastLexer, "_token", staticmethod(counted))
+    return count
+
+
+def test_a_syntax_error_reparses_only_around_it(monkeypatch):
+    """An edit that breaks the syntax in the middle of a 1,000-line policy: the recovery
+    reads the declarations around the error, not the file (before: the whole file, twice,
+    which made such edits 150-200 ms at 5,000 lines). The errors are those of a whole parse
+    (test_incremental_parse_equals_a_whole_parse)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from gen_policy import generate
+
+    from fitlang.lsp.incremental import ParseCache
+    from fitlang.syntax.parser import parse_source
+
+    text = generate(1000)
+    cache = ParseCache()
+    cache.parse(text, "big.fit")
+    count = _tokens_lexed(monkeypatch)
+    parse_source(text, "big.fit")
+    whole = count[0]
+    anchor = text.index("replicas = ", len(text) // 2) + len("replicas = ")
+    count[0] = 0
+    broken = cache.parse(text[:anchor] + "{" + text[anchor:], "big.fit")
+    assert [d.code for d in broken.diagnostics] == ["E0002"]
+    assert count[0] < whole / 10
+
+
+def test_formatting_reparses_only_what_changed(monkeypatch):
+    """Formatting reads the text through the editor's parse cache and checks the result
+    through one of its own: after the first time, only the declarations that changed are
+    parsed (before: the whole file, twice)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from gen_policy import generate
+
+    from fitlang.lsp.incremental import ParseCache
+    from fitlang.syntax.formatter import format_source
+
+    text = generate(1000)
+    edited, formatted_cache = ParseCache(), ParseCache()
+    messy = text.replace("  cpu = ", "  cpu  = ", 1)
+    edited.parse(messy, "big.fit")
+    assert format_source(messy, "big.fit", edited.parse, formatted_cache.parse).text == text
+    count = _tokens_lexed(monkeypatch)
+    again = text.replace("replicas = ", "replicas  =  ", 1)
+    edited.parse(again, "big.fit")  # the check of the edit, before formatting is asked for
+    count[0] = 0
+    assert format_source(again, "big.fit", edited.parse, formatted_cache.parse).text == text
+    assert count[0] < 200  # one declaration's tokens, not the file's (tens of thousands)
+
+
 # ---- editors: the TextMate grammar ----------------------------------------------------
 
 
