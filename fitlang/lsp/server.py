@@ -3,10 +3,11 @@
 Diagnostics are `fitc check`'s, for the text on screen: on open at once, on change after a
 short pause (an edit after a quiet spell is checked at once, a burst of keystrokes once it
 stops), in the file they belong to (an error in an imported file goes to that file). A file
-without errors also gets the solver-free warnings W0101-W0103. After a save, a separate
-process asks the solver whether every replica can be placed and, when not, adds the
-conflict (E0501, E0504) where its rules stand; the result is dropped if the text changed
-meanwhile.
+without errors also gets the solver-free warnings W0101-W0103, from a worker process after
+a second without edits. After a save, a worker process asks the solver whether every
+replica can be placed and, when not, adds the conflict (E0501, E0504) where its rules stand;
+when it can, inlay hints show where each workload goes. Results are dropped if the text
+changed meanwhile.
 """
 
 from __future__ import annotations
@@ -266,6 +267,7 @@ class FitLanguageServer(LanguageServer):
         self.analyses.pop(uri, None)
         self.parsed_whole.pop(uri, None)
         self.cancel_warnings(uri)
+        self.placed.pop(uri, None)
         warned = self.warned.pop(uri, None)
         solved = self.solved.pop(uri, None)
         task = self.solving.pop(uri, None)
