@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -26,10 +27,17 @@ def problem_from(tmp_path: Path, text: str, name: str = "p.fit"):
 
 
 def solved(problem, backend: str = "auto") -> Placement:
+    """Solve and verify. A placement that leaves replicas out of a policy without
+    `allow_unplaced` breaks exactly that rule, once per workload left short, and no other."""
     placement = solve(problem, backend)
     document = json.loads(as_json(problem, placement, []))
-    violations, problems = verify(problem, document)
+    allowing = dataclasses.replace(problem, allow_unplaced=True)
+    violations, problems = verify(allowing, document)
     assert problems == [] and violations == [], [v.message for v in violations] + problems
+    violations, _ = verify(problem, document)
+    short = {u.workload for u in placement.unplaced}
+    expected = 0 if problem.allow_unplaced else len({problem.demand(w).workload for w in short})
+    assert len(violations) == expected, [v.message for v in violations]
     return placement
 
 

@@ -304,7 +304,7 @@ def test_optimum_matches_brute_force(fleet, backend):
     demands = [d for d in demands if all(
         d.requests["cpu"] <= c.capacity["cpu"] and d.requests["memory"] <= c.capacity["memory"]
         for c in classes if c.id in d.eligible)]
-    problem = Problem(classes, demands, ["cost"])
+    problem = Problem(classes, demands, ["cost"], allow_unplaced=True)
     expected = _brute_force(classes, demands)
     placement = solve(problem, backend)
     document = json.loads(as_json(problem, placement, []))
@@ -653,3 +653,84 @@ def test_verify_rejects_a_zone_rule_on_a_node_without_a_zone(tmp_path):
     messages = [v.message for v in verify(problem, document)[0]]
     assert "`web` may not run on `bare-0`: anti_affinity self on zone (nodes of `bare` have no zone)" \
         in messages
+
+
+# ---- issue 12: verify checks everything --------------------------------------------------
+
+SMALL = pool("p", 3, 4, "16Gi", 1) + workload("w", 3, 2, "4Gi")
+
+
+def _document(tmp_path, text=SMALL):
+    problem = problem_from(tmp_path, text)
+    document = json.loads(as_json(problem, solved(problem), []))
+    return problem, document
+
+
+def _messages(problem, document) -> list[str]:
+    violations, problems = verify(problem, document)
+    assert problems == []
+    return [v.message for v in violations]
+
+
+def test_verify_rejects_an_empty_assignment_list(tmp_path):
+    problem, document = _document(tmp_path)
+    document["assignments"] = []
+    document["objective"]["value"] = 0.0
+    document["objective"]["lower_bound"] = 0.0
+    assert _messages(problem, document) == [
+        "`w` has 3 of 3 replicas neither placed nor listed as unplaced (replica 0, 1, 2)"]
+
+
+def test_verify_rejects_a_dropped_replica(tmp_path):
+    problem, document = _document(tmp_path)
+    document["assignments"] = [a for a in document["assignments"] if a["replica"] != 1]
+    assert _messages(problem, document)[0] == \
+        "`w` has 1 of 3 replicas neither placed nor listed as unplaced (replica 1)"
+
+
+def test_verify_rejects_unplaced_replicas_unless_the_policy_allows_them(tmp_path):
+    problem, document = _document(tmp_path)
+    # replica 2 shares a node with another (2 + 1 on 2 nodes): dropping it keeps the cost
+    alone = Counter(a["node"] for a in document["assignments"])
+    moved = next(a for a in document["assignments"] if alone[a["node"]] == 2)
+    document["assignments"].remove(moved)
+    document["unplaced"] = [{"workload": "w", "replica": moved["replica"], "reason": "moved"}]
+    assert _messages(problem, document) == [
+        "`w` has 1 replica unplaced, and the policy does not set `allow_unplaced = true`"]
+    allowing, _ = _document(tmp_path, SMALL + "policy {\n  allow_unplaced = true\n}\n")
+    assert _messages(allowing, document) == []
+
+
+def test_verify_recomputes_the_objective_from_node_prices(tmp_path):
+    problem, document = _document(tmp_path)
+    assert document["objective"]["value"] == 2.0 and _messages(problem, document) == []
+    document["objective"]["value"] = 1.5
+    assert _messages(problem, document) == [
+        "the placement states cost = 1.5; its nodes give 2.0",
+        "the stated lower bound 2.0 is above the objective 1.5"]
+    document["objective"]["value"] = 2.0
+    document["nodes"][0]["price"] = 0.5
+    assert _messages(problem, document) == [
+        "node `p-0` is listed at 0.5 USD/h; the policy prices it at 1 USD/h"]
+
+
+def test_verify_is_linear_in_rules_between_workloads(tmp_path, monkeypatch):
+    # `exclusive` makes one anti-affinity rule per other workload: each reads only the nodes of
+    # the two workloads it names (before, every rule read every node)
+    import fitlang.solve.verify as verifying
+
+    text = pool("p", 40, 4, "16Gi", 1) + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + "".join(
+        workload(f"w{i}", 1, 1, "1Gi") for i in range(30))
+    problem, document = _document(tmp_path, text)
+    calls = Counter()
+    domain_of = verifying._domain_of
+
+    def counting(node, node_class, topology):
+        calls[topology] += 1
+        return domain_of(node, node_class, topology)
+
+    monkeypatch.setattr(verifying, "_domain_of", counting)
+    assert _messages(problem, document) == []
+    # x: 30 rules, each reading the nodes x runs on and the one node of its target
+    x_nodes = len({a["node"] for a in document["assignments"] if a["workload"] == "x"})
+    assert calls["node"] == 30 * (x_nodes + 1)

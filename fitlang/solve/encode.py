@@ -400,9 +400,8 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
         if len(domains) < 2:
             continue
         least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
-        for value, class_ids in sorted(domains.items()):
+        for value, class_ids in domains.items():
             terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
-            model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
             exists = _domain_exists(encoding, [encoding.problem.node_class(c) for c in class_ids],
                                     f"{demand.name},{spread.topology}={value}")
             if exists is None:
@@ -410,6 +409,7 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
             else:  # least <= replicas here, unless no node of the domain is bought
                 model.add({**terms, least: -1, exists: -demand.replicas}, lower=-demand.replicas,
                           group=group)
+            model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
 
 
 def _domain_exists(encoding: Encoding, classes: list[NodeClass], name: str) -> int | None:

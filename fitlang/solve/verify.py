@@ -73,13 +73,116 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
             violations.append(Violation(f"gang `{demand.name}` has {placed[demand.name]} of "
                                         f"{demand.replicas} replicas placed: all or none",
                                         demand.spans.get("gang", demand.origin)))
-        violations += _affinities(problem, demand, owner, hosted)
+        violations += _affinities(problem, demand, owner, placed_on)
         violations += _spreads(problem, demand, owner, nodes_of, placed_on.get(demand.name, Counter()))
     for members in problem.latency_demands():
-        violations += _latency(problem, members, owner, hosted)
-    violations += _throughput(problem, placed, document)
+        violations += _latency(problem, members, owner, placed_on)
+    unplaced = _unplaced(demands, document)
+    violations += _every_replica(problem, seen, unplaced)
+    violations += _throughput(problem, placed, unplaced)
     violations += _money(problem, owner, hosted, bought)
+    violations += _objective(problem, owner, hosted, bought, document)
     return violations, []
+
+
+def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]]:
+    """Demand name -> replica numbers the placement lists as unplaced (an option workload:
+    under its first option, as `fitc solve` lists it, or under its own name)."""
+    listed: dict[str, list[int]] = {}
+    for item in document.get("unplaced", []):
+        demand = _demand_of(demands, item)
+        if demand is None and isinstance(item.get("workload"), str):
+            demand = next((d for d in demands.values() if d.group == item["workload"]), None)
+        name = demand.name if demand is not None else str(item.get("workload"))
+        listed.setdefault(name, []).append(item.get("replica"))
+    return listed
+
+
+def _every_replica(problem: Problem, seen: set[tuple[str, int]],
+                   unplaced: dict[str, list[int]]) -> list[Violation]:
+    """Every replica of every workload is placed once, or listed as unplaced where the policy
+    allows it (`allow_unplaced`). Option workloads are counted by throughput (`_throughput`)."""
+    violations = []
+    known = {d.name for d in problem.demands}
+    for name in sorted(set(unplaced) - known):
+        violations.append(Violation(f"the placement lists unknown workload `{name}` as unplaced", None))
+    placed_replicas: dict[str, set[int]] = {}
+    for workload, replica in seen:
+        placed_replicas.setdefault(workload, set()).add(replica)
+    for demand in problem.demands:
+        listed = unplaced.get(demand.name, [])
+        if demand.group is None:
+            placed = placed_replicas.get(demand.name, set())
+            counted = Counter(listed)
+            missing = [r for r in range(demand.replicas) if r not in placed and r not in counted]
+            twice = sorted({r for r in counted if r in placed or counted[r] > 1
+                            or not (isinstance(r, int) and 0 <= r < demand.replicas)}, key=str)
+            where = demand.spans.get("replicas", demand.origin)
+            if missing:
+                violations.append(Violation(
+                    f"`{demand.name}` has {len(missing)} of {demand.replicas} replicas neither placed "
+                    f"nor listed as unplaced (replica {', '.join(map(str, missing[:5]))}"
+                    f"{', ...' if len(missing) > 5 else ''})", where))
+            if twice:
+                violations.append(Violation(
+                    f"`{demand.name}` replica {', '.join(map(str, twice[:5]))} is listed as unplaced "
+                    "but placed, listed twice, or does not exist", where))
+        if listed and not problem.allow_unplaced:
+            violations.append(Violation(
+                f"`{demand.workload}` has {len(listed)} replica{'s' if len(listed) != 1 else ''} "
+                "unplaced, and the policy does not set `allow_unplaced = true`", demand.origin))
+    return violations
+
+
+def _objective(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Counter],
+               bought: set[str], document: dict) -> list[Violation]:
+    """The stated objective, recomputed from the policy's node prices (cost), the nodes in use
+    (nodes) or the preferences met; the stated lower bound is not above it; the nodes' stated
+    prices are the policy's."""
+    violations = []
+    for node in document.get("nodes", []):
+        if isinstance(node, dict) and "price" in node and node.get("name") in owner:
+            price = owner[node["name"]].price
+            if not isinstance(node["price"], (int, float)) or not _close(node["price"], price):
+                violations.append(Violation(f"node `{node['name']}` is listed at {node['price']} "
+                                            f"USD/h; the policy prices it at {float(price):g} USD/h",
+                                            owner[node["name"]].origin))
+    objective = document.get("objective")
+    if not isinstance(objective, dict) or objective.get("value") is None:
+        return violations
+    value, bound = objective.get("value"), objective.get("lower_bound")
+    actual = _recomputed(problem, objective.get("name"), owner, hosted, bought)
+    if not isinstance(value, (int, float)) or actual is not None and not _close(value, actual):
+        violations.append(Violation(f"the placement states {objective.get('name')} = {value}; its "
+                                    f"nodes give {float(actual) if actual is not None else '?'}",
+                                    None))
+    if isinstance(bound, (int, float)) and isinstance(value, (int, float)) and \
+            bound > value + _slack(value):
+        violations.append(Violation(f"the stated lower bound {bound} is above the objective {value}",
+                                    None))
+    return violations
+
+
+def _recomputed(problem: Problem, name: Any, owner: dict[str, NodeClass], hosted: dict[str, Counter],
+                bought: set[str]) -> Fraction | None:
+    used = {node for node, counts in hosted.items() if sum(counts.values())} | (bought & set(owner))
+    if name == "cost":
+        return sum((owner[n].price for n in used), Fraction(0))
+    if name == "nodes":
+        return Fraction(len(used))
+    if name == "preferences":  # the solver minimises minus the weights earned
+        return -sum((problem.demand(w).preference.get(owner[node].id, Fraction(0)) * amount
+                     for node, counts in hosted.items() for w, amount in counts.items()), Fraction(0))
+    return None
+
+
+def _slack(value: float) -> float:
+    """The JSON rounds to 6 decimals; floats carry 1e-15 of relative error."""
+    return 1e-6 + 1e-9 * abs(value)
+
+
+def _close(stated: float, actual: Fraction) -> bool:
+    return abs(Fraction(stated) - actual) <= _slack(float(actual))
 
 
 def _demand_of(demands: dict[str, Demand], item: dict) -> Demand | None:
@@ -97,10 +200,11 @@ def _shown(item: dict) -> str:
     return item["workload"] + (f"` option `{option}" if option is not None else "")
 
 
-def _throughput(problem: Problem, placed: Counter, document: dict) -> list[Violation]:
+def _throughput(problem: Problem, placed: Counter, listed: dict[str, list[int]]) -> list[Violation]:
     """Each workload with options: what its replicas deliver reaches its throughput (or, when
     the placement reports it unplaced, nothing of it runs); a gang uses one option only."""
-    unplaced = {u.get("workload") for u in document.get("unplaced", []) if isinstance(u, dict)}
+    unplaced = {problem.demand(name).workload for name in listed
+                if any(d.name == name for d in problem.demands)}
     violations = []
     for group in problem.option_groups:
         members = [problem.demand(name) for name in group.demands]
@@ -130,6 +234,16 @@ def _shape_problems(document: Any) -> list[str]:
                             "and `node` (string)")
     if "nodes" in document and not isinstance(document["nodes"], list):
         problems.append("`nodes` must be a list")
+    unplaced = document.get("unplaced", [])
+    if not isinstance(unplaced, list):
+        problems.append("`unplaced` must be a list")
+    else:
+        for index, item in enumerate(unplaced):
+            if not (isinstance(item, dict) and isinstance(item.get("workload"), str)
+                    and isinstance(item.get("replica"), int)):
+                problems.append(f"unplaced[{index}] needs `workload` (string) and `replica` (integer)")
+    if "objective" in document and not isinstance(document["objective"], dict):
+        problems.append("`objective` must be an object")
     return problems
 
 
@@ -151,18 +265,19 @@ def _domain_of(node: str, node_class: NodeClass, topology: str) -> str | None:
 
 
 def _affinities(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
-                hosted: dict[str, Counter]) -> list[Violation]:
+                placed_on: dict[str, Counter]) -> list[Violation]:
+    """Each rule reads the nodes of the two workloads it names only: linear in replicas."""
     violations = []
+    here = placed_on.get(demand.name)
+    if not here:
+        return violations
     for rule in demand.affinities:
         mine: Counter = Counter()
-        theirs: set[str | None] = set()
         target = demand.name if rule.target == "self" else rule.target
-        for node, counts in hosted.items():
-            domain = _domain_of(node, owner[node], rule.topology)
-            if counts[demand.name]:
-                mine[domain] += counts[demand.name]
-            if counts[target]:
-                theirs.add(domain)
+        for node, amount in here.items():
+            mine[_domain_of(node, owner[node], rule.topology)] += amount
+        theirs = {_domain_of(node, owner[node], rule.topology)
+                  for node in placed_on.get(target, ())}
         verb = "anti_affinity" if rule.anti else "affinity"
         if rule.target == "self":
             crowded = sorted(str(d) for d, n in mine.items() if n > 1 or d is None)
@@ -212,17 +327,16 @@ def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
 
 
 def _latency(problem: Problem, members: list[Demand], owner: dict[str, NodeClass],
-             hosted: dict[str, Counter]) -> list[Violation]:
+             placed_on: dict[str, Counter]) -> list[Violation]:
     """A workload's latency rules, its options' replicas counted together."""
     violations = []
-    names = {demand.name for demand in members}
     for rule in members[0].latency:
         placed = within = 0
-        for node, counts in hosted.items():
-            here = sum(counts[name] for name in names)
-            placed += here
-            if problem.within_reach(rule, owner[node]):
-                within += here
+        for demand in members:
+            for node, here in placed_on.get(demand.name, Counter()).items():
+                placed += here
+                if problem.within_reach(rule, owner[node]):
+                    within += here
         if placed and within < rule.replicas:
             violations.append(Violation(
                 f"`{members[0].workload}` has {within} replica{'s' if within != 1 else ''} within "
