@@ -52,7 +52,10 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                                         f"does not exist (replicas = {demand.replicas})",
                                         demand.spans.get("replicas", demand.origin)))
         seen.add(key)
-        hosted.setdefault(node, Counter())[demand.name] += 1
+        counts = hosted.get(node)
+        if counts is None:  # not setdefault: a Counter per assignment was half the time
+            counts = hosted[node] = Counter()
+        counts[demand.name] += 1
         node_class = owner[node]
         if node_class.id in demand.excluded:
             reason = demand.excluded[node_class.id]
@@ -67,7 +70,9 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
     placed_on: dict[str, Counter] = {}
     for node, counts in hosted.items():
         for name, amount in counts.items():
-            placed_on.setdefault(name, Counter())[node] += amount
+            if name not in placed_on:
+                placed_on[name] = Counter()
+            placed_on[name][node] += amount
     for demand in problem.demands:
         if demand.gang and placed[demand.name] not in (0, demand.replicas):
             violations.append(Violation(f"gang `{demand.name}` has {placed[demand.name]} of "
@@ -140,10 +145,13 @@ def _objective(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, 
     (nodes) or the preferences met; the stated lower bound is not above it; the nodes' stated
     prices are the policy's."""
     violations = []
+    prices = {c.id: float(c.price) for c in problem.classes}  # floats: one check per node
     for node in document.get("nodes", []):
         if isinstance(node, dict) and "price" in node and node.get("name") in owner:
             price = owner[node["name"]].price
-            if not isinstance(node["price"], (int, float)) or not _close(node["price"], price):
+            stated = node["price"]
+            if not isinstance(stated, (int, float)) or \
+                    abs(stated - prices[owner[node["name"]].id]) > _slack(stated):
                 violations.append(Violation(f"node `{node['name']}` is listed at {node['price']} "
                                             f"USD/h; the policy prices it at {float(price):g} USD/h",
                                             owner[node["name"]].origin))
@@ -166,8 +174,9 @@ def _objective(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, 
 def _recomputed(problem: Problem, name: Any, owner: dict[str, NodeClass], hosted: dict[str, Counter],
                 bought: set[str]) -> Fraction | None:
     used = {node for node, counts in hosted.items() if sum(counts.values())} | (bought & set(owner))
-    if name == "cost":
-        return sum((owner[n].price for n in used), Fraction(0))
+    if name == "cost":  # per class: a few exact products instead of a sum per node
+        per_class = Counter(owner[n].id for n in used)
+        return sum((problem.node_class(c).price * k for c, k in per_class.items()), Fraction(0))
     if name == "nodes":
         return Fraction(len(used))
     if name == "preferences":  # the solver minimises minus the weights earned
