@@ -173,16 +173,23 @@ def _objective(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, 
 
 def _recomputed(problem: Problem, name: Any, owner: dict[str, NodeClass], hosted: dict[str, Counter],
                 bought: set[str]) -> Fraction | None:
-    used = {node for node, counts in hosted.items() if sum(counts.values())} | (bought & set(owner))
+    per_class = _used_per_class(owner, hosted, bought)
     if name == "cost":  # per class: a few exact products instead of a sum per node
-        per_class = Counter(owner[n].id for n in used)
         return sum((problem.node_class(c).price * k for c, k in per_class.items()), Fraction(0))
     if name == "nodes":
-        return Fraction(len(used))
+        return Fraction(sum(per_class.values()))
     if name == "preferences":  # the solver minimises minus the weights earned
         return -sum((problem.demand(w).preference.get(owner[node].id, Fraction(0)) * amount
                      for node, counts in hosted.items() for w, amount in counts.items()), Fraction(0))
     return None
+
+
+def _used_per_class(owner: dict[str, NodeClass], hosted: dict[str, Counter],
+                    bought: set[str]) -> Counter:
+    """Class id -> its nodes in use: hosting a replica, or bought."""
+    used = {node for node, counts in hosted.items() if any(counts.values())}
+    used |= {node for node in bought if node in owner}
+    return Counter(owner[node].id for node in used)
 
 
 def _slack(value: float) -> float:
@@ -357,14 +364,13 @@ def _latency(problem: Problem, members: list[Demand], owner: dict[str, NodeClass
 def _money(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Counter],
            bought: set[str]) -> list[Violation]:
     violations = []
-    used = {node for node, counts in hosted.items() if sum(counts.values())} | bought
-    cost = sum((owner[n].price for n in used if n in owner), Fraction(0))
+    per_class = _used_per_class(owner, hosted, bought)
+    cost = sum((problem.node_class(c).price * k for c, k in per_class.items()), Fraction(0))
     if problem.budget is not None and cost > problem.budget:
         violations.append(Violation(f"the placement costs {float(cost):.2f} USD/h, over the budget "
                                     f"of {float(problem.budget):.2f} USD/h", problem.budget_origin))
     for cap in problem.power_caps:
-        scope = set(cap.classes)
-        drawn = sum((owner[n].power_watts for n in used if n in owner and owner[n].id in scope),
+        drawn = sum((problem.node_class(c).power_watts * per_class[c] for c in set(cap.classes)),
                     Fraction(0))
         if drawn > cap.cap_watts:
             violations.append(Violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over "
