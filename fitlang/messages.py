@@ -391,6 +391,14 @@ class PlacementFileError(Message):
     fix = "Give the JSON that `fitc solve --format json` prints."
 
 
+class PlacementUndecided(Message):
+    code = "E0506"
+    summary = "no verdict within the time allowed"
+    template = "{detail}"
+    fix = ("Raise `--time-limit`; the solver proved neither a complete placement nor that none "
+           "exists. `fitc explain` looks for a conflict.")
+
+
 class TargetNeeds(Message):
     code = "E0601"
     summary = "the target needs a setting the policy lacks"

@@ -80,6 +80,7 @@ def build_problem(program: Program) -> Built:
         OptionGroup(w.name, w.throughput, names[w.name], w.gang, w.origin)
         for w in program.workloads.values() if w.options]
     problem.latency = dict(program.latency)
+    problem.allow_unplaced = bool(policy.allow_unplaced)
     problem.power_caps = [PowerScope(cap.name, cap.scope, cap.cap_watts,
                                      [c.id for c in classes if _in_scope(c, cap)], cap.origin)
                           for cap in program.power_caps]
@@ -421,4 +422,11 @@ def _checks(workload: Workload, node_class: NodeClass):
         if spread.topology != "node" and node_class.topology_value(spread.topology) is None:
             yield Exclusion(f"spread {spread.topology}", spread.origin,
                             f"nodes have no {spread.topology}")
+    # as Kubernetes reads a topology key: a node without it is in no domain, so a rule over
+    # that topology cannot be met there, and the replicas it binds may not run there
+    for rule in workload.affinities:
+        if rule.topology != "node" and node_class.topology_value(rule.topology) is None:
+            verb = "anti_affinity" if rule.anti else "affinity"
+            yield Exclusion(f"{verb} {rule.target} on {rule.topology}", rule.origin,
+                            f"nodes of `{node_class.pool}` have no {rule.topology}")
 
