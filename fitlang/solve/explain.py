@@ -225,6 +225,10 @@ def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
     for group in list(trial.buy_limits):
         if not active(Part("buy", "", str(group))):
             del trial.buy_limits[group]
+            for node_class in trial.classes:
+                if node_class.buy_group == group and node_class.count < enough:
+                    _grow(node_class, enough)
+                    grown.add(node_class.id)
     if trial.budget is not None and not active(Part("budget")):
         trial.budget = None
     trial.power_caps = [cap for i, cap in enumerate(trial.power_caps)
