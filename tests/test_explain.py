@@ -206,3 +206,140 @@ def test_json_repairs_are_structured_with_literal_fixes(tmp_path, capsys):
     assert (first["rule"], first["subject"], first["from"], first["to"]) == ("capacity", "p", "3", "4")
     assert first["checked_cost"] == 4.0 and first["line"] == 2
     assert (first["fix"]["line"], first["fix"]["column"], first["fix"]["text"]) == (2, 11, "4")
+
+
+# ---- every named conflict is a conflict, and a minimal one ---------------------------------
+# A generator of small policies over every rule kind, as data; a conflict `explain` names is
+# mapped onto that data, and the policy is written again as text with only the named parts
+# kept (sufficient: still no placement) or with one of them dropped as well (minimal: a
+# placement). `fitc solve` decides, on the text: no code of explain's own restriction is used.
+
+import random  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+
+@dataclass
+class Spec:
+    pools: list[dict]
+    workloads: list[dict]
+    budget: int | None = None
+    dropped: set = field(default_factory=set)  # (kind, subject, key) elements left out
+
+    def on(self, kind, subject="", key=""):
+        return (kind, subject, key) not in self.dropped
+
+    def text(self) -> str:
+        out = []
+        for p in self.pools:
+            count = p["count"] if self.on("capacity", p["name"]) else 12
+            extra = f'  zone = "{p["zone"]}"\n  labels = {{ tier: "{p["tier"]}" }}\n'
+            if p["dedicated"]:
+                extra += f'  dedicated = "{p["dedicated"]}"\n'
+            out.append(pool(p["name"], count, p["cpu"], f'{p["memory"]}Gi', p["price"], extra))
+        names = {w["name"] for w in self.workloads if self.on("replicas", w["name"]) or
+                 any(self.on(*rule) for v in self.workloads for rule in v["rules"]
+                     if rule[0] == "affinity" and v["target"] == w["name"])}
+        for w in self.workloads:
+            if w["name"] not in names:
+                continue
+            lines = ""
+            if w["name"] in names and not self.on("replicas", w["name"]):
+                lines += "  priority = 0\n"
+            else:
+                lines += "  priority = 10\n"
+            for rule in w["rules"]:
+                kind, _, key = rule
+                line = w["lines"][rule]
+                if rule[0] == "rule" and key.startswith("dedicated"):
+                    if not self.on(*rule):
+                        lines += f'  tolerate = ["{key.split(chr(34))[1]}"]\n'
+                elif self.on(*rule) and (kind != "affinity" or w["target"] in names or key == "0"):
+                    lines += line
+            out.append(workload(w["name"], w["replicas"], w["cpu"], f'{w["memory"]}Gi', lines))
+        policy = "  allow_unplaced = true\n"
+        if self.budget is not None and self.on("budget"):
+            policy += f"  budget = {self.budget} USD/h\n"
+        return "".join(out) + "policy {\n" + policy + "}\n"
+
+
+def _generate(rng: random.Random) -> Spec:
+    pools = []
+    for index in range(rng.randint(1, 3)):
+        pools.append({"name": f"p{index}", "count": rng.randint(1, 3), "cpu": rng.choice([4, 8]),
+                      "memory": rng.choice([8, 16]), "price": rng.choice([1, 2, 3]),
+                      "zone": rng.choice(["za", "zb"]), "tier": rng.choice(["a", "b"]),
+                      "dedicated": "x" if rng.random() < 0.2 else None})
+    workloads = []
+    for index in range(rng.randint(1, 3)):
+        name = f"w{index}"
+        w = {"name": name, "replicas": rng.randint(1, 5), "cpu": rng.choice([1, 2, 4, 6]),
+             "memory": rng.choice([1, 2, 6]), "rules": [], "lines": {}, "target": None}
+        affinities = 0
+
+        def add(rule, line):
+            w["rules"].append(rule)
+            w["lines"][rule] = line
+
+        if rng.random() < 0.35:
+            add(("affinity", name, str(affinities)), "  anti_affinity self on node\n")
+            affinities += 1
+        if index and rng.random() < 0.3:
+            w["target"] = f"w{rng.randrange(index)}"
+            add(("affinity", name, str(affinities)), f"  affinity {w['target']} on zone\n")
+            affinities += 1
+        if rng.random() < 0.3:
+            tier = rng.choice(["a", "b"])
+            add(("rule", name, f'labels["tier"] == "{tier}"'), f'  require labels["tier"] == "{tier}"\n')
+        if rng.random() < 0.25:
+            zone = rng.choice(["za", "zb"])
+            add(("rule", name, "zones"), f'  zones = ["{zone}"]\n')
+        if rng.random() < 0.2:
+            add(("spread", name, "0"), "  spread zone max_skew 1\n")
+        if any(p["dedicated"] for p in pools):
+            add(("rule", name, 'dedicated = "x"'), "")
+        workloads.append(w)
+    budget = rng.choice([None, None, 3, 5])
+    return Spec(pools, workloads, budget)
+
+
+def _elements(spec: Spec) -> set:
+    found = {("capacity", p["name"], "") for p in spec.pools}
+    found |= {("replicas", w["name"], "") for w in spec.workloads}
+    found |= {rule for w in spec.workloads for rule in w["rules"]}
+    if spec.budget is not None:
+        found.add(("budget", "", ""))
+    return found
+
+
+def _placed(tmp_path, spec: Spec) -> bool:
+    problem = problem_from(tmp_path, spec.text())
+    placement = solve(problem)
+    required = {w["name"] for w in spec.workloads if spec.on("replicas", w["name"])}
+    return placement.status in ("optimal", "feasible") and \
+        not any(u.workload in required for u in placement.unplaced)
+
+
+def test_every_named_conflict_is_sufficient_and_minimal(tmp_path):
+    conflicts = sufficient = minimal = 0
+    for seed in range(60):
+        spec = _generate(random.Random(seed))
+        everything = _elements(spec)
+        strict = Spec(spec.pools, spec.workloads, spec.budget)
+        text = strict.text().replace("  allow_unplaced = true\n", "")
+        problem = problem_from(tmp_path, text)
+        explanation = explain(problem, time_limit=20)
+        if explanation.outcome != "conflict":
+            assert explanation.outcome == "feasible", seed
+            continue
+        conflicts += 1
+        named = {(r.part.kind, r.part.subject, r.part.key) for r in explanation.reasons}
+        assert named <= everything, (seed, named - everything)
+        kept = Spec(spec.pools, spec.workloads, spec.budget, everything - named)
+        assert not _placed(tmp_path, kept), (seed, named, kept.text())
+        sufficient += 1
+        for element in named:
+            relaxed = Spec(spec.pools, spec.workloads, spec.budget, (everything - named) | {element})
+            assert _placed(tmp_path, relaxed), (seed, element, relaxed.text())
+        minimal += 1
+    print(f"conflicts {conflicts}: sufficient {sufficient}, minimal {minimal}")
+    assert conflicts >= 15  # the generator makes enough infeasible policies to mean something
