@@ -59,7 +59,7 @@ def main() -> None:
             except ValueError:
                 print(result.stdout[-2000:], result.stderr[-2000:])
                 raise
-            explanation = document.get("explanation", {}) if isinstance(document, dict) else {}
+            explanation = document
             print(f"run {run + 1}: exit {result.returncode}, {wall:.1f} s, {peak or 0:.0f} MB, "
                   f"outcome {explanation.get('outcome')}, conflict in "
                   f"{explanation.get('conflict_seconds')} s ({len(explanation.get('conflict', []))} "
