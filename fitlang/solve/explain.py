@@ -264,7 +264,6 @@ def _without_idle(trial: Trial) -> Trial:
     always allowed, so they change nothing and are left out (fleet-scale trials stay small)."""
     problem = trial.problem
     needed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
-    groups = {g.workload: g for g in problem.option_groups}
 
     def idle(demand: Demand) -> bool:
         name = demand.group if demand.group is not None else demand.name
@@ -275,9 +274,6 @@ def _without_idle(trial: Trial) -> Trial:
     names = {d.name for d in kept}
     problem.option_groups = [g for g in problem.option_groups
                              if any(n in names for n in g.demands)]
-    for group in problem.option_groups:
-        if group.workload in trial.optional:
-            groups[group.workload] = group
     return trial
 
 
@@ -337,6 +333,11 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False) -> Check:
     counts = encoding.whole_counts(outcome.solution)
     planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
     return Check(True, cost) if pack(problem, counts, planned).complete else Check(None)
+
+
+def feasible(problem: Problem, time_limit: float | None = None) -> bool:
+    """Was a placement of every replica found (within `time_limit`)?"""
+    return decide(Trial(_copy(problem)), _now() + (time_limit or 30.0)).placed is True
 
 
 # ---- the conflict ------------------------------------------------------------------------
@@ -634,10 +635,6 @@ def _buy_name(problem: Problem, group: int) -> str:
 # ---- repairs -------------------------------------------------------------------------------
 
 
-def _all_active(part: Part) -> bool:
-    return True
-
-
 def _works(problem: Problem, deadline: float, cheapest: bool = False) -> Check:
     return decide(Trial(problem), deadline, cheapest)
 
@@ -798,7 +795,6 @@ def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
     if not check.placed:
         return None
     reason = _rule_reason(problem, part)
-    pools = reason.text.split("`")[-2] if "`" in reason.text else ""
     bounds = {r.relaxed for d in _demands_of(problem, part.subject)
               for class_id, reasons in d.failing.items() for r in reasons
               if _exclusion_part(d, r.rule) == part and _could_fit(problem, d, class_id, reasons)}
@@ -806,7 +802,6 @@ def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
         dedicated = part.key.split('"')[1]
         text = f"let `{part.subject}` tolerate `{dedicated}` (`tolerate = [\"{dedicated}\"]`)"
         return Repair(part, text, reason.origin, None, f'tolerate = ["{dedicated}"]', check.cost)
-    del pools
     target = bounds.pop() if len(bounds) == 1 else None
     where = f" (line {reason.origin.span.line})" if reason.origin else ""
     text = (f"relax `{part.key}`{where} to `{target}`" if target else
