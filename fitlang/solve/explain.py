@@ -197,8 +197,12 @@ def _copy(problem: Problem) -> Problem:
 def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
     """The problem with every part for which `active` is false dropped: rules deleted (pools
     they alone kept a workload off become eligible), replicas optional, pools and buy blocks
-    unbounded, budget and power caps gone."""
-    trial = _copy(problem)
+    unbounded, budget and power caps gone. Workloads neither required nor needed by an
+    enforced affinity are left out (placing none of them is always allowed)."""
+    alive = _alive(problem, active)
+    trial = _copy(dataclasses.replace(
+        problem, demands=[d for d in problem.demands if d.workload in alive],
+        option_groups=[g for g in problem.option_groups if g.workload in alive]))
     optional: set[str] = set()
     position = {c.id: i for i, c in enumerate(trial.classes)}
     enough = sum(d.replicas for d in trial.demands)
@@ -302,10 +306,11 @@ def _left(deadline: float) -> float:
     return max(0.05, deadline - _now())
 
 
-def decide(trial: Trial, deadline: float, cheapest: bool = False) -> Check:
+def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool = True) -> Check:
     """Find a placement of every required replica, or prove there is none. Up to
     PER_NODE_MAX_NODES nodes, the exact model node by node; above, the aggregate model (its
-    infeasibility is a proof, being a relaxation) and a placement packed node by node."""
+    infeasibility is a proof, being a relaxation) and a placement packed node by node (without
+    `packed`, a solution of the aggregate model is only `None`: not shown impossible)."""
     if _now() >= deadline:
         return Check(None)
     problem = trial.problem
@@ -328,6 +333,8 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False) -> Check:
                Fraction(0))
     if exact:
         return Check(True, cost)
+    if not packed:
+        return Check(None, cost)
     from fitlang.solve.pack import pack
 
     counts = encoding.whole_counts(outcome.solution)
@@ -347,16 +354,22 @@ def explain(problem: Problem, time_limit: float | None = 30.0,
             repair_budget: float | None = REPAIR_SECONDS) -> Explanation:
     started = _now()
     deadline = started + (time_limit or 30.0)
-    full = decide(Trial(_copy(problem)), deadline)
-    if full.placed is True:
-        return Explanation("feasible", conflict_seconds=_now() - started)
-    if full.placed is None:
-        return Explanation("undecided", tried=_tried(problem, time_limit, "no placement was "
-                           "found and none was proven impossible"),
-                           conflict_seconds=_now() - started)
+    fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
+    proof = _fleet_proof(problem, deadline) if fleet else None
+    if proof is None or not proof.infeasible:  # not proven by the LP: decide it
+        full = decide(Trial(_copy(problem)), deadline)
+        if full.placed is True:
+            return Explanation("feasible", conflict_seconds=_now() - started)
+        if full.placed is None:
+            return Explanation("undecided", tried=_tried(problem, time_limit, "no placement was "
+                               "found and none was proven impossible"),
+                               conflict_seconds=_now() - started)
     everything = parts(problem)
-    order = _order(problem, everything, deadline)
-    conflict, minimal = _narrow(problem, order, deadline)
+    if proof is not None and proof.infeasible:
+        hint = _fleet_hint(problem, proof)
+    else:
+        hint = _core_hint(problem, min(deadline, _now() + max(1.0, (deadline - _now()) / 3)))
+    conflict, minimal = _narrow(problem, everything, hint, deadline)
     explanation = Explanation("conflict", [_reason(problem, part) for part in conflict],
                               minimal=minimal, conflict_seconds=_now() - started)
     budget = REPAIR_SECONDS if repair_budget is None else repair_budget
@@ -375,31 +388,38 @@ def _tried(problem: Problem, time_limit: float | None, what: str) -> str:
     return f"{what} within {limit} ({how}, {nodes} nodes); raise --time-limit"
 
 
-def _order(problem: Problem, everything: list[Part], deadline: float) -> list[Part]:
-    """The parts in the order deletion tries to drop them: those a core or a dual proof did
-    not name first, so that the conflict found is the one they point at."""
-    hint = _core_hint(problem, min(deadline, _now() + max(1.0, (deadline - _now()) / 3)))
-    if not hint:
-        return everything
-    named = set(hint)
-    return [p for p in everything if p not in named] + [p for p in everything if p in named]
-
-
-def _narrow(problem: Problem, order: list[Part], deadline: float) -> tuple[list[Part], bool]:
+def _narrow(problem: Problem, everything: list[Part], hint: list[Part],
+            deadline: float) -> tuple[list[Part], bool]:
     """Deletion, by chunks: drop a run of parts while the rest still admit no placement,
     halving the run when that fails, down to single parts. What is left admits no placement
     (each step kept that), and dropping any one of it admits one: it was tried alone against
-    a superset of what is left, and fewer rules only make placing easier."""
-    kept = set(order)
+    a superset of what is left, and fewer rules only make placing easier.
+
+    It starts from the hint when the hint alone admits no placement (one check), trying the
+    hint's first parts first; parts that cannot matter any more (the rules of a workload no
+    longer required, a pool no required workload may use) are dropped without a check."""
+    hint = [p for p in dict.fromkeys(hint) if p in set(everything)]
+    named = set(hint)
+    order = [p for p in everything if p not in named] + hint
+    kept = set(everything)
+    if hint and _now() < deadline:
+        if decide(with_parts(problem, named.__contains__), deadline).placed is False:
+            kept, order = set(named), [p for p in hint if p in kept]
     pending = list(order)
     chunk = max(1, len(pending) // 2)
-    minimal = True
+    unproven: list[Part] = []  # kept because dropping it was not shown impossible, not proven possible
     while pending:
+        inert = _inert(problem, kept)
+        if inert:
+            kept -= inert
+            pending = [p for p in pending if p not in inert]
+            continue
         if _now() >= deadline:
             return sorted(kept, key=_reading_order), False
         run = pending[:chunk]
         rest = kept.difference(run)
-        check = decide(with_parts(problem, rest.__contains__), deadline)
+        # packing node by node is what costs at fleet scale: it waits for the parts kept
+        check = decide(with_parts(problem, rest.__contains__), deadline, packed=False)
         if check.placed is False:
             kept = rest
             pending = pending[len(run):]
@@ -407,9 +427,91 @@ def _narrow(problem: Problem, order: list[Part], deadline: float) -> tuple[list[
         elif len(run) > 1:
             chunk = max(1, len(run) // 2)
         else:
-            minimal = minimal and check.placed is True
+            if check.placed is None:
+                unproven.append(run[0])
             pending = pending[1:]
+    minimal = True
+    for part in unproven:  # a placement without it, packed node by node, or it goes
+        rest = kept - {part}
+        check = decide(with_parts(problem, rest.__contains__), deadline)
+        if check.placed is False:
+            kept = rest
+        minimal = minimal and check.placed is not None
     return sorted(kept, key=_reading_order), minimal
+
+
+def _alive(problem: Problem, active: Callable[[Part], bool]) -> set[str]:
+    """Workloads a restricted problem keeps: those whose replicas (or throughput) are
+    required, and the targets of their positive affinity rules that are enforced."""
+    alive = {d.workload for d in problem.demands
+             if active(Part("replicas", d.name) if d.group is None else Part("throughput", d.group))}
+    workload_of = {d.name: d.workload for d in problem.demands}
+    grew = True
+    while grew:
+        grew = False
+        for demand in problem.demands:
+            if demand.workload not in alive:
+                continue
+            for index, rule in enumerate(demand.affinities):
+                target = workload_of.get(rule.target)
+                if not rule.anti and target and target not in alive \
+                        and active(_affinity_part(demand, index)):
+                    alive.add(target)
+                    grew = True
+    return alive
+
+
+def _inert(problem: Problem, kept: set[Part]) -> set[Part]:
+    """Parts of `kept` whose dropping changes no restricted problem: rules of workloads that
+    are not alive, and pools no alive workload may use or be readmitted to."""
+    alive = _alive(problem, kept.__contains__)
+    used = {c for d in problem.demands if d.workload in alive for c in (*d.eligible, *d.failing)}
+    inert = set()
+    for part in kept:
+        if part.kind in ("replicas", "throughput", "budget", "buy", "power"):
+            continue
+        if part.kind == "capacity":
+            if part.subject not in used:
+                inert.add(part)
+        elif part.subject not in alive:
+            inert.add(part)
+    return inert
+
+
+def _fleet_proof(problem: Problem, deadline: float):
+    from fitlang.solve.elastic import elastic
+
+    encoding = encode(problem, must_place=True)
+    proof = elastic(encoding.model, _left(deadline))
+    proof.encoding = encoding
+    return proof
+
+
+def _fleet_hint(problem: Problem, proof) -> list[Part]:
+    """The workloads that fall short in the elastic LP, those competing with them for the
+    pools that are full (the LP's prices), every part of theirs, the pools and the limits:
+    the competitors first, the ones that fall short last."""
+    encoding = proof.encoding
+    demand_of = {index: name for (name, _), index in encoding.y.items()}
+    short = {g.partition(":")[2] for g in proof.short}
+    short_workloads = {problem.demand(n).workload if n in {d.name for d in problem.demands} else n
+                       for n in short}
+    competing = {problem.demand(demand_of[i]).workload for i in proof.competing if i in demand_of}
+    competing -= short_workloads
+    everything = parts(problem)
+    size = {}
+    for demand in problem.demands:  # what a workload takes, GPUs first
+        taken = tuple(demand.replicas * demand.requests[r] for r in ("gpu", "cpu", "memory"))
+        size[demand.workload] = max(size.get(demand.workload, taken), taken)
+
+    def of(workloads: set[str]) -> list[Part]:
+        # the smallest first: deletion drops what comes first where it can, so the conflict
+        # keeps the few large workloads rather than many small ones (fewer checks, too)
+        return sorted((p for p in everything if p.subject in workloads and p.kind != "capacity"),
+                      key=lambda p: (size[p.subject], p.subject))
+
+    pools_and_limits = [p for p in everything if p.kind in ("capacity", "budget", "buy", "power")]
+    return of(competing) + pools_and_limits + of(short_workloads)
 
 
 def _reading_order(part: Part) -> tuple:
@@ -419,19 +521,15 @@ def _reading_order(part: Part) -> tuple:
 
 
 def _core_hint(problem: Problem, deadline: float) -> list[Part]:
-    """The parts behind a Z3 unsat core of the node-by-node model (small fleets), or behind
-    the dual proof of the elastic LP relaxation (fleet scale)."""
-    nodes = sum(c.count for c in problem.classes)
-    if nodes <= PER_NODE_MAX_NODES:
-        exact = one_class_per_node(problem)
-        owner = {name: c.id for c in problem.classes for name in c.node_names}
-        core = Z3Backend().unsat_core(encode(exact, must_place=True).model, _left(deadline))
-        groups = [_owner_group(g, owner) for g in core or []]
-    else:
-        from fitlang.solve.elastic import dual_support
-
-        groups = dual_support(encode(problem, must_place=True).model, _left(deadline))
-    return [p for g in groups for p in _group_parts(problem, g)]
+    """The parts behind a Z3 unsat core of the node-by-node model (small fleets; at fleet
+    scale when the LP relaxation is feasible, no hint: Z3 does not finish there)."""
+    if sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES:
+        return []
+    exact = one_class_per_node(problem)
+    owner = {name: c.id for c in problem.classes for name in c.node_names}
+    core = Z3Backend().unsat_core(encode(exact, must_place=True).model, _left(deadline))
+    hint = [p for g in core or [] for p in _group_parts(problem, _owner_group(g, owner))]
+    return list(dict.fromkeys(hint))
 
 
 def _owner_group(group: str, owner: dict[str, str]) -> str:
@@ -452,8 +550,9 @@ def _group_parts(problem: Problem, group: str) -> list[Part]:
         return [Part(kind, rest)]
     if kind == "capacity":
         node_class = problem.node_class(rest)
-        if node_class.provisioned:
-            return [Part("buy", "", str(node_class.buy_group))]
+        if node_class.provisioned:  # a `buy` without max_count has no limit to name
+            limited = node_class.buy_group in problem.buy_limits
+            return [Part("buy", "", str(node_class.buy_group))] if limited else []
         return [Part("capacity", rest)]
     if kind == "budget":
         return [Part("budget")]
@@ -556,6 +655,8 @@ def _rule_reason(problem: Problem, part: Part) -> Reason:
                     pools.append(class_id)
                 origin = origin or mine[0].origin
     listed = ", ".join(f"`{c}`" for c in pools)
+    if not pools:  # (only in a conflict not narrowed down: the rule may not be needed)
+        return Reason(f"`{part.subject}` has `{part.key}`", origin, part)
     if part.key.startswith("dedicated"):
         return Reason(f"{'pool' if len(pools) == 1 else 'pools'} {listed} {'has' if len(pools) == 1 else 'have'} "
                       f"`{part.key}`, which `{part.subject}` does not tolerate", origin, part)
