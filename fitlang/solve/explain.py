@@ -75,6 +75,7 @@ class Repair:
     after: str | None = None
     cost: Fraction | None = None
     fix: Fix | None = None
+    step: int | None = field(default=None, compare=False)  # the amount a search settled on
 
     def as_json(self) -> dict:
         where = self.origin
@@ -736,18 +737,25 @@ def _buy_name(problem: Problem, group: int) -> str:
 # ---- repairs -------------------------------------------------------------------------------
 
 
-def _works(problem: Problem, deadline: float, cheapest: bool = False) -> Check:
-    return decide(Trial(problem), deadline, cheapest)
+def _works(problem: Problem, deadline: float, cheapest: bool = False,
+           optional: frozenset[str] = frozenset()) -> Check:
+    # the cheapest placement is what a repair costs; at fleet scale that is a full optimisation
+    # per trial, so there the cost is that of the placement found
+    small = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    return decide(Trial(problem, set(optional)), deadline, cheapest and small)
 
 
 def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
              deadline: float) -> None:
     found: list[Repair] = []
+    # the conflict alone: a repair needs at least as much there as in the whole policy, and
+    # it is small, so searches start from its answer
+    restricted = with_parts(problem, set(conflict).__contains__)
     for part in conflict:
         if _now() >= deadline:
             explanation.repairs_cut_short = True
             break
-        repair = _repair(problem, part, deadline)
+        repair = _repair(problem, part, deadline, restricted)
         if repair is not None and repair.text not in {r.text for r in found}:
             found.append(repair)
     if not explanation.repairs_cut_short and _now() < deadline:
@@ -763,7 +771,18 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
         explanation.repairs_cut_short = _now() >= deadline and not explanation.pair
 
 
-def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
+SEARCHED = ("replicas", "capacity", "buy")  # repairs whose amount is searched for
+
+
+def _repair(problem: Problem, part: Part, deadline: float,
+            restricted: Trial | None = None) -> Repair | None:
+    if restricted is not None and part.kind in SEARCHED:
+        repairer = {"replicas": _fewer_replicas, "capacity": _more_nodes,
+                    "buy": _higher_buy_limit}[part.kind]
+        guess = repairer(restricted.problem, part, deadline, frozenset(restricted.optional))
+        if guess is None:
+            return None  # not even the conflict alone can be repaired this way
+        return repairer(problem, part, deadline, low=guess.step)
     repairers = {"replicas": _fewer_replicas, "capacity": _more_nodes, "buy": _higher_buy_limit,
                  "budget": _higher_budget, "rule": _relaxed_rule, "affinity": _dropped_rule,
                  "exclusive": _dropped_rule, "gang": _dropped_rule, "spread": _wider_spread,
@@ -775,25 +794,25 @@ def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
 def _smallest(works: Callable[[int], Check], low: int, high: int,
               deadline: float) -> tuple[int, Check] | None:
     """The smallest value in [low, high] that works (working is monotone in the value): by
-    doubling from `low`, then halving back."""
-    step, tried = 1, low
+    doubling the step from `low`, then halving back between the last failure and the first
+    success. None when nothing up to `high` works, or time ran out before it was pinned down
+    (no guess is offered)."""
+    failed, step, tried = low - 1, 1, low
     found: tuple[int, Check] | None = None
-    while tried <= high and _now() < deadline:
+    while _now() < deadline:
+        tried = min(tried, high)
         check = works(tried)
         if check.placed:
             found = (tried, check)
             break
-        step, tried = step * 2, low + step
-    if found is None:
-        last = tried  # past `high`: try the top itself once
-        if last > high and high >= low and _now() < deadline:
-            check = works(high)
-            if check.placed:
-                found = (high, check)
-        if found is None:
+        failed = tried
+        if tried >= high:
             return None
+        tried, step = low + step, step * 2
+    if found is None:
+        return None
     top, best = found
-    bottom = max(low, low + step // 2)  # the last value that failed was below `bottom`
+    bottom = failed + 1
     while bottom < top and _now() < deadline:
         middle = (bottom + top) // 2
         check = works(middle)
@@ -801,34 +820,34 @@ def _smallest(works: Callable[[int], Check], low: int, high: int,
             top, best = middle, check
         else:
             bottom = middle + 1
-    if bottom < top:
-        return None  # out of time before the value was pinned down: no guess is offered
-    return top, best
+    return (top, best) if bottom >= top else None
 
 
 def _fix(title: str, origin: Origin | None, text: str) -> Fix | None:
     return Fix(title, origin.span, text) if origin is not None else None
 
 
-def _fewer_replicas(problem: Problem, part: Part, deadline: float) -> Repair | None:
+def _fewer_replicas(problem: Problem, part: Part, deadline: float,
+                    optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
     replicas = problem.demand(part.subject).replicas
 
     def works(fewer: int) -> Check:
         trial = _copy(problem)
         trial.demand(part.subject).replicas = replicas - fewer
-        return _works(trial, deadline, cheapest=True)
+        return _works(trial, deadline, True, optional)
 
-    found = _smallest(works, 1, replicas - 1, deadline)
+    found = _smallest(works, low, replicas - 1, deadline)
     if found is None:
         return None
     most = replicas - found[0]
     origin = problem.demand(part.subject).spans.get("replicas")
     text = f"lower `{part.subject}` replicas from {replicas} to {most}"
     return Repair(part, text, origin, str(replicas), str(most), found[1].cost,
-                  _fix(text, origin, str(most)))
+                  _fix(text, origin, str(most)), found[0])
 
 
-def _more_nodes(problem: Problem, part: Part, deadline: float) -> Repair | None:
+def _more_nodes(problem: Problem, part: Part, deadline: float,
+                optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
     count = problem.node_class(part.subject).count
 
     def works(extra: int) -> Check:
@@ -836,9 +855,9 @@ def _more_nodes(problem: Problem, part: Part, deadline: float) -> Repair | None:
         node_class = trial.node_class(part.subject)
         _grow(node_class, count + extra)
         trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
-        return _works(trial, deadline, cheapest=True)
+        return _works(trial, deadline, True, optional)
 
-    found = _smallest(works, 1, MAX_EXTRA_NODES, deadline)
+    found = _smallest(works, low, MAX_EXTRA_NODES, deadline)
     if found is None:
         return None
     extra = found[0]
@@ -846,10 +865,11 @@ def _more_nodes(problem: Problem, part: Part, deadline: float) -> Repair | None:
     text = (f"add {_plural(extra, 'node')} to pool `{part.subject}` "
             f"(count = {count + extra})")
     return Repair(part, text, origin or problem.node_class(part.subject).origin, str(count),
-                  str(count + extra), found[1].cost, _fix(text, origin, str(count + extra)))
+                  str(count + extra), found[1].cost, _fix(text, origin, str(count + extra)), extra)
 
 
-def _higher_buy_limit(problem: Problem, part: Part, deadline: float) -> Repair | None:
+def _higher_buy_limit(problem: Problem, part: Part, deadline: float,
+                      optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
     group = int(part.key)
     limit = problem.buy_limits[group]
     enough = sum(d.replicas for d in problem.demands)
@@ -860,14 +880,15 @@ def _higher_buy_limit(problem: Problem, part: Part, deadline: float) -> Repair |
         for node_class in trial.classes:
             if node_class.buy_group == group and node_class.count < limit + extra:
                 _grow(node_class, min(limit + extra, enough))
-        return _works(trial, deadline, cheapest=True)
+        return _works(trial, deadline, True, optional)
 
-    found = _smallest(works, 1, max(1, enough), deadline)
+    found = _smallest(works, low, max(low, enough), deadline)
     if found is None:
         return None
     most = limit + found[0]
     text = f"raise max_count of the `buy` block{_buy_name(problem, group)} from {limit} to {most}"
-    return Repair(part, text, problem.buy_origins.get(group), str(limit), str(most), found[1].cost)
+    return Repair(part, text, problem.buy_origins.get(group), str(limit), str(most), found[1].cost,
+                  step=found[0])
 
 
 def _higher_budget(problem: Problem, part: Part, deadline: float) -> Repair | None:
