@@ -748,14 +748,11 @@ def _works(problem: Problem, deadline: float, cheapest: bool = False,
 def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
              deadline: float) -> None:
     found: list[Repair] = []
-    # the conflict alone: a repair needs at least as much there as in the whole policy, and
-    # it is small, so searches start from its answer
-    restricted = with_parts(problem, set(conflict).__contains__)
     for part in conflict:
         if _now() >= deadline:
             explanation.repairs_cut_short = True
             break
-        repair = _repair(problem, part, deadline, restricted)
+        repair = _repair(problem, part, deadline)
         if repair is not None and repair.text not in {r.text for r in found}:
             found.append(repair)
     if not explanation.repairs_cut_short and _now() < deadline:
@@ -771,18 +768,7 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
         explanation.repairs_cut_short = _now() >= deadline and not explanation.pair
 
 
-SEARCHED = ("replicas", "capacity", "buy")  # repairs whose amount is searched for
-
-
-def _repair(problem: Problem, part: Part, deadline: float,
-            restricted: Trial | None = None) -> Repair | None:
-    if restricted is not None and part.kind in SEARCHED:
-        repairer = {"replicas": _fewer_replicas, "capacity": _more_nodes,
-                    "buy": _higher_buy_limit}[part.kind]
-        guess = repairer(restricted.problem, part, deadline, frozenset(restricted.optional))
-        if guess is None:
-            return None  # not even the conflict alone can be repaired this way
-        return repairer(problem, part, deadline, low=guess.step)
+def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
     repairers = {"replicas": _fewer_replicas, "capacity": _more_nodes, "buy": _higher_buy_limit,
                  "budget": _higher_budget, "rule": _relaxed_rule, "affinity": _dropped_rule,
                  "exclusive": _dropped_rule, "gang": _dropped_rule, "spread": _wider_spread,
@@ -823,6 +809,23 @@ def _smallest(works: Callable[[int], Check], low: int, high: int,
     return (top, best) if bottom >= top else None
 
 
+def _bound(problem: Problem, objective: Callable, deadline: float,
+           optional: frozenset[str] = frozenset()) -> int | None:
+    """A proven lower bound, rounded up, on the least value of `objective(encoding, model
+    problem)` over placements of `problem` (node by node when small): where a search for the
+    least change that works may start, instead of at 1 (at fleet scale each try costs seconds)."""
+    exact = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    model_problem = one_class_per_node(problem) if exact else problem
+    encoding = encode(model_problem, must_place=True)
+    dropped = {f"replicas:{name}" for name in optional}
+    encoding.model.constraints = [c for c in encoding.model.constraints if c.group not in dropped]
+    outcome = HighsBackend().minimise(encoding.model, objective(encoding, model_problem),
+                                      _left(deadline))
+    if outcome.bound is None:
+        return None
+    return math.ceil(Fraction(outcome.bound) - Fraction(1, 10 ** 6))
+
+
 def _fix(title: str, origin: Origin | None, text: str) -> Fix | None:
     return Fix(title, origin.span, text) if origin is not None else None
 
@@ -836,6 +839,11 @@ def _fewer_replicas(problem: Problem, part: Part, deadline: float,
         trial.demand(part.subject).replicas = replicas - fewer
         return _works(trial, deadline, True, optional)
 
+    # the most replicas placeable (an upper bound) gives the fewest to take away
+    least = _bound(problem, lambda e, _: {e.placed[part.subject]: -1}, deadline,
+                   optional | {part.subject})
+    if least is not None:
+        low = max(low, replicas + least)
     found = _smallest(works, low, replicas - 1, deadline)
     if found is None:
         return None
@@ -857,6 +865,15 @@ def _more_nodes(problem: Problem, part: Part, deadline: float,
         trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
         return _works(trial, deadline, True, optional)
 
+    grown = _copy(problem)
+    _grow(grown.node_class(part.subject),
+          count + min(MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
+    grown.symmetric = [run for run in grown.symmetric if part.subject not in run]
+    owner = {name: c.id for c in grown.classes for name in c.node_names}
+    least = _bound(grown, lambda e, p: {e.u[c.id]: 1 for c in p.classes
+                                        if owner.get(c.id, c.id) == part.subject}, deadline, optional)
+    if least is not None:
+        low = max(low, least - count)
     found = _smallest(works, low, MAX_EXTRA_NODES, deadline)
     if found is None:
         return None
