@@ -180,7 +180,8 @@ def test_when_no_single_repair_works_the_smallest_pair_is_offered(tmp_path):
             + workload("wb", 2, 4, "1Gi", '  require labels["tier"] == "b"\n'))
     explanation = explain(problem_from(tmp_path, text))
     assert explanation.repairs == [] and explanation.no_single_repair
-    assert len(explanation.pair) == 2
+    assert [(r.part, r.before, r.after) for r in explanation.pair] == [
+        (Part("capacity", "a"), "1", "2"), (Part("capacity", "b"), "1", "2")]
 
 
 def test_wording_exclusive_and_plural(tmp_path):

@@ -26,6 +26,7 @@ class ElasticProof:
     short: list[str] = field(default_factory=list)  # groups that fall short
     # variables with a value in a capacity row that has a price: who competes for that pool
     competing: set[int] = field(default_factory=set)
+    encoding: object = None  # the encoding the model came from, for its caller
 
 
 def elastic(model: LinearModel, time_limit: float | None = None) -> ElasticProof:

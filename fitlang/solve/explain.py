@@ -1066,32 +1066,62 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
 
 
 def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repair]:
-    """No single change is enough: the first two that are, in reading order. The first is
-    dropped outright, the second changed by the least that works once the first is gone."""
+    """No single change is enough: the first two that are, in reading order, each by its
+    least amount. The first is sized with the second dropped, the second is searched (and so
+    checked) on the policy with the first applied."""
     for first in conflict:
-        trial = with_parts(problem, lambda p: p != first)
-        without = trial.problem
         if _now() >= deadline:
             return []
-        rest = parts(without)
-        for second in rest:
-            if second == first or second.kind == "replicas" and first.kind == "replicas":
+        for second in sorted(parts(problem), key=_reading_order):
+            if second == first or _now() >= deadline:
                 continue
-            if _now() >= deadline:
-                return []
-            both = with_parts(problem, lambda p: p not in (first, second))
-            if not decide(both, deadline).placed:
+            if not decide(with_parts(problem, lambda p: p not in (first, second)), deadline).placed:
                 continue
-            repair = _repair(without, second, deadline)
-            dropped = _drop_text(problem, first)
-            if repair is not None:
-                return [Repair(first, dropped, _reason(problem, first).origin), repair]
+            without_second = with_parts(problem, lambda p: p != second)
+            if without_second.optional:
+                continue  # the second is a workload's replicas: not a change to size against
+            one = _repair(without_second.problem, first, deadline)
+            if one is None:
+                continue
+            one = _as_applied(problem, one)
+            two = _repair(_applied(problem, one), second, deadline)
+            if two is not None:
+                return [one, two]
     return []
+
+
+def _as_applied(problem: Problem, repair: Repair) -> Repair:
+    """A repair as `_applied` makes it: a rule is dropped, not relaxed (which is more than the
+    repair said, so the text says so too)."""
+    if repair.part.kind in ("capacity", "replicas", "buy", "budget") or repair.after is None:
+        return repair
+    return dataclasses.replace(repair, text=_drop_text(problem, repair.part), after=None, fix=None)
+
+
+def _applied(problem: Problem, repair: Repair) -> Problem:
+    part = repair.part
+    if part.kind in ("capacity", "replicas", "buy", "budget") and repair.after is not None:
+        trial = _copy(problem)
+        if part.kind == "capacity":
+            _grow(trial.node_class(part.subject), int(repair.after))
+            trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
+        elif part.kind == "replicas":
+            trial.demand(part.subject).replicas = int(repair.after)
+        elif part.kind == "buy":
+            group = int(part.key)
+            trial.buy_limits[group] = int(repair.after)
+            for node_class in trial.classes:
+                if node_class.buy_group == group and node_class.count < int(repair.after):
+                    _grow(node_class, int(repair.after))
+        else:
+            trial.budget = Fraction(repair.after.split()[0])
+        return trial
+    return with_parts(problem, lambda p: p != part).problem
 
 
 def _drop_text(problem: Problem, part: Part) -> str:
     reason = _reason(problem, part)
-    return f"drop: {reason.text}"
+    return f"drop this rule{_where(reason.origin)}: {reason.text}"
 
 
 # ---- what the commands print ----------------------------------------------------------------
