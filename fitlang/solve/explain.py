@@ -1135,7 +1135,7 @@ def conflict_text(explanation: Explanation) -> str:
     lines = ["no placement meets every hard rule; these rules conflict:"]
     lines += [f"  - {r.text}{_where(r.origin)}" for r in explanation.reasons]
     if not explanation.minimal:
-        lines.append("  (not narrowed down to a minimal set in the time allowed: some of these "
+        lines.append("  (not narrowed down to a minimal set before --time-limit ran out: some of these "
                      "may not be needed)")
     return "\n".join(lines)
 
@@ -1150,7 +1150,7 @@ def repairs_text(explanation: Explanation) -> str:
         lines.append("no single change repairs the policy" +
                      (("; this pair does, checked by solving:\n" +
                        "\n".join(f"  - {r.text}" for r in explanation.pair))
-                      if explanation.pair else ", and no pair was found in the time allowed"))
+                      if explanation.pair else ", and no pair was found within the repair budget"))
     if explanation.repairs_cut_short:
         lines.append(f"(the repair budget of {explanation.repair_budget:g} s ran out: other repairs "
                      "were not tried; raise --repair-budget)")
