@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="why no placement exists, and repairs")
     explain.add_argument("file", metavar="FILE")
+    explain.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                         help="to decide and find the conflict (default: 30)")
+    explain.add_argument("--repair-budget", type=_positive_float, metavar="SECONDS",
+                         help="to find and check repairs, after the conflict (default: 10)")
     _diagnostic_options(explain)
     explain.set_defaults(run=_run_explain)
 
@@ -257,12 +261,14 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     result, problem, diagnostics, sources = loaded
     placement = solve(problem, arguments.backend, arguments.time_limit)
     complete = not placement.unplaced and placement.status in ("optimal", "feasible")
-    if placement.status == "unknown":
+    if placement.status == "unknown" or (not complete and not placement.proven_infeasible
+                                         and not result.program.policy.allow_unplaced):
+        placement.status = "unknown"  # neither a complete placement nor a proof that none exists
         diagnostics.append(_out_of_time(result.program.path, arguments.time_limit,
                                         len(placement.unplaced)))
     elif not complete and not result.program.policy.allow_unplaced:
         placement.status = "infeasible"
-        diagnostics += _explanation_diagnostics(problem, result.program.path)
+        diagnostics += _proven_infeasible(problem, result.program.path)
     elif placement.unplaced:
         diagnostics += _unplaced_warnings(problem, placement)
     if arguments.format == "json":
@@ -287,13 +293,30 @@ def _run_solve(arguments: argparse.Namespace) -> int:
 
 
 def _out_of_time(root: str, time_limit: float | None, unplaced: int = 0) -> Diagnostic:
+    """No verdict: neither a placement of every replica nor a proof that none exists (E0506,
+    never E0501, which says a conflict is proven)."""
     from fitlang import messages as msg
 
-    found = (f"the best placement found leaves {unplaced} replicas unplaced" if unplaced
-             else "no placement was found")
+    found = (f"the best placement found leaves {unplaced} replica{'s' if unplaced != 1 else ''} "
+             "unplaced" if unplaced else "no placement was found")
     limit = f"within the time limit ({time_limit:g} s); raise --time-limit" if time_limit else \
-        "before the solver gave up"
-    return msg.NoPlacement.at(root, _first_span(), detail=f"{found} {limit}")
+        "before the solver and the packer gave up"
+    return msg.PlacementUndecided.at(root, _first_span(),
+                                     detail=f"{found} {limit}, and no conflict was proven")
+
+
+def _proven_infeasible(problem, root_path: str) -> list[Diagnostic]:
+    """The solver proved that no placement meets every hard rule: the explanation of the
+    conflict, or, where it names none, the proven verdict alone (never "in the time allowed")."""
+    from fitlang import messages as msg
+    from fitlang.solve.explain import explain, explanation_diagnostics
+
+    explanation = explain(problem)
+    if explanation.outcome == "conflict":
+        return explanation_diagnostics(problem, root_path, explanation=explanation)
+    return [msg.NoPlacement.at(root_path, _first_span(),
+                               detail="no placement meets every hard rule (the solver proved it); "
+                                      "no smaller conflict was named")]
 
 
 def _unplaced_warnings(problem, placement) -> list[Diagnostic]:
@@ -327,12 +350,14 @@ def _run_compile(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
     placement = solve(problem, "auto", arguments.time_limit)
-    if placement.status == "unknown":
+    allowed = result.program.policy.allow_unplaced
+    if placement.status == "unknown" or (placement.unplaced and not allowed
+                                         and not placement.proven_infeasible):
         emit(diagnostics + [_out_of_time(result.program.path, arguments.time_limit,
                                          len(placement.unplaced))], "human", sources)
         return EXIT_ERRORS
-    if placement.unplaced and not result.program.policy.allow_unplaced:
-        diagnostics += _explanation_diagnostics(problem, result.program.path)
+    if placement.unplaced and not allowed:
+        diagnostics += _proven_infeasible(problem, result.program.path)
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS
     context = CompileContext(result.program, problem, placement)
@@ -367,19 +392,31 @@ def _first_span():
 
 
 def _run_explain(arguments: argparse.Namespace) -> int:
+    """The explanation is the output (stdout); the diagnostics go where they always go."""
+    import json
+
+    from fitlang.solve.explain import (REPAIR_SECONDS, explain, explanation_diagnostics,
+                                       explanation_json, explanation_text)
+
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    from fitlang.solve.explain import explain
-
-    if explain(problem).feasible:
-        emit(diagnostics, arguments.format, sources)
+    explanation = explain(problem, arguments.time_limit or 30.0,
+                          arguments.repair_budget or REPAIR_SECONDS)
+    found = explanation_diagnostics(problem, result.program.path, explanation=explanation,
+                                    for_solve=False)
+    everything = diagnostics + found
+    if arguments.format == "json":
+        document = explanation_json(explanation)
+        document["diagnostics"] = json.loads(render(everything, "json", sources))
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        emit(everything, arguments.format, sources)
         if arguments.format == "human":
-            print("every replica can be placed: no conflict to explain")
+            sys.stdout.write(explanation_text(explanation))
+    if explanation.outcome == "feasible":
         return exit_code(diagnostics, arguments.fail_level)
-    diagnostics += _explanation_diagnostics(problem, result.program.path)
-    emit(diagnostics, arguments.format, sources)
     return EXIT_ERRORS
 
 

@@ -58,6 +58,7 @@ class NodeClass:
     # millicores, memory in bytes; the machine has capacity + reserved
     reserved: dict[str, int] = field(default_factory=dict)
     origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)  # its pool's settings, where they stand
 
     @property
     def provisioned(self) -> bool:
@@ -197,6 +198,8 @@ class Problem:
     option_groups: list[OptionGroup] = field(default_factory=list)
     # (user location, region code) -> round-trip milliseconds
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
+    buy_origins: dict[int, Origin] = field(default_factory=dict)  # buy group -> its `buy` block
+    allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
         """Round trip from users in `location` to the class's region; None when unknown."""
@@ -270,10 +273,21 @@ def replicas_per_node(demand: Demand, node_class: NodeClass) -> int:
     fit = demand.replicas if fit is None else min(fit, demand.replicas)
     if demand.one_per_node:
         fit = min(fit, 1)
-    for spread in demand.spreads:
-        if spread.topology == "node":
-            fit = min(fit, spread.max_skew)
     return max(fit, 0)
+
+
+def node_limit(demand: Demand, node_class: NodeClass) -> int:
+    """The most replicas of `demand` one node of the class may host. A `spread node max_skew K`
+    bounds the difference between nodes, not the count per node; on a class of several nodes
+    the aggregate model cannot see that difference, so there it keeps every node at K or fewer
+    (a sound restriction: 0 <= count <= K per node keeps the skew within K). On single nodes the
+    encoding states the exact rule (see `encode._encode_node_spread`)."""
+    fit = replicas_per_node(demand, node_class)
+    if node_class.count > 1:
+        for spread in demand.spreads:
+            if spread.topology == "node":
+                fit = min(fit, spread.max_skew)
+    return fit
 
 
 def one_class_per_node(problem: Problem) -> Problem:
