@@ -5,7 +5,8 @@ generator writes out as `.fit` text for fitc and reads itself into OR-tools CP-S
 variable per (workload, node), with every rule restated from docs/language.md:
 
 - capacity: CPU, memory and GPUs per node; a node is used when it hosts a replica; cost is the
-  price of the used (and bought) nodes.
+  price of the used (and bought) nodes. A bought node (an `aws` offer, no `max_pods`) offers
+  pods its allocatable: the EKS kubelet reservation taken off, as docs/language.md states it.
 - eligibility: `labels`, `zones`, `residency` (the node's jurisdiction, from its region block),
   the `gpu` block (an accelerator, `require memory >= X`, an option's model).
 - `spread T max_skew K`: over the domains of T among the nodes the workload may use (a node
@@ -291,7 +292,7 @@ def _quoted(items: list[str]) -> list[str]:
 class Node:
     name: str
     cpu_milli: int
-    memory: int
+    memory: int  # MiB
     gpus: int
     gpu_model: str | None
     zone: str | None
@@ -316,15 +317,25 @@ class Answer:
     decided: bool = True  # False when CP-SAT ran out of time
 
 
+def eks_allocatable(cores: int, memory_gib: int) -> tuple[int, int]:
+    """(millicores, MiB) pods get on an EKS node, from docs/language.md's table: CPU 6% of the
+    first core, 1% of the second, 0.5% of the third and fourth, 0.25% of each above (rounded
+    down); memory 11 MiB x 110 pods (nodeadm's default) + 255 MiB, and 100 MiB to eviction."""
+    reserved = (60 * min(cores, 1) + 10 * min(max(cores - 1, 0), 1)
+                + 5 * min(max(cores - 2, 0), 2) + (25 * max(cores - 4, 0)) // 10)
+    return cores * 1000 - reserved, memory_gib * 1024 - (11 * 110 + 255 + 100)
+
+
 def nodes_of(spec: Spec) -> list[Node]:
-    nodes = [Node(f"{p.name}-{i}", p.cpu * 1000, p.memory, p.gpus, p.gpu_model, p.zone, p.region,
+    nodes = [Node(f"{p.name}-{i}", p.cpu * 1000, p.memory * 1024, p.gpus, p.gpu_model, p.zone, p.region,
                   dict(p.labels), p.price, p.power)
              for p in spec.pools for i in range(p.count)]
     for index, buy in enumerate(spec.buys):
         for offer in (o for o in spec.offers if o.name in buy.offers):
             for region in offer.regions:
                 if buy.regions is None or region in buy.regions:
-                    nodes += [Node(f"{offer.name}-{region}-{i}", offer.cpu * 1000, offer.memory, 0,
+                    nodes += [Node(f"{offer.name}-{region}-{i}",
+                                   *eks_allocatable(offer.cpu, offer.memory), 0,
                                    None, None, region, {}, offer.price, 0, index)
                               for i in range(buy.max_count)]
     return nodes
@@ -348,7 +359,7 @@ def _may_use(workload: Workload, node: Node, model: str | None) -> bool:
     topologies = [t for t, _ in workload.spreads] + [t for _, t, _ in workload.rules]
     if any(t != "node" and node.topology(t) is None for t in topologies):
         return False
-    return workload.cpu_milli <= node.cpu_milli and workload.memory <= node.memory
+    return workload.cpu_milli <= node.cpu_milli and workload.memory * 1024 <= node.memory
 
 
 def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
@@ -384,7 +395,7 @@ def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
         here = [(w, var) for (w, _, n), var in x.items() if n == node.name]
         by_name = {w.name: w for w in spec.workloads}
         model.Add(sum(by_name[w].cpu_milli * v for w, v in here) <= node.cpu_milli)
-        model.Add(sum(by_name[w].memory * v for w, v in here) <= node.memory)
+        model.Add(sum(by_name[w].memory * 1024 * v for w, v in here) <= node.memory)
         model.Add(sum(by_name[w].gpus * v for w, v in here) <= node.gpus)
         model.Add(used[node.name] <= sum(v for _, v in here))  # used means it hosts something
     whole = _counts(spec, model, placed)

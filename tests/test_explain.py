@@ -154,7 +154,8 @@ def test_a_budget_is_rounded_up_to_a_cent_that_works(tmp_path):
 def test_a_buy_without_max_count_is_never_given_a_limit(tmp_path):
     text = ('offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
             '  cpu = 2\n  memory = 8GiB\n  price = 1 USD/h\n}\n'
-            'buy {\n}\n' + workload("w", 5, 2, "2Gi") + "policy {\n  budget = 3 USD/h\n}\n")
+            # 1.5 CPU: a bought m7i.large keeps 1.93 of its 2 vCPU for pods (EKS's reservation)
+            'buy {\n}\n' + workload("w", 5, "1.5", "2Gi") + "policy {\n  budget = 3 USD/h\n}\n")
     explanation = explain(problem_from(tmp_path, text))
     assert [r.part for r in explanation.reasons] == [Part("budget"), Part("replicas", "w")]
     assert not any("at most" in r.text for r in explanation.reasons)
@@ -165,7 +166,7 @@ def test_a_buy_without_max_count_is_never_given_a_limit(tmp_path):
 def test_a_buy_limit_names_its_block(tmp_path):
     text = ('offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
             '  cpu = 2\n  memory = 8GiB\n  price = 0.1 USD/h\n}\n'
-            'buy {\n  max_count = 2\n}\n' + workload("w", 5, 2, "2Gi"))
+            'buy {\n  max_count = 2\n}\n' + workload("w", 5, "1.5", "2Gi"))  # 1.93 CPU allocatable
     explanation = explain(problem_from(tmp_path, text))
     buy = next(r for r in explanation.repairs if r.part.kind == "buy")
     assert (buy.before, buy.after, buy.origin.span.line) == ("2", "5", 9)
