@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
@@ -15,6 +16,7 @@ from fitlang.diagnostics import Diagnostic, unique_sorted
 from fitlang.render import FORMATS, exit_code, render
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEFAULT_TIME_LIMIT = 60.0  # seconds of search in `solve` and `compile`
 
 
 class UsageError(Exception):
@@ -47,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     solve = commands.add_parser("solve", help="find where everything runs")
     solve.add_argument("file", metavar="FILE")
     solve.add_argument("--format", choices=("text", "json"), default="text")
-    solve.add_argument("--time-limit", type=_positive_float, metavar="SECONDS")
+    solve.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                       default=DEFAULT_TIME_LIMIT,
+                       help="stop searching after this long and answer with the best placement "
+                            f"found, its proven bound and gap (default: {DEFAULT_TIME_LIMIT:g})")
     solve.add_argument("--backend", choices=("auto", "highs", "z3"), default="auto",
                        help="optimiser: HiGHS (fleet scale) or Z3 (exact, small); default: by size")
     solve.set_defaults(run=_run_solve)
@@ -57,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--target", action="append", required=True,
                           choices=("kubernetes", "slurm", "terraform"), dest="targets")
     compile_.add_argument("--out", required=True, metavar="DIR")
-    compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS")
+    compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                          default=DEFAULT_TIME_LIMIT,
+                          help=f"for the solve, as `fitc solve` (default: {DEFAULT_TIME_LIMIT:g})")
     compile_.set_defaults(run=_run_compile)
 
     explain = commands.add_parser("explain", help="why no placement exists, and repairs")
@@ -250,7 +257,8 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    placement = solve(problem, arguments.backend, arguments.time_limit)
+    with _progress_line() as progress:
+        placement = solve(problem, arguments.backend, arguments.time_limit, progress)
     complete = not placement.unplaced and placement.status in ("optimal", "feasible")
     if placement.status == "unknown":
         diagnostics.append(_out_of_time(result.program.path, arguments.time_limit,
@@ -279,6 +287,56 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     if any(d.is_error for d in diagnostics):
         return EXIT_ERRORS
     return EXIT_OK if placement.status in ("optimal", "feasible") else EXIT_ERRORS
+
+
+@contextlib.contextmanager
+def _progress_line():
+    """On a terminal only: after a second, one line on stderr, rewritten in place, with the
+    stage, the time so far, and the best cost and gap found; erased when the solve ends."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    import threading
+    import time
+
+    started = time.monotonic()
+    state = {"stage": "start", "value": None, "bound": None}
+    done = threading.Event()
+
+    def show() -> None:
+        line = f"fitc: {state['stage']} {time.monotonic() - started:.1f} s"
+        value, bound = state["value"], state["bound"]
+        if value is not None:
+            line += f", best {float(value):,.2f}"
+            if bound is not None and value:
+                line += f", gap {max(0.0, float((value - bound) / value)):.2%}"
+        sys.stderr.write(f"\r\x1b[K{line}")
+        sys.stderr.flush()
+
+    def update(stage: str, value, bound) -> None:
+        state["stage"] = stage
+        if value is not None and (state["value"] is None or value < state["value"]):
+            state["value"] = value
+        if bound is not None:
+            state["bound"] = bound
+        if time.monotonic() - started > 1.0:
+            show()
+
+    def tick() -> None:
+        while not done.wait(0.5):
+            if time.monotonic() - started > 1.0:
+                show()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield update
+    finally:
+        done.set()
+        ticker.join()
+        if time.monotonic() - started > 1.0:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def _out_of_time(root: str, time_limit: float | None, unplaced: int = 0) -> Diagnostic:

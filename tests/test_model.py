@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -117,3 +118,57 @@ def test_slurm_partition_of_the_policy_keeps_work_in_it(tmp_path):
     (demand,) = problem.demands
     assert {problem.node_class(c).node_names[0][:3] for c in demand.eligible} == {"cpu"}
     assert all("partition" in e.rule for c, e in demand.excluded.items())
+
+
+def _jittered_nodes(allocatable: list[tuple[str, str]]) -> str:
+    """kubectl nodes alike but for their allocatable (what the kubelet reserves differs)."""
+    items = [{"metadata": {"name": f"n{i}", "labels": {"kubernetes.io/hostname": f"n{i}",
+                                                          "rack": f"r{i}"}},
+              "status": {"allocatable": {"cpu": cpu, "memory": memory}}}
+             for i, (cpu, memory) in enumerate(allocatable)]
+    return json.dumps({"items": items})
+
+
+def test_inventory_nodes_that_no_rule_tells_apart_share_a_class_with_their_own_capacity(tmp_path):
+    # 15.9 and 15.8 cores hold the same 2-core replicas; 62 and 61.5 GiB the same 4 GiB ones
+    # (within 3%): one class. The rack label differs per node but no rule reads it.
+    (tmp_path / "nodes.json").write_text(_jittered_nodes(
+        [("15900m", "62Gi"), ("15800m", "61.5Gi"), ("15900m", "62Gi")]))
+    problem = problem_from(tmp_path, (
+        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n  price = 1 USD/h\n}\n'
+        'workload w {\n  replicas = 21\n  cpu = 2\n  memory = 4Gi\n}\n'))
+    (only,) = problem.classes
+    assert only.count == 3 and "rack" not in only.labels
+    assert only.capacity["cpu"] == 15900  # the largest: the class-level model is a relaxation
+    assert only.capacity_of("n1") == {"cpu": 15800, "memory": int(61.5 * 2 ** 30), "gpu": 0, "disk": 0}
+    placement = solved(problem)  # verify holds n1 to its own 15.8 cores: 7 replicas there
+    per_node = {}
+    for item in placement.assignments:
+        per_node[item.node] = per_node.get(item.node, 0) + 1
+    assert sorted(per_node.values()) == [7, 7, 7] and not placement.unplaced
+
+
+def test_inventory_nodes_split_by_a_label_or_capacity_a_rule_reads(tmp_path):
+    (tmp_path / "nodes.json").write_text(_jittered_nodes(
+        [("16", "64Gi"), ("16", "64Gi"), ("16", "32Gi")]))
+    problem = problem_from(tmp_path, (
+        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+        'workload w {\n  replicas = 1\n  cpu = 2\n  memory = 4Gi\n  require labels["rack"] != "r0"\n'
+        '  require memory >= 40GiB\n}\n'))
+    assert sorted(c.count for c in problem.classes) == [1, 1, 1]
+    placement = solved(problem)
+    assert [a.node for a in placement.assignments] == ["n1"]
+
+
+def test_verify_holds_a_merged_node_to_its_own_allocatable(tmp_path):
+    from fitlang.solve.verify import verify
+
+    (tmp_path / "nodes.json").write_text(_jittered_nodes([("16", "64Gi"), ("15800m", "64Gi")]))
+    problem = problem_from(tmp_path, (
+        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+        'workload w {\n  replicas = 64\n  cpu = 250m\n  memory = 100Mi\n}\n'))
+    assert len(problem.classes) == 1  # 64 and 63 quarter-cores: within 3%
+    document = {"assignments": [{"workload": "w", "replica": i, "node": "n1"} for i in range(64)]}
+    violations, _ = verify(problem, document)  # 16 cores asked of a node with 15.8
+    assert [v.message for v in violations] == [
+        "node `n1` is over its cpu: 16000 requested, 15800 available"]

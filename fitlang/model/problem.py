@@ -48,10 +48,17 @@ class NodeClass:
     energy_price_kwh: Fraction | None = None
     energy_scope: str | None = None
     origin: Origin | None = None
+    # inventory nodes merged into one class whose allocatable differs a little (kubelet
+    # reservations): each node's own, where it is less than `capacity` (the largest member's)
+    node_capacity: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def provisioned(self) -> bool:
         return self.offer is not None
+
+    def capacity_of(self, node: str) -> dict[str, int]:
+        """What one node of the class has: its own allocatable, where members differ."""
+        return self.node_capacity.get(node, self.capacity)
 
     def attribute(self, path: tuple[str, ...]) -> Any:
         """The value a `require`/`prefer` subject names, or None when the node lacks it."""
@@ -114,6 +121,9 @@ class Demand:
     requests: dict[str, int]
     priority: int = 0
     gang: bool = False
+    # whole nodes: nothing of another workload beside its replicas (Slurm --exclusive); a flag,
+    # not an anti-affinity towards every other workload, which would keep every count whole
+    exclusive: bool = False
     eligible: list[str] = field(default_factory=list)  # class ids, in problem order
     excluded: dict[str, Exclusion] = field(default_factory=dict)  # class id -> first reason
     preference: dict[str, Fraction] = field(default_factory=dict)  # class id -> weight earned

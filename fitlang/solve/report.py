@@ -66,7 +66,7 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
                       "lower_bound": _number(placement.bound), "unit": placement.unit},
         "nodes": [{
             "name": name, "pool": node_class.pool,
-            "capacity": dict(node_class.capacity), "labels": dict(sorted(node_class.labels.items())),
+            "capacity": dict(node_class.capacity_of(name)), "labels": dict(sorted(node_class.labels.items())),
             "zone": node_class.zone, "region": node_class.region, "arch": node_class.arch,
             **({"power_w": _number(node_class.power_watts)} if node_class.power_watts else {}),
             **({"energy_usd_h": _number(node_class.energy_cost)} if node_class.energy_cost else {}),

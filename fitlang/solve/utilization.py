@@ -36,13 +36,14 @@ def utilization(problem: Problem, placement: Placement) -> list[Utilization]:
     usable = _Usable(problem)
     for node, used in sorted(load.items()):
         node_class = owner[node]
-        free = tuple(node_class.capacity[r] - used[r] for r in RESOURCES)
+        capacity = node_class.capacity_of(node)
+        free = tuple(capacity[r] - used[r] for r in RESOURCES)
         for index, resource in enumerate(RESOURCES):
-            if not node_class.capacity[resource]:
+            if not capacity[resource]:
                 continue
             row = rows.setdefault((node_class.pool, resource),
                                   Utilization(node_class.pool, resource, 0, 0, 0))
-            row.capacity += node_class.capacity[resource]
+            row.capacity += capacity[resource]
             row.used += used[resource]
             if free[index] > 0 and not usable(node_class, free)[index]:
                 row.stranded += free[index]
