@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
+import sys
 
 from conftest import ROOT
 from solving import bench_module
@@ -247,3 +249,35 @@ def test_time_limit_returns_the_best_placement_found_and_it_verifies(tmp_path, f
     (tmp_path / "p.json").write_text(result.stdout)
     verified = fitc("verify", "fleet.fit", "p.json", cwd=tmp_path)
     assert verified.returncode == 0, verified.stderr
+
+
+def test_solve_help_states_the_default_time_limit(fitc):
+    result = fitc("solve", "--help")
+    assert result.returncode == 0 and "(default: 60)" in " ".join(result.stdout.split())
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_only_on_a_terminal_with_best_cost_and_gap(monkeypatch):
+    import time
+    from fractions import Fraction
+
+    from fitlang.cli import _progress_line
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with _progress_line() as progress:
+        assert progress is None  # piped: nothing is written, nothing to call
+    assert sys.stderr.getvalue() == ""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with _progress_line() as progress:
+        progress("greedy", Fraction(200), None)  # within the first second: not shown
+        assert terminal.getvalue() == ""
+        time.sleep(1.05)
+        progress("optimise", Fraction(100), Fraction(99))
+    shown = terminal.getvalue()
+    assert "\r\x1b[Kfitc: optimise" in shown and "best 100.00, gap 1.00%" in shown
+    assert shown.endswith("\r\x1b[K")  # the line is erased when the solve ends
