@@ -263,8 +263,8 @@ def breaker(nodes: int, workloads: int, seed: int = 11) -> Fleet:
             rules.append(f"  anti_affinity w{rng.randrange(index)} on node")
         elif draw < 0.7:
             rules.append('  spread "rack" max_skew 2')
-        if index % 50 == 0:
-            rules.append('  require labels["kind"] == "tiny"')
+        if index % 50 == 0:  # the million-node pool: only these few replicas may use it
+            rules = ['  require labels["kind"] == "tiny"']
             cpu, memory, replicas = 1, 1, 10
         out += [f"workload w{index} {{", "  kind = job", f"  replicas = {replicas}", f"  cpu = {cpu}",
                 f"  memory = {memory}GiB", *rules, f"  priority = {rng.choice([0, 5])}", "}"]

@@ -101,7 +101,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     floor = None
     if relax:
         progress("greedy", None, None)
-        floor = _from_packing(problem, greedy_packing(problem), objectives[0], "feasible", None)
+        # ":partial": what the greedy pass leaves out is said why (no node, or capacity)
+        floor = _from_packing(problem, greedy_packing(problem), objectives[0], "feasible:partial", None)
         progress("greedy", floor.value, None)
         if deadline is not None:
             deadline -= min(2 * (time.monotonic() - started), 0.25 * time_limit)
@@ -152,7 +153,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     first_bound = None
     best = None
     for _ in range(MAX_REPACKS):
-        if best is not None and deadline is not None and time.monotonic() >= deadline:
+        if _past(deadline):
             break
         progress("optimise", None, first_bound)
         result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax)
@@ -193,6 +194,10 @@ def _objectives(problem: Problem) -> list[str]:
     if any(d.preference for d in problem.demands) and "preferences" not in objectives:
         objectives.append("preferences")
     return objectives
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -251,6 +256,8 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         solver = HighsBackend(RELAXED_GAP)
     outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline))
     everything_fits = outcome.status != "infeasible"
+    if outcome.status == "infeasible" and _past(deadline):
+        return None
     if outcome.status == "infeasible":
         encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
         solver = choose_backend(backend, encoding)
@@ -287,6 +294,8 @@ def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
 def _place_by_priority(problem: Problem, encoding: Encoding, solver, deadline: float | None) -> bool:
     levels = sorted({d.priority for d in problem.demands}, reverse=True)
     for level in levels:
+        if _past(deadline):
+            return False
         terms = encoding.placed_terms([d for d in problem.demands if d.priority == level])
         outcome = solver.minimise(encoding.model, terms, _remaining(deadline))
         if outcome.solution is None:
