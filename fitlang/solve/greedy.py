@@ -166,7 +166,7 @@ def _deal(problem: Problem, demand: Demand,
 def _keep_apart(problem: Problem, demand: Demand, candidates: list[NodeClass],
                 taken: dict[tuple[str, str], set[str]]) -> list[NodeClass]:
     """Leave out domains that a workload this one must keep apart from (either way) uses."""
-    banned: dict[str, set[str]] = {}
+    banned: dict[str, set[str | None]] = {}
     for rule in demand.affinities:
         if rule.anti and rule.target != "self" and rule.topology != "node":
             banned.setdefault(rule.topology, set()).update(taken.get((rule.target, rule.topology), ()))
@@ -174,8 +174,9 @@ def _keep_apart(problem: Problem, demand: Demand, candidates: list[NodeClass],
         for rule in other.affinities:
             if rule.anti and rule.target == demand.name and rule.topology != "node":
                 banned.setdefault(rule.topology, set()).update(taken.get((other.name, rule.topology), ()))
-    return [c for c in candidates if all(c.topology_value(t) not in values
-                                         for t, values in banned.items())]
+    # a node without the topology's label is in no domain: `verify` cannot tell it apart
+    return [c for c in candidates if all(c.topology_value(t) is not None and c.topology_value(t)
+                                         not in values for t, values in banned.items())]
 
 
 def _follow(problem: Problem, demand: Demand, candidates: list[NodeClass],

@@ -91,24 +91,24 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
 
 def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool = False,
            progress: Progress | None = None) -> Placement:
-    """At fleet scale (`relax`), a greedy placement first, the floor; then the aggregate model
-    in the time left, kept when it does better. Packing and reporting need time after the
-    optimiser: it is given the time limit less what the greedy pass took, twice."""
+    """At fleet scale (`relax`): the aggregate model in the time limit less what a greedy
+    placement will take; the greedy placement (the floor) when the model has no placement
+    of every replica by then, and whichever of the two is better."""
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     progress = progress or (lambda stage, value, bound: None)
     objectives = _objectives(problem)
+    model_deadline = deadline
+    if relax and deadline is not None:
+        model_deadline -= min(GREEDY_SECONDS_PER_REPLICA * _replicas(problem), 0.5 * time_limit)
+    best = None
+    if model_deadline is None or _encoding_seconds(problem) < 0.5 * (model_deadline - started):
+        best = _optimised(problem, backend, objectives, model_deadline, relax, progress)
     floor = None
-    if relax:
-        progress("greedy", None, None)
+    if relax and (best is None or best.unplaced):
+        progress("greedy", best.value if best else None, best.bound if best else None)
         # ":partial": what the greedy pass leaves out is said why (no node, or capacity)
         floor = _from_packing(problem, greedy_packing(problem), objectives[0], "feasible:partial", None)
-        progress("greedy", floor.value, None)
-        if deadline is not None:
-            deadline -= min(2 * (time.monotonic() - started), 0.25 * time_limit)
-    best = None
-    if deadline is None or _encoding_seconds(problem) < 0.5 * (deadline - time.monotonic()):
-        best = _optimised(problem, backend, objectives, deadline, relax, progress)
     placement = _better(best, floor)
     if placement is None:  # no placement found at all in the time allowed
         return Placement("unknown", objectives[0], None, None, backend=backend,
@@ -121,6 +121,14 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         floor.status = "unknown"  # the greedy floor left replicas out; more time may place them
     placement.seconds = time.monotonic() - started
     return placement
+
+
+# measured: the greedy placement takes ~0.5 ms a replica (10,000 nodes, 19,232 replicas: 10.7 s)
+GREEDY_SECONDS_PER_REPLICA = 6e-4
+
+
+def _replicas(problem: Problem) -> int:
+    return sum(d.replicas for d in problem.demands)
 
 
 ENCODE_SECONDS_PER_COLUMN = 2e-4  # measured: 378,000 (workload, class) columns took ~65 s
