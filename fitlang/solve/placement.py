@@ -31,6 +31,9 @@ MAX_REPACKS = 8
 # the aggregate's target gap at fleet scale: packing adds its own few tenths of a percent, and
 # closing the last 0.1% costs HiGHS ten times as long (see docs/performance.md)
 RELAXED_GAP = 1e-3
+# a placement is `optimal` when its objective is within this share of the proven lower bound;
+# otherwise it is `feasible`, with its gap (both are stated in the text and JSON reports)
+OPTIMALITY_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -58,10 +61,20 @@ class Placement:
     bought: dict[str, list[str]] = field(default_factory=dict)  # class id -> node names bought
     backend: str = ""
     seconds: float = 0.0
+    # the solver proved that no placement meets every hard rule (not merely found none in time)
+    proven_infeasible: bool = False
+    tolerance: float = OPTIMALITY_TOLERANCE
 
     @property
     def unit(self) -> str:
         return UNITS.get(self.objective, "")
+
+    @property
+    def gap(self) -> float | None:
+        """(value - bound) / |value|: how far the proven lower bound may be below the value."""
+        if self.value is None or self.bound is None:
+            return None
+        return 0.0 if self.value == self.bound else float((self.value - self.bound) / abs(self.value))
 
 
 def choose_backend(name: str, encoding: Encoding):
@@ -117,9 +130,13 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
             and best.status != "infeasible" and not floor.unplaced:
         floor.bound = min(best.bound, floor.value)  # the optimiser's bound holds for any placement
         floor.backend = best.backend
-    if placement is floor and floor.unplaced:
+    if placement is floor and best is not None:
+        floor.proven_infeasible = best.proven_infeasible
+    if placement is floor and floor.unplaced and not floor.proven_infeasible:
         floor.status = "unknown"  # the greedy floor left replicas out; more time may place them
     placement.seconds = time.monotonic() - started
+    if placement.status == "optimal" and not _within_tolerance(placement):
+        placement.status = "feasible"
     return placement
 
 
@@ -160,7 +177,8 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     caps: dict[tuple[str, str], int] = {}
     first_bound = None
     best = None
-    for _ in range(MAX_REPACKS):
+    proven_infeasible = False
+    for round_ in range(MAX_REPACKS):
         if _past(deadline):
             break
         progress("optimise", None, first_bound)
@@ -168,6 +186,10 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, status = result
+        if round_ == 0:
+            # the first round has no packing cuts: its model is a relaxation of the rules (or,
+            # node by node, the rules themselves), so its infeasibility is a proof
+            proven_infeasible = status.endswith(":partial") and _relaxation(problem)
         if first_bound is None:
             first_bound = outcome.bound  # later rounds carry packing cuts: not a valid bound
         progress("pack", outcome.objective, first_bound)
@@ -193,8 +215,21 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     encoding, outcome, counts, backend_name, packing, status = best
     outcome.bound = first_bound
     placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], status)
+    placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
+
+
+def _within_tolerance(placement: Placement) -> bool:
+    gap = placement.gap
+    return gap is not None and gap <= placement.tolerance + 1e-12
+
+
+def _relaxation(problem: Problem) -> bool:
+    """Is the model without cuts a relaxation of the rules? Not where a node spread on a class
+    of several nodes keeps each node at max_skew or fewer (a restriction, see `node_limit`)."""
+    return not any(s.topology == "node" and any(problem.node_class(c).count > 1 for c in d.eligible)
+                   for d in problem.demands for s in d.spreads)
 
 
 def _objectives(problem: Problem) -> list[str]:
@@ -362,7 +397,8 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, status: st
             continue
         reason = _why_unplaced(problem, demand)
         if everything_fits and demand.name in short:
-            reason = "not packed onto nodes in the time allowed (a placement of every replica exists)"
+            reason = ("not packed onto nodes: the class-level model fits every replica, but packing "
+                      "them node by node fell short (neither placement nor conflict proven)")
         for replica in range(next_replica[demand.name], demand.replicas):
             placement.unplaced.append(Unplaced(demand.name, replica, reason))
     placement.unplaced += unmet_options(problem, next_replica)
