@@ -307,25 +307,45 @@ def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
 
 
 def _encode_capacity(encoding: Encoding) -> None:
-    """Per class and resource: what the replicas take <= what the nodes in use have. An
-    `exclusive` workload takes whole nodes: the nodes hosting it (n[w,c]) count in full, and
-    its replicas fit in those nodes through n's own rows."""
+    """Per class and resource: what the replicas take <= what the nodes in use have."""
     model, problem = encoding.model, encoding.problem
     for node_class in problem.classes:
         charges = encoding.charges[node_class.id]
         here = [d for d in problem.demands if (d.name, node_class.id) in encoding.y]
-        whole = {d.name: _hosting(encoding, d, node_class.id) for d in here if d.exclusive}
         for resource in RESOURCES:
             terms: dict[int, Number] = {}
             for demand in here:
-                if demand.name in whole:
-                    if node_class.capacity[resource]:
-                        terms[whole[demand.name]] = node_class.capacity[resource]
-                elif charges[demand.name][resource]:
+                if charges[demand.name][resource]:
                     terms[encoding.y[demand.name, node_class.id]] = charges[demand.name][resource]
             if terms:
                 terms[encoding.u[node_class.id]] = -node_class.capacity[resource]
                 model.add(terms, upper=0, group=f"capacity:{node_class.id}")
+        for demand in here:
+            if demand.exclusive:
+                _encode_exclusive(encoding, demand, node_class, here)
+
+
+def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
+                      here: list[Demand]) -> None:
+    """`exclusive`: the nodes hosting the workload (n[w,c]) hold nothing else, so the other
+    workloads fit in the rest: sum of their charges + n x capacity <= u x capacity. One
+    variable per class, not an anti-affinity towards every other workload (which kept every
+    count whole); a group of its own, so that explanations can name it and drop it."""
+    others = [d for d in here if d.name != demand.name]
+    if not others:
+        return
+    model = encoding.model
+    hosting = _hosting(encoding, demand, node_class.id)
+    charges = encoding.charges[node_class.id]
+    for resource in RESOURCES:
+        if not node_class.capacity[resource]:
+            continue
+        terms: dict[int, Number] = {encoding.y[d.name, node_class.id]: charges[d.name][resource]
+                                    for d in others if charges[d.name][resource]}
+        if terms:
+            terms[hosting] = node_class.capacity[resource]
+            terms[encoding.u[node_class.id]] = -node_class.capacity[resource]
+            model.add(terms, upper=0, group=f"exclusive:{demand.name}")
 
 
 def _encode_limits(encoding: Encoding) -> None:
