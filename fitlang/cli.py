@@ -336,9 +336,10 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     for target in targets:
         for need in target.problems(context):
             origin = need.origin
-            diagnostics.append(msg.TargetNeeds.at(origin.path if origin else root,
-                                                  origin.span if origin else _first_span(),
-                                                  detail=f"{target.name}: {need.message}"))
+            kind = need.kind or msg.TargetNeeds
+            diagnostics.append(kind.at(origin.path if origin else root,
+                                       origin.span if origin else _first_span(),
+                                       detail=f"{target.name}: {need.message}"))
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS

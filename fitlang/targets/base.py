@@ -106,6 +106,8 @@ class Target:
 class Need:
     message: str
     origin: Origin | None = field(default=None, compare=False)
+    # the diagnostic it becomes (a `fitlang.messages.Message` subclass); None: E0601
+    kind: type | None = field(default=None, compare=False)
 
 
 def dns_name(text: str, limit: int = 63) -> str:
