@@ -163,8 +163,11 @@ def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
     seen: dict[str, int] = {}
     for node_class in classes:
         if node_class.id in seen:
-            seen[node_class.id] += 1
-            node_class.id = f"{node_class.id}#{seen[node_class.id]}"
+            original = node_class.id
+            seen[original] += 1
+            node_class.id = f"{original}#{seen[original]}"
+            # one offer in two `buy` blocks: its nodes must not share names either
+            node_class.node_names = tuple(f"{name}-{seen[original]}" for name in node_class.node_names)
         else:
             seen[node_class.id] = 0
     return classes

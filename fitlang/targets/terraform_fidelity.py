@@ -13,7 +13,6 @@ only in zones that sell them, and AKS spot prices capped at what was priced.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -118,12 +117,14 @@ def _bought(context: CompileContext) -> dict[Capacity, tuple[int, NodeClass]]:
 
 def _read(files: dict[str, str], needs: list[Need]) -> Read | None:
     read = Read([], [], [], [])
-    options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+    # python-hcl2 keeps each string as written (quotes and escapes): `_decoded` reads it as
+    # Terraform does, so that a hostile name compares by its value
+    options = hcl2.SerializationOptions(explicit_blocks=False)
     for path, text in sorted(files.items()):
         if not path.endswith(".tf"):
             continue
         try:
-            parsed = hcl2.loads(text, serialization_options=options)
+            parsed = _decoded(hcl2.loads(text, serialization_options=options))
         except Exception as error:  # noqa: BLE001  (lark raises many kinds; each is a bad file)
             needs.append(_need(f"{path}: not HCL that Terraform reads ({type(error).__name__}: "
                                f"{str(error).splitlines()[0] if str(error) else ''})"))
@@ -141,23 +142,64 @@ def _read(files: dict[str, str], needs: list[Need]) -> Read | None:
     return read
 
 
+class Expression(str):
+    """A value Terraform computes (`var.x`, `"a-${var.b}"`): its source text."""
+
+
+ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _decoded(value: object) -> object:
+    """The parsed tree with every string literal replaced by its value (HCL escapes and `$${`
+    resolved) and every computed value by an `Expression`."""
+    if isinstance(value, dict):
+        return {_decoded(key): _decoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decoded(item) for item in value]
+    if not isinstance(value, str):
+        return value
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        text = _template_text(value[1:-1])
+        return Expression(value) if text is None else text
+    if value.startswith("${") and value.endswith("}"):
+        return Expression(value[2:-1])
+    return value  # a bare identifier (block types, keys)
+
+
+def _template_text(raw: str) -> str | None:
+    """The value of a quoted HCL template, or None when it interpolates or has directives."""
+    out, index = [], 0
+    while index < len(raw):
+        if raw[index] == "\\":
+            code = raw[index + 1]
+            width = {"u": 4, "U": 8}.get(code, 0)
+            out.append(chr(int(raw[index + 2:index + 2 + width], 16)) if width else ESCAPES[code])
+            index += 2 + width
+        elif raw.startswith(("$${", "%%{"), index):
+            out.append(raw[index + 1:index + 3])
+            index += 3
+        elif raw.startswith(("${", "%{"), index):
+            return None
+        else:
+            out.append(raw[index])
+            index += 1
+    return "".join(out)
+
+
 def _expression(value: object) -> str | None:
-    """The expression of an interpolation-only value (`${var.x}` -> `var.x`); None for literals."""
-    if isinstance(value, str) and value.startswith("${") and value.endswith("}") \
-            and not value.startswith("$${"):
-        return value[2:-1]
-    return None
+    """The source of a computed value (`${var.x}` -> `var.x`); None for literals."""
+    return str(value) if isinstance(value, Expression) else None
 
 
 def _literal(value: object) -> object:
-    return None if _expression(value) is not None else value
+    return None if isinstance(value, Expression) else value
 
 
 def _map_lookup(value: object, variable: str) -> str | None:
     """The key of `var.<variable>["key"]`, or None when `value` is something else."""
     expression = _expression(value)
     match = re.fullmatch(rf'var\.{variable}\[("(?:[^"\\]|\\.)*")\]', expression or "")
-    return json.loads(match.group(1)) if match else None
+    return _template_text(match.group(1)[1:-1]) if match else None
 
 
 def _block(body: dict, name: str) -> dict | None:
@@ -290,11 +332,11 @@ def _aks_region(body: dict, clusters: dict, cluster: str | None, problems: list[
         return None
     for lifecycle in body.get("lifecycle", []):
         for precondition in lifecycle.get("precondition", []):
-            located = re.fullmatch(rf'data\.azurerm_kubernetes_cluster\.{match.group(1)}\.location'
-                                   r' == ("(?:[^"\\]|\\.)*")',
+            located = re.fullmatch(r'contains\(\[("(?:[^"\\]|\\.)*")\], '
+                                   rf'data\.azurerm_kubernetes_cluster\.{match.group(1)}\.location\)',
                                    _expression(precondition.get("condition")) or "")
             if located:
-                return json.loads(located.group(1))
+                return _template_text(located.group(1)[1:-1])
     problems.append("nothing states the region of its cluster (a precondition on its location)")
     return None
 
