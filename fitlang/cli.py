@@ -336,10 +336,9 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     for target in targets:
         for need in target.problems(context):
             origin = need.origin
-            kind = need.kind or msg.TargetNeeds
-            diagnostics.append(kind.at(origin.path if origin else root,
-                                       origin.span if origin else _first_span(),
-                                       detail=f"{target.name}: {need.message}"))
+            diagnostics.append((need.kind or msg.TargetNeeds).at(origin.path if origin else root,
+                                                  origin.span if origin else _first_span(),
+                                                  detail=f"{target.name}: {need.message}"))
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS

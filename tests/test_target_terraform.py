@@ -18,7 +18,7 @@ from fitlang.targets import TARGETS
 from fitlang.targets.base import dns_name
 from fitlang.targets.terraform import hcl_string
 
-from compiling import context_for, render
+from compiling import render
 from conftest import EXAMPLES, FIXTURES
 
 FIXTURE = FIXTURES / "targets" / "multi-cloud.fit"
@@ -287,6 +287,7 @@ ACCELERATORS = 'import "std/accelerators"\n'
     (None, None, "AL2023_x86_64_STANDARD"),
     (None, "arm64", "AL2023_ARM_64_STANDARD"),
     (("L4", 1), None, "AL2023_x86_64_NVIDIA"),
+    (("L4", 1), "arm64", "AL2023_ARM_64_NVIDIA"),
     (("TRAINIUM2", 16), None, "AL2023_x86_64_NEURON"),
 ])
 def test_eks_node_groups_use_amazon_linux_2023_ami_types(tmp_path, gpu, arch, expected):

@@ -163,11 +163,12 @@ def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
     seen: dict[str, int] = {}
     for node_class in classes:
         if node_class.id in seen:
-            original = node_class.id
-            seen[original] += 1
-            node_class.id = f"{original}#{seen[original]}"
-            # one offer in two `buy` blocks: its nodes must not share names either
-            node_class.node_names = tuple(f"{name}-{seen[original]}" for name in node_class.node_names)
+            seen[node_class.id] += 1
+            suffix = seen[node_class.id]
+            node_class.id = f"{node_class.id}#{suffix}"
+            if node_class.provisioned:  # their made-up node names are unique too (two `buy`
+                # blocks of one offer and region); real nodes keep theirs
+                node_class.node_names = tuple(f"{name}-{suffix}" for name in node_class.node_names)
         else:
             seen[node_class.id] = 0
     return classes

@@ -106,7 +106,7 @@ class Target:
 class Need:
     message: str
     origin: Origin | None = field(default=None, compare=False)
-    # the diagnostic it becomes (a `fitlang.messages.Message` subclass); None: E0601
+    # the diagnostic it becomes (a `Message` subclass); None: the target's default
     kind: type | None = field(default=None, compare=False)
 
 

@@ -64,7 +64,8 @@ class Purchase:
 
     @property
     def key(self) -> str:
-        return f"{self.node_class.pool}@{self.region}{'/spot' if self.spot else ''}"
+        """Distinct for distinct purchases, however regions are named (names are hashed from it)."""
+        return json.dumps([self.node_class.pool, self.region, self.spot])
 
     @property
     def spot_price(self) -> Fraction:
