@@ -138,6 +138,68 @@ def test_schema_fixture_records_the_provider_versions():
     assert eks["blocks"]["scaling_config"]["required"] and eks["blocks"]["scaling_config"]["max_one"]
 
 
+DECLARATIONS = """
+export interface ThingConfig extends cdktf.TerraformMetaArguments {
+    /**
+    * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/x/y/1.0/docs/resources/thing#cluster_name Thing#cluster_name}
+    */
+    readonly clusterName: string;
+    /**
+    * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/x/y/1.0/docs/resources/thing#labels Thing#labels}
+    */
+    readonly labels?: {
+        [key: string]: string;
+    };
+    /**
+    * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/x/y/1.0/docs/resources/thing#spot Thing#spot}
+    */
+    readonly spot?: boolean | cdktf.IResolvable;
+    /**
+    * scaling_config block
+    *
+    * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/x/y/1.0/docs/resources/thing#scaling_config Thing#scaling_config}
+    */
+    readonly scalingConfig: ThingScalingConfig;
+    /**
+    * taint block
+    *
+    * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/x/y/1.0/docs/resources/thing#taint Thing#taint}
+    */
+    readonly taint?: ThingTaint[] | cdktf.IResolvable;
+}
+export interface ThingScalingConfig {
+    /**
+    * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/x/y/1.0/docs/resources/thing#desired_size Thing#desired_size}
+    */
+    readonly desiredSize: number;
+}
+export interface ThingTaint {
+    /**
+    * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/x/y/1.0/docs/resources/thing#values Thing#values}
+    */
+    readonly values?: string[];
+}
+"""
+
+
+def test_the_schema_extractor_reads_cdktf_declarations():
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("provider_schemas", ROOT / "tools" / "provider_schemas.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.schema("ThingConfig", tool.interfaces(DECLARATIONS)) == {
+        "attributes": {"cluster_name": {"type": "string", "required": True},
+                       "labels": {"type": "map(string)", "required": False},
+                       "spot": {"type": "bool", "required": False}},
+        "blocks": {"scaling_config": {"required": True, "max_one": True, "blocks": {},
+                                      "attributes": {"desired_size": {"type": "number", "required": True}}},
+                   "taint": {"required": False, "max_one": False, "blocks": {},
+                             "attributes": {"values": {"type": "list(string)", "required": False}}}}}
+
+
 @pytest.mark.parametrize("edit, expected", [
     ('capacity_type   = "ON_DEMAND"', "unknown argument"),  # replaced by a misspelt name below
     ("desired_size = 3", "required, missing"),
