@@ -534,6 +534,18 @@ def test_fidelity_finds_files_that_do_not_buy_what_was_priced(file, old, new, ne
     assert len(found) == needs and {n.kind.code for n in found} == {"E0618"}, found
 
 
+@pytest.mark.parametrize("file, text", [
+    ("aws.tf", 'resource "aws_eks_node_group" {\n'),
+    ("gcp.tf", None),  # the GKE pool's zones from a variable list: unknown count
+])
+def test_fidelity_reports_files_it_cannot_read(file, text):
+    context, files = render(MULTI, "terraform")
+    files[file] = text if text is not None else files[file].replace(
+        '[var.gcp_zones["us-central1"]]', "var.zones")
+    found = TARGETS["terraform"]().fidelity(context, files)
+    assert found and {n.kind.code for n in found} == {"E0618"}, found
+
+
 def test_fidelity_sees_a_resource_fitc_does_not_write():
     context, files = render(MULTI, "terraform")
     files["extra.tf"] = 'resource "aws_instance" "x" {\n  instance_type = "p5.48xlarge"\n}\n'

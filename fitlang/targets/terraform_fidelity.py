@@ -276,6 +276,8 @@ def _gke(body: dict, problems: list[str], *, cluster: str | None,
     if zones is None:
         problems.append(f"regional location {location} without `node_locations`: `node_count` "
                         "is per zone, so it buys node_count x every zone of the cluster")
+    elif not isinstance(zones, list):
+        problems.append("`node_locations` is not a list of zones: how many zones is not known")
     elif any(not _zone_of(z, region) for z in zones):
         problems.append(f"a zone of `node_locations` is not a zone of {region}")
     if "autoscaling" in body or not isinstance(count, int):
