@@ -251,7 +251,9 @@ def test_files_parse_load_and_are_terraform_fmt_clean(tmp_path):
     assert pool["node_count"] == bought == 3
     assert pool["location"] == "us-central1"
     assert pool["node_locations"] == ['${var.gcp_zones["us-central1"]}']
-    assert pool["node_config"][0]["guest_accelerator"][0]["type"] == "nvidia-h100-80gb"
+    (accelerator,) = pool["node_config"][0]["guest_accelerator"]
+    assert (accelerator["type"], accelerator["count"]) == ("nvidia-h100-80gb", 8)
+    assert accelerator["gpu_driver_installation_config"] == [{"gpu_driver_version": "DEFAULT"}]
 
 
 def test_each_provider_gets_its_resources(tmp_path):

@@ -283,7 +283,7 @@ class Terraform(Target):
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
-            accelerator = None
+            accelerator = None  # with the driver GKE installs (GPUs without one are not advertised)
             if node_class.accelerator is not None and node_class.accelerator.name in GKE_ACCELERATORS:
                 accelerator = [("type", hcl_string(GKE_ACCELERATORS[node_class.accelerator.name])),
                                ("count", str(node_class.capacity["gpu"]))]
