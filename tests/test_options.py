@@ -431,7 +431,7 @@ def test_kubernetes_writes_one_object_per_option_with_its_device(tmp_path):
     path.write_text(TARGET_POLICY)
     _, files = render(path, "kubernetes")
     check_objects(files)
-    assert sorted(files) == ["chat.yaml", "kustomization.yaml"]
+    assert sorted(files) == ["chat.yaml", "kustomization.yaml", "label-nodes.sh"]
     by_option = {}
     for document in documents(files):
         labels = document["spec"]["template"]["metadata"]["labels"]

@@ -449,4 +449,4 @@ def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
     needs = TARGETS["slurm"]().problems(context)
     assert len(needs) == 1 and "6 whole CPUs" in needs[0].message and "its 5" in needs[0].message
     files = TARGETS["slurm"]().render(context)
-    assert fidelity(context, files) == ["slurm: node p-0: 6 CPUs asked, it has 5"]
+    assert fidelity(context, files) == ["node p-0: 6 CPUs asked, it has 5"]

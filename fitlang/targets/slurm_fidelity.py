@@ -87,7 +87,7 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
     for job in sorted(set(expected) - seen):
         problems.append(f"no script runs `{job}` ({_counts(expected[job][1])})")
     problems += _node_totals(used, cluster)
-    return [Need(f"slurm: {p}") for p in problems]
+    return [Need(p) for p in problems]
 
 
 # ---- reading files as Slurm does ---------------------------------------------------------------
