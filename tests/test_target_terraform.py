@@ -503,6 +503,22 @@ def test_a_policy_that_disagrees_with_what_is_bought_is_an_error(tmp_path, fitc,
     assert f"p.fit:{line}:" in result.stderr
 
 
+def test_the_policy_cluster_is_joined_where_provider_and_region_match(tmp_path):
+    # AWS us-east-1 joins `prod`; Azure joins the cluster given for eastus
+    text = (offer("a", "aws", "c.x", ["us-east-1"]) + offer("z", "azure", "D8", ["eastus"], price="2 USD/h")
+            + "buy {\n  offers = [a]\n  max_count = 1\n}\nbuy {\n  offers = [z]\n  max_count = 1\n}\n"
+            + workload("w", 2, cpu=6)
+            + 'policy {\n  terraform {\n    provider = aws\n    region = "us-east-1"\n'
+              '    cluster = "prod"\n  }\n}\n')
+    context, files = compiled(tmp_path, text)
+    assert one(files, "aws_eks_node_group")["cluster_name"] == "prod"
+    aks = one(files, "azurerm_kubernetes_cluster_node_pool")
+    assert aks["kubernetes_cluster_id"] == '${var.azure_cluster_ids["eastus"]}' and "lifecycle" not in aks
+    assert "data" not in parse(files["azure.tf"]) and "aws_cluster_names" not in files["variables.tf"]
+    moved = dict(files, **{"aws.tf": files["aws.tf"].replace('"prod"', '"dev"')})
+    assert [n.kind.code for n in TARGETS["terraform"]().fidelity(context, moved)] == ["E0618"]
+
+
 # ---- the fidelity check finds what does not buy what was priced ------------------------------
 
 MULTI = EXAMPLES / "multi-cloud-buy.fit"
@@ -523,8 +539,10 @@ MULTI = EXAMPLES / "multi-cloud-buy.fit"
     ("azure.tf", "spot_max_price        = 0.1376", "spot_max_price        = 0.1", 1),
     # a second copy of a pool
     ("gcp.tf", "  node_count     = 2\n", "  node_count     = 2\n  count          = 2\n", 1),
+    # a pool in another cluster than the one the policy names for AWS us-east-1
+    ("aws.tf", 'cluster_name    = "media-prod"', 'cluster_name    = "media-dev"', 1),
     # a pool in another region's cluster
-    ("aws.tf", 'var.aws_cluster_names["us-east-1"]', 'var.aws_cluster_names["us-west-2"]', 1),
+    ("azure.tf", 'var.azure_cluster_ids["eastus"]', 'var.azure_cluster_ids["westus"]', 2),
 ])
 def test_fidelity_finds_files_that_do_not_buy_what_was_priced(file, old, new, needs):
     context, files = render(MULTI, "terraform")
@@ -657,3 +675,17 @@ def test_generated_policies_cover_every_cloud_and_spot(tmp_path):
                 node_class = context.problem.node_class(class_id)
                 seen.add((node_class.provider, node_class.spot))
     assert {p for p, _ in seen} == {"aws", "gcp", "azure"} and {s for _, s in seen} == {True, False}
+
+
+def test_verify_reads_the_terraform_files_back(tmp_path, fitc):
+    out = tmp_path / "out"
+    assert fitc("compile", str(MULTI), "--target", "terraform", "--out", str(out)).returncode == 0
+    placement = tmp_path / "placement.json"
+    placement.write_text(fitc("solve", str(MULTI), "--format", "json").stdout)
+    ok = fitc("verify", str(MULTI), str(placement), "--target", "terraform", "--out", str(out))
+    assert ok.returncode == 0, ok.stderr
+    gcp = out / "gcp.tf"
+    gcp.write_text(gcp.read_text().replace('  node_locations = [var.gcp_zones["us-central1"]]\n', ""))
+    drift = fitc("verify", str(MULTI), str(placement), "--target", "terraform", "--out", str(out))
+    assert drift.returncode == 1
+    assert set(re.findall(r"error\[(E\d+)\]", drift.stderr)) == {"E0618"}, drift.stderr

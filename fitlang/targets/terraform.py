@@ -5,8 +5,10 @@ with the labels the Kubernetes manifests select.
 What is written buys exactly what was priced: one node group per offer, region and pricing
 (spot or on demand) with a fixed size equal to the nodes bought; GKE pools name the one zone
 they live in (`node_count` counts nodes per zone); spot capacity is bought as spot.
-`policy { terraform { provider, region, cluster } }` states where the capacity goes: it must
-agree with what was bought (E0615, E0616), and `cluster` is the cluster the pools join.
+`policy { terraform { provider, region, cluster } }` names the cluster that capacity bought
+with that provider in that region joins (the language's cluster rule, docs/language.md); a
+block that matches nothing bought (E0615) or one cluster in several regions (E0616) is an
+error. Other purchases join the cluster given per region in the variables.
 
 The files are rendered from Jinja2 templates beside this module. Every user string goes
 through `hcl_string`, which escapes quotes, backslashes, control characters and the
@@ -61,6 +63,7 @@ class Purchase:
     region: str
     spot: bool
     count: int
+    cluster: str | None  # the cluster the policy names, or None: the region's, from a variable
 
     @property
     def key(self) -> str:
@@ -73,8 +76,17 @@ class Purchase:
         return self.node_class.price - self.node_class.energy_cost
 
 
+def joins_named_cluster(policy: Policy, provider: str, region: str) -> bool:
+    """Bought nodes join the `terraform` block's cluster where its provider and region (where
+    stated) are theirs (docs/language.md, Clusters)."""
+    return (policy.terraform_cluster is not None
+            and policy.terraform_provider in (None, provider)
+            and policy.terraform_region in (None, region))
+
+
 def purchases(context: CompileContext) -> list[Purchase]:
     """What the placement buys, one entry per offer, region and pricing, in problem order."""
+    policy = context.program.policy
     found: dict[tuple[str, str, bool], Purchase] = {}
     for node_class in context.problem.classes:
         bought = len(context.placement.bought.get(node_class.id, []))
@@ -82,8 +94,10 @@ def purchases(context: CompileContext) -> list[Purchase]:
             continue
         key = (node_class.pool, node_class.region or "", node_class.spot)
         earlier = found.get(key)
+        named = joins_named_cluster(policy, node_class.provider or "aws", key[1])
         found[key] = Purchase(earlier.node_class if earlier else node_class, key[1], key[2],
-                              bought + (earlier.count if earlier else 0))
+                              bought + (earlier.count if earlier else 0),
+                              policy.terraform_cluster if named else None)
     return list(found.values())
 
 
@@ -182,21 +196,25 @@ class Terraform(Target):
 
     def _policy_problems(self, policy: Policy, bought: list[Purchase]) -> list[Need]:
         spans = policy.terraform_spans
+        stated = [(a, v) for a, v in (("provider", policy.terraform_provider),
+                                      ("region", policy.terraform_region)) if v is not None]
+        matching = [p for p in bought
+                    if policy.terraform_provider in (None, p.node_class.provider or "aws")
+                    and policy.terraform_region in (None, p.region)]
         needs = []
-        for attribute, wanted, actual in (
-                ("provider", policy.terraform_provider, lambda p: p.node_class.provider or "aws"),
-                ("region", policy.terraform_region, lambda p: p.region)):
-            elsewhere = [p for p in bought if wanted is not None and actual(p) != wanted]
-            if elsewhere:
-                listed = ", ".join(f"`{p.node_class.pool}` in {actual(p)}" for p in elsewhere)
-                needs.append(Need(f"the policy's terraform {attribute} is {wanted}, but the "
-                                  f"placement buys {listed}", spans.get(attribute, policy.origin),
-                                  msg.TerraformPolicyDisagrees))
-        places = sorted({(p.node_class.provider or "aws", p.region) for p in bought})
-        if policy.terraform_cluster is not None and len(places) > 1:
+        if bought and stated and not matching:
+            attribute = stated[-1][0]
+            listed = ", ".join(sorted({f"{p.node_class.provider or 'aws'} {p.region}" for p in bought}))
+            needs.append(Need(f"the policy's terraform block names "
+                              f"{' '.join(v for _, v in stated)}, but the placement buys nothing "
+                              f"there (it buys in {listed})", spans.get(attribute, policy.origin),
+                              msg.TerraformPolicyDisagrees))
+        places = sorted({(p.node_class.provider or "aws", p.region) for p in bought if p.cluster})
+        if len(places) > 1:
             listed = ", ".join(f"{provider} {region}" for provider, region in places)
             needs.append(Need(f"cluster `{policy.terraform_cluster}` is one cluster, but the "
-                              f"placement buys in {listed}", spans.get("cluster", policy.origin),
+                              f"placement buys for it in {listed}: state the block's provider "
+                              f"and region", spans.get("cluster", policy.origin),
                               msg.TerraformClusterSpansRegions))
         return needs
 
@@ -210,7 +228,6 @@ class Terraform(Target):
         if not bought:
             return {}
         environment = _environment()
-        cluster = context.program.policy.terraform_cluster
         by_provider: dict[str, list[Purchase]] = {}
         for purchase in bought:
             by_provider.setdefault(purchase.node_class.provider or "aws", []).append(purchase)
@@ -219,26 +236,27 @@ class Terraform(Target):
             source=source, providers=[{"name": PROVIDER_NAMES[p], "source": PROVIDERS[p][0],
                                        "version": PROVIDERS[p][1]} for p in sorted(by_provider)])}
         variables = [v for p in sorted(by_provider)
-                     for v in self._variables(p, by_provider[p], cluster)]
+                     for v in self._variables(p, by_provider[p])]
         files["variables.tf"] = environment.get_template("variables.tf.j2").render(variables=variables)
         for provider, group in sorted(by_provider.items()):
             render = getattr(self, f"_{provider}")
-            files[f"{provider}.tf"] = render(environment, group, cluster)
+            files[f"{provider}.tf"] = render(environment, group)
         return files
 
-    def _variables(self, provider: str, bought: list[Purchase], cluster: str | None) -> list[dict]:
+    def _variables(self, provider: str, bought: list[Purchase]) -> list[dict]:
         def variable(name: str, description: str, type_: str, validation=None) -> dict:
             return {"name": name, "description": description, "type": type_, "validation": validation}
 
+        per_region = any(p.cluster is None for p in bought)  # pools joining the region's cluster
         if provider == "aws":
             return ([variable("aws_cluster_names", "EKS cluster name per region", "map(string)")]
-                    if cluster is None else []) + [
+                    if per_region else []) + [
                 variable("aws_node_role_arn", "IAM role ARN for the nodes of the new node groups", "string"),
                 variable("aws_subnet_ids", "subnet ids per region for the new node groups",
                          "map(list(string))")]
         if provider == "gcp":
             found = [variable("gcp_project", "GCP project of the GKE clusters", "string")]
-            if cluster is None:
+            if per_region:
                 found.append(variable("gcp_clusters", "GKE cluster name per region", "map(string)"))
             if any(not _is_tpu(p.node_class) for p in bought):
                 found.append(variable(
@@ -249,19 +267,20 @@ class Terraform(Target):
                      "error_message": hcl_string("Each zone must be in its region (us-central1 = "
                                                  "\"us-central1-a\").")}))
             return found
-        if cluster is None:
-            return [variable("azure_cluster_ids", "AKS cluster id per region", "map(string)")]
-        return [variable("azure_resource_group", "resource group of the AKS cluster", "string")]
+        return ([variable("azure_cluster_ids", "AKS cluster id per region", "map(string)")]
+                if per_region else []) + \
+            ([variable("azure_resource_group", "resource group of the AKS cluster", "string")]
+             if not all(p.cluster is None for p in bought) else [])
 
     def _labels(self, node_class: NodeClass) -> dict[str, str]:
         return {POOL_LABEL: dns_name(node_class.pool)}
 
-    def _aws(self, environment: jinja2.Environment, bought: list[Purchase], cluster: str | None) -> str:
+    def _aws(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
             name = f"fitc-{dns_name(node_class.pool, 40)}{'-spot' if purchase.spot else ''}"
-            cluster_name = hcl_string(cluster) if cluster is not None else \
+            cluster_name = hcl_string(purchase.cluster) if purchase.cluster is not None else \
                 f"var.aws_cluster_names[{hcl_string(region)}]"
             groups.append({
                 "resource": resource_name(purchase),
@@ -279,7 +298,7 @@ class Terraform(Target):
         regions = sorted({p.region for p in bought})
         return environment.get_template("aws.tf.j2").render(regions=regions, groups=groups)
 
-    def _gcp(self, environment: jinja2.Environment, bought: list[Purchase], cluster: str | None) -> str:
+    def _gcp(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
@@ -294,7 +313,7 @@ class Terraform(Target):
             groups.append({
                 "resource": resource_name(purchase),
                 "head": [("name", hcl_string(name)),
-                         ("cluster", hcl_string(cluster) if cluster is not None else
+                         ("cluster", hcl_string(purchase.cluster) if purchase.cluster is not None else
                           f"var.gcp_clusters[{hcl_string(region)}]"),
                          ("location", hcl_string(region)),
                          ("node_locations", _hcl_list([zone_text])),
@@ -303,13 +322,13 @@ class Terraform(Target):
                 "labels": self._labels(node_class), "accelerator": accelerator})
         return environment.get_template("gcp.tf.j2").render(groups=groups)
 
-    def _azure(self, environment: jinja2.Environment, bought: list[Purchase], cluster: str | None) -> str:
+    def _azure(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
             # AKS pool names: at most 12 lowercase letters and digits, starting with a letter
             name = "fitc" + hashlib.sha256(purchase.key.encode()).hexdigest()[:8]
-            cluster_id = "data.azurerm_kubernetes_cluster.fitc.id" if cluster is not None else \
+            cluster_id = "data.azurerm_kubernetes_cluster.fitc.id" if purchase.cluster is not None else \
                 f"var.azure_cluster_ids[{hcl_string(region)}]"
             head = [("name", hcl_string(name)), ("kubernetes_cluster_id", cluster_id),
                     ("vm_size", hcl_string(node_class.instance_type)),
@@ -322,7 +341,8 @@ class Terraform(Target):
             groups.append({
                 "resource": resource_name(purchase), "head": head, "labels": labels,
                 "taints": _hcl_list([hcl_string(AKS_SPOT_TAINT)]) if purchase.spot else None,
-                "region": hcl_string(region)})
+                "region": hcl_string(region) if purchase.cluster is not None else None})
+        cluster = next((p.cluster for p in bought if p.cluster is not None), None)
         data = None if cluster is None else [("name", hcl_string(cluster)),
                                              ("resource_group_name", "var.azure_resource_group")]
         return environment.get_template("azure.tf.j2").render(groups=groups, data=data)

@@ -65,7 +65,15 @@ def check_files(context: CompileContext, files: dict[str, str]) -> list[Need]:
         return needs
     expected = _bought(context)
     classes = {capacity: node_class for capacity, (_, node_class) in expected.items()}
-    cluster = context.program.policy.terraform_cluster
+    policy = context.program.policy
+
+    def cluster(provider: str, region: str) -> str | None:
+        """The cluster the policy names for nodes bought there (docs/language.md, Clusters);
+        None: the region's cluster, given in a variable."""
+        named = policy.terraform_provider in (None, provider) and \
+            policy.terraform_region in (None, region)
+        return policy.terraform_cluster if named else None
+
     found: Counter[Capacity] = Counter()
     for kind in read.others:
         needs.append(_need(f"{kind}: fitc writes no such block; what it buys is not checked"))
@@ -227,6 +235,7 @@ def _pool_label(labels: object, problems: list[str]) -> str | None:
 
 def _cluster_in(value: object, variable: str, region: str, cluster: str | None,
                 problems: list[str], attribute: str) -> None:
+    """`value` names `cluster`, or (None) the region's cluster from the variable."""
     if cluster is not None:
         if value != cluster:
             problems.append(f"`{attribute}` is not `{cluster}`, the cluster the policy names")
@@ -234,7 +243,7 @@ def _cluster_in(value: object, variable: str, region: str, cluster: str | None,
         problems.append(f"`{attribute}` is not the cluster of {region} (var.{variable}[\"{region}\"])")
 
 
-def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster: str | None,
+def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster,
          **_: object) -> tuple[Capacity, int] | None:
     alias = (_expression(body.get("provider")) or "aws").removeprefix("aws").removeprefix(".")
     region = _literal(aws_regions.get(alias or None))
@@ -254,14 +263,14 @@ def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster: str | N
     label = _pool_label(body.get("labels"), problems)
     if problems or label is None:
         return None
-    _cluster_in(body.get("cluster_name"), "aws_cluster_names", region, cluster, problems,
+    _cluster_in(body.get("cluster_name"), "aws_cluster_names", region, cluster("aws", region), problems,
                 "cluster_name")
     if _map_lookup(body.get("subnet_ids"), "aws_subnet_ids") != region:
         problems.append(f"its subnets are not those given for {region}")
     return Capacity("aws", region, types[0], capacity_type == "SPOT", label), next(iter(sizes))
 
 
-def _gke(body: dict, problems: list[str], *, cluster: str | None,
+def _gke(body: dict, problems: list[str], *, cluster,
          **_: object) -> tuple[Capacity, int] | None:
     location = _literal(body.get("location"))
     config = _block(body, "node_config") or {}
@@ -287,7 +296,8 @@ def _gke(body: dict, problems: list[str], *, cluster: str | None,
     label = _pool_label(config.get("labels"), problems)
     if problems or label is None:
         return None
-    _cluster_in(body.get("cluster"), "gcp_clusters", region, cluster, problems, "cluster")
+    _cluster_in(body.get("cluster"), "gcp_clusters", region, cluster("gcp", region), problems,
+                "cluster")
     spot = config.get("spot") is True or config.get("preemptible") is True
     return Capacity("gcp", region, machine_type, spot, label), count * len(zones)
 
@@ -300,7 +310,7 @@ def _zone_of(zone: object, region: str) -> bool:
     return bool(match) and match.group("region") == region
 
 
-def _aks(body: dict, problems: list[str], *, clusters: dict, cluster: str | None,
+def _aks(body: dict, problems: list[str], *, clusters: dict, cluster,
          **_: object) -> tuple[Capacity, int] | None:
     region = _aks_region(body, clusters, cluster, problems)
     vm_size = _literal(body.get("vm_size"))
@@ -319,18 +329,21 @@ def _aks(body: dict, problems: list[str], *, clusters: dict, cluster: str | None
     return Capacity("azure", region, vm_size, priority == "Spot", label), count
 
 
-def _aks_region(body: dict, clusters: dict, cluster: str | None, problems: list[str]) -> str | None:
+def _aks_region(body: dict, clusters: dict, cluster, problems: list[str]) -> str | None:
     """Where an AKS pool runs: where its cluster is, which the files say through the region
     key of the cluster id variable, or a precondition on the looked-up cluster's location."""
     cluster_id = body.get("kubernetes_cluster_id")
     keyed = _map_lookup(cluster_id, "azure_cluster_ids")
-    if keyed is not None and cluster is None:
+    if keyed is not None:
+        if cluster("azure", keyed) is not None:
+            problems.append(f"`kubernetes_cluster_id` is not `{cluster('azure', keyed)}`, the "
+                            "cluster the policy names")
         return keyed
     match = re.fullmatch(r"data\.azurerm_kubernetes_cluster\.([\w-]+)\.id", _expression(cluster_id) or "")
     data = clusters.get(match.group(1)) if match else None
-    if data is None or (cluster is not None and data.get("name") != cluster):
-        problems.append("`kubernetes_cluster_id` is not the cluster "
-                        + (f"`{cluster}` the policy names" if cluster else "given per region"))
+    if data is None:
+        problems.append("`kubernetes_cluster_id` is neither a looked-up cluster nor the one "
+                        "given per region")
         return None
     for lifecycle in body.get("lifecycle", []):
         for precondition in lifecycle.get("precondition", []):
@@ -338,7 +351,11 @@ def _aks_region(body: dict, clusters: dict, cluster: str | None, problems: list[
                                    rf'data\.azurerm_kubernetes_cluster\.{match.group(1)}\.location\)',
                                    _expression(precondition.get("condition")) or "")
             if located:
-                return _template_text(located.group(1)[1:-1])
+                region = _template_text(located.group(1)[1:-1])
+                if data.get("name") != cluster("azure", region):
+                    problems.append(f"its cluster `{data.get('name')}` is not the one the policy "
+                                    f"names for {region}")
+                return region
     problems.append("nothing states the region of its cluster (a precondition on its location)")
     return None
 
