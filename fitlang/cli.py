@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="why no placement exists, and repairs")
     explain.add_argument("file", metavar="FILE")
+    explain.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                         help="to decide and find the conflict (default: 30)")
+    explain.add_argument("--repair-budget", type=_positive_float, metavar="SECONDS",
+                         help="to find and check repairs, after the conflict (default: 10)")
     _diagnostic_options(explain)
     explain.set_defaults(run=_run_explain)
 
@@ -388,19 +392,31 @@ def _first_span():
 
 
 def _run_explain(arguments: argparse.Namespace) -> int:
+    """The explanation is the output (stdout); the diagnostics go where they always go."""
+    import json
+
+    from fitlang.solve.explain import (REPAIR_SECONDS, explain, explanation_diagnostics,
+                                       explanation_json, explanation_text)
+
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    from fitlang.solve.explain import explain
-
-    if explain(problem).feasible:
-        emit(diagnostics, arguments.format, sources)
+    explanation = explain(problem, arguments.time_limit or 30.0,
+                          arguments.repair_budget or REPAIR_SECONDS)
+    found = explanation_diagnostics(problem, result.program.path, explanation=explanation,
+                                    for_solve=False)
+    everything = diagnostics + found
+    if arguments.format == "json":
+        document = explanation_json(explanation)
+        document["diagnostics"] = json.loads(render(everything, "json", sources))
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        emit(everything, arguments.format, sources)
         if arguments.format == "human":
-            print("every replica can be placed: no conflict to explain")
+            sys.stdout.write(explanation_text(explanation))
+    if explanation.outcome == "feasible":
         return exit_code(diagnostics, arguments.fail_level)
-    diagnostics += _explanation_diagnostics(problem, result.program.path)
-    emit(diagnostics, arguments.format, sources)
     return EXIT_ERRORS
 
 

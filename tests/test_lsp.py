@@ -336,15 +336,15 @@ async def test_infeasible_policy_gets_the_conflict_after_save(client: LanguageCl
     assert [d.code for d in client.diagnostics[doc.uri]] == ["W0103", "W0103"]
     client.text_document_did_save(types.DidSaveTextDocumentParams(doc.id))
     found = await diagnostics(client, doc.uri, lambda ds: any(d.code == "E0501" for d in ds))
-    pool, require = doc.at("h100 {"), doc.at("require memory >= 80GB\n  }")
+    count, require = doc.at("2\n  cpu = 112"), doc.at("require memory >= 80GB\n  }")
     replicas = doc.at("replicas = 4\n  gang")
     assert [entry for entry in summary(found) if entry[0].startswith("E")] == [
-        ("E0501", pool.line, pool.character, pool.line, pool.character + 4),
+        ("E0501", count.line, count.character, count.line, count.character + 1),
         ("E0504", replicas.line, replicas.character + 11, replicas.line, replicas.character + 12),
         ("E0504", require.line, require.character, require.line, require.character + 22)]
     first = next(d for d in found if d.code == "E0501")
     assert first.message.startswith("no placement meets every hard rule; these rules conflict:")
-    assert "add 2 more nodes to pool `h100`" in first.message
+    assert "add 2 nodes to pool `h100` (count = 4)" in first.message
     # an edit makes the conflict stale: it is dropped until the next save
     found = await doc.change(text.replace("count = 2\n  cpu = 112", "count = 4\n  cpu = 112"))
     assert [d.code for d in found] == ["W0103", "W0103"]

@@ -44,7 +44,8 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
 
     found = explanation_diagnostics(built.problem, result.program.path)
     # no conflict found in the time allowed: undecided, which is no error in the editor
-    return [d for d in found if not (d.code == "E0501" and UNDECIDED in d.message)], files
+    return [d for d in found if d.code != "E0511" and
+            not (d.code == "E0501" and UNDECIDED in d.message)], files
 
 
 UNDECIDED = "could be placed in the time allowed"
