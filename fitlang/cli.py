@@ -309,14 +309,14 @@ def _proven_infeasible(problem, root_path: str) -> list[Diagnostic]:
     """The solver proved that no placement meets every hard rule: the explanation of the
     conflict, or, where it names none, the proven verdict alone (never "in the time allowed")."""
     from fitlang import messages as msg
+    from fitlang.solve.explain import explain, explanation_diagnostics
 
-    explained = _explanation_diagnostics(problem, root_path)
-    if any(d.code == "E0501" and "time allowed" not in d.message for d in explained):
-        return explained
-    rest = [d for d in explained if d.code != "E0501"]
+    explanation = explain(problem)
+    if explanation.outcome == "conflict":
+        return explanation_diagnostics(problem, root_path, explanation=explanation)
     return [msg.NoPlacement.at(root_path, _first_span(),
                                detail="no placement meets every hard rule (the solver proved it); "
-                                      "no smaller conflict was named")] + rest
+                                      "no smaller conflict was named")]
 
 
 def _unplaced_warnings(problem, placement) -> list[Diagnostic]:

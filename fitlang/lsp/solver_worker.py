@@ -40,15 +40,14 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
     remaining = max(time_limit - (time.monotonic() - started), 1.0)
     if feasible(built.problem, remaining):
         return [], files
-    from fitlang.solve.explain import explanation_diagnostics  # what `fitc solve` prints
+    from fitlang.solve.explain import explain, explanation_diagnostics  # what `fitc solve` prints
 
-    found = explanation_diagnostics(built.problem, result.program.path)
-    # no conflict found in the time allowed: undecided, which is no error in the editor
-    return [d for d in found if d.code != "E0511" and
-            not (d.code == "E0501" and UNDECIDED in d.message)], files
-
-
-UNDECIDED = "could be placed in the time allowed"
+    explanation = explain(built.problem, remaining)
+    # undecided (or a placement found after all) is no error in the editor
+    if explanation.outcome != "conflict":
+        return [], files
+    return explanation_diagnostics(built.problem, result.program.path,
+                                   explanation=explanation), files
 
 
 def main() -> int:
