@@ -463,6 +463,43 @@ class NotEnforceable(Message):
            "inventory), or accept that the scheduler may place pods elsewhere in the pool.")
 
 
+class TerraformPolicyDisagrees(Message):
+    code = "E0615"
+    summary = "the policy's `terraform` block disagrees with what the placement buys"
+    template = "{detail}"
+    fix = ("Let the policy's `terraform { provider, region }` name where the capacity is bought, or "
+           "restrict the `buy` block (`providers`, `regions`) to it.")
+
+
+class TerraformClusterSpansRegions(Message):
+    code = "E0616"
+    summary = "one cluster named, but capacity bought in several regions or clouds"
+    template = "{detail}"
+    fix = ("A cluster lives in one region of one cloud: restrict the `buy` block to one region, or "
+           "remove `cluster` and give the cluster per region in the Terraform variables.")
+
+
+class NoZoneOffersTpu(Message):
+    code = "E0617"
+    summary = "no zone of the region is known to offer this TPU machine type"
+    template = "{detail}"
+    fix = "Buy this offer only in regions where Google sells the TPU (see Google's TPU regions and zones)."
+
+
+class TerraformDrift(Message):
+    code = "E0618"
+    summary = "the Terraform files do not buy what the placement priced"
+    template = "{detail}"
+    fix = "Compile again with `fitc compile --target terraform`, or undo the hand edit."
+
+
+class NoEksAmiType(Message):
+    code = "E0619"
+    summary = "no EKS AMI type runs this instance type's accelerators"
+    template = "{detail}"
+    fix = "Buy this accelerator from another provider, or another instance type on EKS."
+
+
 class UnsatisfiableRule(Message):
     code = "W0101"
     summary = "rule that no node satisfies"

@@ -540,7 +540,8 @@ class Checker:
                       kubernetes_scheduler=k8s.get("scheduler_name", "scheduler-plugins-scheduler"),
                       slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
                       terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
-                      terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans)
+                      terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans,
+                      terraform_spans=dict(blocks["terraform"].spans) if "terraform" in blocks else {})
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
         if "cap" not in v.values:

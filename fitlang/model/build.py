@@ -164,7 +164,8 @@ def _accelerator_watts(accelerator, count: int) -> Fraction:
 
 
 def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) -> NodeClass:
-    price = offer.spot_price if spot and offer.spot_price is not None else offer.price
+    spot = spot and offer.spot_price is not None  # no spot price: priced, and bought, on demand
+    price = offer.spot_price if spot else offer.price
     shape = offer.shape
     return NodeClass(
         id=f"{offer.name}@{region}", pool=offer.name, count=cap,
@@ -174,6 +175,7 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
         region=region, provider=offer.provider, arch=shape.arch, labels=dict(offer.labels),
         node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),
         offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin,
+        spot=spot,
         power_watts=_accelerator_watts(shape.gpu.model if shape.gpu else None,
                                        shape.gpu.count if shape.gpu else 0))
 

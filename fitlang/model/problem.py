@@ -38,6 +38,7 @@ class NodeClass:
     features: tuple[str, ...] = ()
     node_names: tuple[str, ...] = ()
     offer: str | None = None  # set when nodes of this class must be bought
+    spot: bool = False  # bought (and priced) at the offer's spot price
     instance_type: str | None = None
     buy_group: int | None = None  # index of the `buy` block whose max_count it shares
     gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
