@@ -614,3 +614,23 @@ def test_a_gang_over_two_kinds_of_device_is_an_error(tmp_path):
     messages = [n.message for n in errors(TARGETS["kubernetes"]().problems(context))]
     assert messages == ["gang `train` runs on pools with different devices; one Job's pods "
                         "request one kind"]
+
+
+def test_pods_on_aks_spot_nodes_tolerate_the_taint_aks_puts_there(tmp_path):
+    # AKS taints Spot pools kubernetes.azure.com/scalesetpriority=spot:NoSchedule: pods placed
+    # there must tolerate it, or they stay Pending; the fidelity check knows the taint too
+    path = tmp_path / "p.fit"
+    path.write_text('offer z {\n  provider = azure\n  instance_type = "Standard_D8s_v5"\n'
+                    '  regions = ["eastus"]\n  cpu = 8\n  memory = 32GiB\n  price = 1 USD/h\n'
+                    '  spot_price = 0.2 USD/h\n}\n'
+                    'buy {\n  offers = [z]\n  max_count = 2\n  spot = true\n}\n'
+                    'workload w {\n  replicas = 2\n  cpu = 6\n  memory = 8GiB\n  image = "x"\n}\n')
+    context, files = render(path, "kubernetes")
+    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal",
+            "value": "spot", "effect": "NoSchedule"}
+    pods = [d["spec"]["template"]["spec"] for d in documents(files) if d["kind"] == "Deployment"]
+    assert pods and all(spot in pod.get("tolerations", []) for pod in pods)
+    assert fidelity(context, files) == []
+    stripped = {path: text.replace("kubernetes.azure.com/scalesetpriority", "x.example/other")
+                for path, text in files.items()}
+    assert fidelity(context, stripped) != []
