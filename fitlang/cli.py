@@ -6,12 +6,12 @@ import argparse
 import gc
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 from fitlang import __version__
 from fitlang.diagnostics import Diagnostic, unique_sorted
+from fitlang.outputs import write_atomically
 from fitlang.render import FORMATS, exit_code, render
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--target", action="append", required=True,
                           choices=("kubernetes", "slurm", "terraform"), dest="targets")
     compile_.add_argument("--out", required=True, metavar="DIR")
+    compile_.add_argument("--force", action="store_true")
     compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS")
     compile_.set_defaults(run=_run_compile)
 
@@ -200,25 +201,6 @@ def _run_fmt(arguments: argparse.Namespace) -> int:
     return EXIT_ERRORS if arguments.check and changed else EXIT_OK
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-
 # ---- the placement commands -----------------------------------------------
 
 
@@ -315,7 +297,8 @@ def _explanation_diagnostics(problem, root_path: str) -> list[Diagnostic]:
 def _run_compile(arguments: argparse.Namespace) -> int:
     from fitlang import messages as msg
     from fitlang.solve.placement import solve
-    from fitlang.targets import TARGETS, CompileContext, write_tree
+    from fitlang.outputs import OutputRefused, write_tree
+    from fitlang.targets import TARGETS, CompileContext
 
     loaded = _problem_or_errors(arguments.file, "human")
     if loaded is None:
@@ -342,17 +325,33 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS
-    out = Path(arguments.out)
+    written: dict[str, str] = {}
+    counts: list[str] = []
     for target in targets:
         files = target.render(context)
-        directory = out if len(targets) == 1 else out / target.name
-        if not files:
-            print(f"{target.name}: nothing to write", file=sys.stderr)
-            continue
-        write_tree(directory, files)
-        print(f"{target.name}: wrote {len(files)} files to {directory}", file=sys.stderr)
+        prefix = "" if len(targets) == 1 else f"{target.name}/"
+        written.update({prefix + relative: text for relative, text in files.items()})
+        counts.append(f"{target.name} {len(files)} file{'s' if len(files) != 1 else ''}")
+    try:
+        write_tree(arguments.out, written, force=arguments.force)
+    except OutputRefused as refused:
+        emit(diagnostics, "human", sources)
+        raise UsageError(str(refused)) from None
+    if placement.unplaced:
+        diagnostics += _unplaced_warnings(problem, placement)
     emit(diagnostics, "human", sources)
+    print(f"wrote {', '.join(counts)} to {arguments.out}; {_cost_summary(placement)}",
+          file=sys.stderr)
     return EXIT_OK
+
+
+def _cost_summary(placement) -> str:
+    if placement.value is None:
+        return f"{placement.objective}: none"
+    bound = placement.bound if placement.bound is not None else placement.value
+    gap = 0.0 if placement.value == 0 else float((placement.value - bound) / abs(placement.value))
+    return (f"{placement.objective} {float(placement.value):.2f} {placement.unit}, "
+            f"gap {gap:.2%}").replace(" ,", ",")
 
 
 def _first_span():

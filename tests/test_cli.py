@@ -247,3 +247,90 @@ def test_time_limit_returns_the_best_placement_found_and_it_verifies(tmp_path, f
     (tmp_path / "p.json").write_text(result.stdout)
     verified = fitc("verify", "fleet.fit", "p.json", cwd=tmp_path)
     assert verified.returncode == 0, verified.stderr
+
+
+# ---- compile --out never loses a file it did not write -------------------------------
+
+DEPLOYABLE = POLICY.replace("  memory = 4Gi\n}", '  memory = 4Gi\n  image = "nginx"\n  command = ["serve"]\n}')
+
+
+def _tree(root) -> dict[str, bytes]:
+    """Every file below `root` with its bytes (directories as themselves)."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else b"<dir>")
+            for p in sorted(root.rglob("*"))}
+
+
+def _project(tmp_path):
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (project / "p.fit").write_text(DEPLOYABLE)
+    (project / "notes.txt").write_text("mine")
+    return project
+
+
+def test_compile_refuses_the_project_directory_its_parent_and_an_empty_name(tmp_path, fitc):
+    project = _project(tmp_path)
+    before = _tree(tmp_path)
+    for out in (".", "..", ""):
+        result = fitc("compile", "p.fit", "--target", "kubernetes", "--out", out, cwd=project)
+        assert result.returncode == 2, (out, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert _tree(tmp_path) == before, out
+
+
+def test_compile_refuses_a_file_as_the_output_directory_unless_forced(tmp_path, fitc):
+    project = _project(tmp_path)
+    result = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "notes.txt", cwd=project)
+    assert result.returncode == 2
+    assert (project / "notes.txt").read_text() == "mine"
+    forced = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "notes.txt", "--force",
+                  cwd=project)
+    assert forced.returncode == 0, forced.stderr
+    assert sorted(p.name for p in (project / "notes.txt").iterdir()) == [
+        ".fitc-output", "kustomization.yaml", "w.yaml"]
+
+
+def test_compile_writes_a_manifest_and_replaces_only_the_files_it_lists(tmp_path, fitc):
+    project = _project(tmp_path)
+    both = fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "out",
+                cwd=project)
+    assert both.returncode == 0, both.stderr
+    out = project / "out"
+    manifest = json.loads((out / ".fitc-output").read_text())
+    assert manifest["files"] == ["kubernetes/kustomization.yaml", "kubernetes/w.yaml",
+                                 "slurm/w.sbatch"]
+    (out / "kubernetes" / "extra.yaml").write_text("the user's")
+    (tmp_path / "victim").write_text("outside")
+    manifest["files"] += ["../../victim", "/etc/hostname"]  # a hostile manifest changes nothing
+    (out / ".fitc-output").write_text(json.dumps(manifest))
+    one = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", cwd=project)
+    assert one.returncode == 0, one.stderr
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        ".fitc-output", "kubernetes", "kubernetes/extra.yaml", "kustomization.yaml", "w.yaml"]
+    assert json.loads((out / ".fitc-output").read_text())["files"] == ["kustomization.yaml",
+                                                                      "w.yaml"]
+    assert (tmp_path / "victim").read_text() == "outside"
+
+
+def test_compile_forced_into_a_foreign_directory_overwrites_only_its_own_names(tmp_path, fitc):
+    project = _project(tmp_path)
+    (project / "w.yaml").write_text("old")
+    result = fitc("compile", "p.fit", "--target", "kubernetes", "--out", ".", "--force",
+                  cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert (project / "notes.txt").read_text() == "mine" and (project / "p.fit").exists()
+    assert (project / ".git" / "HEAD").exists()
+    assert (project / "w.yaml").read_text().startswith("apiVersion") or "kind:" in (
+        project / "w.yaml").read_text()
+    assert json.loads((project / ".fitc-output").read_text())["files"] == [
+        "kustomization.yaml", "w.yaml"]
+    assert not [p for p in project.iterdir() if p.name.startswith(".fitc-staging")]
+
+
+def test_compile_ends_with_a_one_line_summary(tmp_path, fitc):
+    project = _project(tmp_path)
+    result = fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "o",
+                  cwd=project)
+    assert result.stderr.splitlines()[-1] == (
+        "wrote kubernetes 2 files, slurm 1 file to o; cost 2.00 USD/h, gap 0.00%")
