@@ -334,3 +334,16 @@ def test_compile_ends_with_a_one_line_summary(tmp_path, fitc):
                   cwd=project)
     assert result.stderr.splitlines()[-1] == (
         "wrote kubernetes 2 files, slurm 1 file to o; cost 2.00 USD/h, gap 0.00%")
+
+
+def test_fmt_on_a_symlink_formats_the_target_and_keeps_the_link(tmp_path, fitc):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "p.fit"
+    target.write_text("pool p { count = 1 cpu = 4 memory = 8Gi }\n")
+    link = tmp_path / "link.fit"
+    link.symlink_to(target)
+    result = fitc("fmt", str(link))
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text() == GOOD
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["p.fit"]
