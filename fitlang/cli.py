@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,6 +16,8 @@ from fitlang.outputs import write_atomically
 from fitlang.render import FORMATS, exit_code, render
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report a reader that went away
 
 
 class UsageError(Exception):
@@ -41,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = commands.add_parser("fmt", help="format .fit files in place")
     fmt.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
     fmt.add_argument("--check", action="store_true", help="only report files that would change")
+    fmt.add_argument("--diff", action="store_true", help="print what would change, change nothing")
     _diagnostic_options(fmt)
     fmt.set_defaults(run=_run_fmt)
 
@@ -101,12 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.set_threshold(200_000, 50, 1000)
     try:
         arguments = build_parser().parse_args(argv)
-        return arguments.run(arguments)
+        code = arguments.run(arguments)
+        sys.stdout.flush()  # a reader that went away shows here, inside the handlers below
+        return code
     except UsageError as error:
         print(f"fitc: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # outputs are written atomically: nothing is left half-written
+        print("fitc: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `fitc solve a.fit | head -1`: the reader has gone, as with any tool
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except SystemExit as done:  # --version, --help
         return int(done.code or 0)
     except Exception as error:  # one line, never a traceback
@@ -115,7 +125,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's own flush at exit fails no more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 # ---- inputs -----------------------------------------------------------
+
+
+STDIN = "-"  # the policy on standard input
+STDIN_SHOWN = "<stdin>"
 
 
 def expand_paths(paths: Sequence[str]) -> list[Path]:
@@ -124,14 +147,47 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.fit") if p.is_file()))
-        elif path.is_file():
-            if not os.access(path, os.R_OK):
-                raise UsageError(f"cannot read {raw}: permission denied")
-            files.append(path)
+            found = sorted(p for p in path.rglob("*.fit") if p.is_file())
+            if not found:
+                raise UsageError(f"found no .fit files in {raw}")
+            files.extend(found)
         else:
-            raise UsageError(f"cannot read {raw}: no such file or directory")
+            files.append(regular_file(raw))
     return files
+
+
+def regular_file(raw: str, what: str = "a .fit file") -> Path:
+    """`raw` if it names a readable regular file; a usage error otherwise (a directory, a FIFO
+    that would block, a device)."""
+    path = Path(raw)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise UsageError(f"cannot read {raw}: no such file or directory") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{raw} is a directory; expected {what}")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"cannot read {raw}: not a regular file (a pipe, device or socket); "
+                         f"expected {what}" + ("" if what != "a .fit file" else
+                                               " (`-` reads the policy from standard input)"))
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read {raw}: permission denied")
+    return path
+
+
+def _stdin_bytes() -> bytes:
+    return sys.stdin.buffer.read()
+
+
+def load_root(raw: str, workspace) -> Path:
+    """The root file of a policy, loaded into `workspace`: a file, or `-` for standard input
+    (its imports are then relative to the working directory)."""
+    if raw != STDIN:
+        return regular_file(raw)
+    path = Path.cwd() / STDIN_SHOWN
+    workspace.overlay[path.resolve()] = _stdin_bytes()
+    workspace.load(path, STDIN_SHOWN)
+    return path
 
 
 def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
@@ -164,17 +220,47 @@ def _run_check(arguments: argparse.Namespace) -> int:
 
     workspace = Workspace()
     found: list[Diagnostic] = []
-    for path in expand_paths(arguments.paths):
-        found.extend(check_file(path, workspace).diagnostics)
+    results = [check_file(path, workspace) for path in _check_roots(arguments.paths, workspace)]
+    imported = {m.resolved for module in workspace.modules.values()
+                for _, m in module.imports if m is not None}
+    for result in results:
+        found.extend(result.diagnostics)
+        if not result.has_errors and result.root.resolved not in imported:
+            found.extend(model_diagnostics(result.program))
     ordered = unique_sorted(found)
     sources = {m.path: m.text for m in workspace.modules.values()}
     emit(ordered, arguments.format, _source_reader(sources))
     return exit_code(ordered, arguments.fail_level)
 
 
+def _check_roots(paths: Sequence[str], workspace) -> list[Path]:
+    if STDIN in paths and len(paths) > 1:
+        raise UsageError("`-` (standard input) cannot be combined with other paths")
+    if paths == [STDIN]:
+        return [load_root(STDIN, workspace)]
+    return expand_paths(paths)
+
+
+def model_diagnostics(program) -> list[Diagnostic]:
+    """What `solve` would see before solving: inventory files read and validated, and the
+    rules no node can satisfy (W0101-W0103), for a program without errors. Files that another
+    checked file imports are not roots: their partial view would warn falsely."""
+    from fitlang.model.build import build_problem
+    from fitlang.model.rule_warnings import rule_warnings
+
+    built = build_problem(program)
+    if any(d.is_error for d in built.diagnostics):
+        return built.diagnostics
+    return built.diagnostics + rule_warnings(program, built.problem)
+
+
 def _run_fmt(arguments: argparse.Namespace) -> int:
     from fitlang.syntax.formatter import FormatError, format_source
 
+    if STDIN in arguments.paths:
+        if len(arguments.paths) > 1:
+            raise UsageError("`-` (standard input) cannot be combined with other paths")
+        return _fmt_stdin(arguments)
     all_diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
     changed: list[Path] = []
@@ -190,15 +276,48 @@ def _run_fmt(arguments: argparse.Namespace) -> int:
             continue
         if result.text.encode("utf-8") != data:
             changed.append(path)
-            if not arguments.check:
+            if arguments.diff:
+                sys.stdout.write(_diff(str(path), result.text, data))
+            if not (arguments.check or arguments.diff):
                 write_atomically(path, result.text.encode("utf-8"))
     emit(all_diagnostics, arguments.format, _source_reader(sources))
-    verb = "would reformat" if arguments.check else "reformatted"
+    verb = "would reformat" if arguments.check or arguments.diff else "reformatted"
     for path in changed:
         print(f"{verb} {path}", file=sys.stderr)
     if all_diagnostics:
         return EXIT_ERRORS
-    return EXIT_ERRORS if arguments.check and changed else EXIT_OK
+    return EXIT_ERRORS if (arguments.check or arguments.diff) and changed else EXIT_OK
+
+
+def _fmt_stdin(arguments: argparse.Namespace) -> int:
+    """`fitc fmt -`: the formatted policy on standard output (or its diff, or a check)."""
+    from fitlang.syntax.formatter import FormatError, format_source
+
+    data = _stdin_bytes()
+    try:
+        result = format_source(data, STDIN_SHOWN)
+    except FormatError as error:
+        raise RuntimeError(str(error)) from error
+    if result.diagnostics:
+        text = data.decode("utf-8", errors="replace")
+        emit(result.diagnostics, arguments.format, _source_reader({STDIN_SHOWN: text}))
+        return EXIT_ERRORS
+    changed = result.text.encode("utf-8") != data
+    if arguments.diff:
+        sys.stdout.write(_diff(STDIN_SHOWN, result.text, data))
+    elif not arguments.check:
+        sys.stdout.write(result.text)
+    return EXIT_ERRORS if (arguments.check or arguments.diff) and changed else EXIT_OK
+
+
+def _diff(name: str, formatted: str, original: bytes) -> str:
+    import difflib
+
+    before = original.decode("utf-8", errors="replace").splitlines(keepends=True)
+    after = formatted.splitlines(keepends=True)
+    lines = difflib.unified_diff(before, after, f"{name} (original)", f"{name} (formatted)")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
 
 
 # ---- the placement commands -----------------------------------------------
@@ -210,9 +329,8 @@ def _problem_or_errors(file: str, fmt: str):
     from fitlang.check.loader import Workspace
     from fitlang.model.build import build_problem
 
-    (path,) = expand_paths([file])
     workspace = Workspace()
-    result = check_file(path, workspace)
+    result = check_file(load_root(file, workspace), workspace)
     sources = _source_reader({m.path: m.text for m in workspace.modules.values()})
     diagnostics = list(result.diagnostics)
     if not result.has_errors:
@@ -388,12 +506,15 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    (placement_path,) = expand_paths([arguments.placement])
+    placement_path = regular_file(arguments.placement, "a placement file (JSON)")
     try:
         document = json.loads(placement_path.read_bytes())
     except (ValueError, UnicodeDecodeError) as error:
         document = None
         problems = [f"not JSON: {error}"]
+    except RecursionError:
+        document = None
+        problems = ["not a placement: its JSON nests too deeply"]
     else:
         problems = []
     violations = []

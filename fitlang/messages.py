@@ -259,6 +259,21 @@ class InvalidKey(Message):
     fix = "Use a key or attribute the value has."
 
 
+class ValueTooLarge(Message):
+    code = "E0310"
+    summary = "value above its documented range"
+    template = "{what} must be at most {limit}, found {value}"
+    fix = ("Give a value within the range docs/language.md (\"Ranges\") states for it; fitc "
+           "bounds every quantity so that a typo cannot exhaust memory or time.")
+
+
+class NumberTooLarge(Message):
+    code = "E0311"
+    summary = "number literal too large"
+    template = "the number `{value}` is outside what fitc accepts (a magnitude of at most {limit})"
+    fix = "Write a number of at most 1e18 in magnitude, with a unit where it has one (`64Ti`, not `70368744177664Ki`)."
+
+
 # ---- E04xx: rules and their consistency ---------------------------------
 
 
@@ -389,6 +404,21 @@ class PlacementFileError(Message):
     summary = "malformed placement file"
     template = "{detail}"
     fix = "Give the JSON that `fitc solve --format json` prints."
+
+
+class InventoryValueInvalid(Message):
+    code = "E0520"
+    summary = "inventory value out of range"
+    template = "{detail}"
+    fix = ("Inventory files state whole, non-negative CPUs and GPUs and sizes within the ranges of "
+           "docs/language.md; give the tool's own output, unedited.")
+
+
+class DuplicateInventoryNode(Message):
+    code = "E0521"
+    summary = "node listed twice in an inventory"
+    template = "{detail}"
+    fix = "Each node name appears once; remove the repeated entry (or concatenate files without overlap)."
 
 
 class TargetNeeds(Message):
