@@ -112,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fitc: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # outputs are written atomically: nothing is left half-written
+        _ignore_interrupts()  # a solver thread can deliver the same Ctrl-C once more
         print("fitc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `fitc solve a.fit | head -1`: the reader has gone, as with any tool
@@ -123,6 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fitc: internal error: {type(error).__name__}: {error}; please report it",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (tests calling main() from one)
+        pass
 
 
 def _silence_stdout() -> None:

@@ -6,6 +6,8 @@ import json
 import os
 import stat
 
+import pytest
+
 from conftest import ROOT
 from solving import bench_module
 
@@ -347,3 +349,170 @@ def test_fmt_on_a_symlink_formats_the_target_and_keeps_the_link(tmp_path, fitc):
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_text() == GOOD
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["p.fit"]
+
+
+# ---- hostile input: a diagnostic or a usage error, never a traceback or a hang -----------
+
+
+def _no_traceback(result) -> None:
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["solve"], ["explain"], ["verify"],
+                                     ["compile", "--target", "slurm", "--out", "out"]])
+@pytest.mark.parametrize("kind", ["directory", "fifo", "devnull"])
+def test_a_path_that_is_not_a_regular_file_is_a_usage_error(tmp_path, fitc, command, kind):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.fit").write_text(DEPLOYABLE)
+    (tmp_path / "d" / "b.fit").write_text(DEPLOYABLE)
+    os.mkfifo(tmp_path / "fifo")
+    path = {"directory": "d", "fifo": "fifo", "devnull": os.devnull}[kind]
+    extra = ["placement.json"] if command == ["verify"] else []
+    (tmp_path / "placement.json").write_text("{}")
+    result = fitc(command[0], path, *extra, *command[1:], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    _no_traceback(result)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "devnull"])
+def test_a_placement_file_that_is_not_a_regular_file_is_a_usage_error(tmp_path, fitc, kind):
+    (tmp_path / "p.fit").write_text(POLICY)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.fit").write_text(POLICY)
+    os.mkfifo(tmp_path / "fifo")
+    path = {"directory": "d", "fifo": "fifo", "devnull": os.devnull}[kind]
+    result = fitc("verify", "p.fit", path, cwd=tmp_path)
+    assert result.returncode == 2
+    _no_traceback(result)
+
+
+def test_deeply_nested_placement_json_is_a_diagnostic(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY)
+    (tmp_path / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    result = fitc("verify", "p.fit", "deep.json", cwd=tmp_path)
+    assert result.returncode == 1 and "error[E0505]" in result.stderr
+    _no_traceback(result)
+
+
+def test_an_unwritable_output_directory_is_a_usage_error(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(DEPLOYABLE)
+    result = fitc("compile", "p.fit", "--target", "slurm", "--out", "/proc/x", cwd=tmp_path)
+    assert result.returncode == 2
+    _no_traceback(result)
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "p.fit").write_text(POLICY)
+    for args in (["solve", "p.fit"], ["solve", "p.fit", "--format", "json"]):
+        process = subprocess.Popen([sys.executable, "-m", "fitlang.cli", *args], cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process.stdout.close()  # as `| head -0` would, before fitc writes
+        error = process.stderr.read().decode()
+        assert (process.wait(timeout=60), error) == (141, "")
+
+
+@pytest.mark.parametrize("command", [["solve"], ["explain"],
+                                     ["compile", "--target", "slurm", "--out", "out"]])
+def test_ctrl_c_exits_130_without_a_traceback_and_writes_nothing(tmp_path, command):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bench_module("fleet").generate(3000, 300).write(tmp_path, "fleet")
+    process = subprocess.Popen([sys.executable, "-m", "fitlang.cli", command[0], "fleet.fit",
+                                *command[1:]], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # past start-up: checking, building or solving
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.parametrize("line, code", [
+    ("cpu = 1e400", "E0311"), ("memory = 99999999999999PiB", "E0310"),
+    ("count = 99999999999999999999999", "E0311"), ("count = 20000000", "E0310"),
+    ("cpu = 1e999999999", "E0311")])
+def test_huge_numbers_are_range_errors_at_check_time(tmp_path, fitc, line, code):
+    key = line.split()[0]
+    text = "\n".join(f"  {line}" if row.strip().startswith(f"{key} =") and index < 6 else row
+                     for index, row in enumerate(POLICY.splitlines())) + "\n"
+    (tmp_path / "p.fit").write_text(text)
+    for command in ("check", "solve"):
+        result = fitc(command, "p.fit", cwd=tmp_path)
+        assert result.returncode == 1
+        assert f"error[{code}]" in result.stderr
+        _no_traceback(result)
+
+
+def test_replicas_beyond_the_range_fail_fast(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY.replace("replicas = 3", "replicas = 1000000000"))
+    result = fitc("solve", "p.fit", cwd=tmp_path)
+    assert result.returncode == 1 and "error[E0310]" in result.stderr
+
+
+# ---- check sees what solve sees -------------------------------------------------------
+
+
+def test_check_reads_inventory_files(tmp_path, fitc):
+    (tmp_path / "nodes.json").write_text('{"items": [{"metadata": {"name": "n1"}, "status": ')
+    (tmp_path / "p.fit").write_text('inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n')
+    result = fitc("check", "--format", "json", "p.fit", cwd=tmp_path)
+    assert result.returncode == 1
+    assert [(r["code"], r["line"]) for r in json.loads(result.stdout)] == [("E0502", 3)]
+
+
+def test_check_reports_dead_rules_and_fails_on_them_with_fail_level_warning(tmp_path, fitc):
+    text = POLICY.replace("  memory = 4Gi\n}", '  memory = 4Gi\n  require zone == "b"\n}')
+    (tmp_path / "p.fit").write_text(text)
+    result = fitc("check", "--format", "json", "p.fit", cwd=tmp_path)
+    assert result.returncode == 0
+    assert sorted(r["code"] for r in json.loads(result.stdout)) == ["W0101", "W0103"]
+    assert fitc("check", "--fail-level", "warning", "p.fit", cwd=tmp_path).returncode == 1
+
+
+def test_check_does_not_warn_about_a_module_another_checked_file_imports(tmp_path, fitc):
+    (tmp_path / "pools.fit").write_text(POLICY.split("workload")[0])
+    (tmp_path / "main.fit").write_text('import "./pools.fit"\n\nworkload w {\n  replicas = 1\n'
+                                       '  cpu = 1\n  memory = 1Gi\n}\n')
+    result = fitc("check", "--format", "json", ".", cwd=tmp_path)
+    assert (result.returncode, json.loads(result.stdout)) == (0, [])
+
+
+def test_check_of_a_directory_without_fit_files_is_a_usage_error(tmp_path, fitc):
+    (tmp_path / "empty").mkdir()
+    result = fitc("check", "empty", cwd=tmp_path)
+    assert result.returncode == 2 and "no .fit files" in result.stderr
+
+
+def test_dash_reads_the_policy_from_stdin(tmp_path, fitc):
+    bad = fitc("check", "--format", "json", "-", stdin=BAD, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert {r["path"] for r in json.loads(bad.stdout)} == {"<stdin>"}
+    assert fitc("check", "-", stdin=GOOD, cwd=tmp_path).returncode == 0
+    formatted = fitc("fmt", "-", stdin="pool p { count = 1 cpu = 4 memory = 8Gi }\n", cwd=tmp_path)
+    assert (formatted.returncode, formatted.stdout) == (0, GOOD)
+    assert list(tmp_path.iterdir()) == []
+    solved = fitc("solve", "-", "--format", "json", stdin=POLICY, cwd=tmp_path)
+    assert json.loads(solved.stdout)["status"] == "optimal"
+
+
+def test_fmt_diff_shows_the_change_and_changes_nothing(tmp_path, fitc):
+    path = tmp_path / "p.fit"
+    path.write_text("pool p { count = 1 cpu = 4 memory = 8Gi }\n")
+    result = fitc("fmt", "--diff", "p.fit", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[:4] == [
+        "--- p.fit (original)", "+++ p.fit (formatted)", "@@ -1 +1,5 @@",
+        "-pool p { count = 1 cpu = 4 memory = 8Gi }"]
+    assert path.read_text() == "pool p { count = 1 cpu = 4 memory = 8Gi }\n"
+    path.write_text(GOOD)
+    assert fitc("fmt", "--diff", "p.fit", cwd=tmp_path).stdout == ""
