@@ -78,7 +78,57 @@ def build_parser() -> argparse.ArgumentParser:
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
+    _document(commands)
     return parser
+
+
+EXIT_CODES = """exit codes:
+  0    success (warnings do not fail unless --fail-level warning)
+  1    the input has errors, or no placement exists
+  2    usage error: bad arguments, unreadable or refused paths
+  3    internal error (please report it)
+  130  interrupted (Ctrl-C); nothing is left half-written"""
+
+EXAMPLES = {
+    "check": ("fitc check policy.fit", "fitc check --format sarif --fail-level warning policies/"),
+    "fmt": ("fitc fmt policies/", "fitc fmt --diff - < policy.fit"),
+    "solve": ("fitc solve policy.fit", "fitc solve policy.fit --format json > placement.json"),
+    "compile": ("fitc compile policy.fit --target kubernetes --out deploy/",
+                "fitc compile policy.fit --target slurm --target terraform --out build/"),
+    "explain": ("fitc explain policy.fit", "fitc explain policy.fit --format json"),
+    "verify": ("fitc verify policy.fit placement.json",
+               "fitc verify --format github policy.fit placement.json"),
+    "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
+}
+
+OPTION_HELP = {
+    "file": "the policy's root .fit file (`-`: read it from standard input)",
+    "paths": "files or directories (every .fit file below); `-`: standard input",
+    "placement": "a placement as `fitc solve --format json` prints it",
+    "time_limit": "stop the solver after SECONDS and use the best placement found",
+    "targets": "what to write: kubernetes, slurm or terraform (repeat for several, each in "
+               "its own subdirectory)",
+    "out": "the output directory; fitc keeps a manifest (.fitc-output) of the files it wrote "
+           "and replaces only those",
+    "force": "write into DIR even if it is a file or a non-empty directory fitc did not write "
+             "(files of other names are kept)",
+}
+
+
+def _document(commands) -> None:
+    """Every subcommand: its options explained, the exit codes, two examples, and --color."""
+    for name, command in commands.choices.items():
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        first, second = EXAMPLES.get(name, ("", ""))
+        command.epilog = f"{EXIT_CODES}\n\nexamples:\n  {first}\n  {second}"
+        for action in command._actions:
+            if action.help is None and action.dest in OPTION_HELP:
+                action.help = OPTION_HELP[action.dest]
+            elif action.help is None and action.dest == "format":
+                action.help = "text for people (default) or the JSON contract of docs/formats.md"
+        command.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                             help="colour diagnostics: auto (on a terminal, unless NO_COLOR is "
+                                  "set), always, never")
 
 
 def _positive_float(text: str) -> float:
@@ -104,7 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
     gc.set_threshold(200_000, 50, 1000)
     try:
-        arguments = build_parser().parse_args(argv)
+        parser = build_parser()
+        arguments, extra = parser.parse_known_args(argv)
+        if extra:  # the subcommand's own usage, not fitc's
+            _subcommand(parser, arguments.command).error(
+                f"unrecognized arguments: {' '.join(extra)}")
+        _use_color(getattr(arguments, "color", "auto"))
         code = arguments.run(arguments)
         sys.stdout.flush()  # a reader that went away shows here, inside the handlers below
         return code
@@ -124,6 +179,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fitc: internal error: {type(error).__name__}: {error}; please report it",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    return parser
+
+
+_COLOR = {"enabled": False}
+
+
+def _use_color(choice: str) -> None:
+    """Colour on a terminal only, unless NO_COLOR is set (no-color.org) or --color decides."""
+    if choice == "auto":
+        _COLOR["enabled"] = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    else:
+        _COLOR["enabled"] = choice == "always"
 
 
 def _ignore_interrupts() -> None:
@@ -216,7 +289,7 @@ def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str |
 
 def emit(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str | None]) -> None:
     if diagnostics or fmt in ("json", "sarif"):
-        output = render(diagnostics, fmt, sources)
+        output = render(diagnostics, fmt, sources, color=_COLOR["enabled"])
         stream = sys.stdout if fmt in ("json", "sarif", "github") else sys.stderr
         stream.write(output)
 

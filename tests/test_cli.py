@@ -516,3 +516,57 @@ def test_fmt_diff_shows_the_change_and_changes_nothing(tmp_path, fitc):
     assert path.read_text() == "pool p { count = 1 cpu = 4 memory = 8Gi }\n"
     path.write_text(GOOD)
     assert fitc("fmt", "--diff", "p.fit", cwd=tmp_path).stdout == ""
+
+
+# ---- habits -------------------------------------------------------------------------------
+
+SUBCOMMANDS = ("check", "fmt", "solve", "compile", "explain", "verify", "lsp")
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_explains_its_options_exit_codes_and_examples(fitc, command):
+    result = fitc(command, "--help")
+    assert result.returncode == 0
+    text = result.stdout
+    assert "exit codes:" in text and "130" in text
+    examples = text.split("examples:\n")[1].splitlines()
+    assert len([line for line in examples if line.strip()]) == 2
+    from fitlang.cli import build_parser, _subcommand
+
+    for action in _subcommand(build_parser(), command)._actions:
+        assert action.help, (command, action.dest)
+
+
+def test_a_subcommand_usage_error_prints_that_subcommands_usage(fitc):
+    for args in (["solve", "p.fit", "--frobnicate"], ["compile", "p.fit"]):
+        result = fitc(*args)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"usage: fitc {args[0]} "), result.stderr
+
+
+def test_colour_only_when_asked_or_on_a_terminal(tmp_path, fitc):
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.fit").write_text(BAD)
+    assert "\x1b[" not in fitc("check", "bad.fit", cwd=tmp_path).stderr  # piped: auto is off
+    assert "\x1b[1;31merror[E0206]\x1b[0m" in fitc("check", "--color", "always", "bad.fit",
+                                                  cwd=tmp_path).stderr
+    script = ("import os, pty, sys\n"
+              "pid, fd = pty.fork()\n"
+              "if pid == 0:\n"
+              "    os.execv(sys.executable, [sys.executable, '-m', 'fitlang.cli', 'check', *sys.argv[1:]])\n"
+              "out = b''\n"
+              "while True:\n"
+              "    try:\n        chunk = os.read(fd, 4096)\n    except OSError:\n        break\n"
+              "    if not chunk:\n        break\n    out += chunk\n"
+              "os.waitpid(pid, 0)\nsys.stdout.write(repr(out))\n")
+
+    def on_terminal(*args, env=None):
+        return subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                              text=True, cwd=tmp_path, env=env, timeout=60).stdout
+
+    environment = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    assert "\\x1b[1;31m" in on_terminal("bad.fit", env=environment)
+    assert "\\x1b[" not in on_terminal("bad.fit", env={**environment, "NO_COLOR": "1"})
+    assert "\\x1b[" not in on_terminal("--color", "never", "bad.fit", env=environment)
