@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--time-limit", type=_positive_float, metavar="SECONDS")
     solve.add_argument("--backend", choices=("auto", "highs", "z3"), default="auto",
                        help="optimiser: HiGHS (fleet scale) or Z3 (exact, small); default: by size")
+    solve.add_argument("--all-nodes", action="store_true",
+                       help="with --format json: list every node of the fleet, not only those "
+                            "in use and bought")
     solve.set_defaults(run=_run_solve)
 
     compile_ = commands.add_parser("compile", help="write what runs the placement")
@@ -444,7 +447,7 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     elif placement.unplaced:
         diagnostics += _unplaced_warnings(problem, placement)
     if arguments.format == "json":
-        sys.stdout.write(as_json(problem, placement, diagnostics))
+        sys.stdout.write(as_json(problem, placement, diagnostics, arguments.all_nodes))
     else:
         from fitlang.solve.preferences import preference_outcomes
 

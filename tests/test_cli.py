@@ -166,7 +166,10 @@ def test_solve_json_is_the_contract_and_verifies(tmp_path, fitc):
                              "diagnostics"}
     assert document["status"] == "optimal"
     assert document["objective"] == {"name": "cost", "value": 2.0, "lower_bound": 2.0, "unit": "USD/h"}
-    assert [n["name"] for n in document["nodes"]] == ["p-0", "p-1", "p-2"]
+    assert [n["name"] for n in document["nodes"]] == ["p-0", "p-1"]  # those in use
+    every = json.loads(fitc("solve", "p.fit", "--format", "json", "--all-nodes", cwd=tmp_path).stdout)
+    assert [n["name"] for n in every["nodes"]] == ["p-0", "p-1", "p-2"]
+    assert {n["name"] for n in document["nodes"]} == {a["node"] for a in document["assignments"]}
     assert document["nodes"][0]["capacity"] == {"cpu": 4000, "memory": 16 * 2 ** 30, "gpu": 0, "disk": 0}
     assert document["nodes"][0]["provisioned"] is False and document["nodes"][0]["zone"] == "a"
     assert document["workloads"] == [{"name": "w", "replicas": 3,
@@ -215,6 +218,11 @@ def test_allow_unplaced_makes_partial_placement_a_success(tmp_path, fitc):
     result = fitc("solve", "p.fit", cwd=tmp_path)
     assert result.returncode == 0
     assert "warning[W0501]: 1 of 7 replicas of `w` are unplaced" in result.stderr
+    (tmp_path / "q.fit").write_text(DEPLOYABLE.replace("replicas = 3", "replicas = 7")
+                                     + "policy {\n  allow_unplaced = true\n}\n")
+    compiled = fitc("compile", "q.fit", "--target", "slurm", "--out", "out", cwd=tmp_path)
+    assert compiled.returncode == 0, compiled.stderr
+    assert "warning[W0501]: 1 of 7 replicas of `w` are unplaced" in compiled.stderr
 
 
 def test_solve_usage_errors(tmp_path, fitc):

@@ -58,8 +58,12 @@ def _workloads(problem: Problem) -> list[dict]:
     return entries
 
 
-def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic]) -> str:
+def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic],
+            all_nodes: bool = False) -> str:
+    """The JSON contract (docs/formats.md). `nodes` lists the nodes in use and those bought;
+    `all_nodes` lists every node of the fleet (a million-node pool is 190 MB of them)."""
     demands = {d.name: d for d in problem.demands}
+    in_use = None if all_nodes else {a.node for a in placement.assignments}
     document = {
         "status": placement.status,
         "objective": {"name": placement.objective, "value": _number(placement.value),
@@ -73,7 +77,8 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             "provisioned": node_class.provisioned,
             **({"offer": node_class.offer, "instance_type": node_class.instance_type,
                 "price": _number(node_class.price)} if node_class.provisioned else {}),
-        } for name, node_class in listed_nodes(problem, placement)],
+        } for name, node_class in listed_nodes(problem, placement)
+            if in_use is None or name in in_use or node_class.provisioned],
         "workloads": _workloads(problem),
         "assignments": [{**_named(demands[a.workload]), "replica": a.replica, "node": a.node}
                         for a in placement.assignments],
