@@ -1,4 +1,4 @@
-"""A placement as the JSON contract of ../shared/formats.md, and as a table for people."""
+"""A placement as the JSON contract of docs/formats.md, and as a table for people."""
 
 from __future__ import annotations
 
