@@ -119,8 +119,9 @@ class UnknownName(Message):
 class DuplicateDefinition(Message):
     code = "E0202"
     summary = "duplicate definition"
-    template = "`{name}` is already defined"
-    fix = "Rename one of the two definitions."
+    template = "`{name}` is already defined (at {where})"
+    fix = ("Rename one of the two definitions; a name imported from the standard library cannot "
+           "be redefined: declare yours under a new name.")
 
 
 class UnknownAccelerator(Message):

@@ -229,3 +229,33 @@ def test_language_reference_examples_check(tmp_path):
         # a block may refer to names (or files) defined elsewhere; every other problem is a doc bug
         real = [d for d in result.diagnostics if d.code not in ("E0201", "E0202", "E0103")]
         assert real == [], (block, [d.message for d in real])
+
+
+def test_an_unknown_accelerator_names_the_import_that_defines_it(tmp_path):
+    result = check_text(tmp_path, 'pool a {\n  count = 1\n  cpu = 1\n  memory = 1Gi\n'
+                                  '  gpu {\n    model = H100\n    count = 1\n  }\n}\n')
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.code == "E0203"
+    assert diagnostic.message.endswith('`import "std/accelerators"` defines it')
+
+
+def test_redefining_a_stdlib_offer_says_where_the_first_is(tmp_path):
+    from fitlang.resources import stdlib_dir
+
+    line = next(number for number, text in enumerate(
+        (stdlib_dir() / "aws.fit").read_text().splitlines(), start=1)
+        if text.startswith("offer aws_p4d_24xlarge "))
+    result = check_text(tmp_path, 'import "std/aws"\n\noffer aws_p4d_24xlarge {\n  provider = aws\n'
+                                  '  instance_type = "x"\n  regions = ["us-east-1"]\n  cpu = 1\n'
+                                  '  memory = 1Gi\n  price = 1 USD/h\n}\n')
+    (diagnostic,) = [d for d in result.diagnostics if d.code == "E0202"]
+    (related,) = diagnostic.related
+    assert (Path(related.path).name, related.span.line) == ("aws.fit", line)
+    assert diagnostic.span.line == 3
+
+
+def test_stdlib_headers_promise_no_override_that_the_checker_refuses():
+    from fitlang.resources import stdlib_dir
+
+    for path in stdlib_dir().glob("*.fit"):
+        assert "Override any of them" not in path.read_text(), path.name

@@ -16,7 +16,7 @@ from typing import Any
 from fitlang import messages as msg
 from fitlang.check import schema as s
 from fitlang.check import types as t
-from fitlang.check.evaluate import Evaluator, Symbol, Typed
+from fitlang.check.evaluate import Evaluator, Symbol, Typed, accelerator_hint
 from fitlang.check.loader import SourceModule, Workspace
 from fitlang.check.program import (AcceleratorOption, Accelerator, AffinityRule, Buy, Compare,
                                    Electricity, GpuSpec, Inventory, LatencyRule, NodeShape, Offer,
@@ -24,7 +24,7 @@ from fitlang.check.program import (AcceleratorOption, Accelerator, AffinityRule,
                                    Requirement, SpreadRule, Workload)
 from fitlang.check.residency import residency_conflicts
 from fitlang.syntax.printer import expression_text
-from fitlang.diagnostics import Diagnostic, did_you_mean, hint, unique_sorted
+from fitlang.diagnostics import Diagnostic, Related, did_you_mean, hint, unique_sorted
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
@@ -142,7 +142,8 @@ class Checker:
             if ident is None:
                 continue
             if ident.name in scope.own:
-                self.report(msg.DuplicateDefinition.at(scope.path, ident.span, name=ident.name))
+                first = scope.own[ident.name]
+                self.report(_duplicate(scope.path, ident, first.module.path, first.decl))
                 continue
             scope.own[ident.name] = Symbol(kind, ident.name, decl, scope.module)
         scope.symbols.update(scope.own)
@@ -160,9 +161,8 @@ class Checker:
                 if existing is None:
                     scope.symbols[name] = symbol
                 elif existing.decl is not symbol.decl and name in scope.own:
-                    self.report(msg.DuplicateDefinition.at(
-                        scope.path, _declared(existing.decl)[0].span, name=name,
-                        related=()))
+                    self.report(_duplicate(scope.path, _declared(existing.decl)[0],
+                                           symbol.module.path, symbol.decl))
 
     # ---- entry point ------------------------------------------------------
 
@@ -777,7 +777,8 @@ class Checker:
         if symbol is None or symbol.kind != "accelerator":
             self.report(msg.UnknownAccelerator.at(
                 home.path, ident.span, name=ident.name,
-                hint=hint(did_you_mean(ident.name, home.names("accelerator")))))
+                hint=accelerator_hint(ident.name, did_you_mean(ident.name,
+                                                               home.names("accelerator")))))
             return None
         return self.accelerator(symbol)
 
@@ -939,6 +940,15 @@ def _merge_into(target: BlockValues, source: BlockValues) -> None:
 
 def _seconds(value: Fraction | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _duplicate(path: str, ident: n.Ident, first_path: str, first_decl: Any) -> Diagnostic:
+    """E0202 at the second definition, saying where the first one is."""
+    first = _declared(first_decl)[0]
+    where = f"{first_path}:{first.span.line}:{first.span.column}"
+    return msg.DuplicateDefinition.at(path, ident.span, name=ident.name, where=where,
+                                      related=(Related(first_path, first.span,
+                                                       f"`{ident.name}` is first defined here"),))
 
 
 _BINARY_UNITS = (("EiB", 2 ** 60), ("PiB", 2 ** 50), ("TiB", 2 ** 40), ("GiB", 2 ** 30),

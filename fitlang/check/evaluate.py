@@ -76,6 +76,17 @@ def literal_fraction(text: str) -> Fraction | None:
 
 
 
+def accelerator_hint(name: str, suggestion: str | None) -> str:
+    """Where an unknown accelerator model is defined, when a stdlib module that is not
+    imported defines it; else the closest name in scope."""
+    from fitlang.check.loader import stdlib_home
+
+    home = stdlib_home("accelerator", name)
+    if home is not None:
+        return f'; `import "{home}"` defines it'
+    return hint(suggestion)
+
+
 def _shorten(text: str) -> str:
     return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
 
@@ -168,7 +179,8 @@ class Evaluator:
         if expected.kind == "ref" and expected.ref == "accelerator":
             candidates = self.r.names("accelerator")
             self.r.report(msg.UnknownAccelerator.at(
-                self.r.path, ident.span, name=name, hint=hint(did_you_mean(name, candidates))))
+                self.r.path, ident.span, name=name,
+                hint=accelerator_hint(name, did_you_mean(name, candidates))))
             return None
         candidates = self.r.names(expected.ref or None) if expected.kind == "ref" else self.r.names()
         self.r.report(msg.UnknownName.at(self.r.path, ident.span, name=name,
