@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("placement", metavar="PLACEMENT.json")
     _diagnostic_options(verify)
     verify.set_defaults(run=_run_verify)
+    stdlib = commands.add_parser("stdlib", help="list what the standard library declares")
+    stdlib.add_argument("section", nargs="?", choices=("models", "offers", "regions"),
+                        help="only accelerator models, offers, or regions and locations")
+    stdlib.set_defaults(run=_run_stdlib)
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
@@ -102,6 +106,7 @@ EXAMPLES = {
     "verify": ("fitc verify policy.fit placement.json",
                "fitc verify --format github policy.fit placement.json"),
     "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
+    "stdlib": ("fitc stdlib", "fitc stdlib offers | grep H100"),
 }
 
 OPTION_HELP = {
@@ -556,6 +561,13 @@ def _cost_summary(placement) -> str:
     gap = 0.0 if placement.value == 0 else float((placement.value - bound) / abs(placement.value))
     return (f"{placement.objective} {float(placement.value):.2f} {placement.unit}, "
             f"gap {gap:.2%}").replace(" ,", ",")
+
+
+def _run_stdlib(arguments: argparse.Namespace) -> int:
+    from fitlang.stdlib_reference import reference
+
+    sys.stdout.write(reference(arguments.section))
+    return EXIT_OK
 
 
 def _first_span():

@@ -528,7 +528,7 @@ def test_fmt_diff_shows_the_change_and_changes_nothing(tmp_path, fitc):
 
 # ---- habits -------------------------------------------------------------------------------
 
-SUBCOMMANDS = ("check", "fmt", "solve", "compile", "explain", "verify", "lsp")
+SUBCOMMANDS = ("check", "fmt", "solve", "compile", "explain", "verify", "lsp", "stdlib")
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -578,3 +578,18 @@ def test_colour_only_when_asked_or_on_a_terminal(tmp_path, fitc):
     assert "\\x1b[1;31m" in on_terminal("bad.fit", env=environment)
     assert "\\x1b[" not in on_terminal("bad.fit", env={**environment, "NO_COLOR": "1"})
     assert "\\x1b[" not in on_terminal("--color", "never", "bad.fit", env=environment)
+
+
+def test_the_stdlib_reference_is_current_and_lists_what_the_stdlib_declares(fitc):
+    import re
+
+    documented = (ROOT / "docs" / "stdlib.md").read_text()
+    printed = fitc("stdlib")
+    assert printed.returncode == 0
+    assert printed.stdout == documented, "docs/stdlib.md is stale: run tools/gen_stdlib_doc.py"
+    # independently of the generator: every block name the stdlib files declare is listed
+    for kind, section in (("accelerator", "models"), ("offer", "offers"), ("region", "regions")):
+        names = {name for path in (ROOT / "stdlib").glob("*.fit")
+                 for name in re.findall(rf"(?m)^{kind} (\w+) {{", path.read_text())}
+        listed = set(re.findall(r"^\| `(\w+)` \|", fitc("stdlib", section).stdout, re.M))
+        assert names and listed == names, section
