@@ -194,7 +194,15 @@ def test_verify_reports_violations_at_the_rule(tmp_path, fitc):
     (tmp_path / "bad.json").write_text(json.dumps(document))
     result = fitc("verify", "p.fit", "bad.json", cwd=tmp_path)
     assert result.returncode == 1
-    assert "error[E0503]: node `p-0` is over its cpu: 6000 requested, 4000 available" in result.stderr
+    assert "error[E0503]: node `p-0` is over its cpu: 6 CPU requested, 4 available" in result.stderr
+    assert "error[E0503]: node `p-0` is over its memory: 12 GiB requested, 16 GiB available" \
+        not in result.stderr  # 12 GiB fits in 16: no violation
+    for assignment in document["assignments"]:
+        assignment["workload"] = "w"
+    big = POLICY.replace("memory = 4Gi", "memory = 6Gi").replace("cpu = 2\n", "cpu = 1\n")
+    (tmp_path / "big.fit").write_text(big)
+    over = fitc("verify", "big.fit", "bad.json", cwd=tmp_path)
+    assert "node `p-0` is over its memory: 18 GiB requested, 16 GiB available" in over.stderr
     (tmp_path / "junk.json").write_text("{")
     junk = fitc("verify", "p.fit", "junk.json", cwd=tmp_path)
     assert junk.returncode == 1 and "error[E0505]" in junk.stderr
@@ -593,3 +601,45 @@ def test_the_stdlib_reference_is_current_and_lists_what_the_stdlib_declares(fitc
                  for name in re.findall(rf"(?m)^{kind} (\w+) {{", path.read_text())}
         listed = set(re.findall(r"^\| `(\w+)` \|", fitc("stdlib", section).stdout, re.M))
         assert names and listed == names, section
+
+
+# ---- the text report ---------------------------------------------------------------------
+
+LONG = "a_pool_whose_name_is_longer_than_any_column_width_so_far"
+
+
+def test_text_report_columns_stay_aligned_with_long_names_and_follow_the_pool_table(tmp_path,
+                                                                                      fitc):
+    text = (POLICY.replace("pool p ", f"pool {LONG} ").replace("count = 3", "count = 1")
+            + 'pool q {\n  count = 2\n  cpu = 4\n  memory = 16Gi\n  price = 2 USD/h\n}\n')
+    (tmp_path / "p.fit").write_text(text)
+    lines = fitc("solve", "p.fit", cwd=tmp_path).stdout.splitlines()
+    table = lines[lines.index("") + 1:]
+    header, rule, *rows = table[:table.index("")]
+    assert [row.split()[0] for row in rows] == [LONG, "q"]
+    starts = {header.index("nodes used")} | {row.index(row.split()[1], len(row.split()[0]))
+                                             for row in rows}
+    assert len(starts) == 1  # the second column starts at one place in every row
+    usage = lines[lines.index(next(l for l in lines if l.startswith("utilization"))) + 1:]
+    assert [u.split()[0] for u in usage] == [LONG, LONG, "q", "q"]  # pool table order
+    assert len({u.index(u.split()[1]) for u in usage}) == 1
+
+
+def test_text_report_shows_no_invented_total_for_a_buy_without_a_limit(tmp_path, fitc):
+    text = ('import "std/aws"\n\nbuy {\n  offers = [aws_m7i_2xlarge]\n}\n\n'
+            'workload w {\n  replicas = 6\n  cpu = 2\n  memory = 4Gi\n}\n')
+    (tmp_path / "p.fit").write_text(text)
+    lines = fitc("solve", "p.fit", cwd=tmp_path).stdout.splitlines()
+    (row,) = [line for line in lines if "(buy)" in line and "USD/h" in line]
+    assert row.split()[2] == "2"  # two nodes bought, and no "/N" beside them
+
+
+def test_text_report_of_an_infeasible_result_shows_no_zero_cost_bound_or_gap(tmp_path, fitc):
+    (tmp_path / "none.fit").write_text(POLICY.replace("cpu = 2\n", "cpu = 8\n"))
+    output = fitc("solve", "none.fit", cwd=tmp_path).stdout
+    assert "status: infeasible" in output
+    assert "objective:" not in output and "gap" not in output and "cost" not in output
+    assert "no node in use" in output
+    (tmp_path / "some.fit").write_text(POLICY.replace("replicas = 3", "replicas = 7"))
+    partial = fitc("solve", "some.fit", cwd=tmp_path).stdout
+    assert "cost of what is placed: 3.00 USD/h" in partial and "gap" not in partial
