@@ -161,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # thresholds re-scan them thousands of times (measured: +60% on a 10,000-line check)
     gc.freeze()
     gc.set_threshold(200_000, 50, 1000)
+    _stop_at_once_on_ctrl_c()
     try:
         parser = build_parser()
         arguments, extra = parser.parse_known_args(argv)
@@ -205,6 +206,26 @@ def _use_color(choice: str) -> None:
         _COLOR["enabled"] = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
     else:
         _COLOR["enabled"] = choice == "always"
+
+
+def _stop_at_once_on_ctrl_c() -> None:
+    """Ctrl-C ends fitc at once with 130. Raising KeyboardInterrupt instead can land inside a
+    solver object's `__del__`, where Python prints it and carries on; nothing fitc writes is
+    visible before its final rename (held off by `held_interrupts`), and what was staged is
+    removed here."""
+    import signal
+
+    def stop(number, frame) -> None:
+        from fitlang.outputs import remove_staging
+
+        remove_staging()
+        os.write(2, b"fitc: interrupted\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    try:
+        signal.signal(signal.SIGINT, stop)
+    except ValueError:  # not the main thread (tests calling main() from one): the default
+        pass
 
 
 def _ignore_interrupts() -> None:
@@ -538,19 +559,23 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     counts: list[str] = []
     for target in targets:
         files = target.render(context)
+        if not files:
+            print(f"{target.name}: nothing to write", file=sys.stderr)
+            continue
         prefix = "" if len(targets) == 1 else f"{target.name}/"
         written.update({prefix + relative: text for relative, text in files.items()})
         counts.append(f"{target.name} {len(files)} file{'s' if len(files) != 1 else ''}")
-    try:
-        write_tree(arguments.out, written, force=arguments.force)
-    except OutputRefused as refused:
-        emit(diagnostics, "human", sources)
-        raise UsageError(str(refused)) from None
+    if written:
+        try:
+            write_tree(arguments.out, written, force=arguments.force)
+        except OutputRefused as refused:
+            emit(diagnostics, "human", sources)
+            raise UsageError(str(refused)) from None
     if placement.unplaced:
         diagnostics += _unplaced_warnings(problem, placement)
     emit(diagnostics, "human", sources)
-    print(f"wrote {', '.join(counts)} to {arguments.out}; {_cost_summary(placement)}",
-          file=sys.stderr)
+    done = f"wrote {', '.join(counts)} to {arguments.out}" if written else "wrote no files"
+    print(f"{done}; {_cost_summary(placement)}", file=sys.stderr)
     return EXIT_OK
 
 

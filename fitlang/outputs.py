@@ -23,6 +23,18 @@ from typing import Iterator
 
 MANIFEST = ".fitc-output"
 _MANIFEST_FORMAT = 1
+_STAGING: set[str] = set()  # temporary paths of writes under way, removed if fitc is stopped
+
+
+def remove_staging() -> None:
+    """Remove what writes under way had staged: called when Ctrl-C ends fitc at once."""
+    for path in list(_STAGING):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    _STAGING.clear()
 
 
 class OutputRefused(Exception):
@@ -131,6 +143,7 @@ def _stage_and_swap(out: Path, files: dict[str, str], replace_file: bool = False
     """Stage the whole tree beside `out`, then rename it into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    _STAGING.add(str(staging))
     try:
         _stage(staging, files)
         os.chmod(staging, 0o755)
@@ -148,12 +161,15 @@ def _stage_and_swap(out: Path, files: dict[str, str], replace_file: bool = False
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        _STAGING.discard(str(staging))
 
 
 def _replace_in_place(out: Path, files: dict[str, str], previous: list[str]) -> None:
     """`out` holds files that are not ours: stage every file inside it, then rename each into
     place. The manifest lists old and new files until the old ones are gone."""
     staging = Path(tempfile.mkdtemp(prefix=".fitc-staging-", dir=out))
+    _STAGING.add(str(staging))
     try:
         _stage(staging, files)
         with held_interrupts():
@@ -169,6 +185,7 @@ def _replace_in_place(out: Path, files: dict[str, str], previous: list[str]) -> 
             _write_manifest(out, list(files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        _STAGING.discard(str(staging))
 
 
 def _write_manifest(out: Path, files: list[str]) -> None:
@@ -195,6 +212,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     A symlink is followed: the file it points to is replaced and the link kept."""
     path = Path(os.path.realpath(path))
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _STAGING.add(temporary)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -208,6 +226,8 @@ def write_atomically(path: Path, data: bytes) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    finally:
+        _STAGING.discard(temporary)
 
 
 @contextlib.contextmanager
