@@ -643,3 +643,39 @@ def test_text_report_of_an_infeasible_result_shows_no_zero_cost_bound_or_gap(tmp
     (tmp_path / "some.fit").write_text(POLICY.replace("replicas = 3", "replicas = 7"))
     partial = fitc("solve", "some.fit", cwd=tmp_path).stdout
     assert "cost of what is placed: 3.00 USD/h" in partial and "gap" not in partial
+
+
+def _keys(value, into: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            into.add(key)
+            if key != "labels":  # node labels are data, not fields of the contract
+                _keys(inner, into)
+    elif isinstance(value, list):
+        for inner in value:
+            _keys(inner, into)
+    return into
+
+
+def test_every_field_of_the_solve_json_is_documented_in_docs_formats(tmp_path, fitc):
+    """The contract lives in the repository: each key `fitc solve --format json` prints, for
+    every example (latency, electricity, options, buying, inventories), is in docs/formats.md."""
+    contract = (ROOT / "docs" / "formats.md").read_text()
+    seen: set[str] = set()
+    for example in sorted((ROOT / "examples").glob("*.fit")):
+        result = fitc("solve", str(example), "--format", "json", "--all-nodes")
+        _keys(json.loads(result.stdout), seen)
+    assert {"latency", "energy", "options", "option", "energy_usd_h", "price", "power_w"} <= seen
+    undocumented = sorted(key for key in seen if f"`{key}`" not in contract
+                          and f"`{key}[]`" not in contract and f'"{key}"' not in contract)
+    assert undocumented == []
+
+
+def test_the_documented_ranges_are_the_checked_ones():
+    from fitlang.check import schema
+
+    text = (ROOT / "docs" / "language.md").read_text().split("### Ranges")[1].split("\n## ")[0]
+    for most in (schema.MOST_NODES, schema.MOST_REPLICAS, schema.MOST_ACCELERATORS,
+                 schema.MOST_CORES, schema.MAXIMUM["rate"], schema.MAXIMUM["energy_price"]):
+        assert f"{int(most):,}" in text
+    assert schema.MAXIMUM["bytes"] == 2 ** 60 and "2^60" in text
