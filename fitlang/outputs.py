@@ -56,6 +56,8 @@ def write_tree(out: Path | str, files: dict[str, str], force: bool = False) -> N
 
 
 def _write_tree(out: Path, shown: str, files: dict[str, str], force: bool) -> None:
+    if out.is_symlink() and out.is_dir():  # a link to a directory: that directory
+        out = Path(os.path.realpath(out))
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         if not force:
             raise OutputRefused(f"{shown} is not a directory; fitc replaces only a directory it "
@@ -172,12 +174,15 @@ def _replace_in_place(out: Path, files: dict[str, str], previous: list[str]) -> 
     _STAGING.add(str(staging))
     try:
         _stage(staging, files)
+        for relative in sorted(files):  # refuse before anything changes
+            target = out / relative
+            _inside(out, target)
+            if target.is_dir() and not target.is_symlink():
+                raise OutputRefused(f"{target} is a directory; fitc writes a file there")
         with held_interrupts():
             _write_manifest(out, sorted(set(previous) | set(files)))
             for relative in sorted(files):
                 target = out / relative
-                if target.is_dir() and not target.is_symlink():
-                    raise OutputRefused(f"{target} is a directory; fitc writes a file there")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / relative, target)
             for relative in sorted(set(previous) - set(files)):
@@ -188,6 +193,14 @@ def _replace_in_place(out: Path, files: dict[str, str], previous: list[str]) -> 
         _STAGING.discard(str(staging))
 
 
+def _inside(out: Path, path: Path) -> None:
+    """Refuse a path whose directory leads out of `out` through a symbolic link."""
+    home = os.path.realpath(out)
+    parent = os.path.realpath(path.parent)
+    if parent != home and not parent.startswith(home + os.sep):
+        raise OutputRefused(f"{path.parent} leads out of {out} through a symbolic link")
+
+
 def _write_manifest(out: Path, files: list[str]) -> None:
     write_atomically(out / MANIFEST, _manifest_text(files).encode("utf-8"))
 
@@ -195,6 +208,10 @@ def _write_manifest(out: Path, files: list[str]) -> None:
 def _remove_file(out: Path, relative: str) -> None:
     """Remove a file a manifest listed, and the directories that leaves empty (not `out`)."""
     path = out / relative
+    try:
+        _inside(out, path)
+    except OutputRefused:
+        return  # reached through a link out of `out`: never ours to remove
     if path.is_dir() and not path.is_symlink():
         return  # a manifest lists files; a directory there now is someone else's
     path.unlink(missing_ok=True)

@@ -679,3 +679,36 @@ def test_the_documented_ranges_are_the_checked_ones():
                  schema.MOST_CORES, schema.MAXIMUM["rate"], schema.MAXIMUM["energy_price"]):
         assert f"{int(most):,}" in text
     assert schema.MAXIMUM["bytes"] == 2 ** 60 and "2^60" in text
+
+
+def test_compile_never_writes_or_removes_through_a_link_out_of_the_directory(tmp_path, fitc):
+    project = _project(tmp_path)
+    assert fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "out",
+                cwd=project).returncode == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "w.sbatch").write_text("not fitc's")
+    (outside / "w.yaml").write_text("not fitc's")
+    out = project / "out"
+    for name in ("slurm", "kubernetes"):
+        for child in (out / name).iterdir():
+            child.unlink()
+        (out / name).rmdir()
+        (out / name).symlink_to(outside)
+    (out / "extra").write_text("keeps the directory mixed, so files are renamed one by one")
+    result = fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "out",
+                  cwd=project)
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert sorted((p.name, p.read_text()) for p in outside.iterdir()) == [
+        ("w.sbatch", "not fitc's"), ("w.yaml", "not fitc's")]
+
+
+def test_compile_into_a_link_to_its_own_output_directory(tmp_path, fitc):
+    project = _project(tmp_path)
+    assert fitc("compile", "p.fit", "--target", "slurm", "--out", "real", cwd=project).returncode == 0
+    (project / "link").symlink_to(project / "real")
+    again = fitc("compile", "p.fit", "--target", "slurm", "--out", "link", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert (project / "link").is_symlink()
+    assert sorted(p.name for p in (project / "real").iterdir()) == [".fitc-output", "w.sbatch"]
