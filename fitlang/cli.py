@@ -209,23 +209,41 @@ def _use_color(choice: str) -> None:
 
 
 def _stop_at_once_on_ctrl_c() -> None:
-    """Ctrl-C ends fitc at once with 130. Raising KeyboardInterrupt instead can land inside a
-    solver object's `__del__`, where Python prints it and carries on; nothing fitc writes is
-    visible before its final rename (held off by `held_interrupts`), and what was staged is
-    removed here."""
+    """Ctrl-C ends fitc at once with 130, even inside a solver's native code: Python's own
+    handler only runs between bytecodes, and a KeyboardInterrupt can land in a solver object's
+    `__del__`, where Python prints it and carries on. A thread woken by the signal (through
+    Python's wakeup fd) stops the process; it waits while renames make a write visible
+    (`outputs.RENAMING`), and what was staged is removed. Nothing is half-written."""
     import signal
+    import threading
 
-    def stop(number, frame) -> None:
-        from fitlang.outputs import remove_staging
+    if threading.current_thread() is not threading.main_thread():
+        return  # tests calling main() from a thread: Python's default
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+    signal.signal(signal.SIGINT, lambda number, frame: _stop())
+    threading.Thread(target=_watch, args=(reader, signal.SIGINT), daemon=True,
+                     name="fitc-ctrl-c").start()
 
+
+def _watch(reader: int, number: int) -> None:
+    while True:
+        try:
+            received = os.read(reader, 64)
+        except OSError:
+            return
+        if number in received:
+            _stop()
+
+
+def _stop() -> None:
+    from fitlang.outputs import RENAMING, remove_staging
+
+    with RENAMING:  # renames under way finish first; then nothing more happens
         remove_staging()
         os.write(2, b"fitc: interrupted\n")
         os._exit(EXIT_INTERRUPTED)
-
-    try:
-        signal.signal(signal.SIGINT, stop)
-    except ValueError:  # not the main thread (tests calling main() from one): the default
-        pass
 
 
 def _ignore_interrupts() -> None:
@@ -443,6 +461,7 @@ def _problem_or_errors(file: str, fmt: str):
 
     workspace = Workspace()
     result = check_file(load_root(file, workspace), workspace)
+    _no_solver_ctrl_c()
     sources = _source_reader({m.path: m.text for m in workspace.modules.values()})
     diagnostics = list(result.diagnostics)
     if not result.has_errors:
@@ -452,6 +471,14 @@ def _problem_or_errors(file: str, fmt: str):
             return result, built.problem, diagnostics, sources
     emit(diagnostics, "human" if fmt in ("text",) else fmt, sources)
     return None
+
+
+def _no_solver_ctrl_c() -> None:
+    """Z3 swaps in its own SIGINT handler while it solves and turns Ctrl-C into "unknown",
+    which reads as an answer; leave Ctrl-C to fitc, which stops."""
+    import z3
+
+    z3.set_param("ctrl_c", False)
 
 
 def _run_solve(arguments: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from typing import Iterator
 MANIFEST = ".fitc-output"
 _MANIFEST_FORMAT = 1
 _STAGING: set[str] = set()  # temporary paths of writes under way, removed if fitc is stopped
+RENAMING = threading.Lock()  # held while renames make a write visible: Ctrl-C waits for it
 
 
 def remove_staging() -> None:
@@ -256,7 +257,8 @@ def held_interrupts() -> Iterator[None]:
     received: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
     try:
-        yield
+        with RENAMING:
+            yield
     finally:
         signal.signal(signal.SIGINT, previous)
     if received:
