@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="re-check a placement without the solver")
     verify.add_argument("file", metavar="FILE")
     verify.add_argument("placement", metavar="PLACEMENT.json")
+    # not `choices`: listing the targets would import them on every command (0.7 s)
+    verify.add_argument("--target", metavar="TARGET",
+                        help="also check that the files in --out realise the placement "
+                             "(kubernetes, slurm, terraform)")
+    verify.add_argument("--out", metavar="DIR", help="what `fitc compile --target` wrote")
     _diagnostic_options(verify)
     verify.set_defaults(run=_run_verify)
     stdlib = commands.add_parser("stdlib", help="list what the standard library declares")
@@ -161,7 +166,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # thresholds re-scan them thousands of times (measured: +60% on a 10,000-line check)
     gc.freeze()
     gc.set_threshold(200_000, 50, 1000)
-    _stop_at_once_on_ctrl_c()
     try:
         parser = build_parser()
         arguments, extra = parser.parse_known_args(argv)
@@ -491,12 +495,14 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     result, problem, diagnostics, sources = loaded
     placement = solve(problem, arguments.backend, arguments.time_limit)
     complete = not placement.unplaced and placement.status in ("optimal", "feasible")
-    if placement.status == "unknown":
+    if placement.status == "unknown" or (not complete and not placement.proven_infeasible
+                                         and not result.program.policy.allow_unplaced):
+        placement.status = "unknown"  # neither a complete placement nor a proof that none exists
         diagnostics.append(_out_of_time(result.program.path, arguments.time_limit,
                                         len(placement.unplaced)))
     elif not complete and not result.program.policy.allow_unplaced:
         placement.status = "infeasible"
-        diagnostics += _explanation_diagnostics(problem, result.program.path)
+        diagnostics += _proven_infeasible(problem, result.program.path)
     elif placement.unplaced:
         diagnostics += _unplaced_warnings(problem, placement)
     if arguments.format == "json":
@@ -521,13 +527,30 @@ def _run_solve(arguments: argparse.Namespace) -> int:
 
 
 def _out_of_time(root: str, time_limit: float | None, unplaced: int = 0) -> Diagnostic:
+    """No verdict: neither a placement of every replica nor a proof that none exists (E0506,
+    never E0501, which says a conflict is proven)."""
     from fitlang import messages as msg
 
-    found = (f"the best placement found leaves {unplaced} replicas unplaced" if unplaced
-             else "no placement was found")
+    found = (f"the best placement found leaves {unplaced} replica{'s' if unplaced != 1 else ''} "
+             "unplaced" if unplaced else "no placement was found")
     limit = f"within the time limit ({time_limit:g} s); raise --time-limit" if time_limit else \
-        "before the solver gave up"
-    return msg.NoPlacement.at(root, _first_span(), detail=f"{found} {limit}")
+        "before the solver and the packer gave up"
+    return msg.PlacementUndecided.at(root, _first_span(),
+                                     detail=f"{found} {limit}, and no conflict was proven")
+
+
+def _proven_infeasible(problem, root_path: str) -> list[Diagnostic]:
+    """The solver proved that no placement meets every hard rule: the explanation of the
+    conflict, or, where it names none, the proven verdict alone (never "in the time allowed")."""
+    from fitlang import messages as msg
+
+    explained = _explanation_diagnostics(problem, root_path)
+    if any(d.code == "E0501" and "time allowed" not in d.message for d in explained):
+        return explained
+    rest = [d for d in explained if d.code != "E0501"]
+    return [msg.NoPlacement.at(root_path, _first_span(),
+                               detail="no placement meets every hard rule (the solver proved it); "
+                                      "no smaller conflict was named")] + rest
 
 
 def _unplaced_warnings(problem, placement) -> list[Diagnostic]:
@@ -562,12 +585,14 @@ def _run_compile(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
     placement = solve(problem, "auto", arguments.time_limit)
-    if placement.status == "unknown":
+    allowed = result.program.policy.allow_unplaced
+    if placement.status == "unknown" or (placement.unplaced and not allowed
+                                         and not placement.proven_infeasible):
         emit(diagnostics + [_out_of_time(result.program.path, arguments.time_limit,
                                          len(placement.unplaced))], "human", sources)
         return EXIT_ERRORS
-    if placement.unplaced and not result.program.policy.allow_unplaced:
-        diagnostics += _explanation_diagnostics(problem, result.program.path)
+    if placement.unplaced and not allowed:
+        diagnostics += _proven_infeasible(problem, result.program.path)
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS
     context = CompileContext(result.program, problem, placement)
@@ -576,7 +601,7 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     for target in targets:
         for need in target.problems(context):
             origin = need.origin
-            diagnostics.append(msg.TargetNeeds.at(origin.path if origin else root,
+            diagnostics.append((need.kind or msg.TargetNeeds).at(origin.path if origin else root,
                                                   origin.span if origin else _first_span(),
                                                   detail=f"{target.name}: {need.message}"))
     if any(d.is_error for d in diagnostics):
@@ -652,6 +677,15 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     from fitlang.solve.verify import verify
     from fitlang.syntax.nodes import Span
 
+    if (arguments.target is None) != (arguments.out is None):
+        raise UsageError("--target and --out go together: the target whose files --out holds")
+    if arguments.target is not None:
+        from fitlang.targets import TARGETS
+
+        if arguments.target not in TARGETS:
+            raise UsageError(f"--target {arguments.target}: not a target (choose from "
+                             f"{', '.join(sorted(TARGETS))})")
+    out = _output_directory(arguments.out) if arguments.out is not None else None
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS
@@ -679,11 +713,61 @@ def _run_verify(arguments: argparse.Namespace) -> int:
         diagnostics.append(msg.PlacementViolation.at(
             origin.path if origin else root, origin.span if origin else Span(1, 1, 1, 2),
             detail=violation.message))
+    if out is not None and document is not None and not problems:
+        diagnostics += _fidelity_diagnostics(result.program, problem, document, arguments.target,
+                                             out)
     emit(diagnostics, arguments.format, sources)
     if not diagnostics and arguments.format == "human":
         print(f"{placement_path}: every rule holds")
+        if out is not None:
+            print(f"{out}: the {arguments.target} files realise the placement")
     return exit_code(diagnostics, arguments.fail_level)
 
 
-if __name__ == "__main__":
+def _output_directory(raw: str) -> Path:
+    out = Path(raw)
+    if not out.is_dir():
+        raise UsageError(f"cannot read {raw}: not a directory")
+    return out
+
+
+def _read_tree(out: Path) -> dict[str, str]:
+    """Every file under `out` as {relative path (with `/`): text}, but compile's manifest of
+    what it wrote (not a file of the target)."""
+    from fitlang.outputs import MANIFEST
+
+    return {path.relative_to(out).as_posix(): path.read_bytes().decode("utf-8", errors="replace")
+            for path in sorted(out.rglob("*"))
+            if path.is_file() and path.relative_to(out).as_posix() != MANIFEST}
+
+
+def _fidelity_diagnostics(program, problem, document: dict, target: str,
+                          out: Path) -> list[Diagnostic]:
+    """Each way the files in `out` fail to realise the placement, as one diagnostic."""
+    from fitlang import messages as msg
+    from fitlang.solve.placement_file import placement_from_document
+    from fitlang.targets import TARGETS, CompileContext
+
+    context = CompileContext(program, problem, placement_from_document(problem, document))
+    try:
+        needs = TARGETS[target]().fidelity(context, _read_tree(out))
+    except NotImplementedError as error:
+        raise UsageError(f"--target {target}: {error}") from None
+    diagnostics = []
+    for need in needs:
+        origin = need.origin
+        diagnostics.append((need.kind or msg.FilesDoNotRealise).at(
+            origin.path if origin else program.path, origin.span if origin else _first_span(),
+            detail=f"{target}: {need.message}"))
+    return diagnostics
+
+
+def entry() -> None:
+    """The `fitc` program: `main` with Ctrl-C handled for a whole process (tests that call
+    `main` in-process keep their own)."""
+    _stop_at_once_on_ctrl_c()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

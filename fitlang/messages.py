@@ -407,6 +407,14 @@ class PlacementFileError(Message):
     fix = "Give the JSON that `fitc solve --format json` prints."
 
 
+class PlacementUndecided(Message):
+    code = "E0506"
+    summary = "no verdict within the time allowed"
+    template = "{detail}"
+    fix = ("Raise `--time-limit`; the solver proved neither a complete placement nor that none "
+           "exists. `fitc explain` looks for a conflict.")
+
+
 class InventoryValueInvalid(Message):
     code = "E0520"
     summary = "inventory value out of range"
@@ -427,6 +435,40 @@ class TargetNeeds(Message):
     summary = "the target needs a setting the policy lacks"
     template = "{detail}"
     fix = "Add the setting to the workload or the policy's block for that target."
+
+
+class FilesDoNotRealise(Message):
+    code = "E0602"
+    summary = "written files do not realise the placement"
+    template = "{detail}"
+    fix = ("Compile again (`fitc compile`) and apply what it writes; if the files were edited by "
+           "hand, make them select only the nodes the placement chose, with its replica counts.")
+
+
+class InvalidLabelValue(Message):
+    code = "E0603"
+    summary = "value the API server rejects as a label value"
+    template = "{detail}"
+    fix = ("Kubernetes label values are at most 63 characters of letters, digits, `-`, `_` and "
+           "`.`, starting and ending with a letter or digit; rename the zone, region, instance "
+           "type, node or `dedicated` value.")
+
+
+class PoolsIndistinct(Message):
+    code = "E0604"
+    summary = "two pools the target cannot tell apart"
+    template = "{detail}"
+    fix = ("Give the pools labels that tell them apart, or state the label their nodes carry "
+           "(`pool_label` in the policy's `kubernetes` block) and label the nodes.")
+
+
+class NotEnforceable(Message):
+    code = "W0620"
+    summary = "rule the target cannot enforce"
+    template = "{detail}"
+    severity = Severity.WARNING
+    fix = ("Pin the chosen nodes (`pin_nodes = true` in the policy's `kubernetes` block, or an "
+           "inventory), or accept that the scheduler may place pods elsewhere in the pool.")
 
 
 class UnsatisfiableRule(Message):

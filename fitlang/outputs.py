@@ -24,7 +24,7 @@ from typing import Iterator
 MANIFEST = ".fitc-output"
 _MANIFEST_FORMAT = 1
 _STAGING: set[str] = set()  # temporary paths of writes under way, removed if fitc is stopped
-RENAMING = threading.Lock()  # held while renames make a write visible: Ctrl-C waits for it
+RENAMING = threading.RLock()  # held while renames make a write visible: Ctrl-C waits for it
 
 
 def remove_staging() -> None:

@@ -9,8 +9,10 @@ describes.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,22 +49,74 @@ class Cluster:
         return subprocess.run(["sbatch", "--test-only", str(script)], capture_output=True, text=True,
                               env=self.env, timeout=30)
 
+    def run(self, script: Path, output: Path) -> subprocess.CompletedProcess:
+        """Submit a script and wait until the job has ended (`sbatch --wait`)."""
+        return subprocess.run(["sbatch", "--wait", f"--output={output}", str(script)],
+                              capture_output=True, text=True, env=self.env, timeout=120)
+
+    spool: Path | None = None
+
     def shutdown(self) -> None:
         subprocess.run(["scontrol", "shutdown"], capture_output=True, env=self.env, timeout=30)
-        time.sleep(1.0)
+        # the next cluster reuses the ports: wait until every daemon of this one has exited
+        deadline = time.monotonic() + 30
+        pids = [pid for p in (self.directory / "run").glob("*.pid") if (pid := _pid(p))]
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.2)
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
 
 
-def _node_lines(problem: Problem, directory: Path) -> tuple[list[str], list[str], list[str]]:
-    nodes, gres, names = [], [], []
-    port = BASE_PORT + 100
+def _pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:  # the daemon removed it as it exited
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Ports:
+    def __init__(self) -> None:
+        self.next = BASE_PORT + 100
+
+    def take(self) -> int:
+        self.next += 1
+        return self.next
+
+
+def _fake_devices(directory: Path, node: str, count: int) -> Path:
+    """`count` GPU device files for `node`: symlinks to /dev/null (tools-notes.md)."""
+    devices = directory / "dev" / node
+    devices.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        target = devices / f"dev{index}"
+        if not target.exists():
+            target.symlink_to("/dev/null")
+    return devices
+
+
+def _node_lines(problem: Problem, directory: Path, ports: Ports,
+                skip: set[str]) -> tuple[list[str], list[str], list[str], set[str]]:
+    """The nodes of the problem's Slurm-side classes (inventory nodes the cluster already has)
+    that the compiled files do not declare themselves."""
+    nodes, gres, names, partitions = [], [], [], set()
     for node_class in problem.classes:
         if node_class.provisioned:
             continue
         gpu_type = node_class.gres_type or (node_class.accelerator.name.lower()
                                             if node_class.accelerator else None)
         for name in node_class.node_names:
-            port += 1
-            line = (f"NodeName={name} NodeAddr=127.0.0.1 NodeHostname=localhost Port={port} "
+            if name in skip:
+                continue
+            line = (f"NodeName={name} NodeAddr=127.0.0.1 NodeHostname=localhost Port={ports.take()} "
                     f"CPUs={max(1, node_class.capacity['cpu'] // 1000)} "
                     f"RealMemory={max(1, node_class.capacity['memory'] // 2 ** 20)} State=UNKNOWN")
             if node_class.features:
@@ -70,53 +124,91 @@ def _node_lines(problem: Problem, directory: Path) -> tuple[list[str], list[str]
             if node_class.capacity["gpu"] and gpu_type:
                 count = node_class.capacity["gpu"]
                 line += f" Gres=gpu:{gpu_type}:{count}"
-                devices = directory / "dev" / name
-                devices.mkdir(parents=True, exist_ok=True)
-                for index in range(count):
-                    target = devices / f"nvidia{index}"
-                    if not target.exists():
-                        target.symlink_to("/dev/null")
-                gres.append(f"NodeName={name} Name=gpu Type={gpu_type} File={devices}/nvidia[0-{count - 1}]")
+                devices = _fake_devices(directory, name, count)
+                gres.append(f"NodeName={name} Name=gpu Type={gpu_type} File={devices}/dev[0-{count - 1}]")
             nodes.append(line)
             names.append(name)
-    return nodes, gres, names
+            partitions |= {k.removeprefix("slurm.partition.") for k in node_class.labels
+                           if k.startswith("slurm.partition.")}
+    return nodes, gres, names, partitions
 
 
-def start_cluster(problem: Problem, directory: Path, partitions: list[str]) -> Cluster:
+def _declared(files: dict[str, str], directory: Path, ports: Ports) -> tuple[str, list[str], list[str]]:
+    """The compiled `slurm.conf`/`gres.conf` lines as written, plus only what a node on
+    localhost needs (its address and slurmd port) and fake device files."""
+    nodes_text = files.get("fitc-nodes.conf", "")
+    gres_text = files.get("fitc-gres.conf", "")
+    lines, names = [], []
+    for line in nodes_text.splitlines():
+        if line.startswith("NodeName="):
+            name = line.split()[0].removeprefix("NodeName=")
+            names.append(name)
+            line += f" NodeAddr=127.0.0.1 NodeHostname=localhost Port={ports.take()}"
+        lines.append(line)
+    gres = []
+    for line in gres_text.splitlines():
+        match = re.match(r"NodeName=(\S+) (.*)File=/dev/\w+\[0-(\d+)\]$", line)
+        if match:
+            devices = _fake_devices(directory, match[1], int(match[3]) + 1)
+            line = f"NodeName={match[1]} {match[2]}File={devices}/dev[0-{match[3]}]"
+        gres.append(line)
+    (directory / "fitc-nodes.conf").write_text("\n".join(lines) + "\n")
+    return nodes_text, names, gres
+
+
+def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
+                  files: dict[str, str] | None = None, cloud_running: bool = True) -> Cluster:
+    """A cluster with the problem's inventory nodes, and the nodes, partition and GRES the
+    compiled `files` declare (fitc-nodes.conf is read through slurm.conf's `Include`).
+    `cloud_running=False` leaves the CLOUD nodes powered down, as bought capacity is until a
+    job needs it, with power saving programs that do nothing (`/bin/true`)."""
     require_slurm()
-    nodes, gres, names = _node_lines(problem, directory)
+    ports = Ports()
+    declared_text, declared, declared_gres = _declared(files or {}, directory, ports)
+    nodes, gres, names, known = _node_lines(problem, directory, ports, set(declared))
     for sub in ("spool", "state", "run", "log"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     conf = directory / "slurm.conf"
-    node_list = ",".join(names)
-    partition_lines = [f"PartitionName=debug Nodes={node_list} Default=YES MaxTime=INFINITE State=UP"]
-    partition_lines += [f"PartitionName={p} Nodes={node_list} MaxTime=INFINITE State=UP"
-                        for p in partitions if p != "debug"]
+    # slurmstepd's socket is SPOOL/NODE/NODE_JOB.STEP and must fit 108 bytes: a short spool
+    spool = Path(tempfile.mkdtemp(prefix="fitc-", dir="/tmp"))
+    partition_lines = []
+    if names:
+        node_list = ",".join(names)
+        partition_lines.append(f"PartitionName=debug Nodes={node_list} Default=YES MaxTime=INFINITE State=UP")
+        partition_lines += [f"PartitionName={p} Nodes={node_list} MaxTime=INFINITE State=UP"
+                            for p in sorted(set(partitions) | known) if p != "debug"]
     conf.write_text("\n".join([
         "ClusterName=fitctest", "SlurmctldHost=localhost(127.0.0.1)", f"SlurmctldPort={BASE_PORT}",
         f"SlurmdPort={BASE_PORT + 1}", "AuthType=auth/none", "CredType=cred/none", "SlurmUser=root",
-        "SlurmdUser=root", f"StateSaveLocation={directory}/state", f"SlurmdSpoolDir={directory}/spool/%n",
+        "SlurmdUser=root", f"StateSaveLocation={directory}/state", f"SlurmdSpoolDir={spool}/%n",
         f"SlurmctldPidFile={directory}/run/slurmctld.pid", f"SlurmdPidFile={directory}/run/slurmd-%n.pid",
         f"SlurmctldLogFile={directory}/log/slurmctld.log", f"SlurmdLogFile={directory}/log/slurmd-%n.log",
         "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory",
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "ReturnToService=2",
-        "SlurmdParameters=config_overrides", "GresTypes=gpu", "MpiDefault=none",
-        "SchedulerType=sched/backfill", "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
-        *nodes, *partition_lines, ""]))
-    (directory / "gres.conf").write_text("AutoDetect=off\n" + "\n".join(gres) + "\n")
+        "SlurmdParameters=config_overrides", "GresTypes=gpu,neuron", "MpiDefault=none",
+        # heterogeneous jobs are started by the backfill scheduler only: let it run every second
+        "SchedulerType=sched/backfill", "SchedulerParameters=bf_interval=1",
+        "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
+        *([] if cloud_running else ["ResumeProgram=/bin/true", "SuspendProgram=/bin/true"]),
+        *nodes, *partition_lines,
+        *([f"Include {directory}/fitc-nodes.conf"] if declared_text else []), ""]))
+    (directory / "gres.conf").write_text("AutoDetect=off\n" + "\n".join(gres + declared_gres) + "\n")
     env = {**os.environ, "SLURM_CONF": str(conf)}
     subprocess.run(["slurmctld", "-i", "-f", str(conf)], check=True, env=env, timeout=30,
                    capture_output=True)
-    for name in names:
+    cloud = {line.split()[0].removeprefix("NodeName=") for line in declared_text.splitlines()
+             if line.startswith("NodeName=") and "State=CLOUD" in line.split()}
+    everyone = names + [n for n in declared if cloud_running or n not in cloud]
+    for name in everyone:
         subprocess.run(["slurmd", "-N", name, "-f", str(conf)], check=True, env=env, timeout=30,
                        capture_output=True)
-    cluster = Cluster(directory, env)
+    cluster = Cluster(directory, env, spool)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         states = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True,
                                 env=env, timeout=30).stdout.split()
-        idle = [s for s in states[1::2] if s.startswith("idle")]
-        if len(idle) >= len(names):
+        idle = {n for n, s in zip(states[::2], states[1::2]) if s.startswith("idle")}
+        if idle >= set(everyone):
             return cluster
         time.sleep(0.5)
     logs = (directory / "log" / "slurmctld.log").read_text()[-2000:]

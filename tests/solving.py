@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -26,10 +27,17 @@ def problem_from(tmp_path: Path, text: str, name: str = "p.fit"):
 
 
 def solved(problem, backend: str = "auto") -> Placement:
+    """Solve and verify. A placement that leaves replicas out of a policy without
+    `allow_unplaced` breaks exactly that rule, once per workload left short, and no other."""
     placement = solve(problem, backend)
     document = json.loads(as_json(problem, placement, []))
-    violations, problems = verify(problem, document)
+    allowing = dataclasses.replace(problem, allow_unplaced=True)
+    violations, problems = verify(allowing, document)
     assert problems == [] and violations == [], [v.message for v in violations] + problems
+    violations, _ = verify(problem, document)
+    short = {u.workload for u in placement.unplaced}
+    expected = 0 if problem.allow_unplaced else len({problem.demand(w).workload for w in short})
+    assert len(violations) == expected, [v.message for v in violations]
     return placement
 
 
@@ -55,3 +63,77 @@ def bench_module(name: str):
         return module
     finally:
         sys.path.remove(str(bench))
+
+
+# ---- the differential run against tests/reference.py -----------------------------------------
+
+
+@dataclasses.dataclass
+class Differential:
+    seed: int
+    kinds: set[str]
+    disagreements: list[str]  # empty: fitc and the reference agree on everything compared
+
+
+def compare_with_reference(seed: int, directory: Path) -> Differential:
+    """Generate a policy, solve it with fitc and with the reference: the verdict, the optimum
+    (cost, and with `allow_unplaced` the replicas placed per priority level) agree, `verify`
+    accepts fitc's placement, and `verify` accepts the reference's (a second check of verify)."""
+    import reference
+
+    spec = reference.generate(seed)
+    path = directory / f"seed{seed}.fit"
+    path.write_text(reference.to_fit(spec))
+    result = check_file(path, Workspace())
+    errors = [f"{d.code} {d.message}" for d in result.diagnostics if d.is_error]
+    if errors:
+        return Differential(seed, spec.kinds, [f"fitc check: {errors[0]}"])
+    built = build_problem(result.program)
+    problem = built.problem
+    placement = solve(problem)
+    expected = reference.reference(spec)
+    found = []
+    if not expected.decided:
+        return Differential(seed, spec.kinds, ["the reference ran out of time"])
+    fitc_feasible = placement.status in ("optimal", "feasible") and (
+        spec.allow_unplaced or not placement.unplaced)
+    if fitc_feasible != expected.feasible:
+        found.append(f"verdict: fitc {placement.status} ({len(placement.unplaced)} unplaced), "
+                     f"reference {'feasible' if expected.feasible else 'infeasible'}")
+    if not expected.feasible and placement.status == "unknown":
+        found.append("verdict: fitc unknown where the reference proves infeasible")
+    if fitc_feasible and expected.feasible:
+        if placement.value != expected.cost:
+            found.append(f"optimum: fitc {placement.value} ({placement.status}), reference {expected.cost}")
+        if spec.allow_unplaced:
+            levels = _placed_by_level(problem, placement)
+            wanted = {k: v for k, v in expected.placed_by_level.items()}
+            if levels != wanted:
+                found.append(f"placed per priority: fitc {levels}, reference {wanted}")
+    document = json.loads(as_json(problem, placement, []))
+    violations, problems = verify(problem, document)
+    allowed = spec.allow_unplaced or not fitc_feasible
+    unplaced_only = all("allow_unplaced" in v.message for v in violations)
+    if problems or (violations and not (allowed and unplaced_only and placement.unplaced)):
+        found.append("verify rejects fitc: " + "; ".join([v.message for v in violations] + problems))
+    if expected.feasible:
+        violations, problems = verify(problem, reference.placement_json(spec, expected))
+        if violations or problems:
+            found.append("verify rejects the reference: "
+                         + "; ".join([v.message for v in violations] + problems))
+    return Differential(seed, spec.kinds, found)
+
+
+def _placed_by_level(problem, placement: Placement) -> dict[int, int]:
+    """Replicas placed per priority level (an option workload, which the generator keeps away
+    from priorities, counts 1 when placed)."""
+    levels = {d.priority: 0 for d in problem.demands}
+    seen_groups = set()
+    for item in placement.assignments:
+        demand = problem.demand(item.workload)
+        if demand.group is None:
+            levels[demand.priority] += 1
+        elif demand.group not in seen_groups:
+            seen_groups.add(demand.group)
+            levels[demand.priority] += 1
+    return levels

@@ -165,7 +165,9 @@ def test_solve_json_is_the_contract_and_verifies(tmp_path, fitc):
     assert set(document) >= {"status", "objective", "nodes", "workloads", "assignments", "unplaced",
                              "diagnostics"}
     assert document["status"] == "optimal"
-    assert document["objective"] == {"name": "cost", "value": 2.0, "lower_bound": 2.0, "unit": "USD/h"}
+    assert document["objective"] == {"name": "cost", "value": 2.0, "lower_bound": 2.0, "unit": "USD/h",
+                                     "gap": 0.0, "optimality_tolerance": 0.001}
+    assert [n["price"] for n in document["nodes"]] == [1.0, 1.0]
     assert [n["name"] for n in document["nodes"]] == ["p-0", "p-1"]  # those in use
     every = json.loads(fitc("solve", "p.fit", "--format", "json", "--all-nodes", cwd=tmp_path).stdout)
     assert [n["name"] for n in every["nodes"]] == ["p-0", "p-1", "p-2"]
@@ -264,7 +266,10 @@ def test_time_limit_returns_the_best_placement_found_and_it_verifies(tmp_path, f
     assert result.returncode == (0 if document["status"] != "unknown" else 1)
     (tmp_path / "p.json").write_text(result.stdout)
     verified = fitc("verify", "fleet.fit", "p.json", cwd=tmp_path)
-    assert verified.returncode == 0, verified.stderr
+    # what it places holds every rule; replicas it leaves out break the policy's "place all"
+    assert verified.returncode == (1 if document["unplaced"] else 0), verified.stderr
+    codes = {line.split("[")[1][:5] for line in verified.stderr.splitlines() if "error[" in line}
+    assert codes <= {"E0503"}
 
 
 # ---- compile --out never loses a file it did not write -------------------------------
@@ -306,7 +311,7 @@ def test_compile_refuses_a_file_as_the_output_directory_unless_forced(tmp_path, 
                   cwd=project)
     assert forced.returncode == 0, forced.stderr
     assert sorted(p.name for p in (project / "notes.txt").iterdir()) == [
-        ".fitc-output", "kustomization.yaml", "w.yaml"]
+        ".fitc-output", "kustomization.yaml", "label-nodes.sh", "w.yaml"]
 
 
 def test_compile_writes_a_manifest_and_replaces_only_the_files_it_lists(tmp_path, fitc):
@@ -316,8 +321,9 @@ def test_compile_writes_a_manifest_and_replaces_only_the_files_it_lists(tmp_path
     assert both.returncode == 0, both.stderr
     out = project / "out"
     manifest = json.loads((out / ".fitc-output").read_text())
-    assert manifest["files"] == ["kubernetes/kustomization.yaml", "kubernetes/w.yaml",
-                                 "slurm/w.sbatch"]
+    assert manifest["files"] == ["kubernetes/kustomization.yaml", "kubernetes/label-nodes.sh",
+                                 "kubernetes/w.yaml", "slurm/fitc-gres.conf",
+                                 "slurm/fitc-nodes.conf", "slurm/w.sbatch"]
     (out / "kubernetes" / "extra.yaml").write_text("the user's")
     (tmp_path / "victim").write_text("outside")
     manifest["files"] += ["../../victim", "/etc/hostname"]  # a hostile manifest changes nothing
@@ -325,9 +331,10 @@ def test_compile_writes_a_manifest_and_replaces_only_the_files_it_lists(tmp_path
     one = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", cwd=project)
     assert one.returncode == 0, one.stderr
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
-        ".fitc-output", "kubernetes", "kubernetes/extra.yaml", "kustomization.yaml", "w.yaml"]
-    assert json.loads((out / ".fitc-output").read_text())["files"] == ["kustomization.yaml",
-                                                                      "w.yaml"]
+        ".fitc-output", "kubernetes", "kubernetes/extra.yaml", "kustomization.yaml",
+        "label-nodes.sh", "w.yaml"]
+    assert json.loads((out / ".fitc-output").read_text())["files"] == [
+        "kustomization.yaml", "label-nodes.sh", "w.yaml"]
     assert (tmp_path / "victim").read_text() == "outside"
 
 
@@ -342,7 +349,7 @@ def test_compile_forced_into_a_foreign_directory_overwrites_only_its_own_names(t
     assert (project / "w.yaml").read_text().startswith("apiVersion") or "kind:" in (
         project / "w.yaml").read_text()
     assert json.loads((project / ".fitc-output").read_text())["files"] == [
-        "kustomization.yaml", "w.yaml"]
+        "kustomization.yaml", "label-nodes.sh", "w.yaml"]
     assert not [p for p in project.iterdir() if p.name.startswith(".fitc-staging")]
 
 
@@ -351,7 +358,7 @@ def test_compile_ends_with_a_one_line_summary(tmp_path, fitc):
     result = fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "o",
                   cwd=project)
     assert result.stderr.splitlines()[-1] == (
-        "wrote kubernetes 2 files, slurm 1 file to o; cost 2.00 USD/h, gap 0.00%")
+        "wrote kubernetes 3 files, slurm 3 files to o; cost 2.00 USD/h, gap 0.00%")
 
 
 def test_fmt_on_a_symlink_formats_the_target_and_keeps_the_link(tmp_path, fitc):
@@ -714,4 +721,70 @@ def test_compile_into_a_link_to_its_own_output_directory(tmp_path, fitc):
     again = fitc("compile", "p.fit", "--target", "slurm", "--out", "link", cwd=project)
     assert again.returncode == 0, again.stderr
     assert (project / "link").is_symlink()
-    assert sorted(p.name for p in (project / "real").iterdir()) == [".fitc-output", "w.sbatch"]
+    assert sorted(p.name for p in (project / "real").iterdir()) == [
+        ".fitc-output", "fitc-gres.conf", "fitc-nodes.conf", "w.sbatch"]
+
+
+# ---- issue 12: honest verdicts ----------------------------------------------------------
+
+PER_NODE_CONFLICT = ('pool p {\n  count = 3\n  cpu = 8\n  memory = 16GiB\n  price = 1 USD/h\n}\n'
+                     'workload big {\n  replicas = 5\n  cpu = 4\n  memory = 1GiB\n}\n'
+                     'workload small {\n  replicas = 3\n  cpu = 1\n  memory = 6GiB\n}\n')
+
+
+def test_proven_infeasibility_is_e0501_and_never_says_in_the_time_allowed(tmp_path, fitc):
+    # 5 x 4 CPU take 3 nodes of 8 CPU (2 + 2 + 1); the node with 4 CPU left has room for 2 of
+    # the 3 replicas of 6 GiB, and the full nodes none: proven, node by node
+    (tmp_path / "p.fit").write_text(PER_NODE_CONFLICT)
+    result = fitc("solve", "p.fit", "--format", "json", cwd=tmp_path)
+    document = json.loads(result.stdout)
+    assert (result.returncode, document["status"]) == (1, "infeasible")
+    assert [d["code"] for d in document["diagnostics"]][:1] == ["E0501"]
+    assert "E0506" not in [d["code"] for d in document["diagnostics"]]
+    assert "time allowed" not in result.stdout + result.stderr
+
+
+def _no_answer(*_args, **_kwargs):
+    from fitlang.solve.linear import Outcome
+
+    return Outcome("unknown")
+
+
+def test_a_timeout_is_e0506_with_status_unknown_not_e0501(tmp_path, monkeypatch, capsys):
+    from fitlang.cli import main
+    from fitlang.solve.backends import HighsBackend, Z3Backend
+
+    # every solver call runs out of time: no placement, and nothing proven
+    monkeypatch.setattr(HighsBackend, "minimise", _no_answer)
+    monkeypatch.setattr(Z3Backend, "minimise", _no_answer)
+    (tmp_path / "p.fit").write_text(POLICY)
+    code = main(["solve", str(tmp_path / "p.fit"), "--format", "json", "--time-limit", "1"])
+    document = json.loads(capsys.readouterr().out)
+    assert (code, document["status"]) == (1, "unknown")
+    assert [d["code"] for d in document["diagnostics"]] == ["E0506"]
+    assert document["assignments"] == [] and document["objective"]["value"] is None
+
+
+def test_optimal_only_within_the_stated_tolerance(tmp_path, monkeypatch, capsys):
+    from fitlang.cli import main
+    from fitlang.solve.backends import Z3Backend
+
+    minimise = Z3Backend.minimise
+
+    def weak_bound(self, model, objective, time_limit=None):  # a solver that proves little
+        outcome = minimise(self, model, objective, time_limit)
+        if outcome.objective:
+            outcome.bound = outcome.objective / 2
+        return outcome
+
+    monkeypatch.setattr(Z3Backend, "minimise", weak_bound)
+    (tmp_path / "p.fit").write_text(POLICY)
+    code = main(["solve", str(tmp_path / "p.fit"), "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert (code, document["status"]) == (0, "feasible")
+    assert document["objective"] == {"name": "cost", "value": 2.0, "lower_bound": 1.0, "unit": "USD/h",
+                                     "gap": 0.5, "optimality_tolerance": 0.001}
+    main(["solve", str(tmp_path / "p.fit")])
+    text = capsys.readouterr().out
+    assert text.startswith("status: feasible")
+    assert "lower bound 1.0000; gap 50.00% (optimal means a gap within 0.10%)" in text

@@ -4,6 +4,7 @@ both backends agreeing, every placement verified, and brute force on random flee
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import json
 from fractions import Fraction
 
@@ -303,7 +304,7 @@ def test_optimum_matches_brute_force(fleet, backend):
     demands = [d for d in demands if all(
         d.requests["cpu"] <= c.capacity["cpu"] and d.requests["memory"] <= c.capacity["memory"]
         for c in classes if c.id in d.eligible)]
-    problem = Problem(classes, demands, ["cost"])
+    problem = Problem(classes, demands, ["cost"], allow_unplaced=True)
     expected = _brute_force(classes, demands)
     placement = solve(problem, backend)
     document = json.loads(as_json(problem, placement, []))
@@ -537,3 +538,233 @@ def test_rounding_keeps_totals_and_spread_balance(cents, skew, data):
     shares = {i: t for i, t in enumerate(totals)}
     whole = data.draw(st.integers(int(sum(totals)), int(sum(totals)) + 1))
     assert sum(_round_keeping_total(shares, whole).values()) == whole
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("nodes, replicas, cost, split", [
+    # east (1 USD/h) has too few nodes for the gang: without the rule it would take east's 2
+    # nodes and 2 of west's b (2 + 4 = 6 USD/h). In one cluster: west, b then c: 4 + 10 = 14.
+    (2, 4, 14, {"b": 2, "c": 2}),
+    # at fleet scale (the aggregate model and packing): 30 of b (60) + 10 of c (50) = 110
+    (30, 40, 110, {"b": 30, "c": 10}),
+])
+def test_a_gang_runs_in_one_cluster(tmp_path, backend, nodes, replicas, cost, split):
+    text = (pool("a", nodes, 8, "32Gi", 1, '  cluster = "east"\n')
+            + pool("b", nodes, 8, "32Gi", 2, '  cluster = "west"\n')
+            + pool("c", nodes, 8, "32Gi", 5, '  cluster = "west"\n')
+            + workload("train", replicas, 8, "16Gi", "  kind = job\n  gang = true\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert placement.value == cost
+    assert on_pools(placement, problem) == {"train": split}
+    # and the same replicas, not a gang, take the cheapest nodes of both clusters
+    loose = problem_from(tmp_path, text.replace("  gang = true\n", ""), "loose.fit")
+    assert on_pools(solved(loose, backend), loose)["train"]["a"] == nodes
+
+
+def test_verify_rejects_a_gang_over_two_clusters(tmp_path):
+    problem = problem_from(tmp_path, pool("a", 2, 8, "32Gi", 1, '  cluster = "east"\n')
+                           + pool("b", 2, 8, "32Gi", 2, '  cluster = "west"\n')
+                           + workload("train", 4, 8, "16Gi", "  kind = job\n  gang = true\n"))
+    document = {"assignments": [{"workload": "train", "replica": i, "node": node} for i, node in
+                                enumerate(["a-0", "a-1", "b-0", "b-1"])]}
+    violations, problems = verify(problem, document)
+    assert problems == []
+    assert [v.message for v in violations if "cluster" in v.message] == [
+        "gang `train` runs in clusters east, west: a gang runs in one cluster"]
+
+
+# ---- issue 12: spreads, priorities and topology keys, each with its outcome worked out by hand --
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spread_node_bounds_the_difference_between_nodes_not_the_count_per_node(tmp_path, backend):
+    # 4 replicas of 2 CPU on 2 nodes of 8 CPU, max_skew 1: 2 + 2 has skew 0
+    problem = problem_from(tmp_path, pool("p", 2, 8, "32Gi", 1)
+                           + workload("w", 4, 2, "1Gi", "  spread node max_skew 1\n"))
+    placement = solved(problem, backend)
+    assert (placement.status, placement.value, placement.unplaced) == ("optimal", 2, [])
+    per_node = sorted(Counter(a.node for a in placement.assignments).values())
+    assert per_node == [2, 2]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spread_node_counts_the_empty_nodes_too(tmp_path, backend):
+    # 3 nodes: with one of them empty the least is 0 and no node may host 2, so the 4 replicas
+    # need all three nodes, 2 + 1 + 1 (cost 3); one node of 8 CPU would take them all
+    problem = problem_from(tmp_path, pool("p", 3, 8, "32Gi", 1)
+                           + workload("w", 4, 2, "1Gi", "  spread node max_skew 1\n"))
+    placement = solved(problem, backend)
+    assert placement.value == 3
+    assert sorted(Counter(a.node for a in placement.assignments).values()) == [1, 1, 2]
+
+
+def test_verify_rejects_a_node_spread_beyond_its_skew(tmp_path):
+    problem = problem_from(tmp_path, pool("p", 2, 8, "32Gi", 1)
+                           + workload("w", 4, 2, "1Gi", "  spread node max_skew 1\n"))
+    document = json.loads(as_json(problem, solved(problem), []))
+    for item in document["assignments"]:  # 3 + 1
+        item["node"] = "p-0" if item["replica"] < 3 else "p-1"
+    messages = [v.message for v in verify(problem, document)[0]]
+    assert messages == ["`w` is spread 1..3 per node; max_skew is 1"]
+
+
+def test_spread_node_on_a_fleet_of_classes_keeps_max_skew_per_node(tmp_path):
+    # 60 nodes: the aggregate model, where a node spread keeps every node at max_skew or fewer
+    problem = problem_from(tmp_path, pool("p", 60, 8, "32Gi", 1)
+                           + workload("w", 6, 2, "1Gi", "  spread node max_skew 2\n"))
+    placement = solved(problem)
+    assert placement.value == 3
+    assert sorted(Counter(a.node for a in placement.assignments).values()) == [2, 2, 2]
+
+
+AWS_OFFER = ('offer far {\n  provider = aws\n  instance_type = "m7i.xlarge"\n  regions = ["r2"]\n'
+             '  cpu = 4\n  memory = 16GiB\n  price = 5 USD/h\n}\n')
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spread_over_regions_counts_an_offer_region_only_where_nodes_are_bought(tmp_path, backend):
+    # region r2 exists only if a node is bought there: 2 replicas in r1 (1 domain, skew 0) cost
+    # 2; counting r2 as an empty domain would force buying there (1 + 5 = 6)
+    text = (pool("home", 2, 4, "16Gi", 1, '  region = "r1"\n') + AWS_OFFER + "buy {\n}\n"
+            + workload("w", 2, 4, "4Gi", "  spread region max_skew 1\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert (placement.value, placement.bought) == (2, {})
+    assert on_pools(placement, problem) == {"w": {"home": 2}}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_priorities_place_the_highest_level_first_through_an_affinity_chain(tmp_path, backend):
+    # app (priority 10) follows cache, cache follows db; one node of 4 CPU / 16 GiB takes
+    # app + cache + one db (3.5 CPU, 14 GiB), not the second db
+    text = (pool("p", 1, 4, "16Gi", 1)
+            + workload("app", 1, "500m", "2Gi", "  priority = 10\n  affinity cache on node\n")
+            + workload("cache", 1, 1, "4Gi", "  affinity db on node\n")
+            + workload("db", 2, 2, "8Gi") + "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert on_pools(placement, problem) == {"app": {"p": 1}, "cache": {"p": 1}, "db": {"p": 1}}
+    assert [(u.workload, u.replica) for u in placement.unplaced] == [("db", 1)]
+    assert placement.value == 1
+
+
+ZONELESS = (pool("bare", 1, 16, "64Gi", 1) + pool("za", 1, 4, "16Gi", 3, '  zone = "a"\n')
+            + pool("zb", 1, 4, "16Gi", 3, '  zone = "b"\n'))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nodes_without_a_zone_take_no_replica_bound_by_a_zone_anti_affinity(tmp_path, backend):
+    # the zone-less node is in no zone: `anti_affinity self on zone` cannot hold there, so 3
+    # replicas have 2 places (zones a and b); the third is unplaced
+    text = ZONELESS + workload("web", 3, 2, "2Gi", "  anti_affinity self on zone\n") \
+        + "policy {\n  allow_unplaced = true\n}\n"
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    assert on_pools(placement, problem) == {"web": {"za": 1, "zb": 1}}
+    assert len(placement.unplaced) == 1 and placement.value == 6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zone_anti_affinity_to_another_workload_keeps_off_zoneless_nodes(tmp_path, backend):
+    # api may not share a zone with web and may not run where there is no zone: zb, not `bare`;
+    # web (bound by no rule) runs on the cheap zone-less node
+    text = ZONELESS + workload("web", 1, 2, "2Gi") \
+        + workload("api", 1, 2, "2Gi", "  anti_affinity web on zone\n")
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem, backend)
+    pools = on_pools(placement, problem)
+    assert pools["web"] == {"bare": 1} and pools["api"] in ({"za": 1}, {"zb": 1})
+    assert placement.value == 4
+
+
+def test_verify_rejects_a_zone_rule_on_a_node_without_a_zone(tmp_path):
+    problem = problem_from(tmp_path, ZONELESS + workload("web", 2, 2, "2Gi",
+                                                         "  anti_affinity self on zone\n"))
+    document = json.loads(as_json(problem, solved(problem), []))
+    for item in document["assignments"]:
+        item["node"] = "bare-0"
+    messages = [v.message for v in verify(problem, document)[0]]
+    assert "`web` may not run on `bare-0`: anti_affinity self on zone (nodes of `bare` have no zone)" \
+        in messages
+
+
+# ---- issue 12: verify checks everything --------------------------------------------------
+
+SMALL = pool("p", 3, 4, "16Gi", 1) + workload("w", 3, 2, "4Gi")
+
+
+def _document(tmp_path, text=SMALL):
+    problem = problem_from(tmp_path, text)
+    document = json.loads(as_json(problem, solved(problem), []))
+    return problem, document
+
+
+def _messages(problem, document) -> list[str]:
+    violations, problems = verify(problem, document)
+    assert problems == []
+    return [v.message for v in violations]
+
+
+def test_verify_rejects_an_empty_assignment_list(tmp_path):
+    problem, document = _document(tmp_path)
+    document["assignments"] = []
+    document["objective"]["value"] = 0.0
+    document["objective"]["lower_bound"] = 0.0
+    assert _messages(problem, document) == [
+        "`w` has 3 of 3 replicas neither placed nor listed as unplaced (replica 0, 1, 2)"]
+
+
+def test_verify_rejects_a_dropped_replica(tmp_path):
+    problem, document = _document(tmp_path)
+    document["assignments"] = [a for a in document["assignments"] if a["replica"] != 1]
+    assert _messages(problem, document)[0] == \
+        "`w` has 1 of 3 replicas neither placed nor listed as unplaced (replica 1)"
+
+
+def test_verify_rejects_unplaced_replicas_unless_the_policy_allows_them(tmp_path):
+    problem, document = _document(tmp_path)
+    # replica 2 shares a node with another (2 + 1 on 2 nodes): dropping it keeps the cost
+    alone = Counter(a["node"] for a in document["assignments"])
+    moved = next(a for a in document["assignments"] if alone[a["node"]] == 2)
+    document["assignments"].remove(moved)
+    document["unplaced"] = [{"workload": "w", "replica": moved["replica"], "reason": "moved"}]
+    assert _messages(problem, document) == [
+        "`w` has 1 replica unplaced, and the policy does not set `allow_unplaced = true`"]
+    allowing, _ = _document(tmp_path, SMALL + "policy {\n  allow_unplaced = true\n}\n")
+    assert _messages(allowing, document) == []
+
+
+def test_verify_recomputes_the_objective_from_node_prices(tmp_path):
+    problem, document = _document(tmp_path)
+    assert document["objective"]["value"] == 2.0 and _messages(problem, document) == []
+    document["objective"]["value"] = 1.5
+    assert _messages(problem, document) == [
+        "the placement states cost = 1.5; its nodes give 2.0",
+        "the stated lower bound 2.0 is above the objective 1.5"]
+    document["objective"]["value"] = 2.0
+    document["nodes"][0]["price"] = 0.5
+    assert _messages(problem, document) == [
+        "node `p-0` is listed at 0.5 USD/h; the policy prices it at 1 USD/h"]
+
+
+def test_verify_is_linear_in_rules_between_workloads(tmp_path, monkeypatch):
+    # `exclusive` makes one anti-affinity rule per other workload: each reads only the nodes of
+    # the two workloads it names (before, every rule read every node)
+    import fitlang.solve.verify as verifying
+
+    text = pool("p", 40, 4, "16Gi", 1) + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + "".join(
+        workload(f"w{i}", 1, 1, "1Gi") for i in range(30))
+    problem, document = _document(tmp_path, text)
+    calls = Counter()
+    domain_of = verifying._domain_of
+
+    def counting(node, node_class, topology):
+        calls[topology] += 1
+        return domain_of(node, node_class, topology)
+
+    monkeypatch.setattr(verifying, "_domain_of", counting)
+    assert _messages(problem, document) == []
+    # x: 30 rules, each reading the nodes x runs on and the one node of its target
+    x_nodes = len({a["node"] for a in document["assignments"] if a["workload"] == "x"})
+    assert calls["node"] == 30 * (x_nodes + 1)

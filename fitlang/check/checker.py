@@ -495,7 +495,8 @@ class Checker:
                     provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
                     features=v.values.get("features", []), power_watts=v.values.get("power"),
                     idle_watts=v.values.get("idle_power", Fraction(0)),
-                    jurisdiction=v.values.get("jurisdiction"), origin=v.origin, spans=v.spans)
+                    jurisdiction=v.values.get("jurisdiction"), cluster=v.values.get("cluster"),
+                    origin=v.origin, spans=v.spans)
 
     def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
         if "file" not in v.values or "format" not in v.values:
@@ -517,7 +518,7 @@ class Checker:
                          provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
                          arch=v.values.get("arch"), jurisdiction=v.values.get("jurisdiction"),
                          gpu_model=self._accelerator_named(scope, v.values.get("gpu_model")),
-                         origin=v.origin, spans=v.spans)
+                         cluster=v.values.get("cluster"), origin=v.origin, spans=v.spans)
 
     def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
         shape = self._shape(scope, v)
@@ -550,6 +551,8 @@ class Checker:
                       allow_unplaced=bool(v.values.get("allow_unplaced", False)),
                       namespace=k8s.get("namespace", "default"),
                       pin_nodes=bool(k8s.get("pin_nodes", False)),
+                      kubernetes_pool_label=k8s.get("pool_label", "fitlang.dev/pool"),
+                      kubernetes_scheduler=k8s.get("scheduler_name", "scheduler-plugins-scheduler"),
                       slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
                       terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
                       terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans)

@@ -114,6 +114,7 @@ class Pool:
     power_watts: Fraction | None = None  # per node in use, when the pool states it
     idle_watts: Fraction = Fraction(0)
     jurisdiction: str | None = None
+    cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 
@@ -183,6 +184,7 @@ class Inventory:
     arch: str | None = None
     jurisdiction: str | None = None
     gpu_model: "Accelerator | None" = None
+    cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 
@@ -312,6 +314,10 @@ class Policy:
     allow_unplaced: bool = False
     namespace: str = "default"
     pin_nodes: bool = False
+    # the label every node of a declared pool carries, the pool's name its value
+    kubernetes_pool_label: str = "fitlang.dev/pool"
+    # the scheduler that runs gangs together (the coscheduling plugin's)
+    kubernetes_scheduler: str = "scheduler-plugins-scheduler"
     slurm_partition: str | None = None
     slurm_account: str | None = None
     terraform_provider: str | None = None

@@ -109,6 +109,8 @@ _PLACEMENT_ATTRS = {
     "arch": Attr(t.ARCH, doc="CPU architecture, default amd64"),
     "jurisdiction": Attr(t.JURISDICTION, doc="whose law governs data on these nodes (default: "
                                              "that of their `region` block)"),
+    "cluster": Attr(t.STRING, doc="the Kubernetes cluster these nodes belong to (default: "
+                                  "\"default\")"),
 }
 
 ACCELERATOR = BlockSchema("accelerator", "required", {
@@ -218,6 +220,10 @@ POLICY = BlockSchema("policy", "none", {
     "kubernetes": BlockSchema("kubernetes", "none", {
         "namespace": Attr(t.STRING, doc="namespace of every object"),
         "pin_nodes": Attr(t.BOOL, doc="select the placement's nodes by hostname"),
+        "pool_label": Attr(t.STRING, doc="label the nodes of each declared pool carry, the "
+                                         "pool's name its value (default fitlang.dev/pool)"),
+        "scheduler_name": Attr(t.STRING, doc="scheduler of gang pods (default "
+                                             "scheduler-plugins-scheduler, the coscheduling one)"),
     }),
     "slurm": BlockSchema("slurm", "none", {"partition": Attr(t.STRING),
                                            "account": Attr(t.STRING)}),

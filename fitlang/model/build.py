@@ -63,6 +63,7 @@ def build_problem(program: Program) -> Built:
              for offer in program.offers.values() if offer.name not in allowed
              for region in offer.regions]
     for node_class in classes + spare:
+        _join_cluster(node_class, program)
         _locate(node_class, program)
         _price_electricity(node_class, program)
     names = _demand_names(program)
@@ -82,6 +83,7 @@ def build_problem(program: Program) -> Built:
         OptionGroup(w.name, w.throughput, names[w.name], w.gang, w.origin)
         for w in program.workloads.values() if w.options]
     problem.latency = dict(program.latency)
+    problem.allow_unplaced = bool(policy.allow_unplaced)
     problem.power_caps = [PowerScope(cap.name, cap.scope, cap.cap_watts,
                                      [c.id for c in classes if _in_scope(c, cap)], cap.origin)
                           for cap in program.power_caps]
@@ -112,6 +114,23 @@ def _views(workload: Workload,
     return [(dataclasses.replace(workload.for_option(o),
                                  name=option_demand_name(workload.name, o.model.name)), o)
             for o in workload.options]
+
+
+def _join_cluster(node_class: NodeClass, program: Program) -> None:
+    """Bought nodes join the `terraform` block's cluster where its provider and region are
+    theirs, else their provider's cluster in their region; declared and inventory nodes the
+    cluster their block states."""
+    policy = program.policy
+    if node_class.provisioned:
+        named = (policy.terraform_cluster is not None
+                 and policy.terraform_provider in (None, node_class.provider)
+                 and policy.terraform_region in (None, node_class.region))
+        node_class.cluster = (policy.terraform_cluster if named
+                              else f"{node_class.provider}-{node_class.region}")
+        return
+    declared = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
+    if declared is not None and declared.cluster is not None:
+        node_class.cluster = declared.cluster
 
 
 def _locate(node_class: NodeClass, program: Program) -> None:
@@ -165,7 +184,11 @@ def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
     for node_class in classes:
         if node_class.id in seen:
             seen[node_class.id] += 1
-            node_class.id = f"{node_class.id}#{seen[node_class.id]}"
+            suffix = seen[node_class.id]
+            node_class.id = f"{node_class.id}#{suffix}"
+            if node_class.provisioned:  # their made-up node names are unique too (two `buy`
+                # blocks of one offer and region); real nodes keep theirs
+                node_class.node_names = tuple(f"{name}-{suffix}" for name in node_class.node_names)
         else:
             seen[node_class.id] = 0
     return classes
@@ -394,4 +417,11 @@ def _checks(workload: Workload, node_class: NodeClass):
         if spread.topology != "node" and node_class.topology_value(spread.topology) is None:
             yield Exclusion(f"spread {spread.topology}", spread.origin,
                             f"nodes have no {spread.topology}")
+    # as Kubernetes reads a topology key: a node without it is in no domain, so a rule over
+    # that topology cannot be met there, and the replicas it binds may not run there
+    for rule in workload.affinities:
+        if rule.topology != "node" and node_class.topology_value(rule.topology) is None:
+            verb = "anti_affinity" if rule.anti else "affinity"
+            yield Exclusion(f"{verb} {rule.target} on {rule.topology}", rule.origin,
+                            f"nodes of `{node_class.pool}` have no {rule.topology}")
 

@@ -17,6 +17,7 @@ from fitlang.check.program import (Accelerator, AffinityRule, AllOf, AnyOf, Comp
 from fitlang.check.evaluate import apply_comparison
 
 RESOURCES = ("cpu", "memory", "gpu", "disk")
+DEFAULT_CLUSTER = "default"
 
 
 @dataclass
@@ -43,6 +44,9 @@ class NodeClass:
     power_watts: Fraction = Fraction(0)  # drawn by one node in use
     site: Region | None = None  # the `region` block its region (or zone) names
     jurisdiction: str | None = None  # stated by its pool, or its site's
+    # the Kubernetes cluster its nodes join: stated by the pool or inventory; for bought nodes
+    # the `terraform` block's cluster, else one per provider and region ("aws-us-east-1")
+    cluster: str = DEFAULT_CLUSTER
     # electricity, where an `electricity` block prices it: USD/h per node in use, in `price`
     energy_cost: Fraction = Fraction(0)
     energy_price_kwh: Fraction | None = None
@@ -182,6 +186,7 @@ class Problem:
     option_groups: list[OptionGroup] = field(default_factory=list)
     # (user location, region code) -> round-trip milliseconds
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
+    allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
         """Round trip from users in `location` to the class's region; None when unknown."""
@@ -255,10 +260,21 @@ def replicas_per_node(demand: Demand, node_class: NodeClass) -> int:
     fit = demand.replicas if fit is None else min(fit, demand.replicas)
     if demand.one_per_node:
         fit = min(fit, 1)
-    for spread in demand.spreads:
-        if spread.topology == "node":
-            fit = min(fit, spread.max_skew)
     return max(fit, 0)
+
+
+def node_limit(demand: Demand, node_class: NodeClass) -> int:
+    """The most replicas of `demand` one node of the class may host. A `spread node max_skew K`
+    bounds the difference between nodes, not the count per node; on a class of several nodes
+    the aggregate model cannot see that difference, so there it keeps every node at K or fewer
+    (a sound restriction: 0 <= count <= K per node keeps the skew within K). On single nodes the
+    encoding states the exact rule (see `encode._encode_node_spread`)."""
+    fit = replicas_per_node(demand, node_class)
+    if node_class.count > 1:
+        for spread in demand.spreads:
+            if spread.topology == "node":
+                fit = min(fit, spread.max_skew)
+    return fit
 
 
 def one_class_per_node(problem: Problem) -> Problem:

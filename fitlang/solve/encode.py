@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
 from fitlang.solve.linear import LinearModel, Number, Value
 
 
@@ -44,6 +44,9 @@ class Encoding:
         for demand in self.problem.demands:
             topologies = {s.topology for s in demand.spreads} - {"node"}
             ruled = any(r.target != "self" or r.topology != "node" for r in demand.affinities)
+            # an exact node spread (see `_encode_node_spread`) counts per node: keep it whole
+            ruled = ruled or any(s.topology == "node" and f"min[{demand.name},{i}]" in self.model.by_name
+                                 for i, s in enumerate(demand.spreads))
             # an option's count is weighed by its throughput: rounding could fall short of it
             if ruled or demand.latency or demand.name in counted or len(topologies) > 1 \
                     or demand.group is not None:
@@ -169,7 +172,7 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
     terms: dict[int, Number] = {}
     for class_id in demand.eligible:
         node_class = problem.node_class(class_id)
-        fit = replicas_per_node(demand, node_class)
+        fit = node_limit(demand, node_class)
         encoding.fit[demand.name, class_id] = fit
         # the class's node count bounds this through the tracked capacity rows, not the
         # variable's bound, so that unsat cores name the pool
@@ -180,6 +183,8 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
         if not _implied_by_capacity(fit, encoding.charges[class_id][demand.name], node_class):
             # one replica's worth of a node per `fit` replicas: the class-level packing cut
             model.add({index: 1, encoding.u[class_id]: -fit}, upper=0, group=f"capacity:{class_id}")
+    if demand.gang:
+        _encode_one_cluster(encoding, demand)
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
     model.add({**terms, placed: -1}, lower=0, upper=0, group=f"eligible:{demand.name}")
@@ -191,6 +196,24 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
         switch = model.var(f"g[{demand.name}]", 0, 1)
         model.add({placed: 1, switch: -demand.replicas}, lower=0, upper=0,
                   group=f"gang:{demand.name}")
+
+
+def _encode_one_cluster(encoding: Encoding, demand: Demand) -> None:
+    """A gang runs in one cluster, always: one binary per cluster its classes are in, at most
+    one of them on, and replicas only where it is on."""
+    model, problem = encoding.model, encoding.problem
+    by_cluster: dict[str, list[str]] = {}
+    for class_id in demand.eligible:
+        by_cluster.setdefault(problem.node_class(class_id).cluster, []).append(class_id)
+    if len(by_cluster) < 2:
+        return
+    choices: dict[int, Number] = {}
+    for cluster, class_ids in sorted(by_cluster.items()):
+        chosen = model.var(f"k[{demand.name},{cluster}]", 0, 1)
+        model.add({**{encoding.y[demand.name, c]: 1 for c in class_ids}, chosen: -demand.replicas},
+                  upper=0, group=f"gang:{demand.name}")
+        choices[chosen] = 1
+    model.add(choices, upper=1, group=f"gang:{demand.name}")
 
 
 def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str, int]]:
@@ -384,19 +407,64 @@ def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: st
 
 
 def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
+    """Replicas per domain lie between `least` and `least + max_skew`, over the domains that
+    exist: those of the eligible nodes the fleet has, and of offers only where nodes are bought
+    (a domain with nothing bought has no nodes, as `verify` counts them)."""
     model = encoding.model
     for index, spread in enumerate(demand.spreads):
+        group = f"spread:{demand.name}:{index}"
         if spread.topology == "node":
-            continue  # in replicas_per_node: at most max_skew replicas on any node
+            _encode_node_spread(encoding, demand, index, spread.max_skew, group)
+            continue
         domains = _domains(encoding, demand, spread.topology)
         if len(domains) < 2:
             continue
-        group = f"spread:{demand.name}:{index}"
         least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
-        for class_ids in domains.values():
+        for value, class_ids in domains.items():
             terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
-            model.add({**terms, least: -1}, lower=0, group=group)
+            exists = _domain_exists(encoding, [encoding.problem.node_class(c) for c in class_ids],
+                                    f"{demand.name},{spread.topology}={value}")
+            if exists is None:
+                model.add({**terms, least: -1}, lower=0, group=group)
+            else:  # least <= replicas here, unless no node of the domain is bought
+                model.add({**terms, least: -1, exists: -demand.replicas}, lower=-demand.replicas,
+                          group=group)
             model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
+
+
+def _domain_exists(encoding: Encoding, classes: list[NodeClass], name: str) -> int | None:
+    """None when the domain has nodes of its own; else a binary that is 1 when nodes are bought
+    in it (it may be 1 otherwise too, which only adds a constraint)."""
+    if any(not c.provisioned and c.count > 0 for c in classes):
+        return None
+    model = encoding.model
+    exists = model.var(f"e[{name}]", 0, 1)
+    for node_class in classes:
+        model.add({encoding.u[node_class.id]: 1, exists: -node_class.count}, upper=0)
+    return exists
+
+
+def _encode_node_spread(encoding: Encoding, demand: Demand, index: int, skew: int,
+                        group: str) -> None:
+    """`spread node max_skew K`, exactly where every eligible class is one node (the per-node
+    model): each node that exists hosts between `least` and `least + K`. On classes of several
+    nodes, `node_limit` keeps each node at K or fewer instead."""
+    problem, model = encoding.problem, encoding.model
+    classes = [problem.node_class(c) for c in demand.eligible]
+    if not classes or any(c.count > 1 for c in classes):
+        return
+    least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
+    for node_class in classes:
+        y = encoding.y[demand.name, node_class.id]
+        model.add({y: 1, least: -1}, upper=skew, group=group)
+        if node_class.count == 0:
+            continue
+        exists = None if not node_class.provisioned else encoding.u[node_class.id]
+        if exists is None:
+            model.add({y: 1, least: -1}, lower=0, group=group)
+        else:
+            model.add({y: 1, least: -1, exists: -demand.replicas}, lower=-demand.replicas,
+                      group=group)
 
 
 def _encode_latency(encoding: Encoding, members: list[Demand]) -> None:

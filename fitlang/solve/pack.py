@@ -7,7 +7,7 @@ FFD-DotProduct from Panigrahy et al., "Heuristics for Vector Bin Packing", 2011)
 shapes is what lets a class reach the fill the aggregate model counted: first-fit by size puts
 two memory-heavy replicas together and strands the node's CPUs.
 
-Node-level rules are honoured here: at most `replicas_per_node` per node, anti-affinity and
+Node-level rules are honoured here: at most `node_limit` per node, anti-affinity and
 affinity between workloads. What does not fit in the nodes a class may open is `short`;
 `repair` then tries the free room and the nodes left in classes that are equivalent for the
 workload's rules.
@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
 
 # may_open(node_class, packing) -> may one more node of the class be used now?
 MayOpen = Callable[[NodeClass, "Packing"], bool]
@@ -184,7 +184,7 @@ def _equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[No
     def cost(node_class: NodeClass):  # what a replica's share of a node costs
         share = max((Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
                      if node_class.capacity[r]), default=Fraction(1))
-        share = max(share, Fraction(1, max(1, replicas_per_node(demand, node_class))))
+        share = max(share, Fraction(1, max(1, node_limit(demand, node_class))))
         return (node_class.price * share, node_class.id)
 
     return sorted(same, key=cost)
@@ -204,7 +204,7 @@ class _ClassPacker:
         self.present = self.capacity > 0  # the resources the node has
         self.shares = self.requests[:, self.present] / self.capacity[self.present]
         self.hosted = np.zeros(len(self.demands), dtype=np.int64)  # on the node being filled
-        self.limit = np.array([replicas_per_node(d, node_class) for d in self.demands], dtype=np.int64)
+        self.limit = np.array([node_limit(d, node_class) for d in self.demands], dtype=np.int64)
         self.ruled = _node_rules(problem, self.demands)
         self.position = {d.name: i for i, d in enumerate(self.demands)}
 
@@ -282,11 +282,14 @@ class _ClassPacker:
         candidates = candidates[(self.requests[candidates] <= free).all(axis=1)]
         while candidates.size:
             fits = (self.requests[candidates] <= free).all(axis=1) & (hosted[candidates] < self.limit[candidates])
-            fits &= self._allowed(candidates, hosted, node)
-            if not fits.any():
-                break
             candidates = candidates[fits]  # what does not fit now never will on this node
-            index = int(candidates[int(np.argmax(self._scores(candidates, free, slack)))])
+            allowed = self._allowed(candidates, hosted, node)
+            if not allowed.any():
+                break
+            # a replica whose affinity target is not on the node yet stays a candidate: it
+            # may follow once the target is placed here
+            chosen = candidates[allowed]
+            index = int(chosen[int(np.argmax(self._scores(chosen, free, slack)))])
             room = int(min((free[r] // self.requests[index, r] for r in range(len(RESOURCES))
                             if self.requests[index, r]), default=self.left[index]))
             # as many as the node takes while this workload stays the best match: one at a

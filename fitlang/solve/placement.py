@@ -26,6 +26,9 @@ MAX_REPACKS = 8
 # the aggregate's target gap at fleet scale: packing adds its own few tenths of a percent, and
 # closing the last 0.1% costs HiGHS ten times as long (see docs/performance.md)
 RELAXED_GAP = 1e-3
+# a placement is `optimal` when its objective is within this share of the proven lower bound;
+# otherwise it is `feasible`, with its gap (both are stated in the text and JSON reports)
+OPTIMALITY_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -53,10 +56,20 @@ class Placement:
     bought: dict[str, list[str]] = field(default_factory=dict)  # class id -> node names bought
     backend: str = ""
     seconds: float = 0.0
+    # the solver proved that no placement meets every hard rule (not merely found none in time)
+    proven_infeasible: bool = False
+    tolerance: float = OPTIMALITY_TOLERANCE
 
     @property
     def unit(self) -> str:
         return UNITS.get(self.objective, "")
+
+    @property
+    def gap(self) -> float | None:
+        """(value - bound) / |value|: how far the proven lower bound may be below the value."""
+        if self.value is None or self.bound is None:
+            return None
+        return 0.0 if self.value == self.bound else float((self.value - self.bound) / abs(self.value))
 
 
 def choose_backend(name: str, encoding: Encoding):
@@ -91,11 +104,16 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     caps: dict[tuple[str, str], int] = {}
     first_bound = None
     best = None
-    for _ in range(MAX_REPACKS):
+    proven_infeasible = False
+    for round_ in range(MAX_REPACKS):
         result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax)
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, status = result
+        if round_ == 0:
+            # the first round has no packing cuts: its model is a relaxation of the rules (or,
+            # node by node, the rules themselves), so its infeasibility is a proof
+            proven_infeasible = status.endswith(":partial") and _relaxation(problem)
         if first_bound is None:
             first_bound = outcome.bound  # later rounds carry packing cuts: not a valid bound
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
@@ -121,9 +139,24 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     encoding, outcome, counts, backend_name, packing, status = best
     outcome.bound = first_bound
     placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], status)
+    placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     placement.seconds = time.monotonic() - started
+    if placement.status == "optimal" and not _within_tolerance(placement):
+        placement.status = "feasible"
     return placement
+
+
+def _within_tolerance(placement: Placement) -> bool:
+    gap = placement.gap
+    return gap is not None and gap <= placement.tolerance + 1e-12
+
+
+def _relaxation(problem: Problem) -> bool:
+    """Is the model without cuts a relaxation of the rules? Not where a node spread on a class
+    of several nodes keeps each node at max_skew or fewer (a restriction, see `node_limit`)."""
+    return not any(s.topology == "node" and any(problem.node_class(c).count > 1 for c in d.eligible)
+                   for d in problem.demands for s in d.spreads)
 
 
 def _objectives(problem: Problem) -> list[str]:
@@ -272,7 +305,8 @@ def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
             continue
         reason = _why_unplaced(problem, demand)
         if everything_fits and demand.name in short:
-            reason = "not packed onto nodes in the time allowed (a placement of every replica exists)"
+            reason = ("not packed onto nodes: the class-level model fits every replica, but packing "
+                      "them node by node fell short (neither placement nor conflict proven)")
         for replica in range(next_replica[demand.name], demand.replicas):
             placement.unplaced.append(Unplaced(demand.name, replica, reason))
     placement.unplaced += unmet_options(problem, next_replica)

@@ -67,7 +67,9 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
     document = {
         "status": placement.status,
         "objective": {"name": placement.objective, "value": _number(placement.value),
-                      "lower_bound": _number(placement.bound), "unit": placement.unit},
+                      "lower_bound": _number(placement.bound), "unit": placement.unit,
+                      "gap": None if placement.gap is None else round(placement.gap, 6),
+                      "optimality_tolerance": placement.tolerance},
         "nodes": [{
             "name": name, "pool": node_class.pool,
             "capacity": dict(node_class.capacity), "labels": dict(sorted(node_class.labels.items())),
@@ -75,8 +77,10 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             **({"power_w": _number(node_class.power_watts)} if node_class.power_watts else {}),
             **({"energy_usd_h": _number(node_class.energy_cost)} if node_class.energy_cost else {}),
             "provisioned": node_class.provisioned,
-            **({"offer": node_class.offer, "instance_type": node_class.instance_type,
-                "price": _number(node_class.price)} if node_class.provisioned else {}),
+            # USD/h per node in use, electricity included: the objective's cost is their sum
+            "price": _number(node_class.price),
+            **({"offer": node_class.offer, "instance_type": node_class.instance_type}
+               if node_class.provisioned else {}),
         } for name, node_class in listed_nodes(problem, placement)
             if in_use is None or name in in_use or node_class.provisioned],
         "workloads": _workloads(problem),
@@ -177,10 +181,11 @@ def as_text(problem: Problem, placement: Placement) -> str:
     elif placement.assignments:  # the best partial placement: its cost, but no bound or gap
         lines.append(f"cost of what is placed: {float(total_cost):.2f} USD/h")
     if placement.value is not None and complete:
-        bound = placement.bound if placement.bound is not None else placement.value
-        gap = 0.0 if placement.value == 0 else float((placement.value - bound) / abs(placement.value))
+        bound = "unknown" if placement.bound is None else f"{float(placement.bound):.4f}"
+        gap = "unknown" if placement.gap is None else f"{placement.gap:.2%}"
         lines.append(f"objective: {placement.objective} = {float(placement.value):.4f} "
-                     f"{placement.unit}; lower bound {float(bound):.4f}; gap {gap:.2%}")
+                     f"{placement.unit}; lower bound {bound}; gap {gap} (optimal means a gap "
+                     f"within {placement.tolerance:.2%})")
     for unplaced in _grouped_unplaced(placement):
         lines.append(f"unplaced: {unplaced}")
     for cap, used in power_use(problem, placement):

@@ -52,7 +52,10 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                                         f"does not exist (replicas = {demand.replicas})",
                                         demand.spans.get("replicas", demand.origin)))
         seen.add(key)
-        hosted.setdefault(node, Counter())[demand.name] += 1
+        counts = hosted.get(node)
+        if counts is None:  # not setdefault: a Counter per assignment was half the time
+            counts = hosted[node] = Counter()
+        counts[demand.name] += 1
         node_class = owner[node]
         if node_class.id in demand.excluded:
             reason = demand.excluded[node_class.id]
@@ -67,19 +70,140 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
     placed_on: dict[str, Counter] = {}
     for node, counts in hosted.items():
         for name, amount in counts.items():
-            placed_on.setdefault(name, Counter())[node] += amount
+            if name not in placed_on:
+                placed_on[name] = Counter()
+            placed_on[name][node] += amount
     for demand in problem.demands:
         if demand.gang and placed[demand.name] not in (0, demand.replicas):
             violations.append(Violation(f"gang `{demand.name}` has {placed[demand.name]} of "
                                         f"{demand.replicas} replicas placed: all or none",
                                         demand.spans.get("gang", demand.origin)))
-        violations += _affinities(problem, demand, owner, hosted)
+        clusters = sorted({owner[node].cluster for node in placed_on.get(demand.name, ())})
+        if demand.gang and len(clusters) > 1:
+            violations.append(Violation(f"gang `{demand.name}` runs in clusters "
+                                        f"{', '.join(clusters)}: a gang runs in one cluster",
+                                        demand.spans.get("gang", demand.origin)))
+        violations += _affinities(problem, demand, owner, placed_on)
         violations += _spreads(problem, demand, owner, nodes_of, placed_on.get(demand.name, Counter()))
     for members in problem.latency_demands():
-        violations += _latency(problem, members, owner, hosted)
-    violations += _throughput(problem, placed, document)
+        violations += _latency(problem, members, owner, placed_on)
+    unplaced = _unplaced(demands, document)
+    violations += _every_replica(problem, seen, unplaced)
+    violations += _throughput(problem, placed, unplaced)
     violations += _money(problem, owner, hosted, bought)
+    violations += _objective(problem, owner, hosted, bought, document)
     return violations, []
+
+
+def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]]:
+    """Demand name -> replica numbers the placement lists as unplaced (an option workload:
+    under its first option, as `fitc solve` lists it, or under its own name)."""
+    listed: dict[str, list[int]] = {}
+    for item in document.get("unplaced", []):
+        demand = _demand_of(demands, item)
+        if demand is None and isinstance(item.get("workload"), str):
+            demand = next((d for d in demands.values() if d.group == item["workload"]), None)
+        name = demand.name if demand is not None else str(item.get("workload"))
+        listed.setdefault(name, []).append(item.get("replica"))
+    return listed
+
+
+def _every_replica(problem: Problem, seen: set[tuple[str, int]],
+                   unplaced: dict[str, list[int]]) -> list[Violation]:
+    """Every replica of every workload is placed once, or listed as unplaced where the policy
+    allows it (`allow_unplaced`). Option workloads are counted by throughput (`_throughput`)."""
+    violations = []
+    known = {d.name for d in problem.demands}
+    for name in sorted(set(unplaced) - known):
+        violations.append(Violation(f"the placement lists unknown workload `{name}` as unplaced", None))
+    placed_replicas: dict[str, set[int]] = {}
+    for workload, replica in seen:
+        placed_replicas.setdefault(workload, set()).add(replica)
+    for demand in problem.demands:
+        listed = unplaced.get(demand.name, [])
+        if demand.group is None:
+            placed = placed_replicas.get(demand.name, set())
+            counted = Counter(listed)
+            missing = [r for r in range(demand.replicas) if r not in placed and r not in counted]
+            twice = sorted({r for r in counted if r in placed or counted[r] > 1
+                            or not (isinstance(r, int) and 0 <= r < demand.replicas)}, key=str)
+            where = demand.spans.get("replicas", demand.origin)
+            if missing:
+                violations.append(Violation(
+                    f"`{demand.name}` has {len(missing)} of {demand.replicas} replicas neither placed "
+                    f"nor listed as unplaced (replica {', '.join(map(str, missing[:5]))}"
+                    f"{', ...' if len(missing) > 5 else ''})", where))
+            if twice:
+                violations.append(Violation(
+                    f"`{demand.name}` replica {', '.join(map(str, twice[:5]))} is listed as unplaced "
+                    "but placed, listed twice, or does not exist", where))
+        if listed and not problem.allow_unplaced:
+            violations.append(Violation(
+                f"`{demand.workload}` has {len(listed)} replica{'s' if len(listed) != 1 else ''} "
+                "unplaced, and the policy does not set `allow_unplaced = true`", demand.origin))
+    return violations
+
+
+def _objective(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Counter],
+               bought: set[str], document: dict) -> list[Violation]:
+    """The stated objective, recomputed from the policy's node prices (cost), the nodes in use
+    (nodes) or the preferences met; the stated lower bound is not above it; the nodes' stated
+    prices are the policy's."""
+    violations = []
+    prices = {c.id: float(c.price) for c in problem.classes}  # floats: one check per node
+    for node in document.get("nodes", []):
+        if isinstance(node, dict) and "price" in node and node.get("name") in owner:
+            price = owner[node["name"]].price
+            stated = node["price"]
+            if not isinstance(stated, (int, float)) or \
+                    abs(stated - prices[owner[node["name"]].id]) > _slack(stated):
+                violations.append(Violation(f"node `{node['name']}` is listed at {node['price']} "
+                                            f"USD/h; the policy prices it at {float(price):g} USD/h",
+                                            owner[node["name"]].origin))
+    objective = document.get("objective")
+    if not isinstance(objective, dict) or objective.get("value") is None:
+        return violations
+    value, bound = objective.get("value"), objective.get("lower_bound")
+    actual = _recomputed(problem, objective.get("name"), owner, hosted, bought)
+    if not isinstance(value, (int, float)) or actual is not None and not _close(value, actual):
+        violations.append(Violation(f"the placement states {objective.get('name')} = {value}; its "
+                                    f"nodes give {float(actual) if actual is not None else '?'}",
+                                    None))
+    if isinstance(bound, (int, float)) and isinstance(value, (int, float)) and \
+            bound > value + _slack(value):
+        violations.append(Violation(f"the stated lower bound {bound} is above the objective {value}",
+                                    None))
+    return violations
+
+
+def _recomputed(problem: Problem, name: Any, owner: dict[str, NodeClass], hosted: dict[str, Counter],
+                bought: set[str]) -> Fraction | None:
+    per_class = _used_per_class(owner, hosted, bought)
+    if name == "cost":  # per class: a few exact products instead of a sum per node
+        return sum((problem.node_class(c).price * k for c, k in per_class.items()), Fraction(0))
+    if name == "nodes":
+        return Fraction(sum(per_class.values()))
+    if name == "preferences":  # the solver minimises minus the weights earned
+        return -sum((problem.demand(w).preference.get(owner[node].id, Fraction(0)) * amount
+                     for node, counts in hosted.items() for w, amount in counts.items()), Fraction(0))
+    return None
+
+
+def _used_per_class(owner: dict[str, NodeClass], hosted: dict[str, Counter],
+                    bought: set[str]) -> Counter:
+    """Class id -> its nodes in use: hosting a replica, or bought."""
+    used = {node for node, counts in hosted.items() if any(counts.values())}
+    used |= {node for node in bought if node in owner}
+    return Counter(owner[node].id for node in used)
+
+
+def _slack(value: float) -> float:
+    """The JSON rounds to 6 decimals; floats carry 1e-15 of relative error."""
+    return 1e-6 + 1e-9 * abs(value)
+
+
+def _close(stated: float, actual: Fraction) -> bool:
+    return abs(Fraction(stated) - actual) <= _slack(float(actual))
 
 
 def _demand_of(demands: dict[str, Demand], item: dict) -> Demand | None:
@@ -97,10 +221,11 @@ def _shown(item: dict) -> str:
     return item["workload"] + (f"` option `{option}" if option is not None else "")
 
 
-def _throughput(problem: Problem, placed: Counter, document: dict) -> list[Violation]:
+def _throughput(problem: Problem, placed: Counter, listed: dict[str, list[int]]) -> list[Violation]:
     """Each workload with options: what its replicas deliver reaches its throughput (or, when
     the placement reports it unplaced, nothing of it runs); a gang uses one option only."""
-    unplaced = {u.get("workload") for u in document.get("unplaced", []) if isinstance(u, dict)}
+    unplaced = {problem.demand(name).workload for name in listed
+                if any(d.name == name for d in problem.demands)}
     violations = []
     for group in problem.option_groups:
         members = [problem.demand(name) for name in group.demands]
@@ -140,6 +265,16 @@ def _shape_problems(document: Any) -> list[str]:
                             "and `node` (string)")
     if "nodes" in document and not isinstance(document["nodes"], list):
         problems.append("`nodes` must be a list")
+    unplaced = document.get("unplaced", [])
+    if not isinstance(unplaced, list):
+        problems.append("`unplaced` must be a list")
+    else:
+        for index, item in enumerate(unplaced):
+            if not (isinstance(item, dict) and isinstance(item.get("workload"), str)
+                    and isinstance(item.get("replica"), int)):
+                problems.append(f"unplaced[{index}] needs `workload` (string) and `replica` (integer)")
+    if "objective" in document and not isinstance(document["objective"], dict):
+        problems.append("`objective` must be an object")
     return problems
 
 
@@ -163,18 +298,19 @@ def _domain_of(node: str, node_class: NodeClass, topology: str) -> str | None:
 
 
 def _affinities(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
-                hosted: dict[str, Counter]) -> list[Violation]:
+                placed_on: dict[str, Counter]) -> list[Violation]:
+    """Each rule reads the nodes of the two workloads it names only: linear in replicas."""
     violations = []
+    here = placed_on.get(demand.name)
+    if not here:
+        return violations
     for rule in demand.affinities:
         mine: Counter = Counter()
-        theirs: set[str | None] = set()
         target = demand.name if rule.target == "self" else rule.target
-        for node, counts in hosted.items():
-            domain = _domain_of(node, owner[node], rule.topology)
-            if counts[demand.name]:
-                mine[domain] += counts[demand.name]
-            if counts[target]:
-                theirs.add(domain)
+        for node, amount in here.items():
+            mine[_domain_of(node, owner[node], rule.topology)] += amount
+        theirs = {_domain_of(node, owner[node], rule.topology)
+                  for node in placed_on.get(target, ())}
         verb = "anti_affinity" if rule.anti else "affinity"
         if rule.target == "self":
             crowded = sorted(str(d) for d, n in mine.items() if n > 1 or d is None)
@@ -224,17 +360,16 @@ def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
 
 
 def _latency(problem: Problem, members: list[Demand], owner: dict[str, NodeClass],
-             hosted: dict[str, Counter]) -> list[Violation]:
+             placed_on: dict[str, Counter]) -> list[Violation]:
     """A workload's latency rules, its options' replicas counted together."""
     violations = []
-    names = {demand.name for demand in members}
     for rule in members[0].latency:
         placed = within = 0
-        for node, counts in hosted.items():
-            here = sum(counts[name] for name in names)
-            placed += here
-            if problem.within_reach(rule, owner[node]):
-                within += here
+        for demand in members:
+            for node, here in placed_on.get(demand.name, Counter()).items():
+                placed += here
+                if problem.within_reach(rule, owner[node]):
+                    within += here
         if placed and within < rule.replicas:
             violations.append(Violation(
                 f"`{members[0].workload}` has {within} replica{'s' if within != 1 else ''} within "
@@ -246,14 +381,13 @@ def _latency(problem: Problem, members: list[Demand], owner: dict[str, NodeClass
 def _money(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Counter],
            bought: set[str]) -> list[Violation]:
     violations = []
-    used = {node for node, counts in hosted.items() if sum(counts.values())} | bought
-    cost = sum((owner[n].price for n in used if n in owner), Fraction(0))
+    per_class = _used_per_class(owner, hosted, bought)
+    cost = sum((problem.node_class(c).price * k for c, k in per_class.items()), Fraction(0))
     if problem.budget is not None and cost > problem.budget:
         violations.append(Violation(f"the placement costs {float(cost):.2f} USD/h, over the budget "
                                     f"of {float(problem.budget):.2f} USD/h", problem.budget_origin))
     for cap in problem.power_caps:
-        scope = set(cap.classes)
-        drawn = sum((owner[n].power_watts for n in used if n in owner and owner[n].id in scope),
+        drawn = sum((problem.node_class(c).power_watts * per_class[c] for c in set(cap.classes)),
                     Fraction(0))
         if drawn > cap.cap_watts:
             violations.append(Violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over "

@@ -103,6 +103,8 @@ class Target:
 class Need:
     message: str
     origin: Origin | None = field(default=None, compare=False)
+    # the diagnostic it becomes (a `Message` subclass); None: the target's default
+    kind: type | None = field(default=None, compare=False)
 
 
 def dns_name(text: str, limit: int = 63) -> str:

@@ -8,9 +8,11 @@ never by string templates, so every user string is escaped by the YAML emitter.
 from __future__ import annotations
 
 import re
+import shlex
 
 from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Need, Split, Target, dns_name
+from fitlang.messages import InvalidLabelValue, NotEnforceable, PoolsIndistinct
 from fitlang.targets.yaml_out import dump, dump_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fitc"}
@@ -49,15 +51,198 @@ def quantity_bytes(amount: int) -> str:
     return str(amount)
 
 
+def _literal(text: str) -> str:
+    """`text` as Kubernetes' `$(VAR)` expansion will leave it."""
+    return text.replace("$", "$$")
+
+
+def _workload_labels(workload) -> dict[str, str]:
+    """What selects a workload's pods: its name, and its option if it has one."""
+    labels = {"app.kubernetes.io/name": dns_name(workload.name)}
+    option = workload.option
+    if option is not None:
+        labels[OPTION_LABEL] = option if _LABEL_VALUE.match(option) else dns_name(option)
+    return labels
+
+
 def _split_labels(split: Split) -> dict[str, str]:
     """What selects one split's pods: the workload, the pool, and the option if it has one
     (two options could share an inventory's pool name)."""
     labels = {"app.kubernetes.io/name": dns_name(split.workload.name),
               POOL_LABEL: dns_name(split.node_class.pool)}
-    option = split.workload.option
-    if option is not None:
-        labels[OPTION_LABEL] = option if _LABEL_VALUE.match(option) else dns_name(option)
-    return labels
+    return {**labels, **_workload_labels(split.workload)}
+
+
+def _pool_value(pool: str) -> str:
+    """The pool label's value on a declared pool's nodes: its name, or, when that is not a
+    valid label value, its DNS form."""
+    return pool if len(pool) <= 63 and _LABEL_VALUE.match(pool) else dns_name(pool)
+
+
+def _inventory(node_class: NodeClass, context: CompileContext) -> bool:
+    return node_class.pool in context.program.inventories
+
+
+def _pinned(node_class: NodeClass, context: CompileContext) -> bool:
+    """Selected by the chosen nodes' hostnames: real (inventory) nodes, or `pin_nodes`."""
+    return _inventory(node_class, context) or (context.program.policy.pin_nodes
+                                               and not node_class.provisioned)
+
+
+def _by_pool_label(node_class: NodeClass, context: CompileContext) -> bool:
+    """A declared pool selected by the pool label its nodes carry."""
+    return not (node_class.provisioned or _pinned(node_class, context))
+
+
+def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
+    """What selects the nodes of one split, and no other pool's.
+
+    Inventory nodes are real machines: the chosen ones by hostname (never by the labels a
+    driver or kubelet upgrade changes). Declared pools: the pool label the policy says their
+    nodes carry (`label-nodes.sh` sets it), with the pool's stated labels, zone and arch.
+    Bought capacity: the pool label fitc's Terraform puts on the node group, and the instance
+    type every cloud's kubelet sets."""
+    node_class = split.node_class
+    policy = context.program.policy
+    if _pinned(node_class, context):
+        return [{"key": "kubernetes.io/hostname", "operator": "In", "values": sorted(split.nodes)}]
+    expressions = [{"key": key, "operator": "In", "values": [value]}
+                   for key, value in sorted(node_class.labels.items())]
+    known = {"topology.kubernetes.io/zone": node_class.zone,
+             "topology.kubernetes.io/region": node_class.region,
+             "kubernetes.io/arch": node_class.arch}
+    for key, value in known.items():
+        if value is not None and key not in node_class.labels:
+            expressions.append({"key": key, "operator": "In", "values": [value]})
+    if node_class.provisioned:
+        expressions.append({"key": POOL_LABEL, "operator": "In",
+                            "values": [dns_name(node_class.pool)]})
+        expressions.append({"key": "node.kubernetes.io/instance-type", "operator": "In",
+                            "values": [node_class.instance_type]})
+    else:
+        expressions.append({"key": policy.kubernetes_pool_label, "operator": "In",
+                            "values": [_pool_value(node_class.pool)]})
+    return expressions
+
+
+def _clusters(context: CompileContext) -> list[str]:
+    return sorted({split.node_class.cluster for split in _placed_splits(context)})
+
+
+def _label_nodes_script(context: CompileContext, splits: list[Split]) -> str | None:
+    """The `kubectl label` commands that give each declared pool's nodes the pool label the
+    manifests select them by; None when no declared pool is selected that way."""
+    policy = context.program.policy
+    pools: dict[str, int] = {}
+    for split in splits:
+        if _by_pool_label(split.node_class, context):
+            pools[split.node_class.pool] = split.node_class.count
+    if not pools:
+        return None
+    key = policy.kubernetes_pool_label
+    lines = ["#!/bin/sh",
+             f"# The manifests select the nodes of each pool by the label {key}=POOL.",
+             "# Label each pool's nodes once, naming them:  sh label-nodes.sh POOL NODE...",
+             *(f"#   {pool}: {count} nodes" for pool, count in sorted(pools.items())),
+             "set -eu",
+             'if [ $# -lt 2 ]; then echo "usage: sh label-nodes.sh POOL NODE..." >&2; exit 2; fi',
+             'pool="$1"', "shift", 'case "$pool" in']
+    lines += [f"  {shlex.quote(pool)}) value={shlex.quote(_pool_value(pool))} ;;"
+              for pool in sorted(pools)]
+    lines += ['  *) echo "label-nodes.sh: no pool $pool" >&2; exit 2 ;;', "esac",
+              f'kubectl label nodes --overwrite "$@" {shlex.quote(key + "=")}"$value"', ""]
+    return "\n".join(lines)
+
+
+def _placed_splits(context: CompileContext) -> list[Split]:
+    return [split for workload in context.placed_workloads() for split in context.splits(workload)]
+
+
+def _invalid_selected_values(context: CompileContext) -> list[Need]:
+    """Values put into required node affinity and tolerations must be label values, or the API
+    server rejects the object."""
+    needs = []
+    for split in _placed_splits(context):
+        node_class = split.node_class
+        values = [(e["key"], v) for e in _pool_selector(split, context) for v in e["values"]]
+        values += [(t["key"], t["value"]) for t in _tolerations(node_class)]
+        for key, value in values:
+            if not (len(value) <= 63 and _LABEL_VALUE.match(value)):
+                needs.append(Need(f"`{split.workload.name}` would select {key}={value!r} on pool "
+                                  f"`{node_class.pool}`, which is not a valid Kubernetes label "
+                                  "value", _stated_at(context, node_class, key), InvalidLabelValue))
+    return needs
+
+
+# the attribute of a pool or inventory that states the value a selector or toleration key gets
+_STATED_BY = {"topology.kubernetes.io/zone": "zone", "topology.kubernetes.io/region": "region",
+              "kubernetes.io/arch": "arch", DEDICATED_TAINT: "dedicated"}
+
+
+def _stated_at(context: CompileContext, node_class: NodeClass, key: str):
+    """Where the policy states the value put under `key`: the attribute, else the block."""
+    program = context.program
+    block = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
+    spans = block.spans if block is not None else {}
+    return spans.get(_STATED_BY.get(key, "labels"), node_class.origin)
+
+
+def _indistinct_pools(context: CompileContext) -> list[Need]:
+    """Two node classes that one selector would both select: never a silent superset."""
+    selectors: dict[tuple, NodeClass] = {}
+    needs = []
+    for split in _placed_splits(context):
+        if _pinned(split.node_class, context):
+            continue  # selected by the chosen nodes' names: no other pool's
+        key = tuple((e["key"], tuple(e["values"])) for e in _pool_selector(split, context))
+        other = selectors.setdefault(key, split.node_class)
+        if other.id != split.node_class.id:
+            needs.append(Need(f"pools `{other.id}` and `{split.node_class.id}` cannot be told apart: "
+                              "the same node selector matches both", split.node_class.origin,
+                              PoolsIndistinct))
+    return needs
+
+
+def _unenforceable(context: CompileContext) -> list[Need]:
+    """Rules that hold only if pods land on the very nodes chosen, where the manifests can only
+    select a pool: the scheduler may use idle nodes of the pool that the solver left off."""
+    problem, policy = context.problem, context.program.policy
+    used: dict[str, set[str]] = {}
+    for split in _placed_splits(context):
+        if _by_pool_label(split.node_class, context):
+            used.setdefault(split.node_class.id, set()).update(split.nodes)
+    loose = [problem.node_class(c) for c, names in sorted(used.items())
+             if len(names) < problem.node_class(c).count]
+    needs = []
+    for node_class in loose:
+        if "nodes" in policy.objective:
+            needs.append(Need(f"objective `nodes`: the pods may spread over all {node_class.count} "
+                              f"nodes of pool `{node_class.pool}`, not only the "
+                              f"{len(used[node_class.id])} the solver counted",
+                              policy.spans.get("objective", policy.origin), NotEnforceable))
+        for cap in problem.power_caps:
+            if node_class.id in cap.classes:
+                needs.append(Need(f"power cap `{cap.name}`: the pods may use more nodes of pool "
+                                  f"`{node_class.pool}` than the {len(used[node_class.id])} the "
+                                  "solver counted", cap.origin, NotEnforceable))
+    return needs
+
+
+def _device(node_class: NodeClass) -> str | None:
+    return node_class.accelerator.resource if node_class.accelerator is not None else None
+
+
+def _tolerations(node_class: NodeClass) -> list[dict]:
+    """What lets pods onto the class's nodes: its `dedicated` taint and its nodes' taints."""
+    tolerations = []
+    if node_class.dedicated is not None:
+        tolerations.append({"key": DEDICATED_TAINT, "operator": "Equal",
+                            "value": node_class.dedicated, "effect": "NoSchedule"})
+    for taint in node_class.taints:
+        key_value, _, effect = taint.rpartition(":")
+        key, _, value = key_value.partition("=")
+        tolerations.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
+    return tolerations
 
 
 class Kubernetes(Target):
@@ -66,7 +251,7 @@ class Kubernetes(Target):
     # workload kind -> how its pods are run
     TRANSFORMS = {"service": "_deployment", "job": "_job"}
 
-    def problems(self, context: CompileContext) -> list[str]:
+    def problems(self, context: CompileContext) -> list[Need]:
         problems = [Need(f"workload `{w.name}` has no `image`; the kubernetes target needs one",
                          w.origin) for w in context.placed_workloads() if not w.image]
         policy = context.program.policy
@@ -85,29 +270,63 @@ class Kubernetes(Target):
                 if not _ENV_NAME.match(name):
                     problems.append(Need(f"environment variable name {name!r} of `{workload.name}` "
                                          "is not valid in Kubernetes", workload.spans.get("env")))
+        if not _label_key_ok(policy.kubernetes_pool_label):
+            problems.append(Need(f"pool_label {policy.kubernetes_pool_label!r} is not a valid "
+                                 "Kubernetes label key", policy.spans.get("kubernetes", policy.origin),
+                                 InvalidLabelValue))
+        for workload in context.placed_workloads():
+            devices = {_device(s.node_class) for s in context.splits(workload)}
+            if workload.gang and workload.kind == "job" and workload.gpu_count and len(devices) > 1:
+                problems.append(Need(f"gang `{workload.name}` runs on pools with different devices; "
+                                     "one Job's pods request one kind", workload.origin))
+        problems += _invalid_selected_values(context) + _indistinct_pools(context)
+        problems += _unenforceable(context)
         return sorted(set(problems))
 
+    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Need]:
+        from fitlang.targets import kubernetes_fidelity  # reads the files; shares no code here
+
+        return kubernetes_fidelity.check(context, files)
+
     def render(self, context: CompileContext) -> dict[str, str]:
+        """One folder per cluster the placement uses, each applicable alone with `kubectl apply
+        -k`; the files at the top when it uses one."""
+        clusters = _clusters(context)
+        if len(clusters) == 1:
+            return self._render_cluster(context, clusters[0])
+        return {f"{dns_name(cluster)}/{name}": text for cluster in clusters
+                for name, text in self._render_cluster(context, cluster).items()}
+
+    def _render_cluster(self, context: CompileContext, cluster: str) -> dict[str, str]:
         namespace = context.program.policy.namespace
+        placed = [(w, [s for s in context.splits(w) if s.node_class.cluster == cluster])
+                  for w in context.placed_workloads()]
+        placed = [(w, splits) for w, splits in placed if splits]
         files: dict[str, str] = {}
         if namespace != "default":
             files["namespace.yaml"] = dump({"apiVersion": "v1", "kind": "Namespace",
                                             "metadata": {"name": namespace, "labels": MANAGED_BY}})
-        priorities = sorted({w.priority for w in context.placed_workloads() if w.priority})
+        priorities = sorted({w.priority for w, _ in placed if w.priority})
         if priorities:
             files["priorityclasses.yaml"] = dump_all([self._priority_class(p) for p in priorities])
         per_file: dict[str, list[dict]] = {}
-        for workload in context.placed_workloads():  # options of a workload share its file
+        for workload, splits in placed:  # options of a workload share its file
             documents = per_file.setdefault(f"{dns_name(workload.name)}.yaml", [])
+            if workload.gang and workload.kind == "job":
+                documents += self._gang(workload, splits, namespace, context)
+                continue
             if workload.gang:
                 documents.append(self._pod_group(workload, namespace))
-            for split in context.splits(workload):
+            for split in splits:
                 builder = getattr(self, self.TRANSFORMS[workload.kind])
                 documents.append(builder(split, namespace, context))
         files.update({name: dump_all(documents) for name, documents in per_file.items()})
         files["kustomization.yaml"] = dump({
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "resources": sorted(files)})
+        script = _label_nodes_script(context, [s for _, splits in placed for s in splits])
+        if script is not None:
+            files["label-nodes.sh"] = script
         return files
 
     # ---- objects ---------------------------------------------------------
@@ -142,6 +361,39 @@ class Kubernetes(Target):
                 "metadata": self._metadata(name, namespace, split.workload.name, _split_labels(split)),
                 "spec": spec}
 
+    def _gang(self, workload, splits: list[Split], namespace: str,
+              context: CompileContext) -> list[dict]:
+        """A gang: one PodGroup, one Indexed Job over every pool it runs on (the solver keeps
+        it in one cluster), its pods on the coscheduling scheduler, and a headless Service
+        whose DNS names (`JOB-INDEX.SERVICE`) let the workers find each other."""
+        name = dns_name(workload.name)
+        labels = _workload_labels(workload)
+        template = self._pod_template(splits[0], labels, context)
+        pod = template["spec"]
+        pod["affinity"]["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": _pool_selector(s, context)} for s in splits]}}
+        tolerations = []
+        for split in splits:
+            tolerations += [t for t in _tolerations(split.node_class) if t not in tolerations]
+        pod.pop("tolerations", None)
+        if tolerations:
+            pod["tolerations"] = tolerations
+        pod["schedulerName"] = context.program.policy.kubernetes_scheduler
+        pod["subdomain"] = name
+        pod["restartPolicy"] = "Never"
+        replicas = sum(s.replicas for s in splits)
+        spec = {"completions": replicas, "parallelism": replicas, "completionMode": "Indexed",
+                "backoffLimit": 0, "template": template}
+        if workload.time_limit_seconds:
+            spec["activeDeadlineSeconds"] = workload.time_limit_seconds
+        job = {"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": self._metadata(name, namespace, workload.name, labels), "spec": spec}
+        service = {"apiVersion": "v1", "kind": "Service",
+                   "metadata": self._metadata(name, namespace, workload.name, labels),
+                   "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
+                            "selector": {**labels, POD_GROUP_LABEL: name}}}
+        return [self._pod_group(workload, namespace), service, job]
+
     def _pod_group(self, workload, namespace: str) -> dict:
         return {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
                 "metadata": self._metadata(dns_name(workload.name), namespace, workload.name),
@@ -163,23 +415,22 @@ class Kubernetes(Target):
             pod_labels[POD_GROUP_LABEL] = dns_name(workload.name)
         container = {"name": dns_name(workload.name), "image": workload.image or "",
                      "resources": self._resources(workload, node_class)}
+        # Kubernetes expands `$(VAR)` and turns `$$` into `$` in command, args and env values:
+        # every `$` doubled keeps the words exactly as written
         if workload.command:
-            # Kubernetes expands $(VAR) in commands; `$$(` keeps the words exactly as written
-            container["command"] = [arg.replace("$(", "$$(") for arg in workload.command]
+            container["command"] = [_literal(arg) for arg in workload.command]
         if workload.env:
-            container["env"] = [{"name": k, "value": v} for k, v in sorted(workload.env.items())]
+            container["env"] = [{"name": k, "value": _literal(v)}
+                                for k, v in sorted(workload.env.items())]
         spec: dict = {"containers": [container],
                       "affinity": {"nodeAffinity": self._node_affinity(split, context)}}
         pod_affinity = self._pod_affinities(workload)
         spec["affinity"].update(pod_affinity)
         if workload.priority:
             spec["priorityClassName"] = f"fitc-priority-{workload.priority}".replace("--", "-minus-")
-        if node_class.dedicated is not None:
-            spec["tolerations"] = [{"key": DEDICATED_TAINT, "operator": "Equal",
-                                    "value": node_class.dedicated, "effect": "NoSchedule"}]
-        tolerations = self._taint_tolerations(workload, node_class)
+        tolerations = _tolerations(node_class)
         if tolerations:
-            spec.setdefault("tolerations", []).extend(tolerations)
+            spec["tolerations"] = tolerations
         spreads = [{"maxSkew": s.max_skew, "topologyKey": topology_key(s.topology),
                     "whenUnsatisfiable": "DoNotSchedule",
                     "labelSelector": {"matchLabels": {"app.kubernetes.io/name": dns_name(workload.name)}}}
@@ -200,28 +451,8 @@ class Kubernetes(Target):
         return {"requests": requests, "limits": limits}
 
     def _node_affinity(self, split: Split, context: CompileContext) -> dict:
-        node_class = split.node_class
-        expressions = [{"key": key, "operator": "In", "values": [value]}
-                       for key, value in sorted(node_class.labels.items())]
-        known = {"topology.kubernetes.io/zone": node_class.zone,
-                 "topology.kubernetes.io/region": node_class.region,
-                 "kubernetes.io/arch": node_class.arch}
-        for key, value in known.items():
-            if value is not None and key not in node_class.labels:
-                expressions.append({"key": key, "operator": "In", "values": [value]})
-        if node_class.provisioned:
-            expressions.append({"key": POOL_LABEL, "operator": "In",
-                                "values": [dns_name(node_class.pool)]})
-            # set by every cloud's kubelet: keeps the pods off other shapes the pool label
-            # might also be on (a hand-made node group, say)
-            expressions.append({"key": "node.kubernetes.io/instance-type", "operator": "In",
-                                "values": [node_class.instance_type]})
-        elif node_class.instance_type or context.program.policy.pin_nodes:
-            # nodes read from an inventory are real: pin the chosen ones by name
-            expressions.append({"key": "kubernetes.io/hostname", "operator": "In",
-                                "values": sorted(split.nodes)})
         return {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": expressions}]}}
+            "nodeSelectorTerms": [{"matchExpressions": _pool_selector(split, context)}]}}
 
     def _pod_affinities(self, workload) -> dict:
         sections: dict[str, list] = {}
@@ -233,11 +464,3 @@ class Kubernetes(Target):
             sections.setdefault(section, []).append(term)
         return {section: {"requiredDuringSchedulingIgnoredDuringExecution": terms}
                 for section, terms in sections.items()}
-
-    def _taint_tolerations(self, workload, node_class: NodeClass) -> list[dict]:
-        tolerations = []
-        for taint in node_class.taints:
-            key_value, _, effect = taint.rpartition(":")
-            key, _, value = key_value.partition("=")
-            tolerations.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
-        return tolerations

@@ -1,4 +1,13 @@
-"""Slurm batch scripts: one `sbatch` script per workload, pinned to the placement's nodes.
+"""Slurm batch scripts: one `sbatch` script per workload, pinned to the placement's nodes, and
+the `slurm.conf`/`gres.conf` lines for the nodes no Slurm inventory lists (declared pools,
+Kubernetes inventories, and bought cloud capacity as `State=CLOUD` nodes).
+
+A placement with the same number of tasks on every node is one job; an uneven one is a
+heterogeneous job with one component per (tasks per node, GPU type, features): Slurm applies
+`--mem` and `--ntasks-per-node` to every node of a component, so each component must be
+uniform for the requests to be exact. GPUs are requested per task and bound per task
+(`--gpus-per-task=TYPE:N --gpu-bind=per_task:N`): on Slurm 22.05 a typed `--gpus-per-task`
+without `--gpu-bind` leaves CUDA_VISIBLE_DEVICES empty in every task (seen on a real cluster).
 
 Every user string that reaches the script is quoted for the shell (`shlex.quote`);
 names that Slurm reads from `#SBATCH` lines (partition, account) must be plain
@@ -10,14 +19,21 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
+from fitlang.model.problem import NodeClass
+from fitlang.targets import slurm_fidelity
 from fitlang.targets.base import CompileContext, Need, Split, Target, dns_name
 
 _SLURM_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MIB = 2 ** 20
+NODES_FILE = "fitc-nodes.conf"  # slurm.conf lines, for `Include`
+GRES_FILE = "fitc-gres.conf"  # gres.conf lines
+FITC_PARTITION = "fitc"  # the partition of the nodes fitc declares, when the policy names none
 
 
 def _environment() -> jinja2.Environment:
@@ -45,10 +61,62 @@ def job_name(workload) -> str:
     return dns_name(f"{workload.name}-{workload.option}")
 
 
+@dataclass(frozen=True)
+class Gres:
+    """How Slurm names a node class's accelerators: `gpu` with a type for GPUs (as the
+    inventory's `Gres=` says, else the model in lower case), `neuron` for AWS Trainium and
+    Inferentia devices (/dev/neuronN), which are no GPUs to Slurm's gpu plugin (ParallelCluster
+    configures GRES for NVIDIA GPUs only), `tpu` for TPU chips."""
+
+    name: str
+    type: str | None
+
+    def spec(self, count: int) -> str:
+        """As `Gres=` and `--gres` write it: `gpu:h100:8`, `neuron:16`."""
+        return f"{self.name}:{self.type}:{count}" if self.type else f"{self.name}:{count}"
+
+    def per_task(self, count: int) -> str:
+        """As `--gpus-per-task` writes it: `h100:1`."""
+        return f"{self.type}:{count}" if self.type else str(count)
+
+
+def gres_of(node_class: NodeClass) -> Gres | None:
+    if not node_class.capacity["gpu"] or node_class.accelerator is None and not node_class.gres_type:
+        return None
+    if node_class.gres_type:
+        return Gres("gpu", node_class.gres_type)
+    family = node_class.accelerator.family
+    if family in ("trainium", "inferentia"):
+        return Gres("neuron", None)
+    if family == "gpu":
+        return Gres("gpu", re.sub(r"[^a-z0-9_]", "_", node_class.accelerator.name.lower()))
+    if family == "tpu":
+        return Gres("tpu", None)
+    return None  # an accelerator family Slurm has no name for (refused in `problems`)
+
+
+def slurm_cpus(node_class: NodeClass) -> int:
+    return max(1, node_class.capacity["cpu"] // 1000)
+
+
+def slurm_memory_mib(node_class: NodeClass) -> int:
+    return max(1, node_class.capacity["memory"] // MIB)
+
+
+@dataclass
+class Component:
+    """Nodes of one workload that get the same tasks and the same requests."""
+
+    nodes: list[str]
+    tasks_per_node: int
+    gres: Gres | None
+    features: tuple[str, ...]
+
+
 class Slurm(Target):
     name = "slurm"
 
-    def problems(self, context: CompileContext) -> list[str]:
+    def problems(self, context: CompileContext) -> list[Need]:
         policy = context.program.policy
         problems = []
         for label, value in (("partition", policy.slurm_partition), ("account", policy.slurm_account)):
@@ -56,66 +124,155 @@ class Slurm(Target):
                 problems.append(Need(f"slurm {label} {value!r} is not a Slurm name (letters, digits, "
                                      "`_.-`)", policy.origin))
         for workload in context.placed_workloads():
-            if not workload.command:
-                problems.append(Need(f"workload `{workload.name}` has no `command`; the slurm target "
-                                     "needs one", workload.origin))
-            for name in workload.env:
-                if not _SHELL_NAME.match(name):
-                    problems.append(Need(f"environment variable name {name!r} of `{workload.name}` "
-                                         "is not a shell variable name", workload.spans.get("env")))
-            for split in context.splits(workload):
-                bad = [n for n in split.nodes if not _SLURM_NAME.match(n)]
-                if bad:
-                    problems.append(Need(f"node name {bad[0]!r} is not a Slurm node name",
-                                         split.node_class.origin))
+            problems += self._workload_problems(workload, context.splits(workload))
+        problems += self._partition_problems(context)
+        problems += self._whole_cpu_problems(context)
         return sorted(set(problems))
 
+    def _whole_cpu_problems(self, context: CompileContext) -> list[Need]:
+        """Slurm gives tasks whole CPUs: the solver's millicores, rounded up per task, must
+        still fit each node (two 500m tasks of different workloads take 2 CPUs)."""
+        asked: dict[str, int] = {}
+        classes = {}
+        for workload in context.placed_workloads():
+            for split in context.splits(workload):
+                for node, count in split.per_node.items():
+                    asked[node] = asked.get(node, 0) + count * _cpus_per_task(workload)
+                    classes[node] = split.node_class
+        problems = []
+        for node, cpus in asked.items():
+            if cpus > slurm_cpus(classes[node]):
+                problems.append(Need(
+                    f"node {node} would run tasks of {cpus} whole CPUs in all (Slurm rounds each "
+                    f"task's CPUs up), more than its {slurm_cpus(classes[node])}: give the "
+                    "workloads whole CPUs", classes[node].origin))
+        return problems
+
+    def _workload_problems(self, workload, splits: list[Split]) -> list[Need]:
+        problems = []
+        if not workload.command:
+            problems.append(Need(f"workload `{workload.name}` has no `command`; the slurm target "
+                                 "needs one", workload.origin))
+        for name in workload.env:
+            if not _SHELL_NAME.match(name):
+                problems.append(Need(f"environment variable name {name!r} of `{workload.name}` "
+                                     "is not a shell variable name", workload.spans.get("env")))
+        for split in splits:
+            node_class = split.node_class
+            bad = [n for n in split.nodes if not _SLURM_NAME.match(n)]
+            if bad:
+                problems.append(Need(f"node name {bad[0]!r} is not a Slurm node name",
+                                     node_class.origin))
+            if workload.gpu_count and gres_of(node_class) is None:
+                problems.append(Need(f"`{workload.name}` runs on {node_class.accelerator.name} "
+                                     f"({node_class.pool}), which Slurm cannot schedule (no GRES)",
+                                     workload.origin))
+        return problems
+
+    def _partition_problems(self, context: CompileContext) -> list[Need]:
+        """The partition fitc declares for its nodes must not be one a Slurm inventory has."""
+        declared = _declared_classes(context)
+        partition = context.program.policy.slurm_partition
+        if not declared or partition is None:
+            return []
+        known = [c for c in context.problem.classes if c not in declared
+                 and f"slurm.partition.{partition}" in c.labels]
+        if not known:
+            return []
+        return [Need(f"slurm partition {partition!r} exists in inventory `{known[0].pool}`, and the "
+                     f"nodes of `{declared[0].pool}` are in no Slurm inventory: add them to the "
+                     "cluster, or place the work on the inventory's nodes only",
+                     context.program.policy.origin)]
+
+    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Need]:
+        # the reader shares no code with this renderer: it reads the files as Slurm does
+        return slurm_fidelity.check(context, files)
+
     def render(self, context: CompileContext) -> dict[str, str]:
-        template = _environment().get_template("job.sbatch.j2")
+        environment = _environment()
+        template = environment.get_template("job.sbatch.j2")
+        declared = _declared_classes(context)
+        declared_nodes = {n for c in declared for n in _declared_nodes(context, c)}
         files = {}
         for workload in context.placed_workloads():
             if not workload.command:
                 continue
             files[f"{job_name(workload)}.sbatch"] = template.render(
-                self._values(context, workload, context.splits(workload)))
+                self._values(context, workload, context.splits(workload), declared_nodes))
+        if declared:
+            files.update(self._cluster_files(environment, context, declared))
         return files
 
-    def _values(self, context: CompileContext, workload, splits: list[Split]) -> dict:
-        per_node: dict[str, int] = {}
-        classes = []
-        for split in splits:
-            per_node.update(split.per_node)
-            classes.append(split.node_class)
-        nodes = list(per_node)
-        most = max(per_node.values())
+    def _values(self, context: CompileContext, workload, splits: list[Split],
+                declared_nodes: set[str]) -> dict:
         policy = context.program.policy
+        components = _components(splits)
+        nodes = [n for c in components for n in c.nodes]
+        partition = policy.slurm_partition
+        if partition is None and declared_nodes.intersection(nodes):
+            partition = FITC_PARTITION
         return {
             "source": Path(context.program.path).name, "workload": workload,
-            "placement_summary": ", ".join(f"{n} x{k}" for n, k in per_node.items()),
-            "job_name": job_name(workload), "nodes": nodes,
-            "uniform": len(set(per_node.values())) == 1, "max_per_node": most,
-            "total": sum(per_node.values()),
-            "hostfile": [n for n, k in per_node.items() for _ in range(k)],
-            "cpus_per_task": max(1, math.ceil(workload.cpu_milli / 1000)),
-            "memory_mib": max(1, math.ceil(most * workload.memory / 2 ** 20)),
-            "gres": self._gres(workload, classes, most), "constraint": self._constraint(classes),
-            "partition": policy.slurm_partition, "account": policy.slurm_account,
+            "placement_summary": ", ".join(f"{n} x{c.tasks_per_node}" for c in components
+                                           for n in c.nodes),
+            "job_name": job_name(workload), "components": components,
+            "cpus_per_task": _cpus_per_task(workload),
+            "memory_mib": max(1, math.ceil(workload.memory / MIB)),
+            "gpus_per_task": workload.gpu_count,
+            "partition": partition, "account": policy.slurm_account,
             "time": slurm_time(workload.time_limit_seconds) if workload.time_limit_seconds else None,
             "env": sorted(workload.env.items()), "command": list(workload.command),
         }
 
-    def _gres(self, workload, classes, most: int) -> str | None:
-        if not workload.gpu_count:
-            return None
-        types = {c.gres_type or (c.accelerator.name.lower() if c.accelerator else None) for c in classes}
-        count = workload.gpu_count * most
-        if len(types) == 1 and None not in types:
-            return f"gpu:{types.pop()}:{count}"
-        return f"gpu:{count}"
+    def _cluster_files(self, environment: jinja2.Environment, context: CompileContext,
+                       declared: list[NodeClass]) -> dict[str, str]:
+        groups = []
+        for node_class in declared:
+            names = _declared_nodes(context, node_class)
+            if names:
+                groups.append({"class": node_class, "names": names, "gres": gres_of(node_class),
+                               "cpus": slurm_cpus(node_class),
+                               "memory_mib": slurm_memory_mib(node_class),
+                               "features": [f for f in node_class.features if _SLURM_NAME.match(f)],
+                               "cloud": node_class.provisioned})
+        values = {"source": Path(context.program.path).name, "groups": groups,
+                  "partition": context.program.policy.slurm_partition or FITC_PARTITION,
+                  "nodes_file": NODES_FILE, "gres_file": GRES_FILE}
+        return {NODES_FILE: environment.get_template("nodes.conf.j2").render(values),
+                GRES_FILE: environment.get_template("gres.conf.j2").render(values)}
 
-    def _constraint(self, classes) -> str | None:
-        common = set(classes[0].features)
-        for node_class in classes[1:]:
-            common &= set(node_class.features)
-        usable = sorted(f for f in common if _SLURM_NAME.match(f))
-        return "&".join(usable) or None
+
+def _cpus_per_task(workload) -> int:
+    return max(1, math.ceil(workload.cpu_milli / 1000))
+
+
+def _components(splits: list[Split]) -> list[Component]:
+    """Group the workload's nodes by what each of them runs, in placement order."""
+    components: dict[tuple, Component] = {}
+    for split in splits:
+        gres = gres_of(split.node_class)
+        features = tuple(sorted(f for f in split.node_class.features if _SLURM_NAME.match(f)))
+        for node in split.nodes:
+            key = (split.per_node[node], gres, features)
+            component = components.setdefault(key, Component([], key[0], gres, features))
+            component.nodes.append(node)
+    return list(components.values())
+
+
+def _from_slurm_inventory(context: CompileContext, node_class: NodeClass) -> bool:
+    inventory = context.program.inventories.get(node_class.pool)
+    return inventory is not None and inventory.format == "slurm"
+
+
+def _declared_classes(context: CompileContext) -> list[NodeClass]:
+    """Classes whose nodes no Slurm cluster lists yet: fitc writes their slurm.conf lines."""
+    return [c for c in context.problem.classes if not _from_slurm_inventory(context, c)
+            and _declared_nodes(context, c)]
+
+
+def _declared_nodes(context: CompileContext, node_class: NodeClass) -> list[str]:
+    """All nodes of a pool or inventory; of an offer, only the nodes bought."""
+    if node_class.provisioned:
+        return list(context.placement.bought.get(node_class.id, []))
+    return list(node_class.node_names)
+

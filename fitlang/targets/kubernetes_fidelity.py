@@ -1,0 +1,500 @@
+"""Do written Kubernetes manifests realise a solved placement? Read back as the cluster would.
+
+This module shares no code with the renderer (fitlang/targets/kubernetes.py): it parses the
+YAML files as the API server does, applies the scheduler's node filters (nodeSelector, required
+node affinity with every operator, taints and tolerations, resource requests against
+allocatable) to the nodes of the solved `Problem`, and compares what may happen with what the
+solver decided:
+
+- each object's pods may only land on nodes the solver chose for its workload: for inventory
+  nodes (real, named machines) the very nodes chosen; for declared pools and bought capacity
+  (interchangeable nodes) the node classes chosen;
+- each object runs as many pods as the solver placed on the nodes it may use;
+- on every node, the pods the solver put there fit its allocatable with the requests written;
+- every value the API server validates as a label value (node affinity, tolerations) is valid,
+  or the object would be rejected and never run.
+
+What the nodes carry is the documented contract of docs/targets.md, restated here on purpose:
+their labels (stated, or read from the inventory), zone, region, arch and hostname labels, the
+instance type of bought nodes, the pool label of declared pools and bought node groups, and the
+`fitlang.dev/dedicated` taint of dedicated pools.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import yaml
+
+from fitlang.model.inventory import parse_quantity
+from fitlang.model.problem import NodeClass
+from fitlang.targets.base import CompileContext, Need, dns_name
+
+DEFAULT_POOL_LABEL = "fitlang.dev/pool"
+DEDICATED_TAINT_KEY = "fitlang.dev/dedicated"
+WORKLOAD_ANNOTATION = "fitlang.dev/workload"
+OPTION_LABEL = "fitlang.dev/option"
+POD_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod"}
+# the API server's label-value rule (k8s.io/apimachinery validation.IsValidLabelValue)
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+SCHEDULING_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+@dataclass
+class ClusterNode:
+    """One node of the solved problem, as a cluster would show it."""
+
+    name: str
+    node_class: NodeClass
+    labels: dict[str, str]
+    taints: list[tuple[str, str, str]]  # (key, value, effect)
+    allocatable: dict[str, Decimal]
+    exact: bool  # a real, named machine (inventory): the solver chose this very node
+
+
+@dataclass
+class PodObject:
+    path: str
+    folder: str  # the kustomization folder that applies it: one cluster
+    kind: str
+    name: str
+    pods: int
+    template: dict
+    workload: str | None
+    option: str | None
+    problems: list[str] = field(default_factory=list)
+
+
+# ---- the nodes ------------------------------------------------------------
+
+
+def cluster_nodes(context: CompileContext) -> list[ClusterNode]:
+    policy = context.program.policy
+    pool_label = policy.kubernetes_pool_label
+    nodes = []
+    for node_class in context.problem.classes:
+        inventory = node_class.pool in context.program.inventories
+        names = (context.placement.bought.get(node_class.id, []) if node_class.provisioned
+                 else node_class.node_names)
+        for name in names:
+            labels = dict(node_class.labels)
+            known = {"kubernetes.io/hostname": name, "kubernetes.io/arch": node_class.arch,
+                     "topology.kubernetes.io/zone": node_class.zone,
+                     "topology.kubernetes.io/region": node_class.region,
+                     "node.kubernetes.io/instance-type": node_class.instance_type}
+            for key, value in known.items():
+                if value is not None:
+                    labels.setdefault(key, value)
+            if node_class.provisioned:  # the node groups fitc's Terraform writes carry it
+                labels[DEFAULT_POOL_LABEL] = dns_name(node_class.pool)
+            elif not inventory:  # declared pools: the label the policy says their nodes carry,
+                # the pool's name (its DNS form where the name is no label value)
+                pool = node_class.pool
+                labels[pool_label] = pool if _valid_label_value(pool) else dns_name(pool)
+            nodes.append(ClusterNode(name, node_class, labels, _taints(node_class),
+                                     _allocatable(node_class), exact=inventory))
+    return nodes
+
+
+def _taints(node_class: NodeClass) -> list[tuple[str, str, str]]:
+    taints = []
+    if node_class.dedicated is not None:
+        taints.append((DEDICATED_TAINT_KEY, node_class.dedicated, "NoSchedule"))
+    for text in node_class.taints:  # "key=value:Effect", as the inventory reader keeps them
+        key_value, _, effect = text.rpartition(":")
+        key, _, value = key_value.partition("=")
+        taints.append((key, value, effect))
+    return taints
+
+
+def _allocatable(node_class: NodeClass) -> dict[str, Decimal]:
+    capacity = node_class.capacity
+    allocatable = {"cpu": Decimal(capacity["cpu"]) / 1000, "memory": Decimal(capacity["memory"])}
+    if capacity.get("disk"):
+        allocatable["ephemeral-storage"] = Decimal(capacity["disk"])
+    if node_class.accelerator is not None and capacity.get("gpu"):
+        allocatable[node_class.accelerator.resource] = Decimal(capacity["gpu"])
+    return allocatable
+
+
+# ---- reading the files ---------------------------------------------------------
+
+
+def applied_objects(files: dict[str, str]) -> tuple[list[tuple[str, dict]], list[str]]:
+    """Every object `kubectl apply -k` applies from each folder with a kustomization.yaml:
+    (path, object); and what cannot be read."""
+    objects, problems = [], []
+    kustomizations = sorted(p for p in files if posixpath.basename(p) == "kustomization.yaml")
+    if not kustomizations:
+        return [], ["no kustomization.yaml: nothing would be applied"]
+    for path in kustomizations:
+        folder = posixpath.dirname(path)
+        try:
+            kustomization = yaml.safe_load(files[path]) or {}
+        except yaml.YAMLError as error:
+            problems.append(f"{path}: not YAML: {error}")
+            continue
+        for resource in kustomization.get("resources") or []:
+            listed = posixpath.normpath(posixpath.join(folder, str(resource)))
+            if listed not in files:
+                problems.append(f"{path} lists `{resource}`, which is not in the folder")
+                continue
+            try:
+                documents = list(yaml.safe_load_all(files[listed]))
+            except yaml.YAMLError as error:
+                problems.append(f"{listed}: not YAML: {error}")
+                continue
+            objects.extend((listed, d) for d in documents if isinstance(d, dict))
+    return objects, problems
+
+
+def pod_objects(objects: list[tuple[str, dict]]) -> list[PodObject]:
+    found = []
+    for path, document in objects:
+        kind = document.get("kind")
+        if kind not in POD_KINDS:
+            continue
+        metadata = document.get("metadata") or {}
+        spec = document.get("spec") or {}
+        template = document if kind == "Pod" else spec.get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        found.append(PodObject(
+            path, posixpath.dirname(path), kind, str(metadata.get("name")), _pod_count(kind, spec), template,
+            (metadata.get("annotations") or {}).get(WORKLOAD_ANNOTATION),
+            labels.get(OPTION_LABEL) or (metadata.get("labels") or {}).get(OPTION_LABEL)))
+    return found
+
+
+def _pod_count(kind: str, spec: dict) -> int:
+    """Pods that run at once: replicas, or a Job's parallelism (at most its completions)."""
+    if kind == "Pod":
+        return 1
+    if kind == "Job":
+        parallelism = spec.get("parallelism", 1)
+        completions = spec.get("completions")
+        return parallelism if completions is None else min(parallelism, completions)
+    return spec.get("replicas", 1)
+
+
+# ---- the scheduler's filters -------------------------------------------------
+
+
+def may_run_on(pod: dict, node: ClusterNode) -> bool:
+    return (_node_selector_matches(pod.get("nodeSelector") or {}, node)
+            and _affinity_matches(pod.get("affinity") or {}, node)
+            and _tolerated(pod.get("tolerations") or [], node))
+
+
+def _node_selector_matches(selector: dict, node: ClusterNode) -> bool:
+    return all(node.labels.get(key) == str(value) for key, value in selector.items())
+
+
+def _affinity_matches(affinity: dict, node: ClusterNode) -> bool:
+    required = ((affinity.get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution"))
+    if required is None:
+        return True
+    # terms are ORed; a term with no requirement at all matches no node
+    return any(_term_matches(term, node) for term in required.get("nodeSelectorTerms") or [])
+
+
+def _term_matches(term: dict, node: ClusterNode) -> bool:
+    expressions = term.get("matchExpressions") or []
+    fields = term.get("matchFields") or []
+    if not expressions and not fields:
+        return False
+    return (all(_expression_matches(e, node.labels) for e in expressions)
+            and all(_expression_matches(f, {"metadata.name": node.name}) for f in fields))
+
+
+def _expression_matches(expression: dict, labels: dict[str, str]) -> bool:
+    key, operator = expression.get("key"), expression.get("operator")
+    values = [str(v) for v in expression.get("values") or []]
+    present = key in labels
+    if operator == "In":
+        return present and labels[key] in values
+    if operator == "NotIn":
+        return not present or labels[key] not in values
+    if operator == "Exists":
+        return present
+    if operator == "DoesNotExist":
+        return not present
+    if operator in ("Gt", "Lt") and present and len(values) == 1:
+        try:
+            have, bound = int(labels[key]), int(values[0])
+        except ValueError:
+            return False
+        return have > bound if operator == "Gt" else have < bound
+    return False
+
+
+def _tolerated(tolerations: list[dict], node: ClusterNode) -> bool:
+    return all(any(_tolerates(t, taint) for t in tolerations)
+               for taint in node.taints if taint[2] in SCHEDULING_EFFECTS)
+
+
+def _tolerates(toleration: dict, taint: tuple[str, str, str]) -> bool:
+    key, value, effect = taint
+    if toleration.get("effect") and toleration["effect"] != effect:
+        return False
+    operator = toleration.get("operator", "Equal")
+    if operator == "Exists":
+        return not toleration.get("key") or toleration["key"] == key
+    return toleration.get("key") == key and str(toleration.get("value", "")) == value
+
+
+def pod_requests(pod: dict) -> dict[str, Decimal]:
+    """What the scheduler counts: the containers' requests summed (a limit stands in for a
+    missing request, as the API server defaults it), or the largest init container's."""
+    total: Counter = Counter()
+    for container in pod.get("containers") or []:
+        for resource, amount in _container_requests(container).items():
+            total[resource] += amount
+    for container in pod.get("initContainers") or []:
+        for resource, amount in _container_requests(container).items():
+            total[resource] = max(total[resource], amount)
+    return dict(total)
+
+
+def _container_requests(container: dict) -> dict[str, Decimal]:
+    resources = container.get("resources") or {}
+    merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+    return {resource: parse_quantity(str(amount)) for resource, amount in merged.items()}
+
+
+def invalid_values(pod: dict) -> list[str]:
+    """Values the API server would reject: label values in node affinity and tolerations."""
+    problems = []
+    required = (((pod.get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    for term in required.get("nodeSelectorTerms") or []:
+        for expression in term.get("matchExpressions") or []:
+            for value in expression.get("values") or []:
+                if not _valid_label_value(value):
+                    problems.append(f"node affinity value {value!r} of `{expression.get('key')}` "
+                                    "is not a valid label value")
+    for key, value in (pod.get("nodeSelector") or {}).items():
+        if not _valid_label_value(value):
+            problems.append(f"nodeSelector value {value!r} of `{key}` is not a valid label value")
+    for toleration in pod.get("tolerations") or []:
+        value = toleration.get("value")
+        if value is not None and not _valid_label_value(value):
+            problems.append(f"toleration value {value!r} of `{toleration.get('key')}` is not a "
+                            "valid label value")
+    return problems
+
+
+def _valid_label_value(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 63 and bool(LABEL_VALUE.match(value))
+
+
+def expand(text: str, variables: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion of command, args and env values, as the kubelet does it
+    (k8s.io/kubernetes third_party/forked/golang/expansion): `$$` is `$`, `$(NAME)` a defined
+    variable's value (an undefined one stays as written), any other `$` itself."""
+    out, cursor = [], 0
+    while cursor < len(text):
+        char = text[cursor]
+        if char != "$" or cursor + 1 == len(text):
+            out.append(char)
+            cursor += 1
+            continue
+        following = text[cursor + 1]
+        if following == "$":
+            out.append("$")
+            cursor += 2
+        elif following == "(" and ")" in text[cursor + 2:]:
+            close = text.index(")", cursor + 2)
+            name = text[cursor + 2:close]
+            out.append(variables.get(name, f"$({name})"))
+            cursor = close + 1
+        elif following == "(":
+            out.append("$(")
+            cursor += 2
+        else:
+            out.append("$" + following)
+            cursor += 2
+    return "".join(out)
+
+
+def container_words(container: dict) -> tuple[list[str] | None, dict[str, str]]:
+    """The command and env values the process sees, after expansion."""
+    variables: dict[str, str] = {}
+    for item in container.get("env") or []:
+        if "value" in item:
+            variables[str(item.get("name"))] = expand(str(item["value"]), variables)
+    command = container.get("command")
+    words = None if command is None else [expand(str(w), variables) for w in command]
+    if container.get("args") is not None:
+        words = (words or []) + [expand(str(w), variables) for w in container["args"]]
+    return words, variables
+
+
+# ---- the comparison ----------------------------------------------------------
+
+
+def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
+    objects, problems = applied_objects(files)
+    needs = [Need(p) for p in problems]
+    nodes = cluster_nodes(context)
+    demands = {d.name: d for d in context.problem.demands}
+    chosen: dict[str, Counter] = {}  # demand -> node -> replicas
+    for assignment in context.placement.assignments:
+        chosen.setdefault(assignment.workload, Counter())[assignment.node] += 1
+    written: Counter = Counter()
+    requests_of: dict[str, dict[str, Decimal]] = {}
+    folders = {posixpath.dirname(p) for p in files if posixpath.basename(p) == "kustomization.yaml"}
+    items = pod_objects(objects)
+    needs += _gang_needs(context, objects, items, demands)
+    for item in items:
+        where = f"{item.path}: {item.kind} `{item.name}`"
+        demand = _demand_named(demands, item)
+        origin = _origin(context, item.workload)
+        pod = item.template.get("spec") or {}
+        needs += [Need(f"{where}: {p}; the API server rejects the object", origin)
+                  for p in invalid_values(pod)]
+        if demand is None:
+            needs.append(Need(f"{where} runs no placed workload (annotation "
+                              f"`{WORKLOAD_ANNOTATION}` names {item.workload!r})", origin))
+            continue
+        written[demand] += item.pods
+        needs += _words_needs(where, pod, context.program.workloads.get(item.workload), origin)
+        requests = pod_requests(pod)
+        requests_of.setdefault(demand, requests)
+        needs += _object_needs(where, item, pod, requests, _cluster_nodes(nodes, item.folder, folders),
+                               chosen.get(demand, Counter()), origin)
+    for demand, counts in sorted(chosen.items()):
+        placed = sum(counts.values())
+        if written[demand] != placed:
+            needs.append(Need(f"`{demand}`: the files run {written[demand]} pods, the placement "
+                              f"{placed}", _origin(context, demands[demand].workload)))
+    needs += _overcommitted(nodes, chosen, requests_of)
+    return sorted(set(needs))
+
+
+def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> list[ClusterNode]:
+    """The nodes the cluster a folder is applied to has: with one folder per cluster, those
+    of the cluster the folder is named after; with one folder only, every node."""
+    if folders == {folder} and folder == "":
+        return nodes
+    return [n for n in nodes if dns_name(n.node_class.cluster) == posixpath.basename(folder)]
+
+
+def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items: list[PodObject],
+                demands: dict) -> list[Need]:
+    """A gang is one object in one cluster, on the coscheduling scheduler, with a PodGroup that
+    waits for all of its pods."""
+    groups = {(posixpath.dirname(path), (d.get("metadata") or {}).get("name")): d
+              for path, d in objects if d.get("kind") == "PodGroup"}
+    scheduler = context.program.policy.kubernetes_scheduler
+    needs = []
+    by_demand: dict[str, list[PodObject]] = {}
+    for item in items:
+        name = _demand_named(demands, item)
+        if name is not None and demands[name].gang:
+            by_demand.setdefault(name, []).append(item)
+    for name, members in sorted(by_demand.items()):
+        origin = _origin(context, demands[name].workload)
+        if len(members) != 1:
+            needs.append(Need(f"gang `{name}` is written as {len(members)} objects "
+                              f"({', '.join(m.path for m in members)}): one Job runs a gang", origin))
+        for item in members:
+            pod = item.template.get("spec") or {}
+            where = f"{item.path}: {item.kind} `{item.name}`"
+            if pod.get("schedulerName") != scheduler:
+                needs.append(Need(f"{where}: its pods name scheduler {pod.get('schedulerName')!r}, "
+                                  f"not the coscheduling one ({scheduler!r})", origin))
+            group_name = ((item.template.get("metadata") or {}).get("labels") or {}).get(
+                "scheduling.x-k8s.io/pod-group")
+            group = groups.get((item.folder, group_name))
+            if group is None or (group.get("spec") or {}).get("minMember") != demands[name].replicas:
+                needs.append(Need(f"{where}: no PodGroup `{group_name}` beside it waits for all "
+                                  f"{demands[name].replicas} pods", origin))
+    return needs
+
+
+def _demand_named(demands: dict, item: PodObject) -> str | None:
+    if item.workload is None:
+        return None
+    if item.option is None:
+        return item.workload if item.workload in demands else None
+    for name, demand in demands.items():
+        if demand.group == item.workload and item.option in (demand.option,
+                                                             dns_name(demand.option)):
+            return name
+    return None
+
+
+def _origin(context: CompileContext, workload: str | None):
+    found = context.program.workloads.get(workload) if workload else None
+    return found.origin if found else None
+
+
+def _object_needs(where: str, item: PodObject, pod: dict, requests: dict[str, Decimal],
+                  nodes: list[ClusterNode], chosen: Counter, origin) -> list[Need]:
+    """Where the scheduler may put the object's pods (its filters: node selection, taints,
+    resources) against where the solver put them."""
+    matched = [n for n in nodes if may_run_on(pod, n)]
+    eligible = [n for n in matched if _fits(requests, n.allocatable)]
+    allowed_classes = {n.node_class.id for n in nodes if n.name in chosen}
+    needs = []
+    stray = [n.name for n in eligible
+             if not (n.name in chosen if n.exact else n.node_class.id in allowed_classes)]
+    if stray:
+        needs.append(Need(f"{where} may be scheduled on {_few(stray)}, which the solver did not "
+                          "choose for it", origin))
+    too_small = [n.name for n in matched if n.name in chosen and n not in eligible]
+    if too_small:
+        needs.append(Need(f"{where} requests more than {_few(too_small)} can allocate", origin))
+    here = sum(count for name, count in chosen.items() if name in {n.name for n in matched})
+    if item.pods != here:
+        needs.append(Need(f"{where} runs {item.pods} pods; the solver placed {here} of its "
+                          "workload on the nodes it selects", origin))
+    return needs
+
+
+def _words_needs(where: str, pod: dict, workload, origin) -> list[Need]:
+    """The process runs the workload's command and env exactly, `$` and all."""
+    containers = pod.get("containers") or []
+    if workload is None or len(containers) != 1:
+        return []
+    words, env = container_words(containers[0])
+    needs = []
+    if workload.command and words != list(workload.command):
+        needs.append(Need(f"{where}: the container runs {words!r}, not the workload's command "
+                          f"{list(workload.command)!r}", origin))
+    if env != dict(workload.env):
+        needs.append(Need(f"{where}: the container sees env {env!r}, not the workload's "
+                          f"{dict(workload.env)!r}", origin))
+    return needs
+
+
+def _fits(requests: dict[str, Decimal], allocatable: dict[str, Decimal]) -> bool:
+    return all(amount <= allocatable.get(resource, Decimal(0))
+               for resource, amount in requests.items() if amount > 0)
+
+
+def _overcommitted(nodes: list[ClusterNode], chosen: dict[str, Counter],
+                   requests_of: dict[str, dict[str, Decimal]]) -> list[Need]:
+    """On each node, what the solver put there, at the requests written, fits its allocatable."""
+    needs = []
+    for node in nodes:
+        used: Counter = Counter()
+        for demand, counts in chosen.items():
+            for resource, amount in requests_of.get(demand, {}).items():
+                used[resource] += amount * counts.get(node.name, 0)
+        over = [r for r, amount in sorted(used.items())
+                if amount > node.allocatable.get(r, Decimal(0)) and amount > 0]
+        if over:
+            needs.append(Need(f"node `{node.name}`: the pods placed on it request more "
+                              f"{', '.join(over)} than it can allocate", node.node_class.origin))
+    return needs
+
+
+def _few(names: list[str]) -> str:
+    shown = ", ".join(f"`{n}`" for n in sorted(names)[:4])
+    return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")

@@ -1,0 +1,454 @@
+"""The Slurm target's fidelity check: read the written batch scripts and `slurm.conf`/`gres.conf`
+lines as Slurm would, and prove that they run the solved placement and fit the nodes.
+
+Deliberately shares no code with the renderer (`slurm.py`): the scripts are parsed the way
+`sbatch` reads `#SBATCH` lines (up to the first command; `hetjob` separates components; long
+and short options, `--opt=value` and `--opt value`), node lists are expanded as Slurm host
+lists, and what each task gets is worked out from Slurm's rules:
+- a component's tasks per node are exact only with `--ntasks-per-node=K` on `--nodes=N` nodes
+  named by `--nodelist` (N of them), and `--ntasks`, if given, equal to N x K;
+- `--mem` is per node, `--mem-per-cpu` per CPU, `--mem-per-gpu` per GPU; without any, a job
+  may take a whole node's memory, which is no exact request;
+- `--gpus-per-task=[TYPE:]G` gives each task G GPUs, and `--gpu-bind=per_task:G` binds them to
+  it (Slurm 22.05 leaves CUDA_VISIBLE_DEVICES empty for a typed request without it);
+  `--gres=NAME[:TYPE]:C` is per node;
+- a heterogeneous job's `srun` runs only in component 0 unless `--het-group` names them all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from fitlang.model.problem import NodeClass
+from fitlang.targets.base import CompileContext, Need, dns_name
+
+MIB = 2 ** 20
+_SHORT = {"-N": "nodes", "-n": "ntasks", "-w": "nodelist", "-c": "cpus-per-task",
+          "-p": "partition", "-A": "account", "-t": "time", "-J": "job-name", "-C": "constraint",
+          "-G": "gpus"}
+_FLAGS = {"exclusive", "hetjob", "packjob"}  # options without a value
+_MEMORY_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 ** 2}
+
+
+@dataclass
+class Node:
+    """What one Slurm node offers: CPUs, memory (MiB), accelerators by GRES name and type."""
+
+    cpus: int
+    memory_mib: int
+    gres: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    features: set[str] = field(default_factory=set)
+    partitions: set[str] = field(default_factory=set)
+    cloud: bool = False
+
+
+@dataclass
+class Tasks:
+    """What one component of a script runs on each of its nodes."""
+
+    nodes: list[str]
+    per_node: int
+    cpus: int
+    memory_mib: float  # per task
+    gpus: int  # per task
+    gres: tuple[str, str | None] | None
+
+
+def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
+    problems: list[str] = []
+    cluster = _cluster(context, files, problems)
+    expected = _expected(context)
+    used: dict[str, list[tuple[str, Tasks]]] = {}
+    scripts = {name: text for name, text in files.items() if name.endswith(".sbatch")}
+    seen = set()
+    for name, text in sorted(scripts.items()):
+        components, srun = read_script(text)
+        job = components[0].get("job-name") if components else None
+        if job not in expected:
+            problems.append(f"{name}: job `{job}` is no workload of the placement")
+            continue
+        seen.add(job)
+        workload, solved = expected[job]
+        tasks, run = _script_tasks(name, components, srun, workload, cluster, problems)
+        placed: dict[str, int] = {}
+        for index, component in enumerate(tasks):
+            for node in component.nodes:
+                used.setdefault(node, []).append((name, component))  # allocated, run or not
+                if index not in run:
+                    continue
+                if node in placed:
+                    problems.append(f"{name}: node {node} is in two job components")
+                placed[node] = placed.get(node, 0) + component.per_node
+        if placed != solved:
+            problems.append(f"{name}: runs {_counts(placed)}, the placement is {_counts(solved)}")
+    for job in sorted(set(expected) - seen):
+        problems.append(f"no script runs `{job}` ({_counts(expected[job][1])})")
+    problems += _node_totals(used, cluster)
+    return [Need(p) for p in problems]
+
+
+# ---- reading files as Slurm does ---------------------------------------------------------------
+
+def read_script(text: str) -> tuple[list[dict[str, str]], list[str] | None]:
+    """The `#SBATCH` options of each job component, and the first `srun` command's words."""
+    components: list[dict[str, str]] = [{}]
+    lines = text.splitlines()
+    body = 0
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if index == 0 and stripped.startswith("#!"):
+            continue
+        if stripped and not stripped.startswith("#"):
+            body = index
+            break
+        if not stripped.startswith("#SBATCH"):
+            continue
+        words = shlex.split(stripped[len("#SBATCH"):], comments=True)
+        for option, value in _options(words):
+            if option in ("hetjob", "packjob"):
+                components.append({})
+            else:
+                components[-1][option] = value
+    else:
+        body = len(lines)
+    srun = None
+    for line in lines[body:]:
+        words = shlex.split(line, comments=True) if line.strip() else []
+        if words and words[0] == "srun":
+            srun = words
+            break
+    return components, srun
+
+
+def _options(words: list[str]):
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word.startswith("--"):
+            option, equals, value = word[2:].partition("=")
+            if not equals and option not in _FLAGS and index < len(words):
+                value, index = words[index], index + 1
+            yield option, value
+        elif word in ("hetjob", "packjob"):
+            yield word, ""
+        elif word[:2] in _SHORT:
+            value = word[2:]
+            if not value and index < len(words):
+                value, index = words[index], index + 1
+            yield _SHORT[word[:2]], value
+
+
+def expand_hostlist(text: str) -> list[str]:
+    """Slurm host lists: `a,b`, `gpu[001-003,007]`, `n[1-2]-x`."""
+    names: list[str] = []
+    for part in re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text):
+        if not part:
+            continue
+        match = re.fullmatch(r"([^\[]*)\[([^\]]*)\](.*)", part)
+        if not match:
+            names.append(part)
+            continue
+        prefix, ranges, suffix = match.groups()
+        for item in ranges.split(","):
+            low, _, high = item.partition("-")
+            width = len(low)
+            for number in range(int(low), int(high or low) + 1):
+                names += [f"{prefix}{number:0{width}d}{rest}" for rest in expand_hostlist(suffix)
+                          or [""]]
+    return names
+
+
+def _conf_fields(line: str) -> dict[str, str]:
+    return dict(word.split("=", 1) for word in shlex.split(line, comments=True) if "=" in word)
+
+
+def _gres_counts(text: str) -> dict[tuple[str, str | None], int]:
+    counts = {}
+    for item in filter(None, text.split(",")):
+        parts = item.split(":")
+        name, kind = parts[0], parts[1] if len(parts) == 3 else None
+        counts[(name, kind)] = int(parts[-1])
+    return counts
+
+
+# ---- the cluster: what nodes exist, and what they offer ------------------------------------------
+
+def _cluster(context: CompileContext, files: dict[str, str], problems: list[str]) -> dict[str, Node]:
+    """The nodes Slurm knows: those of Slurm inventories (the cluster's own), and those the
+    written slurm.conf lines declare, checked against what the solver knows of each node."""
+    truth = {name: c for c in context.problem.classes for name in c.node_names}
+    cluster = {}
+    for node_class in context.problem.classes:
+        inventory = context.program.inventories.get(node_class.pool)
+        if inventory is not None and inventory.format == "slurm":
+            for name in node_class.node_names:
+                cluster[name] = _true_node(node_class)
+    for name, text in sorted(files.items()):
+        if name.endswith(".conf") and "NodeName=" in text and "PartitionName=" in text:
+            _declared(text, truth, cluster, problems, name)
+    for name, text in sorted(files.items()):
+        if name.endswith(".conf") and "PartitionName=" not in text:
+            _gres_files(text, cluster, problems, name)
+    bought = {n for names in context.placement.bought.values() for n in names}
+    cloud = {n for n, node in cluster.items() if node.cloud}
+    if cloud != bought:
+        problems.append(f"CLOUD nodes {sorted(cloud)} are not the nodes bought {sorted(bought)}")
+    return cluster
+
+
+def _true_node(node_class: NodeClass) -> Node:
+    gres = {}
+    if node_class.capacity["gpu"]:
+        gres[("gpu", node_class.gres_type)] = node_class.capacity["gpu"]
+    labels = {k.removeprefix("slurm.partition.") for k in node_class.labels
+              if k.startswith("slurm.partition.")}
+    return Node(node_class.capacity["cpu"] // 1000, node_class.capacity["memory"] // MIB, gres,
+                set(node_class.features), labels)
+
+
+def _declared(text: str, truth: dict[str, NodeClass], cluster: dict[str, Node],
+              problems: list[str], file: str) -> None:
+    for line in text.splitlines():
+        fields = _conf_fields(line) if not line.lstrip().startswith("#") else {}
+        if "NodeName" in fields:
+            for name in expand_hostlist(fields["NodeName"]):
+                node = Node(int(fields.get("CPUs", 1)), int(fields.get("RealMemory", 1)),
+                            _gres_counts(fields.get("Gres", "")),
+                            set(filter(None, fields.get("Feature", "").split(","))),
+                            cloud=fields.get("State", "").upper() == "CLOUD")
+                if name in cluster:
+                    problems.append(f"{file}: node {name} is declared twice")
+                cluster[name] = node
+                _matches_machine(name, node, truth.get(name), problems, file)
+        elif "PartitionName" in fields:
+            for name in expand_hostlist(fields.get("Nodes", "")):
+                if name in cluster:
+                    cluster[name].partitions.add(fields["PartitionName"])
+
+
+def _matches_machine(name: str, node: Node, node_class: NodeClass | None, problems: list[str],
+                     file: str) -> None:
+    """A declared node must be a machine of the policy, offering no more than it has."""
+    if node_class is None:
+        problems.append(f"{file}: node {name} is no node of the policy")
+        return
+    if node.cloud != node_class.provisioned:
+        problems.append(f"{file}: node {name} is {'CLOUD' if node.cloud else 'static'}, but "
+                        f"{'is' if node_class.provisioned else 'is not'} bought capacity")
+    if node.cpus > node_class.capacity["cpu"] // 1000:
+        problems.append(f"{file}: node {name} declares {node.cpus} CPUs, the machine has "
+                        f"{node_class.capacity['cpu'] / 1000:g}")
+    if node.memory_mib > node_class.capacity["memory"] // MIB:
+        problems.append(f"{file}: node {name} declares {node.memory_mib} MiB, more than the machine")
+    accelerators = sum(node.gres.values())
+    if accelerators != node_class.capacity["gpu"]:
+        problems.append(f"{file}: node {name} declares {accelerators} accelerators, the machine "
+                        f"has {node_class.capacity['gpu']}")
+    family = node_class.accelerator.family if node_class.accelerator else None
+    wanted = {"gpu": "gpu", "trainium": "neuron", "inferentia": "neuron", "tpu": "tpu"}.get(family)
+    if accelerators and any(kind != wanted for kind, _ in node.gres):
+        problems.append(f"{file}: node {name} has {family} accelerators as GRES "
+                        f"{sorted({k for k, _ in node.gres})}, Slurm's name for them is {wanted!r}")
+
+
+def _gres_files(text: str, cluster: dict[str, Node], problems: list[str], file: str) -> None:
+    """gres.conf must give each GRES of a node as many device files as slurm.conf counts."""
+    for line in text.splitlines():
+        fields = _conf_fields(line) if not line.lstrip().startswith("#") else {}
+        if "NodeName" not in fields or "File" not in fields:
+            continue
+        files = len(expand_hostlist(fields["File"]))
+        for name in expand_hostlist(fields["NodeName"]):
+            node = cluster.get(name)
+            key = (fields.get("Name"), fields.get("Type"))
+            if node is None or node.gres.get(key) != files:
+                problems.append(f"{file}: {name} has {files} {key[0]} device files, slurm.conf "
+                                f"says {node.gres.get(key) if node else 'no such node'}")
+
+
+# ---- what each script runs ------------------------------------------------------------------------
+
+def _expected(context: CompileContext) -> dict[str, tuple[object, dict[str, int]]]:
+    """Job name -> (workload as it runs, solved tasks per node), for workloads with a command."""
+    expected = {}
+    for workload in context.placed_workloads():
+        if not workload.command:
+            continue
+        name = dns_name(workload.name if workload.option is None
+                        else f"{workload.name}-{workload.option}")
+        per_node: dict[str, int] = {}
+        for split in context.splits(workload):
+            for node, count in split.per_node.items():
+                per_node[node] = per_node.get(node, 0) + count
+        expected[name] = (workload, per_node)
+    return expected
+
+
+def _script_tasks(name: str, components: list[dict[str, str]], srun: list[str] | None, workload,
+                  cluster: dict[str, Node], problems: list[str]) -> tuple[list[Tasks], set[int]]:
+    """Each component's tasks (all of them, or none when one cannot be read), and which
+    components srun starts tasks in."""
+    tasks = []
+    for index, options in enumerate(components):
+        where = f"{name} component {index}" if len(components) > 1 else name
+        found = _component(where, options, workload, cluster, problems)
+        if found is None:
+            return [], set()
+        tasks.append(found)
+    if srun is None:
+        problems.append(f"{name}: no srun starts the tasks")
+        return tasks, set()
+    groups = next((w.split("=", 1)[1] for w in srun if w.startswith("--het-group=")), "0")
+    covered = {n for part in groups.split(",") for n in _number_range(part)}
+    if covered != set(range(len(components))):
+        problems.append(f"{name}: srun runs in het groups {sorted(covered)} of "
+                        f"{len(components)} components")
+    return tasks, covered
+
+
+def _number_range(text: str) -> range:
+    low, _, high = text.partition("-")
+    return range(int(low), int(high or low) + 1)
+
+
+def _component(where: str, options: dict[str, str], workload, cluster: dict[str, Node],
+               problems: list[str]) -> Tasks | None:
+    nodes = expand_hostlist(options.get("nodelist", ""))
+    if not nodes:
+        problems.append(f"{where}: no --nodelist: Slurm may choose any node")
+        return None
+    unknown = [n for n in nodes if n not in cluster]
+    if unknown:
+        problems.append(f"{where}: node {unknown[0]} is known to no Slurm cluster (no slurm.conf "
+                        "line declares it)")
+        return None
+    count = options.get("nodes", str(len(nodes)))
+    if count.split("-")[-1] != str(len(nodes)) or count.split("-")[0] != str(len(nodes)):
+        problems.append(f"{where}: --nodes={count} on a --nodelist of {len(nodes)}: Slurm may add nodes")
+    per_node = _tasks_per_node(where, options, len(nodes), problems)
+    if per_node is None:
+        return None
+    partition = options.get("partition")
+    outside = [n for n in nodes if partition is not None and partition not in cluster[n].partitions
+               or partition is None and cluster[n].partitions == set()]
+    if outside:
+        problems.append(f"{where}: node {outside[0]} is not in partition {partition}")
+    features = [f for f in re.split(r"[&,]", options.get("constraint", "")) if f]
+    for node in nodes:
+        missing = [f for f in features if f not in cluster[node].features]
+        if missing:
+            problems.append(f"{where}: node {node} lacks feature {missing[0]}")
+    if workload.exclusive and "exclusive" not in options:
+        problems.append(f"{where}: the workload is exclusive, the job shares its nodes")
+    cpus = int(options.get("cpus-per-task", "1"))
+    gpus, gres = _task_accelerators(where, options, per_node, workload, problems)
+    memory = _task_memory(where, options, per_node, cpus, gpus, problems)
+    tasks = Tasks(nodes, per_node, cpus, memory, gpus, gres)
+    _task_fits_workload(where, tasks, workload, problems)
+    return tasks
+
+
+def _tasks_per_node(where: str, options: dict[str, str], nodes: int,
+                    problems: list[str]) -> int | None:
+    per_node = options.get("ntasks-per-node")
+    total = options.get("ntasks")
+    if per_node is None:
+        if total is not None and nodes == 1:
+            return int(total)
+        problems.append(f"{where}: no --ntasks-per-node: Slurm decides how many tasks each node runs")
+        return None
+    if total is not None and int(total) != int(per_node) * nodes:
+        problems.append(f"{where}: --ntasks={total} with --ntasks-per-node={per_node} on {nodes} "
+                        "nodes: the tasks per node are not exact")
+        return None
+    return int(per_node)
+
+
+def _task_accelerators(where: str, options: dict[str, str], per_node: int, workload,
+                       problems: list[str]) -> tuple[int, tuple[str, str | None] | None]:
+    if "gpus-per-task" in options:
+        parts = options["gpus-per-task"].split(":")
+        gpus = int(parts[-1])
+        if options.get("gpu-bind") != f"per_task:{gpus}":
+            problems.append(f"{where}: --gpus-per-task without --gpu-bind=per_task:{gpus}: tasks "
+                            "are not bound to their own GPUs")
+        return gpus, ("gpu", parts[0] if len(parts) > 1 else None)
+    if "gres" in options:
+        ((kind, count),) = _gres_counts(options["gres"]).items() or ((None, 0),)
+        if count % per_node:
+            problems.append(f"{where}: --gres={options['gres']} per node does not divide among "
+                            f"{per_node} tasks")
+        if kind[0] == "gpu" and per_node > 1 and options.get("gpu-bind", "").split(":")[0] != "per_task":
+            problems.append(f"{where}: {per_node} tasks share the node's GPUs (no --gpu-bind=per_task)")
+        return count // per_node, kind
+    if "gpus" in options or "gpus-per-node" in options:
+        problems.append(f"{where}: GPUs requested per job or node, not per task")
+    return 0, None
+
+
+def _task_memory(where: str, options: dict[str, str], per_node: int, cpus: int, gpus: int,
+                 problems: list[str]) -> float:
+    if "mem" in options:
+        return _mib(options["mem"]) / per_node
+    if "mem-per-cpu" in options:
+        return _mib(options["mem-per-cpu"]) * cpus
+    if "mem-per-gpu" in options:
+        return _mib(options["mem-per-gpu"]) * gpus
+    problems.append(f"{where}: no memory request: a job may take all of a node's memory")
+    return 0
+
+
+def _mib(text: str) -> float:
+    match = re.fullmatch(r"(\d+)([KMGT]?)B?", text.upper())
+    if not match:
+        return 0
+    return int(match[1]) * _MEMORY_UNITS[match[2] or "M"]
+
+
+def _task_fits_workload(where: str, tasks: Tasks, workload, problems: list[str]) -> None:
+    if tasks.cpus * 1000 < workload.cpu_milli:
+        problems.append(f"{where}: a task gets {tasks.cpus} CPUs, the workload needs "
+                        f"{workload.cpu_milli / 1000:g}")
+    if tasks.memory_mib * MIB < workload.memory:
+        problems.append(f"{where}: a task gets {tasks.memory_mib:g} MiB, the workload needs "
+                        f"{math.ceil(workload.memory / MIB)}")
+    if tasks.gpus != workload.gpu_count:
+        problems.append(f"{where}: a task gets {tasks.gpus} accelerators, the workload needs "
+                        f"{workload.gpu_count}")
+
+
+def _node_totals(used: dict[str, list[tuple[str, Tasks]]], cluster: dict[str, Node]) -> list[str]:
+    """All scripts together: what they ask of a node must fit what it offers, and GPUs must be
+    of a type it has."""
+    problems = []
+    for node_name, uses in sorted(used.items()):
+        node = cluster[node_name]
+        cpus = sum(t.per_node * t.cpus for _, t in uses)
+        memory = sum(t.per_node * t.memory_mib for _, t in uses)
+        if cpus > node.cpus:
+            problems.append(f"node {node_name}: {cpus} CPUs asked, it has {node.cpus}")
+        if memory > node.memory_mib:
+            problems.append(f"node {node_name}: {memory:g} MiB asked, it has {node.memory_mib}")
+        asked: dict[str, int] = {}
+        for script, tasks in uses:
+            if not tasks.gpus:
+                continue
+            kind = tasks.gres
+            offered = [k for k in node.gres if k[0] == kind[0] and kind[1] in (None, k[1])]
+            if not offered:
+                problems.append(f"{script}: node {node_name} has no GRES {kind[0]}"
+                                f"{':' + kind[1] if kind[1] else ''}")
+            asked[kind[0]] = asked.get(kind[0], 0) + tasks.per_node * tasks.gpus
+        for kind, count in asked.items():
+            have = sum(c for k, c in node.gres.items() if k[0] == kind)
+            if count > have:
+                problems.append(f"node {node_name}: {count} {kind} asked, it has {have}")
+    return problems
+
+
+def _counts(per_node: dict[str, int]) -> str:
+    return ", ".join(f"{node} x{count}" for node, count in sorted(per_node.items()))

@@ -1,0 +1,577 @@
+"""An independent reference for `fitc solve`: random small policies and a per-node CP-SAT model.
+
+Nothing here imports `fitlang.solve` or `fitlang.model`: a `Spec` is plain data that the
+generator writes out as `.fit` text for fitc and reads itself into OR-tools CP-SAT, one
+variable per (workload, node), with every rule restated from docs/language.md:
+
+- capacity: CPU, memory and GPUs per node; a node is used when it hosts a replica; cost is the
+  price of the used (and bought) nodes.
+- eligibility: `labels`, `zones`, `residency` (the node's jurisdiction, from its region block),
+  the `gpu` block (an accelerator, `require memory >= X`, an option's model).
+- `spread T max_skew K`: over the domains of T among the nodes the workload may use (a node
+  where one replica fits and every rule of the workload allows), counts lie in
+  [least, least + K]; a domain of offers exists only where a node is bought; a node without a
+  value for T is not one the workload may use.
+- `affinity W on T`, `anti_affinity W on T`, `anti_affinity self on T`, `exclusive`, `gang`,
+  `latency`, `budget`, `buy` with `max_count`, `power_cap` per zone, accelerator `option`s.
+- priorities: when not everything fits and `allow_unplaced` is set, each priority level,
+  highest first, places as many replicas as it can (a gang whole or not at all), then the cost
+  is minimised. Without `allow_unplaced` a policy either places everything or is infeasible.
+
+`bench/differential.py` runs it on many seeds; tests/test_differential.py on a fixed few.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+ACCELERATORS = {"G80": 80, "G24": 24}  # device memory in GB
+REGIONS = {"r1": "EU", "r2": "US"}  # region code -> jurisdiction
+ROUND_TRIP = {"r1": 5, "r2": 40}  # ms from the one user location, `users`
+ZONES = {"z1": "r1", "z2": "r1", "z3": "r2"}  # zone -> region
+
+
+@dataclass
+class Pool:
+    name: str
+    count: int
+    cpu: int  # cores
+    memory: int  # GiB
+    price: int  # cents per hour
+    gpu_model: str | None = None
+    gpus: int = 0
+    zone: str | None = None
+    region: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    power: int = 0  # W
+
+
+@dataclass
+class Offer:
+    name: str
+    regions: list[str]
+    cpu: int
+    memory: int
+    price: int
+
+
+@dataclass
+class Buy:
+    offers: list[str]
+    regions: list[str] | None
+    max_count: int
+
+
+@dataclass
+class Workload:
+    name: str
+    replicas: int
+    cpu_milli: int
+    memory: int  # GiB
+    gpus: int = 0
+    gpu_min_memory: int | None = None  # GB
+    options: list[tuple[str, int]] | None = None  # (model, replicas alone)
+    labels: dict[str, str] = field(default_factory=dict)
+    zones: list[str] | None = None
+    residency: list[str] | None = None
+    priority: int = 0
+    gang: bool = False
+    exclusive: bool = False
+    spreads: list[tuple[str, int]] = field(default_factory=list)  # (topology, max_skew)
+    rules: list[tuple[str, str, bool]] = field(default_factory=list)  # (target, topology, anti)
+    latency: tuple[int, int] | None = None  # (within ms, replicas)
+
+
+@dataclass
+class Spec:
+    pools: list[Pool]
+    workloads: list[Workload]
+    offers: list[Offer] = field(default_factory=list)
+    buys: list[Buy] = field(default_factory=list)
+    budget: int | None = None  # cents per hour
+    allow_unplaced: bool = False
+    power_caps: list[tuple[str, int]] = field(default_factory=list)  # (zone, W)
+    kinds: set[str] = field(default_factory=set)  # rule kinds the policy uses, for counting
+
+
+# ---- the generator -----------------------------------------------------------------
+
+
+def generate(seed: int | random.Random) -> Spec:
+    """A random small policy; `seed` may be a `random.Random` (hypothesis draws one)."""
+    rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+    kinds = {"capacity"}
+    pools = []
+    for index in range(rng.randint(1, 3)):
+        zone = rng.choice([None, "z1", "z2", "z3"])
+        region = ZONES[zone] if zone else rng.choice([None, "r1", "r2"])
+        gpu = rng.random() < 0.3
+        pool = Pool(f"p{index}", rng.randint(1, 3), rng.choice([2, 4, 8]), rng.choice([8, 16, 32]),
+                    rng.choice([50, 100, 150, 300]), zone=zone, region=region,
+                    power=rng.choice([200, 400]))
+        if gpu:
+            pool.gpu_model, pool.gpus = rng.choice(list(ACCELERATORS)), rng.choice([1, 2])
+        if rng.random() < 0.4:
+            pool.labels = {"tier": rng.choice(["gold", "silver"])}
+        pools.append(pool)
+    offers, buys = [], []
+    if rng.random() < 0.35:
+        kinds.add("buy")
+        offers.append(Offer("o0", rng.sample(sorted(REGIONS), rng.randint(1, 2)),
+                            rng.choice([2, 4]), 16, rng.choice([80, 120, 400])))
+        buys.append(Buy(["o0"], rng.choice([None, [offers[0].regions[0]]]), rng.randint(1, 3)))
+    workloads: list[Workload] = []
+    count = rng.randint(1, 3)
+    for index in range(count):
+        workload = Workload(f"w{index}", rng.randint(1, 4), rng.choice([500, 1000, 2000, 3000]),
+                            rng.choice([1, 2, 4, 8]))
+        roll = rng.random()
+        gpu_pools = [p for p in pools if p.gpus]
+        if gpu_pools and roll < 0.35:
+            kinds.add("gpu")
+            workload.gpus = 1
+            if rng.random() < 0.5:
+                workload.gpu_min_memory = 40
+        elif gpu_pools and roll < 0.5:
+            kinds.add("options")
+            workload.gpus = 1
+            workload.options = [("G80", rng.randint(1, 2)), ("G24", rng.randint(2, 3))]
+            workload.replicas = workload.options[0][1]
+        _rules(rng, workload, workloads, kinds)
+        workloads.append(workload)
+    spec = Spec(pools, workloads, offers, buys, kinds=kinds)
+    # an option workload counts its own way when priorities decide (fitc: as its fewest
+    # replicas): the generator leaves the two apart
+    if rng.random() < 0.4 and not any(w.options for w in workloads):
+        kinds.add("allow_unplaced")
+        spec.allow_unplaced = True
+        for workload in workloads:
+            workload.priority = rng.choice([0, 5, 10])
+            if workload.priority:
+                kinds.add("priority")
+    if rng.random() < 0.2:
+        kinds.add("budget")
+        spec.budget = rng.choice([100, 200, 400])
+    zones = sorted({p.zone for p in pools if p.zone})
+    if zones and rng.random() < 0.2:
+        kinds.add("power cap")
+        spec.power_caps = [(rng.choice(zones), rng.choice([400, 800]))]
+    return spec
+
+
+def _rules(rng: random.Random, workload: Workload, earlier: list[Workload], kinds: set[str]) -> None:
+    """Rules on one workload. Option workloads take none (fitc refuses most: E0412)."""
+    if workload.options is not None:
+        return
+    if rng.random() < 0.2:
+        kinds.add("labels")
+        workload.labels = {"tier": rng.choice(["gold", "silver"])}
+    if rng.random() < 0.2:
+        kinds.add("zones")
+        workload.zones = rng.sample(sorted(ZONES), rng.randint(1, 2))
+    elif rng.random() < 0.15:
+        kinds.add("residency")
+        workload.residency = [rng.choice(["EU", "US"])]
+    if rng.random() < 0.25:
+        kinds.add("spread")
+        workload.spreads.append((rng.choice(["node", "node", "zone", "region"]), rng.randint(1, 2)))
+    targets = [w for w in earlier if w.options is None]
+    if rng.random() < 0.3:
+        anti = rng.random() < 0.6
+        target = "self" if anti and (not targets or rng.random() < 0.5) else \
+            (rng.choice(targets).name if targets else None)
+        if target is not None:
+            kinds.add("anti-affinity" if anti else "affinity")
+            workload.rules.append((target, rng.choice(["node", "zone"]), anti))
+    if rng.random() < 0.15:
+        kinds.add("gang")
+        workload.gang = True
+    if rng.random() < 0.1:
+        kinds.add("exclusive")
+        workload.exclusive = True
+    if rng.random() < 0.15:
+        kinds.add("latency")
+        workload.latency = (rng.choice([10, 50]), rng.randint(1, min(2, workload.replicas)))
+
+
+def to_fit(spec: Spec) -> str:
+    out = []
+    for model, memory in ACCELERATORS.items():
+        out.append(f"accelerator {model} {{\n  vendor = nvidia\n  memory = {memory}GB\n}}")
+    for code, jurisdiction in REGIONS.items():
+        out.append(f'region reg_{code} {{\n  code = "{code}"\n  jurisdiction = {jurisdiction}\n}}')
+    out.append('location users {\n  city = "Somewhere"\n}')
+    out.append("latency {\n  from = users\n  to = { "
+               + ", ".join(f"reg_{c}: {ms}ms" for c, ms in ROUND_TRIP.items()) + " }\n}")
+    for pool in spec.pools:
+        lines = [f"pool {pool.name} {{", f"  count = {pool.count}", f"  cpu = {pool.cpu}",
+                 f"  memory = {pool.memory}GiB", f"  price = {_money(pool.price)} USD/h",
+                 f"  power = {pool.power}W"]
+        if pool.gpus:
+            lines += ["  gpu {", f"    model = {pool.gpu_model}", f"    count = {pool.gpus}", "  }"]
+        if pool.zone:
+            lines.append(f'  zone = "{pool.zone}"')
+        if pool.region:
+            lines.append(f'  region = "{pool.region}"')
+        if pool.labels:
+            lines.append("  labels = { " + ", ".join(f'{k}: "{v}"' for k, v in pool.labels.items()) + " }")
+        out.append("\n".join(lines + ["}"]))
+    for offer in spec.offers:
+        out.append(f'offer {offer.name} {{\n  provider = aws\n  instance_type = "t.{offer.name}"\n'
+                   f"  regions = [{', '.join(_quoted(offer.regions))}]\n  cpu = {offer.cpu}\n"
+                   f"  memory = {offer.memory}GiB\n  price = {_money(offer.price)} USD/h\n}}")
+    for index, buy in enumerate(spec.buys):
+        lines = [f"buy b{index} {{", f"  offers = [{', '.join(buy.offers)}]", f"  max_count = {buy.max_count}"]
+        if buy.regions is not None:
+            lines.append(f"  regions = [{', '.join(_quoted(buy.regions))}]")
+        out.append("\n".join(lines + ["}"]))
+    for workload in spec.workloads:
+        out.append(_workload_text(workload))
+    for index, (zone, watts) in enumerate(spec.power_caps):
+        out.append(f'power_cap cap{index} {{\n  zone = "{zone}"\n  cap = {watts}W\n}}')
+    policy = []
+    if spec.budget is not None:
+        policy.append(f"  budget = {_money(spec.budget)} USD/h")
+    if spec.allow_unplaced:
+        policy.append("  allow_unplaced = true")
+    if policy:
+        out.append("policy {\n" + "\n".join(policy) + "\n}")
+    return "\n".join(out) + "\n"
+
+
+def _workload_text(workload: Workload) -> str:
+    lines = [f"workload {workload.name} {{", f"  cpu = {workload.cpu_milli}m",
+             f"  memory = {workload.memory}GiB"]
+    if workload.options is None:
+        lines.insert(1, f"  replicas = {workload.replicas}")
+    if workload.gpus:
+        lines += ["  gpu {", f"    count = {workload.gpus}"]
+        if workload.gpu_min_memory is not None:
+            lines.append(f"    require memory >= {workload.gpu_min_memory}GB")
+        for model, replicas in workload.options or []:
+            lines += [f"    option {model} {{", f"      replicas = {replicas}", "    }"]
+        lines.append("  }")
+    if workload.labels:
+        lines.append("  labels = { " + ", ".join(f'{k}: "{v}"' for k, v in workload.labels.items()) + " }")
+    if workload.zones is not None:
+        lines.append(f"  zones = [{', '.join(_quoted(workload.zones))}]")
+    if workload.residency is not None:
+        lines.append(f"  residency = [{', '.join(workload.residency)}]")
+    if workload.priority:
+        lines.append(f"  priority = {workload.priority}")
+    if workload.gang:
+        lines.append("  gang = true")
+    if workload.exclusive:
+        lines.append("  exclusive = true")
+    for topology, skew in workload.spreads:
+        lines.append(f"  spread {topology} max_skew {skew}")
+    for target, topology, anti in workload.rules:
+        lines.append(f"  {'anti_affinity' if anti else 'affinity'} {target} on {topology}")
+    if workload.latency is not None:
+        within, replicas = workload.latency
+        lines += ["  latency {", "    users = [users]", f"    within = {within}ms",
+                  f"    replicas = {replicas}", "  }"]
+    return "\n".join(lines + ["}"])
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _quoted(items: list[str]) -> list[str]:
+    return [f'"{item}"' for item in items]
+
+
+# ---- the reference model ----------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    name: str
+    cpu_milli: int
+    memory: int
+    gpus: int
+    gpu_model: str | None
+    zone: str | None
+    region: str | None
+    labels: dict[str, str]
+    price: int
+    power: int
+    buy: int | None = None  # the index of the `buy` block it would be bought through
+
+    def topology(self, key: str) -> str | None:
+        return {"node": self.name, "zone": self.zone, "region": self.region}[key]
+
+
+@dataclass
+class Answer:
+    feasible: bool  # every replica placed (or, with allow_unplaced, an answer at all)
+    cost: Fraction | None = None  # USD/h
+    placed_by_level: dict[int, int] = field(default_factory=dict)
+    # (workload, option or None, node) -> replicas
+    placement: dict[tuple[str, str | None, str], int] = field(default_factory=dict)
+    bought: list[str] = field(default_factory=list)
+    decided: bool = True  # False when CP-SAT ran out of time
+
+
+def nodes_of(spec: Spec) -> list[Node]:
+    nodes = [Node(f"{p.name}-{i}", p.cpu * 1000, p.memory, p.gpus, p.gpu_model, p.zone, p.region,
+                  dict(p.labels), p.price, p.power)
+             for p in spec.pools for i in range(p.count)]
+    for index, buy in enumerate(spec.buys):
+        for offer in (o for o in spec.offers if o.name in buy.offers):
+            for region in offer.regions:
+                if buy.regions is None or region in buy.regions:
+                    nodes += [Node(f"{offer.name}-{region}-{i}", offer.cpu * 1000, offer.memory, 0,
+                                   None, None, region, {}, offer.price, 0, index)
+                              for i in range(buy.max_count)]
+    return nodes
+
+
+def _may_use(workload: Workload, node: Node, model: str | None) -> bool:
+    """Every hard rule of the workload on the node, and room for one replica."""
+    if any(node.labels.get(k) != v for k, v in workload.labels.items()):
+        return False
+    if workload.zones is not None and node.zone not in workload.zones:
+        return False
+    if workload.residency is not None and REGIONS.get(node.region) not in workload.residency:
+        return False
+    if workload.gpus:
+        if node.gpu_model is None or node.gpus < workload.gpus:
+            return False
+        if workload.gpu_min_memory is not None and ACCELERATORS[node.gpu_model] < workload.gpu_min_memory:
+            return False
+        if model is not None and node.gpu_model != model:
+            return False
+    topologies = [t for t, _ in workload.spreads] + [t for _, t, _ in workload.rules]
+    if any(t != "node" and node.topology(t) is None for t in topologies):
+        return False
+    return workload.cpu_milli <= node.cpu_milli and workload.memory <= node.memory
+
+
+def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
+    from ortools.sat.python import cp_model
+
+    nodes = nodes_of(spec)
+    model = cp_model.CpModel()
+    used = {n.name: model.NewBoolVar(f"used[{n.name}]") for n in nodes}
+    # demands: (workload, option model or None, replicas bound)
+    demands = [(w, m, r) for w in spec.workloads for m, r in (w.options or [(None, w.replicas)])]
+    x: dict[tuple[str, str | None, str], object] = {}
+    hosts: dict[tuple[str, str], object] = {}  # (workload, node) -> bool: runs there
+    placed: dict[tuple[str, str | None], object] = {}
+    for workload, option, bound in demands:
+        terms = []
+        for node in nodes:
+            if _may_use(workload, node, option):
+                var = model.NewIntVar(0, bound, f"x[{workload.name},{option},{node.name}]")
+                model.Add(var <= bound * used[node.name])
+                x[workload.name, option, node.name] = var
+                terms.append(var)
+        placed[workload.name, option] = model.NewIntVar(0, bound, f"p[{workload.name},{option}]")
+        model.Add(placed[workload.name, option] == sum(terms))
+    for workload in spec.workloads:
+        for node in nodes:
+            mine = [x[k] for k in x if k[0] == workload.name and k[2] == node.name]
+            if mine:
+                flag = model.NewBoolVar(f"h[{workload.name},{node.name}]")
+                model.Add(sum(mine) >= 1).OnlyEnforceIf(flag)
+                model.Add(sum(mine) == 0).OnlyEnforceIf(flag.Not())
+                hosts[workload.name, node.name] = flag
+    for node in nodes:
+        here = [(w, var) for (w, _, n), var in x.items() if n == node.name]
+        by_name = {w.name: w for w in spec.workloads}
+        model.Add(sum(by_name[w].cpu_milli * v for w, v in here) <= node.cpu_milli)
+        model.Add(sum(by_name[w].memory * v for w, v in here) <= node.memory)
+        model.Add(sum(by_name[w].gpus * v for w, v in here) <= node.gpus)
+        model.Add(used[node.name] <= sum(v for _, v in here))  # used means it hosts something
+    whole = _counts(spec, model, placed)
+    _rules_between(spec, model, nodes, x, hosts, used)
+    _limits(spec, model, nodes, used)
+    cost = sum(n.price * used[n.name] for n in nodes)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    solver.parameters.max_time_in_seconds = time_limit
+    levels = sorted({w.priority for w in spec.workloads}, reverse=True)
+    answer = Answer(True)
+    if spec.allow_unplaced:
+        for level in levels:
+            amount = sum(whole[w.name] for w in spec.workloads if w.priority == level)
+            model.Maximize(amount)
+            status = solver.Solve(model)
+            if status != cp_model.OPTIMAL:
+                return Answer(False, decided=status == cp_model.INFEASIBLE)
+            best = round(solver.ObjectiveValue())
+            model.Add(amount >= best)
+            answer.placed_by_level[level] = best
+    else:
+        for workload in spec.workloads:
+            model.Add(whole[workload.name] == _full(workload))
+    model.Minimize(cost)
+    status = solver.Solve(model)
+    if status != cp_model.OPTIMAL:
+        return Answer(False, decided=status == cp_model.INFEASIBLE)
+    answer.cost = Fraction(round(solver.ObjectiveValue()), 100)
+    answer.placement = {k: solver.Value(v) for k, v in x.items() if solver.Value(v)}
+    answer.bought = [n.name for n in nodes if n.buy is not None and solver.Value(used[n.name])]
+    if not spec.allow_unplaced:
+        answer.placed_by_level = {level: sum(_full(w) for w in spec.workloads if w.priority == level)
+                                  for level in levels}
+    return answer
+
+
+def _full(workload: Workload) -> int:
+    return workload.replicas if workload.options is None else 1
+
+
+def _counts(spec: Spec, model, placed) -> dict[str, object]:
+    """Per workload, what counts as placed: its replicas (a gang all or none); an option
+    workload counts 1 once its options deliver the work, and places nothing otherwise."""
+    whole = {}
+    for workload in spec.workloads:
+        if workload.options is None:
+            count = placed[workload.name, None]
+            if workload.gang:
+                switch = model.NewBoolVar(f"g[{workload.name}]")
+                model.Add(count == workload.replicas * switch)
+            whole[workload.name] = count
+            continue
+        # option m alone needs r_m replicas: sum over options of placed_m / r_m >= 1
+        common = 1
+        for _, replicas in workload.options:
+            common = common * replicas // _gcd(common, replicas)
+        met = model.NewBoolVar(f"m[{workload.name}]")
+        model.Add(sum(placed[workload.name, m] * (common // r) for m, r in workload.options)
+                  >= common * met)
+        for m, r in workload.options:
+            model.Add(placed[workload.name, m] <= r * met)
+        whole[workload.name] = met
+    return whole
+
+
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def _rules_between(spec: Spec, model, nodes: list[Node], x, hosts, used) -> None:
+    by_name = {w.name: w for w in spec.workloads}
+    for workload in spec.workloads:
+        mine = {n: v for (w, _, n), v in x.items() if w == workload.name}
+        for topology, skew in workload.spreads:
+            domains: dict[str, list[str]] = {}
+            for node in nodes:
+                if node.name in mine:
+                    domains.setdefault(node.topology(topology), []).append(node.name)
+            least = model.NewIntVar(0, workload.replicas, f"least[{workload.name},{topology}]")
+            for members in domains.values():
+                count = sum(mine[n] for n in members)
+                model.Add(count <= least + skew)
+                bought = [n for n in members if _node(nodes, n).buy is not None]
+                if len(bought) < len(members):  # nodes of its own: the domain exists
+                    model.Add(count >= least)
+                else:  # only offers: a domain once a node is bought there
+                    exists = model.NewBoolVar(f"exists[{workload.name},{members[0]}]")
+                    model.AddMaxEquality(exists, [used[n] for n in members])
+                    model.Add(count >= least).OnlyEnforceIf(exists)
+        for target, topology, anti in workload.rules:
+            other = workload.name if target == "self" else target
+            if target == "self":
+                domains = {}
+                for node in nodes:
+                    if node.name in mine:
+                        domains.setdefault(node.topology(topology), []).append(mine[node.name])
+                for members in domains.values():
+                    model.Add(sum(members) <= 1)
+                continue
+            for domain, mine_in, theirs_in in _by_domain(nodes, hosts, workload.name, other, topology):
+                if not mine_in:
+                    continue
+                me = _any(model, mine_in, f"in[{workload.name},{domain}]")
+                them = _any(model, theirs_in, f"in[{other},{domain}]")
+                if anti:
+                    model.Add(me + them <= 1)
+                else:
+                    model.Add(me <= them)
+        if workload.exclusive:
+            for node in nodes:
+                if (workload.name, node.name) not in hosts:
+                    continue
+                for name in by_name:
+                    if name != workload.name and (name, node.name) in hosts:
+                        model.Add(hosts[workload.name, node.name] + hosts[name, node.name] <= 1)
+        if workload.latency is not None:
+            within, needed = workload.latency
+            reach = [v for (w, _, n), v in x.items() if w == workload.name
+                     and ROUND_TRIP.get(_node(nodes, n).region, 10 ** 9) <= within]
+            anything = model.NewBoolVar(f"any[{workload.name}]")
+            everything = [v for (w, _, _), v in x.items() if w == workload.name]
+            model.Add(sum(everything) >= 1).OnlyEnforceIf(anything)
+            model.Add(sum(everything) == 0).OnlyEnforceIf(anything.Not())
+            model.Add(sum(reach) >= needed).OnlyEnforceIf(anything)
+
+
+def _node(nodes: list[Node], name: str) -> Node:
+    return next(n for n in nodes if n.name == name)
+
+
+def _by_domain(nodes, hosts, mine: str, theirs: str, topology: str):
+    domains: dict[str, tuple[list, list]] = {}
+    for node in nodes:
+        value = node.topology(topology)
+        if value is None:
+            continue
+        entry = domains.setdefault(value, ([], []))
+        if (mine, node.name) in hosts:
+            entry[0].append(hosts[mine, node.name])
+        if (theirs, node.name) in hosts:
+            entry[1].append(hosts[theirs, node.name])
+    return [(d, a, b) for d, (a, b) in sorted(domains.items())]
+
+
+def _any(model, flags: list, name: str):
+    if not flags:
+        return 0
+    switch = model.NewBoolVar(name)
+    model.AddMaxEquality(switch, flags)
+    return switch
+
+
+def _limits(spec: Spec, model, nodes: list[Node], used) -> None:
+    if spec.budget is not None:
+        model.Add(sum(n.price * used[n.name] for n in nodes) <= spec.budget)
+    for index, buy in enumerate(spec.buys):
+        model.Add(sum(used[n.name] for n in nodes if n.buy == index) <= buy.max_count)
+    for zone, watts in spec.power_caps:
+        model.Add(sum(n.power * used[n.name] for n in nodes if n.zone == zone) <= watts)
+
+
+def placement_json(spec: Spec, answer: Answer) -> dict:
+    """The reference's placement in the JSON contract of `fitc solve`, for `fitc verify`."""
+    assignments, numbered = [], {}
+    for (workload, option, node), amount in sorted(answer.placement.items(), key=str):
+        for _ in range(amount):
+            replica = numbered.get((workload, option), 0)
+            numbered[workload, option] = replica + 1
+            item = {"workload": workload, "replica": replica, "node": node}
+            if option is not None:
+                item["option"] = option
+            assignments.append(item)
+    unplaced = []
+    for workload in spec.workloads:
+        if workload.options is None:
+            placed = numbered.get((workload.name, None), 0)
+            unplaced += [{"workload": workload.name, "replica": r, "reason": "reference"}
+                         for r in range(placed, workload.replicas)]
+        elif not any(numbered.get((workload.name, m)) for m, _ in workload.options):
+            model, replicas = workload.options[0]
+            unplaced += [{"workload": workload.name, "option": model, "replica": r,
+                          "reason": "reference"} for r in range(replicas)]
+    value = float(answer.cost) if answer.cost is not None else None
+    return {"status": "optimal", "objective": {"name": "cost", "value": value, "lower_bound": value},
+            "nodes": [{"name": name, "provisioned": True} for name in answer.bought],
+            "assignments": assignments, "unplaced": unplaced}
