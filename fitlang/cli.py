@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="why no placement exists, and repairs")
     explain.add_argument("file", metavar="FILE")
+    explain.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                         help="to decide and find the conflict (default: 30)")
+    explain.add_argument("--repair-budget", type=_positive_float, metavar="SECONDS",
+                         help="to find and check repairs, after the conflict (default: 10)")
     _diagnostic_options(explain)
     explain.set_defaults(run=_run_explain)
 
@@ -174,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unrecognized arguments: {' '.join(extra)}")
         _use_color(getattr(arguments, "color", "auto"))
         code = arguments.run(arguments)
-        sys.stdout.flush()  # a reader that went away shows here, inside the handlers below
+        if not sys.stdout.closed:  # the language server closes it on `exit`
+            sys.stdout.flush()  # a reader that went away shows here, inside the handlers below
         return code
     except UsageError as error:
         print(f"fitc: error: {error}", file=sys.stderr)
@@ -543,14 +548,14 @@ def _proven_infeasible(problem, root_path: str) -> list[Diagnostic]:
     """The solver proved that no placement meets every hard rule: the explanation of the
     conflict, or, where it names none, the proven verdict alone (never "in the time allowed")."""
     from fitlang import messages as msg
+    from fitlang.solve.explain import explain, explanation_diagnostics
 
-    explained = _explanation_diagnostics(problem, root_path)
-    if any(d.code == "E0501" and "time allowed" not in d.message for d in explained):
-        return explained
-    rest = [d for d in explained if d.code != "E0501"]
+    explanation = explain(problem)
+    if explanation.outcome == "conflict":
+        return explanation_diagnostics(problem, root_path, explanation=explanation)
     return [msg.NoPlacement.at(root_path, _first_span(),
                                detail="no placement meets every hard rule (the solver proved it); "
-                                      "no smaller conflict was named")] + rest
+                                      "no smaller conflict was named")]
 
 
 def _unplaced_warnings(problem, placement) -> list[Diagnostic]:
@@ -654,19 +659,31 @@ def _first_span():
 
 
 def _run_explain(arguments: argparse.Namespace) -> int:
+    """The explanation is the output (stdout); the diagnostics go where they always go."""
+    import json
+
+    from fitlang.solve.explain import (REPAIR_SECONDS, explain, explanation_diagnostics,
+                                       explanation_json, explanation_text)
+
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    from fitlang.solve.explain import explain
-
-    if explain(problem).feasible:
-        emit(diagnostics, arguments.format, sources)
+    explanation = explain(problem, arguments.time_limit or 30.0,
+                          arguments.repair_budget or REPAIR_SECONDS)
+    found = explanation_diagnostics(problem, result.program.path, explanation=explanation,
+                                    for_solve=False)
+    everything = diagnostics + found
+    if arguments.format == "json":
+        document = explanation_json(explanation)
+        document["diagnostics"] = json.loads(render(everything, "json", sources))
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        emit(everything, arguments.format, sources)
         if arguments.format == "human":
-            print("every replica can be placed: no conflict to explain")
+            sys.stdout.write(explanation_text(explanation))
+    if explanation.outcome == "feasible":
         return exit_code(diagnostics, arguments.fail_level)
-    diagnostics += _explanation_diagnostics(problem, result.program.path)
-    emit(diagnostics, arguments.format, sources)
     return EXIT_ERRORS
 
 
@@ -765,7 +782,8 @@ def _fidelity_diagnostics(program, problem, document: dict, target: str,
 def entry() -> None:
     """The `fitc` program: `main` with Ctrl-C handled for a whole process (tests that call
     `main` in-process keep their own)."""
-    _stop_at_once_on_ctrl_c()
+    if "lsp" not in sys.argv[1:2]:  # the language server keeps its own loop and exit codes
+        _stop_at_once_on_ctrl_c()
     sys.exit(main())
 
 

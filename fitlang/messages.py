@@ -407,6 +407,29 @@ class PlacementFileError(Message):
     fix = "Give the JSON that `fitc solve --format json` prints."
 
 
+class ExplainedConflict(Message):
+    code = "E0510"
+    summary = "no placement exists: these rules conflict"
+    template = "{detail}"
+    fix = ("Apply one of the repairs `fitc explain` prints (each was checked by solving the "
+           "repaired policy), or change another rule of the conflict.")
+
+
+class ExplainUndecided(Message):
+    code = "E0511"
+    summary = "explain could not decide in the time allowed"
+    template = "{detail}"
+    fix = "Run `fitc explain --time-limit SECONDS` with more time; the message says what was tried."
+
+
+class PlacementExists(Message):
+    code = "W0505"
+    summary = "every replica can be placed: no conflict to explain"
+    template = "{detail}"
+    severity = Severity.NOTE
+    fix = "Nothing to repair: `fitc solve` finds the placement."
+
+
 class PlacementUndecided(Message):
     code = "E0506"
     summary = "no verdict within the time allowed"

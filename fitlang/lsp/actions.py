@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 
 from lsprotocol import types
 
@@ -12,27 +13,43 @@ from fitlang.lsp.positions import LineIndex
 _DID_YOU_MEAN = re.compile(r"did you mean `([^`]+)`\?$")
 
 
-def quick_fixes(uri: str, index: LineIndex, diagnostics: list[types.Diagnostic]
-                ) -> list[types.CodeAction]:
+HARDWARE_KINDS = ("accelerator", "offer")
+MAX_CANDIDATES = 4
+
+
+@dataclass
+class _Fix:
+    title: str
+    edit: types.TextEdit
+    risky: bool  # it changes a hardware model or a number: never applied by one keystroke
+
+
+def quick_fixes(uri: str, index: LineIndex, diagnostics: list[types.Diagnostic],
+                hardware: dict[str, str] | None = None) -> list[types.CodeAction]:
+    """The fixes of each diagnostic; `hardware` names the accelerators and offers in scope
+    (name -> kind), whose misspellings get the close candidates of the same family."""
     actions = []
     for diagnostic in diagnostics:
-        edits = _fix_edits(index, diagnostic)
-        for title, edit in edits:
+        fixes = _fixes(index, diagnostic, hardware or {})
+        for fix in fixes:
             actions.append(types.CodeAction(
-                title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
-                is_preferred=len(edits) == 1,
-                edit=types.WorkspaceEdit(changes={uri: [edit]})))
+                title=fix.title, kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
+                is_preferred=len(fixes) == 1 and not fix.risky,
+                edit=types.WorkspaceEdit(changes={uri: [fix.edit]})))
     return actions
 
 
-def _fix_edits(index: LineIndex, diagnostic: types.Diagnostic) -> list[tuple[str, types.TextEdit]]:
+def _fixes(index: LineIndex, diagnostic: types.Diagnostic, hardware: dict[str, str]
+           ) -> list[_Fix]:
     found = []
     data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
     for fix in data.get("fixes", []) or []:
         try:
             start = types.Position(**fix["range"]["start"])
             end = types.Position(**fix["range"]["end"])
-            found.append((fix["title"], types.TextEdit(types.Range(start, end), fix["text"])))
+            current = index.text[index.offset(start):index.offset(end)]
+            found.append(_Fix(fix["title"], types.TextEdit(types.Range(start, end), fix["text"]),
+                              _changes_number(current, fix["text"])))
         except (KeyError, TypeError):
             continue
     match = _DID_YOU_MEAN.search(diagnostic.message)
@@ -46,38 +63,111 @@ def _fix_edits(index: LineIndex, diagnostic: types.Diagnostic) -> list[tuple[str
     if " " in suggestion:  # `anti_affinity self` for `affinity self`: change the keyword
         words = suggestion.split()
         before = index.text[:start]
-        keyword = re.search(r"([A-Za-z_]+)\s+$", before)
+        keyword = re.search(r"([A-Za-z_]+)\s+$", before[-200:])
         if keyword is None or words[-1] != current or len(words) != 2:
             return found
-        edit_range = types.Range(index.position_at(keyword.start(1)),
-                                 index.position_at(keyword.end(1)))
-        found.append((f"Change to `{suggestion}`", types.TextEdit(edit_range, words[0])))
+        keyword_start = start - len(before[-200:]) + keyword.start(1)
+        edit_range = types.Range(index.position_at(keyword_start),
+                                 index.position_at(keyword_start + len(keyword.group(1))))
+        found.append(_Fix(f"Change to `{suggestion}`", types.TextEdit(edit_range, words[0]),
+                          False))
         return found
-    text = f'"{suggestion}"' if current.startswith('"') else suggestion
-    found.append((f"Change to `{suggestion}`", types.TextEdit(diagnostic.range, text)))
+    quoted = current.startswith('"')
+    kind = hardware.get(suggestion) or ("accelerator" if diagnostic.code == "E0203" else None)
+    if kind in HARDWARE_KINDS:
+        typed = current.strip('"')
+        candidates = hardware_candidates(typed, [n for n, k in hardware.items() if k == kind]) \
+            or [suggestion]
+    else:
+        candidates = [suggestion]
+    for candidate in candidates:
+        text = f'"{candidate}"' if quoted else candidate
+        found.append(_Fix(f"Change to `{candidate}`", types.TextEdit(diagnostic.range, text),
+                          kind in HARDWARE_KINDS or _changes_number(current, candidate)))
     return found
+
+
+def family(name: str) -> str:
+    """A model's family: its letters and the digits after them (`H100` of `H100_80GB`,
+    `A10` of `A10G`, `MI300` of `MI300X`), in upper case."""
+    found = re.match(r"[A-Za-z]+\d*", name)
+    return (found.group() if found else name).upper()
+
+
+def hardware_candidates(typed: str, names: list[str]) -> list[str]:
+    """The names `typed` may have meant, best first: those of its family when there are
+    any (so `H100_80GB` never becomes `A100_80GB`, nor `A100` `A10`), else the close ones."""
+    def closeness(name: str) -> float:
+        return difflib.SequenceMatcher(None, typed.upper(), name.upper()).ratio()
+
+    same = [name for name in names if family(name) == family(typed) and name != typed]
+    if not same:
+        same = difflib.get_close_matches(typed, names, n=MAX_CANDIDATES, cutoff=0.6)
+    return sorted(same, key=lambda name: (-closeness(name), name))[:MAX_CANDIDATES]
+
+
+def _changes_number(current: str, replacement: str) -> bool:
+    return re.findall(r"\d+", current) != re.findall(r"\d+", replacement)
+
+
+DIFF_LIMIT = 2_000  # lines: past this, a region whose line count changed is one edit
 
 
 def text_edits(index: LineIndex, new_text: str) -> list[types.TextEdit]:
     """The edits that turn the document into `new_text`, line by line (so that the cursor
-    and folds stay where they were outside the lines that change)."""
+    and folds stay where they were outside the lines that change). Linear in the usual
+    case: the lines the two texts share at both ends are skipped, and a middle with as many
+    lines on both sides is compared line by line; difflib only for a small middle whose
+    line count changed."""
     old_lines = index.text.split("\n")
     new_lines = new_text.split("\n")
     if old_lines == new_lines:
         return []
-    edits = []
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
+    head = 0
+    while head < min(len(old_lines), len(new_lines)) and old_lines[head] == new_lines[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old_lines), len(new_lines)) - head \
+            and old_lines[-1 - tail] == new_lines[-1 - tail]:
+        tail += 1
+    old_end, new_end = len(old_lines) - tail, len(new_lines) - tail
+    if old_end - head == new_end - head:
+        runs = _changed_runs(old_lines, new_lines, head, old_end)
+    elif max(old_end, new_end) - head <= DIFF_LIMIT:
+        matcher = difflib.SequenceMatcher(None, old_lines[head:old_end], new_lines[head:new_end],
+                                          autojunk=False)
+        runs = [(head + i1, head + i2, head + j1, head + j2)
+                for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+    else:
+        runs = [(head, old_end, head, new_end)]
+    return [_edit(index, old_lines, new_lines, *run) for run in runs]
+
+
+def _changed_runs(old_lines: list[str], new_lines: list[str], start: int, end: int
+                  ) -> list[tuple[int, int, int, int]]:
+    """Runs of lines that differ, where both sides have the same lines in between."""
+    runs = []
+    line = start
+    while line < end:
+        if old_lines[line] == new_lines[line]:
+            line += 1
             continue
-        if i2 < len(old_lines):  # whole lines, each with its newline
-            edit_range = types.Range(index.position(i1 + 1, 1), index.position(i2 + 1, 1))
-            replacement = "".join(line + "\n" for line in new_lines[j1:j2])
-        elif i1 == 0:  # everything
-            edit_range = types.Range(types.Position(0, 0), index.end())
-            replacement = "\n".join(new_lines[j1:j2])
-        else:  # up to the end, which has no newline: start after the line before
-            edit_range = types.Range(index.position(i1, len(old_lines[i1 - 1]) + 1), index.end())
-            replacement = "".join("\n" + line for line in new_lines[j1:j2])
-        edits.append(types.TextEdit(edit_range, replacement))
-    return edits
+        first = line
+        while line < end and old_lines[line] != new_lines[line]:
+            line += 1
+        runs.append((first, line, first, line))
+    return runs
+
+
+def _edit(index: LineIndex, old_lines: list[str], new_lines: list[str],
+          i1: int, i2: int, j1: int, j2: int) -> types.TextEdit:
+    if i2 < len(old_lines):  # whole lines, each with its newline
+        edit_range = types.Range(index.position(i1 + 1, 1), index.position(i2 + 1, 1))
+        replacement = "".join(line + "\n" for line in new_lines[j1:j2])
+    elif i1 == 0:  # everything
+        edit_range = types.Range(types.Position(0, 0), index.end())
+        replacement = "\n".join(new_lines[j1:j2])
+    else:  # up to the end, which has no newline: start after the line before
+        edit_range = types.Range(index.position(i1, len(old_lines[i1 - 1]) + 1), index.end())
+        replacement = "".join("\n" + line for line in new_lines[j1:j2])
+    return types.TextEdit(edit_range, replacement)

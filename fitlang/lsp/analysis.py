@@ -95,14 +95,29 @@ def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = Non
     if text is None:
         text = result.root.text
     analysis = Analysis(resolved, text, result)
-    diagnostics = list(result.diagnostics)
-    if warnings and not result.has_errors:
-        diagnostics += _rule_warnings(analysis)
-    by_display = {m.path: m.resolved for m in workspace.modules.values()}
-    for diagnostic in diagnostics:
-        target = by_display.get(diagnostic.path, resolved)
-        analysis.diagnostics.setdefault(target, []).append(diagnostic)
+    analysis.diagnostics = by_file(analysis, result.diagnostics)
+    if warnings:
+        for path, found in rule_warnings_by_file(analysis).items():
+            analysis.diagnostics.setdefault(path, []).extend(found)
     return analysis
+
+
+def by_file(analysis: Analysis, diagnostics: list[Diagnostic]) -> dict[Path, list[Diagnostic]]:
+    """Diagnostics by the resolved path of the file they are in."""
+    by_display = {m.path: m.resolved for m in analysis.workspace.modules.values()}
+    found: dict[Path, list[Diagnostic]] = {}
+    for diagnostic in diagnostics:
+        found.setdefault(by_display.get(diagnostic.path, analysis.path), []).append(diagnostic)
+    return found
+
+
+def rule_warnings_by_file(analysis: Analysis) -> dict[Path, list[Diagnostic]]:
+    """The solver-free rule warnings (W01xx) of a check without errors, by file. They need
+    the placement problem built, which costs more than the check itself: the server shows
+    the check's diagnostics first and these right after."""
+    if analysis.has_errors:
+        return {}
+    return by_file(analysis, _rule_warnings(analysis))
 
 
 def _rule_warnings(analysis: Analysis) -> list[Diagnostic]:

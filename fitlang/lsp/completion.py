@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from lsprotocol import types
@@ -24,7 +25,7 @@ from fitlang.syntax.parser import parse_source
 K = types.CompletionItemKind
 
 _TOKEN = re.compile(r'''
-    (?P<string>"(?:[^"\\\n]|\\.)*"?)
+    (?P<string>"[^"\\\n]*(?:\\.[^"\\\n]*)*"?)
   | (?P<comment>(?:\#|//)[^\n]*)
   | (?P<block>/\*[\s\S]*?(?:\*/|$))
   | (?P<number>(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)
@@ -64,6 +65,7 @@ class Context:
     in_comment: bool = False
     after_number: bool = False  # the word is a unit being typed after a number
     qualifier: str | None = None  # `x.` before the word
+    truncated: bool = False  # the declaration is too long to read back to its start
 
     @property
     def frame(self) -> _Frame:
@@ -74,12 +76,48 @@ class Context:
         return [f.kind for f in self.frames[1:] if f.kind is not None]
 
 
+# How far back completion reads: the declaration around the cursor, but never more than
+# these many lines or characters (a declaration is rarely longer), so that a completion
+# costs the same in a 100-line file and behind a 2 MB string.
+WINDOW_LINES = 300
+WINDOW_CHARS = 64_000
+WORD_LIMIT = 256  # the longest partial word looked at: a longer run is no name being typed
+_CONTINUATIONS = ("and", "or", "not", "in", "as")  # may start a line inside a declaration
+
+
+def window_start(text: str, offset: int) -> int | None:
+    """Where the top-level declaration around `offset` starts (a line that starts with a
+    letter, as the parser's recovery and the incremental parse cut a file), or None when it
+    is further back than the bounds above."""
+    floor = max(0, offset - WINDOW_CHARS)
+    line_start = text.rfind("\n", 0, offset) + 1
+    for _ in range(WINDOW_LINES):
+        if _starts_declaration(text, line_start) or line_start == 0:
+            return line_start if line_start >= floor else None
+        if line_start <= floor:
+            return None
+        line_start = text.rfind("\n", 0, line_start - 1) + 1
+    return None
+
+
+def _starts_declaration(text: str, line_start: int) -> bool:
+    first = text[line_start:line_start + 1]
+    if not (first.isascii() and (first.isalpha() or first == "_")):
+        return False
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[line_start:line_start + WORD_LIMIT])
+    return word is None or word.group() not in _CONTINUATIONS
+
+
 def context(text: str, offset: int) -> Context:
-    before = text[:offset]
+    start = window_start(text, offset)
+    truncated = start is None
+    if truncated:  # no context to go on: only the partial word, for the replaced range
+        start = max(0, offset - WORD_LIMIT)
+    before = text[start:offset]
     frames = [_Frame(None)]
     in_string = in_comment = False
     line_begin, first_on_line = 0, True
-    for match in _TOKEN.finditer(before):
+    for match in _TOKEN.finditer("" if truncated else before):
         kind = match.lastgroup
         value = match.group()
         frame = frames[-1]
@@ -139,20 +177,25 @@ def context(text: str, offset: int) -> Context:
             frame.seen.add(value)
             frame.indent = match.start() - line_begin
         frame.statement.append(value)
-    context = Context(frames, "", offset)
+    context = Context(frames, "", offset, truncated=truncated)
     context.in_string, context.in_comment = in_string, in_comment
-    word = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", before)
+    # the searches below are anchored at the end: on a bounded tail, so that a long run of
+    # name characters before the cursor costs nothing
+    tail_start = max(0, len(before) - WORD_LIMIT)
+    word = re.search(r"[A-Za-z_][A-Za-z0-9_]*\Z", before[tail_start:])
     frame = frames[-1]
+    partial_at = len(before)
     if word is not None and not in_string and not in_comment:
-        context.partial, context.partial_start = word.group(), word.start()
+        partial_at = tail_start + word.start()
+        context.partial, context.partial_start = word.group(), start + partial_at
         if frame.statement and frame.statement[-1] == word.group():
             frame.statement.pop()
             if not frame.statement and word.group() in frame.seen:
                 frame.seen.discard(word.group())
-    head = before[: context.partial_start]
-    if re.search(r"\d[ \t]?$", head) and not re.search(r"[A-Za-z_]\w*$", head.rstrip()):
+    head = before[max(0, partial_at - WORD_LIMIT): partial_at]
+    if re.search(r"\d[ \t]?\Z", head) and not re.search(r"[A-Za-z_]\w*\Z", head.rstrip()):
         context.after_number = True
-    qualified = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*\.$", head)
+    qualified = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*\.\Z", head)
     if qualified is not None:
         context.qualifier = qualified.group(1)
         if frame.statement[-2:] == [qualified.group(1), "."]:
@@ -173,17 +216,20 @@ class Completer:
     # edited (and so dropped by the parser's recovery) come from it
     parsed_whole: Analysis | None = None
 
+    @cached_property
+    def ctx(self) -> Context:
+        return context(self.text, self.offset)
+
     def replace_from(self) -> int:
         """Where the text the items replace starts: the partial word, or in a string its
         contents so far."""
-        ctx = context(self.text, self.offset)
-        if ctx.in_string:
+        if self.ctx.in_string:
             return self.text.rfind('"', 0, self.offset) + 1
-        return ctx.partial_start
+        return self.ctx.partial_start
 
     def items(self) -> list[types.CompletionItem]:
-        ctx = context(self.text, self.offset)
-        if ctx.in_comment:
+        ctx = self.ctx
+        if ctx.in_comment or ctx.truncated:
             return []
         if ctx.in_string:
             statement = ctx.frame.statement

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from lark import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from pathlib import Path
 
 from fitlang.check.loader import SourceModule, Workspace
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Module, Span
-from fitlang.syntax.parser import ParseResult, parse_source
+from fitlang.syntax.parser import ParseResult, parse_source, parse_whole
 
 _CUT = re.compile(r"^(?!(?:and|or|not|in|as)(?![A-Za-z0-9_]))[A-Za-z_]", re.MULTILINE)
 _JOIN_LIMIT = 4  # pieces a failing piece may be joined with before the whole file is parsed
@@ -87,10 +89,18 @@ def _shift(decls: list, lines: int, chars: int) -> None:
                 stack.append(value)
 
 
-def _may_continue(parsed: ParseResult, source: str) -> bool:
-    """Whether the piece failed only because it goes on in the next one: a bracket left open
+def _may_continue(error: UnexpectedInput, source: str) -> bool:
+    """Whether a piece failed only because it goes on in the next one: a bracket left open
     (a block with lines in column 1 inside it) or a block comment."""
-    return parsed.diagnostics[0].code == "E0004" or "/*" in source
+    return isinstance(error, UnexpectedEOF) or "/*" in source or (
+        isinstance(error, UnexpectedToken) and error.token.type == "$END")
+
+
+def _blank_before(text: str, start: int) -> str:
+    """`text` with everything before `start` turned into spaces (newlines kept), so that
+    the parse of the rest reports the positions of the whole text."""
+    blank = re.sub(r"[^\n]+", lambda run: " " * len(run.group()), text[:start])
+    return blank + text[start:]
 
 
 class ParseCache:
@@ -115,35 +125,70 @@ class ParseCache:
             return parse_source(text, path)
         old = self._pieces.get(path, {})
         new: dict[str, _Piece] = {}
+        # the parser's own recovery, each of its parses done piece by piece
+        result = parse_source(text, path, lambda current: self._parse_pieces(current, old, new))
+        self._pieces[path] = new
+        return result
+
+    def _parse_pieces(self, text: str, old: dict[str, _Piece], new: dict[str, _Piece]
+                      ) -> tuple[list, list]:
+        """What `parse_whole(text)` returns (or raises), from the pieces of `text`."""
         decls: list = []
         comments: list = []
+        used: set[str] = set()
         bounds = pieces(text) + [(len(text), 0)]
         index = 0
+        last = (0, 0, 0)  # where the last piece with declarations starts; what came before it
         while index < len(bounds) - 1:
             start, line = bounds[index]
             piece = None
             for joined in range(index + 1, min(index + 1 + _JOIN_LIMIT, len(bounds))):
                 source = text[start:bounds[joined][0]]
-                piece = None if source in new else old.pop(source, None)
-                if piece is None:
-                    parsed = parse_source(source, path)
-                    if not parsed.diagnostics:
-                        piece = _Piece(parsed.module.decls, parsed.module.comments)
-                    elif not _may_continue(parsed, source):
-                        break
+                piece, error = self._piece(source, used, old, new)
+                if n.depth_guard_tripped() is not None:
+                    # nested too deeply: the whole parse says where, in the file's positions
+                    n.reset_depth_guard()
+                    self.full_parses += 1
+                    return parse_whole(text)
                 if piece is not None:
-                    new.setdefault(source, piece)
                     index = joined
                     break
+                if not _may_continue(error, source):
+                    break
             if piece is None:
-                self._pieces[path] = {**old, **new}
+                # The pieces before parse as declarations, so the whole parse reads the
+                # rest as it would read it after one declaration (the parser's stack, which
+                # the error messages depend on, is the same after one as after many): its
+                # first error, or its declarations.
                 self.full_parses += 1
-                return parse_source(text, path)
+                kept, decls_before, comments_before = last
+                rest, rest_comments = parse_whole(_blank_before(text, kept))
+                return decls[:decls_before] + rest, comments[:comments_before] + rest_comments
+            if piece.decls:
+                last = (start, len(decls), len(comments))
             piece.move_to(line, start)
             decls.extend(piece.decls)
             comments.extend(piece.comments)
-        self._pieces[path] = new
-        return ParseResult(Module(path, decls, comments))
+        return decls, comments
+
+    def _piece(self, source: str, used: set[str], old: dict[str, _Piece], new: dict[str, _Piece]
+               ) -> tuple[_Piece | None, UnexpectedInput | None]:
+        if source not in used:  # the same text twice in a file: two pieces
+            piece = new.get(source) or old.pop(source, None)
+            if piece is not None:
+                used.add(source)
+                new[source] = piece
+                return piece, None
+        try:
+            decls, comments = parse_whole(source)
+        except UnexpectedInput as error:
+            return None, error
+        piece = _Piece(decls, comments)
+        if n.depth_guard_tripped() is not None:
+            return None, None  # never kept: the whole parse fails on it as well
+        used.add(source)
+        new.setdefault(source, piece)
+        return piece, None
 
     def forget(self, path: str) -> None:
         self._pieces.pop(path, None)

@@ -3,10 +3,11 @@
 Diagnostics are `fitc check`'s, for the text on screen: on open at once, on change after a
 short pause (an edit after a quiet spell is checked at once, a burst of keystrokes once it
 stops), in the file they belong to (an error in an imported file goes to that file). A file
-without errors also gets the solver-free warnings W0101-W0103. After a save, a separate
-process asks the solver whether every replica can be placed and, when not, adds the
-conflict (E0501, E0504) where its rules stand; the result is dropped if the text changed
-meanwhile.
+without errors also gets the solver-free warnings W0101-W0103, from a worker process after
+a second without edits. After a save, a worker process asks the solver whether every
+replica can be placed and, when not, adds the conflict (E0501, E0504) where its rules stand;
+when it can, inlay hints show where each workload goes. Results are dropped if the text
+changed meanwhile.
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ from fitlang.lsp import navigation
 from fitlang.lsp.analysis import Analysis, analyze
 from fitlang.lsp.incremental import ParseCache
 from fitlang.lsp.positions import LineIndex
+from fitlang.lsp.semantic import LEGEND as SEMANTIC_LEGEND
+from fitlang.lsp.transport import FitProtocol, FramedInput, answer_parse_error
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
 DEBOUNCE = 0.15  # seconds of quiet before a burst of edits is checked
+WARNINGS_DELAY = 1.0  # seconds of quiet after a check before its rule warnings are sought
+# (a worker process then builds the placement problem: while the user types, none runs)
 SOLVE_BUDGET = 10.0  # seconds the solver may take after a save
+WARNINGS_BUDGET = 30.0  # seconds the rule warnings may take
 SOURCE = "fitc"
 
 log = logging.getLogger(__name__)
@@ -56,8 +62,10 @@ class _Solved:
 
 class FitLanguageServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("fitc", __version__)
+        super().__init__("fitc", __version__, protocol_cls=FitProtocol)
+        self.shutdown_requested = False  # `exit` before `shutdown` exits 1, as the protocol says
         self.cache = ParseCache()
+        self.format_cache = ParseCache()  # formatted texts: kept apart from the edited ones
         self.analyses: dict[str, tuple[int | None, Analysis]] = {}  # root uri -> (version, it)
         self.parsed_whole: dict[str, Analysis] = {}  # the last check without syntax errors
         # target uri -> root uri -> the diagnostics that root's check found in the target
@@ -65,12 +73,25 @@ class FitLanguageServer(LanguageServer):
         self.solved: dict[str, _Solved] = {}
         self.solving: dict[str, asyncio.Task] = {}
         self.pending: dict[str, asyncio.TimerHandle] = {}
+        self.pending_warnings: dict[str, asyncio.TimerHandle] = {}
+        self.warning_jobs: dict[str, asyncio.Task] = {}
+        self.warned: dict[str, _Solved] = {}  # root uri -> its rule warnings, from a worker
+        # root uri -> (versions, workload -> pools and cost) from the last solve after a save
+        self.placed: dict[str, tuple[dict[str, int | None], dict]] = {}
         self.last_change: dict[str, float] = {}
+        self.busy_until = float("-inf")  # when the last check ended (the event loop's clock)
         self.uri_of: dict[Path, str] = {}  # open documents' paths -> their uris, as sent
         self.solve_budget = SOLVE_BUDGET
         self.root: Path | None = None  # the project folder, when the client names one
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if not answer_parse_error(self.protocol, error):
+            super().report_server_error(error, source)
+
     # ---- documents ----------------------------------------------------------
+
+    def is_open(self, uri: str) -> bool:
+        return uri in self.workspace.text_documents
 
     def path_of(self, uri: str) -> Path:
         path = uris.to_fs_path(uri)
@@ -113,7 +134,9 @@ class FitLanguageServer(LanguageServer):
     def schedule(self, uri: str, changed: bool = True) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        quiet = now - self.last_change.get(uri, float("-inf")) > DEBOUNCE
+        # quiet: no edit and no check for a while. A keystroke that waited behind a long
+        # check (a big file) is no quiet spell: the keystrokes queued with it are one burst.
+        quiet = now - max(self.last_change.get(uri, float("-inf")), self.busy_until) > DEBOUNCE
         if changed:
             self.last_change[uri] = now
         handle = self.pending.pop(uri, None)
@@ -138,11 +161,12 @@ class FitLanguageServer(LanguageServer):
             touched |= self._check_root(root, overlay)
         for target in touched:
             self.publish(target)
+        self.busy_until = asyncio.get_running_loop().time()
 
     def _check_root(self, root: str, overlay: dict[Path, str]) -> set[str]:
         document = self.workspace.get_text_document(root)
         try:
-            analysis = analyze(self.path_of(root), overlay, self.cache)
+            analysis = analyze(self.path_of(root), overlay, self.cache, warnings=False)
         except Exception as error:  # never let one bad input stop the server
             log.exception("checking %s failed", root)
             self.window_log_message(types.LogMessageParams(
@@ -161,7 +185,31 @@ class FitLanguageServer(LanguageServer):
             results[target] = self.convert(analysis, path, diagnostics)
         for target, converted in results.items():
             self.found.setdefault(target, {})[root] = converted
+        self.schedule_warnings(root, analysis)
         return touched | set(results)
+
+    def schedule_warnings(self, root: str, analysis: Analysis) -> None:
+        """The rule warnings of a check without errors, from a worker process once the text
+        has been quiet for WARNINGS_DELAY (an edit cancels them: its check schedules its own)."""
+        self.cancel_warnings(root)
+        if analysis.has_errors:
+            self.warned.pop(root, None)
+            return
+        self.pending_warnings[root] = asyncio.get_running_loop().call_later(
+            WARNINGS_DELAY, self._start_warnings, root)
+
+    def cancel_warnings(self, root: str) -> None:
+        handle = self.pending_warnings.pop(root, None)
+        if handle is not None:
+            handle.cancel()
+        task = self.warning_jobs.pop(root, None)
+        if task is not None:
+            task.cancel()
+
+    def _start_warnings(self, root: str) -> None:
+        self.pending_warnings.pop(root, None)
+        if root in self.workspace.text_documents:
+            self.warning_jobs[root] = asyncio.get_running_loop().create_task(self._warn(root))
 
     def convert(self, analysis: Analysis, path: Path, diagnostics: list[Diagnostic]
                 ) -> list[types.Diagnostic]:
@@ -194,7 +242,8 @@ class FitLanguageServer(LanguageServer):
         diagnostics: list[types.Diagnostic] = []
         seen: set[tuple] = set()
         versions = self.versions()
-        solved = [s.diagnostics.get(target, []) for s in self.solved.values()
+        solved = [s.diagnostics.get(target, [])
+                  for s in [*self.solved.values(), *self.warned.values()]
                   if all(versions.get(u) == v for u, v in s.versions.items())]
         for group in list(self.found.get(target, {}).values()) + solved:
             for diagnostic in group:
@@ -217,11 +266,15 @@ class FitLanguageServer(LanguageServer):
             handle.cancel()
         self.analyses.pop(uri, None)
         self.parsed_whole.pop(uri, None)
+        self.cancel_warnings(uri)
+        self.placed.pop(uri, None)
+        warned = self.warned.pop(uri, None)
         solved = self.solved.pop(uri, None)
         task = self.solving.pop(uri, None)
         if task is not None:
             task.cancel()
-        touched = {uri} | (set(solved.diagnostics) if solved is not None else set())
+        touched = {uri} | (set(solved.diagnostics) if solved is not None else set()) \
+            | (set(warned.diagnostics) if warned is not None else set())
         for target, by_root in self.found.items():
             if uri in by_root:
                 by_root.pop(uri)
@@ -257,11 +310,12 @@ class FitLanguageServer(LanguageServer):
     def stop_solving_for(self, changed: str) -> None:
         """The text of `changed` moved on: stop the solver jobs that read it."""
         path = self.path_of(changed)
-        for root, task in list(self.solving.items()):
-            known = self.analyses.get(root)
-            if root == changed or (known is not None and path in known[1].workspace.modules):
-                task.cancel()
-                self.solving.pop(root, None)
+        for jobs in (self.solving, self.warning_jobs):
+            for root, task in list(jobs.items()):
+                known = self.analyses.get(root)
+                if root == changed or (known is not None and path in known[1].workspace.modules):
+                    task.cancel()
+                    jobs.pop(root, None)
 
     def relevant_versions(self, uri: str) -> dict[str, int | None]:
         """The versions of the open documents that `uri`'s check read."""
@@ -272,32 +326,36 @@ class FitLanguageServer(LanguageServer):
         paths = set(known[1].workspace.modules)
         return {u: v for u, v in versions.items() if u == uri or self.path_of(u) in paths}
 
-    async def _solve(self, uri: str) -> None:
+    async def _run_worker(self, uri: str, job: str, budget: float
+                          ) -> tuple[dict[str, int | None], list[dict], dict] | None:
+        """Run a job in the worker process (solver_worker); its diagnostics, or None when
+        it failed or the text changed meanwhile (then what it says is about another text)."""
         versions = self.relevant_versions(uri)
-        request = json.dumps({"root": str(self.path_of(uri)), "time_limit": self.solve_budget,
+        request = json.dumps({"root": str(self.path_of(uri)), "job": job, "time_limit": budget,
                               "overlay": {str(p): t for p, t in self.overlay().items()}})
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fitlang.lsp.solver_worker", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
         try:
             output, _ = await asyncio.wait_for(process.communicate(request.encode("utf-8")),
-                                               timeout=self.solve_budget + 5)
+                                               timeout=budget + 5)
         except (asyncio.TimeoutError, asyncio.CancelledError):
             if process.returncode is None:
                 process.kill()
                 await process.wait()
             raise
-        finally:
-            if self.solving.get(uri) is asyncio.current_task():
-                self.solving.pop(uri, None)
         current = self.versions()
         if process.returncode != 0 or any(current.get(u) != v for u, v in versions.items()):
-            return  # the text changed meanwhile: what the solver says is about another text
+            return None
         try:
-            found = json.loads(output)["diagnostics"]
+            answer = json.loads(output)
+            return versions, answer["diagnostics"], answer.get("placed", {})
         except (ValueError, KeyError):
-            return
-        solved = _Solved(versions)
+            return None
+
+    def _found_by_worker(self, uri: str, versions: dict[str, int | None], found: list[dict]
+                         ) -> _Solved:
+        result = _Solved(versions)
         known = self.analyses.get(uri)
         for item in found:
             path = Path(item["file"])
@@ -307,12 +365,47 @@ class FitLanguageServer(LanguageServer):
                 range=index.range(span), message=item["message"], code=item["code"],
                 source=SOURCE, severity=types.DiagnosticSeverity.Error
                 if item["severity"] == "error" else types.DiagnosticSeverity.Warning)
-            solved.diagnostics.setdefault(self.uri_for(path), []).append(diagnostic)
+            result.diagnostics.setdefault(self.uri_for(path), []).append(diagnostic)
+        return result
+
+    async def _solve(self, uri: str) -> None:
+        try:
+            got = await self._run_worker(uri, "conflicts", self.solve_budget)
+        finally:
+            if self.solving.get(uri) is asyncio.current_task():
+                self.solving.pop(uri, None)
+        if got is None:
+            return
+        versions, found, placed = got
+        self.placed[uri] = (versions, placed)
+        solved = self._found_by_worker(uri, versions, found)
         if not solved.diagnostics:
+            self.refresh_inlay_hints()
             return
         self.solved[uri] = solved
         for target in solved.diagnostics:
             self.publish(target)
+
+    async def _warn(self, uri: str) -> None:
+        try:
+            got = await self._run_worker(uri, "warnings", WARNINGS_BUDGET)
+        finally:
+            if self.warning_jobs.get(uri) is asyncio.current_task():
+                self.warning_jobs.pop(uri, None)
+        if got is None:
+            return
+        warned = self._found_by_worker(uri, got[0], got[1])
+        before = self.warned.get(uri)
+        self.warned[uri] = warned
+        for target in set(warned.diagnostics) | (set(before.diagnostics) if before else set()):
+            self.publish(target)
+
+    def refresh_inlay_hints(self) -> None:
+        """Ask the client to ask again (when it said it can be asked)."""
+        workspace = self.client_capabilities.workspace
+        inlay = workspace.inlay_hint if workspace is not None else None
+        if inlay is not None and inlay.refresh_support:
+            self.workspace_inlay_hint_refresh(None)
 
     def _text(self, path: Path) -> str:
         uri = self.uri_of.get(path)
@@ -323,7 +416,9 @@ class FitLanguageServer(LanguageServer):
     def stop_all(self) -> None:
         for task in self.solving.values():
             task.cancel()
-        for handle in self.pending.values():
+        for task in self.warning_jobs.values():
+            task.cancel()
+        for handle in [*self.pending.values(), *self.pending_warnings.values()]:
             handle.cancel()
 
 
@@ -411,7 +506,20 @@ def did_close(ls: FitLanguageServer, params: types.DidCloseTextDocumentParams) -
 
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: FitLanguageServer, params: None) -> None:
+    ls.shutdown_requested = True
     ls.stop_all()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def did_change_configuration(ls: FitLanguageServer, params: types.DidChangeConfigurationParams
+                             ) -> None:
+    """Settings as Helix and VS Code send them: `{"solveTimeLimit": 10}`, possibly under
+    `fitc` or `fitlang`; anything else is ignored."""
+    settings = params.settings if isinstance(params.settings, dict) else {}
+    for scope in (settings, settings.get("fitc"), settings.get("fitlang")):
+        if isinstance(scope, dict) and isinstance(scope.get("solveTimeLimit"), (int, float)) \
+                and not isinstance(scope.get("solveTimeLimit"), bool):
+            ls.solve_budget = float(scope["solveTimeLimit"])
 
 
 # ---- requests -------------------------------------------------------------------
@@ -450,6 +558,8 @@ def completion(ls: FitLanguageServer, params: types.CompletionParams) -> types.C
     from fitlang.lsp.completion import Completer, apply_range
 
     uri = params.text_document.uri
+    if not ls.is_open(uri):
+        return types.CompletionList(is_incomplete=False, items=[])
     document = ls.workspace.get_text_document(uri)
     index = LineIndex(document.source, ls.encoding())
     offset = index.offset(params.position)
@@ -551,15 +661,67 @@ def formatting(ls: FitLanguageServer, params: types.DocumentFormattingParams
     from fitlang.syntax.formatter import FormatError, format_source
 
     uri = params.text_document.uri
+    if not ls.is_open(uri):
+        return None
     document = ls.workspace.get_text_document(uri)
+    shown = display_path(ls.path_of(uri))
     try:
-        formatted = format_source(document.source, str(ls.path_of(uri)))
+        # the text as the last check parsed it; the formatted text through a cache of its own
+        formatted = format_source(document.source, shown, ls.cache.parse, ls.format_cache.parse)
     except FormatError as error:
         ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"fitc fmt: {error}"))
         return None
     if formatted.diagnostics:
         return None  # a file with syntax errors is left as it is (its errors are shown)
     return text_edits(ls.index(uri), formatted.text)
+
+
+@server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, SEMANTIC_LEGEND)
+def semantic_tokens_full(ls: FitLanguageServer, params: types.SemanticTokensParams
+                         ) -> types.SemanticTokens:
+    from fitlang.lsp.semantic import semantic_tokens
+
+    uri = params.text_document.uri
+    if not ls.is_open(uri):
+        return types.SemanticTokens(data=[])
+    text = ls.workspace.get_text_document(uri).source
+    return types.SemanticTokens(data=semantic_tokens(text, ls.encoding()))
+
+
+@server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
+def inlay_hint(ls: FitLanguageServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+    """After each workload's `replicas = N`: where the last solve after a save put it, and
+    its share of the cost (while the text is the one solved)."""
+    uri = params.text_document.uri
+    placed = ls.placed.get(uri)
+    versions = ls.versions()
+    if placed is None or any(versions.get(u) != v for u, v in placed[0].items()):
+        return []
+    analysis = ls.analysis(uri, fresh=False)
+    module = analysis.module(ls.path_of(uri)) if analysis is not None else None
+    if module is None:
+        return []
+    index = ls.index(uri)
+    hints = []
+    for decl in module.decls:
+        if not isinstance(decl, n.Block) or decl.kind.name != "workload" or decl.name is None:
+            continue
+        where = placed[1].get(decl.name.name)
+        replicas = next((e for e in decl.entries if isinstance(e, n.Attribute)
+                         and e.name.name == "replicas"), None)
+        if where is None or replicas is None:
+            continue
+        position = index.range(replicas.span).end
+        if not (params.range.start.line <= position.line <= params.range.end.line):
+            continue
+        hints.append(types.InlayHint(position=position, label=_placed_label(where),
+                                     padding_left=True))
+    return hints
+
+
+def _placed_label(where: dict) -> str:
+    pools = ", ".join(f"{pool} \u00d7{count}" for pool, count in where["pools"].items())
+    return f"on {pools} \u00b7 {where['cost']:.2f} USD/h ({where['share'] * 100:.0f}% of cost)"
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
@@ -571,14 +733,29 @@ def code_action(ls: FitLanguageServer, params: types.CodeActionParams) -> list[t
     if uri not in ls.workspace.text_documents:
         return []
     mine = [d for d in params.context.diagnostics if d.source in (SOURCE, None)]
-    return quick_fixes(uri, ls.index(uri), mine)
+    return quick_fixes(uri, ls.index(uri), mine, _hardware_names(ls, uri))
+
+
+def _hardware_names(ls: FitLanguageServer, uri: str) -> dict[str, str]:
+    """The accelerators and offers in scope in `uri` (name -> kind), from its last check."""
+    from fitlang.lsp.actions import HARDWARE_KINDS
+
+    analysis = ls.analysis(uri, fresh=False)
+    module = analysis.module(ls.path_of(uri)) if analysis is not None else None
+    if module is None:
+        return {}
+    try:
+        symbols = analysis.scope(module).symbols
+    except Exception:  # a half-typed file: no candidates rather than no answer
+        return {}
+    return {name: symbol.kind for name, symbol in symbols.items() if symbol.kind in HARDWARE_KINDS}
 
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="fitc lsp: %(levelname)s: %(message)s")
     try:
-        server.start_io()
+        server.start_io(stdin=FramedInput(sys.stdin.fileno()))  # type: ignore[arg-type]
     finally:
         server.stop_all()
-    return 0
+    return 0 if server.shutdown_requested else 1

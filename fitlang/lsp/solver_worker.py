@@ -1,11 +1,15 @@
-"""The language server's solver job, in a process of its own: why no placement exists.
+"""The language server's slow jobs, in a process of their own.
 
-The server starts `python -m fitlang.lsp.solver_worker` after a save, writes one JSON object
-to its stdin (`root`, `overlay` of unsaved buffers, `time_limit`) and reads one JSON object
-from its stdout: the E0501/E0504 diagnostics `fitc solve` would report, each with the file
-it belongs to. A process (not a thread) so that the solver never competes with typing for
-the interpreter lock, and so that the server can stop it when the text changes or the time
-budget runs out.
+The server starts `python -m fitlang.lsp.solver_worker`, writes one JSON object to its stdin
+(`root`, `overlay` of unsaved buffers, `job`, `time_limit`) and reads one JSON object from
+its stdout: the diagnostics found, each with the file it belongs to. Two jobs:
+
+- `conflicts` (after a save): the E0501/E0504 diagnostics `fitc solve` would report;
+- `warnings` (after a check without errors): the solver-free rule warnings W0101-W0103,
+  which need the placement problem built (a second or so for a 5,000-line policy).
+
+A process (not a thread) so that neither competes with typing for the interpreter lock,
+and so that the server can stop it when the text changes or the time budget runs out.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ import json
 import os
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from fitlang.diagnostics import Diagnostic
 
 
-def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
+def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float,
+                         placed: dict | None = None
                          ) -> tuple[list[Diagnostic], dict[str, str]]:
     """The conflict diagnostics for `root` (none when it has errors, places everything, or
-    leaves replicas out by `allow_unplaced`), and display path -> resolved path."""
+    leaves replicas out by `allow_unplaced`), and display path -> resolved path. When every
+    replica can be placed, `placed` gets where `fitc solve` puts each workload."""
     from fitlang.check.checker import check_file
     from fitlang.check.loader import Workspace
     from fitlang.model.build import build_problem
@@ -39,15 +46,59 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
         return [], files
     remaining = max(time_limit - (time.monotonic() - started), 1.0)
     if feasible(built.problem, remaining):
+        if placed is not None:
+            from fitlang.solve.placement import solve
+
+            remaining = max(time_limit - (time.monotonic() - started), 1.0)
+            placed.update(placement_summary(built.problem, solve(built.problem, "auto", remaining)))
         return [], files
-    from fitlang.solve.explain import explanation_diagnostics  # what `fitc solve` prints
+    from fitlang.solve.explain import explain, explanation_diagnostics  # what `fitc solve` prints
 
-    found = explanation_diagnostics(built.problem, result.program.path)
-    # no conflict found in the time allowed: undecided, which is no error in the editor
-    return [d for d in found if not (d.code == "E0501" and UNDECIDED in d.message)], files
+    explanation = explain(built.problem, remaining)
+    # undecided (or a placement found after all) is no error in the editor
+    if explanation.outcome != "conflict":
+        return [], files
+    return explanation_diagnostics(built.problem, result.program.path,
+                                   explanation=explanation), files
 
 
-UNDECIDED = "could be placed in the time allowed"
+def placement_summary(problem, placement) -> dict[str, dict]:
+    """Workload -> the pools its replicas are on (replicas per pool) and its cost: each node
+    in use costs its price, shared among the replicas on it by the CPU they request (equally
+    when none requests CPU); `share` is that cost over the cost of every node in use."""
+    from fitlang.solve.report import listed_nodes
+
+    demands = {d.name: d for d in problem.demands}
+    classes = dict(listed_nodes(problem, placement))
+    on_node: dict[str, list] = {}
+    for assignment in placement.assignments:
+        on_node.setdefault(assignment.node, []).append(demands[assignment.workload])
+    summary: dict[str, dict] = {}
+    total = Fraction(0)
+    for node, replicas in on_node.items():
+        node_class = classes[node]
+        price = Fraction(node_class.price or 0)
+        total += price
+        cpu = [Fraction(d.requests.get("cpu", 0)) for d in replicas]
+        weights = cpu if sum(cpu) else [Fraction(1)] * len(replicas)
+        for demand, weight in zip(replicas, weights):
+            name = demand.workload if demand.option is not None else demand.name
+            entry = summary.setdefault(name, {"pools": {}, "cost": Fraction(0)})
+            entry["pools"][node_class.pool] = entry["pools"].get(node_class.pool, 0) + 1
+            entry["cost"] += price * weight / sum(weights)
+    return {name: {"pools": dict(sorted(entry["pools"].items())), "cost": float(entry["cost"]),
+                   "share": float(entry["cost"] / total) if total else 0.0}
+            for name, entry in summary.items()}
+
+
+def warning_diagnostics(root: Path, overlay: dict[Path, str]
+                        ) -> tuple[list[Diagnostic], dict[str, str]]:
+    """The rule warnings of `root` (none when it has errors), and display path -> resolved."""
+    from fitlang.lsp.analysis import analyze, rule_warnings_by_file
+
+    analysis = analyze(root, overlay, warnings=False)
+    files = {m.path: str(m.resolved) for m in analysis.workspace.modules.values()}
+    return [d for found in rule_warnings_by_file(analysis).values() for d in found], files
 
 
 def main() -> int:
@@ -57,13 +108,18 @@ def main() -> int:
     sys.stdout.flush()
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    diagnostics, files = conflict_diagnostics(Path(request["root"]), overlay,
-                                              float(request.get("time_limit", 10.0)))
+    root = Path(request["root"])
+    placed: dict = {}
+    if request.get("job") == "warnings":
+        diagnostics, files = warning_diagnostics(root, overlay)
+    else:
+        diagnostics, files = conflict_diagnostics(root, overlay,
+                                                  float(request.get("time_limit", 10.0)), placed)
     output = [{"code": d.code, "severity": d.severity.value, "message": d.message,
                "file": files.get(d.path, d.path),
                "span": [d.span.line, d.span.column, d.span.end_line, d.span.end_column,
                         d.span.start, d.span.end]} for d in diagnostics]
-    answer.write(json.dumps({"diagnostics": output}))
+    answer.write(json.dumps({"diagnostics": output, "placed": placed}))
     answer.close()
     return 0
 

@@ -79,6 +79,7 @@ def build_problem(program: Program) -> Built:
     policy = program.policy
     problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
                       policy.spans.get("budget"), spare)
+    problem.buy_origins = {i: b.origin for i, b in enumerate(program.buys) if b.origin}
     problem.option_groups = [
         OptionGroup(w.name, w.throughput, names[w.name], w.gang, w.origin)
         for w in program.workloads.values() if w.options]
@@ -204,6 +205,7 @@ def _pool_class(pool) -> NodeClass:
         labels=dict(pool.labels), zone=pool.zone, region=pool.region, provider=pool.provider,
         arch=shape.arch, dedicated=pool.dedicated, features=tuple(pool.features),
         node_names=tuple(f"{pool.name}-{i}" for i in range(pool.count)), origin=pool.origin,
+        spans=dict(pool.spans),
         jurisdiction=pool.jurisdiction,
         power_watts=pool.power_watts if pool.power_watts is not None else
         pool.idle_watts + _accelerator_watts(shape.gpu.model if shape.gpu else None,
@@ -377,7 +379,8 @@ def exclusions(workload: Workload, node_class: NodeClass) -> list[Exclusion]:
 def _checks(workload: Workload, node_class: NodeClass):
     spans = workload.spans
     if node_class.dedicated is not None and node_class.dedicated not in workload.tolerate:
-        yield Exclusion(f'dedicated = "{node_class.dedicated}"', node_class.origin,
+        yield Exclusion(f'dedicated = "{node_class.dedicated}"',
+                        node_class.spans.get("dedicated", node_class.origin),
                         f"pool `{node_class.pool}` is dedicated to \"{node_class.dedicated}\" "
                         "and the workload does not tolerate it")
     for taint in node_class.taints:

@@ -52,6 +52,7 @@ class NodeClass:
     energy_price_kwh: Fraction | None = None
     energy_scope: str | None = None
     origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)  # its pool's settings, where they stand
 
     @property
     def provisioned(self) -> bool:
@@ -186,6 +187,7 @@ class Problem:
     option_groups: list[OptionGroup] = field(default_factory=list)
     # (user location, region code) -> round-trip milliseconds
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
+    buy_origins: dict[int, Origin] = field(default_factory=dict)  # buy group -> its `buy` block
     allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:

@@ -1,108 +1,685 @@
 """Why no placement exists, in source terms, and the smallest repairs that work.
 
-Z3 gives an unsat core over the named constraint groups of the must-place
-model; the core is minimised, each group is turned back into the rule that
-produced it (with its source position), and then repairs are tried one at a
-time, each checked by solving again: relax one rule (and to what value), add
-nodes to one pool, or buy from an offer.
+Three outcomes, never more than what was proven:
+- `feasible`: a placement of every replica was found (not merely "no conflict was found");
+- `conflict`: no placement exists, and these rules conflict;
+- `undecided`: neither was shown in the time allowed (what was tried is said).
+
+A conflict is a set of `Part`s of the policy: a rule (an affinity, a spread, a `require`, a
+`dedicated` pool left untolerated, a budget, a buy limit, ...) or a need (a workload's
+replicas, a pool's node count). It is checked at the level of the policy, by solving
+restricted copies of the problem: with only the named parts enforced (every other rule
+dropped, every other workload optional, every other pool unbounded) no placement exists, and
+with any one of them dropped as well, one does. The conflict is narrowed by deletion, which
+keeps both properties by construction; a Z3 unsat core (small fleets, node by node) or the
+dual support of the elastic LP relaxation (fleet scale) only picks the order of the trials.
+
+Repairs change one part of the full policy by the least amount that works, and each is
+checked by finding a placement of the repaired policy.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Callable
 
 from fitlang import messages as msg
 from fitlang.check.program import Origin
-from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import Demand, NodeClass, Problem, replicas_per_node
+from fitlang.diagnostics import Diagnostic, Fix
+from fitlang.model.problem import Demand, NodeClass, OptionGroup, Problem, one_class_per_node, \
+    replicas_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import encode
 from fitlang.syntax.nodes import Span
 
-MAX_EXTRA_NODES = 1024
-REPAIR_SECONDS = 30.0  # each repair is checked by solving again: at fleet scale they add up
+MAX_EXTRA_NODES = 4096
+REPAIR_SECONDS = 10.0  # the default budget for the repairs, after the conflict is found
+PER_NODE_MAX_NODES = 160  # up to this many nodes a check is the exact per-node model
+# the exclusions that are facts about the node, not rules the user may drop
+FACTS = ("resources", "gpu { count", "option ")
+
+
+@dataclass(frozen=True, order=True)
+class Part:
+    """One droppable part of a policy. `kind` is one of: replicas, throughput, gang (option
+    groups), rule (a rule that keeps a workload off pools; `key` is its text), affinity and
+    spread (`key`: the rule's index), exclusive, latency (`key`: the location), capacity
+    (`subject`: a pool's class id), budget, buy (`key`: the buy block's index), power."""
+
+    kind: str
+    subject: str = ""  # the workload (as the policy names it) or the class id
+    key: str = ""
 
 
 @dataclass
 class Reason:
     text: str
     origin: Origin | None
+    part: Part | None = None
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One checked change to the policy. `fix` is the literal edit where the change is one
+    (a language server can offer it as a code action); `cost` is the hourly cost of the
+    placement that was found with the change."""
+
+    part: Part
+    text: str
+    origin: Origin | None = None
+    before: str | None = None
+    after: str | None = None
+    cost: Fraction | None = None
+    fix: Fix | None = None
+    step: int | None = field(default=None, compare=False)  # the amount a search settled on
+
+    def as_json(self) -> dict:
+        where = self.origin
+        return {"rule": self.part.kind, "subject": self.part.subject or None,
+                "text": self.text, "path": where.path if where else None,
+                "line": where.span.line if where else None,
+                "column": where.span.column if where else None,
+                "from": self.before, "to": self.after,
+                "checked_cost": None if self.cost is None else float(self.cost),
+                "fix": None if self.fix is None else {
+                    "title": self.fix.title, "line": self.fix.span.line,
+                    "column": self.fix.span.column, "end_line": self.fix.span.end_line,
+                    "end_column": self.fix.span.end_column, "text": self.fix.text}}
 
 
 @dataclass
 class Explanation:
-    feasible: bool
+    outcome: str  # conflict, feasible, undecided
     reasons: list[Reason] = field(default_factory=list)
-    repairs: list[str] = field(default_factory=list)
-    repairs_cut_short: bool = False  # the time allowed ran out before every repair was tried
+    repairs: list[Repair] = field(default_factory=list)
+    pair: list[Repair] = field(default_factory=list)  # when no single repair is enough
+    no_single_repair: bool = False
+    repairs_cut_short: bool = False  # the repair budget ran out before every repair was tried
+    minimal: bool = True  # every part was shown to be needed (False: time ran out)
+    tried: str = ""  # for `undecided`: what was tried
+    conflict_seconds: float = 0.0
+    repair_seconds: float = 0.0
+    repair_budget: float = REPAIR_SECONDS
+
+    @property
+    def feasible(self) -> bool:
+        return self.outcome == "feasible"
+
+
+# ---- the policy's parts, and the problem with some of them dropped -----------------------
+
+
+def _exclusive(demand: Demand, index: int) -> bool:
+    origin = demand.spans.get("exclusive")
+    return origin is not None and demand.affinities[index].origin is origin
+
+
+def _affinity_part(demand: Demand, index: int) -> Part:
+    if _exclusive(demand, index):
+        return Part("exclusive", demand.workload)
+    return Part("affinity", demand.workload, str(index))
+
+
+def _exclusion_part(demand: Demand, rule: str) -> Part | None:
+    if rule.startswith(FACTS):
+        return None
+    if rule.startswith("spread "):
+        topology = rule.removeprefix("spread ")
+        index = next(i for i, s in enumerate(demand.spreads) if s.topology == topology)
+        return Part("spread", demand.workload, str(index))
+    return Part("rule", demand.workload, rule)
+
+
+def parts(problem: Problem) -> list[Part]:
+    """Every droppable part of the problem, in a fixed order."""
+    found: dict[Part, None] = {}
+    class_ids = {c.id for c in problem.classes}
+    for demand in problem.demands:
+        if demand.group is None:
+            found[Part("replicas", demand.name)] = None
+        for index in range(len(demand.affinities)):
+            found[_affinity_part(demand, index)] = None
+        for index in range(len(demand.spreads)):
+            found[Part("spread", demand.workload, str(index))] = None
+        for rule in demand.latency:
+            found[Part("latency", demand.workload, rule.location)] = None
+        for class_id, reasons in demand.failing.items():
+            if class_id in class_ids:
+                for reason in reasons:
+                    part = _exclusion_part(demand, reason.rule)
+                    if part is not None:
+                        found[part] = None
+    for group in problem.option_groups:
+        found[Part("throughput", group.workload)] = None
+        if group.gang:
+            found[Part("gang", group.workload)] = None
+    for node_class in problem.classes:
+        if not node_class.provisioned:
+            found[Part("capacity", node_class.id)] = None
+    if problem.budget is not None:
+        found[Part("budget")] = None
+    for group in sorted(problem.buy_limits):
+        found[Part("buy", "", str(group))] = None
+    for index in range(len(problem.power_caps)):
+        found[Part("power", "", str(index))] = None
+    return list(found)
+
+
+@dataclass
+class Trial:
+    """A copy of the problem with some parts dropped; `optional`: demands (and option groups)
+    whose replicas need not all be placed."""
+
+    problem: Problem
+    optional: set[str] = field(default_factory=set)
+
+
+def _copy(problem: Problem) -> Problem:
+    """A copy a trial may change: new classes, demands and the lists and maps trials edit;
+    what those point at (origins, rules' sources) is shared."""
+    def demand(d: Demand) -> Demand:
+        return dataclasses.replace(d, eligible=list(d.eligible), excluded=dict(d.excluded),
+                                   affinities=list(d.affinities), spreads=list(d.spreads),
+                                   latency=[dataclasses.replace(r) for r in d.latency])
+
+    return dataclasses.replace(problem, classes=[dataclasses.replace(c) for c in problem.classes],
+                               demands=[demand(d) for d in problem.demands],
+                               spare_offers=list(problem.spare_offers),
+                               buy_limits=dict(problem.buy_limits),
+                               power_caps=list(problem.power_caps),
+                               option_groups=[dataclasses.replace(g) for g in problem.option_groups],
+                               symmetric=[list(run) for run in problem.symmetric])
+
+
+def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
+    """The problem with every part for which `active` is false dropped: rules deleted (pools
+    they alone kept a workload off become eligible), replicas optional, pools and buy blocks
+    unbounded, budget and power caps gone. Workloads neither required nor needed by an
+    enforced affinity are left out (placing none of them is always allowed)."""
+    alive = _alive(problem, active)
+    trial = _copy(dataclasses.replace(
+        problem, demands=[d for d in problem.demands if d.workload in alive],
+        option_groups=[g for g in problem.option_groups if g.workload in alive]))
+    optional: set[str] = set()
+    position = {c.id: i for i, c in enumerate(trial.classes)}
+    enough = sum(d.replicas for d in trial.demands)
+    for demand in trial.demands:
+        if demand.group is None and not active(Part("replicas", demand.name)):
+            optional.add(demand.name)
+        kept = [i for i in range(len(demand.affinities)) if active(_affinity_part(demand, i))]
+        demand.affinities = [demand.affinities[i] for i in kept]
+        demand.spreads = [s for i, s in enumerate(demand.spreads)
+                          if active(Part("spread", demand.workload, str(i)))]
+        demand.latency = [r for r in demand.latency
+                          if active(Part("latency", demand.workload, r.location))]
+        _readmit(demand, problem.demand(demand.name), trial, position, active)
+    for group in trial.option_groups:
+        if not active(Part("throughput", group.workload)):
+            optional.add(group.workload)
+        if group.gang and not active(Part("gang", group.workload)):
+            group.gang = False
+    grown: set[str] = set()
+    for node_class in trial.classes:
+        if not node_class.provisioned and not active(Part("capacity", node_class.id)):
+            _grow(node_class, max(node_class.count, enough))
+            grown.add(node_class.id)
+    for group in list(trial.buy_limits):
+        if not active(Part("buy", "", str(group))):
+            del trial.buy_limits[group]
+            for node_class in trial.classes:
+                if node_class.buy_group == group and node_class.count < enough:
+                    _grow(node_class, enough)
+                    grown.add(node_class.id)
+    if trial.budget is not None and not active(Part("budget")):
+        trial.budget = None
+    trial.power_caps = [cap for i, cap in enumerate(trial.power_caps)
+                        if active(Part("power", "", str(i)))]
+    # interchangeable runs are of one node each: a grown class is no longer one of them
+    trial.symmetric = [run for run in trial.symmetric if not grown.intersection(run)]
+    return _without_idle(Trial(trial, optional))
+
+
+def _readmit(demand: Demand, original: Demand, trial: Problem, position: dict[str, int],
+             active: Callable[[Part], bool]) -> None:
+    """Pools kept off only by dropped rules (never by a fact: too small, no GPUs) become
+    eligible again."""
+    added = False
+    for class_id, reasons in original.failing.items():
+        if class_id not in position or class_id in demand.eligible:
+            continue
+        needed = [_exclusion_part(original, r.rule) for r in reasons]
+        if any(p is None or active(p) for p in needed):
+            continue
+        demand.eligible.append(class_id)
+        demand.excluded.pop(class_id, None)
+        added = True
+    if added:
+        demand.eligible.sort(key=position.__getitem__)
+    # a pool that fits no replica (once the rules are dropped) is not worth a variable
+    demand.eligible = [c for c in demand.eligible
+                       if replicas_per_node(demand, trial.node_class(c)) > 0]
+
+
+def _without_idle(trial: Trial) -> Trial:
+    """Optional demands that no enforced positive affinity needs: placing none of them is
+    always allowed, so they change nothing and are left out (fleet-scale trials stay small)."""
+    problem = trial.problem
+    needed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
+
+    def idle(demand: Demand) -> bool:
+        name = demand.group if demand.group is not None else demand.name
+        return name in trial.optional and not ({demand.name, demand.workload} & needed)
+
+    kept = [d for d in problem.demands if not idle(d)]
+    problem.demands = kept
+    names = {d.name for d in kept}
+    problem.option_groups = [g for g in problem.option_groups
+                             if any(n in names for n in g.demands)]
+    return trial
+
+
+def _grow(node_class: NodeClass, count: int) -> None:
+    """Give a class (in a trial copy of the problem) `count` nodes, naming the new ones."""
+    existing = len(node_class.node_names)
+    node_class.node_names = node_class.node_names + tuple(
+        f"{node_class.pool}-extra-{i}" for i in range(existing, max(existing, count)))
+    node_class.count = count
+
+
+# ---- deciding: is there a placement? ------------------------------------------------------
+
+
+@dataclass
+class Check:
+    placed: bool | None  # True: a placement was found; False: proven none; None: unknown
+    cost: Fraction | None = None
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _left(deadline: float) -> float:
+    return max(0.05, deadline - _now())
+
+
+def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool = True) -> Check:
+    """Find a placement of every required replica, or prove there is none. Up to
+    PER_NODE_MAX_NODES nodes, the exact model node by node; above, the aggregate model (its
+    infeasibility is a proof, being a relaxation) and a placement packed node by node (without
+    `packed`, a solution of the aggregate model is only `None`: not shown impossible)."""
+    if _now() >= deadline:
+        return Check(None)
+    problem = trial.problem
+    nodes = sum(c.count for c in problem.classes)
+    exact = nodes <= PER_NODE_MAX_NODES
+    model_problem = one_class_per_node(problem) if exact else problem
+    encoding = encode(model_problem, must_place=True)
+    dropped = {f"replicas:{name}" for name in trial.optional} | \
+        {f"throughput:{name}" for name in trial.optional}
+    if dropped:
+        encoding.model.constraints = [c for c in encoding.model.constraints
+                                      if c.group not in dropped]
+    objective = encoding.objective("cost") if cheapest else {}
+    outcome = HighsBackend().minimise(encoding.model, objective, _left(deadline))
+    if outcome.status == "infeasible":
+        return Check(False)
+    if outcome.solution is None:
+        return Check(None)
+    cost = sum((c.price * outcome.solution[encoding.u[c.id]] for c in model_problem.classes),
+               Fraction(0))
+    if exact:
+        return Check(True, cost)
+    if not packed:
+        return Check(None, cost)
+    from fitlang.solve.pack import pack
+
+    counts = encoding.whole_counts(outcome.solution)
+    planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
+    return Check(True, cost) if pack(problem, counts, planned).complete else Check(None)
 
 
 def feasible(problem: Problem, time_limit: float | None = None) -> bool:
-    encoding = encode(problem, must_place=True)
-    outcome = HighsBackend().minimise(encoding.model, {}, time_limit)
-    return outcome.solution is not None
+    """Was a placement of every replica found (within `time_limit`)?"""
+    return decide(Trial(_copy(problem)), _now() + (time_limit or 30.0)).placed is True
 
 
-def explain(problem: Problem, time_limit: float | None = 30.0) -> Explanation:
-    encoding = encode(problem, must_place=True)
-    core = Z3Backend().unsat_core(encoding.model, time_limit)
-    if core is None:
-        return Explanation(True)
-    explanation = Explanation(False, [_reason(problem, group) for group in core])
-    deadline = _now() + (time_limit or REPAIR_SECONDS)
-    explanation.repairs, explanation.repairs_cut_short = _repairs(problem, core, deadline)
+# ---- the conflict ------------------------------------------------------------------------
+
+
+def explain(problem: Problem, time_limit: float | None = 30.0,
+            repair_budget: float | None = REPAIR_SECONDS) -> Explanation:
+    started = _now()
+    deadline = started + (time_limit or 30.0)
+    fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
+    proof = _fleet_proof(problem, deadline) if fleet else None
+    if proof is None or not proof.infeasible:  # not proven by the LP: decide it
+        full = decide(Trial(_copy(problem)), deadline)
+        if full.placed is True:
+            return Explanation("feasible", conflict_seconds=_now() - started)
+        if full.placed is None:
+            return Explanation("undecided", tried=_tried(problem, time_limit, "no placement was "
+                               "found and none was proven impossible"),
+                               conflict_seconds=_now() - started)
+    everything = parts(problem)
+    if proof is not None and proof.infeasible:
+        hint = _fleet_hint(problem, proof)
+    else:
+        hint = _core_hint(problem, min(deadline, _now() + max(1.0, (deadline - _now()) / 3)))
+    conflict, minimal = _narrow(problem, everything, hint, deadline)
+    explanation = Explanation("conflict", [_reason(problem, part) for part in conflict],
+                              minimal=minimal, conflict_seconds=_now() - started)
+    budget = REPAIR_SECONDS if repair_budget is None else repair_budget
+    explanation.repair_budget = budget
+    repairs_started = _now()
+    _repairs(problem, conflict, explanation, repairs_started + budget)
+    explanation.repair_seconds = _now() - repairs_started
     return explanation
 
 
-def _reason(problem: Problem, group: str) -> Reason:
+def _tried(problem: Problem, time_limit: float | None, what: str) -> str:
+    nodes = sum(c.count for c in problem.classes)
+    how = ("the exact model node by node" if nodes <= PER_NODE_MAX_NODES else
+           "the model by pool (HiGHS), then packing node by node")
+    limit = f"{time_limit:g} s" if time_limit else "the time allowed"
+    return f"{what} within {limit} ({how}, {nodes} nodes); raise --time-limit"
+
+
+def _narrow(problem: Problem, everything: list[Part], hint: list[Part],
+            deadline: float) -> tuple[list[Part], bool]:
+    """Deletion, by chunks: drop a run of parts while the rest still admit no placement,
+    halving the run when that fails, down to single parts. What is left admits no placement
+    (each step kept that), and dropping any one of it admits one: it was tried alone against
+    a superset of what is left, and fewer rules only make placing easier.
+
+    It starts from the hint when the hint alone admits no placement (one check), trying the
+    hint's first parts first; parts that cannot matter any more (the rules of a workload no
+    longer required, a pool no required workload may use) are dropped without a check."""
+    hint = [p for p in dict.fromkeys(hint) if p in set(everything)]
+    named = set(hint)
+    order = [p for p in everything if p not in named] + hint
+    kept = set(everything)
+    if hint and _now() < deadline:
+        if decide(with_parts(problem, named.__contains__), deadline).placed is False:
+            kept, order = set(named), [p for p in hint if p in kept]
+    pending = list(order)
+    chunk = max(1, len(pending) // 2)
+    unproven: list[Part] = []  # kept because dropping it was not shown impossible, not proven possible
+    while pending:
+        inert = _inert(problem, kept)
+        if inert:
+            kept -= inert
+            pending = [p for p in pending if p not in inert]
+            continue
+        if _now() >= deadline:
+            return sorted(kept, key=_reading_order), False
+        run = pending[:chunk]
+        rest = kept.difference(run)
+        # packing node by node is what costs at fleet scale: it waits for the parts kept
+        check = decide(with_parts(problem, rest.__contains__), deadline, packed=False)
+        if check.placed is False:
+            kept = rest
+            pending = pending[len(run):]
+            chunk = min(len(pending), chunk * 2) or 1
+        elif len(run) > 1:
+            chunk = max(1, len(run) // 2)
+        else:
+            if check.placed is None:
+                unproven.append(run[0])
+            pending = pending[1:]
+    minimal = True
+    for part in unproven:  # a placement without it, packed node by node, or it goes
+        rest = kept - {part}
+        check = decide(with_parts(problem, rest.__contains__), deadline)
+        if check.placed is False:
+            kept = rest
+        minimal = minimal and check.placed is not None
+    return sorted(kept, key=_reading_order), minimal
+
+
+def _alive(problem: Problem, active: Callable[[Part], bool]) -> set[str]:
+    """Workloads a restricted problem keeps: those whose replicas (or throughput) are
+    required, and the targets of their positive affinity rules that are enforced."""
+    alive = {d.workload for d in problem.demands
+             if active(Part("replicas", d.name) if d.group is None else Part("throughput", d.group))}
+    workload_of = {d.name: d.workload for d in problem.demands}
+    grew = True
+    while grew:
+        grew = False
+        for demand in problem.demands:
+            if demand.workload not in alive:
+                continue
+            for index, rule in enumerate(demand.affinities):
+                target = workload_of.get(rule.target)
+                if not rule.anti and target and target not in alive \
+                        and active(_affinity_part(demand, index)):
+                    alive.add(target)
+                    grew = True
+    return alive
+
+
+def _inert(problem: Problem, kept: set[Part]) -> set[Part]:
+    """Parts of `kept` whose dropping changes no restricted problem: rules of workloads that
+    are not alive, and pools no alive workload may use or be readmitted to."""
+    alive = _alive(problem, kept.__contains__)
+    used = {c for d in problem.demands if d.workload in alive for c in (*d.eligible, *d.failing)}
+    inert = set()
+    for part in kept:
+        if part.kind in ("replicas", "throughput", "budget", "buy", "power"):
+            continue
+        if part.kind == "capacity":
+            if part.subject not in used:
+                inert.add(part)
+        elif part.subject not in alive:
+            inert.add(part)
+    return inert
+
+
+def _fleet_proof(problem: Problem, deadline: float):
+    from fitlang.solve.elastic import elastic
+
+    encoding = encode(problem, must_place=True)
+    proof = elastic(encoding.model, _left(deadline))
+    proof.encoding = encoding
+    return proof
+
+
+def _fleet_hint(problem: Problem, proof) -> list[Part]:
+    """The workloads that fall short in the elastic LP, those competing with them for the
+    pools that are full (the LP's prices), every part of theirs, the pools and the limits:
+    the competitors first, the ones that fall short last."""
+    encoding = proof.encoding
+    demand_of = {index: name for (name, _), index in encoding.y.items()}
+    short = {g.partition(":")[2] for g in proof.short}
+    short_workloads = {problem.demand(n).workload if n in {d.name for d in problem.demands} else n
+                       for n in short}
+    competing = {problem.demand(demand_of[i]).workload for i in proof.competing if i in demand_of}
+    competing -= short_workloads
+    everything = parts(problem)
+    size = {}
+    for demand in problem.demands:  # what a workload takes, GPUs first
+        taken = tuple(demand.replicas * demand.requests[r] for r in ("gpu", "cpu", "memory"))
+        size[demand.workload] = max(size.get(demand.workload, taken), taken)
+
+    def of(workloads: set[str]) -> list[Part]:
+        # the smallest first: deletion drops what comes first where it can, so the conflict
+        # keeps the few large workloads rather than many small ones (fewer checks, too)
+        return sorted((p for p in everything if p.subject in workloads and p.kind != "capacity"),
+                      key=lambda p: (size[p.subject], p.subject))
+
+    pools_and_limits = [p for p in everything if p.kind in ("capacity", "budget", "buy", "power")]
+    return of(competing) + pools_and_limits + of(short_workloads)
+
+
+def _reading_order(part: Part) -> tuple:
+    kinds = ("capacity", "buy", "budget", "power", "rule", "exclusive", "affinity", "spread",
+             "latency", "gang", "throughput", "replicas")
+    return (kinds.index(part.kind), part.subject, part.key)
+
+
+def _core_hint(problem: Problem, deadline: float) -> list[Part]:
+    """The parts behind a Z3 unsat core of the node-by-node model (small fleets; at fleet
+    scale when the LP relaxation is feasible, no hint: Z3 does not finish there)."""
+    if sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES:
+        return []
+    exact = one_class_per_node(problem)
+    owner = {name: c.id for c in problem.classes for name in c.node_names}
+    core = Z3Backend().unsat_core(encode(exact, must_place=True).model, _left(deadline))
+    hint = [p for g in core or [] for p in _group_parts(problem, _owner_group(g, owner))]
+    return list(dict.fromkeys(hint))
+
+
+def _owner_group(group: str, owner: dict[str, str]) -> str:
     kind, _, rest = group.partition(":")
-    if kind == "replicas":
+    return f"capacity:{owner.get(rest, rest)}" if kind == "capacity" else group
+
+
+def _group_parts(problem: Problem, group: str) -> list[Part]:
+    kind, _, rest = group.partition(":")
+    if kind in ("replicas", "eligible"):
         demand = problem.demand(rest)
-        need = _need(demand)
-        gang = " as one gang" if demand.gang else ""
-        return Reason(f"workload `{demand.name}` needs {demand.replicas} replicas{gang}, each {need}",
-                      demand.spans.get("replicas", demand.origin))
-    if kind in ("throughput", "gang") and rest in {g.workload for g in problem.option_groups}:
-        return _options_reason(problem, rest)
-    if kind == "eligible":
-        return _eligibility_reason(problem, rest)
+        found = [Part("replicas", demand.name)] if demand.group is None else []
+        if kind == "eligible":
+            found += [p for reasons in demand.failing.values() for r in reasons
+                      if (p := _exclusion_part(demand, r.rule)) is not None]
+        return found
+    if kind in ("throughput", "gang"):
+        return [Part(kind, rest)]
     if kind == "capacity":
         node_class = problem.node_class(rest)
-        what = "may buy at most" if node_class.provisioned else "has"
-        return Reason(f"pool `{node_class.id}` {what} {node_class.count} node"
-                      f"{'s' if node_class.count != 1 else ''} of {_shape(node_class)}",
-                      node_class.origin)
+        if node_class.provisioned:  # a `buy` without max_count has no limit to name
+            limited = node_class.buy_group in problem.buy_limits
+            return [Part("buy", "", str(node_class.buy_group))] if limited else []
+        return [Part("capacity", rest)]
     if kind == "budget":
-        return Reason(f"the budget is {float(problem.budget):.2f} USD/h", problem.budget_origin)
-    if kind == "buy":
-        return Reason(f"at most {problem.buy_limits[int(rest)]} nodes may be bought", None)
-    if kind == "power":
-        cap = problem.power_caps[int(rest)]
-        return Reason(f"power cap `{cap.name}` allows {float(cap.cap_watts) / 1000:g} kW in {cap.scope}",
-                      cap.origin)
+        return [Part("budget")]
+    if kind in ("buy", "power"):
+        return [Part(kind, "", rest)]
     if kind == "latency":
-        return _latency_reason(problem, *rest.rsplit(":", 1))
+        name, location = rest.rsplit(":", 1)
+        return [Part("latency", name, location)]
     if kind in ("affinity", "spread"):
         name, _, index = rest.rpartition(":")
         demand = problem.demand(name)
-        rule = (demand.affinities if kind == "affinity" else demand.spreads)[int(index)]
         if kind == "affinity":
-            verb = "anti_affinity" if rule.anti else "affinity"
-            text = f"`{name}` has `{verb} {rule.target} on {rule.topology}`"
-        else:
-            text = f"`{name}` must spread over {rule.topology} with max_skew {rule.max_skew}"
-        return Reason(text, rule.origin)
-    return Reason(group, None)
+            return [_affinity_part(demand, int(index))]
+        return [Part("spread", demand.workload, index)]
+    return []
+
+
+# ---- the conflict, in words ----------------------------------------------------------------
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _reason(problem: Problem, part: Part) -> Reason:
+    kind = part.kind
+    if kind == "replicas":
+        demand = problem.demand(part.subject)
+        gang = " as one gang" if demand.gang else ""
+        return Reason(f"workload `{demand.name}` needs {_plural(demand.replicas, 'replica')}"
+                      f"{gang}, each {_need(demand)}",
+                      demand.spans.get("replicas", demand.origin), part)
+    if kind == "throughput":
+        return dataclasses.replace(_options_reason(problem, part.subject), part=part)
+    if kind == "gang":
+        group = _group(problem, part.subject)
+        first = problem.demand(group.demands[0])
+        return Reason(f"workload `{part.subject}` must run all its replicas on one option "
+                      "(`gang = true`)", first.spans.get("gang", group.origin), part)
+    if kind == "rule":
+        return _rule_reason(problem, part)
+    if kind in ("affinity", "exclusive", "spread", "latency"):
+        return _demand_rule_reason(problem, part)
+    if kind == "capacity":
+        node_class = problem.node_class(part.subject)
+        return Reason(f"pool `{node_class.id}` has {_plural(node_class.count, 'node')} of "
+                      f"{_shape(node_class)}", _count_origin(node_class), part)
+    if kind == "budget":
+        return Reason(f"the budget is {_money(problem.budget)} USD/h", problem.budget_origin, part)
+    if kind == "buy":
+        group = int(part.key)
+        return Reason(f"the `buy` block{_buy_name(problem, group)} allows at most "
+                      f"{_plural(problem.buy_limits[group], 'node')}",
+                      problem.buy_origins.get(group), part)
+    cap = problem.power_caps[int(part.key)]
+    return Reason(f"power cap `{cap.name}` allows {float(cap.cap_watts) / 1000:g} kW in {cap.scope}",
+                  cap.origin, part)
+
+
+def _demands_of(problem: Problem, workload: str) -> list[Demand]:
+    return [d for d in problem.demands if d.workload == workload]
+
+
+def _group(problem: Problem, workload: str) -> OptionGroup:
+    return next(g for g in problem.option_groups if g.workload == workload)
+
+
+def _demand_rule_reason(problem: Problem, part: Part) -> Reason:
+    demand = _demands_of(problem, part.subject)[0]
+    name = part.subject
+    if part.kind == "exclusive":
+        return Reason(f"`{name}` has `exclusive = true`: no other workload may share its nodes",
+                      demand.spans.get("exclusive", demand.origin), part)
+    if part.kind == "affinity":
+        rule = demand.affinities[int(part.key)]
+        verb = "anti_affinity" if rule.anti else "affinity"
+        text = f"`{name}` has `{verb} {rule.target} on {rule.topology}`"
+        if rule.target == "self" and rule.anti:
+            text += f": at most 1 replica per {rule.topology}"
+        return Reason(text, rule.origin, part)
+    if part.kind == "spread":
+        rule = demand.spreads[int(part.key)]
+        text = f"`{name}` must spread over {rule.topology} with max_skew {rule.max_skew}"
+        if rule.topology == "node":
+            text += f" (at most {_plural(rule.max_skew, 'replica')} per node)"
+        return Reason(text, rule.origin, part)
+    return _latency_reason(problem, name, part.key, part)
+
+
+def _rule_reason(problem: Problem, part: Part) -> Reason:
+    """A rule that keeps a workload off pools it would fit on: which pools, and where."""
+    pools, origin = [], None
+    for demand in _demands_of(problem, part.subject):
+        for class_id, reasons in demand.failing.items():
+            if class_id not in {c.id for c in problem.classes}:
+                continue
+            mine = [r for r in reasons if _exclusion_part(demand, r.rule) == part]
+            if mine and _could_fit(problem, demand, class_id, reasons):
+                if class_id not in pools:
+                    pools.append(class_id)
+                origin = origin or mine[0].origin
+    listed = ", ".join(f"`{c}`" for c in pools)
+    if not pools:  # (only in a conflict not narrowed down: the rule may not be needed)
+        return Reason(f"`{part.subject}` has `{part.key}`", origin, part)
+    if part.key.startswith("dedicated"):
+        return Reason(f"{'pool' if len(pools) == 1 else 'pools'} {listed} {'has' if len(pools) == 1 else 'have'} "
+                      f"`{part.key}`, which `{part.subject}` does not tolerate", origin, part)
+    return Reason(f"`{part.subject}` has `{part.key}`, which rules out "
+                  f"{'pool' if len(pools) == 1 else 'pools'} {listed}", origin, part)
+
+
+def _could_fit(problem: Problem, demand: Demand, class_id: str, reasons: list) -> bool:
+    """Would a replica fit on the pool's nodes, rules aside? (A rule is never blamed for a
+    pool that is too small, or has no GPUs, anyway.)"""
+    if any(r.rule.startswith(FACTS) for r in reasons):
+        return False
+    classes = {c.id: c for c in problem.classes}
+    return class_id in classes and replicas_per_node(demand, classes[class_id]) > 0
 
 
 def _options_reason(problem: Problem, workload: str) -> Reason:
-    group = next(g for g in problem.option_groups if g.workload == workload)
+    group = _group(problem, workload)
     options = [problem.demand(name) for name in group.demands]
     if all(d.replicas * d.throughput == 1 for d in options):  # sized in replicas per option
-        need = " or ".join(f"{d.replicas} x {d.option} ({_need(d)} each)" for d in options)
+        need = " or ".join(f"{_plural(d.replicas, 'replica')} of {d.option} ({_need(d)} each)"
+                           for d in options)
         return Reason(f"workload `{workload}` needs {need}"
                       + (", all on one option" if group.gang else ""), group.origin)
     each = ", ".join(f"{d.option} {float(d.throughput):g} per replica of {_need(d)}"
@@ -113,49 +690,26 @@ def _options_reason(problem: Problem, workload: str) -> Reason:
 
 
 def _latency_members(problem: Problem, name: str) -> list[Demand]:
-    """The demands workload `name` became (its options, or itself), which its latency rules
-    count together."""
     return next(m for m in problem.latency_demands() if m[0].workload == name)
 
 
-def _latency_reason(problem: Problem, name: str, location: str) -> Reason:
+def _latency_reason(problem: Problem, name: str, location: str, part: Part | None = None) -> Reason:
     members = _latency_members(problem, name)
     rule = next(r for r in members[0].latency if r.location == location)
     regions = sorted({c.site.code for d in members for c in map(problem.node_class, d.eligible)
                       if problem.within_reach(rule, c)})
     reach = (f"regions within reach: {', '.join(regions)}" if regions else
              f"no region `{name}` may run in is within {float(rule.limit_ms):g} ms of {location}")
-    return Reason(f"`{name}` needs {rule.replicas} replica{'s' if rule.replicas != 1 else ''} "
+    return Reason(f"`{name}` needs {_plural(rule.replicas, 'replica')} "
                   f"within {float(rule.limit_ms):g} ms of users in {location} ({reach})",
-                  rule.origin)
+                  rule.origin, part)
 
 
-def _eligibility_reason(problem: Problem, name: str) -> Reason:
-    demand = problem.demand(name)
-    if not demand.eligible:
-        rules = sorted({e.rule for e in demand.excluded.values()})
-        return Reason(f"no pool meets the rules of `{name}` ({'; '.join(rules)})", demand.origin)
-    pools = ", ".join(f"`{c}` ({_count_fits(problem, demand, c)})" for c in demand.eligible)
-    excluded = {}
-    for class_id, exclusion in demand.excluded.items():
-        excluded.setdefault(exclusion.rule, []).append(class_id)
-    why = "; ".join(f"{rule} rules out {', '.join(f'`{c}`' for c in ids)}"
-                    for rule, ids in sorted(excluded.items()))
-    origin = next((e.origin for e in demand.excluded.values() if e.origin is not None), demand.origin)
-    return Reason(f"`{name}` may run only on {pools}" + (f": {why}" if why else ""), origin)
-
-
-def _count_fits(problem: Problem, demand, class_id: str) -> str:
-    node_class = problem.node_class(class_id)
-    fit = replicas_per_node(demand, node_class)
-    return f"{node_class.count} node{'s' if node_class.count != 1 else ''}, {fit} replica{'s' if fit != 1 else ''} each"
-
-
-def _need(demand) -> str:
-    parts = [f"{demand.requests['cpu'] / 1000:g} CPU", f"{demand.requests['memory'] / 2 ** 30:g} GiB"]
+def _need(demand: Demand) -> str:
+    parts_ = [f"{demand.requests['cpu'] / 1000:g} CPU", f"{demand.requests['memory'] / 2 ** 30:g} GiB"]
     if demand.requests["gpu"]:
-        parts.append(f"{demand.requests['gpu']} GPU{'s' if demand.requests['gpu'] != 1 else ''}")
-    return " + ".join(parts)
+        parts_.append(_plural(demand.requests["gpu"], "GPU"))
+    return " + ".join(parts_)
 
 
 def _shape(node_class: NodeClass) -> str:
@@ -167,254 +721,502 @@ def _shape(node_class: NodeClass) -> str:
     return text
 
 
-# ---- repairs ------------------------------------------------------------------
+def _money(value: Fraction | None) -> str:
+    return f"{float(value or 0):.2f}"
 
 
-def _now() -> float:
-    return time.monotonic()
+def _count_origin(node_class: NodeClass) -> Origin | None:
+    return node_class.spans.get("count", node_class.origin)
 
 
-def _trial(problem: Problem) -> Problem:
-    """A copy a repair may change: new classes, demands and the lists and maps repairs edit;
-    what those point at (origins, rules' sources) is shared. (A deep copy of a 10,000-node
-    problem took 0.6 s, and a repair search makes dozens.)"""
-    def demand(d: Demand) -> Demand:
-        return dataclasses.replace(d, eligible=list(d.eligible), excluded=dict(d.excluded),
-                                   affinities=list(d.affinities), spreads=list(d.spreads),
-                                   latency=[dataclasses.replace(r) for r in d.latency])
-
-    return dataclasses.replace(problem, classes=[dataclasses.replace(c) for c in problem.classes],
-                               demands=[demand(d) for d in problem.demands],
-                               spare_offers=[dataclasses.replace(c) for c in problem.spare_offers],
-                               buy_limits=dict(problem.buy_limits))
+def _buy_name(problem: Problem, group: int) -> str:
+    origin = problem.buy_origins.get(group)
+    return f" at line {origin.span.line}" if origin else ""
 
 
-def _repairs(problem: Problem, core: list[str], deadline: float) -> tuple[list[str], bool]:
-    """(repairs that work, whether time ran out before all were tried)."""
-    repairs: list[str] = []
-    names = {g.partition(":")[2] for g in core if g.partition(":")[0] in ("eligible", "replicas")}
-    for name in sorted(names):
-        if _now() > deadline:
-            return repairs, True
-        repairs.extend(_rule_relaxations(problem, name))
-    for group in core:
-        if _now() > deadline:
-            return repairs, True
-        kind, _, rest = group.partition(":")
-        if kind == "replicas":
-            most = _most_replicas(problem, rest)
-            if most is not None:
-                repairs.append(f"lower `{rest}` replicas to {most}")
-        elif kind == "capacity" and not problem.node_class(rest).provisioned:
-            extra = _extra_nodes(problem, rest)
-            if extra is not None:
-                repairs.append(f"add {extra} more node{'s' if extra != 1 else ''} to pool `{rest}`")
-        elif kind == "capacity" and problem.node_class(rest).buy_group is not None:
-            group = problem.node_class(rest).buy_group
-            most = _buy_limit_needed(problem, group)
-            repair = f"raise the `buy` block's max_count to {most}"
-            if most is not None and repair not in repairs:
-                repairs.append(repair)
-        elif kind == "budget":
-            cheapest = _cheapest_without_budget(problem)
-            if cheapest is not None:
-                repairs.append(f"raise the budget to {float(cheapest):.2f} USD/h")
-        elif kind in ("affinity", "spread"):
-            name, _, index = rest.rpartition(":")
-            if _feasible_without(problem, name, kind, int(index)):
-                repairs.append(f"drop the {kind} rule of `{name}`")
-        elif kind == "latency":
-            name, location = rest.rsplit(":", 1)
-            limit = _latency_limit_needed(problem, name, location)
-            if limit is not None:
-                repairs.append(f"raise the latency limit of `{name}` for {location} to {limit:g} ms")
-        elif kind == "buy":
-            most = _buy_limit_needed(problem, int(rest))
-            repair = f"raise the `buy` block's max_count to {most}"
-            if most is not None and repair not in repairs:
-                repairs.append(repair)
-    if _now() > deadline:
-        return repairs, True
-    bought = _buy_repair(problem)
-    if bought:
-        repairs.append(bought)
-    return repairs, False
+# ---- repairs -------------------------------------------------------------------------------
 
 
-def _rule_relaxations(problem: Problem, name: str) -> list[str]:
-    """For each rule that alone keeps `name` off some pools: would relaxing it be enough?"""
-    demand = problem.demand(name)
-    only: dict[str, list[str]] = {}
-    origins: dict[str, Origin | None] = {}
-    relaxed: dict[str, str | None] = {}
-    for class_id, reasons in demand.failing.items():
-        if len(reasons) == 1 and reasons[0].rule not in ("resources", f"option {demand.option}") \
-                and class_id in demand.excluded:
-            only.setdefault(reasons[0].rule, []).append(class_id)
-            origins[reasons[0].rule] = reasons[0].origin
-            relaxed[class_id] = reasons[0].relaxed
-    repairs = []
-    for rule, class_ids in sorted(only.items()):
-        class_ids = [c for c in class_ids if replicas_per_node(demand, problem.node_class(c)) > 0]
-        if not class_ids:
-            continue
-        trial = _trial(problem)
-        trial_demand = trial.demand(name)
-        for class_id in class_ids:
-            trial_demand.eligible.append(class_id)
-            trial_demand.excluded.pop(class_id, None)
-        if feasible(trial, 10):
-            where = f" (line {origins[rule].span.line})" if origins[rule] else ""
-            pools = ", ".join(f"`{c}`" for c in class_ids)
-            bounds = {relaxed.get(c) for c in class_ids}
-            target = f" to `{bounds.pop()}`" if len(bounds) == 1 and None not in bounds else ""
-            repairs.append(f"relax `{rule}`{where}{target} so that `{name}` may also run on {pools}")
-    return repairs
+def _works(problem: Problem, deadline: float, cheapest: bool = False,
+           optional: frozenset[str] = frozenset()) -> Check:
+    # the cheapest placement is what a repair costs; at fleet scale that is a full optimisation
+    # per trial, so there the cost is that of the placement found
+    small = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    return decide(Trial(problem, set(optional)), deadline, cheapest and small)
 
 
-def _buy_repair(problem: Problem) -> str | None:
-    """Offers in scope that no `buy` allows: what would buying from them take?"""
-    if not problem.spare_offers:
+def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
+             deadline: float) -> None:
+    found: list[Repair] = []
+    for part in conflict:
+        if _now() >= deadline:
+            explanation.repairs_cut_short = True
+            break
+        repair = _repair(problem, part, deadline)
+        if repair is not None and repair.text not in {r.text for r in found}:
+            found.append(repair)
+    if not explanation.repairs_cut_short and _now() < deadline:
+        bought = _buy_repair(problem, deadline)
+        if bought is not None:
+            found.append(bought)
+    elif _now() >= deadline:
+        explanation.repairs_cut_short = True
+    explanation.repairs = found
+    if not found and not explanation.repairs_cut_short:
+        explanation.no_single_repair = True
+        explanation.pair = _pair(problem, conflict, deadline)
+        explanation.repairs_cut_short = _now() >= deadline and not explanation.pair
+
+
+def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    repairers = {"replicas": _fewer_replicas, "capacity": _more_nodes, "buy": _higher_buy_limit,
+                 "budget": _higher_budget, "rule": _relaxed_rule, "affinity": _dropped_rule,
+                 "exclusive": _dropped_rule, "gang": _dropped_rule, "spread": _wider_spread,
+                 "latency": _longer_latency, "power": _higher_power_cap}
+    repairer = repairers.get(part.kind)
+    return repairer(problem, part, deadline) if repairer else None
+
+
+def _smallest(works: Callable[[int], Check], low: int, high: int,
+              deadline: float) -> tuple[int, Check] | None:
+    """The smallest value in [low, high] that works (working is monotone in the value): by
+    doubling the step from `low`, then halving back between the last failure and the first
+    success. None when nothing up to `high` works, or time ran out before it was pinned down
+    (no guess is offered)."""
+    failed, step, tried = low - 1, 1, low
+    found: tuple[int, Check] | None = None
+    while _now() < deadline:
+        tried = min(tried, high)
+        check = works(tried)
+        if check.placed:
+            found = (tried, check)
+            break
+        failed = tried
+        if tried >= high:
+            return None
+        tried, step = low + step, step * 2
+    if found is None:
         return None
-    trial = _trial(problem)
-    trial.classes = trial.classes + trial.spare_offers
-    for demand in trial.demands:
-        demand.eligible += [c.id for c in trial.spare_offers if c.id not in demand.failing]
-    encoding = encode(trial, must_place=True)
-    outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"), 20)
-    if outcome.solution is None:
-        return None
-    parts = []
-    for node_class in trial.spare_offers:
-        count = outcome.solution[encoding.u[node_class.id]]
-        if count:
-            parts.append(f"{count} x {node_class.instance_type} (`{node_class.offer}`) in "
-                         f"{node_class.region} at {float(node_class.price):.2f} USD/h each")
-    return ("allow buying " + ", ".join(parts) + " (add a `buy` block)") if parts else None
-
-
-def _most_replicas(problem: Problem, name: str) -> int | None:
-    low, high = 0, problem.demand(name).replicas - 1
-    best = None
-    while low <= high:
-        middle = (low + high) // 2
-        trial = _trial(problem)
-        trial.demand(name).replicas = middle
-        if feasible(trial, 10):
-            best, low = middle, middle + 1
+    top, best = found
+    bottom = failed + 1
+    while bottom < top and _now() < deadline:
+        middle = (bottom + top) // 2
+        check = works(middle)
+        if check.placed:
+            top, best = middle, check
         else:
-            high = middle - 1
-    return best if best else None
+            bottom = middle + 1
+    return (top, best) if bottom >= top else None
 
 
-def _extra_nodes(problem: Problem, class_id: str) -> int | None:
-    # the class's node count is only the bounds of its node-count variables: one encoding
-    # serves every trial (re-encoding a 10,000-node problem per trial took 0.5 s of 0.8)
-    encoding = encode(problem, must_place=True)
-    counted = [encoding.u[class_id]] + [
-        v.index for v in encoding.model.variables if v.name.startswith("n[")
-        and v.name.endswith(f",{class_id}]")]
-    count = problem.node_class(class_id).count
-
-    def with_extra(extra: int) -> bool:
-        for index in counted:
-            encoding.model.variables[index].upper = count + extra
-        return HighsBackend().minimise(encoding.model, {}, 10).solution is not None
-
-    extra = 1
-    while extra <= MAX_EXTRA_NODES and not with_extra(extra):
-        extra *= 2
-    if extra > MAX_EXTRA_NODES:
+def _bound(problem: Problem, objective: Callable, deadline: float,
+           optional: frozenset[str] = frozenset()) -> int | None:
+    """A proven lower bound, rounded up, on the least value of `objective(encoding, model
+    problem)` over placements of `problem` (node by node when small): where a search for the
+    least change that works may start, instead of at 1 (at fleet scale each try costs seconds)."""
+    exact = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    model_problem = one_class_per_node(problem) if exact else problem
+    encoding = encode(model_problem, must_place=True)
+    dropped = {f"replicas:{name}" for name in optional}
+    encoding.model.constraints = [c for c in encoding.model.constraints if c.group not in dropped]
+    outcome = HighsBackend().minimise(encoding.model, objective(encoding, model_problem),
+                                      _left(deadline))
+    if outcome.bound is None:
         return None
-    low, high = extra // 2 + 1, extra
-    while low < high:
-        middle = (low + high) // 2
-        if with_extra(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return high
+    return math.ceil(Fraction(outcome.bound) - Fraction(1, 10 ** 6))
 
 
-def _latency_limit_needed(problem: Problem, name: str, location: str) -> float | None:
-    """The smallest limit, among the round trips to the regions `name` may run in, that works."""
-    members = _latency_members(problem, name)
-    index = next(i for i, r in enumerate(members[0].latency) if r.location == location)
+def _fix(title: str, origin: Origin | None, text: str) -> Fix | None:
+    return Fix(title, origin.span, text) if origin is not None else None
+
+
+def _fewer_replicas(problem: Problem, part: Part, deadline: float,
+                    optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
+    replicas = problem.demand(part.subject).replicas
+
+    def works(fewer: int) -> Check:
+        trial = _copy(problem)
+        trial.demand(part.subject).replicas = replicas - fewer
+        return _works(trial, deadline, True, optional)
+
+    # the most replicas placeable (an upper bound) gives the fewest to take away
+    least = _bound(problem, lambda e, _: {e.placed[part.subject]: -1}, deadline,
+                   optional | {part.subject})
+    if least is not None:
+        low = max(low, replicas + least)
+    found = _smallest(works, low, replicas - 1, deadline)
+    if found is None:
+        return None
+    most = replicas - found[0]
+    origin = problem.demand(part.subject).spans.get("replicas")
+    text = f"lower `{part.subject}` replicas from {replicas} to {most}"
+    return Repair(part, text, origin, str(replicas), str(most), found[1].cost,
+                  _fix(text, origin, str(most)), found[0])
+
+
+def _more_nodes(problem: Problem, part: Part, deadline: float,
+                optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
+    count = problem.node_class(part.subject).count
+
+    def works(extra: int) -> Check:
+        trial = _copy(problem)
+        node_class = trial.node_class(part.subject)
+        _grow(node_class, count + extra)
+        trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
+        return _works(trial, deadline, True, optional)
+
+    grown = _copy(problem)
+    _grow(grown.node_class(part.subject),
+          count + min(MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
+    grown.symmetric = [run for run in grown.symmetric if part.subject not in run]
+    owner = {name: c.id for c in grown.classes for name in c.node_names}
+    least = _bound(grown, lambda e, p: {e.u[c.id]: 1 for c in p.classes
+                                        if owner.get(c.id, c.id) == part.subject}, deadline, optional)
+    if least is not None:
+        low = max(low, least - count)
+    found = _smallest(works, low, MAX_EXTRA_NODES, deadline)
+    if found is None:
+        return None
+    extra = found[0]
+    origin = problem.node_class(part.subject).spans.get("count")
+    text = (f"add {_plural(extra, 'node')} to pool `{part.subject}` "
+            f"(count = {count + extra})")
+    return Repair(part, text, origin or problem.node_class(part.subject).origin, str(count),
+                  str(count + extra), found[1].cost, _fix(text, origin, str(count + extra)), extra)
+
+
+def _higher_buy_limit(problem: Problem, part: Part, deadline: float,
+                      optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
+    group = int(part.key)
+    limit = problem.buy_limits[group]
+    enough = sum(d.replicas for d in problem.demands)
+
+    def works(extra: int) -> Check:
+        trial = _copy(problem)
+        trial.buy_limits[group] = limit + extra
+        for node_class in trial.classes:
+            if node_class.buy_group == group and node_class.count < limit + extra:
+                _grow(node_class, min(limit + extra, enough))
+        return _works(trial, deadline, True, optional)
+
+    found = _smallest(works, low, max(low, enough), deadline)
+    if found is None:
+        return None
+    most = limit + found[0]
+    text = f"raise max_count of the `buy` block{_buy_name(problem, group)} from {limit} to {most}"
+    return Repair(part, text, problem.buy_origins.get(group), str(limit), str(most), found[1].cost,
+                  step=found[0])
+
+
+def _higher_budget(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    trial = _copy(problem)
+    trial.budget = None
+    cheapest = _works(trial, deadline, cheapest=True)
+    if not cheapest.placed or cheapest.cost is None:
+        return None
+    # in whole cents, rounded up: a budget rounded down would not allow the placement
+    cents = math.ceil(cheapest.cost * 100)
+    budget = Fraction(cents, 100)
+    trial.budget = budget
+    check = _works(trial, deadline, cheapest=True)
+    if not check.placed:
+        return None
+    shown = f"{cents // 100}.{cents % 100:02d}"
+    text = f"raise the budget from {_money(problem.budget)} to {shown} USD/h"
+    return Repair(part, text, problem.budget_origin, f"{_money(problem.budget)} USD/h",
+                  f"{shown} USD/h", check.cost, _fix(text, problem.budget_origin, f"{shown} USD/h"))
+
+
+def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    trial = with_parts(problem, lambda p: p != part)
+    trial.optional = set()
+    check = decide(trial, deadline, cheapest=True)
+    if not check.placed:
+        return None
+    reason = _rule_reason(problem, part)
+    bounds = {r.relaxed for d in _demands_of(problem, part.subject)
+              for class_id, reasons in d.failing.items() for r in reasons
+              if _exclusion_part(d, r.rule) == part and _could_fit(problem, d, class_id, reasons)}
+    if part.key.startswith("dedicated"):
+        dedicated = part.key.split('"')[1]
+        text = f"let `{part.subject}` tolerate `{dedicated}` (`tolerate = [\"{dedicated}\"]`)"
+        return Repair(part, text, reason.origin, None, f'tolerate = ["{dedicated}"]', check.cost)
+    target = bounds.pop() if len(bounds) == 1 else None
+    where = f" (line {reason.origin.span.line})" if reason.origin else ""
+    text = (f"relax `{part.key}`{where} to `{target}`" if target else
+            f"drop `{part.key}`{where}") + f" so that `{part.subject}` may also run on " + \
+        reason.text.split("rules out ", 1)[-1]
+    return Repair(part, text, reason.origin, part.key, target, check.cost)
+
+
+def _dropped_rule(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    trial = with_parts(problem, lambda p: p != part)
+    trial.optional = set()
+    check = decide(trial, deadline, cheapest=True)
+    if not check.placed:
+        return None
+    reason = _reason(problem, part)
+    where = f" (line {reason.origin.span.line})" if reason.origin else ""
+    if part.kind == "exclusive":
+        text = f"drop `exclusive = true` from `{part.subject}`{where}"
+    elif part.kind == "gang":
+        text = f"drop `gang = true` from `{part.subject}`{where}: let it mix options"
+    else:
+        rule = _demands_of(problem, part.subject)[0].affinities[int(part.key)]
+        verb = "anti_affinity" if rule.anti else "affinity"
+        text = f"drop `{verb} {rule.target} on {rule.topology}` from `{part.subject}`{where}"
+    return Repair(part, text, reason.origin, None, None, check.cost)
+
+
+def _wider_spread(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    members = _demands_of(problem, part.subject)
+    index = int(part.key)
+    skew = members[0].spreads[index].max_skew
+    most = max(d.replicas for d in members)
+
+    def works(wider: int) -> Check:
+        trial = _copy(problem)
+        for demand in _demands_of(trial, part.subject):
+            demand.spreads[index] = dataclasses.replace(demand.spreads[index], max_skew=skew + wider)
+        return _works(trial, deadline, cheapest=True)
+
+    found = _smallest(works, 1, max(1, most - skew), deadline)
+    rule = members[0].spreads[index]
+    where = f" (line {rule.origin.span.line})" if rule.origin else ""
+    if found is not None:
+        value = skew + found[0]
+        text = f"raise max_skew of `{part.subject}`'s spread over {rule.topology}{where} from {skew} to {value}"
+        return Repair(part, text, rule.origin, str(skew), str(value), found[1].cost)
+    trial = with_parts(problem, lambda p: p != part)
+    trial.optional = set()
+    check = decide(trial, deadline, cheapest=True)
+    if not check.placed:
+        return None
+    text = f"drop the spread over {rule.topology} from `{part.subject}`{where}"
+    return Repair(part, text, rule.origin, None, None, check.cost)
+
+
+def _longer_latency(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """The smallest limit, among the round trips to the regions the workload may run in,
+    that works."""
+    members = _latency_members(problem, part.subject)
+    index = next(i for i, r in enumerate(members[0].latency) if r.location == part.key)
     rule = members[0].latency[index]
     candidates = sorted({ms for d in members for c in d.eligible
-                         if (ms := problem.latency_ms(location, problem.node_class(c))) is not None
+                         if (ms := problem.latency_ms(part.key, problem.node_class(c))) is not None
                          and ms > rule.limit_ms})
     for limit in candidates:
-        trial = _trial(problem)
+        if _now() >= deadline:
+            return None
+        trial = _copy(problem)
         for demand in members:
             trial.demand(demand.name).latency[index].limit_ms = limit
-        if feasible(trial, 10):
-            return float(limit)
+        check = _works(trial, deadline, cheapest=True)
+        if check.placed:
+            text = (f"raise the latency limit of `{part.subject}` for {part.key} from "
+                    f"{float(rule.limit_ms):g} ms to {float(limit):g} ms")
+            return Repair(part, text, rule.origin, f"{float(rule.limit_ms):g}ms",
+                          f"{float(limit):g}ms", check.cost)
     return None
 
 
-def _buy_limit_needed(problem: Problem, group: int) -> int | None:
-    """The smallest max_count for buy block `group` with which everything fits."""
-    trial = _trial(problem)
-    trial.buy_limits.pop(group, None)
-    enough = sum(d.replicas for d in trial.demands)
-    for node_class in trial.classes:
-        if node_class.buy_group == group and node_class.count < enough:
-            _grow(node_class, enough)
+def _higher_power_cap(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    index = int(part.key)
+    cap = problem.power_caps[index]
+
+    def works(extra_kw: int) -> Check:
+        trial = _copy(problem)
+        trial.power_caps[index] = dataclasses.replace(cap, cap_watts=cap.cap_watts + 1000 * extra_kw)
+        return _works(trial, deadline, cheapest=True)
+
+    found = _smallest(works, 1, 10 ** 6, deadline)
+    if found is None:
+        return None
+    before = float(cap.cap_watts) / 1000
+    text = f"raise power cap `{cap.name}` from {before:g} kW to {before + found[0]:g} kW"
+    return Repair(part, text, cap.origin, f"{before:g}kW", f"{before + found[0]:g}kW", found[1].cost)
+
+
+def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
+    """Offers in scope that no `buy` allows: what would buying from them take?"""
+    if not problem.spare_offers:
+        return None
+    trial = _copy(problem)
+    trial.classes = trial.classes + [dataclasses.replace(c) for c in problem.spare_offers]
+    for demand in trial.demands:
+        demand.eligible += [c.id for c in trial.spare_offers if c.id not in demand.failing]
     encoding = encode(trial, must_place=True)
-    terms = {encoding.u[c.id]: 1 for c in trial.classes if c.buy_group == group}
-    outcome = HighsBackend().minimise(encoding.model, terms, 10)
+    outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"), _left(deadline))
     if outcome.solution is None:
         return None
-    return int(sum(outcome.solution[i] for i in terms))
+    counts = {c.id: outcome.solution[encoding.u[c.id]] for c in trial.spare_offers}
+    # checked like every other repair: the offers bounded to what this placement buys
+    for node_class in trial.classes:
+        if node_class.id in counts:
+            _grow(node_class, counts[node_class.id])
+    check = _works(trial, deadline, cheapest=True)
+    if not check.placed:
+        return None
+    parts_ = [f"{count} x {c.instance_type} (`{c.offer}`) in {c.region} at {_money(c.price)} USD/h each"
+              for c in trial.spare_offers if (count := counts[c.id])]
+    if not parts_:
+        return None
+    return Repair(Part("buy", "", "new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
+                  None, None, None, check.cost)
 
 
-def _grow(node_class: NodeClass, count: int) -> None:
-    """Give a class (in a trial copy of the problem) `count` nodes, naming the new ones."""
-    existing = len(node_class.node_names)
-    node_class.node_names = node_class.node_names + tuple(
-        f"{node_class.pool}-extra-{i}" for i in range(existing, max(existing, count)))
-    node_class.count = count
+def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repair]:
+    """No single change is enough: the first two that are, in reading order, each by its
+    least amount. The first is sized with the second dropped, the second is searched (and so
+    checked) on the policy with the first applied."""
+    for first in conflict:
+        if _now() >= deadline:
+            return []
+        for second in sorted(parts(problem), key=_reading_order):
+            if second == first or _now() >= deadline:
+                continue
+            if not decide(with_parts(problem, lambda p: p not in (first, second)), deadline).placed:
+                continue
+            without_second = with_parts(problem, lambda p: p != second)
+            if without_second.optional:
+                continue  # the second is a workload's replicas: not a change to size against
+            one = _repair(without_second.problem, first, deadline)
+            if one is None:
+                continue
+            one = _as_applied(problem, one)
+            two = _repair(_applied(problem, one), second, deadline)
+            if two is not None:
+                return [one, two]
+    return []
 
 
-def _cheapest_without_budget(problem: Problem) -> Fraction | None:
-    trial = _trial(problem)
-    trial.budget = None
-    encoding = encode(trial, must_place=True)
-    outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"), 10)
-    return outcome.objective
+def _as_applied(problem: Problem, repair: Repair) -> Repair:
+    """A repair as `_applied` makes it: a rule is dropped, not relaxed (which is more than the
+    repair said, so the text says so too)."""
+    if repair.part.kind in ("capacity", "replicas", "buy", "budget") or repair.after is None:
+        return repair
+    return dataclasses.replace(repair, text=_drop_text(problem, repair.part), after=None, fix=None)
 
 
-def _feasible_without(problem: Problem, name: str, kind: str, index: int) -> bool:
-    trial = _trial(problem)
-    demand = trial.demand(name)
-    rules = demand.affinities if kind == "affinity" else demand.spreads
-    del rules[index]
-    return feasible(trial, 10)
+def _applied(problem: Problem, repair: Repair) -> Problem:
+    part = repair.part
+    if part.kind in ("capacity", "replicas", "buy", "budget") and repair.after is not None:
+        trial = _copy(problem)
+        if part.kind == "capacity":
+            _grow(trial.node_class(part.subject), int(repair.after))
+            trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
+        elif part.kind == "replicas":
+            trial.demand(part.subject).replicas = int(repair.after)
+        elif part.kind == "buy":
+            group = int(part.key)
+            trial.buy_limits[group] = int(repair.after)
+            for node_class in trial.classes:
+                if node_class.buy_group == group and node_class.count < int(repair.after):
+                    _grow(node_class, int(repair.after))
+        else:
+            trial.budget = Fraction(repair.after.split()[0])
+        return trial
+    return with_parts(problem, lambda p: p != part).problem
 
 
-def explanation_diagnostics(problem: Problem, root_path: str,
-                            time_limit: float | None = 30.0) -> list[Diagnostic]:
-    """The explanation as diagnostics: the conflict (E0501) at its first rule, each other
-    rule of it (E0504) where it stands. `fitc solve`, `explain` and the language server
-    print exactly these."""
-    explanation = explain(problem, time_limit)
-    if explanation.feasible:
-        return [msg.NoPlacement.at(root_path, Span(1, 1, 1, 2),
-                                   detail="not every replica could be placed in the time allowed")]
+def _drop_text(problem: Problem, part: Part) -> str:
+    reason = _reason(problem, part)
+    return f"drop this rule{_where(reason.origin)}: {reason.text}"
+
+
+# ---- what the commands print ----------------------------------------------------------------
+
+
+def _where(origin: Origin | None) -> str:
+    return f" (line {origin.span.line})" if origin else ""
+
+
+def conflict_text(explanation: Explanation) -> str:
+    lines = ["no placement meets every hard rule; these rules conflict:"]
+    lines += [f"  - {r.text}{_where(r.origin)}" for r in explanation.reasons]
+    if not explanation.minimal:
+        lines.append("  (not narrowed down to a minimal set before --time-limit ran out: some of these "
+                     "may not be needed)")
+    return "\n".join(lines)
+
+
+def repairs_text(explanation: Explanation) -> str:
+    lines = []
+    if explanation.repairs:
+        lines.append("repairs, each checked by solving the repaired policy:")
+        lines += [f"  - {r.text}" + (f" (cost {_money(r.cost)} USD/h)" if r.cost is not None else "")
+                  for r in explanation.repairs]
+    elif explanation.no_single_repair:
+        lines.append("no single change repairs the policy" +
+                     (("; this pair does, checked by solving:\n" +
+                       "\n".join(f"  - {r.text}" for r in explanation.pair))
+                      if explanation.pair else ", and no pair was found within the repair budget"))
+    if explanation.repairs_cut_short:
+        lines.append(f"(the repair budget of {explanation.repair_budget:g} s ran out: other repairs "
+                     "were not tried; raise --repair-budget)")
+    return "\n".join(lines)
+
+
+def explanation_text(explanation: Explanation) -> str:
+    """What `fitc explain` prints on stdout."""
+    if explanation.outcome == "feasible":
+        return "every replica can be placed (a placement was found): no conflict to explain\n"
+    if explanation.outcome == "undecided":
+        return f"undecided: {explanation.tried}\n"
+    text = conflict_text(explanation)
+    repairs = repairs_text(explanation)
+    return text + ("\n" + repairs if repairs else "") + "\n"
+
+
+def explanation_json(explanation: Explanation) -> dict:
+    return {
+        "outcome": explanation.outcome,
+        "conflict": [{"rule": r.part.kind if r.part else None,
+                      "subject": (r.part.subject or None) if r.part else None,
+                      "text": r.text, "path": r.origin.path if r.origin else None,
+                      "line": r.origin.span.line if r.origin else None,
+                      "column": r.origin.span.column if r.origin else None}
+                     for r in explanation.reasons],
+        "minimal": explanation.minimal,
+        "repairs": [r.as_json() for r in explanation.repairs],
+        "no_single_repair": explanation.no_single_repair,
+        "pair": [r.as_json() for r in explanation.pair],
+        "repairs_cut_short": explanation.repairs_cut_short,
+        "repair_budget": explanation.repair_budget,
+        "tried": explanation.tried or None,
+        "conflict_seconds": round(explanation.conflict_seconds, 3),
+        "repair_seconds": round(explanation.repair_seconds, 3),
+    }
+
+
+def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float | None = 30.0,
+                            explanation: Explanation | None = None,
+                            for_solve: bool = True) -> list[Diagnostic]:
+    """The explanation as diagnostics. For `fitc solve` (and the language server) the conflict
+    is E0501 with the repairs in its message; for `fitc explain` it is E0510 (the repairs go
+    to stdout). The other rules of the conflict are E0504 where they stand; an undecided
+    explanation is E0511, a placement found W0505 (a note)."""
+    if explanation is None:
+        explanation = explain(problem, time_limit)
+    root = Span(1, 1, 1, 2)
+    if explanation.outcome == "undecided":
+        return [msg.ExplainUndecided.at(root_path, root, detail=f"undecided: {explanation.tried}")]
+    if explanation.outcome == "feasible":
+        if for_solve:
+            return [msg.NoPlacement.at(root_path, root, detail=(
+                "not every replica was placed, though `fitc explain` finds a placement of every "
+                "replica: raise --time-limit"))]
+        return [msg.PlacementExists.at(root_path, root, detail=(
+            "every replica can be placed (a placement was found): no conflict to explain"))]
     first = explanation.reasons[0] if explanation.reasons else None
     where = first.origin if first and first.origin else None
-    summary = "no placement meets every hard rule; these rules conflict:"
-    for reason in explanation.reasons:
-        line = f" line {reason.origin.span.line}" if reason.origin else ""
-        summary += f"\n  - {reason.text}{' (' + line.strip() + ')' if line else ''}"
-    if explanation.repairs:
-        summary += "\nrepairs, each checked by solving again:"
-        summary += "".join(f"\n  - {repair}" for repair in explanation.repairs)
-    if explanation.repairs_cut_short:
-        summary += "\n(other repairs were not tried in the time allowed)"
-    diagnostics = [msg.NoPlacement.at(where.path if where else root_path,
-                                      where.span if where else Span(1, 1, 1, 2), detail=summary)]
+    detail = conflict_text(explanation)
+    if for_solve:
+        repairs = repairs_text(explanation)
+        detail += "\n" + repairs if repairs else ""
+    kind = msg.NoPlacement if for_solve else msg.ExplainedConflict
+    diagnostics = [kind.at(where.path if where else root_path, where.span if where else root,
+                           detail=detail)]
     for reason in explanation.reasons[1:]:
         if reason.origin is not None:
             diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, \
     UnexpectedToken, ast_utils
@@ -180,8 +181,21 @@ def _parser() -> Lark:
     )
 
 
-def parse_source(data: bytes | str, path: str) -> ParseResult:
-    """Parse a file's bytes (or text); never raises on bad input."""
+# One LALR parse of a text: its declarations and comments, or `UnexpectedInput` at the first
+# syntax error. The language server passes one that reuses the declarations it parsed before.
+WholeParse = Callable[[str], "tuple[list, list]"]
+
+
+def parse_whole(text: str) -> tuple[list, list]:
+    """One LALR parse of `text`, without recovery (raises `UnexpectedInput`)."""
+    _comments.items = []
+    decls = _parser().parse(text)
+    return decls, list(_comments.items)
+
+
+def parse_source(data: bytes | str, path: str, parse: WholeParse = parse_whole) -> ParseResult:
+    """Parse a file's bytes (or text); never raises on bad input. `parse` must read a text
+    exactly as `parse_whole` does (recovery calls it once per syntax error)."""
     text, problem = decode(data, path)
     if problem is not None:
         return ParseResult(Module(path), [problem])
@@ -191,7 +205,7 @@ def parse_source(data: bytes | str, path: str) -> ParseResult:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse_with_recovery(text, path)
+        return _parse_with_recovery(text, path, parse)
     finally:
         if was_enabled:
             gc.enable()
@@ -213,15 +227,13 @@ def decode(data: bytes | str, path: str) -> tuple[str, Diagnostic | None]:
         return "", msg.InvalidEncoding.at(path, span, detail=detail)
 
 
-def _parse_with_recovery(text: str, path: str) -> ParseResult:
-    parser = _parser()
+def _parse_with_recovery(text: str, path: str, parse: WholeParse) -> ParseResult:
     result = ParseResult(Module(path))
     current = text
     while True:
-        _comments.items = []
         nodes.reset_depth_guard()
         try:
-            decls = parser.parse(current)
+            decls, comments = parse(current)
         except UnexpectedInput as error:
             if len(result.diagnostics) >= MAX_SYNTAX_ERRORS:
                 span = _span_at(text, len(text))
@@ -237,7 +249,7 @@ def _parse_with_recovery(text: str, path: str) -> ParseResult:
         if too_deep is not None:
             return ParseResult(Module(path), [msg.NestingTooDeep.at(path, too_deep,
                                                                     limit=nodes.MAX_DEPTH)])
-        result.module = Module(path, decls, list(_comments.items))
+        result.module = Module(path, decls, comments)
         return result
 
 

@@ -1,0 +1,346 @@
+"""`fitc explain`: three honest outcomes, conflicts that are conflicts (sufficient and minimal,
+checked by solving restricted and relaxed policies), repairs checked by solving, exact values."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+
+import fitlang.solve.explain as explaining
+from fitlang.cli import main
+from fitlang.solve.explain import Part, explain
+from fitlang.solve.linear import Outcome
+from solving import problem_from, solve
+
+GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n')
+
+
+def pool(name, count, cpu, memory, price=1, extra=""):
+    return (f"pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = {memory}\n"
+            f"  price = {price} USD/h\n{extra}}}\n")
+
+
+def workload(name, replicas, cpu, memory, extra=""):
+    return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
+
+
+def changes(explanation):
+    return [(r.part.kind, r.part.subject, r.before, r.after) for r in explanation.repairs]
+
+
+# the issue's case: the pool totals fit (23 of 24 CPU, 28 of 48 GiB), the nodes do not. `big`
+# takes at most 2 per node, so 5 of them need all 3 nodes (2, 2, 1); the two full nodes have no
+# CPU left, the third has 4 CPU and 14 GiB: room for 2 of the 3 `small` (6 GiB each).
+PACKING = (pool("p", 3, 8, "16Gi") + workload("big", 5, 4, "2Gi") + workload("small", 3, 1, "6Gi"))
+
+
+def test_a_conflict_in_per_node_packing_is_found_not_called_feasible(tmp_path):
+    problem = problem_from(tmp_path, PACKING)
+    assert solve(problem).unplaced  # solve says: not everything fits
+    explanation = explain(problem)
+    assert explanation.outcome == "conflict" and explanation.minimal
+    assert [r.part for r in explanation.reasons] == [
+        Part("capacity", "p"), Part("replicas", "big"), Part("replicas", "small")]
+    # by hand: a 4th node holds the third `small`; 4 `big` go 2, 1, 1 leaving room for 4 `small`
+    # (4 big as 2, 2, 0 would not: 3 `small` need 18 GiB of one node); 2 `small` fit as shown
+    assert changes(explanation) == [("capacity", "p", "3", "4"), ("replicas", "big", "5", "4"),
+                                    ("replicas", "small", "3", "2")]
+
+
+def test_fitc_explain_exits_one_with_its_own_code_for_a_conflict(tmp_path, capsys):
+    (tmp_path / "p.fit").write_text(PACKING)
+    assert main(["explain", str(tmp_path / "p.fit")]) == 1
+    out, err = capsys.readouterr()
+    assert "error[E0510]" in err and "every replica can be placed" not in out
+    assert "add 1 node to pool `p` (count = 4)" in out  # repairs are the output: stdout
+
+
+def test_a_placement_found_is_the_only_way_to_exit_zero(tmp_path, capsys):
+    (tmp_path / "p.fit").write_text(PACKING.replace("count = 3", "count = 4"))
+    assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["outcome"] == "feasible"
+    assert [d["code"] for d in document["diagnostics"]] == ["W0505"]
+
+
+def test_a_solver_timeout_is_undecided_with_what_was_tried(tmp_path, capsys, monkeypatch):
+    (tmp_path / "p.fit").write_text(PACKING)
+    monkeypatch.setattr(explaining.HighsBackend, "minimise",
+                        lambda self, model, objective, time_limit=None: Outcome("unknown"))
+    assert main(["explain", str(tmp_path / "p.fit"), "--time-limit", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert "error[E0511]" in err and "every replica can be placed" not in out
+    assert "within 2 s (the exact model node by node, 3 nodes)" in out
+
+
+def test_an_interrupted_explain_never_says_feasible(tmp_path, capsys, monkeypatch):
+    (tmp_path / "p.fit").write_text(PACKING)
+
+    def interrupted(*arguments, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(explaining, "decide", interrupted)
+    assert main(["explain", str(tmp_path / "p.fit")]) == 130
+    assert "every replica can be placed" not in capsys.readouterr().out
+
+
+def test_anti_affinity_self_is_named_and_offered_as_a_repair(tmp_path):
+    # 3 replicas, one per node, 2 nodes (each with room for 8)
+    text = pool("p", 2, 8, "16Gi") + workload("w", 3, 1, "1Gi", "  anti_affinity self on node\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.part for r in explanation.reasons] == [
+        Part("capacity", "p"), Part("affinity", "w", "0"), Part("replicas", "w")]
+    assert "at most 1 replica per node" in explanation.reasons[1].text
+    assert changes(explanation) == [("capacity", "p", "2", "3"), ("affinity", "w", None, None),
+                                    ("replicas", "w", "3", "2")]
+    assert explanation.repairs[1].text.startswith("drop `anti_affinity self on node` from `w`")
+
+
+def test_a_pure_capacity_conflict_names_no_anti_affinity(tmp_path):
+    # 4 CPU replicas on 4 CPU nodes: one per node whatever the rule says
+    text = pool("p", 2, 4, "16Gi") + workload("w", 3, 4, "1Gi", "  anti_affinity self on node\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.part for r in explanation.reasons] == [Part("capacity", "p"), Part("replicas", "w")]
+
+
+def test_an_affinity_targets_own_zones_are_part_of_the_conflict(tmp_path):
+    text = (pool("a", 2, 8, "16Gi", 1, '  zone = "za"\n') + pool("b", 2, 8, "16Gi", 1, '  zone = "zb"\n')
+            + workload("db", 1, 1, "1Gi", '  zones = ["za"]\n')
+            + workload("app", 1, 1, "1Gi", '  zones = ["zb"]\n  affinity db on zone\n'))
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.part for r in explanation.reasons] == [
+        Part("rule", "app", "zones"), Part("rule", "db", "zones"), Part("affinity", "app", "0"),
+        Part("replicas", "app")]
+
+
+def test_dedicated_is_not_blamed_for_a_pool_without_gpus(tmp_path):
+    text = (GPUS + pool("gpu", 1, 96, "1Ti", 98, "  gpu {\n    model = H100\n    count = 8\n  }\n")
+            + pool("cpu", 4, 96, "1Ti", 1, '  dedicated = "batch"\n')
+            + workload("llm", 2, 8, "64Gi", "  gpu {\n    count = 8\n  }\n"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.part for r in explanation.reasons] == [Part("capacity", "gpu"), Part("replicas", "llm")]
+
+
+def test_a_dedicated_reason_points_at_the_dedicated_line(tmp_path):
+    text = pool("own", 1, 4, "8Gi") + pool("kept", 2, 4, "8Gi", 1, '  dedicated = "batch"\n') \
+        + workload("w", 2, 4, "1Gi")
+    explanation = explain(problem_from(tmp_path, text))
+    dedicated = Part("rule", "w", 'dedicated = "batch"')
+    assert dedicated in [r.part for r in explanation.reasons]
+    reason = next(r for r in explanation.reasons if r.part == dedicated)
+    assert text.splitlines()[reason.origin.span.line - 1] == '  dedicated = "batch"'
+    assert ("rule", "w", None, 'tolerate = ["batch"]') in changes(explanation)
+
+
+def test_nodes_to_add_are_exact(tmp_path):
+    # one 5 CPU replica per 8 CPU node: 6 replicas need 6 nodes, 5 more than the pool has
+    text = pool("p", 1, 8, "16Gi") + workload("w", 6, 5, "1Gi")
+    explanation = explain(problem_from(tmp_path, text))
+    assert ("capacity", "p", "1", "6") in changes(explanation)
+
+
+def test_a_budget_is_rounded_up_to_a_cent_that_works(tmp_path):
+    # 2 nodes at 60.217 USD/h: 120.434 needed; 120.43 would not do
+    text = (pool("p", 2, 4, "16Gi", "60.217") + workload("w", 2, 4, "1Gi")
+            + "policy {\n  budget = 100 USD/h\n}\n")
+    explanation = explain(problem_from(tmp_path, text))
+    budget = next(r for r in explanation.repairs if r.part == Part("budget"))
+    assert (budget.before, budget.after) == ("100.00 USD/h", "120.44 USD/h")
+    assert budget.fix.text == "120.44 USD/h" and budget.cost == Fraction("120.434")
+
+
+def test_a_buy_without_max_count_is_never_given_a_limit(tmp_path):
+    text = ('offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
+            '  cpu = 2\n  memory = 8GiB\n  price = 1 USD/h\n}\n'
+            'buy {\n}\n' + workload("w", 5, 2, "2Gi") + "policy {\n  budget = 3 USD/h\n}\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert [r.part for r in explanation.reasons] == [Part("budget"), Part("replicas", "w")]
+    assert not any("at most" in r.text for r in explanation.reasons)
+    assert changes(explanation) == [("budget", "", "3.00 USD/h", "5.00 USD/h"),
+                                    ("replicas", "w", "5", "3")]
+
+
+def test_a_buy_limit_names_its_block(tmp_path):
+    text = ('offer small {\n  provider = aws\n  instance_type = "m7i.large"\n  regions = ["us-east-1"]\n'
+            '  cpu = 2\n  memory = 8GiB\n  price = 0.1 USD/h\n}\n'
+            'buy {\n  max_count = 2\n}\n' + workload("w", 5, 2, "2Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    buy = next(r for r in explanation.repairs if r.part.kind == "buy")
+    assert (buy.before, buy.after, buy.origin.span.line) == ("2", "5", 9)
+    assert "`buy` block at line 9" in buy.text
+
+
+def test_when_no_single_repair_works_the_smallest_pair_is_offered(tmp_path):
+    # two separate shortfalls: no one change fixes both
+    text = (pool("a", 1, 4, "8Gi", 1, '  labels = { tier: "a" }\n')
+            + pool("b", 1, 4, "8Gi", 1, '  labels = { tier: "b" }\n')
+            + workload("wa", 2, 4, "1Gi", '  require labels["tier"] == "a"\n')
+            + workload("wb", 2, 4, "1Gi", '  require labels["tier"] == "b"\n'))
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.repairs == [] and explanation.no_single_repair
+    assert [(r.part, r.before, r.after) for r in explanation.pair] == [
+        (Part("capacity", "a"), "1", "2"), (Part("capacity", "b"), "1", "2")]
+
+
+def test_wording_exclusive_and_plural(tmp_path):
+    text = (pool("p", 1, 8, "16Gi") + workload("job", 1, 1, "1Gi", "  exclusive = true\n")
+            + workload("other", 1, 1, "1Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    parts = [r.part for r in explanation.reasons]
+    assert parts == [Part("capacity", "p"), Part("exclusive", "job"), Part("replicas", "job"),
+                     Part("replicas", "other")]
+    texts = [r.text for r in explanation.reasons]
+    assert "`job` has `exclusive = true`: no other workload may share its nodes" in texts
+    assert "workload `job` needs 1 replica, each 1 CPU + 1 GiB" in texts
+    assert not any("anti_affinity" in r.text for r in explanation.repairs)
+
+
+def test_json_repairs_are_structured_with_literal_fixes(tmp_path, capsys):
+    (tmp_path / "p.fit").write_text(PACKING)
+    assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["outcome"] == "conflict" and document["minimal"]
+    assert [c["rule"] for c in document["conflict"]] == ["capacity", "replicas", "replicas"]
+    first = document["repairs"][0]
+    assert (first["rule"], first["subject"], first["from"], first["to"]) == ("capacity", "p", "3", "4")
+    assert first["checked_cost"] == 4.0 and first["line"] == 2
+    assert (first["fix"]["line"], first["fix"]["column"], first["fix"]["text"]) == (2, 11, "4")
+
+
+# ---- every named conflict is a conflict, and a minimal one ---------------------------------
+# A generator of small policies over every rule kind, as data; a conflict `explain` names is
+# mapped onto that data, and the policy is written again as text with only the named parts
+# kept (sufficient: still no placement) or with one of them dropped as well (minimal: a
+# placement). `fitc solve` decides, on the text: no code of explain's own restriction is used.
+
+import random  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+
+@dataclass
+class Spec:
+    pools: list[dict]
+    workloads: list[dict]
+    budget: int | None = None
+    dropped: set = field(default_factory=set)  # (kind, subject, key) elements left out
+
+    def on(self, kind, subject="", key=""):
+        return (kind, subject, key) not in self.dropped
+
+    def text(self) -> str:
+        out = []
+        for p in self.pools:
+            count = p["count"] if self.on("capacity", p["name"]) else 12
+            extra = f'  zone = "{p["zone"]}"\n  labels = {{ tier: "{p["tier"]}" }}\n'
+            if p["dedicated"]:
+                extra += f'  dedicated = "{p["dedicated"]}"\n'
+            out.append(pool(p["name"], count, p["cpu"], f'{p["memory"]}Gi', p["price"], extra))
+        names = {w["name"] for w in self.workloads if self.on("replicas", w["name"]) or
+                 any(self.on(*rule) for v in self.workloads for rule in v["rules"]
+                     if rule[0] == "affinity" and v["target"] == w["name"])}
+        for w in self.workloads:
+            if w["name"] not in names:
+                continue
+            lines = ""
+            if w["name"] in names and not self.on("replicas", w["name"]):
+                lines += "  priority = 0\n"
+            else:
+                lines += "  priority = 10\n"
+            for rule in w["rules"]:
+                kind, _, key = rule
+                line = w["lines"][rule]
+                if rule[0] == "rule" and key.startswith("dedicated"):
+                    if not self.on(*rule):
+                        lines += f'  tolerate = ["{key.split(chr(34))[1]}"]\n'
+                elif self.on(*rule) and (kind != "affinity" or w["target"] in names or key == "0"):
+                    lines += line
+            out.append(workload(w["name"], w["replicas"], w["cpu"], f'{w["memory"]}Gi', lines))
+        policy = "  allow_unplaced = true\n"
+        if self.budget is not None and self.on("budget"):
+            policy += f"  budget = {self.budget} USD/h\n"
+        return "".join(out) + "policy {\n" + policy + "}\n"
+
+
+def _generate(rng: random.Random) -> Spec:
+    pools = []
+    for index in range(rng.randint(1, 3)):
+        pools.append({"name": f"p{index}", "count": rng.randint(1, 3), "cpu": rng.choice([4, 8]),
+                      "memory": rng.choice([8, 16]), "price": rng.choice([1, 2, 3]),
+                      "zone": rng.choice(["za", "zb"]), "tier": rng.choice(["a", "b"]),
+                      "dedicated": "x" if rng.random() < 0.2 else None})
+    workloads = []
+    for index in range(rng.randint(1, 3)):
+        name = f"w{index}"
+        w = {"name": name, "replicas": rng.randint(1, 5), "cpu": rng.choice([1, 2, 4, 6]),
+             "memory": rng.choice([1, 2, 6]), "rules": [], "lines": {}, "target": None}
+        affinities = 0
+
+        def add(rule, line):
+            w["rules"].append(rule)
+            w["lines"][rule] = line
+
+        if rng.random() < 0.35:
+            add(("affinity", name, str(affinities)), "  anti_affinity self on node\n")
+            affinities += 1
+        if index and rng.random() < 0.3:
+            w["target"] = f"w{rng.randrange(index)}"
+            add(("affinity", name, str(affinities)), f"  affinity {w['target']} on zone\n")
+            affinities += 1
+        if rng.random() < 0.3:
+            tier = rng.choice(["a", "b"])
+            add(("rule", name, f'labels["tier"] == "{tier}"'), f'  require labels["tier"] == "{tier}"\n')
+        if rng.random() < 0.25:
+            zone = rng.choice(["za", "zb"])
+            add(("rule", name, "zones"), f'  zones = ["{zone}"]\n')
+        if rng.random() < 0.2:
+            add(("spread", name, "0"), "  spread zone max_skew 1\n")
+        if any(p["dedicated"] for p in pools):
+            add(("rule", name, 'dedicated = "x"'), "")
+        workloads.append(w)
+    budget = rng.choice([None, None, 3, 5])
+    return Spec(pools, workloads, budget)
+
+
+def _elements(spec: Spec) -> set:
+    found = {("capacity", p["name"], "") for p in spec.pools}
+    found |= {("replicas", w["name"], "") for w in spec.workloads}
+    found |= {rule for w in spec.workloads for rule in w["rules"]}
+    if spec.budget is not None:
+        found.add(("budget", "", ""))
+    return found
+
+
+def _placed(tmp_path, spec: Spec) -> bool:
+    problem = problem_from(tmp_path, spec.text())
+    placement = solve(problem)
+    required = {w["name"] for w in spec.workloads if spec.on("replicas", w["name"])}
+    return placement.status in ("optimal", "feasible") and \
+        not any(u.workload in required for u in placement.unplaced)
+
+
+def test_every_named_conflict_is_sufficient_and_minimal(tmp_path):
+    conflicts = sufficient = minimal = 0
+    for seed in range(60):
+        spec = _generate(random.Random(seed))
+        everything = _elements(spec)
+        strict = Spec(spec.pools, spec.workloads, spec.budget)
+        text = strict.text().replace("  allow_unplaced = true\n", "")
+        problem = problem_from(tmp_path, text)
+        explanation = explain(problem, time_limit=20)
+        if explanation.outcome != "conflict":
+            assert explanation.outcome == "feasible", seed
+            continue
+        conflicts += 1
+        named = {(r.part.kind, r.part.subject, r.part.key) for r in explanation.reasons}
+        assert named <= everything, (seed, named - everything)
+        kept = Spec(spec.pools, spec.workloads, spec.budget, everything - named)
+        assert not _placed(tmp_path, kept), (seed, named, kept.text())
+        sufficient += 1
+        for element in named:
+            relaxed = Spec(spec.pools, spec.workloads, spec.budget, (everything - named) | {element})
+            assert _placed(tmp_path, relaxed), (seed, element, relaxed.text())
+        minimal += 1
+    print(f"conflicts {conflicts}: sufficient {sufficient}, minimal {minimal}")
+    assert conflicts >= 15  # the generator makes enough infeasible policies to mean something
