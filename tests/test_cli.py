@@ -440,7 +440,7 @@ def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path):
 
 
 @pytest.mark.parametrize("command, delay", [
-    (["solve"], 2.5), (["explain"], 2.5), (["compile", "--target", "slurm", "--out", "out"], 2.5)])
+    (["solve"], 2.5), (["explain"], 1.2), (["compile", "--target", "slurm", "--out", "out"], 2.5)])
 def test_ctrl_c_exits_130_without_a_traceback_and_writes_nothing(tmp_path, command, delay):
     import signal
     import subprocess
