@@ -119,8 +119,9 @@ class UnknownName(Message):
 class DuplicateDefinition(Message):
     code = "E0202"
     summary = "duplicate definition"
-    template = "`{name}` is already defined"
-    fix = "Rename one of the two definitions."
+    template = "`{name}` is already defined (at {where})"
+    fix = ("Rename one of the two definitions; a name imported from the standard library cannot "
+           "be redefined: declare yours under a new name.")
 
 
 class UnknownAccelerator(Message):
@@ -257,6 +258,21 @@ class InvalidKey(Message):
     summary = "invalid key or attribute access"
     template = "{target} has no {what} `{name}`{hint}"
     fix = "Use a key or attribute the value has."
+
+
+class ValueTooLarge(Message):
+    code = "E0310"
+    summary = "value above its documented range"
+    template = "{what} must be at most {limit}, found {value}"
+    fix = ("Give a value within the range docs/language.md (\"Ranges\") states for it; fitc "
+           "bounds every quantity so that a typo cannot exhaust memory or time.")
+
+
+class NumberTooLarge(Message):
+    code = "E0311"
+    summary = "number literal too large"
+    template = "the number `{value}` is outside what fitc accepts (a magnitude of at most {limit})"
+    fix = "Write a number of at most 1e18 in magnitude, with a unit where it has one (`64Ti`, not `70368744177664Ki`)."
 
 
 # ---- E04xx: rules and their consistency ---------------------------------
@@ -420,6 +436,21 @@ class PlacementUndecided(Message):
     template = "{detail}"
     fix = ("Raise `--time-limit`; the solver proved neither a complete placement nor that none "
            "exists. `fitc explain` looks for a conflict.")
+
+
+class InventoryValueInvalid(Message):
+    code = "E0520"
+    summary = "inventory value out of range"
+    template = "{detail}"
+    fix = ("Inventory files state whole, non-negative CPUs and GPUs and sizes within the ranges of "
+           "docs/language.md; give the tool's own output, unedited.")
+
+
+class DuplicateInventoryNode(Message):
+    code = "E0521"
+    summary = "node listed twice in an inventory"
+    template = "{detail}"
+    fix = "Each node name appears once; remove the repeated entry (or concatenate files without overlap)."
 
 
 class TargetNeeds(Message):

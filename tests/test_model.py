@@ -172,3 +172,89 @@ def test_verify_holds_a_merged_node_to_its_own_allocatable(tmp_path):
     violations, _ = verify(problem, document)  # 16 cores asked of a node with 15.8
     assert [v.message for v in violations] == [
         "node `n1` is over its cpu: 16000 requested, 15800 available"]
+
+
+def _kubectl(*nodes: tuple[str, dict]) -> str:
+    import json
+
+    return json.dumps({"items": [{"metadata": {"name": name}, "status": {"allocatable": resources}}
+                                 for name, resources in nodes]})
+
+
+@pytest.mark.parametrize("resources, expected", [
+    ({"cpu": "-4", "memory": "8Gi"}, "cpu (in millicores) is negative (-4000m)"),
+    ({"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": "1.5"},
+     "nvidia.com/gpu must be a whole number, found 1.5"),
+    ({"cpu": "4", "memory": "64Ei"}, "memory must be at most 1152921504606846976 bytes, found 7.379e+19 bytes"),
+    ({"cpu": "1e400", "memory": "8Gi"}, "cpu (in millicores) must be at most 1000000000m, found 1.000e+403m"),
+])
+def test_kubectl_values_outside_their_range_are_reported_not_raised(resources, expected):
+    read = read_kubectl(_kubectl(("n1", resources)), "nodes.json")
+    assert (read.nodes, read.problems) == ([], [])
+    assert read.bad_values == [f"nodes.json: node `n1`: {expected}"]
+
+
+@pytest.mark.parametrize("gres", ["gpu:a100:x", "gpu:a100:", "gpu", "gpu:-4", "gpu:1.5",
+                                  "gpu:a100:4:5", "gpu:a100:2000"])
+def test_malformed_slurm_gres_is_an_error_not_zero_gpus(gres):
+    line = f"NodeName=g1 CPUTot=8 RealMemory=1024 Gres={gres} State=IDLE"
+    read = read_slurm(line, "s.txt")
+    assert read.nodes == [] and len(read.bad_values) == 1
+    assert read.bad_values[0].startswith("s.txt:1: node `g1`: ")
+
+
+@pytest.mark.parametrize("gres, count, kind", [
+    ("gpu:a100:4(S:0-1)", 4, "a100"), ("gpu:4", 4, None), ("gpu:h100:2(S:0,2),nic:1", 2, "h100"),
+    ("gpu:a100:2,gpu:v100:2", 4, "a100"), ("(null)", 0, None), ("", 0, None)])
+def test_well_formed_slurm_gres(gres, count, kind):
+    read = read_slurm(f"NodeName=g1 CPUTot=8 RealMemory=1024 Gres={gres}", "s.txt")
+    assert [(n.gpu_count, n.gpu_product) for n in read.nodes] == [(count, kind)]
+
+
+def test_negative_and_fractional_slurm_counts_are_reported():
+    read = read_slurm("NodeName=a CPUTot=-4 RealMemory=1024\nNodeName=b CPUTot=8 RealMemory=1.5\n",
+                      "s.txt")
+    assert read.nodes == []
+    assert read.bad_values == ["s.txt:1: node `a`: CPUTot is negative (-4)",
+                               "s.txt:2: node `b`: RealMemory (MiB) must be a whole number, found 1.5"]
+
+
+def test_deeply_nested_inventory_json_is_a_problem_not_a_crash():
+    read = read_kubectl("[" * 100_000 + "]" * 100_000, "nodes.json")
+    assert read.nodes == [] and len(read.problems) == 1 and "nests too deeply" in read.problems[0]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("nodes.txt", "NodeName=n1 CPUTot=8 RealMemory=1024\nNodeName=n1 CPUTot=8 RealMemory=1024\n"),
+    ("nodes.json", _kubectl(("n1", {"cpu": "8", "memory": "1Gi"}), ("n1", {"cpu": "8", "memory": "1Gi"}))),
+])
+def test_a_node_listed_twice_is_an_error_at_the_file(tmp_path, fitc, name, text):
+    (tmp_path / name).write_text(text)
+    fmt = "slurm" if name.endswith(".txt") else "kubectl"
+    (tmp_path / "p.fit").write_text(f'inventory dc {{\n  format = {fmt}\n  file = "{name}"\n}}\n'
+                                    'workload w {\n  replicas = 2\n  cpu = 8\n  memory = 1Gi\n}\n')
+    for command in ("check", "solve"):
+        result = fitc(command, "--format", "json", "p.fit", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        records = json.loads(result.stdout)
+        assert [(r["code"], r["line"]) for r in records if r["severity"] == "error"] == [
+            ("E0521", 3)]
+
+
+@pytest.mark.parametrize("make", ["directory", "fifo", "devnull"])
+def test_an_inventory_that_is_not_a_regular_file_is_reported_without_blocking(tmp_path, fitc, make):
+    import os
+
+    if make == "directory":
+        (tmp_path / "nodes.json").mkdir()
+        file = "nodes.json"
+    elif make == "fifo":
+        os.mkfifo(tmp_path / "nodes.json")
+        file = "nodes.json"
+    else:
+        file = "/dev/null"
+    (tmp_path / "p.fit").write_text(f'inventory dc {{\n  format = kubectl\n  file = "{file}"\n}}\n')
+    for command in ("check", "solve"):
+        result = fitc(command, "--format", "json", "p.fit", cwd=tmp_path)
+        assert result.returncode == 1
+        assert [r["code"] for r in json.loads(result.stdout)] == ["E0103"]

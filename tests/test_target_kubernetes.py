@@ -152,10 +152,11 @@ def test_compile_is_byte_identical_and_atomic(tmp_path, fitc):
     first = fitc("compile", str(FIXTURE), "--target", "kubernetes", "--out", str(out))
     assert first.returncode == 0, first.stderr
     snapshot = {p.name: p.read_bytes() for p in out.iterdir()}
-    (out / "stale.yaml").write_text("left over from an older run")
+    (out / "notes.md").write_text("a file the user put there")  # fitc never removes it
     again = fitc("compile", str(FIXTURE), "--target", "kubernetes", "--out", str(out))
     assert again.returncode == 0
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == snapshot
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {
+        **snapshot, "notes.md": b"a file the user put there"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging dirs left
 
 

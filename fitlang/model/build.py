@@ -17,7 +17,7 @@ from fitlang import messages as msg
 from fitlang.check.program import (Accelerator, AcceleratorOption, Compare,
                                    Inventory, Program, Workload)
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
+from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, OptionGroup, PowerScope,
                                    PreferenceRule, Problem, holds, option_demand_name,
                                    replicas_per_node)
@@ -38,9 +38,12 @@ def build_problem(program: Program) -> Built:
     classes = [_pool_class(pool) for pool in program.pools.values()]
     for inventory in program.inventories.values():
         read = _read_inventory(inventory)
-        for problem in read.problems:
-            span = inventory.spans["file"].span if "file" in inventory.spans else inventory.origin.span
-            diagnostics.append(msg.InventoryError.at(inventory.origin.path, span, detail=problem))
+        span = inventory.spans["file"].span if "file" in inventory.spans else inventory.origin.span
+        for kind, found in ((msg.InventoryError, read.problems),
+                            (msg.InventoryValueInvalid, read.bad_values),
+                            (msg.DuplicateInventoryNode, read.duplicates)):
+            diagnostics.extend(kind.at(inventory.origin.path, span, detail=problem)
+                               for problem in found)
         skipped.update(read.skipped)
         classes.extend(_inventory_classes(inventory, read.nodes, program))
     buy_limits: dict[int, int] = {}
@@ -213,15 +216,7 @@ def _pool_class(pool) -> NodeClass:
 
 
 def _read_inventory(inventory: Inventory) -> InventoryRead:
-    try:
-        text = Path(inventory.file).read_bytes().decode("utf-8", errors="replace")
-    except OSError as error:
-        read = InventoryRead()
-        read.problems.append(f"{inventory.file}: {error.strerror or error}")
-        return read
-    source = Path(inventory.file).name
-    reader = read_kubectl if inventory.format == "kubectl" else read_slurm
-    return reader(text, source)
+    return read_file(inventory.file, inventory.format)
 
 
 def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
