@@ -1,7 +1,13 @@
 """Scale benchmark: generate fleets (seeded), run `fitc solve`, compare with baselines.
 
-    .venv/bin/python bench/run.py --quick          # 1,000- and 10,000-node rows
+    .venv/bin/python bench/run.py --quick          # 1,000- and 10,000-node rows, every shape
     .venv/bin/python bench/run.py                  # adds 50,000 nodes
+    .venv/bin/python bench/run.py --shape inventory --size 10000:1000
+
+Shapes: `bench` (fleet.py: 20 node classes over 3 zones), `inventory` (inventories.py: many
+small pools of heterogeneous sizes, kubectl inventories with jitter, every rule kind) and
+`breaker` (inventories.py: meant to break the solver). The baselines other than greedy run on
+the `bench` shape only (they build fitc's model, which on the other shapes is what is slow).
 
 Needs the `bench` extra for CP-SAT (`pip install -e ".[bench]"`). Prints two markdown tables:
 fitc itself (size, parse+check, `fitc solve` end to end, peak memory, cost, proven lower
@@ -24,7 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baselines  # noqa: E402
+import inventories  # noqa: E402
 from fleet import generate  # noqa: E402
+
+SHAPES = {"bench": generate, "inventory": inventories.generate, "breaker": inventories.breaker}
 
 SIZES = [(1_000, 100), (10_000, 1_000), (50_000, 5_000)]
 
@@ -45,13 +54,13 @@ def timed_child(arguments: list[str]) -> tuple[subprocess.CompletedProcess, floa
     return result, wall, int(peak[-1]) / 1024 if timer and peak else None
 
 
-def run_row(nodes: int, workloads: int, directory: Path, time_limit: float,
+def run_row(shape: str, nodes: int, workloads: int, directory: Path, time_limit: float,
             baseline_limit: float) -> dict:
     from fitlang.check.checker import check_file
     from fitlang.model.build import build_problem
     from fitlang.solve.placement import solve
 
-    path = generate(nodes, workloads).write(directory, f"fleet-{nodes}")
+    path = SHAPES[shape](nodes, workloads).write(directory, f"{shape}-{nodes}")
     started = time.perf_counter()
     program = check_file(path).program
     problem = build_problem(program).problem
@@ -59,23 +68,29 @@ def run_row(nodes: int, workloads: int, directory: Path, time_limit: float,
     done, wall, peak = timed_child([sys.executable, "-m", "fitlang.cli", "solve", str(path),
                                     "--format", "json", "--time-limit", str(time_limit)])
     document = json.loads(done.stdout)
-    placement = directory / f"placement-{nodes}.json"
+    placement = directory / f"placement-{shape}-{nodes}.json"
     placement.write_text(done.stdout)
+    started = time.perf_counter()
     verified = subprocess.run([sys.executable, "-m", "fitlang.cli", "verify", str(path), str(placement)],
                               capture_output=True, text=True).returncode == 0
+    verify_seconds = time.perf_counter() - started
     objective = document["objective"]
     value, bound = objective["value"], objective["lower_bound"]
     fitc = baselines.Result(wall, document["status"], value, bound)
     greedy, greedy_unplaced = baselines.greedy(problem)
+    row = {"shape": shape, "nodes": nodes, "workloads": workloads, "classes": len(problem.classes),
+           "replicas": sum(d.replicas for d in problem.demands), "parse": parse,
+           "peak_mb": peak, "verified": verified, "verify_seconds": verify_seconds,
+           "unplaced": len(document["unplaced"]), "fitc": fitc, "greedy": float(greedy),
+           "greedy_unplaced": greedy_unplaced}
+    if shape != "bench":
+        return row
     import scipy.optimize  # noqa: F401  (imported before the clock starts, as for the baselines)
     started = time.perf_counter()
     solve(problem, time_limit=time_limit)  # in process, as the baselines run: no start-up, no I/O
     in_process = time.perf_counter() - started
     gap = max(fitc.gap or 0.0, 1e-4)  # CP-SAT and Z3 are asked for the gap fitc reached
-    return {"nodes": nodes, "workloads": workloads,
-            "replicas": sum(d.replicas for d in problem.demands), "parse": parse,
-            "peak_mb": peak, "verified": verified, "unplaced": len(document["unplaced"]),
-            "fitc": fitc, "in_process": in_process, "greedy": float(greedy), "greedy_unplaced": greedy_unplaced,
+    return {**row, "in_process": in_process,
             "cp_sat": baselines.cp_sat(problem, gap, baseline_limit),
             "z3_optimize": baselines.z3_optimize(problem, baseline_limit),
             "z3_bisection": baselines.z3_bisection(problem, gap, baseline_limit),
@@ -99,29 +114,38 @@ def main() -> None:
     parser.add_argument("--size", action="append", metavar="NODES:WORKLOADS", default=[],
                         help="a row of this size instead of the standard ones (repeatable)")
     parser.add_argument("--time-limit", type=float, default=60.0, help="for fitc solve")
+    parser.add_argument("--shape", action="append", choices=sorted(SHAPES), default=[],
+                        help="fleet shapes to run (repeatable; default: all three)")
     parser.add_argument("--baseline-limit", type=float, default=None,
                         help="seconds per baseline solver (default 4 with --quick, else 60)")
     arguments = parser.parse_args()
     sizes = SIZES[:2] if arguments.quick else SIZES
     if arguments.size:
         sizes = [tuple(int(n) for n in size.split(":")) for size in arguments.size]
+    shapes = arguments.shape or list(SHAPES)
     limit = arguments.baseline_limit or (4.0 if arguments.quick else 60.0)
     rows = []
     with tempfile.TemporaryDirectory() as directory:
-        for nodes, workloads in sizes:
-            rows.append(run_row(nodes, workloads, Path(directory), arguments.time_limit, limit))
-            print(f"row {nodes:,} done", file=sys.stderr, flush=True)
-    print("| nodes | workloads | replicas | parse+check | fitc solve (end to end) | peak MB | status | "
-          "cost USD/h | lower bound | gap | verify | greedy FFD | fitc vs greedy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for shape in shapes:
+            for nodes, workloads in sizes:
+                rows.append(run_row(shape, nodes, workloads, Path(directory), arguments.time_limit, limit))
+                print(f"row {shape} {nodes:,} done", file=sys.stderr, flush=True)
+    print("| shape | nodes | workloads | classes | replicas | parse+check | fitc solve (end to end) | peak MB "
+          "| status | cost USD/h | lower bound | gap | unplaced | verify | greedy FFD | fitc vs greedy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         fitc = row["fitc"]
         saving = "n/a" if fitc.value is None or not row["greedy"] else \
             f"{(row['greedy'] - fitc.value) / row['greedy']:.1%} cheaper"
-        print(f"| {row['nodes']:,} | {row['workloads']:,} | {row['replicas']:,} | {row['parse']:.2f} s "
+        print(f"| {row['shape']} | {row['nodes']:,} | {row['workloads']:,} | {row['classes']:,} "
+              f"| {row['replicas']:,} | {row['parse']:.2f} s "
               f"| {fitc.seconds:.1f} s | {_shown(row['peak_mb'], '.0f')} | {fitc.status} | {_shown(fitc.value, '.2f')} "
-              f"| {_shown(fitc.bound, '.2f')} | {_shown(fitc.gap, '.2%')} | {'yes' if row['verified'] else 'NO'} "
+              f"| {_shown(fitc.bound, '.2f')} | {_shown(fitc.gap, '.2%')} | {row['unplaced']} "
+              f"| {'yes' if row['verified'] else 'NO'} ({row['verify_seconds']:.1f} s) "
               f"| {row['greedy']:.2f} ({row['greedy_unplaced']} unplaced) | {saving} |")
+    rows = [row for row in rows if "cp_sat" in row]
+    if not rows:
+        return
     print()
     print(f"Baselines on the same instances ({limit:.0f} s each; CP-SAT, Z3 and HiGHS-whole asked "
           "for the gap fitc reached):")

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
+import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 from fitlang import __version__
 from fitlang.diagnostics import Diagnostic, unique_sorted
+from fitlang.outputs import write_atomically
 from fitlang.render import FORMATS, exit_code, render
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEFAULT_TIME_LIMIT = 60.0  # seconds of search in `solve` and `compile`
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report a reader that went away
 
 
 class UsageError(Exception):
@@ -41,15 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = commands.add_parser("fmt", help="format .fit files in place")
     fmt.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
     fmt.add_argument("--check", action="store_true", help="only report files that would change")
+    fmt.add_argument("--diff", action="store_true", help="print what would change, change nothing")
     _diagnostic_options(fmt)
     fmt.set_defaults(run=_run_fmt)
 
     solve = commands.add_parser("solve", help="find where everything runs")
     solve.add_argument("file", metavar="FILE")
     solve.add_argument("--format", choices=("text", "json"), default="text")
-    solve.add_argument("--time-limit", type=_positive_float, metavar="SECONDS")
+    solve.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                       default=DEFAULT_TIME_LIMIT,
+                       help="stop searching after this long and answer with the best placement "
+                            f"found, its proven bound and gap (default: {DEFAULT_TIME_LIMIT:g})")
     solve.add_argument("--backend", choices=("auto", "highs", "z3"), default="auto",
                        help="optimiser: HiGHS (fleet scale) or Z3 (exact, small); default: by size")
+    solve.add_argument("--all-nodes", action="store_true",
+                       help="with --format json: list every node of the fleet, not only those "
+                            "in use and bought")
     solve.set_defaults(run=_run_solve)
 
     compile_ = commands.add_parser("compile", help="write what runs the placement")
@@ -57,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--target", action="append", required=True,
                           choices=("kubernetes", "slurm", "terraform"), dest="targets")
     compile_.add_argument("--out", required=True, metavar="DIR")
-    compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS")
+    compile_.add_argument("--force", action="store_true")
+    compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                          default=DEFAULT_TIME_LIMIT,
+                          help=f"for the solve, as `fitc solve` (default: {DEFAULT_TIME_LIMIT:g})")
     compile_.set_defaults(run=_run_compile)
 
     explain = commands.add_parser("explain", help="why no placement exists, and repairs")
@@ -79,10 +94,65 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--out", metavar="DIR", help="what `fitc compile --target` wrote")
     _diagnostic_options(verify)
     verify.set_defaults(run=_run_verify)
+    stdlib = commands.add_parser("stdlib", help="list what the standard library declares")
+    stdlib.add_argument("section", nargs="?", choices=("models", "offers", "regions"),
+                        help="only accelerator models, offers, or regions and locations")
+    stdlib.set_defaults(run=_run_stdlib)
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
+    _document(commands)
     return parser
+
+
+EXIT_CODES = """exit codes:
+  0    success (warnings do not fail unless --fail-level warning)
+  1    the input has errors, or no placement exists
+  2    usage error: bad arguments, unreadable or refused paths
+  3    internal error (please report it)
+  130  interrupted (Ctrl-C); nothing is left half-written"""
+
+EXAMPLES = {
+    "check": ("fitc check policy.fit", "fitc check --format sarif --fail-level warning policies/"),
+    "fmt": ("fitc fmt policies/", "fitc fmt --diff - < policy.fit"),
+    "solve": ("fitc solve policy.fit", "fitc solve policy.fit --format json > placement.json"),
+    "compile": ("fitc compile policy.fit --target kubernetes --out deploy/",
+                "fitc compile policy.fit --target slurm --target terraform --out build/"),
+    "explain": ("fitc explain policy.fit", "fitc explain policy.fit --format json"),
+    "verify": ("fitc verify policy.fit placement.json",
+               "fitc verify --format github policy.fit placement.json"),
+    "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
+    "stdlib": ("fitc stdlib", "fitc stdlib offers | grep H100"),
+}
+
+OPTION_HELP = {
+    "file": "the policy's root .fit file (`-`: read it from standard input)",
+    "paths": "files or directories (every .fit file below); `-`: standard input",
+    "placement": "a placement as `fitc solve --format json` prints it",
+    "time_limit": "stop the solver after SECONDS and use the best placement found",
+    "targets": "what to write: kubernetes, slurm or terraform (repeat for several, each in "
+               "its own subdirectory)",
+    "out": "the output directory; fitc keeps a manifest (.fitc-output) of the files it wrote "
+           "and replaces only those",
+    "force": "write into DIR even if it is a file or a non-empty directory fitc did not write "
+             "(files of other names are kept)",
+}
+
+
+def _document(commands) -> None:
+    """Every subcommand: its options explained, the exit codes, two examples, and --color."""
+    for name, command in commands.choices.items():
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        first, second = EXAMPLES.get(name, ("", ""))
+        command.epilog = f"{EXIT_CODES}\n\nexamples:\n  {first}\n  {second}"
+        for action in command._actions:
+            if action.help is None and action.dest in OPTION_HELP:
+                action.help = OPTION_HELP[action.dest]
+            elif action.help is None and action.dest == "format":
+                action.help = "text for people (default) or the JSON contract of docs/formats.md"
+        command.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                             help="colour diagnostics: auto (on a terminal, unless NO_COLOR is "
+                                  "set), always, never")
 
 
 def _positive_float(text: str) -> float:
@@ -108,13 +178,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
     gc.set_threshold(200_000, 50, 1000)
     try:
-        arguments = build_parser().parse_args(argv)
-        return arguments.run(arguments)
+        parser = build_parser()
+        arguments, extra = parser.parse_known_args(argv)
+        if extra:  # the subcommand's own usage, not fitc's
+            _subcommand(parser, arguments.command).error(
+                f"unrecognized arguments: {' '.join(extra)}")
+        _use_color(getattr(arguments, "color", "auto"))
+        code = arguments.run(arguments)
+        if not sys.stdout.closed:  # the language server closes it on `exit`
+            sys.stdout.flush()  # a reader that went away shows here, inside the handlers below
+        return code
     except UsageError as error:
         print(f"fitc: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # outputs are written atomically: nothing is left half-written
+        _ignore_interrupts()  # a solver thread can deliver the same Ctrl-C once more
+        print("fitc: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `fitc solve a.fit | head -1`: the reader has gone, as with any tool
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except SystemExit as done:  # --version, --help
         return int(done.code or 0)
     except Exception as error:  # one line, never a traceback
@@ -123,7 +206,85 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    return parser
+
+
+_COLOR = {"enabled": False}
+
+
+def _use_color(choice: str) -> None:
+    """Colour on a terminal only, unless NO_COLOR is set (no-color.org) or --color decides."""
+    if choice == "auto":
+        _COLOR["enabled"] = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    else:
+        _COLOR["enabled"] = choice == "always"
+
+
+def _stop_at_once_on_ctrl_c() -> None:
+    """Ctrl-C ends fitc at once with 130, even inside a solver's native code: Python's own
+    handler only runs between bytecodes, and a KeyboardInterrupt can land in a solver object's
+    `__del__`, where Python prints it and carries on. A thread woken by the signal (through
+    Python's wakeup fd) stops the process; it waits while renames make a write visible
+    (`outputs.RENAMING`), and what was staged is removed. Nothing is half-written."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # tests calling main() from a thread: Python's default
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+    signal.signal(signal.SIGINT, lambda number, frame: _stop())
+    threading.Thread(target=_watch, args=(reader, signal.SIGINT), daemon=True,
+                     name="fitc-ctrl-c").start()
+
+
+def _watch(reader: int, number: int) -> None:
+    while True:
+        try:
+            received = os.read(reader, 64)
+        except OSError:
+            return
+        if number in received:
+            _stop()
+
+
+def _stop() -> None:
+    from fitlang.outputs import RENAMING, remove_staging
+
+    with RENAMING:  # renames under way finish first; then nothing more happens
+        remove_staging()
+        os.write(2, b"fitc: interrupted\n")
+        os._exit(EXIT_INTERRUPTED)
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (tests calling main() from one)
+        pass
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's own flush at exit fails no more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 # ---- inputs -----------------------------------------------------------
+
+
+STDIN = "-"  # the policy on standard input
+STDIN_SHOWN = "<stdin>"
 
 
 def expand_paths(paths: Sequence[str]) -> list[Path]:
@@ -132,14 +293,47 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.fit") if p.is_file()))
-        elif path.is_file():
-            if not os.access(path, os.R_OK):
-                raise UsageError(f"cannot read {raw}: permission denied")
-            files.append(path)
+            found = sorted(p for p in path.rglob("*.fit") if p.is_file())
+            if not found:
+                raise UsageError(f"found no .fit files in {raw}")
+            files.extend(found)
         else:
-            raise UsageError(f"cannot read {raw}: no such file or directory")
+            files.append(regular_file(raw))
     return files
+
+
+def regular_file(raw: str, what: str = "a .fit file") -> Path:
+    """`raw` if it names a readable regular file; a usage error otherwise (a directory, a FIFO
+    that would block, a device)."""
+    path = Path(raw)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise UsageError(f"cannot read {raw}: no such file or directory") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{raw} is a directory; expected {what}")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"cannot read {raw}: not a regular file (a pipe, device or socket); "
+                         f"expected {what}" + ("" if what != "a .fit file" else
+                                               " (`-` reads the policy from standard input)"))
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read {raw}: permission denied")
+    return path
+
+
+def _stdin_bytes() -> bytes:
+    return sys.stdin.buffer.read()
+
+
+def load_root(raw: str, workspace) -> Path:
+    """The root file of a policy, loaded into `workspace`: a file, or `-` for standard input
+    (its imports are then relative to the working directory)."""
+    if raw != STDIN:
+        return regular_file(raw)
+    path = Path.cwd() / STDIN_SHOWN
+    workspace.overlay[path.resolve()] = _stdin_bytes()
+    workspace.load(path, STDIN_SHOWN)
+    return path
 
 
 def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
@@ -158,7 +352,7 @@ def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str |
 
 def emit(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str | None]) -> None:
     if diagnostics or fmt in ("json", "sarif"):
-        output = render(diagnostics, fmt, sources)
+        output = render(diagnostics, fmt, sources, color=_COLOR["enabled"])
         stream = sys.stdout if fmt in ("json", "sarif", "github") else sys.stderr
         stream.write(output)
 
@@ -172,17 +366,47 @@ def _run_check(arguments: argparse.Namespace) -> int:
 
     workspace = Workspace()
     found: list[Diagnostic] = []
-    for path in expand_paths(arguments.paths):
-        found.extend(check_file(path, workspace).diagnostics)
+    results = [check_file(path, workspace) for path in _check_roots(arguments.paths, workspace)]
+    imported = {m.resolved for module in workspace.modules.values()
+                for _, m in module.imports if m is not None}
+    for result in results:
+        found.extend(result.diagnostics)
+        if not result.has_errors and result.root.resolved not in imported:
+            found.extend(model_diagnostics(result.program))
     ordered = unique_sorted(found)
     sources = {m.path: m.text for m in workspace.modules.values()}
     emit(ordered, arguments.format, _source_reader(sources))
     return exit_code(ordered, arguments.fail_level)
 
 
+def _check_roots(paths: Sequence[str], workspace) -> list[Path]:
+    if STDIN in paths and len(paths) > 1:
+        raise UsageError("`-` (standard input) cannot be combined with other paths")
+    if paths == [STDIN]:
+        return [load_root(STDIN, workspace)]
+    return expand_paths(paths)
+
+
+def model_diagnostics(program) -> list[Diagnostic]:
+    """What `solve` would see before solving: inventory files read and validated, and the
+    rules no node can satisfy (W0101-W0103), for a program without errors. Files that another
+    checked file imports are not roots: their partial view would warn falsely."""
+    from fitlang.model.build import build_problem
+    from fitlang.model.rule_warnings import rule_warnings
+
+    built = build_problem(program)
+    if any(d.is_error for d in built.diagnostics):
+        return built.diagnostics
+    return built.diagnostics + rule_warnings(program, built.problem)
+
+
 def _run_fmt(arguments: argparse.Namespace) -> int:
     from fitlang.syntax.formatter import FormatError, format_source
 
+    if STDIN in arguments.paths:
+        if len(arguments.paths) > 1:
+            raise UsageError("`-` (standard input) cannot be combined with other paths")
+        return _fmt_stdin(arguments)
     all_diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
     changed: list[Path] = []
@@ -198,34 +422,48 @@ def _run_fmt(arguments: argparse.Namespace) -> int:
             continue
         if result.text.encode("utf-8") != data:
             changed.append(path)
-            if not arguments.check:
+            if arguments.diff:
+                sys.stdout.write(_diff(str(path), result.text, data))
+            if not (arguments.check or arguments.diff):
                 write_atomically(path, result.text.encode("utf-8"))
     emit(all_diagnostics, arguments.format, _source_reader(sources))
-    verb = "would reformat" if arguments.check else "reformatted"
+    verb = "would reformat" if arguments.check or arguments.diff else "reformatted"
     for path in changed:
         print(f"{verb} {path}", file=sys.stderr)
     if all_diagnostics:
         return EXIT_ERRORS
-    return EXIT_ERRORS if arguments.check and changed else EXIT_OK
+    return EXIT_ERRORS if (arguments.check or arguments.diff) and changed else EXIT_OK
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+def _fmt_stdin(arguments: argparse.Namespace) -> int:
+    """`fitc fmt -`: the formatted policy on standard output (or its diff, or a check)."""
+    from fitlang.syntax.formatter import FormatError, format_source
+
+    data = _stdin_bytes()
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+        result = format_source(data, STDIN_SHOWN)
+    except FormatError as error:
+        raise RuntimeError(str(error)) from error
+    if result.diagnostics:
+        text = data.decode("utf-8", errors="replace")
+        emit(result.diagnostics, arguments.format, _source_reader({STDIN_SHOWN: text}))
+        return EXIT_ERRORS
+    changed = result.text.encode("utf-8") != data
+    if arguments.diff:
+        sys.stdout.write(_diff(STDIN_SHOWN, result.text, data))
+    elif not arguments.check:
+        sys.stdout.write(result.text)
+    return EXIT_ERRORS if (arguments.check or arguments.diff) and changed else EXIT_OK
 
+
+def _diff(name: str, formatted: str, original: bytes) -> str:
+    import difflib
+
+    before = original.decode("utf-8", errors="replace").splitlines(keepends=True)
+    after = formatted.splitlines(keepends=True)
+    lines = difflib.unified_diff(before, after, f"{name} (original)", f"{name} (formatted)")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
 
 
 # ---- the placement commands -----------------------------------------------
@@ -237,9 +475,9 @@ def _problem_or_errors(file: str, fmt: str):
     from fitlang.check.loader import Workspace
     from fitlang.model.build import build_problem
 
-    (path,) = expand_paths([file])
     workspace = Workspace()
-    result = check_file(path, workspace)
+    result = check_file(load_root(file, workspace), workspace)
+    _no_solver_ctrl_c()
     sources = _source_reader({m.path: m.text for m in workspace.modules.values()})
     diagnostics = list(result.diagnostics)
     if not result.has_errors:
@@ -251,6 +489,14 @@ def _problem_or_errors(file: str, fmt: str):
     return None
 
 
+def _no_solver_ctrl_c() -> None:
+    """Z3 swaps in its own SIGINT handler while it solves and turns Ctrl-C into "unknown",
+    which reads as an answer; leave Ctrl-C to fitc, which stops."""
+    import z3
+
+    z3.set_param("ctrl_c", False)
+
+
 def _run_solve(arguments: argparse.Namespace) -> int:
     from fitlang.solve.placement import solve
     from fitlang.solve.report import as_json, as_text
@@ -259,7 +505,8 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    placement = solve(problem, arguments.backend, arguments.time_limit)
+    with _progress_line() as progress:
+        placement = solve(problem, arguments.backend, arguments.time_limit, progress)
     complete = not placement.unplaced and placement.status in ("optimal", "feasible")
     if placement.status == "unknown" or (not complete and not placement.proven_infeasible
                                          and not result.program.policy.allow_unplaced):
@@ -272,7 +519,7 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     elif placement.unplaced:
         diagnostics += _unplaced_warnings(problem, placement)
     if arguments.format == "json":
-        sys.stdout.write(as_json(problem, placement, diagnostics))
+        sys.stdout.write(as_json(problem, placement, diagnostics, arguments.all_nodes))
     else:
         from fitlang.solve.preferences import preference_outcomes
 
@@ -290,6 +537,56 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     if any(d.is_error for d in diagnostics):
         return EXIT_ERRORS
     return EXIT_OK if placement.status in ("optimal", "feasible") else EXIT_ERRORS
+
+
+@contextlib.contextmanager
+def _progress_line():
+    """On a terminal only: after a second, one line on stderr, rewritten in place, with the
+    stage, the time so far, and the best cost and gap found; erased when the solve ends."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    import threading
+    import time
+
+    started = time.monotonic()
+    state = {"stage": "start", "value": None, "bound": None}
+    done = threading.Event()
+
+    def show() -> None:
+        line = f"fitc: {state['stage']} {time.monotonic() - started:.1f} s"
+        value, bound = state["value"], state["bound"]
+        if value is not None:
+            line += f", best {float(value):,.2f}"
+            if bound is not None and value:
+                line += f", gap {max(0.0, float((value - bound) / value)):.2%}"
+        sys.stderr.write(f"\r\x1b[K{line}")
+        sys.stderr.flush()
+
+    def update(stage: str, value, bound) -> None:
+        state["stage"] = stage
+        if value is not None and (state["value"] is None or value < state["value"]):
+            state["value"] = value
+        if bound is not None:
+            state["bound"] = bound
+        if time.monotonic() - started > 1.0:
+            show()
+
+    def tick() -> None:
+        while not done.wait(0.5):
+            if time.monotonic() - started > 1.0:
+                show()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield update
+    finally:
+        done.set()
+        ticker.join()
+        if time.monotonic() - started > 1.0:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def _out_of_time(root: str, time_limit: float | None, unplaced: int = 0) -> Diagnostic:
@@ -343,7 +640,8 @@ def _explanation_diagnostics(problem, root_path: str) -> list[Diagnostic]:
 def _run_compile(arguments: argparse.Namespace) -> int:
     from fitlang import messages as msg
     from fitlang.solve.placement import solve
-    from fitlang.targets import TARGETS, CompileContext, write_tree
+    from fitlang.outputs import OutputRefused, write_tree
+    from fitlang.targets import TARGETS, CompileContext
 
     loaded = _problem_or_errors(arguments.file, "human")
     if loaded is None:
@@ -372,16 +670,43 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS
-    out = Path(arguments.out)
+    written: dict[str, str] = {}
+    counts: list[str] = []
     for target in targets:
         files = target.render(context)
-        directory = out if len(targets) == 1 else out / target.name
         if not files:
             print(f"{target.name}: nothing to write", file=sys.stderr)
             continue
-        write_tree(directory, files)
-        print(f"{target.name}: wrote {len(files)} files to {directory}", file=sys.stderr)
+        prefix = "" if len(targets) == 1 else f"{target.name}/"
+        written.update({prefix + relative: text for relative, text in files.items()})
+        counts.append(f"{target.name} {len(files)} file{'s' if len(files) != 1 else ''}")
+    if written:
+        try:
+            write_tree(arguments.out, written, force=arguments.force)
+        except OutputRefused as refused:
+            emit(diagnostics, "human", sources)
+            raise UsageError(str(refused)) from None
+    if placement.unplaced:
+        diagnostics += _unplaced_warnings(problem, placement)
     emit(diagnostics, "human", sources)
+    done = f"wrote {', '.join(counts)} to {arguments.out}" if written else "wrote no files"
+    print(f"{done}; {_cost_summary(placement)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cost_summary(placement) -> str:
+    if placement.value is None:
+        return f"{placement.objective}: none"
+    bound = placement.bound if placement.bound is not None else placement.value
+    gap = 0.0 if placement.value == 0 else float((placement.value - bound) / abs(placement.value))
+    return (f"{placement.objective} {float(placement.value):.2f} {placement.unit}, "
+            f"gap {gap:.2%}").replace(" ,", ",")
+
+
+def _run_stdlib(arguments: argparse.Namespace) -> int:
+    from fitlang.stdlib_reference import reference
+
+    sys.stdout.write(reference(arguments.section))
     return EXIT_OK
 
 
@@ -440,12 +765,15 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    (placement_path,) = expand_paths([arguments.placement])
+    placement_path = regular_file(arguments.placement, "a placement file (JSON)")
     try:
         document = json.loads(placement_path.read_bytes())
     except (ValueError, UnicodeDecodeError) as error:
         document = None
         problems = [f"not JSON: {error}"]
+    except RecursionError:
+        document = None
+        problems = ["not a placement: its JSON nests too deeply"]
     else:
         problems = []
     violations = []
@@ -479,9 +807,13 @@ def _output_directory(raw: str) -> Path:
 
 
 def _read_tree(out: Path) -> dict[str, str]:
-    """Every file under `out` as {relative path (with `/`): text}."""
+    """Every file under `out` as {relative path (with `/`): text}, but compile's manifest of
+    what it wrote (not a file of the target)."""
+    from fitlang.outputs import MANIFEST
+
     return {path.relative_to(out).as_posix(): path.read_bytes().decode("utf-8", errors="replace")
-            for path in sorted(out.rglob("*")) if path.is_file()}
+            for path in sorted(out.rglob("*"))
+            if path.is_file() and path.relative_to(out).as_posix() != MANIFEST}
 
 
 def _fidelity_diagnostics(program, problem, document: dict, target: str,
@@ -505,5 +837,13 @@ def _fidelity_diagnostics(program, problem, document: dict, target: str,
     return diagnostics
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The `fitc` program: `main` with Ctrl-C handled for a whole process (tests that call
+    `main` in-process keep their own)."""
+    if "lsp" not in sys.argv[1:2]:  # the language server keeps its own loop and exit codes
+        _stop_at_once_on_ctrl_c()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

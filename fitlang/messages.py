@@ -119,8 +119,9 @@ class UnknownName(Message):
 class DuplicateDefinition(Message):
     code = "E0202"
     summary = "duplicate definition"
-    template = "`{name}` is already defined"
-    fix = "Rename one of the two definitions."
+    template = "`{name}` is already defined (at {where})"
+    fix = ("Rename one of the two definitions; a name imported from the standard library cannot "
+           "be redefined: declare yours under a new name.")
 
 
 class UnknownAccelerator(Message):
@@ -257,6 +258,21 @@ class InvalidKey(Message):
     summary = "invalid key or attribute access"
     template = "{target} has no {what} `{name}`{hint}"
     fix = "Use a key or attribute the value has."
+
+
+class ValueTooLarge(Message):
+    code = "E0310"
+    summary = "value above its documented range"
+    template = "{what} must be at most {limit}, found {value}"
+    fix = ("Give a value within the range docs/language.md (\"Ranges\") states for it; fitc "
+           "bounds every quantity so that a typo cannot exhaust memory or time.")
+
+
+class NumberTooLarge(Message):
+    code = "E0311"
+    summary = "number literal too large"
+    template = "the number `{value}` is outside what fitc accepts (a magnitude of at most {limit})"
+    fix = "Write a number of at most 1e18 in magnitude, with a unit where it has one (`64Ti`, not `70368744177664Ki`)."
 
 
 # ---- E04xx: rules and their consistency ---------------------------------
@@ -422,6 +438,21 @@ class PlacementUndecided(Message):
            "exists. `fitc explain` looks for a conflict.")
 
 
+class InventoryValueInvalid(Message):
+    code = "E0520"
+    summary = "inventory value out of range"
+    template = "{detail}"
+    fix = ("Inventory files state whole, non-negative CPUs and GPUs and sizes within the ranges of "
+           "docs/language.md; give the tool's own output, unedited.")
+
+
+class DuplicateInventoryNode(Message):
+    code = "E0521"
+    summary = "node listed twice in an inventory"
+    template = "{detail}"
+    fix = "Each node name appears once; remove the repeated entry (or concatenate files without overlap)."
+
+
 class TargetNeeds(Message):
     code = "E0601"
     summary = "the target needs a setting the policy lacks"
@@ -461,6 +492,43 @@ class NotEnforceable(Message):
     severity = Severity.WARNING
     fix = ("Pin the chosen nodes (`pin_nodes = true` in the policy's `kubernetes` block, or an "
            "inventory), or accept that the scheduler may place pods elsewhere in the pool.")
+
+
+class TerraformPolicyDisagrees(Message):
+    code = "E0615"
+    summary = "the policy's `terraform` block disagrees with what the placement buys"
+    template = "{detail}"
+    fix = ("Let the policy's `terraform { provider, region }` name where the capacity is bought, or "
+           "restrict the `buy` block (`providers`, `regions`) to it.")
+
+
+class TerraformClusterSpansRegions(Message):
+    code = "E0616"
+    summary = "one cluster named, but capacity bought in several regions or clouds"
+    template = "{detail}"
+    fix = ("A cluster lives in one region of one cloud: restrict the `buy` block to one region, or "
+           "remove `cluster` and give the cluster per region in the Terraform variables.")
+
+
+class NoZoneOffersTpu(Message):
+    code = "E0617"
+    summary = "no zone of the region is known to offer this TPU machine type"
+    template = "{detail}"
+    fix = "Buy this offer only in regions where Google sells the TPU (see Google's TPU regions and zones)."
+
+
+class TerraformDrift(Message):
+    code = "E0618"
+    summary = "the Terraform files do not buy what the placement priced"
+    template = "{detail}"
+    fix = "Compile again with `fitc compile --target terraform`, or undo the hand edit."
+
+
+class NoEksAmiType(Message):
+    code = "E0619"
+    summary = "no EKS AMI type runs this instance type's accelerators"
+    template = "{detail}"
+    fix = "Buy this accelerator from another provider, or another instance type on EKS."
 
 
 class UnsatisfiableRule(Message):

@@ -1,6 +1,6 @@
 """Diagnostics as text for people and as JSON, SARIF and GitHub annotations for machines.
 
-The formats are contracts (../shared/formats.md): keep them stable.
+The formats are contracts (docs/formats.md): keep them stable.
 """
 
 from __future__ import annotations
@@ -16,17 +16,27 @@ FORMATS = ("human", "json", "sarif", "github")
 MAX_SHOWN_LINE = 200
 
 
-def render(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str | None]) -> str:
-    return {"human": human, "json": as_json, "sarif": sarif, "github": github}[fmt](
-        diagnostics, sources)
+def render(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str | None],
+           color: bool = False) -> str:
+    if fmt == "human":
+        return human(diagnostics, sources, color)
+    return {"json": as_json, "sarif": sarif, "github": github}[fmt](diagnostics, sources)
 
 
-def human(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
+# ANSI SGR: bold red errors, bold yellow warnings, cyan notes; only when the caller asks
+_SEVERITY_COLOR = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "note": "\x1b[1;36m"}
+_RESET = "\x1b[0m"
+
+
+def human(diagnostics: list[Diagnostic], sources: Callable[[str], str | None],
+          color: bool = False) -> str:
     out: list[str] = []
     for diagnostic in diagnostics:
         span = diagnostic.span
-        out.append(f"{diagnostic.path}:{span.line}:{span.column}: "
-                   f"{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}")
+        label = f"{diagnostic.severity.value}[{diagnostic.code}]"
+        if color:
+            label = f"{_SEVERITY_COLOR[diagnostic.severity.value]}{label}{_RESET}"
+        out.append(f"{diagnostic.path}:{span.line}:{span.column}: {label}: {diagnostic.message}")
         out.extend(_excerpt(sources(diagnostic.path), diagnostic))
         for related in diagnostic.related:
             out.append(f"  note: {related.path}:{related.span.line}:{related.span.column}: "

@@ -207,25 +207,66 @@ def test_errors_doc_is_generated_from_the_registry():
         "docs/errors.md is stale: run .venv/bin/python tools/gen_errors_doc.py"
 
 
-def test_language_reference_examples_check(tmp_path):
+def _documented_examples() -> list[tuple[str, int, str]]:
+    """Every ```fit block of the README and docs/ (not the generated errors.md, whose
+    examples are wrong on purpose): (file, line, text)."""
     import re
 
-    text = (ROOT / "docs" / "language.md").read_text()
-    blocks = re.findall(r"```fit\n(.*?)```", text, re.S)
-    assert len(blocks) >= 8
-    definitions = ('import "std/accelerators"\nimport "std/aws"\n'
-                   'profile small {\n  cpu = 1\n  memory = 1Gi\n}\n')
-    for index, block in enumerate(blocks):
-        if "..." in block or "import" in block:
-            continue  # fragments that show layout, not complete programs
-        first = next(line.split()[0] for line in block.splitlines() if line.strip())
-        if first not in ("const", "pool", "workload", "profile", "offer", "buy", "inventory",
-                         "accelerator", "policy", "power_cap", "electricity", "region",
-                         "location"):  # rules shown on their own: put them in a workload
-            block = "workload fragment {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n" + block + "}\n"
-        path = tmp_path / f"doc{index}.fit"
-        path.write_text(definitions + block)
-        result = check_file(path, Workspace())
-        # a block may refer to names (or files) defined elsewhere; every other problem is a doc bug
-        real = [d for d in result.diagnostics if d.code not in ("E0201", "E0202", "E0103")]
-        assert real == [], (block, [d.message for d in real])
+    found = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        if path.name == "errors.md":
+            continue
+        text = path.read_text()
+        for match in re.finditer(r"```fit\n(.*?)```", text, re.S):
+            found.append((path.name, text[:match.start()].count("\n") + 1, match.group(1)))
+    return found
+
+
+def test_there_are_documented_examples_to_check():
+    assert len([e for e in _documented_examples() if e[0] == "language.md"]) >= 16
+
+
+@pytest.mark.parametrize("name, line, text", _documented_examples(),
+                         ids=lambda value: str(value) if not isinstance(value, str) or
+                         "\n" not in value else "")
+def test_every_documented_example_checks_clean_as_pasted(tmp_path, name, line, text):
+    # the files the examples name, as a project beside them would have them
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "teams.fit").write_text('const TEAM = "ml"\n')
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "onprem-nodes.json").write_text(
+        (FIXTURES / "inventory" / "nodes.json").read_text())
+    path = tmp_path / "example.fit"
+    path.write_text(text)
+    result = check_file(path, Workspace())
+    assert [(d.code, d.message) for d in result.diagnostics] == [], f"{name}:{line}"
+
+
+def test_an_unknown_accelerator_names_the_import_that_defines_it(tmp_path):
+    result = check_text(tmp_path, 'pool a {\n  count = 1\n  cpu = 1\n  memory = 1Gi\n'
+                                  '  gpu {\n    model = H100\n    count = 1\n  }\n}\n')
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.code == "E0203"
+    assert diagnostic.message.endswith('`import "std/accelerators"` defines it')
+
+
+def test_redefining_a_stdlib_offer_says_where_the_first_is(tmp_path):
+    from fitlang.resources import stdlib_dir
+
+    line = next(number for number, text in enumerate(
+        (stdlib_dir() / "aws.fit").read_text().splitlines(), start=1)
+        if text.startswith("offer aws_p4d_24xlarge "))
+    result = check_text(tmp_path, 'import "std/aws"\n\noffer aws_p4d_24xlarge {\n  provider = aws\n'
+                                  '  instance_type = "x"\n  regions = ["us-east-1"]\n  cpu = 1\n'
+                                  '  memory = 1Gi\n  price = 1 USD/h\n}\n')
+    (diagnostic,) = [d for d in result.diagnostics if d.code == "E0202"]
+    (related,) = diagnostic.related
+    assert (Path(related.path).name, related.span.line) == ("aws.fit", line)
+    assert diagnostic.span.line == 3
+
+
+def test_stdlib_headers_promise_no_override_that_the_checker_refuses():
+    from fitlang.resources import stdlib_dir
+
+    for path in stdlib_dir().glob("*.fit"):
+        assert "Override any of them" not in path.read_text(), path.name

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
+import sys
+
+import pytest
 
 from conftest import ROOT
 from solving import bench_module
@@ -165,8 +169,11 @@ def test_solve_json_is_the_contract_and_verifies(tmp_path, fitc):
     assert document["status"] == "optimal"
     assert document["objective"] == {"name": "cost", "value": 2.0, "lower_bound": 2.0, "unit": "USD/h",
                                      "gap": 0.0, "optimality_tolerance": 0.001}
-    assert [n["price"] for n in document["nodes"]] == [1.0, 1.0, 1.0]
-    assert [n["name"] for n in document["nodes"]] == ["p-0", "p-1", "p-2"]
+    assert [n["price"] for n in document["nodes"]] == [1.0, 1.0]
+    assert [n["name"] for n in document["nodes"]] == ["p-0", "p-1"]  # those in use
+    every = json.loads(fitc("solve", "p.fit", "--format", "json", "--all-nodes", cwd=tmp_path).stdout)
+    assert [n["name"] for n in every["nodes"]] == ["p-0", "p-1", "p-2"]
+    assert {n["name"] for n in document["nodes"]} == {a["node"] for a in document["assignments"]}
     assert document["nodes"][0]["capacity"] == {"cpu": 4000, "memory": 16 * 2 ** 30, "gpu": 0, "disk": 0}
     assert document["nodes"][0]["provisioned"] is False and document["nodes"][0]["zone"] == "a"
     assert document["workloads"] == [{"name": "w", "replicas": 3,
@@ -191,7 +198,15 @@ def test_verify_reports_violations_at_the_rule(tmp_path, fitc):
     (tmp_path / "bad.json").write_text(json.dumps(document))
     result = fitc("verify", "p.fit", "bad.json", cwd=tmp_path)
     assert result.returncode == 1
-    assert "error[E0503]: node `p-0` is over its cpu: 6000 requested, 4000 available" in result.stderr
+    assert "error[E0503]: node `p-0` is over its cpu: 6 CPU requested, 4 available" in result.stderr
+    assert "error[E0503]: node `p-0` is over its memory: 12 GiB requested, 16 GiB available" \
+        not in result.stderr  # 12 GiB fits in 16: no violation
+    for assignment in document["assignments"]:
+        assignment["workload"] = "w"
+    big = POLICY.replace("memory = 4Gi", "memory = 6Gi").replace("cpu = 2\n", "cpu = 1\n")
+    (tmp_path / "big.fit").write_text(big)
+    over = fitc("verify", "big.fit", "bad.json", cwd=tmp_path)
+    assert "node `p-0` is over its memory: 18 GiB requested, 16 GiB available" in over.stderr
     (tmp_path / "junk.json").write_text("{")
     junk = fitc("verify", "p.fit", "junk.json", cwd=tmp_path)
     assert junk.returncode == 1 and "error[E0505]" in junk.stderr
@@ -216,6 +231,11 @@ def test_allow_unplaced_makes_partial_placement_a_success(tmp_path, fitc):
     result = fitc("solve", "p.fit", cwd=tmp_path)
     assert result.returncode == 0
     assert "warning[W0501]: 1 of 7 replicas of `w` are unplaced" in result.stderr
+    (tmp_path / "q.fit").write_text(DEPLOYABLE.replace("replicas = 3", "replicas = 7")
+                                     + "policy {\n  allow_unplaced = true\n}\n")
+    compiled = fitc("compile", "q.fit", "--target", "slurm", "--out", "out", cwd=tmp_path)
+    assert compiled.returncode == 0, compiled.stderr
+    assert "warning[W0501]: 1 of 7 replicas of `w` are unplaced" in compiled.stderr
 
 
 def test_solve_usage_errors(tmp_path, fitc):
@@ -253,6 +273,490 @@ def test_time_limit_returns_the_best_placement_found_and_it_verifies(tmp_path, f
     assert verified.returncode == (1 if document["unplaced"] else 0), verified.stderr
     codes = {line.split("[")[1][:5] for line in verified.stderr.splitlines() if "error[" in line}
     assert codes <= {"E0503"}
+
+
+def test_solve_help_states_the_default_time_limit(fitc):
+    result = fitc("solve", "--help")
+    assert result.returncode == 0 and "(default: 60)" in " ".join(result.stdout.split())
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_only_on_a_terminal_with_best_cost_and_gap(monkeypatch):
+    import time
+    from fractions import Fraction
+
+    from fitlang.cli import _progress_line
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with _progress_line() as progress:
+        assert progress is None  # piped: nothing is written, nothing to call
+    assert sys.stderr.getvalue() == ""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with _progress_line() as progress:
+        progress("greedy", Fraction(200), None)  # within the first second: not shown
+        assert terminal.getvalue() == ""
+        time.sleep(1.05)
+        progress("optimise", Fraction(100), Fraction(99))
+    shown = terminal.getvalue()
+    assert "\r\x1b[Kfitc: optimise" in shown and "best 100.00, gap 1.00%" in shown
+    assert shown.endswith("\r\x1b[K")  # the line is erased when the solve ends
+
+
+# ---- compile --out never loses a file it did not write -------------------------------
+
+DEPLOYABLE = POLICY.replace("  memory = 4Gi\n}", '  memory = 4Gi\n  image = "nginx"\n  command = ["serve"]\n}')
+
+
+def _tree(root) -> dict[str, bytes]:
+    """Every file below `root` with its bytes (directories as themselves)."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else b"<dir>")
+            for p in sorted(root.rglob("*"))}
+
+
+def _project(tmp_path):
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (project / "p.fit").write_text(DEPLOYABLE)
+    (project / "notes.txt").write_text("mine")
+    return project
+
+
+def test_compile_refuses_the_project_directory_its_parent_and_an_empty_name(tmp_path, fitc):
+    project = _project(tmp_path)
+    before = _tree(tmp_path)
+    for out in (".", "..", ""):
+        result = fitc("compile", "p.fit", "--target", "kubernetes", "--out", out, cwd=project)
+        assert result.returncode == 2, (out, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert _tree(tmp_path) == before, out
+
+
+def test_compile_refuses_a_file_as_the_output_directory_unless_forced(tmp_path, fitc):
+    project = _project(tmp_path)
+    result = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "notes.txt", cwd=project)
+    assert result.returncode == 2
+    assert (project / "notes.txt").read_text() == "mine"
+    forced = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "notes.txt", "--force",
+                  cwd=project)
+    assert forced.returncode == 0, forced.stderr
+    assert sorted(p.name for p in (project / "notes.txt").iterdir()) == [
+        ".fitc-output", "kustomization.yaml", "label-nodes.sh", "w.yaml"]
+
+
+def test_compile_writes_a_manifest_and_replaces_only_the_files_it_lists(tmp_path, fitc):
+    project = _project(tmp_path)
+    both = fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "out",
+                cwd=project)
+    assert both.returncode == 0, both.stderr
+    out = project / "out"
+    manifest = json.loads((out / ".fitc-output").read_text())
+    assert manifest["files"] == ["kubernetes/kustomization.yaml", "kubernetes/label-nodes.sh",
+                                 "kubernetes/w.yaml", "slurm/fitc-gres.conf",
+                                 "slurm/fitc-nodes.conf", "slurm/w.sbatch"]
+    (out / "kubernetes" / "extra.yaml").write_text("the user's")
+    (tmp_path / "victim").write_text("outside")
+    manifest["files"] += ["../../victim", "/etc/hostname"]  # a hostile manifest changes nothing
+    (out / ".fitc-output").write_text(json.dumps(manifest))
+    one = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", cwd=project)
+    assert one.returncode == 0, one.stderr
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        ".fitc-output", "kubernetes", "kubernetes/extra.yaml", "kustomization.yaml",
+        "label-nodes.sh", "w.yaml"]
+    assert json.loads((out / ".fitc-output").read_text())["files"] == [
+        "kustomization.yaml", "label-nodes.sh", "w.yaml"]
+    assert (tmp_path / "victim").read_text() == "outside"
+
+
+def test_compile_forced_into_a_foreign_directory_overwrites_only_its_own_names(tmp_path, fitc):
+    project = _project(tmp_path)
+    (project / "w.yaml").write_text("old")
+    result = fitc("compile", "p.fit", "--target", "kubernetes", "--out", ".", "--force",
+                  cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert (project / "notes.txt").read_text() == "mine" and (project / "p.fit").exists()
+    assert (project / ".git" / "HEAD").exists()
+    assert (project / "w.yaml").read_text().startswith("apiVersion") or "kind:" in (
+        project / "w.yaml").read_text()
+    assert json.loads((project / ".fitc-output").read_text())["files"] == [
+        "kustomization.yaml", "label-nodes.sh", "w.yaml"]
+    assert not [p for p in project.iterdir() if p.name.startswith(".fitc-staging")]
+
+
+def test_compile_ends_with_a_one_line_summary(tmp_path, fitc):
+    project = _project(tmp_path)
+    result = fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "o",
+                  cwd=project)
+    assert result.stderr.splitlines()[-1] == (
+        "wrote kubernetes 3 files, slurm 3 files to o; cost 2.00 USD/h, gap 0.00%")
+
+
+def test_fmt_on_a_symlink_formats_the_target_and_keeps_the_link(tmp_path, fitc):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "p.fit"
+    target.write_text("pool p { count = 1 cpu = 4 memory = 8Gi }\n")
+    link = tmp_path / "link.fit"
+    link.symlink_to(target)
+    result = fitc("fmt", str(link))
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text() == GOOD
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["p.fit"]
+
+
+# ---- hostile input: a diagnostic or a usage error, never a traceback or a hang -----------
+
+
+def _no_traceback(result) -> None:
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["solve"], ["explain"], ["verify"],
+                                     ["compile", "--target", "slurm", "--out", "out"]])
+@pytest.mark.parametrize("kind", ["directory", "fifo", "devnull"])
+def test_a_path_that_is_not_a_regular_file_is_a_usage_error(tmp_path, fitc, command, kind):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.fit").write_text(DEPLOYABLE)
+    (tmp_path / "d" / "b.fit").write_text(DEPLOYABLE)
+    os.mkfifo(tmp_path / "fifo")
+    path = {"directory": "d", "fifo": "fifo", "devnull": os.devnull}[kind]
+    extra = ["placement.json"] if command == ["verify"] else []
+    (tmp_path / "placement.json").write_text("{}")
+    result = fitc(command[0], path, *extra, *command[1:], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    _no_traceback(result)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "devnull"])
+def test_a_placement_file_that_is_not_a_regular_file_is_a_usage_error(tmp_path, fitc, kind):
+    (tmp_path / "p.fit").write_text(POLICY)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.fit").write_text(POLICY)
+    os.mkfifo(tmp_path / "fifo")
+    path = {"directory": "d", "fifo": "fifo", "devnull": os.devnull}[kind]
+    result = fitc("verify", "p.fit", path, cwd=tmp_path)
+    assert result.returncode == 2
+    _no_traceback(result)
+
+
+def test_deeply_nested_placement_json_is_a_diagnostic(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY)
+    (tmp_path / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    result = fitc("verify", "p.fit", "deep.json", cwd=tmp_path)
+    assert result.returncode == 1 and "error[E0505]" in result.stderr
+    _no_traceback(result)
+
+
+def test_an_unwritable_output_directory_is_a_usage_error(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(DEPLOYABLE)
+    result = fitc("compile", "p.fit", "--target", "slurm", "--out", "/proc/x", cwd=tmp_path)
+    assert result.returncode == 2
+    _no_traceback(result)
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "p.fit").write_text(POLICY)
+    for args in (["solve", "p.fit"], ["solve", "p.fit", "--format", "json"]):
+        process = subprocess.Popen([sys.executable, "-m", "fitlang.cli", *args], cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process.stdout.close()  # as `| head -0` would, before fitc writes
+        error = process.stderr.read().decode()
+        assert (process.wait(timeout=60), error) == (141, "")
+
+
+@pytest.mark.parametrize("command, delay", [
+    (["solve"], 2.5), (["explain"], 1.2), (["compile", "--target", "slurm", "--out", "out"], 2.5)])
+def test_ctrl_c_exits_130_without_a_traceback_and_writes_nothing(tmp_path, command, delay):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bench_module("fleet").generate(3000, 300).write(tmp_path, "fleet")
+    process = subprocess.Popen([sys.executable, "-m", "fitlang.cli", command[0], "fleet.fit",
+                                *command[1:]], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)  # past start-up: checking, building or solving
+    process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, (stdout, stderr)
+    assert time.monotonic() - interrupted < 10  # at once, not when the solver is done
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.parametrize("line, code", [
+    ("cpu = 1e400", "E0311"), ("memory = 99999999999999PiB", "E0310"),
+    ("count = 99999999999999999999999", "E0311"), ("count = 20000000", "E0310"),
+    ("cpu = 1e999999999", "E0311")])
+def test_huge_numbers_are_range_errors_at_check_time(tmp_path, fitc, line, code):
+    key = line.split()[0]
+    text = "\n".join(f"  {line}" if row.strip().startswith(f"{key} =") and index < 6 else row
+                     for index, row in enumerate(POLICY.splitlines())) + "\n"
+    (tmp_path / "p.fit").write_text(text)
+    for command in ("check", "solve"):
+        result = fitc(command, "p.fit", cwd=tmp_path)
+        assert result.returncode == 1
+        assert f"error[{code}]" in result.stderr
+        _no_traceback(result)
+
+
+def test_replicas_beyond_the_range_fail_fast(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY.replace("replicas = 3", "replicas = 1000000000"))
+    result = fitc("solve", "p.fit", cwd=tmp_path)
+    assert result.returncode == 1 and "error[E0310]" in result.stderr
+
+
+# ---- check sees what solve sees -------------------------------------------------------
+
+
+def test_check_reads_inventory_files(tmp_path, fitc):
+    (tmp_path / "nodes.json").write_text('{"items": [{"metadata": {"name": "n1"}, "status": ')
+    (tmp_path / "p.fit").write_text('inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n')
+    result = fitc("check", "--format", "json", "p.fit", cwd=tmp_path)
+    assert result.returncode == 1
+    assert [(r["code"], r["line"]) for r in json.loads(result.stdout)] == [("E0502", 3)]
+
+
+def test_check_reports_dead_rules_and_fails_on_them_with_fail_level_warning(tmp_path, fitc):
+    text = POLICY.replace("  memory = 4Gi\n}", '  memory = 4Gi\n  require zone == "b"\n}')
+    (tmp_path / "p.fit").write_text(text)
+    result = fitc("check", "--format", "json", "p.fit", cwd=tmp_path)
+    assert result.returncode == 0
+    assert sorted(r["code"] for r in json.loads(result.stdout)) == ["W0101", "W0103"]
+    assert fitc("check", "--fail-level", "warning", "p.fit", cwd=tmp_path).returncode == 1
+
+
+def test_check_does_not_warn_about_a_module_another_checked_file_imports(tmp_path, fitc):
+    (tmp_path / "pools.fit").write_text(POLICY.split("workload")[0])
+    (tmp_path / "main.fit").write_text('import "./pools.fit"\n\nworkload w {\n  replicas = 1\n'
+                                       '  cpu = 1\n  memory = 1Gi\n}\n')
+    result = fitc("check", "--format", "json", ".", cwd=tmp_path)
+    assert (result.returncode, json.loads(result.stdout)) == (0, [])
+
+
+def test_check_of_a_directory_without_fit_files_is_a_usage_error(tmp_path, fitc):
+    (tmp_path / "empty").mkdir()
+    result = fitc("check", "empty", cwd=tmp_path)
+    assert result.returncode == 2 and "no .fit files" in result.stderr
+
+
+def test_dash_reads_the_policy_from_stdin(tmp_path, fitc):
+    bad = fitc("check", "--format", "json", "-", stdin=BAD, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert {r["path"] for r in json.loads(bad.stdout)} == {"<stdin>"}
+    assert fitc("check", "-", stdin=GOOD, cwd=tmp_path).returncode == 0
+    formatted = fitc("fmt", "-", stdin="pool p { count = 1 cpu = 4 memory = 8Gi }\n", cwd=tmp_path)
+    assert (formatted.returncode, formatted.stdout) == (0, GOOD)
+    assert list(tmp_path.iterdir()) == []
+    solved = fitc("solve", "-", "--format", "json", stdin=POLICY, cwd=tmp_path)
+    assert json.loads(solved.stdout)["status"] == "optimal"
+
+
+def test_fmt_diff_shows_the_change_and_changes_nothing(tmp_path, fitc):
+    path = tmp_path / "p.fit"
+    path.write_text("pool p { count = 1 cpu = 4 memory = 8Gi }\n")
+    result = fitc("fmt", "--diff", "p.fit", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[:4] == [
+        "--- p.fit (original)", "+++ p.fit (formatted)", "@@ -1 +1,5 @@",
+        "-pool p { count = 1 cpu = 4 memory = 8Gi }"]
+    assert path.read_text() == "pool p { count = 1 cpu = 4 memory = 8Gi }\n"
+    path.write_text(GOOD)
+    assert fitc("fmt", "--diff", "p.fit", cwd=tmp_path).stdout == ""
+
+
+# ---- habits -------------------------------------------------------------------------------
+
+SUBCOMMANDS = ("check", "fmt", "solve", "compile", "explain", "verify", "lsp", "stdlib")
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_explains_its_options_exit_codes_and_examples(fitc, command):
+    result = fitc(command, "--help")
+    assert result.returncode == 0
+    text = result.stdout
+    assert "exit codes:" in text and "130" in text
+    examples = text.split("examples:\n")[1].splitlines()
+    assert len([line for line in examples if line.strip()]) == 2
+    from fitlang.cli import build_parser, _subcommand
+
+    for action in _subcommand(build_parser(), command)._actions:
+        assert action.help, (command, action.dest)
+
+
+def test_a_subcommand_usage_error_prints_that_subcommands_usage(fitc):
+    for args in (["solve", "p.fit", "--frobnicate"], ["compile", "p.fit"]):
+        result = fitc(*args)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"usage: fitc {args[0]} "), result.stderr
+
+
+def test_colour_only_when_asked_or_on_a_terminal(tmp_path, fitc):
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.fit").write_text(BAD)
+    assert "\x1b[" not in fitc("check", "bad.fit", cwd=tmp_path).stderr  # piped: auto is off
+    assert "\x1b[1;31merror[E0206]\x1b[0m" in fitc("check", "--color", "always", "bad.fit",
+                                                  cwd=tmp_path).stderr
+    script = ("import os, pty, sys\n"
+              "pid, fd = pty.fork()\n"
+              "if pid == 0:\n"
+              "    os.execv(sys.executable, [sys.executable, '-m', 'fitlang.cli', 'check', *sys.argv[1:]])\n"
+              "out = b''\n"
+              "while True:\n"
+              "    try:\n        chunk = os.read(fd, 4096)\n    except OSError:\n        break\n"
+              "    if not chunk:\n        break\n    out += chunk\n"
+              "os.waitpid(pid, 0)\nsys.stdout.write(repr(out))\n")
+
+    def on_terminal(*args, env=None):
+        return subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                              text=True, cwd=tmp_path, env=env, timeout=60).stdout
+
+    environment = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    assert "\\x1b[1;31m" in on_terminal("bad.fit", env=environment)
+    assert "\\x1b[" not in on_terminal("bad.fit", env={**environment, "NO_COLOR": "1"})
+    assert "\\x1b[" not in on_terminal("--color", "never", "bad.fit", env=environment)
+
+
+def test_the_stdlib_reference_is_current_and_lists_what_the_stdlib_declares(fitc):
+    import re
+
+    documented = (ROOT / "docs" / "stdlib.md").read_text()
+    printed = fitc("stdlib")
+    assert printed.returncode == 0
+    assert printed.stdout == documented, "docs/stdlib.md is stale: run tools/gen_stdlib_doc.py"
+    # independently of the generator: every block name the stdlib files declare is listed
+    for kind, section in (("accelerator", "models"), ("offer", "offers"), ("region", "regions")):
+        names = {name for path in (ROOT / "stdlib").glob("*.fit")
+                 for name in re.findall(rf"(?m)^{kind} (\w+) {{", path.read_text())}
+        listed = set(re.findall(r"^\| `(\w+)` \|", fitc("stdlib", section).stdout, re.M))
+        assert names and listed == names, section
+
+
+# ---- the text report ---------------------------------------------------------------------
+
+LONG = "a_pool_whose_name_is_longer_than_any_column_width_so_far"
+
+
+def test_text_report_columns_stay_aligned_with_long_names_and_follow_the_pool_table(tmp_path,
+                                                                                      fitc):
+    text = (POLICY.replace("pool p ", f"pool {LONG} ").replace("count = 3", "count = 1")
+            + 'pool q {\n  count = 2\n  cpu = 4\n  memory = 16Gi\n  price = 2 USD/h\n}\n')
+    (tmp_path / "p.fit").write_text(text)
+    lines = fitc("solve", "p.fit", cwd=tmp_path).stdout.splitlines()
+    table = lines[lines.index("") + 1:]
+    header, rule, *rows = table[:table.index("")]
+    assert [row.split()[0] for row in rows] == [LONG, "q"]
+    starts = {header.index("nodes used")} | {row.index(row.split()[1], len(row.split()[0]))
+                                             for row in rows}
+    assert len(starts) == 1  # the second column starts at one place in every row
+    usage = lines[lines.index(next(l for l in lines if l.startswith("utilization"))) + 1:]
+    assert [u.split()[0] for u in usage] == [LONG, LONG, "q", "q"]  # pool table order
+    assert len({u.index(u.split()[1]) for u in usage}) == 1
+
+
+def test_text_report_shows_no_invented_total_for_a_buy_without_a_limit(tmp_path, fitc):
+    text = ('import "std/aws"\n\nbuy {\n  offers = [aws_m7i_2xlarge]\n}\n\n'
+            'workload w {\n  replicas = 6\n  cpu = 2\n  memory = 4Gi\n}\n')
+    (tmp_path / "p.fit").write_text(text)
+    lines = fitc("solve", "p.fit", cwd=tmp_path).stdout.splitlines()
+    (row,) = [line for line in lines if "(buy)" in line and "USD/h" in line]
+    assert row.split()[2] == "2"  # two nodes bought, and no "/N" beside them
+
+
+def test_text_report_of_an_infeasible_result_shows_no_zero_cost_bound_or_gap(tmp_path, fitc):
+    (tmp_path / "none.fit").write_text(POLICY.replace("cpu = 2\n", "cpu = 8\n"))
+    output = fitc("solve", "none.fit", cwd=tmp_path).stdout
+    assert "status: infeasible" in output
+    assert "objective:" not in output and "gap" not in output and "cost" not in output
+    assert "no node in use" in output
+    (tmp_path / "some.fit").write_text(POLICY.replace("replicas = 3", "replicas = 7"))
+    partial = fitc("solve", "some.fit", cwd=tmp_path).stdout
+    assert "cost of what is placed: 3.00 USD/h" in partial and "gap" not in partial
+
+
+def _keys(value, into: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            into.add(key)
+            if key != "labels":  # node labels are data, not fields of the contract
+                _keys(inner, into)
+    elif isinstance(value, list):
+        for inner in value:
+            _keys(inner, into)
+    return into
+
+
+def test_every_field_of_the_solve_json_is_documented_in_docs_formats(tmp_path, fitc):
+    """The contract lives in the repository: each key `fitc solve --format json` prints, for
+    every example (latency, electricity, options, buying, inventories), is in docs/formats.md."""
+    contract = (ROOT / "docs" / "formats.md").read_text()
+    seen: set[str] = set()
+    for example in sorted((ROOT / "examples").glob("*.fit")):
+        result = fitc("solve", str(example), "--format", "json", "--all-nodes")
+        _keys(json.loads(result.stdout), seen)
+    assert {"latency", "energy", "options", "option", "energy_usd_h", "price", "power_w"} <= seen
+    undocumented = sorted(key for key in seen if f"`{key}`" not in contract
+                          and f"`{key}[]`" not in contract and f'"{key}"' not in contract)
+    assert undocumented == []
+
+
+def test_the_documented_ranges_are_the_checked_ones():
+    from fitlang.check import schema
+
+    text = (ROOT / "docs" / "language.md").read_text().split("### Ranges")[1].split("\n## ")[0]
+    for most in (schema.MOST_NODES, schema.MOST_REPLICAS, schema.MOST_ACCELERATORS,
+                 schema.MOST_CORES, schema.MAXIMUM["rate"], schema.MAXIMUM["energy_price"]):
+        assert f"{int(most):,}" in text
+    assert schema.MAXIMUM["bytes"] == 2 ** 60 and "2^60" in text
+
+
+def test_compile_never_writes_or_removes_through_a_link_out_of_the_directory(tmp_path, fitc):
+    project = _project(tmp_path)
+    assert fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "out",
+                cwd=project).returncode == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "w.sbatch").write_text("not fitc's")
+    (outside / "w.yaml").write_text("not fitc's")
+    out = project / "out"
+    for name in ("slurm", "kubernetes"):
+        for child in (out / name).iterdir():
+            child.unlink()
+        (out / name).rmdir()
+        (out / name).symlink_to(outside)
+    (out / "extra").write_text("keeps the directory mixed, so files are renamed one by one")
+    result = fitc("compile", "p.fit", "--target", "kubernetes", "--target", "slurm", "--out", "out",
+                  cwd=project)
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert sorted((p.name, p.read_text()) for p in outside.iterdir()) == [
+        ("w.sbatch", "not fitc's"), ("w.yaml", "not fitc's")]
+
+
+def test_compile_into_a_link_to_its_own_output_directory(tmp_path, fitc):
+    project = _project(tmp_path)
+    assert fitc("compile", "p.fit", "--target", "slurm", "--out", "real", cwd=project).returncode == 0
+    (project / "link").symlink_to(project / "real")
+    again = fitc("compile", "p.fit", "--target", "slurm", "--out", "link", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert (project / "link").is_symlink()
+    assert sorted(p.name for p in (project / "real").iterdir()) == [
+        ".fitc-output", "fitc-gres.conf", "fitc-nodes.conf", "w.sbatch"]
 
 
 # ---- issue 12: honest verdicts ----------------------------------------------------------

@@ -32,7 +32,7 @@ def test_electricity_price_moves_work_to_the_cheaper_site(tmp_path):
     placement = solved(problem)
     assert placement.value == Fraction("2.6")
     assert on_pools(placement, problem) == {"w": {"dc2": 2}}
-    document = json.loads(as_json(problem, placement, []))
+    document = json.loads(as_json(problem, placement, [], all_nodes=True))
     assert document["energy"] == [
         {"scope": "site=dc1", "price_usd_kwh": 0.3, "used_kw": 0.0, "cost_usd_h": 0.0},
         {"scope": "site=dc2", "price_usd_kwh": 0.1, "used_kw": 4.0, "cost_usd_h": 0.4}]

@@ -99,3 +99,12 @@ def test_blank_lines_around_comments_are_kept():
               "pool p {\n  # first\n\n  count = 1\n}\n")
     result = format_source(source, "c.fit")
     assert result.text == source
+
+
+def test_block_comments_keep_their_inner_text_as_written():
+    source = ("pool p {\n  /* a table:\n       a   1\n       bb  2\n  */\n  count = 1\n  cpu = 4\n"
+              "  memory = 8Gi\n}\n")
+    result = format_source(source, "p.fit")
+    assert result.diagnostics == []
+    assert result.text == source
+    assert format_source(result.text, "p.fit").text == source

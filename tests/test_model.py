@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from fractions import Fraction
 
@@ -226,3 +227,141 @@ workload etl {
     placement = solved(problem)
     assert len({a.node for a in placement.assignments}) == 2
     assert placement.value == 2 * Fraction("0.688")
+def _jittered_nodes(allocatable: list[tuple[str, str]]) -> str:
+    """kubectl nodes alike but for their allocatable (what the kubelet reserves differs)."""
+    items = [{"metadata": {"name": f"n{i}", "labels": {"kubernetes.io/hostname": f"n{i}",
+                                                          "rack": f"r{i}"}},
+              "status": {"allocatable": {"cpu": cpu, "memory": memory}}}
+             for i, (cpu, memory) in enumerate(allocatable)]
+    return json.dumps({"items": items})
+
+
+def test_inventory_nodes_that_no_rule_tells_apart_share_a_class_with_their_own_capacity(tmp_path):
+    # 15.9 and 15.8 cores hold the same 2-core replicas; 62 and 61.5 GiB the same 4 GiB ones
+    # (within 3%): one class. The rack label differs per node but no rule reads it.
+    (tmp_path / "nodes.json").write_text(_jittered_nodes(
+        [("15900m", "62Gi"), ("15800m", "61.5Gi"), ("15900m", "62Gi")]))
+    problem = problem_from(tmp_path, (
+        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n  price = 1 USD/h\n}\n'
+        'workload w {\n  replicas = 21\n  cpu = 2\n  memory = 4Gi\n}\n'))
+    (only,) = problem.classes
+    assert only.count == 3 and "rack" not in only.labels
+    assert only.capacity["cpu"] == 15900  # the largest: the class-level model is a relaxation
+    assert only.capacity_of("n1") == {"cpu": 15800, "memory": int(61.5 * 2 ** 30), "gpu": 0, "disk": 0}
+    placement = solved(problem)  # verify holds n1 to its own 15.8 cores: 7 replicas there
+    per_node = {}
+    for item in placement.assignments:
+        per_node[item.node] = per_node.get(item.node, 0) + 1
+    assert sorted(per_node.values()) == [7, 7, 7] and not placement.unplaced
+
+
+def test_inventory_nodes_split_by_a_label_or_capacity_a_rule_reads(tmp_path):
+    (tmp_path / "nodes.json").write_text(_jittered_nodes(
+        [("16", "64Gi"), ("16", "64Gi"), ("16", "32Gi")]))
+    problem = problem_from(tmp_path, (
+        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+        'workload w {\n  replicas = 1\n  cpu = 2\n  memory = 4Gi\n  require labels["rack"] != "r0"\n'
+        '  require memory >= 40GiB\n}\n'))
+    assert sorted(c.count for c in problem.classes) == [1, 1, 1]
+    placement = solved(problem)
+    assert [a.node for a in placement.assignments] == ["n1"]
+
+
+def test_verify_holds_a_merged_node_to_its_own_allocatable(tmp_path):
+    from fitlang.solve.verify import verify
+
+    (tmp_path / "nodes.json").write_text(_jittered_nodes([("16", "64Gi"), ("15800m", "64Gi")]))
+    problem = problem_from(tmp_path, (
+        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+        'workload w {\n  replicas = 64\n  cpu = 250m\n  memory = 100Mi\n}\n'))
+    assert len(problem.classes) == 1  # 64 and 63 quarter-cores: within 3%
+    document = {"assignments": [{"workload": "w", "replica": i, "node": "n1"} for i in range(64)]}
+    violations, _ = verify(problem, document)  # 16 cores asked of a node with 15.8
+    assert [v.message for v in violations] == [
+        "node `n1` is over its cpu: 16000 requested, 15800 available"]
+
+
+def _kubectl(*nodes: tuple[str, dict]) -> str:
+    import json
+
+    return json.dumps({"items": [{"metadata": {"name": name}, "status": {"allocatable": resources}}
+                                 for name, resources in nodes]})
+
+
+@pytest.mark.parametrize("resources, expected", [
+    ({"cpu": "-4", "memory": "8Gi"}, "cpu (in millicores) is negative (-4000m)"),
+    ({"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": "1.5"},
+     "nvidia.com/gpu must be a whole number, found 1.5"),
+    ({"cpu": "4", "memory": "64Ei"}, "memory must be at most 1152921504606846976 bytes, found 7.379e+19 bytes"),
+    ({"cpu": "1e400", "memory": "8Gi"}, "cpu (in millicores) must be at most 1000000000m, found 1.000e+403m"),
+])
+def test_kubectl_values_outside_their_range_are_reported_not_raised(resources, expected):
+    read = read_kubectl(_kubectl(("n1", resources)), "nodes.json")
+    assert (read.nodes, read.problems) == ([], [])
+    assert read.bad_values == [f"nodes.json: node `n1`: {expected}"]
+
+
+@pytest.mark.parametrize("gres", ["gpu:a100:x", "gpu:a100:", "gpu", "gpu:-4", "gpu:1.5",
+                                  "gpu:a100:4:5", "gpu:a100:2000"])
+def test_malformed_slurm_gres_is_an_error_not_zero_gpus(gres):
+    line = f"NodeName=g1 CPUTot=8 RealMemory=1024 Gres={gres} State=IDLE"
+    read = read_slurm(line, "s.txt")
+    assert read.nodes == [] and len(read.bad_values) == 1
+    assert read.bad_values[0].startswith("s.txt:1: node `g1`: ")
+
+
+@pytest.mark.parametrize("gres, count, kind", [
+    ("gpu:a100:4(S:0-1)", 4, "a100"), ("gpu:4", 4, None), ("gpu:h100:2(S:0,2),nic:1", 2, "h100"),
+    ("gpu:a100:2,gpu:v100:2", 4, "a100"), ("(null)", 0, None), ("", 0, None)])
+def test_well_formed_slurm_gres(gres, count, kind):
+    read = read_slurm(f"NodeName=g1 CPUTot=8 RealMemory=1024 Gres={gres}", "s.txt")
+    assert [(n.gpu_count, n.gpu_product) for n in read.nodes] == [(count, kind)]
+
+
+def test_negative_and_fractional_slurm_counts_are_reported():
+    read = read_slurm("NodeName=a CPUTot=-4 RealMemory=1024\nNodeName=b CPUTot=8 RealMemory=1.5\n",
+                      "s.txt")
+    assert read.nodes == []
+    assert read.bad_values == ["s.txt:1: node `a`: CPUTot is negative (-4)",
+                               "s.txt:2: node `b`: RealMemory (MiB) must be a whole number, found 1.5"]
+
+
+def test_deeply_nested_inventory_json_is_a_problem_not_a_crash():
+    read = read_kubectl("[" * 100_000 + "]" * 100_000, "nodes.json")
+    assert read.nodes == [] and len(read.problems) == 1 and "nests too deeply" in read.problems[0]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("nodes.txt", "NodeName=n1 CPUTot=8 RealMemory=1024\nNodeName=n1 CPUTot=8 RealMemory=1024\n"),
+    ("nodes.json", _kubectl(("n1", {"cpu": "8", "memory": "1Gi"}), ("n1", {"cpu": "8", "memory": "1Gi"}))),
+])
+def test_a_node_listed_twice_is_an_error_at_the_file(tmp_path, fitc, name, text):
+    (tmp_path / name).write_text(text)
+    fmt = "slurm" if name.endswith(".txt") else "kubectl"
+    (tmp_path / "p.fit").write_text(f'inventory dc {{\n  format = {fmt}\n  file = "{name}"\n}}\n'
+                                    'workload w {\n  replicas = 2\n  cpu = 8\n  memory = 1Gi\n}\n')
+    for command in ("check", "solve"):
+        result = fitc(command, "--format", "json", "p.fit", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        records = json.loads(result.stdout)
+        assert [(r["code"], r["line"]) for r in records if r["severity"] == "error"] == [
+            ("E0521", 3)]
+
+
+@pytest.mark.parametrize("make", ["directory", "fifo", "devnull"])
+def test_an_inventory_that_is_not_a_regular_file_is_reported_without_blocking(tmp_path, fitc, make):
+    import os
+
+    if make == "directory":
+        (tmp_path / "nodes.json").mkdir()
+        file = "nodes.json"
+    elif make == "fifo":
+        os.mkfifo(tmp_path / "nodes.json")
+        file = "nodes.json"
+    else:
+        file = "/dev/null"
+    (tmp_path / "p.fit").write_text(f'inventory dc {{\n  format = kubectl\n  file = "{file}"\n}}\n')
+    for command in ("check", "solve"):
+        result = fitc(command, "--format", "json", "p.fit", cwd=tmp_path)
+        assert result.returncode == 1
+        assert [r["code"] for r in json.loads(result.stdout)] == ["E0103"]

@@ -550,6 +550,49 @@ def test_rounding_keeps_totals_and_spread_balance(cents, skew, data):
     assert sum(_round_keeping_total(shares, whole).values()) == whole
 
 
+def test_exclusive_does_not_make_every_other_workload_a_rule_target(tmp_path):
+    from fitlang.solve.encode import encode
+
+    text = (pool("p", 60, 8, "32Gi", 1) + workload("job", 2, 2, "2Gi", "  exclusive = true\n")
+            + workload("other", 4, 2, "2Gi"))
+    problem = problem_from(tmp_path, text)
+    assert all(not d.affinities for d in problem.demands)
+    encoding = encode(problem)
+    encoding.relax_replicas()  # nothing keeps `other`'s counts whole any more
+    assert not encoding.model.variables[encoding.y["other", "p"]].integer
+    placement = solved(problem)
+    job_nodes = {a.node for a in placement.assignments if a.workload == "job"}
+    assert len(job_nodes) == 1 and placement.value == 2  # other's 4 x 2 CPUs fill one more node
+
+
+def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_no_time(tmp_path):
+    # 60 nodes: the fleet-scale path. With no time for the model, the answer is the greedy
+    # placement: s dealt 2 + 2 over the zones (8 CPUs a replica: a node each, 2 x 1 + 2 x 2),
+    # x's 2 replicas alone on one node of a (1), y's 3 x 2 CPUs on one more node of a (1).
+    text = (pool("a", 30, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 30, 8, "32Gi", 2, '  zone = "b"\n')
+            + workload("s", 4, 8, "2Gi", "  spread zone max_skew 1\n")
+            + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + workload("y", 3, 2, "2Gi"))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=0.001)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.status == "feasible" and not placement.unplaced
+    assert on_pools(placement, problem) == {"s": {"a": 2, "b": 2}, "x": {"a": 2}, "y": {"a": 3}}
+    assert placement.value == 8 and placement.bound is None  # no bound without the model
+    nodes = {w: {a.node for a in placement.assignments if a.workload == w} for w in "sxy"}
+    assert len(nodes["x"]) == 1 and not nodes["x"] & (nodes["s"] | nodes["y"])
+
+
+def test_inventory_shaped_fleet_solves_and_verifies_with_the_greedy_floor_and_the_optimiser(tmp_path):
+    fleet = bench_module("inventories").generate(1000, 100)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    for limit in (0.001, 15):  # the floor alone; then the optimiser too
+        placement = solve(problem, time_limit=limit)
+        violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+        assert violations == [] and problems == [], [v.message for v in violations][:5]
+        assert placement.assignments
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("nodes, replicas, cost, split", [
     # east (1 USD/h) has too few nodes for the gang: without the rule it would take east's 2
@@ -759,11 +802,12 @@ def test_verify_recomputes_the_objective_from_node_prices(tmp_path):
 
 
 def test_verify_is_linear_in_rules_between_workloads(tmp_path, monkeypatch):
-    # `exclusive` makes one anti-affinity rule per other workload: each reads only the nodes of
-    # the two workloads it names (before, every rule read every node)
+    # one anti-affinity rule per other workload: each reads only the nodes of the two
+    # workloads it names (before, every rule read every node)
     import fitlang.solve.verify as verifying
 
-    text = pool("p", 40, 4, "16Gi", 1) + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + "".join(
+    rules = "".join(f"  anti_affinity w{i} on node\n" for i in range(30))
+    text = pool("p", 40, 4, "16Gi", 1) + workload("x", 2, 1, "1Gi", rules) + "".join(
         workload(f"w{i}", 1, 1, "1Gi") for i in range(30))
     problem, document = _document(tmp_path, text)
     calls = Counter()

@@ -153,10 +153,11 @@ def test_compile_is_byte_identical_and_atomic(tmp_path, fitc):
     first = fitc("compile", str(FIXTURE), "--target", "kubernetes", "--out", str(out))
     assert first.returncode == 0, first.stderr
     snapshot = {p.name: p.read_bytes() for p in out.iterdir()}
-    (out / "stale.yaml").write_text("left over from an older run")
+    (out / "notes.md").write_text("a file the user put there")  # fitc never removes it
     again = fitc("compile", str(FIXTURE), "--target", "kubernetes", "--out", str(out))
     assert again.returncode == 0
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == snapshot
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {
+        **snapshot, "notes.md": b"a file the user put there"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging dirs left
 
 
@@ -633,3 +634,21 @@ def test_fidelity_holds_bought_nodes_to_their_allocatable_not_the_machine():
 
     found = fidelity(context, _edit(files, etl, whole_machine))
     assert any("requests more than" in m and "azure_d16as_v5" in m for m in found), found
+def test_pods_on_aks_spot_nodes_tolerate_the_taint_aks_puts_there(tmp_path):
+    # AKS taints Spot pools kubernetes.azure.com/scalesetpriority=spot:NoSchedule: pods placed
+    # there must tolerate it, or they stay Pending; the fidelity check knows the taint too
+    path = tmp_path / "p.fit"
+    path.write_text('offer z {\n  provider = azure\n  instance_type = "Standard_D8s_v5"\n'
+                    '  regions = ["eastus"]\n  cpu = 8\n  memory = 32GiB\n  price = 1 USD/h\n'
+                    '  spot_price = 0.2 USD/h\n}\n'
+                    'buy {\n  offers = [z]\n  max_count = 2\n  spot = true\n}\n'
+                    'workload w {\n  replicas = 2\n  cpu = 6\n  memory = 8GiB\n  image = "x"\n}\n')
+    context, files = render(path, "kubernetes")
+    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal",
+            "value": "spot", "effect": "NoSchedule"}
+    pods = [d["spec"]["template"]["spec"] for d in documents(files) if d["kind"] == "Deployment"]
+    assert pods and all(spot in pod.get("tolerations", []) for pod in pods)
+    assert fidelity(context, files) == []
+    stripped = {path: text.replace("kubernetes.azure.com/scalesetpriority", "x.example/other")
+                for path, text in files.items()}
+    assert fidelity(context, stripped) != []

@@ -6,6 +6,8 @@ every declaration of every loaded file is checked and every problem reported.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 from fitlang import messages as msg
 from fitlang.check import schema as s
 from fitlang.check import types as t
-from fitlang.check.evaluate import Evaluator, Symbol, Typed
+from fitlang.check.evaluate import Evaluator, Symbol, Typed, accelerator_hint
 from fitlang.check.loader import SourceModule, Workspace
 from fitlang.check.program import (AcceleratorOption, Accelerator, AffinityRule, Buy, Compare,
                                    Electricity, GpuSpec, Inventory, LatencyRule, NodeShape, Offer,
@@ -22,7 +24,7 @@ from fitlang.check.program import (AcceleratorOption, Accelerator, AffinityRule,
                                    Requirement, SpreadRule, Workload)
 from fitlang.check.residency import residency_conflicts
 from fitlang.syntax.printer import expression_text
-from fitlang.diagnostics import Diagnostic, did_you_mean, hint, unique_sorted
+from fitlang.diagnostics import Diagnostic, Related, did_you_mean, hint, unique_sorted
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
@@ -140,7 +142,8 @@ class Checker:
             if ident is None:
                 continue
             if ident.name in scope.own:
-                self.report(msg.DuplicateDefinition.at(scope.path, ident.span, name=ident.name))
+                first = scope.own[ident.name]
+                self.report(_duplicate(scope.path, ident, first.module.path, first.decl))
                 continue
             scope.own[ident.name] = Symbol(kind, ident.name, decl, scope.module)
         scope.symbols.update(scope.own)
@@ -158,9 +161,8 @@ class Checker:
                 if existing is None:
                     scope.symbols[name] = symbol
                 elif existing.decl is not symbol.decl and name in scope.own:
-                    self.report(msg.DuplicateDefinition.at(
-                        scope.path, _declared(existing.decl)[0].span, name=name,
-                        related=()))
+                    self.report(_duplicate(scope.path, _declared(existing.decl)[0],
+                                           symbol.module.path, symbol.decl))
 
     # ---- entry point ------------------------------------------------------
 
@@ -385,7 +387,12 @@ class Checker:
                                                       name=pair.key_text))
                 continue
             value = evaluator.value(pair.value, value_type)
-            if value is not None:
+            if value is not None and abs(value.value) > s.MAXIMUM[value_type.dim]:
+                self.report(msg.ValueTooLarge.at(
+                    scope.path, pair.value.span, what=pair.key_text,
+                    limit=show_limit(s.MAXIMUM[value_type.dim], value_type.dim),
+                    value=show_limit(abs(value.value), value_type.dim)))
+            elif value is not None:
                 result[pair.key_text] = value.value
         return result
 
@@ -398,8 +405,14 @@ class Checker:
             return value
         if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
                 and (not attr.integral or value.denominator == 1) \
-                and (name != "cpu" or (value * 1000).denominator == 1):
+                and (name != "cpu" or (value * 1000).denominator == 1) and abs(value) <= attr.most:
             return value  # the common case, without formatting a message nobody reads
+        if abs(value) > attr.most:
+            most = show_limit(attr.most, attr.type.dim)
+            self.report(msg.ValueTooLarge.at(
+                scope.path, span, what=name, value=show_limit(abs(value), attr.type.dim),
+                limit=most if attr.minimum is not None else f"{most} in magnitude"))
+            return None
         shown = _show_number(value, attr.type.dim)
         if attr.minimum is not None and value < attr.minimum:
             self.report(msg.OutOfRange.at(scope.path, span, what=name,
@@ -490,6 +503,8 @@ class Checker:
             return None
         file = (scope.module.resolved.parent / v.values["file"]).resolve()
         try:
+            if not stat.S_ISREG(os.stat(file).st_mode):  # a FIFO would block, a device lie
+                raise OSError(0, "not a regular file" if not file.is_dir() else "is a directory")
             with open(file, "rb") as handle:
                 handle.read(1)
         except OSError as error:
@@ -542,7 +557,8 @@ class Checker:
                       kubernetes_scheduler=k8s.get("scheduler_name", "scheduler-plugins-scheduler"),
                       slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
                       terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
-                      terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans)
+                      terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans,
+                      terraform_spans=dict(blocks["terraform"].spans) if "terraform" in blocks else {})
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
         if "cap" not in v.values:
@@ -767,7 +783,8 @@ class Checker:
         if symbol is None or symbol.kind != "accelerator":
             self.report(msg.UnknownAccelerator.at(
                 home.path, ident.span, name=ident.name,
-                hint=hint(did_you_mean(ident.name, home.names("accelerator")))))
+                hint=accelerator_hint(ident.name, did_you_mean(ident.name,
+                                                               home.names("accelerator")))))
             return None
         return self.accelerator(symbol)
 
@@ -929,6 +946,41 @@ def _merge_into(target: BlockValues, source: BlockValues) -> None:
 
 def _seconds(value: Fraction | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _duplicate(path: str, ident: n.Ident, first_path: str, first_decl: Any) -> Diagnostic:
+    """E0202 at the second definition, saying where the first one is."""
+    first = _declared(first_decl)[0]
+    where = f"{first_path}:{first.span.line}:{first.span.column}"
+    return msg.DuplicateDefinition.at(path, ident.span, name=ident.name, where=where,
+                                      related=(Related(first_path, first.span,
+                                                       f"`{ident.name}` is first defined here"),))
+
+
+_BINARY_UNITS = (("EiB", 2 ** 60), ("PiB", 2 ** 50), ("TiB", 2 ** 40), ("GiB", 2 ** 30),
+                 ("MiB", 2 ** 20), ("KiB", 2 ** 10))
+
+
+def show_limit(value: Fraction, dim: str) -> str:
+    """A large value for people: sizes in binary units, others with three significant
+    digits once they pass a billion (never converted to float: 1e400 does not fit one)."""
+    if dim == "bytes":
+        for unit, size in _BINARY_UNITS:
+            if value >= size:
+                return f"{_significant(value / size)} {unit}"
+        return f"{_significant(value)} bytes"
+    suffix = {"rate": " USD/h", "power": " W", "time": " s", "money": " USD",
+              "energy_price": " USD/kWh"}.get(dim, "")
+    return f"{_significant(value)}{suffix}"
+
+
+def _significant(value: Fraction) -> str:
+    if value.denominator == 1 and value <= 10 ** 15:
+        return str(value.numerator)
+    from decimal import Decimal
+
+    shown = Decimal(value.numerator) / Decimal(value.denominator)
+    return f"{shown:.4g}".replace("E+", "e")
 
 
 def _show_number(value: Fraction, dim: str) -> str:

@@ -11,6 +11,8 @@ errors about the same expression.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Protocol
@@ -55,8 +57,38 @@ _MIRROR = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _ORDERED_KINDS = ("number",)
 
 
-def _fraction(text: str) -> Fraction:
-    return Fraction(text)
+LITERAL_MAX = 10 ** 18  # docs/language.md, "Ranges"
+_LITERAL = re.compile(r"^(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$")
+
+
+def literal_fraction(text: str) -> Fraction | None:
+    """The value of a number literal, or None when its magnitude passes LITERAL_MAX. Checked on
+    the text first: `1e999999999` would take minutes to expand, 5,000 digits raise in `int`."""
+    match = _LITERAL.match(text)
+    if match is None:
+        return None
+    whole, decimals, exponent = match.group(1).lstrip("0"), match.group(2) or "", match.group(3)
+    digits_of_exponent = (exponent or "").lstrip("+-").lstrip("0")
+    if len(whole) > 19 or len(decimals) > 40 or len(digits_of_exponent) > 3:
+        return None if whole or decimals.strip("0") else Fraction(0)
+    value = Fraction(text)
+    return value if abs(value) <= LITERAL_MAX else None
+
+
+
+def accelerator_hint(name: str, suggestion: str | None) -> str:
+    """Where an unknown accelerator model is defined, when a stdlib module that is not
+    imported defines it; else the closest name in scope."""
+    from fitlang.check.loader import stdlib_home
+
+    home = stdlib_home("accelerator", name)
+    if home is not None:
+        return f'; `import "{home}"` defines it'
+    return hint(suggestion)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
 
 
 class Evaluator:
@@ -85,12 +117,23 @@ class Evaluator:
             self.r.report(msg.TypeMismatch.at(self.r.path, expr.span, expected=expected.describe(),
                                               found=found.describe()))
 
-    def _value_Number(self, expr: n.Number, expected: Type) -> Typed:
-        return Typed(t.NUMBER, _fraction(expr.text))
+    def _value_Number(self, expr: n.Number, expected: Type) -> Typed | None:
+        value = literal_fraction(expr.text)
+        if value is None:
+            return self._too_large(expr, expr.text)
+        return Typed(t.NUMBER, value)
 
-    def _value_Quantity(self, expr: n.Quantity, expected: Type) -> Typed:
-        dim, amount = t.quantity_value(expr.text, expr.unit)
+    def _value_Quantity(self, expr: n.Quantity, expected: Type) -> Typed | None:
+        number = literal_fraction(expr.text)
+        if number is None:
+            return self._too_large(expr, f"{expr.text}{expr.unit}")
+        dim, amount = t.quantity_value(str(number), expr.unit)
         return Typed(t.number_type(dim), amount)
+
+    def _too_large(self, expr: n.Expr, shown: str) -> None:
+        self.r.report(msg.NumberTooLarge.at(self.r.path, expr.span, value=_shorten(shown),
+                                            limit="1e18"))
+        return None
 
     def _value_String(self, expr: n.String, expected: Type) -> Typed:
         return Typed(t.STRING, expr.value)
@@ -136,7 +179,8 @@ class Evaluator:
         if expected.kind == "ref" and expected.ref == "accelerator":
             candidates = self.r.names("accelerator")
             self.r.report(msg.UnknownAccelerator.at(
-                self.r.path, ident.span, name=name, hint=hint(did_you_mean(name, candidates))))
+                self.r.path, ident.span, name=name,
+                hint=accelerator_hint(name, did_you_mean(name, candidates))))
             return None
         candidates = self.r.names(expected.ref or None) if expected.kind == "ref" else self.r.names()
         self.r.report(msg.UnknownName.at(self.r.path, ident.span, name=name,

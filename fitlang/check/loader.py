@@ -6,7 +6,9 @@ buffers (`overlay`), so that the language server checks what is on screen.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,22 @@ class SourceModule:
     @property
     def decls(self) -> list:
         return self.parsed.module.decls
+
+
+@functools.cache
+def _stdlib_declarations() -> dict[tuple[str, str], str]:
+    """(kind, name) -> the stdlib module that declares it (`std/accelerators`)."""
+    found: dict[tuple[str, str], str] = {}
+    for path in sorted(stdlib_dir().glob("*.fit")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for kind, name in re.findall(r"(?m)^(\w+)[ \t]+(\w+)[ \t]*\{", text):
+            found.setdefault((kind, name), STDLIB_PREFIX + path.stem)
+    return found
+
+
+def stdlib_home(kind: str, name: str) -> str | None:
+    """Which `import "std/..."` would define `name` as a `kind`, if any does."""
+    return _stdlib_declarations().get((kind, name))
 
 
 def display_path(path: Path) -> str:

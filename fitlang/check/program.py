@@ -326,6 +326,7 @@ class Policy:
     terraform_cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    terraform_spans: dict[str, Origin] = field(default_factory=dict)  # its `terraform` block's
 
 
 @dataclass

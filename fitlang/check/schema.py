@@ -22,6 +22,29 @@ class Attr:
     integral: bool = False
     positive: bool = False
     non_empty: bool = False
+    maximum: Fraction | None = None  # default: MAXIMUM for the type's dimension
+
+    @property
+    def most(self) -> Fraction:
+        return self.maximum if self.maximum is not None else MAXIMUM[self.type.dim]
+
+
+# The largest magnitude of a quantity of each dimension, unless its attribute says otherwise
+# (docs/language.md, "Ranges"). Generous for any real fleet; small enough that a typo cannot
+# exhaust memory or overflow a machine integer.
+MAXIMUM: dict[str, Fraction] = {
+    "": Fraction(10 ** 12),
+    "bytes": Fraction(2 ** 60),  # 1 EiB
+    "rate": Fraction(10 ** 9),  # USD/h
+    "money": Fraction(10 ** 12),  # USD
+    "energy_price": Fraction(10 ** 6),  # USD/kWh
+    "power": Fraction(10 ** 12),  # W (1 TW)
+    "time": Fraction(10 * 366 * 86400),  # ten years, in seconds
+}
+MOST_NODES = Fraction(10 ** 7)  # in one pool, and bought in all
+MOST_REPLICAS = Fraction(10 ** 6)
+MOST_ACCELERATORS = Fraction(1024)  # per node, per replica
+MOST_CORES = Fraction(10 ** 6)
 
 
 @dataclass(frozen=True)
@@ -35,8 +58,10 @@ class BlockSchema:
     once: bool = False  # at most one per program (policy)
 
 
-def _count(doc: str, required: bool = False, positive: bool = False) -> Attr:
-    return Attr(t.NUMBER, required, doc, Fraction(0), integral=True, positive=positive)
+def _count(doc: str, required: bool = False, positive: bool = False,
+           maximum: Fraction | None = None) -> Attr:
+    return Attr(t.NUMBER, required, doc, Fraction(0), integral=True, positive=positive,
+                maximum=maximum)
 
 
 def _size(doc: str, required: bool = False) -> Attr:
@@ -44,7 +69,7 @@ def _size(doc: str, required: bool = False) -> Attr:
 
 
 def _cpu(doc: str, required: bool = False) -> Attr:
-    return Attr(t.NUMBER, required, doc, Fraction(0))
+    return Attr(t.NUMBER, required, doc, Fraction(0), maximum=MOST_CORES)
 
 
 def _rate(doc: str, required: bool = False) -> Attr:
@@ -53,14 +78,14 @@ def _rate(doc: str, required: bool = False) -> Attr:
 
 POOL_GPU = BlockSchema("gpu", "none", {
     "model": Attr(t.ref("accelerator"), True, "the accelerator model on each node"),
-    "count": _count("accelerators per node", True, positive=True),
+    "count": _count("accelerators per node", True, positive=True, maximum=MOST_ACCELERATORS),
 }, doc="accelerators on each node")
 
 GPU_OPTION = BlockSchema("option", "required", {
     "count": _count("accelerators per replica with this model (default: the gpu block's count)",
-                    positive=True),
+                    positive=True, maximum=MOST_ACCELERATORS),
     "replicas": _count("replicas that do the work with this model alone (default: the "
-                       "workload's replicas)", positive=True),
+                       "workload's replicas)", positive=True, maximum=MOST_REPLICAS),
     "throughput": Attr(t.NUMBER, doc="what one replica with this model delivers, in the unit of "
                                      "the workload's `throughput`", positive=True),
     "cpu": _cpu("cores per replica with this model (default: the workload's)"),
@@ -69,7 +94,7 @@ GPU_OPTION = BlockSchema("option", "required", {
 
 WORKLOAD_GPU = BlockSchema("gpu", "none", {
     # required unless every option states its own (the checker reports it)
-    "count": _count("accelerators per replica"),
+    "count": _count("accelerators per replica", maximum=MOST_ACCELERATORS),
     "model": Attr(t.ref("accelerator"), doc="shorthand for `require model == MODEL`"),
 }, blocks={"option": GPU_OPTION}, statements=frozenset({"require"}),
     doc="accelerators each replica needs: one model, any that meets the rules, or any of the "
@@ -100,7 +125,7 @@ ACCELERATOR = BlockSchema("accelerator", "required", {
 }, doc="an accelerator model and its specs")
 
 POOL = BlockSchema("pool", "required", {
-    "count": _count("nodes in the pool", True),
+    "count": _count("nodes in the pool", True, maximum=MOST_NODES),
     "cpu": _cpu("cores per node", True),
     "memory": _size("memory per node", True),
     "disk": _size("local storage per node"),
@@ -141,14 +166,14 @@ BUY = BlockSchema("buy", "optional", {
     "offers": Attr(t.list_of(t.ref("offer")), doc="offers that may be bought (default: all)"),
     "providers": Attr(t.list_of(t.PROVIDER), doc="providers that may be used"),
     "regions": Attr(t.list_of(t.STRING), doc="regions that may be used"),
-    "max_count": _count("most nodes bought in all"),
+    "max_count": _count("most nodes bought in all", maximum=MOST_NODES),
     "spot": Attr(t.BOOL, doc="buy at spot prices"),
 }, doc="permission to buy capacity from offers")
 
 _WORKLOAD_ATTRS = {
     "kind": Attr(t.WORKLOAD_KIND, doc="service (default) or job"),
     # not required when the gpu block has options (they are sized in replicas or throughput)
-    "replicas": _count("how many replicas", True),
+    "replicas": _count("how many replicas", True, maximum=MOST_REPLICAS),
     "throughput": Attr(t.NUMBER, doc="what the replicas must deliver together, when gpu "
                                      "options state a throughput per replica", positive=True),
     "cpu": _cpu("cores per replica", True),
@@ -178,7 +203,7 @@ WORKLOAD_LATENCY = BlockSchema("latency", "none", {
     "within": Attr(t.TIME, True, "the most round-trip time from each of them to a replica",
                    Fraction(0)),
     "replicas": _count("replicas each location must reach within that time (default 1)",
-                       positive=True),
+                       positive=True, maximum=MOST_REPLICAS),
 }, doc="serve users in these locations within a round-trip time")
 
 _WORKLOAD_BLOCKS = {"gpu": WORKLOAD_GPU, "latency": WORKLOAD_LATENCY}
@@ -186,7 +211,7 @@ WORKLOAD = BlockSchema("workload", "required", _WORKLOAD_ATTRS, _WORKLOAD_BLOCKS
                        doc="work to place")
 PROFILE = BlockSchema("profile", "required",
                       {name: Attr(a.type, False, a.doc, a.minimum, a.integral, a.positive,
-                                  a.non_empty) for name, a in _WORKLOAD_ATTRS.items()},
+                                  a.non_empty, a.maximum) for name, a in _WORKLOAD_ATTRS.items()},
                       _WORKLOAD_BLOCKS, _RULES, doc="reusable workload settings")
 
 POLICY = BlockSchema("policy", "none", {

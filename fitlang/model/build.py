@@ -7,16 +7,17 @@ Inventory files are read here; their problems become E0502 diagnostics at the
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from fitlang import messages as msg
-from fitlang.check.program import (Accelerator, AcceleratorOption, AffinityRule, Compare,
+from fitlang.check.program import (Accelerator, AcceleratorOption, Compare,
                                    Inventory, Program, Workload)
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.inventory import InventoryNode, InventoryRead, read_kubectl, read_slurm
+from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, OptionGroup, PowerScope,
                                    PreferenceRule, Problem, holds, option_demand_name,
                                    replicas_per_node)
@@ -38,9 +39,12 @@ def build_problem(program: Program) -> Built:
     classes = [_pool_class(pool) for pool in program.pools.values()]
     for inventory in program.inventories.values():
         read = _read_inventory(inventory)
-        for problem in read.problems:
-            span = inventory.spans["file"].span if "file" in inventory.spans else inventory.origin.span
-            diagnostics.append(msg.InventoryError.at(inventory.origin.path, span, detail=problem))
+        span = inventory.spans["file"].span if "file" in inventory.spans else inventory.origin.span
+        for kind, found in ((msg.InventoryError, read.problems),
+                            (msg.InventoryValueInvalid, read.bad_values),
+                            (msg.DuplicateInventoryNode, read.duplicates)):
+            diagnostics.extend(kind.at(inventory.origin.path, span, detail=problem)
+                               for problem in found)
         skipped.update(read.skipped)
         classes.extend(_inventory_classes(inventory, read.nodes, program))
     buy_limits: dict[int, int] = {}
@@ -69,7 +73,7 @@ def build_problem(program: Program) -> Built:
     demands = []
     for workload in program.workloads.values():
         for view, option in _views(workload, names):
-            demand = _demand(view, classes, spare, names, partition)
+            demand = _demand(view, classes, spare, partition)
             if option is not None:  # one option of a workload: what its replicas deliver
                 demand.group, demand.option = workload.name, option.model.name
                 demand.throughput = option.throughput
@@ -164,7 +168,8 @@ def _accelerator_watts(accelerator, count: int) -> Fraction:
 
 
 def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) -> NodeClass:
-    price = offer.spot_price if spot and offer.spot_price is not None else offer.price
+    spot = spot and offer.spot_price is not None  # no spot price: priced, and bought, on demand
+    price = offer.spot_price if spot else offer.price
     shape = offer.shape
     # pods get the instance less what its provider's kubelet keeps (model/reservations.py)
     kept = kubelet_reservation(offer.provider, shape.cpu_milli, shape.memory, offer.max_pods)
@@ -178,6 +183,7 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
         region=region, provider=offer.provider, arch=shape.arch, labels=dict(offer.labels),
         node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),
         offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin,
+        spot=spot,
         power_watts=_accelerator_watts(shape.gpu.model if shape.gpu else None,
                                        shape.gpu.count if shape.gpu else 0))
 
@@ -215,25 +221,21 @@ def _pool_class(pool) -> NodeClass:
 
 
 def _read_inventory(inventory: Inventory) -> InventoryRead:
-    try:
-        text = Path(inventory.file).read_bytes().decode("utf-8", errors="replace")
-    except OSError as error:
-        read = InventoryRead()
-        read.problems.append(f"{inventory.file}: {error.strerror or error}")
-        return read
-    source = Path(inventory.file).name
-    reader = read_kubectl if inventory.format == "kubectl" else read_slurm
-    return reader(text, source)
+    return read_file(inventory.file, inventory.format)
 
 
 def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
                        program: Program) -> list[NodeClass]:
     groups: dict[tuple, list[InventoryNode]] = {}
+    reads = _Reads.of(program)
     for node in nodes:
-        groups.setdefault(_signature(node), []).append(node)
+        groups.setdefault(reads.signature(node), []).append(node)
     classes = []
     for index, members in enumerate(groups.values()):
-        first = members[0]
+        first = dataclasses.replace(members[0], cpu_milli=max(n.cpu_milli for n in members),
+                                    memory=max(n.memory for n in members),
+                                    disk=max(n.disk for n in members),
+                                    labels=_common_labels(members))
         labels = {k: v for k, v in first.labels.items() if k not in _HOST_LABELS}
         labels = {**inventory.labels, **labels}
         accelerator = None
@@ -249,19 +251,108 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
             zone=first.zone or inventory.zone, region=first.region or inventory.region,
             provider=inventory.provider, arch=inventory.arch or first.arch,
             dedicated=inventory.dedicated, taints=tuple(first.taints),
-            features=tuple(first.features), node_names=tuple(sorted(n.name for n in members)),
+            features=tuple(first.features), node_names=tuple(n.name for n in sorted(  # the largest first: packing fills them first
+                members, key=lambda n: (-n.cpu_milli, -n.memory, -n.disk, n.name))),
             instance_type=first.instance_type, origin=inventory.origin,
             gres_type=first.gpu_product if inventory.format == "slurm" else None,
             jurisdiction=inventory.jurisdiction,
-            power_watts=_accelerator_watts(accelerator, first.gpu_count)))
+            power_watts=_accelerator_watts(accelerator, first.gpu_count),
+            node_capacity=_own_capacities(members, first)))
     return classes
 
 
-def _signature(node: InventoryNode) -> tuple:
-    labels = tuple(sorted((k, v) for k, v in node.labels.items() if k not in _HOST_LABELS))
-    return (node.cpu_milli, node.memory, node.gpu_count, node.gpu_product, node.gpu_memory,
-            node.disk, labels, node.zone, node.region, node.arch, tuple(node.taints),
-            tuple(node.features))
+def _own_capacities(members: list[InventoryNode], largest: InventoryNode) -> dict[str, dict[str, int]]:
+    own = {}
+    for node in members:
+        if (node.cpu_milli, node.memory, node.disk) != (largest.cpu_milli, largest.memory, largest.disk):
+            own[node.name] = {"cpu": node.cpu_milli, "memory": node.memory,
+                              "gpu": node.gpu_count, "disk": node.disk}
+    return own
+
+
+def _common_labels(members: list[InventoryNode]) -> dict[str, str]:
+    """The labels every member carries with the same value (every label a rule reads is one)."""
+    common = dict(members[0].labels)
+    for node in members[1:]:
+        common = {k: v for k, v in common.items() if node.labels.get(k) == v}
+    return common
+
+
+@dataclass
+class _Reads:
+    """What the policy's rules can tell apart on a node, so that inventory nodes that differ
+    only in what no rule reads form one class (imported inventories have per-node jitter in
+    allocatable, and labels no rule names: one class per node made 10,000-node fleets into
+    10,000 classes).
+
+    Capacity is rounded down to the grid every request lies on (the gcd of all requests):
+    replicas use sums of requests, so a node's room past the last grid point is of no use to
+    any of them; grid points then fall in buckets 3% wide. The class states its largest
+    member's capacity (so the class-level model stays a relaxation and its bound a proven
+    one) and each smaller node its own (`NodeClass.node_capacity`), which packing and
+    `verify` hold each node to. Rules that compare a capacity (`require memory >= 256GiB`)
+    are evaluated per node and kept in the signature."""
+
+    grid: dict[str, int]  # resource -> gcd of the requests (0: no workload asks for it)
+    label_keys: tuple[str, ...]
+    compares: list  # Compare nodes on cpu, memory or disk
+
+    @classmethod
+    def of(cls, program: Program) -> "_Reads":
+        grid = {"cpu": 0, "memory": 0, "disk": 0}
+        keys: set[str] = set()
+        compares: dict[int, Compare] = {}
+        for workload in program.workloads.values():
+            for view in [workload] + [workload.for_option(o) for o in workload.options]:
+                for resource, need in (("cpu", view.cpu_milli), ("memory", view.memory),
+                                       ("disk", view.disk)):
+                    grid[resource] = math.gcd(grid[resource], int(need))
+            keys |= set(workload.labels)
+            keys |= {rule.topology for rule in [*workload.spreads, *workload.affinities]}
+            rules = [*workload.requirements, *workload.preferences]
+            for rule in rules:
+                for compare in _compares(rule.predicate):
+                    if compare.subject[0] == "labels":
+                        keys.add(compare.subject[1])
+                    elif compare.subject[0] in grid:
+                        compares[id(compare)] = compare
+        for scope in [*program.power_caps, *program.electricity]:
+            keys |= set(scope.labels)
+        keys -= {"zone", "region", "node"}
+        return cls(grid, tuple(sorted(keys)), list(compares.values()))
+
+    def signature(self, node: InventoryNode) -> tuple:
+        values = {"cpu": node.cpu_milli, "memory": node.memory, "disk": node.disk}
+        rounded = tuple(_bucket(values[r] // self.grid[r]) if self.grid[r] else 0 for r in self.grid)
+        lookup = {"cpu": Fraction(node.cpu_milli, 1000), "memory": Fraction(node.memory),
+                  "disk": Fraction(node.disk)}
+        outcomes = tuple(holds(c, lambda path: lookup[path[0]]) for c in self.compares)
+        labels = tuple(node.labels.get(k) for k in self.label_keys)
+        partitions = tuple(sorted(k for k in node.labels if k.startswith("slurm.partition.")))
+        return (rounded, outcomes, labels, partitions, node.gpu_count, node.gpu_product,
+                node.gpu_memory, node.gpu_resource, node.zone, node.region, node.arch,
+                tuple(node.taints), tuple(node.features), node.instance_type)
+
+
+MERGE_TOLERANCE = 0.03  # inventory nodes within 3% of each other's allocatable share a class
+
+
+def _bucket(units: int) -> int:
+    """Grid points, in buckets 3% wide (exact below 34 points): members of one class differ by
+    less than that, which keeps the class-level model close to what each node holds."""
+    if units < 1 / MERGE_TOLERANCE:
+        return units
+    return int(math.log(units) / math.log1p(MERGE_TOLERANCE))
+
+
+def _compares(predicate) -> list[Compare]:
+    if isinstance(predicate, Compare):
+        return [predicate]
+    items = getattr(predicate, "items", None)
+    if items is not None:
+        return [c for item in items for c in _compares(item)]
+    item = getattr(predicate, "item", None)
+    return _compares(item) if item is not None else []
 
 
 def _normal(text: str) -> str:
@@ -294,18 +385,14 @@ def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:
 
 
 def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass],
-            workloads: dict[str, list[str]] | None = None, partition: str | None = None) -> Demand:
+            partition: str | None = None) -> Demand:
     affinities = list(workload.affinities)
-    if workload.exclusive:  # whole nodes: no other workload beside it (Slurm --exclusive)
-        origin = workload.spans.get("exclusive")
-        affinities += [AffinityRule(other, "node", True, origin)
-                       for demands in (workloads or {}).values() for other in demands
-                       if other != workload.name]
     demand = Demand(
         name=workload.name, replicas=workload.replicas,
         requests={"cpu": workload.cpu_milli, "memory": workload.memory,
                   "gpu": workload.gpu_count, "disk": workload.disk},
-        priority=workload.priority, gang=workload.gang, affinities=affinities,
+        priority=workload.priority, gang=workload.gang, exclusive=workload.exclusive,
+        affinities=affinities,
         spreads=list(workload.spreads), latency=list(workload.latency), origin=workload.origin,
         spans=dict(workload.spans))
     demand.preferences = [PreferenceRule(p.text, p.weight, set(), p.origin)

@@ -45,6 +45,72 @@ class InventoryRead:
     nodes: list[InventoryNode] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # node name -> why it was left out
+    bad_values: list[str] = field(default_factory=list)  # negative, fractional, out of range
+    duplicates: list[str] = field(default_factory=list)  # a node name given twice
+
+
+# The ranges of docs/language.md ("Ranges"), as a pool block would be held to them
+MOST_CORES = 10 ** 6
+MOST_BYTES = 2 ** 60  # 1 EiB
+MOST_ACCELERATORS = 1024
+
+
+class BadValue(ValueError):
+    """A value that reads as a number but cannot be one of a node's resources."""
+
+
+def whole(value: Decimal, what: str, most: int, unit: str = "") -> int:
+    """A resource amount that must be a whole number within its range."""
+    if value < 0:
+        raise BadValue(f"{what} is negative ({_show(value)}{unit})")
+    if value != value.to_integral_value():
+        raise BadValue(f"{what} must be a whole number, found {_show(value)}{unit}")
+    if value > most:
+        raise BadValue(f"{what} must be at most {most}{unit}, found {_show(value)}{unit}")
+    return int(value)
+
+
+def _show(value: Decimal) -> str:
+    return f"{value:.4g}" if abs(value) >= 10 ** 15 else f"{value.normalize():f}"
+
+
+def read_file(path: str, format: str) -> InventoryRead:
+    """Read an inventory file (`kubectl` or `slurm` format); never raises, never blocks on a
+    FIFO, never reads a device."""
+    import os
+    import stat
+
+    from pathlib import Path
+
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise OSError(0, "not a regular file (a pipe, device or socket)")
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:
+        read = InventoryRead()
+        read.problems.append(f"{path}: {error.strerror or error}")
+        return read
+    reader = read_kubectl if format == "kubectl" else read_slurm
+    result = reader(text, Path(path).name)
+    _find_duplicates(result, Path(path).name)
+    return result
+
+
+def _find_duplicates(result: InventoryRead, source: str) -> None:
+    """A node given twice would count twice: the solver would place on capacity that does not
+    exist, or call a fleet infeasible for a reason nobody can see. Report it and keep one."""
+    seen: set[str] = set()
+    kept = []
+    for node in result.nodes:
+        if node.name in seen:
+            result.duplicates.append(f"{source}: node `{node.name}` is listed more than once")
+            continue
+        seen.add(node.name)
+        kept.append(node)
+    result.nodes = kept
 
 
 def parse_quantity(text: str) -> Decimal:
@@ -68,6 +134,10 @@ def read_kubectl(text: str, source: str) -> InventoryRead:
     except json.JSONDecodeError as error:
         result.problems.append(f"{source}: not JSON (line {error.lineno}, column {error.colno}: "
                                f"{error.msg}); expected `kubectl get nodes -o json` output")
+        return result
+    except RecursionError:
+        result.problems.append(f"{source}: its JSON nests too deeply to be "
+                               "`kubectl get nodes -o json` output")
         return result
     if isinstance(document, dict) and document.get("kind") == "Node":
         items = [document]
@@ -106,7 +176,10 @@ def _read_kubectl_node(item: object, index: int, source: str, result: InventoryR
         return
     try:
         node = _kubectl_node(name, labels, resources, spec)
-    except ValueError as error:
+    except BadValue as error:
+        result.bad_values.append(f"{source}: node `{name}`: {error}")
+        return
+    except (ValueError, TypeError, AttributeError) as error:
         result.problems.append(f"{source}: node `{name}`: {error}")
         return
     result.nodes.append(node)
@@ -125,25 +198,30 @@ def _ready(status: dict) -> bool:
 def _kubectl_node(name: str, labels: dict[str, str], resources: dict, spec: dict) -> InventoryNode:
     if "cpu" not in resources or "memory" not in resources:
         raise ValueError("allocatable has no `cpu` or no `memory`")
-    cpu = parse_quantity(resources["cpu"]) * 1000
-    memory = parse_quantity(resources["memory"])
-    disk = parse_quantity(resources.get("ephemeral-storage", "0"))
+    cpu_milli = whole(parse_quantity(resources["cpu"]) * 1000, "cpu (in millicores)",
+                      MOST_CORES * 1000, "m")
+    memory = whole(parse_quantity(resources["memory"]), "memory", MOST_BYTES, " bytes")
+    disk = whole(parse_quantity(resources.get("ephemeral-storage", "0")), "ephemeral-storage",
+                 MOST_BYTES, " bytes")
     gpu_resource, gpu_count = None, 0
     for resource in GPU_RESOURCES:
-        if resource in resources and int(parse_quantity(resources[resource])) > 0:
-            gpu_resource, gpu_count = resource, int(parse_quantity(resources[resource]))
-            break
+        if resource in resources:
+            count = whole(parse_quantity(resources[resource]), resource, MOST_ACCELERATORS)
+            if count > 0:
+                gpu_resource, gpu_count = resource, count
+                break
     gpu_memory = None
     if "nvidia.com/gpu.memory" in labels:  # GPU feature discovery: MiB per device
-        gpu_memory = int(parse_quantity(labels["nvidia.com/gpu.memory"])) * 2 ** 20
+        gpu_memory = whole(parse_quantity(labels["nvidia.com/gpu.memory"]),
+                           "nvidia.com/gpu.memory (MiB)", MOST_BYTES // 2 ** 20) * 2 ** 20
     taints = []
     for taint in spec.get("taints") or []:
         if isinstance(taint, dict) and taint.get("effect") in ("NoSchedule", "NoExecute"):
             taints.append(f"{taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}")
     return InventoryNode(
-        name=name, cpu_milli=int(cpu), memory=int(memory), gpu_count=gpu_count,
+        name=name, cpu_milli=cpu_milli, memory=memory, gpu_count=gpu_count,
         gpu_product=labels.get("nvidia.com/gpu.product") or labels.get("amd.com/gpu.product"),
-        gpu_memory=gpu_memory, gpu_resource=gpu_resource, disk=int(disk), labels=labels,
+        gpu_memory=gpu_memory, gpu_resource=gpu_resource, disk=disk, labels=labels,
         zone=labels.get("topology.kubernetes.io/zone") or labels.get("failure-domain.beta.kubernetes.io/zone"),
         region=labels.get("topology.kubernetes.io/region"),
         arch=labels.get("kubernetes.io/arch", "amd64"),
@@ -188,12 +266,18 @@ def _read_slurm_node(fields: dict[str, str], where: str, result: InventoryRead) 
         result.skipped[name] = f"State={fields.get('State')}"
         return
     try:
-        cpus = int(fields.get("CPUTot") or fields["CPUs"])
-        memory = int(fields["RealMemory"]) * 2 ** 20  # Slurm counts memory in MiB
+        cpus = _slurm_whole(fields.get("CPUTot") or fields["CPUs"], "CPUTot", MOST_CORES)
+        memory = _slurm_whole(fields["RealMemory"], "RealMemory (MiB)",
+                              MOST_BYTES // 2 ** 20) * 2 ** 20  # Slurm counts memory in MiB
+        disk = _slurm_whole(fields.get("TmpDisk", "0") or "0", "TmpDisk (MiB)",
+                            MOST_BYTES // 2 ** 20) * 2 ** 20
+        gpu_count, gpu_type = _slurm_gpus(fields.get("Gres", ""))
+    except BadValue as error:
+        result.bad_values.append(f"{where}: node `{name}`: {error}")
+        return
     except (KeyError, ValueError):
         result.problems.append(f"{where}: node `{name}` needs numeric CPUTot= and RealMemory=")
         return
-    gpu_count, gpu_type = _slurm_gpus(fields.get("Gres", ""))
     features = [f for f in re.split(r"[,&|]", fields.get("AvailableFeatures", "")) if f
                 and f != "(null)"]
     arch = "arm64" if fields.get("Arch", "").lower() in ("aarch64", "arm64") else "amd64"
@@ -202,15 +286,45 @@ def _read_slurm_node(fields: dict[str, str], where: str, result: InventoryRead) 
     result.nodes.append(InventoryNode(
         name=name, cpu_milli=cpus * 1000, memory=memory, gpu_count=gpu_count,
         gpu_product=gpu_type, gpu_resource="nvidia.com/gpu" if gpu_count else None,
-        disk=int(fields.get("TmpDisk", "0") or 0) * 2 ** 20, labels=labels, arch=arch,
+        disk=disk, labels=labels, arch=arch,
         features=features))
 
 
+def _slurm_whole(text: str, what: str, most: int) -> int:
+    """A Slurm count. Text that is no number at all is malformed (ValueError); a number that
+    is negative, fractional or too large is a bad value (BadValue)."""
+    text = text.strip()
+    if not re.fullmatch(r"[+-]?(\d{1,30}\.?\d{0,30}|\.\d{1,30})([eE][+-]?\d{1,3})?", text):
+        raise ValueError(f"{what}={text} is not a number")
+    return whole(Decimal(text), what, most)
+
+
+_GRES_ITEM = re.compile(r"(?P<name>[\w.-]+)(?::(?P<type>[\w.-]+))?(?::(?P<count>[^:(]+))?"
+                        r"(?:\((?P<extra>[^)]*)\))?")
+
+
 def _slurm_gpus(gres: str) -> tuple[int, str | None]:
+    """`Gres=gpu:a100:4(S:0-1),gpu:2,nic:1`: the GPU count and the first named type. An
+    item that names `gpu` but does not parse is an error, never 0 GPUs."""
     total, kind = 0, None
-    for part in gres.split(","):
-        match = re.match(r"gpu(?::([\w.-]+))?:(\d+)", part.strip())
-        if match:
-            total += int(match.group(2))
-            kind = kind or match.group(1)
+    if gres in ("", "(null)"):
+        return 0, None
+    for part in re.split(r",(?![^(]*\))", gres):  # not the commas of `(S:0,2)`
+        part = part.strip()
+        match = _GRES_ITEM.fullmatch(part)
+        if match is None or match.group("name") != "gpu":
+            if part.startswith("gpu"):
+                raise BadValue(f"Gres item `{part}` is not `gpu[:TYPE]:COUNT`")
+            continue
+        count_text = match.group("count")
+        if count_text is None:  # `gpu:4` (type omitted) or `gpu:a100` (count omitted)
+            count_text, gpu_type = match.group("type"), None
+        else:
+            gpu_type = match.group("type")
+        if count_text is None or not re.fullmatch(r"\d+", count_text):
+            raise BadValue(f"Gres item `{part}` has no whole GPU count (`gpu[:TYPE]:COUNT`)")
+        total += whole(Decimal(count_text), "GPUs in Gres", MOST_ACCELERATORS)
+        kind = kind or gpu_type
+    if total > MOST_ACCELERATORS:
+        raise BadValue(f"Gres counts {total} GPUs; at most {MOST_ACCELERATORS} per node")
     return total, kind

@@ -41,6 +41,7 @@ class NodeClass:
     features: tuple[str, ...] = ()
     node_names: tuple[str, ...] = ()
     offer: str | None = None  # set when nodes of this class must be bought
+    spot: bool = False  # bought (and priced) at the offer's spot price
     instance_type: str | None = None
     buy_group: int | None = None  # index of the `buy` block whose max_count it shares
     gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
@@ -59,6 +60,9 @@ class NodeClass:
     reserved: dict[str, int] = field(default_factory=dict)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)  # its pool's settings, where they stand
+    # inventory nodes merged into one class whose allocatable differs a little (kubelet
+    # reservations): each node's own, where it is less than `capacity` (the largest member's)
+    node_capacity: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def provisioned(self) -> bool:
@@ -68,6 +72,9 @@ class NodeClass:
     def machine(self) -> dict[str, int]:
         """What one node has in all: what pods may use plus what the kubelet keeps."""
         return {r: amount + self.reserved.get(r, 0) for r, amount in self.capacity.items()}
+    def capacity_of(self, node: str) -> dict[str, int]:
+        """What one node of the class has: its own allocatable, where members differ."""
+        return self.node_capacity.get(node, self.capacity)
 
     def attribute(self, path: tuple[str, ...]) -> Any:
         """The value a `require`/`prefer` subject names, or None when the node lacks it."""
@@ -130,6 +137,9 @@ class Demand:
     requests: dict[str, int]
     priority: int = 0
     gang: bool = False
+    # whole nodes: nothing of another workload beside its replicas (Slurm --exclusive); a flag,
+    # not an anti-affinity towards every other workload, which would keep every count whole
+    exclusive: bool = False
     eligible: list[str] = field(default_factory=list)  # class ids, in problem order
     excluded: dict[str, Exclusion] = field(default_factory=dict)  # class id -> first reason
     preference: dict[str, Fraction] = field(default_factory=dict)  # class id -> weight earned

@@ -31,25 +31,31 @@ class Encoding:
     # spread workloads with fractional counts: domain -> class ids (see `relax_replicas`)
     spread_domains: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     met: dict[str, int] = field(default_factory=dict)  # option group -> binary: throughput met
+    # workloads with latency rules and fractional counts: reach -> class ids
+    reach_groups: dict[str, dict[tuple, list[str]]] = field(default_factory=dict)
 
     def relax_replicas(self) -> None:
         """Let replica counts be fractional where rounding can keep what the rules count, so
         that the MIP branches on node counts alone (HiGHS 14 s -> 1.0 s at 10,000 nodes,
         7 s at 50,000); its bound stays a valid lower bound, and `whole_counts` rounds.
 
-        Rounding keeps each workload's total and, for a spread over one topology, the
-        balance between domains. Rules between workloads, rules per domain on a workload
-        itself, latency rules and accelerator options keep their counts whole."""
-        counted = {r.target for d in self.problem.demands for r in d.affinities}
+        Rounding keeps each workload's total, for a spread over one topology the balance
+        between domains, and for latency rules the replicas within reach of each location
+        (whole totals per group of classes in the same reach). It never puts a replica where
+        the solution had none, so presence in a domain, and with it anti-affinity, holds.
+        Affinity (which needs the target present), rules per domain on a workload itself,
+        and accelerator options keep their counts whole."""
+        followed = {r.target for d in self.problem.demands for r in d.affinities if not r.anti}
         for demand in self.problem.demands:
             topologies = {s.topology for s in demand.spreads} - {"node"}
-            ruled = any(r.target != "self" or r.topology != "node" for r in demand.affinities)
+            ruled = any((r.target != "self" and not r.anti) or (r.target == "self" and r.topology != "node")
+                        for r in demand.affinities)
             # an exact node spread (see `_encode_node_spread`) counts per node: keep it whole
             ruled = ruled or any(s.topology == "node" and f"min[{demand.name},{i}]" in self.model.by_name
                                  for i, s in enumerate(demand.spreads))
             # an option's count is weighed by its throughput: rounding could fall short of it
-            if ruled or demand.latency or demand.name in counted or len(topologies) > 1 \
-                    or demand.group is not None:
+            if ruled or demand.name in followed or len(topologies) > 1 \
+                    or (demand.latency and topologies) or demand.group is not None:
                 continue
             relaxed = [self.y[demand.name, c] for c in demand.eligible] + [self.placed[demand.name]]
             relaxed += [self.model.by_name[f"min[{demand.name},{i}]"]
@@ -59,6 +65,8 @@ class Encoding:
                 self.model.variables[index].integer = False
             if topologies:
                 self.spread_domains[demand.name] = _domains(self, demand, topologies.pop())
+            elif demand.latency:
+                self.reach_groups[demand.name] = _reach_groups(self.problem, demand)
 
     def whole_counts(self, solution: list[Value]) -> dict[tuple[str, str], int]:
         """Replicas per (workload, class), whole. Fractional counts are rounded so that each
@@ -68,7 +76,14 @@ class Encoding:
         for demand in self.problem.demands:
             value = {c: float(solution[self.y[demand.name, c]]) for c in demand.eligible}
             domains = self.spread_domains.get(demand.name)
-            if not domains:
+            groups = self.reach_groups.get(demand.name)
+            if groups:  # whole totals per reach first: each stays >= what its rules need
+                totals = _round_keeping_total({key: sum(value[c] for c in class_ids)
+                                               for key, class_ids in groups.items()})
+                shares = {}
+                for key, class_ids in groups.items():
+                    shares.update(_round_keeping_total({c: value[c] for c in class_ids}, totals[key]))
+            elif not domains:
                 shares = _round_keeping_total({c: value[c] for c in demand.eligible})
             else:
                 inside = {c for class_ids in domains.values() for c in class_ids}
@@ -109,6 +124,16 @@ class Encoding:
         if name == "placed":
             return self.placed_terms(self.problem.demands)
         raise ValueError(f"unknown objective {name}")
+
+
+def _reach_groups(problem: Problem, demand: Demand) -> dict[tuple, list[str]]:
+    """Eligible classes grouped by which of the demand's latency rules they are in reach of."""
+    groups: dict[tuple, list[str]] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        key = tuple(problem.within_reach(rule, node_class) for rule in demand.latency)
+        groups.setdefault(key, []).append(class_id)
+    return groups
 
 
 def _whole(value: float) -> int:
@@ -282,18 +307,45 @@ def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
 
 
 def _encode_capacity(encoding: Encoding) -> None:
+    """Per class and resource: what the replicas take <= what the nodes in use have."""
     model, problem = encoding.model, encoding.problem
     for node_class in problem.classes:
         charges = encoding.charges[node_class.id]
+        here = [d for d in problem.demands if (d.name, node_class.id) in encoding.y]
         for resource in RESOURCES:
             terms: dict[int, Number] = {}
-            for demand in problem.demands:
-                index = encoding.y.get((demand.name, node_class.id))
-                if index is not None and charges[demand.name][resource]:
-                    terms[index] = charges[demand.name][resource]
+            for demand in here:
+                if charges[demand.name][resource]:
+                    terms[encoding.y[demand.name, node_class.id]] = charges[demand.name][resource]
             if terms:
                 terms[encoding.u[node_class.id]] = -node_class.capacity[resource]
                 model.add(terms, upper=0, group=f"capacity:{node_class.id}")
+        for demand in here:
+            if demand.exclusive:
+                _encode_exclusive(encoding, demand, node_class, here)
+
+
+def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
+                      here: list[Demand]) -> None:
+    """`exclusive`: the nodes hosting the workload (n[w,c]) hold nothing else, so the other
+    workloads fit in the rest: sum of their charges + n x capacity <= u x capacity. One
+    variable per class, not an anti-affinity towards every other workload (which kept every
+    count whole); a group of its own, so that explanations can name it and drop it."""
+    others = [d for d in here if d.name != demand.name]
+    if not others:
+        return
+    model = encoding.model
+    hosting = _hosting(encoding, demand, node_class.id)
+    charges = encoding.charges[node_class.id]
+    for resource in RESOURCES:
+        if not node_class.capacity[resource]:
+            continue
+        terms: dict[int, Number] = {encoding.y[d.name, node_class.id]: charges[d.name][resource]
+                                    for d in others if charges[d.name][resource]}
+        if terms:
+            terms[hosting] = node_class.capacity[resource]
+            terms[encoding.u[node_class.id]] = -node_class.capacity[resource]
+            model.add(terms, upper=0, group=f"exclusive:{demand.name}")
 
 
 def _encode_limits(encoding: Encoding) -> None:

@@ -141,6 +141,8 @@ def parts(problem: Problem) -> list[Part]:
     for demand in problem.demands:
         if demand.group is None:
             found[Part("replicas", demand.name)] = None
+        if demand.exclusive:
+            found[Part("exclusive", demand.workload)] = None
         for index in range(len(demand.affinities)):
             found[_affinity_part(demand, index)] = None
         for index in range(len(demand.spreads)):
@@ -210,6 +212,7 @@ def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
     for demand in trial.demands:
         if demand.group is None and not active(Part("replicas", demand.name)):
             optional.add(demand.name)
+        demand.exclusive = demand.exclusive and active(Part("exclusive", demand.workload))
         kept = [i for i in range(len(demand.affinities)) if active(_affinity_part(demand, i))]
         demand.affinities = [demand.affinities[i] for i in kept]
         demand.spreads = [s for i, s in enumerate(demand.spreads)
@@ -549,6 +552,8 @@ def _group_parts(problem: Problem, group: str) -> list[Part]:
         return found
     if kind in ("throughput", "gang"):
         return [Part(kind, rest)]
+    if kind == "exclusive":
+        return [Part("exclusive", problem.demand(rest).workload)]
     if kind == "capacity":
         node_class = problem.node_class(rest)
         if node_class.provisioned:  # a `buy` without max_count has no limit to name

@@ -79,7 +79,7 @@ def pack(problem: Problem, counts: dict[tuple[str, str], int], planned: dict[str
     for node_class in problem.classes:
         items = by_class.get(node_class.id)
         if items:
-            packer = _ClassPacker(problem, node_class, items)
+            packer = ClassPacker(problem, node_class, items)
             packer.run(packing, lambda c, p: p.opened(c.id) < planned.get(c.id, 0),
                        planned.get(node_class.id, 0))
             for demand, amount in packer.leftovers():
@@ -94,7 +94,7 @@ def repair(problem: Problem, packing: Packing, may_open: MayOpen) -> None:
     share the nodes opened for them. What still does not fit stays short, against the class
     it was sent to."""
     pending = [_Leftover(problem.demand(w), origin, amount,
-                         _equivalents(problem, problem.demand(w), problem.node_class(origin)))
+                         equivalents(problem, problem.demand(w), problem.node_class(origin)))
                for (w, origin), amount in sorted(packing.short_by_workload.items(),
                                                  key=lambda item: (-problem.demand(item[0][0]).priority,
                                                                    item[0]))]
@@ -160,7 +160,7 @@ def _place_batch(problem: Problem, node_class: NodeClass, items: list[_Leftover]
     amounts: dict[str, int] = {}
     for item in items:
         amounts[item.demand.name] = amounts.get(item.demand.name, 0) + item.amount
-    packer = _ClassPacker(problem, node_class, [(problem.demand(n), a) for n, a in amounts.items()])
+    packer = ClassPacker(problem, node_class, [(problem.demand(n), a) for n, a in amounts.items()])
     packer.run(packing, may_open, refill=True)
     left = {demand.name: amount for demand, amount in packer.leftovers()}
     for item in items:  # what was placed is taken from the first leftovers of each workload
@@ -169,7 +169,7 @@ def _place_batch(problem: Problem, node_class: NodeClass, items: list[_Leftover]
         amounts[item.demand.name] -= placed
 
 
-def _equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
+def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
     """Eligible classes in the same domain as `origin` for every topology a rule on `demand`
     counts in, and within reach of the same users (so spreads, affinities and latency rules
     keep their counts), cheapest per replica first."""
@@ -190,7 +190,7 @@ def _equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[No
     return sorted(same, key=cost)
 
 
-class _ClassPacker:
+class ClassPacker:
     """The replicas sent to one class, as arrays over their workloads."""
 
     def __init__(self, problem: Problem, node_class: NodeClass, items: list[tuple[Demand, int]]):
@@ -206,6 +206,7 @@ class _ClassPacker:
         self.hosted = np.zeros(len(self.demands), dtype=np.int64)  # on the node being filled
         self.limit = np.array([node_limit(d, node_class) for d in self.demands], dtype=np.int64)
         self.ruled = _node_rules(problem, self.demands)
+        self.exclusive = _apart_on_nodes(problem)[1]
         self.position = {d.name: i for i, d in enumerate(self.demands)}
 
     def run(self, packing: Packing, may_open: MayOpen, planned: int | None = None,
@@ -235,7 +236,7 @@ class _ClassPacker:
                 name = next(names, None)
                 if name is None:
                     break
-                node = NodeState(name, dict(self.node_class.capacity))
+                node = NodeState(name, dict(self.node_class.capacity_of(name)))
                 placed = self._fill(node, self._slack(planned, len(opened), members), members)
                 if not placed:
                     break  # nothing left fits an empty node: more nodes would not help
@@ -311,10 +312,15 @@ class _ClassPacker:
 
     def _allowed(self, candidates: np.ndarray, hosted: np.ndarray, node: NodeState) -> np.ndarray:
         allowed = np.ones(len(candidates), dtype=bool)
-        if not self.ruled:
+        if not self.ruled and not self.exclusive:
             return allowed
         present = {self.demands[i].name for i in np.flatnonzero(hosted)} | set(node.hosted)
+        alone = present & self.exclusive  # an exclusive workload's node takes nothing else
         for position, index in enumerate(candidates):
+            name = self.demands[int(index)].name
+            if (alone and alone != {name}) or (name in self.exclusive and present - {name}):
+                allowed[position] = False
+                continue
             rules = self.ruled.get(int(index))
             if rules and (rules[0] & present or not rules[1] <= present):
                 allowed[position] = False
@@ -330,15 +336,29 @@ def _order(items: list[tuple[Demand, int]]) -> list[tuple[Demand, int]]:
 def _node_rules(problem: Problem, demands: list[Demand]) -> dict[int, tuple[set[str], set[str]]]:
     """Per workload with node-level rules between workloads (by index into `demands`): the
     workloads it may not share a node with, and those that must already be on the node."""
-    apart: dict[str, set[str]] = {}
-    for d in problem.demands:
-        for r in d.affinities:
-            if r.anti and r.topology == "node" and r.target != "self":
-                apart.setdefault(d.name, set()).add(r.target)
-                apart.setdefault(r.target, set()).add(d.name)
+    apart, _ = _apart_on_nodes(problem)
     ruled = {}
     for index, demand in enumerate(demands):
         together = {r.target for r in demand.affinities if not r.anti and r.topology == "node"}
         if together or demand.name in apart:
             ruled[index] = (apart.get(demand.name, set()), together)
     return ruled
+
+
+def _apart_on_nodes(problem: Problem) -> tuple[dict[str, set[str]], set[str]]:
+    """Workload -> those it may not share a node with (either's rule), and the exclusive
+    workloads; worked out once per problem: a
+    packer is made per class and batch, thousands of times at fleet scale."""
+    key = (id(problem.demands), len(problem.demands))
+    cached = getattr(problem, "_apart_on_nodes", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    apart: dict[str, set[str]] = {}
+    for d in problem.demands:
+        for r in d.affinities:
+            if r.anti and r.topology == "node" and r.target != "self":
+                apart.setdefault(d.name, set()).add(r.target)
+                apart.setdefault(r.target, set()).add(d.name)
+    exclusive = {d.name for d in problem.demands if d.exclusive}
+    problem._apart_on_nodes = (key, (apart, exclusive))
+    return problem._apart_on_nodes[1]

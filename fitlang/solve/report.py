@@ -1,4 +1,4 @@
-"""A placement as the JSON contract of ../shared/formats.md, and as a table for people."""
+"""A placement as the JSON contract of docs/formats.md, and as a table for people."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import Demand, NodeClass, Problem
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.render import _record
 from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
@@ -58,8 +58,12 @@ def _workloads(problem: Problem) -> list[dict]:
     return entries
 
 
-def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic]) -> str:
+def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic],
+            all_nodes: bool = False) -> str:
+    """The JSON contract (docs/formats.md). `nodes` lists the nodes in use and those bought;
+    `all_nodes` lists every node of the fleet (a million-node pool is 190 MB of them)."""
     demands = {d.name: d for d in problem.demands}
+    in_use = None if all_nodes else {a.node for a in placement.assignments}
     document = {
         "status": placement.status,
         "objective": {"name": placement.objective, "value": _number(placement.value),
@@ -70,7 +74,9 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             "name": name, "pool": node_class.pool,
             # capacity: the whole machine; allocatable: what pods may request there, which the
             # solver packed against (less for bought nodes: their kubelet's reservation)
-            "capacity": node_class.machine, "allocatable": dict(node_class.capacity),
+            "capacity": {r: amount + node_class.reserved.get(r, 0)
+                         for r, amount in node_class.capacity_of(name).items()},
+            "allocatable": dict(node_class.capacity_of(name)),
             "labels": dict(sorted(node_class.labels.items())),
             "zone": node_class.zone, "region": node_class.region, "arch": node_class.arch,
             **({"power_w": _number(node_class.power_watts)} if node_class.power_watts else {}),
@@ -80,7 +86,8 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             "price": _number(node_class.price),
             **({"offer": node_class.offer, "instance_type": node_class.instance_type}
                if node_class.provisioned else {}),
-        } for name, node_class in listed_nodes(problem, placement)],
+        } for name, node_class in listed_nodes(problem, placement)
+            if in_use is None or name in in_use or node_class.provisioned],
         "workloads": _workloads(problem),
         "assignments": [{**_named(demands[a.workload]), "replica": a.replica, "node": a.node}
                         for a in placement.assignments],
@@ -160,15 +167,16 @@ def as_text(problem: Problem, placement: Placement) -> str:
             for workload, count in per_node[node].items():
                 runs[workload] = runs.get(workload, 0) + count
         bought = " (buy)" if node_class.provisioned else ""
-        rows.append((node_class.id + bought, f"{len(used)}/{node_class.count}",
+        # a bought class's count is a modelling cap, not a size: no total to show beside it
+        count = f"{len(used)}" if node_class.provisioned else f"{len(used)}/{node_class.count}"
+        rows.append((node_class.id + bought, count,
                      f"{float(node_class.price):.2f} USD/h",
                      _listed([f"{w} x{n}" for w, n in sorted(runs.items())])))
         total_cost += node_class.price * len(used)
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for index, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    if len(rows) == 1:
+        lines.append("no node in use")
+    else:
+        lines += _aligned(rows, header=True)
     lines.append("")
     lines += _allocatable_lines(problem, per_node)
     placed = len(placement.assignments)
@@ -186,8 +194,12 @@ def as_text(problem: Problem, placement: Placement) -> str:
         total = sum((d.throughput * n for d, n in delivered[group.workload]), Fraction(0))
         lines.append(f"throughput {group.workload}: {float(total):g} of {float(group.required):g} "
                      f"needed ({runs or 'nothing placed'})")
-    lines.append(f"cost: {float(total_cost):.2f} USD/h")
-    if placement.value is not None:
+    complete = placement.status in ("optimal", "feasible")
+    if complete:
+        lines.append(f"cost: {float(total_cost):.2f} USD/h")
+    elif placement.assignments:  # the best partial placement: its cost, but no bound or gap
+        lines.append(f"cost of what is placed: {float(total_cost):.2f} USD/h")
+    if placement.value is not None and complete:
         bound = "unknown" if placement.bound is None else f"{float(placement.bound):.4f}"
         gap = "unknown" if placement.gap is None else f"{placement.gap:.2%}"
         lines.append(f"objective: {placement.objective} = {float(placement.value):.4f} "
@@ -206,18 +218,40 @@ def as_text(problem: Problem, placement: Placement) -> str:
     for energy in energy_use(problem, placement):
         lines.append(f"electricity ({energy.scope}): {float(energy.watts) / 1000:.1f} kW at "
                      f"{float(energy.price_kwh):g} USD/kWh = {float(energy.cost):.2f} USD/h of the cost")
-    rows = utilization(problem, placement)
-    if rows:
-        lines += ["", "utilization of the nodes in use (stranded: free, but no replica fits beside "
-                      "what is full):"]
-        devices = {c.pool: _device_word(c) for c in problem.classes}
-        for row in rows:
-            share = row.used / row.capacity if row.capacity else 0.0
-            word = devices.get(row.pool, "GPU")
-            stranded = f", stranded {_amount(row.resource, row.stranded, word)}" if row.stranded else ""
-            lines.append(f"  {row.pool:<20} {row.resource:<7} {_amount(row.resource, row.used, word)} of "
-                         f"{_amount(row.resource, row.capacity, word)} ({share:.0%}){stranded}")
+    lines += _utilization_lines(problem, placement)
     return "\n".join(lines) + "\n"
+
+
+def _aligned(rows: list[tuple[str, ...]], header: bool = False, indent: str = "") -> list[str]:
+    """Columns as wide as their widest cell, however long a pool's name."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append(indent + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if header and index == 0:
+            lines.append(indent + "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _utilization_lines(problem: Problem, placement: Placement) -> list[str]:
+    """Utilization by the rows of the pool table (each class of nodes, bought ones by offer and
+    region), in its order."""
+    found = utilization(problem, placement, by_class=True)
+    if not found:
+        return []
+    devices = {c.id: _device_word(c) for c in problem.classes}
+    order = {c.id: index for index, c in enumerate(problem.classes)}
+    labels = {c.id: c.id + (" (buy)" if c.provisioned else "") for c in problem.classes}
+    rows = []
+    for row in sorted(found, key=lambda r: (order.get(r.pool, len(order)), RESOURCES.index(r.resource))):
+        share = row.used / row.capacity if row.capacity else 0.0
+        word = devices.get(row.pool, "GPU")
+        stranded = f", stranded {_amount(row.resource, row.stranded, word)}" if row.stranded else ""
+        rows.append((labels.get(row.pool, row.pool), row.resource,
+                     f"{_amount(row.resource, row.used, word)} of "
+                     f"{_amount(row.resource, row.capacity, word)} ({share:.0%}){stranded}"))
+    return ["", "utilization of the nodes in use (stranded: free, but no replica fits beside "
+                "what is full):", *_aligned(rows, indent="  ")]
 
 
 def throughput_delivered(problem: Problem, placement: Placement) -> dict[str, list[tuple[Demand, int]]]:

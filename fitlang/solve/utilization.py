@@ -24,7 +24,9 @@ class Utilization:
     stranded: int
 
 
-def utilization(problem: Problem, placement: Placement) -> list[Utilization]:
+def utilization(problem: Problem, placement: Placement, by_class: bool = False) -> list[Utilization]:
+    """Per pool and resource (per node class with `by_class`: bought nodes by offer and region,
+    as the text report's pool table lists them)."""
     owner = {name: c for c in problem.classes for name in c.node_names}
     demands = {d.name: d for d in problem.demands}
     load: dict[str, dict[str, int]] = {}
@@ -36,13 +38,14 @@ def utilization(problem: Problem, placement: Placement) -> list[Utilization]:
     usable = _Usable(problem)
     for node, used in sorted(load.items()):
         node_class = owner[node]
-        free = tuple(node_class.capacity[r] - used[r] for r in RESOURCES)
+        capacity = node_class.capacity_of(node)
+        free = tuple(capacity[r] - used[r] for r in RESOURCES)
         for index, resource in enumerate(RESOURCES):
-            if not node_class.capacity[resource]:
+            if not capacity[resource]:
                 continue
-            row = rows.setdefault((node_class.pool, resource),
-                                  Utilization(node_class.pool, resource, 0, 0, 0))
-            row.capacity += node_class.capacity[resource]
+            group = node_class.id if by_class else node_class.pool
+            row = rows.setdefault((group, resource), Utilization(group, resource, 0, 0, 0))
+            row.capacity += capacity[resource]
             row.used += used[resource]
             if free[index] > 0 and not usable(node_class, free)[index]:
                 row.stranded += free[index]

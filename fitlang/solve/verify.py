@@ -63,6 +63,7 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                                         + (f" ({reason.detail})" if reason.detail else ""),
                                         reason.origin or demand.origin))
     violations += _resources(problem, owner, hosted, demands)
+    violations += _exclusive(hosted, demands)
     placed = Counter(w for w, _ in seen)
     nodes_of: dict[str, list[str]] = {}
     for node, node_class in owner.items():
@@ -244,6 +245,16 @@ def _throughput(problem: Problem, placed: Counter, listed: dict[str, list[int]])
     return violations
 
 
+def readable(resource: str, amount: int, unit: bool = True) -> str:
+    """An amount as people read it: `32 CPU` (not millicores), `96 GiB` (not bytes), `4 GPUs`;
+    `unit=False` leaves the unit off a CPU or GPU count that follows one already named."""
+    if resource == "cpu":
+        return f"{amount / 1000:g}" + (" CPU" if unit else "")
+    if resource in ("memory", "disk"):
+        return f"{amount / 2 ** 30:.4g} GiB" if amount % 2 ** 20 else f"{amount // 2 ** 20 / 1024:g} GiB"
+    return f"{amount}" + ((" GPU" if amount == 1 else " GPUs") if unit else "")
+
+
 def _shape_problems(document: Any) -> list[str]:
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
         return ["expected the JSON of `fitc solve --format json`: an object with `assignments`"]
@@ -272,12 +283,28 @@ def _resources(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, 
                demands: dict[str, Demand]) -> list[Violation]:
     violations = []
     for node, counts in sorted(hosted.items()):
-        capacity = owner[node].capacity
+        capacity = owner[node].capacity_of(node)
         for resource in RESOURCES:
             used = sum(demands[w].requests[resource] * n for w, n in counts.items())
             if used > capacity[resource]:
-                violations.append(Violation(f"node `{node}` is over its {resource}: {used} requested, "
-                                            f"{capacity[resource]} available", owner[node].origin))
+                violations.append(Violation(
+                    f"node `{node}` is over its {resource}: {readable(resource, used)} requested, "
+                    f"{readable(resource, capacity[resource], unit=False)} available",
+                    owner[node].origin))
+    return violations
+
+
+def _exclusive(hosted: dict[str, Counter], demands: dict[str, Demand]) -> list[Violation]:
+    """A node that hosts an `exclusive` workload hosts nothing else."""
+    violations = []
+    for node, counts in sorted(hosted.items()):
+        names = sorted(name for name, amount in counts.items() if amount)
+        for name in names:
+            if demands[name].exclusive and len(names) > 1:
+                others = ", ".join(f"`{n}`" for n in names if n != name)
+                violations.append(Violation(f"`{name}` is exclusive but shares node `{node}` with "
+                                            f"{others}", demands[name].spans.get("exclusive",
+                                                                                 demands[name].origin)))
     return violations
 
 

@@ -65,9 +65,9 @@ class _Printer:
             self.lines.append("")
 
     def _comment_lines(self, comment: Token, indent: str) -> None:
-        body = str(comment).rstrip()
-        for line in body.split("\n"):
-            self.lines.append(indent + line.strip() if line.strip() else "")
+        first, *rest = str(comment).rstrip().split("\n")
+        self.lines.append(indent + first.strip())
+        self.lines.extend(rest)  # a block comment's inner lines stay as written
 
     def _trailing(self, line: int, before: int | None = None) -> str:
         """A comment that starts on `line` (and before `before`), to end the line just written."""

@@ -9,16 +9,13 @@ settings), the model (node classes) and the solved placement.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
 from fitlang.check.program import Origin, Program, Workload
 from fitlang.model.problem import NodeClass, Problem, option_demand_name
+from fitlang.outputs import write_tree  # noqa: F401  (the targets' public API)
 from fitlang.solve.placement import Placement
 
 TARGETS: dict[str, type["Target"]] = {}
@@ -118,27 +115,3 @@ def dns_name(text: str, limit: int = 63) -> str:
         return clean
     digest = hashlib.sha256(text.encode()).hexdigest()[:6]
     return f"{clean[: limit - 7].rstrip('-')}-{digest}"
-
-
-def write_tree(out: Path, files: dict[str, str]) -> None:
-    """Write all files into a temporary directory beside `out`, then swap it into place:
-    readers see the old tree or the new one, never half of one."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for relative, text in sorted(files.items()):
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        os.chmod(staging, 0o755)
-        retired = None
-        if out.exists():
-            retired = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, retired)
-        os.replace(staging, out)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

@@ -19,6 +19,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "fitc"}
 POOL_LABEL = "fitlang.dev/pool"
 OPTION_LABEL = "fitlang.dev/option"  # the accelerator option a workload's pods run with
 DEDICATED_TAINT = "fitlang.dev/dedicated"
+AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"  # the coscheduling plugin's gang label
 TOPOLOGY_KEYS = {"node": "kubernetes.io/hostname", "zone": "topology.kubernetes.io/zone",
                  "region": "topology.kubernetes.io/region"}
@@ -242,6 +243,9 @@ def _tolerations(node_class: NodeClass) -> list[dict]:
         key_value, _, effect = taint.rpartition(":")
         key, _, value = key_value.partition("=")
         tolerations.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
+    if node_class.spot and node_class.provider == "azure":  # the taint AKS puts on Spot pools
+        tolerations.append({"key": AKS_SPOT_TAINT, "operator": "Equal", "value": "spot",
+                            "effect": "NoSchedule"})
     return tolerations
 
 

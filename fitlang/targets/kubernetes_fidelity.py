@@ -108,6 +108,10 @@ def _taints(node_class: NodeClass) -> list[tuple[str, str, str]]:
         key_value, _, effect = text.rpartition(":")
         key, _, value = key_value.partition("=")
         taints.append((key, value, effect))
+    if node_class.spot and node_class.provider == "azure":
+        # AKS taints every node of a Spot pool itself (learn.microsoft.com, "Add an Azure Spot
+        # node pool"): pods without the toleration never land there
+        taints.append(("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"))
     return taints
 
 

