@@ -278,7 +278,7 @@ def test_verify_holds_a_merged_node_to_its_own_allocatable(tmp_path):
     document = {"assignments": [{"workload": "w", "replica": i, "node": "n1"} for i in range(64)]}
     violations, _ = verify(problem, document)  # 16 cores asked of a node with 15.8
     assert [v.message for v in violations] == [
-        "node `n1` is over its cpu: 16000 requested, 15800 available"]
+        "node `n1` is over its cpu: 16 CPU requested, 15.8 available"]
 
 
 def _kubectl(*nodes: tuple[str, dict]) -> str:
