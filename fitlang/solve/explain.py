@@ -932,11 +932,18 @@ def _higher_budget(problem: Problem, part: Part, deadline: float) -> Repair | No
                   f"{shown} USD/h", check.cost, _fix(text, problem.budget_origin, f"{shown} USD/h"))
 
 
-def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | None:
+def _decided_without(problem: Problem, part: Part, deadline: float):
+    """The policy solved with `part` dropped and every workload required, or None when that
+    still leaves replicas out (no repair then)."""
     trial = with_parts(problem, lambda p: p != part)
     trial.optional = set()
     check = decide(trial, deadline, cheapest=True)
-    if not check.placed:
+    return check if check.placed else None
+
+
+def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    check = _decided_without(problem, part, deadline)
+    if check is None:
         return None
     reason = _rule_reason(problem, part)
     bounds = {r.relaxed for d in _demands_of(problem, part.subject)
@@ -955,10 +962,8 @@ def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
 
 
 def _dropped_rule(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    trial = with_parts(problem, lambda p: p != part)
-    trial.optional = set()
-    check = decide(trial, deadline, cheapest=True)
-    if not check.placed:
+    check = _decided_without(problem, part, deadline)
+    if check is None:
         return None
     reason = _reason(problem, part)
     where = f" (line {reason.origin.span.line})" if reason.origin else ""
@@ -992,10 +997,8 @@ def _wider_spread(problem: Problem, part: Part, deadline: float) -> Repair | Non
         value = skew + found[0]
         text = f"raise max_skew of `{part.subject}`'s spread over {rule.topology}{where} from {skew} to {value}"
         return Repair(part, text, rule.origin, str(skew), str(value), found[1].cost)
-    trial = with_parts(problem, lambda p: p != part)
-    trial.optional = set()
-    check = decide(trial, deadline, cheapest=True)
-    if not check.placed:
+    check = _decided_without(problem, part, deadline)
+    if check is None:
         return None
     text = f"drop the spread over {rule.topology} from `{part.subject}`{where}"
     return Repair(part, text, rule.origin, None, None, check.cost)
