@@ -12,7 +12,7 @@ from fitlang.model.inventory import parse_quantity, read_kubectl, read_slurm
 from fitlang.solve.placement import solve as solve_placement
 
 from conftest import FIXTURES
-from solving import problem_from, solved
+from solving import bench_module, problem_from, solved
 
 INVENTORY = FIXTURES / "inventory"
 
@@ -386,3 +386,56 @@ def test_made_up_node_names_are_parsed_not_listed(tmp_path):
     for stranger in ("big-10000000", "big-01", "big-", "big_1-3", "big--1", "big-١", "small-0"):
         assert stranger not in owners and stranger not in big.node_names, stranger
     assert owners.in_class_order(["big-10", "big-9", "big-100"]) == ["big-9", "big-10", "big-100"]
+
+
+# ---- eligibility for all classes at once (issue 15) --------------------------------------------
+
+
+def _pairwise(problem, program):
+    """The reference: every rule checked on every (workload, class) pair, one at a time."""
+    from fitlang.model.build import _demand_names, _views, exclusions
+    from fitlang.model.problem import holds, replicas_per_node
+
+    owned = {c.id for c in problem.classes}
+    names = _demand_names(program)
+    expected = {}
+    for workload in program.workloads.values():
+        for view, _ in _views(workload, names):
+            demand = problem.demand(view.name)
+            eligible, failing, preference, met = [], {}, {}, [set() for _ in view.preferences]
+            for node_class in problem.classes + problem.spare_offers:
+                rules = [e.rule for e in exclusions(view, node_class)]
+                if not rules and replicas_per_node(demand, node_class) == 0:
+                    rules = ["resources"]
+                if rules:
+                    failing[node_class.id] = rules
+                elif node_class.id in owned:
+                    eligible.append(node_class.id)
+                    weights = [p.weight for i, p in enumerate(view.preferences)
+                               if holds(p.predicate, node_class.attribute) and not met[i].add(node_class.id)]
+                    if sum(weights):
+                        preference[node_class.id] = sum(weights)
+            expected[view.name] = (eligible, failing, preference, met)
+    return expected
+
+
+@pytest.mark.parametrize("shape", ["inventory", "breaker"])
+def test_eligibility_for_all_classes_at_once_is_that_of_every_pair(tmp_path, shape):
+    from fitlang.check.checker import check_file
+    from fitlang.model.build import build_problem
+
+    inventories = bench_module("inventories")
+    path = getattr(inventories, "generate" if shape == "inventory" else "breaker")(600, 60).write(tmp_path, shape)
+    program = check_file(path).program
+    problem = build_problem(program).problem
+    expected = _pairwise(problem, program)
+    assert len(problem.classes) > 50 and len(expected) == len(problem.demands)
+    for demand in problem.demands:
+        eligible, failing, preference, met = expected[demand.name]
+        assert demand.eligible == eligible, demand.name
+        assert list(demand.failing) == list(failing)
+        assert {c: [e.rule for e in reasons] for c, reasons in demand.failing.items()} == failing
+        assert {c: e.rule for c, e in demand.excluded.items()} == \
+            {c: rules[0] for c, rules in failing.items() if c not in {s.id for s in problem.spare_offers}}
+        assert demand.preference == preference
+        assert [r.met_by for r in demand.preferences] == met

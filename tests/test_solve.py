@@ -848,3 +848,36 @@ def test_a_pool_of_ten_million_nodes_costs_what_a_pool_of_a_hundred_does(tmp_pat
     small, huge = measured[100], measured[10_000_000]
     assert small[:4] == huge[:4] == (small[0], small[1], Fraction(3, 10), 3)
     assert huge[4] < 2 * small[4] + 2 ** 20, (small[4], huge[4])  # names alone would be ~700 MB
+
+
+@pytest.mark.parametrize("shape", ["inventory", "breaker"])
+def test_the_models_arrays_are_its_rows(tmp_path, shape):
+    # issue 15: the large families of rows are built as arrays; read as `Constraint`s (for Z3
+    # and explain) and as arrays (`matrix_form`, for HiGHS) they are the same rows, in order
+    import numpy as np
+    from scipy.sparse import csr_array
+
+    from fitlang.check.checker import check_file
+    from fitlang.model.build import build_problem
+    from fitlang.solve.encode import encode
+    from fitlang.solve.linear import matrix_form
+
+    inventories = bench_module("inventories")
+    path = getattr(inventories, "generate" if shape == "inventory" else "breaker")(600, 60).write(tmp_path, shape)
+    problem = build_problem(check_file(path).program).problem
+    encoding = encode(problem)
+    encoding.relax_replicas()
+    form = matrix_form(encoding.model, encoding.objective("cost"))
+    rows = encoding.model.constraints  # every row as a Constraint, made from the arrays
+    variables = encoding.model.variables
+    assert form.matrix.shape == (len(rows), len(variables)) and len(rows) > 5000
+    triples = [(r, i, float(c)) for r, row in enumerate(rows) for i, c in row.terms.items()]
+    built = csr_array(([t[2] for t in triples], ([t[0] for t in triples], [t[1] for t in triples])),
+                      shape=form.matrix.shape)
+    assert (built != form.matrix).nnz == 0
+    assert form.row_lower.tolist() == [-np.inf if r.lower is None else float(r.lower) for r in rows]
+    assert form.row_upper.tolist() == [np.inf if r.upper is None else float(r.upper) for r in rows]
+    assert form.integrality.tolist() == [int(v.integer) for v in variables]
+    assert form.upper.tolist() == [float(v.upper) for v in variables]
+    assert all(encoding.model.by_name[v.name] == v.index for v in variables)
+    assert any(not v.integer for v in variables) and any(v.name.startswith("y[") for v in variables)

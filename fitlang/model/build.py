@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+
 from fitlang import messages as msg
 from fitlang.check.program import (Accelerator, AcceleratorOption, Compare,
                                    Inventory, Program, Workload)
 from fitlang.diagnostics import Diagnostic
+from fitlang.model.eligibility import ClassFacets, LazyReasons, rules_allow, too_small
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, NodeNames, OptionGroup, PowerScope,
                                    PreferenceRule, Problem, holds, option_demand_name,
@@ -71,9 +74,10 @@ def build_problem(program: Program) -> Built:
     names = _demand_names(program)
     partition = program.policy.slurm_partition
     demands = []
+    facets = ClassFacets(classes + spare)
     for workload in program.workloads.values():
         for view, option in _views(workload, names):
-            demand = _demand(view, classes, spare, partition)
+            demand = _demand(view, facets, len(classes), partition)
             if option is not None:  # one option of a workload: what its replicas deliver
                 demand.group, demand.option = workload.name, option.model.name
                 demand.throughput = option.throughput
@@ -384,43 +388,75 @@ def _match_accelerator(node: InventoryNode, program: Program) -> Accelerator:
 # ---- eligibility ------------------------------------------------------------
 
 
-def _demand(workload: Workload, classes: list[NodeClass], spare: list[NodeClass],
+def _demand(workload: Workload, facets: ClassFacets, owned: int,
             partition: str | None = None) -> Demand:
-    affinities = list(workload.affinities)
+    """The workload's demand: the classes (the first `owned` of `facets`; the rest are spare
+    offers) it may use, found for all classes at once (eligibility.py); the reasons for the
+    others are worked out when asked for."""
     demand = Demand(
         name=workload.name, replicas=workload.replicas,
         requests={"cpu": workload.cpu_milli, "memory": workload.memory,
                   "gpu": workload.gpu_count, "disk": workload.disk},
         priority=workload.priority, gang=workload.gang, exclusive=workload.exclusive,
-        affinities=affinities,
+        affinities=list(workload.affinities),
         spreads=list(workload.spreads), latency=list(workload.latency), origin=workload.origin,
         spans=dict(workload.spans))
     demand.preferences = [PreferenceRule(p.text, p.weight, set(), p.origin)
                           for p in workload.preferences]
-    owned = len(classes)
-    for position, node_class in enumerate(classes + spare):
-        reasons = exclusions(workload, node_class)
-        if partition is not None and _in_other_partitions(node_class, partition):
-            reasons.append(Exclusion(f'slurm partition "{partition}"', None,
-                                     f"nodes of `{node_class.pool}` are not in partition {partition}"))
-        if not reasons and replicas_per_node(demand, node_class) == 0:
-            reasons = [Exclusion("resources", workload.origin, _too_small(demand, node_class))]
-        if reasons:
-            demand.failing[node_class.id] = reasons
-            if position < owned:
-                demand.excluded[node_class.id] = reasons[0]
-            continue
-        if position >= owned:
-            continue
-        demand.eligible.append(node_class.id)
-        score = Fraction(0)
-        for rule, preference in zip(demand.preferences, workload.preferences):
-            if holds(preference.predicate, node_class.attribute):
-                rule.met_by.add(node_class.id)
-                score += preference.weight
-        if score:
-            demand.preference[node_class.id] = score
+    ruled_out = ~rules_allow(workload, facets, partition) | \
+        too_small(demand.requests, demand.replicas, facets)
+    classes = facets.classes
+
+    def failing(node_class: NodeClass) -> list[Exclusion]:
+        return _reasons(workload, demand, node_class, partition)
+
+    demand.failing = LazyReasons(facets, ruled_out, np.flatnonzero(ruled_out), failing)
+    owned_out = ruled_out.copy()
+    owned_out[owned:] = False
+    demand.excluded = LazyReasons(facets, owned_out, np.flatnonzero(owned_out),
+                                  lambda node_class: demand.failing[node_class.id][0])
+    eligible = np.flatnonzero(~ruled_out[:owned])
+    demand.eligible = [classes[i].id for i in eligible.tolist()]
+    if demand.preferences:
+        _score_preferences(demand, workload, facets, eligible)
     return demand
+
+
+def _score_preferences(demand: Demand, workload: Workload, facets: ClassFacets,
+                       eligible: np.ndarray) -> None:
+    """Which eligible classes meet each `prefer`, and the weight each class earns."""
+    met = np.array([facets.holding(p.predicate)[eligible] for p in workload.preferences],
+                   dtype=bool).reshape(len(workload.preferences), len(eligible))
+    for rule, row in zip(demand.preferences, met):
+        rule.met_by.update(facets.classes[i].id for i in eligible[row].tolist())
+    scores: dict[bytes, Fraction] = {}
+    for column, index in enumerate(eligible.tolist()):
+        pattern = met[:, column]
+        if not pattern.any():
+            continue
+        key = pattern.tobytes()
+        score = scores.get(key)
+        if score is None:
+            score = Fraction(0)
+            for preference, meets in zip(workload.preferences, pattern):
+                if meets:
+                    score += preference.weight
+            scores[key] = score
+        if score:
+            demand.preference[facets.classes[index].id] = score
+
+
+def _reasons(workload: Workload, demand: Demand, node_class: NodeClass,
+             partition: str | None) -> list[Exclusion]:
+    """Every rule that rules the class out for the workload; for a class that only a
+    replica's size rules out, that."""
+    reasons = exclusions(workload, node_class)
+    if partition is not None and _in_other_partitions(node_class, partition):
+        reasons.append(Exclusion(f'slurm partition "{partition}"', None,
+                                 f"nodes of `{node_class.pool}` are not in partition {partition}"))
+    if not reasons and replicas_per_node(demand, node_class) == 0:
+        reasons = [Exclusion("resources", workload.origin, _too_small(demand, node_class))]
+    return reasons
 
 
 _UNIT_OF = {"memory": "GB", "disk": "GB"}

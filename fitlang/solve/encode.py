@@ -10,24 +10,74 @@ core reads as a list of rules.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
-from fitlang.solve.linear import LinearModel, Number, Value
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
+
+
+class PairMap(MutableMapping):
+    """(demand, class id) -> a number, kept per demand: one dict per demand made at C speed
+    (`dict(zip(...))`) instead of a tuple key per pair (a million at 10,000 nodes)."""
+
+    def __init__(self) -> None:
+        self.of: dict[str, dict[str, int]] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        return self.of[key[0]][key[1]]
+
+    def __contains__(self, key: object) -> bool:
+        inner = self.of.get(key[0]) if isinstance(key, tuple) and len(key) == 2 else None
+        return inner is not None and key[1] in inner
+
+    def __setitem__(self, key: tuple[str, str], value: int) -> None:
+        self.of.setdefault(key[0], {})[key[1]] = value
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        del self.of[key[0]][key[1]]
+
+    def __iter__(self):
+        return ((name, class_id) for name, inner in self.of.items() for class_id in inner)
+
+    def __len__(self) -> int:
+        return sum(len(inner) for inner in self.of.values())
 
 
 @dataclass
 class Encoding:
     model: LinearModel
     problem: Problem
-    y: dict[tuple[str, str], int] = field(default_factory=dict)
+    y: PairMap = field(default_factory=PairMap)
     u: dict[str, int] = field(default_factory=dict)
     placed: dict[str, int] = field(default_factory=dict)
-    fit: dict[tuple[str, str], int] = field(default_factory=dict)
-    # what one replica takes out of a node in the capacity rows (see `node_charges`)
-    charges: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    fit: PairMap = field(default_factory=PairMap)
+    # class id -> the demands that may use it, in problem order; per such demand (same
+    # order) what one replica takes out of a node in the capacity rows (see `charge_matrix`),
+    # and its column y
+    here: dict[str, list[Demand]] = field(default_factory=dict)
+    charge_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    here_columns: dict[str, np.ndarray] = field(default_factory=dict)
+    # demand -> the classes where a replica is charged the whole node
+    whole: dict[str, set[str]] = field(default_factory=dict)
+    _domains: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
+    hosting: dict[tuple[str, str], int] = field(default_factory=dict)  # (demand, class) -> n
+    _topology: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    class_of: dict[str, NodeClass] = field(default_factory=dict)  # by id
+
+    def topology_value(self, class_id: str, key: str) -> str | None:
+        """The class's value of a topology key, kept per key for all classes."""
+        values = self._topology.get(key)
+        if values is None:
+            values = self._topology[key] = {c.id: c.topology_value(key) for c in self.problem.classes}
+        return values[class_id]
+
+    def charge(self, demand: str, class_id: str) -> dict[str, int]:
+        """What one replica of `demand` takes out of a node of the class, per resource."""
+        row = self.here[class_id].index(self.problem.demand(demand))
+        return dict(zip(RESOURCES, self.charge_rows[class_id][row].tolist()))
     # spread workloads with fractional counts: domain -> class ids (see `relax_replicas`)
     spread_domains: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     met: dict[str, int] = field(default_factory=dict)  # option group -> binary: throughput met
@@ -57,12 +107,11 @@ class Encoding:
             if ruled or demand.name in followed or len(topologies) > 1 \
                     or (demand.latency and topologies) or demand.group is not None:
                 continue
-            relaxed = [self.y[demand.name, c] for c in demand.eligible] + [self.placed[demand.name]]
+            relaxed = list(self.y.of.get(demand.name, {}).values()) + [self.placed[demand.name]]
             relaxed += [self.model.by_name[f"min[{demand.name},{i}]"]
                         for i in range(len(demand.spreads))
                         if f"min[{demand.name},{i}]" in self.model.by_name]
-            for index in relaxed:
-                self.model.variables[index].integer = False
+            self.model.set_continuous(relaxed)
             if topologies:
                 self.spread_domains[demand.name] = _domains(self, demand, topologies.pop())
             elif demand.latency:
@@ -170,12 +219,26 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     encoding = Encoding(model, problem)
     min_nodes = min_nodes or {}
     caps = caps or {}
+    positions: dict[str, list[int]] = {c.id: [] for c in problem.classes}
+    for position, demand in enumerate(problem.demands):
+        for class_id in demand.eligible:
+            positions[class_id].append(position)
+    requests = np.array([[d.requests[r] for r in RESOURCES] for d in problem.demands],
+                        dtype=np.int64).reshape(len(problem.demands), len(RESOURCES))
     for node_class in problem.classes:
         lower = min(min_nodes.get(node_class.id, 0), node_class.count)
         encoding.u[node_class.id] = model.var(f"u[{node_class.id}]", lower, node_class.count)
-        encoding.charges[node_class.id] = node_charges(problem, node_class)
+        here = np.array(positions[node_class.id], dtype=np.int64)
+        encoding.here[node_class.id] = [problem.demands[i] for i in here.tolist()]
+        charge, whole = charge_matrix(node_class, requests[here].reshape(len(here), len(RESOURCES)))
+        encoding.charge_rows[node_class.id] = charge
+        for index in here[whole].tolist():
+            encoding.whole.setdefault(problem.demands[index].name, set()).add(node_class.id)
+    table = _ClassTable(problem)
+    encoding.class_of = {c.id: c for c in problem.classes}
     for demand in problem.demands:
-        _encode_demand(encoding, demand, must_place, caps)
+        _encode_demand(encoding, demand, must_place, caps, table)
+    encoding.here_columns = table.columns_by_class(problem.classes)
     _encode_option_groups(encoding, must_place)
     _encode_capacity(encoding)
     _encode_limits(encoding)
@@ -191,28 +254,95 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     return encoding
 
 
+class _ClassTable:
+    """The classes as arrays: capacity, node count, position by id."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.position = {c.id: i for i, c in enumerate(problem.classes)}
+        self.capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in problem.classes],
+                                 dtype=np.int64).reshape(len(problem.classes), len(RESOURCES))
+        self.count = np.array([c.count for c in problem.classes], dtype=np.int64)
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []  # per demand: classes, columns y
+
+    def columns_by_class(self, classes: list[NodeClass]) -> dict[str, np.ndarray]:
+        """Class id -> the columns y of the demands that may use it, in problem order."""
+        if not self.pairs:
+            return {c.id: np.zeros(0, dtype=np.int64) for c in classes}
+        rows = np.concatenate([r for r, _ in self.pairs])
+        columns = np.concatenate([c for _, c in self.pairs])
+        order = np.argsort(rows, kind="stable")
+        bounds = np.searchsorted(rows[order], np.arange(len(classes) + 1))
+        grouped = columns[order]
+        return {c.id: grouped[bounds[i]:bounds[i + 1]] for i, c in enumerate(classes)}
+
+
+def _fits(demand: Demand, capacity: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """`node_limit` of the demand on each class (rows of `capacity`), at once."""
+    need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
+    fit = np.full(len(capacity), demand.replicas, dtype=np.int64)
+    for column in np.flatnonzero(need > 0):
+        fit = np.minimum(fit, capacity[:, column] // need[column])
+    if demand.one_per_node:
+        fit = np.minimum(fit, 1)
+    fit = np.maximum(fit, 0)
+    for spread in demand.spreads:
+        if spread.topology == "node":
+            fit = np.where(count > 1, np.minimum(fit, spread.max_skew), fit)
+    return fit
+
+
 def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
-                   caps: dict[tuple[str, str], int]) -> None:
-    model, problem = encoding.model, encoding.problem
-    terms: dict[int, Number] = {}
-    for class_id in demand.eligible:
-        node_class = problem.node_class(class_id)
-        fit = node_limit(demand, node_class)
-        encoding.fit[demand.name, class_id] = fit
-        # the class's node count bounds this through the tracked capacity rows, not the
-        # variable's bound, so that unsat cores name the pool
-        upper = min(demand.replicas, caps.get((demand.name, class_id), demand.replicas))
-        index = model.var(f"y[{demand.name},{class_id}]", 0, upper)
-        encoding.y[demand.name, class_id] = index
-        terms[index] = 1
-        if not _implied_by_capacity(fit, encoding.charges[class_id][demand.name], node_class):
-            # one replica's worth of a node per `fit` replicas: the class-level packing cut
-            model.add({index: 1, encoding.u[class_id]: -fit}, upper=0, group=f"capacity:{class_id}")
+                   caps: dict[tuple[str, str], int], table: _ClassTable) -> None:
+    """y[w,c] for every class the demand may use, and the class-level packing cut
+    y <= fit x u where no capacity row implies it: in bulk, as arrays (one Python object
+    per column and row was most of the time to build the model at fleet scale)."""
+    model = encoding.model
+    eligible = demand.eligible
+    rows = np.array([table.position[c] for c in eligible], dtype=np.int64)
+    capacity = table.capacity[rows].reshape(len(rows), len(RESOURCES))
+    fit = _fits(demand, capacity, table.count[rows])
+    # the class's node count bounds this through the tracked capacity rows, not the
+    # variable's bound, so that unsat cores name the pool
+    upper = np.full(len(rows), demand.replicas, dtype=np.int64)
+    if caps:
+        for k, class_id in enumerate(eligible):
+            upper[k] = min(demand.replicas, caps.get((demand.name, class_id), demand.replicas))
+    name = demand.name
+    first = model.vars("y[", lambda k: f"y[{name},{eligible[k]}]", np.zeros(len(rows), dtype=np.int64),
+                       upper)
+    columns = np.arange(first, first + len(rows), dtype=np.int64)
+    encoding.y.of[name] = dict(zip(eligible, columns.tolist()))
+    encoding.fit.of[name] = dict(zip(eligible, fit.tolist()))
+    table.pairs.append((rows, columns))
+    charge = np.broadcast_to(np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64),
+                             capacity.shape).copy()
+    whole = encoding.whole.get(name)
+    if whole:
+        charged = np.array([c in whole for c in eligible], dtype=bool)
+        charge[charged] = capacity[charged]
+    # a capacity row alone already says y <= fit x u where capacity <= fit x charge, i.e.
+    # ceil(capacity / charge) <= fit (divided, not multiplied: bytes x replicas overflow int64)
+    implied = ((charge > 0) & (-(-capacity // np.maximum(charge, 1)) <= fit[:, None])).any(axis=1)
+    cut = np.flatnonzero(~implied)
+    if len(cut):
+        # one replica's worth of a node per `fit` replicas: the class-level packing cut
+        u = np.array([encoding.u[eligible[k]] for k in cut.tolist()], dtype=np.int64)
+        indices = np.stack([columns[cut], u], axis=1).ravel()
+        data = np.stack([np.ones(len(cut), dtype=np.int64), -fit[cut]], axis=1).ravel()
+        indptr = np.arange(0, 2 * len(cut) + 1, 2, dtype=np.int64)
+        if (fit[cut] == 0).any():  # a zero coefficient is dropped, as `add` drops it
+            keep = data != 0
+            indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 2).sum(axis=1))])
+            indices, data = indices[keep], data[keep]
+        model.add_rows(indptr, indices, data, np.full(len(cut), np.nan), np.zeros(len(cut)),
+                       ("capacity:", [eligible[k] for k in cut.tolist()]))
     if demand.gang:
         _encode_one_cluster(encoding, demand)
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
-    model.add({**terms, placed: -1}, lower=0, upper=0, group=f"eligible:{demand.name}")
+    model.add_rows(np.array([0, len(columns) + 1]), np.append(columns, placed),
+                   np.append(np.ones(len(columns), dtype=np.int64), -1), np.zeros(1), np.zeros(1),
+                   f"eligible:{demand.name}")
     if demand.group is not None:
         return  # an option: how many it places is the option group's business
     if must_place and demand.replicas:
@@ -242,38 +372,38 @@ def _encode_one_cluster(encoding: Encoding, demand: Demand) -> None:
 
 
 def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str, int]]:
-    """Per eligible demand, what one replica takes out of a node of the class: its requests,
-    or the whole node when no replica of anything that may run there fits in what it leaves.
+    """Per eligible demand, what one replica takes out of a node of the class (see
+    `charge_matrix`)."""
+    demands = [d for d in problem.demands if node_class.id in d.eligible]
+    requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands],
+                        dtype=np.int64).reshape(len(demands), len(RESOURCES))
+    charge, _ = charge_matrix(node_class, requests)
+    return {d.name: dict(zip(RESOURCES, row)) for d, row in zip(demands, charge.tolist())}
+
+
+def charge_matrix(node_class: NodeClass, requests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per demand that may use the class (rows of `requests`), what one replica takes out of
+    a node of the class: its requests, or the whole node when no replica of anything that may
+    run there fits in what it leaves; and which rows are charged the whole node.
 
     Charging such a replica the whole node is a valid cut (no placement uses that room), and
     the one that matters when requests and node shapes are mismatched: a replica that takes
     all of a node's memory strands its CPUs, which the class-level sums do not see.
     """
-    demands = [d for d in problem.demands if node_class.id in d.eligible]
-    if not demands:
-        return {}
     capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
-    requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands], dtype=np.int64)
+    exclusive = np.zeros(len(requests), dtype=bool)
+    if not len(requests):
+        return requests.copy(), exclusive
     rest = capacity - requests
     shares = (requests / np.maximum(capacity, 1)).max(axis=1)
     smallest = requests[np.argsort(shares, kind="stable")[:8]]
     # most replicas leave room for one of the smallest; only the others need the full test
     maybe = ~(smallest[None, :, :] <= rest[:, None, :]).all(axis=2).any(axis=1)
-    exclusive = np.zeros(len(demands), dtype=bool)
     for index in np.flatnonzero(maybe):
         exclusive[index] = not (requests <= rest[index]).all(axis=1).any()
-    charges = {}
-    for index, demand in enumerate(demands):
-        if exclusive[index]:
-            charges[demand.name] = {r: node_class.capacity[r] for r in RESOURCES}
-        else:
-            charges[demand.name] = demand.requests
-    return charges
-
-
-def _implied_by_capacity(fit: int, charge: dict[str, int], node_class: NodeClass) -> bool:
-    """Does one capacity row alone already say y <= fit * u?"""
-    return any(charge[r] and node_class.capacity[r] <= fit * charge[r] for r in RESOURCES)
+    charge = requests.copy()
+    charge[exclusive] = capacity
+    return charge, exclusive
 
 
 def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
@@ -308,21 +438,37 @@ def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
 
 def _encode_capacity(encoding: Encoding) -> None:
     """Per class and resource: what the replicas take <= what the nodes in use have."""
-    model, problem = encoding.model, encoding.problem
+    problem = encoding.problem
     for node_class in problem.classes:
-        charges = encoding.charges[node_class.id]
-        here = [d for d in problem.demands if (d.name, node_class.id) in encoding.y]
-        for resource in RESOURCES:
-            terms: dict[int, Number] = {}
-            for demand in here:
-                if charges[demand.name][resource]:
-                    terms[encoding.y[demand.name, node_class.id]] = charges[demand.name][resource]
-            if terms:
-                terms[encoding.u[node_class.id]] = -node_class.capacity[resource]
-                model.add(terms, upper=0, group=f"capacity:{node_class.id}")
+        here = encoding.here[node_class.id]
+        _capacity_rows(encoding, node_class, here)
         for demand in here:
             if demand.exclusive:
                 _encode_exclusive(encoding, demand, node_class, here)
+
+
+def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]) -> None:
+    """One row per resource some replica here takes: sum of charges x y <= capacity x u."""
+    if not here:
+        return
+    charge = encoding.charge_rows[node_class.id]
+    columns = encoding.here_columns[node_class.id]
+    u = encoding.u[node_class.id]
+    pointers, indices, data = [0], [], []
+    for index, resource in enumerate(RESOURCES):
+        taking = np.flatnonzero(charge[:, index])
+        if not len(taking):
+            continue
+        indices += [columns[taking], [u]]
+        data += [charge[taking, index], [-node_class.capacity[resource]]]
+        if node_class.capacity[resource] == 0:  # a zero coefficient is dropped, as `add` drops it
+            indices[-1], data[-1] = [], []
+        pointers.append(pointers[-1] + len(taking) + len(indices[-1]))
+    if len(pointers) > 1:
+        rows = len(pointers) - 1
+        encoding.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
+                                np.concatenate(data).astype(np.int64), np.full(rows, np.nan),
+                                np.zeros(rows), f"capacity:{node_class.id}")
 
 
 def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
@@ -331,21 +477,27 @@ def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
     workloads fit in the rest: sum of their charges + n x capacity <= u x capacity. One
     variable per class, not an anti-affinity towards every other workload (which kept every
     count whole); a group of its own, so that explanations can name it and drop it."""
-    others = [d for d in here if d.name != demand.name]
-    if not others:
+    others = np.array([d.name != demand.name for d in here], dtype=bool)
+    if not others.any():
         return
-    model = encoding.model
     hosting = _hosting(encoding, demand, node_class.id)
-    charges = encoding.charges[node_class.id]
-    for resource in RESOURCES:
-        if not node_class.capacity[resource]:
+    charge = encoding.charge_rows[node_class.id]
+    columns = encoding.here_columns[node_class.id]
+    u = encoding.u[node_class.id]
+    pointers, indices, data = [0], [], []
+    for index, resource in enumerate(RESOURCES):
+        capacity = node_class.capacity[resource]
+        taking = np.flatnonzero(others & (charge[:, index] > 0))
+        if not capacity or not len(taking):
             continue
-        terms: dict[int, Number] = {encoding.y[d.name, node_class.id]: charges[d.name][resource]
-                                    for d in others if charges[d.name][resource]}
-        if terms:
-            terms[hosting] = node_class.capacity[resource]
-            terms[encoding.u[node_class.id]] = -node_class.capacity[resource]
-            model.add(terms, upper=0, group=f"exclusive:{demand.name}")
+        indices += [columns[taking], [hosting, u]]
+        data += [charge[taking, index], [capacity, -capacity]]
+        pointers.append(pointers[-1] + len(taking) + 2)
+    if len(pointers) > 1:
+        rows = len(pointers) - 1
+        encoding.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
+                                np.concatenate(data).astype(np.int64), np.full(rows, np.nan),
+                                np.zeros(rows), f"exclusive:{demand.name}")
 
 
 def _encode_limits(encoding: Encoding) -> None:
@@ -365,10 +517,13 @@ def _encode_limits(encoding: Encoding) -> None:
 
 
 def _domains(encoding: Encoding, demand: Demand, topology: str) -> dict[str, list[str]]:
-    """Topology value -> eligible classes of `demand` that carry it."""
-    domains: dict[str, list[str]] = {}
+    """Topology value -> eligible classes of `demand` that carry it (kept: several rules ask)."""
+    key = (demand.name, topology)
+    if key in encoding._domains:
+        return encoding._domains[key]
+    domains: dict[str, list[str]] = encoding._domains.setdefault(key, {})
     for class_id in demand.eligible:
-        value = encoding.problem.node_class(class_id).topology_value(topology)
+        value = encoding.topology_value(class_id, topology)
         if value is not None:
             domains.setdefault(value, []).append(class_id)
     return domains
@@ -391,19 +546,31 @@ def _presence(encoding: Encoding, demand: Demand, topology: str) -> dict[str, in
     return presence
 
 
-def _hosting(encoding: Encoding, demand: Demand, class_id: str) -> int:
-    """Integer n[w,c]: nodes of class c that host at least one replica of `demand`."""
+def _hosting(encoding: Encoding, demand: Demand, class_id: str, rows: RowBuffer | None = None,
+             made: list[tuple[str, str]] | None = None) -> int:
+    """Integer n[w,c]: nodes of class c that host at least one replica of `demand`. With
+    `rows` and `made`, its rows go to `rows` and the variable is left for the caller to add
+    (in `made`'s order, before anything else is added: see `_node_rule`)."""
+    key = (demand.name, class_id)
+    index = encoding.hosting.get(key)
+    if index is not None:
+        return index
     model = encoding.model
-    name = f"n[{demand.name},{class_id}]"
-    if name in model.by_name:
-        return model.by_name[name]
-    y = encoding.y[demand.name, class_id]
-    fit = encoding.fit[demand.name, class_id]
-    count = model.var(name, 0, encoding.problem.node_class(class_id).count)
-    model.add({y: 1, count: -fit}, upper=0)
-    model.add({count: 1, y: -1}, upper=0)
-    model.add({count: 1, encoding.u[class_id]: -1}, upper=0)
-    return count
+    y, fit, u = encoding.y[key], encoding.fit[key], encoding.u[class_id]
+    if made is None:
+        index = model.var(f"n[{demand.name},{class_id}]", 0, encoding.problem.node_class(class_id).count)
+        buffer = RowBuffer()
+    else:
+        index = model.variable_count + len(made)
+        made.append(key)
+        buffer = rows
+    encoding.hosting[key] = index
+    buffer.add((y, index), (1, -fit), None, 0, "")
+    buffer.add((index, y), (1, -1), None, 0, "")
+    buffer.add((index, u), (1, -1), None, 0, "")
+    if made is None:
+        buffer.flush(model)
+    return index
 
 
 def _encode_affinities(encoding: Encoding, demand: Demand) -> None:
@@ -426,18 +593,87 @@ def _encode_affinities(encoding: Encoding, demand: Demand) -> None:
 
 
 def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool, group: str) -> None:
-    model = encoding.model
-    for class_id in demand.eligible:
-        if anti:
-            if (other.name, class_id) not in encoding.y:
-                continue
-            mine, theirs = _hosting(encoding, demand, class_id), _hosting(encoding, other, class_id)
-            model.add({mine: 1, theirs: 1, encoding.u[class_id]: -1}, upper=0, group=group)
-        elif (other.name, class_id) in encoding.y:
-            mine, theirs = _hosting(encoding, demand, class_id), _hosting(encoding, other, class_id)
-            model.add({mine: 1, theirs: -1}, upper=0, group=group)
-        else:
-            model.add({encoding.y[demand.name, class_id]: 1}, upper=0, group=group)
+    """Between two workloads on the same nodes, per class both may use: anti-affinity
+    n[w,c] + n[v,c] <= u[c]; affinity n[w,c] <= n[v,c]; on classes the target may not use,
+    no replica. Built as arrays: pairwise rules made hundreds of thousands of these rows and
+    of the node counts n they need at 10,000 nodes (see `_node_rule_rows`)."""
+    if demand.name == other.name:  # one variable for both sides: row by row, merged
+        rows = RowBuffer()
+        for class_id in demand.eligible:
+            mine = _hosting(encoding, demand, class_id)
+            rows.add((mine, mine) + ((encoding.u[class_id],) if anti else ()),
+                     (1, 1, -1) if anti else (1, -1), None, 0, group)
+        rows.flush(encoding.model)
+        return
+    _node_rule_rows(encoding, demand, other, anti, group)
+
+
+def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
+                    group: str) -> None:
+    """Rows in the order `_hosting` and one row per class would add them: per eligible class,
+    the three rows of each node count made there (first the workload's, then the target's),
+    then the rule's row. Each class has seven slots of up to three terms; the slots in use
+    are kept, in order."""
+    model, eligible = encoding.model, demand.eligible
+    mine_y, theirs_y = encoding.y.of.get(demand.name, {}), encoding.y.of.get(other.name, {})
+    shared = np.array([c in theirs_y for c in eligible], dtype=bool)
+    if anti and not shared.any():
+        return
+    size = len(eligible)
+    hosting = encoding.hosting
+    known_mine = np.array([hosting.get((demand.name, c), -1) for c in eligible], dtype=np.int64)
+    known_theirs = np.array([hosting.get((other.name, c), -1) if s else -1
+                             for c, s in zip(eligible, shared.tolist())], dtype=np.int64)
+    new_mine, new_theirs = shared & (known_mine < 0), shared & (known_theirs < 0)
+    created = np.stack([new_mine, new_theirs], axis=1).ravel()  # in the order they are made
+    numbers = model.variable_count + np.cumsum(created) - 1
+    mine = np.where(new_mine, numbers[0::2], known_mine)
+    theirs = np.where(new_theirs, numbers[1::2], known_theirs)
+    y_mine = np.array([mine_y[c] for c in eligible], dtype=np.int64)
+    y_theirs = np.array([theirs_y.get(c, -1) for c in eligible], dtype=np.int64)
+    fit_mine = np.array([encoding.fit.of[demand.name][c] for c in eligible], dtype=np.int64)
+    fit_theirs = np.array([encoding.fit.of[other.name].get(c, 0) for c in eligible], dtype=np.int64)
+    u = np.array([encoding.u[c] for c in eligible], dtype=np.int64)
+    zero, one = np.zeros(size, dtype=np.int64), np.ones(size, dtype=np.int64)
+    columns = np.zeros((size, 7, 3), dtype=np.int64)
+    data = np.zeros((size, 7, 3), dtype=np.int64)
+    for slot, (n, y, fit) in enumerate(((mine, y_mine, fit_mine), (theirs, y_theirs, fit_theirs))):
+        base = 3 * slot
+        columns[:, base] = np.stack([y, n, zero], axis=1)
+        data[:, base] = np.stack([one, -fit, zero], axis=1)
+        columns[:, base + 1] = np.stack([n, y, zero], axis=1)
+        data[:, base + 1] = np.stack([one, -one, zero], axis=1)
+        columns[:, base + 2] = np.stack([n, u, zero], axis=1)
+        data[:, base + 2] = np.stack([one, -one, zero], axis=1)
+    if anti:
+        columns[:, 6] = np.stack([mine, theirs, u], axis=1)
+        data[:, 6] = np.stack([one, one, -one], axis=1)
+    else:  # affinity; where the target may not run, no replica: y <= 0
+        columns[:, 6] = np.where(shared[:, None], np.stack([mine, theirs, zero], axis=1),
+                                 np.stack([y_mine, zero, zero], axis=1))
+        data[:, 6] = np.where(shared[:, None], np.stack([one, -one, zero], axis=1),
+                              np.stack([one, zero, zero], axis=1))
+    used = np.zeros((size, 7), dtype=bool)
+    used[:, 0:3] = new_mine[:, None]
+    used[:, 3:6] = new_theirs[:, None]
+    used[:, 6] = shared | (not anti)
+    terms = used[:, :, None] & (data != 0)
+    counts = terms.sum(axis=2)[used]
+    groups = np.where(np.arange(7) == 6, 1, 0)[None, :].repeat(size, axis=0)[used]
+    made = [(demand.name, c) if side == 0 else (other.name, c)
+            for c, pair in zip(eligible, created.reshape(size, 2).tolist())
+            for side, new in enumerate(pair) if new]
+    for key, number in zip(made, range(model.variable_count, model.variable_count + len(made))):
+        hosting[key] = number
+    if made:
+        counts_of = {c.id: c.count for c in map(encoding.problem.node_class, {c for _, c in made})}
+        model.vars("n[", lambda k: f"n[{made[k][0]},{made[k][1]}]",
+                   np.zeros(len(made), dtype=np.int64),
+                   np.array([counts_of[c] for _, c in made], dtype=np.int64))
+    if len(counts):
+        model.add_rows(np.concatenate([[0], np.cumsum(counts)]), columns[terms], data[terms],
+                       np.full(len(counts), np.nan), np.zeros(len(counts)),
+                       [group if g else "" for g in groups.tolist()])
 
 
 def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,
@@ -446,7 +682,7 @@ def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: st
     mine = _presence(encoding, demand, topology)
     theirs = _presence(encoding, other, topology)
     for class_id in demand.eligible:
-        if encoding.problem.node_class(class_id).topology_value(topology) is None and not anti:
+        if encoding.topology_value(class_id, topology) is None and not anti:
             model.add({encoding.y[demand.name, class_id]: 1}, upper=0, group=group)
     for value, switch in mine.items():
         if anti and value in theirs:
@@ -474,7 +710,7 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
         least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
         for value, class_ids in domains.items():
             terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
-            exists = _domain_exists(encoding, [encoding.problem.node_class(c) for c in class_ids],
+            exists = _domain_exists(encoding, [encoding.class_of[c] for c in class_ids],
                                     f"{demand.name},{spread.topology}={value}")
             if exists is None:
                 model.add({**terms, least: -1}, lower=0, group=group)

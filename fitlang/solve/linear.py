@@ -2,13 +2,23 @@
 
 Constraints carry a `group` (what rule of the policy produced them) so that Z3's
 unsat cores can be translated back into source terms.
+
+At fleet scale the model has hundreds of thousands of columns and rows, one Python object
+each was most of the time to build it (issue 15). So variables live in parallel lists and
+the large families of rows (packing cuts, capacity rows) in blocks of arrays (`add_rows`);
+`variables` and `constraints` still read as lists of `Variable` and `Constraint`, made when
+read, for Z3 and `explain`; `matrix_form` gives HiGHS the arrays without them.
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterable, Union
+from typing import Union
+
+import numpy as np
 
 Number = Union[int, Fraction]
 Value = Union[int, float]  # of a variable in a solution
@@ -32,27 +42,333 @@ class Constraint:
 
 
 @dataclass
+class RowBlock:
+    """Rows in compressed form: row k has columns indices[indptr[k]:indptr[k+1]] with whole
+    coefficients `data`; a bound of None is NaN in `lower`/`upper`; one group for all."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray  # int64
+    lower: np.ndarray  # float64, NaN: none
+    upper: np.ndarray
+    # one for all rows, a list (one per row), or (prefix, names): row k's is prefix + names[k]
+    group: str | list[str] | tuple[str, list[str]]
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def constraints(self) -> list[Constraint]:
+        indptr, indices, data = self.indptr.tolist(), self.indices.tolist(), self.data.tolist()
+        lower, upper = _bounds(self.lower), _bounds(self.upper)
+        if isinstance(self.group, tuple):
+            groups = [self.group[0] + name for name in self.group[1]]
+        else:
+            groups = self.group if isinstance(self.group, list) else [self.group] * len(self)
+        return [Constraint(dict(zip(indices[indptr[k]:indptr[k + 1]], data[indptr[k]:indptr[k + 1]])),
+                           lower[k], upper[k], groups[k]) for k in range(len(self))]
+
+
+def _bounds(values: np.ndarray) -> list[int | None]:
+    return [None if v != v else int(v) for v in values.tolist()]
+
+
+class _Names(dict):
+    """Variable name -> index. Names of variables added in bulk are made on the first lookup
+    that needs them (a name with their prefix), for the blocks with that prefix only."""
+
+    def __init__(self, model: "LinearModel") -> None:
+        super().__init__()
+        self._model = model
+        self._done: set[int] = set()  # blocks of `_lazy_names` whose names are in the dict
+
+    def _complete(self, key: object) -> None:
+        model = self._model
+        if len(self._done) == len(model._lazy_names) or not isinstance(key, str) or \
+                not key.startswith(model._lazy_prefixes):
+            return
+        for number, (prefix, start, stop, name_of) in enumerate(model._lazy_names):
+            if number in self._done or not key.startswith(prefix):
+                continue
+            self._done.add(number)
+            for index in range(start, stop):
+                dict.__setitem__(self, name_of(index - start), index)
+
+    def __contains__(self, key: object) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        self._complete(key)
+        return dict.__contains__(self, key)
+
+    def __getitem__(self, key: str) -> int:
+        if not dict.__contains__(self, key):
+            self._complete(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
+class _Variables(Sequence):
+    """`model.variables`: its length without making anything; items as `Variable`s, made on
+    first read (from then on the model keeps them, and writes to them hold)."""
+
+    def __init__(self, model: "LinearModel") -> None:
+        self._model = model
+
+    def __len__(self) -> int:
+        return self._model.variable_count
+
+    def __getitem__(self, item):
+        return self._model._materialised()[item]
+
+    def __iter__(self):
+        return iter(self._model._materialised())
+
+
 class LinearModel:
-    variables: list[Variable] = field(default_factory=list)
-    constraints: list[Constraint] = field(default_factory=list)
-    by_name: dict[str, int] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+        self._lazy_names: list[tuple[str, int, int, Callable[[int], str]]] = []
+        self._lazy_prefixes: tuple[str, ...] = ()
+        self._starts: list[int] = []  # of the blocks in `_lazy_names`, for `name_of`
+        self._lower: list[int] = []
+        self._upper: list[int] = []
+        self._integer: list[bool] = []
+        self._variables: list[Variable] | None = None  # once read as objects
+        self._segments: list[list[Constraint] | RowBlock] = []
+        self.by_name: dict[str, int] = _Names(self)
+
+    # ---- variables
+    @property
+    def variables(self) -> Sequence[Variable]:
+        return _Variables(self)
+
+    @property
+    def variable_count(self) -> int:
+        return len(self._variables) if self._variables is not None else len(self._lower)
+
+    def _materialised(self) -> list[Variable]:
+        if self._variables is None:
+            self._variables = [Variable(i, self.name_of(i), lower, upper, integer) for i, (lower, upper, integer)
+                               in enumerate(zip(self._lower, self._upper, self._integer))]
+            self._lower, self._upper, self._integer = [], [], []
+        return self._variables
 
     def var(self, name: str, lower: int, upper: int) -> int:
-        index = len(self.variables)
-        self.variables.append(Variable(index, name, lower, max(lower, upper)))
-        self.by_name[name] = index
+        index = self.variable_count
+        if self._variables is not None:
+            self._variables.append(Variable(index, name, lower, max(lower, upper)))
+        else:
+            self._lower.append(lower)
+            self._upper.append(max(lower, upper))
+            self._integer.append(True)
+        self._names[index] = name
+        dict.__setitem__(self.by_name, name, index)
         return index
+
+    def vars(self, prefix: str, name_of: Callable[[int], str], lower: np.ndarray,
+             upper: np.ndarray) -> int:
+        """Variables in bulk (whole, bounds as arrays); returns the index of the first. Their
+        names, `name_of(k)` for the k-th, all beginning with `prefix`, are made when asked for."""
+        first = self.variable_count
+        if len(lower):
+            self._lazy_names.append((prefix, first, first + len(lower), name_of))
+            self._starts.append(first)
+            if prefix not in self._lazy_prefixes:
+                self._lazy_prefixes += (prefix,)
+        if self._variables is not None:
+            self._variables.extend(Variable(first + k, name_of(k), lo, hi) for k, (lo, hi) in
+                                   enumerate(zip(lower.tolist(), np.maximum(lower, upper).tolist())))
+            return first
+        self._lower.extend(lower.tolist())
+        self._upper.extend(np.maximum(lower, upper).tolist())
+        self._integer.extend([True] * len(lower))
+        return first
+
+    def set_continuous(self, indices: Iterable[int]) -> None:
+        """Let these variables take fractional values."""
+        if self._variables is not None:
+            for index in indices:
+                self._variables[index].integer = False
+        else:
+            for index in indices:
+                self._integer[index] = False
+
+    def bounds(self) -> tuple[list[int], list[int], list[bool]]:
+        if self._variables is not None:
+            return ([v.lower for v in self._variables], [v.upper for v in self._variables],
+                    [v.integer for v in self._variables])
+        return self._lower, self._upper, self._integer
+
+    def name_of(self, index: int) -> str:
+        name = self._names.get(index)
+        if name is not None:
+            return name
+        block = bisect.bisect_right(self._starts, index) - 1
+        if block >= 0:
+            _, start, stop, name_of = self._lazy_names[block]
+            if start <= index < stop:
+                return name_of(index - start)
+        raise IndexError(index)
+
+    # ---- constraints
+    @property
+    def constraints(self) -> list[Constraint]:
+        """Every row as a `Constraint`, in order (made from the blocks when read)."""
+        if len(self._segments) != 1 or not isinstance(self._segments[0], list):
+            rows: list[Constraint] = []
+            for segment in self._segments:
+                rows.extend(segment if isinstance(segment, list) else segment.constraints())
+            self._segments = [rows]
+        return self._segments[0]
+
+    @constraints.setter
+    def constraints(self, rows: list[Constraint]) -> None:
+        self._segments = [list(rows)]
+
+    def _tail(self) -> list[Constraint]:
+        if not self._segments or not isinstance(self._segments[-1], list):
+            self._segments.append([])
+        return self._segments[-1]
 
     def add(self, terms: dict[int, Number] | Iterable[tuple[int, Number]], lower: Number | None = None,
             upper: Number | None = None, group: str = "") -> None:
-        merged: dict[int, Number] = {}
-        for index, coefficient in (terms.items() if isinstance(terms, dict) else terms):
-            merged[index] = merged.get(index, 0) + coefficient
-        merged = {i: c for i, c in merged.items() if c != 0}
-        self.constraints.append(Constraint(merged, lower, upper, group))
+        if isinstance(terms, dict):  # no index twice: only the zeros to drop
+            merged = {i: c for i, c in terms.items() if c != 0}
+        else:
+            merged = {}
+            for index, coefficient in terms:
+                merged[index] = merged.get(index, 0) + coefficient
+            merged = {i: c for i, c in merged.items() if c != 0}
+        self._tail().append(Constraint(merged, lower, upper, group))
+
+    def add_rows(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                 lower: np.ndarray, upper: np.ndarray,
+                 group: str | list[str] | tuple[str, list[str]]) -> None:
+        """Rows in bulk, in compressed form (see `RowBlock`): no column twice in a row, no
+        zero coefficient, whole coefficients and bounds (NaN: no bound)."""
+        if len(indptr) > 1:
+            self._segments.append(RowBlock(np.asarray(indptr, dtype=np.int64),
+                                           np.asarray(indices, dtype=np.int64),
+                                           np.asarray(data, dtype=np.int64),
+                                           np.asarray(lower, dtype=float),
+                                           np.asarray(upper, dtype=float), group))
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(segment) for segment in self._segments)
 
     def value(self, terms: dict[int, Number], solution: list[Value]) -> Fraction:
         return sum((Fraction(c) * Fraction(solution[i]) for i, c in terms.items()), Fraction(0))
+
+
+class RowBuffer:
+    """Rows gathered one by one as plain lists, then handed to the model as one block."""
+
+    def __init__(self) -> None:
+        self.indptr, self.indices, self.data = [0], [], []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+        self.groups: list[str] = []
+
+    def add(self, columns: tuple[int, ...], coefficients: tuple[int, ...], lower: int | None,
+            upper: int | None, group: str) -> None:
+        """A row; a column twice or a zero coefficient is fine (merged and dropped at `flush`,
+        as `LinearModel.add` does)."""
+        self.indices += columns
+        self.data += coefficients
+        self.indptr.append(len(self.indices))
+        self.lower.append(lower)
+        self.upper.append(upper)
+        self.groups.append(group)
+
+    def flush(self, model: "LinearModel") -> None:
+        if not self.groups:
+            return
+        indptr = np.array(self.indptr, dtype=np.int64)
+        indices = np.array(self.indices, dtype=np.int64)
+        data = np.array(self.data, dtype=np.int64)
+        row = np.repeat(np.arange(len(self.groups)), np.diff(indptr))
+        order = np.lexsort((indices, row))
+        twice = (np.diff(row[order]) == 0) & (np.diff(indices[order]) == 0)
+        if twice.any() or not data.all():
+            indptr, indices, data = _merged(indptr, indices, data)
+        groups = self.groups[0] if len(set(self.groups)) == 1 else self.groups
+        model.add_rows(indptr, indices, data, np.array(self.lower, dtype=float),
+                       np.array(self.upper, dtype=float), groups)
+        self.__init__()
+
+
+def _merged(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray):
+    """Each row with its columns summed once and zeros dropped (first occurrence order)."""
+    pointers, columns, values = [0], [], []
+    for start, stop in zip(indptr[:-1].tolist(), indptr[1:].tolist()):
+        merged: dict[int, int] = {}
+        for column, value in zip(indices[start:stop].tolist(), data[start:stop].tolist()):
+            merged[column] = merged.get(column, 0) + value
+        kept = [(c, v) for c, v in merged.items() if v]
+        columns += [c for c, _ in kept]
+        values += [v for _, v in kept]
+        pointers.append(len(columns))
+    return (np.array(pointers, dtype=np.int64), np.array(columns, dtype=np.int64),
+            np.array(values, dtype=np.int64))
+
+
+@dataclass
+class MatrixForm:
+    """The model as arrays, for HiGHS: minimise c x subject to row_lower <= A x <= row_upper,
+    lower <= x <= upper, x whole where `integrality` is 1. Coefficients as floats."""
+
+    c: np.ndarray
+    matrix: object  # scipy.sparse.csr_array, rows x variables
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    integrality: np.ndarray
+
+
+def matrix_form(model: LinearModel, objective: dict[int, Number]) -> MatrixForm:
+    """What `HighsBackend` builds from `model.constraints`, straight from the blocks: no
+    `Constraint` is made for the rows added in bulk."""
+    from scipy.sparse import csr_array
+
+    lower, upper, integer = model.bounds()
+    size = len(lower)
+    c = np.zeros(size)
+    for index, coefficient in objective.items():
+        c[index] = float(coefficient)
+    pointers, columns, values, lowers, uppers = [np.zeros(1, dtype=np.int64)], [], [], [], []
+    offset = 0
+    for segment in model._segments:
+        if isinstance(segment, RowBlock):
+            pointers.append(segment.indptr[1:] + offset)
+            columns.append(segment.indices)
+            values.append(segment.data.astype(float))
+            lowers.append(np.where(np.isnan(segment.lower), -np.inf, segment.lower))
+            uppers.append(np.where(np.isnan(segment.upper), np.inf, segment.upper))
+            offset += int(segment.indptr[-1])
+            continue
+        lengths = np.fromiter((len(row.terms) for row in segment), dtype=np.int64, count=len(segment))
+        pointers.append(np.cumsum(lengths) + offset)
+        offset += int(lengths.sum())
+        columns.append(np.fromiter((i for row in segment for i in row.terms), dtype=np.int64,
+                                   count=int(lengths.sum())))
+        values.append(np.fromiter((float(v) for row in segment for v in row.terms.values()),
+                                  dtype=float, count=int(lengths.sum())))
+        lowers.append(np.array([-np.inf if row.lower is None else float(row.lower) for row in segment]))
+        uppers.append(np.array([np.inf if row.upper is None else float(row.upper) for row in segment]))
+    indptr = np.concatenate(pointers)
+    rows = len(indptr) - 1
+    matrix = csr_array((np.concatenate(values) if values else np.zeros(0),
+                        np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64), indptr),
+                       shape=(rows, size))
+    matrix.sort_indices()  # as the rows-and-columns form `HighsBackend` builds sorts them
+    return MatrixForm(c, matrix,
+                      np.concatenate(lowers) if lowers else np.zeros(0),
+                      np.concatenate(uppers) if uppers else np.zeros(0),
+                      np.array(lower, dtype=float), np.array(upper, dtype=float),
+                      np.array(integer, dtype=np.int64))
 
 
 @dataclass
