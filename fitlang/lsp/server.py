@@ -27,6 +27,7 @@ from pygls import uris
 from pygls.lsp.server import LanguageServer
 
 from fitlang import __version__
+from fitlang.check.incremental import IncrementalCheck
 from fitlang.check.loader import display_path
 from fitlang.diagnostics import Diagnostic, Severity
 from fitlang.lsp import navigation
@@ -67,6 +68,7 @@ class FitLanguageServer(LanguageServer):
         self.cache = ParseCache()
         self.format_cache = ParseCache()  # formatted texts: kept apart from the edited ones
         self.analyses: dict[str, tuple[int | None, Analysis]] = {}  # root uri -> (version, it)
+        self.checks: dict[str, IncrementalCheck] = {}  # root uri -> its checks, reusing
         self.parsed_whole: dict[str, Analysis] = {}  # the last check without syntax errors
         # target uri -> root uri -> the diagnostics that root's check found in the target
         self.found: dict[str, dict[str, list[types.Diagnostic]]] = {}
@@ -166,8 +168,10 @@ class FitLanguageServer(LanguageServer):
     def _check_root(self, root: str, overlay: dict[Path, str]) -> set[str]:
         document = self.workspace.get_text_document(root)
         try:
-            analysis = analyze(self.path_of(root), overlay, self.cache, warnings=False)
+            analysis = analyze(self.path_of(root), overlay, self.cache, warnings=False,
+                               incremental=self.checks.setdefault(root, IncrementalCheck()))
         except Exception as error:  # never let one bad input stop the server
+            self.checks.pop(root, None)  # what it kept may be half updated
             log.exception("checking %s failed", root)
             self.window_log_message(types.LogMessageParams(
                 types.MessageType.Error, f"fitc: internal error checking {root}: {error}"))
@@ -265,6 +269,7 @@ class FitLanguageServer(LanguageServer):
         if handle is not None:
             handle.cancel()
         self.analyses.pop(uri, None)
+        self.checks.pop(uri, None)
         self.parsed_whole.pop(uri, None)
         self.cancel_warnings(uri)
         self.placed.pop(uri, None)
