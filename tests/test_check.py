@@ -342,7 +342,8 @@ def _incremental_matches_fresh(path: Path, texts, monkeypatch) -> int:
     cache, incremental = ParseCache(), IncrementalCheck()
     reused = total = 0
     for step, text in enumerate(texts):
-        overlay = {path.resolve(): text}
+        # a text of the root file, or the texts of several files (path -> text)
+        overlay = text if isinstance(text, dict) else {path.resolve(): text}
         got = incremental.check(path.resolve(), EditorWorkspace(overlay=dict(overlay), cache=cache))
         want = check_file(path.resolve(), Workspace(overlay=dict(overlay)))
         shown = [(d.code, d.path, d.span, d.message) for d in got.diagnostics]
@@ -400,3 +401,19 @@ def test_incremental_check_equals_a_fresh_check_on_the_examples(example, monkeyp
     rng = random.Random(example)
     path = ROOT / "examples" / example
     _incremental_matches_fresh(path, _edited(rng, path.read_text(), 30), monkeypatch)
+
+
+def test_incremental_check_follows_edits_to_an_imported_file(tmp_path, monkeypatch):
+    """Edits to a file the root imports (with an alias) and to the root, interleaved."""
+    import random
+
+    (tmp_path / "common").mkdir()
+    root, imported = tmp_path / "mixed-cluster.fit", tmp_path / "common" / "profiles.fit"
+    rng = random.Random(5)
+    roots = _edited(rng, (ROOT / "examples" / "mixed-cluster.fit").read_text(), 30)
+    imports = _edited(rng, (ROOT / "examples" / "common" / "profiles.fit").read_text(), 30)
+    root.write_text(roots[0])
+    imported.write_text(imports[0])
+    overlays = [{root.resolve(): roots[min(i // 2 + i % 2, len(roots) - 1)],
+                 imported.resolve(): imports[min(i // 2, len(imports) - 1)]} for i in range(60)]
+    _incremental_matches_fresh(root, overlays, monkeypatch)
