@@ -397,8 +397,19 @@ class FitLanguageServer(LanguageServer):
                 range=index.range(span), message=item["message"], code=item["code"],
                 source=SOURCE, severity=types.DiagnosticSeverity.Error
                 if item["severity"] == "error" else types.DiagnosticSeverity.Warning)
+            if item.get("repairs"):
+                diagnostic.data = {"versions": versions,
+                                   "repairs": [self._repair_edit(r) for r in item["repairs"]]}
             result.diagnostics.setdefault(self.uri_for(path), []).append(diagnostic)
         return result
+
+    def _repair_edit(self, repair: dict) -> dict:
+        """A repair's edit (offsets in its file's text) in LSP terms, for a code action."""
+        path = Path(repair["file"])
+        index = LineIndex(self._text(path), self.encoding())
+        edit_range = types.Range(index.position_at(repair["start"]), index.position_at(repair["end"]))
+        return {"title": repair["title"], "uri": self.uri_for(path), "range": _range_json(edit_range),
+                "text": repair["text"], "cost": repair["cost"]}
 
     async def _solve(self, uri: str) -> None:
         try:
@@ -763,13 +774,14 @@ def _placed_label(where: dict) -> str:
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
                 types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
 def code_action(ls: FitLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    from fitlang.lsp.actions import quick_fixes
+    from fitlang.lsp.actions import quick_fixes, repair_actions
 
     uri = params.text_document.uri
     if uri not in ls.workspace.text_documents:
         return []
     mine = [d for d in params.context.diagnostics if d.source in (SOURCE, None)]
-    return quick_fixes(uri, ls.index(uri), mine, _hardware_names(ls, uri))
+    return quick_fixes(uri, ls.index(uri), mine, _hardware_names(ls, uri)) + \
+        repair_actions(mine, ls.versions())
 
 
 def _hardware_names(ls: FitLanguageServer, uri: str) -> dict[str, str]:
