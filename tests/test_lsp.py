@@ -409,6 +409,34 @@ async def test_repairs_of_a_conflict_are_code_actions_that_solve(client: Languag
     close_doc(doc)
 
 
+def test_a_higher_budget_is_written_where_the_policy_states_it(tmp_path):
+    """Two 10 USD/h nodes under a 15 USD/h budget: the repairs are a budget of 20.00 USD/h
+    (written after `budget =`, over the constant's name) and one replica fewer (the edits
+    the server turns into code actions); each edited policy then solves."""
+    from fitlang.check.checker import check_file
+    from fitlang.lsp.solver_worker import conflict_diagnostics
+    from fitlang.model.build import build_problem
+    from solving import solved
+
+    text = ("const LIMIT = 15 USD/h\n\npool small {\n  count = 4\n  cpu = 8\n  memory = 32GiB\n"
+            "  price = 10 USD/h\n}\n\nworkload web {\n  replicas = 2\n  cpu = 6\n"
+            "  memory = 8GiB\n}\n\npolicy {\n  budget = LIMIT\n}\n")
+    path = tmp_path / "budget.fit"
+    path.write_text(text)
+    repairs: list[dict] = []
+    found, _ = conflict_diagnostics(path, {}, 10.0, {}, repairs)
+    assert [d.code for d in found] == ["E0501", "E0504"]
+    edited = [text[:r["start"]] + r["text"] + text[r["end"]:] for r in repairs]
+    assert edited == [text.replace("budget = LIMIT", "budget = 20.00 USD/h"),
+                      text.replace("replicas = 2", "replicas = 1")]
+    assert [r["cost"] for r in repairs] == [20.0, 10.0]
+    for after in edited:
+        path.write_text(after)
+        result = check_file(path)
+        assert not result.has_errors
+        assert not solved(build_problem(result.program).problem).unplaced
+
+
 @lsp
 async def test_a_solve_is_dropped_when_the_text_changes(client: LanguageClient, project):
     text = (ROOT / "examples" / "infeasible.fit").read_text()

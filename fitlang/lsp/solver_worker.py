@@ -21,7 +21,8 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from fitlang.diagnostics import Diagnostic
+from fitlang.check.program import Origin
+from fitlang.diagnostics import Diagnostic, Fix
 from fitlang.messages import NoPlacement
 
 
@@ -62,24 +63,29 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
         return [], files
     if repairs is not None:
         texts = {m.path: m.text for m in workspace.modules.values()}
-        repairs.extend(repair_edits(explanation.repairs, texts, files))
+        budget = result.program.policy.spans.get("budget")
+        repairs.extend(repair_edits(explanation.repairs, texts, files, budget))
     return explanation_diagnostics(built.problem, result.program.path,
                                    explanation=explanation), files
 
 
-def repair_edits(repairs: list, texts: dict[str, str], files: dict[str, str]) -> list[dict]:
+def repair_edits(repairs: list, texts: dict[str, str], files: dict[str, str],
+                 budget: Origin | None = None) -> list[dict]:
     """Each repair that is one edit of the text, as that edit: its title, file (resolved),
     offsets and replacement, and the hourly cost of the placement `explain` found with it.
-    The edit is the repair's own `fix` when it has one (a number: replicas, a pool's count,
-    the budget); else, for a repair that changes the text `from` of its rule `to` another
-    (a relaxed `require`), that text where it stands, when it stands there once."""
+    The edit is the repair's own `fix` when it has one (a number: replicas, a pool's count);
+    a higher budget goes where the policy states it (`budget`, the value's origin); else,
+    for a repair that changes the text `from` of its rule `to` another (a relaxed
+    `require`), that text where it stands, when it stands there once."""
     edits = []
     for repair in repairs:
-        origin = repair.origin
+        origin, fix = repair.origin, repair.fix
+        if repair.as_json()["rule"] == "budget" and fix is None and repair.after and budget:
+            origin, fix = budget, Fix(repair.text, budget.span, repair.after)
         if origin is None or origin.path not in texts:
             continue
-        if repair.fix is not None:
-            start, end, text = repair.fix.span.start, repair.fix.span.end, repair.fix.text
+        if fix is not None:
+            start, end, text = fix.span.start, fix.span.end, fix.text
         elif repair.before and repair.after:
             rule = texts[origin.path][origin.span.start:origin.span.end]
             if rule.count(repair.before) != 1:
