@@ -119,7 +119,7 @@ def _may_continue(error: UnexpectedInput, source: str) -> bool:
 def _blank_before(text: str, start: int) -> str:
     """`text` with everything before `start` turned into spaces (newlines kept), so that
     the parse of the rest reports the positions of the whole text."""
-    blank = re.sub(r"[^\n]+", lambda run: " " * len(run.group()), text[:start])
+    blank = "\n".join(" " * len(line) for line in text[:start].split("\n"))
     return blank + text[start:]
 
 

@@ -417,14 +417,28 @@ _DECL_START = re.compile(r"^[A-Za-z_]", re.MULTILINE)
 def _declaration_region(text: str, position: int) -> tuple[int, int]:
     """The top-level declaration around `position`: its first line up to the next one."""
     line_start = text.rfind("\n", 0, position) + 1
-    start = 0
-    for match in _DECL_START.finditer(text, 0, line_start + 1):
-        start = match.start()
+    start = _last_declaration_start(text, line_start)
     following = _DECL_START.search(text, line_start + 1)
     end = following.start() if following else len(text)
     if end <= position:
         end = len(text)
     return start, end
+
+
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+
+def _last_declaration_start(text: str, line_start: int) -> int:
+    """The start of the last line at or before `line_start` that starts with a letter (the
+    last `_DECL_START` match there), or 0: found line by line backwards, not by matching
+    from the top of the file (which took milliseconds per syntax error in a long file)."""
+    position = line_start
+    while True:
+        if text[position:position + 1] in _LETTERS:
+            return position
+        if position == 0:
+            return 0
+        position = text.rfind("\n", 0, position - 1) + 1
 
 
 def _declared_name(region: str) -> set[str]:
