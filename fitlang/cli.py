@@ -606,10 +606,10 @@ def _proven_infeasible(problem, root_path: str) -> list[Diagnostic]:
     """The solver proved that no placement meets every hard rule: the explanation of the
     conflict, or, where it names none, the proven verdict alone (never "in the time allowed")."""
     from fitlang import messages as msg
-    from fitlang.solve.explain import explain, explanation_diagnostics
+    from fitlang.solve.explain import ExplainOutcome, explain, explanation_diagnostics
 
     explanation = explain(problem)
-    if explanation.outcome == "conflict":
+    if explanation.outcome is ExplainOutcome.CONFLICT:
         return explanation_diagnostics(problem, root_path, explanation=explanation)
     return [msg.NoPlacement.at(root_path, _first_span(),
                                detail="no placement meets every hard rule (the solver proved it); "
@@ -720,8 +720,9 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     """The explanation is the output (stdout); the diagnostics go where they always go."""
     import json
 
-    from fitlang.solve.explain import (REPAIR_SECONDS, explain, explanation_diagnostics,
-                                       explanation_json, explanation_text)
+    from fitlang.solve.explain import (REPAIR_SECONDS, ExplainOutcome, explain,
+                                       explanation_diagnostics, explanation_json,
+                                       explanation_text)
 
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
@@ -740,7 +741,7 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         emit(everything, arguments.format, sources)
         if arguments.format == "human":
             sys.stdout.write(explanation_text(explanation))
-    if explanation.outcome == "feasible":
+    if explanation.outcome is ExplainOutcome.FEASIBLE:
         return exit_code(diagnostics, arguments.fail_level)
     return EXIT_ERRORS
 

@@ -21,6 +21,7 @@ checked by finding a placement of the repaired policy.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import time
 from dataclasses import dataclass, field
@@ -91,9 +92,17 @@ class Repair:
                     "end_column": self.fix.span.end_column, "text": self.fix.text}}
 
 
+class ExplainOutcome(enum.StrEnum):
+    """What `explain` showed; the values are what the JSON output says."""
+
+    CONFLICT = "conflict"  # no placement exists, and these rules conflict
+    FEASIBLE = "feasible"  # a placement of every replica was found
+    UNDECIDED = "undecided"  # neither, in the time allowed
+
+
 @dataclass
 class Explanation:
-    outcome: str  # conflict, feasible, undecided
+    outcome: ExplainOutcome
     reasons: list[Reason] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
     pair: list[Repair] = field(default_factory=list)  # when no single repair is enough
@@ -107,7 +116,7 @@ class Explanation:
 
     @property
     def feasible(self) -> bool:
-        return self.outcome == "feasible"
+        return self.outcome is ExplainOutcome.FEASIBLE
 
 
 # ---- the policy's parts, and the problem with some of them dropped -----------------------
@@ -407,9 +416,9 @@ def explain(problem: Problem, time_limit: float | None = 30.0,
     if proof is None or not proof.infeasible:  # not proven by the LP: decide it
         full = decide(Trial(_copy(problem)), deadline)
         if full.placed is True:
-            return Explanation("feasible", conflict_seconds=_now() - started)
+            return Explanation(ExplainOutcome.FEASIBLE, conflict_seconds=_now() - started)
         if full.placed is None:
-            return Explanation("undecided", tried=_tried(problem, time_limit, "no placement was "
+            return Explanation(ExplainOutcome.UNDECIDED, tried=_tried(problem, time_limit, "no placement was "
                                "found and none was proven impossible"),
                                conflict_seconds=_now() - started)
     if proof is not None and proof.infeasible:
@@ -423,7 +432,7 @@ def explain(problem: Problem, time_limit: float | None = 30.0,
 def _explained(problem: Problem, conflict: list[Part], minimal: bool, started: float,
                repair_budget: float | None) -> Explanation:
     """The conflict in words, and the repairs within their budget."""
-    explanation = Explanation("conflict", [_reason(problem, part) for part in conflict],
+    explanation = Explanation(ExplainOutcome.CONFLICT, [_reason(problem, part) for part in conflict],
                               minimal=minimal, conflict_seconds=_now() - started)
     budget = REPAIR_SECONDS if repair_budget is None else repair_budget
     explanation.repair_budget = budget
@@ -854,11 +863,14 @@ def _works(problem: Problem, deadline: float, cheapest: bool = False,
 def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
              deadline: float) -> None:
     found: list[Repair] = []
+    scope, rest_cost = _repair_scope(problem, conflict, deadline)
     for part in conflict:
         if _now() >= deadline:
             explanation.repairs_cut_short = True
             break
-        repair = _repair(problem, part, deadline)
+        repair = _repair(scope, part, deadline)
+        if repair is not None and repair.cost is not None and rest_cost:
+            repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
         if repair is not None and repair.text not in {r.text for r in found}:
             found.append(repair)
     if not explanation.repairs_cut_short and _now() < deadline:
@@ -872,6 +884,74 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
         explanation.no_single_repair = True
         explanation.pair = _pair(problem, conflict, deadline)
         explanation.repairs_cut_short = _now() >= deadline and not explanation.pair
+
+
+def _repair_scope(problem: Problem, conflict: list[Part],
+                  deadline: float) -> tuple[Problem, Fraction]:
+    """At fleet scale, where each check of a repaired policy packs every node: the part of
+    the policy the repairs change, and the cost of a placement of the rest, found once.
+
+    The scope: the conflict's workloads and every pool they may use (or be readmitted to by
+    a relaxed rule), grown by the workloads linked to them by a rule and those that may use
+    only those pools. The rest is placed once on the other pools. A repair of the scope then
+    repairs the policy: the two placements side by side are one (no pool, rule or shared
+    limit between them), and any placement of the policy places the scope. So the least
+    change found on the scope is the least for the policy, each check a fraction of the
+    size. (Not when a budget, power cap, `buy` limit or run of interchangeable nodes ties
+    pools together, or the rest does not fit apart: then the repairs check the policy.)"""
+    whole = (problem, Fraction(0))
+    if sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES or problem.budget is not None \
+            or problem.power_caps or problem.buy_limits or problem.symmetric:
+        return whole
+    workloads = {p.subject for p in conflict
+                 if p.subject and p.kind not in ("capacity", "budget", "buy", "power")}
+    pools = {p.subject for p in conflict if p.kind == "capacity"}
+    workloads, pools = _closed_scope(problem, workloads, pools)
+    rest = [d for d in problem.demands if d.workload not in workloads]
+    if not rest or _now() >= deadline:
+        return whole
+    apart = _copy(dataclasses.replace(
+        problem, demands=rest, option_groups=[g for g in problem.option_groups
+                                              if g.workload not in workloads]))
+    for demand in apart.demands:
+        demand.eligible = [c for c in demand.eligible if c not in pools]
+    check = decide(Trial(apart), deadline)
+    if not check.placed or check.cost is None:
+        return whole
+    scope = _copy(dataclasses.replace(
+        problem, demands=[d for d in problem.demands if d.workload in workloads],
+        option_groups=[g for g in problem.option_groups if g.workload in workloads]))
+    return scope, check.cost
+
+
+def _closed_scope(problem: Problem, workloads: set[str],
+                  pools: set[str]) -> tuple[set[str], set[str]]:
+    """Grow (workloads, pools) until closed: the pools the workloads may use or be
+    readmitted to, the workloads a rule links to them (either way), those left no pool."""
+    workload_of = {d.name: d.workload for d in problem.demands}
+    linked: dict[str, set[str]] = {}
+    for demand in problem.demands:
+        for rule in demand.affinities:
+            target = workload_of.get(rule.target)
+            if target and target != demand.workload:
+                linked.setdefault(demand.workload, set()).add(target)
+                linked.setdefault(target, set()).add(demand.workload)
+    reach: dict[str, set[str]] = {}
+    eligible: dict[str, set[str]] = {}
+    for demand in problem.demands:
+        reach.setdefault(demand.workload, set()).update(
+            demand.eligible, (c for c, reasons in demand.failing.items()
+                              if not any(r.rule.startswith(FACTS) for r in reasons)))
+        eligible.setdefault(demand.workload, set()).update(demand.eligible)
+    grew = True
+    while grew:
+        before = (len(workloads), len(pools))
+        for workload in list(workloads):
+            pools |= reach.get(workload, set())
+            workloads |= linked.get(workload, set())
+        workloads |= {w for w, classes in eligible.items() if classes <= pools}
+        grew = (len(workloads), len(pools)) != before
+    return workloads, pools
 
 
 def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
@@ -1279,9 +1359,9 @@ def repairs_text(explanation: Explanation) -> str:
 
 def explanation_text(explanation: Explanation) -> str:
     """What `fitc explain` prints on stdout."""
-    if explanation.outcome == "feasible":
+    if explanation.outcome is ExplainOutcome.FEASIBLE:
         return "every replica can be placed (a placement was found): no conflict to explain\n"
-    if explanation.outcome == "undecided":
+    if explanation.outcome is ExplainOutcome.UNDECIDED:
         return f"undecided: {explanation.tried}\n"
     text = conflict_text(explanation)
     repairs = repairs_text(explanation)
@@ -1290,7 +1370,7 @@ def explanation_text(explanation: Explanation) -> str:
 
 def explanation_json(explanation: Explanation) -> dict:
     return {
-        "outcome": explanation.outcome,
+        "outcome": explanation.outcome.value,
         "conflict": [{"rule": r.part.kind if r.part else None,
                       "subject": (r.part.subject or None) if r.part else None,
                       "text": r.text, "path": r.origin.path if r.origin else None,
@@ -1319,9 +1399,9 @@ def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float 
     if explanation is None:
         explanation = explain(problem, time_limit)
     root = Span(1, 1, 1, 2)
-    if explanation.outcome == "undecided":
+    if explanation.outcome is ExplainOutcome.UNDECIDED:
         return [msg.ExplainUndecided.at(root_path, root, detail=f"undecided: {explanation.tried}")]
-    if explanation.outcome == "feasible":
+    if explanation.outcome is ExplainOutcome.FEASIBLE:
         if for_solve:
             return [msg.NoPlacement.at(root_path, root, detail=(
                 "not every replica was placed, though `fitc explain` finds a placement of every "
