@@ -508,22 +508,34 @@ def _narrow(problem: Problem, everything: list[Part], hint: list[Part],
 def _alive(problem: Problem, active: Callable[[Part], bool]) -> set[str]:
     """Workloads a restricted problem keeps: those whose replicas (or throughput) are
     required, and the targets of their positive affinity rules that are enforced."""
-    alive = {d.workload for d in problem.demands
-             if active(Part("replicas", d.name) if d.group is None else Part("throughput", d.group))}
-    workload_of = {d.name: d.workload for d in problem.demands}
+    needs, follows = _needs_and_follows(problem)
+    alive = {workload for workload, part in needs if active(part)}
     grew = True
     while grew:
         grew = False
-        for demand in problem.demands:
-            if demand.workload not in alive:
-                continue
-            for index, rule in enumerate(demand.affinities):
-                target = workload_of.get(rule.target)
-                if not rule.anti and target and target not in alive \
-                        and active(_affinity_part(demand, index)):
-                    alive.add(target)
-                    grew = True
+        for workload, part, target in follows:
+            if workload in alive and target not in alive and active(part):
+                alive.add(target)
+                grew = True
     return alive
+
+
+def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]], list[tuple[str, Part, str]]]:
+    """Per demand, its workload and the part that requires it; per positive affinity rule, its
+    workload, its part and its target's workload. Worked out once per problem: a narrowing
+    asks for the workloads alive tens of times, over a thousand workloads at fleet scale."""
+    cached = getattr(problem, "_needs_and_follows", None)
+    # the list itself is kept (not its id, which a later list could reuse)
+    if cached is not None and cached[0] is problem.demands and cached[1] == len(problem.demands):
+        return cached[2]
+    needs = [(d.workload, Part("replicas", d.name) if d.group is None else Part("throughput", d.group))
+             for d in problem.demands]
+    workload_of = {d.name: d.workload for d in problem.demands}
+    follows = [(d.workload, _affinity_part(d, index), workload_of[rule.target])
+               for d in problem.demands for index, rule in enumerate(d.affinities)
+               if not rule.anti and rule.target in workload_of]
+    problem._needs_and_follows = (problem.demands, len(problem.demands), (needs, follows))
+    return needs, follows
 
 
 def _inert(problem: Problem, kept: set[Part]) -> set[Part]:
