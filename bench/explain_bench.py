@@ -3,18 +3,23 @@ one-GPU replicas, more GPUs than the training gangs leave free), `fitc explain` 
 
     .venv/bin/python bench/explain_bench.py                 # 10,000 nodes, 1,000 workloads
     .venv/bin/python bench/explain_bench.py --nodes 1000 --runs 3
+    .venv/bin/python bench/explain_bench.py --repair-budget 0.001   # the conflict alone
 
 Prints, per run, the wall time and peak memory of the child (GNU time), the seconds to the
 conflict and to the repairs (as `fitc explain --format json` reports them), the conflict's size
 and the repairs found; "to the conflict, end to end" is the wall time less the repairs' (the
-start, check, model build and the conflict; the JSON is printed after the repairs). Not a
-test: numbers go to docs/performance.md.
+start, check, model build and the conflict; the JSON is printed after the repairs). The CPU
+seconds of the child (user + system) and the load average at its start are printed too: on a
+shared machine the wall time says more about the others than about fitc. Not a test:
+numbers go to docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -53,7 +58,11 @@ def main() -> None:
         if arguments.repair_budget is not None:
             command += ["--repair-budget", str(arguments.repair_budget)]
         for run in range(arguments.runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            load = os.getloadavg()[0]
             result, wall, peak = timed_child(command)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
             walls.append(wall)
             peaks.append(peak or 0)
             try:
@@ -63,7 +72,8 @@ def main() -> None:
                 raise
             explanation = document
             to_conflict.append(wall - (explanation.get("repair_seconds") or 0))
-            print(f"run {run + 1}: exit {result.returncode}, {wall:.1f} s, {peak or 0:.0f} MB, "
+            print(f"run {run + 1} (load {load:.1f}): exit {result.returncode}, {wall:.1f} s "
+                  f"({cpu:.1f} s CPU), {peak or 0:.0f} MB, "
                   f"to the conflict end to end {to_conflict[-1]:.1f} s, "
                   f"outcome {explanation.get('outcome')}, conflict in "
                   f"{explanation.get('conflict_seconds')} s ({len(explanation.get('conflict', []))} "

@@ -483,8 +483,10 @@ def _narrow(problem: Problem, everything: list[Part], hint: list[Part],
             return sorted(kept, key=_reading_order), False
         run = pending[:chunk]
         rest = kept.difference(run)
-        # packing node by node is what costs at fleet scale: it waits for the parts kept
-        check = decide(with_parts(problem, rest.__contains__), deadline, packed=False)
+        # packing node by node is what costs at fleet scale: it waits for the parts kept,
+        # unless those were few from the start (then a part found needed is done with)
+        packed = proven and len(run) == 1
+        check = decide(with_parts(problem, rest.__contains__), deadline, packed=packed)
         if check.placed is False:
             kept = rest
             pending = pending[len(run):]
@@ -492,7 +494,7 @@ def _narrow(problem: Problem, everything: list[Part], hint: list[Part],
         elif len(run) > 1:
             chunk = max(1, len(run) // 2)
         else:
-            if check.placed is None:
+            if check.placed is None:  # (without packing: feasible by the model by pool)
                 unproven.append(run[0])
             pending = pending[1:]
     minimal = True
