@@ -671,6 +671,16 @@ def test_spread_node_on_a_fleet_of_classes_keeps_max_skew_per_node(tmp_path):
     assert sorted(Counter(a.node for a in placement.assignments).values()) == [2, 2, 2]
 
 
+def test_spread_node_on_a_fleet_of_classes_shares_a_count_above_max_skew_evenly(tmp_path):
+    # 150 replicas on 60 nodes, max_skew 1: every node takes 2 or 3 (30 of each), all 60 in use
+    problem = problem_from(tmp_path, pool("p", 60, 8, "32Gi", 1)
+                           + workload("w", 150, 1, "1Gi", "  spread node max_skew 1\n"))
+    placement = solved(problem)
+    assert (placement.status, placement.value, placement.unplaced) == ("optimal", 60, [])
+    per_node = Counter(Counter(a.node for a in placement.assignments).values())
+    assert per_node == {2: 30, 3: 30}
+
+
 AWS_OFFER = ('offer far {\n  provider = aws\n  instance_type = "m7i.xlarge"\n  regions = ["r2"]\n'
              '  cpu = 4\n  memory = 16GiB\n  price = 5 USD/h\n}\n')
 

@@ -287,11 +287,12 @@ def replicas_per_node(demand: Demand, node_class: NodeClass) -> int:
 
 
 def node_limit(demand: Demand, node_class: NodeClass) -> int:
-    """The most replicas of `demand` one node of the class may host. A `spread node max_skew K`
-    bounds the difference between nodes, not the count per node; on a class of several nodes
-    the aggregate model cannot see that difference, so there it keeps every node at K or fewer
-    (a sound restriction: 0 <= count <= K per node keeps the skew within K). On single nodes the
-    encoding states the exact rule (see `encode._encode_node_spread`)."""
+    """The most replicas of `demand` one node of the class may host when nothing else is
+    known. A `spread node max_skew K` bounds the difference between nodes, not the count per
+    node; on a class of several nodes a packer that does not share the count evenly keeps
+    every node at K or fewer (0 <= count <= K per node keeps the skew within K). The
+    encoding states the exact rule (see `encode._encode_node_spread`), and `pack` shares a
+    class's count evenly where the model needs more than K on a node."""
     fit = replicas_per_node(demand, node_class)
     if node_class.count > 1:
         for spread in demand.spreads:
