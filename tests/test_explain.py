@@ -454,3 +454,24 @@ def test_at_fleet_scale_a_conflict_in_per_node_packing_is_never_called_feasible(
     text = pool("p", 170, 8, "16Gi") + workload("big", 339, 4, "2Gi") + workload("small", 3, 1, "6Gi")
     explanation = explain(problem_from(tmp_path, text), time_limit=10)
     assert explanation.outcome is not ExplainOutcome.FEASIBLE
+
+
+def test_the_repair_scope_takes_in_a_spread_whose_domains_it_would_change(tmp_path):
+    # placed apart from the GPU pools (zones za and zb), `web` would leave their nodes empty:
+    # a spread over nodes counts those; a spread over zones does not when the CPU pools have
+    # the same zones, and does when they have fewer
+    def text(rule, cpu_zones):
+        zone = '  zone = "{}"\n'.format
+        return (GPUS + pool("big", 100, 96, "1Ti", 98, zone("za") + "  gpu {\n    model = H100\n    count = 8\n  }\n")
+                + pool("small", 80, 8, "32Gi", 2, zone("zb") + "  gpu {\n    model = H100\n    count = 1\n  }\n")
+                + "".join(pool(f"cpu{i}", 100, 16, "64Gi", 1, zone(z)) for i, z in enumerate(cpu_zones))
+                + workload("infer", 850, 1, "4Gi", "  gpu {\n    count = 1\n  }\n")
+                + workload("web", 300, 4, "8Gi", rule))
+
+    for rule, cpu_zones, joins in [("", ["za"], False), ("  spread node max_skew 1\n", ["za", "zb"], True),
+                                   ("  spread zone max_skew 1\n", ["za", "zb"], False),
+                                   ("  spread zone max_skew 1\n", ["za", "za"], True)]:
+        problem = problem_from(tmp_path, text(rule, cpu_zones))
+        workloads, pools = explaining._closed_scope(problem, {"infer"}, {"big", "small"})
+        assert ("web" in workloads) is joins, (rule, cpu_zones)
+        assert ("cpu0" in pools) is joins, (rule, cpu_zones)

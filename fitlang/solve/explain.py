@@ -906,8 +906,8 @@ def _repair_scope(problem: Problem, conflict: list[Part],
     the policy the repairs change, and the cost of a placement of the rest, found once.
 
     The scope: the conflict's workloads and every pool they may use (or be readmitted to by
-    a relaxed rule), grown by the workloads linked to them by a rule and those that may use
-    only those pools. The rest is placed once on the other pools. A repair of the scope then
+    a relaxed rule), grown by the workloads linked to them by a rule, those that may use
+    only those pools and those whose spreads would count other domains without them. The rest is placed once on the other pools. A repair of the scope then
     repairs the policy: the two placements side by side are one (no pool, rule or shared
     limit between them), and any placement of the policy places the scope. So the least
     change found on the scope is the least for the policy, each check a fraction of the
@@ -957,15 +957,33 @@ def _closed_scope(problem: Problem, workloads: set[str],
             demand.eligible, (c for c, reasons in demand.failing.items()
                               if not any(r.rule.startswith(FACTS) for r in reasons)))
         eligible.setdefault(demand.workload, set()).update(demand.eligible)
+    spreads: dict[str, set[str]] = {}
+    for demand in problem.demands:
+        spreads.setdefault(demand.workload, set()).update(s.topology for s in demand.spreads)
     grew = True
     while grew:
         before = (len(workloads), len(pools))
         for workload in list(workloads):
             pools |= reach.get(workload, set())
             workloads |= linked.get(workload, set())
-        workloads |= {w for w, classes in eligible.items() if classes <= pools}
+        workloads |= {w for w, classes in eligible.items()
+                      if classes <= pools or _domains_change(problem, classes, pools, spreads[w])}
         grew = (len(workloads), len(pools)) != before
     return workloads, pools
+
+
+def _domains_change(problem: Problem, classes: set[str], pools: set[str],
+                    topologies: set[str]) -> bool:
+    """Would keeping a workload off `pools` change the domains its spreads count (a spread
+    counts every domain of its pools, empty ones too)? Each node is a domain of a spread
+    over nodes."""
+    if not topologies or not classes & pools:
+        return False
+    if "node" in topologies:
+        return True
+    def values(ids: set[str], topology: str) -> set:
+        return {problem.node_class(c).topology_value(topology) for c in ids} - {None}
+    return any(values(classes, t) != values(classes - pools, t) for t in topologies)
 
 
 def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
