@@ -418,8 +418,9 @@ def explain(problem: Problem, time_limit: float | None = 30.0,
         if full.placed is True:
             return Explanation(ExplainOutcome.FEASIBLE, conflict_seconds=_now() - started)
         if full.placed is None:
-            return Explanation(ExplainOutcome.UNDECIDED, tried=_tried(problem, time_limit, "no placement was "
-                               "found and none was proven impossible"),
+            tried = _tried(problem, time_limit, "no placement was found and none was proven "
+                           "impossible")
+            return Explanation(ExplainOutcome.UNDECIDED, tried=tried,
                                conflict_seconds=_now() - started)
     if proof is not None and proof.infeasible:
         hint = _fleet_hint(problem, proof)
@@ -522,7 +523,8 @@ def _alive(problem: Problem, active: Callable[[Part], bool]) -> set[str]:
     return alive
 
 
-def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]], list[tuple[str, Part, str]]]:
+def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]],
+                                                   list[tuple[str, Part, str]]]:
     """Per demand, its workload and the part that requires it; per positive affinity rule, its
     workload, its part and its target's workload. Worked out once per problem: a narrowing
     asks for the workloads alive tens of times, over a thousand workloads at fleet scale."""
@@ -907,12 +909,13 @@ def _repair_scope(problem: Problem, conflict: list[Part],
 
     The scope: the conflict's workloads and every pool they may use (or be readmitted to by
     a relaxed rule), grown by the workloads linked to them by a rule, those that may use
-    only those pools and those whose spreads would count other domains without them. The rest is placed once on the other pools. A repair of the scope then
-    repairs the policy: the two placements side by side are one (no pool, rule or shared
-    limit between them), and any placement of the policy places the scope. So the least
-    change found on the scope is the least for the policy, each check a fraction of the
-    size. (Not when a budget, power cap, `buy` limit or run of interchangeable nodes ties
-    pools together, or the rest does not fit apart: then the repairs check the policy.)"""
+    only those pools and those whose spreads would count other domains without them. The
+    rest is placed once on the other pools. A repair of the scope then repairs the policy:
+    the two placements side by side are one (no pool, rule or shared limit between them),
+    and any placement of the policy places the scope. So the least change found on the
+    scope is the least for the policy, each check a fraction of the size. (Not when a
+    budget, power cap, `buy` limit or run of interchangeable nodes ties pools together, or
+    the rest does not fit apart: then the repairs check the policy.)"""
     whole = (problem, Fraction(0))
     if sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES or problem.budget is not None \
             or problem.power_caps or problem.buy_limits or problem.symmetric:
