@@ -366,7 +366,30 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
     planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
     if _fits_apart(problem, counts, planned):
         return Check(True, cost)
-    return Check(True, cost) if pack(problem, counts, planned).complete else Check(None)
+    packing = pack(problem, counts, planned)
+    if not packing.complete:  # as `solve` does next: place the leftovers elsewhere
+        from fitlang.solve.pack import repair
+
+        repair(problem, packing, _opener(problem, planned))
+    return Check(True, cost) if packing.complete else Check(None)
+
+
+def _opener(problem: Problem, planned: dict[str, object]):
+    """Which class may open one more node for leftovers: one the model counted, or one more
+    while the buy limits, the budget and the power caps still hold (as `solve` has it)."""
+    from fitlang.solve.placement import within_limits
+
+    def may_open(node_class: NodeClass, packing) -> bool:
+        opened = packing.opened(node_class.id)
+        if opened >= node_class.count:
+            return False
+        if opened < planned.get(node_class.id, 0):
+            return True
+        counts = {c.id: max(packing.opened(c.id), planned.get(c.id, 0)) for c in problem.classes}
+        counts[node_class.id] += 1
+        return within_limits(problem, counts)
+
+    return may_open
 
 
 def _fits_apart(problem: Problem, counts: dict[tuple[str, str], int],
