@@ -832,3 +832,29 @@ def test_verify_is_linear_in_rules_between_workloads(tmp_path, monkeypatch):
     # x: 30 rules, each reading the nodes x runs on and the one node of its target
     x_nodes = len({a["node"] for a in document["assignments"] if a["workload"] == "x"})
     assert calls["node"] == 30 * (x_nodes + 1)
+
+
+def test_a_pool_of_ten_million_nodes_costs_what_a_pool_of_a_hundred_does(tmp_path):
+    # issue 13: 10 replicas of 1 CPU + 2Gi on 4-CPU, 16Gi nodes at 0.1 USD/h: 3 nodes (4 + 4 + 2)
+    # = 0.3 USD/h, whatever the pool's size. The model is the same (one class, one workload)
+    # and the memory used to build, solve, verify and report stays that of the small pool
+    # (measured by tracemalloc, not by the clock, which other work on the machine moves).
+    import tracemalloc
+    from fitlang.solve.encode import encode
+
+    measured = {}
+    for count in (100, 10_000_000):
+        tracemalloc.start()
+        problem = problem_from(tmp_path, pool("big", count, 4, "16Gi", "0.1")
+                               + workload("web", 10, 1, "2Gi"), f"p{count}.fit")
+        placement = solved(problem, "highs")  # verified
+        as_text(problem, placement)
+        json.loads(as_json(problem, placement, []))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        model = encode(problem).model
+        used = {a.node for a in placement.assignments}
+        measured[count] = (len(model.variables), len(model.constraints), placement.value, len(used), peak)
+    small, huge = measured[100], measured[10_000_000]
+    assert small[:4] == huge[:4] == (small[0], small[1], Fraction(3, 10), 3)
+    assert huge[4] < 2 * small[4] + 2 ** 20, (small[4], huge[4])  # names alone would be ~700 MB
