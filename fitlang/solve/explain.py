@@ -309,8 +309,9 @@ def _without_idle(trial: Trial) -> Trial:
 def _grow(node_class: NodeClass, count: int) -> None:
     """Give a class (in a trial copy of the problem) `count` nodes, naming the new ones."""
     existing = len(node_class.node_names)
-    node_class.node_names = node_class.node_names + tuple(
-        f"{node_class.pool}-extra-{i}" for i in range(existing, max(existing, count)))
+    if count > existing:  # (joining names makes every one of them: only when some are new)
+        node_class.node_names = node_class.node_names + tuple(
+            f"{node_class.pool}-extra-{i}" for i in range(existing, count))
     node_class.count = count
 
 
@@ -1122,7 +1123,9 @@ def _more_nodes(problem: Problem, part: Part, deadline: float,
     _grow(grown.node_class(part.subject),
           count + min(MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
     grown.symmetric = [run for run in grown.symmetric if part.subject not in run]
-    owner = {name: c.id for c in grown.classes for name in c.node_names}
+    # node by node (small fleets) each node is a class: which pool it is in
+    exact = sum(c.count for c in grown.classes) <= PER_NODE_MAX_NODES
+    owner = {name: c.id for c in grown.classes for name in c.node_names} if exact else {}
     # under `spread node` an idle node is a domain with 0 replicas: the fewest nodes used in
     # a larger pool says nothing of a pool of that size, so the search starts at `low`
     spread = any(s.topology == "node" and part.subject in {owner.get(c, c) for c in d.eligible}
