@@ -897,3 +897,20 @@ def test_inventory_fleet_answers_by_its_time_limit_with_a_verified_placement(tmp
     assert violations == [] and problems == [] and not placement.unplaced
     assert placement.status == "feasible" and placement.bound is not None
     assert placement.bound <= placement.value
+
+
+def test_greedy_floor_places_zone_anti_affinity_whose_target_spreads_over_every_zone(tmp_path):
+    # 60 nodes (the fleet-scale path), no time for the model. t spreads 2 replicas over zones
+    # a, b, c (c dearest); u may run in a or b, never in a zone with t. t first deals itself
+    # to a and b and leaves u no zone; u first takes a (cheapest, then by name) and t goes to
+    # b and c (0, 1, 1 within max_skew 1): 1 + 1 + 3 = 5 USD/h, nothing left out.
+    text = (pool("a", 20, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 20, 8, "32Gi", 1, '  zone = "b"\n')
+            + pool("c", 20, 8, "32Gi", 3, '  zone = "c"\n')
+            + workload("t", 2, 8, "2Gi", "  spread zone max_skew 1\n")
+            + workload("u", 1, 8, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=0.001)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert not placement.unplaced and placement.value == 5
+    assert on_pools(placement, problem) == {"t": {"b": 1, "c": 1}, "u": {"a": 1}}

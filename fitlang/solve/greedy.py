@@ -70,14 +70,20 @@ class _Limits:
                    for index, scope in enumerate(self.scopes))
 
 
-def greedy_packing(problem: Problem) -> Packing:
+def greedy_packing(problem: Problem, apart_first: bool = False) -> Packing:
     """Each workload in turn, highest priority first (targets of `affinity` before their
     followers): first the free room of nodes already open, then new nodes, in the classes it
-    may use cheapest per replica first. What fits nowhere is `short`."""
+    may use cheapest per replica first. What fits nowhere is `short`.
+
+    With `apart_first`, workloads kept apart from another by zone or region go before the
+    others of their priority: a target spread over every zone first leaves them none."""
     packing = Packing()
     limits = _Limits(problem)
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
-    order = sorted(problem.demands, key=lambda d: (-d.priority, d.name not in followed, d.name))
+    apart = {d.name for d in problem.demands for r in d.affinities
+             if apart_first and r.anti and r.target != "self" and r.topology != "node"}
+    order = sorted(problem.demands, key=lambda d: (-d.priority, d.name not in followed,
+                                                   d.name not in apart, d.name))
     chosen_options = _chosen_options(problem)
     taken: dict[tuple[str, str], set[str]] = {}  # (workload, topology) -> domains it uses
     for demand in order:
@@ -139,8 +145,9 @@ def _deal(problem: Problem, demand: Demand,
           candidates: list[NodeClass]) -> list[tuple[list[NodeClass], int]]:
     """(classes to try in order, replicas) parts: every replica over all candidates; a spread
     dealt over every domain its eligible nodes are in (within one replica of each other), each
-    share over that domain's candidates. A spread with a domain it may not use here: one part
-    with no classes (left out)."""
+    share over that domain's candidates. A spread with a domain it may not use here: over the
+    others when each gets no more than the skew allows beside an empty one; else one part with
+    no classes (left out)."""
     rules = _domain_rules(demand)
     if not demand.replicas:
         return []
@@ -155,9 +162,15 @@ def _deal(problem: Problem, demand: Demand,
         if value is not None:
             within.setdefault(value, []).append(node_class)
     one_each = any(r.target == "self" and r.anti and r.topology == topology for r in demand.affinities)
-    if any(t != topology for t, _ in rules) or not domains or set(domains) - set(within) \
-            or (one_each and demand.replicas > len(domains)):
+    if any(t != topology for t, _ in rules) or not domains or (one_each and demand.replicas > len(domains)):
         return [([], demand.replicas)]
+    if set(domains) - set(within):
+        # a domain it may not use here holds none: the others within the skew of that zero
+        usable = sorted(within)
+        most = -(-demand.replicas // len(usable)) if usable else None
+        if most is None or any(most > skew for _, skew in rules):
+            return [([], demand.replicas)]
+        domains = usable
     shares = [demand.replicas // len(domains) + (i < demand.replicas % len(domains))
               for i in range(len(domains))]
     return [(within[domain], share) for domain, share in zip(domains, shares) if share]

@@ -1,0 +1,58 @@
+"""A per-node reference for the *inventory* and *breaker* shapes: every node its own class, so
+the aggregate model is the exact per-node model (no packing step), solved by HiGHS with whole
+replica counts for a fixed time. It tells a weak bound from a poor placement: its incumbent is
+a placement node by node, its dual bound a bound on any placement.
+
+    .venv/bin/python bench/pernode.py --shape inventory --nodes 1000 --workloads 100 --time-limit 120
+
+It shares fitc's encoding (fitlang/solve/encode.py), not its packing, rounding or repair; the
+independent check of that encoding is tests/test_differential.py (CP-SAT on small policies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import inventories  # noqa: E402
+from fleet import generate  # noqa: E402
+
+SHAPES = {"bench": generate, "inventory": inventories.generate, "breaker": inventories.breaker}
+
+
+def main() -> None:
+    from fitlang.check.checker import check_file
+    from fitlang.model.build import build_problem
+    from fitlang.model.problem import one_class_per_node
+    from fitlang.solve.backends import HighsBackend
+    from fitlang.solve.encode import encode
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="inventory")
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--workloads", type=int, default=100)
+    parser.add_argument("--time-limit", type=float, default=120.0)
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        path = SHAPES[arguments.shape](arguments.nodes, arguments.workloads).write(Path(directory), "fleet")
+        problem = build_problem(check_file(path).program).problem
+    nodes = sum(c.count for c in problem.classes)
+    if nodes > 20_000:  # breaker's million-node pool: one class per node is out of reach
+        sys.exit(f"{nodes:,} nodes: too many for one class per node")
+    exact = one_class_per_node(problem)
+    started = time.perf_counter()
+    encoding = encode(exact, must_place=True)
+    built = time.perf_counter() - started
+    outcome = HighsBackend(1e-4).minimise(encoding.model, encoding.objective("cost"), arguments.time_limit)
+    print(f"{arguments.shape} {arguments.nodes}: {len(encoding.model.variables):,} variables, "
+          f"built in {built:.1f} s; HiGHS {arguments.time_limit:.0f} s: {outcome.status}, "
+          f"cost {float(outcome.objective) if outcome.objective is not None else 'none'}, "
+          f"bound {float(outcome.bound) if outcome.bound is not None else 'none'}")
+
+
+if __name__ == "__main__":
+    main()
