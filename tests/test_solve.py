@@ -915,3 +915,17 @@ def test_greedy_floor_places_zone_anti_affinity_whose_target_spreads_over_every_
     assert violations == [] and problems == []
     assert not placement.unplaced and placement.value == 5
     assert on_pools(placement, problem) == {"t": {"b": 1, "c": 1}, "u": {"a": 1}}
+
+
+def test_greedy_prices_per_replica_over_arrays_are_those_per_class(tmp_path):
+    # the vectorised prices decide the greedy floor's order of classes: every workload of an
+    # inventory-shaped fleet (GPU, one per node, no-CPU-asks...) gets the per-class numbers
+    from fitlang.solve.greedy import _ClassShapes, _price_per_replica
+
+    fleet = bench_module("inventories").generate(1000, 100)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    shapes = _ClassShapes(problem)
+    for demand in problem.demands:
+        classes = [problem.node_class(c) for c in demand.eligible]
+        assert shapes.prices(demand, classes) == [_price_per_replica(demand, c) for c in classes]

@@ -29,6 +29,9 @@ from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, equivalents
 
 # objectives that closing a node lowers (others are left as the packing made them)
 NODE_OBJECTIVES = ("cost", "nodes")
+# a pass, least used nodes first, stops after this many nodes in a row that could not close
+# (measured on the bench shape at 10,000 nodes: trying every node took 2.9 s for 0.05%)
+GIVE_UP_AFTER = 50
 
 
 def consolidate(problem: Problem, packing: Packing, objective: str,
@@ -41,13 +44,18 @@ def consolidate(problem: Problem, packing: Packing, objective: str,
     search = _Search(problem, packing, objective)
     closed = 0
     while True:
-        closed_now = 0
+        closed_now = failed = 0
         for node, node_class in search.candidates():
             if deadline is not None and time.monotonic() >= deadline:
                 search.finish()
                 return closed + closed_now
             if search.try_close(node, node_class):
                 closed_now += 1
+                failed = 0
+            else:
+                failed += 1
+                if failed >= GIVE_UP_AFTER:
+                    break  # the fuller nodes that follow would close still less often
         closed += closed_now
         if not closed_now:
             break
