@@ -929,3 +929,14 @@ def test_greedy_prices_per_replica_over_arrays_are_those_per_class(tmp_path):
     for demand in problem.demands:
         classes = [problem.node_class(c) for c in demand.eligible]
         assert shapes.prices(demand, classes) == [_price_per_replica(demand, c) for c in classes]
+
+
+def test_small_fleet_out_of_time_answers_with_the_greedy_floor(tmp_path):
+    # 4 nodes: the exact per-node path. With no time for Z3 the answer is the greedy floor,
+    # not `unknown` with nothing: w's 3 x 4 CPUs on 8-CPU nodes, 2 a node: 2 nodes, 2 USD/h.
+    problem = problem_from(tmp_path, pool("a", 4, 8, "32Gi", 1) + workload("w", 3, 4, "1Gi"))
+    placement = solve(problem, time_limit=1e-6)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.status == "feasible" and not placement.unplaced
+    assert placement.value == 2 and placement.bound is None

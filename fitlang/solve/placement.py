@@ -100,6 +100,14 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         for name in names:
             bought.setdefault(owner[name], []).append(name)
     placement.bought = bought
+    if placement.status == "unknown" and not placement.proven_infeasible:
+        # out of time before the exact search had a placement: the greedy one is the floor
+        floor = _from_packing(problem, greedy_packing(problem), _objectives(problem)[0],
+                              "feasible:partial", None)
+        if len(floor.unplaced) < len(placement.unplaced) or not placement.assignments:
+            floor.status = "unknown" if floor.unplaced else "feasible"
+            floor.seconds = placement.seconds
+            return floor
     return placement
 
 
