@@ -36,11 +36,22 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--workloads", type=int, default=100)
     parser.add_argument("--time-limit", type=float, default=120.0)
-    parser.add_argument("--solver", choices=("highs", "cpsat"), default="highs")
+    parser.add_argument("--solver", choices=("highs", "cpsat", "lp"), default="highs",
+                        help="lp: the aggregate model's LP relaxation instead (its bound)")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         path = SHAPES[arguments.shape](arguments.nodes, arguments.workloads).write(Path(directory), "fleet")
         problem = build_problem(check_file(path).program).problem
+    if arguments.solver == "lp":  # the aggregate model's LP relaxation: its bound, per class
+        encoding = encode(problem, must_place=True)
+        for variable in encoding.model.variables:
+            variable.integer = False
+        started = time.perf_counter()
+        outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"), arguments.time_limit)
+        print(f"{arguments.shape} {arguments.nodes}: LP of the aggregate model: {outcome.status}, "
+              f"bound {float(outcome.bound) if outcome.bound is not None else 'none'} "
+              f"in {time.perf_counter() - started:.1f} s")
+        return
     exact = one_class_per_node(_capped(problem))
     if arguments.solver == "cpsat":
         import baselines
