@@ -13,7 +13,8 @@ variable per (workload, node), with every rule restated from docs/language.md:
   where one replica fits and every rule of the workload allows), counts lie in
   [least, least + K]; a domain of offers exists only where a node is bought; a node without a
   value for T is not one the workload may use.
-- `affinity W on T`, `anti_affinity W on T`, `anti_affinity self on T`, `exclusive`, `gang`,
+- `affinity W on T`, `anti_affinity W on T`, `anti_affinity self on T`, `exclusive`, `gang`
+  (all or none, in one cluster: pools in "default", bought nodes in "aws-REGION"),
   `latency`, `budget`, `buy` with `max_count`, `power_cap` per zone, accelerator `option`s.
 - priorities: when not everything fits and `allow_unplaced` is set, each priority level,
   highest first, places as many replicas as it can (a gang whole or not at all), then the cost
@@ -301,6 +302,9 @@ class Node:
     price: int
     power: int
     buy: int | None = None  # the index of the `buy` block it would be bought through
+    # docs/language.md, Clusters: a pool's nodes are in "default"; bought capacity (no
+    # `terraform` block here) in the provider's cluster of its region, "aws-REGION"
+    cluster: str = "default"
 
     def topology(self, key: str) -> str | None:
         return {"node": self.name, "zone": self.zone, "region": self.region}[key]
@@ -336,7 +340,7 @@ def nodes_of(spec: Spec) -> list[Node]:
                 if buy.regions is None or region in buy.regions:
                     nodes += [Node(f"{offer.name}-{region}-{i}",
                                    *eks_allocatable(offer.cpu, offer.memory), 0,
-                                   None, None, region, {}, offer.price, 0, index)
+                                   None, None, region, {}, offer.price, 0, index, f"aws-{region}")
                               for i in range(buy.max_count)]
     return nodes
 
@@ -401,6 +405,7 @@ def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
     whole = _counts(spec, model, placed)
     _rules_between(spec, model, nodes, x, hosts, used)
     _limits(spec, model, nodes, used)
+    _gangs_in_one_cluster(spec, model, nodes, hosts)
     cost = sum(n.price * used[n.name] for n in nodes)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
@@ -432,6 +437,18 @@ def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
         answer.placed_by_level = {level: sum(_full(w) for w in spec.workloads if w.priority == level)
                                   for level in levels}
     return answer
+
+
+def _gangs_in_one_cluster(spec: Spec, model, nodes: list[Node], hosts) -> None:
+    """A gang runs in one cluster: at most one cluster chosen, and replicas only there."""
+    clusters = sorted({n.cluster for n in nodes})
+    for workload in (w for w in spec.workloads if w.gang):
+        chosen = {c: model.NewBoolVar(f"cluster[{workload.name},{c}]") for c in clusters}
+        model.Add(sum(chosen.values()) <= 1)
+        for node in nodes:
+            flag = hosts.get((workload.name, node.name))
+            if flag is not None:
+                model.AddImplication(flag, chosen[node.cluster])
 
 
 def _full(workload: Workload) -> int:

@@ -75,13 +75,14 @@ class Differential:
     disagreements: list[str]  # empty: fitc and the reference agree on everything compared
 
 
-def compare_with_reference(seed: int, directory: Path) -> Differential:
+def compare_with_reference(seed, directory: Path) -> Differential:
     """Generate a policy, solve it with fitc and with the reference: the verdict, the optimum
     (cost, and with `allow_unplaced` the replicas placed per priority level) agree, `verify`
     accepts fitc's placement, and `verify` accepts the reference's (a second check of verify)."""
     import reference
 
-    spec = reference.generate(seed)
+    spec = seed if isinstance(seed, reference.Spec) else reference.generate(seed)
+    seed = seed if isinstance(seed, int) else "spec"
     path = directory / f"seed{seed}.fit"
     path.write_text(reference.to_fit(spec))
     result = check_file(path, Workspace())

@@ -57,6 +57,33 @@ def test_the_reference_finds_the_hand_worked_optimum():
     assert answer.placed_by_level == {10: 1, 0: 2} and answer.cost == 1
 
 
+def _fleet_spread(pools, replicas, skew, offers=(), buys=()):
+    return reference.Spec(pools, [reference.Workload("w", replicas, 1000, 1, spreads=[("node", skew)])],
+                          offers=list(offers), buys=list(buys))
+
+
+FLEET_SPREADS = {  # more than 48 nodes: the aggregate model, where a class holds many nodes
+    "one pool, 2 or 3 a node": _fleet_spread([reference.Pool("p", 60, 8, 32, 100)], 150, 1),
+    "two pools, every node used": _fleet_spread([reference.Pool("p", 30, 8, 32, 100),
+                                                 reference.Pool("q", 30, 4, 16, 200)], 200, 1),
+    "few replicas, at most K a node": _fleet_spread([reference.Pool("p", 60, 8, 32, 100)], 7, 2),
+    "a pool and bought nodes": _fleet_spread(
+        [reference.Pool("p", 50, 8, 32, 100, region="r1")], 420, 1,
+        [reference.Offer("o", ["r2"], 4, 16, 150)], [reference.Buy(["o"], None, 40)]),
+    # 2-CPU nodes hold at most 2, so the least is 2 and each bought node takes 2 or 3:
+    # 100 on the pool, 100 on 34 bought nodes (the fewest that hold 2 or 3 each)
+    "bought nodes hold the least too": _fleet_spread(
+        [reference.Pool("p", 50, 2, 32, 100, region="r1")], 200, 1,
+        [reference.Offer("o", ["r2"], 4, 16, 150)], [reference.Buy(["o"], None, 60)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLEET_SPREADS))
+def test_fitc_agrees_with_the_reference_on_node_spreads_at_fleet_scale(tmp_path, name):
+    result = compare_with_reference(FLEET_SPREADS[name], tmp_path)
+    assert result.disagreements == [], result.disagreements
+
+
 # ---- fuzz: check, solve and verify never raise and never contradict each other --------------
 
 

@@ -141,6 +141,15 @@ def test_nodes_to_add_are_exact(tmp_path):
     assert ("capacity", "p", "1", "6") in changes(explanation)
 
 
+def test_nodes_to_add_under_a_node_spread_are_the_fewest_that_work(tmp_path):
+    # 60 nodes of 8 CPU hold 480 replicas of 1 CPU; 500 need 63 nodes (7 or 8 each, skew 1).
+    # The least nodes used in a much larger pool is no bound here: its idle nodes are domains
+    # with 0 replicas, so there no node may hold more than 1
+    text = pool("p", 60, 8, "32Gi") + workload("w", 500, 1, "1Gi", "  spread node max_skew 1\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert ("capacity", "p", "60", "63") in changes(explanation)
+
+
 def test_a_budget_is_rounded_up_to_a_cent_that_works(tmp_path):
     # 2 nodes at 60.217 USD/h: 120.434 needed; 120.43 would not do
     text = (pool("p", 2, 4, "16Gi", "60.217") + workload("w", 2, 4, "1Gi")

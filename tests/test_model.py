@@ -365,3 +365,24 @@ def test_an_inventory_that_is_not_a_regular_file_is_reported_without_blocking(tm
         result = fitc(command, "--format", "json", "p.fit", cwd=tmp_path)
         assert result.returncode == 1
         assert [r["code"] for r in json.loads(result.stdout)] == ["E0103"]
+
+
+# ---- node names: made when asked for, looked up by name (issue 13) -----------------------------
+
+
+def test_made_up_node_names_are_parsed_not_listed(tmp_path):
+    text = ('pool big {\n  count = 10000000\n  cpu = 4\n  memory = 16Gi\n  price = 0.1 USD/h\n}\n'
+            'pool big_1 {\n  count = 3\n  cpu = 4\n  memory = 16Gi\n  price = 0.1 USD/h\n}\n'
+            'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n')
+    problem = problem_from(tmp_path, text)
+    big, other = problem.classes
+    assert len(big.node_names) == 10_000_000
+    assert (big.node_names[0], big.node_names[-1]) == ("big-0", "big-9999999")
+    assert list(big.node_names[9_999_998:]) == ["big-9999998", "big-9999999"]
+    assert list(other.node_names) == ["big_1-0", "big_1-1", "big_1-2"]
+    owners = problem.owners()
+    assert (owners["big_1-0"], owners["big-1"], owners["big-9999999"]) == (other, big, big)
+    assert (owners.position("big_1-2"), owners.position("big-17")) == (2, 17)
+    for stranger in ("big-10000000", "big-01", "big-", "big_1-3", "big--1", "big-١", "small-0"):
+        assert stranger not in owners and stranger not in big.node_names, stranger
+    assert owners.in_class_order(["big-10", "big-9", "big-100"]) == ["big-9", "big-10", "big-100"]

@@ -671,6 +671,16 @@ def test_spread_node_on_a_fleet_of_classes_keeps_max_skew_per_node(tmp_path):
     assert sorted(Counter(a.node for a in placement.assignments).values()) == [2, 2, 2]
 
 
+def test_spread_node_on_a_fleet_of_classes_shares_a_count_above_max_skew_evenly(tmp_path):
+    # 150 replicas on 60 nodes, max_skew 1: every node takes 2 or 3 (30 of each), all 60 in use
+    problem = problem_from(tmp_path, pool("p", 60, 8, "32Gi", 1)
+                           + workload("w", 150, 1, "1Gi", "  spread node max_skew 1\n"))
+    placement = solved(problem)
+    assert (placement.status, placement.value, placement.unplaced) == ("optimal", 60, [])
+    per_node = Counter(Counter(a.node for a in placement.assignments).values())
+    assert per_node == {2: 30, 3: 30}
+
+
 AWS_OFFER = ('offer far {\n  provider = aws\n  instance_type = "m7i.xlarge"\n  regions = ["r2"]\n'
              '  cpu = 4\n  memory = 16GiB\n  price = 5 USD/h\n}\n')
 
@@ -940,3 +950,29 @@ def test_small_fleet_out_of_time_answers_with_the_greedy_floor(tmp_path):
     assert violations == [] and problems == []
     assert placement.status == "feasible" and not placement.unplaced
     assert placement.value == 2 and placement.bound is None
+
+
+def test_a_pool_of_ten_million_nodes_costs_what_a_pool_of_a_hundred_does(tmp_path):
+    # issue 13: 10 replicas of 1 CPU + 2Gi on 4-CPU, 16Gi nodes at 0.1 USD/h: 3 nodes (4 + 4 + 2)
+    # = 0.3 USD/h, whatever the pool's size. The model is the same (one class, one workload)
+    # and the memory used to build, solve, verify and report stays that of the small pool
+    # (measured by tracemalloc, not by the clock, which other work on the machine moves).
+    import tracemalloc
+    from fitlang.solve.encode import encode
+
+    measured = {}
+    for count in (100, 10_000_000):
+        tracemalloc.start()
+        problem = problem_from(tmp_path, pool("big", count, 4, "16Gi", "0.1")
+                               + workload("web", 10, 1, "2Gi"), f"p{count}.fit")
+        placement = solved(problem, "highs")  # verified
+        as_text(problem, placement)
+        json.loads(as_json(problem, placement, []))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        model = encode(problem).model
+        used = {a.node for a in placement.assignments}
+        measured[count] = (len(model.variables), len(model.constraints), placement.value, len(used), peak)
+    small, huge = measured[100], measured[10_000_000]
+    assert small[:4] == huge[:4] == (small[0], small[1], Fraction(3, 10), 3)
+    assert huge[4] < 2 * small[4] + 2 ** 20, (small[4], huge[4])  # names alone would be ~700 MB

@@ -18,7 +18,7 @@ from fitlang.check.program import (Accelerator, AcceleratorOption, Compare,
                                    Inventory, Program, Workload)
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
-from fitlang.model.problem import (Demand, Exclusion, NodeClass, OptionGroup, PowerScope,
+from fitlang.model.problem import (Demand, Exclusion, NodeClass, NodeNames, OptionGroup, PowerScope,
                                    PreferenceRule, Problem, holds, option_demand_name,
                                    replicas_per_node)
 from fitlang.model.reservations import kubelet_reservation
@@ -181,7 +181,7 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
         reserved={"cpu": kept.cpu_milli, "memory": kept.memory},
         price=price, accelerator=shape.gpu.model if shape.gpu else None,
         region=region, provider=offer.provider, arch=shape.arch, labels=dict(offer.labels),
-        node_names=tuple(f"{offer.name}-{region}-{i}" for i in range(cap)),
+        node_names=NodeNames(f"{offer.name}-{region}-", cap),
         offer=offer.name, instance_type=offer.instance_type, buy_group=group, origin=offer.origin,
         spot=spot,
         power_watts=_accelerator_watts(shape.gpu.model if shape.gpu else None,
@@ -197,7 +197,7 @@ def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
             node_class.id = f"{node_class.id}#{suffix}"
             if node_class.provisioned:  # their made-up node names are unique too (two `buy`
                 # blocks of one offer and region); real nodes keep theirs
-                node_class.node_names = tuple(f"{name}-{suffix}" for name in node_class.node_names)
+                node_class.node_names = node_class.node_names.suffixed(f"-{suffix}")
         else:
             seen[node_class.id] = 0
     return classes
@@ -212,7 +212,7 @@ def _pool_class(pool) -> NodeClass:
         price=pool.price, accelerator=shape.gpu.model if shape.gpu else None,
         labels=dict(pool.labels), zone=pool.zone, region=pool.region, provider=pool.provider,
         arch=shape.arch, dedicated=pool.dedicated, features=tuple(pool.features),
-        node_names=tuple(f"{pool.name}-{i}" for i in range(pool.count)), origin=pool.origin,
+        node_names=NodeNames(f"{pool.name}-", pool.count), origin=pool.origin,
         spans=dict(pool.spans),
         jurisdiction=pool.jurisdiction,
         power_watts=pool.power_watts if pool.power_watts is not None else

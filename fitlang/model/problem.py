@@ -8,9 +8,10 @@ nodes. Nothing here knows about syntax: source positions travel as `Origin`s.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterator
 
 from fitlang.check.program import (Accelerator, AffinityRule, AllOf, AnyOf, Compare, Constant,
                                    LatencyRule, Negation, Origin, Predicate, Region, SpreadRule)
@@ -18,6 +19,76 @@ from fitlang.check.evaluate import apply_comparison
 
 RESOURCES = ("cpu", "memory", "gpu", "disk")
 DEFAULT_CLUSTER = "default"
+
+
+class NodeNames(Sequence):
+    """The names `{prefix}{i}{suffix}` for i in range(start, stop), made when asked for: a pool
+    of ten million nodes where ten replicas run must not cost ten million strings (issue 13).
+    A slice is another `NodeNames`; `+` a tuple (repairs that grow a pool add named nodes)."""
+
+    __slots__ = ("prefix", "start", "stop", "suffix")
+
+    def __init__(self, prefix: str, count: int, suffix: str = "", start: int = 0) -> None:
+        self.prefix, self.suffix = prefix, suffix
+        self.start, self.stop = start, start + max(0, count)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            start, stop, step = item.indices(len(self))
+            if step != 1:
+                return tuple(self)[item]
+            return NodeNames(self.prefix, max(0, stop - start), self.suffix, self.start + start)
+        if item < 0:
+            item += len(self)
+        if not 0 <= item < len(self):
+            raise IndexError(item)
+        return f"{self.prefix}{self.start + item}{self.suffix}"
+
+    def __iter__(self) -> Iterator[str]:
+        prefix, suffix = self.prefix, self.suffix
+        return (f"{prefix}{i}{suffix}" for i in range(self.start, self.stop))
+
+    def position(self, name: str) -> int | None:
+        """Where `name` is in the sequence, or None: parsed, not searched."""
+        if not (name.startswith(self.prefix) and name.endswith(self.suffix)):
+            return None
+        digits = name[len(self.prefix): len(name) - len(self.suffix)]
+        if not digits.isdigit() or (len(digits) > 1 and digits[0] == "0") or not digits.isascii():
+            return None
+        number = int(digits)
+        return number - self.start if self.start <= number < self.stop else None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.position(name) is not None
+
+    def index(self, name: str, *args) -> int:
+        found = self.position(name) if isinstance(name, str) else None
+        if found is None:
+            raise ValueError(f"{name!r} is not a node of this class")
+        return found
+
+    def __add__(self, other) -> tuple[str, ...]:
+        return tuple(self) + tuple(other)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, NodeNames):
+            return (len(self) == len(other) == 0 or
+                    (self.prefix, self.start, self.stop, self.suffix) ==
+                    (other.prefix, other.start, other.stop, other.suffix))
+        if isinstance(other, (tuple, list)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"NodeNames({self.prefix!r}, {len(self)}, {self.suffix!r}, start={self.start})"
+
+    def suffixed(self, suffix: str) -> "NodeNames":
+        return NodeNames(self.prefix, len(self), self.suffix + suffix, self.start)
 
 
 @dataclass
@@ -39,7 +110,7 @@ class NodeClass:
     dedicated: str | None = None
     taints: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
-    node_names: tuple[str, ...] = ()
+    node_names: Sequence[str] = ()  # a tuple, or `NodeNames` for made-up names
     offer: str | None = None  # set when nodes of this class must be bought
     spot: bool = False  # bought (and priced) at the offer's spot price
     instance_type: str | None = None
@@ -232,6 +303,15 @@ class Problem:
             self._index = cached
         return cached[1]
 
+    def owners(self) -> "NodeOwners":
+        """Node name -> its class, without listing every node of every pool."""
+        key = (id(self.classes), len(self.classes))
+        cached = getattr(self, "_owners", None)
+        if cached is None or cached[0] != key:
+            cached = (key, NodeOwners(self.classes))
+            self._owners = cached
+        return cached[1]
+
     def demand(self, name: str) -> Demand:
         key = (id(self.demands), len(self.demands))
         cached = getattr(self, "_demand_index", None)
@@ -248,6 +328,65 @@ class Problem:
             if demand.latency:
                 by_workload.setdefault(demand.workload, []).append(demand)
         return list(by_workload.values())
+
+
+class NodeOwners:
+    """Which class a node name belongs to, and where in its class's `node_names` it stands.
+    Named nodes (inventories) are indexed by name; made-up names (`pool-17`) are parsed, so a
+    pool of millions of nodes costs nothing until one of its nodes is asked for. Where two
+    classes list the same name, the later one owns it (as a dict built over all names did)."""
+
+    def __init__(self, classes: list[NodeClass]) -> None:
+        self._named: dict[str, tuple[NodeClass, int]] = {}
+        self._made: dict[tuple[str, str], list[tuple[int, NodeClass]]] = {}
+        self._suffixes: list[str] = []
+        for order, node_class in enumerate(classes):
+            names = node_class.node_names
+            if isinstance(names, NodeNames):
+                self._made.setdefault((names.prefix, names.suffix), []).append((order, node_class))
+                if names.suffix not in self._suffixes:
+                    self._suffixes.append(names.suffix)
+            else:
+                for position, name in enumerate(names):
+                    self._named[name] = (node_class, position)
+        self._order = {id(c): order for order, c in enumerate(classes)}
+
+    def find(self, name: str) -> tuple[NodeClass, int] | None:
+        """(class, position in its node_names), or None for a name no class has."""
+        best = self._named.get(name)
+        for suffix in self._suffixes:
+            if not name.endswith(suffix):
+                continue
+            core = name[: len(name) - len(suffix)] if suffix else name
+            cut = core.rfind("-") + 1
+            for order, node_class in self._made.get((core[:cut], suffix), ()):
+                position = node_class.node_names.position(name)
+                if position is not None and (best is None or order > self._order[id(best[0])]):
+                    best = (node_class, position)
+        return best
+
+    def __getitem__(self, name: str) -> NodeClass:
+        found = self.find(name)
+        if found is None:
+            raise KeyError(name)
+        return found[0]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        found = self.find(name)
+        return default if found is None else found[0]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.find(name) is not None
+
+    def position(self, name: str) -> int:
+        found = self.find(name)
+        if found is None:
+            raise KeyError(name)
+        return found[1]
+
+    def in_class_order(self, names) -> list[str]:
+        """`names` in the order their classes list them (as iterating node_names gives them)."""
+        return sorted(names, key=self.position)
 
 
 def holds(predicate: Predicate, lookup: Any) -> bool:
@@ -287,11 +426,12 @@ def replicas_per_node(demand: Demand, node_class: NodeClass) -> int:
 
 
 def node_limit(demand: Demand, node_class: NodeClass) -> int:
-    """The most replicas of `demand` one node of the class may host. A `spread node max_skew K`
-    bounds the difference between nodes, not the count per node; on a class of several nodes
-    the aggregate model cannot see that difference, so there it keeps every node at K or fewer
-    (a sound restriction: 0 <= count <= K per node keeps the skew within K). On single nodes the
-    encoding states the exact rule (see `encode._encode_node_spread`)."""
+    """The most replicas of `demand` one node of the class may host when nothing else is
+    known. A `spread node max_skew K` bounds the difference between nodes, not the count per
+    node; on a class of several nodes a packer that does not share the count evenly keeps
+    every node at K or fewer (0 <= count <= K per node keeps the skew within K). The
+    encoding states the exact rule (see `encode._encode_node_spread`), and `pack` shares a
+    class's count evenly where the model needs more than K on a node."""
     fit = replicas_per_node(demand, node_class)
     if node_class.count > 1:
         for spread in demand.spreads:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
 from fitlang.solve.linear import LinearModel, Number, Value
 
 
@@ -197,7 +197,7 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
     terms: dict[int, Number] = {}
     for class_id in demand.eligible:
         node_class = problem.node_class(class_id)
-        fit = node_limit(demand, node_class)
+        fit = replicas_per_node(demand, node_class)  # a node spread: `_encode_node_spread`
         encoding.fit[demand.name, class_id] = fit
         # the class's node count bounds this through the tracked capacity rows, not the
         # variable's bound, so that unsat cores name the pool
@@ -498,25 +498,57 @@ def _domain_exists(encoding: Encoding, classes: list[NodeClass], name: str) -> i
 
 def _encode_node_spread(encoding: Encoding, demand: Demand, index: int, skew: int,
                         group: str) -> None:
-    """`spread node max_skew K`, exactly where every eligible class is one node (the per-node
-    model): each node that exists hosts between `least` and `least + K`. On classes of several
-    nodes, `node_limit` keeps each node at K or fewer instead."""
+    """`spread node max_skew K`: every node of an eligible class hosts between `least` and
+    `least + K` replicas, the nodes of a class sharing its count evenly (which `pack` does).
+    On a class of `count` fixed nodes that is `count * least <= y <= count * least + K * u`,
+    and `least` may be above 0 only when every node of the class is in use (`some`); on an
+    offer, `least * u` (nodes bought) is linearised over the bits of `least`."""
     problem, model = encoding.problem, encoding.model
     classes = [problem.node_class(c) for c in demand.eligible]
-    if not classes or any(c.count > 1 for c in classes):
+    if not classes:
         return
-    least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
+    fixed = sum(c.count for c in classes if not c.provisioned)
+    most_least = demand.replicas // fixed if fixed else demand.replicas
+    least = model.var(f"min[{demand.name},{index}]", 0, most_least)
+    some = model.var(f"min>0[{demand.name},{index}]", 0, 1)
+    model.add({least: 1, some: -most_least}, upper=0, group=group)
+    bits: list[int] = []
     for node_class in classes:
-        y = encoding.y[demand.name, node_class.id]
-        model.add({y: 1, least: -1}, upper=skew, group=group)
-        if node_class.count == 0:
-            continue
-        exists = None if not node_class.provisioned else encoding.u[node_class.id]
-        if exists is None:
-            model.add({y: 1, least: -1}, lower=0, group=group)
+        y, u = encoding.y[demand.name, node_class.id], encoding.u[node_class.id]
+        if not node_class.provisioned:
+            model.add({y: 1, least: -node_class.count}, lower=0, group=group)
+            model.add({y: 1, least: -node_class.count, u: -skew}, upper=0, group=group)
+            model.add({u: 1, some: -node_class.count}, lower=0, group=group)
+        elif node_class.count == 1:  # one node that may be bought: least * u, u binary
+            model.add({y: 1, least: -1}, upper=skew, group=group)
+            model.add({y: 1, least: -1, u: -demand.replicas}, lower=-demand.replicas, group=group)
         else:
-            model.add({y: 1, least: -1, exists: -demand.replicas}, lower=-demand.replicas,
-                      group=group)
+            if not bits:
+                bits = _bits_of(model, least, most_least, f"{demand.name},{index}", group)
+            bought = _times_bits(model, u, node_class.count, bits, f"{demand.name},{node_class.id}")
+            model.add({y: 1, **{z: -c for z, c in bought.items()}}, lower=0, group=group)
+            model.add({y: 1, **{z: -c for z, c in bought.items()}, u: -skew}, upper=0, group=group)
+
+
+def _bits_of(model, value: int, most: int, name: str, group: str) -> list[int]:
+    """Binaries b_j with value = sum 2^j b_j."""
+    bits = [model.var(f"bit{j}[{name}]", 0, 1) for j in range(max(1, most.bit_length()))]
+    model.add({value: 1, **{b: -(1 << j) for j, b in enumerate(bits)}}, lower=0, upper=0,
+              group=group)
+    return bits
+
+
+def _times_bits(model, count: int, most: int, bits: list[int], name: str) -> dict[int, int]:
+    """Terms equal to (count * sum 2^j b_j) for an integer 0 <= count <= most: z_j = count * b_j
+    exactly, by the three rows that pin a product of a binary and a bounded integer."""
+    terms = {}
+    for j, bit in enumerate(bits):
+        z = model.var(f"zb{j}[{name}]", 0, most)
+        model.add({z: 1, bit: -most}, upper=0)
+        model.add({z: 1, count: -1}, upper=0)
+        model.add({z: 1, count: -1, bit: -most}, lower=-most)
+        terms[z] = 1 << j
+    return terms
 
 
 def _encode_latency(encoding: Encoding, members: list[Demand]) -> None:

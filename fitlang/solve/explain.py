@@ -643,7 +643,7 @@ def _demand_rule_reason(problem: Problem, part: Part) -> Reason:
         rule = demand.spreads[int(part.key)]
         text = f"`{name}` must spread over {rule.topology} with max_skew {rule.max_skew}"
         if rule.topology == "node":
-            text += f" (at most {_plural(rule.max_skew, 'replica')} per node)"
+            text += f" (replicas per node, empty nodes included, differ by at most {rule.max_skew})"
         return Reason(text, rule.origin, part)
     return _latency_reason(problem, name, part.key, part)
 
@@ -875,7 +875,11 @@ def _more_nodes(problem: Problem, part: Part, deadline: float,
           count + min(MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
     grown.symmetric = [run for run in grown.symmetric if part.subject not in run]
     owner = {name: c.id for c in grown.classes for name in c.node_names}
-    least = _bound(grown, lambda e, p: {e.u[c.id]: 1 for c in p.classes
+    # under `spread node` an idle node is a domain with 0 replicas: the fewest nodes used in
+    # a larger pool says nothing of a pool of that size, so the search starts at `low`
+    spread = any(s.topology == "node" and part.subject in {owner.get(c, c) for c in d.eligible}
+                 for d in grown.demands for s in d.spreads)
+    least = None if spread else _bound(grown, lambda e, p: {e.u[c.id]: 1 for c in p.classes
                                         if owner.get(c.id, c.id) == part.subject}, deadline, optional)
     if least is not None:
         low = max(low, least - count)

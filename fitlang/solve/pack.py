@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit, replicas_per_node
 
 # may_open(node_class, packing) -> may one more node of the class be used now?
 MayOpen = Callable[[NodeClass, "Packing"], bool]
@@ -79,12 +79,25 @@ def pack(problem: Problem, counts: dict[tuple[str, str], int], planned: dict[str
     for node_class in problem.classes:
         items = by_class.get(node_class.id)
         if items:
-            packer = ClassPacker(problem, node_class, items)
+            packer = ClassPacker(problem, node_class, items,
+                                 _even_shares(node_class, items, planned.get(node_class.id, 0)))
             packer.run(packing, lambda c, p: p.opened(c.id) < planned.get(c.id, 0),
                        planned.get(node_class.id, 0))
             for demand, amount in packer.leftovers():
                 packing.add_short(demand.name, node_class.id, amount)
     return packing
+
+
+def _even_shares(node_class: NodeClass, items: list[tuple[Demand, int]], planned: int) -> dict[str, int]:
+    """Workloads under `spread node` whose replicas on this class go to every node it uses,
+    evenly (workload -> those nodes): where the aggregate model counted at least one replica
+    per node and uses every node of the class (an offer's nodes are all in use once bought).
+    Elsewhere the model kept each node at max_skew or fewer (see `encode._encode_node_spread`),
+    which the packer's per-node limit keeps."""
+    if not planned or (not node_class.provisioned and planned < node_class.count):
+        return {}
+    return {demand.name: planned for demand, amount in items if amount >= planned
+            and any(s.topology == "node" for s in demand.spreads)}
 
 
 def repair(problem: Problem, packing: Packing, may_open: MayOpen) -> None:
@@ -193,7 +206,8 @@ def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[Nod
 class ClassPacker:
     """The replicas sent to one class, as arrays over their workloads."""
 
-    def __init__(self, problem: Problem, node_class: NodeClass, items: list[tuple[Demand, int]]):
+    def __init__(self, problem: Problem, node_class: NodeClass, items: list[tuple[Demand, int]],
+                 even: dict[str, int] | None = None):
         self.node_class = node_class
         self.demands = [d for d, _ in _order(items)]
         amounts = dict((d.name, a) for d, a in items)
@@ -208,6 +222,10 @@ class ClassPacker:
         self.ruled = _node_rules(problem, self.demands)
         self.exclusive = _apart_on_nodes(problem)[1]
         self.position = {d.name: i for i, d in enumerate(self.demands)}
+        self.even = {self.position[name]: nodes for name, nodes in (even or {}).items()}
+        for index, nodes in self.even.items():  # each node takes its share, rounded up
+            share = -(-int(self.left[index]) // nodes)
+            self.limit[index] = min(replicas_per_node(self.demands[index], node_class), share)
 
     def run(self, packing: Packing, may_open: MayOpen, planned: int | None = None,
             refill: bool = False) -> None:
@@ -220,6 +238,9 @@ class ClassPacker:
         the CPUs an accelerator replica needed and strand the accelerators."""
         opened = packing.nodes.setdefault(self.node_class.id, [])
         no_slack = np.zeros(len(RESOURCES))
+        if self.even:
+            self._share_evenly(opened)
+            refill = True  # the rest first into the nodes the even shares opened
         for tier, members in enumerate(self._tiers()):
             remaining = int(self.left[members].sum())
             if (refill or tier) and remaining and opened:
@@ -243,6 +264,33 @@ class ClassPacker:
                     break  # nothing left fits an empty node: more nodes would not help
                 remaining -= placed
                 opened.append(node)
+
+    def _share_evenly(self, opened: list[NodeState]) -> None:
+        """Open the nodes the even shares go to and put each its share, rounded down; the
+        remainder (fewer than one per node) follows with the per-node limit of the share
+        rounded up, so every node ends with one of the two."""
+        names = iter(self.node_class.node_names[len(opened):])
+        while len(opened) < max(self.even.values()):
+            name = next(names, None)
+            if name is None:
+                break
+            opened.append(NodeState(name, dict(self.node_class.capacity_of(name))))
+        for index, nodes in sorted(self.even.items()):
+            share = int(self.left[index]) // nodes
+            for node in opened[:nodes]:
+                if self.left[index] < share or not self._takes(node, index, share):
+                    continue
+                for r, resource in enumerate(RESOURCES):
+                    node.free[resource] -= int(self.requests[index, r]) * share
+                name = self.demands[index].name
+                node.hosted[name] = node.hosted.get(name, 0) + share
+                self.left[index] -= share
+
+    def _takes(self, node: NodeState, index: int, amount: int) -> bool:
+        free = np.array([node.free[r] for r in RESOURCES], dtype=np.int64)
+        fits = bool((self.requests[index] * amount <= free).all())
+        empty = np.zeros(len(self.demands), dtype=np.int64)
+        return fits and bool(self._allowed(np.array([index]), empty, node)[0])
 
     def _tiers(self) -> list[np.ndarray]:
         gpu = RESOURCES.index("gpu")

@@ -18,8 +18,14 @@ def placement_from_document(problem: Problem, document: dict) -> Placement:
         placement.assignments.append(Assignment(demand, item["replica"], item["node"]))
     bought = {n["name"] for n in document.get("nodes", [])
               if isinstance(n, dict) and n.get("provisioned")}
+    owners = problem.owners()
+    of_class: dict[int, list[str]] = {}  # bought names by class, looked up (not listed)
+    for name in bought:
+        node_class = owners.get(name)
+        if node_class is not None and node_class.provisioned:
+            of_class.setdefault(id(node_class), []).append(name)
     for node_class in problem.classes:
-        names = [name for name in node_class.node_names if name in bought]
-        if node_class.provisioned and names:
+        names = owners.in_class_order(of_class.get(id(node_class), []))
+        if names:
             placement.bought[node_class.id] = names
     return placement

@@ -37,10 +37,10 @@ class PreferenceOutcome:
 
 
 def preference_outcomes(problem: Problem, placement: Placement) -> list[PreferenceOutcome]:
-    class_of = {name: c.id for c in problem.classes for name in c.node_names}
+    owners = problem.owners()
     outcomes = []
     for demand in problem.demands:
-        placed = [class_of[a.node] for a in placement.assignments if a.workload == demand.name]
+        placed = [owners[a.node].id for a in placement.assignments if a.workload == demand.name]
         for index, rule in enumerate(demand.preferences):
             met = sum(1 for class_id in placed if class_id in rule.met_by)
             extra = None

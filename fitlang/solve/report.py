@@ -26,6 +26,24 @@ def listed_nodes(problem: Problem, placement: Placement) -> list[tuple[str, Node
     return nodes
 
 
+def _nodes_listed(problem: Problem, placement: Placement,
+                  in_use: set[str]) -> list[tuple[str, NodeClass]]:
+    """The nodes in use and those bought, in the order `listed_nodes` gives them, found by
+    name: a pool of millions of nodes is not walked to list the few in use."""
+    owners = problem.owners()
+    used_of: dict[int, list[str]] = {}
+    for name in in_use:
+        node_class = owners.get(name)
+        if node_class is not None and not node_class.provisioned:
+            used_of.setdefault(id(node_class), []).append(name)
+    nodes = []
+    for node_class in problem.classes:
+        names = placement.bought.get(node_class.id, []) if node_class.provisioned else \
+            owners.in_class_order(used_of.get(id(node_class), []))
+        nodes.extend((name, node_class) for name in names)
+    return nodes
+
+
 def _requests(demand: Demand) -> dict[str, int]:
     return {k: v for k, v in demand.requests.items() if k != "disk" or v}
 
@@ -86,8 +104,8 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             "price": _number(node_class.price),
             **({"offer": node_class.offer, "instance_type": node_class.instance_type}
                if node_class.provisioned else {}),
-        } for name, node_class in listed_nodes(problem, placement)
-            if in_use is None or name in in_use or node_class.provisioned],
+        } for name, node_class in (listed_nodes(problem, placement) if in_use is None
+                                   else _nodes_listed(problem, placement, in_use))],
         "workloads": _workloads(problem),
         "assignments": [{**_named(demands[a.workload]), "replica": a.replica, "node": a.node}
                         for a in placement.assignments],
@@ -130,8 +148,10 @@ def _dump(document: dict) -> str:
 def _allocatable_lines(problem: Problem, per_node: dict[str, dict[str, int]]) -> list[str]:
     """For bought nodes in use: what their kubelet keeps, so what pods get of the machine."""
     lines = []
+    owners = problem.owners()
+    in_use = {id(owners[n]) for n in per_node if n in owners}
     for node_class in problem.classes:
-        if not node_class.reserved or not any(n in per_node for n in node_class.node_names):
+        if not node_class.reserved or id(node_class) not in in_use:
             continue
         machine, pods = node_class.machine, node_class.capacity
         lines.append(f"allocatable {node_class.id}: {pods['cpu'] / 1000:g} CPU, "
@@ -158,8 +178,13 @@ def as_text(problem: Problem, placement: Placement) -> str:
         hosted[assignment.workload] = hosted.get(assignment.workload, 0) + 1
     rows = [("pool", "nodes used", "price/node", "runs")]
     total_cost = Fraction(0)
+    owners = problem.owners()
+    used_of: dict[int, list[str]] = {}  # by class: its nodes in use, looked up by name
+    for node in per_node:
+        if node in owners:
+            used_of.setdefault(id(owners[node]), []).append(node)
     for node_class in problem.classes:
-        used = [n for n in node_class.node_names if n in per_node]
+        used = owners.in_class_order(used_of.get(id(node_class), []))
         if not used:
             continue
         runs: dict[str, int] = {}
@@ -299,7 +324,7 @@ def power_use(problem: Problem, placement: Placement):
 
 def nodes_in_use(problem: Problem, placement: Placement) -> list[tuple[str, NodeClass]]:
     """(node, its class) for every node that hosts a replica or is bought, by name."""
-    owner = {name: c for c in problem.classes for name in c.node_names}
+    owner = problem.owners()
     used = {a.node for a in placement.assignments}
     used |= {n for names in placement.bought.values() for n in names}
     return [(name, owner[name]) for name in sorted(used)]
@@ -318,7 +343,7 @@ class LatencyReach:
 
 
 def latency_reach(problem: Problem, placement: Placement) -> list[LatencyReach]:
-    owner = {name: c for c in problem.classes for name in c.node_names}
+    owner = problem.owners()
     rows = []
     for members in problem.latency_demands():
         names = {demand.name for demand in members}

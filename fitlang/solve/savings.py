@@ -13,8 +13,8 @@ def arm_saving(problem: Problem, placement: Placement) -> Fraction | None:
     """The objective's increase without arm64 nodes (None: no Arm node in use, or no
     placement of everything without them)."""
     arm = {c.id for c in problem.classes if c.arch == "arm64"}
-    owner = {name: c.id for c in problem.classes for name in c.node_names}
-    if placement.value is None or not any(owner[a.node] in arm for a in placement.assignments):
+    owners = problem.owners()
+    if placement.value is None or not any(owners[a.node].id in arm for a in placement.assignments):
         return None
     trial = copy.deepcopy(problem)
     for demand in trial.demands:

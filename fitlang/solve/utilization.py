@@ -27,7 +27,7 @@ class Utilization:
 def utilization(problem: Problem, placement: Placement, by_class: bool = False) -> list[Utilization]:
     """Per pool and resource (per node class with `by_class`: bought nodes by offer and region,
     as the text report's pool table lists them)."""
-    owner = {name: c for c in problem.classes for name in c.node_names}
+    owner = problem.owners()
     demands = {d.name: d for d in problem.demands}
     load: dict[str, dict[str, int]] = {}
     for assignment in placement.assignments:

@@ -22,17 +22,47 @@ class Violation:
     origin: Origin | None
 
 
+class _Owners:
+    """Node name -> class for the nodes of this placement: every owned node, and of offers only
+    the nodes the file says were bought. Looked up by name (`Problem.owners`), never listed:
+    a pool of millions of nodes costs nothing here."""
+
+    def __init__(self, problem: Problem, bought: set[str]) -> None:
+        self.owners, self.bought, self.problem = problem.owners(), bought, problem
+
+    def get(self, name: Any, default: Any = None) -> Any:
+        node_class = self.owners.get(name) if isinstance(name, str) else None
+        if node_class is None or (node_class.provisioned and name not in self.bought):
+            return default
+        return node_class
+
+    def __contains__(self, name: Any) -> bool:
+        return self.get(name) is not None
+
+    def __getitem__(self, name: str) -> NodeClass:
+        node_class = self.get(name)
+        if node_class is None:
+            raise KeyError(name)
+        return node_class
+
+    def counts(self) -> dict[str, int]:
+        """Class id -> its nodes here (owned: all; offers: those bought)."""
+        counts = {c.id: len(c.node_names) for c in self.problem.classes if not c.provisioned}
+        for name in sorted(self.bought):
+            node_class = self.get(name)
+            if node_class is not None:
+                counts[node_class.id] = counts.get(node_class.id, 0) + 1
+        return {class_id: count for class_id, count in counts.items() if count}
+
+
 def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]:
     """(violations, problems with the file itself)."""
     shape = _shape_problems(document)
     if shape:
         return [], shape
-    owner = {name: c for c in problem.classes if not c.provisioned for name in c.node_names}
     bought = {n["name"] for n in document.get("nodes", [])
               if isinstance(n, dict) and n.get("provisioned")}
-    for node_class in problem.classes:
-        if node_class.provisioned:
-            owner.update({name: node_class for name in node_class.node_names if name in bought})
+    owner = _Owners(problem, bought)
     demands = {d.name: d for d in problem.demands}
     violations: list[Violation] = []
     hosted: dict[str, Counter] = {}
@@ -65,9 +95,7 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
     violations += _resources(problem, owner, hosted, demands)
     violations += _exclusive(hosted, demands)
     placed = Counter(w for w, _ in seen)
-    nodes_of: dict[str, list[str]] = {}
-    for node, node_class in owner.items():
-        nodes_of.setdefault(node_class.id, []).append(node)
+    nodes_of = owner.counts()
     placed_on: dict[str, Counter] = {}
     for node, counts in hosted.items():
         for name, amount in counts.items():
@@ -345,7 +373,7 @@ def _affinities(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
 
 
 def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
-             nodes_of: dict[str, list[str]], placed_on: Counter) -> list[Violation]:
+             nodes_of: dict[str, int], placed_on: Counter) -> list[Violation]:
     """Replicas per domain of each spread's topology, counted over the nodes the workload
     may use (a domain it does not use counts 0)."""
     violations = []
@@ -353,7 +381,7 @@ def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
     for spread in demand.spreads:
         if spread.topology == "node":
             counts = list(placed_on.values())
-            domains = sum(len(nodes_of[c]) for c in eligible)
+            domains = sum(nodes_of[c] for c in eligible)
         else:
             per_domain: Counter = Counter({problem.node_class(c).topology_value(spread.topology): 0
                                            for c in eligible})

@@ -43,7 +43,7 @@ class CompileContext:
     _splits: dict[str, list[Split]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        owner = {name: c for c in self.problem.classes for name in c.node_names}
+        owner = self.problem.owners()
         views = {_key(view): view for view in self._views()}
         for assignment in self.placement.assignments:
             node_class = owner[assignment.node]
