@@ -175,8 +175,9 @@ def _replicas(problem: Problem) -> int:
     return sum(d.replicas for d in problem.demands)
 
 
-# measured: 10,466 (workload, class) columns of the inventory shape took 0.2-0.7 s (shared machine)
-ENCODE_SECONDS_PER_COLUMN = 7e-5
+# measured (shared machine): 10,466 (workload, class) columns of the inventory shape took
+# 0.2-0.7 s, 374,500 columns 43 s
+ENCODE_SECONDS_PER_COLUMN = 1e-4
 
 
 def _encoding_seconds(problem: Problem) -> float:
