@@ -1,6 +1,6 @@
 -- Drives Neovim 0.11 (headless) against `fitc lsp`, as a user would: open a file, make a
--- typo, read the diagnostics, hover, complete, go to definition, apply the quick fix and
--- format. Writes what it saw as JSON to $FITC_OUT; tests/test_editor_nvim.py asserts it.
+-- typo, read the diagnostics, hover, complete, go to definition, apply the quick fix,
+-- format, and after a save with too many replicas apply a repair of the conflict. Writes what it saw as JSON to $FITC_OUT; tests/test_editor_nvim.py asserts it.
 -- The configuration is docs/editor.md's Neovim 0.11 snippet, with the server command
 -- pointed at the Python under test.
 
@@ -106,6 +106,34 @@ local function run()
   vim.api.nvim_buf_set_lines(buffer, 14, 15, true, { "      cpu   =   8" })
   vim.lsp.buf.format({ bufnr = buffer, timeout_ms = 10000 })
   step("formatted", table.concat(vim.api.nvim_buf_get_lines(buffer, 0, -1, true), "\n"))
+
+  -- more replicas than the pool holds, saved: the conflict, and a repair applied
+  local row
+  for index, text in ipairs(vim.api.nvim_buf_get_lines(buffer, 0, -1, true)) do
+    if text:match("^%s*replicas = ") then row = index - 1 end
+  end
+  vim.api.nvim_buf_set_lines(buffer, row, row + 1, true, { "  replicas = 20" })
+  vim.cmd.write()
+  local function conflict()
+    for _, d in ipairs(vim.diagnostic.get(buffer)) do
+      if d.code == "E0501" then return d end
+    end
+  end
+  vim.wait(60000, function() return conflict() ~= nil end, 100)
+  local found = conflict()
+  step("conflict", found ~= nil)
+  local uri = vim.uri_from_bufnr(buffer)
+  local repairs = request("textDocument/codeAction", {
+    textDocument = { uri = uri }, range = found.user_data.lsp.range,
+    context = { diagnostics = { found.user_data.lsp } },
+  })
+  local offered = {}
+  for _, action in ipairs(repairs) do
+    table.insert(offered, { action.edit.changes[uri][1].newText, action.isPreferred == true })
+  end
+  step("repairs", offered)
+  vim.lsp.util.apply_workspace_edit(repairs[#repairs].edit, client.offset_encoding)
+  step("repaired_line", vim.api.nvim_buf_get_lines(buffer, row, row + 1, true)[1])
 end
 
 local ok, problem = pcall(run)

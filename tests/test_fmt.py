@@ -108,3 +108,37 @@ def test_block_comments_keep_their_inner_text_as_written():
     assert result.diagnostics == []
     assert result.text == source
     assert format_source(result.text, "p.fit").text == source
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.fit"))[:6] + [STDLIB / "accelerators.fit"],
+                         ids=lambda p: p.name)
+def test_formatting_with_the_editors_caches_equals_formatting_afresh(path):
+    """The language server formats through caches (parses that reuse unchanged
+    declarations, the lines each declaration was printed as, the declarations already
+    compared): after random edits to layout, comments and values, the text is the one
+    `format_source` gives without them."""
+    import random
+
+    from fitlang.lsp.incremental import ParseCache
+    from fitlang.syntax.formatter import FormatCache
+
+    rng = random.Random(path.name)
+    edited, formatted, cache = ParseCache(), ParseCache(), FormatCache()
+    text = path.read_text()
+    for _ in range(30):
+        position = rng.randrange(len(text) + 1)
+        line_end = text.find("\n", position)
+        line_end = len(text) if line_end < 0 else line_end
+        insert = rng.choice(["  ", "\n", "\n\n", " # note", "# top\n", " /* a\n b */ ", "1",
+                             "pool x {} ", " // end", "\n  count = 2\n"])
+        if rng.random() < 0.3:
+            text = text[:line_end] + insert + text[line_end:]  # at the end of a line
+        elif rng.random() < 0.7:
+            text = text[:position] + insert + text[position:]
+        else:
+            text = text[:position] + text[position + rng.randint(1, 3):]
+        want = format_source(text, "x.fit")
+        got = format_source(text, "x.fit", edited.parse, formatted.parse, cache)
+        assert (got.text, got.diagnostics) == (want.text, want.diagnostics)
+        if not want.diagnostics and rng.random() < 0.3:
+            text = want.text  # as after formatting in the editor

@@ -363,6 +363,81 @@ async def test_infeasible_policy_gets_the_conflict_after_save(client: LanguageCl
 
 
 @lsp
+async def test_repairs_of_a_conflict_are_code_actions_that_solve(client: LanguageClient, project):
+    """After a save, the conflict (E0501) carries the repairs `explain` checked: each is a
+    code action, never preferred, whose edit writes exactly the value explain checked, and
+    the policy so edited places every replica (the real solver, its placement verified).
+    Once the text changes, the stale conflict offers none."""
+    from fitlang.check.checker import check_file
+    from fitlang.model.build import build_problem
+    from solving import solved
+
+    text = (ROOT / "examples" / "infeasible.fit").read_text()
+    doc = await open_doc(client, project / "repairs.fit", text, until=warned(2))
+    client.text_document_did_save(types.DidSaveTextDocumentParams(doc.id))
+    found = await diagnostics(client, doc.uri, lambda ds: any(d.code == "E0501" for d in ds))
+    conflict = next(d for d in found if d.code == "E0501")
+
+    async def actions_for(diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+        return await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=doc.id, range=diagnostic.range,
+            context=types.CodeActionContext(diagnostics=[diagnostic])))
+
+    actions = await actions_for(conflict)
+    assert [a.kind for a in actions] == [types.CodeActionKind.QuickFix] * 3
+    assert not any(a.is_preferred for a in actions)
+    edited = [apply_edits(text, a.edit.changes[doc.uri]) for a in actions]
+    # the three repairs of examples/infeasible.fit (`fitc explain` lists them): two more
+    # H100 nodes, the memory rule relaxed to the A100s' 40 GB, or half the gang
+    changes = [(text.replace("count = 2\n  cpu = 112", "count = 4\n  cpu = 112"), "160.00"),
+               (text.replace("    require memory >= 80GB\n", "    require memory >= 40GB\n"),
+                "80.00"),
+               (text.replace("replicas = 4\n  gang", "replicas = 2\n  gang"), "80.00")]
+    assert all(changed != text for changed, _ in changes)
+    assert sorted(edited) == sorted(changed for changed, _ in changes)
+    for action, after in zip(actions, edited):
+        cost = next(cost for changed, cost in changes if changed == after)
+        assert action.title.endswith(f"(checked: a placement at {cost} USD/h)")
+        path = project / "repaired.fit"
+        path.write_text(after)
+        result = check_file(path)
+        assert not result.has_errors
+        placement = solved(build_problem(result.program).problem)
+        assert not placement.unplaced and placement.assignments
+    await doc.change(text + "\n")
+    assert list(await actions_for(conflict)) == []
+    close_doc(doc)
+
+
+def test_a_higher_budget_is_written_where_the_policy_states_it(tmp_path):
+    """Two 10 USD/h nodes under a 15 USD/h budget: the repairs are a budget of 20.00 USD/h
+    (written after `budget =`, over the constant's name) and one replica fewer (the edits
+    the server turns into code actions); each edited policy then solves."""
+    from fitlang.check.checker import check_file
+    from fitlang.lsp.solver_worker import conflict_diagnostics
+    from fitlang.model.build import build_problem
+    from solving import solved
+
+    text = ("const LIMIT = 15 USD/h\n\npool small {\n  count = 4\n  cpu = 8\n  memory = 32GiB\n"
+            "  price = 10 USD/h\n}\n\nworkload web {\n  replicas = 2\n  cpu = 6\n"
+            "  memory = 8GiB\n}\n\npolicy {\n  budget = LIMIT\n}\n")
+    path = tmp_path / "budget.fit"
+    path.write_text(text)
+    repairs: list[dict] = []
+    found, _ = conflict_diagnostics(path, {}, 10.0, {}, repairs)
+    assert [d.code for d in found] == ["E0501", "E0504"]
+    edited = [text[:r["start"]] + r["text"] + text[r["end"]:] for r in repairs]
+    assert edited == [text.replace("budget = LIMIT", "budget = 20.00 USD/h"),
+                      text.replace("replicas = 2", "replicas = 1")]
+    assert [r["cost"] for r in repairs] == [20.0, 10.0]
+    for after in edited:
+        path.write_text(after)
+        result = check_file(path)
+        assert not result.has_errors
+        assert not solved(build_problem(result.program).problem).unplaced
+
+
+@lsp
 async def test_a_solve_is_dropped_when_the_text_changes(client: LanguageClient, project):
     text = (ROOT / "examples" / "infeasible.fit").read_text()
     doc = await open_doc(client, project / "stale.fit", text)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import stat
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from fitlang import messages as msg
 from fitlang.check import schema as s
@@ -78,13 +79,22 @@ class ModuleScope:
         self.aliases: dict[str, ModuleScope] = {}
 
     def lookup(self, name: str) -> Symbol | None:
-        return self.symbols.get(name)
+        symbol = self.symbols.get(name)
+        if self.checker.slot is not None:
+            self.checker.slot.note(self, "lookup", name, symbol.decl if symbol else None)
+        return symbol
 
     def names(self, kind: str | None = None) -> list[str]:
-        return [name for name, sym in self.symbols.items() if kind is None or sym.kind == kind]
+        found = [name for name, sym in self.symbols.items() if kind is None or sym.kind == kind]
+        if self.checker.slot is not None:
+            self.checker.slot.note(self, "names", kind, tuple(found))
+        return found
 
     def alias(self, name: str) -> "ModuleScope | None":
-        return self.aliases.get(name)
+        inner = self.aliases.get(name)
+        if self.checker.slot is not None:
+            self.checker.slot.note(self, "alias", name, inner.module.resolved if inner else None)
+        return inner
 
     def const_value(self, symbol: Symbol) -> Typed | None:
         return self.checker.const_value(symbol)
@@ -105,24 +115,83 @@ class ModuleScope:
             return None
         return Typed(s.ACCELERATOR_SCOPE[attr], value)
 
-    def dropped(self) -> set[str]:
-        return self.module.parsed.dropped_names
+    def was_dropped(self, name: str) -> bool:
+        """Whether `name` was declared by a declaration a syntax error dropped."""
+        dropped = name in self.module.parsed.dropped_names
+        if self.checker.slot is not None:
+            self.checker.slot.note(self, "dropped", name, dropped)
+        return dropped
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.checker.report(diagnostic)
 
 
+@dataclass(eq=False)
+class Slot:
+    """What checking one top-level declaration found, kept by an incremental check
+    (fitlang/check/incremental.py) to reuse while the declaration and what it reads are
+    the same: its diagnostics, what it asked its scopes (scope path, question, argument ->
+    answer), and its checked value."""
+
+    decl: Any
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    uses: dict[tuple[Path, str, Any], Any] = field(default_factory=dict)
+    volatile: bool = False  # never reused: it reads files, or was part of a cycle
+    entity: Any = None
+    const: Any = None
+    has_entity: bool = False
+    has_const: bool = False
+
+    def note(self, scope: ModuleScope, question: str, argument: Any, answer: Any) -> None:
+        self.uses.setdefault((scope.module.resolved, question, argument), answer)
+
+
+# kinds whose checked value depends on more than the text and the names it reads
+_VOLATILE_KINDS = ("inventory", "buy")
+
+
 class Checker:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, recycled: dict[Path, ModuleScope] | None = None,
+                 recording: bool = False) -> None:
         self.workspace = workspace
         self.diagnostics: list[Diagnostic] = []
         self.scopes: dict[Path, ModuleScope] = {}
         self._consts: dict[int, Typed | None] = {}
         self._entities: dict[int, Any] = {}
         self._in_progress: list[Symbol] = []
+        # an incremental check: the scope objects of the last check (values it keeps refer
+        # to them), and a Slot per declaration checked, `slot` the one being checked now
+        self._recycled = dict(recycled or {})
+        self.recording = recording
+        self.slots: dict[int, Slot] = {}
+        self.slot: Slot | None = None
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.append(diagnostic)
+        if self.slot is not None:
+            self.slot.diagnostics.append(diagnostic)
+
+    @contextmanager
+    def _checking(self, symbol: Symbol) -> Iterator[None]:
+        """Attribute what happens meanwhile to `symbol`'s declaration (when recording)."""
+        if not self.recording:
+            yield
+            return
+        outer = self.slot
+        self.slot = self.slots[id(symbol.decl)] = Slot(
+            symbol.decl, volatile=symbol.kind in _VOLATILE_KINDS)
+        try:
+            yield
+        finally:
+            self.slot = outer
+
+    def _cycle_through(self, symbol: Symbol) -> None:
+        """The declarations from `symbol` on are in a cycle: which of them reports it depends
+        on where the check entered it, so none of them is reused."""
+        for member in self._in_progress[self._in_progress.index(symbol):]:
+            slot = self.slots.get(id(member.decl))
+            if slot is not None:
+                slot.volatile = True
 
     # ---- scopes -----------------------------------------------------------
 
@@ -130,7 +199,11 @@ class Checker:
         scope = self.scopes.get(module.resolved)
         if scope is not None:
             return scope
-        scope = ModuleScope(self, module)
+        scope = self._recycled.pop(module.resolved, None)
+        if scope is not None:
+            scope.__init__(self, module)  # type: ignore[misc]
+        else:
+            scope = ModuleScope(self, module)
         self.scopes[module.resolved] = scope
         self._declare_own(scope)
         self._declare_imports(scope)
@@ -252,7 +325,13 @@ class Checker:
             self._entities[key] = self.const_value(symbol)
             return self._entities[key]
         if symbol in self._in_progress:
+            self._cycle_through(symbol)
             return None
+        with self._checking(symbol):
+            self._entities[key] = self._build_entity(symbol)
+        return self._entities[key]
+
+    def _build_entity(self, symbol: Symbol) -> Any:
         scope = self.scope(symbol.module)
         decl: n.Block = symbol.decl
         schema = s.TOP_LEVEL.get(symbol.kind)
@@ -260,7 +339,6 @@ class Checker:
             self.report(msg.UnknownBlockKind.at(
                 scope.path, decl.kind.span, where="declaration", kind=decl.kind.name,
                 hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL))))
-            self._entities[key] = None
             return None
         if schema.naming == "none":
             self.report(msg.UnexpectedName.at(scope.path, decl.name.span, kind=schema.kind))
@@ -268,10 +346,9 @@ class Checker:
         try:
             values = self.block_values(scope, decl, schema)
             builder = getattr(self, f"_build_{symbol.kind}")
-            self._entities[key] = builder(scope, symbol.name, values)
+            return builder(scope, symbol.name, values)
         finally:
             self._in_progress.pop()
-        return self._entities[key]
 
     def accelerator(self, symbol: Symbol) -> Accelerator | None:
         entity = self.entity(symbol)
@@ -282,16 +359,18 @@ class Checker:
         if key in self._consts:
             return self._consts[key]
         if symbol in self._in_progress:
+            self._cycle_through(symbol)
             cycle = " -> ".join(s.name for s in self._in_progress[self._in_progress.index(symbol):])
             self.report(msg.DefinitionCycle.at(symbol.module.path, symbol.decl.name.span,
                                                name=symbol.name, cycle=f"{cycle} -> {symbol.name}"))
             self._consts[key] = None
             return None
-        self._in_progress.append(symbol)
-        try:
-            value = Evaluator(self.scope(symbol.module)).value(symbol.decl.value)
-        finally:
-            self._in_progress.pop()
+        with self._checking(symbol):
+            self._in_progress.append(symbol)
+            try:
+                value = Evaluator(self.scope(symbol.module)).value(symbol.decl.value)
+            finally:
+                self._in_progress.pop()
         self._consts[key] = value
         return value
 
@@ -646,7 +725,7 @@ class Checker:
             target = inner
         symbol = target.lookup(parts[-1])
         if symbol is None:
-            if parts[-1] not in target.dropped():
+            if not target.was_dropped(parts[-1]):
                 self.report(msg.UnknownName.at(scope.path, ref.parts[-1].span, name=parts[-1],
                                                hint=hint(did_you_mean(parts[-1], target.names(kind)))))
             return None, None
@@ -994,10 +1073,18 @@ def check_file(path: Path, workspace: Workspace | None = None) -> CheckResult:
     """Parse and check a file and everything it imports."""
     workspace = workspace or Workspace()
     root = workspace.load(path)
-    checker = Checker(workspace)
+    return check_loaded(Checker(workspace), root)
+
+
+def check_loaded(checker: Checker, root: SourceModule,
+                 reused: Iterable[Diagnostic] = ()) -> CheckResult:
+    """Check a loaded root and its imports; `reused` are the diagnostics of declarations an
+    incremental check did not check again (their values are in the checker's memo)."""
+    workspace = checker.workspace
     for module in workspace.reachable(root):
         checker.check_module(module)
     program = checker.program(root)
     checker.check_option_targets(program)
-    diagnostics = workspace.diagnostics + checker.diagnostics + residency_conflicts(program)
+    diagnostics = [*workspace.diagnostics, *reused, *checker.diagnostics,
+                   *residency_conflicts(program)]
     return CheckResult(root, program, unique_sorted(diagnostics), workspace)

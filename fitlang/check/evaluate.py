@@ -48,7 +48,7 @@ class Resolver(Protocol):
     def alias(self, name: str) -> "Resolver | None": ...
     def const_value(self, symbol: Symbol) -> Typed | None: ...
     def accelerator_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None: ...
-    def dropped(self) -> set[str]: ...
+    def was_dropped(self, name: str) -> bool: ...
     def report(self, diagnostic: Diagnostic) -> None: ...
 
 
@@ -166,7 +166,7 @@ class Evaluator:
 
     def _bare_word(self, ident: n.Ident, expected: Type) -> Typed | None:
         name = ident.name
-        if name in self.r.dropped():
+        if self.r.was_dropped(name):
             return None  # its declaration had a syntax error, already reported
         if expected.kind == "choice":
             if name in expected.choices:
@@ -488,8 +488,8 @@ class _AliasedResolver:
     def accelerator_attribute(self, symbol: Symbol, attr: str, span: Span) -> Typed | None:
         return self._module.accelerator_attribute(symbol, attr, span)
 
-    def dropped(self) -> set[str]:
-        return self._module.dropped()
+    def was_dropped(self, name: str) -> bool:
+        return self._module.was_dropped(name)
 
     def report(self, diagnostic: Diagnostic) -> None:
         self._reporter.report(diagnostic)

@@ -1,4 +1,5 @@
-"""Quick fixes for "did you mean" diagnostics, and formatting as text edits."""
+"""Quick fixes for "did you mean" diagnostics, repairs of a conflict, and formatting as
+text edits."""
 
 from __future__ import annotations
 
@@ -85,6 +86,34 @@ def _fixes(index: LineIndex, diagnostic: types.Diagnostic, hardware: dict[str, s
         found.append(_Fix(f"Change to `{candidate}`", types.TextEdit(diagnostic.range, text),
                           kind in HARDWARE_KINDS or _changes_number(current, candidate)))
     return found
+
+
+def repair_actions(diagnostics: list[types.Diagnostic], versions: dict[str, int | None]
+                   ) -> list[types.CodeAction]:
+    """The repairs `explain` checked for a conflict (E0501 after a save), each one edit
+    that applies exactly the value it checked. Never preferred: each changes the policy's
+    meaning (a budget, a count of nodes or replicas, a rule), which the user chooses. None
+    once the text changed since the solve (its diagnostic is then stale too)."""
+    actions = []
+    for diagnostic in diagnostics:
+        data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
+        solved = data.get("versions")
+        if not isinstance(solved, dict) or any(versions.get(u) != v for u, v in solved.items()):
+            continue
+        for repair in data.get("repairs") or []:
+            try:
+                edit = types.TextEdit(types.Range(types.Position(**repair["range"]["start"]),
+                                                  types.Position(**repair["range"]["end"])),
+                                      repair["text"])
+                cost = repair["cost"]
+                title = repair["title"] + ("" if cost is None else
+                                           f" (checked: a placement at {cost:.2f} USD/h)")
+                actions.append(types.CodeAction(
+                    title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
+                    is_preferred=False, edit=types.WorkspaceEdit(changes={repair["uri"]: [edit]})))
+            except (KeyError, TypeError):
+                continue
+    return actions
 
 
 def family(name: str) -> str:

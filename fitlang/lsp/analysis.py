@@ -16,6 +16,7 @@ from typing import Any
 
 from fitlang.check.checker import CheckResult, Checker, ModuleScope, check_file
 from fitlang.check.evaluate import Symbol
+from fitlang.check.incremental import IncrementalCheck
 from fitlang.check.loader import SourceModule
 from fitlang.diagnostics import Diagnostic
 from fitlang.lsp.incremental import EditorWorkspace, ParseCache
@@ -87,10 +88,15 @@ class Analysis:
 
 
 def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = None,
-            warnings: bool = True) -> Analysis:
+            warnings: bool = True, incremental: IncrementalCheck | None = None) -> Analysis:
+    """The check of `root` as `fitc check` does it; with `incremental` (the root's last
+    checks), only what changed is checked again, with the same result."""
     resolved = root.resolve()
     workspace = EditorWorkspace(overlay=dict(overlay), cache=cache)
-    result = check_file(resolved, workspace)
+    if incremental is not None:
+        result = incremental.check(resolved, workspace)
+    else:
+        result = check_file(resolved, workspace)
     text = overlay.get(resolved)
     if text is None:
         text = result.root.text

@@ -57,12 +57,15 @@ class _Piece:
     comments: list
     line: int = 1  # where its nodes' spans currently say it is
     offset: int = 0
+    spans: list | None = None  # the fields of each of its spans, once it moved
 
     def move_to(self, line: int, offset: int) -> None:
         lines, chars = line - self.line, offset - self.offset
         if lines == 0 and chars == 0:
             return
-        _shift(self.decls, lines, chars)
+        if self.spans is None:
+            self.spans = _span_fields(self.decls)
+        _shift(self.spans, lines, chars)
         for token in self.comments:
             token.line += lines
             token.end_line += lines
@@ -71,22 +74,39 @@ class _Piece:
         self.line, self.offset = line, offset
 
 
-def _shift(decls: list, lines: int, chars: int) -> None:
+def _span_fields(decls: list) -> list[dict]:
+    """The fields (`__dict__`) of every span in `decls`, each span once (two nodes may
+    share one), without the parser's span for an empty body (which says nothing about
+    where it is, so it never moves)."""
+    found: dict[int, dict] = {}
     stack = list(decls)
     span_type, node_type = Span, n._Node
     while stack:
         node = stack.pop()
-        fields = node.__dict__
-        for key, value in fields.items():
+        for value in node.__dict__.values():
             kind = type(value)
             if kind is span_type:
                 if value != _NOWHERE:
-                    fields[key] = span_type(value.line + lines, value.column, value.end_line + lines,
-                                            value.end_column, value.start + chars, value.end + chars)
+                    found[id(value)] = value.__dict__
             elif kind is list:
                 stack.extend(item for item in value if isinstance(item, node_type))
             elif isinstance(value, node_type):
                 stack.append(value)
+    return list(found.values())
+
+
+def _shift(spans: list[dict], lines: int, chars: int) -> None:
+    """Move spans in place: the span objects themselves change, so that whatever kept one
+    (a diagnostic, a checked value's `Origin`, which the incremental check reuses) moves
+    with its declaration. (Spans are frozen for everyone else.)"""
+    if lines:
+        for fields in spans:
+            fields["line"] += lines
+            fields["end_line"] += lines
+    if chars:
+        for fields in spans:
+            fields["start"] += chars
+            fields["end"] += chars
 
 
 def _may_continue(error: UnexpectedInput, source: str) -> bool:
@@ -99,7 +119,7 @@ def _may_continue(error: UnexpectedInput, source: str) -> bool:
 def _blank_before(text: str, start: int) -> str:
     """`text` with everything before `start` turned into spaces (newlines kept), so that
     the parse of the rest reports the positions of the whole text."""
-    blank = re.sub(r"[^\n]+", lambda run: " " * len(run.group()), text[:start])
+    blank = "\n".join(" " * len(line) for line in text[:start].split("\n"))
     return blank + text[start:]
 
 

@@ -21,15 +21,18 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from fitlang.diagnostics import Diagnostic
+from fitlang.check.program import Origin
+from fitlang.diagnostics import Diagnostic, Fix
+from fitlang.messages import NoPlacement
 
 
 def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float,
-                         placed: dict | None = None
+                         placed: dict | None = None, repairs: list | None = None
                          ) -> tuple[list[Diagnostic], dict[str, str]]:
     """The conflict diagnostics for `root` (none when it has errors, places everything, or
     leaves replicas out by `allow_unplaced`), and display path -> resolved path. When every
-    replica can be placed, `placed` gets where `fitc solve` puts each workload."""
+    replica can be placed, `placed` gets where `fitc solve` puts each workload; when not,
+    `repairs` gets the edits of the repairs `explain` checked (`repair_edits`)."""
     from fitlang.check.checker import check_file
     from fitlang.check.loader import Workspace
     from fitlang.model.build import build_problem
@@ -58,8 +61,43 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
     # undecided (or a placement found after all) is no error in the editor
     if explanation.outcome != "conflict":
         return [], files
+    if repairs is not None:
+        texts = {m.path: m.text for m in workspace.modules.values()}
+        budget = result.program.policy.spans.get("budget")
+        repairs.extend(repair_edits(explanation.repairs, texts, files, budget))
     return explanation_diagnostics(built.problem, result.program.path,
                                    explanation=explanation), files
+
+
+def repair_edits(repairs: list, texts: dict[str, str], files: dict[str, str],
+                 budget: Origin | None = None) -> list[dict]:
+    """Each repair that is one edit of the text, as that edit: its title, file (resolved),
+    offsets and replacement, and the hourly cost of the placement `explain` found with it.
+    The edit is the repair's own `fix` when it has one (a number: replicas, a pool's count);
+    a higher budget goes where the policy states it (`budget`, the value's origin); else,
+    for a repair that changes the text `from` of its rule `to` another (a relaxed
+    `require`), that text where it stands, when it stands there once."""
+    edits = []
+    for repair in repairs:
+        origin, fix = repair.origin, repair.fix
+        if repair.as_json()["rule"] == "budget" and fix is None and repair.after and budget:
+            origin, fix = budget, Fix(repair.text, budget.span, repair.after)
+        if origin is None or origin.path not in texts:
+            continue
+        if fix is not None:
+            start, end, text = fix.span.start, fix.span.end, fix.text
+        elif repair.before and repair.after:
+            rule = texts[origin.path][origin.span.start:origin.span.end]
+            if rule.count(repair.before) != 1:
+                continue
+            start = origin.span.start + rule.index(repair.before)
+            end, text = start + len(repair.before), repair.after
+        else:
+            continue
+        edits.append({"title": repair.text, "file": files.get(origin.path, origin.path),
+                      "start": start, "end": end, "text": text,
+                      "cost": None if repair.cost is None else float(repair.cost)})
+    return edits
 
 
 def placement_summary(problem, placement) -> dict[str, dict]:
@@ -110,15 +148,19 @@ def main() -> int:
     os.dup2(2, 1)
     root = Path(request["root"])
     placed: dict = {}
+    repairs: list[dict] = []
     if request.get("job") == "warnings":
         diagnostics, files = warning_diagnostics(root, overlay)
     else:
-        diagnostics, files = conflict_diagnostics(root, overlay,
-                                                  float(request.get("time_limit", 10.0)), placed)
+        diagnostics, files = conflict_diagnostics(
+            root, overlay, float(request.get("time_limit", 10.0)), placed, repairs)
     output = [{"code": d.code, "severity": d.severity.value, "message": d.message,
                "file": files.get(d.path, d.path),
                "span": [d.span.line, d.span.column, d.span.end_line, d.span.end_column,
                         d.span.start, d.span.end]} for d in diagnostics]
+    for item in output:
+        if item["code"] == NoPlacement.code:  # the conflict, with the repairs in its message
+            item["repairs"] = repairs
     answer.write(json.dumps({"diagnostics": output, "placed": placed}))
     answer.close()
     return 0

@@ -26,17 +26,47 @@ def expression_text(expr: Any) -> str:
     return _Printer("", []).expr(expr, 0, flat=True)
 
 
-def format_module(module: n.Module, text: str) -> str:
-    return _Printer(text, module.comments).module(module)
+def format_module(module: n.Module, text: str, printed: "PrintedDeclarations | None" = None
+                  ) -> str:
+    return _Printer(text, module.comments, printed).module(module)
+
+
+class PrintedDeclarations:
+    """The lines each top-level declaration was printed as, by its source text, to print
+    the same text again without walking it (the language server formats a file again and
+    again, with one declaration changed). A declaration's lines depend only on its text
+    (from its start to the end of its last line, which holds its trailing comment): its
+    entries, the comments and the blank lines in it. Kept: what the last file used."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[list[str], int]] = {}
+        self._now: dict[str, tuple[list[str], int]] = {}
+
+    def start(self) -> None:
+        self._last, self._now = {**self._last, **self._now}, {}
+
+    def finish(self) -> None:
+        self._last, self._now = self._now, {}
+
+    def get(self, source: str) -> tuple[list[str], int] | None:
+        found = self._now.get(source) or self._last.get(source)
+        if found is not None:
+            self._now[source] = found
+        return found
+
+    def put(self, source: str, lines: list[str], comments: int) -> None:
+        self._now[source] = (lines, comments)
 
 
 class _Printer:
-    def __init__(self, text: str, comments: list[Token]) -> None:
+    def __init__(self, text: str, comments: list[Token],
+                 printed: PrintedDeclarations | None = None) -> None:
         self.text = text
         self.comments = sorted(comments, key=lambda c: c.start_pos or 0)
         self.next_comment = 0
         self.lines: list[str] = []
         self.last_end: int | None = None  # source offset where the last thing written ended
+        self.printed = printed
 
     # ---- comments -----------------------------------------------------
 
@@ -87,17 +117,40 @@ class _Printer:
     def module(self, module: n.Module) -> str:
         previous: Any = None
         decls = module.decls
+        if self.printed is not None:
+            self.printed.start()
         for index, decl in enumerate(decls):
             if previous is not None and self._separate(previous, decl):
                 self.lines.append("")
             self._flush_before(decl.span.start, "")
             following = decls[index + 1].span.start if index + 1 < len(decls) else None
-            self._entry(decl, "", following)
+            self._declaration(decl, following)
             previous = decl
+        if self.printed is not None:
+            self.printed.finish()
         self._flush_before(len(self.text) + 1, "")
         while self.lines and not self.lines[-1]:
             self.lines.pop()
         return "\n".join(self.lines) + "\n" if self.lines else ""
+
+    def _declaration(self, decl: Any, following: int | None) -> None:
+        """A top-level declaration, printed again from `printed` when its text was printed
+        before (and nothing else starts on its last line, whose comment it may take)."""
+        line_end = self.text.find("\n", decl.span.end)
+        line_end = len(self.text) if line_end < 0 else line_end
+        if self.printed is None or (following is not None and following <= line_end):
+            self._entry(decl, "", following)
+            return
+        source = self.text[decl.span.start:line_end]
+        known = self.printed.get(source)
+        if known is not None:
+            self.lines.extend(known[0])
+            self.next_comment += known[1]
+            self.last_end = decl.span.end
+            return
+        lines, comments = len(self.lines), self.next_comment
+        self._entry(decl, "", following)
+        self.printed.put(source, self.lines[lines:], self.next_comment - comments)
 
     def _separate(self, previous: Any, decl: Any) -> bool:
         grouped = (n.ImportDecl, n.ConstDecl)
