@@ -8,6 +8,7 @@ import gc
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -177,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # thresholds re-scan them thousands of times (measured: +60% on a 10,000-line check)
     gc.freeze()
     gc.set_threshold(200_000, 50, 1000)
+    global _STARTED
+    _STARTED = time.monotonic()
     try:
         parser = build_parser()
         arguments, extra = parser.parse_known_args(argv)
@@ -497,6 +500,18 @@ def _no_solver_ctrl_c() -> None:
     z3.set_param("ctrl_c", False)
 
 
+_STARTED = time.monotonic()  # reset when `main` starts: --time-limit counts from there
+
+
+def _time_left(time_limit: float | None) -> float | None:
+    """--time-limit bounds the whole command (reading, checking and building the model
+    count too), so the solver gets what is left of it; never nothing, so that the greedy
+    floor still runs."""
+    if time_limit is None:
+        return None
+    return max(0.05 * time_limit, time_limit - (time.monotonic() - _STARTED))
+
+
 def _run_solve(arguments: argparse.Namespace) -> int:
     from fitlang.solve.placement import solve
     from fitlang.solve.report import as_json, as_text
@@ -506,7 +521,7 @@ def _run_solve(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
     with _progress_line() as progress:
-        placement = solve(problem, arguments.backend, arguments.time_limit, progress)
+        placement = solve(problem, arguments.backend, _time_left(arguments.time_limit), progress)
     complete = not placement.unplaced and placement.status in ("optimal", "feasible")
     if placement.status == "unknown" or (not complete and not placement.proven_infeasible
                                          and not result.program.policy.allow_unplaced):
@@ -606,10 +621,10 @@ def _proven_infeasible(problem, root_path: str) -> list[Diagnostic]:
     """The solver proved that no placement meets every hard rule: the explanation of the
     conflict, or, where it names none, the proven verdict alone (never "in the time allowed")."""
     from fitlang import messages as msg
-    from fitlang.solve.explain import explain, explanation_diagnostics
+    from fitlang.solve.explain import ExplainOutcome, explain, explanation_diagnostics
 
     explanation = explain(problem)
-    if explanation.outcome == "conflict":
+    if explanation.outcome is ExplainOutcome.CONFLICT:
         return explanation_diagnostics(problem, root_path, explanation=explanation)
     return [msg.NoPlacement.at(root_path, _first_span(),
                                detail="no placement meets every hard rule (the solver proved it); "
@@ -647,7 +662,7 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    placement = solve(problem, "auto", arguments.time_limit)
+    placement = solve(problem, "auto", _time_left(arguments.time_limit))
     allowed = result.program.policy.allow_unplaced
     if placement.status == "unknown" or (placement.unplaced and not allowed
                                          and not placement.proven_infeasible):
@@ -720,8 +735,9 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     """The explanation is the output (stdout); the diagnostics go where they always go."""
     import json
 
-    from fitlang.solve.explain import (REPAIR_SECONDS, explain, explanation_diagnostics,
-                                       explanation_json, explanation_text)
+    from fitlang.solve.explain import (REPAIR_SECONDS, ExplainOutcome, explain,
+                                       explanation_diagnostics, explanation_json,
+                                       explanation_text)
 
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
@@ -740,7 +756,7 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         emit(everything, arguments.format, sources)
         if arguments.format == "human":
             sys.stdout.write(explanation_text(explanation))
-    if explanation.outcome == "feasible":
+    if explanation.outcome is ExplainOutcome.FEASIBLE:
         return exit_code(diagnostics, arguments.fail_level)
     return EXIT_ERRORS
 

@@ -784,19 +784,42 @@ def _no_answer(*_args, **_kwargs):
     return Outcome("unknown")
 
 
-def test_a_timeout_is_e0506_with_status_unknown_not_e0501(tmp_path, monkeypatch, capsys):
+def test_a_timeout_answers_with_the_greedy_floor(tmp_path, monkeypatch, capsys):
     from fitlang.cli import main
     from fitlang.solve.backends import HighsBackend, Z3Backend
 
-    # every solver call runs out of time: no placement, and nothing proven
+    # every solver call runs out of time: the greedy placement is the answer (issue 15's
+    # floor): w's 3 x 2 CPUs on 4-CPU nodes, 2 a node, 2 nodes; no bound was proven
     monkeypatch.setattr(HighsBackend, "minimise", _no_answer)
     monkeypatch.setattr(Z3Backend, "minimise", _no_answer)
     (tmp_path / "p.fit").write_text(POLICY)
     code = main(["solve", str(tmp_path / "p.fit"), "--format", "json", "--time-limit", "1"])
     document = json.loads(capsys.readouterr().out)
+    assert (code, document["status"], document["diagnostics"]) == (0, "feasible", [])
+    assert document["objective"]["value"] == 2.0 and document["objective"]["lower_bound"] is None
+    assert len(document["assignments"]) == 3
+
+
+def test_a_timeout_is_e0506_with_status_unknown_not_e0501(tmp_path, monkeypatch, capsys):
+    from fitlang.cli import main
+    from fitlang.solve.backends import HighsBackend, Z3Backend
+
+    # every solver call runs out of time, and the greedy floor leaves y out: x (2 CPUs) goes
+    # first, by name, to a (the cheaper share), and y (4 CPUs) then fits nowhere, although
+    # y on a and x on b places both. Nothing is proven: E0506 with the floor's partial answer
+    monkeypatch.setattr(HighsBackend, "minimise", _no_answer)
+    monkeypatch.setattr(Z3Backend, "minimise", _no_answer)
+    (tmp_path / "p.fit").write_text(
+        'pool a {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
+        'pool b {\n  count = 1\n  cpu = 2\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
+        'workload x {\n  replicas = 1\n  cpu = 2\n  memory = 1Gi\n}\n'
+        'workload y {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n}\n')
+    code = main(["solve", str(tmp_path / "p.fit"), "--format", "json", "--time-limit", "1"])
+    document = json.loads(capsys.readouterr().out)
     assert (code, document["status"]) == (1, "unknown")
     assert [d["code"] for d in document["diagnostics"]] == ["E0506"]
-    assert document["assignments"] == [] and document["objective"]["value"] is None
+    assert [(a["workload"], a["node"]) for a in document["assignments"]] == [("x", "a-0")]
+    assert [u["workload"] for u in document["unplaced"]] == ["y"]
 
 
 def test_optimal_only_within_the_stated_tolerance(tmp_path, monkeypatch, capsys):

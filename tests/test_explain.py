@@ -10,7 +10,7 @@ import pytest
 
 import fitlang.solve.explain as explaining
 from fitlang.cli import main
-from fitlang.solve.explain import Part, explain
+from fitlang.solve.explain import ExplainOutcome, Part, explain
 from fitlang.solve.linear import Outcome
 from solving import problem_from, solve
 
@@ -40,7 +40,7 @@ def test_a_conflict_in_per_node_packing_is_found_not_called_feasible(tmp_path):
     problem = problem_from(tmp_path, PACKING)
     assert solve(problem).unplaced  # solve says: not everything fits
     explanation = explain(problem)
-    assert explanation.outcome == "conflict" and explanation.minimal
+    assert explanation.outcome is ExplainOutcome.CONFLICT and explanation.minimal
     assert [r.part for r in explanation.reasons] == [
         Part("capacity", "p"), Part("replicas", "big"), Part("replicas", "small")]
     # by hand: a 4th node holds the third `small`; 4 `big` go 2, 1, 1 leaving room for 4 `small`
@@ -235,6 +235,7 @@ class Spec:
     workloads: list[dict]
     budget: int | None = None
     dropped: set = field(default_factory=set)  # (kind, subject, key) elements left out
+    plenty: int = 12  # a pool's count once its count is left out: more than any need
 
     def on(self, kind, subject="", key=""):
         return (kind, subject, key) not in self.dropped
@@ -242,7 +243,7 @@ class Spec:
     def text(self) -> str:
         out = []
         for p in self.pools:
-            count = p["count"] if self.on("capacity", p["name"]) else 12
+            count = p["count"] if self.on("capacity", p["name"]) else self.plenty
             extra = f'  zone = "{p["zone"]}"\n  labels = {{ tier: "{p["tier"]}" }}\n'
             if p["dedicated"]:
                 extra += f'  dedicated = "{p["dedicated"]}"\n'
@@ -339,8 +340,8 @@ def test_every_named_conflict_is_sufficient_and_minimal(tmp_path):
         text = strict.text().replace("  allow_unplaced = true\n", "")
         problem = problem_from(tmp_path, text)
         explanation = explain(problem, time_limit=20)
-        if explanation.outcome != "conflict":
-            assert explanation.outcome == "feasible", seed
+        if explanation.outcome is not ExplainOutcome.CONFLICT:
+            assert explanation.outcome is ExplainOutcome.FEASIBLE, seed
             continue
         conflicts += 1
         named = {(r.part.kind, r.part.subject, r.part.key) for r in explanation.reasons}
@@ -354,3 +355,123 @@ def test_every_named_conflict_is_sufficient_and_minimal(tmp_path):
         minimal += 1
     print(f"conflicts {conflicts}: sufficient {sufficient}, minimal {minimal}")
     assert conflicts >= 15  # the generator makes enough infeasible policies to mean something
+
+
+def _scaled(spec: Spec, factor: int) -> Spec:
+    """The same policy with `factor` times the nodes, replicas and budget."""
+    pools = [{**p, "count": p["count"] * factor} for p in spec.pools]
+    workloads = [{**w, "replicas": w["replicas"] * factor} for w in spec.workloads]
+    return Spec(pools, workloads, spec.budget and spec.budget * factor, plenty=12 * factor)
+
+
+def test_at_fleet_scale_every_named_conflict_is_sufficient_and_minimal(tmp_path):
+    # the generator's policies with 100 times the nodes and replicas: above the exact model's
+    # size, so explain takes its fleet-scale route (the transport LP, witnesses by pool)
+    conflicts = 0
+    for seed in range(16):
+        spec = _scaled(_generate(random.Random(seed)), 100)
+        if sum(p["count"] for p in spec.pools) <= explaining.PER_NODE_MAX_NODES:
+            continue
+        everything = _elements(spec)
+        text = spec.text().replace("  allow_unplaced = true\n", "")
+        explanation = explain(problem_from(tmp_path, text), time_limit=20)
+        if explanation.outcome is not ExplainOutcome.CONFLICT:
+            continue  # (undecided where packing alone shows it: the model by pool cannot)
+        conflicts += 1
+        assert explanation.minimal, seed
+        named = {(r.part.kind, r.part.subject, r.part.key) for r in explanation.reasons}
+        assert named <= everything, (seed, named - everything)
+        kept = Spec(spec.pools, spec.workloads, spec.budget, everything - named, spec.plenty)
+        assert not _placed(tmp_path, kept), (seed, named, kept.text())
+        for element in named:
+            relaxed = Spec(spec.pools, spec.workloads, spec.budget,
+                           (everything - named) | {element}, spec.plenty)
+            assert _placed(tmp_path, relaxed), (seed, element, relaxed.text())
+    assert conflicts >= 10
+
+
+# ---- at fleet scale (more nodes than the exact model takes) ---------------------------------
+# 100 nodes of 8 GPUs, 80 of 1 GPU, 200 CPU nodes: 880 GPUs. `train` is a gang of 4 replicas of
+# 8 GPUs (whole 8-GPU nodes), `infer` 850 replicas of 1 GPU: 882 GPUs asked, 2 too many. `web`
+# may run anywhere and fits on the CPU nodes alone. By hand: the conflict is both GPU pools,
+# `infer` and `train` (drop either workload: 850 or 32 GPUs fit; drop a pool's count: room);
+# the repairs: 1 more 8-GPU node, 2 more 1-GPU nodes, 848 `infer`, or 3 `train` (24 GPUs).
+FLEET = (GPUS
+         + pool("big", 100, 96, "1Ti", 98, "  gpu {\n    model = H100\n    count = 8\n  }\n")
+         + pool("small", 80, 8, "32Gi", 2, "  gpu {\n    model = H100\n    count = 1\n  }\n")
+         + pool("cpu", 200, 16, "64Gi", 1)
+         + workload("train", 4, 8, "64Gi", "  kind = job\n  gang = true\n  gpu {\n    count = 8\n  }\n")
+         + workload("infer", 850, 1, "4Gi", "  gpu {\n    count = 1\n  }\n")
+         + workload("web", 300, 4, "8Gi"))
+
+
+def _fleet_solved(tmp_path, text) -> bool:
+    """`fitc solve`'s verdict on the text (its own route: the placement model, packing, verify)."""
+    placement = solve(problem_from(tmp_path, text))
+    return placement.status in ("optimal", "feasible") and not placement.unplaced
+
+
+def test_at_fleet_scale_the_conflict_is_sufficient_minimal_and_the_repairs_exact(tmp_path,
+                                                                                 monkeypatch):
+    def no_full_proof(*arguments):
+        raise AssertionError("the transport LP and one restricted check prove it: no full encoding")
+
+    monkeypatch.setattr(explaining, "_fleet_proof", no_full_proof)
+    explanation = explain(problem_from(tmp_path, FLEET))
+    assert explanation.outcome is ExplainOutcome.CONFLICT and explanation.minimal
+    assert [r.part for r in explanation.reasons] == [
+        Part("capacity", "big"), Part("capacity", "small"), Part("replicas", "infer"),
+        Part("replicas", "train")]
+    assert changes(explanation) == [("capacity", "big", "100", "101"),
+                                    ("capacity", "small", "80", "82"),
+                                    ("replicas", "infer", "850", "848"),
+                                    ("replicas", "train", "4", "3")]
+    assert not explanation.repairs_cut_short
+    # checked on the text by `solve`: the conflict alone (web dropped) has no placement; with
+    # one more node or one replica fewer than each repair, none; with the repair, one
+    assert not _fleet_solved(tmp_path, FLEET.replace("replicas = 300", "replicas = 0"))
+    for before, after, short in [("count = 100", "count = 101", None),
+                                 ("count = 80", "count = 82", "count = 81"),
+                                 ("replicas = 850", "replicas = 848", "replicas = 849")]:
+        assert _fleet_solved(tmp_path, FLEET.replace(before, after)), after
+        if short:
+            assert not _fleet_solved(tmp_path, FLEET.replace(before, short)), short
+
+
+def test_at_fleet_scale_repairs_check_the_whole_policy_when_the_rest_needs_the_same_pools(tmp_path):
+    # `web` now needs the GPU nodes' CPUs too (1,000 replicas of 4 CPU: 800 fit on the CPU
+    # nodes): the rest cannot be placed apart, so each repair is checked on the whole policy
+    text = FLEET.replace("replicas = 300", "replicas = 1000")
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.outcome is ExplainOutcome.CONFLICT and explanation.minimal
+    assert ("capacity", "big", "100", "101") in changes(explanation)
+    assert _fleet_solved(tmp_path, text.replace("count = 100", "count = 101"))
+
+
+def test_at_fleet_scale_a_conflict_in_per_node_packing_is_never_called_feasible(tmp_path):
+    # PACKING on 170 nodes: 339 `big` (2 a node) leave one node with 4 CPU and 14 GiB, room
+    # for 2 of the 3 `small` (6 GiB each); the pool's totals fit (1,359 of 1,360 CPU)
+    text = pool("p", 170, 8, "16Gi") + workload("big", 339, 4, "2Gi") + workload("small", 3, 1, "6Gi")
+    explanation = explain(problem_from(tmp_path, text), time_limit=10)
+    assert explanation.outcome is not ExplainOutcome.FEASIBLE
+
+
+def test_the_repair_scope_takes_in_a_spread_whose_domains_it_would_change(tmp_path):
+    # placed apart from the GPU pools (zones za and zb), `web` would leave their nodes empty:
+    # a spread over nodes counts those; a spread over zones does not when the CPU pools have
+    # the same zones, and does when they have fewer
+    def text(rule, cpu_zones):
+        zone = '  zone = "{}"\n'.format
+        return (GPUS + pool("big", 100, 96, "1Ti", 98, zone("za") + "  gpu {\n    model = H100\n    count = 8\n  }\n")
+                + pool("small", 80, 8, "32Gi", 2, zone("zb") + "  gpu {\n    model = H100\n    count = 1\n  }\n")
+                + "".join(pool(f"cpu{i}", 100, 16, "64Gi", 1, zone(z)) for i, z in enumerate(cpu_zones))
+                + workload("infer", 850, 1, "4Gi", "  gpu {\n    count = 1\n  }\n")
+                + workload("web", 300, 4, "8Gi", rule))
+
+    for rule, cpu_zones, joins in [("", ["za"], False), ("  spread node max_skew 1\n", ["za", "zb"], True),
+                                   ("  spread zone max_skew 1\n", ["za", "zb"], False),
+                                   ("  spread zone max_skew 1\n", ["za", "za"], True)]:
+        problem = problem_from(tmp_path, text(rule, cpu_zones))
+        workloads, pools = explaining._closed_scope(problem, {"infer"}, {"big", "small"})
+        assert ("web" in workloads) is joins, (rule, cpu_zones)
+        assert ("cpu0" in pools) is joins, (rule, cpu_zones)

@@ -55,11 +55,12 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
             remaining = max(time_limit - (time.monotonic() - started), 1.0)
             placed.update(placement_summary(built.problem, solve(built.problem, "auto", remaining)))
         return [], files
-    from fitlang.solve.explain import explain, explanation_diagnostics  # what `fitc solve` prints
+    from fitlang.solve.explain import (  # what `fitc solve` prints
+        ExplainOutcome, explain, explanation_diagnostics)
 
     explanation = explain(built.problem, remaining)
     # undecided (or a placement found after all) is no error in the editor
-    if explanation.outcome != "conflict":
+    if explanation.outcome is not ExplainOutcome.CONFLICT:
         return [], files
     if repairs is not None:
         texts = {m.path: m.text for m in workspace.modules.values()}

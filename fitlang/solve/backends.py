@@ -31,6 +31,9 @@ class HighsBackend:
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None) -> Outcome:
+        # the limit is on the whole call: importing scipy.optimize (~1 s the first time) and
+        # building the matrix count too
+        deadline = None if time_limit is None else time.monotonic() + time_limit
         from scipy.optimize import Bounds, LinearConstraint, milp
         from scipy.sparse import csr_array, diags_array
 
@@ -47,8 +50,6 @@ class HighsBackend:
             lower.append(-np.inf if constraint.lower is None else float(constraint.lower))
             upper.append(np.inf if constraint.upper is None else float(constraint.upper))
         options = {"mip_rel_gap": self.relative_gap, "presolve": True}
-        if time_limit is not None:
-            options["time_limit"] = max(0.05, time_limit)
         constraints = []
         if model.constraints:
             matrix = csr_array((data, (rows, cols)), shape=(len(model.constraints), size))
@@ -59,8 +60,10 @@ class HighsBackend:
             constraints = [LinearConstraint(matrix, np.array(lower) * scale, np.array(upper) * scale)]
         bounds = Bounds(np.array([v.lower for v in model.variables], dtype=float),
                         np.array([v.upper for v in model.variables], dtype=float))
+        integrality = np.array([1 if v.integer else 0 for v in model.variables])
+        if deadline is not None:
+            options["time_limit"] = max(0.05, deadline - time.monotonic())
         with _native_stdout_silenced():
-            integrality = np.array([1 if v.integer else 0 for v in model.variables])
             result = milp(c, constraints=constraints, integrality=integrality, bounds=bounds,
                           options=options)
         if result.x is None:
