@@ -178,13 +178,14 @@ def _replicas(problem: Problem) -> int:
 # measured (shared machine, the model built as arrays and handed to HiGHS as one matrix):
 # 374,500 (workload, class) columns of the inventory shape 2.5 s, 984,227 of breaker 6.3 s
 ENCODE_SECONDS_PER_COLUMN = 1e-5
+MODEL_SECONDS = 0.05  # the least a model costs: HiGHS is never given less (see backends.py)
 
 
 def _encoding_seconds(problem: Problem) -> float:
     """About how long building the aggregate model takes: it grows with the (workload, class)
     pairs that may hold replicas. When that alone would eat the time limit, the greedy
     placement is the answer (with no proven bound) rather than an answer past the limit."""
-    return ENCODE_SECONDS_PER_COLUMN * sum(len(d.eligible) for d in problem.demands)
+    return MODEL_SECONDS + ENCODE_SECONDS_PER_COLUMN * sum(len(d.eligible) for d in problem.demands)
 
 
 def _better(first: Placement | None, second: Placement | None) -> Placement | None:
