@@ -35,6 +35,8 @@ from fitlang.model.problem import Demand, NodeClass, OptionGroup, Problem, node_
     one_class_per_node, replicas_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import encode
+from fitlang.solve.pack import pack, repair as place_leftovers
+from fitlang.solve.placement import opener
 from fitlang.syntax.nodes import Span
 
 MAX_EXTRA_NODES = 4096
@@ -361,7 +363,6 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
         return Check(True, cost)
     if not packed:
         return Check(None, cost)
-    from fitlang.solve.pack import pack
 
     counts = encoding.whole_counts(outcome.solution)
     planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
@@ -369,28 +370,8 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
         return Check(True, cost)
     packing = pack(problem, counts, planned)
     if not packing.complete:  # as `solve` does next: place the leftovers elsewhere
-        from fitlang.solve.pack import repair
-
-        repair(problem, packing, _opener(problem, planned))
+        place_leftovers(problem, packing, opener(problem, planned))
     return Check(True, cost) if packing.complete else Check(None)
-
-
-def _opener(problem: Problem, planned: dict[str, object]):
-    """Which class may open one more node for leftovers: one the model counted, or one more
-    while the buy limits, the budget and the power caps still hold (as `solve` has it)."""
-    from fitlang.solve.placement import within_limits
-
-    def may_open(node_class: NodeClass, packing) -> bool:
-        opened = packing.opened(node_class.id)
-        if opened >= node_class.count:
-            return False
-        if opened < planned.get(node_class.id, 0):
-            return True
-        counts = {c.id: max(packing.opened(c.id), planned.get(c.id, 0)) for c in problem.classes}
-        counts[node_class.id] += 1
-        return within_limits(problem, counts)
-
-    return may_open
 
 
 def _fits_apart(problem: Problem, counts: dict[tuple[str, str], int],

@@ -227,7 +227,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
         packing = pack(problem, counts, planned)
         if not packing.complete:
-            repair(problem, packing, _opener(problem, planned))
+            repair(problem, packing, opener(problem, planned))
         if best is None or packing.complete or not best[4].complete:
             best = (encoding, outcome, counts, backend_name, packing, status)
         if packing.complete:
@@ -280,7 +280,7 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.05, deadline - time.monotonic())
 
 
-def _opener(problem: Problem, planned: dict[str, int]) -> MayOpen:
+def opener(problem: Problem, planned: dict[str, int]) -> MayOpen:
     """The nodes the aggregate model counted may open; one more only if the buy limits, the
     budget and the power caps still hold with it."""
     def may_open(node_class, packing: Packing) -> bool:
