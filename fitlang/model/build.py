@@ -11,7 +11,6 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from fitlang.check.program import (Accelerator, AcceleratorOption, Compare,
                                    Inventory, Program, Workload)
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.eligibility import ClassFacets, LazyReasons, rules_allow, too_small
+from fitlang.model.eligibility import compares as compares_in
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
 from fitlang.model.problem import (Demand, Exclusion, NodeClass, NodeNames, OptionGroup, PowerScope,
                                    PreferenceRule, Problem, holds, option_demand_name,
@@ -315,7 +315,7 @@ class _Reads:
             keys |= {rule.topology for rule in [*workload.spreads, *workload.affinities]}
             rules = [*workload.requirements, *workload.preferences]
             for rule in rules:
-                for compare in _compares(rule.predicate):
+                for compare in compares_in(rule.predicate):
                     if compare.subject[0] == "labels":
                         keys.add(compare.subject[1])
                     elif compare.subject[0] in grid:
@@ -347,16 +347,6 @@ def _bucket(units: int) -> int:
     if units < 1 / MERGE_TOLERANCE:
         return units
     return int(math.log(units) / math.log1p(MERGE_TOLERANCE))
-
-
-def _compares(predicate) -> list[Compare]:
-    if isinstance(predicate, Compare):
-        return [predicate]
-    items = getattr(predicate, "items", None)
-    if items is not None:
-        return [c for item in items for c in _compares(item)]
-    item = getattr(predicate, "item", None)
-    return _compares(item) if item is not None else []
 
 
 def _normal(text: str) -> str:
