@@ -39,7 +39,7 @@ def consolidate(problem: Problem, packing: Packing, objective: str,
     """Close open nodes whose replicas all fit in the free room of other open nodes, while
     time is left; say how many were closed. Deterministic: the order depends on the packing
     only, and the deadline only cuts the passes short."""
-    if objective not in NODE_OBJECTIVES:
+    if objective not in NODE_OBJECTIVES or (deadline is not None and time.monotonic() >= deadline):
         return 0
     search = _Search(problem, packing, objective)
     closed = 0
