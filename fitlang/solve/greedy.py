@@ -586,7 +586,11 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> list[tuple[n
     codes = fleet.codes(topology)[0]
     domains = sorted(set(codes[fleet.eligible(demand)].tolist()) - {-1})  # by name: codes sort so
     mine = codes[candidates]
-    within = {int(code): candidates[mine == code] for code in np.unique(mine[mine >= 0])}
+    placed = mine >= 0
+    order = np.argsort(mine[placed], kind="stable")  # by domain, each in the candidates' order
+    grouped, rows = mine[placed][order], candidates[placed][order]
+    firsts, starts = np.unique(grouped, return_index=True)
+    within = dict(zip(firsts.tolist(), np.split(rows, starts[1:]))) if len(rows) else {}
     one_each = any(r.target == "self" and r.anti and r.topology == topology for r in demand.affinities)
     if any(t != topology for t, _ in rules) or not domains or (one_each and demand.replicas > len(domains)):
         return [(nothing, demand.replicas)]
