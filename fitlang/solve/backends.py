@@ -81,9 +81,9 @@ class HighsBackend:
                     for x, whole in zip(values, form.integrality.tolist())]
         value = model.value(objective, solution)
         optimal = status == highspy.HighsModelStatus.kOptimal
-        if not integer:  # an LP: its optimum is its bound
-            bound = value if optimal else None
-        proven = value if bound is None else min(bound, value)
+        if optimal and (bound is None or not integer):  # an LP: its optimum is its bound
+            bound = value
+        proven = None if bound is None else min(bound, value)  # none proven before the root LP
         return Outcome("optimal" if optimal else "feasible", solution, value, proven)
 
 
