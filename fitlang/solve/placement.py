@@ -233,26 +233,36 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
                relax: bool, progress: Progress,
                improve_deadline: float | None = None, start: Packing | None = None) -> Placement | None:
     """The aggregate model, packed; where packing needed more nodes than it counted, solved
-    again with those counts required. None when the optimiser had nothing in time."""
+    again with those counts required. None when the optimiser had nothing in time.
+
+    `start`: a placement of every replica (the greedy floor) that the optimiser starts from;
+    when the optimiser has nothing better in time, it is the answer, with the bound the
+    optimiser proved."""
     min_nodes: dict[str, int] = {}
     caps: dict[tuple[str, str], int] = {}
     first_bound = None
     best = None
     proven_infeasible = False
+    start = start if start is not None and start.complete and relax else None
     for round_ in range(MAX_REPACKS):
         if _past(deadline):
             break
         progress("optimise", None, first_bound)
-        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax)
+        proven: list[Fraction] = []
+        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax,
+                                  start=start if round_ == 0 else None, progress=progress,
+                                  proven=proven)
+        if round_ == 0 and proven:
+            first_bound = proven[0]  # with or without a placement: no packing cuts yet
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, status = result
+        if round_ == 0 and first_bound is None:
+            first_bound = outcome.bound  # after placing by priority: that model's bound
         if round_ == 0:
             # the first round has no packing cuts: its model is a relaxation of the rules (or,
             # node by node, the rules themselves), so its infeasibility is a proof
             proven_infeasible = status.endswith(":partial") and _relaxation(problem)
-        if first_bound is None:
-            first_bound = outcome.bound  # later rounds carry packing cuts: not a valid bound
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
         packing = pack(problem, counts, planned)
@@ -272,7 +282,15 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         elif not _cap_short(packing, counts, caps):
             break
     if best is None:
-        return None
+        if start is None or first_bound is None:
+            return None
+        # the optimiser proved a bound but found nothing better than the start in time
+        progress("improve", _packed_value(problem, start, objectives[0]), first_bound)
+        consolidate(problem, start, objectives[0], improve_deadline)
+        placement = _from_packing(problem, start, objectives[0], "feasible", first_bound)
+        placement.bound = min(first_bound, placement.value)
+        placement.backend = HighsBackend.name
+        return placement
     encoding, outcome, counts, backend_name, packing, status = best
     outcome.bound = first_bound
     if relax:
@@ -354,13 +372,25 @@ def _cap_short(packing: Packing, counts: dict[tuple[str, str], int],
 
 def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
                      min_nodes: dict[str, int], deadline: float | None,
-                     caps: dict[tuple[str, str], int] | None = None, relax: bool = False):
+                     caps: dict[tuple[str, str], int] | None = None, relax: bool = False,
+                     start: Packing | None = None, progress: Progress | None = None,
+                     proven: list[Fraction] | None = None):
+    """One model solved: (encoding, outcome, whole counts, backend, status), or None. The
+    bound of the first objective, when the solver proved one, is appended to `proven` (also
+    when it found no placement)."""
     encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
+    extra = {}
     if relax and isinstance(solver, HighsBackend):
         encoding.relax_replicas()
         solver = HighsBackend(RELAXED_GAP)
-    outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline))
+        extra["start"] = encoding.start_values(start) if start is not None else None
+        if progress is not None:
+            extra["improving"] = lambda value, bound: progress("optimise", value, bound)
+    outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline),
+                              **extra)
+    if proven is not None and outcome.bound is not None and outcome.status != "infeasible":
+        proven.append(outcome.bound)
     everything_fits = outcome.status != "infeasible"
     if outcome.status == "infeasible" and _past(deadline):
         return None
