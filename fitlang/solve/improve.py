@@ -38,8 +38,14 @@ NODE_OBJECTIVES = ("cost", "nodes")
 # a pass, least used nodes first, stops after this many nodes in a row that could not close
 # (measured on the bench shape at 10,000 nodes: trying every node took 2.9 s for 0.05%)
 GIVE_UP_AFTER = 50
+# ruin and recreate takes single nodes at most this full (a fuller node rarely has a cheaper
+# replacement: the aggregate model chose its class)
+SINGLE_USED = 0.75
+# and pairs of nodes at most this full together (measured on the bench shape at 10,000 nodes,
+# where every node is nearly full: trying the moves took 1.5 s and kept none)
+PAIR_USED = 1.5
 # ruin and recreate weighs this many of the cheapest classes for each node it opens
-OPEN_CANDIDATES = 40
+OPEN_CANDIDATES = 16
 
 
 def consolidate(problem: Problem, packing: Packing, objective: str,
@@ -93,18 +99,24 @@ def _recreate_pass(search: "_Search", deadline: float | None) -> int:
     new nodes cost less than those they replace, so every kept move lowers the objective.
     Measured on the inventory shape at 1,000 nodes: trying every move (not giving up after
     50 in a row) took 6.5 s for 0.3%."""
-    made = failed = 0
-    candidates = search.candidates()
-    singles = sorted(candidates, key=lambda item: (-search.unused_money(*item), item[0].name))
-    pairs = list(zip(candidates[::2], candidates[1::2])) + list(zip(candidates[1::2], candidates[2::2]))
-    for ruined in [[single] for single in singles] + [list(pair) for pair in pairs]:
-        if _past(deadline) or failed >= GIVE_UP_AFTER:
-            break
-        if search.try_replace(ruined):
-            made += 1
-            failed = 0
-        else:
-            failed += 1
+    made = 0
+    ranked = search.ranked()
+    # one node: those at most SINGLE_USED full, the most money left unused first
+    singles = sorted(((search.price[c.id] * (1 - used), node.name, node, c) for used, node, c in ranked
+                      if used <= SINGLE_USED), key=lambda item: (-item[0], item[1]))
+    pairs = [[(a, c), (b, d)] for (used, a, c), (other, b, d) in
+             list(zip(ranked[::2], ranked[1::2])) + list(zip(ranked[1::2], ranked[2::2]))
+             if used + other <= PAIR_USED]
+    for moves in ([[(node, c)] for *_, node, c in singles], pairs):
+        failed = 0
+        for ruined in moves:
+            if _past(deadline) or failed >= GIVE_UP_AFTER:
+                break
+            if search.try_replace(ruined):
+                made += 1
+                failed = 0
+            else:
+                failed += 1
     return made
 
 
@@ -124,7 +136,14 @@ class _Search:
         self.position = {n.name: (class_id, i) for class_id, nodes in packing.nodes.items()
                          for i, n in enumerate(nodes)}
         self._targets: dict[tuple[str, str], list[NodeClass]] = {}
-        self._allowed_classes: dict[tuple[str, str], list[str]] = {}
+        self._movable: dict[tuple[str, str], list[NodeClass]] = {}
+        self.names = {class_id: {n.name for n in nodes} for class_id, nodes in packing.nodes.items()}
+        self.price = {c.id: float(c.price) for c in problem.classes}
+        self._next_name: dict[str, int] = {}
+        self.capacity = {class_id: np.array([[self.problem.node_class(class_id).capacity_of(n.name)[r]
+                                              for r in RESOURCES] for n in nodes],
+                                            dtype=np.int64).reshape(len(nodes), len(RESOURCES))
+                         for class_id, nodes in packing.nodes.items()}
         self.limited = bool(problem.buy_limits or problem.budget is not None or problem.power_caps)
 
     def worth(self, node_class: NodeClass) -> bool:
@@ -132,29 +151,41 @@ class _Search:
 
     def candidates(self) -> list[tuple[NodeState, NodeClass]]:
         """Open nodes that cost something and host nothing that stays, least used first."""
+        return [(node, node_class) for _, node, node_class in self.ranked()]
+
+    def ranked(self) -> list[tuple[float, NodeState, NodeClass]]:
+        """The `candidates` with how used each is (its fullest resource, as a share)."""
         found = []
         for node_class in self.problem.classes:
             nodes = self.packing.nodes.get(node_class.id, [])
             if not nodes or not self.worth(node_class):
                 continue
-            for i, node in enumerate(nodes):
-                if not self.open[node_class.id][i] or self.fixed & node.hosted.keys():
-                    continue
-                capacity = node_class.capacity_of(node.name)
-                used = max((1 - node.free[r] / capacity[r] for r in RESOURCES if capacity[r]),
-                           default=1.0)
-                found.append((used, -node_class.price, node.name, node, node_class))
+            capacity = self.capacity[node_class.id]
+            shares = 1 - self.free[node_class.id] / np.maximum(capacity, 1)
+            used = np.where(capacity > 0, shares, -np.inf).max(axis=1)
+            used[~np.isfinite(used)] = 1.0
+            for i in np.flatnonzero(self.open[node_class.id]).tolist():
+                node = nodes[i]
+                if not self.fixed & node.hosted.keys():
+                    found.append((float(used[i]), -self.price[node_class.id], node.name, node, node_class))
         found.sort(key=lambda item: item[:3])
-        return [(node, node_class) for *_, node, node_class in found]
+        return [(used, node, node_class) for used, _, _, node, node_class in found]
 
     def targets(self, demand: Demand, origin: NodeClass) -> list[NodeClass]:
+        """The classes with open nodes that a replica of `demand` on `origin` may move to."""
         key = (demand.name, origin.id)
         if key not in self._targets:
-            # a gang runs in one cluster: its replicas stay in the cluster they are in
-            self._targets[key] = [c for c in equivalents(self.problem, demand, origin)
-                                  if self.packing.nodes.get(c.id)
-                                  and (not demand.gang or c.cluster == origin.cluster)]
+            self._targets[key] = [c for c in self.movable(demand, origin) if self.packing.nodes.get(c.id)]
         return self._targets[key]
+
+    def movable(self, demand: Demand, origin: NodeClass) -> list[NodeClass]:
+        """The classes, open or not, a replica of `demand` on `origin` may move to:
+        `equivalents`, and a gang's replicas stay in the cluster they are in."""
+        key = (demand.name, origin.id)
+        if key not in self._movable:
+            self._movable[key] = [c for c in equivalents(self.problem, demand, origin)
+                                  if not demand.gang or c.cluster == origin.cluster]
+        return self._movable[key]
 
     def try_close(self, node: NodeState, node_class: NodeClass) -> bool:
         """Move every replica on `node` to other open nodes, or change nothing."""
@@ -173,12 +204,6 @@ class _Search:
         node.hosted.clear()
         return True
 
-    def unused_money(self, node: NodeState, node_class: NodeClass) -> float:
-        """What the node costs times the share of it left free (its fullest resource)."""
-        capacity = node_class.capacity_of(node.name)
-        used = max((1 - node.free[r] / capacity[r] for r in RESOURCES if capacity[r]), default=1.0)
-        return float(node_class.price) * (1 - used)
-
     def try_replace(self, ruined: list[tuple[NodeState, NodeClass]]) -> bool:
         """Move every replica on the `ruined` nodes into the free room of other open nodes,
         and what finds none onto new nodes that together cost less than the ruined ones (for
@@ -195,7 +220,7 @@ class _Search:
                 demand = self.problem.demand(name)
                 left = self._place(demand, node.hosted[name], node_class, moves)
                 if left:
-                    allowed = set(self.allowed_classes(demand, node_class))
+                    allowed = {c.id for c in self.movable(demand, node_class)}
                     entry = rest.setdefault(name, [0, allowed])
                     entry[0] += left
                     entry[1] &= allowed
@@ -210,14 +235,6 @@ class _Search:
             return False
         return True
 
-    def allowed_classes(self, demand: Demand, origin: NodeClass) -> list[str]:
-        """Classes a replica of `demand` on `origin` may move to (see `targets`), open or not."""
-        key = (demand.name, origin.id)
-        if key not in self._allowed_classes:
-            self._allowed_classes[key] = [c.id for c in equivalents(self.problem, demand, origin)
-                                          if not demand.gang or c.cluster == origin.cluster]
-        return self._allowed_classes[key]
-
     def _open_nodes(self, rest: dict[str, list], ruined: list[tuple[NodeState, NodeClass]]) -> bool:
         """Open new nodes for `rest` (workload -> [replicas, classes allowed]), each time the
         node that costs least for what it takes, while together they cost less than the
@@ -229,7 +246,7 @@ class _Search:
         while rest:
             best = None
             classes = sorted({c for entry in rest.values() for c in entry[1]},
-                             key=lambda c: (self.problem.node_class(c).price, c))
+                             key=lambda c: (self.price[c], c))
             for class_id in classes[:OPEN_CANDIDATES]:
                 node_class = self.problem.node_class(class_id)
                 if self.objective == "cost" and spent + node_class.price >= budget:
@@ -282,10 +299,13 @@ class _Search:
         """A node of the class to open: one never opened, or one closed before (not one of
         the `ruined`: a move that gives a node its own replicas back changes nothing)."""
         nodes = self.packing.nodes.get(node_class.id, [])
-        used = {node.name for node in nodes}
-        for name in node_class.node_names[:min(node_class.count, len(used) + 1)]:
-            if name not in used:
-                return name
+        used = self.names.get(node_class.id, set())
+        index = self._next_name.get(node_class.id, 0)  # names are only ever taken: it only grows
+        while index < node_class.count and node_class.node_names[index] in used:
+            index += 1
+        self._next_name[node_class.id] = index
+        if index < node_class.count:
+            return node_class.node_names[index]
         avoid = {node.name for node, _ in ruined}
         closed = [nodes[int(i)].name for i in np.flatnonzero(~self.open[node_class.id])] if nodes else []
         return next((name for name in closed if name not in avoid), None)
@@ -311,8 +331,11 @@ class _Search:
             self.open[node_class.id][index] = True
             return node_class.id, index
         nodes.append(NodeState(name, {r: int(free[i]) for i, r in enumerate(RESOURCES)}, dict(hosted)))
+        self.names.setdefault(node_class.id, set()).add(name)
         empty = np.zeros((0, len(RESOURCES)), dtype=np.int64)
         self.free[node_class.id] = np.vstack([self.free.get(node_class.id, empty), free[None, :]])
+        capacity = np.array([[node_class.capacity_of(name)[r] for r in RESOURCES]], dtype=np.int64)
+        self.capacity[node_class.id] = np.vstack([self.capacity.get(node_class.id, empty), capacity])
         self.open[node_class.id] = np.append(self.open.get(node_class.id, np.zeros(0, dtype=bool)), True)
         self.position[name] = (node_class.id, len(nodes) - 1)
         self._targets.clear()  # the class may be a destination now
