@@ -1047,7 +1047,7 @@ def test_the_aggregate_counts_a_node_for_each_replica_over_half_a_node(tmp_path,
     # x: 2 replicas of 5 CPUs, z: 1 of 5 CPUs, y: 1 of 1 CPU, on 8-CPU nodes at 1 USD/h. The
     # class's sums (16 CPUs on 2 nodes) fit, and each workload alone fits one a node on 2
     # nodes, but no node holds two of x and z: 3 nodes (y beside one). The aggregate model
-    # says so with the k = 1 row; without the rows it plans 2 nodes.
+    # says so with the k = 1 row; without the rows (the default) it plans 2 nodes.
     from fitlang.solve import encode as encoding_module
     from fitlang.solve.backends import HighsBackend
 
@@ -1059,6 +1059,7 @@ def test_the_aggregate_counts_a_node_for_each_replica_over_half_a_node(tmp_path,
         encoding = encoding_module.encode(problem)
         return HighsBackend().minimise(encoding.model, encoding.objective("cost"), 10).objective
 
+    monkeypatch.setattr(encoding_module, "FRAGMENT_KS", (1, 2, 3))
     assert planned() == 3
     monkeypatch.setattr(encoding_module, "FRAGMENT_KS", ())
     assert planned() == 2

@@ -566,8 +566,12 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
     _fragment_rows(encoding, node_class)
 
 
-# the dual feasible functions tried per class and resource (k = 1: replicas over half a node)
-FRAGMENT_KS = (1, 2, 3)
+# the dual feasible functions tried per class and resource (k = 1: replicas over half a node).
+# None by default: the rows raise the proven bound (inventory 1,000: 76.8 -> 79.6 USD/h) and
+# made scipy's HiGHS plan better (final 88.5 against 89.3), but with HiGHS started from the
+# greedy floor through highspy they kept it from improving on the start within 30 s (185.11,
+# against 95.49 without them; k = 1 alone 146.00): see docs/performance.md, session 5
+FRAGMENT_KS: tuple[int, ...] = ()
 # a row is added only where it charges some replica this many percent of a node more
 FRAGMENT_GAIN = 10
 
