@@ -208,16 +208,19 @@ def _replicas(problem: Problem) -> int:
     return sum(d.replicas for d in problem.demands)
 
 
-# measured (shared machine, the model built as arrays and handed to HiGHS as one matrix):
-# 374,500 (workload, class) columns of the inventory shape 2.5 s, 984,227 of breaker 6.3 s
-ENCODE_SECONDS_PER_COLUMN = 1e-5
+# What the aggregate model costs before it can answer anything, per (workload, class)
+# column: building it (~1e-5 s) and HiGHS's presolve, which its time limit does not stop
+# (~3e-5 s). Measured on the inventory shape at 10,000 nodes (377,222 columns, quiet machine):
+# encode 3 s, matrix and hand-over 2.5 s, presolve 8-10 s; with a 15 s limit HiGHS returned
+# after 24 s with no bound. So with `--time-limit 30` that row is answered by the floor.
+ENCODE_SECONDS_PER_COLUMN = 4e-5
 MODEL_SECONDS = 0.05  # the least a model costs: HiGHS is never given less (see backends.py)
 
 
 def _encoding_seconds(problem: Problem) -> float:
-    """About how long building the aggregate model takes: it grows with the (workload, class)
-    pairs that may hold replicas. When that alone would eat the time limit, the greedy
-    placement is the answer (with no proven bound) rather than an answer past the limit."""
+    """About how long building the aggregate model and presolving it take: it grows with the
+    (workload, class) pairs that may hold replicas. When that alone would eat the time limit,
+    the greedy placement is the answer (with no proven bound) rather than an answer past it."""
     return MODEL_SECONDS + ENCODE_SECONDS_PER_COLUMN * sum(len(d.eligible) for d in problem.demands)
 
 
