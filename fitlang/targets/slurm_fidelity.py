@@ -22,7 +22,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from fitlang.model.problem import NodeClass
+from fitlang.model.problem import NodeClass, NodeNames
 from fitlang.targets.base import CompileContext, Need, dns_name
 
 MIB = 2 ** 20
@@ -72,7 +72,7 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
             continue
         seen.add(job)
         workload, solved = expected[job]
-        tasks, run = _script_tasks(name, components, srun, workload, cluster, problems)
+        tasks, run = _script_tasks(name, components, srun, workload, cluster, problems, len(solved))
         placed: dict[str, int] = {}
         for index, component in enumerate(tasks):
             for node in component.nodes:
@@ -143,11 +143,10 @@ def _options(words: list[str]):
 
 
 def expand_hostlist(text: str) -> list[str]:
-    """Slurm host lists: `a,b`, `gpu[001-003,007]`, `n[1-2]-x`."""
+    """Slurm host lists: `a,b`, `gpu[001-003,007]`, `n[1-2]-x`, every name listed: for the
+    short lists of a script's nodes and device files (`Hosts.read` keeps ranges unexpanded)."""
     names: list[str] = []
-    for part in re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text):
-        if not part:
-            continue
+    for part in _hostlist_items(text):
         match = re.fullmatch(r"([^\[]*)\[([^\]]*)\](.*)", part)
         if not match:
             names.append(part)
@@ -160,6 +159,145 @@ def expand_hostlist(text: str) -> list[str]:
                 names += [f"{prefix}{number:0{width}d}{rest}" for rest in expand_hostlist(suffix)
                           or [""]]
     return names
+
+
+def hostlist_size(text: str) -> int:
+    """How many names a host list has, counted without listing them."""
+    hosts = Hosts.read(text)
+    return sum(len(s) for s in hosts.segments) + len(hosts.names)
+
+
+def _hostlist_items(text: str) -> list[str]:
+    return [p for p in re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text) if p]
+
+
+@dataclass(frozen=True, order=True)
+class Segment:
+    """The names `stem` + `value` written with `length` digits, for low <= value <= high.
+    A Slurm range `n1[08-12]` is a few of these (`n` + 108..112 in 3 digits, one segment per
+    number of digits), and so is a pool's `big-0` ... `big-9999999`; two sets of names meet
+    where segments of one stem and length overlap: worked out on the numbers, never listed."""
+
+    stem: str  # never ends with a digit
+    length: int
+    low: int
+    high: int
+
+    def __len__(self) -> int:
+        return self.high - self.low + 1
+
+    def name(self, value: int) -> str:
+        return f"{self.stem}{value:0{self.length}d}"
+
+    def meet(self, other: "Segment") -> "Segment | None":
+        if (self.stem, self.length) != (other.stem, other.length):
+            return None
+        low, high = max(self.low, other.low), min(self.high, other.high)
+        return Segment(self.stem, self.length, low, high) if low <= high else None
+
+    def names(self):
+        return (self.name(value) for value in range(self.low, self.high + 1))
+
+
+def name_key(name: str) -> tuple[str, int, int] | None:
+    """(stem, digits, value) of a name that ends with ASCII digits: the point of a segment."""
+    match = re.fullmatch(r"(.*?)([0-9]+)", name, re.DOTALL)
+    return None if match is None else (match[1], len(match[2]), int(match[2]))
+
+
+def range_segments(prefix: str, low: int, high: int, width: int) -> list[Segment]:
+    """`prefix[low-high]` as Slurm writes its names: `low` and `high` at least `width` digits
+    (zero-padded), larger numbers in their own digits."""
+    key = name_key(prefix)
+    stem, lead = (key[0], prefix[len(key[0]):]) if key else (prefix, "")
+    segments = []
+    for digits in range(width, len(str(high)) + 1):
+        first = 0 if digits == width else 10 ** (digits - 1)
+        start, stop = max(low, first), min(high, 10 ** digits - 1)
+        if start <= stop:
+            base = int(lead) * 10 ** digits if lead else 0
+            segments.append(Segment(stem, len(lead) + digits, base + start, base + stop))
+    return segments
+
+
+@dataclass
+class Hosts:
+    """A host list as Slurm reads it: names, and ranges kept as segments (a line that
+    declares ten million nodes costs a few segments)."""
+
+    names: list[str] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, text: str) -> "Hosts":
+        hosts = cls()
+        for part in _hostlist_items(text):
+            match = re.fullmatch(r"([^\[\]]*)\[([0-9,-]+)\]", part)
+            if match is None or not all(re.fullmatch(r"[0-9]+(-[0-9]+)?", r)
+                                        for r in match[2].split(",")):
+                hosts.names += expand_hostlist(part)  # a name, or a form Slurm 22.05 refuses
+                continue
+            for item in match[2].split(","):
+                low, _, high = item.partition("-")
+                hosts.segments += range_segments(match[1], int(low), int(high or low), len(low))
+        return hosts
+
+    def __contains__(self, name: str) -> bool:
+        key = name_key(name)
+        return name in self.names or key is not None and any(
+            s.stem == key[0] and s.length == key[1] and s.low <= key[2] <= s.high
+            for s in self.segments)
+
+
+class Cluster:
+    """The nodes Slurm knows, by name: named nodes, and declared ranges (each with one `Node`
+    for all its names), looked up by parsing a name, so that no range is ever listed."""
+
+    def __init__(self) -> None:
+        self.named: dict[str, Node] = {}
+        self.ranges: list[tuple[Segment, Node]] = []
+        self.partitions: dict[str, Hosts] = {}  # declared partitions and the nodes they hold
+
+    def get(self, name: str) -> Node | None:
+        if name in self.named:
+            return self.named[name]
+        key = name_key(name)
+        if key is None:
+            return None
+        return next((node for s, node in self.ranges if (s.stem, s.length) == key[:2]
+                     and s.low <= key[2] <= s.high), None)
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def __getitem__(self, name: str) -> Node:
+        node = self.get(name)
+        if node is None:
+            raise KeyError(name)
+        return node
+
+    def overlapping(self, segment: Segment) -> list[tuple[Segment, Node]]:
+        """The declared nodes among `segment`'s names: (the names they share, the node)."""
+        found = [(met, node) for s, node in self.ranges if (met := s.meet(segment))]
+        for name, node in self.named.items():
+            key = name_key(name)
+            if key and (key[0], key[1]) == (segment.stem, segment.length) and \
+                    segment.low <= key[2] <= segment.high:
+                found.append((Segment(key[0], key[1], key[2], key[2]), node))
+        return found
+
+    def partitions_of(self, name: str) -> set[str]:
+        node = self.get(name)
+        own = node.partitions if node is not None else set()
+        return own | {p for p, hosts in self.partitions.items() if name in hosts}
+
+    def cloud_size(self) -> int:
+        return (sum(1 for node in self.named.values() if node.cloud)
+                + sum(len(s) for s, node in self.ranges if node.cloud))
+
+    def cloud_names(self) -> set[str]:
+        return ({n for n, node in self.named.items() if node.cloud}
+                | {n for s, node in self.ranges if node.cloud for n in s.names()})
 
 
 def _conf_fields(line: str) -> dict[str, str]:
@@ -177,16 +315,16 @@ def _gres_counts(text: str) -> dict[tuple[str, str | None], int]:
 
 # ---- the cluster: what nodes exist, and what they offer ------------------------------------------
 
-def _cluster(context: CompileContext, files: dict[str, str], problems: list[str]) -> dict[str, Node]:
+def _cluster(context: CompileContext, files: dict[str, str], problems: list[str]) -> Cluster:
     """The nodes Slurm knows: those of Slurm inventories (the cluster's own), and those the
     written slurm.conf lines declare, checked against what the solver knows of each node."""
-    truth = {name: c for c in context.problem.classes for name in c.node_names}
-    cluster = {}
+    cluster = Cluster()
     for node_class in context.problem.classes:
         inventory = context.program.inventories.get(node_class.pool)
         if inventory is not None and inventory.format == "slurm":
             for name in node_class.node_names:
-                cluster[name] = _true_node(node_class)
+                cluster.named[name] = _true_node(node_class)
+    truth = _Truth(context)
     for name, text in sorted(files.items()):
         if name.endswith(".conf") and "NodeName=" in text and "PartitionName=" in text:
             _declared(text, truth, cluster, problems, name)
@@ -194,9 +332,10 @@ def _cluster(context: CompileContext, files: dict[str, str], problems: list[str]
         if name.endswith(".conf") and "PartitionName=" not in text:
             _gres_files(text, cluster, problems, name)
     bought = {n for names in context.placement.bought.values() for n in names}
-    cloud = {n for n, node in cluster.items() if node.cloud}
+    cloud = cluster.cloud_names() if cluster.cloud_size() <= len(bought) else None
     if cloud != bought:
-        problems.append(f"CLOUD nodes {sorted(cloud)} are not the nodes bought {sorted(bought)}")
+        shown = sorted(cloud) if cloud is not None else f"{cluster.cloud_size()} nodes"
+        problems.append(f"CLOUD nodes {shown} are not the nodes bought {sorted(bought)}")
     return cluster
 
 
@@ -210,24 +349,68 @@ def _true_node(node_class: NodeClass) -> Node:
                 set(node_class.features), labels)
 
 
-def _declared(text: str, truth: dict[str, NodeClass], cluster: dict[str, Node],
-              problems: list[str], file: str) -> None:
+class _Truth:
+    """The machines of the policy, by name: made-up names of pools and offers as segments
+    (`big-0` ... `big-9999999` is one per number of digits), other names looked up one by one."""
+
+    def __init__(self, context: CompileContext) -> None:
+        self.owners = context.problem.owners()
+        self.segments: list[tuple[Segment, NodeClass]] = []
+        self.named: list[tuple[str, NodeClass]] = []
+        for node_class in context.problem.classes:
+            names = node_class.node_names
+            if isinstance(names, NodeNames) and not names.suffix and len(names):
+                self.segments += [(s, node_class) for s in
+                                  range_segments(names.prefix, names.start, names.stop - 1, 1)]
+            else:
+                self.named += [(n, node_class) for n in
+                               (context.placement.bought.get(node_class.id, [])
+                                if isinstance(names, NodeNames) else names)]
+
+    def within(self, segment: Segment) -> tuple[list[tuple[Segment, NodeClass]], str | None]:
+        """The machines among `segment`'s names (the names they share, their class), and the
+        first name that is no machine of the policy (None: every one is)."""
+        found = [(met, c) for s, c in self.segments if (met := s.meet(segment))]
+        for name, node_class in self.named:
+            key = name_key(name)
+            if key and key[:2] == (segment.stem, segment.length) and segment.low <= key[2] <= segment.high:
+                found.append((Segment(key[0], key[1], key[2], key[2]), node_class))
+        return found, _first_outside(segment, [met for met, _ in found])
+
+
+def _declared(text: str, truth: _Truth, cluster: Cluster, problems: list[str], file: str) -> None:
     for line in text.splitlines():
         fields = _conf_fields(line) if not line.lstrip().startswith("#") else {}
         if "NodeName" in fields:
-            for name in expand_hostlist(fields["NodeName"]):
-                node = Node(int(fields.get("CPUs", 1)), int(fields.get("RealMemory", 1)),
-                            _gres_counts(fields.get("Gres", "")),
-                            set(filter(None, fields.get("Feature", "").split(","))),
-                            cloud=fields.get("State", "").upper() == "CLOUD")
+            node = Node(int(fields.get("CPUs", 1)), int(fields.get("RealMemory", 1)),
+                        _gres_counts(fields.get("Gres", "")),
+                        set(filter(None, fields.get("Feature", "").split(","))),
+                        cloud=fields.get("State", "").upper() == "CLOUD")
+            hosts = Hosts.read(fields["NodeName"])
+            for name in hosts.names:
                 if name in cluster:
                     problems.append(f"{file}: node {name} is declared twice")
-                cluster[name] = node
-                _matches_machine(name, node, truth.get(name), problems, file)
+                cluster.named[name] = node
+                _matches_machine(name, node, truth.owners.get(name), problems, file)
+            checked: set[int] = set()  # one node of each class the line declares tells all
+            for segment in hosts.segments:
+                twice = cluster.overlapping(segment)
+                if twice:
+                    problems.append(f"{file}: node {twice[0][0].name(twice[0][0].low)} is "
+                                    "declared twice")
+                cluster.ranges.append((segment, node))
+                machines, stranger = truth.within(segment)
+                if stranger is not None:
+                    _matches_machine(stranger, node, None, problems, file)
+                for met, node_class in machines:
+                    if id(node_class) not in checked:
+                        checked.add(id(node_class))
+                        _matches_machine(met.name(met.low), node, node_class, problems, file)
         elif "PartitionName" in fields:
-            for name in expand_hostlist(fields.get("Nodes", "")):
-                if name in cluster:
-                    cluster[name].partitions.add(fields["PartitionName"])
+            hosts = Hosts.read(fields.get("Nodes", ""))
+            partition = cluster.partitions.setdefault(fields["PartitionName"], Hosts())
+            partition.names += hosts.names
+            partition.segments += hosts.segments
 
 
 def _matches_machine(name: str, node: Node, node_class: NodeClass | None, problems: list[str],
@@ -255,19 +438,36 @@ def _matches_machine(name: str, node: Node, node_class: NodeClass | None, proble
                         f"{sorted({k for k, _ in node.gres})}, Slurm's name for them is {wanted!r}")
 
 
-def _gres_files(text: str, cluster: dict[str, Node], problems: list[str], file: str) -> None:
+def _gres_files(text: str, cluster: Cluster, problems: list[str], file: str) -> None:
     """gres.conf must give each GRES of a node as many device files as slurm.conf counts."""
     for line in text.splitlines():
         fields = _conf_fields(line) if not line.lstrip().startswith("#") else {}
         if "NodeName" not in fields or "File" not in fields:
             continue
-        files = len(expand_hostlist(fields["File"]))
-        for name in expand_hostlist(fields["NodeName"]):
-            node = cluster.get(name)
-            key = (fields.get("Name"), fields.get("Type"))
+        files = hostlist_size(fields["File"])
+        key = (fields.get("Name"), fields.get("Type"))
+        hosts = Hosts.read(fields["NodeName"])
+        nodes = [(name, cluster.get(name)) for name in hosts.names]
+        for segment in hosts.segments:
+            covered = cluster.overlapping(segment)
+            nodes += [(met.name(met.low), node) for met, node in covered]
+            outside = _first_outside(segment, [met for met, _ in covered])
+            if outside is not None:
+                nodes.append((outside, None))
+        for name, node in nodes:
             if node is None or node.gres.get(key) != files:
                 problems.append(f"{file}: {name} has {files} {key[0]} device files, slurm.conf "
                                 f"says {node.gres.get(key) if node else 'no such node'}")
+
+
+def _first_outside(segment: Segment, covered: list[Segment]) -> str | None:
+    """The first name of `segment` that none of `covered` (parts of it) has; None: none."""
+    value = segment.low
+    for part in sorted(covered):
+        if part.low > value:
+            break
+        value = max(value, part.high + 1)
+    return segment.name(value) if value <= segment.high else None
 
 
 # ---- what each script runs ------------------------------------------------------------------------
@@ -289,13 +489,14 @@ def _expected(context: CompileContext) -> dict[str, tuple[object, dict[str, int]
 
 
 def _script_tasks(name: str, components: list[dict[str, str]], srun: list[str] | None, workload,
-                  cluster: dict[str, Node], problems: list[str]) -> tuple[list[Tasks], set[int]]:
+                  cluster: Cluster, problems: list[str],
+                  placed: int) -> tuple[list[Tasks], set[int]]:
     """Each component's tasks (all of them, or none when one cannot be read), and which
-    components srun starts tasks in."""
+    components srun starts tasks in; `placed`: how many nodes the placement gives it."""
     tasks = []
     for index, options in enumerate(components):
         where = f"{name} component {index}" if len(components) > 1 else name
-        found = _component(where, options, workload, cluster, problems)
+        found = _component(where, options, workload, cluster, problems, placed)
         if found is None:
             return [], set()
         tasks.append(found)
@@ -315,8 +516,12 @@ def _number_range(text: str) -> range:
     return range(int(low), int(high or low) + 1)
 
 
-def _component(where: str, options: dict[str, str], workload, cluster: dict[str, Node],
-               problems: list[str]) -> Tasks | None:
+def _component(where: str, options: dict[str, str], workload, cluster: Cluster,
+               problems: list[str], placed: int) -> Tasks | None:
+    listed = hostlist_size(options.get("nodelist", ""))
+    if listed > placed:  # counted first: a hand-edited `big-[0-9999999]` is not listed
+        problems.append(f"{where}: --nodelist names {listed} nodes, the placement uses {placed}")
+        return None
     nodes = expand_hostlist(options.get("nodelist", ""))
     if not nodes:
         problems.append(f"{where}: no --nodelist: Slurm may choose any node")
@@ -333,8 +538,8 @@ def _component(where: str, options: dict[str, str], workload, cluster: dict[str,
     if per_node is None:
         return None
     partition = options.get("partition")
-    outside = [n for n in nodes if partition is not None and partition not in cluster[n].partitions
-               or partition is None and cluster[n].partitions == set()]
+    outside = [n for n in nodes if partition is not None and partition not in cluster.partitions_of(n)
+               or partition is None and cluster.partitions_of(n) == set()]
     if outside:
         problems.append(f"{where}: node {outside[0]} is not in partition {partition}")
     features = [f for f in re.split(r"[&,]", options.get("constraint", "")) if f]
@@ -421,7 +626,7 @@ def _task_fits_workload(where: str, tasks: Tasks, workload, problems: list[str])
                         f"{workload.gpu_count}")
 
 
-def _node_totals(used: dict[str, list[tuple[str, Tasks]]], cluster: dict[str, Node]) -> list[str]:
+def _node_totals(used: dict[str, list[tuple[str, Tasks]]], cluster: Cluster) -> list[str]:
     """All scripts together: what they ask of a node must fit what it offers, and GPUs must be
     of a type it has."""
     problems = []
