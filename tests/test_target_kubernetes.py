@@ -652,3 +652,59 @@ def test_pods_on_aks_spot_nodes_tolerate_the_taint_aks_puts_there(tmp_path):
     stripped = {path: text.replace("kubernetes.azure.com/scalesetpriority", "x.example/other")
                 for path, text in files.items()}
     assert fidelity(context, stripped) != []
+
+
+# ---- a pool of ten million nodes ------------------------------------------------------------------
+
+TWO_POOLS = ('pool big {\n  count = COUNT\n  cpu = 4\n  memory = 16Gi\n  price = 0.1 USD/h\n}\n'
+             'pool other {\n  count = COUNT\n  cpu = 4\n  memory = 16Gi\n  price = 0.2 USD/h\n}\n'
+             'workload web {\n  replicas = 10\n  cpu = 1\n  memory = 2Gi\n  image = "x"\n'
+             '  command = ["serve"]\n}\n')
+
+
+def test_pools_of_ten_million_nodes_compile_as_pools_of_a_hundred_do(tmp_path):
+    # issue 13: 10 replicas of 1 CPU on the cheaper pool's 4-CPU nodes (3 of them), whatever
+    # the pools' size: the same objects (only label-nodes.sh's comment counts the nodes), and
+    # the memory used to build, solve, render and check them stays that of the small pools
+    import tracemalloc
+
+    measured = {}
+    for count in (100, 10_000_000):
+        (tmp_path / str(count)).mkdir()
+        path = tmp_path / str(count) / "p.fit"
+        path.write_text(TWO_POOLS.replace("COUNT", str(count)))
+        tracemalloc.start()
+        context, files = render(path, "kubernetes")
+        problems = fidelity(context, files)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        measured[count] = (context, files, problems, peak)
+    (_, small, small_problems, small_peak), (context, huge, huge_problems, huge_peak) = measured.values()
+    assert small_problems == huge_problems == []
+    check_objects(huge)
+    assert huge == {**small, "label-nodes.sh": small["label-nodes.sh"].replace(
+        "#   big: 100 nodes\n", "#   big: 10000000 nodes\n")}
+    assert sorted({a.node for a in context.placement.assignments}) == ["big-0", "big-1", "big-2"]
+    assert huge_peak < 2 * small_peak + 2 ** 20, (small_peak, huge_peak)
+
+    # the check still sees every node: a selector without the pool label lets the pods onto
+    # the 10,000,000 nodes of `other`; one naming a node of `other` by hostname, onto it alone
+    def unpooled(objects):
+        term = objects[0]["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+        term["matchExpressions"] = [e for e in term["matchExpressions"]
+                                    if e["key"] != "fitlang.dev/pool"]
+
+    where = "web.yaml: Deployment `web-big`"
+    assert fidelity(context, _edit(huge, "web.yaml", unpooled)) == [
+        f"{where} may be scheduled on `other-0` and 9999999 more, which the solver did not "
+        "choose for it"]
+
+    def pinned(objects):
+        unpooled(objects)
+        objects[0]["spec"]["template"]["spec"]["nodeSelector"] = {
+            "kubernetes.io/hostname": "other-5000000"}
+
+    assert fidelity(context, _edit(huge, "web.yaml", pinned)) == [
+        f"{where} may be scheduled on `other-5000000`, which the solver did not choose for it",
+        f"{where} runs 10 pods; the solver placed 0 of its workload on the nodes it selects"]
