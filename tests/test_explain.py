@@ -57,6 +57,28 @@ def test_fitc_explain_exits_one_with_its_own_code_for_a_conflict(tmp_path, capsy
     assert "add 1 node to pool `p` (count = 4)" in out  # repairs are the output: stdout
 
 
+def test_a_repair_budget_of_zero_names_the_conflict_and_searches_no_repair(tmp_path, capsys,
+                                                                            monkeypatch):
+    # issue 13: 0 used to fall back to the default budget; now it means no repairs (the
+    # conflict alone, fast), and a negative budget is a usage error of `explain`
+    (tmp_path / "p.fit").write_text(PACKING)
+    assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["repairs"] != []  # there are repairs to find
+    monkeypatch.setattr(explaining, "_repairs", lambda *arguments: pytest.fail("searched"))
+    assert main(["explain", str(tmp_path / "p.fit"), "--repair-budget", "0", "--format", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["outcome"] == "conflict" and document["conflict"] != []
+    assert (document["repairs"], document["pair"], document["repairs_cut_short"],
+            document["no_single_repair"], document["repair_budget"]) == ([], [], False, False, 0.0)
+    assert main(["explain", str(tmp_path / "p.fit"), "--repair-budget", "0"]) == 1
+    out, err = capsys.readouterr()
+    assert "error[E0510]" in err and "repair" not in out
+    for bad in ("-1", "nan", "inf", "soon"):
+        assert main(["explain", str(tmp_path / "p.fit"), "--repair-budget", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("usage: fitc explain ") and "--repair-budget" in err
+
+
 def test_a_placement_found_is_the_only_way_to_exit_zero(tmp_path, capsys):
     (tmp_path / "p.fit").write_text(PACKING.replace("count = 3", "count = 4"))
     assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 0

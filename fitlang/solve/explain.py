@@ -443,7 +443,8 @@ def _explained(problem: Problem, conflict: list[Part], minimal: bool, started: f
     budget = REPAIR_SECONDS if repair_budget is None else repair_budget
     explanation.repair_budget = budget
     repairs_started = _now()
-    _repairs(problem, conflict, explanation, repairs_started + budget)
+    if budget > 0:  # 0: the conflict alone was asked for (`--repair-budget 0`)
+        _repairs(problem, conflict, explanation, repairs_started + budget)
     explanation.repair_seconds = _now() - repairs_started
     return explanation
 
