@@ -708,3 +708,20 @@ def test_pools_of_ten_million_nodes_compile_as_pools_of_a_hundred_do(tmp_path):
     assert fidelity(context, _edit(huge, "web.yaml", pinned)) == [
         f"{where} may be scheduled on `other-5000000`, which the solver did not choose for it",
         f"{where} runs 10 pods; the solver placed 0 of its workload on the nodes it selects"]
+
+
+@pytest.mark.parametrize("edit", [
+    lambda o: o[0]["spec"].update(replicas="3"),
+    lambda o: o[0]["spec"]["template"].update(spec=["not", "a", "mapping"]),
+    lambda o: o[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"].update(
+        cpu="four"),
+    lambda o: o[0].update(metadata="web"),
+])
+def test_fidelity_reports_objects_the_api_server_rejects_and_never_raises(edit):
+    # issue 13: a hand-edited manifest is a finding of `fitc verify --target kubernetes`,
+    # never an internal error
+    context, files = render(EXAMPLES / "training-gang.fit", "kubernetes")
+    name = next(n for n in sorted(files) if n.endswith(".yaml") and "Deployment" in files[n])
+    assert fidelity(context, _edit(files, name, edit)) != []
+    broken = {**files, "kustomization.yaml": "- just\n- a list\n"}
+    assert fidelity(context, broken) != []

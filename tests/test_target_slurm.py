@@ -546,3 +546,23 @@ def test_fidelity_reads_host_ranges_as_slurm_does(tmp_path):
     script = files["web.sbatch"].replace("--nodelist=big-0,big-1\n", "--nodelist=big-[0-9999999]\n")
     assert "web.sbatch component 0: --nodelist names 10000000 nodes, the placement uses 3" in (
         fidelity(context, {**files, "web.sbatch": script}))
+
+
+@pytest.mark.parametrize("file, old, new", [
+    ("sweep.sbatch", "--cpus-per-task=", "--cpus-per-task=x"),
+    ("sweep.sbatch", "--nodelist=gpu101,gpu102", "--nodelist=gpu1[0-99999999]1"),
+    ("sweep.sbatch", "srun ", "srun --het-group=0-99999999999 "),
+    ("sweep.sbatch", "#SBATCH --job-name=sweep", "#SBATCH --job-name='sweep"),
+    ("fitc-nodes.conf", "CPUs=", "CPUs=x"),
+    ("fitc-gres.conf", "File=/dev/nvidia[0-7]", "File=/dev/nvidia[0-x]"),
+])
+def test_fidelity_reports_what_slurm_cannot_read_and_never_hangs(file, old, new):
+    # issue 13: a hand-edited file is a finding of `fitc verify --target slurm`, never an
+    # internal error, and never a list of 10^8 names made to check it
+    context, files = render(EXAMPLES / "slurm-cluster.fit", "slurm")
+    if file not in files:  # the example's own nodes are its inventory's: declare a pool's
+        context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
+        file, old = ("fitc-gres.conf", "File=/dev/nvidia[0-7]") if "gres" in file else (file, old)
+    assert old in files[file]
+    problems = fidelity(context, {**files, file: files[file].replace(old, new, 1)})
+    assert problems != []

@@ -43,6 +43,8 @@ POD_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod"}
 # the API server's label-value rule (k8s.io/apimachinery validation.IsValidLabelValue)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 SCHEDULING_EFFECTS = ("NoSchedule", "NoExecute")
+# what reading a field of the wrong type or form raises: the API server rejects such objects
+MALFORMED = (AttributeError, TypeError, ValueError, KeyError)
 
 
 @dataclass
@@ -172,6 +174,10 @@ def applied_objects(files: dict[str, str]) -> tuple[list[tuple[str, dict]], list
             kustomization = yaml.safe_load(files[path]) or {}
         except yaml.YAMLError as error:
             problems.append(f"{path}: not YAML: {error}")
+            continue
+        if not isinstance(kustomization, dict) or not isinstance(
+                kustomization.get("resources") or [], list):
+            problems.append(f"{path}: not a kustomization (a mapping with a `resources` list)")
             continue
         for resource in kustomization.get("resources") or []:
             listed = posixpath.normpath(posixpath.join(folder, str(resource)))
@@ -383,25 +389,24 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
     written: Counter = Counter()
     requests_of: dict[str, dict[str, Decimal]] = {}
     folders = {posixpath.dirname(p) for p in files if posixpath.basename(p) == "kustomization.yaml"}
-    items = pod_objects(objects)
-    needs += _gang_needs(context, objects, items, demands)
+    items = []
+    for path, document in objects:
+        try:
+            items += pod_objects([(path, document)])
+        except MALFORMED as error:
+            needs.append(Need(f"{path}: an object the API server rejects ({error})"))
+    try:
+        needs += _gang_needs(context, objects, items, demands)
+    except MALFORMED as error:
+        needs.append(Need(f"a gang's objects are malformed ({error}); the API server rejects them"))
     for item in items:
         where = f"{item.path}: {item.kind} `{item.name}`"
-        demand = _demand_named(demands, item)
-        origin = _origin(context, item.workload)
-        pod = item.template.get("spec") or {}
-        needs += [Need(f"{where}: {p}; the API server rejects the object", origin)
-                  for p in invalid_values(pod)]
-        if demand is None:
-            needs.append(Need(f"{where} runs no placed workload (annotation "
-                              f"`{WORKLOAD_ANNOTATION}` names {item.workload!r})", origin))
-            continue
-        written[demand] += item.pods
-        needs += _words_needs(where, pod, context.program.workloads.get(item.workload), origin)
-        requests = pod_requests(pod)
-        requests_of.setdefault(demand, requests)
-        needs += _object_needs(where, item, pod, requests, _cluster_nodes(nodes, item.folder, folders),
-                               chosen.get(demand, Counter()), origin)
+        try:
+            needs += _item_needs(context, item, where, demands, nodes, folders, chosen, written,
+                                 requests_of)
+        except MALFORMED as error:  # a value of the wrong type or form where a field is typed
+            needs.append(Need(f"{where}: the API server rejects the object ({error})",
+                              _origin(context, item.workload)))
     for demand, counts in sorted(chosen.items()):
         placed = sum(counts.values())
         if written[demand] != placed:
@@ -409,6 +414,30 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
                               f"{placed}", _origin(context, demands[demand].workload)))
     needs += _overcommitted(nodes, chosen, requests_of)
     return sorted(set(needs))
+
+
+def _item_needs(context: CompileContext, item: PodObject, where: str, demands: dict,
+                nodes: list[ClusterNode], folders: set[str], chosen: dict[str, Counter],
+                written: Counter, requests_of: dict[str, dict[str, Decimal]]) -> list[Need]:
+    """What one object runs against what the solver placed (`written`, `requests_of`: what
+    it adds to the totals)."""
+    demand = _demand_named(demands, item)
+    origin = _origin(context, item.workload)
+    pod = item.template.get("spec") or {}
+    needs = [Need(f"{where}: {p}; the API server rejects the object", origin)
+             for p in invalid_values(pod)]
+    if demand is None:
+        return needs + [Need(f"{where} runs no placed workload (annotation "
+                             f"`{WORKLOAD_ANNOTATION}` names {item.workload!r})", origin)]
+    if not isinstance(item.pods, int) or isinstance(item.pods, bool):
+        raise TypeError(f"a pod count of {item.pods!r}")
+    needs += _words_needs(where, pod, context.program.workloads.get(item.workload), origin)
+    requests = pod_requests(pod)
+    written[demand] += item.pods
+    requests_of.setdefault(demand, requests)
+    return needs + _object_needs(where, item, pod, requests,
+                                 _cluster_nodes(nodes, item.folder, folders),
+                                 chosen.get(demand, Counter()), origin)
 
 
 def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> list[ClusterNode]:

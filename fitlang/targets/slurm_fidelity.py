@@ -65,14 +65,19 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
     scripts = {name: text for name, text in files.items() if name.endswith(".sbatch")}
     seen = set()
     for name, text in sorted(scripts.items()):
-        components, srun = read_script(text)
-        job = components[0].get("job-name") if components else None
-        if job not in expected:
-            problems.append(f"{name}: job `{job}` is no workload of the placement")
+        try:  # a value sbatch cannot read (`--cpus-per-task=x`, an open quote) fails the job
+            components, srun = read_script(text)
+            job = components[0].get("job-name") if components else None
+            if job not in expected:
+                problems.append(f"{name}: job `{job}` is no workload of the placement")
+                continue
+            seen.add(job)
+            workload, solved = expected[job]
+            tasks, run = _script_tasks(name, components, srun, workload, cluster, problems,
+                                       len(solved))
+        except ValueError as error:
+            problems.append(f"{name}: sbatch cannot read it ({error})")
             continue
-        seen.add(job)
-        workload, solved = expected[job]
-        tasks, run = _script_tasks(name, components, srun, workload, cluster, problems, len(solved))
         placed: dict[str, int] = {}
         for index, component in enumerate(tasks):
             for node in component.nodes:
@@ -167,6 +172,23 @@ def hostlist_size(text: str) -> int:
     return sum(len(s) for s in hosts.segments) + len(hosts.names)
 
 
+HOSTLIST_RANGE = 65536  # the most hosts Slurm 22.05 takes in one range
+
+
+def _listed_size(part: str) -> int:
+    """How many names one host list item with brackets lists (1 for a plain name)."""
+    size = 1
+    for ranges in re.findall(r"\[([^\]]*)\]", part):
+        count = 0
+        for item in ranges.split(","):
+            low, _, high = item.partition("-")
+            if not (low.isdigit() and (high == "" or high.isdigit())):
+                return 0  # no range Slurm reads
+            count += max(0, int(high or low) - int(low) + 1)
+        size *= count
+    return size
+
+
 def _hostlist_items(text: str) -> list[str]:
     return [p for p in re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text) if p]
 
@@ -235,12 +257,19 @@ class Hosts:
             match = re.fullmatch(r"([^\[\]]*)\[([0-9,-]+)\]", part)
             if match is None or not all(re.fullmatch(r"[0-9]+(-[0-9]+)?", r)
                                         for r in match[2].split(",")):
-                hosts.names += expand_hostlist(part)  # a name, or a form Slurm 22.05 refuses
+                # a name, or a rarer form (`a[0-1][2-3]`): listed, unless it is malformed or has
+                # more names than Slurm takes in a range (a hand edit): then a name no node has
+                small = 0 < _listed_size(part) <= HOSTLIST_RANGE
+                hosts.names += expand_hostlist(part) if small else [part]
                 continue
             for item in match[2].split(","):
                 low, _, high = item.partition("-")
                 hosts.segments += range_segments(match[1], int(low), int(high or low), len(low))
         return hosts
+
+    def listed(self) -> list[str]:
+        """Every name, ranges written out: only for lists counted first (`hostlist_size`)."""
+        return self.names + [n for segment in self.segments for n in segment.names()]
 
     def __contains__(self, name: str) -> bool:
         key = name_key(name)
@@ -325,12 +354,15 @@ def _cluster(context: CompileContext, files: dict[str, str], problems: list[str]
             for name in node_class.node_names:
                 cluster.named[name] = _true_node(node_class)
     truth = _Truth(context)
-    for name, text in sorted(files.items()):
-        if name.endswith(".conf") and "NodeName=" in text and "PartitionName=" in text:
-            _declared(text, truth, cluster, problems, name)
-    for name, text in sorted(files.items()):
-        if name.endswith(".conf") and "PartitionName=" not in text:
-            _gres_files(text, cluster, problems, name)
+    confs = {name: text for name, text in sorted(files.items()) if name.endswith(".conf")}
+    for read, wanted in ((_declared, lambda text: "NodeName=" in text and "PartitionName=" in text),
+                         (_gres_files, lambda text: "PartitionName=" not in text)):
+        for name, text in confs.items():
+            try:  # a value slurmctld cannot read (`CPUs=x`, an open quote) stops the cluster
+                if wanted(text):
+                    read(text, truth, cluster, problems, name)
+            except ValueError as error:
+                problems.append(f"{name}: Slurm cannot read it ({error})")
     bought = {n for names in context.placement.bought.values() for n in names}
     cloud = cluster.cloud_names() if cluster.cloud_size() <= len(bought) else None
     if cloud != bought:
@@ -438,7 +470,8 @@ def _matches_machine(name: str, node: Node, node_class: NodeClass | None, proble
                         f"{sorted({k for k, _ in node.gres})}, Slurm's name for them is {wanted!r}")
 
 
-def _gres_files(text: str, cluster: Cluster, problems: list[str], file: str) -> None:
+def _gres_files(text: str, truth: "_Truth", cluster: Cluster, problems: list[str],
+                file: str) -> None:
     """gres.conf must give each GRES of a node as many device files as slurm.conf counts."""
     for line in text.splitlines():
         fields = _conf_fields(line) if not line.lstrip().startswith("#") else {}
@@ -504,7 +537,11 @@ def _script_tasks(name: str, components: list[dict[str, str]], srun: list[str] |
         problems.append(f"{name}: no srun starts the tasks")
         return tasks, set()
     groups = next((w.split("=", 1)[1] for w in srun if w.startswith("--het-group=")), "0")
-    covered = {n for part in groups.split(",") for n in _number_range(part)}
+    ranges = [_number_range(part) for part in groups.split(",")]
+    if any(len(numbers) > len(components) for numbers in ranges):  # counted, never listed
+        problems.append(f"{name}: srun names het groups {groups} of {len(components)} components")
+        return tasks, set()
+    covered = {n for numbers in ranges for n in numbers}
     if covered != set(range(len(components))):
         problems.append(f"{name}: srun runs in het groups {sorted(covered)} of "
                         f"{len(components)} components")
@@ -522,7 +559,7 @@ def _component(where: str, options: dict[str, str], workload, cluster: Cluster,
     if listed > placed:  # counted first: a hand-edited `big-[0-9999999]` is not listed
         problems.append(f"{where}: --nodelist names {listed} nodes, the placement uses {placed}")
         return None
-    nodes = expand_hostlist(options.get("nodelist", ""))
+    nodes = Hosts.read(options.get("nodelist", "")).listed()
     if not nodes:
         problems.append(f"{where}: no --nodelist: Slurm may choose any node")
         return None
@@ -583,7 +620,11 @@ def _task_accelerators(where: str, options: dict[str, str], per_node: int, workl
                             "are not bound to their own GPUs")
         return gpus, ("gpu", parts[0] if len(parts) > 1 else None)
     if "gres" in options:
-        ((kind, count),) = _gres_counts(options["gres"]).items() or ((None, 0),)
+        counts = _gres_counts(options["gres"])
+        if len(counts) != 1:
+            problems.append(f"{where}: --gres={options['gres']} is not one GRES per node")
+            return 0, None
+        ((kind, count),) = counts.items()
         if count % per_node:
             problems.append(f"{where}: --gres={options['gres']} per node does not divide among "
                             f"{per_node} tasks")
