@@ -201,7 +201,9 @@ def _workloads(rng: random.Random, count: int, capacity: dict) -> list[str]:
                           '  regions = ["us-east-1"]']
             else:
                 rules.append("  anti_affinity self on node")
-            if rng.random() < 0.15 and not 0.5 <= style < 0.6:
+            # EU residency only where no rule keeps the service in us-east-1 (a style below
+            # 0.5 with fewer than 3 replicas falls through to the anti-affinity branch too)
+            if rng.random() < 0.15 and '  regions = ["us-east-1"]' not in rules:
                 rules += ["  residency = [EU]", "  latency {", "    users = [frankfurt]",
                           "    within = 30ms", "    replicas = 1", "  }"]
             if rng.random() < 0.2:

@@ -106,6 +106,9 @@ def compare_with_reference(seed, directory: Path) -> Differential:
     if fitc_feasible and expected.feasible:
         if placement.value != expected.cost:
             found.append(f"optimum: fitc {placement.value} ({placement.status}), reference {expected.cost}")
+        if not spec.allow_unplaced and placement.bound is not None and placement.bound > expected.cost:
+            # a proven lower bound above the true optimum is no bound
+            found.append(f"bound: fitc {placement.bound} above the reference's optimum {expected.cost}")
         if spec.allow_unplaced:
             levels = _placed_by_level(problem, placement)
             wanted = {k: v for k, v in expected.placed_by_level.items()}

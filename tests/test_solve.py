@@ -906,8 +906,9 @@ def test_inventory_fleet_answers_by_its_time_limit_with_a_verified_placement(tmp
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == [] and not placement.unplaced
     assert placement.status == "feasible"
-    # whether HiGHS has a first placement (and so a bound) by then depends on the machine's load
-    assert placement.bound is None or placement.bound <= placement.value
+    # HiGHS starts from the greedy floor, so it has a placement, and its root LP (under a
+    # second here) a bound, whatever it finds by the limit
+    assert placement.bound is not None and placement.bound <= placement.value
 
 
 def test_greedy_floor_places_zone_anti_affinity_whose_target_spreads_over_every_zone(tmp_path):
@@ -1009,3 +1010,51 @@ def test_the_models_arrays_are_its_rows(tmp_path, shape):
     assert form.upper.tolist() == [float(v.upper) for v in variables]
     assert all(encoding.model.by_name[v.name] == v.index for v in variables)
     assert any(not v.integer for v in variables) and any(v.name.startswith("y[") for v in variables)
+
+
+def test_highs_starts_from_the_given_solution_and_reports_each_improvement():
+    # min 3a + 5b with 4a + 7b >= 30, a and b whole in 0..10. By hand: b = 0 needs a = 8 (24),
+    # b = 1: a = 6 (23), b = 2: a = 4 (22), b = 3: a = 3 (24), b = 4: a = 1 (23), b = 5: 25,
+    # so 22 at (4, 2). Started from (10, 10), cost 80, HiGHS reports that first, then only
+    # better ones, and ends at the optimum with a bound that proves it.
+    from fitlang.solve.backends import HighsBackend
+    from fitlang.solve.linear import LinearModel
+
+    model = LinearModel()
+    a, b = model.var("a", 0, 10), model.var("b", 0, 10)
+    model.add({a: 4, b: 7}, lower=30)
+    seen = []
+    outcome = HighsBackend().minimise(model, {a: 3, b: 5}, start={a: 10, b: 10},
+                                      improving=lambda value, bound: seen.append(value))
+    assert seen[0] == 80 and seen == sorted(seen, reverse=True) and seen[-1] == 22
+    assert (outcome.status, outcome.objective, outcome.bound) == ("optimal", 22, 22)
+    assert outcome.solution == [4, 2]
+
+
+def test_the_greedy_floor_is_a_feasible_start_for_the_aggregate_model(tmp_path):
+    # the floor's packing, as values of the model's variables, keeps every row and bound of
+    # the (relaxed) aggregate model, and the model prices it at what the packing costs: the
+    # inventory shape has spreads, gangs, node anti-affinity, exclusive, latency and options
+    import numpy as np
+
+    from fitlang.solve.encode import encode
+    from fitlang.solve.greedy import greedy_packing
+    from fitlang.solve.linear import matrix_form
+
+    fleet = bench_module("inventories").generate(1000, 100)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    packing = greedy_packing(problem, apart_first=True)
+    assert packing.complete
+    encoding = encode(problem)
+    encoding.relax_replicas()
+    start = encoding.start_values(packing)
+    form = matrix_form(encoding.model, encoding.objective("cost"))
+    values = np.zeros(encoding.model.variable_count)
+    values[list(start)] = list(start.values())
+    assert len(start) == encoding.model.variable_count  # no node spread here: every variable
+    activity = form.matrix @ values
+    assert ((activity >= form.row_lower - 1e-6) & (activity <= form.row_upper + 1e-6)).all()
+    assert ((values >= form.lower) & (values <= form.upper)).all()
+    cost = sum(c.price * len(packing.nodes.get(c.id, [])) for c in problem.classes)
+    assert encoding.model.value(encoding.objective("cost"), values.tolist()) == cost

@@ -395,7 +395,6 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
                           for p in workload.preferences]
     ruled_out = ~rules_allow(workload, facets, partition) | \
         too_small(demand.requests, demand.replicas, facets)
-    classes = facets.classes
 
     def failing(node_class: NodeClass) -> list[Exclusion]:
         return _reasons(workload, demand, node_class, partition)
@@ -406,7 +405,7 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
     demand.excluded = LazyReasons(facets, owned_out, np.flatnonzero(owned_out),
                                   lambda node_class: demand.failing[node_class.id][0])
     eligible = np.flatnonzero(~ruled_out[:owned])
-    demand.eligible = [classes[i].id for i in eligible.tolist()]
+    demand.eligible = facets.ids[eligible].tolist()
     if demand.preferences:
         _score_preferences(demand, workload, facets, eligible)
     return demand

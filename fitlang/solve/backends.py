@@ -1,7 +1,7 @@
 """Two backends behind one interface: `minimise(model, objective, time_limit)`.
 
-- `HighsBackend`: scipy.optimize.milp (HiGHS), the fleet-scale optimiser; it
-  reports a proven dual bound.
+- `HighsBackend`: HiGHS through `highspy`, the fleet-scale optimiser; it reports a proven
+  dual bound, takes a start solution and reports each improving solution.
 - `Z3Backend`: a plain `z3.Solver`, the objective tightened by bisection with
   push/pop (never `z3.Optimize`, which stalls on placement objectives; see
   ../shared/solver-notes.md). It also gives unsat cores over constraint groups.
@@ -15,54 +15,123 @@ import os
 import sys
 import time
 from fractions import Fraction
+from typing import Callable, Optional
 
 import numpy as np
 
-from fitlang.solve.linear import LinearModel, Number, Outcome, matrix_form
+from fitlang.solve.linear import LinearModel, MatrixForm, Number, Outcome, matrix_form
 
 EXACT_GAP = Fraction(0)
 
 
+# improving(best value, proven bound): called by HiGHS on each better placement it finds
+Improving = Callable[[Fraction, Optional[Fraction]], None]
+
+
 class HighsBackend:
+    """HiGHS through `highspy`: the model handed over as one row-wise matrix, a start
+    solution (`setSolution`), a callback on each improving solution, the dual bound even
+    when there is no incumbent, and an interrupt at the deadline."""
+
     name = "highs"
 
     def __init__(self, relative_gap: float = 1e-4) -> None:
         self.relative_gap = relative_gap
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
-                 time_limit: float | None = None) -> Outcome:
-        # the limit is on the whole call: importing scipy.optimize (~1 s the first time) and
-        # building the matrix count too
+                 time_limit: float | None = None, start: dict[int, float] | None = None,
+                 improving: Improving | None = None) -> Outcome:
+        """`start`: values of some variables (by index) of a known solution; HiGHS fixes the
+        integer ones it is given and completes the rest, and starts with that incumbent."""
+        # the limit is on the whole call: building the matrix counts too
         deadline = None if time_limit is None else time.monotonic() + time_limit
-        from scipy.optimize import Bounds, LinearConstraint, milp
-        from scipy.sparse import diags_array
-
         form = matrix_form(model, objective)  # straight from the model's row blocks
-        options = {"mip_rel_gap": self.relative_gap, "presolve": True}
-        constraints = []
-        if form.matrix.shape[0]:
-            # rows mix bytes (1e11) with GPU counts (1): scaled to a largest coefficient of 1
-            # each, the simplex needs a tenth of the time (23 s -> 2.8 s for the LP at 50,000 nodes)
-            scale = 1.0 / np.maximum(abs(form.matrix).max(axis=1).toarray().ravel(), 1e-300)
-            matrix = diags_array(scale) @ form.matrix
-            constraints = [LinearConstraint(matrix, form.row_lower * scale, form.row_upper * scale)]
-        bounds = Bounds(form.lower, form.upper)
-        integrality = form.integrality
-        if deadline is not None:
-            options["time_limit"] = max(0.05, deadline - time.monotonic())
-        with _native_stdout_silenced():
-            result = milp(form.c, constraints=constraints, integrality=integrality, bounds=bounds,
-                          options=options)
-        if result.x is None:
-            status = "infeasible" if result.status == 2 else "unknown"
-            return Outcome(status)
-        solution = [int(round(x)) if whole else float(x) for x, whole in zip(result.x, integrality)]
+        with _native_stdout_silenced():  # its banner and some diagnostics go to fd 1
+            highs = _highs_with(form)
+            highs.setOptionValue("mip_rel_gap", self.relative_gap)
+            if deadline is not None:
+                highs.setOptionValue("time_limit", max(MODEL_SECONDS, deadline - time.monotonic()))
+            if start:
+                indices = np.fromiter(start.keys(), dtype=np.int32, count=len(start))
+                values = np.fromiter(start.values(), dtype=float, count=len(start))
+                highs.setSolution(len(start), indices, values)
+            _watch(highs, deadline, improving)
+            highs.run()
+            return self._outcome(highs, model, objective, form)
+
+    @staticmethod
+    def _outcome(highs, model: LinearModel, objective: dict[int, Number], form: MatrixForm) -> Outcome:
+        import highspy
+
+        status = highs.getModelStatus()
+        info = highs.getInfo()
+        integer = bool(form.integrality.any())
+        bound = _fraction(info.mip_dual_bound) if integer else None
+        if status == highspy.HighsModelStatus.kModelEmpty:
+            status = highspy.HighsModelStatus.kOptimal
+        if status in (highspy.HighsModelStatus.kInfeasible,
+                      highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return Outcome("infeasible")  # every variable is bounded: never unbounded
+        has_solution = info.primal_solution_status == 2 or (
+            status == highspy.HighsModelStatus.kOptimal and not form.c.size)
+        if not has_solution:
+            return Outcome("unknown", bound=bound)
+        values = highs.getSolution().col_value
+        solution = [int(round(x)) if whole else float(x)
+                    for x, whole in zip(values, form.integrality.tolist())]
         value = model.value(objective, solution)
-        bound = getattr(result, "mip_dual_bound", None)
-        proven = Fraction(bound).limit_denominator(10 ** 9) if bound is not None and \
-            math.isfinite(bound) else value
-        status = "optimal" if result.status == 0 else "feasible"
-        return Outcome(status, solution, value, min(proven, value))
+        optimal = status == highspy.HighsModelStatus.kOptimal
+        if optimal and (bound is None or not integer):  # an LP: its optimum is its bound
+            bound = value
+        proven = None if bound is None else min(bound, value)  # none proven before the root LP
+        return Outcome("optimal" if optimal else "feasible", solution, value, proven)
+
+
+MODEL_SECONDS = 0.05  # HiGHS is never given less than this
+
+
+def _highs_with(form: MatrixForm):
+    """A quiet HiGHS instance holding the model. Rows mix bytes (1e11) with GPU counts (1):
+    scaled to a largest coefficient of 1 each, the simplex needs a tenth of the time (23 s ->
+    2.8 s for the LP at 50,000 nodes)."""
+    import highspy
+
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    matrix = form.matrix
+    rows, columns = matrix.shape
+    row_lower, row_upper = form.row_lower, form.row_upper
+    data = matrix.data
+    if rows:
+        largest = np.zeros(rows)
+        row_of = np.repeat(np.arange(rows), np.diff(matrix.indptr))
+        np.maximum.at(largest, row_of, np.abs(data))
+        scale = 1.0 / np.maximum(largest, 1e-300)
+        data = data * scale[row_of]
+        row_lower, row_upper = row_lower * scale, row_upper * scale
+    highs.passModel(columns, rows, len(data), 2, 1, 0.0, form.c, form.lower, form.upper,
+                    row_lower, row_upper, matrix.indptr.astype(np.int32),
+                    matrix.indices.astype(np.int32), data, form.integrality.astype(np.int32))
+    return highs
+
+
+def _watch(highs, deadline: float | None, improving: Improving | None) -> None:
+    """Report each improving solution with the bound so far; stop at the deadline (HiGHS's own
+    time limit counts its run only; this also counts the time the caller lost before it)."""
+    if improving is not None:
+        def improved(event) -> None:
+            out = event.data_out
+            improving(_fraction(out.objective_function_value), _fraction(out.mip_dual_bound))
+        highs.cbMipImprovingSolution.subscribe(improved)
+    if deadline is not None:
+        def interrupt(event) -> None:
+            if time.monotonic() >= deadline:
+                event.data_in.user_interrupt = True
+        highs.cbMipInterrupt.subscribe(interrupt)
+
+
+def _fraction(number: float) -> Fraction | None:
+    return Fraction(number).limit_denominator(10 ** 9) if math.isfinite(number) else None
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
+from fitlang.solve.pack import Packing
 
 
 class PairMap(MutableMapping):
@@ -146,6 +147,67 @@ class Encoding:
             counts.update(((demand.name, c), amount) for c, amount in shares.items() if amount)
         return counts
 
+    def start_values(self, packing: Packing) -> dict[int, float]:
+        """A known per-node placement as values of the model's variables, for HiGHS to start
+        from: nodes in use u[c], replicas y[w,c] and p[w], hosting counts n[w,c], presence
+        z, gang clusters k, spread minimums and the switches that follow from them. The
+        variables left out (node spreads' bits) HiGHS completes itself."""
+        model, problem = self.model, self.problem
+        opened, replicas, hosts = _packed_counts(packing)
+        _symmetric_order(problem, opened, replicas, hosts)
+        values: dict[int, float] = {index: opened.get(c, 0) for c, index in self.u.items()}
+        for demand in problem.demands:
+            mine = replicas.get(demand.name, {})
+            columns = self.y.of.get(demand.name, {})
+            values.update((column, mine.get(c, 0)) for c, column in columns.items())
+            values[self.placed[demand.name]] = sum(mine.get(c, 0) for c in columns)
+        for (name, class_id), index in self.hosting.items():
+            values[index] = hosts.get(name, {}).get(class_id, 0)
+        by_name = model.by_name
+        for (name, topology), domains in self._domains.items():
+            mine = replicas.get(name, {})
+            for value, class_ids in domains.items():
+                switch = by_name.get(f"z[{name},{topology}={value}]")
+                if switch is not None:
+                    values[switch] = int(any(mine.get(c, 0) for c in class_ids))
+        for demand in problem.demands:
+            self._start_rules(demand, replicas.get(demand.name, {}), opened, values)
+        return values
+
+    def _start_rules(self, demand: Demand, mine: dict[str, int], opened: dict[str, int],
+                     values: dict[int, float]) -> None:
+        """Gang clusters, spread minimums over the domains that exist, latency switches."""
+        problem, by_name = self.problem, self.model.by_name
+        clusters: dict[str, int] = {}
+        for class_id in demand.eligible:
+            cluster = self.class_of[class_id].cluster
+            clusters[cluster] = clusters.get(cluster, 0) + mine.get(class_id, 0)
+        for cluster, amount in clusters.items():
+            chosen = by_name.get(f"k[{demand.name},{cluster}]")
+            if chosen is not None:
+                values[chosen] = int(amount > 0)
+        for index, spread in enumerate(demand.spreads):
+            least = by_name.get(f"min[{demand.name},{index}]")
+            if spread.topology == "node" or least is None:
+                continue
+            totals = []
+            for value, class_ids in _domains(self, demand, spread.topology).items():
+                exists = by_name.get(f"e[{demand.name},{spread.topology}={value}]")
+                bought = any(opened.get(c, 0) for c in class_ids)
+                if exists is not None:
+                    values[exists] = int(bought)
+                if exists is None or bought:
+                    totals.append(sum(mine.get(c, 0) for c in class_ids))
+            values[least] = min(totals, default=0)
+        placed = sum(mine.values())
+        for index in range(len(demand.latency)):
+            switch = by_name.get(f"s[{demand.workload},latency:{index}]")
+            if switch is not None:
+                values[switch] = int(placed > 0 or values.get(switch, 0))
+        chosen = by_name.get(f"b[{demand.name}]")
+        if chosen is not None:
+            values[chosen] = int(placed > 0)
+
     def placed_terms(self, demands: list[Demand]) -> dict[int, Number]:
         """-(replicas placed) of `demands`; an option group counts, once met, as many as its
         option that needs the fewest replicas (what placing it whole is worth)."""
@@ -173,6 +235,41 @@ class Encoding:
         if name == "placed":
             return self.placed_terms(self.problem.demands)
         raise ValueError(f"unknown objective {name}")
+
+
+def _packed_counts(packing: Packing) -> tuple[dict[str, int], dict[str, dict[str, int]],
+                                               dict[str, dict[str, int]]]:
+    """Nodes opened per class; replicas and nodes hosting per workload and class."""
+    opened = {class_id: len(nodes) for class_id, nodes in packing.nodes.items()}
+    replicas: dict[str, dict[str, int]] = {}
+    hosts: dict[str, dict[str, int]] = {}
+    for class_id, nodes in packing.nodes.items():
+        for node in nodes:
+            for name, amount in node.hosted.items():
+                if amount:
+                    mine = replicas.setdefault(name, {})
+                    mine[class_id] = mine.get(class_id, 0) + amount
+                    theirs = hosts.setdefault(name, {})
+                    theirs[class_id] = theirs.get(class_id, 0) + 1
+    return opened, replicas, hosts
+
+
+def _symmetric_order(problem: Problem, opened: dict[str, int], replicas: dict[str, dict[str, int]],
+                     hosts: dict[str, dict[str, int]]) -> None:
+    """The model orders interchangeable classes (u[first] >= u[second]): the packing's use of
+    each run is reordered, busiest first, which is the same placement on identical nodes."""
+    for run in problem.symmetric:
+        order = sorted(run, key=lambda c: -opened.get(c, 0))  # stable: ties keep their order
+        if order == list(run):
+            continue
+        moved = {target: source for target, source in zip(run, order)}
+        before = {c: opened.get(c, 0) for c in run}
+        opened.update((target, before[source]) for target, source in moved.items())
+        for table in (replicas, hosts):
+            for counts in table.values():
+                was = {c: counts.pop(c) for c in run if c in counts}
+                counts.update((target, was[source]) for target, source in moved.items()
+                              if source in was)
 
 
 def _reach_groups(problem: Problem, demand: Demand) -> dict[tuple, list[str]]:

@@ -1,4 +1,4 @@
-"""A small integer linear model that both backends read: HiGHS (scipy) and Z3.
+"""A small integer linear model that both backends read: HiGHS (highspy) and Z3.
 
 Constraints carry a `group` (what rule of the policy produced them) so that Z3's
 unsat cores can be translated back into source terms.

@@ -113,9 +113,9 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
 
 def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool = False,
            progress: Progress | None = None) -> Placement:
-    """At fleet scale (`relax`): the aggregate model in the time limit less what a greedy
-    placement will take; the greedy placement (the floor) when the model has no placement
-    of every replica by then, and whichever of the two is better."""
+    """At fleet scale (`relax`): the greedy placement (the floor) first, then the aggregate
+    model, started from it, in the time left; the floor when the model has no placement of
+    every replica by then, and whichever of the two is better."""
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     progress = progress or (lambda stage, value, bound: None)
@@ -124,23 +124,19 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     if relax and deadline is not None:
         # what follows the search (packing, repair, the report) is kept inside the limit too
         improve_deadline -= min(FINISH_SECONDS_PER_REPLICA * _replicas(problem), 0.2 * time_limit)
+        # the greedy floor runs first (it is the model's start): no time is kept for it after
         model_deadline = improve_deadline - min(
-            (GREEDY_SECONDS_PER_REPLICA + PACK_SECONDS_PER_REPLICA) * _replicas(problem)
-            + IMPROVE_SHARE * time_limit, 0.5 * time_limit)
+            PACK_SECONDS_PER_REPLICA * _replicas(problem) + IMPROVE_SHARE * time_limit,
+            0.5 * time_limit)
+    packing = _greedy(problem) if relax else None
     best = None
-    if model_deadline is None or _encoding_seconds(problem) < 0.5 * (model_deadline - started):
+    if model_deadline is None or \
+            _encoding_seconds(problem) < 0.5 * (model_deadline - time.monotonic()):
         best = _optimised(problem, backend, objectives, model_deadline, relax, progress,
-                          improve_deadline)
+                          improve_deadline, start=packing)
     floor = None
-    if relax and (best is None or best.unplaced):
+    if packing is not None and (best is None or best.unplaced):
         progress("greedy", best.value if best else None, best.bound if best else None)
-        packing = greedy_packing(problem)
-        if packing.short:
-            # measured on the inventory shape at 10,000 nodes: targets of zone anti-affinity
-            # took every zone first and left 30 replicas out; the other order places them all
-            other = greedy_packing(problem, apart_first=True)
-            if sum(other.short.values()) < sum(packing.short.values()):
-                packing = other
         consolidate(problem, packing, objectives[0], improve_deadline)
         # ":partial": what the greedy pass leaves out is said why (no node, or capacity)
         floor = _from_packing(problem, packing, objectives[0], "feasible:partial", None)
@@ -162,8 +158,6 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     return placement
 
 
-# measured: the greedy placement takes ~0.5 ms a replica (10,000 nodes, 19,232 replicas: 10.7 s)
-GREEDY_SECONDS_PER_REPLICA = 6e-4
 # packing and repair after the model (measured ~0.1 ms a replica), and writing the report
 PACK_SECONDS_PER_REPLICA = 1e-4
 FINISH_SECONDS_PER_REPLICA = 5e-5
@@ -188,6 +182,18 @@ def _encoding_seconds(problem: Problem) -> float:
     return MODEL_SECONDS + ENCODE_SECONDS_PER_COLUMN * sum(len(d.eligible) for d in problem.demands)
 
 
+def _greedy(problem: Problem) -> Packing:
+    """The floor: a greedy placement, in whichever of two orders leaves fewer replicas out."""
+    packing = greedy_packing(problem)
+    if packing.short:
+        # measured on the inventory shape at 10,000 nodes: targets of zone anti-affinity
+        # took every zone first and left 30 replicas out; the other order places them all
+        other = greedy_packing(problem, apart_first=True)
+        if sum(other.short.values()) < sum(packing.short.values()):
+            packing = other
+    return packing
+
+
 def _better(first: Placement | None, second: Placement | None) -> Placement | None:
     """Fewer replicas left out, then the lower objective (the optimiser's on a tie)."""
     if first is None or second is None:
@@ -201,28 +207,38 @@ def _better(first: Placement | None, second: Placement | None) -> Placement | No
 
 def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: float | None,
                relax: bool, progress: Progress,
-               improve_deadline: float | None = None) -> Placement | None:
+               improve_deadline: float | None = None, start: Packing | None = None) -> Placement | None:
     """The aggregate model, packed; where packing needed more nodes than it counted, solved
-    again with those counts required. None when the optimiser had nothing in time."""
+    again with those counts required. None when the optimiser had nothing in time.
+
+    `start`: a placement of every replica (the greedy floor) that the optimiser starts from;
+    when the optimiser has nothing better in time, it is the answer, with the bound the
+    optimiser proved."""
     min_nodes: dict[str, int] = {}
     caps: dict[tuple[str, str], int] = {}
     first_bound = None
     best = None
     proven_infeasible = False
+    start = start if start is not None and start.complete and relax else None
     for round_ in range(MAX_REPACKS):
         if _past(deadline):
             break
         progress("optimise", None, first_bound)
-        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax)
+        proven: list[Fraction] = []
+        result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax,
+                                  start=start if round_ == 0 else None, progress=progress,
+                                  proven=proven)
+        if round_ == 0 and proven:
+            first_bound = proven[0]  # with or without a placement: no packing cuts yet
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, status = result
+        if round_ == 0 and first_bound is None:
+            first_bound = outcome.bound  # after placing by priority: that model's bound
         if round_ == 0:
             # the first round has no packing cuts: its model is a relaxation of the rules (or,
             # node by node, the rules themselves), so its infeasibility is a proof
             proven_infeasible = status.endswith(":partial") and _relaxation(problem)
-        if first_bound is None:
-            first_bound = outcome.bound  # later rounds carry packing cuts: not a valid bound
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
         packing = pack(problem, counts, planned)
@@ -242,7 +258,15 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         elif not _cap_short(packing, counts, caps):
             break
     if best is None:
-        return None
+        if start is None or first_bound is None:
+            return None
+        # the optimiser proved a bound but found nothing better than the start in time
+        progress("improve", _packed_value(problem, start, objectives[0]), first_bound)
+        consolidate(problem, start, objectives[0], improve_deadline)
+        placement = _from_packing(problem, start, objectives[0], "feasible", first_bound)
+        placement.bound = min(first_bound, placement.value)
+        placement.backend = HighsBackend.name
+        return placement
     encoding, outcome, counts, backend_name, packing, status = best
     outcome.bound = first_bound
     if relax:
@@ -324,13 +348,25 @@ def _cap_short(packing: Packing, counts: dict[tuple[str, str], int],
 
 def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
                      min_nodes: dict[str, int], deadline: float | None,
-                     caps: dict[tuple[str, str], int] | None = None, relax: bool = False):
+                     caps: dict[tuple[str, str], int] | None = None, relax: bool = False,
+                     start: Packing | None = None, progress: Progress | None = None,
+                     proven: list[Fraction] | None = None):
+    """One model solved: (encoding, outcome, whole counts, backend, status), or None. The
+    bound of the first objective, when the solver proved one, is appended to `proven` (also
+    when it found no placement)."""
     encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
+    extra = {}
     if relax and isinstance(solver, HighsBackend):
         encoding.relax_replicas()
         solver = HighsBackend(RELAXED_GAP)
-    outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline))
+        extra["start"] = encoding.start_values(start) if start is not None else None
+        if progress is not None:
+            extra["improving"] = lambda value, bound: progress("optimise", value, bound)
+    outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline),
+                              **extra)
+    if proven is not None and outcome.bound is not None and outcome.status != "infeasible":
+        proven.append(outcome.bound)
     everything_fits = outcome.status != "infeasible"
     if outcome.status == "infeasible" and _past(deadline):
         return None
