@@ -725,3 +725,5 @@ def test_fidelity_reports_objects_the_api_server_rejects_and_never_raises(edit):
     assert fidelity(context, _edit(files, name, edit)) != []
     broken = {**files, "kustomization.yaml": "- just\n- a list\n"}
     assert fidelity(context, broken) != []
+    assert f"{name}: nests too deeply to read" in fidelity(
+        context, {**files, name: "[" * 100_000 + "]" * 100_000})

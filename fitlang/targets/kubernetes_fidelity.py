@@ -175,6 +175,9 @@ def applied_objects(files: dict[str, str]) -> tuple[list[tuple[str, dict]], list
         except yaml.YAMLError as error:
             problems.append(f"{path}: not YAML: {error}")
             continue
+        except RecursionError:
+            problems.append(f"{path}: nests too deeply to read")
+            continue
         if not isinstance(kustomization, dict) or not isinstance(
                 kustomization.get("resources") or [], list):
             problems.append(f"{path}: not a kustomization (a mapping with a `resources` list)")
@@ -188,6 +191,9 @@ def applied_objects(files: dict[str, str]) -> tuple[list[tuple[str, dict]], list
                 documents = list(yaml.safe_load_all(files[listed]))
             except yaml.YAMLError as error:
                 problems.append(f"{listed}: not YAML: {error}")
+                continue
+            except RecursionError:  # PyYAML reads nested collections recursively
+                problems.append(f"{listed}: nests too deeply to read")
                 continue
             objects.extend((listed, d) for d in documents if isinstance(d, dict))
     return objects, problems
