@@ -3,8 +3,10 @@ lines as Slurm would, and prove that they run the solved placement and fit the n
 
 Deliberately shares no code with the renderer (`slurm.py`): the scripts are parsed the way
 `sbatch` reads `#SBATCH` lines (up to the first command; `hetjob` separates components; long
-and short options, `--opt=value` and `--opt value`), node lists are expanded as Slurm host
-lists, and what each task gets is worked out from Slurm's rules:
+and short options, `--opt=value` and `--opt value`), node lists are read as Slurm host lists
+(ranges such as `big-[0-9999999]` kept as ranges, `Segment`s, and counted before any is listed:
+a pool of ten million nodes is checked as cheaply as one of a hundred, and a hand edit never
+makes the check list 10^8 names), and what each task gets is worked out from Slurm's rules:
 - a component's tasks per node are exact only with `--ntasks-per-node=K` on `--nodes=N` nodes
   named by `--nodelist` (N of them), and `--ntasks`, if given, equal to N x K;
 - `--mem` is per node, `--mem-per-cpu` per CPU, `--mem-per-gpu` per GPU; without any, a job
