@@ -1012,6 +1012,94 @@ def test_the_models_arrays_are_its_rows(tmp_path, shape):
     assert any(not v.integer for v in variables) and any(v.name.startswith("y[") for v in variables)
 
 
+# ---- issue 15, session 5: fragmentation rows and ruin and recreate ---------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@given(st.lists(st.integers(1, 16), min_size=1, max_size=8))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fragment_weights_of_what_one_node_holds_sum_to_at_most_a_node(k, sizes):
+    # any replicas that fit on one node of 16 CPUs (tried by enumerating every subset) weigh
+    # at most k(k+1) together: the row sum of weights x y <= k(k+1) x u holds for every packing
+    import numpy as np
+
+    from fitlang.solve.encode import fragment_weights
+
+    weights = fragment_weights(np.array(sizes, dtype=np.int64), 16, k)
+    for chosen in itertools.product([0, 1], repeat=len(sizes)):
+        if sum(s for s, c in zip(sizes, chosen) if c) <= 16:
+            assert sum(int(w) for w, c in zip(weights, chosen) if c) <= k * (k + 1)
+
+
+def test_fragment_weights_by_hand():
+    # 8-CPU nodes; replicas of 5, 4, 3 and 1 CPUs. u(1): over half a node 1, half 1/2, else 0
+    # (x2); u(2): 5/8 and 4/8 and 3/8 are in (1/3, 2/3): 1/2 each, 1/8 is under 1/3: 0 (x6)
+    import numpy as np
+
+    from fitlang.solve.encode import fragment_weights
+
+    charges = np.array([5000, 4000, 3000, 1000], dtype=np.int64)
+    assert fragment_weights(charges, 8000, 1).tolist() == [2, 1, 0, 0]
+    assert fragment_weights(charges, 8000, 2).tolist() == [3, 3, 3, 0]
+
+
+def test_the_aggregate_counts_a_node_for_each_replica_over_half_a_node(tmp_path, monkeypatch):
+    # x: 2 replicas of 5 CPUs, z: 1 of 5 CPUs, y: 1 of 1 CPU, on 8-CPU nodes at 1 USD/h. The
+    # class's sums (16 CPUs on 2 nodes) fit, and each workload alone fits one a node on 2
+    # nodes, but no node holds two of x and z: 3 nodes (y beside one). The aggregate model
+    # says so with the k = 1 row; without the rows (the default) it plans 2 nodes.
+    from fitlang.solve import encode as encoding_module
+    from fitlang.solve.backends import HighsBackend
+
+    problem = problem_from(tmp_path, pool("p", 4, 8, "32Gi", 1)
+                           + workload("x", 2, 5, "1Gi") + workload("z", 1, 5, "1Gi")
+                           + workload("y", 1, 1, "1Gi"))
+
+    def planned() -> Fraction:
+        encoding = encoding_module.encode(problem)
+        return HighsBackend().minimise(encoding.model, encoding.objective("cost"), 10).objective
+
+    monkeypatch.setattr(encoding_module, "FRAGMENT_KS", (1, 2, 3))
+    assert planned() == 3
+    monkeypatch.setattr(encoding_module, "FRAGMENT_KS", ())
+    assert planned() == 2
+
+
+def test_ruin_and_recreate_moves_replicas_off_an_expensive_node_onto_cheaper_ones(tmp_path):
+    from fitlang.solve.improve import consolidate
+
+    # w: 2 x 2 CPUs on the one 8-CPU node of `big` (10 USD/h); `small` has 4-CPU nodes at
+    # 1 USD/h. Nothing else is open, so no node closes; ruin and recreate puts both replicas
+    # on one small node (1 < 10). v (one per node, anti-affinity with itself) needs two
+    # small nodes (2 < 10). By node count, one node for one is no gain: nothing moves.
+    text = (pool("big", 1, 8, "32Gi", 10) + pool("small", 3, 4, "16Gi", 1)
+            + workload("w", 2, 2, "1Gi") + workload("v", 2, 2, "1Gi", "  anti_affinity self on node\n"))
+    problem = problem_from(tmp_path, text)
+    packing = _packed(problem, {"big": [{"w": 2}]})
+    assert consolidate(problem, packing, "nodes") == 0
+    assert _hosts(packing) == {"big": [{"w": 2}]}
+    assert consolidate(problem, packing, "cost") == 1
+    assert _hosts(packing) == {"small": [{"w": 2}]}
+    assert [n.free["cpu"] for n in packing.nodes["small"]] == [0]
+
+    packing = _packed(problem, {"big": [{"v": 2}]})
+    assert consolidate(problem, packing, "cost") == 1
+    assert _hosts(packing) == {"small": [{"v": 1}, {"v": 1}]}
+
+
+def test_ruin_and_recreate_keeps_replicas_in_their_zone(tmp_path):
+    from fitlang.solve.improve import consolidate
+
+    # as above, but `small` is in another zone than `big` and s spreads over zones: its
+    # replicas stay in big's zone (a spread counts per zone), so nothing moves.
+    text = (pool("big", 1, 8, "32Gi", 10, '  zone = "a"\n') + pool("small", 3, 4, "16Gi", 1, '  zone = "b"\n')
+            + workload("s", 2, 2, "1Gi", "  spread zone max_skew 2\n"))
+    problem = problem_from(tmp_path, text)
+    packing = _packed(problem, {"big": [{"s": 2}]})
+    assert consolidate(problem, packing, "cost") == 0
+    assert _hosts(packing) == {"big": [{"s": 2}]}
+
+
 def test_highs_starts_from_the_given_solution_and_reports_each_improvement():
     # min 3a + 5b with 4a + 7b >= 30, a and b whole in 0..10. By hand: b = 0 needs a = 8 (24),
     # b = 1: a = 6 (23), b = 2: a = 4 (22), b = 3: a = 3 (24), b = 4: a = 1 (23), b = 5: 25,

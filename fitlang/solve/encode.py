@@ -541,7 +541,8 @@ def _encode_capacity(encoding: Encoding) -> None:
 
 
 def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]) -> None:
-    """One row per resource some replica here takes: sum of charges x y <= capacity x u."""
+    """One row per resource some replica here takes: sum of charges x y <= capacity x u; and
+    the fragmentation rows of `_fragment_rows`."""
     if not here:
         return
     charge = encoding.charge_rows[node_class.id]
@@ -557,6 +558,57 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
         if node_class.capacity[resource] == 0:  # a zero coefficient is dropped, as `add` drops it
             indices[-1], data[-1] = [], []
         pointers.append(pointers[-1] + len(taking) + len(indices[-1]))
+    if len(pointers) > 1:
+        rows = len(pointers) - 1
+        encoding.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
+                                np.concatenate(data).astype(np.int64), np.full(rows, np.nan),
+                                np.zeros(rows), f"capacity:{node_class.id}")
+    _fragment_rows(encoding, node_class)
+
+
+# the dual feasible functions tried per class and resource (k = 1: replicas over half a node).
+# None by default: the rows raise the proven bound (inventory 1,000: 76.8 -> 79.6 USD/h) and
+# made scipy's HiGHS plan better (final 88.5 against 89.3), but with HiGHS started from the
+# greedy floor through highspy they kept it from improving on the start within 30 s (185.11,
+# against 95.49 without them; k = 1 alone 146.00): see docs/performance.md, session 5
+FRAGMENT_KS: tuple[int, ...] = ()
+# a row is added only where it charges some replica this many percent of a node more
+FRAGMENT_GAIN = 10
+
+
+def fragment_weights(charge: np.ndarray, capacity: int, k: int) -> np.ndarray:
+    """Fekete and Schepers' dual feasible function u(k) of each replica's share x of a node
+    ("New classes of fast lower bounds for bin packing problems", 2001), times k(k+1) to
+    keep it whole: k(k+1)x where (k+1)x is whole, else (k+1) floor((k+1)x). Whatever one
+    node holds, the u(k) of its replicas sum to at most 1, so sum of u(k) x y <= u is valid
+    for the class (the model stays a relaxation, its bound proven); with k = 1 it says that
+    replicas over half a node take a node each, which the sums of requests do not see (two
+    replicas of 0.51 of a node's CPUs on one node)."""
+    whole, rest = np.divmod((k + 1) * charge, capacity)
+    return np.where(rest == 0, k * whole, (k + 1) * whole)
+
+
+def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
+    """Per resource and k of FRAGMENT_KS: sum of k(k+1) u(k) x y <= k(k+1) x u (see
+    `fragment_weights`), where it charges some replica more than the capacity row does, by
+    at least 1% of a node (a row that says nothing new only slows the solver)."""
+    charge = encoding.charge_rows[node_class.id]
+    columns = encoding.here_columns[node_class.id]
+    u = encoding.u[node_class.id]
+    pointers, indices, data = [0], [], []
+    for index, resource in enumerate(RESOURCES):
+        capacity = node_class.capacity[resource]
+        if not capacity or not charge[:, index].any():
+            continue
+        for k in FRAGMENT_KS:
+            weights = fragment_weights(charge[:, index], capacity, k)
+            scale = k * (k + 1)
+            if not ((weights - scale * charge[:, index] / capacity) * 100 > FRAGMENT_GAIN * scale).any():
+                continue
+            taking = np.flatnonzero(weights)
+            indices += [columns[taking], [u]]
+            data += [weights[taking], [-scale]]
+            pointers.append(pointers[-1] + len(taking) + 1)
     if len(pointers) > 1:
         rows = len(pointers) - 1
         encoding.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
