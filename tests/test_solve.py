@@ -565,7 +565,16 @@ def test_exclusive_does_not_make_every_other_workload_a_rule_target(tmp_path):
     assert len(job_nodes) == 1 and placement.value == 2  # other's 4 x 2 CPUs fill one more node
 
 
-def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_no_time(tmp_path):
+@pytest.fixture
+def no_model(monkeypatch):
+    """The optimiser has nothing by its deadline (as when its time ran out): the answer is
+    the greedy floor. Patched, not timed: a short limit now cuts the floor short too."""
+    import fitlang.solve.placement as placement_module
+
+    monkeypatch.setattr(placement_module, "_optimised", lambda *args, **kwargs: None)
+
+
+def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_no_time(tmp_path, no_model):
     # 60 nodes: the fleet-scale path. With no time for the model, the answer is the greedy
     # placement: s dealt 2 + 2 over the zones (8 CPUs a replica: a node each, 2 x 1 + 2 x 2),
     # x's 2 replicas alone on one node of a (1), y's 3 x 2 CPUs on one more node of a (1).
@@ -573,7 +582,7 @@ def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_n
             + workload("s", 4, 8, "2Gi", "  spread zone max_skew 1\n")
             + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + workload("y", 3, 2, "2Gi"))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=0.001)
+    placement = solve(problem, time_limit=30)
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
     assert placement.status == "feasible" and not placement.unplaced
@@ -583,15 +592,20 @@ def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_n
     assert len(nodes["x"]) == 1 and not nodes["x"] & (nodes["s"] | nodes["y"])
 
 
-def test_inventory_shaped_fleet_solves_and_verifies_with_the_greedy_floor_and_the_optimiser(tmp_path):
+def test_inventory_shaped_fleet_solves_and_verifies_with_the_greedy_floor_and_the_optimiser(tmp_path, monkeypatch):
+    import fitlang.solve.placement as placement_module
+
     fleet = bench_module("inventories").generate(1000, 100)
     fleet.write(tmp_path, "unused")
     problem = problem_from(tmp_path, fleet.policy)
-    for limit in (0.001, 15):  # the floor alone; then the optimiser too
-        placement = solve(problem, time_limit=limit)
+    for floor_only in (True, False):  # the floor alone (the model has nothing); then the optimiser too
+        with monkeypatch.context() as patch:
+            if floor_only:
+                patch.setattr(placement_module, "_optimised", lambda *args, **kwargs: None)
+            placement = solve(problem, time_limit=15)
         violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
         assert violations == [] and problems == [], [v.message for v in violations][:5]
-        assert placement.assignments
+        assert placement.assignments and not placement.unplaced
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("nodes, replicas, cost, split", [
@@ -875,6 +889,19 @@ def test_consolidation_closes_the_nodes_whose_replicas_fit_elsewhere(tmp_path):
     assert consolidate(problem, packing, "preferences") == 0  # not an objective nodes lower
 
 
+def test_consolidation_stops_at_its_deadline(tmp_path):
+    import time as clock
+    from fitlang.solve.improve import consolidate
+
+    # the layout above, where one node would close: with its deadline past, none does
+    text = pool("a", 3, 8, "32Gi", 1) + workload("w", 3, 4, "1Gi")
+    problem = problem_from(tmp_path, text)
+    packing = _packed(problem, {"a": [{"w": 1}] * 3})
+    assert consolidate(problem, packing, "cost", clock.monotonic() - 1) == 0
+    assert _hosts(packing) == {"a": [{"w": 1}] * 3}
+    assert consolidate(problem, packing, "cost") == 1
+
+
 def test_consolidation_keeps_zone_counts_and_gangs_in_their_cluster(tmp_path):
     from fitlang.solve.improve import consolidate
 
@@ -911,17 +938,18 @@ def test_inventory_fleet_answers_by_its_time_limit_with_a_verified_placement(tmp
     assert placement.bound is not None and placement.bound <= placement.value
 
 
-def test_greedy_floor_places_zone_anti_affinity_whose_target_spreads_over_every_zone(tmp_path):
+def test_greedy_floor_places_zone_anti_affinity_whose_target_spreads_over_every_zone(tmp_path, no_model):
     # 60 nodes (the fleet-scale path), no time for the model. t spreads 2 replicas over zones
-    # a, b, c (c dearest); u may run in a or b, never in a zone with t. t first deals itself
-    # to a and b and leaves u no zone; u first takes a (cheapest, then by name) and t goes to
-    # b and c (0, 1, 1 within max_skew 1): 1 + 1 + 3 = 5 USD/h, nothing left out.
+    # a, b, c (c dearest); u may run in a or b, never in a zone with t. Had t gone first, it
+    # would deal itself to a and b and leave u no zone; u, kept apart, goes first and takes a
+    # (cheapest, then by name) and t goes to b and c (0, 1, 1 within max_skew 1):
+    # 1 + 1 + 3 = 5 USD/h, nothing left out.
     text = (pool("a", 20, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 20, 8, "32Gi", 1, '  zone = "b"\n')
             + pool("c", 20, 8, "32Gi", 3, '  zone = "c"\n')
             + workload("t", 2, 8, "2Gi", "  spread zone max_skew 1\n")
             + workload("u", 1, 8, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=0.001)
+    placement = solve(problem, time_limit=30)
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
     assert not placement.unplaced and placement.value == 5
@@ -940,6 +968,136 @@ def test_greedy_prices_per_replica_over_arrays_are_those_per_class(tmp_path):
     for demand in problem.demands:
         classes = [problem.node_class(c) for c in demand.eligible]
         assert shapes.prices(demand, classes) == [_price_per_replica(demand, c) for c in classes]
+
+
+def _floor_placement(problem):
+    """The greedy floor alone, made into a placement, and verify's findings on it (replicas
+    left out are allowed: they are not what these tests look at)."""
+    import dataclasses
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.placement import _from_packing
+
+    packing, cut = greedy_floor(problem)
+    placement = _from_packing(problem, packing, "cost", "feasible:partial", None)
+    document = json.loads(as_json(problem, placement, []))
+    return placement, cut, verify(dataclasses.replace(problem, allow_unplaced=True), document)
+
+
+def test_greedy_floor_fills_nodes_in_bulk_within_node_rules(tmp_path, no_model):
+    # 60 nodes of 8 CPUs (the fleet-scale path). b goes first (c follows it): its 4 x 1 CPU on
+    # one node (n0). a (3 CPUs, `spread node max_skew 2`: at most 2 a node) never beside b:
+    # 2 on each of 5 new nodes (n1-n5, 2 CPUs left on each). c joins b on n0 (3 more CPUs).
+    # d is exclusive: a node of its own (n6). e's 5 x 1 CPU fill the free room in the order
+    # the nodes opened: 1 on n0, 2 on n1, 2 on n2, and never d's node. 7 nodes, 7 USD/h.
+    text = (pool("p", 60, 8, "32Gi", 1)
+            + workload("a", 10, 3, "1Gi", "  spread node max_skew 2\n")
+            + workload("b", 4, 1, "1Gi", "  anti_affinity a on node\n")
+            + workload("c", 3, 1, "1Gi", "  affinity b on node\n")
+            + workload("d", 2, 2, "1Gi", "  exclusive = true\n")
+            + workload("e", 5, 1, "1Gi"))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.status == "feasible" and not placement.unplaced and placement.value == 7
+    hosted: dict[str, Counter] = {}
+    for item in placement.assignments:
+        hosted.setdefault(item.node, Counter())[item.workload] += 1
+    names = problem.classes[0].node_names
+    assert hosted == {names[0]: Counter(b=4, c=3, e=1), names[1]: Counter(a=2, e=2),
+                      names[2]: Counter(a=2, e=2), names[3]: Counter(a=2), names[4]: Counter(a=2),
+                      names[5]: Counter(a=2), names[6]: Counter(d=2)}
+
+
+def test_greedy_floor_runs_a_gang_in_one_cluster_and_gives_back_what_it_tried(tmp_path, no_model):
+    # east (1 USD/h) is cheapest but has 2 nodes for a gang of 40 (8 CPUs each, a node each):
+    # the gang tries east, does not fit whole, gives the nodes back and runs in west: b's 30
+    # (60) and 10 of c (50). w, loose, then takes east's 2 nodes (2): 112 USD/h.
+    text = (pool("a", 2, 8, "32Gi", 1, '  cluster = "east"\n')
+            + pool("b", 30, 8, "32Gi", 2, '  cluster = "west"\n')
+            + pool("c", 30, 8, "32Gi", 5, '  cluster = "west"\n')
+            + workload("train", 40, 8, "16Gi", "  kind = job\n  gang = true\n")
+            + workload("w", 2, 8, "16Gi"))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.value == 112 and not placement.unplaced
+    assert on_pools(placement, problem) == {"train": {"b": 30, "c": 10}, "w": {"a": 2}}
+
+
+RULES = ["", "  anti_affinity self on node\n", "  spread node max_skew 1\n",
+         "  spread zone max_skew 1\n", "  exclusive = true\n", "  anti_affinity {other} on node\n",
+         "  affinity {other} on node\n", "  anti_affinity {other} on zone\n", "  priority = 5\n",
+         "  kind = job\n  gang = true\n"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(1, 12), st.integers(1, 9), st.sampled_from(RULES)),
+                min_size=1, max_size=5),
+       st.lists(st.tuples(st.integers(1, 6), st.sampled_from([4, 8]), st.integers(1, 4)),
+                min_size=1, max_size=3))
+def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, pools):
+    # random small fleets over zones z0-z2 and workloads with node, zone and exclusive rules:
+    # whatever the bulk placement places, `verify` (which shares no code with it) accepts
+    text = "".join(pool(f"p{i}", count, cpu, "32Gi", price, f'  zone = "z{i}"\n  cluster = "c{i % 2}"\n')
+                   for i, (count, cpu, price) in enumerate(pools))
+    for i, (replicas, cpu, rule) in enumerate(workloads):
+        other = f"w{(i + 1) % len(workloads)}"
+        if "{other}" in rule and other == f"w{i}":
+            rule = ""
+        text += workload(f"w{i}", replicas, f"{cpu * 500}m", "1Gi", rule.format(other=other))
+    path = tmp_path / "random.fit"
+    path.write_text(text)
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+
+    checked = check_file(path, Workspace())
+    if checked.has_errors:
+        return  # a combination the language refuses (not what this test is about)
+    built = build_problem(checked.program)
+    placement, cut, (violations, problems) = _floor_placement(built.problem)
+    assert not cut
+    assert violations == [] and problems == [], [v.message for v in violations]
+
+
+def test_greedy_floor_stops_at_a_deadline_already_past(tmp_path):
+    # nothing is placed; every workload is left out whole, and named as cut by the deadline
+    import time as clock
+    from fitlang.solve.greedy import greedy_floor
+
+    problem = problem_from(tmp_path, pool("p", 60, 8, "32Gi", 1) + workload("a", 3, 2, "1Gi")
+                           + workload("b", 2, 2, "1Gi"))
+    packing, cut = greedy_floor(problem, clock.monotonic() - 1)
+    assert cut == {"a", "b"} and not any(packing.nodes.values())
+    assert packing.short_by_workload == {("a", "p"): 3, ("b", "p"): 2}
+
+
+def test_a_floor_the_clock_cuts_short_keeps_what_it_placed(tmp_path, monkeypatch, no_model):
+    # the greedy pass's clock (patched, not timed) reads the deadline as past after the first
+    # workload: a (highest priority) is placed, b and c are left out with the time as the
+    # reason, the status is `unknown`, and what was placed verifies
+    import types
+
+    import fitlang.solve.greedy as greedy_module
+    from fitlang.solve.placement import OUT_OF_TIME
+
+    readings = iter([0.0])
+    monkeypatch.setattr(greedy_module, "time",
+                        types.SimpleNamespace(monotonic=lambda: next(readings, float("inf"))))
+    problem = problem_from(tmp_path, pool("p", 60, 8, "32Gi", 1)
+                           + workload("a", 3, 2, "1Gi", "  priority = 9\n")
+                           + workload("b", 2, 2, "1Gi") + workload("c", 1, 2, "1Gi"))
+    placement = solve(problem, time_limit=30)
+    assert placement.status == "unknown"
+    assert Counter(a.workload for a in placement.assignments) == {"a": 3}
+    assert Counter((u.workload, u.reason) for u in placement.unplaced) == {
+        ("b", OUT_OF_TIME): 2, ("c", OUT_OF_TIME): 1}
+    import dataclasses
+
+    allowing = dataclasses.replace(problem, allow_unplaced=True)
+    assert verify(allowing, json.loads(as_json(problem, placement, []))) == ([], [])
 
 
 def test_small_fleet_out_of_time_answers_with_the_greedy_floor(tmp_path):

@@ -54,7 +54,7 @@ def consolidate(problem: Problem, packing: Packing, objective: str,
     ruin and recreate (`_recreate_pass`), while time is left; say how many moves were kept.
     Deterministic: the order depends on the packing only, and the deadline only cuts the
     passes short."""
-    if objective not in NODE_OBJECTIVES:
+    if objective not in NODE_OBJECTIVES or _past(deadline):  # past: the packing as it is
         return 0
     search = _Search(problem, packing, objective)
     made = 0

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import Encoding, encode
-from fitlang.solve.greedy import greedy_packing
+from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
 from fitlang.solve.linear import Outcome
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
@@ -102,7 +102,7 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     placement.bought = bought
     if placement.status == "unknown" and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
-        floor = _from_packing(problem, greedy_packing(problem), _objectives(problem)[0],
+        floor = _from_packing(problem, greedy_floor(problem)[0], _objectives(problem)[0],
                               "feasible:partial", None)
         if len(floor.unplaced) < len(placement.unplaced) or not placement.assignments:
             floor.status = "unknown" if floor.unplaced else "feasible"
@@ -113,9 +113,10 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
 
 def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool = False,
            progress: Progress | None = None) -> Placement:
-    """At fleet scale (`relax`): the greedy placement (the floor) first, then the aggregate
-    model, started from it, in the time left; the floor when the model has no placement of
-    every replica by then, and whichever of the two is better."""
+    """At fleet scale (`relax`): the greedy placement first (the floor, and the model's start),
+    then the aggregate model in what is left of the time limit; whichever of the two is
+    better. The floor stops at the deadline too: what it had not reached by then is left
+    out, and the status says so."""
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     progress = progress or (lambda stage, value, bound: None)
@@ -124,22 +125,32 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     if relax and deadline is not None:
         # what follows the search (packing, repair, the report) is kept inside the limit too
         improve_deadline -= min(FINISH_SECONDS_PER_REPLICA * _replicas(problem), 0.2 * time_limit)
-        # the greedy floor runs first (it is the model's start): no time is kept for it after
+    floor_packing, floor_cut, floor_polished = None, set(), True
+    if relax:
+        progress("greedy", None, None)
+        floor_packing, floor_cut = greedy_floor(problem, improve_deadline)
+        first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
+        consolidate(problem, floor_packing, objectives[0], first_pass)
+        floor_polished = not _past(first_pass)
+        if floor_packing.complete:
+            progress("greedy", _packed_value(problem, floor_packing, objectives[0]), None)
+    if relax and deadline is not None:
+        left = improve_deadline - time.monotonic()
         model_deadline = improve_deadline - min(
-            PACK_SECONDS_PER_REPLICA * _replicas(problem) + IMPROVE_SHARE * time_limit,
-            0.5 * time_limit)
-    packing = _greedy(problem) if relax else None
+            PACK_SECONDS_PER_REPLICA * _replicas(problem) + IMPROVE_SHARE * time_limit, 0.5 * left)
     best = None
-    if model_deadline is None or \
-            _encoding_seconds(problem) < 0.5 * (model_deadline - time.monotonic()):
+    if model_deadline is None or _encoding_seconds(problem) < 0.5 * (model_deadline - time.monotonic()):
         best = _optimised(problem, backend, objectives, model_deadline, relax, progress,
-                          improve_deadline, start=packing)
+                          improve_deadline, start=floor_packing)
     floor = None
-    if packing is not None and (best is None or best.unplaced):
-        progress("greedy", best.value if best else None, best.bound if best else None)
-        consolidate(problem, packing, objectives[0], improve_deadline)
-        # ":partial": what the greedy pass leaves out is said why (no node, or capacity)
-        floor = _from_packing(problem, packing, objectives[0], "feasible:partial", None)
+    if floor_packing is not None:
+        if not floor_polished and not _beats_packing(problem, best, floor_packing, objectives[0]):
+            consolidate(problem, floor_packing, objectives[0], improve_deadline)  # it may be the answer
+        # ":partial": what the greedy pass leaves out is said why (no node, capacity, or time)
+        floor = _from_packing(problem, floor_packing, objectives[0], "feasible:partial", None)
+        for item in floor.unplaced:
+            if item.workload in floor_cut:
+                item.reason = OUT_OF_TIME
     placement = _better(best, floor)
     if placement is None:  # no placement found at all in the time allowed
         return Placement("unknown", objectives[0], None, None, backend=backend,
@@ -158,6 +169,31 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     return placement
 
 
+OUT_OF_TIME = "the time limit ended before the greedy placement reached it"
+
+
+def _share_of(time_limit: float | None, share: float, deadline: float | None) -> float | None:
+    """The end of a step given `share` of the time limit from now, within `deadline`."""
+    if time_limit is None or deadline is None:
+        return deadline
+    return min(deadline, time.monotonic() + share * time_limit)
+
+
+def _beats_packing(problem: Problem, best: Placement | None, packing: Packing, objective: str) -> bool:
+    """Is the optimiser's placement already better than this floor could become by closing
+    nodes (every replica placed, and no dearer than the floor is now)?"""
+    if best is None or best.unplaced or best.value is None:
+        return False
+    value = _packed_value(problem, packing, objective)
+    return value is not None and best.value <= value
+
+
+# The floor runs first and its own time is measured, not estimated: greedy_floor takes about
+# 0.03-0.1 ms a replica (measured at 10,000 nodes, bench/run.py's three shapes: 0.5-1.3 s),
+# so at fleet scale it leaves most of any limit to the model. Closing nodes in the floor
+# before the model (it is the model's start) gets this share of the limit at most; the rest
+# of the floor's consolidation happens after the model, and only when the floor may win.
+FLOOR_IMPROVE_SHARE = 0.1
 # packing and repair after the model (measured ~0.1 ms a replica), and writing the report
 PACK_SECONDS_PER_REPLICA = 1e-4
 FINISH_SECONDS_PER_REPLICA = 5e-5
@@ -180,18 +216,6 @@ def _encoding_seconds(problem: Problem) -> float:
     pairs that may hold replicas. When that alone would eat the time limit, the greedy
     placement is the answer (with no proven bound) rather than an answer past the limit."""
     return MODEL_SECONDS + ENCODE_SECONDS_PER_COLUMN * sum(len(d.eligible) for d in problem.demands)
-
-
-def _greedy(problem: Problem) -> Packing:
-    """The floor: a greedy placement, in whichever of two orders leaves fewer replicas out."""
-    packing = greedy_packing(problem)
-    if packing.short:
-        # measured on the inventory shape at 10,000 nodes: targets of zone anti-affinity
-        # took every zone first and left 30 replicas out; the other order places them all
-        other = greedy_packing(problem, apart_first=True)
-        if sum(other.short.values()) < sum(packing.short.values()):
-            packing = other
-    return packing
 
 
 def _better(first: Placement | None, second: Placement | None) -> Placement | None:
@@ -471,7 +495,7 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, status: st
         for replica in range(next_replica[demand.name], demand.replicas):
             placement.unplaced.append(Unplaced(demand.name, replica, reason))
     placement.unplaced += unmet_options(problem, next_replica)
-    placement.value = _packed_value(problem, packing, objective)
+    placement.value = _packed_value(problem, packing, objective, broken_gangs)
     if placement.unplaced and everything_fits:
         placement.status = "unknown"  # the best found so far, short of what is possible
     elif not packing.complete:
@@ -504,12 +528,20 @@ def _used_value(problem: Problem, packing: Packing, objective: str, encoding: En
     return outcome.objective if outcome.objective is not None else Fraction(0)
 
 
-def _packed_value(problem: Problem, packing: Packing, objective: str) -> Fraction | None:
-    """Cost or nodes of what was packed; None for an objective the nodes alone do not give."""
+def _packed_value(problem: Problem, packing: Packing, objective: str,
+                  dropped: set[str] = frozenset()) -> Fraction | None:
+    """Cost or nodes of what was packed; None for an objective the nodes alone do not give.
+    Nodes that host only `dropped` workloads (left out whole) are not in use."""
+    def in_use(class_id: str) -> int:
+        nodes = packing.nodes.get(class_id, [])
+        if not dropped:
+            return len(nodes)
+        return sum(1 for node in nodes if node.hosted.keys() - dropped)
+
     if objective == "cost":
-        return sum((c.price * len(packing.nodes.get(c.id, [])) for c in problem.classes), Fraction(0))
+        return sum((c.price * in_use(c.id) for c in problem.classes), Fraction(0))
     if objective == "nodes":
-        return Fraction(sum(len(packing.nodes.get(c.id, [])) for c in problem.classes))
+        return Fraction(sum(in_use(c.id) for c in problem.classes))
     return None
 
 
@@ -530,10 +562,24 @@ def unmet_options(problem: Problem, placed: dict[str, int]) -> list[Unplaced]:
     return unplaced
 
 
+def _higher_priority(problem: Problem) -> dict[int, list[str]]:
+    """Priority -> the names of the workloads above it, sorted; worked out once per problem
+    (per workload left out it was a scan of every workload: 1.5 s for a floor the time
+    limit cut short at 10,000 inventory nodes)."""
+    key = (id(problem.demands), len(problem.demands))
+    cached = getattr(problem, "_higher_priority", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    levels = sorted({d.priority for d in problem.demands})
+    higher = {level: sorted(d.name for d in problem.demands if d.priority > level) for level in levels}
+    problem._higher_priority = (key, higher)
+    return higher
+
+
 def _why_unplaced(problem: Problem, demand) -> str:
     if not demand.eligible:
         return "no node meets its rules"
-    higher = sorted(d.name for d in problem.demands if d.priority > demand.priority)
+    higher = _higher_priority(problem).get(demand.priority, [])
     shown = ", ".join(higher[:5]) + (f" and {len(higher) - 5} more" if len(higher) > 5 else "")
     if demand.gang:
         return "its gang does not fit whole" + (f" beside higher-priority {shown}" if higher else "")
