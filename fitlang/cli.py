@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("file", metavar="FILE")
     explain.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                          help="to decide and find the conflict (default: 30)")
-    explain.add_argument("--repair-budget", type=_positive_float, metavar="SECONDS",
-                         help="to find and check repairs, after the conflict (default: 10)")
+    explain.add_argument("--repair-budget", type=_non_negative_float, metavar="SECONDS",
+                         help="to find and check repairs, after the conflict (default: 10; "
+                              "0: name the conflict, search no repairs)")
     _diagnostic_options(explain)
     explain.set_defaults(run=_run_explain)
 
@@ -163,6 +164,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -743,8 +754,9 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_ERRORS
     result, problem, diagnostics, sources = loaded
-    explanation = explain(problem, arguments.time_limit or 30.0,
-                          arguments.repair_budget or REPAIR_SECONDS)
+    explanation = explain(problem, 30.0 if arguments.time_limit is None else arguments.time_limit,
+                          REPAIR_SECONDS if arguments.repair_budget is None
+                          else arguments.repair_budget)
     found = explanation_diagnostics(problem, result.program.path, explanation=explanation,
                                     for_solve=False)
     everything = diagnostics + found

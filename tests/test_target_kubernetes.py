@@ -652,3 +652,78 @@ def test_pods_on_aks_spot_nodes_tolerate_the_taint_aks_puts_there(tmp_path):
     stripped = {path: text.replace("kubernetes.azure.com/scalesetpriority", "x.example/other")
                 for path, text in files.items()}
     assert fidelity(context, stripped) != []
+
+
+# ---- a pool of ten million nodes ------------------------------------------------------------------
+
+TWO_POOLS = ('pool big {\n  count = COUNT\n  cpu = 4\n  memory = 16Gi\n  price = 0.1 USD/h\n}\n'
+             'pool other {\n  count = COUNT\n  cpu = 4\n  memory = 16Gi\n  price = 0.2 USD/h\n}\n'
+             'workload web {\n  replicas = 10\n  cpu = 1\n  memory = 2Gi\n  image = "x"\n'
+             '  command = ["serve"]\n}\n')
+
+
+def test_pools_of_ten_million_nodes_compile_as_pools_of_a_hundred_do(tmp_path):
+    # issue 13: 10 replicas of 1 CPU on the cheaper pool's 4-CPU nodes (3 of them), whatever
+    # the pools' size: the same objects (only label-nodes.sh's comment counts the nodes), and
+    # the memory used to build, solve, render and check them stays that of the small pools
+    import tracemalloc
+
+    measured = {}
+    for count in (100, 10_000_000):
+        (tmp_path / str(count)).mkdir()
+        path = tmp_path / str(count) / "p.fit"
+        path.write_text(TWO_POOLS.replace("COUNT", str(count)))
+        tracemalloc.start()
+        context, files = render(path, "kubernetes")
+        problems = fidelity(context, files)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        measured[count] = (context, files, problems, peak)
+    (_, small, small_problems, small_peak), (context, huge, huge_problems, huge_peak) = measured.values()
+    assert small_problems == huge_problems == []
+    check_objects(huge)
+    assert huge == {**small, "label-nodes.sh": small["label-nodes.sh"].replace(
+        "#   big: 100 nodes\n", "#   big: 10000000 nodes\n")}
+    assert sorted({a.node for a in context.placement.assignments}) == ["big-0", "big-1", "big-2"]
+    assert huge_peak < 2 * small_peak + 2 ** 20, (small_peak, huge_peak)
+
+    # the check still sees every node: a selector without the pool label lets the pods onto
+    # the 10,000,000 nodes of `other`; one naming a node of `other` by hostname, onto it alone
+    def unpooled(objects):
+        term = objects[0]["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+        term["matchExpressions"] = [e for e in term["matchExpressions"]
+                                    if e["key"] != "fitlang.dev/pool"]
+
+    where = "web.yaml: Deployment `web-big`"
+    assert fidelity(context, _edit(huge, "web.yaml", unpooled)) == [
+        f"{where} may be scheduled on `other-0` and 9999999 more, which the solver did not "
+        "choose for it"]
+
+    def pinned(objects):
+        unpooled(objects)
+        objects[0]["spec"]["template"]["spec"]["nodeSelector"] = {
+            "kubernetes.io/hostname": "other-5000000"}
+
+    assert fidelity(context, _edit(huge, "web.yaml", pinned)) == [
+        f"{where} may be scheduled on `other-5000000`, which the solver did not choose for it",
+        f"{where} runs 10 pods; the solver placed 0 of its workload on the nodes it selects"]
+
+
+@pytest.mark.parametrize("edit", [
+    lambda o: o[0]["spec"].update(replicas="3"),
+    lambda o: o[0]["spec"]["template"].update(spec=["not", "a", "mapping"]),
+    lambda o: o[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"].update(
+        cpu="four"),
+    lambda o: o[0].update(metadata="web"),
+])
+def test_fidelity_reports_objects_the_api_server_rejects_and_never_raises(edit):
+    # issue 13: a hand-edited manifest is a finding of `fitc verify --target kubernetes`,
+    # never an internal error
+    context, files = render(EXAMPLES / "training-gang.fit", "kubernetes")
+    name = next(n for n in sorted(files) if n.endswith(".yaml") and "Deployment" in files[n])
+    assert fidelity(context, _edit(files, name, edit)) != []
+    broken = {**files, "kustomization.yaml": "- just\n- a list\n"}
+    assert fidelity(context, broken) != []
+    assert f"{name}: nests too deeply to read" in fidelity(
+        context, {**files, name: "[" * 100_000 + "]" * 100_000})

@@ -17,7 +17,7 @@ import pytest
 
 from compiling import context_for, render
 from conftest import EXAMPLES, FIXTURES
-from slurm_cluster import start_cluster
+from slurm_cluster import hostnames, require_slurm, start_cluster
 from fitlang.targets import TARGETS, CompileContext
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
@@ -262,7 +262,8 @@ def test_trainium_is_a_neuron_gres():
     nodes = declared_nodes(files["fitc-nodes.conf"])
     assert nodes["aws_trn2_48xlarge-us-east-2-0"]["Gres"] == "neuron:16"
     assert nodes["aws_trn2_48xlarge-us-east-2-0"]["State"] == "CLOUD"
-    assert nodes["h100_onprem-0"]["State"] == "UNKNOWN"  # a declared pool: static nodes
+    # a declared pool: static nodes, its 4 named as one Slurm range
+    assert nodes["h100_onprem-[0-3]"]["State"] == "UNKNOWN"
     assert ("NodeName=aws_trn2_48xlarge-us-east-2-0 Name=neuron File=/dev/neuron[0-15]"
             in files["fitc-gres.conf"].splitlines())
 
@@ -454,3 +455,114 @@ def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
     assert len(needs) == 1 and "6 whole CPUs" in needs[0].message and "its 5" in needs[0].message
     files = TARGETS["slurm"]().render(context)
     assert fidelity(context, files) == ["node p-0: 6 CPUs asked, it has 5"]
+
+
+# ---- a pool of ten million nodes ------------------------------------------------------------------
+
+BIG_POOL = ('pool big {\n  count = COUNT\n  cpu = 4\n  memory = 16Gi\n  price = 0.1 USD/h\n}\n'
+            'workload web {\n  replicas = 10\n  cpu = 1\n  memory = 2Gi\n  command = ["serve"]\n}\n')
+
+
+def _ranges(expression: str) -> list[tuple[int, int]]:
+    """`big-[0-65535,65536-99999]` -> [(0, 65535), (65536, 99999)] (the test's own reading)."""
+    inside = expression[expression.index("[") + 1: expression.rindex("]")]
+    return [tuple(int(n) for n in item.split("-")) for item in inside.split(",")]
+
+
+def test_a_pool_of_ten_million_nodes_compiles_as_a_pool_of_a_hundred_does(tmp_path):
+    # issue 13: 10 replicas of 1 CPU on 4-CPU nodes: 3 nodes (4 + 4 + 2) whatever the pool's
+    # size. The script is the same; slurm.conf declares the pool as Slurm host ranges (at most
+    # 64Ki hosts a range, Slurm's limit) and not node by node; the memory used to build, solve,
+    # render and check the files stays that of the small pool (tracemalloc, not the clock)
+    import tracemalloc
+
+    measured = {}
+    for count in (100, 10_000_000):
+        (tmp_path / str(count)).mkdir()
+        path = tmp_path / str(count) / "p.fit"
+        path.write_text(BIG_POOL.replace("COUNT", str(count)))
+        tracemalloc.start()
+        context, files = render(path, "slurm")
+        problems = fidelity(context, files)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        measured[count] = (files, problems, peak)
+    (small, small_problems, small_peak), (huge, huge_problems, huge_peak) = measured.values()
+    assert small_problems == huge_problems == []
+    assert small["web.sbatch"] == huge["web.sbatch"]
+    assert "# Placement: big-0 x4, big-1 x4, big-2 x2\n" in huge["web.sbatch"]
+    lines = {count: [line for line in files["fitc-nodes.conf"].splitlines()
+                     if line.startswith(("NodeName=", "PartitionName="))]
+             for count, (files, _, _) in measured.items()}
+    assert lines[100] == ["NodeName=big-[0-99] CPUs=4 RealMemory=16384 State=UNKNOWN",
+                          "PartitionName=fitc Nodes=big-[0-99] MaxTime=INFINITE State=UP"]
+    expression = lines[10_000_000][0].split()[0].removeprefix("NodeName=")
+    ranges = _ranges(expression)
+    assert len(ranges) == 153 and ranges[0] == (0, 65535) and ranges[-1] == (152 * 65536, 9_999_999)
+    assert all(high - low + 1 <= 65536 and low == (ranges[i - 1][1] + 1 if i else 0)
+               for i, (low, high) in enumerate(ranges))
+    assert len(huge["fitc-nodes.conf"]) < len(small["fitc-nodes.conf"]) + 2 * 2500
+    assert huge_peak < 2 * small_peak + 2 ** 20, (small_peak, huge_peak)
+    # Slurm reads the file (Include) and expands the range from big-0 on
+    require_slurm()
+    (tmp_path / "fitc-nodes.conf").write_text(huge["fitc-nodes.conf"])
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(f"ClusterName=big\nSlurmctldHost=localhost\nInclude {tmp_path}/fitc-nodes.conf\n")
+    shown = subprocess.run(f"scontrol show hostnames '{expression}' | head -3", shell=True,
+                           capture_output=True, text=True, timeout=60,
+                           env={**__import__("os").environ, "SLURM_CONF": str(conf)})
+    assert shown.stdout.split() == ["big-0", "big-1", "big-2"], shown.stderr
+    assert shown.stderr == ""
+    assert hostnames(f"big-[{ranges[-1][0]}-{ranges[-1][1]}]", tmp_path)[-1] == "big-9999999"
+
+
+def test_fidelity_reads_host_ranges_as_slurm_does(tmp_path):
+    # the pool's 100 nodes as one range: a range that names a node the policy lacks, declares
+    # one twice, or leaves out a node a script uses is caught, without listing the range
+    path = tmp_path / "p.fit"
+    path.write_text(BIG_POOL.replace("COUNT", "100"))
+    context, files = render(path, "slurm")
+    used = sorted({a.node for a in context.placement.assignments})
+    assert used == ["big-0", "big-1", "big-2"] and fidelity(context, files) == []
+
+    def edited(old: str, new: str) -> list[str]:
+        assert old in files["fitc-nodes.conf"]
+        return fidelity(context, {**files, "fitc-nodes.conf": files["fitc-nodes.conf"].replace(old, new)})
+
+    assert edited("NodeName=big-[0-99]", "NodeName=big-[0-100]") == [
+        "fitc-nodes.conf: node big-100 is no node of the policy"]
+    assert edited("NodeName=big-[0-99]", "NodeName=big-[0-99],big-[7-8]") == [
+        "fitc-nodes.conf: node big-7 is declared twice"]
+    padded = edited("NodeName=big-[0-99]", "NodeName=big-[00-99]")  # Slurm pads to the width
+    assert padded[0] == "fitc-nodes.conf: node big-00 is no node of the policy"
+    assert "web.sbatch component 0: node big-0 is known to no Slurm cluster (no slurm.conf line " \
+           "declares it)" in padded
+    assert "web.sbatch component 0: node big-1 is known to no Slurm cluster (no slurm.conf line " \
+           "declares it)" in (
+        edited("NodeName=big-[0-99]", "NodeName=big-[0,2-99]"))
+    assert edited("NodeName=big-[0-99] CPUs=4", "NodeName=big-[0-99] CPUs=5") == [
+        "fitc-nodes.conf: node big-0 declares 5 CPUs, the machine has 4"]
+    assert "#SBATCH --nodelist=big-0,big-1\n" in files["web.sbatch"]  # 4 each; big-2 runs 2
+    script = files["web.sbatch"].replace("--nodelist=big-0,big-1\n", "--nodelist=big-[0-9999999]\n")
+    assert "web.sbatch component 0: --nodelist names 10000000 nodes, the placement uses 3" in (
+        fidelity(context, {**files, "web.sbatch": script}))
+
+
+@pytest.mark.parametrize("file, old, new", [
+    ("sweep.sbatch", "--cpus-per-task=", "--cpus-per-task=x"),
+    ("sweep.sbatch", "--nodelist=gpu101,gpu102", "--nodelist=gpu1[0-99999999]1"),
+    ("sweep.sbatch", "srun ", "srun --het-group=0-99999999999 "),
+    ("sweep.sbatch", "#SBATCH --job-name=sweep", "#SBATCH --job-name='sweep"),
+    ("fitc-nodes.conf", "CPUs=", "CPUs=x"),
+    ("fitc-gres.conf", "File=/dev/nvidia[0-7]", "File=/dev/nvidia[0-x]"),
+])
+def test_fidelity_reports_what_slurm_cannot_read_and_never_hangs(file, old, new):
+    # issue 13: a hand-edited file is a finding of `fitc verify --target slurm`, never an
+    # internal error, and never a list of 10^8 names made to check it
+    context, files = render(EXAMPLES / "slurm-cluster.fit", "slurm")
+    if file not in files:  # the example's own nodes are its inventory's: declare a pool's
+        context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
+        file, old = ("fitc-gres.conf", "File=/dev/nvidia[0-7]") if "gres" in file else (file, old)
+    assert old in files[file]
+    problems = fidelity(context, {**files, file: files[file].replace(old, new, 1)})
+    assert problems != []

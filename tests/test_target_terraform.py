@@ -689,3 +689,34 @@ def test_verify_reads_the_terraform_files_back(tmp_path, fitc):
     drift = fitc("verify", str(MULTI), str(placement), "--target", "terraform", "--out", str(out))
     assert drift.returncode == 1
     assert set(re.findall(r"error\[(E\d+)\]", drift.stderr)) == {"E0618"}, drift.stderr
+
+
+def test_ten_million_nodes_to_buy_from_compile_as_a_hundred_do(tmp_path):
+    # issue 13: a pool of COUNT nodes at 0.1 USD/h and COUNT m5.xlarge to buy at 0.05: the 10
+    # replicas go on bought nodes (4 vCPU less EKS's reservation: 3 replicas of 1 CPU a node,
+    # so 4 nodes), whatever COUNT is. The same files, and the memory used to build, solve,
+    # render and check them stays that of the small fleet (tracemalloc, not the clock)
+    import tracemalloc
+
+    text = ('pool onprem {\n  count = COUNT\n  cpu = 4\n  memory = 16GiB\n  price = 0.1 USD/h\n}\n'
+            + offer("small", "aws", "m5.xlarge", ["us-east-1"], cpu=4, memory="16GiB",
+                    price="0.05 USD/h")
+            + "buy {\n  max_count = COUNT\n}\n" + workload("web", 10, cpu=1, memory="2GiB"))
+    measured = {}
+    for count in (100, 10_000_000):
+        (tmp_path / str(count)).mkdir()
+        path = tmp_path / str(count) / "p.fit"
+        path.write_text(text.replace("COUNT", str(count)))
+        tracemalloc.start()
+        context, files = render(path, "terraform")
+        problems = TARGETS["terraform"]().fidelity(context, files)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        measured[count] = (context, files, problems, peak)
+    (_, small, small_problems, small_peak), (context, huge, huge_problems, huge_peak) = measured.values()
+    assert small_problems == huge_problems == []
+    assert huge == small
+    assert len(context.placement.bought["small@us-east-1"]) == 4
+    assert one(huge, "aws_eks_node_group")["scaling_config"][0]["desired_size"] == 4
+    loads_cleanly(tmp_path, huge)
+    assert huge_peak < 2 * small_peak + 2 ** 20, (small_peak, huge_peak)

@@ -31,7 +31,7 @@ from typing import Callable
 from fitlang import messages as msg
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic, Fix
-from fitlang.model.problem import Demand, NodeClass, OptionGroup, Problem, node_limit, \
+from fitlang.model.problem import Demand, NodeClass, NodeOwners, OptionGroup, Problem, node_limit, \
     one_class_per_node, replicas_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import encode
@@ -443,7 +443,8 @@ def _explained(problem: Problem, conflict: list[Part], minimal: bool, started: f
     budget = REPAIR_SECONDS if repair_budget is None else repair_budget
     explanation.repair_budget = budget
     repairs_started = _now()
-    _repairs(problem, conflict, explanation, repairs_started + budget)
+    if budget > 0:  # 0: the conflict alone was asked for (`--repair-budget 0`)
+        _repairs(problem, conflict, explanation, repairs_started + budget)
     explanation.repair_seconds = _now() - repairs_started
     return explanation
 
@@ -661,15 +662,22 @@ def _core_hint(problem: Problem, deadline: float) -> list[Part]:
     if sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES:
         return []
     exact = one_class_per_node(problem)
-    owner = {name: c.id for c in problem.classes for name in c.node_names}
+    owners = problem.owners()
     core = Z3Backend().unsat_core(encode(exact, must_place=True).model, _left(deadline))
-    hint = [p for g in core or [] for p in _group_parts(problem, _owner_group(g, owner))]
+    hint = [p for g in core or [] for p in _group_parts(problem, _owner_group(g, owners))]
     return list(dict.fromkeys(hint))
 
 
-def _owner_group(group: str, owner: dict[str, str]) -> str:
+def _owner_group(group: str, owners: NodeOwners) -> str:
     kind, _, rest = group.partition(":")
-    return f"capacity:{owner.get(rest, rest)}" if kind == "capacity" else group
+    return f"capacity:{_class_id(owners, rest)}" if kind == "capacity" else group
+
+
+def _class_id(owners: NodeOwners | None, name: str) -> str:
+    """The id of the class a node `name` is in (node by node, each node is a class of its
+    own); other names as they are. Found by name, never by listing every pool's nodes."""
+    found = owners.get(name) if owners is not None else None
+    return name if found is None else found.id
 
 
 def _group_parts(problem: Problem, group: str) -> list[Part]:
@@ -1106,13 +1114,13 @@ def _more_nodes(problem: Problem, part: Part, deadline: float,
     grown.symmetric = [run for run in grown.symmetric if part.subject not in run]
     # node by node (small fleets) each node is a class: which pool it is in
     exact = sum(c.count for c in grown.classes) <= PER_NODE_MAX_NODES
-    owner = {name: c.id for c in grown.classes for name in c.node_names} if exact else {}
+    owners = grown.owners() if exact else None
     # under `spread node` an idle node is a domain with 0 replicas: the fewest nodes used in
     # a larger pool says nothing of a pool of that size, so the search starts at `low`
-    spread = any(s.topology == "node" and part.subject in {owner.get(c, c) for c in d.eligible}
+    spread = any(s.topology == "node" and part.subject in {_class_id(owners, c) for c in d.eligible}
                  for d in grown.demands for s in d.spreads)
     least = None if spread else _bound(grown, lambda e, p: {e.u[c.id]: 1 for c in p.classes
-                                        if owner.get(c.id, c.id) == part.subject}, deadline, optional)
+                                        if _class_id(owners, c.id) == part.subject}, deadline, optional)
     if least == NOTHING_WORKS:  # not even with as many nodes as there are replicas
         return None
     if least is not None:

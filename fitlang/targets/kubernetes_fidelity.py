@@ -26,6 +26,7 @@ import posixpath
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterable
 from decimal import Decimal
 
 import yaml
@@ -42,6 +43,8 @@ POD_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod"}
 # the API server's label-value rule (k8s.io/apimachinery validation.IsValidLabelValue)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 SCHEDULING_EFFECTS = ("NoSchedule", "NoExecute")
+# what reading a field of the wrong type or form raises: the API server rejects such objects
+MALFORMED = (AttributeError, TypeError, ValueError, KeyError)
 
 
 @dataclass
@@ -54,6 +57,7 @@ class ClusterNode:
     taints: list[tuple[str, str, str]]  # (key, value, effect)
     allocatable: dict[str, Decimal]
     exact: bool  # a real, named machine (inventory): the solver chose this very node
+    stands_for: int = 1  # nodes of its pool it stands for: they differ from it in name alone
 
 
 @dataclass
@@ -72,32 +76,61 @@ class PodObject:
 # ---- the nodes ------------------------------------------------------------
 
 
-def cluster_nodes(context: CompileContext) -> list[ClusterNode]:
-    policy = context.program.policy
-    pool_label = policy.kubernetes_pool_label
+def cluster_nodes(context: CompileContext, named: Iterable[str] = ()) -> list[ClusterNode]:
+    """The nodes of the cluster as the scheduler sees them. An inventory's nodes are real
+    machines, each listed; bought nodes are those the placement bought. The nodes of a declared
+    pool differ in their name alone (the hostname label), so a pool is the nodes the placement
+    uses, those the files `named`, and one node that stands for all the others: a pool of ten
+    million nodes costs a few."""
+    owners = context.problem.owners()
+    special: dict[int, set[str]] = {}
+    for name in {a.node for a in context.placement.assignments} | set(named):
+        node_class = owners.get(name)
+        if node_class is not None:
+            special.setdefault(id(node_class), set()).add(name)
     nodes = []
     for node_class in context.problem.classes:
         inventory = node_class.pool in context.program.inventories
-        names = (context.placement.bought.get(node_class.id, []) if node_class.provisioned
-                 else node_class.node_names)
-        for name in names:
-            labels = dict(node_class.labels)
-            known = {"kubernetes.io/hostname": name, "kubernetes.io/arch": node_class.arch,
-                     "topology.kubernetes.io/zone": node_class.zone,
-                     "topology.kubernetes.io/region": node_class.region,
-                     "node.kubernetes.io/instance-type": node_class.instance_type}
-            for key, value in known.items():
-                if value is not None:
-                    labels.setdefault(key, value)
-            if node_class.provisioned:  # the node groups fitc's Terraform writes carry it
-                labels[DEFAULT_POOL_LABEL] = dns_name(node_class.pool)
-            elif not inventory:  # declared pools: the label the policy says their nodes carry,
-                # the pool's name (its DNS form where the name is no label value)
-                pool = node_class.pool
-                labels[pool_label] = pool if _valid_label_value(pool) else dns_name(pool)
-            nodes.append(ClusterNode(name, node_class, labels, _taints(node_class),
-                                     _allocatable(node_class), exact=inventory))
+        if node_class.provisioned:
+            names = [(n, 1) for n in context.placement.bought.get(node_class.id, [])]
+        elif inventory:
+            names = [(n, 1) for n in node_class.node_names]
+        else:
+            names = _pool_members(node_class, special.get(id(node_class), set()), owners)
+        nodes += [_cluster_node(context, node_class, name, inventory, count)
+                  for name, count in names]
     return nodes
+
+
+def _pool_members(node_class: NodeClass, taken: set[str], owners) -> list[tuple[str, int]]:
+    """(name, how many nodes it stands for): the `taken` nodes, then the first other node
+    standing for the rest of the pool, if any is left."""
+    members = [(name, 1) for name in owners.in_class_order(taken)]
+    left = len(node_class.node_names) - len(taken)
+    if left > 0:
+        members.append((next(n for n in node_class.node_names if n not in taken), left))
+    return members
+
+
+def _cluster_node(context: CompileContext, node_class: NodeClass, name: str, inventory: bool,
+                  stands_for: int) -> ClusterNode:
+    labels = dict(node_class.labels)
+    known = {"kubernetes.io/hostname": name, "kubernetes.io/arch": node_class.arch,
+             "topology.kubernetes.io/zone": node_class.zone,
+             "topology.kubernetes.io/region": node_class.region,
+             "node.kubernetes.io/instance-type": node_class.instance_type}
+    for key, value in known.items():
+        if value is not None:
+            labels.setdefault(key, value)
+    if node_class.provisioned:  # the node groups fitc's Terraform writes carry it
+        labels[DEFAULT_POOL_LABEL] = dns_name(node_class.pool)
+    elif not inventory:  # declared pools: the label the policy says their nodes carry,
+        # the pool's name (its DNS form where the name is no label value)
+        pool = node_class.pool
+        labels[context.program.policy.kubernetes_pool_label] = (
+            pool if _valid_label_value(pool) else dns_name(pool))
+    return ClusterNode(name, node_class, labels, _taints(node_class), _allocatable(node_class),
+                       exact=inventory, stands_for=stands_for)
 
 
 def _taints(node_class: NodeClass) -> list[tuple[str, str, str]]:
@@ -142,6 +175,13 @@ def applied_objects(files: dict[str, str]) -> tuple[list[tuple[str, dict]], list
         except yaml.YAMLError as error:
             problems.append(f"{path}: not YAML: {error}")
             continue
+        except RecursionError:
+            problems.append(f"{path}: nests too deeply to read")
+            continue
+        if not isinstance(kustomization, dict) or not isinstance(
+                kustomization.get("resources") or [], list):
+            problems.append(f"{path}: not a kustomization (a mapping with a `resources` list)")
+            continue
         for resource in kustomization.get("resources") or []:
             listed = posixpath.normpath(posixpath.join(folder, str(resource)))
             if listed not in files:
@@ -151,6 +191,9 @@ def applied_objects(files: dict[str, str]) -> tuple[list[tuple[str, dict]], list
                 documents = list(yaml.safe_load_all(files[listed]))
             except yaml.YAMLError as error:
                 problems.append(f"{listed}: not YAML: {error}")
+                continue
+            except RecursionError:  # PyYAML reads nested collections recursively
+                problems.append(f"{listed}: nests too deeply to read")
                 continue
             objects.extend((listed, d) for d in documents if isinstance(d, dict))
     return objects, problems
@@ -344,7 +387,7 @@ def container_words(container: dict) -> tuple[list[str] | None, dict[str, str]]:
 def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
     objects, problems = applied_objects(files)
     needs = [Need(p) for p in problems]
-    nodes = cluster_nodes(context)
+    nodes = cluster_nodes(context, _strings([document for _, document in objects]))
     demands = {d.name: d for d in context.problem.demands}
     chosen: dict[str, Counter] = {}  # demand -> node -> replicas
     for assignment in context.placement.assignments:
@@ -352,25 +395,24 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
     written: Counter = Counter()
     requests_of: dict[str, dict[str, Decimal]] = {}
     folders = {posixpath.dirname(p) for p in files if posixpath.basename(p) == "kustomization.yaml"}
-    items = pod_objects(objects)
-    needs += _gang_needs(context, objects, items, demands)
+    items = []
+    for path, document in objects:
+        try:
+            items += pod_objects([(path, document)])
+        except MALFORMED as error:
+            needs.append(Need(f"{path}: an object the API server rejects ({error})"))
+    try:
+        needs += _gang_needs(context, objects, items, demands)
+    except MALFORMED as error:
+        needs.append(Need(f"a gang's objects are malformed ({error}); the API server rejects them"))
     for item in items:
         where = f"{item.path}: {item.kind} `{item.name}`"
-        demand = _demand_named(demands, item)
-        origin = _origin(context, item.workload)
-        pod = item.template.get("spec") or {}
-        needs += [Need(f"{where}: {p}; the API server rejects the object", origin)
-                  for p in invalid_values(pod)]
-        if demand is None:
-            needs.append(Need(f"{where} runs no placed workload (annotation "
-                              f"`{WORKLOAD_ANNOTATION}` names {item.workload!r})", origin))
-            continue
-        written[demand] += item.pods
-        needs += _words_needs(where, pod, context.program.workloads.get(item.workload), origin)
-        requests = pod_requests(pod)
-        requests_of.setdefault(demand, requests)
-        needs += _object_needs(where, item, pod, requests, _cluster_nodes(nodes, item.folder, folders),
-                               chosen.get(demand, Counter()), origin)
+        try:
+            needs += _item_needs(context, item, where, demands, nodes, folders, chosen, written,
+                                 requests_of)
+        except MALFORMED as error:  # a value of the wrong type or form where a field is typed
+            needs.append(Need(f"{where}: the API server rejects the object ({error})",
+                              _origin(context, item.workload)))
     for demand, counts in sorted(chosen.items()):
         placed = sum(counts.values())
         if written[demand] != placed:
@@ -378,6 +420,30 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
                               f"{placed}", _origin(context, demands[demand].workload)))
     needs += _overcommitted(nodes, chosen, requests_of)
     return sorted(set(needs))
+
+
+def _item_needs(context: CompileContext, item: PodObject, where: str, demands: dict,
+                nodes: list[ClusterNode], folders: set[str], chosen: dict[str, Counter],
+                written: Counter, requests_of: dict[str, dict[str, Decimal]]) -> list[Need]:
+    """What one object runs against what the solver placed (`written`, `requests_of`: what
+    it adds to the totals)."""
+    demand = _demand_named(demands, item)
+    origin = _origin(context, item.workload)
+    pod = item.template.get("spec") or {}
+    needs = [Need(f"{where}: {p}; the API server rejects the object", origin)
+             for p in invalid_values(pod)]
+    if demand is None:
+        return needs + [Need(f"{where} runs no placed workload (annotation "
+                             f"`{WORKLOAD_ANNOTATION}` names {item.workload!r})", origin)]
+    if not isinstance(item.pods, int) or isinstance(item.pods, bool):
+        raise TypeError(f"a pod count of {item.pods!r}")
+    needs += _words_needs(where, pod, context.program.workloads.get(item.workload), origin)
+    requests = pod_requests(pod)
+    written[demand] += item.pods
+    requests_of.setdefault(demand, requests)
+    return needs + _object_needs(where, item, pod, requests,
+                                 _cluster_nodes(nodes, item.folder, folders),
+                                 chosen.get(demand, Counter()), origin)
 
 
 def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> list[ClusterNode]:
@@ -446,12 +512,12 @@ def _object_needs(where: str, item: PodObject, pod: dict, requests: dict[str, De
     eligible = [n for n in matched if _fits(requests, n.allocatable)]
     allowed_classes = {n.node_class.id for n in nodes if n.name in chosen}
     needs = []
-    stray = [n.name for n in eligible
+    stray = [n for n in eligible
              if not (n.name in chosen if n.exact else n.node_class.id in allowed_classes)]
     if stray:
         needs.append(Need(f"{where} may be scheduled on {_few(stray)}, which the solver did not "
                           "choose for it", origin))
-    too_small = [n.name for n in matched if n.name in chosen and n not in eligible]
+    too_small = [n for n in matched if n.name in chosen and n not in eligible]
     if too_small:
         needs.append(Need(f"{where} requests more than {_few(too_small)} can allocate", origin))
     here = sum(count for name, count in chosen.items() if name in {n.name for n in matched})
@@ -499,6 +565,18 @@ def _overcommitted(nodes: list[ClusterNode], chosen: dict[str, Counter],
     return needs
 
 
-def _few(names: list[str]) -> str:
-    shown = ", ".join(f"`{n}`" for n in sorted(names)[:4])
-    return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+def _few(nodes: list[ClusterNode]) -> str:
+    shown = sorted(nodes, key=lambda n: n.name)[:4]
+    more = sum(n.stands_for for n in nodes) - len(shown)
+    return ", ".join(f"`{n.name}`" for n in shown) + (f" and {more} more" if more else "")
+
+
+def _strings(value) -> set[str]:
+    """Every string in the objects: the node names a selector may spell out are among them."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*map(_strings, value.keys()), *map(_strings, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(_strings, value))
+    return set()

@@ -21,10 +21,11 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import jinja2
 
-from fitlang.model.problem import NodeClass
+from fitlang.model.problem import NodeClass, NodeNames
 from fitlang.targets import slurm_fidelity
 from fitlang.targets.base import CompileContext, Need, Split, Target, dns_name
 
@@ -33,6 +34,9 @@ _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MIB = 2 ** 20
 NODES_FILE = "fitc-nodes.conf"  # slurm.conf lines, for `Include`
 GRES_FILE = "fitc-gres.conf"  # gres.conf lines
+# Slurm takes at most 64Ki hosts in one range of a host list (`Too many hosts in range`, Slurm
+# 22.05 `scontrol show hostnames`); several ranges share one bracket: `pool-[0-65535,65536-99999]`
+HOSTLIST_RANGE = 65536
 FITC_PARTITION = "fitc"  # the partition of the nodes fitc declares, when the policy names none
 
 
@@ -192,24 +196,23 @@ class Slurm(Target):
         environment = _environment()
         template = environment.get_template("job.sbatch.j2")
         declared = _declared_classes(context)
-        declared_nodes = {n for c in declared for n in _declared_nodes(context, c)}
+        declared_ids = {c.id for c in declared}
         files = {}
         for workload in context.placed_workloads():
             if not workload.command:
                 continue
             files[f"{job_name(workload)}.sbatch"] = template.render(
-                self._values(context, workload, context.splits(workload), declared_nodes))
+                self._values(context, workload, context.splits(workload), declared_ids))
         if declared:
             files.update(self._cluster_files(environment, context, declared))
         return files
 
     def _values(self, context: CompileContext, workload, splits: list[Split],
-                declared_nodes: set[str]) -> dict:
+                declared_ids: set[str]) -> dict:
         policy = context.program.policy
         components = _components(splits)
-        nodes = [n for c in components for n in c.nodes]
         partition = policy.slurm_partition
-        if partition is None and declared_nodes.intersection(nodes):
+        if partition is None and any(s.node_class.id in declared_ids for s in splits):
             partition = FITC_PARTITION
         return {
             "source": Path(context.program.path).name, "workload": workload,
@@ -228,7 +231,7 @@ class Slurm(Target):
                        declared: list[NodeClass]) -> dict[str, str]:
         groups = []
         for node_class in declared:
-            names = _declared_nodes(context, node_class)
+            names = hostlist(_declared_nodes(context, node_class))
             if names:
                 groups.append({"class": node_class, "names": names, "gres": gres_of(node_class),
                                "cpus": slurm_cpus(node_class),
@@ -267,12 +270,23 @@ def _from_slurm_inventory(context: CompileContext, node_class: NodeClass) -> boo
 def _declared_classes(context: CompileContext) -> list[NodeClass]:
     """Classes whose nodes no Slurm cluster lists yet: fitc writes their slurm.conf lines."""
     return [c for c in context.problem.classes if not _from_slurm_inventory(context, c)
-            and _declared_nodes(context, c)]
+            and len(_declared_nodes(context, c))]
 
 
-def _declared_nodes(context: CompileContext, node_class: NodeClass) -> list[str]:
+def _declared_nodes(context: CompileContext, node_class: NodeClass) -> Sequence[str]:
     """All nodes of a pool or inventory; of an offer, only the nodes bought."""
     if node_class.provisioned:
-        return list(context.placement.bought.get(node_class.id, []))
-    return list(node_class.node_names)
+        return context.placement.bought.get(node_class.id, [])
+    return node_class.node_names
 
+
+def hostlist(names: Sequence[str]) -> list[str]:
+    """Slurm host list items that name exactly `names`: a pool's made-up names (`big-0` ...
+    `big-9999999`) as ranges, `big-[0-65535,65536-131071,...]`, so that a pool of ten million
+    nodes is a line, not ten million; other names (inventories, nodes bought) one by one.
+    Made-up names have no leading zeros, as a range from 0 writes them (its width is 1)."""
+    if isinstance(names, NodeNames) and not names.suffix and len(names) > 1:
+        ranges = ",".join(f"{low}-{min(low + HOSTLIST_RANGE, names.stop) - 1}"
+                          for low in range(names.start, names.stop, HOSTLIST_RANGE))
+        return [f"{names.prefix}[{ranges}]"]
+    return list(names)

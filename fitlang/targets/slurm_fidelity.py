@@ -3,8 +3,10 @@ lines as Slurm would, and prove that they run the solved placement and fit the n
 
 Deliberately shares no code with the renderer (`slurm.py`): the scripts are parsed the way
 `sbatch` reads `#SBATCH` lines (up to the first command; `hetjob` separates components; long
-and short options, `--opt=value` and `--opt value`), node lists are expanded as Slurm host
-lists, and what each task gets is worked out from Slurm's rules:
+and short options, `--opt=value` and `--opt value`), node lists are read as Slurm host lists
+(ranges such as `big-[0-9999999]` kept as ranges, `Segment`s, and counted before any is listed:
+a pool of ten million nodes is checked as cheaply as one of a hundred, and a hand edit never
+makes the check list 10^8 names), and what each task gets is worked out from Slurm's rules:
 - a component's tasks per node are exact only with `--ntasks-per-node=K` on `--nodes=N` nodes
   named by `--nodelist` (N of them), and `--ntasks`, if given, equal to N x K;
 - `--mem` is per node, `--mem-per-cpu` per CPU, `--mem-per-gpu` per GPU; without any, a job
@@ -22,7 +24,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from fitlang.model.problem import NodeClass
+from fitlang.model.problem import NodeClass, NodeNames
 from fitlang.targets.base import CompileContext, Need, dns_name
 
 MIB = 2 ** 20
@@ -65,14 +67,19 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
     scripts = {name: text for name, text in files.items() if name.endswith(".sbatch")}
     seen = set()
     for name, text in sorted(scripts.items()):
-        components, srun = read_script(text)
-        job = components[0].get("job-name") if components else None
-        if job not in expected:
-            problems.append(f"{name}: job `{job}` is no workload of the placement")
+        try:  # a value sbatch cannot read (`--cpus-per-task=x`, an open quote) fails the job
+            components, srun = read_script(text)
+            job = components[0].get("job-name") if components else None
+            if job not in expected:
+                problems.append(f"{name}: job `{job}` is no workload of the placement")
+                continue
+            seen.add(job)
+            workload, solved = expected[job]
+            tasks, run = _script_tasks(name, components, srun, workload, cluster, problems,
+                                       len(solved))
+        except ValueError as error:
+            problems.append(f"{name}: sbatch cannot read it ({error})")
             continue
-        seen.add(job)
-        workload, solved = expected[job]
-        tasks, run = _script_tasks(name, components, srun, workload, cluster, problems)
         placed: dict[str, int] = {}
         for index, component in enumerate(tasks):
             for node in component.nodes:
@@ -143,11 +150,10 @@ def _options(words: list[str]):
 
 
 def expand_hostlist(text: str) -> list[str]:
-    """Slurm host lists: `a,b`, `gpu[001-003,007]`, `n[1-2]-x`."""
+    """Slurm host lists: `a,b`, `gpu[001-003,007]`, `n[1-2]-x`, every name listed: for the
+    short lists of a script's nodes and device files (`Hosts.read` keeps ranges unexpanded)."""
     names: list[str] = []
-    for part in re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text):
-        if not part:
-            continue
+    for part in _hostlist_items(text):
         match = re.fullmatch(r"([^\[]*)\[([^\]]*)\](.*)", part)
         if not match:
             names.append(part)
@@ -160,6 +166,169 @@ def expand_hostlist(text: str) -> list[str]:
                 names += [f"{prefix}{number:0{width}d}{rest}" for rest in expand_hostlist(suffix)
                           or [""]]
     return names
+
+
+def hostlist_size(text: str) -> int:
+    """How many names a host list has, counted without listing them."""
+    hosts = Hosts.read(text)
+    return sum(len(s) for s in hosts.segments) + len(hosts.names)
+
+
+HOSTLIST_RANGE = 65536  # the most hosts Slurm 22.05 takes in one range
+
+
+def _listed_size(part: str) -> int:
+    """How many names one host list item with brackets lists (1 for a plain name)."""
+    size = 1
+    for ranges in re.findall(r"\[([^\]]*)\]", part):
+        count = 0
+        for item in ranges.split(","):
+            low, _, high = item.partition("-")
+            if not (low.isdigit() and (high == "" or high.isdigit())):
+                return 0  # no range Slurm reads
+            count += max(0, int(high or low) - int(low) + 1)
+        size *= count
+    return size
+
+
+def _hostlist_items(text: str) -> list[str]:
+    return [p for p in re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text) if p]
+
+
+@dataclass(frozen=True, order=True)
+class Segment:
+    """The names `stem` + `value` written with `length` digits, for low <= value <= high.
+    A Slurm range `n1[08-12]` is a few of these (`n` + 108..112 in 3 digits, one segment per
+    number of digits), and so is a pool's `big-0` ... `big-9999999`; two sets of names meet
+    where segments of one stem and length overlap: worked out on the numbers, never listed."""
+
+    stem: str  # never ends with a digit
+    length: int
+    low: int
+    high: int
+
+    def __len__(self) -> int:
+        return self.high - self.low + 1
+
+    def name(self, value: int) -> str:
+        return f"{self.stem}{value:0{self.length}d}"
+
+    def meet(self, other: "Segment") -> "Segment | None":
+        if (self.stem, self.length) != (other.stem, other.length):
+            return None
+        low, high = max(self.low, other.low), min(self.high, other.high)
+        return Segment(self.stem, self.length, low, high) if low <= high else None
+
+    def names(self):
+        return (self.name(value) for value in range(self.low, self.high + 1))
+
+
+def name_key(name: str) -> tuple[str, int, int] | None:
+    """(stem, digits, value) of a name that ends with ASCII digits: the point of a segment."""
+    match = re.fullmatch(r"(.*?)([0-9]+)", name, re.DOTALL)
+    return None if match is None else (match[1], len(match[2]), int(match[2]))
+
+
+def range_segments(prefix: str, low: int, high: int, width: int) -> list[Segment]:
+    """`prefix[low-high]` as Slurm writes its names: `low` and `high` at least `width` digits
+    (zero-padded), larger numbers in their own digits."""
+    key = name_key(prefix)
+    stem, lead = (key[0], prefix[len(key[0]):]) if key else (prefix, "")
+    segments = []
+    for digits in range(width, len(str(high)) + 1):
+        first = 0 if digits == width else 10 ** (digits - 1)
+        start, stop = max(low, first), min(high, 10 ** digits - 1)
+        if start <= stop:
+            base = int(lead) * 10 ** digits if lead else 0
+            segments.append(Segment(stem, len(lead) + digits, base + start, base + stop))
+    return segments
+
+
+@dataclass
+class Hosts:
+    """A host list as Slurm reads it: names, and ranges kept as segments (a line that
+    declares ten million nodes costs a few segments)."""
+
+    names: list[str] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, text: str) -> "Hosts":
+        hosts = cls()
+        for part in _hostlist_items(text):
+            match = re.fullmatch(r"([^\[\]]*)\[([0-9,-]+)\]", part)
+            if match is None or not all(re.fullmatch(r"[0-9]+(-[0-9]+)?", r)
+                                        for r in match[2].split(",")):
+                # a name, or a rarer form (`a[0-1][2-3]`): listed, unless it is malformed or has
+                # more names than Slurm takes in a range (a hand edit): then a name no node has
+                small = 0 < _listed_size(part) <= HOSTLIST_RANGE
+                hosts.names += expand_hostlist(part) if small else [part]
+                continue
+            for item in match[2].split(","):
+                low, _, high = item.partition("-")
+                hosts.segments += range_segments(match[1], int(low), int(high or low), len(low))
+        return hosts
+
+    def listed(self) -> list[str]:
+        """Every name, ranges written out: only for lists counted first (`hostlist_size`)."""
+        return self.names + [n for segment in self.segments for n in segment.names()]
+
+    def __contains__(self, name: str) -> bool:
+        key = name_key(name)
+        return name in self.names or key is not None and any(
+            s.stem == key[0] and s.length == key[1] and s.low <= key[2] <= s.high
+            for s in self.segments)
+
+
+class Cluster:
+    """The nodes Slurm knows, by name: named nodes, and declared ranges (each with one `Node`
+    for all its names), looked up by parsing a name, so that no range is ever listed."""
+
+    def __init__(self) -> None:
+        self.named: dict[str, Node] = {}
+        self.ranges: list[tuple[Segment, Node]] = []
+        self.partitions: dict[str, Hosts] = {}  # declared partitions and the nodes they hold
+
+    def get(self, name: str) -> Node | None:
+        if name in self.named:
+            return self.named[name]
+        key = name_key(name)
+        if key is None:
+            return None
+        return next((node for s, node in self.ranges if (s.stem, s.length) == key[:2]
+                     and s.low <= key[2] <= s.high), None)
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def __getitem__(self, name: str) -> Node:
+        node = self.get(name)
+        if node is None:
+            raise KeyError(name)
+        return node
+
+    def overlapping(self, segment: Segment) -> list[tuple[Segment, Node]]:
+        """The declared nodes among `segment`'s names: (the names they share, the node)."""
+        found = [(met, node) for s, node in self.ranges if (met := s.meet(segment))]
+        for name, node in self.named.items():
+            key = name_key(name)
+            if key and (key[0], key[1]) == (segment.stem, segment.length) and \
+                    segment.low <= key[2] <= segment.high:
+                found.append((Segment(key[0], key[1], key[2], key[2]), node))
+        return found
+
+    def partitions_of(self, name: str) -> set[str]:
+        node = self.get(name)
+        own = node.partitions if node is not None else set()
+        return own | {p for p, hosts in self.partitions.items() if name in hosts}
+
+    def cloud_size(self) -> int:
+        return (sum(1 for node in self.named.values() if node.cloud)
+                + sum(len(s) for s, node in self.ranges if node.cloud))
+
+    def cloud_names(self) -> set[str]:
+        return ({n for n, node in self.named.items() if node.cloud}
+                | {n for s, node in self.ranges if node.cloud for n in s.names()})
 
 
 def _conf_fields(line: str) -> dict[str, str]:
@@ -177,26 +346,30 @@ def _gres_counts(text: str) -> dict[tuple[str, str | None], int]:
 
 # ---- the cluster: what nodes exist, and what they offer ------------------------------------------
 
-def _cluster(context: CompileContext, files: dict[str, str], problems: list[str]) -> dict[str, Node]:
+def _cluster(context: CompileContext, files: dict[str, str], problems: list[str]) -> Cluster:
     """The nodes Slurm knows: those of Slurm inventories (the cluster's own), and those the
     written slurm.conf lines declare, checked against what the solver knows of each node."""
-    truth = {name: c for c in context.problem.classes for name in c.node_names}
-    cluster = {}
+    cluster = Cluster()
     for node_class in context.problem.classes:
         inventory = context.program.inventories.get(node_class.pool)
         if inventory is not None and inventory.format == "slurm":
             for name in node_class.node_names:
-                cluster[name] = _true_node(node_class)
-    for name, text in sorted(files.items()):
-        if name.endswith(".conf") and "NodeName=" in text and "PartitionName=" in text:
-            _declared(text, truth, cluster, problems, name)
-    for name, text in sorted(files.items()):
-        if name.endswith(".conf") and "PartitionName=" not in text:
-            _gres_files(text, cluster, problems, name)
+                cluster.named[name] = _true_node(node_class)
+    truth = _Truth(context)
+    confs = {name: text for name, text in sorted(files.items()) if name.endswith(".conf")}
+    for read, wanted in ((_declared, lambda text: "NodeName=" in text and "PartitionName=" in text),
+                         (_gres_files, lambda text: "PartitionName=" not in text)):
+        for name, text in confs.items():
+            try:  # a value slurmctld cannot read (`CPUs=x`, an open quote) stops the cluster
+                if wanted(text):
+                    read(text, truth, cluster, problems, name)
+            except ValueError as error:
+                problems.append(f"{name}: Slurm cannot read it ({error})")
     bought = {n for names in context.placement.bought.values() for n in names}
-    cloud = {n for n, node in cluster.items() if node.cloud}
+    cloud = cluster.cloud_names() if cluster.cloud_size() <= len(bought) else None
     if cloud != bought:
-        problems.append(f"CLOUD nodes {sorted(cloud)} are not the nodes bought {sorted(bought)}")
+        shown = sorted(cloud) if cloud is not None else f"{cluster.cloud_size()} nodes"
+        problems.append(f"CLOUD nodes {shown} are not the nodes bought {sorted(bought)}")
     return cluster
 
 
@@ -210,24 +383,68 @@ def _true_node(node_class: NodeClass) -> Node:
                 set(node_class.features), labels)
 
 
-def _declared(text: str, truth: dict[str, NodeClass], cluster: dict[str, Node],
-              problems: list[str], file: str) -> None:
+class _Truth:
+    """The machines of the policy, by name: made-up names of pools and offers as segments
+    (`big-0` ... `big-9999999` is one per number of digits), other names looked up one by one."""
+
+    def __init__(self, context: CompileContext) -> None:
+        self.owners = context.problem.owners()
+        self.segments: list[tuple[Segment, NodeClass]] = []
+        self.named: list[tuple[str, NodeClass]] = []
+        for node_class in context.problem.classes:
+            names = node_class.node_names
+            if isinstance(names, NodeNames) and not names.suffix and len(names):
+                self.segments += [(s, node_class) for s in
+                                  range_segments(names.prefix, names.start, names.stop - 1, 1)]
+            else:
+                self.named += [(n, node_class) for n in
+                               (context.placement.bought.get(node_class.id, [])
+                                if isinstance(names, NodeNames) else names)]
+
+    def within(self, segment: Segment) -> tuple[list[tuple[Segment, NodeClass]], str | None]:
+        """The machines among `segment`'s names (the names they share, their class), and the
+        first name that is no machine of the policy (None: every one is)."""
+        found = [(met, c) for s, c in self.segments if (met := s.meet(segment))]
+        for name, node_class in self.named:
+            key = name_key(name)
+            if key and key[:2] == (segment.stem, segment.length) and segment.low <= key[2] <= segment.high:
+                found.append((Segment(key[0], key[1], key[2], key[2]), node_class))
+        return found, _first_outside(segment, [met for met, _ in found])
+
+
+def _declared(text: str, truth: _Truth, cluster: Cluster, problems: list[str], file: str) -> None:
     for line in text.splitlines():
         fields = _conf_fields(line) if not line.lstrip().startswith("#") else {}
         if "NodeName" in fields:
-            for name in expand_hostlist(fields["NodeName"]):
-                node = Node(int(fields.get("CPUs", 1)), int(fields.get("RealMemory", 1)),
-                            _gres_counts(fields.get("Gres", "")),
-                            set(filter(None, fields.get("Feature", "").split(","))),
-                            cloud=fields.get("State", "").upper() == "CLOUD")
+            node = Node(int(fields.get("CPUs", 1)), int(fields.get("RealMemory", 1)),
+                        _gres_counts(fields.get("Gres", "")),
+                        set(filter(None, fields.get("Feature", "").split(","))),
+                        cloud=fields.get("State", "").upper() == "CLOUD")
+            hosts = Hosts.read(fields["NodeName"])
+            for name in hosts.names:
                 if name in cluster:
                     problems.append(f"{file}: node {name} is declared twice")
-                cluster[name] = node
-                _matches_machine(name, node, truth.get(name), problems, file)
+                cluster.named[name] = node
+                _matches_machine(name, node, truth.owners.get(name), problems, file)
+            checked: set[int] = set()  # one node of each class the line declares tells all
+            for segment in hosts.segments:
+                twice = cluster.overlapping(segment)
+                if twice:
+                    problems.append(f"{file}: node {twice[0][0].name(twice[0][0].low)} is "
+                                    "declared twice")
+                cluster.ranges.append((segment, node))
+                machines, stranger = truth.within(segment)
+                if stranger is not None:
+                    _matches_machine(stranger, node, None, problems, file)
+                for met, node_class in machines:
+                    if id(node_class) not in checked:
+                        checked.add(id(node_class))
+                        _matches_machine(met.name(met.low), node, node_class, problems, file)
         elif "PartitionName" in fields:
-            for name in expand_hostlist(fields.get("Nodes", "")):
-                if name in cluster:
-                    cluster[name].partitions.add(fields["PartitionName"])
+            hosts = Hosts.read(fields.get("Nodes", ""))
+            partition = cluster.partitions.setdefault(fields["PartitionName"], Hosts())
+            partition.names += hosts.names
+            partition.segments += hosts.segments
 
 
 def _matches_machine(name: str, node: Node, node_class: NodeClass | None, problems: list[str],
@@ -255,19 +472,37 @@ def _matches_machine(name: str, node: Node, node_class: NodeClass | None, proble
                         f"{sorted({k for k, _ in node.gres})}, Slurm's name for them is {wanted!r}")
 
 
-def _gres_files(text: str, cluster: dict[str, Node], problems: list[str], file: str) -> None:
+def _gres_files(text: str, truth: "_Truth", cluster: Cluster, problems: list[str],
+                file: str) -> None:
     """gres.conf must give each GRES of a node as many device files as slurm.conf counts."""
     for line in text.splitlines():
         fields = _conf_fields(line) if not line.lstrip().startswith("#") else {}
         if "NodeName" not in fields or "File" not in fields:
             continue
-        files = len(expand_hostlist(fields["File"]))
-        for name in expand_hostlist(fields["NodeName"]):
-            node = cluster.get(name)
-            key = (fields.get("Name"), fields.get("Type"))
+        files = hostlist_size(fields["File"])
+        key = (fields.get("Name"), fields.get("Type"))
+        hosts = Hosts.read(fields["NodeName"])
+        nodes = [(name, cluster.get(name)) for name in hosts.names]
+        for segment in hosts.segments:
+            covered = cluster.overlapping(segment)
+            nodes += [(met.name(met.low), node) for met, node in covered]
+            outside = _first_outside(segment, [met for met, _ in covered])
+            if outside is not None:
+                nodes.append((outside, None))
+        for name, node in nodes:
             if node is None or node.gres.get(key) != files:
                 problems.append(f"{file}: {name} has {files} {key[0]} device files, slurm.conf "
                                 f"says {node.gres.get(key) if node else 'no such node'}")
+
+
+def _first_outside(segment: Segment, covered: list[Segment]) -> str | None:
+    """The first name of `segment` that none of `covered` (parts of it) has; None: none."""
+    value = segment.low
+    for part in sorted(covered):
+        if part.low > value:
+            break
+        value = max(value, part.high + 1)
+    return segment.name(value) if value <= segment.high else None
 
 
 # ---- what each script runs ------------------------------------------------------------------------
@@ -289,13 +524,14 @@ def _expected(context: CompileContext) -> dict[str, tuple[object, dict[str, int]
 
 
 def _script_tasks(name: str, components: list[dict[str, str]], srun: list[str] | None, workload,
-                  cluster: dict[str, Node], problems: list[str]) -> tuple[list[Tasks], set[int]]:
+                  cluster: Cluster, problems: list[str],
+                  placed: int) -> tuple[list[Tasks], set[int]]:
     """Each component's tasks (all of them, or none when one cannot be read), and which
-    components srun starts tasks in."""
+    components srun starts tasks in; `placed`: how many nodes the placement gives it."""
     tasks = []
     for index, options in enumerate(components):
         where = f"{name} component {index}" if len(components) > 1 else name
-        found = _component(where, options, workload, cluster, problems)
+        found = _component(where, options, workload, cluster, problems, placed)
         if found is None:
             return [], set()
         tasks.append(found)
@@ -303,7 +539,11 @@ def _script_tasks(name: str, components: list[dict[str, str]], srun: list[str] |
         problems.append(f"{name}: no srun starts the tasks")
         return tasks, set()
     groups = next((w.split("=", 1)[1] for w in srun if w.startswith("--het-group=")), "0")
-    covered = {n for part in groups.split(",") for n in _number_range(part)}
+    ranges = [_number_range(part) for part in groups.split(",")]
+    if any(len(numbers) > len(components) for numbers in ranges):  # counted, never listed
+        problems.append(f"{name}: srun names het groups {groups} of {len(components)} components")
+        return tasks, set()
+    covered = {n for numbers in ranges for n in numbers}
     if covered != set(range(len(components))):
         problems.append(f"{name}: srun runs in het groups {sorted(covered)} of "
                         f"{len(components)} components")
@@ -315,9 +555,13 @@ def _number_range(text: str) -> range:
     return range(int(low), int(high or low) + 1)
 
 
-def _component(where: str, options: dict[str, str], workload, cluster: dict[str, Node],
-               problems: list[str]) -> Tasks | None:
-    nodes = expand_hostlist(options.get("nodelist", ""))
+def _component(where: str, options: dict[str, str], workload, cluster: Cluster,
+               problems: list[str], placed: int) -> Tasks | None:
+    listed = hostlist_size(options.get("nodelist", ""))
+    if listed > placed:  # counted first: a hand-edited `big-[0-9999999]` is not listed
+        problems.append(f"{where}: --nodelist names {listed} nodes, the placement uses {placed}")
+        return None
+    nodes = Hosts.read(options.get("nodelist", "")).listed()
     if not nodes:
         problems.append(f"{where}: no --nodelist: Slurm may choose any node")
         return None
@@ -333,8 +577,8 @@ def _component(where: str, options: dict[str, str], workload, cluster: dict[str,
     if per_node is None:
         return None
     partition = options.get("partition")
-    outside = [n for n in nodes if partition is not None and partition not in cluster[n].partitions
-               or partition is None and cluster[n].partitions == set()]
+    outside = [n for n in nodes if partition is not None and partition not in cluster.partitions_of(n)
+               or partition is None and cluster.partitions_of(n) == set()]
     if outside:
         problems.append(f"{where}: node {outside[0]} is not in partition {partition}")
     features = [f for f in re.split(r"[&,]", options.get("constraint", "")) if f]
@@ -378,7 +622,11 @@ def _task_accelerators(where: str, options: dict[str, str], per_node: int, workl
                             "are not bound to their own GPUs")
         return gpus, ("gpu", parts[0] if len(parts) > 1 else None)
     if "gres" in options:
-        ((kind, count),) = _gres_counts(options["gres"]).items() or ((None, 0),)
+        counts = _gres_counts(options["gres"])
+        if len(counts) != 1:
+            problems.append(f"{where}: --gres={options['gres']} is not one GRES per node")
+            return 0, None
+        ((kind, count),) = counts.items()
         if count % per_node:
             problems.append(f"{where}: --gres={options['gres']} per node does not divide among "
                             f"{per_node} tasks")
@@ -421,7 +669,7 @@ def _task_fits_workload(where: str, tasks: Tasks, workload, problems: list[str])
                         f"{workload.gpu_count}")
 
 
-def _node_totals(used: dict[str, list[tuple[str, Tasks]]], cluster: dict[str, Node]) -> list[str]:
+def _node_totals(used: dict[str, list[tuple[str, Tasks]]], cluster: Cluster) -> list[str]:
     """All scripts together: what they ask of a node must fit what it offers, and GPUs must be
     of a type it has."""
     problems = []
