@@ -177,7 +177,7 @@ class Encoding:
     def _start_rules(self, demand: Demand, mine: dict[str, int], opened: dict[str, int],
                      values: dict[int, float]) -> None:
         """Gang clusters, spread minimums over the domains that exist, latency switches."""
-        problem, by_name = self.problem, self.model.by_name
+        by_name = self.model.by_name
         clusters: dict[str, int] = {}
         for class_id in demand.eligible:
             cluster = self.class_of[class_id].cluster
