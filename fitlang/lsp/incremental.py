@@ -27,7 +27,7 @@ from pathlib import Path
 
 from fitlang.check.loader import SourceModule, Workspace
 from fitlang.syntax import nodes as n
-from fitlang.syntax.nodes import Module, Span
+from fitlang.syntax.nodes import Span
 from fitlang.syntax.parser import ParseResult, parse_source, parse_whole
 
 _CUT = re.compile(r"^(?!(?:and|or|not|in|as)(?![A-Za-z0-9_]))[A-Za-z_]", re.MULTILINE)

@@ -21,7 +21,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls import uris
@@ -39,6 +39,9 @@ from fitlang.lsp.semantic import LEGEND as SEMANTIC_LEGEND
 from fitlang.lsp.transport import FitProtocol, FramedInput, answer_parse_error
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
+
+if TYPE_CHECKING:  # the formatter is imported when first asked for (start-up time)
+    from fitlang.syntax.formatter import FormatCache
 
 DEBOUNCE = 0.15  # seconds of quiet before a burst of edits is checked
 WARNINGS_DELAY = 1.0  # seconds of quiet after a check before its rule warnings are sought
