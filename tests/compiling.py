@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from fitlang.diagnostics import Severity
@@ -33,3 +36,32 @@ def render(path: Path, target: str) -> tuple[CompileContext, dict[str, str]]:
     instance = TARGETS[target]()
     assert errors(instance.problems(context)) == []
     return context, instance.render(context)
+
+
+@dataclass
+class Sized:
+    """A policy compiled at one fleet size: its context, files, what `check` found in them,
+    and the peak of the memory traced while building, solving, rendering and checking."""
+    context: CompileContext
+    files: dict[str, str]
+    problems: list
+    peak: int
+
+
+def compiled_at_sizes(directory: Path, text: str, target: str,
+                      check: Callable[[CompileContext, dict[str, str]], list],
+                      counts: tuple[int, ...] = (100, 10_000_000)) -> dict[int, Sized]:
+    """`text` with COUNT replaced by each count, compiled for `target` in a directory of its
+    own (issue 13: a fleet's size must not cost memory where no replica runs)."""
+    measured = {}
+    for count in counts:
+        (directory / str(count)).mkdir()
+        path = directory / str(count) / "p.fit"
+        path.write_text(text.replace("COUNT", str(count)))
+        tracemalloc.start()
+        context, files = render(path, target)
+        problems = check(context, files)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        measured[count] = Sized(context, files, problems, peak)
+    return measured

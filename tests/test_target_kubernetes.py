@@ -16,7 +16,7 @@ import yaml
 
 from fitlang.targets.yaml_out import dump
 
-from compiling import context_for, render
+from compiling import compiled_at_sizes, context_for, render
 from conftest import FIXTURES
 
 KUBERNETES_VERSION = "1.33.0"
@@ -666,20 +666,10 @@ def test_pools_of_ten_million_nodes_compile_as_pools_of_a_hundred_do(tmp_path):
     # issue 13: 10 replicas of 1 CPU on the cheaper pool's 4-CPU nodes (3 of them), whatever
     # the pools' size: the same objects (only label-nodes.sh's comment counts the nodes), and
     # the memory used to build, solve, render and check them stays that of the small pools
-    import tracemalloc
-
-    measured = {}
-    for count in (100, 10_000_000):
-        (tmp_path / str(count)).mkdir()
-        path = tmp_path / str(count) / "p.fit"
-        path.write_text(TWO_POOLS.replace("COUNT", str(count)))
-        tracemalloc.start()
-        context, files = render(path, "kubernetes")
-        problems = fidelity(context, files)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        measured[count] = (context, files, problems, peak)
-    (_, small, small_problems, small_peak), (context, huge, huge_problems, huge_peak) = measured.values()
+    sized = compiled_at_sizes(tmp_path, TWO_POOLS, "kubernetes", fidelity)
+    small, small_problems, small_peak = sized[100].files, sized[100].problems, sized[100].peak
+    big = sized[10_000_000]
+    context, huge, huge_problems, huge_peak = big.context, big.files, big.problems, big.peak
     assert small_problems == huge_problems == []
     check_objects(huge)
     assert huge == {**small, "label-nodes.sh": small["label-nodes.sh"].replace(

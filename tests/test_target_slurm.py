@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from compiling import context_for, render
+from compiling import compiled_at_sizes, context_for, render
 from conftest import EXAMPLES, FIXTURES
 from slurm_cluster import hostnames, require_slurm, start_cluster
 from fitlang.targets import TARGETS, CompileContext
@@ -474,19 +474,8 @@ def test_a_pool_of_ten_million_nodes_compiles_as_a_pool_of_a_hundred_does(tmp_pa
     # size. The script is the same; slurm.conf declares the pool as Slurm host ranges (at most
     # 64Ki hosts a range, Slurm's limit) and not node by node; the memory used to build, solve,
     # render and check the files stays that of the small pool (tracemalloc, not the clock)
-    import tracemalloc
-
-    measured = {}
-    for count in (100, 10_000_000):
-        (tmp_path / str(count)).mkdir()
-        path = tmp_path / str(count) / "p.fit"
-        path.write_text(BIG_POOL.replace("COUNT", str(count)))
-        tracemalloc.start()
-        context, files = render(path, "slurm")
-        problems = fidelity(context, files)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        measured[count] = (files, problems, peak)
+    sized = compiled_at_sizes(tmp_path, BIG_POOL, "slurm", fidelity)
+    measured = {count: (s.files, s.problems, s.peak) for count, s in sized.items()}
     (small, small_problems, small_peak), (huge, huge_problems, huge_peak) = measured.values()
     assert small_problems == huge_problems == []
     assert small["web.sbatch"] == huge["web.sbatch"]

@@ -18,7 +18,7 @@ from fitlang.targets import TARGETS
 from fitlang.targets.base import dns_name
 from fitlang.targets.terraform import hcl_string
 
-from compiling import render
+from compiling import compiled_at_sizes, render
 from conftest import EXAMPLES, FIXTURES
 
 FIXTURE = FIXTURES / "targets" / "multi-cloud.fit"
@@ -696,24 +696,14 @@ def test_ten_million_nodes_to_buy_from_compile_as_a_hundred_do(tmp_path):
     # replicas go on bought nodes (4 vCPU less EKS's reservation: 3 replicas of 1 CPU a node,
     # so 4 nodes), whatever COUNT is. The same files, and the memory used to build, solve,
     # render and check them stays that of the small fleet (tracemalloc, not the clock)
-    import tracemalloc
-
     text = ('pool onprem {\n  count = COUNT\n  cpu = 4\n  memory = 16GiB\n  price = 0.1 USD/h\n}\n'
             + offer("small", "aws", "m5.xlarge", ["us-east-1"], cpu=4, memory="16GiB",
                     price="0.05 USD/h")
             + "buy {\n  max_count = COUNT\n}\n" + workload("web", 10, cpu=1, memory="2GiB"))
-    measured = {}
-    for count in (100, 10_000_000):
-        (tmp_path / str(count)).mkdir()
-        path = tmp_path / str(count) / "p.fit"
-        path.write_text(text.replace("COUNT", str(count)))
-        tracemalloc.start()
-        context, files = render(path, "terraform")
-        problems = TARGETS["terraform"]().fidelity(context, files)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        measured[count] = (context, files, problems, peak)
-    (_, small, small_problems, small_peak), (context, huge, huge_problems, huge_peak) = measured.values()
+    sized = compiled_at_sizes(tmp_path, text, "terraform", TARGETS["terraform"]().fidelity)
+    small, small_problems, small_peak = sized[100].files, sized[100].problems, sized[100].peak
+    big = sized[10_000_000]
+    context, huge, huge_problems, huge_peak = big.context, big.files, big.problems, big.peak
     assert small_problems == huge_problems == []
     assert huge == small
     assert len(context.placement.bought["small@us-east-1"]) == 4
