@@ -558,11 +558,7 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
         if node_class.capacity[resource] == 0:  # a zero coefficient is dropped, as `add` drops it
             indices[-1], data[-1] = [], []
         pointers.append(pointers[-1] + len(taking) + len(indices[-1]))
-    if len(pointers) > 1:
-        rows = len(pointers) - 1
-        encoding.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
-                                np.concatenate(data).astype(np.int64), np.full(rows, np.nan),
-                                np.zeros(rows), f"capacity:{node_class.id}")
+    _add_at_most_zero(encoding, pointers, indices, data, f"capacity:{node_class.id}")
     _fragment_rows(encoding, node_class)
 
 
@@ -609,11 +605,18 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
             indices += [columns[taking], [u]]
             data += [weights[taking], [-scale]]
             pointers.append(pointers[-1] + len(taking) + 1)
+    _add_at_most_zero(encoding, pointers, indices, data, f"capacity:{node_class.id}")
+
+
+def _add_at_most_zero(encoding: Encoding, pointers: list[int], indices: list, data: list,
+                      group: str) -> None:
+    """Rows `sum <= 0` gathered per resource as compressed rows (`pointers` into the
+    concatenated `indices` and `data`), added as one block when there are any."""
     if len(pointers) > 1:
         rows = len(pointers) - 1
         encoding.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
                                 np.concatenate(data).astype(np.int64), np.full(rows, np.nan),
-                                np.zeros(rows), f"capacity:{node_class.id}")
+                                np.zeros(rows), group)
 
 
 def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
@@ -638,11 +641,7 @@ def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
         indices += [columns[taking], [hosting, u]]
         data += [charge[taking, index], [capacity, -capacity]]
         pointers.append(pointers[-1] + len(taking) + 2)
-    if len(pointers) > 1:
-        rows = len(pointers) - 1
-        encoding.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
-                                np.concatenate(data).astype(np.int64), np.full(rows, np.nan),
-                                np.zeros(rows), f"exclusive:{demand.name}")
+    _add_at_most_zero(encoding, pointers, indices, data, f"exclusive:{demand.name}")
 
 
 def _encode_limits(encoding: Encoding) -> None:
