@@ -1304,3 +1304,28 @@ def test_the_greedy_floor_is_a_feasible_start_for_the_aggregate_model(tmp_path):
     assert ((values >= form.lower) & (values <= form.upper)).all()
     cost = sum(c.price * len(packing.nodes.get(c.id, [])) for c in problem.classes)
     assert encoding.model.value(encoding.objective("cost"), values.tolist()) == cost
+
+
+def _gpu_pool(name, count, model, gpus, price):
+    return pool(name, count, 64, "512Gi", price, f"  gpu {{\n    model = {model}\n    count = {gpus}\n  }}\n")
+
+
+def test_greedy_floor_chooses_an_option_with_the_fleet_as_it_is_when_its_turn_comes(tmp_path, no_model):
+    # 62 nodes: the fleet-scale path, and no model: the answer is the floor. train (first: its
+    # priority) takes both cheap H100 nodes (2 replicas each, 20 USD/h). chat needs 4 H100
+    # replicas or 8 Trainium2 ones. By list price on an empty fleet H100 is cheaper (4 x 10/2
+    # = 20 against 8 x 14/4 = 28), but the cheap H100 nodes are gone when chat's turn comes:
+    # H100 would open 2 dear nodes (80), Trainium2 opens 2 trn nodes (28). 20 + 28 = 48.
+    text = ('import "std/accelerators"\n' + _gpu_pool("cheap", 2, "H100", 2, 10) + _gpu_pool("dear", 30, "H100", 2, 40)
+            + _gpu_pool("trn", 30, "TRAINIUM2", 4, 14)
+            + workload("train", 4, 8, "16Gi", "  priority = 5\n  gpu {\n    count = 1\n"
+                       "    require model == H100\n  }\n")
+            + workload("chat", None, 8, "16Gi", "  gpu {\n    count = 1\n    option H100 {\n"
+                       "      replicas = 4\n    }\n    option TRAINIUM2 {\n      replicas = 8\n"
+                       "    }\n  }\n").replace("  replicas = None\n", ""))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.value == 48 and not placement.unplaced
+    assert on_pools(placement, problem) == {"train": {"cheap": 4}, "chat[TRAINIUM2]": {"trn": 8}}
