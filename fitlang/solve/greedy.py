@@ -5,9 +5,10 @@ when the optimiser has nothing by the deadline (or something worse), the greedy 
 what the user gets, never nothing.
 
 Each workload, highest priority first, is sent whole to the class where a replica costs least,
-within the domains its rules allow: a spread is dealt round-robin over the domains of its
-topology, `anti_affinity` towards a workload on a zone or region keeps out of the domains the
-other took, `affinity` follows its target's class, latency rules pick a class within reach of
+within the domains its rules allow: a spread gives each domain of its topology the fewest
+replicas its skew allows and the rest to the cheapest domains, `anti_affinity` towards a
+workload on a zone or region keeps out of the domains the other took (and, placed first, keeps
+to domains the other may not use where it can), `affinity` follows its target's class, latency rules pick a class within reach of
 every location. Its replicas go first into the free room of nodes already open (the cheapest
 classes first, each class's nodes in the order they opened), then onto new nodes (cheapest
 class first), within the buy limits, the budget and the power caps. Node-level rules are kept
@@ -30,6 +31,7 @@ import itertools
 import math
 import time
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
@@ -143,14 +145,29 @@ def _place_demand(fleet: "_Fleet", demand: Demand, rows: np.ndarray) -> list[tup
 
 def _place_dealt(fleet: "_Fleet", demand: Demand, rows: np.ndarray,
                  limit: np.ndarray) -> list[tuple[str, int]]:
+    """Each domain's share first (`_deal`), then what a spread leaves free to go anywhere:
+    into the domains in their order, each up to its extra, what one has no room for trying
+    the next."""
     shorts = []
-    for part, amount in _deal(fleet, demand, rows):
+    deal = _deal(fleet, demand, rows)
+    for part, amount in deal.shares:
         amount = fleet.place(demand, part, amount, limit)
         if amount:
-            origin = fleet.classes[int(part[0])].id if len(part) else \
-                demand.eligible[0] if demand.eligible else ""
-            shorts.append((origin, amount))
+            shorts.append((_origin(fleet, demand, part), amount))
+    left = deal.extra
+    for part in deal.domains:
+        if not left:
+            break
+        wanted = min(deal.most, left)
+        left -= wanted - fleet.place(demand, part, wanted, limit)
+    if left:
+        shorts.append((_origin(fleet, demand, deal.domains[0] if deal.domains else rows), left))
     return shorts
+
+
+def _origin(fleet: "_Fleet", demand: Demand, rows: np.ndarray) -> str:
+    """The class a replica that did not fit is counted against."""
+    return fleet.classes[int(rows[0])].id if len(rows) else demand.eligible[0] if demand.eligible else ""
 
 
 class _Classes:
@@ -243,7 +260,27 @@ class _Fleet:
         if not len(rows):
             return rows
         prices = self.shapes.prices_of_rows(demand, rows)
-        return rows[np.lexsort((self.id_rank[rows], prices))]
+        return rows[np.lexsort((self.id_rank[rows], prices, self._in_their_way(demand, rows, taken)))]
+
+    def _in_their_way(self, demand: Demand, rows: np.ndarray,
+                      taken: dict[tuple[str, str], set[int]]) -> np.ndarray:
+        """Per row: is its class in a domain that a workload kept apart from this one (either
+        way), not placed yet, may use? Those go last: taking them may leave the other no
+        domain at all (measured on the inventory shape at 10,000 nodes: a service of 24
+        replicas on every us-east zone left the 2 of one kept apart from it out)."""
+        way = np.zeros(len(rows), dtype=bool)
+        for other, topology in self._apart_from(demand):
+            if (other, topology) not in taken:
+                codes = self.codes(topology)[0]
+                theirs = codes[self.eligible(self.problem.demand(other))]
+                way |= np.isin(codes[rows], theirs[theirs >= 0])
+        return way
+
+    def _apart_from(self, demand: Demand) -> list[tuple[str, str]]:
+        """(workload, topology) kept apart from this one by zone or region, either way."""
+        mine = [(r.target, r.topology) for r in demand.affinities
+                if r.anti and r.target != "self" and r.topology != "node"]
+        return mine + _kept_apart_by(self.problem).get(demand.name, [])
 
     def _keep_apart(self, demand: Demand, rows: np.ndarray,
                     taken: dict[tuple[str, str], set[int]]) -> np.ndarray:
@@ -581,17 +618,31 @@ def _domain_rules(demand: Demand) -> list[tuple[str, int]]:
     return rules
 
 
-def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """(classes to try in order, replicas) parts: every replica over all candidates; a spread
-    dealt over every domain its eligible nodes are in (within one replica of each other), each
-    share over that domain's candidates. A spread with a domain it may not use here: over the
-    others when each gets no more than the skew allows beside an empty one; else one part with
-    no classes (left out)."""
+class _Deal(NamedTuple):
+    """How a workload's replicas go over domains: `shares`, (classes in order, replicas)
+    that each domain must take; then `extra` replicas more over the `domains` (each its
+    classes in order, the domains cheapest first), at most `most` more on each."""
+    shares: list[tuple[np.ndarray, int]]
+    extra: int = 0
+    domains: list[np.ndarray] = []
+    most: int = 0
+
+
+def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
+    """Every replica over all candidates; a spread over every domain its eligible nodes are
+    in: each domain takes `low` (the fewest that keeps every domain within the skew of the
+    fullest: the more left free, the more go where nodes are cheap), then up to the skew
+    more each, the cheapest domains first. A domain it may not use here holds none, so the
+    others hold at most the skew each; `anti_affinity self` on the topology, at most one.
+
+    Measured on the breaker shape at 50,000 nodes: dealing a rack spread of 20 replicas
+    over 400 racks one each to the first racks by name filled those racks for every
+    workload and left 2,013 replicas out; the cheapest racks with nodes left place them."""
     rules = _domain_rules(demand)
     if not demand.replicas:
-        return []
+        return _Deal([])
     if not rules:
-        return [(candidates, demand.replicas)]
+        return _Deal([(candidates, demand.replicas)])
     nothing = np.zeros(0, dtype=np.int64)
     topology = rules[0][0]
     codes = fleet.codes(topology)[0]
@@ -603,18 +654,23 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> list[tuple[n
     firsts, starts = np.unique(grouped, return_index=True)
     within = dict(zip(firsts.tolist(), np.split(rows, starts[1:]))) if len(rows) else {}
     one_each = any(r.target == "self" and r.anti and r.topology == topology for r in demand.affinities)
-    if any(t != topology for t, _ in rules) or not domains or (one_each and demand.replicas > len(domains)):
-        return [(nothing, demand.replicas)]
-    if set(domains) - set(within):
-        # a domain it may not use here holds none: the others within the skew of that zero
-        usable = sorted(within)
-        most = -(-demand.replicas // len(usable)) if usable else None
-        if most is None or any(most > skew for _, skew in rules):
-            return [(nothing, demand.replicas)]
-        domains = usable
-    shares = [demand.replicas // len(domains) + (i < demand.replicas % len(domains))
-              for i in range(len(domains))]
-    return [(within[domain], share) for domain, share in zip(domains, shares) if share]
+    if any(t != topology for t, _ in rules) or not domains:
+        return _Deal([(nothing, demand.replicas)])
+    skew = 1 if one_each else min(s for _, s in rules)
+    low = 0 if one_each or set(domains) - set(within) else \
+        max(0, -(-demand.replicas // len(domains)) - skew)
+    shares = [(within[domain], low) for domain in domains if low]
+    return _Deal(shares, demand.replicas - low * len(domains),
+                 [within[domain] for domain in _cheapest_domains(fleet, within, candidates)], skew)
+
+
+def _cheapest_domains(fleet: _Fleet, within: dict[int, np.ndarray], candidates: np.ndarray) -> list[int]:
+    """Domains in the order of their cheapest class with a node left to open (by its place
+    among the candidates), those with none last; then by name."""
+    place = np.full(len(fleet.classes), len(candidates), dtype=np.int64)
+    place[candidates[fleet.opened[candidates] < fleet.available[candidates]]] = \
+        np.flatnonzero(fleet.opened[candidates] < fleet.available[candidates])
+    return sorted(within, key=lambda domain: (int(place[within[domain]].min()), domain))
 
 
 def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
