@@ -185,7 +185,8 @@ class _Classes:
         self.id_rank[ids] = np.arange(len(self.classes))
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.reach: dict[tuple[str, Fraction], np.ndarray] = {}
-        self.eligible: dict[str, np.ndarray] = {}
+        self.eligible: dict[str | tuple[str, ...], np.ndarray] = {}  # by workload, by set
+        self.ordered: dict[tuple, np.ndarray] = {}  # eligible classes by price per replica
         names = {cluster: i for i, cluster in enumerate(sorted({c.cluster for c in self.classes}))}
         self.clusters = np.array([names[c.cluster] for c in self.classes], dtype=np.int64)
 
@@ -218,6 +219,7 @@ class _Fleet:
         self.hosts: dict[str, list[int]] = {}  # workload -> the nodes it is on
         self.apart, self.exclusive = _apart_on_nodes(problem)
         self._codes, self._reach, self._eligible = fixed.codes, fixed.reach, fixed.eligible
+        self._ordered = fixed.ordered
 
     # ---- classes -------------------------------------------------------------------------
 
@@ -242,8 +244,14 @@ class _Fleet:
     def eligible(self, demand: Demand) -> np.ndarray:
         rows = self._eligible.get(demand.name)
         if rows is None:
-            rows = self._eligible[demand.name] = np.fromiter(
-                map(self.row.__getitem__, demand.eligible), dtype=np.int64, count=len(demand.eligible))
+            # workloads share eligible sets (breaker shape, 50,000 nodes: 1,486 sets for 5,000
+            # workloads, 23 million class ids): each set is looked up once
+            key = tuple(demand.eligible)
+            rows = self._eligible.get(key)
+            if rows is None:
+                rows = self._eligible[key] = np.fromiter(
+                    map(self.row.__getitem__, key), dtype=np.int64, count=len(key))
+            self._eligible[demand.name] = rows
         return rows
 
     def classes_hosting(self, name: str) -> np.ndarray:
@@ -252,15 +260,28 @@ class _Fleet:
 
     def candidates(self, demand: Demand, taken: dict[tuple[str, str], set[int]]) -> np.ndarray:
         """The classes the workload may use now, cheapest per replica first (then by id)."""
-        rows = self.eligible(demand)
+        rows = self._by_price(demand)
         for rule in demand.latency:
             rows = rows[self.reach(rule)[rows]]
-        rows = self._keep_apart(demand, rows, taken)
+        rows = self._keep_apart(demand, rows, taken)  # each filter keeps the order
         rows = self._follow(demand, rows)
         if not len(rows):
             return rows
-        prices = self.shapes.prices_of_rows(demand, rows)
-        return rows[np.lexsort((self.id_rank[rows], prices, self._in_their_way(demand, rows, taken)))]
+        way = self._in_their_way(demand, rows, taken)
+        return rows[np.argsort(way, kind="stable")] if way.any() else rows
+
+    def _by_price(self, demand: Demand) -> np.ndarray:
+        """The eligible classes, cheapest per replica first (then by id); worked out once per
+        eligible set and replica shape (breaker shape, 50,000 nodes: 5,000 workloads over
+        7,000 classes took 6 of the greedy pass's 11 s)."""
+        rows = self.eligible(demand)
+        key = (id(rows), tuple(demand.requests[r] for r in RESOURCES), demand.replicas,
+               demand.one_per_node)
+        ordered = self._ordered.get(key)
+        if ordered is None:
+            prices = self.shapes.prices_of_rows(demand, rows)
+            ordered = self._ordered[key] = rows[np.lexsort((self.id_rank[rows], prices))]
+        return ordered
 
     def _in_their_way(self, demand: Demand, rows: np.ndarray,
                       taken: dict[tuple[str, str], set[int]]) -> np.ndarray:
@@ -377,7 +398,7 @@ class _Fleet:
         class by class (in order); many, picked out of every open node at once."""
         open_rows = rows[self.opened[rows] > 0]
         total = int(self.opened[open_rows].sum())
-        if 4 * total < self.size:
+        if 32 * total < self.size:
             members = self.members
             nodes = np.fromiter(itertools.chain.from_iterable(members[r] for r in open_rows.tolist()),
                                 dtype=np.int64, count=total)
