@@ -1026,7 +1026,7 @@ def test_greedy_floor_runs_a_gang_in_one_cluster_and_gives_back_what_it_tried(tm
     assert on_pools(placement, problem) == {"train": {"b": 30, "c": 10}, "w": {"a": 2}}
 
 
-RULES = ["", "  anti_affinity self on node\n", "  spread node max_skew 1\n",
+RULES = ["", "  anti_affinity self on node\n", "  spread node max_skew 1\n", "  spread zone max_skew 2\n",
          "  spread zone max_skew 1\n", "  exclusive = true\n", "  anti_affinity {other} on node\n",
          "  affinity {other} on node\n", "  anti_affinity {other} on zone\n", "  priority = 5\n",
          "  kind = job\n  gang = true\n"]
