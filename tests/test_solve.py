@@ -1358,7 +1358,7 @@ def test_neighbourhood_search_keeps_the_others_where_they_are_and_the_rules_betw
     problem = problem_from(tmp_path, text)
     packing = _packed(problem, {"b": [{"y": 1}, {"y": 1}], "c": [{"x": 2}]})
     assert _verified_value(problem, packing) == 8
-    chosen = neighbourhood._choose(problem, [problem.demand("x")], __import__("random").Random(0))
+    chosen = neighbourhood._choose(problem, [problem.demand("x")])
     assert chosen == {"x"}
     moved, proven = neighbourhood._step(problem, packing, chosen, "cost", __import__("time").monotonic() + 5)
     assert proven and _hosts(moved) == {"b": [{"y": 1}, {"y": 1}], "a": [{"x": 2}]}

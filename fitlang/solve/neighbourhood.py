@@ -7,8 +7,11 @@ so the greedy placement was the answer, at about twice what a good one costs. A 
 which every other workload keeps its counts per class (an upper bound per column, which with
 every replica placed fixes them) has a few thousand free columns and solves in about a second.
 Each step:
-1. choose workloads at random (seeded) until their columns reach `NEIGHBOURHOOD_COLUMNS`,
-   an accelerator option with its group, none that node rules tie to other nodes;
+1. choose workloads at random (seeded), weighted by the price of the nodes they are on,
+   until their columns reach `NEIGHBOURHOOD_COLUMNS`; an accelerator option with its group,
+   none that node rules tie to other nodes. Measured on the inventory shape, 60 s from the
+   floor: 957.72 USD/h at 10,000 nodes against 1040-1079 with every workload equally likely
+   (87.44 against 90.81 at 1,000 nodes in 40 s);
 2. encode the whole problem with the others fixed, and solve it from the current placement
    (HiGHS's start, so the model is never worse than it);
 3. take the chosen workloads' replicas off their nodes and pack the model's counts for them
@@ -57,7 +60,7 @@ def search(problem: Problem, packing: Packing, objective: str, deadline: float,
         return packing
     rng = random.Random(seed)
     while deadline - time.monotonic() > LEAST_STEP_SECONDS:
-        chosen = _choose(problem, movable, rng)
+        chosen = _choose(problem, _by_spend(problem, best, movable, rng))
         step_deadline = time.monotonic() + STEP_SHARE * (deadline - time.monotonic())
         candidate, proven = _step(problem, best, chosen, objective, step_deadline)
         candidate_value = None if candidate is None else value_of(candidate)
@@ -83,12 +86,25 @@ def _movable(problem: Problem) -> list[Demand]:
     return [d for d in problem.demands if d.name not in tied and d.replicas and d.eligible]
 
 
-def _choose(problem: Problem, movable: list[Demand], rng: random.Random) -> set[str]:
-    """Workloads in a random order until their columns reach the neighbourhood's size; an
+def _by_spend(problem: Problem, packing: Packing, movable: list[Demand],
+              rng: random.Random) -> list[Demand]:
+    """The movable workloads in a random order weighted by the price of the nodes they are
+    on: what runs on dear nodes is where a better placement saves most."""
+    spend: dict[str, float] = {}
+    for node_class in problem.classes:
+        price = float(node_class.price)
+        for node in packing.nodes.get(node_class.id, ()):
+            for name in node.hosted:
+                spend[name] = spend.get(name, 0.0) + price
+    least = min((v for v in spend.values() if v > 0), default=1.0) / 10
+    keys = {d.name: rng.random() ** (1.0 / max(spend.get(d.name, 0.0), least)) for d in movable}
+    return sorted(movable, key=lambda d: -keys[d.name])
+
+
+def _choose(problem: Problem, order: list[Demand]) -> set[str]:
+    """Workloads in this order until their columns reach the neighbourhood's size; an
     option's demand brings its whole group (the group's throughput is one row)."""
-    order = movable[:]
-    rng.shuffle(order)
-    groups = {}
+    groups: dict[str, list[Demand]] = {}
     for demand in problem.demands:
         if demand.group is not None:
             groups.setdefault(demand.group, []).append(demand)
@@ -116,7 +132,8 @@ def _step(problem: Problem, packing: Packing, chosen: set[str], objective: str,
         where.setdefault(name, set()).add(class_id)
     # the others may use only the classes they are on, at most as many as they have there:
     # with every replica placed, exactly those
-    demands = [d if d.name in chosen else replace(d, eligible=[c for c in d.eligible if c in where.get(d.name, ())])
+    position = {c.id: i for i, c in enumerate(problem.classes)}  # eligible lists keep this order
+    demands = [d if d.name in chosen else replace(d, eligible=sorted(where.get(d.name, ()), key=position.__getitem__))
                for d in problem.demands]
     fixed = {key: amount for key, amount in held.items() if key[0] not in chosen}
     restricted = replace(problem, demands=demands)
