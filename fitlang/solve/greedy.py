@@ -7,9 +7,9 @@ what the user gets, never nothing.
 Each workload, highest priority first, is sent whole to the class where a replica costs least,
 within the domains its rules allow: a spread gives each domain of its topology the fewest
 replicas its skew allows and the rest to the cheapest domains, `anti_affinity` towards a
-workload on a zone or region keeps out of the domains the other took (and, placed first, keeps
-to domains the other may not use where it can), `affinity` follows its target's class, latency rules pick a class within reach of
-every location. Its replicas go first into the free room of nodes already open (the cheapest
+workload on a zone or region keeps out of the domains the other took (and, placed first,
+keeps to domains the other may not use where it can), `affinity` follows its target's class,
+latency rules pick a class within reach of every location. Its replicas go first into the free room of nodes already open (the cheapest
 classes first, each class's nodes in the order they opened), then onto new nodes (cheapest
 class first), within the buy limits, the budget and the power caps. Node-level rules are kept
 on every node: the per-node limit (`node_limit`), anti-affinity and affinity between workloads
