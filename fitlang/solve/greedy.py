@@ -7,16 +7,16 @@ what the user gets, never nothing.
 Each workload, highest priority first, is sent whole to the class where a replica costs least,
 within the domains its rules allow: a spread gives each domain of its topology the fewest
 replicas its skew allows and the rest to the cheapest domains, `anti_affinity` towards a
-workload on a zone or region keeps out of the domains the other took (and, placed first,
-keeps to domains the other may not use where it can), `affinity` follows its target's class,
-latency rules pick a class within reach of every location. Its replicas go first into the free room of nodes already open (the cheapest
-classes first, each class's nodes in the order they opened), then onto new nodes (cheapest
-class first), within the buy limits, the budget and the power caps. Node-level rules are kept
-on every node: the per-node limit (`node_limit`), anti-affinity and affinity between workloads
-on a node, `exclusive` nodes. What a rule needs whole (a gang, a spread, an option group) and
-did not fit is left out whole by the caller, as after any packing. An option group's option is
-chosen when its turn comes: each is tried on the fleet as it is then (and given back), the one
-that opens the least cost of new nodes kept.
+workload on a zone or region keeps out of the domains the other took (and, placed first, keeps
+to domains the other may not use where it can), `affinity` follows its target's class, latency
+rules pick a class within reach of every location. Its replicas go first into the free room of
+nodes already open (the cheapest classes first, each class's nodes in the order they opened),
+then onto new nodes (cheapest class first), within the buy limits, the budget and the power
+caps. Node-level rules are kept on every node: the per-node limit (`node_limit`), anti-affinity
+and affinity between workloads on a node, `exclusive` nodes. What a rule needs whole (a gang, a
+spread, an option group) and did not fit is left out whole by the caller, as after any packing.
+An option group's option is chosen when its turn comes: each is tried on the fleet as it is
+then (and given back), the one that opens the least cost of new nodes kept.
 
 Replicas are placed in bulk (measured at 10,000 inventory nodes: one packer per class tried,
 replica by replica, took 6-8 s): the fleet is kept as arrays (every class's capacity, price and
