@@ -1306,66 +1306,6 @@ def test_the_greedy_floor_is_a_feasible_start_for_the_aggregate_model(tmp_path):
     assert encoding.model.value(encoding.objective("cost"), values.tolist()) == cost
 
 
-def _gpu_pool(name, count, model, gpus, price):
-    return pool(name, count, 64, "512Gi", price, f"  gpu {{\n    model = {model}\n    count = {gpus}\n  }}\n")
-
-
-def test_greedy_floor_chooses_an_option_with_the_fleet_as_it_is_when_its_turn_comes(tmp_path, no_model):
-    # 62 nodes: the fleet-scale path, and no model: the answer is the floor. train (first: its
-    # priority) takes both cheap H100 nodes (2 replicas each, 20 USD/h). chat needs 4 H100
-    # replicas or 8 Trainium2 ones. By list price on an empty fleet H100 is cheaper (4 x 10/2
-    # = 20 against 8 x 14/4 = 28), but the cheap H100 nodes are gone when chat's turn comes:
-    # H100 would open 2 dear nodes (80), Trainium2 opens 2 trn nodes (28). 20 + 28 = 48.
-    text = ('import "std/accelerators"\n' + _gpu_pool("cheap", 2, "H100", 2, 10) + _gpu_pool("dear", 30, "H100", 2, 40)
-            + _gpu_pool("trn", 30, "TRAINIUM2", 4, 14)
-            + workload("train", 4, 8, "16Gi", "  priority = 5\n  gpu {\n    count = 1\n"
-                       "    require model == H100\n  }\n")
-            + workload("chat", None, 8, "16Gi", "  gpu {\n    count = 1\n    option H100 {\n"
-                       "      replicas = 4\n    }\n    option TRAINIUM2 {\n      replicas = 8\n"
-                       "    }\n  }\n").replace("  replicas = None\n", ""))
-    problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
-    assert placement.value == 48 and not placement.unplaced
-    assert on_pools(placement, problem) == {"train": {"cheap": 4}, "chat[TRAINIUM2]": {"trn": 8}}
-
-
-def _zoned_pools(prices: dict[str, int]) -> str:
-    return "".join(pool(zone, 30, 8, "32Gi", price, f'  zone = "{zone}"\n') for zone, price in prices.items())
-
-
-def test_greedy_floor_deals_a_spread_onto_the_cheapest_zones_within_its_skew(tmp_path, no_model):
-    # 120 nodes of 8 CPUs over zones a (5 USD/h) and b, c, d (1): a replica a node. x (4,
-    # max_skew 2): every zone may hold 0..2, so 2 on b and 2 on c: 4. y (10, max_skew 1):
-    # each zone at least 10 / 4 rounded up less the skew = 2, the 2 more on the cheapest
-    # zones b and c: a 2, b 3, c 3, d 2: 10 + 8 = 18. Dealt round-robin by zone name it was
-    # x 1 on each (8) and y 3, 3, 2, 2 from a (22): 30.
-    text = (_zoned_pools({"a": 5, "b": 1, "c": 1, "d": 1})
-            + workload("x", 4, 8, "1Gi", "  spread zone max_skew 2\n")
-            + workload("y", 10, 8, "1Gi", "  spread zone max_skew 1\n"))
-    problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
-    assert placement.value == 22 and not placement.unplaced
-    assert on_pools(placement, problem) == {"x": {"b": 2, "c": 2}, "y": {"a": 2, "b": 3, "c": 3, "d": 2}}
-
-
-def test_greedy_floor_keeps_a_zone_free_for_a_workload_kept_apart_from_the_one_placed_first(tmp_path, no_model):
-    # t goes first (its priority) and a is its cheapest zone; u keeps apart from t by zone
-    # and may only use a. t takes b instead (2 USD/h), u then a (1): both placed, 3.
-    text = (_zoned_pools({"a": 1, "b": 2})
-            + workload("t", 1, 8, "1Gi", "  priority = 5\n")
-            + workload("u", 1, 8, "1Gi", '  zones = ["a"]\n  anti_affinity t on zone\n'))
-    problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
-    assert placement.value == 3 and not placement.unplaced
-    assert on_pools(placement, problem) == {"t": {"b": 1}, "u": {"a": 1}}
-
-
 def _searched(problem, packing, seconds=5.0):
     import time as clock
 
@@ -1435,3 +1375,63 @@ def test_neighbourhood_search_improves_the_floor_of_an_inventory_shaped_fleet(tm
     start = _verified_value(problem, floor)
     best = _searched(problem, floor, seconds=8.0)
     assert _verified_value(problem, best) < start
+
+
+def _gpu_pool(name, count, model, gpus, price):
+    return pool(name, count, 64, "512Gi", price, f"  gpu {{\n    model = {model}\n    count = {gpus}\n  }}\n")
+
+
+def test_greedy_floor_chooses_an_option_with_the_fleet_as_it_is_when_its_turn_comes(tmp_path, no_model):
+    # 62 nodes: the fleet-scale path, and no model: the answer is the floor. train (first: its
+    # priority) takes both cheap H100 nodes (2 replicas each, 20 USD/h). chat needs 4 H100
+    # replicas or 8 Trainium2 ones. By list price on an empty fleet H100 is cheaper (4 x 10/2
+    # = 20 against 8 x 14/4 = 28), but the cheap H100 nodes are gone when chat's turn comes:
+    # H100 would open 2 dear nodes (80), Trainium2 opens 2 trn nodes (28). 20 + 28 = 48.
+    text = ('import "std/accelerators"\n' + _gpu_pool("cheap", 2, "H100", 2, 10) + _gpu_pool("dear", 30, "H100", 2, 40)
+            + _gpu_pool("trn", 30, "TRAINIUM2", 4, 14)
+            + workload("train", 4, 8, "16Gi", "  priority = 5\n  gpu {\n    count = 1\n"
+                       "    require model == H100\n  }\n")
+            + workload("chat", None, 8, "16Gi", "  gpu {\n    count = 1\n    option H100 {\n"
+                       "      replicas = 4\n    }\n    option TRAINIUM2 {\n      replicas = 8\n"
+                       "    }\n  }\n").replace("  replicas = None\n", ""))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.value == 48 and not placement.unplaced
+    assert on_pools(placement, problem) == {"train": {"cheap": 4}, "chat[TRAINIUM2]": {"trn": 8}}
+
+
+def _zoned_pools(prices: dict[str, int]) -> str:
+    return "".join(pool(zone, 30, 8, "32Gi", price, f'  zone = "{zone}"\n') for zone, price in prices.items())
+
+
+def test_greedy_floor_deals_a_spread_onto_the_cheapest_zones_within_its_skew(tmp_path, no_model):
+    # 120 nodes of 8 CPUs over zones a (5 USD/h) and b, c, d (1): a replica a node. x (4,
+    # max_skew 2): every zone may hold 0..2, so 2 on b and 2 on c: 4. y (10, max_skew 1):
+    # each zone at least 10 / 4 rounded up less the skew = 2, the 2 more on the cheapest
+    # zones b and c: a 2, b 3, c 3, d 2: 10 + 8 = 18. Dealt round-robin by zone name it was
+    # x 1 on each (8) and y 3, 3, 2, 2 from a (22): 30.
+    text = (_zoned_pools({"a": 5, "b": 1, "c": 1, "d": 1})
+            + workload("x", 4, 8, "1Gi", "  spread zone max_skew 2\n")
+            + workload("y", 10, 8, "1Gi", "  spread zone max_skew 1\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.value == 22 and not placement.unplaced
+    assert on_pools(placement, problem) == {"x": {"b": 2, "c": 2}, "y": {"a": 2, "b": 3, "c": 3, "d": 2}}
+
+
+def test_greedy_floor_keeps_a_zone_free_for_a_workload_kept_apart_from_the_one_placed_first(tmp_path, no_model):
+    # t goes first (its priority) and a is its cheapest zone; u keeps apart from t by zone
+    # and may only use a. t takes b instead (2 USD/h), u then a (1): both placed, 3.
+    text = (_zoned_pools({"a": 1, "b": 2})
+            + workload("t", 1, 8, "1Gi", "  priority = 5\n")
+            + workload("u", 1, 8, "1Gi", '  zones = ["a"]\n  anti_affinity t on zone\n'))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.value == 3 and not placement.unplaced
+    assert on_pools(placement, problem) == {"t": {"b": 1}, "u": {"a": 1}}
