@@ -388,10 +388,7 @@ class _Eligibility(NamedTuple):
     1,486 distinct answers, and 23 million (workload, class) entries became 7 million)."""
 
     ruled_out: np.ndarray  # per class of `facets`, read only
-    ruled_out_at: np.ndarray
     owned_out: np.ndarray  # the same among the owned classes (not spare offers)
-    owned_out_at: np.ndarray
-    eligible_at: np.ndarray
     eligible: list[str]  # shared: replaced, never changed in place
 
 
@@ -402,12 +399,10 @@ def _eligibility(ruled_out: np.ndarray, facets: ClassFacets, owned: int,
     if found is None:
         owned_out = ruled_out.copy()
         owned_out[owned:] = False
-        eligible_at = np.flatnonzero(~ruled_out[:owned])
-        for array in (ruled_out, owned_out, eligible_at):
+        for array in (ruled_out, owned_out):
             array.flags.writeable = False
-        found = shared[key] = _Eligibility(ruled_out, np.flatnonzero(ruled_out), owned_out,
-                                           np.flatnonzero(owned_out), eligible_at,
-                                           facets.ids[eligible_at].tolist())
+        found = shared[key] = _Eligibility(ruled_out, owned_out,
+                                           facets.ids[np.flatnonzero(~ruled_out[:owned])].tolist())
     return found
 
 
@@ -434,12 +429,12 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
     def failing(node_class: NodeClass) -> list[Exclusion]:
         return _reasons(workload, demand, node_class, partition)
 
-    demand.failing = LazyReasons(facets, answer.ruled_out, answer.ruled_out_at, failing)
-    demand.excluded = LazyReasons(facets, answer.owned_out, answer.owned_out_at,
+    demand.failing = LazyReasons(facets, answer.ruled_out, failing)
+    demand.excluded = LazyReasons(facets, answer.owned_out,
                                   lambda node_class: demand.failing[node_class.id][0])
     demand.eligible = answer.eligible
     if demand.preferences:
-        _score_preferences(demand, workload, facets, answer.eligible_at)
+        _score_preferences(demand, workload, facets, np.flatnonzero(~answer.ruled_out[:owned]))
     return demand
 
 

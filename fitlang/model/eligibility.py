@@ -206,14 +206,16 @@ def _partitions(node_class: NodeClass) -> tuple[str, ...]:
 
 
 class LazyReasons(MutableMapping):
-    """class id -> value, for the classes at `positions` (in that order), each value made by
+    """class id -> value, for the classes `ruled_out` marks (in class order), each value made by
     `make(class)` the first time it is asked for. It behaves as the dict it replaces (the
     reasons of every pair were 1.3 million `exclusions` calls at 10,000 nodes, of which
     `verify`, `explain` and the editor read a handful); written to, it becomes that dict."""
 
-    def __init__(self, facets: ClassFacets, ruled_out: np.ndarray, positions: np.ndarray,
-                 make: Callable[[NodeClass], Any]) -> None:
-        self._facets, self._ruled_out, self._positions, self._make = facets, ruled_out, positions, make
+    def __init__(self, facets: ClassFacets, ruled_out: np.ndarray, make: Callable[[NodeClass], Any]) -> None:
+        self._facets, self._ruled_out, self._make = facets, ruled_out, make
+        # the positions of `ruled_out`, found when first listed (most are never listed: kept
+        # for every workload they were 110 MB at 50,000 breaker nodes)
+        self._positions: np.ndarray | None = None
         self._made: dict[str, Any] = {}
         self._data: dict[str, Any] | None = None  # once written to: a plain dict
 
@@ -238,10 +240,15 @@ class LazyReasons(MutableMapping):
         if self._data is not None:
             return iter(self._data)
         classes = self._facets.classes
-        return (classes[p].id for p in self._positions.tolist())
+        return (classes[p].id for p in self._listed().tolist())
 
     def __len__(self) -> int:
-        return len(self._data) if self._data is not None else len(self._positions)
+        return len(self._data) if self._data is not None else len(self._listed())
+
+    def _listed(self) -> np.ndarray:
+        if self._positions is None:
+            self._positions = np.flatnonzero(self._ruled_out)
+        return self._positions
 
     def _writable(self) -> dict[str, Any]:
         if self._data is None:
