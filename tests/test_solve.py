@@ -1304,3 +1304,74 @@ def test_the_greedy_floor_is_a_feasible_start_for_the_aggregate_model(tmp_path):
     assert ((values >= form.lower) & (values <= form.upper)).all()
     cost = sum(c.price * len(packing.nodes.get(c.id, [])) for c in problem.classes)
     assert encoding.model.value(encoding.objective("cost"), values.tolist()) == cost
+
+
+def _searched(problem, packing, seconds=5.0):
+    import time as clock
+
+    from fitlang.solve import neighbourhood
+    from fitlang.solve.placement import _packed_value
+
+    return neighbourhood.search(problem, packing, "cost", clock.monotonic() + seconds,
+                                lambda p: _packed_value(problem, p, "cost"))
+
+
+def _verified_value(problem, packing):
+    from fitlang.solve.placement import _from_packing
+
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations]
+    assert not placement.unplaced
+    return placement.value
+
+
+def test_neighbourhood_search_moves_what_the_greedy_order_put_on_dear_nodes(tmp_path):
+    from fitlang.solve.greedy import greedy_floor
+
+    # a (priority 10, first in the greedy order) takes the free node that b needs, so one
+    # replica of b goes to a dear node: 5 USD/h. Best: a on one cloud node (1), b on both
+    # free nodes (0): 1 USD/h. The search's model, with both workloads free to move, finds it.
+    text = (pool("free", 2, 4, "16Gi", 0) + pool("cloud", 4, 4, "16Gi", 1) + pool("dear", 4, 4, "16Gi", 5)
+            + workload("a", 2, 2, "1Gi", "  priority = 10\n  require pool in [free, cloud]\n")
+            + workload("b", 2, 4, "1Gi", "  priority = 1\n  require pool in [free, dear]\n"))
+    problem = problem_from(tmp_path, text)
+    floor, _ = greedy_floor(problem)
+    assert _verified_value(problem, floor) == 5
+    assert _hosts(floor) == {"free": [{"a": 2}, {"b": 1}], "dear": [{"b": 1}]}
+    best = _searched(problem, floor)
+    assert _verified_value(problem, best) == 1
+    assert _hosts(best) == {"free": [{"b": 1}, {"b": 1}], "cloud": [{"a": 2}]}
+    assert _verified_value(problem, floor) == 5  # the start is left as it was
+
+
+def test_neighbourhood_search_keeps_the_others_where_they_are_and_the_rules_between_them(tmp_path):
+    from fitlang.solve import neighbourhood
+
+    # x is kept out of the zone y runs in (anti-affinity on zone). Only x may move (a
+    # neighbourhood of one workload): y stays on its two dear nodes in zone b, and x moves
+    # from zone c (2 USD/h) to zone a (1 USD/h): 8 -> 7 USD/h.
+    text = (pool("a", 4, 4, "16Gi", 1, '  zone = "a"\n') + pool("b", 4, 4, "16Gi", 3, '  zone = "b"\n')
+            + pool("c", 4, 4, "16Gi", 2, '  zone = "c"\n')
+            + workload("y", 2, 4, "1Gi", "  require pool == b\n")
+            + workload("x", 2, 2, "1Gi", "  anti_affinity y on zone\n  require pool in [a, c]\n"))
+    problem = problem_from(tmp_path, text)
+    packing = _packed(problem, {"b": [{"y": 1}, {"y": 1}], "c": [{"x": 2}]})
+    assert _verified_value(problem, packing) == 8
+    chosen = neighbourhood._choose(problem, [problem.demand("x")])
+    assert chosen == {"x"}
+    moved, proven = neighbourhood._step(problem, packing, chosen, "cost", __import__("time").monotonic() + 5)
+    assert proven and _hosts(moved) == {"b": [{"y": 1}, {"y": 1}], "a": [{"x": 2}]}
+    assert _verified_value(problem, moved) == 7
+
+
+def test_neighbourhood_search_improves_the_floor_of_an_inventory_shaped_fleet(tmp_path):
+    from fitlang.solve.greedy import greedy_floor
+
+    fleet = bench_module("inventories").generate(300, 30, seed=7)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    floor, _ = greedy_floor(problem)
+    start = _verified_value(problem, floor)
+    best = _searched(problem, floor, seconds=8.0)
+    assert _verified_value(problem, best) < start
