@@ -135,10 +135,14 @@ def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]
     """Demand name -> replica numbers the placement lists as unplaced (an option workload:
     under its first option, as `fitc solve` lists it, or under its own name)."""
     listed: dict[str, list[int]] = {}
+    first_option: dict[str, Demand] = {}  # option workload -> its first option's demand
+    for demand in demands.values():
+        if demand.group is not None:
+            first_option.setdefault(demand.group, demand)
     for item in document.get("unplaced", []):
         demand = _demand_of(demands, item)
         if demand is None and isinstance(item.get("workload"), str):
-            demand = next((d for d in demands.values() if d.group == item["workload"]), None)
+            demand = first_option.get(item["workload"])
         name = demand.name if demand is not None else str(item.get("workload"))
         listed.setdefault(name, []).append(item.get("replica"))
     return listed
@@ -260,8 +264,8 @@ def _shown(item: dict) -> str:
 def _throughput(problem: Problem, placed: Counter, listed: dict[str, list[int]]) -> list[Violation]:
     """Each workload with options: what its replicas deliver reaches its throughput (or, when
     the placement reports it unplaced, nothing of it runs); a gang uses one option only."""
-    unplaced = {problem.demand(name).workload for name in listed
-                if any(d.name == name for d in problem.demands)}
+    known = {d.name for d in problem.demands}  # not a pass over them per listed name
+    unplaced = {problem.demand(name).workload for name in listed if name in known}
     violations = []
     for group in problem.option_groups:
         members = [problem.demand(name) for name in group.demands]
