@@ -190,35 +190,3 @@ def test_parser_golden_ast(name, snapshot):
     """The AST of the reference fixture, as data: a grammar change that alters it shows here."""
     module = parse_ok((FIXTURES / "valid" / name).read_text())
     assert [repr(decl) for decl in module.decls] == snapshot
-
-
-def test_the_fast_lalr_loop_builds_larks_tree():
-    """`parse_whole` drives Lark's table itself; Lark's own loop over the same grammar must
-    build the same declarations and comments, on every example, the standard library and a
-    generated fleet, and a syntax error must still be Lark's (with its position)."""
-    import sys
-
-    from lark import UnexpectedToken
-
-    from conftest import ROOT, STDLIB
-    from fitlang.syntax import parser
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from fleet import generate
-
-    texts = [p.read_text() for p in sorted(EXAMPLES.rglob("*.fit")) + sorted(STDLIB.glob("*.fit"))]
-    texts.append(generate(200, 20).policy)
-    for text in texts:
-        parser._comments.items = []
-        n.reset_depth_guard()
-        expected = parser._parser().parse(text)
-        comments = [(c.type, str(c), c.start_pos, c.end_pos, c.line, c.end_line, c.end_column)
-                    for c in parser._comments.items]
-        n.reset_depth_guard()
-        decls, got = parser.parse_whole(text)
-        assert repr(decls) == repr(expected)
-        assert [(c.type, str(c), c.start_pos, c.end_pos, c.line, c.end_line, c.end_column)
-                for c in got] == comments
-    with pytest.raises(UnexpectedToken) as raised:
-        parser.parse_whole("pool p {\n  cpu = 4\n  memory = = 8Gi\n}\n")
-    assert (raised.value.line, raised.value.column, raised.value.token.type) == (3, 12, "EQUAL")
