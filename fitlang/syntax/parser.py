@@ -15,11 +15,10 @@ import threading
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, \
     UnexpectedToken, ast_utils
-from lark.parsers.lalr_analysis import Shift
 
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic, did_you_mean, hint
@@ -190,115 +189,8 @@ WholeParse = Callable[[str], "tuple[list, list]"]
 def parse_whole(text: str) -> tuple[list, list]:
     """One LALR parse of `text`, without recovery (raises `UnexpectedInput`)."""
     _comments.items = []
-    try:
-        decls = _drive(text)
-    except _NotHere:  # a syntax error: Lark's own parse says what and where
-        _comments.items = []
-        nodes.reset_depth_guard()
-        decls = _parser().parse(text)
+    decls = _parser().parse(text)
     return decls, list(_comments.items)
-
-
-class _NotHere(Exception):
-    """The fast driver met something only Lark's parser describes: a syntax error."""
-
-
-class _Table(NamedTuple):
-    states: list  # state -> {terminal or rule name: (shift?, next state) or (False, size, callback, name)}
-    start: int
-    end: int
-    token_callbacks: dict
-    lexer: FastLexer
-    lark_table: Any
-
-
-@lru_cache(maxsize=1)
-def _table() -> _Table:
-    """Lark's LALR table and reduction callbacks, with each reduction's rule looked up once:
-    Lark's loop hashes the rule (a tuple of its symbols) at every reduction, and calls a
-    method per token (a third of parsing a 50,000-node policy)."""
-    lark = _parser()
-    inner = lark.parser.parser.parser
-    table, callbacks = inner.parse_table, inner.callbacks
-    states: list = [None] * (max(table.states) + 1)
-    for state, actions in table.states.items():
-        row = {}
-        for symbol, (action, argument) in actions.items():
-            if action is Shift:
-                row[symbol] = (True, argument)
-            else:
-                row[symbol] = (False, len(argument.expansion), callbacks[argument], argument.origin.name)
-        states[state] = row
-    return _Table(states, table.start_states["start"], table.end_states["start"],
-                  {k: v for k, v in callbacks.items() if isinstance(k, str)},
-                  lark.parser.lexer.lexer, table)
-
-
-def _drive(text: str) -> list:
-    """Lark's LALR loop (`lark.parsers.lalr_parser_state.ParserState.feed_token`) over the same
-    table, callbacks and lexer, without the per-token method call and rule hashing: the same
-    tree, or `_NotHere` at the first token the table has no action for."""
-    table = _table()
-    states, end_state, token_callbacks = table.states, table.end, table.token_callbacks
-    state_stack, value_stack = [table.start], []
-    where = _Where(table)
-    lexer_state = _LexerState(text)
-    token = None
-    try:
-        for token in table.lexer.lex(lexer_state, where):
-            _feed(token, token.type, states, state_stack, value_stack, token_callbacks, end_state)
-            where.position = state_stack[-1]
-    except UnexpectedInput as error:  # the lexer's: no terminal matches here
-        raise _NotHere() from error
-    end = Token.new_borrow_pos("$END", "", token) if token else Token("$END", "", 0, 1, 1)
-    return _feed(end, "$END", states, state_stack, value_stack, token_callbacks, end_state)
-
-
-def _feed(token: Token, kind: str, states: list, state_stack: list, value_stack: list,
-          token_callbacks: dict, end_state: int) -> Any:
-    """Reduce as the token asks, then shift it (or, at the end, return the start rule's value)."""
-    is_end = kind == "$END"
-    while True:
-        action = states[state_stack[-1]].get(kind)
-        if action is None:
-            raise _NotHere()
-        if action[0]:
-            if is_end:
-                raise _NotHere()
-            state_stack.append(action[1])
-            value_stack.append(token if kind not in token_callbacks else token_callbacks[kind](token))
-            return None
-        _, size, callback, origin = action
-        if size:
-            children = value_stack[-size:]
-            del state_stack[-size:]
-            del value_stack[-size:]
-        else:
-            children = []
-        value = callback(children)
-        state_stack.append(states[state_stack[-1]][origin][1])
-        value_stack.append(value)
-        if is_end and state_stack[-1] == end_state:
-            return value_stack[-1]
-
-
-class _Where:
-    """What `FastLexer.lex` reads of Lark's parser state: the table, and the state the parser
-    is in (a keyword is one where the parser accepts it)."""
-
-    def __init__(self, table: _Table) -> None:
-        self.parse_conf = _Conf(table.lark_table)
-        self.position = table.start
-
-
-class _Conf:
-    def __init__(self, parse_table: Any) -> None:
-        self.parse_table = parse_table
-
-
-class _LexerState:
-    def __init__(self, text: str) -> None:
-        self.text, self.last_token = text, None
 
 
 def parse_source(data: bytes | str, path: str, parse: WholeParse = parse_whole) -> ParseResult:
