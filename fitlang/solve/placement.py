@@ -184,7 +184,7 @@ OUT_OF_TIME = "the time limit ended before the greedy placement reached it"
 # the share of the time limit `bound.lower_bound` may take when the aggregate model states no
 # bound (measured, 10,000 nodes: ~2 s on the inventory shape, the breaker shape more; its
 # bound holds at whatever round the deadline stops it)
-BOUND_SHARE = 0.25
+BOUND_SHARE = 0.4
 
 
 def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
