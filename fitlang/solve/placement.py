@@ -135,6 +135,15 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         floor_polished = not _past(first_pass)
         if floor_packing.complete:
             progress("greedy", _packed_value(problem, floor_packing, objectives[0]), None)
+    proven = None
+    if relax and floor_packing is not None and floor_packing.complete:
+        # the relaxation of bound.py: a bound where the model is skipped or proves none, and
+        # the larger of the two where both do (bench 10,000: 9602.28 against 9601.75)
+        progress("bound", _packed_value(problem, floor_packing, objectives[0]), None)
+        proven = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
+                             start=floor_packing).value
+        if proven is not None:
+            progress("bound", None, proven)
     if relax and deadline is not None:
         left = improve_deadline - time.monotonic()
         model_deadline = improve_deadline - min(
@@ -143,13 +152,6 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     if model_deadline is None or _encoding_seconds(problem) < 0.5 * (model_deadline - time.monotonic()):
         best = _optimised(problem, backend, objectives, model_deadline, relax, progress,
                           improve_deadline, start=floor_packing)
-    proven = None
-    if relax and floor_packing is not None and floor_packing.complete \
-            and (best is None or best.bound is None):
-        # the model was skipped or proved nothing: the relaxation of bound.py states one
-        progress("bound", _packed_value(problem, floor_packing, objectives[0]), None)
-        proven = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
-                             start=floor_packing).value
     floor = None
     if floor_packing is not None:
         if not floor_polished and not _beats_packing(problem, best, floor_packing, objectives[0]):
