@@ -1028,7 +1028,7 @@ def test_greedy_floor_runs_a_gang_in_one_cluster_and_gives_back_what_it_tried(tm
     assert on_pools(placement, problem) == {"train": {"b": 30, "c": 10}, "w": {"a": 2}}
 
 
-RULES = ["", "  anti_affinity self on node\n", "  spread node max_skew 1\n",
+RULES = ["", "  anti_affinity self on node\n", "  spread node max_skew 1\n", "  spread zone max_skew 2\n",
          "  spread zone max_skew 1\n", "  exclusive = true\n", "  anti_affinity {other} on node\n",
          "  affinity {other} on node\n", "  anti_affinity {other} on zone\n", "  priority = 5\n",
          "  kind = job\n  gang = true\n"]
@@ -1306,3 +1306,134 @@ def test_the_greedy_floor_is_a_feasible_start_for_the_aggregate_model(tmp_path):
     assert ((values >= form.lower) & (values <= form.upper)).all()
     cost = sum(c.price * len(packing.nodes.get(c.id, [])) for c in problem.classes)
     assert encoding.model.value(encoding.objective("cost"), values.tolist()) == cost
+
+
+def _searched(problem, packing, seconds=5.0):
+    import time as clock
+
+    from fitlang.solve import neighbourhood
+    from fitlang.solve.placement import _packed_value
+
+    return neighbourhood.search(problem, packing, "cost", clock.monotonic() + seconds,
+                                lambda p: _packed_value(problem, p, "cost"))
+
+
+def _verified_value(problem, packing):
+    from fitlang.solve.placement import _from_packing
+
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations]
+    assert not placement.unplaced
+    return placement.value
+
+
+def test_neighbourhood_search_moves_what_the_greedy_order_put_on_dear_nodes(tmp_path):
+    from fitlang.solve.greedy import greedy_floor
+
+    # a (priority 10, first in the greedy order) takes the free node that b needs, so one
+    # replica of b goes to a dear node: 5 USD/h. Best: a on one cloud node (1), b on both
+    # free nodes (0): 1 USD/h. The search's model, with both workloads free to move, finds it.
+    text = (pool("free", 2, 4, "16Gi", 0) + pool("cloud", 4, 4, "16Gi", 1) + pool("dear", 4, 4, "16Gi", 5)
+            + workload("a", 2, 2, "1Gi", "  priority = 10\n  require pool in [free, cloud]\n")
+            + workload("b", 2, 4, "1Gi", "  priority = 1\n  require pool in [free, dear]\n"))
+    problem = problem_from(tmp_path, text)
+    floor, _ = greedy_floor(problem)
+    assert _verified_value(problem, floor) == 5
+    assert _hosts(floor) == {"free": [{"a": 2}, {"b": 1}], "dear": [{"b": 1}]}
+    best = _searched(problem, floor)
+    assert _verified_value(problem, best) == 1
+    assert _hosts(best) == {"free": [{"b": 1}, {"b": 1}], "cloud": [{"a": 2}]}
+    assert _verified_value(problem, floor) == 5  # the start is left as it was
+
+
+def test_neighbourhood_search_keeps_the_others_where_they_are_and_the_rules_between_them(tmp_path):
+    from fitlang.solve import neighbourhood
+
+    # x is kept out of the zone y runs in (anti-affinity on zone). Only x may move (a
+    # neighbourhood of one workload): y stays on its two dear nodes in zone b, and x moves
+    # from zone c (2 USD/h) to zone a (1 USD/h): 8 -> 7 USD/h.
+    text = (pool("a", 4, 4, "16Gi", 1, '  zone = "a"\n') + pool("b", 4, 4, "16Gi", 3, '  zone = "b"\n')
+            + pool("c", 4, 4, "16Gi", 2, '  zone = "c"\n')
+            + workload("y", 2, 4, "1Gi", "  require pool == b\n")
+            + workload("x", 2, 2, "1Gi", "  anti_affinity y on zone\n  require pool in [a, c]\n"))
+    problem = problem_from(tmp_path, text)
+    packing = _packed(problem, {"b": [{"y": 1}, {"y": 1}], "c": [{"x": 2}]})
+    assert _verified_value(problem, packing) == 8
+    chosen = neighbourhood._choose(problem, [problem.demand("x")])
+    assert chosen == {"x"}
+    moved, proven = neighbourhood._step(problem, packing, chosen, "cost", __import__("time").monotonic() + 5)
+    assert proven and _hosts(moved) == {"b": [{"y": 1}, {"y": 1}], "a": [{"x": 2}]}
+    assert _verified_value(problem, moved) == 7
+
+
+def test_neighbourhood_search_improves_the_floor_of_an_inventory_shaped_fleet(tmp_path):
+    from fitlang.solve.greedy import greedy_floor
+
+    fleet = bench_module("inventories").generate(300, 30, seed=7)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    floor, _ = greedy_floor(problem)
+    start = _verified_value(problem, floor)
+    best = _searched(problem, floor, seconds=8.0)
+    assert _verified_value(problem, best) < start
+
+
+def _gpu_pool(name, count, model, gpus, price):
+    return pool(name, count, 64, "512Gi", price, f"  gpu {{\n    model = {model}\n    count = {gpus}\n  }}\n")
+
+
+def test_greedy_floor_chooses_an_option_with_the_fleet_as_it_is_when_its_turn_comes(tmp_path, no_model):
+    # 62 nodes: the fleet-scale path, and no model: the answer is the floor. train (first: its
+    # priority) takes both cheap H100 nodes (2 replicas each, 20 USD/h). chat needs 4 H100
+    # replicas or 8 Trainium2 ones. By list price on an empty fleet H100 is cheaper (4 x 10/2
+    # = 20 against 8 x 14/4 = 28), but the cheap H100 nodes are gone when chat's turn comes:
+    # H100 would open 2 dear nodes (80), Trainium2 opens 2 trn nodes (28). 20 + 28 = 48.
+    text = ('import "std/accelerators"\n' + _gpu_pool("cheap", 2, "H100", 2, 10) + _gpu_pool("dear", 30, "H100", 2, 40)
+            + _gpu_pool("trn", 30, "TRAINIUM2", 4, 14)
+            + workload("train", 4, 8, "16Gi", "  priority = 5\n  gpu {\n    count = 1\n"
+                       "    require model == H100\n  }\n")
+            + workload("chat", None, 8, "16Gi", "  gpu {\n    count = 1\n    option H100 {\n"
+                       "      replicas = 4\n    }\n    option TRAINIUM2 {\n      replicas = 8\n"
+                       "    }\n  }\n").replace("  replicas = None\n", ""))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.value == 48 and not placement.unplaced
+    assert on_pools(placement, problem) == {"train": {"cheap": 4}, "chat[TRAINIUM2]": {"trn": 8}}
+
+
+def _zoned_pools(prices: dict[str, int]) -> str:
+    return "".join(pool(zone, 30, 8, "32Gi", price, f'  zone = "{zone}"\n') for zone, price in prices.items())
+
+
+def test_greedy_floor_deals_a_spread_onto_the_cheapest_zones_within_its_skew(tmp_path, no_model):
+    # 120 nodes of 8 CPUs over zones a (5 USD/h) and b, c, d (1): a replica a node. x (4,
+    # max_skew 2): every zone may hold 0..2, so 2 on b and 2 on c: 4. y (10, max_skew 1):
+    # each zone at least 10 / 4 rounded up less the skew = 2, the 2 more on the cheapest
+    # zones b and c: a 2, b 3, c 3, d 2: 10 + 8 = 18. Dealt round-robin by zone name it was
+    # x 1 on each (8) and y 3, 3, 2, 2 from a (22): 30.
+    text = (_zoned_pools({"a": 5, "b": 1, "c": 1, "d": 1})
+            + workload("x", 4, 8, "1Gi", "  spread zone max_skew 2\n")
+            + workload("y", 10, 8, "1Gi", "  spread zone max_skew 1\n"))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.value == 22 and not placement.unplaced
+    assert on_pools(placement, problem) == {"x": {"b": 2, "c": 2}, "y": {"a": 2, "b": 3, "c": 3, "d": 2}}
+
+
+def test_greedy_floor_keeps_a_zone_free_for_a_workload_kept_apart_from_the_one_placed_first(tmp_path, no_model):
+    # t goes first (its priority) and a is its cheapest zone; u keeps apart from t by zone
+    # and may only use a. t takes b instead (2 USD/h), u then a (1): both placed, 3.
+    text = (_zoned_pools({"a": 1, "b": 2})
+            + workload("t", 1, 8, "1Gi", "  priority = 5\n")
+            + workload("u", 1, 8, "1Gi", '  zones = ["a"]\n  anti_affinity t on zone\n'))
+    problem = problem_from(tmp_path, text)
+    placement = solve(problem, time_limit=30)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    assert placement.value == 3 and not placement.unplaced
+    assert on_pools(placement, problem) == {"t": {"b": 1}, "u": {"a": 1}}

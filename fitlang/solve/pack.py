@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -182,6 +182,14 @@ def _place_batch(problem: Problem, node_class: NodeClass, items: list[_Leftover]
         amounts[item.demand.name] -= placed
 
 
+def _unused_names(node_class: NodeClass, opened: list[NodeState]) -> Iterator[str]:
+    """The class's node names not open yet, in order. Open nodes are its first names until
+    closing a node (`improve.consolidate`) or moving replicas out leaves a gap; then the
+    names are read from the first, skipping those in use (at most one skip per open node)."""
+    used = {node.name for node in opened}
+    return (name for name in node_class.node_names if name not in used)
+
+
 def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
     """Eligible classes in the same domain as `origin` for every topology a rule on `demand`
     counts in, and within reach of the same users (so spreads, affinities and latency rules
@@ -252,7 +260,7 @@ class ClassPacker:
                     room[index] = [node.free[r] for r in RESOURCES]
                     if not remaining:
                         break
-            names = iter(self.node_class.node_names[len(opened):])
+            names = _unused_names(self.node_class, opened)
             while remaining and may_open(self.node_class, packing):
                 name = next(names, None)
                 if name is None:
@@ -269,7 +277,7 @@ class ClassPacker:
         """Open the nodes the even shares go to and put each its share, rounded down; the
         remainder (fewer than one per node) follows with the per-node limit of the share
         rounded up, so every node ends with one of the two."""
-        names = iter(self.node_class.node_names[len(opened):])
+        names = _unused_names(self.node_class, opened)
         while len(opened) < max(self.even.values()):
             name = next(names, None)
             if name is None:
