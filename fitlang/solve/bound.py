@@ -126,15 +126,16 @@ class _Rows:
         return len(self.lower)
 
 
-def relaxation(problem: Problem, objective: str) -> Relaxation | None:
-    """The LP of the module docstring; None for an objective it does not bound."""
+def relaxation(problem: Problem, objective: str, merged: tuple | None = None) -> Relaxation | None:
+    """The LP of the module docstring; None for an objective it does not bound. `merged`:
+    what `merged_classes` gives, when the caller has it."""
     from scipy.sparse import csc_array
 
     if objective not in ("cost", "nodes"):
         return None
     demands = problem.demands
     position = {d.name: i for i, d in enumerate(demands)}
-    classes, class_index = merged_classes(problem)
+    classes, class_index, _ = merged or merged_classes(problem)
     capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in classes],
                         dtype=np.int64).reshape(len(classes), len(RESOURCES))
     requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands],
@@ -230,14 +231,14 @@ def relaxation(problem: Problem, objective: str) -> Relaxation | None:
     return relaxed
 
 
-def merged_classes(problem: Problem) -> tuple[list, dict[str, int]]:
+def merged_classes(problem: Problem) -> tuple[list, dict[str, int], int]:
     """The classes with nodes, those the relaxation cannot tell apart merged into one: the
     same workloads may use them, at the same price, bought or owned alike, in the same buy
     block, power caps (at the same watts), site and domain of every topology a spread or
     anti-affinity with itself counts. The merged class has every node and, per resource,
     the largest member's capacity, so every row stays implied (each node holds no more than
-    that). On the breaker shape at 10,000 nodes: 1,401 classes -> 81, and the pairs
-    984,227 -> 53,483. Also: class id -> position of its merged class."""
+    that). On the breaker shape at 10,000 nodes the pairs
+    984,227 -> 140,621. Also: class id -> position of its merged class, and the pairs."""
     import dataclasses
 
     keys = sorted({s.topology for d in problem.demands for s in d.spreads if s.topology != "node"}
@@ -263,12 +264,13 @@ def merged_classes(problem: Problem) -> tuple[list, dict[str, int]]:
                tuple(node_class.topology_value(k) for k in keys))
         groups.setdefault(key, []).append(node_class)
     merged, index = [], {}
+    pairs = sum(len(key[0]) for key in groups)
     for members in groups.values():
         capacity = {r: max(c.capacity[r] for c in members) for r in RESOURCES}
         merged.append(dataclasses.replace(members[0], capacity=capacity,
                                           count=sum(c.count for c in members), node_capacity={}))
         index.update((c.id, len(merged) - 1) for c in members)
-    return merged, index
+    return merged, index, pairs
 
 
 # capacities within 1/SIZE_STEPS of an octave of each other may merge (the merged class
@@ -482,9 +484,10 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     `deadline`. `start`: a packing (the greedy floor) whose pairs the master starts with,
     so that its first LP is feasible without artificial columns."""
     started = time.monotonic()
-    if deadline is not None and started + expected_seconds(problem) > deadline:
+    merged = merged_classes(problem)
+    if deadline is not None and time.monotonic() + expected_seconds(merged) > deadline:
         return Bound(None)  # it would not have a bound in time: not built at all
-    relaxed = relaxation(problem, objective)
+    relaxed = relaxation(problem, objective, merged)
     if relaxed is None:
         return Bound(None, seconds=time.monotonic() - started)
     if start is not None:
@@ -532,15 +535,15 @@ def _packed_pairs(problem: Problem, relaxed: Relaxation, packing) -> np.ndarray:
     return width + np.flatnonzero(np.isin(keys, wanted))
 
 
-# building the relaxation and its first LP, per (demand, class) pair: measured ~5e-6 s
-# (inventory 10,000: 375,000 pairs, 2.0 s; breaker 10,000: 985,000 pairs, 5.0 s, with
-# three other sessions on the machine), and the first LP about as long again
-SECONDS_PER_PAIR = 1e-5
+# building the relaxation (which no deadline stops), per pair of a demand and a merged
+# class: measured 4-8e-6 s (inventory 10,000: 345,697 pairs, 1.5-2.8 s; breaker 10,000:
+# 140,621 pairs, 1.2-1.8 s; inventory 50,000: 4,822,486 pairs, 63 s, at load 4-7)
+SECONDS_PER_PAIR = 6e-6
 
 
-def expected_seconds(problem: Problem) -> float:
-    """About how long until the first round's bound: it grows with the pairs."""
-    return SECONDS_PER_PAIR * sum(len(d.eligible) for d in problem.demands)
+def expected_seconds(merged: tuple) -> float:
+    """About how long building the relaxation takes: it grows with the merged pairs."""
+    return SECONDS_PER_PAIR * merged[2]
 
 
 def _stated(bound: float, objective: str) -> Fraction:
