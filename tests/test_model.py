@@ -439,3 +439,30 @@ def test_eligibility_for_all_classes_at_once_is_that_of_every_pair(tmp_path, sha
             {c: rules[0] for c, rules in failing.items() if c not in {s.id for s in problem.spare_offers}}
         assert demand.preference == preference
         assert [r.met_by for r in demand.preferences] == met
+
+
+def test_workloads_that_may_use_the_same_classes_share_one_eligibility(tmp_path):
+    """Worked out by hand: pools small (4 cores), big (32 cores), gpu (tainted). `a` and `b`
+    ask the same of a node (1 core, no rule): both pools but the tainted one, one list.
+    `c` is too big for `small`, `d` requires the zone of `big` only: each a list of its own,
+    and neither changes `a`'s; `e` requires label n = "1": `small` only (`gpu` is dedicated)."""
+    pools = ''.join(
+        f'pool {name} {{\n  count = 2\n  cpu = {cpu}\n  memory = 64Gi\n  zone = "{zone}"\n'
+        f'  price = 1 USD/h\n  labels = {{ "n": {label} }}\n{extra}}}\n'
+        for name, cpu, zone, label, extra in (
+            ("small", 4, "z1", '"1"', ""), ("big", 32, "z2", '"2"', ""),
+            ("gpu", 32, "z1", '"1"', '  dedicated = "gpu"\n')))
+
+    def workload(name, cpu, extra=""):
+        return f'workload {name} {{\n  replicas = 1\n  cpu = {cpu}\n  memory = 1Gi\n{extra}}}\n'
+
+    problem = problem_from(tmp_path, pools + workload("a", 1) + workload("b", 1) + workload("c", 8)
+                           + workload("d", 1, '  zones = ["z2"]\n')
+                           + workload("e", 1, '  require labels["n"] == "1"\n'))
+    demands = {d.name: d for d in problem.demands}
+    assert demands["a"].eligible == ["small", "big"] and demands["a"].eligible is demands["b"].eligible
+    assert demands["c"].eligible == ["big"] and demands["d"].eligible == ["big"]
+    assert demands["e"].eligible == ["small"]
+    assert demands["a"].excluded.keys() == {"gpu"} and demands["c"].excluded.keys() == {"small", "gpu"}
+    assert demands["c"].excluded["small"].rule == "resources"
+    assert demands["d"].excluded["small"].rule == "zones"

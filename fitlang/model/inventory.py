@@ -8,6 +8,7 @@ what is wrong. Nothing here raises on bad input.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -115,7 +116,12 @@ def _find_duplicates(result: InventoryRead, source: str) -> None:
 
 def parse_quantity(text: str) -> Decimal:
     """A Kubernetes resource quantity (`63500m`, `527971044Ki`, `1.5Gi`, `100`)."""
-    match = _QUANTITY.match(str(text).strip())
+    return _parse_quantity(str(text).strip())
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a fleet repeats its quantities (`64`, `110`, `0`)
+def _parse_quantity(text: str) -> Decimal:
+    match = _QUANTITY.match(text)
     if not match:
         raise ValueError(f"`{text}` is not a Kubernetes quantity")
     number = Decimal(match.group(1))

@@ -345,9 +345,15 @@ class LatencyReach:
 def latency_reach(problem: Problem, placement: Placement) -> list[LatencyReach]:
     owner = problem.owners()
     rows = []
-    for members in problem.latency_demands():
-        names = {demand.name for demand in members}
-        nodes = [owner[a.node] for a in placement.assignments if a.workload in names]
+    groups = problem.latency_demands()
+    if not groups:
+        return rows
+    # the assignments grouped once: a pass over all of them per workload was 2 s at 50,000 nodes
+    nodes_of: dict[str, list[str]] = {}
+    for assignment in placement.assignments:
+        nodes_of.setdefault(assignment.workload, []).append(assignment.node)
+    for members in groups:
+        nodes = [owner[node] for demand in members for node in nodes_of.get(demand.name, ())]
         for rule in members[0].latency:
             known = sorted(ms for ms in (problem.latency_ms(rule.location, c) for c in nodes)
                            if ms is not None)

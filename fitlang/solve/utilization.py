@@ -35,7 +35,7 @@ def utilization(problem: Problem, placement: Placement, by_class: bool = False) 
         for resource in RESOURCES:
             used[resource] += demands[assignment.workload].requests[resource]
     rows: dict[tuple[str, str], Utilization] = {}
-    usable = _Usable(problem)
+    usable = _Usable(problem, {owner[node].id for node in load})
     for node, used in sorted(load.items()):
         node_class = owner[node]
         capacity = node_class.capacity_of(node)
@@ -57,17 +57,29 @@ class _Usable:
     uses that resource, fit in what is free? Nodes of a class often share their free room,
     so answers are kept per (class, free room)."""
 
-    def __init__(self, problem: Problem) -> None:
-        # per class, the workloads that may use it (one pass over the eligibility lists: a
-        # membership test per class and workload was 1.8 billion string comparisons at
-        # 10,000 breaker nodes, most of `fitc solve`'s time after the limit); their requests
-        # picked out of one array when a node of the class is asked about
-        self.by_class: dict[str, list[int]] = {}
+    def __init__(self, problem: Problem, in_use: set[str]) -> None:
+        # per class in use, the workloads that may use it: one pass over each distinct
+        # eligibility list (`build_problem` gives workloads that may use the same classes one
+        # list), kept for the classes in use only. A membership test per class and workload
+        # was 1.8 billion string comparisons at 10,000 breaker nodes, and a pass over every
+        # workload's list 20 s at 50,000 (23 million entries).
+        shared: dict[int, tuple[list[str], list[int]]] = {}
         for index, demand in enumerate(problem.demands):
-            for class_id in demand.eligible:
-                self.by_class.setdefault(class_id, []).append(index)
+            entry = shared.get(id(demand.eligible))
+            if entry is None:
+                shared[id(demand.eligible)] = (demand.eligible, [index])
+            else:
+                entry[1].append(index)
+        self.by_class: dict[str, list[int]] = {}
+        for eligible, indexes in shared.values():
+            for class_id in eligible:
+                if class_id in in_use:
+                    self.by_class.setdefault(class_id, []).extend(indexes)
         self.all_requests = np.array([[d.requests[r] for r in RESOURCES] for d in problem.demands],
                                      dtype=np.int64).reshape(len(problem.demands), len(RESOURCES))
+        # the distinct requests, and each workload's among them
+        self.sizes, self.size_of = np.unique(self.all_requests, axis=0, return_inverse=True)
+        self.size_of = self.size_of.reshape(-1)
         self.requests: dict[str, np.ndarray] = {}
         self.answers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
 
@@ -75,9 +87,10 @@ class _Usable:
         key = (node_class.id, free)
         if key not in self.answers:
             requests = self.requests.get(node_class.id)
-            if requests is None:
+            if requests is None:  # each distinct request once: workloads share their sizes
                 rows = self.by_class.get(node_class.id, [])
-                requests = self.requests[node_class.id] = self.all_requests[rows]
+                sizes = np.unique(self.size_of[rows])
+                requests = self.requests[node_class.id] = self.sizes[sizes]
             fitting = requests[(requests <= np.array(free)).all(axis=1)]
             self.answers[key] = (fitting > 0).any(axis=0)
         return self.answers[key]

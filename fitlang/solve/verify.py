@@ -29,12 +29,18 @@ class _Owners:
 
     def __init__(self, problem: Problem, bought: set[str]) -> None:
         self.owners, self.bought, self.problem = problem.owners(), bought, problem
+        self.found: dict[str, NodeClass | None] = {}  # each check reads the same nodes again
 
     def get(self, name: Any, default: Any = None) -> Any:
-        node_class = self.owners.get(name) if isinstance(name, str) else None
-        if node_class is None or (node_class.provisioned and name not in self.bought):
+        if not isinstance(name, str):
             return default
-        return node_class
+        node_class = self.found.get(name, self)
+        if node_class is self:
+            node_class = self.owners.get(name)
+            if node_class is not None and node_class.provisioned and name not in self.bought:
+                node_class = None
+            self.found[name] = node_class
+        return default if node_class is None else node_class
 
     def __contains__(self, name: Any) -> bool:
         return self.get(name) is not None
@@ -72,7 +78,8 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
         if demand is None:
             violations.append(Violation(f"placement names unknown workload `{_shown(item)}`", None))
             continue
-        if node not in owner:
+        node_class = owner.get(node)  # looked up once: a name lookup parses the name
+        if node_class is None:
             violations.append(Violation(f"`{demand.name}` replica {item['replica']} is on `{node}`, "
                                         "which is not a node of this policy", demand.origin))
             continue
@@ -86,7 +93,6 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
         if counts is None:  # not setdefault: a Counter per assignment was half the time
             counts = hosted[node] = Counter()
         counts[demand.name] += 1
-        node_class = owner[node]
         if node_class.id in demand.excluded:
             reason = demand.excluded[node_class.id]
             violations.append(Violation(f"`{demand.name}` may not run on `{node}`: {reason.rule}"
@@ -96,6 +102,7 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
     violations += _exclusive(hosted, demands)
     placed = Counter(w for w, _ in seen)
     nodes_of = owner.counts()
+    domains = _ClassDomains(problem, nodes_of)
     placed_on: dict[str, Counter] = {}
     for node, counts in hosted.items():
         for name, amount in counts.items():
@@ -113,7 +120,7 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                                         f"{', '.join(clusters)}: a gang runs in one cluster",
                                         demand.spans.get("gang", demand.origin)))
         violations += _affinities(problem, demand, owner, placed_on)
-        violations += _spreads(problem, demand, owner, nodes_of, placed_on.get(demand.name, Counter()))
+        violations += _spreads(demand, owner, domains, placed_on.get(demand.name, Counter()))
     for members in problem.latency_demands():
         violations += _latency(problem, members, owner, placed_on)
     unplaced = _unplaced(demands, document)
@@ -128,10 +135,14 @@ def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]
     """Demand name -> replica numbers the placement lists as unplaced (an option workload:
     under its first option, as `fitc solve` lists it, or under its own name)."""
     listed: dict[str, list[int]] = {}
+    first_option: dict[str, Demand] = {}  # option workload -> its first option's demand
+    for demand in demands.values():
+        if demand.group is not None:
+            first_option.setdefault(demand.group, demand)
     for item in document.get("unplaced", []):
         demand = _demand_of(demands, item)
         if demand is None and isinstance(item.get("workload"), str):
-            demand = next((d for d in demands.values() if d.group == item["workload"]), None)
+            demand = first_option.get(item["workload"])
         name = demand.name if demand is not None else str(item.get("workload"))
         listed.setdefault(name, []).append(item.get("replica"))
     return listed
@@ -253,8 +264,8 @@ def _shown(item: dict) -> str:
 def _throughput(problem: Problem, placed: Counter, listed: dict[str, list[int]]) -> list[Violation]:
     """Each workload with options: what its replicas deliver reaches its throughput (or, when
     the placement reports it unplaced, nothing of it runs); a gang uses one option only."""
-    unplaced = {problem.demand(name).workload for name in listed
-                if any(d.name == name for d in problem.demands)}
+    known = {d.name for d in problem.demands}  # not a pass over them per listed name
+    unplaced = {problem.demand(name).workload for name in listed if name in known}
     violations = []
     for group in problem.option_groups:
         members = [problem.demand(name) for name in group.demands]
@@ -372,29 +383,61 @@ def _affinities(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
     return violations
 
 
-def _spreads(problem: Problem, demand: Demand, owner: dict[str, NodeClass],
-             nodes_of: dict[str, int], placed_on: Counter) -> list[Violation]:
+class _ClassDomains:
+    """The domains (zone, region, label value) and node counts of the classes a workload may
+    use, for the classes with nodes here: worked out once per distinct eligibility list
+    (`build_problem` shares one between workloads that may use the same classes), not once
+    per spread workload and class (that was most of `verify` at 50,000 breaker nodes, where
+    most workloads may use most of 7,000 classes)."""
+
+    def __init__(self, problem: Problem, nodes_of: dict[str, int]) -> None:
+        self.classes = [c for c in problem.classes if c.id in nodes_of]
+        self.nodes_of = nodes_of
+        self.by_topology: dict[str, dict[str, str | None]] = {}
+        self.known: dict[tuple[int, str], tuple[list, int]] = {}  # keyed by id: lists stay alive
+
+    def domains(self, eligible: list[str], topology: str) -> tuple[list, int]:
+        """(the domains of `topology` the classes with nodes span, their nodes)."""
+        key = (id(eligible), topology)
+        found = self.known.get(key)
+        if found is None:
+            with_nodes = [c for c in eligible if c in self.nodes_of]  # classes with nodes
+            nodes = sum(self.nodes_of[c] for c in with_nodes)
+            if topology == "node":
+                found = ([], nodes)
+            else:
+                domain_of = self.by_topology.get(topology)
+                if domain_of is None:
+                    domain_of = self.by_topology[topology] = {c.id: c.topology_value(topology)
+                                                              for c in self.classes}
+                spanned = dict.fromkeys(domain_of[c] for c in with_nodes)
+                spanned.pop(None, None)
+                found = (list(spanned), nodes)
+            self.known[key] = found
+        return found
+
+
+def _spreads(demand: Demand, owner: dict[str, NodeClass], domains: _ClassDomains,
+             placed_on: Counter) -> list[Violation]:
     """Replicas per domain of each spread's topology, counted over the nodes the workload
     may use (a domain it does not use counts 0)."""
-    violations = []
-    eligible = [c for c in demand.eligible if nodes_of.get(c)]
+    violations: list[Violation] = []
     for spread in demand.spreads:
+        spanned, nodes = domains.domains(demand.eligible, spread.topology)
         if spread.topology == "node":
             counts = list(placed_on.values())
-            domains = sum(nodes_of[c] for c in eligible)
+            domains_count = nodes
         else:
-            per_domain: Counter = Counter({problem.node_class(c).topology_value(spread.topology): 0
-                                           for c in eligible})
-            per_domain.pop(None, None)
+            per_domain: Counter = Counter(dict.fromkeys(spanned, 0))
             for node, amount in placed_on.items():
                 domain = _domain_of(node, owner[node], spread.topology)
                 if domain is not None:
                     per_domain[domain] += amount
-            counts, domains = list(per_domain.values()), len(per_domain)
-        if not domains:
+            counts, domains_count = list(per_domain.values()), len(per_domain)
+        if not domains_count:
             continue
         most = max(counts, default=0)
-        least = min(counts, default=0) if len(counts) == domains else 0
+        least = min(counts, default=0) if len(counts) == domains_count else 0
         if most - least > spread.max_skew:
             violations.append(Violation(
                 f"`{demand.name}` is spread {least}..{most} per {spread.topology}; max_skew is "
