@@ -112,10 +112,6 @@ class _Rows:
         self.upper.append(upper)
         return len(self.lower) - 1
 
-    def block(self, first_row: int, count: int, lower: np.ndarray, upper: np.ndarray) -> None:
-        self.lower.extend(lower.tolist())
-        self.upper.extend(upper.tolist())
-
     def add(self, rows, columns, values) -> None:
         self.rows.append(np.asarray(rows, dtype=np.int64).ravel())
         self.columns.append(np.asarray(columns, dtype=np.int64).ravel())
