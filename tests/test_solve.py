@@ -587,7 +587,9 @@ def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_n
     assert violations == [] and problems == []
     assert placement.status == "feasible" and not placement.unplaced
     assert on_pools(placement, problem) == {"s": {"a": 2, "b": 2}, "x": {"a": 2}, "y": {"a": 3}}
-    assert placement.value == 8 and placement.bound is None  # no bound without the model
+    # no model, but the relaxation's bound (bound.py): s takes 2 nodes a zone (2 x 1 + 2 x 2),
+    # x a node of a to itself (1), y 6 of a's 8 CPUs (0.75): 7.75, below the optimum of 8
+    assert placement.value == 8 and abs(placement.bound - Fraction(31, 4)) < 1e-8
     nodes = {w: {a.node for a in placement.assignments if a.workload == w} for w in "sxy"}
     assert len(nodes["x"]) == 1 and not nodes["x"] & (nodes["s"] | nodes["y"])
 

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
+from fitlang.solve.bound import lower_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve import neighbourhood
@@ -135,6 +136,15 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         floor_polished = not _past(first_pass)
         if floor_packing.complete:
             progress("greedy", _packed_value(problem, floor_packing, objectives[0]), None)
+    proven = None
+    if relax and floor_packing is not None and floor_packing.complete:
+        # the relaxation of bound.py: a bound where the model is skipped or proves none, and
+        # the larger of the two where both do (bench 10,000: 9602.28 against 9601.75)
+        progress("bound", _packed_value(problem, floor_packing, objectives[0]), None)
+        proven = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
+                             start=floor_packing).value
+        if proven is not None:
+            progress("bound", None, proven)
     if relax and deadline is not None:
         left = improve_deadline - time.monotonic()
         model_deadline = improve_deadline - min(
@@ -167,6 +177,9 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         floor.proven_infeasible = best.proven_infeasible
     if placement is floor and floor.unplaced and not floor.proven_infeasible:
         floor.status = "unknown"  # the greedy floor left replicas out; more time may place them
+    if proven is not None and (proven > 0 or placement.value == 0) and not placement.unplaced \
+            and placement.value is not None:
+        _keep_larger_bound(placement, proven)
     placement.seconds = time.monotonic() - started
     if placement.status == "optimal" and not _within_tolerance(placement):
         placement.status = "feasible"
@@ -174,6 +187,21 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
 
 
 OUT_OF_TIME = "the time limit ended before the greedy placement reached it"
+# the share of the time limit `bound.lower_bound` may take, after the floor and before the
+# model or the neighbourhood search (which get the rest: it stops once converged). Measured
+# at 10,000 nodes, load 5: inventory converges in 3.6-4.8 s, breaker 99% of its bound in ~9 s
+# and all of it in 15-18 s, bench 0.7 s; its bound holds at whatever round the deadline
+# stops it
+BOUND_SHARE = 0.3
+
+
+def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
+    """Of the optimiser's bound and the relaxation's, the larger (both hold for every
+    placement that places every replica); `optimal` when that closes the gap."""
+    bound = proven if placement.bound is None else max(placement.bound, proven)
+    placement.bound = min(bound, placement.value)
+    if placement.status == "feasible" and _within_tolerance(placement):
+        placement.status = "optimal"
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,

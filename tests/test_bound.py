@@ -1,0 +1,150 @@
+"""The relaxation's lower bound (fitlang/solve/bound.py): each family of rows on a policy whose
+bound is worked out by hand (and what it would be without the row), never above the optimum
+of the independent per-node CP-SAT reference (tests/reference.py), whatever the row prices,
+and on the three fleet shapes never above a verified placement."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import reference
+from fitlang.check.checker import check_file
+from fitlang.check.loader import Workspace
+from fitlang.model.build import build_problem
+from fitlang.solve.bound import _Pricing, lower_bound, relaxation
+from fitlang.solve.greedy import greedy_floor
+from fitlang.solve.placement import _from_packing
+from fitlang.solve.report import as_json
+from fitlang.solve.verify import verify
+
+from solving import bench_module, problem_from
+
+SEEDS = range(1, 121)  # ~25 of them place every replica (the others prove nothing here)
+
+
+def pool(name, count, cpu, memory, price, extra=""):
+    return (f"pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = {memory}\n"
+            f"  price = {price} USD/h\n{extra}}}\n")
+
+
+def workload(name, replicas, cpu, memory, extra=""):
+    return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
+
+
+def bound_of(problem, objective="cost") -> Fraction:
+    found = lower_bound(problem, objective)
+    assert found.converged and found.value is not None
+    return found.value
+
+
+def zones(count, cpu, extra=""):
+    return "".join(pool(z, count, cpu, "16Gi", price, f'  zone = "{z}"\n' + extra)
+                   for z, price in (("a", 1), ("b", 2), ("c", 3)))
+
+
+def test_a_spread_over_zones_puts_its_share_in_each_zone(tmp_path):
+    # 4 replicas of a whole node over 3 zones, max_skew 1: each zone gets at least
+    # ceil((4 - 2) / 3) = 1 and at most 1 more than the least: a 2 + b 1 + c 1 = 7 USD/h
+    # (the optimum). Without the spread rows all 4 would sit in a: 4.
+    text = zones(4, 2) + workload("web", 4, 2, "4Gi", "  spread zone max_skew 1\n")
+    assert abs(bound_of(problem_from(tmp_path, text)) - 7) < 1e-8
+
+
+def test_anti_affinity_with_itself_per_zone_is_one_replica_a_zone(tmp_path):
+    # 3 replicas of a whole node, at most one per zone: 1 + 2 + 3 = 6 (without the rows: 3)
+    text = zones(4, 8) + workload("w", 3, 8, "4Gi", "  anti_affinity self on zone\n")
+    assert abs(bound_of(problem_from(tmp_path, text)) - 6) < 1e-8
+
+
+def test_an_exclusive_workload_takes_whole_nodes(tmp_path):
+    # job: 2 replicas of 2 CPU, exclusive, on 8-CPU nodes: one node of its own; other: 4 of 2
+    # CPU fill a second node. 2 USD/h, the optimum (sharing nodes, the sums say 1.5)
+    text = (pool("p", 3, 8, "32Gi", 1) + workload("job", 2, 2, "2Gi", "  exclusive = true\n")
+            + workload("other", 4, 2, "2Gi"))
+    assert abs(bound_of(problem_from(tmp_path, text)) - 2) < 1e-8
+
+
+def test_a_replica_beside_which_nothing_fits_takes_a_whole_node(tmp_path):
+    # big (3 of 4 CPUs) leaves 1 CPU, where nothing eligible fits (small takes 2): a node
+    # each, and small's two fill one more: 3 USD/h, the optimum (the sums say 2 x 0.75 + 1)
+    text = pool("p", 4, 4, "16Gi", 1) + workload("big", 2, 3, "1Gi") + workload("small", 2, 2, "1Gi")
+    assert abs(bound_of(problem_from(tmp_path, text)) - 3) < 1e-8
+
+
+def test_counting_nodes_the_bound_is_whole(tmp_path):
+    # 5 replicas of 3 CPU on 8-CPU nodes: 15/8 of a node by the sums, so at least 2 nodes
+    text = pool("p", 4, 8, "32Gi", 1) + workload("w", 5, 3, "1Gi")
+    assert bound_of(problem_from(tmp_path, text), "nodes") == 2
+
+
+def test_an_objective_it_does_not_bound_states_none(tmp_path):
+    problem = problem_from(tmp_path, pool("p", 2, 8, "32Gi", 1) + workload("w", 1, 1, "1Gi"))
+    assert relaxation(problem, "preferences") is None
+    assert lower_bound(problem, "preferences").value is None
+
+
+def _reference_case(seed, tmp_path):
+    spec = reference.generate(seed)
+    if spec.allow_unplaced:
+        return spec, None, None
+    path = tmp_path / f"seed{seed}.fit"
+    path.write_text(reference.to_fit(spec))
+    result = check_file(path, Workspace())
+    if result.has_errors:
+        return spec, None, None
+    problem = build_problem(result.program).problem
+    expected = reference.reference(spec)
+    return spec, problem, expected
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_bound_is_never_above_the_reference_optimum_whatever_the_prices(tmp_path, seed):
+    spec, problem, expected = _reference_case(seed, tmp_path)
+    if problem is None or not expected.decided or not expected.feasible or spec.allow_unplaced:
+        pytest.skip("no optimum over placements of every replica to compare with")
+    found = lower_bound(problem, "cost")
+    assert found.value is not None and found.value <= expected.cost
+    # any row prices give a bound (the safe computation does not trust the LP's): random ones,
+    # positive and negative, and the converged prices scaled up, never go above the optimum
+    relaxed = relaxation(problem, "cost")
+    pricing = _Pricing(relaxed)
+    rng = np.random.default_rng(seed)
+    for scale in (0.1, 1.0, 100.0):
+        duals = rng.normal(0.0, scale, size=relaxed.matrix.shape[0])
+        _, value = pricing.bound(duals)
+        assert value <= float(expected.cost)
+
+
+@pytest.mark.parametrize("shape", ["bench", "inventory", "breaker"])
+def test_on_the_fleet_shapes_the_bound_is_below_a_verified_placement(tmp_path, shape):
+    # 1,000 nodes: the greedy placement, checked by verify, costs at least the bound; the
+    # bound is positive (it says something)
+    if shape == "bench":
+        fleet = bench_module("fleet").generate(1000, 100)
+    else:
+        inventories = bench_module("inventories")
+        fleet = getattr(inventories, "generate" if shape == "inventory" else "breaker")(1000, 100)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    packing, _ = greedy_floor(problem)
+    assert packing.complete
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    found = lower_bound(problem, "cost", start=packing)
+    assert found.converged and 0 < found.value <= placement.value
+
+
+def test_a_deadline_already_past_states_no_bound(tmp_path):
+    # no LP solved, no bound claimed (a bound is only ever computed from prices it has)
+    text = zones(4, 2) + workload("web", 9, 1, "4Gi", "  spread zone max_skew 1\n") + \
+        workload("db", 5, 2, "8Gi", "  anti_affinity self on node\n")
+    problem = problem_from(tmp_path, text)
+    full = bound_of(problem)
+    early = lower_bound(problem, "cost", deadline=0.0)  # past already: no LP solved
+    assert early.value is None and early.rounds == 0
+    assert Fraction(0) < full
