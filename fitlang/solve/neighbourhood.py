@@ -51,15 +51,17 @@ ValueOf = Callable[[Packing], Optional[Fraction]]
 
 def search(problem: Problem, packing: Packing, objective: str, deadline: float,
            value_of: ValueOf, seed: int = 0,
-           improved: Callable[[Fraction], None] | None = None) -> Packing:
-    """The best complete packing found by the deadline, starting from `packing` (itself when
-    no step improved on it). `value_of` gives a packing's objective (lower is better)."""
+           improved: Callable[[Fraction], None] | None = None,
+           enough: Fraction | None = None) -> Packing:
+    """The best complete packing found by the deadline (or once its value is `enough` or
+    less), starting from `packing` (itself when no step improved on it). `value_of` gives a
+    packing's objective (lower is better)."""
     best, value = packing, value_of(packing)
     movable = _movable(problem)
     if value is None or not packing.complete or not movable:
         return packing
     rng = random.Random(seed)
-    while deadline - time.monotonic() > LEAST_STEP_SECONDS:
+    while deadline - time.monotonic() > LEAST_STEP_SECONDS and (enough is None or value > enough):
         chosen = _choose(problem, _by_spend(problem, best, movable, rng))
         step_deadline = time.monotonic() + STEP_SHARE * (deadline - time.monotonic())
         candidate, proven = _step(problem, best, chosen, objective, step_deadline)

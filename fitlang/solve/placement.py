@@ -155,7 +155,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
                           improve_deadline, start=floor_packing)
     elif floor_packing is not None and floor_packing.complete:
         # the whole model is too large for the limit: improve the floor a neighbourhood at a time
-        floor_packing = _searched(problem, floor_packing, objectives[0], improve_deadline, progress)
+        floor_packing = _searched(problem, floor_packing, objectives[0], improve_deadline, progress,
+                                  proven)
     floor = None
     if floor_packing is not None:
         if not floor_polished and not _beats_packing(problem, best, floor_packing, objectives[0]):
@@ -205,15 +206,15 @@ def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
-              progress: Progress) -> Packing:
-    """The floor improved by large-neighbourhood search (`neighbourhood.search`) until
-    the deadline less what closing nodes afterwards takes (`IMPROVE_SHARE` is kept for it
-    after the model; here the search closes nodes after each step itself)."""
+              progress: Progress, bound: Fraction | None) -> Packing:
+    """The floor improved by large-neighbourhood search (`neighbourhood.search`) until the
+    deadline, or until it is within the optimality tolerance of the proven `bound`."""
     if deadline is None or objective not in NODE_OBJECTIVES:
         return packing
+    enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
     return neighbourhood.search(
         problem, packing, objective, deadline, lambda p: _packed_value(problem, p, objective),
-        improved=lambda value: progress("improve", value, None))
+        improved=lambda value: progress("improve", value, bound), enough=enough)
 
 
 def _share_of(time_limit: float | None, share: float, deadline: float | None) -> float | None:
