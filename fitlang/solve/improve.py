@@ -126,7 +126,7 @@ class _Search:
         self.packing = packing
         self.objective = objective
         self.apart, self.exclusive = _apart_on_nodes(problem)
-        self.fixed = _unmovable(problem) | self.exclusive
+        self.fixed = unmovable(problem) | self.exclusive
         self.requests = {d.name: np.array([d.requests[r] for r in RESOURCES], dtype=np.int64)
                          for d in problem.demands}
         self.free = {class_id: np.array([[n.free[r] for r in RESOURCES] for n in nodes],
@@ -397,7 +397,7 @@ class _Search:
         self.packing._room.clear()
 
 
-def _unmovable(problem: Problem) -> set[str]:
+def unmovable(problem: Problem) -> set[str]:
     """Workloads whose replicas stay on their nodes: node affinities (either side) tie them to
     another workload's nodes, and a node spread counts per node."""
     fixed = set()

@@ -34,8 +34,8 @@ from typing import Callable, Optional
 from fitlang.model.problem import RESOURCES, Demand, Problem
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
-from fitlang.solve.improve import consolidate
-from fitlang.solve.pack import ClassPacker, NodeState, Packing, repair
+from fitlang.solve.improve import consolidate, unmovable
+from fitlang.solve.pack import ClassPacker, NodeState, Packing, repair, sent_to_classes
 
 # columns a step's model may give the chosen workloads: measured on the inventory shape,
 # ~0.2-1 s of HiGHS at 1,000 nodes and 1-4 s at 10,000 (most of a step is encoding the fixed
@@ -76,15 +76,9 @@ def search(problem: Problem, packing: Packing, objective: str, deadline: float,
 
 
 def _movable(problem: Problem) -> list[Demand]:
-    """Workloads a step may move: not those a node rule ties to other nodes (a node
-    affinity, either side; a node spread counts per node of its own class)."""
-    tied = set()
-    for demand in problem.demands:
-        for rule in demand.affinities:
-            if not rule.anti and rule.topology == "node":
-                tied |= {demand.name, rule.target}
-        if any(s.topology == "node" for s in demand.spreads):
-            tied.add(demand.name)
+    """Workloads a step may move: not those a node rule ties to other nodes
+    (`improve.unmovable`), nor those with nothing to place."""
+    tied = unmovable(problem)
     return [d for d in problem.demands if d.name not in tied and d.replicas and d.eligible]
 
 
@@ -174,13 +168,7 @@ def _moved(problem: Problem, packing: Packing, chosen: set[str],
     from fitlang.solve.placement import opener  # placement runs this module
 
     moved = _without(problem, packing, chosen)
-    by_class: dict[str, list[tuple[Demand, int]]] = {}
-    for demand in problem.demands:
-        if demand.name in chosen:
-            for class_id in demand.eligible:
-                amount = counts.get((demand.name, class_id), 0)
-                if amount:
-                    by_class.setdefault(class_id, []).append((demand, amount))
+    by_class = sent_to_classes([d for d in problem.demands if d.name in chosen], counts)
     for node_class in problem.classes:
         items = by_class.get(node_class.id)
         if not items:

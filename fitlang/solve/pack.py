@@ -70,12 +70,7 @@ def pack(problem: Problem, counts: dict[tuple[str, str], int], planned: dict[str
     """Each class gets the nodes the aggregate model counted for it; what does not fit in
     them is `short`."""
     packing = Packing()
-    by_class: dict[str, list[tuple[Demand, int]]] = {}
-    for demand in problem.demands:
-        for class_id in demand.eligible:
-            amount = counts.get((demand.name, class_id), 0)
-            if amount:
-                by_class.setdefault(class_id, []).append((demand, amount))
+    by_class = sent_to_classes(problem.demands, counts)
     for node_class in problem.classes:
         items = by_class.get(node_class.id)
         if items:
@@ -86,6 +81,18 @@ def pack(problem: Problem, counts: dict[tuple[str, str], int], planned: dict[str
             for demand, amount in packer.leftovers():
                 packing.add_short(demand.name, node_class.id, amount)
     return packing
+
+
+def sent_to_classes(demands: list[Demand], counts: dict[tuple[str, str], int]
+                    ) -> dict[str, list[tuple[Demand, int]]]:
+    """Class id -> (demand, replicas) the counts send there, in the demands' order."""
+    by_class: dict[str, list[tuple[Demand, int]]] = {}
+    for demand in demands:
+        for class_id in demand.eligible:
+            amount = counts.get((demand.name, class_id), 0)
+            if amount:
+                by_class.setdefault(class_id, []).append((demand, amount))
+    return by_class
 
 
 def _even_shares(node_class: NodeClass, items: list[tuple[Demand, int]], planned: int) -> dict[str, int]:
