@@ -574,6 +574,14 @@ def no_model(monkeypatch):
     monkeypatch.setattr(placement_module, "_optimised", lambda *args, **kwargs: None)
 
 
+def _solved_in_time(problem, seconds=30):
+    """Solved with a time limit (the fleet-scale path), and verified."""
+    placement = solve(problem, time_limit=seconds)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations]
+    return placement
+
+
 def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_no_time(tmp_path, no_model):
     # 60 nodes: the fleet-scale path. With no time for the model, the answer is the greedy
     # placement: s dealt 2 + 2 over the zones (8 CPUs a replica: a node each, 2 x 1 + 2 x 2),
@@ -582,9 +590,7 @@ def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_n
             + workload("s", 4, 8, "2Gi", "  spread zone max_skew 1\n")
             + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + workload("y", 3, 2, "2Gi"))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    placement = _solved_in_time(problem)
     assert placement.status == "feasible" and not placement.unplaced
     assert on_pools(placement, problem) == {"s": {"a": 2, "b": 2}, "x": {"a": 2}, "y": {"a": 3}}
     # no model, but the relaxation's bound (bound.py): s takes 2 nodes a zone (2 x 1 + 2 x 2),
@@ -951,9 +957,7 @@ def test_greedy_floor_places_zone_anti_affinity_whose_target_spreads_over_every_
             + workload("t", 2, 8, "2Gi", "  spread zone max_skew 1\n")
             + workload("u", 1, 8, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    placement = _solved_in_time(problem)
     assert not placement.unplaced and placement.value == 5
     assert on_pools(placement, problem) == {"t": {"b": 1, "c": 1}, "u": {"a": 1}}
 
@@ -998,9 +1002,7 @@ def test_greedy_floor_fills_nodes_in_bulk_within_node_rules(tmp_path, no_model):
             + workload("d", 2, 2, "1Gi", "  exclusive = true\n")
             + workload("e", 5, 1, "1Gi"))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    placement = _solved_in_time(problem)
     assert placement.status == "feasible" and not placement.unplaced and placement.value == 7
     hosted: dict[str, Counter] = {}
     for item in placement.assignments:
@@ -1021,9 +1023,7 @@ def test_greedy_floor_runs_a_gang_in_one_cluster_and_gives_back_what_it_tried(tm
             + workload("train", 40, 8, "16Gi", "  kind = job\n  gang = true\n")
             + workload("w", 2, 8, "16Gi"))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    placement = _solved_in_time(problem)
     assert placement.value == 112 and not placement.unplaced
     assert on_pools(placement, problem) == {"train": {"b": 30, "c": 10}, "w": {"a": 2}}
 
@@ -1397,9 +1397,7 @@ def test_greedy_floor_chooses_an_option_with_the_fleet_as_it_is_when_its_turn_co
                        "      replicas = 4\n    }\n    option TRAINIUM2 {\n      replicas = 8\n"
                        "    }\n  }\n").replace("  replicas = None\n", ""))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    placement = _solved_in_time(problem)
     assert placement.value == 48 and not placement.unplaced
     assert on_pools(placement, problem) == {"train": {"cheap": 4}, "chat[TRAINIUM2]": {"trn": 8}}
 
@@ -1418,9 +1416,7 @@ def test_greedy_floor_deals_a_spread_onto_the_cheapest_zones_within_its_skew(tmp
             + workload("x", 4, 8, "1Gi", "  spread zone max_skew 2\n")
             + workload("y", 10, 8, "1Gi", "  spread zone max_skew 1\n"))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    placement = _solved_in_time(problem)
     assert placement.value == 22 and not placement.unplaced
     assert on_pools(placement, problem) == {"x": {"b": 2, "c": 2}, "y": {"a": 2, "b": 3, "c": 3, "d": 2}}
 
@@ -1432,8 +1428,6 @@ def test_greedy_floor_keeps_a_zone_free_for_a_workload_kept_apart_from_the_one_p
             + workload("t", 1, 8, "1Gi", "  priority = 5\n")
             + workload("u", 1, 8, "1Gi", '  zones = ["a"]\n  anti_affinity t on zone\n'))
     problem = problem_from(tmp_path, text)
-    placement = solve(problem, time_limit=30)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    placement = _solved_in_time(problem)
     assert placement.value == 3 and not placement.unplaced
     assert on_pools(placement, problem) == {"t": {"b": 1}, "u": {"a": 1}}
