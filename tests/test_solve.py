@@ -1431,3 +1431,16 @@ def test_greedy_floor_keeps_a_zone_free_for_a_workload_kept_apart_from_the_one_p
     placement = _solved_in_time(problem)
     assert placement.value == 3 and not placement.unplaced
     assert on_pools(placement, problem) == {"t": {"b": 1}, "u": {"a": 1}}
+
+
+def test_a_bound_from_highs_is_never_rounded_up():
+    from fractions import Fraction
+
+    from fitlang.solve.backends import _bound_fraction, _fraction
+
+    # 1/3 as a float: the nearest fraction with a denominator up to 1e9 is 1/3 itself, a
+    # hair above the float; the bound stated must not be above what HiGHS proved
+    third = 1 / 3
+    assert _fraction(third) == Fraction(1, 3) > Fraction(third)
+    assert _bound_fraction(third) <= Fraction(third) and Fraction(third) - _bound_fraction(third) < Fraction(1, 10 ** 9)
+    assert _bound_fraction(1304.75) == Fraction(521900, 400) and _bound_fraction(float("inf")) is None

@@ -66,7 +66,7 @@ class HighsBackend:
         status = highs.getModelStatus()
         info = highs.getInfo()
         integer = bool(form.integrality.any())
-        bound = _fraction(info.mip_dual_bound) if integer else None
+        bound = _bound_fraction(info.mip_dual_bound) if integer else None
         if status == highspy.HighsModelStatus.kModelEmpty:
             status = highspy.HighsModelStatus.kOptimal
         if status in (highspy.HighsModelStatus.kInfeasible,
@@ -121,7 +121,7 @@ def _watch(highs, deadline: float | None, improving: Improving | None) -> None:
     if improving is not None:
         def improved(event) -> None:
             out = event.data_out
-            improving(_fraction(out.objective_function_value), _fraction(out.mip_dual_bound))
+            improving(_fraction(out.objective_function_value), _bound_fraction(out.mip_dual_bound))
         highs.cbMipImprovingSolution.subscribe(improved)
     if deadline is not None:
         def interrupt(event) -> None:
@@ -132,6 +132,14 @@ def _watch(highs, deadline: float | None, improving: Improving | None) -> None:
 
 def _fraction(number: float) -> Fraction | None:
     return Fraction(number).limit_denominator(10 ** 9) if math.isfinite(number) else None
+
+
+def _bound_fraction(number: float) -> Fraction | None:
+    """A lower bound as a fraction never above it: on the grid of 1e-9, rounded down (the
+    nearest fraction, as `_fraction` gives, may lie above and state a bound that is not one)."""
+    if not math.isfinite(number):
+        return None
+    return Fraction(math.floor(Fraction(number) * 10 ** 9), 10 ** 9)
 
 
 @contextlib.contextmanager
