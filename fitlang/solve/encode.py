@@ -85,6 +85,11 @@ class Encoding:
     # workloads with latency rules and fractional counts: reach -> class ids
     reach_groups: dict[str, dict[tuple, list[str]]] = field(default_factory=dict)
 
+    def capacity_terms(self, class_id: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """A class's capacity rows' terms: each replica's charge per resource (one row per
+        workload that may use it), those workloads' y columns, and its node count u."""
+        return self.charge_rows[class_id], self.here_columns[class_id], self.u[class_id]
+
     def relax_replicas(self) -> None:
         """Let replica counts be fractional where rounding can keep what the rules count, so
         that the MIP branches on node counts alone (HiGHS 14 s -> 1.0 s at 10,000 nodes,
@@ -545,9 +550,7 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
     the fragmentation rows of `_fragment_rows`."""
     if not here:
         return
-    charge = encoding.charge_rows[node_class.id]
-    columns = encoding.here_columns[node_class.id]
-    u = encoding.u[node_class.id]
+    charge, columns, u = encoding.capacity_terms(node_class.id)
     pointers, indices, data = [0], [], []
     for index, resource in enumerate(RESOURCES):
         taking = np.flatnonzero(charge[:, index])
@@ -588,9 +591,7 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
     """Per resource and k of FRAGMENT_KS: sum of k(k+1) u(k) x y <= k(k+1) x u (see
     `fragment_weights`), where it charges some replica more than the capacity row does, by
     at least 1% of a node (a row that says nothing new only slows the solver)."""
-    charge = encoding.charge_rows[node_class.id]
-    columns = encoding.here_columns[node_class.id]
-    u = encoding.u[node_class.id]
+    charge, columns, u = encoding.capacity_terms(node_class.id)
     pointers, indices, data = [0], [], []
     for index, resource in enumerate(RESOURCES):
         capacity = node_class.capacity[resource]
@@ -629,9 +630,7 @@ def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
     if not others.any():
         return
     hosting = _hosting(encoding, demand, node_class.id)
-    charge = encoding.charge_rows[node_class.id]
-    columns = encoding.here_columns[node_class.id]
-    u = encoding.u[node_class.id]
+    charge, columns, u = encoding.capacity_terms(node_class.id)
     pointers, indices, data = [0], [], []
     for index, resource in enumerate(RESOURCES):
         capacity = node_class.capacity[resource]
