@@ -43,8 +43,10 @@ from fitlang.solve.pack import ClassPacker, NodeState, Packing, repair, sent_to_
 NEIGHBOURHOOD_COLUMNS = 8_000
 STEP_GAP = 1e-3  # a step's model need not be closed further: packing loses more than this
 STEP_SHARE = 0.25  # the most of the time left one step's model may take
-LEAST_STEP_SECONDS = 0.5
-CONSOLIDATE_SECONDS = 1.0  # closing nodes after a step (the prototype's measured setting)  # a step with less time than this left is not started
+LEAST_STEP_SECONDS = 0.5  # a step with less time than this left is not started
+# closing nodes after a step: measured at 10,000 inventory nodes, 0.3 s gave 1053.57 in 60 s
+# against 1039.48 with 1 s (fewer, better steps)
+CONSOLIDATE_SECONDS = 1.0
 
 ValueOf = Callable[[Packing], Optional[Fraction]]
 
