@@ -91,6 +91,8 @@ class Relaxation:
     pair_class: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     class_index: dict = field(default_factory=dict)  # class id -> position
     start: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # pair columns
+    # per class and resource, its capacity row (-1: the class has none of that resource)
+    capacity_row: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
 
     @property
     def columns(self) -> int:
@@ -222,7 +224,7 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
     upper = np.concatenate([count, limit.astype(float), [hi for _, hi in least_columns]])
     relaxed = Relaxation(cost, lower, upper, matrix, np.array(rows.lower), np.array(rows.upper),
                          width, pairs, pair_demand_a, replicas.astype(float), pair_class_a,
-                         class_index)
+                         class_index, capacity_row=capacity_row)
     relaxed.start = _start_columns(prices, share_a, pair_class_a, pairs_of, width)
     return relaxed
 
@@ -459,7 +461,9 @@ def _start_columns(prices, share, pair_class, pairs_of, width: int) -> np.ndarra
 @dataclass
 class Bound:
     """What `lower_bound` found: the proven bound (None: none), the master LP's last value,
-    the column generation's rounds and columns, whether it converged, its seconds."""
+    the column generation's rounds and columns, whether it converged, its seconds; and for
+    a stronger bound built on this one, the relaxation and the row prices of the round that
+    gave the bound."""
 
     value: Fraction | None
     lp_value: float | None = None
@@ -467,6 +471,8 @@ class Bound:
     columns: int = 0
     converged: bool = False
     seconds: float = 0.0
+    relaxation: Relaxation | None = None
+    prices: np.ndarray | None = None
 
 
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
@@ -489,7 +495,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     if start is not None:
         relaxed.start = np.concatenate([relaxed.start, _packed_pairs(problem, relaxed, start)])
     pricing = _Pricing(relaxed)
-    best, result = None, Bound(None)
+    best, result = None, Bound(None, relaxation=relaxed)
     with _native_stdout_silenced():
         master = _Master(relaxed)
         while True:
@@ -500,7 +506,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
             result.lp_value = master.value
             reduced, value = pricing.bound(duals)
             if best is None or value > best:
-                best = value
+                best, result.prices = value, duals
             if best >= master.value - 1e-9 * max(1.0, abs(master.value)):
                 result.converged = True  # the master's optimum is proven: the bound is it
                 break
