@@ -462,8 +462,9 @@ def _start_columns(prices, share, pair_class, pairs_of, width: int) -> np.ndarra
 class Bound:
     """What `lower_bound` found: the proven bound (None: none), the master LP's last value,
     the column generation's rounds and columns, whether it converged, its seconds; and for
-    a stronger bound built on this one, the relaxation and the row prices of the round that
-    gave the bound."""
+    a stronger bound built on this one, the relaxation, the problem it was built over (its
+    `pair_demand` indexes that problem's demands) and the row prices of the round that gave
+    the bound."""
 
     value: Fraction | None
     lp_value: float | None = None
@@ -472,6 +473,7 @@ class Bound:
     converged: bool = False
     seconds: float = 0.0
     relaxation: Relaxation | None = None
+    problem: Problem | None = None
     prices: np.ndarray | None = None
 
 
@@ -495,7 +497,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     if start is not None:
         relaxed.start = np.concatenate([relaxed.start, _packed_pairs(problem, relaxed, start)])
     pricing = _Pricing(relaxed)
-    best, result = None, Bound(None, relaxation=relaxed)
+    best, result = None, Bound(None, relaxation=relaxed, problem=problem)
     with _native_stdout_silenced():
         master = _Master(relaxed)
         while True:
