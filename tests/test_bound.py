@@ -148,3 +148,55 @@ def test_a_deadline_already_past_states_no_bound(tmp_path):
     early = lower_bound(problem, "cost", deadline=0.0)  # past already: no LP solved
     assert early.value is None and early.rounds == 0
     assert Fraction(0) < full
+
+
+def test_two_demands_that_differ_only_in_name_merge_and_keep_the_bound(tmp_path):
+    # a and b: 3 replicas of 2 CPU each on 8-CPU nodes at 1 USD/h: 12 CPU, 1.5 nodes (the
+    # sums; the optimum is 2 whole nodes). Merged: one demand of 6 replicas, the same 1.5
+    text = pool("p", 4, 8, "32Gi", 1) + workload("a", 3, 2, "1Gi") + workload("b", 3, 2, "1Gi")
+    found = lower_bound(problem_from(tmp_path, text), "cost")
+    assert [(d.replicas, names) for d, names in zip(found.problem.demands, found.members)] \
+        == [(6, ["a", "b"])]
+    assert found.converged and abs(found.value - Fraction(3, 2)) < 1e-8
+    assert found.relaxation.pairs == 1  # `pair_demand` indexes the merged problem's demands
+
+
+def test_one_per_node_demands_merged_still_put_one_each_on_a_node(tmp_path):
+    # a and b: 2 replicas each of 4 CPU, one per node; cheap: one 8-CPU node at 1 USD/h, dear:
+    # 8-CPU nodes at 10 USD/h. The cheap node holds one of a and one of b (a full node, 1),
+    # the other two fill half a dear node each: 1 + 10 = 11 (the optimum). Merged as one
+    # one-per-node demand of 4 replicas, the cheap node would hold one replica: 15.5, above
+    # the optimum; merged as two it holds two: 11
+    one = "  anti_affinity self on node\n"
+    text = (pool("cheap", 1, 8, "32Gi", 1) + pool("dear", 4, 8, "32Gi", 10)
+            + workload("a", 2, 4, "1Gi", one) + workload("b", 2, 4, "1Gi", one))
+    found = lower_bound(problem_from(tmp_path, text), "cost")
+    assert found.members == [["a", "b"]]
+    assert found.converged and abs(found.value - 11) < 1e-8
+
+
+@pytest.mark.parametrize("difference", [
+    "  spread zone max_skew 1\n",  # a spread: rows of its own
+    '  require labels["tier"] == "gold"\n',  # another eligible class
+    "  exclusive = true\n",  # whole nodes of its own
+    "  anti_affinity self on zone\n",  # at most one a zone
+])
+def test_demands_that_differ_in_what_the_rows_see_do_not_merge(tmp_path, difference):
+    # b differs from a in one rule only; both stay demands of their own
+    text = (pool("a1", 4, 8, "32Gi", 1, '  zone = "a"\n  labels = { "tier": "gold" }\n')
+            + pool("b1", 4, 8, "32Gi", 2, '  zone = "b"\n  labels = { "tier": "silver" }\n')
+            + workload("a", 3, 2, "1Gi") + workload("b", 3, 2, "1Gi", difference))
+    found = lower_bound(problem_from(tmp_path, text), "cost")
+    assert found.members == [["a"], ["b"]] and found.converged
+
+
+def test_a_different_request_or_replica_count_one_per_node_does_not_merge(tmp_path):
+    # c asks 1 CPU more than a; d is one-per-node with 2 replicas where e has 1: the k merged
+    # one-per-node demands may put k on a node only when each has as many replicas
+    one = "  anti_affinity self on node\n"
+    text = (pool("p", 8, 8, "32Gi", 1) + workload("a", 3, 2, "1Gi") + workload("c", 3, 3, "1Gi")
+            + workload("d", 2, 2, "1Gi", one) + workload("e", 1, 2, "1Gi", one))
+    found = lower_bound(problem_from(tmp_path, text), "cost")
+    assert found.members == [["a"], ["c"], ["d"], ["e"]]
+    # 6 + 9 + 4 + 2 = 21 CPU on 8-CPU nodes at 1 USD/h
+    assert found.converged and abs(found.value - Fraction(21, 8)) < 1e-8
