@@ -15,7 +15,11 @@ import reference
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
-from fitlang.solve.bound import _Pricing, lower_bound, relaxation
+from fitlang.model.problem import RESOURCES
+from fitlang.solve import bound as bound_module
+from fitlang.solve.bound import (_Pricing, _eligible, _whole_node, lower_bound, merged_classes,
+                                 merged_demands, relaxation)
+from fitlang.solve.encode import charge_matrix
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.placement import _from_packing
 from fitlang.solve.report import as_json
@@ -108,6 +112,10 @@ def test_the_bound_is_never_above_the_reference_optimum_whatever_the_prices(tmp_
         pytest.skip("no optimum over placements of every replica to compare with")
     found = lower_bound(problem, "cost")
     assert found.value is not None and found.value <= expected.cost
+    with pytest.MonkeyPatch.context() as patch:  # spread rows lazy: the same LP, converged
+        patch.setattr(bound_module, "LAZY_ABOVE", 0)
+        lazy = lower_bound(problem, "cost")
+    assert lazy.converged and abs(lazy.value - found.value) <= 1e-6 * max(1, abs(found.value))
     # any row prices give a bound (the safe computation does not trust the LP's): random ones,
     # positive and negative, and the converged prices scaled up, never go above the optimum
     relaxed = relaxation(problem, "cost")
@@ -200,3 +208,45 @@ def test_a_different_request_or_replica_count_one_per_node_does_not_merge(tmp_pa
     assert found.members == [["a"], ["c"], ["d"], ["e"]]
     # 6 + 9 + 4 + 2 = 21 CPU on 8-CPU nodes at 1 USD/h
     assert found.converged and abs(found.value - Fraction(21, 8)) < 1e-8
+
+
+@pytest.mark.parametrize("shape", ["inventory", "breaker", "by hand"])
+def test_whole_node_charges_over_all_pairs_agree_with_charge_matrix_per_class(tmp_path, shape):
+    # the vectorised test over every pair gives, class by class, what encode.charge_matrix
+    # gives for the requests of every demand that may use the class; by hand: big (3 of 4
+    # CPUs) leaves room for nothing, small (2) for small, and on 8-CPU nodes both leave room
+    if shape == "by hand":
+        text = (pool("p", 4, 4, "16Gi", 1) + pool("q", 2, 8, "16Gi", 2)
+                + workload("big", 2, 3, "1Gi") + workload("small", 2, 2, "1Gi"))
+    else:
+        inventories = bench_module("inventories")
+        fleet = getattr(inventories, "generate" if shape == "inventory" else "breaker")(1000, 100)
+        fleet.write(tmp_path, "unused")
+        text = fleet.policy
+    problem, _ = merged_demands(problem_from(tmp_path, text))
+    classes, class_index, _ = merged_classes(problem)
+    requests = np.array([[d.requests[r] for r in RESOURCES] for d in problem.demands], dtype=np.int64)
+    capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in classes], dtype=np.int64)
+    demand, at = _eligible(problem, class_index)
+    whole = _whole_node(demand, at, requests, capacity)
+    for k, node_class in enumerate(classes):
+        here = demand[at == k]
+        _, expected = charge_matrix(node_class, requests[here])
+        assert whole[at == k].tolist() == expected.tolist()
+    if shape == "by hand":
+        assert sorted((problem.demands[d].name, classes[k].pool) for d, k in zip(demand[whole], at[whole])) \
+            == [("big", "p")]
+
+
+def test_lazy_rows_give_the_hand_worked_bounds(tmp_path, monkeypatch):
+    # the spread's and the anti-affinity's rows out of the first master (as where there are
+    # more than LAZY_ABOVE), in once its solution breaks them: the same 7 and 6 as above
+    monkeypatch.setattr(bound_module, "LAZY_ABOVE", 0)
+    spread = problem_from(tmp_path, zones(4, 2) + workload("web", 4, 2, "4Gi", "  spread zone max_skew 1\n"),
+                          "spread.fit")
+    apart = problem_from(tmp_path, zones(4, 8) + workload("w", 3, 8, "4Gi", "  anti_affinity self on zone\n"),
+                         "apart.fit")
+    for problem, expected in ((spread, 7), (apart, 6)):
+        found = lower_bound(problem, "cost")
+        assert (found.relaxation.lazy >= 0).any()
+        assert found.converged and abs(found.value - expected) < 1e-8
