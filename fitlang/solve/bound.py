@@ -48,6 +48,8 @@ INFINITY = math.inf
 # the columns each workload starts with, cheapest first, and gets per round at most
 START_COLUMNS = 4
 ADDED_PER_ROUND = 8
+# the weight of the best prices so far in the prices the pairs are priced at
+SMOOTHING = 0.5
 # the bound is the master's optimum once within this share of it: the rounds after that
 # (breaker 10,000: nine of 18) add columns whose reduced costs are rounding noise
 CONVERGED = 1e-7
@@ -625,16 +627,32 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 break
             result.rounds += 1
             result.lp_value = master.value
+            duals = pricing.repaired(duals)
             reduced, value = pricing.bound(duals)
+            smoothed = None
+            if result.prices is not None and SMOOTHING:
+                # prices between the best so far and the master's (Wentges 1997): the
+                # master's swing from round to round, and its first rounds' bounds are far
+                # below 0 (inventory 50,000: -13,145 after the first, negative for 20 s)
+                smoothed = SMOOTHING * result.prices + (1.0 - SMOOTHING) * duals
+                smoothed_reduced, smoothed_value = pricing.bound(smoothed)
             if best is None or value > best:
                 best, result.prices = value, duals
+            if smoothed is not None and smoothed_value > best:
+                best, result.prices = smoothed_value, smoothed
             broken = master.broken()
-            if not len(broken) and best >= master.value - CONVERGED * max(1.0, abs(master.value)):
+            proven = best >= master.value - CONVERGED * max(1.0, abs(master.value))
+            if proven and not len(broken):
                 result.converged = True  # the master's optimum is proven: the bound is it
                 break
-            # columns first: rows only once no column prices negative (each row family
-            # that comes in moves the solution, and the columns that follow undo it)
-            added = master.add(_entering(relaxed, reduced, master.inside)) or master.add_rows(broken)
+            # columns first: rows only once the master's optimum is proven over all columns
+            # (each row family that comes in moves the solution, and columns undo it)
+            entering = np.zeros(0, dtype=np.int64)
+            if not proven and smoothed is not None:
+                entering = _entering(relaxed, smoothed_reduced, master.inside)
+            if not proven and not len(entering):  # none at the smoothed prices: the master's
+                entering = _entering(relaxed, reduced, master.inside)
+            added = master.add(entering) or master.add_rows(broken)
             if not added:
                 result.converged = True
                 break
@@ -869,6 +887,36 @@ class _Pricing:
         self.slack = UNIT * (per_column + 2)  # a sum of n products errs by at most n u
         self.row_lower = relaxed.row_lower
         self.row_upper = relaxed.row_upper
+        # each class's capacity rows, and how much of each the pairs could take (the share
+        # of a node class's price each row is given where the master prices it too low)
+        rows = relaxed.capacity_row
+        self.class_of_row = np.nonzero(rows >= 0)[0]
+        self.capacity_rows = rows[rows >= 0]
+        first, last = relaxed.first_pair, relaxed.first_pair + relaxed.pairs
+        load = np.asarray(relaxed.matrix[:, first:last].sum(axis=1)).ravel()[self.capacity_rows]
+        load = np.maximum(load, 0.0) + 1e-12  # a row no pair loads still gets a little
+        total = np.zeros(len(rows))
+        np.add.at(total, self.class_of_row, load)
+        self.weight = load / total[self.class_of_row]
+
+    def repaired(self, duals: np.ndarray) -> np.ndarray:
+        """The prices with each class's capacity rows priced at least at its node's cost
+        (`cost + sum of its rows' prices` >= 0, the rows' prices being <= 0). Where the
+        master has no pair on a class its rows are priced 0, and in the bound every pair
+        there looks free: inventory 50,000's bound was below -13,000 for 20 s. Lowering
+        those prices until the node count's reduced cost is 0 takes nothing from its term
+        (the count sits at 0 either way) and only raises the pairs' reduced costs there;
+        and since no pair is on such a class in the master, they stay the master's optimal
+        prices."""
+        prices = duals.copy()
+        rows = self.capacity_rows
+        prices[rows] = np.minimum(prices[rows], 0.0)
+        node_cost = self.relaxed.cost[:self.relaxed.first_pair]
+        priced = np.zeros(len(node_cost))
+        np.add.at(priced, self.class_of_row, prices[rows])
+        short = np.maximum(node_cost + priced, 0.0)
+        prices[rows] -= short[self.class_of_row] * self.weight
+        return prices
 
     def bound(self, duals: np.ndarray) -> tuple[np.ndarray, float]:
         """(reduced costs, a lower bound on the relaxation's optimum that holds for these
@@ -896,12 +944,19 @@ class _Pricing:
 
 
 def _pair_terms(relaxed: Relaxation, negative: np.ndarray) -> np.ndarray:
-    """Per demand, the least its pairs' reduced costs (<= 0 here) can add: each pair at its
-    own bound, or all its replicas on its most negative pair, whichever is larger."""
-    demands = len(relaxed.pair_limit)
-    alone = np.zeros(demands)
-    np.add.at(alone, relaxed.pair_demand, negative * relaxed.upper[relaxed.first_pair:
-                                                                   relaxed.first_pair + relaxed.pairs])
-    cheapest = np.zeros(demands)
-    np.minimum.at(cheapest, relaxed.pair_demand, negative)
-    return np.maximum(alone, cheapest * relaxed.pair_limit)
+    """Per pair, what its reduced cost (<= 0 here) adds at the least: a demand's pairs take
+    at most its replicas together and each at most its own bound, so the least is the
+    most negative pairs filled first, each up to its bound, until the replicas are used
+    (exact: a fractional knapsack of unit weights). Before, all replicas on the most
+    negative pair or each pair at its bound, whichever was larger: inventory 50,000's
+    gangs (208 replicas merged, 21 nodes of their cheapest class) counted 208 on it."""
+    first = relaxed.first_pair
+    upper = relaxed.upper[first:first + relaxed.pairs]
+    order = np.lexsort((negative, relaxed.pair_demand))
+    owner, bounds = relaxed.pair_demand[order], upper[order]
+    filled = np.cumsum(bounds)  # whole numbers: exact in floating point below 2^53
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else np.zeros(0, dtype=np.int64)
+    before_group = np.repeat(filled[starts] - bounds[starts], np.diff(np.r_[starts, len(owner)]))
+    before = filled - bounds - before_group  # the bounds of the demand's pairs before this one
+    take = np.clip(relaxed.pair_limit[owner] - before, 0.0, bounds)
+    return negative[order] * take
