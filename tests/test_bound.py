@@ -145,6 +145,11 @@ def test_on_the_fleet_shapes_the_bound_is_below_a_verified_placement(tmp_path, s
     assert violations == [] and problems == []
     found = lower_bound(problem, "cost", start=packing)
     assert found.converged and 0 < found.value <= placement.value
+    # the first prices (no LP solved: nodes at their cost, each replica where it is
+    # cheapest) prove something too, and no more than the converged LP
+    pricing = _Pricing(found.relaxation)
+    _, first = pricing.bound(pricing.initial())
+    assert 0 < first <= float(found.value) * (1 + 1e-7)
 
 
 def test_a_deadline_already_past_states_no_bound(tmp_path):

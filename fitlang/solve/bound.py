@@ -618,7 +618,9 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     if start is not None:
         relaxed.start = np.concatenate([relaxed.start, _packed_pairs(members, relaxed, start)])
     pricing = _Pricing(relaxed)
-    best, result = None, Bound(None, relaxation=relaxed, problem=problem, members=members)
+    result = Bound(None, relaxation=relaxed, problem=problem, members=members)
+    result.prices = pricing.initial()
+    _, best = pricing.bound(result.prices)
     with _native_stdout_silenced():
         master = _Master(relaxed)
         while True:
@@ -629,17 +631,19 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
             result.lp_value = master.value
             duals = pricing.repaired(duals)
             reduced, value = pricing.bound(duals)
-            smoothed = None
-            if result.prices is not None and SMOOTHING:
-                # prices between the best so far and the master's (Wentges 1997): the
-                # master's swing from round to round, and its first rounds' bounds are far
-                # below 0 (inventory 50,000: -13,145 after the first, negative for 20 s)
-                smoothed = SMOOTHING * result.prices + (1.0 - SMOOTHING) * duals
-                smoothed_reduced, smoothed_value = pricing.bound(smoothed)
-            if best is None or value > best:
+            center = result.prices
+            if value > best:
                 best, result.prices = value, duals
-            if smoothed is not None and smoothed_value > best:
-                best, result.prices = smoothed_value, smoothed
+            if SMOOTHING and (deadline is None or time.monotonic() < deadline):
+                # prices between the best so far and the master's (Wentges 1997) prove more
+                # in the first rounds, where the master's swing (inventory 50,000: -9,906 at
+                # the first round's prices, 685 at the first prices, 1,449 at the second
+                # round between them); the columns still come from the master's prices
+                # (from the smoothed ones, breaker 10,000 took 10 rounds, not 5)
+                smoothed = SMOOTHING * center + (1.0 - SMOOTHING) * duals
+                _, smoothed_value = pricing.bound(smoothed)
+                if smoothed_value > best:
+                    best, result.prices = smoothed_value, smoothed
             broken = master.broken()
             proven = best >= master.value - CONVERGED * max(1.0, abs(master.value))
             if proven and not len(broken):
@@ -647,11 +651,8 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 break
             # columns first: rows only once the master's optimum is proven over all columns
             # (each row family that comes in moves the solution, and columns undo it)
-            entering = np.zeros(0, dtype=np.int64)
-            if not proven and smoothed is not None:
-                entering = _entering(relaxed, smoothed_reduced, master.inside)
-            if not proven and not len(entering):  # none at the smoothed prices: the master's
-                entering = _entering(relaxed, reduced, master.inside)
+            entering = np.zeros(0, dtype=np.int64) if proven else \
+                _entering(relaxed, reduced, master.inside)
             added = master.add(entering) or master.add_rows(broken)
             if not added:
                 result.converged = True
@@ -659,7 +660,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
             if deadline is not None and time.monotonic() >= deadline:
                 break
     result.columns = master.size
-    if best is not None and math.isfinite(best):
+    if math.isfinite(best):
         # with prices of 0 or more, 0 is a bound too (an early round's prices can say less)
         result.value = _stated(max(best, 0.0) if relaxed.cost.min(initial=0.0) >= 0 else best,
                                objective)
@@ -916,6 +917,26 @@ class _Pricing:
         np.add.at(priced, self.class_of_row, prices[rows])
         short = np.maximum(node_cost + priced, 0.0)
         prices[rows] -= short[self.class_of_row] * self.weight
+        return prices
+
+    def initial(self) -> np.ndarray:
+        """Prices with no LP solved: each class's capacity rows at its node's cost (as
+        `repaired`), and each row that asks for at least something (every replica placed,
+        an option group's throughput, latency) at the most that keeps every pair in it at a
+        reduced cost of 0 or more: what a replica costs where it is cheapest. Its bound is
+        there before the first master is solved (inventory 50,000: 3-5 s for that master)."""
+        relaxed = self.relaxed
+        prices = self.repaired(np.zeros(relaxed.matrix.shape[0]))
+        reduced = relaxed.cost - self.transposed @ prices
+        asking = np.flatnonzero(np.isfinite(self.row_lower) & (self.row_lower > 0))
+        part = relaxed.matrix[asking, :].tocsr()
+        first, last = relaxed.first_pair, relaxed.first_pair + relaxed.pairs
+        usable = (part.indices >= first) & (part.indices < last) & (part.data > 0)
+        ratio = np.where(usable, reduced[part.indices] / np.where(usable, part.data, 1.0), INFINITY)
+        lines = np.repeat(np.arange(len(asking)), np.diff(part.indptr))
+        cheapest = np.full(len(asking), INFINITY)
+        np.minimum.at(cheapest, lines, ratio)
+        prices[asking] = np.where(np.isfinite(cheapest), np.maximum(cheapest, 0.0), 0.0)
         return prices
 
     def bound(self, duals: np.ndarray) -> tuple[np.ndarray, float]:
