@@ -357,33 +357,68 @@ def merged_classes(problem: Problem) -> tuple[list, dict[str, int], int]:
     keys = sorted({s.topology for d in problem.demands for s in d.spreads if s.topology != "node"}
                   | {r.topology for d in problem.demands for r in d.affinities
                      if r.target == "self" and r.anti and r.topology != "node"})
-    users: dict[str, list[int]] = {}
-    for i, demand in enumerate(problem.demands):
-        for class_id in demand.eligible:
-            users.setdefault(class_id, []).append(i)
+    users, using = _users(problem)
     capped: dict[str, list[int]] = {}
     for j, cap in enumerate(problem.power_caps):
         for class_id in cap.classes:
             capped.setdefault(class_id, []).append(j)
     groups: dict[tuple, list] = {}
-    for node_class in problem.classes:
+    pairs = 0
+    for position, node_class in enumerate(problem.classes):
         if node_class.count <= 0:
             continue
         caps = tuple(capped.get(node_class.id, ()))
-        key = (tuple(users.get(node_class.id, ())), node_class.price, node_class.provisioned,
+        key = (users[position], node_class.price, node_class.provisioned,
                _size(node_class.capacity),
                node_class.buy_group, caps, node_class.power_watts if caps else 0,
                node_class.site.code if node_class.site else None,
                tuple(node_class.topology_value(k) for k in keys))
-        groups.setdefault(key, []).append(node_class)
+        if key not in groups:
+            groups[key] = []
+            pairs += using[position]
+        groups[key].append(node_class)
     merged, index = [], {}
-    pairs = sum(len(key[0]) for key in groups)
     for members in groups.values():
         capacity = {r: max(c.capacity[r] for c in members) for r in RESOURCES}
         merged.append(dataclasses.replace(members[0], capacity=capacity,
                                           count=sum(c.count for c in members), node_capacity={}))
         index.update((c.id, len(merged) - 1) for c in members)
     return merged, index, pairs
+
+
+def _users(problem: Problem) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Per class, a name for the set of demands that may use it (two 64-bit sums of random
+    numbers, one per eligibility list that holds it: the same set, the same name; two sets
+    with the same name by chance, about 2^-128, would merge classes the rows could tell
+    apart, which only weakens the bound), and how many demands may use it. Read once per
+    eligibility list (demands share them): breaker 50,000 had 6.9 million (class, demand)
+    entries read one by one, 3-4 s."""
+    from itertools import repeat
+
+    position = {c.id: k for k, c in enumerate(problem.classes)}
+    lists: dict[int, int] = {}
+    holders: list[np.ndarray] = []
+    demands: list[int] = []
+    for demand in problem.demands:
+        at = lists.get(id(demand.eligible))
+        if at is None:
+            at = lists[id(demand.eligible)] = len(holders)
+            found = np.fromiter(map(position.get, demand.eligible, repeat(-1)), dtype=np.int64,
+                                count=len(demand.eligible))
+            holders.append(np.unique(found[found >= 0]))
+            demands.append(0)
+        demands[at] += 1
+    sizes = np.array([len(h) for h in holders], dtype=np.int64)
+    which = np.repeat(np.arange(len(holders)), sizes)
+    classes = np.concatenate(holders) if holders else np.zeros(0, dtype=np.int64)
+    # the set of lists that hold a class tells its set of demands (a list with the same
+    # contents as another holds the same classes: they always come together)
+    weights = np.random.default_rng(15).integers(0, 2 ** 63, size=(len(holders), 2), dtype=np.uint64)
+    names = np.zeros((len(problem.classes), 2), dtype=np.uint64)
+    np.add.at(names, classes, weights[which])
+    using = np.zeros(len(problem.classes), dtype=np.int64)
+    np.add.at(using, classes, np.array(demands, dtype=np.int64)[which])
+    return [(int(a), int(b)) for a, b in names.tolist()], using
 
 
 # capacities within 1/SIZE_STEPS of an octave of each other may merge (the merged class
@@ -600,13 +635,16 @@ class Bound:
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 start=None) -> Bound:
     """A proven lower bound on `objective` over the placements that place every replica, by
-    column generation on `relaxation`: the master LP holds the node counts, the spreads'
-    `least`, an artificial column per row (so that it is always feasible) and, of the pairs,
-    each demand's cheapest few; each round prices every pair with the master's row prices
-    and adds each demand's most negative ones. Every round's prices give a bound
-    (`safe_bound`), the best is kept; it stops when no pair prices negative or at
-    `deadline`. `start`: a packing (the greedy floor) whose pairs the master starts with,
-    so that its first LP is feasible without artificial columns."""
+    column generation on `relaxation` over the merged demands (`merged_demands`): the
+    master LP holds the node counts, the spreads' `least`, an artificial column per row (so
+    that it is always feasible), every row but the lazy ones and, of the pairs, each
+    demand's cheapest few; each round prices every pair with the master's row prices and
+    adds each demand's most negative ones, or once none prices negative, the lazy rows its
+    solution breaks. Prices give a bound (`_Pricing.bound`) whatever they are: the first
+    ones before any LP (`_Pricing.initial`), then each round's and a smoothed mix; the best
+    is kept. It stops when converged or at `deadline`. `start`: a packing (the greedy
+    floor) whose pairs the master starts with, so that its first LP is feasible without
+    artificial columns."""
     started = time.monotonic()
     if objective not in ("cost", "nodes"):
         return Bound(None)
@@ -680,10 +718,13 @@ def _packed_pairs(members: list[list[str]], relaxed: Relaxation, packing) -> np.
     return width + np.flatnonzero(np.isin(keys, wanted))
 
 
-# building the relaxation (which no deadline stops), per pair of a demand and a merged
-# class: measured 4-8e-6 s (inventory 10,000: 345,697 pairs, 1.5-2.8 s; breaker 10,000:
-# 140,621 pairs, 1.2-1.8 s; inventory 50,000: 4,822,486 pairs, 63 s, at load 4-7)
-SECONDS_PER_PAIR = 6e-6
+# building the relaxation (which no deadline stops), per pair of a merged demand and a merged
+# class, measured at load 3 on 2 cores (session 7, with `merged_classes` and the pricing's
+# set-up): inventory 50,000 1,774,663 pairs 5-8 s, breaker 50,000 989,668 pairs (and 401,294
+# rows) 3.7-5 s, inventory 10,000 145,804 pairs 0.4-0.8 s; session 6 (one pass per class,
+# demands not merged): 4-8e-6 s a pair. The bound's share is 0.3 of the limit, so a build
+# twice as long as expected still ends well inside it
+SECONDS_PER_PAIR = 5e-6
 
 
 def expected_seconds(merged: tuple) -> float:
@@ -976,7 +1017,8 @@ def _pair_terms(relaxed: Relaxation, negative: np.ndarray) -> np.ndarray:
     order = np.lexsort((negative, relaxed.pair_demand))
     owner, bounds = relaxed.pair_demand[order], upper[order]
     filled = np.cumsum(bounds)  # whole numbers: exact in floating point below 2^53
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else \
+        np.zeros(0, dtype=np.int64)
     before_group = np.repeat(filled[starts] - bounds[starts], np.diff(np.r_[starts, len(owner)]))
     before = filled - bounds - before_group  # the bounds of the demand's pairs before this one
     take = np.clip(relaxed.pair_limit[owner] - before, 0.0, bounds)
