@@ -582,19 +582,23 @@ def _domain_rows(rows: _Rows, domains: np.ndarray, codes: np.ndarray, mine: np.n
 
 def _latency_rows(problem: Problem, classes, position, pairs_of, pair_class, y, rows: _Rows) -> None:
     """Every workload is placed, so each latency rule applies: at least K replicas (of any
-    of its options) in reach of the rule's location."""
+    of its options) in reach of the rule's location. Which classes are in reach is worked
+    out once per location and limit (inventory 50,000: 126,684 calls, 0.8 s, pair by pair)."""
+    in_reach: dict[tuple, np.ndarray] = {}
     for members in problem.latency_demands():
         if not any(d.replicas for d in members):
             continue
         for rule in members[0].latency:
             if rule.replicas <= 0:
                 continue
+            key = (rule.location, rule.limit_ms)
+            if key not in in_reach:
+                in_reach[key] = np.array([problem.within_reach(rule, c) for c in classes], dtype=bool)
+            near = in_reach[key]
             reach = []
             for demand in members:
                 mine = pairs_of[position[demand.name]]
-                near = np.array([problem.within_reach(rule, classes[k])
-                                 for k in pair_class[mine].tolist()], dtype=bool)
-                reach.append(mine[near] if len(mine) else mine)
+                reach.append(mine[near[pair_class[mine]]] if len(mine) else mine)
             here = np.concatenate(reach) if reach else np.zeros(0, dtype=np.int64)
             row = rows.new(float(rule.replicas), INFINITY)
             rows.add(np.full(len(here), row), y[here], np.ones(len(here)))
@@ -718,13 +722,14 @@ def _packed_pairs(members: list[list[str]], relaxed: Relaxation, packing) -> np.
     return width + np.flatnonzero(np.isin(keys, wanted))
 
 
-# building the relaxation (which no deadline stops), per pair of a merged demand and a merged
-# class, measured at load 3 on 2 cores (session 7, with `merged_classes` and the pricing's
-# set-up): inventory 50,000 1,774,663 pairs 5-8 s, breaker 50,000 989,668 pairs (and 401,294
-# rows) 3.7-5 s, inventory 10,000 145,804 pairs 0.4-0.8 s; session 6 (one pass per class,
-# demands not merged): 4-8e-6 s a pair. The bound's share is 0.3 of the limit, so a build
-# twice as long as expected still ends well inside it
-SECONDS_PER_PAIR = 5e-6
+# building the relaxation (which no deadline stops) and the first prices, per pair of a
+# merged demand and a merged class, measured at load 3 on 2 cores (session 7, medians of
+# 2; `bench/bound_bench.py`): inventory 50,000 1,774,663 pairs 3.4-4.2 s (1.9-2.4e-6 s a
+# pair), breaker 50,000 989,668 pairs and 401,294 rows 2.6-2.9 s (2.6-3.0e-6); session 6
+# (one pass per class, demands not merged, at load 4-7): 4-8e-6. So 4e-6, about 1.4x
+# the slowest measured: a build that overruns it eats into the time the neighbourhood
+# search would have had, not past the limit (what follows the search keeps its own share)
+SECONDS_PER_PAIR = 4e-6
 
 
 def expected_seconds(merged: tuple) -> float:

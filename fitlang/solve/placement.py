@@ -190,12 +190,15 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
 OUT_OF_TIME = "the time limit ended before the greedy placement reached it"
 # the share of the time limit `bound.lower_bound` may take where the whole model is skipped
 # (before the neighbourhood search, which gets the rest: it stops once converged) or proved
-# no bound. Measured at 10,000 nodes, load 5: inventory converges in 3.6-4.8 s, breaker 99% of
-# its bound in ~9 s and all of it in 15-18 s, bench 0.7 s; its bound holds at whatever round
-# the deadline stops it. Where the whole model runs it is not computed: on the inventory
-# shape at 1,000 nodes, run first, it took the model's time (stated bound 74.30 against the
-# model's own 76.78 with the whole limit), and on bench 10,000 it added 1.9 s for 0.005%.
-BOUND_SHARE = 0.3
+# no bound. At 10,000 nodes it converges in 1.4-2.8 s (session 7, load 3) and stops there;
+# at 50,000 it has not converged within a minute, and its bound grows with its time
+# (inventory 50,000: 685 before any LP, 1,449 at 0.3 of a 60 s limit, ~2,200-2,300 at 0.5)
+# while the neighbourhood search after it did not move the placement (2997.34 with 42 s of
+# search, session 6, and with 30 s, session 7). Where the whole model runs it is not
+# computed: on the inventory shape at 1,000 nodes, run first, it took the model's time
+# (stated bound 74.30 against the model's own 76.78 with the whole limit), and on bench
+# 10,000 it added 1.9 s for 0.005%.
+BOUND_SHARE = 0.5
 
 
 def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
