@@ -1444,3 +1444,20 @@ def test_a_bound_from_highs_is_never_rounded_up():
     assert _fraction(third) == Fraction(1, 3) > Fraction(third)
     assert _bound_fraction(third) <= Fraction(third) and Fraction(third) - _bound_fraction(third) < Fraction(1, 10 ** 9)
     assert _bound_fraction(1304.75) == Fraction(521900, 400) and _bound_fraction(float("inf")) is None
+
+
+def test_greedy_floor_takes_nodes_that_cost_nothing_before_room_on_nodes_that_cost(tmp_path):
+    # `first` (only zone b) opens a paid node and leaves 2 CPUs free on it. `flexible` may go
+    # anywhere: a new free node costs nothing, so it goes there and leaves that room to `last`
+    # (only zone b, lower priority), which fits beside `first`: one paid node, 1 USD/h. Taking
+    # the paid node's room first (as any open node's room was) made `last` open a second one.
+    text = (pool("free", 4, 4, "8Gi", 0, '  zone = "a"\n')
+            + pool("paid", 4, 4, "8Gi", 1, '  zone = "b"\n')
+            + workload("first", 1, 2, "1Gi", '  zones = ["b"]\n  priority = 20\n')
+            + workload("flexible", 1, 2, "1Gi", "  priority = 10\n")
+            + workload("last", 1, 2, "1Gi", '  zones = ["b"]\n  priority = 5\n'))
+    placement, _, (violations, problems) = _floor_placement(problem_from(tmp_path, text))
+    assert violations == [] and problems == [] and not placement.unplaced
+    assert placement.value == 1
+    on_pool = {item.workload: item.node.split("-")[0] for item in placement.assignments}
+    assert on_pool == {"first": "paid", "flexible": "free", "last": "paid"}

@@ -220,6 +220,8 @@ class _Fleet:
         self.apart, self.exclusive = _apart_on_nodes(problem)
         self._codes, self._reach, self._eligible = fixed.codes, fixed.reach, fixed.eligible
         self._ordered = fixed.ordered
+        # what a node costs is its price (for the `nodes` objective every node costs one)
+        self.costed = (list(problem.objective) or ["cost"])[0] == "cost"
 
     # ---- classes -------------------------------------------------------------------------
 
@@ -344,6 +346,19 @@ class _Fleet:
     def place(self, demand: Demand, rows: np.ndarray, amount: int, limit: np.ndarray) -> int:
         """Up to `amount` replicas on these classes, in order: free room first, then new
         nodes. Returns how many did not fit."""
+        if not amount or not len(rows):
+            return amount
+        free = self.shapes.price[rows] == 0
+        if self.costed and free.any() and not free.all():
+            # nodes that cost nothing first, new ones too, before the room left on nodes that
+            # cost something: that room is what later workloads that may not use the free
+            # nodes need (measured on the inventory shape at 10,000 nodes: services with no
+            # rule took the room that zone-spread replicas then opened new paid nodes for)
+            amount = self._place_in_order(demand, rows[free], amount, limit)
+            rows = rows[~free]
+        return self._place_in_order(demand, rows, amount, limit)
+
+    def _place_in_order(self, demand: Demand, rows: np.ndarray, amount: int, limit: np.ndarray) -> int:
         if not amount or not len(rows):
             return amount
         need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
