@@ -405,7 +405,11 @@ def _spread_rows(demand, topology: _Topology, index: int, mine, pair_class, y, r
         skew, total, count = spread.max_skew, demand.replicas, len(fixed)
         forced = max(0, -(-(total - (count - 1) * skew) // count)) if covered else 0
         least = first_least + len(least_columns)
-        least_columns.append((float(forced), float(total)))
+        # every domain that is always there holds `least` or more of the replicas, and a
+        # count is whole: `least` is at most R / (those domains), rounded down
+        always = sum(fixed.values())
+        most = total // always if always else total
+        least_columns.append((float(forced), float(max(most, forced))))
         for value, always in sorted(fixed.items()):
             here = by_domain.get(value, np.zeros(0, dtype=np.int64))
             terms = np.append(y[here], least)
