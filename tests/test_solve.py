@@ -1461,3 +1461,15 @@ def test_greedy_floor_takes_nodes_that_cost_nothing_before_room_on_nodes_that_co
     assert placement.value == 1
     on_pool = {item.workload: item.node.split("-")[0] for item in placement.assignments}
     assert on_pool == {"first": "paid", "flexible": "free", "last": "paid"}
+
+
+def test_greedy_floor_places_the_dearest_replicas_of_a_priority_first(tmp_path):
+    # nodes of 10 CPUs at 1 USD/h. By name, `a_small` (6 x 2 CPUs) would go first: 5 on one
+    # node and 1 on a second, where only one `b_big` (3 x 6 CPUs) fits; the other two open two
+    # more nodes: 4. A node costs b_big 1 USD/h a replica and a_small 0.2: b_big goes first, a
+    # node each, and a_small's replicas fill the 4 CPUs left on each, 2 a node: 3, the optimum.
+    text = (pool("p", 6, 10, "64Gi", 1)
+            + workload("a_small", 6, 2, "1Gi") + workload("b_big", 3, 6, "1Gi"))
+    placement, _, (violations, problems) = _floor_placement(problem_from(tmp_path, text))
+    assert violations == [] and problems == [] and not placement.unplaced
+    assert placement.value == 3

@@ -82,8 +82,13 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
     apart = {d.name for d in problem.demands for r in d.affinities
              if apart_first and r.anti and r.target != "self" and r.topology != "node"}
+    # within a priority, the workloads dearest to place first (the price per replica of the
+    # cheapest class each may use): the larger replicas and those with fewer cheap places go
+    # before the ones that fit anywhere, as first-fit decreasing does for bin packing
+    # (measured at 10,000 nodes, consolidated: breaker 2051 -> 1978, inventory 618.42 ->
+    # 614.70, bench 9708.14 -> 9715.72)
     order = sorted(problem.demands, key=lambda d: (-d.priority, d.name not in followed,
-                                                   d.name not in apart, d.name))
+                                                   d.name not in apart, -fleet.cheapest(d), d.name))
     options = _feasible_options(problem, fixed.shapes)
     decided: set[str] = set()  # option groups whose option is placed (or tried) already
     apart_rules = set(_kept_apart_by(problem)) | {
@@ -186,7 +191,8 @@ class _Classes:
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.reach: dict[tuple[str, Fraction], np.ndarray] = {}
         self.eligible: dict[str | tuple[str, ...], np.ndarray] = {}  # by workload, by set
-        self.ordered: dict[tuple, np.ndarray] = {}  # eligible classes by price per replica
+        # eligible classes by price per replica, and the cheapest price
+        self.ordered: dict[tuple, tuple[np.ndarray, float]] = {}
         names = {cluster: i for i, cluster in enumerate(sorted({c.cluster for c in self.classes}))}
         self.clusters = np.array([names[c.cluster] for c in self.classes], dtype=np.int64)
 
@@ -276,14 +282,22 @@ class _Fleet:
         """The eligible classes, cheapest per replica first (then by id); worked out once per
         eligible set and replica shape (breaker shape, 50,000 nodes: 5,000 workloads over
         7,000 classes took 6 of the greedy pass's 11 s)."""
+        return self._priced(demand)[0]
+
+    def cheapest(self, demand: Demand) -> float:
+        """The price per replica of the cheapest class the workload may use (0: none)."""
+        return self._priced(demand)[1]
+
+    def _priced(self, demand: Demand) -> tuple[np.ndarray, float]:
         rows = self.eligible(demand)
         key = (id(rows), tuple(demand.requests[r] for r in RESOURCES), demand.replicas,
                demand.one_per_node)
-        ordered = self._ordered.get(key)
-        if ordered is None:
+        priced = self._ordered.get(key)
+        if priced is None:
             prices = self.shapes.prices_of_rows(demand, rows)
-            ordered = self._ordered[key] = rows[np.lexsort((self.id_rank[rows], prices))]
-        return ordered
+            order = np.lexsort((self.id_rank[rows], prices))
+            priced = self._ordered[key] = (rows[order], float(prices[order[0]]) if len(rows) else 0.0)
+        return priced
 
     def _in_their_way(self, demand: Demand, rows: np.ndarray,
                       taken: dict[tuple[str, str], set[int]]) -> np.ndarray:
