@@ -1473,3 +1473,27 @@ def test_greedy_floor_places_the_dearest_replicas_of_a_priority_first(tmp_path):
     placement, _, (violations, problems) = _floor_placement(problem_from(tmp_path, text))
     assert violations == [] and problems == [] and not placement.unplaced
     assert placement.value == 3
+
+
+def test_fleet_scale_floor_gives_the_scarce_accelerator_to_the_option_that_saves_most(tmp_path, no_model):
+    # 2 L4 nodes at 1 USD/h, 48 A10G nodes at 10; a replica a node. `first` (higher priority)
+    # needs 2 on L4 or 3 on A10G; `second` 2 on L4 or 6 on A10G. Greedy alone, `first` takes
+    # the L4s (2 against 30 at its turn) and `second` pays 60 on A10G: 62. The relaxation
+    # gives the L4s to `second` (an L4 replica saves it 30 USD/h, `first` 15): the floor placed
+    # again with each workload's options in that order is 30 + 2 = 32, the optimum.
+    def accelerator_pool(name, count, model, price):
+        return (f"pool {name} {{\n  count = {count}\n  cpu = 8\n  memory = 32Gi\n"
+                f"  gpu {{ model = {model}; count = 1 }}\n  price = {price} USD/h\n}}\n")
+
+    def choosy(name, priority, on_l4, on_a10g):
+        return (f"workload {name} {{\n  cpu = 1\n  memory = 1Gi\n  priority = {priority}\n"
+                f"  gpu {{\n    count = 1\n    option L4 {{ replicas = {on_l4} }}\n"
+                f"    option A10G {{ replicas = {on_a10g} }}\n  }}\n}}\n")
+
+    text = ('import "std/accelerators"\n'
+            + accelerator_pool("l4", 2, "L4", 1) + accelerator_pool("a10g", 48, "A10G", 10)
+            + choosy("first", 20, 2, 3) + choosy("second", 10, 2, 6))
+    problem = problem_from(tmp_path, text)
+    placement = _solved_in_time(problem)
+    assert not placement.unplaced and placement.value == 32
+    assert on_pools(placement, problem) == {"first[A10G]": {"a10g": 3}, "second[L4]": {"l4": 2}}

@@ -479,6 +479,8 @@ class Bound:
     relaxation: Relaxation | None = None
     problem: Problem | None = None
     prices: np.ndarray | None = None
+    # the master LP's last solution: replicas per pair (a guide for placing, not a bound)
+    pair_values: np.ndarray | None = None
 
 
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
@@ -510,6 +512,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 break
             result.rounds += 1
             result.lp_value = master.value
+            result.pair_values = master.pair_values()
             reduced, value = pricing.bound(duals)
             if best is None or value > best:
                 best, result.prices = value, duals
@@ -588,6 +591,7 @@ class _Master:
         sign = np.where(np.isfinite(relaxed.row_lower[needy]), 1.0, -1.0)
         penalty = 10.0 * (float(relaxed.cost.max()) if len(relaxed.cost) else 1.0) + 1.0
         count, extra = len(self.columns), len(needy)
+        self.first_count, self.artificial = count, extra
         starts = np.concatenate([part.indptr, part.indptr[-1] + 1 + np.arange(extra)])
         indices = np.concatenate([part.indices, needy])
         values = np.concatenate([part.data, sign])
@@ -603,6 +607,15 @@ class _Master:
     @property
     def size(self) -> int:
         return len(self.columns)
+
+    def pair_values(self) -> np.ndarray:
+        """The last solution's value of every pair (0 for those not in the master)."""
+        relaxed = self.relaxed
+        solved = np.array(self.highs.getSolution().col_value, dtype=float)
+        first = self.first_count  # HiGHS holds the first columns, the artificial ones, the added
+        values = np.zeros(relaxed.columns)
+        values[self.columns] = np.concatenate([solved[:first], solved[first + self.artificial:]])
+        return values[relaxed.first_pair:relaxed.first_pair + relaxed.pairs]
 
     def solve(self, deadline: float | None) -> np.ndarray | None:
         """The row prices of the master's optimum; None when it had none in time."""

@@ -39,18 +39,20 @@ from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replica
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
 
 
-def greedy_floor(problem: Problem, deadline: float | None = None) -> tuple[Packing, set[str]]:
+def greedy_floor(problem: Problem, deadline: float | None = None,
+                 preferred: dict[str, list[str]] | None = None) -> tuple[Packing, set[str]]:
     """The floor: the greedy placement, workloads kept apart from another by zone or region
     first; when that leaves replicas out and time is left, the plain order too, and the one
     that leaves fewer out (then costs less). Also says which workloads the `deadline` cut
-    off (left out whole).
+    off (left out whole). `preferred`: per option group, its options in the order to try
+    them (the first that places whole is taken; none does: the cheapest, as without).
 
     Measured (bench/run.py's three shapes, 1,000 and 10,000 nodes): the apart-first order
     never costs more, and on the inventory shape at 1,000 nodes 144.40 against 185.11."""
     fixed = _Classes(problem)
-    packing, cut = _greedy(problem, True, deadline, fixed)
+    packing, cut = _greedy(problem, True, deadline, fixed, preferred)
     if packing.short and not cut:
-        other, other_cut = _greedy(problem, False, deadline, fixed)
+        other, other_cut = _greedy(problem, False, deadline, fixed, preferred)
         if not other_cut and _better_packing(problem, other, packing):
             packing = other
     return packing, cut
@@ -77,7 +79,7 @@ def greedy_packing(problem: Problem, apart_first: bool = False,
 
 
 def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
-            fixed: "_Classes") -> tuple[Packing, set[str]]:
+            fixed: "_Classes", preferred: dict[str, list[str]] | None = None) -> tuple[Packing, set[str]]:
     fleet = _Fleet(problem, fixed)
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
     apart = {d.name for d in problem.demands for r in d.affinities
@@ -90,6 +92,10 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     order = sorted(problem.demands, key=lambda d: (-d.priority, d.name not in followed,
                                                    d.name not in apart, -fleet.cheapest(d), d.name))
     options = _feasible_options(problem, fixed.shapes)
+    if preferred:
+        for group, demands in options.items():
+            rank = {name: i for i, name in enumerate(preferred.get(group, ()))}
+            demands.sort(key=lambda d: rank.get(d.name, len(rank)))  # stable: policy order after
     decided: set[str] = set()  # option groups whose option is placed (or tried) already
     apart_rules = set(_kept_apart_by(problem)) | {
         d.name for d in problem.demands for r in d.affinities
@@ -103,7 +109,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
                 continue
             decided.add(demand.group)
             if deadline is None or time.monotonic() < deadline:
-                demand = _cheapest_option(fleet, options[demand.group], taken)
+                demand = _option_to_place(fleet, options[demand.group], taken, bool(preferred))
         if deadline is not None and (cut or time.monotonic() >= deadline):
             cut.add(demand.name)
             if demand.replicas:  # out of time: left out whole, as a gang or spread would be
@@ -737,6 +743,19 @@ def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
                 towards.setdefault(rule.target, []).append((other.name, rule.topology))
     problem._kept_apart_by = (key, towards)
     return towards
+
+
+def _option_to_place(fleet: "_Fleet", demands: list[Demand],
+                     taken: dict[tuple[str, str], set[int]], in_order: bool) -> Demand:
+    """`in_order`: the first option that places whole; else (or none does) the cheapest."""
+    if in_order and len(demands) > 1:
+        for demand in demands:
+            fleet.journal = []
+            shorts = _place_demand(fleet, demand, fleet.candidates(demand, taken))
+            fleet.rollback()
+            if not shorts:
+                return demand
+    return _cheapest_option(fleet, demands, taken)
 
 
 def _cheapest_option(fleet: "_Fleet", demands: list[Demand],
