@@ -209,11 +209,14 @@ BOUND_SHARE = 0.3
 
 # the pattern bound (patterns.py) runs where the gap left is over PATTERN_MIN_GAP (bench
 # 10,000: 0.26%, where the patterns gained 0.005% at 1,000 nodes for 4.6 s), in at most
-# PATTERN_SHARE of the time limit; and not without a time limit. Measured, to convergence
-# (2026-11-30, shared machine): breaker 1,000 211.49 -> 222.40 in 2.5 s; inventory 1,000
-# 71.30 -> 75.52 in 32 s (the model's own bound there: 76.77)
+# PATTERN_SHARE of the time limit, where its column generation is expected to converge in
+# that share (it gains little before: at 10,000 nodes, 30 s of it added 0.01-0.13%); and not
+# without a time limit. Measured to convergence (2026-11-30, shared machine, load 2-3):
+# breaker 1,000 (1,717 pairs) 211.49 -> 222.40 in 1.4 s; bench 1,000 (1,680) 4.6 s;
+# inventory 1,000 (8,996) 71.30 -> 75.52 in 32 s: 0.8-3.5 ms a pair
 PATTERN_MIN_GAP = 0.01
 PATTERN_SHARE = 0.2
+PATTERN_SECONDS_PER_PAIR = 2e-3
 
 
 def _gap_over(placement: Placement | None, share: float) -> bool:
@@ -225,9 +228,11 @@ def _gap_over(placement: Placement | None, share: float) -> bool:
 def _with_patterns(problem: Problem, objective: str, pair, start: Packing, time_limit: float | None,
                    deadline: float | None, value: Fraction | None) -> Fraction | None:
     """The pair bound (`pair`, what `lower_bound` found), or the pattern bound built on it
-    (never less) where the gap to `value` is over PATTERN_MIN_GAP and a time limit is set."""
+    (never less) where the gap to `value` is over PATTERN_MIN_GAP, a time limit is set and
+    the column generation is expected to converge in its share of it."""
     if pair.value is None or time_limit is None or value is None or value <= 0 \
-            or (value - pair.value) / value <= PATTERN_MIN_GAP:
+            or (value - pair.value) / value <= PATTERN_MIN_GAP \
+            or PATTERN_SECONDS_PER_PAIR * pair.relaxation.pairs > PATTERN_SHARE * time_limit:
         return pair.value
     found = pattern_bound(pair, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start=start)
     return pair.value if found.value is None else max(found.value, pair.value)
