@@ -54,6 +54,17 @@ def test_a_spread_over_zones_puts_its_share_in_each_zone(tmp_path):
     assert abs(bound_of(problem_from(tmp_path, text)) - 7) < 1e-8
 
 
+def test_a_spreads_least_count_is_whole(tmp_path):
+    # 5 replicas of a whole node over zones a (free), b and c (1 USD/h), max_skew 1. Every
+    # zone holds at least `least` and at most `least` + 1. A fractional least of 4/3 would put
+    # 7/3 in a and 8/3 on paid nodes; but the least count is whole and at most 5 // 3 = 1, so
+    # a takes 2 and b and c 3 between them: 3 USD/h, the optimum (2 + 2 + 1 the other way).
+    text = "".join(pool(z, 5, 2, "16Gi", price, f'  zone = "{z}"\n')
+                   for z, price in (("a", 0), ("b", 1), ("c", 1)))
+    text += workload("web", 5, 2, "4Gi", "  spread zone max_skew 1\n")
+    assert abs(bound_of(problem_from(tmp_path, text)) - 3) < 1e-8
+
+
 def test_anti_affinity_with_itself_per_zone_is_one_replica_a_zone(tmp_path):
     # 3 replicas of a whole node, at most one per zone: 1 + 2 + 3 = 6 (without the rows: 3)
     text = zones(4, 8) + workload("w", 3, 8, "4Gi", "  anti_affinity self on zone\n")

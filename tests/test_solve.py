@@ -1448,3 +1448,56 @@ def test_a_bound_from_highs_is_never_rounded_up():
     assert _fraction(third) == Fraction(1, 3) > Fraction(third)
     assert _bound_fraction(third) <= Fraction(third) and Fraction(third) - _bound_fraction(third) < Fraction(1, 10 ** 9)
     assert _bound_fraction(1304.75) == Fraction(521900, 400) and _bound_fraction(float("inf")) is None
+
+
+def test_greedy_floor_takes_nodes_that_cost_nothing_before_room_on_nodes_that_cost(tmp_path):
+    # `first` (only zone b) opens a paid node and leaves 2 CPUs free on it. `flexible` may go
+    # anywhere: a new free node costs nothing, so it goes there and leaves that room to `last`
+    # (only zone b, lower priority), which fits beside `first`: one paid node, 1 USD/h. Taking
+    # the paid node's room first (as any open node's room was) made `last` open a second one.
+    text = (pool("free", 4, 4, "8Gi", 0, '  zone = "a"\n')
+            + pool("paid", 4, 4, "8Gi", 1, '  zone = "b"\n')
+            + workload("first", 1, 2, "1Gi", '  zones = ["b"]\n  priority = 20\n')
+            + workload("flexible", 1, 2, "1Gi", "  priority = 10\n")
+            + workload("last", 1, 2, "1Gi", '  zones = ["b"]\n  priority = 5\n'))
+    placement, _, (violations, problems) = _floor_placement(problem_from(tmp_path, text))
+    assert violations == [] and problems == [] and not placement.unplaced
+    assert placement.value == 1
+    on_pool = {item.workload: item.node.split("-")[0] for item in placement.assignments}
+    assert on_pool == {"first": "paid", "flexible": "free", "last": "paid"}
+
+
+def test_greedy_floor_places_the_dearest_replicas_of_a_priority_first(tmp_path):
+    # nodes of 10 CPUs at 1 USD/h. By name, `a_small` (6 x 2 CPUs) would go first: 5 on one
+    # node and 1 on a second, where only one `b_big` (3 x 6 CPUs) fits; the other two open two
+    # more nodes: 4. A node costs b_big 1 USD/h a replica and a_small 0.2: b_big goes first, a
+    # node each, and a_small's replicas fill the 4 CPUs left on each, 2 a node: 3, the optimum.
+    text = (pool("p", 6, 10, "64Gi", 1)
+            + workload("a_small", 6, 2, "1Gi") + workload("b_big", 3, 6, "1Gi"))
+    placement, _, (violations, problems) = _floor_placement(problem_from(tmp_path, text))
+    assert violations == [] and problems == [] and not placement.unplaced
+    assert placement.value == 3
+
+
+def test_fleet_scale_floor_gives_the_scarce_accelerator_to_the_option_that_saves_most(tmp_path, no_model):
+    # 2 L4 nodes at 1 USD/h, 48 A10G nodes at 10; a replica a node. `first` (higher priority)
+    # needs 2 on L4 or 3 on A10G; `second` 2 on L4 or 6 on A10G. Greedy alone, `first` takes
+    # the L4s (2 against 30 at its turn) and `second` pays 60 on A10G: 62. The relaxation
+    # gives the L4s to `second` (an L4 replica saves it 30 USD/h, `first` 15): the floor placed
+    # again with each workload's options in that order is 30 + 2 = 32, the optimum.
+    def accelerator_pool(name, count, model, price):
+        return (f"pool {name} {{\n  count = {count}\n  cpu = 8\n  memory = 32Gi\n"
+                f"  gpu {{ model = {model}; count = 1 }}\n  price = {price} USD/h\n}}\n")
+
+    def choosy(name, priority, on_l4, on_a10g):
+        return (f"workload {name} {{\n  cpu = 1\n  memory = 1Gi\n  priority = {priority}\n"
+                f"  gpu {{\n    count = 1\n    option L4 {{ replicas = {on_l4} }}\n"
+                f"    option A10G {{ replicas = {on_a10g} }}\n  }}\n}}\n")
+
+    text = ('import "std/accelerators"\n'
+            + accelerator_pool("l4", 2, "L4", 1) + accelerator_pool("a10g", 48, "A10G", 10)
+            + choosy("first", 20, 2, 3) + choosy("second", 10, 2, 6))
+    problem = problem_from(tmp_path, text)
+    placement = _solved_in_time(problem)
+    assert not placement.unplaced and placement.value == 32
+    assert on_pools(placement, problem) == {"first[A10G]": {"a10g": 3}, "second[L4]": {"l4": 2}}

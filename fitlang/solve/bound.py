@@ -405,7 +405,11 @@ def _spread_rows(demand, topology: _Topology, index: int, mine, pair_class, y, r
         skew, total, count = spread.max_skew, demand.replicas, len(fixed)
         forced = max(0, -(-(total - (count - 1) * skew) // count)) if covered else 0
         least = first_least + len(least_columns)
-        least_columns.append((float(forced), float(total)))
+        # every domain that is always there holds `least` or more of the replicas, and a
+        # count is whole: `least` is at most R / (those domains), rounded down
+        always = sum(fixed.values())
+        most = total // always if always else total
+        least_columns.append((float(forced), float(max(most, forced))))
         for value, always in sorted(fixed.items()):
             here = by_domain.get(value, np.zeros(0, dtype=np.int64))
             terms = np.append(y[here], least)
@@ -475,6 +479,8 @@ class Bound:
     relaxation: Relaxation | None = None
     problem: Problem | None = None
     prices: np.ndarray | None = None
+    # the master LP's last solution: replicas per pair (a guide for placing, not a bound)
+    pair_values: np.ndarray | None = None
 
 
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
@@ -506,6 +512,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 break
             result.rounds += 1
             result.lp_value = master.value
+            result.pair_values = master.pair_values()
             reduced, value = pricing.bound(duals)
             if best is None or value > best:
                 best, result.prices = value, duals
@@ -584,6 +591,7 @@ class _Master:
         sign = np.where(np.isfinite(relaxed.row_lower[needy]), 1.0, -1.0)
         penalty = 10.0 * (float(relaxed.cost.max()) if len(relaxed.cost) else 1.0) + 1.0
         count, extra = len(self.columns), len(needy)
+        self.first_count, self.artificial = count, extra
         starts = np.concatenate([part.indptr, part.indptr[-1] + 1 + np.arange(extra)])
         indices = np.concatenate([part.indices, needy])
         values = np.concatenate([part.data, sign])
@@ -599,6 +607,15 @@ class _Master:
     @property
     def size(self) -> int:
         return len(self.columns)
+
+    def pair_values(self) -> np.ndarray:
+        """The last solution's value of every pair (0 for those not in the master)."""
+        relaxed = self.relaxed
+        solved = np.array(self.highs.getSolution().col_value, dtype=float)
+        first = self.first_count  # HiGHS holds the first columns, the artificial ones, the added
+        values = np.zeros(relaxed.columns)
+        values[self.columns] = np.concatenate([solved[:first], solved[first + self.artificial:]])
+        return values[relaxed.first_pair:relaxed.first_pair + relaxed.pairs]
 
     def solve(self, deadline: float | None) -> np.ndarray | None:
         """The row prices of the master's optimum; None when it had none in time."""

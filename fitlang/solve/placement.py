@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Optional
 
+import numpy as np
+
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve.backends import HighsBackend, Z3Backend
-from fitlang.solve.bound import lower_bound
+from fitlang.solve.bound import Bound, lower_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve import neighbourhood
@@ -152,9 +154,13 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         progress("bound", _packed_value(problem, floor_packing, objectives[0]), None)
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
                            start=floor_packing)
+        if pair.value is not None:
+            progress("bound", None, pair.value)
+        floor_packing = _guided_floor(problem, floor_packing, pair, objectives[0], time_limit,
+                                      improve_deadline)
         proven = _with_patterns(problem, objectives[0], pair, floor_packing, time_limit, improve_deadline,
                                 _packed_value(problem, floor_packing, objectives[0]))
-        if proven is not None:
+        if proven is not None and proven != pair.value:
             progress("bound", None, proven)
     elif relax and complete and time_limit is not None and _gap_over(best, PATTERN_MIN_GAP):
         # the whole model ran and its bound leaves a gap: the patterns may close part of it
@@ -257,6 +263,39 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
     return neighbourhood.search(
         problem, packing, objective, deadline, lambda p: _packed_value(problem, p, objective),
         improved=lambda value: progress("improve", value, bound), enough=enough)
+
+
+def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective: str,
+                  time_limit: float | None, deadline: float | None) -> Packing:
+    """The greedy floor again, each option group trying its options in the order the
+    relaxation's solution uses them, consolidated; the cheaper of it and `packing`. The
+    greedy pass chooses an option by what it costs at its turn, so the first workloads take
+    the scarce cheap accelerators whatever they save there (measured on the inventory shape
+    at 10,000 nodes: workloads needing 12 L4s took the 50 on-prem L40S nodes, where those
+    needing 4, which save twice as much there, did not; 615.96 -> 593.65 USD/h)."""
+    preferred = _options_by_use(relaxed)
+    if not preferred or _past(deadline):
+        return packing
+    guided, cut = greedy_floor(problem, deadline, preferred)
+    if cut or not guided.complete:
+        return packing
+    consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+    before, after = _packed_value(problem, packing, objective), _packed_value(problem, guided, objective)
+    return guided if before is not None and after is not None and after < before else packing
+
+
+def _options_by_use(relaxed: Bound) -> dict[str, list[str]]:
+    """Per option group, its options by the share of its replicas the relaxation's last
+    solution places with each, most first (ties: the policy's order)."""
+    used, values = relaxed.problem, relaxed.pair_values
+    if used is None or values is None or not used.option_groups:
+        return {}
+    placed = np.zeros(len(used.demands))
+    np.add.at(placed, relaxed.relaxation.pair_demand, values)
+    position = {d.name: i for i, d in enumerate(used.demands)}
+    share = {name: placed[i] / max(used.demands[i].replicas, 1) for name, i in position.items()}
+    return {group.workload: sorted(group.demands, key=lambda name: -share.get(name, 0.0))
+            for group in used.option_groups}
 
 
 def _share_of(time_limit: float | None, share: float, deadline: float | None) -> float | None:
