@@ -592,11 +592,12 @@ def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_n
             + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + workload("y", 3, 2, "2Gi"))
     problem = problem_from(tmp_path, text)
     placement = _solved_in_time(problem)
-    assert placement.status == "feasible" and not placement.unplaced
+    assert placement.status == "optimal" and not placement.unplaced
     assert on_pools(placement, problem) == {"s": {"a": 2, "b": 2}, "x": {"a": 2}, "y": {"a": 3}}
     # no model, but the relaxation's bound (bound.py): s takes 2 nodes a zone (2 x 1 + 2 x 2),
-    # x a node of a to itself (1), y 6 of a's 8 CPUs (0.75): 7.75, below the optimum of 8
-    assert placement.value == 8 and abs(placement.bound - Fraction(31, 4)) < 1e-8
+    # x a node of a to itself (1), y 6 of a's 8 CPUs (0.75): 7.75; and the patterns'
+    # (patterns.py): y's replicas fill no more than a whole node of 1 USD/h, so 8, the optimum
+    assert placement.value == 8 and placement.bound == 8
     nodes = {w: {a.node for a in placement.assignments if a.workload == w} for w in "sxy"}
     assert len(nodes["x"]) == 1 and not nodes["x"] & (nodes["s"] | nodes["y"])
 
@@ -1004,7 +1005,10 @@ def test_greedy_floor_fills_nodes_in_bulk_within_node_rules(tmp_path, no_model):
             + workload("e", 5, 1, "1Gi"))
     problem = problem_from(tmp_path, text)
     placement = _solved_in_time(problem)
-    assert placement.status == "feasible" and not placement.unplaced and placement.value == 7
+    # proven optimal by the pattern bound (patterns.py): a needs 5 nodes (2 a node), b one
+    # apart from a, d one to itself; c and e fit in a's nodes: 7
+    assert placement.status == "optimal" and not placement.unplaced and placement.value == 7
+    assert placement.bound == 7
     hosted: dict[str, Counter] = {}
     for item in placement.assignments:
         hosted.setdefault(item.node, Counter())[item.workload] += 1
