@@ -242,7 +242,8 @@ class _Program:
         left = deadline - time.monotonic()
         if left <= 0 or not self.x:
             return None
-        highs = highspy.Highs()
+        with _native_stdout_silenced():  # HiGHS's banner, printed by the first one made
+            highs = highspy.Highs()
         highs.setOptionValue("output_flag", False)
         highs.setOptionValue("time_limit", left)
         highs.setOptionValue("mip_rel_gap", 1e-6)
