@@ -18,10 +18,10 @@ the buy limits, the budget and the power caps.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 
@@ -140,7 +140,7 @@ class _Repacker:
         slots = []
         for node_class in classes[:SPARE_CLASSES]:
             names = _unused_names(node_class, self.packing.nodes.get(node_class.id, []))
-            for name in _first(names, SPARE_PER_CLASS):
+            for name in itertools.islice(names, SPARE_PER_CLASS):
                 capacity = node_class.capacity_of(name)
                 slots.append(_Slot(node_class, name, None,
                                    np.array([capacity[r] for r in RESOURCES], dtype=np.int64)))
@@ -347,15 +347,6 @@ def highspy_inf() -> float:
     import highspy
 
     return highspy.kHighsInf
-
-
-def _first(names, count: int) -> list[str]:
-    found = []
-    for name in names:
-        if len(found) == count:
-            break
-        found.append(name)
-    return found
 
 
 def _domain_groups(problem: Problem) -> dict[str, int]:
