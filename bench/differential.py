@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--from", dest="first", type=int, default=1)
     arguments = parser.parse_args()
     agree, disagree = Counter(), Counter()
-    failures = []
+    failures, bounds = [], []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
@@ -37,12 +37,29 @@ def main() -> None:
             tally.update(result.kinds)
             tally["(all policies)"] += 1
             failures += [(seed, text) for text in result.disagreements]
+            if result.bounds is not None:
+                bounds.append(result.bounds)
     print(f"{arguments.seeds} policies in {time.perf_counter() - started:.0f} s\n")
     print("| rule kind | policies | agree | disagree |\n|---|---|---|---|")
     for kind in sorted(set(agree) | set(disagree)):
         print(f"| {kind} | {agree[kind] + disagree[kind]} | {agree[kind]} | {disagree[kind]} |")
+    _bound_summary(bounds)
     for seed, text in failures:
         print(f"seed {seed}: {text}")
+
+
+def _bound_summary(bounds: list[tuple]) -> None:
+    """Where every replica must be placed and can be: the pair and the pattern bounds
+    against the reference's optimum (neither may be above it)."""
+    if not bounds:
+        return
+    positive = [(p, q, o) for p, q, o in bounds if o > 0]
+    ratio = sorted(float(q / o) for _, q, o in positive)
+    print(f"\nbounds on {len(bounds)} policies: pair above the optimum {sum(p > o for p, _, o in bounds)}, "
+          f"pattern above {sum(q > o for _, q, o in bounds)}; pattern equal to the optimum "
+          f"{sum(abs(q - o) <= 1e-6 for _, q, o in bounds)} (pair: {sum(abs(p - o) <= 1e-6 for p, _, o in bounds)}), "
+          f"above the pair bound {sum(q > p for p, q, _ in bounds)}; median pattern / optimum "
+          f"{ratio[len(ratio) // 2] if ratio else float('nan'):.3f}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
 from fitlang.solve.bound import lower_bound
+from fitlang.solve.patterns import pattern_bound
 from fitlang.solve.placement import Placement, solve
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
@@ -74,6 +75,8 @@ class Differential:
     seed: int
     kinds: set[str]
     disagreements: list[str]  # empty: fitc and the reference agree on everything compared
+    # where every replica must be and can be placed: (pair bound, pattern bound, optimum)
+    bounds: tuple | None = None
 
 
 def compare_with_reference(seed, directory: Path) -> Differential:
@@ -94,7 +97,7 @@ def compare_with_reference(seed, directory: Path) -> Differential:
     problem = built.problem
     placement = solve(problem)
     expected = reference.reference(spec)
-    found = []
+    found, bounds = [], None
     if not expected.decided:
         return Differential(seed, spec.kinds, ["the reference ran out of time"])
     fitc_feasible = placement.status in ("optimal", "feasible") and (
@@ -110,10 +113,18 @@ def compare_with_reference(seed, directory: Path) -> Differential:
         if not spec.allow_unplaced and placement.bound is not None and placement.bound > expected.cost:
             # a proven lower bound above the true optimum is no bound
             found.append(f"bound: fitc {placement.bound} above the reference's optimum {expected.cost}")
-        relaxed = lower_bound(problem, placement.objective).value if not spec.allow_unplaced else None
+        pair = lower_bound(problem, placement.objective) if not spec.allow_unplaced else None
+        relaxed = pair.value if pair is not None else None
         if relaxed is not None and relaxed > expected.cost:
             # the relaxation's bound (fitlang/solve/bound.py), stated where the model has none
             found.append(f"relaxation bound: {relaxed} above the reference's optimum {expected.cost}")
+        if relaxed is not None:
+            # the pattern bound built on it (fitlang/solve/patterns.py), and its own best round
+            patterns = pattern_bound(pair, placement.objective)
+            for name, value in (("pattern bound", patterns.value), ("patterns' round", patterns.best_round)):
+                if value is not None and value > expected.cost:
+                    found.append(f"{name}: {value} above the reference's optimum {expected.cost}")
+            bounds = (relaxed, patterns.value, expected.cost)
         if spec.allow_unplaced:
             levels = _placed_by_level(problem, placement)
             wanted = {k: v for k, v in expected.placed_by_level.items()}
@@ -130,7 +141,7 @@ def compare_with_reference(seed, directory: Path) -> Differential:
         if violations or problems:
             found.append("verify rejects the reference: "
                          + "; ".join([v.message for v in violations] + problems))
-    return Differential(seed, spec.kinds, found)
+    return Differential(seed, spec.kinds, found, bounds)
 
 
 def _placed_by_level(problem, placement: Placement) -> dict[int, int]:

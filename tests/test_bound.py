@@ -58,6 +58,17 @@ def test_a_spread_over_zones_puts_its_share_in_each_zone(tmp_path):
     assert abs(bound_of(problem_from(tmp_path, text)) - 7) < 1e-8
 
 
+def test_a_spreads_least_count_is_whole(tmp_path):
+    # 5 replicas of a whole node over zones a (free), b and c (1 USD/h), max_skew 1. Every
+    # zone holds at least `least` and at most `least` + 1. A fractional least of 4/3 would put
+    # 7/3 in a and 8/3 on paid nodes; but the least count is whole and at most 5 // 3 = 1, so
+    # a takes 2 and b and c 3 between them: 3 USD/h, the optimum (2 + 2 + 1 the other way).
+    text = "".join(pool(z, 5, 2, "16Gi", price, f'  zone = "{z}"\n')
+                   for z, price in (("a", 0), ("b", 1), ("c", 1)))
+    text += workload("web", 5, 2, "4Gi", "  spread zone max_skew 1\n")
+    assert abs(bound_of(problem_from(tmp_path, text)) - 3) < 1e-8
+
+
 def test_anti_affinity_with_itself_per_zone_is_one_replica_a_zone(tmp_path):
     # 3 replicas of a whole node, at most one per zone: 1 + 2 + 3 = 6 (without the rows: 3)
     text = zones(4, 8) + workload("w", 3, 8, "4Gi", "  anti_affinity self on zone\n")
@@ -174,17 +185,18 @@ def test_two_demands_that_differ_only_in_name_merge_and_keep_the_bound(tmp_path)
     assert found.relaxation.pairs == 1  # `pair_demand` indexes the merged problem's demands
 
 
-def test_one_per_node_demands_merged_still_put_one_each_on_a_node(tmp_path):
+def test_one_per_node_demands_stay_apart_and_keep_the_bound(tmp_path):
     # a and b: 2 replicas each of 4 CPU, one per node; cheap: one 8-CPU node at 1 USD/h, dear:
     # 8-CPU nodes at 10 USD/h. The cheap node holds one of a and one of b (a full node, 1),
     # the other two fill half a dear node each: 1 + 10 = 11 (the optimum). Merged as one
-    # one-per-node demand of 4 replicas, the cheap node would hold one replica: 15.5, above
-    # the optimum; merged as two it holds two: 11
+    # one-per-node demand of 4 replicas the cheap node would hold one replica: 15.5, above
+    # the optimum; so one-per-node demands do not merge (the pattern bound reads a demand
+    # with one a node as one a node)
     one = "  anti_affinity self on node\n"
     text = (pool("cheap", 1, 8, "32Gi", 1) + pool("dear", 4, 8, "32Gi", 10)
             + workload("a", 2, 4, "1Gi", one) + workload("b", 2, 4, "1Gi", one))
     found = lower_bound(problem_from(tmp_path, text), "cost")
-    assert found.members == [["a", "b"]]
+    assert found.members == [["a"], ["b"]]
     assert found.converged and abs(found.value - 11) < 1e-8
 
 
@@ -193,26 +205,35 @@ def test_one_per_node_demands_merged_still_put_one_each_on_a_node(tmp_path):
     '  require labels["tier"] == "gold"\n',  # another eligible class
     "  exclusive = true\n",  # whole nodes of its own
     "  anti_affinity self on zone\n",  # at most one a zone
+    "  anti_affinity c on node\n",  # a rule towards another workload (the pattern bound's)
+    "  affinity c on zone\n",
 ])
 def test_demands_that_differ_in_what_the_rows_see_do_not_merge(tmp_path, difference):
     # b differs from a in one rule only; both stay demands of their own
     text = (pool("a1", 4, 8, "32Gi", 1, '  zone = "a"\n  labels = { "tier": "gold" }\n')
             + pool("b1", 4, 8, "32Gi", 2, '  zone = "b"\n  labels = { "tier": "silver" }\n')
-            + workload("a", 3, 2, "1Gi") + workload("b", 3, 2, "1Gi", difference))
+            + workload("a", 3, 2, "1Gi") + workload("b", 3, 2, "1Gi", difference)
+            + workload("c", 1, 8, "1Gi"))
     found = lower_bound(problem_from(tmp_path, text), "cost")
-    assert found.members == [["a"], ["b"]] and found.converged
+    assert found.members == [["a"], ["b"], ["c"]] and found.converged
 
 
-def test_a_different_request_or_replica_count_one_per_node_does_not_merge(tmp_path):
-    # c asks 1 CPU more than a; d is one-per-node with 2 replicas where e has 1: the k merged
-    # one-per-node demands may put k on a node only when each has as many replicas
-    one = "  anti_affinity self on node\n"
+def test_a_demand_another_workload_keeps_apart_does_not_merge(tmp_path):
+    # c is kept off b's nodes (c's rule): a and b would otherwise merge; b stays its own
+    text = (pool("p", 8, 8, "32Gi", 1) + workload("a", 3, 2, "1Gi") + workload("b", 3, 2, "1Gi")
+            + workload("c", 1, 3, "1Gi", "  anti_affinity b on node\n"))
+    found = lower_bound(problem_from(tmp_path, text), "cost")
+    assert found.members == [["a"], ["b"], ["c"]] and found.converged
+
+
+def test_a_different_request_does_not_merge(tmp_path):
+    # c asks 1 CPU more than a and e: a and e merge, c stays its own; 6 + 9 + 2 = 17 CPU on
+    # 8-CPU nodes at 1 USD/h
     text = (pool("p", 8, 8, "32Gi", 1) + workload("a", 3, 2, "1Gi") + workload("c", 3, 3, "1Gi")
-            + workload("d", 2, 2, "1Gi", one) + workload("e", 1, 2, "1Gi", one))
+            + workload("e", 1, 2, "1Gi"))
     found = lower_bound(problem_from(tmp_path, text), "cost")
-    assert found.members == [["a"], ["c"], ["d"], ["e"]]
-    # 6 + 9 + 4 + 2 = 21 CPU on 8-CPU nodes at 1 USD/h
-    assert found.converged and abs(found.value - Fraction(21, 8)) < 1e-8
+    assert found.members == [["a", "e"], ["c"]]
+    assert found.converged and abs(found.value - Fraction(17, 8)) < 1e-8
 
 
 @pytest.mark.parametrize("shape", ["inventory", "breaker", "by hand"])

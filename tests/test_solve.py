@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 import json
+import time
 from fractions import Fraction
 
 import pytest
@@ -591,11 +592,12 @@ def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_n
             + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + workload("y", 3, 2, "2Gi"))
     problem = problem_from(tmp_path, text)
     placement = _solved_in_time(problem)
-    assert placement.status == "feasible" and not placement.unplaced
+    assert placement.status == "optimal" and not placement.unplaced
     assert on_pools(placement, problem) == {"s": {"a": 2, "b": 2}, "x": {"a": 2}, "y": {"a": 3}}
     # no model, but the relaxation's bound (bound.py): s takes 2 nodes a zone (2 x 1 + 2 x 2),
-    # x a node of a to itself (1), y 6 of a's 8 CPUs (0.75): 7.75, below the optimum of 8
-    assert placement.value == 8 and abs(placement.bound - Fraction(31, 4)) < 1e-8
+    # x a node of a to itself (1), y 6 of a's 8 CPUs (0.75): 7.75; and the patterns'
+    # (patterns.py): y's replicas fill no more than a whole node of 1 USD/h, so 8, the optimum
+    assert placement.value == 8 and placement.bound == 8
     nodes = {w: {a.node for a in placement.assignments if a.workload == w} for w in "sxy"}
     assert len(nodes["x"]) == 1 and not nodes["x"] & (nodes["s"] | nodes["y"])
 
@@ -1003,7 +1005,10 @@ def test_greedy_floor_fills_nodes_in_bulk_within_node_rules(tmp_path, no_model):
             + workload("e", 5, 1, "1Gi"))
     problem = problem_from(tmp_path, text)
     placement = _solved_in_time(problem)
-    assert placement.status == "feasible" and not placement.unplaced and placement.value == 7
+    # proven optimal by the pattern bound (patterns.py): a needs 5 nodes (2 a node), b one
+    # apart from a, d one to itself; c and e fit in a's nodes: 7
+    assert placement.status == "optimal" and not placement.unplaced and placement.value == 7
+    assert placement.bound == 7
     hosted: dict[str, Counter] = {}
     for item in placement.assignments:
         hosted.setdefault(item.node, Counter())[item.workload] += 1
@@ -1034,14 +1039,15 @@ RULES = ["", "  anti_affinity self on node\n", "  spread node max_skew 1\n", "  
          "  kind = job\n  gang = true\n"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.integers(1, 12), st.integers(1, 9), st.sampled_from(RULES)),
-                min_size=1, max_size=5),
-       st.lists(st.tuples(st.integers(1, 6), st.sampled_from([4, 8]), st.integers(1, 4)),
-                min_size=1, max_size=3))
-def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, pools):
-    # random small fleets over zones z0-z2 and workloads with node, zone and exclusive rules:
-    # whatever the bulk placement places, `verify` (which shares no code with it) accepts
+RANDOM_WORKLOADS = st.lists(st.tuples(st.integers(1, 12), st.integers(1, 9), st.sampled_from(RULES)),
+                            min_size=1, max_size=5)
+RANDOM_POOLS = st.lists(st.tuples(st.integers(1, 6), st.sampled_from([4, 8]), st.integers(1, 4)),
+                        min_size=1, max_size=3)
+
+
+def _random_fleet(tmp_path, workloads, pools):
+    """Small fleets over zones z0-z2 and workloads with node, zone and exclusive rules (None:
+    a combination the language refuses, which is not what these tests are about)."""
     text = "".join(pool(f"p{i}", count, cpu, "32Gi", price, f'  zone = "z{i}"\n  cluster = "c{i % 2}"\n')
                    for i, (count, cpu, price) in enumerate(pools))
     for i, (replicas, cpu, rule) in enumerate(workloads):
@@ -1056,11 +1062,39 @@ def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, p
     from fitlang.model.build import build_problem
 
     checked = check_file(path, Workspace())
-    if checked.has_errors:
-        return  # a combination the language refuses (not what this test is about)
-    built = build_problem(checked.program)
-    placement, cut, (violations, problems) = _floor_placement(built.problem)
+    return None if checked.has_errors else build_problem(checked.program).problem
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(RANDOM_WORKLOADS, RANDOM_POOLS)
+def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, pools):
+    # whatever the bulk placement places, `verify` (which shares no code with it) accepts
+    problem = _random_fleet(tmp_path, workloads, pools)
+    if problem is None:
+        return
+    placement, cut, (violations, problems) = _floor_placement(problem)
     assert not cut
+    assert violations == [] and problems == [], [v.message for v in violations]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(RANDOM_WORKLOADS, RANDOM_POOLS)
+def test_repacking_keeps_every_rule_that_verify_checks_and_never_costs_more(tmp_path, workloads, pools):
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.placement import _from_packing, _packed_value
+    from fitlang.solve.repack import repack
+
+    problem = _random_fleet(tmp_path, workloads, pools)
+    if problem is None:
+        return
+    packing, _ = greedy_floor(problem)
+    if not packing.complete:
+        return  # repacking starts from a complete placement
+    before = _packed_value(problem, packing, "cost")
+    repack(problem, packing, "cost", time.monotonic() + 0.2)
+    assert _packed_value(problem, packing, "cost") <= before
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == [], [v.message for v in violations]
 
 
@@ -1444,3 +1478,94 @@ def test_a_bound_from_highs_is_never_rounded_up():
     assert _fraction(third) == Fraction(1, 3) > Fraction(third)
     assert _bound_fraction(third) <= Fraction(third) and Fraction(third) - _bound_fraction(third) < Fraction(1, 10 ** 9)
     assert _bound_fraction(1304.75) == Fraction(521900, 400) and _bound_fraction(float("inf")) is None
+
+
+def test_greedy_floor_takes_nodes_that_cost_nothing_before_room_on_nodes_that_cost(tmp_path):
+    # `first` (only zone b) opens a paid node and leaves 2 CPUs free on it. `flexible` may go
+    # anywhere: a new free node costs nothing, so it goes there and leaves that room to `last`
+    # (only zone b, lower priority), which fits beside `first`: one paid node, 1 USD/h. Taking
+    # the paid node's room first (as any open node's room was) made `last` open a second one.
+    text = (pool("free", 4, 4, "8Gi", 0, '  zone = "a"\n')
+            + pool("paid", 4, 4, "8Gi", 1, '  zone = "b"\n')
+            + workload("first", 1, 2, "1Gi", '  zones = ["b"]\n  priority = 20\n')
+            + workload("flexible", 1, 2, "1Gi", "  priority = 10\n")
+            + workload("last", 1, 2, "1Gi", '  zones = ["b"]\n  priority = 5\n'))
+    placement, _, (violations, problems) = _floor_placement(problem_from(tmp_path, text))
+    assert violations == [] and problems == [] and not placement.unplaced
+    assert placement.value == 1
+    on_pool = {item.workload: item.node.split("-")[0] for item in placement.assignments}
+    assert on_pool == {"first": "paid", "flexible": "free", "last": "paid"}
+
+
+def test_greedy_floor_places_the_dearest_replicas_of_a_priority_first(tmp_path):
+    # nodes of 10 CPUs at 1 USD/h. By name, `a_small` (6 x 2 CPUs) would go first: 5 on one
+    # node and 1 on a second, where only one `b_big` (3 x 6 CPUs) fits; the other two open two
+    # more nodes: 4. A node costs b_big 1 USD/h a replica and a_small 0.2: b_big goes first, a
+    # node each, and a_small's replicas fill the 4 CPUs left on each, 2 a node: 3, the optimum.
+    text = (pool("p", 6, 10, "64Gi", 1)
+            + workload("a_small", 6, 2, "1Gi") + workload("b_big", 3, 6, "1Gi"))
+    placement, _, (violations, problems) = _floor_placement(problem_from(tmp_path, text))
+    assert violations == [] and problems == [] and not placement.unplaced
+    assert placement.value == 3
+
+
+def test_fleet_scale_floor_gives_the_scarce_accelerator_to_the_option_that_saves_most(tmp_path, no_model):
+    # 2 L4 nodes at 1 USD/h, 48 A10G nodes at 10; a replica a node. `first` (higher priority)
+    # needs 2 on L4 or 3 on A10G; `second` 2 on L4 or 6 on A10G. Greedy alone, `first` takes
+    # the L4s (2 against 30 at its turn) and `second` pays 60 on A10G: 62. The relaxation
+    # gives the L4s to `second` (an L4 replica saves it 30 USD/h, `first` 15): the floor placed
+    # again with each workload's options in that order is 30 + 2 = 32, the optimum.
+    def accelerator_pool(name, count, model, price):
+        return (f"pool {name} {{\n  count = {count}\n  cpu = 8\n  memory = 32Gi\n"
+                f"  gpu {{ model = {model}; count = 1 }}\n  price = {price} USD/h\n}}\n")
+
+    def choosy(name, priority, on_l4, on_a10g):
+        return (f"workload {name} {{\n  cpu = 1\n  memory = 1Gi\n  priority = {priority}\n"
+                f"  gpu {{\n    count = 1\n    option L4 {{ replicas = {on_l4} }}\n"
+                f"    option A10G {{ replicas = {on_a10g} }}\n  }}\n}}\n")
+
+    text = ('import "std/accelerators"\n'
+            + accelerator_pool("l4", 2, "L4", 1) + accelerator_pool("a10g", 48, "A10G", 10)
+            + choosy("first", 20, 2, 3) + choosy("second", 10, 2, 6))
+    problem = problem_from(tmp_path, text)
+    placement = _solved_in_time(problem)
+    assert not placement.unplaced and placement.value == 32
+    assert on_pools(placement, problem) == {"first[A10G]": {"a10g": 3}, "second[L4]": {"l4": 2}}
+
+
+def _packing_of(problem, nodes: list[dict[str, int]]):
+    """A packing with these nodes of the first class open, hosting these replicas."""
+    from fitlang.model.problem import RESOURCES
+    from fitlang.solve.pack import NodeState, Packing
+
+    node_class = problem.classes[0]
+    packing = Packing()
+    for name, hosted in zip(node_class.node_names, nodes):
+        free = {r: node_class.capacity[r] - sum(problem.demand(w).requests[r] * n for w, n in hosted.items())
+                for r in RESOURCES}
+        packing.nodes.setdefault(node_class.id, []).append(NodeState(name, free, dict(hosted)))
+    return packing
+
+
+def test_repacking_finds_the_packing_that_moving_a_node_at_a_time_cannot(tmp_path):
+    # nodes of 10 CPUs at 1 USD/h: a (6 CPUs) alone on two nodes, b (5) and c (4) together on
+    # two more: 4 USD/h. No node closes by moving its replicas into the others' room (4, 4, 1
+    # and 1 CPUs free), and two new nodes for the two a's cost what they replace. Placed again
+    # together: a + c, a + c, b + b: 3 USD/h, the optimum (30 CPUs).
+    from fitlang.solve.improve import consolidate
+    from fitlang.solve.placement import _from_packing
+    from fitlang.solve.repack import repack
+
+    text = (pool("p", 60, 10, "64Gi", 1) + workload("a", 2, 6, "1Gi")
+            + workload("b", 2, 5, "1Gi") + workload("c", 2, 4, "1Gi"))
+    problem = problem_from(tmp_path, text)
+    packing = _packing_of(problem, [{"a": 1}, {"a": 1}, {"b": 1, "c": 1}, {"b": 1, "c": 1}])
+    consolidate(problem, packing, "cost", time.monotonic() + 5)
+    assert sum(len(nodes) for nodes in packing.nodes.values()) == 4
+    assert repack(problem, packing, "cost", time.monotonic() + 5) >= 1
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    assert placement.value == 3 and not placement.unplaced
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    hosted = sorted(sorted(node.hosted.items()) for nodes in packing.nodes.values() for node in nodes)
+    assert hosted == [[("a", 1), ("c", 1)], [("a", 1), ("c", 1)], [("b", 2)]]

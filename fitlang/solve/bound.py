@@ -149,11 +149,9 @@ class _Rows:
         return len(self.lower)
 
 
-def relaxation(problem: Problem, objective: str, merged: tuple | None = None,
-               members: list[list[str]] | None = None) -> Relaxation | None:
+def relaxation(problem: Problem, objective: str, merged: tuple | None = None) -> Relaxation | None:
     """The LP of the module docstring; None for an objective it does not bound. `merged`:
-    what `merged_classes` gives, when the caller has it; `members`: per demand, the demands
-    it stands for (`merged_demands`), of which a one-per-node one puts one each on a node."""
+    what `merged_classes` gives, when the caller has it."""
     from scipy.sparse import csc_array
 
     if objective not in ("cost", "nodes"):
@@ -166,7 +164,7 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None,
     requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands],
                         dtype=np.int64).reshape(len(demands), len(RESOURCES))
     replicas = np.array([d.replicas for d in demands], dtype=np.int64)
-    most = _most_per_node(demands, members)
+    most = np.array([1 if d.one_per_node else np.iinfo(np.int64).max for d in demands], dtype=np.int64)
     exclusive = np.array([d.exclusive for d in demands], dtype=bool)
     # the pairs: what one replica takes of a node, as a share, rounded down
     eligible_demand, eligible_class = _eligible(problem, class_index)
@@ -290,31 +288,31 @@ def merged_demands(problem: Problem) -> tuple[Problem, list[list[str]]]:
     for. Demands merge when they may use the same classes, request the same, and have no
     row of their own: not in an option group (its throughput row), not `exclusive` (its
     whole-node share), no latency rule, no spread nor anti-affinity with itself over zones,
-    regions or labels (node spreads and rules between workloads are left out of every row
-    anyway). One-per-node demands merge only with as many replicas each: then the k merged
-    put at most k replicas on a node and the LP is the same (a solution over the merged
-    demand splits evenly into one for each). The rows see only the replicas summed
-    (every replica placed), the requests (each pair's shares and `charge_matrix`, which
-    reads the set of requests on a class) and the classes, so the LP is unchanged but for
-    each pair's bound, min(replicas, what fits on the class's nodes), which is implied for
-    the merged replicas together and so can only be tighter. Inventory 10,000: 1,158 ->
-    265 demands, 345,697 -> 145,804 pairs; breaker 10,000: 1,000 -> 280, 140,621 -> 45,307."""
+    regions or labels (node spreads are left out of every row anyway); and none that the
+    pattern bound (patterns.py) reads per demand: one replica a node, a rule towards
+    another workload or another workload's rule towards it. The rows see only the
+    replicas summed (every replica placed), the requests (each pair's shares and the
+    whole-node charge, which reads the set of requests on a class) and the classes, so the
+    LP is unchanged but for each pair's bound, min(replicas, what fits on the class's
+    nodes), which is implied for the merged replicas together and so can only be tighter.
+    Inventory 10,000: 1,158 -> 879 demands, 345,697 -> 196,852 pairs; breaker 10,000:
+    1,000 -> 488, 140,621 -> 45,307."""
     import dataclasses
 
+    targeted = {r.target for d in problem.demands for r in d.affinities if r.target != "self"}
     canonical: dict[int, int] = {}  # id of an eligibility list -> its contents' number
     by_contents: dict[tuple, int] = {}
     groups: dict[tuple, int] = {}
     demands, members = [], []
     for demand in problem.demands:
         key = None
-        if _without_rows_of_its_own(demand):
+        if _without_rows_of_its_own(demand) and demand.name not in targeted \
+                and demand.workload not in targeted:
             listed = canonical.get(id(demand.eligible))
             if listed is None:  # the lists are shared objects: contents compared once per list
                 listed = by_contents.setdefault(tuple(demand.eligible), len(by_contents))
                 canonical[id(demand.eligible)] = listed
-            one = demand.one_per_node
-            key = (listed, tuple(demand.requests[r] for r in RESOURCES), one,
-                   demand.replicas if one else 0)
+            key = (listed, tuple(demand.requests[r] for r in RESOURCES))
         at = groups.get(key) if key is not None else None
         if at is None:
             if key is not None:
@@ -332,16 +330,7 @@ def merged_demands(problem: Problem) -> tuple[Problem, list[list[str]]]:
 def _without_rows_of_its_own(demand) -> bool:
     return (demand.replicas > 0 and demand.group is None and not demand.exclusive
             and not demand.latency and all(s.topology == "node" for s in demand.spreads)
-            and not any(r.target == "self" and r.anti and r.topology != "node"
-                        for r in demand.affinities))
-
-
-def _most_per_node(demands, members: list[list[str]] | None) -> np.ndarray:
-    """Per demand, the most replicas a node may hold by its rules alone: one per merged
-    demand where it is one-per-node, else no limit."""
-    counts = [1] * len(demands) if members is None else [len(m) for m in members]
-    return np.array([count if d.one_per_node else np.iinfo(np.int64).max
-                     for d, count in zip(demands, counts)], dtype=np.int64)
+            and not any(r.target != "self" or r.anti for r in demand.affinities))
 
 
 def merged_classes(problem: Problem) -> tuple[list, dict[str, int], int]:
@@ -550,7 +539,11 @@ def _spread_rows(demand, topology: _Topology, index: int, mine, pair_class, y, r
         skew, total, count = spread.max_skew, demand.replicas, len(domains)
         forced = max(0, -(-(total - (count - 1) * skew) // count)) if covered else 0
         least = first_least + len(least_columns)
-        least_columns.append((float(forced), float(total)))
+        # every domain that is always there holds `least` or more of the replicas, and a
+        # count is whole: `least` is at most R / (those domains), rounded down
+        present = int(always.sum())
+        most = total // present if present else total
+        least_columns.append((float(forced), float(max(most, forced))))
         rows.families.append(rows.count)
         # no domain more than least + max_skew; every domain that exists at least `least`
         _domain_rows(rows, domains, codes, mine, y, least, -INFINITY, float(skew))
@@ -634,6 +627,8 @@ class Bound:
     prices: np.ndarray | None = None
     # per demand of `problem`, the names of the caller's demands it stands for
     members: list[list[str]] | None = None
+    # the master LP's last solution: replicas per pair (a guide for placing, not a bound)
+    pair_values: np.ndarray | None = None
 
 
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
@@ -656,7 +651,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     merged = merged_classes(problem)
     if deadline is not None and time.monotonic() + expected_seconds(merged) > deadline:
         return Bound(None)  # it would not have a bound in time: not built at all
-    relaxed = relaxation(problem, objective, merged, members)
+    relaxed = relaxation(problem, objective, merged)
     if start is not None:
         relaxed.start = np.concatenate([relaxed.start, _packed_pairs(members, relaxed, start)])
     pricing = _Pricing(relaxed)
@@ -671,6 +666,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 break
             result.rounds += 1
             result.lp_value = master.value
+            result.pair_values = master.pair_values()
             duals = pricing.repaired(duals)
             reduced, value = pricing.bound(duals)
             center = result.prices
@@ -816,6 +812,15 @@ class _Master:
     @property
     def size(self) -> int:
         return len(self.columns)
+
+    def pair_values(self) -> np.ndarray:
+        """The last solution's value of every pair (0 for those not in the master)."""
+        relaxed = self.relaxed
+        solved = np.array(self.highs.getSolution().col_value, dtype=float)
+        values = np.zeros(relaxed.columns)
+        real = self.kinds >= 0
+        values[self.kinds[real]] = solved[real]
+        return values[relaxed.first_pair:relaxed.first_pair + relaxed.pairs]
 
     def solve(self, deadline: float | None) -> np.ndarray | None:
         """The row prices of the master's optimum (0 on the rows it leaves out); None when it

@@ -1,0 +1,137 @@
+"""The pattern bound (fitlang/solve/patterns.py): on policies whose optimum is worked out by
+hand, where the pair relaxation (bound.py) lets a replica take a share of a node and the
+patterns do not; never above the optimum of the independent per-node CP-SAT reference
+(tests/reference.py), whatever the row prices; never below the pair bound; and on the three
+fleet shapes never above a verified placement."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from fitlang.solve.bound import lower_bound
+from fitlang.solve.greedy import greedy_floor
+from fitlang.solve.patterns import PatternBound, _Blocks, on_price_lattice, pattern_bound
+from fitlang.solve.placement import _from_packing
+from fitlang.solve.report import as_json
+from fitlang.solve.verify import verify
+
+from solving import bench_module, problem_from
+from test_bound import SEEDS, _reference_case, pool, workload
+
+
+def bounds(tmp_path, text, objective="cost") -> tuple[Fraction, PatternBound]:
+    """(the pair bound, the pattern bound) of a policy, both to convergence."""
+    problem = problem_from(tmp_path, text)
+    pair = lower_bound(problem, objective)
+    assert pair.converged and pair.value is not None
+    found = pattern_bound(pair, objective)
+    assert found.converged and found.exact and found.value is not None
+    return pair.value, found
+
+
+NODES = pool("p", 6, 16, "64Gi", 1)  # 16-CPU nodes at 1 USD/h, memory to spare
+
+
+def test_twelve_cpus_on_sixteen_take_a_node_each(tmp_path):
+    # 3 x 12 CPU: two never share a node (24 > 16), so 3 nodes. bound.py states 3 as well:
+    # nothing eligible fits in the 4 CPUs a replica leaves, so it is charged the whole node
+    # (without that charge the shares would say 3 x 0.75 = 2.25)
+    pair, found = bounds(tmp_path, NODES + workload("w", 3, 12, "1Gi"))
+    assert abs(pair - 3) < 1e-8 and found.value == 3
+
+
+def test_a_replica_that_leaves_room_for_another_kind_still_strands_it(tmp_path):
+    # 3 x 9 CPU and 1 x 7 CPU: a 9 leaves 7 (so it is not charged a whole node), but no two
+    # 9s share a node: {9, 7}, {9}, {9} = 3 nodes. The shares: (27 + 7) / 16 = 2.125
+    pair, found = bounds(tmp_path, NODES + workload("a", 3, 9, "1Gi") + workload("b", 1, 7, "1Gi"))
+    assert abs(pair - Fraction(17, 8)) < 1e-8 and found.value == 3
+
+
+def test_five_of_six_cpus_is_two_a_node(tmp_path):
+    # 5 x 6 CPU: two a node (18 > 16), so 3 nodes; the shares say 30/16 = 1.875, the
+    # pattern LP 5/2 = 2.5 patterns, and a cost of whole 1 USD/h nodes is whole: 3
+    pair, found = bounds(tmp_path, NODES + workload("w", 5, 6, "1Gi"))
+    assert abs(pair - Fraction(15, 8)) < 1e-8
+    assert abs(found.lp_value - 2.5) < 1e-6 and found.value == 3
+
+
+def test_one_per_node_takes_a_node_a_replica(tmp_path):
+    # 4 x 2 CPU, anti_affinity self on node: 4 nodes; the shares: 8/16 = 0.5
+    pair, found = bounds(tmp_path, NODES + workload("a", 4, 2, "1Gi", "  anti_affinity self on node\n"))
+    assert abs(pair - Fraction(1, 2)) < 1e-8 and found.value == 4
+
+
+def test_an_exclusive_workload_is_alone_on_its_nodes(tmp_path):
+    # a: 3 x 4 CPU, exclusive: its 3 share one node (12 <= 16) and nothing else does; b: 2 x
+    # 4 CPU on a second node: 2. The pair bound: a takes 1/3 of a node per replica (1) and
+    # b its share 8/16: 1.5
+    text = NODES + workload("a", 3, 4, "1Gi", "  exclusive = true\n") + workload("b", 2, 4, "1Gi")
+    pair, found = bounds(tmp_path, text)
+    assert abs(pair - Fraction(3, 2)) < 1e-8 and found.value == 2
+
+
+def test_workloads_kept_apart_on_a_node_do_not_share_one(tmp_path):
+    # a: 2 x 4 CPU with anti_affinity b on node, b: 2 x 4 CPU: 16 CPUs in all would fill one
+    # node, but a and b may not share: 2 nodes. The shares: 1
+    text = NODES + workload("a", 2, 4, "1Gi", "  anti_affinity b on node\n") + workload("b", 2, 4, "1Gi")
+    pair, found = bounds(tmp_path, text)
+    assert abs(pair - 1) < 1e-8 and found.value == 2
+
+
+def test_counting_nodes_the_bound_is_whole(tmp_path):
+    # the 5 x 6 CPU case counted in nodes: 2.5 patterns, so 3 nodes
+    pair, found = bounds(tmp_path, NODES + workload("w", 5, 6, "1Gi"), "nodes")
+    assert pair == 2 and found.value == 3
+
+
+def test_a_cost_is_raised_to_the_lattice_of_the_prices_only(tmp_path):
+    problem = problem_from(tmp_path, pool("p", 2, 8, "8Gi", "0.5") + pool("q", 2, 8, "8Gi", "0.75")
+                           + workload("w", 1, 1, "1Gi"))
+    # every cost is a multiple of gcd(1/2, 3/4) = 1/4
+    assert on_price_lattice(Fraction(101, 100), problem, "cost") == Fraction(5, 4)
+    assert on_price_lattice(Fraction(5, 4), problem, "cost") == Fraction(5, 4)
+    assert on_price_lattice(Fraction(101, 100), problem, "preferences") == Fraction(101, 100)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_pattern_bound_is_never_above_the_reference_optimum_whatever_the_prices(tmp_path, seed):
+    spec, problem, expected = _reference_case(seed, tmp_path)
+    if problem is None or not expected.decided or not expected.feasible or spec.allow_unplaced:
+        pytest.skip("no optimum over placements of every replica to compare with")
+    pair = lower_bound(problem, "cost")
+    found = pattern_bound(pair, "cost")
+    # stated: the larger of the pair bound and the patterns' best round, which (like the
+    # bound at the pair prices) must hold on its own
+    assert found.value is not None and pair.value <= found.value <= expected.cost
+    assert found.at_pair_prices <= expected.cost and found.best_round <= expected.cost
+    # the Lagrangian bound holds for any row prices: random ones, positive and negative
+    blocks = _Blocks(pair)
+    rng = np.random.default_rng(seed)
+    for scale in (0.1, 1.0, 100.0):
+        duals = rng.normal(0.0, scale, size=len(blocks.row_lower))
+        value, _ = blocks.lagrangian(duals, None, None, PatternBound(None))
+        assert value <= float(expected.cost)
+
+
+@pytest.mark.parametrize("shape", ["bench", "inventory", "breaker"])
+def test_on_the_fleet_shapes_the_pattern_bound_is_below_a_verified_placement(tmp_path, shape):
+    # 1,000 nodes, a few rounds of column generation: at least the pair bound, at most the
+    # greedy placement that verify accepts
+    if shape == "bench":
+        fleet = bench_module("fleet").generate(1000, 100)
+    else:
+        inventories = bench_module("inventories")
+        fleet = getattr(inventories, "generate" if shape == "inventory" else "breaker")(1000, 100)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    packing, _ = greedy_floor(problem)
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    pair = lower_bound(problem, "cost", start=packing)
+    found = pattern_bound(pair, "cost", start=packing, rounds=3)
+    assert found.rounds == 3 and pair.value <= found.value <= placement.value
