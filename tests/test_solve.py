@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 import json
+import time
 from fractions import Fraction
 
 import pytest
@@ -1038,14 +1039,15 @@ RULES = ["", "  anti_affinity self on node\n", "  spread node max_skew 1\n", "  
          "  kind = job\n  gang = true\n"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.integers(1, 12), st.integers(1, 9), st.sampled_from(RULES)),
-                min_size=1, max_size=5),
-       st.lists(st.tuples(st.integers(1, 6), st.sampled_from([4, 8]), st.integers(1, 4)),
-                min_size=1, max_size=3))
-def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, pools):
-    # random small fleets over zones z0-z2 and workloads with node, zone and exclusive rules:
-    # whatever the bulk placement places, `verify` (which shares no code with it) accepts
+RANDOM_WORKLOADS = st.lists(st.tuples(st.integers(1, 12), st.integers(1, 9), st.sampled_from(RULES)),
+                            min_size=1, max_size=5)
+RANDOM_POOLS = st.lists(st.tuples(st.integers(1, 6), st.sampled_from([4, 8]), st.integers(1, 4)),
+                        min_size=1, max_size=3)
+
+
+def _random_fleet(tmp_path, workloads, pools):
+    """Small fleets over zones z0-z2 and workloads with node, zone and exclusive rules (None:
+    a combination the language refuses, which is not what these tests are about)."""
     text = "".join(pool(f"p{i}", count, cpu, "32Gi", price, f'  zone = "z{i}"\n  cluster = "c{i % 2}"\n')
                    for i, (count, cpu, price) in enumerate(pools))
     for i, (replicas, cpu, rule) in enumerate(workloads):
@@ -1060,11 +1062,39 @@ def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, p
     from fitlang.model.build import build_problem
 
     checked = check_file(path, Workspace())
-    if checked.has_errors:
-        return  # a combination the language refuses (not what this test is about)
-    built = build_problem(checked.program)
-    placement, cut, (violations, problems) = _floor_placement(built.problem)
+    return None if checked.has_errors else build_problem(checked.program).problem
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(RANDOM_WORKLOADS, RANDOM_POOLS)
+def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, pools):
+    # whatever the bulk placement places, `verify` (which shares no code with it) accepts
+    problem = _random_fleet(tmp_path, workloads, pools)
+    if problem is None:
+        return
+    placement, cut, (violations, problems) = _floor_placement(problem)
     assert not cut
+    assert violations == [] and problems == [], [v.message for v in violations]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(RANDOM_WORKLOADS, RANDOM_POOLS)
+def test_repacking_keeps_every_rule_that_verify_checks_and_never_costs_more(tmp_path, workloads, pools):
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.placement import _from_packing, _packed_value
+    from fitlang.solve.repack import repack
+
+    problem = _random_fleet(tmp_path, workloads, pools)
+    if problem is None:
+        return
+    packing, _ = greedy_floor(problem)
+    if not packing.complete:
+        return  # repacking starts from a complete placement
+    before = _packed_value(problem, packing, "cost")
+    repack(problem, packing, "cost", time.monotonic() + 0.2)
+    assert _packed_value(problem, packing, "cost") <= before
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == [], [v.message for v in violations]
 
 
@@ -1501,3 +1531,41 @@ def test_fleet_scale_floor_gives_the_scarce_accelerator_to_the_option_that_saves
     placement = _solved_in_time(problem)
     assert not placement.unplaced and placement.value == 32
     assert on_pools(placement, problem) == {"first[A10G]": {"a10g": 3}, "second[L4]": {"l4": 2}}
+
+
+def _packing_of(problem, nodes: list[dict[str, int]]):
+    """A packing with these nodes of the first class open, hosting these replicas."""
+    from fitlang.model.problem import RESOURCES
+    from fitlang.solve.pack import NodeState, Packing
+
+    node_class = problem.classes[0]
+    packing = Packing()
+    for name, hosted in zip(node_class.node_names, nodes):
+        free = {r: node_class.capacity[r] - sum(problem.demand(w).requests[r] * n for w, n in hosted.items())
+                for r in RESOURCES}
+        packing.nodes.setdefault(node_class.id, []).append(NodeState(name, free, dict(hosted)))
+    return packing
+
+
+def test_repacking_finds_the_packing_that_moving_a_node_at_a_time_cannot(tmp_path):
+    # nodes of 10 CPUs at 1 USD/h: a (6 CPUs) alone on two nodes, b (5) and c (4) together on
+    # two more: 4 USD/h. No node closes by moving its replicas into the others' room (4, 4, 1
+    # and 1 CPUs free), and two new nodes for the two a's cost what they replace. Placed again
+    # together: a + c, a + c, b + b: 3 USD/h, the optimum (30 CPUs).
+    from fitlang.solve.improve import consolidate
+    from fitlang.solve.placement import _from_packing
+    from fitlang.solve.repack import repack
+
+    text = (pool("p", 60, 10, "64Gi", 1) + workload("a", 2, 6, "1Gi")
+            + workload("b", 2, 5, "1Gi") + workload("c", 2, 4, "1Gi"))
+    problem = problem_from(tmp_path, text)
+    packing = _packing_of(problem, [{"a": 1}, {"a": 1}, {"b": 1, "c": 1}, {"b": 1, "c": 1}])
+    consolidate(problem, packing, "cost", time.monotonic() + 5)
+    assert sum(len(nodes) for nodes in packing.nodes.values()) == 4
+    assert repack(problem, packing, "cost", time.monotonic() + 5) >= 1
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    assert placement.value == 3 and not placement.unplaced
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    hosted = sorted(sorted(node.hosted.items()) for nodes in packing.nodes.values() for node in nodes)
+    assert hosted == [[("a", 1), ("c", 1)], [("a", 1), ("c", 1)], [("b", 2)]]

@@ -1,0 +1,366 @@
+"""Exact repacking a few nodes at a time: the replicas on a group of open nodes, with empty
+nodes beside them, placed again node by node by a small integer program, so that what the
+greedy pass and the local search leave unused between nodes is recovered exactly.
+
+A step works inside one *domain group*: the classes alike in every domain a rule counts
+(zones, regions and the labels a spread or affinity names, the reach of every latency rule,
+the Kubernetes cluster), so a replica that moves between them keeps every spread, affinity,
+gang and latency count. Of the group's open nodes it takes a few, frees the replicas of the
+workloads that may move (not those `improve.unmovable` names, nor exclusive ones: what stays
+is fixed load, and its node stays open), and offers beside them empty nodes of the group's
+classes, cheapest for their capacity first. The program: each freed replica on one node of
+a class it is eligible for, within each node's room per resource and the per-node limit,
+workloads kept apart on a node never together; the nodes it uses cost their price (for the
+`nodes` objective, one each). HiGHS solves it from the current placement, so it is never
+worse; the answer is checked again in whole numbers and kept when it costs less and keeps
+the buy limits, the budget and the power caps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
+from fitlang.solve.backends import _native_stdout_silenced
+from fitlang.solve.improve import unmovable
+from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, _unused_names
+
+GROUP_NODES = 12  # open nodes a step frees
+SPARE_CLASSES = 4  # classes of the group that offer empty nodes
+SPARE_PER_CLASS = 3  # empty nodes each of them offers
+STEP_SECONDS = 1.0  # the most one step's program may take
+LEAST_STEP_SECONDS = 0.2  # a step with less time left is not started
+
+
+@dataclass
+class _Slot:
+    """A node of a step: open (`node` set) or empty (a name not in use yet)."""
+
+    node_class: NodeClass
+    name: str
+    node: NodeState | None
+    room: np.ndarray  # its capacity less what stays on it
+    stays: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pinned(self) -> bool:  # what stays keeps it open whatever the step does
+        return bool(self.stays)
+
+
+def repack(problem: Problem, packing: Packing, objective: str, deadline: float,
+           seed: int = 0) -> int:
+    """Repack node groups of `packing` in place until the deadline; how many steps it kept."""
+    if not packing.complete or objective not in ("cost", "nodes"):
+        return 0
+    search = _Repacker(problem, packing, objective, random.Random(seed))
+    kept = 0
+    while deadline - time.monotonic() > LEAST_STEP_SECONDS:
+        slots = search.choose()
+        if slots is None:
+            break
+        if search.step(slots, min(deadline, time.monotonic() + STEP_SECONDS)):
+            kept += 1
+    return kept
+
+
+class _Repacker:
+    def __init__(self, problem: Problem, packing: Packing, objective: str, rng: random.Random) -> None:
+        self.problem, self.packing, self.objective, self.rng = problem, packing, objective, rng
+        self.apart, self.exclusive = _apart_on_nodes(problem)
+        self.stay = unmovable(problem) | self.exclusive
+        self.requests = {d.name: np.array([d.requests[r] for r in RESOURCES], dtype=np.int64)
+                         for d in problem.demands}
+        self.eligible: dict[int, frozenset[str]] = {}  # by the eligible list's identity
+        self.group_of = _domain_groups(problem)
+        self.limited = bool(problem.buy_limits or problem.budget is not None or problem.power_caps)
+
+    def price(self, node_class: NodeClass) -> float:
+        return 1.0 if self.objective == "nodes" else float(node_class.price)
+
+    def may_use(self, demand: Demand, node_class: NodeClass) -> bool:
+        found = self.eligible.get(id(demand.eligible))
+        if found is None:
+            found = self.eligible[id(demand.eligible)] = frozenset(demand.eligible)
+        return node_class.id in found
+
+    # ---- choosing a step -------------------------------------------------------------
+
+    def choose(self) -> list[_Slot] | None:
+        """The slots of one step: open nodes of a group chosen by what its nodes cost, and
+        empty nodes of its classes; None when no group has a node worth freeing."""
+        groups: dict[int, list[tuple[NodeClass, NodeState]]] = {}
+        for node_class in self.problem.classes:
+            if self.price(node_class) <= 0:
+                continue
+            for node in self.packing.nodes.get(node_class.id, ()):
+                # a node with something to free and no exclusive workload (nothing joins it)
+                if node.hosted.keys() - self.stay and not node.hosted.keys() & self.exclusive:
+                    groups.setdefault(self.group_of[node_class.id], []).append((node_class, node))
+        if not groups:
+            return None
+        keys = sorted(groups)
+        spend = [sum(self.price(c) for c, _ in groups[k]) for k in keys]
+        group = self.rng.choices(keys, weights=spend)[0]
+        members = groups[group]
+        if len(members) > GROUP_NODES:
+            members = self._some(members)
+        slots = [self._open_slot(c, n) for c, n in members]
+        freed = {name for slot in slots for name in slot.node.hosted if name not in slot.stays}
+        return slots + self._spare_slots(group, freed)
+
+    def _some(self, members: list[tuple[NodeClass, NodeState]]) -> list[tuple[NodeClass, NodeState]]:
+        """GROUP_NODES of a group's open nodes: drawn at random, the emptier the likelier
+        (an empty share of 0.5 is drawn ten times as readily as one of 0.05)."""
+        keys = []
+        for node_class, node in members:
+            capacity = node_class.capacity_of(node.name)
+            empty = max((node.free[r] / capacity[r] for r in RESOURCES if capacity[r]), default=0.0)
+            keys.append(self.rng.random() ** (1.0 / max(empty, 0.01)))
+        order = sorted(range(len(members)), key=lambda i: -keys[i])
+        return [members[i] for i in order[:GROUP_NODES]]
+
+    def _open_slot(self, node_class: NodeClass, node: NodeState) -> _Slot:
+        capacity = node_class.capacity_of(node.name)
+        room = np.array([capacity[r] for r in RESOURCES], dtype=np.int64)
+        stays = {name: amount for name, amount in node.hosted.items() if name in self.stay and amount}
+        for name, amount in stays.items():
+            room -= self.requests[name] * amount
+        return _Slot(node_class, node.name, node, room, stays)
+
+    def _spare_slots(self, group: int, freed: set[str]) -> list[_Slot]:
+        demands = [self.problem.demand(name) for name in sorted(freed)]
+        classes = [c for c in self.problem.classes if self.group_of[c.id] == group
+                   and any(self.may_use(d, c) for d in demands)]
+        classes.sort(key=lambda c: (self.price(c) / max(c.capacity["cpu"], 1), c.id))
+        slots = []
+        for node_class in classes[:SPARE_CLASSES]:
+            names = _unused_names(node_class, self.packing.nodes.get(node_class.id, []))
+            for name in itertools.islice(names, SPARE_PER_CLASS):
+                capacity = node_class.capacity_of(name)
+                slots.append(_Slot(node_class, name, None,
+                                   np.array([capacity[r] for r in RESOURCES], dtype=np.int64)))
+        return slots
+
+    # ---- one step --------------------------------------------------------------------
+
+    def step(self, slots: list[_Slot], deadline: float) -> bool:
+        """Solve the step's program; apply its answer when it is cheaper. Whether it was."""
+        freed: dict[str, int] = {}
+        for slot in slots:
+            if slot.node is not None:
+                for name, amount in slot.node.hosted.items():
+                    if name not in slot.stays and amount:
+                        freed[name] = freed.get(name, 0) + amount
+        if not freed:
+            return False
+        program = _Program(self, slots, freed)
+        assignment = program.solve(deadline)
+        if assignment is None or not self._holds(slots, freed, assignment):
+            return False
+        before = sum(self.price(s.node_class) for s in slots if s.node is not None)
+        used = {i for i, hosted in assignment.items() if hosted} | {i for i, s in enumerate(slots) if s.pinned}
+        after = sum(self.price(slots[i].node_class) for i in used)
+        if after >= before - 1e-9 or not self._within_limits(slots, used):
+            return False
+        self._apply(slots, assignment)
+        return True
+
+    def _holds(self, slots: list[_Slot], freed: dict[str, int],
+               assignment: dict[int, dict[str, int]]) -> bool:
+        """The answer checked in whole numbers: every freed replica placed, each node within
+        its room and limits, workloads kept apart on a node apart."""
+        placed: dict[str, int] = {}
+        for index, hosted in assignment.items():
+            slot = slots[index]
+            load = np.zeros(len(RESOURCES), dtype=np.int64)
+            for name, amount in hosted.items():
+                demand = self.problem.demand(name)
+                if amount > node_limit(demand, slot.node_class) or not self.may_use(demand, slot.node_class):
+                    return False
+                if self.apart.get(name, set()) & (hosted.keys() | slot.stays.keys()):
+                    return False
+                load += self.requests[name] * amount
+                placed[name] = placed.get(name, 0) + amount
+            if (load > slot.room).any():
+                return False
+        return placed == freed
+
+    def _within_limits(self, slots: list[_Slot], used: set[int]) -> bool:
+        if not self.limited:
+            return True
+        from fitlang.solve.placement import within_limits  # placement runs this module
+
+        counts = {c.id: len(self.packing.nodes.get(c.id, ())) for c in self.problem.classes}
+        for index, slot in enumerate(slots):
+            counts[slot.node_class.id] += (index in used) - (slot.node is not None)
+        return within_limits(self.problem, counts)
+
+    def _apply(self, slots: list[_Slot], assignment: dict[int, dict[str, int]]) -> None:
+        touched = set()
+        for index, slot in enumerate(slots):
+            hosted = dict(slot.stays)
+            for name, amount in assignment.get(index, {}).items():
+                hosted[name] = hosted.get(name, 0) + amount
+            if slot.node is None and not hosted:
+                continue
+            free = slot.node_class.capacity_of(slot.name)
+            free = {r: free[r] - sum(int(self.requests[n][k]) * a for n, a in hosted.items())
+                    for k, r in enumerate(RESOURCES)}
+            if slot.node is None:
+                self.packing.nodes.setdefault(slot.node_class.id, []).append(NodeState(slot.name, free, hosted))
+            else:
+                slot.node.hosted, slot.node.free = hosted, free
+            touched.add(slot.node_class.id)
+        for class_id in touched:
+            self.packing.nodes[class_id] = [n for n in self.packing.nodes[class_id] if n.hosted]
+        self.packing._room.clear()
+
+
+class _Program:
+    """The step's integer program in HiGHS: x (replicas of a freed workload on a slot),
+    open (a slot in use), apart (a workload kept apart from another is on a slot)."""
+
+    def __init__(self, search: _Repacker, slots: list[_Slot], freed: dict[str, int]) -> None:
+        self.search, self.slots, self.freed = search, slots, freed
+        self.x: list[tuple[str, int]] = []  # (workload, slot) per x column
+        for name in sorted(freed):
+            demand = search.problem.demand(name)
+            for index, slot in enumerate(slots):
+                if search.may_use(demand, slot.node_class) and not search.apart.get(name, set()) & slot.stays.keys() \
+                        and node_limit(demand, slot.node_class) > 0 \
+                        and (search.requests[name] <= slot.room).all():
+                    self.x.append((name, index))
+
+    def solve(self, deadline: float) -> dict[int, dict[str, int]] | None:
+        import highspy
+
+        left = deadline - time.monotonic()
+        if left <= 0 or not self.x:
+            return None
+        with _native_stdout_silenced():  # HiGHS's banner, printed by the first one made
+            highs = highspy.Highs()
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("time_limit", left)
+        highs.setOptionValue("mip_rel_gap", 1e-6)
+        search, slots = self.search, self.slots
+        columns = len(self.x)
+        lower = np.zeros(columns + len(slots))
+        upper = np.array([min(self.freed[name], node_limit(search.problem.demand(name), slots[i].node_class))
+                          for name, i in self.x] + [1.0] * len(slots), dtype=float)
+        lower[columns:] = [1.0 if s.pinned else 0.0 for s in slots]
+        cost = np.concatenate([np.zeros(columns),
+                               [0.0 if s.pinned else search.price(s.node_class) for s in slots]])
+        highs.addVars(len(cost), lower, upper)
+        highs.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+        highs.changeColsIntegrality(len(cost), np.arange(len(cost), dtype=np.int32),
+                                    np.full(len(cost), highspy.HighsVarType.kInteger))
+        self.flags: dict[tuple[str, int], int] = {}  # (workload, slot) -> its apart flag
+        self._rows(highs, columns)
+        highs.setSolution(self._start(highs, columns))
+        with _native_stdout_silenced():
+            highs.run()
+        values = highs.getSolution().col_value
+        if highs.getInfo().primal_solution_status != 2 or not len(values):  # 2: feasible
+            return None
+        assignment: dict[int, dict[str, int]] = {}
+        for column, (name, index) in enumerate(self.x):
+            amount = int(round(values[column]))
+            if amount:
+                assignment.setdefault(index, {})[name] = amount
+        return assignment
+
+    def _rows(self, highs, columns: int) -> None:
+        inf = highspy_inf()
+        by_name: dict[str, list[int]] = {}
+        by_slot: dict[int, list[int]] = {}
+        for column, (name, index) in enumerate(self.x):
+            by_name.setdefault(name, []).append(column)
+            by_slot.setdefault(index, []).append(column)
+        for name, cols in by_name.items():  # every freed replica placed
+            amount = float(self.freed[name])
+            highs.addRow(amount, amount, len(cols), np.array(cols, dtype=np.int32), np.ones(len(cols)))
+        requests = self.search.requests
+        for index, cols in by_slot.items():
+            slot = self.slots[index]
+            open_column = columns + index
+            for r in range(len(RESOURCES)):
+                need = np.array([requests[self.x[c][0]][r] for c in cols], dtype=float)
+                if not need.any():
+                    continue
+                scale = float(max(slot.room[r], 1))
+                highs.addRow(-inf, 0.0, len(cols) + 1, np.array(cols + [open_column], dtype=np.int32),
+                             np.concatenate([need / scale, [-float(slot.room[r]) / scale]]))
+            self._apart_rows(highs, index, cols)
+            if not slot.pinned:  # nothing on a slot that is not open
+                for c in cols:
+                    highs.addRow(-inf, 0.0, 2, np.array([c, open_column], dtype=np.int32),
+                                 np.array([1.0, -float(self.freed[self.x[c][0]])]))
+
+    def _apart_rows(self, highs, index: int, cols: list[int]) -> None:
+        """Workloads kept apart on a node: a binary per such workload on the slot, at most
+        one of each pair."""
+        import highspy
+
+        apart = self.search.apart
+        on: dict[str, int] = {}
+        for c in cols:
+            name = self.x[c][0]
+            if apart.get(name, set()) & {self.x[o][0] for o in cols}:
+                highs.addVar(0.0, 1.0)
+                flag = highs.getNumCol() - 1
+                highs.changeColsIntegrality(1, np.array([flag], dtype=np.int32),
+                                            np.array([highspy.HighsVarType.kInteger]))
+                highs.addRow(-highspy_inf(), 0.0, 2, np.array([c, flag], dtype=np.int32),
+                             np.array([1.0, -float(self.freed[name])]))
+                on[name] = self.flags[name, index] = flag
+        for name, flag in on.items():
+            for other in apart.get(name, set()):
+                if other in on and name < other:
+                    highs.addRow(-highspy_inf(), 1.0, 2, np.array([flag, on[other]], dtype=np.int32),
+                                 np.array([1.0, 1.0]))
+
+    def _start(self, highs, columns: int):
+        """The current placement as the program's start."""
+        import highspy
+
+        where = {(name, i): amount for i, slot in enumerate(self.slots) if slot.node is not None
+                 for name, amount in slot.node.hosted.items() if name not in slot.stays}
+        values = np.zeros(highs.getNumCol())
+        for column, key in enumerate(self.x):
+            values[column] = where.get(key, 0)
+        for i, slot in enumerate(self.slots):
+            values[columns + i] = 1.0 if slot.node is not None else 0.0
+        for key, column in self.flags.items():
+            values[column] = 1.0 if where.get(key, 0) else 0.0
+        solution = highspy.HighsSolution()
+        solution.col_value = list(values)
+        solution.value_valid = True
+        return solution
+
+
+def highspy_inf() -> float:
+    import highspy
+
+    return highspy.kHighsInf
+
+
+def _domain_groups(problem: Problem) -> dict[str, int]:
+    """Class id -> its domain group: classes alike in every domain some rule counts in."""
+    topologies = sorted({s.topology for d in problem.demands for s in d.spreads}
+                        | {r.topology for d in problem.demands for r in d.affinities} - {"node"})
+    rules = sorted({(r.location, r.limit_ms) for d in problem.demands for r in d.latency}, key=str)
+    by_rule = {rule: next(r for d in problem.demands for r in d.latency if (r.location, r.limit_ms) == rule)
+               for rule in rules}
+    numbers: dict[tuple, int] = {}
+    group = {}
+    for node_class in problem.classes:
+        key = (tuple(node_class.topology_value(t) for t in topologies),
+               tuple(problem.within_reach(by_rule[rule], node_class) for rule in rules),
+               node_class.cluster)
+        group[node_class.id] = numbers.setdefault(key, len(numbers))
+    return group
