@@ -1569,3 +1569,20 @@ def test_repacking_finds_the_packing_that_moving_a_node_at_a_time_cannot(tmp_pat
     assert violations == [] and problems == []
     hosted = sorted(sorted(node.hosted.items()) for nodes in packing.nodes.values() for node in nodes)
     assert hosted == [[("a", 1), ("c", 1)], [("a", 1), ("c", 1)], [("b", 2)]]
+
+
+def test_fleet_scale_floor_leaves_the_cheap_node_to_the_workload_that_has_no_other(tmp_path, no_model):
+    # `first` (higher priority) may go anywhere; `second` only on gold nodes: the one big node
+    # (8 CPUs, 4 USD/h) or dear ones (4 CPUs, 10). By price per replica `first` takes the big
+    # node (2 a replica against 2.5 on a small node), and `second` pays 20 on two dear nodes:
+    # 24. The relaxation puts `first` on small nodes and `second` on the big one: the floor
+    # placed again with those classes first is 2 x 2.5 + 4 = 9, the optimum.
+    text = (pool("big", 1, 8, "32Gi", 4, '  labels = { "tier": "gold" }\n')
+            + pool("small", 50, 4, "16Gi", "2.5")
+            + pool("dear", 4, 4, "16Gi", 10, '  labels = { "tier": "gold" }\n')
+            + workload("first", 2, 4, "1Gi", "  priority = 20\n")
+            + workload("second", 2, 4, "1Gi", '  require labels["tier"] == "gold"\n  priority = 10\n'))
+    problem = problem_from(tmp_path, text)
+    placement = _solved_in_time(problem)
+    assert not placement.unplaced and placement.value == 9
+    assert on_pools(placement, problem) == {"first": {"small": 2}, "second": {"big": 2}}

@@ -30,6 +30,8 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -39,20 +41,30 @@ from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replica
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
 
 
+@dataclass(frozen=True)
+class Guide:
+    """What a relaxation's solution suggests to the greedy pass: per option group, its
+    options in the order to try them (the first that places whole is taken; none does: the
+    cheapest, as without); per workload, the classes to try first (cheapest first among
+    them, then the others)."""
+
+    options: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    classes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
 def greedy_floor(problem: Problem, deadline: float | None = None,
-                 preferred: dict[str, list[str]] | None = None) -> tuple[Packing, set[str]]:
+                 guide: Guide | None = None) -> tuple[Packing, set[str]]:
     """The floor: the greedy placement, workloads kept apart from another by zone or region
     first; when that leaves replicas out and time is left, the plain order too, and the one
     that leaves fewer out (then costs less). Also says which workloads the `deadline` cut
-    off (left out whole). `preferred`: per option group, its options in the order to try
-    them (the first that places whole is taken; none does: the cheapest, as without).
+    off (left out whole); `guide`: what a relaxation suggests.
 
     Measured (bench/run.py's three shapes, 1,000 and 10,000 nodes): the apart-first order
     never costs more, and on the inventory shape at 1,000 nodes 144.40 against 185.11."""
     fixed = _Classes(problem)
-    packing, cut = _greedy(problem, True, deadline, fixed, preferred)
+    packing, cut = _greedy(problem, True, deadline, fixed, guide)
     if packing.short and not cut:
-        other, other_cut = _greedy(problem, False, deadline, fixed, preferred)
+        other, other_cut = _greedy(problem, False, deadline, fixed, guide)
         if not other_cut and _better_packing(problem, other, packing):
             packing = other
     return packing, cut
@@ -79,8 +91,9 @@ def greedy_packing(problem: Problem, apart_first: bool = False,
 
 
 def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
-            fixed: "_Classes", preferred: dict[str, list[str]] | None = None) -> tuple[Packing, set[str]]:
-    fleet = _Fleet(problem, fixed)
+            fixed: "_Classes", guide: Guide | None = None) -> tuple[Packing, set[str]]:
+    guide = guide or Guide()
+    fleet = _Fleet(problem, fixed, guide.classes)
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
     apart = {d.name for d in problem.demands for r in d.affinities
              if apart_first and r.anti and r.target != "self" and r.topology != "node"}
@@ -92,9 +105,9 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     order = sorted(problem.demands, key=lambda d: (-d.priority, d.name not in followed,
                                                    d.name not in apart, -fleet.cheapest(d), d.name))
     options = _feasible_options(problem, fixed.shapes)
-    if preferred:
+    if guide.options:
         for group, demands in options.items():
-            rank = {name: i for i, name in enumerate(preferred.get(group, ()))}
+            rank = {name: i for i, name in enumerate(guide.options.get(group, ()))}
             demands.sort(key=lambda d: rank.get(d.name, len(rank)))  # stable: policy order after
     decided: set[str] = set()  # option groups whose option is placed (or tried) already
     apart_rules = set(_kept_apart_by(problem)) | {
@@ -109,7 +122,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
                 continue
             decided.add(demand.group)
             if deadline is None or time.monotonic() < deadline:
-                demand = _option_to_place(fleet, options[demand.group], taken, bool(preferred))
+                demand = _option_to_place(fleet, options[demand.group], taken, bool(guide.options))
         if deadline is not None and (cut or time.monotonic() >= deadline):
             cut.add(demand.name)
             if demand.replicas:  # out of time: left out whole, as a gang or spread would be
@@ -207,7 +220,8 @@ class _Fleet:
     """Classes as arrays (capacity, price, nodes left, domains per topology) and the nodes
     opened so far as arrays (free room, class), with what each hosts."""
 
-    def __init__(self, problem: Problem, fixed: _Classes) -> None:
+    def __init__(self, problem: Problem, fixed: _Classes,
+                 first: Mapping[str, frozenset[str]] | None = None) -> None:
         self.problem = problem
         self.fixed = fixed
         # while a gang tries a cluster: what was done, to be undone if it does not fit whole
@@ -232,6 +246,8 @@ class _Fleet:
         self.apart, self.exclusive = _apart_on_nodes(problem)
         self._codes, self._reach, self._eligible = fixed.codes, fixed.reach, fixed.eligible
         self._ordered = fixed.ordered
+        self.first = first or {}  # workload -> the classes it tries first (a `Guide`)
+        self._guided: dict[str, np.ndarray] = {}
         # what a node costs is its price (for the `nodes` objective every node costs one)
         self.costed = (list(problem.objective) or ["cost"])[0] == "cost"
 
@@ -288,7 +304,16 @@ class _Fleet:
         """The eligible classes, cheapest per replica first (then by id); worked out once per
         eligible set and replica shape (breaker shape, 50,000 nodes: 5,000 workloads over
         7,000 classes took 6 of the greedy pass's 11 s)."""
-        return self._priced(demand)[0]
+        rows = self._priced(demand)[0]
+        first = self.first.get(demand.name)
+        if not first:
+            return rows
+        guided = self._guided.get(demand.name)
+        if guided is None:
+            taken = np.fromiter((self.classes[r].id in first for r in rows.tolist()), dtype=bool,
+                                count=len(rows))
+            guided = self._guided[demand.name] = rows[np.argsort(~taken, kind="stable")]
+        return guided
 
     def cheapest(self, demand: Demand) -> float:
         """The price per replica of the cheapest class the workload may use (0: none)."""

@@ -255,6 +255,8 @@ class _Blocks:
         if quick <= reduced:
             return None
         if not exact:
+            if deadline is not None and time.monotonic() >= deadline:
+                return quick, None
             conflicts = _conflicts(self.pair_demand[items], self.apart)
             return quick, _greedy_pattern(values, limit, request, capacity, exclusive, conflicts)
         key = (capacity.tobytes(), self.pair_demand[items].tobytes(), values.tobytes())
