@@ -321,8 +321,10 @@ def _suggested(relaxed: Bound) -> tuple[dict[str, list[str]], dict[str, frozense
         members.setdefault(index, []).append(class_id)
     on: dict[str, set[str]] = {}
     for pair in np.flatnonzero(values > 1e-6).tolist():
-        name = used.demands[relaxation.pair_demand[pair]].name
-        on.setdefault(name, set()).update(members.get(int(relaxation.pair_class[pair]), ()))
+        demand = int(relaxation.pair_demand[pair])
+        # a merged demand (bound.merged_demands) guides every demand it stands for
+        for name in relaxed.members[demand] if relaxed.members else [used.demands[demand].name]:
+            on.setdefault(name, set()).update(members.get(int(relaxation.pair_class[pair]), ()))
     return options, {name: frozenset(ids) for name, ids in on.items()}
 
 
