@@ -67,6 +67,27 @@ def bench_module(name: str):
         sys.path.remove(str(bench))
 
 
+def shape_with_floor(tmp_path: Path, shape: str):
+    """A fleet of one of bench/run.py's shapes at 1,000 nodes, its greedy placement (every
+    replica placed) and that placement as verify accepts it: (problem, packing, placement)."""
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.placement import _from_packing
+
+    if shape == "bench":
+        fleet = bench_module("fleet").generate(1000, 100)
+    else:
+        inventories = bench_module("inventories")
+        fleet = getattr(inventories, "generate" if shape == "inventory" else "breaker")(1000, 100)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    packing, _ = greedy_floor(problem)
+    assert packing.complete
+    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
+    return problem, packing, placement
+
+
 # ---- the differential run against tests/reference.py -----------------------------------------
 
 

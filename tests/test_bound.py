@@ -5,7 +5,6 @@ and on the three fleet shapes never above a verified placement."""
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 
 import numpy as np
@@ -20,12 +19,8 @@ from fitlang.solve import bound as bound_module
 from fitlang.solve.bound import (_Pricing, _eligible, _whole_node, lower_bound, merged_classes,
                                  merged_demands, relaxation)
 from fitlang.solve.encode import charge_matrix
-from fitlang.solve.greedy import greedy_floor
-from fitlang.solve.placement import _from_packing
-from fitlang.solve.report import as_json
-from fitlang.solve.verify import verify
 
-from solving import bench_module, problem_from
+from solving import bench_module, problem_from, shape_with_floor
 
 SEEDS = range(1, 121)  # ~25 of them place every replica (the others prove nothing here)
 
@@ -142,18 +137,7 @@ def test_the_bound_is_never_above_the_reference_optimum_whatever_the_prices(tmp_
 def test_on_the_fleet_shapes_the_bound_is_below_a_verified_placement(tmp_path, shape):
     # 1,000 nodes: the greedy placement, checked by verify, costs at least the bound; the
     # bound is positive (it says something)
-    if shape == "bench":
-        fleet = bench_module("fleet").generate(1000, 100)
-    else:
-        inventories = bench_module("inventories")
-        fleet = getattr(inventories, "generate" if shape == "inventory" else "breaker")(1000, 100)
-    fleet.write(tmp_path, "unused")
-    problem = problem_from(tmp_path, fleet.policy)
-    packing, _ = greedy_floor(problem)
-    assert packing.complete
-    placement = _from_packing(problem, packing, "cost", "feasible", None)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    problem, packing, placement = shape_with_floor(tmp_path, shape)
     found = lower_bound(problem, "cost", start=packing)
     assert found.converged and 0 < found.value <= placement.value
     # the first prices (no LP solved: nodes at their cost, each replica where it is

@@ -6,20 +6,15 @@ fleet shapes never above a verified placement."""
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from fitlang.solve.bound import lower_bound
-from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.patterns import PatternBound, _Blocks, on_price_lattice, pattern_bound
-from fitlang.solve.placement import _from_packing
-from fitlang.solve.report import as_json
-from fitlang.solve.verify import verify
 
-from solving import bench_module, problem_from
+from solving import problem_from, shape_with_floor
 from test_bound import SEEDS, _reference_case, pool, workload
 
 
@@ -121,17 +116,7 @@ def test_the_pattern_bound_is_never_above_the_reference_optimum_whatever_the_pri
 def test_on_the_fleet_shapes_the_pattern_bound_is_below_a_verified_placement(tmp_path, shape):
     # 1,000 nodes, a few rounds of column generation: at least the pair bound, at most the
     # greedy placement that verify accepts
-    if shape == "bench":
-        fleet = bench_module("fleet").generate(1000, 100)
-    else:
-        inventories = bench_module("inventories")
-        fleet = getattr(inventories, "generate" if shape == "inventory" else "breaker")(1000, 100)
-    fleet.write(tmp_path, "unused")
-    problem = problem_from(tmp_path, fleet.policy)
-    packing, _ = greedy_floor(problem)
-    placement = _from_packing(problem, packing, "cost", "feasible", None)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == []
+    problem, packing, placement = shape_with_floor(tmp_path, shape)
     pair = lower_bound(problem, "cost", start=packing)
     found = pattern_bound(pair, "cost", start=packing, rounds=3)
     assert found.rounds == 3 and pair.value <= found.value <= placement.value
