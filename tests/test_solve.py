@@ -1586,3 +1586,20 @@ def test_fleet_scale_floor_leaves_the_cheap_node_to_the_workload_that_has_no_oth
     placement = _solved_in_time(problem)
     assert not placement.unplaced and placement.value == 9
     assert on_pools(placement, problem) == {"first": {"small": 2}, "second": {"big": 2}}
+
+
+def test_repacking_gives_up_after_steps_in_a_row_that_keep_nothing(tmp_path, monkeypatch):
+    # the optimum of the repacking test above (3 nodes for 30 CPUs) leaves nothing to find:
+    # repacking stops after PATIENCE steps, long before its deadline
+    from fitlang.solve import repack as repack_module
+
+    text = (pool("p", 60, 10, "64Gi", 1) + workload("a", 2, 6, "1Gi")
+            + workload("b", 2, 5, "1Gi") + workload("c", 2, 4, "1Gi"))
+    problem = problem_from(tmp_path, text)
+    packing = _packing_of(problem, [{"a": 1, "c": 1}, {"a": 1, "c": 1}, {"b": 2}])
+    steps = []
+    step = repack_module._Repacker.step
+    monkeypatch.setattr(repack_module._Repacker, "step",
+                        lambda self, slots, deadline: steps.append(1) or step(self, slots, deadline))
+    assert repack_module.repack(problem, packing, "cost", time.monotonic() + 600) == 0
+    assert len(steps) == repack_module.PATIENCE
