@@ -142,6 +142,21 @@ def _bound_fraction(number: float) -> Fraction | None:
     return Fraction(math.floor(Fraction(number) * 10 ** 9), 10 ** 9)
 
 
+def run_until(highs, deadline: float | None) -> bool:
+    """Run a model HiGHS has solved before (a master LP of column generation) until the
+    deadline; whether it reached its optimum. HiGHS's time limit is on its clock summed over
+    every run of one model, so the limit set is that clock so far plus the time left."""
+    import highspy
+
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        highs.setOptionValue("time_limit", highs.getRunTime() + left)
+    highs.run()
+    return highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
 @contextlib.contextmanager
 def _native_stdout_silenced():
     """HiGHS prints some diagnostics straight to file descriptor 1, whatever its options say;

@@ -41,7 +41,7 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Problem
-from fitlang.solve.backends import _native_stdout_silenced
+from fitlang.solve.backends import _native_stdout_silenced, run_until
 from fitlang.solve.elastic import _fit
 
 INFINITY = math.inf
@@ -826,17 +826,8 @@ class _Master:
     def solve(self, deadline: float | None) -> np.ndarray | None:
         """The row prices of the master's optimum (0 on the rows it leaves out); None when it
         had none in time."""
-        import highspy
-
         highs = self.highs
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            # HiGHS's time limit is on its clock summed over every run of this model
-            highs.setOptionValue("time_limit", highs.getRunTime() + left)
-        highs.run()
-        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        if not run_until(highs, deadline):
             return None
         self.value = highs.getInfo().objective_function_value
         duals = np.zeros(self.relaxed.matrix.shape[0])

@@ -38,7 +38,7 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES
-from fitlang.solve.backends import _native_stdout_silenced
+from fitlang.solve.backends import _native_stdout_silenced, run_until
 from fitlang.solve.bound import INFINITY, UNIT, Bound, _stated, merged_classes
 from fitlang.solve.elastic import _fit
 
@@ -640,20 +640,12 @@ class _PatternMaster:
     def solve(self, deadline: float | None):
         """(the row prices, the convexity rows' prices) of the master's optimum; None when it
         had none in time."""
-        import highspy
-
         highs = self.highs
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            # HiGHS's clock runs on over the runs of one model: the limit is on its total
-            highs.setOptionValue("time_limit", highs.getRunTime() + left)
-        highs.run()
+        optimal = run_until(highs, deadline)
         # after the first solve the basis stays primal feasible as columns are added: primal
         # simplex (as bound.py's master)
         highs.setOptionValue("simplex_strategy", 4)
-        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        if not optimal:
             return None
         self.value = highs.getInfo().objective_function_value
         duals = np.array(highs.getSolution().row_dual, dtype=float)
