@@ -984,25 +984,45 @@ class _Pricing:
         """(reduced costs, a lower bound on the relaxation's optimum that holds for these
         prices whatever they are, computed so that rounding can only lower it)."""
         relaxed = self.relaxed
-        prices = duals.copy()
-        # a row with no lower bound cannot take a positive price, nor one with no upper
-        # bound a negative one: such prices are set to 0 (any prices give a valid bound)
-        prices[~np.isfinite(self.row_lower) & (prices > 0)] = 0.0
-        prices[~np.isfinite(self.row_upper) & (prices < 0)] = 0.0
-        reduced = relaxed.cost - self.transposed @ prices
-        error = self.slack * (np.abs(relaxed.cost) + self.magnitude @ np.abs(prices))
-        worst = reduced - 2.0 * error  # the exact reduced cost is at least this
-        terms = [np.where(prices > 0, prices * np.where(prices > 0, self.row_lower, 0.0),
-                          prices * np.where(prices < 0, self.row_upper, 0.0))]
+        prices, row_terms = priced_rows(duals, self.row_lower, self.row_upper)
+        reduced, worst = safe_reduced_costs(relaxed.cost, self.transposed, self.magnitude,
+                                            self.slack, prices)
+        terms = [row_terms]
         first, last = relaxed.first_pair, relaxed.first_pair + relaxed.pairs
         others = np.r_[0:first, last:relaxed.columns]
         low, high = relaxed.lower[others], relaxed.upper[others]
         terms.append(np.where(worst[others] >= 0, worst[others] * low, worst[others] * high))
         terms.append(_pair_terms(relaxed, np.minimum(worst[first:last], 0.0)))
-        every = np.concatenate(terms)
-        total = math.fsum(every.tolist())
-        size = math.fsum(np.abs(every).tolist())
-        return reduced, total - UNIT * (len(every) + 2) * (size + abs(total))
+        return reduced, safe_sum(terms)
+
+
+def priced_rows(duals: np.ndarray, row_lower: np.ndarray,
+                row_upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The row prices a bound may use, and what each row adds to it (its price times the
+    bound it prices). A row with no lower bound cannot take a positive price, nor one with
+    no upper bound a negative one: such prices are set to 0 (any prices give a valid bound)."""
+    prices = duals.copy()
+    prices[~np.isfinite(row_lower) & (prices > 0)] = 0.0
+    prices[~np.isfinite(row_upper) & (prices < 0)] = 0.0
+    return prices, np.where(prices > 0, prices * np.where(prices > 0, row_lower, 0.0),
+                            prices * np.where(prices < 0, row_upper, 0.0))
+
+
+def safe_reduced_costs(cost: np.ndarray, transposed, magnitude, slack: np.ndarray,
+                       prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the reduced costs as computed, a value each exact reduced cost is at least): a sum of
+    n products errs by at most n u of its magnitude (`slack` per column), taken twice."""
+    reduced = cost - transposed @ prices
+    error = slack * (np.abs(cost) + magnitude @ np.abs(prices))
+    return reduced, reduced - 2.0 * error
+
+
+def safe_sum(terms: list[np.ndarray]) -> float:
+    """The terms' sum, less the most its floating-point rounding can have added."""
+    every = np.concatenate(terms)
+    total = math.fsum(every.tolist())
+    size = math.fsum(np.abs(every).tolist())
+    return total - UNIT * (len(every) + 2) * (size + abs(total))
 
 
 def _pair_terms(relaxed: Relaxation, negative: np.ndarray) -> np.ndarray:

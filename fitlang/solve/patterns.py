@@ -39,7 +39,8 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.backends import _native_stdout_silenced, run_until
-from fitlang.solve.bound import INFINITY, UNIT, Bound, _stated, merged_classes
+from fitlang.solve.bound import (INFINITY, UNIT, Bound, _stated, merged_classes, priced_rows,
+                                  safe_reduced_costs, safe_sum)
 from fitlang.solve.elastic import _fit
 
 # HiGHS proves a MIP's dual bound with LP solves to tolerances of 1e-7 (primal and dual
@@ -210,14 +211,10 @@ class _Blocks:
         patterns of negative reduced cost in the master whose convexity duals are given).
         Not `exact`: each class's patterns from a greedy fill only, and its knapsack bounded
         by the fractional one (a weaker bound, in a fraction of the time)."""
-        prices = duals.copy()
-        prices[~np.isfinite(self.row_lower) & (prices > 0)] = 0.0
-        prices[~np.isfinite(self.row_upper) & (prices < 0)] = 0.0
-        reduced = self.cost - self.transposed @ prices
-        error = self.slack * (np.abs(self.cost) + self.magnitude @ np.abs(prices))
-        low = reduced - 2.0 * error  # each exact reduced cost is at least this
-        terms = [np.where(prices > 0, prices * np.where(prices > 0, self.row_lower, 0.0),
-                          prices * np.where(prices < 0, self.row_upper, 0.0))]
+        prices, row_terms = priced_rows(duals, self.row_lower, self.row_upper)
+        # each exact reduced cost is at least `low`
+        reduced, low = safe_reduced_costs(self.cost, self.transposed, self.magnitude, self.slack, prices)
+        terms = [row_terms]
         others = np.arange(self.last, len(self.cost))
         terms.append(np.where(low[others] >= 0, low[others] * self.relaxed.lower[others],
                               low[others] * self.relaxed.upper[others]))
@@ -239,10 +236,7 @@ class _Blocks:
                 if reduced[k] - gain - convexity[k] < -NEGATIVE * max(1.0, abs(reduced[k])):
                     columns.append((k, worth[chosen], pattern[chosen]))
         terms.append(blocks - 2 * UNIT * np.abs(blocks))
-        every = np.concatenate(terms)
-        total = math.fsum(every.tolist())
-        size = math.fsum(np.abs(every).tolist())
-        return total - UNIT * (len(every) + 2) * (size + abs(total)), columns
+        return safe_sum(terms), columns
 
     def _knapsack(self, k: int, items: np.ndarray, values: np.ndarray, reduced: float,
                   deadline: float | None, result: PatternBound, exact: bool = True):
