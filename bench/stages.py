@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/stages.py FILE [--time-limit 60] [--profile OUT.prof] [--only-build]
 
-Stages: parse + check, build_problem, solve (greedy floor, model, packing), the JSON report,
+Stages: parse + check, build_problem, (with `--greedy`, one greedy floor pass without a
+deadline), solve (greedy floor, model, packing), the JSON report,
 then `verify` of that report. CPU seconds of the process (`time.process_time`), since the
-machine is shared and wall times move with the load; the collector tuned as `fitc` runs it.
+machine is shared and wall times move with the load (wall seconds are printed too); the collector tuned as `fitc` runs it.
 The process's peak resident memory is printed at the end (`ru_maxrss`); for the memory of
 one stage run it alone (`--only-build`). Not a timed test.
 """
@@ -21,15 +22,17 @@ import time
 
 
 def _stage(name: str, times: dict, profiler, action):
-    started = time.process_time()
+    started, wall = time.process_time(), time.perf_counter()
     if profiler is not None:
         profiler.enable()
     value = action()
     if profiler is not None:
         profiler.disable()
     times[name] = time.process_time() - started
+    times[name + " wall"] = time.perf_counter() - wall
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{name:14s} {times[name]:7.2f} s CPU   peak RSS so far {rss:6.0f} MB", file=sys.stderr)
+    print(f"{name:14s} {times[name]:7.2f} s CPU {times[name + ' wall']:7.2f} s wall"
+          f"   peak RSS so far {rss:6.0f} MB", file=sys.stderr)
     return value
 
 
@@ -39,6 +42,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--profile", help="write a cProfile of the non-solver stages here")
     parser.add_argument("--only-build", action="store_true", help="stop after build_problem")
+    parser.add_argument("--greedy", action="store_true",
+                        help="also time one greedy floor pass (no deadline, profiled) before the solve")
     arguments = parser.parse_args()
 
     from fitlang.check.checker import check_file
@@ -59,6 +64,9 @@ def main() -> None:
     assert not result.has_errors, result.diagnostics[:3]
     built = _stage("build_problem", times, profiler, lambda: build_problem(result.program))
     problem = built.problem
+    if arguments.greedy:
+        from fitlang.solve.greedy import greedy_floor
+        _stage("greedy", times, profiler, lambda: greedy_floor(problem))
     if not arguments.only_build:
         placement = _stage("solve", times, None, lambda: solve(problem, "auto", arguments.time_limit))
         text = _stage("report+json", times, profiler,

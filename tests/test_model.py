@@ -337,6 +337,21 @@ def test_kubectl_values_outside_their_range_are_reported_not_raised(resources, e
     assert read.bad_values == [f"nodes.json: node `n1`: {expected}"]
 
 
+def test_kubectl_quantities_read_once_per_text_still_read_per_node():
+    # quantities are worked out once per distinct text: every node repeating a bad one is
+    # still reported, and the same text names the same amount on every node (and numbers
+    # given as JSON numbers read as their text does)
+    read = read_kubectl(_kubectl(("a", {"cpu": "-4", "memory": "8Gi"}),
+                                 ("b", {"cpu": "-4", "memory": "8Gi"}),
+                                 ("c", {"cpu": "3500m", "memory": "8Gi"}),
+                                 ("d", {"cpu": "3500m", "memory": 8589934592}),
+                                 ("e", {"cpu": 3.5, "memory": "8192Mi"})), "nodes.json")
+    assert read.bad_values == ["nodes.json: node `a`: cpu (in millicores) is negative (-4000m)",
+                               "nodes.json: node `b`: cpu (in millicores) is negative (-4000m)"]
+    assert [(n.name, n.cpu_milli, n.memory) for n in read.nodes] == [
+        ("c", 3500, 8 * 2 ** 30), ("d", 3500, 8 * 2 ** 30), ("e", 3500, 8 * 2 ** 30)]
+
+
 @pytest.mark.parametrize("gres", ["gpu:a100:x", "gpu:a100:", "gpu", "gpu:-4", "gpu:1.5",
                                   "gpu:a100:4:5", "gpu:a100:2000"])
 def test_malformed_slurm_gres_is_an_error_not_zero_gpus(gres):

@@ -11,6 +11,7 @@ errors about the same expression.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ LITERAL_MAX = 10 ** 18  # docs/language.md, "Ranges"
 _LITERAL = re.compile(r"^(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a policy repeats its numbers (`1`, `64`, `0.5`); Fractions are immutable
 def literal_fraction(text: str) -> Fraction | None:
     """The value of a number literal, or None when its magnitude passes LITERAL_MAX. Checked on
     the text first: `1e999999999` would take minutes to expand, 5,000 digits raise in `int`."""
@@ -74,6 +76,10 @@ def literal_fraction(text: str) -> Fraction | None:
     value = Fraction(text)
     return value if abs(value) <= LITERAL_MAX else None
 
+
+
+# per distinct number and unit (`64Gi`, `500m`): a fleet's pools repeat them
+_quantity_value = functools.lru_cache(maxsize=1 << 16)(t.quantity_value)
 
 
 def accelerator_hint(name: str, suggestion: str | None) -> str:
@@ -127,7 +133,7 @@ class Evaluator:
         number = literal_fraction(expr.text)
         if number is None:
             return self._too_large(expr, f"{expr.text}{expr.unit}")
-        dim, amount = t.quantity_value(str(number), expr.unit)
+        dim, amount = _quantity_value(str(number), expr.unit)
         return Typed(t.number_type(dim), amount)
 
     def _too_large(self, expr: n.Expr, shown: str) -> None:

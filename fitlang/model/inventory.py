@@ -133,6 +133,12 @@ def _parse_quantity(text: str) -> Decimal:
     return number
 
 
+@functools.lru_cache(maxsize=1 << 16)  # as `_parse_quantity`: per distinct text, not per node
+def _whole_quantity(text: str, scale: int, what: str, most: int, unit: str) -> int:
+    """`whole(parse_quantity(text) * scale, ...)`; raises as they do (errors are not kept)."""
+    return whole(parse_quantity(text) * scale, what, most, unit)
+
+
 def read_kubectl(text: str, source: str) -> InventoryRead:
     result = InventoryRead()
     try:
@@ -204,15 +210,15 @@ def _ready(status: dict) -> bool:
 def _kubectl_node(name: str, labels: dict[str, str], resources: dict, spec: dict) -> InventoryNode:
     if "cpu" not in resources or "memory" not in resources:
         raise ValueError("allocatable has no `cpu` or no `memory`")
-    cpu_milli = whole(parse_quantity(resources["cpu"]) * 1000, "cpu (in millicores)",
-                      MOST_CORES * 1000, "m")
-    memory = whole(parse_quantity(resources["memory"]), "memory", MOST_BYTES, " bytes")
-    disk = whole(parse_quantity(resources.get("ephemeral-storage", "0")), "ephemeral-storage",
-                 MOST_BYTES, " bytes")
+    cpu_milli = _whole_quantity(str(resources["cpu"]), 1000, "cpu (in millicores)",
+                                MOST_CORES * 1000, "m")
+    memory = _whole_quantity(str(resources["memory"]), 1, "memory", MOST_BYTES, " bytes")
+    disk = _whole_quantity(str(resources.get("ephemeral-storage", "0")), 1, "ephemeral-storage",
+                           MOST_BYTES, " bytes")
     gpu_resource, gpu_count = None, 0
     for resource in GPU_RESOURCES:
         if resource in resources:
-            count = whole(parse_quantity(resources[resource]), resource, MOST_ACCELERATORS)
+            count = _whole_quantity(str(resources[resource]), 1, resource, MOST_ACCELERATORS, "")
             if count > 0:
                 gpu_resource, gpu_count = resource, count
                 break
