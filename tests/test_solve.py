@@ -978,6 +978,21 @@ def test_greedy_prices_per_replica_over_arrays_are_those_per_class(tmp_path):
         assert shapes.prices(demand, classes) == [_price_per_replica(demand, c) for c in classes]
 
 
+def test_greedy_replicas_per_node_over_arrays_are_those_per_class(tmp_path):
+    # worked out resource by resource over all classes at once; `replicas_per_node` of the
+    # model (one class at a time, in Python) is the reference, on every (workload, class)
+    from fitlang.model.problem import replicas_per_node
+    from fitlang.solve.greedy import _ClassShapes
+
+    fleet = bench_module("inventories").generate(1000, 100)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    shapes = _ClassShapes(problem)
+    for demand in problem.demands:
+        assert shapes.replicas_per_node(demand).tolist() == [
+            replicas_per_node(demand, c) for c in problem.classes]
+
+
 def _floor_placement(problem):
     """The greedy floor alone, made into a placement, and verify's findings on it (replicas
     left out are allowed: they are not what these tests look at)."""
