@@ -71,6 +71,10 @@ class PatternBound:
     exact: bool = True
     lp_value: float | None = None
     best_round: Fraction | None = None  # the patterns' own bound, before the pair bound's max
+    # the master's last LP solution, nodes per pattern (a guide for placing, not a bound):
+    # (class ids of the merged class, {the workloads a merged demand stands for: replicas on
+    # one node}, nodes), most nodes first
+    nodes: list[tuple[tuple[str, ...], dict[tuple[str, ...], int], float]] | None = None
 
 
 def pattern_bound(bound: Bound, objective: str, deadline: float | None = None,
@@ -114,6 +118,7 @@ def pattern_bound(bound: Bound, objective: str, deadline: float | None = None,
                     result.converged = result.exact
                     break
     result.patterns = master.size
+    result.nodes = master.used_patterns(bound)
     if math.isfinite(best):
         stated = _stated(max(best, 0.0) if blocks.cost.min(initial=0.0) >= 0 else best, objective)
         result.best_round = stated
@@ -171,7 +176,10 @@ class _Blocks:
         self.pairs_of = [order[cuts[k]:cuts[k + 1]] for k in range(width)]
         self.pair_at = {(int(d), int(c)): p for p, (d, c) in
                         enumerate(zip(pair_demand.tolist(), pair_class.tolist()))}
-        self.position = {d.name: i for i, d in enumerate(demands)}
+        # a workload's demand: where demands were merged (`bound.members`), every workload
+        # a merged one stands for
+        self.position = ({name: i for i, names in enumerate(bound.members) for name in names}
+                         if bound.members else {d.name: i for i, d in enumerate(demands)})
         self.class_index = relaxed.class_index
         # the rows: every row but the capacity rows, then one per demand
         capacity_rows = np.unique(relaxed.capacity_row[relaxed.capacity_row >= 0])
@@ -298,10 +306,14 @@ class _Blocks:
             if k is None:
                 continue
             for node in nodes:
-                pairs = [(self.pair_at.get((self.position.get(name, -1), k)), amount)
-                         for name, amount in sorted(node.hosted.items()) if amount]
-                if not pairs or any(p is None for p, _ in pairs):
+                counts: dict[int | None, int] = {}
+                for name, amount in node.hosted.items():
+                    if amount:
+                        pair = self.pair_at.get((self.position.get(name, -1), k))
+                        counts[pair] = counts.get(pair, 0) + amount
+                if not counts or None in counts:
                     continue
+                pairs = sorted(counts.items())
                 key = (k, tuple(pairs))
                 if key not in seen:
                     seen.add(key)
@@ -596,6 +608,9 @@ class _PatternMaster:
         self.size = 0
         self.value: float | None = None
         self._seen: set[tuple] = set()
+        self.base = len(others) + extra  # the columns before the patterns
+        self.patterns: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.solution: np.ndarray | None = None  # the last optimum's column values
 
     def add(self, columns: list) -> int:
         """Pattern columns (class, pairs, counts) not in the master yet; how many."""
@@ -629,6 +644,7 @@ class _PatternMaster:
                            len(full.data), full.indptr.astype(np.int32),
                            full.indices.astype(np.int32), full.data)
         self.size += len(fresh)
+        self.patterns += fresh
         return len(fresh)
 
     def solve(self, deadline: float | None):
@@ -642,5 +658,31 @@ class _PatternMaster:
         if not optimal:
             return None
         self.value = highs.getInfo().objective_function_value
-        duals = np.array(highs.getSolution().row_dual, dtype=float)
+        solution = highs.getSolution()
+        self.solution = np.array(solution.col_value, dtype=float)
+        duals = np.array(solution.row_dual, dtype=float)
         return duals[:self.rows], duals[self.rows:]
+
+    def used_patterns(self, bound: Bound) -> list | None:
+        """The patterns of the last optimum with nodes on them, in the caller's terms: the
+        merged class's member class ids, replicas per merged demand (keyed by the workloads
+        it stands for), and the nodes (fractional), most nodes first."""
+        if self.solution is None:
+            return None
+        blocks = self.blocks
+        ids: dict[int, list[str]] = {}
+        for class_id, k in blocks.class_index.items():
+            ids.setdefault(k, []).append(class_id)
+        used = []
+        values = self.solution[self.base:self.base + len(self.patterns)]
+        for (k, pairs, counts), value in zip(self.patterns, values.tolist()):
+            if value > 1e-6:
+                hosted = {_stands_for(bound, int(blocks.pair_demand[p])): int(a)
+                          for p, a in zip(pairs.tolist(), counts.tolist())}
+                used.append((tuple(ids.get(k, ())), hosted, value))
+        used.sort(key=lambda item: -item[2])
+        return used
+
+
+def _stands_for(bound: Bound, demand: int) -> tuple[str, ...]:
+    return tuple(bound.members[demand]) if bound.members else (bound.problem.demands[demand].name,)
