@@ -137,6 +137,8 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             continue
         if prefilled.get(demand.name):  # no rule counts it across nodes: place the rest
             demand = dataclasses.replace(demand, replicas=demand.replicas - prefilled[demand.name])
+            if not demand.replicas:
+                continue
         rows = fleet.candidates(demand, taken)
         shorts += [(demand.name, origin, amount) for origin, amount in _place_demand(fleet, demand, rows)]
         if demand.name in apart_rules:  # a zone or region anti-affinity reads where it went
