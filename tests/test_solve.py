@@ -993,14 +993,15 @@ def test_greedy_replicas_per_node_over_arrays_are_those_per_class(tmp_path):
             replicas_per_node(demand, c) for c in problem.classes]
 
 
-def _floor_placement(problem):
-    """The greedy floor alone, made into a placement, and verify's findings on it (replicas
-    left out are allowed: they are not what these tests look at)."""
+def _floor_placement(problem, guide=None):
+    """The greedy floor alone (as `guide` says, if given), made into a placement, and
+    verify's findings on it (replicas left out are allowed: they are not what these tests
+    look at)."""
     import dataclasses
     from fitlang.solve.greedy import greedy_floor
     from fitlang.solve.placement import _from_packing
 
-    packing, cut = greedy_floor(problem)
+    packing, cut = greedy_floor(problem, None, guide)
     placement = _from_packing(problem, packing, "cost", "feasible:partial", None)
     document = json.loads(as_json(problem, placement, []))
     return placement, cut, verify(dataclasses.replace(problem, allow_unplaced=True), document)
@@ -1107,6 +1108,28 @@ def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, p
     if problem is None:
         return
     placement, cut, (violations, problems) = _floor_placement(problem)
+    assert not cut
+    assert violations == [] and problems == [], [v.message for v in violations]
+
+
+RANDOM_GUIDES = st.lists(st.tuples(st.integers(0, 2), st.dictionaries(st.integers(0, 4), st.integers(1, 9),
+                                                                       max_size=3)), max_size=8)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(RANDOM_WORKLOADS, RANDOM_POOLS, RANDOM_GUIDES)
+def test_greedy_floor_keeps_every_rule_whatever_nodes_a_guide_fills_first(tmp_path, workloads, pools, nodes):
+    # nodes of any pool (or none), holding any replicas of any workloads, as a pattern
+    # relaxation's rounding might ask: the guide fills what may be filled, the pass the
+    # rest, and `verify` (which shares no code with either) accepts what they placed
+    from fitlang.solve.greedy import Guide
+
+    problem = _random_fleet(tmp_path, workloads, pools)
+    if problem is None:
+        return
+    guide = Guide(nodes=[((f"p{pool_index}",), {(f"w{w}",): count for w, count in hosted.items()})
+                         for pool_index, hosted in nodes])
+    placement, cut, (violations, problems) = _floor_placement(problem, guide)
     assert not cut
     assert violations == [] and problems == [], [v.message for v in violations]
 
