@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of the last run here")
     parser.add_argument("--limit", type=float, help="seconds lower_bound may take")
     parser.add_argument("--objective", default="cost")
+    parser.add_argument("--trace", action="store_true", help="print each round's seconds, "
+                        "master columns, master value and best bound so far")
     arguments = parser.parse_args()
 
     from fitlang.check.checker import check_file
@@ -65,6 +67,10 @@ def main() -> None:
                "pairs": None if relaxed is None else relaxed.pairs,
                "rows": None if relaxed is None else relaxed.matrix.shape[0]}
         print(json.dumps(row))
+        if arguments.trace:
+            for seconds_in, columns, master_value, best in found.trace:
+                print(f"  {seconds_in:7.2f} s  {columns:8d} columns  master {master_value:12.4f}"
+                      f"  bound {best:12.4f}")
     print(json.dumps({"median_seconds": round(statistics.median(seconds), 3),
                       "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
