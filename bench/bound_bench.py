@@ -1,13 +1,15 @@
 """Benchmark: `bound.lower_bound` alone on a fleet, from the greedy floor.
 
-    .venv/bin/python bench/bound_bench.py FILE [--repeat 3] [--profile OUT.prof] [--limit S]
+    .venv/bin/python bench/bound_bench.py FILE [--repeat 3] [--profile OUT.prof] [--limit S] [--trace]
 
 Reads and builds the problem and runs the greedy floor once (not timed), then runs
 `lower_bound` `--repeat` times from the floor's packing and prints, per run, the wall seconds,
 the bound, the rounds, whether it converged, and the relaxation's size (demands and pairs
 after merging, rows); then the median, and the process's peak resident memory. `--limit`
 gives `lower_bound` a deadline that many seconds after it starts (as `fitc solve` gives it
-its share of the time limit). Not a timed test: the numbers go to docs/performance.md.
+its share of the time limit). `--trace` prints each round of the column generation: seconds
+since `lower_bound` started, the master's columns, its value and the best bound so far
+(`Bound.trace`). Not a timed test: the numbers go to docs/performance.md.
 """
 
 from __future__ import annotations
