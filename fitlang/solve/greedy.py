@@ -27,6 +27,7 @@ over the nodes in order until the replicas run out.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -50,6 +51,10 @@ class Guide:
 
     options: Mapping[str, Sequence[str]] = field(default_factory=dict)
     classes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # nodes to fill before the pass (a pattern relaxation's, rounded down): per node, the
+    # classes it may be taken from and the replicas it holds, per group of workloads (a
+    # merged demand: its replicas go to the first of them with replicas left)
+    nodes: Sequence[tuple[Sequence[str], Mapping[tuple[str, ...], int]]] = ()
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -109,6 +114,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
         for group, demands in options.items():
             rank = {name: i for i, name in enumerate(guide.options.get(group, ()))}
             demands.sort(key=lambda d: rank.get(d.name, len(rank)))  # stable: policy order after
+    prefilled = fleet.prefill(guide.nodes) if guide.nodes else {}
     decided: set[str] = set()  # option groups whose option is placed (or tried) already
     apart_rules = set(_kept_apart_by(problem)) | {
         d.name for d in problem.demands for r in d.affinities
@@ -129,6 +135,10 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
                 shorts.append((demand.name, demand.eligible[0] if demand.eligible else "",
                                demand.replicas))
             continue
+        if prefilled.get(demand.name):  # no rule counts it across nodes: place the rest
+            demand = dataclasses.replace(demand, replicas=demand.replicas - prefilled[demand.name])
+            if not demand.replicas:
+                continue
         rows = fleet.candidates(demand, taken)
         shorts += [(demand.name, origin, amount) for origin, amount in _place_demand(fleet, demand, rows)]
         if demand.name in apart_rules:  # a zone or region anti-affinity reads where it went
@@ -248,6 +258,7 @@ class _Fleet:
         self._ordered = fixed.ordered
         self.first = first or {}  # workload -> the classes it tries first (a `Guide`)
         self._guided: dict[str, np.ndarray] = {}
+        self._eligible_sets: dict[str, set[int]] = {}
         # what a node costs is its price (for the `nodes` objective every node costs one)
         self.costed = (list(problem.objective) or ["cost"])[0] == "cost"
 
@@ -555,6 +566,66 @@ class _Fleet:
         if self.journal is not None:
             self.journal.append(("put", node, demand.name, amount, need))
 
+    def prefill(self, nodes: Sequence[tuple[Sequence[str], Mapping[tuple[str, ...], int]]]) -> dict[str, int]:
+        """Open and fill the `Guide`'s nodes, in order, each from the first of its classes
+        with a node left within the limits, with what fits of the workloads no rule counts
+        across nodes (`_fillable`); a node where none fits is not opened. Returns the
+        replicas placed per workload."""
+        fillable = _fillable(self.problem)
+        left = {d.name: d.replicas for d in self.problem.demands if d.name in fillable}
+        placed: dict[str, int] = {}
+        for class_ids, hosted in nodes:
+            row = next((self.row[c] for c in class_ids if c in self.row and self.limits.openable(
+                self.classes[self.row[c]], int(self.opened[self.row[c]]), int(self.available[self.row[c]])) > 0),
+                None)
+            if row is None:
+                continue
+            node_class = self.classes[row]
+            name = node_class.node_names[int(self.opened[row])]
+            room = np.array([node_class.capacity_of(name)[r] for r in RESOURCES], dtype=np.int64)
+            plan = self._fill_plan(row, room, hosted, fillable, left)
+            if not plan:
+                continue
+            self._open(row, name, room)
+            self.limits.count(node_class, 1)
+            for demand, amount, need in plan:
+                self._put(demand, self.size - 1, amount, need)
+                placed[demand.name] = placed.get(demand.name, 0) + amount
+        return placed
+
+    def _fill_plan(self, row: int, room: np.ndarray, hosted: Mapping[tuple[str, ...], int],
+                   fillable: dict[str, Demand], left: dict[str, int]) -> list[tuple[Demand, int, np.ndarray]]:
+        """What one new node of the class takes of `hosted`: each group's replicas to its
+        workloads with replicas left, as many as fit the room left, within the per-node limit
+        and the node-level rules between them."""
+        plan: list[tuple[Demand, int, np.ndarray]] = []
+        free = room.copy()
+        for members, amount in hosted.items():
+            for name in members:
+                demand = fillable.get(name)
+                if not amount or demand is None or not left.get(name) \
+                        or row not in self._eligible_set(demand):
+                    continue
+                names = {d.name for d, _, _ in plan}
+                if (demand.exclusive and plan) or any(d.exclusive for d, _, _ in plan) \
+                        or names & set(self.apart.get(name, ())):
+                    continue
+                need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
+                most = int(self.shapes.node_limits(demand, np.array([row]))[0])
+                fit = int(self._fits(free[None, :], need, np.array([most]))[0])
+                take = min(amount, left[name], fit)
+                if take > 0:
+                    plan.append((demand, take, need))
+                    free -= need * take
+                    left[name] -= take
+                    amount -= take
+        return plan
+
+    def _eligible_set(self, demand: Demand) -> set[int]:
+        if demand.name not in self._eligible_sets:
+            self._eligible_sets[demand.name] = set(self.eligible(demand).tolist())
+        return self._eligible_sets[demand.name]
+
     def rollback(self) -> None:
         """Undo what the journal holds, last first, and stop keeping it."""
         for entry in reversed(self.journal or []):
@@ -682,6 +753,18 @@ class _ClassShapes:
         fit = self.replicas_per_node(demand, rows)
         share = np.maximum(share, 1.0 / np.maximum(1, fit))
         return self.price[rows] * share
+
+
+def _fillable(problem: Problem) -> dict[str, Demand]:
+    """The workloads a `Guide`'s nodes may hold before the pass: those no rule counts across
+    nodes or follows (no spread but on nodes, no affinity but apart on a node, no gang, no
+    option group, and no other workload's rule towards it but on a node), so that placing
+    part of them first and the rest in the pass keeps every rule."""
+    targets = {r.target for d in problem.demands for r in d.affinities if r.topology != "node"}
+    return {d.name: d for d in problem.demands
+            if not d.gang and d.group is None and d.name not in targets
+            and all(s.topology == "node" for s in d.spreads)
+            and all(r.anti and r.topology == "node" for r in d.affinities)}
 
 
 def _price_per_replica(demand: Demand, node_class: NodeClass) -> float:
