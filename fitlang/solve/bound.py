@@ -60,9 +60,10 @@ CONVERGED = 1e-7
 # inventory 10,000, 3,371: 1.6 s against 3.2 s)
 LAZY_ABOVE = 50_000
 # and where the pairs are more than this many: inventory 50,000 (2.0 million pairs, 12,600
-# spread rows) converges as soon lazy (32 s either way, load 2-3) and proves more at every
-# time before that (10 s: 2,000 against 1,499; 20 s: 2,567 against 2,353; LP 2,639.38),
-# since the master without them settles the capacity prices in short rounds first
+# spread rows) converges as soon lazy (32-34 s either way, load 2-3) and proves more at
+# every time before that (10 s: 2,000 against 1,499; 19-20 s: 2,567 against 2,420-2,475;
+# the LP's optimum 2,639.38): the master without them settles the capacity prices in short
+# rounds first. At 10,000 nodes (under 150,000 pairs) all rows in from the start is faster
 LAZY_PAIRS_ABOVE = 500_000
 # lazy rows come in by whole families (one spread's rows), at most about this many a round
 LAZY_PER_ROUND = 20_000
