@@ -270,19 +270,27 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
     memory-heavy ones); the patterns do."""
     if found is None or not found.nodes or objective not in NODE_OBJECTIVES:
         return packing
+    guides = (Guide(nodes=[(ids, hosted) for ids, hosted, x in found.nodes
+                           for _ in range(math.floor(x + 1e-9) + (x - math.floor(x + 1e-9) > threshold))])
+              for threshold in ROUNDING_THRESHOLDS)
+    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline)
+
+
+def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
+                     time_limit: float | None, deadline: float | None) -> Packing:
+    """The floor placed again as each guide says, in turn while time is left, consolidated;
+    the cheapest of those that place every replica, and `packing`."""
     best, value = packing, _packed_value(problem, packing, objective)
-    for threshold in ROUNDING_THRESHOLDS:
+    for guide in guides:
         if _past(deadline) or value is None:
             break
-        nodes = [(ids, hosted) for ids, hosted, x in found.nodes
-                 for _ in range(math.floor(x + 1e-9) + (x - math.floor(x + 1e-9) > threshold))]
-        filled, cut = greedy_floor(problem, deadline, Guide(nodes=nodes))
-        if cut or not filled.complete:
+        guided, cut = greedy_floor(problem, deadline, guide)
+        if cut or not guided.complete:
             continue
-        consolidate(problem, filled, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
-        filled_value = _packed_value(problem, filled, objective)
-        if filled_value is not None and filled_value < value:
-            best, value = filled, filled_value
+        consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+        guided_value = _packed_value(problem, guided, objective)
+        if guided_value is not None and guided_value < value:
+            best, value = guided, guided_value
     return best
 
 
@@ -323,21 +331,10 @@ def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective:
     did not; 615.96 -> 593.65 USD/h). Then, time left, each workload also tries first the
     classes the solution puts it on (inventory 10,000: 593.18 -> 589.41; breaker 10,000:
     2046 against 1978, so the cheaper is kept)."""
-    best, value = packing, _packed_value(problem, packing, objective)
     options, classes = _suggested(relaxed)
     guides = [Guide(options)] if options else []
     guides += [Guide(options, classes)] if classes else []
-    for guide in guides:
-        if _past(deadline) or value is None:
-            break
-        guided, cut = greedy_floor(problem, deadline, guide)
-        if cut or not guided.complete:
-            continue
-        consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
-        guided_value = _packed_value(problem, guided, objective)
-        if guided_value is not None and guided_value < value:
-            best, value = guided, guided_value
-    return best
+    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline)
 
 
 def _suggested(relaxed: Bound) -> tuple[dict[str, list[str]], dict[str, frozenset[str]]]:
