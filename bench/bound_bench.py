@@ -1,13 +1,15 @@
 """Benchmark: `bound.lower_bound` alone on a fleet, from the greedy floor.
 
-    .venv/bin/python bench/bound_bench.py FILE [--repeat 3] [--profile OUT.prof] [--limit S]
+    .venv/bin/python bench/bound_bench.py FILE [--repeat 3] [--profile OUT.prof] [--limit S] [--trace]
 
 Reads and builds the problem and runs the greedy floor once (not timed), then runs
 `lower_bound` `--repeat` times from the floor's packing and prints, per run, the wall seconds,
 the bound, the rounds, whether it converged, and the relaxation's size (demands and pairs
 after merging, rows); then the median, and the process's peak resident memory. `--limit`
 gives `lower_bound` a deadline that many seconds after it starts (as `fitc solve` gives it
-its share of the time limit). Not a timed test: the numbers go to docs/performance.md.
+its share of the time limit). `--trace` prints each round of the column generation: seconds
+since `lower_bound` started, the master's columns, its value and the best bound so far
+(`Bound.trace`). Not a timed test: the numbers go to docs/performance.md.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of the last run here")
     parser.add_argument("--limit", type=float, help="seconds lower_bound may take")
     parser.add_argument("--objective", default="cost")
+    parser.add_argument("--trace", action="store_true", help="print each round's seconds, "
+                        "master columns, master value and best bound so far")
     arguments = parser.parse_args()
 
     from fitlang.check.checker import check_file
@@ -65,6 +69,10 @@ def main() -> None:
                "pairs": None if relaxed is None else relaxed.pairs,
                "rows": None if relaxed is None else relaxed.matrix.shape[0]}
         print(json.dumps(row))
+        if arguments.trace:
+            for seconds_in, columns, master_value, best in found.trace:
+                print(f"  {seconds_in:7.2f} s  {columns:8d} columns  master {master_value:12.4f}"
+                      f"  bound {best:12.4f}")
     print(json.dumps({"median_seconds": round(statistics.median(seconds), 3),
                       "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 

@@ -255,10 +255,12 @@ def test_whole_node_charges_over_all_pairs_agree_with_charge_matrix_per_class(tm
             == [("big", "p")]
 
 
-def test_lazy_rows_give_the_hand_worked_bounds(tmp_path, monkeypatch):
+@pytest.mark.parametrize("threshold", ["LAZY_ABOVE", "LAZY_PAIRS_ABOVE"])
+def test_lazy_rows_give_the_hand_worked_bounds(tmp_path, monkeypatch, threshold):
     # the spread's and the anti-affinity's rows out of the first master (as where there are
-    # more than LAZY_ABOVE), in once its solution breaks them: the same 7 and 6 as above
-    monkeypatch.setattr(bound_module, "LAZY_ABOVE", 0)
+    # more than LAZY_ABOVE of them, or more than LAZY_PAIRS_ABOVE pairs), in once its
+    # solution breaks them: the same 7 and 6 as above
+    monkeypatch.setattr(bound_module, threshold, 0)
     spread = problem_from(tmp_path, zones(4, 2) + workload("web", 4, 2, "4Gi", "  spread zone max_skew 1\n"),
                           "spread.fit")
     apart = problem_from(tmp_path, zones(4, 8) + workload("w", 3, 8, "4Gi", "  anti_affinity self on zone\n"),
@@ -267,3 +269,42 @@ def test_lazy_rows_give_the_hand_worked_bounds(tmp_path, monkeypatch):
         found = lower_bound(problem, "cost")
         assert (found.relaxation.lazy >= 0).any()
         assert found.converged and abs(found.value - expected) < 1e-8
+
+
+def test_a_safe_sum_is_never_above_the_exact_sum():
+    # sums with cancellation (1e16 + 1 - 1e16 is 0 in floats), tiny and huge terms, and
+    # random ones: the exact sum by fractions, which share no code with it
+    rng = np.random.default_rng(15)
+    cases = [[np.array([1e16, 1.0, -1e16])], [np.array([1e16, -1.0, -1e16])], [np.array([1.0] * 1000), np.array([-1e-300, 3e-17])]]
+    cases += [[rng.normal(0.0, 10.0 ** rng.integers(-3, 17), size=int(rng.integers(1, 5000)))
+               for _ in range(3)] for _ in range(30)]
+    for terms in cases:
+        exact = sum((Fraction(float(x)) for part in terms for x in part), Fraction(0))
+        computed = bound_module.safe_sum(terms)
+        assert Fraction(computed) <= exact
+        size = sum(abs(float(x)) for part in terms for x in part)
+        assert float(exact) - computed <= 1e-9 * max(size, 1.0)
+
+
+def test_pair_terms_fill_each_demands_most_negative_pairs_first_up_to_its_replicas():
+    # against a fill written apart: per demand, its pairs by reduced cost, each taken up to
+    # its bound until the replicas are used; pairs at 0 add nothing
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        pairs, demands = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+        owner = np.sort(rng.integers(0, demands, size=pairs))
+        negative = np.where(rng.random(pairs) < 0.4, 0.0, -rng.random(pairs).round(3))
+        relaxed = SimpleNamespace(first_pair=2, pairs=pairs, pair_demand=owner,
+                                  upper=np.r_[[9.0, 9.0], rng.integers(1, 5, size=pairs).astype(float)],
+                                  pair_limit=rng.integers(0, 12, size=demands).astype(float))
+        expected = 0.0
+        for d in range(demands):
+            left = relaxed.pair_limit[d]
+            for k in sorted(np.flatnonzero(owner == d), key=lambda k: negative[k]):
+                take = min(left, relaxed.upper[2 + k])
+                expected += negative[k] * take
+                left -= take
+        got = float(np.sum(bound_module._pair_terms(relaxed, negative)))
+        assert abs(got - expected) <= 1e-9
