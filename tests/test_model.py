@@ -267,42 +267,6 @@ def test_inventory_nodes_split_by_a_label_or_capacity_a_rule_reads(tmp_path):
     assert [a.node for a in placement.assignments] == ["n1"]
 
 
-def _zoned_nodes(zones: list[str]) -> str:
-    items = [{"metadata": {"name": f"n{i}", "labels": {"kubernetes.io/hostname": f"n{i}",
-                                                          "topology.kubernetes.io/zone": zone}},
-              "status": {"allocatable": {"cpu": "16", "memory": "64Gi"}}}
-             for i, zone in enumerate(zones)]
-    return json.dumps({"items": items})
-
-
-@pytest.mark.parametrize("rule, classes", [
-    ("", [(4, None)]),  # nothing reads the zone: one class, stating no zone
-    ('  spread zone max_skew 1\n', [(1, "b"), (3, "a")]),
-    ('  zones = ["a"]\n', [(1, "b"), (3, "a")]),
-    ('  prefer zone == "a" weight 1\n', [(1, "b"), (3, "a")]),
-])
-def test_inventory_nodes_in_different_zones_share_a_class_unless_something_reads_the_zone(
-        tmp_path, rule, classes):
-    (tmp_path / "nodes.json").write_text(_zoned_nodes(["a", "a", "b", "a"]))
-    problem = problem_from(tmp_path, (
-        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n  price = 1 USD/h\n}\n'
-        f'workload w {{\n  replicas = 2\n  cpu = 2\n  memory = 4Gi\n{rule}}}\n'))
-    assert sorted((c.count, c.zone) for c in problem.classes) == classes
-    placement = solved(problem)
-    assert len(placement.assignments) == 2 and not placement.unplaced
-
-
-def test_a_region_block_keeps_zones_apart(tmp_path):
-    # a site (`region` block) is found by the zone's name: its jurisdiction and electricity
-    # are per zone, so the classes stay per zone even where no workload rule reads one
-    (tmp_path / "nodes.json").write_text(_zoned_nodes(["eu-west-1a", "us-east-1a"]))
-    problem = problem_from(tmp_path, (
-        'region dublin {\n  code = "eu-west-1"\n  jurisdiction = EU\n}\n'
-        'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n}\n'
-        'workload w {\n  replicas = 1\n  cpu = 2\n  memory = 4Gi\n}\n'))
-    assert sorted(c.zone for c in problem.classes) == ["eu-west-1a", "us-east-1a"]
-
-
 def test_verify_holds_a_merged_node_to_its_own_allocatable(tmp_path):
     from fitlang.solve.verify import verify
 
@@ -480,9 +444,7 @@ def test_eligibility_for_all_classes_at_once_is_that_of_every_pair(tmp_path, sha
     program = check_file(path).program
     problem = build_problem(program).problem
     expected = _pairwise(problem, program)
-    # breaker: 4 racks x 5 node shapes and the tiny pool (no rule reads its nodes' 7 zones)
-    assert len(problem.classes) > (50 if shape == "inventory" else 20)
-    assert len(expected) == len(problem.demands)
+    assert len(problem.classes) > 50 and len(expected) == len(problem.demands)
     for demand in problem.demands:
         eligible, failing, preference, met = expected[demand.name]
         assert demand.eligible == eligible, demand.name

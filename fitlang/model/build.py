@@ -254,8 +254,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
             capacity={"cpu": first.cpu_milli, "memory": first.memory, "gpu": first.gpu_count,
                       "disk": first.disk},
             price=inventory.price, accelerator=accelerator, labels=labels,
-            zone=_common(members, "zone") or inventory.zone,
-            region=_common(members, "region") or inventory.region,
+            zone=first.zone or inventory.zone, region=first.region or inventory.region,
             provider=inventory.provider, arch=inventory.arch or first.arch,
             dedicated=inventory.dedicated, taints=tuple(first.taints),
             features=tuple(first.features), node_names=tuple(n.name for n in sorted(  # the largest first: packing fills them first
@@ -275,13 +274,6 @@ def _own_capacities(members: list[InventoryNode], largest: InventoryNode) -> dic
             own[node.name] = {"cpu": node.cpu_milli, "memory": node.memory,
                               "gpu": node.gpu_count, "disk": node.disk}
     return own
-
-
-def _common(members: list[InventoryNode], attribute: str) -> str | None:
-    """The members' zone or region where they all share it (nodes that no rule tells apart by
-    it share a class), else None."""
-    values = {getattr(node, attribute) for node in members}
-    return values.pop() if len(values) == 1 else None
 
 
 def _common_labels(members: list[InventoryNode]) -> dict[str, str]:
@@ -310,21 +302,13 @@ class _Reads:
     grid: dict[str, int]  # resource -> gcd of the requests (0: no workload asks for it)
     label_keys: tuple[str, ...]
     compares: list  # Compare nodes on cpu, memory or disk
-    # whether anything reads a node's zone or region (a rule, a site, a scope): where nothing
-    # does, nodes in different zones share a class (a rack's nodes spread over seven zones
-    # made seven classes of each shape)
-    location: bool = True
 
     @classmethod
     def of(cls, program: Program) -> "_Reads":
         grid = {"cpu": 0, "memory": 0, "disk": 0}
         keys: set[str] = set()
         compares: dict[int, Compare] = {}
-        location = bool(program.regions or program.latency or program.locations
-                        or any(s.zone or s.region for s in [*program.power_caps, *program.electricity]))
         for workload in program.workloads.values():
-            location |= bool(workload.zones is not None or workload.regions is not None
-                             or workload.residency is not None or workload.latency)
             for view in [workload] + [workload.for_option(o) for o in workload.options]:
                 for resource, need in (("cpu", view.cpu_milli), ("memory", view.memory),
                                        ("disk", view.disk)):
@@ -338,12 +322,10 @@ class _Reads:
                         keys.add(compare.subject[1])
                     elif compare.subject[0] in grid:
                         compares[id(compare)] = compare
-                    location |= compare.subject[0] in ("zone", "region")
         for scope in [*program.power_caps, *program.electricity]:
             keys |= set(scope.labels)
-        location |= bool(keys & {"zone", "region"})
         keys -= {"zone", "region", "node"}
-        return cls(grid, tuple(sorted(keys)), list(compares.values()), location)
+        return cls(grid, tuple(sorted(keys)), list(compares.values()))
 
     def signature(self, node: InventoryNode) -> tuple:
         values = {"cpu": node.cpu_milli, "memory": node.memory, "disk": node.disk}
@@ -356,7 +338,7 @@ class _Reads:
         labels = tuple(node.labels.get(k) for k in self.label_keys)
         partitions = tuple(sorted(k for k in node.labels if k.startswith("slurm.partition.")))
         return (rounded, outcomes, labels, partitions, node.gpu_count, node.gpu_product,
-                node.gpu_memory, node.gpu_resource, self.location and (node.zone, node.region), node.arch,
+                node.gpu_memory, node.gpu_resource, node.zone, node.region, node.arch,
                 tuple(node.taints), tuple(node.features), node.instance_type)
 
 
