@@ -964,14 +964,19 @@ def test_greedy_floor_places_zone_anti_affinity_whose_target_spreads_over_every_
     assert on_pools(placement, problem) == {"t": {"b": 1, "c": 1}, "u": {"a": 1}}
 
 
+def _inventory_shaped(tmp_path):
+    """The inventory-shaped fleet at 1,000 nodes (GPU, one per node, no-CPU asks...)."""
+    fleet = bench_module("inventories").generate(1000, 100)
+    fleet.write(tmp_path, "unused")
+    return problem_from(tmp_path, fleet.policy)
+
+
 def test_greedy_prices_per_replica_over_arrays_are_those_per_class(tmp_path):
     # the vectorised prices decide the greedy floor's order of classes: every workload of an
     # inventory-shaped fleet (GPU, one per node, no-CPU-asks...) gets the per-class numbers
     from fitlang.solve.greedy import _ClassShapes, _price_per_replica
 
-    fleet = bench_module("inventories").generate(1000, 100)
-    fleet.write(tmp_path, "unused")
-    problem = problem_from(tmp_path, fleet.policy)
+    problem = _inventory_shaped(tmp_path)
     shapes = _ClassShapes(problem)
     for demand in problem.demands:
         classes = [problem.node_class(c) for c in demand.eligible]
@@ -984,9 +989,7 @@ def test_greedy_replicas_per_node_over_arrays_are_those_per_class(tmp_path):
     from fitlang.model.problem import replicas_per_node
     from fitlang.solve.greedy import _ClassShapes
 
-    fleet = bench_module("inventories").generate(1000, 100)
-    fleet.write(tmp_path, "unused")
-    problem = problem_from(tmp_path, fleet.policy)
+    problem = _inventory_shaped(tmp_path)
     shapes = _ClassShapes(problem)
     for demand in problem.demands:
         assert shapes.replicas_per_node(demand).tolist() == [
