@@ -9,8 +9,8 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from fitlang import __version__
 from fitlang.diagnostics import Diagnostic, unique_sorted
@@ -665,8 +665,8 @@ def _explanation_diagnostics(problem, root_path: str) -> list[Diagnostic]:
 
 def _run_compile(arguments: argparse.Namespace) -> int:
     from fitlang import messages as msg
-    from fitlang.solve.placement import solve
     from fitlang.outputs import OutputRefused, write_tree
+    from fitlang.solve.placement import solve
     from fitlang.targets import TARGETS, CompileContext
 
     loaded = _problem_or_errors(arguments.file, "human")
@@ -746,9 +746,14 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     """The explanation is the output (stdout); the diagnostics go where they always go."""
     import json
 
-    from fitlang.solve.explain import (REPAIR_SECONDS, ExplainOutcome, explain,
-                                       explanation_diagnostics, explanation_json,
-                                       explanation_text)
+    from fitlang.solve.explain import (
+        REPAIR_SECONDS,
+        ExplainOutcome,
+        explain,
+        explanation_diagnostics,
+        explanation_json,
+        explanation_text,
+    )
 
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:

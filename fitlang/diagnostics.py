@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Iterable
+from typing import ClassVar
 
 from fitlang.syntax.nodes import Span
 
@@ -56,7 +57,7 @@ class Diagnostic:
         return (self.path, self.span.line, self.span.column, self.code, self.message)
 
 
-REGISTRY: dict[str, type["Message"]] = {}
+REGISTRY: dict[str, type[Message]] = {}
 
 
 class Message:

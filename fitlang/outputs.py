@@ -18,8 +18,8 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 MANIFEST = ".fitc-output"
 _MANIFEST_FORMAT = 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from fitlang import __version__
 from fitlang.diagnostics import REGISTRY, Diagnostic

@@ -8,26 +8,46 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from fitlang import messages as msg
 from fitlang.check import schema as s
 from fitlang.check import types as t
 from fitlang.check.evaluate import Evaluator, Symbol, Typed, accelerator_hint
 from fitlang.check.loader import SourceModule, Workspace
-from fitlang.check.program import (AcceleratorOption, Accelerator, AffinityRule, Buy, Compare,
-                                   Electricity, GpuSpec, Inventory, LatencyRule, NodeShape, Offer,
-                                   Origin, Policy, Pool, PowerCap, Preference, Program, Region,
-                                   Requirement, SpreadRule, Workload)
+from fitlang.check.program import (
+    Accelerator,
+    AcceleratorOption,
+    AffinityRule,
+    Buy,
+    Compare,
+    Electricity,
+    GpuSpec,
+    Inventory,
+    LatencyRule,
+    NodeShape,
+    Offer,
+    Origin,
+    Policy,
+    Pool,
+    PowerCap,
+    Preference,
+    Program,
+    Region,
+    Requirement,
+    SpreadRule,
+    Workload,
+)
 from fitlang.check.residency import residency_conflicts
-from fitlang.syntax.printer import expression_text
 from fitlang.diagnostics import Diagnostic, Related, did_you_mean, hint, unique_sorted
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
+from fitlang.syntax.printer import expression_text
 
 DEFAULT_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "google": "google.com/tpu",
                     "aws": "aws.amazon.com/neuron", "intel": "gpu.intel.com/i915"}
@@ -53,10 +73,10 @@ class BlockValues:
     node: Any = None  # the block it came from
     values: dict[str, Any] = field(default_factory=dict)
     spans: dict[str, Origin] = field(default_factory=dict)
-    blocks: dict[str, "BlockValues"] = field(default_factory=dict)
+    blocks: dict[str, BlockValues] = field(default_factory=dict)
     statements: list[Any] = field(default_factory=list)
     # named nested blocks (`option H100 { ... }`): (home scope, name, values), in source order
-    named: list[tuple[Any, n.Ident, "BlockValues"]] = field(default_factory=list)
+    named: list[tuple[Any, n.Ident, BlockValues]] = field(default_factory=list)
 
 
 @dataclass
@@ -70,7 +90,7 @@ class LatencyEntry:
 class ModuleScope:
     """The names one module sees; the `Resolver` its expressions are evaluated against."""
 
-    def __init__(self, checker: "Checker", module: SourceModule) -> None:
+    def __init__(self, checker: Checker, module: SourceModule) -> None:
         self.checker = checker
         self.module = module
         self.path = module.path
@@ -90,7 +110,7 @@ class ModuleScope:
             self.checker.slot.note(self, "names", kind, tuple(found))
         return found
 
-    def alias(self, name: str) -> "ModuleScope | None":
+    def alias(self, name: str) -> ModuleScope | None:
         inner = self.aliases.get(name)
         if self.checker.slot is not None:
             self.checker.slot.note(self, "alias", name, inner.module.resolved if inner else None)

@@ -27,7 +27,7 @@ class SourceModule:
     resolved: Path
     text: str
     parsed: ParseResult
-    imports: list[tuple[ImportDecl, "SourceModule | None"]] = field(default_factory=list)
+    imports: list[tuple[ImportDecl, SourceModule | None]] = field(default_factory=list)
 
     @property
     def decls(self) -> list:

@@ -41,17 +41,17 @@ class Compare:
 
 @dataclass(frozen=True)
 class AllOf:
-    items: tuple["Predicate", ...]
+    items: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True)
 class AnyOf:
-    items: tuple["Predicate", ...]
+    items: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True)
 class Negation:
-    item: "Predicate"
+    item: Predicate
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ class Inventory:
     dedicated: str | None = None
     arch: str | None = None
     jurisdiction: str | None = None
-    gpu_model: "Accelerator | None" = None
+    gpu_model: Accelerator | None = None
     cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
@@ -296,7 +296,7 @@ class Workload:
         """Replicas of `option` that deliver the workload's throughput alone."""
         return math.ceil(self.throughput / option.throughput)
 
-    def for_option(self, option: AcceleratorOption) -> "Workload":
+    def for_option(self, option: AcceleratorOption) -> Workload:
         """The workload as it runs with one option: that model, count, size and replicas."""
         model = option.model.name
         rule = Requirement(Compare(("model",), "==", model, option.origin), f"option {model}",

@@ -52,7 +52,7 @@ class BlockSchema:
     kind: str
     naming: str  # "required", "optional" or "none"
     attrs: dict[str, Attr] = field(default_factory=dict)
-    blocks: dict[str, "BlockSchema"] = field(default_factory=dict)
+    blocks: dict[str, BlockSchema] = field(default_factory=dict)
     statements: frozenset[str] = frozenset()
     doc: str = ""
     once: bool = False  # at most one per program (policy)

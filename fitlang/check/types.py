@@ -55,7 +55,7 @@ class Type:
     kind: str  # number, string, bool, choice, ref, list, map, record, any
     dim: str = ""
     choices: tuple[str, ...] = ()
-    of: "Type | None" = None
+    of: Type | None = None
     ref: str = ""
     label: str = ""  # what a choice is called: "interconnect", "architecture"
 
@@ -74,7 +74,7 @@ class Type:
             return self.label or "a record"
         return {"string": "a string", "bool": "a boolean (true or false)"}.get(self.kind, "a value")
 
-    def accepts(self, other: "Type") -> bool:
+    def accepts(self, other: Type) -> bool:
         if self.kind == "any" or other.kind == "any":
             return True
         if self.kind != other.kind:

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from fitlang.check.checker import CheckResult, Checker, ModuleScope, check_file
+from fitlang.check.checker import Checker, CheckResult, ModuleScope, check_file
 from fitlang.check.evaluate import Symbol
 from fitlang.check.incremental import IncrementalCheck
 from fitlang.check.loader import SourceModule

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from lark import UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from pathlib import Path
 
 from fitlang.check.loader import SourceModule, Workspace
 from fitlang.syntax import nodes as n

@@ -374,7 +374,7 @@ class FitLanguageServer(LanguageServer):
         try:
             output, _ = await asyncio.wait_for(process.communicate(request.encode("utf-8")),
                                                timeout=budget + 5)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             if process.returncode is None:
                 process.kill()
                 await process.wait()

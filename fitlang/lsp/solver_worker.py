@@ -56,7 +56,10 @@ def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float
             placed.update(placement_summary(built.problem, solve(built.problem, "auto", remaining)))
         return [], files
     from fitlang.solve.explain import (  # what `fitc solve` prints
-        ExplainOutcome, explain, explanation_diagnostics)
+        ExplainOutcome,
+        explain,
+        explanation_diagnostics,
+    )
 
     explanation = explain(built.problem, remaining)
     # undecided (or a placement found after all) is no error in the editor

@@ -16,15 +16,24 @@ from typing import NamedTuple
 import numpy as np
 
 from fitlang import messages as msg
-from fitlang.check.program import (Accelerator, AcceleratorOption, Compare,
-                                   Inventory, Program, Workload)
+from fitlang.check.program import Accelerator, AcceleratorOption, Compare, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.eligibility import ClassFacets, LazyReasons, rules_allow, too_small
 from fitlang.model.eligibility import compares as compares_in
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
-from fitlang.model.problem import (Demand, Exclusion, NodeClass, NodeNames, OptionGroup, PowerScope,
-                                   PreferenceRule, Problem, holds, option_demand_name,
-                                   replicas_per_node)
+from fitlang.model.problem import (
+    Demand,
+    Exclusion,
+    NodeClass,
+    NodeNames,
+    OptionGroup,
+    PowerScope,
+    PreferenceRule,
+    Problem,
+    holds,
+    option_demand_name,
+    replicas_per_node,
+)
 from fitlang.model.reservations import kubelet_reservation
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
@@ -304,7 +313,7 @@ class _Reads:
     compares: list  # Compare nodes on cpu, memory or disk
 
     @classmethod
-    def of(cls, program: Program) -> "_Reads":
+    def of(cls, program: Program) -> _Reads:
         grid = {"cpu": 0, "memory": 0, "disk": 0}
         keys: set[str] = set()
         compares: dict[int, Compare] = {}

@@ -80,7 +80,6 @@ def read_file(path: str, format: str) -> InventoryRead:
     FIFO, never reads a device."""
     import os
     import stat
-
     from pathlib import Path
 
     try:

@@ -8,14 +8,26 @@ nodes. Nothing here knows about syntax: source positions travel as `Origin`s.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterator
+from typing import Any
 
-from fitlang.check.program import (Accelerator, AffinityRule, AllOf, AnyOf, Compare, Constant,
-                                   LatencyRule, Negation, Origin, Predicate, Region, SpreadRule)
 from fitlang.check.evaluate import apply_comparison
+from fitlang.check.program import (
+    Accelerator,
+    AffinityRule,
+    AllOf,
+    AnyOf,
+    Compare,
+    Constant,
+    LatencyRule,
+    Negation,
+    Origin,
+    Predicate,
+    Region,
+    SpreadRule,
+)
 
 RESOURCES = ("cpu", "memory", "gpu", "disk")
 DEFAULT_CLUSTER = "default"
@@ -87,7 +99,7 @@ class NodeNames(Sequence):
     def __repr__(self) -> str:
         return f"NodeNames({self.prefix!r}, {len(self)}, {self.suffix!r}, start={self.start})"
 
-    def suffixed(self, suffix: str) -> "NodeNames":
+    def suffixed(self, suffix: str) -> NodeNames:
         return NodeNames(self.prefix, len(self), self.suffix + suffix, self.start)
 
 
@@ -214,7 +226,7 @@ class Demand:
     eligible: list[str] = field(default_factory=list)  # class ids, in problem order
     excluded: dict[str, Exclusion] = field(default_factory=dict)  # class id -> first reason
     preference: dict[str, Fraction] = field(default_factory=dict)  # class id -> weight earned
-    preferences: list["PreferenceRule"] = field(default_factory=list)
+    preferences: list[PreferenceRule] = field(default_factory=list)
     # class id -> every rule that rules it out (the first is `excluded`), for repairs
     failing: dict[str, list[Exclusion]] = field(default_factory=dict)
     affinities: list[AffinityRule] = field(default_factory=list)
@@ -275,7 +287,7 @@ class Problem:
     spare_offers: list[NodeClass] = field(default_factory=list)
     # runs of interchangeable classes (one node each): use them in order, to break symmetry
     symmetric: list[list[str]] = field(default_factory=list)
-    power_caps: list["PowerScope"] = field(default_factory=list)
+    power_caps: list[PowerScope] = field(default_factory=list)
     option_groups: list[OptionGroup] = field(default_factory=list)
     # (user location, region code) -> round-trip milliseconds
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
@@ -303,7 +315,7 @@ class Problem:
             self._index = cached
         return cached[1]
 
-    def owners(self) -> "NodeOwners":
+    def owners(self) -> NodeOwners:
         """Node name -> its class, without listing every node of every pool."""
         key = (id(self.classes), len(self.classes))
         cached = getattr(self, "_owners", None)

@@ -14,8 +14,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -25,7 +25,7 @@ EXACT_GAP = Fraction(0)
 
 
 # improving(best value, proven bound): called by HiGHS on each better placement it finds
-Improving = Callable[[Fraction, Optional[Fraction]], None]
+Improving = Callable[[Fraction, Fraction | None], None]
 
 
 class HighsBackend:

@@ -24,18 +24,27 @@ import dataclasses
 import enum
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable
 
 from fitlang import messages as msg
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic, Fix
-from fitlang.model.problem import Demand, NodeClass, NodeOwners, OptionGroup, Problem, node_limit, \
-    one_class_per_node, replicas_per_node
+from fitlang.model.problem import (
+    Demand,
+    NodeClass,
+    NodeOwners,
+    OptionGroup,
+    Problem,
+    node_limit,
+    one_class_per_node,
+    replicas_per_node,
+)
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import encode
-from fitlang.solve.pack import pack, repair as place_leftovers
+from fitlang.solve.pack import pack
+from fitlang.solve.pack import repair as place_leftovers
 from fitlang.solve.placement import opener
 from fitlang.syntax.nodes import Span
 

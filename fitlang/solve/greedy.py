@@ -96,7 +96,7 @@ def greedy_packing(problem: Problem, apart_first: bool = False,
 
 
 def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
-            fixed: "_Classes", guide: Guide | None = None) -> tuple[Packing, set[str]]:
+            fixed: _Classes, guide: Guide | None = None) -> tuple[Packing, set[str]]:
     guide = guide or Guide()
     fleet = _Fleet(problem, fixed, guide.classes)
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
@@ -152,7 +152,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     return packing, cut
 
 
-def _place_demand(fleet: "_Fleet", demand: Demand, rows: np.ndarray) -> list[tuple[str, int]]:
+def _place_demand(fleet: _Fleet, demand: Demand, rows: np.ndarray) -> list[tuple[str, int]]:
     """Place a workload's replicas on these classes (in order); (class id, replicas) of what
     did not fit. A gang runs in one cluster: the clusters in the order of their cheapest
     class, the first that takes every replica; none does, the gang is left out whole (a gang
@@ -177,7 +177,7 @@ def _place_demand(fleet: "_Fleet", demand: Demand, rows: np.ndarray) -> list[tup
     return [(origin, demand.replicas)] if demand.replicas else []
 
 
-def _place_dealt(fleet: "_Fleet", demand: Demand, rows: np.ndarray,
+def _place_dealt(fleet: _Fleet, demand: Demand, rows: np.ndarray,
                  limit: np.ndarray) -> list[tuple[str, int]]:
     """Each domain's share first (`_deal`), then what a spread leaves free to go anywhere:
     into the domains in their order, each up to its extra, what one has no room for trying
@@ -199,7 +199,7 @@ def _place_dealt(fleet: "_Fleet", demand: Demand, rows: np.ndarray,
     return shorts
 
 
-def _origin(fleet: "_Fleet", demand: Demand, rows: np.ndarray) -> str:
+def _origin(fleet: _Fleet, demand: Demand, rows: np.ndarray) -> str:
     """The class a replica that did not fit is counted against."""
     return fleet.classes[int(rows[0])].id if len(rows) else demand.eligible[0] if demand.eligible else ""
 
@@ -874,7 +874,7 @@ def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
     return towards
 
 
-def _option_to_place(fleet: "_Fleet", demands: list[Demand],
+def _option_to_place(fleet: _Fleet, demands: list[Demand],
                      taken: dict[tuple[str, str], set[int]], in_order: bool) -> Demand:
     """`in_order`: the first option that places whole; else (or none does) the cheapest."""
     if in_order and len(demands) > 1:
@@ -887,7 +887,7 @@ def _option_to_place(fleet: "_Fleet", demands: list[Demand],
     return _cheapest_option(fleet, demands, taken)
 
 
-def _cheapest_option(fleet: "_Fleet", demands: list[Demand],
+def _cheapest_option(fleet: _Fleet, demands: list[Demand],
                      taken: dict[tuple[str, str], set[int]]) -> Demand:
     """The option of a group to place, decided when the group's turn comes, with the fleet
     as it is then: each option is placed and given back (the journal), and the one that

@@ -72,7 +72,7 @@ def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-def _closing_pass(search: "_Search", deadline: float | None) -> int:
+def _closing_pass(search: _Search, deadline: float | None) -> int:
     """Close nodes, least used first, until a pass closes none."""
     closed = 0
     while True:
@@ -92,7 +92,7 @@ def _closing_pass(search: "_Search", deadline: float | None) -> int:
             return closed
 
 
-def _recreate_pass(search: "_Search", deadline: float | None) -> int:
+def _recreate_pass(search: _Search, deadline: float | None) -> int:
     """Ruin and recreate: take the replicas off one node (the most money left unused first)
     or off two of the least used, put them into the free room of other open nodes, and the
     rest onto new nodes of classes they may use (`_Search.try_replace`); kept only when the

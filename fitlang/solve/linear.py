@@ -76,7 +76,7 @@ class _Names(dict):
     """Variable name -> index. Names of variables added in bulk are made on the first lookup
     that needs them (a name with their prefix), for the blocks with that prefix only."""
 
-    def __init__(self, model: "LinearModel") -> None:
+    def __init__(self, model: LinearModel) -> None:
         super().__init__()
         self._model = model
         self._done: set[int] = set()  # blocks of `_lazy_names` whose names are in the dict
@@ -112,7 +112,7 @@ class _Variables(Sequence):
     """`model.variables`: its length without making anything; items as `Variable`s, made on
     first read (from then on the model keeps them, and writes to them hold)."""
 
-    def __init__(self, model: "LinearModel") -> None:
+    def __init__(self, model: LinearModel) -> None:
         self._model = model
 
     def __len__(self) -> int:
@@ -282,7 +282,7 @@ class RowBuffer:
         self.upper.append(upper)
         self.groups.append(group)
 
-    def flush(self, model: "LinearModel") -> None:
+    def flush(self, model: LinearModel) -> None:
         if not self.groups:
             return
         indptr = np.array(self.indptr, dtype=np.int64)

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
-from typing import Callable, Optional
 
 from fitlang.model.problem import RESOURCES, Demand, Problem
 from fitlang.solve.backends import HighsBackend
@@ -48,7 +48,7 @@ LEAST_STEP_SECONDS = 0.5  # a step with less time than this left is not started
 # against 1039.48 with 1 s (fewer, better steps)
 CONSOLIDATE_SECONDS = 1.0
 
-ValueOf = Callable[[Packing], Optional[Fraction]]
+ValueOf = Callable[[Packing], Fraction | None]
 
 
 def search(problem: Problem, packing: Packing, objective: str, deadline: float,

@@ -15,9 +15,9 @@ workload's rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -141,7 +141,7 @@ def repair(problem: Problem, packing: Packing, may_open: MayOpen) -> None:
             packing.add_short(item.demand.name, item.origin, item.amount)
 
 
-def _cheapest_to_open(pending: list["_Leftover"], packing: Packing, may_open: MayOpen):
+def _cheapest_to_open(pending: list[_Leftover], packing: Packing, may_open: MayOpen):
     """The class the most leftover replicas would open first, with those leftovers."""
     first: dict[str, tuple[NodeClass, list[_Leftover]]] = {}
     for item in pending:

@@ -39,8 +39,16 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.backends import _native_stdout_silenced, run_until
-from fitlang.solve.bound import (INFINITY, UNIT, Bound, _stated, merged_classes, priced_rows,
-                                  safe_reduced_costs, safe_sum)
+from fitlang.solve.bound import (
+    INFINITY,
+    UNIT,
+    Bound,
+    _stated,
+    merged_classes,
+    priced_rows,
+    safe_reduced_costs,
+    safe_sum,
+)
 from fitlang.solve.elastic import _fit
 
 # HiGHS proves a MIP's dual bound with LP solves to tolerances of 1e-7 (primal and dual

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Optional
 
 import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.solve import neighbourhood
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import Bound, lower_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
-from fitlang.solve import neighbourhood
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Outcome
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
@@ -31,7 +31,7 @@ from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.repack import repack
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
-Progress = Callable[[str, Optional[Fraction], Optional[Fraction]], None]
+Progress = Callable[[str, Fraction | None, Fraction | None], None]
 
 UNITS = {"cost": "USD/h", "nodes": "nodes", "preferences": "points"}
 Z3_MAX_VARIABLES = 400  # small, logic-heavy instances get exact answers from Z3

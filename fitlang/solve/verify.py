@@ -205,7 +205,7 @@ def _objective(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, 
         return violations
     value, bound = objective.get("value"), objective.get("lower_bound")
     actual = _recomputed(problem, objective.get("name"), owner, hosted, bought)
-    if not isinstance(value, (int, float)) or actual is not None and not _close(value, actual):
+    if not isinstance(value, (int, float)) or (actual is not None and not _close(value, actual)):
         violations.append(Violation(f"the placement states {objective.get('name')} = {value}; its "
                                     f"nodes give {float(actual) if actual is not None else '?'}",
                                     None))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.syntax.parser import ParseResult, decode, parse_source
 from fitlang.syntax.printer import PrintedDeclarations, format_module
-
 
 Parse = Callable[[bytes | str, str], ParseResult]
 

@@ -10,7 +10,7 @@ one match attempt per terminal, which made it the larger half of parsing a polic
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from lark import Token, UnexpectedCharacters
 from lark.common import LexerConf

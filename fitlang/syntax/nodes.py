@@ -29,7 +29,7 @@ class Span:
     end: int = 0
 
     @classmethod
-    def of(cls, item: Any) -> "Span":
+    def of(cls, item: Any) -> Span:
         if isinstance(item, Span):
             return item
         if isinstance(item, Token):
@@ -178,9 +178,9 @@ class Name(_Node):
 @dataclass
 class Binary(_Nested):
     span: Span = field(compare=False, repr=False)
-    left: "Expr" = None  # type: ignore[assignment]
+    left: Expr = None  # type: ignore[assignment]
     op: str = ""
-    right: "Expr" = None  # type: ignore[assignment]
+    right: Expr = None  # type: ignore[assignment]
     op_span: Span = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -197,7 +197,7 @@ class Binary(_Nested):
 class Unary(_Nested):
     span: Span = field(compare=False, repr=False)
     op: str = ""
-    operand: "Expr" = None  # type: ignore[assignment]
+    operand: Expr = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -208,7 +208,7 @@ class Unary(_Nested):
 @dataclass
 class Member(_Nested):
     span: Span = field(compare=False, repr=False)
-    target: "Expr" = None  # type: ignore[assignment]
+    target: Expr = None  # type: ignore[assignment]
     attr: Ident = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -219,8 +219,8 @@ class Member(_Nested):
 @dataclass
 class Index(_Nested):
     span: Span = field(compare=False, repr=False)
-    target: "Expr" = None  # type: ignore[assignment]
-    key: "Expr" = None  # type: ignore[assignment]
+    target: Expr = None  # type: ignore[assignment]
+    key: Expr = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -241,7 +241,7 @@ class Call(_Node):
 @dataclass
 class Paren(_Node):
     span: Span = field(compare=False, repr=False)
-    expr: "Expr" = None  # type: ignore[assignment]
+    expr: Expr = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -253,8 +253,8 @@ class List(_Node, ast_utils.AsList):
 @dataclass
 class Pair(_Node):
     span: Span = field(compare=False, repr=False)
-    key: Union[Ident, String] = None  # type: ignore[assignment]
-    value: "Expr" = None  # type: ignore[assignment]
+    key: Ident | String = None  # type: ignore[assignment]
+    value: Expr = None  # type: ignore[assignment]
 
     @property
     def key_text(self) -> str:
@@ -289,7 +289,7 @@ class Ref(_Node, ast_utils.AsList):
 @dataclass
 class Topology(_Node):
     span: Span = field(compare=False, repr=False)
-    key: Union[Ident, String] = None  # type: ignore[assignment]
+    key: Ident | String = None  # type: ignore[assignment]
 
     @property
     def text(self) -> str:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import gc
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, \
-    UnexpectedToken, ast_utils
+from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, ast_utils
 
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic, did_you_mean, hint

@@ -26,7 +26,7 @@ def expression_text(expr: Any) -> str:
     return _Printer("", []).expr(expr, 0, flat=True)
 
 
-def format_module(module: n.Module, text: str, printed: "PrintedDeclarations | None" = None
+def format_module(module: n.Module, text: str, printed: PrintedDeclarations | None = None
                   ) -> str:
     return _Printer(text, module.comments, printed).module(module)
 

@@ -18,7 +18,7 @@ from fitlang.model.problem import NodeClass, Problem, option_demand_name
 from fitlang.outputs import write_tree  # noqa: F401  (the targets' public API)
 from fitlang.solve.placement import Placement
 
-TARGETS: dict[str, type["Target"]] = {}
+TARGETS: dict[str, type[Target]] = {}
 
 
 @dataclass

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import shlex
 
+from fitlang.messages import InvalidLabelValue, NotEnforceable, PoolsIndistinct
 from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Need, Split, Target, dns_name
-from fitlang.messages import InvalidLabelValue, NotEnforceable, PoolsIndistinct
 from fitlang.targets.yaml_out import dump, dump_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fitc"}

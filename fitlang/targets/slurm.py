@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import jinja2
 
@@ -85,7 +85,7 @@ class Gres:
 
 
 def gres_of(node_class: NodeClass) -> Gres | None:
-    if not node_class.capacity["gpu"] or node_class.accelerator is None and not node_class.gres_type:
+    if not node_class.capacity["gpu"] or (node_class.accelerator is None and not node_class.gres_type):
         return None
     if node_class.gres_type:
         return Gres("gpu", node_class.gres_type)

@@ -213,7 +213,7 @@ class Segment:
     def name(self, value: int) -> str:
         return f"{self.stem}{value:0{self.length}d}"
 
-    def meet(self, other: "Segment") -> "Segment | None":
+    def meet(self, other: Segment) -> Segment | None:
         if (self.stem, self.length) != (other.stem, other.length):
             return None
         low, high = max(self.low, other.low), min(self.high, other.high)
@@ -253,7 +253,7 @@ class Hosts:
     segments: list[Segment] = field(default_factory=list)
 
     @classmethod
-    def read(cls, text: str) -> "Hosts":
+    def read(cls, text: str) -> Hosts:
         hosts = cls()
         for part in _hostlist_items(text):
             match = re.fullmatch(r"([^\[\]]*)\[([0-9,-]+)\]", part)
@@ -275,9 +275,9 @@ class Hosts:
 
     def __contains__(self, name: str) -> bool:
         key = name_key(name)
-        return name in self.names or key is not None and any(
+        return name in self.names or (key is not None and any(
             s.stem == key[0] and s.length == key[1] and s.low <= key[2] <= s.high
-            for s in self.segments)
+            for s in self.segments))
 
 
 class Cluster:
@@ -472,7 +472,7 @@ def _matches_machine(name: str, node: Node, node_class: NodeClass | None, proble
                         f"{sorted({k for k, _ in node.gres})}, Slurm's name for them is {wanted!r}")
 
 
-def _gres_files(text: str, truth: "_Truth", cluster: Cluster, problems: list[str],
+def _gres_files(text: str, truth: _Truth, cluster: Cluster, problems: list[str],
                 file: str) -> None:
     """gres.conf must give each GRES of a node as many device files as slurm.conf counts."""
     for line in text.splitlines():
@@ -577,8 +577,8 @@ def _component(where: str, options: dict[str, str], workload, cluster: Cluster,
     if per_node is None:
         return None
     partition = options.get("partition")
-    outside = [n for n in nodes if partition is not None and partition not in cluster.partitions_of(n)
-               or partition is None and cluster.partitions_of(n) == set()]
+    outside = [n for n in nodes if (partition is not None and partition not in cluster.partitions_of(n))
+               or (partition is None and cluster.partitions_of(n) == set())]
     if outside:
         problems.append(f"{where}: node {outside[0]} is not in partition {partition}")
     features = [f for f in re.split(r"[&,]", options.get("constraint", "")) if f]

@@ -133,7 +133,7 @@ def _read(files: dict[str, str], needs: list[Need]) -> Read | None:
             continue
         try:
             parsed = _decoded(hcl2.loads(text, serialization_options=options))
-        except Exception as error:  # noqa: BLE001  (lark raises many kinds; each is a bad file)
+        except Exception as error:
             needs.append(_need(f"{path}: not HCL that Terraform reads ({type(error).__name__}: "
                                f"{str(error).splitlines()[0] if str(error) else ''})"))
             return None
