@@ -838,20 +838,20 @@ def test_verify_recomputes_the_objective_from_node_prices(tmp_path):
 def test_verify_is_linear_in_rules_between_workloads(tmp_path, monkeypatch):
     # one anti-affinity rule per other workload: each reads only the nodes of the two
     # workloads it names (before, every rule read every node)
-    import fitlang.solve.verify as verifying
+    import fitlang.rules.affinity as verifying
 
     rules = "".join(f"  anti_affinity w{i} on node\n" for i in range(30))
     text = pool("p", 40, 4, "16Gi", 1) + workload("x", 2, 1, "1Gi", rules) + "".join(
         workload(f"w{i}", 1, 1, "1Gi") for i in range(30))
     problem, document = _document(tmp_path, text)
     calls = Counter()
-    domain_of = verifying._domain_of
+    domain_of = verifying.domain_of
 
     def counting(node, node_class, topology):
         calls[topology] += 1
         return domain_of(node, node_class, topology)
 
-    monkeypatch.setattr(verifying, "_domain_of", counting)
+    monkeypatch.setattr(verifying, "domain_of", counting)
     assert _messages(problem, document) == []
     # x: 30 rules, each reading the nodes x runs on and the one node of its target
     x_nodes = len({a["node"] for a in document["assignments"] if a["workload"] == "x"})

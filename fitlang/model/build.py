@@ -18,7 +18,13 @@ import numpy as np
 from fitlang import messages as msg
 from fitlang.check.program import Accelerator, AcceleratorOption, Compare, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.eligibility import ClassFacets, LazyReasons, rules_allow, too_small
+from fitlang.model.eligibility import (
+    ClassFacets,
+    LazyReasons,
+    exclusions,
+    last_resort,
+    ruled_out,
+)
 from fitlang.model.eligibility import compares as compares_in
 from fitlang.model.inventory import InventoryNode, InventoryRead, read_file
 from fitlang.model.problem import (
@@ -32,7 +38,6 @@ from fitlang.model.problem import (
     Problem,
     holds,
     option_demand_name,
-    replicas_per_node,
 )
 from fitlang.model.reservations import kubelet_reservation
 
@@ -43,12 +48,10 @@ _HOST_LABELS = ("kubernetes.io/hostname",)
 class Built:
     problem: Problem
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    skipped_nodes: dict[str, str] = field(default_factory=dict)
 
 
 def build_problem(program: Program) -> Built:
     diagnostics: list[Diagnostic] = []
-    skipped: dict[str, str] = {}
     classes = [_pool_class(pool) for pool in program.pools.values()]
     for inventory in program.inventories.values():
         read = _read_inventory(inventory)
@@ -58,7 +61,6 @@ def build_problem(program: Program) -> Built:
                             (msg.DuplicateInventoryNode, read.duplicates)):
             diagnostics.extend(kind.at(inventory.origin.path, span, detail=problem)
                                for problem in found)
-        skipped.update(read.skipped)
         classes.extend(_inventory_classes(inventory, read.nodes, program))
     buy_limits: dict[int, int] = {}
     total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
@@ -105,7 +107,7 @@ def build_problem(program: Program) -> Built:
     problem.power_caps = [PowerScope(cap.name, cap.scope, cap.cap_watts,
                                      [c.id for c in classes if _in_scope(c, cap)], cap.origin)
                           for cap in program.power_caps]
-    return Built(problem, diagnostics, skipped)
+    return Built(problem, diagnostics)
 
 
 def _most_replicas(workload: Workload) -> int:
@@ -246,7 +248,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
     for node in nodes:
         groups.setdefault(reads.signature(node), []).append(node)
     classes = []
-    for index, members in enumerate(groups.values()):
+    for members in groups.values():
         first = dataclasses.replace(members[0], cpu_milli=max(n.cpu_milli for n in members),
                                     memory=max(n.memory for n in members),
                                     disk=max(n.disk for n in members),
@@ -266,7 +268,9 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
             zone=first.zone or inventory.zone, region=first.region or inventory.region,
             provider=inventory.provider, arch=inventory.arch or first.arch,
             dedicated=inventory.dedicated, taints=tuple(first.taints),
-            features=tuple(first.features), node_names=tuple(n.name for n in sorted(  # the largest first: packing fills them first
+            features=tuple(first.features),
+            # the largest first: packing fills them first
+            node_names=tuple(n.name for n in sorted(
                 members, key=lambda n: (-n.cpu_milli, -n.memory, -n.disk, n.name))),
             instance_type=first.instance_type, origin=inventory.origin,
             gres_type=first.gpu_product if inventory.format == "slurm" else None,
@@ -431,9 +435,8 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
         spans=dict(workload.spans))
     demand.preferences = [PreferenceRule(p.text, p.weight, set(), p.origin)
                           for p in workload.preferences]
-    ruled_out = ~rules_allow(workload, facets, partition) | \
-        too_small(demand.requests, demand.replicas, facets)
-    answer = _eligibility(ruled_out, facets, owned, {} if shared is None else shared)
+    answer = _eligibility(ruled_out(workload, facets, partition), facets, owned,
+                          {} if shared is None else shared)
 
     def failing(node_class: NodeClass) -> list[Exclusion]:
         return _reasons(workload, demand, node_class, partition)
@@ -473,116 +476,16 @@ def _score_preferences(demand: Demand, workload: Workload, facets: ClassFacets,
 
 def _reasons(workload: Workload, demand: Demand, node_class: NodeClass,
              partition: str | None) -> list[Exclusion]:
-    """Every rule that rules the class out for the workload; for a class that only a
-    replica's size rules out, that."""
+    """Every rule that rules the class out for the workload (fitlang/rules, in the registry's
+    order); for a class that only a replica's size rules out, that."""
     reasons = exclusions(workload, node_class)
     if partition is not None and _in_other_partitions(node_class, partition):
         reasons.append(Exclusion(f'slurm partition "{partition}"', None,
                                  f"nodes of `{node_class.pool}` are not in partition {partition}"))
-    if not reasons and replicas_per_node(demand, node_class) == 0:
-        reasons = [Exclusion("resources", workload.origin, _too_small(demand, node_class))]
-    return reasons
-
-
-_UNIT_OF = {"memory": "GB", "disk": "GB"}
-
-
-def _relaxed(predicate, lookup) -> str | None:
-    """`memory >= 80GB` failed on a 48 GB node: the rule that would admit it, `memory >= 48GB`."""
-    if not isinstance(predicate, Compare) or predicate.op not in ("<", "<=", ">", ">="):
-        return None
-    value = lookup(predicate.subject)
-    if value is None:
-        return None
-    name = ".".join(predicate.subject)
-    bound = Fraction(value)
-    if predicate.subject[-1] in _UNIT_OF:
-        shown = f"{float(bound / 10 ** 9):g}GB"
-    elif predicate.subject[-1] == "price":
-        shown = f"{float(bound):g} USD/h"
-    else:
-        shown = f"{float(bound):g}"
-    op = {"<": "<=", ">": ">="}.get(predicate.op, predicate.op)
-    return f"{name} {op} {shown}"
+    return reasons or last_resort(workload, node_class)
 
 
 def _in_other_partitions(node_class: NodeClass, partition: str) -> bool:
     """Slurm nodes carry `slurm.partition.<name>` labels; the policy's partition must be one."""
     partitions = [k for k in node_class.labels if k.startswith("slurm.partition.")]
     return bool(partitions) and f"slurm.partition.{partition}" not in partitions
-
-
-def _jurisdiction_detail(node_class: NodeClass) -> str:
-    if node_class.jurisdiction is not None:
-        where = f" (region {node_class.site.code})" if node_class.site else ""
-        return f"nodes of `{node_class.pool}` are in {node_class.jurisdiction}{where}"
-    place = (f"region {node_class.region!r} has no `region` block" if node_class.region else
-             f"zone {node_class.zone!r} is in no known region" if node_class.zone else
-             "it states no region")
-    return (f"the jurisdiction of `{node_class.pool}` is unknown: {place} and it states no "
-            "`jurisdiction`")
-
-
-def _too_small(demand: Demand, node_class: NodeClass) -> str:
-    short = [r for r in ("cpu", "memory", "gpu", "disk")
-             if demand.requests[r] > node_class.capacity[r]]
-    return "a node has less " + " and ".join(short) + " than one replica needs" if short else ""
-
-
-def exclusions(workload: Workload, node_class: NodeClass) -> list[Exclusion]:
-    """Every rule of `workload` that rules out `node_class` (empty: it may run there)."""
-    return [reason for reason in _checks(workload, node_class) if reason is not None]
-
-
-def _checks(workload: Workload, node_class: NodeClass):
-    spans = workload.spans
-    if node_class.dedicated is not None and node_class.dedicated not in workload.tolerate:
-        yield Exclusion(f'dedicated = "{node_class.dedicated}"',
-                        node_class.spans.get("dedicated", node_class.origin),
-                        f"pool `{node_class.pool}` is dedicated to \"{node_class.dedicated}\" "
-                        "and the workload does not tolerate it")
-    for taint in node_class.taints:
-        key_value = taint.rsplit(":", 1)[0]
-        if key_value not in workload.tolerate and key_value.split("=")[0] not in workload.tolerate:
-            yield Exclusion(f"taint {taint}", node_class.origin,
-                            f"nodes of `{node_class.pool}` are tainted {taint}")
-    for key, value in workload.labels.items():
-        if node_class.labels.get(key) != value:
-            yield Exclusion(f'labels["{key}"] == "{value}"', spans.get("labels"),
-                            f"node label {key} is {node_class.labels.get(key)!r}")
-    if node_class.arch not in workload.arch:
-        yield Exclusion(f"arch = [{', '.join(workload.arch)}]", spans.get("arch", workload.origin),
-                        f"nodes of `{node_class.pool}` are {node_class.arch}")
-    if workload.residency is not None and node_class.jurisdiction not in workload.residency:
-        yield Exclusion(f"residency = [{', '.join(workload.residency)}]",
-                        spans.get("residency", workload.origin), _jurisdiction_detail(node_class))
-    if workload.zones is not None and node_class.zone not in workload.zones:
-        yield Exclusion("zones", spans.get("zones"), f"zone is {node_class.zone!r}")
-    if workload.regions is not None and node_class.region not in workload.regions:
-        yield Exclusion("regions", spans.get("regions"), f"region is {node_class.region!r}")
-    if workload.gpu_count > 0:
-        if node_class.accelerator is None or node_class.capacity["gpu"] == 0:
-            yield Exclusion(f"gpu {{ count = {workload.gpu_count} }}", workload.origin,
-                            "its nodes have no GPUs")
-        else:
-            for requirement in workload.gpu_requirements:
-                if not holds(requirement.predicate, node_class.accelerator_attribute):
-                    yield Exclusion(requirement.text, requirement.origin,
-                                    f"its accelerator is {node_class.accelerator.name}",
-                                    _relaxed(requirement.predicate, node_class.accelerator_attribute))
-    for requirement in workload.requirements:
-        if not holds(requirement.predicate, node_class.attribute):
-            yield Exclusion(requirement.text, requirement.origin, "",
-                            _relaxed(requirement.predicate, node_class.attribute))
-    for spread in workload.spreads:
-        if spread.topology != "node" and node_class.topology_value(spread.topology) is None:
-            yield Exclusion(f"spread {spread.topology}", spread.origin,
-                            f"nodes have no {spread.topology}")
-    # as Kubernetes reads a topology key: a node without it is in no domain, so a rule over
-    # that topology cannot be met there, and the replicas it binds may not run there
-    for rule in workload.affinities:
-        if rule.topology != "node" and node_class.topology_value(rule.topology) is None:
-            verb = "anti_affinity" if rule.anti else "affinity"
-            yield Exclusion(f"{verb} {rule.target} on {rule.topology}", rule.origin,
-                            f"nodes of `{node_class.pool}` have no {rule.topology}")
-

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from fitlang import rules
 from fitlang.check.program import Compare, Workload
-from fitlang.model.problem import RESOURCES, NodeClass, holds
+from fitlang.model.problem import RESOURCES, Exclusion, NodeClass, holds
 
 
 class ClassFacets:
@@ -40,6 +41,12 @@ class ClassFacets:
         # rules_allow's answer per distinct set of rules: most workloads share their rules
         # (a taint tolerated, a zone, an arch) and differ in size only
         self.allowed: dict[Any, np.ndarray] = {}
+        # the rules' hooks, read from the registry once (a test may replace it between builds)
+        shared = [r for r in rules.RULES if r.excludes is not None and r.reads is not None]
+        self.reads = tuple(r.reads for r in shared if r.reads is not None)
+        self.shared_excludes = tuple(r.excludes for r in shared if r.excludes is not None)
+        self.own_excludes = tuple(r.excludes for r in rules.RULES
+                                  if r.excludes is not None and r.reads is None)
 
     def groups(self, key: Any, value_of: Callable[[NodeClass], Any]) -> tuple[np.ndarray, list[NodeClass]]:
         found = self._groups.get(key)
@@ -96,11 +103,12 @@ def compares(predicate) -> list[Compare]:
 
 
 def rules_allow(workload: Workload, facets: ClassFacets, partition: str | None) -> np.ndarray:
-    """Per class: does no rule of `workload` rule it out? Exactly `not exclusions(...)` of
-    build.py (the same checks, grouped), plus the Slurm partition. Workloads with the same
-    rules get the same (read-only) array."""
+    """Per class: does no rule of `workload` whose answer is shared (a rule with `reads`, see
+    fitlang/rules/base.py) rule it out? Exactly `not exclusions(...)` of those rules (the same
+    checks, grouped), plus the Slurm partition. Workloads with the same rules get the same
+    (read-only) array."""
     try:
-        key = _rules_key(workload, partition)
+        key = (tuple(read(workload) for read in facets.reads), partition)
         found = facets.allowed.get(key)
     except TypeError:  # a value that cannot be hashed: worked out, not kept
         return _rules_allow(workload, facets, partition)
@@ -110,73 +118,22 @@ def rules_allow(workload: Workload, facets: ClassFacets, partition: str | None) 
     return found
 
 
-def _rules_key(workload: Workload, partition: str | None) -> tuple:
-    """What `_rules_allow` reads of the workload, as a key: equal keys, equal answers."""
-    def listed(values):
-        return None if values is None else tuple(_typed(v) for v in values)
-
-    return (tuple(workload.tolerate), tuple(sorted(workload.labels.items())),
-            listed(workload.arch), listed(workload.residency), listed(workload.zones),
-            listed(workload.regions), workload.gpu_count > 0,
-            tuple(_predicate_key(r.predicate) for r in workload.gpu_requirements),
-            tuple(_predicate_key(r.predicate) for r in workload.requirements),
-            tuple(sorted({s.topology for s in workload.spreads} |
-                         {r.topology for r in workload.affinities})), partition)
-
-
-def _typed(value: Any) -> Any:
-    """A value with its type: 1 and 1.0 and True are equal keys, but not the same value."""
-    if isinstance(value, (tuple, list)):
-        return (type(value), tuple(_typed(v) for v in value))
-    if isinstance(value, (set, frozenset)):
-        return (type(value), frozenset(_typed(v) for v in value))
-    return (type(value), value)
-
-
-def _predicate_key(predicate: Any) -> Any:
-    """A predicate as a key, without where it stands in the source."""
-    if isinstance(predicate, Compare):
-        return ("compare", predicate.subject, predicate.op, _typed(predicate.value))
-    items = getattr(predicate, "items", None)
-    if items is not None:
-        return (type(predicate).__name__, tuple(_predicate_key(i) for i in items))
-    item = getattr(predicate, "item", None)
-    if item is not None:
-        return (type(predicate).__name__, _predicate_key(item))
-    return (type(predicate).__name__, _typed(getattr(predicate, "value", predicate)))
+def ruled_out(workload: Workload, facets: ClassFacets, partition: str | None) -> np.ndarray:
+    """Per class: does any rule of `workload` rule it out (a new array)?"""
+    out = ~rules_allow(workload, facets, partition)
+    for excludes in facets.own_excludes:
+        found = excludes(workload, facets)
+        if found is not None:
+            out |= found
+    return out
 
 
 def _rules_allow(workload: Workload, facets: ClassFacets, partition: str | None) -> np.ndarray:
     allowed = np.ones(len(facets.classes), dtype=bool)
-    tolerate = set(workload.tolerate)
-    allowed &= facets.passing("dedicated", lambda c: c.dedicated,
-                              lambda c: c.dedicated is None or c.dedicated in tolerate)
-    allowed &= facets.passing("taints", lambda c: c.taints,
-                              lambda c: all(_tolerated(t, tolerate) for t in c.taints))
-    for key, value in workload.labels.items():
-        allowed &= facets.passing(("label", key), lambda c, key=key: c.labels.get(key),
-                                  lambda c, key=key, value=value: c.labels.get(key) == value)
-    allowed &= facets.passing("arch", lambda c: c.arch, lambda c: c.arch in workload.arch)
-    if workload.residency is not None:
-        allowed &= facets.passing("jurisdiction", lambda c: c.jurisdiction,
-                                  lambda c: c.jurisdiction in workload.residency)
-    if workload.zones is not None:
-        allowed &= facets.passing("zone", lambda c: c.zone, lambda c: c.zone in workload.zones)
-    if workload.regions is not None:
-        allowed &= facets.passing("region", lambda c: c.region,
-                                  lambda c: c.region in workload.regions)
-    if workload.gpu_count > 0:
-        allowed &= facets.passing(
-            "gpus", lambda c: (c.accelerator is not None and c.capacity["gpu"] > 0),
-            lambda c: c.accelerator is not None and c.capacity["gpu"] > 0)
-        for requirement in workload.gpu_requirements:
-            allowed &= facets.holding(requirement.predicate, "accelerator_attribute")
-    for requirement in workload.requirements:
-        allowed &= facets.holding(requirement.predicate)
-    topologies = {s.topology for s in workload.spreads} | {r.topology for r in workload.affinities}
-    for topology in sorted(topologies - {"node"}):
-        allowed &= facets.passing(("topology", topology), lambda c, t=topology: c.topology_value(t),
-                                  lambda c, t=topology: c.topology_value(t) is not None)
+    for excludes in facets.shared_excludes:
+        found = excludes(workload, facets)
+        if found is not None:
+            allowed &= ~found
     if partition is not None:
         allowed &= facets.passing("partitions", _partitions,
                                   lambda c: not _partitions(c) or
@@ -184,21 +141,17 @@ def _rules_allow(workload: Workload, facets: ClassFacets, partition: str | None)
     return allowed
 
 
-def too_small(requests: dict[str, int], replicas: int, facets: ClassFacets) -> np.ndarray:
-    """Per class: does no replica fit on one node (`replicas_per_node` == 0)?"""
-    if replicas <= 0:
-        return np.ones(len(facets.classes), dtype=bool)
-    small = np.zeros(len(facets.classes), dtype=bool)
-    for column, resource in zip(facets.columns, RESOURCES):
-        need = requests[resource]
-        if need > 0:
-            small |= column < need
-    return small
+def exclusions(workload: Workload, node_class: NodeClass) -> list[Exclusion]:
+    """Every rule of `workload` that rules out `node_class` (empty: it may run there), in the
+    registry's order; not the rules that are a last resort (`Rule.last_resort`)."""
+    return [reason for rule in rules.RULES if rule.why is not None and not rule.last_resort
+            for reason in rule.why(workload, node_class)]
 
 
-def _tolerated(taint: str, tolerate: set[str]) -> bool:
-    key_value = taint.rsplit(":", 1)[0]
-    return key_value in tolerate or key_value.split("=")[0] in tolerate
+def last_resort(workload: Workload, node_class: NodeClass) -> list[Exclusion]:
+    """The reasons of the rules that are given only where no other rule's are."""
+    return [reason for rule in rules.RULES if rule.why is not None and rule.last_resort
+            for reason in rule.why(workload, node_class)]
 
 
 def _partitions(node_class: NodeClass) -> tuple[str, ...]:

@@ -5,15 +5,18 @@
 - W0102: a `prefer` that every node the workload may run on meets: it changes nothing.
 - W0103: a pool (or inventory) that no workload can use.
 
-`fitc check` and the language server report them, from this code.
+`fitc check` and the language server report them, from this code; W0101 asks each rule
+(its `warnings` hook in fitlang/rules) which of its clauses no node satisfies.
 """
 
 from __future__ import annotations
 
+from fitlang import rules
 from fitlang.check.program import Origin, Program
 from fitlang.diagnostics import Diagnostic
 from fitlang.messages import PoolUnusable, RuleAlwaysHolds, UnsatisfiableRule
-from fitlang.model.problem import NodeClass, Problem, holds
+from fitlang.model.problem import NodeClass, Problem
+from fitlang.rules.base import Fleet
 
 MAX_LISTED = 3  # reasons shown in one warning; more become "..."
 
@@ -27,44 +30,18 @@ def rule_warnings(program: Program, problem: Problem) -> list[Diagnostic]:
 
 
 def _unsatisfiable(program: Program, problem: Problem) -> list[Diagnostic]:
-    classes = problem.classes
-    with_gpus = [c for c in classes if c.accelerator is not None and c.capacity["gpu"] > 0]
+    """Each rule's clauses that no node satisfies (the rule's `warnings` hook, fitlang/rules),
+    one warning per place in the source."""
+    fleet = Fleet(problem.classes)
+    hooks = [rule.warnings for rule in rules.RULES if rule.warnings is not None]
     found: dict[tuple, Diagnostic] = {}
-
-    def warn(origin: Origin | None, rule: str, detail: str = "") -> None:
-        if origin is not None:
-            key = (origin.path, origin.span)
-            found.setdefault(key, UnsatisfiableRule.at(origin.path, origin.span, rule=rule,
-                                                       detail=detail))
-
     for workload in program.workloads.values():
-        for requirement in workload.requirements:
-            if not any(holds(requirement.predicate, c.attribute) for c in classes):
-                warn(requirement.origin, requirement.text)
-        if workload.gpu_count > 0 and with_gpus:
-            for requirement in workload.gpu_requirements:
-                if not any(holds(requirement.predicate, c.accelerator_attribute) for c in with_gpus):
-                    models = sorted({c.accelerator.name for c in with_gpus})
-                    warn(requirement.origin, requirement.text,
-                         f"; the accelerators are {_listed(models)}")
-        spans = workload.spans
-        if workload.zones is not None and not any(c.zone in workload.zones for c in classes):
-            zones = sorted({c.zone for c in classes if c.zone})
-            warn(spans.get("zones"), f"zones = {_strings(workload.zones)}",
-                 f"; the zones are {_listed(zones)}" if zones else "; no node has a zone")
-        if workload.regions is not None and not any(c.region in workload.regions for c in classes):
-            regions = sorted({c.region for c in classes if c.region})
-            warn(spans.get("regions"), f"regions = {_strings(workload.regions)}",
-                 f"; the regions are {_listed(regions)}" if regions else "; no node has a region")
-        for key, value in workload.labels.items():
-            if not any(c.labels.get(key) == value for c in classes):
-                warn(spans.get("labels"), f'labels["{key}"] == "{value}"')
-        if workload.residency is not None and not any(c.jurisdiction in workload.residency
-                                                      for c in classes):
-            places = sorted({c.jurisdiction for c in classes if c.jurisdiction})
-            warn(spans.get("residency"), f"residency = [{', '.join(workload.residency)}]",
-                 f"; the nodes are in {_listed(places)}" if places
-                 else "; no node has a known jurisdiction")
+        for warnings in hooks:
+            for unmet in warnings(workload, fleet):
+                origin = unmet.origin
+                if origin is not None and (origin.path, origin.span) not in found:
+                    found[origin.path, origin.span] = UnsatisfiableRule.at(
+                        origin.path, origin.span, rule=unmet.rule, detail=unmet.detail)
     return list(found.values())
 
 
@@ -114,12 +91,3 @@ def _unusable(program: Program, problem: Problem) -> list[Diagnostic]:
         origin = classes[0].origin
         warnings.append(PoolUnusable.at(origin.path, origin.span, pool=pool, detail=detail))
     return warnings
-
-
-def _listed(values: list[str]) -> str:
-    shown = values[:6] + (["..."] if len(values) > 6 else [])
-    return ", ".join(shown)
-
-
-def _strings(values: list[str]) -> str:
-    return "[" + ", ".join(f'"{v}"' for v in values) + "]"

@@ -1,0 +1,75 @@
+"""`affinity T on <topology>` and `anti_affinity T on <topology>` (T a workload or `self`):
+the workload's replicas run in the domains where T runs (affinity), or where it does not
+(anti-affinity; `self`: one replica per domain). One module: they share their data
+(`Workload.affinities`, with `anti`) and their check."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fitlang.check.program import Workload
+from fitlang.model.problem import Demand, Exclusion, NodeClass
+from fitlang.rules.base import Owners, Placed, Rule, Violation, domain_of
+from fitlang.rules.spread import topologies_excluded
+
+if TYPE_CHECKING:
+    from fitlang.model.eligibility import ClassFacets
+
+
+def reads(workload: Workload) -> Hashable:
+    return tuple(sorted({r.topology for r in workload.affinities}))
+
+
+def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray | None:
+    return topologies_excluded({r.topology for r in workload.affinities}, facets)
+
+
+def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
+    # as Kubernetes reads a topology key: a node without it is in no domain, so a rule over
+    # that topology cannot be met there, and the replicas it binds may not run there
+    for rule in workload.affinities:
+        if rule.topology != "node" and node_class.topology_value(rule.topology) is None:
+            verb = "anti_affinity" if rule.anti else "affinity"
+            yield Exclusion(f"{verb} {rule.target} on {rule.topology}", rule.origin,
+                            f"nodes of `{node_class.pool}` have no {rule.topology}")
+
+
+def check(placed: Placed) -> Iterator[Violation]:
+    for demand in placed.problem.demands:
+        yield from _affinities(demand, placed.owner, placed.placed_on)
+
+
+def _affinities(demand: Demand, owner: Owners, placed_on: dict[str, Counter]) -> Iterator[Violation]:
+    """Each rule reads the nodes of the two workloads it names only: linear in replicas."""
+    here = placed_on.get(demand.name)
+    if not here:
+        return
+    for rule in demand.affinities:
+        mine: Counter = Counter()
+        target = demand.name if rule.target == "self" else rule.target
+        for node, amount in here.items():
+            mine[domain_of(node, owner[node], rule.topology)] += amount
+        theirs = {domain_of(node, owner[node], rule.topology)
+                  for node in placed_on.get(target, ())}
+        verb = "anti_affinity" if rule.anti else "affinity"
+        if rule.target == "self":
+            crowded = sorted(str(d) for d, n in mine.items() if n > 1 or d is None)
+            if crowded:
+                yield Violation(f"`{demand.name}` has several replicas in {rule.topology} "
+                                f"{', '.join(crowded)} ({verb} self on {rule.topology})",
+                                rule.origin)
+            continue
+        for domain in sorted(mine, key=str):
+            broken = (domain in theirs) if rule.anti else (domain is None or domain not in theirs)
+            if broken:
+                yield Violation(
+                    f"`{demand.name}` runs in {rule.topology} {domain} "
+                    f"{'with' if rule.anti else 'without'} `{rule.target}` "
+                    f"({verb} {rule.target} on {rule.topology})", rule.origin)
+
+
+RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check)

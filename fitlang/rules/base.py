@@ -1,0 +1,174 @@
+"""What a rule module implements: the `Rule` record of its hooks, and what the hooks read.
+
+A rule (`labels`, `spread`, `budget`, ...) is one module of `fitlang/rules/` that ends in
+`RULE = Rule(name, hook=function, ...)`; `fitlang/rules/__init__.py` lists the modules in
+order in `RULES`. Every hook is optional; each stage asks the registry, not the rules:
+
+- `excludes(workload, facets)`: the node classes the rule rules out for a workload, for all
+  classes at once (a bool array over `facets.classes`, True = ruled out), evaluated once per
+  distinct value of a facet (see `model/eligibility.py`). With `reads(workload)` (what the
+  rule reads of the workload, hashable) the answer is shared by the workloads that read the
+  same; without it the rule is asked per workload (capacity: sizes differ, rules repeat).
+- `why(workload, node_class)`: the `Exclusion`s (rule, origin, detail) behind that answer
+  for one class, worked out only for the classes someone asks about (verify, explain, the
+  editor, W0103). `excludes` and `why` state the same test twice, as an array over facet
+  values and per class: `tests/test_model.py` compares them on every pair of two fleets.
+  `last_resort`: the rule's reasons are given only where no other rule's are (a replica too
+  big for a node is the reason only where nothing else rules the node out).
+- `warnings(workload, fleet)`: the clauses of the rule no node of the fleet satisfies (W0101).
+- `check(placed)`: `fitc verify`'s independent check of a placement: the rule restated over
+  nodes and replicas, sharing nothing with the linear model (it must not import
+  `solve/encode` or `solve/linear`).
+
+Slots that later slices fill, so that a rule's whole logic sits in its module: `rows` (its
+rows of the linear model, now in `solve/encode.py`), `reason` (its sentence in an
+explanation) and `repairs` (the edits that would lift it), now in `solve/explain.py`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Collection, Hashable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from fitlang.check.program import Compare, Origin, Workload
+from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
+
+if TYPE_CHECKING:  # at run time eligibility imports the registry, not the other way round
+    from fitlang.model.eligibility import ClassFacets
+
+
+@dataclass
+class Violation:
+    """A rule a placement breaks, and where the rule stands."""
+
+    message: str
+    origin: Origin | None
+
+
+@dataclass(frozen=True)
+class Unsatisfiable:
+    """A clause of a rule that no node satisfies (W0101): where it stands, as the warning
+    names it, and what the nodes have instead (`detail`, starting "; ", or empty)."""
+
+    origin: Origin | None
+    rule: str
+    detail: str = ""
+
+
+class Fleet:
+    """The owned and offered node classes a program's W0101 warnings read, with what several
+    rules ask of them worked out once (not once per workload)."""
+
+    def __init__(self, classes: list[NodeClass]) -> None:
+        self.classes = classes
+
+    @cached_property
+    def with_gpus(self) -> list[NodeClass]:
+        return [c for c in self.classes if c.accelerator is not None and c.capacity["gpu"] > 0]
+
+
+class Owners(Protocol):
+    """Node name -> its class, for the nodes of a placement (`verify._Owners`)."""
+
+    def get(self, name: Any, default: Any = None) -> Any: ...
+
+    def __getitem__(self, name: str) -> NodeClass: ...
+
+    def __contains__(self, name: Any) -> bool: ...
+
+
+@dataclass
+class Placed:
+    """A placement as `verify` has read it, what every `check` reads."""
+
+    problem: Problem
+    owner: Owners
+    demands: dict[str, Demand]  # name -> demand
+    hosted: dict[str, Counter]  # node -> demand name -> replicas there
+    placed_on: dict[str, Counter]  # demand name -> node -> replicas there
+    seen: set[tuple[str, int]]  # (demand name, replica) placed
+    placed: Counter  # demand name -> replicas placed
+    unplaced: dict[str, list[int]]  # demand name -> replica numbers listed as unplaced
+    bought: set[str]  # offer nodes the placement buys
+    nodes_of: dict[str, int]  # class id -> its nodes in this placement
+
+    @cached_property
+    def used_per_class(self) -> Counter:
+        return used_per_class(self.owner, self.hosted, self.bought)
+
+
+def used_per_class(owner: Owners, hosted: dict[str, Counter], bought: set[str]) -> Counter:
+    """Class id -> its nodes in use: hosting a replica, or bought."""
+    used = {node for node, counts in hosted.items() if any(counts.values())}
+    used |= {node for node in bought if node in owner}
+    return Counter(owner[node].id for node in used)
+
+
+def domain_of(node: str, node_class: NodeClass, topology: str) -> str | None:
+    """The domain of `topology` a node is in (`node`: the node itself; None: it has none)."""
+    return node if topology == "node" else node_class.topology_value(topology)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule's hooks (see the module's docstring); `name` as the language calls it."""
+
+    name: str
+    reads: Callable[[Workload], Hashable] | None = None
+    excludes: Callable[[Workload, ClassFacets], np.ndarray | None] | None = None  # None: none
+    why: Callable[[Workload, NodeClass], Iterable[Exclusion]] | None = None
+    last_resort: bool = False
+    warnings: Callable[[Workload, Fleet], Iterable[Unsatisfiable]] | None = None
+    check: Callable[[Placed], Iterable[Violation]] | None = None
+    # filled by later slices of issue 17 (today in solve/encode.py and solve/explain.py)
+    rows: None = None
+    reason: None = None
+    repairs: None = None
+
+
+def typed(value: Any) -> Any:
+    """A value with its type, as a key: 1 and 1.0 and True are equal, but not the same value."""
+    if isinstance(value, (tuple, list)):
+        return (type(value), tuple(typed(v) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return (type(value), frozenset(typed(v) for v in value))
+    return (type(value), value)
+
+
+def values_key(values: Iterable[Any] | None) -> tuple | None:
+    """A list of values a rule reads (None: the workload does not state it), as a key."""
+    return None if values is None else tuple(typed(v) for v in values)
+
+
+def predicate_key(predicate: Any) -> Any:
+    """A predicate as a key, without where it stands in the source."""
+    if isinstance(predicate, Compare):
+        return ("compare", predicate.subject, predicate.op, typed(predicate.value))
+    items = getattr(predicate, "items", None)
+    if items is not None:
+        return (type(predicate).__name__, tuple(predicate_key(i) for i in items))
+    item = getattr(predicate, "item", None)
+    if item is not None:
+        return (type(predicate).__name__, predicate_key(item))
+    return (type(predicate).__name__, typed(getattr(predicate, "value", predicate)))
+
+
+def tolerated(taint: str, tolerate: Collection[str]) -> bool:
+    """A taint `key=value:effect` is tolerated by its `key=value` or its `key`."""
+    key_value = taint.rsplit(":", 1)[0]
+    return key_value in tolerate or key_value.split("=")[0] in tolerate
+
+
+def few(values: list[str]) -> str:
+    """The first six of a list for a message, then "..."."""
+    shown = values[:6] + (["..."] if len(values) > 6 else [])
+    return ", ".join(shown)
+
+
+def quoted(values: list[str]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
