@@ -55,11 +55,13 @@ def build_problem(program: Program) -> Built:
     classes = [_pool_class(pool) for pool in program.pools.values()]
     for inventory in program.inventories.values():
         read = _read_inventory(inventory)
-        span = inventory.spans["file"].span if "file" in inventory.spans else inventory.origin.span
+        origin = inventory.origin
+        assert origin is not None  # the checker gives every block it makes its origin
+        span = inventory.spans["file"].span if "file" in inventory.spans else origin.span
         for kind, found in ((msg.InventoryError, read.problems),
                             (msg.InventoryValueInvalid, read.bad_values),
                             (msg.DuplicateInventoryNode, read.duplicates)):
-            diagnostics.extend(kind.at(inventory.origin.path, span, detail=problem)
+            diagnostics.extend(kind.at(origin.path, span, detail=problem)
                                for problem in found)
         classes.extend(_inventory_classes(inventory, read.nodes, program))
     buy_limits: dict[int, int] = {}
@@ -99,15 +101,20 @@ def build_problem(program: Program) -> Built:
     problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
                       policy.spans.get("budget"), spare)
     problem.buy_origins = {i: b.origin for i, b in enumerate(program.buys) if b.origin}
-    problem.option_groups = [
-        OptionGroup(w.name, w.throughput, names[w.name], w.gang, w.origin)
-        for w in program.workloads.values() if w.options]
+    problem.option_groups = [_option_group(w, names[w.name])
+                             for w in program.workloads.values() if w.options]
     problem.latency = dict(program.latency)
     problem.allow_unplaced = bool(policy.allow_unplaced)
     problem.power_caps = [PowerScope(cap.name, cap.scope, cap.cap_watts,
                                      [c.id for c in classes if _in_scope(c, cap)], cap.origin)
                           for cap in program.power_caps]
     return Built(problem, diagnostics)
+
+
+def _option_group(workload: Workload, demands: list[str]) -> OptionGroup:
+    throughput = workload.throughput
+    assert throughput is not None  # the checker requires a throughput of a workload with options
+    return OptionGroup(workload.name, throughput, demands, workload.gang, workload.origin)
 
 
 def _most_replicas(workload: Workload) -> int:
@@ -142,10 +149,11 @@ def _join_cluster(node_class: NodeClass, program: Program) -> None:
     cluster their block states."""
     policy = program.policy
     if node_class.provisioned:
-        named = (policy.terraform_cluster is not None
+        cluster = policy.terraform_cluster
+        named = (cluster is not None
                  and policy.terraform_provider in (None, node_class.provider)
                  and policy.terraform_region in (None, node_class.region))
-        node_class.cluster = (policy.terraform_cluster if named
+        node_class.cluster = (cluster if named and cluster is not None
                               else f"{node_class.provider}-{node_class.region}")
         return
     declared = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
@@ -212,9 +220,11 @@ def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
             seen[node_class.id] += 1
             suffix = seen[node_class.id]
             node_class.id = f"{node_class.id}#{suffix}"
-            if node_class.provisioned:  # their made-up node names are unique too (two `buy`
-                # blocks of one offer and region); real nodes keep theirs
-                node_class.node_names = node_class.node_names.suffixed(f"-{suffix}")
+            names = node_class.node_names
+            if node_class.provisioned and isinstance(names, NodeNames):  # their made-up node
+                # names are unique too (two `buy` blocks of one offer and region); real nodes
+                # keep theirs
+                node_class.node_names = names.suffixed(f"-{suffix}")
         else:
             seen[node_class.id] = 0
     return classes
@@ -327,10 +337,12 @@ class _Reads:
                                        ("disk", view.disk)):
                     grid[resource] = math.gcd(grid[resource], int(need))
             keys |= set(workload.labels)
-            keys |= {rule.topology for rule in [*workload.spreads, *workload.affinities]}
-            rules = [*workload.requirements, *workload.preferences]
-            for rule in rules:
-                for compare in compares_in(rule.predicate):
+            keys |= {spread.topology for spread in workload.spreads}
+            keys |= {rule.topology for rule in workload.affinities}
+            predicates = [r.predicate for r in workload.requirements]
+            predicates += [p.predicate for p in workload.preferences]
+            for predicate in predicates:
+                for compare in compares_in(predicate):
                     if compare.subject[0] == "labels":
                         keys.add(compare.subject[1])
                     elif compare.subject[0] in grid:

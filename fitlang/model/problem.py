@@ -8,7 +8,7 @@ nodes. Nothing here knows about syntax: source positions travel as `Origin`s.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -224,11 +224,12 @@ class Demand:
     # not an anti-affinity towards every other workload, which would keep every count whole
     exclusive: bool = False
     eligible: list[str] = field(default_factory=list)  # class ids, in problem order
-    excluded: dict[str, Exclusion] = field(default_factory=dict)  # class id -> first reason
+    # class id -> first reason (build gives a `LazyReasons`, which works them out when read)
+    excluded: MutableMapping[str, Exclusion] = field(default_factory=dict)
     preference: dict[str, Fraction] = field(default_factory=dict)  # class id -> weight earned
     preferences: list[PreferenceRule] = field(default_factory=list)
     # class id -> every rule that rules it out (the first is `excluded`), for repairs
-    failing: dict[str, list[Exclusion]] = field(default_factory=dict)
+    failing: MutableMapping[str, list[Exclusion]] = field(default_factory=dict)
     affinities: list[AffinityRule] = field(default_factory=list)
     spreads: list[SpreadRule] = field(default_factory=list)
     latency: list[LatencyRule] = field(default_factory=list)
@@ -293,6 +294,10 @@ class Problem:
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
     buy_origins: dict[int, Origin] = field(default_factory=dict)  # buy group -> its `buy` block
     allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
+    # solve/pack.py's cache: (key of `demands`, (workload -> those it may not share a node
+    # with, the exclusive workloads)); a copy starts without it
+    apart_on_nodes: tuple[Any, tuple[dict[str, set[str]], set[str]]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
         """Round trip from users in `location` to the class's region; None when unknown."""
@@ -350,12 +355,14 @@ class NodeOwners:
 
     def __init__(self, classes: list[NodeClass]) -> None:
         self._named: dict[str, tuple[NodeClass, int]] = {}
-        self._made: dict[tuple[str, str], list[tuple[int, NodeClass]]] = {}
+        # (prefix, suffix) -> (order, class, its NodeNames)
+        self._made: dict[tuple[str, str], list[tuple[int, NodeClass, NodeNames]]] = {}
         self._suffixes: list[str] = []
         for order, node_class in enumerate(classes):
             names = node_class.node_names
             if isinstance(names, NodeNames):
-                self._made.setdefault((names.prefix, names.suffix), []).append((order, node_class))
+                self._made.setdefault((names.prefix, names.suffix), []).append(
+                    (order, node_class, names))
                 if names.suffix not in self._suffixes:
                     self._suffixes.append(names.suffix)
             else:
@@ -371,8 +378,8 @@ class NodeOwners:
                 continue
             core = name[: len(name) - len(suffix)] if suffix else name
             cut = core.rfind("-") + 1
-            for order, node_class in self._made.get((core[:cut], suffix), ()):
-                position = node_class.node_names.position(name)
+            for order, node_class, names in self._made.get((core[:cut], suffix), ()):
+                position = names.position(name)
                 if position is not None and (best is None or order > self._order[id(best[0])]):
                     best = (node_class, position)
         return best

@@ -24,9 +24,15 @@ def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray | None:
         return None
     allowed = np.ones(len(facets.classes), dtype=bool)
     for key, value in workload.labels.items():
-        allowed &= facets.passing(("label", key), lambda c, key=key: c.labels.get(key),
-                                  lambda c, key=key, value=value: c.labels.get(key) == value)
+        allowed &= _labelled(facets, key, value)
     return ~allowed
+
+
+def _labelled(facets: ClassFacets, key: str, value: str) -> np.ndarray:
+    def label(node_class: NodeClass) -> str | None:
+        return node_class.labels.get(key)
+
+    return facets.passing(("label", key), label, lambda c: label(c) == value)
 
 
 def _rule(key: str, value: str) -> str:

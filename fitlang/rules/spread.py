@@ -23,10 +23,16 @@ def topologies_excluded(topologies: set[str], facets: ClassFacets) -> np.ndarray
     the replicas it binds may not run there."""
     allowed = None
     for topology in sorted(topologies - {"node"}):
-        found = facets.passing(("topology", topology), lambda c, t=topology: c.topology_value(t),
-                               lambda c, t=topology: c.topology_value(t) is not None)
+        found = _in_a_domain(facets, topology)
         allowed = found if allowed is None else allowed & found
     return None if allowed is None else ~allowed
+
+
+def _in_a_domain(facets: ClassFacets, topology: str) -> np.ndarray:
+    def domain(node_class: NodeClass) -> str | None:
+        return node_class.topology_value(topology)
+
+    return facets.passing(("topology", topology), domain, lambda c: domain(c) is not None)
 
 
 def reads(workload: Workload) -> Hashable:

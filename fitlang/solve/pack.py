@@ -368,7 +368,8 @@ class ClassPacker:
         candidates = members[self.left[members] > 0]
         candidates = candidates[(self.requests[candidates] <= free).all(axis=1)]
         while candidates.size:
-            fits = (self.requests[candidates] <= free).all(axis=1) & (hosted[candidates] < self.limit[candidates])
+            fits = ((self.requests[candidates] <= free).all(axis=1)
+                    & (hosted[candidates] < self.limit[candidates]))
             candidates = candidates[fits]  # what does not fit now never will on this node
             allowed = self._allowed(candidates, hosted, node)
             if not allowed.any():
@@ -436,7 +437,7 @@ def _apart_on_nodes(problem: Problem) -> tuple[dict[str, set[str]], set[str]]:
     workloads; worked out once per problem: a
     packer is made per class and batch, thousands of times at fleet scale."""
     key = (id(problem.demands), len(problem.demands))
-    cached = getattr(problem, "_apart_on_nodes", None)
+    cached = problem.apart_on_nodes
     if cached is not None and cached[0] == key:
         return cached[1]
     apart: dict[str, set[str]] = {}
@@ -446,5 +447,5 @@ def _apart_on_nodes(problem: Problem) -> tuple[dict[str, set[str]], set[str]]:
                 apart.setdefault(d.name, set()).add(r.target)
                 apart.setdefault(r.target, set()).add(d.name)
     exclusive = {d.name for d in problem.demands if d.exclusive}
-    problem._apart_on_nodes = (key, (apart, exclusive))
-    return problem._apart_on_nodes[1]
+    problem.apart_on_nodes = (key, (apart, exclusive))
+    return apart, exclusive

@@ -15,7 +15,7 @@ from typing import Any
 
 from fitlang import rules
 from fitlang.model.problem import Demand, NodeClass, Problem, option_demand_name
-from fitlang.rules.base import Placed, Violation, used_per_class
+from fitlang.rules.base import Owners, Placed, Violation, used_per_class
 
 
 class _Owners:
@@ -126,7 +126,7 @@ def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]
     return listed
 
 
-def _objective(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Counter],
+def _objective(problem: Problem, owner: Owners, hosted: dict[str, Counter],
                bought: set[str], document: dict) -> list[Violation]:
     """The stated objective, recomputed from the policy's node prices (cost), the nodes in use
     (nodes) or the preferences met; the stated lower bound is not above it; the nodes' stated
@@ -158,7 +158,7 @@ def _objective(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, 
     return violations
 
 
-def _recomputed(problem: Problem, name: Any, owner: dict[str, NodeClass], hosted: dict[str, Counter],
+def _recomputed(problem: Problem, name: Any, owner: Owners, hosted: dict[str, Counter],
                 bought: set[str]) -> Fraction | None:
     per_class = used_per_class(owner, hosted, bought)
     if name == "cost":  # per class: a few exact products instead of a sum per node

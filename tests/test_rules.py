@@ -1,0 +1,145 @@
+"""The rule registry (fitlang/rules): its order and contract, and that a rule registered there
+is picked up by build, the W01xx warnings and `fitc verify` with no other edit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from solving import problem_from
+
+from fitlang import rules
+from fitlang.model.problem import Exclusion
+from fitlang.rules.base import Rule, Unsatisfiable, Violation
+
+
+def pool(name, count, cpu, memory, price=1, extra=""):
+    return (f"pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = {memory}\n"
+            f"  price = {price} USD/h\n{extra}}}\n")
+
+
+def workload(name, replicas, cpu, memory, extra=""):
+    return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
+
+
+def test_the_registry_lists_every_rule_once_in_order():
+    # the order of a class's reasons (the first is the one verify and W0103 show), then the
+    # rules that only check a placement, in the order of verify's violations
+    assert [rule.name for rule in rules.RULES] == [
+        "dedicated", "taints", "labels", "arch", "residency", "zones", "regions", "gpu",
+        "require", "capacity", "exclusive", "gang", "spread", "affinity", "latency", "replicas",
+        "options", "budget", "power", "buy_limits"]
+
+
+def test_every_rule_is_checked_by_verify():
+    """A rule that places replicas has its own `check`; a rule that rules classes out (`why`)
+    is checked by verify's pass over the assignments (no replica on a class any rule rules
+    out). Each rule that rules classes out for all classes at once says why for one class."""
+    for rule in rules.RULES:
+        assert rule.check is not None or rule.why is not None, rule.name
+        assert (rule.excludes is None) == (rule.why is None), rule.name
+        assert rule.reads is None or rule.excludes is not None, rule.name
+        assert (rule.rows, rule.reason, rule.repairs) == (None, None, None), rule.name
+
+
+def test_reasons_come_in_the_registry_order(tmp_path):
+    """Worked out by hand: pool `p` is dedicated, labelled bronze, in zone b, with 4 cores;
+    `w` tolerates nothing, wants gold, zone a and 8 cores: four rules rule `p` out, in the
+    registry's order. `q` (1 core) is too small for `w` too, but a replica's size is a last
+    resort: the `require` is its reason; for `v`, which asks for nothing else, the size is."""
+    problem = problem_from(tmp_path, (
+        pool("p", 1, 4, "8Gi", 1, '  zone = "b"\n  dedicated = "ml"\n  labels = { tier: "bronze" }\n')
+        + pool("q", 1, 1, "8Gi", 1, '  zone = "a"\n  labels = { tier: "gold" }\n')
+        + workload("w", 1, 2, "1Gi", '  labels = { tier: "gold" }\n  zones = ["a"]\n'
+                   "  require cpu >= 8\n")
+        + workload("v", 1, 2, "1Gi", '  tolerate = ["ml"]\n')))
+    demand = problem.demand("w")
+    assert [e.rule for e in demand.failing["p"]] == [
+        'dedicated = "ml"', 'labels["tier"] == "gold"', "zones", "cpu >= 8"]
+    assert [e.rule for e in demand.failing["q"]] == ["cpu >= 8"]
+    assert demand.eligible == []
+    other = problem.demand("v")
+    assert [(c, [e.rule for e in reasons]) for c, reasons in other.failing.items()] == \
+        [("q", ["resources"])]
+    assert other.eligible == ["p"]
+
+
+# ---- a toy rule, registered by a test only -------------------------------------------------
+
+
+def _toy_reads(workload) -> tuple:
+    return ()
+
+
+def _toy_excludes(workload, facets) -> np.ndarray:
+    return ~facets.passing("toy", lambda c: c.pool, lambda c: c.pool != "forbidden")
+
+
+def _toy_why(workload, node_class) -> Iterator[Exclusion]:
+    if node_class.pool == "forbidden":
+        yield Exclusion("toy", workload.origin, "the pool is forbidden")
+
+
+def _toy_warnings(workload, fleet) -> Iterator[Unsatisfiable]:
+    if all(c.pool == "forbidden" for c in fleet.classes):
+        yield Unsatisfiable(workload.origin, "toy", "; every pool is forbidden")
+
+
+def _toy_check(placed) -> Iterator[Violation]:
+    for node, counts in sorted(placed.hosted.items()):
+        if placed.owner[node].pool == "forbidden" and any(counts.values()):
+            yield Violation(f"toy: `{node}` hosts a replica", None)
+
+
+TOY = Rule("toy", reads=_toy_reads, excludes=_toy_excludes, why=_toy_why,
+           warnings=_toy_warnings, check=_toy_check)
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.setattr(rules, "RULES", (*rules.RULES, TOY))
+
+
+TEXT = pool("ok", 2, 4, "8Gi") + pool("forbidden", 2, 4, "8Gi") + workload("w", 1, 1, "1Gi")
+
+
+def test_without_the_toy_rule_both_pools_may_be_used(tmp_path):
+    demand = problem_from(tmp_path, TEXT).demand("w")
+    assert demand.eligible == ["ok", "forbidden"] and dict(demand.failing) == {}
+
+
+def test_build_asks_a_registered_rule(tmp_path, toy):
+    demand = problem_from(tmp_path, TEXT).demand("w")
+    assert demand.eligible == ["ok"]
+    assert {c: [(e.rule, e.detail) for e in reasons] for c, reasons in demand.failing.items()} == \
+        {"forbidden": [("toy", "the pool is forbidden")]}
+
+
+def test_the_warnings_ask_a_registered_rule(tmp_path, toy):
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+    from fitlang.model.rule_warnings import rule_warnings
+
+    path = tmp_path / "p.fit"
+    path.write_text(pool("forbidden", 2, 4, "8Gi") + workload("w", 1, 1, "1Gi"))
+    program = check_file(path, Workspace()).program
+    found = rule_warnings(program, build_problem(program).problem)
+    w = program.workloads["w"].origin
+    assert sorted((d.code, d.span.line) for d in found) == sorted(
+        [("W0101", w.span.line), ("W0103", 1)])  # W0103: the pool, which `toy` rules out
+
+
+def test_verify_asks_a_registered_rule(tmp_path, toy):
+    from fitlang.solve.verify import verify
+
+    problem = problem_from(tmp_path, TEXT)
+    document = {"assignments": [{"workload": "w", "replica": 0, "node": "forbidden-1"}]}
+    violations, problems = verify(problem, document)
+    assert problems == []
+    assert [v.message for v in violations] == [
+        "`w` may not run on `forbidden-1`: toy (the pool is forbidden)",
+        "toy: `forbidden-1` hosts a replica"]
+    document["assignments"][0]["node"] = "ok-1"
+    assert verify(problem, document) == ([], [])
