@@ -7,15 +7,14 @@ import json
 from fractions import Fraction
 
 import pytest
+from conftest import STDLIB
+from solving import on_pools, problem_from, solved
 
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.solve.explain import explain
 from fitlang.solve.report import as_json, as_text
 from fitlang.solve.verify import verify
-
-from conftest import STDLIB
-from solving import on_pools, problem_from, solved
 
 # three sites, users in two cities; round trips:   fra   ams   far
 #                                          berlin   10    20    80
@@ -40,7 +39,8 @@ FLEET = TABLE + pool("fra", 3) + pool("ams", 2) + pool("far", 1)
 def web(within: str, replicas: int = 2, users: str = "berlin, paris") -> str:
     # 3 replicas, one per node
     return ("workload web {\n  replicas = 3\n  cpu = 4\n  memory = 8Gi\n"
-            f"  latency {{\n    users = [{users}]\n    within = {within}\n    replicas = {replicas}\n  }}\n}}\n")
+            f"  latency {{\n    users = [{users}]\n    within = {within}\n"
+            f"    replicas = {replicas}\n  }}\n}}\n")
 
 
 def test_latency_rule_hand_computed_optimum(tmp_path):
