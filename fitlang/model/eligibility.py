@@ -1,10 +1,11 @@
 """Which node classes each workload may use, for all classes at once.
 
-The rules of a workload read a few facets of a node class (its taints, a label, its zone,
-its accelerator, the attributes a `require` names). Classes are grouped by the value of
-each facet once; a rule is evaluated once per distinct value and the answer spread over the
-classes with numpy. At 10,000 inventory nodes this replaced 1.3 million per-pair checks
-(8 s) by a few thousand evaluations. Why a class is ruled out (`Exclusion`s, for `verify`,
+The rules of a workload (fitlang/rules, each its `excludes` hook) read a few facets of a
+node class (its taints, a label, its zone, its accelerator, the attributes a `require`
+names). Classes are grouped by the value of each facet once (`ClassFacets`); a rule is
+evaluated once per distinct value and the answer spread over the classes with numpy. At
+10,000 inventory nodes this replaced 1.3 million per-pair checks (8 s) by a few thousand
+evaluations. Why a class is ruled out (`Exclusion`s from the rules' `why`, for `verify`,
 `explain` and the editor) is worked out only for the pairs someone asks about: see
 `LazyReasons`.
 """
