@@ -143,3 +143,18 @@ def test_verify_asks_a_registered_rule(tmp_path, toy):
         "toy: `forbidden-1` hosts a replica"]
     document["assignments"][0]["node"] = "ok-1"
     assert verify(problem, document) == ([], [])
+
+
+def test_verify_and_the_rules_do_not_load_the_encoding():
+    """verify is there to catch a wrong encoding: neither it nor a rule module may load it
+    (a fresh interpreter, so that other tests' imports do not count)."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, fitlang.solve.verify, fitlang.model.build, "
+         "fitlang.model.rule_warnings; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert "fitlang.solve.verify" in loaded and "fitlang.rules.spread" in loaded
+    assert [m for m in loaded if m.startswith(("fitlang.solve.", "fitlang.targets"))] == \
+        ["fitlang.solve.verify"]
