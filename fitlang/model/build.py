@@ -451,7 +451,7 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
                           {} if shared is None else shared)
 
     def failing(node_class: NodeClass) -> list[Exclusion]:
-        return _reasons(workload, demand, node_class, partition)
+        return _reasons(workload, node_class, partition)
 
     demand.failing = LazyReasons(facets, answer.ruled_out, failing)
     demand.excluded = LazyReasons(facets, answer.owned_out,
@@ -486,8 +486,7 @@ def _score_preferences(demand: Demand, workload: Workload, facets: ClassFacets,
             demand.preference[facets.classes[index].id] = score
 
 
-def _reasons(workload: Workload, demand: Demand, node_class: NodeClass,
-             partition: str | None) -> list[Exclusion]:
+def _reasons(workload: Workload, node_class: NodeClass, partition: str | None) -> list[Exclusion]:
     """Every rule that rules the class out for the workload (fitlang/rules, in the registry's
     order); for a class that only a replica's size rules out, that."""
     reasons = exclusions(workload, node_class)
