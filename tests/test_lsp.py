@@ -424,7 +424,7 @@ def test_a_higher_budget_is_written_where_the_policy_states_it(tmp_path):
     path = tmp_path / "budget.fit"
     path.write_text(text)
     repairs: list[dict] = []
-    found, _ = conflict_diagnostics(path, {}, 10.0, {}, repairs)
+    found = conflict_diagnostics(path, {}, 10.0, {}, repairs)
     assert [d.code for d in found] == ["E0501", "E0504"]
     edited = [text[:r["start"]] + r["text"] + text[r["end"]:] for r in repairs]
     assert edited == [text.replace("budget = LIMIT", "budget = 20.00 USD/h"),

@@ -9,12 +9,27 @@ one match attempt per terminal, which made it the larger half of parsing a polic
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 
 from lark import Token, UnexpectedCharacters
 from lark.common import LexerConf
 from lark.lexer import Lexer
+
+
+def scan(conf: LexerConf, text: str) -> Iterator[re.Match[str]]:
+    """The grammar's tokens in `text` (comments and whitespace too), without the parser: for
+    reading a text that does not parse (the parser's error recovery). What no terminal
+    matches (an unclosed string's quote) is stepped over, as `finditer` does. A keyword is
+    a NAME here: only the parser knows where a keyword is one."""
+    return _scanner(conf).finditer(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _scanner(conf: LexerConf) -> re.Pattern[str]:  # a pure function of the grammar: memo
+    return FastLexer(conf).scanner
+
 
 # terminals whose text is also a valid NAME: they are keywords only where the parser wants one
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -56,7 +71,10 @@ class FastLexer(Lexer):
                 raise UnexpectedCharacters(text, position, line, position - line_start + 1,
                                            allowed=self.terminal_names - ignore,
                                            state=parser_state)
-            kind, value = match.lastgroup, match.group()
+            # every alternative of the scanner is a named group: `lastgroup` is never None (no
+            # cast: a call per token)
+            kind: str = match.lastgroup  # type: ignore[assignment]
+            value = match.group()
             after = match.end()
             newlines = value.count("\n")
             if kind in ignore:
