@@ -129,21 +129,23 @@ def by_file(analysis: Analysis, diagnostics: list[Diagnostic]) -> dict[Path, lis
 
 
 def rule_warnings_by_file(analysis: Analysis) -> dict[Path, list[Diagnostic]]:
-    """The solver-free rule warnings (W01xx) of a check without errors, by file. They need
-    the placement problem built, which costs more than the check itself: the server shows
-    the check's diagnostics first and these right after."""
+    """What `fitc check` adds to a check without errors (the inventories read, the
+    solver-free rule warnings W01xx), by file. They need the placement problem built, which
+    costs more than the check itself: the server shows the check's diagnostics first and
+    these right after."""
     if analysis.has_errors:
         return {}
     return by_file(analysis, _rule_warnings(analysis))
 
 
 def _rule_warnings(analysis: Analysis) -> list[Diagnostic]:
-    from fitlang.lsp.rule_warnings import PoolUnusable, rule_warnings
+    from fitlang.lsp.rule_warnings import PoolUnusable
 
-    built = analysis.built
-    if built is None or any(d.is_error for d in built.diagnostics):
+    try:
+        found = analysis.compilation.rule_warnings()
+    except Exception:  # an inventory changing on disk mid-edit must not break the editor
+        log.exception("building the placement problem of %s failed", analysis.path)
         return []
-    found = rule_warnings(analysis.result.program, built.problem)
     return [_at_name(analysis, d) if d.code == PoolUnusable.code else d for d in found]
 
 

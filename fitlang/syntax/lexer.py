@@ -18,17 +18,31 @@ from lark.common import LexerConf
 from lark.lexer import Lexer
 
 
-def scan(conf: LexerConf, text: str) -> Iterator[re.Match[str]]:
-    """The grammar's tokens in `text` (comments and whitespace too), without the parser: for
-    reading a text that does not parse (the parser's error recovery). What no terminal
-    matches (an unclosed string's quote) is stepped over, as `finditer` does. A keyword is
-    a NAME here: only the parser knows where a keyword is one."""
-    return _scanner(conf).finditer(text)
+def scan(conf: LexerConf, text: str, terminals: frozenset[str]) -> Iterator[re.Match[str]]:
+    """The tokens of the grammar's `terminals` in `text`, without the parser (for reading a
+    text that does not parse: the parser's error recovery), each match's `lastgroup` its
+    terminal. Only these terminals are matched, in the lexer's order; whatever else the
+    text holds is stepped over, as `finditer` does (in C: the reason for the subset)."""
+    return _scanner(conf, terminals).finditer(text)
 
 
-@functools.lru_cache(maxsize=1)
-def _scanner(conf: LexerConf) -> re.Pattern[str]:  # a pure function of the grammar: memo
-    return FastLexer(conf).scanner
+@functools.lru_cache(maxsize=4)
+def _scanner(conf: LexerConf, terminals: frozenset[str]) -> re.Pattern[str]:
+    # a pure function of the grammar: a memo
+    return re.compile("|".join(f"(?P<{name}>{regex})" for name, regex in _patterns(conf)
+                               if name in terminals))
+
+
+def _patterns(conf: LexerConf) -> list[tuple[str, str]]:
+    """(terminal, regex) of every terminal that is no keyword, in the order the lexer tries
+    them: by priority, then the longer first."""
+    return [(t.name, t.pattern.to_regexp()) for t in _ordered(conf)
+            if not (t.pattern.type == "str" and _NAME.match(t.pattern.value))]
+
+
+def _ordered(conf: LexerConf) -> list:
+    return sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
+                                                 -len(t.pattern.value), t.name))
 
 
 # terminals whose text is also a valid NAME: they are keywords only where the parser wants one
@@ -42,14 +56,11 @@ class FastLexer(Lexer):
 
     def __init__(self, conf: LexerConf) -> None:
         keywords: dict[str, str] = {}
-        patterns: list[tuple[str, str]] = []
-        for terminal in sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
-                                                            -len(t.pattern.value), t.name)):
+        for terminal in _ordered(conf):
             pattern = terminal.pattern
             if pattern.type == "str" and _NAME.match(pattern.value):
                 keywords[pattern.value] = terminal.name
-                continue
-            patterns.append((terminal.name, pattern.to_regexp()))
+        patterns = _patterns(conf)
         self.keywords = keywords
         self.ignore = set(conf.ignore)
         self.names = {name for name, _ in patterns}

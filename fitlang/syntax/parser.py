@@ -456,16 +456,17 @@ def _blank(text: str, start: int, end: int) -> str:
 
 
 _OPENERS = {"{": "}", "[": "]", "(": ")"}
-_BRACKETS = frozenset("{}[]()")
+_BRACKETS = frozenset({"LBRACE", "RBRACE", "LSQB", "RSQB", "LPAR", "RPAR"})
+# the grammar's terminals a bracket can hide in: a bracket inside one is none
+_BRACKET_SCAN = _BRACKETS | {"STRING", "COMMENT", "BLOCK_COMMENT"}
 
 
 def _brackets(text: str) -> Iterator[tuple[int, str]]:
     """Yield (position, char) for every bracket outside strings and comments: the grammar's
     own tokens, read without the parser (`scan`)."""
-    for match in scan(_parser().lexer_conf, text):
-        token = match.group()
-        if token in _BRACKETS:
-            yield match.start(), token
+    for match in scan(_parser().lexer_conf, text, _BRACKET_SCAN):
+        if match.lastgroup in _BRACKETS:
+            yield match.start(), match.group()
 
 
 def _unclosed_bracket(text: str) -> int | None:
