@@ -4,6 +4,7 @@ the command line and the language server reporting the same diagnostics for one 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
+from conftest import ROOT
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from conftest import ROOT
 from fitlang.cli import main
 from fitlang.driver import Compilation, Outcome
 
@@ -57,7 +58,7 @@ def test_each_stage_runs_once(tmp_path, monkeypatch):
         verdict = compilation.verdict(placement_found, 10.0)
     assert compilation.solve("auto", 10.0) is placement_found
     assert verdict.outcome is Outcome.INFEASIBLE
-    assert [d.code for d in verdict.diagnostics][0] == "E0501"
+    assert verdict.diagnostics[0].code == "E0501"
     assert compilation.explain() is verdict.explanation
     assert (len(checks), len(builds), len(solves), len(explains)) == (1, 1, 1, 1)
     compilation.solve("auto", 5.0)  # another time limit is another solve
@@ -167,12 +168,10 @@ async def _published(client: LanguageClient, uri: str, until) -> list[types.Diag
     deadline = loop.time() + 30.0
     while not until(client.diagnostics.get(uri)):
         assert loop.time() < deadline, client.diagnostics.get(uri)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS),
                 deadline - loop.time())
-        except TimeoutError:
-            pass
     return list(client.diagnostics[uri])
 
 
@@ -189,8 +188,9 @@ async def test_the_command_line_and_the_editor_report_the_same_diagnostics(
         types.TextDocumentItem(root.as_uri(), "fit", 1, root.read_text())))
     for path, shown in ((root, "broken.fit"), (lib, "lib/units.fit")):
         wanted = [r for r in expected if r["path"] == shown]
+        count = len(wanted)
         found = await _published(client, path.as_uri(),
-                                 lambda ds, n=len(wanted): ds is not None and len(ds) == n)
+                                 lambda ds: ds is not None and len(ds) == count)  # noqa: B023
         assert _shown(found) == _positions(wanted), shown
         assert sorted(d.message for d in found) == sorted(r["message"] for r in wanted)
     client.text_document_did_close(types.DidCloseTextDocumentParams(
