@@ -23,7 +23,8 @@ from pydantic import (
     ValidationError,
     with_config,
 )
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, SkipJsonSchema
+from pydantic_core import core_schema
 from typing_extensions import TypedDict  # pydantic asks for it below Python 3.12
 
 # `X | SkipJsonSchema[None] = None`: a field the writer leaves out rather than writing `null`,
@@ -406,3 +407,28 @@ PUBLISHED: dict[str, type[BaseModel] | TypeAdapter[Any]] = {
     "kubectl-node-list": KUBECTL_NODE_LIST,
     "slurm-node-records": SLURM_NODE_RECORDS,
 }
+
+
+class _PublishedSchema(GenerateJsonSchema):
+    """Draft 2020-12, with `$schema`, and without the `"default": null` of the fields
+    a writer leaves out (their schema has no null: absent or of their type)."""
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        found = super().default_schema(schema)
+        if found.get("default", ...) is None and not _allows_null(found):
+            del found["default"]
+        return found
+
+
+def _allows_null(schema: JsonSchemaValue) -> bool:
+    return schema.get("type") == "null" or any(_allows_null(s) for s in schema.get("anyOf", ()))
+
+
+def json_schema(name: str) -> dict[str, Any]:
+    """The published JSON Schema of document `name` (a key of `PUBLISHED`)."""
+    document = PUBLISHED[name]
+    if isinstance(document, TypeAdapter):
+        found = document.json_schema(schema_generator=_PublishedSchema)
+    else:
+        found = document.model_json_schema(schema_generator=_PublishedSchema)
+    return {"$schema": _PublishedSchema.schema_dialect, **found}
