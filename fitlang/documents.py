@@ -13,6 +13,7 @@ a placement for `verify` needs only `assignments`; inventory records name only w
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, NotRequired
 
 from pydantic import (
@@ -32,10 +33,17 @@ from typing_extensions import TypedDict  # pydantic asks for it below Python 3.1
 Number = float  # JSON numbers fitc rounds to 6 decimals
 
 
+@functools.cache
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    """Built when first used: building every validator when the module loads took 0.1 s, paid
+    by each `fitc` run that reads one inventory."""
+    return TypeAdapter(kind)
+
+
 class _Written(BaseModel):
     """A document fitc writes: every field named, none unknown."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 # ---- diagnostics (docs/formats.md, "Diagnostics": the `json` format) -------------------------
@@ -144,7 +152,7 @@ class EnergyUse(_Written):
 class PlacementDocument(_Written):
     """`fitc solve --format json` (docs/formats.md)."""
 
-    model_config = ConfigDict(title="fitc placement", extra="forbid")
+    model_config = ConfigDict(title="fitc placement", extra="forbid", defer_build=True)
 
     status: Literal["optimal", "feasible", "infeasible", "unknown"]
     objective: Objective
@@ -204,7 +212,8 @@ class PlacementRead(TypedDict):
     unplaced: NotRequired[list[UnplacedRead]]
 
 
-PLACEMENT_READ: TypeAdapter[PlacementRead] = TypeAdapter(PlacementRead)
+def placement_read() -> TypeAdapter[PlacementRead]:
+    return _adapter(PlacementRead)
 
 
 # ---- the explanation `fitc explain --format json` writes -----------------------------------
@@ -239,13 +248,13 @@ class RepairEntry(_Written):
     checked_cost: Number | None = Field(description="USD/h of the placement found with the change")
     fix: TextEdit | None = Field(description="the literal edit, where the repair is one")
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class ExplanationDocument(_Written):
     """`fitc explain --format json`."""
 
-    model_config = ConfigDict(title="fitc explanation", extra="forbid")
+    model_config = ConfigDict(title="fitc explanation", extra="forbid", defer_build=True)
 
     outcome: Literal["conflict", "feasible", "undecided"]
     conflict: list[ConflictRule]
@@ -264,7 +273,7 @@ class ExplanationDocument(_Written):
 # ---- the manifest `fitc compile --out DIR` keeps in DIR/.fitc-output ------------------------
 
 class OutputManifest(_Written):
-    model_config = ConfigDict(title="fitc compile manifest", extra="forbid")
+    model_config = ConfigDict(title="fitc compile manifest", extra="forbid", defer_build=True)
 
     fitc: Literal[1] = 1
     written_by: Literal["fitc compile"] = "fitc compile"
@@ -278,7 +287,8 @@ class ManifestRead(TypedDict):
     files: list[Any]
 
 
-MANIFEST_READ: TypeAdapter[ManifestRead] = TypeAdapter(ManifestRead)
+def manifest_read() -> TypeAdapter[ManifestRead]:
+    return _adapter(ManifestRead)
 
 
 # ---- `kubectl get nodes -o json` -----------------------------------------------------------
@@ -334,8 +344,12 @@ class KubectlNodeList(TypedDict):
     items: list[KubectlNode]
 
 
-KUBECTL_NODE_LIST: TypeAdapter[KubectlNodeList] = TypeAdapter(KubectlNodeList)
-KUBECTL_NODE: TypeAdapter[KubectlNode] = TypeAdapter(KubectlNode)
+def kubectl_node_list() -> TypeAdapter[KubectlNodeList]:
+    return _adapter(KubectlNodeList)
+
+
+def kubectl_node() -> TypeAdapter[KubectlNode]:
+    return _adapter(KubectlNode)
 
 
 # ---- `scontrol -o show node`: one `Key=Value ...` line per node ----------------------------
@@ -357,7 +371,8 @@ class SlurmNodeRecord(TypedDict):
     Partitions: NotRequired[str]
 
 
-SLURM_NODE_RECORDS: TypeAdapter[list[SlurmNodeRecord]] = TypeAdapter(list[SlurmNodeRecord])
+def slurm_node_records() -> TypeAdapter[list[SlurmNodeRecord]]:
+    return _adapter(list[SlurmNodeRecord])
 
 
 # ---- errors as people read them -------------------------------------------------------------
@@ -399,13 +414,13 @@ def _shown(value: object) -> str:
 
 # ---- the documents with a published JSON Schema (tools/gen_schemas.py) --------------------
 
-PUBLISHED: dict[str, type[BaseModel] | TypeAdapter[Any]] = {
+PUBLISHED: dict[str, Any] = {
     "placement": PlacementDocument,
-    "placement-input": PLACEMENT_READ,
+    "placement-input": PlacementRead,
     "explanation": ExplanationDocument,
     "compile-manifest": OutputManifest,
-    "kubectl-node-list": KUBECTL_NODE_LIST,
-    "slurm-node-records": SLURM_NODE_RECORDS,
+    "kubectl-node-list": KubectlNodeList,
+    "slurm-node-records": list[SlurmNodeRecord],
 }
 
 
@@ -426,9 +441,5 @@ def _allows_null(schema: JsonSchemaValue) -> bool:
 
 def json_schema(name: str) -> dict[str, Any]:
     """The published JSON Schema of document `name` (a key of `PUBLISHED`)."""
-    document = PUBLISHED[name]
-    if isinstance(document, TypeAdapter):
-        found = document.json_schema(schema_generator=_PublishedSchema)
-    else:
-        found = document.model_json_schema(schema_generator=_PublishedSchema)
+    found = _adapter(PUBLISHED[name]).json_schema(schema_generator=_PublishedSchema)
     return {"$schema": _PublishedSchema.schema_dialect, **found}

@@ -84,10 +84,10 @@ def read_manifest(directory: Path) -> list[str] | None:
     paths inside the directory are ignored: a manifest never makes fitc touch anything else."""
     from pydantic import ValidationError  # here: `fitc` starts without pydantic
 
-    from fitlang.documents import MANIFEST_READ
+    from fitlang.documents import manifest_read
 
     try:
-        manifest = MANIFEST_READ.validate_json((directory / MANIFEST).read_bytes())
+        manifest = manifest_read().validate_json((directory / MANIFEST).read_bytes())
     except (OSError, ValidationError):  # not JSON, or not a manifest: none to go by
         return None
     valid = []

@@ -158,10 +158,10 @@ def _kubectl_items(text: str, source: str,
     by record, so that each bad one is named by its JSON path and the good ones are kept."""
     from pydantic import ValidationError
 
-    from fitlang.documents import KUBECTL_NODE_LIST
+    from fitlang.documents import kubectl_node_list
 
     try:
-        listed = KUBECTL_NODE_LIST.validate_json(text)
+        listed = kubectl_node_list().validate_json(text)
     except ValidationError:
         return _kubectl_items_one_by_one(text, source, result)
     if listed.get("kind") == "Node":  # a Node that happens to have `items`: read it as a Node
@@ -173,7 +173,7 @@ def _kubectl_items_one_by_one(text: str, source: str,
                               result: InventoryRead) -> list[tuple[int, KubectlNode]]:
     from pydantic import ValidationError
 
-    from fitlang.documents import KUBECTL_NODE, error_lines
+    from fitlang.documents import error_lines, kubectl_node
 
     try:
         document = json.loads(text)
@@ -199,7 +199,7 @@ def _kubectl_items_one_by_one(text: str, source: str,
             result.problems.append(f"{source}: items[{index}] is not an object")
             continue
         try:
-            valid.append((index, KUBECTL_NODE.validate_python(item)))
+            valid.append((index, kubectl_node().validate_python(item)))
         except ValidationError as error:
             result.problems += [f"{source}: {line}" for line in error_lines(error, f"items[{index}]")]
     return valid
@@ -286,7 +286,7 @@ _EXCLUDED_SLURM_STATES = ("DOWN", "DRAIN", "FAIL", "MAINT", "NOT_RESPONDING", "P
 
 def read_slurm(text: str, source: str) -> InventoryRead:
     """`scontrol -o show node` output: one `Key=Value ...` line per node."""
-    from fitlang.documents import SLURM_NODE_RECORDS
+    from fitlang.documents import slurm_node_records
 
     result = InventoryRead()
     lines: list[tuple[int, dict[str, str] | None]] = []  # None: a line that names no node
@@ -295,7 +295,7 @@ def read_slurm(text: str, source: str) -> InventoryRead:
             fields = _slurm_fields(line)
             lines.append((number, fields if "NodeName" in fields else None))
     # every value is text, so nothing fails here: the records are typed, the other fields dropped
-    records = iter(SLURM_NODE_RECORDS.validate_python([f for _, f in lines if f is not None]))
+    records = iter(slurm_node_records().validate_python([f for _, f in lines if f is not None]))
     for number, named in lines:
         if named is None:
             result.problems.append(f"{source}:{number}: no NodeName=; expected "

@@ -299,12 +299,12 @@ def _shape_problems(document: Any) -> list[str]:
     its JSON path: `assignments[3].replica: input should be a valid integer (found "3")`."""
     from pydantic import ValidationError  # here: the language server loads this module
 
-    from fitlang.documents import PLACEMENT_READ, error_lines
+    from fitlang.documents import error_lines, placement_read
 
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
         return ["expected the JSON of `fitc solve --format json`: an object with `assignments`"]
     try:
-        PLACEMENT_READ.validate_python(document)
+        placement_read().validate_python(document)
     except ValidationError as error:
         return error_lines(error)
     return []
