@@ -334,7 +334,7 @@ class KubectlStatus(TypedDict):
 
 class KubectlNode(TypedDict):
     kind: NotRequired[str]
-    metadata: NotRequired[KubectlMetadata]
+    metadata: NotRequired[KubectlMetadata | None]
     spec: NotRequired[KubectlSpec | None]
     status: NotRequired[KubectlStatus | None]
 

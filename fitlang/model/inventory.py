@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the models are imported where a file is read: pydantic takes 0.3 s to load
+if TYPE_CHECKING:  # the models are imported where a file is read: pydantic takes 0.15 s to load
     from fitlang.documents import KubectlNode, KubectlSpec, KubectlStatus, Quantity, SlurmNodeRecord
 
 _BINARY = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
