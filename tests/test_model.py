@@ -64,11 +64,37 @@ def test_malformed_kubectl_files_say_what_is_wrong(text, expected):
     assert read.nodes == [] and expected in read.problems[0] and "bad.json" in read.problems[0]
 
 
+def test_bad_kubectl_records_are_named_by_json_path_and_the_good_ones_kept():
+    good = {"metadata": {"name": "b", "labels": {"rack": 4}},  # a number as a label: its text
+            "status": {"allocatable": {"cpu": 4, "memory": "1Gi"}}}
+    bad = {"metadata": {"name": "a", "labels": {"x": [1]}},
+           "status": {"allocatable": {"cpu": "4", "memory": "1Gi"},
+                      "conditions": [{"type": "Ready", "status": "True"}, 3]},
+           "spec": {"taints": [{"key": "k", "effect": {"no": 1}}]}}
+    read = read_kubectl(json.dumps({"items": [bad, 5, good]}), "f.json")
+    assert [p.split(": ")[:2] for p in read.problems] == [
+        ["f.json", "items[0].metadata.labels.x"], ["f.json", "items[0].spec.taints[0].effect"],
+        ["f.json", "items[0].status.conditions[1]"], ["f.json", "items[1] is not an object"]]
+    assert [(n.name, n.cpu_milli, n.labels) for n in read.nodes] == [("b", 4000, {"rack": "4"})]
+
+
+def test_a_single_kubectl_node_document_is_read_as_one_node():
+    node = {"kind": "Node", "metadata": {"name": "solo"},
+            "status": {"allocatable": {"cpu": "2", "memory": "4Gi"}}}
+    read = read_kubectl(json.dumps(node), "n.json")
+    assert (read.problems, [(n.name, n.memory) for n in read.nodes]) == ([], [("solo", 4 * 2 ** 30)])
+
+
+def test_a_slurm_field_given_twice_keeps_its_first_value():
+    read = read_slurm("NodeName=a CPUTot=4 RealMemory=1024 CPUTot=8 NodeName=b\n", "s.txt")
+    assert [(n.name, n.cpu_milli, n.memory) for n in read.nodes] == [("a", 4000, 2 ** 30)]
+
+
 def test_malformed_slurm_lines_name_the_line():
     read = read_slurm("NodeName=a CPUTot=x RealMemory=1\nhello world\n", "s.txt")
-    assert read.problems == ["s.txt:1: node `a` needs numeric CPUTot= and RealMemory=",
-                             "s.txt:2: no NodeName=; expected `scontrol -o show node` output "
-                             "(one node per line)"]
+    assert read.problems == [
+        "s.txt:1: node `a` needs numeric CPUTot= and RealMemory=",
+        "s.txt:2: no NodeName=; expected `scontrol -o show node` output (one node per line)"]
 
 
 def test_inventory_nodes_become_classes_and_match_accelerators(tmp_path):
@@ -402,8 +428,8 @@ def test_made_up_node_names_are_parsed_not_listed(tmp_path):
     owners = problem.owners()
     assert (owners["big_1-0"], owners["big-1"], owners["big-9999999"]) == (other, big, big)
     assert (owners.position("big_1-2"), owners.position("big-17")) == (2, 17)
-    # "big-\u0661": an Arabic-Indic digit one, which `int()` reads as 1 but no made-up name has
-    for stranger in ("big-10000000", "big-01", "big-", "big_1-3", "big--1", "big-\u0661", "small-0"):
+    # an Arabic-Indic digit on purpose: `isdigit` says yes, a node number it is not
+    for stranger in ("big-10000000", "big-01", "big-", "big_1-3", "big--1", "big-١", "small-0"):  # noqa: RUF001
         assert stranger not in owners and stranger not in big.node_names, stranger
     assert owners.in_class_order(["big-10", "big-9", "big-100"]) == ["big-9", "big-10", "big-100"]
 
@@ -445,8 +471,8 @@ def test_eligibility_for_all_classes_at_once_is_that_of_every_pair(tmp_path, sha
     from fitlang.model.build import build_problem
 
     inventories = bench_module("inventories")
-    generate = getattr(inventories, "generate" if shape == "inventory" else "breaker")
-    path = generate(600, 60).write(tmp_path, shape)
+    fleet = getattr(inventories, "generate" if shape == "inventory" else "breaker")(600, 60)
+    path = fleet.write(tmp_path, shape)
     program = check_file(path).program
     problem = build_problem(program).problem
     expected = _pairwise(problem, program)
