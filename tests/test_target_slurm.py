@@ -537,6 +537,16 @@ def test_fidelity_reads_host_ranges_as_slurm_does(tmp_path):
         fidelity(context, {**files, "web.sbatch": script}))
 
 
+def test_fidelity_reports_a_gres_line_without_a_name():
+    # a gres.conf line with no `Name=` was read as GRES `None` ("has 8 None device files")
+    context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
+    line = "NodeName=h100_onprem-[0-3] Name=gpu Type=h100 File=/dev/nvidia[0-7]"
+    assert line in files["fitc-gres.conf"].splitlines()
+    unnamed = files["fitc-gres.conf"].replace(line, line.replace(" Name=gpu", ""))
+    assert fidelity(context, {**files, "fitc-gres.conf": unnamed}) == [
+        "fitc-gres.conf: the line for h100_onprem-[0-3] names no GRES (no `Name=`)"]
+
+
 @pytest.mark.parametrize("file, old, new", [
     ("sweep.sbatch", "--cpus-per-task=", "--cpus-per-task=x"),
     ("sweep.sbatch", "--nodelist=gpu101,gpu102", "--nodelist=gpu1[0-99999999]1"),
