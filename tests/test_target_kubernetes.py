@@ -706,6 +706,7 @@ def test_pools_of_ten_million_nodes_compile_as_pools_of_a_hundred_do(tmp_path):
     lambda o: o[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"].update(
         cpu="four"),
     lambda o: o[0].update(metadata="web"),
+    lambda o: _expressions(o[0])[0].update(key=["a", "list"]),
 ])
 def test_fidelity_reports_objects_the_api_server_rejects_and_never_raises(edit):
     # issue 13: a hand-edited manifest is a finding of `fitc verify --target kubernetes`,

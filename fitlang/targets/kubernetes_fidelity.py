@@ -262,8 +262,8 @@ def _term_matches(term: dict, node: ClusterNode) -> bool:
 def _expression_matches(expression: dict, labels: dict[str, str]) -> bool:
     key, operator = expression.get("key"), expression.get("operator")
     values = [str(v) for v in expression.get("values") or []]
-    label = labels.get(key) if isinstance(key, str) else None
-    present = label is not None
+    present = key in labels  # an unhashable key raises: the caller reports the object refused
+    label = labels[key] if present and isinstance(key, str) else None
     if operator == "In":
         return present and label in values
     if operator == "NotIn":
