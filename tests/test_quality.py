@@ -36,6 +36,7 @@ CLEAN = [
     "fitlang/solve/greedy.py",
     "fitlang/solve/improve.py",
     "fitlang/solve/neighbourhood.py",
+    "fitlang/solve/patterns.py",
     "fitlang/solve/preferences.py",
     "fitlang/solve/repack.py",
     "fitlang/solve/savings.py",
