@@ -524,6 +524,7 @@ def _time_left(time_limit: float | None) -> float | None:
 
 
 def _run_solve(arguments: argparse.Namespace) -> int:
+    from fitlang.solve.linear import Status
     from fitlang.solve.placement import solve
     from fitlang.solve.report import as_json, as_text
 
@@ -536,11 +537,11 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     complete = not placement.unplaced and placement.status in ("optimal", "feasible")
     if placement.status == "unknown" or (not complete and not placement.proven_infeasible
                                          and not result.program.policy.allow_unplaced):
-        placement.status = "unknown"  # neither a complete placement nor a proof that none exists
+        placement.status = Status.UNKNOWN  # neither a complete placement nor a proof that none exists
         diagnostics.append(_out_of_time(result.program.path, arguments.time_limit,
                                         len(placement.unplaced)))
     elif not complete and not result.program.policy.allow_unplaced:
-        placement.status = "infeasible"
+        placement.status = Status.INFEASIBLE
         diagnostics += _proven_infeasible(problem, result.program.path)
     elif placement.unplaced:
         diagnostics += _unplaced_warnings(problem, placement)

@@ -11,7 +11,7 @@ import pytest
 import fitlang.solve.explain as explaining
 from fitlang.cli import main
 from fitlang.solve.explain import ExplainOutcome, Part, explain
-from fitlang.solve.linear import Outcome
+from fitlang.solve.linear import Outcome, Status
 from solving import problem_from, solve
 
 GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n')
@@ -90,7 +90,7 @@ def test_a_placement_found_is_the_only_way_to_exit_zero(tmp_path, capsys):
 def test_a_solver_timeout_is_undecided_with_what_was_tried(tmp_path, capsys, monkeypatch):
     (tmp_path / "p.fit").write_text(PACKING)
     monkeypatch.setattr(explaining.HighsBackend, "minimise",
-                        lambda self, model, objective, time_limit=None: Outcome("unknown"))
+                        lambda self, model, objective, time_limit=None: Outcome(Status.UNKNOWN))
     assert main(["explain", str(tmp_path / "p.fit"), "--time-limit", "2"]) == 1
     out, err = capsys.readouterr()
     assert "error[E0511]" in err and "every replica can be placed" not in out
@@ -113,7 +113,7 @@ def test_anti_affinity_self_is_named_and_offered_as_a_repair(tmp_path):
     text = pool("p", 2, 8, "16Gi") + workload("w", 3, 1, "1Gi", "  anti_affinity self on node\n")
     explanation = explain(problem_from(tmp_path, text))
     assert [r.part for r in explanation.reasons] == [
-        Part("capacity", "p"), Part("affinity", "w", "0"), Part("replicas", "w")]
+        Part("capacity", "p"), Part("affinity", "w", index=0), Part("replicas", "w")]
     assert "at most 1 replica per node" in explanation.reasons[1].text
     assert changes(explanation) == [("capacity", "p", "2", "3"), ("affinity", "w", None, None),
                                     ("replicas", "w", "3", "2")]
@@ -133,7 +133,7 @@ def test_an_affinity_targets_own_zones_are_part_of_the_conflict(tmp_path):
             + workload("app", 1, 1, "1Gi", '  zones = ["zb"]\n  affinity db on zone\n'))
     explanation = explain(problem_from(tmp_path, text))
     assert [r.part for r in explanation.reasons] == [
-        Part("rule", "app", "zones"), Part("rule", "db", "zones"), Part("affinity", "app", "0"),
+        Part("rule", "app", "zones"), Part("rule", "db", "zones"), Part("affinity", "app", index=0),
         Part("replicas", "app")]
 
 
@@ -287,7 +287,7 @@ class Spec:
                 if rule[0] == "rule" and key.startswith("dedicated"):
                     if not self.on(*rule):
                         lines += f'  tolerate = ["{key.split(chr(34))[1]}"]\n'
-                elif self.on(*rule) and (kind != "affinity" or w["target"] in names or key == "0"):
+                elif self.on(*rule) and (kind != "affinity" or w["target"] in names or key == 0):
                     lines += line
             out.append(workload(w["name"], w["replicas"], w["cpu"], f'{w["memory"]}Gi', lines))
         policy = "  allow_unplaced = true\n"
@@ -315,11 +315,11 @@ def _generate(rng: random.Random) -> Spec:
             w["lines"][rule] = line
 
         if rng.random() < 0.35:
-            add(("affinity", name, str(affinities)), "  anti_affinity self on node\n")
+            add(("affinity", name, affinities), "  anti_affinity self on node\n")
             affinities += 1
         if index and rng.random() < 0.3:
             w["target"] = f"w{rng.randrange(index)}"
-            add(("affinity", name, str(affinities)), f"  affinity {w['target']} on zone\n")
+            add(("affinity", name, affinities), f"  affinity {w['target']} on zone\n")
             affinities += 1
         if rng.random() < 0.3:
             tier = rng.choice(["a", "b"])
@@ -328,12 +328,17 @@ def _generate(rng: random.Random) -> Spec:
             zone = rng.choice(["za", "zb"])
             add(("rule", name, "zones"), f'  zones = ["{zone}"]\n')
         if rng.random() < 0.2:
-            add(("spread", name, "0"), "  spread zone max_skew 1\n")
+            add(("spread", name, 0), "  spread zone max_skew 1\n")
         if any(p["dedicated"] for p in pools):
             add(("rule", name, 'dedicated = "x"'), "")
         workloads.append(w)
     budget = rng.choice([None, None, 3, 5])
     return Spec(pools, workloads, budget)
+
+
+def _element(part: Part) -> tuple:
+    """A part as the generator names it: (kind, subject, its index or else its key)."""
+    return (part.kind, part.subject, part.key if part.index is None else part.index)
 
 
 def _elements(spec: Spec) -> set:
@@ -366,7 +371,7 @@ def test_every_named_conflict_is_sufficient_and_minimal(tmp_path):
             assert explanation.outcome is ExplainOutcome.FEASIBLE, seed
             continue
         conflicts += 1
-        named = {(r.part.kind, r.part.subject, r.part.key) for r in explanation.reasons}
+        named = {_element(r.part) for r in explanation.reasons}
         assert named <= everything, (seed, named - everything)
         kept = Spec(spec.pools, spec.workloads, spec.budget, everything - named)
         assert not _placed(tmp_path, kept), (seed, named, kept.text())
@@ -401,7 +406,7 @@ def test_at_fleet_scale_every_named_conflict_is_sufficient_and_minimal(tmp_path)
             continue  # (undecided where packing alone shows it: the model by pool cannot)
         conflicts += 1
         assert explanation.minimal, seed
-        named = {(r.part.kind, r.part.subject, r.part.key) for r in explanation.reasons}
+        named = {_element(r.part) for r in explanation.reasons}
         assert named <= everything, (seed, named - everything)
         kept = Spec(spec.pools, spec.workloads, spec.budget, everything - named, spec.plenty)
         assert not _placed(tmp_path, kept), (seed, named, kept.text())

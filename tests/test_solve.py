@@ -349,7 +349,7 @@ def test_explain_offers_rule_relaxation_and_buying(tmp_path):
     changes = {(r.part.kind, r.part.subject, r.before, r.after) for r in explanation.repairs}
     assert ("capacity", "h100", "1", "2") in changes
     assert ("rule", "llm", "memory >= 80GB", "memory >= 24GB") in changes
-    bought = [r for r in explanation.repairs if r.part == Part("buy", "", "new")]
+    bought = [r for r in explanation.repairs if r.part == Part("buy", key="new")]
     assert [r.text for r in bought] == [
         "allow buying 1 x p5.48xlarge (`p5`) in us-east-1 at 98.32 USD/h each (add a `buy` block)"]
 

@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fitlang.solve.backends import _native_stdout_silenced
+from fitlang.solve.groups import ELASTIC_GROUPS, CapacityGroup, ReplicasGroup, ThroughputGroup
 from fitlang.solve.linear import LinearModel
-
-ELASTIC = ("replicas:", "throughput:")
 
 
 @dataclass
 class ElasticProof:
     infeasible: bool | None  # None: the LP did not finish in time
-    short: list[str] = field(default_factory=list)  # groups that fall short
+    short: list[ReplicasGroup | ThroughputGroup] = field(default_factory=list)  # fall short
     # variables with a value in a capacity row that has a price: who competes for that pool
     competing: set[int] = field(default_factory=set)
     encoding: object = None  # the encoding the model came from, for its caller
@@ -37,9 +36,10 @@ def elastic(model: LinearModel, time_limit: float | None = None) -> ElasticProof
 
     size = len(model.variables)
     rows, cols, data, bounds, origin = [], [], [], [], []
-    elastic_of: dict[int, str] = {}
+    elastic_of: dict[int, ReplicasGroup | ThroughputGroup] = {}
     for number, constraint in enumerate(model.constraints):
-        breakable = constraint.group.startswith(ELASTIC)
+        group = constraint.group
+        breakable = isinstance(group, ELASTIC_GROUPS)
         scale = 1.0 if breakable else \
             1.0 / max((abs(float(c)) for c in constraint.terms.values()), default=1.0)
         for sign, bound in ((1.0, constraint.upper), (-1.0, constraint.lower)):
@@ -50,9 +50,9 @@ def elastic(model: LinearModel, time_limit: float | None = None) -> ElasticProof
                 rows.append(row)
                 cols.append(index)
                 data.append(sign * float(coefficient) * scale)
-            if breakable:
+            if isinstance(group, ELASTIC_GROUPS):
                 column = size + len(elastic_of)
-                elastic_of[column] = constraint.group
+                elastic_of[column] = group
                 rows.append(row)
                 cols.append(column)
                 data.append(-1.0)
@@ -71,12 +71,13 @@ def elastic(model: LinearModel, time_limit: float | None = None) -> ElasticProof
     if result.fun <= 1e-6:
         return ElasticProof(False)
     solution = result.x
-    short = sorted({group for column, group in elastic_of.items() if solution[column] > 1e-6})
+    short = sorted({group for column, group in elastic_of.items() if solution[column] > 1e-6},
+                   key=str)
     competing: set[int] = set()
     prices = result.ineqlin.marginals
     for row in np.flatnonzero(np.abs(prices) > 1e-9):
         constraint = model.constraints[origin[row]]
-        if constraint.group.startswith("capacity:"):
+        if isinstance(constraint.group, CapacityGroup):
             competing.update(i for i, c in constraint.terms.items()
                              if c > 0 and i < size and solution[i] > 1e-6)
     return ElasticProof(True, short, competing)

@@ -4,8 +4,8 @@ Variables: y[w,c] replicas of workload w on class c (only where w may run on
 c), u[c] nodes of c in use, p[w] replicas of w placed, g[w] gang switch,
 presence z[w,d] of w in a topology domain d where affinity rules need it,
 n[w,c] nodes of c hosting w where node-level rules between workloads need it.
-Constraint groups are named after the rule they come from, so that an unsat
-core reads as a list of rules.
+Constraint groups are typed keys of the rule they come from (`groups.py`), so that an
+unsat core reads as a list of rules.
 """
 
 from __future__ import annotations
@@ -16,7 +16,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
+from fitlang.solve.groups import (
+    AffinityGroup,
+    BudgetGroup,
+    BuyGroup,
+    CapacityGroup,
+    EligibleGroup,
+    ExclusiveGroup,
+    GangGroup,
+    Group,
+    LatencyGroup,
+    PowerGroup,
+    ReplicasGroup,
+    SpreadGroup,
+    ThroughputGroup,
+)
+from fitlang.solve.linear import GroupPerRow, LinearModel, Number, RowBuffer, Value
 from fitlang.solve.pack import Packing
 
 
@@ -433,22 +448,22 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
             indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 2).sum(axis=1))])
             indices, data = indices[keep], data[keep]
         model.add_rows(indptr, indices, data, np.full(len(cut), np.nan), np.zeros(len(cut)),
-                       ("capacity:", [eligible[k] for k in cut.tolist()]))
+                       GroupPerRow(CapacityGroup, [eligible[k] for k in cut.tolist()]))
     if demand.gang:
         _encode_one_cluster(encoding, demand)
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
     model.add_rows(np.array([0, len(columns) + 1]), np.append(columns, placed),
                    np.append(np.ones(len(columns), dtype=np.int64), -1), np.zeros(1), np.zeros(1),
-                   f"eligible:{demand.name}")
+                   EligibleGroup(demand.name))
     if demand.group is not None:
         return  # an option: how many it places is the option group's business
     if must_place and demand.replicas:
-        model.add({placed: 1}, lower=demand.replicas, group=f"replicas:{demand.name}")
+        model.add({placed: 1}, lower=demand.replicas, group=ReplicasGroup(demand.name))
     if demand.gang and not must_place and demand.replicas:
         switch = model.var(f"g[{demand.name}]", 0, 1)
         model.add({placed: 1, switch: -demand.replicas}, lower=0, upper=0,
-                  group=f"gang:{demand.name}")
+                  group=GangGroup(demand.name))
 
 
 def _encode_one_cluster(encoding: Encoding, demand: Demand) -> None:
@@ -464,9 +479,9 @@ def _encode_one_cluster(encoding: Encoding, demand: Demand) -> None:
     for cluster, class_ids in sorted(by_cluster.items()):
         chosen = model.var(f"k[{demand.name},{cluster}]", 0, 1)
         model.add({**{encoding.y[demand.name, c]: 1 for c in class_ids}, chosen: -demand.replicas},
-                  upper=0, group=f"gang:{demand.name}")
+                  upper=0, group=GangGroup(demand.name))
         choices[chosen] = 1
-    model.add(choices, upper=1, group=f"gang:{demand.name}")
+    model.add(choices, upper=1, group=GangGroup(demand.name))
 
 
 def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str, int]]:
@@ -514,7 +529,7 @@ def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
         supply = {encoding.placed[d.name]: d.throughput for d in members}
         met = None
         if must_place:
-            model.add(supply, lower=group.required, group=f"throughput:{group.workload}")
+            model.add(supply, lower=group.required, group=ThroughputGroup(group.workload))
         else:
             met = model.var(f"m[{group.workload}]", 0, 1)
             encoding.met[group.workload] = met
@@ -526,12 +541,12 @@ def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
             for demand in members:
                 choice = model.var(f"b[{demand.name}]", 0, 1)
                 model.add({encoding.placed[demand.name]: 1, choice: -demand.replicas},
-                          lower=0, upper=0, group=f"gang:{group.workload}")
+                          lower=0, upper=0, group=GangGroup(group.workload))
                 choices[choice] = 1
             if met is None:
-                model.add(choices, upper=1, group=f"gang:{group.workload}")
+                model.add(choices, upper=1, group=GangGroup(group.workload))
             else:
-                model.add({**choices, met: -1}, upper=0, group=f"gang:{group.workload}")
+                model.add({**choices, met: -1}, upper=0, group=GangGroup(group.workload))
 
 
 def _encode_capacity(encoding: Encoding) -> None:
@@ -561,7 +576,7 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
         if node_class.capacity[resource] == 0:  # a zero coefficient is dropped, as `add` drops it
             indices[-1], data[-1] = [], []
         pointers.append(pointers[-1] + len(taking) + len(indices[-1]))
-    _add_at_most_zero(encoding, pointers, indices, data, f"capacity:{node_class.id}")
+    _add_at_most_zero(encoding, pointers, indices, data, CapacityGroup(node_class.id))
     _fragment_rows(encoding, node_class)
 
 
@@ -606,11 +621,11 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
             indices += [columns[taking], [u]]
             data += [weights[taking], [-scale]]
             pointers.append(pointers[-1] + len(taking) + 1)
-    _add_at_most_zero(encoding, pointers, indices, data, f"capacity:{node_class.id}")
+    _add_at_most_zero(encoding, pointers, indices, data, CapacityGroup(node_class.id))
 
 
 def _add_at_most_zero(encoding: Encoding, pointers: list[int], indices: list, data: list,
-                      group: str) -> None:
+                      group: Group) -> None:
     """Rows `sum <= 0` gathered per resource as compressed rows (`pointers` into the
     concatenated `indices` and `data`), added as one block when there are any."""
     if len(pointers) > 1:
@@ -640,7 +655,7 @@ def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
         indices += [columns[taking], [hosting, u]]
         data += [charge[taking, index], [capacity, -capacity]]
         pointers.append(pointers[-1] + len(taking) + 2)
-    _add_at_most_zero(encoding, pointers, indices, data, f"exclusive:{demand.name}")
+    _add_at_most_zero(encoding, pointers, indices, data, ExclusiveGroup(demand.name))
 
 
 def _encode_limits(encoding: Encoding) -> None:
@@ -648,15 +663,15 @@ def _encode_limits(encoding: Encoding) -> None:
     for group, limit in sorted(problem.buy_limits.items()):
         terms = {encoding.u[c.id]: 1 for c in problem.classes if c.buy_group == group}
         if terms:
-            model.add(terms, upper=limit, group=f"buy:{group}")
+            model.add(terms, upper=limit, group=BuyGroup(group))
     if problem.budget is not None:
         terms = {encoding.u[c.id]: c.price for c in problem.classes if c.price}
-        model.add(terms, upper=problem.budget, group="budget")
+        model.add(terms, upper=problem.budget, group=BudgetGroup())
     for index, cap in enumerate(problem.power_caps):
         watts = {c.id: c.power_watts for c in problem.classes}
         terms = {encoding.u[c]: watts[c] for c in cap.classes if watts[c]}
         if terms:
-            model.add(terms, upper=cap.cap_watts, group=f"power:{index}")
+            model.add(terms, upper=cap.cap_watts, group=PowerGroup(index))
 
 
 def _domains(encoding: Encoding, demand: Demand, topology: str) -> dict[str, list[str]]:
@@ -708,9 +723,9 @@ def _hosting(encoding: Encoding, demand: Demand, class_id: str, rows: RowBuffer 
         made.append(key)
         buffer = rows
     encoding.hosting[key] = index
-    buffer.add((y, index), (1, -fit), None, 0, "")
-    buffer.add((index, y), (1, -1), None, 0, "")
-    buffer.add((index, u), (1, -1), None, 0, "")
+    buffer.add((y, index), (1, -fit), None, 0, None)
+    buffer.add((index, y), (1, -1), None, 0, None)
+    buffer.add((index, u), (1, -1), None, 0, None)
     if made is None:
         buffer.flush(model)
     return index
@@ -719,7 +734,7 @@ def _hosting(encoding: Encoding, demand: Demand, class_id: str, rows: RowBuffer 
 def _encode_affinities(encoding: Encoding, demand: Demand) -> None:
     model, problem = encoding.model, encoding.problem
     for index, rule in enumerate(demand.affinities):
-        group = f"affinity:{demand.name}:{index}"
+        group = AffinityGroup(demand.name, index)
         if rule.target == "self":
             if rule.topology == "node":
                 continue  # in replicas_per_node: at most one replica per node
@@ -735,7 +750,8 @@ def _encode_affinities(encoding: Encoding, demand: Demand) -> None:
             _domain_rule(encoding, demand, other, rule.topology, rule.anti, group)
 
 
-def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool, group: str) -> None:
+def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
+               group: AffinityGroup) -> None:
     """Between two workloads on the same nodes, per class both may use: anti-affinity
     n[w,c] + n[v,c] <= u[c]; affinity n[w,c] <= n[v,c]; on classes the target may not use,
     no replica. Built as arrays: pairwise rules made hundreds of thousands of these rows and
@@ -752,7 +768,7 @@ def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool, gr
 
 
 def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
-                    group: str) -> None:
+                    group: AffinityGroup) -> None:
     """Rows in the order `_hosting` and one row per class would add them: per eligible class,
     the three rows of each node count made there (first the workload's, then the target's),
     then the rule's row. Each class has seven slots of up to three terms; the slots in use
@@ -816,11 +832,11 @@ def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: boo
     if len(counts):
         model.add_rows(np.concatenate([[0], np.cumsum(counts)]), columns[terms], data[terms],
                        np.full(len(counts), np.nan), np.zeros(len(counts)),
-                       [group if g else "" for g in groups.tolist()])
+                       [group if g else None for g in groups.tolist()])
 
 
 def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,
-                 group: str) -> None:
+                 group: AffinityGroup) -> None:
     model = encoding.model
     mine = _presence(encoding, demand, topology)
     theirs = _presence(encoding, other, topology)
@@ -843,7 +859,7 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
     (a domain with nothing bought has no nodes, as `verify` counts them)."""
     model = encoding.model
     for index, spread in enumerate(demand.spreads):
-        group = f"spread:{demand.name}:{index}"
+        group = SpreadGroup(demand.name, index)
         if spread.topology == "node":
             _encode_node_spread(encoding, demand, index, spread.max_skew, group)
             continue
@@ -876,7 +892,7 @@ def _domain_exists(encoding: Encoding, classes: list[NodeClass], name: str) -> i
 
 
 def _encode_node_spread(encoding: Encoding, demand: Demand, index: int, skew: int,
-                        group: str) -> None:
+                        group: SpreadGroup) -> None:
     """`spread node max_skew K`: every node of an eligible class hosts between `least` and
     `least + K` replicas, the nodes of a class sharing its count evenly (which `pack` does).
     On a class of `count` fixed nodes that is `count * least <= y <= count * least + K * u`,
@@ -909,7 +925,7 @@ def _encode_node_spread(encoding: Encoding, demand: Demand, index: int, skew: in
             model.add({y: 1, **{z: -c for z, c in bought.items()}, u: -skew}, upper=0, group=group)
 
 
-def _bits_of(model, value: int, most: int, name: str, group: str) -> list[int]:
+def _bits_of(model: LinearModel, value: int, most: int, name: str, group: SpreadGroup) -> list[int]:
     """Binaries b_j with value = sum 2^j b_j."""
     bits = [model.var(f"bit{j}[{name}]", 0, 1) for j in range(max(1, most.bit_length()))]
     model.add({value: 1, **{b: -(1 << j) for j, b in enumerate(bits)}}, lower=0, upper=0,
@@ -944,4 +960,4 @@ def _encode_latency(encoding: Encoding, members: list[Demand]) -> None:
         for demand in members:
             model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
         model.add({**reach, switch: -rule.replicas}, lower=0,
-                  group=f"latency:{workload}:{rule.location}")
+                  group=LatencyGroup(workload, rule.location))

@@ -43,6 +43,22 @@ from fitlang.model.problem import (
 )
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.encode import encode
+from fitlang.solve.groups import (
+    AffinityGroup,
+    BudgetGroup,
+    BuyGroup,
+    CapacityGroup,
+    EligibleGroup,
+    ExclusiveGroup,
+    GangGroup,
+    Group,
+    LatencyGroup,
+    PowerGroup,
+    ReplicasGroup,
+    SpreadGroup,
+    ThroughputGroup,
+)
+from fitlang.solve.linear import LinearModel, Status
 from fitlang.solve.pack import pack
 from fitlang.solve.pack import repair as place_leftovers
 from fitlang.solve.placement import opener
@@ -59,12 +75,21 @@ FACTS = ("resources", "gpu { count", "option ")
 class Part:
     """One droppable part of a policy. `kind` is one of: replicas, throughput, gang (option
     groups), rule (a rule that keeps a workload off pools; `key` is its text), affinity and
-    spread (`key`: the rule's index), exclusive, latency (`key`: the location), capacity
-    (`subject`: a pool's class id), budget, buy (`key`: the buy block's index), power."""
+    spread (`index`: the rule's index), exclusive, latency (`key`: the location), capacity
+    (`subject`: a pool's class id), budget, buy (`index`: the buy block's; `key` "new" for
+    offers no `buy` block allows), power (`index`: the cap's)."""
 
     kind: str
     subject: str = ""  # the workload (as the policy names it) or the class id
     key: str = ""
+    index: int | None = None  # of an affinity, spread, `buy` block or power cap
+
+    @property
+    def position(self) -> int:
+        """The index of a part that has one (an affinity, spread, `buy` block, power cap)."""
+        if self.index is None:
+            raise ValueError(f"{self.kind} part of {self.subject!r} has no index")
+        return self.index
 
 
 @dataclass
@@ -141,7 +166,7 @@ def _exclusive(demand: Demand, index: int) -> bool:
 def _affinity_part(demand: Demand, index: int) -> Part:
     if _exclusive(demand, index):
         return Part("exclusive", demand.workload)
-    return Part("affinity", demand.workload, str(index))
+    return Part("affinity", demand.workload, index=index)
 
 
 def _exclusion_part(demand: Demand, rule: str) -> Part | None:
@@ -150,7 +175,7 @@ def _exclusion_part(demand: Demand, rule: str) -> Part | None:
     if rule.startswith("spread "):
         topology = rule.removeprefix("spread ")
         index = next(i for i, s in enumerate(demand.spreads) if s.topology == topology)
-        return Part("spread", demand.workload, str(index))
+        return Part("spread", demand.workload, index=index)
     return Part("rule", demand.workload, rule)
 
 
@@ -166,7 +191,7 @@ def parts(problem: Problem) -> list[Part]:
         for index in range(len(demand.affinities)):
             found[_affinity_part(demand, index)] = None
         for index in range(len(demand.spreads)):
-            found[Part("spread", demand.workload, str(index))] = None
+            found[Part("spread", demand.workload, index=index)] = None
         for rule in demand.latency:
             found[Part("latency", demand.workload, rule.location)] = None
         for class_id, reasons in demand.failing.items():
@@ -185,9 +210,9 @@ def parts(problem: Problem) -> list[Part]:
     if problem.budget is not None:
         found[Part("budget")] = None
     for group in sorted(problem.buy_limits):
-        found[Part("buy", "", str(group))] = None
+        found[Part("buy", index=group)] = None
     for index in range(len(problem.power_caps)):
-        found[Part("power", "", str(index))] = None
+        found[Part("power", index=index)] = None
     return list(found)
 
 
@@ -235,7 +260,7 @@ def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
         kept = [i for i in range(len(demand.affinities)) if active(_affinity_part(demand, i))]
         demand.affinities = [demand.affinities[i] for i in kept]
         demand.spreads = [s for i, s in enumerate(demand.spreads)
-                          if active(Part("spread", demand.workload, str(i)))]
+                          if active(Part("spread", demand.workload, index=i))]
         demand.latency = [r for r in demand.latency
                           if active(Part("latency", demand.workload, r.location))]
         _readmit(demand, problem.demand(demand.name), trial, position, active)
@@ -247,7 +272,7 @@ def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
     if trial.budget is not None and not active(Part("budget")):
         trial.budget = None
     trial.power_caps = [cap for i, cap in enumerate(trial.power_caps)
-                        if active(Part("power", "", str(i)))]
+                        if active(Part("power", index=i))]
     return _unbounded(_without_idle(Trial(trial, optional)), active)
 
 
@@ -266,7 +291,7 @@ def _unbounded(trial: Trial, active: Callable[[Part], bool]) -> Trial:
             _grow(node_class, max(node_class.count, enough))
             grown.add(node_class.id)
     for group in list(problem.buy_limits):
-        if not active(Part("buy", "", str(group))):
+        if not active(Part("buy", index=group)):
             del problem.buy_limits[group]
             for node_class in problem.classes:
                 if node_class.buy_group == group and node_class.count < enough \
@@ -355,14 +380,11 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
     exact = nodes <= PER_NODE_MAX_NODES
     model_problem = one_class_per_node(problem) if exact else problem
     encoding = encode(model_problem, must_place=True)
-    dropped = {f"replicas:{name}" for name in trial.optional} | \
-        {f"throughput:{name}" for name in trial.optional}
-    if dropped:
-        encoding.model.constraints = [c for c in encoding.model.constraints
-                                      if c.group not in dropped]
+    if trial.optional:
+        _drop_required(encoding.model, trial.optional)
     objective = encoding.objective("cost") if cheapest else {}
     outcome = HighsBackend().minimise(encoding.model, objective, _left(deadline))
-    if outcome.status == "infeasible":
+    if outcome.status is Status.INFEASIBLE:
         return Check(False)
     if outcome.solution is None:
         return Check(None)
@@ -652,7 +674,7 @@ def _fleet_hint(problem: Problem, proof) -> list[Part]:
     the competitors first, the ones that fall short last."""
     encoding = proof.encoding
     demand_of = {index: name for (name, _), index in encoding.y.items()}
-    short = {g.partition(":")[2] for g in proof.short}
+    short = {g.demand if isinstance(g, ReplicasGroup) else g.workload for g in proof.short}
     short_workloads = {problem.demand(n).workload if n in {d.name for d in problem.demands} else n
                        for n in short}
     competing = {problem.demand(demand_of[i]).workload for i in proof.competing if i in demand_of}
@@ -662,7 +684,7 @@ def _fleet_hint(problem: Problem, proof) -> list[Part]:
 def _reading_order(part: Part) -> tuple:
     kinds = ("capacity", "buy", "budget", "power", "rule", "exclusive", "affinity", "spread",
              "latency", "gang", "throughput", "replicas")
-    return (kinds.index(part.kind), part.subject, part.key)
+    return (kinds.index(part.kind), part.subject, part.key, -1 if part.index is None else part.index)
 
 
 def _core_hint(problem: Problem, deadline: float) -> list[Part]:
@@ -677,9 +699,11 @@ def _core_hint(problem: Problem, deadline: float) -> list[Part]:
     return list(dict.fromkeys(hint))
 
 
-def _owner_group(group: str, owners: NodeOwners) -> str:
-    kind, _, rest = group.partition(":")
-    return f"capacity:{_class_id(owners, rest)}" if kind == "capacity" else group
+def _owner_group(group: Group, owners: NodeOwners) -> Group:
+    """Node by node each node is a class: its capacity group is its pool's."""
+    if isinstance(group, CapacityGroup):
+        return CapacityGroup(_class_id(owners, group.class_id))
+    return group
 
 
 def _class_id(owners: NodeOwners | None, name: str) -> str:
@@ -689,39 +713,54 @@ def _class_id(owners: NodeOwners | None, name: str) -> str:
     return name if found is None else found.id
 
 
-def _group_parts(problem: Problem, group: str) -> list[Part]:
-    kind, _, rest = group.partition(":")
-    if kind in ("replicas", "eligible"):
-        demand = problem.demand(rest)
-        found = [Part("replicas", demand.name)] if demand.group is None else []
-        if kind == "eligible":
-            found += [p for reasons in demand.failing.values() for r in reasons
-                      if (p := _exclusion_part(demand, r.rule)) is not None]
-        return found
-    if kind in ("throughput", "gang"):
-        return [Part(kind, rest)]
-    if kind == "exclusive":
-        return [Part("exclusive", problem.demand(rest).workload)]
-    if kind == "capacity":
-        node_class = problem.node_class(rest)
-        if node_class.provisioned:  # a `buy` without max_count has no limit to name
-            limited = node_class.buy_group in problem.buy_limits
-            return [Part("buy", "", str(node_class.buy_group))] if limited else []
-        return [Part("capacity", rest)]
-    if kind == "budget":
-        return [Part("budget")]
-    if kind in ("buy", "power"):
-        return [Part(kind, "", rest)]
-    if kind == "latency":
-        name, location = rest.rsplit(":", 1)
-        return [Part("latency", name, location)]
-    if kind in ("affinity", "spread"):
-        name, _, index = rest.rpartition(":")
-        demand = problem.demand(name)
-        if kind == "affinity":
-            return [_affinity_part(demand, int(index))]
-        return [Part("spread", demand.workload, index)]
+def _group_parts(problem: Problem, group: Group) -> list[Part]:
+    """The parts of the policy a constraint group stands for, read off the key's fields."""
+    match group:
+        case ReplicasGroup(name) | EligibleGroup(name):
+            demand = problem.demand(name)
+            found = [Part("replicas", demand.name)] if demand.group is None else []
+            if isinstance(group, EligibleGroup):
+                found += [p for reasons in demand.failing.values() for r in reasons
+                          if (p := _exclusion_part(demand, r.rule)) is not None]
+            return found
+        case ThroughputGroup(workload):
+            return [Part("throughput", workload)]
+        case GangGroup(name):
+            return [Part("gang", name)]
+        case ExclusiveGroup(name):
+            return [Part("exclusive", problem.demand(name).workload)]
+        case CapacityGroup(class_id):
+            node_class = problem.node_class(class_id)
+            if node_class.provisioned:  # a `buy` without max_count has no limit to name
+                limited = node_class.buy_group in problem.buy_limits
+                return [Part("buy", index=node_class.buy_group)] if limited else []
+            return [Part("capacity", class_id)]
+        case BudgetGroup():
+            return [Part("budget")]
+        case BuyGroup(buy):
+            return [Part("buy", index=buy)]
+        case PowerGroup(index):
+            return [Part("power", index=index)]
+        case LatencyGroup(workload, location):
+            return [Part("latency", workload, location)]
+        case AffinityGroup(name, index):
+            return [_affinity_part(problem.demand(name), index)]
+        case SpreadGroup(name, index):
+            return [Part("spread", problem.demand(name).workload, index=index)]
     return []
+
+
+def _drop_required(model: LinearModel, optional: set[str] | frozenset[str],
+                   throughput: bool = True) -> None:
+    """Drop the rows that require every replica of the `optional` demands (and, with
+    `throughput`, the throughput of the optional option groups)."""
+    dropped: set[Group] = {ReplicasGroup(name) for name in optional}
+    if throughput:
+        dropped |= {ThroughputGroup(name) for name in optional}
+    kinds = (ReplicasGroup, ThroughputGroup)
+    # the type test first: hashing a key per row of a fleet-scale model would cost
+    model.constraints = [c for c in model.constraints
+                         if not (isinstance(c.group, kinds) and c.group in dropped)]
 
 
 # ---- the conflict, in words ----------------------------------------------------------------
@@ -757,11 +796,11 @@ def _reason(problem: Problem, part: Part) -> Reason:
     if kind == "budget":
         return Reason(f"the budget is {_money(problem.budget)} USD/h", problem.budget_origin, part)
     if kind == "buy":
-        group = int(part.key)
+        group = part.position
         return Reason(f"the `buy` block{_buy_name(problem, group)} allows at most "
                       f"{_plural(problem.buy_limits[group], 'node')}",
                       problem.buy_origins.get(group), part)
-    cap = problem.power_caps[int(part.key)]
+    cap = problem.power_caps[part.position]
     return Reason(f"power cap `{cap.name}` allows {float(cap.cap_watts) / 1000:g} kW in {cap.scope}",
                   cap.origin, part)
 
@@ -781,14 +820,14 @@ def _demand_rule_reason(problem: Problem, part: Part) -> Reason:
         return Reason(f"`{name}` has `exclusive = true`: no other workload may share its nodes",
                       demand.spans.get("exclusive", demand.origin), part)
     if part.kind == "affinity":
-        rule = demand.affinities[int(part.key)]
+        rule = demand.affinities[part.position]
         verb = "anti_affinity" if rule.anti else "affinity"
         text = f"`{name}` has `{verb} {rule.target} on {rule.topology}`"
         if rule.target == "self" and rule.anti:
             text += f": at most 1 replica per {rule.topology}"
         return Reason(text, rule.origin, part)
     if part.kind == "spread":
-        rule = demand.spreads[int(part.key)]
+        rule = demand.spreads[part.position]
         text = f"`{name}` must spread over {rule.topology} with max_skew {rule.max_skew}"
         if rule.topology == "node":
             text += f" (replicas per node, empty nodes included, differ by at most {rule.max_skew})"
@@ -1065,11 +1104,10 @@ def _bound(problem: Problem, objective: Callable, deadline: float,
     exact = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
     model_problem = one_class_per_node(problem) if exact else problem
     encoding = encode(model_problem, must_place=True)
-    dropped = {f"replicas:{name}" for name in optional}
-    encoding.model.constraints = [c for c in encoding.model.constraints if c.group not in dropped]
+    _drop_required(encoding.model, optional, throughput=False)
     outcome = HighsBackend().minimise(encoding.model, objective(encoding, model_problem),
                                       _left(deadline))
-    if outcome.status == "infeasible":
+    if outcome.status is Status.INFEASIBLE:
         return NOTHING_WORKS
     if outcome.bound is None:
         return None
@@ -1147,7 +1185,7 @@ def _more_nodes(problem: Problem, part: Part, deadline: float,
 
 def _higher_buy_limit(problem: Problem, part: Part, deadline: float,
                       optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
-    group = int(part.key)
+    group = part.position
     limit = problem.buy_limits[group]
     enough = sum(d.replicas for d in problem.demands)
 
@@ -1227,7 +1265,7 @@ def _dropped_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
     elif part.kind == "gang":
         text = f"drop `gang = true` from `{part.subject}`{where}: let it mix options"
     else:
-        rule = _demands_of(problem, part.subject)[0].affinities[int(part.key)]
+        rule = _demands_of(problem, part.subject)[0].affinities[part.position]
         verb = "anti_affinity" if rule.anti else "affinity"
         text = f"drop `{verb} {rule.target} on {rule.topology}` from `{part.subject}`{where}"
     return Repair(part, text, reason.origin, None, None, check.cost)
@@ -1235,7 +1273,7 @@ def _dropped_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
 
 def _wider_spread(problem: Problem, part: Part, deadline: float) -> Repair | None:
     members = _demands_of(problem, part.subject)
-    index = int(part.key)
+    index = part.position
     skew = members[0].spreads[index].max_skew
     most = max(d.replicas for d in members)
 
@@ -1284,7 +1322,7 @@ def _longer_latency(problem: Problem, part: Part, deadline: float) -> Repair | N
 
 
 def _higher_power_cap(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    index = int(part.key)
+    index = part.position
     cap = problem.power_caps[index]
 
     def works(extra_kw: int) -> Check:
@@ -1324,7 +1362,7 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
               for c in trial.spare_offers if (count := counts[c.id])]
     if not parts_:
         return None
-    return Repair(Part("buy", "", "new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
+    return Repair(Part("buy", key="new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
                   None, None, None, check.cost)
 
 
@@ -1371,7 +1409,7 @@ def _applied(problem: Problem, repair: Repair) -> Problem:
         elif part.kind == "replicas":
             trial.demand(part.subject).replicas = int(repair.after)
         elif part.kind == "buy":
-            group = int(part.key)
+            group = part.position
             trial.buy_limits[group] = int(repair.after)
             for node_class in trial.classes:
                 if node_class.buy_group == group and node_class.count < int(repair.after):

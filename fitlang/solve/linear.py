@@ -1,7 +1,7 @@
 """A small integer linear model that both backends read: HiGHS (highspy) and Z3.
 
-Constraints carry a `group` (what rule of the policy produced them) so that Z3's
-unsat cores can be translated back into source terms.
+Constraints carry a `group` (a typed key of the rule of the policy that produced them, see
+`groups.py`) so that Z3's unsat cores can be translated back into source terms.
 
 At fleet scale the model has hundreds of thousands of columns and rows, one Python object
 each was most of the time to build it (issue 15). So variables live in parallel lists and
@@ -13,12 +13,15 @@ read, for Z3 and `explain`; `matrix_form` gives HiGHS the arrays without them.
 from __future__ import annotations
 
 import bisect
+import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Union
 
 import numpy as np
+
+from fitlang.solve.groups import Group
 
 Number = Union[int, Fraction]
 Value = Union[int, float]  # of a variable in a solution
@@ -38,7 +41,20 @@ class Constraint:
     terms: dict[int, Number]
     lower: Number | None
     upper: Number | None
-    group: str
+    group: Group | None
+
+
+@dataclass(frozen=True)
+class GroupPerRow:
+    """Row k's group is `make(subjects[k])`: the keys of a large block are made only when
+    its rows are read as `Constraint`s (a class id per row is all that is kept until then)."""
+
+    make: Callable[[str], Group]
+    subjects: list[str]
+
+
+# a block's groups: one for all rows (None: no group), one per row, or made per row
+BlockGroups = Union[Group, None, list[Union[Group, None]], GroupPerRow]
 
 
 @dataclass
@@ -51,8 +67,7 @@ class RowBlock:
     data: np.ndarray  # int64
     lower: np.ndarray  # float64, NaN: none
     upper: np.ndarray
-    # one for all rows, a list (one per row), or (prefix, names): row k's is prefix + names[k]
-    group: str | list[str] | tuple[str, list[str]]
+    group: BlockGroups
 
     def __len__(self) -> int:
         return len(self.indptr) - 1
@@ -60,10 +75,13 @@ class RowBlock:
     def constraints(self) -> list[Constraint]:
         indptr, indices, data = self.indptr.tolist(), self.indices.tolist(), self.data.tolist()
         lower, upper = _bounds(self.lower), _bounds(self.upper)
-        if isinstance(self.group, tuple):
-            groups = [self.group[0] + name for name in self.group[1]]
+        groups: list[Group | None]
+        if isinstance(self.group, GroupPerRow):
+            groups = [self.group.make(subject) for subject in self.group.subjects]
+        elif isinstance(self.group, list):
+            groups = self.group
         else:
-            groups = self.group if isinstance(self.group, list) else [self.group] * len(self)
+            groups = [self.group] * len(self)
         return [Constraint(dict(zip(indices[indptr[k]:indptr[k + 1]], data[indptr[k]:indptr[k + 1]])),
                            lower[k], upper[k], groups[k]) for k in range(len(self))]
 
@@ -232,7 +250,7 @@ class LinearModel:
         return self._segments[-1]
 
     def add(self, terms: dict[int, Number] | Iterable[tuple[int, Number]], lower: Number | None = None,
-            upper: Number | None = None, group: str = "") -> None:
+            upper: Number | None = None, group: Group | None = None) -> None:
         if isinstance(terms, dict):  # no index twice: only the zeros to drop
             merged = {i: c for i, c in terms.items() if c != 0}
         else:
@@ -243,8 +261,7 @@ class LinearModel:
         self._tail().append(Constraint(merged, lower, upper, group))
 
     def add_rows(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
-                 lower: np.ndarray, upper: np.ndarray,
-                 group: str | list[str] | tuple[str, list[str]]) -> None:
+                 lower: np.ndarray, upper: np.ndarray, group: BlockGroups) -> None:
         """Rows in bulk, in compressed form (see `RowBlock`): no column twice in a row, no
         zero coefficient, whole coefficients and bounds (NaN: no bound)."""
         if len(indptr) > 1:
@@ -269,10 +286,10 @@ class RowBuffer:
         self.indptr, self.indices, self.data = [0], [], []
         self.lower: list[float] = []
         self.upper: list[float] = []
-        self.groups: list[str] = []
+        self.groups: list[Group | None] = []
 
     def add(self, columns: tuple[int, ...], coefficients: tuple[int, ...], lower: int | None,
-            upper: int | None, group: str) -> None:
+            upper: int | None, group: Group | None) -> None:
         """A row; a column twice or a zero coefficient is fine (merged and dropped at `flush`,
         as `LinearModel.add` does)."""
         self.indices += columns
@@ -293,7 +310,7 @@ class RowBuffer:
         twice = (np.diff(row[order]) == 0) & (np.diff(indices[order]) == 0)
         if twice.any() or not data.all():
             indptr, indices, data = _merged(indptr, indices, data)
-        groups = self.groups[0] if len(set(self.groups)) == 1 else self.groups
+        groups: BlockGroups = self.groups[0] if len(set(self.groups)) == 1 else self.groups
         model.add_rows(indptr, indices, data, np.array(self.lower, dtype=float),
                        np.array(self.upper, dtype=float), groups)
         self.__init__()
@@ -371,11 +388,21 @@ def matrix_form(model: LinearModel, objective: dict[int, Number]) -> MatrixForm:
                       np.array(integer, dtype=np.int64))
 
 
+class Status(enum.StrEnum):
+    """What a solve showed: of a solver's `Outcome`, and of a `Placement`. The values are what
+    the text and JSON reports print (a `StrEnum`, so they render as those strings)."""
+
+    OPTIMAL = "optimal"  # within the optimality tolerance of a proven bound
+    FEASIBLE = "feasible"  # a solution, not shown optimal
+    INFEASIBLE = "infeasible"  # proven: none exists
+    UNKNOWN = "unknown"  # neither, in the time allowed
+
+
 @dataclass
 class Outcome:
-    status: str  # optimal, feasible, infeasible, unknown
+    status: Status
     # integer variables as int; continuous ones as float (see `Variable.integer`)
     solution: list[Value] | None = None
     objective: Fraction | None = None
     bound: Fraction | None = None
-    core: list[str] = field(default_factory=list)
+    core: list[Group] = field(default_factory=list)

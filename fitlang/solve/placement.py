@@ -25,7 +25,7 @@ from fitlang.solve.bound import Bound, lower_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
-from fitlang.solve.linear import Outcome
+from fitlang.solve.linear import Outcome, Status
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.repack import repack
@@ -58,9 +58,19 @@ class Unplaced:
     reason: str
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a model's solve says of the placement made from it: its status, and `partial`
+    when the model showed that not every replica can be placed (then leaving some out is no
+    shortfall of the search)."""
+
+    status: Status
+    partial: bool = False
+
+
 @dataclass
 class Placement:
-    status: str
+    status: Status
     objective: str
     value: Fraction | None
     bound: Fraction | None
@@ -107,12 +117,12 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         for name in names:
             bought.setdefault(owner[name], []).append(name)
     placement.bought = bought
-    if placement.status == "unknown" and not placement.proven_infeasible:
+    if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
         floor = _from_packing(problem, greedy_floor(problem)[0], _objectives(problem)[0],
-                              "feasible:partial", None)
+                              Verdict(Status.FEASIBLE, partial=True), None)
         if len(floor.unplaced) < len(placement.unplaced) or not placement.assignments:
-            floor.status = "unknown" if floor.unplaced else "feasible"
+            floor.status = Status.UNKNOWN if floor.unplaced else Status.FEASIBLE
             floor.seconds = placement.seconds
             return floor
     return placement
@@ -182,29 +192,30 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     if floor_packing is not None:
         if not floor_polished and not _beats_packing(problem, best, floor_packing, objectives[0]):
             consolidate(problem, floor_packing, objectives[0], improve_deadline)  # it may be the answer
-        # ":partial": what the greedy pass leaves out is said why (no node, capacity, or time)
-        floor = _from_packing(problem, floor_packing, objectives[0], "feasible:partial", None)
+        # partial: what the greedy pass leaves out is said why (no node, capacity, or time)
+        floor = _from_packing(problem, floor_packing, objectives[0],
+                              Verdict(Status.FEASIBLE, partial=True), None)
         for item in floor.unplaced:
             if item.workload in floor_cut:
                 item.reason = OUT_OF_TIME
     placement = _better(best, floor)
     if placement is None:  # no placement found at all in the time allowed
-        return Placement("unknown", objectives[0], None, None, backend=backend,
+        return Placement(Status.UNKNOWN, objectives[0], None, None, backend=backend,
                          seconds=time.monotonic() - started)
     if placement is floor and best is not None and best.bound is not None \
-            and best.status != "infeasible" and not floor.unplaced:
+            and best.status is not Status.INFEASIBLE and not floor.unplaced:
         floor.bound = min(best.bound, floor.value)  # the optimiser's bound holds for any placement
         floor.backend = best.backend
     if placement is floor and best is not None:
         floor.proven_infeasible = best.proven_infeasible
     if placement is floor and floor.unplaced and not floor.proven_infeasible:
-        floor.status = "unknown"  # the greedy floor left replicas out; more time may place them
+        floor.status = Status.UNKNOWN  # the greedy floor left replicas out; more time may place them
     if proven is not None and (proven > 0 or placement.value == 0) and not placement.unplaced \
             and placement.value is not None:
         _keep_larger_bound(placement, proven)
     placement.seconds = time.monotonic() - started
-    if placement.status == "optimal" and not _within_tolerance(placement):
-        placement.status = "feasible"
+    if placement.status is Status.OPTIMAL and not _within_tolerance(placement):
+        placement.status = Status.FEASIBLE
     return placement
 
 
@@ -299,8 +310,8 @@ def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
     placement that places every replica); `optimal` when that closes the gap."""
     bound = proven if placement.bound is None else max(placement.bound, proven)
     placement.bound = min(bound, placement.value)
-    if placement.status == "feasible" and _within_tolerance(placement):
-        placement.status = "optimal"
+    if placement.status is Status.FEASIBLE and _within_tolerance(placement):
+        placement.status = Status.OPTIMAL
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
@@ -480,20 +491,20 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             first_bound = proven[0]  # with or without a placement: no packing cuts yet
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
-        encoding, outcome, counts, backend_name, status = result
+        encoding, outcome, counts, backend_name, verdict = result
         if round_ == 0 and first_bound is None:
             first_bound = outcome.bound  # after placing by priority: that model's bound
         if round_ == 0:
             # the first round has no packing cuts: its model is a relaxation of the rules (or,
             # node by node, the rules themselves), so its infeasibility is a proof
-            proven_infeasible = status.endswith(":partial") and _relaxation(problem)
+            proven_infeasible = verdict.partial and _relaxation(problem)
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
         packing = pack(problem, counts, planned)
         if not packing.complete:
             repair(problem, packing, opener(problem, planned))
         if best is None or packing.complete or not best[4].complete:
-            best = (encoding, outcome, counts, backend_name, packing, status)
+            best = (encoding, outcome, counts, backend_name, packing, verdict)
         if packing.complete:
             break
         # what packing and repair could not place: require more nodes where it fell short,
@@ -511,16 +522,17 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         # the optimiser proved a bound but found nothing better than the start in time
         progress("improve", _packed_value(problem, start, objectives[0]), first_bound)
         _polished(problem, start, objectives[0], improve_deadline, first_bound)
-        placement = _from_packing(problem, start, objectives[0], "feasible", first_bound)
+        placement = _from_packing(problem, start, objectives[0], Verdict(Status.FEASIBLE),
+                                  first_bound)
         placement.bound = min(first_bound, placement.value)
         placement.backend = HighsBackend.name
         return placement
-    encoding, outcome, counts, backend_name, packing, status = best
+    encoding, outcome, counts, backend_name, packing, verdict = best
     outcome.bound = first_bound
     if relax:
         progress("improve", _packed_value(problem, packing, objectives[0]), first_bound)
         _polished(problem, packing, objectives[0], improve_deadline, first_bound)
-    placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], status)
+    placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], verdict)
     placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
@@ -612,7 +624,7 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
                      caps: dict[tuple[str, str], int] | None = None, relax: bool = False,
                      start: Packing | None = None, progress: Progress | None = None,
                      proven: list[Fraction] | None = None):
-    """One model solved: (encoding, outcome, whole counts, backend, status), or None. The
+    """One model solved: (encoding, outcome, whole counts, backend, verdict), or None. The
     bound of the first objective, when the solver proved one, is appended to `proven` (also
     when it found no placement)."""
     encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
@@ -626,12 +638,12 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
             extra["improving"] = lambda value, bound: progress("optimise", value, bound)
     outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline),
                               **extra)
-    if proven is not None and outcome.bound is not None and outcome.status != "infeasible":
+    if proven is not None and outcome.bound is not None and outcome.status is not Status.INFEASIBLE:
         proven.append(outcome.bound)
-    everything_fits = outcome.status != "infeasible"
-    if outcome.status == "infeasible" and _past(deadline):
+    everything_fits = outcome.status is not Status.INFEASIBLE
+    if outcome.status is Status.INFEASIBLE and _past(deadline):
         return None
-    if outcome.status == "infeasible":
+    if outcome.status is Status.INFEASIBLE:
         encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
         solver = choose_backend(backend, encoding)
         if relax and isinstance(solver, HighsBackend):
@@ -649,13 +661,13 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         if following.solution is None:
             break
         outcome = following
-        if following.status != "optimal":
-            status = "feasible"
+        if following.status is not Status.OPTIMAL:
+            status = Status.FEASIBLE
     primary_value = encoding.model.value(encoding.objective(objectives[0]), outcome.solution)
     final = Outcome(status, outcome.solution, primary_value, first.bound)
     counts = encoding.whole_counts(outcome.solution)
     # a packing that falls short of a placement the aggregate says exists is not infeasible
-    return encoding, final, counts, solver.name, status if everything_fits else f"{status}:partial"
+    return encoding, final, counts, solver.name, Verdict(status, partial=not everything_fits)
 
 
 def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
@@ -694,20 +706,20 @@ def _can_grow(problem: Problem, min_nodes: dict[str, int], grown: dict[str, int]
 
 def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
                counts: dict[tuple[str, str], int], packing: Packing, objective: str,
-               status: str) -> Placement:
-    placement = _from_packing(problem, packing, objective, status, outcome.bound)
+               verdict: Verdict) -> Placement:
+    placement = _from_packing(problem, packing, objective, verdict, outcome.bound)
     placement.value = _used_value(problem, packing, objective, encoding, outcome)
     if placement.bound is not None and placement.value is not None:
         placement.bound = min(placement.bound, placement.value)
     return placement
 
 
-def _from_packing(problem: Problem, packing: Packing, objective: str, status: str,
+def _from_packing(problem: Problem, packing: Packing, objective: str, verdict: Verdict,
                   bound: Fraction | None) -> Placement:
-    """The per-node placement a packing makes; `status` ends in `:partial` when not every
+    """The per-node placement a packing makes; the verdict is `partial` when not every
     replica can be placed (then leaving some out is no shortfall of the search)."""
-    everything_fits = not status.endswith(":partial")
-    placement = Placement(status.split(":")[0], objective, None, bound)
+    everything_fits = not verdict.partial
+    placement = Placement(verdict.status, objective, None, bound)
     next_replica: dict[str, int] = {d.name: 0 for d in problem.demands}
     broken_gangs = _broken_gangs(problem, packing)
     order = {d.name: i for i, d in enumerate(problem.demands)}
@@ -734,9 +746,9 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, status: st
     placement.unplaced += unmet_options(problem, next_replica)
     placement.value = _packed_value(problem, packing, objective, broken_gangs)
     if placement.unplaced and everything_fits:
-        placement.status = "unknown"  # the best found so far, short of what is possible
+        placement.status = Status.UNKNOWN  # the best found so far, short of what is possible
     elif not packing.complete:
-        placement.status = "feasible"
+        placement.status = Status.FEASIBLE
     return placement
 
 

@@ -9,6 +9,7 @@ from fractions import Fraction
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.render import _record
+from fitlang.solve.linear import Status
 from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
@@ -219,7 +220,7 @@ def as_text(problem: Problem, placement: Placement) -> str:
         total = sum((d.throughput * n for d, n in delivered[group.workload]), Fraction(0))
         lines.append(f"throughput {group.workload}: {float(total):g} of {float(group.required):g} "
                      f"needed ({runs or 'nothing placed'})")
-    complete = placement.status in ("optimal", "feasible")
+    complete = placement.status in (Status.OPTIMAL, Status.FEASIBLE)
     if complete:
         lines.append(f"cost: {float(total_cost):.2f} USD/h")
     elif placement.assignments:  # the best partial placement: its cost, but no bound or gap
