@@ -21,14 +21,37 @@ from fractions import Fraction
 
 import numpy as np
 
-from fitlang.solve.groups import Group
-from fitlang.solve.linear import LinearModel, MatrixForm, Number, Outcome, Status, matrix_form
+from fitlang.solve.groups import (
+    AffinityGroup,
+    BudgetGroup,
+    BuyGroup,
+    CapacityGroup,
+    EligibleGroup,
+    ExclusiveGroup,
+    GangGroup,
+    Group,
+    LatencyGroup,
+    PowerGroup,
+    ReplicasGroup,
+    SpreadGroup,
+    ThroughputGroup,
+)
+from fitlang.solve.linear import (
+    LinearModel,
+    MatrixForm,
+    Number,
+    Outcome,
+    Status,
+    Value,
+    matrix_form,
+)
 
 EXACT_GAP = Fraction(0)
 
 
 # improving(best value, proven bound): called by HiGHS on each better placement it finds
-Improving = Callable[[Fraction, Fraction | None], None]
+# (None: not a finite number)
+Improving = Callable[[Fraction | None, Fraction | None], None]
 
 
 class HighsBackend:
@@ -80,7 +103,7 @@ class HighsBackend:
         if not has_solution:
             return Outcome(Status.UNKNOWN, bound=bound)
         values = highs.getSolution().col_value
-        solution = [int(round(x)) if whole else float(x)
+        solution = [int(round(x)) if whole else float(x)  # noqa: RUF046 (x may be a numpy float)
                     for x, whole in zip(values, form.integrality.tolist())]
         value = model.value(objective, solution)
         optimal = status == highspy.HighsModelStatus.kOptimal
@@ -272,7 +295,7 @@ class Z3Backend:
         return solver.check(*(assumptions or []))
 
     @staticmethod
-    def _solution(solver, variables) -> list[int]:
+    def _solution(solver, variables) -> list[Value]:
         model = solver.model()
         return [model.eval(v, model_completion=True).as_long() for v in variables]
 
@@ -311,10 +334,41 @@ def _linear(terms: dict[int, Number], variables, context):
     return z3.Sum(parts)
 
 
+def group_name(group: Group) -> str:
+    """A group's readable name ("kind:fields"), for people and for a stable order; never
+    parsed back (two keys may share one: `LatencyGroup("a", "b:c")`, `LatencyGroup("a:b", "c")`)."""
+    match group:
+        case ReplicasGroup(name):
+            return f"replicas:{name}"
+        case EligibleGroup(name):
+            return f"eligible:{name}"
+        case GangGroup(name):
+            return f"gang:{name}"
+        case ThroughputGroup(workload):
+            return f"throughput:{workload}"
+        case CapacityGroup(class_id):
+            return f"capacity:{class_id}"
+        case ExclusiveGroup(name):
+            return f"exclusive:{name}"
+        case BudgetGroup():
+            return "budget"
+        case BuyGroup(buy):
+            return f"buy:{buy}"
+        case PowerGroup(index):
+            return f"power:{index}"
+        case AffinityGroup(name, index):
+            return f"affinity:{name}:{index}"
+        case SpreadGroup(name, index):
+            return f"spread:{name}:{index}"
+        case LatencyGroup(workload, location):
+            return f"latency:{workload}:{location}"
+    raise TypeError(f"not a constraint group: {group!r}")
+
+
 def _group_order(group: Group) -> str:
     """Groups in the order of their readable names: the order in which the core is minimised
     (and so which minimal core is found) does not depend on how the model was built."""
-    return str(group)
+    return group_name(group)
 
 
 def _smt2(model: LinearModel, switched: bool) -> tuple[str, list[Group]]:

@@ -10,8 +10,10 @@ unsat core reads as a list of rules.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import itertools
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -34,6 +36,9 @@ from fitlang.solve.groups import (
 from fitlang.solve.linear import GroupPerRow, LinearModel, Number, RowBuffer, Value
 from fitlang.solve.pack import Packing
 
+K = TypeVar("K")  # a key of the totals that are rounded: a class, a domain, a reach
+Terms = np.ndarray | list[int]  # a run of a row's columns, or of its coefficients
+
 
 class PairMap(MutableMapping):
     """(demand, class id) -> a number, kept per demand: one dict per demand made at C speed
@@ -46,7 +51,9 @@ class PairMap(MutableMapping):
         return self.of[key[0]][key[1]]
 
     def __contains__(self, key: object) -> bool:
-        inner = self.of.get(key[0]) if isinstance(key, tuple) and len(key) == 2 else None
+        if not (isinstance(key, tuple) and len(key) == 2):
+            return False
+        inner = self.of.get(key[0])
         return inner is not None and key[1] in inner
 
     def __setitem__(self, key: tuple[str, str], value: int) -> None:
@@ -146,24 +153,26 @@ class Encoding:
         for demand in self.problem.demands:
             value = {c: float(solution[self.y[demand.name, c]]) for c in demand.eligible}
             domains = self.spread_domains.get(demand.name)
-            groups = self.reach_groups.get(demand.name)
-            if groups:  # whole totals per reach first: each stays >= what its rules need
-                totals = _round_keeping_total({key: sum(value[c] for c in class_ids)
-                                               for key, class_ids in groups.items()})
-                shares = {}
-                for key, class_ids in groups.items():
-                    shares.update(_round_keeping_total({c: value[c] for c in class_ids}, totals[key]))
+            reaches = self.reach_groups.get(demand.name)
+            shares: dict[str, int] = {}
+            if reaches:  # whole totals per reach first: each stays >= what its rules need
+                per_reach = _round_keeping_total({key: sum(value[c] for c in class_ids)
+                                                  for key, class_ids in reaches.items()})
+                for key, class_ids in reaches.items():
+                    shares.update(_round_keeping_total({c: value[c] for c in class_ids}, per_reach[key]))
             elif not domains:
                 shares = _round_keeping_total({c: value[c] for c in demand.eligible})
             else:
                 inside = {c for class_ids in domains.values() for c in class_ids}
-                groups = {**domains, None: [c for c in demand.eligible if c not in inside]}
-                totals = _round_balanced({d: sum(value[c] for c in cs)
-                                          for d, cs in groups.items() if d is not None})
-                totals[None] = _whole(sum(value.values())) - sum(totals.values())
-                shares = {}
-                for domain, class_ids in groups.items():
-                    shares.update(_round_keeping_total({c: value[c] for c in class_ids}, totals[domain]))
+                outside = [c for c in demand.eligible if c not in inside]
+                per_domain: dict[str | None, int] = dict(_round_balanced(
+                    {d: sum(value[c] for c in cs) for d, cs in domains.items()}))
+                per_domain[None] = _whole(sum(value.values())) - sum(per_domain.values())
+                by_domain: dict[str | None, list[str]] = {d: cs for d, cs in domains.items()}
+                by_domain[None] = outside
+                for domain, class_ids in by_domain.items():
+                    shares.update(_round_keeping_total({c: value[c] for c in class_ids},
+                                                       per_domain[domain]))
             counts.update(((demand.name, c), amount) for c, amount in shares.items() if amount)
         return counts
 
@@ -306,7 +315,7 @@ def _whole(value: float) -> int:
     return int(value + 1e-4)  # the solver's tolerance, not a fraction to keep
 
 
-def _round_keeping_total(values: dict[str, float], total: int | None = None) -> dict[str, int]:
+def _round_keeping_total(values: Mapping[K, float], total: int | None = None) -> dict[K, int]:
     """Largest remainders first (then the given order), so that the sum stays `total`."""
     total = _whole(sum(values.values())) if total is None else total
     whole = {key: int(v) for key, v in values.items()}
@@ -316,7 +325,7 @@ def _round_keeping_total(values: dict[str, float], total: int | None = None) -> 
     return whole
 
 
-def _round_balanced(totals: dict[str, float]) -> dict[str, int]:
+def _round_balanced(totals: Mapping[K, float]) -> dict[K, int]:
     """Round domain totals keeping their sum; the extra replicas go to the domains with the
     fewest, so the largest minus the smallest does not grow past what the solution had
     (rounded up to a whole number)."""
@@ -360,7 +369,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     _encode_capacity(encoding)
     _encode_limits(encoding)
     for run in problem.symmetric:
-        for first, second in zip(run, run[1:]):
+        for first, second in itertools.pairwise(run):
             model.add({encoding.u[first]: 1, encoding.u[second]: -1}, lower=0)
     latency = {members[0].name: members for members in problem.latency_demands()}
     for demand in problem.demands:
@@ -566,7 +575,9 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
     if not here:
         return
     charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers, indices, data = [0], [], []
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
     for index, resource in enumerate(RESOURCES):
         taking = np.flatnonzero(charge[:, index])
         if not len(taking):
@@ -607,7 +618,9 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
     `fragment_weights`), where it charges some replica more than the capacity row does, by
     at least 1% of a node (a row that says nothing new only slows the solver)."""
     charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers, indices, data = [0], [], []
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
     for index, resource in enumerate(RESOURCES):
         capacity = node_class.capacity[resource]
         if not capacity or not charge[:, index].any():
@@ -624,8 +637,8 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
     _add_at_most_zero(encoding, pointers, indices, data, CapacityGroup(node_class.id))
 
 
-def _add_at_most_zero(encoding: Encoding, pointers: list[int], indices: list, data: list,
-                      group: Group) -> None:
+def _add_at_most_zero(encoding: Encoding, pointers: list[int], indices: list[Terms],
+                      data: list[Terms], group: Group) -> None:
     """Rows `sum <= 0` gathered per resource as compressed rows (`pointers` into the
     concatenated `indices` and `data`), added as one block when there are any."""
     if len(pointers) > 1:
@@ -646,7 +659,9 @@ def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
         return
     hosting = _hosting(encoding, demand, node_class.id)
     charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers, indices, data = [0], [], []
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
     for index, resource in enumerate(RESOURCES):
         capacity = node_class.capacity[resource]
         taking = np.flatnonzero(others & (charge[:, index] > 0))
@@ -660,6 +675,7 @@ def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
 
 def _encode_limits(encoding: Encoding) -> None:
     model, problem = encoding.model, encoding.problem
+    terms: dict[int, Number]
     for group, limit in sorted(problem.buy_limits.items()):
         terms = {encoding.u[c.id]: 1 for c in problem.classes if c.buy_group == group}
         if terms:
@@ -704,30 +720,22 @@ def _presence(encoding: Encoding, demand: Demand, topology: str) -> dict[str, in
     return presence
 
 
-def _hosting(encoding: Encoding, demand: Demand, class_id: str, rows: RowBuffer | None = None,
-             made: list[tuple[str, str]] | None = None) -> int:
-    """Integer n[w,c]: nodes of class c that host at least one replica of `demand`. With
-    `rows` and `made`, its rows go to `rows` and the variable is left for the caller to add
-    (in `made`'s order, before anything else is added: see `_node_rule`)."""
+def _hosting(encoding: Encoding, demand: Demand, class_id: str) -> int:
+    """Integer n[w,c]: nodes of class c that host at least one replica of `demand` (made
+    in bulk instead by `_node_rule_rows`)."""
     key = (demand.name, class_id)
     index = encoding.hosting.get(key)
     if index is not None:
         return index
     model = encoding.model
     y, fit, u = encoding.y[key], encoding.fit[key], encoding.u[class_id]
-    if made is None:
-        index = model.var(f"n[{demand.name},{class_id}]", 0, encoding.problem.node_class(class_id).count)
-        buffer = RowBuffer()
-    else:
-        index = model.variable_count + len(made)
-        made.append(key)
-        buffer = rows
+    index = model.var(f"n[{demand.name},{class_id}]", 0, encoding.problem.node_class(class_id).count)
+    buffer = RowBuffer()
     encoding.hosting[key] = index
     buffer.add((y, index), (1, -fit), None, 0, None)
     buffer.add((index, y), (1, -1), None, 0, None)
     buffer.add((index, u), (1, -1), None, 0, None)
-    if made is None:
-        buffer.flush(model)
+    buffer.flush(model)
     return index
 
 

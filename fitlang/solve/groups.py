@@ -3,14 +3,13 @@
 Every row `encode` adds for a rule carries one of these keys, so that `explain` can map a Z3
 unsat core or the rows of an elastic LP that fall short back to the parts of the policy by
 looking at the key's fields, never by parsing a name. Keys are frozen (hashable, comparable
-for equality); `str(key)` is a readable name for people and for a stable order (the Z3
-backend sorts the groups by it), never read back.
+for equality). Only the Z3 backend gives them names (`backends.group_name`), and it finds a
+key again from its switch through its own table, never from the name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -19,18 +18,12 @@ class ReplicasGroup:
 
     demand: str
 
-    def __str__(self) -> str:
-        return f"replicas:{self.demand}"
-
 
 @dataclass(frozen=True)
 class EligibleGroup:
     """A demand's replicas placed are those on the classes it may use."""
 
     demand: str
-
-    def __str__(self) -> str:
-        return f"eligible:{self.demand}"
 
 
 @dataclass(frozen=True)
@@ -40,18 +33,12 @@ class GangGroup:
 
     name: str
 
-    def __str__(self) -> str:
-        return f"gang:{self.name}"
-
 
 @dataclass(frozen=True)
 class ThroughputGroup:
     """An option group's options deliver its throughput."""
 
     workload: str
-
-    def __str__(self) -> str:
-        return f"throughput:{self.workload}"
 
 
 @dataclass(frozen=True)
@@ -60,9 +47,6 @@ class CapacityGroup:
 
     class_id: str
 
-    def __str__(self) -> str:
-        return f"capacity:{self.class_id}"
-
 
 @dataclass(frozen=True)
 class ExclusiveGroup:
@@ -70,16 +54,10 @@ class ExclusiveGroup:
 
     demand: str
 
-    def __str__(self) -> str:
-        return f"exclusive:{self.demand}"
-
 
 @dataclass(frozen=True)
 class BudgetGroup:
     """The policy's hourly budget."""
-
-    def __str__(self) -> str:
-        return "budget"
 
 
 @dataclass(frozen=True)
@@ -88,18 +66,12 @@ class BuyGroup:
 
     buy: int
 
-    def __str__(self) -> str:
-        return f"buy:{self.buy}"
-
 
 @dataclass(frozen=True)
 class PowerGroup:
     """A power cap, by its index in `Problem.power_caps`."""
 
     index: int
-
-    def __str__(self) -> str:
-        return f"power:{self.index}"
 
 
 @dataclass(frozen=True)
@@ -109,9 +81,6 @@ class AffinityGroup:
     demand: str
     index: int
 
-    def __str__(self) -> str:
-        return f"affinity:{self.demand}:{self.index}"
-
 
 @dataclass(frozen=True)
 class SpreadGroup:
@@ -119,9 +88,6 @@ class SpreadGroup:
 
     demand: str
     index: int
-
-    def __str__(self) -> str:
-        return f"spread:{self.demand}:{self.index}"
 
 
 @dataclass(frozen=True)
@@ -131,13 +97,10 @@ class LatencyGroup:
     workload: str
     location: str
 
-    def __str__(self) -> str:
-        return f"latency:{self.workload}:{self.location}"
 
-
-Group = Union[ReplicasGroup, EligibleGroup, GangGroup, ThroughputGroup, CapacityGroup,
-              ExclusiveGroup, BudgetGroup, BuyGroup, PowerGroup, AffinityGroup, SpreadGroup,
-              LatencyGroup]
+Group = (ReplicasGroup | EligibleGroup | GangGroup | ThroughputGroup | CapacityGroup
+         | ExclusiveGroup | BudgetGroup | BuyGroup | PowerGroup | AffinityGroup | SpreadGroup
+         | LatencyGroup)
 
 # what an elastic relaxation may leave short (at a price): what the policy asks for
 ELASTIC_GROUPS = (ReplicasGroup, ThroughputGroup)

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Union
+from typing import Any
 
 import numpy as np
 
 from fitlang.solve.groups import Group
 
-Number = Union[int, Fraction]
-Value = Union[int, float]  # of a variable in a solution
+Number = int | Fraction
+Value = int | float  # of a variable in a solution
 
 
 @dataclass
@@ -54,7 +54,7 @@ class GroupPerRow:
 
 
 # a block's groups: one for all rows (None: no group), one per row, or made per row
-BlockGroups = Union[Group, None, list[Union[Group, None]], GroupPerRow]
+BlockGroups = Group | None | list[Group | None] | GroupPerRow
 
 
 @dataclass
@@ -123,7 +123,8 @@ class _Names(dict):
         return dict.__getitem__(self, key)
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        # not `dict.get`, which would skip `__contains__` and so the names made on demand
+        return self[key] if key in self else default  # noqa: SIM401
 
 
 class _Variables(Sequence):
@@ -167,7 +168,8 @@ class LinearModel:
 
     def _materialised(self) -> list[Variable]:
         if self._variables is None:
-            self._variables = [Variable(i, self.name_of(i), lower, upper, integer) for i, (lower, upper, integer)
+            self._variables = [Variable(i, self.name_of(i), lower, upper, integer)
+                               for i, (lower, upper, integer)
                                in enumerate(zip(self._lower, self._upper, self._integer))]
             self._lower, self._upper, self._integer = [], [], []
         return self._variables
@@ -238,6 +240,7 @@ class LinearModel:
             for segment in self._segments:
                 rows.extend(segment if isinstance(segment, list) else segment.constraints())
             self._segments = [rows]
+            return rows
         return self._segments[0]
 
     @constraints.setter
@@ -245,13 +248,17 @@ class LinearModel:
         self._segments = [list(rows)]
 
     def _tail(self) -> list[Constraint]:
-        if not self._segments or not isinstance(self._segments[-1], list):
-            self._segments.append([])
-        return self._segments[-1]
+        last = self._segments[-1] if self._segments else None
+        if isinstance(last, list):
+            return last
+        rows: list[Constraint] = []
+        self._segments.append(rows)
+        return rows
 
-    def add(self, terms: dict[int, Number] | Iterable[tuple[int, Number]], lower: Number | None = None,
+    def add(self, terms: Mapping[int, Number] | Iterable[tuple[int, Number]], lower: Number | None = None,
             upper: Number | None = None, group: Group | None = None) -> None:
-        if isinstance(terms, dict):  # no index twice: only the zeros to drop
+        # (a dict is tested first: the type test against the ABC is the slow one)
+        if type(terms) is dict or isinstance(terms, Mapping):  # no index twice: only the zeros to drop
             merged = {i: c for i, c in terms.items() if c != 0}
         else:
             merged = {}
@@ -275,7 +282,7 @@ class LinearModel:
     def row_count(self) -> int:
         return sum(len(segment) for segment in self._segments)
 
-    def value(self, terms: dict[int, Number], solution: list[Value]) -> Fraction:
+    def value(self, terms: Mapping[int, Number], solution: Sequence[Value]) -> Fraction:
         return sum((Fraction(c) * Fraction(solution[i]) for i, c in terms.items()), Fraction(0))
 
 
@@ -283,9 +290,14 @@ class RowBuffer:
     """Rows gathered one by one as plain lists, then handed to the model as one block."""
 
     def __init__(self) -> None:
-        self.indptr, self.indices, self.data = [0], [], []
-        self.lower: list[float] = []
-        self.upper: list[float] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self.indptr: list[int] = [0]
+        self.indices: list[int] = []
+        self.data: list[int] = []
+        self.lower: list[int | None] = []  # None: no bound (NaN in the block)
+        self.upper: list[int | None] = []
         self.groups: list[Group | None] = []
 
     def add(self, columns: tuple[int, ...], coefficients: tuple[int, ...], lower: int | None,
@@ -313,7 +325,7 @@ class RowBuffer:
         groups: BlockGroups = self.groups[0] if len(set(self.groups)) == 1 else self.groups
         model.add_rows(indptr, indices, data, np.array(self.lower, dtype=float),
                        np.array(self.upper, dtype=float), groups)
-        self.__init__()
+        self._reset()
 
 
 def _merged(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray):
@@ -337,7 +349,7 @@ class MatrixForm:
     lower <= x <= upper, x whole where `integrality` is 1. Coefficients as floats."""
 
     c: np.ndarray
-    matrix: object  # scipy.sparse.csr_array, rows x variables
+    matrix: Any  # scipy.sparse.csr_array, rows x variables (scipy has no type hints)
     row_lower: np.ndarray
     row_upper: np.ndarray
     lower: np.ndarray

@@ -13,8 +13,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +68,11 @@ class Verdict:
 
     status: Status
     partial: bool = False
+
+
+FEASIBLE = Verdict(Status.FEASIBLE)
+# a greedy floor's: not every replica may fit, and what is left out is said why
+FEASIBLE_PARTIAL = Verdict(Status.FEASIBLE, partial=True)
 
 
 @dataclass
@@ -120,7 +127,7 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
         floor = _from_packing(problem, greedy_floor(problem)[0], _objectives(problem)[0],
-                              Verdict(Status.FEASIBLE, partial=True), None)
+                              FEASIBLE_PARTIAL, None)
         if len(floor.unplaced) < len(placement.unplaced) or not placement.assignments:
             floor.status = Status.UNKNOWN if floor.unplaced else Status.FEASIBLE
             floor.seconds = placement.seconds
@@ -139,10 +146,12 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     progress = progress or (lambda stage, value, bound: None)
     objectives = _objectives(problem)
     model_deadline = improve_deadline = deadline
-    if relax and deadline is not None:
+    if relax and deadline is not None and time_limit is not None:
         # what follows the search (packing, repair, the report) is kept inside the limit too
-        improve_deadline -= min(FINISH_SECONDS_PER_REPLICA * _replicas(problem), 0.2 * time_limit)
-    floor_packing, floor_cut, floor_polished = None, set(), True
+        improve_deadline = deadline - min(FINISH_SECONDS_PER_REPLICA * _replicas(problem), 0.2 * time_limit)
+    floor_packing: Packing | None = None
+    floor_cut: set[str] = set()
+    floor_polished = True
     if relax:
         progress("greedy", None, None)
         floor_packing, floor_cut = greedy_floor(problem, improve_deadline)
@@ -151,7 +160,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         floor_polished = not _past(first_pass)
         if floor_packing.complete:
             progress("greedy", _packed_value(problem, floor_packing, objectives[0]), None)
-    if relax and deadline is not None:
+    if relax and improve_deadline is not None and time_limit is not None:  # (a deadline: a limit)
         left = improve_deadline - time.monotonic()
         model_deadline = improve_deadline - min(
             PACK_SECONDS_PER_REPLICA * _replicas(problem) + IMPROVE_SHARE * time_limit, 0.5 * left)
@@ -161,7 +170,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         best = _optimised(problem, backend, objectives, model_deadline, relax, progress,
                           improve_deadline, start=floor_packing)
     complete = floor_packing is not None and floor_packing.complete
-    if relax and complete and (not whole or best is None or best.bound is None):
+    if relax and floor_packing is not None and complete and (not whole or best is None or best.bound is None):
         # where the model is skipped or proved none: the relaxation's bound (bound.py)
         progress("bound", _packed_value(problem, floor_packing, objectives[0]), None)
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
@@ -176,7 +185,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
             progress("bound", None, proven)
         floor_packing = _pattern_floor(problem, floor_packing, found, objectives[0], time_limit,
                                        improve_deadline)
-    elif relax and complete and time_limit is not None and _gap_over(best, PATTERN_MIN_GAP):
+    elif relax and floor_packing is not None and complete and time_limit is not None \
+            and best is not None and _gap_over(best, PATTERN_MIN_GAP):
         # the whole model ran and its bound leaves a gap: the patterns may close part of it
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, PATTERN_SHARE, improve_deadline),
                            start=floor_packing)
@@ -184,7 +194,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
                                        improve_deadline, best.value)
         floor_packing = _pattern_floor(problem, floor_packing, found, objectives[0], time_limit,
                                        improve_deadline)
-    if not whole and complete:
+    if not whole and floor_packing is not None and complete:
         # the whole model is too large for the limit: improve the floor a neighbourhood at a time
         floor_packing = _searched(problem, floor_packing, objectives[0], improve_deadline, progress,
                                   proven)
@@ -194,7 +204,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
             consolidate(problem, floor_packing, objectives[0], improve_deadline)  # it may be the answer
         # partial: what the greedy pass leaves out is said why (no node, capacity, or time)
         floor = _from_packing(problem, floor_packing, objectives[0],
-                              Verdict(Status.FEASIBLE, partial=True), None)
+                              FEASIBLE_PARTIAL, None)
         for item in floor.unplaced:
             if item.workload in floor_cut:
                 item.reason = OUT_OF_TIME
@@ -203,7 +213,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         return Placement(Status.UNKNOWN, objectives[0], None, None, backend=backend,
                          seconds=time.monotonic() - started)
     if placement is floor and best is not None and best.bound is not None \
-            and best.status is not Status.INFEASIBLE and not floor.unplaced:
+            and best.status is not Status.INFEASIBLE and not floor.unplaced \
+            and floor.value is not None:  # (None: an objective the nodes alone do not give)
         floor.bound = min(best.bound, floor.value)  # the optimiser's bound holds for any placement
         floor.backend = best.backend
     if placement is floor and best is not None:
@@ -252,7 +263,8 @@ def _gap_over(placement: Placement | None, share: float) -> bool:
 
 
 def _with_patterns(problem: Problem, objective: str, pair, start: Packing, time_limit: float | None,
-                   deadline: float | None, value: Fraction | None) -> tuple[Fraction | None, PatternBound | None]:
+                   deadline: float | None,
+                   value: Fraction | None) -> tuple[Fraction | None, PatternBound | None]:
     """The pair bound (`pair`, what `lower_bound` found), or the pattern bound built on it
     (never less) where the gap to `value` is over PATTERN_MIN_GAP, a time limit is set and
     the column generation is expected to converge in its share of it; and what the pattern
@@ -308,6 +320,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
 def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
     """Of the optimiser's bound and the relaxation's, the larger (both hold for every
     placement that places every replica); `optimal` when that closes the gap."""
+    if placement.value is None:
+        return
     bound = proven if placement.bound is None else max(placement.bound, proven)
     placement.bound = min(bound, placement.value)
     if placement.status is Status.FEASIBLE and _within_tolerance(placement):
@@ -323,9 +337,10 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
         return packing
     enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
     value = _packed_value(problem, packing, objective)
-    if enough is None or value is None or value > enough:
-        if repack(problem, packing, objective, time.monotonic() + REPACK_SHARE * (deadline - time.monotonic())):
-            progress("improve", _packed_value(problem, packing, objective), bound)
+    if (enough is None or value is None or value > enough) and \
+            repack(problem, packing, objective,
+                   time.monotonic() + REPACK_SHARE * (deadline - time.monotonic())):
+        progress("improve", _packed_value(problem, packing, objective), bound)
     return neighbourhood.search(
         problem, packing, objective, deadline, lambda p: _packed_value(problem, p, objective),
         improved=lambda value: progress("improve", value, bound), enough=enough)
@@ -352,10 +367,9 @@ def _suggested(relaxed: Bound) -> tuple[dict[str, list[str]], dict[str, frozense
     """From the relaxation's last solution: per option group, its options by the share of
     its replicas placed with each, most first (ties: the policy's order); per workload, the
     classes it places replicas on."""
-    used, values = relaxed.problem, relaxed.pair_values
-    if used is None or values is None:
+    used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
+    if used is None or values is None or relaxation is None:
         return {}, {}
-    relaxation = relaxed.relaxation
     placed = np.zeros(len(used.demands))
     np.add.at(placed, relaxation.pair_demand, values)
     position = {d.name: i for i, d in enumerate(used.demands)}
@@ -522,9 +536,10 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         # the optimiser proved a bound but found nothing better than the start in time
         progress("improve", _packed_value(problem, start, objectives[0]), first_bound)
         _polished(problem, start, objectives[0], improve_deadline, first_bound)
-        placement = _from_packing(problem, start, objectives[0], Verdict(Status.FEASIBLE),
+        placement = _from_packing(problem, start, objectives[0], FEASIBLE,
                                   first_bound)
-        placement.bound = min(first_bound, placement.value)
+        if placement.value is not None:  # (None: an objective the nodes alone do not give)
+            placement.bound = min(first_bound, placement.value)
         placement.backend = HighsBackend.name
         return placement
     encoding, outcome, counts, backend_name, packing, verdict = best
@@ -629,7 +644,7 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     when it found no placement)."""
     encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
-    extra = {}
+    extra: dict[str, Any] = {}  # HiGHS's own options: a start, a callback
     if relax and isinstance(solver, HighsBackend):
         encoding.relax_replicas()
         solver = HighsBackend(RELAXED_GAP)
@@ -778,7 +793,7 @@ def _used_value(problem: Problem, packing: Packing, objective: str, encoding: En
 
 
 def _packed_value(problem: Problem, packing: Packing, objective: str,
-                  dropped: set[str] = frozenset()) -> Fraction | None:
+                  dropped: AbstractSet[str] = frozenset()) -> Fraction | None:
     """Cost or nodes of what was packed; None for an objective the nodes alone do not give.
     Nodes that host only `dropped` workloads (left out whole) are not in use."""
     def in_use(class_id: str) -> int:
@@ -821,7 +836,8 @@ def _higher_priority(problem: Problem) -> dict[int, list[str]]:
         return cached[1]
     levels = sorted({d.priority for d in problem.demands})
     higher = {level: sorted(d.name for d in problem.demands if d.priority > level) for level in levels}
-    problem._higher_priority = (key, higher)
+    # a cache riding on the problem, which has no field for it (setattr: not a declared one)
+    setattr(problem, "_higher_priority", (key, higher))  # noqa: B010
     return higher
 
 

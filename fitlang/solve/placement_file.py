@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 from fitlang.model.problem import Problem, option_demand_name
+from fitlang.solve.linear import Status
 from fitlang.solve.placement import Assignment, Placement
+
+STATUSES = {status.value for status in Status}
 
 
 def placement_from_document(problem: Problem, document: dict) -> Placement:
     """The document must have passed `verify` (its shape and names are known good)."""
     objective = document.get("objective") if isinstance(document.get("objective"), dict) else {}
-    placement = Placement(status=str(document.get("status", "feasible")),
+    status = str(document.get("status", "feasible"))
+    placement = Placement(status=Status(status) if status in STATUSES else Status.UNKNOWN,
                           objective=str(objective.get("name", "cost")), value=None, bound=None)
     for item in document["assignments"]:
         option = item.get("option")
