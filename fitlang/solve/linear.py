@@ -322,7 +322,9 @@ class RowBuffer:
         twice = (np.diff(row[order]) == 0) & (np.diff(indices[order]) == 0)
         if twice.any() or not data.all():
             indptr, indices, data = _merged(indptr, indices, data)
-        groups: BlockGroups = self.groups[0] if len(set(self.groups)) == 1 else self.groups
+        # (`count` compares by identity first, at C speed: a key is one object for all its rows)
+        same = self.groups.count(self.groups[0]) == len(self.groups)
+        groups: BlockGroups = self.groups[0] if same else self.groups
         model.add_rows(indptr, indices, data, np.array(self.lower, dtype=float),
                        np.array(self.upper, dtype=float), groups)
         self._reset()

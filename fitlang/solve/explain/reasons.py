@@ -82,7 +82,26 @@ def _demand_rule_reason(problem: Problem, part: Part) -> Reason:
 
 def _rule_reason(problem: Problem, part: Part) -> Reason:
     """A rule that keeps a workload off pools it would fit on: which pools, and where."""
-    pools, origin = [], None
+    pools, origin = _ruled_out(problem, part)
+    listed = _pools_listed(pools)
+    if not pools:  # (only in a conflict not narrowed down: the rule may not be needed)
+        return Reason(f"`{part.subject}` has `{part.key}`", origin, part)
+    if part.key.startswith("dedicated"):
+        one = len(pools) == 1
+        return Reason(f"{'pool' if one else 'pools'} {listed} {'has' if one else 'have'} "
+                      f"`{part.key}`, which `{part.subject}` does not tolerate", origin, part)
+    return Reason(f"`{part.subject}` has `{part.key}`, which rules out {listed}", origin, part)
+
+
+def _pools_listed(pools: list[str]) -> str:
+    """'pool `a`', 'pools `a`, `b`'."""
+    return f"{'pool' if len(pools) == 1 else 'pools'} " + ", ".join(f"`{c}`" for c in pools)
+
+
+def _ruled_out(problem: Problem, part: Part) -> tuple[list[str], Origin | None]:
+    """The pools a rule keeps a workload off that it would fit on, and where the rule is."""
+    pools: list[str] = []
+    origin: Origin | None = None
     for demand in _demands_of(problem, part.subject):
         for class_id, reasons in demand.failing.items():
             if class_id not in {c.id for c in problem.classes}:
@@ -92,15 +111,7 @@ def _rule_reason(problem: Problem, part: Part) -> Reason:
                 if class_id not in pools:
                     pools.append(class_id)
                 origin = origin or mine[0].origin
-    listed = ", ".join(f"`{c}`" for c in pools)
-    if not pools:  # (only in a conflict not narrowed down: the rule may not be needed)
-        return Reason(f"`{part.subject}` has `{part.key}`", origin, part)
-    if part.key.startswith("dedicated"):
-        one = len(pools) == 1
-        return Reason(f"{'pool' if one else 'pools'} {listed} {'has' if one else 'have'} "
-                      f"`{part.key}`, which `{part.subject}` does not tolerate", origin, part)
-    return Reason(f"`{part.subject}` has `{part.key}`, which rules out "
-                  f"{'pool' if len(pools) == 1 else 'pools'} {listed}", origin, part)
+    return pools, origin
 
 
 def _could_fit(problem: Problem, demand: Demand, class_id: str, reasons: list) -> bool:

@@ -41,8 +41,10 @@ from fitlang.solve.explain.reasons import (
     _latency_members,
     _money,
     _plural,
+    _pools_listed,
     _reason,
     _rule_reason,
+    _ruled_out,
     _where,
 )
 from fitlang.solve.explain.results import Explanation, Repair
@@ -269,7 +271,7 @@ def _fewer_replicas(problem: Problem, part: Part, deadline: float,
     origin = problem.demand(part.subject).spans.get("replicas")
     text = f"lower `{part.subject}` replicas from {replicas} to {most}"
     return Repair(part, text, origin, str(replicas), str(most), found[1].cost,
-                  _fix(text, origin, str(most)), found[0])
+                  _fix(text, origin, str(most)), found[0], Fraction(most))
 
 
 def _more_nodes(problem: Problem, part: Part, deadline: float,
@@ -308,7 +310,8 @@ def _more_nodes(problem: Problem, part: Part, deadline: float,
     text = (f"add {_plural(extra, 'node')} to pool `{part.subject}` "
             f"(count = {count + extra})")
     return Repair(part, text, origin or problem.node_class(part.subject).origin, str(count),
-                  str(count + extra), found[1].cost, _fix(text, origin, str(count + extra)), extra)
+                  str(count + extra), found[1].cost, _fix(text, origin, str(count + extra)), extra,
+                  Fraction(count + extra))
 
 
 def _higher_buy_limit(problem: Problem, part: Part, deadline: float,
@@ -331,7 +334,7 @@ def _higher_buy_limit(problem: Problem, part: Part, deadline: float,
     most = limit + found[0]
     text = f"raise max_count of the `buy` block{_buy_name(problem, group)} from {limit} to {most}"
     return Repair(part, text, problem.buy_origins.get(group), str(limit), str(most), found[1].cost,
-                  step=found[0])
+                  step=found[0], value=Fraction(most))
 
 
 def _higher_budget(problem: Problem, part: Part, deadline: float) -> Repair | None:
@@ -350,7 +353,8 @@ def _higher_budget(problem: Problem, part: Part, deadline: float) -> Repair | No
     shown = f"{cents // 100}.{cents % 100:02d}"
     text = f"raise the budget from {_money(problem.budget)} to {shown} USD/h"
     return Repair(part, text, problem.budget_origin, f"{_money(problem.budget)} USD/h",
-                  f"{shown} USD/h", check.cost, _fix(text, problem.budget_origin, f"{shown} USD/h"))
+                  f"{shown} USD/h", check.cost, _fix(text, problem.budget_origin, f"{shown} USD/h"),
+                  value=budget)
 
 
 def _decided_without(problem: Problem, part: Part, deadline: float):
@@ -376,9 +380,11 @@ def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
         return Repair(part, text, reason.origin, None, f'tolerate = ["{dedicated}"]', check.cost)
     target = bounds.pop() if len(bounds) == 1 else None
     where = f" (line {reason.origin.span.line})" if reason.origin else ""
+    pools, _ = _ruled_out(problem, part)
+    # (no pool: a conflict not narrowed down, where the rule may not be needed)
+    also = _pools_listed(pools) if pools else reason.text
     text = (f"relax `{part.key}`{where} to `{target}`" if target else
-            f"drop `{part.key}`{where}") + f" so that `{part.subject}` may also run on " + \
-        reason.text.split("rules out ", 1)[-1]
+            f"drop `{part.key}`{where}") + f" so that `{part.subject}` may also run on {also}"
     return Repair(part, text, reason.origin, part.key, target, check.cost)
 
 
@@ -536,21 +542,22 @@ def _as_applied(problem: Problem, repair: Repair) -> Repair:
 
 def _applied(problem: Problem, repair: Repair) -> Problem:
     part = repair.part
-    if part.kind in ("capacity", "replicas", "buy", "budget") and repair.after is not None:
+    value = repair.value  # what `after` shows, as a number (set by the repairs of these kinds)
+    if part.kind in ("capacity", "replicas", "buy", "budget") and value is not None:
         trial = _copy(problem)
         if part.kind == "capacity":
-            _grow(trial.node_class(part.subject), int(repair.after))
+            _grow(trial.node_class(part.subject), int(value))
             trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
         elif part.kind == "replicas":
-            trial.demand(part.subject).replicas = int(repair.after)
+            trial.demand(part.subject).replicas = int(value)
         elif part.kind == "buy":
             group = part.position
-            trial.buy_limits[group] = int(repair.after)
+            trial.buy_limits[group] = int(value)
             for node_class in trial.classes:
-                if node_class.buy_group == group and node_class.count < int(repair.after):
-                    _grow(node_class, int(repair.after))
+                if node_class.buy_group == group and node_class.count < int(value):
+                    _grow(node_class, int(value))
         else:
-            trial.budget = Fraction(repair.after.split()[0])
+            trial.budget = value
         return trial
     return with_parts(problem, lambda p: p != part).problem
 

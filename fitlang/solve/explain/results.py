@@ -34,6 +34,8 @@ class Repair:
     cost: Fraction | None = None
     fix: Fix | None = None
     step: int | None = field(default=None, compare=False)  # the amount a search settled on
+    # the new number `after` shows (a replica or node count, a limit, a budget), for `_applied`
+    value: Fraction | None = field(default=None, compare=False)
 
     def as_json(self) -> dict:
         where = self.origin
