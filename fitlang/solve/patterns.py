@@ -34,6 +34,7 @@ import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,7 @@ from fitlang.solve.bound import (
     INFINITY,
     UNIT,
     Bound,
+    Relaxation,
     _stated,
     merged_classes,
     priced_rows,
@@ -119,7 +121,9 @@ def pattern_bound(bound: Bound, objective: str, deadline: float | None = None,
             if not (columns and master.add(columns)):
                 value, columns = blocks.lagrangian(duals, convexity, deadline, result)
                 best = max(best, value)
-                if best >= master.value - 1e-9 * max(1.0, abs(master.value)):
+                lp_value = master.value
+                assert lp_value is not None  # set by the solve above
+                if best >= lp_value - 1e-9 * max(1.0, abs(lp_value)):
                     result.converged = True
                     break
                 if not master.add(columns):
@@ -160,7 +164,8 @@ class _Blocks:
         from scipy.sparse import csc_array, vstack
 
         relaxed, problem = bound.relaxation, bound.problem
-        self.relaxed = relaxed
+        assert relaxed is not None and problem is not None, "a pattern bound needs a solved pair relaxation"
+        self.relaxed: Relaxation = relaxed
         classes, _, _ = merged_classes(problem)
         self.width = width = relaxed.first_pair
         self.first, self.last = width, width + relaxed.pairs
@@ -191,8 +196,9 @@ class _Blocks:
         self.class_index = relaxed.class_index
         # the rows: every row but the capacity rows, then one per demand
         capacity_rows = np.unique(relaxed.capacity_row[relaxed.capacity_row >= 0])
-        self.kept = np.setdiff1d(np.arange(relaxed.matrix.shape[0]), capacity_rows)
-        kept = relaxed.matrix.tocsr()[self.kept]
+        matrix: Any = relaxed.matrix  # scipy CSC
+        self.kept = np.setdiff1d(np.arange(matrix.shape[0]), capacity_rows)
+        kept = matrix.tocsr()[self.kept]
         limits = csc_array((np.ones(relaxed.pairs), (pair_demand, self.first + np.arange(relaxed.pairs))),
                            shape=(len(demands), relaxed.columns))
         self.matrix = vstack([kept, limits]).tocsc()
@@ -202,7 +208,7 @@ class _Blocks:
         self.transposed = self.matrix.T.tocsr()
         self.magnitude = abs(self.transposed)
         self.slack = UNIT * (np.diff(self.transposed.indptr) + 2)
-        self._known: dict[tuple, tuple[float, np.ndarray | None, bool]] = {}
+        self._known: dict[tuple, tuple[float, list[np.ndarray]]] = {}
 
     def from_pair_prices(self, prices: np.ndarray, charged: bool = True) -> np.ndarray:
         """The pair relaxation's row prices on these rows, and on each demand's row (at most
@@ -215,7 +221,8 @@ class _Blocks:
         clean = prices.copy()
         clean[~np.isfinite(relaxed.row_lower) & (clean > 0)] = 0.0
         clean[~np.isfinite(relaxed.row_upper) & (clean < 0)] = 0.0
-        reduced = -(relaxed.matrix[:, self.first:self.last].T @ clean)
+        matrix: Any = relaxed.matrix  # scipy CSC
+        reduced = -(matrix[:, self.first:self.last].T @ clean)
         cheapest = np.zeros(len(self.row_lower) - len(self.kept))
         if charged:
             np.minimum.at(cheapest, self.pair_demand, reduced)
@@ -246,7 +253,9 @@ class _Blocks:
                 continue
             most, patterns = top
             blocks[k] = self.count[k] * min(0.0, low[k] - most)
-            for pattern in patterns if convexity is not None else ():
+            if convexity is None:  # prices alone: the bound, no columns
+                continue
+            for pattern in patterns:
                 chosen = np.flatnonzero(pattern)
                 gain = float(value_mid[worth[chosen]] @ pattern[chosen])
                 if reduced[k] - gain - convexity[k] < -NEGATIVE * max(1.0, abs(reduced[k])):
@@ -703,4 +712,7 @@ class _PatternMaster:
 
 
 def _stands_for(bound: Bound, demand: int) -> tuple[str, ...]:
-    return tuple(bound.members[demand]) if bound.members else (bound.problem.demands[demand].name,)
+    if bound.members:
+        return tuple(bound.members[demand])
+    assert bound.problem is not None  # a bound with a relaxation has its problem
+    return (bound.problem.demands[demand].name,)
