@@ -203,8 +203,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         if not floor_polished and not _beats_packing(problem, best, floor_packing, objectives[0]):
             consolidate(problem, floor_packing, objectives[0], improve_deadline)  # it may be the answer
         # partial: what the greedy pass leaves out is said why (no node, capacity, or time)
-        floor = _from_packing(problem, floor_packing, objectives[0],
-                              FEASIBLE_PARTIAL, None)
+        floor = _from_packing(problem, floor_packing, objectives[0], FEASIBLE_PARTIAL, None)
         for item in floor.unplaced:
             if item.workload in floor_cut:
                 item.reason = OUT_OF_TIME
@@ -213,9 +212,9 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         return Placement(Status.UNKNOWN, objectives[0], None, None, backend=backend,
                          seconds=time.monotonic() - started)
     if placement is floor and best is not None and best.bound is not None \
-            and best.status is not Status.INFEASIBLE and not floor.unplaced \
-            and floor.value is not None:  # (None: an objective the nodes alone do not give)
-        floor.bound = min(best.bound, floor.value)  # the optimiser's bound holds for any placement
+            and best.status is not Status.INFEASIBLE and not floor.unplaced:
+        if floor.value is not None:  # (None: an objective the nodes alone do not give)
+            floor.bound = min(best.bound, floor.value)  # the optimiser's bound holds for any placement
         floor.backend = best.backend
     if placement is floor and best is not None:
         floor.proven_infeasible = best.proven_infeasible
@@ -536,8 +535,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         # the optimiser proved a bound but found nothing better than the start in time
         progress("improve", _packed_value(problem, start, objectives[0]), first_bound)
         _polished(problem, start, objectives[0], improve_deadline, first_bound)
-        placement = _from_packing(problem, start, objectives[0], FEASIBLE,
-                                  first_bound)
+        placement = _from_packing(problem, start, objectives[0], FEASIBLE, first_bound)
         if placement.value is not None:  # (None: an objective the nodes alone do not give)
             placement.bound = min(first_bound, placement.value)
         placement.backend = HighsBackend.name
