@@ -33,7 +33,7 @@ from fitlang.solve.groups import (
     SpreadGroup,
     ThroughputGroup,
 )
-from fitlang.solve.linear import GroupPerRow, LinearModel, Number, RowBuffer, Value
+from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
 from fitlang.solve.pack import Packing
 
 K = TypeVar("K")  # a key of the totals that are rounded: a class, a domain, a reach
@@ -89,6 +89,9 @@ class Encoding:
     hosting: dict[tuple[str, str], int] = field(default_factory=dict)  # (demand, class) -> n
     _topology: dict[str, dict[str, str | None]] = field(default_factory=dict)
     class_of: dict[str, NodeClass] = field(default_factory=dict)  # by id
+    # class id -> its capacity rows' key, one object per class: the packing cuts of every
+    # demand share it (a key made per row was most of the time to read the rows back)
+    capacity_group: dict[str, CapacityGroup] = field(default_factory=dict)
 
     def topology_value(self, class_id: str, key: str) -> str | None:
         """The class's value of a topology key, kept per key for all classes."""
@@ -351,6 +354,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
             positions[class_id].append(position)
     requests = np.array([[d.requests[r] for r in RESOURCES] for d in problem.demands],
                         dtype=np.int64).reshape(len(problem.demands), len(RESOURCES))
+    encoding.capacity_group = {c.id: CapacityGroup(c.id) for c in problem.classes}
     for node_class in problem.classes:
         lower = min(min_nodes.get(node_class.id, 0), node_class.count)
         encoding.u[node_class.id] = model.var(f"u[{node_class.id}]", lower, node_class.count)
@@ -456,8 +460,8 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
             keep = data != 0
             indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 2).sum(axis=1))])
             indices, data = indices[keep], data[keep]
-        model.add_rows(indptr, indices, data, np.full(len(cut), np.nan), np.zeros(len(cut)),
-                       GroupPerRow(CapacityGroup, [eligible[k] for k in cut.tolist()]))
+        pools: list[Group] = [encoding.capacity_group[eligible[k]] for k in cut.tolist()]
+        model.add_rows(indptr, indices, data, np.full(len(cut), np.nan), np.zeros(len(cut)), pools)
     if demand.gang:
         _encode_one_cluster(encoding, demand)
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
@@ -587,7 +591,7 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
         if node_class.capacity[resource] == 0:  # a zero coefficient is dropped, as `add` drops it
             indices[-1], data[-1] = [], []
         pointers.append(pointers[-1] + len(taking) + len(indices[-1]))
-    _add_at_most_zero(encoding, pointers, indices, data, CapacityGroup(node_class.id))
+    _add_at_most_zero(encoding, pointers, indices, data, encoding.capacity_group[node_class.id])
     _fragment_rows(encoding, node_class)
 
 
@@ -634,7 +638,7 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
             indices += [columns[taking], [u]]
             data += [weights[taking], [-scale]]
             pointers.append(pointers[-1] + len(taking) + 1)
-    _add_at_most_zero(encoding, pointers, indices, data, CapacityGroup(node_class.id))
+    _add_at_most_zero(encoding, pointers, indices, data, encoding.capacity_group[node_class.id])
 
 
 def _add_at_most_zero(encoding: Encoding, pointers: list[int], indices: list[Terms],
@@ -838,9 +842,9 @@ def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: boo
                    np.zeros(len(made), dtype=np.int64),
                    np.array([counts_of[c] for _, c in made], dtype=np.int64))
     if len(counts):
+        rule_rows: list[Group | None] = [group if g else None for g in groups.tolist()]
         model.add_rows(np.concatenate([[0], np.cumsum(counts)]), columns[terms], data[terms],
-                       np.full(len(counts), np.nan), np.zeros(len(counts)),
-                       [group if g else None for g in groups.tolist()])
+                       np.full(len(counts), np.nan), np.zeros(len(counts)), rule_rows)
 
 
 def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,

@@ -44,17 +44,8 @@ class Constraint:
     group: Group | None
 
 
-@dataclass(frozen=True)
-class GroupPerRow:
-    """Row k's group is `make(subjects[k])`: the keys of a large block are made only when
-    its rows are read as `Constraint`s (a class id per row is all that is kept until then)."""
-
-    make: Callable[[str], Group]
-    subjects: list[str]
-
-
-# a block's groups: one for all rows (None: no group), one per row, or made per row
-BlockGroups = Group | None | list[Group | None] | GroupPerRow
+# a block's groups: one for all rows (None: no group), or one per row
+BlockGroups = Group | None | list[Group] | list[Group | None]
 
 
 @dataclass
@@ -75,10 +66,8 @@ class RowBlock:
     def constraints(self) -> list[Constraint]:
         indptr, indices, data = self.indptr.tolist(), self.indices.tolist(), self.data.tolist()
         lower, upper = _bounds(self.lower), _bounds(self.upper)
-        groups: list[Group | None]
-        if isinstance(self.group, GroupPerRow):
-            groups = [self.group.make(subject) for subject in self.group.subjects]
-        elif isinstance(self.group, list):
+        groups: list[Group] | list[Group | None]
+        if isinstance(self.group, list):
             groups = self.group
         else:
             groups = [self.group] * len(self)
