@@ -35,17 +35,14 @@ def main() -> None:
                         "master columns, master value and best bound so far")
     arguments = parser.parse_args()
 
-    from fitlang.check.checker import check_file
-    from fitlang.check.loader import Workspace
-    from fitlang.cli import load_root
+    from fitlang.cli import compilation_of
     from fitlang.model.build import build_problem
     from fitlang.solve.bound import lower_bound
     from fitlang.solve.greedy import greedy_floor
 
     gc.freeze()
     gc.set_threshold(200_000, 50, 1000)  # as fitlang/cli.py sets it
-    workspace = Workspace()
-    result = check_file(load_root(arguments.file, workspace), workspace)
+    result = compilation_of(arguments.file).check()
     assert not result.has_errors, result.diagnostics[:3]
     problem = build_problem(result.program).problem
     packing, _ = greedy_floor(problem)

@@ -46,9 +46,7 @@ def main() -> None:
                         help="also time one greedy floor pass (no deadline, profiled) before the solve")
     arguments = parser.parse_args()
 
-    from fitlang.check.checker import check_file
-    from fitlang.check.loader import Workspace
-    from fitlang.cli import load_root
+    from fitlang.cli import compilation_of
     from fitlang.model.build import build_problem
     from fitlang.solve.placement import solve
     from fitlang.solve.report import as_json
@@ -58,9 +56,8 @@ def main() -> None:
     gc.set_threshold(200_000, 50, 1000)  # as fitlang/cli.py sets it
     profiler = cProfile.Profile() if arguments.profile else None
     times: dict[str, float] = {}
-    workspace = Workspace()
     result = _stage("parse+check", times, profiler,
-                    lambda: check_file(load_root(arguments.file, workspace), workspace))
+                    lambda: compilation_of(arguments.file).check())
     assert not result.has_errors, result.diagnostics[:3]
     built = _stage("build_problem", times, profiler, lambda: build_problem(result.program))
     problem = built.problem

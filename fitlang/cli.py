@@ -11,11 +11,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from fitlang import __version__
 from fitlang.diagnostics import Diagnostic, unique_sorted
 from fitlang.outputs import write_atomically
 from fitlang.render import FORMATS, exit_code, render
+from fitlang.span import FIRST_CHARACTER
+
+if TYPE_CHECKING:  # the driver, the checker and the solver are imported when a command runs
+    from fitlang.check.loader import Workspace
+    from fitlang.driver import Compilation
+    from fitlang.model.problem import Problem
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_TIME_LIMIT = 60.0  # seconds of search in `solve` and `compile`
@@ -28,7 +35,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 too; keep one message style
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 too; keep one message style
         self.print_usage(sys.stderr)
         raise UsageError(message)
 
@@ -279,10 +286,8 @@ def _stop() -> None:
 def _ignore_interrupts() -> None:
     import signal
 
-    try:
+    with contextlib.suppress(ValueError):  # not the main thread (tests calling main())
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread (tests calling main() from one)
-        pass
 
 
 def _silence_stdout() -> None:
@@ -339,29 +344,21 @@ def _stdin_bytes() -> bytes:
     return sys.stdin.buffer.read()
 
 
-def load_root(raw: str, workspace) -> Path:
-    """The root file of a policy, loaded into `workspace`: a file, or `-` for standard input
-    (its imports are then relative to the working directory)."""
+def compilation_of(raw: str, workspace: Workspace | None = None) -> Compilation:
+    """The compilation of a policy's root file: a file, or `-` for standard input (its
+    imports are then relative to the working directory)."""
+    from fitlang.driver import Compilation
+
     if raw != STDIN:
-        return regular_file(raw)
+        return Compilation(regular_file(raw), workspace=workspace)
     path = Path.cwd() / STDIN_SHOWN
-    workspace.overlay[path.resolve()] = _stdin_bytes()
-    workspace.load(path, STDIN_SHOWN)
-    return path
+    return Compilation(path, {path: _stdin_bytes()}, shown_as=STDIN_SHOWN, workspace=workspace)
 
 
 def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
-    cache: dict[str, str | None] = dict(extra or {})
-
-    def read(path: str) -> str | None:
-        if path not in cache:
-            try:
-                cache[path] = Path(path).read_bytes().decode("utf-8", errors="replace")
-            except OSError:
-                cache[path] = None
-        return cache[path]
-
-    return read
+    """Display path -> text, for showing source lines (`fmt`, whose files are not compiled)."""
+    texts = dict(extra or {})
+    return texts.get
 
 
 def emit(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str | None]) -> None:
@@ -375,43 +372,36 @@ def emit(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str |
 
 
 def _run_check(arguments: argparse.Namespace) -> int:
-    from fitlang.check.checker import check_file
     from fitlang.check.loader import Workspace
+    from fitlang.driver import Compilation
 
-    workspace = Workspace()
+    workspace = Workspace()  # shared: a file imported by several roots is read once
     found: list[Diagnostic] = []
-    results = [check_file(path, workspace) for path in _check_roots(arguments.paths, workspace)]
+    compilations = _check_roots(arguments.paths, workspace)
+    for compilation in compilations:  # every root loaded before any is told apart as imported
+        compilation.check()
     imported = {m.resolved for module in workspace.modules.values()
                 for _, m in module.imports if m is not None}
-    for result in results:
+    for compilation in compilations:
+        result = compilation.check()
         found.extend(result.diagnostics)
+        # files that another checked file imports are not roots: their partial view would
+        # warn falsely
         if not result.has_errors and result.root.resolved not in imported:
-            found.extend(model_diagnostics(result.program))
+            found.extend(compilation.rule_warnings())
     ordered = unique_sorted(found)
-    sources = {m.path: m.text for m in workspace.modules.values()}
-    emit(ordered, arguments.format, _source_reader(sources))
+    emit(ordered, arguments.format, Compilation(Path(), workspace=workspace).sources())
     return exit_code(ordered, arguments.fail_level)
 
 
-def _check_roots(paths: Sequence[str], workspace) -> list[Path]:
+def _check_roots(paths: Sequence[str], workspace: Workspace) -> list[Compilation]:
     if STDIN in paths and len(paths) > 1:
         raise UsageError("`-` (standard input) cannot be combined with other paths")
+    from fitlang.driver import Compilation
+
     if paths == [STDIN]:
-        return [load_root(STDIN, workspace)]
-    return expand_paths(paths)
-
-
-def model_diagnostics(program) -> list[Diagnostic]:
-    """What `solve` would see before solving: inventory files read and validated, and the
-    rules no node can satisfy (W0101-W0103), for a program without errors. Files that another
-    checked file imports are not roots: their partial view would warn falsely."""
-    from fitlang.model.build import build_problem
-    from fitlang.model.rule_warnings import rule_warnings
-
-    built = build_problem(program)
-    if any(d.is_error for d in built.diagnostics):
-        return built.diagnostics
-    return built.diagnostics + rule_warnings(program, built.problem)
+        return [compilation_of(STDIN, workspace)]
+    return [Compilation(path, workspace=workspace) for path in expand_paths(paths)]
 
 
 def _run_fmt(arguments: argparse.Namespace) -> int:
@@ -483,23 +473,14 @@ def _diff(name: str, formatted: str, original: bytes) -> str:
 # ---- the placement commands -----------------------------------------------
 
 
-def _problem_or_errors(file: str, fmt: str):
+def _problem_or_errors(file: str, fmt: str) -> tuple[Compilation, Problem] | None:
     """Check and build the placement problem; on errors print them and return None."""
-    from fitlang.check.checker import check_file
-    from fitlang.check.loader import Workspace
-    from fitlang.model.build import build_problem
-
-    workspace = Workspace()
-    result = check_file(load_root(file, workspace), workspace)
+    compilation = compilation_of(file)
+    compilation.check()
     _no_solver_ctrl_c()
-    sources = _source_reader({m.path: m.text for m in workspace.modules.values()})
-    diagnostics = list(result.diagnostics)
-    if not result.has_errors:
-        built = build_problem(result.program)
-        diagnostics += built.diagnostics
-        if not any(d.is_error for d in diagnostics):
-            return result, built.problem, diagnostics, sources
-    emit(diagnostics, "human" if fmt in ("text",) else fmt, sources)
+    if compilation.problem is not None:
+        return compilation, compilation.problem
+    emit(compilation.diagnostics(), "human" if fmt in ("text",) else fmt, compilation.sources())
     return None
 
 
@@ -524,27 +505,19 @@ def _time_left(time_limit: float | None) -> float | None:
 
 
 def _run_solve(arguments: argparse.Namespace) -> int:
-    from fitlang.solve.linear import Status
-    from fitlang.solve.placement import solve
     from fitlang.solve.report import as_json, as_text
 
-    loaded = _problem_or_errors(arguments.file, "json" if arguments.format == "json" else "human")
+    loaded = _problem_or_errors(arguments.file,
+                                     "json" if arguments.format == "json" else "human")
     if loaded is None:
         return EXIT_ERRORS
-    result, problem, diagnostics, sources = loaded
+    compilation, problem = loaded
+    sources = compilation.sources()
     with _progress_line() as progress:
-        placement = solve(problem, arguments.backend, _time_left(arguments.time_limit), progress)
-    complete = not placement.unplaced and placement.status in ("optimal", "feasible")
-    if placement.status == "unknown" or (not complete and not placement.proven_infeasible
-                                         and not result.program.policy.allow_unplaced):
-        placement.status = Status.UNKNOWN  # neither a complete placement nor a proof that none exists
-        diagnostics.append(_out_of_time(result.program.path, arguments.time_limit,
-                                        len(placement.unplaced)))
-    elif not complete and not result.program.policy.allow_unplaced:
-        placement.status = Status.INFEASIBLE
-        diagnostics += _proven_infeasible(problem, result.program.path)
-    elif placement.unplaced:
-        diagnostics += _unplaced_warnings(problem, placement)
+        placement = compilation.solve(arguments.backend, _time_left(arguments.time_limit),
+                                      progress)
+    diagnostics = compilation.diagnostics() + \
+        compilation.verdict(placement, arguments.time_limit).diagnostics
     if arguments.format == "json":
         sys.stdout.write(as_json(problem, placement, diagnostics, arguments.all_nodes))
     else:
@@ -616,83 +589,31 @@ def _progress_line():
             sys.stderr.flush()
 
 
-def _out_of_time(root: str, time_limit: float | None, unplaced: int = 0) -> Diagnostic:
-    """No verdict: neither a placement of every replica nor a proof that none exists (E0506,
-    never E0501, which says a conflict is proven)."""
-    from fitlang import messages as msg
-
-    found = (f"the best placement found leaves {unplaced} replica{'s' if unplaced != 1 else ''} "
-             "unplaced" if unplaced else "no placement was found")
-    limit = f"within the time limit ({time_limit:g} s); raise --time-limit" if time_limit else \
-        "before the solver and the packer gave up"
-    return msg.PlacementUndecided.at(root, _first_span(),
-                                     detail=f"{found} {limit}, and no conflict was proven")
-
-
-def _proven_infeasible(problem, root_path: str) -> list[Diagnostic]:
-    """The solver proved that no placement meets every hard rule: the explanation of the
-    conflict, or, where it names none, the proven verdict alone (never "in the time allowed")."""
-    from fitlang import messages as msg
-    from fitlang.solve.explain import ExplainOutcome, explain, explanation_diagnostics
-
-    explanation = explain(problem)
-    if explanation.outcome is ExplainOutcome.CONFLICT:
-        return explanation_diagnostics(problem, root_path, explanation=explanation)
-    return [msg.NoPlacement.at(root_path, _first_span(),
-                               detail="no placement meets every hard rule (the solver proved it); "
-                                      "no smaller conflict was named")]
-
-
-def _unplaced_warnings(problem, placement) -> list[Diagnostic]:
-    from fitlang import messages as msg
-
-    counts: dict[str, list[str]] = {}
-    for item in placement.unplaced:
-        counts.setdefault(item.workload, []).append(item.reason)
-    warnings = []
-    for name, reasons in counts.items():
-        demand = problem.demand(name)
-        warnings.append(msg.WorkloadUnplaced.at(
-            demand.origin.path, demand.origin.span,
-            detail=f"{len(reasons)} of {demand.replicas} replicas of `{name}` are unplaced: {reasons[0]}"))
-    return warnings
-
-
-def _explanation_diagnostics(problem, root_path: str) -> list[Diagnostic]:
-    from fitlang.solve.explain import explanation_diagnostics
-
-    return explanation_diagnostics(problem, root_path)
-
-
 def _run_compile(arguments: argparse.Namespace) -> int:
     from fitlang import messages as msg
+    from fitlang.driver import Outcome
     from fitlang.outputs import OutputRefused, write_tree
-    from fitlang.solve.placement import solve
     from fitlang.targets import TARGETS, CompileContext
 
     loaded = _problem_or_errors(arguments.file, "human")
     if loaded is None:
         return EXIT_ERRORS
-    result, problem, diagnostics, sources = loaded
-    placement = solve(problem, "auto", _time_left(arguments.time_limit))
-    allowed = result.program.policy.allow_unplaced
-    if placement.status == "unknown" or (placement.unplaced and not allowed
-                                         and not placement.proven_infeasible):
-        emit(diagnostics + [_out_of_time(result.program.path, arguments.time_limit,
-                                         len(placement.unplaced))], "human", sources)
+    compilation, problem = loaded
+    sources, diagnostics = compilation.sources(), compilation.diagnostics()
+    placement = compilation.solve("auto", _time_left(arguments.time_limit))
+    verdict = compilation.verdict(placement, arguments.time_limit)
+    if verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE):
+        emit(diagnostics + verdict.diagnostics, "human", sources)
         return EXIT_ERRORS
-    if placement.unplaced and not allowed:
-        diagnostics += _proven_infeasible(problem, result.program.path)
-        emit(diagnostics, "human", sources)
-        return EXIT_ERRORS
-    context = CompileContext(result.program, problem, placement)
+    program = compilation.check().program
+    context = CompileContext(program, problem, placement)
     targets = [TARGETS[name]() for name in dict.fromkeys(arguments.targets)]
-    root = result.program.path
+    root = compilation.root_path
     for target in targets:
         for need in target.problems(context):
             origin = need.origin
             diagnostics.append((need.kind or msg.TargetNeeds).at(origin.path if origin else root,
-                                                  origin.span if origin else _first_span(),
+                                                  origin.span if origin else FIRST_CHARACTER,
                                                   detail=f"{target.name}: {need.message}"))
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
@@ -713,9 +634,7 @@ def _run_compile(arguments: argparse.Namespace) -> int:
         except OutputRefused as refused:
             emit(diagnostics, "human", sources)
             raise UsageError(str(refused)) from None
-    if placement.unplaced:
-        diagnostics += _unplaced_warnings(problem, placement)
-    emit(diagnostics, "human", sources)
+    emit(diagnostics + verdict.diagnostics, "human", sources)
     done = f"wrote {', '.join(counts)} to {arguments.out}" if written else "wrote no files"
     print(f"{done}; {_cost_summary(placement)}", file=sys.stderr)
     return EXIT_OK
@@ -737,20 +656,13 @@ def _run_stdlib(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _first_span():
-    from fitlang.syntax.nodes import Span
-
-    return Span(1, 1, 1, 2)
-
-
 def _run_explain(arguments: argparse.Namespace) -> int:
     """The explanation is the output (stdout); the diagnostics go where they always go."""
     import json
 
+    from fitlang.driver import EXPLAIN_SECONDS
     from fitlang.solve.explain import (
-        REPAIR_SECONDS,
         ExplainOutcome,
-        explain,
         explanation_diagnostics,
         explanation_json,
         explanation_text,
@@ -759,11 +671,12 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS
-    result, problem, diagnostics, sources = loaded
-    explanation = explain(problem, 30.0 if arguments.time_limit is None else arguments.time_limit,
-                          REPAIR_SECONDS if arguments.repair_budget is None
-                          else arguments.repair_budget)
-    found = explanation_diagnostics(problem, result.program.path, explanation=explanation,
+    compilation, problem = loaded
+    sources, diagnostics = compilation.sources(), compilation.diagnostics()
+    explanation = compilation.explain(
+        EXPLAIN_SECONDS if arguments.time_limit is None else arguments.time_limit,
+        arguments.repair_budget)
+    found = explanation_diagnostics(problem, compilation.root_path, explanation=explanation,
                                     for_solve=False)
     everything = diagnostics + found
     if arguments.format == "json":
@@ -783,8 +696,7 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     import json
 
     from fitlang import messages as msg
-    from fitlang.solve.verify import verify
-    from fitlang.syntax.nodes import Span
+    from fitlang.solve.verify import Violation, verify
 
     if (arguments.target is None) != (arguments.out is None):
         raise UsageError("--target and --out go together: the target whose files --out holds")
@@ -798,7 +710,9 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS
-    result, problem, diagnostics, sources = loaded
+    compilation, problem = loaded
+    sources, diagnostics = compilation.sources(), compilation.diagnostics()
+    program = compilation.check().program
     placement_path = regular_file(arguments.placement, "a placement file (JSON)")
     try:
         document = json.loads(placement_path.read_bytes())
@@ -810,21 +724,20 @@ def _run_verify(arguments: argparse.Namespace) -> int:
         problems = ["not a placement: its JSON nests too deeply"]
     else:
         problems = []
-    violations = []
+    violations: list[Violation] = []
     if document is not None:
         violations, problems = verify(problem, document)
     for problem_text in problems:
-        diagnostics.append(msg.PlacementFileError.at(str(placement_path), Span(1, 1, 1, 2),
+        diagnostics.append(msg.PlacementFileError.at(str(placement_path), FIRST_CHARACTER,
                                                      detail=problem_text))
-    root = result.program.path
+    root = compilation.root_path
     for violation in violations:
         origin = violation.origin
         diagnostics.append(msg.PlacementViolation.at(
-            origin.path if origin else root, origin.span if origin else Span(1, 1, 1, 2),
+            origin.path if origin else root, origin.span if origin else FIRST_CHARACTER,
             detail=violation.message))
     if out is not None and document is not None and not problems:
-        diagnostics += _fidelity_diagnostics(result.program, problem, document, arguments.target,
-                                             out)
+        diagnostics += _fidelity_diagnostics(program, problem, document, arguments.target, out)
     emit(diagnostics, arguments.format, sources)
     if not diagnostics and arguments.format == "human":
         print(f"{placement_path}: every rule holds")
@@ -866,7 +779,7 @@ def _fidelity_diagnostics(program, problem, document: dict, target: str,
     for need in needs:
         origin = need.origin
         diagnostics.append((need.kind or msg.FilesDoNotRealise).at(
-            origin.path if origin else program.path, origin.span if origin else _first_span(),
+            origin.path if origin else program.path, origin.span if origin else FIRST_CHARACTER,
             detail=f"{target}: {need.message}"))
     return diagnostics
 

@@ -12,12 +12,12 @@ import difflib
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from fitlang.syntax.nodes import Span
+from fitlang.span import Span
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
     NOTE = "note"
@@ -55,6 +55,23 @@ class Diagnostic:
 
     def sort_key(self) -> tuple:
         return (self.path, self.span.line, self.span.column, self.code, self.message)
+
+    def as_record(self) -> dict[str, Any]:
+        """The wire form, the one `fitc --format json` prints (docs/formats.md) and the
+        language server's worker answers with: `from_record` reads it back."""
+        span = self.span
+        return {"path": self.path, "line": span.line, "column": span.column,
+                "end_line": span.end_line, "end_column": span.end_column,
+                "severity": self.severity.value, "code": self.code, "message": self.message}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Diagnostic:
+        """A diagnostic from its wire form (`as_record`); the span has no offsets (the
+        form has none: positions are lines and columns)."""
+        span = Span(int(record["line"]), int(record["column"]), int(record["end_line"]),
+                    int(record["end_column"]))
+        return cls(str(record["code"]), Severity(record["severity"]), str(record["message"]),
+                   str(record["path"]), span)
 
 
 REGISTRY: dict[str, type[Message]] = {}

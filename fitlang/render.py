@@ -66,15 +66,7 @@ def _excerpt(text: str | None, diagnostic: Diagnostic) -> list[str]:
 
 
 def as_json(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
-    return json.dumps([_record(d) for d in diagnostics], indent=2) + "\n"
-
-
-def _record(diagnostic: Diagnostic) -> dict:
-    span = diagnostic.span
-    return {"path": diagnostic.path, "line": span.line, "column": span.column,
-            "end_line": span.end_line, "end_column": span.end_column,
-            "severity": diagnostic.severity.value, "code": diagnostic.code,
-            "message": diagnostic.message}
+    return json.dumps([d.as_record() for d in diagnostics], indent=2) + "\n"
 
 
 def github(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:

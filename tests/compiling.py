@@ -7,20 +7,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fitlang.diagnostics import Severity
-from fitlang.targets import TARGETS, CompileContext
-
 from solving import solved
-from fitlang.check.checker import check_file
-from fitlang.check.loader import Workspace
-from fitlang.model.build import build_problem
+
+from fitlang.diagnostics import Severity
+from fitlang.driver import Compilation
+from fitlang.targets import TARGETS, CompileContext
 
 
 def context_for(path: Path) -> CompileContext:
-    result = check_file(path, Workspace())
+    compilation = Compilation(path)
+    result = compilation.check()
     assert not result.has_errors, [d.message for d in result.diagnostics]
-    built = build_problem(result.program)
-    assert not built.diagnostics
+    built = compilation.build()
+    assert built is not None and not built.diagnostics
     placement = solved(built.problem)
     assert not placement.unplaced
     return CompileContext(result.program, built.problem, placement)

@@ -8,9 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from fitlang.check.checker import check_file
-from fitlang.check.loader import Workspace
-from fitlang.model.build import build_problem
+from fitlang.driver import Compilation
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.patterns import pattern_bound
 from fitlang.solve.placement import Placement, solve
@@ -21,10 +19,11 @@ from fitlang.solve.verify import verify
 def problem_from(tmp_path: Path, text: str, name: str = "p.fit"):
     path = tmp_path / name
     path.write_text(text)
-    result = check_file(path, Workspace())
+    compilation = Compilation(path)
+    result = compilation.check()
     assert not result.has_errors, [d.message for d in result.diagnostics]
-    built = build_problem(result.program)
-    assert not built.diagnostics, [d.message for d in built.diagnostics]
+    built = compilation.build()
+    assert built is not None and not built.diagnostics, [d.message for d in built.diagnostics]
     return built.problem
 
 
@@ -110,13 +109,12 @@ def compare_with_reference(seed, directory: Path) -> Differential:
     seed = seed if isinstance(seed, int) else "spec"
     path = directory / f"seed{seed}.fit"
     path.write_text(reference.to_fit(spec))
-    result = check_file(path, Workspace())
-    errors = [f"{d.code} {d.message}" for d in result.diagnostics if d.is_error]
+    compilation = Compilation(path)
+    errors = [f"{d.code} {d.message}" for d in compilation.check().diagnostics if d.is_error]
     if errors:
         return Differential(seed, spec.kinds, [f"fitc check: {errors[0]}"])
-    built = build_problem(result.program)
-    problem = built.problem
-    placement = solve(problem)
+    problem = compilation.build_any().problem
+    placement = compilation.solve()
     expected = reference.reference(spec)
     found, bounds = [], None
     if not expected.decided:

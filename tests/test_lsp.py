@@ -409,6 +409,29 @@ async def test_repairs_of_a_conflict_are_code_actions_that_solve(client: Languag
     close_doc(doc)
 
 
+def test_what_the_server_survives_is_logged_with_its_traceback(tmp_path, monkeypatch, caplog):
+    """A failure the server swallows to keep serving (here: building the placement problem
+    for the rule warnings) is logged, with its traceback, and the check's answer stands."""
+    import logging
+
+    from fitlang.driver import Compilation
+    from fitlang.lsp.analysis import analyze, rule_warnings_by_file
+
+    path = tmp_path / "p.fit"
+    path.write_text("pool small {\n  count = 1\n  cpu = 8\n  memory = 32GiB\n}\n")
+    analysis = analyze(path, {}, warnings=False)
+
+    def vanished(self):
+        raise OSError("the inventory went away")
+
+    monkeypatch.setattr(Compilation, "rule_warnings", vanished)
+    with caplog.at_level(logging.ERROR, logger="fitlang.lsp.analysis"):
+        assert rule_warnings_by_file(analysis) == {}
+    [record] = [r for r in caplog.records if r.name == "fitlang.lsp.analysis"]
+    assert record.exc_info is not None and record.exc_info[0] is OSError
+    assert str(path) in record.getMessage()
+
+
 def test_a_higher_budget_is_written_where_the_policy_states_it(tmp_path):
     """Two 10 USD/h nodes under a 15 USD/h budget: the repairs are a budget of 20.00 USD/h
     (written after `budget =`, over the constant's name) and one replica fewer (the edits
@@ -424,7 +447,7 @@ def test_a_higher_budget_is_written_where_the_policy_states_it(tmp_path):
     path = tmp_path / "budget.fit"
     path.write_text(text)
     repairs: list[dict] = []
-    found, _ = conflict_diagnostics(path, {}, 10.0, {}, repairs)
+    found = conflict_diagnostics(path, {}, 10.0, {}, repairs)
     assert [d.code for d in found] == ["E0501", "E0504"]
     edited = [text[:r["start"]] + r["text"] + text[r["end"]:] for r in repairs]
     assert edited == [text.replace("budget = LIMIT", "budget = 20.00 USD/h"),

@@ -50,10 +50,11 @@ def stdlib_home(kind: str, name: str) -> str | None:
     return _stdlib_declarations().get((kind, name))
 
 
-def display_path(path: Path) -> str:
-    """Paths below the working directory are shown relative to it, as users typed them."""
+def display_path(path: Path, project_root: Path | None = None) -> str:
+    """Paths below the project root (by default the working directory) are shown relative
+    to it, as users typed them; others in full."""
     try:
-        relative = os.path.relpath(path)
+        relative = os.path.relpath(path, project_root)
     except ValueError:
         return str(path)
     return str(path) if relative.startswith("..") else relative
@@ -61,16 +62,20 @@ def display_path(path: Path) -> str:
 
 @dataclass
 class Workspace:
-    overlay: dict[Path, str] = field(default_factory=dict)
+    overlay: dict[Path, str | bytes] = field(default_factory=dict)  # bytes: standard input
     modules: dict[Path, SourceModule] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    project_root: Path | None = None  # paths are shown relative to it (None: the working directory)
+
+    def shown(self, resolved: Path) -> str:
+        return display_path(resolved, self.project_root)
 
     def load(self, path: Path, shown_as: str | None = None) -> SourceModule:
         """Load a root file and everything it imports. The file must exist (the CLI checks)."""
         resolved = path.resolve()
         module = self.modules.get(resolved)
         if module is None:
-            module = self._read(resolved, shown_as or display_path(resolved))
+            module = self._read(resolved, shown_as or self.shown(resolved))
             self._follow_imports(module, [resolved])
         return module
 
@@ -95,14 +100,14 @@ class Workspace:
                 module.imports.append((decl, None))
                 continue
             if target in chain:
-                names = [display_path(p) for p in chain[chain.index(target):]] + [display_path(target)]
+                names = [self.shown(p) for p in chain[chain.index(target):]] + [self.shown(target)]
                 self.diagnostics.append(msg.ImportCycle.at(module.path, decl.path.span,
                                                            cycle=" -> ".join(names)))
                 module.imports.append((decl, None))
                 continue
             imported = self.modules.get(target)
             if imported is None:
-                imported = self._read(target, display_path(target))
+                imported = self._read(target, self.shown(target))
                 self._follow_imports(imported, chain + [target])
             module.imports.append((decl, imported))
 

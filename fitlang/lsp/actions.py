@@ -46,10 +46,10 @@ def _fixes(index: LineIndex, diagnostic: types.Diagnostic, hardware: dict[str, s
     data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
     for fix in data.get("fixes", []) or []:
         try:
-            start = types.Position(**fix["range"]["start"])
-            end = types.Position(**fix["range"]["end"])
-            current = index.text[index.offset(start):index.offset(end)]
-            found.append(_Fix(fix["title"], types.TextEdit(types.Range(start, end), fix["text"]),
+            begins = types.Position(**fix["range"]["start"])
+            ends = types.Position(**fix["range"]["end"])
+            current = index.text[index.offset(begins):index.offset(ends)]
+            found.append(_Fix(fix["title"], types.TextEdit(types.Range(begins, ends), fix["text"]),
                               _changes_number(current, fix["text"])))
         except (KeyError, TypeError):
             continue

@@ -9,28 +9,36 @@ request needs them, and kept for the next request on the same text.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from fitlang.check.checker import Checker, CheckResult, ModuleScope, check_file
+from fitlang.check.checker import Checker, CheckResult, ModuleScope
 from fitlang.check.evaluate import Symbol
 from fitlang.check.incremental import IncrementalCheck
 from fitlang.check.loader import SourceModule
 from fitlang.diagnostics import Diagnostic
+from fitlang.driver import Compilation
 from fitlang.lsp.incremental import EditorWorkspace, ParseCache
 from fitlang.lsp.locate import NameUse, declared_name
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Analysis:
     path: Path  # resolved path of the root file
     text: str
-    result: CheckResult
+    compilation: Compilation
     diagnostics: dict[Path, list[Diagnostic]] = field(default_factory=dict)
+
+    @property
+    def result(self) -> CheckResult:
+        return self.compilation.check()
 
     @property
     def workspace(self) -> EditorWorkspace:
@@ -79,28 +87,31 @@ class Analysis:
     @cached_property
     def built(self):
         """The placement problem of what checks (with errors, of the declarations without)."""
-        from fitlang.model.build import build_problem
-
         try:
-            return build_problem(self.result.program)
+            return self.compilation.build_any()
         except Exception:  # an unreadable inventory mid-edit must not break the editor
+            log.exception("building the placement problem of %s failed", self.path)
             return None
 
 
 def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = None,
-            warnings: bool = True, incremental: IncrementalCheck | None = None) -> Analysis:
-    """The check of `root` as `fitc check` does it; with `incremental` (the root's last
-    checks), only what changed is checked again, with the same result."""
+            warnings: bool = True, incremental: IncrementalCheck | None = None,
+            project_root: Path | None = None) -> Analysis:
+    """The check of `root` as `fitc check` does it, files named relative to `project_root`
+    (the working directory by default); with `incremental` (the root's last checks), only
+    what changed is checked again, with the same result."""
     resolved = root.resolve()
-    workspace = EditorWorkspace(overlay=dict(overlay), cache=cache)
-    if incremental is not None:
-        result = incremental.check(resolved, workspace)
-    else:
-        result = check_file(resolved, workspace)
+
+    def editor_workspace(_root: Path, shown_from: Path | None, buffers: dict) -> EditorWorkspace:
+        return EditorWorkspace(overlay=buffers, project_root=shown_from, cache=cache)
+
+    compilation = Compilation(resolved, overlay, project_root, parse=editor_workspace,
+                              incremental=incremental)
+    result = compilation.check()
     text = overlay.get(resolved)
     if text is None:
         text = result.root.text
-    analysis = Analysis(resolved, text, result)
+    analysis = Analysis(resolved, text, compilation)
     analysis.diagnostics = by_file(analysis, result.diagnostics)
     if warnings:
         for path, found in rule_warnings_by_file(analysis).items():
@@ -118,21 +129,23 @@ def by_file(analysis: Analysis, diagnostics: list[Diagnostic]) -> dict[Path, lis
 
 
 def rule_warnings_by_file(analysis: Analysis) -> dict[Path, list[Diagnostic]]:
-    """The solver-free rule warnings (W01xx) of a check without errors, by file. They need
-    the placement problem built, which costs more than the check itself: the server shows
-    the check's diagnostics first and these right after."""
+    """What `fitc check` adds to a check without errors (the inventories read, the
+    solver-free rule warnings W01xx), by file. They need the placement problem built, which
+    costs more than the check itself: the server shows the check's diagnostics first and
+    these right after."""
     if analysis.has_errors:
         return {}
     return by_file(analysis, _rule_warnings(analysis))
 
 
 def _rule_warnings(analysis: Analysis) -> list[Diagnostic]:
-    from fitlang.lsp.rule_warnings import PoolUnusable, rule_warnings
+    from fitlang.lsp.rule_warnings import PoolUnusable
 
-    built = analysis.built
-    if built is None or any(d.is_error for d in built.diagnostics):
+    try:
+        found = analysis.compilation.rule_warnings()
+    except Exception:  # an inventory changing on disk mid-edit must not break the editor
+        log.exception("building the placement problem of %s failed", analysis.path)
         return []
-    found = rule_warnings(analysis.result.program, built.problem)
     return [_at_name(analysis, d) if d.code == PoolUnusable.code else d for d in found]
 
 

@@ -8,6 +8,8 @@ has every intact declaration, and from the standard library.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,7 +25,14 @@ from fitlang.resources import stdlib_dir
 from fitlang.syntax.parser import parse_source
 
 K = types.CompletionItemKind
+# What completion and hover swallow (a half-typed file fails to evaluate on most keystrokes)
+# is logged at debug level: visible when asked for, not in every editor's log each keystroke.
+log = logging.getLogger(__name__)
 
+# Not the grammar's tokens (`fitlang.syntax.lexer.scan`): the text before the cursor is
+# unfinished by nature, and what completion must recognise there is an unfinished token (a
+# string or a block comment still open at the cursor, which no terminal of the grammar
+# matches), besides the lines and indents the grammar ignores.
 _TOKEN = re.compile(r'''
     (?P<string>"[^"\\\n]*(?:\\.[^"\\\n]*)*"?)
   | (?P<comment>(?:\#|//)[^\n]*)
@@ -109,10 +118,10 @@ def _starts_declaration(text: str, line_start: int) -> bool:
 
 
 def context(text: str, offset: int) -> Context:
-    start = window_start(text, offset)
-    truncated = start is None
-    if truncated:  # no context to go on: only the partial word, for the replaced range
-        start = max(0, offset - WORD_LIMIT)
+    found = window_start(text, offset)
+    truncated = found is None
+    # truncated: no context to go on, only the partial word, for the replaced range
+    start = max(0, offset - WORD_LIMIT) if found is None else found
     before = text[start:offset]
     frames = [_Frame(None)]
     in_string = in_comment = False
@@ -385,7 +394,8 @@ class Completer:
             symbol = scope.lookup(item.label) if scope is not None else None
             try:
                 typed = self.analysis.checker.const_value(symbol) if symbol is not None else None
-            except Exception:
+            except Exception:  # a constant typed half-way: offered without its type
+                log.debug("the value of const %s could not be read", item.label, exc_info=True)
                 typed = None
             if typed is not None and (expected.accepts(typed.type) or (
                     expected.kind == "list" and expected.of is not None
@@ -399,7 +409,8 @@ class Completer:
             return None
         try:
             return self.analysis.scope(self.module)
-        except Exception:
+        except Exception:  # a half-typed file: the names of the standard library only
+            log.debug("the scope of %s could not be read", self.module.path, exc_info=True)
             return None
 
     def _names(self, kind: str, item_kind: types.CompletionItemKind) -> list[types.CompletionItem]:
@@ -464,7 +475,7 @@ class Completer:
             if expected.kind == "number":
                 dims = {expected.dim}
         items = []
-        for unit, (dim, factor) in t.UNITS.items():
+        for unit, (dim, _factor) in t.UNITS.items():
             if dims is not None and dim not in dims:
                 continue
             items.append(_item(unit, K.Unit, t.DIMENSION_NAMES[dim]))
@@ -508,22 +519,20 @@ def _item(label: str, kind: types.CompletionItemKind, detail: str = "", doc: str
     return item
 
 
-_STDLIB: dict[tuple, dict[str, list[tuple[str, str]]]] = {}
-
-
 def stdlib_names() -> dict[str, list[tuple[str, str]]]:
     """Module name -> [(name, kind)] of what each stdlib file declares."""
     files = sorted(stdlib_dir().glob("*.fit"))
-    key = tuple((p.name, p.stat().st_mtime_ns) for p in files)
-    if key not in _STDLIB:
-        table: dict[str, list[tuple[str, str]]] = {}
-        for path in files:
-            parsed = parse_source(path.read_bytes(), str(path))
-            table[path.stem] = [(d.name.name, d.kind.name) for d in parsed.module.decls
-                                if type(d).__name__ == "Block" and d.name is not None]
-        _STDLIB.clear()
-        _STDLIB[key] = table
-    return _STDLIB[key]
+    return _stdlib_names(tuple((p, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=1)  # a memo: the files and their modification times are the key
+def _stdlib_names(files: tuple[tuple[Path, int], ...]) -> dict[str, list[tuple[str, str]]]:
+    table: dict[str, list[tuple[str, str]]] = {}
+    for path, _ in files:
+        parsed = parse_source(path.read_bytes(), str(path))
+        table[path.stem] = [(d.name.name, d.kind.name) for d in parsed.module.decls
+                            if type(d).__name__ == "Block" and d.name is not None]
+    return table
 
 
 def apply_range(items: list[types.CompletionItem], replace: types.Range) -> list[types.CompletionItem]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from typing import Any
 
 from fitlang.check import schema as s
 from fitlang.check import types as t
 from fitlang.check.evaluate import Symbol, Typed
-from fitlang.check.loader import SourceModule, display_path
+from fitlang.check.loader import SourceModule
 from fitlang.check.program import Accelerator, Inventory, Offer, Pool, Workload
 from fitlang.lsp.analysis import Analysis
 from fitlang.lsp.locate import block_schemas, chain_at, declared_name, use_at
@@ -16,6 +17,8 @@ from fitlang.model.problem import replicas_per_node
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 from fitlang.syntax.printer import expression_text
+
+log = logging.getLogger(__name__)  # what hover swallows, at debug level (see completion)
 
 
 def hover(analysis: Analysis, module: SourceModule, line: int, column: int
@@ -35,7 +38,8 @@ def hover(analysis: Analysis, module: SourceModule, line: int, column: int
         if len(use.qualifiers) == 1:  # `H100.memory`: an accelerator's spec
             owner = analysis.scope(module).lookup(use.qualifiers[0])
             entity = analysis.entity(owner) if owner is not None else None
-            if isinstance(entity, Accelerator) and use.ident.name in s.ACCELERATOR_SCOPE:
+            if owner is not None and isinstance(entity, Accelerator) \
+                    and use.ident.name in s.ACCELERATOR_SCOPE:
                 value = entity.attribute(use.ident.name)
                 if value is not None:
                     kind = s.ACCELERATOR_SCOPE[use.ident.name]
@@ -45,7 +49,7 @@ def hover(analysis: Analysis, module: SourceModule, line: int, column: int
     for decl, imported in module.imports:
         if imported is not None and decl.path.span.contains(line, column):
             names = [d for d in imported.decls if declared_name(d) is not None]
-            return (f"**module** `{decl.path.value}` — {display_path(imported.resolved)}: "
+            return (f"**module** `{decl.path.value}` — {analysis.workspace.shown(imported.resolved)}: "
                     f"{len(names)} declaration{'s' if len(names) != 1 else ''}"), decl.path.span
     chain = chain_at(decls, line, column)
     if not chain:
@@ -67,7 +71,7 @@ def hover(analysis: Analysis, module: SourceModule, line: int, column: int
     if isinstance(parent, n.Attribute) and parent.name is leaf:
         schema = blocks[-1][1] if blocks else None
         attr = schema.attrs.get(leaf.name) if schema is not None else None
-        if attr is None:
+        if schema is None or attr is None:
             return None
         required = ", required" if attr.required else ""
         doc = f": {attr.doc}" if attr.doc else ""
@@ -81,12 +85,13 @@ def hover(analysis: Analysis, module: SourceModule, line: int, column: int
 
 def describe_symbol(analysis: Analysis, symbol: Symbol) -> str:
     header = f"**{symbol.kind}** `{symbol.name}`"
-    where = display_path(symbol.module.resolved)
+    where = analysis.workspace.shown(symbol.module.resolved)
     if symbol.module.resolved != analysis.path:
         header += f" — {where}"
     try:
         body = _body(analysis, symbol)
     except Exception:  # a half-typed declaration: say what it is, not more
+        log.debug("the value of %s could not be described", symbol.name, exc_info=True)
         body = ""
     comment = _leading_comment(symbol)
     parts = [header] + ([comment] if comment else []) + ([body] if body else [])
@@ -111,7 +116,7 @@ def _body(analysis: Analysis, symbol: Symbol) -> str:
     if isinstance(entity, Pool):
         return _pool(entity)
     if isinstance(entity, Inventory):
-        return _lines([("format", entity.format), ("file", display_path_str(entity.file)),
+        return _lines([("format", entity.format), ("file", display_path_str(entity.file, analysis)),
                        ("price", _rate(entity.price)), ("zone", entity.zone),
                        ("region", entity.region), ("dedicated", entity.dedicated)])
     if isinstance(entity, Workload):
@@ -122,10 +127,11 @@ def _body(analysis: Analysis, symbol: Symbol) -> str:
     return ""
 
 
-def display_path_str(path: str) -> str:
+def display_path_str(path: str, analysis: Analysis) -> str:
+    """An inventory's file as diagnostics name files (relative to the project root)."""
     from pathlib import Path
 
-    return display_path(Path(path))
+    return analysis.workspace.shown(Path(path)) if Path(path).is_absolute() else path
 
 
 def _accelerator(a: Accelerator) -> str:

@@ -30,6 +30,9 @@ from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 from fitlang.syntax.parser import ParseResult, parse_source, parse_whole
 
+# A cut is a layout rule (a line that starts with a letter), not a token: finding it needs
+# no lexing, and lexing the whole file on each keystroke would cost what the incremental
+# parse saves (the lexer is half of a parse). The words are the grammar's continuations.
 _CUT = re.compile(r"^(?!(?:and|or|not|in|as)(?![A-Za-z0-9_]))[A-Za-z_]", re.MULTILINE)
 _JOIN_LIMIT = 4  # pieces a failing piece may be joined with before the whole file is parsed
 _NOWHERE = Span(1, 1, 1, 1)  # the parser's span for an empty body: never moved
@@ -109,7 +112,7 @@ def _shift(spans: list[dict], lines: int, chars: int) -> None:
             fields["end"] += chars
 
 
-def _may_continue(error: UnexpectedInput, source: str) -> bool:
+def _may_continue(error: UnexpectedInput | None, source: str) -> bool:
     """Whether a piece failed only because it goes on in the next one: a bracket left open
     (a block with lines in column 1 inside it) or a block comment."""
     return isinstance(error, UnexpectedEOF) or "/*" in source or (
@@ -130,6 +133,8 @@ class ParseCache:
         self._pieces: dict[str, dict[str, _Piece]] = {}  # path -> piece text -> piece
         self._files: dict[str, tuple[str, ParseResult]] = {}  # path -> (text, parse)
         self.full_parses = 0  # how often the whole file had to be parsed (for tests, benchmarks)
+        # files on disk: path -> (modification time and size, text), read again when changed
+        self.disk: dict[Path, tuple[tuple[int, int], str | bytes]] = {}
 
     def parse(self, text: str, path: str) -> ParseResult:
         last = self._files.get(path)
@@ -225,10 +230,11 @@ class EditorWorkspace(Workspace):
     cache: ParseCache | None = None
 
     def _read(self, resolved: Path, shown: str) -> SourceModule:
+        text: str | bytes
         if resolved in self.overlay:
             text = self.overlay[resolved]
         else:
-            text = _disk_text(resolved)
+            text = _disk_text(resolved, self.cache.disk if self.cache is not None else {})
         if self.cache is None or isinstance(text, bytes):
             parsed = parse_source(text, shown)  # bytes: not UTF-8, the parser says so (E0007)
             if isinstance(text, bytes):
@@ -241,23 +247,21 @@ class EditorWorkspace(Workspace):
         return module
 
 
-_DISK: dict[Path, tuple[tuple[int, int], str | bytes]] = {}
-
-
-def _disk_text(resolved: Path) -> str | bytes:
+def _disk_text(resolved: Path, known: dict[Path, tuple[tuple[int, int], str | bytes]]
+               ) -> str | bytes:
     """A file's text as the CLI reads it (bytes when they are not UTF-8, so that the parser
-    reports E0007), re-read only when its size or modification time changed."""
+    reports E0007), re-read only when its size or modification time changed since `known`."""
     stat = resolved.stat()
     key = (stat.st_mtime_ns, stat.st_size)
-    cached = _DISK.get(resolved)
+    cached = known.get(resolved)
     if cached is not None and cached[0] == key:
         return cached[1]
     data = resolved.read_bytes()
+    value: str | bytes
     try:
-        value: str | bytes = data.decode("utf-8")
-        if value.startswith("\ufeff"):
-            value = value[1:]
+        decoded = data.decode("utf-8")
+        value = decoded[1:] if decoded.startswith("\ufeff") else decoded
     except UnicodeDecodeError:
         value = data
-    _DISK[resolved] = (key, value)
+    known[resolved] = (key, value)
     return value

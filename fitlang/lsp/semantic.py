@@ -11,6 +11,7 @@ at `initialize`; a block comment over several lines is one token per line.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from lsprotocol import types
 
@@ -84,7 +85,8 @@ def semantic_tokens(text: str, encoding: str) -> list[int]:
     line = line_start = 0
     after_kind: str | None = None  # the block kind (or `const`) this word is the name of
     for match in _SCAN.finditer(text):
-        group, start, end = match.lastgroup, match.start(), match.end()
+        # every alternative of `_SCAN` is a named group: `lastgroup` is never None
+        group, start, end = cast(str, match.lastgroup), match.start(), match.end()
         if group == "newline":
             line, line_start, after_kind = line + 1, end, None
         elif group == "space":

@@ -13,6 +13,7 @@ changed meanwhile.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import logging
@@ -36,7 +37,9 @@ from fitlang.lsp.analysis import Analysis, analyze
 from fitlang.lsp.incremental import ParseCache
 from fitlang.lsp.positions import LineIndex
 from fitlang.lsp.semantic import LEGEND as SEMANTIC_LEGEND
+from fitlang.lsp.solver_worker import WorkerAnswer
 from fitlang.lsp.transport import FitProtocol, FramedInput, answer_parse_error
+from fitlang.messages import NoPlacement
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
@@ -114,6 +117,14 @@ class FitLanguageServer(LanguageServer):
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", uri.split(":", 1)[-1]) or "untitled"
             return Path("/untitled") / (name if name.endswith(".fit") else name + ".fit")
         return Path(path).resolve()
+
+    def shown(self, path: Path) -> str:
+        """A file as diagnostics name it: relative to the project root."""
+        return display_path(path, self.root)
+
+    def from_shown(self, shown: str) -> Path:
+        """The file a diagnostic names (relative to the project root, or in full)."""
+        return ((self.root or Path.cwd()) / shown).resolve()
 
     def uri_for(self, path: Path) -> str:
         return self.uri_of.get(path) or uris.from_fs_path(str(path)) or path.as_uri()
@@ -198,7 +209,8 @@ class FitLanguageServer(LanguageServer):
         document = self.workspace.get_text_document(root)
         try:
             analysis = analyze(self.path_of(root), overlay, self.cache, warnings=False,
-                               incremental=self.checks.setdefault(root, IncrementalCheck()))
+                               incremental=self.checks.setdefault(root, IncrementalCheck()),
+                               project_root=self.root)
         except Exception as error:  # never let one bad input stop the server
             self.checks.pop(root, None)  # what it kept may be half updated
             log.exception("checking %s failed", root)
@@ -212,7 +224,7 @@ class FitLanguageServer(LanguageServer):
         touched = {target for target, by_root in self.found.items() if root in by_root}
         for target in touched:
             self.found[target].pop(root, None)
-        results = {root: []}
+        results: dict[str, list[types.Diagnostic]] = {root: []}
         for path, diagnostics in analysis.diagnostics.items():
             target = self.uri_for(path)
             results[target] = self.convert(analysis, path, diagnostics)
@@ -362,47 +374,53 @@ class FitLanguageServer(LanguageServer):
         return {u: v for u, v in versions.items() if u == uri or self.path_of(u) in paths}
 
     async def _run_worker(self, uri: str, job: str, budget: float
-                          ) -> tuple[dict[str, int | None], list[dict], dict] | None:
+                          ) -> tuple[dict[str, int | None], WorkerAnswer] | None:
         """Run a job in the worker process (solver_worker); its diagnostics, or None when
         it failed or the text changed meanwhile (then what it says is about another text)."""
         versions = self.relevant_versions(uri)
         request = json.dumps({"root": str(self.path_of(uri)), "job": job, "time_limit": budget,
+                              "project_root": None if self.root is None else str(self.root),
                               "overlay": {str(p): t for p, t in self.overlay().items()}})
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fitlang.lsp.solver_worker", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
-            output, _ = await asyncio.wait_for(process.communicate(request.encode("utf-8")),
+            output, errors = await asyncio.wait_for(process.communicate(request.encode("utf-8")),
                                                timeout=budget + 5)
         except (TimeoutError, asyncio.CancelledError):
             if process.returncode is None:
                 process.kill()
                 await process.wait()
             raise
+        if process.returncode != 0:  # its traceback, where the editor shows the server's log
+            log.error("the solver worker (%s of %s) failed:\n%s", job, uri,
+                      errors.decode("utf-8", errors="replace")[-4000:])
+            return None
         current = self.versions()
-        if process.returncode != 0 or any(current.get(u) != v for u, v in versions.items()):
+        if any(current.get(u) != v for u, v in versions.items()):
             return None
         try:
-            answer = json.loads(output)
-            return versions, answer["diagnostics"], answer.get("placed", {})
-        except (ValueError, KeyError):
+            answer = WorkerAnswer.from_json(output)
+        except ValueError:
+            log.exception("the solver worker's answer for %s was not understood", uri)
             return None
+        return versions, answer
 
-    def _found_by_worker(self, uri: str, versions: dict[str, int | None], found: list[dict]
+    def _found_by_worker(self, uri: str, versions: dict[str, int | None], answer: WorkerAnswer
                          ) -> _Solved:
         result = _Solved(versions)
         known = self.analyses.get(uri)
-        for item in found:
-            path = Path(item["file"])
-            span = _narrow(known[1] if known else None, path, Span(*item["span"]))
-            index = LineIndex(self._text(path), self.encoding())
-            diagnostic = types.Diagnostic(
-                range=index.range(span), message=item["message"], code=item["code"],
-                source=SOURCE, severity=types.DiagnosticSeverity.Error
-                if item["severity"] == "error" else types.DiagnosticSeverity.Warning)
-            if item.get("repairs"):
+        for record in answer.diagnostics:
+            found = Diagnostic.from_record(record)
+            path = self.from_shown(found.path)
+            found = dataclasses.replace(
+                found, span=_narrow(known[1] if known else None, path, found.span))
+            diagnostic = self.lsp_diagnostic(found, LineIndex(self._text(path), self.encoding()),
+                                             {})
+            if found.code == NoPlacement.code and answer.repairs:
+                # the conflict: the repairs `explain` checked, as code actions
                 diagnostic.data = {"versions": versions,
-                                   "repairs": [self._repair_edit(r) for r in item["repairs"]]}
+                                   "repairs": [self._repair_edit(r) for r in answer.repairs]}
             result.diagnostics.setdefault(self.uri_for(path), []).append(diagnostic)
         return result
 
@@ -422,9 +440,9 @@ class FitLanguageServer(LanguageServer):
                 self.solving.pop(uri, None)
         if got is None:
             return
-        versions, found, placed = got
-        self.placed[uri] = (versions, placed)
-        solved = self._found_by_worker(uri, versions, found)
+        versions, answer = got
+        self.placed[uri] = (versions, answer.placed)
+        solved = self._found_by_worker(uri, versions, answer)
         if not solved.diagnostics:
             self.refresh_inlay_hints()
             return
@@ -440,7 +458,7 @@ class FitLanguageServer(LanguageServer):
                 self.warning_jobs.pop(uri, None)
         if got is None:
             return
-        warned = self._found_by_worker(uri, got[0], got[1])
+        warned = self._found_by_worker(uri, *got)
         before = self.warned.get(uri)
         self.warned[uri] = warned
         for target in set(warned.diagnostics) | (set(before.diagnostics) if before else set()):
@@ -476,10 +494,16 @@ def _narrow(analysis: Analysis | None, path: Path, span: Span) -> Span:
     module = analysis.module(path) if analysis is not None else None
     if module is None or span.end_line == span.line:
         return span
+    where = _lines_and_columns(span)  # a diagnostic's wire form has no offsets
     for decl in module.decls:
-        if isinstance(decl, n.Block) and decl.span == span and decl.name is not None:
+        if isinstance(decl, n.Block) and _lines_and_columns(decl.span) == where \
+                and decl.name is not None:
             return decl.name.span
     return span
+
+
+def _lines_and_columns(span: Span) -> tuple[int, int, int, int]:
+    return span.line, span.column, span.end_line, span.end_column
 
 
 def _text_of(path: Path) -> str:
@@ -505,7 +529,7 @@ def initialize(ls: FitLanguageServer, params: types.InitializeParams) -> None:
     root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
     path = uris.to_fs_path(root) if root else None
     if path and os.path.isdir(path):
-        os.chdir(path)  # diagnostics name files relative to the project, as `fitc check` does
+        # diagnostics name files relative to the project, as `fitc check` run there does
         ls.root = Path(path).resolve()
     options = params.initialization_options
     if isinstance(options, dict) and isinstance(options.get("solveTimeLimit"), (int, float)):
@@ -549,7 +573,7 @@ def did_close(ls: FitLanguageServer, params: types.DidCloseTextDocumentParams) -
     path = ls.path_of(uri)
     ls.uri_of.pop(path, None)
     ls.forget(uri)
-    ls.cache.forget(display_path(path))
+    ls.cache.forget(ls.shown(path))
 
 
 @server.feature(types.SHUTDOWN)
@@ -658,8 +682,9 @@ def _project_analyses(ls: FitLanguageServer, name: str, done: set[Path]) -> list
         try:
             if name not in path.read_text(encoding="utf-8", errors="replace"):
                 continue
-            found.append(analyze(path, overlay, ls.cache, warnings=False))
-        except Exception:
+            found.append(analyze(path, overlay, ls.cache, warnings=False, project_root=ls.root))
+        except Exception:  # one unreadable file must not cost the others' references
+            log.exception("reading %s for references failed", path)
             continue
     return found
 
@@ -712,7 +737,7 @@ def formatting(ls: FitLanguageServer, params: types.DocumentFormattingParams
     if not ls.is_open(uri):
         return None
     document = ls.workspace.get_text_document(uri)
-    shown = display_path(ls.path_of(uri))
+    shown = ls.shown(ls.path_of(uri))
     try:
         # the text as the last check parsed it; the formatted text through a cache of its own
         formatted = format_source(document.source, shown, ls.cache.parse, ls.format_cache.parse,
@@ -793,11 +818,12 @@ def _hardware_names(ls: FitLanguageServer, uri: str) -> dict[str, str]:
 
     analysis = ls.analysis(uri, fresh=False)
     module = analysis.module(ls.path_of(uri)) if analysis is not None else None
-    if module is None:
+    if analysis is None or module is None:
         return {}
     try:
         symbols = analysis.scope(module).symbols
     except Exception:  # a half-typed file: no candidates rather than no answer
+        log.debug("the names in scope in %s could not be listed", uri, exc_info=True)
         return {}
     return {name: symbol.kind for name, symbol in symbols.items() if symbol.kind in HARDWARE_KINDS}
 

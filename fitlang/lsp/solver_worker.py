@@ -1,8 +1,10 @@
 """The language server's slow jobs, in a process of their own.
 
 The server starts `python -m fitlang.lsp.solver_worker`, writes one JSON object to its stdin
-(`root`, `overlay` of unsaved buffers, `job`, `time_limit`) and reads one JSON object from
-its stdout: the diagnostics found, each with the file it belongs to. Two jobs:
+(`root`, `overlay` of unsaved buffers, `project_root`, `job`, `time_limit`) and reads one
+JSON object from its stdout (`WorkerAnswer`): the diagnostics found, in the form `fitc check
+--format json` prints (files named relative to the project root). Both run the stages of a
+`fitlang.driver.Compilation`, as the command line does. Two jobs:
 
 - `conflicts` (after a save): the E0501/E0504 diagnostics `fitc solve` would report;
 - `warnings` (after a check without errors): the solver-free rule warnings W0101-W0103,
@@ -18,59 +20,75 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic, Fix
-from fitlang.messages import NoPlacement
+from fitlang.driver import Compilation, Outcome
+
+
+@dataclass
+class WorkerAnswer:
+    """What the worker writes on stdout: the diagnostics in their wire form (as `fitc
+    --format json` prints them, `Diagnostic.as_record`), the edits of the repairs of a
+    conflict (`repair_edits`), and where each workload goes (`placement_summary`)."""
+
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+    placed: dict[str, dict] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"diagnostics": self.diagnostics, "repairs": self.repairs,
+                           "placed": self.placed})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> WorkerAnswer:
+        """Raises ValueError when `text` is not an answer."""
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise ValueError("not a worker's answer")
+        try:
+            answer = cls(list(document["diagnostics"]), list(document.get("repairs", [])),
+                         dict(document.get("placed", {})))
+            for record in answer.diagnostics:
+                Diagnostic.from_record(record)
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not a worker's answer: {error}") from None
+        return answer
 
 
 def conflict_diagnostics(root: Path, overlay: dict[Path, str], time_limit: float,
-                         placed: dict | None = None, repairs: list | None = None
-                         ) -> tuple[list[Diagnostic], dict[str, str]]:
-    """The conflict diagnostics for `root` (none when it has errors, places everything, or
-    leaves replicas out by `allow_unplaced`), and display path -> resolved path. When every
-    replica can be placed, `placed` gets where `fitc solve` puts each workload; when not,
-    `repairs` gets the edits of the repairs `explain` checked (`repair_edits`)."""
-    from fitlang.check.checker import check_file
-    from fitlang.check.loader import Workspace
-    from fitlang.model.build import build_problem
-    from fitlang.solve.explain import feasible
-
+                         placed: dict | None = None, repairs: list | None = None,
+                         project_root: Path | None = None) -> list[Diagnostic]:
+    """The conflict diagnostics `fitc solve` reports for `root` (none when it has errors,
+    places everything, leaves replicas out by `allow_unplaced`, or is undecided: in the
+    editor that is no error). When every replica can be placed, `placed` gets where each
+    workload goes; when not, `repairs` gets the edits of the repairs `explain` checked
+    (`repair_edits`)."""
     started = time.monotonic()
-    workspace = Workspace(overlay=overlay)
-    result = check_file(root, workspace)
-    files = {m.path: str(m.resolved) for m in workspace.modules.values()}
-    if result.has_errors or result.program.policy.allow_unplaced:
-        return [], files
-    built = build_problem(result.program)
-    if any(d.is_error for d in built.diagnostics) or not built.problem.demands:
-        return [], files
+    compilation = Compilation(root, overlay, project_root)
+    problem = compilation.problem
+    if problem is None or problem.allow_unplaced or not problem.demands:
+        return []
+    placement = compilation.solve("auto", time_limit)
     remaining = max(time_limit - (time.monotonic() - started), 1.0)
-    if feasible(built.problem, remaining):
+    verdict = compilation.verdict(placement, time_limit, explain_time_limit=remaining)
+    if verdict.outcome is Outcome.PLACED:
         if placed is not None:
-            from fitlang.solve.placement import solve
-
-            remaining = max(time_limit - (time.monotonic() - started), 1.0)
-            placed.update(placement_summary(built.problem, solve(built.problem, "auto", remaining)))
-        return [], files
-    from fitlang.solve.explain import (  # what `fitc solve` prints
-        ExplainOutcome,
-        explain,
-        explanation_diagnostics,
-    )
-
-    explanation = explain(built.problem, remaining)
-    # undecided (or a placement found after all) is no error in the editor
-    if explanation.outcome is not ExplainOutcome.CONFLICT:
-        return [], files
-    if repairs is not None:
-        texts = {m.path: m.text for m in workspace.modules.values()}
-        budget = result.program.policy.spans.get("budget")
-        repairs.extend(repair_edits(explanation.repairs, texts, files, budget))
-    return explanation_diagnostics(built.problem, result.program.path,
-                                   explanation=explanation), files
+            placed.update(placement_summary(problem, placement))
+        return []
+    if verdict.outcome is not Outcome.INFEASIBLE:
+        return []
+    if repairs is not None and verdict.explanation is not None:
+        modules = compilation.workspace.modules.values()
+        texts = {m.path: m.text for m in modules}
+        files = {m.path: str(m.resolved) for m in modules}
+        budget = compilation.check().program.policy.spans.get("budget")
+        repairs.extend(repair_edits(verdict.explanation.repairs, texts, files, budget))
+    return verdict.diagnostics
 
 
 def repair_edits(repairs: list, texts: dict[str, str], files: dict[str, str],
@@ -133,40 +151,33 @@ def placement_summary(problem, placement) -> dict[str, dict]:
             for name, entry in summary.items()}
 
 
-def warning_diagnostics(root: Path, overlay: dict[Path, str]
-                        ) -> tuple[list[Diagnostic], dict[str, str]]:
-    """The rule warnings of `root` (none when it has errors), and display path -> resolved."""
+def warning_diagnostics(root: Path, overlay: dict[Path, str], project_root: Path | None = None
+                        ) -> list[Diagnostic]:
+    """The rule warnings of `root` (none when it has errors)."""
     from fitlang.lsp.analysis import analyze, rule_warnings_by_file
 
-    analysis = analyze(root, overlay, warnings=False)
-    files = {m.path: str(m.resolved) for m in analysis.workspace.modules.values()}
-    return [d for found in rule_warnings_by_file(analysis).values() for d in found], files
+    analysis = analyze(root, overlay, warnings=False, project_root=project_root)
+    return [d for found in rule_warnings_by_file(analysis).values() for d in found]
 
 
 def main() -> int:
     request = json.loads(sys.stdin.read())
     overlay = {Path(path): text for path, text in request.get("overlay", {}).items()}
+    project_root = Path(request["project_root"]) if request.get("project_root") else None
     # stdout carries the answer: whatever a solver's native code prints goes to stderr
     sys.stdout.flush()
-    answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    output = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     root = Path(request["root"])
-    placed: dict = {}
-    repairs: list[dict] = []
+    answer = WorkerAnswer()
     if request.get("job") == "warnings":
-        diagnostics, files = warning_diagnostics(root, overlay)
+        diagnostics = warning_diagnostics(root, overlay, project_root)
     else:
-        diagnostics, files = conflict_diagnostics(
-            root, overlay, float(request.get("time_limit", 10.0)), placed, repairs)
-    output = [{"code": d.code, "severity": d.severity.value, "message": d.message,
-               "file": files.get(d.path, d.path),
-               "span": [d.span.line, d.span.column, d.span.end_line, d.span.end_column,
-                        d.span.start, d.span.end]} for d in diagnostics]
-    for item in output:
-        if item["code"] == NoPlacement.code:  # the conflict, with the repairs in its message
-            item["repairs"] = repairs
-    answer.write(json.dumps({"diagnostics": output, "placed": placed}))
-    answer.close()
+        diagnostics = conflict_diagnostics(root, overlay, float(request.get("time_limit", 10.0)),
+                                           answer.placed, answer.repairs, project_root)
+    answer.diagnostics = [d.as_record() for d in diagnostics]
+    output.write(answer.to_json())
+    output.close()
     return 0
 
 

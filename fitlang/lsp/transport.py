@@ -58,7 +58,9 @@ def answer_parse_error(protocol: LanguageServerProtocol, error: Exception) -> bo
     """Answer a body that is no JSON (JSON-RPC: a ParseError with a null id)."""
     if not isinstance(error, json.JSONDecodeError):
         return False
-    protocol._send_response(None, error=JsonRpcParseError(f"Parse Error: {error}").to_response_error())
+    # JSON-RPC answers a body it cannot read with a null id; pygls types the id as never null
+    protocol._send_response(None, error=  # type: ignore[arg-type]
+                            JsonRpcParseError(f"Parse Error: {error}").to_response_error())
     return True
 
 

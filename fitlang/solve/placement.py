@@ -61,7 +61,7 @@ class Unplaced:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class PlacementStatus:
     """What a model's solve says of the placement made from it: its status, and `partial`
     when the model showed that not every replica can be placed (then leaving some out is no
     shortfall of the search)."""
@@ -70,9 +70,9 @@ class Verdict:
     partial: bool = False
 
 
-FEASIBLE = Verdict(Status.FEASIBLE)
+FEASIBLE = PlacementStatus(Status.FEASIBLE)
 # a greedy floor's: not every replica may fit, and what is left out is said why
-FEASIBLE_PARTIAL = Verdict(Status.FEASIBLE, partial=True)
+FEASIBLE_PARTIAL = PlacementStatus(Status.FEASIBLE, partial=True)
 
 
 @dataclass
@@ -504,20 +504,20 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             first_bound = proven[0]  # with or without a placement: no packing cuts yet
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
-        encoding, outcome, counts, backend_name, verdict = result
+        encoding, outcome, counts, backend_name, model_status = result
         if round_ == 0 and first_bound is None:
             first_bound = outcome.bound  # after placing by priority: that model's bound
         if round_ == 0:
             # the first round has no packing cuts: its model is a relaxation of the rules (or,
             # node by node, the rules themselves), so its infeasibility is a proof
-            proven_infeasible = verdict.partial and _relaxation(problem)
+            proven_infeasible = model_status.partial and _relaxation(problem)
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
         packing = pack(problem, counts, planned)
         if not packing.complete:
             repair(problem, packing, opener(problem, planned))
         if best is None or packing.complete or not best[4].complete:
-            best = (encoding, outcome, counts, backend_name, packing, verdict)
+            best = (encoding, outcome, counts, backend_name, packing, model_status)
         if packing.complete:
             break
         # what packing and repair could not place: require more nodes where it fell short,
@@ -540,12 +540,12 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             placement.bound = min(first_bound, placement.value)
         placement.backend = HighsBackend.name
         return placement
-    encoding, outcome, counts, backend_name, packing, verdict = best
+    encoding, outcome, counts, backend_name, packing, model_status = best
     outcome.bound = first_bound
     if relax:
         progress("improve", _packed_value(problem, packing, objectives[0]), first_bound)
         _polished(problem, packing, objectives[0], improve_deadline, first_bound)
-    placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], verdict)
+    placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], model_status)
     placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
@@ -637,7 +637,7 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
                      caps: dict[tuple[str, str], int] | None = None, relax: bool = False,
                      start: Packing | None = None, progress: Progress | None = None,
                      proven: list[Fraction] | None = None):
-    """One model solved: (encoding, outcome, whole counts, backend, verdict), or None. The
+    """One model solved: (encoding, outcome, whole counts, backend, model_status), or None. The
     bound of the first objective, when the solver proved one, is appended to `proven` (also
     when it found no placement)."""
     encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
@@ -680,7 +680,7 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     final = Outcome(status, outcome.solution, primary_value, first.bound)
     counts = encoding.whole_counts(outcome.solution)
     # a packing that falls short of a placement the aggregate says exists is not infeasible
-    return encoding, final, counts, solver.name, Verdict(status, partial=not everything_fits)
+    return encoding, final, counts, solver.name, PlacementStatus(status, partial=not everything_fits)
 
 
 def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
@@ -719,20 +719,20 @@ def _can_grow(problem: Problem, min_nodes: dict[str, int], grown: dict[str, int]
 
 def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
                counts: dict[tuple[str, str], int], packing: Packing, objective: str,
-               verdict: Verdict) -> Placement:
-    placement = _from_packing(problem, packing, objective, verdict, outcome.bound)
+               model_status: PlacementStatus) -> Placement:
+    placement = _from_packing(problem, packing, objective, model_status, outcome.bound)
     placement.value = _used_value(problem, packing, objective, encoding, outcome)
     if placement.bound is not None and placement.value is not None:
         placement.bound = min(placement.bound, placement.value)
     return placement
 
 
-def _from_packing(problem: Problem, packing: Packing, objective: str, verdict: Verdict,
+def _from_packing(problem: Problem, packing: Packing, objective: str, model_status: PlacementStatus,
                   bound: Fraction | None) -> Placement:
-    """The per-node placement a packing makes; the verdict is `partial` when not every
+    """The per-node placement a packing makes; the status is `partial` when not every
     replica can be placed (then leaving some out is no shortfall of the search)."""
-    everything_fits = not verdict.partial
-    placement = Placement(verdict.status, objective, None, bound)
+    everything_fits = not model_status.partial
+    placement = Placement(model_status.status, objective, None, bound)
     next_replica: dict[str, int] = {d.name: 0 for d in problem.demands}
     broken_gangs = _broken_gangs(problem, packing)
     order = {d.name: i for i, d in enumerate(problem.demands)}

@@ -8,7 +8,6 @@ from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.render import _record
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
@@ -112,7 +111,7 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
                         for a in placement.assignments],
         "unplaced": [{**_named(demands[u.workload]), "replica": u.replica, "reason": u.reason}
                      for u in placement.unplaced],
-        "diagnostics": [_record(d) for d in diagnostics],
+        "diagnostics": [d.as_record() for d in diagnostics],
         "utilization": [{"pool": u.pool, "resource": u.resource, "capacity": u.capacity,
                          "used": u.used, "stranded": u.stranded}
                         for u in utilization(problem, placement)],

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.syntax.parser import ParseResult, decode, parse_source
 from fitlang.syntax.printer import PrintedDeclarations, format_module
 
-Parse = Callable[[bytes | str, str], ParseResult]
+# reads `data` as given: the command line passes bytes, the language server its text
+Parse = Callable[[Any, str], ParseResult]
 
 
 class FormatError(Exception):

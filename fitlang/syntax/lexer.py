@@ -9,12 +9,41 @@ one match attempt per terminal, which made it the larger half of parsing a polic
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 
 from lark import Token, UnexpectedCharacters
 from lark.common import LexerConf
 from lark.lexer import Lexer
+
+
+def scan(conf: LexerConf, text: str, terminals: frozenset[str]) -> Iterator[re.Match[str]]:
+    """The tokens of the grammar's `terminals` in `text`, without the parser (for reading a
+    text that does not parse: the parser's error recovery), each match's `lastgroup` its
+    terminal. Only these terminals are matched, in the lexer's order; whatever else the
+    text holds is stepped over, as `finditer` does (in C: the reason for the subset)."""
+    return _scanner(conf, terminals).finditer(text)
+
+
+@functools.lru_cache(maxsize=4)
+def _scanner(conf: LexerConf, terminals: frozenset[str]) -> re.Pattern[str]:
+    # a pure function of the grammar: a memo
+    return re.compile("|".join(f"(?P<{name}>{regex})" for name, regex in _patterns(conf)
+                               if name in terminals))
+
+
+def _patterns(conf: LexerConf) -> list[tuple[str, str]]:
+    """(terminal, regex) of every terminal that is no keyword, in the order the lexer tries
+    them: by priority, then the longer first."""
+    return [(t.name, t.pattern.to_regexp()) for t in _ordered(conf)
+            if not (t.pattern.type == "str" and _NAME.match(t.pattern.value))]
+
+
+def _ordered(conf: LexerConf) -> list:
+    return sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
+                                                 -len(t.pattern.value), t.name))
+
 
 # terminals whose text is also a valid NAME: they are keywords only where the parser wants one
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -27,14 +56,11 @@ class FastLexer(Lexer):
 
     def __init__(self, conf: LexerConf) -> None:
         keywords: dict[str, str] = {}
-        patterns: list[tuple[str, str]] = []
-        for terminal in sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
-                                                            -len(t.pattern.value), t.name)):
+        for terminal in _ordered(conf):
             pattern = terminal.pattern
             if pattern.type == "str" and _NAME.match(pattern.value):
                 keywords[pattern.value] = terminal.name
-                continue
-            patterns.append((terminal.name, pattern.to_regexp()))
+        patterns = _patterns(conf)
         self.keywords = keywords
         self.ignore = set(conf.ignore)
         self.names = {name for name, _ in patterns}
@@ -56,7 +82,10 @@ class FastLexer(Lexer):
                 raise UnexpectedCharacters(text, position, line, position - line_start + 1,
                                            allowed=self.terminal_names - ignore,
                                            state=parser_state)
-            kind, value = match.lastgroup, match.group()
+            # every alternative of the scanner is a named group: `lastgroup` is never None (no
+            # cast: a call per token)
+            kind: str = match.lastgroup  # type: ignore[assignment]
+            value = match.group()
             after = match.end()
             newlines = value.count("\n")
             if kind in ignore:

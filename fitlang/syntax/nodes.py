@@ -11,40 +11,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from lark import Token, ast_utils
-from lark.tree import Meta
 
-
-@dataclass(frozen=True)
-class Span:
-    """1-based line and column of the first character, and of one past the last."""
-
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    start: int = 0
-    end: int = 0
-
-    @classmethod
-    def of(cls, item: Any) -> Span:
-        if isinstance(item, Span):
-            return item
-        if isinstance(item, Token):
-            return cls(item.line or 1, item.column or 1, item.end_line or 1,
-                       item.end_column or 1, item.start_pos or 0, item.end_pos or 0)
-        if isinstance(item, Meta) and not item.empty:
-            return cls(item.line, item.column, item.end_line, item.end_column,
-                       item.start_pos, item.end_pos)
-        return cls(1, 1, 1, 1)
-
-    def contains(self, line: int, column: int) -> bool:
-        after_start = (line, column) >= (self.line, self.column)
-        before_end = (line, column) <= (self.end_line, self.end_column)
-        return after_start and before_end
-
+from fitlang.span import Span
 
 MAX_DEPTH = 200
 _guard = threading.local()
@@ -267,8 +238,8 @@ class Map(_Node, ast_utils.AsList):
     pairs: list = field(default_factory=list)
 
 
-Expr = Union[Number, Quantity, String, Boolean, Name, Binary, Unary, Member, Index,
-             Call, Paren, List, Map]
+Expr = (Number | Quantity | String | Boolean | Name | Binary | Unary | Member | Index | Call
+        | Paren | List | Map)
 
 
 # ---- entries and declarations ------------------------------------------
@@ -381,8 +352,8 @@ class ConstDecl(_Node):
     value: Expr = None  # type: ignore[assignment]
 
 
-Entry = Union[Attribute, Block, Require, Prefer, Use, Affinity, Spread]
-Decl = Union[ImportDecl, ConstDecl, Block]
+Entry = Attribute | Block | Require | Prefer | Use | Affinity | Spread
+Decl = ImportDecl | ConstDecl | Block
 
 
 @dataclass

@@ -12,11 +12,10 @@ from __future__ import annotations
 import gc
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, ast_utils
 
@@ -24,7 +23,7 @@ from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic, did_you_mean, hint
 from fitlang.resources import grammar_path
 from fitlang.syntax import nodes
-from fitlang.syntax.lexer import FastLexer
+from fitlang.syntax.lexer import FastLexer, scan
 from fitlang.syntax.nodes import Module, Span
 
 MAX_SYNTAX_ERRORS = 50
@@ -67,13 +66,18 @@ def _span_of(children: list) -> Span:
     last = children[-1]
     if last is None:
         last = next(c for c in reversed(children) if c is not None)
+    # lark types a token's positions optional; FastLexer always sets them (a hot path: no checks)
+    line: int
+    column: int
+    start_pos: int
     if type(first) is Token:
-        line, column, start_pos = first.line, first.column, first.start_pos
+        line, column, start_pos = first.line, first.column, first.start_pos  # type: ignore[assignment]
     else:
         start = first.span
         line, column, start_pos = start.line, start.column, start.start
     if type(last) is Token:
-        return Span(line, column, last.end_line, last.end_column, start_pos, last.end_pos)
+        return Span(line, column, last.end_line, last.end_column,  # type: ignore[arg-type]
+                    start_pos, last.end_pos)  # type: ignore[arg-type]
     end = last.span
     return Span(line, column, end.end_line, end.end_column, start_pos, end.end)
 
@@ -189,8 +193,8 @@ WholeParse = Callable[[str], "tuple[list, list]"]
 def parse_whole(text: str) -> tuple[list, list]:
     """One LALR parse of `text`, without recovery (raises `UnexpectedInput`)."""
     _comments.items = []
-    decls = _parser().parse(text)
-    return decls, list(_comments.items)
+    decls = _parser().parse(text)  # a list: the transformer's `start` makes it one
+    return cast(list, decls), list(_comments.items)
 
 
 def parse_source(data: bytes | str, path: str, parse: WholeParse = parse_whole) -> ParseResult:
@@ -285,7 +289,7 @@ _MISSING_EQUALS_EXAMPLES = {
 
 def _describe(error: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, int]:
     if isinstance(error, UnexpectedCharacters):
-        return _describe_characters(error, text, path), error.pos_in_stream
+        return _describe_characters(error, text, path), error.pos_in_stream or 0
     if isinstance(error, UnexpectedEOF) or (
             isinstance(error, UnexpectedToken) and error.token.type == "$END"):
         opener = _unclosed_bracket(text)
@@ -317,7 +321,7 @@ def _matches_missing_equals(error: UnexpectedToken) -> bool:
     match at all; an example failing on the very same token ends the search."""
     matched = False
     for state, accepts, token in _missing_equals_errors():
-        if not state == error.state:
+        if state != error.state:
             continue
         if accepts is not None and accepts != error.accepts:
             return False
@@ -343,7 +347,7 @@ def _missing_equals_errors() -> list[tuple[Any, Any, Any]]:
 
 
 def _describe_characters(error: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
-    position = error.pos_in_stream
+    position = error.pos_in_stream or 0  # lark types it optional; its lexer always sets it
     char = text[position] if position < len(text) else ""
     span = _span_at(text, position)
     if char == '"':
@@ -451,16 +455,18 @@ def _blank(text: str, start: int, end: int) -> str:
     return text[:start] + region + text[end:]
 
 
-_BRACKET_SCAN = re.compile(r'"([^"\\\n]|\\[^\n])*"|(#|//)[^\n]*|/\*(.|\n)*?\*/|[{}\[\]()]')
 _OPENERS = {"{": "}", "[": "]", "(": ")"}
+_BRACKETS = frozenset({"LBRACE", "RBRACE", "LSQB", "RSQB", "LPAR", "RPAR"})
+# the grammar's terminals a bracket can hide in: a bracket inside one is none
+_BRACKET_SCAN = _BRACKETS | {"STRING", "COMMENT", "BLOCK_COMMENT"}
 
 
-def _brackets(text: str):
-    """Yield (position, char) for every bracket outside strings and comments."""
-    for match in _BRACKET_SCAN.finditer(text):
-        char = match.group()
-        if len(char) == 1:
-            yield match.start(), char
+def _brackets(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (position, char) for every bracket outside strings and comments: the grammar's
+    own tokens, read without the parser (`scan`)."""
+    for match in scan(_parser().lexer_conf, text, _BRACKET_SCAN):
+        if match.lastgroup in _BRACKETS:
+            yield match.start(), match.group()
 
 
 def _unclosed_bracket(text: str) -> int | None:
@@ -475,7 +481,7 @@ def _unclosed_bracket(text: str) -> int | None:
 
 def _depth_before(text: str, limit: int) -> int:
     depth = 0
-    for position, char in _brackets(text[:limit]):
+    for _position, char in _brackets(text[:limit]):
         depth = depth + 1 if char in _OPENERS else max(depth - 1, 0)
     return depth
 
@@ -484,6 +490,3 @@ def _previous_word(text: str, position: int) -> str:
     words = re.findall(r"[A-Za-z_]\w*", text[max(0, position - 200):position])
     return words[-1] if words else "?"
 
-
-def parse_file(path: Path) -> ParseResult:
-    return parse_source(path.read_bytes(), str(path))

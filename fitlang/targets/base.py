@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from fitlang.check.program import Origin, Program, Workload
+from fitlang.diagnostics import Message
 from fitlang.model.problem import NodeClass, Problem, option_demand_name
 from fitlang.outputs import write_tree  # noqa: F401  (the targets' public API)
 from fitlang.solve.placement import Placement
@@ -104,7 +105,7 @@ class Need:
     message: str
     origin: Origin | None = field(default=None, compare=False)
     # the diagnostic it becomes (a `Message` subclass); None: the target's default
-    kind: type | None = field(default=None, compare=False)
+    kind: type[Message] | None = field(default=None, compare=False)
 
 
 def dns_name(text: str, limit: int = 63) -> str:

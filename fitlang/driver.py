@@ -1,0 +1,260 @@
+"""One compilation of a policy: the stages every front end runs, each computed once.
+
+The command line, the language server, its solver worker and the tests all go through a
+`Compilation`: the root file, the unsaved buffers the editor has (path -> text), and the
+project root that diagnostics name files relative to (the working directory by default).
+Each stage runs when first asked for and is kept: `check()`, `build()`, `solve()`,
+`explain()`, and `verdict()`, which decides, in this one place, what a placement means:
+complete, partial (the policy allows it), proven impossible (then the conflict is
+explained), or undecided.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fitlang import messages as msg
+from fitlang.check.loader import Workspace
+from fitlang.diagnostics import Diagnostic
+from fitlang.span import FIRST_CHARACTER
+
+if TYPE_CHECKING:  # the solver and the model are imported when a stage first needs them
+    from fitlang.check.checker import CheckResult
+    from fitlang.check.incremental import IncrementalCheck
+    from fitlang.model.build import Built
+    from fitlang.model.problem import Problem
+    from fitlang.solve.explain import Explanation
+    from fitlang.solve.placement import Placement
+
+EXPLAIN_SECONDS = 30.0  # to find the conflict when none is named (as `fitc explain`)
+
+
+class Outcome(enum.Enum):
+    """What a placement means for the policy."""
+
+    PLACED = "placed"  # every replica placed
+    PARTIAL = "partial"  # replicas left out, as the policy's `allow_unplaced` allows
+    INFEASIBLE = "infeasible"  # the solver proved that no placement meets every hard rule
+    UNDECIDED = "undecided"  # neither a complete placement nor a proof that none exists
+
+
+@dataclass
+class Verdict:
+    placement: Placement
+    outcome: Outcome
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # what the outcome says
+    explanation: Explanation | None = None  # of a proven conflict
+
+
+class Compilation:
+    """A policy's root file with what the editor has unsaved, compiled stage by stage."""
+
+    def __init__(self, root: Path, buffers: Mapping[Path, str | bytes] | None = None,
+                 project_root: Path | None = None, *, shown_as: str | None = None,
+                 workspace: Workspace | None = None,
+                 parse: Callable[[Path, Path | None, dict], Workspace] | None = None,
+                 incremental: IncrementalCheck | None = None) -> None:
+        """`workspace`: one shared with other roots (`fitc check a.fit b.fit`); `parse`:
+        makes the workspace (the editor's, which parses through its cache); `incremental`:
+        the root's earlier checks, to check only what changed."""
+        self.root = root
+        self.project_root = project_root.resolve() if project_root is not None else None
+        self.buffers = {path.resolve(): text for path, text in (buffers or {}).items()}
+        self._shown_as = shown_as
+        self._given_workspace = workspace
+        self._make_workspace = parse
+        self._incremental = incremental
+        self._solved: dict[tuple[str, float | None], Placement] = {}
+        self._explained: dict[tuple[float | None, float | None], Explanation] = {}
+
+    # ---- check and build ------------------------------------------------------------
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        if self._given_workspace is not None:  # shared: it sees this root's buffers too
+            self._given_workspace.overlay.update(self.buffers)
+            return self._given_workspace
+        if self._make_workspace is not None:
+            return self._make_workspace(self.root, self.project_root, dict(self.buffers))
+        return Workspace(overlay=dict(self.buffers),
+                         project_root=self.project_root)
+
+    def check(self) -> CheckResult:
+        """The root and what it imports, parsed and checked (as `fitc check`)."""
+        return self._checked
+
+    @cached_property
+    def _checked(self) -> CheckResult:
+        from fitlang.check.checker import Checker, check_loaded
+
+        resolved = self.root.resolve()
+        if self._incremental is not None:
+            return self._incremental.check(resolved, self.workspace)
+        root = self.workspace.load(resolved, self._shown_as)
+        return check_loaded(Checker(self.workspace), root)
+
+    def build(self) -> Built | None:
+        """The placement problem, of a program without errors (None with errors)."""
+        return self._built
+
+    @cached_property
+    def _built(self) -> Built | None:
+        from fitlang.model.build import build_problem
+
+        checked = self.check()
+        return None if checked.has_errors else build_problem(checked.program)
+
+    def build_any(self) -> Built:
+        """The placement problem of the declarations that check, errors or not (the editor's
+        hover and rule warnings read it mid-edit)."""
+        built = self.build()
+        return built if built is not None else self._built_anyway
+
+    @cached_property
+    def _built_anyway(self) -> Built:
+        from fitlang.model.build import build_problem
+
+        return build_problem(self.check().program)
+
+    @property
+    def problem(self) -> Problem | None:
+        """The problem to solve, when checking and building found no error."""
+        built = self.build()
+        if built is None or any(d.is_error for d in built.diagnostics):
+            return None
+        return built.problem
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """What checking and building found (what the placement commands report first)."""
+        built = self.build()
+        return list(self.check().diagnostics) + (built.diagnostics if built is not None else [])
+
+    def rule_warnings(self) -> list[Diagnostic]:
+        """What `solve` would see before solving: inventory files read and validated, and the
+        rules no node can satisfy (W0101-W0103), of a program without errors."""
+        from fitlang.model.rule_warnings import rule_warnings
+
+        built = self.build()
+        if built is None:
+            return []
+        if any(d.is_error for d in built.diagnostics):
+            return built.diagnostics
+        return built.diagnostics + rule_warnings(self.check().program, built.problem)
+
+    def sources(self) -> Callable[[str], str | None]:
+        """Display path -> text, for showing source lines; files outside the policy (a
+        placement file) are read from disk once."""
+        cache: dict[str, str | None] = {m.path: m.text for m in self.workspace.modules.values()}
+
+        def read(path: str) -> str | None:
+            if path not in cache:
+                try:
+                    cache[path] = Path(path).read_bytes().decode("utf-8", errors="replace")
+                except OSError:
+                    cache[path] = None
+            return cache[path]
+
+        return read
+
+    @property
+    def root_path(self) -> str:
+        """The root file as diagnostics name it."""
+        return self.check().root.path
+
+    # ---- solve and explain ------------------------------------------------------------
+
+    def solve(self, backend: str = "auto", time_limit: float | None = None,
+              progress: Any = None) -> Placement:
+        """The placement (of a problem without errors); once per backend and time limit."""
+        from fitlang.solve.placement import solve
+
+        key = (backend, time_limit)
+        if key not in self._solved:
+            problem = self.problem
+            if problem is None:
+                raise ValueError("the policy has errors: nothing to solve")
+            self._solved[key] = solve(problem, backend, time_limit, progress)
+        return self._solved[key]
+
+    def explain(self, time_limit: float | None = EXPLAIN_SECONDS,
+                repair_budget: float | None = None) -> Explanation:
+        """Why no placement exists, and repairs; once per time limit and repair budget."""
+        from fitlang.solve.explain import REPAIR_SECONDS, explain
+
+        budget = REPAIR_SECONDS if repair_budget is None else repair_budget
+        key = (time_limit, budget)
+        if key not in self._explained:
+            problem = self.problem
+            if problem is None:
+                raise ValueError("the policy has errors: nothing to explain")
+            self._explained[key] = explain(problem, time_limit, budget)
+        return self._explained[key]
+
+    def verdict(self, placement: Placement, time_limit: float | None,
+                explain_time_limit: float | None = EXPLAIN_SECONDS) -> Verdict:
+        """What `placement` means, decided here for every front end: every replica placed;
+        replicas left out where the policy allows it (a warning per workload); proven
+        impossible (the conflict, explained); or undecided (E0506, never E0501, which says
+        a conflict is proven). `time_limit` is the one the user gave, for the message."""
+        from fitlang.solve.linear import Status
+
+        problem = self.problem
+        assert problem is not None, "a verdict needs a placement, hence no errors"
+        allowed = problem.allow_unplaced
+        complete = not placement.unplaced and placement.status in ("optimal", "feasible")
+        if complete:
+            return Verdict(placement, Outcome.PLACED)
+        if placement.status == "unknown" or (not placement.proven_infeasible and not allowed):
+            placement.status = Status.UNKNOWN  # neither a complete placement nor a proof of none
+            return Verdict(placement, Outcome.UNDECIDED,
+                           [self._out_of_time(time_limit, len(placement.unplaced))])
+        if not allowed:
+            placement.status = Status.INFEASIBLE
+            return self._conflict(placement, explain_time_limit)
+        return Verdict(placement, Outcome.PARTIAL, self._unplaced_warnings(placement))
+
+    def _out_of_time(self, time_limit: float | None, unplaced: int) -> Diagnostic:
+        found = (f"the best placement found leaves {unplaced} replica{'s' if unplaced != 1 else ''} "
+                 "unplaced" if unplaced else "no placement was found")
+        limit = f"within the time limit ({time_limit:g} s); raise --time-limit" if time_limit \
+            else "before the solver and the packer gave up"
+        return msg.PlacementUndecided.at(self.root_path, FIRST_CHARACTER,
+                                         detail=f"{found} {limit}, and no conflict was proven")
+
+    def _conflict(self, placement: Placement, time_limit: float | None) -> Verdict:
+        """The solver proved that no placement meets every hard rule: the explanation of the
+        conflict, or, where it names none, the proven verdict alone (never "in the time
+        allowed")."""
+        from fitlang.solve.explain import ExplainOutcome, explanation_diagnostics
+
+        problem = self.problem
+        assert problem is not None
+        explanation = self.explain(time_limit)
+        if explanation.outcome is ExplainOutcome.CONFLICT:
+            found = explanation_diagnostics(problem, self.root_path, explanation=explanation)
+            return Verdict(placement, Outcome.INFEASIBLE, found, explanation)
+        return Verdict(placement, Outcome.INFEASIBLE, [msg.NoPlacement.at(
+            self.root_path, FIRST_CHARACTER,
+            detail="no placement meets every hard rule (the solver proved it); "
+                   "no smaller conflict was named")])
+
+    def _unplaced_warnings(self, placement: Placement) -> list[Diagnostic]:
+        problem = self.problem
+        assert problem is not None
+        reasons: dict[str, list[str]] = {}
+        for item in placement.unplaced:
+            reasons.setdefault(item.workload, []).append(item.reason)
+        warnings = []
+        for name, found in reasons.items():
+            demand = problem.demand(name)
+            origin = demand.origin
+            warnings.append(msg.WorkloadUnplaced.at(
+                origin.path if origin else self.root_path, origin.span if origin else FIRST_CHARACTER,
+                detail=f"{len(found)} of {demand.replicas} replicas of `{name}` are unplaced: "
+                       f"{found[0]}"))
+        return warnings

@@ -1,0 +1,45 @@
+"""Where something is in a source file: shared by the syntax tree, diagnostics and every stage.
+
+Kept apart from `fitlang.syntax` so that `fitlang.diagnostics` (which every stage imports)
+does not depend on the parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lark import Token
+from lark.tree import Meta
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based line and column of the first character, and of one past the last."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start: int = 0
+    end: int = 0
+
+    @classmethod
+    def of(cls, item: Any) -> Span:
+        if isinstance(item, Span):
+            return item
+        if isinstance(item, Token):
+            return cls(item.line or 1, item.column or 1, item.end_line or 1,
+                       item.end_column or 1, item.start_pos or 0, item.end_pos or 0)
+        if isinstance(item, Meta) and not item.empty:
+            return cls(item.line, item.column, item.end_line, item.end_column,
+                       item.start_pos, item.end_pos)
+        return cls(1, 1, 1, 1)
+
+    def contains(self, line: int, column: int) -> bool:
+        after_start = (line, column) >= (self.line, self.column)
+        before_end = (line, column) <= (self.end_line, self.end_column)
+        return after_start and before_end
+
+
+FIRST_CHARACTER = Span(1, 1, 1, 2)  # where a diagnostic about a whole file points

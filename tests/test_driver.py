@@ -1,0 +1,220 @@
+"""The driver's contract (`fitlang.driver.Compilation`): each stage computed once, unsaved
+buffers over the disk, paths relative to the project root from any working directory, and
+the command line and the language server reporting the same diagnostics for one file."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from conftest import ROOT
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from fitlang.cli import main
+from fitlang.driver import Compilation, Outcome
+
+# two 10 USD/h nodes of 8 CPU; `web` needs 2 x 6 CPU: it fits, one replica per node
+FITS = ("pool small {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  price = 10 USD/h\n}\n\n"
+        "workload web {\n  replicas = 2\n  cpu = 6\n  memory = 8GiB\n}\n")
+
+
+def _counting(monkeypatch, module, name: str) -> list:
+    """Replace `module.name` by a wrapper that records each call, and return the record."""
+    calls: list = []
+    original = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_each_stage_runs_once(tmp_path, monkeypatch):
+    import fitlang.check.checker as checker
+    import fitlang.model.build as build
+    import fitlang.solve.explain as explain
+    import fitlang.solve.placement as placement
+
+    path = tmp_path / "p.fit"
+    path.write_text(FITS.replace("replicas = 2", "replicas = 3"))  # 3 x 6 CPU on 2 x 8: none
+    checks = _counting(monkeypatch, checker, "check_loaded")
+    builds = _counting(monkeypatch, build, "build_problem")
+    solves = _counting(monkeypatch, placement, "solve")
+    explains = _counting(monkeypatch, explain, "explain")
+    compilation = Compilation(path)
+    for _ in range(2):
+        assert not compilation.check().has_errors
+        assert compilation.build() is compilation.build()
+        placement_found = compilation.solve("auto", 10.0)
+        verdict = compilation.verdict(placement_found, 10.0)
+    assert compilation.solve("auto", 10.0) is placement_found
+    assert verdict.outcome is Outcome.INFEASIBLE
+    assert verdict.diagnostics[0].code == "E0501"
+    assert compilation.explain() is verdict.explanation
+    assert (len(checks), len(builds), len(solves), len(explains)) == (1, 1, 1, 1)
+    compilation.solve("auto", 5.0)  # another time limit is another solve
+    assert len(solves) == 2
+
+
+def test_unsaved_buffers_win_over_the_disk(tmp_path):
+    """The root and an imported file as the editor has them: the disk's texts (an error in
+    each) are not read."""
+    root, lib = tmp_path / "root.fit", tmp_path / "lib.fit"
+    root.write_text('import "./lib.fit"\n\nworkload web {\n  replicas = two\n}\n')
+    lib.write_text("const CPU = 4 apples\n")
+    on_disk = Compilation(root)
+    assert sorted({d.code for d in on_disk.check().diagnostics}) != []
+    edited = Compilation(root, {root: 'import "./lib.fit"\n\n' + FITS.replace("cpu = 6", "cpu = CPU"),
+                                lib: "const CPU = 6\n"})
+    assert edited.check().diagnostics == []
+    assert edited.problem is not None
+    assert [d.requests["cpu"] for d in edited.problem.demands] == [6000]
+    assert not edited.solve().unplaced
+
+
+def test_paths_are_relative_to_the_project_root_from_any_directory(tmp_path, monkeypatch):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "sub" / "a.fit").write_text('import "./b.fit"\n')
+    (project / "sub" / "b.fit").write_text('import "./a.fit"\n')
+    (project / "sub" / "c.fit").write_text("const X = nothing\n")
+    (project / "root.fit").write_text('import "./sub/a.fit"\nimport "./sub/c.fit"\n')
+    monkeypatch.chdir(elsewhere)
+    found = Compilation(project / "root.fit", project_root=project).check().diagnostics
+    assert sorted((d.path, d.code, d.span.line, d.span.column) for d in found) == [
+        ("sub/b.fit", "E0102", 1, 8), ("sub/c.fit", "E0201", 1, 11)]
+    cycle = next(d for d in found if d.code == "E0102")
+    assert "sub/a.fit -> sub/b.fit -> sub/a.fit" in cycle.message
+    # the project root, not the working directory: from `elsewhere`, the CLI names them in full
+    shown = {d.path for d in Compilation(project / "root.fit").check().diagnostics}
+    assert shown == {str((project / "sub" / "b.fit").resolve()),
+                     str((project / "sub" / "c.fit").resolve())}
+
+
+def test_a_diagnostic_reads_back_from_its_wire_form(tmp_path):
+    """`fitc check --format json` prints `Diagnostic.as_record`; the worker's answers are read
+    back with `from_record`: the same diagnostic but for the offsets, which the form lacks."""
+    path = tmp_path / "p.fit"
+    path.write_text("workload web {\n  replicas = two\n}\n")
+    found = Compilation(path, project_root=tmp_path).check().diagnostics
+    assert found
+    stdout = io.StringIO()
+    with redirect_stdout(stdout):
+        assert main(["check", "--format", "json", str(path)]) == 1
+    records = json.loads(stdout.getvalue())
+    assert [r["code"] for r in records] == [d.code for d in found]
+    for diagnostic, record in zip(found, records):
+        back = type(diagnostic).from_record(diagnostic.as_record())
+        assert (back.code, back.severity, back.message, back.path) == \
+            (diagnostic.code, diagnostic.severity, diagnostic.message, diagnostic.path)
+        assert (back.span.line, back.span.column, back.span.end_line, back.span.end_column) == \
+            (diagnostic.span.line, diagnostic.span.column, diagnostic.span.end_line,
+             diagnostic.span.end_column)
+        assert {k: v for k, v in record.items() if k != "path"} == \
+            {k: v for k, v in diagnostic.as_record().items() if k != "path"}
+
+
+# ---- the command line and the language server, on the same files ------------------------
+
+
+lsp = pytest.mark.asyncio(loop_scope="module")
+PROJECT = ROOT / "tests" / "fixtures" / "driver"  # the server's project root, not its cwd
+
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(
+    server_command=[sys.executable, "-m", "fitlang.cli", "lsp"]))
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=types.ClientCapabilities(), root_uri=PROJECT.as_uri(),
+        initialization_options={"solveTimeLimit": 20}))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def _cli_json(arguments: list[str], cwd: Path) -> list[dict]:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "fitlang.cli", *arguments], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+    document = json.loads(done.stdout)
+    return document["diagnostics"] if isinstance(document, dict) else document
+
+
+def _positions(records: list[dict]) -> list[tuple]:
+    """(code, start line, start character, end line, end character), 0-based like LSP."""
+    return sorted((r["code"], r["line"] - 1, r["column"] - 1, r["end_line"] - 1,
+                   r["end_column"] - 1) for r in records)
+
+
+def _shown(found: list[types.Diagnostic]) -> list[tuple]:
+    return sorted((d.code, d.range.start.line, d.range.start.character, d.range.end.line,
+                   d.range.end.character) for d in found)
+
+
+async def _published(client: LanguageClient, uri: str, until) -> list[types.Diagnostic]:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30.0
+    while not until(client.diagnostics.get(uri)):
+        assert loop.time() < deadline, client.diagnostics.get(uri)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS),
+                deadline - loop.time())
+    return list(client.diagnostics[uri])
+
+
+@lsp
+async def test_the_command_line_and_the_editor_report_the_same_diagnostics(
+        client: LanguageClient):
+    """A broken file and the file it imports: `fitc check --format json` run in the project
+    and the server (whose working directory is elsewhere) give the same codes and ranges in
+    each file; the messages name files relative to the project in both."""
+    root, lib = PROJECT / "broken.fit", PROJECT / "lib" / "units.fit"
+    expected = _cli_json(["check", "--format", "json", "broken.fit"], PROJECT)
+    assert {r["path"] for r in expected} == {"broken.fit", "lib/units.fit"}
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(root.as_uri(), "fit", 1, root.read_text())))
+    for path, shown in ((root, "broken.fit"), (lib, "lib/units.fit")):
+        wanted = [r for r in expected if r["path"] == shown]
+        count = len(wanted)
+        found = await _published(client, path.as_uri(),
+                                 lambda ds: ds is not None and len(ds) == count)  # noqa: B023
+        assert _shown(found) == _positions(wanted), shown
+        assert sorted(d.message for d in found) == sorted(r["message"] for r in wanted)
+    client.text_document_did_close(types.DidCloseTextDocumentParams(
+        types.TextDocumentIdentifier(root.as_uri())))
+
+
+@lsp
+async def test_the_conflict_after_a_save_is_the_one_fitc_solve_reports(client: LanguageClient):
+    """The solver worker decides through the same `Compilation.verdict` as `fitc solve`: the
+    same conflict (E0501) and its other rules (E0504), at the same places."""
+    path = PROJECT / "conflict.fit"
+    expected = [r for r in _cli_json(["solve", "--format", "json", "conflict.fit"], PROJECT)
+                if r["code"].startswith("E")]
+    assert sorted({r["code"] for r in expected}) == ["E0501", "E0504"]
+    uri = path.as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri, "fit", 1, path.read_text())))
+    await _published(client, uri, lambda ds: ds is not None)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(
+        types.TextDocumentIdentifier(uri)))
+    found = await _published(client, uri,
+                             lambda ds: ds is not None and any(d.code == "E0501" for d in ds))
+    assert [entry for entry in _shown(found) if entry[0].startswith("E")] == _positions(expected)
+    conflict = next(d for d in found if d.code == "E0501")
+    assert conflict.message == next(r["message"] for r in expected if r["code"] == "E0501")
+    client.text_document_did_close(types.DidCloseTextDocumentParams(
+        types.TextDocumentIdentifier(uri)))
