@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 MANIFEST = ".fitc-output"
-_MANIFEST_FORMAT = 1
 _STAGING: set[str] = set()  # temporary paths of writes under way, removed if fitc is stopped
 RENAMING = threading.RLock()  # held while renames make a write visible: Ctrl-C waits for it
 
@@ -83,15 +82,16 @@ def _write_tree(out: Path, shown: str, files: dict[str, str], force: bool) -> No
 def read_manifest(directory: Path) -> list[str] | None:
     """The files a manifest lists, or None without one. Entries that are not plain relative
     paths inside the directory are ignored: a manifest never makes fitc touch anything else."""
+    from pydantic import ValidationError  # here: `fitc` starts without pydantic
+
+    from fitlang.documents import manifest_read
+
     try:
-        document = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    listed = document.get("files") if isinstance(document, dict) else None
-    if not isinstance(listed, list):
+        manifest = manifest_read().validate_json((directory / MANIFEST).read_bytes())
+    except (OSError, ValidationError):  # not JSON, or not a manifest: none to go by
         return None
     valid = []
-    for entry in listed:
+    for entry in manifest["files"]:
         try:
             valid.append(_check_relative(entry))
         except (OutputRefused, TypeError):
@@ -130,8 +130,10 @@ def _holds_working_directory(directory: Path) -> bool:
 
 
 def _manifest_text(files: list[str]) -> str:
-    return json.dumps({"fitc": _MANIFEST_FORMAT, "written_by": "fitc compile",
-                       "files": sorted(files)}, indent=2) + "\n"
+    from fitlang.documents import OutputManifest  # here: `fitc` starts without pydantic
+
+    # json.dumps, not pydantic's own: ASCII-escaped, as every manifest written before
+    return json.dumps(OutputManifest(files=sorted(files)).model_dump(), indent=2) + "\n"
 
 
 def _stage(directory: Path, files: dict[str, str]) -> None:

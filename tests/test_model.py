@@ -7,18 +7,18 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from conftest import FIXTURES
+from solving import bench_module, problem_from, solved
 
 from fitlang.model.inventory import parse_quantity, read_kubectl, read_slurm
 from fitlang.solve.placement import solve as solve_placement
-
-from conftest import FIXTURES
-from solving import bench_module, problem_from, solved
 
 INVENTORY = FIXTURES / "inventory"
 
 
 @pytest.mark.parametrize("text, value", [
-    ("63500m", Decimal("63.5")), ("527971044Ki", Decimal(527971044 * 1024)), ("1.5Gi", Decimal(1.5 * 2 ** 30)),
+    ("63500m", Decimal("63.5")), ("527971044Ki", Decimal(527971044 * 1024)),
+    ("1.5Gi", Decimal(1.5 * 2 ** 30)),
     ("100", Decimal(100)), ("449964298507", Decimal(449964298507)), ("2M", Decimal(2_000_000)),
 ])
 def test_kubernetes_quantities(text, value):
@@ -47,7 +47,8 @@ def test_slurm_nodes_skip_down_and_drained():
     assert [n.name for n in read.nodes] == ["gpu001", "gpu002", "cpu001", "cpu002", "cpu003"]
     assert read.skipped == {"gpu003": "State=DOWN+NOT_RESPONDING", "gpu004": "State=IDLE+DRAIN"}
     gpu = read.nodes[0]
-    assert (gpu.cpu_milli, gpu.memory, gpu.gpu_count, gpu.gpu_product) == (128000, 1031000 * 2 ** 20, 8, "a100")
+    assert (gpu.cpu_milli, gpu.memory, gpu.gpu_count, gpu.gpu_product) == \
+        (128000, 1031000 * 2 ** 20, 8, "a100")
     assert gpu.features == ["a100", "nvlink", "ib"]
     assert read.nodes[2].gpu_count == 0 and "slurm.partition.debug" in read.nodes[2].labels
 
@@ -63,10 +64,37 @@ def test_malformed_kubectl_files_say_what_is_wrong(text, expected):
     assert read.nodes == [] and expected in read.problems[0] and "bad.json" in read.problems[0]
 
 
+def test_bad_kubectl_records_are_named_by_json_path_and_the_good_ones_kept():
+    good = {"metadata": {"name": "b", "labels": {"rack": 4}},  # a number as a label: its text
+            "status": {"allocatable": {"cpu": 4, "memory": "1Gi"}}}
+    bad = {"metadata": {"name": "a", "labels": {"x": [1]}},
+           "status": {"allocatable": {"cpu": "4", "memory": "1Gi"},
+                      "conditions": [{"type": "Ready", "status": "True"}, 3]},
+           "spec": {"taints": [{"key": "k", "effect": {"no": 1}}]}}
+    read = read_kubectl(json.dumps({"items": [bad, 5, good]}), "f.json")
+    assert [p.split(": ")[:2] for p in read.problems] == [
+        ["f.json", "items[0].metadata.labels.x"], ["f.json", "items[0].spec.taints[0].effect"],
+        ["f.json", "items[0].status.conditions[1]"], ["f.json", "items[1] is not an object"]]
+    assert [(n.name, n.cpu_milli, n.labels) for n in read.nodes] == [("b", 4000, {"rack": "4"})]
+
+
+def test_a_single_kubectl_node_document_is_read_as_one_node():
+    node = {"kind": "Node", "metadata": {"name": "solo"},
+            "status": {"allocatable": {"cpu": "2", "memory": "4Gi"}}}
+    read = read_kubectl(json.dumps(node), "n.json")
+    assert (read.problems, [(n.name, n.memory) for n in read.nodes]) == ([], [("solo", 4 * 2 ** 30)])
+
+
+def test_a_slurm_field_given_twice_keeps_its_first_value():
+    read = read_slurm("NodeName=a CPUTot=4 RealMemory=1024 CPUTot=8 NodeName=b\n", "s.txt")
+    assert [(n.name, n.cpu_milli, n.memory) for n in read.nodes] == [("a", 4000, 2 ** 30)]
+
+
 def test_malformed_slurm_lines_name_the_line():
     read = read_slurm("NodeName=a CPUTot=x RealMemory=1\nhello world\n", "s.txt")
-    assert read.problems == ["s.txt:1: node `a` needs numeric CPUTot= and RealMemory=",
-                             "s.txt:2: no NodeName=; expected `scontrol -o show node` output (one node per line)"]
+    assert read.problems == [
+        "s.txt:1: node `a` needs numeric CPUTot= and RealMemory=",
+        "s.txt:2: no NodeName=; expected `scontrol -o show node` output (one node per line)"]
 
 
 def test_inventory_nodes_become_classes_and_match_accelerators(tmp_path):
@@ -78,7 +106,8 @@ def test_inventory_nodes_become_classes_and_match_accelerators(tmp_path):
         'inventory dc {\n  format = kubectl\n  file = "nodes.json"\n  price = 2 USD/h\n}\n'
         'workload train {\n  replicas = 2\n  cpu = 8\n  memory = 64Gi\n  gpu {\n    count = 8\n'
         '    require model == A100_80GB\n  }\n}\n'
-        'workload web {\n  replicas = 2\n  cpu = 4\n  memory = 8Gi\n  zones = ["us-east-1a", "us-east-1b"]\n}\n'))
+        'workload web {\n  replicas = 2\n  cpu = 4\n  memory = 8Gi\n'
+        '  zones = ["us-east-1a", "us-east-1b"]\n}\n'))
     classes = {c.id: c for c in problem.classes}
     a100 = [c for c in classes.values() if c.accelerator and c.accelerator.name == "A100_80GB"]
     assert sorted(c.count for c in a100) == [1, 2]  # two zones -> two classes
@@ -139,7 +168,7 @@ buy {{
 {workload}
 {policy}
 ''')
-    return problem, [c for c in problem.classes if c.pool == offer][0]
+    return problem, next(c for c in problem.classes if c.pool == offer)
 
 
 def test_eks_allocatable_of_a_c7g_4xlarge_is_nodeadms_formula(tmp_path):
@@ -292,7 +321,8 @@ def _kubectl(*nodes: tuple[str, dict]) -> str:
     ({"cpu": "-4", "memory": "8Gi"}, "cpu (in millicores) is negative (-4000m)"),
     ({"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": "1.5"},
      "nvidia.com/gpu must be a whole number, found 1.5"),
-    ({"cpu": "4", "memory": "64Ei"}, "memory must be at most 1152921504606846976 bytes, found 7.379e+19 bytes"),
+    ({"cpu": "4", "memory": "64Ei"},
+     "memory must be at most 1152921504606846976 bytes, found 7.379e+19 bytes"),
     ({"cpu": "1e400", "memory": "8Gi"}, "cpu (in millicores) must be at most 1000000000m, found 1.000e+403m"),
 ])
 def test_kubectl_values_outside_their_range_are_reported_not_raised(resources, expected):
@@ -398,7 +428,8 @@ def test_made_up_node_names_are_parsed_not_listed(tmp_path):
     owners = problem.owners()
     assert (owners["big_1-0"], owners["big-1"], owners["big-9999999"]) == (other, big, big)
     assert (owners.position("big_1-2"), owners.position("big-17")) == (2, 17)
-    for stranger in ("big-10000000", "big-01", "big-", "big_1-3", "big--1", "big-١", "small-0"):
+    # an Arabic-Indic digit on purpose: `isdigit` says yes, a node number it is not
+    for stranger in ("big-10000000", "big-01", "big-", "big_1-3", "big--1", "big-١", "small-0"):  # noqa: RUF001
         assert stranger not in owners and stranger not in big.node_names, stranger
     assert owners.in_class_order(["big-10", "big-9", "big-100"]) == ["big-9", "big-10", "big-100"]
 
@@ -440,7 +471,8 @@ def test_eligibility_for_all_classes_at_once_is_that_of_every_pair(tmp_path, sha
     from fitlang.model.build import build_problem
 
     inventories = bench_module("inventories")
-    path = getattr(inventories, "generate" if shape == "inventory" else "breaker")(600, 60).write(tmp_path, shape)
+    fleet = getattr(inventories, "generate" if shape == "inventory" else "breaker")(600, 60)
+    path = fleet.write(tmp_path, shape)
     program = check_file(path).program
     problem = build_problem(program).problem
     expected = _pairwise(problem, program)

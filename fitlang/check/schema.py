@@ -55,7 +55,6 @@ class BlockSchema:
     blocks: dict[str, BlockSchema] = field(default_factory=dict)
     statements: frozenset[str] = frozenset()
     doc: str = ""
-    once: bool = False  # at most one per program (policy)
 
 
 def _count(doc: str, required: bool = False, positive: bool = False,
@@ -232,7 +231,7 @@ POLICY = BlockSchema("policy", "none", {
     "terraform": BlockSchema("terraform", "none", {"provider": Attr(t.PROVIDER),
                                                    "region": Attr(t.STRING),
                                                    "cluster": Attr(t.STRING)}),
-}, doc="the objective, budget and per-target settings", once=True)
+}, doc="the objective, budget and per-target settings")
 
 _SCOPE_ATTRS = {
     "zone": Attr(t.STRING, doc="the scope: nodes in this zone"),

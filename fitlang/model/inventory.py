@@ -11,12 +11,18 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the models are imported where a file is read: pydantic takes 0.15 s to load
+    from fitlang.documents import KubectlNode, KubectlSpec, KubectlStatus, Quantity, SlurmNodeRecord
 
 _BINARY = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10 ** 3,
-            "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15, "E": 10 ** 18}
+_DECIMAL: dict[str, Decimal | int] = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10 ** 3, "K": 10 ** 3,
+    "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15, "E": 10 ** 18}
 _QUANTITY = re.compile(r"^([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|K|M|G|T|P|E)?$")
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "aws.amazon.com/neuron")
@@ -140,16 +146,45 @@ def _whole_quantity(text: str, scale: int, what: str, most: int, unit: str) -> i
 
 def read_kubectl(text: str, source: str) -> InventoryRead:
     result = InventoryRead()
+    for index, item in _kubectl_items(text, source, result):
+        _read_kubectl_node(item, index, source, result)
+    return result
+
+
+def _kubectl_items(text: str, source: str,
+                   result: InventoryRead) -> Iterable[tuple[int, KubectlNode]]:
+    """The node records of a file, validated (`fitlang/documents.py`). A NodeList whose every
+    record is well-formed is read in one pass from the text; anything else is read again record
+    by record, so that each bad one is named by its JSON path and the good ones are kept."""
+    from pydantic import ValidationError
+
+    from fitlang.documents import kubectl_node_list
+
+    try:
+        listed = kubectl_node_list().validate_json(text)
+    except ValidationError:
+        return _kubectl_items_one_by_one(text, source, result)
+    if listed.get("kind") == "Node":  # a Node that happens to have `items`: read it as a Node
+        return _kubectl_items_one_by_one(text, source, result)
+    return enumerate(listed["items"])
+
+
+def _kubectl_items_one_by_one(text: str, source: str,
+                              result: InventoryRead) -> list[tuple[int, KubectlNode]]:
+    from pydantic import ValidationError
+
+    from fitlang.documents import error_lines, kubectl_node
+
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         result.problems.append(f"{source}: not JSON (line {error.lineno}, column {error.colno}: "
                                f"{error.msg}); expected `kubectl get nodes -o json` output")
-        return result
+        return []
     except RecursionError:
         result.problems.append(f"{source}: its JSON nests too deeply to be "
                                "`kubectl get nodes -o json` output")
-        return result
+        return []
     if isinstance(document, dict) and document.get("kind") == "Node":
         items = [document]
     elif isinstance(document, dict) and isinstance(document.get("items"), list):
@@ -157,24 +192,28 @@ def read_kubectl(text: str, source: str) -> InventoryRead:
     else:
         result.problems.append(f"{source}: expected a NodeList (`items`) or a Node, as "
                                "`kubectl get nodes -o json` prints")
-        return result
+        return []
+    valid = []
     for index, item in enumerate(items):
-        _read_kubectl_node(item, index, source, result)
-    return result
+        if not isinstance(item, dict):
+            result.problems.append(f"{source}: items[{index}] is not an object")
+            continue
+        try:
+            valid.append((index, kubectl_node().validate_python(item)))
+        except ValidationError as error:
+            result.problems += [f"{source}: {line}" for line in error_lines(error, f"items[{index}]")]
+    return valid
 
 
-def _read_kubectl_node(item: object, index: int, source: str, result: InventoryRead) -> None:
-    if not isinstance(item, dict):
-        result.problems.append(f"{source}: items[{index}] is not an object")
-        return
-    metadata = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+def _read_kubectl_node(item: KubectlNode, index: int, source: str, result: InventoryRead) -> None:
+    metadata = item.get("metadata") or {}
     name = metadata.get("name")
-    if not isinstance(name, str) or not name:
+    if not name:
         result.problems.append(f"{source}: items[{index}] has no metadata.name")
         return
-    spec = item.get("spec") if isinstance(item.get("spec"), dict) else {}
-    status = item.get("status") if isinstance(item.get("status"), dict) else {}
-    labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
+    spec = item.get("spec") or {}
+    status = item.get("status") or {}
+    labels = metadata.get("labels") or {}
     if spec.get("unschedulable"):
         result.skipped[name] = "cordoned (spec.unschedulable)"
         return
@@ -182,7 +221,7 @@ def _read_kubectl_node(item: object, index: int, source: str, result: InventoryR
         result.skipped[name] = "not Ready"
         return
     resources = status.get("allocatable") or status.get("capacity")
-    if not isinstance(resources, dict):
+    if resources is None:
         result.problems.append(f"{source}: node `{name}` has no status.allocatable or status.capacity")
         return
     try:
@@ -190,23 +229,24 @@ def _read_kubectl_node(item: object, index: int, source: str, result: InventoryR
     except BadValue as error:
         result.bad_values.append(f"{source}: node `{name}`: {error}")
         return
-    except (ValueError, TypeError, AttributeError) as error:
+    except ValueError as error:
         result.problems.append(f"{source}: node `{name}`: {error}")
         return
     result.nodes.append(node)
 
 
-def _ready(status: dict) -> bool:
+def _ready(status: KubectlStatus) -> bool:
     conditions = status.get("conditions")
-    if not isinstance(conditions, list):
+    if conditions is None:
         return True  # files trimmed by hand often drop conditions; trust them
     for condition in conditions:
-        if isinstance(condition, dict) and condition.get("type") == "Ready":
+        if condition.get("type") == "Ready":
             return condition.get("status") == "True"
     return True
 
 
-def _kubectl_node(name: str, labels: dict[str, str], resources: dict, spec: dict) -> InventoryNode:
+def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quantity],
+                  spec: KubectlSpec) -> InventoryNode:
     if "cpu" not in resources or "memory" not in resources:
         raise ValueError("allocatable has no `cpu` or no `memory`")
     cpu_milli = _whole_quantity(str(resources["cpu"]), 1000, "cpu (in millicores)",
@@ -227,13 +267,14 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict, spec: dict
                            "nvidia.com/gpu.memory (MiB)", MOST_BYTES // 2 ** 20) * 2 ** 20
     taints = []
     for taint in spec.get("taints") or []:
-        if isinstance(taint, dict) and taint.get("effect") in ("NoSchedule", "NoExecute"):
+        if taint.get("effect") in ("NoSchedule", "NoExecute"):
             taints.append(f"{taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}")
     return InventoryNode(
         name=name, cpu_milli=cpu_milli, memory=memory, gpu_count=gpu_count,
         gpu_product=labels.get("nvidia.com/gpu.product") or labels.get("amd.com/gpu.product"),
         gpu_memory=gpu_memory, gpu_resource=gpu_resource, disk=disk, labels=labels,
-        zone=labels.get("topology.kubernetes.io/zone") or labels.get("failure-domain.beta.kubernetes.io/zone"),
+        zone=labels.get("topology.kubernetes.io/zone")
+        or labels.get("failure-domain.beta.kubernetes.io/zone"),
         region=labels.get("topology.kubernetes.io/region"),
         arch=labels.get("kubernetes.io/arch", "amd64"),
         instance_type=labels.get("node.kubernetes.io/instance-type"), taints=taints)
@@ -245,55 +286,60 @@ _EXCLUDED_SLURM_STATES = ("DOWN", "DRAIN", "FAIL", "MAINT", "NOT_RESPONDING", "P
 
 def read_slurm(text: str, source: str) -> InventoryRead:
     """`scontrol -o show node` output: one `Key=Value ...` line per node."""
+    from fitlang.documents import slurm_node_records
+
     result = InventoryRead()
-    seen_any = False
+    lines: list[tuple[int, dict[str, str] | None]] = []  # None: a line that names no node
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = _slurm_fields(line)
-        if "NodeName" not in fields:
+        if line.strip():
+            fields = _slurm_fields(line)
+            lines.append((number, fields if "NodeName" in fields else None))
+    # every value is text, so nothing fails here: the records are typed, the other fields dropped
+    records = iter(slurm_node_records().validate_python([f for _, f in lines if f is not None]))
+    for number, named in lines:
+        if named is None:
             result.problems.append(f"{source}:{number}: no NodeName=; expected "
                                    "`scontrol -o show node` output (one node per line)")
-            continue
-        seen_any = True
-        _read_slurm_node(fields, f"{source}:{number}", result)
-    if not seen_any and not result.problems:
+        else:
+            _read_slurm_node(next(records), f"{source}:{number}", result)
+    if not lines:
         result.problems.append(f"{source}: no nodes in the file")
     return result
 
 
 def _slurm_fields(line: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for match in re.finditer(r"(\w+)=(\S*)", line):
-        fields.setdefault(match.group(1), match.group(2))
-    return fields
+    """`Key=Value` pairs; a key given twice keeps its first value."""
+    return dict(reversed(_SLURM_FIELD.findall(line)))
 
 
-def _read_slurm_node(fields: dict[str, str], where: str, result: InventoryRead) -> None:
-    name = fields["NodeName"]
-    states = set(re.split(r"[+*~#!%$@^-]+", fields.get("State", "IDLE").upper()))
+_SLURM_FIELD = re.compile(r"(\w+)=(\S*)")
+
+
+def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead) -> None:
+    name = record["NodeName"]
+    state = record.get("State", "IDLE")
+    states = set(re.split(r"[+*~#!%$@^-]+", state.upper()))
     excluded = sorted(states.intersection(_EXCLUDED_SLURM_STATES))
     if excluded:
-        result.skipped[name] = f"State={fields.get('State')}"
+        result.skipped[name] = f"State={state}"
         return
     try:
-        cpus = _slurm_whole(fields.get("CPUTot") or fields["CPUs"], "CPUTot", MOST_CORES)
-        memory = _slurm_whole(fields["RealMemory"], "RealMemory (MiB)",
+        cpus = _slurm_whole(record.get("CPUTot") or record["CPUs"], "CPUTot", MOST_CORES)
+        memory = _slurm_whole(record["RealMemory"], "RealMemory (MiB)",
                               MOST_BYTES // 2 ** 20) * 2 ** 20  # Slurm counts memory in MiB
-        disk = _slurm_whole(fields.get("TmpDisk", "0") or "0", "TmpDisk (MiB)",
+        disk = _slurm_whole(record.get("TmpDisk") or "0", "TmpDisk (MiB)",
                             MOST_BYTES // 2 ** 20) * 2 ** 20
-        gpu_count, gpu_type = _slurm_gpus(fields.get("Gres", ""))
+        gpu_count, gpu_type = _slurm_gpus(record.get("Gres", ""))
     except BadValue as error:
         result.bad_values.append(f"{where}: node `{name}`: {error}")
         return
     except (KeyError, ValueError):
         result.problems.append(f"{where}: node `{name}` needs numeric CPUTot= and RealMemory=")
         return
-    features = [f for f in re.split(r"[,&|]", fields.get("AvailableFeatures", "")) if f
-                and f != "(null)"]
-    arch = "arm64" if fields.get("Arch", "").lower() in ("aarch64", "arm64") else "amd64"
-    partitions = fields.get("Partitions", "")
-    labels = {"slurm.partition." + p: "true" for p in partitions.split(",") if p}
+    features = [f for f in re.split(r"[,&|]", record.get("AvailableFeatures", ""))
+                if f and f != "(null)"]
+    arch = "arm64" if record.get("Arch", "").lower() in ("aarch64", "arm64") else "amd64"
+    labels = {"slurm.partition." + p: "true" for p in record.get("Partitions", "").split(",") if p}
     result.nodes.append(InventoryNode(
         name=name, cpu_milli=cpus * 1000, memory=memory, gpu_count=gpu_count,
         gpu_product=gpu_type, gpu_resource="nvidia.com/gpu" if gpu_count else None,

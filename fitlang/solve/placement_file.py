@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from fitlang.documents import PlacementRead
 from fitlang.model.problem import Problem, option_demand_name
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import Assignment, Placement
@@ -10,18 +11,18 @@ from fitlang.solve.placement import Assignment, Placement
 STATUSES = {status.value for status in Status}
 
 
-def placement_from_document(problem: Problem, document: dict) -> Placement:
-    """The document must have passed `verify` (its shape and names are known good)."""
-    objective = document.get("objective") if isinstance(document.get("objective"), dict) else {}
-    status = str(document.get("status", "feasible"))
+def placement_from_document(problem: Problem, document: PlacementRead) -> Placement:
+    """The document must have passed `verify` (its shape, `PlacementRead`, and its names are
+    known good)."""
+    objective = document.get("objective", {})
+    status = document.get("status", "feasible")  # (any text, as verify reads it)
     placement = Placement(status=Status(status) if status in STATUSES else Status.UNKNOWN,
                           objective=str(objective.get("name", "cost")), value=None, bound=None)
     for item in document["assignments"]:
         option = item.get("option")
         demand = item["workload"] if option is None else option_demand_name(item["workload"], option)
         placement.assignments.append(Assignment(demand, item["replica"], item["node"]))
-    bought = {n["name"] for n in document.get("nodes", [])
-              if isinstance(n, dict) and n.get("provisioned")}
+    bought = {n["name"] for n in document.get("nodes", []) if n.get("provisioned")}
     owners = problem.owners()
     of_class: dict[int, list[str]] = {}  # bought names by class, looked up (not listed)
     for name in bought:

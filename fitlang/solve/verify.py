@@ -136,9 +136,9 @@ def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]
     under its first option, as `fitc solve` lists it, or under its own name)."""
     listed: dict[str, list[int]] = {}
     first_option: dict[str, Demand] = {}  # option workload -> its first option's demand
-    for demand in demands.values():
-        if demand.group is not None:
-            first_option.setdefault(demand.group, demand)
+    for option in demands.values():
+        if option.group is not None:
+            first_option.setdefault(option.group, option)
     for item in document.get("unplaced", []):
         demand = _demand_of(demands, item)
         if demand is None and isinstance(item.get("workload"), str):
@@ -295,27 +295,19 @@ def readable(resource: str, amount: int, unit: bool = True) -> str:
 
 
 def _shape_problems(document: Any) -> list[str]:
+    """What is wrong with the file as a placement (`PlacementRead`), each wrong value named by
+    its JSON path: `assignments[3].replica: input should be a valid integer (found "3")`."""
+    from pydantic import ValidationError  # here: the language server loads this module
+
+    from fitlang.documents import error_lines, placement_read
+
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
         return ["expected the JSON of `fitc solve --format json`: an object with `assignments`"]
-    problems = []
-    for index, item in enumerate(document["assignments"]):
-        if not (isinstance(item, dict) and isinstance(item.get("workload"), str)
-                and isinstance(item.get("node"), str) and isinstance(item.get("replica"), int)):
-            problems.append(f"assignments[{index}] needs `workload` (string), `replica` (integer) "
-                            "and `node` (string)")
-    if "nodes" in document and not isinstance(document["nodes"], list):
-        problems.append("`nodes` must be a list")
-    unplaced = document.get("unplaced", [])
-    if not isinstance(unplaced, list):
-        problems.append("`unplaced` must be a list")
-    else:
-        for index, item in enumerate(unplaced):
-            if not (isinstance(item, dict) and isinstance(item.get("workload"), str)
-                    and isinstance(item.get("replica"), int)):
-                problems.append(f"unplaced[{index}] needs `workload` (string) and `replica` (integer)")
-    if "objective" in document and not isinstance(document["objective"], dict):
-        problems.append("`objective` must be an object")
-    return problems
+    try:
+        placement_read().validate_python(document)
+    except ValidationError as error:
+        return error_lines(error)
+    return []
 
 
 def _resources(problem: Problem, owner: dict[str, NodeClass], hosted: dict[str, Counter],

@@ -1,0 +1,175 @@
+"""The documents that cross fitc's boundary (fitlang/documents.py): the models describe exactly
+what the writers write (every example's output reads back through them, nothing lost), the
+published JSON Schemas are current and accept what fitc writes (checked by `jsonschema`, which
+shares no code with pydantic), and bad input is named by its JSON path."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import EXAMPLES, FIXTURES, ROOT
+from pydantic import ValidationError
+from solving import problem_from
+
+from fitlang.documents import ExplanationDocument, OutputManifest, PlacementDocument
+from fitlang.solve.verify import verify
+
+EVERY_EXAMPLE = sorted(EXAMPLES.glob("*.fit"))
+SCHEMAS = ROOT / "docs" / "schemas"
+
+
+def _schema(name: str) -> jsonschema.protocols.Validator:
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _run(capsys, *argv: str) -> tuple[int, dict]:
+    from fitlang.cli import main
+
+    code = main(list(argv))
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _read_back(model, document: dict) -> dict:
+    """The document through the model and out again, as the writer gave it."""
+    return model.model_validate(document).model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def test_published_schemas_are_current():
+    spec = importlib.util.spec_from_file_location("gen_schemas", ROOT / "tools" / "gen_schemas.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rendered = module.render_schemas()
+    on_disk = {path.name: path.read_text() for path in SCHEMAS.glob("*.schema.json")}
+    assert on_disk == rendered, "docs/schemas/ is stale: run .venv/bin/python tools/gen_schemas.py"
+
+
+@pytest.mark.parametrize("path", EVERY_EXAMPLE, ids=lambda p: p.name)
+def test_every_example_placement_reads_back_through_its_model_and_schema(path, capsys):
+    code, document = _run(capsys, "solve", str(path), "--format", "json", "--all-nodes")
+    assert code == (1 if path.name == "infeasible.fit" else 0)
+    assert _read_back(PlacementDocument, document) == document
+    _schema("placement").validate(document)
+    _schema("placement-input").validate(document)  # what solve writes, verify reads
+    # the lists were read item by item: each example places all (infeasible.fit: nothing)
+    placed = path.name != "infeasible.fit"
+    assert (bool(document["assignments"]), bool(document["unplaced"])) == (placed, not placed)
+
+
+@pytest.mark.parametrize("path", EVERY_EXAMPLE, ids=lambda p: p.name)
+def test_every_example_explanation_reads_back_through_its_model_and_schema(path, capsys):
+    code, document = _run(capsys, "explain", str(path), "--format", "json")
+    expected = "conflict" if path.name == "infeasible.fit" else "feasible"
+    assert (code, document["outcome"]) == ((1, expected) if expected == "conflict" else (0, expected))
+    assert _read_back(ExplanationDocument, document) == document
+    _schema("explanation").validate(document)
+    if expected == "conflict":  # repairs with and without a literal edit: both shapes checked
+        assert {r["fix"] is None for r in document["repairs"]} == {False, True}
+
+
+def test_the_written_models_refuse_a_field_they_do_not_name_or_lack_one_they_do(capsys):
+    _, document = _run(capsys, "solve", str(EXAMPLES / "onprem-burst.fit"), "--format", "json")
+    document["nodes"][0]["rack"] = "r1"  # a writer that adds a field fails the round trip test
+    with pytest.raises(ValidationError) as added:
+        PlacementDocument.model_validate(document)
+    assert [e["loc"] for e in added.value.errors()] == [("nodes", 0, "rack")]
+    del document["nodes"][0]["rack"], document["assignments"][1]["node"]
+    with pytest.raises(ValidationError) as lost:
+        PlacementDocument.model_validate(document)
+    assert [(e["loc"], e["type"]) for e in lost.value.errors()] == [(("assignments", 1, "node"), "missing")]
+    with pytest.raises(jsonschema.ValidationError):
+        _schema("placement").validate(document)
+
+
+def test_the_compile_manifest_matches_its_model_and_schema(tmp_path, fitc):
+    out = tmp_path / "out"
+    result = fitc("compile", str(EXAMPLES / "slurm-cluster.fit"), "--target", "slurm", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / ".fitc-output").read_text())
+    assert _read_back(OutputManifest, manifest) == manifest
+    _schema("compile-manifest").validate(manifest)
+    assert manifest["files"] == sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                                       if p.is_file() and p.name != ".fitc-output")
+
+
+@pytest.mark.parametrize("path", [FIXTURES / "inventory" / "nodes.json",
+                                  EXAMPLES / "inventory" / "onprem-nodes.json"], ids=lambda p: p.name)
+def test_kubectl_files_fit_the_published_schema(path):
+    _schema("kubectl-node-list").validate(json.loads(path.read_text()))
+
+
+POLICY = ('pool p {\n  count = 2\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
+          'workload w {\n  replicas = 3\n  cpu = 1\n  memory = 1Gi\n}\n')
+
+
+def _placed() -> dict:
+    return {"assignments": [{"workload": "w", "replica": r, "node": f"p-{r % 2}"} for r in range(3)]}
+
+
+def test_verify_names_the_json_path_of_each_bad_value(tmp_path):
+    problem = problem_from(tmp_path, POLICY)
+    assert verify(problem, _placed()) == ([], [])  # the good one, then each value spoilt
+    document = _placed()
+    document["assignments"][1]["replica"] = "1"
+    document["assignments"][2]["replica"] = True  # a bool is no replica number
+    del document["assignments"][0]["node"]
+    document["nodes"] = [{"name": "p-0", "provisioned": "yes"}]
+    document["unplaced"] = [{"workload": 7, "replica": 0}]
+    violations, problems = verify(problem, document)
+    assert violations == []
+    assert [p.split(": ")[0] for p in problems] == [
+        "nodes[0].provisioned", "assignments[0].node", "assignments[1].replica",
+        "assignments[2].replica", "unplaced[0].workload"]
+    assert verify(problem, {"assignments": {}})[1] == [
+        "expected the JSON of `fitc solve --format json`: an object with `assignments`"]
+
+
+def test_a_file_wrong_in_every_record_is_named_ten_times_then_counted(tmp_path):
+    problem = problem_from(tmp_path, POLICY)
+    document = {"assignments": [{"workload": "w", "replica": -1.5, "node": "p-0"}] * 25}
+    _, problems = verify(problem, document)
+    assert [p.split(": ")[0] for p in problems[:10]] == [f"assignments[{i}].replica" for i in range(10)]
+    assert problems[10:] == ["and 15 more wrong values"]
+
+
+def test_verify_on_the_command_line_names_the_json_path(tmp_path, fitc):
+    (tmp_path / "p.fit").write_text(POLICY)
+    document = _placed()
+    document["assignments"][2]["node"] = ["p-0"]
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    result = fitc("verify", "p.fit", "bad.json", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "bad.json:1:1: error[E0505]: " in result.stderr and "assignments[2].node: " in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_documents_module_is_not_loaded_to_start_fitc():
+    """pydantic takes a third of a second to import: `fitc check` and the language server do
+    without it (the models load where a document is read or written)."""
+    import subprocess
+
+    code = ("import sys, fitlang.cli, fitlang.model.build, fitlang.solve.verify, fitlang.outputs; "
+            "print('pydantic' in sys.modules, 'fitlang.documents' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                           check=True).stdout.split()
+    assert shown == ["False", "False"]
+
+
+def test_models_and_writers_name_the_same_contract_as_the_docs():
+    """docs/formats.md names each top-level field of the placement: the model has exactly those."""
+    text = (ROOT / "docs" / "formats.md").read_text()
+    section = text[text.index("## `fitc solve --format json`"):text.index("## `fitc compile --out DIR`")]
+    named = {line.split("`")[1].rstrip("[]") for line in section.splitlines() if line.startswith("- `")}
+    assert named == set(PlacementDocument.model_fields)
+
+
+def test_schema_files_are_plain_json_with_a_dialect():
+    for path in sorted(Path(SCHEMAS).glob("*.schema.json")):
+        schema = json.loads(path.read_text())
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema", path.name
