@@ -20,6 +20,7 @@ from conftest import ROOT
 CLEAN = [
     "fitlang/__init__.py",
     "fitlang/check",
+    "fitlang/cli.py",
     "fitlang/diagnostics.py",
     "fitlang/driver.py",
     "fitlang/lsp",
