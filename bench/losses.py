@@ -78,7 +78,7 @@ def row(shape: str, nodes: int, workloads: int, time_limit: float) -> None:
     closed = consolidate(problem, packing, "cost", time.monotonic() + 60)
     improve_seconds = time.perf_counter() - started
     final = pl._packed_value(problem, packing, "cost")
-    placement = pl._from_packing(problem, packing, "cost", "feasible", None)
+    placement = pl._from_packing(problem, packing, "cost", pl.FEASIBLE, None)
     violations, malformed = verify(problem, json.loads(as_json(problem, placement, [])))
     bound = float(outcome.bound) if outcome.bound is not None else None
 

@@ -21,6 +21,7 @@ from fitlang.span import FIRST_CHARACTER
 
 if TYPE_CHECKING:  # the driver, the checker and the solver are imported when a command runs
     from fitlang.check.loader import Workspace
+    from fitlang.documents import PlacementRead
     from fitlang.driver import Compilation
     from fitlang.model.problem import Problem
 
@@ -763,9 +764,10 @@ def _read_tree(out: Path) -> dict[str, str]:
             if path.is_file() and path.relative_to(out).as_posix() != MANIFEST}
 
 
-def _fidelity_diagnostics(program, problem, document: dict, target: str,
+def _fidelity_diagnostics(program, problem, document: PlacementRead, target: str,
                           out: Path) -> list[Diagnostic]:
-    """Each way the files in `out` fail to realise the placement, as one diagnostic."""
+    """Each way the files in `out` fail to realise the placement (a document `verify` has
+    accepted), as one diagnostic."""
     from fitlang import messages as msg
     from fitlang.solve.placement_file import placement_from_document
     from fitlang.targets import TARGETS, CompileContext

@@ -201,6 +201,8 @@ class Compilation:
         replicas left out where the policy allows it (a warning per workload); proven
         impossible (the conflict, explained); or undecided (E0506, never E0501, which says
         a conflict is proven). `time_limit` is the one the user gave, for the message."""
+        from fitlang.solve.linear import Status
+
         problem = self.problem
         assert problem is not None, "a verdict needs a placement, hence no errors"
         allowed = problem.allow_unplaced
@@ -208,11 +210,11 @@ class Compilation:
         if complete:
             return Verdict(placement, Outcome.PLACED)
         if placement.status == "unknown" or (not placement.proven_infeasible and not allowed):
-            placement.status = "unknown"  # neither a complete placement nor a proof of none
+            placement.status = Status.UNKNOWN  # neither a complete placement nor a proof of none
             return Verdict(placement, Outcome.UNDECIDED,
                            [self._out_of_time(time_limit, len(placement.unplaced))])
         if not allowed:
-            placement.status = "infeasible"
+            placement.status = Status.INFEASIBLE
             return self._conflict(placement, explain_time_limit)
         return Verdict(placement, Outcome.PARTIAL, self._unplaced_warnings(placement))
 

@@ -23,7 +23,8 @@ class UnexpectedToken(Message):
     code = "E0002"
     summary = "unexpected token"
     template = "unexpected {found}; expected {expected}"
-    fix = "Read the expected tokens in the message; usually a value, bracket or name is missing before the caret."
+    fix = ("Read the expected tokens in the message; usually a value, bracket or name is missing "
+           "before the caret.")
 
 
 class UnterminatedString(Message):
@@ -128,7 +129,8 @@ class UnknownAccelerator(Message):
     code = "E0203"
     summary = "unknown GPU or accelerator model"
     template = "unknown GPU model `{name}`{hint}"
-    fix = "Use a model the standard library or your own `accelerator` blocks define (`import \"std/accelerators\"`)."
+    fix = ("Use a model the standard library or your own `accelerator` blocks define "
+           "(`import \"std/accelerators\"`).")
 
 
 class UnknownBlockKind(Message):
@@ -208,7 +210,8 @@ class UnitMismatch(Message):
     code = "E0302"
     summary = "incompatible units"
     template = "{detail}"
-    fix = "Write the value with a unit of the expected dimension (`80GiB`, `3.5 USD/h`, `24h`), or convert it."
+    fix = ("Write the value with a unit of the expected dimension (`80GiB`, `3.5 USD/h`, `24h`), "
+           "or convert it.")
 
 
 class OutOfRange(Message):
@@ -272,7 +275,8 @@ class NumberTooLarge(Message):
     code = "E0311"
     summary = "number literal too large"
     template = "the number `{value}` is outside what fitc accepts (a magnitude of at most {limit})"
-    fix = "Write a number of at most 1e18 in magnitude, with a unit where it has one (`64Ti`, not `70368744177664Ki`)."
+    fix = ("Write a number of at most 1e18 in magnitude, with a unit where it has one "
+           "(`64Ti`, not `70368744177664Ki`).")
 
 
 # ---- E04xx: rules and their consistency ---------------------------------
@@ -356,7 +360,8 @@ class ConflictingOptionMeasures(Message):
 class ThroughputWithoutOptions(Message):
     code = "E0411"
     summary = "throughput without accelerator options"
-    template = "`throughput` needs `option` blocks in the workload's `gpu` block, each stating what one replica delivers"
+    template = ("`throughput` needs `option` blocks in the workload's `gpu` block, each stating what one "
+                "replica delivers")
     fix = ("Add `gpu { option MODEL { count = N  throughput = T } }` for each acceptable model, "
            "or give `replicas` instead of `throughput`.")
 
@@ -536,7 +541,8 @@ class UnsatisfiableRule(Message):
     summary = "rule that no node satisfies"
     template = "no node satisfies `{rule}`{detail}"
     severity = Severity.WARNING
-    fix = "Check the rule's value against the pools and offers; a replica that no node can take is never placed."
+    fix = ("Check the rule's value against the pools and offers; a replica that no node can take "
+           "is never placed.")
 
 
 class RuleAlwaysHolds(Message):
@@ -552,7 +558,8 @@ class PoolUnusable(Message):
     summary = "pool no workload can use"
     template = "no workload can run on pool `{pool}`{detail}"
     severity = Severity.WARNING
-    fix = "Remove the pool, or relax the rules that keep workloads off it (`dedicated`, `require`, GPU models, sizes)."
+    fix = ("Remove the pool, or relax the rules that keep workloads off it (`dedicated`, `require`, "
+           "GPU models, sizes).")
 
 
 class WorkloadUnplaced(Message):

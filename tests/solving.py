@@ -70,7 +70,7 @@ def shape_with_floor(tmp_path: Path, shape: str):
     """A fleet of one of bench/run.py's shapes at 1,000 nodes, its greedy placement (every
     replica placed) and that placement as verify accepts it: (problem, packing, placement)."""
     from fitlang.solve.greedy import greedy_floor
-    from fitlang.solve.placement import _from_packing
+    from fitlang.solve.placement import FEASIBLE, _from_packing
 
     if shape == "bench":
         fleet = bench_module("fleet").generate(1000, 100)
@@ -81,7 +81,7 @@ def shape_with_floor(tmp_path: Path, shape: str):
     problem = problem_from(tmp_path, fleet.policy)
     packing, _ = greedy_floor(problem)
     assert packing.complete
-    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
     return problem, packing, placement

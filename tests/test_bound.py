@@ -10,16 +10,23 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import reference
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
 from fitlang.model.problem import RESOURCES
 from fitlang.solve import bound as bound_module
-from fitlang.solve.bound import (_Pricing, _eligible, _whole_node, lower_bound, merged_classes,
-                                 merged_demands, relaxation)
+from fitlang.solve.bound import (
+    _eligible,
+    _Pricing,
+    _whole_node,
+    lower_bound,
+    merged_classes,
+    merged_demands,
+    relaxation,
+)
 from fitlang.solve.encode import charge_matrix
 
+import reference
 from solving import bench_module, problem_from, shape_with_floor
 
 SEEDS = range(1, 121)  # ~25 of them place every replica (the others prove nothing here)
@@ -275,7 +282,8 @@ def test_a_safe_sum_is_never_above_the_exact_sum():
     # sums with cancellation (1e16 + 1 - 1e16 is 0 in floats), tiny and huge terms, and
     # random ones: the exact sum by fractions, which share no code with it
     rng = np.random.default_rng(15)
-    cases = [[np.array([1e16, 1.0, -1e16])], [np.array([1e16, -1.0, -1e16])], [np.array([1.0] * 1000), np.array([-1e-300, 3e-17])]]
+    cases = [[np.array([1e16, 1.0, -1e16])], [np.array([1e16, -1.0, -1e16])],
+             [np.array([1.0] * 1000), np.array([-1e-300, 3e-17])]]
     cases += [[rng.normal(0.0, 10.0 ** rng.integers(-3, 17), size=int(rng.integers(1, 5000)))
                for _ in range(3)] for _ in range(30)]
     for terms in cases:

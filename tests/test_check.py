@@ -67,7 +67,7 @@ def test_did_you_mean_for_attributes_models_and_choices(tmp_path):
         '  gpu {\n    model = H10\n    count = 1\n  }\n  arch = amd46\n}\n'))
     messages = [d.message for d in result.diagnostics]
     assert any("did you mean `memory`" in m for m in messages)
-    assert any("unknown GPU model `H10`; did you mean `H100`?" == m for m in messages)
+    assert any(m == "unknown GPU model `H10`; did you mean `H100`?" for m in messages)
     assert any("did you mean `amd64`" in m for m in messages)
 
 

@@ -7,12 +7,13 @@ import json
 from fractions import Fraction
 
 import pytest
+from solving import problem_from, solve
 
 import fitlang.solve.explain as explaining
 from fitlang.cli import main
+from fitlang.solve.backends import HighsBackend
 from fitlang.solve.explain import ExplainOutcome, Part, explain
-from fitlang.solve.linear import Outcome
-from solving import problem_from, solve
+from fitlang.solve.linear import Outcome, Status
 
 GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n')
 
@@ -64,7 +65,7 @@ def test_a_repair_budget_of_zero_names_the_conflict_and_searches_no_repair(tmp_p
     (tmp_path / "p.fit").write_text(PACKING)
     assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 1
     assert json.loads(capsys.readouterr().out)["repairs"] != []  # there are repairs to find
-    monkeypatch.setattr(explaining, "_repairs", lambda *arguments: pytest.fail("searched"))
+    monkeypatch.setattr(explaining.conflict, "_repairs", lambda *arguments: pytest.fail("searched"))
     assert main(["explain", str(tmp_path / "p.fit"), "--repair-budget", "0", "--format", "json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["outcome"] == "conflict" and document["conflict"] != []
@@ -89,8 +90,8 @@ def test_a_placement_found_is_the_only_way_to_exit_zero(tmp_path, capsys):
 
 def test_a_solver_timeout_is_undecided_with_what_was_tried(tmp_path, capsys, monkeypatch):
     (tmp_path / "p.fit").write_text(PACKING)
-    monkeypatch.setattr(explaining.HighsBackend, "minimise",
-                        lambda self, model, objective, time_limit=None: Outcome("unknown"))
+    monkeypatch.setattr(HighsBackend, "minimise",
+                        lambda self, model, objective, time_limit=None: Outcome(Status.UNKNOWN))
     assert main(["explain", str(tmp_path / "p.fit"), "--time-limit", "2"]) == 1
     out, err = capsys.readouterr()
     assert "error[E0511]" in err and "every replica can be placed" not in out
@@ -103,7 +104,7 @@ def test_an_interrupted_explain_never_says_feasible(tmp_path, capsys, monkeypatc
     def interrupted(*arguments, **options):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(explaining, "decide", interrupted)
+    monkeypatch.setattr(explaining.conflict, "decide", interrupted)
     assert main(["explain", str(tmp_path / "p.fit")]) == 130
     assert "every replica can be placed" not in capsys.readouterr().out
 
@@ -113,7 +114,7 @@ def test_anti_affinity_self_is_named_and_offered_as_a_repair(tmp_path):
     text = pool("p", 2, 8, "16Gi") + workload("w", 3, 1, "1Gi", "  anti_affinity self on node\n")
     explanation = explain(problem_from(tmp_path, text))
     assert [r.part for r in explanation.reasons] == [
-        Part("capacity", "p"), Part("affinity", "w", "0"), Part("replicas", "w")]
+        Part("capacity", "p"), Part("affinity", "w", index=0), Part("replicas", "w")]
     assert "at most 1 replica per node" in explanation.reasons[1].text
     assert changes(explanation) == [("capacity", "p", "2", "3"), ("affinity", "w", None, None),
                                     ("replicas", "w", "3", "2")]
@@ -133,7 +134,7 @@ def test_an_affinity_targets_own_zones_are_part_of_the_conflict(tmp_path):
             + workload("app", 1, 1, "1Gi", '  zones = ["zb"]\n  affinity db on zone\n'))
     explanation = explain(problem_from(tmp_path, text))
     assert [r.part for r in explanation.reasons] == [
-        Part("rule", "app", "zones"), Part("rule", "db", "zones"), Part("affinity", "app", "0"),
+        Part("rule", "app", "zones"), Part("rule", "db", "zones"), Part("affinity", "app", index=0),
         Part("replicas", "app")]
 
 
@@ -287,7 +288,7 @@ class Spec:
                 if rule[0] == "rule" and key.startswith("dedicated"):
                     if not self.on(*rule):
                         lines += f'  tolerate = ["{key.split(chr(34))[1]}"]\n'
-                elif self.on(*rule) and (kind != "affinity" or w["target"] in names or key == "0"):
+                elif self.on(*rule) and (kind != "affinity" or w["target"] in names or key == 0):
                     lines += line
             out.append(workload(w["name"], w["replicas"], w["cpu"], f'{w["memory"]}Gi', lines))
         policy = "  allow_unplaced = true\n"
@@ -310,16 +311,16 @@ def _generate(rng: random.Random) -> Spec:
              "memory": rng.choice([1, 2, 6]), "rules": [], "lines": {}, "target": None}
         affinities = 0
 
-        def add(rule, line):
+        def add(rule, line, w=w):
             w["rules"].append(rule)
             w["lines"][rule] = line
 
         if rng.random() < 0.35:
-            add(("affinity", name, str(affinities)), "  anti_affinity self on node\n")
+            add(("affinity", name, affinities), "  anti_affinity self on node\n")
             affinities += 1
         if index and rng.random() < 0.3:
             w["target"] = f"w{rng.randrange(index)}"
-            add(("affinity", name, str(affinities)), f"  affinity {w['target']} on zone\n")
+            add(("affinity", name, affinities), f"  affinity {w['target']} on zone\n")
             affinities += 1
         if rng.random() < 0.3:
             tier = rng.choice(["a", "b"])
@@ -328,12 +329,17 @@ def _generate(rng: random.Random) -> Spec:
             zone = rng.choice(["za", "zb"])
             add(("rule", name, "zones"), f'  zones = ["{zone}"]\n')
         if rng.random() < 0.2:
-            add(("spread", name, "0"), "  spread zone max_skew 1\n")
+            add(("spread", name, 0), "  spread zone max_skew 1\n")
         if any(p["dedicated"] for p in pools):
             add(("rule", name, 'dedicated = "x"'), "")
         workloads.append(w)
     budget = rng.choice([None, None, 3, 5])
     return Spec(pools, workloads, budget)
+
+
+def _element(part: Part) -> tuple:
+    """A part as the generator names it: (kind, subject, its index or else its key)."""
+    return (part.kind, part.subject, part.key if part.index is None else part.index)
 
 
 def _elements(spec: Spec) -> set:
@@ -349,7 +355,7 @@ def _placed(tmp_path, spec: Spec) -> bool:
     problem = problem_from(tmp_path, spec.text())
     placement = solve(problem)
     required = {w["name"] for w in spec.workloads if spec.on("replicas", w["name"])}
-    return placement.status in ("optimal", "feasible") and \
+    return placement.status in (Status.OPTIMAL, Status.FEASIBLE) and \
         not any(u.workload in required for u in placement.unplaced)
 
 
@@ -366,7 +372,7 @@ def test_every_named_conflict_is_sufficient_and_minimal(tmp_path):
             assert explanation.outcome is ExplainOutcome.FEASIBLE, seed
             continue
         conflicts += 1
-        named = {(r.part.kind, r.part.subject, r.part.key) for r in explanation.reasons}
+        named = {_element(r.part) for r in explanation.reasons}
         assert named <= everything, (seed, named - everything)
         kept = Spec(spec.pools, spec.workloads, spec.budget, everything - named)
         assert not _placed(tmp_path, kept), (seed, named, kept.text())
@@ -401,7 +407,7 @@ def test_at_fleet_scale_every_named_conflict_is_sufficient_and_minimal(tmp_path)
             continue  # (undecided where packing alone shows it: the model by pool cannot)
         conflicts += 1
         assert explanation.minimal, seed
-        named = {(r.part.kind, r.part.subject, r.part.key) for r in explanation.reasons}
+        named = {_element(r.part) for r in explanation.reasons}
         assert named <= everything, (seed, named - everything)
         kept = Spec(spec.pools, spec.workloads, spec.budget, everything - named, spec.plenty)
         assert not _placed(tmp_path, kept), (seed, named, kept.text())
@@ -430,7 +436,7 @@ FLEET = (GPUS
 def _fleet_solved(tmp_path, text) -> bool:
     """`fitc solve`'s verdict on the text (its own route: the placement model, packing, verify)."""
     placement = solve(problem_from(tmp_path, text))
-    return placement.status in ("optimal", "feasible") and not placement.unplaced
+    return placement.status in (Status.OPTIMAL, Status.FEASIBLE) and not placement.unplaced
 
 
 def test_at_fleet_scale_the_conflict_is_sufficient_minimal_and_the_repairs_exact(tmp_path,
@@ -438,7 +444,7 @@ def test_at_fleet_scale_the_conflict_is_sufficient_minimal_and_the_repairs_exact
     def no_full_proof(*arguments):
         raise AssertionError("the transport LP and one restricted check prove it: no full encoding")
 
-    monkeypatch.setattr(explaining, "_fleet_proof", no_full_proof)
+    monkeypatch.setattr(explaining.conflict, "_fleet_proof", no_full_proof)
     explanation = explain(problem_from(tmp_path, FLEET))
     assert explanation.outcome is ExplainOutcome.CONFLICT and explanation.minimal
     assert [r.part for r in explanation.reasons] == [
@@ -484,8 +490,10 @@ def test_the_repair_scope_takes_in_a_spread_whose_domains_it_would_change(tmp_pa
     # the same zones, and does when they have fewer
     def text(rule, cpu_zones):
         zone = '  zone = "{}"\n'.format
-        return (GPUS + pool("big", 100, 96, "1Ti", 98, zone("za") + "  gpu {\n    model = H100\n    count = 8\n  }\n")
-                + pool("small", 80, 8, "32Gi", 2, zone("zb") + "  gpu {\n    model = H100\n    count = 1\n  }\n")
+        eight = "  gpu {\n    model = H100\n    count = 8\n  }\n"
+        one = "  gpu {\n    model = H100\n    count = 1\n  }\n"
+        return (GPUS + pool("big", 100, 96, "1Ti", 98, zone("za") + eight)
+                + pool("small", 80, 8, "32Gi", 2, zone("zb") + one)
                 + "".join(pool(f"cpu{i}", 100, 16, "64Gi", 1, zone(z)) for i, z in enumerate(cpu_zones))
                 + workload("infer", 850, 1, "4Gi", "  gpu {\n    count = 1\n  }\n")
                 + workload("web", 300, 4, "8Gi", rule))
@@ -494,7 +502,7 @@ def test_the_repair_scope_takes_in_a_spread_whose_domains_it_would_change(tmp_pa
                                    ("  spread zone max_skew 1\n", ["za", "zb"], False),
                                    ("  spread zone max_skew 1\n", ["za", "za"], True)]:
         problem = problem_from(tmp_path, text(rule, cpu_zones))
-        workloads, pools = explaining._closed_scope(problem, {"infer"}, {"big", "small"})
+        workloads, pools = explaining.repairs._closed_scope(problem, {"infer"}, {"big", "small"})
         assert ("web" in workloads) is joins, (rule, cpu_zones)
         assert ("cpu0" in pools) is joins, (rule, cpu_zones)
 

@@ -127,7 +127,7 @@ def test_the_pattern_floor_beats_the_greedy_floor_on_the_breaker_shape(tmp_path)
     # memory-heavy). Filled first, they give a cheaper placement than the greedy floor (both
     # consolidated), that verify accepts, and that is no cheaper than the proven bound
     from fitlang.solve.improve import consolidate
-    from fitlang.solve.placement import _from_packing, _packed_value, _pattern_floor
+    from fitlang.solve.placement import FEASIBLE, _from_packing, _packed_value, _pattern_floor
     from fitlang.solve.report import as_json
     from fitlang.solve.verify import verify
 
@@ -141,6 +141,6 @@ def test_the_pattern_floor_beats_the_greedy_floor_on_the_breaker_shape(tmp_path)
     assert filled is not packing and filled.complete
     value = _packed_value(problem, filled, "cost")
     assert found.value <= value < floor_value
-    placement = _from_packing(problem, filled, "cost", "feasible", None)
+    placement = _from_packing(problem, filled, "cost", FEASIBLE, None)
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []

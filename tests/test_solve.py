@@ -4,22 +4,22 @@ both backends agreeing, every placement verified, and brute force on random flee
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 import json
 import time
+from collections import Counter
 from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from solving import bench_module, on_pools, problem_from, solved
 
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.solve.explain import Part, explain
+from fitlang.solve.linear import Status
 from fitlang.solve.placement import solve
 from fitlang.solve.report import as_json, as_text
 from fitlang.solve.verify import verify
-
-from solving import bench_module, on_pools, problem_from, solved
 
 BACKENDS = ["z3", "highs"]
 GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n'
@@ -43,7 +43,7 @@ def test_cheapest_pool_that_fits_is_chosen(tmp_path, backend):
     problem = problem_from(tmp_path, pool("big", 5, 8, "32Gi", 1) + pool("small", 10, 2, "8Gi", "0.4")
                            + workload("web", 6, 2, "4Gi"))
     placement = solved(problem, backend)
-    assert placement.status == "optimal"
+    assert placement.status is Status.OPTIMAL
     assert placement.value == Fraction(18, 10)
     assert on_pools(placement, problem) == {"web": {"big": 4, "small": 2}}
 
@@ -214,7 +214,8 @@ def test_buying_capacity_from_offers(tmp_path, backend):
 
 
 def test_both_backends_agree_on_lexicographic_optimum(tmp_path):
-    text = (pool("a", 3, 8, "32Gi", "1.5", '  zone = "a"\n') + pool("b", 3, 4, "16Gi", "0.7", '  zone = "b"\n')
+    text = (pool("a", 3, 8, "32Gi", "1.5", '  zone = "a"\n')
+            + pool("b", 3, 4, "16Gi", "0.7", '  zone = "b"\n')
             + workload("x", 5, 2, "6Gi", "  spread zone max_skew 2\n") + workload("y", 3, 3, "3Gi"))
     problem = problem_from(tmp_path, text)
     assert solved(problem, "z3").value == solved(problem, "highs").value
@@ -349,7 +350,7 @@ def test_explain_offers_rule_relaxation_and_buying(tmp_path):
     changes = {(r.part.kind, r.part.subject, r.before, r.after) for r in explanation.repairs}
     assert ("capacity", "h100", "1", "2") in changes
     assert ("rule", "llm", "memory >= 80GB", "memory >= 24GB") in changes
-    bought = [r for r in explanation.repairs if r.part == Part("buy", "", "new")]
+    bought = [r for r in explanation.repairs if r.part == Part("buy", key="new")]
     assert [r.text for r in bought] == [
         "allow buying 1 x p5.48xlarge (`p5`) in us-east-1 at 98.32 USD/h each (add a `buy` block)"]
 
@@ -429,7 +430,8 @@ def test_stranded_gpus_are_reported(tmp_path):
     assert (rows["g", "cpu"].used, rows["g", "cpu"].stranded) == (16000, 0)
     assert rows["g", "memory"].stranded == 56 * 2 ** 30
     document = json.loads(as_json(problem, solved(problem), []))
-    assert {"pool": "g", "resource": "gpu", "capacity": 4, "used": 0, "stranded": 4} in document["utilization"]
+    assert {"pool": "g", "resource": "gpu", "capacity": 4, "used": 0, "stranded": 4} \
+        in document["utilization"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -457,6 +459,7 @@ def test_the_report_says_what_arm_saved(tmp_path):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_power_caps_move_work_to_another_site(backend):
     from conftest import FIXTURES
+
     from fitlang.check.checker import check_file
     from fitlang.check.loader import Workspace
     from fitlang.model.build import build_problem
@@ -486,7 +489,7 @@ def test_explain_names_the_power_cap(tmp_path):
                                                                   "  }\n  power = 10.2kW")
     explanation = explain(problem_from(tmp_path, text))
     assert not explanation.feasible
-    assert any("power cap `dc1` allows 14 kW in site=dc1" == r.text for r in explanation.reasons)
+    assert any(r.text == "power cap `dc1` allows 14 kW in site=dc1" for r in explanation.reasons)
 
 
 # ---- fleet scale: the aggregate model, rounding, packing and repair ---------------------
@@ -500,7 +503,7 @@ def test_generated_fleets_are_placed_near_the_bound_and_beat_greedy(tmp_path, se
     problem = problem_from(tmp_path, (tmp_path / "fleet.fit").read_text(), "fleet.fit")
     placement = solved(problem)
     assert not placement.unplaced
-    assert placement.status in ("optimal", "feasible")
+    assert placement.status in (Status.OPTIMAL, Status.FEASIBLE)
     # within 2% of the proven bound: at 600 nodes one extra node of a class that packing
     # could not fill as the aggregate counted is worth about 0.3% (10,000 nodes: 0.2% in all)
     assert placement.value - placement.bound <= placement.value / 50
@@ -592,7 +595,7 @@ def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_n
             + workload("x", 2, 1, "1Gi", "  exclusive = true\n") + workload("y", 3, 2, "2Gi"))
     problem = problem_from(tmp_path, text)
     placement = _solved_in_time(problem)
-    assert placement.status == "optimal" and not placement.unplaced
+    assert placement.status is Status.OPTIMAL and not placement.unplaced
     assert on_pools(placement, problem) == {"s": {"a": 2, "b": 2}, "x": {"a": 2}, "y": {"a": 3}}
     # no model, but the relaxation's bound (bound.py): s takes 2 nodes a zone (2 x 1 + 2 x 2),
     # x a node of a to itself (1), y 6 of a's 8 CPUs (0.75): 7.75; and the patterns'
@@ -602,7 +605,8 @@ def test_greedy_floor_places_spreads_and_exclusive_work_when_the_optimiser_has_n
     assert len(nodes["x"]) == 1 and not nodes["x"] & (nodes["s"] | nodes["y"])
 
 
-def test_inventory_shaped_fleet_solves_and_verifies_with_the_greedy_floor_and_the_optimiser(tmp_path, monkeypatch):
+def test_inventory_shaped_fleet_solves_and_verifies_with_the_greedy_floor_and_the_optimiser(
+        tmp_path, monkeypatch):
     import fitlang.solve.placement as placement_module
 
     fleet = bench_module("inventories").generate(1000, 100)
@@ -660,7 +664,7 @@ def test_spread_node_bounds_the_difference_between_nodes_not_the_count_per_node(
     problem = problem_from(tmp_path, pool("p", 2, 8, "32Gi", 1)
                            + workload("w", 4, 2, "1Gi", "  spread node max_skew 1\n"))
     placement = solved(problem, backend)
-    assert (placement.status, placement.value, placement.unplaced) == ("optimal", 2, [])
+    assert (placement.status, placement.value, placement.unplaced) == (Status.OPTIMAL, 2, [])
     per_node = sorted(Counter(a.node for a in placement.assignments).values())
     assert per_node == [2, 2]
 
@@ -700,7 +704,7 @@ def test_spread_node_on_a_fleet_of_classes_shares_a_count_above_max_skew_evenly(
     problem = problem_from(tmp_path, pool("p", 60, 8, "32Gi", 1)
                            + workload("w", 150, 1, "1Gi", "  spread node max_skew 1\n"))
     placement = solved(problem)
-    assert (placement.status, placement.value, placement.unplaced) == ("optimal", 60, [])
+    assert (placement.status, placement.value, placement.unplaced) == (Status.OPTIMAL, 60, [])
     per_node = Counter(Counter(a.node for a in placement.assignments).values())
     assert per_node == {2: 30, 3: 30}
 
@@ -901,6 +905,7 @@ def test_consolidation_closes_the_nodes_whose_replicas_fit_elsewhere(tmp_path):
 
 def test_consolidation_stops_at_its_deadline(tmp_path):
     import time as clock
+
     from fitlang.solve.improve import consolidate
 
     # the layout above, where one node would close: with its deadline past, none does
@@ -918,7 +923,8 @@ def test_consolidation_keeps_zone_counts_and_gangs_in_their_cluster(tmp_path):
     # s spreads over zones x and y: its replica in y stays in y although x has room, so the
     # node in y stays open; g (a gang) has room in cluster east's other node, not in west's.
     text = (pool("x", 2, 8, "32Gi", 1, '  zone = "x"\n') + pool("y", 1, 8, "32Gi", 1, '  zone = "y"\n')
-            + pool("e", 2, 8, "32Gi", 1, '  cluster = "east"\n') + pool("f", 1, 8, "32Gi", 1, '  cluster = "west"\n')
+            + pool("e", 2, 8, "32Gi", 1, '  cluster = "east"\n')
+            + pool("f", 1, 8, "32Gi", 1, '  cluster = "west"\n')
             + workload("s", 2, 2, "1Gi", '  require pool in [x, y]\n  spread zone max_skew 1\n')
             + workload("g", 3, 2, "1Gi", '  kind = job\n  gang = true\n  require pool in [e, f]\n'))
     problem = problem_from(tmp_path, text)
@@ -942,7 +948,7 @@ def test_inventory_fleet_answers_by_its_time_limit_with_a_verified_placement(tmp
     assert elapsed <= 6 * 1.1 + 1.0, elapsed
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == [] and not placement.unplaced
-    assert placement.status == "feasible"
+    assert placement.status is Status.FEASIBLE
     # HiGHS starts from the greedy floor, so it has a placement, and its root LP (under a
     # second here) a bound, whatever it finds by the limit
     assert placement.bound is not None and placement.bound <= placement.value
@@ -1001,11 +1007,12 @@ def _floor_placement(problem, guide=None):
     verify's findings on it (replicas left out are allowed: they are not what these tests
     look at)."""
     import dataclasses
+
     from fitlang.solve.greedy import greedy_floor
-    from fitlang.solve.placement import _from_packing
+    from fitlang.solve.placement import FEASIBLE_PARTIAL, _from_packing
 
     packing, cut = greedy_floor(problem, None, guide)
-    placement = _from_packing(problem, packing, "cost", "feasible:partial", None)
+    placement = _from_packing(problem, packing, "cost", FEASIBLE_PARTIAL, None)
     document = json.loads(as_json(problem, placement, []))
     return placement, cut, verify(dataclasses.replace(problem, allow_unplaced=True), document)
 
@@ -1026,7 +1033,7 @@ def test_greedy_floor_fills_nodes_in_bulk_within_node_rules(tmp_path, no_model):
     placement = _solved_in_time(problem)
     # proven optimal by the pattern bound (patterns.py): a needs 5 nodes (2 a node), b one
     # apart from a, d one to itself; c and e fit in a's nodes: 7
-    assert placement.status == "optimal" and not placement.unplaced and placement.value == 7
+    assert placement.status is Status.OPTIMAL and not placement.unplaced and placement.value == 7
     assert placement.bound == 7
     hosted: dict[str, Counter] = {}
     for item in placement.assignments:
@@ -1110,7 +1117,7 @@ def test_greedy_floor_keeps_every_rule_that_verify_checks(tmp_path, workloads, p
     problem = _random_fleet(tmp_path, workloads, pools)
     if problem is None:
         return
-    placement, cut, (violations, problems) = _floor_placement(problem)
+    _, cut, (violations, problems) = _floor_placement(problem)
     assert not cut
     assert violations == [] and problems == [], [v.message for v in violations]
 
@@ -1132,7 +1139,7 @@ def test_greedy_floor_keeps_every_rule_whatever_nodes_a_guide_fills_first(tmp_pa
         return
     guide = Guide(nodes=[((f"p{pool_index}",), {(f"w{w}",): count for w, count in hosted.items()})
                          for pool_index, hosted in nodes])
-    placement, cut, (violations, problems) = _floor_placement(problem, guide)
+    _, cut, (violations, problems) = _floor_placement(problem, guide)
     assert not cut
     assert violations == [] and problems == [], [v.message for v in violations]
 
@@ -1141,7 +1148,7 @@ def test_greedy_floor_keeps_every_rule_whatever_nodes_a_guide_fills_first(tmp_pa
 @given(RANDOM_WORKLOADS, RANDOM_POOLS)
 def test_repacking_keeps_every_rule_that_verify_checks_and_never_costs_more(tmp_path, workloads, pools):
     from fitlang.solve.greedy import greedy_floor
-    from fitlang.solve.placement import _from_packing, _packed_value
+    from fitlang.solve.placement import FEASIBLE, _from_packing, _packed_value
     from fitlang.solve.repack import repack
 
     problem = _random_fleet(tmp_path, workloads, pools)
@@ -1153,7 +1160,7 @@ def test_repacking_keeps_every_rule_that_verify_checks_and_never_costs_more(tmp_
     before = _packed_value(problem, packing, "cost")
     repack(problem, packing, "cost", time.monotonic() + 0.2)
     assert _packed_value(problem, packing, "cost") <= before
-    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == [], [v.message for v in violations]
 
@@ -1161,6 +1168,7 @@ def test_repacking_keeps_every_rule_that_verify_checks_and_never_costs_more(tmp_
 def test_greedy_floor_stops_at_a_deadline_already_past(tmp_path):
     # nothing is placed; every workload is left out whole, and named as cut by the deadline
     import time as clock
+
     from fitlang.solve.greedy import greedy_floor
 
     problem = problem_from(tmp_path, pool("p", 60, 8, "32Gi", 1) + workload("a", 3, 2, "1Gi")
@@ -1186,7 +1194,7 @@ def test_a_floor_the_clock_cuts_short_keeps_what_it_placed(tmp_path, monkeypatch
                            + workload("a", 3, 2, "1Gi", "  priority = 9\n")
                            + workload("b", 2, 2, "1Gi") + workload("c", 1, 2, "1Gi"))
     placement = solve(problem, time_limit=30)
-    assert placement.status == "unknown"
+    assert placement.status is Status.UNKNOWN
     assert Counter(a.workload for a in placement.assignments) == {"a": 3}
     assert Counter((u.workload, u.reason) for u in placement.unplaced) == {
         ("b", OUT_OF_TIME): 2, ("c", OUT_OF_TIME): 1}
@@ -1203,7 +1211,7 @@ def test_small_fleet_out_of_time_answers_with_the_greedy_floor(tmp_path):
     placement = solve(problem, time_limit=1e-6)
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
-    assert placement.status == "feasible" and not placement.unplaced
+    assert placement.status is Status.FEASIBLE and not placement.unplaced
     assert placement.value == 2 and placement.bound is None
 
 
@@ -1213,6 +1221,7 @@ def test_a_pool_of_ten_million_nodes_costs_what_a_pool_of_a_hundred_does(tmp_pat
     # and the memory used to build, solve, verify and report stays that of the small pool
     # (measured by tracemalloc, not by the clock, which other work on the machine moves).
     import tracemalloc
+
     from fitlang.solve.encode import encode
 
     measured = {}
@@ -1246,7 +1255,8 @@ def test_the_models_arrays_are_its_rows(tmp_path, shape):
     from fitlang.solve.linear import matrix_form
 
     inventories = bench_module("inventories")
-    path = getattr(inventories, "generate" if shape == "inventory" else "breaker")(600, 60).write(tmp_path, shape)
+    generator = getattr(inventories, "generate" if shape == "inventory" else "breaker")
+    path = generator(600, 60).write(tmp_path, shape)
     problem = build_problem(check_file(path).program).problem
     encoding = encode(problem)
     encoding.relax_replicas()
@@ -1369,7 +1379,7 @@ def test_highs_starts_from_the_given_solution_and_reports_each_improvement():
     outcome = HighsBackend().minimise(model, {a: 3, b: 5}, start={a: 10, b: 10},
                                       improving=lambda value, bound: seen.append(value))
     assert seen[0] == 80 and seen == sorted(seen, reverse=True) and seen[-1] == 22
-    assert (outcome.status, outcome.objective, outcome.bound) == ("optimal", 22, 22)
+    assert (outcome.status, outcome.objective, outcome.bound) == (Status.OPTIMAL, 22, 22)
     assert outcome.solution == [4, 2]
 
 
@@ -1413,9 +1423,9 @@ def _searched(problem, packing, seconds=5.0):
 
 
 def _verified_value(problem, packing):
-    from fitlang.solve.placement import _from_packing
+    from fitlang.solve.placement import FEASIBLE, _from_packing
 
-    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == [], [v.message for v in violations]
     assert not placement.unplaced
@@ -1483,7 +1493,8 @@ def test_greedy_floor_chooses_an_option_with_the_fleet_as_it_is_when_its_turn_co
     # replicas or 8 Trainium2 ones. By list price on an empty fleet H100 is cheaper (4 x 10/2
     # = 20 against 8 x 14/4 = 28), but the cheap H100 nodes are gone when chat's turn comes:
     # H100 would open 2 dear nodes (80), Trainium2 opens 2 trn nodes (28). 20 + 28 = 48.
-    text = ('import "std/accelerators"\n' + _gpu_pool("cheap", 2, "H100", 2, 10) + _gpu_pool("dear", 30, "H100", 2, 40)
+    text = ('import "std/accelerators"\n' + _gpu_pool("cheap", 2, "H100", 2, 10)
+            + _gpu_pool("dear", 30, "H100", 2, 40)
             + _gpu_pool("trn", 30, "TRAINIUM2", 4, 14)
             + workload("train", 4, 8, "16Gi", "  priority = 5\n  gpu {\n    count = 1\n"
                        "    require model == H100\n  }\n")
@@ -1515,7 +1526,8 @@ def test_greedy_floor_deals_a_spread_onto_the_cheapest_zones_within_its_skew(tmp
     assert on_pools(placement, problem) == {"x": {"b": 2, "c": 2}, "y": {"a": 2, "b": 3, "c": 3, "d": 2}}
 
 
-def test_greedy_floor_keeps_a_zone_free_for_a_workload_kept_apart_from_the_one_placed_first(tmp_path, no_model):
+def test_greedy_floor_keeps_a_zone_free_for_a_workload_kept_apart_from_the_one_placed_first(
+        tmp_path, no_model):
     # t goes first (its priority) and a is its cheapest zone; u keeps apart from t by zone
     # and may only use a. t takes b instead (2 USD/h), u then a (1): both placed, 3.
     text = (_zoned_pools({"a": 1, "b": 2})
@@ -1536,7 +1548,8 @@ def test_a_bound_from_highs_is_never_rounded_up():
     # hair above the float; the bound stated must not be above what HiGHS proved
     third = 1 / 3
     assert _fraction(third) == Fraction(1, 3) > Fraction(third)
-    assert _bound_fraction(third) <= Fraction(third) and Fraction(third) - _bound_fraction(third) < Fraction(1, 10 ** 9)
+    assert _bound_fraction(third) <= Fraction(third)
+    assert Fraction(third) - _bound_fraction(third) < Fraction(1, 10 ** 9)
     assert _bound_fraction(1304.75) == Fraction(521900, 400) and _bound_fraction(float("inf")) is None
 
 
@@ -1613,7 +1626,7 @@ def test_repacking_finds_the_packing_that_moving_a_node_at_a_time_cannot(tmp_pat
     # and 1 CPUs free), and two new nodes for the two a's cost what they replace. Placed again
     # together: a + c, a + c, b + b: 3 USD/h, the optimum (30 CPUs).
     from fitlang.solve.improve import consolidate
-    from fitlang.solve.placement import _from_packing
+    from fitlang.solve.placement import FEASIBLE, _from_packing
     from fitlang.solve.repack import repack
 
     text = (pool("p", 60, 10, "64Gi", 1) + workload("a", 2, 6, "1Gi")
@@ -1623,7 +1636,7 @@ def test_repacking_finds_the_packing_that_moving_a_node_at_a_time_cannot(tmp_pat
     consolidate(problem, packing, "cost", time.monotonic() + 5)
     assert sum(len(nodes) for nodes in packing.nodes.values()) == 4
     assert repack(problem, packing, "cost", time.monotonic() + 5) >= 1
-    placement = _from_packing(problem, packing, "cost", "feasible", None)
+    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
     assert placement.value == 3 and not placement.unplaced
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
@@ -1663,3 +1676,59 @@ def test_repacking_gives_up_after_steps_in_a_row_that_keep_nothing(tmp_path, mon
                         lambda self, slots, deadline: steps.append(1) or step(self, slots, deadline))
     assert repack_module.repack(problem, packing, "cost", time.monotonic() + 600) == 0
     assert len(steps) == repack_module.PATIENCE
+
+
+def test_each_rule_of_the_model_carries_its_typed_group_key(tmp_path):
+    # Worked out from the rules, not read off the model: two zones' pools (their capacity
+    # rows), w's replicas and eligibility and its spread over zones (rule 0), v's replicas,
+    # eligibility and its affinity to w on zone (rule 0), and the budget. Rows that belong to
+    # no rule (presence switches, node counts) carry no group.
+    from fitlang.solve.encode import encode
+    from fitlang.solve.groups import (
+        AffinityGroup,
+        BudgetGroup,
+        CapacityGroup,
+        EligibleGroup,
+        ReplicasGroup,
+        SpreadGroup,
+    )
+
+    text = (pool("a", 2, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 2, 8, "32Gi", 1, '  zone = "b"\n')
+            + workload("w", 2, 2, "4Gi", "  spread zone max_skew 1\n")
+            + workload("v", 1, 2, "4Gi", "  affinity w on zone\n")
+            + "policy {\n  budget = 10 USD/h\n}\n")
+    model = encode(problem_from(tmp_path, text)).model
+    groups = [c.group for c in model.constraints]
+    assert set(groups) - {None} == {
+        CapacityGroup("a"), CapacityGroup("b"), ReplicasGroup("w"), EligibleGroup("w"),
+        SpreadGroup("w", 0), ReplicasGroup("v"), EligibleGroup("v"), AffinityGroup("v", 0),
+        BudgetGroup()}
+    assert None in groups  # z[v,zone=...] and z[w,zone=...]: presence, no rule of its own
+
+
+def test_the_z3_core_gives_back_typed_keys_through_the_backends_own_table():
+    # x in 0..10. x >= 5 (w's replicas) against x <= 2 (a latency rule of workload `a` for
+    # location `b:c`) is the one conflict; x <= 9 (a latency rule of workload `a:b` for
+    # location `c`) and x <= 8 (the budget) hold beside it. The two latency keys have the same
+    # readable name, "latency:a:b:c": only a table from switch to key, never a parse of a
+    # name, can say which of them is in the core.
+    from fitlang.solve.backends import Z3Backend, _smt2, group_name
+    from fitlang.solve.groups import BudgetGroup, LatencyGroup, ReplicasGroup
+    from fitlang.solve.linear import LinearModel
+
+    model = LinearModel()
+    x = model.var("x", 0, 10)
+    conflicting, twin = LatencyGroup("a", "b:c"), LatencyGroup("a:b", "c")
+    assert group_name(conflicting) == group_name(twin) == "latency:a:b:c" and conflicting != twin
+    model.add({x: 1}, lower=5, group=ReplicasGroup("w"))
+    model.add({x: 1}, upper=9, group=twin)
+    model.add({x: 1}, upper=2, group=conflicting)
+    model.add({x: 1}, upper=8, group=BudgetGroup())
+    model.add({x: 1}, upper=10)  # no group: always asserted, never in a core
+    text, ordered = _smt2(model, switched=True)
+    # switch g<i> is the i-th key, in the order of the readable names (ties: as added)
+    assert ordered == [BudgetGroup(), twin, conflicting, ReplicasGroup("w")]
+    assert "(declare-const g3 Bool)" in text and "(declare-const g4 Bool)" not in text
+    core = Z3Backend().unsat_core(model, time_limit=10)
+    assert core == [conflicting, ReplicasGroup("w")]
+    assert Z3Backend().unsat_core(LinearModel(), time_limit=10) is None  # nothing conflicts

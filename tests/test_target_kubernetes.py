@@ -110,7 +110,7 @@ def test_hostile_strings_survive_a_yaml_round_trip(hostile):
     document = {"env": [{"name": "X", "value": hostile}], "command": [hostile]}
     assert yaml.safe_load(dump(document)) == document
     # and YAML 1.2 readers such as Kubernetes' must not see a number or a bool either
-    line = [l for l in dump(document).splitlines() if "value:" in l][0]
+    line = next(line for line in dump(document).splitlines() if "value:" in line)
     scalar = line.split("value:", 1)[1].strip()
     if re.match(r"^[-+]?(\.\d+|\d+(\.\d*)?)([eE][-+]?\d+)?$|^\.inf$", hostile):
         assert scalar.startswith('"')
@@ -322,7 +322,7 @@ def test_every_dollar_survives_kubernetes_expansion(tmp_path):
 
 
 def test_declared_pools_are_selected_by_their_pool_label_and_the_script_labels_them(tmp_path):
-    context, files = render(EXAMPLES / "training-gang.fit", "kubernetes")
+    _, files = render(EXAMPLES / "training-gang.fit", "kubernetes")
     (eval_job,) = [d for d in documents(files) if d["metadata"]["name"] == "eval-h200"]
     assert {"key": "fitlang.dev/pool", "operator": "In", "values": ["h200"]} in _expressions(eval_job)
     # run the script with a kubectl that prints its arguments
@@ -706,6 +706,7 @@ def test_pools_of_ten_million_nodes_compile_as_pools_of_a_hundred_do(tmp_path):
     lambda o: o[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"].update(
         cpu="four"),
     lambda o: o[0].update(metadata="web"),
+    lambda o: _expressions(o[0])[0].update(key=["a", "list"]),
 ])
 def test_fidelity_reports_objects_the_api_server_rejects_and_never_raises(edit):
     # issue 13: a hand-edited manifest is a finding of `fitc verify --target kubernetes`,

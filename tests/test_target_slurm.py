@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from compiling import compiled_at_sizes, context_for, render
-from conftest import EXAMPLES, FIXTURES
-from slurm_cluster import hostnames, require_slurm, start_cluster
-from fitlang.targets import TARGETS, CompileContext
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
 from fitlang.solve.placement import solve
+from fitlang.targets import TARGETS, CompileContext
+
+from compiling import compiled_at_sizes, context_for, render
+from conftest import EXAMPLES, FIXTURES
+from slurm_cluster import hostnames, require_slurm, start_cluster
 
 FIXTURE = FIXTURES / "targets" / "gpu-cluster.fit"
 # every example the slurm target compiles (the others have workloads without a `command`)
@@ -255,7 +256,7 @@ def test_powered_down_cloud_nodes_accept_the_scripts(tmp_path):
 
 
 def test_trainium_is_a_neuron_gres():
-    context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
+    _, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
     trn = files["chat-trainium2-70ae70.sbatch"]
     # 4 replicas x 4 Trainium2 devices on one trn2.48xlarge (16 devices), per node
     assert "#SBATCH --gres=neuron:16" in trn and "gpu" not in trn.split("set -euo")[0]
@@ -535,6 +536,16 @@ def test_fidelity_reads_host_ranges_as_slurm_does(tmp_path):
     script = files["web.sbatch"].replace("--nodelist=big-0,big-1\n", "--nodelist=big-[0-9999999]\n")
     assert "web.sbatch component 0: --nodelist names 10000000 nodes, the placement uses 3" in (
         fidelity(context, {**files, "web.sbatch": script}))
+
+
+def test_fidelity_reports_a_gres_line_without_a_name():
+    # a gres.conf line with no `Name=` was read as GRES `None` ("has 8 None device files")
+    context, files = render(EXAMPLES / "power-capped-burst.fit", "slurm")
+    line = "NodeName=h100_onprem-[0-3] Name=gpu Type=h100 File=/dev/nvidia[0-7]"
+    assert line in files["fitc-gres.conf"].splitlines()
+    unnamed = files["fitc-gres.conf"].replace(line, line.replace(" Name=gpu", ""))
+    assert fidelity(context, {**files, "fitc-gres.conf": unnamed}) == [
+        "fitc-gres.conf: the line for h100_onprem-[0-3] names no GRES (no `Name=`)"]
 
 
 @pytest.mark.parametrize("file, old, new", [

@@ -179,7 +179,7 @@ export interface ThingTaint {
     */
     readonly values?: string[];
 }
-"""
+"""  # noqa: E501 (cdktf's declarations as generated, links whole)
 
 
 def test_the_schema_extractor_reads_cdktf_declarations():
@@ -260,7 +260,7 @@ def test_each_provider_gets_its_resources(tmp_path):
     text = FIXTURE.read_text().replace("price = 88.25 USD/h", "price = 999 USD/h")
     path = tmp_path / "aws.fit"
     path.write_text(text)
-    context, files = render(path, "terraform")
+    _, files = render(path, "terraform")
     assert sorted(files) == ["aws.tf", "variables.tf", "versions.tf"]
     loads_cleanly(tmp_path, files)
     group = one(files, "aws_eks_node_group")
@@ -438,7 +438,7 @@ def test_colliding_and_hostile_names_get_distinct_resources_and_aliases(tmp_path
             + "buy {\n  offers = [x, q]\n  max_count = 40\n  spot = true\n}\n")
     for index, region in enumerate(["c", "b_c", "us east 1", "us_east_1", "r 1", "r_1", "e 1", "e_1"]):
         text += workload(f"w{index}", 1, cpu=6, region=region)
-    context, files = compiled(tmp_path, text)
+    _, files = compiled(tmp_path, text)
     found = resources(files)
     assert len(found) == 8  # a_b@c, a@b_c, x (spot) in two regions, p in two, q (spot) in two
     aliases = [p["aws"]["alias"] for p in parse(files["aws.tf"])["provider"]]
@@ -453,7 +453,7 @@ def test_one_offer_in_two_buy_blocks_is_one_group_per_pricing(tmp_path):
     text = (offer("a", "aws", "c.x", ["us-east-1"], price="1 USD/h", spot_price="0.3 USD/h")
             + "buy {\n  max_count = 1\n  spot = true\n}\nbuy {\n  max_count = 1\n}\n"
             + "buy {\n  max_count = 1\n}\n" + workload("w", 3, cpu=6))
-    context, files = compiled(tmp_path, text)
+    _, files = compiled(tmp_path, text)
     groups = {g["capacity_type"]: g["scaling_config"][0]["desired_size"]
               for g in resources(files).values()}
     assert groups == {"SPOT": 1, "ON_DEMAND": 2}
@@ -471,7 +471,7 @@ def test_the_policy_cluster_is_the_cluster_every_pool_joins(tmp_path):
         text = (offer("o", provider, instance, [region]) + "buy {\n  max_count = 2\n}\n"
                 + workload("w", 1) + f'policy {{\n  terraform {{\n    provider = {provider}\n'
                 f'    region = "{region}"\n    cluster = "prod \\"x\\""\n  }}\n}}\n')
-        context, files = compiled(tmp_path, text, f"{provider}.fit")
+        _, files = compiled(tmp_path, text, f"{provider}.fit")
         body = one(files, kind)
         if provider == "aws":
             assert body["cluster_name"] == 'prod "x"'
@@ -655,6 +655,7 @@ def context_for_unplaced(path):
     from fitlang.check.loader import Workspace
     from fitlang.model.build import build_problem
     from fitlang.targets import CompileContext
+
     from solving import solved
 
     result = check_file(path, Workspace())

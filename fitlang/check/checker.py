@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -254,7 +254,7 @@ class Checker:
                 if existing is None:
                     scope.symbols[name] = symbol
                 elif existing.decl is not symbol.decl and name in scope.own:
-                    self.report(_duplicate(scope.path, _declared(existing.decl)[0],
+                    self.report(_duplicate(scope.path, _symbol_name(existing.decl),
                                            symbol.module.path, symbol.decl))
 
     # ---- entry point ------------------------------------------------------
@@ -284,9 +284,9 @@ class Checker:
         key = id(decl)
         if key not in self._entities:
             values = self.block_values(scope, decl, schema)
-            builder = {"policy": self._build_policy, "buy": self._build_buy,
-                       "latency": self._build_latency}[schema.kind]
-            self._entities[key] = builder(scope, None, values)
+            builders: dict[str, Callable[[ModuleScope, None, BlockValues], Any]] = {
+                "policy": self._build_policy, "buy": self._build_buy, "latency": self._build_latency}
+            self._entities[key] = builders[schema.kind](scope, None, values)
 
     def program(self, root: SourceModule) -> Program:
         program = Program(root.path)
@@ -329,9 +329,11 @@ class Checker:
         if symbol.kind == "location":
             program.locations.append(symbol.name)
             return
-        table = {"accelerator": program.accelerators, "pool": program.pools,
-                 "inventory": program.inventories, "offer": program.offers,
-                 "workload": program.workloads, "region": program.regions}.get(symbol.kind)
+        tables: dict[str, dict[str, Any]] = {
+            "accelerator": program.accelerators, "pool": program.pools,
+            "inventory": program.inventories, "offer": program.offers,
+            "workload": program.workloads, "region": program.regions}
+        table = tables.get(symbol.kind)
         if table is not None:
             table.setdefault(symbol.name, entity)
 
@@ -360,7 +362,7 @@ class Checker:
                 scope.path, decl.kind.span, where="declaration", kind=decl.kind.name,
                 hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL))))
             return None
-        if schema.naming == "none":
+        if schema.naming == "none" and decl.name is not None:  # a symbol's block has a name
             self.report(msg.UnexpectedName.at(scope.path, decl.name.span, kind=schema.kind))
         self._in_progress.append(symbol)
         try:
@@ -634,7 +636,8 @@ class Checker:
     def _build_buy(self, scope: ModuleScope, name: str | None, v: BlockValues) -> Buy:
         offers = []
         for offer_name in v.values.get("offers", []):
-            offer = self.entity(scope.lookup(offer_name)) if scope.lookup(offer_name) else None
+            symbol = scope.lookup(offer_name)
+            offer = self.entity(symbol) if symbol else None
             if offer is not None:
                 offers.append(offer)
         max_count = v.values.get("max_count")
@@ -721,7 +724,7 @@ class Checker:
         return merged
 
     def _profile(self, scope: ModuleScope, use: n.Use, chain: list[str]) -> BlockValues | None:
-        target_scope, symbol = self._resolve_ref(scope, use.target, "profile")
+        _, symbol = self._resolve_ref(scope, use.target, "profile")
         if symbol is None:
             return None
         if symbol.name in chain:
@@ -792,10 +795,10 @@ class Checker:
                 self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
                     f"`spread {rule.topology}` is not supported for `{workload.name}`, "
                     "which has accelerator options")))
-        for rule in workload.affinities:
-            if rule.target == "self" and rule.topology != "node":
-                self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
-                    f"`anti_affinity self on {rule.topology}` is not supported for "
+        for affinity in workload.affinities:
+            if affinity.target == "self" and affinity.topology != "node":
+                self.report(msg.OptionsWithRule.at(affinity.origin.path, affinity.origin.span, detail=(
+                    f"`anti_affinity self on {affinity.topology}` is not supported for "
                     f"`{workload.name}`, which has accelerator options")))
 
     def check_option_targets(self, program: Program) -> None:
@@ -829,8 +832,9 @@ class Checker:
         workload.throughput = v.values.get("throughput") if by_throughput else Fraction(1)
         options = [self._option(model, home, ident, values, gpu, v, by_throughput)
                    for model, (home, ident, values) in zip(models, blocks)]
-        if workload.throughput is not None and all(o is not None for o in options):
-            workload.options = options
+        valid = [option for option in options if option is not None]
+        if workload.throughput is not None and len(valid) == len(options):
+            workload.options = valid
 
     def _distinct_options(self, gpu: BlockValues) -> list[tuple[Any, n.Ident, BlockValues]]:
         seen: set[str] = set()
@@ -1047,9 +1051,16 @@ def _seconds(value: Fraction | None) -> int | None:
     return None if value is None else int(value)
 
 
+def _symbol_name(decl: Any) -> n.Ident:
+    """The name of a declaration that made a symbol: only named declarations make one."""
+    ident = _declared(decl)[0]
+    assert ident is not None, "a symbol comes from a named declaration"
+    return ident
+
+
 def _duplicate(path: str, ident: n.Ident, first_path: str, first_decl: Any) -> Diagnostic:
     """E0202 at the second definition, saying where the first one is."""
-    first = _declared(first_decl)[0]
+    first = _symbol_name(first_decl)
     where = f"{first_path}:{first.span.line}:{first.span.column}"
     return msg.DuplicateDefinition.at(path, ident.span, name=ident.name, where=where,
                                       related=(Related(first_path, first.span,

@@ -62,7 +62,8 @@ LITERAL_MAX = 10 ** 18  # docs/language.md, "Ranges"
 _LITERAL = re.compile(r"^(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$")
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a policy repeats its numbers (`1`, `64`, `0.5`); Fractions are immutable
+# a policy repeats its numbers (`1`, `64`, `0.5`); Fractions are immutable
+@functools.lru_cache(maxsize=1 << 16)
 def literal_fraction(text: str) -> Fraction | None:
     """The value of a number literal, or None when its magnitude passes LITERAL_MAX. Checked on
     the text first: `1e999999999` would take minutes to expand, 5,000 digits raise in `int`."""
@@ -126,20 +127,21 @@ class Evaluator:
     def _value_Number(self, expr: n.Number, expected: Type) -> Typed | None:
         value = literal_fraction(expr.text)
         if value is None:
-            return self._too_large(expr, expr.text)
+            self._too_large(expr, expr.text)
+            return None
         return Typed(t.NUMBER, value)
 
     def _value_Quantity(self, expr: n.Quantity, expected: Type) -> Typed | None:
         number = literal_fraction(expr.text)
         if number is None:
-            return self._too_large(expr, f"{expr.text}{expr.unit}")
+            self._too_large(expr, f"{expr.text}{expr.unit}")
+            return None
         dim, amount = _quantity_value(str(number), expr.unit)
         return Typed(t.number_type(dim), amount)
 
     def _too_large(self, expr: n.Expr, shown: str) -> None:
         self.r.report(msg.NumberTooLarge.at(self.r.path, expr.span, value=_shorten(shown),
                                             limit="1e18"))
-        return None
 
     def _value_String(self, expr: n.String, expected: Type) -> Typed:
         return Typed(t.STRING, expr.value)

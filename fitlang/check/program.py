@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any
 
 from fitlang.syntax.nodes import Span
 
@@ -59,7 +59,7 @@ class Constant:
     value: bool
 
 
-Predicate = Union[Compare, AllOf, AnyOf, Negation, Constant]
+Predicate = Compare | AllOf | AnyOf | Negation | Constant
 
 
 # ---- entities -----------------------------------------------------------
@@ -219,14 +219,14 @@ class AffinityRule:
     target: str  # a workload name; "self" for the workload's own replicas
     topology: str  # node, zone, region, or a label key
     anti: bool
-    origin: Origin | None = None
+    origin: Origin  # the checker builds every rule from a statement
 
 
 @dataclass
 class SpreadRule:
     topology: str
     max_skew: int
-    origin: Origin | None = None
+    origin: Origin  # the checker builds every rule from a statement
 
 
 @dataclass
@@ -294,6 +294,7 @@ class Workload:
 
     def option_replicas(self, option: AcceleratorOption) -> int:
         """Replicas of `option` that deliver the workload's throughput alone."""
+        assert self.throughput is not None, "the checker sets options only with a throughput"
         return math.ceil(self.throughput / option.throughput)
 
     def for_option(self, option: AcceleratorOption) -> Workload:

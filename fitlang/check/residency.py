@@ -19,7 +19,7 @@ def residency_conflicts(program: Program) -> list[Diagnostic]:
         if not workload.residency or "residency" not in workload.spans:
             continue
         for what, places, origin in _place_restrictions(workload):
-            outside = [_outside(program, workload, kind, place) for kind, place in places]
+            outside = [_outside(program, workload.residency, kind, place) for kind, place in places]
             if places and all(outside):
                 where = workload.spans["residency"]
                 related = (Related(origin.path, origin.span, f"{what} stated here"),) if origin else ()
@@ -30,10 +30,10 @@ def residency_conflicts(program: Program) -> list[Diagnostic]:
     return diagnostics
 
 
-def _outside(program: Program, workload: Workload, kind: str, place: str) -> str:
+def _outside(program: Program, allowed: list[str], kind: str, place: str) -> str:
     """`us-east-1 (US)` when the place's jurisdiction is known and not allowed; else ""."""
     region = program.region_at(place) if kind == "region" else program.region_at(None, place)
-    if region is None or region.jurisdiction in workload.residency:
+    if region is None or region.jurisdiction in allowed:
         return ""
     return f"{place} ({region.jurisdiction})"
 

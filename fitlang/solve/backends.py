@@ -4,7 +4,9 @@
   dual bound, takes a start solution and reports each improving solution.
 - `Z3Backend`: a plain `z3.Solver`, the objective tightened by bisection with
   push/pop (never `z3.Optimize`, which stalls on placement objectives; see
-  ../shared/solver-notes.md). It also gives unsat cores over constraint groups.
+  ../shared/solver-notes.md). It also gives unsat cores over constraint groups: the one
+  place where a group's typed key (`groups.py`) gets a name, the Boolean `g<i>` that switches
+  its rows, and is found again from that name through the backend's own table.
 """
 
 from __future__ import annotations
@@ -19,13 +21,37 @@ from fractions import Fraction
 
 import numpy as np
 
-from fitlang.solve.linear import LinearModel, MatrixForm, Number, Outcome, matrix_form
+from fitlang.solve.groups import (
+    AffinityGroup,
+    BudgetGroup,
+    BuyGroup,
+    CapacityGroup,
+    EligibleGroup,
+    ExclusiveGroup,
+    GangGroup,
+    Group,
+    LatencyGroup,
+    PowerGroup,
+    ReplicasGroup,
+    SpreadGroup,
+    ThroughputGroup,
+)
+from fitlang.solve.linear import (
+    LinearModel,
+    MatrixForm,
+    Number,
+    Outcome,
+    Status,
+    Value,
+    matrix_form,
+)
 
 EXACT_GAP = Fraction(0)
 
 
 # improving(best value, proven bound): called by HiGHS on each better placement it finds
-Improving = Callable[[Fraction, Fraction | None], None]
+# (None: not a finite number)
+Improving = Callable[[Fraction | None, Fraction | None], None]
 
 
 class HighsBackend:
@@ -71,20 +97,20 @@ class HighsBackend:
             status = highspy.HighsModelStatus.kOptimal
         if status in (highspy.HighsModelStatus.kInfeasible,
                       highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            return Outcome("infeasible")  # every variable is bounded: never unbounded
+            return Outcome(Status.INFEASIBLE)  # every variable is bounded: never unbounded
         has_solution = info.primal_solution_status == 2 or (
             status == highspy.HighsModelStatus.kOptimal and not form.c.size)
         if not has_solution:
-            return Outcome("unknown", bound=bound)
+            return Outcome(Status.UNKNOWN, bound=bound)
         values = highs.getSolution().col_value
-        solution = [int(round(x)) if whole else float(x)
+        solution = [int(round(x)) if whole else float(x)  # noqa: RUF046 (x may be a numpy float)
                     for x, whole in zip(values, form.integrality.tolist())]
         value = model.value(objective, solution)
         optimal = status == highspy.HighsModelStatus.kOptimal
         if optimal and (bound is None or not integer):  # an LP: its optimum is its bound
             bound = value
         proven = None if bound is None else min(bound, value)  # none proven before the root LP
-        return Outcome("optimal" if optimal else "feasible", solution, value, proven)
+        return Outcome(Status.OPTIMAL if optimal else Status.FEASIBLE, solution, value, proven)
 
 
 MODEL_SECONDS = 0.05  # HiGHS is never given less than this
@@ -208,11 +234,11 @@ class Z3Backend:
         cost = _linear(objective, variables, context)
         result = self._check(solver, deadline)
         if result != z3.sat:
-            return Outcome("infeasible" if result == z3.unsat else "unknown")
+            return Outcome(Status.INFEASIBLE if result == z3.unsat else Status.UNKNOWN)
         best = self._solution(solver, variables)
         best_value = model.value(objective, best)
         lower = self._trivial_lower_bound(model, objective)
-        status = "optimal"
+        status = Status.OPTIMAL
         while objective:
             if best_value - lower <= self.relative_gap * abs(best_value):
                 break
@@ -231,11 +257,11 @@ class Z3Backend:
                     break
                 lower = target
             elif result != z3.sat:
-                status = "feasible"
+                status = Status.FEASIBLE
                 break
         return Outcome(status, best, best_value, min(lower, best_value))
 
-    def unsat_core(self, model: LinearModel, time_limit: float | None = None) -> list[str] | None:
+    def unsat_core(self, model: LinearModel, time_limit: float | None = None) -> list[Group] | None:
         """A minimal set of constraint groups that cannot hold together, or None if they can.
 
         The model is built once, each group behind a switch; the core is found and then
@@ -248,8 +274,8 @@ class Z3Backend:
         solver.set("core.minimize", True)
         if self._check(solver, deadline, list(switches.values())) != z3.unsat:
             return None
-        group_of = {str(switch): group for group, switch in switches.items()}
-        needed = sorted(group_of[str(item)] for item in solver.unsat_core())
+        group_of = {str(switch): group for group, switch in switches.items()}  # name -> key
+        needed = sorted((group_of[str(item)] for item in solver.unsat_core()), key=_group_order)
         for group in list(needed):  # drop each group in turn while the rest stays unsatisfiable
             trial = [g for g in needed if g != group]
             if self._check(solver, deadline, [switches[g] for g in trial]) == z3.unsat:
@@ -269,7 +295,7 @@ class Z3Backend:
         return solver.check(*(assumptions or []))
 
     @staticmethod
-    def _solution(solver, variables) -> list[int]:
+    def _solution(solver, variables) -> list[Value]:
         model = solver.model()
         return [model.eval(v, model_completion=True).as_long() for v in variables]
 
@@ -308,13 +334,51 @@ def _linear(terms: dict[int, Number], variables, context):
     return z3.Sum(parts)
 
 
-def _smt2(model: LinearModel, switched: bool) -> tuple[str, list[str]]:
+def group_name(group: Group) -> str:
+    """A group's readable name ("kind:fields"), for people and for a stable order; never
+    parsed back (two keys may share one: `LatencyGroup("a", "b:c")`, `LatencyGroup("a:b", "c")`)."""
+    match group:
+        case ReplicasGroup(name):
+            return f"replicas:{name}"
+        case EligibleGroup(name):
+            return f"eligible:{name}"
+        case GangGroup(name):
+            return f"gang:{name}"
+        case ThroughputGroup(workload):
+            return f"throughput:{workload}"
+        case CapacityGroup(class_id):
+            return f"capacity:{class_id}"
+        case ExclusiveGroup(name):
+            return f"exclusive:{name}"
+        case BudgetGroup():
+            return "budget"
+        case BuyGroup(buy):
+            return f"buy:{buy}"
+        case PowerGroup(index):
+            return f"power:{index}"
+        case AffinityGroup(name, index):
+            return f"affinity:{name}:{index}"
+        case SpreadGroup(name, index):
+            return f"spread:{name}:{index}"
+        case LatencyGroup(workload, location):
+            return f"latency:{workload}:{location}"
+    raise TypeError(f"not a constraint group: {group!r}")
+
+
+def _group_order(group: Group) -> str:
+    """Groups in the order of their readable names: the order in which the core is minimised
+    (and so which minimal core is found) does not depend on how the model was built."""
+    return group_name(group)
+
+
+def _smt2(model: LinearModel, switched: bool) -> tuple[str, list[Group]]:
     """The model as SMT-LIB assertions over Int constants v0, v1, ...; with `switched`, the
-    grouped constraints of group number i under a Bool g<i>. (SMT-LIB text, groups in order.)"""
+    grouped constraints of group number i under a Bool g<i>. (SMT-LIB text, groups in order:
+    group i's switch is named g<i>.)"""
     lines = [f"(declare-const v{v.index} Int)" for v in model.variables]
     lines += [f"(assert (<= {_smt_number(v.lower)} v{v.index} {_smt_number(v.upper)}))"
               for v in model.variables]
-    groups: dict[str, list[str]] = {}
+    groups: dict[Group, list[str]] = {}
     for constraint in model.constraints:
         numbers = [*constraint.terms.values(), constraint.lower or 0, constraint.upper or 0]
         expression = _smt_linear(constraint.terms, any(Fraction(n).denominator != 1 for n in numbers))
@@ -323,15 +387,15 @@ def _smt2(model: LinearModel, switched: bool) -> tuple[str, list[str]]:
             parts.append(f"(>= {expression} {_smt_number(constraint.lower)})")
         if constraint.upper is not None:
             parts.append(f"(<= {expression} {_smt_number(constraint.upper)})")
-        if switched and constraint.group:
+        if switched and constraint.group is not None:
             groups.setdefault(constraint.group, []).extend(parts)
         else:
             lines.extend(f"(assert {part})" for part in parts)
-    names = sorted(groups)
-    for index, group in enumerate(names):
+    ordered = sorted(groups, key=_group_order)
+    for index, group in enumerate(ordered):
         lines.append(f"(declare-const g{index} Bool)")
         lines.append(f"(assert (=> g{index} (and true {' '.join(groups[group])})))")
-    return "\n".join(lines), names
+    return "\n".join(lines), ordered
 
 
 def _smt_number(value: Number) -> str:

@@ -37,10 +37,11 @@ import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Problem
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.backends import _native_stdout_silenced, run_until
 from fitlang.solve.elastic import _fit
 
@@ -101,7 +102,7 @@ class Relaxation:
     cost: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
-    matrix: object  # scipy CSC, rows x columns
+    matrix: Any  # scipy CSC, rows x columns (scipy has no type hints)
     row_lower: np.ndarray
     row_upper: np.ndarray
     first_pair: int
@@ -311,7 +312,8 @@ def merged_demands(problem: Problem) -> tuple[Problem, list[list[str]]]:
     canonical: dict[int, int] = {}  # id of an eligibility list -> its contents' number
     by_contents: dict[tuple, int] = {}
     groups: dict[tuple, int] = {}
-    demands, members = [], []
+    demands: list[Demand] = []
+    members: list[list[str]] = []
     for demand in problem.demands:
         key = None
         if _without_rows_of_its_own(demand) and demand.name not in targeted \
@@ -374,7 +376,8 @@ def merged_classes(problem: Problem) -> tuple[list, dict[str, int], int]:
             groups[key] = []
             pairs += using[position]
         groups[key].append(node_class)
-    merged, index = [], {}
+    merged: list[NodeClass] = []
+    index: dict[str, int] = {}
     for members in groups.values():
         capacity = {r: max(c.capacity[r] for c in members) for r in RESOURCES}
         merged.append(dataclasses.replace(members[0], capacity=capacity,
@@ -424,17 +427,17 @@ SIZE_STEPS = 32
 
 
 def _size(capacity: dict[str, int]) -> tuple[int, ...]:
-    return tuple(int(math.floor(math.log2(capacity[r]) * SIZE_STEPS)) if capacity[r] > 0 else -1
+    return tuple(math.floor(math.log2(capacity[r]) * SIZE_STEPS) if capacity[r] > 0 else -1
                  for r in RESOURCES)
 
 
 def _limit_rows(problem: Problem, classes, rows: _Rows) -> None:
     """Buy limits (whole), the budget and the power caps (coefficients rounded down, so
     that each row is implied by the exact one)."""
-    for group, limit in sorted(problem.buy_limits.items()):
+    for group, most in sorted(problem.buy_limits.items()):
         members = [k for k, c in enumerate(classes) if c.buy_group == group]
         if members:
-            row = rows.new(-INFINITY, float(limit))
+            row = rows.new(-INFINITY, float(most))
             rows.add(np.full(len(members), row), members, np.ones(len(members)))
     scaled: list[tuple[dict[int, Fraction], Fraction]] = []
     if problem.budget is not None:
@@ -494,9 +497,9 @@ def _eligible(problem: Problem, class_index: dict[str, int]) -> tuple[np.ndarray
             positions[id(demand.eligible)] = found
         per_demand.append(found)
     sizes = np.array([len(found) for found in per_demand], dtype=np.int64)
-    demand = np.repeat(np.arange(len(problem.demands)), sizes)
+    demand_at = np.repeat(np.arange(len(problem.demands)), sizes)
     classes = np.concatenate(per_demand) if per_demand else np.zeros(0, dtype=np.int64)
-    return demand, classes
+    return demand_at, classes
 
 
 class _Topology:
@@ -662,6 +665,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     if deadline is not None and time.monotonic() + expected_seconds(merged) > deadline:
         return Bound(None)  # it would not have a bound in time: not built at all
     relaxed = relaxation(problem, objective, merged)
+    assert relaxed is not None, "the objective is one it bounds"
     if start is not None:
         relaxed.start = np.concatenate([relaxed.start, _packed_pairs(members, relaxed, start)])
     pricing = _Pricing(relaxed)
@@ -796,7 +800,7 @@ class _Master:
         # HiGHS's columns: the relaxation's column each is, -1 for an artificial one
         self.kinds = self.columns.copy()
         self._artificial(np.arange(len(self.rows)))
-        self.value: float | None = None
+        self.value = math.nan  # the last optimum's value, set by each `solve` that has one
 
     def _entries(self, columns: np.ndarray):
         """The columns' entries in the master's rows, as CSC arrays."""
@@ -872,6 +876,7 @@ class _Master:
         dual feasible, so the next solve is by dual simplex."""
         if not len(waiting):
             return 0
+        assert self.lazy_matrix is not None, "rows wait only where there are lazy ones"
         rows = self.waiting[waiting]
         part = self.lazy_matrix[waiting]
         at = np.full(self.relaxed.columns, -1, dtype=np.int64)

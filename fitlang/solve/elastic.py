@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fitlang.solve.backends import _native_stdout_silenced
+from fitlang.solve.groups import ELASTIC_GROUPS, CapacityGroup, ReplicasGroup, ThroughputGroup
 from fitlang.solve.linear import LinearModel
-
-ELASTIC = ("replicas:", "throughput:")
 
 
 @dataclass
 class ElasticProof:
     infeasible: bool | None  # None: the LP did not finish in time
-    short: list[str] = field(default_factory=list)  # groups that fall short
+    short: list[ReplicasGroup | ThroughputGroup] = field(default_factory=list)  # fall short
     # variables with a value in a capacity row that has a price: who competes for that pool
     competing: set[int] = field(default_factory=set)
     encoding: object = None  # the encoding the model came from, for its caller
@@ -36,10 +35,15 @@ def elastic(model: LinearModel, time_limit: float | None = None) -> ElasticProof
     from scipy.sparse import csr_array
 
     size = len(model.variables)
-    rows, cols, data, bounds, origin = [], [], [], [], []
-    elastic_of: dict[int, str] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    data: list[float] = []
+    bounds: list[float] = []
+    origin: list[int] = []  # per row of the LP, the model's constraint it comes from
+    elastic_of: dict[int, ReplicasGroup | ThroughputGroup] = {}
     for number, constraint in enumerate(model.constraints):
-        breakable = constraint.group.startswith(ELASTIC)
+        group = constraint.group
+        breakable = isinstance(group, ELASTIC_GROUPS)
         scale = 1.0 if breakable else \
             1.0 / max((abs(float(c)) for c in constraint.terms.values()), default=1.0)
         for sign, bound in ((1.0, constraint.upper), (-1.0, constraint.lower)):
@@ -50,9 +54,9 @@ def elastic(model: LinearModel, time_limit: float | None = None) -> ElasticProof
                 rows.append(row)
                 cols.append(index)
                 data.append(sign * float(coefficient) * scale)
-            if breakable:
+            if isinstance(group, ELASTIC_GROUPS):
                 column = size + len(elastic_of)
-                elastic_of[column] = constraint.group
+                elastic_of[column] = group
                 rows.append(row)
                 cols.append(column)
                 data.append(-1.0)
@@ -71,12 +75,14 @@ def elastic(model: LinearModel, time_limit: float | None = None) -> ElasticProof
     if result.fun <= 1e-6:
         return ElasticProof(False)
     solution = result.x
-    short = sorted({group for column, group in elastic_of.items() if solution[column] > 1e-6})
+    # in the model's order (deterministic): each group once
+    short = list(dict.fromkeys(group for column, group in elastic_of.items()
+                               if solution[column] > 1e-6))
     competing: set[int] = set()
     prices = result.ineqlin.marginals
-    for row in np.flatnonzero(np.abs(prices) > 1e-9):
-        constraint = model.constraints[origin[row]]
-        if constraint.group.startswith("capacity:"):
+    for priced in np.flatnonzero(np.abs(prices) > 1e-9).tolist():
+        constraint = model.constraints[origin[priced]]
+        if isinstance(constraint.group, CapacityGroup):
             competing.update(i for i, c in constraint.terms.items()
                              if c > 0 and i < size and solution[i] > 1e-6)
     return ElasticProof(True, short, competing)
@@ -109,18 +115,19 @@ def transport(problem, workloads: set[str] | None = None,
     demands = [d for d in problem.demands if workloads is None or d.workload in workloads]
     classes = problem.classes
     column_of_class = {c.id: i for i, c in enumerate(classes)}
-    pair_demand, pair_class = [], []
+    demand_of_pair: list[int] = []
+    class_of_pair: list[int] = []
     for index, demand in enumerate(demands):
         for class_id in demand.eligible:
-            pair_demand.append(index)
-            pair_class.append(column_of_class[class_id])
+            demand_of_pair.append(index)
+            class_of_pair.append(column_of_class[class_id])
     requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands],
                         dtype=np.int64).reshape(len(demands), len(RESOURCES))
     capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in classes],
                         dtype=np.int64).reshape(len(classes), len(RESOURCES))
     replicas = np.array([d.replicas for d in demands], dtype=np.int64)
-    pair_demand = np.array(pair_demand, dtype=np.int64)
-    pair_class = np.array(pair_class, dtype=np.int64)
+    pair_demand = np.array(demand_of_pair, dtype=np.int64)
+    pair_class = np.array(class_of_pair, dtype=np.int64)
     fit = _fit(requests[pair_demand], capacity[pair_class], replicas[pair_demand])
     one = np.array([d.one_per_node for d in demands], dtype=bool)[pair_demand]
     fit = np.where(one, np.minimum(fit, 1), fit)
@@ -128,7 +135,7 @@ def transport(problem, workloads: set[str] | None = None,
     pair_demand, pair_class, fit = pair_demand[usable], pair_class[usable], fit[usable]
     pairs, width = len(fit), len(classes)
     y = width + np.arange(pairs)  # the columns of the pairs, after one per class (u)
-    blocks = []  # (rows, columns, values) of the matrix, and the rows' bounds
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # rows, columns, values
     need = requests[pair_demand].astype(float)
     have = capacity[pair_class].astype(float)
     # per node, at most `fit` of them: y / fit - u <= 0, where no capacity row says it

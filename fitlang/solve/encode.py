@@ -4,20 +4,40 @@ Variables: y[w,c] replicas of workload w on class c (only where w may run on
 c), u[c] nodes of c in use, p[w] replicas of w placed, g[w] gang switch,
 presence z[w,d] of w in a topology domain d where affinity rules need it,
 n[w,c] nodes of c hosting w where node-level rules between workloads need it.
-Constraint groups are named after the rule they come from, so that an unsat
-core reads as a list of rules.
+Constraint groups are typed keys of the rule they come from (`groups.py`), so that an
+unsat core reads as a list of rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import itertools
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.solve.groups import (
+    AffinityGroup,
+    BudgetGroup,
+    BuyGroup,
+    CapacityGroup,
+    EligibleGroup,
+    ExclusiveGroup,
+    GangGroup,
+    Group,
+    LatencyGroup,
+    PowerGroup,
+    ReplicasGroup,
+    SpreadGroup,
+    ThroughputGroup,
+)
 from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
 from fitlang.solve.pack import Packing
+
+K = TypeVar("K")  # a key of the totals that are rounded: a class, a domain, a reach
+Terms = np.ndarray | list[int]  # a run of a row's columns, or of its coefficients
 
 
 class PairMap(MutableMapping):
@@ -31,7 +51,9 @@ class PairMap(MutableMapping):
         return self.of[key[0]][key[1]]
 
     def __contains__(self, key: object) -> bool:
-        inner = self.of.get(key[0]) if isinstance(key, tuple) and len(key) == 2 else None
+        if not (isinstance(key, tuple) and len(key) == 2):
+            return False
+        inner = self.of.get(key[0])
         return inner is not None and key[1] in inner
 
     def __setitem__(self, key: tuple[str, str], value: int) -> None:
@@ -67,6 +89,9 @@ class Encoding:
     hosting: dict[tuple[str, str], int] = field(default_factory=dict)  # (demand, class) -> n
     _topology: dict[str, dict[str, str | None]] = field(default_factory=dict)
     class_of: dict[str, NodeClass] = field(default_factory=dict)  # by id
+    # class id -> its capacity rows' key, one object per class: the packing cuts of every
+    # demand share it (a key made per row was most of the time to read the rows back)
+    capacity_group: dict[str, CapacityGroup] = field(default_factory=dict)
 
     def topology_value(self, class_id: str, key: str) -> str | None:
         """The class's value of a topology key, kept per key for all classes."""
@@ -131,24 +156,26 @@ class Encoding:
         for demand in self.problem.demands:
             value = {c: float(solution[self.y[demand.name, c]]) for c in demand.eligible}
             domains = self.spread_domains.get(demand.name)
-            groups = self.reach_groups.get(demand.name)
-            if groups:  # whole totals per reach first: each stays >= what its rules need
-                totals = _round_keeping_total({key: sum(value[c] for c in class_ids)
-                                               for key, class_ids in groups.items()})
-                shares = {}
-                for key, class_ids in groups.items():
-                    shares.update(_round_keeping_total({c: value[c] for c in class_ids}, totals[key]))
+            reaches = self.reach_groups.get(demand.name)
+            shares: dict[str, int] = {}
+            if reaches:  # whole totals per reach first: each stays >= what its rules need
+                per_reach = _round_keeping_total({key: sum(value[c] for c in class_ids)
+                                                  for key, class_ids in reaches.items()})
+                for key, class_ids in reaches.items():
+                    shares.update(_round_keeping_total({c: value[c] for c in class_ids}, per_reach[key]))
             elif not domains:
                 shares = _round_keeping_total({c: value[c] for c in demand.eligible})
             else:
                 inside = {c for class_ids in domains.values() for c in class_ids}
-                groups = {**domains, None: [c for c in demand.eligible if c not in inside]}
-                totals = _round_balanced({d: sum(value[c] for c in cs)
-                                          for d, cs in groups.items() if d is not None})
-                totals[None] = _whole(sum(value.values())) - sum(totals.values())
-                shares = {}
-                for domain, class_ids in groups.items():
-                    shares.update(_round_keeping_total({c: value[c] for c in class_ids}, totals[domain]))
+                outside = [c for c in demand.eligible if c not in inside]
+                per_domain: dict[str | None, int] = dict(_round_balanced(
+                    {d: sum(value[c] for c in cs) for d, cs in domains.items()}))
+                per_domain[None] = _whole(sum(value.values())) - sum(per_domain.values())
+                by_domain: dict[str | None, list[str]] = {d: cs for d, cs in domains.items()}
+                by_domain[None] = outside
+                for domain, class_ids in by_domain.items():
+                    shares.update(_round_keeping_total({c: value[c] for c in class_ids},
+                                                       per_domain[domain]))
             counts.update(((demand.name, c), amount) for c, amount in shares.items() if amount)
         return counts
 
@@ -291,7 +318,7 @@ def _whole(value: float) -> int:
     return int(value + 1e-4)  # the solver's tolerance, not a fraction to keep
 
 
-def _round_keeping_total(values: dict[str, float], total: int | None = None) -> dict[str, int]:
+def _round_keeping_total(values: Mapping[K, float], total: int | None = None) -> dict[K, int]:
     """Largest remainders first (then the given order), so that the sum stays `total`."""
     total = _whole(sum(values.values())) if total is None else total
     whole = {key: int(v) for key, v in values.items()}
@@ -301,7 +328,7 @@ def _round_keeping_total(values: dict[str, float], total: int | None = None) -> 
     return whole
 
 
-def _round_balanced(totals: dict[str, float]) -> dict[str, int]:
+def _round_balanced(totals: Mapping[K, float]) -> dict[K, int]:
     """Round domain totals keeping their sum; the extra replicas go to the domains with the
     fewest, so the largest minus the smallest does not grow past what the solution had
     (rounded up to a whole number)."""
@@ -327,6 +354,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
             positions[class_id].append(position)
     requests = np.array([[d.requests[r] for r in RESOURCES] for d in problem.demands],
                         dtype=np.int64).reshape(len(problem.demands), len(RESOURCES))
+    encoding.capacity_group = {c.id: CapacityGroup(c.id) for c in problem.classes}
     for node_class in problem.classes:
         lower = min(min_nodes.get(node_class.id, 0), node_class.count)
         encoding.u[node_class.id] = model.var(f"u[{node_class.id}]", lower, node_class.count)
@@ -345,7 +373,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     _encode_capacity(encoding)
     _encode_limits(encoding)
     for run in problem.symmetric:
-        for first, second in zip(run, run[1:]):
+        for first, second in itertools.pairwise(run):
             model.add({encoding.u[first]: 1, encoding.u[second]: -1}, lower=0)
     latency = {members[0].name: members for members in problem.latency_demands()}
     for demand in problem.demands:
@@ -432,23 +460,23 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
             keep = data != 0
             indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 2).sum(axis=1))])
             indices, data = indices[keep], data[keep]
-        model.add_rows(indptr, indices, data, np.full(len(cut), np.nan), np.zeros(len(cut)),
-                       ("capacity:", [eligible[k] for k in cut.tolist()]))
+        pools: list[Group] = [encoding.capacity_group[eligible[k]] for k in cut.tolist()]
+        model.add_rows(indptr, indices, data, np.full(len(cut), np.nan), np.zeros(len(cut)), pools)
     if demand.gang:
         _encode_one_cluster(encoding, demand)
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
     model.add_rows(np.array([0, len(columns) + 1]), np.append(columns, placed),
                    np.append(np.ones(len(columns), dtype=np.int64), -1), np.zeros(1), np.zeros(1),
-                   f"eligible:{demand.name}")
+                   EligibleGroup(demand.name))
     if demand.group is not None:
         return  # an option: how many it places is the option group's business
     if must_place and demand.replicas:
-        model.add({placed: 1}, lower=demand.replicas, group=f"replicas:{demand.name}")
+        model.add({placed: 1}, lower=demand.replicas, group=ReplicasGroup(demand.name))
     if demand.gang and not must_place and demand.replicas:
         switch = model.var(f"g[{demand.name}]", 0, 1)
         model.add({placed: 1, switch: -demand.replicas}, lower=0, upper=0,
-                  group=f"gang:{demand.name}")
+                  group=GangGroup(demand.name))
 
 
 def _encode_one_cluster(encoding: Encoding, demand: Demand) -> None:
@@ -464,9 +492,9 @@ def _encode_one_cluster(encoding: Encoding, demand: Demand) -> None:
     for cluster, class_ids in sorted(by_cluster.items()):
         chosen = model.var(f"k[{demand.name},{cluster}]", 0, 1)
         model.add({**{encoding.y[demand.name, c]: 1 for c in class_ids}, chosen: -demand.replicas},
-                  upper=0, group=f"gang:{demand.name}")
+                  upper=0, group=GangGroup(demand.name))
         choices[chosen] = 1
-    model.add(choices, upper=1, group=f"gang:{demand.name}")
+    model.add(choices, upper=1, group=GangGroup(demand.name))
 
 
 def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str, int]]:
@@ -514,7 +542,7 @@ def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
         supply = {encoding.placed[d.name]: d.throughput for d in members}
         met = None
         if must_place:
-            model.add(supply, lower=group.required, group=f"throughput:{group.workload}")
+            model.add(supply, lower=group.required, group=ThroughputGroup(group.workload))
         else:
             met = model.var(f"m[{group.workload}]", 0, 1)
             encoding.met[group.workload] = met
@@ -526,12 +554,12 @@ def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
             for demand in members:
                 choice = model.var(f"b[{demand.name}]", 0, 1)
                 model.add({encoding.placed[demand.name]: 1, choice: -demand.replicas},
-                          lower=0, upper=0, group=f"gang:{group.workload}")
+                          lower=0, upper=0, group=GangGroup(group.workload))
                 choices[choice] = 1
             if met is None:
-                model.add(choices, upper=1, group=f"gang:{group.workload}")
+                model.add(choices, upper=1, group=GangGroup(group.workload))
             else:
-                model.add({**choices, met: -1}, upper=0, group=f"gang:{group.workload}")
+                model.add({**choices, met: -1}, upper=0, group=GangGroup(group.workload))
 
 
 def _encode_capacity(encoding: Encoding) -> None:
@@ -551,7 +579,9 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
     if not here:
         return
     charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers, indices, data = [0], [], []
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
     for index, resource in enumerate(RESOURCES):
         taking = np.flatnonzero(charge[:, index])
         if not len(taking):
@@ -561,7 +591,7 @@ def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]
         if node_class.capacity[resource] == 0:  # a zero coefficient is dropped, as `add` drops it
             indices[-1], data[-1] = [], []
         pointers.append(pointers[-1] + len(taking) + len(indices[-1]))
-    _add_at_most_zero(encoding, pointers, indices, data, f"capacity:{node_class.id}")
+    _add_at_most_zero(encoding, pointers, indices, data, encoding.capacity_group[node_class.id])
     _fragment_rows(encoding, node_class)
 
 
@@ -592,7 +622,9 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
     `fragment_weights`), where it charges some replica more than the capacity row does, by
     at least 1% of a node (a row that says nothing new only slows the solver)."""
     charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers, indices, data = [0], [], []
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
     for index, resource in enumerate(RESOURCES):
         capacity = node_class.capacity[resource]
         if not capacity or not charge[:, index].any():
@@ -606,11 +638,11 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
             indices += [columns[taking], [u]]
             data += [weights[taking], [-scale]]
             pointers.append(pointers[-1] + len(taking) + 1)
-    _add_at_most_zero(encoding, pointers, indices, data, f"capacity:{node_class.id}")
+    _add_at_most_zero(encoding, pointers, indices, data, encoding.capacity_group[node_class.id])
 
 
-def _add_at_most_zero(encoding: Encoding, pointers: list[int], indices: list, data: list,
-                      group: str) -> None:
+def _add_at_most_zero(encoding: Encoding, pointers: list[int], indices: list[Terms],
+                      data: list[Terms], group: Group) -> None:
     """Rows `sum <= 0` gathered per resource as compressed rows (`pointers` into the
     concatenated `indices` and `data`), added as one block when there are any."""
     if len(pointers) > 1:
@@ -631,7 +663,9 @@ def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
         return
     hosting = _hosting(encoding, demand, node_class.id)
     charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers, indices, data = [0], [], []
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
     for index, resource in enumerate(RESOURCES):
         capacity = node_class.capacity[resource]
         taking = np.flatnonzero(others & (charge[:, index] > 0))
@@ -640,23 +674,24 @@ def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
         indices += [columns[taking], [hosting, u]]
         data += [charge[taking, index], [capacity, -capacity]]
         pointers.append(pointers[-1] + len(taking) + 2)
-    _add_at_most_zero(encoding, pointers, indices, data, f"exclusive:{demand.name}")
+    _add_at_most_zero(encoding, pointers, indices, data, ExclusiveGroup(demand.name))
 
 
 def _encode_limits(encoding: Encoding) -> None:
     model, problem = encoding.model, encoding.problem
+    terms: dict[int, Number]
     for group, limit in sorted(problem.buy_limits.items()):
         terms = {encoding.u[c.id]: 1 for c in problem.classes if c.buy_group == group}
         if terms:
-            model.add(terms, upper=limit, group=f"buy:{group}")
+            model.add(terms, upper=limit, group=BuyGroup(group))
     if problem.budget is not None:
         terms = {encoding.u[c.id]: c.price for c in problem.classes if c.price}
-        model.add(terms, upper=problem.budget, group="budget")
+        model.add(terms, upper=problem.budget, group=BudgetGroup())
     for index, cap in enumerate(problem.power_caps):
         watts = {c.id: c.power_watts for c in problem.classes}
         terms = {encoding.u[c]: watts[c] for c in cap.classes if watts[c]}
         if terms:
-            model.add(terms, upper=cap.cap_watts, group=f"power:{index}")
+            model.add(terms, upper=cap.cap_watts, group=PowerGroup(index))
 
 
 def _domains(encoding: Encoding, demand: Demand, topology: str) -> dict[str, list[str]]:
@@ -689,37 +724,29 @@ def _presence(encoding: Encoding, demand: Demand, topology: str) -> dict[str, in
     return presence
 
 
-def _hosting(encoding: Encoding, demand: Demand, class_id: str, rows: RowBuffer | None = None,
-             made: list[tuple[str, str]] | None = None) -> int:
-    """Integer n[w,c]: nodes of class c that host at least one replica of `demand`. With
-    `rows` and `made`, its rows go to `rows` and the variable is left for the caller to add
-    (in `made`'s order, before anything else is added: see `_node_rule`)."""
+def _hosting(encoding: Encoding, demand: Demand, class_id: str) -> int:
+    """Integer n[w,c]: nodes of class c that host at least one replica of `demand` (made
+    in bulk instead by `_node_rule_rows`)."""
     key = (demand.name, class_id)
     index = encoding.hosting.get(key)
     if index is not None:
         return index
     model = encoding.model
     y, fit, u = encoding.y[key], encoding.fit[key], encoding.u[class_id]
-    if made is None:
-        index = model.var(f"n[{demand.name},{class_id}]", 0, encoding.problem.node_class(class_id).count)
-        buffer = RowBuffer()
-    else:
-        index = model.variable_count + len(made)
-        made.append(key)
-        buffer = rows
+    index = model.var(f"n[{demand.name},{class_id}]", 0, encoding.problem.node_class(class_id).count)
+    buffer = RowBuffer()
     encoding.hosting[key] = index
-    buffer.add((y, index), (1, -fit), None, 0, "")
-    buffer.add((index, y), (1, -1), None, 0, "")
-    buffer.add((index, u), (1, -1), None, 0, "")
-    if made is None:
-        buffer.flush(model)
+    buffer.add((y, index), (1, -fit), None, 0, None)
+    buffer.add((index, y), (1, -1), None, 0, None)
+    buffer.add((index, u), (1, -1), None, 0, None)
+    buffer.flush(model)
     return index
 
 
 def _encode_affinities(encoding: Encoding, demand: Demand) -> None:
     model, problem = encoding.model, encoding.problem
     for index, rule in enumerate(demand.affinities):
-        group = f"affinity:{demand.name}:{index}"
+        group = AffinityGroup(demand.name, index)
         if rule.target == "self":
             if rule.topology == "node":
                 continue  # in replicas_per_node: at most one replica per node
@@ -735,7 +762,8 @@ def _encode_affinities(encoding: Encoding, demand: Demand) -> None:
             _domain_rule(encoding, demand, other, rule.topology, rule.anti, group)
 
 
-def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool, group: str) -> None:
+def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
+               group: AffinityGroup) -> None:
     """Between two workloads on the same nodes, per class both may use: anti-affinity
     n[w,c] + n[v,c] <= u[c]; affinity n[w,c] <= n[v,c]; on classes the target may not use,
     no replica. Built as arrays: pairwise rules made hundreds of thousands of these rows and
@@ -752,7 +780,7 @@ def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool, gr
 
 
 def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
-                    group: str) -> None:
+                    group: AffinityGroup) -> None:
     """Rows in the order `_hosting` and one row per class would add them: per eligible class,
     the three rows of each node count made there (first the workload's, then the target's),
     then the rule's row. Each class has seven slots of up to three terms; the slots in use
@@ -814,13 +842,13 @@ def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: boo
                    np.zeros(len(made), dtype=np.int64),
                    np.array([counts_of[c] for _, c in made], dtype=np.int64))
     if len(counts):
+        rule_rows: list[Group | None] = [group if g else None for g in groups.tolist()]
         model.add_rows(np.concatenate([[0], np.cumsum(counts)]), columns[terms], data[terms],
-                       np.full(len(counts), np.nan), np.zeros(len(counts)),
-                       [group if g else "" for g in groups.tolist()])
+                       np.full(len(counts), np.nan), np.zeros(len(counts)), rule_rows)
 
 
 def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,
-                 group: str) -> None:
+                 group: AffinityGroup) -> None:
     model = encoding.model
     mine = _presence(encoding, demand, topology)
     theirs = _presence(encoding, other, topology)
@@ -843,7 +871,7 @@ def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
     (a domain with nothing bought has no nodes, as `verify` counts them)."""
     model = encoding.model
     for index, spread in enumerate(demand.spreads):
-        group = f"spread:{demand.name}:{index}"
+        group = SpreadGroup(demand.name, index)
         if spread.topology == "node":
             _encode_node_spread(encoding, demand, index, spread.max_skew, group)
             continue
@@ -876,7 +904,7 @@ def _domain_exists(encoding: Encoding, classes: list[NodeClass], name: str) -> i
 
 
 def _encode_node_spread(encoding: Encoding, demand: Demand, index: int, skew: int,
-                        group: str) -> None:
+                        group: SpreadGroup) -> None:
     """`spread node max_skew K`: every node of an eligible class hosts between `least` and
     `least + K` replicas, the nodes of a class sharing its count evenly (which `pack` does).
     On a class of `count` fixed nodes that is `count * least <= y <= count * least + K * u`,
@@ -909,7 +937,7 @@ def _encode_node_spread(encoding: Encoding, demand: Demand, index: int, skew: in
             model.add({y: 1, **{z: -c for z, c in bought.items()}, u: -skew}, upper=0, group=group)
 
 
-def _bits_of(model, value: int, most: int, name: str, group: str) -> list[int]:
+def _bits_of(model: LinearModel, value: int, most: int, name: str, group: SpreadGroup) -> list[int]:
     """Binaries b_j with value = sum 2^j b_j."""
     bits = [model.var(f"bit{j}[{name}]", 0, 1) for j in range(max(1, most.bit_length()))]
     model.add({value: 1, **{b: -(1 << j) for j, b in enumerate(bits)}}, lower=0, upper=0,
@@ -944,4 +972,4 @@ def _encode_latency(encoding: Encoding, members: list[Demand]) -> None:
         for demand in members:
             model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
         model.add({**reach, switch: -rule.replicas}, lower=0,
-                  group=f"latency:{workload}:{rule.location}")
+                  group=LatencyGroup(workload, rule.location))

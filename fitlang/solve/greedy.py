@@ -579,9 +579,8 @@ class _Fleet:
         left = {d.name: d.replicas for d in self.problem.demands if d.name in fillable}
         placed: dict[str, int] = {}
         for class_ids, hosted in nodes:
-            row = next((self.row[c] for c in class_ids if c in self.row and self.limits.openable(
-                self.classes[self.row[c]], int(self.opened[self.row[c]]), int(self.available[self.row[c]])) > 0),
-                None)
+            row = next((self.row[c] for c in class_ids
+                        if c in self.row and self._openable(self.row[c])), None)
             if row is None:
                 continue
             node_class = self.classes[row]
@@ -596,6 +595,10 @@ class _Fleet:
                 self._put(demand, self.size - 1, amount, need)
                 placed[demand.name] = placed.get(demand.name, 0) + amount
         return placed
+
+    def _openable(self, row: int) -> bool:
+        """Whether the limits let one more node of the class at `row` open."""
+        return self.limits.openable(self.classes[row], int(self.opened[row]), int(self.available[row])) > 0
 
     def _fill_plan(self, row: int, room: np.ndarray, hosted: Mapping[tuple[str, ...], int],
                    fillable: dict[str, Demand], left: dict[str, int]) -> list[tuple[Demand, int, np.ndarray]]:
@@ -809,7 +812,7 @@ class _Deal(NamedTuple):
     classes in order, the domains cheapest first), at most `most` more on each."""
     shares: list[tuple[np.ndarray, int]]
     extra: int = 0
-    domains: list[np.ndarray] = []
+    domains: Sequence[np.ndarray] = ()
     most: int = 0
 
 
@@ -870,7 +873,8 @@ def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
         for rule in other.affinities:
             if rule.anti and rule.target != "self" and rule.topology != "node":
                 towards.setdefault(rule.target, []).append((other.name, rule.topology))
-    problem._kept_apart_by = (key, towards)
+    # a memo kept on the problem it is about: Problem (model/problem.py) has no field for it
+    problem._kept_apart_by = (key, towards)  # type: ignore[attr-defined]
     return towards
 
 
@@ -898,15 +902,15 @@ def _cheapest_option(fleet: _Fleet, demands: list[Demand],
     on-prem nodes still free."""
     if len(demands) == 1:
         return demands[0]
-    best = None
+    keys = []
     for index, demand in enumerate(demands):
         cost, opened = fleet.limits.cost, fleet.size
         fleet.journal = []
         shorts = _place_demand(fleet, demand, fleet.candidates(demand, taken))
-        key = (sum(amount for _, amount in shorts), fleet.limits.cost - cost, fleet.size - opened, index)
+        left_out = sum(amount for _, amount in shorts)
+        keys.append((left_out, fleet.limits.cost - cost, fleet.size - opened, index))
         fleet.rollback()
-        best = key if best is None or key < best else best
-    return demands[best[-1]]
+    return demands[min(keys)[-1]]
 
 
 def _feasible_options(problem: Problem, shapes: _ClassShapes) -> dict[str, list[Demand]]:

@@ -27,6 +27,7 @@ those they replace (for the `nodes` objective: are fewer).
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 
 import numpy as np
 
@@ -242,7 +243,7 @@ class _Search:
         budget = sum((node_class.price for _, node_class in ruined), 0)
         total = sum(self.requests[w] * entry[0] for w, entry in rest.items()).astype(float)
         opened: list[tuple[str, int]] = []
-        spent = 0
+        spent = Fraction(0)
         while rest:
             best = None
             classes = sorted({c for entry in rest.values() for c in entry[1]},

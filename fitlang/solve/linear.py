@@ -1,7 +1,7 @@
 """A small integer linear model that both backends read: HiGHS (highspy) and Z3.
 
-Constraints carry a `group` (what rule of the policy produced them) so that Z3's
-unsat cores can be translated back into source terms.
+Constraints carry a `group` (a typed key of the rule of the policy that produced them, see
+`groups.py`) so that Z3's unsat cores can be translated back into source terms.
 
 At fleet scale the model has hundreds of thousands of columns and rows, one Python object
 each was most of the time to build it (issue 15). So variables live in parallel lists and
@@ -13,15 +13,18 @@ read, for Z3 and `explain`; `matrix_form` gives HiGHS the arrays without them.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Sequence
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Union
+from typing import Any
 
 import numpy as np
 
-Number = Union[int, Fraction]
-Value = Union[int, float]  # of a variable in a solution
+from fitlang.solve.groups import Group
+
+Number = int | Fraction
+Value = int | float  # of a variable in a solution
 
 
 @dataclass
@@ -38,7 +41,11 @@ class Constraint:
     terms: dict[int, Number]
     lower: Number | None
     upper: Number | None
-    group: str
+    group: Group | None
+
+
+# a block's groups: one for all rows (None: no group), or one per row
+BlockGroups = Group | None | list[Group] | list[Group | None]
 
 
 @dataclass
@@ -51,8 +58,7 @@ class RowBlock:
     data: np.ndarray  # int64
     lower: np.ndarray  # float64, NaN: none
     upper: np.ndarray
-    # one for all rows, a list (one per row), or (prefix, names): row k's is prefix + names[k]
-    group: str | list[str] | tuple[str, list[str]]
+    group: BlockGroups
 
     def __len__(self) -> int:
         return len(self.indptr) - 1
@@ -60,10 +66,11 @@ class RowBlock:
     def constraints(self) -> list[Constraint]:
         indptr, indices, data = self.indptr.tolist(), self.indices.tolist(), self.data.tolist()
         lower, upper = _bounds(self.lower), _bounds(self.upper)
-        if isinstance(self.group, tuple):
-            groups = [self.group[0] + name for name in self.group[1]]
+        groups: list[Group] | list[Group | None]
+        if isinstance(self.group, list):
+            groups = self.group
         else:
-            groups = self.group if isinstance(self.group, list) else [self.group] * len(self)
+            groups = [self.group] * len(self)
         return [Constraint(dict(zip(indices[indptr[k]:indptr[k + 1]], data[indptr[k]:indptr[k + 1]])),
                            lower[k], upper[k], groups[k]) for k in range(len(self))]
 
@@ -105,7 +112,8 @@ class _Names(dict):
         return dict.__getitem__(self, key)
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        # not `dict.get`, which would skip `__contains__` and so the names made on demand
+        return self[key] if key in self else default  # noqa: SIM401
 
 
 class _Variables(Sequence):
@@ -149,7 +157,8 @@ class LinearModel:
 
     def _materialised(self) -> list[Variable]:
         if self._variables is None:
-            self._variables = [Variable(i, self.name_of(i), lower, upper, integer) for i, (lower, upper, integer)
+            self._variables = [Variable(i, self.name_of(i), lower, upper, integer)
+                               for i, (lower, upper, integer)
                                in enumerate(zip(self._lower, self._upper, self._integer))]
             self._lower, self._upper, self._integer = [], [], []
         return self._variables
@@ -220,6 +229,7 @@ class LinearModel:
             for segment in self._segments:
                 rows.extend(segment if isinstance(segment, list) else segment.constraints())
             self._segments = [rows]
+            return rows
         return self._segments[0]
 
     @constraints.setter
@@ -227,13 +237,17 @@ class LinearModel:
         self._segments = [list(rows)]
 
     def _tail(self) -> list[Constraint]:
-        if not self._segments or not isinstance(self._segments[-1], list):
-            self._segments.append([])
-        return self._segments[-1]
+        last = self._segments[-1] if self._segments else None
+        if isinstance(last, list):
+            return last
+        rows: list[Constraint] = []
+        self._segments.append(rows)
+        return rows
 
-    def add(self, terms: dict[int, Number] | Iterable[tuple[int, Number]], lower: Number | None = None,
-            upper: Number | None = None, group: str = "") -> None:
-        if isinstance(terms, dict):  # no index twice: only the zeros to drop
+    def add(self, terms: Mapping[int, Number] | Iterable[tuple[int, Number]], lower: Number | None = None,
+            upper: Number | None = None, group: Group | None = None) -> None:
+        # (a dict is tested first: the type test against the ABC is the slow one)
+        if type(terms) is dict or isinstance(terms, Mapping):  # no index twice: only the zeros to drop
             merged = {i: c for i, c in terms.items() if c != 0}
         else:
             merged = {}
@@ -243,8 +257,7 @@ class LinearModel:
         self._tail().append(Constraint(merged, lower, upper, group))
 
     def add_rows(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
-                 lower: np.ndarray, upper: np.ndarray,
-                 group: str | list[str] | tuple[str, list[str]]) -> None:
+                 lower: np.ndarray, upper: np.ndarray, group: BlockGroups) -> None:
         """Rows in bulk, in compressed form (see `RowBlock`): no column twice in a row, no
         zero coefficient, whole coefficients and bounds (NaN: no bound)."""
         if len(indptr) > 1:
@@ -258,7 +271,7 @@ class LinearModel:
     def row_count(self) -> int:
         return sum(len(segment) for segment in self._segments)
 
-    def value(self, terms: dict[int, Number], solution: list[Value]) -> Fraction:
+    def value(self, terms: Mapping[int, Number], solution: Sequence[Value]) -> Fraction:
         return sum((Fraction(c) * Fraction(solution[i]) for i, c in terms.items()), Fraction(0))
 
 
@@ -266,13 +279,18 @@ class RowBuffer:
     """Rows gathered one by one as plain lists, then handed to the model as one block."""
 
     def __init__(self) -> None:
-        self.indptr, self.indices, self.data = [0], [], []
-        self.lower: list[float] = []
-        self.upper: list[float] = []
-        self.groups: list[str] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self.indptr: list[int] = [0]
+        self.indices: list[int] = []
+        self.data: list[int] = []
+        self.lower: list[int | None] = []  # None: no bound (NaN in the block)
+        self.upper: list[int | None] = []
+        self.groups: list[Group | None] = []
 
     def add(self, columns: tuple[int, ...], coefficients: tuple[int, ...], lower: int | None,
-            upper: int | None, group: str) -> None:
+            upper: int | None, group: Group | None) -> None:
         """A row; a column twice or a zero coefficient is fine (merged and dropped at `flush`,
         as `LinearModel.add` does)."""
         self.indices += columns
@@ -293,10 +311,12 @@ class RowBuffer:
         twice = (np.diff(row[order]) == 0) & (np.diff(indices[order]) == 0)
         if twice.any() or not data.all():
             indptr, indices, data = _merged(indptr, indices, data)
-        groups = self.groups[0] if len(set(self.groups)) == 1 else self.groups
+        # (`count` compares by identity first, at C speed: a key is one object for all its rows)
+        same = self.groups.count(self.groups[0]) == len(self.groups)
+        groups: BlockGroups = self.groups[0] if same else self.groups
         model.add_rows(indptr, indices, data, np.array(self.lower, dtype=float),
                        np.array(self.upper, dtype=float), groups)
-        self.__init__()
+        self._reset()
 
 
 def _merged(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray):
@@ -320,7 +340,7 @@ class MatrixForm:
     lower <= x <= upper, x whole where `integrality` is 1. Coefficients as floats."""
 
     c: np.ndarray
-    matrix: object  # scipy.sparse.csr_array, rows x variables
+    matrix: Any  # scipy.sparse.csr_array, rows x variables (scipy has no type hints)
     row_lower: np.ndarray
     row_upper: np.ndarray
     lower: np.ndarray
@@ -371,11 +391,21 @@ def matrix_form(model: LinearModel, objective: dict[int, Number]) -> MatrixForm:
                       np.array(integer, dtype=np.int64))
 
 
+class Status(enum.StrEnum):
+    """What a solve showed: of a solver's `Outcome`, and of a `Placement`. The values are what
+    the text and JSON reports print (a `StrEnum`, so they render as those strings)."""
+
+    OPTIMAL = "optimal"  # within the optimality tolerance of a proven bound
+    FEASIBLE = "feasible"  # a solution, not shown optimal
+    INFEASIBLE = "infeasible"  # proven: none exists
+    UNKNOWN = "unknown"  # neither, in the time allowed
+
+
 @dataclass
 class Outcome:
-    status: str  # optimal, feasible, infeasible, unknown
+    status: Status
     # integer variables as int; continuous ones as float (see `Variable.integer`)
     solution: list[Value] | None = None
     objective: Fraction | None = None
     bound: Fraction | None = None
-    core: list[str] = field(default_factory=list)
+    core: list[Group] = field(default_factory=list)

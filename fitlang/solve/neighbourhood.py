@@ -35,7 +35,7 @@ from fitlang.model.problem import RESOURCES, Demand, Problem
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve.improve import consolidate, unmovable
-from fitlang.solve.pack import ClassPacker, NodeState, Packing, repair, sent_to_classes
+from fitlang.solve.pack import ClassPacker, MayOpen, NodeState, Packing, repair, sent_to_classes
 
 # columns a step's model may give the chosen workloads: measured on the inventory shape,
 # ~0.2-1 s of HiGHS at 1,000 nodes and 1-4 s at 10,000 (most of a step is encoding the fixed
@@ -68,13 +68,18 @@ def search(problem: Problem, packing: Packing, objective: str, deadline: float,
         step_deadline = time.monotonic() + STEP_SHARE * (deadline - time.monotonic())
         candidate, proven = _step(problem, best, chosen, objective, step_deadline)
         candidate_value = None if candidate is None else value_of(candidate)
-        if candidate_value is not None and candidate_value < value:
+        if candidate is not None and candidate_value is not None and candidate_value < value:
             best, value = candidate, candidate_value
             if improved is not None:
                 improved(value)
         if proven and len(chosen) == len(movable):
             break  # every workload could move and the model is optimal: nothing more to find
     return best
+
+
+def _fewer_than(most: int) -> MayOpen:
+    """A class may open nodes while it has fewer than `most` open."""
+    return lambda node_class, packing: packing.opened(node_class.id) < most
 
 
 def _movable(problem: Problem) -> list[Demand]:
@@ -131,7 +136,8 @@ def _step(problem: Problem, packing: Packing, chosen: set[str], objective: str,
     # the others may use only the classes they are on, at most as many as they have there:
     # with every replica placed, exactly those
     position = {c.id: i for i, c in enumerate(problem.classes)}  # eligible lists keep this order
-    demands = [d if d.name in chosen else replace(d, eligible=sorted(where.get(d.name, ()), key=position.__getitem__))
+    demands = [d if d.name in chosen
+               else replace(d, eligible=sorted(where.get(d.name, ()), key=position.__getitem__))
                for d in problem.demands]
     fixed = {key: amount for key, amount in held.items() if key[0] not in chosen}
     restricted = replace(problem, demands=demands)
@@ -177,8 +183,7 @@ def _moved(problem: Problem, packing: Packing, chosen: set[str],
             continue
         most = max(planned.get(node_class.id, 0), packing.opened(node_class.id))
         packer = ClassPacker(problem, node_class, items)
-        packer.run(moved, lambda c, p, most=most: p.opened(c.id) < most, planned.get(node_class.id, 0),
-                   refill=True)
+        packer.run(moved, _fewer_than(most), planned.get(node_class.id, 0), refill=True)
         for demand, amount in packer.leftovers():
             moved.add_short(demand.name, node_class.id, amount)
     if not moved.complete:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from fitlang.solve.bound import Bound, lower_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
-from fitlang.solve.linear import Outcome
+from fitlang.solve.linear import Outcome, Status
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.repack import repack
@@ -58,9 +60,24 @@ class Unplaced:
     reason: str
 
 
+@dataclass(frozen=True)
+class PlacementStatus:
+    """What a model's solve says of the placement made from it: its status, and `partial`
+    when the model showed that not every replica can be placed (then leaving some out is no
+    shortfall of the search)."""
+
+    status: Status
+    partial: bool = False
+
+
+FEASIBLE = PlacementStatus(Status.FEASIBLE)
+# a greedy floor's: not every replica may fit, and what is left out is said why
+FEASIBLE_PARTIAL = PlacementStatus(Status.FEASIBLE, partial=True)
+
+
 @dataclass
 class Placement:
-    status: str
+    status: Status
     objective: str
     value: Fraction | None
     bound: Fraction | None
@@ -107,12 +124,12 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         for name in names:
             bought.setdefault(owner[name], []).append(name)
     placement.bought = bought
-    if placement.status == "unknown" and not placement.proven_infeasible:
+    if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
         floor = _from_packing(problem, greedy_floor(problem)[0], _objectives(problem)[0],
-                              "feasible:partial", None)
+                              FEASIBLE_PARTIAL, None)
         if len(floor.unplaced) < len(placement.unplaced) or not placement.assignments:
-            floor.status = "unknown" if floor.unplaced else "feasible"
+            floor.status = Status.UNKNOWN if floor.unplaced else Status.FEASIBLE
             floor.seconds = placement.seconds
             return floor
     return placement
@@ -129,10 +146,12 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     progress = progress or (lambda stage, value, bound: None)
     objectives = _objectives(problem)
     model_deadline = improve_deadline = deadline
-    if relax and deadline is not None:
+    if relax and deadline is not None and time_limit is not None:
         # what follows the search (packing, repair, the report) is kept inside the limit too
-        improve_deadline -= min(FINISH_SECONDS_PER_REPLICA * _replicas(problem), 0.2 * time_limit)
-    floor_packing, floor_cut, floor_polished = None, set(), True
+        improve_deadline = deadline - min(FINISH_SECONDS_PER_REPLICA * _replicas(problem), 0.2 * time_limit)
+    floor_packing: Packing | None = None
+    floor_cut: set[str] = set()
+    floor_polished = True
     if relax:
         progress("greedy", None, None)
         floor_packing, floor_cut = greedy_floor(problem, improve_deadline)
@@ -141,7 +160,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         floor_polished = not _past(first_pass)
         if floor_packing.complete:
             progress("greedy", _packed_value(problem, floor_packing, objectives[0]), None)
-    if relax and deadline is not None:
+    if relax and improve_deadline is not None and time_limit is not None:  # (a deadline: a limit)
         left = improve_deadline - time.monotonic()
         model_deadline = improve_deadline - min(
             PACK_SECONDS_PER_REPLICA * _replicas(problem) + IMPROVE_SHARE * time_limit, 0.5 * left)
@@ -151,7 +170,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         best = _optimised(problem, backend, objectives, model_deadline, relax, progress,
                           improve_deadline, start=floor_packing)
     complete = floor_packing is not None and floor_packing.complete
-    if relax and complete and (not whole or best is None or best.bound is None):
+    if relax and floor_packing is not None and complete and (not whole or best is None or best.bound is None):
         # where the model is skipped or proved none: the relaxation's bound (bound.py)
         progress("bound", _packed_value(problem, floor_packing, objectives[0]), None)
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
@@ -166,7 +185,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
             progress("bound", None, proven)
         floor_packing = _pattern_floor(problem, floor_packing, found, objectives[0], time_limit,
                                        improve_deadline)
-    elif relax and complete and time_limit is not None and _gap_over(best, PATTERN_MIN_GAP):
+    elif relax and floor_packing is not None and complete and time_limit is not None \
+            and best is not None and _gap_over(best, PATTERN_MIN_GAP):
         # the whole model ran and its bound leaves a gap: the patterns may close part of it
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, PATTERN_SHARE, improve_deadline),
                            start=floor_packing)
@@ -174,7 +194,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
                                        improve_deadline, best.value)
         floor_packing = _pattern_floor(problem, floor_packing, found, objectives[0], time_limit,
                                        improve_deadline)
-    if not whole and complete:
+    if not whole and floor_packing is not None and complete:
         # the whole model is too large for the limit: improve the floor a neighbourhood at a time
         floor_packing = _searched(problem, floor_packing, objectives[0], improve_deadline, progress,
                                   proven)
@@ -182,29 +202,30 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     if floor_packing is not None:
         if not floor_polished and not _beats_packing(problem, best, floor_packing, objectives[0]):
             consolidate(problem, floor_packing, objectives[0], improve_deadline)  # it may be the answer
-        # ":partial": what the greedy pass leaves out is said why (no node, capacity, or time)
-        floor = _from_packing(problem, floor_packing, objectives[0], "feasible:partial", None)
+        # partial: what the greedy pass leaves out is said why (no node, capacity, or time)
+        floor = _from_packing(problem, floor_packing, objectives[0], FEASIBLE_PARTIAL, None)
         for item in floor.unplaced:
             if item.workload in floor_cut:
                 item.reason = OUT_OF_TIME
     placement = _better(best, floor)
     if placement is None:  # no placement found at all in the time allowed
-        return Placement("unknown", objectives[0], None, None, backend=backend,
+        return Placement(Status.UNKNOWN, objectives[0], None, None, backend=backend,
                          seconds=time.monotonic() - started)
     if placement is floor and best is not None and best.bound is not None \
-            and best.status != "infeasible" and not floor.unplaced:
-        floor.bound = min(best.bound, floor.value)  # the optimiser's bound holds for any placement
+            and best.status is not Status.INFEASIBLE and not floor.unplaced:
+        if floor.value is not None:  # (None: an objective the nodes alone do not give)
+            floor.bound = min(best.bound, floor.value)  # the optimiser's bound holds for any placement
         floor.backend = best.backend
     if placement is floor and best is not None:
         floor.proven_infeasible = best.proven_infeasible
     if placement is floor and floor.unplaced and not floor.proven_infeasible:
-        floor.status = "unknown"  # the greedy floor left replicas out; more time may place them
+        floor.status = Status.UNKNOWN  # the greedy floor left replicas out; more time may place them
     if proven is not None and (proven > 0 or placement.value == 0) and not placement.unplaced \
             and placement.value is not None:
         _keep_larger_bound(placement, proven)
     placement.seconds = time.monotonic() - started
-    if placement.status == "optimal" and not _within_tolerance(placement):
-        placement.status = "feasible"
+    if placement.status is Status.OPTIMAL and not _within_tolerance(placement):
+        placement.status = Status.FEASIBLE
     return placement
 
 
@@ -241,7 +262,8 @@ def _gap_over(placement: Placement | None, share: float) -> bool:
 
 
 def _with_patterns(problem: Problem, objective: str, pair, start: Packing, time_limit: float | None,
-                   deadline: float | None, value: Fraction | None) -> tuple[Fraction | None, PatternBound | None]:
+                   deadline: float | None,
+                   value: Fraction | None) -> tuple[Fraction | None, PatternBound | None]:
     """The pair bound (`pair`, what `lower_bound` found), or the pattern bound built on it
     (never less) where the gap to `value` is over PATTERN_MIN_GAP, a time limit is set and
     the column generation is expected to converge in its share of it; and what the pattern
@@ -297,10 +319,12 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
 def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
     """Of the optimiser's bound and the relaxation's, the larger (both hold for every
     placement that places every replica); `optimal` when that closes the gap."""
+    if placement.value is None:
+        return
     bound = proven if placement.bound is None else max(placement.bound, proven)
     placement.bound = min(bound, placement.value)
-    if placement.status == "feasible" and _within_tolerance(placement):
-        placement.status = "optimal"
+    if placement.status is Status.FEASIBLE and _within_tolerance(placement):
+        placement.status = Status.OPTIMAL
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
@@ -312,9 +336,10 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
         return packing
     enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
     value = _packed_value(problem, packing, objective)
-    if enough is None or value is None or value > enough:
-        if repack(problem, packing, objective, time.monotonic() + REPACK_SHARE * (deadline - time.monotonic())):
-            progress("improve", _packed_value(problem, packing, objective), bound)
+    if (enough is None or value is None or value > enough) and \
+            repack(problem, packing, objective,
+                   time.monotonic() + REPACK_SHARE * (deadline - time.monotonic())):
+        progress("improve", _packed_value(problem, packing, objective), bound)
     return neighbourhood.search(
         problem, packing, objective, deadline, lambda p: _packed_value(problem, p, objective),
         improved=lambda value: progress("improve", value, bound), enough=enough)
@@ -341,10 +366,9 @@ def _suggested(relaxed: Bound) -> tuple[dict[str, list[str]], dict[str, frozense
     """From the relaxation's last solution: per option group, its options by the share of
     its replicas placed with each, most first (ties: the policy's order); per workload, the
     classes it places replicas on."""
-    used, values = relaxed.problem, relaxed.pair_values
-    if used is None or values is None:
+    used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
+    if used is None or values is None or relaxation is None:
         return {}, {}
-    relaxation = relaxed.relaxation
     placed = np.zeros(len(used.demands))
     np.add.at(placed, relaxation.pair_demand, values)
     position = {d.name: i for i, d in enumerate(used.demands)}
@@ -480,20 +504,20 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             first_bound = proven[0]  # with or without a placement: no packing cuts yet
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
-        encoding, outcome, counts, backend_name, status = result
+        encoding, outcome, counts, backend_name, model_status = result
         if round_ == 0 and first_bound is None:
             first_bound = outcome.bound  # after placing by priority: that model's bound
         if round_ == 0:
             # the first round has no packing cuts: its model is a relaxation of the rules (or,
             # node by node, the rules themselves), so its infeasibility is a proof
-            proven_infeasible = status.endswith(":partial") and _relaxation(problem)
+            proven_infeasible = model_status.partial and _relaxation(problem)
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
         packing = pack(problem, counts, planned)
         if not packing.complete:
             repair(problem, packing, opener(problem, planned))
         if best is None or packing.complete or not best[4].complete:
-            best = (encoding, outcome, counts, backend_name, packing, status)
+            best = (encoding, outcome, counts, backend_name, packing, model_status)
         if packing.complete:
             break
         # what packing and repair could not place: require more nodes where it fell short,
@@ -511,16 +535,17 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         # the optimiser proved a bound but found nothing better than the start in time
         progress("improve", _packed_value(problem, start, objectives[0]), first_bound)
         _polished(problem, start, objectives[0], improve_deadline, first_bound)
-        placement = _from_packing(problem, start, objectives[0], "feasible", first_bound)
-        placement.bound = min(first_bound, placement.value)
+        placement = _from_packing(problem, start, objectives[0], FEASIBLE, first_bound)
+        if placement.value is not None:  # (None: an objective the nodes alone do not give)
+            placement.bound = min(first_bound, placement.value)
         placement.backend = HighsBackend.name
         return placement
-    encoding, outcome, counts, backend_name, packing, status = best
+    encoding, outcome, counts, backend_name, packing, model_status = best
     outcome.bound = first_bound
     if relax:
         progress("improve", _packed_value(problem, packing, objectives[0]), first_bound)
         _polished(problem, packing, objectives[0], improve_deadline, first_bound)
-    placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], status)
+    placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], model_status)
     placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
@@ -612,12 +637,12 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
                      caps: dict[tuple[str, str], int] | None = None, relax: bool = False,
                      start: Packing | None = None, progress: Progress | None = None,
                      proven: list[Fraction] | None = None):
-    """One model solved: (encoding, outcome, whole counts, backend, status), or None. The
+    """One model solved: (encoding, outcome, whole counts, backend, model_status), or None. The
     bound of the first objective, when the solver proved one, is appended to `proven` (also
     when it found no placement)."""
     encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
-    extra = {}
+    extra: dict[str, Any] = {}  # HiGHS's own options: a start, a callback
     if relax and isinstance(solver, HighsBackend):
         encoding.relax_replicas()
         solver = HighsBackend(RELAXED_GAP)
@@ -626,12 +651,12 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
             extra["improving"] = lambda value, bound: progress("optimise", value, bound)
     outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline),
                               **extra)
-    if proven is not None and outcome.bound is not None and outcome.status != "infeasible":
+    if proven is not None and outcome.bound is not None and outcome.status is not Status.INFEASIBLE:
         proven.append(outcome.bound)
-    everything_fits = outcome.status != "infeasible"
-    if outcome.status == "infeasible" and _past(deadline):
+    everything_fits = outcome.status is not Status.INFEASIBLE
+    if outcome.status is Status.INFEASIBLE and _past(deadline):
         return None
-    if outcome.status == "infeasible":
+    if outcome.status is Status.INFEASIBLE:
         encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
         solver = choose_backend(backend, encoding)
         if relax and isinstance(solver, HighsBackend):
@@ -649,13 +674,13 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         if following.solution is None:
             break
         outcome = following
-        if following.status != "optimal":
-            status = "feasible"
+        if following.status is not Status.OPTIMAL:
+            status = Status.FEASIBLE
     primary_value = encoding.model.value(encoding.objective(objectives[0]), outcome.solution)
     final = Outcome(status, outcome.solution, primary_value, first.bound)
     counts = encoding.whole_counts(outcome.solution)
     # a packing that falls short of a placement the aggregate says exists is not infeasible
-    return encoding, final, counts, solver.name, status if everything_fits else f"{status}:partial"
+    return encoding, final, counts, solver.name, PlacementStatus(status, partial=not everything_fits)
 
 
 def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
@@ -694,20 +719,20 @@ def _can_grow(problem: Problem, min_nodes: dict[str, int], grown: dict[str, int]
 
 def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
                counts: dict[tuple[str, str], int], packing: Packing, objective: str,
-               status: str) -> Placement:
-    placement = _from_packing(problem, packing, objective, status, outcome.bound)
+               model_status: PlacementStatus) -> Placement:
+    placement = _from_packing(problem, packing, objective, model_status, outcome.bound)
     placement.value = _used_value(problem, packing, objective, encoding, outcome)
     if placement.bound is not None and placement.value is not None:
         placement.bound = min(placement.bound, placement.value)
     return placement
 
 
-def _from_packing(problem: Problem, packing: Packing, objective: str, status: str,
+def _from_packing(problem: Problem, packing: Packing, objective: str, model_status: PlacementStatus,
                   bound: Fraction | None) -> Placement:
-    """The per-node placement a packing makes; `status` ends in `:partial` when not every
+    """The per-node placement a packing makes; the status is `partial` when not every
     replica can be placed (then leaving some out is no shortfall of the search)."""
-    everything_fits = not status.endswith(":partial")
-    placement = Placement(status.split(":")[0], objective, None, bound)
+    everything_fits = not model_status.partial
+    placement = Placement(model_status.status, objective, None, bound)
     next_replica: dict[str, int] = {d.name: 0 for d in problem.demands}
     broken_gangs = _broken_gangs(problem, packing)
     order = {d.name: i for i, d in enumerate(problem.demands)}
@@ -734,9 +759,9 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, status: st
     placement.unplaced += unmet_options(problem, next_replica)
     placement.value = _packed_value(problem, packing, objective, broken_gangs)
     if placement.unplaced and everything_fits:
-        placement.status = "unknown"  # the best found so far, short of what is possible
+        placement.status = Status.UNKNOWN  # the best found so far, short of what is possible
     elif not packing.complete:
-        placement.status = "feasible"
+        placement.status = Status.FEASIBLE
     return placement
 
 
@@ -766,7 +791,7 @@ def _used_value(problem: Problem, packing: Packing, objective: str, encoding: En
 
 
 def _packed_value(problem: Problem, packing: Packing, objective: str,
-                  dropped: set[str] = frozenset()) -> Fraction | None:
+                  dropped: AbstractSet[str] = frozenset()) -> Fraction | None:
     """Cost or nodes of what was packed; None for an objective the nodes alone do not give.
     Nodes that host only `dropped` workloads (left out whole) are not in use."""
     def in_use(class_id: str) -> int:
@@ -809,7 +834,8 @@ def _higher_priority(problem: Problem) -> dict[int, list[str]]:
         return cached[1]
     levels = sorted({d.priority for d in problem.demands})
     higher = {level: sorted(d.name for d in problem.demands if d.priority > level) for level in levels}
-    problem._higher_priority = (key, higher)
+    # a cache riding on the problem, which has no field for it (setattr: not a declared one)
+    setattr(problem, "_higher_priority", (key, higher))  # noqa: B010
     return higher
 
 

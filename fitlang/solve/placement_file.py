@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from fitlang.documents import PlacementRead
 from fitlang.model.problem import Problem, option_demand_name
+from fitlang.solve.linear import Status
 from fitlang.solve.placement import Assignment, Placement
+
+STATUSES = {status.value for status in Status}
 
 
 def placement_from_document(problem: Problem, document: PlacementRead) -> Placement:
     """The document must have passed `verify` (its shape, `PlacementRead`, and its names are
     known good)."""
     objective = document.get("objective", {})
-    placement = Placement(status=document.get("status", "feasible"),
+    status = document.get("status", "feasible")  # (any text, as verify reads it)
+    placement = Placement(status=Status(status) if status in STATUSES else Status.UNKNOWN,
                           objective=str(objective.get("name", "cost")), value=None, bound=None)
     for item in document["assignments"]:
         option = item.get("option")

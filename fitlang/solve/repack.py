@@ -119,7 +119,8 @@ class _Repacker:
         if len(members) > GROUP_NODES:
             members = self._some(members)
         slots = [self._open_slot(c, n) for c, n in members]
-        freed = {name for slot in slots for name in slot.node.hosted if name not in slot.stays}
+        freed = {name for (_, node), slot in zip(members, slots) for name in node.hosted
+                 if name not in slot.stays}
         return slots + self._spare_slots(group, freed)
 
     def _some(self, members: list[tuple[NodeClass, NodeState]]) -> list[tuple[NodeClass, NodeState]]:
@@ -172,7 +173,8 @@ class _Repacker:
         if assignment is None or not self._holds(slots, freed, assignment):
             return False
         before = sum(self.price(s.node_class) for s in slots if s.node is not None)
-        used = {i for i, hosted in assignment.items() if hosted} | {i for i, s in enumerate(slots) if s.pinned}
+        used = {i for i, hosted in assignment.items() if hosted} | \
+            {i for i, s in enumerate(slots) if s.pinned}
         after = sum(self.price(slots[i].node_class) for i in used)
         if after >= before - 1e-9 or not self._within_limits(slots, used):
             return False
@@ -221,7 +223,8 @@ class _Repacker:
             free = {r: free[r] - sum(int(self.requests[n][k]) * a for n, a in hosted.items())
                     for k, r in enumerate(RESOURCES)}
             if slot.node is None:
-                self.packing.nodes.setdefault(slot.node_class.id, []).append(NodeState(slot.name, free, hosted))
+                opened = NodeState(slot.name, free, hosted)
+                self.packing.nodes.setdefault(slot.node_class.id, []).append(opened)
             else:
                 slot.node.hosted, slot.node.free = hosted, free
             touched.add(slot.node_class.id)
@@ -239,8 +242,9 @@ class _Program:
         self.x: list[tuple[str, int]] = []  # (workload, slot) per x column
         for name in sorted(freed):
             demand = search.problem.demand(name)
+            apart = search.apart.get(name, set())
             for index, slot in enumerate(slots):
-                if search.may_use(demand, slot.node_class) and not search.apart.get(name, set()) & slot.stays.keys() \
+                if search.may_use(demand, slot.node_class) and not apart & slot.stays.keys() \
                         and node_limit(demand, slot.node_class) > 0 \
                         and (search.requests[name] <= slot.room).all():
                     self.x.append((name, index))
@@ -278,7 +282,7 @@ class _Program:
             return None
         assignment: dict[int, dict[str, int]] = {}
         for column, (name, index) in enumerate(self.x):
-            amount = int(round(values[column]))
+            amount = round(float(values[column]))
             if amount:
                 assignment.setdefault(index, {})[name] = amount
         return assignment

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.solve.linear import Status
 from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
@@ -18,7 +19,7 @@ def _number(value: Fraction | None) -> float | None:
 
 def listed_nodes(problem: Problem, placement: Placement) -> list[tuple[str, NodeClass]]:
     """Every node the problem had: all owned nodes, and the bought ones."""
-    nodes = []
+    nodes: list[tuple[str, NodeClass]] = []
     for node_class in problem.classes:
         names = placement.bought.get(node_class.id, []) if node_class.provisioned else node_class.node_names
         nodes.extend((name, node_class) for name in names)
@@ -35,7 +36,7 @@ def _nodes_listed(problem: Problem, placement: Placement,
         node_class = owners.get(name)
         if node_class is not None and not node_class.provisioned:
             used_of.setdefault(id(node_class), []).append(name)
-    nodes = []
+    nodes: list[tuple[str, NodeClass]] = []
     for node_class in problem.classes:
         names = placement.bought.get(node_class.id, []) if node_class.provisioned else \
             owners.in_class_order(used_of.get(id(node_class), []))
@@ -60,7 +61,7 @@ def _workloads(problem: Problem) -> list[dict]:
     entries = []
     groups = {g.workload: g for g in problem.option_groups}
     for demand in problem.demands:
-        group = groups.get(demand.group)
+        group = groups.get(demand.group) if demand.group is not None else None
         if group is None:
             entries.append({"name": demand.name, "replicas": demand.replicas,
                             "requests": _requests(demand)})
@@ -175,7 +176,7 @@ def as_text(problem: Problem, placement: Placement) -> str:
     for assignment in placement.assignments:
         hosted = per_node.setdefault(assignment.node, {})
         hosted[assignment.workload] = hosted.get(assignment.workload, 0) + 1
-    rows = [("pool", "nodes used", "price/node", "runs")]
+    rows: list[tuple[str, ...]] = [("pool", "nodes used", "price/node", "runs")]
     total_cost = Fraction(0)
     owners = problem.owners()
     used_of: dict[int, list[str]] = {}  # by class: its nodes in use, looked up by name
@@ -192,8 +193,8 @@ def as_text(problem: Problem, placement: Placement) -> str:
                 runs[workload] = runs.get(workload, 0) + count
         bought = " (buy)" if node_class.provisioned else ""
         # a bought class's count is a modelling cap, not a size: no total to show beside it
-        count = f"{len(used)}" if node_class.provisioned else f"{len(used)}/{node_class.count}"
-        rows.append((node_class.id + bought, count,
+        shown = f"{len(used)}" if node_class.provisioned else f"{len(used)}/{node_class.count}"
+        rows.append((node_class.id + bought, shown,
                      f"{float(node_class.price):.2f} USD/h",
                      _listed([f"{w} x{n}" for w, n in sorted(runs.items())])))
         total_cost += node_class.price * len(used)
@@ -209,16 +210,16 @@ def as_text(problem: Problem, placement: Placement) -> str:
     wanted += sum(_group_replicas(problem, group, placement) for group in problem.option_groups)
     lines.append(f"replicas placed: {placed}/{wanted}")
     for group in problem.option_groups:
-        runs = ", ".join(f"{d.option} x{n}" for d, n in delivered[group.workload] if n)
+        chosen = ", ".join(f"{d.option} x{n}" for d, n in delivered[group.workload] if n)
         options = [d for d, _ in delivered[group.workload]]
         if all(d.throughput * d.replicas == 1 for d in options):  # sized in replicas
             need = " or ".join(f"{d.replicas} x {d.option}" for d in options)
-            lines.append(f"options {group.workload}: {runs or 'nothing placed'} (needs {need})")
+            lines.append(f"options {group.workload}: {chosen or 'nothing placed'} (needs {need})")
             continue
         total = sum((d.throughput * n for d, n in delivered[group.workload]), Fraction(0))
         lines.append(f"throughput {group.workload}: {float(total):g} of {float(group.required):g} "
-                     f"needed ({runs or 'nothing placed'})")
-    complete = placement.status in ("optimal", "feasible")
+                     f"needed ({chosen or 'nothing placed'})")
+    complete = placement.status in (Status.OPTIMAL, Status.FEASIBLE)
     if complete:
         lines.append(f"cost: {float(total_cost):.2f} USD/h")
     elif placement.assignments:  # the best partial placement: its cost, but no bound or gap
@@ -233,7 +234,8 @@ def as_text(problem: Problem, placement: Placement) -> str:
         lines.append(f"unplaced: {unplaced}")
     for cap, used in power_use(problem, placement):
         lines.append(f"power {cap.name} ({cap.scope}): {float(used) / 1000:.1f} kW used of "
-                     f"{float(cap.cap_watts) / 1000:.1f} kW, {float(cap.cap_watts - used) / 1000:.1f} kW left")
+                     f"{float(cap.cap_watts) / 1000:.1f} kW, "
+                     f"{float(cap.cap_watts - used) / 1000:.1f} kW left")
     for row in latency_reach(problem, placement):
         worst = "unknown" if row.worst_ms is None else f"{float(row.worst_ms):g} ms"
         lines.append(f"latency {row.workload} from {row.location}: {row.replicas_within} "
@@ -266,7 +268,7 @@ def _utilization_lines(problem: Problem, placement: Placement) -> list[str]:
     devices = {c.id: _device_word(c) for c in problem.classes}
     order = {c.id: index for index, c in enumerate(problem.classes)}
     labels = {c.id: c.id + (" (buy)" if c.provisioned else "") for c in problem.classes}
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for row in sorted(found, key=lambda r: (order.get(r.pool, len(order)), RESOURCES.index(r.resource))):
         share = row.used / row.capacity if row.capacity else 0.0
         word = devices.get(row.pool, "GPU")
@@ -343,7 +345,7 @@ class LatencyReach:
 
 def latency_reach(problem: Problem, placement: Placement) -> list[LatencyReach]:
     owner = problem.owners()
-    rows = []
+    rows: list[LatencyReach] = []
     groups = problem.latency_demands()
     if not groups:
         return rows
@@ -375,7 +377,7 @@ def energy_use(problem: Problem, placement: Placement) -> list[EnergyUse]:
     """Per `electricity` scope: the power its nodes in use draw, and what it costs per hour."""
     scopes: dict[str, EnergyUse] = {}
     for node_class in problem.classes:
-        if node_class.energy_scope is not None:
+        if node_class.energy_scope is not None and node_class.energy_price_kwh is not None:
             scopes.setdefault(node_class.energy_scope,
                               EnergyUse(node_class.energy_scope, node_class.energy_price_kwh))
     for _, node_class in nodes_in_use(problem, placement):

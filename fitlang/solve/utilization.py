@@ -92,5 +92,5 @@ class _Usable:
                 sizes = np.unique(self.size_of[rows])
                 requests = self.requests[node_class.id] = self.sizes[sizes]
             fitting = requests[(requests <= np.array(free)).all(axis=1)]
-            self.answers[key] = (fitting > 0).any(axis=0)
+            self.answers[key] = np.asarray((fitting > 0).any(axis=0))
         return self.answers[key]

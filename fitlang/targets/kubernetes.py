@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from typing import Any, ClassVar
 
 from fitlang.messages import InvalidLabelValue, NotEnforceable, PoolsIndistinct
 from fitlang.model.problem import NodeClass
@@ -116,6 +117,7 @@ def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
         if value is not None and key not in node_class.labels:
             expressions.append({"key": key, "operator": "In", "values": [value]})
     if node_class.provisioned:
+        assert node_class.instance_type is not None, "a bought class is an offer's, which names it"
         expressions.append({"key": POOL_LABEL, "operator": "In",
                             "values": [dns_name(node_class.pool)]})
         expressions.append({"key": "node.kubernetes.io/instance-type", "operator": "In",
@@ -253,7 +255,7 @@ class Kubernetes(Target):
     name = "kubernetes"
 
     # workload kind -> how its pods are run
-    TRANSFORMS = {"service": "_deployment", "job": "_job"}
+    TRANSFORMS: ClassVar[dict[str, str]] = {"service": "_deployment", "job": "_job"}
 
     def problems(self, context: CompileContext) -> list[Need]:
         problems = [Need(f"workload `{w.name}` has no `image`; the kubernetes target needs one",
@@ -353,7 +355,7 @@ class Kubernetes(Target):
     def _job(self, split: Split, namespace: str, context: CompileContext) -> dict:
         name = dns_name(f"{split.workload.name}-{split.node_class.id}")
         labels = _split_labels(split)
-        spec = {"completions": split.replicas, "parallelism": split.replicas,
+        spec: dict[str, Any] = {"completions": split.replicas, "parallelism": split.replicas,
                 "backoffLimit": 0 if split.workload.gang else 6,
                 "template": self._pod_template(split, labels, context)}
         spec["template"]["spec"]["restartPolicy"] = "Never"

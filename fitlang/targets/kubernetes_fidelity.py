@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -164,7 +164,8 @@ def _allocatable(node_class: NodeClass) -> dict[str, Decimal]:
 def applied_objects(files: dict[str, str]) -> tuple[list[tuple[str, dict]], list[str]]:
     """Every object `kubectl apply -k` applies from each folder with a kustomization.yaml:
     (path, object); and what cannot be read."""
-    objects, problems = [], []
+    objects: list[tuple[str, dict]] = []
+    problems: list[str] = []
     kustomizations = sorted(p for p in files if posixpath.basename(p) == "kustomization.yaml")
     if not kustomizations:
         return [], ["no kustomization.yaml: nothing would be applied"]
@@ -261,18 +262,19 @@ def _term_matches(term: dict, node: ClusterNode) -> bool:
 def _expression_matches(expression: dict, labels: dict[str, str]) -> bool:
     key, operator = expression.get("key"), expression.get("operator")
     values = [str(v) for v in expression.get("values") or []]
-    present = key in labels
+    present = key in labels  # an unhashable key raises: the caller reports the object refused
+    label = labels[key] if present and isinstance(key, str) else None
     if operator == "In":
-        return present and labels[key] in values
+        return present and label in values
     if operator == "NotIn":
-        return not present or labels[key] not in values
+        return not present or label not in values
     if operator == "Exists":
         return present
     if operator == "DoesNotExist":
         return not present
-    if operator in ("Gt", "Lt") and present and len(values) == 1:
+    if operator in ("Gt", "Lt") and label is not None and len(values) == 1:
         try:
-            have, bound = int(labels[key]), int(values[0])
+            have, bound = int(label), int(values[0])
         except ValueError:
             return False
         return have > bound if operator == "Gt" else have < bound
@@ -297,7 +299,7 @@ def _tolerates(toleration: dict, taint: tuple[str, str, str]) -> bool:
 def pod_requests(pod: dict) -> dict[str, Decimal]:
     """What the scheduler counts: the containers' requests summed (a limit stands in for a
     missing request, as the API server defaults it), or the largest init container's."""
-    total: Counter = Counter()
+    total: defaultdict[str, Decimal] = defaultdict(Decimal)
     for container in pod.get("containers") or []:
         for resource, amount in _container_requests(container).items():
             total[resource] += amount
@@ -437,7 +439,8 @@ def _item_needs(context: CompileContext, item: PodObject, where: str, demands: d
                              f"`{WORKLOAD_ANNOTATION}` names {item.workload!r})", origin)]
     if not isinstance(item.pods, int) or isinstance(item.pods, bool):
         raise TypeError(f"a pod count of {item.pods!r}")
-    needs += _words_needs(where, pod, context.program.workloads.get(item.workload), origin)
+    workload = context.program.workloads.get(item.workload) if item.workload is not None else None
+    needs += _words_needs(where, pod, workload, origin)
     requests = pod_requests(pod)
     written[demand] += item.pods
     requests_of.setdefault(demand, requests)
@@ -553,7 +556,7 @@ def _overcommitted(nodes: list[ClusterNode], chosen: dict[str, Counter],
     """On each node, what the solver put there, at the requests written, fits its allocatable."""
     needs = []
     for node in nodes:
-        used: Counter = Counter()
+        used: defaultdict[str, Decimal] = defaultdict(Decimal)
         for demand, counts in chosen.items():
             for resource, amount in requests_of.get(demand, {}).items():
                 used[resource] += amount * counts.get(node.name, 0)

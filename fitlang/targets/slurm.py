@@ -85,15 +85,18 @@ class Gres:
 
 
 def gres_of(node_class: NodeClass) -> Gres | None:
-    if not node_class.capacity["gpu"] or (node_class.accelerator is None and not node_class.gres_type):
+    if not node_class.capacity["gpu"]:
         return None
     if node_class.gres_type:
         return Gres("gpu", node_class.gres_type)
-    family = node_class.accelerator.family
+    accelerator = node_class.accelerator
+    if accelerator is None:
+        return None
+    family = accelerator.family
     if family in ("trainium", "inferentia"):
         return Gres("neuron", None)
     if family == "gpu":
-        return Gres("gpu", re.sub(r"[^a-z0-9_]", "_", node_class.accelerator.name.lower()))
+        return Gres("gpu", re.sub(r"[^a-z0-9_]", "_", accelerator.name.lower()))
     if family == "tpu":
         return Gres("tpu", None)
     return None  # an accelerator family Slurm has no name for (refused in `problems`)
@@ -167,8 +170,10 @@ class Slurm(Target):
             if bad:
                 problems.append(Need(f"node name {bad[0]!r} is not a Slurm node name",
                                      node_class.origin))
-            if workload.gpu_count and gres_of(node_class) is None:
-                problems.append(Need(f"`{workload.name}` runs on {node_class.accelerator.name} "
+            # a workload with GPUs runs only where the class has an accelerator (eligibility)
+            accelerator = node_class.accelerator
+            if workload.gpu_count and accelerator is not None and gres_of(node_class) is None:
+                problems.append(Need(f"`{workload.name}` runs on {accelerator.name} "
                                      f"({node_class.pool}), which Slurm cannot schedule (no GRES)",
                                      workload.origin))
         return problems

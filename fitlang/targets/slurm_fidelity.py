@@ -24,6 +24,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from fitlang.check.program import Workload
 from fitlang.model.problem import NodeClass, NodeNames
 from fitlang.targets.base import CompileContext, Need, dns_name
 
@@ -33,6 +34,8 @@ _SHORT = {"-N": "nodes", "-n": "ntasks", "-w": "nodelist", "-c": "cpus-per-task"
           "-G": "gpus"}
 _FLAGS = {"exclusive", "hetjob", "packjob"}  # options without a value
 _MEMORY_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 ** 2}
+# the GRES name Slurm gives each accelerator family
+GRES_OF_FAMILY = {"gpu": "gpu", "trainium": "neuron", "inferentia": "neuron", "tpu": "tpu"}
 
 
 @dataclass
@@ -466,7 +469,7 @@ def _matches_machine(name: str, node: Node, node_class: NodeClass | None, proble
         problems.append(f"{file}: node {name} declares {accelerators} accelerators, the machine "
                         f"has {node_class.capacity['gpu']}")
     family = node_class.accelerator.family if node_class.accelerator else None
-    wanted = {"gpu": "gpu", "trainium": "neuron", "inferentia": "neuron", "tpu": "tpu"}.get(family)
+    wanted = GRES_OF_FAMILY.get(family) if family is not None else None
     if accelerators and any(kind != wanted for kind, _ in node.gres):
         problems.append(f"{file}: node {name} has {family} accelerators as GRES "
                         f"{sorted({k for k, _ in node.gres})}, Slurm's name for them is {wanted!r}")
@@ -479,8 +482,11 @@ def _gres_files(text: str, truth: _Truth, cluster: Cluster, problems: list[str],
         fields = _conf_fields(line) if not line.lstrip().startswith("#") else {}
         if "NodeName" not in fields or "File" not in fields:
             continue
+        if "Name" not in fields:  # no GRES of any node is `None`: say what is missing
+            problems.append(f"{file}: the line for {fields['NodeName']} names no GRES (no `Name=`)")
+            continue
         files = hostlist_size(fields["File"])
-        key = (fields.get("Name"), fields.get("Type"))
+        key = (fields["Name"], fields.get("Type"))
         hosts = Hosts.read(fields["NodeName"])
         nodes = [(name, cluster.get(name)) for name in hosts.names]
         for segment in hosts.segments:
@@ -507,9 +513,9 @@ def _first_outside(segment: Segment, covered: list[Segment]) -> str | None:
 
 # ---- what each script runs ------------------------------------------------------------------------
 
-def _expected(context: CompileContext) -> dict[str, tuple[object, dict[str, int]]]:
+def _expected(context: CompileContext) -> dict[str, tuple[Workload, dict[str, int]]]:
     """Job name -> (workload as it runs, solved tasks per node), for workloads with a command."""
-    expected = {}
+    expected: dict[str, tuple[Workload, dict[str, int]]] = {}
     for workload in context.placed_workloads():
         if not workload.command:
             continue
@@ -683,7 +689,7 @@ def _node_totals(used: dict[str, list[tuple[str, Tasks]]], cluster: Cluster) -> 
             problems.append(f"node {node_name}: {memory:g} MiB asked, it has {node.memory_mib}")
         asked: dict[str, int] = {}
         for script, tasks in uses:
-            if not tasks.gpus:
+            if not tasks.gpus or tasks.gres is None:  # tasks with GPUs have their GRES
                 continue
             kind = tasks.gres
             offered = [k for k in node.gres if k[0] == kind[0] and kind[1] in (None, k[1])]
@@ -691,10 +697,10 @@ def _node_totals(used: dict[str, list[tuple[str, Tasks]]], cluster: Cluster) -> 
                 problems.append(f"{script}: node {node_name} has no GRES {kind[0]}"
                                 f"{':' + kind[1] if kind[1] else ''}")
             asked[kind[0]] = asked.get(kind[0], 0) + tasks.per_node * tasks.gpus
-        for kind, count in asked.items():
-            have = sum(c for k, c in node.gres.items() if k[0] == kind)
+        for gres_name, count in asked.items():
+            have = sum(c for k, c in node.gres.items() if k[0] == gres_name)
             if count > have:
-                problems.append(f"node {node_name}: {count} {kind} asked, it has {have}")
+                problems.append(f"node {node_name}: {count} {gres_name} asked, it has {have}")
     return problems
 
 

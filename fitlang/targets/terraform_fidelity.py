@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -86,7 +87,7 @@ def check_files(context: CompileContext, files: dict[str, str]) -> list[Need]:
             needs.append(_need(f"{address}: a resource fitc does not write; it may buy capacity "
                                "that was not priced"))
             continue
-        reader = {"aws": _eks, "gcp": _gke, "azure": _aks}[PROVIDER_OF_RESOURCE[kind]]
+        reader = READERS[PROVIDER_OF_RESOURCE[kind]]
         problems: list[str] = []
         result = reader(body, problems, aws_regions=aws_regions, clusters=clusters, cluster=cluster)
         copies = _copies(body, problems)
@@ -132,7 +133,7 @@ def _read(files: dict[str, str], needs: list[Need]) -> Read | None:
         if not path.endswith(".tf"):
             continue
         try:
-            parsed = _decoded(hcl2.loads(text, serialization_options=options))
+            parsed = _decoded_file(hcl2.loads(text, serialization_options=options))
         except Exception as error:
             needs.append(_need(f"{path}: not HCL that Terraform reads ({type(error).__name__}: "
                                f"{str(error).splitlines()[0] if str(error) else ''})"))
@@ -155,6 +156,11 @@ class Expression(str):
 
 
 ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _decoded_file(tree: dict) -> dict:
+    """`_decoded` of a whole file: python-hcl2 gives a dict of block types."""
+    return {_decoded(key): _decoded(item) for key, item in tree.items()}
 
 
 def _decoded(value: object) -> object:
@@ -248,26 +254,30 @@ def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster,
     alias = (_expression(body.get("provider")) or "aws").removeprefix("aws").removeprefix(".")
     region = _literal(aws_regions.get(alias or None))
     types = body.get("instance_types")
+    instance_type = _literal(types[0]) if isinstance(types, list) and len(types) == 1 else None
     scaling = _block(body, "scaling_config") or {}
     sizes = {scaling.get(key) for key in ("desired_size", "min_size", "max_size")}
+    size = next(iter(sizes)) if len(sizes) == 1 else None
     capacity_type = body.get("capacity_type", "ON_DEMAND")
     if not isinstance(region, str):
         problems.append("its AWS provider names no region")
-    if not (isinstance(types, list) and len(types) == 1 and isinstance(_literal(types[0]), str)):
+    if not isinstance(instance_type, str):
         problems.append("not exactly one instance type: EKS may start any of them")
-    if len(sizes) != 1 or not isinstance(next(iter(sizes)), int):
+    if not isinstance(size, int):
         problems.append("desired, min and max size differ: the group may scale away from what "
                         "was bought")
     if capacity_type not in ("ON_DEMAND", "SPOT"):
         problems.append(f"capacity type {capacity_type!r} is neither ON_DEMAND nor SPOT")
     label = _pool_label(body.get("labels"), problems)
-    if problems or label is None:
+    # the isinstance tests restate the problems above for the type checker
+    if problems or label is None or not isinstance(region, str) or not isinstance(instance_type, str) \
+            or not isinstance(size, int):
         return None
     _cluster_in(body.get("cluster_name"), "aws_cluster_names", region, cluster("aws", region), problems,
                 "cluster_name")
     if _map_lookup(body.get("subnet_ids"), "aws_subnet_ids") != region:
         problems.append(f"its subnets are not those given for {region}")
-    return Capacity("aws", region, types[0], capacity_type == "SPOT", label), next(iter(sizes))
+    return Capacity("aws", region, instance_type, capacity_type == "SPOT", label), size
 
 
 def _gke(body: dict, problems: list[str], *, cluster,
@@ -294,7 +304,9 @@ def _gke(body: dict, problems: list[str], *, cluster,
     if not isinstance(machine_type, str):
         problems.append("no literal `machine_type`")
     label = _pool_label(config.get("labels"), problems)
-    if problems or label is None:
+    # the isinstance tests restate the problems above for the type checker
+    if problems or label is None or not isinstance(machine_type, str) or not isinstance(count, int) \
+            or not isinstance(zones, list):
         return None
     _cluster_in(body.get("cluster"), "gcp_clusters", region, cluster("gcp", region), problems,
                 "cluster")
@@ -307,7 +319,7 @@ def _zone_of(zone: object, region: str) -> bool:
     if _map_lookup(zone, "gcp_zones") == region:
         return True
     match = ZONE.match(zone) if isinstance(zone, str) and _expression(zone) is None else None
-    return bool(match) and match.group("region") == region
+    return match is not None and match.group("region") == region
 
 
 def _aks(body: dict, problems: list[str], *, clusters: dict, cluster,
@@ -324,7 +336,9 @@ def _aks(body: dict, problems: list[str], *, clusters: dict, cluster,
     if priority not in ("Regular", "Spot"):
         problems.append(f"priority {priority!r} is neither Regular nor Spot")
     label = _pool_label(body.get("node_labels"), problems)
-    if problems or label is None or region is None:
+    # the isinstance tests restate the problems above for the type checker
+    if problems or label is None or region is None or not isinstance(vm_size, str) \
+            or not isinstance(count, int):
         return None
     return Capacity("azure", region, vm_size, priority == "Spot", label), count
 
@@ -341,7 +355,7 @@ def _aks_region(body: dict, clusters: dict, cluster, problems: list[str]) -> str
         return keyed
     match = re.fullmatch(r"data\.azurerm_kubernetes_cluster\.([\w-]+)\.id", _expression(cluster_id) or "")
     data = clusters.get(match.group(1)) if match else None
-    if data is None:
+    if match is None or data is None:
         problems.append("`kubernetes_cluster_id` is neither a looked-up cluster nor the one "
                         "given per region")
         return None
@@ -410,3 +424,7 @@ def _aks_spot(body: dict, node_class: NodeClass) -> list[str]:
     if not isinstance(cap, (int, float)) or not priced <= Fraction(str(cap)) < priced + Fraction(1, 100000):
         problems.append(f"spot_max_price {cap!r} is not the priced {float(priced)} USD/h")
     return problems
+
+
+# per provider, what reads one of its node group resources
+READERS: dict[str, Callable[..., tuple[Capacity, int] | None]] = {"aws": _eks, "gcp": _gke, "azure": _aks}

@@ -1,0 +1,282 @@
+"""The droppable parts of a policy, and the problem with some of them dropped (a `Trial`).
+
+A part is a rule (an affinity, a spread, a `require`, a `dedicated` pool left untolerated, a
+budget, a buy limit, ...) or a need (a workload's replicas, a pool's node count). `with_parts`
+makes the restricted copy of a problem that enforces only the parts a predicate keeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fitlang.model.problem import Demand, NodeClass, NodeOwners, Problem, replicas_per_node
+
+# the exclusions that are facts about the node, not rules the user may drop
+FACTS = ("resources", "gpu { count", "option ")
+
+
+@dataclass(frozen=True, order=True)
+class Part:
+    """One droppable part of a policy. `kind` is one of: replicas, throughput, gang (option
+    groups), rule (a rule that keeps a workload off pools; `key` is its text), affinity and
+    spread (`index`: the rule's index), exclusive, latency (`key`: the location), capacity
+    (`subject`: a pool's class id), budget, buy (`index`: the buy block's; `key` "new" for
+    offers no `buy` block allows), power (`index`: the cap's)."""
+
+    kind: str
+    subject: str = ""  # the workload (as the policy names it) or the class id
+    key: str = ""
+    index: int | None = None  # of an affinity, spread, `buy` block or power cap
+
+    @property
+    def position(self) -> int:
+        """The index of a part that has one (an affinity, spread, `buy` block, power cap)."""
+        if self.index is None:
+            raise ValueError(f"{self.kind} part of {self.subject!r} has no index")
+        return self.index
+
+
+
+
+def _exclusive(demand: Demand, index: int) -> bool:
+    origin = demand.spans.get("exclusive")
+    return origin is not None and demand.affinities[index].origin is origin
+
+
+def _affinity_part(demand: Demand, index: int) -> Part:
+    if _exclusive(demand, index):
+        return Part("exclusive", demand.workload)
+    return Part("affinity", demand.workload, index=index)
+
+
+def _exclusion_part(demand: Demand, rule: str) -> Part | None:
+    if rule.startswith(FACTS):
+        return None
+    if rule.startswith("spread "):
+        topology = rule.removeprefix("spread ")
+        index = next(i for i, s in enumerate(demand.spreads) if s.topology == topology)
+        return Part("spread", demand.workload, index=index)
+    return Part("rule", demand.workload, rule)
+
+
+def parts(problem: Problem) -> list[Part]:
+    """Every droppable part of the problem, in a fixed order."""
+    found: dict[Part, None] = {}
+    class_ids = {c.id for c in problem.classes}
+    for demand in problem.demands:
+        if demand.group is None:
+            found[Part("replicas", demand.name)] = None
+        if demand.exclusive:
+            found[Part("exclusive", demand.workload)] = None
+        for index in range(len(demand.affinities)):
+            found[_affinity_part(demand, index)] = None
+        for index in range(len(demand.spreads)):
+            found[Part("spread", demand.workload, index=index)] = None
+        for rule in demand.latency:
+            found[Part("latency", demand.workload, rule.location)] = None
+        for class_id, reasons in demand.failing.items():
+            if class_id in class_ids:
+                for reason in reasons:
+                    part = _exclusion_part(demand, reason.rule)
+                    if part is not None:
+                        found[part] = None
+    for group in problem.option_groups:
+        found[Part("throughput", group.workload)] = None
+        if group.gang:
+            found[Part("gang", group.workload)] = None
+    for node_class in problem.classes:
+        if not node_class.provisioned:
+            found[Part("capacity", node_class.id)] = None
+    if problem.budget is not None:
+        found[Part("budget")] = None
+    for buy in sorted(problem.buy_limits):
+        found[Part("buy", index=buy)] = None
+    for index in range(len(problem.power_caps)):
+        found[Part("power", index=index)] = None
+    return list(found)
+
+
+@dataclass
+class Trial:
+    """A copy of the problem with some parts dropped; `optional`: demands (and option groups)
+    whose replicas need not all be placed."""
+
+    problem: Problem
+    optional: set[str] = field(default_factory=set)
+
+
+def _copy(problem: Problem) -> Problem:
+    """A copy a trial may change: new classes, demands and the lists and maps trials edit;
+    what those point at (origins, rules' sources) is shared."""
+    def demand(d: Demand) -> Demand:
+        return dataclasses.replace(d, eligible=list(d.eligible), excluded=dict(d.excluded),
+                                   affinities=list(d.affinities), spreads=list(d.spreads),
+                                   latency=[dataclasses.replace(r) for r in d.latency])
+
+    return dataclasses.replace(problem, classes=[dataclasses.replace(c) for c in problem.classes],
+                               demands=[demand(d) for d in problem.demands],
+                               spare_offers=list(problem.spare_offers),
+                               buy_limits=dict(problem.buy_limits),
+                               power_caps=list(problem.power_caps),
+                               option_groups=[dataclasses.replace(g) for g in problem.option_groups],
+                               symmetric=[list(run) for run in problem.symmetric])
+
+
+def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
+    """The problem with every part for which `active` is false dropped: rules deleted (pools
+    they alone kept a workload off become eligible), replicas optional, pools and buy blocks
+    unbounded, budget and power caps gone. Workloads neither required nor needed by an
+    enforced affinity are left out (placing none of them is always allowed)."""
+    alive = _alive(problem, active)
+    trial = _copy(dataclasses.replace(
+        problem, demands=[d for d in problem.demands if d.workload in alive],
+        option_groups=[g for g in problem.option_groups if g.workload in alive]))
+    optional: set[str] = set()
+    position = {c.id: i for i, c in enumerate(trial.classes)}
+    for demand in trial.demands:
+        if demand.group is None and not active(Part("replicas", demand.name)):
+            optional.add(demand.name)
+        demand.exclusive = demand.exclusive and active(Part("exclusive", demand.workload))
+        kept = [i for i in range(len(demand.affinities)) if active(_affinity_part(demand, i))]
+        demand.affinities = [demand.affinities[i] for i in kept]
+        demand.spreads = [s for i, s in enumerate(demand.spreads)
+                          if active(Part("spread", demand.workload, index=i))]
+        demand.latency = [r for r in demand.latency
+                          if active(Part("latency", demand.workload, r.location))]
+        _readmit(demand, problem.demand(demand.name), trial, position, active)
+    for group in trial.option_groups:
+        if not active(Part("throughput", group.workload)):
+            optional.add(group.workload)
+        if group.gang and not active(Part("gang", group.workload)):
+            group.gang = False
+    if trial.budget is not None and not active(Part("budget")):
+        trial.budget = None
+    trial.power_caps = [cap for i, cap in enumerate(trial.power_caps)
+                        if active(Part("power", index=i))]
+    return _unbounded(_without_idle(Trial(trial, optional)), active)
+
+
+def _unbounded(trial: Trial, active: Callable[[Part], bool]) -> Trial:
+    """Pools whose count is dropped, and the offers of `buy` blocks whose limit is, get as
+    many nodes as the trial has replicas (enough for any placement). Only pools a workload
+    of the trial may use are grown: nothing is placed on the others, so their count cannot
+    matter (and naming tens of thousands of nodes costs)."""
+    problem = trial.problem
+    enough = sum(d.replicas for d in problem.demands)
+    used = {c for d in problem.demands for c in d.eligible}
+    grown: set[str] = set()
+    for node_class in problem.classes:
+        if not node_class.provisioned and not active(Part("capacity", node_class.id)) \
+                and node_class.id in used:
+            _grow(node_class, max(node_class.count, enough))
+            grown.add(node_class.id)
+    for group in list(problem.buy_limits):
+        if not active(Part("buy", index=group)):
+            del problem.buy_limits[group]
+            for node_class in problem.classes:
+                if node_class.buy_group == group and node_class.count < enough \
+                        and node_class.id in used:
+                    _grow(node_class, enough)
+                    grown.add(node_class.id)
+    # interchangeable runs are of one node each: a grown class is no longer one of them
+    problem.symmetric = [run for run in problem.symmetric if not grown.intersection(run)]
+    return trial
+
+
+def _readmit(demand: Demand, original: Demand, trial: Problem, position: dict[str, int],
+             active: Callable[[Part], bool]) -> None:
+    """Pools kept off only by dropped rules (never by a fact: too small, no GPUs) become
+    eligible again."""
+    added = False
+    for class_id, reasons in original.failing.items():
+        if class_id not in position or class_id in demand.eligible:
+            continue
+        needed = [_exclusion_part(original, r.rule) for r in reasons]
+        if any(p is None or active(p) for p in needed):
+            continue
+        demand.eligible.append(class_id)
+        demand.excluded.pop(class_id, None)
+        added = True
+    if added:
+        demand.eligible.sort(key=position.__getitem__)
+    # a pool that fits no replica (once the rules are dropped) is not worth a variable
+    demand.eligible = [c for c in demand.eligible
+                       if replicas_per_node(demand, trial.node_class(c)) > 0]
+
+
+def _without_idle(trial: Trial) -> Trial:
+    """Optional demands that no enforced positive affinity needs: placing none of them is
+    always allowed, so they change nothing and are left out (fleet-scale trials stay small)."""
+    problem = trial.problem
+    needed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
+
+    def idle(demand: Demand) -> bool:
+        name = demand.group if demand.group is not None else demand.name
+        return name in trial.optional and not ({demand.name, demand.workload} & needed)
+
+    kept = [d for d in problem.demands if not idle(d)]
+    problem.demands = kept
+    names = {d.name for d in kept}
+    problem.option_groups = [g for g in problem.option_groups
+                             if any(n in names for n in g.demands)]
+    return trial
+
+
+def _grow(node_class: NodeClass, count: int) -> None:
+    """Give a class (in a trial copy of the problem) `count` nodes, naming the new ones."""
+    existing = len(node_class.node_names)
+    if count > existing:  # (joining names makes every one of them: only when some are new)
+        node_class.node_names = (*node_class.node_names,
+                                 *(f"{node_class.pool}-extra-{i}" for i in range(existing, count)))
+    node_class.count = count
+
+
+def _alive(problem: Problem, active: Callable[[Part], bool]) -> set[str]:
+    """Workloads a restricted problem keeps: those whose replicas (or throughput) are
+    required, and the targets of their positive affinity rules that are enforced."""
+    needs, follows = _needs_and_follows(problem)
+    alive = {workload for workload, part in needs if active(part)}
+    grew = True
+    while grew:
+        grew = False
+        for workload, part, target in follows:
+            if workload in alive and target not in alive and active(part):
+                alive.add(target)
+                grew = True
+    return alive
+
+
+def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]],
+                                                   list[tuple[str, Part, str]]]:
+    """Per demand, its workload and the part that requires it; per positive affinity rule, its
+    workload, its part and its target's workload. Worked out once per problem: a narrowing
+    asks for the workloads alive tens of times, over a thousand workloads at fleet scale."""
+    cached = getattr(problem, "_needs_and_follows", None)
+    # the list itself is kept (not its id, which a later list could reuse)
+    if cached is not None and cached[0] is problem.demands and cached[1] == len(problem.demands):
+        return cached[2]
+    needs = [(d.workload, Part("replicas", d.name) if d.group is None else Part("throughput", d.group))
+             for d in problem.demands]
+    workload_of = {d.name: d.workload for d in problem.demands}
+    follows = [(d.workload, _affinity_part(d, index), workload_of[rule.target])
+               for d in problem.demands for index, rule in enumerate(d.affinities)
+               if not rule.anti and rule.target in workload_of]
+    # a cache riding on the problem, which has no field for it (setattr: not a declared one)
+    setattr(problem, "_needs_and_follows",  # noqa: B010
+            (problem.demands, len(problem.demands), (needs, follows)))
+    return needs, follows
+
+
+def _reading_order(part: Part) -> tuple:
+    kinds = ("capacity", "buy", "budget", "power", "rule", "exclusive", "affinity", "spread",
+             "latency", "gang", "throughput", "replicas")
+    return (kinds.index(part.kind), part.subject, part.key, -1 if part.index is None else part.index)
+
+
+def _class_id(owners: NodeOwners | None, name: str) -> str:
+    """The id of the class a node `name` is in (node by node, each node is a class of its
+    own); other names as they are. Found by name, never by listing every pool's nodes."""
+    found = owners.get(name) if owners is not None else None
+    return name if found is None else found.id

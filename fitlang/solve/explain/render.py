@@ -1,0 +1,104 @@
+"""What the commands print: the explanation as text, as JSON, and as diagnostics."""
+
+from __future__ import annotations
+
+from fitlang import messages as msg
+from fitlang.diagnostics import Diagnostic
+from fitlang.model.problem import Problem
+from fitlang.solve.explain.conflict import explain
+from fitlang.solve.explain.reasons import _money, _where
+from fitlang.solve.explain.results import ExplainOutcome, Explanation
+from fitlang.syntax.nodes import Span
+
+
+def conflict_text(explanation: Explanation) -> str:
+    lines = ["no placement meets every hard rule; these rules conflict:"]
+    lines += [f"  - {r.text}{_where(r.origin)}" for r in explanation.reasons]
+    if not explanation.minimal:
+        lines.append("  (not narrowed down to a minimal set before --time-limit ran out: some of these "
+                     "may not be needed)")
+    return "\n".join(lines)
+
+
+def repairs_text(explanation: Explanation) -> str:
+    lines = []
+    if explanation.repairs:
+        lines.append("repairs, each checked by solving the repaired policy:")
+        lines += [f"  - {r.text}" + (f" (cost {_money(r.cost)} USD/h)" if r.cost is not None else "")
+                  for r in explanation.repairs]
+    elif explanation.no_single_repair:
+        lines.append("no single change repairs the policy" +
+                     (("; this pair does, checked by solving:\n" +
+                       "\n".join(f"  - {r.text}" for r in explanation.pair))
+                      if explanation.pair else ", and no pair was found within the repair budget"))
+    if explanation.repairs_cut_short:
+        lines.append(f"(the repair budget of {explanation.repair_budget:g} s ran out: other repairs "
+                     "were not tried; raise --repair-budget)")
+    return "\n".join(lines)
+
+
+def explanation_text(explanation: Explanation) -> str:
+    """What `fitc explain` prints on stdout."""
+    if explanation.outcome is ExplainOutcome.FEASIBLE:
+        return "every replica can be placed (a placement was found): no conflict to explain\n"
+    if explanation.outcome is ExplainOutcome.UNDECIDED:
+        return f"undecided: {explanation.tried}\n"
+    text = conflict_text(explanation)
+    repairs = repairs_text(explanation)
+    return text + ("\n" + repairs if repairs else "") + "\n"
+
+
+def explanation_json(explanation: Explanation) -> dict:
+    return {
+        "outcome": explanation.outcome.value,
+        "conflict": [{"rule": r.part.kind if r.part else None,
+                      "subject": (r.part.subject or None) if r.part else None,
+                      "text": r.text, "path": r.origin.path if r.origin else None,
+                      "line": r.origin.span.line if r.origin else None,
+                      "column": r.origin.span.column if r.origin else None}
+                     for r in explanation.reasons],
+        "minimal": explanation.minimal,
+        "repairs": [r.as_json() for r in explanation.repairs],
+        "no_single_repair": explanation.no_single_repair,
+        "pair": [r.as_json() for r in explanation.pair],
+        "repairs_cut_short": explanation.repairs_cut_short,
+        "repair_budget": explanation.repair_budget,
+        "tried": explanation.tried or None,
+        "conflict_seconds": round(explanation.conflict_seconds, 3),
+        "repair_seconds": round(explanation.repair_seconds, 3),
+    }
+
+
+def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float | None = 30.0,
+                            explanation: Explanation | None = None,
+                            for_solve: bool = True) -> list[Diagnostic]:
+    """The explanation as diagnostics. For `fitc solve` (and the language server) the conflict
+    is E0501 with the repairs in its message; for `fitc explain` it is E0510 (the repairs go
+    to stdout). The other rules of the conflict are E0504 where they stand; an undecided
+    explanation is E0511, a placement found W0505 (a note)."""
+    if explanation is None:
+        explanation = explain(problem, time_limit)
+    root = Span(1, 1, 1, 2)
+    if explanation.outcome is ExplainOutcome.UNDECIDED:
+        return [msg.ExplainUndecided.at(root_path, root, detail=f"undecided: {explanation.tried}")]
+    if explanation.outcome is ExplainOutcome.FEASIBLE:
+        if for_solve:
+            return [msg.NoPlacement.at(root_path, root, detail=(
+                "not every replica was placed, though `fitc explain` finds a placement of every "
+                "replica: raise --time-limit"))]
+        return [msg.PlacementExists.at(root_path, root, detail=(
+            "every replica can be placed (a placement was found): no conflict to explain"))]
+    first = explanation.reasons[0] if explanation.reasons else None
+    where = first.origin if first and first.origin else None
+    detail = conflict_text(explanation)
+    if for_solve:
+        repairs = repairs_text(explanation)
+        detail += "\n" + repairs if repairs else ""
+    kind = msg.NoPlacement if for_solve else msg.ExplainedConflict
+    diagnostics = [kind.at(where.path if where else root_path, where.span if where else root,
+                           detail=detail)]
+    for reason in explanation.reasons[1:]:
+        if reason.origin is not None:
+            diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,
+                                                   detail=reason.text))
+    return diagnostics
