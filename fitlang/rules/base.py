@@ -22,7 +22,7 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
 
 Slots that later slices fill, so that a rule's whole logic sits in its module: `rows` (its
 rows of the linear model, now in `solve/encode.py`), `reason` (its sentence in an
-explanation) and `repairs` (the edits that would lift it), now in `solve/explain.py`.
+explanation) and `repairs` (the edits that would lift it), now in `solve/explain/`.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class Rule:
     last_resort: bool = False
     warnings: Callable[[Workload, Fleet], Iterable[Unsatisfiable]] | None = None
     check: Callable[[Placed], Iterable[Violation]] | None = None
-    # filled by later slices of issue 17 (today in solve/encode.py and solve/explain.py)
+    # filled by later slices of issue 17 (today in solve/encode.py and solve/explain/)
     rows: None = None
     reason: None = None
     repairs: None = None
