@@ -3,6 +3,7 @@ both backends agreeing, every placement verified, and brute force on random flee
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
@@ -295,7 +296,8 @@ def small_fleets(draw):
             capacity={"cpu": draw(st.sampled_from([2000, 4000])),
                       "memory": draw(st.sampled_from([4, 8])) * 2 ** 30, "gpu": 0, "disk": 0},
             price=Fraction(draw(st.integers(1, 9)))))
-        classes[-1].node_names = tuple(f"c{index}-{i}" for i in range(classes[-1].count))
+        classes[-1] = dataclasses.replace(
+            classes[-1], node_names=tuple(f"c{index}-{i}" for i in range(classes[-1].count)))
     demands = []
     for index in range(draw(st.integers(1, 2))):
         demands.append(Demand(

@@ -29,8 +29,10 @@ from fitlang.solve.explain.parts import (
     _class_id,
     _copy,
     _exclusion_part,
-    _grow,
+    _grown,
     _reading_order,
+    _with_buy_limit,
+    _with_pool,
     parts,
     with_parts,
 )
@@ -115,10 +117,9 @@ def _repair_scope(problem: Problem, conflict: list[Part],
     if not rest or _now() >= deadline:
         return whole
     apart = _copy(dataclasses.replace(
-        problem, demands=rest, option_groups=[g for g in problem.option_groups
-                                              if g.workload not in workloads]))
-    for demand in apart.demands:
-        demand.eligible = [c for c in demand.eligible if c not in pools]
+        problem, demands=[dataclasses.replace(d, eligible=[c for c in d.eligible if c not in pools])
+                          for d in rest],
+        option_groups=[g for g in problem.option_groups if g.workload not in workloads]))
     check = decide(Trial(apart), deadline)
     if not check.placed or check.cost is None:
         return whole
@@ -253,8 +254,7 @@ def _fewer_replicas(problem: Problem, part: Part, deadline: float,
     replicas = problem.demand(part.subject).replicas
 
     def works(fewer: int) -> Check:
-        trial = _copy(problem)
-        trial.demand(part.subject).replicas = replicas - fewer
+        trial = problem.with_demand(part.subject, replicas=replicas - fewer)
         return _works(trial, deadline, True, optional)
 
     # the most replicas placeable (an upper bound) gives the fewest to take away
@@ -279,16 +279,10 @@ def _more_nodes(problem: Problem, part: Part, deadline: float,
     count = problem.node_class(part.subject).count
 
     def works(extra: int) -> Check:
-        trial = _copy(problem)
-        node_class = trial.node_class(part.subject)
-        _grow(node_class, count + extra)
-        trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
-        return _works(trial, deadline, True, optional)
+        return _works(_with_pool(problem, part.subject, count + extra), deadline, True, optional)
 
-    grown = _copy(problem)
-    _grow(grown.node_class(part.subject),
-          count + min(MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
-    grown.symmetric = [run for run in grown.symmetric if part.subject not in run]
+    grown = _with_pool(problem, part.subject,
+                       count + min(MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
     # node by node (small fleets) each node is a class: which pool it is in
     exact = sum(c.count for c in grown.classes) <= PER_NODE_MAX_NODES
     owners = grown.owners() if exact else None
@@ -321,11 +315,7 @@ def _higher_buy_limit(problem: Problem, part: Part, deadline: float,
     enough = sum(d.replicas for d in problem.demands)
 
     def works(extra: int) -> Check:
-        trial = _copy(problem)
-        trial.buy_limits[group] = limit + extra
-        for node_class in trial.classes:
-            if node_class.buy_group == group and node_class.count < limit + extra:
-                _grow(node_class, min(limit + extra, enough))
+        trial = _with_buy_limit(problem, group, limit + extra, min(limit + extra, enough))
         return _works(trial, deadline, True, optional)
 
     found = _smallest(works, low, max(low, enough), deadline)
@@ -338,15 +328,14 @@ def _higher_buy_limit(problem: Problem, part: Part, deadline: float,
 
 
 def _higher_budget(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    trial = _copy(problem)
-    trial.budget = None
+    trial = dataclasses.replace(problem, budget=None)
     cheapest = _works(trial, deadline, cheapest=True)
     if not cheapest.placed or cheapest.cost is None:
         return None
     # in whole cents, rounded up: a budget rounded down would not allow the placement
     cents = math.ceil(cheapest.cost * 100)
     budget = Fraction(cents, 100)
-    trial.budget = budget
+    trial = dataclasses.replace(problem, budget=budget)
     check = _works(trial, deadline, cheapest=True)
     if not check.placed:
         return None
@@ -412,9 +401,11 @@ def _wider_spread(problem: Problem, part: Part, deadline: float) -> Repair | Non
     most = max(d.replicas for d in members)
 
     def works(wider: int) -> Check:
-        trial = _copy(problem)
-        for demand in _demands_of(trial, part.subject):
-            demand.spreads[index] = dataclasses.replace(demand.spreads[index], max_skew=skew + wider)
+        trial = problem
+        for demand in _demands_of(problem, part.subject):
+            spreads = list(demand.spreads)
+            spreads[index] = dataclasses.replace(spreads[index], max_skew=skew + wider)
+            trial = trial.with_demand(demand.name, spreads=spreads)
         return _works(trial, deadline, cheapest=True)
 
     found = _smallest(works, 1, max(1, most - skew), deadline)
@@ -444,9 +435,11 @@ def _longer_latency(problem: Problem, part: Part, deadline: float) -> Repair | N
     for limit in candidates:
         if _now() >= deadline:
             return None
-        trial = _copy(problem)
+        trial = problem
         for demand in members:
-            trial.demand(demand.name).latency[index].limit_ms = limit
+            latency = list(demand.latency)
+            latency[index] = dataclasses.replace(latency[index], limit_ms=limit)
+            trial = trial.with_demand(demand.name, latency=latency)
         check = _works(trial, deadline, cheapest=True)
         if check.placed:
             text = (f"raise the latency limit of `{part.subject}` for {part.key} from "
@@ -461,8 +454,9 @@ def _higher_power_cap(problem: Problem, part: Part, deadline: float) -> Repair |
     cap = problem.power_caps[index]
 
     def works(extra_kw: int) -> Check:
-        trial = _copy(problem)
-        trial.power_caps[index] = dataclasses.replace(cap, cap_watts=cap.cap_watts + 1000 * extra_kw)
+        caps = list(problem.power_caps)
+        caps[index] = dataclasses.replace(cap, cap_watts=cap.cap_watts + 1000 * extra_kw)
+        trial = dataclasses.replace(problem, power_caps=caps)
         return _works(trial, deadline, cheapest=True)
 
     found = _smallest(works, 1, 10 ** 6, deadline)
@@ -477,10 +471,10 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     """Offers in scope that no `buy` allows: what would buying from them take?"""
     if not problem.spare_offers:
         return None
-    trial = _copy(problem)
-    trial.classes = trial.classes + [dataclasses.replace(c) for c in problem.spare_offers]
-    for demand in trial.demands:
-        demand.eligible += [c.id for c in trial.spare_offers if c.id not in demand.failing]
+    trial = dataclasses.replace(
+        problem, classes=problem.classes + problem.spare_offers,
+        demands=[dataclasses.replace(d, eligible=d.eligible + [
+            c.id for c in problem.spare_offers if c.id not in d.failing]) for d in problem.demands])
     encoding = encode(trial, must_place=True)
     outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"), _left(deadline))
     if outcome.solution is None:
@@ -488,9 +482,8 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     # (node counts u are whole columns: HiGHS gives them as int)
     counts = {c.id: int(outcome.solution[encoding.u[c.id]]) for c in trial.spare_offers}
     # checked like every other repair: the offers bounded to what this placement buys
-    for node_class in trial.classes:
-        if node_class.id in counts:
-            _grow(node_class, counts[node_class.id])
+    trial = dataclasses.replace(trial, classes=[
+        _grown(c, counts[c.id]) if c.id in counts else c for c in trial.classes])
     check = _works(trial, deadline, cheapest=True)
     if not check.placed:
         return None
@@ -544,21 +537,13 @@ def _applied(problem: Problem, repair: Repair) -> Problem:
     part = repair.part
     value = repair.value  # what `after` shows, as a number (set by the repairs of these kinds)
     if part.kind in ("capacity", "replicas", "buy", "budget") and value is not None:
-        trial = _copy(problem)
         if part.kind == "capacity":
-            _grow(trial.node_class(part.subject), int(value))
-            trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
-        elif part.kind == "replicas":
-            trial.demand(part.subject).replicas = int(value)
-        elif part.kind == "buy":
-            group = part.position
-            trial.buy_limits[group] = int(value)
-            for node_class in trial.classes:
-                if node_class.buy_group == group and node_class.count < int(value):
-                    _grow(node_class, int(value))
-        else:
-            trial.budget = value
-        return trial
+            return _with_pool(problem, part.subject, int(value))
+        if part.kind == "replicas":
+            return problem.with_demand(part.subject, replicas=int(value))
+        if part.kind == "buy":
+            return _with_buy_limit(problem, part.position, int(value), int(value))
+        return dataclasses.replace(problem, budget=value)
     return with_parts(problem, lambda p: p != part).problem
 
 
