@@ -353,11 +353,6 @@ class Problem:
         return dataclasses.replace(self, demands=[
             dataclasses.replace(d, **changes) if d.name == name else d for d in self.demands])
 
-    def with_class(self, class_id: str, **changes: Any) -> Problem:
-        """The problem with class `class_id` changed as `dataclasses.replace` would."""
-        return dataclasses.replace(self, classes=[
-            dataclasses.replace(c, **changes) if c.id == class_id else c for c in self.classes])
-
     def latency_demands(self) -> list[list[Demand]]:
         """The demands each workload with latency rules became: itself, or its options, whose
         replicas the rules count together (every option carries the workload's rules)."""
