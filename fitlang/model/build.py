@@ -149,7 +149,9 @@ def _placed(node_class: NodeClass, program: Program) -> NodeClass:
     if node_class.jurisdiction is None and site is not None:
         changes["jurisdiction"] = site.jurisdiction
     changes.update(_electricity(node_class, program))
-    return dataclasses.replace(node_class, **changes)
+    # most classes of a large inventory gain nothing here: no copy of those
+    changes = {k: v for k, v in changes.items() if getattr(node_class, k) is not v}
+    return dataclasses.replace(node_class, **changes) if changes else node_class
 
 
 def _cluster(node_class: NodeClass, program: Program) -> str | None:
