@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# every diagnostic made while the tests run (here and in the `fitc` they start) is checked
+# against its message class's declared field types (fitlang/diagnostics.py)
+os.environ["FITC_CHECK_MESSAGE_TYPES"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
