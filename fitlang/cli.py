@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     stdlib.add_argument("section", nargs="?", choices=("models", "offers", "regions"),
                         help="only accelerator models, offers, or regions and locations")
     stdlib.set_defaults(run=_run_stdlib)
+    from fitlang.testing.command import add_parser as add_test
+
+    add_test(commands)  # `fitc test`: fitlang/testing/command.py
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
@@ -131,6 +134,7 @@ EXAMPLES = {
     "explain": ("fitc explain policy.fit", "fitc explain policy.fit --format json"),
     "verify": ("fitc verify policy.fit placement.json",
                "fitc verify --format github policy.fit placement.json"),
+    "test": ("fitc test", "fitc test policies/ --run budget --format junit > report.xml"),
     "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
     "stdlib": ("fitc stdlib", "fitc stdlib offers | grep H100"),
 }
@@ -378,7 +382,10 @@ def _run_check(arguments: argparse.Namespace) -> int:
 
     workspace = Workspace()  # shared: a file imported by several roots is read once
     found: list[Diagnostic] = []
-    compilations = _check_roots(arguments.paths, workspace)
+    tests = [p for p in arguments.paths if p != STDIN and _is_test_file(Path(p))]
+    compilations = _check_roots([p for p in arguments.paths if p not in tests], workspace)
+    compilations, found_tests = ([c for c in compilations if not _is_test_file(c.root)],
+                                 [c for c in compilations if _is_test_file(c.root)])
     for compilation in compilations:  # every root loaded before any is told apart as imported
         compilation.check()
     imported = {m.resolved for module in workspace.modules.values()
@@ -390,9 +397,27 @@ def _run_check(arguments: argparse.Namespace) -> int:
         # warn falsely
         if not result.has_errors and result.root.resolved not in imported:
             found.extend(compilation.rule_warnings())
+    found.extend(_test_file_diagnostics(tests, found_tests))
     ordered = unique_sorted(found)
     emit(ordered, arguments.format, Compilation(Path(), workspace=workspace).sources())
     return exit_code(ordered, arguments.fail_level)
+
+
+def _is_test_file(path: Path) -> bool:
+    from fitlang.testing import is_test_file
+
+    return is_test_file(path)
+
+
+def _test_file_diagnostics(given: list[str], compilations: list[Compilation]) -> list[Diagnostic]:
+    """Test files (`*_test.fit`, named or found in a directory) are checked as test files:
+    their syntax and what their `test` blocks hold (`fitc test` runs them)."""
+    from fitlang.testing import read_test_file
+
+    found = []
+    for path in [regular_file(p) for p in given] + [c.root for c in compilations if _is_test_file(c.root)]:
+        found.extend(read_test_file(path).diagnostics)
+    return found
 
 
 def _check_roots(paths: Sequence[str], workspace: Workspace) -> list[Compilation]:

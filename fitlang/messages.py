@@ -677,3 +677,46 @@ class WorkloadUnplaced(Message):
     severity = Severity.WARNING
     fix = "Add capacity, lower the replicas, or raise the workload's priority."
     detail: str
+
+
+# ---- E07xx: policy tests (`fitc test`, `*_test.fit`) ---------------------
+
+
+class TestFileStatement(Message):
+    __test__ = False  # not a pytest test class, whatever its name
+    code = "E0701"
+    summary = "a test file holds only `test` blocks"
+    template = "a test file holds only `test` blocks; `{found}` is not one"
+    fix = ("Put declarations in the policy the test names (`policy = \"file.fit\"`), and the "
+           "test's changes to it inside the `test` block.")
+    found: str
+
+
+class OverrideTargetMissing(Message):
+    code = "E0702"
+    summary = "a test changes a block its policy does not declare"
+    template = "`{policy}` declares no `{block}`{hint}"
+    fix = ("A block in a `test` changes the policy's block of the same kind and name: check the "
+           "name, or the policy the test names (`policy = \"file.fit\"`).")
+    policy: str
+    block: str
+    hint: str
+
+
+class TestExpectsNothing(Message):
+    __test__ = False
+    code = "E0703"
+    summary = "a test with no expectation"
+    template = "test `{test}` expects nothing: a test that cannot fail tests nothing"
+    fix = "Add `expect { outcome = placed }`, or what else the test should hold."
+    test: str
+
+
+class TestFailed(Message):
+    __test__ = False
+    code = "E0710"
+    summary = "a policy test failed"
+    template = "test `{test}` failed: {detail}"
+    fix = "Read the expected and actual values in the message: the policy or the test is wrong."
+    test: str
+    detail: str

@@ -17,6 +17,11 @@ EXAMPLES = ROOT / "examples"
 STDLIB = ROOT / "stdlib"
 
 
+def policies(directory: Path) -> list[Path]:
+    """The policies of a directory: its `.fit` files but the tests of them (`*_test.fit`)."""
+    return sorted(p for p in directory.glob("*.fit") if not p.name.endswith("_test.fit"))
+
+
 def run_fitc(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     """Run the real command line, as users and CI do."""
     return subprocess.run([sys.executable, "-m", "fitlang.cli", *args], capture_output=True,

@@ -13,7 +13,7 @@ from fitlang.check.program import AllOf, Compare, Negation
 from fitlang.diagnostics import REGISTRY
 from fitlang.render import human
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, policies
 
 ERROR_FIXTURES = FIXTURES / "errors"
 CHECKER_CODES = sorted(code for code in REGISTRY if code[1] in "0" and code[:3] in
@@ -422,7 +422,7 @@ def test_incremental_check_equals_a_fresh_check_on_a_generated_policy(monkeypatc
     assert reused > 0.8 * total  # and it did reuse most declarations
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.fit")))
+@pytest.mark.parametrize("example", [p.name for p in policies(ROOT / "examples")])
 def test_incremental_check_equals_a_fresh_check_on_the_examples(example, monkeypatch):
     import random
 

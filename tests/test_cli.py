@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, policies
 from solving import bench_module
 
 BAD = 'pool p {\n  count = -1\n  cpu = 4\n  memroy = 8Gi\n}\n'
@@ -706,7 +706,7 @@ def test_every_field_of_the_solve_json_is_documented_in_docs_formats(tmp_path, f
     every example (latency, electricity, options, buying, inventories), is in docs/formats.md."""
     contract = (ROOT / "docs" / "formats.md").read_text()
     seen: set[str] = set()
-    for example in sorted((ROOT / "examples").glob("*.fit")):
+    for example in policies(ROOT / "examples"):
         result = fitc("solve", str(example), "--format", "json", "--all-nodes")
         _keys(json.loads(result.stdout), seen)
     assert {"latency", "energy", "options", "option", "energy_usd_h", "price", "power_w"} <= seen

@@ -23,7 +23,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from conftest import FIXTURES, ROOT, STDLIB
+from conftest import FIXTURES, ROOT, STDLIB, policies
 
 lsp = pytest.mark.asyncio(loop_scope="module")  # every test talks to the one server
 
@@ -1068,7 +1068,7 @@ def test_incremental_parse_equals_a_whole_parse():
     from fitlang.lsp.incremental import ParseCache
     from fitlang.syntax.parser import parse_source
 
-    texts = [generate(120)] + [p.read_text() for p in sorted((ROOT / "examples").glob("*.fit"))][:4]
+    texts = [generate(120)] + [p.read_text() for p in policies(ROOT / "examples")][:4]
     texts.append("const a = b\nor x {}\nimport \"x\"\nas y {}\nconst c = d\nnot in [1]\n")
     texts.append("pool a {\ncount = 1\n}\n/* a\nfoo bar\n*/\npool b {\n}\npool b {\n}\n")
     cache = ParseCache()
