@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from fitlang import __version__
 from fitlang.diagnostics import Diagnostic, unique_sorted
+from fitlang.errors import UsageError
 from fitlang.outputs import write_atomically
 from fitlang.render import FORMATS, exit_code, render
 from fitlang.span import FIRST_CHARACTER
@@ -29,10 +30,6 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_TIME_LIMIT = 60.0  # seconds of search in `solve` and `compile`
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report a reader that went away
-
-
-class UsageError(Exception):
-    """Bad arguments or unreadable input paths: exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):

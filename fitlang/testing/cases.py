@@ -103,6 +103,7 @@ def _case(block: n.Block, path: str, text: str, file: Path,
     time_limit = DEFAULT_TIME_LIMIT
     overrides: list[Override] = []
     expected: list[Expected] = []
+    stated = False  # an expectation was written, if not read: its error says enough
     for entry in block.entries:
         if isinstance(entry, n.Attribute) and entry.name.name == "policy":
             named = _string(entry.value, path, diagnostics, "a file name")
@@ -116,12 +117,13 @@ def _case(block: n.Block, path: str, text: str, file: Path,
             diagnostics.append(_unknown("test", entry.name, CASE_ATTRIBUTES, path))
         elif isinstance(entry, n.Block) and entry.kind.name == "expect":
             expected.extend(_expectations(entry, path, diagnostics))
+            stated = stated or bool(entry.entries)
         elif isinstance(entry, n.Block):
             overrides.append(Override(entry))
         else:
             diagnostics.append(msg.StatementNotAllowed(statement=_shown(entry), block="test")
                                .diagnostic(path, _span_of(entry)))
-    if not expected:
+    if not stated:
         diagnostics.append(msg.TestExpectsNothing(test=name).diagnostic(path, block.name.span))
     return Case(name, path, block.name.span, policy, policy_span, tuple(overrides),
                 tuple(expected), time_limit, text)

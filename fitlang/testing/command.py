@@ -28,8 +28,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def run(arguments: argparse.Namespace) -> int:
     import re
 
-    from fitlang.cli import UsageError
     from fitlang.driver import Compilation
+    from fitlang.errors import UsageError
     from fitlang.testing import run_tests, test_files
     from fitlang.testing.report import render
 

@@ -21,6 +21,7 @@ from fitlang.syntax import nodes as n
 class _Edit:
     start: int
     end: int
+    order: int  # of edits at one place: the test's order (applied last to first)
     text: str
 
 
@@ -61,7 +62,7 @@ def _block_edits(target: n.Block, override: n.Block, policy_text: str,
             current = next((e for e in target.entries if isinstance(e, n.Attribute)
                             and e.name.name == entry.name.name), None)
             if current is not None:
-                edits.append(_Edit(current.value.span.start, current.value.span.end,
+                edits.append(_Edit(current.value.span.start, current.value.span.end, len(edits),
                                    _source(test_text, entry.value)))
                 continue
         elif isinstance(entry, n.Block):
@@ -69,18 +70,22 @@ def _block_edits(target: n.Block, override: n.Block, policy_text: str,
             if inner is not None:
                 edits.extend(_block_edits(inner, entry, policy_text, test_text))
                 continue
-        edits.append(_added(target, policy_text, _source(test_text, entry)))
+        edits.append(_added(target, policy_text, _source(test_text, entry), len(edits)))
     return edits
 
 
-def _added(target: n.Block, policy_text: str, entry_text: str) -> _Edit:
-    """`entry_text` on a line of its own before the block's closing brace."""
+def _added(target: n.Block, policy_text: str, entry_text: str, order: int) -> _Edit:
+    """`entry_text` on a line of its own before the block's closing brace (after `; ` where
+    the brace closes a block written on one line)."""
     closing = target.span.end - 1
     assert policy_text[closing] == "}", "a block's span ends at its closing brace"
-    line_start = policy_text.rfind("\n", 0, target.span.start) + 1
-    indent = policy_text[line_start:target.span.start]
+    line_start = policy_text.rfind("\n", 0, closing) + 1
+    if policy_text[line_start:closing].strip():  # `gpu { count = 1 }`
+        return _Edit(closing, closing, order, f"; {entry_text} ")
+    block_line = policy_text.rfind("\n", 0, target.span.start) + 1
+    indent = policy_text[block_line:target.span.start]
     indent = indent if not indent.strip() else ""
-    return _Edit(closing, closing, f"\n{indent}  {entry_text}\n{indent}")
+    return _Edit(line_start, line_start, order, f"{indent}  {entry_text}\n")
 
 
 def _source(text: str, node: object) -> str:
