@@ -78,6 +78,24 @@ def test_github_format(tmp_path, fitc):
                         "count must be >= 0, found -1")
 
 
+def test_junit_format_a_failure_per_error_and_a_pass_when_clean(tmp_path, fitc):
+    from xml.etree import ElementTree
+
+    (tmp_path / "bad.fit").write_text(BAD)
+    (tmp_path / "ok.fit").write_text(GOOD)
+    result = fitc("check", "--format", "junit", "bad.fit", cwd=tmp_path)
+    assert result.returncode == 1
+    suites = ElementTree.fromstring(result.stdout).findall("testsuite")
+    assert [(s.get("name"), s.get("tests"), s.get("failures")) for s in suites] == [("bad.fit", "3", "3")]
+    failures = suites[0].findall("testcase/failure")
+    assert sorted(f.get("type") for f in failures) == ["E0205", "E0206", "E0303"]
+    assert any(f.text == "bad.fit:2:11: error[E0303]: count must be >= 0, found -1" for f in failures)
+    clean = fitc("check", "--format", "junit", "ok.fit", cwd=tmp_path)
+    assert clean.returncode == 0
+    cases = ElementTree.fromstring(clean.stdout).findall("testsuite/testcase")
+    assert len(cases) == 1 and cases[0].find("failure") is None
+
+
 def test_directories_mean_every_fit_file_below(tmp_path, fitc):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "one.fit").write_text(BAD)
