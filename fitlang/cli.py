@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fitlang.testing.command import add_parser as add_test
 
     add_test(commands)  # `fitc test`: fitlang/testing/command.py
+    from fitlang.diff import add_parser as add_diff
+
+    add_diff(commands)  # `fitc diff`: fitlang/diff.py
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
@@ -131,6 +134,7 @@ EXAMPLES = {
     "explain": ("fitc explain policy.fit", "fitc explain policy.fit --format json"),
     "verify": ("fitc verify policy.fit placement.json",
                "fitc verify --format github policy.fit placement.json"),
+    "diff": ("fitc diff old.fit new.fit", "fitc diff --rev origin/main policy.fit --format json"),
     "test": ("fitc test", "fitc test policies/ --run budget --format junit > report.xml"),
     "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
     "stdlib": ("fitc stdlib", "fitc stdlib offers | grep H100"),

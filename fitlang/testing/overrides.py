@@ -55,7 +55,7 @@ def _matching(blocks: list[n.Block], override: n.Block) -> n.Block | None:
 
 def _block_edits(target: n.Block, override: n.Block, policy_text: str,
                  test_text: str) -> list[_Edit]:
-    edits = []
+    edits: list[_Edit] = []
     nested = [e for e in target.entries if isinstance(e, n.Block)]
     for entry in override.entries:
         if isinstance(entry, n.Attribute):

@@ -4,7 +4,6 @@ solve` runs it, and each expectation compared with what came out."""
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -12,15 +11,11 @@ from pathlib import Path
 
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
-from fitlang.driver import Compilation, Outcome
-from fitlang.rules.base import used_per_class
+from fitlang.driver import Compilation
+from fitlang.outcome import Observed, observe
 from fitlang.syntax.parser import parse_source
 from fitlang.testing.cases import Case, Expected
 from fitlang.testing.overrides import apply_overrides
-
-# the driver's verdicts as a test names them; `invalid`: the policy does not check
-_OUTCOMES = {Outcome.PLACED: "placed", Outcome.PARTIAL: "partial",
-             Outcome.INFEASIBLE: "infeasible", Outcome.UNDECIDED: "undecided"}
 
 
 @dataclass(frozen=True)
@@ -29,21 +24,6 @@ class Failure:
 
     expected: Expected
     message: str
-
-
-@dataclass
-class Observed:
-    """What a run of the policy gave, as the expectations read it."""
-
-    outcome: str
-    codes: tuple[str, ...]  # the distinct codes of every diagnostic, sorted
-    cost: Fraction | None = None  # USD/h of the nodes in use
-    bought: int = 0
-    pools: dict[str, set[str | None]] = field(default_factory=dict)  # workload -> its replicas' pools
-    zones: dict[str, set[str | None]] = field(default_factory=dict)
-    regions: dict[str, set[str | None]] = field(default_factory=dict)
-    placed: dict[str, int] = field(default_factory=dict)
-    unplaced: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,42 +62,6 @@ def run_case(case: Case, project_root: Path | None = None) -> Result:
                        for failure in _compare(expected, result.observed)]
     result.seconds = time.monotonic() - started
     return result
-
-
-def observe(compilation: Compilation, time_limit: float) -> Observed:
-    """Check, build and (without errors) solve, as `fitc solve` does."""
-    diagnostics = list(compilation.check().diagnostics)
-    problem = compilation.problem
-    if problem is None:
-        found = diagnostics + [d for d in compilation.diagnostics() if d not in diagnostics]
-        return Observed("invalid", _codes(found))
-    placement = compilation.solve(time_limit=time_limit)
-    verdict = compilation.verdict(placement, time_limit)
-    found = diagnostics + compilation.rule_warnings() + verdict.diagnostics
-    observed = Observed(_OUTCOMES[verdict.outcome], _codes(found))
-    owners = problem.owners()
-    hosted: dict[str, dict] = {}
-    for assignment in placement.assignments:
-        node_class = owners[assignment.node]
-        workload = problem.demand(assignment.workload).workload
-        hosted.setdefault(assignment.node, {})[workload] = 1
-        observed.pools.setdefault(workload, set()).add(node_class.pool)
-        observed.zones.setdefault(workload, set()).add(node_class.topology_value("zone"))
-        observed.regions.setdefault(workload, set()).add(node_class.topology_value("region"))
-        observed.placed[workload] = observed.placed.get(workload, 0) + 1
-    for item in placement.unplaced:
-        workload = problem.demand(item.workload).workload
-        observed.unplaced[workload] = observed.unplaced.get(workload, 0) + 1
-    bought = {node for nodes in placement.bought.values() for node in nodes}
-    in_use = used_per_class(owners, {node: Counter(w) for node, w in hosted.items()}, bought)
-    observed.cost = sum((problem.node_class(class_id).price * count for class_id, count in in_use.items()),
-                        Fraction(0))
-    observed.bought = len(bought)
-    return observed
-
-
-def _codes(diagnostics: list[Diagnostic]) -> tuple[str, ...]:
-    return tuple(sorted({d.code for d in diagnostics}))
 
 
 def _compare(expected: Expected, observed: Observed) -> list[Failure]:
