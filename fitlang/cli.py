@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                           choices=("kubernetes", "slurm", "terraform"), dest="targets")
     compile_.add_argument("--out", required=True, metavar="DIR")
     compile_.add_argument("--force", action="store_true")
+    compile_.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 with a unified diff when DIR is not what "
+                               "compile would write now (0 when it is)")
     compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                           default=DEFAULT_TIME_LIMIT,
                           help=f"for the solve, as `fitc solve` (default: {DEFAULT_TIME_LIMIT:g})")
@@ -655,6 +658,8 @@ def _run_compile(arguments: argparse.Namespace) -> int:
         prefix = "" if len(targets) == 1 else f"{target.name}/"
         written.update({prefix + relative: text for relative, text in files.items()})
         counts.append(f"{target.name} {len(files)} file{'s' if len(files) != 1 else ''}")
+    if arguments.check:
+        return _drift(Path(arguments.out), written, diagnostics + verdict.diagnostics, sources)
     if written:
         try:
             write_tree(arguments.out, written, force=arguments.force)
@@ -664,6 +669,21 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     emit(diagnostics + verdict.diagnostics, "human", sources)
     done = f"wrote {', '.join(counts)} to {arguments.out}" if written else "wrote no files"
     print(f"{done}; {_cost_summary(placement)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _drift(out: Path, written: dict[str, str], diagnostics: list[Diagnostic],
+           sources: Callable[[str], str | None]) -> int:
+    """`compile --check`: the diffs between DIR and what compile would write, on stdout."""
+    from fitlang.drift import drift
+
+    emit(diagnostics, "human", sources)
+    diffs = drift(out, written)
+    sys.stdout.write("".join(diffs))
+    if diffs:
+        differ = "1 file differs" if len(diffs) == 1 else f"{len(diffs)} files differ"
+        print(f"fitc: {out} is not what `fitc compile` writes now: {differ}", file=sys.stderr)
+        return EXIT_ERRORS
     return EXIT_OK
 
 

@@ -391,6 +391,28 @@ def test_compile_writes_a_manifest_and_replaces_only_the_files_it_lists(tmp_path
     assert (tmp_path / "victim").read_text() == "outside"
 
 
+def test_compile_check_diffs_the_output_directory_and_writes_nothing(tmp_path, fitc):
+    project = _project(tmp_path)
+    out = project / "out"
+    missing = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", "--check", cwd=project)
+    assert missing.returncode == 1 and not out.exists()
+    assert "+++ out/w.yaml" in missing.stdout and "--- /dev/null" in missing.stdout
+    assert fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", cwd=project).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    same = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", "--check", cwd=project)
+    assert (same.returncode, same.stdout) == (0, "")
+    edited = (out / "w.yaml").read_text()
+    (out / "w.yaml").write_text(edited.replace("kind:", "kind:  ", 1))  # an edit by hand
+    (out / "label-nodes.sh").unlink()
+    drifted = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", "--check", cwd=project)
+    assert drifted.returncode == 1
+    headers = [line for line in drifted.stdout.splitlines() if line.startswith(("--- ", "+++ "))]
+    assert headers == ["--- /dev/null", "+++ out/label-nodes.sh", "--- out/w.yaml", "+++ out/w.yaml"]
+    assert "-kind:  " in drifted.stdout and "2 files differ" in drifted.stderr
+    assert (out / "w.yaml").read_text() != edited and not (out / "label-nodes.sh").exists()  # untouched
+    assert {p for p in out.rglob("*") if p.is_file()} == set(before) - {out / "label-nodes.sh"}
+
+
 def test_compile_forced_into_a_foreign_directory_overwrites_only_its_own_names(tmp_path, fitc):
     project = _project(tmp_path)
     (project / "w.yaml").write_text("old")
