@@ -371,9 +371,9 @@ def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str |
 
 
 def emit(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str | None]) -> None:
-    if diagnostics or fmt in ("json", "sarif", "junit"):  # documents, even with nothing to report
+    if diagnostics or fmt in ("json", "sarif", "junit", "gitlab"):  # documents, even when empty
         output = render(diagnostics, fmt, sources, color=_COLOR["enabled"])
-        stream = sys.stdout if fmt in ("json", "sarif", "github", "junit") else sys.stderr
+        stream = sys.stderr if fmt == "human" else sys.stdout
         stream.write(output)
 
 

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 from fitlang import __version__
 from fitlang.diagnostics import REGISTRY, Diagnostic
 
-FORMATS = ("human", "json", "sarif", "github", "junit")
+FORMATS = ("human", "json", "sarif", "github", "junit", "gitlab")
 MAX_SHOWN_LINE = 200
 
 
@@ -22,7 +22,8 @@ def render(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str
            color: bool = False) -> str:
     if fmt == "human":
         return human(diagnostics, sources, color)
-    return {"json": as_json, "sarif": sarif, "github": github, "junit": junit}[fmt](diagnostics, sources)
+    machine = {"json": as_json, "sarif": sarif, "github": github, "junit": junit, "gitlab": gitlab}
+    return machine[fmt](diagnostics, sources)
 
 
 # ANSI SGR: bold red errors, bold yellow warnings, cyan notes; only when the caller asks
@@ -115,6 +116,27 @@ def junit(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
+_GITLAB_SEVERITY = {"error": "major", "warning": "minor", "note": "info"}
+
+
+def gitlab(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
+    """A GitLab Code Quality report (`artifacts: reports: codequality:`): the subset of the Code
+    Climate format GitLab reads, with the fingerprint SARIF's results carry."""
+    issues = [{"description": f"{d.code}: {d.message}", "check_name": d.code,
+               "fingerprint": _fingerprint(d),
+               "severity": _GITLAB_SEVERITY[d.severity.value],
+               "location": {"path": d.path.replace("\\", "/"),
+                            "lines": {"begin": d.span.line, "end": d.span.end_line}}}
+              for d in diagnostics]
+    return json.dumps(issues, indent=2) + "\n"
+
+
+def _fingerprint(diagnostic: Diagnostic) -> str:
+    """Stable across runs and line moves: the code, the file and the message."""
+    key = f"{diagnostic.code}\0{diagnostic.path}\0{diagnostic.message}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def _gh_data(value: str) -> str:
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -154,8 +176,7 @@ def _rule(code: str) -> dict:
 
 def _result(diagnostic: Diagnostic, rule_index: int) -> dict:
     s = diagnostic.span
-    fingerprint = hashlib.sha256(
-        f"{diagnostic.code}\0{diagnostic.path}\0{diagnostic.message}".encode()).hexdigest()[:32]
+    fingerprint = _fingerprint(diagnostic)
     return {
         "ruleId": diagnostic.code,
         "ruleIndex": rule_index,

@@ -96,6 +96,21 @@ def test_junit_format_a_failure_per_error_and_a_pass_when_clean(tmp_path, fitc):
     assert len(cases) == 1 and cases[0].find("failure") is None
 
 
+def test_gitlab_format_is_a_code_quality_report(tmp_path, fitc):
+    (tmp_path / "bad.fit").write_text(BAD)
+    issues = json.loads(fitc("check", "--format", "gitlab", "bad.fit", cwd=tmp_path).stdout)
+    assert sorted(i["check_name"] for i in issues) == ["E0205", "E0206", "E0303"]
+    count = next(i for i in issues if i["check_name"] == "E0303")
+    assert count["location"] == {"path": "bad.fit", "lines": {"begin": 2, "end": 2}}
+    assert count["severity"] == "major" and count["description"] == "E0303: count must be >= 0, found -1"
+    sarif = json.loads(fitc("check", "--format", "sarif", "bad.fit", cwd=tmp_path).stdout)
+    # one fingerprint per finding, the same SARIF gives (stable across runs)
+    assert sorted(i["fingerprint"] for i in issues) == sorted(
+        r["partialFingerprints"]["fitcDiagnostic/v1"] for r in sarif["runs"][0]["results"])
+    (tmp_path / "ok.fit").write_text(GOOD)
+    assert json.loads(fitc("check", "--format", "gitlab", "ok.fit", cwd=tmp_path).stdout) == []
+
+
 def test_directories_mean_every_fit_file_below(tmp_path, fitc):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "one.fit").write_text(BAD)
