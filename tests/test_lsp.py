@@ -276,6 +276,20 @@ async def test_positions_are_in_utf16_code_units(client: LanguageClient, project
 
 
 @lsp
+async def test_a_test_file_is_read_as_fitc_test_reads_it(client: LanguageClient, project):
+    # `test` blocks are not policy declarations (no E0204): what they hold is checked as `fitc
+    # check` checks a test file, and the errors follow edits
+    (project / "tested.fit").write_text("pool p {\n  count = 1\n  cpu = 1\n  memory = 1Gi\n}\n")
+    doc = await open_doc(client, project / "tested_test.fit",
+                         "test t {\n  policy = \"tested.fit\"\n  expect {\n    outcom = placed\n  }\n}\n",
+                         until=lambda found: len(found) > 0)
+    assert summary(client.diagnostics[doc.uri]) == [("E0205", 3, 4, 3, 10)]
+    fixed = await doc.change(doc.text.replace("outcom", "outcome"), lambda found: list(found) == [])
+    assert fixed == []
+    close_doc(doc)
+
+
+@lsp
 async def test_diagnostics_of_imported_files_go_to_their_uri(client: LanguageClient, project):
     shared = project / "imports" / "shared.fit"
     shared.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from fitlang.lsp.incremental import EditorWorkspace, ParseCache
 from fitlang.lsp.locate import NameUse, declared_name
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
+from fitlang.testing import is_test_file
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = Non
 
     compilation = Compilation(resolved, overlay, project_root, parse=editor_workspace,
                               incremental=incremental)
+    if is_test_file(resolved):
+        return _test_file_analysis(resolved, overlay, compilation)
     result = compilation.check()
     text = overlay.get(resolved)
     if text is None:
@@ -116,6 +119,24 @@ def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = Non
     if warnings:
         for path, found in rule_warnings_by_file(analysis).items():
             analysis.diagnostics.setdefault(path, []).extend(found)
+    return analysis
+
+
+def _test_file_analysis(resolved: Path, overlay: dict[Path, str], compilation: Compilation) -> Analysis:
+    """A test file (`*_test.fit`) is read as `fitc test` reads it, not checked as a policy: its
+    syntax and what its `test` blocks hold."""
+    from fitlang.check.loader import display_path
+    from fitlang.syntax.parser import parse_source
+    from fitlang.testing.cases import read_cases
+
+    text = overlay.get(resolved)
+    if text is None:
+        text = resolved.read_bytes().decode("utf-8", errors="replace")
+    shown = display_path(resolved, compilation.project_root)
+    parsed = parse_source(text, shown)
+    cases = read_cases(parsed.module, text, resolved)
+    analysis = Analysis(resolved, text, compilation)
+    analysis.diagnostics = {resolved: parsed.diagnostics + cases.diagnostics}
     return analysis
 
 
