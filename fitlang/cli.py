@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     solve = commands.add_parser("solve", help="find where everything runs")
     solve.add_argument("file", metavar="FILE")
-    solve.add_argument("--format", choices=("text", "json"), default="text")
+    solve.add_argument("--format", choices=("text", "json", "sarif", "github", "junit", "gitlab"),
+                       default="text",
+                       help="text for people (default), the placement as JSON (docs/formats.md), "
+                            "or only the diagnostics in a CI format (sarif, github, junit, gitlab)")
     solve.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                        default=DEFAULT_TIME_LIMIT,
                        help="stop searching after this long and answer with the best placement "
@@ -537,8 +540,7 @@ def _time_left(time_limit: float | None) -> float | None:
 def _run_solve(arguments: argparse.Namespace) -> int:
     from fitlang.solve.report import as_json, as_text
 
-    loaded = _problem_or_errors(arguments.file,
-                                     "json" if arguments.format == "json" else "human")
+    loaded = _problem_or_errors(arguments.file, "human" if arguments.format == "text" else arguments.format)
     if loaded is None:
         return EXIT_ERRORS
     compilation, problem = loaded
@@ -550,6 +552,8 @@ def _run_solve(arguments: argparse.Namespace) -> int:
         compilation.verdict(placement, arguments.time_limit).diagnostics
     if arguments.format == "json":
         sys.stdout.write(as_json(problem, placement, diagnostics, arguments.all_nodes))
+    elif arguments.format != "text":  # a CI format: what the solve found to report, only
+        emit(diagnostics, arguments.format, sources)
     else:
         from fitlang.solve.preferences import preference_outcomes
 

@@ -111,6 +111,28 @@ def test_gitlab_format_is_a_code_quality_report(tmp_path, fitc):
     assert json.loads(fitc("check", "--format", "gitlab", "ok.fit", cwd=tmp_path).stdout) == []
 
 
+def test_solve_and_verify_print_their_diagnostics_in_ci_formats(tmp_path, fitc):
+    from xml.etree import ElementTree
+
+    # the infeasible example: E0501 where the conflict starts, E0504 at its other rules
+    junit = fitc("solve", "examples/infeasible.fit", "--format", "junit", "--time-limit", "30")
+    assert junit.returncode == 1
+    failures = ElementTree.fromstring(junit.stdout).findall("testsuite/testcase/failure")
+    assert sorted({f.get("type") for f in failures}) == ["E0501", "E0504"]
+    github = fitc("solve", "examples/infeasible.fit", "--format", "github", "--time-limit", "30")
+    assert github.returncode == 1 and github.stdout.startswith("::error file=examples/infeasible.fit,")
+    placed = fitc("solve", "examples/llm-inference.fit", "--format", "junit")
+    assert placed.returncode == 0
+    assert ElementTree.fromstring(placed.stdout).findall("testsuite/testcase/failure") == []
+    (tmp_path / "p.json").write_text(fitc("solve", "examples/llm-inference.fit", "--format", "json").stdout)
+    document = json.loads((tmp_path / "p.json").read_text())
+    document["assignments"][0]["node"] = "l4_1a-0"  # a GPU with too little memory
+    (tmp_path / "p.json").write_text(json.dumps(document))
+    verified = fitc("verify", "examples/llm-inference.fit", str(tmp_path / "p.json"), "--format", "gitlab")
+    assert verified.returncode == 1
+    assert "E0503" in {issue["check_name"] for issue in json.loads(verified.stdout)}
+
+
 def test_directories_mean_every_fit_file_below(tmp_path, fitc):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "one.fit").write_text(BAD)
