@@ -1,6 +1,7 @@
 """`fitc diff OLD.fit NEW.fit` (or `--rev REV FILE`): what a change to a policy does to its
 placement, as `terraform plan` says what a change does to infrastructure: the cost before and
-after, the workloads that change pool or zone, the nodes bought or released, the outcome.
+after, the workloads that change pool or zone, the nodes bought or released, the outcome, and the
+limits (budget, `buy` limits, power caps, full pools) that start or stop binding.
 
 Exit codes as `terraform plan -detailed-exitcode`: 0 the placement is the same, 2 it changes,
 1 errors (a policy that does not check is an error, not a change).
@@ -45,9 +46,17 @@ class PolicyDiff:
     used: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
+    def newly_binding(self) -> list[str]:
+        return [limit for limit in self.after.binding if limit not in self.before.binding]
+
+    @property
+    def released(self) -> list[str]:
+        return [limit for limit in self.before.binding if limit not in self.after.binding]
+
+    @property
     def changed(self) -> bool:
         return (self.before.outcome != self.after.outcome or self.before.cost != self.after.cost
-                or bool(self.moved or self.bought or self.used))
+                or bool(self.moved or self.bought or self.used or self.newly_binding or self.released))
 
 
 def compare(before: Observed, after: Observed) -> PolicyDiff:
@@ -98,6 +107,8 @@ def as_text(diff: PolicyDiff) -> str:
     for pool, (was, now) in diff.used.items():
         if pool not in diff.bought:
             lines.append(f"~ pool {pool}: {was} -> {now} node{'s' if now != 1 else ''} in use")
+    lines += [f"+ binding: {limit}" for limit in diff.newly_binding]
+    lines += [f"- no longer binding: {limit}" for limit in diff.released]
     if not lines:
         return "no change: the placement is the same\n"
     return "\n".join(lines) + "\n"
@@ -116,6 +127,7 @@ def as_json(diff: PolicyDiff) -> str:
                        "placed": {"before": m.placed[0], "after": m.placed[1]}} for m in diff.moved],
         "bought": [{"pool": pool, "before": was, "after": now} for pool, (was, now) in diff.bought.items()],
         "in_use": [{"pool": pool, "before": was, "after": now} for pool, (was, now) in diff.used.items()],
+        "binding": {"new": diff.newly_binding, "released": diff.released},
     }
     return json.dumps(document, indent=2) + "\n"
 

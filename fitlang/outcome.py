@@ -6,10 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.driver import Compilation, Outcome
 from fitlang.rules.base import used_per_class
+
+if TYPE_CHECKING:
+    from fitlang.model.problem import Problem
+    from fitlang.solve.placement import Placement
 
 # the driver's verdicts as tests and diffs name them; `invalid`: the policy does not check
 OUTCOMES = {Outcome.PLACED: "placed", Outcome.PARTIAL: "partial",
@@ -31,6 +36,7 @@ class Observed:
     regions: dict[str, set[str | None]] = field(default_factory=dict)
     placed: dict[str, int] = field(default_factory=dict)
     unplaced: dict[str, int] = field(default_factory=dict)
+    binding: tuple[str, ...] = ()  # the limits the placement reaches (`fitc diff`'s "binding")
 
 
 def observe(compilation: Compilation, time_limit: float) -> Observed:
@@ -69,7 +75,39 @@ def observe(compilation: Compilation, time_limit: float) -> Observed:
         if nodes:
             pool = problem.node_class(class_id).pool
             observed.bought_by_pool[pool] = observed.bought_by_pool.get(pool, 0) + len(nodes)
+    observed.binding = _binding(problem, placement, observed, in_use)
     return observed
+
+
+def _binding(problem: Problem, placement: Placement, observed: Observed,
+             in_use: Counter) -> tuple[str, ...]:
+    """The limits the placement is at: the budget, a `buy` block's node limit, a power cap, a
+    pool whose every node is in use. A limit that starts (or stops) binding is what a change to
+    a policy shows beside its cost."""
+    from fitlang.solve.report import power_use
+
+    found = []
+    if problem.budget is not None and observed.cost is not None and observed.cost >= problem.budget:
+        found.append(f"budget {float(problem.budget):.2f} USD/h")
+    bought_in: Counter = Counter()
+    for class_id, nodes in placement.bought.items():
+        group = problem.node_class(class_id).buy_group
+        if group is not None:
+            bought_in[group] += len(nodes)
+    for group, limit in sorted(problem.buy_limits.items()):
+        if bought_in[group] >= limit:
+            found.append(f"buy limit {limit} node{'s' if limit != 1 else ''} (`buy` block {group + 1})")
+    for cap, drawn in power_use(problem, placement):
+        if drawn >= cap.cap_watts:
+            found.append(f"power cap `{cap.name}` {float(cap.cap_watts) / 1000:g} kW")
+    nodes_of: Counter = Counter()
+    for node_class in problem.classes:
+        if not node_class.provisioned:
+            nodes_of[node_class.pool] += node_class.count
+    for pool, total in sorted(nodes_of.items()):
+        if total and observed.used_by_pool.get(pool, 0) >= total:
+            found.append(f"pool `{pool}` full ({total}/{total} nodes)")
+    return tuple(found)
 
 
 def _codes(diagnostics: list[Diagnostic]) -> tuple[str, ...]:
