@@ -419,11 +419,11 @@ def _is_test_file(path: Path) -> bool:
 def _test_file_diagnostics(given: list[str], compilations: list[Compilation]) -> list[Diagnostic]:
     """Test files (`*_test.fit`, named or found in a directory) are checked as test files:
     their syntax and what their `test` blocks hold (`fitc test` runs them)."""
-    from fitlang.testing import read_test_file
+    from fitlang.testing import check_test_file
 
     found = []
     for path in [regular_file(p) for p in given] + [c.root for c in compilations if _is_test_file(c.root)]:
-        found.extend(read_test_file(path).diagnostics)
+        found.extend(check_test_file(path))
     return found
 
 

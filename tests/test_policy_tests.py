@@ -187,12 +187,16 @@ def test_an_override_of_a_block_the_policy_lacks_is_e0702_with_a_suggestion(tmp_
     result = fitc("test", path.name, cwd=tmp_path)
     assert result.returncode == 1 and codes(result) == ["E0702"]
     assert "did you mean `web`" in result.stdout
+    checked = fitc("check", path.name, cwd=tmp_path)  # found without running the test
+    assert checked.returncode == 1 and "shop_test.fit:2:3: error[E0702]" in checked.stderr
 
 
 def test_a_missing_policy_is_e0103_at_the_test(tmp_path, fitc):
     (tmp_path / "lonely_test.fit").write_text("test t {\n  expect {\n    outcome = placed\n  }\n}\n")
     result = fitc("test", "lonely_test.fit", cwd=tmp_path)
     assert result.returncode == 1 and codes(result) == ["E0103"]
+    checked = fitc("check", "lonely_test.fit", cwd=tmp_path)
+    assert checked.returncode == 1 and "error[E0103]" in checked.stderr
 
 
 def test_junit_json_and_github_outputs_carry_the_same_failures(tmp_path, fitc):

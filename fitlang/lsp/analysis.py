@@ -123,20 +123,15 @@ def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = Non
 
 
 def _test_file_analysis(resolved: Path, overlay: dict[Path, str], compilation: Compilation) -> Analysis:
-    """A test file (`*_test.fit`) is read as `fitc test` reads it, not checked as a policy: its
-    syntax and what its `test` blocks hold."""
-    from fitlang.check.loader import display_path
-    from fitlang.syntax.parser import parse_source
-    from fitlang.testing.cases import read_cases
+    """A test file (`*_test.fit`) is read as `fitc check` reads it, not checked as a policy:
+    its syntax, what its `test` blocks hold, and the blocks its tests change."""
+    from fitlang.testing import check_test_file
 
     text = overlay.get(resolved)
     if text is None:
         text = resolved.read_bytes().decode("utf-8", errors="replace")
-    shown = display_path(resolved, compilation.project_root)
-    parsed = parse_source(text, shown)
-    cases = read_cases(parsed.module, text, resolved)
     analysis = Analysis(resolved, text, compilation)
-    analysis.diagnostics = {resolved: parsed.diagnostics + cases.diagnostics}
+    analysis.diagnostics = {resolved: check_test_file(resolved, compilation.project_root, text)}
     return analysis
 
 

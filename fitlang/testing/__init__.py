@@ -41,15 +41,44 @@ def test_files(paths: Iterable[Path]) -> list[Path]:
 test_files.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, whatever its name
 
 
-def read_test_file(path: Path, project_root: Path | None = None) -> CaseFile:
-    """A test file's cases, with its syntax errors and what is wrong with its `test` blocks."""
+def read_test_file(path: Path, project_root: Path | None = None, text: str | None = None) -> CaseFile:
+    """A test file's cases, with its syntax errors and what is wrong with its `test` blocks
+    (`text`: the editor's unsaved text of it)."""
     shown = display_path(path, project_root)
-    data = path.read_bytes()
+    data = path.read_bytes() if text is None else text
     parsed = parse_source(data, shown)
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     found = read_cases(parsed.module, text, path)
     found.diagnostics[:0] = parsed.diagnostics
     return found
+
+
+def check_test_file(path: Path, project_root: Path | None = None,
+                    text: str | None = None) -> list[Diagnostic]:
+    """What `fitc check` (and the editor) report of a test file without running it: its own
+    errors, then, per test, a policy file that cannot be read (E0103) and a change to a block
+    the policy does not declare (E0702)."""
+    found = read_test_file(path, project_root, text)
+    diagnostics = list(found.diagnostics)
+    for case in found.cases:
+        diagnostics.extend(_case_problems(case))
+    return diagnostics
+
+
+def _case_problems(case: Case) -> list[Diagnostic]:
+    from fitlang import messages as msg
+    from fitlang.testing.overrides import apply_overrides
+
+    try:
+        policy_text = case.policy.read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:
+        return [msg.FileUnreadable(file=str(case.policy), reason=error.strerror or "unreadable")
+                .diagnostic(case.path, case.policy_span)]
+    parsed = parse_source(policy_text, str(case.policy))
+    if parsed.diagnostics or not case.overrides:
+        return []  # a policy that does not parse is reported where it is checked
+    return apply_overrides(parsed.module, policy_text, [o.block for o in case.overrides],
+                           case.path, case.text)[1]
 
 
 @dataclass
@@ -80,5 +109,5 @@ def run_tests(files: Iterable[Path], pattern: str | None = None,
     return run
 
 
-__all__ = ["TEST_SUFFIX", "Case", "Result", "Run", "is_test_file", "read_test_file", "run_tests",
-           "test_files"]
+__all__ = ["TEST_SUFFIX", "Case", "Result", "Run", "check_test_file", "is_test_file", "read_test_file",
+           "run_tests", "test_files"]
