@@ -591,7 +591,6 @@ def _progress_line():
 
 
 def _run_compile(arguments: argparse.Namespace) -> int:
-    from fitlang import messages as msg
     from fitlang.driver import Outcome
     from fitlang.outputs import OutputRefused, write_tree
     from fitlang.targets import TARGETS, CompileContext
@@ -609,13 +608,8 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     program = compilation.check().program
     context = CompileContext(program, problem, placement)
     targets = [TARGETS[name]() for name in dict.fromkeys(arguments.targets)]
-    root = compilation.root_path
     for target in targets:
-        for need in target.problems(context):
-            origin = need.origin
-            diagnostics.append((need.kind or msg.TargetNeeds).at(origin.path if origin else root,
-                                                  origin.span if origin else FIRST_CHARACTER,
-                                                  detail=f"{target.name}: {need.message}"))
+        diagnostics += target.problems(context)
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS
@@ -768,22 +762,14 @@ def _fidelity_diagnostics(program, problem, document: PlacementRead, target: str
                           out: Path) -> list[Diagnostic]:
     """Each way the files in `out` fail to realise the placement (a document `verify` has
     accepted), as one diagnostic."""
-    from fitlang import messages as msg
     from fitlang.solve.placement_file import placement_from_document
     from fitlang.targets import TARGETS, CompileContext
 
     context = CompileContext(program, problem, placement_from_document(problem, document))
     try:
-        needs = TARGETS[target]().fidelity(context, _read_tree(out))
+        return TARGETS[target]().fidelity(context, _read_tree(out))
     except NotImplementedError as error:
         raise UsageError(f"--target {target}: {error}") from None
-    diagnostics = []
-    for need in needs:
-        origin = need.origin
-        diagnostics.append((need.kind or msg.FilesDoNotRealise).at(
-            origin.path if origin else program.path, origin.span if origin else FIRST_CHARACTER,
-            detail=f"{target}: {need.message}"))
-    return diagnostics
 
 
 def entry() -> None:

@@ -16,7 +16,7 @@ import yaml
 
 from fitlang.targets.yaml_out import dump
 
-from compiling import compiled_at_sizes, context_for, render
+from compiling import compiled_at_sizes, context_for, details, render
 from conftest import FIXTURES
 
 KUBERNETES_VERSION = "1.33.0"
@@ -142,7 +142,7 @@ def test_invalid_namespace_and_labels_are_reported_not_emitted(tmp_path):
     path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  labels = { "bad key!": "x" }\n}\n'
                     'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n'
                     'policy {\n  kubernetes {\n    namespace = "Not Valid"\n  }\n}\n')
-    problems = [need.message for need in TARGETS["kubernetes"]().problems(context_for(path))]
+    problems = details(TARGETS["kubernetes"]().problems(context_for(path)), "kubernetes")
     assert any("namespace 'Not Valid'" in p for p in problems)
     assert any("'bad key!'" in p for p in problems)
     assert any("has no `image`" in p for p in problems)
@@ -215,7 +215,7 @@ K8S_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.fit")
 
 
 def fidelity(context, files) -> list[str]:
-    return [need.message for need in TARGETS["kubernetes"]().fidelity(context, files)]
+    return details(TARGETS["kubernetes"]().fidelity(context, files), "kubernetes")
 
 
 @pytest.mark.parametrize("path", K8S_EXAMPLES, ids=lambda p: p.name)
@@ -613,7 +613,7 @@ def test_a_gang_over_two_kinds_of_device_is_an_error(tmp_path):
                     'workload train {\n  kind = job\n  replicas = 2\n  gang = true\n  cpu = 8\n'
                     '  memory = 8Gi\n  image = "x"\n  gpu {\n    count = 1\n  }\n}\n')
     context = context_for(path)
-    messages = [n.message for n in errors(TARGETS["kubernetes"]().problems(context))]
+    messages = details(errors(TARGETS["kubernetes"]().problems(context)), "kubernetes")
     assert messages == ["gang `train` runs on pools with different devices; one Job's pods "
                         "request one kind"]
 

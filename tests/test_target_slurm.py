@@ -21,7 +21,7 @@ from fitlang.model.build import build_problem
 from fitlang.solve.placement import solve
 from fitlang.targets import TARGETS, CompileContext
 
-from compiling import compiled_at_sizes, context_for, render
+from compiling import compiled_at_sizes, context_for, details, render
 from conftest import EXAMPLES, FIXTURES
 from slurm_cluster import hostnames, require_slurm, start_cluster
 
@@ -37,7 +37,7 @@ def scripts(files: dict[str, str]) -> dict[str, str]:
 
 
 def fidelity(context: CompileContext, files: dict[str, str]) -> list[str]:
-    return [need.message for need in TARGETS["slurm"]().fidelity(context, files)]
+    return details(TARGETS["slurm"]().fidelity(context, files), "slurm")
 
 
 def solved_tasks(context: CompileContext, job: str) -> dict[str, int]:
@@ -358,7 +358,7 @@ def test_fidelity_holds_on_generated_policies(tmp_path):
         if target.problems(context):
             # refused only for fractional CPUs that do not fit once Slurm rounds them up: then
             # the files, were they written, would indeed overcommit a node
-            assert all("whole CPUs" in n.message for n in target.problems(context)), seed
+            assert all("whole CPUs" in n for n in details(target.problems(context), "slurm")), seed
             assert any("CPUs asked" in p for p in fidelity(context, files)), seed
             refused += 1
             continue
@@ -424,8 +424,8 @@ def test_invalid_partition_is_refused(tmp_path):
     path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
                     'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  command = ["true"]\n}\n'
                     'policy {\n  slurm {\n    partition = "gpu --uid=0"\n  }\n}\n')
-    needs = TARGETS["slurm"]().problems(context_for(path))
-    assert [n.message for n in needs] == ["slurm partition 'gpu --uid=0' is not a Slurm name (letters, "
+    needs = details(TARGETS["slurm"]().problems(context_for(path)), "slurm")
+    assert needs == ["slurm partition 'gpu --uid=0' is not a Slurm name (letters, "
                                           "digits, `_.-`)"]
 
 
@@ -441,8 +441,8 @@ def test_a_partition_of_the_cluster_is_not_declared_again(tmp_path):
                     'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
     context = context_for(path)
     assert sorted(a.node for a in context.placement.assignments) == ["extra-0", "n1"]
-    needs = TARGETS["slurm"]().problems(context)
-    assert len(needs) == 1 and "partition 'debug' exists in inventory `hpc`" in needs[0].message
+    needs = details(TARGETS["slurm"]().problems(context), "slurm")
+    assert len(needs) == 1 and "partition 'debug' exists in inventory `hpc`" in needs[0]
 
 
 def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
@@ -452,8 +452,8 @@ def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
                     'workload w {\n  replicas = 3\n  cpu = 1500m\n  memory = 1Gi\n'
                     '  command = ["true"]\n}\n')
     context = context_for(path)
-    needs = TARGETS["slurm"]().problems(context)
-    assert len(needs) == 1 and "6 whole CPUs" in needs[0].message and "its 5" in needs[0].message
+    needs = details(TARGETS["slurm"]().problems(context), "slurm")
+    assert len(needs) == 1 and "6 whole CPUs" in needs[0] and "its 5" in needs[0]
     files = TARGETS["slurm"]().render(context)
     assert fidelity(context, files) == ["node p-0: 6 CPUs asked, it has 5"]
 
