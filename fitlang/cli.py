@@ -691,7 +691,7 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     import json
 
     from fitlang import messages as msg
-    from fitlang.solve.verify import Violation, verify
+    from fitlang.solve.verify import verify
 
     if (arguments.target is None) != (arguments.out is None):
         raise UsageError("--target and --out go together: the target whose files --out holds")
@@ -719,18 +719,13 @@ def _run_verify(arguments: argparse.Namespace) -> int:
         problems = ["not a placement: its JSON nests too deeply"]
     else:
         problems = []
-    violations: list[Violation] = []
+    violations: list[Diagnostic] = []
     if document is not None:
-        violations, problems = verify(problem, document)
+        violations, problems = verify(problem, document, compilation.root_path)
     for problem_text in problems:
         diagnostics.append(msg.PlacementFileError.at(str(placement_path), FIRST_CHARACTER,
                                                      detail=problem_text))
-    root = compilation.root_path
-    for violation in violations:
-        origin = violation.origin
-        diagnostics.append(msg.PlacementViolation.at(
-            origin.path if origin else root, origin.span if origin else FIRST_CHARACTER,
-            detail=violation.message))
+    diagnostics += violations
     if out is not None and document is not None and not problems:
         diagnostics += _fidelity_diagnostics(program, problem, document, arguments.target, out)
     emit(diagnostics, arguments.format, sources)
