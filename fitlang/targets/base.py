@@ -14,15 +14,18 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from fitlang import messages as msg
 from fitlang.check.program import Origin, Program, Workload
 from fitlang.diagnostics import Diagnostic, Message, Related
 from fitlang.model.problem import NodeClass, Problem, option_demand_name
 from fitlang.outputs import write_tree  # noqa: F401  (the targets' public API)
-from fitlang.solve.placement import Placement
 from fitlang.span import FIRST_CHARACTER
+
+if TYPE_CHECKING:  # a build asks the targets for their rules (`rules`) without a solver
+    from fitlang.rules.base import Rule
+    from fitlang.solve.placement import Placement
 
 TARGETS: dict[str, type[Target]] = {}
 
@@ -91,6 +94,12 @@ class Target:
     def render(self, context: CompileContext) -> dict[str, str]:
         raise NotImplementedError
 
+    @classmethod
+    def rules(cls, program: Program) -> tuple[Rule, ...]:
+        """What this target's settings add to the language's rules (`fitlang/rules`), which
+        the driver gives `build_problem`: the Slurm partition keeps work on its nodes."""
+        return ()
+
     def problems(self, context: CompileContext) -> list[Diagnostic]:
         """What this target needs that the policy does not say (E0601 unless a finding has a
         kind of its own; warnings such as W0620 do not stop a compile)."""
@@ -140,6 +149,11 @@ def by_message(found: Iterable[Diagnostic]) -> list[Diagnostic]:
     for diagnostic in found:
         once.setdefault(diagnostic.message, diagnostic)
     return [once[message] for message in sorted(once)]
+
+
+def target_rules(program: Program) -> tuple[Rule, ...]:
+    """Every registered target's rules for `program`, in the registry's order."""
+    return tuple(rule for target in TARGETS.values() for rule in target.rules(program))
 
 
 def dns_name(text: str, limit: int = 63) -> str:

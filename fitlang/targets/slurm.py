@@ -25,10 +25,13 @@ from pathlib import Path
 
 import jinja2
 
+from fitlang.check.program import Program
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, NodeNames
+from fitlang.rules.base import Rule
 from fitlang.targets import slurm_fidelity
 from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
+from fitlang.targets.slurm_partition import PARTITION_LABEL, partition_rules
 
 _SLURM_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -124,6 +127,10 @@ class Component:
 class Slurm(Target):
     name = "slurm"
 
+    @classmethod
+    def rules(cls, program: Program) -> tuple[Rule, ...]:
+        return partition_rules(program)
+
     def problems(self, context: CompileContext) -> list[Diagnostic]:
         policy = context.program.policy
         need = self.needs(context)
@@ -188,7 +195,7 @@ class Slurm(Target):
         if not declared or partition is None:
             return []
         known = [c for c in context.problem.classes if c not in declared
-                 and f"slurm.partition.{partition}" in c.labels]
+                 and PARTITION_LABEL + partition in c.labels]
         if not known:
             return []
         return [need(f"slurm partition {partition!r} exists in inventory `{known[0].pool}`, and the "
