@@ -387,6 +387,20 @@ def test_two_pools_one_selector_is_an_error_naming_both(tmp_path, fitc):
     assert "`aws_m7i_2xlarge@us-east-1#1`" in result.stderr
 
 
+def test_two_pools_one_selector_point_at_each_other(tmp_path):
+    # as above: the diagnostic relates the two `buy` blocks (lines 2 and 8) that make the pools
+    path = tmp_path / "twice.fit"
+    buy = ('buy {{\n  offers = [aws_m7i_2xlarge]\n  regions = ["us-east-1"]\n  max_count = 1\n'
+           '  spot = {spot}\n}}\n')
+    path.write_text('import "std/aws"\n' + buy.format(spot="true") + buy.format(spot="false")
+                    + 'workload w {\n  replicas = 2\n  cpu = 7\n  memory = 8Gi\n  image = "x"\n}\n')
+    found = [d for d in TARGETS["kubernetes"]().problems(context_for(path)) if d.code == "E0604"]
+    (indistinct,) = found
+    assert [(r.path, r.span.line, r.message) for r in indistinct.related] == [
+        (str(path), 2, "pool `aws_m7i_2xlarge@us-east-1`"),
+        (str(path), 8, "pool `aws_m7i_2xlarge@us-east-1#1`")]
+
+
 @pytest.mark.parametrize("attribute, value, column", [("zone", "eu west 1a", 10),
                                                       ("dedicated", "gpu team!", 15)])
 def test_invalid_values_for_affinity_and_tolerations_are_errors_with_the_span(tmp_path, fitc,

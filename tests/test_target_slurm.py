@@ -566,3 +566,65 @@ def test_fidelity_reports_what_slurm_cannot_read_and_never_hangs(file, old, new)
     assert old in files[file]
     problems = fidelity(context, {**files, file: files[file].replace(old, new, 1)})
     assert problems != []
+
+
+# ---- what the target reports, as diagnostics; the partition as the target's rule ----------
+
+def test_a_redeclared_partition_points_at_the_policy_with_both_pools_related(tmp_path):
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=n1 CPUTot=4 RealMemory=16000 State=IDLE Partitions=debug\n")
+    path = tmp_path / "p.fit"
+    path.write_text('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                    'pool extra {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 2\n  cpu = 4\n  memory = 1Gi\n  command = ["true"]\n}\n'
+                    'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
+    (need,) = TARGETS["slurm"]().problems(context_for(path))
+    # the policy block (line 16), the inventory (line 1) and the pool (line 5)
+    assert (need.code, need.path, need.span.line) == ("E0601", str(path), 16)
+    assert [(r.path, r.span.line, r.message) for r in need.related] == [
+        (str(path), 1, "inventory `hpc`"), (str(path), 5, "`extra`")]
+
+
+def test_a_finding_with_no_place_in_the_policy_points_at_the_root_file(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  command = ["true"]\n}\n')
+    context, files = render(path, "slurm")
+    found = TARGETS["slurm"]().fidelity(context, {**files, "stray.sbatch": "#!/bin/sh\n"})
+    (stray,) = [d for d in found if d.message.startswith("slurm: stray.sbatch")]
+    assert (stray.code, stray.path, stray.span.line, stray.span.column) == \
+        ("E0602", str(path), 1, 1)
+
+
+PARTITIONED = ('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+               'workload w {\n  replicas = 2\n  cpu = 1\n  memory = 1Gi\n}\n'
+               'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
+
+
+def test_the_partition_is_the_slurm_targets_rule_that_the_driver_adds(tmp_path):
+    from fitlang.driver import Compilation
+    from fitlang.targets import target_rules
+
+    (tmp_path / "nodes.txt").write_text((FIXTURES / "inventory" / "scontrol.txt").read_text())
+    path = tmp_path / "p.fit"
+    path.write_text(PARTITIONED)
+    program = check_file(path, Workspace()).program
+    assert [r.name for r in target_rules(program)] == ["slurm partition"]
+    # the language's rules alone: every node; with the target's rule: those of `debug` only
+    # (cpu001, cpu002 of scontrol.txt are in cpu,debug; the GPU nodes in gpu)
+    alone = build_problem(program).problem.demands[0]
+    driven = Compilation(path).build().problem.demands[0]
+    problem = Compilation(path).build().problem
+    assert {problem.node_class(c).node_names[0][:3] for c in driven.eligible} == {"cpu"}
+    assert set(driven.eligible) < set(alone.eligible)
+    ruled_out = set(alone.eligible) - set(driven.eligible)
+    assert [(driven.excluded[c].rule, driven.excluded[c].detail) for c in sorted(ruled_out)] == [
+        ('slurm partition "debug"',
+         f"nodes of `hpc` are not in partition debug") for _ in sorted(ruled_out)]
+
+
+def test_eligibility_names_no_target():
+    """Which classes a workload may use is the rules' answer, the language's and the targets'
+    alike (build.py still groups inventory nodes by their partition labels, as by any label)."""
+    text = (Path(__file__).parent.parent / "fitlang" / "model" / "eligibility.py").read_text()
+    assert "slurm" not in text.lower() and "partition" not in text

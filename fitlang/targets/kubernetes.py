@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import Any, ClassVar
 
+from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic
 from fitlang.messages import InvalidLabelValue, NotEnforceable, PoolsIndistinct
 from fitlang.model.problem import NodeClass
@@ -203,8 +204,19 @@ def _indistinct_pools(context: CompileContext, need: Findings) -> list[Diagnosti
         if other.id != split.node_class.id:
             needs.append(need(f"pools `{other.id}` and `{split.node_class.id}` cannot be told apart: "
                               "the same node selector matches both", split.node_class.origin,
-                              PoolsIndistinct, related=[(other.origin, f"pool `{other.id}`")]))
+                              PoolsIndistinct, related=[
+                                  (_declared_at(context, other), f"pool `{other.id}`"),
+                                  (_declared_at(context, split.node_class),
+                                   f"pool `{split.node_class.id}`")]))
     return needs
+
+
+def _declared_at(context: CompileContext, node_class: NodeClass) -> Origin | None:
+    """Where the policy makes the class: its `buy` block for capacity bought (two blocks may
+    buy one offer), else its pool, inventory or offer."""
+    if node_class.buy_group is not None:
+        return context.problem.buy_origins.get(node_class.buy_group, node_class.origin)
+    return node_class.origin
 
 
 def _unenforceable(context: CompileContext, need: Findings) -> list[Diagnostic]:
