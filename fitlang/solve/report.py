@@ -58,7 +58,8 @@ def _requests(demand: Demand) -> dict[str, int]:
 
 
 def _named(demand: Demand) -> dict[str, str]:
-    """How the contract names a demand: its workload, and for an option, the option."""
+    """How the contract names a demand: its workload, and for an option, the option (keyword
+    arguments of `PlacedReplica`: a field not given is not set, so not written, not null)."""
     if demand.option is None:
         return {"workload": demand.name}
     return {"workload": demand.workload, "option": demand.option}
