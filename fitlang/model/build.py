@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -40,6 +41,7 @@ from fitlang.model.problem import (
     option_demand_name,
 )
 from fitlang.model.reservations import kubelet_reservation
+from fitlang.rules.base import Rule
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
 
@@ -50,7 +52,9 @@ class Built:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def build_problem(program: Program) -> Built:
+def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
+    """The problem of a checked program. `extra_rules`: the targets' rules (`Target.rules`,
+    the Slurm partition), which the driver passes; the language's rules are `rules.RULES`."""
     diagnostics: list[Diagnostic] = []
     classes = [_pool_class(pool) for pool in program.pools.values()]
     for inventory in program.inventories.values():
@@ -84,13 +88,12 @@ def build_problem(program: Program) -> Built:
     classes = [_placed(node_class, program) for node_class in classes]
     spare = [_placed(node_class, program) for node_class in spare]
     names = _demand_names(program)
-    partition = program.policy.slurm_partition
     demands = []
-    facets = ClassFacets(classes + spare)
+    facets = ClassFacets(classes + spare, extra_rules)
     shared: dict[bytes, _Eligibility] = {}
     for workload in program.workloads.values():
         for view, option in _views(workload, names):
-            demands.append(_demand(view, facets, len(classes), partition, shared,
+            demands.append(_demand(view, facets, len(classes), shared,
                                    None if option is None else (workload.name, option)))
     policy = program.policy
     problem = Problem(
@@ -436,18 +439,18 @@ def _eligibility(ruled_out: np.ndarray, facets: ClassFacets, owned: int,
 
 
 def _demand(workload: Workload, facets: ClassFacets, owned: int,
-            partition: str | None = None, shared: dict[bytes, _Eligibility] | None = None,
+            shared: dict[bytes, _Eligibility] | None = None,
             option: tuple[str, AcceleratorOption] | None = None) -> Demand:
     """The workload's demand: the classes (the first `owned` of `facets`; the rest are spare
     offers) it may use, found for all classes at once (eligibility.py); the reasons for the
     others are worked out when asked for. Workloads whose rules give the same answer share
     its arrays and eligible list (`shared`). `option`: (the workload, the accelerator option)
     this demand is one option of, whose replicas deliver its throughput."""
-    answer = _eligibility(ruled_out(workload, facets, partition), facets, owned,
+    answer = _eligibility(ruled_out(workload, facets), facets, owned,
                           {} if shared is None else shared)
 
     def reasons(node_class: NodeClass) -> list[Exclusion]:
-        return _reasons(workload, node_class, partition)
+        return _reasons(workload, node_class, facets.rules)
 
     failing = LazyReasons(facets, answer.ruled_out, reasons)
     excluded = LazyReasons(facets, answer.owned_out, lambda node_class: failing[node_class.id][0])
@@ -456,8 +459,8 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
     if workload.preferences:
         preferences, preference = _score_preferences(
             workload, facets, np.flatnonzero(~answer.ruled_out[:owned]))
-    grouped: dict[str, Any] = {} if option is None else {"group": option[0], "option": option[1].model.name,
-                                         "throughput": option[1].throughput}
+    grouped: dict[str, Any] = {} if option is None else {
+        "group": option[0], "option": option[1].model.name, "throughput": option[1].throughput}
     return Demand(
         name=workload.name, replicas=workload.replicas,
         requests={"cpu": workload.cpu_milli, "memory": workload.memory,
@@ -497,17 +500,8 @@ def _score_preferences(workload: Workload, facets: ClassFacets, eligible: np.nda
     return rules, preference
 
 
-def _reasons(workload: Workload, node_class: NodeClass, partition: str | None) -> list[Exclusion]:
-    """Every rule that rules the class out for the workload (fitlang/rules, in the registry's
-    order); for a class that only a replica's size rules out, that."""
-    reasons = exclusions(workload, node_class)
-    if partition is not None and _in_other_partitions(node_class, partition):
-        reasons.append(Exclusion(f'slurm partition "{partition}"', None,
-                                 f"nodes of `{node_class.pool}` are not in partition {partition}"))
-    return reasons or last_resort(workload, node_class)
-
-
-def _in_other_partitions(node_class: NodeClass, partition: str) -> bool:
-    """Slurm nodes carry `slurm.partition.<name>` labels; the policy's partition must be one."""
-    partitions = [k for k in node_class.labels if k.startswith("slurm.partition.")]
-    return bool(partitions) and f"slurm.partition.{partition}" not in partitions
+def _reasons(workload: Workload, node_class: NodeClass, registry: Sequence[Rule]) -> list[Exclusion]:
+    """Every rule that rules the class out for the workload (fitlang/rules and the targets'
+    rules, in the registry's order); for a class that only a replica's size rules out, that."""
+    return exclusions(workload, node_class, registry) or last_resort(workload, node_class,
+                                                                     registry)
