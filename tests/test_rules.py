@@ -181,6 +181,8 @@ def test_the_rules_with_rows_of_the_linear_model():
         hooks = (rule.rows.columns, rule.rows.placed, rule.rows.fleet, rule.rows.per_class,
                  rule.rows.limits, rule.rows.relations)
         assert any(hook is not None for hook in hooks), rule.name
+    assert [rule.name for rule in rules.RULES if rule.packing is not None] == \
+        ["exclusive", "spread", "affinity", "latency"]
 
 
 def _rule_of_row(group, problem) -> str | None:
@@ -252,3 +254,43 @@ def test_a_registered_rule_adds_its_rows_and_the_solve_keeps_them(tmp_path, monk
     apart = solve(problem)
     assert apart.value == 2
     assert sorted(a.node for a in apart.assignments) == ["p-0", "p-1"]
+
+
+# ---- per-node packing (`Rule.packing`) -----------------------------------------------------
+
+
+def test_a_registered_rule_keeps_workloads_apart_in_packing(tmp_path, monkeypatch):
+    """Worked out by hand: `a` and `b`, one 1-CPU replica each, sent to pool `p` with one
+    node planned, share that node. A toy rule that keeps them apart on nodes leaves one of
+    them short; one that wants `a` alone on its node does too."""
+    from fitlang.rules.base import OnNodes
+    from fitlang.solve.pack import pack
+
+    problem = problem_from(tmp_path, pool("p", 2, 4, "8Gi") + workload("a", 1, 1, "1Gi")
+                           + workload("b", 1, 1, "1Gi"))
+    counts, planned = {("a", "p"): 1, ("b", "p"): 1}, {"p": 1}
+    shared = pack(problem, counts, planned)
+    assert shared.complete and [n.hosted for n in shared.nodes["p"]] == [{"a": 1, "b": 1}]
+    for hook in (OnNodes(apart=lambda problem: [("b", "a")]), OnNodes(alone=lambda problem: ["a"])):
+        monkeypatch.setattr(rules, "RULES", (*rules.RULES, Rule("toy_nodes", packing=hook)))
+        fresh = problem_from(tmp_path, pool("p", 2, 4, "8Gi") + workload("a", 1, 1, "1Gi")
+                             + workload("b", 1, 1, "1Gi"))  # the packers' cache is per problem
+        apart = pack(fresh, counts, planned)
+        assert sum(apart.short.values()) == 1 and len(apart.nodes["p"]) == 1
+        assert sum(sum(n.hosted.values()) for n in apart.nodes["p"]) == 1
+
+
+def test_a_registered_rule_says_which_classes_a_replica_may_move_to(tmp_path, monkeypatch):
+    """`equivalents` by hand: `w` may use pools `x` (1 USD/h) and `y` (2 USD/h), both
+    labelled; with no rule counting anything, both, cheapest first; a toy rule that counts
+    per pool leaves only the pool the replica was sent to."""
+    from fitlang.rules.base import OnNodes
+    from fitlang.solve.pack import equivalents
+
+    problem = problem_from(tmp_path, pool("y", 1, 4, "8Gi", 2) + pool("x", 1, 4, "8Gi", 1)
+                           + workload("w", 1, 1, "1Gi"))
+    demand, origin = problem.demand("w"), problem.node_class("y")
+    assert [c.id for c in equivalents(problem, demand, origin)] == ["x", "y"]
+    same = OnNodes(same=lambda problem, demand: lambda node_class: node_class.pool)
+    monkeypatch.setattr(rules, "RULES", (*rules.RULES, Rule("toy_pools", packing=same)))
+    assert [c.id for c in equivalents(problem, demand, origin)] == ["y"]

@@ -6,15 +6,15 @@ the workload's replicas run in the domains where T runs (affinity), or where it 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fitlang.check.program import Workload
-from fitlang.model.problem import Demand, Exclusion, NodeClass
-from fitlang.rules.base import Owners, Placed, Rows, Rule, Violation, domain_of
+from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
+from fitlang.rules.base import OnNodes, Owners, Placed, Rows, Rule, Violation, domain_of
 from fitlang.rules.spread import topologies_excluded
 
 if TYPE_CHECKING:
@@ -205,5 +205,31 @@ def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: st
                 model.add({switch: 1}, upper=0, group=group)
 
 
+def apart_on_nodes(problem: Problem) -> Iterator[tuple[str, str]]:
+    """The workloads with an anti-affinity on nodes towards another, and that other."""
+    for demand in problem.demands:
+        for rule in demand.affinities:
+            if rule.anti and rule.topology == "node" and rule.target != "self":
+                yield demand.name, rule.target
+
+
+def together_on_nodes(demand: Demand) -> set[str]:
+    """The workloads a replica of `demand` follows onto a node (affinity on nodes)."""
+    return {r.target for r in demand.affinities if not r.anti and r.topology == "node"}
+
+
+def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
+    """A class's domains in every topology an affinity of `demand`, or towards it, counts in."""
+    topologies = {r.topology for r in demand.affinities}
+    topologies |= {r.topology for d in problem.demands for r in d.affinities if r.target == demand.name}
+    topologies.discard("node")
+    return _values_in(sorted(topologies)) if topologies else None
+
+
+def _values_in(topologies: list[str]) -> Callable[[NodeClass], Hashable]:
+    return lambda node_class: tuple(node_class.topology_value(t) for t in topologies)
+
+
 RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check,
-            rows=Rows(relations=affinity_rows, rank=-1))
+            rows=Rows(relations=affinity_rows, rank=-1),
+            packing=OnNodes(apart=apart_on_nodes, together=together_on_nodes, same=same_domains))

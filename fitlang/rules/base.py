@@ -33,6 +33,9 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
   `capacity_terms`, `cache`...) and adds rows to `encoding.model` with its own group key
   (a frozen dataclass defined next to the hook). Rules sit before solve: a rule module
   imports `fitlang.solve` only under TYPE_CHECKING.
+- `packing`: what the rule asks of the replicas that share a node, and of the classes a
+  replica may move to, as the per-node packers read it (`solve/pack.py`, and through it the
+  greedy floor and local search): an `OnNodes` record (see its fields).
 
 Slots that later slices fill, so that a rule's whole logic sits in its module: `reason` (its
 sentence in an explanation) and `repairs` (the edits that would lift it), now in
@@ -144,6 +147,22 @@ class Rows:
 
 
 @dataclass(frozen=True)
+class OnNodes:
+    """A rule's say in per-node packing (each optional)."""
+
+    # pairs of workloads that never share a node (either way round), in a fixed order
+    apart: Callable[[Problem], Iterable[tuple[str, str]]] | None = None
+    # workloads whose nodes host nothing else
+    alone: Callable[[Problem], Iterable[str]] | None = None
+    # the workloads that must already be on a node before a replica of `demand` joins it
+    together: Callable[[Demand], Iterable[str]] | None = None
+    # what a class must have in common with the class a replica of `demand` was sent to for
+    # the rule's counts to hold when the replica moves there (None: anything goes); asked
+    # once per demand, the answer asked per class
+    same: Callable[[Problem, Demand], Callable[[NodeClass], Hashable] | None] | None = None
+
+
+@dataclass(frozen=True)
 class Rule:
     """One rule's hooks (see the module's docstring); `name` as the language calls it."""
 
@@ -155,6 +174,7 @@ class Rule:
     warnings: Callable[[Workload, Fleet], Iterable[Unsatisfiable]] | None = None
     check: Callable[[Placed], Iterable[Violation]] | None = None
     rows: Rows | None = None
+    packing: OnNodes | None = None
     # filled by later slices of issue 17 (today in solve/explain/)
     reason: None = None
     repairs: None = None

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass
-from fitlang.rules.base import Placed, Rows, Rule, Violation
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.rules.base import OnNodes, Placed, Rows, Rule, Violation
 
 if TYPE_CHECKING:
     from fitlang.rules.capacity import Terms
@@ -66,4 +66,9 @@ def _alone_rows(encoding: Encoding, demand: Demand, node_class: NodeClass) -> No
     encoding.add_at_most_zero(pointers, indices, data, ExclusiveGroup(demand.name))
 
 
-RULE = Rule("exclusive", check=check, rows=Rows(per_class=exclusive_rows))
+def alone_on_nodes(problem: Problem) -> Iterator[str]:
+    return (demand.name for demand in problem.demands if demand.exclusive)
+
+
+RULE = Rule("exclusive", check=check, rows=Rows(per_class=exclusive_rows),
+            packing=OnNodes(alone=alone_on_nodes))

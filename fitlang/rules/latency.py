@@ -4,12 +4,12 @@ options' counted together) run on nodes within N ms of the location."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fitlang.model.problem import Demand
-from fitlang.rules.base import Placed, Rows, Rule, Violation
+from fitlang.model.problem import Demand, NodeClass, Problem
+from fitlang.rules.base import OnNodes, Placed, Rows, Rule, Violation
 
 if TYPE_CHECKING:
     from fitlang.solve.encode import Encoding
@@ -69,4 +69,11 @@ def _reach_rows(encoding: Encoding, members: list[Demand]) -> None:
                   group=LatencyGroup(workload, rule.location))
 
 
-RULE = Rule("latency", check=check, rows=Rows(relations=latency_rows))
+def same_reach(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
+    """Whether a class is within reach of the users of each of `demand`'s latency rules."""
+    if not demand.latency:
+        return None
+    return lambda node_class: tuple(problem.within_reach(rule, node_class) for rule in demand.latency)
+
+
+RULE = Rule("latency", check=check, rows=Rows(relations=latency_rows), packing=OnNodes(same=same_reach))

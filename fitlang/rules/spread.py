@@ -4,7 +4,7 @@ region, a label; `node`) differ by at most K, over the domains of the nodes it m
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from fitlang.check.program import Workload
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import Owners, Placed, Rows, Rule, Violation, domain_of
+from fitlang.rules.base import OnNodes, Owners, Placed, Rows, Rule, Violation, domain_of
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
@@ -220,5 +220,13 @@ def _times_bits(model: LinearModel, count: int, most: int, bits: list[int], name
     return terms
 
 
+def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
+    """A class's domains in every topology (but `node`) `demand` spreads over."""
+    topologies = sorted({s.topology for s in demand.spreads} - {"node"})
+    if not topologies:
+        return None
+    return lambda node_class: tuple(node_class.topology_value(t) for t in topologies)
+
+
 RULE = Rule("spread", reads=reads, excludes=excludes, why=why, check=check,
-            rows=Rows(relations=spread_rows))
+            rows=Rows(relations=spread_rows), packing=OnNodes(same=same_domains))
