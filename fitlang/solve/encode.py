@@ -179,7 +179,7 @@ class Encoding:
             topologies = {s.topology for s in demand.spreads} - {"node"}
             ruled = any((r.target != "self" and not r.anti) or (r.target == "self" and r.topology != "node")
                         for r in demand.affinities)
-            # an exact node spread (see `_encode_node_spread`) counts per node: keep it whole
+            # an exact node spread (see `rules/spread.py`) counts per node: keep it whole
             ruled = ruled or any(s.topology == "node" and f"min[{demand.name},{i}]" in self.model.by_name
                                  for i, s in enumerate(demand.spreads))
             # an option's count is weighed by its throughput: rounding could fall short of it
@@ -497,7 +497,7 @@ def _fits(demand: Demand, capacity: np.ndarray) -> np.ndarray:
         fit = np.minimum(fit, capacity[:, column] // need[column])
     if demand.one_per_node:
         fit = np.minimum(fit, 1)
-    return np.maximum(fit, 0)  # a node spread: `_encode_node_spread`
+    return np.maximum(fit, 0)  # a node spread: `rules/spread._node_spread_rows`
 
 
 def _demand_columns(encoding: Encoding, demand: Demand, caps: dict[tuple[str, str], int],

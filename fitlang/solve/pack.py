@@ -100,7 +100,7 @@ def _even_shares(node_class: NodeClass, items: list[tuple[Demand, int]], planned
     """Workloads under `spread node` whose replicas on this class go to every node it uses,
     evenly (workload -> those nodes): where the aggregate model counted at least one replica
     per node and uses every node of the class (an offer's nodes are all in use once bought).
-    Elsewhere the model kept each node at max_skew or fewer (see `encode._encode_node_spread`),
+    Elsewhere the model kept each node at max_skew or fewer (see `rules/spread._node_spread_rows`),
     which the packer's per-node limit keeps."""
     if not planned or (not node_class.provisioned and planned < node_class.count):
         return {}
