@@ -8,20 +8,21 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import Placed, Rows, Rule, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import Placed, Rows, Rule
 
 if TYPE_CHECKING:
     from fitlang.solve.encode import Encoding
     from fitlang.solve.linear import Number
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem = placed.problem
     cost = sum((problem.node_class(c).price * k for c, k in placed.used_per_class.items()),
                Fraction(0))
     if problem.budget is not None and cost > problem.budget:
-        yield Violation(f"the placement costs {float(cost):.2f} USD/h, over the budget of "
-                        f"{float(problem.budget):.2f} USD/h", problem.budget_origin)
+        yield placed.violation(f"the placement costs {float(cost):.2f} USD/h, over the budget of "
+                               f"{float(problem.budget):.2f} USD/h", problem.budget_origin)
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import Placed, Rows, Rule, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import Placed, Rows, Rule
 
 if TYPE_CHECKING:
     from fitlang.solve.encode import Encoding
     from fitlang.solve.linear import Number
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     owner = placed.owner
     per_group: Counter = Counter(owner[n].buy_group for n in placed.bought if n in owner)
     for group, limit in placed.problem.buy_limits.items():
         if per_group[group] > limit:
-            yield Violation(f"{per_group[group]} nodes bought, over max_count = {limit}", None)
+            yield placed.violation(f"{per_group[group]} nodes bought, over max_count = {limit}", None)
 
 
 @dataclass(frozen=True)

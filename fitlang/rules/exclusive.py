@@ -8,23 +8,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.rules.base import OnNodes, Placed, Rows, Rule, Violation
+from fitlang.rules.base import OnNodes, Placed, Rows, Rule
 
 if TYPE_CHECKING:
     from fitlang.rules.capacity import Terms
     from fitlang.solve.encode import Encoding
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     demands = placed.demands
     for node, counts in sorted(placed.hosted.items()):
         names = sorted(name for name, amount in counts.items() if amount)
         for name in names:
             if demands[name].exclusive and len(names) > 1:
                 others = ", ".join(f"`{n}`" for n in names if n != name)
-                yield Violation(f"`{name}` is exclusive but shares node `{node}` with {others}",
-                                demands[name].spans.get("exclusive", demands[name].origin))
+                yield placed.violation(f"`{name}` is exclusive but shares node `{node}` with {others}",
+                                       demands[name].spans.get("exclusive", demands[name].origin))
 
 
 @dataclass(frozen=True)

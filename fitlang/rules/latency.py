@@ -8,14 +8,15 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, Problem
-from fitlang.rules.base import OnNodes, Placed, Rows, Rule, Violation
+from fitlang.rules.base import OnNodes, Placed, Rows, Rule
 
 if TYPE_CHECKING:
     from fitlang.solve.encode import Encoding
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem = placed.problem
     for members in problem.latency_demands():
         for rule in members[0].latency:
@@ -26,7 +27,7 @@ def check(placed: Placed) -> Iterator[Violation]:
                     if problem.within_reach(rule, placed.owner[node]):
                         within += here
             if count and within < rule.replicas:
-                yield Violation(
+                yield placed.violation(
                     f"`{members[0].workload}` has {within} replica{'s' if within != 1 else ''} "
                     f"within {float(rule.limit_ms):g} ms of {rule.location}; its latency rule "
                     f"needs {rule.replicas}", rule.origin)

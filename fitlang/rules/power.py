@@ -7,21 +7,22 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import Placed, Rows, Rule, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import Placed, Rows, Rule
 
 if TYPE_CHECKING:
     from fitlang.solve.encode import Encoding
     from fitlang.solve.linear import Number
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem, per_class = placed.problem, placed.used_per_class
     for cap in problem.power_caps:
         drawn = sum((problem.node_class(c).power_watts * per_class[c] for c in set(cap.classes)),
                     Fraction(0))
         if drawn > cap.cap_watts:
-            yield Violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over the cap "
-                            f"`{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
+            yield placed.violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over the cap "
+                                   f"`{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
 
 
 @dataclass(frozen=True)
