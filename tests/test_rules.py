@@ -4,6 +4,7 @@ is picked up by build, the W01xx warnings and `fitc verify` with no other edit."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def test_every_rule_is_checked_by_verify():
         assert rule.check is not None or rule.why is not None, rule.name
         assert (rule.excludes is None) == (rule.why is None), rule.name
         assert rule.reads is None or rule.excludes is not None, rule.name
-        assert (rule.rows, rule.reason, rule.repairs) == (None, None, None), rule.name
+        assert (rule.reason, rule.repairs) == (None, None), rule.name
 
 
 def test_reasons_come_in_the_registry_order(tmp_path):
@@ -159,3 +160,138 @@ def test_verify_and_the_rules_do_not_load_the_encoding():
     assert "fitlang.solve.verify" in loaded and "fitlang.rules.spread" in loaded
     assert [m for m in loaded if m.startswith(("fitlang.solve.", "fitlang.targets"))] == \
         ["fitlang.solve.verify"]
+
+
+# ---- rows of the linear model (`Rule.rows`) ------------------------------------------------
+
+# the key of each rule's rows, as the rule's module defines it (an option group's gang rows
+# carry a GangGroup named after the option group's workload, and are the options rule's)
+ROW_KEYS = {"capacity": "CapacityGroup", "exclusive": "ExclusiveGroup", "gang": "GangGroup",
+            "spread": "SpreadGroup", "affinity": "AffinityGroup", "latency": "LatencyGroup",
+            "replicas": "ReplicasGroup", "options": "ThroughputGroup", "budget": "BudgetGroup",
+            "power": "PowerGroup", "buy_limits": "BuyGroup"}
+
+
+def test_the_rules_with_rows_of_the_linear_model():
+    from fitlang.rules.base import Rows
+
+    with_rows = [rule for rule in rules.RULES if rule.rows is not None]
+    assert [rule.name for rule in with_rows] == list(ROW_KEYS)
+    for rule in with_rows:
+        assert isinstance(rule.rows, Rows)
+        hooks = (rule.rows.columns, rule.rows.placed, rule.rows.fleet, rule.rows.per_class,
+                 rule.rows.limits, rule.rows.relations)
+        assert any(hook is not None for hook in hooks), rule.name
+    assert [rule.name for rule in rules.RULES if rule.packing is not None] == \
+        ["exclusive", "spread", "affinity", "latency"]
+
+
+def _rule_of_row(group, problem) -> str | None:
+    """Which rule a row comes from, read from its key alone (None: the frame's, or no key)."""
+    if group is None or type(group).__name__ == "EligibleGroup":
+        return None
+    if type(group).__name__ == "GangGroup" and group.name in {g.workload for g in problem.option_groups}:
+        return "options"
+    return {key: name for name, key in ROW_KEYS.items()}[type(group).__name__]
+
+
+def _rows_per_rule(problem, must_place: bool):
+    from collections import Counter
+
+    from fitlang.solve.encode import encode
+
+    model = encode(problem, must_place=must_place).model
+    return Counter(_rule_of_row(row.group, problem) for row in model.constraints)
+
+
+@pytest.mark.parametrize("name", list(ROW_KEYS))
+def test_encode_names_no_rule_a_registry_without_one_makes_none_of_its_rows(name, monkeypatch):
+    """Over the examples: with every rule, some example has rows of `name`; with `name` taken
+    out of the registry, no example has any, and every other rule has the rows it had."""
+    from pathlib import Path
+
+    from fitlang.check.checker import check_file
+    from fitlang.model.build import build_problem
+
+    examples = sorted((Path(__file__).parent.parent / "examples").glob("*.fit"))
+    problems = [build_problem(check_file(path).program).problem for path in examples]
+    cases = [(problem, must_place) for problem in problems for must_place in (True, False)]
+    before = [_rows_per_rule(problem, must_place) for problem, must_place in cases]
+    assert any(counts[name] for counts in before)
+    monkeypatch.setattr(rules, "RULES", tuple(r for r in rules.RULES if r.name != name))
+    after = [_rows_per_rule(problem, must_place) for problem, must_place in cases]
+    for was, now in zip(before, after):
+        assert now[name] == 0
+        assert {k: v for k, v in now.items() if k is not None} == \
+            {k: v for k, v in was.items() if k not in (name, None) and v}
+
+
+@dataclass(frozen=True)
+class ToyGroup:
+    class_id: str
+
+
+def _toy_at_most_one_here(encoding, node_class) -> None:
+    """The toy rule's rows: at most one replica of `w` on each class."""
+    if ("w", node_class.id) in encoding.y:
+        encoding.model.add({encoding.y["w", node_class.id]: 1}, upper=1, group=ToyGroup(node_class.id))
+
+
+def test_a_registered_rule_adds_its_rows_and_the_solve_keeps_them(tmp_path, monkeypatch):
+    """Worked out by hand: `w`, 2 replicas of 1 CPU, fits on one 4-CPU node of `p` (1 USD/h
+    each): 1 USD/h. A toy rule registered with rows only (at most one replica of `w` per
+    class; small fleets are solved with a class per node) needs two nodes: 2 USD/h."""
+    from fitlang.rules.base import Rows
+    from fitlang.solve.encode import encode
+    from fitlang.solve.placement import solve
+
+    problem = problem_from(tmp_path, pool("p", 2, 4, "8Gi", 1) + workload("w", 2, 1, "1Gi"))
+    alone = solve(problem)
+    assert alone.value == 1 and len({a.node for a in alone.assignments}) == 1
+    toy_rows = Rule("toy_rows", rows=Rows(per_class=_toy_at_most_one_here))
+    monkeypatch.setattr(rules, "RULES", (*rules.RULES, toy_rows))
+    rows = [row for row in encode(problem).model.constraints if row.group == ToyGroup("p")]
+    assert len(rows) == 1 and rows[0].upper == 1 and list(rows[0].terms.values()) == [1]
+    apart = solve(problem)
+    assert apart.value == 2
+    assert sorted(a.node for a in apart.assignments) == ["p-0", "p-1"]
+
+
+# ---- per-node packing (`Rule.packing`) -----------------------------------------------------
+
+
+def test_a_registered_rule_keeps_workloads_apart_in_packing(tmp_path, monkeypatch):
+    """Worked out by hand: `a` and `b`, one 1-CPU replica each, sent to pool `p` with one
+    node planned, share that node. A toy rule that keeps them apart on nodes leaves one of
+    them short; one that wants `a` alone on its node does too."""
+    from fitlang.rules.base import OnNodes
+    from fitlang.solve.pack import pack
+
+    problem = problem_from(tmp_path, pool("p", 2, 4, "8Gi") + workload("a", 1, 1, "1Gi")
+                           + workload("b", 1, 1, "1Gi"))
+    counts, planned = {("a", "p"): 1, ("b", "p"): 1}, {"p": 1}
+    shared = pack(problem, counts, planned)
+    assert shared.complete and [n.hosted for n in shared.nodes["p"]] == [{"a": 1, "b": 1}]
+    for hook in (OnNodes(apart=lambda problem: [("b", "a")]), OnNodes(alone=lambda problem: ["a"])):
+        monkeypatch.setattr(rules, "RULES", (*rules.RULES, Rule("toy_nodes", packing=hook)))
+        fresh = problem_from(tmp_path, pool("p", 2, 4, "8Gi") + workload("a", 1, 1, "1Gi")
+                             + workload("b", 1, 1, "1Gi"))  # the packers' cache is per problem
+        apart = pack(fresh, counts, planned)
+        assert sum(apart.short.values()) == 1 and len(apart.nodes["p"]) == 1
+        assert sum(sum(n.hosted.values()) for n in apart.nodes["p"]) == 1
+
+
+def test_a_registered_rule_says_which_classes_a_replica_may_move_to(tmp_path, monkeypatch):
+    """`equivalents` by hand: `w` may use pools `x` (1 USD/h) and `y` (2 USD/h), both
+    labelled; with no rule counting anything, both, cheapest first; a toy rule that counts
+    per pool leaves only the pool the replica was sent to."""
+    from fitlang.rules.base import OnNodes
+    from fitlang.solve.pack import equivalents
+
+    problem = problem_from(tmp_path, pool("y", 1, 4, "8Gi", 2) + pool("x", 1, 4, "8Gi", 1)
+                           + workload("w", 1, 1, "1Gi"))
+    demand, origin = problem.demand("w"), problem.node_class("y")
+    assert [c.id for c in equivalents(problem, demand, origin)] == ["x", "y"]
+    same = OnNodes(same=lambda problem, demand: lambda node_class: node_class.pool)
+    monkeypatch.setattr(rules, "RULES", (*rules.RULES, Rule("toy_pools", packing=same)))
+    assert [c.id for c in equivalents(problem, demand, origin)] == ["y"]

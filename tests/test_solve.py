@@ -1329,7 +1329,7 @@ def test_fragment_weights_of_what_one_node_holds_sum_to_at_most_a_node(k, sizes)
     # at most k(k+1) together: the row sum of weights x y <= k(k+1) x u holds for every packing
     import numpy as np
 
-    from fitlang.solve.encode import fragment_weights
+    from fitlang.rules.capacity import fragment_weights
 
     weights = fragment_weights(np.array(sizes, dtype=np.int64), 16, k)
     for chosen in itertools.product([0, 1], repeat=len(sizes)):
@@ -1342,7 +1342,7 @@ def test_fragment_weights_by_hand():
     # (x2); u(2): 5/8 and 4/8 and 3/8 are in (1/3, 2/3): 1/2 each, 1/8 is under 1/3: 0 (x6)
     import numpy as np
 
-    from fitlang.solve.encode import fragment_weights
+    from fitlang.rules.capacity import fragment_weights
 
     charges = np.array([5000, 4000, 3000, 1000], dtype=np.int64)
     assert fragment_weights(charges, 8000, 1).tolist() == [2, 1, 0, 0]
@@ -1354,6 +1354,7 @@ def test_the_aggregate_counts_a_node_for_each_replica_over_half_a_node(tmp_path,
     # class's sums (16 CPUs on 2 nodes) fit, and each workload alone fits one a node on 2
     # nodes, but no node holds two of x and z: 3 nodes (y beside one). The aggregate model
     # says so with the k = 1 row; without the rows (the default) it plans 2 nodes.
+    from fitlang.rules import capacity
     from fitlang.solve import encode as encoding_module
     from fitlang.solve.backends import HighsBackend
 
@@ -1365,9 +1366,9 @@ def test_the_aggregate_counts_a_node_for_each_replica_over_half_a_node(tmp_path,
         encoding = encoding_module.encode(problem)
         return HighsBackend().minimise(encoding.model, encoding.objective("cost"), 10).objective
 
-    monkeypatch.setattr(encoding_module, "FRAGMENT_KS", (1, 2, 3))
+    monkeypatch.setattr(capacity, "FRAGMENT_KS", (1, 2, 3))
     assert planned() == 3
-    monkeypatch.setattr(encoding_module, "FRAGMENT_KS", ())
+    monkeypatch.setattr(capacity, "FRAGMENT_KS", ())
     assert planned() == 2
 
 

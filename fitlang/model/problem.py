@@ -338,15 +338,22 @@ class Problem:
 
     @cached_property
     def apart_on_nodes(self) -> tuple[dict[str, set[str]], set[str]]:
-        """Workload -> those it may not share a node with (either's rule), and the exclusive
-        workloads: read by every packer (one per class and batch, thousands at fleet scale)."""
+        """Workload -> those it may not share a node with (either's rule), and the workloads
+        whose nodes host nothing else, as the rules say (`Rule.packing`): read by every packer
+        (one per class and batch, thousands at fleet scale)."""
+        from fitlang import rules  # the registry reads this module: asked when first used
+
         apart: dict[str, set[str]] = {}
-        for d in self.demands:
-            for r in d.affinities:
-                if r.anti and r.topology == "node" and r.target != "self":
-                    apart.setdefault(d.name, set()).add(r.target)
-                    apart.setdefault(r.target, set()).add(d.name)
-        return apart, {d.name for d in self.demands if d.exclusive}
+        exclusive: set[str] = set()
+        for rule in rules.RULES:
+            if rule.packing is None:
+                continue
+            for name, other in rule.packing.apart(self) if rule.packing.apart is not None else ():
+                apart.setdefault(name, set()).add(other)
+                apart.setdefault(other, set()).add(name)
+            if rule.packing.alone is not None:
+                exclusive.update(rule.packing.alone(self))
+        return apart, exclusive
 
     def with_demand(self, name: str, **changes: Any) -> Problem:
         """The problem with demand `name` changed as `dataclasses.replace` would."""
@@ -465,7 +472,7 @@ def node_limit(demand: Demand, node_class: NodeClass) -> int:
     known. A `spread node max_skew K` bounds the difference between nodes, not the count per
     node; on a class of several nodes a packer that does not share the count evenly keeps
     every node at K or fewer (0 <= count <= K per node keeps the skew within K). The
-    encoding states the exact rule (see `encode._encode_node_spread`), and `pack` shares a
+    encoding states the exact rule (see `rules/spread._node_spread_rows`), and `pack` shares a
     class's count evenly where the model needs more than K on a node."""
     fit = replicas_per_node(demand, node_class)
     if node_class.count > 1:

@@ -6,19 +6,22 @@ the workload's replicas run in the domains where T runs (affinity), or where it 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import Demand, Exclusion, NodeClass
-from fitlang.rules.base import Placed, Rule, domain_of
+from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
+from fitlang.rules.base import OnNodes, Placed, Rows, Rule, domain_of
 from fitlang.rules.spread import topologies_excluded
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.solve.encode import Encoding
+    from fitlang.solve.groups import Group
 
 
 def reads(workload: Workload) -> Hashable:
@@ -74,4 +77,161 @@ def _affinities(placed: Placed, demand: Demand) -> Iterator[Diagnostic]:
                     f"({verb} {rule.target} on {rule.topology})", rule.origin)
 
 
-RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check)
+@dataclass(frozen=True)
+class AffinityGroup:
+    """A demand's affinity or anti-affinity rule, by its index in `Demand.affinities`."""
+
+    demand: str
+    index: int
+
+
+def affinity_rows(encoding: Encoding, demand: Demand) -> None:
+    model, problem = encoding.model, encoding.problem
+    for index, rule in enumerate(demand.affinities):
+        group = AffinityGroup(demand.name, index)
+        if rule.target == "self":
+            if rule.topology == "node":
+                continue  # in replicas_per_node: at most one replica per node
+            for class_ids in encoding.domains(demand, rule.topology).values():
+                model.add({encoding.y[demand.name, c]: 1 for c in class_ids}, upper=1, group=group)
+            continue
+        other = next((d for d in problem.demands if d.name == rule.target), None)
+        if other is None:
+            continue
+        if rule.topology == "node":
+            _node_rule(encoding, demand, other, rule.anti, group)
+        else:
+            _domain_rule(encoding, demand, other, rule.topology, rule.anti, group)
+
+
+def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
+               group: AffinityGroup) -> None:
+    """Between two workloads on the same nodes, per class both may use: anti-affinity
+    n[w,c] + n[v,c] <= u[c]; affinity n[w,c] <= n[v,c]; on classes the target may not use,
+    no replica. Built as arrays: pairwise rules made hundreds of thousands of these rows and
+    of the node counts n they need at 10,000 nodes (see `_node_rule_rows`)."""
+    if demand.name == other.name:  # one variable for both sides: row by row, merged
+        rows = encoding.row_buffer()
+        for class_id in demand.eligible:
+            mine = encoding.hosting_count(demand, class_id)
+            rows.add((mine, mine) + ((encoding.u[class_id],) if anti else ()),
+                     (1, 1, -1) if anti else (1, -1), None, 0, group)
+        rows.flush(encoding.model)
+        return
+    _node_rule_rows(encoding, demand, other, anti, group)
+
+
+def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
+                    group: AffinityGroup) -> None:
+    """Rows in the order `Encoding.hosting_count` and one row per class would add them: per
+    eligible class, the three rows of each node count made there (first the workload's, then
+    the target's), then the rule's row. Each class has seven slots of up to three terms; the
+    slots in use are kept, in order."""
+    model, eligible = encoding.model, demand.eligible
+    mine_y, theirs_y = encoding.y.of.get(demand.name, {}), encoding.y.of.get(other.name, {})
+    shared = np.array([c in theirs_y for c in eligible], dtype=bool)
+    if anti and not shared.any():
+        return
+    size = len(eligible)
+    hosting = encoding.hosting
+    known_mine = np.array([hosting.get((demand.name, c), -1) for c in eligible], dtype=np.int64)
+    known_theirs = np.array([hosting.get((other.name, c), -1) if s else -1
+                             for c, s in zip(eligible, shared.tolist())], dtype=np.int64)
+    new_mine, new_theirs = shared & (known_mine < 0), shared & (known_theirs < 0)
+    created = np.stack([new_mine, new_theirs], axis=1).ravel()  # in the order they are made
+    numbers = model.variable_count + np.cumsum(created) - 1
+    mine = np.where(new_mine, numbers[0::2], known_mine)
+    theirs = np.where(new_theirs, numbers[1::2], known_theirs)
+    y_mine = np.array([mine_y[c] for c in eligible], dtype=np.int64)
+    y_theirs = np.array([theirs_y.get(c, -1) for c in eligible], dtype=np.int64)
+    fit_mine = np.array([encoding.fit.of[demand.name][c] for c in eligible], dtype=np.int64)
+    fit_theirs = np.array([encoding.fit.of[other.name].get(c, 0) for c in eligible], dtype=np.int64)
+    u = np.array([encoding.u[c] for c in eligible], dtype=np.int64)
+    zero, one = np.zeros(size, dtype=np.int64), np.ones(size, dtype=np.int64)
+    columns = np.zeros((size, 7, 3), dtype=np.int64)
+    data = np.zeros((size, 7, 3), dtype=np.int64)
+    for slot, (n, y, fit) in enumerate(((mine, y_mine, fit_mine), (theirs, y_theirs, fit_theirs))):
+        base = 3 * slot
+        columns[:, base] = np.stack([y, n, zero], axis=1)
+        data[:, base] = np.stack([one, -fit, zero], axis=1)
+        columns[:, base + 1] = np.stack([n, y, zero], axis=1)
+        data[:, base + 1] = np.stack([one, -one, zero], axis=1)
+        columns[:, base + 2] = np.stack([n, u, zero], axis=1)
+        data[:, base + 2] = np.stack([one, -one, zero], axis=1)
+    if anti:
+        columns[:, 6] = np.stack([mine, theirs, u], axis=1)
+        data[:, 6] = np.stack([one, one, -one], axis=1)
+    else:  # affinity; where the target may not run, no replica: y <= 0
+        columns[:, 6] = np.where(shared[:, None], np.stack([mine, theirs, zero], axis=1),
+                                 np.stack([y_mine, zero, zero], axis=1))
+        data[:, 6] = np.where(shared[:, None], np.stack([one, -one, zero], axis=1),
+                              np.stack([one, zero, zero], axis=1))
+    used = np.zeros((size, 7), dtype=bool)
+    used[:, 0:3] = new_mine[:, None]
+    used[:, 3:6] = new_theirs[:, None]
+    used[:, 6] = shared | (not anti)
+    terms = used[:, :, None] & (data != 0)
+    counts = terms.sum(axis=2)[used]
+    groups = np.where(np.arange(7) == 6, 1, 0)[None, :].repeat(size, axis=0)[used]
+    made = [(demand.name, c) if side == 0 else (other.name, c)
+            for c, pair in zip(eligible, created.reshape(size, 2).tolist())
+            for side, new in enumerate(pair) if new]
+    for key, number in zip(made, range(model.variable_count, model.variable_count + len(made))):
+        hosting[key] = number
+    if made:
+        counts_of = {c.id: c.count for c in map(encoding.problem.node_class, {c for _, c in made})}
+        model.vars("n[", lambda k: f"n[{made[k][0]},{made[k][1]}]",
+                   np.zeros(len(made), dtype=np.int64),
+                   np.array([counts_of[c] for _, c in made], dtype=np.int64))
+    if len(counts):
+        rule_rows: list[Group | None] = [group if g else None for g in groups.tolist()]
+        model.add_rows(np.concatenate([[0], np.cumsum(counts)]), columns[terms], data[terms],
+                       np.full(len(counts), np.nan), np.zeros(len(counts)), rule_rows)
+
+
+def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,
+                 group: AffinityGroup) -> None:
+    model = encoding.model
+    mine = encoding.presence(demand, topology)
+    theirs = encoding.presence(other, topology)
+    for class_id in demand.eligible:
+        if encoding.topology_value(class_id, topology) is None and not anti:
+            model.add({encoding.y[demand.name, class_id]: 1}, upper=0, group=group)
+    for value, switch in mine.items():
+        if anti and value in theirs:
+            model.add({switch: 1, theirs[value]: 1}, upper=1, group=group)
+        elif not anti:
+            if value in theirs:
+                model.add({switch: 1, theirs[value]: -1}, upper=0, group=group)
+            else:
+                model.add({switch: 1}, upper=0, group=group)
+
+
+def apart_on_nodes(problem: Problem) -> Iterator[tuple[str, str]]:
+    """The workloads with an anti-affinity on nodes towards another, and that other."""
+    for demand in problem.demands:
+        for rule in demand.affinities:
+            if rule.anti and rule.topology == "node" and rule.target != "self":
+                yield demand.name, rule.target
+
+
+def together_on_nodes(demand: Demand) -> set[str]:
+    """The workloads a replica of `demand` follows onto a node (affinity on nodes)."""
+    return {r.target for r in demand.affinities if not r.anti and r.topology == "node"}
+
+
+def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
+    """A class's domains in every topology an affinity of `demand`, or towards it, counts in."""
+    topologies = {r.topology for r in demand.affinities}
+    topologies |= {r.topology for d in problem.demands for r in d.affinities if r.target == demand.name}
+    topologies.discard("node")
+    return _values_in(sorted(topologies)) if topologies else None
+
+
+def _values_in(topologies: list[str]) -> Callable[[NodeClass], Hashable]:
+    return lambda node_class: tuple(node_class.topology_value(t) for t in topologies)
+
+
+RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check,
+            rows=Rows(relations=affinity_rows, rank=-1),
+            packing=OnNodes(apart=apart_on_nodes, together=together_on_nodes, same=same_domains))

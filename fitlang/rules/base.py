@@ -20,9 +20,26 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
   nodes and replicas, as E0503 `Diagnostic`s (`placed.violation(detail, origin)`), sharing
   nothing with the linear model (it must not import `solve/encode` or `solve/linear`).
 
-Slots that later slices fill, so that a rule's whole logic sits in its module: `rows` (its
-rows of the linear model, now in `solve/encode.py`), `reason` (its sentence in an
-explanation) and `repairs` (the edits that would lift it), now in `solve/explain/`.
+- `rows`: the rule's rows of the linear model, a `Rows` record of hooks that
+  `solve/encode.py` calls at fixed points of building the model (its phases, in this order):
+  `columns(encoding, made)` per demand right after its y columns (`made`: the demand's
+  `DemandColumns`); `placed(encoding, demand, must_place)` per demand after its p column;
+  `fleet(encoding, must_place)` once, after every demand's columns; `per_class(encoding,
+  node_class)` per class; `limits(encoding)` once; then the frame's symmetry rows; then
+  `relations(encoding, demand)` per demand. Within a phase, rules add rows in `RULES` order,
+  after those of a lower `Rows.rank` (row order is HiGHS's tie-break, hence placements: the
+  ranks keep the model as it was before the rows moved here; `tools/model_digest.py` shows
+  it). A hook gets the `Encoding` (columns y/u/p, `domains`, `presence`, `hosting_count`,
+  `capacity_terms`, `cache`...) and adds rows to `encoding.model` with its own group key
+  (a frozen dataclass defined next to the hook). Rules sit before solve: a rule module
+  imports `fitlang.solve` only under TYPE_CHECKING.
+- `packing`: what the rule asks of the replicas that share a node, and of the classes a
+  replica may move to, as the per-node packers read it (`solve/pack.py`, and through it the
+  greedy floor and local search): an `OnNodes` record (see its fields).
+
+Slots that later slices fill, so that a rule's whole logic sits in its module: `reason` (its
+sentence in an explanation) and `repairs` (the edits that would lift it), now in
+`solve/explain/`.
 """
 
 from __future__ import annotations
@@ -43,6 +60,7 @@ from fitlang.span import FIRST_CHARACTER
 
 if TYPE_CHECKING:  # at run time eligibility imports the registry, not the other way round
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.solve.encode import DemandColumns, Encoding  # solve comes after the rules
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,36 @@ def domain_of(node: str, node_class: NodeClass, topology: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class Rows:
+    """A rule's rows of the linear model, by phase (see the module's docstring); `rank`
+    orders rules within a phase before `RULES` does (lower first)."""
+
+    columns: Callable[[Encoding, DemandColumns], None] | None = None
+    placed: Callable[[Encoding, Demand, bool], None] | None = None
+    fleet: Callable[[Encoding, bool], None] | None = None
+    per_class: Callable[[Encoding, NodeClass], None] | None = None
+    limits: Callable[[Encoding], None] | None = None
+    relations: Callable[[Encoding, Demand], None] | None = None
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class OnNodes:
+    """A rule's say in per-node packing (each optional)."""
+
+    # pairs of workloads that never share a node (either way round), in a fixed order
+    apart: Callable[[Problem], Iterable[tuple[str, str]]] | None = None
+    # workloads whose nodes host nothing else
+    alone: Callable[[Problem], Iterable[str]] | None = None
+    # the workloads that must already be on a node before a replica of `demand` joins it
+    together: Callable[[Demand], Iterable[str]] | None = None
+    # what a class must have in common with the class a replica of `demand` was sent to for
+    # the rule's counts to hold when the replica moves there (None: anything goes); asked
+    # once per demand, the answer asked per class
+    same: Callable[[Problem, Demand], Callable[[NodeClass], Hashable] | None] | None = None
+
+
+@dataclass(frozen=True)
 class Rule:
     """One rule's hooks (see the module's docstring); `name` as the language calls it."""
 
@@ -132,8 +180,9 @@ class Rule:
     last_resort: bool = False
     warnings: Callable[[Workload, Fleet], Iterable[Unsatisfiable]] | None = None
     check: Callable[[Placed], Iterable[Diagnostic]] | None = None
-    # filled by later slices of issue 17 (today in solve/encode.py and solve/explain/)
-    rows: None = None
+    rows: Rows | None = None
+    packing: OnNodes | None = None
+    # filled by later slices of issue 17 (today in solve/explain/)
     reason: None = None
     repairs: None = None
 

@@ -4,6 +4,7 @@ it has (its own allocatable where a class's nodes differ)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,10 +12,12 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
-from fitlang.rules.base import Placed, Rule
+from fitlang.rules.base import Placed, Rows, Rule
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.solve.encode import DemandColumns, Encoding
+    from fitlang.solve.groups import Group
 
 
 def requests(workload: Workload) -> dict[str, int]:
@@ -74,4 +77,123 @@ def readable(resource: str, amount: int, unit: bool = True) -> str:
     return f"{amount}" + ((" GPU" if amount == 1 else " GPUs") if unit else "")
 
 
-RULE = Rule("capacity", excludes=excludes, why=why, last_resort=True, check=check)
+@dataclass(frozen=True)
+class CapacityGroup:
+    """What a class's nodes hold (node by node, a class is one node)."""
+
+    class_id: str
+
+
+def class_groups(encoding: Encoding) -> dict[str, CapacityGroup]:
+    """Class id -> its capacity rows' key, one object per class: the packing cuts of every
+    demand share it (a key made per row was most of the time to read the rows back)."""
+    groups = encoding.cache.get(CapacityGroup)
+    if groups is None:
+        groups = encoding.cache[CapacityGroup] = {c.id: CapacityGroup(c.id) for c in encoding.problem.classes}
+    return groups
+
+
+def packing_cut_rows(encoding: Encoding, made: DemandColumns) -> None:
+    """The class-level packing cut y <= fit x u where no capacity row implies it: in bulk, as
+    arrays (one Python object per row was most of the time to build the model at fleet scale)."""
+    demand, fit, capacity, columns = made.demand, made.fit, made.capacity, made.columns
+    eligible = demand.eligible
+    charge = np.broadcast_to(np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64),
+                             capacity.shape).copy()
+    whole = encoding.whole.get(demand.name)
+    if whole:
+        charged = np.array([c in whole for c in eligible], dtype=bool)
+        charge[charged] = capacity[charged]
+    # a capacity row alone already says y <= fit x u where capacity <= fit x charge, i.e.
+    # ceil(capacity / charge) <= fit (divided, not multiplied: bytes x replicas overflow int64)
+    implied = ((charge > 0) & (-(-capacity // np.maximum(charge, 1)) <= fit[:, None])).any(axis=1)
+    cut = np.flatnonzero(~implied)
+    if not len(cut):
+        return
+    # one replica's worth of a node per `fit` replicas: the class-level packing cut
+    u = np.array([encoding.u[eligible[k]] for k in cut.tolist()], dtype=np.int64)
+    indices = np.stack([columns[cut], u], axis=1).ravel()
+    data = np.stack([np.ones(len(cut), dtype=np.int64), -fit[cut]], axis=1).ravel()
+    indptr = np.arange(0, 2 * len(cut) + 1, 2, dtype=np.int64)
+    if (fit[cut] == 0).any():  # a zero coefficient is dropped, as `add` drops it
+        keep = data != 0
+        indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 2).sum(axis=1))])
+        indices, data = indices[keep], data[keep]
+    groups = class_groups(encoding)
+    pools: list[Group] = [groups[eligible[k]] for k in cut.tolist()]
+    encoding.model.add_rows(indptr, indices, data, np.full(len(cut), np.nan), np.zeros(len(cut)), pools)
+
+
+def capacity_rows(encoding: Encoding, node_class: NodeClass) -> None:
+    """One row per resource some replica here takes: sum of charges x y <= capacity x u; and
+    the fragmentation rows of `_fragment_rows`."""
+    if not encoding.here[node_class.id]:
+        return
+    charge, columns, u = encoding.capacity_terms(node_class.id)
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
+    for index, resource in enumerate(RESOURCES):
+        taking = np.flatnonzero(charge[:, index])
+        if not len(taking):
+            continue
+        indices += [columns[taking], [u]]
+        data += [charge[taking, index], [-node_class.capacity[resource]]]
+        if node_class.capacity[resource] == 0:  # a zero coefficient is dropped, as `add` drops it
+            indices[-1], data[-1] = [], []
+        pointers.append(pointers[-1] + len(taking) + len(indices[-1]))
+    group = class_groups(encoding)[node_class.id]
+    encoding.add_at_most_zero(pointers, indices, data, group)
+    _fragment_rows(encoding, node_class, group)
+
+
+Terms = np.ndarray | list[int]  # a run of a row's columns, or of its coefficients
+
+# the dual feasible functions tried per class and resource (k = 1: replicas over half a node).
+# None by default: the rows raise the proven bound (inventory 1,000: 76.8 -> 79.6 USD/h) and
+# made scipy's HiGHS plan better (final 88.5 against 89.3), but with HiGHS started from the
+# greedy floor through highspy they kept it from improving on the start within 30 s (185.11,
+# against 95.49 without them; k = 1 alone 146.00): see docs/performance.md, session 5
+FRAGMENT_KS: tuple[int, ...] = ()
+# a row is added only where it charges some replica this many percent of a node more
+FRAGMENT_GAIN = 10
+
+
+def fragment_weights(charge: np.ndarray, capacity: int, k: int) -> np.ndarray:
+    """Fekete and Schepers' dual feasible function u(k) of each replica's share x of a node
+    ("New classes of fast lower bounds for bin packing problems", 2001), times k(k+1) to
+    keep it whole: k(k+1)x where (k+1)x is whole, else (k+1) floor((k+1)x). Whatever one
+    node holds, the u(k) of its replicas sum to at most 1, so sum of u(k) x y <= u is valid
+    for the class (the model stays a relaxation, its bound proven); with k = 1 it says that
+    replicas over half a node take a node each, which the sums of requests do not see (two
+    replicas of 0.51 of a node's CPUs on one node)."""
+    whole, rest = np.divmod((k + 1) * charge, capacity)
+    return np.where(rest == 0, k * whole, (k + 1) * whole)
+
+
+def _fragment_rows(encoding: Encoding, node_class: NodeClass, group: CapacityGroup) -> None:
+    """Per resource and k of FRAGMENT_KS: sum of k(k+1) u(k) x y <= k(k+1) x u (see
+    `fragment_weights`), where it charges some replica more than the capacity row does, by
+    at least 1% of a node (a row that says nothing new only slows the solver)."""
+    charge, columns, u = encoding.capacity_terms(node_class.id)
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
+    for index, resource in enumerate(RESOURCES):
+        capacity = node_class.capacity[resource]
+        if not capacity or not charge[:, index].any():
+            continue
+        for k in FRAGMENT_KS:
+            weights = fragment_weights(charge[:, index], capacity, k)
+            scale = k * (k + 1)
+            if not ((weights - scale * charge[:, index] / capacity) * 100 > FRAGMENT_GAIN * scale).any():
+                continue
+            taking = np.flatnonzero(weights)
+            indices += [columns[taking], [u]]
+            data += [weights[taking], [-scale]]
+            pointers.append(pointers[-1] + len(taking) + 1)
+    encoding.add_at_most_zero(pointers, indices, data, group)
+
+
+RULE = Rule("capacity", excludes=excludes, why=why, last_resort=True, check=check,
+            rows=Rows(columns=packing_cut_rows, per_class=capacity_rows))

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rule
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.rules.base import OnNodes, Placed, Rows, Rule
+
+if TYPE_CHECKING:
+    from fitlang.rules.capacity import Terms
+    from fitlang.solve.encode import Encoding
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -19,4 +28,48 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                        demands[name].spans.get("exclusive", demands[name].origin))
 
 
-RULE = Rule("exclusive", check=check)
+@dataclass(frozen=True)
+class ExclusiveGroup:
+    """`exclusive = true`: nothing else on a demand's nodes."""
+
+    demand: str
+
+
+def exclusive_rows(encoding: Encoding, node_class: NodeClass) -> None:
+    """Per exclusive workload that may use the class (after the class's capacity rows)."""
+    for demand in encoding.here[node_class.id]:
+        if demand.exclusive:
+            _alone_rows(encoding, demand, node_class)
+
+
+def _alone_rows(encoding: Encoding, demand: Demand, node_class: NodeClass) -> None:
+    """`exclusive`: the nodes hosting the workload (n[w,c]) hold nothing else, so the other
+    workloads fit in the rest: sum of their charges + n x capacity <= u x capacity. One
+    variable per class, not an anti-affinity towards every other workload (which kept every
+    count whole); a group of its own, so that explanations can name it and drop it."""
+    here = encoding.here[node_class.id]
+    others = np.array([d.name != demand.name for d in here], dtype=bool)
+    if not others.any():
+        return
+    hosting = encoding.hosting_count(demand, node_class.id)
+    charge, columns, u = encoding.capacity_terms(node_class.id)
+    pointers: list[int] = [0]
+    indices: list[Terms] = []
+    data: list[Terms] = []
+    for index, resource in enumerate(RESOURCES):
+        capacity = node_class.capacity[resource]
+        taking = np.flatnonzero(others & (charge[:, index] > 0))
+        if not capacity or not len(taking):
+            continue
+        indices += [columns[taking], [hosting, u]]
+        data += [charge[taking, index], [capacity, -capacity]]
+        pointers.append(pointers[-1] + len(taking) + 2)
+    encoding.add_at_most_zero(pointers, indices, data, ExclusiveGroup(demand.name))
+
+
+def alone_on_nodes(problem: Problem) -> Iterator[str]:
+    return (demand.name for demand in problem.demands if demand.exclusive)
+
+
+RULE = Rule("exclusive", check=check, rows=Rows(per_class=exclusive_rows),
+            packing=OnNodes(alone=alone_on_nodes))

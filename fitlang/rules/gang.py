@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rule
+from fitlang.model.problem import Demand
+from fitlang.rules.base import Placed, Rows, Rule
+
+if TYPE_CHECKING:
+    from fitlang.solve.encode import DemandColumns, Encoding
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -24,4 +30,43 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                    "runs in one cluster", where)
 
 
-RULE = Rule("gang", check=check)
+@dataclass(frozen=True)
+class GangGroup:
+    """A gang: a demand's replicas in one cluster, or an option group's on one option.
+    `name` is the demand's name, or the option group's workload."""
+
+    name: str
+
+
+def one_cluster_rows(encoding: Encoding, made: DemandColumns) -> None:
+    """A gang runs in one cluster, always: one binary per cluster its classes are in, at most
+    one of them on, and replicas only where it is on."""
+    demand = made.demand
+    if not demand.gang:
+        return
+    model, problem = encoding.model, encoding.problem
+    by_cluster: dict[str, list[str]] = {}
+    for class_id in demand.eligible:
+        by_cluster.setdefault(problem.node_class(class_id).cluster, []).append(class_id)
+    if len(by_cluster) < 2:
+        return
+    choices: dict[int, int] = {}
+    for cluster, class_ids in sorted(by_cluster.items()):
+        chosen = model.var(f"k[{demand.name},{cluster}]", 0, 1)
+        model.add({**{encoding.y[demand.name, c]: 1 for c in class_ids}, chosen: -demand.replicas},
+                  upper=0, group=GangGroup(demand.name))
+        choices[chosen] = 1
+    model.add(choices, upper=1, group=GangGroup(demand.name))
+
+
+def all_or_none_rows(encoding: Encoding, demand: Demand, must_place: bool) -> None:
+    """When not everything must be placed, a gang places all its replicas or none (binary g);
+    an option's gang is the option group's (`options.py`)."""
+    if demand.group is None and demand.gang and not must_place and demand.replicas:
+        model = encoding.model
+        switch = model.var(f"g[{demand.name}]", 0, 1)
+        model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, lower=0, upper=0,
+                  group=GangGroup(demand.name))
+
+
+RULE = Rule("gang", check=check, rows=Rows(columns=one_cluster_rows, placed=all_or_none_rows))

@@ -4,10 +4,16 @@ options' counted together) run on nodes within N ms of the location."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rule
+from fitlang.model.problem import Demand, NodeClass, Problem
+from fitlang.rules.base import OnNodes, Placed, Rows, Rule
+
+if TYPE_CHECKING:
+    from fitlang.solve.encode import Encoding
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -27,4 +33,48 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                     f"needs {rule.replicas}", rule.origin)
 
 
-RULE = Rule("latency", check=check)
+@dataclass(frozen=True)
+class LatencyGroup:
+    """A workload's latency rule towards the users in `location`."""
+
+    workload: str
+    location: str
+
+
+def latency_rows(encoding: Encoding, demand: Demand) -> None:
+    """A workload's latency rows, at its first demand (its options' replicas count together)."""
+    if not demand.latency:
+        return
+    members = encoding.cache.get(LatencyGroup)
+    if members is None:  # first demand of each workload with latency rules -> all its demands
+        members = encoding.cache[LatencyGroup] = {group[0].name: group
+                                                  for group in encoding.problem.latency_demands()}
+    if demand.name in members:
+        _reach_rows(encoding, members[demand.name])
+
+
+def _reach_rows(encoding: Encoding, members: list[Demand]) -> None:
+    """Once any replica is placed, at least K of them run where users in the rule's location
+    reach them within its limit; the switch lets an unplaced workload (allow_unplaced,
+    priorities) meet the rule by running nowhere. The replicas of a workload's accelerator
+    options (`members`) count together."""
+    model, problem = encoding.model, encoding.problem
+    workload = members[0].workload
+    for index, rule in enumerate(members[0].latency):
+        reach = {encoding.y[demand.name, c]: 1 for demand in members for c in demand.eligible
+                 if problem.within_reach(rule, problem.node_class(c))}
+        switch = model.var(f"s[{workload},latency:{index}]", 0, 1)
+        for demand in members:
+            model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
+        model.add({**reach, switch: -rule.replicas}, lower=0,
+                  group=LatencyGroup(workload, rule.location))
+
+
+def same_reach(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
+    """Whether a class is within reach of the users of each of `demand`'s latency rules."""
+    if not demand.latency:
+        return None
+    return lambda node_class: tuple(problem.within_reach(rule, node_class) for rule in demand.latency)
+
+
+RULE = Rule("latency", check=check, rows=Rows(relations=latency_rows), packing=OnNodes(same=same_reach))

@@ -4,10 +4,16 @@ deliver together reaches the workload's throughput; a gang uses one option only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rule
+from fitlang.rules.base import Placed, Rows, Rule
+from fitlang.rules.gang import GangGroup
+
+if TYPE_CHECKING:
+    from fitlang.solve.encode import Encoding
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -30,4 +36,41 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                    "a gang uses one option", group.origin)
 
 
-RULE = Rule("options", check=check)
+@dataclass(frozen=True)
+class ThroughputGroup:
+    """An option group's options deliver its throughput."""
+
+    workload: str
+
+
+def throughput_rows(encoding: Encoding, must_place: bool) -> None:
+    """Sum over options of throughput x replicas placed >= the workload's throughput. When not
+    everything must be placed, a binary m[w] says whether the group is met; an unmet group places
+    nothing. A gang picks one option (binary b) and places exactly its replicas there."""
+    model = encoding.model
+    for group in encoding.problem.option_groups:
+        members = [encoding.problem.demand(name) for name in group.demands]
+        supply = {encoding.placed[d.name]: d.throughput for d in members}
+        met = None
+        if must_place:
+            model.add(supply, lower=group.required, group=ThroughputGroup(group.workload))
+        else:
+            met = model.var(f"m[{group.workload}]", 0, 1)
+            encoding.met[group.workload] = met
+            model.add({**supply, met: -group.required}, lower=0)
+            for demand in members:
+                model.add({encoding.placed[demand.name]: 1, met: -demand.replicas}, upper=0)
+        if group.gang:
+            choices = {}
+            for demand in members:
+                choice = model.var(f"b[{demand.name}]", 0, 1)
+                model.add({encoding.placed[demand.name]: 1, choice: -demand.replicas},
+                          lower=0, upper=0, group=GangGroup(group.workload))
+                choices[choice] = 1
+            if met is None:
+                model.add(choices, upper=1, group=GangGroup(group.workload))
+            else:
+                model.add({**choices, met: -1}, upper=0, group=GangGroup(group.workload))
+
+
+RULE = Rule("options", check=check, rows=Rows(fleet=throughput_rows))

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rule
+from fitlang.rules.base import Placed, Rows, Rule
+
+if TYPE_CHECKING:
+    from fitlang.solve.encode import Encoding
+    from fitlang.solve.linear import Number
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -19,4 +25,21 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                    f"`{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
 
 
-RULE = Rule("power", check=check)
+@dataclass(frozen=True)
+class PowerGroup:
+    """A power cap, by its index in `Problem.power_caps`."""
+
+    index: int
+
+
+def power_rows(encoding: Encoding) -> None:
+    """Per power cap: the watts of the nodes in use in its classes <= the cap."""
+    problem = encoding.problem
+    for index, cap in enumerate(problem.power_caps):
+        watts = {c.id: c.power_watts for c in problem.classes}
+        terms: dict[int, Number] = {encoding.u[c]: watts[c] for c in cap.classes if watts[c]}
+        if terms:
+            encoding.model.add(terms, upper=cap.cap_watts, group=PowerGroup(index))
+
+
+RULE = Rule("power", check=check, rows=Rows(limits=power_rows))

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rule
+from fitlang.model.problem import Demand
+from fitlang.rules.base import Placed, Rows, Rule
+
+if TYPE_CHECKING:
+    from fitlang.solve.encode import Encoding
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -43,4 +49,18 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                 "unplaced, and the policy does not set `allow_unplaced = true`", demand.origin)
 
 
-RULE = Rule("replicas", check=check)
+@dataclass(frozen=True)
+class ReplicasGroup:
+    """Every replica of a demand (not an option) placed."""
+
+    demand: str
+
+
+def all_placed_rows(encoding: Encoding, demand: Demand, must_place: bool) -> None:
+    """p[w] >= replicas where everything must be placed; an option's count is its group's."""
+    if demand.group is None and must_place and demand.replicas:
+        encoding.model.add({encoding.placed[demand.name]: 1}, lower=demand.replicas,
+                           group=ReplicasGroup(demand.name))
+
+
+RULE = Rule("replicas", check=check, rows=Rows(placed=all_placed_rows))

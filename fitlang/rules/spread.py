@@ -4,7 +4,8 @@ region, a label; `node`) differ by at most K, over the domains of the nodes it m
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,10 +13,12 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import Placed, Rule, domain_of
+from fitlang.rules.base import OnNodes, Placed, Rows, Rule, domain_of
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.solve.encode import Encoding
+    from fitlang.solve.linear import LinearModel
 
 
 def topologies_excluded(topologies: set[str], facets: ClassFacets) -> np.ndarray | None:
@@ -117,4 +120,114 @@ def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
                                    f"max_skew is {spread.max_skew}", spread.origin)
 
 
-RULE = Rule("spread", reads=reads, excludes=excludes, why=why, check=check)
+@dataclass(frozen=True)
+class SpreadGroup:
+    """A demand's spread, by its index in `Demand.spreads`."""
+
+    demand: str
+    index: int
+
+
+def spread_rows(encoding: Encoding, demand: Demand) -> None:
+    """Replicas per domain lie between `least` and `least + max_skew`, over the domains that
+    exist: those of the eligible nodes the fleet has, and of offers only where nodes are bought
+    (a domain with nothing bought has no nodes, as `verify` counts them)."""
+    model = encoding.model
+    for index, spread in enumerate(demand.spreads):
+        group = SpreadGroup(demand.name, index)
+        if spread.topology == "node":
+            _node_spread_rows(encoding, demand, index, spread.max_skew, group)
+            continue
+        domains = encoding.domains(demand, spread.topology)
+        if len(domains) < 2:
+            continue
+        least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
+        for value, class_ids in domains.items():
+            terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
+            exists = _domain_exists(encoding, [encoding.class_of[c] for c in class_ids],
+                                    f"{demand.name},{spread.topology}={value}")
+            if exists is None:
+                model.add({**terms, least: -1}, lower=0, group=group)
+            else:  # least <= replicas here, unless no node of the domain is bought
+                model.add({**terms, least: -1, exists: -demand.replicas}, lower=-demand.replicas,
+                          group=group)
+            model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
+
+
+def _domain_exists(encoding: Encoding, classes: list[NodeClass], name: str) -> int | None:
+    """None when the domain has nodes of its own; else a binary that is 1 when nodes are bought
+    in it (it may be 1 otherwise too, which only adds a constraint)."""
+    if any(not c.provisioned and c.count > 0 for c in classes):
+        return None
+    model = encoding.model
+    exists = model.var(f"e[{name}]", 0, 1)
+    for node_class in classes:
+        model.add({encoding.u[node_class.id]: 1, exists: -node_class.count}, upper=0)
+    return exists
+
+
+def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
+                      group: SpreadGroup) -> None:
+    """`spread node max_skew K`: every node of an eligible class hosts between `least` and
+    `least + K` replicas, the nodes of a class sharing its count evenly (which `pack` does).
+    On a class of `count` fixed nodes that is `count * least <= y <= count * least + K * u`,
+    and `least` may be above 0 only when every node of the class is in use (`some`); on an
+    offer, `least * u` (nodes bought) is linearised over the bits of `least`."""
+    problem, model = encoding.problem, encoding.model
+    classes = [problem.node_class(c) for c in demand.eligible]
+    if not classes:
+        return
+    fixed = sum(c.count for c in classes if not c.provisioned)
+    most_least = demand.replicas // fixed if fixed else demand.replicas
+    least = model.var(f"min[{demand.name},{index}]", 0, most_least)
+    some = model.var(f"min>0[{demand.name},{index}]", 0, 1)
+    model.add({least: 1, some: -most_least}, upper=0, group=group)
+    bits: list[int] = []
+    for node_class in classes:
+        y, u = encoding.y[demand.name, node_class.id], encoding.u[node_class.id]
+        if not node_class.provisioned:
+            model.add({y: 1, least: -node_class.count}, lower=0, group=group)
+            model.add({y: 1, least: -node_class.count, u: -skew}, upper=0, group=group)
+            model.add({u: 1, some: -node_class.count}, lower=0, group=group)
+        elif node_class.count == 1:  # one node that may be bought: least * u, u binary
+            model.add({y: 1, least: -1}, upper=skew, group=group)
+            model.add({y: 1, least: -1, u: -demand.replicas}, lower=-demand.replicas, group=group)
+        else:
+            if not bits:
+                bits = _bits_of(model, least, most_least, f"{demand.name},{index}", group)
+            bought = _times_bits(model, u, node_class.count, bits, f"{demand.name},{node_class.id}")
+            model.add({y: 1, **{z: -c for z, c in bought.items()}}, lower=0, group=group)
+            model.add({y: 1, **{z: -c for z, c in bought.items()}, u: -skew}, upper=0, group=group)
+
+
+def _bits_of(model: LinearModel, value: int, most: int, name: str, group: SpreadGroup) -> list[int]:
+    """Binaries b_j with value = sum 2^j b_j."""
+    bits = [model.var(f"bit{j}[{name}]", 0, 1) for j in range(max(1, most.bit_length()))]
+    model.add({value: 1, **{b: -(1 << j) for j, b in enumerate(bits)}}, lower=0, upper=0,
+              group=group)
+    return bits
+
+
+def _times_bits(model: LinearModel, count: int, most: int, bits: list[int], name: str) -> dict[int, int]:
+    """Terms equal to (count * sum 2^j b_j) for an integer 0 <= count <= most: z_j = count * b_j
+    exactly, by the three rows that pin a product of a binary and a bounded integer."""
+    terms = {}
+    for j, bit in enumerate(bits):
+        z = model.var(f"zb{j}[{name}]", 0, most)
+        model.add({z: 1, bit: -most}, upper=0)
+        model.add({z: 1, count: -1}, upper=0)
+        model.add({z: 1, count: -1, bit: -most}, lower=-most)
+        terms[z] = 1 << j
+    return terms
+
+
+def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
+    """A class's domains in every topology (but `node`) `demand` spreads over."""
+    topologies = sorted({s.topology for s in demand.spreads} - {"node"})
+    if not topologies:
+        return None
+    return lambda node_class: tuple(node_class.topology_value(t) for t in topologies)
+
+
+RULE = Rule("spread", reads=reads, excludes=excludes, why=why, check=check,
+            rows=Rows(relations=spread_rows), packing=OnNodes(same=same_domains))

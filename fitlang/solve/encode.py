@@ -13,26 +13,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
+from fitlang import rules
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.solve.groups import (
-    AffinityGroup,
-    BudgetGroup,
-    BuyGroup,
-    CapacityGroup,
-    EligibleGroup,
-    ExclusiveGroup,
-    GangGroup,
-    Group,
-    LatencyGroup,
-    PowerGroup,
-    ReplicasGroup,
-    SpreadGroup,
-    ThroughputGroup,
-)
+from fitlang.rules.base import Rule
+from fitlang.solve.groups import EligibleGroup, Group
 from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
 from fitlang.solve.pack import Packing
 
@@ -89,9 +77,9 @@ class Encoding:
     hosting: dict[tuple[str, str], int] = field(default_factory=dict)  # (demand, class) -> n
     _topology: dict[str, dict[str, str | None]] = field(default_factory=dict)
     class_of: dict[str, NodeClass] = field(default_factory=dict)  # by id
-    # class id -> its capacity rows' key, one object per class: the packing cuts of every
-    # demand share it (a key made per row was most of the time to read the rows back)
-    capacity_group: dict[str, CapacityGroup] = field(default_factory=dict)
+    # what a rule's row hooks work out once per encoding and share between their calls,
+    # under a key of the rule's own (its group class)
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     def topology_value(self, class_id: str, key: str) -> str | None:
         """The class's value of a topology key, kept per key for all classes."""
@@ -115,6 +103,66 @@ class Encoding:
         workload that may use it), those workloads' y columns, and its node count u."""
         return self.charge_rows[class_id], self.here_columns[class_id], self.u[class_id]
 
+    def domains(self, demand: Demand, topology: str) -> dict[str, list[str]]:
+        """Topology value -> eligible classes of `demand` that carry it (kept: several rules ask)."""
+        key = (demand.name, topology)
+        if key in self._domains:
+            return self._domains[key]
+        domains: dict[str, list[str]] = self._domains.setdefault(key, {})
+        for class_id in demand.eligible:
+            value = self.topology_value(class_id, topology)
+            if value is not None:
+                domains.setdefault(value, []).append(class_id)
+        return domains
+
+    def presence(self, demand: Demand, topology: str) -> dict[str, int]:
+        """Binary z[w,d]: does `demand` run anywhere in domain d of `topology`?"""
+        model = self.model
+        presence: dict[str, int] = {}
+        for value, class_ids in sorted(self.domains(demand, topology).items()):
+            name = f"z[{demand.name},{topology}={value}]"
+            if name in model.by_name:
+                presence[value] = model.by_name[name]
+                continue
+            switch = model.var(name, 0, 1)
+            terms = {self.y[demand.name, c]: 1 for c in class_ids}
+            model.add({**terms, switch: -demand.replicas}, upper=0)
+            model.add({**terms, switch: -1}, lower=0)
+            presence[value] = switch
+        return presence
+
+    def hosting_count(self, demand: Demand, class_id: str) -> int:
+        """Integer n[w,c]: nodes of class c that host at least one replica of `demand` (made
+        in bulk instead by `rules/affinity.py`'s node rules, which fill `hosting` themselves)."""
+        key = (demand.name, class_id)
+        index = self.hosting.get(key)
+        if index is not None:
+            return index
+        model = self.model
+        y, fit, u = self.y[key], self.fit[key], self.u[class_id]
+        index = model.var(f"n[{demand.name},{class_id}]", 0, self.problem.node_class(class_id).count)
+        buffer = RowBuffer()
+        self.hosting[key] = index
+        buffer.add((y, index), (1, -fit), None, 0, None)
+        buffer.add((index, y), (1, -1), None, 0, None)
+        buffer.add((index, u), (1, -1), None, 0, None)
+        buffer.flush(model)
+        return index
+
+    def row_buffer(self) -> RowBuffer:
+        """Rows gathered one by one and added to the model as a block (`RowBuffer.flush`)."""
+        return RowBuffer()
+
+    def add_at_most_zero(self, pointers: list[int], indices: list[Terms], data: list[Terms],
+                         group: Group) -> None:
+        """Rows `sum <= 0` gathered per resource as compressed rows (`pointers` into the
+        concatenated `indices` and `data`), added as one block when there are any."""
+        if len(pointers) > 1:
+            rows = len(pointers) - 1
+            self.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
+                                np.concatenate(data).astype(np.int64), np.full(rows, np.nan),
+                                np.zeros(rows), group)
+
     def relax_replicas(self) -> None:
         """Let replica counts be fractional where rounding can keep what the rules count, so
         that the MIP branches on node counts alone (HiGHS 14 s -> 1.0 s at 10,000 nodes,
@@ -131,7 +179,7 @@ class Encoding:
             topologies = {s.topology for s in demand.spreads} - {"node"}
             ruled = any((r.target != "self" and not r.anti) or (r.target == "self" and r.topology != "node")
                         for r in demand.affinities)
-            # an exact node spread (see `_encode_node_spread`) counts per node: keep it whole
+            # an exact node spread (see `rules/spread.py`) counts per node: keep it whole
             ruled = ruled or any(s.topology == "node" and f"min[{demand.name},{i}]" in self.model.by_name
                                  for i, s in enumerate(demand.spreads))
             # an option's count is weighed by its throughput: rounding could fall short of it
@@ -144,7 +192,7 @@ class Encoding:
                         if f"min[{demand.name},{i}]" in self.model.by_name]
             self.model.set_continuous(relaxed)
             if topologies:
-                self.spread_domains[demand.name] = _domains(self, demand, topologies.pop())
+                self.spread_domains[demand.name] = self.domains(demand, topologies.pop())
             elif demand.latency:
                 self.reach_groups[demand.name] = _reach_groups(self.problem, demand)
 
@@ -223,7 +271,7 @@ class Encoding:
             if spread.topology == "node" or least is None:
                 continue
             totals = []
-            for value, class_ids in _domains(self, demand, spread.topology).items():
+            for value, class_ids in self.domains(demand, spread.topology).items():
                 exists = by_name.get(f"e[{demand.name},{spread.topology}={value}]")
                 bought = any(opened.get(c, 0) for c in class_ids)
                 if exists is not None:
@@ -343,18 +391,21 @@ def _round_balanced(totals: Mapping[K, float]) -> dict[K, int]:
 def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] | None = None,
            caps: dict[tuple[str, str], int] | None = None) -> Encoding:
     """`must_place`: every replica placed (else as many as fit); `min_nodes` and `caps`
-    are cuts added when per-node packing needed more nodes than the aggregate model."""
+    are cuts added when per-node packing needed more nodes than the aggregate model.
+
+    The frame (columns y, u, p; the eligible rows; the symmetry rows) is made here; every
+    other row is a rule's (`Rule.rows`, asked in the phases `rules/base.py` describes)."""
     model = LinearModel()
     encoding = Encoding(model, problem)
     min_nodes = min_nodes or {}
     caps = caps or {}
+    hooks = _RowHooks(rules.RULES)
     positions: dict[str, list[int]] = {c.id: [] for c in problem.classes}
     for position, demand in enumerate(problem.demands):
         for class_id in demand.eligible:
             positions[class_id].append(position)
     requests = np.array([[d.requests[r] for r in RESOURCES] for d in problem.demands],
                         dtype=np.int64).reshape(len(problem.demands), len(RESOURCES))
-    encoding.capacity_group = {c.id: CapacityGroup(c.id) for c in problem.classes}
     for node_class in problem.classes:
         lower = min(min_nodes.get(node_class.id, 0), node_class.count)
         encoding.u[node_class.id] = model.var(f"u[{node_class.id}]", lower, node_class.count)
@@ -367,21 +418,53 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     table = _ClassTable(problem)
     encoding.class_of = {c.id: c for c in problem.classes}
     for demand in problem.demands:
-        _encode_demand(encoding, demand, must_place, caps, table)
+        made = _demand_columns(encoding, demand, caps, table)
+        for columns_hook in hooks.columns:
+            columns_hook(encoding, made)
+        _placed_column(encoding, demand, made.columns)
+        for placed_hook in hooks.placed:
+            placed_hook(encoding, demand, must_place)
     encoding.here_columns = table.columns_by_class(problem.classes)
-    _encode_option_groups(encoding, must_place)
-    _encode_capacity(encoding)
-    _encode_limits(encoding)
+    for fleet_hook in hooks.fleet:
+        fleet_hook(encoding, must_place)
+    for node_class in problem.classes:
+        for class_hook in hooks.per_class:
+            class_hook(encoding, node_class)
+    for limits_hook in hooks.limits:
+        limits_hook(encoding)
     for run in problem.symmetric:
         for first, second in itertools.pairwise(run):
             model.add({encoding.u[first]: 1, encoding.u[second]: -1}, lower=0)
-    latency = {members[0].name: members for members in problem.latency_demands()}
     for demand in problem.demands:
-        _encode_affinities(encoding, demand)
-        _encode_spreads(encoding, demand)
-        if demand.name in latency:
-            _encode_latency(encoding, latency[demand.name])
+        for relations_hook in hooks.relations:
+            relations_hook(encoding, demand)
     return encoding
+
+
+class _RowHooks:
+    """The registry's row hooks per phase, in the order they add rows: by `Rows.rank`, then
+    in `RULES` order (see `rules/base.py`)."""
+
+    def __init__(self, registry: tuple[Rule, ...]) -> None:
+        ranked = sorted((rule.rows for rule in registry if rule.rows is not None),
+                        key=lambda rows: rows.rank)
+        self.columns = [r.columns for r in ranked if r.columns is not None]
+        self.placed = [r.placed for r in ranked if r.placed is not None]
+        self.fleet = [r.fleet for r in ranked if r.fleet is not None]
+        self.per_class = [r.per_class for r in ranked if r.per_class is not None]
+        self.limits = [r.limits for r in ranked if r.limits is not None]
+        self.relations = [r.relations for r in ranked if r.relations is not None]
+
+
+@dataclass
+class DemandColumns:
+    """A demand's columns y as `encode` made them, per eligible class (in `demand.eligible`'s
+    order), with what the `columns` row hooks read: replicas per node and the class's capacity."""
+
+    demand: Demand
+    columns: np.ndarray  # y
+    fit: np.ndarray  # replicas_per_node
+    capacity: np.ndarray  # per resource (RESOURCES), one row per class
 
 
 class _ClassTable:
@@ -414,14 +497,13 @@ def _fits(demand: Demand, capacity: np.ndarray) -> np.ndarray:
         fit = np.minimum(fit, capacity[:, column] // need[column])
     if demand.one_per_node:
         fit = np.minimum(fit, 1)
-    return np.maximum(fit, 0)  # a node spread: `_encode_node_spread`
+    return np.maximum(fit, 0)  # a node spread: `rules/spread._node_spread_rows`
 
 
-def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
-                   caps: dict[tuple[str, str], int], table: _ClassTable) -> None:
-    """y[w,c] for every class the demand may use, and the class-level packing cut
-    y <= fit x u where no capacity row implies it: in bulk, as arrays (one Python object
-    per column and row was most of the time to build the model at fleet scale)."""
+def _demand_columns(encoding: Encoding, demand: Demand, caps: dict[tuple[str, str], int],
+                    table: _ClassTable) -> DemandColumns:
+    """y[w,c] for every class the demand may use, in bulk, as arrays (one Python object per
+    column was most of the time to build the model at fleet scale)."""
     model = encoding.model
     eligible = demand.eligible
     rows = np.array([table.position[c] for c in eligible], dtype=np.int64)
@@ -440,61 +522,17 @@ def _encode_demand(encoding: Encoding, demand: Demand, must_place: bool,
     encoding.y.of[name] = dict(zip(eligible, columns.tolist()))
     encoding.fit.of[name] = dict(zip(eligible, fit.tolist()))
     table.pairs.append((rows, columns))
-    charge = np.broadcast_to(np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64),
-                             capacity.shape).copy()
-    whole = encoding.whole.get(name)
-    if whole:
-        charged = np.array([c in whole for c in eligible], dtype=bool)
-        charge[charged] = capacity[charged]
-    # a capacity row alone already says y <= fit x u where capacity <= fit x charge, i.e.
-    # ceil(capacity / charge) <= fit (divided, not multiplied: bytes x replicas overflow int64)
-    implied = ((charge > 0) & (-(-capacity // np.maximum(charge, 1)) <= fit[:, None])).any(axis=1)
-    cut = np.flatnonzero(~implied)
-    if len(cut):
-        # one replica's worth of a node per `fit` replicas: the class-level packing cut
-        u = np.array([encoding.u[eligible[k]] for k in cut.tolist()], dtype=np.int64)
-        indices = np.stack([columns[cut], u], axis=1).ravel()
-        data = np.stack([np.ones(len(cut), dtype=np.int64), -fit[cut]], axis=1).ravel()
-        indptr = np.arange(0, 2 * len(cut) + 1, 2, dtype=np.int64)
-        if (fit[cut] == 0).any():  # a zero coefficient is dropped, as `add` drops it
-            keep = data != 0
-            indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 2).sum(axis=1))])
-            indices, data = indices[keep], data[keep]
-        pools: list[Group] = [encoding.capacity_group[eligible[k]] for k in cut.tolist()]
-        model.add_rows(indptr, indices, data, np.full(len(cut), np.nan), np.zeros(len(cut)), pools)
-    if demand.gang:
-        _encode_one_cluster(encoding, demand)
+    return DemandColumns(demand, columns, fit, capacity)
+
+
+def _placed_column(encoding: Encoding, demand: Demand, columns: np.ndarray) -> None:
+    """p[w], the demand's replicas placed: the sum of its columns y."""
+    model = encoding.model
     placed = model.var(f"p[{demand.name}]", 0, demand.replicas)
     encoding.placed[demand.name] = placed
     model.add_rows(np.array([0, len(columns) + 1]), np.append(columns, placed),
                    np.append(np.ones(len(columns), dtype=np.int64), -1), np.zeros(1), np.zeros(1),
                    EligibleGroup(demand.name))
-    if demand.group is not None:
-        return  # an option: how many it places is the option group's business
-    if must_place and demand.replicas:
-        model.add({placed: 1}, lower=demand.replicas, group=ReplicasGroup(demand.name))
-    if demand.gang and not must_place and demand.replicas:
-        switch = model.var(f"g[{demand.name}]", 0, 1)
-        model.add({placed: 1, switch: -demand.replicas}, lower=0, upper=0,
-                  group=GangGroup(demand.name))
-
-
-def _encode_one_cluster(encoding: Encoding, demand: Demand) -> None:
-    """A gang runs in one cluster, always: one binary per cluster its classes are in, at most
-    one of them on, and replicas only where it is on."""
-    model, problem = encoding.model, encoding.problem
-    by_cluster: dict[str, list[str]] = {}
-    for class_id in demand.eligible:
-        by_cluster.setdefault(problem.node_class(class_id).cluster, []).append(class_id)
-    if len(by_cluster) < 2:
-        return
-    choices: dict[int, Number] = {}
-    for cluster, class_ids in sorted(by_cluster.items()):
-        chosen = model.var(f"k[{demand.name},{cluster}]", 0, 1)
-        model.add({**{encoding.y[demand.name, c]: 1 for c in class_ids}, chosen: -demand.replicas},
-                  upper=0, group=GangGroup(demand.name))
-        choices[chosen] = 1
-    model.add(choices, upper=1, group=GangGroup(demand.name))
 
 
 def node_charges(problem: Problem, node_class: NodeClass) -> dict[str, dict[str, int]]:
@@ -530,446 +568,3 @@ def charge_matrix(node_class: NodeClass, requests: np.ndarray) -> tuple[np.ndarr
     charge = requests.copy()
     charge[exclusive] = capacity
     return charge, exclusive
-
-
-def _encode_option_groups(encoding: Encoding, must_place: bool) -> None:
-    """Sum over options of throughput x replicas placed >= the workload's throughput. When not
-    everything must be placed, a binary m[w] says whether the group is met; an unmet group places
-    nothing. A gang picks one option (binary b) and places exactly its replicas there."""
-    model = encoding.model
-    for group in encoding.problem.option_groups:
-        members = [encoding.problem.demand(name) for name in group.demands]
-        supply = {encoding.placed[d.name]: d.throughput for d in members}
-        met = None
-        if must_place:
-            model.add(supply, lower=group.required, group=ThroughputGroup(group.workload))
-        else:
-            met = model.var(f"m[{group.workload}]", 0, 1)
-            encoding.met[group.workload] = met
-            model.add({**supply, met: -group.required}, lower=0)
-            for demand in members:
-                model.add({encoding.placed[demand.name]: 1, met: -demand.replicas}, upper=0)
-        if group.gang:
-            choices = {}
-            for demand in members:
-                choice = model.var(f"b[{demand.name}]", 0, 1)
-                model.add({encoding.placed[demand.name]: 1, choice: -demand.replicas},
-                          lower=0, upper=0, group=GangGroup(group.workload))
-                choices[choice] = 1
-            if met is None:
-                model.add(choices, upper=1, group=GangGroup(group.workload))
-            else:
-                model.add({**choices, met: -1}, upper=0, group=GangGroup(group.workload))
-
-
-def _encode_capacity(encoding: Encoding) -> None:
-    """Per class and resource: what the replicas take <= what the nodes in use have."""
-    problem = encoding.problem
-    for node_class in problem.classes:
-        here = encoding.here[node_class.id]
-        _capacity_rows(encoding, node_class, here)
-        for demand in here:
-            if demand.exclusive:
-                _encode_exclusive(encoding, demand, node_class, here)
-
-
-def _capacity_rows(encoding: Encoding, node_class: NodeClass, here: list[Demand]) -> None:
-    """One row per resource some replica here takes: sum of charges x y <= capacity x u; and
-    the fragmentation rows of `_fragment_rows`."""
-    if not here:
-        return
-    charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers: list[int] = [0]
-    indices: list[Terms] = []
-    data: list[Terms] = []
-    for index, resource in enumerate(RESOURCES):
-        taking = np.flatnonzero(charge[:, index])
-        if not len(taking):
-            continue
-        indices += [columns[taking], [u]]
-        data += [charge[taking, index], [-node_class.capacity[resource]]]
-        if node_class.capacity[resource] == 0:  # a zero coefficient is dropped, as `add` drops it
-            indices[-1], data[-1] = [], []
-        pointers.append(pointers[-1] + len(taking) + len(indices[-1]))
-    _add_at_most_zero(encoding, pointers, indices, data, encoding.capacity_group[node_class.id])
-    _fragment_rows(encoding, node_class)
-
-
-# the dual feasible functions tried per class and resource (k = 1: replicas over half a node).
-# None by default: the rows raise the proven bound (inventory 1,000: 76.8 -> 79.6 USD/h) and
-# made scipy's HiGHS plan better (final 88.5 against 89.3), but with HiGHS started from the
-# greedy floor through highspy they kept it from improving on the start within 30 s (185.11,
-# against 95.49 without them; k = 1 alone 146.00): see docs/performance.md, session 5
-FRAGMENT_KS: tuple[int, ...] = ()
-# a row is added only where it charges some replica this many percent of a node more
-FRAGMENT_GAIN = 10
-
-
-def fragment_weights(charge: np.ndarray, capacity: int, k: int) -> np.ndarray:
-    """Fekete and Schepers' dual feasible function u(k) of each replica's share x of a node
-    ("New classes of fast lower bounds for bin packing problems", 2001), times k(k+1) to
-    keep it whole: k(k+1)x where (k+1)x is whole, else (k+1) floor((k+1)x). Whatever one
-    node holds, the u(k) of its replicas sum to at most 1, so sum of u(k) x y <= u is valid
-    for the class (the model stays a relaxation, its bound proven); with k = 1 it says that
-    replicas over half a node take a node each, which the sums of requests do not see (two
-    replicas of 0.51 of a node's CPUs on one node)."""
-    whole, rest = np.divmod((k + 1) * charge, capacity)
-    return np.where(rest == 0, k * whole, (k + 1) * whole)
-
-
-def _fragment_rows(encoding: Encoding, node_class: NodeClass) -> None:
-    """Per resource and k of FRAGMENT_KS: sum of k(k+1) u(k) x y <= k(k+1) x u (see
-    `fragment_weights`), where it charges some replica more than the capacity row does, by
-    at least 1% of a node (a row that says nothing new only slows the solver)."""
-    charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers: list[int] = [0]
-    indices: list[Terms] = []
-    data: list[Terms] = []
-    for index, resource in enumerate(RESOURCES):
-        capacity = node_class.capacity[resource]
-        if not capacity or not charge[:, index].any():
-            continue
-        for k in FRAGMENT_KS:
-            weights = fragment_weights(charge[:, index], capacity, k)
-            scale = k * (k + 1)
-            if not ((weights - scale * charge[:, index] / capacity) * 100 > FRAGMENT_GAIN * scale).any():
-                continue
-            taking = np.flatnonzero(weights)
-            indices += [columns[taking], [u]]
-            data += [weights[taking], [-scale]]
-            pointers.append(pointers[-1] + len(taking) + 1)
-    _add_at_most_zero(encoding, pointers, indices, data, encoding.capacity_group[node_class.id])
-
-
-def _add_at_most_zero(encoding: Encoding, pointers: list[int], indices: list[Terms],
-                      data: list[Terms], group: Group) -> None:
-    """Rows `sum <= 0` gathered per resource as compressed rows (`pointers` into the
-    concatenated `indices` and `data`), added as one block when there are any."""
-    if len(pointers) > 1:
-        rows = len(pointers) - 1
-        encoding.model.add_rows(np.array(pointers), np.concatenate(indices).astype(np.int64),
-                                np.concatenate(data).astype(np.int64), np.full(rows, np.nan),
-                                np.zeros(rows), group)
-
-
-def _encode_exclusive(encoding: Encoding, demand: Demand, node_class: NodeClass,
-                      here: list[Demand]) -> None:
-    """`exclusive`: the nodes hosting the workload (n[w,c]) hold nothing else, so the other
-    workloads fit in the rest: sum of their charges + n x capacity <= u x capacity. One
-    variable per class, not an anti-affinity towards every other workload (which kept every
-    count whole); a group of its own, so that explanations can name it and drop it."""
-    others = np.array([d.name != demand.name for d in here], dtype=bool)
-    if not others.any():
-        return
-    hosting = _hosting(encoding, demand, node_class.id)
-    charge, columns, u = encoding.capacity_terms(node_class.id)
-    pointers: list[int] = [0]
-    indices: list[Terms] = []
-    data: list[Terms] = []
-    for index, resource in enumerate(RESOURCES):
-        capacity = node_class.capacity[resource]
-        taking = np.flatnonzero(others & (charge[:, index] > 0))
-        if not capacity or not len(taking):
-            continue
-        indices += [columns[taking], [hosting, u]]
-        data += [charge[taking, index], [capacity, -capacity]]
-        pointers.append(pointers[-1] + len(taking) + 2)
-    _add_at_most_zero(encoding, pointers, indices, data, ExclusiveGroup(demand.name))
-
-
-def _encode_limits(encoding: Encoding) -> None:
-    model, problem = encoding.model, encoding.problem
-    terms: dict[int, Number]
-    for group, limit in sorted(problem.buy_limits.items()):
-        terms = {encoding.u[c.id]: 1 for c in problem.classes if c.buy_group == group}
-        if terms:
-            model.add(terms, upper=limit, group=BuyGroup(group))
-    if problem.budget is not None:
-        terms = {encoding.u[c.id]: c.price for c in problem.classes if c.price}
-        model.add(terms, upper=problem.budget, group=BudgetGroup())
-    for index, cap in enumerate(problem.power_caps):
-        watts = {c.id: c.power_watts for c in problem.classes}
-        terms = {encoding.u[c]: watts[c] for c in cap.classes if watts[c]}
-        if terms:
-            model.add(terms, upper=cap.cap_watts, group=PowerGroup(index))
-
-
-def _domains(encoding: Encoding, demand: Demand, topology: str) -> dict[str, list[str]]:
-    """Topology value -> eligible classes of `demand` that carry it (kept: several rules ask)."""
-    key = (demand.name, topology)
-    if key in encoding._domains:
-        return encoding._domains[key]
-    domains: dict[str, list[str]] = encoding._domains.setdefault(key, {})
-    for class_id in demand.eligible:
-        value = encoding.topology_value(class_id, topology)
-        if value is not None:
-            domains.setdefault(value, []).append(class_id)
-    return domains
-
-
-def _presence(encoding: Encoding, demand: Demand, topology: str) -> dict[str, int]:
-    """Binary z[w,d]: does `demand` run anywhere in domain d of `topology`?"""
-    model = encoding.model
-    presence: dict[str, int] = {}
-    for value, class_ids in sorted(_domains(encoding, demand, topology).items()):
-        name = f"z[{demand.name},{topology}={value}]"
-        if name in model.by_name:
-            presence[value] = model.by_name[name]
-            continue
-        switch = model.var(name, 0, 1)
-        terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
-        model.add({**terms, switch: -demand.replicas}, upper=0)
-        model.add({**terms, switch: -1}, lower=0)
-        presence[value] = switch
-    return presence
-
-
-def _hosting(encoding: Encoding, demand: Demand, class_id: str) -> int:
-    """Integer n[w,c]: nodes of class c that host at least one replica of `demand` (made
-    in bulk instead by `_node_rule_rows`)."""
-    key = (demand.name, class_id)
-    index = encoding.hosting.get(key)
-    if index is not None:
-        return index
-    model = encoding.model
-    y, fit, u = encoding.y[key], encoding.fit[key], encoding.u[class_id]
-    index = model.var(f"n[{demand.name},{class_id}]", 0, encoding.problem.node_class(class_id).count)
-    buffer = RowBuffer()
-    encoding.hosting[key] = index
-    buffer.add((y, index), (1, -fit), None, 0, None)
-    buffer.add((index, y), (1, -1), None, 0, None)
-    buffer.add((index, u), (1, -1), None, 0, None)
-    buffer.flush(model)
-    return index
-
-
-def _encode_affinities(encoding: Encoding, demand: Demand) -> None:
-    model, problem = encoding.model, encoding.problem
-    for index, rule in enumerate(demand.affinities):
-        group = AffinityGroup(demand.name, index)
-        if rule.target == "self":
-            if rule.topology == "node":
-                continue  # in replicas_per_node: at most one replica per node
-            for class_ids in _domains(encoding, demand, rule.topology).values():
-                model.add({encoding.y[demand.name, c]: 1 for c in class_ids}, upper=1, group=group)
-            continue
-        other = next((d for d in problem.demands if d.name == rule.target), None)
-        if other is None:
-            continue
-        if rule.topology == "node":
-            _node_rule(encoding, demand, other, rule.anti, group)
-        else:
-            _domain_rule(encoding, demand, other, rule.topology, rule.anti, group)
-
-
-def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
-               group: AffinityGroup) -> None:
-    """Between two workloads on the same nodes, per class both may use: anti-affinity
-    n[w,c] + n[v,c] <= u[c]; affinity n[w,c] <= n[v,c]; on classes the target may not use,
-    no replica. Built as arrays: pairwise rules made hundreds of thousands of these rows and
-    of the node counts n they need at 10,000 nodes (see `_node_rule_rows`)."""
-    if demand.name == other.name:  # one variable for both sides: row by row, merged
-        rows = RowBuffer()
-        for class_id in demand.eligible:
-            mine = _hosting(encoding, demand, class_id)
-            rows.add((mine, mine) + ((encoding.u[class_id],) if anti else ()),
-                     (1, 1, -1) if anti else (1, -1), None, 0, group)
-        rows.flush(encoding.model)
-        return
-    _node_rule_rows(encoding, demand, other, anti, group)
-
-
-def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
-                    group: AffinityGroup) -> None:
-    """Rows in the order `_hosting` and one row per class would add them: per eligible class,
-    the three rows of each node count made there (first the workload's, then the target's),
-    then the rule's row. Each class has seven slots of up to three terms; the slots in use
-    are kept, in order."""
-    model, eligible = encoding.model, demand.eligible
-    mine_y, theirs_y = encoding.y.of.get(demand.name, {}), encoding.y.of.get(other.name, {})
-    shared = np.array([c in theirs_y for c in eligible], dtype=bool)
-    if anti and not shared.any():
-        return
-    size = len(eligible)
-    hosting = encoding.hosting
-    known_mine = np.array([hosting.get((demand.name, c), -1) for c in eligible], dtype=np.int64)
-    known_theirs = np.array([hosting.get((other.name, c), -1) if s else -1
-                             for c, s in zip(eligible, shared.tolist())], dtype=np.int64)
-    new_mine, new_theirs = shared & (known_mine < 0), shared & (known_theirs < 0)
-    created = np.stack([new_mine, new_theirs], axis=1).ravel()  # in the order they are made
-    numbers = model.variable_count + np.cumsum(created) - 1
-    mine = np.where(new_mine, numbers[0::2], known_mine)
-    theirs = np.where(new_theirs, numbers[1::2], known_theirs)
-    y_mine = np.array([mine_y[c] for c in eligible], dtype=np.int64)
-    y_theirs = np.array([theirs_y.get(c, -1) for c in eligible], dtype=np.int64)
-    fit_mine = np.array([encoding.fit.of[demand.name][c] for c in eligible], dtype=np.int64)
-    fit_theirs = np.array([encoding.fit.of[other.name].get(c, 0) for c in eligible], dtype=np.int64)
-    u = np.array([encoding.u[c] for c in eligible], dtype=np.int64)
-    zero, one = np.zeros(size, dtype=np.int64), np.ones(size, dtype=np.int64)
-    columns = np.zeros((size, 7, 3), dtype=np.int64)
-    data = np.zeros((size, 7, 3), dtype=np.int64)
-    for slot, (n, y, fit) in enumerate(((mine, y_mine, fit_mine), (theirs, y_theirs, fit_theirs))):
-        base = 3 * slot
-        columns[:, base] = np.stack([y, n, zero], axis=1)
-        data[:, base] = np.stack([one, -fit, zero], axis=1)
-        columns[:, base + 1] = np.stack([n, y, zero], axis=1)
-        data[:, base + 1] = np.stack([one, -one, zero], axis=1)
-        columns[:, base + 2] = np.stack([n, u, zero], axis=1)
-        data[:, base + 2] = np.stack([one, -one, zero], axis=1)
-    if anti:
-        columns[:, 6] = np.stack([mine, theirs, u], axis=1)
-        data[:, 6] = np.stack([one, one, -one], axis=1)
-    else:  # affinity; where the target may not run, no replica: y <= 0
-        columns[:, 6] = np.where(shared[:, None], np.stack([mine, theirs, zero], axis=1),
-                                 np.stack([y_mine, zero, zero], axis=1))
-        data[:, 6] = np.where(shared[:, None], np.stack([one, -one, zero], axis=1),
-                              np.stack([one, zero, zero], axis=1))
-    used = np.zeros((size, 7), dtype=bool)
-    used[:, 0:3] = new_mine[:, None]
-    used[:, 3:6] = new_theirs[:, None]
-    used[:, 6] = shared | (not anti)
-    terms = used[:, :, None] & (data != 0)
-    counts = terms.sum(axis=2)[used]
-    groups = np.where(np.arange(7) == 6, 1, 0)[None, :].repeat(size, axis=0)[used]
-    made = [(demand.name, c) if side == 0 else (other.name, c)
-            for c, pair in zip(eligible, created.reshape(size, 2).tolist())
-            for side, new in enumerate(pair) if new]
-    for key, number in zip(made, range(model.variable_count, model.variable_count + len(made))):
-        hosting[key] = number
-    if made:
-        counts_of = {c.id: c.count for c in map(encoding.problem.node_class, {c for _, c in made})}
-        model.vars("n[", lambda k: f"n[{made[k][0]},{made[k][1]}]",
-                   np.zeros(len(made), dtype=np.int64),
-                   np.array([counts_of[c] for _, c in made], dtype=np.int64))
-    if len(counts):
-        rule_rows: list[Group | None] = [group if g else None for g in groups.tolist()]
-        model.add_rows(np.concatenate([[0], np.cumsum(counts)]), columns[terms], data[terms],
-                       np.full(len(counts), np.nan), np.zeros(len(counts)), rule_rows)
-
-
-def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,
-                 group: AffinityGroup) -> None:
-    model = encoding.model
-    mine = _presence(encoding, demand, topology)
-    theirs = _presence(encoding, other, topology)
-    for class_id in demand.eligible:
-        if encoding.topology_value(class_id, topology) is None and not anti:
-            model.add({encoding.y[demand.name, class_id]: 1}, upper=0, group=group)
-    for value, switch in mine.items():
-        if anti and value in theirs:
-            model.add({switch: 1, theirs[value]: 1}, upper=1, group=group)
-        elif not anti:
-            if value in theirs:
-                model.add({switch: 1, theirs[value]: -1}, upper=0, group=group)
-            else:
-                model.add({switch: 1}, upper=0, group=group)
-
-
-def _encode_spreads(encoding: Encoding, demand: Demand) -> None:
-    """Replicas per domain lie between `least` and `least + max_skew`, over the domains that
-    exist: those of the eligible nodes the fleet has, and of offers only where nodes are bought
-    (a domain with nothing bought has no nodes, as `verify` counts them)."""
-    model = encoding.model
-    for index, spread in enumerate(demand.spreads):
-        group = SpreadGroup(demand.name, index)
-        if spread.topology == "node":
-            _encode_node_spread(encoding, demand, index, spread.max_skew, group)
-            continue
-        domains = _domains(encoding, demand, spread.topology)
-        if len(domains) < 2:
-            continue
-        least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
-        for value, class_ids in domains.items():
-            terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
-            exists = _domain_exists(encoding, [encoding.class_of[c] for c in class_ids],
-                                    f"{demand.name},{spread.topology}={value}")
-            if exists is None:
-                model.add({**terms, least: -1}, lower=0, group=group)
-            else:  # least <= replicas here, unless no node of the domain is bought
-                model.add({**terms, least: -1, exists: -demand.replicas}, lower=-demand.replicas,
-                          group=group)
-            model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
-
-
-def _domain_exists(encoding: Encoding, classes: list[NodeClass], name: str) -> int | None:
-    """None when the domain has nodes of its own; else a binary that is 1 when nodes are bought
-    in it (it may be 1 otherwise too, which only adds a constraint)."""
-    if any(not c.provisioned and c.count > 0 for c in classes):
-        return None
-    model = encoding.model
-    exists = model.var(f"e[{name}]", 0, 1)
-    for node_class in classes:
-        model.add({encoding.u[node_class.id]: 1, exists: -node_class.count}, upper=0)
-    return exists
-
-
-def _encode_node_spread(encoding: Encoding, demand: Demand, index: int, skew: int,
-                        group: SpreadGroup) -> None:
-    """`spread node max_skew K`: every node of an eligible class hosts between `least` and
-    `least + K` replicas, the nodes of a class sharing its count evenly (which `pack` does).
-    On a class of `count` fixed nodes that is `count * least <= y <= count * least + K * u`,
-    and `least` may be above 0 only when every node of the class is in use (`some`); on an
-    offer, `least * u` (nodes bought) is linearised over the bits of `least`."""
-    problem, model = encoding.problem, encoding.model
-    classes = [problem.node_class(c) for c in demand.eligible]
-    if not classes:
-        return
-    fixed = sum(c.count for c in classes if not c.provisioned)
-    most_least = demand.replicas // fixed if fixed else demand.replicas
-    least = model.var(f"min[{demand.name},{index}]", 0, most_least)
-    some = model.var(f"min>0[{demand.name},{index}]", 0, 1)
-    model.add({least: 1, some: -most_least}, upper=0, group=group)
-    bits: list[int] = []
-    for node_class in classes:
-        y, u = encoding.y[demand.name, node_class.id], encoding.u[node_class.id]
-        if not node_class.provisioned:
-            model.add({y: 1, least: -node_class.count}, lower=0, group=group)
-            model.add({y: 1, least: -node_class.count, u: -skew}, upper=0, group=group)
-            model.add({u: 1, some: -node_class.count}, lower=0, group=group)
-        elif node_class.count == 1:  # one node that may be bought: least * u, u binary
-            model.add({y: 1, least: -1}, upper=skew, group=group)
-            model.add({y: 1, least: -1, u: -demand.replicas}, lower=-demand.replicas, group=group)
-        else:
-            if not bits:
-                bits = _bits_of(model, least, most_least, f"{demand.name},{index}", group)
-            bought = _times_bits(model, u, node_class.count, bits, f"{demand.name},{node_class.id}")
-            model.add({y: 1, **{z: -c for z, c in bought.items()}}, lower=0, group=group)
-            model.add({y: 1, **{z: -c for z, c in bought.items()}, u: -skew}, upper=0, group=group)
-
-
-def _bits_of(model: LinearModel, value: int, most: int, name: str, group: SpreadGroup) -> list[int]:
-    """Binaries b_j with value = sum 2^j b_j."""
-    bits = [model.var(f"bit{j}[{name}]", 0, 1) for j in range(max(1, most.bit_length()))]
-    model.add({value: 1, **{b: -(1 << j) for j, b in enumerate(bits)}}, lower=0, upper=0,
-              group=group)
-    return bits
-
-
-def _times_bits(model, count: int, most: int, bits: list[int], name: str) -> dict[int, int]:
-    """Terms equal to (count * sum 2^j b_j) for an integer 0 <= count <= most: z_j = count * b_j
-    exactly, by the three rows that pin a product of a binary and a bounded integer."""
-    terms = {}
-    for j, bit in enumerate(bits):
-        z = model.var(f"zb{j}[{name}]", 0, most)
-        model.add({z: 1, bit: -most}, upper=0)
-        model.add({z: 1, count: -1}, upper=0)
-        model.add({z: 1, count: -1, bit: -most}, lower=-most)
-        terms[z] = 1 << j
-    return terms
-
-
-def _encode_latency(encoding: Encoding, members: list[Demand]) -> None:
-    """Once any replica is placed, at least K of them run where users in the rule's location
-    reach them within its limit; the switch lets an unplaced workload (allow_unplaced,
-    priorities) meet the rule by running nowhere. The replicas of a workload's accelerator
-    options (`members`) count together."""
-    model, problem = encoding.model, encoding.problem
-    workload = members[0].workload
-    for index, rule in enumerate(members[0].latency):
-        reach = {encoding.y[demand.name, c]: 1 for demand in members for c in demand.eligible
-                 if problem.within_reach(rule, problem.node_class(c))}
-        switch = model.var(f"s[{workload},latency:{index}]", 0, 1)
-        for demand in members:
-            model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
-        model.add({**reach, switch: -rule.replicas}, lower=0,
-                  group=LatencyGroup(workload, rule.location))

@@ -21,6 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from fitlang import rules
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit, replicas_per_node
 
 # may_open(node_class, packing) -> may one more node of the class be used now?
@@ -99,7 +100,7 @@ def _even_shares(node_class: NodeClass, items: list[tuple[Demand, int]], planned
     """Workloads under `spread node` whose replicas on this class go to every node it uses,
     evenly (workload -> those nodes): where the aggregate model counted at least one replica
     per node and uses every node of the class (an offer's nodes are all in use once bought).
-    Elsewhere the model kept each node at max_skew or fewer (see `encode._encode_node_spread`),
+    Elsewhere the model kept each node at max_skew or fewer (see `rules/spread._node_spread_rows`),
     which the packer's per-node limit keeps."""
     if not planned or (not node_class.provisioned and planned < node_class.count):
         return {}
@@ -198,16 +199,17 @@ def _unused_names(node_class: NodeClass, opened: list[NodeState]) -> Iterator[st
 
 
 def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
-    """Eligible classes in the same domain as `origin` for every topology a rule on `demand`
-    counts in, and within reach of the same users (so spreads, affinities and latency rules
-    keep their counts), cheapest per replica first."""
-    topologies = {s.topology for s in demand.spreads} | {r.topology for r in demand.affinities}
-    topologies |= {r.topology for d in problem.demands for r in d.affinities if r.target == demand.name}
-    topologies.discard("node")
-    reach = [problem.within_reach(rule, origin) for rule in demand.latency]
-    same = [problem.node_class(c) for c in demand.eligible
-            if all(problem.node_class(c).topology_value(t) == origin.topology_value(t) for t in topologies)
-            and reach == [problem.within_reach(rule, problem.node_class(c)) for rule in demand.latency]]
+    """Eligible classes that have in common with `origin` what each rule on `demand` counts
+    (`OnNodes.same`: the domains of a spread's or an affinity's topology, the reach of a
+    latency rule's users), so that the rules keep their counts; cheapest per replica first."""
+    keys = []
+    for rule in rules.RULES:
+        if rule.packing is not None and rule.packing.same is not None:
+            key = rule.packing.same(problem, demand)
+            if key is not None:
+                keys.append(key)
+    wanted = [key(origin) for key in keys]
+    same = [c for c in map(problem.node_class, demand.eligible) if [key(c) for key in keys] == wanted]
 
     def cost(node_class: NodeClass):  # what a replica's share of a node costs
         share = max((Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
@@ -416,7 +418,7 @@ class ClassPacker:
 
 def _order(items: list[tuple[Demand, int]]) -> list[tuple[Demand, int]]:
     """Workloads others follow onto a node first (so followers find them), then by name."""
-    followed = {r.target for d, _ in items for r in d.affinities if not r.anti and r.topology == "node"}
+    followed = {name for d, _ in items for name in _together(d)}
     return sorted(items, key=lambda item: (item[0].name not in followed, item[0].name))
 
 
@@ -426,14 +428,23 @@ def _node_rules(problem: Problem, demands: list[Demand]) -> dict[int, tuple[set[
     apart, _ = _apart_on_nodes(problem)
     ruled = {}
     for index, demand in enumerate(demands):
-        together = {r.target for r in demand.affinities if not r.anti and r.topology == "node"}
+        together = _together(demand)
         if together or demand.name in apart:
             ruled[index] = (apart.get(demand.name, set()), together)
     return ruled
 
 
+def _together(demand: Demand) -> set[str]:
+    """The workloads that must be on a node before a replica of `demand` joins it (the rules')."""
+    together: set[str] = set()
+    for rule in rules.RULES:
+        if rule.packing is not None and rule.packing.together is not None:
+            together.update(rule.packing.together(demand))
+    return together
+
+
 def _apart_on_nodes(problem: Problem) -> tuple[dict[str, set[str]], set[str]]:
-    """Workload -> those it may not share a node with (either's rule), and the exclusive
-    workloads; worked out once per problem: a
-    packer is made per class and batch, thousands of times at fleet scale."""
-    return problem.apart_on_nodes  # an index the problem builds once
+    """Workload -> those it may not share a node with (either's rule), and the workloads
+    whose nodes host nothing else, as the rules say (`Rule.packing`): an index the problem
+    builds once (a packer is made per class and batch, thousands of times at fleet scale)."""
+    return problem.apart_on_nodes
