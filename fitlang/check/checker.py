@@ -6,6 +6,7 @@ every declaration of every loaded file is checked and every problem reported.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -77,6 +78,45 @@ class BlockValues:
     statements: list[Any] = field(default_factory=list)
     # named nested blocks (`option H100 { ... }`): (home scope, name, values), in source order
     named: list[tuple[Any, n.Ident, BlockValues]] = field(default_factory=list)
+
+
+@dataclass
+class _ProgramParts:
+    """What `Checker.program` gathers before it builds the Program at once: the tables by
+    kind (the first declaration of a name wins), the lists in declaration order."""
+
+    tables: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        kind: {} for kind in ("accelerator", "pool", "inventory", "offer", "workload", "region")})
+    buys: list[Buy] = field(default_factory=list)
+    power_caps: list[PowerCap] = field(default_factory=list)
+    electricity: list[Electricity] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
+
+    def add(self, symbol: Symbol, entity: Any) -> None:
+        if entity is None:
+            return
+        if symbol.kind == "buy":
+            self.buys.append(entity)
+        elif symbol.kind == "power_cap":
+            self.power_caps.append(entity)
+        elif symbol.kind == "electricity":
+            self.electricity.append(entity)
+        elif symbol.kind == "location":
+            self.locations.append(symbol.name)
+        elif symbol.kind in self.tables:
+            self.tables[symbol.kind].setdefault(symbol.name, entity)
+
+
+@dataclass
+class _Rules:
+    """A workload's `require`, `prefer`, `affinity` and `spread` statements, checked, in
+    source order (profiles' first), gathered before the Workload is built."""
+
+    requirements: list[Requirement] = field(default_factory=list)
+    preferences: list[Preference] = field(default_factory=list)
+    affinities: list[AffinityRule] = field(default_factory=list)
+    spreads: list[SpreadRule] = field(default_factory=list)
 
 
 @dataclass
@@ -289,53 +329,41 @@ class Checker:
             self._entities[key] = builders[schema.kind](scope, None, values)
 
     def program(self, root: SourceModule) -> Program:
-        program = Program(root.path)
+        """The Program, built once from every reachable module's checked declarations."""
+        parts = _ProgramParts()
         latency: list[tuple[bool, LatencyEntry]] = []
         for module in self.workspace.reachable(root):
             scope = self.scope(module)
             for symbol in scope.own.values():
-                self._add_to_program(program, symbol, self.entity(symbol))
+                parts.add(symbol, self.entity(symbol))
             for decl in module.decls:
                 if isinstance(decl, n.Block) and _declared(decl)[0] is None:
                     entity = self._entities.get(id(decl))
                     if isinstance(entity, Policy) and module is root:
-                        program.policy = entity
+                        parts.policy = entity
                     elif isinstance(entity, Buy):
-                        program.buys.append(entity)
+                        parts.buys.append(entity)
                     elif isinstance(entity, LatencyEntry):
                         latency.append((module is root, entity))
+        regions = parts.tables["region"]
+        round_trips: dict[tuple[str, str], Fraction] = {}
         # imported tables first, so that the root file's entries override them
         for _, entry in sorted(latency, key=lambda item: item[0]):
             for region_name, ms in entry.to_ms.items():
-                region = program.regions.get(region_name)
+                region = regions.get(region_name)
                 if region is not None:
-                    program.latency[entry.location, region.code] = ms
+                    round_trips[entry.location, region.code] = ms
         root_scope = self.scope(root)
-        for buy in program.buys:
-            if not buy.offers:
-                buy.offers = [self.entity(sym) for sym in root_scope.symbols.values()
-                              if sym.kind == "offer" and self.entity(sym) is not None]
-        return program
-
-    def _add_to_program(self, program: Program, symbol: Symbol, entity: Any) -> None:
-        if entity is None:
-            return
-        if symbol.kind == "buy":
-            program.buys.append(entity)
-            return
-        if symbol.kind in ("power_cap", "electricity"):
-            (program.power_caps if symbol.kind == "power_cap" else program.electricity).append(entity)
-            return
-        if symbol.kind == "location":
-            program.locations.append(symbol.name)
-            return
-        tables: dict[str, dict[str, Any]] = {
-            "accelerator": program.accelerators, "pool": program.pools,
-            "inventory": program.inventories, "offer": program.offers,
-            "workload": program.workloads, "region": program.regions}
-        table = tables.get(symbol.kind)
-        if table is not None:
-            table.setdefault(symbol.name, entity)
+        every_offer = tuple(self.entity(sym) for sym in root_scope.symbols.values()
+                            if sym.kind == "offer" and self.entity(sym) is not None)
+        # a copy, not an edit: the memoised Buy stays as its block says (an incremental
+        # check may reuse it under another root)
+        buys = tuple(buy if buy.offers else dataclasses.replace(buy, offers=every_offer)
+                     for buy in parts.buys)
+        return Program(root.path, parts.tables["accelerator"], parts.tables["pool"],
+                       parts.tables["inventory"], parts.tables["offer"], buys,
+                       parts.tables["workload"], parts.policy, tuple(parts.power_caps),
+                       tuple(parts.electricity), regions, tuple(parts.locations), round_trips)
 
     # ---- entities, built once and memoised --------------------------------
 
@@ -641,7 +669,7 @@ class Checker:
             if offer is not None:
                 offers.append(offer)
         max_count = v.values.get("max_count")
-        return Buy(name=name, offers=offers, providers=v.values.get("providers"),
+        return Buy(name=name, offers=tuple(offers), providers=v.values.get("providers"),
                    regions=v.values.get("regions"),
                    max_count=None if max_count is None else int(max_count),
                    spot=bool(v.values.get("spot", False)), origin=v.origin)
@@ -759,10 +787,24 @@ class Checker:
         return target, symbol
 
     def _workload_from(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload:
+        """The workload, built at once from its attributes, then its blocks' and statements'
+        rules, each checked (and reported) even where another part is wrong."""
         values = v.values
         gpu = v.blocks.get("gpu")
+        gpu_requirements: tuple[Requirement, ...] = ()
+        if gpu is not None:
+            gpu_requirements = tuple(self._gpu_requirements(scope, gpu))
+            if not gpu.named and "count" not in gpu.spans:
+                self.report(msg.MissingAttribute.at(gpu.origin.path, gpu.node.kind.span,
+                                                    block="gpu", name="gpu", attribute="`count`"))
+        replicas = int(values.get("replicas", 0))
+        latency = (tuple(self._latency_rules(replicas, v.blocks["latency"]))
+                   if "latency" in v.blocks else ())
+        throughput, options = self._options(name, v)
+        rules = _Rules()
+        self._rules(rules, v.statements)
         workload = Workload(
-            name=name, kind=values.get("kind", "service"), replicas=int(values.get("replicas", 0)),
+            name=name, kind=values.get("kind", "service"), replicas=replicas,
             cpu_milli=int(values.get("cpu", 0) * 1000), memory=int(values.get("memory", 0)),
             disk=int(values.get("disk", 0)),
             gpu_count=int(gpu.values.get("count", 0)) if gpu else 0,
@@ -773,16 +815,10 @@ class Checker:
             time_limit_seconds=_seconds(values.get("time_limit")),
             exclusive=bool(values.get("exclusive", False)),
             arch=list(values.get("arch", ["amd64"])), residency=values.get("residency"),
-            origin=v.origin, spans=v.spans)
-        if gpu is not None:
-            workload.gpu_requirements = self._gpu_requirements(scope, gpu)
-            if not gpu.named and "count" not in gpu.spans:
-                self.report(msg.MissingAttribute.at(gpu.origin.path, gpu.node.kind.span,
-                                                    block="gpu", name="gpu", attribute="`count`"))
-        if "latency" in v.blocks:
-            workload.latency = self._latency_rules(workload, v.blocks["latency"])
-        self._options(scope, workload, v)
-        self._rules(scope, workload, v.statements)
+            gpu_requirements=gpu_requirements, latency=latency, throughput=throughput,
+            options=options, requirements=tuple(rules.requirements),
+            preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
+            spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans)
         if workload.options:
             self._rules_beside_options(workload)
         return workload
@@ -813,28 +849,31 @@ class Checker:
 
     # ---- accelerator options -------------------------------------------------
 
-    def _options(self, scope: ModuleScope, workload: Workload, v: BlockValues) -> None:
-        """`gpu { option MODEL { ... } }`: the acceptable models, sized in replicas or throughput."""
+    def _options(self, name: str,
+                 v: BlockValues) -> tuple[Fraction | None, tuple[AcceleratorOption, ...]]:
+        """`gpu { option MODEL { ... } }`: the acceptable models, sized in replicas or
+        throughput, and the throughput they deliver together (none without valid options)."""
         gpu = v.blocks.get("gpu")
         if gpu is None or not gpu.named:
             if "throughput" in v.spans:
                 self.report(msg.ThroughputWithoutOptions.at(v.spans["throughput"].path,
                                                             v.spans["throughput"].span))
-            return
+            return None, ()
         if "model" in gpu.spans:
             self.report(msg.OptionsWithModel.at(gpu.spans["model"].path, gpu.spans["model"].span,
                                                 model=gpu.values.get("model", "?")))
         blocks = self._distinct_options(gpu)
         models = [self._option_model(home, ident) for home, ident, _ in blocks]
-        if not self._measures_agree(workload.name, v, blocks):
-            return
+        if not self._measures_agree(name, v, blocks):
+            return None, ()
         by_throughput = "throughput" in v.spans
-        workload.throughput = v.values.get("throughput") if by_throughput else Fraction(1)
+        throughput = v.values.get("throughput") if by_throughput else Fraction(1)
         options = [self._option(model, home, ident, values, gpu, v, by_throughput)
                    for model, (home, ident, values) in zip(models, blocks)]
-        valid = [option for option in options if option is not None]
-        if workload.throughput is not None and len(valid) == len(options):
-            workload.options = valid
+        valid = tuple(option for option in options if option is not None)
+        if throughput is not None and len(valid) == len(options):
+            return throughput, valid
+        return throughput, ()
 
     def _distinct_options(self, gpu: BlockValues) -> list[tuple[Any, n.Ident, BlockValues]]:
         seen: set[str] = set()
@@ -913,15 +952,15 @@ class Checker:
                                  None if cpu is None else int(cpu * 1000),
                                  None if memory is None else int(memory), values.origin)
 
-    def _latency_rules(self, workload: Workload, block: BlockValues) -> list[LatencyRule]:
+    def _latency_rules(self, workload_replicas: int, block: BlockValues) -> list[LatencyRule]:
         values = block.values
         if "users" not in values or "within" not in values:
             return []
         replicas = int(values.get("replicas", 1))
-        if "replicas" in block.spans and workload.replicas and replicas > workload.replicas:
+        if "replicas" in block.spans and workload_replicas and replicas > workload_replicas:
             where = block.spans["replicas"]
             self.report(msg.OutOfRange.at(where.path, where.span, what="replicas within reach",
-                                          bound=f"<= the workload's {workload.replicas} replicas",
+                                          bound=f"<= the workload's {workload_replicas} replicas",
                                           value=str(replicas)))
         return [LatencyRule(location, values["within"] * 1000, replicas, block.origin)
                 for location in values["users"]]
@@ -939,22 +978,22 @@ class Checker:
                                                 Origin(home.path, statement.span)))
         return requirements
 
-    def _rules(self, scope: ModuleScope, workload: Workload, statements: list[Any]) -> None:
+    def _rules(self, rules: _Rules, statements: list[Any]) -> None:
         for home, statement in statements:
             origin = Origin(home.path, statement.span)
             if isinstance(statement, n.Require):
                 predicate = Evaluator(home).predicate(statement.condition, s.NODE_SCOPE)
                 if predicate is not None:
-                    workload.requirements.append(Requirement(
+                    rules.requirements.append(Requirement(
                         predicate, expression_text(statement.condition), origin))
             elif isinstance(statement, n.Prefer):
-                self._preference(home, workload, statement, origin)
+                self._preference(home, rules, statement, origin)
             elif isinstance(statement, n.Affinity):
-                self._affinity(home, workload, statement, origin)
+                self._affinity(home, rules, statement, origin)
             elif isinstance(statement, n.Spread):
-                self._spread(home, workload, statement, origin)
+                self._spread(home, rules, statement, origin)
 
-    def _preference(self, scope: ModuleScope, workload: Workload, statement: n.Prefer,
+    def _preference(self, scope: ModuleScope, rules: _Rules, statement: n.Prefer,
                     origin: Origin) -> None:
         evaluator = Evaluator(scope)
         predicate = evaluator.predicate(statement.condition, s.NODE_SCOPE)
@@ -964,7 +1003,7 @@ class Checker:
                                           bound="> 0", value=_show_number(weight.value, "")))
             return
         if predicate is not None and weight is not None:
-            workload.preferences.append(Preference(predicate, weight.value,
+            rules.preferences.append(Preference(predicate, weight.value,
                                                    expression_text(statement.condition), origin))
 
     def _topology(self, scope: ModuleScope, topology: n.Topology) -> str | None:
@@ -978,7 +1017,7 @@ class Checker:
             return None
         return topology.key.name
 
-    def _affinity(self, scope: ModuleScope, workload: Workload, statement: n.Affinity,
+    def _affinity(self, scope: ModuleScope, rules: _Rules, statement: n.Affinity,
                   origin: Origin) -> None:
         topology = self._topology(scope, statement.topology)
         target = statement.target.dotted
@@ -992,9 +1031,9 @@ class Checker:
                 return
             target = symbol.name
         if topology is not None:
-            workload.affinities.append(AffinityRule(target, topology, statement.anti, origin))
+            rules.affinities.append(AffinityRule(target, topology, statement.anti, origin))
 
-    def _spread(self, scope: ModuleScope, workload: Workload, statement: n.Spread,
+    def _spread(self, scope: ModuleScope, rules: _Rules, statement: n.Spread,
                 origin: Origin) -> None:
         topology = self._topology(scope, statement.topology)
         skew = Evaluator(scope).value(statement.max_skew, t.NUMBER)
@@ -1005,7 +1044,7 @@ class Checker:
             return
         if skew is None or topology is None:
             return
-        workload.spreads.append(SpreadRule(topology, int(skew.value), origin))
+        rules.spreads.append(SpreadRule(topology, int(skew.value), origin))
 
 
 _STATEMENT_NAMES = {n.Require: "require", n.Prefer: "prefer", n.Use: "use",

@@ -132,9 +132,9 @@ def _views(workload: Workload,
            names: dict[str, list[str]]) -> list[tuple[Workload, AcceleratorOption | None]]:
     """The workload once per option (named as its demand), or itself; rules that name an
     option workload as `anti_affinity` target name each of its option demands."""
-    affinities = [dataclasses.replace(rule, target=target) for rule in workload.affinities
-                  for target in (names.get(rule.target, [rule.target]) if rule.anti
-                                 else [rule.target])]
+    affinities = tuple(dataclasses.replace(rule, target=target) for rule in workload.affinities
+                       for target in (names.get(rule.target, [rule.target]) if rule.anti
+                                      else [rule.target]))
     workload = dataclasses.replace(workload, affinities=affinities)
     if not workload.options:
         return [(workload, None)]

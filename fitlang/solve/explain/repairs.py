@@ -446,7 +446,8 @@ def _longer_latency(problem: Problem, part: Part, deadline: float) -> Repair | N
             return None
         trial = _copy(problem)
         for demand in members:
-            trial.demand(demand.name).latency[index].limit_ms = limit
+            latency = trial.demand(demand.name).latency
+            latency[index] = dataclasses.replace(latency[index], limit_ms=limit)
         check = _works(trial, deadline, cheapest=True)
         if check.placed:
             text = (f"raise the latency limit of `{part.subject}` for {part.key} from "
