@@ -207,6 +207,36 @@ def test_errors_doc_is_generated_from_the_registry():
         "docs/errors.md is stale: run .venv/bin/python tools/gen_errors_doc.py"
 
 
+def test_block_accessors_are_generated_from_the_schema():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_blocks", ROOT / "tools" / "gen_blocks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.render_blocks() == (ROOT / "fitlang" / "check" / "blocks.py").read_text(), \
+        "fitlang/check/blocks.py is stale: run .venv/bin/python tools/gen_blocks.py"
+
+
+def test_block_accessors_name_every_attribute_of_their_block():
+    import dataclasses
+
+    from fitlang.check import blocks
+    from fitlang.check import schema as s
+
+    fields = {cls: [f.name for f in dataclasses.fields(cls)]
+              for cls in (blocks.PoolBlock, blocks.WorkloadBlock, blocks.LatencyBlock,
+                          blocks.WorkloadGpuOptionBlock, blocks.PolicyTerraformBlock)}
+    assert fields[blocks.PoolBlock] == list(s.POOL.attrs)
+    assert fields[blocks.WorkloadBlock] == list(s.WORKLOAD.attrs)
+    assert fields[blocks.LatencyBlock] == ["from_", "to"]  # `from` is a Python keyword
+    assert fields[blocks.WorkloadGpuOptionBlock] == list(s.GPU_OPTION.attrs)
+    assert fields[blocks.PolicyTerraformBlock] == ["provider", "region", "cluster"]
+    # a value under a name the block does not have is an error, not a silent None
+    with pytest.raises(TypeError):
+        blocks.PoolBlock.of({"cout": 3})
+    assert blocks.LatencyBlock.of({"from": "berlin"}).from_ == "berlin"
+
+
 def _documented_examples() -> list[tuple[str, int, str]]:
     """Every ```fit block of the README and docs/ (not the generated errors.md, whose
     examples are wrong on purpose): (file, line, text)."""

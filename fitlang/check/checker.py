@@ -14,11 +14,31 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fitlang import messages as msg
 from fitlang.check import schema as s
 from fitlang.check import types as t
+from fitlang.check.blocks import (
+    AcceleratorBlock,
+    BuyBlock,
+    ElectricityBlock,
+    InventoryBlock,
+    LatencyBlock,
+    OfferBlock,
+    PolicyBlock,
+    PolicyKubernetesBlock,
+    PolicySlurmBlock,
+    PolicyTerraformBlock,
+    PoolBlock,
+    PoolGpuBlock,
+    PowerCapBlock,
+    RegionBlock,
+    WorkloadBlock,
+    WorkloadGpuBlock,
+    WorkloadGpuOptionBlock,
+    WorkloadLatencyBlock,
+)
 from fitlang.check.evaluate import Evaluator, Symbol, Typed, accelerator_hint
 from fitlang.check.loader import SourceModule, Workspace
 from fitlang.check.program import (
@@ -49,6 +69,8 @@ from fitlang.diagnostics import Diagnostic, Related, did_you_mean, hint, unique_
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 from fitlang.syntax.printer import expression_text
+
+_T = TypeVar("_T")
 
 DEFAULT_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "google": "google.com/tpu",
                     "aws": "aws.amazon.com/neuron", "intel": "gpu.intel.com/i915"}
@@ -586,51 +608,50 @@ class Checker:
     # ---- builders, one per block kind --------------------------------------
 
     def _build_accelerator(self, scope: ModuleScope, name: str, v: BlockValues) -> Accelerator | None:
-        if "vendor" not in v.values or "memory" not in v.values:
+        b = AcceleratorBlock.of(v.values)
+        if b.vendor is None or b.memory is None:
             return None
-        vendor = v.values["vendor"]
         return Accelerator(
-            name=name, vendor=vendor, memory=int(v.values["memory"]),
-            family=v.values.get("family", "gpu"), bf16_tflops=v.values.get("bf16_tflops"),
-            interconnect=v.values.get("interconnect"), form_factor=v.values.get("form_factor"),
-            tdp_watts=v.values.get("tdp"),
-            resource=v.values.get("resource", DEFAULT_RESOURCE.get(vendor, "nvidia.com/gpu")),
+            name=name, vendor=b.vendor, memory=int(b.memory), family=_given(b.family, "gpu"),
+            bf16_tflops=b.bf16_tflops, interconnect=b.interconnect, form_factor=b.form_factor,
+            tdp_watts=b.tdp,
+            resource=_given(b.resource, DEFAULT_RESOURCE.get(b.vendor, "nvidia.com/gpu")),
             origin=v.origin)
 
-    def _shape(self, scope: ModuleScope, v: BlockValues) -> NodeShape | None:
-        if "cpu" not in v.values or "memory" not in v.values:
+    def _shape(self, scope: ModuleScope, b: PoolBlock | OfferBlock,
+               gpu_values: BlockValues | None) -> NodeShape | None:
+        if b.cpu is None or b.memory is None:
             return None
         gpu = None
-        gpu_values = v.blocks.get("gpu")
         if gpu_values is not None:
-            model = self._accelerator_named(scope, gpu_values.values.get("model"))
-            if model is None or "count" not in gpu_values.values:
+            gpu_block = PoolGpuBlock.of(gpu_values.values)
+            model = self._accelerator_named(scope, gpu_block.model)
+            if model is None or gpu_block.count is None:
                 return None
-            gpu = GpuSpec(model, int(gpu_values.values["count"]))
-        return NodeShape(int(v.values["cpu"] * 1000), int(v.values["memory"]),
-                         int(v.values.get("disk", 0)), gpu, v.values.get("arch", "amd64"))
+            gpu = GpuSpec(model, int(gpu_block.count))
+        return NodeShape(int(b.cpu * 1000), int(b.memory), int(_given(b.disk, Fraction(0))), gpu,
+                         _given(b.arch, "amd64"))
 
     def _accelerator_named(self, scope: ModuleScope, name: str | None) -> Accelerator | None:
         symbol = scope.lookup(name) if name else None
         return self.accelerator(symbol) if symbol else None
 
     def _build_pool(self, scope: ModuleScope, name: str, v: BlockValues) -> Pool | None:
-        shape = self._shape(scope, v)
-        if shape is None or "count" not in v.values:
+        b = PoolBlock.of(v.values)
+        shape = self._shape(scope, b, v.blocks.get("gpu"))
+        if shape is None or b.count is None:
             return None
-        return Pool(name=name, count=int(v.values["count"]), shape=shape,
-                    price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
-                    zone=v.values.get("zone"), region=v.values.get("region"),
-                    provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
-                    features=v.values.get("features", []), power_watts=v.values.get("power"),
-                    idle_watts=v.values.get("idle_power", Fraction(0)),
-                    jurisdiction=v.values.get("jurisdiction"), cluster=v.values.get("cluster"),
-                    origin=v.origin, spans=v.spans)
+        return Pool(name=name, count=int(b.count), shape=shape, price=_given(b.price, Fraction(0)),
+                    labels=_given(b.labels, {}), zone=b.zone, region=b.region,
+                    provider=b.provider, dedicated=b.dedicated, features=_given(b.features, []),
+                    power_watts=b.power, idle_watts=_given(b.idle_power, Fraction(0)),
+                    jurisdiction=b.jurisdiction, cluster=b.cluster, origin=v.origin, spans=v.spans)
 
     def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
-        if "file" not in v.values or "format" not in v.values:
+        b = InventoryBlock.of(v.values)
+        if b.file is None or b.format is None:
             return None
-        file = (scope.module.resolved.parent / v.values["file"]).resolve()
+        file = (scope.module.resolved.parent / b.file).resolve()
         try:
             if not stat.S_ISREG(os.stat(file).st_mode):  # a FIFO would block, a device lie
                 raise OSError(0, "not a regular file" if not file.is_dir() else "is a directory")
@@ -639,87 +660,84 @@ class Checker:
         except OSError as error:
             reason = error.strerror or type(error).__name__
             self.report(msg.FileUnreadable.at(scope.path, v.spans["file"].span,
-                                              file=v.values["file"], reason=reason.lower()))
+                                              file=b.file, reason=reason.lower()))
             return None
-        return Inventory(name=name, format=v.values["format"], file=str(file),
-                         price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
-                         zone=v.values.get("zone"), region=v.values.get("region"),
-                         provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
-                         arch=v.values.get("arch"), jurisdiction=v.values.get("jurisdiction"),
-                         gpu_model=self._accelerator_named(scope, v.values.get("gpu_model")),
-                         cluster=v.values.get("cluster"), origin=v.origin, spans=v.spans)
+        return Inventory(name=name, format=b.format, file=str(file),
+                         price=_given(b.price, Fraction(0)), labels=_given(b.labels, {}),
+                         zone=b.zone, region=b.region, provider=b.provider, dedicated=b.dedicated,
+                         arch=b.arch, jurisdiction=b.jurisdiction,
+                         gpu_model=self._accelerator_named(scope, b.gpu_model),
+                         cluster=b.cluster, origin=v.origin, spans=v.spans)
 
     def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
-        shape = self._shape(scope, v)
-        required = ("provider", "instance_type", "regions", "price")
-        if shape is None or any(key not in v.values for key in required):
+        b = OfferBlock.of(v.values)
+        shape = self._shape(scope, b, v.blocks.get("gpu"))
+        if (shape is None or b.provider is None or b.instance_type is None or b.regions is None
+                or b.price is None):
             return None
-        return Offer(name=name, provider=v.values["provider"],
-                     instance_type=v.values["instance_type"], regions=v.values["regions"],
-                     shape=shape, price=v.values["price"], spot_price=v.values.get("spot_price"),
-                     labels=v.values.get("labels", {}),
-                     max_pods=None if "max_pods" not in v.values else int(v.values["max_pods"]),
-                     origin=v.origin)
+        return Offer(name=name, provider=b.provider, instance_type=b.instance_type,
+                     regions=b.regions, shape=shape, price=b.price, spot_price=b.spot_price,
+                     labels=_given(b.labels, {}),
+                     max_pods=None if b.max_pods is None else int(b.max_pods), origin=v.origin)
 
     def _build_buy(self, scope: ModuleScope, name: str | None, v: BlockValues) -> Buy:
+        b = BuyBlock.of(v.values)
         offers = []
-        for offer_name in v.values.get("offers", []):
+        for offer_name in _given(b.offers, []):
             symbol = scope.lookup(offer_name)
             offer = self.entity(symbol) if symbol else None
             if offer is not None:
                 offers.append(offer)
-        max_count = v.values.get("max_count")
-        return Buy(name=name, offers=tuple(offers), providers=v.values.get("providers"),
-                   regions=v.values.get("regions"),
-                   max_count=None if max_count is None else int(max_count),
-                   spot=bool(v.values.get("spot", False)), origin=v.origin)
+        return Buy(name=name, offers=tuple(offers), providers=b.providers, regions=b.regions,
+                   max_count=None if b.max_count is None else int(b.max_count),
+                   spot=bool(_given(b.spot, False)), origin=v.origin)
 
     def _build_policy(self, scope: ModuleScope, name: None, v: BlockValues) -> Policy:
         blocks = v.blocks
-        k8s = blocks.get("kubernetes", BlockValues(v.origin)).values
-        slurm = blocks.get("slurm", BlockValues(v.origin)).values
-        tf = blocks.get("terraform", BlockValues(v.origin)).values
-        return Policy(objective=v.values.get("objective", ["cost"]), budget=v.values.get("budget"),
-                      allow_unplaced=bool(v.values.get("allow_unplaced", False)),
-                      namespace=k8s.get("namespace", "default"),
-                      pin_nodes=bool(k8s.get("pin_nodes", False)),
-                      kubernetes_pool_label=k8s.get("pool_label", "fitlang.dev/pool"),
-                      kubernetes_scheduler=k8s.get("scheduler_name", "scheduler-plugins-scheduler"),
-                      slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
-                      terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
-                      terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans,
+        b = PolicyBlock.of(v.values)
+        k8s = PolicyKubernetesBlock.of(blocks["kubernetes"].values if "kubernetes" in blocks else {})
+        slurm = PolicySlurmBlock.of(blocks["slurm"].values if "slurm" in blocks else {})
+        tf = PolicyTerraformBlock.of(blocks["terraform"].values if "terraform" in blocks else {})
+        return Policy(objective=_given(b.objective, ["cost"]), budget=b.budget,
+                      allow_unplaced=bool(_given(b.allow_unplaced, False)),
+                      namespace=_given(k8s.namespace, "default"),
+                      pin_nodes=bool(_given(k8s.pin_nodes, False)),
+                      kubernetes_pool_label=_given(k8s.pool_label, "fitlang.dev/pool"),
+                      kubernetes_scheduler=_given(k8s.scheduler_name, "scheduler-plugins-scheduler"),
+                      slurm_partition=slurm.partition, slurm_account=slurm.account,
+                      terraform_provider=tf.provider, terraform_region=tf.region,
+                      terraform_cluster=tf.cluster, origin=v.origin, spans=v.spans,
                       terraform_spans=dict(blocks["terraform"].spans) if "terraform" in blocks else {})
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
-        if "cap" not in v.values:
+        b = PowerCapBlock.of(v.values)
+        if b.cap is None:
             return None
-        return PowerCap(name, v.values["cap"], **self._node_scope(v))
+        return PowerCap(name, b.cap, zone=b.zone, region=b.region, labels=_given(b.labels, {}),
+                        origin=v.origin)
 
     def _build_electricity(self, scope: ModuleScope, name: str,
                            v: BlockValues) -> Electricity | None:
-        if "price" not in v.values:
+        b = ElectricityBlock.of(v.values)
+        if b.price is None:
             return None
-        return Electricity(name, v.values["price"], **self._node_scope(v))
-
-    @staticmethod
-    def _node_scope(v: BlockValues) -> dict[str, Any]:
-        return {"zone": v.values.get("zone"), "region": v.values.get("region"),
-                "labels": v.values.get("labels", {}), "origin": v.origin}
+        return Electricity(name, b.price, zone=b.zone, region=b.region,
+                           labels=_given(b.labels, {}), origin=v.origin)
 
     def _build_region(self, scope: ModuleScope, name: str, v: BlockValues) -> Region | None:
-        if "code" not in v.values or "jurisdiction" not in v.values:
+        b = RegionBlock.of(v.values)
+        if b.code is None or b.jurisdiction is None:
             return None
-        return Region(name, v.values["code"], v.values["jurisdiction"], v.values.get("provider"),
-                      v.values.get("country"), v.values.get("city"), v.origin)
+        return Region(name, b.code, b.jurisdiction, b.provider, b.country, b.city, v.origin)
 
     def _build_location(self, scope: ModuleScope, name: str, v: BlockValues) -> str:
         return name
 
     def _build_latency(self, scope: ModuleScope, name: None, v: BlockValues) -> LatencyEntry | None:
-        if "from" not in v.values or "to" not in v.values:
+        b = LatencyBlock.of(v.values)
+        if b.from_ is None or b.to is None:
             return None
-        return LatencyEntry(v.values["from"], {region: seconds * 1000
-                                               for region, seconds in v.values["to"].items()})
+        return LatencyEntry(b.from_, {region: seconds * 1000 for region, seconds in b.to.items()})
 
     def _build_profile(self, scope: ModuleScope, name: str, v: BlockValues) -> BlockValues:
         return v
@@ -733,8 +751,9 @@ class Checker:
             self.require_attributes(scope, block, s.WORKLOAD, merged)
         # rules are checked even when an attribute is missing or wrong, so that every error shows
         workload = self._workload_from(scope, name, merged)
-        sized = workload.options if _option_blocks(merged) else "replicas" in merged.values
-        if missing or not sized or any(a not in merged.values for a in ("cpu", "memory")):
+        b = WorkloadBlock.of(merged.values)
+        sized = workload.options if _option_blocks(merged) else b.replicas is not None
+        if missing or not sized or b.cpu is None or b.memory is None:
             return None
         return workload
 
@@ -789,7 +808,7 @@ class Checker:
     def _workload_from(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload:
         """The workload, built at once from its attributes, then its blocks' and statements'
         rules, each checked (and reported) even where another part is wrong."""
-        values = v.values
+        b = WorkloadBlock.of(v.values)
         gpu = v.blocks.get("gpu")
         gpu_requirements: tuple[Requirement, ...] = ()
         if gpu is not None:
@@ -797,24 +816,23 @@ class Checker:
             if not gpu.named and "count" not in gpu.spans:
                 self.report(msg.MissingAttribute.at(gpu.origin.path, gpu.node.kind.span,
                                                     block="gpu", name="gpu", attribute="`count`"))
-        replicas = int(values.get("replicas", 0))
+        replicas = int(_given(b.replicas, Fraction(0)))
         latency = (tuple(self._latency_rules(replicas, v.blocks["latency"]))
                    if "latency" in v.blocks else ())
         throughput, options = self._options(name, v)
         rules = _Rules()
         self._rules(rules, v.statements)
         workload = Workload(
-            name=name, kind=values.get("kind", "service"), replicas=replicas,
-            cpu_milli=int(values.get("cpu", 0) * 1000), memory=int(values.get("memory", 0)),
-            disk=int(values.get("disk", 0)),
-            gpu_count=int(gpu.values.get("count", 0)) if gpu else 0,
-            labels=values.get("labels", {}), zones=values.get("zones"),
-            regions=values.get("regions"), priority=int(values.get("priority", 0)),
-            gang=bool(values.get("gang", False)), tolerate=values.get("tolerate", []),
-            image=values.get("image"), command=values.get("command"), env=values.get("env", {}),
-            time_limit_seconds=_seconds(values.get("time_limit")),
-            exclusive=bool(values.get("exclusive", False)),
-            arch=list(values.get("arch", ["amd64"])), residency=values.get("residency"),
+            name=name, kind=_given(b.kind, "service"), replicas=replicas,
+            cpu_milli=int(_given(b.cpu, Fraction(0)) * 1000),
+            memory=int(_given(b.memory, Fraction(0))), disk=int(_given(b.disk, Fraction(0))),
+            gpu_count=int(_given(WorkloadGpuBlock.of(gpu.values).count, Fraction(0))) if gpu else 0,
+            labels=_given(b.labels, {}), zones=b.zones, regions=b.regions,
+            priority=int(_given(b.priority, Fraction(0))), gang=bool(_given(b.gang, False)),
+            tolerate=_given(b.tolerate, []), image=b.image, command=b.command,
+            env=_given(b.env, {}), time_limit_seconds=_seconds(b.time_limit),
+            exclusive=bool(_given(b.exclusive, False)), arch=list(_given(b.arch, ["amd64"])),
+            residency=b.residency,
             gpu_requirements=gpu_requirements, latency=latency, throughput=throughput,
             options=options, requirements=tuple(rules.requirements),
             preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
@@ -861,13 +879,13 @@ class Checker:
             return None, ()
         if "model" in gpu.spans:
             self.report(msg.OptionsWithModel.at(gpu.spans["model"].path, gpu.spans["model"].span,
-                                                model=gpu.values.get("model", "?")))
+                                                model=_given(WorkloadGpuBlock.of(gpu.values).model, "?")))
         blocks = self._distinct_options(gpu)
         models = [self._option_model(home, ident) for home, ident, _ in blocks]
         if not self._measures_agree(name, v, blocks):
             return None, ()
         by_throughput = "throughput" in v.spans
-        throughput = v.values.get("throughput") if by_throughput else Fraction(1)
+        throughput = WorkloadBlock.of(v.values).throughput if by_throughput else Fraction(1)
         options = [self._option(model, home, ident, values, gpu, v, by_throughput)
                    for model, (home, ident, values) in zip(models, blocks)]
         valid = tuple(option for option in options if option is not None)
@@ -933,44 +951,46 @@ class Checker:
     def _option(self, model: Accelerator | None, home: ModuleScope, ident: n.Ident,
                 values: BlockValues, gpu: BlockValues, v: BlockValues,
                 by_throughput: bool) -> AcceleratorOption | None:
-        count = values.values.get("count", gpu.values.get("count"))
+        option = WorkloadGpuOptionBlock.of(values.values)
+        count = _given(option.count, WorkloadGpuBlock.of(gpu.values).count)
         if count is None and "count" not in values.spans and "count" not in gpu.spans:
             self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
                                                 name=ident.name, attribute="`count`"))
         if by_throughput:
-            throughput = values.values.get("throughput")
+            throughput = option.throughput
         else:
-            replicas = values.values.get("replicas", v.values.get("replicas"))
+            replicas = _given(option.replicas, WorkloadBlock.of(v.values).replicas)
             if replicas is None and "replicas" not in values.spans and "replicas" not in v.spans:
                 self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
                                                     name=ident.name, attribute="`replicas`"))
             throughput = None if not replicas else 1 / Fraction(replicas)
         if model is None or count is None or throughput is None:
             return None
-        cpu, memory = values.values.get("cpu"), values.values.get("memory")
         return AcceleratorOption(model, int(count), throughput,
-                                 None if cpu is None else int(cpu * 1000),
-                                 None if memory is None else int(memory), values.origin)
+                                 None if option.cpu is None else int(option.cpu * 1000),
+                                 None if option.memory is None else int(option.memory),
+                                 values.origin)
 
     def _latency_rules(self, workload_replicas: int, block: BlockValues) -> list[LatencyRule]:
-        values = block.values
-        if "users" not in values or "within" not in values:
+        b = WorkloadLatencyBlock.of(block.values)
+        if b.users is None or b.within is None:
             return []
-        replicas = int(values.get("replicas", 1))
+        replicas = int(_given(b.replicas, Fraction(1)))
         if "replicas" in block.spans and workload_replicas and replicas > workload_replicas:
             where = block.spans["replicas"]
             self.report(msg.OutOfRange.at(where.path, where.span, what="replicas within reach",
                                           bound=f"<= the workload's {workload_replicas} replicas",
                                           value=str(replicas)))
-        return [LatencyRule(location, values["within"] * 1000, replicas, block.origin)
-                for location in values["users"]]
+        return [LatencyRule(location, b.within * 1000, replicas, block.origin)
+                for location in b.users]
 
     def _gpu_requirements(self, scope: ModuleScope, gpu: BlockValues) -> list[Requirement]:
         requirements = []
-        if "model" in gpu.values:
+        model = WorkloadGpuBlock.of(gpu.values).model
+        if model is not None:
             origin = gpu.spans["model"]
-            requirements.append(Requirement(Compare(("model",), "==", gpu.values["model"], origin),
-                                            f"model == {gpu.values['model']}", origin))
+            requirements.append(Requirement(Compare(("model",), "==", model, origin),
+                                            f"model == {model}", origin))
         for home, statement in gpu.statements:
             predicate = Evaluator(home).predicate(statement.condition, s.ACCELERATOR_SCOPE)
             if predicate is not None:
@@ -1084,6 +1104,11 @@ def _merge_into(target: BlockValues, source: BlockValues) -> None:
         else:
             target.blocks[name] = block
     target.statements.extend(source.statements)
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    """A block's attribute, or its default where the block does not state it."""
+    return default if value is None else value
 
 
 def _seconds(value: Fraction | None) -> int | None:
