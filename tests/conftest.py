@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import fitlang.targets  # noqa: F401  (the targets declare their `policy` settings blocks)
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXAMPLES = ROOT / "examples"

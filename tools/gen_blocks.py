@@ -65,6 +65,8 @@ def _blocks() -> list[tuple[str, object]]:
             return
         seen.add(id(block))
         found.append(("".join(p.title().replace("_", "") for p in path) + "Block", block))
+        if block.blocks is s.SETTINGS_BLOCKS:
+            return  # the targets' settings: each target's own dataclass is its accessor
         for name, inner in block.blocks.items():
             visit([*path, name], inner)
 

@@ -239,45 +239,6 @@ class PolicyBlock:
 
 
 @dataclass(frozen=True)
-class PolicyKubernetesBlock:
-    """The checked values of one `kubernetes` block."""
-
-    namespace: str | None = None
-    pin_nodes: bool | None = None
-    pool_label: str | None = None
-    scheduler_name: str | None = None
-
-    @classmethod
-    def of(cls, values: Mapping[str, Any]) -> PolicyKubernetesBlock:
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class PolicySlurmBlock:
-    """The checked values of one `slurm` block."""
-
-    partition: str | None = None
-    account: str | None = None
-
-    @classmethod
-    def of(cls, values: Mapping[str, Any]) -> PolicySlurmBlock:
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class PolicyTerraformBlock:
-    """The checked values of one `terraform` block."""
-
-    provider: str | None = None
-    region: str | None = None
-    cluster: str | None = None
-
-    @classmethod
-    def of(cls, values: Mapping[str, Any]) -> PolicyTerraformBlock:
-        return cls(**values)
-
-
-@dataclass(frozen=True)
 class PowerCapBlock:
     """The checked values of one `power_cap` block."""
 

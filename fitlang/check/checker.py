@@ -27,9 +27,6 @@ from fitlang.check.blocks import (
     LatencyBlock,
     OfferBlock,
     PolicyBlock,
-    PolicyKubernetesBlock,
-    PolicySlurmBlock,
-    PolicyTerraformBlock,
     PoolBlock,
     PoolGpuBlock,
     PowerCapBlock,
@@ -65,6 +62,7 @@ from fitlang.check.program import (
     Workload,
 )
 from fitlang.check.residency import residency_conflicts
+from fitlang.check.settings import SETTINGS, load_settings
 from fitlang.diagnostics import Diagnostic, Related, did_you_mean, hint, unique_sorted
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
@@ -586,6 +584,8 @@ class Checker:
                 values: BlockValues) -> None:
         name = entry.kind.name
         inner = schema.blocks.get(name)
+        if inner is None and schema.blocks is s.SETTINGS_BLOCKS and load_settings():
+            inner = schema.blocks.get(name)  # the targets, now imported, declare it
         if inner is None:
             self.report(msg.UnknownBlockKind.at(
                 scope.path, entry.kind.span, where=f"block in `{schema.kind}`", kind=name,
@@ -693,21 +693,14 @@ class Checker:
                    spot=bool(_given(b.spot, False)), origin=v.origin)
 
     def _build_policy(self, scope: ModuleScope, name: None, v: BlockValues) -> Policy:
-        blocks = v.blocks
         b = PolicyBlock.of(v.values)
-        k8s = PolicyKubernetesBlock.of(blocks["kubernetes"].values if "kubernetes" in blocks else {})
-        slurm = PolicySlurmBlock.of(blocks["slurm"].values if "slurm" in blocks else {})
-        tf = PolicyTerraformBlock.of(blocks["terraform"].values if "terraform" in blocks else {})
+        stated = {}
+        for kind, block in v.blocks.items():  # each a registered target's settings block
+            settings = SETTINGS[kind]
+            stated[settings] = settings.from_block(block.values, block.origin, block.spans)
         return Policy(objective=_given(b.objective, ["cost"]), budget=b.budget,
-                      allow_unplaced=bool(_given(b.allow_unplaced, False)),
-                      namespace=_given(k8s.namespace, "default"),
-                      pin_nodes=bool(_given(k8s.pin_nodes, False)),
-                      kubernetes_pool_label=_given(k8s.pool_label, "fitlang.dev/pool"),
-                      kubernetes_scheduler=_given(k8s.scheduler_name, "scheduler-plugins-scheduler"),
-                      slurm_partition=slurm.partition, slurm_account=slurm.account,
-                      terraform_provider=tf.provider, terraform_region=tf.region,
-                      terraform_cluster=tf.cluster, origin=v.origin, spans=v.spans,
-                      terraform_spans=dict(blocks["terraform"].spans) if "terraform" in blocks else {})
+                      allow_unplaced=bool(_given(b.allow_unplaced, False)), origin=v.origin,
+                      spans=v.spans, settings=stated)
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
         b = PowerCapBlock.of(v.values)

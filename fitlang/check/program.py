@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 from fitlang.syntax.nodes import Span
 
@@ -309,25 +309,58 @@ class Workload:
             gpu_requirements=(*self.gpu_requirements, rule), options=(), option=model)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TargetSettings:
+    """A target's settings block in `policy` (`slurm { partition = "gpu" }`), checked.
+
+    Each target subclasses it in its own module, one field per attribute of its block (with
+    the default that applies when the block or the attribute is absent), and registers it
+    with `fitlang.check.settings.register`. The hooks let earlier stages ask what a target's
+    settings mean for them without importing the target."""
+
+    origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)  # of the attributes stated
+
+    @classmethod
+    def from_block(cls, values: dict[str, Any], origin: Origin,
+                   spans: dict[str, Origin]) -> TargetSettings:
+        """The block's checked values (attribute -> value, as the block's schema types them)."""
+        return cls(**values, origin=origin, spans=dict(spans))
+
+    def bought_cluster(self, provider: str | None, region: str | None) -> str | None:
+        """The cluster nodes bought from `provider` in `region` join, if these settings name one."""
+        return None
+
+    def work_partition(self) -> str | None:
+        """The partition all work runs in, if these settings name one."""
+        return None
+
+
+_Settings = TypeVar("_Settings", bound=TargetSettings)
+
+
 @dataclass(frozen=True)
 class Policy:
     objective: list[str] = field(default_factory=lambda: ["cost"])
     budget: Fraction | None = None
     allow_unplaced: bool = False
-    namespace: str = "default"
-    pin_nodes: bool = False
-    # the label every node of a declared pool carries, the pool's name its value
-    kubernetes_pool_label: str = "fitlang.dev/pool"
-    # the scheduler that runs gangs together (the coscheduling plugin's)
-    kubernetes_scheduler: str = "scheduler-plugins-scheduler"
-    slurm_partition: str | None = None
-    slurm_account: str | None = None
-    terraform_provider: str | None = None
-    terraform_region: str | None = None
-    terraform_cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
-    terraform_spans: dict[str, Origin] = field(default_factory=dict)  # its `terraform` block's
+    # the targets' settings blocks the policy states, by their settings class
+    settings: dict[type[TargetSettings], TargetSettings] = field(default_factory=dict)
+
+    def settings_of(self, kind: type[_Settings]) -> _Settings:
+        """A target's settings: as its block states them, or its defaults."""
+        stated = self.settings.get(kind)
+        return stated if isinstance(stated, kind) else kind()
+
+    def bought_cluster(self, provider: str | None, region: str | None) -> str | None:
+        return next((cluster for stated in self.settings.values()
+                     if (cluster := stated.bought_cluster(provider, region)) is not None), None)
+
+    def work_partition(self) -> str | None:
+        return next((partition for stated in self.settings.values()
+                     if (partition := stated.work_partition()) is not None), None)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def build_problem(program: Program) -> Built:
         _locate(node_class, program)
         _price_electricity(node_class, program)
     names = _demand_names(program)
-    partition = program.policy.slurm_partition
+    partition = program.policy.work_partition()
     demands = []
     facets = ClassFacets(classes + spare)
     shared: dict[bytes, _Eligibility] = {}
@@ -147,13 +147,9 @@ def _join_cluster(node_class: NodeClass, program: Program) -> None:
     """Bought nodes join the `terraform` block's cluster where its provider and region are
     theirs, else their provider's cluster in their region; declared and inventory nodes the
     cluster their block states."""
-    policy = program.policy
     if node_class.provisioned:
-        cluster = policy.terraform_cluster
-        named = (cluster is not None
-                 and policy.terraform_provider in (None, node_class.provider)
-                 and policy.terraform_region in (None, node_class.region))
-        node_class.cluster = (cluster if named and cluster is not None
+        cluster = program.policy.bought_cluster(node_class.provider, node_class.region)
+        node_class.cluster = (cluster if cluster is not None
                               else f"{node_class.provider}-{node_class.region}")
         return
     declared = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
