@@ -17,11 +17,11 @@ from fitlang.solve.savings import arm_saving
 from fitlang.solve.utilization import utilization
 from fitlang.targets import TARGETS, CompileContext
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, policies
 from compiling import errors
 from solving import on_pools, solved
 
-FEASIBLE = sorted(p for p in EXAMPLES.glob("*.fit") if p.name != "infeasible.fit")
+FEASIBLE = [p for p in policies(EXAMPLES) if p.name != "infeasible.fit"]
 
 # example -> (cost in USD/h, {workload: {pool: replicas}}), from each file's EXPECTED OUTCOME
 EXPECTED = {

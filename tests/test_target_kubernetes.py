@@ -207,11 +207,10 @@ from fitlang.targets import TARGETS  # noqa: E402
 from fitlang.targets.kubernetes_fidelity import expand  # noqa: E402
 
 from compiling import errors  # noqa: E402
-from conftest import EXAMPLES  # noqa: E402
+from conftest import EXAMPLES, policies  # noqa: E402
 
 # slurm-cluster.fit has workloads with no image: it is not for Kubernetes
-K8S_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.fit")
-                      if p.name not in ("infeasible.fit", "slurm-cluster.fit"))
+K8S_EXAMPLES = [p for p in policies(EXAMPLES) if p.name not in ("infeasible.fit", "slurm-cluster.fit")]
 
 
 def fidelity(context, files) -> list[str]:

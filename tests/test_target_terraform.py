@@ -19,7 +19,7 @@ from fitlang.targets.base import dns_name
 from fitlang.targets.terraform import hcl_string
 
 from compiling import compiled_at_sizes, render
-from conftest import EXAMPLES, FIXTURES
+from conftest import EXAMPLES, FIXTURES, policies
 
 FIXTURE = FIXTURES / "targets" / "multi-cloud.fit"
 SCHEMAS = json.loads((FIXTURES / "terraform" / "provider-schemas.json").read_text())
@@ -224,7 +224,7 @@ def test_the_schema_check_rejects_what_the_provider_rejects(tmp_path, edit, expe
 
 def terraform_examples():
     found = []
-    for path in sorted(EXAMPLES.glob("*.fit")):
+    for path in policies(EXAMPLES):
         if path.name != "infeasible.fit" and "buy" in path.read_text():
             found.append(path)
     return found
