@@ -624,7 +624,6 @@ def _progress_line():
 
 
 def _run_compile(arguments: argparse.Namespace) -> int:
-    from fitlang import messages as msg
     from fitlang.driver import Outcome
     from fitlang.outputs import OutputRefused, write_tree
     from fitlang.targets import TARGETS, CompileContext
@@ -642,13 +641,8 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     program = compilation.check().program
     context = CompileContext(program, problem, placement)
     targets = [TARGETS[name]() for name in dict.fromkeys(arguments.targets)]
-    root = compilation.root_path
     for target in targets:
-        for need in target.problems(context):
-            origin = need.origin
-            diagnostics.append((need.kind or msg.TargetNeeds).at(origin.path if origin else root,
-                                                  origin.span if origin else FIRST_CHARACTER,
-                                                  detail=f"{target.name}: {need.message}"))
+        diagnostics += target.problems(context)
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS
@@ -747,7 +741,7 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     import json
 
     from fitlang import messages as msg
-    from fitlang.solve.verify import Violation, verify
+    from fitlang.solve.verify import verify
 
     if (arguments.target is None) != (arguments.out is None):
         raise UsageError("--target and --out go together: the target whose files --out holds")
@@ -775,18 +769,13 @@ def _run_verify(arguments: argparse.Namespace) -> int:
         problems = ["not a placement: its JSON nests too deeply"]
     else:
         problems = []
-    violations: list[Violation] = []
+    violations: list[Diagnostic] = []
     if document is not None:
-        violations, problems = verify(problem, document)
+        violations, problems = verify(problem, document, compilation.root_path)
     for problem_text in problems:
         diagnostics.append(msg.PlacementFileError.at(str(placement_path), FIRST_CHARACTER,
                                                      detail=problem_text))
-    root = compilation.root_path
-    for violation in violations:
-        origin = violation.origin
-        diagnostics.append(msg.PlacementViolation.at(
-            origin.path if origin else root, origin.span if origin else FIRST_CHARACTER,
-            detail=violation.message))
+    diagnostics += violations
     if out is not None and document is not None and not problems:
         diagnostics += _fidelity_diagnostics(program, problem, document, arguments.target, out)
     emit(diagnostics, arguments.format, sources)
@@ -818,22 +807,14 @@ def _fidelity_diagnostics(program, problem, document: PlacementRead, target: str
                           out: Path) -> list[Diagnostic]:
     """Each way the files in `out` fail to realise the placement (a document `verify` has
     accepted), as one diagnostic."""
-    from fitlang import messages as msg
     from fitlang.solve.placement_file import placement_from_document
     from fitlang.targets import TARGETS, CompileContext
 
     context = CompileContext(program, problem, placement_from_document(problem, document))
     try:
-        needs = TARGETS[target]().fidelity(context, _read_tree(out))
+        return TARGETS[target]().fidelity(context, _read_tree(out))
     except NotImplementedError as error:
         raise UsageError(f"--target {target}: {error}") from None
-    diagnostics = []
-    for need in needs:
-        origin = need.origin
-        diagnostics.append((need.kind or msg.FilesDoNotRealise).at(
-            origin.path if origin else program.path, origin.span if origin else FIRST_CHARACTER,
-            detail=f"{target}: {need.message}"))
-    return diagnostics
 
 
 def entry() -> None:

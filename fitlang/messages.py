@@ -553,89 +553,99 @@ class DuplicateInventoryNode(Message):
 class TargetNeeds(Message):
     code = "E0601"
     summary = "the target needs a setting the policy lacks"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = "Add the setting to the workload or the policy's block for that target."
     detail: str
+    target: str
 
 
 class FilesDoNotRealise(Message):
     code = "E0602"
     summary = "written files do not realise the placement"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("Compile again (`fitc compile`) and apply what it writes; if the files were edited by "
            "hand, make them select only the nodes the placement chose, with its replica counts.")
     detail: str
+    target: str
 
 
 class InvalidLabelValue(Message):
     code = "E0603"
     summary = "value the API server rejects as a label value"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("Kubernetes label values are at most 63 characters of letters, digits, `-`, `_` and "
            "`.`, starting and ending with a letter or digit; rename the zone, region, instance "
            "type, node or `dedicated` value.")
     detail: str
+    target: str
 
 
 class PoolsIndistinct(Message):
     code = "E0604"
     summary = "two pools the target cannot tell apart"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("Give the pools labels that tell them apart, or state the label their nodes carry "
            "(`pool_label` in the policy's `kubernetes` block) and label the nodes.")
     detail: str
+    target: str
 
 
 class NotEnforceable(Message):
     code = "W0620"
     summary = "rule the target cannot enforce"
-    template = "{detail}"
+    template = "{target}: {detail}"
     severity = Severity.WARNING
     fix = ("Pin the chosen nodes (`pin_nodes = true` in the policy's `kubernetes` block, or an "
            "inventory), or accept that the scheduler may place pods elsewhere in the pool.")
     detail: str
+    target: str
 
 
 class TerraformPolicyDisagrees(Message):
     code = "E0615"
     summary = "the policy's `terraform` block disagrees with what the placement buys"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("Let the policy's `terraform { provider, region }` name where the capacity is bought, or "
            "restrict the `buy` block (`providers`, `regions`) to it.")
     detail: str
+    target: str
 
 
 class TerraformClusterSpansRegions(Message):
     code = "E0616"
     summary = "one cluster named, but capacity bought in several regions or clouds"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("A cluster lives in one region of one cloud: restrict the `buy` block to one region, or "
            "remove `cluster` and give the cluster per region in the Terraform variables.")
     detail: str
+    target: str
 
 
 class NoZoneOffersTpu(Message):
     code = "E0617"
     summary = "no zone of the region is known to offer this TPU machine type"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = "Buy this offer only in regions where Google sells the TPU (see Google's TPU regions and zones)."
     detail: str
+    target: str
 
 
 class TerraformDrift(Message):
     code = "E0618"
     summary = "the Terraform files do not buy what the placement priced"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = "Compile again with `fitc compile --target terraform`, or undo the hand edit."
     detail: str
+    target: str
 
 
 class NoEksAmiType(Message):
     code = "E0619"
     summary = "no EKS AMI type runs this instance type's accelerators"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = "Buy this accelerator from another provider, or another instance type on EKS."
     detail: str
+    target: str
 
 
 class UnsatisfiableRule(Message):

@@ -18,7 +18,7 @@ from fitlang.solve.utilization import utilization
 from fitlang.targets import TARGETS, CompileContext
 
 from conftest import EXAMPLES, policies
-from compiling import errors
+from compiling import details, errors
 from solving import on_pools, solved
 
 FEASIBLE = [p for p in policies(EXAMPLES) if p.name != "infeasible.fit"]
@@ -157,6 +157,6 @@ def test_example_compiles_for_every_target(path, target, snapshot):
     instance = TARGETS[target]()
     needs = errors(instance.problems(context))  # warnings (W0620) still compile
     if needs:
-        assert {"needs": [n.message for n in needs]} == snapshot
+        assert {"needs": details(needs, target)} == snapshot
     else:
         assert instance.render(context) == snapshot

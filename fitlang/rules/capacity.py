@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fitlang.check.program import Workload
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
-from fitlang.rules.base import Placed, Rule, Violation
+from fitlang.rules.base import Placed, Rule
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
@@ -50,14 +51,14 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
                         if short else "")
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     owner, demands = placed.owner, placed.demands
     for node, counts in sorted(placed.hosted.items()):
         capacity = owner[node].capacity_of(node)
         for resource in RESOURCES:
             used = sum(demands[w].requests[resource] * n for w, n in counts.items())
             if used > capacity[resource]:
-                yield Violation(
+                yield placed.violation(
                     f"node `{node}` is over its {resource}: {readable(resource, used)} requested, "
                     f"{readable(resource, capacity[resource], unit=False)} available",
                     owner[node].origin)

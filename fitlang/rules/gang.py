@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fitlang.rules.base import Placed, Rule, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import Placed, Rule
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     for demand in placed.problem.demands:
         if not demand.gang:
             continue
         where = demand.spans.get("gang", demand.origin)
         count = placed.placed[demand.name]
         if count not in (0, demand.replicas):
-            yield Violation(f"gang `{demand.name}` has {count} of {demand.replicas} replicas "
-                            "placed: all or none", where)
+            yield placed.violation(f"gang `{demand.name}` has {count} of {demand.replicas} replicas "
+                                   "placed: all or none", where)
         clusters = sorted({placed.owner[node].cluster
                            for node in placed.placed_on.get(demand.name, ())})
         if len(clusters) > 1:
-            yield Violation(f"gang `{demand.name}` runs in clusters {', '.join(clusters)}: a gang "
-                            "runs in one cluster", where)
+            yield placed.violation(f"gang `{demand.name}` runs in clusters {', '.join(clusters)}: a gang "
+                                   "runs in one cluster", where)
 
 
 RULE = Rule("gang", check=check)

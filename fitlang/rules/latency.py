@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from fitlang.rules.base import Placed, Rule, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import Placed, Rule
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem = placed.problem
     for members in problem.latency_demands():
         for rule in members[0].latency:
@@ -20,7 +21,7 @@ def check(placed: Placed) -> Iterator[Violation]:
                     if problem.within_reach(rule, placed.owner[node]):
                         within += here
             if count and within < rule.replicas:
-                yield Violation(
+                yield placed.violation(
                     f"`{members[0].workload}` has {within} replica{'s' if within != 1 else ''} "
                     f"within {float(rule.limit_ms):g} ms of {rule.location}; its latency rule "
                     f"needs {rule.replicas}", rule.origin)

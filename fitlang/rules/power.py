@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 
-from fitlang.rules.base import Placed, Rule, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import Placed, Rule
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem, per_class = placed.problem, placed.used_per_class
     for cap in problem.power_caps:
         drawn = sum((problem.node_class(c).power_watts * per_class[c] for c in set(cap.classes)),
                     Fraction(0))
         if drawn > cap.cap_watts:
-            yield Violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over the cap "
-                            f"`{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
+            yield placed.violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over the cap "
+                                   f"`{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
 
 
 RULE = Rule("power", check=check)

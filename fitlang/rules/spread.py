@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fitlang.check.program import Workload
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import Owners, Placed, Rule, Violation, domain_of
+from fitlang.rules.base import Placed, Rule, domain_of
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
@@ -84,17 +85,17 @@ class _ClassDomains:
         return found
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     domains = _ClassDomains(placed.problem, placed.nodes_of)
     for demand in placed.problem.demands:
-        yield from _spreads(demand, placed.owner, domains,
-                            placed.placed_on.get(demand.name, Counter()))
+        yield from _spreads(placed, demand, domains, placed.placed_on.get(demand.name, Counter()))
 
 
-def _spreads(demand: Demand, owner: Owners, domains: _ClassDomains,
-             placed_on: Counter) -> Iterator[Violation]:
+def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
+             placed_on: Counter) -> Iterator[Diagnostic]:
     """Replicas per domain of each spread's topology, counted over the nodes the workload
     may use (a domain it does not use counts 0)."""
+    owner = placed.owner
     for spread in demand.spreads:
         spanned, nodes = domains.domains(demand.eligible, spread.topology)
         if spread.topology == "node":
@@ -112,8 +113,8 @@ def _spreads(demand: Demand, owner: Owners, domains: _ClassDomains,
         most = max(counts, default=0)
         least = min(counts, default=0) if len(counts) == domains_count else 0
         if most - least > spread.max_skew:
-            yield Violation(f"`{demand.name}` is spread {least}..{most} per {spread.topology}; "
-                            f"max_skew is {spread.max_skew}", spread.origin)
+            yield placed.violation(f"`{demand.name}` is spread {least}..{most} per {spread.topology}; "
+                                   f"max_skew is {spread.max_skew}", spread.origin)
 
 
 RULE = Rule("spread", reads=reads, excludes=excludes, why=why, check=check)
