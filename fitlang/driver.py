@@ -12,6 +12,7 @@ explained), or undecided.
 from __future__ import annotations
 
 import enum
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from fitlang import messages as msg
 from fitlang.check.loader import Workspace
+from fitlang.check.settings import install_loader
 from fitlang.diagnostics import Diagnostic
 from fitlang.span import FIRST_CHARACTER
 
@@ -31,6 +33,11 @@ if TYPE_CHECKING:  # the solver and the model are imported when a stage first ne
     from fitlang.model.problem import Problem
     from fitlang.solve.explain import Explanation
     from fitlang.solve.placement import Placement
+
+# The targets declare their settings blocks in `policy` (check/settings.py); the checker
+# imports them the first time a policy states one, so a file without one is checked without
+# importing the targets and the solver they import.
+install_loader(lambda: importlib.import_module("fitlang.targets"))
 
 EXPLAIN_SECONDS = 30.0  # to find the conflict when none is named (as `fitc explain`)
 

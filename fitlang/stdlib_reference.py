@@ -66,11 +66,11 @@ def _regions(programs: list[tuple[str, Program]]) -> list[str]:
         for region in program.regions.values():
             if _own(module, region.origin):
                 rows.append([f"`{region.name}`", module, f'"{region.code}"', region.jurisdiction,
-                             region.provider or "", region.city or ""])
+                             region.provider or "", region.country or "", region.city or ""])
         if module == STDLIB_PREFIX + "regions":
             locations = sorted(program.locations)
     return ["## Regions", "", *_table(["region", "import", "code", "jurisdiction", "provider",
-                                       "city"], rows),
+                                       "country", "city"], rows),
             "", "## Locations (for latency rules)", "",
             ", ".join(f"`{name}`" for name in locations) + f" (`import \"{STDLIB_PREFIX}regions\"`)"]
 

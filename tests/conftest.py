@@ -11,6 +11,8 @@ import pytest
 # against its message class's declared field types (fitlang/diagnostics.py)
 os.environ["FITC_CHECK_MESSAGE_TYPES"] = "1"
 
+import fitlang.targets  # noqa: F401  (the targets declare their `policy` settings blocks)
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXAMPLES = ROOT / "examples"

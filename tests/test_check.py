@@ -235,6 +235,106 @@ def test_errors_doc_is_generated_from_the_registry():
         "docs/errors.md is stale: run .venv/bin/python tools/gen_errors_doc.py"
 
 
+def test_block_accessors_are_generated_from_the_schema():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_blocks", ROOT / "tools" / "gen_blocks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.render_blocks() == (ROOT / "fitlang" / "check" / "blocks.py").read_text(), \
+        "fitlang/check/blocks.py is stale: run .venv/bin/python tools/gen_blocks.py"
+
+
+def test_block_accessors_name_every_attribute_of_their_block():
+    import dataclasses
+
+    from fitlang.check import blocks
+    from fitlang.check import schema as s
+
+    fields = {cls: [f.name for f in dataclasses.fields(cls)]
+              for cls in (blocks.PoolBlock, blocks.WorkloadBlock, blocks.LatencyBlock,
+                          blocks.WorkloadGpuOptionBlock, blocks.PolicyBlock)}
+    assert fields[blocks.PoolBlock] == list(s.POOL.attrs)
+    assert fields[blocks.WorkloadBlock] == list(s.WORKLOAD.attrs)
+    assert fields[blocks.LatencyBlock] == ["from_", "to"]  # `from` is a Python keyword
+    assert fields[blocks.WorkloadGpuOptionBlock] == list(s.GPU_OPTION.attrs)
+    # the targets' settings blocks are theirs (each target's settings class is its accessor)
+    assert fields[blocks.PolicyBlock] == ["objective", "budget", "allow_unplaced"]
+    # a value under a name the block does not have is an error, not a silent None
+    with pytest.raises(TypeError):
+        blocks.PoolBlock.of({"cout": 3})
+    assert blocks.LatencyBlock.of({"from": "berlin"}).from_ == "berlin"
+
+
+def test_target_settings_blocks_are_declared_by_their_targets(tmp_path):
+    from fitlang.check import schema as s
+    from fitlang.check.settings import SETTINGS
+    from fitlang.targets.kubernetes import KubernetesSettings
+    from fitlang.targets.slurm import SlurmSettings
+    from fitlang.targets.terraform import TerraformSettings
+
+    assert dict(SETTINGS) == {"kubernetes": KubernetesSettings, "slurm": SlurmSettings,
+                              "terraform": TerraformSettings}
+    assert sorted(s.POLICY.blocks) == ["kubernetes", "slurm", "terraform"]
+    policy = check_text(tmp_path, 'policy {\n  slurm { partition = "gpu" }\n'
+                                  '  terraform {\n    provider = gcp\n    cluster = "c"\n  }\n}\n'
+                        ).program.policy
+    assert policy.settings_of(SlurmSettings) == SlurmSettings(
+        partition="gpu", origin=policy.settings_of(SlurmSettings).origin,
+        spans=policy.settings_of(SlurmSettings).spans)
+    assert policy.work_partition() == "gpu"
+    assert sorted(policy.settings_of(TerraformSettings).spans) == ["cluster", "provider"]
+    assert policy.bought_cluster("gcp", "europe-west4") == "c"
+    assert policy.bought_cluster("aws", "eu-west-1") is None
+    # a block the policy does not state: the target's defaults
+    assert policy.settings_of(KubernetesSettings).namespace == "default"
+    assert policy.settings_of(KubernetesSettings).origin is None
+
+
+def test_a_new_target_declares_its_settings_with_no_edit_in_check(tmp_path):
+    from dataclasses import dataclass
+
+    from fitlang.check import schema as s
+    from fitlang.check import types as t
+    from fitlang.check.program import TargetSettings
+    from fitlang.check.settings import SETTINGS, register
+
+    @dataclass(frozen=True, kw_only=True)
+    class ToySettings(TargetSettings):
+        level: Fraction = Fraction(1)
+
+    register(s.BlockSchema("toy", "none", {"level": s.Attr(t.NUMBER, minimum=Fraction(0))}),
+             ToySettings)
+    try:
+        stated = check_text(tmp_path, "policy {\n  toy { level = 3 }\n}\n")
+        assert codes_of(stated) == []
+        assert stated.program.policy.settings_of(ToySettings).level == 3
+        wrong = check_text(tmp_path, "policy {\n  toy {\n    levle = 3\n    level = -1\n  }\n}\n",
+                           "wrong.fit")
+        assert codes_of(wrong) == ["E0205", "E0303"]
+    finally:
+        del s.SETTINGS_BLOCKS["toy"], SETTINGS["toy"]
+
+
+@pytest.mark.parametrize("policy, imported", [
+    ("policy {\n  objective = cost\n}\n", False),
+    ('policy {\n  slurm { partition = "gpu" }\n}\n', True),
+])
+def test_the_checker_imports_the_targets_only_for_a_settings_block(tmp_path, policy, imported):
+    """`fitc check` of a file without a target's settings block does not import the targets
+    (nor the solver they import); with one, the driver's loader imports them, once."""
+    import subprocess
+    import sys
+
+    (tmp_path / "p.fit").write_text(policy)
+    probe = ("import sys; from pathlib import Path; from fitlang.driver import Compilation; "
+             "result = Compilation(Path(sys.argv[1])).check(); "
+             "print(sorted(d.code for d in result.diagnostics), 'fitlang.targets' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "p.fit")],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    assert run.stdout.split() == ["[]", str(imported)]
+
+
 def _documented_examples() -> list[tuple[str, int, str]]:
     """Every ```fit block of the README and docs/ (not the generated errors.md, whose
     examples are wrong on purpose): (file, line, text)."""

@@ -6,8 +6,7 @@ every declaration of every loaded file is checked and every problem reported.
 
 from __future__ import annotations
 
-import os
-import stat
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,40 +16,16 @@ from typing import Any
 
 from fitlang import messages as msg
 from fitlang.check import schema as s
-from fitlang.check import types as t
-from fitlang.check.evaluate import Evaluator, Symbol, Typed, accelerator_hint
+from fitlang.check.entities import LatencyEntry
+from fitlang.check.evaluate import Evaluator, Symbol, Typed
 from fitlang.check.loader import SourceModule, Workspace
-from fitlang.check.program import (
-    Accelerator,
-    AcceleratorOption,
-    AffinityRule,
-    Buy,
-    Compare,
-    Electricity,
-    GpuSpec,
-    Inventory,
-    LatencyRule,
-    NodeShape,
-    Offer,
-    Origin,
-    Policy,
-    Pool,
-    PowerCap,
-    Preference,
-    Program,
-    Region,
-    Requirement,
-    SpreadRule,
-    Workload,
-)
+from fitlang.check.program import Accelerator, Buy, Electricity, Policy, PowerCap, Program
 from fitlang.check.residency import residency_conflicts
+from fitlang.check.values import BlockValues
+from fitlang.check.workloads import WorkloadBuilder
 from fitlang.diagnostics import Diagnostic, Related, did_you_mean, hint, unique_sorted
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
-from fitlang.syntax.printer import expression_text
-
-DEFAULT_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "google": "google.com/tpu",
-                    "aws": "aws.amazon.com/neuron", "intel": "gpu.intel.com/i915"}
 
 
 @dataclass
@@ -66,25 +41,31 @@ class CheckResult:
 
 
 @dataclass
-class BlockValues:
-    """A block's entries after checking: attribute values, nested blocks, rule statements."""
+class _ProgramParts:
+    """What `Checker.program` gathers before it builds the Program at once: the tables by
+    kind (the first declaration of a name wins), the lists in declaration order."""
 
-    origin: Origin
-    node: Any = None  # the block it came from
-    values: dict[str, Any] = field(default_factory=dict)
-    spans: dict[str, Origin] = field(default_factory=dict)
-    blocks: dict[str, BlockValues] = field(default_factory=dict)
-    statements: list[Any] = field(default_factory=list)
-    # named nested blocks (`option H100 { ... }`): (home scope, name, values), in source order
-    named: list[tuple[Any, n.Ident, BlockValues]] = field(default_factory=list)
+    tables: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        kind: {} for kind in ("accelerator", "pool", "inventory", "offer", "workload", "region")})
+    buys: list[Buy] = field(default_factory=list)
+    power_caps: list[PowerCap] = field(default_factory=list)
+    electricity: list[Electricity] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
 
-
-@dataclass
-class LatencyEntry:
-    """One `latency` block: round-trip milliseconds from a location to regions, by block name."""
-
-    location: str
-    to_ms: dict[str, Fraction]
+    def add(self, symbol: Symbol, entity: Any) -> None:
+        if entity is None:
+            return
+        if symbol.kind == "buy":
+            self.buys.append(entity)
+        elif symbol.kind == "power_cap":
+            self.power_caps.append(entity)
+        elif symbol.kind == "electricity":
+            self.electricity.append(entity)
+        elif symbol.kind == "location":
+            self.locations.append(symbol.name)
+        elif symbol.kind in self.tables:
+            self.tables[symbol.kind].setdefault(symbol.name, entity)
 
 
 class ModuleScope:
@@ -170,7 +151,7 @@ class Slot:
 _VOLATILE_KINDS = ("inventory", "buy")
 
 
-class Checker:
+class Checker(WorkloadBuilder):
     def __init__(self, workspace: Workspace, recycled: dict[Path, ModuleScope] | None = None,
                  recording: bool = False) -> None:
         self.workspace = workspace
@@ -289,53 +270,41 @@ class Checker:
             self._entities[key] = builders[schema.kind](scope, None, values)
 
     def program(self, root: SourceModule) -> Program:
-        program = Program(root.path)
+        """The Program, built once from every reachable module's checked declarations."""
+        parts = _ProgramParts()
         latency: list[tuple[bool, LatencyEntry]] = []
         for module in self.workspace.reachable(root):
             scope = self.scope(module)
             for symbol in scope.own.values():
-                self._add_to_program(program, symbol, self.entity(symbol))
+                parts.add(symbol, self.entity(symbol))
             for decl in module.decls:
                 if isinstance(decl, n.Block) and _declared(decl)[0] is None:
                     entity = self._entities.get(id(decl))
                     if isinstance(entity, Policy) and module is root:
-                        program.policy = entity
+                        parts.policy = entity
                     elif isinstance(entity, Buy):
-                        program.buys.append(entity)
+                        parts.buys.append(entity)
                     elif isinstance(entity, LatencyEntry):
                         latency.append((module is root, entity))
+        regions = parts.tables["region"]
+        round_trips: dict[tuple[str, str], Fraction] = {}
         # imported tables first, so that the root file's entries override them
         for _, entry in sorted(latency, key=lambda item: item[0]):
             for region_name, ms in entry.to_ms.items():
-                region = program.regions.get(region_name)
+                region = regions.get(region_name)
                 if region is not None:
-                    program.latency[entry.location, region.code] = ms
+                    round_trips[entry.location, region.code] = ms
         root_scope = self.scope(root)
-        for buy in program.buys:
-            if not buy.offers:
-                buy.offers = [self.entity(sym) for sym in root_scope.symbols.values()
-                              if sym.kind == "offer" and self.entity(sym) is not None]
-        return program
-
-    def _add_to_program(self, program: Program, symbol: Symbol, entity: Any) -> None:
-        if entity is None:
-            return
-        if symbol.kind == "buy":
-            program.buys.append(entity)
-            return
-        if symbol.kind in ("power_cap", "electricity"):
-            (program.power_caps if symbol.kind == "power_cap" else program.electricity).append(entity)
-            return
-        if symbol.kind == "location":
-            program.locations.append(symbol.name)
-            return
-        tables: dict[str, dict[str, Any]] = {
-            "accelerator": program.accelerators, "pool": program.pools,
-            "inventory": program.inventories, "offer": program.offers,
-            "workload": program.workloads, "region": program.regions}
-        table = tables.get(symbol.kind)
-        if table is not None:
-            table.setdefault(symbol.name, entity)
+        every_offer = tuple(self.entity(sym) for sym in root_scope.symbols.values()
+                            if sym.kind == "offer" and self.entity(sym) is not None)
+        # a copy, not an edit: the memoised Buy stays as its block says (an incremental
+        # check may reuse it under another root)
+        buys = tuple(buy if buy.offers else dataclasses.replace(buy, offers=every_offer)
+                     for buy in parts.buys)
+        return Program(root.path, parts.tables["accelerator"], parts.tables["pool"],
+                       parts.tables["inventory"], parts.tables["offer"], buys,
+                       parts.tables["workload"], parts.policy, tuple(parts.power_caps),
+                       tuple(parts.electricity), regions, tuple(parts.locations), round_trips)
 
     # ---- entities, built once and memoised --------------------------------
 
@@ -396,621 +365,6 @@ class Checker:
         self._consts[key] = value
         return value
 
-    # ---- generic block checking ------------------------------------------
-
-    def block_values(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
-                     check_required: bool = True) -> BlockValues:
-        values = BlockValues(Origin(scope.path, block.span), block)
-        evaluator = Evaluator(scope)
-        for entry in block.entries:
-            if isinstance(entry, n.Attribute):
-                self._attribute(scope, evaluator, schema, entry, values)
-            elif isinstance(entry, n.Block):
-                self._nested(scope, schema, entry, values)
-            else:
-                statement = _STATEMENT_NAMES[type(entry)]
-                if statement not in schema.statements:
-                    self.report(msg.StatementNotAllowed.at(scope.path, entry.span,
-                                                           statement=statement, block=schema.kind))
-                else:
-                    values.statements.append((scope, entry))
-        if check_required and not any(isinstance(e, n.Use) for e in block.entries):
-            self.require_attributes(scope, block, schema, values)
-        return values
-
-    def require_attributes(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
-                           values: BlockValues) -> None:
-        missing = [f"`{name}`" for name, attr in schema.attrs.items()
-                   if attr.required and name not in values.spans
-                   and not _waived(schema, name, values)]
-        if missing:
-            label = block.name.name if block.name else schema.kind
-            listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
-            self.report(msg.MissingAttribute.at(scope.path, block.kind.span, block=schema.kind,
-                                                name=label, attribute=listed))
-
-    def _attribute(self, scope: ModuleScope, evaluator: Evaluator, schema: s.BlockSchema,
-                   entry: n.Attribute, values: BlockValues) -> None:
-        name = entry.name.name
-        attr = schema.attrs.get(name)
-        if attr is None:
-            if name in schema.blocks:
-                self.report(msg.TypeMismatch.at(scope.path, entry.name.span,
-                                                expected=f"a block `{name} {{ ... }}`",
-                                                found="an attribute"))
-                return
-            self.report(msg.UnknownAttribute.at(
-                scope.path, entry.name.span, block=schema.kind, name=name,
-                hint=hint(did_you_mean(name, list(schema.attrs) + list(schema.blocks)))))
-            return
-        if name in values.spans:
-            self.report(msg.DuplicateAttribute.at(scope.path, entry.name.span, name=name))
-            return
-        values.spans[name] = Origin(scope.path, entry.value.span)
-        if name == "objective":
-            result = self._objective(scope, evaluator, entry.value)
-        elif attr.type.kind == "map" and attr.type.of is not None:
-            result = self._region_map(scope, evaluator, entry.value, attr.type.of)
-        else:
-            typed = evaluator.value(entry.value, attr.type)
-            result = None if typed is None else self._in_range(scope, entry, attr, typed.value)
-        if result is not None:
-            values.values[name] = result
-
-    def _objective(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr) -> Any:
-        expected = t.list_of(t.OBJECTIVE) if isinstance(expr, n.List) else t.OBJECTIVE
-        typed = evaluator.value(expr, expected)
-        if typed is None:
-            return None
-        objective = typed.value if isinstance(typed.value, list) else [typed.value]
-        if not objective:
-            self.report(msg.EmptyList.at(scope.path, expr.span, name="objective"))
-            return None
-        return objective
-
-    def _region_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
-                    value_type: t.Type) -> dict[str, Any] | None:
-        """`{aws_eu_central_1: 2ms, ...}`: values of `value_type`, keyed by `region` names."""
-        if not isinstance(expr, n.Map):
-            self.report(msg.TypeMismatch.at(scope.path, expr.span, expected="a map of region names",
-                                            found="another value"))
-            return None
-        result: dict[str, Any] = {}
-        for pair in expr.pairs:
-            symbol = scope.lookup(pair.key_text)
-            if symbol is None or symbol.kind != "region":
-                self.report(msg.UnknownName.at(
-                    scope.path, pair.key.span, name=pair.key_text,
-                    hint=hint(did_you_mean(pair.key_text, scope.names("region")))))
-                continue
-            if pair.key_text in result:
-                self.report(msg.DuplicateAttribute.at(scope.path, pair.key.span,
-                                                      name=pair.key_text))
-                continue
-            value = evaluator.value(pair.value, value_type)
-            if value is not None and abs(value.value) > s.MAXIMUM[value_type.dim]:
-                self.report(msg.ValueTooLarge.at(
-                    scope.path, pair.value.span, what=pair.key_text,
-                    limit=show_limit(s.MAXIMUM[value_type.dim], value_type.dim),
-                    value=show_limit(abs(value.value), value_type.dim)))
-            elif value is not None:
-                result[pair.key_text] = value.value
-        return result
-
-    def _in_range(self, scope: ModuleScope, entry: n.Attribute, attr: s.Attr, value: Any) -> Any:
-        name, span = entry.name.name, entry.value.span
-        if isinstance(value, list) and attr.non_empty and not value:
-            self.report(msg.EmptyList.at(scope.path, span, name=name))
-            return None
-        if not isinstance(value, Fraction):
-            return value
-        if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
-                and (not attr.integral or value.denominator == 1) \
-                and (name != "cpu" or (value * 1000).denominator == 1) and abs(value) <= attr.most:
-            return value  # the common case, without formatting a message nobody reads
-        if abs(value) > attr.most:
-            most = show_limit(attr.most, attr.type.dim)
-            self.report(msg.ValueTooLarge.at(
-                scope.path, span, what=name, value=show_limit(abs(value), attr.type.dim),
-                limit=most if attr.minimum is not None else f"{most} in magnitude"))
-            return None
-        shown = _show_number(value, attr.type.dim)
-        if attr.minimum is not None and value < attr.minimum:
-            self.report(msg.OutOfRange.at(scope.path, span, what=name,
-                                          bound=f">= {_show_number(attr.minimum, attr.type.dim)}",
-                                          value=shown))
-            return None
-        if attr.positive and value <= 0:
-            self.report(msg.OutOfRange.at(scope.path, span, what=name, bound="> 0", value=shown))
-            return None
-        if attr.integral and value.denominator != 1:
-            self.report(msg.NotIntegral.at(scope.path, span, what=name, value=shown))
-            return None
-        if name == "cpu" and (value * 1000).denominator != 1:
-            self.report(msg.NotIntegral.at(scope.path, span, what="cpu (in millicores)",
-                                           value=shown))
-            return None
-        return value
-
-    def _nested(self, scope: ModuleScope, schema: s.BlockSchema, entry: n.Block,
-                values: BlockValues) -> None:
-        name = entry.kind.name
-        inner = schema.blocks.get(name)
-        if inner is None:
-            self.report(msg.UnknownBlockKind.at(
-                scope.path, entry.kind.span, where=f"block in `{schema.kind}`", kind=name,
-                hint=hint(did_you_mean(name, list(schema.blocks) + list(schema.attrs)))))
-            return
-        if inner.naming == "required":
-            if entry.name is None:
-                self.report(msg.MissingName.at(scope.path, entry.kind.span, kind=name))
-            else:
-                values.named.append((scope, entry.name, self.block_values(scope, entry, inner)))
-            return
-        if entry.name is not None:
-            self.report(msg.UnexpectedName.at(scope.path, entry.name.span, kind=name))
-        if name in values.blocks:
-            self.report(msg.DuplicateBlock.at(scope.path, entry.kind.span, kind=name,
-                                              where=f" in `{schema.kind}`"))
-            return
-        values.blocks[name] = self.block_values(scope, entry, inner)
-
-    # ---- builders, one per block kind --------------------------------------
-
-    def _build_accelerator(self, scope: ModuleScope, name: str, v: BlockValues) -> Accelerator | None:
-        if "vendor" not in v.values or "memory" not in v.values:
-            return None
-        vendor = v.values["vendor"]
-        return Accelerator(
-            name=name, vendor=vendor, memory=int(v.values["memory"]),
-            family=v.values.get("family", "gpu"), bf16_tflops=v.values.get("bf16_tflops"),
-            interconnect=v.values.get("interconnect"), form_factor=v.values.get("form_factor"),
-            tdp_watts=v.values.get("tdp"),
-            resource=v.values.get("resource", DEFAULT_RESOURCE.get(vendor, "nvidia.com/gpu")),
-            origin=v.origin)
-
-    def _shape(self, scope: ModuleScope, v: BlockValues) -> NodeShape | None:
-        if "cpu" not in v.values or "memory" not in v.values:
-            return None
-        gpu = None
-        gpu_values = v.blocks.get("gpu")
-        if gpu_values is not None:
-            model = self._accelerator_named(scope, gpu_values.values.get("model"))
-            if model is None or "count" not in gpu_values.values:
-                return None
-            gpu = GpuSpec(model, int(gpu_values.values["count"]))
-        return NodeShape(int(v.values["cpu"] * 1000), int(v.values["memory"]),
-                         int(v.values.get("disk", 0)), gpu, v.values.get("arch", "amd64"))
-
-    def _accelerator_named(self, scope: ModuleScope, name: str | None) -> Accelerator | None:
-        symbol = scope.lookup(name) if name else None
-        return self.accelerator(symbol) if symbol else None
-
-    def _build_pool(self, scope: ModuleScope, name: str, v: BlockValues) -> Pool | None:
-        shape = self._shape(scope, v)
-        if shape is None or "count" not in v.values:
-            return None
-        return Pool(name=name, count=int(v.values["count"]), shape=shape,
-                    price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
-                    zone=v.values.get("zone"), region=v.values.get("region"),
-                    provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
-                    features=v.values.get("features", []), power_watts=v.values.get("power"),
-                    idle_watts=v.values.get("idle_power", Fraction(0)),
-                    jurisdiction=v.values.get("jurisdiction"), cluster=v.values.get("cluster"),
-                    origin=v.origin, spans=v.spans)
-
-    def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
-        if "file" not in v.values or "format" not in v.values:
-            return None
-        file = (scope.module.resolved.parent / v.values["file"]).resolve()
-        try:
-            if not stat.S_ISREG(os.stat(file).st_mode):  # a FIFO would block, a device lie
-                raise OSError(0, "not a regular file" if not file.is_dir() else "is a directory")
-            with open(file, "rb") as handle:
-                handle.read(1)
-        except OSError as error:
-            reason = error.strerror or type(error).__name__
-            self.report(msg.FileUnreadable.at(scope.path, v.spans["file"].span,
-                                              file=v.values["file"], reason=reason.lower()))
-            return None
-        return Inventory(name=name, format=v.values["format"], file=str(file),
-                         price=v.values.get("price", Fraction(0)), labels=v.values.get("labels", {}),
-                         zone=v.values.get("zone"), region=v.values.get("region"),
-                         provider=v.values.get("provider"), dedicated=v.values.get("dedicated"),
-                         arch=v.values.get("arch"), jurisdiction=v.values.get("jurisdiction"),
-                         gpu_model=self._accelerator_named(scope, v.values.get("gpu_model")),
-                         cluster=v.values.get("cluster"), origin=v.origin, spans=v.spans)
-
-    def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
-        shape = self._shape(scope, v)
-        required = ("provider", "instance_type", "regions", "price")
-        if shape is None or any(key not in v.values for key in required):
-            return None
-        return Offer(name=name, provider=v.values["provider"],
-                     instance_type=v.values["instance_type"], regions=v.values["regions"],
-                     shape=shape, price=v.values["price"], spot_price=v.values.get("spot_price"),
-                     labels=v.values.get("labels", {}),
-                     max_pods=None if "max_pods" not in v.values else int(v.values["max_pods"]),
-                     origin=v.origin)
-
-    def _build_buy(self, scope: ModuleScope, name: str | None, v: BlockValues) -> Buy:
-        offers = []
-        for offer_name in v.values.get("offers", []):
-            symbol = scope.lookup(offer_name)
-            offer = self.entity(symbol) if symbol else None
-            if offer is not None:
-                offers.append(offer)
-        max_count = v.values.get("max_count")
-        return Buy(name=name, offers=offers, providers=v.values.get("providers"),
-                   regions=v.values.get("regions"),
-                   max_count=None if max_count is None else int(max_count),
-                   spot=bool(v.values.get("spot", False)), origin=v.origin)
-
-    def _build_policy(self, scope: ModuleScope, name: None, v: BlockValues) -> Policy:
-        blocks = v.blocks
-        k8s = blocks.get("kubernetes", BlockValues(v.origin)).values
-        slurm = blocks.get("slurm", BlockValues(v.origin)).values
-        tf = blocks.get("terraform", BlockValues(v.origin)).values
-        return Policy(objective=v.values.get("objective", ["cost"]), budget=v.values.get("budget"),
-                      allow_unplaced=bool(v.values.get("allow_unplaced", False)),
-                      namespace=k8s.get("namespace", "default"),
-                      pin_nodes=bool(k8s.get("pin_nodes", False)),
-                      kubernetes_pool_label=k8s.get("pool_label", "fitlang.dev/pool"),
-                      kubernetes_scheduler=k8s.get("scheduler_name", "scheduler-plugins-scheduler"),
-                      slurm_partition=slurm.get("partition"), slurm_account=slurm.get("account"),
-                      terraform_provider=tf.get("provider"), terraform_region=tf.get("region"),
-                      terraform_cluster=tf.get("cluster"), origin=v.origin, spans=v.spans,
-                      terraform_spans=dict(blocks["terraform"].spans) if "terraform" in blocks else {})
-
-    def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
-        if "cap" not in v.values:
-            return None
-        return PowerCap(name, v.values["cap"], **self._node_scope(v))
-
-    def _build_electricity(self, scope: ModuleScope, name: str,
-                           v: BlockValues) -> Electricity | None:
-        if "price" not in v.values:
-            return None
-        return Electricity(name, v.values["price"], **self._node_scope(v))
-
-    @staticmethod
-    def _node_scope(v: BlockValues) -> dict[str, Any]:
-        return {"zone": v.values.get("zone"), "region": v.values.get("region"),
-                "labels": v.values.get("labels", {}), "origin": v.origin}
-
-    def _build_region(self, scope: ModuleScope, name: str, v: BlockValues) -> Region | None:
-        if "code" not in v.values or "jurisdiction" not in v.values:
-            return None
-        return Region(name, v.values["code"], v.values["jurisdiction"], v.values.get("provider"),
-                      v.values.get("country"), v.values.get("city"), v.origin)
-
-    def _build_location(self, scope: ModuleScope, name: str, v: BlockValues) -> str:
-        return name
-
-    def _build_latency(self, scope: ModuleScope, name: None, v: BlockValues) -> LatencyEntry | None:
-        if "from" not in v.values or "to" not in v.values:
-            return None
-        return LatencyEntry(v.values["from"], {region: seconds * 1000
-                                               for region, seconds in v.values["to"].items()})
-
-    def _build_profile(self, scope: ModuleScope, name: str, v: BlockValues) -> BlockValues:
-        return v
-
-    def _build_workload(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload | None:
-        merged = self._with_profiles(scope, v, [name])
-        block = v.node
-        missing = [a for a, spec in s.WORKLOAD.attrs.items()
-                   if spec.required and a not in merged.spans and not _waived(s.WORKLOAD, a, merged)]
-        if any(isinstance(e, n.Use) for e in block.entries):
-            self.require_attributes(scope, block, s.WORKLOAD, merged)
-        # rules are checked even when an attribute is missing or wrong, so that every error shows
-        workload = self._workload_from(scope, name, merged)
-        sized = workload.options if _option_blocks(merged) else "replicas" in merged.values
-        if missing or not sized or any(a not in merged.values for a in ("cpu", "memory")):
-            return None
-        return workload
-
-    def _with_profiles(self, scope: ModuleScope, v: BlockValues, chain: list[str]) -> BlockValues:
-        """The block's values with every `use`d profile folded in; the block's own win."""
-        merged = BlockValues(v.origin, v.node)
-        for home, statement in v.statements:
-            if isinstance(statement, n.Use):
-                profile = self._profile(home, statement, chain)
-                if profile is not None:
-                    _merge_into(merged, profile)
-        own = [(home, st) for home, st in v.statements if not isinstance(st, n.Use)]
-        _merge_into(merged, BlockValues(v.origin, v.node, dict(v.values), dict(v.spans),
-                                        dict(v.blocks), own))
-        return merged
-
-    def _profile(self, scope: ModuleScope, use: n.Use, chain: list[str]) -> BlockValues | None:
-        _, symbol = self._resolve_ref(scope, use.target, "profile")
-        if symbol is None:
-            return None
-        if symbol.name in chain:
-            self.report(msg.DefinitionCycle.at(scope.path, use.target.span, name=symbol.name,
-                                               cycle=" -> ".join(chain + [symbol.name])))
-            return None
-        values = self.entity(symbol)
-        if values is None:
-            return None
-        return self._with_profiles(self.scope(symbol.module), values, chain + [symbol.name])
-
-    def _resolve_ref(self, scope: ModuleScope, ref: n.Ref, kind: str) -> tuple[Any, Symbol | None]:
-        parts = [p.name for p in ref.parts]
-        target = scope
-        for part in parts[:-1]:
-            inner = target.alias(part)
-            if inner is None:
-                self.report(msg.UnknownName.at(scope.path, ref.span, name=part,
-                                               hint=hint(did_you_mean(part, list(target.aliases)))))
-                return None, None
-            target = inner
-        symbol = target.lookup(parts[-1])
-        if symbol is None:
-            if not target.was_dropped(parts[-1]):
-                self.report(msg.UnknownName.at(scope.path, ref.parts[-1].span, name=parts[-1],
-                                               hint=hint(did_you_mean(parts[-1], target.names(kind)))))
-            return None, None
-        if symbol.kind != kind:
-            self.report(msg.WrongKindOfName.at(scope.path, ref.span, name=ref.dotted,
-                                               actual=f"a {symbol.kind}", expected=f"a {kind}"))
-            return None, None
-        return target, symbol
-
-    def _workload_from(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload:
-        values = v.values
-        gpu = v.blocks.get("gpu")
-        workload = Workload(
-            name=name, kind=values.get("kind", "service"), replicas=int(values.get("replicas", 0)),
-            cpu_milli=int(values.get("cpu", 0) * 1000), memory=int(values.get("memory", 0)),
-            disk=int(values.get("disk", 0)),
-            gpu_count=int(gpu.values.get("count", 0)) if gpu else 0,
-            labels=values.get("labels", {}), zones=values.get("zones"),
-            regions=values.get("regions"), priority=int(values.get("priority", 0)),
-            gang=bool(values.get("gang", False)), tolerate=values.get("tolerate", []),
-            image=values.get("image"), command=values.get("command"), env=values.get("env", {}),
-            time_limit_seconds=_seconds(values.get("time_limit")),
-            exclusive=bool(values.get("exclusive", False)),
-            arch=list(values.get("arch", ["amd64"])), residency=values.get("residency"),
-            origin=v.origin, spans=v.spans)
-        if gpu is not None:
-            workload.gpu_requirements = self._gpu_requirements(scope, gpu)
-            if not gpu.named and "count" not in gpu.spans:
-                self.report(msg.MissingAttribute.at(gpu.origin.path, gpu.node.kind.span,
-                                                    block="gpu", name="gpu", attribute="`count`"))
-        if "latency" in v.blocks:
-            workload.latency = self._latency_rules(workload, v.blocks["latency"])
-        self._options(scope, workload, v)
-        self._rules(scope, workload, v.statements)
-        if workload.options:
-            self._rules_beside_options(workload)
-        return workload
-
-    def _rules_beside_options(self, workload: Workload) -> None:
-        """Each option is placed as work of its own: rules that count a workload's replicas
-        across zones or regions would hold per option only, so they are refused."""
-        for rule in workload.spreads:
-            if rule.topology != "node":
-                self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
-                    f"`spread {rule.topology}` is not supported for `{workload.name}`, "
-                    "which has accelerator options")))
-        for affinity in workload.affinities:
-            if affinity.target == "self" and affinity.topology != "node":
-                self.report(msg.OptionsWithRule.at(affinity.origin.path, affinity.origin.span, detail=(
-                    f"`anti_affinity self on {affinity.topology}` is not supported for "
-                    f"`{workload.name}`, which has accelerator options")))
-
-    def check_option_targets(self, program: Program) -> None:
-        """`affinity W`: W may run on any of its options, so "near W" is not one rule."""
-        for workload in program.workloads.values():
-            for rule in workload.affinities:
-                target = program.workloads.get(rule.target)
-                if not rule.anti and target is not None and target.options:
-                    self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
-                        f"`affinity {rule.target}` is not supported: `{rule.target}` has "
-                        "accelerator options (`anti_affinity` is)")))
-
-    # ---- accelerator options -------------------------------------------------
-
-    def _options(self, scope: ModuleScope, workload: Workload, v: BlockValues) -> None:
-        """`gpu { option MODEL { ... } }`: the acceptable models, sized in replicas or throughput."""
-        gpu = v.blocks.get("gpu")
-        if gpu is None or not gpu.named:
-            if "throughput" in v.spans:
-                self.report(msg.ThroughputWithoutOptions.at(v.spans["throughput"].path,
-                                                            v.spans["throughput"].span))
-            return
-        if "model" in gpu.spans:
-            self.report(msg.OptionsWithModel.at(gpu.spans["model"].path, gpu.spans["model"].span,
-                                                model=gpu.values.get("model", "?")))
-        blocks = self._distinct_options(gpu)
-        models = [self._option_model(home, ident) for home, ident, _ in blocks]
-        if not self._measures_agree(workload.name, v, blocks):
-            return
-        by_throughput = "throughput" in v.spans
-        workload.throughput = v.values.get("throughput") if by_throughput else Fraction(1)
-        options = [self._option(model, home, ident, values, gpu, v, by_throughput)
-                   for model, (home, ident, values) in zip(models, blocks)]
-        valid = [option for option in options if option is not None]
-        if workload.throughput is not None and len(valid) == len(options):
-            workload.options = valid
-
-    def _distinct_options(self, gpu: BlockValues) -> list[tuple[Any, n.Ident, BlockValues]]:
-        seen: set[str] = set()
-        distinct = []
-        for home, ident, values in gpu.named:
-            if ident.name in seen:
-                self.report(msg.DuplicateOption.at(home.path, ident.span, name=ident.name))
-                continue
-            seen.add(ident.name)
-            distinct.append((home, ident, values))
-        return distinct
-
-    def _measures_agree(self, name: str, v: BlockValues, blocks: list) -> bool:
-        """Throughput on every option and the workload, or on none of them; never beside replicas."""
-        agree = True
-        for home, ident, values in blocks:
-            if "replicas" in values.spans and "throughput" in values.spans:
-                self.report(msg.ConflictingOptionMeasures.at(
-                    home.path, values.spans["throughput"].span,
-                    detail=f"option `{ident.name}` states both `replicas` and `throughput`"))
-                agree = False
-        stated = [(home, ident) for home, ident, values in blocks if "throughput" in values.spans]
-        unstated = [(home, ident) for home, ident, values in blocks if "throughput" not in values.spans]
-        if stated and unstated:
-            home, ident = unstated[0]
-            self.report(msg.ThroughputOnSomeOptions.at(home.path, ident.span, detail=(
-                f"option `{ident.name}` of `{name}` has no `throughput`, but option "
-                f"`{stated[0][1].name}` states one")))
-            return False
-        if stated and "throughput" not in v.spans:
-            self.report(msg.MissingAttribute.at(v.origin.path, v.node.kind.span, block="workload",
-                                                name=name, attribute="`throughput`"))
-            return False
-        if "throughput" in v.spans and not stated:
-            origin = v.spans["throughput"]
-            self.report(msg.ThroughputOnSomeOptions.at(origin.path, origin.span, detail=(
-                f"`{name}` states a `throughput`, but none of its options says what one "
-                "replica delivers")))
-            return False
-        if stated and "replicas" in v.spans:
-            origin = v.spans["replicas"]
-            self.report(msg.ConflictingOptionMeasures.at(origin.path, origin.span, detail=(
-                f"`{name}` states `replicas` beside a `throughput` its options deliver")))
-            return False
-        return agree
-
-    def _option_model(self, home: ModuleScope, ident: n.Ident) -> Accelerator | None:
-        symbol = home.lookup(ident.name)
-        if symbol is None or symbol.kind != "accelerator":
-            self.report(msg.UnknownAccelerator.at(
-                home.path, ident.span, name=ident.name,
-                hint=accelerator_hint(ident.name, did_you_mean(ident.name,
-                                                               home.names("accelerator")))))
-            return None
-        return self.accelerator(symbol)
-
-    def _option(self, model: Accelerator | None, home: ModuleScope, ident: n.Ident,
-                values: BlockValues, gpu: BlockValues, v: BlockValues,
-                by_throughput: bool) -> AcceleratorOption | None:
-        count = values.values.get("count", gpu.values.get("count"))
-        if count is None and "count" not in values.spans and "count" not in gpu.spans:
-            self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
-                                                name=ident.name, attribute="`count`"))
-        if by_throughput:
-            throughput = values.values.get("throughput")
-        else:
-            replicas = values.values.get("replicas", v.values.get("replicas"))
-            if replicas is None and "replicas" not in values.spans and "replicas" not in v.spans:
-                self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
-                                                    name=ident.name, attribute="`replicas`"))
-            throughput = None if not replicas else 1 / Fraction(replicas)
-        if model is None or count is None or throughput is None:
-            return None
-        cpu, memory = values.values.get("cpu"), values.values.get("memory")
-        return AcceleratorOption(model, int(count), throughput,
-                                 None if cpu is None else int(cpu * 1000),
-                                 None if memory is None else int(memory), values.origin)
-
-    def _latency_rules(self, workload: Workload, block: BlockValues) -> list[LatencyRule]:
-        values = block.values
-        if "users" not in values or "within" not in values:
-            return []
-        replicas = int(values.get("replicas", 1))
-        if "replicas" in block.spans and workload.replicas and replicas > workload.replicas:
-            where = block.spans["replicas"]
-            self.report(msg.OutOfRange.at(where.path, where.span, what="replicas within reach",
-                                          bound=f"<= the workload's {workload.replicas} replicas",
-                                          value=str(replicas)))
-        return [LatencyRule(location, values["within"] * 1000, replicas, block.origin)
-                for location in values["users"]]
-
-    def _gpu_requirements(self, scope: ModuleScope, gpu: BlockValues) -> list[Requirement]:
-        requirements = []
-        if "model" in gpu.values:
-            origin = gpu.spans["model"]
-            requirements.append(Requirement(Compare(("model",), "==", gpu.values["model"], origin),
-                                            f"model == {gpu.values['model']}", origin))
-        for home, statement in gpu.statements:
-            predicate = Evaluator(home).predicate(statement.condition, s.ACCELERATOR_SCOPE)
-            if predicate is not None:
-                requirements.append(Requirement(predicate, expression_text(statement.condition),
-                                                Origin(home.path, statement.span)))
-        return requirements
-
-    def _rules(self, scope: ModuleScope, workload: Workload, statements: list[Any]) -> None:
-        for home, statement in statements:
-            origin = Origin(home.path, statement.span)
-            if isinstance(statement, n.Require):
-                predicate = Evaluator(home).predicate(statement.condition, s.NODE_SCOPE)
-                if predicate is not None:
-                    workload.requirements.append(Requirement(
-                        predicate, expression_text(statement.condition), origin))
-            elif isinstance(statement, n.Prefer):
-                self._preference(home, workload, statement, origin)
-            elif isinstance(statement, n.Affinity):
-                self._affinity(home, workload, statement, origin)
-            elif isinstance(statement, n.Spread):
-                self._spread(home, workload, statement, origin)
-
-    def _preference(self, scope: ModuleScope, workload: Workload, statement: n.Prefer,
-                    origin: Origin) -> None:
-        evaluator = Evaluator(scope)
-        predicate = evaluator.predicate(statement.condition, s.NODE_SCOPE)
-        weight = evaluator.value(statement.weight, t.NUMBER)
-        if weight is not None and weight.value <= 0:
-            self.report(msg.OutOfRange.at(scope.path, statement.weight.span, what="a weight",
-                                          bound="> 0", value=_show_number(weight.value, "")))
-            return
-        if predicate is not None and weight is not None:
-            workload.preferences.append(Preference(predicate, weight.value,
-                                                   expression_text(statement.condition), origin))
-
-    def _topology(self, scope: ModuleScope, topology: n.Topology) -> str | None:
-        if isinstance(topology.key, n.String):
-            if not topology.key.value.strip():
-                self.report(msg.InvalidTopology.at(scope.path, topology.span, key=""))
-                return None
-            return topology.key.value
-        if topology.key.name not in s.TOPOLOGIES:
-            self.report(msg.InvalidTopology.at(scope.path, topology.span, key=topology.key.name))
-            return None
-        return topology.key.name
-
-    def _affinity(self, scope: ModuleScope, workload: Workload, statement: n.Affinity,
-                  origin: Origin) -> None:
-        topology = self._topology(scope, statement.topology)
-        target = statement.target.dotted
-        if target == "self":
-            if not statement.anti:
-                self.report(msg.SelfAffinity.at(scope.path, statement.target.span))
-                return
-        else:
-            _, symbol = self._resolve_ref(scope, statement.target, "workload")
-            if symbol is None:
-                return
-            target = symbol.name
-        if topology is not None:
-            workload.affinities.append(AffinityRule(target, topology, statement.anti, origin))
-
-    def _spread(self, scope: ModuleScope, workload: Workload, statement: n.Spread,
-                origin: Origin) -> None:
-        topology = self._topology(scope, statement.topology)
-        skew = Evaluator(scope).value(statement.max_skew, t.NUMBER)
-        if skew is not None and (skew.value.denominator != 1 or skew.value < 1):
-            self.report(msg.OutOfRange.at(scope.path, statement.max_skew.span, what="max_skew",
-                                          bound="a whole number >= 1",
-                                          value=_show_number(skew.value, "")))
-            return
-        if skew is None or topology is None:
-            return
-        workload.spreads.append(SpreadRule(topology, int(skew.value), origin))
-
-
-_STATEMENT_NAMES = {n.Require: "require", n.Prefer: "prefer", n.Use: "use",
-                    n.Affinity: "affinity", n.Spread: "spread"}
-
 
 def _declared(decl: Any) -> tuple[n.Ident | None, str]:
     if isinstance(decl, n.ConstDecl):
@@ -1018,37 +372,6 @@ def _declared(decl: Any) -> tuple[n.Ident | None, str]:
     if isinstance(decl, n.Block) and decl.name is not None:
         return decl.name, decl.kind.name
     return None, ""
-
-
-def _waived(schema: s.BlockSchema, name: str, values: BlockValues) -> bool:
-    """A workload with accelerator options is sized by them: `replicas` is then optional."""
-    return schema.kind == "workload" and name == "replicas" and bool(_option_blocks(values))
-
-
-def _option_blocks(values: BlockValues) -> list:
-    gpu = values.blocks.get("gpu")
-    return gpu.named if gpu is not None else []
-
-
-def _merge_into(target: BlockValues, source: BlockValues) -> None:
-    if source.named:  # a block's own options replace a profile's, whole
-        target.named = list(source.named)
-    target.values.update(source.values)
-    target.spans.update(source.spans)
-    for name, block in source.blocks.items():
-        if name in target.blocks:
-            inner = target.blocks[name]
-            merged = BlockValues(inner.origin, inner.node, dict(inner.values), dict(inner.spans),
-                                 dict(inner.blocks), list(inner.statements), list(inner.named))
-            _merge_into(merged, block)
-            target.blocks[name] = merged
-        else:
-            target.blocks[name] = block
-    target.statements.extend(source.statements)
-
-
-def _seconds(value: Fraction | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _symbol_name(decl: Any) -> n.Ident:
@@ -1065,39 +388,6 @@ def _duplicate(path: str, ident: n.Ident, first_path: str, first_decl: Any) -> D
     return msg.DuplicateDefinition.at(path, ident.span, name=ident.name, where=where,
                                       related=(Related(first_path, first.span,
                                                        f"`{ident.name}` is first defined here"),))
-
-
-_BINARY_UNITS = (("EiB", 2 ** 60), ("PiB", 2 ** 50), ("TiB", 2 ** 40), ("GiB", 2 ** 30),
-                 ("MiB", 2 ** 20), ("KiB", 2 ** 10))
-
-
-def show_limit(value: Fraction, dim: str) -> str:
-    """A large value for people: sizes in binary units, others with three significant
-    digits once they pass a billion (never converted to float: 1e400 does not fit one)."""
-    if dim == "bytes":
-        for unit, size in _BINARY_UNITS:
-            if value >= size:
-                return f"{_significant(value / size)} {unit}"
-        return f"{_significant(value)} bytes"
-    suffix = {"rate": " USD/h", "power": " W", "time": " s", "money": " USD",
-              "energy_price": " USD/kWh"}.get(dim, "")
-    return f"{_significant(value)}{suffix}"
-
-
-def _significant(value: Fraction) -> str:
-    if value.denominator == 1 and value <= 10 ** 15:
-        return str(value.numerator)
-    from decimal import Decimal
-
-    shown = Decimal(value.numerator) / Decimal(value.denominator)
-    return f"{shown:.4g}".replace("E+", "e")
-
-
-def _show_number(value: Fraction, dim: str) -> str:
-    number = int(value) if value.denominator == 1 else float(value)
-    suffix = {"bytes": " bytes", "rate": " USD/h", "power": " W", "time": " s",
-              "money": " USD", "energy_price": " USD/kWh"}.get(dim, "")
-    return f"{number}{suffix}"
 
 
 def check_file(path: Path, workspace: Workspace | None = None) -> CheckResult:

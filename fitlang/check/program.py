@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 from fitlang.syntax.nodes import Span
 
@@ -65,7 +65,7 @@ Predicate = Compare | AllOf | AnyOf | Negation | Constant
 # ---- entities -----------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class Accelerator:
     name: str
     vendor: str
@@ -82,13 +82,13 @@ class Accelerator:
         return self.name if name == "model" else getattr(self, {"tdp": "tdp_watts"}.get(name, name))
 
 
-@dataclass
+@dataclass(frozen=True)
 class GpuSpec:
     model: Accelerator
     count: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class NodeShape:
     """What a pool's, an inventory node's or an offer's machines have."""
 
@@ -99,7 +99,7 @@ class NodeShape:
     arch: str = "amd64"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pool:
     name: str
     count: int
@@ -119,7 +119,7 @@ class Pool:
     spans: dict[str, Origin] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeScope:
     """The nodes in a zone, a region and/or with labels (a site): what a power cap or an
     electricity price covers."""
@@ -137,19 +137,19 @@ class NodeScope:
         return ",".join(parts) or "all"
 
 
-@dataclass
+@dataclass(frozen=True)
 class PowerCap(NodeScope):
     name: str
     cap_watts: Fraction
 
 
-@dataclass
+@dataclass(frozen=True)
 class Electricity(NodeScope):
     name: str
     price_per_kwh: Fraction
 
 
-@dataclass
+@dataclass(frozen=True)
 class Region:
     name: str  # the block's name, which latency tables use
     code: str  # the name pools and offers state: "eu-central-1"
@@ -160,7 +160,7 @@ class Region:
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class LatencyRule:
     """Serve users in `location` within `limit_ms` from at least `replicas` replicas."""
 
@@ -170,7 +170,7 @@ class LatencyRule:
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Inventory:
     name: str
     format: str
@@ -189,7 +189,7 @@ class Inventory:
     spans: dict[str, Origin] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Offer:
     name: str
     provider: str
@@ -203,10 +203,10 @@ class Offer:
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Buy:
     name: str | None
-    offers: list[Offer]
+    offers: tuple[Offer, ...]
     providers: list[str] | None = None
     regions: list[str] | None = None
     max_count: int | None = None
@@ -214,7 +214,7 @@ class Buy:
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class AffinityRule:
     target: str  # a workload name; "self" for the workload's own replicas
     topology: str  # node, zone, region, or a label key
@@ -222,14 +222,14 @@ class AffinityRule:
     origin: Origin  # the checker builds every rule from a statement
 
 
-@dataclass
+@dataclass(frozen=True)
 class SpreadRule:
     topology: str
     max_skew: int
     origin: Origin  # the checker builds every rule from a statement
 
 
-@dataclass
+@dataclass(frozen=True)
 class Preference:
     predicate: Predicate
     weight: Fraction
@@ -237,14 +237,14 @@ class Preference:
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Requirement:
     predicate: Predicate
     text: str
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class AcceleratorOption:
     """One acceptable accelerator of a workload (`gpu { option H100 { ... } }`)."""
 
@@ -256,7 +256,7 @@ class AcceleratorOption:
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Workload:
     name: str
     kind: str = "service"
@@ -265,17 +265,17 @@ class Workload:
     memory: int = 0
     disk: int = 0
     gpu_count: int = 0
-    gpu_requirements: list[Requirement] = field(default_factory=list)
+    gpu_requirements: tuple[Requirement, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     zones: list[str] | None = None
     regions: list[str] | None = None
     priority: int = 0
     gang: bool = False
     tolerate: list[str] = field(default_factory=list)
-    requirements: list[Requirement] = field(default_factory=list)
-    preferences: list[Preference] = field(default_factory=list)
-    affinities: list[AffinityRule] = field(default_factory=list)
-    spreads: list[SpreadRule] = field(default_factory=list)
+    requirements: tuple[Requirement, ...] = ()
+    preferences: tuple[Preference, ...] = ()
+    affinities: tuple[AffinityRule, ...] = ()
+    spreads: tuple[SpreadRule, ...] = ()
     image: str | None = None
     command: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -284,11 +284,11 @@ class Workload:
     arch: list[str] = field(default_factory=lambda: ["amd64"])
     # acceptable accelerators, and the throughput their replicas must deliver together (for
     # options stated in replicas: 1, each replica delivering 1/replicas)
-    options: list[AcceleratorOption] = field(default_factory=list)
+    options: tuple[AcceleratorOption, ...] = ()
     throughput: Fraction | None = None
     option: str | None = None  # set on the view `for_option` gives
     residency: list[str] | None = None
-    latency: list[LatencyRule] = field(default_factory=list)
+    latency: tuple[LatencyRule, ...] = ()
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
 
@@ -306,31 +306,64 @@ class Workload:
             self, gpu_count=option.count, replicas=self.option_replicas(option),
             cpu_milli=self.cpu_milli if option.cpu_milli is None else option.cpu_milli,
             memory=self.memory if option.memory is None else option.memory,
-            gpu_requirements=[*self.gpu_requirements, rule], options=[], option=model)
+            gpu_requirements=(*self.gpu_requirements, rule), options=(), option=model)
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
+class TargetSettings:
+    """A target's settings block in `policy` (`slurm { partition = "gpu" }`), checked.
+
+    Each target subclasses it in its own module, one field per attribute of its block (with
+    the default that applies when the block or the attribute is absent), and registers it
+    with `fitlang.check.settings.register`. The hooks let earlier stages ask what a target's
+    settings mean for them without importing the target."""
+
+    origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)  # of the attributes stated
+
+    @classmethod
+    def from_block(cls, values: dict[str, Any], origin: Origin,
+                   spans: dict[str, Origin]) -> TargetSettings:
+        """The block's checked values (attribute -> value, as the block's schema types them)."""
+        return cls(**values, origin=origin, spans=dict(spans))
+
+    def bought_cluster(self, provider: str | None, region: str | None) -> str | None:
+        """The cluster nodes bought from `provider` in `region` join, if these settings name one."""
+        return None
+
+    def work_partition(self) -> str | None:
+        """The partition all work runs in, if these settings name one."""
+        return None
+
+
+_Settings = TypeVar("_Settings", bound=TargetSettings)
+
+
+@dataclass(frozen=True)
 class Policy:
     objective: list[str] = field(default_factory=lambda: ["cost"])
     budget: Fraction | None = None
     allow_unplaced: bool = False
-    namespace: str = "default"
-    pin_nodes: bool = False
-    # the label every node of a declared pool carries, the pool's name its value
-    kubernetes_pool_label: str = "fitlang.dev/pool"
-    # the scheduler that runs gangs together (the coscheduling plugin's)
-    kubernetes_scheduler: str = "scheduler-plugins-scheduler"
-    slurm_partition: str | None = None
-    slurm_account: str | None = None
-    terraform_provider: str | None = None
-    terraform_region: str | None = None
-    terraform_cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
-    terraform_spans: dict[str, Origin] = field(default_factory=dict)  # its `terraform` block's
+    # the targets' settings blocks the policy states, by their settings class
+    settings: dict[type[TargetSettings], TargetSettings] = field(default_factory=dict)
+
+    def settings_of(self, kind: type[_Settings]) -> _Settings:
+        """A target's settings: as its block states them, or its defaults."""
+        stated = self.settings.get(kind)
+        return stated if isinstance(stated, kind) else kind()
+
+    def bought_cluster(self, provider: str | None, region: str | None) -> str | None:
+        return next((cluster for stated in self.settings.values()
+                     if (cluster := stated.bought_cluster(provider, region)) is not None), None)
+
+    def work_partition(self) -> str | None:
+        return next((partition for stated in self.settings.values()
+                     if (partition := stated.work_partition()) is not None), None)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Program:
     """Everything one root file (with its imports) declares, checked."""
 
@@ -339,13 +372,13 @@ class Program:
     pools: dict[str, Pool] = field(default_factory=dict)
     inventories: dict[str, Inventory] = field(default_factory=dict)
     offers: dict[str, Offer] = field(default_factory=dict)
-    buys: list[Buy] = field(default_factory=list)
+    buys: tuple[Buy, ...] = ()
     workloads: dict[str, Workload] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
-    power_caps: list[PowerCap] = field(default_factory=list)
-    electricity: list[Electricity] = field(default_factory=list)
+    power_caps: tuple[PowerCap, ...] = ()
+    electricity: tuple[Electricity, ...] = ()
     regions: dict[str, Region] = field(default_factory=dict)  # by block name
-    locations: list[str] = field(default_factory=list)
+    locations: tuple[str, ...] = ()
     # (location, region code) -> round-trip milliseconds, the root file's entries last
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
 

@@ -213,25 +213,15 @@ PROFILE = BlockSchema("profile", "required",
                                   a.non_empty, a.maximum) for name, a in _WORKLOAD_ATTRS.items()},
                       _WORKLOAD_BLOCKS, _RULES, doc="reusable workload settings")
 
+# the targets' settings blocks in `policy` (`kubernetes { }`, ...): each target declares its own
+# and registers it (check/settings.py), so this table fills as the targets are imported
+SETTINGS_BLOCKS: dict[str, BlockSchema] = {}
+
 POLICY = BlockSchema("policy", "none", {
     "objective": Attr(t.ANY, doc="cost, nodes, or a list of them in priority order"),
     "budget": _rate("cap on the total hourly cost"),
     "allow_unplaced": Attr(t.BOOL, doc="a placement that leaves replicas out is a success"),
-}, blocks={
-    "kubernetes": BlockSchema("kubernetes", "none", {
-        "namespace": Attr(t.STRING, doc="namespace of every object"),
-        "pin_nodes": Attr(t.BOOL, doc="select the placement's nodes by hostname"),
-        "pool_label": Attr(t.STRING, doc="label the nodes of each declared pool carry, the "
-                                         "pool's name its value (default fitlang.dev/pool)"),
-        "scheduler_name": Attr(t.STRING, doc="scheduler of gang pods (default "
-                                             "scheduler-plugins-scheduler, the coscheduling one)"),
-    }),
-    "slurm": BlockSchema("slurm", "none", {"partition": Attr(t.STRING),
-                                           "account": Attr(t.STRING)}),
-    "terraform": BlockSchema("terraform", "none", {"provider": Attr(t.PROVIDER),
-                                                   "region": Attr(t.STRING),
-                                                   "cluster": Attr(t.STRING)}),
-}, doc="the objective, budget and per-target settings")
+}, blocks=SETTINGS_BLOCKS, doc="the objective, budget and per-target settings")
 
 _SCOPE_ATTRS = {
     "zone": Attr(t.STRING, doc="the scope: nodes in this zone"),

@@ -28,6 +28,7 @@ from lsprotocol import types
 from pygls import uris
 from pygls.lsp.server import LanguageServer
 
+import fitlang.targets  # noqa: F401  (their `policy` settings blocks, for completion and highlighting)
 from fitlang import __version__
 from fitlang.check.incremental import IncrementalCheck
 from fitlang.check.loader import display_path

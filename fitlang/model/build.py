@@ -130,9 +130,9 @@ def _views(workload: Workload,
            names: dict[str, list[str]]) -> list[tuple[Workload, AcceleratorOption | None]]:
     """The workload once per option (named as its demand), or itself; rules that name an
     option workload as `anti_affinity` target name each of its option demands."""
-    affinities = [dataclasses.replace(rule, target=target) for rule in workload.affinities
-                  for target in (names.get(rule.target, [rule.target]) if rule.anti
-                                 else [rule.target])]
+    affinities = tuple(dataclasses.replace(rule, target=target) for rule in workload.affinities
+                       for target in (names.get(rule.target, [rule.target]) if rule.anti
+                                      else [rule.target]))
     workload = dataclasses.replace(workload, affinities=affinities)
     if not workload.options:
         return [(workload, None)]
@@ -161,14 +161,9 @@ def _cluster(node_class: NodeClass, program: Program) -> str | None:
     """Bought nodes join the `terraform` block's cluster where its provider and region are
     theirs, else their provider's cluster in their region; declared and inventory nodes the
     cluster their block states (None: the class keeps its default)."""
-    policy = program.policy
     if node_class.provisioned:
-        cluster = policy.terraform_cluster
-        named = (cluster is not None
-                 and policy.terraform_provider in (None, node_class.provider)
-                 and policy.terraform_region in (None, node_class.region))
-        return (cluster if named and cluster is not None
-                else f"{node_class.provider}-{node_class.region}")
+        cluster = program.policy.bought_cluster(node_class.provider, node_class.region)
+        return cluster if cluster is not None else f"{node_class.provider}-{node_class.region}"
     declared = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
     return declared.cluster if declared is not None else None
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from fitlang.check.program import Origin
+from fitlang.check import types as t
+from fitlang.check.program import Origin, TargetSettings
+from fitlang.check.schema import Attr, BlockSchema
+from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.messages import InvalidLabelValue, NotEnforceable, PoolsIndistinct
 from fitlang.model.problem import NodeClass
@@ -26,6 +30,36 @@ AKS_SPOT_TAINT = "kubernetes.azure.com/scalesetpriority"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"  # the coscheduling plugin's gang label
 TOPOLOGY_KEYS = {"node": "kubernetes.io/hostname", "zone": "topology.kubernetes.io/zone",
                  "region": "topology.kubernetes.io/region"}
+
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class KubernetesSettings(TargetSettings):
+    """The policy's `kubernetes { }` block."""
+
+    namespace: str = "default"
+    pin_nodes: bool = False
+    # the label every node of a declared pool carries, the pool's name its value
+    pool_label: str = POOL_LABEL
+    # the scheduler that runs gangs together (the coscheduling plugin's)
+    scheduler_name: str = "scheduler-plugins-scheduler"
+
+
+register(BlockSchema("kubernetes", "none", {
+    "namespace": Attr(t.STRING, doc="namespace of every object"),
+    "pin_nodes": Attr(t.BOOL, doc="select the placement's nodes by hostname"),
+    "pool_label": Attr(t.STRING, doc="label the nodes of each declared pool carry, the "
+                                     "pool's name its value (default fitlang.dev/pool)"),
+    "scheduler_name": Attr(t.STRING, doc="scheduler of gang pods (default "
+                                         "scheduler-plugins-scheduler, the coscheduling one)"),
+}), KubernetesSettings)
+
+
+
+def settings(context: CompileContext) -> KubernetesSettings:
+    """The policy's `kubernetes` block, or its defaults."""
+    return context.program.policy.settings_of(KubernetesSettings)
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -89,7 +123,7 @@ def _inventory(node_class: NodeClass, context: CompileContext) -> bool:
 
 def _pinned(node_class: NodeClass, context: CompileContext) -> bool:
     """Selected by the chosen nodes' hostnames: real (inventory) nodes, or `pin_nodes`."""
-    return _inventory(node_class, context) or (context.program.policy.pin_nodes
+    return _inventory(node_class, context) or (settings(context).pin_nodes
                                                and not node_class.provisioned)
 
 
@@ -107,7 +141,6 @@ def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
     Bought capacity: the pool label fitc's Terraform puts on the node group, and the instance
     type every cloud's kubelet sets."""
     node_class = split.node_class
-    policy = context.program.policy
     if _pinned(node_class, context):
         return [{"key": "kubernetes.io/hostname", "operator": "In", "values": sorted(split.nodes)}]
     expressions = [{"key": key, "operator": "In", "values": [value]}
@@ -125,7 +158,7 @@ def _pool_selector(split: Split, context: CompileContext) -> list[dict]:
         expressions.append({"key": "node.kubernetes.io/instance-type", "operator": "In",
                             "values": [node_class.instance_type]})
     else:
-        expressions.append({"key": policy.kubernetes_pool_label, "operator": "In",
+        expressions.append({"key": settings(context).pool_label, "operator": "In",
                             "values": [_pool_value(node_class.pool)]})
     return expressions
 
@@ -137,14 +170,13 @@ def _clusters(context: CompileContext) -> list[str]:
 def _label_nodes_script(context: CompileContext, splits: list[Split]) -> str | None:
     """The `kubectl label` commands that give each declared pool's nodes the pool label the
     manifests select them by; None when no declared pool is selected that way."""
-    policy = context.program.policy
     pools: dict[str, int] = {}
     for split in splits:
         if _by_pool_label(split.node_class, context):
             pools[split.node_class.pool] = split.node_class.count
     if not pools:
         return None
-    key = policy.kubernetes_pool_label
+    key = settings(context).pool_label
     lines = ["#!/bin/sh",
              f"# The manifests select the nodes of each pool by the label {key}=POOL.",
              "# Label each pool's nodes once, naming them:  sh label-nodes.sh POOL NODE...",
@@ -275,7 +307,7 @@ class Kubernetes(Target):
         problems = [need(f"workload `{w.name}` has no `image`; the kubernetes target needs one",
                          w.origin) for w in context.placed_workloads() if not w.image]
         policy = context.program.policy
-        namespace = policy.namespace
+        namespace = settings(context).namespace
         if not _DNS_LABEL.match(namespace):
             problems.append(need(f"namespace {namespace!r} is not a DNS-1123 label "
                                  "(lowercase letters, digits and `-`, at most 63)", policy.origin))
@@ -290,8 +322,8 @@ class Kubernetes(Target):
                 if not _ENV_NAME.match(name):
                     problems.append(need(f"environment variable name {name!r} of `{workload.name}` "
                                          "is not valid in Kubernetes", workload.spans.get("env")))
-        if not _label_key_ok(policy.kubernetes_pool_label):
-            problems.append(need(f"pool_label {policy.kubernetes_pool_label!r} is not a valid "
+        if not _label_key_ok(settings(context).pool_label):
+            problems.append(need(f"pool_label {settings(context).pool_label!r} is not a valid "
                                  "Kubernetes label key", policy.spans.get("kubernetes", policy.origin),
                                  InvalidLabelValue))
         for workload in context.placed_workloads():
@@ -318,7 +350,7 @@ class Kubernetes(Target):
                 for name, text in self._render_cluster(context, cluster).items()}
 
     def _render_cluster(self, context: CompileContext, cluster: str) -> dict[str, str]:
-        namespace = context.program.policy.namespace
+        namespace = settings(context).namespace
         placed = [(w, [s for s in context.splits(w) if s.node_class.cluster == cluster])
                   for w in context.placed_workloads()]
         placed = [(w, splits) for w, splits in placed if splits]
@@ -398,7 +430,7 @@ class Kubernetes(Target):
         pod.pop("tolerations", None)
         if tolerations:
             pod["tolerations"] = tolerations
-        pod["schedulerName"] = context.program.policy.kubernetes_scheduler
+        pod["schedulerName"] = settings(context).scheduler_name
         pod["subdomain"] = name
         pod["restartPolicy"] = "Never"
         replicas = sum(s.replicas for s in splits)

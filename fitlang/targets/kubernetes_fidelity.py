@@ -35,6 +35,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import parse_quantity
 from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Findings, by_message, dns_name
+from fitlang.targets.kubernetes import KubernetesSettings
 
 DEFAULT_POOL_LABEL = "fitlang.dev/pool"
 DEDICATED_TAINT_KEY = "fitlang.dev/dedicated"
@@ -128,7 +129,7 @@ def _cluster_node(context: CompileContext, node_class: NodeClass, name: str, inv
     elif not inventory:  # declared pools: the label the policy says their nodes carry,
         # the pool's name (its DNS form where the name is no label value)
         pool = node_class.pool
-        labels[context.program.policy.kubernetes_pool_label] = (
+        labels[context.program.policy.settings_of(KubernetesSettings).pool_label] = (
             pool if _valid_label_value(pool) else dns_name(pool))
     return ClusterNode(name, node_class, labels, _taints(node_class), _allocatable(node_class),
                        exact=inventory, stands_for=stands_for)
@@ -465,7 +466,7 @@ def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items:
     waits for all of its pods."""
     groups = {(posixpath.dirname(path), (d.get("metadata") or {}).get("name")): d
               for path, d in objects if d.get("kind") == "PodGroup"}
-    scheduler = context.program.policy.kubernetes_scheduler
+    scheduler = context.program.policy.settings_of(KubernetesSettings).scheduler_name
     needs = []
     by_demand: dict[str, list[PodObject]] = {}
     for item in items:

@@ -25,7 +25,10 @@ from pathlib import Path
 
 import jinja2
 
-from fitlang.check.program import Program
+from fitlang.check import types as t
+from fitlang.check.program import Program, TargetSettings
+from fitlang.check.schema import Attr, BlockSchema
+from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, NodeNames
 from fitlang.rules.base import Rule
@@ -124,6 +127,26 @@ class Component:
     features: tuple[str, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class SlurmSettings(TargetSettings):
+    """The policy's `slurm { }` block."""
+
+    partition: str | None = None
+    account: str | None = None
+
+    def work_partition(self) -> str | None:
+        return self.partition
+
+
+register(BlockSchema("slurm", "none", {"partition": Attr(t.STRING), "account": Attr(t.STRING)}),
+         SlurmSettings)
+
+
+def settings(context: CompileContext) -> SlurmSettings:
+    """The policy's `slurm` block, or its defaults."""
+    return context.program.policy.settings_of(SlurmSettings)
+
+
 class Slurm(Target):
     name = "slurm"
 
@@ -135,7 +158,8 @@ class Slurm(Target):
         policy = context.program.policy
         need = self.needs(context)
         problems = []
-        for label, value in (("partition", policy.slurm_partition), ("account", policy.slurm_account)):
+        stated = settings(context)
+        for label, value in (("partition", stated.partition), ("account", stated.account)):
             if value is not None and not _SLURM_NAME.match(value):
                 problems.append(need(f"slurm {label} {value!r} is not a Slurm name (letters, digits, "
                                      "`_.-`)", policy.origin))
@@ -191,7 +215,7 @@ class Slurm(Target):
     def _partition_problems(self, context: CompileContext, need: Findings) -> list[Diagnostic]:
         """The partition fitc declares for its nodes must not be one a Slurm inventory has."""
         declared = _declared_classes(context)
-        partition = context.program.policy.slurm_partition
+        partition = settings(context).partition
         if not declared or partition is None:
             return []
         known = [c for c in context.problem.classes if c not in declared
@@ -226,9 +250,8 @@ class Slurm(Target):
 
     def _values(self, context: CompileContext, workload, splits: list[Split],
                 declared_ids: set[str]) -> dict:
-        policy = context.program.policy
         components = _components(splits)
-        partition = policy.slurm_partition
+        partition = settings(context).partition
         if partition is None and any(s.node_class.id in declared_ids for s in splits):
             partition = FITC_PARTITION
         return {
@@ -239,7 +262,7 @@ class Slurm(Target):
             "cpus_per_task": _cpus_per_task(workload),
             "memory_mib": max(1, math.ceil(workload.memory / MIB)),
             "gpus_per_task": workload.gpu_count,
-            "partition": partition, "account": policy.slurm_account,
+            "partition": partition, "account": settings(context).account,
             "time": slurm_time(workload.time_limit_seconds) if workload.time_limit_seconds else None,
             "env": sorted(workload.env.items()), "command": list(workload.command),
         }
@@ -256,7 +279,7 @@ class Slurm(Target):
                                "features": [f for f in node_class.features if _SLURM_NAME.match(f)],
                                "cloud": node_class.provisioned})
         values = {"source": Path(context.program.path).name, "groups": groups,
-                  "partition": context.program.policy.slurm_partition or FITC_PARTITION,
+                  "partition": settings(context).partition or FITC_PARTITION,
                   "nodes_file": NODES_FILE, "gres_file": GRES_FILE}
         return {NODES_FILE: environment.get_template("nodes.conf.j2").render(values),
                 GRES_FILE: environment.get_template("gres.conf.j2").render(values)}

@@ -27,7 +27,7 @@ PARTITION_LABEL = "slurm.partition."  # + the partition's name
 
 def partition_rules(program: Program) -> tuple[Rule, ...]:
     """The rule of the policy's Slurm partition, or none without one."""
-    partition = program.policy.slurm_partition
+    partition = program.policy.work_partition()
     if partition is None:
         return ()
     inside = PARTITION_LABEL + partition

@@ -30,7 +30,10 @@ from pathlib import Path
 import jinja2
 
 from fitlang import messages as msg
-from fitlang.check.program import Policy
+from fitlang.check import types as t
+from fitlang.check.program import Policy, TargetSettings
+from fitlang.check.schema import Attr, BlockSchema
+from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Findings, Target, dns_name
@@ -77,12 +80,33 @@ class Purchase:
         return self.node_class.price - self.node_class.energy_cost
 
 
+@dataclass(frozen=True, kw_only=True)
+class TerraformSettings(TargetSettings):
+    """The policy's `terraform { }` block."""
+
+    provider: str | None = None
+    region: str | None = None
+    cluster: str | None = None
+
+    def names(self, provider: str | None, region: str | None) -> bool:
+        """Whether the block's provider and region (where stated) are these."""
+        return self.provider in (None, provider) and self.region in (None, region)
+
+    def bought_cluster(self, provider: str | None, region: str | None) -> str | None:
+        """Bought nodes join the block's cluster where its provider and region (where stated)
+        are theirs (docs/language.md, Clusters)."""
+        return self.cluster if self.names(provider, region) else None
+
+
+register(BlockSchema("terraform", "none", {"provider": Attr(t.PROVIDER),
+                                           "region": Attr(t.STRING),
+                                           "cluster": Attr(t.STRING)}), TerraformSettings)
+
+
 def joins_named_cluster(policy: Policy, provider: str, region: str) -> bool:
     """Bought nodes join the `terraform` block's cluster where its provider and region (where
     stated) are theirs (docs/language.md, Clusters)."""
-    return (policy.terraform_cluster is not None
-            and policy.terraform_provider in (None, provider)
-            and policy.terraform_region in (None, region))
+    return policy.settings_of(TerraformSettings).bought_cluster(provider, region) is not None
 
 
 def purchases(context: CompileContext) -> list[Purchase]:
@@ -98,7 +122,7 @@ def purchases(context: CompileContext) -> list[Purchase]:
         named = joins_named_cluster(policy, node_class.provider or "aws", key[1])
         found[key] = Purchase(earlier.node_class if earlier else node_class, key[1], key[2],
                               bought + (earlier.count if earlier else 0),
-                              policy.terraform_cluster if named else None)
+                              policy.settings_of(TerraformSettings).cluster if named else None)
     return list(found.values())
 
 
@@ -198,12 +222,11 @@ class Terraform(Target):
 
     def _policy_problems(self, policy: Policy, bought: list[Purchase],
                          need: Findings) -> list[Diagnostic]:
-        spans = policy.terraform_spans
-        stated = [(a, v) for a, v in (("provider", policy.terraform_provider),
-                                      ("region", policy.terraform_region)) if v is not None]
-        matching = [p for p in bought
-                    if policy.terraform_provider in (None, p.node_class.provider or "aws")
-                    and policy.terraform_region in (None, p.region)]
+        settings = policy.settings_of(TerraformSettings)
+        spans = settings.spans
+        stated = [(a, v) for a, v in (("provider", settings.provider),
+                                      ("region", settings.region)) if v is not None]
+        matching = [p for p in bought if settings.names(p.node_class.provider or "aws", p.region)]
         needs = []
         if bought and stated and not matching:
             attribute = stated[-1][0]
@@ -215,7 +238,7 @@ class Terraform(Target):
         places = sorted({(p.node_class.provider or "aws", p.region) for p in bought if p.cluster})
         if len(places) > 1:
             listed = ", ".join(f"{provider} {region}" for provider, region in places)
-            needs.append(need(f"cluster `{policy.terraform_cluster}` is one cluster, but the "
+            needs.append(need(f"cluster `{settings.cluster}` is one cluster, but the "
                               f"placement buys for it in {listed}: state the block's provider "
                               f"and region", spans.get("cluster", policy.origin),
                               msg.TerraformClusterSpansRegions))

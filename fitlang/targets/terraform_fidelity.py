@@ -25,6 +25,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Findings, dns_name
 from fitlang.targets.cloud_facts import GKE_TPU_ZONES
+from fitlang.targets.terraform import TerraformSettings
 
 POOL_LABEL = "fitlang.dev/pool"
 PROVIDER_OF_RESOURCE = {"aws_eks_node_group": "aws", "google_container_node_pool": "gcp",
@@ -73,9 +74,9 @@ def check_files(context: CompileContext, files: dict[str, str],
     def cluster(provider: str, region: str) -> str | None:
         """The cluster the policy names for nodes bought there (docs/language.md, Clusters);
         None: the region's cluster, given in a variable."""
-        named = policy.terraform_provider in (None, provider) and \
-            policy.terraform_region in (None, region)
-        return policy.terraform_cluster if named else None
+        stated = policy.settings_of(TerraformSettings)
+        named = stated.provider in (None, provider) and stated.region in (None, region)
+        return stated.cluster if named else None
 
     found: Counter[Capacity] = Counter()
     for kind in read.others:

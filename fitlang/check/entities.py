@@ -1,0 +1,195 @@
+"""The checker's builders: one per block kind, from a block's checked values (read through
+the typed accessors of blocks.py) to the Program's entity (pools, offers, ...). Workloads,
+with their profiles, rules and options, are built in workloads.py.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, TypeVar
+
+from fitlang import messages as msg
+from fitlang.check.blocks import (
+    AcceleratorBlock,
+    BuyBlock,
+    ElectricityBlock,
+    InventoryBlock,
+    LatencyBlock,
+    OfferBlock,
+    PolicyBlock,
+    PoolBlock,
+    PoolGpuBlock,
+    PowerCapBlock,
+    RegionBlock,
+)
+from fitlang.check.program import (
+    Accelerator,
+    Buy,
+    Electricity,
+    GpuSpec,
+    Inventory,
+    NodeShape,
+    Offer,
+    Policy,
+    Pool,
+    PowerCap,
+    Region,
+)
+from fitlang.check.settings import SETTINGS
+from fitlang.check.values import BlockValues, BlockValuesStage
+
+if TYPE_CHECKING:
+    from fitlang.check.checker import ModuleScope
+
+_T = TypeVar("_T")
+
+DEFAULT_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "google": "google.com/tpu",
+                    "aws": "aws.amazon.com/neuron", "intel": "gpu.intel.com/i915"}
+
+
+@dataclass
+class LatencyEntry:
+    """One `latency` block: round-trip milliseconds from a location to regions, by block name."""
+
+    location: str
+    to_ms: dict[str, Fraction]
+
+
+class EntityBuilders(BlockValuesStage):
+    """`_build_KIND(scope, name, values)` for every block kind but `workload`."""
+
+    def _build_accelerator(self, scope: ModuleScope, name: str, v: BlockValues) -> Accelerator | None:
+        b = AcceleratorBlock.of(v.values)
+        if b.vendor is None or b.memory is None:
+            return None
+        return Accelerator(
+            name=name, vendor=b.vendor, memory=int(b.memory), family=_given(b.family, "gpu"),
+            bf16_tflops=b.bf16_tflops, interconnect=b.interconnect, form_factor=b.form_factor,
+            tdp_watts=b.tdp,
+            resource=_given(b.resource, DEFAULT_RESOURCE.get(b.vendor, "nvidia.com/gpu")),
+            origin=v.origin)
+
+    def _shape(self, scope: ModuleScope, b: PoolBlock | OfferBlock,
+               gpu_values: BlockValues | None) -> NodeShape | None:
+        if b.cpu is None or b.memory is None:
+            return None
+        gpu = None
+        if gpu_values is not None:
+            gpu_block = PoolGpuBlock.of(gpu_values.values)
+            model = self._accelerator_named(scope, gpu_block.model)
+            if model is None or gpu_block.count is None:
+                return None
+            gpu = GpuSpec(model, int(gpu_block.count))
+        return NodeShape(int(b.cpu * 1000), int(b.memory), int(_given(b.disk, Fraction(0))), gpu,
+                         _given(b.arch, "amd64"))
+
+    def _accelerator_named(self, scope: ModuleScope, name: str | None) -> Accelerator | None:
+        symbol = scope.lookup(name) if name else None
+        return self.accelerator(symbol) if symbol else None
+
+    def _build_pool(self, scope: ModuleScope, name: str, v: BlockValues) -> Pool | None:
+        b = PoolBlock.of(v.values)
+        shape = self._shape(scope, b, v.blocks.get("gpu"))
+        if shape is None or b.count is None:
+            return None
+        return Pool(name=name, count=int(b.count), shape=shape, price=_given(b.price, Fraction(0)),
+                    labels=_given(b.labels, {}), zone=b.zone, region=b.region,
+                    provider=b.provider, dedicated=b.dedicated, features=_given(b.features, []),
+                    power_watts=b.power, idle_watts=_given(b.idle_power, Fraction(0)),
+                    jurisdiction=b.jurisdiction, cluster=b.cluster, origin=v.origin, spans=v.spans)
+
+    def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
+        b = InventoryBlock.of(v.values)
+        if b.file is None or b.format is None:
+            return None
+        file = (scope.module.resolved.parent / b.file).resolve()
+        try:
+            if not stat.S_ISREG(os.stat(file).st_mode):  # a FIFO would block, a device lie
+                raise OSError(0, "not a regular file" if not file.is_dir() else "is a directory")
+            with open(file, "rb") as handle:
+                handle.read(1)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            self.report(msg.FileUnreadable.at(scope.path, v.spans["file"].span,
+                                              file=b.file, reason=reason.lower()))
+            return None
+        return Inventory(name=name, format=b.format, file=str(file),
+                         price=_given(b.price, Fraction(0)), labels=_given(b.labels, {}),
+                         zone=b.zone, region=b.region, provider=b.provider, dedicated=b.dedicated,
+                         arch=b.arch, jurisdiction=b.jurisdiction,
+                         gpu_model=self._accelerator_named(scope, b.gpu_model),
+                         cluster=b.cluster, origin=v.origin, spans=v.spans)
+
+    def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
+        b = OfferBlock.of(v.values)
+        shape = self._shape(scope, b, v.blocks.get("gpu"))
+        if (shape is None or b.provider is None or b.instance_type is None or b.regions is None
+                or b.price is None):
+            return None
+        return Offer(name=name, provider=b.provider, instance_type=b.instance_type,
+                     regions=b.regions, shape=shape, price=b.price, spot_price=b.spot_price,
+                     labels=_given(b.labels, {}),
+                     max_pods=None if b.max_pods is None else int(b.max_pods), origin=v.origin)
+
+    def _build_buy(self, scope: ModuleScope, name: str | None, v: BlockValues) -> Buy:
+        b = BuyBlock.of(v.values)
+        offers = []
+        for offer_name in _given(b.offers, []):
+            symbol = scope.lookup(offer_name)
+            offer = self.entity(symbol) if symbol else None
+            if offer is not None:
+                offers.append(offer)
+        return Buy(name=name, offers=tuple(offers), providers=b.providers, regions=b.regions,
+                   max_count=None if b.max_count is None else int(b.max_count),
+                   spot=bool(_given(b.spot, False)), origin=v.origin)
+
+    def _build_policy(self, scope: ModuleScope, name: None, v: BlockValues) -> Policy:
+        b = PolicyBlock.of(v.values)
+        stated = {}
+        for kind, block in v.blocks.items():  # each a registered target's settings block
+            settings = SETTINGS[kind]
+            stated[settings] = settings.from_block(block.values, block.origin, block.spans)
+        return Policy(objective=_given(b.objective, ["cost"]), budget=b.budget,
+                      allow_unplaced=bool(_given(b.allow_unplaced, False)), origin=v.origin,
+                      spans=v.spans, settings=stated)
+
+    def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
+        b = PowerCapBlock.of(v.values)
+        if b.cap is None:
+            return None
+        return PowerCap(name, b.cap, zone=b.zone, region=b.region, labels=_given(b.labels, {}),
+                        origin=v.origin)
+
+    def _build_electricity(self, scope: ModuleScope, name: str,
+                           v: BlockValues) -> Electricity | None:
+        b = ElectricityBlock.of(v.values)
+        if b.price is None:
+            return None
+        return Electricity(name, b.price, zone=b.zone, region=b.region,
+                           labels=_given(b.labels, {}), origin=v.origin)
+
+    def _build_region(self, scope: ModuleScope, name: str, v: BlockValues) -> Region | None:
+        b = RegionBlock.of(v.values)
+        if b.code is None or b.jurisdiction is None:
+            return None
+        return Region(name, b.code, b.jurisdiction, b.provider, b.country, b.city, v.origin)
+
+    def _build_location(self, scope: ModuleScope, name: str, v: BlockValues) -> str:
+        return name
+
+    def _build_latency(self, scope: ModuleScope, name: None, v: BlockValues) -> LatencyEntry | None:
+        b = LatencyBlock.of(v.values)
+        if b.from_ is None or b.to is None:
+            return None
+        return LatencyEntry(b.from_, {region: seconds * 1000 for region, seconds in b.to.items()})
+
+    def _build_profile(self, scope: ModuleScope, name: str, v: BlockValues) -> BlockValues:
+        return v
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    """A block's attribute, or its default where the block does not state it."""
+    return default if value is None else value

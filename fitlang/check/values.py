@@ -1,0 +1,282 @@
+"""The checker's first stage for every block: its entries checked against the block's schema
+(attribute types, units and ranges, nested blocks, allowed statements) into `BlockValues`.
+
+`CheckerBase` states what every stage uses of the `Checker` (checker.py), so that each
+stage (this one, entities.py, workloads.py) is a class of its own that the next extends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from fitlang import messages as msg
+from fitlang.check import schema as s
+from fitlang.check import types as t
+from fitlang.check.evaluate import Evaluator, Symbol
+from fitlang.check.loader import SourceModule
+from fitlang.check.program import Accelerator, Origin
+from fitlang.check.settings import load_settings
+from fitlang.diagnostics import Diagnostic, did_you_mean, hint
+from fitlang.syntax import nodes as n
+
+if TYPE_CHECKING:
+    from fitlang.check.checker import ModuleScope
+
+
+@dataclass
+class BlockValues:
+    """A block's entries after checking: attribute values, nested blocks, rule statements."""
+
+    origin: Origin
+    node: Any = None  # the block it came from
+    values: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, Origin] = field(default_factory=dict)
+    blocks: dict[str, BlockValues] = field(default_factory=dict)
+    statements: list[Any] = field(default_factory=list)
+    # named nested blocks (`option H100 { ... }`): (home scope, name, values), in source order
+    named: list[tuple[Any, n.Ident, BlockValues]] = field(default_factory=list)
+
+
+class CheckerBase:
+    """What the stages use of the Checker, which defines each (checker.py)."""
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        raise NotImplementedError
+
+    def scope(self, module: SourceModule) -> ModuleScope:
+        raise NotImplementedError
+
+    def entity(self, symbol: Symbol) -> Any:
+        raise NotImplementedError
+
+    def accelerator(self, symbol: Symbol) -> Accelerator | None:
+        raise NotImplementedError
+
+
+class BlockValuesStage(CheckerBase):
+    """Block entries checked against the block's schema."""
+
+    def block_values(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
+                     check_required: bool = True) -> BlockValues:
+        values = BlockValues(Origin(scope.path, block.span), block)
+        evaluator = Evaluator(scope)
+        for entry in block.entries:
+            if isinstance(entry, n.Attribute):
+                self._attribute(scope, evaluator, schema, entry, values)
+            elif isinstance(entry, n.Block):
+                self._nested(scope, schema, entry, values)
+            else:
+                statement = _STATEMENT_NAMES[type(entry)]
+                if statement not in schema.statements:
+                    self.report(msg.StatementNotAllowed.at(scope.path, entry.span,
+                                                           statement=statement, block=schema.kind))
+                else:
+                    values.statements.append((scope, entry))
+        if check_required and not any(isinstance(e, n.Use) for e in block.entries):
+            self.require_attributes(scope, block, schema, values)
+        return values
+
+    def require_attributes(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
+                           values: BlockValues) -> None:
+        missing = [f"`{name}`" for name, attr in schema.attrs.items()
+                   if attr.required and name not in values.spans
+                   and not _waived(schema, name, values)]
+        if missing:
+            label = block.name.name if block.name else schema.kind
+            listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+            self.report(msg.MissingAttribute.at(scope.path, block.kind.span, block=schema.kind,
+                                                name=label, attribute=listed))
+
+    def _attribute(self, scope: ModuleScope, evaluator: Evaluator, schema: s.BlockSchema,
+                   entry: n.Attribute, values: BlockValues) -> None:
+        name = entry.name.name
+        attr = schema.attrs.get(name)
+        if attr is None:
+            if name in schema.blocks:
+                self.report(msg.TypeMismatch.at(scope.path, entry.name.span,
+                                                expected=f"a block `{name} {{ ... }}`",
+                                                found="an attribute"))
+                return
+            self.report(msg.UnknownAttribute.at(
+                scope.path, entry.name.span, block=schema.kind, name=name,
+                hint=hint(did_you_mean(name, list(schema.attrs) + list(schema.blocks)))))
+            return
+        if name in values.spans:
+            self.report(msg.DuplicateAttribute.at(scope.path, entry.name.span, name=name))
+            return
+        values.spans[name] = Origin(scope.path, entry.value.span)
+        if name == "objective":
+            result = self._objective(scope, evaluator, entry.value)
+        elif attr.type.kind == "map" and attr.type.of is not None:
+            result = self._region_map(scope, evaluator, entry.value, attr.type.of)
+        else:
+            typed = evaluator.value(entry.value, attr.type)
+            result = None if typed is None else self._in_range(scope, entry, attr, typed.value)
+        if result is not None:
+            values.values[name] = result
+
+    def _objective(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr) -> Any:
+        expected = t.list_of(t.OBJECTIVE) if isinstance(expr, n.List) else t.OBJECTIVE
+        typed = evaluator.value(expr, expected)
+        if typed is None:
+            return None
+        objective = typed.value if isinstance(typed.value, list) else [typed.value]
+        if not objective:
+            self.report(msg.EmptyList.at(scope.path, expr.span, name="objective"))
+            return None
+        return objective
+
+    def _region_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
+                    value_type: t.Type) -> dict[str, Any] | None:
+        """`{aws_eu_central_1: 2ms, ...}`: values of `value_type`, keyed by `region` names."""
+        if not isinstance(expr, n.Map):
+            self.report(msg.TypeMismatch.at(scope.path, expr.span, expected="a map of region names",
+                                            found="another value"))
+            return None
+        result: dict[str, Any] = {}
+        for pair in expr.pairs:
+            symbol = scope.lookup(pair.key_text)
+            if symbol is None or symbol.kind != "region":
+                self.report(msg.UnknownName.at(
+                    scope.path, pair.key.span, name=pair.key_text,
+                    hint=hint(did_you_mean(pair.key_text, scope.names("region")))))
+                continue
+            if pair.key_text in result:
+                self.report(msg.DuplicateAttribute.at(scope.path, pair.key.span,
+                                                      name=pair.key_text))
+                continue
+            value = evaluator.value(pair.value, value_type)
+            if value is not None and abs(value.value) > s.MAXIMUM[value_type.dim]:
+                self.report(msg.ValueTooLarge.at(
+                    scope.path, pair.value.span, what=pair.key_text,
+                    limit=show_limit(s.MAXIMUM[value_type.dim], value_type.dim),
+                    value=show_limit(abs(value.value), value_type.dim)))
+            elif value is not None:
+                result[pair.key_text] = value.value
+        return result
+
+    def _in_range(self, scope: ModuleScope, entry: n.Attribute, attr: s.Attr, value: Any) -> Any:
+        name, span = entry.name.name, entry.value.span
+        if isinstance(value, list) and attr.non_empty and not value:
+            self.report(msg.EmptyList.at(scope.path, span, name=name))
+            return None
+        if not isinstance(value, Fraction):
+            return value
+        if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
+                and (not attr.integral or value.denominator == 1) \
+                and (name != "cpu" or (value * 1000).denominator == 1) and abs(value) <= attr.most:
+            return value  # the common case, without formatting a message nobody reads
+        if abs(value) > attr.most:
+            most = show_limit(attr.most, attr.type.dim)
+            self.report(msg.ValueTooLarge.at(
+                scope.path, span, what=name, value=show_limit(abs(value), attr.type.dim),
+                limit=most if attr.minimum is not None else f"{most} in magnitude"))
+            return None
+        shown = _show_number(value, attr.type.dim)
+        if attr.minimum is not None and value < attr.minimum:
+            self.report(msg.OutOfRange.at(scope.path, span, what=name,
+                                          bound=f">= {_show_number(attr.minimum, attr.type.dim)}",
+                                          value=shown))
+            return None
+        if attr.positive and value <= 0:
+            self.report(msg.OutOfRange.at(scope.path, span, what=name, bound="> 0", value=shown))
+            return None
+        if attr.integral and value.denominator != 1:
+            self.report(msg.NotIntegral.at(scope.path, span, what=name, value=shown))
+            return None
+        if name == "cpu" and (value * 1000).denominator != 1:
+            self.report(msg.NotIntegral.at(scope.path, span, what="cpu (in millicores)",
+                                           value=shown))
+            return None
+        return value
+
+    def _nested(self, scope: ModuleScope, schema: s.BlockSchema, entry: n.Block,
+                values: BlockValues) -> None:
+        name = entry.kind.name
+        inner = schema.blocks.get(name)
+        if inner is None and schema.blocks is s.SETTINGS_BLOCKS and load_settings():
+            inner = schema.blocks.get(name)  # the targets, now imported, declare it
+        if inner is None:
+            self.report(msg.UnknownBlockKind.at(
+                scope.path, entry.kind.span, where=f"block in `{schema.kind}`", kind=name,
+                hint=hint(did_you_mean(name, list(schema.blocks) + list(schema.attrs)))))
+            return
+        if inner.naming == "required":
+            if entry.name is None:
+                self.report(msg.MissingName.at(scope.path, entry.kind.span, kind=name))
+            else:
+                values.named.append((scope, entry.name, self.block_values(scope, entry, inner)))
+            return
+        if entry.name is not None:
+            self.report(msg.UnexpectedName.at(scope.path, entry.name.span, kind=name))
+        if name in values.blocks:
+            self.report(msg.DuplicateBlock.at(scope.path, entry.kind.span, kind=name,
+                                              where=f" in `{schema.kind}`"))
+            return
+        values.blocks[name] = self.block_values(scope, entry, inner)
+
+
+_STATEMENT_NAMES = {n.Require: "require", n.Prefer: "prefer", n.Use: "use",
+                    n.Affinity: "affinity", n.Spread: "spread"}
+
+
+def _waived(schema: s.BlockSchema, name: str, values: BlockValues) -> bool:
+    """A workload with accelerator options is sized by them: `replicas` is then optional."""
+    return schema.kind == "workload" and name == "replicas" and bool(_option_blocks(values))
+
+
+def _option_blocks(values: BlockValues) -> list:
+    gpu = values.blocks.get("gpu")
+    return gpu.named if gpu is not None else []
+
+
+def _merge_into(target: BlockValues, source: BlockValues) -> None:
+    if source.named:  # a block's own options replace a profile's, whole
+        target.named = list(source.named)
+    target.values.update(source.values)
+    target.spans.update(source.spans)
+    for name, block in source.blocks.items():
+        if name in target.blocks:
+            inner = target.blocks[name]
+            merged = BlockValues(inner.origin, inner.node, dict(inner.values), dict(inner.spans),
+                                 dict(inner.blocks), list(inner.statements), list(inner.named))
+            _merge_into(merged, block)
+            target.blocks[name] = merged
+        else:
+            target.blocks[name] = block
+    target.statements.extend(source.statements)
+
+
+_BINARY_UNITS = (("EiB", 2 ** 60), ("PiB", 2 ** 50), ("TiB", 2 ** 40), ("GiB", 2 ** 30),
+                 ("MiB", 2 ** 20), ("KiB", 2 ** 10))
+
+
+def show_limit(value: Fraction, dim: str) -> str:
+    """A large value for people: sizes in binary units, others with three significant
+    digits once they pass a billion (never converted to float: 1e400 does not fit one)."""
+    if dim == "bytes":
+        for unit, size in _BINARY_UNITS:
+            if value >= size:
+                return f"{_significant(value / size)} {unit}"
+        return f"{_significant(value)} bytes"
+    suffix = {"rate": " USD/h", "power": " W", "time": " s", "money": " USD",
+              "energy_price": " USD/kWh"}.get(dim, "")
+    return f"{_significant(value)}{suffix}"
+
+
+def _significant(value: Fraction) -> str:
+    if value.denominator == 1 and value <= 10 ** 15:
+        return str(value.numerator)
+    from decimal import Decimal
+
+    shown = Decimal(value.numerator) / Decimal(value.denominator)
+    return f"{shown:.4g}".replace("E+", "e")
+
+
+def _show_number(value: Fraction, dim: str) -> str:
+    number = int(value) if value.denominator == 1 else float(value)
+    suffix = {"bytes": " bytes", "rate": " USD/h", "power": " W", "time": " s",
+              "money": " USD", "energy_price": " USD/kWh"}.get(dim, "")
+    return f"{number}{suffix}"

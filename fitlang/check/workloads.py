@@ -1,0 +1,385 @@
+"""The checker's workloads: profiles folded in, attributes, `gpu` and `latency` blocks, the
+rule statements (`require`, `prefer`, `affinity`, `spread`) and accelerator options, built
+into one `Workload` at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from fitlang import messages as msg
+from fitlang.check import schema as s
+from fitlang.check import types as t
+from fitlang.check.blocks import (
+    WorkloadBlock,
+    WorkloadGpuBlock,
+    WorkloadGpuOptionBlock,
+    WorkloadLatencyBlock,
+)
+from fitlang.check.entities import EntityBuilders, _given
+from fitlang.check.evaluate import Evaluator, Symbol, accelerator_hint
+from fitlang.check.program import (
+    Accelerator,
+    AcceleratorOption,
+    AffinityRule,
+    Compare,
+    LatencyRule,
+    Origin,
+    Preference,
+    Program,
+    Requirement,
+    SpreadRule,
+    Workload,
+)
+from fitlang.check.values import BlockValues, _merge_into, _option_blocks, _show_number, _waived
+from fitlang.diagnostics import did_you_mean, hint
+from fitlang.syntax import nodes as n
+from fitlang.syntax.printer import expression_text
+
+if TYPE_CHECKING:
+    from fitlang.check.checker import ModuleScope
+
+
+@dataclass
+class _Rules:
+    """A workload's `require`, `prefer`, `affinity` and `spread` statements, checked, in
+    source order (profiles' first), gathered before the Workload is built."""
+
+    requirements: list[Requirement] = field(default_factory=list)
+    preferences: list[Preference] = field(default_factory=list)
+    affinities: list[AffinityRule] = field(default_factory=list)
+    spreads: list[SpreadRule] = field(default_factory=list)
+
+
+class WorkloadBuilder(EntityBuilders):
+    """`_build_workload` and what it needs."""
+
+    def _build_workload(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload | None:
+        merged = self._with_profiles(scope, v, [name])
+        block = v.node
+        missing = [a for a, spec in s.WORKLOAD.attrs.items()
+                   if spec.required and a not in merged.spans and not _waived(s.WORKLOAD, a, merged)]
+        if any(isinstance(e, n.Use) for e in block.entries):
+            self.require_attributes(scope, block, s.WORKLOAD, merged)
+        # rules are checked even when an attribute is missing or wrong, so that every error shows
+        workload = self._workload_from(scope, name, merged)
+        b = WorkloadBlock.of(merged.values)
+        sized = workload.options if _option_blocks(merged) else b.replicas is not None
+        if missing or not sized or b.cpu is None or b.memory is None:
+            return None
+        return workload
+
+    def _with_profiles(self, scope: ModuleScope, v: BlockValues, chain: list[str]) -> BlockValues:
+        """The block's values with every `use`d profile folded in; the block's own win."""
+        merged = BlockValues(v.origin, v.node)
+        for home, statement in v.statements:
+            if isinstance(statement, n.Use):
+                profile = self._profile(home, statement, chain)
+                if profile is not None:
+                    _merge_into(merged, profile)
+        own = [(home, st) for home, st in v.statements if not isinstance(st, n.Use)]
+        _merge_into(merged, BlockValues(v.origin, v.node, dict(v.values), dict(v.spans),
+                                        dict(v.blocks), own))
+        return merged
+
+    def _profile(self, scope: ModuleScope, use: n.Use, chain: list[str]) -> BlockValues | None:
+        _, symbol = self._resolve_ref(scope, use.target, "profile")
+        if symbol is None:
+            return None
+        if symbol.name in chain:
+            self.report(msg.DefinitionCycle.at(scope.path, use.target.span, name=symbol.name,
+                                               cycle=" -> ".join(chain + [symbol.name])))
+            return None
+        values = self.entity(symbol)
+        if values is None:
+            return None
+        return self._with_profiles(self.scope(symbol.module), values, chain + [symbol.name])
+
+    def _resolve_ref(self, scope: ModuleScope, ref: n.Ref, kind: str) -> tuple[Any, Symbol | None]:
+        parts = [p.name for p in ref.parts]
+        target = scope
+        for part in parts[:-1]:
+            inner = target.alias(part)
+            if inner is None:
+                self.report(msg.UnknownName.at(scope.path, ref.span, name=part,
+                                               hint=hint(did_you_mean(part, list(target.aliases)))))
+                return None, None
+            target = inner
+        symbol = target.lookup(parts[-1])
+        if symbol is None:
+            if not target.was_dropped(parts[-1]):
+                self.report(msg.UnknownName.at(scope.path, ref.parts[-1].span, name=parts[-1],
+                                               hint=hint(did_you_mean(parts[-1], target.names(kind)))))
+            return None, None
+        if symbol.kind != kind:
+            self.report(msg.WrongKindOfName.at(scope.path, ref.span, name=ref.dotted,
+                                               actual=f"a {symbol.kind}", expected=f"a {kind}"))
+            return None, None
+        return target, symbol
+
+    def _workload_from(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload:
+        """The workload, built at once from its attributes, then its blocks' and statements'
+        rules, each checked (and reported) even where another part is wrong."""
+        b = WorkloadBlock.of(v.values)
+        gpu = v.blocks.get("gpu")
+        gpu_requirements: tuple[Requirement, ...] = ()
+        if gpu is not None:
+            gpu_requirements = tuple(self._gpu_requirements(scope, gpu))
+            if not gpu.named and "count" not in gpu.spans:
+                self.report(msg.MissingAttribute.at(gpu.origin.path, gpu.node.kind.span,
+                                                    block="gpu", name="gpu", attribute="`count`"))
+        replicas = int(_given(b.replicas, Fraction(0)))
+        latency = (tuple(self._latency_rules(replicas, v.blocks["latency"]))
+                   if "latency" in v.blocks else ())
+        throughput, options = self._options(name, v)
+        rules = _Rules()
+        self._rules(rules, v.statements)
+        workload = Workload(
+            name=name, kind=_given(b.kind, "service"), replicas=replicas,
+            cpu_milli=int(_given(b.cpu, Fraction(0)) * 1000),
+            memory=int(_given(b.memory, Fraction(0))), disk=int(_given(b.disk, Fraction(0))),
+            gpu_count=int(_given(WorkloadGpuBlock.of(gpu.values).count, Fraction(0))) if gpu else 0,
+            labels=_given(b.labels, {}), zones=b.zones, regions=b.regions,
+            priority=int(_given(b.priority, Fraction(0))), gang=bool(_given(b.gang, False)),
+            tolerate=_given(b.tolerate, []), image=b.image, command=b.command,
+            env=_given(b.env, {}), time_limit_seconds=_seconds(b.time_limit),
+            exclusive=bool(_given(b.exclusive, False)), arch=list(_given(b.arch, ["amd64"])),
+            residency=b.residency,
+            gpu_requirements=gpu_requirements, latency=latency, throughput=throughput,
+            options=options, requirements=tuple(rules.requirements),
+            preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
+            spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans)
+        if workload.options:
+            self._rules_beside_options(workload)
+        return workload
+
+    def _rules_beside_options(self, workload: Workload) -> None:
+        """Each option is placed as work of its own: rules that count a workload's replicas
+        across zones or regions would hold per option only, so they are refused."""
+        for rule in workload.spreads:
+            if rule.topology != "node":
+                self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
+                    f"`spread {rule.topology}` is not supported for `{workload.name}`, "
+                    "which has accelerator options")))
+        for affinity in workload.affinities:
+            if affinity.target == "self" and affinity.topology != "node":
+                self.report(msg.OptionsWithRule.at(affinity.origin.path, affinity.origin.span, detail=(
+                    f"`anti_affinity self on {affinity.topology}` is not supported for "
+                    f"`{workload.name}`, which has accelerator options")))
+
+    def check_option_targets(self, program: Program) -> None:
+        """`affinity W`: W may run on any of its options, so "near W" is not one rule."""
+        for workload in program.workloads.values():
+            for rule in workload.affinities:
+                target = program.workloads.get(rule.target)
+                if not rule.anti and target is not None and target.options:
+                    self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
+                        f"`affinity {rule.target}` is not supported: `{rule.target}` has "
+                        "accelerator options (`anti_affinity` is)")))
+
+    # ---- accelerator options -------------------------------------------------
+
+    def _options(self, name: str,
+                 v: BlockValues) -> tuple[Fraction | None, tuple[AcceleratorOption, ...]]:
+        """`gpu { option MODEL { ... } }`: the acceptable models, sized in replicas or
+        throughput, and the throughput they deliver together (none without valid options)."""
+        gpu = v.blocks.get("gpu")
+        if gpu is None or not gpu.named:
+            if "throughput" in v.spans:
+                self.report(msg.ThroughputWithoutOptions.at(v.spans["throughput"].path,
+                                                            v.spans["throughput"].span))
+            return None, ()
+        if "model" in gpu.spans:
+            self.report(msg.OptionsWithModel.at(gpu.spans["model"].path, gpu.spans["model"].span,
+                                                model=_given(WorkloadGpuBlock.of(gpu.values).model, "?")))
+        blocks = self._distinct_options(gpu)
+        models = [self._option_model(home, ident) for home, ident, _ in blocks]
+        if not self._measures_agree(name, v, blocks):
+            return None, ()
+        by_throughput = "throughput" in v.spans
+        throughput = WorkloadBlock.of(v.values).throughput if by_throughput else Fraction(1)
+        options = [self._option(model, home, ident, values, gpu, v, by_throughput)
+                   for model, (home, ident, values) in zip(models, blocks)]
+        valid = tuple(option for option in options if option is not None)
+        if throughput is not None and len(valid) == len(options):
+            return throughput, valid
+        return throughput, ()
+
+    def _distinct_options(self, gpu: BlockValues) -> list[tuple[Any, n.Ident, BlockValues]]:
+        seen: set[str] = set()
+        distinct = []
+        for home, ident, values in gpu.named:
+            if ident.name in seen:
+                self.report(msg.DuplicateOption.at(home.path, ident.span, name=ident.name))
+                continue
+            seen.add(ident.name)
+            distinct.append((home, ident, values))
+        return distinct
+
+    def _measures_agree(self, name: str, v: BlockValues, blocks: list) -> bool:
+        """Throughput on every option and the workload, or on none of them; never beside replicas."""
+        agree = True
+        for home, ident, values in blocks:
+            if "replicas" in values.spans and "throughput" in values.spans:
+                self.report(msg.ConflictingOptionMeasures.at(
+                    home.path, values.spans["throughput"].span,
+                    detail=f"option `{ident.name}` states both `replicas` and `throughput`"))
+                agree = False
+        stated = [(home, ident) for home, ident, values in blocks if "throughput" in values.spans]
+        unstated = [(home, ident) for home, ident, values in blocks if "throughput" not in values.spans]
+        if stated and unstated:
+            home, ident = unstated[0]
+            self.report(msg.ThroughputOnSomeOptions.at(home.path, ident.span, detail=(
+                f"option `{ident.name}` of `{name}` has no `throughput`, but option "
+                f"`{stated[0][1].name}` states one")))
+            return False
+        if stated and "throughput" not in v.spans:
+            self.report(msg.MissingAttribute.at(v.origin.path, v.node.kind.span, block="workload",
+                                                name=name, attribute="`throughput`"))
+            return False
+        if "throughput" in v.spans and not stated:
+            origin = v.spans["throughput"]
+            self.report(msg.ThroughputOnSomeOptions.at(origin.path, origin.span, detail=(
+                f"`{name}` states a `throughput`, but none of its options says what one "
+                "replica delivers")))
+            return False
+        if stated and "replicas" in v.spans:
+            origin = v.spans["replicas"]
+            self.report(msg.ConflictingOptionMeasures.at(origin.path, origin.span, detail=(
+                f"`{name}` states `replicas` beside a `throughput` its options deliver")))
+            return False
+        return agree
+
+    def _option_model(self, home: ModuleScope, ident: n.Ident) -> Accelerator | None:
+        symbol = home.lookup(ident.name)
+        if symbol is None or symbol.kind != "accelerator":
+            self.report(msg.UnknownAccelerator.at(
+                home.path, ident.span, name=ident.name,
+                hint=accelerator_hint(ident.name, did_you_mean(ident.name,
+                                                               home.names("accelerator")))))
+            return None
+        return self.accelerator(symbol)
+
+    def _option(self, model: Accelerator | None, home: ModuleScope, ident: n.Ident,
+                values: BlockValues, gpu: BlockValues, v: BlockValues,
+                by_throughput: bool) -> AcceleratorOption | None:
+        option = WorkloadGpuOptionBlock.of(values.values)
+        count = _given(option.count, WorkloadGpuBlock.of(gpu.values).count)
+        if count is None and "count" not in values.spans and "count" not in gpu.spans:
+            self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
+                                                name=ident.name, attribute="`count`"))
+        if by_throughput:
+            throughput = option.throughput
+        else:
+            replicas = _given(option.replicas, WorkloadBlock.of(v.values).replicas)
+            if replicas is None and "replicas" not in values.spans and "replicas" not in v.spans:
+                self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
+                                                    name=ident.name, attribute="`replicas`"))
+            throughput = None if not replicas else 1 / Fraction(replicas)
+        if model is None or count is None or throughput is None:
+            return None
+        return AcceleratorOption(model, int(count), throughput,
+                                 None if option.cpu is None else int(option.cpu * 1000),
+                                 None if option.memory is None else int(option.memory),
+                                 values.origin)
+
+    def _latency_rules(self, workload_replicas: int, block: BlockValues) -> list[LatencyRule]:
+        b = WorkloadLatencyBlock.of(block.values)
+        if b.users is None or b.within is None:
+            return []
+        replicas = int(_given(b.replicas, Fraction(1)))
+        if "replicas" in block.spans and workload_replicas and replicas > workload_replicas:
+            where = block.spans["replicas"]
+            self.report(msg.OutOfRange.at(where.path, where.span, what="replicas within reach",
+                                          bound=f"<= the workload's {workload_replicas} replicas",
+                                          value=str(replicas)))
+        return [LatencyRule(location, b.within * 1000, replicas, block.origin)
+                for location in b.users]
+
+    def _gpu_requirements(self, scope: ModuleScope, gpu: BlockValues) -> list[Requirement]:
+        requirements = []
+        model = WorkloadGpuBlock.of(gpu.values).model
+        if model is not None:
+            origin = gpu.spans["model"]
+            requirements.append(Requirement(Compare(("model",), "==", model, origin),
+                                            f"model == {model}", origin))
+        for home, statement in gpu.statements:
+            predicate = Evaluator(home).predicate(statement.condition, s.ACCELERATOR_SCOPE)
+            if predicate is not None:
+                requirements.append(Requirement(predicate, expression_text(statement.condition),
+                                                Origin(home.path, statement.span)))
+        return requirements
+
+    def _rules(self, rules: _Rules, statements: list[Any]) -> None:
+        for home, statement in statements:
+            origin = Origin(home.path, statement.span)
+            if isinstance(statement, n.Require):
+                predicate = Evaluator(home).predicate(statement.condition, s.NODE_SCOPE)
+                if predicate is not None:
+                    rules.requirements.append(Requirement(
+                        predicate, expression_text(statement.condition), origin))
+            elif isinstance(statement, n.Prefer):
+                self._preference(home, rules, statement, origin)
+            elif isinstance(statement, n.Affinity):
+                self._affinity(home, rules, statement, origin)
+            elif isinstance(statement, n.Spread):
+                self._spread(home, rules, statement, origin)
+
+    def _preference(self, scope: ModuleScope, rules: _Rules, statement: n.Prefer,
+                    origin: Origin) -> None:
+        evaluator = Evaluator(scope)
+        predicate = evaluator.predicate(statement.condition, s.NODE_SCOPE)
+        weight = evaluator.value(statement.weight, t.NUMBER)
+        if weight is not None and weight.value <= 0:
+            self.report(msg.OutOfRange.at(scope.path, statement.weight.span, what="a weight",
+                                          bound="> 0", value=_show_number(weight.value, "")))
+            return
+        if predicate is not None and weight is not None:
+            rules.preferences.append(Preference(predicate, weight.value,
+                                                   expression_text(statement.condition), origin))
+
+    def _topology(self, scope: ModuleScope, topology: n.Topology) -> str | None:
+        if isinstance(topology.key, n.String):
+            if not topology.key.value.strip():
+                self.report(msg.InvalidTopology.at(scope.path, topology.span, key=""))
+                return None
+            return topology.key.value
+        if topology.key.name not in s.TOPOLOGIES:
+            self.report(msg.InvalidTopology.at(scope.path, topology.span, key=topology.key.name))
+            return None
+        return topology.key.name
+
+    def _affinity(self, scope: ModuleScope, rules: _Rules, statement: n.Affinity,
+                  origin: Origin) -> None:
+        topology = self._topology(scope, statement.topology)
+        target = statement.target.dotted
+        if target == "self":
+            if not statement.anti:
+                self.report(msg.SelfAffinity.at(scope.path, statement.target.span))
+                return
+        else:
+            _, symbol = self._resolve_ref(scope, statement.target, "workload")
+            if symbol is None:
+                return
+            target = symbol.name
+        if topology is not None:
+            rules.affinities.append(AffinityRule(target, topology, statement.anti, origin))
+
+    def _spread(self, scope: ModuleScope, rules: _Rules, statement: n.Spread,
+                origin: Origin) -> None:
+        topology = self._topology(scope, statement.topology)
+        skew = Evaluator(scope).value(statement.max_skew, t.NUMBER)
+        if skew is not None and (skew.value.denominator != 1 or skew.value < 1):
+            self.report(msg.OutOfRange.at(scope.path, statement.max_skew.span, what="max_skew",
+                                          bound="a whole number >= 1",
+                                          value=_show_number(skew.value, "")))
+            return
+        if skew is None or topology is None:
+            return
+        rules.spreads.append(SpreadRule(topology, int(skew.value), origin))
+
+
+def _seconds(value: Fraction | None) -> int | None:
+    return None if value is None else int(value)
