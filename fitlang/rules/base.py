@@ -27,6 +27,7 @@ explanation) and `repairs` (the edits that would lift it), now in `solve/explain
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass
@@ -40,6 +41,34 @@ from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
 
 if TYPE_CHECKING:  # at run time eligibility imports the registry, not the other way round
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
+
+
+class PartKind(enum.StrEnum):
+    """The kinds of droppable parts of a policy (`solve/explain/parts.py`); the values are
+    what explain's JSON says (`"rule"`)."""
+
+    REPLICAS = "replicas"
+    THROUGHPUT = "throughput"
+    GANG = "gang"
+    RULE = "rule"  # an exclusion a rule makes (`Exclusion.source` names the rule)
+    AFFINITY = "affinity"
+    EXCLUSIVE = "exclusive"
+    SPREAD = "spread"
+    LATENCY = "latency"
+    CAPACITY = "capacity"
+    BUDGET = "budget"
+    BUY = "buy"
+    POWER = "power"
+
+
+@dataclass(frozen=True)
+class Stated:
+    """A part of a conflict in words (`Rule.reason`), and where it stands."""
+
+    text: str
+    origin: Origin | None
 
 
 @dataclass
@@ -125,10 +154,17 @@ class Rule:
     last_resort: bool = False
     warnings: Callable[[Workload, Fleet], Iterable[Unsatisfiable]] | None = None
     check: Callable[[Placed], Iterable[Violation]] | None = None
-    # filled by later slices of issue 17 (today in solve/encode.py and solve/explain/)
+    # filled by later slices of issue 17 (today in solve/encode.py)
     rows: None = None
-    reason: None = None
-    repairs: None = None
+    # explain (`solve/explain/`): the kind of the parts of a policy that are this rule's (a
+    # part an exclusion of its `why` makes is a RULE part, unless the exclusion has an
+    # `index`: then it is one of this kind), the sentence a part of the rule gets in a
+    # conflict (None: explain's default, the pools ruled out), and the checked change that
+    # lifts it (None: none). Both get the full problem; a hook imports explain's search
+    # (`solve/explain/search.py`) in its body, never at import time.
+    part_kind: PartKind | None = None
+    reason: Callable[[Problem, Part], Stated | None] | None = None
+    repairs: Callable[[Problem, Part, float], Repair | None] | None = None
 
 
 def typed(value: Any) -> Any:

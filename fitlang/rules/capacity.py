@@ -4,13 +4,20 @@ it has (its own allocatable where a class's nodes differ)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fitlang.check.program import Workload
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
-from fitlang.rules.base import Placed, Rule, Violation
+from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.rules.explaining import plural, shape
+
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
@@ -47,7 +54,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         short = [r for r in RESOURCES if requested[r] > node_class.capacity[r]]
         yield Exclusion("resources", workload.origin,
                         "a node has less " + " and ".join(short) + " than one replica needs"
-                        if short else "")
+                        if short else "", source="capacity", fact=True)
 
 
 def check(placed: Placed) -> Iterator[Violation]:
@@ -73,4 +80,53 @@ def readable(resource: str, amount: int, unit: bool = True) -> str:
     return f"{amount}" + ((" GPU" if amount == 1 else " GPUs") if unit else "")
 
 
-RULE = Rule("capacity", excludes=excludes, why=why, last_resort=True, check=check)
+def reason(problem: Problem, part: Part) -> Stated:
+    node_class = problem.node_class(part.subject)
+    return Stated(f"pool `{node_class.id}` has {plural(node_class.count, 'node')} of "
+                  f"{shape(node_class)}", node_class.spans.get("count", node_class.origin))
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """More nodes in the pool: the fewest that work (from a proven bound where there is one)."""
+    from fitlang.solve.explain import search
+
+    pool = part.subject
+    count = problem.node_class(pool).count
+
+    def works(extra: int) -> search.Check:
+        trial = search.copy_problem(problem)
+        search.grow(trial.node_class(pool), count + extra)
+        trial.symmetric = [run for run in trial.symmetric if pool not in run]
+        return search.works(trial, deadline, True)
+
+    grown = search.copy_problem(problem)
+    search.grow(grown.node_class(pool),
+                count + min(search.MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
+    grown.symmetric = [run for run in grown.symmetric if pool not in run]
+    # node by node (small fleets) each node is a class: which pool it is in
+    exact = sum(c.count for c in grown.classes) <= search.PER_NODE_MAX_NODES
+    owners = grown.owners() if exact else None
+    # under `spread node` an idle node is a domain with 0 replicas: the fewest nodes used in
+    # a larger pool says nothing of a pool of that size, so the search starts at 1
+    spread = any(s.topology == "node" and pool in {search.class_id(owners, c) for c in d.eligible}
+                 for d in grown.demands for s in d.spreads)
+    least = None if spread else search.bound(
+        grown, lambda e, p: {e.u[c.id]: 1 for c in p.classes
+                             if search.class_id(owners, c.id) == pool}, deadline)
+    if least is search.NOTHING_WORKS:  # not even with as many nodes as there are replicas
+        return None
+    low = 1 if least is None else max(1, least - count)
+    found = search.smallest(works, low, search.MAX_EXTRA_NODES, deadline)
+    if found is None:
+        return None
+    extra = found[0]
+    origin = problem.node_class(pool).spans.get("count")
+    text = f"add {plural(extra, 'node')} to pool `{pool}` (count = {count + extra})"
+    return search.Repair(part, text, origin or problem.node_class(pool).origin, str(count),
+                         str(count + extra), found[1].cost,
+                         search.fix(text, origin, str(count + extra)), extra,
+                         Fraction(count + extra))
+
+
+RULE = Rule("capacity", excludes=excludes, why=why, last_resort=True, check=check,
+            part_kind=PartKind.CAPACITY, reason=reason, repairs=repairs)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from fitlang.rules.base import Placed, Rule, Violation
+from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.rules.explaining import option_group, where
+
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
 
 
 def check(placed: Placed) -> Iterator[Violation]:
@@ -23,4 +30,23 @@ def check(placed: Placed) -> Iterator[Violation]:
                             "runs in one cluster", where)
 
 
-RULE = Rule("gang", check=check)
+def reason(problem: Problem, part: Part) -> Stated:
+    group = option_group(problem, part.subject)
+    first = problem.demand(group.demands[0])
+    return Stated(f"workload `{part.subject}` must run all its replicas on one option "
+                  "(`gang = true`)", first.spans.get("gang", group.origin))
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    from fitlang.solve.explain import search
+
+    check = search.decided_without(problem, part, deadline)
+    if check is None:
+        return None
+    origin = reason(problem, part).origin
+    return search.Repair(part, f"drop `gang = true` from `{part.subject}`{where(origin)}: let it "
+                         "mix options", origin, None, None, check.cost)
+
+
+RULE = Rule("gang", check=check,
+            part_kind=PartKind.GANG, reason=reason, repairs=repairs)

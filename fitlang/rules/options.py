@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-from fitlang.rules.base import Placed, Rule, Violation
+from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.rules.explaining import need, option_group, plural
+
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
+    from fitlang.solve.explain.parts import Part
 
 
 def check(placed: Placed) -> Iterator[Violation]:
@@ -29,4 +35,21 @@ def check(placed: Placed) -> Iterator[Violation]:
                             "a gang uses one option", group.origin)
 
 
-RULE = Rule("options", check=check)
+def reason(problem: Problem, part: Part) -> Stated:
+    """What a workload with options needs: its replicas per option, or its throughput."""
+    group = option_group(problem, part.subject)
+    options = [problem.demand(name) for name in group.demands]
+    if all(d.replicas * d.throughput == 1 for d in options):  # sized in replicas per option
+        needed = " or ".join(f"{plural(d.replicas, 'replica')} of {d.option} ({need(d)} each)"
+                             for d in options)
+        return Stated(f"workload `{part.subject}` needs {needed}"
+                      + (", all on one option" if group.gang else ""), group.origin)
+    each = ", ".join(f"{d.option} {float(d.throughput):g} per replica of {need(d)}"
+                     for d in options)
+    how = "from one option" if group.gang else "from its options"
+    return Stated(f"workload `{part.subject}` needs throughput {float(group.required):g} {how} "
+                  f"({each})", group.origin)
+
+
+RULE = Rule("options", check=check,
+            part_kind=PartKind.THROUGHPUT, reason=reason)

@@ -25,7 +25,7 @@ diagnostics).
 
 from fitlang.solve.explain.checks import PER_NODE_MAX_NODES, Check, decide, feasible
 from fitlang.solve.explain.conflict import explain
-from fitlang.solve.explain.parts import FACTS, Part, Trial, parts, with_parts
+from fitlang.solve.explain.parts import Part, PartKind, Trial, parts, with_parts
 from fitlang.solve.explain.render import (
     conflict_text,
     explanation_diagnostics,
@@ -33,7 +33,6 @@ from fitlang.solve.explain.render import (
     explanation_text,
     repairs_text,
 )
-from fitlang.solve.explain.repairs import MAX_EXTRA_NODES
 from fitlang.solve.explain.results import (
     REPAIR_SECONDS,
     ExplainOutcome,
@@ -41,9 +40,9 @@ from fitlang.solve.explain.results import (
     Reason,
     Repair,
 )
+from fitlang.solve.explain.search import MAX_EXTRA_NODES
 
 __all__ = [
-    "FACTS",
     "MAX_EXTRA_NODES",
     "PER_NODE_MAX_NODES",
     "REPAIR_SECONDS",
@@ -51,6 +50,7 @@ __all__ = [
     "ExplainOutcome",
     "Explanation",
     "Part",
+    "PartKind",
     "Reason",
     "Repair",
     "Trial",

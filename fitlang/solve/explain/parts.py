@@ -11,24 +11,37 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fitlang.model.problem import Demand, NodeClass, NodeOwners, Problem, replicas_per_node
-
-# the exclusions that are facts about the node, not rules the user may drop
-FACTS = ("resources", "gpu { count", "option ")
+from fitlang import rules
+from fitlang.model.problem import (
+    Demand,
+    Exclusion,
+    NodeClass,
+    NodeOwners,
+    Problem,
+    replicas_per_node,
+)
+from fitlang.rules.base import PartKind, Rule
 
 
 @dataclass(frozen=True, order=True)
 class Part:
-    """One droppable part of a policy. `kind` is one of: replicas, throughput, gang (option
-    groups), rule (a rule that keeps a workload off pools; `key` is its text), affinity and
-    spread (`index`: the rule's index), exclusive, latency (`key`: the location), capacity
-    (`subject`: a pool's class id), budget, buy (`index`: the buy block's; `key` "new" for
-    offers no `buy` block allows), power (`index`: the cap's)."""
+    """One droppable part of a policy, of a `kind`: replicas, throughput, gang (option
+    groups), rule (an exclusion that keeps a workload off pools: `rule` names the `Rule`
+    that made it, `key` is its clause as written, its identity, shown but never parsed),
+    affinity and spread (`index`: the rule's index), exclusive, latency (`key`: the
+    location), capacity (`subject`: a pool's class id), budget, buy (`index`: the buy
+    block's; `key` "new" for offers no `buy` block allows), power (`index`: the cap's)."""
 
-    kind: str
+    kind: PartKind
     subject: str = ""  # the workload (as the policy names it) or the class id
     key: str = ""
     index: int | None = None  # of an affinity, spread, `buy` block or power cap
+    rule: str = ""  # of a RULE part: the name of the rule whose exclusion it is
+
+    def __post_init__(self) -> None:
+        # (a kind given by its value, "replicas", is the same kind: parts compare and hash
+        # by it either way, the type is what the field holds)
+        object.__setattr__(self, "kind", PartKind(self.kind))
 
     @property
     def position(self) -> int:
@@ -38,6 +51,23 @@ class Part:
         return self.index
 
 
+_REGISTRY: list = [None, {}, {}]  # RULES as last read, its rules by name and by part kind
+
+
+def _registry() -> tuple[dict[str, Rule], dict[PartKind, Rule]]:
+    """The rules by name and by the kind of their parts, from `rules.RULES` as it is now (a
+    test registers a rule by replacing it), worked out again only when it changed."""
+    if _REGISTRY[0] is not rules.RULES:
+        _REGISTRY[:] = [rules.RULES, {r.name: r for r in rules.RULES},
+                        {r.part_kind: r for r in rules.RULES if r.part_kind is not None}]
+    return _REGISTRY[1], _REGISTRY[2]
+
+
+def rule_of(part: Part) -> Rule | None:
+    """The rule a part is of: for a RULE part the rule that made its exclusion, else the
+    rule whose parts are of its kind."""
+    by_name, by_kind = _registry()
+    return by_name.get(part.rule) if part.kind is PartKind.RULE else by_kind.get(part.kind)
 
 
 def _exclusive(demand: Demand, index: int) -> bool:
@@ -47,18 +77,21 @@ def _exclusive(demand: Demand, index: int) -> bool:
 
 def _affinity_part(demand: Demand, index: int) -> Part:
     if _exclusive(demand, index):
-        return Part("exclusive", demand.workload)
-    return Part("affinity", demand.workload, index=index)
+        return Part(PartKind.EXCLUSIVE, demand.workload)
+    return Part(PartKind.AFFINITY, demand.workload, index=index)
 
 
-def _exclusion_part(demand: Demand, rule: str) -> Part | None:
-    if rule.startswith(FACTS):
+def _exclusion_part(demand: Demand, exclusion: Exclusion) -> Part | None:
+    """The part an exclusion is: none for a fact about the node; one of its rule's parts
+    when the exclusion names which (`index`: a spread over a topology the pool lacks);
+    else a RULE part."""
+    if exclusion.fact:
         return None
-    if rule.startswith("spread "):
-        topology = rule.removeprefix("spread ")
-        index = next(i for i, s in enumerate(demand.spreads) if s.topology == topology)
-        return Part("spread", demand.workload, index=index)
-    return Part("rule", demand.workload, rule)
+    if exclusion.index is not None:
+        owner = _registry()[0].get(exclusion.source)
+        if owner is not None and owner.part_kind is not None:
+            return Part(owner.part_kind, demand.workload, index=exclusion.index)
+    return Part(PartKind.RULE, demand.workload, exclusion.rule, rule=exclusion.source)
 
 
 def parts(problem: Problem) -> list[Part]:
@@ -67,34 +100,34 @@ def parts(problem: Problem) -> list[Part]:
     class_ids = {c.id for c in problem.classes}
     for demand in problem.demands:
         if demand.group is None:
-            found[Part("replicas", demand.name)] = None
+            found[Part(PartKind.REPLICAS, demand.name)] = None
         if demand.exclusive:
-            found[Part("exclusive", demand.workload)] = None
+            found[Part(PartKind.EXCLUSIVE, demand.workload)] = None
         for index in range(len(demand.affinities)):
             found[_affinity_part(demand, index)] = None
         for index in range(len(demand.spreads)):
-            found[Part("spread", demand.workload, index=index)] = None
+            found[Part(PartKind.SPREAD, demand.workload, index=index)] = None
         for rule in demand.latency:
-            found[Part("latency", demand.workload, rule.location)] = None
+            found[Part(PartKind.LATENCY, demand.workload, rule.location)] = None
         for class_id, reasons in demand.failing.items():
             if class_id in class_ids:
                 for reason in reasons:
-                    part = _exclusion_part(demand, reason.rule)
+                    part = _exclusion_part(demand, reason)
                     if part is not None:
                         found[part] = None
     for group in problem.option_groups:
-        found[Part("throughput", group.workload)] = None
+        found[Part(PartKind.THROUGHPUT, group.workload)] = None
         if group.gang:
-            found[Part("gang", group.workload)] = None
+            found[Part(PartKind.GANG, group.workload)] = None
     for node_class in problem.classes:
         if not node_class.provisioned:
-            found[Part("capacity", node_class.id)] = None
+            found[Part(PartKind.CAPACITY, node_class.id)] = None
     if problem.budget is not None:
-        found[Part("budget")] = None
+        found[Part(PartKind.BUDGET)] = None
     for buy in sorted(problem.buy_limits):
-        found[Part("buy", index=buy)] = None
+        found[Part(PartKind.BUY, index=buy)] = None
     for index in range(len(problem.power_caps)):
-        found[Part("power", index=index)] = None
+        found[Part(PartKind.POWER, index=index)] = None
     return list(found)
 
 
@@ -136,25 +169,25 @@ def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
     optional: set[str] = set()
     position = {c.id: i for i, c in enumerate(trial.classes)}
     for demand in trial.demands:
-        if demand.group is None and not active(Part("replicas", demand.name)):
+        if demand.group is None and not active(Part(PartKind.REPLICAS, demand.name)):
             optional.add(demand.name)
-        demand.exclusive = demand.exclusive and active(Part("exclusive", demand.workload))
+        demand.exclusive = demand.exclusive and active(Part(PartKind.EXCLUSIVE, demand.workload))
         kept = [i for i in range(len(demand.affinities)) if active(_affinity_part(demand, i))]
         demand.affinities = [demand.affinities[i] for i in kept]
         demand.spreads = [s for i, s in enumerate(demand.spreads)
-                          if active(Part("spread", demand.workload, index=i))]
+                          if active(Part(PartKind.SPREAD, demand.workload, index=i))]
         demand.latency = [r for r in demand.latency
-                          if active(Part("latency", demand.workload, r.location))]
+                          if active(Part(PartKind.LATENCY, demand.workload, r.location))]
         _readmit(demand, problem.demand(demand.name), trial, position, active)
     for group in trial.option_groups:
-        if not active(Part("throughput", group.workload)):
+        if not active(Part(PartKind.THROUGHPUT, group.workload)):
             optional.add(group.workload)
-        if group.gang and not active(Part("gang", group.workload)):
+        if group.gang and not active(Part(PartKind.GANG, group.workload)):
             group.gang = False
-    if trial.budget is not None and not active(Part("budget")):
+    if trial.budget is not None and not active(Part(PartKind.BUDGET)):
         trial.budget = None
     trial.power_caps = [cap for i, cap in enumerate(trial.power_caps)
-                        if active(Part("power", index=i))]
+                        if active(Part(PartKind.POWER, index=i))]
     return _unbounded(_without_idle(Trial(trial, optional)), active)
 
 
@@ -168,12 +201,12 @@ def _unbounded(trial: Trial, active: Callable[[Part], bool]) -> Trial:
     used = {c for d in problem.demands for c in d.eligible}
     grown: set[str] = set()
     for node_class in problem.classes:
-        if not node_class.provisioned and not active(Part("capacity", node_class.id)) \
+        if not node_class.provisioned and not active(Part(PartKind.CAPACITY, node_class.id)) \
                 and node_class.id in used:
             _grow(node_class, max(node_class.count, enough))
             grown.add(node_class.id)
     for group in list(problem.buy_limits):
-        if not active(Part("buy", index=group)):
+        if not active(Part(PartKind.BUY, index=group)):
             del problem.buy_limits[group]
             for node_class in problem.classes:
                 if node_class.buy_group == group and node_class.count < enough \
@@ -193,7 +226,7 @@ def _readmit(demand: Demand, original: Demand, trial: Problem, position: dict[st
     for class_id, reasons in original.failing.items():
         if class_id not in position or class_id in demand.eligible:
             continue
-        needed = [_exclusion_part(original, r.rule) for r in reasons]
+        needed = [_exclusion_part(original, r) for r in reasons]
         if any(p is None or active(p) for p in needed):
             continue
         demand.eligible.append(class_id)
@@ -257,8 +290,8 @@ def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]],
     # the list itself is kept (not its id, which a later list could reuse)
     if cached is not None and cached[0] is problem.demands and cached[1] == len(problem.demands):
         return cached[2]
-    needs = [(d.workload, Part("replicas", d.name) if d.group is None else Part("throughput", d.group))
-             for d in problem.demands]
+    needs = [(d.workload, Part(PartKind.REPLICAS, d.name) if d.group is None
+              else Part(PartKind.THROUGHPUT, d.group)) for d in problem.demands]
     workload_of = {d.name: d.workload for d in problem.demands}
     follows = [(d.workload, _affinity_part(d, index), workload_of[rule.target])
                for d in problem.demands for index, rule in enumerate(d.affinities)
@@ -270,8 +303,9 @@ def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]],
 
 
 def _reading_order(part: Part) -> tuple:
-    kinds = ("capacity", "buy", "budget", "power", "rule", "exclusive", "affinity", "spread",
-             "latency", "gang", "throughput", "replicas")
+    kinds = (PartKind.CAPACITY, PartKind.BUY, PartKind.BUDGET, PartKind.POWER, PartKind.RULE,
+             PartKind.EXCLUSIVE, PartKind.AFFINITY, PartKind.SPREAD, PartKind.LATENCY,
+             PartKind.GANG, PartKind.THROUGHPUT, PartKind.REPLICAS)
     return (kinds.index(part.kind), part.subject, part.key, -1 if part.index is None else part.index)
 
 

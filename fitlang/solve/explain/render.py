@@ -5,15 +5,15 @@ from __future__ import annotations
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Problem
+from fitlang.rules.explaining import money, where
 from fitlang.solve.explain.conflict import explain
-from fitlang.solve.explain.reasons import _money, _where
 from fitlang.solve.explain.results import ExplainOutcome, Explanation
 from fitlang.syntax.nodes import Span
 
 
 def conflict_text(explanation: Explanation) -> str:
     lines = ["no placement meets every hard rule; these rules conflict:"]
-    lines += [f"  - {r.text}{_where(r.origin)}" for r in explanation.reasons]
+    lines += [f"  - {r.text}{where(r.origin)}" for r in explanation.reasons]
     if not explanation.minimal:
         lines.append("  (not narrowed down to a minimal set before --time-limit ran out: some of these "
                      "may not be needed)")
@@ -24,7 +24,7 @@ def repairs_text(explanation: Explanation) -> str:
     lines = []
     if explanation.repairs:
         lines.append("repairs, each checked by solving the repaired policy:")
-        lines += [f"  - {r.text}" + (f" (cost {_money(r.cost)} USD/h)" if r.cost is not None else "")
+        lines += [f"  - {r.text}" + (f" (cost {money(r.cost)} USD/h)" if r.cost is not None else "")
                   for r in explanation.repairs]
     elif explanation.no_single_repair:
         lines.append("no single change repairs the policy" +
