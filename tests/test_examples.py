@@ -117,7 +117,7 @@ def test_infeasible_example_is_explained_as_its_comments_say():
     lines = sorted(r.origin.span.line for r in explanation.reasons)
     assert lines == [28, 65, 71]  # h100's count, replicas, the GPU memory rule
     assert [r.part for r in explanation.reasons] == [
-        Part("capacity", "h100"), Part(PartKind.RULE, "finetune", "memory >= 80GB", rule="require"),
+        Part("capacity", "h100"), Part(PartKind.RULE, "finetune", "memory >= 80GB", rule="gpu"),
         Part("replicas", "finetune")]
     assert [(r.part.kind, r.before, r.after, r.cost) for r in explanation.repairs] == [
         ("capacity", "2", "4", 160), ("rule", "memory >= 80GB", "memory >= 40GB", 80),

@@ -65,10 +65,12 @@ class PartKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Stated:
-    """A part of a conflict in words (`Rule.reason`), and where it stands."""
+    """A part of a conflict in words (`Rule.reason`), and where it stands; explain sets the
+    part it states."""
 
     text: str
     origin: Origin | None
+    part: Part | None = None
 
 
 @dataclass

@@ -37,7 +37,6 @@ from fitlang.solve.explain.results import (
     REPAIR_SECONDS,
     ExplainOutcome,
     Explanation,
-    Reason,
     Repair,
 )
 from fitlang.solve.explain.search import MAX_EXTRA_NODES
@@ -51,7 +50,6 @@ __all__ = [
     "Explanation",
     "Part",
     "PartKind",
-    "Reason",
     "Repair",
     "Trial",
     "conflict_text",

@@ -4,19 +4,20 @@ an exclusion, said here by the pools it keeps its workload off."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from fitlang.model.problem import Problem
 from fitlang.rules.base import Stated
 from fitlang.solve.explain.parts import Part, rule_of
-from fitlang.solve.explain.results import Reason
 from fitlang.solve.explain.search import pools_listed, ruled_out
 
 
-def _reason(problem: Problem, part: Part) -> Reason:
+def _reason(problem: Problem, part: Part) -> Stated:
     rule = rule_of(part)
     stated = rule.reason(problem, part) if rule is not None and rule.reason is not None else None
     if stated is None:
         stated = _rule_reason(problem, part)
-    return Reason(stated.text, stated.origin, part)
+    return dataclasses.replace(stated, part=part)
 
 
 def _rule_reason(problem: Problem, part: Part) -> Stated:
