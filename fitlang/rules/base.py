@@ -20,9 +20,18 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
   nodes and replicas, sharing nothing with the linear model (it must not import
   `solve/encode` or `solve/linear`).
 
+- `part_kind`, `reason(problem, part)`, `repairs(problem, part, deadline)`: `fitc explain`'s
+  view of the rule. The parts of a policy explain drops and keeps (`solve/explain/parts.py`)
+  have a `PartKind`; the rule whose `part_kind` it is says a part in words (`Stated`) and
+  finds the least checked change that lifts it (a `Repair`, or None). An exclusion of the
+  rule's `why` is a RULE part (`Exclusion.source` names the rule: its `reason` and `repairs`
+  are asked, else explain's default, the pools it rules out and the rule relaxed or dropped),
+  or one of the rule's own kind when it carries an `index`; a `fact` is never a part. The
+  hooks import explain's search (`solve/explain/search.py`) in their body: a rule module
+  imports nothing of `fitlang.solve` when imported.
+
 Slots that later slices fill, so that a rule's whole logic sits in its module: `rows` (its
-rows of the linear model, now in `solve/encode.py`), `reason` (its sentence in an
-explanation) and `repairs` (the edits that would lift it), now in `solve/explain/`.
+rows of the linear model, now in `solve/encode.py`).
 """
 
 from __future__ import annotations

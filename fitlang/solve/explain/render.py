@@ -95,8 +95,12 @@ def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float 
         repairs = repairs_text(explanation)
         detail += "\n" + repairs if repairs else ""
     kind = msg.NoPlacement if for_solve else msg.ExplainedConflict
-    diagnostics = [kind.at(where.path if where else root_path, where.span if where else root,
-                           detail=detail)]
+    path = where.path if where else root_path
+    # the repairs that are literal edits of this file, as fixes (a `Fix` is an edit of the
+    # diagnostic's own file)
+    fixes = [r.fix for r in explanation.repairs
+             if r.fix is not None and r.origin is not None and r.origin.path == path]
+    diagnostics = [kind.at(path, where.span if where else root, fixes=fixes, detail=detail)]
     for reason in explanation.reasons[1:]:
         if reason.origin is not None:
             diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,
