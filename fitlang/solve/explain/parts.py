@@ -41,7 +41,8 @@ class Part:
     def __post_init__(self) -> None:
         # (a kind given by its value, "replicas", is the same kind: parts compare and hash
         # by it either way, the type is what the field holds)
-        object.__setattr__(self, "kind", PartKind(self.kind))
+        if type(self.kind) is not PartKind:  # (parts are made per trial: no call when typed)
+            object.__setattr__(self, "kind", PartKind(self.kind))
 
     @property
     def position(self) -> int:
