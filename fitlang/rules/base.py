@@ -25,7 +25,8 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
   have a `PartKind`; the rule whose `part_kind` it is says a part in words (`Stated`) and
   finds the least checked change that lifts it (a `Repair`, or None). An exclusion of the
   rule's `why` is a RULE part (`Exclusion.source` names the rule: its `reason` and `repairs`
-  are asked, else explain's default, the pools it rules out and the rule relaxed or dropped),
+  are asked; where they give None, explain's default: the pools it rules out, the rule
+  relaxed or dropped),
   or one of the rule's own kind when it carries an `index`; a `fact` is never a part. The
   hooks import explain's search (`solve/explain/search.py`) in their body: a rule module
   imports nothing of `fitlang.solve` when imported.

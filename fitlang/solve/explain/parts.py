@@ -32,17 +32,11 @@ class Part:
     location), capacity (`subject`: a pool's class id), budget, buy (`index`: the buy
     block's; `key` "new" for offers no `buy` block allows), power (`index`: the cap's)."""
 
-    kind: PartKind
+    kind: PartKind  # (a StrEnum: a part compares and hashes as one made with its value)
     subject: str = ""  # the workload (as the policy names it) or the class id
     key: str = ""
     index: int | None = None  # of an affinity, spread, `buy` block or power cap
     rule: str = ""  # of a RULE part: the name of the rule whose exclusion it is
-
-    def __post_init__(self) -> None:
-        # (a kind given by its value, "replicas", is the same kind: parts compare and hash
-        # by it either way, the type is what the field holds)
-        if type(self.kind) is not PartKind:  # (parts are made per trial: no call when typed)
-            object.__setattr__(self, "kind", PartKind(self.kind))
 
     @property
     def position(self) -> int:

@@ -154,14 +154,14 @@ def _domains_change(problem: Problem, classes: set[str], pools: set[str],
 
 
 def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    """The part's rule's repair (`Rule.repairs`); for an exclusion whose rule has none, the
-    rule relaxed or dropped."""
+    """The part's rule's repair (`Rule.repairs`); for an exclusion whose rule has none (or
+    whose hook leaves it to explain: None), the rule relaxed or dropped."""
     rule = rule_of(part)
-    if rule is not None and rule.repairs is not None:
-        return rule.repairs(problem, part, deadline)
-    if part.kind is PartKind.RULE:
+    repair = rule.repairs(problem, part, deadline) \
+        if rule is not None and rule.repairs is not None else None
+    if repair is None and part.kind is PartKind.RULE:
         return _relaxed_rule(problem, part, deadline)
-    return None
+    return repair
 
 
 def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | None:
