@@ -75,6 +75,27 @@ def test_reasons_come_in_the_registry_order(tmp_path):
     assert other.eligible == ["p"]
 
 
+def test_an_exclusion_says_what_it_is_in_typed_fields(tmp_path):
+    """Worked out by hand: on pool `p` (dedicated, bronze, zone b, no GPUs, 4 cores) `w` is
+    kept off by `dedicated`, `labels`, `zones` (rules the user may drop) and by its GPUs (a
+    fact about the node); its second spread, over `rack`, has no domain on `p` (its index:
+    1). `v` (16 cores) is too big for `p`: a fact. The text is for display only."""
+    problem = problem_from(tmp_path, (
+        pool("p", 1, 4, "8Gi", 1, '  zone = "b"\n  dedicated = "ml"\n  labels = { tier: "bronze" }\n')
+        + workload("w", 1, 2, "1Gi", '  labels = { tier: "gold" }\n  zones = ["a"]\n'
+                   "  spread zone max_skew 1\n  spread \"rack\" max_skew 1\n"
+                   "  gpu {\n    count = 1\n  }\n")
+        + workload("v", 1, 16, "1Gi", '  tolerate = ["ml"]\n')))
+    assert [(e.source, e.fact, e.index) for e in problem.demand("w").failing["p"]] == [
+        ("dedicated", False, None), ("labels", False, None), ("zones", False, None),
+        ("gpu", True, None), ("spread", False, 1)]
+    assert [(e.source, e.fact, e.index) for e in problem.demand("v").failing["p"]] == [
+        ("capacity", True, None)]
+    names = {rule.name for rule in rules.RULES}
+    assert all(e.source in names for d in problem.demands for reasons in d.failing.values()
+               for e in reasons)
+
+
 # ---- a toy rule, registered by a test only -------------------------------------------------
 
 
