@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from fitlang import __version__
 from fitlang.diagnostics import Diagnostic, unique_sorted
+from fitlang.errors import UsageError
 from fitlang.outputs import write_atomically
 from fitlang.render import FORMATS, exit_code, render
 from fitlang.span import FIRST_CHARACTER
@@ -29,10 +30,6 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_TIME_LIMIT = 60.0  # seconds of search in `solve` and `compile`
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report a reader that went away
-
-
-class UsageError(Exception):
-    """Bad arguments or unreadable input paths: exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     solve = commands.add_parser("solve", help="find where everything runs")
     solve.add_argument("file", metavar="FILE")
-    solve.add_argument("--format", choices=("text", "json"), default="text")
+    solve.add_argument("--format", choices=("text", "json", "sarif", "github", "junit", "gitlab"),
+                       default="text",
+                       help="text for people (default), the placement as JSON (docs/formats.md), "
+                            "or only the diagnostics in a CI format (sarif, github, junit, gitlab)")
     solve.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                        default=DEFAULT_TIME_LIMIT,
                        help="stop searching after this long and answer with the best placement "
@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                           choices=("kubernetes", "slurm", "terraform"), dest="targets")
     compile_.add_argument("--out", required=True, metavar="DIR")
     compile_.add_argument("--force", action="store_true")
+    compile_.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 with a unified diff when DIR is not what "
+                               "compile would write now (0 when it is)")
     compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                           default=DEFAULT_TIME_LIMIT,
                           help=f"for the solve, as `fitc solve` (default: {DEFAULT_TIME_LIMIT:g})")
@@ -108,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     stdlib.add_argument("section", nargs="?", choices=("models", "offers", "regions"),
                         help="only accelerator models, offers, or regions and locations")
     stdlib.set_defaults(run=_run_stdlib)
+    from fitlang.testing.command import add_parser as add_test
+
+    add_test(commands)  # `fitc test`: fitlang/testing/command.py
+    from fitlang.diff import add_parser as add_diff
+
+    add_diff(commands)  # `fitc diff`: fitlang/diff.py
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
@@ -131,6 +140,8 @@ EXAMPLES = {
     "explain": ("fitc explain policy.fit", "fitc explain policy.fit --format json"),
     "verify": ("fitc verify policy.fit placement.json",
                "fitc verify --format github policy.fit placement.json"),
+    "diff": ("fitc diff old.fit new.fit", "fitc diff --rev origin/main policy.fit --format json"),
+    "test": ("fitc test", "fitc test policies/ --run budget --format junit > report.xml"),
     "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
     "stdlib": ("fitc stdlib", "fitc stdlib offers | grep H100"),
 }
@@ -363,9 +374,9 @@ def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str |
 
 
 def emit(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str | None]) -> None:
-    if diagnostics or fmt in ("json", "sarif"):
+    if diagnostics or fmt in ("json", "sarif", "junit", "gitlab"):  # documents, even when empty
         output = render(diagnostics, fmt, sources, color=_COLOR["enabled"])
-        stream = sys.stdout if fmt in ("json", "sarif", "github") else sys.stderr
+        stream = sys.stderr if fmt == "human" else sys.stdout
         stream.write(output)
 
 
@@ -378,7 +389,10 @@ def _run_check(arguments: argparse.Namespace) -> int:
 
     workspace = Workspace()  # shared: a file imported by several roots is read once
     found: list[Diagnostic] = []
-    compilations = _check_roots(arguments.paths, workspace)
+    tests = [p for p in arguments.paths if p != STDIN and _is_test_file(Path(p))]
+    compilations = _check_roots([p for p in arguments.paths if p not in tests], workspace)
+    compilations, found_tests = ([c for c in compilations if not _is_test_file(c.root)],
+                                 [c for c in compilations if _is_test_file(c.root)])
     for compilation in compilations:  # every root loaded before any is told apart as imported
         compilation.check()
     imported = {m.resolved for module in workspace.modules.values()
@@ -390,9 +404,27 @@ def _run_check(arguments: argparse.Namespace) -> int:
         # warn falsely
         if not result.has_errors and result.root.resolved not in imported:
             found.extend(compilation.rule_warnings())
+    found.extend(_test_file_diagnostics(tests, found_tests))
     ordered = unique_sorted(found)
     emit(ordered, arguments.format, Compilation(Path(), workspace=workspace).sources())
     return exit_code(ordered, arguments.fail_level)
+
+
+def _is_test_file(path: Path) -> bool:
+    from fitlang.testing import is_test_file
+
+    return is_test_file(path)
+
+
+def _test_file_diagnostics(given: list[str], compilations: list[Compilation]) -> list[Diagnostic]:
+    """Test files (`*_test.fit`, named or found in a directory) are checked as test files:
+    their syntax and what their `test` blocks hold (`fitc test` runs them)."""
+    from fitlang.testing import check_test_file
+
+    found = []
+    for path in [regular_file(p) for p in given] + [c.root for c in compilations if _is_test_file(c.root)]:
+        found.extend(check_test_file(path))
+    return found
 
 
 def _check_roots(paths: Sequence[str], workspace: Workspace) -> list[Compilation]:
@@ -508,8 +540,7 @@ def _time_left(time_limit: float | None) -> float | None:
 def _run_solve(arguments: argparse.Namespace) -> int:
     from fitlang.solve.report import as_json, as_text
 
-    loaded = _problem_or_errors(arguments.file,
-                                     "json" if arguments.format == "json" else "human")
+    loaded = _problem_or_errors(arguments.file, "human" if arguments.format == "text" else arguments.format)
     if loaded is None:
         return EXIT_ERRORS
     compilation, problem = loaded
@@ -521,6 +552,8 @@ def _run_solve(arguments: argparse.Namespace) -> int:
         compilation.verdict(placement, arguments.time_limit).diagnostics
     if arguments.format == "json":
         sys.stdout.write(as_json(problem, placement, diagnostics, arguments.all_nodes))
+    elif arguments.format != "text":  # a CI format: what the solve found to report, only
+        emit(diagnostics, arguments.format, sources)
     else:
         from fitlang.solve.preferences import preference_outcomes
 
@@ -591,7 +624,6 @@ def _progress_line():
 
 
 def _run_compile(arguments: argparse.Namespace) -> int:
-    from fitlang import messages as msg
     from fitlang.driver import Outcome
     from fitlang.outputs import OutputRefused, write_tree
     from fitlang.targets import TARGETS, CompileContext
@@ -609,13 +641,8 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     program = compilation.check().program
     context = CompileContext(program, problem, placement)
     targets = [TARGETS[name]() for name in dict.fromkeys(arguments.targets)]
-    root = compilation.root_path
     for target in targets:
-        for need in target.problems(context):
-            origin = need.origin
-            diagnostics.append((need.kind or msg.TargetNeeds).at(origin.path if origin else root,
-                                                  origin.span if origin else FIRST_CHARACTER,
-                                                  detail=f"{target.name}: {need.message}"))
+        diagnostics += target.problems(context)
     if any(d.is_error for d in diagnostics):
         emit(diagnostics, "human", sources)
         return EXIT_ERRORS
@@ -629,6 +656,8 @@ def _run_compile(arguments: argparse.Namespace) -> int:
         prefix = "" if len(targets) == 1 else f"{target.name}/"
         written.update({prefix + relative: text for relative, text in files.items()})
         counts.append(f"{target.name} {len(files)} file{'s' if len(files) != 1 else ''}")
+    if arguments.check:
+        return _drift(Path(arguments.out), written, diagnostics + verdict.diagnostics, sources)
     if written:
         try:
             write_tree(arguments.out, written, force=arguments.force)
@@ -638,6 +667,21 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     emit(diagnostics + verdict.diagnostics, "human", sources)
     done = f"wrote {', '.join(counts)} to {arguments.out}" if written else "wrote no files"
     print(f"{done}; {_cost_summary(placement)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _drift(out: Path, written: dict[str, str], diagnostics: list[Diagnostic],
+           sources: Callable[[str], str | None]) -> int:
+    """`compile --check`: the diffs between DIR and what compile would write, on stdout."""
+    from fitlang.drift import drift
+
+    emit(diagnostics, "human", sources)
+    diffs = drift(out, written)
+    sys.stdout.write("".join(diffs))
+    if diffs:
+        differ = "1 file differs" if len(diffs) == 1 else f"{len(diffs)} files differ"
+        print(f"fitc: {out} is not what `fitc compile` writes now: {differ}", file=sys.stderr)
+        return EXIT_ERRORS
     return EXIT_OK
 
 
@@ -697,7 +741,7 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     import json
 
     from fitlang import messages as msg
-    from fitlang.solve.verify import Violation, verify
+    from fitlang.solve.verify import verify
 
     if (arguments.target is None) != (arguments.out is None):
         raise UsageError("--target and --out go together: the target whose files --out holds")
@@ -725,18 +769,13 @@ def _run_verify(arguments: argparse.Namespace) -> int:
         problems = ["not a placement: its JSON nests too deeply"]
     else:
         problems = []
-    violations: list[Violation] = []
+    violations: list[Diagnostic] = []
     if document is not None:
-        violations, problems = verify(problem, document)
+        violations, problems = verify(problem, document, compilation.root_path)
     for problem_text in problems:
         diagnostics.append(msg.PlacementFileError.at(str(placement_path), FIRST_CHARACTER,
                                                      detail=problem_text))
-    root = compilation.root_path
-    for violation in violations:
-        origin = violation.origin
-        diagnostics.append(msg.PlacementViolation.at(
-            origin.path if origin else root, origin.span if origin else FIRST_CHARACTER,
-            detail=violation.message))
+    diagnostics += violations
     if out is not None and document is not None and not problems:
         diagnostics += _fidelity_diagnostics(program, problem, document, arguments.target, out)
     emit(diagnostics, arguments.format, sources)
@@ -768,22 +807,14 @@ def _fidelity_diagnostics(program, problem, document: PlacementRead, target: str
                           out: Path) -> list[Diagnostic]:
     """Each way the files in `out` fail to realise the placement (a document `verify` has
     accepted), as one diagnostic."""
-    from fitlang import messages as msg
     from fitlang.solve.placement_file import placement_from_document
     from fitlang.targets import TARGETS, CompileContext
 
     context = CompileContext(program, problem, placement_from_document(problem, document))
     try:
-        needs = TARGETS[target]().fidelity(context, _read_tree(out))
+        return TARGETS[target]().fidelity(context, _read_tree(out))
     except NotImplementedError as error:
         raise UsageError(f"--target {target}: {error}") from None
-    diagnostics = []
-    for need in needs:
-        origin = need.origin
-        diagnostics.append((need.kind or msg.FilesDoNotRealise).at(
-            origin.path if origin else program.path, origin.span if origin else FIRST_CHARACTER,
-            detail=f"{target}: {need.message}"))
-    return diagnostics
 
 
 def entry() -> None:

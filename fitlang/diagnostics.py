@@ -1,18 +1,25 @@
 """Diagnostics shared by every stage, the CLI and the language server.
 
 Each kind of problem is one `Message` subclass with a code, a one-line
-summary for the registry (docs/errors.md, SARIF rules) and a message
-template. Stages report with `MessageClass.at(path, span, **fields)`; tests
-compare codes, never prose.
+summary for the registry (docs/errors.md, SARIF rules), a message template
+and the typed fields the template shows: a frozen dataclass, as pyflakes's
+messages are classes with their arguments. Stages report with
+`MessageClass(field=...).diagnostic(path, span)` (mypy checks the fields) or
+`MessageClass.at(path, span, field=...)` (checked when the message is made);
+tests compare codes, never prose.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
+import os
+import string
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, dataclass_transform
 
 from fitlang.span import Span
 
@@ -77,8 +84,12 @@ class Diagnostic:
 REGISTRY: dict[str, type[Message]] = {}
 
 
+@dataclass_transform(frozen_default=True)
 class Message:
-    """One kind of diagnostic. Subclasses register themselves by code."""
+    """One kind of diagnostic: a frozen dataclass of the fields its template shows. Each
+    subclass is made a dataclass and registered by its code when it is defined; a template
+    that shows a field the class does not declare, or a field it never shows, is an error
+    then, not when the message is first reported."""
 
     code: ClassVar[str]
     summary: ClassVar[str]
@@ -90,13 +101,53 @@ class Message:
         super().__init_subclass__(**kwargs)
         if cls.code in REGISTRY:
             raise ValueError(f"duplicate diagnostic code {cls.code}")
+        dataclasses.dataclass(frozen=True)(cls)
+        shown = template_fields(cls.template)
+        declared = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        if shown != declared:
+            raise TypeError(f"{cls.__name__} ({cls.code}): its template shows {sorted(shown)}, "
+                            f"its fields are {sorted(declared)}")
         REGISTRY[cls.code] = cls
+
+    def __post_init__(self) -> None:
+        if _CHECK_FIELD_TYPES:
+            _check_field_types(self)
+
+    def diagnostic(self, path: str, span: Span, *, related: Iterable[Related] = (),
+              fixes: Iterable[Fix] = ()) -> Diagnostic:
+        """This message as a diagnostic at `span` of `path`."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return Diagnostic(self.code, self.severity, self.template.format(**values), path, span,
+                          tuple(related), tuple(fixes))
 
     @classmethod
     def at(cls, path: str, span: Span, *, related: Iterable[Related] = (),
-           fixes: Iterable[Fix] = (), **fields: object) -> Diagnostic:
-        return Diagnostic(cls.code, cls.severity, cls.template.format(**fields), path, span,
-                          tuple(related), tuple(fixes))
+           fixes: Iterable[Fix] = (), **fields: Any) -> Diagnostic:
+        """`cls(**fields).diagnostic(...)`: a field missing or unknown is a TypeError."""
+        return cls(**fields).diagnostic(path, span, related=related, fixes=fixes)
+
+
+def template_fields(template: str) -> set[str]:
+    """The names a format template shows (`{name}`, `{name!r}`, `{name:g}`)."""
+    return {name.split(".")[0].split("[")[0]
+            for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+# the tests set FITC_CHECK_MESSAGE_TYPES=1: every message made is checked against its fields'
+# declared types (a run-time check of what mypy cannot see through `at(**fields)`); users never
+# pay for it, nor see a TypeError for a message that would have read fine
+_CHECK_FIELD_TYPES = os.environ.get("FITC_CHECK_MESSAGE_TYPES") == "1"
+
+
+def _check_field_types(message: Message) -> None:
+    hints = typing.get_type_hints(type(message))
+    for field in dataclasses.fields(message):  # type: ignore[arg-type]
+        expected = hints[field.name]
+        allowed = typing.get_args(expected) or (expected,)
+        value = getattr(message, field.name)
+        if not isinstance(value, tuple(t for t in allowed if isinstance(t, type))):
+            raise TypeError(f"{type(message).__name__}.{field.name} is {type(value).__name__} "
+                            f"{value!r}, declared {expected}")
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

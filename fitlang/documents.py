@@ -84,8 +84,8 @@ class PlacedNode(_Written):
     energy_usd_h: Number | SkipJsonSchema[None] = None
     provisioned: bool = Field(description="true for a bought node")
     price: Number = Field(description="USD/h per node in use, electricity included")
-    offer: str | SkipJsonSchema[None] = Field(None, description="bought nodes only")
-    instance_type: str | None = Field(None, description="bought nodes only")
+    offer: str | SkipJsonSchema[None] = Field(default=None, description="bought nodes only")
+    instance_type: str | None = Field(default=None, description="bought nodes only")
 
 
 class OptionEntry(_Written):
@@ -100,14 +100,14 @@ class WorkloadEntry(_Written):
     replicas: int
     requests: dict[str, int] = Field(description="per replica; disk only when requested")
     throughput: Number | SkipJsonSchema[None] = Field(
-        None, description="workloads with options: what their replicas deliver together")
+        default=None, description="workloads with options: what their replicas deliver together")
     gang: bool | SkipJsonSchema[None] = None
     options: list[OptionEntry] | SkipJsonSchema[None] = None
 
 
 class PlacedReplica(_Written):
     workload: str
-    option: str | SkipJsonSchema[None] = Field(None, description="workloads with options")
+    option: str | SkipJsonSchema[None] = Field(default=None, description="workloads with options")
     replica: int = Field(description="numbered from 0, per option")
     node: str
 
@@ -149,12 +149,15 @@ class EnergyUse(_Written):
     cost_usd_h: Number
 
 
+PlacementStatus = Literal["optimal", "feasible", "infeasible", "unknown"]  # solve.linear.Status
+
+
 class PlacementDocument(_Written):
     """`fitc solve --format json` (docs/formats.md)."""
 
     model_config = ConfigDict(title="fitc placement", extra="forbid", defer_build=True)
 
-    status: Literal["optimal", "feasible", "infeasible", "unknown"]
+    status: PlacementStatus
     objective: Objective
     nodes: list[PlacedNode] = Field(description="the nodes in use and every node bought "
                                                 "(--all-nodes: every node)")
@@ -165,9 +168,9 @@ class PlacementDocument(_Written):
     utilization: list[PoolUtilization]
     power: list[PowerUse]
     latency: list[LatencyReach] | SkipJsonSchema[None] = Field(
-        None, description="only where the policy has latency rules")
+        default=None, description="only where the policy has latency rules")
     energy: list[EnergyUse] | SkipJsonSchema[None] = Field(
-        None, description="only where the policy has `electricity` blocks")
+        default=None, description="only where the policy has `electricity` blocks")
 
 
 # ---- the placement `fitc verify` reads -----------------------------------------------------

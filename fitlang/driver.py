@@ -26,6 +26,7 @@ from fitlang.span import FIRST_CHARACTER
 if TYPE_CHECKING:  # the solver and the model are imported when a stage first needs them
     from fitlang.check.checker import CheckResult
     from fitlang.check.incremental import IncrementalCheck
+    from fitlang.check.program import Program
     from fitlang.model.build import Built
     from fitlang.model.problem import Problem
     from fitlang.solve.explain import Explanation
@@ -104,10 +105,8 @@ class Compilation:
 
     @cached_property
     def _built(self) -> Built | None:
-        from fitlang.model.build import build_problem
-
         checked = self.check()
-        return None if checked.has_errors else build_problem(checked.program)
+        return None if checked.has_errors else _build(checked.program)
 
     def build_any(self) -> Built:
         """The placement problem of the declarations that check, errors or not (the editor's
@@ -117,9 +116,7 @@ class Compilation:
 
     @cached_property
     def _built_anyway(self) -> Built:
-        from fitlang.model.build import build_problem
-
-        return build_problem(self.check().program)
+        return _build(self.check().program)
 
     @property
     def problem(self) -> Problem | None:
@@ -258,3 +255,12 @@ class Compilation:
                 detail=f"{len(found)} of {demand.replicas} replicas of `{name}` are unplaced: "
                        f"{found[0]}"))
         return warnings
+
+
+def _build(program: Program) -> Built:
+    """The problem with the language's rules and those the targets add (the Slurm partition):
+    the driver sits above both, so model code names no target."""
+    from fitlang.model.build import build_problem
+    from fitlang.targets import target_rules
+
+    return build_problem(program, target_rules(program))

@@ -17,6 +17,7 @@ class InvalidCharacter(Message):
     summary = "invalid character"
     template = "unexpected character {char}"
     fix = "Remove the character, or put it inside a string literal."
+    char: str
 
 
 class UnexpectedToken(Message):
@@ -25,6 +26,8 @@ class UnexpectedToken(Message):
     template = "unexpected {found}; expected {expected}"
     fix = ("Read the expected tokens in the message; usually a value, bracket or name is missing "
            "before the caret.")
+    found: str
+    expected: str
 
 
 class UnterminatedString(Message):
@@ -39,6 +42,7 @@ class UnexpectedEnd(Message):
     summary = "unexpected end of file"
     template = "unexpected end of file; {detail}"
     fix = "Add the missing closing bracket; the caret shows the bracket that was never closed."
+    detail: str
 
 
 class MissingEquals(Message):
@@ -46,6 +50,7 @@ class MissingEquals(Message):
     summary = "missing `=` in attribute"
     template = "expected `=` between attribute `{name}` and its value"
     fix = "Write attributes as `name = value`."
+    name: str
 
 
 class UnbalancedBrace(Message):
@@ -53,6 +58,7 @@ class UnbalancedBrace(Message):
     summary = "unbalanced closing bracket"
     template = "`{char}` has no matching opening bracket"
     fix = "Remove the extra bracket, or add the opening one it was meant to close."
+    char: str
 
 
 class InvalidEncoding(Message):
@@ -60,6 +66,7 @@ class InvalidEncoding(Message):
     summary = "file is not valid UTF-8 text"
     template = "{detail}"
     fix = "Save the file as UTF-8."
+    detail: str
 
 
 class NestingTooDeep(Message):
@@ -67,6 +74,7 @@ class NestingTooDeep(Message):
     summary = "nesting too deep"
     template = "expressions and blocks nest deeper than {limit} levels"
     fix = "Flatten the expression: name parts of it with `const`."
+    limit: int
 
 
 class UnknownUnit(Message):
@@ -74,6 +82,8 @@ class UnknownUnit(Message):
     summary = "unknown unit"
     template = "unknown unit `{unit}`{hint}"
     fix = "Use one of the units in docs/language.md: `m`, `Mi`, `Gi`, `GB`, `USD/h`, `W`, `kW`, `h`, ..."
+    unit: str
+    hint: str
 
 
 class TooManyErrors(Message):
@@ -81,6 +91,7 @@ class TooManyErrors(Message):
     summary = "too many syntax errors"
     template = "too many syntax errors; stopped after {count}"
     fix = "Fix the first errors and run again; the rest are often consequences."
+    count: int
 
 
 # ---- E01xx: files and imports -------------------------------------------
@@ -91,6 +102,8 @@ class ImportNotFound(Message):
     summary = "imported module not found"
     template = "cannot find module `{module}`{hint}"
     fix = "Check the path: `std/NAME` for the standard library, `./file.fit` relative to this file."
+    module: str
+    hint: str
 
 
 class ImportCycle(Message):
@@ -98,6 +111,7 @@ class ImportCycle(Message):
     summary = "import cycle"
     template = "import cycle: {cycle}"
     fix = "Move what both files need into a third file that both import."
+    cycle: str
 
 
 class FileUnreadable(Message):
@@ -105,6 +119,8 @@ class FileUnreadable(Message):
     summary = "referenced file missing or unreadable"
     template = "cannot read `{file}`: {reason}"
     fix = "Check the path (relative to the .fit file) and the file's permissions."
+    file: str
+    reason: str
 
 
 # ---- E02xx: names -------------------------------------------------------
@@ -115,6 +131,8 @@ class UnknownName(Message):
     summary = "unknown name"
     template = "unknown name `{name}`{hint}"
     fix = "Check the spelling, or import the module that defines the name."
+    name: str
+    hint: str
 
 
 class DuplicateDefinition(Message):
@@ -123,6 +141,8 @@ class DuplicateDefinition(Message):
     template = "`{name}` is already defined (at {where})"
     fix = ("Rename one of the two definitions; a name imported from the standard library cannot "
            "be redefined: declare yours under a new name.")
+    name: str
+    where: str
 
 
 class UnknownAccelerator(Message):
@@ -131,6 +151,8 @@ class UnknownAccelerator(Message):
     template = "unknown GPU model `{name}`{hint}"
     fix = ("Use a model the standard library or your own `accelerator` blocks define "
            "(`import \"std/accelerators\"`).")
+    name: str
+    hint: str
 
 
 class UnknownBlockKind(Message):
@@ -138,6 +160,9 @@ class UnknownBlockKind(Message):
     summary = "unknown block kind"
     template = "unknown {where} `{kind}`{hint}"
     fix = "Use one of: accelerator, pool, inventory, offer, buy, workload, profile, policy."
+    where: str
+    kind: str
+    hint: str
 
 
 class UnknownAttribute(Message):
@@ -145,6 +170,9 @@ class UnknownAttribute(Message):
     summary = "unknown attribute"
     template = "`{block}` has no attribute `{name}`{hint}"
     fix = "Check the spelling; docs/language.md lists every block's attributes."
+    block: str
+    name: str
+    hint: str
 
 
 class MissingAttribute(Message):
@@ -152,6 +180,9 @@ class MissingAttribute(Message):
     summary = "missing required attribute"
     template = "{block} `{name}` needs {attribute}"
     fix = "Add the attribute, or `use` a profile that sets it."
+    block: str
+    name: str
+    attribute: str
 
 
 class DuplicateAttribute(Message):
@@ -159,6 +190,7 @@ class DuplicateAttribute(Message):
     summary = "attribute set twice"
     template = "`{name}` is set twice in this block"
     fix = "Keep one of the two settings."
+    name: str
 
 
 class WrongKindOfName(Message):
@@ -166,6 +198,9 @@ class WrongKindOfName(Message):
     summary = "name refers to the wrong kind of thing"
     template = "`{name}` is {actual}, but {expected} is expected here"
     fix = "Refer to a declaration of the kind this place expects."
+    name: str
+    actual: str
+    expected: str
 
 
 class DefinitionCycle(Message):
@@ -173,6 +208,8 @@ class DefinitionCycle(Message):
     summary = "cyclic definition"
     template = "`{name}` depends on itself: {cycle}"
     fix = "Break the cycle: a value or profile may not depend on itself."
+    name: str
+    cycle: str
 
 
 class MissingName(Message):
@@ -180,6 +217,7 @@ class MissingName(Message):
     summary = "block needs a name"
     template = "`{kind}` blocks need a name, as in `{kind} my_{kind} {{ ... }}`"
     fix = "Give the block a name: `pool gpu_a { ... }`."
+    kind: str
 
 
 class UnexpectedName(Message):
@@ -187,6 +225,7 @@ class UnexpectedName(Message):
     summary = "block takes no name"
     template = "`{kind}` blocks take no name"
     fix = "Remove the name: there is one `policy` and it has none."
+    kind: str
 
 
 class StatementNotAllowed(Message):
@@ -194,6 +233,8 @@ class StatementNotAllowed(Message):
     summary = "statement not allowed in this block"
     template = "`{statement}` is not allowed in `{block}`"
     fix = "Move the rule into a `workload` or `profile`."
+    statement: str
+    block: str
 
 
 # ---- E03xx: types, units and values -------------------------------------
@@ -204,6 +245,8 @@ class TypeMismatch(Message):
     summary = "type mismatch"
     template = "expected {expected}, found {found}"
     fix = "Give a value of the expected type."
+    expected: str
+    found: str
 
 
 class UnitMismatch(Message):
@@ -212,6 +255,7 @@ class UnitMismatch(Message):
     template = "{detail}"
     fix = ("Write the value with a unit of the expected dimension (`80GiB`, `3.5 USD/h`, `24h`), "
            "or convert it.")
+    detail: str
 
 
 class OutOfRange(Message):
@@ -219,6 +263,9 @@ class OutOfRange(Message):
     summary = "value out of range"
     template = "{what} must be {bound}, found {value}"
     fix = "Give a value within the stated bounds."
+    what: str
+    bound: str
+    value: str
 
 
 class NotIntegral(Message):
@@ -226,6 +273,8 @@ class NotIntegral(Message):
     summary = "count is not a whole number"
     template = "{what} must be a whole number, found {value}"
     fix = "Counts are whole numbers; CPU is a whole number of millicores (`500m`)."
+    what: str
+    value: str
 
 
 class InvalidEnumValue(Message):
@@ -233,6 +282,10 @@ class InvalidEnumValue(Message):
     summary = "invalid choice"
     template = "`{value}` is not a valid {what}; expected one of {choices}{hint}"
     fix = "Use one of the listed choices."
+    value: str
+    what: str
+    choices: str
+    hint: str
 
 
 class DivisionByZero(Message):
@@ -247,6 +300,9 @@ class InvalidOperator(Message):
     summary = "operator not defined for these operands"
     template = "operator `{op}` is not defined for {left} and {right}"
     fix = "Use the operator on operands it is defined for (comparisons of order need numbers)."
+    op: str
+    left: str
+    right: str
 
 
 class UnknownFunction(Message):
@@ -254,6 +310,8 @@ class UnknownFunction(Message):
     summary = "unknown function"
     template = "unknown function `{name}`; fitlang has no functions{hint}"
     fix = "fit has no function calls; write the value directly or name it with `const`."
+    name: str
+    hint: str
 
 
 class InvalidKey(Message):
@@ -261,6 +319,10 @@ class InvalidKey(Message):
     summary = "invalid key or attribute access"
     template = "{target} has no {what} `{name}`{hint}"
     fix = "Use a key or attribute the value has."
+    target: str
+    what: str
+    name: str
+    hint: str
 
 
 class ValueTooLarge(Message):
@@ -269,6 +331,9 @@ class ValueTooLarge(Message):
     template = "{what} must be at most {limit}, found {value}"
     fix = ("Give a value within the range docs/language.md (\"Ranges\") states for it; fitc "
            "bounds every quantity so that a typo cannot exhaust memory or time.")
+    what: str
+    limit: str
+    value: str
 
 
 class NumberTooLarge(Message):
@@ -277,6 +342,8 @@ class NumberTooLarge(Message):
     template = "the number `{value}` is outside what fitc accepts (a magnitude of at most {limit})"
     fix = ("Write a number of at most 1e18 in magnitude, with a unit where it has one "
            "(`64Ti`, not `70368744177664Ki`).")
+    value: str
+    limit: str
 
 
 # ---- E04xx: rules and their consistency ---------------------------------
@@ -287,6 +354,7 @@ class InvalidTopology(Message):
     summary = "invalid topology key"
     template = "invalid topology `{key}`; use node, zone, region or a quoted node label"
     fix = "Use `node`, `zone`, `region`, or a node label key in quotes (`\"rack\"`)."
+    key: str
 
 
 class SelfAffinity(Message):
@@ -301,6 +369,7 @@ class ContradictoryRule(Message):
     summary = "rules contradict each other"
     template = "{detail}"
     fix = "Compare a node attribute with a value: `memory >= 80GB`, not with another attribute."
+    detail: str
 
 
 class EmptyList(Message):
@@ -308,6 +377,7 @@ class EmptyList(Message):
     summary = "list must not be empty"
     template = "`{name}` must list at least one value"
     fix = "List at least one value, or leave the attribute out."
+    name: str
 
 
 class DuplicateBlock(Message):
@@ -315,6 +385,8 @@ class DuplicateBlock(Message):
     summary = "block given twice"
     template = "`{kind}` may appear only once{where}"
     fix = "Merge the two blocks into one."
+    kind: str
+    where: str
 
 
 class ResidencyConflict(Message):
@@ -324,6 +396,10 @@ class ResidencyConflict(Message):
                 "{places}")
     fix = ("Drop the region or zone restriction, name places inside the residency (stdlib/regions.fit "
            "lists each region's jurisdiction), or widen `residency`.")
+    workload: str
+    allowed: str
+    what: str
+    places: str
 
 
 class OptionsWithModel(Message):
@@ -332,6 +408,7 @@ class OptionsWithModel(Message):
     template = "`model = {model}` conflicts with the `option` blocks of this `gpu` block"
     fix = ("Keep one: `model = MODEL` for one accelerator model, or `option MODEL { ... }` blocks "
            "for several acceptable ones (add `option {model} {{ }}` to keep it among them).")
+    model: str
 
 
 class DuplicateOption(Message):
@@ -339,6 +416,7 @@ class DuplicateOption(Message):
     summary = "accelerator option given twice"
     template = "option `{name}` is given twice"
     fix = "Merge the two `option` blocks into one; each accelerator model is one option."
+    name: str
 
 
 class ThroughputOnSomeOptions(Message):
@@ -347,6 +425,7 @@ class ThroughputOnSomeOptions(Message):
     template = "{detail}"
     fix = ("State `throughput` on every option and on the workload (the replicas must deliver it "
            "together), or on none of them and give each option its `replicas`.")
+    detail: str
 
 
 class ConflictingOptionMeasures(Message):
@@ -355,6 +434,7 @@ class ConflictingOptionMeasures(Message):
     template = "{detail}"
     fix = ("Size the work one way: `replicas` (per option, or on the workload) or `throughput` "
            "(per option and on the workload), not both.")
+    detail: str
 
 
 class ThroughputWithoutOptions(Message):
@@ -372,6 +452,7 @@ class OptionsWithRule(Message):
     template = "{detail}"
     fix = ("Write the rule per node (`anti_affinity self on node`, `spread node max_skew N`) or "
            "`anti_affinity`, or give the workload a single accelerator model.")
+    detail: str
 
 
 # ---- E05xx: placement ---------------------------------------------------
@@ -382,6 +463,7 @@ class NoPlacement(Message):
     summary = "no placement meets every hard rule"
     template = "{detail}"
     fix = "Apply one of the repairs `fitc explain` lists: relax a rule, add capacity, or allow buying."
+    detail: str
 
 
 class InventoryError(Message):
@@ -389,6 +471,7 @@ class InventoryError(Message):
     summary = "malformed inventory file"
     template = "{detail}"
     fix = "Give the output of `kubectl get nodes -o json` or `scontrol -o show node`, unedited."
+    detail: str
 
 
 class PlacementViolation(Message):
@@ -396,6 +479,7 @@ class PlacementViolation(Message):
     summary = "placement breaks a rule"
     template = "{detail}"
     fix = "Solve again with `fitc solve`, or correct the placement file by hand."
+    detail: str
 
 
 class ConflictPart(Message):
@@ -403,6 +487,7 @@ class ConflictPart(Message):
     summary = "rule that is part of a conflict"
     template = "{detail}"
     fix = "Relax this rule or another in the same conflict; `fitc explain` lists repairs that work."
+    detail: str
 
 
 class PlacementFileError(Message):
@@ -410,6 +495,7 @@ class PlacementFileError(Message):
     summary = "malformed placement file"
     template = "{detail}"
     fix = "Give the JSON that `fitc solve --format json` prints."
+    detail: str
 
 
 class ExplainedConflict(Message):
@@ -418,6 +504,7 @@ class ExplainedConflict(Message):
     template = "{detail}"
     fix = ("Apply one of the repairs `fitc explain` prints (each was checked by solving the "
            "repaired policy), or change another rule of the conflict.")
+    detail: str
 
 
 class ExplainUndecided(Message):
@@ -425,6 +512,7 @@ class ExplainUndecided(Message):
     summary = "explain could not decide in the time allowed"
     template = "{detail}"
     fix = "Run `fitc explain --time-limit SECONDS` with more time; the message says what was tried."
+    detail: str
 
 
 class PlacementExists(Message):
@@ -433,6 +521,7 @@ class PlacementExists(Message):
     template = "{detail}"
     severity = Severity.NOTE
     fix = "Nothing to repair: `fitc solve` finds the placement."
+    detail: str
 
 
 class PlacementUndecided(Message):
@@ -441,6 +530,7 @@ class PlacementUndecided(Message):
     template = "{detail}"
     fix = ("Raise `--time-limit`; the solver proved neither a complete placement nor that none "
            "exists. `fitc explain` looks for a conflict.")
+    detail: str
 
 
 class InventoryValueInvalid(Message):
@@ -449,6 +539,7 @@ class InventoryValueInvalid(Message):
     template = "{detail}"
     fix = ("Inventory files state whole, non-negative CPUs and GPUs and sizes within the ranges of "
            "docs/language.md; give the tool's own output, unedited.")
+    detail: str
 
 
 class DuplicateInventoryNode(Message):
@@ -456,84 +547,105 @@ class DuplicateInventoryNode(Message):
     summary = "node listed twice in an inventory"
     template = "{detail}"
     fix = "Each node name appears once; remove the repeated entry (or concatenate files without overlap)."
+    detail: str
 
 
 class TargetNeeds(Message):
     code = "E0601"
     summary = "the target needs a setting the policy lacks"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = "Add the setting to the workload or the policy's block for that target."
+    detail: str
+    target: str
 
 
 class FilesDoNotRealise(Message):
     code = "E0602"
     summary = "written files do not realise the placement"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("Compile again (`fitc compile`) and apply what it writes; if the files were edited by "
            "hand, make them select only the nodes the placement chose, with its replica counts.")
+    detail: str
+    target: str
 
 
 class InvalidLabelValue(Message):
     code = "E0603"
     summary = "value the API server rejects as a label value"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("Kubernetes label values are at most 63 characters of letters, digits, `-`, `_` and "
            "`.`, starting and ending with a letter or digit; rename the zone, region, instance "
            "type, node or `dedicated` value.")
+    detail: str
+    target: str
 
 
 class PoolsIndistinct(Message):
     code = "E0604"
     summary = "two pools the target cannot tell apart"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("Give the pools labels that tell them apart, or state the label their nodes carry "
            "(`pool_label` in the policy's `kubernetes` block) and label the nodes.")
+    detail: str
+    target: str
 
 
 class NotEnforceable(Message):
     code = "W0620"
     summary = "rule the target cannot enforce"
-    template = "{detail}"
+    template = "{target}: {detail}"
     severity = Severity.WARNING
     fix = ("Pin the chosen nodes (`pin_nodes = true` in the policy's `kubernetes` block, or an "
            "inventory), or accept that the scheduler may place pods elsewhere in the pool.")
+    detail: str
+    target: str
 
 
 class TerraformPolicyDisagrees(Message):
     code = "E0615"
     summary = "the policy's `terraform` block disagrees with what the placement buys"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("Let the policy's `terraform { provider, region }` name where the capacity is bought, or "
            "restrict the `buy` block (`providers`, `regions`) to it.")
+    detail: str
+    target: str
 
 
 class TerraformClusterSpansRegions(Message):
     code = "E0616"
     summary = "one cluster named, but capacity bought in several regions or clouds"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = ("A cluster lives in one region of one cloud: restrict the `buy` block to one region, or "
            "remove `cluster` and give the cluster per region in the Terraform variables.")
+    detail: str
+    target: str
 
 
 class NoZoneOffersTpu(Message):
     code = "E0617"
     summary = "no zone of the region is known to offer this TPU machine type"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = "Buy this offer only in regions where Google sells the TPU (see Google's TPU regions and zones)."
+    detail: str
+    target: str
 
 
 class TerraformDrift(Message):
     code = "E0618"
     summary = "the Terraform files do not buy what the placement priced"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = "Compile again with `fitc compile --target terraform`, or undo the hand edit."
+    detail: str
+    target: str
 
 
 class NoEksAmiType(Message):
     code = "E0619"
     summary = "no EKS AMI type runs this instance type's accelerators"
-    template = "{detail}"
+    template = "{target}: {detail}"
     fix = "Buy this accelerator from another provider, or another instance type on EKS."
+    detail: str
+    target: str
 
 
 class UnsatisfiableRule(Message):
@@ -543,6 +655,8 @@ class UnsatisfiableRule(Message):
     severity = Severity.WARNING
     fix = ("Check the rule's value against the pools and offers; a replica that no node can take "
            "is never placed.")
+    rule: str
+    detail: str
 
 
 class RuleAlwaysHolds(Message):
@@ -551,6 +665,8 @@ class RuleAlwaysHolds(Message):
     template = "every node `{workload}` may run on meets `{rule}`; the preference changes nothing"
     severity = Severity.WARNING
     fix = "Remove the preference, or prefer something that tells the nodes apart."
+    workload: str
+    rule: str
 
 
 class PoolUnusable(Message):
@@ -560,6 +676,8 @@ class PoolUnusable(Message):
     severity = Severity.WARNING
     fix = ("Remove the pool, or relax the rules that keep workloads off it (`dedicated`, `require`, "
            "GPU models, sizes).")
+    pool: str
+    detail: str
 
 
 class WorkloadUnplaced(Message):
@@ -568,3 +686,47 @@ class WorkloadUnplaced(Message):
     template = "{detail}"
     severity = Severity.WARNING
     fix = "Add capacity, lower the replicas, or raise the workload's priority."
+    detail: str
+
+
+# ---- E07xx: policy tests (`fitc test`, `*_test.fit`) ---------------------
+
+
+class TestFileStatement(Message):
+    __test__ = False  # not a pytest test class, whatever its name
+    code = "E0701"
+    summary = "a test file holds only `test` blocks"
+    template = "a test file holds only `test` blocks; `{found}` is not one"
+    fix = ("Put declarations in the policy the test names (`policy = \"file.fit\"`), and the "
+           "test's changes to it inside the `test` block.")
+    found: str
+
+
+class OverrideTargetMissing(Message):
+    code = "E0702"
+    summary = "a test changes a block its policy does not declare"
+    template = "`{policy}` declares no `{block}`{hint}"
+    fix = ("A block in a `test` changes the policy's block of the same kind and name: check the "
+           "name, or the policy the test names (`policy = \"file.fit\"`).")
+    policy: str
+    block: str
+    hint: str
+
+
+class TestExpectsNothing(Message):
+    __test__ = False
+    code = "E0703"
+    summary = "a test with no expectation"
+    template = "test `{test}` expects nothing: a test that cannot fail tests nothing"
+    fix = "Add `expect { outcome = placed }`, or what else the test should hold."
+    test: str
+
+
+class TestFailed(Message):
+    __test__ = False
+    code = "E0710"
+    summary = "a policy test failed"
+    template = "test `{test}` failed: {detail}"
+    fix = "Read the expected and actual values in the message: the policy or the test is wrong."
+    test: str
+    detail: str

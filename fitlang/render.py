@@ -1,4 +1,5 @@
-"""Diagnostics as text for people and as JSON, SARIF and GitHub annotations for machines.
+"""Diagnostics as text for people and as JSON, SARIF, JUnit XML and GitHub annotations for
+machines.
 
 The formats are contracts (docs/formats.md): keep them stable.
 """
@@ -8,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from xml.etree import ElementTree
 
 from fitlang import __version__
 from fitlang.diagnostics import REGISTRY, Diagnostic
 
-FORMATS = ("human", "json", "sarif", "github")
+FORMATS = ("human", "json", "sarif", "github", "junit", "gitlab")
 MAX_SHOWN_LINE = 200
 
 
@@ -20,7 +22,8 @@ def render(diagnostics: list[Diagnostic], fmt: str, sources: Callable[[str], str
            color: bool = False) -> str:
     if fmt == "human":
         return human(diagnostics, sources, color)
-    return {"json": as_json, "sarif": sarif, "github": github}[fmt](diagnostics, sources)
+    machine = {"json": as_json, "sarif": sarif, "github": github, "junit": junit, "gitlab": gitlab}
+    return machine[fmt](diagnostics, sources)
 
 
 # ANSI SGR: bold red errors, bold yellow warnings, cyan notes; only when the caller asks
@@ -80,6 +83,60 @@ def github(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) 
     return "\n".join(out) + ("\n" if out else "")
 
 
+def junit(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
+    """JUnit XML, as CI test reports read it (GitLab, Jenkins, GitHub test reporters; what
+    Regal's and conftest's `--format junit` give): a <testsuite> per file, a <testcase> per
+    diagnostic named by its code and line, with a <failure> for an error; a warning is a
+    passing case whose <system-out> says it. Nothing to report is one passing case, so that a
+    clean run shows as passed rather than as no tests."""
+    root = ElementTree.Element("testsuites", name="fitc")
+    by_path: dict[str, list[Diagnostic]] = {}
+    for diagnostic in diagnostics:
+        by_path.setdefault(diagnostic.path, []).append(diagnostic)
+    if not by_path:
+        suite = ElementTree.SubElement(root, "testsuite", name="fitc", tests="1", failures="0", errors="0")
+        ElementTree.SubElement(suite, "testcase", name="no diagnostics", classname="fitc")
+    for path, found in by_path.items():
+        failures = sum(d.is_error for d in found)
+        suite = ElementTree.SubElement(root, "testsuite", name=path, tests=str(len(found)),
+                                       failures=str(failures), errors="0")
+        for diagnostic in found:
+            span = diagnostic.span
+            case = ElementTree.SubElement(suite, "testcase", classname=path, file=path, line=str(span.line),
+                                          name=f"{diagnostic.code} at {span.line}:{span.column}")
+            text = f"{path}:{span.line}:{span.column}: {diagnostic.severity.value}[{diagnostic.code}]: " \
+                   f"{diagnostic.message}"
+            if diagnostic.is_error:
+                failure = ElementTree.SubElement(case, "failure", type=diagnostic.code,
+                                                 message=diagnostic.message)
+                failure.text = text
+            else:
+                ElementTree.SubElement(case, "system-out").text = text
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+_GITLAB_SEVERITY = {"error": "major", "warning": "minor", "note": "info"}
+
+
+def gitlab(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -> str:
+    """A GitLab Code Quality report (`artifacts: reports: codequality:`): the subset of the Code
+    Climate format GitLab reads, with the fingerprint SARIF's results carry."""
+    issues = [{"description": f"{d.code}: {d.message}", "check_name": d.code,
+               "fingerprint": _fingerprint(d),
+               "severity": _GITLAB_SEVERITY[d.severity.value],
+               "location": {"path": d.path.replace("\\", "/"),
+                            "lines": {"begin": d.span.line, "end": d.span.end_line}}}
+              for d in diagnostics]
+    return json.dumps(issues, indent=2) + "\n"
+
+
+def _fingerprint(diagnostic: Diagnostic) -> str:
+    """Stable across runs and line moves: the code, the file and the message."""
+    key = f"{diagnostic.code}\0{diagnostic.path}\0{diagnostic.message}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def _gh_data(value: str) -> str:
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -119,8 +176,7 @@ def _rule(code: str) -> dict:
 
 def _result(diagnostic: Diagnostic, rule_index: int) -> dict:
     s = diagnostic.span
-    fingerprint = hashlib.sha256(
-        f"{diagnostic.code}\0{diagnostic.path}\0{diagnostic.message}".encode()).hexdigest()[:32]
+    fingerprint = _fingerprint(diagnostic)
     return {
         "ruleId": diagnostic.code,
         "ruleIndex": rule_index,

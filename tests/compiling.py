@@ -9,7 +9,7 @@ from pathlib import Path
 
 from solving import solved
 
-from fitlang.diagnostics import Severity
+from fitlang.diagnostics import Diagnostic, Severity
 from fitlang.driver import Compilation
 from fitlang.targets import TARGETS, CompileContext
 
@@ -25,9 +25,15 @@ def context_for(path: Path) -> CompileContext:
     return CompileContext(result.program, built.problem, placement)
 
 
-def errors(needs: list) -> list:
+def errors(needs: list[Diagnostic]) -> list[Diagnostic]:
     """The needs that stop a compile (warnings such as W0620 do not)."""
-    return [n for n in needs if n.kind is None or n.kind.severity is Severity.ERROR]
+    return [n for n in needs if n.severity is Severity.ERROR]
+
+
+def details(found: list[Diagnostic], target: str) -> list[str]:
+    """What a target's diagnostics say, each after the target's name that starts it."""
+    assert all(d.message.startswith(f"{target}: ") for d in found), [d.message for d in found]
+    return [d.message.removeprefix(f"{target}: ") for d in found]
 
 
 def render(path: Path, target: str) -> tuple[CompileContext, dict[str, str]]:

@@ -1,15 +1,25 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+# every diagnostic made while the tests run (here and in the `fitc` they start) is checked
+# against its message class's declared field types (fitlang/diagnostics.py)
+os.environ["FITC_CHECK_MESSAGE_TYPES"] = "1"
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXAMPLES = ROOT / "examples"
 STDLIB = ROOT / "stdlib"
+
+
+def policies(directory: Path) -> list[Path]:
+    """The policies of a directory: its `.fit` files but the tests of them (`*_test.fit`)."""
+    return sorted(p for p in directory.glob("*.fit") if not p.name.endswith("_test.fit"))
 
 
 def run_fitc(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:

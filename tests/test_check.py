@@ -13,7 +13,7 @@ from fitlang.check.program import AllOf, Compare, Negation
 from fitlang.diagnostics import REGISTRY
 from fitlang.render import human
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, policies
 
 ERROR_FIXTURES = FIXTURES / "errors"
 CHECKER_CODES = sorted(code for code in REGISTRY if code[1] in "0" and code[:3] in
@@ -50,6 +50,34 @@ def test_every_code_is_documented():
     text = (ROOT / "docs" / "errors.md").read_text()
     undocumented = [code for code in REGISTRY if f"## {code}" not in text]
     assert undocumented == []
+
+
+def test_a_message_class_declares_exactly_the_fields_its_template_shows():
+    from fitlang.diagnostics import Message
+
+    with pytest.raises(TypeError, match="shows \\['name'\\], its fields are \\['nome'\\]"):
+        class Misspelt(Message):  # never registered: its definition fails
+            code = "E9998"
+            summary = "a test message"
+            template = "`{name}` is wrong"
+            nome: str
+    assert "E9998" not in REGISTRY
+
+
+def test_a_message_is_made_with_exactly_its_fields_of_their_declared_types():
+    from fitlang import messages as msg
+    from fitlang.span import Span
+
+    span = Span(1, 1, 1, 2)
+    made = msg.UnknownUnit(unit="Gb", hint="; did you mean `GB`?").diagnostic("a.fit", span)
+    assert made == msg.UnknownUnit.at("a.fit", span, unit="Gb", hint="; did you mean `GB`?")
+    assert (made.code, made.message) == ("E0009", "unknown unit `Gb`; did you mean `GB`?")
+    with pytest.raises(TypeError):  # a field left out
+        msg.UnknownUnit.at("a.fit", span, unit="Gb")
+    with pytest.raises(TypeError):  # a field the message does not have
+        msg.UnknownUnit.at("a.fit", span, unit="Gb", hint="", units="Gb")
+    with pytest.raises(TypeError, match=r"TooManyErrors\.count is str"):  # the tests check types
+        msg.TooManyErrors(count="ten")  # type: ignore[arg-type]  # what mypy rejects too
 
 
 def test_all_errors_in_a_file_are_reported(tmp_path):
@@ -394,7 +422,7 @@ def test_incremental_check_equals_a_fresh_check_on_a_generated_policy(monkeypatc
     assert reused > 0.8 * total  # and it did reuse most declarations
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.fit")))
+@pytest.mark.parametrize("example", [p.name for p in policies(ROOT / "examples")])
 def test_incremental_check_equals_a_fresh_check_on_the_examples(example, monkeypatch):
     import random
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, policies
 from solving import bench_module
 
 BAD = 'pool p {\n  count = -1\n  cpu = 4\n  memroy = 8Gi\n}\n'
@@ -76,6 +76,61 @@ def test_github_format(tmp_path, fitc):
     lines = fitc("check", "--format", "github", "bad.fit", cwd=tmp_path).stdout.splitlines()
     assert lines[1] == ("::error file=bad.fit,line=2,col=11,endLine=2,endColumn=13,title=E0303::"
                         "count must be >= 0, found -1")
+
+
+def test_junit_format_a_failure_per_error_and_a_pass_when_clean(tmp_path, fitc):
+    from xml.etree import ElementTree
+
+    (tmp_path / "bad.fit").write_text(BAD)
+    (tmp_path / "ok.fit").write_text(GOOD)
+    result = fitc("check", "--format", "junit", "bad.fit", cwd=tmp_path)
+    assert result.returncode == 1
+    suites = ElementTree.fromstring(result.stdout).findall("testsuite")
+    assert [(s.get("name"), s.get("tests"), s.get("failures")) for s in suites] == [("bad.fit", "3", "3")]
+    failures = suites[0].findall("testcase/failure")
+    assert sorted(f.get("type") for f in failures) == ["E0205", "E0206", "E0303"]
+    assert any(f.text == "bad.fit:2:11: error[E0303]: count must be >= 0, found -1" for f in failures)
+    clean = fitc("check", "--format", "junit", "ok.fit", cwd=tmp_path)
+    assert clean.returncode == 0
+    cases = ElementTree.fromstring(clean.stdout).findall("testsuite/testcase")
+    assert len(cases) == 1 and cases[0].find("failure") is None
+
+
+def test_gitlab_format_is_a_code_quality_report(tmp_path, fitc):
+    (tmp_path / "bad.fit").write_text(BAD)
+    issues = json.loads(fitc("check", "--format", "gitlab", "bad.fit", cwd=tmp_path).stdout)
+    assert sorted(i["check_name"] for i in issues) == ["E0205", "E0206", "E0303"]
+    count = next(i for i in issues if i["check_name"] == "E0303")
+    assert count["location"] == {"path": "bad.fit", "lines": {"begin": 2, "end": 2}}
+    assert count["severity"] == "major" and count["description"] == "E0303: count must be >= 0, found -1"
+    sarif = json.loads(fitc("check", "--format", "sarif", "bad.fit", cwd=tmp_path).stdout)
+    # one fingerprint per finding, the same SARIF gives (stable across runs)
+    assert sorted(i["fingerprint"] for i in issues) == sorted(
+        r["partialFingerprints"]["fitcDiagnostic/v1"] for r in sarif["runs"][0]["results"])
+    (tmp_path / "ok.fit").write_text(GOOD)
+    assert json.loads(fitc("check", "--format", "gitlab", "ok.fit", cwd=tmp_path).stdout) == []
+
+
+def test_solve_and_verify_print_their_diagnostics_in_ci_formats(tmp_path, fitc):
+    from xml.etree import ElementTree
+
+    # the infeasible example: E0501 where the conflict starts, E0504 at its other rules
+    junit = fitc("solve", "examples/infeasible.fit", "--format", "junit", "--time-limit", "30")
+    assert junit.returncode == 1
+    failures = ElementTree.fromstring(junit.stdout).findall("testsuite/testcase/failure")
+    assert sorted({f.get("type") for f in failures}) == ["E0501", "E0504"]
+    github = fitc("solve", "examples/infeasible.fit", "--format", "github", "--time-limit", "30")
+    assert github.returncode == 1 and github.stdout.startswith("::error file=examples/infeasible.fit,")
+    placed = fitc("solve", "examples/llm-inference.fit", "--format", "junit")
+    assert placed.returncode == 0
+    assert ElementTree.fromstring(placed.stdout).findall("testsuite/testcase/failure") == []
+    (tmp_path / "p.json").write_text(fitc("solve", "examples/llm-inference.fit", "--format", "json").stdout)
+    document = json.loads((tmp_path / "p.json").read_text())
+    document["assignments"][0]["node"] = "l4_1a-0"  # a GPU with too little memory
+    (tmp_path / "p.json").write_text(json.dumps(document))
+    verified = fitc("verify", "examples/llm-inference.fit", str(tmp_path / "p.json"), "--format", "gitlab")
+    assert verified.returncode == 1
+    assert "E0503" in {issue["check_name"] for issue in json.loads(verified.stdout)}
 
 
 def test_directories_mean_every_fit_file_below(tmp_path, fitc):
@@ -371,6 +426,28 @@ def test_compile_writes_a_manifest_and_replaces_only_the_files_it_lists(tmp_path
     assert json.loads((out / ".fitc-output").read_text())["files"] == [
         "kustomization.yaml", "label-nodes.sh", "w.yaml"]
     assert (tmp_path / "victim").read_text() == "outside"
+
+
+def test_compile_check_diffs_the_output_directory_and_writes_nothing(tmp_path, fitc):
+    project = _project(tmp_path)
+    out = project / "out"
+    missing = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", "--check", cwd=project)
+    assert missing.returncode == 1 and not out.exists()
+    assert "+++ out/w.yaml" in missing.stdout and "--- /dev/null" in missing.stdout
+    assert fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", cwd=project).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    same = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", "--check", cwd=project)
+    assert (same.returncode, same.stdout) == (0, "")
+    edited = (out / "w.yaml").read_text()
+    (out / "w.yaml").write_text(edited.replace("kind:", "kind:  ", 1))  # an edit by hand
+    (out / "label-nodes.sh").unlink()
+    drifted = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "out", "--check", cwd=project)
+    assert drifted.returncode == 1
+    headers = [line for line in drifted.stdout.splitlines() if line.startswith(("--- ", "+++ "))]
+    assert headers == ["--- /dev/null", "+++ out/label-nodes.sh", "--- out/w.yaml", "+++ out/w.yaml"]
+    assert "-kind:  " in drifted.stdout and "2 files differ" in drifted.stderr
+    assert (out / "w.yaml").read_text() != edited and not (out / "label-nodes.sh").exists()  # untouched
+    assert {p for p in out.rglob("*") if p.is_file()} == set(before) - {out / "label-nodes.sh"}
 
 
 def test_compile_forced_into_a_foreign_directory_overwrites_only_its_own_names(tmp_path, fitc):
@@ -706,7 +783,7 @@ def test_every_field_of_the_solve_json_is_documented_in_docs_formats(tmp_path, f
     every example (latency, electricity, options, buying, inventories), is in docs/formats.md."""
     contract = (ROOT / "docs" / "formats.md").read_text()
     seen: set[str] = set()
-    for example in sorted((ROOT / "examples").glob("*.fit")):
+    for example in policies(ROOT / "examples"):
         result = fitc("solve", str(example), "--format", "json", "--all-nodes")
         _keys(json.loads(result.stdout), seen)
     assert {"latency", "energy", "options", "option", "energy_usd_h", "price", "power_w"} <= seen

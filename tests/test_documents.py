@@ -12,14 +12,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import EXAMPLES, FIXTURES, ROOT
+from conftest import EXAMPLES, FIXTURES, ROOT, policies
 from pydantic import ValidationError
 from solving import problem_from
 
 from fitlang.documents import ExplanationDocument, OutputManifest, PlacementDocument
 from fitlang.solve.verify import verify
 
-EVERY_EXAMPLE = sorted(EXAMPLES.glob("*.fit"))
+EVERY_EXAMPLE = policies(EXAMPLES)
 SCHEMAS = ROOT / "docs" / "schemas"
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from fitlang.syntax.formatter import format_source
 from fitlang.syntax.parser import parse_source
 
-from conftest import EXAMPLES, FIXTURES, STDLIB
+from conftest import EXAMPLES, FIXTURES, STDLIB, policies
 
 SOURCES = sorted(EXAMPLES.rglob("*.fit")) + sorted(STDLIB.rglob("*.fit")) + sorted(
     (FIXTURES / "valid").rglob("*.fit"))
@@ -110,7 +110,7 @@ def test_block_comments_keep_their_inner_text_as_written():
     assert format_source(result.text, "p.fit").text == source
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.fit"))[:6] + [STDLIB / "accelerators.fit"],
+@pytest.mark.parametrize("path", policies(EXAMPLES)[:6] + [STDLIB / "accelerators.fit"],
                          ids=lambda p: p.name)
 def test_formatting_with_the_editors_caches_equals_formatting_afresh(path):
     """The language server formats through caches (parses that reuse unchanged

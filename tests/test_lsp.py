@@ -23,7 +23,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from conftest import FIXTURES, ROOT, STDLIB
+from conftest import FIXTURES, ROOT, STDLIB, policies
 
 lsp = pytest.mark.asyncio(loop_scope="module")  # every test talks to the one server
 
@@ -272,6 +272,20 @@ async def test_positions_are_in_utf16_code_units(client: LanguageClient, project
     b = len(line[:line.index("B")].encode("utf-16-le")) // 2
     shown = await doc.hover(types.Position(1, b))
     assert shown.startswith("**const** `B`")
+    close_doc(doc)
+
+
+@lsp
+async def test_a_test_file_is_read_as_fitc_test_reads_it(client: LanguageClient, project):
+    # `test` blocks are not policy declarations (no E0204): what they hold is checked as `fitc
+    # check` checks a test file, and the errors follow edits
+    (project / "tested.fit").write_text("pool p {\n  count = 1\n  cpu = 1\n  memory = 1Gi\n}\n")
+    doc = await open_doc(client, project / "tested_test.fit",
+                         "test t {\n  policy = \"tested.fit\"\n  expect {\n    outcom = placed\n  }\n}\n",
+                         until=lambda found: len(found) > 0)
+    assert summary(client.diagnostics[doc.uri]) == [("E0205", 3, 4, 3, 10)]
+    fixed = await doc.change(doc.text.replace("outcom", "outcome"), lambda found: list(found) == [])
+    assert fixed == []
     close_doc(doc)
 
 
@@ -1068,7 +1082,7 @@ def test_incremental_parse_equals_a_whole_parse():
     from fitlang.lsp.incremental import ParseCache
     from fitlang.syntax.parser import parse_source
 
-    texts = [generate(120)] + [p.read_text() for p in sorted((ROOT / "examples").glob("*.fit"))][:4]
+    texts = [generate(120)] + [p.read_text() for p in policies(ROOT / "examples")][:4]
     texts.append("const a = b\nor x {}\nimport \"x\"\nas y {}\nconst c = d\nnot in [1]\n")
     texts.append("pool a {\ncount = 1\n}\n/* a\nfoo bar\n*/\npool b {\n}\npool b {\n}\n")
     cache = ParseCache()

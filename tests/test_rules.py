@@ -12,8 +12,9 @@ import pytest
 from solving import problem_from
 
 from fitlang import rules
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Exclusion
-from fitlang.rules.base import PartKind, Rule, Stated, Unsatisfiable, Violation
+from fitlang.rules.base import PartKind, Rule, Stated, Unsatisfiable
 
 
 def pool(name, count, cpu, memory, price=1, extra=""):
@@ -117,10 +118,10 @@ def _toy_warnings(workload, fleet) -> Iterator[Unsatisfiable]:
         yield Unsatisfiable(workload.origin, "toy", "; every pool is forbidden")
 
 
-def _toy_check(placed) -> Iterator[Violation]:
+def _toy_check(placed) -> Iterator[Diagnostic]:
     for node, counts in sorted(placed.hosted.items()):
         if placed.owner[node].pool == "forbidden" and any(counts.values()):
-            yield Violation(f"toy: `{node}` hosts a replica", None)
+            yield placed.violation(f"toy: `{node}` hosts a replica", None)
 
 
 TOY = Rule("toy", reads=_toy_reads, excludes=_toy_excludes, why=_toy_why,

@@ -16,7 +16,7 @@ import yaml
 
 from fitlang.targets.yaml_out import dump
 
-from compiling import compiled_at_sizes, context_for, render
+from compiling import compiled_at_sizes, context_for, details, render
 from conftest import FIXTURES
 
 KUBERNETES_VERSION = "1.33.0"
@@ -142,7 +142,7 @@ def test_invalid_namespace_and_labels_are_reported_not_emitted(tmp_path):
     path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  labels = { "bad key!": "x" }\n}\n'
                     'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n'
                     'policy {\n  kubernetes {\n    namespace = "Not Valid"\n  }\n}\n')
-    problems = [need.message for need in TARGETS["kubernetes"]().problems(context_for(path))]
+    problems = details(TARGETS["kubernetes"]().problems(context_for(path)), "kubernetes")
     assert any("namespace 'Not Valid'" in p for p in problems)
     assert any("'bad key!'" in p for p in problems)
     assert any("has no `image`" in p for p in problems)
@@ -207,15 +207,14 @@ from fitlang.targets import TARGETS  # noqa: E402
 from fitlang.targets.kubernetes_fidelity import expand  # noqa: E402
 
 from compiling import errors  # noqa: E402
-from conftest import EXAMPLES  # noqa: E402
+from conftest import EXAMPLES, policies  # noqa: E402
 
 # slurm-cluster.fit has workloads with no image: it is not for Kubernetes
-K8S_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.fit")
-                      if p.name not in ("infeasible.fit", "slurm-cluster.fit"))
+K8S_EXAMPLES = [p for p in policies(EXAMPLES) if p.name not in ("infeasible.fit", "slurm-cluster.fit")]
 
 
 def fidelity(context, files) -> list[str]:
-    return [need.message for need in TARGETS["kubernetes"]().fidelity(context, files)]
+    return details(TARGETS["kubernetes"]().fidelity(context, files), "kubernetes")
 
 
 @pytest.mark.parametrize("path", K8S_EXAMPLES, ids=lambda p: p.name)
@@ -385,6 +384,20 @@ def test_two_pools_one_selector_is_an_error_naming_both(tmp_path, fitc):
     assert "error[E0604]" in result.stderr
     assert "`aws_m7i_2xlarge@us-east-1`" in result.stderr
     assert "`aws_m7i_2xlarge@us-east-1#1`" in result.stderr
+
+
+def test_two_pools_one_selector_point_at_each_other(tmp_path):
+    # as above: the diagnostic relates the two `buy` blocks (lines 2 and 8) that make the pools
+    path = tmp_path / "twice.fit"
+    buy = ('buy {{\n  offers = [aws_m7i_2xlarge]\n  regions = ["us-east-1"]\n  max_count = 1\n'
+           '  spot = {spot}\n}}\n')
+    path.write_text('import "std/aws"\n' + buy.format(spot="true") + buy.format(spot="false")
+                    + 'workload w {\n  replicas = 2\n  cpu = 7\n  memory = 8Gi\n  image = "x"\n}\n')
+    found = [d for d in TARGETS["kubernetes"]().problems(context_for(path)) if d.code == "E0604"]
+    (indistinct,) = found
+    assert [(r.path, r.span.line, r.message) for r in indistinct.related] == [
+        (str(path), 2, "pool `aws_m7i_2xlarge@us-east-1`"),
+        (str(path), 8, "pool `aws_m7i_2xlarge@us-east-1#1`")]
 
 
 @pytest.mark.parametrize("attribute, value, column", [("zone", "eu west 1a", 10),
@@ -613,7 +626,7 @@ def test_a_gang_over_two_kinds_of_device_is_an_error(tmp_path):
                     'workload train {\n  kind = job\n  replicas = 2\n  gang = true\n  cpu = 8\n'
                     '  memory = 8Gi\n  image = "x"\n  gpu {\n    count = 1\n  }\n}\n')
     context = context_for(path)
-    messages = [n.message for n in errors(TARGETS["kubernetes"]().problems(context))]
+    messages = details(errors(TARGETS["kubernetes"]().problems(context)), "kubernetes")
     assert messages == ["gang `train` runs on pools with different devices; one Job's pods "
                         "request one kind"]
 

@@ -21,7 +21,7 @@ from fitlang.model.build import build_problem
 from fitlang.solve.placement import solve
 from fitlang.targets import TARGETS, CompileContext
 
-from compiling import compiled_at_sizes, context_for, render
+from compiling import compiled_at_sizes, context_for, details, render
 from conftest import EXAMPLES, FIXTURES
 from slurm_cluster import hostnames, require_slurm, start_cluster
 
@@ -37,7 +37,7 @@ def scripts(files: dict[str, str]) -> dict[str, str]:
 
 
 def fidelity(context: CompileContext, files: dict[str, str]) -> list[str]:
-    return [need.message for need in TARGETS["slurm"]().fidelity(context, files)]
+    return details(TARGETS["slurm"]().fidelity(context, files), "slurm")
 
 
 def solved_tasks(context: CompileContext, job: str) -> dict[str, int]:
@@ -358,7 +358,7 @@ def test_fidelity_holds_on_generated_policies(tmp_path):
         if target.problems(context):
             # refused only for fractional CPUs that do not fit once Slurm rounds them up: then
             # the files, were they written, would indeed overcommit a node
-            assert all("whole CPUs" in n.message for n in target.problems(context)), seed
+            assert all("whole CPUs" in n for n in details(target.problems(context), "slurm")), seed
             assert any("CPUs asked" in p for p in fidelity(context, files)), seed
             refused += 1
             continue
@@ -424,8 +424,8 @@ def test_invalid_partition_is_refused(tmp_path):
     path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
                     'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  command = ["true"]\n}\n'
                     'policy {\n  slurm {\n    partition = "gpu --uid=0"\n  }\n}\n')
-    needs = TARGETS["slurm"]().problems(context_for(path))
-    assert [n.message for n in needs] == ["slurm partition 'gpu --uid=0' is not a Slurm name (letters, "
+    needs = details(TARGETS["slurm"]().problems(context_for(path)), "slurm")
+    assert needs == ["slurm partition 'gpu --uid=0' is not a Slurm name (letters, "
                                           "digits, `_.-`)"]
 
 
@@ -441,8 +441,8 @@ def test_a_partition_of_the_cluster_is_not_declared_again(tmp_path):
                     'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
     context = context_for(path)
     assert sorted(a.node for a in context.placement.assignments) == ["extra-0", "n1"]
-    needs = TARGETS["slurm"]().problems(context)
-    assert len(needs) == 1 and "partition 'debug' exists in inventory `hpc`" in needs[0].message
+    needs = details(TARGETS["slurm"]().problems(context), "slurm")
+    assert len(needs) == 1 and "partition 'debug' exists in inventory `hpc`" in needs[0]
 
 
 def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
@@ -452,8 +452,8 @@ def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
                     'workload w {\n  replicas = 3\n  cpu = 1500m\n  memory = 1Gi\n'
                     '  command = ["true"]\n}\n')
     context = context_for(path)
-    needs = TARGETS["slurm"]().problems(context)
-    assert len(needs) == 1 and "6 whole CPUs" in needs[0].message and "its 5" in needs[0].message
+    needs = details(TARGETS["slurm"]().problems(context), "slurm")
+    assert len(needs) == 1 and "6 whole CPUs" in needs[0] and "its 5" in needs[0]
     files = TARGETS["slurm"]().render(context)
     assert fidelity(context, files) == ["node p-0: 6 CPUs asked, it has 5"]
 
@@ -566,3 +566,65 @@ def test_fidelity_reports_what_slurm_cannot_read_and_never_hangs(file, old, new)
     assert old in files[file]
     problems = fidelity(context, {**files, file: files[file].replace(old, new, 1)})
     assert problems != []
+
+
+# ---- what the target reports, as diagnostics; the partition as the target's rule ----------
+
+def test_a_redeclared_partition_points_at_the_policy_with_both_pools_related(tmp_path):
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=n1 CPUTot=4 RealMemory=16000 State=IDLE Partitions=debug\n")
+    path = tmp_path / "p.fit"
+    path.write_text('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                    'pool extra {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 2\n  cpu = 4\n  memory = 1Gi\n  command = ["true"]\n}\n'
+                    'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
+    (need,) = TARGETS["slurm"]().problems(context_for(path))
+    # the policy block (line 16), the inventory (line 1) and the pool (line 5)
+    assert (need.code, need.path, need.span.line) == ("E0601", str(path), 16)
+    assert [(r.path, r.span.line, r.message) for r in need.related] == [
+        (str(path), 1, "inventory `hpc`"), (str(path), 5, "`extra`")]
+
+
+def test_a_finding_with_no_place_in_the_policy_points_at_the_root_file(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text('pool p {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n}\n'
+                    'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n  command = ["true"]\n}\n')
+    context, files = render(path, "slurm")
+    found = TARGETS["slurm"]().fidelity(context, {**files, "stray.sbatch": "#!/bin/sh\n"})
+    (stray,) = [d for d in found if d.message.startswith("slurm: stray.sbatch")]
+    assert (stray.code, stray.path, stray.span.line, stray.span.column) == \
+        ("E0602", str(path), 1, 1)
+
+
+PARTITIONED = ('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+               'workload w {\n  replicas = 2\n  cpu = 1\n  memory = 1Gi\n}\n'
+               'policy {\n  slurm {\n    partition = "debug"\n  }\n}\n')
+
+
+def test_the_partition_is_the_slurm_targets_rule_that_the_driver_adds(tmp_path):
+    from fitlang.driver import Compilation
+    from fitlang.targets import target_rules
+
+    (tmp_path / "nodes.txt").write_text((FIXTURES / "inventory" / "scontrol.txt").read_text())
+    path = tmp_path / "p.fit"
+    path.write_text(PARTITIONED)
+    program = check_file(path, Workspace()).program
+    assert [r.name for r in target_rules(program)] == ["slurm partition"]
+    # the language's rules alone: every node; with the target's rule: those of `debug` only
+    # (cpu001, cpu002 of scontrol.txt are in cpu,debug; the GPU nodes in gpu)
+    alone = build_problem(program).problem.demands[0]
+    driven = Compilation(path).build().problem.demands[0]
+    problem = Compilation(path).build().problem
+    assert {problem.node_class(c).node_names[0][:3] for c in driven.eligible} == {"cpu"}
+    assert set(driven.eligible) < set(alone.eligible)
+    ruled_out = set(alone.eligible) - set(driven.eligible)
+    assert [(driven.excluded[c].rule, driven.excluded[c].detail) for c in sorted(ruled_out)] == [
+        ('slurm partition "debug"',
+         f"nodes of `hpc` are not in partition debug") for _ in sorted(ruled_out)]
+
+
+def test_eligibility_names_no_target():
+    """Which classes a workload may use is the rules' answer, the language's and the targets'
+    alike (build.py still groups inventory nodes by their partition labels, as by any label)."""
+    text = (Path(__file__).parent.parent / "fitlang" / "model" / "eligibility.py").read_text()
+    assert "slurm" not in text.lower() and "partition" not in text

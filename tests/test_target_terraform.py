@@ -19,7 +19,7 @@ from fitlang.targets.base import dns_name
 from fitlang.targets.terraform import hcl_string
 
 from compiling import compiled_at_sizes, render
-from conftest import EXAMPLES, FIXTURES
+from conftest import EXAMPLES, FIXTURES, policies
 
 FIXTURE = FIXTURES / "targets" / "multi-cloud.fit"
 SCHEMAS = json.loads((FIXTURES / "terraform" / "provider-schemas.json").read_text())
@@ -224,7 +224,7 @@ def test_the_schema_check_rejects_what_the_provider_rejects(tmp_path, edit, expe
 
 def terraform_examples():
     found = []
-    for path in sorted(EXAMPLES.glob("*.fit")):
+    for path in policies(EXAMPLES):
         if path.name != "infeasible.fit" and "buy" in path.read_text():
             found.append(path)
     return found
@@ -516,7 +516,7 @@ def test_the_policy_cluster_is_joined_where_provider_and_region_match(tmp_path):
     assert aks["kubernetes_cluster_id"] == '${var.azure_cluster_ids["eastus"]}' and "lifecycle" not in aks
     assert "data" not in parse(files["azure.tf"]) and "aws_cluster_names" not in files["variables.tf"]
     moved = dict(files, **{"aws.tf": files["aws.tf"].replace('"prod"', '"dev"')})
-    assert [n.kind.code for n in TARGETS["terraform"]().fidelity(context, moved)] == ["E0618"]
+    assert [n.code for n in TARGETS["terraform"]().fidelity(context, moved)] == ["E0618"]
 
 
 # ---- the fidelity check finds what does not buy what was priced ------------------------------
@@ -551,7 +551,7 @@ def test_fidelity_finds_files_that_do_not_buy_what_was_priced(file, old, new, ne
     assert old in files[file]
     files[file] = files[file].replace(old, new)
     found = target.fidelity(context, files)
-    assert len(found) == needs and {n.kind.code for n in found} == {"E0618"}, found
+    assert len(found) == needs and {n.code for n in found} == {"E0618"}, found
 
 
 @pytest.mark.parametrize("file, text", [
@@ -563,14 +563,14 @@ def test_fidelity_reports_files_it_cannot_read(file, text):
     files[file] = text if text is not None else files[file].replace(
         '[var.gcp_zones["us-central1"]]', "var.zones")
     found = TARGETS["terraform"]().fidelity(context, files)
-    assert found and {n.kind.code for n in found} == {"E0618"}, found
+    assert found and {n.code for n in found} == {"E0618"}, found
 
 
 def test_fidelity_sees_a_resource_fitc_does_not_write():
     context, files = render(MULTI, "terraform")
     files["extra.tf"] = 'resource "aws_instance" "x" {\n  instance_type = "p5.48xlarge"\n}\n'
     (need,) = TARGETS["terraform"]().fidelity(context, files)
-    assert need.kind.code == "E0618"
+    assert need.code == "E0618"
 
 
 def test_fidelity_holds_for_the_policy_cluster_and_catches_another(tmp_path):
@@ -582,7 +582,7 @@ def test_fidelity_holds_for_the_policy_cluster_and_catches_another(tmp_path):
     moved = dict(files, **{"azure.tf": files["azure.tf"].replace('(["eastus"]', '(["westus"]')})
     assert len(target.fidelity(context, moved)) == 2  # nothing in eastus, one pool in westus
     renamed = dict(files, **{"azure.tf": files["azure.tf"].replace('"prod"', '"dev"')})
-    assert [n.kind.code for n in target.fidelity(context, renamed)] == ["E0618", "E0618"]
+    assert [n.code for n in target.fidelity(context, renamed)] == ["E0618", "E0618"]
 
 
 # ---- generated policies ------------------------------------------------------------------

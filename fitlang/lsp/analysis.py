@@ -25,6 +25,7 @@ from fitlang.lsp.incremental import EditorWorkspace, ParseCache
 from fitlang.lsp.locate import NameUse, declared_name
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
+from fitlang.testing import is_test_file
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = Non
 
     compilation = Compilation(resolved, overlay, project_root, parse=editor_workspace,
                               incremental=incremental)
+    if is_test_file(resolved):
+        return _test_file_analysis(resolved, overlay, compilation)
     result = compilation.check()
     text = overlay.get(resolved)
     if text is None:
@@ -116,6 +119,19 @@ def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = Non
     if warnings:
         for path, found in rule_warnings_by_file(analysis).items():
             analysis.diagnostics.setdefault(path, []).extend(found)
+    return analysis
+
+
+def _test_file_analysis(resolved: Path, overlay: dict[Path, str], compilation: Compilation) -> Analysis:
+    """A test file (`*_test.fit`) is read as `fitc check` reads it, not checked as a policy:
+    its syntax, what its `test` blocks hold, and the blocks its tests change."""
+    from fitlang.testing import check_test_file
+
+    text = overlay.get(resolved)
+    if text is None:
+        text = resolved.read_bytes().decode("utf-8", errors="replace")
+    analysis = Analysis(resolved, text, compilation)
+    analysis.diagnostics = {resolved: check_test_file(resolved, compilation.project_root, text)}
     return analysis
 
 

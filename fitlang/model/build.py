@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple
@@ -40,6 +41,7 @@ from fitlang.model.problem import (
     option_demand_name,
 )
 from fitlang.model.reservations import kubelet_reservation
+from fitlang.rules.base import Rule
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
 
@@ -50,7 +52,9 @@ class Built:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def build_problem(program: Program) -> Built:
+def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
+    """The problem of a checked program. `extra_rules`: the targets' rules (`Target.rules`,
+    the Slurm partition), which the driver passes; the language's rules are `rules.RULES`."""
     diagnostics: list[Diagnostic] = []
     classes = [_pool_class(pool) for pool in program.pools.values()]
     for inventory in program.inventories.values():
@@ -86,13 +90,12 @@ def build_problem(program: Program) -> Built:
         _locate(node_class, program)
         _price_electricity(node_class, program)
     names = _demand_names(program)
-    partition = program.policy.slurm_partition
     demands = []
-    facets = ClassFacets(classes + spare)
+    facets = ClassFacets(classes + spare, extra_rules)
     shared: dict[bytes, _Eligibility] = {}
     for workload in program.workloads.values():
         for view, option in _views(workload, names):
-            demand = _demand(view, facets, len(classes), partition, shared)
+            demand = _demand(view, facets, len(classes), shared)
             if option is not None:  # one option of a workload: what its replicas deliver
                 demand.group, demand.option = workload.name, option.model.name
                 demand.throughput = option.throughput
@@ -432,7 +435,7 @@ def _eligibility(ruled_out: np.ndarray, facets: ClassFacets, owned: int,
 
 
 def _demand(workload: Workload, facets: ClassFacets, owned: int,
-            partition: str | None = None, shared: dict[bytes, _Eligibility] | None = None) -> Demand:
+            shared: dict[bytes, _Eligibility] | None = None) -> Demand:
     """The workload's demand: the classes (the first `owned` of `facets`; the rest are spare
     offers) it may use, found for all classes at once (eligibility.py); the reasons for the
     others are worked out when asked for. Workloads whose rules give the same answer share
@@ -447,11 +450,11 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
         spans=dict(workload.spans))
     demand.preferences = [PreferenceRule(p.text, p.weight, set(), p.origin)
                           for p in workload.preferences]
-    answer = _eligibility(ruled_out(workload, facets, partition), facets, owned,
+    answer = _eligibility(ruled_out(workload, facets), facets, owned,
                           {} if shared is None else shared)
 
     def failing(node_class: NodeClass) -> list[Exclusion]:
-        return _reasons(workload, node_class, partition)
+        return _reasons(workload, node_class, facets.rules)
 
     demand.failing = LazyReasons(facets, answer.ruled_out, failing)
     demand.excluded = LazyReasons(facets, answer.owned_out,
@@ -486,17 +489,8 @@ def _score_preferences(demand: Demand, workload: Workload, facets: ClassFacets,
             demand.preference[facets.classes[index].id] = score
 
 
-def _reasons(workload: Workload, node_class: NodeClass, partition: str | None) -> list[Exclusion]:
-    """Every rule that rules the class out for the workload (fitlang/rules, in the registry's
-    order); for a class that only a replica's size rules out, that."""
-    reasons = exclusions(workload, node_class)
-    if partition is not None and _in_other_partitions(node_class, partition):
-        reasons.append(Exclusion(f'slurm partition "{partition}"', None,
-                                 f"nodes of `{node_class.pool}` are not in partition {partition}"))
-    return reasons or last_resort(workload, node_class)
-
-
-def _in_other_partitions(node_class: NodeClass, partition: str) -> bool:
-    """Slurm nodes carry `slurm.partition.<name>` labels; the policy's partition must be one."""
-    partitions = [k for k in node_class.labels if k.startswith("slurm.partition.")]
-    return bool(partitions) and f"slurm.partition.{partition}" not in partitions
+def _reasons(workload: Workload, node_class: NodeClass, registry: Sequence[Rule]) -> list[Exclusion]:
+    """Every rule that rules the class out for the workload (fitlang/rules and the targets'
+    rules, in the registry's order); for a class that only a replica's size rules out, that."""
+    return exclusions(workload, node_class, registry) or last_resort(workload, node_class,
+                                                                     registry)

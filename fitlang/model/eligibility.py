@@ -12,7 +12,7 @@ evaluations. Why a class is ruled out (`Exclusion`s from the rules' `why`, for `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,13 +20,15 @@ import numpy as np
 from fitlang import rules
 from fitlang.check.program import Compare, Workload
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass, holds
+from fitlang.rules.base import Rule
 
 
 class ClassFacets:
     """The classes a problem's workloads are checked against (owned, then spare offers),
     grouped by facet: per facet key, each class's group number and one class per group."""
 
-    def __init__(self, classes: list[NodeClass]) -> None:
+    def __init__(self, classes: list[NodeClass], extra: Sequence[Rule] = ()) -> None:
+        """`extra`: the rules the targets add (`Target.rules`), asked after the language's."""
         self.classes = classes
         self.position = {c.id: i for i, c in enumerate(classes)}
         # class ids as an array: a workload's eligible ids are one fancy index (at 50,000
@@ -43,10 +45,11 @@ class ClassFacets:
         # (a taint tolerated, a zone, an arch) and differ in size only
         self.allowed: dict[Any, np.ndarray] = {}
         # the rules' hooks, read from the registry once (a test may replace it between builds)
-        shared = [r for r in rules.RULES if r.excludes is not None and r.reads is not None]
+        self.rules: tuple[Rule, ...] = (*rules.RULES, *extra)
+        shared = [r for r in self.rules if r.excludes is not None and r.reads is not None]
         self.reads = tuple(r.reads for r in shared if r.reads is not None)
         self.shared_excludes = tuple(r.excludes for r in shared if r.excludes is not None)
-        self.own_excludes = tuple(r.excludes for r in rules.RULES
+        self.own_excludes = tuple(r.excludes for r in self.rules
                                   if r.excludes is not None and r.reads is None)
 
     def groups(self, key: Any, value_of: Callable[[NodeClass], Any]) -> tuple[np.ndarray, list[NodeClass]]:
@@ -103,25 +106,24 @@ def compares(predicate) -> list[Compare]:
     return compares(item) if item is not None else []
 
 
-def rules_allow(workload: Workload, facets: ClassFacets, partition: str | None) -> np.ndarray:
+def rules_allow(workload: Workload, facets: ClassFacets) -> np.ndarray:
     """Per class: does no rule of `workload` whose answer is shared (a rule with `reads`, see
     fitlang/rules/base.py) rule it out? Exactly `not exclusions(...)` of those rules (the same
-    checks, grouped), plus the Slurm partition. Workloads with the same rules get the same
-    (read-only) array."""
+    checks, grouped). Workloads with the same rules get the same (read-only) array."""
     try:
-        key = (tuple(read(workload) for read in facets.reads), partition)
+        key = tuple(read(workload) for read in facets.reads)
         found = facets.allowed.get(key)
     except TypeError:  # a value that cannot be hashed: worked out, not kept
-        return _rules_allow(workload, facets, partition)
+        return _rules_allow(workload, facets)
     if found is None:
-        found = facets.allowed[key] = _rules_allow(workload, facets, partition)
+        found = facets.allowed[key] = _rules_allow(workload, facets)
         found.flags.writeable = False
     return found
 
 
-def ruled_out(workload: Workload, facets: ClassFacets, partition: str | None) -> np.ndarray:
+def ruled_out(workload: Workload, facets: ClassFacets) -> np.ndarray:
     """Per class: does any rule of `workload` rule it out (a new array)?"""
-    out = ~rules_allow(workload, facets, partition)
+    out = ~rules_allow(workload, facets)
     for excludes in facets.own_excludes:
         found = excludes(workload, facets)
         if found is not None:
@@ -129,34 +131,31 @@ def ruled_out(workload: Workload, facets: ClassFacets, partition: str | None) ->
     return out
 
 
-def _rules_allow(workload: Workload, facets: ClassFacets, partition: str | None) -> np.ndarray:
+def _rules_allow(workload: Workload, facets: ClassFacets) -> np.ndarray:
     allowed = np.ones(len(facets.classes), dtype=bool)
     for excludes in facets.shared_excludes:
         found = excludes(workload, facets)
         if found is not None:
             allowed &= ~found
-    if partition is not None:
-        allowed &= facets.passing("partitions", _partitions,
-                                  lambda c: not _partitions(c) or
-                                  f"slurm.partition.{partition}" in _partitions(c))
     return allowed
 
 
-def exclusions(workload: Workload, node_class: NodeClass) -> list[Exclusion]:
+def exclusions(workload: Workload, node_class: NodeClass,
+               registry: Sequence[Rule] | None = None) -> list[Exclusion]:
     """Every rule of `workload` that rules out `node_class` (empty: it may run there), in the
-    registry's order; not the rules that are a last resort (`Rule.last_resort`)."""
-    return [reason for rule in rules.RULES if rule.why is not None and not rule.last_resort
+    registry's order (`registry`: the language's rules and the targets', `ClassFacets.rules`;
+    None: the language's); not the rules that are a last resort (`Rule.last_resort`)."""
+    return [reason for rule in (rules.RULES if registry is None else registry)
+            if rule.why is not None and not rule.last_resort
             for reason in rule.why(workload, node_class)]
 
 
-def last_resort(workload: Workload, node_class: NodeClass) -> list[Exclusion]:
+def last_resort(workload: Workload, node_class: NodeClass,
+                registry: Sequence[Rule] | None = None) -> list[Exclusion]:
     """The reasons of the rules that are given only where no other rule's are."""
-    return [reason for rule in rules.RULES if rule.why is not None and rule.last_resort
+    return [reason for rule in (rules.RULES if registry is None else registry)
+            if rule.why is not None and rule.last_resort
             for reason in rule.why(workload, node_class)]
-
-
-def _partitions(node_class: NodeClass) -> tuple[str, ...]:
-    return tuple(k for k in node_class.labels if k.startswith("slurm.partition."))
 
 
 class LazyReasons(MutableMapping):

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fitlang.check.program import Workload
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass
-from fitlang.rules.base import Owners, PartKind, Placed, Rule, Stated, Violation, domain_of
+from fitlang.rules.base import PartKind, Placed, Rule, Stated, domain_of
 from fitlang.rules.explaining import demands_of, where
 from fitlang.rules.spread import topologies_excluded
 
@@ -45,13 +46,14 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
                             source="affinity")
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     for demand in placed.problem.demands:
-        yield from _affinities(demand, placed.owner, placed.placed_on)
+        yield from _affinities(placed, demand)
 
 
-def _affinities(demand: Demand, owner: Owners, placed_on: dict[str, Counter]) -> Iterator[Violation]:
+def _affinities(placed: Placed, demand: Demand) -> Iterator[Diagnostic]:
     """Each rule reads the nodes of the two workloads it names only: linear in replicas."""
+    owner, placed_on = placed.owner, placed.placed_on
     here = placed_on.get(demand.name)
     if not here:
         return
@@ -66,14 +68,14 @@ def _affinities(demand: Demand, owner: Owners, placed_on: dict[str, Counter]) ->
         if rule.target == "self":
             crowded = sorted(str(d) for d, n in mine.items() if n > 1 or d is None)
             if crowded:
-                yield Violation(f"`{demand.name}` has several replicas in {rule.topology} "
-                                f"{', '.join(crowded)} ({verb} self on {rule.topology})",
-                                rule.origin)
+                yield placed.violation(f"`{demand.name}` has several replicas in {rule.topology} "
+                                       f"{', '.join(crowded)} ({verb} self on {rule.topology})",
+                                       rule.origin)
             continue
         for domain in sorted(mine, key=str):
             broken = (domain in theirs) if rule.anti else (domain is None or domain not in theirs)
             if broken:
-                yield Violation(
+                yield placed.violation(
                     f"`{demand.name}` runs in {rule.topology} {domain} "
                     f"{'with' if rule.anti else 'without'} `{rule.target}` "
                     f"({verb} {rule.target} on {rule.topology})", rule.origin)

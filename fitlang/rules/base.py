@@ -17,8 +17,8 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
   big for a node is the reason only where nothing else rules the node out).
 - `warnings(workload, fleet)`: the clauses of the rule no node of the fleet satisfies (W0101).
 - `check(placed)`: `fitc verify`'s independent check of a placement: the rule restated over
-  nodes and replicas, sharing nothing with the linear model (it must not import
-  `solve/encode` or `solve/linear`).
+  nodes and replicas, as E0503 `Diagnostic`s (`placed.violation(detail, origin)`), sharing
+  nothing with the linear model (it must not import `solve/encode` or `solve/linear`).
 
 - `part_kind`, `reason(problem, part)`, `repairs(problem, part, deadline)`: `fitc explain`'s
   view of the rule. The parts of a policy explain drops and keeps (`solve/explain/parts.py`)
@@ -46,8 +46,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from fitlang import messages as msg
 from fitlang.check.program import Compare, Origin, Workload
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
+from fitlang.span import FIRST_CHARACTER
 
 if TYPE_CHECKING:  # at run time eligibility imports the registry, not the other way round
     from fitlang.model.eligibility import ClassFacets
@@ -81,14 +84,6 @@ class Stated:
     text: str
     origin: Origin | None
     part: Part | None = None
-
-
-@dataclass
-class Violation:
-    """A rule a placement breaks, and where the rule stands."""
-
-    message: str
-    origin: Origin | None
 
 
 @dataclass(frozen=True)
@@ -137,10 +132,22 @@ class Placed:
     unplaced: dict[str, list[int]]  # demand name -> replica numbers listed as unplaced
     bought: set[str]  # offer nodes the placement buys
     nodes_of: dict[str, int]  # class id -> its nodes in this placement
+    root: str = ""  # the policy's root file: where a violation with no place in it points
 
     @cached_property
     def used_per_class(self) -> Counter:
         return used_per_class(self.owner, self.hosted, self.bought)
+
+    def violation(self, detail: str, origin: Origin | None) -> Diagnostic:
+        """A rule the placement breaks (E0503), where the rule stands."""
+        return violation(self.root, detail, origin)
+
+
+def violation(root: str, detail: str, origin: Origin | None) -> Diagnostic:
+    """E0503 at `origin`, or at the first character of `root` for a violation with no place in
+    the policy (a total over the whole placement, its stated objective)."""
+    return msg.PlacementViolation.at(origin.path if origin else root,
+                                     origin.span if origin else FIRST_CHARACTER, detail=detail)
 
 
 def used_per_class(owner: Owners, hosted: dict[str, Counter], bought: set[str]) -> Counter:
@@ -165,7 +172,7 @@ class Rule:
     why: Callable[[Workload, NodeClass], Iterable[Exclusion]] | None = None
     last_resort: bool = False
     warnings: Callable[[Workload, Fleet], Iterable[Unsatisfiable]] | None = None
-    check: Callable[[Placed], Iterable[Violation]] | None = None
+    check: Callable[[Placed], Iterable[Diagnostic]] | None = None
     # filled by later slices of issue 17 (today in solve/encode.py)
     rows: None = None
     # explain (`solve/explain/`): the kind of the parts of a policy that are this rule's (a

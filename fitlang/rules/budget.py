@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 from fitlang.rules.explaining import money
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -17,13 +18,13 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.explain.results import Repair
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem = placed.problem
     cost = sum((problem.node_class(c).price * k for c, k in placed.used_per_class.items()),
                Fraction(0))
     if problem.budget is not None and cost > problem.budget:
-        yield Violation(f"the placement costs {float(cost):.2f} USD/h, over the budget of "
-                        f"{float(problem.budget):.2f} USD/h", problem.budget_origin)
+        yield placed.violation(f"the placement costs {float(cost):.2f} USD/h, over the budget of "
+                               f"{float(problem.budget):.2f} USD/h", problem.budget_origin)
 
 
 def reason(problem: Problem, part: Part) -> Stated:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 from fitlang.rules.explaining import plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -16,12 +17,12 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.explain.results import Repair
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     owner = placed.owner
     per_group: Counter = Counter(owner[n].buy_group for n in placed.bought if n in owner)
     for group, limit in placed.problem.buy_limits.items():
         if per_group[group] > limit:
-            yield Violation(f"{per_group[group]} nodes bought, over max_count = {limit}", None)
+            yield placed.violation(f"{per_group[group]} nodes bought, over max_count = {limit}", None)
 
 
 def _named(problem: Problem, group: int) -> str:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fitlang.check.program import Workload
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 from fitlang.rules.explaining import plural, shape
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -57,14 +58,14 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
                         if short else "", source="capacity", fact=True)
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     owner, demands = placed.owner, placed.demands
     for node, counts in sorted(placed.hosted.items()):
         capacity = owner[node].capacity_of(node)
         for resource in RESOURCES:
             used = sum(demands[w].requests[resource] * n for w, n in counts.items())
             if used > capacity[resource]:
-                yield Violation(
+                yield placed.violation(
                     f"node `{node}` is over its {resource}: {readable(resource, used)} requested, "
                     f"{readable(resource, capacity[resource], unit=False)} available",
                     owner[node].origin)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 from fitlang.rules.explaining import demands_of, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -14,15 +15,15 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.explain.results import Repair
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     demands = placed.demands
     for node, counts in sorted(placed.hosted.items()):
         names = sorted(name for name, amount in counts.items() if amount)
         for name in names:
             if demands[name].exclusive and len(names) > 1:
                 others = ", ".join(f"`{n}`" for n in names if n != name)
-                yield Violation(f"`{name}` is exclusive but shares node `{node}` with {others}",
-                                demands[name].spans.get("exclusive", demands[name].origin))
+                yield placed.violation(f"`{name}` is exclusive but shares node `{node}` with {others}",
+                                       demands[name].spans.get("exclusive", demands[name].origin))
 
 
 def reason(problem: Problem, part: Part) -> Stated:

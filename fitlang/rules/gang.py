@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 from fitlang.rules.explaining import option_group, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -14,20 +15,20 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.explain.results import Repair
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     for demand in placed.problem.demands:
         if not demand.gang:
             continue
         where = demand.spans.get("gang", demand.origin)
         count = placed.placed[demand.name]
         if count not in (0, demand.replicas):
-            yield Violation(f"gang `{demand.name}` has {count} of {demand.replicas} replicas "
-                            "placed: all or none", where)
+            yield placed.violation(f"gang `{demand.name}` has {count} of {demand.replicas} replicas "
+                                   "placed: all or none", where)
         clusters = sorted({placed.owner[node].cluster
                            for node in placed.placed_on.get(demand.name, ())})
         if len(clusters) > 1:
-            yield Violation(f"gang `{demand.name}` runs in clusters {', '.join(clusters)}: a gang "
-                            "runs in one cluster", where)
+            yield placed.violation(f"gang `{demand.name}` runs in clusters {', '.join(clusters)}: a gang "
+                                   "runs in one cluster", where)
 
 
 def reason(problem: Problem, part: Part) -> Stated:

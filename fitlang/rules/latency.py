@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 from fitlang.rules.explaining import latency_members, plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -16,7 +17,7 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.explain.results import Repair
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem = placed.problem
     for members in problem.latency_demands():
         for rule in members[0].latency:
@@ -27,7 +28,7 @@ def check(placed: Placed) -> Iterator[Violation]:
                     if problem.within_reach(rule, placed.owner[node]):
                         within += here
             if count and within < rule.replicas:
-                yield Violation(
+                yield placed.violation(
                     f"`{members[0].workload}` has {within} replica{'s' if within != 1 else ''} "
                     f"within {float(rule.limit_ms):g} ms of {rule.location}; its latency rule "
                     f"needs {rule.replicas}", rule.origin)

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 from fitlang.rules.explaining import need, option_group, plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -15,7 +16,7 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.explain.parts import Part
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     """(Or, where the placement reports the workload unplaced, nothing of it runs.)"""
     problem, count = placed.problem, placed.placed
     known = {d.name for d in problem.demands}  # not a pass over them per listed name
@@ -25,14 +26,14 @@ def check(placed: Placed) -> Iterator[Violation]:
         delivered = sum((d.throughput * count[d.name] for d in members), Fraction(0))
         used = [d.option for d in members if count[d.name]]
         if delivered < group.required and (used or group.workload not in unplaced):
-            yield Violation(
+            yield placed.violation(
                 f"`{group.workload}` delivers {float(delivered):g} of the {float(group.required):g} "
                 "it needs (" + ", ".join(f"{d.option} x{count[d.name]} at {float(d.throughput):g} "
                                           "each" for d in members) + ")",
                 group.origin)
         if group.gang and len(used) > 1:
-            yield Violation(f"gang `{group.workload}` runs on options {', '.join(map(str, used))}: "
-                            "a gang uses one option", group.origin)
+            yield placed.violation(f"gang `{group.workload}` runs on options {', '.join(map(str, used))}: "
+                                   "a gang uses one option", group.origin)
 
 
 def reason(problem: Problem, part: Part) -> Stated:

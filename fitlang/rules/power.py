@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.problem import Problem
@@ -15,14 +16,14 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.explain.results import Repair
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem, per_class = placed.problem, placed.used_per_class
     for cap in problem.power_caps:
         drawn = sum((problem.node_class(c).power_watts * per_class[c] for c in set(cap.classes)),
                     Fraction(0))
         if drawn > cap.cap_watts:
-            yield Violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over the cap "
-                            f"`{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
+            yield placed.violation(f"nodes in {cap.scope} draw {float(drawn) / 1000:.1f} kW, over the cap "
+                                   f"`{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
 
 
 def reason(problem: Problem, part: Part) -> Stated:

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import PartKind, Placed, Rule, Stated, Violation
+from fitlang.diagnostics import Diagnostic
+from fitlang.rules.base import PartKind, Placed, Rule, Stated
 from fitlang.rules.explaining import need, plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -18,11 +19,11 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
     from fitlang.solve.explain.results import Repair
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     problem, unplaced = placed.problem, placed.unplaced
     known = {d.name for d in problem.demands}
     for name in sorted(set(unplaced) - known):
-        yield Violation(f"the placement lists unknown workload `{name}` as unplaced", None)
+        yield placed.violation(f"the placement lists unknown workload `{name}` as unplaced", None)
     placed_replicas: dict[str, set[int]] = {}
     for workload, replica in placed.seen:
         placed_replicas.setdefault(workload, set()).add(replica)
@@ -36,16 +37,16 @@ def check(placed: Placed) -> Iterator[Violation]:
                             or not (isinstance(r, int) and 0 <= r < demand.replicas)}, key=str)
             where = demand.spans.get("replicas", demand.origin)
             if missing:
-                yield Violation(
+                yield placed.violation(
                     f"`{demand.name}` has {len(missing)} of {demand.replicas} replicas neither "
                     f"placed nor listed as unplaced (replica {', '.join(map(str, missing[:5]))}"
                     f"{', ...' if len(missing) > 5 else ''})", where)
             if twice:
-                yield Violation(
+                yield placed.violation(
                     f"`{demand.name}` replica {', '.join(map(str, twice[:5]))} is listed as "
                     "unplaced but placed, listed twice, or does not exist", where)
         if listed and not problem.allow_unplaced:
-            yield Violation(
+            yield placed.violation(
                 f"`{demand.workload}` has {len(listed)} replica{'s' if len(listed) != 1 else ''} "
                 "unplaced, and the policy does not set `allow_unplaced = true`", demand.origin)
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fitlang.check.program import Workload
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import Owners, PartKind, Placed, Rule, Stated, Violation, domain_of
+from fitlang.rules.base import PartKind, Placed, Rule, Stated, domain_of
 from fitlang.rules.explaining import demands_of, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -91,17 +92,17 @@ class _ClassDomains:
         return found
 
 
-def check(placed: Placed) -> Iterator[Violation]:
+def check(placed: Placed) -> Iterator[Diagnostic]:
     domains = _ClassDomains(placed.problem, placed.nodes_of)
     for demand in placed.problem.demands:
-        yield from _spreads(demand, placed.owner, domains,
-                            placed.placed_on.get(demand.name, Counter()))
+        yield from _spreads(placed, demand, domains, placed.placed_on.get(demand.name, Counter()))
 
 
-def _spreads(demand: Demand, owner: Owners, domains: _ClassDomains,
-             placed_on: Counter) -> Iterator[Violation]:
+def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
+             placed_on: Counter) -> Iterator[Diagnostic]:
     """Replicas per domain of each spread's topology, counted over the nodes the workload
     may use (a domain it does not use counts 0)."""
+    owner = placed.owner
     for spread in demand.spreads:
         spanned, nodes = domains.domains(demand.eligible, spread.topology)
         if spread.topology == "node":
@@ -119,8 +120,8 @@ def _spreads(demand: Demand, owner: Owners, domains: _ClassDomains,
         most = max(counts, default=0)
         least = min(counts, default=0) if len(counts) == domains_count else 0
         if most - least > spread.max_skew:
-            yield Violation(f"`{demand.name}` is spread {least}..{most} per {spread.topology}; "
-                            f"max_skew is {spread.max_skew}", spread.origin)
+            yield placed.violation(f"`{demand.name}` is spread {least}..{most} per {spread.topology}; "
+                                   f"max_skew is {spread.max_skew}", spread.origin)
 
 
 def reason(problem: Problem, part: Part) -> Stated:

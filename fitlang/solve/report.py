@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
@@ -12,9 +13,17 @@ from fitlang.solve.linear import Status
 from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
+if TYPE_CHECKING:  # loaded when a document is written: pydantic is not loaded to start fitc
+    from fitlang.documents import PlacedNode, WorkloadEntry
+
 
 def _number(value: Fraction | None) -> float | None:
-    return None if value is None else round(float(value), 6)
+    return None if value is None else _rounded(value)
+
+
+def _rounded(value: Fraction | float) -> float:
+    """A JSON number: rounded to 6 decimals."""
+    return round(float(value), 6)
 
 
 def listed_nodes(problem: Problem, placement: Placement) -> list[tuple[str, NodeClass]]:
@@ -49,87 +58,108 @@ def _requests(demand: Demand) -> dict[str, int]:
 
 
 def _named(demand: Demand) -> dict[str, str]:
-    """How the contract names a demand: its workload, and for an option, the option."""
+    """How the contract names a demand: its workload, and for an option, the option (keyword
+    arguments of `PlacedReplica`: a field not given is not set, so not written, not null)."""
     if demand.option is None:
         return {"workload": demand.name}
     return {"workload": demand.workload, "option": demand.option}
 
 
-def _workloads(problem: Problem) -> list[dict]:
+def _workloads(problem: Problem) -> list[WorkloadEntry]:
     """One entry per workload. A workload with options keeps `replicas` and `requests` of its
     first option, and lists every option with what one replica delivers."""
+    from fitlang.documents import OptionEntry, WorkloadEntry
+
     entries = []
     groups = {g.workload: g for g in problem.option_groups}
     for demand in problem.demands:
         group = groups.get(demand.group) if demand.group is not None else None
         if group is None:
-            entries.append({"name": demand.name, "replicas": demand.replicas,
-                            "requests": _requests(demand)})
+            entries.append(WorkloadEntry(name=demand.name, replicas=demand.replicas,
+                                         requests=_requests(demand)))
         elif group.demands[0] == demand.name:
             options = [problem.demand(name) for name in group.demands]
-            entries.append({"name": group.workload, "replicas": demand.replicas,
-                            "requests": _requests(demand), "throughput": _number(group.required),
-                            "gang": group.gang,
-                            "options": [{"name": d.option, "replicas": d.replicas,
-                                         "requests": _requests(d),
-                                         "throughput": _number(d.throughput)} for d in options]})
+            entries.append(WorkloadEntry(
+                name=group.workload, replicas=demand.replicas, requests=_requests(demand),
+                throughput=_number(group.required), gang=group.gang,
+                options=[OptionEntry(name=d.option or "", replicas=d.replicas,
+                                     requests=_requests(d), throughput=_rounded(d.throughput))
+                         for d in options]))
     return entries
+
+
+def _node_entry(name: str, node_class: NodeClass) -> PlacedNode:
+    from fitlang.documents import PlacedNode
+
+    # left out, not null, where the node has none: power, electricity, an offer
+    optional: dict[str, Any] = {}
+    if node_class.power_watts:
+        optional["power_w"] = _number(node_class.power_watts)
+    if node_class.energy_cost:
+        optional["energy_usd_h"] = _number(node_class.energy_cost)
+    if node_class.provisioned:
+        optional.update(offer=node_class.offer, instance_type=node_class.instance_type)
+    return PlacedNode(
+        name=name, pool=node_class.pool,
+        # capacity: the whole machine; allocatable: what pods may request there, which the
+        # solver packed against (less for bought nodes: their kubelet's reservation)
+        capacity={r: amount + node_class.reserved.get(r, 0)
+                  for r, amount in node_class.capacity_of(name).items()},
+        allocatable=dict(node_class.capacity_of(name)),
+        labels=dict(sorted(node_class.labels.items())),
+        zone=node_class.zone, region=node_class.region, arch=node_class.arch,
+        provisioned=node_class.provisioned,
+        # USD/h per node in use, electricity included: the objective's cost is their sum
+        price=_rounded(node_class.price), **optional)
 
 
 def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic],
             all_nodes: bool = False) -> str:
-    """The JSON contract (docs/formats.md). `nodes` lists the nodes in use and those bought;
-    `all_nodes` lists every node of the fleet (a million-node pool is 190 MB of them)."""
-    demands = {d.name: d for d in problem.demands}
+    """The JSON contract (docs/formats.md), built as its model (`documents.PlacementDocument`,
+    whose JSON Schema docs/schemas/ publishes), so that the writer and the schema cannot
+    drift. `nodes` lists the nodes in use and those bought; `all_nodes` lists every node of
+    the fleet (a million-node pool is 190 MB of them)."""
+    from fitlang import documents as d
+
+    demands = {demand.name: demand for demand in problem.demands}
     in_use = None if all_nodes else {a.node for a in placement.assignments}
-    document = {
-        "status": placement.status,
-        "objective": {"name": placement.objective, "value": _number(placement.value),
-                      "lower_bound": _number(placement.bound), "unit": placement.unit,
-                      "gap": None if placement.gap is None else round(placement.gap, 6),
-                      "optimality_tolerance": placement.tolerance},
-        "nodes": [{
-            "name": name, "pool": node_class.pool,
-            # capacity: the whole machine; allocatable: what pods may request there, which the
-            # solver packed against (less for bought nodes: their kubelet's reservation)
-            "capacity": {r: amount + node_class.reserved.get(r, 0)
-                         for r, amount in node_class.capacity_of(name).items()},
-            "allocatable": dict(node_class.capacity_of(name)),
-            "labels": dict(sorted(node_class.labels.items())),
-            "zone": node_class.zone, "region": node_class.region, "arch": node_class.arch,
-            **({"power_w": _number(node_class.power_watts)} if node_class.power_watts else {}),
-            **({"energy_usd_h": _number(node_class.energy_cost)} if node_class.energy_cost else {}),
-            "provisioned": node_class.provisioned,
-            # USD/h per node in use, electricity included: the objective's cost is their sum
-            "price": _number(node_class.price),
-            **({"offer": node_class.offer, "instance_type": node_class.instance_type}
-               if node_class.provisioned else {}),
-        } for name, node_class in (listed_nodes(problem, placement) if in_use is None
-                                   else _nodes_listed(problem, placement, in_use))],
-        "workloads": _workloads(problem),
-        "assignments": [{**_named(demands[a.workload]), "replica": a.replica, "node": a.node}
-                        for a in placement.assignments],
-        "unplaced": [{**_named(demands[u.workload]), "replica": u.replica, "reason": u.reason}
-                     for u in placement.unplaced],
-        "diagnostics": [d.as_record() for d in diagnostics],
-        "utilization": [{"pool": u.pool, "resource": u.resource, "capacity": u.capacity,
-                         "used": u.used, "stranded": u.stranded}
-                        for u in utilization(problem, placement)],
-        "power": [{"scope": p.scope, "cap_kw": _number(p.cap_watts / 1000),
-                   "used_kw": _number(used / 1000)} for p, used in power_use(problem, placement)],
-    }
+    listed = listed_nodes(problem, placement) if in_use is None else \
+        _nodes_listed(problem, placement, in_use)
+    optional: dict[str, Any] = {}  # left out where the policy has no such rules or prices
     latency = latency_reach(problem, placement)
-    if latency:  # optional fields, present where the policy has such rules or prices
-        document["latency"] = [{"workload": r.workload, "location": r.location,
-                                "limit_ms": _number(r.limit_ms), "worst_ms": _number(r.worst_ms),
-                                "replicas_within": r.replicas_within, "replicas_needed": r.needed}
-                               for r in latency]
+    if latency:
+        optional["latency"] = [d.LatencyReach(
+            workload=r.workload, location=r.location, limit_ms=_rounded(r.limit_ms),
+            worst_ms=_number(r.worst_ms), replicas_within=r.replicas_within,
+            replicas_needed=r.needed) for r in latency]
     energy = energy_use(problem, placement)
     if energy:
-        document["energy"] = [{"scope": e.scope, "price_usd_kwh": _number(e.price_kwh),
-                               "used_kw": _number(e.watts / 1000), "cost_usd_h": _number(e.cost)}
-                              for e in energy]
-    return _dump(document)
+        optional["energy"] = [d.EnergyUse(
+            scope=e.scope, price_usd_kwh=_rounded(e.price_kwh),
+            used_kw=_rounded(e.watts / 1000), cost_usd_h=_rounded(e.cost))
+            for e in energy]
+    document = d.PlacementDocument(
+        status=placement.status.value,
+        objective=d.Objective(
+            name=placement.objective, value=_number(placement.value),
+            lower_bound=_number(placement.bound), unit=placement.unit,
+            gap=None if placement.gap is None else round(placement.gap, 6),
+            optimality_tolerance=placement.tolerance),
+        nodes=[_node_entry(name, node_class) for name, node_class in listed],
+        workloads=_workloads(problem),
+        assignments=[d.PlacedReplica(**_named(demands[a.workload]), replica=a.replica,
+                                     node=a.node) for a in placement.assignments],
+        unplaced=[d.UnplacedReplica(**_named(demands[u.workload]), replica=u.replica,
+                                    reason=u.reason) for u in placement.unplaced],
+        diagnostics=[d.DiagnosticRecord(**diagnostic.as_record()) for diagnostic in diagnostics],
+        utilization=[d.PoolUtilization(pool=u.pool, resource=u.resource, capacity=u.capacity,
+                                       used=u.used, stranded=u.stranded)
+                     for u in utilization(problem, placement)],
+        power=[d.PowerUse(scope=p.scope, cap_kw=_rounded(p.cap_watts / 1000),
+                          used_kw=_rounded(used / 1000))
+               for p, used in power_use(problem, placement)],
+        **optional)
+    return _dump(document.model_dump(exclude_unset=True))
 
 
 def _dump(document: dict) -> str:

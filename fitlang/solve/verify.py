@@ -14,8 +14,9 @@ from fractions import Fraction
 from typing import Any
 
 from fitlang import rules
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, Problem, option_demand_name
-from fitlang.rules.base import Owners, Placed, Violation, used_per_class
+from fitlang.rules.base import Owners, Placed, used_per_class, violation
 
 
 class _Owners:
@@ -57,8 +58,9 @@ class _Owners:
         return {class_id: count for class_id, count in counts.items() if count}
 
 
-def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]:
-    """(violations, problems with the file itself)."""
+def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagnostic], list[str]]:
+    """(violations: E0503 diagnostics, problems with the file itself). `root`: the policy's
+    root file, where a violation with no place in the policy points."""
     shape = _shape_problems(document)
     if shape:
         return [], shape
@@ -66,23 +68,25 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
               if isinstance(n, dict) and n.get("provisioned")}
     owner = _Owners(problem, bought)
     demands = {d.name: d for d in problem.demands}
-    violations: list[Violation] = []
+    violations: list[Diagnostic] = []
     hosted: dict[str, Counter] = {}
     seen: set[tuple[str, int]] = set()
     for item in document["assignments"]:
         demand, node = _demand_of(demands, item), item["node"]
         if demand is None:
-            violations.append(Violation(f"placement names unknown workload `{_shown(item)}`", None))
+            violations.append(violation(root, f"placement names unknown workload `{_shown(item)}`",
+                                        None))
             continue
         node_class = owner.get(node)  # looked up once: a name lookup parses the name
         if node_class is None:
-            violations.append(Violation(f"`{demand.name}` replica {item['replica']} is on `{node}`, "
-                                        "which is not a node of this policy", demand.origin))
+            violations.append(violation(root, f"`{demand.name}` replica {item['replica']} is on "
+                                        f"`{node}`, which is not a node of this policy",
+                                        demand.origin))
             continue
         key = (demand.name, item["replica"])
         if key in seen or not 0 <= item["replica"] < demand.replicas:
-            violations.append(Violation(f"`{demand.name}` replica {item['replica']} is placed twice or "
-                                        f"does not exist (replicas = {demand.replicas})",
+            violations.append(violation(root, f"`{demand.name}` replica {item['replica']} is placed "
+                                        f"twice or does not exist (replicas = {demand.replicas})",
                                         demand.spans.get("replicas", demand.origin)))
         seen.add(key)
         counts = hosted.get(node)
@@ -91,7 +95,7 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
         counts[demand.name] += 1
         if node_class.id in demand.excluded:
             reason = demand.excluded[node_class.id]
-            violations.append(Violation(f"`{demand.name}` may not run on `{node}`: {reason.rule}"
+            violations.append(violation(root, f"`{demand.name}` may not run on `{node}`: {reason.rule}"
                                         + (f" ({reason.detail})" if reason.detail else ""),
                                         reason.origin or demand.origin))
     placed_on: dict[str, Counter] = {}
@@ -101,11 +105,11 @@ def verify(problem: Problem, document: Any) -> tuple[list[Violation], list[str]]
                 placed_on[name] = Counter()
             placed_on[name][node] += amount
     placed = Placed(problem, owner, demands, hosted, placed_on, seen, Counter(w for w, _ in seen),
-                    _unplaced(demands, document), bought, owner.counts())
+                    _unplaced(demands, document), bought, owner.counts(), root)
     for rule in rules.RULES:  # each rule's own check (fitlang/rules), in the registry's order
         if rule.check is not None:
             violations += rule.check(placed)
-    violations += _objective(problem, owner, hosted, bought, document)
+    violations += _objective(problem, owner, hosted, bought, document, root)
     return violations, []
 
 
@@ -127,7 +131,7 @@ def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]
 
 
 def _objective(problem: Problem, owner: Owners, hosted: dict[str, Counter],
-               bought: set[str], document: dict) -> list[Violation]:
+               bought: set[str], document: dict, root: str) -> list[Diagnostic]:
     """The stated objective, recomputed from the policy's node prices (cost), the nodes in use
     (nodes) or the preferences met; the stated lower bound is not above it; the nodes' stated
     prices are the policy's."""
@@ -139,8 +143,9 @@ def _objective(problem: Problem, owner: Owners, hosted: dict[str, Counter],
             stated = node["price"]
             if not isinstance(stated, (int, float)) or \
                     abs(stated - prices[owner[node["name"]].id]) > _slack(stated):
-                violations.append(Violation(f"node `{node['name']}` is listed at {node['price']} "
-                                            f"USD/h; the policy prices it at {float(price):g} USD/h",
+                violations.append(violation(root, f"node `{node['name']}` is listed at "
+                                            f"{node['price']} USD/h; the policy prices it at "
+                                            f"{float(price):g} USD/h",
                                             owner[node["name"]].origin))
     objective = document.get("objective")
     if not isinstance(objective, dict) or objective.get("value") is None:
@@ -148,13 +153,13 @@ def _objective(problem: Problem, owner: Owners, hosted: dict[str, Counter],
     value, bound = objective.get("value"), objective.get("lower_bound")
     actual = _recomputed(problem, objective.get("name"), owner, hosted, bought)
     if not isinstance(value, (int, float)) or (actual is not None and not _close(value, actual)):
-        violations.append(Violation(f"the placement states {objective.get('name')} = {value}; its "
-                                    f"nodes give {float(actual) if actual is not None else '?'}",
-                                    None))
+        violations.append(violation(root, f"the placement states {objective.get('name')} = "
+                                    f"{value}; its nodes give "
+                                    f"{float(actual) if actual is not None else '?'}", None))
     if isinstance(bound, (int, float)) and isinstance(value, (int, float)) and \
             bound > value + _slack(value):
-        violations.append(Violation(f"the stated lower bound {bound} is above the objective {value}",
-                                    None))
+        violations.append(violation(root, f"the stated lower bound {bound} is above the "
+                                    f"objective {value}", None))
     return violations
 
 

@@ -1,7 +1,9 @@
 """What every target shares: the compile context, the registry, names, and atomic output.
 
 A target is a small class with a `name` and a `render(context)` returning
-{relative path: text}. Subclasses register themselves, like sqlglot dialects.
+{relative path: text}. Subclasses register themselves, like sqlglot dialects. What a target
+finds (a setting it needs, a file that does not realise the placement) it reports as a
+`Diagnostic`, made by its `Findings`.
 No target knows about syntax: each reads the checked program (workload
 settings), the model (node classes) and the solved placement.
 """
@@ -10,14 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from fitlang import messages as msg
 from fitlang.check.program import Origin, Program, Workload
-from fitlang.diagnostics import Message
+from fitlang.diagnostics import Diagnostic, Message, Related
 from fitlang.model.problem import NodeClass, Problem, option_demand_name
 from fitlang.outputs import write_tree  # noqa: F401  (the targets' public API)
-from fitlang.solve.placement import Placement
+from fitlang.span import FIRST_CHARACTER
+
+if TYPE_CHECKING:  # a build asks the targets for their rules (`rules`) without a solver
+    from fitlang.rules.base import Rule
+    from fitlang.solve.placement import Placement
 
 TARGETS: dict[str, type[Target]] = {}
 
@@ -86,26 +94,66 @@ class Target:
     def render(self, context: CompileContext) -> dict[str, str]:
         raise NotImplementedError
 
-    def problems(self, context: CompileContext) -> list[Need]:
-        """What this target needs that the policy does not say (each becomes an E0601)."""
+    @classmethod
+    def rules(cls, program: Program) -> tuple[Rule, ...]:
+        """What this target's settings add to the language's rules (`fitlang/rules`), which
+        the driver gives `build_problem`: the Slurm partition keeps work on its nodes."""
+        return ()
+
+    def problems(self, context: CompileContext) -> list[Diagnostic]:
+        """What this target needs that the policy does not say (E0601 unless a finding has a
+        kind of its own; warnings such as W0620 do not stop a compile)."""
         return []
 
-    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Need]:
+    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Diagnostic]:
         """What in `files` (relative path -> text, as read back from an output directory) does
-        not realise the solved placement in `context`: an object the real scheduler could put on
-        a machine the solver did not choose for it, requests that do not fit what the chosen
-        machines offer, capacity bought other than what was priced. Empty when the files realise
-        the placement exactly. Shares no code with `render`: it reads the files as the real
-        system would."""
+        not realise the solved placement in `context` (E0602 unless a finding has a kind of its
+        own): an object the real scheduler could put on a machine the solver did not choose for
+        it, requests that do not fit what the chosen machines offer, capacity bought other than
+        what was priced. Empty when the files realise the placement exactly. Shares no code with
+        `render`: it reads the files as the real system would."""
         raise NotImplementedError(f"{self.name}: no fidelity check")
 
+    def needs(self, context: CompileContext) -> Findings:
+        """How `problems` reports: E0601 by default."""
+        return Findings(self.name, context.program.path, msg.TargetNeeds)
 
-@dataclass(frozen=True, order=True)
-class Need:
-    message: str
-    origin: Origin | None = field(default=None, compare=False)
-    # the diagnostic it becomes (a `Message` subclass); None: the target's default
-    kind: type[Message] | None = field(default=None, compare=False)
+    def mismatches(self, context: CompileContext) -> Findings:
+        """How `fidelity` reports: E0602 by default."""
+        return Findings(self.name, context.program.path, msg.FilesDoNotRealise)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Makes one target's diagnostics: `kind` unless a finding names its own, the target's name
+    before each message (`{target}: {detail}`), at the finding's place in the policy, or at the
+    root file's first character where it has none (a file read back, a whole-cluster total)."""
+
+    target: str
+    root: str
+    kind: type[Message]
+
+    def __call__(self, detail: str, origin: Origin | None = None, kind: type[Message] | None = None,
+                 related: Iterable[tuple[Origin | None, str]] = ()) -> Diagnostic:
+        """`related`: the other places a finding has (origin, what stands there); one with
+        no place in the policy is left out."""
+        return (kind or self.kind).at(
+            origin.path if origin else self.root, origin.span if origin else FIRST_CHARACTER,
+            related=[Related(o.path, o.span, text) for o, text in related if o is not None],
+            target=self.target, detail=detail)
+
+
+def by_message(found: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Each message once (the first found), in the order of the messages."""
+    once: dict[str, Diagnostic] = {}
+    for diagnostic in found:
+        once.setdefault(diagnostic.message, diagnostic)
+    return [once[message] for message in sorted(once)]
+
+
+def target_rules(program: Program) -> tuple[Rule, ...]:
+    """Every registered target's rules for `program`, in the registry's order."""
+    return tuple(rule for target in TARGETS.values() for rule in target.rules(program))
 
 
 def dns_name(text: str, limit: int = 63) -> str:

@@ -11,9 +11,11 @@ import re
 import shlex
 from typing import Any, ClassVar
 
+from fitlang.check.program import Origin
+from fitlang.diagnostics import Diagnostic
 from fitlang.messages import InvalidLabelValue, NotEnforceable, PoolsIndistinct
 from fitlang.model.problem import NodeClass
-from fitlang.targets.base import CompileContext, Need, Split, Target, dns_name
+from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
 from fitlang.targets.yaml_out import dump, dump_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fitc"}
@@ -161,7 +163,7 @@ def _placed_splits(context: CompileContext) -> list[Split]:
     return [split for workload in context.placed_workloads() for split in context.splits(workload)]
 
 
-def _invalid_selected_values(context: CompileContext) -> list[Need]:
+def _invalid_selected_values(context: CompileContext, need: Findings) -> list[Diagnostic]:
     """Values put into required node affinity and tolerations must be label values, or the API
     server rejects the object."""
     needs = []
@@ -171,7 +173,7 @@ def _invalid_selected_values(context: CompileContext) -> list[Need]:
         values += [(t["key"], t["value"]) for t in _tolerations(node_class)]
         for key, value in values:
             if not (len(value) <= 63 and _LABEL_VALUE.match(value)):
-                needs.append(Need(f"`{split.workload.name}` would select {key}={value!r} on pool "
+                needs.append(need(f"`{split.workload.name}` would select {key}={value!r} on pool "
                                   f"`{node_class.pool}`, which is not a valid Kubernetes label "
                                   "value", _stated_at(context, node_class, key), InvalidLabelValue))
     return needs
@@ -190,7 +192,7 @@ def _stated_at(context: CompileContext, node_class: NodeClass, key: str):
     return spans.get(_STATED_BY.get(key, "labels"), node_class.origin)
 
 
-def _indistinct_pools(context: CompileContext) -> list[Need]:
+def _indistinct_pools(context: CompileContext, need: Findings) -> list[Diagnostic]:
     """Two node classes that one selector would both select: never a silent superset."""
     selectors: dict[tuple, NodeClass] = {}
     needs = []
@@ -200,13 +202,24 @@ def _indistinct_pools(context: CompileContext) -> list[Need]:
         key = tuple((e["key"], tuple(e["values"])) for e in _pool_selector(split, context))
         other = selectors.setdefault(key, split.node_class)
         if other.id != split.node_class.id:
-            needs.append(Need(f"pools `{other.id}` and `{split.node_class.id}` cannot be told apart: "
+            needs.append(need(f"pools `{other.id}` and `{split.node_class.id}` cannot be told apart: "
                               "the same node selector matches both", split.node_class.origin,
-                              PoolsIndistinct))
+                              PoolsIndistinct, related=[
+                                  (_declared_at(context, other), f"pool `{other.id}`"),
+                                  (_declared_at(context, split.node_class),
+                                   f"pool `{split.node_class.id}`")]))
     return needs
 
 
-def _unenforceable(context: CompileContext) -> list[Need]:
+def _declared_at(context: CompileContext, node_class: NodeClass) -> Origin | None:
+    """Where the policy makes the class: its `buy` block for capacity bought (two blocks may
+    buy one offer), else its pool, inventory or offer."""
+    if node_class.buy_group is not None:
+        return context.problem.buy_origins.get(node_class.buy_group, node_class.origin)
+    return node_class.origin
+
+
+def _unenforceable(context: CompileContext, need: Findings) -> list[Diagnostic]:
     """Rules that hold only if pods land on the very nodes chosen, where the manifests can only
     select a pool: the scheduler may use idle nodes of the pool that the solver left off."""
     problem, policy = context.problem, context.program.policy
@@ -219,13 +232,13 @@ def _unenforceable(context: CompileContext) -> list[Need]:
     needs = []
     for node_class in loose:
         if "nodes" in policy.objective:
-            needs.append(Need(f"objective `nodes`: the pods may spread over all {node_class.count} "
+            needs.append(need(f"objective `nodes`: the pods may spread over all {node_class.count} "
                               f"nodes of pool `{node_class.pool}`, not only the "
                               f"{len(used[node_class.id])} the solver counted",
                               policy.spans.get("objective", policy.origin), NotEnforceable))
         for cap in problem.power_caps:
             if node_class.id in cap.classes:
-                needs.append(Need(f"power cap `{cap.name}`: the pods may use more nodes of pool "
+                needs.append(need(f"power cap `{cap.name}`: the pods may use more nodes of pool "
                                   f"`{node_class.pool}` than the {len(used[node_class.id])} the "
                                   "solver counted", cap.origin, NotEnforceable))
     return needs
@@ -257,42 +270,43 @@ class Kubernetes(Target):
     # workload kind -> how its pods are run
     TRANSFORMS: ClassVar[dict[str, str]] = {"service": "_deployment", "job": "_job"}
 
-    def problems(self, context: CompileContext) -> list[Need]:
-        problems = [Need(f"workload `{w.name}` has no `image`; the kubernetes target needs one",
+    def problems(self, context: CompileContext) -> list[Diagnostic]:
+        need = self.needs(context)
+        problems = [need(f"workload `{w.name}` has no `image`; the kubernetes target needs one",
                          w.origin) for w in context.placed_workloads() if not w.image]
         policy = context.program.policy
         namespace = policy.namespace
         if not _DNS_LABEL.match(namespace):
-            problems.append(Need(f"namespace {namespace!r} is not a DNS-1123 label "
+            problems.append(need(f"namespace {namespace!r} is not a DNS-1123 label "
                                  "(lowercase letters, digits and `-`, at most 63)", policy.origin))
         for workload in context.placed_workloads():
             for split in context.splits(workload):
                 for key, value in split.node_class.labels.items():
                     if not _label_key_ok(key) or not _LABEL_VALUE.match(value):
-                        problems.append(Need(f"node label {key!r}: {value!r} of pool "
+                        problems.append(need(f"node label {key!r}: {value!r} of pool "
                                              f"`{split.node_class.pool}` is not a valid Kubernetes "
                                              "label", split.node_class.origin))
             for name in workload.env:
                 if not _ENV_NAME.match(name):
-                    problems.append(Need(f"environment variable name {name!r} of `{workload.name}` "
+                    problems.append(need(f"environment variable name {name!r} of `{workload.name}` "
                                          "is not valid in Kubernetes", workload.spans.get("env")))
         if not _label_key_ok(policy.kubernetes_pool_label):
-            problems.append(Need(f"pool_label {policy.kubernetes_pool_label!r} is not a valid "
+            problems.append(need(f"pool_label {policy.kubernetes_pool_label!r} is not a valid "
                                  "Kubernetes label key", policy.spans.get("kubernetes", policy.origin),
                                  InvalidLabelValue))
         for workload in context.placed_workloads():
             devices = {_device(s.node_class) for s in context.splits(workload)}
             if workload.gang and workload.kind == "job" and workload.gpu_count and len(devices) > 1:
-                problems.append(Need(f"gang `{workload.name}` runs on pools with different devices; "
+                problems.append(need(f"gang `{workload.name}` runs on pools with different devices; "
                                      "one Job's pods request one kind", workload.origin))
-        problems += _invalid_selected_values(context) + _indistinct_pools(context)
-        problems += _unenforceable(context)
-        return sorted(set(problems))
+        problems += _invalid_selected_values(context, need) + _indistinct_pools(context, need)
+        problems += _unenforceable(context, need)
+        return by_message(problems)
 
-    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Need]:
+    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Diagnostic]:
         from fitlang.targets import kubernetes_fidelity  # reads the files; shares no code here
 
-        return kubernetes_fidelity.check(context, files)
+        return kubernetes_fidelity.check(context, files, self.mismatches(context))
 
     def render(self, context: CompileContext) -> dict[str, str]:
         """One folder per cluster the placement uses, each applicable alone with `kubectl apply

@@ -31,9 +31,10 @@ from decimal import Decimal
 
 import yaml
 
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.inventory import parse_quantity
 from fitlang.model.problem import NodeClass
-from fitlang.targets.base import CompileContext, Need, dns_name
+from fitlang.targets.base import CompileContext, Findings, by_message, dns_name
 
 DEFAULT_POOL_LABEL = "fitlang.dev/pool"
 DEDICATED_TAINT_KEY = "fitlang.dev/dedicated"
@@ -386,9 +387,9 @@ def container_words(container: dict) -> tuple[list[str] | None, dict[str, str]]:
 # ---- the comparison ----------------------------------------------------------
 
 
-def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
+def check(context: CompileContext, files: dict[str, str], need: Findings) -> list[Diagnostic]:
     objects, problems = applied_objects(files)
-    needs = [Need(p) for p in problems]
+    needs = [need(p) for p in problems]
     nodes = cluster_nodes(context, _strings([document for _, document in objects]))
     demands = {d.name: d for d in context.problem.demands}
     chosen: dict[str, Counter] = {}  # demand -> node -> replicas
@@ -402,51 +403,52 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
         try:
             items += pod_objects([(path, document)])
         except MALFORMED as error:
-            needs.append(Need(f"{path}: an object the API server rejects ({error})"))
+            needs.append(need(f"{path}: an object the API server rejects ({error})"))
     try:
-        needs += _gang_needs(context, objects, items, demands)
+        needs += _gang_needs(context, objects, items, demands, need)
     except MALFORMED as error:
-        needs.append(Need(f"a gang's objects are malformed ({error}); the API server rejects them"))
+        needs.append(need(f"a gang's objects are malformed ({error}); the API server rejects them"))
     for item in items:
         where = f"{item.path}: {item.kind} `{item.name}`"
         try:
             needs += _item_needs(context, item, where, demands, nodes, folders, chosen, written,
-                                 requests_of)
+                                 requests_of, need)
         except MALFORMED as error:  # a value of the wrong type or form where a field is typed
-            needs.append(Need(f"{where}: the API server rejects the object ({error})",
+            needs.append(need(f"{where}: the API server rejects the object ({error})",
                               _origin(context, item.workload)))
     for demand, counts in sorted(chosen.items()):
         placed = sum(counts.values())
         if written[demand] != placed:
-            needs.append(Need(f"`{demand}`: the files run {written[demand]} pods, the placement "
+            needs.append(need(f"`{demand}`: the files run {written[demand]} pods, the placement "
                               f"{placed}", _origin(context, demands[demand].workload)))
-    needs += _overcommitted(nodes, chosen, requests_of)
-    return sorted(set(needs))
+    needs += _overcommitted(nodes, chosen, requests_of, need)
+    return by_message(needs)
 
 
 def _item_needs(context: CompileContext, item: PodObject, where: str, demands: dict,
                 nodes: list[ClusterNode], folders: set[str], chosen: dict[str, Counter],
-                written: Counter, requests_of: dict[str, dict[str, Decimal]]) -> list[Need]:
+                written: Counter, requests_of: dict[str, dict[str, Decimal]],
+                need: Findings) -> list[Diagnostic]:
     """What one object runs against what the solver placed (`written`, `requests_of`: what
     it adds to the totals)."""
     demand = _demand_named(demands, item)
     origin = _origin(context, item.workload)
     pod = item.template.get("spec") or {}
-    needs = [Need(f"{where}: {p}; the API server rejects the object", origin)
+    needs = [need(f"{where}: {p}; the API server rejects the object", origin)
              for p in invalid_values(pod)]
     if demand is None:
-        return needs + [Need(f"{where} runs no placed workload (annotation "
+        return needs + [need(f"{where} runs no placed workload (annotation "
                              f"`{WORKLOAD_ANNOTATION}` names {item.workload!r})", origin)]
     if not isinstance(item.pods, int) or isinstance(item.pods, bool):
         raise TypeError(f"a pod count of {item.pods!r}")
     workload = context.program.workloads.get(item.workload) if item.workload is not None else None
-    needs += _words_needs(where, pod, workload, origin)
+    needs += _words_needs(where, pod, workload, origin, need)
     requests = pod_requests(pod)
     written[demand] += item.pods
     requests_of.setdefault(demand, requests)
     return needs + _object_needs(where, item, pod, requests,
                                  _cluster_nodes(nodes, item.folder, folders),
-                                 chosen.get(demand, Counter()), origin)
+                                 chosen.get(demand, Counter()), origin, need)
 
 
 def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> list[ClusterNode]:
@@ -458,7 +460,7 @@ def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> 
 
 
 def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items: list[PodObject],
-                demands: dict) -> list[Need]:
+                demands: dict, need: Findings) -> list[Diagnostic]:
     """A gang is one object in one cluster, on the coscheduling scheduler, with a PodGroup that
     waits for all of its pods."""
     groups = {(posixpath.dirname(path), (d.get("metadata") or {}).get("name")): d
@@ -473,19 +475,19 @@ def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items:
     for name, members in sorted(by_demand.items()):
         origin = _origin(context, demands[name].workload)
         if len(members) != 1:
-            needs.append(Need(f"gang `{name}` is written as {len(members)} objects "
+            needs.append(need(f"gang `{name}` is written as {len(members)} objects "
                               f"({', '.join(m.path for m in members)}): one Job runs a gang", origin))
         for item in members:
             pod = item.template.get("spec") or {}
             where = f"{item.path}: {item.kind} `{item.name}`"
             if pod.get("schedulerName") != scheduler:
-                needs.append(Need(f"{where}: its pods name scheduler {pod.get('schedulerName')!r}, "
+                needs.append(need(f"{where}: its pods name scheduler {pod.get('schedulerName')!r}, "
                                   f"not the coscheduling one ({scheduler!r})", origin))
             group_name = ((item.template.get("metadata") or {}).get("labels") or {}).get(
                 "scheduling.x-k8s.io/pod-group")
             group = groups.get((item.folder, group_name))
             if group is None or (group.get("spec") or {}).get("minMember") != demands[name].replicas:
-                needs.append(Need(f"{where}: no PodGroup `{group_name}` beside it waits for all "
+                needs.append(need(f"{where}: no PodGroup `{group_name}` beside it waits for all "
                                   f"{demands[name].replicas} pods", origin))
     return needs
 
@@ -508,7 +510,8 @@ def _origin(context: CompileContext, workload: str | None):
 
 
 def _object_needs(where: str, item: PodObject, pod: dict, requests: dict[str, Decimal],
-                  nodes: list[ClusterNode], chosen: Counter, origin) -> list[Need]:
+                  nodes: list[ClusterNode], chosen: Counter, origin,
+                  need: Findings) -> list[Diagnostic]:
     """Where the scheduler may put the object's pods (its filters: node selection, taints,
     resources) against where the solver put them."""
     matched = [n for n in nodes if may_run_on(pod, n)]
@@ -518,19 +521,19 @@ def _object_needs(where: str, item: PodObject, pod: dict, requests: dict[str, De
     stray = [n for n in eligible
              if not (n.name in chosen if n.exact else n.node_class.id in allowed_classes)]
     if stray:
-        needs.append(Need(f"{where} may be scheduled on {_few(stray)}, which the solver did not "
+        needs.append(need(f"{where} may be scheduled on {_few(stray)}, which the solver did not "
                           "choose for it", origin))
     too_small = [n for n in matched if n.name in chosen and n not in eligible]
     if too_small:
-        needs.append(Need(f"{where} requests more than {_few(too_small)} can allocate", origin))
+        needs.append(need(f"{where} requests more than {_few(too_small)} can allocate", origin))
     here = sum(count for name, count in chosen.items() if name in {n.name for n in matched})
     if item.pods != here:
-        needs.append(Need(f"{where} runs {item.pods} pods; the solver placed {here} of its "
+        needs.append(need(f"{where} runs {item.pods} pods; the solver placed {here} of its "
                           "workload on the nodes it selects", origin))
     return needs
 
 
-def _words_needs(where: str, pod: dict, workload, origin) -> list[Need]:
+def _words_needs(where: str, pod: dict, workload, origin, need: Findings) -> list[Diagnostic]:
     """The process runs the workload's command and env exactly, `$` and all."""
     containers = pod.get("containers") or []
     if workload is None or len(containers) != 1:
@@ -538,10 +541,10 @@ def _words_needs(where: str, pod: dict, workload, origin) -> list[Need]:
     words, env = container_words(containers[0])
     needs = []
     if workload.command and words != list(workload.command):
-        needs.append(Need(f"{where}: the container runs {words!r}, not the workload's command "
+        needs.append(need(f"{where}: the container runs {words!r}, not the workload's command "
                           f"{list(workload.command)!r}", origin))
     if env != dict(workload.env):
-        needs.append(Need(f"{where}: the container sees env {env!r}, not the workload's "
+        needs.append(need(f"{where}: the container sees env {env!r}, not the workload's "
                           f"{dict(workload.env)!r}", origin))
     return needs
 
@@ -552,7 +555,7 @@ def _fits(requests: dict[str, Decimal], allocatable: dict[str, Decimal]) -> bool
 
 
 def _overcommitted(nodes: list[ClusterNode], chosen: dict[str, Counter],
-                   requests_of: dict[str, dict[str, Decimal]]) -> list[Need]:
+                   requests_of: dict[str, dict[str, Decimal]], need: Findings) -> list[Diagnostic]:
     """On each node, what the solver put there, at the requests written, fits its allocatable."""
     needs = []
     for node in nodes:
@@ -563,7 +566,7 @@ def _overcommitted(nodes: list[ClusterNode], chosen: dict[str, Counter],
         over = [r for r, amount in sorted(used.items())
                 if amount > node.allocatable.get(r, Decimal(0)) and amount > 0]
         if over:
-            needs.append(Need(f"node `{node.name}`: the pods placed on it request more "
+            needs.append(need(f"node `{node.name}`: the pods placed on it request more "
                               f"{', '.join(over)} than it can allocate", node.node_class.origin))
     return needs
 

@@ -25,9 +25,13 @@ from pathlib import Path
 
 import jinja2
 
+from fitlang.check.program import Program
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, NodeNames
+from fitlang.rules.base import Rule
 from fitlang.targets import slurm_fidelity
-from fitlang.targets.base import CompileContext, Need, Split, Target, dns_name
+from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
+from fitlang.targets.slurm_partition import PARTITION_LABEL, partition_rules
 
 _SLURM_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -123,20 +127,25 @@ class Component:
 class Slurm(Target):
     name = "slurm"
 
-    def problems(self, context: CompileContext) -> list[Need]:
+    @classmethod
+    def rules(cls, program: Program) -> tuple[Rule, ...]:
+        return partition_rules(program)
+
+    def problems(self, context: CompileContext) -> list[Diagnostic]:
         policy = context.program.policy
+        need = self.needs(context)
         problems = []
         for label, value in (("partition", policy.slurm_partition), ("account", policy.slurm_account)):
             if value is not None and not _SLURM_NAME.match(value):
-                problems.append(Need(f"slurm {label} {value!r} is not a Slurm name (letters, digits, "
+                problems.append(need(f"slurm {label} {value!r} is not a Slurm name (letters, digits, "
                                      "`_.-`)", policy.origin))
         for workload in context.placed_workloads():
-            problems += self._workload_problems(workload, context.splits(workload))
-        problems += self._partition_problems(context)
-        problems += self._whole_cpu_problems(context)
-        return sorted(set(problems))
+            problems += self._workload_problems(workload, context.splits(workload), need)
+        problems += self._partition_problems(context, need)
+        problems += self._whole_cpu_problems(context, need)
+        return by_message(problems)
 
-    def _whole_cpu_problems(self, context: CompileContext) -> list[Need]:
+    def _whole_cpu_problems(self, context: CompileContext, need: Findings) -> list[Diagnostic]:
         """Slurm gives tasks whole CPUs: the solver's millicores, rounded up per task, must
         still fit each node (two 500m tasks of different workloads take 2 CPUs)."""
         asked: dict[str, int] = {}
@@ -149,53 +158,56 @@ class Slurm(Target):
         problems = []
         for node, cpus in asked.items():
             if cpus > slurm_cpus(classes[node]):
-                problems.append(Need(
+                problems.append(need(
                     f"node {node} would run tasks of {cpus} whole CPUs in all (Slurm rounds each "
                     f"task's CPUs up), more than its {slurm_cpus(classes[node])}: give the "
                     "workloads whole CPUs", classes[node].origin))
         return problems
 
-    def _workload_problems(self, workload, splits: list[Split]) -> list[Need]:
+    def _workload_problems(self, workload, splits: list[Split],
+                           need: Findings) -> list[Diagnostic]:
         problems = []
         if not workload.command:
-            problems.append(Need(f"workload `{workload.name}` has no `command`; the slurm target "
+            problems.append(need(f"workload `{workload.name}` has no `command`; the slurm target "
                                  "needs one", workload.origin))
         for name in workload.env:
             if not _SHELL_NAME.match(name):
-                problems.append(Need(f"environment variable name {name!r} of `{workload.name}` "
+                problems.append(need(f"environment variable name {name!r} of `{workload.name}` "
                                      "is not a shell variable name", workload.spans.get("env")))
         for split in splits:
             node_class = split.node_class
             bad = [n for n in split.nodes if not _SLURM_NAME.match(n)]
             if bad:
-                problems.append(Need(f"node name {bad[0]!r} is not a Slurm node name",
+                problems.append(need(f"node name {bad[0]!r} is not a Slurm node name",
                                      node_class.origin))
             # a workload with GPUs runs only where the class has an accelerator (eligibility)
             accelerator = node_class.accelerator
             if workload.gpu_count and accelerator is not None and gres_of(node_class) is None:
-                problems.append(Need(f"`{workload.name}` runs on {accelerator.name} "
+                problems.append(need(f"`{workload.name}` runs on {accelerator.name} "
                                      f"({node_class.pool}), which Slurm cannot schedule (no GRES)",
                                      workload.origin))
         return problems
 
-    def _partition_problems(self, context: CompileContext) -> list[Need]:
+    def _partition_problems(self, context: CompileContext, need: Findings) -> list[Diagnostic]:
         """The partition fitc declares for its nodes must not be one a Slurm inventory has."""
         declared = _declared_classes(context)
         partition = context.program.policy.slurm_partition
         if not declared or partition is None:
             return []
         known = [c for c in context.problem.classes if c not in declared
-                 and f"slurm.partition.{partition}" in c.labels]
+                 and PARTITION_LABEL + partition in c.labels]
         if not known:
             return []
-        return [Need(f"slurm partition {partition!r} exists in inventory `{known[0].pool}`, and the "
+        return [need(f"slurm partition {partition!r} exists in inventory `{known[0].pool}`, and the "
                      f"nodes of `{declared[0].pool}` are in no Slurm inventory: add them to the "
                      "cluster, or place the work on the inventory's nodes only",
-                     context.program.policy.origin)]
+                     context.program.policy.origin,
+                     related=[(known[0].origin, f"inventory `{known[0].pool}`"),
+                              (declared[0].origin, f"`{declared[0].pool}`")])]
 
-    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Need]:
+    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Diagnostic]:
         # the reader shares no code with this renderer: it reads the files as Slurm does
-        return slurm_fidelity.check(context, files)
+        return slurm_fidelity.check(context, files, self.mismatches(context))
 
     def render(self, context: CompileContext) -> dict[str, str]:
         environment = _environment()

@@ -25,8 +25,9 @@ import shlex
 from dataclasses import dataclass, field
 
 from fitlang.check.program import Workload
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, NodeNames
-from fitlang.targets.base import CompileContext, Need, dns_name
+from fitlang.targets.base import CompileContext, Findings, dns_name
 
 MIB = 2 ** 20
 _SHORT = {"-N": "nodes", "-n": "ntasks", "-w": "nodelist", "-c": "cpus-per-task",
@@ -62,7 +63,7 @@ class Tasks:
     gres: tuple[str, str | None] | None
 
 
-def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
+def check(context: CompileContext, files: dict[str, str], need: Findings) -> list[Diagnostic]:
     problems: list[str] = []
     cluster = _cluster(context, files, problems)
     expected = _expected(context)
@@ -97,7 +98,7 @@ def check(context: CompileContext, files: dict[str, str]) -> list[Need]:
     for job in sorted(set(expected) - seen):
         problems.append(f"no script runs `{job}` ({_counts(expected[job][1])})")
     problems += _node_totals(used, cluster)
-    return [Need(p) for p in problems]
+    return [need(p) for p in problems]
 
 
 # ---- reading files as Slurm does ---------------------------------------------------------------

@@ -31,8 +31,9 @@ import jinja2
 
 from fitlang import messages as msg
 from fitlang.check.program import Policy
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass
-from fitlang.targets.base import CompileContext, Need, Target, dns_name
+from fitlang.targets.base import CompileContext, Findings, Target, dns_name
 from fitlang.targets.cloud_facts import tpu_zone
 from fitlang.targets.kubernetes import POOL_LABEL
 
@@ -176,25 +177,27 @@ def _spot_max_price(price: Fraction) -> str:
 class Terraform(Target):
     name = "terraform"
 
-    def problems(self, context: CompileContext) -> list[Need]:
+    def problems(self, context: CompileContext) -> list[Diagnostic]:
         bought = purchases(context)
-        needs = self._policy_problems(context.program.policy, bought)
+        need = self.needs(context)
+        needs = self._policy_problems(context.program.policy, bought, need)
         for purchase in bought:
             node_class = purchase.node_class
             provider = node_class.provider or "aws"
             if provider == "aws" and eks_ami_type(node_class) is None:
-                needs.append(Need(
+                needs.append(need(
                     f"offer `{node_class.pool}` ({node_class.instance_type}, {node_class.arch}, "
                     f"{node_class.accelerator.name if node_class.accelerator else 'no'} accelerators) "
                     f"has no EKS AMI type", node_class.origin, msg.NoEksAmiType))
             if provider == "gcp" and _is_tpu(node_class) and \
                     tpu_zone(node_class.instance_type or "", purchase.region) is None:
-                needs.append(Need(
+                needs.append(need(
                     f"offer `{node_class.pool}`: no zone of {purchase.region} is known to sell TPU "
                     f"machine type {node_class.instance_type}", node_class.origin, msg.NoZoneOffersTpu))
         return needs
 
-    def _policy_problems(self, policy: Policy, bought: list[Purchase]) -> list[Need]:
+    def _policy_problems(self, policy: Policy, bought: list[Purchase],
+                         need: Findings) -> list[Diagnostic]:
         spans = policy.terraform_spans
         stated = [(a, v) for a, v in (("provider", policy.terraform_provider),
                                       ("region", policy.terraform_region)) if v is not None]
@@ -205,23 +208,27 @@ class Terraform(Target):
         if bought and stated and not matching:
             attribute = stated[-1][0]
             listed = ", ".join(sorted({f"{p.node_class.provider or 'aws'} {p.region}" for p in bought}))
-            needs.append(Need(f"the policy's terraform block names "
+            needs.append(need(f"the policy's terraform block names "
                               f"{' '.join(v for _, v in stated)}, but the placement buys nothing "
                               f"there (it buys in {listed})", spans.get(attribute, policy.origin),
                               msg.TerraformPolicyDisagrees))
         places = sorted({(p.node_class.provider or "aws", p.region) for p in bought if p.cluster})
         if len(places) > 1:
             listed = ", ".join(f"{provider} {region}" for provider, region in places)
-            needs.append(Need(f"cluster `{policy.terraform_cluster}` is one cluster, but the "
+            needs.append(need(f"cluster `{policy.terraform_cluster}` is one cluster, but the "
                               f"placement buys for it in {listed}: state the block's provider "
                               f"and region", spans.get("cluster", policy.origin),
                               msg.TerraformClusterSpansRegions))
         return needs
 
-    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Need]:
+    def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Diagnostic]:
         from fitlang.targets.terraform_fidelity import check_files
 
-        return check_files(context, files)
+        return check_files(context, files, self.mismatches(context))
+
+    def mismatches(self, context: CompileContext) -> Findings:
+        """Files that do not buy what was priced: E0618."""
+        return Findings(self.name, context.program.path, msg.TerraformDrift)
 
     def render(self, context: CompileContext) -> dict[str, str]:
         bought = purchases(context)

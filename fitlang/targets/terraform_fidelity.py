@@ -21,9 +21,9 @@ from fractions import Fraction
 
 import hcl2
 
-from fitlang import messages as msg
+from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass
-from fitlang.targets.base import CompileContext, Need, dns_name
+from fitlang.targets.base import CompileContext, Findings, dns_name
 from fitlang.targets.cloud_facts import GKE_TPU_ZONES
 
 POOL_LABEL = "fitlang.dev/pool"
@@ -59,9 +59,11 @@ class Read:
     others: list[str]
 
 
-def check_files(context: CompileContext, files: dict[str, str]) -> list[Need]:
-    needs: list[Need] = []
-    read = _read(files, needs)
+def check_files(context: CompileContext, files: dict[str, str],
+                need: Findings) -> list[Diagnostic]:
+    """What in `files` does not buy what the placement priced (`need`: E0618 by default)."""
+    needs: list[Diagnostic] = []
+    read = _read(files, needs, need)
     if read is None:
         return needs
     expected = _bought(context)
@@ -77,15 +79,15 @@ def check_files(context: CompileContext, files: dict[str, str]) -> list[Need]:
 
     found: Counter[Capacity] = Counter()
     for kind in read.others:
-        needs.append(_need(f"{kind}: fitc writes no such block; what it buys is not checked"))
+        needs.append(need(f"{kind}: fitc writes no such block; what it buys is not checked"))
     aws_regions = {body.get("alias"): body.get("region") for name, body in read.providers
                    if name == "aws"}
     clusters = {label: body for kind, label, body in read.data if kind == "azurerm_kubernetes_cluster"}
     for kind, label, body in read.resources:
         address = f"{kind}.{label}"
         if kind not in PROVIDER_OF_RESOURCE:
-            needs.append(_need(f"{address}: a resource fitc does not write; it may buy capacity "
-                               "that was not priced"))
+            needs.append(need(f"{address}: a resource fitc does not write; it may buy capacity "
+                              "that was not priced"))
             continue
         reader = READERS[PROVIDER_OF_RESOURCE[kind]]
         problems: list[str] = []
@@ -97,17 +99,14 @@ def check_files(context: CompileContext, files: dict[str, str]) -> list[Need]:
             if node_class is not None:
                 problems += _runs_on(kind, body, node_class, capacity)
             found[capacity] += count * copies
-        needs += [_need(f"{address}: {problem}") for problem in problems]
+        needs += [need(f"{address}: {problem}") for problem in problems]
     for capacity in sorted(set(found) | set(expected)):
         bought, node_class = expected.get(capacity, (0, None))
         if found[capacity] != bought:
-            needs.append(_need(f"the files buy {found[capacity]} x {capacity.describe()}; the "
-                               f"placement bought and priced {bought}", node_class))
+            needs.append(need(f"the files buy {found[capacity]} x {capacity.describe()}; the "
+                              f"placement bought and priced {bought}",
+                              node_class.origin if node_class else None))
     return needs
-
-
-def _need(text: str, node_class: NodeClass | None = None) -> Need:
-    return Need(text, node_class.origin if node_class else None, msg.TerraformDrift)
 
 
 def _bought(context: CompileContext) -> dict[Capacity, tuple[int, NodeClass]]:
@@ -124,7 +123,7 @@ def _bought(context: CompileContext) -> dict[Capacity, tuple[int, NodeClass]]:
     return bought
 
 
-def _read(files: dict[str, str], needs: list[Need]) -> Read | None:
+def _read(files: dict[str, str], needs: list[Diagnostic], need: Findings) -> Read | None:
     read = Read([], [], [], [])
     # python-hcl2 keeps each string as written (quotes and escapes): `_decoded` reads it as
     # Terraform does, so that a hostile name compares by its value
@@ -135,8 +134,8 @@ def _read(files: dict[str, str], needs: list[Need]) -> Read | None:
         try:
             parsed = _decoded_file(hcl2.loads(text, serialization_options=options))
         except Exception as error:
-            needs.append(_need(f"{path}: not HCL that Terraform reads ({type(error).__name__}: "
-                               f"{str(error).splitlines()[0] if str(error) else ''})"))
+            needs.append(need(f"{path}: not HCL that Terraform reads ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''})"))
             return None
         for block in parsed.get("provider", []):
             read.providers += list(block.items())

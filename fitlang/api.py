@@ -1,0 +1,107 @@
+"""fitc as a library, for programs that generate policies or embed fitc:
+
+    from fitlang import api
+
+    for diagnostic in api.check("policy.fit"):      # what `fitc check --format json` prints
+        print(diagnostic.code, diagnostic.message)
+    placement = api.solve("policy.fit")               # what `fitc solve --format json` prints
+    print(placement.status, placement.objective.value)
+
+Each function returns the pydantic model of the JSON contract the command line prints
+(fitlang/documents.py; docs/formats.md; the schemas in docs/schemas/), goes through the same
+driver as the command line and the language server, and raises `PolicyError` (with the
+diagnostics) where the command would exit 1 before solving. Paths in diagnostics are relative
+to `project_root` (default: the working directory), as the command line names them.
+
+(`fitlang.check` and `fitlang.solve` are the packages of those stages: the library is
+`fitlang.api`.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fitlang.diagnostics import Diagnostic, unique_sorted
+from fitlang.documents import DiagnosticRecord, ExplanationDocument, PlacementDocument
+
+if TYPE_CHECKING:
+    from fitlang.driver import Compilation
+
+DEFAULT_TIME_LIMIT = 60.0  # seconds, as `fitc solve`
+
+
+class PolicyError(Exception):
+    """The policy has errors (syntax, types, references, inventory files): nothing to solve."""
+
+    def __init__(self, diagnostics: list[DiagnosticRecord]) -> None:
+        self.diagnostics = diagnostics
+        first = diagnostics[0] if diagnostics else None
+        shown = f"{first.path}:{first.line}:{first.column}: {first.message}" if first else "errors"
+        more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
+        super().__init__(f"{shown}{more}")
+
+
+def check(path: str | Path, *, project_root: str | Path | None = None) -> list[DiagnosticRecord]:
+    """Every diagnostic `fitc check` reports for the policy (errors, and without errors the
+    rules no node can satisfy), in file and line order."""
+    compilation = _compilation(path, project_root)
+    result = compilation.check()
+    found = list(result.diagnostics)
+    if not result.has_errors:
+        found.extend(compilation.rule_warnings())
+    return _records(unique_sorted(found))
+
+
+def solve(path: str | Path, *, time_limit: float | None = DEFAULT_TIME_LIMIT, backend: str = "auto",
+          all_nodes: bool = False, project_root: str | Path | None = None) -> PlacementDocument:
+    """The placement, as `fitc solve --format json` prints it: its `status` says whether every
+    replica is placed (`optimal`, `feasible`), none can be (`infeasible`, with the conflict in
+    `diagnostics`), or the time limit came first (`unknown`)."""
+    from fitlang.solve.report import as_json
+
+    compilation = _compilation(path, project_root)
+    problem = _problem(compilation)
+    placement = compilation.solve(backend, time_limit)
+    diagnostics = compilation.diagnostics() + compilation.verdict(placement, time_limit).diagnostics
+    return PlacementDocument.model_validate_json(as_json(problem, placement, diagnostics, all_nodes))
+
+
+def explain(path: str | Path, *, time_limit: float | None = 30.0, repair_budget: float | None = None,
+            project_root: str | Path | None = None) -> ExplanationDocument:
+    """Why no placement exists, and the repairs that were checked to work, as `fitc explain
+    --format json` prints it."""
+    from fitlang.solve.explain import explanation_diagnostics, explanation_json
+
+    compilation = _compilation(path, project_root)
+    problem = _problem(compilation)
+    explanation = compilation.explain(time_limit, repair_budget)
+    found = explanation_diagnostics(problem, compilation.root_path, explanation=explanation,
+                                    for_solve=False)
+    document = explanation_json(explanation)
+    document["diagnostics"] = [r.model_dump() for r in _records(compilation.diagnostics() + found)]
+    return ExplanationDocument.model_validate_json(json.dumps(document))
+
+
+def _compilation(path: str | Path, project_root: str | Path | None) -> Compilation:
+    from fitlang.driver import Compilation
+
+    root = Path(path)
+    if not root.is_file():
+        raise FileNotFoundError(f"{root}: no such policy file")
+    return Compilation(root, project_root=Path(project_root) if project_root is not None else None)
+
+
+def _problem(compilation: Compilation):
+    problem = compilation.problem
+    if problem is None:
+        raise PolicyError(_records([d for d in compilation.diagnostics() if d.is_error]))
+    return problem
+
+
+def _records(diagnostics: list[Diagnostic]) -> list[DiagnosticRecord]:
+    return [DiagnosticRecord.model_validate(d.as_record()) for d in diagnostics]
+
+
+__all__ = ["DEFAULT_TIME_LIMIT", "PolicyError", "check", "explain", "solve"]

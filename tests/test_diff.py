@@ -1,0 +1,137 @@
+"""`fitc diff`: what a change to a policy does to its placement. The outcomes are worked out by
+hand from the policies written here (one replica a node; prices x nodes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# `web` takes a whole small node (2 CPUs): the cheapest first, then big ones
+POLICY = """\
+pool small_a {
+  count = 2
+  cpu = 2
+  memory = 8Gi
+  zone = "zone-a"
+  price = 1.00 USD/h
+}
+
+pool big_b {
+  count = 2
+  cpu = 8
+  memory = 32Gi
+  zone = "zone-b"
+  price = 3.00 USD/h
+}
+
+workload web {
+  replicas = 2
+  cpu = 2
+  memory = 1Gi
+  anti_affinity self on node
+}
+
+policy {
+  objective = cost
+}
+"""
+
+
+def test_a_change_that_moves_work_exits_2_and_says_what_moves(tmp_path, fitc):
+    (tmp_path / "old.fit").write_text(POLICY)
+    (tmp_path / "new.fit").write_text(POLICY.replace("replicas = 2", "replicas = 3"))
+    result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    # 2 x small_a (2.00) -> 2 x small_a + 1 x big_b (5.00)
+    assert result.stdout.splitlines() == [
+        "cost: 2.00 USD/h -> 5.00 USD/h (+3.00)",
+        "~ workload web: replicas placed 2 -> 3; pools [small_a] -> [big_b, small_a]; "
+        "zones [zone-a] -> [zone-a, zone-b]",
+        "~ pool big_b: 0 -> 1 node in use"]
+    document = json.loads(fitc("diff", "old.fit", "new.fit", "--format", "json", cwd=tmp_path).stdout)
+    assert document["changed"] is True
+    assert (document["before"]["cost_usd_h"], document["after"]["cost_usd_h"]) == (2.0, 5.0)
+    assert document["workloads"] == [{"workload": "web", "pools": {"before": ["small_a"],
+                                                                   "after": ["big_b", "small_a"]},
+                                      "zones": {"before": ["zone-a"], "after": ["zone-a", "zone-b"]},
+                                      "placed": {"before": 2, "after": 3}}]
+    assert document["in_use"] == [{"pool": "big_b", "before": 0, "after": 1}]
+
+
+def test_the_same_placement_exits_0(tmp_path, fitc):
+    (tmp_path / "old.fit").write_text(POLICY)
+    # a comment and a higher price on a pool not used change nothing placed
+    (tmp_path / "new.fit").write_text("# reviewed\n" + POLICY.replace("3.00 USD/h", "4.00 USD/h"))
+    result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "no change: the placement is the same\n")
+
+
+def test_a_policy_with_errors_exits_1_with_its_diagnostics(tmp_path, fitc):
+    (tmp_path / "old.fit").write_text(POLICY)
+    (tmp_path / "new.fit").write_text(POLICY.replace("replicas = 2", "replicas = two"))
+    result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
+    assert result.returncode == 1 and "new.fit:" in result.stderr and "error[E0201]" in result.stderr
+
+
+def test_an_infeasible_change_shows_the_outcome(tmp_path, fitc):
+    (tmp_path / "old.fit").write_text(POLICY)
+    # 5 replicas, one a node, on 4 nodes: no placement
+    (tmp_path / "new.fit").write_text(POLICY.replace("replicas = 2", "replicas = 5"))
+    result = fitc("diff", "old.fit", "new.fit", "--format", "json", cwd=tmp_path)
+    document = json.loads(result.stdout)
+    assert result.returncode == 2
+    assert (document["before"]["outcome"], document["after"]["outcome"]) == ("placed", "infeasible")
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                   check=True, capture_output=True)
+
+
+def test_rev_compares_with_the_policy_and_its_imports_at_a_revision(tmp_path, fitc):
+    # the workload lives in an imported file: at HEAD it has 2 replicas; in the working tree 3
+    repo = tmp_path / "repo"
+    (repo / "policies").mkdir(parents=True)
+    pools, workload = POLICY.split("workload web")
+    (repo / "policies" / "fleet.fit").write_text(pools)
+    (repo / "policies" / "shop.fit").write_text('import "./fleet.fit"\n\nworkload web' + workload)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    (repo / "policies" / "shop.fit").write_text(
+        'import "./fleet.fit"\n\nworkload web' + workload.replace("replicas = 2", "replicas = 3"))
+    changed = fitc("diff", "--rev", "HEAD", "policies/shop.fit", "--format", "json", cwd=repo)
+    assert changed.returncode == 2, changed.stderr
+    assert json.loads(changed.stdout)["workloads"][0]["placed"] == {"before": 2, "after": 3}
+    (repo / "policies" / "fleet.fit").write_text(pools.replace("count = 2\n  cpu = 2", "count = 3\n  cpu = 2"))
+    # now 3 small nodes: the third replica no longer needs big_b (before 2.00, after 3.00)
+    cheaper = json.loads(fitc("diff", "--rev", "HEAD", "policies/shop.fit", "--format", "json",
+                              cwd=repo).stdout)
+    assert (cheaper["before"]["cost_usd_h"], cheaper["after"]["cost_usd_h"]) == (2.0, 3.0)
+    assert cheaper["in_use"] == [{"pool": "small_a", "before": 2, "after": 3}]
+
+
+@pytest.mark.parametrize("args", [("only.fit",), ("a.fit", "b.fit", "c.fit"),
+                                  ("--rev", "HEAD", "a.fit", "b.fit"), ("--rev", "no-such-rev", "a.fit")])
+def test_usage_errors_exit_2(tmp_path, fitc, args):
+    for name in ("only.fit", "a.fit", "b.fit", "c.fit"):
+        (tmp_path / name).write_text(POLICY)
+    git(tmp_path, "init", "-q")
+    result = fitc("diff", *args, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_limits_that_start_or_stop_binding_are_named(tmp_path, fitc):
+    # a 5 USD/h budget: 2 replicas cost 2.00 (small_a full: 2/2), 3 cost exactly 5.00
+    budgeted = POLICY.replace("objective = cost", "objective = cost\n  budget = 5 USD/h")
+    (tmp_path / "old.fit").write_text(budgeted)
+    (tmp_path / "new.fit").write_text(budgeted.replace("replicas = 2", "replicas = 3"))
+    result = fitc("diff", "old.fit", "new.fit", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "+ binding: budget 5.00 USD/h" in result.stdout.splitlines()
+    assert "pool `small_a` full" not in result.stdout  # full before and after: no change
+    back = json.loads(fitc("diff", "new.fit", "old.fit", "--format", "json", cwd=tmp_path).stdout)
+    assert back["binding"] == {"new": [], "released": ["budget 5.00 USD/h"]}
