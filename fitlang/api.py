@@ -6,6 +6,7 @@
         print(diagnostic.code, diagnostic.message)
     placement = api.solve("policy.fit")               # what `fitc solve --format json` prints
     print(placement.status, placement.objective.value)
+    api.compile("policy.fit", "kubernetes", "deploy/")  # what `fitc compile` writes
 
 Each function returns the pydantic model of the JSON contract the command line prints
 (fitlang/documents.py; docs/formats.md; the schemas in docs/schemas/), goes through the same
@@ -24,12 +25,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic, unique_sorted
-from fitlang.documents import DiagnosticRecord, ExplanationDocument, PlacementDocument
+from fitlang.documents import DiagnosticRecord, ExplanationDocument, OutputManifest, PlacementDocument
 
 if TYPE_CHECKING:
     from fitlang.driver import Compilation
 
 DEFAULT_TIME_LIMIT = 60.0  # seconds, as `fitc solve`
+
+
+class CompileError(Exception):
+    """No files were written: no placement (infeasible, or undecided in the time allowed), or a
+    target needs a setting the policy does not give; `diagnostics` say which."""
+
+    def __init__(self, diagnostics: list[DiagnosticRecord]) -> None:
+        self.diagnostics = diagnostics
+        shown = "; ".join(f"{d.code} {d.message.splitlines()[0]}" for d in diagnostics[:2])
+        super().__init__(shown or "nothing to compile")
 
 
 class PolicyError(Exception):
@@ -84,6 +95,26 @@ def explain(path: str | Path, *, time_limit: float | None = 30.0, repair_budget:
     return ExplanationDocument.model_validate_json(json.dumps(document))
 
 
+def compile(path: str | Path, target: str | list[str], out: str | Path, *,
+            time_limit: float | None = DEFAULT_TIME_LIMIT, force: bool = False,
+            project_root: str | Path | None = None) -> OutputManifest:
+    """Solve and write what runs the placement into `out`, as `fitc compile --target ... --out`
+    does (atomically; only files fitc wrote are ever replaced: `force` as `--force`). Returns
+    the manifest of the files written (`out/.fitc-output`)."""
+    from fitlang.outputs import write_tree
+
+    compilation = _compilation(path, project_root)
+    _problem(compilation)
+    targets = [target] if isinstance(target, str) else list(target)
+    compiled = compilation.compile(targets, time_limit)
+    if not compiled.ok:
+        raise CompileError(_records([d for d in compiled.diagnostics or compiled.verdict.diagnostics
+                                     if d.is_error]))
+    if compiled.files:
+        write_tree(out, compiled.files, force=force)
+    return OutputManifest(files=sorted(compiled.files))
+
+
 def _compilation(path: str | Path, project_root: str | Path | None) -> Compilation:
     from fitlang.driver import Compilation
 
@@ -104,4 +135,4 @@ def _records(diagnostics: list[Diagnostic]) -> list[DiagnosticRecord]:
     return [DiagnosticRecord.model_validate(d.as_record()) for d in diagnostics]
 
 
-__all__ = ["DEFAULT_TIME_LIMIT", "PolicyError", "check", "explain", "solve"]
+__all__ = ["DEFAULT_TIME_LIMIT", "CompileError", "PolicyError", "check", "compile", "explain", "solve"]

@@ -624,49 +624,35 @@ def _progress_line():
 
 
 def _run_compile(arguments: argparse.Namespace) -> int:
-    from fitlang.driver import Outcome
     from fitlang.outputs import OutputRefused, write_tree
-    from fitlang.targets import TARGETS, CompileContext
 
     loaded = _problem_or_errors(arguments.file, "human")
     if loaded is None:
         return EXIT_ERRORS
-    compilation, problem = loaded
+    compilation, _ = loaded
     sources, diagnostics = compilation.sources(), compilation.diagnostics()
-    placement = compilation.solve("auto", _time_left(arguments.time_limit))
-    verdict = compilation.verdict(placement, arguments.time_limit)
-    if verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE):
-        emit(diagnostics + verdict.diagnostics, "human", sources)
+    compiled = compilation.compile(arguments.targets, arguments.time_limit,
+                                   _time_left(arguments.time_limit))
+    verdict = compiled.verdict
+    if not compiled.ok:
+        emit(diagnostics + (compiled.diagnostics or verdict.diagnostics), "human", sources)
         return EXIT_ERRORS
-    program = compilation.check().program
-    context = CompileContext(program, problem, placement)
-    targets = [TARGETS[name]() for name in dict.fromkeys(arguments.targets)]
-    for target in targets:
-        diagnostics += target.problems(context)
-    if any(d.is_error for d in diagnostics):
-        emit(diagnostics, "human", sources)
-        return EXIT_ERRORS
-    written: dict[str, str] = {}
-    counts: list[str] = []
-    for target in targets:
-        files = target.render(context)
-        if not files:
-            print(f"{target.name}: nothing to write", file=sys.stderr)
-            continue
-        prefix = "" if len(targets) == 1 else f"{target.name}/"
-        written.update({prefix + relative: text for relative, text in files.items()})
-        counts.append(f"{target.name} {len(files)} file{'s' if len(files) != 1 else ''}")
+    diagnostics += compiled.diagnostics
+    for target, count in compiled.written_by.items():
+        if not count:
+            print(f"{target}: nothing to write", file=sys.stderr)
     if arguments.check:
-        return _drift(Path(arguments.out), written, diagnostics + verdict.diagnostics, sources)
-    if written:
+        return _drift(Path(arguments.out), compiled.files, diagnostics + verdict.diagnostics, sources)
+    if compiled.files:
         try:
-            write_tree(arguments.out, written, force=arguments.force)
+            write_tree(arguments.out, compiled.files, force=arguments.force)
         except OutputRefused as refused:
             emit(diagnostics, "human", sources)
             raise UsageError(str(refused)) from None
     emit(diagnostics + verdict.diagnostics, "human", sources)
-    done = f"wrote {', '.join(counts)} to {arguments.out}" if written else "wrote no files"
-    print(f"{done}; {_cost_summary(placement)}", file=sys.stderr)
+    counts = [f"{target} {n} file{'s' if n != 1 else ''}" for target, n in compiled.written_by.items() if n]
+    done = f"wrote {', '.join(counts)} to {arguments.out}" if compiled.files else "wrote no files"
+    print(f"{done}; {_cost_summary(verdict.placement)}", file=sys.stderr)
     return EXIT_OK
 
 

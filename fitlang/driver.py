@@ -12,7 +12,7 @@ explained), or undecided.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +42,24 @@ class Outcome(enum.Enum):
     PARTIAL = "partial"  # replicas left out, as the policy's `allow_unplaced` allows
     INFEASIBLE = "infeasible"  # the solver proved that no placement meets every hard rule
     UNDECIDED = "undecided"  # neither a complete placement nor a proof that none exists
+
+
+@dataclass
+class Compiled:
+    """What `compile` makes of a placement: the files of every target (relative path -> text;
+    each target in its own directory when there are several) and what the targets need that
+    the policy does not say (E0601 and such), beside the verdict."""
+
+    verdict: Verdict
+    files: dict[str, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    written_by: dict[str, int] = field(default_factory=dict)  # target -> files it wrote
+
+    @property
+    def ok(self) -> bool:
+        """Placed (or partial as the policy allows) and every target has what it needs."""
+        return self.verdict.outcome in (Outcome.PLACED, Outcome.PARTIAL) and \
+            not any(d.is_error for d in self.diagnostics)
 
 
 @dataclass
@@ -214,6 +232,32 @@ class Compilation:
             placement.status = Status.INFEASIBLE
             return self._conflict(placement, explain_time_limit)
         return Verdict(placement, Outcome.PARTIAL, self._unplaced_warnings(placement))
+
+    def compile(self, targets: Sequence[str], time_limit: float | None = None,
+                solve_time_limit: float | None = None) -> Compiled:
+        """The files the targets write for the placement (none unless the placement is
+        complete or partial as allowed, and no target misses a setting it needs). `time_limit`
+        is the user's, for messages; `solve_time_limit` what is left of it for the solver."""
+        from fitlang.targets import TARGETS, CompileContext
+
+        problem = self.problem
+        assert problem is not None, "compile needs a policy without errors"
+        placement = self.solve("auto", solve_time_limit if solve_time_limit is not None else time_limit)
+        compiled = Compiled(self.verdict(placement, time_limit))
+        if compiled.verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE):
+            return compiled
+        context = CompileContext(self.check().program, problem, placement)
+        chosen = [TARGETS[name]() for name in dict.fromkeys(targets)]
+        for target in chosen:
+            compiled.diagnostics += target.problems(context)
+        if any(d.is_error for d in compiled.diagnostics):
+            return compiled
+        for target in chosen:
+            files = target.render(context)
+            prefix = "" if len(chosen) == 1 else f"{target.name}/"
+            compiled.files.update({prefix + relative: text for relative, text in files.items()})
+            compiled.written_by[target.name] = len(files)
+        return compiled
 
     def _out_of_time(self, time_limit: float | None, unplaced: int) -> Diagnostic:
         found = (f"the best placement found leaves {unplaced} replica{'s' if unplaced != 1 else ''} "

@@ -49,3 +49,18 @@ def test_a_policy_with_errors_raises_policy_error_with_its_diagnostics():
     assert str(raised.value).startswith("tests/fixtures/errors/E0203.fit:12:13: unknown GPU model")
     with pytest.raises(FileNotFoundError):
         api.check(ROOT / "no-such.fit")
+
+
+def test_compile_writes_what_fitc_compile_writes(tmp_path, fitc):
+    manifest = api.compile(EXAMPLES / "llm-inference.fit", "kubernetes", tmp_path / "lib", project_root=ROOT)
+    assert fitc("compile", "examples/llm-inference.fit", "--target", "kubernetes", "--out",
+                str(tmp_path / "cli")).returncode == 0
+    written = sorted(p.name for p in (tmp_path / "cli").iterdir() if p.name != ".fitc-output")
+    assert manifest.files == written
+    assert all((tmp_path / "lib" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
+               for name in written)
+    assert json.loads((tmp_path / "lib" / ".fitc-output").read_text())["files"] == manifest.files
+    with pytest.raises(api.CompileError) as raised:  # no placement: nothing written
+        api.compile(EXAMPLES / "infeasible.fit", "kubernetes", tmp_path / "none", time_limit=30,
+                    project_root=ROOT)
+    assert "E0501" in [d.code for d in raised.value.diagnostics] and not (tmp_path / "none").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 from fractions import Fraction
@@ -513,3 +514,33 @@ def test_workloads_that_may_use_the_same_classes_share_one_eligibility(tmp_path)
     assert demands["a"].excluded.keys() == {"gpu"} and demands["c"].excluded.keys() == {"small", "gpu"}
     assert demands["c"].excluded["small"].rule == "resources"
     assert demands["d"].excluded["small"].rule == "zones"
+
+
+def test_a_built_problem_is_frozen_and_its_copies_have_their_own_indexes(tmp_path):
+    problem = problem_from(tmp_path, """
+pool a {
+  count = 2
+  cpu = 4
+  memory = 8GiB
+  price = 1 USD/h
+}
+workload web {
+  replicas = 3
+  cpu = 1
+  memory = 1GiB
+}
+""")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        problem.budget = Fraction(1)  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        problem.classes[0].count = 9  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        problem.demands[0].replicas = 9  # type: ignore[misc]
+    assert problem.node_class("a").count == 2  # the index is built once read
+    renamed = dataclasses.replace(problem, classes=[dataclasses.replace(problem.classes[0], id="b")])
+    assert renamed.node_class("b").count == 2
+    with pytest.raises(KeyError):
+        renamed.node_class("a")
+    fewer = problem.with_demand("web", replicas=1)
+    assert (fewer.demand("web").replicas, problem.demand("web").replicas) == (1, 3)
+    assert fewer.demand("web").eligible == problem.demand("web").eligible == ["a"]

@@ -3,6 +3,7 @@ both backends agreeing, every placement verified, and brute force on random flee
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
@@ -237,6 +238,46 @@ def test_infeasible_gang_is_explained_with_repairs(tmp_path):
         ("capacity", "2", "4"), ("replicas", "4", "2")]
 
 
+def _gang_too_big_for_h100(tmp_path):
+    """4 gang replicas of 8 GPUs each; only pool h100 (2 nodes) has 8 GPUs per node."""
+    text = GPUS + pool("h100", 2, 96, "1Ti", 98, "  gpu {\n    model = H100\n    count = 8\n  }\n") \
+        + pool("l4", 8, 16, "64Gi", 1, "  gpu {\n    model = L4\n    count = 1\n  }\n") \
+        + workload("trainer", 4, 32, "256Gi", "  gang = true\n  gpu {\n    count = 8\n  }\n")
+    return problem_from(tmp_path, text)
+
+
+def _as_data(problem):
+    return ([(c.id, c.count, tuple(c.node_names)) for c in problem.classes],
+            [(d.name, d.replicas, tuple(d.eligible), dict(d.excluded), d.gang)
+             for d in problem.demands],
+            problem.budget, problem.buy_limits, problem.symmetric)
+
+
+def test_explaining_leaves_the_problem_as_it_was(tmp_path):
+    # explain's trials grow pool h100 and lower the replicas: each on a copy (issue 17)
+    problem = _gang_too_big_for_h100(tmp_path)
+    before = _as_data(problem)
+    explanation = explain(problem)
+    assert [(r.part.kind, r.before, r.after) for r in explanation.repairs] == [
+        ("capacity", "2", "4"), ("replicas", "4", "2")]
+    assert _as_data(problem) == before
+    assert [c.count for c in problem.classes] == [2, 8]
+
+
+def test_a_trial_without_a_pools_count_grows_a_copy_of_it(tmp_path):
+    from fitlang.solve.explain.parts import with_parts
+
+    problem = _gang_too_big_for_h100(tmp_path)
+    trial = with_parts(problem, lambda part: part != Part("capacity", "h100")).problem
+    # as many h100 nodes as replicas (4), the new ones named; l4 (1 GPU a node, of no use
+    # to `trainer`) keeps its count; the problem keeps its own pools
+    assert list(trial.node_class("h100").node_names) == [
+        "h100-0", "h100-1", "h100-extra-2", "h100-extra-3"]
+    assert trial.node_class("h100").count == 4 and trial.node_class("l4").count == 8
+    assert problem.node_class("h100").count == 2 and len(problem.node_class("h100").node_names) == 2
+    assert trial.demand("trainer").eligible == ["h100"]
+
+
 def test_verify_catches_broken_placements(tmp_path):
     problem = problem_from(tmp_path, pool("p", 2, 4, "16Gi", 1)
                            + workload("w", 2, 3, "4Gi", "  anti_affinity self on node\n"))
@@ -295,7 +336,8 @@ def small_fleets(draw):
             capacity={"cpu": draw(st.sampled_from([2000, 4000])),
                       "memory": draw(st.sampled_from([4, 8])) * 2 ** 30, "gpu": 0, "disk": 0},
             price=Fraction(draw(st.integers(1, 9)))))
-        classes[-1].node_names = tuple(f"c{index}-{i}" for i in range(classes[-1].count))
+        classes[-1] = dataclasses.replace(
+            classes[-1], node_names=tuple(f"c{index}-{i}" for i in range(classes[-1].count)))
     demands = []
     for index in range(draw(st.integers(1, 2))):
         demands.append(Demand(

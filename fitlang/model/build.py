@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,32 +85,27 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
     spare = [_offer_class(offer, region, total_replicas, False, None)
              for offer in program.offers.values() if offer.name not in allowed
              for region in offer.regions]
-    for node_class in classes + spare:
-        _join_cluster(node_class, program)
-        _locate(node_class, program)
-        _price_electricity(node_class, program)
+    classes = [_placed(node_class, program) for node_class in classes]
+    spare = [_placed(node_class, program) for node_class in spare]
     names = _demand_names(program)
     demands = []
     facets = ClassFacets(classes + spare, extra_rules)
     shared: dict[bytes, _Eligibility] = {}
     for workload in program.workloads.values():
         for view, option in _views(workload, names):
-            demand = _demand(view, facets, len(classes), shared)
-            if option is not None:  # one option of a workload: what its replicas deliver
-                demand.group, demand.option = workload.name, option.model.name
-                demand.throughput = option.throughput
-            demands.append(demand)
+            demands.append(_demand(view, facets, len(classes), shared,
+                                   None if option is None else (workload.name, option)))
     policy = program.policy
-    problem = Problem(classes, demands, list(policy.objective), policy.budget, buy_limits,
-                      policy.spans.get("budget"), spare)
-    problem.buy_origins = {i: b.origin for i, b in enumerate(program.buys) if b.origin}
-    problem.option_groups = [_option_group(w, names[w.name])
-                             for w in program.workloads.values() if w.options]
-    problem.latency = dict(program.latency)
-    problem.allow_unplaced = bool(policy.allow_unplaced)
-    problem.power_caps = [PowerScope(cap.name, cap.scope, cap.cap_watts,
-                                     [c.id for c in classes if _in_scope(c, cap)], cap.origin)
-                          for cap in program.power_caps]
+    problem = Problem(
+        classes, demands, list(policy.objective), policy.budget, buy_limits,
+        policy.spans.get("budget"), spare,
+        buy_origins={i: b.origin for i, b in enumerate(program.buys) if b.origin},
+        option_groups=[_option_group(w, names[w.name])
+                       for w in program.workloads.values() if w.options],
+        latency=dict(program.latency), allow_unplaced=bool(policy.allow_unplaced),
+        power_caps=[PowerScope(cap.name, cap.scope, cap.cap_watts,
+                               [c.id for c in classes if _in_scope(c, cap)], cap.origin)
+                    for cap in program.power_caps])
     return Built(problem, diagnostics)
 
 
@@ -146,41 +141,47 @@ def _views(workload: Workload,
             for o in workload.options]
 
 
-def _join_cluster(node_class: NodeClass, program: Program) -> None:
+def _placed(node_class: NodeClass, program: Program) -> NodeClass:
+    """The class with what the policy's other blocks say of it: its cluster, its `region`
+    block (and jurisdiction), and its electricity price: one copy, made complete."""
+    changes: dict[str, Any] = {}
+    cluster = _cluster(node_class, program)
+    if cluster is not None:
+        changes["cluster"] = cluster
+    site = changes["site"] = program.region_at(node_class.region, node_class.zone)
+    if node_class.jurisdiction is None and site is not None:
+        changes["jurisdiction"] = site.jurisdiction
+    changes.update(_electricity(node_class, program))
+    # most classes of a large inventory gain nothing here: no copy of those
+    changes = {k: v for k, v in changes.items() if getattr(node_class, k) is not v}
+    return dataclasses.replace(node_class, **changes) if changes else node_class
+
+
+def _cluster(node_class: NodeClass, program: Program) -> str | None:
     """Bought nodes join the `terraform` block's cluster where its provider and region are
     theirs, else their provider's cluster in their region; declared and inventory nodes the
-    cluster their block states."""
+    cluster their block states (None: the class keeps its default)."""
     policy = program.policy
     if node_class.provisioned:
         cluster = policy.terraform_cluster
         named = (cluster is not None
                  and policy.terraform_provider in (None, node_class.provider)
                  and policy.terraform_region in (None, node_class.region))
-        node_class.cluster = (cluster if named and cluster is not None
-                              else f"{node_class.provider}-{node_class.region}")
-        return
+        return (cluster if named and cluster is not None
+                else f"{node_class.provider}-{node_class.region}")
     declared = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
-    if declared is not None and declared.cluster is not None:
-        node_class.cluster = declared.cluster
+    return declared.cluster if declared is not None else None
 
 
-def _locate(node_class: NodeClass, program: Program) -> None:
-    """Its `region` block, and from it the jurisdiction where the pool states none."""
-    node_class.site = program.region_at(node_class.region, node_class.zone)
-    if node_class.jurisdiction is None and node_class.site is not None:
-        node_class.jurisdiction = node_class.site.jurisdiction
-
-
-def _price_electricity(node_class: NodeClass, program: Program) -> None:
+def _electricity(node_class: NodeClass, program: Program) -> dict[str, Any]:
     """The first `electricity` block whose scope holds the class prices the power it draws:
     a node in use costs power_watts / 1000 x USD/kWh per hour on top of its own price."""
     electricity = next((e for e in program.electricity if _in_scope(node_class, e)), None)
     if electricity is None:
-        return
-    node_class.energy_price_kwh = electricity.price_per_kwh
-    node_class.energy_scope = electricity.scope
-    node_class.energy_cost = node_class.power_watts / 1000 * electricity.price_per_kwh
-    node_class.price += node_class.energy_cost
+        return {}
+    energy_cost = node_class.power_watts / 1000 * electricity.price_per_kwh
+    return {"energy_price_kwh": electricity.price_per_kwh, "energy_scope": electricity.scope,
+            "energy_cost": energy_cost, "price": node_class.price + energy_cost}
 
 
 def _in_scope(node_class: NodeClass, cap) -> bool:
@@ -218,19 +219,22 @@ def _offer_class(offer, region: str, cap: int, spot: bool, group: int | None) ->
 
 def _unique_ids(classes: list[NodeClass]) -> list[NodeClass]:
     seen: dict[str, int] = {}
+    unique = []
     for node_class in classes:
         if node_class.id in seen:
             seen[node_class.id] += 1
             suffix = seen[node_class.id]
-            node_class.id = f"{node_class.id}#{suffix}"
             names = node_class.node_names
             if node_class.provisioned and isinstance(names, NodeNames):  # their made-up node
                 # names are unique too (two `buy` blocks of one offer and region); real nodes
                 # keep theirs
-                node_class.node_names = names.suffixed(f"-{suffix}")
+                names = names.suffixed(f"-{suffix}")
+            node_class = dataclasses.replace(node_class, id=f"{node_class.id}#{suffix}",
+                                             node_names=names)
         else:
             seen[node_class.id] = 0
-    return classes
+        unique.append(node_class)
+    return unique
 
 
 def _pool_class(pool) -> NodeClass:
@@ -435,43 +439,49 @@ def _eligibility(ruled_out: np.ndarray, facets: ClassFacets, owned: int,
 
 
 def _demand(workload: Workload, facets: ClassFacets, owned: int,
-            shared: dict[bytes, _Eligibility] | None = None) -> Demand:
+            shared: dict[bytes, _Eligibility] | None = None,
+            option: tuple[str, AcceleratorOption] | None = None) -> Demand:
     """The workload's demand: the classes (the first `owned` of `facets`; the rest are spare
     offers) it may use, found for all classes at once (eligibility.py); the reasons for the
     others are worked out when asked for. Workloads whose rules give the same answer share
-    its arrays and eligible list (`shared`)."""
-    demand = Demand(
+    its arrays and eligible list (`shared`). `option`: (the workload, the accelerator option)
+    this demand is one option of, whose replicas deliver its throughput."""
+    answer = _eligibility(ruled_out(workload, facets), facets, owned,
+                          {} if shared is None else shared)
+
+    def reasons(node_class: NodeClass) -> list[Exclusion]:
+        return _reasons(workload, node_class, facets.rules)
+
+    failing = LazyReasons(facets, answer.ruled_out, reasons)
+    excluded = LazyReasons(facets, answer.owned_out, lambda node_class: failing[node_class.id][0])
+    preferences: list[PreferenceRule] = []
+    preference: dict[str, Fraction] = {}
+    if workload.preferences:
+        preferences, preference = _score_preferences(
+            workload, facets, np.flatnonzero(~answer.ruled_out[:owned]))
+    grouped: dict[str, Any] = {} if option is None else {
+        "group": option[0], "option": option[1].model.name, "throughput": option[1].throughput}
+    return Demand(
         name=workload.name, replicas=workload.replicas,
         requests={"cpu": workload.cpu_milli, "memory": workload.memory,
                   "gpu": workload.gpu_count, "disk": workload.disk},
         priority=workload.priority, gang=workload.gang, exclusive=workload.exclusive,
+        eligible=answer.eligible, excluded=excluded, preference=preference,
+        preferences=preferences, failing=failing,
         affinities=list(workload.affinities),
         spreads=list(workload.spreads), latency=list(workload.latency), origin=workload.origin,
-        spans=dict(workload.spans))
-    demand.preferences = [PreferenceRule(p.text, p.weight, set(), p.origin)
-                          for p in workload.preferences]
-    answer = _eligibility(ruled_out(workload, facets), facets, owned,
-                          {} if shared is None else shared)
-
-    def failing(node_class: NodeClass) -> list[Exclusion]:
-        return _reasons(workload, node_class, facets.rules)
-
-    demand.failing = LazyReasons(facets, answer.ruled_out, failing)
-    demand.excluded = LazyReasons(facets, answer.owned_out,
-                                  lambda node_class: demand.failing[node_class.id][0])
-    demand.eligible = answer.eligible
-    if demand.preferences:
-        _score_preferences(demand, workload, facets, np.flatnonzero(~answer.ruled_out[:owned]))
-    return demand
+        spans=dict(workload.spans), **grouped)
 
 
-def _score_preferences(demand: Demand, workload: Workload, facets: ClassFacets,
-                       eligible: np.ndarray) -> None:
-    """Which eligible classes meet each `prefer`, and the weight each class earns."""
+def _score_preferences(workload: Workload, facets: ClassFacets, eligible: np.ndarray
+                       ) -> tuple[list[PreferenceRule], dict[str, Fraction]]:
+    """Each `prefer` with the eligible classes that meet it, and the weight each class earns."""
     met = np.array([facets.holding(p.predicate)[eligible] for p in workload.preferences],
                    dtype=bool).reshape(len(workload.preferences), len(eligible))
-    for rule, row in zip(demand.preferences, met):
-        rule.met_by.update(facets.classes[i].id for i in eligible[row].tolist())
+    rules = [PreferenceRule(p.text, p.weight, {facets.classes[i].id for i in eligible[row].tolist()},
+                            p.origin)
+             for p, row in zip(workload.preferences, met)]
+    preference: dict[str, Fraction] = {}
     scores: dict[bytes, Fraction] = {}
     for column, index in enumerate(eligible.tolist()):
         pattern = met[:, column]
@@ -481,12 +491,13 @@ def _score_preferences(demand: Demand, workload: Workload, facets: ClassFacets,
         score = scores.get(key)
         if score is None:
             score = Fraction(0)
-            for preference, meets in zip(workload.preferences, pattern):
+            for rule, meets in zip(workload.preferences, pattern):
                 if meets:
-                    score += preference.weight
+                    score += rule.weight
             scores[key] = score
         if score:
-            demand.preference[facets.classes[index].id] = score
+            preference[facets.classes[index].id] = score
+    return rules, preference
 
 
 def _reasons(workload: Workload, node_class: NodeClass, registry: Sequence[Rule]) -> list[Exclusion]:

@@ -3,6 +3,14 @@
 Identical nodes form one `NodeClass`; a workload's identical replicas are one
 `Demand` with a count. The solver sees workloads x classes, never replicas x
 nodes. Nothing here knows about syntax: source positions travel as `Origin`s.
+
+Every record here is a frozen dataclass, built complete once (`model/build.py`) and never
+changed: a variant (one node per class, explain's trials) is a copy made with
+`dataclasses.replace`. The dicts and lists inside (capacities, `eligible`, ...) stay plain
+containers, since freezing them would cost on the solver's hot path; nothing writes to them
+once the record holding them is made. Indexes over a problem (class by id, demand by name,
+node owners, workloads kept apart) are `cached_property`s: built when first read, and a copy
+starts without them.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import dataclasses
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 from fitlang.check.evaluate import apply_comparison
@@ -103,7 +112,7 @@ class NodeNames(Sequence):
         return NodeNames(self.prefix, len(self), self.suffix + suffix, self.start)
 
 
-@dataclass
+@dataclass(frozen=True)
 class NodeClass:
     id: str
     pool: str  # the pool, inventory or offer it comes from
@@ -194,7 +203,7 @@ class NodeClass:
         return self.labels.get(key)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Exclusion:
     """Why a demand may not use a class: the rule, where it stands, and what the node has.
 
@@ -213,7 +222,7 @@ class Exclusion:
     index: int | None = None  # which of the workload's rules of its kind (a spread's index)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreferenceRule:
     text: str
     weight: Fraction
@@ -221,7 +230,7 @@ class PreferenceRule:
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Demand:
     name: str
     replicas: int
@@ -259,7 +268,7 @@ class Demand:
         return any(r.anti and r.target == "self" and r.topology == "node" for r in self.affinities)
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptionGroup:
     """A workload with accelerator options: its option demands must deliver `required` together
     (sum of throughput x replicas placed); a gang runs all its replicas on one option."""
@@ -275,7 +284,7 @@ def option_demand_name(workload: str, option: str) -> str:
     return f"{workload}[{option}]"
 
 
-@dataclass
+@dataclass(frozen=True)
 class PowerScope:
     name: str
     scope: str
@@ -284,7 +293,7 @@ class PowerScope:
     origin: Origin | None = None
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)  # compared (and hashed) as itself: solvers key caches on it
 class Problem:
     classes: list[NodeClass]
     demands: list[Demand]
@@ -302,10 +311,6 @@ class Problem:
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
     buy_origins: dict[int, Origin] = field(default_factory=dict)  # buy group -> its `buy` block
     allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
-    # solve/pack.py's cache: (key of `demands`, (workload -> those it may not share a node
-    # with, the exclusive workloads)); a copy starts without it
-    apart_on_nodes: tuple[Any, tuple[dict[str, set[str]], set[str]]] | None = field(
-        default=None, init=False, repr=False, compare=False)
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
         """Round trip from users in `location` to the class's region; None when unknown."""
@@ -318,32 +323,43 @@ class Problem:
         return ms is not None and ms <= rule.limit_ms
 
     def node_class(self, class_id: str) -> NodeClass:
-        return self._by_id()[class_id]
+        return self._by_id[class_id]
 
+    @cached_property
     def _by_id(self) -> dict[str, NodeClass]:
-        key = (id(self.classes), len(self.classes))
-        cached = getattr(self, "_index", None)
-        if cached is None or cached[0] != key:
-            cached = (key, {c.id: c for c in self.classes})
-            self._index = cached
-        return cached[1]
+        return {c.id: c for c in self.classes}
 
     def owners(self) -> NodeOwners:
         """Node name -> its class, without listing every node of every pool."""
-        key = (id(self.classes), len(self.classes))
-        cached = getattr(self, "_owners", None)
-        if cached is None or cached[0] != key:
-            cached = (key, NodeOwners(self.classes))
-            self._owners = cached
-        return cached[1]
+        return self._owners
+
+    @cached_property
+    def _owners(self) -> NodeOwners:
+        return NodeOwners(self.classes)
 
     def demand(self, name: str) -> Demand:
-        key = (id(self.demands), len(self.demands))
-        cached = getattr(self, "_demand_index", None)
-        if cached is None or cached[0] != key:
-            cached = (key, {d.name: d for d in self.demands})
-            self._demand_index = cached
-        return cached[1][name]
+        return self._demand_index[name]
+
+    @cached_property
+    def _demand_index(self) -> dict[str, Demand]:
+        return {d.name: d for d in self.demands}
+
+    @cached_property
+    def apart_on_nodes(self) -> tuple[dict[str, set[str]], set[str]]:
+        """Workload -> those it may not share a node with (either's rule), and the exclusive
+        workloads: read by every packer (one per class and batch, thousands at fleet scale)."""
+        apart: dict[str, set[str]] = {}
+        for d in self.demands:
+            for r in d.affinities:
+                if r.anti and r.topology == "node" and r.target != "self":
+                    apart.setdefault(d.name, set()).add(r.target)
+                    apart.setdefault(r.target, set()).add(d.name)
+        return apart, {d.name for d in self.demands if d.exclusive}
+
+    def with_demand(self, name: str, **changes: Any) -> Problem:
+        """The problem with demand `name` changed as `dataclasses.replace` would."""
+        return dataclasses.replace(self, demands=[
+            dataclasses.replace(d, **changes) if d.name == name else d for d in self.demands])
 
     def latency_demands(self) -> list[list[Demand]]:
         """The demands each workload with latency rules became: itself, or its options, whose
@@ -477,17 +493,15 @@ def one_class_per_node(problem: Problem) -> Problem:
             single = dataclasses.replace(node_class, id=name, count=1, node_names=(name,))
             singles.append(single)
             members.setdefault(node_class.id, []).append(name)
-    demands = []
-    for demand in problem.demands:
-        copy = dataclasses.replace(demand)
-        copy.eligible = [n for c in demand.eligible for n in members.get(c, [])]
-        copy.excluded = {n: e for c, e in demand.excluded.items() for n in members.get(c, [])}
-        copy.failing = {n: e for c, e in demand.failing.items() for n in members.get(c, [])}
-        copy.preference = {n: w for c, w in demand.preference.items() for n in members.get(c, [])}
-        copy.preferences = [dataclasses.replace(rule, met_by={n for c in rule.met_by
-                                                              for n in members.get(c, [])})
-                            for rule in demand.preferences]
-        demands.append(copy)
+    demands = [dataclasses.replace(
+        demand, eligible=[n for c in demand.eligible for n in members.get(c, [])],
+        excluded={n: e for c, e in demand.excluded.items() for n in members.get(c, [])},
+        failing={n: e for c, e in demand.failing.items() for n in members.get(c, [])},
+        preference={n: w for c, w in demand.preference.items() for n in members.get(c, [])},
+        preferences=[dataclasses.replace(rule, met_by={n for c in rule.met_by
+                                                       for n in members.get(c, [])})
+                     for rule in demand.preferences])
+        for demand in problem.demands]
     caps = [dataclasses.replace(cap, classes=[n for c in cap.classes for n in members.get(c, [])])
             for cap in problem.power_caps]
     return dataclasses.replace(problem, classes=singles, demands=demands, power_caps=caps,

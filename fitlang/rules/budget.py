@@ -3,6 +3,7 @@ most that."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from fractions import Fraction
@@ -35,15 +36,14 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     """The cost of the cheapest placement without a budget, in whole cents rounded up."""
     from fitlang.solve.explain import search
 
-    trial = search.copy_problem(problem)
-    trial.budget = None
+    trial = dataclasses.replace(problem, budget=None)
     cheapest = search.works(trial, deadline, cheapest=True)
     if not cheapest.placed or cheapest.cost is None:
         return None
     # in whole cents, rounded up: a budget rounded down would not allow the placement
     cents = math.ceil(cheapest.cost * 100)
     budget = Fraction(cents, 100)
-    trial.budget = budget
+    trial = dataclasses.replace(problem, budget=budget)
     check = search.works(trial, deadline, cheapest=True)
     if not check.placed:
         return None

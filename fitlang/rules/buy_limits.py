@@ -45,11 +45,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     enough = sum(d.replicas for d in problem.demands)
 
     def works(extra: int) -> search.Check:
-        trial = search.copy_problem(problem)
-        trial.buy_limits[group] = limit + extra
-        for node_class in trial.classes:
-            if node_class.buy_group == group and node_class.count < limit + extra:
-                search.grow(node_class, min(limit + extra, enough))
+        trial = search.with_buy_limit(problem, group, limit + extra, min(limit + extra, enough))
         return search.works(trial, deadline, True)
 
     found = search.smallest(works, 1, max(1, enough), deadline)

@@ -95,15 +95,10 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     count = problem.node_class(pool).count
 
     def works(extra: int) -> search.Check:
-        trial = search.copy_problem(problem)
-        search.grow(trial.node_class(pool), count + extra)
-        trial.symmetric = [run for run in trial.symmetric if pool not in run]
-        return search.works(trial, deadline, True)
+        return search.works(search.with_pool(problem, pool, count + extra), deadline, True)
 
-    grown = search.copy_problem(problem)
-    search.grow(grown.node_class(pool),
-                count + min(search.MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
-    grown.symmetric = [run for run in grown.symmetric if pool not in run]
+    grown = search.with_pool(problem, pool,
+                             count + min(search.MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
     # node by node (small fleets) each node is a class: which pool it is in
     exact = sum(c.count for c in grown.classes) <= search.PER_NODE_MAX_NODES
     owners = grown.owners() if exact else None

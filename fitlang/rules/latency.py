@@ -3,6 +3,7 @@ options' counted together) run on nodes within N ms of the location."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -62,9 +63,11 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     for limit in candidates:
         if search.now() >= deadline:
             return None
-        trial = search.copy_problem(problem)
+        trial = problem
         for demand in members:
-            trial.demand(demand.name).latency[index].limit_ms = limit
+            latency = list(demand.latency)
+            latency[index] = dataclasses.replace(latency[index], limit_ms=limit)
+            trial = trial.with_demand(demand.name, latency=latency)
         check = search.works(trial, deadline, cheapest=True)
         if check.placed:
             text = (f"raise the latency limit of `{part.subject}` for {part.key} from "

@@ -40,8 +40,9 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     cap = problem.power_caps[index]
 
     def works(extra_kw: int) -> search.Check:
-        trial = search.copy_problem(problem)
-        trial.power_caps[index] = dataclasses.replace(cap, cap_watts=cap.cap_watts + 1000 * extra_kw)
+        caps = list(problem.power_caps)
+        caps[index] = dataclasses.replace(cap, cap_watts=cap.cap_watts + 1000 * extra_kw)
+        trial = dataclasses.replace(problem, power_caps=caps)
         return search.works(trial, deadline, cheapest=True)
 
     found = search.smallest(works, 1, 10 ** 6, deadline)

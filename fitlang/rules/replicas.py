@@ -65,8 +65,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     replicas = problem.demand(part.subject).replicas
 
     def works(fewer: int) -> search.Check:
-        trial = search.copy_problem(problem)
-        trial.demand(part.subject).replicas = replicas - fewer
+        trial = problem.with_demand(part.subject, replicas=replicas - fewer)
         return search.works(trial, deadline, True)
 
     # the most replicas placeable (an upper bound) gives the fewest to take away

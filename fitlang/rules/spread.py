@@ -143,10 +143,11 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     most = max(d.replicas for d in members)
 
     def works(wider: int) -> search.Check:
-        trial = search.copy_problem(problem)
-        for demand in demands_of(trial, part.subject):
-            demand.spreads[index] = dataclasses.replace(demand.spreads[index],
-                                                        max_skew=skew + wider)
+        trial = problem
+        for demand in members:
+            spreads = list(demand.spreads)
+            spreads[index] = dataclasses.replace(spreads[index], max_skew=skew + wider)
+            trial = trial.with_demand(demand.name, spreads=spreads)
         return search.works(trial, deadline, cheapest=True)
 
     found = search.smallest(works, 1, max(1, most - skew), deadline)

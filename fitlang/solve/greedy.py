@@ -116,7 +116,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             demands.sort(key=lambda d: rank.get(d.name, len(rank)))  # stable: policy order after
     prefilled = fleet.prefill(guide.nodes) if guide.nodes else {}
     decided: set[str] = set()  # option groups whose option is placed (or tried) already
-    apart_rules = set(_kept_apart_by(problem)) | {
+    apart_rules = set(fleet.kept_apart_by) | {
         d.name for d in problem.demands for r in d.affinities
         if r.anti and r.target != "self" and r.topology != "node"}
     taken: dict[tuple[str, str], set[int]] = {}  # (workload, topology) -> domain codes it uses
@@ -254,6 +254,7 @@ class _Fleet:
         self.hosted: list[dict[str, int]] = []
         self.hosts: dict[str, list[int]] = {}  # workload -> the nodes it is on
         self.apart, self.exclusive = _apart_on_nodes(problem)
+        self.kept_apart_by = _kept_apart_by(problem)
         self._codes, self._reach, self._eligible = fixed.codes, fixed.reach, fixed.eligible
         self._ordered = fixed.ordered
         self.first = first or {}  # workload -> the classes it tries first (a `Guide`)
@@ -359,7 +360,7 @@ class _Fleet:
         """(workload, topology) kept apart from this one by zone or region, either way."""
         mine = [(r.target, r.topology) for r in demand.affinities
                 if r.anti and r.target != "self" and r.topology != "node"]
-        return mine + _kept_apart_by(self.problem).get(demand.name, [])
+        return mine + self.kept_apart_by.get(demand.name, [])
 
     def _keep_apart(self, demand: Demand, rows: np.ndarray,
                     taken: dict[tuple[str, str], set[int]]) -> np.ndarray:
@@ -368,7 +369,7 @@ class _Fleet:
         for rule in demand.affinities:
             if rule.anti and rule.target != "self" and rule.topology != "node":
                 banned.setdefault(rule.topology, set()).update(taken.get((rule.target, rule.topology), ()))
-        for other, topology in _kept_apart_by(self.problem).get(demand.name, ()):
+        for other, topology in self.kept_apart_by.get(demand.name, ()):
             banned.setdefault(topology, set()).update(taken.get((other, topology), ()))
         for topology, values in banned.items():
             codes = self.codes(topology)[0][rows]
@@ -863,18 +864,13 @@ def _cheapest_domains(fleet: _Fleet, within: dict[int, np.ndarray], candidates: 
 
 def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
     """Workload -> (workload, topology) of the zone or region anti-affinities towards it,
-    worked out once per problem (per workload it was a scan of every workload's rules)."""
-    key = (id(problem.demands), len(problem.demands))
-    cached = getattr(problem, "_kept_apart_by", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    worked out once per greedy run (`_Fleet.kept_apart_by`; per workload it was a scan of
+    every workload's rules)."""
     towards: dict[str, list[tuple[str, str]]] = {}
     for other in problem.demands:
         for rule in other.affinities:
             if rule.anti and rule.target != "self" and rule.topology != "node":
                 towards.setdefault(rule.target, []).append((other.name, rule.topology))
-    # a memo kept on the problem it is about: Problem (model/problem.py) has no field for it
-    problem._kept_apart_by = (key, towards)  # type: ignore[attr-defined]
     return towards
 
 

@@ -436,16 +436,4 @@ def _apart_on_nodes(problem: Problem) -> tuple[dict[str, set[str]], set[str]]:
     """Workload -> those it may not share a node with (either's rule), and the exclusive
     workloads; worked out once per problem: a
     packer is made per class and batch, thousands of times at fleet scale."""
-    key = (id(problem.demands), len(problem.demands))
-    cached = problem.apart_on_nodes
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    apart: dict[str, set[str]] = {}
-    for d in problem.demands:
-        for r in d.affinities:
-            if r.anti and r.topology == "node" and r.target != "self":
-                apart.setdefault(d.name, set()).add(r.target)
-                apart.setdefault(r.target, set()).add(d.name)
-    exclusive = {d.name for d in problem.demands if d.exclusive}
-    problem.apart_on_nodes = (key, (apart, exclusive))
-    return apart, exclusive
+    return problem.apart_on_nodes  # an index the problem builds once

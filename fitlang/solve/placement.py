@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -828,15 +829,18 @@ def _higher_priority(problem: Problem) -> dict[int, list[str]]:
     """Priority -> the names of the workloads above it, sorted; worked out once per problem
     (per workload left out it was a scan of every workload: 1.5 s for a floor the time
     limit cut short at 10,000 inventory nodes)."""
-    key = (id(problem.demands), len(problem.demands))
-    cached = getattr(problem, "_higher_priority", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    cached = _HIGHER_PRIORITY.get(problem)
+    if cached is not None:
+        return cached
     levels = sorted({d.priority for d in problem.demands})
     higher = {level: sorted(d.name for d in problem.demands if d.priority > level) for level in levels}
-    # a cache riding on the problem, which has no field for it (setattr: not a declared one)
-    setattr(problem, "_higher_priority", (key, higher))  # noqa: B010
+    _HIGHER_PRIORITY[problem] = higher
     return higher
+
+
+# per problem (a frozen Problem is hashed as itself), for as long as the problem lives
+_HIGHER_PRIORITY: weakref.WeakKeyDictionary[Problem, dict[int, list[str]]] = \
+    weakref.WeakKeyDictionary()
 
 
 def _why_unplaced(problem: Problem, demand) -> str:

@@ -6,7 +6,6 @@ solved again; the difference in the primary objective is its price.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -52,10 +51,9 @@ def preference_outcomes(problem: Problem, placement: Placement) -> list[Preferen
 
 
 def _price_of_meeting(problem: Problem, placement: Placement, name: str, index: int) -> Fraction | None:
-    trial = copy.deepcopy(problem)
-    demand = trial.demand(name)
+    demand = problem.demand(name)
     met_by = demand.preferences[index].met_by
-    demand.eligible = [c for c in demand.eligible if c in met_by]
+    trial = problem.with_demand(name, eligible=[c for c in demand.eligible if c in met_by])
     result = solve(trial, "highs", time_limit=10)
     if result.unplaced or result.value is None or placement.value is None:
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from fractions import Fraction
 
 from fitlang.model.problem import Problem
@@ -16,9 +16,9 @@ def arm_saving(problem: Problem, placement: Placement) -> Fraction | None:
     owners = problem.owners()
     if placement.value is None or not any(owners[a.node].id in arm for a in placement.assignments):
         return None
-    trial = copy.deepcopy(problem)
-    for demand in trial.demands:
-        demand.eligible = [c for c in demand.eligible if c not in arm]
+    trial = dataclasses.replace(problem, demands=[
+        dataclasses.replace(d, eligible=[c for c in d.eligible if c not in arm])
+        for d in problem.demands])
     without = solve(trial, "highs", time_limit=10)
     if without.unplaced or without.value is None:
         return None

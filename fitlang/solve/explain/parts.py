@@ -8,6 +8,7 @@ makes the restricted copy of a problem that enforces only the parts a predicate 
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,6 +64,8 @@ def rule_of(part: Part) -> Rule | None:
     rule whose parts are of its kind."""
     by_name, by_kind = _registry()
     return by_name.get(part.rule) if part.kind is PartKind.RULE else by_kind.get(part.kind)
+
+
 
 
 def _exclusive(demand: Demand, index: int) -> bool:
@@ -136,19 +139,15 @@ class Trial:
 
 
 def _copy(problem: Problem) -> Problem:
-    """A copy a trial may change: new classes, demands and the lists and maps trials edit;
-    what those point at (origins, rules' sources) is shared."""
-    def demand(d: Demand) -> Demand:
-        return dataclasses.replace(d, eligible=list(d.eligible), excluded=dict(d.excluded),
-                                   affinities=list(d.affinities), spreads=list(d.spreads),
-                                   latency=[dataclasses.replace(r) for r in d.latency])
-
-    return dataclasses.replace(problem, classes=[dataclasses.replace(c) for c in problem.classes],
-                               demands=[demand(d) for d in problem.demands],
+    """A copy whose lists and maps are its own (a trial that edits a container in place edits
+    only its own); the classes, demands and what they point at are shared: they are frozen,
+    and a trial changes one by replacing it (`Problem.with_demand`, `_with_pool`)."""
+    return dataclasses.replace(problem, classes=list(problem.classes),
+                               demands=list(problem.demands),
                                spare_offers=list(problem.spare_offers),
                                buy_limits=dict(problem.buy_limits),
                                power_caps=list(problem.power_caps),
-                               option_groups=[dataclasses.replace(g) for g in problem.option_groups],
+                               option_groups=list(problem.option_groups),
                                symmetric=[list(run) for run in problem.symmetric])
 
 
@@ -158,31 +157,38 @@ def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
     unbounded, budget and power caps gone. Workloads neither required nor needed by an
     enforced affinity are left out (placing none of them is always allowed)."""
     alive = _alive(problem, active)
-    trial = _copy(dataclasses.replace(
-        problem, demands=[d for d in problem.demands if d.workload in alive],
-        option_groups=[g for g in problem.option_groups if g.workload in alive]))
     optional: set[str] = set()
-    position = {c.id: i for i, c in enumerate(trial.classes)}
-    for demand in trial.demands:
+    position = {c.id: i for i, c in enumerate(problem.classes)}
+    demands = []
+    for demand in problem.demands:
+        if demand.workload not in alive:
+            continue
         if demand.group is None and not active(Part(PartKind.REPLICAS, demand.name)):
             optional.add(demand.name)
-        demand.exclusive = demand.exclusive and active(Part(PartKind.EXCLUSIVE, demand.workload))
         kept = [i for i in range(len(demand.affinities)) if active(_affinity_part(demand, i))]
-        demand.affinities = [demand.affinities[i] for i in kept]
-        demand.spreads = [s for i, s in enumerate(demand.spreads)
-                          if active(Part(PartKind.SPREAD, demand.workload, index=i))]
-        demand.latency = [r for r in demand.latency
-                          if active(Part(PartKind.LATENCY, demand.workload, r.location))]
-        _readmit(demand, problem.demand(demand.name), trial, position, active)
-    for group in trial.option_groups:
+        enforced = dataclasses.replace(
+            demand,
+            exclusive=demand.exclusive and active(Part(PartKind.EXCLUSIVE, demand.workload)),
+            affinities=[demand.affinities[i] for i in kept],
+            spreads=[s for i, s in enumerate(demand.spreads)
+                     if active(Part(PartKind.SPREAD, demand.workload, index=i))],
+            latency=[r for r in demand.latency
+                     if active(Part(PartKind.LATENCY, demand.workload, r.location))])
+        demands.append(_readmit(enforced, demand, problem, position, active))
+    groups = []
+    for group in problem.option_groups:
+        if group.workload not in alive:
+            continue
         if not active(Part(PartKind.THROUGHPUT, group.workload)):
             optional.add(group.workload)
         if group.gang and not active(Part(PartKind.GANG, group.workload)):
-            group.gang = False
-    if trial.budget is not None and not active(Part(PartKind.BUDGET)):
-        trial.budget = None
-    trial.power_caps = [cap for i, cap in enumerate(trial.power_caps)
-                        if active(Part(PartKind.POWER, index=i))]
+            group = dataclasses.replace(group, gang=False)
+        groups.append(group)
+    budget = problem.budget if active(Part(PartKind.BUDGET)) else None
+    trial = _copy(dataclasses.replace(
+        problem, demands=demands, option_groups=groups, budget=budget,
+        power_caps=[cap for i, cap in enumerate(problem.power_caps)
+                    if active(Part(PartKind.POWER, index=i))]))
     return _unbounded(_without_idle(Trial(trial, optional)), active)
 
 
@@ -194,44 +200,51 @@ def _unbounded(trial: Trial, active: Callable[[Part], bool]) -> Trial:
     problem = trial.problem
     enough = sum(d.replicas for d in problem.demands)
     used = {c for d in problem.demands for c in d.eligible}
+    unlimited = {group for group in problem.buy_limits if not active(Part(PartKind.BUY, index=group))}
     grown: set[str] = set()
+    classes = []
     for node_class in problem.classes:
-        if not node_class.provisioned and not active(Part(PartKind.CAPACITY, node_class.id)) \
-                and node_class.id in used:
-            _grow(node_class, max(node_class.count, enough))
+        count = None
+        if node_class.id not in used:
+            pass
+        elif not node_class.provisioned and not active(Part(PartKind.CAPACITY, node_class.id)):
+            count = max(node_class.count, enough)
+        elif node_class.buy_group in unlimited and node_class.count < enough:
+            count = enough
+        if count is not None:
+            node_class = _grown(node_class, count)
             grown.add(node_class.id)
-    for group in list(problem.buy_limits):
-        if not active(Part(PartKind.BUY, index=group)):
-            del problem.buy_limits[group]
-            for node_class in problem.classes:
-                if node_class.buy_group == group and node_class.count < enough \
-                        and node_class.id in used:
-                    _grow(node_class, enough)
-                    grown.add(node_class.id)
-    # interchangeable runs are of one node each: a grown class is no longer one of them
-    problem.symmetric = [run for run in problem.symmetric if not grown.intersection(run)]
+        classes.append(node_class)
+    trial.problem = dataclasses.replace(
+        problem, classes=classes,
+        buy_limits={g: n for g, n in problem.buy_limits.items() if g not in unlimited},
+        # interchangeable runs are of one node each: a grown class is no longer one of them
+        symmetric=[run for run in problem.symmetric if not grown.intersection(run)])
     return trial
 
 
-def _readmit(demand: Demand, original: Demand, trial: Problem, position: dict[str, int],
-             active: Callable[[Part], bool]) -> None:
-    """Pools kept off only by dropped rules (never by a fact: too small, no GPUs) become
-    eligible again."""
-    added = False
+def _readmit(demand: Demand, original: Demand, problem: Problem, position: dict[str, int],
+             active: Callable[[Part], bool]) -> Demand:
+    """The demand with the pools kept off only by dropped rules (never by a fact: too small,
+    no GPUs) eligible again, and without the pools that fit none of its replicas."""
+    eligible = demand.eligible
+    excluded = demand.excluded
+    already = set(eligible)
+    added = []
     for class_id, reasons in original.failing.items():
-        if class_id not in position or class_id in demand.eligible:
+        if class_id not in position or class_id in already:
             continue
         needed = [_exclusion_part(original, r) for r in reasons]
         if any(p is None or active(p) for p in needed):
             continue
-        demand.eligible.append(class_id)
-        demand.excluded.pop(class_id, None)
-        added = True
+        added.append(class_id)
     if added:
-        demand.eligible.sort(key=position.__getitem__)
+        eligible = sorted([*eligible, *added], key=position.__getitem__)
+        readmitted = set(added)
+        excluded = {c: e for c, e in excluded.items() if c not in readmitted}
     # a pool that fits no replica (once the rules are dropped) is not worth a variable
-    demand.eligible = [c for c in demand.eligible
-                       if replicas_per_node(demand, trial.node_class(c)) > 0]
+    return dataclasses.replace(demand, excluded=excluded, eligible=[
+        c for c in eligible if replicas_per_node(demand, problem.node_class(c)) > 0])
 
 
 def _without_idle(trial: Trial) -> Trial:
@@ -245,20 +258,38 @@ def _without_idle(trial: Trial) -> Trial:
         return name in trial.optional and not ({demand.name, demand.workload} & needed)
 
     kept = [d for d in problem.demands if not idle(d)]
-    problem.demands = kept
     names = {d.name for d in kept}
-    problem.option_groups = [g for g in problem.option_groups
-                             if any(n in names for n in g.demands)]
+    trial.problem = dataclasses.replace(
+        problem, demands=kept,
+        option_groups=[g for g in problem.option_groups if any(n in names for n in g.demands)])
     return trial
 
 
-def _grow(node_class: NodeClass, count: int) -> None:
-    """Give a class (in a trial copy of the problem) `count` nodes, naming the new ones."""
+def _grown(node_class: NodeClass, count: int) -> NodeClass:
+    """The class with `count` nodes (for a trial copy of the problem), naming the new ones."""
     existing = len(node_class.node_names)
-    if count > existing:  # (joining names makes every one of them: only when some are new)
-        node_class.node_names = (*node_class.node_names,
-                                 *(f"{node_class.pool}-extra-{i}" for i in range(existing, count)))
-    node_class.count = count
+    if count <= existing:  # (joining names makes every one of them: only when some are new)
+        return dataclasses.replace(node_class, count=count)
+    return dataclasses.replace(node_class, count=count, node_names=(
+        *node_class.node_names, *(f"{node_class.pool}-extra-{i}" for i in range(existing, count))))
+
+
+def _with_pool(problem: Problem, class_id: str, count: int) -> Problem:
+    """The problem with pool `class_id` grown (or shrunk) to `count` nodes; a grown pool is no
+    longer one of a run of interchangeable one-node classes."""
+    return dataclasses.replace(
+        problem,
+        classes=[_grown(c, count) if c.id == class_id else c for c in problem.classes],
+        symmetric=[run for run in problem.symmetric if class_id not in run])
+
+
+def _with_buy_limit(problem: Problem, group: int, limit: int, nodes: int) -> Problem:
+    """The problem with `buy` block `group` allowing `limit` nodes, its offers with fewer
+    than `limit` grown to `nodes`."""
+    return dataclasses.replace(
+        problem, buy_limits={**problem.buy_limits, group: limit},
+        classes=[_grown(c, nodes) if c.buy_group == group and c.count < limit else c
+                 for c in problem.classes])
 
 
 def _alive(problem: Problem, active: Callable[[Part], bool]) -> set[str]:
@@ -276,24 +307,26 @@ def _alive(problem: Problem, active: Callable[[Part], bool]) -> set[str]:
     return alive
 
 
+# per problem (a frozen Problem is hashed as itself), for as long as the problem lives
+_NEEDS_AND_FOLLOWS: weakref.WeakKeyDictionary[
+    Problem, tuple[list[tuple[str, Part]], list[tuple[str, Part, str]]]] = weakref.WeakKeyDictionary()
+
+
 def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]],
                                                    list[tuple[str, Part, str]]]:
     """Per demand, its workload and the part that requires it; per positive affinity rule, its
     workload, its part and its target's workload. Worked out once per problem: a narrowing
     asks for the workloads alive tens of times, over a thousand workloads at fleet scale."""
-    cached = getattr(problem, "_needs_and_follows", None)
-    # the list itself is kept (not its id, which a later list could reuse)
-    if cached is not None and cached[0] is problem.demands and cached[1] == len(problem.demands):
-        return cached[2]
+    cached = _NEEDS_AND_FOLLOWS.get(problem)
+    if cached is not None:
+        return cached
     needs = [(d.workload, Part(PartKind.REPLICAS, d.name) if d.group is None
               else Part(PartKind.THROUGHPUT, d.group)) for d in problem.demands]
     workload_of = {d.name: d.workload for d in problem.demands}
     follows = [(d.workload, _affinity_part(d, index), workload_of[rule.target])
                for d in problem.demands for index, rule in enumerate(d.affinities)
                if not rule.anti and rule.target in workload_of]
-    # a cache riding on the problem, which has no field for it (setattr: not a declared one)
-    setattr(problem, "_needs_and_follows",  # noqa: B010
-            (problem.demands, len(problem.demands), (needs, follows)))
+    _NEEDS_AND_FOLLOWS[problem] = needs, follows
     return needs, follows
 
 

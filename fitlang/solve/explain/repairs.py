@@ -19,8 +19,10 @@ from fitlang.solve.explain.parts import (
     Trial,
     _copy,
     _exclusion_part,
-    _grow,
+    _grown,
     _reading_order,
+    _with_buy_limit,
+    _with_pool,
     parts,
     rule_of,
     with_parts,
@@ -92,10 +94,9 @@ def _repair_scope(problem: Problem, conflict: list[Part],
     if not rest or now() >= deadline:
         return whole
     apart = _copy(dataclasses.replace(
-        problem, demands=rest, option_groups=[g for g in problem.option_groups
-                                              if g.workload not in workloads]))
-    for demand in apart.demands:
-        demand.eligible = [c for c in demand.eligible if c not in pools]
+        problem, demands=[dataclasses.replace(d, eligible=[c for c in d.eligible if c not in pools])
+                          for d in rest],
+        option_groups=[g for g in problem.option_groups if g.workload not in workloads]))
     check = decide(Trial(apart), deadline)
     if not check.placed or check.cost is None:
         return whole
@@ -187,10 +188,10 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     """Offers in scope that no `buy` allows: what would buying from them take?"""
     if not problem.spare_offers:
         return None
-    trial = _copy(problem)
-    trial.classes = trial.classes + [dataclasses.replace(c) for c in problem.spare_offers]
-    for demand in trial.demands:
-        demand.eligible += [c.id for c in trial.spare_offers if c.id not in demand.failing]
+    trial = dataclasses.replace(
+        problem, classes=problem.classes + problem.spare_offers,
+        demands=[dataclasses.replace(d, eligible=d.eligible + [
+            c.id for c in problem.spare_offers if c.id not in d.failing]) for d in problem.demands])
     encoding = encode(trial, must_place=True)
     outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"), _left(deadline))
     if outcome.solution is None:
@@ -198,9 +199,8 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     # (node counts u are whole columns: HiGHS gives them as int)
     counts = {c.id: int(outcome.solution[encoding.u[c.id]]) for c in trial.spare_offers}
     # checked like every other repair: the offers bounded to what this placement buys
-    for node_class in trial.classes:
-        if node_class.id in counts:
-            _grow(node_class, counts[node_class.id])
+    trial = dataclasses.replace(trial, classes=[
+        _grown(c, counts[c.id]) if c.id in counts else c for c in trial.classes])
     check = works(trial, deadline, cheapest=True)
     if not check.placed:
         return None
@@ -253,22 +253,14 @@ def _as_applied(problem: Problem, repair: Repair) -> Repair:
 def _applied(problem: Problem, repair: Repair) -> Problem:
     part = repair.part
     value = repair.value  # what `after` shows, as a number (set by the repairs of these kinds)
-    if part.kind in ("capacity", "replicas", "buy", "budget") and value is not None:
-        trial = _copy(problem)
-        if part.kind == "capacity":
-            _grow(trial.node_class(part.subject), int(value))
-            trial.symmetric = [run for run in trial.symmetric if part.subject not in run]
-        elif part.kind == "replicas":
-            trial.demand(part.subject).replicas = int(value)
-        elif part.kind == "buy":
-            group = part.position
-            trial.buy_limits[group] = int(value)
-            for node_class in trial.classes:
-                if node_class.buy_group == group and node_class.count < int(value):
-                    _grow(node_class, int(value))
-        else:
-            trial.budget = value
-        return trial
+    if part.kind in _COUNTS and value is not None:
+        if part.kind is PartKind.CAPACITY:
+            return _with_pool(problem, part.subject, int(value))
+        if part.kind is PartKind.REPLICAS:
+            return problem.with_demand(part.subject, replicas=int(value))
+        if part.kind is PartKind.BUY:
+            return _with_buy_limit(problem, part.position, int(value), int(value))
+        return dataclasses.replace(problem, budget=value)
     return with_parts(problem, lambda p: p != part).problem
 
 

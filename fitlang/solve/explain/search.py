@@ -21,15 +21,17 @@ from fitlang.solve.explain.checks import _now as now
 from fitlang.solve.explain.parts import Part, Trial, _exclusion_part, with_parts
 from fitlang.solve.explain.parts import _class_id as class_id
 from fitlang.solve.explain.parts import _copy as copy_problem
-from fitlang.solve.explain.parts import _grow as grow
+from fitlang.solve.explain.parts import _grown as grown
+from fitlang.solve.explain.parts import _with_buy_limit as with_buy_limit
+from fitlang.solve.explain.parts import _with_pool as with_pool
 from fitlang.solve.explain.results import Repair
 from fitlang.solve.linear import Status
 
 MAX_EXTRA_NODES = 4096  # the most nodes a repair adds to a pool
 
 __all__ = ["MAX_EXTRA_NODES", "NOTHING_WORKS", "PER_NODE_MAX_NODES", "Check", "Part", "Repair",
-           "bound", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grow",
-           "now", "pools_listed", "ruled_out", "smallest", "works"]
+           "bound", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grown",
+           "now", "pools_listed", "ruled_out", "smallest", "with_buy_limit", "with_pool", "works"]
 
 
 def works(problem: Problem, deadline: float, cheapest: bool = False,
