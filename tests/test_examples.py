@@ -11,7 +11,7 @@ import pytest
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
-from fitlang.solve.explain import Part, explain
+from fitlang.solve.explain import Part, PartKind, explain
 from fitlang.solve.report import power_use
 from fitlang.solve.savings import arm_saving
 from fitlang.solve.utilization import utilization
@@ -117,7 +117,8 @@ def test_infeasible_example_is_explained_as_its_comments_say():
     lines = sorted(r.origin.span.line for r in explanation.reasons)
     assert lines == [28, 65, 71]  # h100's count, replicas, the GPU memory rule
     assert [r.part for r in explanation.reasons] == [
-        Part("capacity", "h100"), Part("rule", "finetune", "memory >= 80GB"), Part("replicas", "finetune")]
+        Part("capacity", "h100"), Part(PartKind.RULE, "finetune", "memory >= 80GB", rule="gpu"),
+        Part("replicas", "finetune")]
     assert [(r.part.kind, r.before, r.after, r.cost) for r in explanation.repairs] == [
         ("capacity", "2", "4", 160), ("rule", "memory >= 80GB", "memory >= 40GB", 80),
         ("replicas", "4", "2", 80)]

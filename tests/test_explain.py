@@ -12,7 +12,7 @@ from solving import problem_from, solve
 import fitlang.solve.explain as explaining
 from fitlang.cli import main
 from fitlang.solve.backends import HighsBackend
-from fitlang.solve.explain import ExplainOutcome, Part, explain
+from fitlang.solve.explain import ExplainOutcome, Part, PartKind, explain
 from fitlang.solve.linear import Outcome, Status
 
 GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n')
@@ -134,8 +134,8 @@ def test_an_affinity_targets_own_zones_are_part_of_the_conflict(tmp_path):
             + workload("app", 1, 1, "1Gi", '  zones = ["zb"]\n  affinity db on zone\n'))
     explanation = explain(problem_from(tmp_path, text))
     assert [r.part for r in explanation.reasons] == [
-        Part("rule", "app", "zones"), Part("rule", "db", "zones"), Part("affinity", "app", index=0),
-        Part("replicas", "app")]
+        Part(PartKind.RULE, "app", "zones", rule="zones"), Part(PartKind.RULE, "db", "zones", rule="zones"),
+        Part(PartKind.AFFINITY, "app", index=0), Part(PartKind.REPLICAS, "app")]
 
 
 def test_dedicated_is_not_blamed_for_a_pool_without_gpus(tmp_path):
@@ -150,7 +150,7 @@ def test_a_dedicated_reason_points_at_the_dedicated_line(tmp_path):
     text = pool("own", 1, 4, "8Gi") + pool("kept", 2, 4, "8Gi", 1, '  dedicated = "batch"\n') \
         + workload("w", 2, 4, "1Gi")
     explanation = explain(problem_from(tmp_path, text))
-    dedicated = Part("rule", "w", 'dedicated = "batch"')
+    dedicated = Part(PartKind.RULE, "w", 'dedicated = "batch"', rule="dedicated")
     assert dedicated in [r.part for r in explanation.reasons]
     reason = next(r for r in explanation.reasons if r.part == dedicated)
     assert text.splitlines()[reason.origin.span.line - 1] == '  dedicated = "batch"'

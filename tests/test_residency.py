@@ -13,7 +13,7 @@ from solving import on_pools, problem_from, solved
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
-from fitlang.solve.explain import Part, explain
+from fitlang.solve.explain import Part, PartKind, explain
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
@@ -67,7 +67,7 @@ def test_explain_names_residency(tmp_path):
     # three replicas, two EU nodes: the conflict is the residency rule and the replica count
     explanation = explain(problem_from(tmp_path, FLEET + workload(3, "  residency = [EU]\n")))
     assert not explanation.feasible
-    residency = Part("rule", "api", "residency = [EU]")
+    residency = Part(PartKind.RULE, "api", "residency = [EU]", rule="residency")
     assert residency in [r.part for r in explanation.reasons]
     assert residency in [r.part for r in explanation.repairs]
 

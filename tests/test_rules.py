@@ -3,17 +3,20 @@ is picked up by build, the W01xx warnings and `fitc verify` with no other edit."
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from solving import problem_from
 
 from fitlang import rules
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Exclusion
-from fitlang.rules.base import Rule, Unsatisfiable
+from fitlang.rules.base import PartKind, Rule, Stated, Unsatisfiable
+
+from solving import problem_from
 
 
 def pool(name, count, cpu, memory, price=1, extra=""):
@@ -42,7 +45,14 @@ def test_every_rule_is_checked_by_verify():
         assert rule.check is not None or rule.why is not None, rule.name
         assert (rule.excludes is None) == (rule.why is None), rule.name
         assert rule.reads is None or rule.excludes is not None, rule.name
-        assert (rule.reason, rule.repairs) == (None, None), rule.name
+        assert rule.part_kind is None or rule.reason is not None, rule.name
+
+
+def test_every_kind_of_part_is_one_rules():
+    """Explain asks the rule whose parts are of a kind for their sentence and repair: each
+    kind but RULE (an exclusion, whose rule `Exclusion.source` names) is one rule's."""
+    kinds = [rule.part_kind for rule in rules.RULES if rule.part_kind is not None]
+    assert sorted(kinds) == sorted(k for k in PartKind if k is not PartKind.RULE)
 
 
 def test_reasons_come_in_the_registry_order(tmp_path):
@@ -67,6 +77,27 @@ def test_reasons_come_in_the_registry_order(tmp_path):
     assert other.eligible == ["p"]
 
 
+def test_an_exclusion_says_what_it_is_in_typed_fields(tmp_path):
+    """Worked out by hand: on pool `p` (dedicated, bronze, zone b, no GPUs, 4 cores) `w` is
+    kept off by `dedicated`, `labels`, `zones` (rules the user may drop) and by its GPUs (a
+    fact about the node); its second spread, over `rack`, has no domain on `p` (its index:
+    1). `v` (16 cores) is too big for `p`: a fact. The text is for display only."""
+    problem = problem_from(tmp_path, (
+        pool("p", 1, 4, "8Gi", 1, '  zone = "b"\n  dedicated = "ml"\n  labels = { tier: "bronze" }\n')
+        + workload("w", 1, 2, "1Gi", '  labels = { tier: "gold" }\n  zones = ["a"]\n'
+                   "  spread zone max_skew 1\n  spread \"rack\" max_skew 1\n"
+                   "  gpu {\n    count = 1\n  }\n")
+        + workload("v", 1, 16, "1Gi", '  tolerate = ["ml"]\n')))
+    assert [(e.source, e.fact, e.index) for e in problem.demand("w").failing["p"]] == [
+        ("dedicated", False, None), ("labels", False, None), ("zones", False, None),
+        ("gpu", True, None), ("spread", False, 1)]
+    assert [(e.source, e.fact, e.index) for e in problem.demand("v").failing["p"]] == [
+        ("capacity", True, None)]
+    names = {rule.name for rule in rules.RULES}
+    assert all(e.source in names for d in problem.demands for reasons in d.failing.values()
+               for e in reasons)
+
+
 # ---- a toy rule, registered by a test only -------------------------------------------------
 
 
@@ -80,7 +111,7 @@ def _toy_excludes(workload, facets) -> np.ndarray:
 
 def _toy_why(workload, node_class) -> Iterator[Exclusion]:
     if node_class.pool == "forbidden":
-        yield Exclusion("toy", workload.origin, "the pool is forbidden")
+        yield Exclusion("toy", workload.origin, "the pool is forbidden", source="toy")
 
 
 def _toy_warnings(workload, fleet) -> Iterator[Unsatisfiable]:
@@ -295,3 +326,62 @@ def test_a_registered_rule_says_which_classes_a_replica_may_move_to(tmp_path, mo
     same = OnNodes(same=lambda problem, demand: lambda node_class: node_class.pool)
     monkeypatch.setattr(rules, "RULES", (*rules.RULES, Rule("toy_pools", packing=same)))
     assert [c.id for c in equivalents(problem, demand, origin)] == ["y"]
+
+
+# ---- the toy rule in an explanation: its own sentence and its own repair --------------------
+
+
+def _toy_reason(problem, part) -> Stated:
+    return Stated(f"`{part.subject}` may not run on pool `forbidden` (toy)", None)
+
+
+def _toy_repairs(problem, part, deadline):
+    from fitlang.solve.explain import search
+
+    check = search.decided_without(problem, part, deadline)
+    if check is None:
+        return None
+    return search.Repair(part, f"let `{part.subject}` run on pool `forbidden` (toy)", None,
+                         "toy", None, check.cost)
+
+
+EXPLAINED_TOY = dataclasses.replace(TOY, reason=_toy_reason, repairs=_toy_repairs)
+
+
+def test_explain_asks_a_registered_rule_for_its_reason_and_repair(tmp_path, capsys, monkeypatch):
+    """One pool of 1 node takes 1 of 2 replicas (4 CPU each); the toy rule keeps `w` off the
+    other pool: the conflict is the pool's count, the toy rule, the replicas, and the toy rule
+    says itself and its repair (worked out by hand: without it, the 2 replicas fit, 1 on
+    `ok` and 1 on `forbidden` at 1 USD/h each)."""
+    from fitlang.cli import main
+
+    monkeypatch.setattr(rules, "RULES", (*rules.RULES, EXPLAINED_TOY))
+    (tmp_path / "p.fit").write_text(pool("ok", 1, 4, "8Gi") + pool("forbidden", 1, 4, "8Gi")
+                                    + workload("w", 2, 4, "1Gi"))
+    assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [(c["rule"], c["subject"], c["text"]) for c in document["conflict"]] == [
+        ("capacity", "ok", "pool `ok` has 1 node of 4 CPU, 8 GiB"),
+        ("rule", "w", "`w` may not run on pool `forbidden` (toy)"),
+        ("replicas", "w", "workload `w` needs 2 replicas, each 4 CPU + 1 GiB")]
+    toy = [r for r in document["repairs"] if r["rule"] == "rule"]
+    assert [(r["subject"], r["text"], r["from"], r["checked_cost"]) for r in toy] == [
+        ("w", "let `w` run on pool `forbidden` (toy)", "toy", 2.0)]
+
+
+def test_explain_says_an_exclusion_of_a_rule_without_hooks_by_the_pools_it_rules_out(
+        tmp_path, toy):
+    """The toy rule without `reason` and `repairs`: explain's default sentence (the pools
+    it keeps the workload off) and repair (the rule dropped)."""
+    from fitlang.solve.explain import Part, PartKind, explain
+
+    problem = problem_from(tmp_path, pool("ok", 1, 4, "8Gi") + pool("forbidden", 1, 4, "8Gi")
+                           + workload("w", 2, 4, "1Gi"))
+    explanation = explain(problem)
+    part = Part(PartKind.RULE, "w", "toy", rule="toy")
+    assert [r.part for r in explanation.reasons] == [
+        Part(PartKind.CAPACITY, "ok"), part, Part(PartKind.REPLICAS, "w")]
+    assert [r.text for r in explanation.reasons if r.part == part] == [
+        "`w` has `toy`, which rules out pool `forbidden`"]
+    assert [(r.text, r.cost) for r in explanation.repairs if r.part == part] == [
+        ("drop `toy` (line 13) so that `w` may also run on pool `forbidden`", 2)]  # pools: 6 lines each

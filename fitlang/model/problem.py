@@ -203,15 +203,23 @@ class NodeClass:
         return self.labels.get(key)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Exclusion:
-    """Why a demand may not use a class: the rule, where it stands, and what the node has."""
+    """Why a demand may not use a class: the rule, where it stands, and what the node has.
+
+    `rule` is the clause as the user reads it, for display only: what the exclusion is, to
+    explain and the editor, is in the typed fields (never parsed back from the text)."""
 
     rule: str
     origin: Origin | None
     detail: str = ""
     # for a numeric rule on one attribute: the rule with the bound this node would need
     relaxed: str | None = None
+    source: str = ""  # the name of the `Rule` (fitlang/rules) that made it; "" for none
+    # a fact about the node (too small, no GPUs, not the option's accelerator), not a rule
+    # the user may drop: explain never blames or relaxes it
+    fact: bool = False
+    index: int | None = None  # which of the workload's rules of its kind (a spread's index)
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,15 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import OnNodes, Placed, Rows, Rule, domain_of
+from fitlang.rules.base import OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
+from fitlang.rules.explaining import demands_of, where
 from fitlang.rules.spread import topologies_excluded
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.eligibility import ClassFacets
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
     from fitlang.solve.groups import Group
 
 
@@ -39,7 +42,8 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         if rule.topology != "node" and node_class.topology_value(rule.topology) is None:
             verb = "anti_affinity" if rule.anti else "affinity"
             yield Exclusion(f"{verb} {rule.target} on {rule.topology}", rule.origin,
-                            f"nodes of `{node_class.pool}` have no {rule.topology}")
+                            f"nodes of `{node_class.pool}` have no {rule.topology}",
+                            source="affinity")
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -232,6 +236,33 @@ def _values_in(topologies: list[str]) -> Callable[[NodeClass], Hashable]:
     return lambda node_class: tuple(node_class.topology_value(t) for t in topologies)
 
 
+def reason(problem: Problem, part: Part) -> Stated | None:
+    if part.kind is not PartKind.AFFINITY:  # a pool without the rule's topology: the default
+        return None
+    rule = demands_of(problem, part.subject)[0].affinities[part.position]
+    verb = "anti_affinity" if rule.anti else "affinity"
+    text = f"`{part.subject}` has `{verb} {rule.target} on {rule.topology}`"
+    if rule.target == "self" and rule.anti:
+        text += f": at most 1 replica per {rule.topology}"
+    return Stated(text, rule.origin)
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    if part.kind is not PartKind.AFFINITY:
+        return None
+    from fitlang.solve.explain import search
+
+    check = search.decided_without(problem, part, deadline)
+    if check is None:
+        return None
+    rule = demands_of(problem, part.subject)[0].affinities[part.position]
+    verb = "anti_affinity" if rule.anti else "affinity"
+    text = (f"drop `{verb} {rule.target} on {rule.topology}` from `{part.subject}`"
+            f"{where(rule.origin)}")
+    return search.Repair(part, text, rule.origin, None, None, check.cost)
+
+
 RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check,
             rows=Rows(relations=affinity_rows, rank=-1),
-            packing=OnNodes(apart=apart_on_nodes, together=together_on_nodes, same=same_domains))
+            packing=OnNodes(apart=apart_on_nodes, together=together_on_nodes, same=same_domains),
+            part_kind=PartKind.AFFINITY, reason=reason, repairs=repairs)

@@ -27,7 +27,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     if node_class.arch not in workload.arch:
         yield Exclusion(f"arch = [{', '.join(workload.arch)}]",
                         workload.spans.get("arch", workload.origin),
-                        f"nodes of `{node_class.pool}` are {node_class.arch}")
+                        f"nodes of `{node_class.pool}` are {node_class.arch}", source="arch")
 
 
 RULE = Rule("arch", reads=reads, excludes=excludes, why=why)

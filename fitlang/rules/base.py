@@ -19,7 +19,6 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
 - `check(placed)`: `fitc verify`'s independent check of a placement: the rule restated over
   nodes and replicas, as E0503 `Diagnostic`s (`placed.violation(detail, origin)`), sharing
   nothing with the linear model (it must not import `solve/encode` or `solve/linear`).
-
 - `rows`: the rule's rows of the linear model, a `Rows` record of hooks that
   `solve/encode.py` calls at fixed points of building the model (its phases, in this order):
   `columns(encoding, made)` per demand right after its y columns (`made`: the demand's
@@ -36,14 +35,20 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
 - `packing`: what the rule asks of the replicas that share a node, and of the classes a
   replica may move to, as the per-node packers read it (`solve/pack.py`, and through it the
   greedy floor and local search): an `OnNodes` record (see its fields).
-
-Slots that later slices fill, so that a rule's whole logic sits in its module: `reason` (its
-sentence in an explanation) and `repairs` (the edits that would lift it), now in
-`solve/explain/`.
+- `part_kind`, `reason(problem, part)`, `repairs(problem, part, deadline)`: `fitc explain`'s
+  view of the rule. The parts of a policy explain drops and keeps (`solve/explain/parts.py`)
+  have a `PartKind`; the rule whose `part_kind` it is says a part in words (`Stated`) and
+  finds the least checked change that lifts it (a `Repair`, or None). An exclusion of the
+  rule's `why` is a RULE part (`Exclusion.source` names the rule: its `reason` and `repairs`
+  are asked; where they give None, explain's default: the pools it rules out, the rule
+  relaxed or dropped), or one of the rule's own kind when it carries an `index`; a `fact` is
+  never a part. The hooks import explain's search (`solve/explain/search.py`) in their body:
+  a rule module imports nothing of `fitlang.solve` when imported.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass
@@ -61,6 +66,36 @@ from fitlang.span import FIRST_CHARACTER
 if TYPE_CHECKING:  # at run time eligibility imports the registry, not the other way round
     from fitlang.model.eligibility import ClassFacets
     from fitlang.solve.encode import DemandColumns, Encoding  # solve comes after the rules
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
+
+
+class PartKind(enum.StrEnum):
+    """The kinds of droppable parts of a policy (`solve/explain/parts.py`); the values are
+    what explain's JSON says (`"rule"`)."""
+
+    REPLICAS = "replicas"
+    THROUGHPUT = "throughput"
+    GANG = "gang"
+    RULE = "rule"  # an exclusion a rule makes (`Exclusion.source` names the rule)
+    AFFINITY = "affinity"
+    EXCLUSIVE = "exclusive"
+    SPREAD = "spread"
+    LATENCY = "latency"
+    CAPACITY = "capacity"
+    BUDGET = "budget"
+    BUY = "buy"
+    POWER = "power"
+
+
+@dataclass(frozen=True)
+class Stated:
+    """A part of a conflict in words (`Rule.reason`), and where it stands; explain sets the
+    part it states."""
+
+    text: str
+    origin: Origin | None
+    part: Part | None = None
 
 
 @dataclass(frozen=True)
@@ -182,9 +217,15 @@ class Rule:
     check: Callable[[Placed], Iterable[Diagnostic]] | None = None
     rows: Rows | None = None
     packing: OnNodes | None = None
-    # filled by later slices of issue 17 (today in solve/explain/)
-    reason: None = None
-    repairs: None = None
+    # explain (`solve/explain/`): the kind of the parts of a policy that are this rule's (a
+    # part an exclusion of its `why` makes is a RULE part, unless the exclusion has an
+    # `index`: then it is one of this kind), the sentence a part of the rule gets in a
+    # conflict (None: explain's default, the pools ruled out), and the checked change that
+    # lifts it (None: none). Both get the full problem; a hook imports explain's search
+    # (`solve/explain/search.py`) in its body, never at import time.
+    part_kind: PartKind | None = None
+    reason: Callable[[Problem, Part], Stated | None] | None = None
+    repairs: Callable[[Problem, Part, float], Repair | None] | None = None
 
 
 def typed(value: Any) -> Any:

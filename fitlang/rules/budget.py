@@ -3,16 +3,22 @@ most that."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rows, Rule
+from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.explaining import money
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
     from fitlang.solve.linear import Number
 
 
@@ -38,4 +44,31 @@ def budget_rows(encoding: Encoding) -> None:
         encoding.model.add(terms, upper=problem.budget, group=BudgetGroup())
 
 
-RULE = Rule("budget", check=check, rows=Rows(limits=budget_rows))
+def reason(problem: Problem, part: Part) -> Stated:
+    return Stated(f"the budget is {money(problem.budget)} USD/h", problem.budget_origin)
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """The cost of the cheapest placement without a budget, in whole cents rounded up."""
+    from fitlang.solve.explain import search
+
+    trial = dataclasses.replace(problem, budget=None)
+    cheapest = search.works(trial, deadline, cheapest=True)
+    if not cheapest.placed or cheapest.cost is None:
+        return None
+    # in whole cents, rounded up: a budget rounded down would not allow the placement
+    cents = math.ceil(cheapest.cost * 100)
+    budget = Fraction(cents, 100)
+    trial = dataclasses.replace(problem, budget=budget)
+    check = search.works(trial, deadline, cheapest=True)
+    if not check.placed:
+        return None
+    shown = f"{cents // 100}.{cents % 100:02d}"
+    text = f"raise the budget from {money(problem.budget)} to {shown} USD/h"
+    return search.Repair(part, text, problem.budget_origin, f"{money(problem.budget)} USD/h",
+                         f"{shown} USD/h", check.cost,
+                         search.fix(text, problem.budget_origin, f"{shown} USD/h"), value=budget)
+
+
+RULE = Rule("budget", check=check, rows=Rows(limits=budget_rows), part_kind=PartKind.BUDGET,
+            reason=reason, repairs=repairs)

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rows, Rule
+from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.explaining import plural
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
     from fitlang.solve.linear import Number
 
 
@@ -39,4 +44,37 @@ def buy_limit_rows(encoding: Encoding) -> None:
             encoding.model.add(terms, upper=limit, group=BuyGroup(group))
 
 
-RULE = Rule("buy_limits", check=check, rows=Rows(limits=buy_limit_rows, rank=-1))
+def _named(problem: Problem, group: int) -> str:
+    origin = problem.buy_origins.get(group)
+    return f" at line {origin.span.line}" if origin else ""
+
+
+def reason(problem: Problem, part: Part) -> Stated:
+    buy = part.position
+    return Stated(f"the `buy` block{_named(problem, buy)} allows at most "
+                  f"{plural(problem.buy_limits[buy], 'node')}", problem.buy_origins.get(buy))
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """A higher max_count: the least that works."""
+    from fitlang.solve.explain import search
+
+    group = part.position
+    limit = problem.buy_limits[group]
+    enough = sum(d.replicas for d in problem.demands)
+
+    def works(extra: int) -> search.Check:
+        trial = search.with_buy_limit(problem, group, limit + extra, min(limit + extra, enough))
+        return search.works(trial, deadline, True)
+
+    found = search.smallest(works, 1, max(1, enough), deadline)
+    if found is None:
+        return None
+    most = limit + found[0]
+    text = f"raise max_count of the `buy` block{_named(problem, group)} from {limit} to {most}"
+    return search.Repair(part, text, problem.buy_origins.get(group), str(limit), str(most),
+                         found[1].cost, step=found[0], value=Fraction(most))
+
+
+RULE = Rule("buy_limits", check=check, rows=Rows(limits=buy_limit_rows, rank=-1),
+            part_kind=PartKind.BUY, reason=reason, repairs=repairs)

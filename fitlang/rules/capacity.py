@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,11 +13,15 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
-from fitlang.rules.base import Placed, Rows, Rule
+from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.explaining import plural, shape
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.model.problem import Problem
     from fitlang.solve.encode import DemandColumns, Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
     from fitlang.solve.groups import Group
 
 
@@ -51,7 +56,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         short = [r for r in RESOURCES if requested[r] > node_class.capacity[r]]
         yield Exclusion("resources", workload.origin,
                         "a node has less " + " and ".join(short) + " than one replica needs"
-                        if short else "")
+                        if short else "", source="capacity", fact=True)
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -195,5 +200,49 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass, group: CapacityGro
     encoding.add_at_most_zero(pointers, indices, data, group)
 
 
+def reason(problem: Problem, part: Part) -> Stated:
+    node_class = problem.node_class(part.subject)
+    return Stated(f"pool `{node_class.id}` has {plural(node_class.count, 'node')} of "
+                  f"{shape(node_class)}", node_class.spans.get("count", node_class.origin))
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """More nodes in the pool: the fewest that work (from a proven bound where there is one)."""
+    from fitlang.solve.explain import search
+
+    pool = part.subject
+    count = problem.node_class(pool).count
+
+    def works(extra: int) -> search.Check:
+        return search.works(search.with_pool(problem, pool, count + extra), deadline, True)
+
+    grown = search.with_pool(problem, pool,
+                             count + min(search.MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
+    # node by node (small fleets) each node is a class: which pool it is in
+    exact = sum(c.count for c in grown.classes) <= search.PER_NODE_MAX_NODES
+    owners = grown.owners() if exact else None
+    # under `spread node` an idle node is a domain with 0 replicas: the fewest nodes used in
+    # a larger pool says nothing of a pool of that size, so the search starts at 1
+    spread = any(s.topology == "node" and pool in {search.class_id(owners, c) for c in d.eligible}
+                 for d in grown.demands for s in d.spreads)
+    least = None if spread else search.bound(
+        grown, lambda e, p: {e.u[c.id]: 1 for c in p.classes
+                             if search.class_id(owners, c.id) == pool}, deadline)
+    if least is search.NOTHING_WORKS:  # not even with as many nodes as there are replicas
+        return None
+    low = 1 if least is None else max(1, least - count)
+    found = search.smallest(works, low, search.MAX_EXTRA_NODES, deadline)
+    if found is None:
+        return None
+    extra = found[0]
+    origin = problem.node_class(pool).spans.get("count")
+    text = f"add {plural(extra, 'node')} to pool `{pool}` (count = {count + extra})"
+    return search.Repair(part, text, origin or problem.node_class(pool).origin, str(count),
+                         str(count + extra), found[1].cost,
+                         search.fix(text, origin, str(count + extra)), extra,
+                         Fraction(count + extra))
+
+
 RULE = Rule("capacity", excludes=excludes, why=why, last_resort=True, check=check,
-            rows=Rows(columns=packing_cut_rows, per_class=capacity_rows))
+            rows=Rows(columns=packing_cut_rows, per_class=capacity_rows),
+            part_kind=PartKind.CAPACITY, reason=reason, repairs=repairs)

@@ -9,7 +9,12 @@ import numpy as np
 
 from fitlang.check.program import Workload
 from fitlang.model.problem import Exclusion, NodeClass
-from fitlang.rules.base import Rule
+from fitlang.rules.base import Rule, Stated
+
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
@@ -30,7 +35,37 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         yield Exclusion(f'dedicated = "{node_class.dedicated}"',
                         node_class.spans.get("dedicated", node_class.origin),
                         f"pool `{node_class.pool}` is dedicated to \"{node_class.dedicated}\" "
-                        "and the workload does not tolerate it")
+                        "and the workload does not tolerate it", source="dedicated")
 
 
-RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why)
+def reason(problem: Problem, part: Part) -> Stated | None:
+    """The pools whose `dedicated` the workload does not tolerate (None: the rule kept it
+    off no pool it would fit on, in a conflict not narrowed down; explain's default)."""
+    from fitlang.solve.explain import search
+
+    pools, origin = search.ruled_out(problem, part)
+    if not pools:
+        return None
+    one = len(pools) == 1
+    return Stated(f"{search.pools_listed(pools)} {'has' if one else 'have'} `{part.key}`, which "
+                  f"`{part.subject}` does not tolerate", origin)
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """Tolerate the pool's `dedicated` (the pools the part keeps the workload off share it)."""
+    from fitlang.solve.explain import search
+
+    check = search.decided_without(problem, part, deadline)
+    if check is None:
+        return None
+    pools, origin = search.ruled_out(problem, part)
+    dedicated = {problem.node_class(c).dedicated for c in pools} - {None}
+    if len(dedicated) != 1:
+        return None
+    name = dedicated.pop()
+    text = f"let `{part.subject}` tolerate `{name}` (`tolerate = [\"{name}\"]`)"
+    return search.Repair(part, text, origin, None, f'tolerate = ["{name}"]', check.cost)
+
+
+RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why,
+            reason=reason, repairs=repairs)

@@ -10,11 +10,14 @@ import numpy as np
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.rules.base import OnNodes, Placed, Rows, Rule
+from fitlang.rules.base import OnNodes, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.explaining import demands_of, where
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.rules.capacity import Terms
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -71,5 +74,23 @@ def alone_on_nodes(problem: Problem) -> Iterator[str]:
     return (demand.name for demand in problem.demands if demand.exclusive)
 
 
+def reason(problem: Problem, part: Part) -> Stated:
+    demand = demands_of(problem, part.subject)[0]
+    return Stated(f"`{part.subject}` has `exclusive = true`: no other workload may share its "
+                  "nodes", demand.spans.get("exclusive", demand.origin))
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    from fitlang.solve.explain import search
+
+    check = search.decided_without(problem, part, deadline)
+    if check is None:
+        return None
+    origin = reason(problem, part).origin
+    return search.Repair(part, f"drop `exclusive = true` from `{part.subject}`{where(origin)}",
+                         origin, None, None, check.cost)
+
+
 RULE = Rule("exclusive", check=check, rows=Rows(per_class=exclusive_rows),
-            packing=OnNodes(alone=alone_on_nodes))
+            packing=OnNodes(alone=alone_on_nodes), part_kind=PartKind.EXCLUSIVE, reason=reason,
+            repairs=repairs)

@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand
-from fitlang.rules.base import Placed, Rows, Rule
+from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.explaining import option_group, where
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
     from fitlang.solve.encode import DemandColumns, Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -69,4 +73,23 @@ def all_or_none_rows(encoding: Encoding, demand: Demand, must_place: bool) -> No
                   group=GangGroup(demand.name))
 
 
-RULE = Rule("gang", check=check, rows=Rows(columns=one_cluster_rows, placed=all_or_none_rows))
+def reason(problem: Problem, part: Part) -> Stated:
+    group = option_group(problem, part.subject)
+    first = problem.demand(group.demands[0])
+    return Stated(f"workload `{part.subject}` must run all its replicas on one option "
+                  "(`gang = true`)", first.spans.get("gang", group.origin))
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    from fitlang.solve.explain import search
+
+    check = search.decided_without(problem, part, deadline)
+    if check is None:
+        return None
+    origin = reason(problem, part).origin
+    return search.Repair(part, f"drop `gang = true` from `{part.subject}`{where(origin)}: let it "
+                         "mix options", origin, None, None, check.cost)
+
+
+RULE = Rule("gang", check=check, rows=Rows(columns=one_cluster_rows, placed=all_or_none_rows),
+            part_kind=PartKind.GANG, reason=reason, repairs=repairs)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fitlang.check.program import Workload
+from fitlang.check.program import Requirement, Workload
 from fitlang.model.problem import Exclusion, NodeClass, holds
 from fitlang.rules.base import Fleet, Rule, Unsatisfiable, few, predicate_key
 from fitlang.rules.require import relaxed
@@ -40,13 +40,21 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         return
     if node_class.accelerator is None or node_class.capacity["gpu"] == 0:
         yield Exclusion(f"gpu {{ count = {workload.gpu_count} }}", workload.origin,
-                        "its nodes have no GPUs")
+                        "its nodes have no GPUs", source="gpu", fact=True)
         return
+    option = _option_rule(workload)
     for requirement in workload.gpu_requirements:
         if not holds(requirement.predicate, node_class.accelerator_attribute):
             yield Exclusion(requirement.text, requirement.origin,
                             f"its accelerator is {node_class.accelerator.name}",
-                            relaxed(requirement.predicate, node_class.accelerator_attribute))
+                            relaxed(requirement.predicate, node_class.accelerator_attribute),
+                            source="gpu", fact=requirement is option)
+
+
+def _option_rule(workload: Workload) -> Requirement | None:
+    """The requirement `Workload.for_option` adds (the option's accelerator model, appended
+    last): a fact of the option, not a rule of the user's to drop."""
+    return workload.gpu_requirements[-1] if workload.option is not None else None
 
 
 def warnings(workload: Workload, fleet: Fleet) -> Iterator[Unsatisfiable]:

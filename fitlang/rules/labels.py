@@ -43,7 +43,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     for key, value in workload.labels.items():
         if node_class.labels.get(key) != value:
             yield Exclusion(_rule(key, value), workload.spans.get("labels"),
-                            f"node label {key} is {node_class.labels.get(key)!r}")
+                            f"node label {key} is {node_class.labels.get(key)!r}", source="labels")
 
 
 def warnings(workload: Workload, fleet: Fleet) -> Iterator[Unsatisfiable]:

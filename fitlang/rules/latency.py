@@ -3,6 +3,7 @@ options' counted together) run on nodes within N ms of the location."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
@@ -10,10 +11,13 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, Problem
-from fitlang.rules.base import OnNodes, Placed, Rows, Rule
+from fitlang.rules.base import OnNodes, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.explaining import latency_members, plural
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -77,4 +81,48 @@ def same_reach(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashab
     return lambda node_class: tuple(problem.within_reach(rule, node_class) for rule in demand.latency)
 
 
-RULE = Rule("latency", check=check, rows=Rows(relations=latency_rows), packing=OnNodes(same=same_reach))
+def reason(problem: Problem, part: Part) -> Stated:
+    members = latency_members(problem, part.subject)
+    location = part.key
+    rule = next(r for r in members[0].latency if r.location == location)
+    regions = sorted({c.site.code for d in members for c in map(problem.node_class, d.eligible)
+                      if c.site is not None and problem.within_reach(rule, c)})
+    reach = (f"regions within reach: {', '.join(regions)}" if regions else
+             f"no region `{part.subject}` may run in is within {float(rule.limit_ms):g} ms of "
+             f"{location}")
+    return Stated(f"`{part.subject}` needs {plural(rule.replicas, 'replica')} "
+                  f"within {float(rule.limit_ms):g} ms of users in {location} ({reach})",
+                  rule.origin)
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """The smallest limit, among the round trips to the regions the workload may run in,
+    that works."""
+    from fitlang.solve.explain import search
+
+    members = latency_members(problem, part.subject)
+    index = next(i for i, r in enumerate(members[0].latency) if r.location == part.key)
+    rule = members[0].latency[index]
+    candidates = sorted({ms for d in members for c in d.eligible
+                         if (ms := problem.latency_ms(part.key, problem.node_class(c))) is not None
+                         and ms > rule.limit_ms})
+    for limit in candidates:
+        if search.now() >= deadline:
+            return None
+        trial = problem
+        for demand in members:
+            latency = list(demand.latency)
+            latency[index] = dataclasses.replace(latency[index], limit_ms=limit)
+            trial = trial.with_demand(demand.name, latency=latency)
+        check = search.works(trial, deadline, cheapest=True)
+        if check.placed:
+            text = (f"raise the latency limit of `{part.subject}` for {part.key} from "
+                    f"{float(rule.limit_ms):g} ms to {float(limit):g} ms")
+            return search.Repair(part, text, rule.origin, f"{float(rule.limit_ms):g}ms",
+                                 f"{float(limit):g}ms", check.cost)
+    return None
+
+
+RULE = Rule("latency", check=check, rows=Rows(relations=latency_rows),
+            packing=OnNodes(same=same_reach), part_kind=PartKind.LATENCY, reason=reason,
+            repairs=repairs)

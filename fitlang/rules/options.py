@@ -9,11 +9,14 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rows, Rule
+from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.explaining import need, option_group, plural
 from fitlang.rules.gang import GangGroup
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -73,4 +76,21 @@ def throughput_rows(encoding: Encoding, must_place: bool) -> None:
                 model.add({**choices, met: -1}, upper=0, group=GangGroup(group.workload))
 
 
-RULE = Rule("options", check=check, rows=Rows(fleet=throughput_rows))
+def reason(problem: Problem, part: Part) -> Stated:
+    """What a workload with options needs: its replicas per option, or its throughput."""
+    group = option_group(problem, part.subject)
+    options = [problem.demand(name) for name in group.demands]
+    if all(d.replicas * d.throughput == 1 for d in options):  # sized in replicas per option
+        needed = " or ".join(f"{plural(d.replicas, 'replica')} of {d.option} ({need(d)} each)"
+                             for d in options)
+        return Stated(f"workload `{part.subject}` needs {needed}"
+                      + (", all on one option" if group.gang else ""), group.origin)
+    each = ", ".join(f"{d.option} {float(d.throughput):g} per replica of {need(d)}"
+                     for d in options)
+    how = "from one option" if group.gang else "from its options"
+    return Stated(f"workload `{part.subject}` needs throughput {float(group.required):g} {how} "
+                  f"({each})", group.origin)
+
+
+RULE = Rule("options", check=check, rows=Rows(fleet=throughput_rows), part_kind=PartKind.THROUGHPUT,
+            reason=reason)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import Placed, Rows, Rule
+from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
     from fitlang.solve.linear import Number
 
 
@@ -42,4 +46,33 @@ def power_rows(encoding: Encoding) -> None:
             encoding.model.add(terms, upper=cap.cap_watts, group=PowerGroup(index))
 
 
-RULE = Rule("power", check=check, rows=Rows(limits=power_rows))
+def reason(problem: Problem, part: Part) -> Stated:
+    cap = problem.power_caps[part.position]
+    return Stated(f"power cap `{cap.name}` allows {float(cap.cap_watts) / 1000:g} kW in "
+                  f"{cap.scope}", cap.origin)
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """A higher cap, in whole kW: the least that works."""
+    from fitlang.solve.explain import search
+
+    index = part.position
+    cap = problem.power_caps[index]
+
+    def works(extra_kw: int) -> search.Check:
+        caps = list(problem.power_caps)
+        caps[index] = dataclasses.replace(cap, cap_watts=cap.cap_watts + 1000 * extra_kw)
+        trial = dataclasses.replace(problem, power_caps=caps)
+        return search.works(trial, deadline, cheapest=True)
+
+    found = search.smallest(works, 1, 10 ** 6, deadline)
+    if found is None:
+        return None
+    before = float(cap.cap_watts) / 1000
+    text = f"raise power cap `{cap.name}` from {before:g} kW to {before + found[0]:g} kW"
+    return search.Repair(part, text, cap.origin, f"{before:g}kW", f"{before + found[0]:g}kW",
+                         found[1].cost)
+
+
+RULE = Rule("power", check=check, rows=Rows(limits=power_rows), part_kind=PartKind.POWER,
+            reason=reason, repairs=repairs)

@@ -7,14 +7,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand
-from fitlang.rules.base import Placed, Rows, Rule
+from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.explaining import need, plural
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
+    from fitlang.model.problem import Problem
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:
@@ -63,4 +68,38 @@ def all_placed_rows(encoding: Encoding, demand: Demand, must_place: bool) -> Non
                            group=ReplicasGroup(demand.name))
 
 
-RULE = Rule("replicas", check=check, rows=Rows(placed=all_placed_rows))
+def reason(problem: Problem, part: Part) -> Stated:
+    demand = problem.demand(part.subject)
+    gang = " as one gang" if demand.gang else ""
+    return Stated(f"workload `{demand.name}` needs {plural(demand.replicas, 'replica')}"
+                  f"{gang}, each {need(demand)}", demand.spans.get("replicas", demand.origin))
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """Fewer replicas: the fewest taken away that lets the rest be placed."""
+    from fitlang.solve.explain import search
+
+    replicas = problem.demand(part.subject).replicas
+
+    def works(fewer: int) -> search.Check:
+        trial = problem.with_demand(part.subject, replicas=replicas - fewer)
+        return search.works(trial, deadline, True)
+
+    # the most replicas placeable (an upper bound) gives the fewest to take away
+    least = search.bound(problem, lambda e, _: {e.placed[part.subject]: -1}, deadline,
+                         frozenset({part.subject}))
+    if least is search.NOTHING_WORKS:  # the rest does not fit even with none of these replicas
+        return None
+    low = 1 if least is None else max(1, replicas + least)
+    found = search.smallest(works, low, replicas - 1, deadline)
+    if found is None:
+        return None
+    most = replicas - found[0]
+    origin = problem.demand(part.subject).spans.get("replicas")
+    text = f"lower `{part.subject}` replicas from {replicas} to {most}"
+    return search.Repair(part, text, origin, str(replicas), str(most), found[1].cost,
+                         search.fix(text, origin, str(most)), found[0], Fraction(most))
+
+
+RULE = Rule("replicas", check=check, rows=Rows(placed=all_placed_rows), part_kind=PartKind.REPLICAS,
+            reason=reason, repairs=repairs)

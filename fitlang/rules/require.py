@@ -33,7 +33,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     for requirement in workload.requirements:
         if not holds(requirement.predicate, node_class.attribute):
             yield Exclusion(requirement.text, requirement.origin, "",
-                            relaxed(requirement.predicate, node_class.attribute))
+                            relaxed(requirement.predicate, node_class.attribute), source="require")
 
 
 def warnings(workload: Workload, fleet: Fleet) -> Iterator[Unsatisfiable]:

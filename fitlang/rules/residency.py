@@ -35,7 +35,7 @@ def _rule(residency: list[str]) -> str:
 def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     if workload.residency is not None and node_class.jurisdiction not in workload.residency:
         yield Exclusion(_rule(workload.residency), workload.spans.get("residency", workload.origin),
-                        _jurisdiction_detail(node_class))
+                        _jurisdiction_detail(node_class), source="residency")
 
 
 def _jurisdiction_detail(node_class: NodeClass) -> str:

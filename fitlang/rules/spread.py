@@ -3,6 +3,7 @@ region, a label; `node`) differ by at most K, over the domains of the nodes it m
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
@@ -13,11 +14,14 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import OnNodes, Placed, Rows, Rule, domain_of
+from fitlang.rules.base import OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
+from fitlang.rules.explaining import demands_of, where
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.eligibility import ClassFacets
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
     from fitlang.solve.linear import LinearModel
 
 
@@ -48,10 +52,10 @@ def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray | None:
 
 
 def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
-    for spread in workload.spreads:
+    for index, spread in enumerate(workload.spreads):
         if spread.topology != "node" and node_class.topology_value(spread.topology) is None:
             yield Exclusion(f"spread {spread.topology}", spread.origin,
-                            f"nodes have no {spread.topology}")
+                            f"nodes have no {spread.topology}", source="spread", index=index)
 
 
 class _ClassDomains:
@@ -229,5 +233,46 @@ def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hash
     return lambda node_class: tuple(node_class.topology_value(t) for t in topologies)
 
 
+def reason(problem: Problem, part: Part) -> Stated:
+    spread = demands_of(problem, part.subject)[0].spreads[part.position]
+    text = f"`{part.subject}` must spread over {spread.topology} with max_skew {spread.max_skew}"
+    if spread.topology == "node":
+        text += (f" (replicas per node, empty nodes included, differ by at most "
+                 f"{spread.max_skew})")
+    return Stated(text, spread.origin)
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """A wider max_skew, the least that works; else the spread dropped."""
+    from fitlang.solve.explain import search
+
+    members = demands_of(problem, part.subject)
+    index = part.position
+    skew = members[0].spreads[index].max_skew
+    most = max(d.replicas for d in members)
+
+    def works(wider: int) -> search.Check:
+        trial = problem
+        for demand in members:
+            spreads = list(demand.spreads)
+            spreads[index] = dataclasses.replace(spreads[index], max_skew=skew + wider)
+            trial = trial.with_demand(demand.name, spreads=spreads)
+        return search.works(trial, deadline, cheapest=True)
+
+    found = search.smallest(works, 1, max(1, most - skew), deadline)
+    rule = members[0].spreads[index]
+    if found is not None:
+        value = skew + found[0]
+        text = (f"raise max_skew of `{part.subject}`'s spread over {rule.topology}"
+                f"{where(rule.origin)} from {skew} to {value}")
+        return search.Repair(part, text, rule.origin, str(skew), str(value), found[1].cost)
+    check = search.decided_without(problem, part, deadline)
+    if check is None:
+        return None
+    text = f"drop the spread over {rule.topology} from `{part.subject}`{where(rule.origin)}"
+    return search.Repair(part, text, rule.origin, None, None, check.cost)
+
+
 RULE = Rule("spread", reads=reads, excludes=excludes, why=why, check=check,
-            rows=Rows(relations=spread_rows), packing=OnNodes(same=same_domains))
+            rows=Rows(relations=spread_rows), packing=OnNodes(same=same_domains),
+            part_kind=PartKind.SPREAD, reason=reason, repairs=repairs)

@@ -29,7 +29,7 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     for taint in node_class.taints:
         if not tolerated(taint, workload.tolerate):
             yield Exclusion(f"taint {taint}", node_class.origin,
-                            f"nodes of `{node_class.pool}` are tainted {taint}")
+                            f"nodes of `{node_class.pool}` are tainted {taint}", source="taints")
 
 
 RULE = Rule("taints", reads=reads, excludes=excludes, why=why)

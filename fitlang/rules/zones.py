@@ -39,7 +39,8 @@ def _location_rule(location: str) -> Rule:
     def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
         wanted = listed(workload)
         if wanted is not None and of(node_class) not in wanted:
-            yield Exclusion(field, workload.spans.get(field), f"{location} is {of(node_class)!r}")
+            yield Exclusion(field, workload.spans.get(field), f"{location} is {of(node_class)!r}",
+                            source=field)
 
     def warnings(workload: Workload, fleet: Fleet) -> Iterator[Unsatisfiable]:
         wanted = listed(workload)

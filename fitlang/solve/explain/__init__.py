@@ -17,15 +17,20 @@ dual support of the elastic LP relaxation (fleet scale) only picks the order of 
 Repairs change one part of the full policy by the least amount that works, and each is
 checked by finding a placement of the repaired policy.
 
+Explain names no rule: a part's sentence and repair are its rule's (`Rule.reason`,
+`Rule.repairs` in `fitlang/rules/<rule>.py`), found through the registry (`parts.rule_of`);
+an exclusion (`Exclusion.source`, `.fact`, `.index`) is a part by its typed fields.
+
 The modules, in the order they build on each other: `parts` (the policy's parts, restricted
-copies of the problem), `checks` (deciding a copy), `results` (what is found), `reasons` (the
-conflict in words), `repairs`, `conflict` (narrowing it; `explain`), `render` (text, JSON,
-diagnostics).
+copies of the problem), `checks` (deciding a copy), `results` (what is found), `search`
+(what the rules' hooks use: the least change that works, bounds, the pools a rule rules
+out), `reasons` (the conflict in words), `repairs`, `conflict` (narrowing it; `explain`),
+`render` (text, JSON, diagnostics).
 """
 
 from fitlang.solve.explain.checks import PER_NODE_MAX_NODES, Check, decide, feasible
 from fitlang.solve.explain.conflict import explain
-from fitlang.solve.explain.parts import FACTS, Part, Trial, parts, with_parts
+from fitlang.solve.explain.parts import Part, PartKind, Trial, parts, with_parts
 from fitlang.solve.explain.render import (
     conflict_text,
     explanation_diagnostics,
@@ -33,17 +38,15 @@ from fitlang.solve.explain.render import (
     explanation_text,
     repairs_text,
 )
-from fitlang.solve.explain.repairs import MAX_EXTRA_NODES
 from fitlang.solve.explain.results import (
     REPAIR_SECONDS,
     ExplainOutcome,
     Explanation,
-    Reason,
     Repair,
 )
+from fitlang.solve.explain.search import MAX_EXTRA_NODES
 
 __all__ = [
-    "FACTS",
     "MAX_EXTRA_NODES",
     "PER_NODE_MAX_NODES",
     "REPAIR_SECONDS",
@@ -51,7 +54,7 @@ __all__ = [
     "ExplainOutcome",
     "Explanation",
     "Part",
-    "Reason",
+    "PartKind",
     "Repair",
     "Trial",
     "conflict_text",

@@ -5,11 +5,11 @@ trials), and the entry point `explain`."""
 from __future__ import annotations
 
 from fitlang.model.problem import NodeOwners, Problem, one_class_per_node
+from fitlang.rules.base import PartKind
 from fitlang.solve.backends import Z3Backend
 from fitlang.solve.encode import encode
 from fitlang.solve.explain.checks import PER_NODE_MAX_NODES, _left, _now, decide
 from fitlang.solve.explain.parts import (
-    FACTS,
     Part,
     Trial,
     _affinity_part,
@@ -155,12 +155,13 @@ def _inert(problem: Problem, kept: set[Part]) -> set[Part]:
     # a pool kept off by a fact (too small, no GPUs) is never readmitted
     used = {c for d in problem.demands if d.workload in alive
             for c in (*d.eligible, *(c for c, reasons in d.failing.items()
-                                     if not any(r.rule.startswith(FACTS) for r in reasons)))}
+                                     if not any(r.fact for r in reasons)))}
     inert = set()
     for part in kept:
-        if part.kind in ("replicas", "throughput", "budget", "buy", "power"):
+        if part.kind in (PartKind.REPLICAS, PartKind.THROUGHPUT, PartKind.BUDGET, PartKind.BUY,
+                         PartKind.POWER):
             continue
-        if part.kind == "capacity":
+        if part.kind is PartKind.CAPACITY:
             if part.subject not in used:
                 inert.add(part)
         elif part.subject not in alive:
@@ -221,6 +222,9 @@ def _workload_sizes(problem: Problem) -> dict[str, tuple]:
     return size
 
 
+_POOLS_AND_LIMITS = (PartKind.CAPACITY, PartKind.BUDGET, PartKind.BUY, PartKind.POWER)
+
+
 def _hint_of(problem: Problem, competing: set[str], short: set[str]) -> list[Part]:
     """Every part of the competing workloads, the pools and the limits, every part of the
     workloads that fall short: the competitors first, the ones that fall short last."""
@@ -230,10 +234,11 @@ def _hint_of(problem: Problem, competing: set[str], short: set[str]) -> list[Par
     def of(workloads: set[str]) -> list[Part]:
         # the smallest first: deletion drops what comes first where it can, so the conflict
         # keeps the few large workloads rather than many small ones (fewer checks, too)
-        return sorted((p for p in everything if p.subject in workloads and p.kind != "capacity"),
+        return sorted((p for p in everything
+                       if p.subject in workloads and p.kind is not PartKind.CAPACITY),
                       key=lambda p: (size[p.subject], p.subject))
 
-    pools_and_limits = [p for p in everything if p.kind in ("capacity", "budget", "buy", "power")]
+    pools_and_limits = [p for p in everything if p.kind in _POOLS_AND_LIMITS]
     return of(competing - short) + pools_and_limits + of(short)
 
 
@@ -274,33 +279,33 @@ def _group_parts(problem: Problem, group: Group) -> list[Part]:
     match group:
         case ReplicasGroup(name) | EligibleGroup(name):
             demand = problem.demand(name)
-            found = [Part("replicas", demand.name)] if demand.group is None else []
+            found = [Part(PartKind.REPLICAS, demand.name)] if demand.group is None else []
             if isinstance(group, EligibleGroup):
                 found += [p for reasons in demand.failing.values() for r in reasons
-                          if (p := _exclusion_part(demand, r.rule)) is not None]
+                          if (p := _exclusion_part(demand, r)) is not None]
             return found
         case ThroughputGroup(workload):
-            return [Part("throughput", workload)]
+            return [Part(PartKind.THROUGHPUT, workload)]
         case GangGroup(name):
-            return [Part("gang", name)]
+            return [Part(PartKind.GANG, name)]
         case ExclusiveGroup(name):
-            return [Part("exclusive", problem.demand(name).workload)]
+            return [Part(PartKind.EXCLUSIVE, problem.demand(name).workload)]
         case CapacityGroup(class_id):
             node_class = problem.node_class(class_id)
             if node_class.provisioned:  # a `buy` without max_count has no limit to name
                 limited = node_class.buy_group in problem.buy_limits
-                return [Part("buy", index=node_class.buy_group)] if limited else []
-            return [Part("capacity", class_id)]
+                return [Part(PartKind.BUY, index=node_class.buy_group)] if limited else []
+            return [Part(PartKind.CAPACITY, class_id)]
         case BudgetGroup():
-            return [Part("budget")]
+            return [Part(PartKind.BUDGET)]
         case BuyGroup(buy):
-            return [Part("buy", index=buy)]
+            return [Part(PartKind.BUY, index=buy)]
         case PowerGroup(index):
-            return [Part("power", index=index)]
+            return [Part(PartKind.POWER, index=index)]
         case LatencyGroup(workload, location):
-            return [Part("latency", workload, location)]
+            return [Part(PartKind.LATENCY, workload, location)]
         case AffinityGroup(name, index):
             return [_affinity_part(problem.demand(name), index)]
         case SpreadGroup(name, index):
-            return [Part("spread", problem.demand(name).workload, index=index)]
+            return [Part(PartKind.SPREAD, problem.demand(name).workload, index=index)]
     return []

@@ -12,24 +12,32 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fitlang.model.problem import Demand, NodeClass, NodeOwners, Problem, replicas_per_node
-
-# the exclusions that are facts about the node, not rules the user may drop
-FACTS = ("resources", "gpu { count", "option ")
+from fitlang import rules
+from fitlang.model.problem import (
+    Demand,
+    Exclusion,
+    NodeClass,
+    NodeOwners,
+    Problem,
+    replicas_per_node,
+)
+from fitlang.rules.base import PartKind, Rule
 
 
 @dataclass(frozen=True, order=True)
 class Part:
-    """One droppable part of a policy. `kind` is one of: replicas, throughput, gang (option
-    groups), rule (a rule that keeps a workload off pools; `key` is its text), affinity and
-    spread (`index`: the rule's index), exclusive, latency (`key`: the location), capacity
-    (`subject`: a pool's class id), budget, buy (`index`: the buy block's; `key` "new" for
-    offers no `buy` block allows), power (`index`: the cap's)."""
+    """One droppable part of a policy, of a `kind`: replicas, throughput, gang (option
+    groups), rule (an exclusion that keeps a workload off pools: `rule` names the `Rule`
+    that made it, `key` is its clause as written, its identity, shown but never parsed),
+    affinity and spread (`index`: the rule's index), exclusive, latency (`key`: the
+    location), capacity (`subject`: a pool's class id), budget, buy (`index`: the buy
+    block's; `key` "new" for offers no `buy` block allows), power (`index`: the cap's)."""
 
-    kind: str
+    kind: PartKind  # (a StrEnum: a part compares and hashes as one made with its value)
     subject: str = ""  # the workload (as the policy names it) or the class id
     key: str = ""
     index: int | None = None  # of an affinity, spread, `buy` block or power cap
+    rule: str = ""  # of a RULE part: the name of the rule whose exclusion it is
 
     @property
     def position(self) -> int:
@@ -37,6 +45,25 @@ class Part:
         if self.index is None:
             raise ValueError(f"{self.kind} part of {self.subject!r} has no index")
         return self.index
+
+
+_REGISTRY: list = [None, {}, {}]  # RULES as last read, its rules by name and by part kind
+
+
+def _registry() -> tuple[dict[str, Rule], dict[PartKind, Rule]]:
+    """The rules by name and by the kind of their parts, from `rules.RULES` as it is now (a
+    test registers a rule by replacing it), worked out again only when it changed."""
+    if _REGISTRY[0] is not rules.RULES:
+        _REGISTRY[:] = [rules.RULES, {r.name: r for r in rules.RULES},
+                        {r.part_kind: r for r in rules.RULES if r.part_kind is not None}]
+    return _REGISTRY[1], _REGISTRY[2]
+
+
+def rule_of(part: Part) -> Rule | None:
+    """The rule a part is of: for a RULE part the rule that made its exclusion, else the
+    rule whose parts are of its kind."""
+    by_name, by_kind = _registry()
+    return by_name.get(part.rule) if part.kind is PartKind.RULE else by_kind.get(part.kind)
 
 
 
@@ -48,18 +75,21 @@ def _exclusive(demand: Demand, index: int) -> bool:
 
 def _affinity_part(demand: Demand, index: int) -> Part:
     if _exclusive(demand, index):
-        return Part("exclusive", demand.workload)
-    return Part("affinity", demand.workload, index=index)
+        return Part(PartKind.EXCLUSIVE, demand.workload)
+    return Part(PartKind.AFFINITY, demand.workload, index=index)
 
 
-def _exclusion_part(demand: Demand, rule: str) -> Part | None:
-    if rule.startswith(FACTS):
+def _exclusion_part(demand: Demand, exclusion: Exclusion) -> Part | None:
+    """The part an exclusion is: none for a fact about the node; one of its rule's parts
+    when the exclusion names which (`index`: a spread over a topology the pool lacks);
+    else a RULE part."""
+    if exclusion.fact:
         return None
-    if rule.startswith("spread "):
-        topology = rule.removeprefix("spread ")
-        index = next(i for i, s in enumerate(demand.spreads) if s.topology == topology)
-        return Part("spread", demand.workload, index=index)
-    return Part("rule", demand.workload, rule)
+    if exclusion.index is not None:
+        owner = _registry()[0].get(exclusion.source)
+        if owner is not None and owner.part_kind is not None:
+            return Part(owner.part_kind, demand.workload, index=exclusion.index)
+    return Part(PartKind.RULE, demand.workload, exclusion.rule, rule=exclusion.source)
 
 
 def parts(problem: Problem) -> list[Part]:
@@ -68,34 +98,34 @@ def parts(problem: Problem) -> list[Part]:
     class_ids = {c.id for c in problem.classes}
     for demand in problem.demands:
         if demand.group is None:
-            found[Part("replicas", demand.name)] = None
+            found[Part(PartKind.REPLICAS, demand.name)] = None
         if demand.exclusive:
-            found[Part("exclusive", demand.workload)] = None
+            found[Part(PartKind.EXCLUSIVE, demand.workload)] = None
         for index in range(len(demand.affinities)):
             found[_affinity_part(demand, index)] = None
         for index in range(len(demand.spreads)):
-            found[Part("spread", demand.workload, index=index)] = None
+            found[Part(PartKind.SPREAD, demand.workload, index=index)] = None
         for rule in demand.latency:
-            found[Part("latency", demand.workload, rule.location)] = None
+            found[Part(PartKind.LATENCY, demand.workload, rule.location)] = None
         for class_id, reasons in demand.failing.items():
             if class_id in class_ids:
                 for reason in reasons:
-                    part = _exclusion_part(demand, reason.rule)
+                    part = _exclusion_part(demand, reason)
                     if part is not None:
                         found[part] = None
     for group in problem.option_groups:
-        found[Part("throughput", group.workload)] = None
+        found[Part(PartKind.THROUGHPUT, group.workload)] = None
         if group.gang:
-            found[Part("gang", group.workload)] = None
+            found[Part(PartKind.GANG, group.workload)] = None
     for node_class in problem.classes:
         if not node_class.provisioned:
-            found[Part("capacity", node_class.id)] = None
+            found[Part(PartKind.CAPACITY, node_class.id)] = None
     if problem.budget is not None:
-        found[Part("budget")] = None
+        found[Part(PartKind.BUDGET)] = None
     for buy in sorted(problem.buy_limits):
-        found[Part("buy", index=buy)] = None
+        found[Part(PartKind.BUY, index=buy)] = None
     for index in range(len(problem.power_caps)):
-        found[Part("power", index=index)] = None
+        found[Part(PartKind.POWER, index=index)] = None
     return list(found)
 
 
@@ -133,32 +163,32 @@ def with_parts(problem: Problem, active: Callable[[Part], bool]) -> Trial:
     for demand in problem.demands:
         if demand.workload not in alive:
             continue
-        if demand.group is None and not active(Part("replicas", demand.name)):
+        if demand.group is None and not active(Part(PartKind.REPLICAS, demand.name)):
             optional.add(demand.name)
         kept = [i for i in range(len(demand.affinities)) if active(_affinity_part(demand, i))]
         enforced = dataclasses.replace(
             demand,
-            exclusive=demand.exclusive and active(Part("exclusive", demand.workload)),
+            exclusive=demand.exclusive and active(Part(PartKind.EXCLUSIVE, demand.workload)),
             affinities=[demand.affinities[i] for i in kept],
             spreads=[s for i, s in enumerate(demand.spreads)
-                     if active(Part("spread", demand.workload, index=i))],
+                     if active(Part(PartKind.SPREAD, demand.workload, index=i))],
             latency=[r for r in demand.latency
-                     if active(Part("latency", demand.workload, r.location))])
+                     if active(Part(PartKind.LATENCY, demand.workload, r.location))])
         demands.append(_readmit(enforced, demand, problem, position, active))
     groups = []
     for group in problem.option_groups:
         if group.workload not in alive:
             continue
-        if not active(Part("throughput", group.workload)):
+        if not active(Part(PartKind.THROUGHPUT, group.workload)):
             optional.add(group.workload)
-        if group.gang and not active(Part("gang", group.workload)):
+        if group.gang and not active(Part(PartKind.GANG, group.workload)):
             group = dataclasses.replace(group, gang=False)
         groups.append(group)
-    budget = problem.budget if active(Part("budget")) else None
+    budget = problem.budget if active(Part(PartKind.BUDGET)) else None
     trial = _copy(dataclasses.replace(
         problem, demands=demands, option_groups=groups, budget=budget,
         power_caps=[cap for i, cap in enumerate(problem.power_caps)
-                    if active(Part("power", index=i))]))
+                    if active(Part(PartKind.POWER, index=i))]))
     return _unbounded(_without_idle(Trial(trial, optional)), active)
 
 
@@ -170,14 +200,14 @@ def _unbounded(trial: Trial, active: Callable[[Part], bool]) -> Trial:
     problem = trial.problem
     enough = sum(d.replicas for d in problem.demands)
     used = {c for d in problem.demands for c in d.eligible}
-    unlimited = {group for group in problem.buy_limits if not active(Part("buy", index=group))}
+    unlimited = {group for group in problem.buy_limits if not active(Part(PartKind.BUY, index=group))}
     grown: set[str] = set()
     classes = []
     for node_class in problem.classes:
         count = None
         if node_class.id not in used:
             pass
-        elif not node_class.provisioned and not active(Part("capacity", node_class.id)):
+        elif not node_class.provisioned and not active(Part(PartKind.CAPACITY, node_class.id)):
             count = max(node_class.count, enough)
         elif node_class.buy_group in unlimited and node_class.count < enough:
             count = enough
@@ -204,7 +234,7 @@ def _readmit(demand: Demand, original: Demand, problem: Problem, position: dict[
     for class_id, reasons in original.failing.items():
         if class_id not in position or class_id in already:
             continue
-        needed = [_exclusion_part(original, r.rule) for r in reasons]
+        needed = [_exclusion_part(original, r) for r in reasons]
         if any(p is None or active(p) for p in needed):
             continue
         added.append(class_id)
@@ -290,8 +320,8 @@ def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]],
     cached = _NEEDS_AND_FOLLOWS.get(problem)
     if cached is not None:
         return cached
-    needs = [(d.workload, Part("replicas", d.name) if d.group is None else Part("throughput", d.group))
-             for d in problem.demands]
+    needs = [(d.workload, Part(PartKind.REPLICAS, d.name) if d.group is None
+              else Part(PartKind.THROUGHPUT, d.group)) for d in problem.demands]
     workload_of = {d.name: d.workload for d in problem.demands}
     follows = [(d.workload, _affinity_part(d, index), workload_of[rule.target])
                for d in problem.demands for index, rule in enumerate(d.affinities)
@@ -301,8 +331,9 @@ def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]],
 
 
 def _reading_order(part: Part) -> tuple:
-    kinds = ("capacity", "buy", "budget", "power", "rule", "exclusive", "affinity", "spread",
-             "latency", "gang", "throughput", "replicas")
+    kinds = (PartKind.CAPACITY, PartKind.BUY, PartKind.BUDGET, PartKind.POWER, PartKind.RULE,
+             PartKind.EXCLUSIVE, PartKind.AFFINITY, PartKind.SPREAD, PartKind.LATENCY,
+             PartKind.GANG, PartKind.THROUGHPUT, PartKind.REPLICAS)
     return (kinds.index(part.kind), part.subject, part.key, -1 if part.index is None else part.index)
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Problem
+from fitlang.rules.explaining import money, where
 from fitlang.solve.explain.conflict import explain
-from fitlang.solve.explain.reasons import _money, _where
 from fitlang.solve.explain.results import ExplainOutcome, Explanation
 from fitlang.syntax.nodes import Span
 
 
 def conflict_text(explanation: Explanation) -> str:
     lines = ["no placement meets every hard rule; these rules conflict:"]
-    lines += [f"  - {r.text}{_where(r.origin)}" for r in explanation.reasons]
+    lines += [f"  - {r.text}{where(r.origin)}" for r in explanation.reasons]
     if not explanation.minimal:
         lines.append("  (not narrowed down to a minimal set before --time-limit ran out: some of these "
                      "may not be needed)")
@@ -24,7 +24,7 @@ def repairs_text(explanation: Explanation) -> str:
     lines = []
     if explanation.repairs:
         lines.append("repairs, each checked by solving the repaired policy:")
-        lines += [f"  - {r.text}" + (f" (cost {_money(r.cost)} USD/h)" if r.cost is not None else "")
+        lines += [f"  - {r.text}" + (f" (cost {money(r.cost)} USD/h)" if r.cost is not None else "")
                   for r in explanation.repairs]
     elif explanation.no_single_repair:
         lines.append("no single change repairs the policy" +
@@ -95,8 +95,12 @@ def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float 
         repairs = repairs_text(explanation)
         detail += "\n" + repairs if repairs else ""
     kind = msg.NoPlacement if for_solve else msg.ExplainedConflict
-    diagnostics = [kind.at(where.path if where else root_path, where.span if where else root,
-                           detail=detail)]
+    path = where.path if where else root_path
+    # the repairs that are literal edits of this file, as fixes (a `Fix` is an edit of the
+    # diagnostic's own file)
+    fixes = [r.fix for r in explanation.repairs
+             if r.fix is not None and r.origin is not None and r.origin.path == path]
+    diagnostics = [kind.at(path, where.span if where else root, fixes=fixes, detail=detail)]
     for reason in explanation.reasons[1:]:
         if reason.origin is not None:
             diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,

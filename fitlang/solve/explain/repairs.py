@@ -4,29 +4,19 @@ each is checked by finding a placement of the repaired policy."""
 from __future__ import annotations
 
 import dataclasses
-import enum
-import math
 from collections.abc import Callable
 from fractions import Fraction
 
-from fitlang.check.program import Origin
-from fitlang.diagnostics import Fix
-from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.model.problem import Problem
+from fitlang.rules.base import PartKind
+from fitlang.rules.explaining import demands_of, money, where
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
-from fitlang.solve.explain.checks import (
-    PER_NODE_MAX_NODES,
-    Check,
-    _drop_required,
-    _left,
-    _now,
-    decide,
-)
+from fitlang.solve.explain.checks import _left, decide
+from fitlang.solve.explain.checks import _now as now
 from fitlang.solve.explain.parts import (
-    FACTS,
     Part,
     Trial,
-    _class_id,
     _copy,
     _exclusion_part,
     _grown,
@@ -34,35 +24,22 @@ from fitlang.solve.explain.parts import (
     _with_buy_limit,
     _with_pool,
     parts,
+    rule_of,
     with_parts,
 )
-from fitlang.solve.explain.reasons import (
-    _buy_name,
-    _could_fit,
-    _demands_of,
-    _latency_members,
-    _money,
-    _plural,
-    _pools_listed,
-    _reason,
-    _rule_reason,
-    _ruled_out,
-    _where,
-)
+from fitlang.solve.explain.reasons import _reason, _rule_reason
 from fitlang.solve.explain.results import Explanation, Repair
-from fitlang.solve.linear import Status
+from fitlang.solve.explain.search import (
+    PER_NODE_MAX_NODES,
+    could_fit,
+    decided_without,
+    pools_listed,
+    ruled_out,
+    works,
+)
 
-MAX_EXTRA_NODES = 4096
-
-
-
-
-def _works(problem: Problem, deadline: float, cheapest: bool = False,
-           optional: frozenset[str] = frozenset()) -> Check:
-    # the cheapest placement is what a repair costs; at fleet scale that is a full optimisation
-    # per trial, so there the cost is that of the placement found
-    small = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
-    return decide(Trial(problem, set(optional)), deadline, cheapest and small)
+_POOLS_AND_LIMITS = (PartKind.CAPACITY, PartKind.BUDGET, PartKind.BUY, PartKind.POWER)
+_COUNTS = (PartKind.CAPACITY, PartKind.REPLICAS, PartKind.BUY, PartKind.BUDGET)  # `_applied` sets
 
 
 def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
@@ -70,7 +47,7 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
     found: list[Repair] = []
     scope, rest_cost = _repair_scope(problem, conflict, deadline)
     for part in conflict:
-        if _now() >= deadline:
+        if now() >= deadline:
             explanation.repairs_cut_short = True
             break
         repair = _repair(scope, part, deadline)
@@ -78,17 +55,17 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
             repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
         if repair is not None and repair.text not in {r.text for r in found}:
             found.append(repair)
-    if not explanation.repairs_cut_short and _now() < deadline:
+    if not explanation.repairs_cut_short and now() < deadline:
         bought = _buy_repair(problem, deadline)
         if bought is not None:
             found.append(bought)
-    elif _now() >= deadline:
+    elif now() >= deadline:
         explanation.repairs_cut_short = True
     explanation.repairs = found
     if not found and not explanation.repairs_cut_short:
         explanation.no_single_repair = True
         explanation.pair = _pair(problem, conflict, deadline)
-        explanation.repairs_cut_short = _now() >= deadline and not explanation.pair
+        explanation.repairs_cut_short = now() >= deadline and not explanation.pair
 
 
 def _repair_scope(problem: Problem, conflict: list[Part],
@@ -110,11 +87,11 @@ def _repair_scope(problem: Problem, conflict: list[Part],
             or problem.power_caps or problem.buy_limits or problem.symmetric:
         return whole
     workloads = {p.subject for p in conflict
-                 if p.subject and p.kind not in ("capacity", "budget", "buy", "power")}
-    pools = {p.subject for p in conflict if p.kind == "capacity"}
+                 if p.subject and p.kind not in _POOLS_AND_LIMITS}
+    pools = {p.subject for p in conflict if p.kind is PartKind.CAPACITY}
     workloads, pools = _closed_scope(problem, workloads, pools)
     rest = [d for d in problem.demands if d.workload not in workloads]
-    if not rest or _now() >= deadline:
+    if not rest or now() >= deadline:
         return whole
     apart = _copy(dataclasses.replace(
         problem, demands=[dataclasses.replace(d, eligible=[c for c in d.eligible if c not in pools])
@@ -146,7 +123,7 @@ def _closed_scope(problem: Problem, workloads: set[str],
     for demand in problem.demands:
         reach.setdefault(demand.workload, set()).update(
             demand.eligible, (c for c, reasons in demand.failing.items()
-                              if not any(r.rule.startswith(FACTS) for r in reasons)))
+                              if not any(r.fact for r in reasons)))
         eligible.setdefault(demand.workload, set()).update(demand.eligible)
     spreads: dict[str, set[str]] = {}
     for demand in problem.demands:
@@ -178,293 +155,33 @@ def _domains_change(problem: Problem, classes: set[str], pools: set[str],
 
 
 def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    repairers = {"replicas": _fewer_replicas, "capacity": _more_nodes, "buy": _higher_buy_limit,
-                 "budget": _higher_budget, "rule": _relaxed_rule, "affinity": _dropped_rule,
-                 "exclusive": _dropped_rule, "gang": _dropped_rule, "spread": _wider_spread,
-                 "latency": _longer_latency, "power": _higher_power_cap}
-    repairer = repairers.get(part.kind)
-    return repairer(problem, part, deadline) if repairer else None
-
-
-def _smallest(works: Callable[[int], Check], low: int, high: int,
-              deadline: float) -> tuple[int, Check] | None:
-    """The smallest value in [low, high] that works (working is monotone in the value): by
-    doubling the step from `low`, then halving back between the last failure and the first
-    success. None when nothing up to `high` works, or time ran out before it was pinned down
-    (no guess is offered)."""
-    failed, step, tried = low - 1, 1, low
-    found: tuple[int, Check] | None = None
-    while _now() < deadline:
-        tried = min(tried, high)
-        check = works(tried)
-        if check.placed:
-            found = (tried, check)
-            break
-        failed = tried
-        if tried >= high:
-            return None
-        tried, step = low + step, step * 2
-    if found is None:
-        return None
-    top, best = found
-    bottom = failed + 1
-    while bottom < top and _now() < deadline:
-        middle = (bottom + top) // 2
-        check = works(middle)
-        if check.placed:
-            top, best = middle, check
-        else:
-            bottom = middle + 1
-    return (top, best) if bottom >= top else None
-
-
-class _Nothing(enum.Enum):
-    WORKS = "nothing works"
-
-
-NOTHING_WORKS = _Nothing.WORKS  # what `_bound` says when no placement exists at all
-
-
-def _bound(problem: Problem, objective: Callable, deadline: float,
-           optional: frozenset[str] = frozenset()) -> int | _Nothing | None:
-    """A proven lower bound, rounded up, on the least value of `objective(encoding, model
-    problem)` over placements of `problem` (node by node when small): where a search for the
-    least change that works may start, instead of at 1 (at fleet scale each try costs seconds).
-    NOTHING_WORKS when the model (a relaxation) has no solution: then no amount of the change
-    the caller searches works either."""
-    exact = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
-    model_problem = one_class_per_node(problem) if exact else problem
-    encoding = encode(model_problem, must_place=True)
-    _drop_required(encoding.model, optional, throughput=False)
-    outcome = HighsBackend().minimise(encoding.model, objective(encoding, model_problem),
-                                      _left(deadline))
-    if outcome.status is Status.INFEASIBLE:
-        return NOTHING_WORKS
-    if outcome.bound is None:
-        return None
-    return math.ceil(Fraction(outcome.bound) - Fraction(1, 10 ** 6))
-
-
-def _fix(title: str, origin: Origin | None, text: str) -> Fix | None:
-    return Fix(title, origin.span, text) if origin is not None else None
-
-
-def _fewer_replicas(problem: Problem, part: Part, deadline: float,
-                    optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
-    replicas = problem.demand(part.subject).replicas
-
-    def works(fewer: int) -> Check:
-        trial = problem.with_demand(part.subject, replicas=replicas - fewer)
-        return _works(trial, deadline, True, optional)
-
-    # the most replicas placeable (an upper bound) gives the fewest to take away
-    least = _bound(problem, lambda e, _: {e.placed[part.subject]: -1}, deadline,
-                   optional | {part.subject})
-    if least is NOTHING_WORKS:  # the rest does not fit even with none of these replicas
-        return None
-    if least is not None:
-        low = max(low, replicas + least)
-    found = _smallest(works, low, replicas - 1, deadline)
-    if found is None:
-        return None
-    most = replicas - found[0]
-    origin = problem.demand(part.subject).spans.get("replicas")
-    text = f"lower `{part.subject}` replicas from {replicas} to {most}"
-    return Repair(part, text, origin, str(replicas), str(most), found[1].cost,
-                  _fix(text, origin, str(most)), found[0], Fraction(most))
-
-
-def _more_nodes(problem: Problem, part: Part, deadline: float,
-                optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
-    count = problem.node_class(part.subject).count
-
-    def works(extra: int) -> Check:
-        return _works(_with_pool(problem, part.subject, count + extra), deadline, True, optional)
-
-    grown = _with_pool(problem, part.subject,
-                       count + min(MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
-    # node by node (small fleets) each node is a class: which pool it is in
-    exact = sum(c.count for c in grown.classes) <= PER_NODE_MAX_NODES
-    owners = grown.owners() if exact else None
-    # under `spread node` an idle node is a domain with 0 replicas: the fewest nodes used in
-    # a larger pool says nothing of a pool of that size, so the search starts at `low`
-    spread = any(s.topology == "node" and part.subject in {_class_id(owners, c) for c in d.eligible}
-                 for d in grown.demands for s in d.spreads)
-    least = None if spread else _bound(grown, lambda e, p: {e.u[c.id]: 1 for c in p.classes
-                                        if _class_id(owners, c.id) == part.subject}, deadline, optional)
-    if least is NOTHING_WORKS:  # not even with as many nodes as there are replicas
-        return None
-    if least is not None:
-        low = max(low, least - count)
-    found = _smallest(works, low, MAX_EXTRA_NODES, deadline)
-    if found is None:
-        return None
-    extra = found[0]
-    origin = problem.node_class(part.subject).spans.get("count")
-    text = (f"add {_plural(extra, 'node')} to pool `{part.subject}` "
-            f"(count = {count + extra})")
-    return Repair(part, text, origin or problem.node_class(part.subject).origin, str(count),
-                  str(count + extra), found[1].cost, _fix(text, origin, str(count + extra)), extra,
-                  Fraction(count + extra))
-
-
-def _higher_buy_limit(problem: Problem, part: Part, deadline: float,
-                      optional: frozenset[str] = frozenset(), low: int = 1) -> Repair | None:
-    group = part.position
-    limit = problem.buy_limits[group]
-    enough = sum(d.replicas for d in problem.demands)
-
-    def works(extra: int) -> Check:
-        trial = _with_buy_limit(problem, group, limit + extra, min(limit + extra, enough))
-        return _works(trial, deadline, True, optional)
-
-    found = _smallest(works, low, max(low, enough), deadline)
-    if found is None:
-        return None
-    most = limit + found[0]
-    text = f"raise max_count of the `buy` block{_buy_name(problem, group)} from {limit} to {most}"
-    return Repair(part, text, problem.buy_origins.get(group), str(limit), str(most), found[1].cost,
-                  step=found[0], value=Fraction(most))
-
-
-def _higher_budget(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    trial = dataclasses.replace(problem, budget=None)
-    cheapest = _works(trial, deadline, cheapest=True)
-    if not cheapest.placed or cheapest.cost is None:
-        return None
-    # in whole cents, rounded up: a budget rounded down would not allow the placement
-    cents = math.ceil(cheapest.cost * 100)
-    budget = Fraction(cents, 100)
-    trial = dataclasses.replace(problem, budget=budget)
-    check = _works(trial, deadline, cheapest=True)
-    if not check.placed:
-        return None
-    shown = f"{cents // 100}.{cents % 100:02d}"
-    text = f"raise the budget from {_money(problem.budget)} to {shown} USD/h"
-    return Repair(part, text, problem.budget_origin, f"{_money(problem.budget)} USD/h",
-                  f"{shown} USD/h", check.cost, _fix(text, problem.budget_origin, f"{shown} USD/h"),
-                  value=budget)
-
-
-def _decided_without(problem: Problem, part: Part, deadline: float):
-    """The policy solved with `part` dropped and every workload required, or None when that
-    still leaves replicas out (no repair then)."""
-    trial = with_parts(problem, lambda p: p != part)
-    trial.optional = set()
-    check = decide(trial, deadline, cheapest=True)
-    return check if check.placed else None
+    """The part's rule's repair (`Rule.repairs`); for an exclusion whose rule has none (or
+    whose hook leaves it to explain: None), the rule relaxed or dropped."""
+    rule = rule_of(part)
+    repair = rule.repairs(problem, part, deadline) \
+        if rule is not None and rule.repairs is not None else None
+    if repair is None and part.kind is PartKind.RULE:
+        return _relaxed_rule(problem, part, deadline)
+    return repair
 
 
 def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    check = _decided_without(problem, part, deadline)
+    """An exclusion's rule relaxed to the bound that admits the pools it keeps the workload
+    off (`Exclusion.relaxed`, when they agree on one), else dropped."""
+    check = decided_without(problem, part, deadline)
     if check is None:
         return None
     reason = _rule_reason(problem, part)
-    bounds = {r.relaxed for d in _demands_of(problem, part.subject)
+    bounds = {r.relaxed for d in demands_of(problem, part.subject)
               for class_id, reasons in d.failing.items() for r in reasons
-              if _exclusion_part(d, r.rule) == part and _could_fit(problem, d, class_id, reasons)}
-    if part.key.startswith("dedicated"):
-        dedicated = part.key.split('"')[1]
-        text = f"let `{part.subject}` tolerate `{dedicated}` (`tolerate = [\"{dedicated}\"]`)"
-        return Repair(part, text, reason.origin, None, f'tolerate = ["{dedicated}"]', check.cost)
+              if _exclusion_part(d, r) == part and could_fit(problem, d, class_id, reasons)}
     target = bounds.pop() if len(bounds) == 1 else None
-    where = f" (line {reason.origin.span.line})" if reason.origin else ""
-    pools, _ = _ruled_out(problem, part)
+    pools, _ = ruled_out(problem, part)
     # (no pool: a conflict not narrowed down, where the rule may not be needed)
-    also = _pools_listed(pools) if pools else reason.text
-    text = (f"relax `{part.key}`{where} to `{target}`" if target else
-            f"drop `{part.key}`{where}") + f" so that `{part.subject}` may also run on {also}"
+    also = pools_listed(pools) if pools else reason.text
+    text = (f"relax `{part.key}`{where(reason.origin)} to `{target}`" if target else
+            f"drop `{part.key}`{where(reason.origin)}") + f" so that `{part.subject}` may also run on {also}"
     return Repair(part, text, reason.origin, part.key, target, check.cost)
-
-
-def _dropped_rule(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    check = _decided_without(problem, part, deadline)
-    if check is None:
-        return None
-    reason = _reason(problem, part)
-    where = f" (line {reason.origin.span.line})" if reason.origin else ""
-    if part.kind == "exclusive":
-        text = f"drop `exclusive = true` from `{part.subject}`{where}"
-    elif part.kind == "gang":
-        text = f"drop `gang = true` from `{part.subject}`{where}: let it mix options"
-    else:
-        rule = _demands_of(problem, part.subject)[0].affinities[part.position]
-        verb = "anti_affinity" if rule.anti else "affinity"
-        text = f"drop `{verb} {rule.target} on {rule.topology}` from `{part.subject}`{where}"
-    return Repair(part, text, reason.origin, None, None, check.cost)
-
-
-def _wider_spread(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    members = _demands_of(problem, part.subject)
-    index = part.position
-    skew = members[0].spreads[index].max_skew
-    most = max(d.replicas for d in members)
-
-    def works(wider: int) -> Check:
-        trial = problem
-        for demand in _demands_of(problem, part.subject):
-            spreads = list(demand.spreads)
-            spreads[index] = dataclasses.replace(spreads[index], max_skew=skew + wider)
-            trial = trial.with_demand(demand.name, spreads=spreads)
-        return _works(trial, deadline, cheapest=True)
-
-    found = _smallest(works, 1, max(1, most - skew), deadline)
-    rule = members[0].spreads[index]
-    where = f" (line {rule.origin.span.line})" if rule.origin else ""
-    if found is not None:
-        value = skew + found[0]
-        text = (f"raise max_skew of `{part.subject}`'s spread over {rule.topology}{where} "
-                f"from {skew} to {value}")
-        return Repair(part, text, rule.origin, str(skew), str(value), found[1].cost)
-    check = _decided_without(problem, part, deadline)
-    if check is None:
-        return None
-    text = f"drop the spread over {rule.topology} from `{part.subject}`{where}"
-    return Repair(part, text, rule.origin, None, None, check.cost)
-
-
-def _longer_latency(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    """The smallest limit, among the round trips to the regions the workload may run in,
-    that works."""
-    members = _latency_members(problem, part.subject)
-    index = next(i for i, r in enumerate(members[0].latency) if r.location == part.key)
-    rule = members[0].latency[index]
-    candidates = sorted({ms for d in members for c in d.eligible
-                         if (ms := problem.latency_ms(part.key, problem.node_class(c))) is not None
-                         and ms > rule.limit_ms})
-    for limit in candidates:
-        if _now() >= deadline:
-            return None
-        trial = problem
-        for demand in members:
-            latency = list(demand.latency)
-            latency[index] = dataclasses.replace(latency[index], limit_ms=limit)
-            trial = trial.with_demand(demand.name, latency=latency)
-        check = _works(trial, deadline, cheapest=True)
-        if check.placed:
-            text = (f"raise the latency limit of `{part.subject}` for {part.key} from "
-                    f"{float(rule.limit_ms):g} ms to {float(limit):g} ms")
-            return Repair(part, text, rule.origin, f"{float(rule.limit_ms):g}ms",
-                          f"{float(limit):g}ms", check.cost)
-    return None
-
-
-def _higher_power_cap(problem: Problem, part: Part, deadline: float) -> Repair | None:
-    index = part.position
-    cap = problem.power_caps[index]
-
-    def works(extra_kw: int) -> Check:
-        caps = list(problem.power_caps)
-        caps[index] = dataclasses.replace(cap, cap_watts=cap.cap_watts + 1000 * extra_kw)
-        trial = dataclasses.replace(problem, power_caps=caps)
-        return _works(trial, deadline, cheapest=True)
-
-    found = _smallest(works, 1, 10 ** 6, deadline)
-    if found is None:
-        return None
-    before = float(cap.cap_watts) / 1000
-    text = f"raise power cap `{cap.name}` from {before:g} kW to {before + found[0]:g} kW"
-    return Repair(part, text, cap.origin, f"{before:g}kW", f"{before + found[0]:g}kW", found[1].cost)
 
 
 def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
@@ -484,14 +201,14 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     # checked like every other repair: the offers bounded to what this placement buys
     trial = dataclasses.replace(trial, classes=[
         _grown(c, counts[c.id]) if c.id in counts else c for c in trial.classes])
-    check = _works(trial, deadline, cheapest=True)
+    check = works(trial, deadline, cheapest=True)
     if not check.placed:
         return None
-    parts_ = [f"{count} x {c.instance_type} (`{c.offer}`) in {c.region} at {_money(c.price)} USD/h each"
+    parts_ = [f"{count} x {c.instance_type} (`{c.offer}`) in {c.region} at {money(c.price)} USD/h each"
               for c in trial.spare_offers if (count := counts[c.id])]
     if not parts_:
         return None
-    return Repair(Part("buy", key="new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
+    return Repair(Part(PartKind.BUY, key="new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
                   None, None, None, check.cost)
 
 
@@ -500,10 +217,10 @@ def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repai
     least amount. The first is sized with the second dropped, the second is searched (and so
     checked) on the policy with the first applied."""
     for first in conflict:
-        if _now() >= deadline:
+        if now() >= deadline:
             return []
         for second in sorted(parts(problem), key=_reading_order):
-            if second == first or _now() >= deadline:
+            if second == first or now() >= deadline:
                 continue
             if not decide(with_parts(problem, _all_but(first, second)), deadline).placed:
                 continue
@@ -528,7 +245,7 @@ def _all_but(*dropped: Part) -> Callable[[Part], bool]:
 def _as_applied(problem: Problem, repair: Repair) -> Repair:
     """A repair as `_applied` makes it: a rule is dropped, not relaxed (which is more than the
     repair said, so the text says so too)."""
-    if repair.part.kind in ("capacity", "replicas", "buy", "budget") or repair.after is None:
+    if repair.part.kind in _COUNTS or repair.after is None:
         return repair
     return dataclasses.replace(repair, text=_drop_text(problem, repair.part), after=None, fix=None)
 
@@ -536,12 +253,12 @@ def _as_applied(problem: Problem, repair: Repair) -> Repair:
 def _applied(problem: Problem, repair: Repair) -> Problem:
     part = repair.part
     value = repair.value  # what `after` shows, as a number (set by the repairs of these kinds)
-    if part.kind in ("capacity", "replicas", "buy", "budget") and value is not None:
-        if part.kind == "capacity":
+    if part.kind in _COUNTS and value is not None:
+        if part.kind is PartKind.CAPACITY:
             return _with_pool(problem, part.subject, int(value))
-        if part.kind == "replicas":
+        if part.kind is PartKind.REPLICAS:
             return problem.with_demand(part.subject, replicas=int(value))
-        if part.kind == "buy":
+        if part.kind is PartKind.BUY:
             return _with_buy_limit(problem, part.position, int(value), int(value))
         return dataclasses.replace(problem, budget=value)
     return with_parts(problem, lambda p: p != part).problem
@@ -549,4 +266,4 @@ def _applied(problem: Problem, repair: Repair) -> Problem:
 
 def _drop_text(problem: Problem, part: Part) -> str:
     reason = _reason(problem, part)
-    return f"drop this rule{_where(reason.origin)}: {reason.text}"
+    return f"drop this rule{where(reason.origin)}: {reason.text}"

@@ -8,16 +8,10 @@ from fractions import Fraction
 
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Fix
+from fitlang.rules.base import Stated
 from fitlang.solve.explain.parts import Part
 
 REPAIR_SECONDS = 10.0  # the default budget for the repairs, after the conflict is found
-
-
-@dataclass
-class Reason:
-    text: str
-    origin: Origin | None
-    part: Part | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +56,7 @@ class ExplainOutcome(enum.StrEnum):
 @dataclass
 class Explanation:
     outcome: ExplainOutcome
-    reasons: list[Reason] = field(default_factory=list)
+    reasons: list[Stated] = field(default_factory=list)  # the conflict, a part each
     repairs: list[Repair] = field(default_factory=list)
     pair: list[Repair] = field(default_factory=list)  # when no single repair is enough
     no_single_repair: bool = False

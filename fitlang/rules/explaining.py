@@ -1,0 +1,55 @@
+"""What the rules' `reason` and `repairs` hooks share: the wording of a conflict and the
+lookups over a `Problem` they make. Nothing here imports `fitlang.solve` (a hook imports
+explain's search, `solve/explain/search.py`, in its body)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from fitlang.check.program import Origin
+from fitlang.model.problem import Demand, NodeClass, OptionGroup, Problem
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def need(demand: Demand) -> str:
+    """What one replica requests: '2 CPU + 8 GiB + 1 GPU'."""
+    shown = [f"{demand.requests['cpu'] / 1000:g} CPU", f"{demand.requests['memory'] / 2 ** 30:g} GiB"]
+    if demand.requests["gpu"]:
+        shown.append(plural(demand.requests["gpu"], "GPU"))
+    return " + ".join(shown)
+
+
+def shape(node_class: NodeClass) -> str:
+    """What one node of a class has."""
+    capacity = node_class.capacity
+    text = f"{capacity['cpu'] / 1000:g} CPU, {capacity['memory'] / 2 ** 30:g} GiB"
+    if capacity["gpu"]:
+        model = node_class.accelerator.name if node_class.accelerator else "GPU"
+        text += f", {capacity['gpu']} x {model}"
+    return text
+
+
+def money(value: Fraction | None) -> str:
+    return f"{float(value or 0):.2f}"
+
+
+def where(origin: Origin | None) -> str:
+    """' (line N)' after a rule that stands somewhere."""
+    return f" (line {origin.span.line})" if origin else ""
+
+
+def demands_of(problem: Problem, workload: str) -> list[Demand]:
+    """The demands of a workload (one per option of a workload with options)."""
+    return [d for d in problem.demands if d.workload == workload]
+
+
+def option_group(problem: Problem, workload: str) -> OptionGroup:
+    return next(g for g in problem.option_groups if g.workload == workload)
+
+
+def latency_members(problem: Problem, workload: str) -> list[Demand]:
+    """The demands that share a workload's latency rules."""
+    return next(m for m in problem.latency_demands() if m[0].workload == workload)

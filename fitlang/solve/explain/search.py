@@ -1,0 +1,146 @@
+"""Explain's search, as the rules' `reason` and `repairs` hooks use it (imported in a hook's
+body, never when a rule module is imported): deciding a changed copy of the problem, the
+least change that works, a proven bound to start the search at, and the pools a rule keeps a
+workload off."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from fractions import Fraction
+
+from fitlang.check.program import Origin
+from fitlang.diagnostics import Fix
+from fitlang.model.problem import Demand, Exclusion, Problem, one_class_per_node, replicas_per_node
+from fitlang.rules.explaining import demands_of
+from fitlang.solve.backends import HighsBackend
+from fitlang.solve.encode import encode
+from fitlang.solve.explain.checks import PER_NODE_MAX_NODES, Check, _drop_required, _left, decide
+from fitlang.solve.explain.checks import _now as now
+from fitlang.solve.explain.parts import Part, Trial, _exclusion_part, with_parts
+from fitlang.solve.explain.parts import _class_id as class_id
+from fitlang.solve.explain.parts import _copy as copy_problem
+from fitlang.solve.explain.parts import _grown as grown
+from fitlang.solve.explain.parts import _with_buy_limit as with_buy_limit
+from fitlang.solve.explain.parts import _with_pool as with_pool
+from fitlang.solve.explain.results import Repair
+from fitlang.solve.linear import Status
+
+MAX_EXTRA_NODES = 4096  # the most nodes a repair adds to a pool
+
+__all__ = ["MAX_EXTRA_NODES", "NOTHING_WORKS", "PER_NODE_MAX_NODES", "Check", "Part", "Repair",
+           "bound", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grown",
+           "now", "pools_listed", "ruled_out", "smallest", "with_buy_limit", "with_pool", "works"]
+
+
+def works(problem: Problem, deadline: float, cheapest: bool = False,
+          optional: frozenset[str] = frozenset()) -> Check:
+    # the cheapest placement is what a repair costs; at fleet scale that is a full optimisation
+    # per trial, so there the cost is that of the placement found
+    small = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    return decide(Trial(problem, set(optional)), deadline, cheapest and small)
+
+
+def smallest(works: Callable[[int], Check], low: int, high: int,
+             deadline: float) -> tuple[int, Check] | None:
+    """The smallest value in [low, high] that works (working is monotone in the value): by
+    doubling the step from `low`, then halving back between the last failure and the first
+    success. None when nothing up to `high` works, or time ran out before it was pinned down
+    (no guess is offered)."""
+    failed, step, tried = low - 1, 1, low
+    found: tuple[int, Check] | None = None
+    while now() < deadline:
+        tried = min(tried, high)
+        check = works(tried)
+        if check.placed:
+            found = (tried, check)
+            break
+        failed = tried
+        if tried >= high:
+            return None
+        tried, step = low + step, step * 2
+    if found is None:
+        return None
+    top, best = found
+    bottom = failed + 1
+    while bottom < top and now() < deadline:
+        middle = (bottom + top) // 2
+        check = works(middle)
+        if check.placed:
+            top, best = middle, check
+        else:
+            bottom = middle + 1
+    return (top, best) if bottom >= top else None
+
+
+class Nothing(enum.Enum):
+    WORKS = "nothing works"
+
+
+NOTHING_WORKS = Nothing.WORKS  # what `bound` says when no placement exists at all
+
+
+def bound(problem: Problem, objective: Callable, deadline: float,
+          optional: frozenset[str] = frozenset()) -> int | Nothing | None:
+    """A proven lower bound, rounded up, on the least value of `objective(encoding, model
+    problem)` over placements of `problem` (node by node when small): where a search for the
+    least change that works may start, instead of at 1 (at fleet scale each try costs seconds).
+    NOTHING_WORKS when the model (a relaxation) has no solution: then no amount of the change
+    the caller searches works either."""
+    exact = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    model_problem = one_class_per_node(problem) if exact else problem
+    encoding = encode(model_problem, must_place=True)
+    _drop_required(encoding.model, optional, throughput=False)
+    outcome = HighsBackend().minimise(encoding.model, objective(encoding, model_problem),
+                                      _left(deadline))
+    if outcome.status is Status.INFEASIBLE:
+        return NOTHING_WORKS
+    if outcome.bound is None:
+        return None
+    return math.ceil(Fraction(outcome.bound) - Fraction(1, 10 ** 6))
+
+
+def fix(title: str, origin: Origin | None, text: str) -> Fix | None:
+    return Fix(title, origin.span, text) if origin is not None else None
+
+
+def decided_without(problem: Problem, part: Part, deadline: float) -> Check | None:
+    """The policy solved with `part` dropped and every workload required, or None when that
+    still leaves replicas out (no repair then)."""
+    trial = with_parts(problem, lambda p: p != part)
+    trial.optional = set()
+    check = decide(trial, deadline, cheapest=True)
+    return check if check.placed else None
+
+
+def pools_listed(pools: list[str]) -> str:
+    """'pool `a`', 'pools `a`, `b`'."""
+    return f"{'pool' if len(pools) == 1 else 'pools'} " + ", ".join(f"`{c}`" for c in pools)
+
+
+def ruled_out(problem: Problem, part: Part) -> tuple[list[str], Origin | None]:
+    """The pools a RULE part keeps its workload off that it would fit on, and where the
+    rule is."""
+    pools: list[str] = []
+    origin: Origin | None = None
+    class_ids = {c.id for c in problem.classes}
+    for demand in demands_of(problem, part.subject):
+        for class_id_, reasons in demand.failing.items():
+            if class_id_ not in class_ids:
+                continue
+            mine = [r for r in reasons if _exclusion_part(demand, r) == part]
+            if mine and could_fit(problem, demand, class_id_, reasons):
+                if class_id_ not in pools:
+                    pools.append(class_id_)
+                origin = origin or mine[0].origin
+    return pools, origin
+
+
+def could_fit(problem: Problem, demand: Demand, class_id_: str, reasons: list[Exclusion]) -> bool:
+    """Would a replica fit on the pool's nodes, rules aside? (A rule is never blamed for a
+    pool that is too small, or has no GPUs, anyway.)"""
+    if any(r.fact for r in reasons):
+        return False
+    classes = {c.id: c for c in problem.classes}
+    return class_id_ in classes and replicas_per_node(demand, classes[class_id_]) > 0
