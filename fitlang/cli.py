@@ -759,8 +759,9 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     if document is not None:
         violations, problems = verify(problem, document, compilation.root_path)
     for problem_text in problems:
-        diagnostics.append(msg.PlacementFileError.at(str(placement_path), FIRST_CHARACTER,
-                                                     detail=problem_text))
+        diagnostics.append(
+            msg.PlacementFileError(detail=problem_text).diagnostic(str(placement_path), FIRST_CHARACTER)
+        )
     diagnostics += violations
     if out is not None and document is not None and not problems:
         diagnostics += _fidelity_diagnostics(program, problem, document, arguments.target, out)

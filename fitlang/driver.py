@@ -271,8 +271,9 @@ class Compilation:
                  "unplaced" if unplaced else "no placement was found")
         limit = f"within the time limit ({time_limit:g} s); raise --time-limit" if time_limit \
             else "before the solver and the packer gave up"
-        return msg.PlacementUndecided.at(self.root_path, FIRST_CHARACTER,
-                                         detail=f"{found} {limit}, and no conflict was proven")
+        return msg.PlacementUndecided(detail=f"{found} {limit}, and no conflict was proven").diagnostic(
+            self.root_path, FIRST_CHARACTER
+        )
 
     def _conflict(self, placement: Placement, time_limit: float | None) -> Verdict:
         """The solver proved that no placement meets every hard rule: the explanation of the
@@ -286,10 +287,16 @@ class Compilation:
         if explanation.outcome is ExplainOutcome.CONFLICT:
             found = explanation_diagnostics(problem, self.root_path, explanation=explanation)
             return Verdict(placement, Outcome.INFEASIBLE, found, explanation)
-        return Verdict(placement, Outcome.INFEASIBLE, [msg.NoPlacement.at(
-            self.root_path, FIRST_CHARACTER,
-            detail="no placement meets every hard rule (the solver proved it); "
-                   "no smaller conflict was named")])
+        return Verdict(
+            placement,
+            Outcome.INFEASIBLE,
+            [
+                msg.NoPlacement(
+                    detail="no placement meets every hard rule (the solver proved it); "
+                    "no smaller conflict was named"
+                ).diagnostic(self.root_path, FIRST_CHARACTER)
+            ],
+        )
 
     def _unplaced_warnings(self, placement: Placement) -> list[Diagnostic]:
         problem = self.problem
@@ -301,10 +308,13 @@ class Compilation:
         for name, found in reasons.items():
             demand = problem.demand(name)
             origin = demand.origin
-            warnings.append(msg.WorkloadUnplaced.at(
-                origin.path if origin else self.root_path, origin.span if origin else FIRST_CHARACTER,
-                detail=f"{len(found)} of {demand.replicas} replicas of `{name}` are unplaced: "
-                       f"{found[0]}"))
+            warnings.append(
+                msg.WorkloadUnplaced(
+                    detail=f"{len(found)} of {demand.replicas} replicas of `{name}` are unplaced: {found[0]}"
+                ).diagnostic(
+                    origin.path if origin else self.root_path, origin.span if origin else FIRST_CHARACTER
+                )
+            )
         return warnings
 
 

@@ -105,14 +105,22 @@ class ModuleScope:
         if accelerator is None:
             return None
         if attr not in s.ACCELERATOR_SCOPE or attr == "count":
-            self.report(msg.InvalidKey.at(self.path, span, target=f"accelerator `{symbol.name}`",
-                                          what="attribute", name=attr,
-                                          hint=hint(did_you_mean(attr, s.ACCELERATOR.attrs))))
+            self.report(
+                msg.InvalidKey(
+                    target=f"accelerator `{symbol.name}`",
+                    what="attribute",
+                    name=attr,
+                    hint=hint(did_you_mean(attr, s.ACCELERATOR.attrs)),
+                ).diagnostic(self.path, span)
+            )
             return None
         value = accelerator.attribute(attr)
         if value is None:
-            self.report(msg.InvalidKey.at(self.path, span, target=f"accelerator `{symbol.name}`",
-                                          what="value for", name=attr, hint=""))
+            self.report(
+                msg.InvalidKey(
+                    target=f"accelerator `{symbol.name}`", what="value for", name=attr, hint=""
+                ).diagnostic(self.path, span)
+            )
             return None
         return Typed(s.ACCELERATOR_SCOPE[attr], value)
 
@@ -246,8 +254,9 @@ class Checker(WorkloadBuilder):
             self.entity(symbol)
         policies = [d for d in module.decls if isinstance(d, n.Block) and d.kind.name == "policy"]
         for extra in policies[1:]:
-            self.report(msg.DuplicateBlock.at(module.path, extra.kind.span, kind="policy",
-                                              where=" per file"))
+            self.report(
+                msg.DuplicateBlock(kind="policy", where=" per file").diagnostic(module.path, extra.kind.span)
+            )
         for decl in module.decls:
             if isinstance(decl, n.Block) and _declared(decl)[0] is None:
                 self._unnamed_block(scope, decl)
@@ -255,12 +264,16 @@ class Checker(WorkloadBuilder):
     def _unnamed_block(self, scope: ModuleScope, decl: n.Block) -> None:
         schema = s.TOP_LEVEL.get(decl.kind.name)
         if schema is None:
-            self.report(msg.UnknownBlockKind.at(
-                scope.path, decl.kind.span, where="declaration", kind=decl.kind.name,
-                hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL))))
+            self.report(
+                msg.UnknownBlockKind(
+                    where="declaration",
+                    kind=decl.kind.name,
+                    hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL)),
+                ).diagnostic(scope.path, decl.kind.span)
+            )
             return
         if schema.naming == "required":
-            self.report(msg.MissingName.at(scope.path, decl.kind.span, kind=schema.kind))
+            self.report(msg.MissingName(kind=schema.kind).diagnostic(scope.path, decl.kind.span))
             return
         key = id(decl)
         if key not in self._entities:
@@ -327,12 +340,16 @@ class Checker(WorkloadBuilder):
         decl: n.Block = symbol.decl
         schema = s.TOP_LEVEL.get(symbol.kind)
         if schema is None:
-            self.report(msg.UnknownBlockKind.at(
-                scope.path, decl.kind.span, where="declaration", kind=decl.kind.name,
-                hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL))))
+            self.report(
+                msg.UnknownBlockKind(
+                    where="declaration",
+                    kind=decl.kind.name,
+                    hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL)),
+                ).diagnostic(scope.path, decl.kind.span)
+            )
             return None
         if schema.naming == "none" and decl.name is not None:  # a symbol's block has a name
-            self.report(msg.UnexpectedName.at(scope.path, decl.name.span, kind=schema.kind))
+            self.report(msg.UnexpectedName(kind=schema.kind).diagnostic(scope.path, decl.name.span))
         self._in_progress.append(symbol)
         try:
             values = self.block_values(scope, decl, schema)
@@ -352,8 +369,11 @@ class Checker(WorkloadBuilder):
         if symbol in self._in_progress:
             self._cycle_through(symbol)
             cycle = " -> ".join(s.name for s in self._in_progress[self._in_progress.index(symbol):])
-            self.report(msg.DefinitionCycle.at(symbol.module.path, symbol.decl.name.span,
-                                               name=symbol.name, cycle=f"{cycle} -> {symbol.name}"))
+            self.report(
+                msg.DefinitionCycle(name=symbol.name, cycle=f"{cycle} -> {symbol.name}").diagnostic(
+                    symbol.module.path, symbol.decl.name.span
+                )
+            )
             self._consts[key] = None
             return None
         with self._checking(symbol):
@@ -385,9 +405,9 @@ def _duplicate(path: str, ident: n.Ident, first_path: str, first_decl: Any) -> D
     """E0202 at the second definition, saying where the first one is."""
     first = _symbol_name(first_decl)
     where = f"{first_path}:{first.span.line}:{first.span.column}"
-    return msg.DuplicateDefinition.at(path, ident.span, name=ident.name, where=where,
-                                      related=(Related(first_path, first.span,
-                                                       f"`{ident.name}` is first defined here"),))
+    return msg.DuplicateDefinition(name=ident.name, where=where).diagnostic(
+        path, ident.span, related=(Related(first_path, first.span, f"`{ident.name}` is first defined here"),)
+    )
 
 
 def check_file(path: Path, workspace: Workspace | None = None) -> CheckResult:

@@ -113,8 +113,11 @@ class EntityBuilders(BlockValuesStage):
                 handle.read(1)
         except OSError as error:
             reason = error.strerror or type(error).__name__
-            self.report(msg.FileUnreadable.at(scope.path, v.spans["file"].span,
-                                              file=b.file, reason=reason.lower()))
+            self.report(
+                msg.FileUnreadable(file=b.file, reason=reason.lower()).diagnostic(
+                    scope.path, v.spans["file"].span
+                )
+            )
             return None
         return Inventory(name=name, format=b.format, file=str(file),
                          price=_given(b.price, Fraction(0)), labels=_given(b.labels, {}),

@@ -117,12 +117,17 @@ class Evaluator:
     def _mismatch(self, expr: n.Expr, expected: Type, found: Type) -> None:
         if expected.kind == "number" and found.kind == "number":
             example = t.DIMENSION_EXAMPLES[expected.dim]
-            self.r.report(msg.UnitMismatch.at(
-                self.r.path, expr.span,
-                detail=f"expected {expected.describe()} (like `{example}`), found {found.describe()}"))
+            self.r.report(
+                msg.UnitMismatch(
+                    detail=f"expected {expected.describe()} (like `{example}`), found {found.describe()}"
+                ).diagnostic(self.r.path, expr.span)
+            )
         else:
-            self.r.report(msg.TypeMismatch.at(self.r.path, expr.span, expected=expected.describe(),
-                                              found=found.describe()))
+            self.r.report(
+                msg.TypeMismatch(expected=expected.describe(), found=found.describe()).diagnostic(
+                    self.r.path, expr.span
+                )
+            )
 
     def _value_Number(self, expr: n.Number, expected: Type) -> Typed | None:
         value = literal_fraction(expr.text)
@@ -140,8 +145,9 @@ class Evaluator:
         return Typed(t.number_type(dim), amount)
 
     def _too_large(self, expr: n.Expr, shown: str) -> None:
-        self.r.report(msg.NumberTooLarge.at(self.r.path, expr.span, value=_shorten(shown),
-                                            limit="1e18"))
+        self.r.report(
+            msg.NumberTooLarge(value=_shorten(shown), limit="1e18").diagnostic(self.r.path, expr.span)
+        )
 
     def _value_String(self, expr: n.String, expected: Type) -> Typed:
         return Typed(t.STRING, expr.value)
@@ -166,9 +172,11 @@ class Evaluator:
         if expected.kind == "ref" and expected.ref == "pool" and kind == "inventory":
             kind = "pool"  # an inventory is a pool whose nodes come from a file
         if expected.kind == "ref" and expected.ref != kind:
-            self.r.report(msg.WrongKindOfName.at(
-                self.r.path, ident.span, name=ident.name, actual=f"a {symbol.kind}",
-                expected=expected.describe()))
+            self.r.report(
+                msg.WrongKindOfName(
+                    name=ident.name, actual=f"a {symbol.kind}", expected=expected.describe()
+                ).diagnostic(self.r.path, ident.span)
+            )
             return None
         return Typed(t.ref(kind), symbol.name)
 
@@ -179,20 +187,29 @@ class Evaluator:
         if expected.kind == "choice":
             if name in expected.choices:
                 return Typed(expected, name)
-            self.r.report(msg.InvalidEnumValue.at(
-                self.r.path, ident.span, value=name, what=expected.label,
-                choices=", ".join(expected.choices),
-                hint=hint(did_you_mean(name, expected.choices))))
+            self.r.report(
+                msg.InvalidEnumValue(
+                    value=name,
+                    what=expected.label,
+                    choices=", ".join(expected.choices),
+                    hint=hint(did_you_mean(name, expected.choices)),
+                ).diagnostic(self.r.path, ident.span)
+            )
             return None
         if expected.kind == "ref" and expected.ref == "accelerator":
             candidates = self.r.names("accelerator")
-            self.r.report(msg.UnknownAccelerator.at(
-                self.r.path, ident.span, name=name,
-                hint=accelerator_hint(name, did_you_mean(name, candidates))))
+            self.r.report(
+                msg.UnknownAccelerator(
+                    name=name, hint=accelerator_hint(name, did_you_mean(name, candidates))
+                ).diagnostic(self.r.path, ident.span)
+            )
             return None
         candidates = self.r.names(expected.ref or None) if expected.kind == "ref" else self.r.names()
-        self.r.report(msg.UnknownName.at(self.r.path, ident.span, name=name,
-                                         hint=hint(did_you_mean(name, candidates))))
+        self.r.report(
+            msg.UnknownName(name=name, hint=hint(did_you_mean(name, candidates))).diagnostic(
+                self.r.path, ident.span
+            )
+        )
         return None
 
     def _value_Member(self, expr: n.Member, expected: Type) -> Typed | None:
@@ -208,8 +225,11 @@ class Evaluator:
         target = self.value(expr.target)
         if target is None:
             return None
-        self.r.report(msg.InvalidKey.at(self.r.path, expr.attr.span, target=target.type.describe(),
-                                        what="attribute", name=expr.attr.name, hint=""))
+        self.r.report(
+            msg.InvalidKey(
+                target=target.type.describe(), what="attribute", name=expr.attr.name, hint=""
+            ).diagnostic(self.r.path, expr.attr.span)
+        )
         return None
 
     def _value_Index(self, expr: n.Index, expected: Type) -> Typed | None:
@@ -221,9 +241,14 @@ class Evaluator:
             if key is None:
                 return None
             if key.value not in target.value:
-                self.r.report(msg.InvalidKey.at(
-                    self.r.path, expr.key.span, target="the map", what="key", name=key.value,
-                    hint=hint(did_you_mean(key.value, target.value))))
+                self.r.report(
+                    msg.InvalidKey(
+                        target="the map",
+                        what="key",
+                        name=key.value,
+                        hint=hint(did_you_mean(key.value, target.value)),
+                    ).diagnostic(self.r.path, expr.key.span)
+                )
                 return None
             return Typed(t.STRING, target.value[key.value])
         if target.type.kind == "list":
@@ -231,18 +256,24 @@ class Evaluator:
             if index is None:
                 return None
             if index.value.denominator != 1 or not 0 <= index.value < len(target.value):
-                self.r.report(msg.OutOfRange.at(self.r.path, expr.key.span, what="the index",
-                                                bound=f"from 0 to {len(target.value) - 1}",
-                                                value=str(index.value)))
+                self.r.report(
+                    msg.OutOfRange(
+                        what="the index", bound=f"from 0 to {len(target.value) - 1}", value=str(index.value)
+                    ).diagnostic(self.r.path, expr.key.span)
+                )
                 return None
             return Typed(target.type.of or t.ANY, target.value[int(index.value)])
-        self.r.report(msg.TypeMismatch.at(self.r.path, expr.target.span,
-                                          expected="a list or a map", found=target.type.describe()))
+        self.r.report(
+            msg.TypeMismatch(expected="a list or a map", found=target.type.describe()).diagnostic(
+                self.r.path, expr.target.span
+            )
+        )
         return None
 
     def _value_Call(self, expr: n.Call, expected: Type) -> None:
-        self.r.report(msg.UnknownFunction.at(self.r.path, expr.func.span, name=expr.func.name,
-                                             hint=""))
+        self.r.report(
+            msg.UnknownFunction(name=expr.func.name, hint="").diagnostic(self.r.path, expr.func.span)
+        )
         return None
 
     def _value_List(self, expr: n.List, expected: Type) -> Typed | None:
@@ -267,8 +298,9 @@ class Evaluator:
         result: dict[str, str] = {}
         for pair in expr.pairs:
             if pair.key_text in result:
-                self.r.report(msg.DuplicateAttribute.at(self.r.path, pair.key.span,
-                                                        name=pair.key_text))
+                self.r.report(
+                    msg.DuplicateAttribute(name=pair.key_text).diagnostic(self.r.path, pair.key.span)
+                )
                 return None
             value = self.value(pair.value, t.STRING)
             if value is None:
@@ -284,8 +316,11 @@ class Evaluator:
         if operand is None:
             return None
         if operand.type.kind != "number":
-            self.r.report(msg.InvalidOperator.at(self.r.path, expr.span, op=expr.op,
-                                                 left="nothing", right=operand.type.describe()))
+            self.r.report(
+                msg.InvalidOperator(op=expr.op, left="nothing", right=operand.type.describe()).diagnostic(
+                    self.r.path, expr.span
+                )
+            )
             return None
         return Typed(operand.type, -operand.value if expr.op == "-" else operand.value)
 
@@ -313,8 +348,11 @@ class Evaluator:
         if left is None or right is None:
             return None
         if right.type.kind != "list":
-            self.r.report(msg.TypeMismatch.at(self.r.path, expr.right.span, expected="a list",
-                                              found=right.type.describe()))
+            self.r.report(
+                msg.TypeMismatch(expected="a list", found=right.type.describe()).diagnostic(
+                    self.r.path, expr.right.span
+                )
+            )
             return None
         found = left.value in right.value
         return Typed(t.BOOL, found if expr.op == "in" else not found)
@@ -324,20 +362,27 @@ class Evaluator:
             self._incompatible(expr, "compare", left.type, right.type)
             return None
         if expr.op not in ("==", "!=") and left.type.kind not in _ORDERED_KINDS:
-            self.r.report(msg.InvalidOperator.at(self.r.path, expr.op_span, op=expr.op,
-                                                 left=left.type.describe(),
-                                                 right=right.type.describe()))
+            self.r.report(
+                msg.InvalidOperator(
+                    op=expr.op, left=left.type.describe(), right=right.type.describe()
+                ).diagnostic(self.r.path, expr.op_span)
+            )
             return None
         return Typed(t.BOOL, apply_comparison(expr.op, left.value, right.value))
 
     def _incompatible(self, expr: n.Binary, action: str, left: Type, right: Type) -> None:
         if left.kind == "number" and right.kind == "number":
-            self.r.report(msg.UnitMismatch.at(
-                self.r.path, expr.op_span,
-                detail=f"cannot {action} {left.describe()} and {right.describe()}"))
+            self.r.report(
+                msg.UnitMismatch(
+                    detail=f"cannot {action} {left.describe()} and {right.describe()}"
+                ).diagnostic(self.r.path, expr.op_span)
+            )
         else:
-            self.r.report(msg.InvalidOperator.at(self.r.path, expr.op_span, op=expr.op,
-                                                 left=left.describe(), right=right.describe()))
+            self.r.report(
+                msg.InvalidOperator(op=expr.op, left=left.describe(), right=right.describe()).diagnostic(
+                    self.r.path, expr.op_span
+                )
+            )
 
     def _arithmetic(self, expr: n.Binary, left: Typed, right: Typed) -> Typed | None:
         if left.type.kind != "number" or right.type.kind != "number":
@@ -351,9 +396,11 @@ class Evaluator:
         if expr.op in "+-":
             if ldim != rdim:
                 action = "add" if expr.op == "+" else "subtract"
-                self.r.report(msg.UnitMismatch.at(
-                    self.r.path, expr.op_span,
-                    detail=f"cannot {action} {left.type.describe()} and {right.type.describe()}"))
+                self.r.report(
+                    msg.UnitMismatch(
+                        detail=f"cannot {action} {left.type.describe()} and {right.type.describe()}"
+                    ).diagnostic(self.r.path, expr.op_span)
+                )
                 return None
             total = left.value + right.value if expr.op == "+" else left.value - right.value
             return Typed(left.type, total)
@@ -363,7 +410,7 @@ class Evaluator:
                 return None
             return Typed(t.number_type(ldim or rdim), left.value * right.value)
         if right.value == 0:
-            self.r.report(msg.DivisionByZero.at(self.r.path, expr.right.span))
+            self.r.report(msg.DivisionByZero().diagnostic(self.r.path, expr.right.span))
             return None
         if rdim and rdim != ldim:
             self._incompatible(expr, "divide", left.type, right.type)
@@ -387,8 +434,11 @@ class Evaluator:
         if isinstance(expr, n.Binary) and expr.op in _COMPARISONS + ("in", "not in"):
             return self._comparison_predicate(expr, subjects)
         if self._subject(expr, subjects, report=False) is not None:
-            self.r.report(msg.TypeMismatch.at(self.r.path, expr.span, expected="a condition",
-                                              found="a node attribute"))
+            self.r.report(
+                msg.TypeMismatch(expected="a condition", found="a node attribute").diagnostic(
+                    self.r.path, expr.span
+                )
+            )
             return None
         constant = self.value(expr, t.BOOL)
         return None if constant is None else Constant(bool(constant.value))
@@ -403,14 +453,19 @@ class Evaluator:
             constant = self.value(expr, t.BOOL)
             return None if constant is None else Constant(bool(constant.value))
         if left is not None and right is not None:
-            self.r.report(msg.ContradictoryRule.at(
-                self.r.path, expr.span,
-                detail="a rule compares a node attribute with a value, not with another attribute"))
+            self.r.report(
+                msg.ContradictoryRule(
+                    detail="a rule compares a node attribute with a value, not with another attribute"
+                ).diagnostic(self.r.path, expr.span)
+            )
             return None
         if left is None:
             if op in ("in", "not in"):
-                self.r.report(msg.TypeMismatch.at(self.r.path, expr.right.span, expected="a list",
-                                                  found="a node attribute"))
+                self.r.report(
+                    msg.TypeMismatch(expected="a list", found="a node attribute").diagnostic(
+                        self.r.path, expr.right.span
+                    )
+                )
                 return None
             left, expr_right, op = right, expr.left, _MIRROR[op]  # `80GB <= memory`
         else:
@@ -421,9 +476,11 @@ class Evaluator:
         else:
             value = self.value(expr_right, subject_type)
             if value is not None and op not in ("==", "!=") and subject_type.kind != "number":
-                self.r.report(msg.InvalidOperator.at(self.r.path, expr.op_span, op=op,
-                                                     left=subject_type.describe(),
-                                                     right=value.type.describe()))
+                self.r.report(
+                    msg.InvalidOperator(
+                        op=op, left=subject_type.describe(), right=value.type.describe()
+                    ).diagnostic(self.r.path, expr.op_span)
+                )
                 return None
         if value is None:
             return None
@@ -441,9 +498,14 @@ class Evaluator:
             attr = expr.attr.name
             if attr not in ACCELERATOR_SCOPE:
                 if report:
-                    self.r.report(msg.InvalidKey.at(
-                        self.r.path, expr.attr.span, target="`gpu`", what="attribute", name=attr,
-                        hint=hint(did_you_mean(attr, ACCELERATOR_SCOPE))))
+                    self.r.report(
+                        msg.InvalidKey(
+                            target="`gpu`",
+                            what="attribute",
+                            name=attr,
+                            hint=hint(did_you_mean(attr, ACCELERATOR_SCOPE)),
+                        ).diagnostic(self.r.path, expr.attr.span)
+                    )
                 return "error"
             return ("gpu", attr), ACCELERATOR_SCOPE[attr]
         if isinstance(expr, n.Index) and isinstance(expr.target, n.Name) \

@@ -101,8 +101,9 @@ class Workspace:
                 continue
             if target in chain:
                 names = [self.shown(p) for p in chain[chain.index(target):]] + [self.shown(target)]
-                self.diagnostics.append(msg.ImportCycle.at(module.path, decl.path.span,
-                                                           cycle=" -> ".join(names)))
+                self.diagnostics.append(
+                    msg.ImportCycle(cycle=" -> ".join(names)).diagnostic(module.path, decl.path.span)
+                )
                 module.imports.append((decl, None))
                 continue
             imported = self.modules.get(target)
@@ -128,8 +129,11 @@ class Workspace:
                 return candidate
             except OSError:
                 pass
-        self.diagnostics.append(msg.ImportNotFound.at(
-            module.path, decl.path.span, module=spec, hint=hint(did_you_mean(spec, known))))
+        self.diagnostics.append(
+            msg.ImportNotFound(module=spec, hint=hint(did_you_mean(spec, known))).diagnostic(
+                module.path, decl.path.span
+            )
+        )
         return None
 
     def reachable(self, root: SourceModule) -> list[SourceModule]:

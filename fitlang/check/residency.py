@@ -23,10 +23,14 @@ def residency_conflicts(program: Program) -> list[Diagnostic]:
             if places and all(outside):
                 where = workload.spans["residency"]
                 related = (Related(origin.path, origin.span, f"{what} stated here"),) if origin else ()
-                diagnostics.append(msg.ResidencyConflict.at(
-                    where.path, where.span, related=related, workload=workload.name,
-                    allowed=", ".join(workload.residency), what=what,
-                    places=", ".join(outside)))
+                diagnostics.append(
+                    msg.ResidencyConflict(
+                        workload=workload.name,
+                        allowed=", ".join(workload.residency),
+                        what=what,
+                        places=", ".join(outside),
+                    ).diagnostic(where.path, where.span, related=related)
+                )
     return diagnostics
 
 

@@ -70,8 +70,11 @@ class BlockValuesStage(CheckerBase):
             else:
                 statement = _STATEMENT_NAMES[type(entry)]
                 if statement not in schema.statements:
-                    self.report(msg.StatementNotAllowed.at(scope.path, entry.span,
-                                                           statement=statement, block=schema.kind))
+                    self.report(
+                        msg.StatementNotAllowed(statement=statement, block=schema.kind).diagnostic(
+                            scope.path, entry.span
+                        )
+                    )
                 else:
                     values.statements.append((scope, entry))
         if check_required and not any(isinstance(e, n.Use) for e in block.entries):
@@ -86,8 +89,11 @@ class BlockValuesStage(CheckerBase):
         if missing:
             label = block.name.name if block.name else schema.kind
             listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
-            self.report(msg.MissingAttribute.at(scope.path, block.kind.span, block=schema.kind,
-                                                name=label, attribute=listed))
+            self.report(
+                msg.MissingAttribute(block=schema.kind, name=label, attribute=listed).diagnostic(
+                    scope.path, block.kind.span
+                )
+            )
 
     def _attribute(self, scope: ModuleScope, evaluator: Evaluator, schema: s.BlockSchema,
                    entry: n.Attribute, values: BlockValues) -> None:
@@ -95,16 +101,22 @@ class BlockValuesStage(CheckerBase):
         attr = schema.attrs.get(name)
         if attr is None:
             if name in schema.blocks:
-                self.report(msg.TypeMismatch.at(scope.path, entry.name.span,
-                                                expected=f"a block `{name} {{ ... }}`",
-                                                found="an attribute"))
+                self.report(
+                    msg.TypeMismatch(expected=f"a block `{name} {{ ... }}`", found="an attribute").diagnostic(
+                        scope.path, entry.name.span
+                    )
+                )
                 return
-            self.report(msg.UnknownAttribute.at(
-                scope.path, entry.name.span, block=schema.kind, name=name,
-                hint=hint(did_you_mean(name, list(schema.attrs) + list(schema.blocks)))))
+            self.report(
+                msg.UnknownAttribute(
+                    block=schema.kind,
+                    name=name,
+                    hint=hint(did_you_mean(name, list(schema.attrs) + list(schema.blocks))),
+                ).diagnostic(scope.path, entry.name.span)
+            )
             return
         if name in values.spans:
-            self.report(msg.DuplicateAttribute.at(scope.path, entry.name.span, name=name))
+            self.report(msg.DuplicateAttribute(name=name).diagnostic(scope.path, entry.name.span))
             return
         values.spans[name] = Origin(scope.path, entry.value.span)
         if name == "objective":
@@ -124,7 +136,7 @@ class BlockValuesStage(CheckerBase):
             return None
         objective = typed.value if isinstance(typed.value, list) else [typed.value]
         if not objective:
-            self.report(msg.EmptyList.at(scope.path, expr.span, name="objective"))
+            self.report(msg.EmptyList(name="objective").diagnostic(scope.path, expr.span))
             return None
         return objective
 
@@ -132,27 +144,34 @@ class BlockValuesStage(CheckerBase):
                     value_type: t.Type) -> dict[str, Any] | None:
         """`{aws_eu_central_1: 2ms, ...}`: values of `value_type`, keyed by `region` names."""
         if not isinstance(expr, n.Map):
-            self.report(msg.TypeMismatch.at(scope.path, expr.span, expected="a map of region names",
-                                            found="another value"))
+            self.report(
+                msg.TypeMismatch(expected="a map of region names", found="another value").diagnostic(
+                    scope.path, expr.span
+                )
+            )
             return None
         result: dict[str, Any] = {}
         for pair in expr.pairs:
             symbol = scope.lookup(pair.key_text)
             if symbol is None or symbol.kind != "region":
-                self.report(msg.UnknownName.at(
-                    scope.path, pair.key.span, name=pair.key_text,
-                    hint=hint(did_you_mean(pair.key_text, scope.names("region")))))
+                self.report(
+                    msg.UnknownName(
+                        name=pair.key_text, hint=hint(did_you_mean(pair.key_text, scope.names("region")))
+                    ).diagnostic(scope.path, pair.key.span)
+                )
                 continue
             if pair.key_text in result:
-                self.report(msg.DuplicateAttribute.at(scope.path, pair.key.span,
-                                                      name=pair.key_text))
+                self.report(msg.DuplicateAttribute(name=pair.key_text).diagnostic(scope.path, pair.key.span))
                 continue
             value = evaluator.value(pair.value, value_type)
             if value is not None and abs(value.value) > s.MAXIMUM[value_type.dim]:
-                self.report(msg.ValueTooLarge.at(
-                    scope.path, pair.value.span, what=pair.key_text,
-                    limit=show_limit(s.MAXIMUM[value_type.dim], value_type.dim),
-                    value=show_limit(abs(value.value), value_type.dim)))
+                self.report(
+                    msg.ValueTooLarge(
+                        what=pair.key_text,
+                        limit=show_limit(s.MAXIMUM[value_type.dim], value_type.dim),
+                        value=show_limit(abs(value.value), value_type.dim),
+                    ).diagnostic(scope.path, pair.value.span)
+                )
             elif value is not None:
                 result[pair.key_text] = value.value
         return result
@@ -160,7 +179,7 @@ class BlockValuesStage(CheckerBase):
     def _in_range(self, scope: ModuleScope, entry: n.Attribute, attr: s.Attr, value: Any) -> Any:
         name, span = entry.name.name, entry.value.span
         if isinstance(value, list) and attr.non_empty and not value:
-            self.report(msg.EmptyList.at(scope.path, span, name=name))
+            self.report(msg.EmptyList(name=name).diagnostic(scope.path, span))
             return None
         if not isinstance(value, Fraction):
             return value
@@ -170,25 +189,30 @@ class BlockValuesStage(CheckerBase):
             return value  # the common case, without formatting a message nobody reads
         if abs(value) > attr.most:
             most = show_limit(attr.most, attr.type.dim)
-            self.report(msg.ValueTooLarge.at(
-                scope.path, span, what=name, value=show_limit(abs(value), attr.type.dim),
-                limit=most if attr.minimum is not None else f"{most} in magnitude"))
+            self.report(
+                msg.ValueTooLarge(
+                    what=name,
+                    value=show_limit(abs(value), attr.type.dim),
+                    limit=most if attr.minimum is not None else f"{most} in magnitude",
+                ).diagnostic(scope.path, span)
+            )
             return None
         shown = _show_number(value, attr.type.dim)
         if attr.minimum is not None and value < attr.minimum:
-            self.report(msg.OutOfRange.at(scope.path, span, what=name,
-                                          bound=f">= {_show_number(attr.minimum, attr.type.dim)}",
-                                          value=shown))
+            self.report(
+                msg.OutOfRange(
+                    what=name, bound=f">= {_show_number(attr.minimum, attr.type.dim)}", value=shown
+                ).diagnostic(scope.path, span)
+            )
             return None
         if attr.positive and value <= 0:
-            self.report(msg.OutOfRange.at(scope.path, span, what=name, bound="> 0", value=shown))
+            self.report(msg.OutOfRange(what=name, bound="> 0", value=shown).diagnostic(scope.path, span))
             return None
         if attr.integral and value.denominator != 1:
-            self.report(msg.NotIntegral.at(scope.path, span, what=name, value=shown))
+            self.report(msg.NotIntegral(what=name, value=shown).diagnostic(scope.path, span))
             return None
         if name == "cpu" and (value * 1000).denominator != 1:
-            self.report(msg.NotIntegral.at(scope.path, span, what="cpu (in millicores)",
-                                           value=shown))
+            self.report(msg.NotIntegral(what="cpu (in millicores)", value=shown).diagnostic(scope.path, span))
             return None
         return value
 
@@ -199,21 +223,28 @@ class BlockValuesStage(CheckerBase):
         if inner is None and schema.blocks is s.SETTINGS_BLOCKS and load_settings():
             inner = schema.blocks.get(name)  # the targets, now imported, declare it
         if inner is None:
-            self.report(msg.UnknownBlockKind.at(
-                scope.path, entry.kind.span, where=f"block in `{schema.kind}`", kind=name,
-                hint=hint(did_you_mean(name, list(schema.blocks) + list(schema.attrs)))))
+            self.report(
+                msg.UnknownBlockKind(
+                    where=f"block in `{schema.kind}`",
+                    kind=name,
+                    hint=hint(did_you_mean(name, list(schema.blocks) + list(schema.attrs))),
+                ).diagnostic(scope.path, entry.kind.span)
+            )
             return
         if inner.naming == "required":
             if entry.name is None:
-                self.report(msg.MissingName.at(scope.path, entry.kind.span, kind=name))
+                self.report(msg.MissingName(kind=name).diagnostic(scope.path, entry.kind.span))
             else:
                 values.named.append((scope, entry.name, self.block_values(scope, entry, inner)))
             return
         if entry.name is not None:
-            self.report(msg.UnexpectedName.at(scope.path, entry.name.span, kind=name))
+            self.report(msg.UnexpectedName(kind=name).diagnostic(scope.path, entry.name.span))
         if name in values.blocks:
-            self.report(msg.DuplicateBlock.at(scope.path, entry.kind.span, kind=name,
-                                              where=f" in `{schema.kind}`"))
+            self.report(
+                msg.DuplicateBlock(kind=name, where=f" in `{schema.kind}`").diagnostic(
+                    scope.path, entry.kind.span
+                )
+            )
             return
         values.blocks[name] = self.block_values(scope, entry, inner)
 

@@ -89,8 +89,11 @@ class WorkloadBuilder(EntityBuilders):
         if symbol is None:
             return None
         if symbol.name in chain:
-            self.report(msg.DefinitionCycle.at(scope.path, use.target.span, name=symbol.name,
-                                               cycle=" -> ".join(chain + [symbol.name])))
+            self.report(
+                msg.DefinitionCycle(name=symbol.name, cycle=" -> ".join(chain + [symbol.name])).diagnostic(
+                    scope.path, use.target.span
+                )
+            )
             return None
         values = self.entity(symbol)
         if values is None:
@@ -103,19 +106,28 @@ class WorkloadBuilder(EntityBuilders):
         for part in parts[:-1]:
             inner = target.alias(part)
             if inner is None:
-                self.report(msg.UnknownName.at(scope.path, ref.span, name=part,
-                                               hint=hint(did_you_mean(part, list(target.aliases)))))
+                self.report(
+                    msg.UnknownName(
+                        name=part, hint=hint(did_you_mean(part, list(target.aliases)))
+                    ).diagnostic(scope.path, ref.span)
+                )
                 return None, None
             target = inner
         symbol = target.lookup(parts[-1])
         if symbol is None:
             if not target.was_dropped(parts[-1]):
-                self.report(msg.UnknownName.at(scope.path, ref.parts[-1].span, name=parts[-1],
-                                               hint=hint(did_you_mean(parts[-1], target.names(kind)))))
+                self.report(
+                    msg.UnknownName(
+                        name=parts[-1], hint=hint(did_you_mean(parts[-1], target.names(kind)))
+                    ).diagnostic(scope.path, ref.parts[-1].span)
+                )
             return None, None
         if symbol.kind != kind:
-            self.report(msg.WrongKindOfName.at(scope.path, ref.span, name=ref.dotted,
-                                               actual=f"a {symbol.kind}", expected=f"a {kind}"))
+            self.report(
+                msg.WrongKindOfName(
+                    name=ref.dotted, actual=f"a {symbol.kind}", expected=f"a {kind}"
+                ).diagnostic(scope.path, ref.span)
+            )
             return None, None
         return target, symbol
 
@@ -128,8 +140,11 @@ class WorkloadBuilder(EntityBuilders):
         if gpu is not None:
             gpu_requirements = tuple(self._gpu_requirements(scope, gpu))
             if not gpu.named and "count" not in gpu.spans:
-                self.report(msg.MissingAttribute.at(gpu.origin.path, gpu.node.kind.span,
-                                                    block="gpu", name="gpu", attribute="`count`"))
+                self.report(
+                    msg.MissingAttribute(block="gpu", name="gpu", attribute="`count`").diagnostic(
+                        gpu.origin.path, gpu.node.kind.span
+                    )
+                )
         replicas = int(_given(b.replicas, Fraction(0)))
         latency = (tuple(self._latency_rules(replicas, v.blocks["latency"]))
                    if "latency" in v.blocks else ())
@@ -160,14 +175,20 @@ class WorkloadBuilder(EntityBuilders):
         across zones or regions would hold per option only, so they are refused."""
         for rule in workload.spreads:
             if rule.topology != "node":
-                self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
-                    f"`spread {rule.topology}` is not supported for `{workload.name}`, "
-                    "which has accelerator options")))
+                self.report(
+                    msg.OptionsWithRule(
+                        detail=f"`spread {rule.topology}` is not supported for `{workload.name}`, "
+                        "which has accelerator options"
+                    ).diagnostic(rule.origin.path, rule.origin.span)
+                )
         for affinity in workload.affinities:
             if affinity.target == "self" and affinity.topology != "node":
-                self.report(msg.OptionsWithRule.at(affinity.origin.path, affinity.origin.span, detail=(
-                    f"`anti_affinity self on {affinity.topology}` is not supported for "
-                    f"`{workload.name}`, which has accelerator options")))
+                self.report(
+                    msg.OptionsWithRule(
+                        detail=f"`anti_affinity self on {affinity.topology}` is not supported for "
+                        f"`{workload.name}`, which has accelerator options"
+                    ).diagnostic(affinity.origin.path, affinity.origin.span)
+                )
 
     def check_option_targets(self, program: Program) -> None:
         """`affinity W`: W may run on any of its options, so "near W" is not one rule."""
@@ -175,9 +196,12 @@ class WorkloadBuilder(EntityBuilders):
             for rule in workload.affinities:
                 target = program.workloads.get(rule.target)
                 if not rule.anti and target is not None and target.options:
-                    self.report(msg.OptionsWithRule.at(rule.origin.path, rule.origin.span, detail=(
-                        f"`affinity {rule.target}` is not supported: `{rule.target}` has "
-                        "accelerator options (`anti_affinity` is)")))
+                    self.report(
+                        msg.OptionsWithRule(
+                            detail=f"`affinity {rule.target}` is not supported: `{rule.target}` has "
+                            "accelerator options (`anti_affinity` is)"
+                        ).diagnostic(rule.origin.path, rule.origin.span)
+                    )
 
     # ---- accelerator options -------------------------------------------------
 
@@ -188,12 +212,18 @@ class WorkloadBuilder(EntityBuilders):
         gpu = v.blocks.get("gpu")
         if gpu is None or not gpu.named:
             if "throughput" in v.spans:
-                self.report(msg.ThroughputWithoutOptions.at(v.spans["throughput"].path,
-                                                            v.spans["throughput"].span))
+                self.report(
+                    msg.ThroughputWithoutOptions().diagnostic(
+                        v.spans["throughput"].path, v.spans["throughput"].span
+                    )
+                )
             return None, ()
         if "model" in gpu.spans:
-            self.report(msg.OptionsWithModel.at(gpu.spans["model"].path, gpu.spans["model"].span,
-                                                model=_given(WorkloadGpuBlock.of(gpu.values).model, "?")))
+            self.report(
+                msg.OptionsWithModel(model=_given(WorkloadGpuBlock.of(gpu.values).model, "?")).diagnostic(
+                    gpu.spans["model"].path, gpu.spans["model"].span
+                )
+            )
         blocks = self._distinct_options(gpu)
         models = [self._option_model(home, ident) for home, ident, _ in blocks]
         if not self._measures_agree(name, v, blocks):
@@ -212,7 +242,7 @@ class WorkloadBuilder(EntityBuilders):
         distinct = []
         for home, ident, values in gpu.named:
             if ident.name in seen:
-                self.report(msg.DuplicateOption.at(home.path, ident.span, name=ident.name))
+                self.report(msg.DuplicateOption(name=ident.name).diagnostic(home.path, ident.span))
                 continue
             seen.add(ident.name)
             distinct.append((home, ident, values))
@@ -223,42 +253,58 @@ class WorkloadBuilder(EntityBuilders):
         agree = True
         for home, ident, values in blocks:
             if "replicas" in values.spans and "throughput" in values.spans:
-                self.report(msg.ConflictingOptionMeasures.at(
-                    home.path, values.spans["throughput"].span,
-                    detail=f"option `{ident.name}` states both `replicas` and `throughput`"))
+                self.report(
+                    msg.ConflictingOptionMeasures(
+                        detail=f"option `{ident.name}` states both `replicas` and `throughput`"
+                    ).diagnostic(home.path, values.spans["throughput"].span)
+                )
                 agree = False
         stated = [(home, ident) for home, ident, values in blocks if "throughput" in values.spans]
         unstated = [(home, ident) for home, ident, values in blocks if "throughput" not in values.spans]
         if stated and unstated:
             home, ident = unstated[0]
-            self.report(msg.ThroughputOnSomeOptions.at(home.path, ident.span, detail=(
-                f"option `{ident.name}` of `{name}` has no `throughput`, but option "
-                f"`{stated[0][1].name}` states one")))
+            self.report(
+                msg.ThroughputOnSomeOptions(
+                    detail=f"option `{ident.name}` of `{name}` has no `throughput`, but option "
+                    f"`{stated[0][1].name}` states one"
+                ).diagnostic(home.path, ident.span)
+            )
             return False
         if stated and "throughput" not in v.spans:
-            self.report(msg.MissingAttribute.at(v.origin.path, v.node.kind.span, block="workload",
-                                                name=name, attribute="`throughput`"))
+            self.report(
+                msg.MissingAttribute(block="workload", name=name, attribute="`throughput`").diagnostic(
+                    v.origin.path, v.node.kind.span
+                )
+            )
             return False
         if "throughput" in v.spans and not stated:
             origin = v.spans["throughput"]
-            self.report(msg.ThroughputOnSomeOptions.at(origin.path, origin.span, detail=(
-                f"`{name}` states a `throughput`, but none of its options says what one "
-                "replica delivers")))
+            self.report(
+                msg.ThroughputOnSomeOptions(
+                    detail=f"`{name}` states a `throughput`, but none of its options says what one "
+                    "replica delivers"
+                ).diagnostic(origin.path, origin.span)
+            )
             return False
         if stated and "replicas" in v.spans:
             origin = v.spans["replicas"]
-            self.report(msg.ConflictingOptionMeasures.at(origin.path, origin.span, detail=(
-                f"`{name}` states `replicas` beside a `throughput` its options deliver")))
+            self.report(
+                msg.ConflictingOptionMeasures(
+                    detail=f"`{name}` states `replicas` beside a `throughput` its options deliver"
+                ).diagnostic(origin.path, origin.span)
+            )
             return False
         return agree
 
     def _option_model(self, home: ModuleScope, ident: n.Ident) -> Accelerator | None:
         symbol = home.lookup(ident.name)
         if symbol is None or symbol.kind != "accelerator":
-            self.report(msg.UnknownAccelerator.at(
-                home.path, ident.span, name=ident.name,
-                hint=accelerator_hint(ident.name, did_you_mean(ident.name,
-                                                               home.names("accelerator")))))
+            self.report(
+                msg.UnknownAccelerator(
+                    name=ident.name,
+                    hint=accelerator_hint(ident.name, did_you_mean(ident.name, home.names("accelerator"))),
+                ).diagnostic(home.path, ident.span)
+            )
             return None
         return self.accelerator(symbol)
 
@@ -268,15 +314,21 @@ class WorkloadBuilder(EntityBuilders):
         option = WorkloadGpuOptionBlock.of(values.values)
         count = _given(option.count, WorkloadGpuBlock.of(gpu.values).count)
         if count is None and "count" not in values.spans and "count" not in gpu.spans:
-            self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
-                                                name=ident.name, attribute="`count`"))
+            self.report(
+                msg.MissingAttribute(block="option", name=ident.name, attribute="`count`").diagnostic(
+                    home.path, ident.span
+                )
+            )
         if by_throughput:
             throughput = option.throughput
         else:
             replicas = _given(option.replicas, WorkloadBlock.of(v.values).replicas)
             if replicas is None and "replicas" not in values.spans and "replicas" not in v.spans:
-                self.report(msg.MissingAttribute.at(home.path, ident.span, block="option",
-                                                    name=ident.name, attribute="`replicas`"))
+                self.report(
+                    msg.MissingAttribute(block="option", name=ident.name, attribute="`replicas`").diagnostic(
+                        home.path, ident.span
+                    )
+                )
             throughput = None if not replicas else 1 / Fraction(replicas)
         if model is None or count is None or throughput is None:
             return None
@@ -292,9 +344,13 @@ class WorkloadBuilder(EntityBuilders):
         replicas = int(_given(b.replicas, Fraction(1)))
         if "replicas" in block.spans and workload_replicas and replicas > workload_replicas:
             where = block.spans["replicas"]
-            self.report(msg.OutOfRange.at(where.path, where.span, what="replicas within reach",
-                                          bound=f"<= the workload's {workload_replicas} replicas",
-                                          value=str(replicas)))
+            self.report(
+                msg.OutOfRange(
+                    what="replicas within reach",
+                    bound=f"<= the workload's {workload_replicas} replicas",
+                    value=str(replicas),
+                ).diagnostic(where.path, where.span)
+            )
         return [LatencyRule(location, b.within * 1000, replicas, block.origin)
                 for location in b.users]
 
@@ -333,8 +389,11 @@ class WorkloadBuilder(EntityBuilders):
         predicate = evaluator.predicate(statement.condition, s.NODE_SCOPE)
         weight = evaluator.value(statement.weight, t.NUMBER)
         if weight is not None and weight.value <= 0:
-            self.report(msg.OutOfRange.at(scope.path, statement.weight.span, what="a weight",
-                                          bound="> 0", value=_show_number(weight.value, "")))
+            self.report(
+                msg.OutOfRange(what="a weight", bound="> 0", value=_show_number(weight.value, "")).diagnostic(
+                    scope.path, statement.weight.span
+                )
+            )
             return
         if predicate is not None and weight is not None:
             rules.preferences.append(Preference(predicate, weight.value,
@@ -343,11 +402,11 @@ class WorkloadBuilder(EntityBuilders):
     def _topology(self, scope: ModuleScope, topology: n.Topology) -> str | None:
         if isinstance(topology.key, n.String):
             if not topology.key.value.strip():
-                self.report(msg.InvalidTopology.at(scope.path, topology.span, key=""))
+                self.report(msg.InvalidTopology(key="").diagnostic(scope.path, topology.span))
                 return None
             return topology.key.value
         if topology.key.name not in s.TOPOLOGIES:
-            self.report(msg.InvalidTopology.at(scope.path, topology.span, key=topology.key.name))
+            self.report(msg.InvalidTopology(key=topology.key.name).diagnostic(scope.path, topology.span))
             return None
         return topology.key.name
 
@@ -357,7 +416,7 @@ class WorkloadBuilder(EntityBuilders):
         target = statement.target.dotted
         if target == "self":
             if not statement.anti:
-                self.report(msg.SelfAffinity.at(scope.path, statement.target.span))
+                self.report(msg.SelfAffinity().diagnostic(scope.path, statement.target.span))
                 return
         else:
             _, symbol = self._resolve_ref(scope, statement.target, "workload")
@@ -372,9 +431,11 @@ class WorkloadBuilder(EntityBuilders):
         topology = self._topology(scope, statement.topology)
         skew = Evaluator(scope).value(statement.max_skew, t.NUMBER)
         if skew is not None and (skew.value.denominator != 1 or skew.value < 1):
-            self.report(msg.OutOfRange.at(scope.path, statement.max_skew.span, what="max_skew",
-                                          bound="a whole number >= 1",
-                                          value=_show_number(skew.value, "")))
+            self.report(
+                msg.OutOfRange(
+                    what="max_skew", bound="a whole number >= 1", value=_show_number(skew.value, "")
+                ).diagnostic(scope.path, statement.max_skew.span)
+            )
             return
         if skew is None or topology is None:
             return

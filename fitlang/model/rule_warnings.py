@@ -40,8 +40,9 @@ def _unsatisfiable(program: Program, problem: Problem) -> list[Diagnostic]:
             for unmet in warnings(workload, fleet):
                 origin = unmet.origin
                 if origin is not None and (origin.path, origin.span) not in found:
-                    found[origin.path, origin.span] = UnsatisfiableRule.at(
-                        origin.path, origin.span, rule=unmet.rule, detail=unmet.detail)
+                    found[origin.path, origin.span] = UnsatisfiableRule(
+                        rule=unmet.rule, detail=unmet.detail
+                    ).diagnostic(origin.path, origin.span)
     return list(found.values())
 
 
@@ -60,7 +61,7 @@ def _always_met(program: Program, problem: Problem) -> list[Diagnostic]:
                 verdict[key] = (useless, demand.name, rule.text, rule.origin)
             elif before[0] and not useless:
                 verdict[key] = (False, *before[1:])
-    return [RuleAlwaysHolds.at(origin.path, origin.span, workload=name, rule=text)
+    return [RuleAlwaysHolds(workload=name, rule=text).diagnostic(origin.path, origin.span)
             for useless, name, text, origin in verdict.values() if useless]
 
 
@@ -89,5 +90,5 @@ def _unusable(program: Program, problem: Problem) -> list[Diagnostic]:
             shown = reasons[:MAX_LISTED] + (["..."] if len(reasons) > MAX_LISTED else [])
             detail = " (" + "; ".join(shown) + ")"
         origin = classes[0].origin
-        warnings.append(PoolUnusable.at(origin.path, origin.span, pool=pool, detail=detail))
+        warnings.append(PoolUnusable(pool=pool, detail=detail).diagnostic(origin.path, origin.span))
     return warnings

@@ -158,8 +158,9 @@ class Placed:
 def violation(root: str, detail: str, origin: Origin | None) -> Diagnostic:
     """E0503 at `origin`, or at the first character of `root` for a violation with no place in
     the policy (a total over the whole placement, its stated objective)."""
-    return msg.PlacementViolation.at(origin.path if origin else root,
-                                     origin.span if origin else FIRST_CHARACTER, detail=detail)
+    return msg.PlacementViolation(detail=detail).diagnostic(
+        origin.path if origin else root, origin.span if origin else FIRST_CHARACTER
+    )
 
 
 def used_per_class(owner: Owners, hosted: dict[str, Counter], bought: set[str]) -> Counter:

@@ -228,7 +228,7 @@ def decode(data: bytes | str, path: str) -> tuple[str, Diagnostic | None]:
         column = error.start - (before.rfind(b"\n") + 1) + 1
         span = Span(line, column, line, column + 1, error.start, error.start + 1)
         detail = f"invalid UTF-8 byte 0x{data[error.start]:02x}; fit files are UTF-8 text"
-        return "", msg.InvalidEncoding.at(path, span, detail=detail)
+        return "", msg.InvalidEncoding(detail=detail).diagnostic(path, span)
 
 
 def _parse_with_recovery(text: str, path: str, parse: WholeParse) -> ParseResult:
@@ -241,7 +241,7 @@ def _parse_with_recovery(text: str, path: str, parse: WholeParse) -> ParseResult
         except UnexpectedInput as error:
             if len(result.diagnostics) >= MAX_SYNTAX_ERRORS:
                 span = _span_at(text, len(text))
-                result.diagnostics.append(msg.TooManyErrors.at(path, span, count=MAX_SYNTAX_ERRORS))
+                result.diagnostics.append(msg.TooManyErrors(count=MAX_SYNTAX_ERRORS).diagnostic(path, span))
                 return result
             diagnostic, position = _describe(error, current, path)
             result.diagnostics.append(diagnostic)
@@ -251,8 +251,9 @@ def _parse_with_recovery(text: str, path: str, parse: WholeParse) -> ParseResult
             continue
         too_deep = nodes.depth_guard_tripped()
         if too_deep is not None:
-            return ParseResult(Module(path), [msg.NestingTooDeep.at(path, too_deep,
-                                                                    limit=nodes.MAX_DEPTH)])
+            return ParseResult(
+                Module(path), [msg.NestingTooDeep(limit=nodes.MAX_DEPTH).diagnostic(path, too_deep)]
+            )
         result.module = Module(path, decls, comments)
         return result
 
@@ -297,19 +298,19 @@ def _describe(error: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic,
         span = _span_at(text, position)
         detail = (f"`{text[opener]}` opened here is never closed" if opener is not None
                   else "the file ends in the middle of a declaration")
-        return msg.UnexpectedEnd.at(path, span, detail=detail), position
+        return msg.UnexpectedEnd(detail=detail).diagnostic(path, span), position
     assert isinstance(error, UnexpectedToken)
     token = error.token
     position = token.start_pos or 0
     span = Span.of(token)
     if token.type in ("RBRACE", "RSQB", "RPAR") and _depth_before(text, position) == 0:
-        return msg.UnbalancedBrace.at(path, span, char=str(token)), position
+        return msg.UnbalancedBrace(char=str(token)).diagnostic(path, span), position
     if _matches_missing_equals(error):
         previous = _previous_word(text, position)
-        return msg.MissingEquals.at(path, span, name=previous), position
+        return msg.MissingEquals(name=previous).diagnostic(path, span), position
     expected = _expected_words(error.accepts or error.expected or set())
     found = _found_word(token)
-    return msg.UnexpectedToken.at(path, span, found=found, expected=expected), position
+    return msg.UnexpectedToken(found=found, expected=expected).diagnostic(path, span), position
 
 
 def _matches_missing_equals(error: UnexpectedToken) -> bool:
@@ -353,16 +354,17 @@ def _describe_characters(error: UnexpectedCharacters, text: str, path: str) -> D
     if char == '"':
         line_end = text.find("\n", position)
         end = len(text) if line_end < 0 else line_end
-        return msg.UnterminatedString.at(path, _span_between(text, position, end))
+        return msg.UnterminatedString().diagnostic(path, _span_between(text, position, end))
     unit = re.compile(r"(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?\s?([A-Za-z][A-Za-z/]*)").match(
         text, _number_start(text, position))
     if unit and unit.end() > position:
         name = unit.group(4)
         start = unit.start(4)
-        return msg.UnknownUnit.at(path, _span_between(text, start, unit.end()), unit=name,
-                                  hint=hint(did_you_mean(name, KNOWN_UNITS)))
+        return msg.UnknownUnit(unit=name, hint=hint(did_you_mean(name, KNOWN_UNITS))).diagnostic(
+            path, _span_between(text, start, unit.end())
+        )
     shown = f"`{char}`" if char.isprintable() and char.strip() else f"U+{ord(char or chr(0)):04X}"
-    return msg.InvalidCharacter.at(path, span, char=shown)
+    return msg.InvalidCharacter(char=shown).diagnostic(path, span)
 
 
 def _number_start(text: str, position: int) -> int:

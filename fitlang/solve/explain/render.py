@@ -80,14 +80,20 @@ def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float 
         explanation = explain(problem, time_limit)
     root = Span(1, 1, 1, 2)
     if explanation.outcome is ExplainOutcome.UNDECIDED:
-        return [msg.ExplainUndecided.at(root_path, root, detail=f"undecided: {explanation.tried}")]
+        return [msg.ExplainUndecided(detail=f"undecided: {explanation.tried}").diagnostic(root_path, root)]
     if explanation.outcome is ExplainOutcome.FEASIBLE:
         if for_solve:
-            return [msg.NoPlacement.at(root_path, root, detail=(
-                "not every replica was placed, though `fitc explain` finds a placement of every "
-                "replica: raise --time-limit"))]
-        return [msg.PlacementExists.at(root_path, root, detail=(
-            "every replica can be placed (a placement was found): no conflict to explain"))]
+            return [
+                msg.NoPlacement(
+                    detail="not every replica was placed, though `fitc explain` finds a placement of every "
+                    "replica: raise --time-limit"
+                ).diagnostic(root_path, root)
+            ]
+        return [
+            msg.PlacementExists(
+                detail="every replica can be placed (a placement was found): no conflict to explain"
+            ).diagnostic(root_path, root)
+        ]
     first = explanation.reasons[0] if explanation.reasons else None
     where = first.origin if first and first.origin else None
     detail = conflict_text(explanation)
@@ -103,6 +109,7 @@ def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float 
     diagnostics = [kind.at(path, where.span if where else root, fixes=fixes, detail=detail)]
     for reason in explanation.reasons[1:]:
         if reason.origin is not None:
-            diagnostics.append(msg.ConflictPart.at(reason.origin.path, reason.origin.span,
-                                                   detail=reason.text))
+            diagnostics.append(
+                msg.ConflictPart(detail=reason.text).diagnostic(reason.origin.path, reason.origin.span)
+            )
     return diagnostics
