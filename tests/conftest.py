@@ -19,6 +19,38 @@ EXAMPLES = ROOT / "examples"
 STDLIB = ROOT / "stdlib"
 
 
+# a small policy the CI commands' tests change (`fitc test`, `fitc diff`): two pools in two
+# zones; `web` takes a whole small node (2 CPUs, one replica a node): the cheapest first
+SHOP_POLICY = """\
+pool small_a {
+  count = 2
+  cpu = 2
+  memory = 8Gi
+  zone = "zone-a"
+  price = 1.00 USD/h
+}
+
+pool big_b {
+  count = 2
+  cpu = 8
+  memory = 32Gi
+  zone = "zone-b"
+  price = 3.00 USD/h
+}
+
+workload web {
+  replicas = 2
+  cpu = 2
+  memory = 1Gi
+  anti_affinity self on node
+}
+
+policy {
+  objective = cost
+}
+"""
+
+
 def policies(directory: Path) -> list[Path]:
     """The policies of a directory: its `.fit` files but the tests of them (`*_test.fit`)."""
     return sorted(p for p in directory.glob("*.fit") if not p.name.endswith("_test.fit"))

@@ -9,35 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# `web` takes a whole small node (2 CPUs): the cheapest first, then big ones
-POLICY = """\
-pool small_a {
-  count = 2
-  cpu = 2
-  memory = 8Gi
-  zone = "zone-a"
-  price = 1.00 USD/h
-}
-
-pool big_b {
-  count = 2
-  cpu = 8
-  memory = 32Gi
-  zone = "zone-b"
-  price = 3.00 USD/h
-}
-
-workload web {
-  replicas = 2
-  cpu = 2
-  memory = 1Gi
-  anti_affinity self on node
-}
-
-policy {
-  objective = cost
-}
-"""
+from conftest import SHOP_POLICY as POLICY
 
 
 def test_a_change_that_moves_work_exits_2_and_says_what_moves(tmp_path, fitc):
@@ -106,7 +78,8 @@ def test_rev_compares_with_the_policy_and_its_imports_at_a_revision(tmp_path, fi
     changed = fitc("diff", "--rev", "HEAD", "policies/shop.fit", "--format", "json", cwd=repo)
     assert changed.returncode == 2, changed.stderr
     assert json.loads(changed.stdout)["workloads"][0]["placed"] == {"before": 2, "after": 3}
-    (repo / "policies" / "fleet.fit").write_text(pools.replace("count = 2\n  cpu = 2", "count = 3\n  cpu = 2"))
+    three_small = pools.replace("count = 2\n  cpu = 2", "count = 3\n  cpu = 2")
+    (repo / "policies" / "fleet.fit").write_text(three_small)
     # now 3 small nodes: the third replica no longer needs big_b (before 2.00, after 3.00)
     cheaper = json.loads(fitc("diff", "--rev", "HEAD", "policies/shop.fit", "--format", "json",
                               cwd=repo).stdout)

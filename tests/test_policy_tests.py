@@ -13,37 +13,10 @@ from fitlang.syntax.parser import parse_source
 from fitlang.testing import read_test_file
 from fitlang.testing.overrides import apply_overrides
 
-from conftest import EXAMPLES, policies
+from conftest import EXAMPLES, SHOP_POLICY, policies
 
-# two pools in two zones; `web` needs 2 CPUs a replica, one replica per node
-POLICY = """\
-pool small_a {
-  count = 2
-  cpu = 2
-  memory = 8Gi
-  zone = "zone-a"
-  price = 1.00 USD/h
-}
+POLICY = SHOP_POLICY  # two pools in two zones; `web` needs 2 CPUs a replica, one a node
 
-pool big_b {
-  count = 2
-  cpu = 8
-  memory = 32Gi
-  zone = "zone-b"
-  price = 3.00 USD/h
-}
-
-workload web {
-  replicas = 2
-  cpu = 2
-  memory = 1Gi
-  anti_affinity self on node
-}
-
-policy {
-  objective = cost
-}
-"""
 
 
 def write(tmp_path: Path, tests: str, policy: str = POLICY) -> Path:
@@ -105,7 +78,7 @@ test wrong {
 def test_overrides_change_the_policy_as_written_there(tmp_path, fitc):
     # 3 replicas, one per node: small_a has 2 nodes, so the third goes to big_b: 2 + 3 = 5.00;
     # with small_a drained by a `require`, all 3 need big_b, which has 2 nodes: infeasible
-    path = write(tmp_path, """\
+    write(tmp_path, """\
 test three_replicas {
   workload web {
     replicas = 3
@@ -208,7 +181,8 @@ def test_junit_json_and_github_outputs_carry_the_same_failures(tmp_path, fitc):
     junit = fitc("test", ".", "--format", "junit", cwd=tmp_path)
     assert junit.returncode == 1
     suite = ElementTree.fromstring(junit.stdout).find("testsuite")
-    assert suite is not None and (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "0")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "0")
     failure = suite.find("testcase[@name='where']/failure")
     assert failure is not None and failure.get("type") == "E0710" and hostile in failure.get("message", "")
     document = json.loads(fitc("test", ".", "--format", "json", cwd=tmp_path).stdout)

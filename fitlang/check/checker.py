@@ -261,16 +261,15 @@ class Checker(WorkloadBuilder):
             if isinstance(decl, n.Block) and _declared(decl)[0] is None:
                 self._unnamed_block(scope, decl)
 
+    def _unknown_kind(self, scope: ModuleScope, decl: n.Block) -> None:
+        self.report(msg.UnknownBlockKind(where="declaration", kind=decl.kind.name,
+                                         hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL)))
+                    .diagnostic(scope.path, decl.kind.span))
+
     def _unnamed_block(self, scope: ModuleScope, decl: n.Block) -> None:
         schema = s.TOP_LEVEL.get(decl.kind.name)
         if schema is None:
-            self.report(
-                msg.UnknownBlockKind(
-                    where="declaration",
-                    kind=decl.kind.name,
-                    hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL)),
-                ).diagnostic(scope.path, decl.kind.span)
-            )
+            self._unknown_kind(scope, decl)
             return
         if schema.naming == "required":
             self.report(msg.MissingName(kind=schema.kind).diagnostic(scope.path, decl.kind.span))
@@ -340,13 +339,7 @@ class Checker(WorkloadBuilder):
         decl: n.Block = symbol.decl
         schema = s.TOP_LEVEL.get(symbol.kind)
         if schema is None:
-            self.report(
-                msg.UnknownBlockKind(
-                    where="declaration",
-                    kind=decl.kind.name,
-                    hint=hint(did_you_mean(decl.kind.name, s.TOP_LEVEL)),
-                ).diagnostic(scope.path, decl.kind.span)
-            )
+            self._unknown_kind(scope, decl)
             return None
         if schema.naming == "none" and decl.name is not None:  # a symbol's block has a name
             self.report(msg.UnexpectedName(kind=schema.kind).diagnostic(scope.path, decl.name.span))
