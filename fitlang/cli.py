@@ -131,6 +131,12 @@ EXIT_CODES = """exit codes:
   3    internal error (please report it)
   130  interrupted (Ctrl-C); nothing is left half-written"""
 
+DIFF_EXIT_CODES = """exit codes (as `terraform plan -detailed-exitcode`):
+  0    the placement is the same
+  1    errors: a policy does not check, a file or revision is missing (bad flags: 2)
+  2    the placement changes
+  3    internal error (please report it)"""
+
 EXAMPLES = {
     "check": ("fitc check policy.fit", "fitc check --format sarif --fail-level warning policies/"),
     "fmt": ("fitc fmt policies/", "fitc fmt --diff - < policy.fit"),
@@ -165,7 +171,8 @@ def _document(commands) -> None:
     for name, command in commands.choices.items():
         command.formatter_class = argparse.RawDescriptionHelpFormatter
         first, second = EXAMPLES.get(name, ("", ""))
-        command.epilog = f"{EXIT_CODES}\n\nexamples:\n  {first}\n  {second}"
+        codes = DIFF_EXIT_CODES if name == "diff" else EXIT_CODES
+        command.epilog = f"{codes}\n\nexamples:\n  {first}\n  {second}"
         for action in command._actions:
             if action.help is None and action.dest in OPTION_HELP:
                 action.help = OPTION_HELP[action.dest]

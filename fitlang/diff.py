@@ -168,6 +168,18 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    """Exit 2 means "the placement changes" here, as with `terraform plan -detailed-exitcode`:
+    so a file that is missing or a revision git does not know is an error, exit 1, never 2."""
+    from fitlang.errors import UsageError
+
+    try:
+        return _run(arguments)
+    except UsageError as error:
+        print(f"fitc: error: {error}", file=sys.stderr)
+        return EXIT_ERRORS
+
+
+def _run(arguments: argparse.Namespace) -> int:
     from fitlang.errors import UsageError
 
     if arguments.rev is None and len(arguments.files) != 2:
