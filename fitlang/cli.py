@@ -426,12 +426,12 @@ def _is_test_file(path: Path) -> bool:
 def _test_file_diagnostics(given: list[str], compilations: list[Compilation]) -> list[Diagnostic]:
     """Test files (`*_test.fit`, named or found in a directory) are checked as test files:
     their syntax and what their `test` blocks hold (`fitc test` runs them)."""
-    from fitlang.testing import check_test_file
+    paths = [regular_file(p) for p in given] + [c.root for c in compilations if _is_test_file(c.root)]
+    if not paths:
+        return []
+    from fitlang.testing.suite import check_test_file
 
-    found = []
-    for path in [regular_file(p) for p in given] + [c.root for c in compilations if _is_test_file(c.root)]:
-        found.extend(check_test_file(path))
-    return found
+    return [diagnostic for path in paths for diagnostic in check_test_file(path)]
 
 
 def _check_roots(paths: Sequence[str], workspace: Workspace) -> list[Compilation]:

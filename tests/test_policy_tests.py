@@ -10,8 +10,8 @@ from xml.etree import ElementTree
 import pytest
 
 from fitlang.syntax.parser import parse_source
-from fitlang.testing import read_test_file
 from fitlang.testing.overrides import apply_overrides
+from fitlang.testing.suite import read_test_file
 
 from conftest import EXAMPLES, SHOP_POLICY, policies
 

@@ -125,7 +125,7 @@ def analyze(root: Path, overlay: dict[Path, str], cache: ParseCache | None = Non
 def _test_file_analysis(resolved: Path, overlay: dict[Path, str], compilation: Compilation) -> Analysis:
     """A test file (`*_test.fit`) is read as `fitc check` reads it, not checked as a policy:
     its syntax, what its `test` blocks hold, and the blocks its tests change."""
-    from fitlang.testing import check_test_file
+    from fitlang.testing.suite import check_test_file
 
     text = overlay.get(resolved)
     if text is None:

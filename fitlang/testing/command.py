@@ -30,8 +30,9 @@ def run(arguments: argparse.Namespace) -> int:
 
     from fitlang.driver import Compilation
     from fitlang.errors import UsageError
-    from fitlang.testing import run_tests, test_files
+    from fitlang.testing import test_files
     from fitlang.testing.report import render
+    from fitlang.testing.suite import run_tests
 
     if arguments.pattern is not None:
         try:

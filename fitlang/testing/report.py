@@ -10,8 +10,8 @@ from xml.etree import ElementTree
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
 from fitlang.render import github, human
-from fitlang.testing import Run
 from fitlang.testing.runner import Result
+from fitlang.testing.suite import Run
 
 
 def result_diagnostics(result: Result) -> list[Diagnostic]:
