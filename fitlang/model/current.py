@@ -1,0 +1,96 @@
+"""What runs now: the state a move (`fitc plan`, `compile --current`) starts from.
+
+A `CurrentState` says which replica of which workload runs on which node today, which nodes
+were bought (and may be released), and the disruption budgets the cluster states. It is read
+from fitc's own placement JSON (`read_placement_state`, below), `kubectl get pods -A -o json`
+and Slurm's `squeue` (their readers sit beside this one). Like the inventory readers, a reader
+never raises on bad input: it returns what it could read and a list of problems, each naming
+the file and, for JSON, the path of the value that is wrong.
+
+Names are the policy's: a running replica names its workload (and accelerator option) as the
+policy does, and its node as the inventory or pool names it. Matching a running replica to a
+node class is the solver's business, not the reader's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class Running:
+    """One replica running now."""
+
+    workload: str  # the workload's name in the policy
+    node: str  # the node it runs on
+    option: str | None = None  # the accelerator option it runs with (workloads with options)
+    # how the system it runs on names it, for the commands that move it: "namespace/pod" for
+    # Kubernetes, the job id for Slurm, None when read from a placement
+    handle: str | None = None
+
+
+@dataclass(frozen=True)
+class DisruptionBudget:
+    """At most this many of a workload's replicas may be down at once while work moves
+    (a PodDisruptionBudget's `maxUnavailable`, or its `minAvailable` turned into one by the
+    reader, which knows how many replicas run). `share` is the budget as a share of the
+    workload's replicas (`maxUnavailable: 20%`); exactly one of `count`, `share` is set."""
+
+    workload: str
+    count: int | None = None
+    share: Fraction | None = None
+    source: str = ""  # where it was read: "kube-system/chat-pdb in pdbs.json"
+
+
+@dataclass(frozen=True)
+class CurrentState:
+    running: tuple[Running, ...] = ()
+    bought: tuple[str, ...] = ()  # nodes bought earlier: in use now, and releasable
+    budgets: tuple[DisruptionBudget, ...] = ()
+    sources: tuple[str, ...] = ()  # the files it was read from, for messages
+
+    def by_workload(self) -> dict[str, list[Running]]:
+        grouped: dict[str, list[Running]] = {}
+        for replica in self.running:
+            grouped.setdefault(replica.workload, []).append(replica)
+        return grouped
+
+
+@dataclass
+class StateRead:
+    state: CurrentState = field(default_factory=CurrentState)
+    problems: list[str] = field(default_factory=list)  # "FILE: what is wrong", one each
+
+
+def read_placement_state(text: str, source: str) -> StateRead:
+    """The state a placement JSON (`fitc solve --format json`) describes: its assignments run,
+    its provisioned nodes were bought. Validated as `fitc verify` reads a placement
+    (`documents.PlacementRead`), so a wrong value is named by its JSON path."""
+    from pydantic import ValidationError  # here: pydantic is slow to import
+
+    from fitlang.documents import error_lines, placement_read
+
+    read = StateRead()
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        read.problems.append(f"{source}: not JSON: {error}")
+        return read
+    if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
+        read.problems.append(f"{source}: expected the JSON of `fitc solve --format json`: "
+                             "an object with `assignments`")
+        return read
+    try:
+        placement = placement_read().validate_python(document)
+    except ValidationError as error:
+        read.problems.extend(f"{source}: {line}" for line in error_lines(error))
+        return read
+    running = tuple(Running(workload=item["workload"], node=item["node"],
+                            option=item.get("option"))
+                    for item in placement["assignments"])
+    bought = tuple(sorted(node["name"] for node in placement.get("nodes", [])
+                          if node.get("provisioned")))
+    read.state = CurrentState(running=running, bought=bought, sources=(source,))
+    return read
