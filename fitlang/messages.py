@@ -730,3 +730,63 @@ class TestFailed(Message):
     fix = "Read the expected and actual values in the message: the policy or the test is wrong."
     test: str
     detail: str
+
+
+# ---- E081x/W081x: moving work (`fitc plan`) -------------------------------------------------
+
+class MaxDisruptedInvalid(Message):
+    code = "E0810"
+    summary = "`max_disrupted` is neither a count nor a share"
+    template = "`max_disrupted` takes a count of replicas (`2`) or a share of them (`20%`), not {found}"
+    fix = "Write a whole number of replicas, or a percentage of the workload's replicas."
+    found: str
+
+
+class PinnedCannotStay(Message):
+    code = "E0811"
+    summary = "a workload that may not move cannot stay where it runs"
+    template = "`{workload}` is `movable = false`, but no placement that meets every rule keeps " \
+               "its {running} running replicas where they are{detail}"
+    fix = ("Let it move (`movable = true`), or change the rule that rules its current nodes out; "
+           "`fitc verify` of the current state names the rules its nodes break.")
+    workload: str
+    running: int
+    detail: str
+
+
+class NoSafeOrder(Message):
+    code = "E0812"
+    summary = "no order of moves keeps every rule and budget mid-way"
+    template = "no wave can make the next move without breaking a rule or a budget: {detail}"
+    fix = ("Raise the binding budget (`max_disrupted`, `max_drained`), or free room for the move "
+           "(a node to buy, a pool to grow).")
+    detail: str
+
+
+class CurrentStateInvalid(Message):
+    code = "E0813"
+    summary = "the current state cannot be read"
+    template = "cannot read the current state: {detail}"
+    fix = "Give the JSON of `fitc solve --format json` (or kubectl's, squeue's) as it was printed."
+    detail: str
+
+
+class RunningOnUnknownNode(Message):
+    code = "W0810"
+    summary = "a replica runs on a node the policy does not have"
+    template = "`{workload}` runs {count} replica(s) on `{node}`, which is not a node of this " \
+               "policy: they move"
+    fix = "Declare the node (its pool or inventory) if it stays; otherwise nothing to do."
+    workload: str
+    count: int
+    node: str
+
+
+class RunningUnknownWorkload(Message):
+    code = "W0811"
+    summary = "the current state runs a workload the policy does not declare"
+    template = "the current state runs {count} replica(s) of `{workload}`, which the policy does " \
+               "not declare: the plan leaves them alone"
+    fix = "Declare the workload if fitc should place it."
+    workload: str
+    count: int
