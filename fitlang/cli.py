@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fitlang.diff import add_parser as add_diff
 
     add_diff(commands)  # `fitc diff`: fitlang/diff.py
+    from fitlang.plan import add_parser as add_plan
+
+    add_plan(commands)  # `fitc plan`: fitlang/plan.py
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
@@ -137,6 +140,12 @@ DIFF_EXIT_CODES = """exit codes (as `terraform plan -detailed-exitcode`):
   2    the placement changes
   3    internal error (please report it)"""
 
+PLAN_EXIT_CODES = """exit codes (as `terraform plan -detailed-exitcode`):
+  0    nothing to do (or the current placement is kept: within min_saving)
+  1    errors: the policy or the state does not read, no placement or no safe order of moves
+  2    changes to make
+  3    internal error (please report it)"""
+
 EXAMPLES = {
     "check": ("fitc check policy.fit", "fitc check --format sarif --fail-level warning policies/"),
     "fmt": ("fitc fmt policies/", "fitc fmt --diff - < policy.fit"),
@@ -147,6 +156,8 @@ EXAMPLES = {
     "verify": ("fitc verify policy.fit placement.json",
                "fitc verify --format github policy.fit placement.json"),
     "diff": ("fitc diff old.fit new.fit", "fitc diff --rev origin/main policy.fit --format json"),
+    "plan": ("fitc plan policy.fit --current placement.json",
+             "fitc plan policy.fit --current placement.json --format json"),
     "test": ("fitc test", "fitc test policies/ --run budget --format junit > report.xml"),
     "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
     "stdlib": ("fitc stdlib", "fitc stdlib offers | grep H100"),
@@ -171,7 +182,7 @@ def _document(commands) -> None:
     for name, command in commands.choices.items():
         command.formatter_class = argparse.RawDescriptionHelpFormatter
         first, second = EXAMPLES.get(name, ("", ""))
-        codes = DIFF_EXIT_CODES if name == "diff" else EXIT_CODES
+        codes = {"diff": DIFF_EXIT_CODES, "plan": PLAN_EXIT_CODES}.get(name, EXIT_CODES)
         command.epilog = f"{codes}\n\nexamples:\n  {first}\n  {second}"
         for action in command._actions:
             if action.help is None and action.dest in OPTION_HELP:

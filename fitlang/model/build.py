@@ -19,6 +19,7 @@ import numpy as np
 from fitlang import messages as msg
 from fitlang.check.program import Accelerator, AcceleratorOption, Compare, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
+from fitlang.model.current import CurrentState, Running
 from fitlang.model.eligibility import (
     ClassFacets,
     LazyReasons,
@@ -500,3 +501,98 @@ def _reasons(workload: Workload, node_class: NodeClass, registry: Sequence[Rule]
     rules, in the registry's order); for a class that only a replica's size rules out, that."""
     return exclusions(workload, node_class, registry) or last_resort(workload, node_class,
                                                                      registry)
+
+
+# ---- moving work: the current state in the problem's terms (`fitc plan`) -------------------
+
+def with_current(problem: Problem, program: Program,
+                 state: CurrentState) -> tuple[Problem, list[Diagnostic]]:
+    """The problem with what runs now (`Problem.running` and the move settings): each running
+    replica under its demand (its workload, or the option it runs with) and node. A replica on
+    a node the problem lacks must move (W0810); one of a workload the policy does not declare
+    is left alone (W0811). Disruption budgets: the workload's `max_disrupted` and the state's
+    (a cluster's PodDisruptionBudgets) both hold, so the least of them is the one kept."""
+    from fitlang.span import FIRST_CHARACTER
+
+    owners = problem.owners()
+    options: dict[str, list[Demand]] = {}  # workload -> its demands (one, or its options)
+    for each in problem.demands:
+        options.setdefault(each.workload, []).append(each)
+    running: dict[str, dict[str, int]] = {}
+    elsewhere: dict[tuple[str, str], int] = {}
+    unknown: dict[str, int] = {}
+    for replica in state.running:
+        demand = _running_demand(problem, owners, replica, options)
+        if demand is None:
+            unknown[replica.workload] = unknown.get(replica.workload, 0) + 1
+        elif replica.node in owners:
+            per_node = running.setdefault(demand, {})
+            per_node[replica.node] = per_node.get(replica.node, 0) + 1
+        else:
+            elsewhere[demand, replica.node] = elsewhere.get((demand, replica.node), 0) + 1
+    diagnostics: list[Diagnostic] = []
+    root = (program.path, FIRST_CHARACTER)
+    for (demand, node), count in sorted(elsewhere.items()):
+        where = problem.demand(demand).origin
+        diagnostics.append(msg.RunningOnUnknownNode(workload=problem.demand(demand).workload,
+                                                    count=count, node=node).diagnostic(
+            *((where.path, where.span) if where else root)))
+    for workload, count in sorted(unknown.items()):
+        diagnostics.append(msg.RunningUnknownWorkload(workload=workload, count=count).diagnostic(*root))
+    away: dict[str, int] = {}
+    for (demand, _), count in elsewhere.items():
+        away[demand] = away.get(demand, 0) + count
+    policy = program.policy
+    pinned = frozenset(d.name for d in problem.demands
+                       if not program.workloads[d.workload].movable and d.name in running)
+    budgets = _disruption_budgets(problem, program, state)
+    pinned |= {d.name for d in problem.demands if budgets.get(d.workload) == 0 and d.name in running}
+    changed = dataclasses.replace(
+        problem, running=running, running_elsewhere=away,
+        bought_now=tuple(n for n in state.bought if n in owners), pinned=pinned,
+        move_price=policy.move_price, max_disrupted=budgets, max_drained=policy.max_drained,
+        min_saving=policy.min_saving)
+    return changed, diagnostics
+
+
+def _running_demand(problem: Problem, owners, replica: Running,
+                    by_workload: dict[str, list[Demand]]) -> str | None:
+    """The demand a running replica counts for: its workload's, or its option's (named, or
+    else the first option that may run on its node)."""
+    demands = by_workload.get(replica.workload, [])
+    if replica.option is not None:
+        name = option_demand_name(replica.workload, replica.option)
+        return name if any(d.name == name for d in demands) else None
+    if len(demands) == 1 and demands[0].group is None:
+        return demands[0].name
+    node_class = owners.get(replica.node)
+    for demand in demands:
+        if node_class is not None and node_class.id in demand.eligible:
+            return demand.name
+    return demands[0].name if demands else None
+
+
+def _disruption_budgets(problem: Problem, program: Program, state: CurrentState) -> dict[str, int]:
+    """Workload -> the most replicas moved per wave: the least of its `max_disrupted` and the
+    state's budgets for it. A share is of its replicas, rounded up as Kubernetes rounds a
+    PodDisruptionBudget's `maxUnavailable` percentage."""
+    replicas = {w.name: max(w.replicas, _most_replicas(w)) for w in program.workloads.values()}
+    budgets: dict[str, int] = {}
+
+    def keep(workload: str, count: int) -> None:
+        budgets[workload] = min(count, budgets.get(workload, count))
+
+    for workload in program.workloads.values():
+        if workload.max_disrupted is not None:
+            keep(workload.name, workload.max_disrupted)
+        elif workload.max_disrupted_share is not None:
+            keep(workload.name, math.ceil(workload.max_disrupted_share * replicas[workload.name]))
+    running = {name: len(items) for name, items in state.by_workload().items()}
+    for budget in state.budgets:
+        if budget.workload not in program.workloads:
+            continue
+        if budget.count is not None:
+            keep(budget.workload, budget.count)
+        elif budget.share is not None:
+            keep(budget.workload, math.ceil(budget.share * running.get(budget.workload, 0)))
+    return budgets

@@ -1,0 +1,324 @@
+"""From what runs now to what should run: the target placement with the fewest moves, and the
+waves that reach it without breaking a rule or a budget mid-way (`fitc plan`).
+
+1. `solve_move`: the placement, with the move objective (`rules/moves.py`): the policy's
+   objectives with `moves` after them (the cheapest placement, then the fewest moves), or
+   where the policy states `move_price` cost plus that price per move, or the policy's own
+   list where it names `moves`. Fleets up to 48 nodes are solved node by node (exact: the
+   model's moves are the replicas that change node); larger ones by class, then each packed
+   node is matched to the node of its class whose running replicas it keeps most of
+   (`keep_in_place`), so that a replica stays on its own node wherever the counts allow.
+2. `waves`: the moves in order. Nodes to buy come first (they exist from the first wave);
+   a wave starts new replicas before it stops the old ones, so each wave's state (the old
+   replicas not yet stopped plus the new ones started) is checked by `verify`, which shares
+   no code with the encoding: it may break no rule that held when the wave began. A wave
+   moves at most `max_disrupted` replicas of a workload and empties at most `max_drained`
+   nodes. Where no move can start beside what runs, one replica is stopped before its
+   successor starts (within the budget). Nodes bought earlier that end empty are released
+   last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from fitlang.diagnostics import Diagnostic
+from fitlang.model.problem import Problem
+from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve, solve
+
+State = dict[str, Counter]  # node -> demand name -> replicas there
+ELSEWHERE = ""  # the source of a replica running on a node the policy lacks
+
+
+def move_objectives(problem: Problem) -> list[str]:
+    """The objectives a move is solved for, in order (see the module's docstring)."""
+    stated = list(problem.objective) or ["cost"]
+    if "moves" in stated:
+        return stated
+    if problem.move_price:
+        return ["cost+moves" if name == "cost" else name for name in stated] + ["moves"]
+    return stated + ["moves"]
+
+
+def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
+    """The target placement of a problem with a current state (`model/build.with_current`)."""
+    moving = dataclasses.replace(problem, objective=move_objectives(problem))
+    if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
+        return solve(moving, backend, time_limit)
+    placement = _solve(moving, backend, time_limit)
+    keep_in_place(problem, placement)
+    return placement
+
+
+def current_state(problem: Problem) -> State:
+    """What runs now, per node (nodes of the problem only)."""
+    state: State = {}
+    for demand, nodes in problem.running.items():
+        for node, count in nodes.items():
+            state.setdefault(node, Counter())[demand] += count
+    return state
+
+
+def placed_state(placement: Placement) -> State:
+    state: State = {}
+    for item in placement.assignments:
+        state.setdefault(item.node, Counter())[item.workload] += 1
+    return state
+
+
+def keep_in_place(problem: Problem, placement: Placement) -> None:
+    """Rename the packed nodes of each class (identical nodes: any of them is any other) so
+    that each keeps as many of the replicas running on it now as it can: an assignment
+    between the packed nodes and the class's nodes, weighed by the replicas that stay."""
+    from scipy.optimize import linear_sum_assignment
+
+    owners = problem.owners()
+    now = current_state(problem)
+    packed = placed_state(placement)
+    by_class: dict[str, list[str]] = {}
+    for node in sorted(packed):
+        by_class.setdefault(owners[node].id, []).append(node)
+    renamed: dict[str, str] = {}
+    for class_id, nodes in by_class.items():
+        node_class = problem.node_class(class_id)
+        candidates = sorted(set(nodes) | {n for n in now if owners[n].id == class_id},
+                            key=owners.position)
+        if node_class.node_capacity or len(candidates) == len(nodes) == 1:
+            continue  # members differ in size: a packed node stays where it was packed
+        weight = [[-sum(min(packed[node][d], now.get(name, Counter())[d]) for d in packed[node])
+                   for name in candidates] for node in nodes]
+        rows, columns = linear_sum_assignment(weight)
+        renamed.update((nodes[r], candidates[c]) for r, c in zip(rows, columns))
+    for item in placement.assignments:
+        item.node = renamed.get(item.node, item.node)
+    for class_id, names in placement.bought.items():
+        placement.bought[class_id] = sorted((renamed.get(n, n) for n in names), key=owners.position)
+
+
+@dataclass(frozen=True)
+class Move:
+    """One replica of `demand` from `source` (ELSEWHERE: a node the policy lacks) to `target`."""
+
+    demand: str
+    workload: str
+    source: str
+    target: str
+    handle: str | None = None  # how the system running it names it (a pod, a job id)
+
+
+@dataclass
+class Wave:
+    moves: list[Move] = field(default_factory=list)
+    stop_first: bool = False  # the old replica stops before the new one starts
+    drained: list[str] = field(default_factory=list)  # nodes it empties
+    cost_after: Fraction = Fraction(0)
+
+
+@dataclass
+class MovePlan:
+    """What `waves` makes: the moves in order, what to buy, drain and release."""
+
+    cost_before: Fraction
+    cost_after: Fraction
+    bought: list[str] = field(default_factory=list)  # nodes to buy before the first wave
+    waves: list[Wave] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # bought earlier, empty at the end
+    least_moves: int = 0  # the least moves the end state's node counts allow
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def moves(self) -> int:
+        return sum(len(w.moves) for w in self.waves)
+
+    @property
+    def drained(self) -> list[str]:
+        return [node for wave in self.waves for node in wave.drained]
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.bought or self.released or self.moves)
+
+
+def moves_between(problem: Problem, start: State, end: State,
+                  handles: dict[tuple[str, str], list[str]] | None = None) -> list[Move]:
+    """The replicas that change node: per demand, those a node has more of now than at the
+    end go to the nodes that have fewer, in node order; replicas running on nodes the policy
+    lacks move too. `handles`: (demand, node) -> the names of the replicas running there."""
+    handles = handles or {}
+    owners = problem.owners()
+    moves: list[Move] = []
+    for demand in problem.demands:
+        name = demand.name
+        sources: list[str] = [ELSEWHERE] * problem.running_elsewhere.get(name, 0)
+        targets: list[str] = []
+        for node in sorted(set(start) | set(end), key=lambda n: (owners.position(n), n)):
+            now, then = start.get(node, Counter())[name], end.get(node, Counter())[name]
+            sources += [node] * max(0, now - then)
+            targets += [node] * max(0, then - now)
+        taken: Counter = Counter()
+        for source, target in zip(sources, targets):
+            named = handles.get((name, source), [])
+            handle = named[-1 - taken[source]] if taken[source] < len(named) else None
+            taken[source] += 1
+            moves.append(Move(name, demand.workload, source, target, handle))
+    return moves
+
+
+def least_moves(problem: Problem, end: State) -> int:
+    """The least replicas that change node for the end state's counts per class (moves within
+    a class are not needed: its nodes are alike); on fleets solved node by node, per node
+    (there the model's moves are exact, and the solve's proven minimum)."""
+    owners = problem.owners()
+    by_node = sum(c.count for c in problem.classes) <= EXACT_MAX_NODES
+
+    def key(node: str) -> str:
+        return node if by_node else owners[node].id
+
+    now: dict[tuple[str, str], int] = Counter()
+    then: dict[tuple[str, str], int] = Counter()
+    for demand, nodes in problem.running.items():
+        for node, count in nodes.items():
+            now[demand, key(node)] += count
+    for node, counts in end.items():
+        for demand, count in counts.items():
+            then[demand, key(node)] += count
+    stays = sum(min(count, then[key]) for key, count in now.items())
+    return sum(problem.running_total(d.name) for d in problem.demands) - stays
+
+
+def state_cost(problem: Problem, state: State, bought: set[str]) -> Fraction:
+    """USD/h of the nodes in use: hosting a replica, or bought (until released)."""
+    owners = problem.owners()
+    used = {node for node, counts in state.items() if any(counts.values())} | bought
+    return sum((owners[node].price for node in used if node in owners), Fraction(0))
+
+
+class _Checker:
+    """`verify` over a state of the move: a placement of the replicas it holds (each demand
+    counted as many replicas as run), read back as `fitc verify` reads a placement file.
+    What a state breaks is kept as the places of the rules broken (`_broken`)."""
+
+    def __init__(self, problem: Problem, bought: set[str], root: str) -> None:
+        self.problem, self.bought, self.root = problem, bought, root
+        self.checked = 0
+
+    def broken(self, state: State) -> set[tuple[str, int, int]]:
+        from fitlang.solve.verify import verify
+
+        self.checked += 1
+        counts: Counter = Counter()
+        assignments = []
+        for node in sorted(state):
+            for name, amount in sorted(state[node].items()):
+                demand = self.problem.demand(name)
+                for _ in range(amount):
+                    item = {"workload": demand.workload, "replica": counts[name], "node": node}
+                    if demand.group is not None:
+                        item["option"] = demand.option
+                    assignments.append(item)
+                    counts[name] += 1
+        variant = dataclasses.replace(self.problem, demands=[
+            dataclasses.replace(d, replicas=counts[d.name]) if counts[d.name] != d.replicas else d
+            for d in self.problem.demands])
+        document = {"assignments": assignments,
+                    "nodes": [{"name": n, "provisioned": True} for n in sorted(self.bought)]}
+        violations, problems = verify(variant, document, self.root)
+        assert not problems, problems  # the document is made here: its shape is right
+        return {(v.path, v.span.line, v.span.column) for v in violations}
+
+
+def _apply(state: State, moves: list[Move], start: bool = True, stop: bool = True) -> State:
+    after = {node: Counter(counts) for node, counts in state.items()}
+    for move in moves:
+        if start:
+            after.setdefault(move.target, Counter())[move.demand] += 1
+        if stop and move.source != ELSEWHERE:
+            after[move.source][move.demand] -= 1
+            if not after[move.source][move.demand]:
+                del after[move.source][move.demand]
+    return after
+
+
+def _in_use(state: State) -> set[str]:
+    return {node for node, counts in state.items() if any(counts.values())}
+
+
+def waves(problem: Problem, placement: Placement, root: str = "",
+          handles: dict[tuple[str, str], list[str]] | None = None) -> MovePlan:
+    """The move from `problem.running` to `placement`, in waves (see the module's docstring)."""
+    from fitlang import messages as msg
+    from fitlang.span import FIRST_CHARACTER
+
+    start, end = current_state(problem), placed_state(placement)
+    bought_now = set(problem.bought_now)
+    bought_end = {n for names in placement.bought.values() for n in names}
+    plan = MovePlan(state_cost(problem, start, bought_now), state_cost(problem, end, bought_end))
+    plan.bought = sorted(bought_end - bought_now, key=_node_order(problem))
+    plan.released = sorted(bought_now - bought_end - _in_use(end), key=_node_order(problem))
+    plan.least_moves = least_moves(problem, end)
+    pending = moves_between(problem, start, end, handles)
+    checker = _Checker(problem, bought_now | bought_end, root)
+    state = start
+    while pending:
+        wave = _next_wave(problem, state, pending, checker)
+        if wave is None:
+            first = pending[0]
+            plan.diagnostics.append(msg.NoSafeOrder(detail=(
+                f"{len(pending)} move(s) left, the first `{first.workload}` from "
+                f"`{first.source or 'outside the policy'}` to `{first.target}`")).diagnostic(
+                root, FIRST_CHARACTER))
+            break
+        before = _in_use(state)
+        state = _apply(state, wave.moves)
+        wave.drained = sorted(before - _in_use(state), key=_node_order(problem))
+        wave.cost_after = state_cost(problem, state, bought_now | bought_end)
+        plan.waves.append(wave)
+        chosen = set(map(id, wave.moves))
+        pending = [m for m in pending if id(m) not in chosen]
+    return plan
+
+
+def _node_order(problem: Problem):
+    owners = problem.owners()
+    return lambda node: (problem.classes.index(owners[node]) if node in owners else -1,
+                         owners.position(node) if node in owners else 0, node)
+
+
+def _budget(problem: Problem, workload: str) -> int | None:
+    return problem.max_disrupted.get(workload)
+
+
+def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker) -> Wave | None:
+    """The moves that start beside what runs (new replicas started, old ones not yet stopped)
+    breaking no rule that holds now, within the budgets; else one move that stops first."""
+    allowed = checker.broken(state)
+    wave = Wave()
+    disrupted: Counter = Counter()
+    for move in pending:
+        limit = _budget(problem, move.workload)
+        if limit is not None and disrupted[move.workload] >= limit:
+            continue
+        trial = wave.moves + [move]
+        if not _drains_within(problem, state, trial):
+            continue
+        if checker.broken(_apply(state, trial, stop=False)) <= allowed:
+            wave.moves.append(move)
+            disrupted[move.workload] += 1
+    if wave.moves:
+        return wave
+    for move in pending:  # nothing starts beside what runs: stop one first, then start it
+        limit = _budget(problem, move.workload)
+        if (limit is None or limit > 0) and _drains_within(problem, state, [move]) \
+                and checker.broken(_apply(state, [move])) <= allowed:
+            return Wave([move], stop_first=True)
+    return None
+
+
+def _drains_within(problem: Problem, state: State, moves: list[Move]) -> bool:
+    if problem.max_drained is None:
+        return True
+    emptied = _in_use(state) - _in_use(_apply(state, moves))
+    return len(emptied) <= problem.max_drained
