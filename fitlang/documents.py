@@ -455,9 +455,12 @@ class PlanMove(_Written):
     option: str | None = Field(description="the accelerator option it runs with, if any")
     replica: str | None = Field(description="how the system running it names it (a pod, a job "
                                             "id); null when read from a placement")
+    kind: Literal["move", "start", "stop"] = Field(
+        description="move: from source to target; start: a replica more than runs now; stop: "
+                    "a replica more than the policy asks for")
     source: str | None = Field(description="the node it runs on now; null: a node the policy "
-                                           "lacks")
-    target: str
+                                           "lacks, or none (start)")
+    target: str | None = Field(description="null: none (stop)")
 
 
 class PlanWave(_Written):
@@ -480,6 +483,7 @@ class PlanDocument(_Written):
     cost_after: Number
     min_saving: Number = Field(description="the policy's min_saving, as a share (0.05)")
     buy: list[str] = Field(description="nodes to buy before the first wave")
+    stop: list[PlanMove] = Field(description="replicas beyond the policy's, stopped first")
     waves: list[PlanWave]
     release: list[str] = Field(description="nodes bought earlier, released after the last wave")
     moves: int

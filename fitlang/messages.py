@@ -773,6 +773,7 @@ class CurrentStateInvalid(Message):
 
 class RunningOnUnknownNode(Message):
     code = "W0810"
+    severity = Severity.WARNING
     summary = "a replica runs on a node the policy does not have"
     template = "`{workload}` runs {count} replica(s) on `{node}`, which is not a node of this " \
                "policy: they move"
@@ -784,6 +785,7 @@ class RunningOnUnknownNode(Message):
 
 class RunningUnknownWorkload(Message):
     code = "W0811"
+    severity = Severity.WARNING
     summary = "the current state runs a workload the policy does not declare"
     template = "the current state runs {count} replica(s) of `{workload}`, which the policy does " \
                "not declare: the plan leaves them alone"

@@ -197,14 +197,19 @@ def as_text(result: PlanResult) -> str:
         lines.append("")
     for node in plan.bought:
         lines.append(f"  + buy      {node}")
+    for stop in plan.stopped:
+        lines.append(f"  - stop     {_replica(stop)} on {stop.source}")
     cost = plan.cost_before
     for number, wave in enumerate(plan.waves, 1):
         how = ", each stopped before its successor starts" if wave.stop_first else ""
         lines.append(f"\n  wave {number}: {len(wave.moves)} move(s){how}, saves "
                      f"{_money(cost - wave.cost_after)} USD/h")
         for move in wave.moves:
-            name = f"{move.workload}" + (f" ({move.handle})" if move.handle else "")
-            lines.append(f"  ~ move     {name}: {move.source or '(outside the policy)'} -> {move.target}")
+            if move.kind == "start":
+                lines.append(f"  + start    {_replica(move)} on {move.target}")
+            else:
+                lines.append(f"  ~ move     {_replica(move)}: {move.source or '(outside the policy)'}"
+                             f" -> {move.target}")
         for node in wave.drained:
             lines.append(f"  - drain    {node}")
         cost = wave.cost_after
@@ -212,8 +217,10 @@ def as_text(result: PlanResult) -> str:
         lines.append("")
     for node in plan.released:
         lines.append(f"  - release  {node}")
+    started = sum(1 for wave in plan.waves for m in wave.moves if m.kind == "start")
     lines.append(f"\nPlan: {len(plan.bought)} to buy, {plan.moves} to move in {len(plan.waves)} "
-                 f"wave(s), {len(plan.drained)} to drain, {len(plan.released)} to release.")
+                 f"wave(s), {len(plan.stopped)} to stop, {started} to start, "
+                 f"{len(plan.drained)} to drain, {len(plan.released)} to release.")
     lines.append(f"Cost: {_money(plan.cost_before)} -> {_money(plan.cost_after)} USD/h "
                  f"(saves {_money(plan.cost_before - plan.cost_after)} USD/h).")
     least = plan.least_moves
@@ -223,16 +230,18 @@ def as_text(result: PlanResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _replica(move) -> str:
+    return move.workload + (f" ({move.handle})" if move.handle else "")
+
+
 def as_json(result: PlanResult) -> str:
-    from fitlang.documents import DiagnosticRecord, PlanDocument, PlanMove, PlanWave
+    from fitlang.documents import DiagnosticRecord, PlanDocument, PlanWave
 
     plan, problem = result.plan, result.problem
     waves: list[PlanWave] = []
     cost = plan.cost_before if plan else Fraction(0)
     for number, wave in enumerate(plan.waves if plan else [], 1):
-        moves = [PlanMove(workload=m.workload, option=problem.demand(m.demand).option if problem else None,
-                          replica=m.handle, source=m.source or None, target=m.target)
-                 for m in wave.moves]
+        moves = [_move_record(problem, m) for m in wave.moves]
         waves.append(PlanWave(number=number, stop_first=wave.stop_first, moves=moves,
                               drained=wave.drained, cost_after=_round(wave.cost_after),
                               saving=_round(cost - wave.cost_after)))
@@ -243,6 +252,7 @@ def as_json(result: PlanResult) -> str:
         cost_after=_round(plan.cost_after) if plan else 0.0,
         min_saving=_round(problem.min_saving) if problem else 0.05,
         buy=plan.bought if plan else [], waves=waves if not result.kept else [],
+        stop=[_move_record(problem, m) for m in plan.stopped] if plan and not result.kept else [],
         release=plan.released if plan and not result.kept else [],
         moves=plan.moves if plan and not result.kept else 0,
         least_moves=plan.least_moves if plan and not result.kept else 0,
@@ -251,6 +261,14 @@ def as_json(result: PlanResult) -> str:
     if result.kept:
         document.buy = []
     return json.dumps(document.model_dump(mode="json"), indent=2) + "\n"
+
+
+def _move_record(problem, move):
+    from fitlang.documents import PlanMove
+
+    return PlanMove(workload=move.workload, option=problem.demand(move.demand).option,
+                    replica=move.handle, kind=move.kind, source=move.source or None,
+                    target=move.target or None)
 
 
 def _round(value: Fraction) -> float:

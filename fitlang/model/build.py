@@ -543,10 +543,10 @@ def with_current(problem: Problem, program: Program,
     for (demand, _), count in elsewhere.items():
         away[demand] = away.get(demand, 0) + count
     policy = program.policy
-    pinned = frozenset(d.name for d in problem.demands
-                       if not program.workloads[d.workload].movable and d.name in running)
+    now = {d.name for d in problem.demands if d.name in running or d.name in away}
     budgets = _disruption_budgets(problem, program, state)
-    pinned |= {d.name for d in problem.demands if budgets.get(d.workload) == 0 and d.name in running}
+    pinned = frozenset(d.name for d in problem.demands if d.name in now and (
+        not program.workloads[d.workload].movable or budgets.get(d.workload) == 0))
     changed = dataclasses.replace(
         problem, running=running, running_elsewhere=away,
         bought_now=tuple(n for n in state.bought if n in owners), pinned=pinned,

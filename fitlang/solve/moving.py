@@ -100,13 +100,16 @@ def keep_in_place(problem: Problem, placement: Placement) -> None:
 
 @dataclass(frozen=True)
 class Move:
-    """One replica of `demand` from `source` (ELSEWHERE: a node the policy lacks) to `target`."""
+    """One replica of `demand` from `source` (ELSEWHERE: a node the policy lacks) to `target`;
+    a replica the policy asks for on top of what runs starts (`start`: no source), one more
+    than it asks for stops (`stop`: no target)."""
 
     demand: str
     workload: str
     source: str
     target: str
     handle: str | None = None  # how the system running it names it (a pod, a job id)
+    kind: str = "move"  # "move", "start" or "stop"
 
 
 @dataclass
@@ -129,9 +132,11 @@ class MovePlan:
     least_moves: int = 0  # the least moves the end state's node counts allow
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
+    stopped: list[Move] = field(default_factory=list)  # replicas beyond the policy's, first
+
     @property
     def moves(self) -> int:
-        return sum(len(w.moves) for w in self.waves)
+        return sum(1 for w in self.waves for m in w.moves if m.kind == "move")
 
     @property
     def drained(self) -> list[str]:
@@ -139,7 +144,7 @@ class MovePlan:
 
     @property
     def changes(self) -> bool:
-        return bool(self.bought or self.released or self.moves)
+        return bool(self.bought or self.released or self.stopped or any(w.moves for w in self.waves))
 
 
 def moves_between(problem: Problem, start: State, end: State,
@@ -158,13 +163,31 @@ def moves_between(problem: Problem, start: State, end: State,
             now, then = start.get(node, Counter())[name], end.get(node, Counter())[name]
             sources += [node] * max(0, now - then)
             targets += [node] * max(0, then - now)
-        taken: Counter = Counter()
-        for source, target in zip(sources, targets):
-            named = handles.get((name, source), [])
-            handle = named[-1 - taken[source]] if taken[source] < len(named) else None
-            taken[source] += 1
-            moves.append(Move(name, demand.workload, source, target, handle))
+        handle_of = _Handles(handles, name)
+        # more running than the policy asks for: the first sources stop (those outside the
+        # policy first, which need nothing done); fewer: the last targets start
+        extra = max(0, len(sources) - len(targets))
+        for source in sources[:extra]:
+            if source != ELSEWHERE:
+                moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop"))
+        for source, target in zip(sources[extra:], targets):
+            moves.append(Move(name, demand.workload, source, target, handle_of(source)))
+        for target in targets[len(sources):]:
+            moves.append(Move(name, demand.workload, "", target, None, "start"))
     return moves
+
+
+class _Handles:
+    """The names of a demand's replicas as they leave each node: the last listed first."""
+
+    def __init__(self, handles: dict[tuple[str, str], list[str]], demand: str) -> None:
+        self.handles, self.demand, self.taken = handles, demand, Counter()
+
+    def __call__(self, source: str) -> str | None:
+        named = self.handles.get((self.demand, source), [])
+        taken = self.taken[source]
+        self.taken[source] += 1
+        return named[-1 - taken] if taken < len(named) else None
 
 
 def least_moves(problem: Problem, end: State) -> int:
@@ -186,7 +209,11 @@ def least_moves(problem: Problem, end: State) -> int:
         for demand, count in counts.items():
             then[demand, key(node)] += count
     stays = sum(min(count, then[key]) for key, count in now.items())
-    return sum(problem.running_total(d.name) for d in problem.demands) - stays
+    placed: Counter = Counter()
+    for counts in end.values():
+        placed.update(counts)
+    # a replica more than the policy asks for stops, one more starts: neither is a move
+    return sum(min(problem.running_total(d.name), placed[d.name]) for d in problem.demands) - stays
 
 
 def state_cost(problem: Problem, state: State, bought: set[str]) -> Fraction:
@@ -260,8 +287,10 @@ def waves(problem: Problem, placement: Placement, root: str = "",
     plan.released = sorted(bought_now - bought_end - _in_use(end), key=_node_order(problem))
     plan.least_moves = least_moves(problem, end)
     pending = moves_between(problem, start, end, handles)
+    plan.stopped = [m for m in pending if m.kind == "stop"]
+    pending = [m for m in pending if m.kind != "stop"]
     checker = _Checker(problem, bought_now | bought_end, root)
-    state = start
+    state = _stopped(start, plan.stopped)
     while pending:
         wave = _next_wave(problem, state, pending, checker)
         if wave is None:
@@ -281,6 +310,13 @@ def waves(problem: Problem, placement: Placement, root: str = "",
     return plan
 
 
+def _stopped(state: State, stops: list[Move]) -> State:
+    after = {node: Counter(counts) for node, counts in state.items()}
+    for stop in stops:
+        after[stop.source][stop.demand] -= 1
+    return {node: +counts for node, counts in after.items()}
+
+
 def _node_order(problem: Problem):
     owners = problem.owners()
     return lambda node: (problem.classes.index(owners[node]) if node in owners else -1,
@@ -298,7 +334,7 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
     wave = Wave()
     disrupted: Counter = Counter()
     for move in pending:
-        limit = _budget(problem, move.workload)
+        limit = _budget(problem, move.workload) if move.kind == "move" else None
         if limit is not None and disrupted[move.workload] >= limit:
             continue
         trial = wave.moves + [move]
