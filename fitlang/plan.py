@@ -70,7 +70,7 @@ def read_state(path: Path) -> tuple[CurrentState | None, list[str]]:
 def make_plan(compilation: Compilation, state: CurrentState,
               time_limit: float | None = DEFAULT_TIME_LIMIT) -> PlanResult:
     """The plan of a checked policy from a current state."""
-    from fitlang.model.build import with_current
+    from fitlang.model.build import running_handles, with_current
     from fitlang.solve.moving import solve_move, waves
 
     result = PlanResult()
@@ -92,7 +92,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if placement.unplaced and not problem.allow_unplaced:
         result.diagnostics += _no_target(compilation, problem, program, placement)
         return result
-    plan = waves(problem, placement, compilation.root_path)
+    plan = waves(problem, placement, compilation.root_path, running_handles(problem, state))
     result.plan = plan
     result.diagnostics += plan.diagnostics
     result.kept = _keep_current(problem, plan, compilation.root_path)

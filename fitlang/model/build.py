@@ -522,7 +522,7 @@ def with_current(problem: Problem, program: Program,
     elsewhere: dict[tuple[str, str], int] = {}
     unknown: dict[str, int] = {}
     for replica in state.running:
-        demand = _running_demand(problem, owners, replica, options)
+        demand = running_demand(problem, owners, replica, options)
         if demand is None:
             unknown[replica.workload] = unknown.get(replica.workload, 0) + 1
         elif replica.node in owners:
@@ -555,7 +555,7 @@ def with_current(problem: Problem, program: Program,
     return changed, diagnostics
 
 
-def _running_demand(problem: Problem, owners, replica: Running,
+def running_demand(problem: Problem, owners, replica: Running,
                     by_workload: dict[str, list[Demand]]) -> str | None:
     """The demand a running replica counts for: its workload's, or its option's (named, or
     else the first option that may run on its node)."""
@@ -570,6 +570,21 @@ def _running_demand(problem: Problem, owners, replica: Running,
         if node_class is not None and node_class.id in demand.eligible:
             return demand.name
     return demands[0].name if demands else None
+
+
+def running_handles(problem: Problem, state: CurrentState) -> dict[tuple[str, str], list[str]]:
+    """(demand, node) -> the names of the replicas running there (pods, job ids), in order."""
+    owners = problem.owners()
+    by_workload: dict[str, list[Demand]] = {}
+    for each in problem.demands:
+        by_workload.setdefault(each.workload, []).append(each)
+    handles: dict[tuple[str, str], list[str]] = {}
+    for replica in state.running:
+        demand = running_demand(problem, owners, replica, by_workload)
+        if demand is not None and replica.handle is not None:
+            node = replica.node if replica.node in owners else ""
+            handles.setdefault((demand, node), []).append(replica.handle)
+    return handles
 
 
 def _disruption_budgets(problem: Problem, program: Program, state: CurrentState) -> dict[str, int]:

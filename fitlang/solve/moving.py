@@ -181,7 +181,8 @@ class _Handles:
     """The names of a demand's replicas as they leave each node: the last listed first."""
 
     def __init__(self, handles: dict[tuple[str, str], list[str]], demand: str) -> None:
-        self.handles, self.demand, self.taken = handles, demand, Counter()
+        self.handles, self.demand = handles, demand
+        self.taken: Counter[str] = Counter()
 
     def __call__(self, source: str) -> str | None:
         named = self.handles.get((self.demand, source), [])
