@@ -102,9 +102,7 @@ def stay_columns(encoding: Encoding, made: DemandColumns) -> None:
 
 def move_objectives(encoding: Encoding) -> None:
     """The `moves` and `cost+moves` objectives, once every stay column is made."""
-    problem = encoding.problem
-    if not problem.running:
-        return
+    problem = encoding.problem  # (without a current state: nothing runs, nothing moves)
     stays: list[int] = encoding.cache.get(_Stays(), [])
     moves: dict[int, Number] = {stay: -1 for stay in stays}
     encoding.cache[ObjectiveTerms("moves")] = moves

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import Problem
-from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve, solve
+from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
 
 State = dict[str, Counter]  # node -> demand name -> replicas there
 ELSEWHERE = ""  # the source of a replica running on a node the policy lacks
@@ -45,11 +45,27 @@ def move_objectives(problem: Problem) -> list[str]:
 
 def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
     """The target placement of a problem with a current state (`model/build.with_current`)."""
-    moving = dataclasses.replace(problem, objective=move_objectives(problem))
+    # nodes where work runs are not interchangeable: no symmetry rows (they would fill the
+    # first nodes of a pool, not the ones where the replicas run)
+    moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
-        return solve(moving, backend, time_limit)
+        return _node_by_node(moving, backend, time_limit)
     placement = _solve(moving, backend, time_limit)
     keep_in_place(problem, placement)
+    return placement
+
+
+def _node_by_node(problem: Problem, backend: str, time_limit: float | None) -> Placement:
+    """The exact per-node model (as `placement.solve` makes it for small fleets), without
+    its symmetry rows; bought nodes listed under their offer's class."""
+    single = dataclasses.replace(one_class_per_node(problem), symmetric=[])
+    placement = _solve(single, backend, time_limit)
+    owners = problem.owners()
+    bought: dict[str, list[str]] = {}
+    for names in placement.bought.values():
+        for name in names:
+            bought.setdefault(owners[name].id, []).append(name)
+    placement.bought = bought
     return placement
 
 
