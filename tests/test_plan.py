@@ -306,7 +306,7 @@ def _reference(pools, workloads, running):
              for i in range(count)]
     now = Counter(running)
     per_workload = []
-    for name, replicas, cpu, apart, _ in workloads:
+    for _, replicas, _, apart, _ in workloads:
         limit = 1 if apart else replicas
         options = [split for split in itertools.product(range(limit + 1), repeat=len(nodes))
                    if sum(split) == replicas]
@@ -385,6 +385,6 @@ def test_every_wave_keeps_the_rules_and_budgets_and_the_moves_are_the_fewest(tmp
     assert plan.least_moves == plan.moves
     end = _replay(plan, result.problem, running, workloads, drained, capacity)
     placed = Counter()
-    for (name, node), count in end.items():
+    for (name, _), count in end.items():
         placed[name] += count
     assert placed == Counter({name: replicas for name, replicas, _, _, _ in workloads})
