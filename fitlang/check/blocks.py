@@ -150,7 +150,7 @@ class WorkloadBlock:
     exclusive: bool | None = None
     arch: list[str] | None = None
     residency: list[str] | None = None
-    max_disrupted: Any | None = None
+    max_disrupted: Fraction | None = None
     movable: bool | None = None
 
     @classmethod
@@ -221,7 +221,7 @@ class ProfileBlock:
     exclusive: bool | None = None
     arch: list[str] | None = None
     residency: list[str] | None = None
-    max_disrupted: Any | None = None
+    max_disrupted: Fraction | None = None
     movable: bool | None = None
 
     @classmethod

@@ -41,6 +41,7 @@ MAXIMUM: dict[str, Fraction] = {
     "power": Fraction(10 ** 12),  # W (1 TW)
     "time": Fraction(10 * 366 * 86400),  # ten years, in seconds
     "share": Fraction(1),  # 100%
+    "count_or_share": Fraction(10 ** 6),  # replicas
 }
 MOST_NODES = Fraction(10 ** 7)  # in one pool, and bought in all
 MOST_REPLICAS = Fraction(10 ** 6)
@@ -196,7 +197,7 @@ _WORKLOAD_ATTRS = {
                                                      "elsewhere or of unknown jurisdiction are "
                                                      "ruled out", non_empty=True),
     # moving work (`fitc plan`, docs/language.md "Moving work")
-    "max_disrupted": Attr(t.ANY, doc="most replicas moved at once in a plan's wave: a count "
+    "max_disrupted": Attr(t.COUNT_OR_SHARE, doc="most replicas moved at once in a plan's wave: a count "
                                      "or a share of its replicas (`20%`)"),
     "movable": Attr(t.BOOL, doc="false: its running replicas stay where they run"),
 }

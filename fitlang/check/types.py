@@ -40,11 +40,13 @@ DIMENSION_NAMES = {
     "power": "a power in watts",
     "time": "a duration",
     "share": "a share in %",
+    "count_or_share": "a count or a share in %",
 }
 
 # how a value of each dimension is shown back to people
 DIMENSION_EXAMPLES = {"": "4", "bytes": "80GiB", "rate": "3.5 USD/h", "money": "100 USD",
-                      "energy_price": "0.12 USD/kWh", "power": "700W", "time": "24h", "share": "20%"}
+                      "energy_price": "0.12 USD/kWh", "power": "700W", "time": "24h", "share": "20%",
+                      "count_or_share": "2"}
 
 
 class Share(Fraction):
@@ -88,8 +90,8 @@ class Type:
             return True
         if self.kind != other.kind:
             return False
-        if self.kind == "number":
-            return self.dim == other.dim
+        if self.kind == "number":  # (a count or a share takes a plain number or a `%`)
+            return self.dim == other.dim or (self.dim == "count_or_share" and other.dim in ("", "share"))
         if self.kind == "list":
             return other.of is None or self.of is None or self.of.accepts(other.of)
         if self.kind == "ref":
@@ -146,3 +148,4 @@ JURISDICTION = choice("jurisdiction", "EU", "US", "UK", "CH", "CA", "JP", "SG", 
                       "KR", "BR")
 OBJECTIVE = choice("objective", "cost", "nodes", "preferences", "moves")
 SHARE = Type("number", "share")
+COUNT_OR_SHARE = Type("number", "count_or_share")
