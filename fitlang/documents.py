@@ -446,3 +446,113 @@ def json_schema(name: str) -> dict[str, Any]:
     """The published JSON Schema of document `name` (a key of `PUBLISHED`)."""
     found = _adapter(PUBLISHED[name]).json_schema(schema_generator=_PublishedSchema)
     return {"$schema": _PublishedSchema.schema_dialect, **found}
+
+
+# ---- what runs now: `kubectl get pods,pdb -A -o json` (fitc plan's current state) -----------
+# Only the fields the reader uses; a List mixes pods and PodDisruptionBudgets, so each kind is
+# validated as a list of its own (in one call each: 20,000 pods are one validation).
+
+
+@_TEXT
+class KubectlOwner(TypedDict):
+    kind: NotRequired[str]
+    name: NotRequired[str]
+
+
+@_TEXT
+class KubectlObjectMeta(TypedDict):
+    name: str
+    namespace: NotRequired[str]
+    labels: NotRequired[dict[str, str] | None]
+    annotations: NotRequired[dict[str, str] | None]
+    ownerReferences: NotRequired[list[KubectlOwner] | None]
+    deletionTimestamp: NotRequired[str | None]
+
+
+class KubectlPodSpec(TypedDict):
+    nodeName: NotRequired[str | None]
+
+
+class KubectlPodStatus(TypedDict):
+    phase: NotRequired[str | None]
+
+
+class KubectlPod(TypedDict):
+    kind: NotRequired[str]
+    metadata: KubectlObjectMeta
+    spec: NotRequired[KubectlPodSpec | None]
+    status: NotRequired[KubectlPodStatus | None]
+
+
+class KubectlRequirement(TypedDict):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: NotRequired[list[str] | None]
+
+
+@_TEXT
+class KubectlSelector(TypedDict):
+    matchLabels: NotRequired[dict[str, str] | None]
+    matchExpressions: NotRequired[list[KubectlRequirement] | None]
+
+
+IntOrPercent = int | str  # `maxUnavailable: 1` or `"20%"`; the reader checks the text
+
+
+@with_config(ConfigDict(strict=True))
+class KubectlPdbSpec(TypedDict):
+    maxUnavailable: NotRequired[IntOrPercent | None]
+    minAvailable: NotRequired[IntOrPercent | None]
+    selector: NotRequired[KubectlSelector | None]
+
+
+class KubectlPdb(TypedDict):
+    kind: NotRequired[str]
+    metadata: KubectlObjectMeta
+    spec: NotRequired[KubectlPdbSpec | None]
+
+
+def kubectl_pods() -> TypeAdapter[list[KubectlPod]]:
+    return _adapter(list[KubectlPod])
+
+
+def kubectl_pdbs() -> TypeAdapter[list[KubectlPdb]]:
+    return _adapter(list[KubectlPdb])
+
+
+def error_lines_relocated(error: ValidationError, locate: Any) -> list[str]:
+    """`error_lines` of a list validated apart from its document: `locate(k)` is the JSON path
+    of its k-th element in the document (`items[12]`)."""
+    lines = []
+    for found in error.errors(include_url=False)[:SHOWN_ERRORS]:
+        place = tuple(found["loc"])
+        where = json_path(place[1:], locate(place[0])) if place else "the document"
+        what = found["msg"][:1].lower() + found["msg"][1:]
+        lines.append(f"{where}: missing" if found["type"] == "missing"
+                     else f"{where}: {what} (found {_shown(found['input'])})")
+    if error.error_count() > SHOWN_ERRORS:
+        lines.append(f"and {error.error_count() - SHOWN_ERRORS} more wrong values")
+    return lines
+
+
+# ---- what runs now on Slurm: `squeue --json` (Slurm 22.05 and later) ------------------------
+
+SlurmCount = int | dict[str, Any]  # 22.05 writes 4; 23.02 and later {"set": true, "number": 4}
+
+
+class SqueueJob(TypedDict):
+    job_id: int
+    name: str
+    job_state: str | list[str]  # "RUNNING" (22.05), ["RUNNING"] (23.02 and later)
+    nodes: NotRequired[str | None]  # a Slurm host list: `node[01-03,07]`
+    node_count: NotRequired[SlurmCount | None]
+    tasks: NotRequired[SlurmCount | None]
+
+
+@with_config(ConfigDict(title="squeue --json as fitc reads it"))
+class SqueueDocument(TypedDict):
+    jobs: list[SqueueJob]
+
+
+def squeue_document() -> TypeAdapter[SqueueDocument]:
+    return _adapter(SqueueDocument)
