@@ -108,3 +108,69 @@ def test_format_told_from_the_content(text, expected):
     except json.JSONDecodeError:
         document = None
     assert detect_format(text, document) == expected
+
+
+# ---- the `current` block -------------------------------------------------------------------
+
+POLICY = ("pool small {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  price = 10 USD/h\n}\n\n"
+          "workload web {\n  replicas = 2\n  cpu = 6\n  memory = 8GiB\n}\n")
+PLACED = {"assignments": [{"workload": "web", "replica": 0, "node": "small-0"},
+                          {"workload": "web", "replica": 1, "node": "small-1"}]}
+SQUEUE_TEXT = "41|web|RUNNING|small-[0-1]\n42|web|PENDING|\n"
+
+
+def _policy(tmp_path, blocks: str, files: dict[str, str]):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    path = tmp_path / "p.fit"
+    path.write_text(POLICY + blocks)
+    return path
+
+
+def test_current_blocks_are_read_relative_to_the_policy_and_merged(tmp_path, monkeypatch):
+    """Two blocks, one named and one not: the placement's 2 replicas, then squeue's job 41 on
+    small-0 and small-1 (job 42 is pending): 4 replicas in block order."""
+    path = _policy(tmp_path, '\ncurrent {\n  file = "state/placement.json"\n}\n'
+                   'current slurm {\n  file = "state/jobs.txt"\n  format = squeue\n}\n',
+                   {"state/placement.json": json.dumps(PLACED), "state/jobs.txt": SQUEUE_TEXT})
+    monkeypatch.chdir(ROOT)  # not the policy's folder: the paths are the policy's
+    compilation = Compilation(path)
+    assert not compilation.check().has_errors
+    state = compilation.current_state()
+    assert state is not None
+    assert [(r.node, r.handle) for r in state.running] == [
+        ("small-0", None), ("small-1", None), ("small-0", "41"), ("small-1", "41")]
+    assert state.sources == ("state/placement.json", "state/jobs.txt")
+    assert compilation.current_diagnostics() == []
+
+
+def test_override_replaces_the_policys_current_blocks(tmp_path):
+    path = _policy(tmp_path, '\ncurrent {\n  file = "placement.json"\n}\n',
+                   {"placement.json": json.dumps(PLACED), "jobs.txt": "7|web|RUNNING|small-1\n"})
+    state = Compilation(path, current=str(tmp_path / "jobs.txt")).current_state()
+    assert state is not None
+    assert [(r.node, r.handle) for r in state.running] == [("small-1", "7")]
+
+
+@pytest.mark.parametrize(("block", "code", "line", "column"), [
+    ('current {\n  file = "gone.json"\n}\n', "E0103", 2, 10),  # missing: at the path
+    ('current {\n  file = "."\n}\n', "E0103", 2, 10),  # a directory
+    ('current {\n  format = kubectl\n}\n', "E0206", 1, 1),  # no file
+    ('current {\n  file = "p.fit"\n  format = pods\n}\n', "E0305", 3, 12),  # no such format
+])
+def test_current_block_errors(tmp_path, block, code, line, column):
+    path = _policy(tmp_path, "\n" + block, {})
+    found = [d for d in Compilation(path).check().diagnostics if d.is_error]
+    offset = POLICY.count("\n") + 1
+    assert [(d.code, d.span.line - offset, d.span.column) for d in found] == [(code, line, column)]
+
+
+def test_an_imported_files_current_blocks_are_not_read(tmp_path):
+    (tmp_path / "placement.json").write_text(json.dumps(PLACED))
+    (tmp_path / "shared.fit").write_text('current {\n  file = "placement.json"\n}\n')
+    path = tmp_path / "p.fit"
+    path.write_text('import "shared.fit"\n' + POLICY)
+    compilation = Compilation(path)
+    assert not compilation.check().has_errors
+    assert compilation.current_state() is None
