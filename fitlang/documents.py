@@ -14,6 +14,8 @@ a placement for `verify` needs only `assignments`; inventory records name only w
 from __future__ import annotations
 
 import functools
+import json
+import re
 from typing import Any, Literal, NotRequired
 
 from pydantic import (
@@ -496,13 +498,11 @@ class KubectlSelector(TypedDict):
     matchExpressions: NotRequired[list[KubectlRequirement] | None]
 
 
-IntOrPercent = int | str  # `maxUnavailable: 1` or `"20%"`; the reader checks the text
-
-
-@with_config(ConfigDict(strict=True))
 class KubectlPdbSpec(TypedDict):
-    maxUnavailable: NotRequired[IntOrPercent | None]
-    minAvailable: NotRequired[IntOrPercent | None]
+    # an IntOrString: `1` or `"20%"`, checked by the reader (a union here would report each
+    # wrong value twice, once per member)
+    maxUnavailable: NotRequired[Any]
+    minAvailable: NotRequired[Any]
     selector: NotRequired[KubectlSelector | None]
 
 
@@ -526,7 +526,7 @@ def error_lines_relocated(error: ValidationError, locate: Any) -> list[str]:
     lines = []
     for found in error.errors(include_url=False)[:SHOWN_ERRORS]:
         place = tuple(found["loc"])
-        where = json_path(place[1:], locate(place[0])) if place else "the document"
+        where = _quoted_path(place[1:], locate(place[0])) if place else "the document"
         what = found["msg"][:1].lower() + found["msg"][1:]
         lines.append(f"{where}: missing" if found["type"] == "missing"
                      else f"{where}: {what} (found {_shown(found['input'])})")
@@ -556,3 +556,20 @@ class SqueueDocument(TypedDict):
 
 def squeue_document() -> TypeAdapter[SqueueDocument]:
     return _adapter(SqueueDocument)
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _quoted_path(location: tuple[int | str, ...], root: str) -> str:
+    """As `json_path`, with keys that are no plain names quoted: a label key is
+    `labels["app.kubernetes.io/name"]`, not a path of four keys."""
+    path = root
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            path += f".{part}" if path else part
+        else:
+            path += f"[{json.dumps(part)}]"
+    return path

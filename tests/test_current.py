@@ -8,6 +8,7 @@ the files with the json module alone (no code of the readers)."""
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import pytest
 
@@ -174,3 +175,212 @@ def test_an_imported_files_current_blocks_are_not_read(tmp_path):
     compilation = Compilation(path)
     assert not compilation.check().has_errors
     assert compilation.current_state() is None
+
+
+# ---- kubectl: pods, owners, options, budgets, bad files ---------------------------------------
+
+KUBE_POLICY = POLICY + ("\nworkload db {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n}\n"
+                        "\nworkload api_gateway {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n}\n")
+
+
+def _pod(name: str, node: str | None = "small-0", labels: dict | None = None, namespace="prod",
+         phase="Running", owner: tuple[str, str] | None = None, **metadata) -> dict:
+    meta = {"name": name, "namespace": namespace, "labels": labels or {}, **metadata}
+    if owner is not None:
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1],
+                                    "uid": "u", "controller": True}]
+    spec = {"containers": [{"name": "c", "image": "i"}]}
+    if node is not None:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
+            "status": {"phase": phase}}
+
+
+def _pdb(name: str, selector: dict, namespace="prod", **spec) -> dict:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": selector, **spec}}
+
+
+def _listing(*items) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(items),
+                       "metadata": {"resourceVersion": ""}})
+
+
+def _kube(tmp_path, *texts: str, policy: str = KUBE_POLICY) -> Compilation:
+    (tmp_path / "p.fit").write_text(policy + "".join(
+        f'\ncurrent {{\n  file = "s{i}.json"\n}}\n' for i in range(len(texts))))
+    for i, text in enumerate(texts):
+        (tmp_path / f"s{i}.json").write_text(text)
+    compilation = Compilation(tmp_path / "p.fit")
+    assert not compilation.check().has_errors
+    return compilation
+
+
+def test_a_pods_workload_by_annotation_label_name_or_owner(tmp_path):
+    """The annotation wins over the name label; `api_gateway`'s pods carry its DNS form
+    (the Kubernetes target's `dns_name`, checked below against a compiled manifest)."""
+    compilation = _kube(tmp_path, _listing(
+        _pod("a", labels={"app.kubernetes.io/name": "db"}, annotations={"fitlang.dev/workload": "web"}),
+        _pod("b", labels={"fitlang.dev/workload": "db"}),
+        _pod("c", labels={"app.kubernetes.io/name": "web"}),
+        _pod("d", owner=("ReplicaSet", "web-5d78c9869d")),
+        _pod("e", owner=("StatefulSet", "db")),
+        _pod("f", labels={"app.kubernetes.io/name": "nginx"}, owner=("ReplicaSet", "nginx-6b9d6c7f8")),
+    ))
+    state = compilation.current_state()
+    assert [(r.handle, r.workload) for r in state.running] == [
+        ("prod/a", "web"), ("prod/b", "db"), ("prod/c", "web"), ("prod/d", "web"), ("prod/e", "db")]
+    [ignored] = compilation.current_diagnostics()
+    assert ignored.code == "W0801" and "`prod/f`" in ignored.message and " 1 running pod " in ignored.message
+
+
+def test_only_bound_live_pods_run(tmp_path):
+    compilation = _kube(tmp_path, _listing(
+        _pod("running", labels={"app.kubernetes.io/name": "web"}),
+        _pod("bound", labels={"app.kubernetes.io/name": "web"}, phase="Pending"),
+        _pod("unbound", node=None, labels={"app.kubernetes.io/name": "web"}, phase="Pending"),
+        _pod("done", labels={"app.kubernetes.io/name": "web"}, phase="Succeeded"),
+        _pod("failed", labels={"app.kubernetes.io/name": "web"}, phase="Failed"),
+        _pod("going", labels={"app.kubernetes.io/name": "web"}, deletionTimestamp="2026-11-30T10:00:00Z"),
+    ))
+    assert [r.handle for r in compilation.current_state().running] == ["prod/running", "prod/bound"]
+    assert compilation.current_diagnostics() == []  # the policy's pods, none of them counted apart
+
+
+def test_pods_of_fitcs_own_manifests_map_back_to_their_workload_and_option(tmp_path, capsys):
+    """A pod per replica of each Deployment and Job `fitc compile --target kubernetes` writes
+    for power-capped-burst.fit (chat's options: H100 or TRAINIUM2), with the template's labels: the
+    (workload, option) of each is the placement's, replica for replica."""
+    import yaml
+
+    from fitlang.cli import main
+
+    policy = EXAMPLES / "power-capped-burst.fit"
+    assert main(["solve", str(policy), "--format", "json"]) == 0
+    placement = json.loads(capsys.readouterr().out)
+    assert main(["compile", str(policy), "--target", "kubernetes", "--out", str(tmp_path / "k8s")]) == 0
+    pods = []
+    for manifest in sorted((tmp_path / "k8s").rglob("*.yaml")):
+        for document in yaml.safe_load_all(manifest.read_text()):
+            if not document or document["kind"] not in ("Deployment", "Job"):
+                continue
+            spec = document["spec"]
+            count = spec.get("replicas", spec.get("completions"))
+            labels = spec["template"]["metadata"]["labels"]
+            pods += [_pod(f"{document['metadata']['name']}-{i}", node="h100_onprem-0", labels=labels,
+                          namespace=document["metadata"]["namespace"]) for i in range(count)]
+    (tmp_path / "pods.json").write_text(_listing(*pods))
+    compilation = Compilation(policy, current=str(tmp_path / "pods.json"))
+    found = sorted((r.workload, r.option or "") for r in compilation.current_state().running)
+    assert found == sorted((a["workload"], a.get("option") or "") for a in placement["assignments"])
+    assert "TRAINIUM2" in {option for _, option in found}  # chat runs with an option
+    assert compilation.current_diagnostics() == []  # h100_onprem-0 is a node of the policy
+
+
+def test_workloads_and_options_the_policy_lacks_are_left_out_with_W0803(tmp_path):
+    compilation = _kube(tmp_path, _listing(
+        _pod("old", labels={"fitlang.dev/workload": "retired"}),
+        _pod("opt", labels={"app.kubernetes.io/name": "web", "fitlang.dev/option": "H100"}),
+        _pod("ok", labels={"app.kubernetes.io/name": "web"}),
+    ))
+    assert [r.handle for r in compilation.current_state().running] == ["prod/ok"]
+    [warning] = compilation.current_diagnostics()
+    assert warning.code == "W0803" and "2 running replicas" in warning.message
+
+
+def test_budgets_from_max_and_min_available(tmp_path):
+    """7 running pods of `web`. maxUnavailable 20% stays a share (1/5); minAvailable 50% keeps
+    ceil(3.5) = 4 (Kubernetes rounds up): 3 may go; minAvailable 5: 2 may go; minAvailable 10:
+    none may go. The PDB in another namespace selects nothing (W0804); so does one whose
+    matchExpressions exclude web."""
+    web = {"app.kubernetes.io/name": "web", "tier": "front"}
+    pods = [_pod(f"web-{i}", labels=web) for i in range(7)]
+    budgets = _listing(
+        _pdb("share", {"matchLabels": {"app.kubernetes.io/name": "web"}}, maxUnavailable="20%"),
+        _pdb("half", {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]},
+             minAvailable="50%"),
+        _pdb("five", {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, minAvailable=5),
+        _pdb("all", {}, minAvailable=10),  # an empty selector: every pod of the namespace
+        _pdb("elsewhere", {"matchLabels": {"app.kubernetes.io/name": "web"}}, namespace="dev",
+             maxUnavailable=1),
+        _pdb("not-front", {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]},
+                                                {"key": "x", "operator": "DoesNotExist"}]},
+             maxUnavailable=1),
+    )
+    compilation = _kube(tmp_path, _listing(*pods), budgets)  # pods and PDBs in two files
+    state = compilation.current_state()
+    assert [(b.workload, b.count, b.share, b.source) for b in state.budgets] == [
+        ("web", None, Fraction(1, 5), "prod/share in s1.json"),
+        ("web", 3, None, "prod/half in s1.json"),
+        ("web", 2, None, "prod/five in s1.json"),
+        ("web", 0, None, "prod/all in s1.json"),
+    ]
+    [warning] = compilation.current_diagnostics()
+    assert warning.code == "W0804" and "(2)" in warning.message
+
+
+def test_a_pdb_over_two_workloads_bounds_each(tmp_path):
+    """2 pods of web and 1 of db, one PDB over both, minAvailable 2: 3 - 2 = 1 may go, for
+    each workload."""
+    both = {"team": "shop"}
+    compilation = _kube(tmp_path, _listing(
+        _pod("w1", labels={**both, "app.kubernetes.io/name": "web"}),
+        _pod("w2", labels={**both, "app.kubernetes.io/name": "web"}),
+        _pod("d1", labels={**both, "app.kubernetes.io/name": "db"}),
+        _pdb("shop", {"matchLabels": both}, minAvailable=2)))
+    assert [(b.workload, b.count) for b in compilation.current_state().budgets] == [("db", 1), ("web", 1)]
+
+
+@pytest.mark.parametrize(("text", "problems"), [
+    ("{not json", ["s0.json: not JSON (line 1, column 2: Expecting property name enclosed in double quotes)"]),
+    ('{"kind": "List"}', ["s0.json: expected a List of pods (`items`), as `kubectl get pods -A -o json` prints"]),
+    (_listing({"kind": "Pod", "metadata": {"namespace": "a"}}, 5),
+     ["s0.json: items[1] is not an object", "s0.json: items[0].metadata.name: missing"]),
+    (_listing(_pod("p", labels={"app.kubernetes.io/name": ["web"]})),
+     ['s0.json: items[0].metadata.labels["app.kubernetes.io/name"]: input should be a valid string (found a list)']),
+    (_listing(_pod("ok", labels={"app.kubernetes.io/name": "web"}), _pod("p", node=7)),
+     ["s0.json: items[1].spec.nodeName: input should be a valid string (found 7)"]),
+    (_listing(_pdb("b", {}, maxUnavailable="x%")),
+     ['s0.json: items[0].spec.maxUnavailable: expected a whole number of pods or a percentage such as "20%" '
+      '(found "x%")']),
+    (_listing(_pdb("b", {}, maxUnavailable=True)),
+     ['s0.json: items[0].spec.maxUnavailable: expected a whole number of pods or a percentage such as "20%" '
+      "(found true)"]),
+    (_listing(_pdb("b", {}, maxUnavailable=1, minAvailable=1)),
+     ["s0.json: items[0].spec: give exactly one of maxUnavailable and minAvailable"]),
+    (_listing(_pdb("b", {"matchExpressions": [{"key": "a", "operator": "Maybe"}]}, minAvailable=1)),
+     ["s0.json: items[0].spec.selector.matchExpressions[0].operator: input should be 'In', 'NotIn', "
+      "'Exists' or 'DoesNotExist' (found \"Maybe\")"]),
+    (_listing(_pod("twice", labels={"app.kubernetes.io/name": "web"}),
+              _pod("twice", labels={"app.kubernetes.io/name": "web"})),
+     ["s0.json: prod/twice: the pod is listed more than once"]),
+])
+def test_malformed_kubectl_files_are_E0801_named_by_json_path(tmp_path, text, problems):
+    compilation = _kube(tmp_path, text)
+    found = compilation.current_diagnostics()
+    assert [d.code for d in found] == ["E0801"] * len(problems)
+    assert [d.message for d in found] == problems
+    where = (tmp_path / "p.fit").read_text().splitlines().index('  file = "s0.json"') + 1
+    assert {(d.path, d.span.line, d.span.column) for d in found} == {(str(tmp_path / "p.fit"), where, 10)}
+
+
+def test_hostile_names_survive_as_data(tmp_path):
+    """Quotes, newlines and `$(...)` in names are text, from the file to the messages."""
+    from fitlang.render import render
+
+    hostile = 'x"; $(rm -rf /)\n`id`'
+    compilation = _kube(tmp_path, _listing(
+        _pod(hostile, labels={"app.kubernetes.io/name": "web"}, namespace="n$(id)"),
+        _pod("other", labels={"app.kubernetes.io/name": hostile}),
+        _pod("on-odd-node", node=hostile, labels={"app.kubernetes.io/name": "web"}),
+    ))
+    state = compilation.current_state()
+    assert [(r.handle, r.node) for r in state.running] == [
+        (f"n$(id)/{hostile}", "small-0"), ("prod/on-odd-node", hostile)]
+    found = compilation.current_diagnostics()
+    assert [d.code for d in found] == ["W0801", "W0802"]
+    assert hostile in found[1].message
+    shown = render(found, "human", compilation.sources())
+    assert "W0802" in shown and "$(rm -rf /)" in shown
+    assert json.loads(render(found, "json", compilation.sources()))[1]["message"] == found[1].message

@@ -60,16 +60,24 @@ class KubeRead:
     pdbs: list[_Pdb] = field(default_factory=list)
 
 
-def read_kubectl_state(document: object, source: str, names: StateNames) -> KubeRead:
+def read_kubectl_state(document: object, source: str, names: StateNames,
+                       seen: set[str] | None = None) -> KubeRead:
+    """`seen`: the pods and PDBs ("namespace/name") of the files read before, shared by the
+    files of one state: an object listed twice would count twice (a PDB would bound twice)."""
     kube = KubeRead(StateRead(), source)
+    seen = set() if seen is None else seen
     items = _items(document, source, kube.read)
     pods, pdbs = _validated(items, source, kube.read)
     running = []
-    for pod in pods:
+    for _, pod in pods:
+        if _again(pod, "pod", seen, kube.read, source):
+            continue
         replica = _replica(pod, names, kube)
         if replica is not None:
             running.append(replica)
-    kube.pdbs = [pdb for item in pdbs if (pdb := _pdb(item, source, kube.read)) is not None]
+    kube.pdbs = [pdb for index, item in pdbs
+                 if not _again(item, "PodDisruptionBudget", seen, kube.read, source)
+                 and (pdb := _pdb(item, _where(index, source), kube.read)) is not None]
     kube.read.state = CurrentState(running=tuple(running), sources=(source,))
     return kube
 
@@ -90,8 +98,8 @@ def _items(document: object, source: str, read: StateRead) -> list[tuple[int, di
     return found
 
 
-def _validated(items: list[tuple[int, dict]], source: str,
-               read: StateRead) -> tuple[list[KubectlPod], list[KubectlPdb]]:
+def _validated(items: list[tuple[int, dict]], source: str, read: StateRead
+               ) -> tuple[list[tuple[int, KubectlPod]], list[tuple[int, KubectlPdb]]]:
     """The pods and PDBs of a listing, each kind validated in one call; a listing with wrong
     values is validated again item by item, so each is named by its path and the rest read.
     Items of other kinds (a Service in `kubectl get all`) are not read. An item without `kind`
@@ -105,23 +113,44 @@ def _validated(items: list[tuple[int, dict]], source: str,
 
 
 def _all_valid(adapter, items: list[tuple[int, dict]], source: str, read: StateRead) -> list:
+    """(index, record) of each valid item; one message per wrong value, named by its path."""
     from pydantic import ValidationError
 
     from fitlang.documents import error_lines_relocated
 
     try:
-        return adapter.validate_python([item for _, item in items])
+        return list(zip([index for index, _ in items],
+                        adapter.validate_python([item for _, item in items])))
     except ValidationError:
         pass
     valid = []
     for index, item in items:
         try:
-            valid += adapter.validate_python([item])
+            valid.append((index, adapter.validate_python([item])[0]))
         except ValidationError as error:
-            where = "the document" if index < 0 else f"items[{index}]"
             read.problems += [f"{source}: {line}" for line in
-                              error_lines_relocated(error, lambda _, where=where: where)]
+                              error_lines_relocated(error, lambda _, index=index: _path(index))]
     return valid
+
+
+def _path(index: int) -> str:
+    return "the document" if index < 0 else f"items[{index}]"
+
+
+def _where(index: int, source: str) -> str:
+    return f"{source}: {_path(index)}"
+
+
+def _again(item: KubectlPod | KubectlPdb, kind: str, seen: set[str], read: StateRead,
+           source: str) -> bool:
+    """Whether the object was listed before (reported once here; the first one is read)."""
+    metadata = item["metadata"]
+    key = f"{kind} {metadata.get('namespace') or 'default'}/{metadata['name']}"
+    if key in seen:
+        read.problems.append(f"{source}: {key[len(kind) + 1:]}: the {kind} is listed more than once")
+        return True
+    seen.add(key)
+    return False
 
 
 def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead) -> Running | None:
@@ -173,26 +202,36 @@ def _named(name: str, names: StateNames) -> str | None:
     return name if name in names.workloads else names.pod_names.get(name)
 
 
-def _pdb(item: KubectlPdb, source: str, read: StateRead) -> _Pdb | None:
+def _pdb(item: KubectlPdb, where: str, read: StateRead) -> _Pdb | None:
+    """`where`: "FILE: items[N]", the PDB's path, for messages."""
     metadata = item["metadata"]
     namespace = metadata.get("namespace") or "default"
-    name = f"{namespace}/{metadata['name']}"
     spec = item.get("spec") or {}
     most, least = spec.get("maxUnavailable"), spec.get("minAvailable")
     for key, value in (("maxUnavailable", most), ("minAvailable", least)):
-        if isinstance(value, str) and not _PERCENT.match(value):
-            read.problems.append(f"{source}: PodDisruptionBudget `{name}`: spec.{key}: expected a "
-                                 f"count or a percentage such as \"20%\" (found {value!r})")
-            return None
-        if isinstance(value, int) and value < 0:
-            read.problems.append(f"{source}: PodDisruptionBudget `{name}`: spec.{key}: "
-                                 f"negative (found {value})")
+        if value is not None and not _int_or_percent(value):
+            read.problems.append(f"{where}.spec.{key}: expected a whole number of pods or a "
+                                 f"percentage such as \"20%\" (found {_shown(value)})")
             return None
     if (most is None) == (least is None):
-        read.problems.append(f"{source}: PodDisruptionBudget `{name}`: give exactly one of "
-                             "spec.maxUnavailable and spec.minAvailable")
+        read.problems.append(f"{where}.spec: give exactly one of maxUnavailable and minAvailable")
         return None
-    return _Pdb(name, namespace, spec.get("selector"), most, least)
+    return _Pdb(f"{namespace}/{metadata['name']}", namespace, spec.get("selector"), most, least)
+
+
+def _int_or_percent(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return isinstance(value, str) and _PERCENT.match(value) is not None
+
+
+def _shown(value: object) -> str:
+    import json
+
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def resolve_budgets(reads: Sequence[KubeRead]) -> None:

@@ -81,8 +81,9 @@ def read_state_files(files: Sequence[StateFile], names: StateNames) -> list[Stat
 
     reads: list[StateRead] = []
     kube: list[current_kube.KubeRead] = []
+    seen: set[str] = set()  # the kubectl objects read so far
     for file in files:
-        read, parsed = _read_one(file, names)
+        read, parsed = _read_one(file, names, seen)
         reads.append(read)
         if isinstance(parsed, current_kube.KubeRead):
             kube.append(parsed)
@@ -99,7 +100,7 @@ def merge(reads: Sequence[StateRead]) -> CurrentState:
     return CurrentState(running=running, bought=bought, budgets=budgets, sources=sources)
 
 
-def _read_one(file: StateFile, names: StateNames) -> tuple[StateRead, object]:
+def _read_one(file: StateFile, names: StateNames, seen: set[str]) -> tuple[StateRead, object]:
     source = file.shown or Path(file.path).name
     text = _read_text(file.path)
     if isinstance(text, OSError):
@@ -132,7 +133,7 @@ def _read_one(file: StateFile, names: StateNames) -> tuple[StateRead, object]:
     if format == "kubectl":
         from fitlang.model.current_kube import read_kubectl_state
 
-        kube = read_kubectl_state(parsed, source, names)
+        kube = read_kubectl_state(parsed, source, names, seen)
         return kube.read, kube
     from fitlang.model.current_slurm import read_squeue_json, read_squeue_text
 
