@@ -40,7 +40,8 @@ def _pod(index: int, workload: str | None, node: str, phase: str = "Running") ->
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": "prod" if workload else "kube-system",
-                     "uid": f"5c0f{index:08d}-1d2e-4f3a-9b8c-0a1b2c3d4e5f", "resourceVersion": str(40000 + index),
+                     "uid": f"5c0f{index:08d}-1d2e-4f3a-9b8c-0a1b2c3d4e5f",
+                     "resourceVersion": str(40000 + index),
                      "creationTimestamp": "2026-11-30T09:12:44Z", "labels": labels,
                      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                           "name": f"{workload or 'agent'}-7d9f8b6c5",
@@ -70,9 +71,11 @@ def kubectl_file(pods: int) -> str:
             items.append(_pod(index, workloads[index % WORKLOADS], node))
     items += [{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
                "metadata": {"name": name, "namespace": "prod"},
-               "spec": {"maxUnavailable": "20%", "selector": {"matchLabels": {"app.kubernetes.io/name": name}}}}
+               "spec": {"maxUnavailable": "20%",
+                        "selector": {"matchLabels": {"app.kubernetes.io/name": name}}}}
               for name in workloads]
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}})
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items,
+                       "metadata": {"resourceVersion": ""}})
 
 
 def squeue_files(pods: int) -> tuple[str, str]:
