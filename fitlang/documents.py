@@ -547,6 +547,8 @@ class SqueueJob(TypedDict):
     nodes: NotRequired[str | None]  # a Slurm host list: `node[01-03,07]`
     node_count: NotRequired[SlurmCount | None]
     tasks: NotRequired[SlurmCount | None]
+    het_job_id: NotRequired[SlurmCount | None]  # 0: not a heterogeneous job
+    het_job_offset: NotRequired[SlurmCount | None]  # its component
 
 
 @with_config(ConfigDict(title="squeue --json as fitc reads it"))

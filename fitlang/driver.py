@@ -11,6 +11,7 @@ explained), or undecided.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import importlib
 from collections.abc import Callable, Mapping, Sequence
@@ -352,7 +353,7 @@ class Compilation:
         problem = self.problem
         for (_, where), read in zip(files, reads):
             diagnostics += _state_diagnostics(read, where, problem)
-        return merge(reads), diagnostics
+        return _with_bought(merge(reads), problem), diagnostics
 
     def _state_files(self, program: Program) -> tuple[list[tuple[StateFile, _Where]], list[Diagnostic]]:
         """The files to read, each with where its messages go; E0103 instead when `--current`
@@ -476,3 +477,17 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
                                                   plural=_plural(len(lost)), nodes=len(nodes),
                                                   node_plural=_plural(len(nodes)), first=_first(nodes)))
     return found
+
+
+def _with_bought(state: CurrentState, problem: Problem | None) -> CurrentState:
+    """Pods and jobs do not say which nodes were bought: a node of an offer that runs a
+    replica was (a placement's own list is kept). Bought nodes that run nothing are not
+    seen; a placement file names them."""
+    if problem is None:
+        return state
+    owners = problem.owners()
+    found = {r.node for r in state.running
+             if (owner := owners.find(r.node)) is not None and owner[0].provisioned}
+    if found <= set(state.bought):
+        return state
+    return dataclasses.replace(state, bought=tuple(sorted(found | set(state.bought))))

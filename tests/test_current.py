@@ -8,7 +8,9 @@ the files with the json module alone (no code of the readers)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -333,12 +335,15 @@ def test_a_pdb_over_two_workloads_bounds_each(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "problems"), [
-    ("{not json", ["s0.json: not JSON (line 1, column 2: Expecting property name enclosed in double quotes)"]),
-    ('{"kind": "List"}', ["s0.json: expected a List of pods (`items`), as `kubectl get pods -A -o json` prints"]),
+    ("{not json",
+     ["s0.json: not JSON (line 1, column 2: Expecting property name enclosed in double quotes)"]),
+    ('{"kind": "List"}',
+     ["s0.json: expected a List of pods (`items`), as `kubectl get pods -A -o json` prints"]),
     (_listing({"kind": "Pod", "metadata": {"namespace": "a"}}, 5),
      ["s0.json: items[1] is not an object", "s0.json: items[0].metadata.name: missing"]),
     (_listing(_pod("p", labels={"app.kubernetes.io/name": ["web"]})),
-     ['s0.json: items[0].metadata.labels["app.kubernetes.io/name"]: input should be a valid string (found a list)']),
+     ['s0.json: items[0].metadata.labels["app.kubernetes.io/name"]: input should be a valid string '
+      "(found a list)"]),
     (_listing(_pod("ok", labels={"app.kubernetes.io/name": "web"}), _pod("p", node=7)),
      ["s0.json: items[1].spec.nodeName: input should be a valid string (found 7)"]),
     (_listing(_pdb("b", {}, maxUnavailable="x%")),
@@ -384,3 +389,170 @@ def test_hostile_names_survive_as_data(tmp_path):
     shown = render(found, "human", compilation.sources())
     assert "W0802" in shown and "$(rm -rf /)" in shown
     assert json.loads(render(found, "json", compilation.sources()))[1]["message"] == found[1].message
+
+
+# ---- Slurm: squeue from a real cluster ------------------------------------------------------
+
+SQUEUE_TEXT_FORMAT = "%i|%j|%T|%N"
+
+
+def submit_sleeping(cluster, files: dict[str, str], directory: Path) -> list[str]:
+    """Submit every sbatch script of `files` with its command replaced by a long sleep (the
+    srun options stay), and wait until every job runs; their ids."""
+    import shlex
+    import subprocess
+    import time
+
+    ids = []
+    for name, text in sorted(files.items()):
+        if not name.endswith(".sbatch"):
+            continue
+        lines = text.rstrip("\n").splitlines()
+        words = shlex.split(lines[-1])
+        options = [w for w in words[1:] if w.startswith("--het-group=")]
+        script = directory / f"sleeping-{name}"
+        script.write_text("\n".join(lines[:-1] + [" ".join(["srun", *options, "sleep", "600"])]) + "\n")
+        result = subprocess.run(["sbatch", "--parsable", f"--output={directory}/{name}.out", str(script)],
+                                capture_output=True, text=True, env=cluster.env, timeout=30)
+        assert result.returncode == 0, (name, result.stderr)
+        ids.append(result.stdout.strip().split(";")[0])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = subprocess.run(["squeue", "-h", "-o", "%T"], capture_output=True, text=True,
+                                env=cluster.env, timeout=30).stdout.split()
+        if states and all(state == "RUNNING" for state in states):
+            return ids
+        time.sleep(0.5)
+    raise AssertionError(f"the jobs did not all start: {states}")
+
+
+def squeue_outputs(cluster) -> tuple[str, str]:
+    """`squeue --json` and `squeue -h -o "%i|%j|%T|%N"`, as the cluster prints them."""
+    import subprocess
+
+    printed = [subprocess.run(["squeue", *arguments], capture_output=True, text=True, env=cluster.env,
+                              timeout=30, check=True).stdout
+               for arguments in (["--json"], ["-h", "-o", SQUEUE_TEXT_FORMAT])]
+    return printed[0], printed[1]
+
+
+ONPREM = EXAMPLES / "onprem-burst.fit"
+
+
+def test_squeue_json_captured_from_a_real_slurm():
+    """onprem-burst-squeue.json (tools/capture_squeue.py, Slurm 22.05): job 1 is
+    heterogeneous, batch-scoring-6ef636 (the Slurm target's name for batch_scoring): component
+    1+0 runs 8 tasks on aws_p4d_24xlarge-us-east-1-0, 1+1 two tasks on aws_g5_xlarge-us-east-1-[0-1];
+    chat (3) 4 tasks on gpu-l40s-01; dataprep (4) 4 tasks on cpu-[01-02], 2 a node; finetune
+    (5) 2 tasks on dgx-a100-[01-02]: 20 replicas, the policy's 10 + 4 + 4 + 2."""
+    compilation = Compilation(ONPREM, current=str(STATE / "onprem-burst-squeue.json"))
+    state = compilation.current_state()
+    assert Counter((r.workload, r.node, r.handle) for r in state.running) == Counter({
+        ("batch_scoring", "aws_p4d_24xlarge-us-east-1-0", "1+0"): 8,
+        ("batch_scoring", "aws_g5_xlarge-us-east-1-0", "1+1"): 1,
+        ("batch_scoring", "aws_g5_xlarge-us-east-1-1", "1+1"): 1,
+        ("chat", "gpu-l40s-01", "3"): 4,
+        ("dataprep", "cpu-01", "4"): 2, ("dataprep", "cpu-02", "4"): 2,
+        ("finetune", "dgx-a100-01", "5"): 1, ("finetune", "dgx-a100-02", "5"): 1})
+    # the offers' nodes that run something were bought
+    assert state.bought == ("aws_g5_xlarge-us-east-1-0", "aws_g5_xlarge-us-east-1-1",
+                            "aws_p4d_24xlarge-us-east-1-0")
+    assert compilation.current_diagnostics() == []
+
+
+def test_squeue_text_captured_from_a_real_slurm_is_one_replica_per_node():
+    compilation = Compilation(ONPREM, current=str(STATE / "onprem-burst-squeue.txt"))
+    assert [(r.workload, r.node, r.handle) for r in compilation.current_state().running] == [
+        ("batch_scoring", "aws_p4d_24xlarge-us-east-1-0", "1+0"),
+        ("batch_scoring", "aws_g5_xlarge-us-east-1-0", "1+1"),
+        ("batch_scoring", "aws_g5_xlarge-us-east-1-1", "1+1"),
+        ("chat", "gpu-l40s-01", "3"),
+        ("dataprep", "cpu-01", "4"), ("dataprep", "cpu-02", "4"),
+        ("finetune", "dgx-a100-01", "5"), ("finetune", "dgx-a100-02", "5")]
+    assert compilation.current_diagnostics() == []
+
+
+def test_what_runs_on_a_real_slurm_is_the_placement_its_scripts_ran(tmp_path):
+    """fitc's own scripts for onprem-burst.fit, submitted to a real Slurm (their commands a
+    sleep): `squeue --json` read back is the placement, replica for replica."""
+    from compiling import render
+    from slurm_cluster import start_cluster
+
+    context, files = render(ONPREM, "slurm")
+    cluster = start_cluster(context.problem, tmp_path, [], files)
+    try:
+        submit_sleeping(cluster, files, tmp_path)
+        as_json, as_text = squeue_outputs(cluster)
+    finally:
+        cluster.shutdown()
+    (tmp_path / "squeue.json").write_text(as_json)
+    (tmp_path / "squeue.txt").write_text(as_text)
+    placed = Counter((a.workload, a.node) for a in context.placement.assignments)
+    compilation = Compilation(ONPREM, current=str(tmp_path / "squeue.json"))
+    assert Counter((r.workload, r.node) for r in compilation.current_state().running) == placed
+    assert compilation.current_diagnostics() == []
+    compilation = Compilation(ONPREM, current=str(tmp_path / "squeue.txt"))
+    assert {(r.workload, r.node) for r in compilation.current_state().running} == set(placed)
+
+
+@pytest.mark.parametrize("expression", [
+    "node01", "node[01-03,07]", "a[1-2]-b[08-10]", "x,y[1-2],z", "gpu-[0-3],cpu[9-11]",
+    "n[098-101]", "rack[1-2]-n[1,3]", "dgx-a100-[01-02]",
+])
+def test_hostlists_expand_as_scontrol_show_hostnames_does(expression, tmp_path):
+    from fitlang.model.current_slurm import expand_hostlist
+
+    from slurm_cluster import hostnames, require_slurm
+
+    require_slurm()
+    assert expand_hostlist(expression) == hostnames(expression, tmp_path)
+
+
+@pytest.mark.parametrize("expression", ["n[1-", "n]1[", "n[a-b]", "n[3-1]", "n[[1]]", "n[0-70000]"])
+def test_bad_hostlists_are_refused(expression):
+    from fitlang.model.current_slurm import HostlistError, expand_hostlist
+
+    with pytest.raises(HostlistError):
+        expand_hostlist(expression)
+
+
+SLURM_POLICY = POLICY.replace("pool small", "pool gpu") + (
+    "\nworkload train_job {\n  replicas = 4\n  cpu = 1\n  memory = 1GiB\n}\n")
+
+
+@pytest.mark.parametrize(("text", "problems", "running"), [
+    # train_job's job as the Slurm target names it; 5 tasks on 2 nodes: 3 on the first, 2 on
+    # the second (Slurm's block distribution)
+    ('{"jobs": [{"job_id": 9, "name": "train-job-07f540", "job_state": "RUNNING", '
+     '"nodes": "gpu-[0-1]", "node_count": 2, "tasks": 5}]}', [],
+     ["gpu-0", "gpu-0", "gpu-0", "gpu-1", "gpu-1"]),
+    # 23.02 and later: states as lists, counts as {"set", "number"}
+    ('{"jobs": [{"job_id": 9, "name": "web", "job_state": ["RUNNING"], "nodes": "gpu-1", '
+     '"tasks": {"set": true, "infinite": false, "number": 2}}]}', [], ["gpu-1", "gpu-1"]),
+    ('{"jobs": [{"job_id": 9, "name": "web", "job_state": "PENDING", "nodes": ""}]}', [], []),
+    ('{"jobs": [{"job_id": "x", "name": "web", "job_state": "RUNNING"}]}',
+     ['s0.json: jobs[0].job_id: input should be a valid integer, unable to parse string as an integer '
+      '(found "x")'], []),
+    ('{"jobs": [{"job_id": 3, "name": "web", "job_state": "RUNNING", "nodes": "gpu-[1-"}]}',
+     ["s0.json: jobs[0].nodes: `[` without `]` in `gpu-[1-`"], []),
+    ("1|web|RUNNING|gpu-0\nnot a job line\n2|web|RUNNING|gpu-[0\n",
+     ['s0.json:2: expected `JOBID|NAME|STATE|NODELIST`, as `squeue -h -o "%i|%j|%T|%N"` prints',
+      "s0.json:3: `[` without `]` in `gpu-[0`"], ["gpu-0"]),
+])
+def test_squeue_files(tmp_path, text, problems, running):
+    compilation = _kube(tmp_path, text, policy=SLURM_POLICY)
+    found = compilation.current_diagnostics()
+    assert [d.message for d in found if d.code == "E0801"] == problems
+    assert [r.node for r in compilation.current_state().running] == running
+
+
+def test_jobs_of_no_workload_are_counted_and_hostile_job_names_are_data(tmp_path):
+    hostile = 'a|b"$(id)`x`'
+    compilation = _kube(tmp_path, f"1|{hostile}|RUNNING|gpu-0\n2|web|RUNNING|gpu-1\n3|web|RUNNING|gone-7\n",
+                        policy=SLURM_POLICY)
+    assert [(r.handle, r.node) for r in compilation.current_state().running] == [
+        ("2", "gpu-1"), ("3", "gone-7")]
+    found = compilation.current_diagnostics()
+    assert [d.code for d in found] == ["W0801", "W0802"]
+    assert f"`1 ({hostile})`" in found[0].message and "1 running job " in found[0].message
+    assert "`gone-7`" in found[1].message

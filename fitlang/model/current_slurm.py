@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fitlang.model.current import CurrentState, Running, StateRead
 
 if TYPE_CHECKING:
+    from fitlang.documents import SqueueJob
     from fitlang.model.current_read import StateNames
 
 _RUNNING = "RUNNING"
@@ -170,10 +171,19 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
         if (state if isinstance(state, str) else " ".join(state)).split(" ")[0] != _RUNNING:
             continue
         tasks = _count(job.get("tasks"))
-        running += _replicas(str(job["job_id"]), job["name"], job.get("nodes") or "", tasks,
+        running += _replicas(_job_handle(job), job["name"], job.get("nodes") or "", tasks,
                              names, read, f"{source}: jobs[{index}].nodes")
     read.state = CurrentState(running=tuple(running), sources=(source,))
     return read
+
+
+def _job_handle(job: SqueueJob) -> str:
+    """The id as squeue's text and scontrol write it: `1234`, or `1234+1` for component 1 of
+    heterogeneous job 1234 (each component is a record of its own, with its own id)."""
+    leader = _count(job.get("het_job_id"))
+    if leader:
+        return f"{leader}+{_count(job.get('het_job_offset')) or 0}"
+    return str(job["job_id"])
 
 
 def _count(value: Any) -> int | None:
