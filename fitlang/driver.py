@@ -455,9 +455,8 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
              for problem_text in read.problems]
     file = read.state.sources[0] if read.state.sources else where.path
     if read.ignored:
-        what = "job" if read.ignored[0][:1].isdigit() else "pod"
         found.append(msg.UnmanagedWork.at(where.path, where.span, file=file, count=len(read.ignored),
-                                          what=what + _plural(len(read.ignored)),
+                                          what=read.unit + _plural(len(read.ignored)),
                                           first=_first(read.ignored)))
     if read.unknown:
         found.append(msg.UnknownStateWorkloads.at(where.path, where.span, file=file,

@@ -66,6 +66,7 @@ class StateRead:
     # what the reader left out or could not match, for one warning per file and kind (W0801,
     # W0803, W0804): names, in file order
     ignored: list[str] = field(default_factory=list)  # running work of no workload of the policy
+    unit: str = "replica"  # what the file lists, for messages: pod, job
     unknown: list[str] = field(default_factory=list)  # naming a workload or option it lacks
     unmatched_budgets: list[str] = field(default_factory=list)  # PDBs selecting no workload
 

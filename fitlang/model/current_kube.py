@@ -64,7 +64,7 @@ def read_kubectl_state(document: object, source: str, names: StateNames,
                        seen: set[str] | None = None) -> KubeRead:
     """`seen`: the pods and PDBs ("namespace/name") of the files read before, shared by the
     files of one state: an object listed twice would count twice (a PDB would bound twice)."""
-    kube = KubeRead(StateRead(), source)
+    kube = KubeRead(StateRead(unit="pod"), source)
     seen = set() if seen is None else seen
     items = _items(document, source, kube.read)
     pods, pdbs = _validated(items, source, kube.read)

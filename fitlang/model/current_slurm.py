@@ -133,7 +133,7 @@ def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
 
 def read_squeue_text(text: str, source: str, names: StateNames) -> StateRead:
     """`squeue -h -o "%i|%j|%T|%N"`: job id, name, state, node list, one job a line."""
-    read = StateRead()
+    read = StateRead(unit="job")
     running: list[Running] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -159,7 +159,7 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
 
     from fitlang.documents import error_lines, squeue_document
 
-    read = StateRead()
+    read = StateRead(unit="job")
     try:
         jobs = squeue_document().validate_python(document)["jobs"]
     except ValidationError as error:
