@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the solver and the model are imported when a stage first ne
     from fitlang.check.incremental import IncrementalCheck
     from fitlang.check.program import CurrentFile, Program
     from fitlang.model.build import Built
-    from fitlang.model.current import CurrentState, StateRead
+    from fitlang.model.current import CurrentState, Running, StateRead
     from fitlang.model.current_read import StateFile, StateNames
     from fitlang.model.problem import Problem
     from fitlang.solve.explain import Explanation
@@ -353,7 +353,10 @@ class Compilation:
         problem = self.problem
         for (_, where), read in zip(files, reads):
             diagnostics += _state_diagnostics(read, where, problem)
-        return _with_bought(merge(reads), problem), diagnostics
+        state = merge(reads)
+        if problem is not None:
+            state = _with_options(_with_bought(state, problem), problem, program)
+        return state, diagnostics
 
     def _state_files(self, program: Program) -> tuple[list[tuple[StateFile, _Where]], list[Diagnostic]]:
         """The files to read, each with where its messages go; E0103 instead when `--current`
@@ -478,15 +481,33 @@ def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) 
     return found
 
 
-def _with_bought(state: CurrentState, problem: Problem | None) -> CurrentState:
+def _with_bought(state: CurrentState, problem: Problem) -> CurrentState:
     """Pods and jobs do not say which nodes were bought: a node of an offer that runs a
     replica was (a placement's own list is kept). Bought nodes that run nothing are not
     seen; a placement file names them."""
-    if problem is None:
-        return state
     owners = problem.owners()
     found = {r.node for r in state.running
              if (owner := owners.find(r.node)) is not None and owner[0].provisioned}
     if found <= set(state.bought):
         return state
     return dataclasses.replace(state, bought=tuple(sorted(found | set(state.bought))))
+
+
+def _with_options(state: CurrentState, problem: Problem, program: Program) -> CurrentState:
+    """A replica of a workload with accelerator options that its file does not say the option
+    of (a pod without the option label) runs with its node's accelerator, when that is one of
+    the options: an H100 node runs the H100 option."""
+    owners = problem.owners()
+
+    def option_of(replica: Running) -> str | None:
+        workload = program.workloads.get(replica.workload)
+        if replica.option is not None or workload is None or not workload.options:
+            return replica.option
+        found = owners.find(replica.node)
+        accelerator = found[0].accelerator if found is not None else None
+        model = accelerator.name if accelerator is not None else None
+        return model if model in {option.model.name for option in workload.options} else None
+
+    return dataclasses.replace(state, running=tuple(
+        replica if (option := option_of(replica)) == replica.option
+        else dataclasses.replace(replica, option=option) for replica in state.running))

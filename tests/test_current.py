@@ -556,3 +556,20 @@ def test_jobs_of_no_workload_are_counted_and_hostile_job_names_are_data(tmp_path
     assert [d.code for d in found] == ["W0801", "W0802"]
     assert f"`1 ({hostile})`" in found[0].message and "1 running job " in found[0].message
     assert "`gone-7`" in found[1].message
+
+
+def test_a_pod_without_its_option_label_runs_with_its_nodes_accelerator(tmp_path):
+    """power-capped-burst.fit: `chat` has options H100 and TRAINIUM2. A chat pod without the
+    option label on a Trainium2 node runs TRAINIUM2, on an H100 node H100; `etl` has no
+    options; a node the policy lacks says nothing (None)."""
+    (tmp_path / "pods.json").write_text(_listing(
+        _pod("a", node="aws_trn2_48xlarge-us-east-2-0", labels={"app.kubernetes.io/name": "chat"}),
+        _pod("b", node="h100_onprem-0", labels={"app.kubernetes.io/name": "chat"}),
+        _pod("c", node="cpu_onprem-0", labels={"app.kubernetes.io/name": "etl"}),
+        _pod("d", node="elsewhere-1", labels={"app.kubernetes.io/name": "chat"}),
+        _pod("e", node="h100_onprem-1", labels={"app.kubernetes.io/name": "chat",
+                                               "fitlang.dev/option": "TRAINIUM2"}),
+    ))
+    compilation = Compilation(EXAMPLES / "power-capped-burst.fit", current=str(tmp_path / "pods.json"))
+    assert [(r.workload, r.option) for r in compilation.current_state().running] == [
+        ("chat", "TRAINIUM2"), ("chat", "H100"), ("etl", None), ("chat", None), ("chat", "TRAINIUM2")]
