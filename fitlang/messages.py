@@ -763,32 +763,75 @@ class NoSafeOrder(Message):
     detail: str
 
 
-class CurrentStateInvalid(Message):
-    code = "E0813"
-    summary = "the current state cannot be read"
-    template = "cannot read the current state: {detail}"
-    fix = "Give the JSON of `fitc solve --format json` (or kubectl's, squeue's) as it was printed."
+
+
+
+
+
+
+# ---- E08xx / W08xx: what runs now (`current`, `--current`; issue 18) ----
+
+
+class CurrentStateError(Message):
+    code = "E0801"
+    summary = "malformed current-state file"
+    template = "{detail}"
+    fix = ("Give the output of `kubectl get pods -A -o json` (with PDBs: `kubectl get pods,pdb -A "
+           "-o json`), `squeue --json`, `squeue -h -o \"%i|%j|%T|%N\"`, or fitc's own placement "
+           "JSON, unedited; `format` in the `current` block says which when the content cannot.")
     detail: str
 
 
-class RunningOnUnknownNode(Message):
-    code = "W0810"
+class UnmanagedWork(Message):
+    code = "W0801"
+    summary = "running work of no workload of the policy"
+    template = "{file}: {count} running {what} of no workload of the policy, not read: {first}"
     severity = Severity.WARNING
-    summary = "a replica runs on a node the policy does not have"
-    template = "`{workload}` runs {count} replica(s) on `{node}`, which is not a node of this " \
-               "policy: they move"
-    fix = "Declare the node (its pool or inventory) if it stays; otherwise nothing to do."
-    workload: str
+    fix = ("Nothing to do if they are not the policy's (system pods, other teams' jobs); else label "
+           "the pods `fitlang.dev/workload: NAME` or name the jobs as the workloads.")
+    file: str
     count: int
-    node: str
+    what: str
+    first: str
 
 
-class RunningUnknownWorkload(Message):
-    code = "W0811"
+class UnknownStateNodes(Message):
+    code = "W0802"
+    summary = "replicas run on nodes the policy does not have"
+    template = ("{file}: {count} running replica{plural} on {nodes} node{node_plural} no pool or "
+                "inventory of the policy has: {first}")
     severity = Severity.WARNING
-    summary = "the current state runs a workload the policy does not declare"
-    template = "the current state runs {count} replica(s) of `{workload}`, which the policy does " \
-               "not declare: the plan leaves them alone"
-    fix = "Declare the workload if fitc should place it."
-    workload: str
+    fix = ("Normal while nodes are drained or removed from an inventory: the plan moves these "
+           "replicas. Otherwise add the nodes to an inventory (is the inventory file current?).")
+    file: str
     count: int
+    plural: str
+    nodes: int
+    node_plural: str
+    first: str
+
+
+class UnknownStateWorkloads(Message):
+    code = "W0803"
+    summary = "running replicas name a workload or option the policy lacks"
+    template = "{file}: {count} running replica{plural} of workloads or options the policy lacks: {first}"
+    severity = Severity.WARNING
+    fix = ("Normal after a workload or option is removed from the policy: these replicas are not "
+           "read, and applying the new placement removes them. Otherwise check the names.")
+    file: str
+    count: int
+    plural: str
+    first: str
+
+
+class BudgetSelectsNothing(Message):
+    code = "W0804"
+    summary = "disruption budget selects no running replica of the policy"
+    template = ("{file}: PodDisruptionBudgets that select no running pod of the policy ({count}): "
+                "{first}")
+    severity = Severity.WARNING
+    fix = ("Nothing to do if they guard other pods; else make the PDB's selector match the pods' "
+           "labels (`app.kubernetes.io/name`) in their namespace.")
+    file: str
+    count: int
+    first: str

@@ -54,19 +54,6 @@ class PlanResult:
         return EXIT_CHANGES if self.plan.changes and not self.kept else EXIT_NOTHING
 
 
-def read_state(path: Path) -> tuple[CurrentState | None, list[str]]:
-    """The current state in a file: fitc's placement JSON (the readers of kubectl's and
-    squeue's output come with the policy's `current` statement)."""
-    from fitlang.model.current import read_placement_state
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        return None, [f"{path}: {error}"]
-    read = read_placement_state(text, str(path))
-    return (None if read.problems else read.state), read.problems
-
-
 def make_plan(compilation: Compilation, state: CurrentState,
               time_limit: float | None = DEFAULT_TIME_LIMIT) -> PlanResult:
     """The plan of a checked policy from a current state."""
@@ -80,9 +67,8 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if problem is None:
         return result
     program = compilation.check().program
-    problem, warnings = with_current(problem, program, state)
+    problem = with_current(problem, program, state)
     result.problem = problem
-    result.diagnostics += warnings
     pinned = _pinned_elsewhere(problem, program)
     if pinned:
         result.diagnostics += pinned
@@ -280,8 +266,9 @@ def _round(value: Fraction) -> float:
 def add_parser(commands) -> argparse.ArgumentParser:
     command = commands.add_parser("plan", help="from what runs now to the placement, in waves")
     command.add_argument("file", metavar="FILE")
-    command.add_argument("--current", required=True, metavar="STATE",
-                         help="what runs now: the JSON of `fitc solve --format json`")
+    command.add_argument("--current", metavar="STATE",
+                         help="what runs now (`kubectl get pods,pdb -A -o json`, `squeue --json`, "
+                              "fitc's placement JSON); default: the policy's `current` blocks")
     command.add_argument("--format", choices=("text", "json"), default="text")
     command.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
                          help=f"for the solve (default: {DEFAULT_TIME_LIMIT:g})")
@@ -291,7 +278,6 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 def run(arguments: argparse.Namespace) -> int:
     """Exit 2 means "changes" here: a missing or unreadable file is an error, exit 1."""
-    from fitlang import messages as msg
     from fitlang.driver import Compilation
     from fitlang.render import render
 
@@ -302,17 +288,31 @@ def run(arguments: argparse.Namespace) -> int:
     if not arguments.time_limit > 0:
         print("fitc: error: --time-limit must be greater than 0", file=sys.stderr)
         return EXIT_ERRORS
-    compilation = Compilation(root)
-    state, problems = read_state(Path(arguments.current))
-    if state is None:
-        result = PlanResult(diagnostics=[msg.CurrentStateInvalid(detail=p).diagnostic(
-            compilation.root_path, _first()) for p in problems])
-    else:
-        result = make_plan(compilation, state, arguments.time_limit)
+    compilation = Compilation(root, current=arguments.current)
+    result = _planned(compilation, arguments.time_limit)
     if arguments.format == "json":
         sys.stdout.write(as_json(result))
     else:
         sys.stdout.write(as_text(result))
         if result.diagnostics:
             sys.stderr.write(render(result.diagnostics, "human", compilation.sources()))
+    if compilation.problem is not None and compilation.current_state() is None \
+            and not any(d.is_error for d in result.diagnostics):
+        print("fitc: error: no current state: give --current FILE or a `current` block",
+              file=sys.stderr)
     return result.exit_code
+
+
+def _planned(compilation: Compilation, time_limit: float) -> PlanResult:
+    """The plan from the state the driver reads (`--current`, or the policy's `current`
+    blocks); what reading it found comes first."""
+    compilation.check()
+    if compilation.problem is None:
+        return PlanResult(diagnostics=list(compilation.diagnostics()))
+    state = compilation.current_state()
+    read = compilation.current_diagnostics()
+    if state is None or any(d.is_error for d in read):
+        return PlanResult(diagnostics=list(compilation.diagnostics()) + read)
+    result = make_plan(compilation, state, time_limit)
+    result.diagnostics = result.diagnostics + read
+    return result

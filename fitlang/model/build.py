@@ -505,54 +505,38 @@ def _reasons(workload: Workload, node_class: NodeClass, registry: Sequence[Rule]
 
 # ---- moving work: the current state in the problem's terms (`fitc plan`) -------------------
 
-def with_current(problem: Problem, program: Program,
-                 state: CurrentState) -> tuple[Problem, list[Diagnostic]]:
+def with_current(problem: Problem, program: Program, state: CurrentState) -> Problem:
     """The problem with what runs now (`Problem.running` and the move settings): each running
     replica under its demand (its workload, or the option it runs with) and node. A replica on
-    a node the problem lacks must move (W0810); one of a workload the policy does not declare
-    is left alone (W0811). Disruption budgets: the workload's `max_disrupted` and the state's
-    (a cluster's PodDisruptionBudgets) both hold, so the least of them is the one kept."""
-    from fitlang.span import FIRST_CHARACTER
-
+    a node the problem lacks must move; one of a workload the policy does not declare is left
+    alone (the state's reader warns of both: W0802, W0803). Disruption budgets: the workload's
+    `max_disrupted` and the state's (a cluster's PodDisruptionBudgets) both hold, so the least
+    of them is kept; a budget of 0 keeps the workload where it runs, as `movable = false`."""
     owners = problem.owners()
     options: dict[str, list[Demand]] = {}  # workload -> its demands (one, or its options)
     for each in problem.demands:
         options.setdefault(each.workload, []).append(each)
     running: dict[str, dict[str, int]] = {}
-    elsewhere: dict[tuple[str, str], int] = {}
-    unknown: dict[str, int] = {}
+    away: dict[str, int] = {}
     for replica in state.running:
         demand = running_demand(problem, owners, replica, options)
         if demand is None:
-            unknown[replica.workload] = unknown.get(replica.workload, 0) + 1
-        elif replica.node in owners:
+            continue
+        if replica.node in owners:
             per_node = running.setdefault(demand, {})
             per_node[replica.node] = per_node.get(replica.node, 0) + 1
         else:
-            elsewhere[demand, replica.node] = elsewhere.get((demand, replica.node), 0) + 1
-    diagnostics: list[Diagnostic] = []
-    root = (program.path, FIRST_CHARACTER)
-    for (demand, node), count in sorted(elsewhere.items()):
-        where = problem.demand(demand).origin
-        diagnostics.append(msg.RunningOnUnknownNode(workload=problem.demand(demand).workload,
-                                                    count=count, node=node).diagnostic(
-            *((where.path, where.span) if where else root)))
-    for workload, count in sorted(unknown.items()):
-        diagnostics.append(msg.RunningUnknownWorkload(workload=workload, count=count).diagnostic(*root))
-    away: dict[str, int] = {}
-    for (demand, _), count in elsewhere.items():
-        away[demand] = away.get(demand, 0) + count
+            away[demand] = away.get(demand, 0) + 1
     policy = program.policy
     now = {d.name for d in problem.demands if d.name in running or d.name in away}
     budgets = _disruption_budgets(problem, program, state)
     pinned = frozenset(d.name for d in problem.demands if d.name in now and (
         not program.workloads[d.workload].movable or budgets.get(d.workload) == 0))
-    changed = dataclasses.replace(
+    return dataclasses.replace(
         problem, running=running, running_elsewhere=away,
         bought_now=tuple(n for n in state.bought if n in owners), pinned=pinned,
         move_price=policy.move_price, max_disrupted=budgets, max_drained=policy.max_drained,
         min_saving=policy.min_saving)
-    return changed, diagnostics
 
 
 def running_demand(problem: Problem, owners, replica: Running,
