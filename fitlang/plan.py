@@ -179,12 +179,12 @@ def as_text(result: PlanResult) -> str:
     if not plan.changes:
         return f"No changes. What runs is the placement ({_money(plan.cost_before)} USD/h).\n"
     lines.append("fitc will perform the following actions:")
-    if plan.bought:
+    if plan.bought or plan.stopped:
         lines.append("")
     for node in plan.bought:
         lines.append(f"  + buy      {node}")
     for stop in plan.stopped:
-        lines.append(f"  - stop     {_replica(stop)} on {stop.source}")
+        lines.append(f"  - stop     {_replica(stop)} on {stop.source or '(a node outside the policy)'}")
     cost = plan.cost_before
     for number, wave in enumerate(plan.waves, 1):
         how = ", each stopped before its successor starts" if wave.stop_first else ""

@@ -181,11 +181,10 @@ def moves_between(problem: Problem, start: State, end: State,
             targets += [node] * max(0, then - now)
         handle_of = _Handles(handles, name)
         # more running than the policy asks for: the first sources stop (those outside the
-        # policy first, which need nothing done); fewer: the last targets start
+        # policy first); fewer: the last targets start
         extra = max(0, len(sources) - len(targets))
         for source in sources[:extra]:
-            if source != ELSEWHERE:
-                moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop"))
+            moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop"))
         for source, target in zip(sources[extra:], targets):
             moves.append(Move(name, demand.workload, source, target, handle_of(source)))
         for target in targets[len(sources):]:
@@ -330,7 +329,8 @@ def waves(problem: Problem, placement: Placement, root: str = "",
 def _stopped(state: State, stops: list[Move]) -> State:
     after = {node: Counter(counts) for node, counts in state.items()}
     for stop in stops:
-        after[stop.source][stop.demand] -= 1
+        if stop.source != ELSEWHERE:
+            after[stop.source][stop.demand] -= 1
     return {node: +counts for node, counts in after.items()}
 
 
