@@ -389,3 +389,20 @@ def test_every_wave_keeps_the_rules_and_budgets_and_the_moves_are_the_fewest(tmp
     for (name, _), count in end.items():
         placed[name] += count
     assert placed == Counter({name: replicas for name, replicas, _, _, _ in workloads})
+
+
+# ---- at scale: solved by class, packed around what runs --------------------------------------
+
+def test_past_48_nodes_the_replicas_that_may_stay_stay_on_their_own_nodes(tmp_path):
+    # 60 alike nodes; web runs one replica on each of std-0 .. std-7. Two nodes hold all eight
+    # (4 x 2 cores of 8): the two kept keep their replica, the other six move (no fewer: a node
+    # runs one now, so two nodes keep at most two)
+    text = _spread_out().replace("count = 4", "count = 60").replace("replicas = 4", "replicas = 8")
+    state = state_of(*[("web", f"std-{i}") for i in range(8)])
+    result = plan_of(tmp_path, text, state)
+    plan = result.plan
+    assert codes(result) == [] and plan.cost_after == Fraction(1)
+    assert plan.moves == plan.least_moves == 6
+    targets = {m.target for w in plan.waves for m in w.moves}
+    sources = {m.source for w in plan.waves for m in w.moves}
+    assert len(targets) == 2 and not targets & sources and targets <= {f"std-{i}" for i in range(8)}

@@ -52,7 +52,7 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
         return _node_by_node(moving, backend, time_limit)
     placement = _solve(moving, backend, time_limit)
     keep_in_place(problem, placement)
-    return placement
+    return kept_in_place(problem, placement)
 
 
 def _node_by_node(problem: Problem, backend: str, time_limit: float | None) -> Placement:
@@ -207,9 +207,11 @@ class _Handles:
 
 
 def least_moves(problem: Problem, end: State) -> int:
-    """The least replicas that change node for the end state's counts per class (moves within
-    a class are not needed: its nodes are alike); on fleets solved node by node, per node
-    (there the model's moves are exact, and the solve's proven minimum)."""
+    """A lower bound on the replicas that change node for the end state's counts per class and
+    nodes in use per class: a class keeps at most, of each workload, what runs there and what
+    ends there, and at most what runs on as many of its nodes as end in use, those that run
+    the most. On fleets solved node by node (every node its class) it is exact, and the
+    solve's proven minimum."""
     owners = problem.owners()
     by_node = sum(c.count for c in problem.classes) <= EXACT_MAX_NODES
 
@@ -224,7 +226,18 @@ def least_moves(problem: Problem, end: State) -> int:
     for node, counts in end.items():
         for demand, count in counts.items():
             then[demand, key(node)] += count
-    stays = sum(min(count, then[key]) for key, count in now.items())
+    per_class: Counter = Counter()
+    for (name, class_key), count in now.items():
+        per_class[class_key] += min(count, then[name, class_key])
+    # at most what runs on the `in use` nodes of the class that run the most
+    totals: dict[str, Counter] = {}
+    for nodes in problem.running.values():
+        for node, count in nodes.items():
+            totals.setdefault(key(node), Counter())[node] += count
+    in_use = Counter(key(node) for node, counts in end.items() if any(counts.values()))
+    stays = sum(min(kept, sum(sorted(totals.get(class_key, Counter()).values(), reverse=True)
+                                  [:in_use[class_key]]))
+                for class_key, kept in per_class.items())
     placed: Counter = Counter()
     for counts in end.values():
         placed.update(counts)
@@ -375,3 +388,109 @@ def _drains_within(problem: Problem, state: State, moves: list[Move]) -> bool:
         return True
     emptied = _in_use(state) - _in_use(_apply(state, moves))
     return len(emptied) <= problem.max_drained
+
+
+# ---- at scale: the class counts packed around the replicas that stay ----------------------
+
+def kept_in_place(problem: Problem, placement: Placement, root: str = "") -> Placement:
+    """The placement's counts per class, packed again around what runs: in each class, the
+    nodes that keep the most running replicas first (as many as the class had in use), each
+    keeping what runs on it up to the class's count; the rest first fit onto the class's
+    nodes in use, then onto more (keeping the node rules the packers keep). Taken when it
+    moves fewer replicas, costs no more, and `verify` finds it keeps every rule; else the
+    placement as it was (`keep_in_place` matched its nodes to the running ones)."""
+    owners = problem.owners()
+    packed = placed_state(placement)
+    counts: dict[tuple[str, str], int] = Counter()
+    in_use: Counter = Counter()
+    for node, hosted in packed.items():
+        in_use[owners[node].id] += 1
+        for demand, amount in hosted.items():
+            counts[demand, owners[node].id] += amount
+    now = current_state(problem)
+    state: State = {}
+    for node_class in problem.classes:
+        if not in_use[node_class.id]:
+            continue
+        filled = _fill_class(problem, node_class, counts, in_use[node_class.id], now)
+        if filled is None:
+            return placement
+        state.update(filled)
+    bought_now = set(problem.bought_now)
+    bought = {n for n in state if owners[n].provisioned}
+    before = state_cost(problem, packed, {n for names in placement.bought.values() for n in names})
+    if state_cost(problem, state, bought) > before or \
+            (least_moves(problem, state) >= least_moves(problem, packed) and \
+            _moved(problem, state) >= _moved(problem, packed)):
+        return placement
+    if _Checker(problem, bought | bought_now, root).broken(state):
+        return placement
+    return _as_placement(problem, placement, state)
+
+
+def _moved(problem: Problem, state: State) -> int:
+    return sum(1 for m in moves_between(problem, current_state(problem), state) if m.kind == "move")
+
+
+def _fill_class(problem: Problem, node_class, counts, opened: int, now: State) -> State | None:
+    """One class's replicas on its nodes, around what runs (see `kept_in_place`)."""
+    members = [n for n in now if problem.owners()[n].id == node_class.id]
+    left = {d.name: counts.get((d.name, node_class.id), 0) for d in problem.demands}
+    members.sort(key=lambda n: (-sum(min(c, left[d]) for d, c in now[n].items() if d in left),
+                                problem.owners().position(n)))
+    state: State = {}
+    for node in members[:opened]:
+        kept = Counter({d: min(c, left[d]) for d, c in now[node].items() if left.get(d)})
+        for demand, amount in kept.items():
+            left[demand] -= amount
+        state[node] = +kept
+    spare = (n for n in node_class.node_names[: node_class.count] if n not in state)
+    apart, alone = problem.apart_on_nodes
+    for demand in problem.demands:
+        for _ in range(left[demand.name]):
+            found = next((n for n in state if _takes(problem, node_class, state[n], demand, apart, alone)),
+                         None)
+            if found is None:  # a node more of the class
+                found = next(spare, None)
+                if found is None:
+                    return None
+                state[found] = Counter()
+                if not _takes(problem, node_class, state[found], demand, apart, alone):
+                    return None
+            state[found][demand.name] += 1
+    return {n: c for n, c in state.items() if c}
+
+
+def _takes(problem: Problem, node_class, hosted: Counter, demand, apart, alone) -> bool:
+    """Does a node of the class that hosts `hosted` take one more replica of `demand`?"""
+    from fitlang.model.problem import RESOURCES
+
+    if demand.one_per_node and hosted[demand.name]:
+        return False
+    others = [d for d, c in hosted.items() if c and d != demand.name]
+    if others and (demand.name in alone or any(d in alone for d in others)):
+        return False
+    if any(d in apart.get(demand.name, ()) for d in others):
+        return False
+    use = {r: demand.requests[r] + sum(problem.demand(d).requests[r] * c for d, c in hosted.items())
+           for r in RESOURCES}
+    return all(use[r] <= node_class.capacity[r] for r in RESOURCES)
+
+
+def _as_placement(problem: Problem, placement: Placement, state: State) -> Placement:
+    from fitlang.solve.placement import Assignment
+
+    owners = problem.owners()
+    order = {d.name: i for i, d in enumerate(problem.demands)}
+    number: Counter = Counter()
+    assignments = []
+    for node in sorted(state, key=_node_order(problem)):
+        for demand in sorted(state[node], key=order.__getitem__):
+            for _ in range(state[node][demand]):
+                assignments.append(Assignment(demand, number[demand], node))
+                number[demand] += 1
+    bought: dict[str, list[str]] = {}
+    for node in sorted(state, key=_node_order(problem)):
+        if owners[node].provisioned:
+            bought.setdefault(owners[node].id, []).append(node)
+    return dataclasses.replace(placement, assignments=assignments, bought=bought)
