@@ -406,3 +406,33 @@ def test_past_48_nodes_the_replicas_that_may_stay_stay_on_their_own_nodes(tmp_pa
     targets = {m.target for w in plan.waves for m in w.moves}
     sources = {m.source for w in plan.waves for m in w.moves}
     assert len(targets) == 2 and not targets & sources and targets <= {f"std-{i}" for i in range(8)}
+
+
+PRICED = """
+pool std {
+  count = 2
+  cpu = 4
+  memory = 16GiB
+  price = 0.10 USD/h
+}
+
+workload web {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+}
+
+policy {
+  move_price = PRICE USD/h
+  min_saving = 0%
+}
+"""
+
+
+@pytest.mark.parametrize(("price", "moves"), [("0.04", 1), ("0.06", 0)])
+def test_move_price_weighs_each_move_and_drained_node_against_the_saving(tmp_path, price, moves):
+    # web runs on std-0 and std-1; one node holds both and saves 0.10 USD/h, for 1 replica moved
+    # and 1 node drained: worth it at 2 x 0.04 = 0.08, not at 2 x 0.06 = 0.12
+    result = plan_of(tmp_path, PRICED.replace("PRICE", price), state_of(("web", "std-0"), ("web", "std-1")))
+    assert result.plan.moves == moves
+    assert result.plan.cost_after == (Fraction("0.1") if moves else Fraction("0.2"))

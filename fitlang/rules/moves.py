@@ -14,10 +14,11 @@ see `solve/moving.py`). A workload that may not move (`movable = false`, or a di
 budget of 0) has s[d,c] = cur[d,c]: its replicas stay.
 
 The objectives: `moves` (the least moves: minus the stays, the constant `running` dropped),
-and `cost+moves` (cost plus `move_price` per move: `move_price` is in USD/h because the cost
-is; a move is made only if it saves at least that much per hour). `solve/moving.py` chooses
-between them and the policy's lexicographic list. They are handed to the encoding through
-its `cache` under `ObjectiveTerms(name)`, which `Encoding.objective` reads.
+and `cost+moves` (cost plus `move_price` per move, node drained and node bought: `move_price`
+is in USD/h because the cost is; a move is made only if it saves at least that much per hour).
+`solve/moving.py` chooses between them and the policy's lexicographic list. They are handed
+to the encoding through its `cache` under `ObjectiveTerms(name)`, which `Encoding.objective`
+reads.
 
 A budget limits one wave of the move, not the whole move (the plan orders the moves in
 waves, `fitlang/plan.py`), so the budgets add no rows here.
@@ -109,7 +110,42 @@ def move_objectives(encoding: Encoding) -> None:
     price = problem.move_price or 0
     cost: dict[int, Number] = {encoding.u[c.id]: c.price for c in problem.classes if c.price}
     cost.update((stay, -price) for stay in stays if price)
+    if price:
+        cost.update((change, price) for change in _node_changes(encoding))
     encoding.cache[ObjectiveTerms("cost+moves")] = cost
+
+
+@dataclass(frozen=True)
+class NodeChangeGroup:
+    """A class's nodes drained (in use now, empty at the end) or bought (new nodes of an offer)."""
+
+    node_class: str
+
+
+def _node_changes(encoding: Encoding) -> list[int]:
+    """Per class in use now (k of its nodes: hosting a replica, or bought earlier), the nodes
+    drained, d >= k - u; per offer class, the nodes bought, b >= u - k: what `move_price`
+    prices beside the replicas moved (a node drained or released; a node bought)."""
+    problem, model = encoding.problem, encoding.model
+    owners = problem.owners()
+    in_use: dict[str, set[str]] = {}
+    for nodes in problem.running.values():
+        for node in nodes:
+            in_use.setdefault(owners[node].id, set()).add(node)
+    for node in problem.bought_now:
+        in_use.setdefault(owners[node].id, set()).add(node)
+    changes: list[int] = []
+    for node_class in problem.classes:
+        now, u = len(in_use.get(node_class.id, ())), encoding.u[node_class.id]
+        if now:
+            drained = model.var(f"drained[{node_class.id}]", 0, now)
+            model.add({drained: 1, u: 1}, lower=now, group=NodeChangeGroup(node_class.id))
+            changes.append(drained)
+        if node_class.provisioned:
+            bought = model.var(f"bought[{node_class.id}]", 0, node_class.count)
+            model.add({bought: 1, u: -1}, lower=-now, group=NodeChangeGroup(node_class.id))
+            changes.append(bought)
+    return changes
 
 
 RULE = Rule("moves", rows=Rows(columns=stay_columns, limits=move_objectives))

@@ -20,7 +20,7 @@ from fitlang.rules.capacity import CapacityGroup
 from fitlang.rules.exclusive import ExclusiveGroup
 from fitlang.rules.gang import GangGroup
 from fitlang.rules.latency import LatencyGroup
-from fitlang.rules.moves import StayGroup
+from fitlang.rules.moves import NodeChangeGroup, StayGroup
 from fitlang.rules.options import ThroughputGroup
 from fitlang.rules.power import PowerGroup
 from fitlang.rules.replicas import ReplicasGroup
@@ -38,11 +38,12 @@ class EligibleGroup:
 # rule) may carry any frozen key of its own: the solver only reads it back
 Group = (ReplicasGroup | EligibleGroup | GangGroup | ThroughputGroup | CapacityGroup
          | ExclusiveGroup | BudgetGroup | BuyGroup | PowerGroup | AffinityGroup | SpreadGroup
-         | LatencyGroup | StayGroup)
+         | LatencyGroup | StayGroup | NodeChangeGroup)
 
 # what an elastic relaxation may leave short (at a price): what the policy asks for
 ELASTIC_GROUPS = (ReplicasGroup, ThroughputGroup)
 
 __all__ = ["ELASTIC_GROUPS", "AffinityGroup", "BudgetGroup", "BuyGroup", "CapacityGroup",
-           "EligibleGroup", "ExclusiveGroup", "GangGroup", "Group", "LatencyGroup", "PowerGroup",
-           "ReplicasGroup", "SpreadGroup", "StayGroup", "ThroughputGroup"]
+           "EligibleGroup", "ExclusiveGroup", "GangGroup", "Group", "LatencyGroup",
+           "NodeChangeGroup", "PowerGroup", "ReplicasGroup", "SpreadGroup", "StayGroup",
+           "ThroughputGroup"]
