@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                           default=DEFAULT_TIME_LIMIT,
                           help=f"for the solve, as `fitc solve` (default: {DEFAULT_TIME_LIMIT:g})")
+    compile_.add_argument("--current", metavar="STATE",
+                          help="what runs now: write the placement `fitc plan` reaches from it")
     compile_.set_defaults(run=_run_compile)
 
     explain = commands.add_parser("explain", help="why no placement exists, and repairs")
@@ -374,15 +376,17 @@ def _stdin_bytes() -> bytes:
     return sys.stdin.buffer.read()
 
 
-def compilation_of(raw: str, workspace: Workspace | None = None) -> Compilation:
+def compilation_of(raw: str, workspace: Workspace | None = None,
+                   current: str | None = None) -> Compilation:
     """The compilation of a policy's root file: a file, or `-` for standard input (its
-    imports are then relative to the working directory)."""
+    imports are then relative to the working directory); `current`: what runs now."""
     from fitlang.driver import Compilation
 
     if raw != STDIN:
-        return Compilation(regular_file(raw), workspace=workspace)
+        return Compilation(regular_file(raw), workspace=workspace, current=current)
     path = Path.cwd() / STDIN_SHOWN
-    return Compilation(path, {path: _stdin_bytes()}, shown_as=STDIN_SHOWN, workspace=workspace)
+    return Compilation(path, {path: _stdin_bytes()}, shown_as=STDIN_SHOWN, workspace=workspace,
+                       current=current)
 
 
 def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
@@ -524,9 +528,11 @@ def _diff(name: str, formatted: str, original: bytes) -> str:
 # ---- the placement commands -----------------------------------------------
 
 
-def _problem_or_errors(file: str, fmt: str) -> tuple[Compilation, Problem] | None:
-    """Check and build the placement problem; on errors print them and return None."""
-    compilation = compilation_of(file)
+def _problem_or_errors(file: str, fmt: str,
+                       current: str | None = None) -> tuple[Compilation, Problem] | None:
+    """Check and build the placement problem; on errors print them and return None.
+    `current`: what runs now (`compile --current`)."""
+    compilation = compilation_of(file, current=current)
     compilation.check()
     _no_solver_ctrl_c()
     if compilation.problem is not None:
@@ -644,7 +650,7 @@ def _progress_line():
 def _run_compile(arguments: argparse.Namespace) -> int:
     from fitlang.outputs import OutputRefused, write_tree
 
-    loaded = _problem_or_errors(arguments.file, "human")
+    loaded = _problem_or_errors(arguments.file, "human", current=arguments.current)
     if loaded is None:
         return EXIT_ERRORS
     compilation, _ = loaded

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the driver and the solver are imported when the command run
     from fitlang.model.current import CurrentState
     from fitlang.model.problem import Problem
     from fitlang.solve.moving import MovePlan
+    from fitlang.solve.placement import Placement
 
 EXIT_NOTHING, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
 DEFAULT_TIME_LIMIT = 60.0
@@ -38,6 +39,7 @@ class PlanResult:
 
     plan: MovePlan | None = None
     problem: Problem | None = None
+    placement: Placement | None = None  # the target (the solve's, before any is kept)
     kept: bool = False  # the current placement is kept (within min_saving)
     status: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -74,6 +76,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
         result.diagnostics += pinned
         return result
     placement = solve_move(problem, time_limit=time_limit)
+    result.placement = placement
     result.status = str(placement.status)
     if placement.unplaced and not problem.allow_unplaced:
         result.diagnostics += _no_target(compilation, problem, program, placement)
@@ -157,6 +160,44 @@ def _keep_current(problem: Problem, plan: MovePlan, root: str) -> bool:
         return False
     saving = plan.cost_before - plan.cost_after
     return saving < problem.min_saving * plan.cost_before
+
+
+def target_placement(compilation: Compilation,
+                     time_limit: float | None) -> tuple[Placement, list[Diagnostic]]:
+    """What `fitc compile --current` writes: the placement the plan reaches (what runs, where
+    it is kept), and what the plan found wrong (errors: nothing is to be written)."""
+    from fitlang.solve.linear import Status
+    from fitlang.solve.placement import Assignment
+
+    state = compilation.current_state()
+    read = compilation.current_diagnostics()
+    if state is None or any(d.is_error for d in read):
+        return compilation.solve("auto", time_limit), read
+    result = make_plan(compilation, state, time_limit)
+    errors = [d for d in result.diagnostics if d.is_error]
+    placement = result.placement
+    if placement is None or errors:
+        return compilation.solve("auto", time_limit), read + errors
+    if result.kept and result.problem is not None:
+        import dataclasses
+
+        numbered: dict[str, int] = {}
+        assignments = []
+        for demand, nodes in sorted(result.problem.running.items()):
+            for node, count in sorted(nodes.items()):
+                for _ in range(count):
+                    number = numbered.get(demand, 0)
+                    assignments.append(Assignment(demand, number, node))
+                    numbered[demand] = number + 1
+        owners = result.problem.owners()
+        bought: dict[str, list[str]] = {}
+        for node in result.problem.bought_now:
+            bought.setdefault(owners[node].id, []).append(node)
+        value = result.plan.cost_before if result.plan else placement.value
+        # the solve's bound holds for any placement: the gap says what keeping it costs
+        placement = dataclasses.replace(placement, assignments=assignments, bought=bought,
+                                        value=value, status=Status.FEASIBLE)
+    return placement, read
 
 
 # ---- output ------------------------------------------------------------------------------

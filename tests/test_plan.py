@@ -436,3 +436,18 @@ def test_move_price_weighs_each_move_and_drained_node_against_the_saving(tmp_pat
     result = plan_of(tmp_path, PRICED.replace("PRICE", price), state_of(("web", "std-0"), ("web", "std-1")))
     assert result.plan.moves == moves
     assert result.plan.cost_after == (Fraction("0.1") if moves else Fraction("0.2"))
+
+
+def test_compile_with_current_writes_the_placement_the_plan_reaches(tmp_path):
+    # STABLE: web runs on a-0; b-0 saves 4%, under min_saving: the plan keeps a-0, and so does
+    # `compile --current`; without it compile writes the cheapest placement, on b-0
+    (tmp_path / "p.fit").write_text(STABLE.replace('memory = 1GiB\n', 'memory = 1GiB\n  image = "w:1"\n')
+                                    + "policy {\n  kubernetes {\n    pin_nodes = true\n  }\n}\n")
+    (tmp_path / "now.json").write_text(json.dumps({"assignments": [
+        {"workload": "web", "replica": r, "node": "a-0"} for r in range(2)]}))
+    kept = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "kept", "--current", "now.json",
+                cwd=tmp_path)
+    plain = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "plain", cwd=tmp_path)
+    assert kept.returncode == plain.returncode == 0, kept.stderr + plain.stderr
+    assert "- a-0" in (tmp_path / "kept" / "web.yaml").read_text()
+    assert "- b-0" in (tmp_path / "plain" / "web.yaml").read_text()
