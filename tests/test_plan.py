@@ -451,3 +451,15 @@ def test_compile_with_current_writes_the_placement_the_plan_reaches(tmp_path):
     assert kept.returncode == plain.returncode == 0, kept.stderr + plain.stderr
     assert "- a-0" in (tmp_path / "kept" / "web.yaml").read_text()
     assert "- b-0" in (tmp_path / "plain" / "web.yaml").read_text()
+
+
+def test_the_hourly_budget_is_of_the_end_state_not_of_the_nodes_side_by_side_mid_move(tmp_path):
+    # web runs on a-0 and a-1 (2.00 USD/h, within the budget of 2.20): b-0 holds both. Mid-
+    # move a-0, a-1 and b-0 all run (2.50 USD/h): the budget does not stop the wave (were it
+    # asked, each replica would stop before its successor starts, one wave each)
+    text = STABLE.replace("price = 0.96 USD/h", "price = 0.50 USD/h") + \
+        "policy {\n  budget = 2.20 USD/h\n}\n"
+    result = plan_of(tmp_path, text, state_of(("web", "a-0"), ("web", "a-1")))
+    assert codes(result) == [] and result.plan.moves == 2 and len(result.plan.waves) == 1
+    assert not result.plan.waves[0].stop_first
+    assert result.plan.cost_after == Fraction("0.5")
