@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     BaseModel,
@@ -107,10 +107,14 @@ class WorkloadEntry(_Written):
     options: list[OptionEntry] | SkipJsonSchema[None] = None
 
 
-class PlacedReplica(_Written):
+# a TypedDict, not a model: fitc writes one per replica (19,232 at 10,000 nodes), and pydantic
+# validates a list of dicts in its core (0.04 s) where it built models one by one (0.17 s more);
+# the published schema is the same
+@with_config(ConfigDict(extra="forbid"))
+class PlacedReplica(TypedDict):
     workload: str
-    option: str | SkipJsonSchema[None] = Field(default=None, description="workloads with options")
-    replica: int = Field(description="numbered from 0, per option")
+    option: NotRequired[Annotated[str, Field(description="workloads with options")]]
+    replica: Annotated[int, Field(description="numbered from 0, per option")]
     node: str
 
 

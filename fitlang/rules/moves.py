@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fitlang.rules.base import Rows, Rule
+from fitlang.rules.base import GroupKey, Rows, Rule
 
 if TYPE_CHECKING:  # solve comes after the rules
     from fitlang.solve.encode import DemandColumns, Encoding
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # solve comes after the rules
 
 
 @dataclass(frozen=True)
-class StayGroup:
+class StayGroup(GroupKey):
     """The stay rows of one workload (s <= y)."""
 
     workload: str
@@ -116,7 +116,7 @@ def move_objectives(encoding: Encoding) -> None:
 
 
 @dataclass(frozen=True)
-class NodeChangeGroup:
+class NodeChangeGroup(GroupKey):
     """A class's nodes drained (in use now, empty at the end) or bought (new nodes of an offer)."""
 
     node_class: str

@@ -14,7 +14,7 @@ from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
 if TYPE_CHECKING:  # loaded when a document is written: pydantic is not loaded to start fitc
-    from fitlang.documents import PlacedNode, WorkloadEntry
+    from fitlang.documents import PlacedNode, PlacedReplica, WorkloadEntry
 
 
 def _number(value: Fraction | None) -> float | None:
@@ -59,10 +59,20 @@ def _requests(demand: Demand) -> dict[str, int]:
 
 def _named(demand: Demand) -> dict[str, str]:
     """How the contract names a demand: its workload, and for an option, the option (keyword
-    arguments of `PlacedReplica`: a field not given is not set, so not written, not null)."""
+    arguments of `PlacedReplica`, `UnplacedReplica`: a field not given is not set, so not
+    written, not null)."""
     if demand.option is None:
         return {"workload": demand.name}
     return {"workload": demand.workload, "option": demand.option}
+
+
+def _placed_replica(demand: Demand, replica: int, node: str) -> PlacedReplica:
+    """An assignment as the contract writes it (`_named`; a TypedDict, so typed keys)."""
+    from fitlang.documents import PlacedReplica
+
+    if demand.option is None:
+        return PlacedReplica(workload=demand.name, replica=replica, node=node)
+    return PlacedReplica(workload=demand.workload, option=demand.option, replica=replica, node=node)
 
 
 def _workloads(problem: Problem) -> list[WorkloadEntry]:
@@ -147,8 +157,8 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             optimality_tolerance=placement.tolerance),
         nodes=[_node_entry(name, node_class) for name, node_class in listed],
         workloads=_workloads(problem),
-        assignments=[d.PlacedReplica(**_named(demands[a.workload]), replica=a.replica,
-                                     node=a.node) for a in placement.assignments],
+        assignments=[_placed_replica(demands[a.workload], a.replica, a.node)
+                     for a in placement.assignments],
         unplaced=[d.UnplacedReplica(**_named(demands[u.workload]), replica=u.replica,
                                     reason=u.reason) for u in placement.unplaced],
         diagnostics=[d.DiagnosticRecord(**diagnostic.as_record()) for diagnostic in diagnostics],
