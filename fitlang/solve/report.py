@@ -14,7 +14,7 @@ from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
 if TYPE_CHECKING:  # loaded when a document is written: pydantic is not loaded to start fitc
-    from fitlang.documents import PlacedNode, PlacedReplica, WorkloadEntry
+    from fitlang.documents import PlacedNode, PlacedReplicaFields, WorkloadEntry
 
 
 def _number(value: Fraction | None) -> float | None:
@@ -66,13 +66,11 @@ def _named(demand: Demand) -> dict[str, str]:
     return {"workload": demand.workload, "option": demand.option}
 
 
-def _placed_replica(demand: Demand, replica: int, node: str) -> PlacedReplica:
-    """An assignment as the contract writes it (`_named`; a TypedDict, so typed keys)."""
-    from fitlang.documents import PlacedReplica
-
+def _placed_replica(demand: Demand, replica: int, node: str) -> PlacedReplicaFields:
+    """An assignment as the contract writes it (`_named`), as a typed dict."""
     if demand.option is None:
-        return PlacedReplica(workload=demand.name, replica=replica, node=node)
-    return PlacedReplica(workload=demand.workload, option=demand.option, replica=replica, node=node)
+        return {"workload": demand.name, "replica": replica, "node": node}
+    return {"workload": demand.workload, "option": demand.option, "replica": replica, "node": node}
 
 
 def _workloads(problem: Problem) -> list[WorkloadEntry]:
@@ -157,8 +155,7 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             optimality_tolerance=placement.tolerance),
         nodes=[_node_entry(name, node_class) for name, node_class in listed],
         workloads=_workloads(problem),
-        assignments=[_placed_replica(demands[a.workload], a.replica, a.node)
-                     for a in placement.assignments],
+        assignments=[],  # written below, as typed dicts
         unplaced=[d.UnplacedReplica(**_named(demands[u.workload]), replica=u.replica,
                                     reason=u.reason) for u in placement.unplaced],
         diagnostics=[d.DiagnosticRecord(**diagnostic.as_record()) for diagnostic in diagnostics],
@@ -169,7 +166,10 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
                           used_kw=_rounded(used / 1000))
                for p, used in power_use(problem, placement)],
         **optional)
-    return _dump(document.model_dump(exclude_unset=True))
+    written = document.model_dump(exclude_unset=True)
+    written["assignments"] = [_placed_replica(demands[a.workload], a.replica, a.node)
+                              for a in placement.assignments]
+    return _dump(written)
 
 
 def _dump(document: dict) -> str:
