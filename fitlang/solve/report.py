@@ -14,7 +14,7 @@ from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
 if TYPE_CHECKING:  # loaded when a document is written: pydantic is not loaded to start fitc
-    from fitlang.documents import PlacedNode, WorkloadEntry
+    from fitlang.documents import PlacedNode, PlacedReplicaFields, WorkloadEntry
 
 
 def _number(value: Fraction | None) -> float | None:
@@ -59,10 +59,18 @@ def _requests(demand: Demand) -> dict[str, int]:
 
 def _named(demand: Demand) -> dict[str, str]:
     """How the contract names a demand: its workload, and for an option, the option (keyword
-    arguments of `PlacedReplica`: a field not given is not set, so not written, not null)."""
+    arguments of `PlacedReplica`, `UnplacedReplica`: a field not given is not set, so not
+    written, not null)."""
     if demand.option is None:
         return {"workload": demand.name}
     return {"workload": demand.workload, "option": demand.option}
+
+
+def _placed_replica(demand: Demand, replica: int, node: str) -> PlacedReplicaFields:
+    """An assignment as the contract writes it (`_named`), as a typed dict."""
+    if demand.option is None:
+        return {"workload": demand.name, "replica": replica, "node": node}
+    return {"workload": demand.workload, "option": demand.option, "replica": replica, "node": node}
 
 
 def _workloads(problem: Problem) -> list[WorkloadEntry]:
@@ -147,8 +155,7 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             optimality_tolerance=placement.tolerance),
         nodes=[_node_entry(name, node_class) for name, node_class in listed],
         workloads=_workloads(problem),
-        assignments=[d.PlacedReplica(**_named(demands[a.workload]), replica=a.replica,
-                                     node=a.node) for a in placement.assignments],
+        assignments=[],  # written below, as typed dicts
         unplaced=[d.UnplacedReplica(**_named(demands[u.workload]), replica=u.replica,
                                     reason=u.reason) for u in placement.unplaced],
         diagnostics=[d.DiagnosticRecord(**diagnostic.as_record()) for diagnostic in diagnostics],
@@ -159,7 +166,10 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
                           used_kw=_rounded(used / 1000))
                for p, used in power_use(problem, placement)],
         **optional)
-    return _dump(document.model_dump(exclude_unset=True))
+    written = document.model_dump(exclude_unset=True)
+    written["assignments"] = [_placed_replica(demands[a.workload], a.replica, a.node)
+                              for a in placement.assignments]
+    return _dump(written)
 
 
 def _dump(document: dict) -> str:
