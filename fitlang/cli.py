@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                           default=DEFAULT_TIME_LIMIT,
                           help=f"for the solve, as `fitc solve` (default: {DEFAULT_TIME_LIMIT:g})")
+    compile_.add_argument("--current", metavar="STATE",
+                          help="what runs now: write the placement `fitc plan` reaches from it")
     compile_.set_defaults(run=_run_compile)
 
     explain = commands.add_parser("explain", help="why no placement exists, and repairs")
@@ -117,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fitlang.diff import add_parser as add_diff
 
     add_diff(commands)  # `fitc diff`: fitlang/diff.py
+    from fitlang.plan import add_parser as add_plan
+
+    add_plan(commands)  # `fitc plan`: fitlang/plan.py
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
@@ -137,6 +142,12 @@ DIFF_EXIT_CODES = """exit codes (as `terraform plan -detailed-exitcode`):
   2    the placement changes
   3    internal error (please report it)"""
 
+PLAN_EXIT_CODES = """exit codes (as `terraform plan -detailed-exitcode`):
+  0    nothing to do (or the current placement is kept: within min_saving)
+  1    errors: the policy or the state does not read, no placement or no safe order of moves
+  2    changes to make
+  3    internal error (please report it)"""
+
 EXAMPLES = {
     "check": ("fitc check policy.fit", "fitc check --format sarif --fail-level warning policies/"),
     "fmt": ("fitc fmt policies/", "fitc fmt --diff - < policy.fit"),
@@ -147,6 +158,8 @@ EXAMPLES = {
     "verify": ("fitc verify policy.fit placement.json",
                "fitc verify --format github policy.fit placement.json"),
     "diff": ("fitc diff old.fit new.fit", "fitc diff --rev origin/main policy.fit --format json"),
+    "plan": ("fitc plan policy.fit --current placement.json",
+             "fitc plan policy.fit --current placement.json --format json"),
     "test": ("fitc test", "fitc test policies/ --run budget --format junit > report.xml"),
     "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
     "stdlib": ("fitc stdlib", "fitc stdlib offers | grep H100"),
@@ -171,7 +184,7 @@ def _document(commands) -> None:
     for name, command in commands.choices.items():
         command.formatter_class = argparse.RawDescriptionHelpFormatter
         first, second = EXAMPLES.get(name, ("", ""))
-        codes = DIFF_EXIT_CODES if name == "diff" else EXIT_CODES
+        codes = {"diff": DIFF_EXIT_CODES, "plan": PLAN_EXIT_CODES}.get(name, EXIT_CODES)
         command.epilog = f"{codes}\n\nexamples:\n  {first}\n  {second}"
         for action in command._actions:
             if action.help is None and action.dest in OPTION_HELP:
@@ -363,15 +376,17 @@ def _stdin_bytes() -> bytes:
     return sys.stdin.buffer.read()
 
 
-def compilation_of(raw: str, workspace: Workspace | None = None) -> Compilation:
+def compilation_of(raw: str, workspace: Workspace | None = None,
+                   current: str | None = None) -> Compilation:
     """The compilation of a policy's root file: a file, or `-` for standard input (its
-    imports are then relative to the working directory)."""
+    imports are then relative to the working directory); `current`: what runs now."""
     from fitlang.driver import Compilation
 
     if raw != STDIN:
-        return Compilation(regular_file(raw), workspace=workspace)
+        return Compilation(regular_file(raw), workspace=workspace, current=current)
     path = Path.cwd() / STDIN_SHOWN
-    return Compilation(path, {path: _stdin_bytes()}, shown_as=STDIN_SHOWN, workspace=workspace)
+    return Compilation(path, {path: _stdin_bytes()}, shown_as=STDIN_SHOWN, workspace=workspace,
+                       current=current)
 
 
 def _source_reader(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
@@ -513,9 +528,11 @@ def _diff(name: str, formatted: str, original: bytes) -> str:
 # ---- the placement commands -----------------------------------------------
 
 
-def _problem_or_errors(file: str, fmt: str) -> tuple[Compilation, Problem] | None:
-    """Check and build the placement problem; on errors print them and return None."""
-    compilation = compilation_of(file)
+def _problem_or_errors(file: str, fmt: str,
+                       current: str | None = None) -> tuple[Compilation, Problem] | None:
+    """Check and build the placement problem; on errors print them and return None.
+    `current`: what runs now (`compile --current`)."""
+    compilation = compilation_of(file, current=current)
     compilation.check()
     _no_solver_ctrl_c()
     if compilation.problem is not None:
@@ -633,7 +650,7 @@ def _progress_line():
 def _run_compile(arguments: argparse.Namespace) -> int:
     from fitlang.outputs import OutputRefused, write_tree
 
-    loaded = _problem_or_errors(arguments.file, "human")
+    loaded = _problem_or_errors(arguments.file, "human", current=arguments.current)
     if loaded is None:
         return EXIT_ERRORS
     compilation, _ = loaded

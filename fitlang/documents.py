@@ -501,6 +501,55 @@ def json_schema(name: str) -> dict[str, Any]:
     return {"$schema": _PublishedSchema.schema_dialect, **found}
 
 
+# ---- the plan `fitc plan --format json` writes (docs/cli.md, `plan`) -------------------------
+
+class PlanMove(_Written):
+    workload: str
+    option: str | None = Field(description="the accelerator option it runs with, if any")
+    replica: str | None = Field(description="how the system running it names it (a pod, a job "
+                                            "id); null when read from a placement")
+    kind: Literal["move", "start", "stop"] = Field(
+        description="move: from source to target; start: a replica more than runs now; stop: "
+                    "a replica more than the policy asks for")
+    source: str | None = Field(description="the node it runs on now; null: a node the policy "
+                                           "lacks, or none (start)")
+    target: str | None = Field(description="null: none (stop)")
+
+
+class PlanWave(_Written):
+    number: int = Field(description="1 for the first wave")
+    stop_first: bool = Field(description="no move could start beside what runs: each replica "
+                                         "stops before its successor starts")
+    moves: list[PlanMove]
+    drained: list[str] = Field(description="the nodes this wave empties")
+    cost_after: Number = Field(description="USD/h of the nodes in use after the wave")
+    saving: Number = Field(description="USD/h the wave saves")
+
+
+class PlanDocument(_Written):
+    """`fitc plan --format json`: from what runs to the placement, in waves."""
+
+    changes: bool = Field(description="false: nothing to do (exit 0)")
+    kept: bool = Field(description="the current placement is kept: it meets every rule and the "
+                                   "best placement saves less than `min_saving`")
+    cost_before: Number
+    cost_after: Number
+    min_saving: Number = Field(description="the policy's min_saving, as a share (0.05)")
+    buy: list[str] = Field(description="nodes to buy before the first wave")
+    stop: list[PlanMove] = Field(description="replicas beyond the policy's, stopped first")
+    waves: list[PlanWave]
+    release: list[str] = Field(description="nodes bought earlier, released after the last wave")
+    moves: int
+    least_moves: int = Field(description="the least moves the target's node counts per class "
+                                         "allow; equal to `moves` when every replica that may "
+                                         "stay stays")
+    status: str = Field(description="the target placement's: optimal, feasible, ...")
+    diagnostics: list[DiagnosticRecord]
+
+
+PUBLISHED["plan"] = PlanDocument
+
+
 # ---- what runs now: `kubectl get pods,pdb -A -o json` (fitc plan's current state) -----------
 # Only the fields the reader uses; a List mixes pods and PodDisruptionBudgets, so each kind is
 # validated as a list of its own (in one call each: 20,000 pods are one validation).

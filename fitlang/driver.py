@@ -256,9 +256,17 @@ class Compilation:
 
         problem = self.problem
         assert problem is not None, "compile needs a policy without errors"
-        placement = self.solve("auto", solve_time_limit if solve_time_limit is not None else time_limit)
-        compiled = Compiled(self.verdict(placement, time_limit))
-        if compiled.verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE):
+        limit = solve_time_limit if solve_time_limit is not None else time_limit
+        moved: list[Diagnostic] = []
+        if self.current is not None:  # `compile --current`: the placement `fitc plan` reaches
+            from fitlang.plan import target_placement
+
+            placement, moved = target_placement(self, limit)
+        else:
+            placement = self.solve("auto", limit)
+        compiled = Compiled(self.verdict(placement, time_limit), diagnostics=moved)
+        if compiled.verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE) \
+                or any(d.is_error for d in moved):
             return compiled
         context = CompileContext(self.check().program, problem, placement)
         chosen = [TARGETS[name]() for name in dict.fromkeys(targets)]

@@ -734,6 +734,43 @@ class TestFailed(Message):
     detail: str
 
 
+# ---- E081x/W081x: moving work (`fitc plan`) -------------------------------------------------
+
+class MaxDisruptedInvalid(Message):
+    code = "E0810"
+    summary = "`max_disrupted` is neither a count nor a share"
+    template = "`max_disrupted` takes a count of replicas (`2`) or a share of them (`20%`), not {found}"
+    fix = "Write a whole number of replicas, or a percentage of the workload's replicas."
+    found: str
+
+
+class PinnedCannotStay(Message):
+    code = "E0811"
+    summary = "a workload that may not move cannot stay where it runs"
+    template = "`{workload}` is `movable = false`, but no placement that meets every rule keeps " \
+               "its {running} running replicas where they are{detail}"
+    fix = ("Let it move (`movable = true`), or change the rule that rules its current nodes out; "
+           "`fitc verify` of the current state names the rules its nodes break.")
+    workload: str
+    running: int
+    detail: str
+
+
+class NoSafeOrder(Message):
+    code = "E0812"
+    summary = "no order of moves keeps every rule and budget mid-way"
+    template = "no wave can make the next move without breaking a rule or a budget: {detail}"
+    fix = ("Raise the binding budget (`max_disrupted`, `max_drained`), or free room for the move "
+           "(a node to buy, a pool to grow).")
+    detail: str
+
+
+
+
+
+
+
+
 # ---- E08xx / W08xx: what runs now (`current`, `--current`; issue 18) ----
 
 

@@ -259,7 +259,8 @@ def test_block_accessors_name_every_attribute_of_their_block():
     assert fields[blocks.LatencyBlock] == ["from_", "to"]  # `from` is a Python keyword
     assert fields[blocks.WorkloadGpuOptionBlock] == list(s.GPU_OPTION.attrs)
     # the targets' settings blocks are theirs (each target's settings class is its accessor)
-    assert fields[blocks.PolicyBlock] == ["objective", "budget", "allow_unplaced"]
+    assert fields[blocks.PolicyBlock] == ["objective", "budget", "allow_unplaced", "move_price",
+                                          "min_saving", "max_drained"]
     # a value under a name the block does not have is an error, not a silent None
     with pytest.raises(TypeError):
         blocks.PoolBlock.of({"cout": 3})
@@ -547,3 +548,58 @@ def test_incremental_check_follows_edits_to_an_imported_file(tmp_path, monkeypat
     overlays = [{root.resolve(): roots[min(i // 2 + i % 2, len(roots) - 1)],
                  imported.resolve(): imports[min(i // 2, len(imports) - 1)]} for i in range(60)]
     _incremental_matches_fresh(root, overlays, monkeypatch)
+
+
+# ---- moving work (`fitc plan`): the move attributes and the `%` share ---------------------
+
+MOVING = """
+pool p {
+  count = 2
+  cpu = 4
+  memory = 8GiB
+}
+
+workload w {
+  replicas = 3
+  cpu = 1
+  memory = 1GiB
+  VALUE
+}
+
+policy {
+  objective = [moves, cost]
+  move_price = 0.02 USD/h
+  min_saving = 2.5%
+  max_drained = 3
+}
+"""
+
+
+@pytest.mark.parametrize(("value", "count", "share"), [
+    ("max_disrupted = 2", 2, None), ("max_disrupted = 20%", None, Fraction(1, 5)),
+    ("max_disrupted = 0", 0, None), ("max_disrupted = 100%", None, Fraction(1))])
+def test_max_disrupted_is_a_count_or_a_share(tmp_path, value, count, share):
+    result = check_text(tmp_path, MOVING.replace("VALUE", value))
+    assert codes_of(result) == []
+    workload, policy = result.program.workloads["w"], result.program.policy
+    assert (workload.max_disrupted, workload.max_disrupted_share) == (count, share)
+    assert policy.objective == ["moves", "cost"] and policy.move_price == Fraction(2, 100)
+    assert policy.min_saving == Fraction(25, 1000) and policy.max_drained == 3
+    assert workload.movable
+
+
+def test_max_disrupted_that_is_no_whole_count_is_E0810(tmp_path):
+    assert codes_of(check_text(tmp_path, MOVING.replace("VALUE", "max_disrupted = 1.5"))) == ["E0810"]
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ("movable = 1", "E0301"), ("max_disrupted = 2GiB", "E0302"), ('max_disrupted = "two"', "E0301")])
+def test_move_attributes_are_typed(tmp_path, value, code):
+    assert codes_of(check_text(tmp_path, MOVING.replace("VALUE", value))) == [code]
+
+
+def test_a_share_is_no_count_and_stays_under_100_percent(tmp_path):
+    text = MOVING.replace("VALUE", "").replace("max_drained = 3", "max_drained = 30%")
+    assert codes_of(check_text(tmp_path, text)) == ["E0302"]
+    text = MOVING.replace("VALUE", "").replace("min_saving = 2.5%", "min_saving = 150%")
+    assert codes_of(check_text(tmp_path, text))  # over its most: a range error

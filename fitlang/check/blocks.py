@@ -150,6 +150,8 @@ class WorkloadBlock:
     exclusive: bool | None = None
     arch: list[str] | None = None
     residency: list[str] | None = None
+    max_disrupted: Fraction | None = None
+    movable: bool | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> WorkloadBlock:
@@ -219,6 +221,8 @@ class ProfileBlock:
     exclusive: bool | None = None
     arch: list[str] | None = None
     residency: list[str] | None = None
+    max_disrupted: Fraction | None = None
+    movable: bool | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> ProfileBlock:
@@ -232,6 +236,9 @@ class PolicyBlock:
     objective: Any | None = None
     budget: Fraction | None = None
     allow_unplaced: bool | None = None
+    move_price: Fraction | None = None
+    min_saving: Fraction | None = None
+    max_drained: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> PolicyBlock:

@@ -160,7 +160,9 @@ class EntityBuilders(BlockValuesStage):
             stated[settings] = settings.from_block(block.values, block.origin, block.spans)
         return Policy(objective=_given(b.objective, ["cost"]), budget=b.budget,
                       allow_unplaced=bool(_given(b.allow_unplaced, False)), origin=v.origin,
-                      spans=v.spans, settings=stated)
+                      spans=v.spans, settings=stated, move_price=b.move_price,
+                      min_saving=Fraction(_given(b.min_saving, Fraction(5, 100))),
+                      max_drained=None if b.max_drained is None else int(b.max_drained))
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
         b = PowerCapBlock.of(v.values)

@@ -291,6 +291,11 @@ class Workload:
     latency: tuple[LatencyRule, ...] = ()
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    # moving work (`fitc plan`): the most replicas moved in one wave, as a count or a share
+    # of its replicas (at most one is set; neither: no limit), and whether it may move at all
+    max_disrupted: int | None = None
+    max_disrupted_share: Fraction | None = None
+    movable: bool = True
 
     def option_replicas(self, option: AcceleratorOption) -> int:
         """Replicas of `option` that deliver the workload's throughput alone."""
@@ -348,6 +353,11 @@ class Policy:
     spans: dict[str, Origin] = field(default_factory=dict)
     # the targets' settings blocks the policy states, by their settings class
     settings: dict[type[TargetSettings], TargetSettings] = field(default_factory=dict)
+    # moving work (`fitc plan`): USD/h a move must save, the least share of the cost a plan
+    # must save to be made (else the current placement is kept), nodes emptied per wave
+    move_price: Fraction | None = None
+    min_saving: Fraction = Fraction(5, 100)
+    max_drained: int | None = None
 
     def settings_of(self, kind: type[_Settings]) -> _Settings:
         """A target's settings: as its block states them, or its defaults."""

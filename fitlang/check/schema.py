@@ -40,6 +40,8 @@ MAXIMUM: dict[str, Fraction] = {
     "energy_price": Fraction(10 ** 6),  # USD/kWh
     "power": Fraction(10 ** 12),  # W (1 TW)
     "time": Fraction(10 * 366 * 86400),  # ten years, in seconds
+    "share": Fraction(1),  # 100%
+    "count_or_share": Fraction(10 ** 6),  # replicas
 }
 MOST_NODES = Fraction(10 ** 7)  # in one pool, and bought in all
 MOST_REPLICAS = Fraction(10 ** 6)
@@ -194,6 +196,10 @@ _WORKLOAD_ATTRS = {
     "residency": Attr(t.list_of(t.JURISDICTION), doc="jurisdictions its data may be in; nodes "
                                                      "elsewhere or of unknown jurisdiction are "
                                                      "ruled out", non_empty=True),
+    # moving work (`fitc plan`, docs/language.md "Moving work")
+    "max_disrupted": Attr(t.COUNT_OR_SHARE, doc="most replicas moved at once in a plan's wave: a count "
+                                     "or a share of its replicas (`20%`)"),
+    "movable": Attr(t.BOOL, doc="false: its running replicas stay where they run"),
 }
 _RULES = frozenset({"require", "prefer", "use", "affinity", "spread"})
 
@@ -221,6 +227,14 @@ POLICY = BlockSchema("policy", "none", {
     "objective": Attr(t.ANY, doc="cost, nodes, or a list of them in priority order"),
     "budget": _rate("cap on the total hourly cost"),
     "allow_unplaced": Attr(t.BOOL, doc="a placement that leaves replicas out is a success"),
+    # moving work (`fitc plan`, docs/language.md "Moving work")
+    "move_price": _rate("what moving one replica is worth: a move is made only if it saves "
+                        "at least this much per hour"),
+    "min_saving": Attr(t.SHARE, doc="keep the current placement unless the plan saves at "
+                                    "least this share of its cost (default 5%)",
+                       minimum=Fraction(0), maximum=Fraction(1)),
+    "max_drained": _count("most nodes emptied in one wave of a plan", positive=True,
+                          maximum=MOST_NODES),
 }, blocks=SETTINGS_BLOCKS, doc="the objective, budget and per-target settings")
 
 _SCOPE_ATTRS = {

@@ -28,6 +28,7 @@ UNITS: dict[str, tuple[str, Fraction]] = {
     "USD/h": ("rate", Fraction(1)),
     "USD/kWh": ("energy_price", Fraction(1)),
     "USD": ("money", Fraction(1)),
+    "%": ("share", Fraction(1, 100)),  # a share of something: `max_disrupted = 20%`
 }
 
 DIMENSION_NAMES = {
@@ -38,15 +39,25 @@ DIMENSION_NAMES = {
     "energy_price": "a price in USD/kWh",
     "power": "a power in watts",
     "time": "a duration",
+    "share": "a share in %",
+    "count_or_share": "a count or a share in %",
 }
 
 # how a value of each dimension is shown back to people
 DIMENSION_EXAMPLES = {"": "4", "bytes": "80GiB", "rate": "3.5 USD/h", "money": "100 USD",
-                      "energy_price": "0.12 USD/kWh", "power": "700W", "time": "24h"}
+                      "energy_price": "0.12 USD/kWh", "power": "700W", "time": "24h", "share": "20%",
+                      "count_or_share": "2"}
+
+
+class Share(Fraction):
+    """A `%` literal's value (20% is Share(1, 5)): an attribute that takes a count or a share
+    (`max_disrupted`) tells them apart by type, not by reading the source back."""
 
 
 def quantity_value(number_text: str, unit: str) -> tuple[str, Fraction]:
     dimension, factor = UNITS[unit]
+    if dimension == "share":
+        return dimension, Share(Fraction(number_text) * factor)
     return dimension, Fraction(number_text) * factor
 
 
@@ -79,8 +90,8 @@ class Type:
             return True
         if self.kind != other.kind:
             return False
-        if self.kind == "number":
-            return self.dim == other.dim
+        if self.kind == "number":  # (a count or a share takes a plain number or a `%`)
+            return self.dim == other.dim or (self.dim == "count_or_share" and other.dim in ("", "share"))
         if self.kind == "list":
             return other.of is None or self.of is None or self.of.accepts(other.of)
         if self.kind == "ref":
@@ -136,4 +147,6 @@ STATE_FORMAT = choice("state format", "placement", "kubectl", "squeue")
 # where a region's data falls under, by the law that governs it (the EU counts as one)
 JURISDICTION = choice("jurisdiction", "EU", "US", "UK", "CH", "CA", "JP", "SG", "AU", "IN",
                       "KR", "BR")
-OBJECTIVE = choice("objective", "cost", "nodes", "preferences")
+OBJECTIVE = choice("objective", "cost", "nodes", "preferences", "moves")
+SHARE = Type("number", "share")
+COUNT_OR_SHARE = Type("number", "count_or_share")

@@ -165,7 +165,8 @@ class WorkloadBuilder(EntityBuilders):
             gpu_requirements=gpu_requirements, latency=latency, throughput=throughput,
             options=options, requirements=tuple(rules.requirements),
             preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
-            spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans)
+            spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans,
+            movable=bool(_given(b.movable, True)), **self._max_disrupted(v))
         if workload.options:
             self._rules_beside_options(workload)
         return workload
@@ -440,6 +441,20 @@ class WorkloadBuilder(EntityBuilders):
         if skew is None or topology is None:
             return
         rules.spreads.append(SpreadRule(topology, int(skew.value), origin))
+
+    def _max_disrupted(self, v: BlockValues) -> dict[str, Any]:
+        """`max_disrupted = 2` (replicas) or `20%` (of its replicas), as Workload fields."""
+        value = v.values.get("max_disrupted")
+        if value is None:
+            return {}
+        if isinstance(value, t.Share):
+            return {"max_disrupted_share": Fraction(value)}
+        if isinstance(value, Fraction) and value.denominator == 1 and value >= 0:
+            return {"max_disrupted": int(value)}
+        where = v.spans["max_disrupted"]
+        found = f"`{_show_number(value, '')}`" if isinstance(value, Fraction) else "that value"
+        self.report(msg.MaxDisruptedInvalid(found=found).diagnostic(where.path, where.span))
+        return {}
 
 
 def _seconds(value: Fraction | None) -> int | None:

@@ -19,6 +19,7 @@ import numpy as np
 from fitlang import messages as msg
 from fitlang.check.program import Accelerator, AcceleratorOption, Compare, Inventory, Program, Workload
 from fitlang.diagnostics import Diagnostic
+from fitlang.model.current import CurrentState, Running
 from fitlang.model.eligibility import (
     ClassFacets,
     LazyReasons,
@@ -500,3 +501,97 @@ def _reasons(workload: Workload, node_class: NodeClass, registry: Sequence[Rule]
     rules, in the registry's order); for a class that only a replica's size rules out, that."""
     return exclusions(workload, node_class, registry) or last_resort(workload, node_class,
                                                                      registry)
+
+
+# ---- moving work: the current state in the problem's terms (`fitc plan`) -------------------
+
+def with_current(problem: Problem, program: Program, state: CurrentState) -> Problem:
+    """The problem with what runs now (`Problem.running` and the move settings): each running
+    replica under its demand (its workload, or the option it runs with) and node. A replica on
+    a node the problem lacks must move; one of a workload the policy does not declare is left
+    alone (the state's reader warns of both: W0802, W0803). Disruption budgets: the workload's
+    `max_disrupted` and the state's (a cluster's PodDisruptionBudgets) both hold, so the least
+    of them is kept; a budget of 0 keeps the workload where it runs, as `movable = false`."""
+    owners = problem.owners()
+    options: dict[str, list[Demand]] = {}  # workload -> its demands (one, or its options)
+    for each in problem.demands:
+        options.setdefault(each.workload, []).append(each)
+    running: dict[str, dict[str, int]] = {}
+    away: dict[str, int] = {}
+    for replica in state.running:
+        demand = running_demand(problem, owners, replica, options)
+        if demand is None:
+            continue
+        if replica.node in owners:
+            per_node = running.setdefault(demand, {})
+            per_node[replica.node] = per_node.get(replica.node, 0) + 1
+        else:
+            away[demand] = away.get(demand, 0) + 1
+    policy = program.policy
+    now = {d.name for d in problem.demands if d.name in running or d.name in away}
+    budgets = _disruption_budgets(problem, program, state)
+    pinned = frozenset(d.name for d in problem.demands if d.name in now and (
+        not program.workloads[d.workload].movable or budgets.get(d.workload) == 0))
+    return dataclasses.replace(
+        problem, running=running, running_elsewhere=away,
+        bought_now=tuple(n for n in state.bought if n in owners), pinned=pinned,
+        move_price=policy.move_price, max_disrupted=budgets, max_drained=policy.max_drained,
+        min_saving=policy.min_saving)
+
+
+def running_demand(problem: Problem, owners, replica: Running,
+                    by_workload: dict[str, list[Demand]]) -> str | None:
+    """The demand a running replica counts for: its workload's, or its option's (named, or
+    else the first option that may run on its node)."""
+    demands = by_workload.get(replica.workload, [])
+    if replica.option is not None:
+        name = option_demand_name(replica.workload, replica.option)
+        return name if any(d.name == name for d in demands) else None
+    if len(demands) == 1 and demands[0].group is None:
+        return demands[0].name
+    node_class = owners.get(replica.node)
+    for demand in demands:
+        if node_class is not None and node_class.id in demand.eligible:
+            return demand.name
+    return demands[0].name if demands else None
+
+
+def running_handles(problem: Problem, state: CurrentState) -> dict[tuple[str, str], list[str]]:
+    """(demand, node) -> the names of the replicas running there (pods, job ids), in order."""
+    owners = problem.owners()
+    by_workload: dict[str, list[Demand]] = {}
+    for each in problem.demands:
+        by_workload.setdefault(each.workload, []).append(each)
+    handles: dict[tuple[str, str], list[str]] = {}
+    for replica in state.running:
+        demand = running_demand(problem, owners, replica, by_workload)
+        if demand is not None and replica.handle is not None:
+            node = replica.node if replica.node in owners else ""
+            handles.setdefault((demand, node), []).append(replica.handle)
+    return handles
+
+
+def _disruption_budgets(problem: Problem, program: Program, state: CurrentState) -> dict[str, int]:
+    """Workload -> the most replicas moved per wave: the least of its `max_disrupted` and the
+    state's budgets for it. A share is of its replicas, rounded up as Kubernetes rounds a
+    PodDisruptionBudget's `maxUnavailable` percentage."""
+    replicas = {w.name: max(w.replicas, _most_replicas(w)) for w in program.workloads.values()}
+    budgets: dict[str, int] = {}
+
+    def keep(workload: str, count: int) -> None:
+        budgets[workload] = min(count, budgets.get(workload, count))
+
+    for workload in program.workloads.values():
+        if workload.max_disrupted is not None:
+            keep(workload.name, workload.max_disrupted)
+        elif workload.max_disrupted_share is not None:
+            keep(workload.name, math.ceil(workload.max_disrupted_share * replicas[workload.name]))
+    running = {name: len(items) for name, items in state.by_workload().items()}
+    for budget in state.budgets:
+        if budget.workload not in program.workloads:
+            continue
+        if budget.count is not None:
+            keep(budget.workload, budget.count)
+        elif budget.share is not None:
+            keep(budget.workload, math.ceil(budget.share * running.get(budget.workload, 0)))
+    return budgets

@@ -311,6 +311,23 @@ class Problem:
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
     buy_origins: dict[int, Origin] = field(default_factory=dict)  # buy group -> its `buy` block
     allow_unplaced: bool = False  # the policy's: leaving replicas out (by priority) is a success
+    # moving work (`fitc plan`; `model/build.with_current` sets these from a `CurrentState`):
+    # demand -> node -> its replicas running there now (nodes of this problem only), and
+    # demand -> replicas running on nodes the problem lacks (those must move)
+    running: dict[str, dict[str, int]] = field(default_factory=dict)
+    running_elsewhere: dict[str, int] = field(default_factory=dict)
+    bought_now: tuple[str, ...] = ()  # offer nodes bought earlier: kept or released
+    pinned: frozenset[str] = frozenset()  # demands whose running replicas stay (movable = false)
+    move_price: Fraction | None = None  # USD/h a move must save (the policy's `move_price`)
+    # workload -> the most of its replicas moved in one wave (its own `max_disrupted` and the
+    # cluster's disruption budgets, the least of them); max_drained: nodes emptied per wave
+    max_disrupted: dict[str, int] = field(default_factory=dict)
+    max_drained: int | None = None
+    min_saving: Fraction = Fraction(5, 100)
+
+    def running_total(self, demand: str) -> int:
+        """Replicas of `demand` running now, wherever they run."""
+        return sum(self.running.get(demand, {}).values()) + self.running_elsewhere.get(demand, 0)
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
         """Round trip from users in `location` to the class's region; None when unknown."""

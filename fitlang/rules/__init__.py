@@ -22,6 +22,7 @@ from fitlang.rules import (
     gpu,
     labels,
     latency,
+    moves,
     options,
     power,
     replicas,
@@ -54,6 +55,7 @@ RULES: tuple[Rule, ...] = (
     budget.RULE,
     power.RULE,
     buy_limits.RULE,
+    moves.RULE,
 )
 
 __all__ = ["RULES", "Rule"]

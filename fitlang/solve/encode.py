@@ -20,6 +20,7 @@ import numpy as np
 from fitlang import rules
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.rules.base import Rounding, Rule
+from fitlang.rules.moves import ObjectiveTerms
 from fitlang.solve.groups import EligibleGroup, Group
 from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
 from fitlang.solve.pack import Packing
@@ -270,6 +271,9 @@ class Encoding:
             return terms
         if name == "placed":
             return self.placed_terms(self.problem.demands)
+        added = self.cache.get(ObjectiveTerms(name))  # a rule's objective (`rules/moves.py`)
+        if added is not None:
+            return dict(added)
         raise ValueError(f"unknown objective {name}")
 
 

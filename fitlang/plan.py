@@ -1,0 +1,359 @@
+"""`fitc plan FILE --current STATE`: from what runs now to what should run, as `terraform plan`
+says what a change does: the nodes to buy, the replicas to move (wave by wave, each wave
+keeping every rule and budget: `solve/moving.py`), the nodes drained and released, the cost
+before and after and the saving of each wave, and the moves against the least the target's
+node counts allow.
+
+The current placement is kept as it is when it meets every rule and the best placement saves
+less than the policy's `min_saving` (5% unless stated): stable output is the default.
+
+Exit codes as `terraform plan -detailed-exitcode`: 0 nothing to do, 2 changes, 1 errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fitlang.diagnostics import Diagnostic
+
+if TYPE_CHECKING:  # the driver and the solver are imported when the command runs
+    from fitlang.driver import Compilation
+    from fitlang.model.current import CurrentState
+    from fitlang.model.problem import Problem
+    from fitlang.solve.moving import MovePlan
+    from fitlang.solve.placement import Placement
+
+EXIT_NOTHING, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
+DEFAULT_TIME_LIMIT = 60.0
+
+
+@dataclass
+class PlanResult:
+    """What `plan` found: the plan (None where errors stopped it) and what it says."""
+
+    plan: MovePlan | None = None
+    problem: Problem | None = None
+    placement: Placement | None = None  # the target (the solve's, before any is kept)
+    kept: bool = False  # the current placement is kept (within min_saving)
+    status: str = ""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.plan is None or any(d.is_error for d in self.diagnostics)
+
+    @property
+    def exit_code(self) -> int:
+        if self.failed:
+            return EXIT_ERRORS
+        assert self.plan is not None
+        return EXIT_CHANGES if self.plan.changes and not self.kept else EXIT_NOTHING
+
+
+def make_plan(compilation: Compilation, state: CurrentState,
+              time_limit: float | None = DEFAULT_TIME_LIMIT) -> PlanResult:
+    """The plan of a checked policy from a current state."""
+    from fitlang.model.build import running_handles, with_current
+    from fitlang.solve.moving import solve_move, waves
+
+    result = PlanResult()
+    compilation.check()
+    problem = compilation.problem
+    result.diagnostics = list(compilation.diagnostics())
+    if problem is None:
+        return result
+    program = compilation.check().program
+    problem = with_current(problem, program, state)
+    result.problem = problem
+    pinned = _pinned_elsewhere(problem, program)
+    if pinned:
+        result.diagnostics += pinned
+        return result
+    placement = solve_move(problem, time_limit=time_limit)
+    result.placement = placement
+    result.status = str(placement.status)
+    if placement.unplaced and not problem.allow_unplaced:
+        result.diagnostics += _no_target(compilation, problem, program, placement)
+        return result
+    plan = waves(problem, placement, compilation.root_path, running_handles(problem, state))
+    result.plan = plan
+    result.diagnostics += plan.diagnostics
+    result.kept = _keep_current(problem, plan, compilation.root_path)
+    return result
+
+
+def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:
+    """E0811 for a workload that may not move and runs where its rules no longer allow it."""
+    from fitlang import messages as msg
+
+    owners = problem.owners()
+    found = []
+    for demand in problem.demands:
+        if demand.name not in problem.pinned:
+            continue
+        ruled_out = sorted(node for node in problem.running.get(demand.name, {})
+                           if owners[node].id not in demand.eligible)
+        away = problem.running_elsewhere.get(demand.name, 0)
+        if not ruled_out and not away:
+            continue
+        reason = demand.excluded.get(owners[ruled_out[0]].id) if ruled_out else None
+        detail = (f": `{ruled_out[0]}` is ruled out ({reason.rule})" if reason is not None
+                  else f": {away} run on nodes the policy lacks" if away else "")
+        workload = program.workloads[demand.workload]
+        where = workload.spans.get("movable", workload.origin)
+        found.append(msg.PinnedCannotStay(workload=demand.workload,
+                                          running=problem.running_total(demand.name),
+                                          detail=detail).diagnostic(where.path, where.span))
+    return found
+
+
+def _no_target(compilation: Compilation, problem: Problem, program, placement) -> list[Diagnostic]:
+    """No placement of every replica: E0811 where the pinned workloads are why (the same
+    problem without them places everything), else the verdict of a plain solve."""
+    import dataclasses
+
+    from fitlang import messages as msg
+    from fitlang.solve.moving import solve_move
+
+    if problem.pinned:
+        free = solve_move(dataclasses.replace(problem, pinned=frozenset()), time_limit=30.0)
+        if not free.unplaced:
+            found = []
+            for name in sorted({problem.demand(d).workload for d in problem.pinned}):
+                workload = program.workloads[name]
+                where = workload.spans.get("movable", workload.origin)
+                running = sum(problem.running_total(d.name) for d in problem.demands
+                              if d.workload == name)
+                found.append(msg.PinnedCannotStay(
+                    workload=name, running=running,
+                    detail=" (with it where it runs, the other replicas do not fit)").diagnostic(
+                    where.path, where.span))
+            return found
+    return [d for d in compilation.verdict(compilation.solve(time_limit=30.0), 30.0).diagnostics
+            if d.is_error] or [msg.NoSafeOrder(detail="no placement places every replica").diagnostic(
+                compilation.root_path, _first())]
+
+
+def _first():
+    from fitlang.span import FIRST_CHARACTER
+
+    return FIRST_CHARACTER
+
+
+def _keep_current(problem: Problem, plan: MovePlan, root: str) -> bool:
+    """The current placement meets every rule (verify over it, every replica running on the
+    policy's nodes) and the plan saves less than `min_saving` of its cost."""
+    from fitlang.solve.moving import _Checker, current_state
+
+    if not plan.changes:
+        return False
+    if problem.running_elsewhere or any(problem.running_total(d.name) != d.replicas
+                                        for d in problem.demands):
+        return False
+    if _Checker(problem, set(problem.bought_now), root).broken(current_state(problem)):
+        return False
+    saving = plan.cost_before - plan.cost_after
+    return saving < problem.min_saving * plan.cost_before
+
+
+def target_placement(compilation: Compilation,
+                     time_limit: float | None) -> tuple[Placement, list[Diagnostic]]:
+    """What `fitc compile --current` writes: the placement the plan reaches (what runs, where
+    it is kept), and what the plan found wrong (errors: nothing is to be written)."""
+    from fitlang.solve.linear import Status
+    from fitlang.solve.placement import Assignment
+
+    state = compilation.current_state()
+    read = compilation.current_diagnostics()
+    if state is None or any(d.is_error for d in read):
+        return compilation.solve("auto", time_limit), read
+    result = make_plan(compilation, state, time_limit)
+    errors = [d for d in result.diagnostics if d.is_error]
+    placement = result.placement
+    if placement is None or errors:
+        return compilation.solve("auto", time_limit), read + errors
+    if result.kept and result.problem is not None:
+        import dataclasses
+
+        numbered: dict[str, int] = {}
+        assignments = []
+        for demand, nodes in sorted(result.problem.running.items()):
+            for node, count in sorted(nodes.items()):
+                for _ in range(count):
+                    number = numbered.get(demand, 0)
+                    assignments.append(Assignment(demand, number, node))
+                    numbered[demand] = number + 1
+        owners = result.problem.owners()
+        bought: dict[str, list[str]] = {}
+        for node in result.problem.bought_now:
+            bought.setdefault(owners[node].id, []).append(node)
+        value = result.plan.cost_before if result.plan else placement.value
+        # the solve's bound holds for any placement: the gap says what keeping it costs
+        placement = dataclasses.replace(placement, assignments=assignments, bought=bought,
+                                        value=value, status=Status.FEASIBLE)
+    return placement, read
+
+
+# ---- output ------------------------------------------------------------------------------
+
+def _money(value: Fraction) -> str:
+    return f"{float(value):.2f}"
+
+
+def as_text(result: PlanResult) -> str:
+    plan, problem = result.plan, result.problem
+    if plan is None or problem is None:
+        return ""
+    lines: list[str] = []
+    if result.kept:
+        saving = plan.cost_before - plan.cost_after
+        lines.append(f"No changes. The current placement meets every rule; the best placement "
+                     f"saves {_money(saving)} USD/h, less than min_saving "
+                     f"({float(problem.min_saving) * 100:g}% of {_money(plan.cost_before)} USD/h).")
+        return "\n".join(lines) + "\n"
+    if not plan.changes:
+        return f"No changes. What runs is the placement ({_money(plan.cost_before)} USD/h).\n"
+    lines.append("fitc will perform the following actions:")
+    if plan.bought or plan.stopped:
+        lines.append("")
+    for node in plan.bought:
+        lines.append(f"  + buy      {node}")
+    for stop in plan.stopped:
+        lines.append(f"  - stop     {_replica(stop)} on {stop.source or '(a node outside the policy)'}")
+    cost = plan.cost_before
+    for number, wave in enumerate(plan.waves, 1):
+        how = ", each stopped before its successor starts" if wave.stop_first else ""
+        lines.append(f"\n  wave {number}: {len(wave.moves)} move(s){how}, saves "
+                     f"{_money(cost - wave.cost_after)} USD/h")
+        for move in wave.moves:
+            if move.kind == "start":
+                lines.append(f"  + start    {_replica(move)} on {move.target}")
+            else:
+                lines.append(f"  ~ move     {_replica(move)}: {move.source or '(outside the policy)'}"
+                             f" -> {move.target}")
+        for node in wave.drained:
+            lines.append(f"  - drain    {node}")
+        cost = wave.cost_after
+    if plan.released:
+        lines.append("")
+    for node in plan.released:
+        lines.append(f"  - release  {node}")
+    started = sum(1 for wave in plan.waves for m in wave.moves if m.kind == "start")
+    lines.append(f"\nPlan: {len(plan.bought)} to buy, {plan.moves} to move in {len(plan.waves)} "
+                 f"wave(s), {len(plan.stopped)} to stop, {started} to start, "
+                 f"{len(plan.drained)} to drain, {len(plan.released)} to release.")
+    lines.append(f"Cost: {_money(plan.cost_before)} -> {_money(plan.cost_after)} USD/h "
+                 f"(saves {_money(plan.cost_before - plan.cost_after)} USD/h).")
+    least = plan.least_moves
+    lines.append(f"Moves: {plan.moves}; the least these node counts allow: {least}"
+                 + ("" if plan.moves == least else f" (gap {plan.moves - least})")
+                 + f"; target placement {result.status}.")
+    return "\n".join(lines) + "\n"
+
+
+def _replica(move) -> str:
+    return move.workload + (f" ({move.handle})" if move.handle else "")
+
+
+def as_json(result: PlanResult) -> str:
+    from fitlang.documents import DiagnosticRecord, PlanDocument, PlanWave
+
+    plan, problem = result.plan, result.problem
+    waves: list[PlanWave] = []
+    cost = plan.cost_before if plan else Fraction(0)
+    for number, wave in enumerate(plan.waves if plan else [], 1):
+        moves = [_move_record(problem, m) for m in wave.moves]
+        waves.append(PlanWave(number=number, stop_first=wave.stop_first, moves=moves,
+                              drained=wave.drained, cost_after=_round(wave.cost_after),
+                              saving=_round(cost - wave.cost_after)))
+        cost = wave.cost_after
+    document = PlanDocument(
+        changes=bool(plan and plan.changes and not result.kept), kept=result.kept,
+        cost_before=_round(plan.cost_before) if plan else 0.0,
+        cost_after=_round(plan.cost_after) if plan else 0.0,
+        min_saving=_round(problem.min_saving) if problem else 0.05,
+        buy=plan.bought if plan else [], waves=waves if not result.kept else [],
+        stop=[_move_record(problem, m) for m in plan.stopped] if plan and not result.kept else [],
+        release=plan.released if plan and not result.kept else [],
+        moves=plan.moves if plan and not result.kept else 0,
+        least_moves=plan.least_moves if plan and not result.kept else 0,
+        status=result.status,
+        diagnostics=[DiagnosticRecord.model_validate(d.as_record()) for d in result.diagnostics])
+    if result.kept:
+        document.buy = []
+    return json.dumps(document.model_dump(mode="json"), indent=2) + "\n"
+
+
+def _move_record(problem, move):
+    from fitlang.documents import PlanMove
+
+    return PlanMove(workload=move.workload, option=problem.demand(move.demand).option,
+                    replica=move.handle, kind=move.kind, source=move.source or None,
+                    target=move.target or None)
+
+
+def _round(value: Fraction) -> float:
+    return round(float(value), 6)
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+def add_parser(commands) -> argparse.ArgumentParser:
+    command = commands.add_parser("plan", help="from what runs now to the placement, in waves")
+    command.add_argument("file", metavar="FILE")
+    command.add_argument("--current", metavar="STATE",
+                         help="what runs now (`kubectl get pods,pdb -A -o json`, `squeue --json`, "
+                              "fitc's placement JSON); default: the policy's `current` blocks")
+    command.add_argument("--format", choices=("text", "json"), default="text")
+    command.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+                         help=f"for the solve (default: {DEFAULT_TIME_LIMIT:g})")
+    command.set_defaults(run=run)
+    return command
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Exit 2 means "changes" here: a missing or unreadable file is an error, exit 1."""
+    from fitlang.driver import Compilation
+    from fitlang.render import render
+
+    root = Path(arguments.file)
+    if not root.is_file():
+        print(f"fitc: error: {arguments.file}: no such file", file=sys.stderr)
+        return EXIT_ERRORS
+    if not arguments.time_limit > 0:
+        print("fitc: error: --time-limit must be greater than 0", file=sys.stderr)
+        return EXIT_ERRORS
+    compilation = Compilation(root, current=arguments.current)
+    result = _planned(compilation, arguments.time_limit)
+    if arguments.format == "json":
+        sys.stdout.write(as_json(result))
+    else:
+        sys.stdout.write(as_text(result))
+        if result.diagnostics:
+            sys.stderr.write(render(result.diagnostics, "human", compilation.sources()))
+    if compilation.problem is not None and compilation.current_state() is None \
+            and not any(d.is_error for d in result.diagnostics):
+        print("fitc: error: no current state: give --current FILE or a `current` block",
+              file=sys.stderr)
+    return result.exit_code
+
+
+def _planned(compilation: Compilation, time_limit: float) -> PlanResult:
+    """The plan from the state the driver reads (`--current`, or the policy's `current`
+    blocks); what reading it found comes first."""
+    compilation.check()
+    if compilation.problem is None:
+        return PlanResult(diagnostics=list(compilation.diagnostics()))
+    state = compilation.current_state()
+    read = compilation.current_diagnostics()
+    if state is None or any(d.is_error for d in read):
+        return PlanResult(diagnostics=list(compilation.diagnostics()) + read)
+    result = make_plan(compilation, state, time_limit)
+    result.diagnostics = result.diagnostics + read
+    return result

@@ -1,0 +1,151 @@
+"""Moving work (`fitc plan`): keep running replicas where they run, unless moving them pays.
+
+Where the problem carries a current state (`Problem.running`, set by `model/build.with_current`),
+each demand that runs on a class now gets stay columns s[d,c]: replicas of d that stay on the
+nodes of class c where they run, with
+
+    0 <= s[d,c] <= cur[d,c]        (at most what runs there now)
+    s[d,c] <= y[d,c]               (a replica stays only where the placement keeps one)
+
+so that moves = running - sum s is the least number of replicas that change node for the
+class counts y (exact when every node is its own class, which `placement.solve` makes of
+fleets up to 48 nodes; at scale the plan keeps replicas on their own nodes within a class,
+see `solve/moving.py`). A workload that may not move (`movable = false`, or a disruption
+budget of 0) has s[d,c] = cur[d,c]: its replicas stay.
+
+The objectives: `moves` (the least moves: minus the stays, the constant `running` dropped),
+and `cost+moves` (cost plus `move_price` per move, node drained and node bought: `move_price`
+is in USD/h because the cost is; a move is made only if it saves at least that much per hour).
+`solve/moving.py` chooses between them and the policy's lexicographic list. They are handed
+to the encoding through its `cache` under `ObjectiveTerms(name)`, which `Encoding.objective`
+reads.
+
+A budget limits one wave of the move, not the whole move (the plan orders the moves in
+waves, `fitlang/plan.py`), so the budgets add no rows here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fitlang.rules.base import GroupKey, Rows, Rule
+
+if TYPE_CHECKING:  # solve comes after the rules
+    from fitlang.solve.encode import DemandColumns, Encoding
+    from fitlang.solve.linear import Number
+
+
+@dataclass(frozen=True)
+class StayGroup(GroupKey):
+    """The stay rows of one workload (s <= y)."""
+
+    workload: str
+
+
+@dataclass(frozen=True)
+class ObjectiveTerms:
+    """An objective a rule adds to the encoding (`Encoding.objective` reads it by name)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class _Stays:
+    """The cache key of the stay columns made so far: demand -> [column s]."""
+
+
+def current_per_class(encoding: Encoding) -> dict[str, dict[str, int]]:
+    """Demand -> class id -> its replicas running there now (worked out once per encoding)."""
+    key = _CurrentKey()
+    cached = encoding.cache.get(key)
+    if cached is None:
+        problem = encoding.problem
+        owners = problem.owners()
+        cached = {}
+        for demand, nodes in problem.running.items():
+            per_class = cached.setdefault(demand, {})
+            for node, count in nodes.items():
+                node_class = owners.get(node)
+                if node_class is not None:
+                    per_class[node_class.id] = per_class.get(node_class.id, 0) + count
+        encoding.cache[key] = cached
+    return cached
+
+
+@dataclass(frozen=True)
+class _CurrentKey:
+    """The cache key of `current_per_class`."""
+
+
+def stay_columns(encoding: Encoding, made: DemandColumns) -> None:
+    """s[d,c] for every class where the demand runs now and may still run."""
+    problem = encoding.problem
+    if not problem.running:
+        return
+    demand = made.demand
+    current = current_per_class(encoding).get(demand.name)
+    if not current:
+        return
+    model = encoding.model
+    columns = encoding.y.of.get(demand.name, {})
+    pinned = demand.name in problem.pinned
+    stays: list[int] = encoding.cache.setdefault(_Stays(), [])
+    for class_id in sorted(current, key=lambda c: (c not in columns, c)):
+        y = columns.get(class_id)
+        if y is None:
+            continue  # it may not run there any more: those replicas move
+        count = current[class_id]
+        stay = model.var(f"s[{demand.name},{class_id}]", count if pinned else 0, count)
+        model.add({stay: 1, y: -1}, upper=0, group=StayGroup(demand.workload))
+        stays.append(stay)
+
+
+def move_objectives(encoding: Encoding) -> None:
+    """The `moves` and `cost+moves` objectives, once every stay column is made."""
+    problem = encoding.problem  # (without a current state: nothing runs, nothing moves)
+    stays: list[int] = encoding.cache.get(_Stays(), [])
+    moves: dict[int, Number] = {stay: -1 for stay in stays}
+    encoding.cache[ObjectiveTerms("moves")] = moves
+    price = problem.move_price or 0
+    cost: dict[int, Number] = {encoding.u[c.id]: c.price for c in problem.classes if c.price}
+    cost.update((stay, -price) for stay in stays if price)
+    if price:
+        cost.update((change, price) for change in _node_changes(encoding))
+    encoding.cache[ObjectiveTerms("cost+moves")] = cost
+
+
+@dataclass(frozen=True)
+class NodeChangeGroup(GroupKey):
+    """A class's nodes drained (in use now, empty at the end) or bought (new nodes of an offer)."""
+
+    node_class: str
+
+
+def _node_changes(encoding: Encoding) -> list[int]:
+    """Per class in use now (k of its nodes: hosting a replica, or bought earlier), the nodes
+    drained, d >= k - u; per offer class, the nodes bought, b >= u - k: what `move_price`
+    prices beside the replicas moved (a node drained or released; a node bought)."""
+    problem, model = encoding.problem, encoding.model
+    owners = problem.owners()
+    in_use: dict[str, set[str]] = {}
+    for nodes in problem.running.values():
+        for node in nodes:
+            in_use.setdefault(owners[node].id, set()).add(node)
+    for node in problem.bought_now:
+        in_use.setdefault(owners[node].id, set()).add(node)
+    changes: list[int] = []
+    for node_class in problem.classes:
+        now, u = len(in_use.get(node_class.id, ())), encoding.u[node_class.id]
+        if now:
+            drained = model.var(f"drained[{node_class.id}]", 0, now)
+            model.add({drained: 1, u: 1}, lower=now, group=NodeChangeGroup(node_class.id))
+            changes.append(drained)
+        if node_class.provisioned:
+            bought = model.var(f"bought[{node_class.id}]", 0, node_class.count)
+            model.add({bought: 1, u: -1}, lower=-now, group=NodeChangeGroup(node_class.id))
+            changes.append(bought)
+    return changes
+
+
+RULE = Rule("moves", rows=Rows(columns=stay_columns, limits=move_objectives))

@@ -1,0 +1,503 @@
+"""From what runs now to what should run: the target placement with the fewest moves, and the
+waves that reach it without breaking a rule or a budget mid-way (`fitc plan`).
+
+1. `solve_move`: the placement, with the move objective (`rules/moves.py`): the policy's
+   objectives with `moves` after them (the cheapest placement, then the fewest moves), or
+   where the policy states `move_price` cost plus that price per move, or the policy's own
+   list where it names `moves`. Fleets up to 48 nodes are solved node by node (exact: the
+   model's moves are the replicas that change node); larger ones by class, then each packed
+   node is matched to the node of its class whose running replicas it keeps most of
+   (`keep_in_place`), so that a replica stays on its own node wherever the counts allow.
+2. `waves`: the moves in order. Nodes to buy come first (they exist from the first wave);
+   a wave starts new replicas before it stops the old ones, so each wave's state (the old
+   replicas not yet stopped plus the new ones started) is checked by `verify`, which shares
+   no code with the encoding: it may break no rule that held when the wave began. A wave
+   moves at most `max_disrupted` replicas of a workload and empties at most `max_drained`
+   nodes. Where no move can start beside what runs, one replica is stopped before its
+   successor starts (within the budget). Nodes bought earlier that end empty are released
+   last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from fitlang.diagnostics import Diagnostic
+from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
+
+State = dict[str, Counter]  # node -> demand name -> replicas there
+ELSEWHERE = ""  # the source of a replica running on a node the policy lacks
+
+
+def move_objectives(problem: Problem) -> list[str]:
+    """The objectives a move is solved for, in order (see the module's docstring)."""
+    stated = list(problem.objective) or ["cost"]
+    if "moves" in stated:
+        return stated
+    if problem.move_price:
+        return ["cost+moves" if name == "cost" else name for name in stated] + ["moves"]
+    return stated + ["moves"]
+
+
+def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
+    """The target placement of a problem with a current state (`model/build.with_current`)."""
+    # nodes where work runs are not interchangeable: no symmetry rows (they would fill the
+    # first nodes of a pool, not the ones where the replicas run)
+    moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
+    if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
+        return _node_by_node(moving, backend, time_limit)
+    placement = _solve(moving, backend, time_limit)
+    keep_in_place(problem, placement)
+    return kept_in_place(problem, placement)
+
+
+def _node_by_node(problem: Problem, backend: str, time_limit: float | None) -> Placement:
+    """The exact per-node model (as `placement.solve` makes it for small fleets), without
+    its symmetry rows; bought nodes listed under their offer's class."""
+    single = dataclasses.replace(one_class_per_node(problem), symmetric=[])
+    placement = _solve(single, backend, time_limit)
+    owners = problem.owners()
+    bought: dict[str, list[str]] = {}
+    for names in placement.bought.values():
+        for name in names:
+            bought.setdefault(owners[name].id, []).append(name)
+    placement.bought = bought
+    return placement
+
+
+def current_state(problem: Problem) -> State:
+    """What runs now, per node (nodes of the problem only)."""
+    state: State = {}
+    for demand, nodes in problem.running.items():
+        for node, count in nodes.items():
+            state.setdefault(node, Counter())[demand] += count
+    return state
+
+
+def placed_state(placement: Placement) -> State:
+    state: State = {}
+    for item in placement.assignments:
+        state.setdefault(item.node, Counter())[item.workload] += 1
+    return state
+
+
+def keep_in_place(problem: Problem, placement: Placement) -> None:
+    """Rename the packed nodes of each class (identical nodes: any of them is any other) so
+    that each keeps as many of the replicas running on it now as it can: an assignment
+    between the packed nodes and the class's nodes, weighed by the replicas that stay."""
+    from scipy.optimize import linear_sum_assignment
+
+    owners = problem.owners()
+    now = current_state(problem)
+    packed = placed_state(placement)
+    by_class: dict[str, list[str]] = {}
+    for node in sorted(packed):
+        by_class.setdefault(owners[node].id, []).append(node)
+    renamed: dict[str, str] = {}
+    for class_id, nodes in by_class.items():
+        node_class = problem.node_class(class_id)
+        candidates = sorted(set(nodes) | {n for n in now if owners[n].id == class_id},
+                            key=owners.position)
+        if node_class.node_capacity or len(candidates) == len(nodes) == 1:
+            continue  # members differ in size: a packed node stays where it was packed
+        weight = [[-sum(min(packed[node][d], now.get(name, Counter())[d]) for d in packed[node])
+                   for name in candidates] for node in nodes]
+        rows, columns = linear_sum_assignment(weight)
+        renamed.update((nodes[r], candidates[c]) for r, c in zip(rows, columns))
+    for item in placement.assignments:
+        item.node = renamed.get(item.node, item.node)
+    for class_id, names in placement.bought.items():
+        placement.bought[class_id] = sorted((renamed.get(n, n) for n in names), key=owners.position)
+
+
+@dataclass(frozen=True)
+class Move:
+    """One replica of `demand` from `source` (ELSEWHERE: a node the policy lacks) to `target`;
+    a replica the policy asks for on top of what runs starts (`start`: no source), one more
+    than it asks for stops (`stop`: no target)."""
+
+    demand: str
+    workload: str
+    source: str
+    target: str
+    handle: str | None = None  # how the system running it names it (a pod, a job id)
+    kind: str = "move"  # "move", "start" or "stop"
+
+
+@dataclass
+class Wave:
+    moves: list[Move] = field(default_factory=list)
+    stop_first: bool = False  # the old replica stops before the new one starts
+    drained: list[str] = field(default_factory=list)  # nodes it empties
+    cost_after: Fraction = Fraction(0)
+
+
+@dataclass
+class MovePlan:
+    """What `waves` makes: the moves in order, what to buy, drain and release."""
+
+    cost_before: Fraction
+    cost_after: Fraction
+    bought: list[str] = field(default_factory=list)  # nodes to buy before the first wave
+    waves: list[Wave] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # bought earlier, empty at the end
+    least_moves: int = 0  # the least moves the end state's node counts allow
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    stopped: list[Move] = field(default_factory=list)  # replicas beyond the policy's, first
+
+    @property
+    def moves(self) -> int:
+        return sum(1 for w in self.waves for m in w.moves if m.kind == "move")
+
+    @property
+    def drained(self) -> list[str]:
+        return [node for wave in self.waves for node in wave.drained]
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.bought or self.released or self.stopped or any(w.moves for w in self.waves))
+
+
+def moves_between(problem: Problem, start: State, end: State,
+                  handles: dict[tuple[str, str], list[str]] | None = None) -> list[Move]:
+    """The replicas that change node: per demand, those a node has more of now than at the
+    end go to the nodes that have fewer, in node order; replicas running on nodes the policy
+    lacks move too. `handles`: (demand, node) -> the names of the replicas running there."""
+    handles = handles or {}
+    owners = problem.owners()
+    moves: list[Move] = []
+    for demand in problem.demands:
+        name = demand.name
+        sources: list[str] = [ELSEWHERE] * problem.running_elsewhere.get(name, 0)
+        targets: list[str] = []
+        for node in sorted(set(start) | set(end), key=lambda n: (owners.position(n), n)):
+            now, then = start.get(node, Counter())[name], end.get(node, Counter())[name]
+            sources += [node] * max(0, now - then)
+            targets += [node] * max(0, then - now)
+        handle_of = _Handles(handles, name)
+        # more running than the policy asks for: the first sources stop (those outside the
+        # policy first); fewer: the last targets start
+        extra = max(0, len(sources) - len(targets))
+        for source in sources[:extra]:
+            moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop"))
+        for source, target in zip(sources[extra:], targets):
+            moves.append(Move(name, demand.workload, source, target, handle_of(source)))
+        for target in targets[len(sources):]:
+            moves.append(Move(name, demand.workload, "", target, None, "start"))
+    return moves
+
+
+class _Handles:
+    """The names of a demand's replicas as they leave each node: the last listed first."""
+
+    def __init__(self, handles: dict[tuple[str, str], list[str]], demand: str) -> None:
+        self.handles, self.demand = handles, demand
+        self.taken: Counter[str] = Counter()
+
+    def __call__(self, source: str) -> str | None:
+        named = self.handles.get((self.demand, source), [])
+        taken = self.taken[source]
+        self.taken[source] += 1
+        return named[-1 - taken] if taken < len(named) else None
+
+
+def least_moves(problem: Problem, end: State) -> int:
+    """A lower bound on the replicas that change node for the end state's counts per class and
+    nodes in use per class: a class keeps at most, of each workload, what runs there and what
+    ends there, and at most what runs on as many of its nodes as end in use, those that run
+    the most. On fleets solved node by node (every node its class) it is exact, and the
+    solve's proven minimum."""
+    owners = problem.owners()
+    by_node = sum(c.count for c in problem.classes) <= EXACT_MAX_NODES
+
+    def key(node: str) -> str:
+        return node if by_node else owners[node].id
+
+    now: dict[tuple[str, str], int] = Counter()
+    then: dict[tuple[str, str], int] = Counter()
+    for demand, nodes in problem.running.items():
+        for node, count in nodes.items():
+            now[demand, key(node)] += count
+    for node, counts in end.items():
+        for demand, count in counts.items():
+            then[demand, key(node)] += count
+    per_class: Counter = Counter()
+    for (name, class_key), count in now.items():
+        per_class[class_key] += min(count, then[name, class_key])
+    # at most what runs on the `in use` nodes of the class that run the most
+    totals: dict[str, Counter] = {}
+    for nodes in problem.running.values():
+        for node, count in nodes.items():
+            totals.setdefault(key(node), Counter())[node] += count
+    in_use = Counter(key(node) for node, counts in end.items() if any(counts.values()))
+    stays = sum(min(kept, sum(sorted(totals.get(class_key, Counter()).values(), reverse=True)
+                                  [:in_use[class_key]]))
+                for class_key, kept in per_class.items())
+    placed: Counter = Counter()
+    for counts in end.values():
+        placed.update(counts)
+    # a replica more than the policy asks for stops, one more starts: neither is a move
+    return sum(min(problem.running_total(d.name), placed[d.name]) for d in problem.demands) - stays
+
+
+def state_cost(problem: Problem, state: State, bought: set[str]) -> Fraction:
+    """USD/h of the nodes in use: hosting a replica, or bought (until released)."""
+    owners = problem.owners()
+    used = {node for node, counts in state.items() if any(counts.values())} | bought
+    return sum((owners[node].price for node in used if node in owners), Fraction(0))
+
+
+class _Checker:
+    """`verify` over a state of the move: a placement of the replicas it holds (each demand
+    counted as many replicas as run), read back as `fitc verify` reads a placement file.
+    What a state breaks is kept as the places of the rules broken (`_broken`)."""
+
+    def __init__(self, problem: Problem, bought: set[str], root: str, mid_move: bool = False) -> None:
+        self.problem, self.bought, self.root = problem, bought, root
+        self.mid_move = mid_move  # a state between waves: the hourly budget is not asked
+        self.checked = 0
+
+    def broken(self, state: State) -> set[tuple[str, int, int]]:
+        from fitlang.solve.verify import verify
+
+        self.checked += 1
+        counts: Counter = Counter()
+        assignments = []
+        for node in sorted(state):
+            for name, amount in sorted(state[node].items()):
+                demand = self.problem.demand(name)
+                for _ in range(amount):
+                    item = {"workload": demand.workload, "replica": counts[name], "node": node}
+                    if demand.group is not None:
+                        item["option"] = demand.option
+                    assignments.append(item)
+                    counts[name] += 1
+        variant = dataclasses.replace(self.problem, demands=[
+            dataclasses.replace(d, replicas=counts[d.name]) if counts[d.name] != d.replicas else d
+            for d in self.problem.demands])
+        document = {"assignments": assignments,
+                    "nodes": [{"name": n, "provisioned": True} for n in sorted(self.bought)]}
+        violations, problems = verify(variant, document, self.root)
+        assert not problems, problems  # the document is made here: its shape is right
+        broken = {(v.path, v.span.line, v.span.column) for v in violations}
+        budget = self.problem.budget_origin
+        if self.mid_move and budget is not None:
+            # the hourly budget is of the placement: while work moves, the nodes it leaves and
+            # the nodes it goes to run side by side for a while
+            broken.discard((budget.path, budget.span.line, budget.span.column))
+        return broken
+
+
+def _apply(state: State, moves: list[Move], start: bool = True, stop: bool = True) -> State:
+    after = {node: Counter(counts) for node, counts in state.items()}
+    for move in moves:
+        if start:
+            after.setdefault(move.target, Counter())[move.demand] += 1
+        if stop and move.source != ELSEWHERE:
+            after[move.source][move.demand] -= 1
+            if not after[move.source][move.demand]:
+                del after[move.source][move.demand]
+    return after
+
+
+def _in_use(state: State) -> set[str]:
+    return {node for node, counts in state.items() if any(counts.values())}
+
+
+def waves(problem: Problem, placement: Placement, root: str = "",
+          handles: dict[tuple[str, str], list[str]] | None = None) -> MovePlan:
+    """The move from `problem.running` to `placement`, in waves (see the module's docstring)."""
+    from fitlang import messages as msg
+    from fitlang.span import FIRST_CHARACTER
+
+    start, end = current_state(problem), placed_state(placement)
+    bought_now = set(problem.bought_now)
+    bought_end = {n for names in placement.bought.values() for n in names}
+    plan = MovePlan(state_cost(problem, start, bought_now), state_cost(problem, end, bought_end))
+    plan.bought = sorted(bought_end - bought_now, key=_node_order(problem))
+    plan.released = sorted(bought_now - bought_end - _in_use(end), key=_node_order(problem))
+    plan.least_moves = least_moves(problem, end)
+    pending = moves_between(problem, start, end, handles)
+    plan.stopped = [m for m in pending if m.kind == "stop"]
+    pending = [m for m in pending if m.kind != "stop"]
+    checker = _Checker(problem, bought_now | bought_end, root, mid_move=True)
+    state = _stopped(start, plan.stopped)
+    while pending:
+        wave = _next_wave(problem, state, pending, checker)
+        if wave is None:
+            first = pending[0]
+            plan.diagnostics.append(msg.NoSafeOrder(detail=(
+                f"{len(pending)} move(s) left, the first `{first.workload}` from "
+                f"`{first.source or 'outside the policy'}` to `{first.target}`")).diagnostic(
+                root, FIRST_CHARACTER))
+            break
+        before = _in_use(state)
+        state = _apply(state, wave.moves)
+        wave.drained = sorted(before - _in_use(state), key=_node_order(problem))
+        wave.cost_after = state_cost(problem, state, bought_now | bought_end)
+        plan.waves.append(wave)
+        chosen = set(map(id, wave.moves))
+        pending = [m for m in pending if id(m) not in chosen]
+    return plan
+
+
+def _stopped(state: State, stops: list[Move]) -> State:
+    after = {node: Counter(counts) for node, counts in state.items()}
+    for stop in stops:
+        if stop.source != ELSEWHERE:
+            after[stop.source][stop.demand] -= 1
+    return {node: +counts for node, counts in after.items()}
+
+
+def _node_order(problem: Problem):
+    owners = problem.owners()
+    return lambda node: (problem.classes.index(owners[node]) if node in owners else -1,
+                         owners.position(node) if node in owners else 0, node)
+
+
+def _budget(problem: Problem, workload: str) -> int | None:
+    return problem.max_disrupted.get(workload)
+
+
+def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker) -> Wave | None:
+    """The moves that start beside what runs (new replicas started, old ones not yet stopped)
+    breaking no rule that holds now, within the budgets; else one move that stops first."""
+    allowed = checker.broken(state)
+    wave = Wave()
+    disrupted: Counter = Counter()
+    for move in pending:
+        limit = _budget(problem, move.workload) if move.kind == "move" else None
+        if limit is not None and disrupted[move.workload] >= limit:
+            continue
+        trial = wave.moves + [move]
+        if not _drains_within(problem, state, trial):
+            continue
+        if checker.broken(_apply(state, trial, stop=False)) <= allowed:
+            wave.moves.append(move)
+            disrupted[move.workload] += 1
+    if wave.moves:
+        return wave
+    for move in pending:  # nothing starts beside what runs: stop one first, then start it
+        limit = _budget(problem, move.workload)
+        if (limit is None or limit > 0) and _drains_within(problem, state, [move]) \
+                and checker.broken(_apply(state, [move])) <= allowed:
+            return Wave([move], stop_first=True)
+    return None
+
+
+def _drains_within(problem: Problem, state: State, moves: list[Move]) -> bool:
+    if problem.max_drained is None:
+        return True
+    emptied = _in_use(state) - _in_use(_apply(state, moves))
+    return len(emptied) <= problem.max_drained
+
+
+# ---- at scale: the class counts packed around the replicas that stay ----------------------
+
+def kept_in_place(problem: Problem, placement: Placement, root: str = "") -> Placement:
+    """The placement's counts per class, packed again around what runs: in each class, the
+    nodes that keep the most running replicas first (as many as the class had in use), each
+    keeping what runs on it up to the class's count; the rest first fit onto the class's
+    nodes in use, then onto more (keeping the node rules the packers keep). Taken when it
+    moves fewer replicas, costs no more, and `verify` finds it keeps every rule; else the
+    placement as it was (`keep_in_place` matched its nodes to the running ones)."""
+    owners = problem.owners()
+    packed = placed_state(placement)
+    counts: dict[tuple[str, str], int] = Counter()
+    in_use: Counter = Counter()
+    for node, hosted in packed.items():
+        in_use[owners[node].id] += 1
+        for demand, amount in hosted.items():
+            counts[demand, owners[node].id] += amount
+    now = current_state(problem)
+    state: State = {}
+    for node_class in problem.classes:
+        if not in_use[node_class.id]:
+            continue
+        filled = _fill_class(problem, node_class, counts, in_use[node_class.id], now)
+        if filled is None:
+            return placement
+        state.update(filled)
+    bought_now = set(problem.bought_now)
+    bought = {n for n in state if owners[n].provisioned}
+    before = state_cost(problem, packed, {n for names in placement.bought.values() for n in names})
+    if state_cost(problem, state, bought) > before or \
+            (least_moves(problem, state) >= least_moves(problem, packed) and \
+            _moved(problem, state) >= _moved(problem, packed)):
+        return placement
+    if _Checker(problem, bought | bought_now, root).broken(state):
+        return placement
+    return _as_placement(problem, placement, state)
+
+
+def _moved(problem: Problem, state: State) -> int:
+    return sum(1 for m in moves_between(problem, current_state(problem), state) if m.kind == "move")
+
+
+def _fill_class(problem: Problem, node_class, counts, opened: int, now: State) -> State | None:
+    """One class's replicas on its nodes, around what runs (see `kept_in_place`)."""
+    members = [n for n in now if problem.owners()[n].id == node_class.id]
+    left = {d.name: counts.get((d.name, node_class.id), 0) for d in problem.demands}
+    members.sort(key=lambda n: (-sum(min(c, left[d]) for d, c in now[n].items() if d in left),
+                                problem.owners().position(n)))
+    state: State = {}
+    for node in members[:opened]:
+        kept = Counter({d: min(c, left[d]) for d, c in now[node].items() if left.get(d)})
+        for demand, amount in kept.items():
+            left[demand] -= amount
+        state[node] = +kept
+    spare = (n for n in node_class.node_names[: node_class.count] if n not in state)
+    apart, alone = problem.apart_on_nodes
+    for demand in problem.demands:
+        for _ in range(left[demand.name]):
+            found = next((n for n in state if _takes(problem, node_class, state[n], demand, apart, alone)),
+                         None)
+            if found is None:  # a node more of the class
+                found = next(spare, None)
+                if found is None:
+                    return None
+                state[found] = Counter()
+                if not _takes(problem, node_class, state[found], demand, apart, alone):
+                    return None
+            state[found][demand.name] += 1
+    return {n: c for n, c in state.items() if c}
+
+
+def _takes(problem: Problem, node_class, hosted: Counter, demand, apart, alone) -> bool:
+    """Does a node of the class that hosts `hosted` take one more replica of `demand`?"""
+    from fitlang.model.problem import RESOURCES
+
+    if demand.one_per_node and hosted[demand.name]:
+        return False
+    others = [d for d, c in hosted.items() if c and d != demand.name]
+    if others and (demand.name in alone or any(d in alone for d in others)):
+        return False
+    if any(d in apart.get(demand.name, ()) for d in others):
+        return False
+    use = {r: demand.requests[r] + sum(problem.demand(d).requests[r] * c for d, c in hosted.items())
+           for r in RESOURCES}
+    return all(use[r] <= node_class.capacity[r] for r in RESOURCES)
+
+
+def _as_placement(problem: Problem, placement: Placement, state: State) -> Placement:
+    from fitlang.solve.placement import Assignment
+
+    owners = problem.owners()
+    order = {d.name: i for i, d in enumerate(problem.demands)}
+    number: Counter = Counter()
+    assignments = []
+    for node in sorted(state, key=_node_order(problem)):
+        for demand in sorted(state[node], key=order.__getitem__):
+            for _ in range(state[node][demand]):
+                assignments.append(Assignment(demand, number[demand], node))
+                number[demand] += 1
+    bought: dict[str, list[str]] = {}
+    for node in sorted(state, key=_node_order(problem)):
+        if owners[node].provisioned:
+            bought.setdefault(owners[node].id, []).append(node)
+    return dataclasses.replace(placement, assignments=assignments, bought=bought)

@@ -1,0 +1,465 @@
+"""`fitc plan`: the move from what runs now to the placement (rules/moves.py, solve/moving.py,
+fitlang/plan.py).
+
+The property test draws small fleets and current states and checks each plan against
+references that share no code with the encoding: a brute-force enumeration of every placement
+(the least cost, then the fewest replicas that change node), and a replay of the waves that
+recomputes each intermediate state's use of each node and the budgets by hand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from fitlang.documents import PlanDocument
+from fitlang.driver import Compilation
+from fitlang.model.current import CurrentState, DisruptionBudget, Running
+from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, EXIT_NOTHING, make_plan
+
+from conftest import EXAMPLES, ROOT
+
+GiB = 1024 ** 3
+
+
+def fitc(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fitlang.cli", *arguments], cwd=cwd,
+                          capture_output=True, text=True, env=_env())
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def state_of(*replicas: tuple[str, str], budgets: tuple[DisruptionBudget, ...] = ()) -> CurrentState:
+    return CurrentState(running=tuple(Running(w, n, handle=f"{w}-{i}")
+                                      for i, (w, n) in enumerate(replicas)), budgets=budgets)
+
+
+def plan_of(tmp_path: Path, text: str, state: CurrentState):
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    return make_plan(Compilation(path), state, time_limit=60.0)
+
+
+def codes(result) -> list[str]:
+    return sorted(d.code for d in result.diagnostics)
+
+
+# ---- the example ----------------------------------------------------------------------------
+
+def test_consolidation_example_moves_two_replicas_in_two_waves_as_its_comment_says():
+    path = EXAMPLES / "consolidate.fit"
+    state = json.loads((EXAMPLES / "consolidate-state.json").read_text())
+    result = make_plan(Compilation(path), _placement_state(state))
+    plan = result.plan
+    assert result.exit_code == EXIT_CHANGES and codes(result) == []
+    assert (plan.cost_before, plan.cost_after) == (Fraction("1.6"), Fraction("0.8"))
+    assert plan.moves == plan.least_moves == 2 and plan.bought == plan.released == []
+    assert [[(m.workload, m.source) for m in w.moves] for w in plan.waves] == \
+        [[("web", "std-1")], [("web", "std-2")]]
+    assert all(m.target in ("std-0", "std-3") for w in plan.waves for m in w.moves)
+    assert [w.drained for w in plan.waves] == [["std-1"], ["std-2"]]
+    assert [w.cost_after for w in plan.waves] == [Fraction("1.2"), Fraction("0.8")]
+
+
+def _placement_state(document: dict) -> CurrentState:
+    return CurrentState(running=tuple(Running(a["workload"], a["node"]) for a in document["assignments"]))
+
+
+def test_plan_command_exit_codes_and_json_document(tmp_path):
+    changes = fitc("plan", "consolidate.fit", "--current", "consolidate-state.json",
+                   "--format", "json", cwd=EXAMPLES)
+    assert changes.returncode == EXIT_CHANGES, changes.stderr
+    document = PlanDocument.model_validate_json(changes.stdout)
+    assert document.changes and document.moves == 2 and len(document.waves) == 2
+    assert [w.saving for w in document.waves] == [0.4, 0.4]
+    # the target as the state: nothing to do
+    solved = fitc("solve", "consolidate.fit", "--format", "json", cwd=EXAMPLES)
+    (tmp_path / "now.json").write_text(solved.stdout)
+    same = fitc("plan", str(EXAMPLES / "consolidate.fit"), "--current", str(tmp_path / "now.json"))
+    assert same.returncode == EXIT_NOTHING, same.stdout + same.stderr
+    assert same.stdout.startswith("No changes.")
+    # a state that does not read, and a policy with errors: 1, never 2
+    (tmp_path / "bad.json").write_text("{\"assignments\": [{\"workload\": 3}]}")
+    bad = fitc("plan", str(EXAMPLES / "consolidate.fit"), "--current", str(tmp_path / "bad.json"))
+    assert bad.returncode == EXIT_ERRORS and "E0801" in bad.stderr
+    (tmp_path / "broken.fit").write_text("workload w { replicas = 1 }\n")
+    broken = fitc("plan", str(tmp_path / "broken.fit"), "--current", str(tmp_path / "now.json"))
+    assert broken.returncode == EXIT_ERRORS
+    nothing = fitc("plan", str(EXAMPLES / "consolidate.fit"))  # no --current, no `current` block
+    assert nothing.returncode == EXIT_ERRORS and "no current state" in nothing.stderr
+
+
+# ---- stability ------------------------------------------------------------------------------
+
+STABLE = """
+pool a {
+  count = 2
+  cpu = 4
+  memory = 16GiB
+  price = 1.00 USD/h
+}
+
+pool b {
+  count = 1
+  cpu = 4
+  memory = 16GiB
+  price = 0.96 USD/h
+}
+
+workload web {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+}
+"""
+
+
+def test_a_saving_under_min_saving_keeps_the_current_placement(tmp_path):
+    # web runs on a-0 (1.00 USD/h); b-0 would cost 0.96: 4% less, under the default 5%
+    state = state_of(("web", "a-0"), ("web", "a-0"))
+    kept = plan_of(tmp_path, STABLE, state)
+    assert kept.kept and kept.exit_code == EXIT_NOTHING
+    assert kept.plan.cost_after == Fraction("0.96")
+    moved = plan_of(tmp_path, STABLE + "policy {\n  min_saving = 3%\n}\n", state)
+    assert not moved.kept and moved.exit_code == EXIT_CHANGES and moved.plan.moves == 2
+
+
+def test_plan_output_is_byte_identical_twice(tmp_path):
+    arguments = ("plan", "consolidate.fit", "--current", "consolidate-state.json")
+    first, second = fitc(*arguments, cwd=EXAMPLES), fitc(*arguments, cwd=EXAMPLES)
+    assert first.stdout == second.stdout and first.stdout
+
+
+# ---- budgets, pins, the state's odd replicas ------------------------------------------------
+
+SPREAD_OUT = """
+pool std {
+  count = 4
+  cpu = 8
+  memory = 32GiB
+  price = 0.50 USD/h
+}
+
+workload web {
+  replicas = 4
+  cpu = 2
+  memory = 1GiB
+  BUDGET
+}
+
+policy {
+  DRAINED
+}
+"""
+
+
+def _spread_out(budget: str = "", drained: str = "") -> str:
+    return SPREAD_OUT.replace("BUDGET", budget).replace("DRAINED", drained)
+
+
+FOUR_NODES = state_of(("web", "std-0"), ("web", "std-1"), ("web", "std-2"), ("web", "std-3"))
+
+
+@pytest.mark.parametrize(("budget", "drained", "per_wave"), [
+    ("", "", [3]),  # one node holds all four: three move at once
+    ("max_disrupted = 1", "", [1, 1, 1]),
+    ("max_disrupted = 50%", "", [2, 1]),  # 50% of 4 replicas
+    ("", "max_drained = 2", [2, 1]),
+])
+def test_budgets_limit_each_wave_not_the_move(tmp_path, budget, drained, per_wave):
+    result = plan_of(tmp_path, _spread_out(budget, drained), FOUR_NODES)
+    plan = result.plan
+    assert [len(w.moves) for w in plan.waves] == per_wave
+    assert plan.moves == 3 and plan.cost_after == Fraction("0.5")
+
+
+def test_the_clusters_disruption_budget_joins_the_workloads(tmp_path):
+    state = CurrentState(FOUR_NODES.running, budgets=(DisruptionBudget("web", count=1),))
+    result = plan_of(tmp_path, _spread_out("max_disrupted = 2"), state)
+    assert [len(w.moves) for w in result.plan.waves] == [1, 1, 1]  # the least of 2 and 1
+
+
+def test_a_workload_that_may_not_move_stays(tmp_path):
+    result = plan_of(tmp_path, _spread_out("movable = false"), FOUR_NODES)
+    assert result.exit_code == EXIT_NOTHING and result.plan.moves == 0
+    assert result.plan.cost_after == Fraction(2)
+
+
+POOL_B = """
+pool other {
+  count = 4
+  cpu = 8
+  memory = 32GiB
+  price = 0.10 USD/h
+  zone = "b"
+}
+"""
+
+
+def test_a_workload_that_may_not_move_off_a_node_it_may_not_use_is_an_error(tmp_path):
+    text = _spread_out("movable = false\n  require zone == \"b\"").replace(
+        "price = 0.50 USD/h", "price = 0.50 USD/h\n  zone = \"a\"")
+    result = plan_of(tmp_path, text + POOL_B, FOUR_NODES)
+    assert codes(result) == ["E0811"] and result.exit_code == EXIT_ERRORS
+
+
+def test_replicas_on_unknown_nodes_move_and_unknown_workloads_are_left_alone(tmp_path):
+    state = state_of(("web", "std-0"), ("web", "std-0"), ("web", "gone-1"), ("web", "std-0"),
+                     ("cron", "std-1"))
+    result = plan_of(tmp_path, _spread_out(), state)  # (the state's reader warns: W0802, W0803)
+    plan = result.plan
+    assert plan.moves == 1 and plan.waves[0].moves[0].source == "" \
+        and plan.waves[0].moves[0].target == "std-0"
+
+
+def test_scaling_down_stops_replicas_first_and_is_no_move(tmp_path):
+    state = state_of(*[("web", f"std-{i % 4}") for i in range(6)])  # 6 run, the policy asks 4
+    plan = plan_of(tmp_path, _spread_out(), state).plan
+    assert len(plan.stopped) == 2 and plan.moves == plan.least_moves
+
+
+def test_moves_name_the_replicas_the_state_names(tmp_path):
+    plan = plan_of(tmp_path, _spread_out("max_disrupted = 1"), FOUR_NODES).plan
+    moves = [m for w in plan.waves for m in w.moves]
+    assert len(moves) == 3  # web-i runs on std-i (FOUR_NODES): the moved replica is named
+    assert all(m.handle == "web-" + m.source.removeprefix("std-") for m in moves)
+
+
+def test_nodes_bought_earlier_and_left_empty_are_released_last(tmp_path):
+    text = _spread_out().replace("count = 4", "count = 1") + """
+offer big {
+  provider = aws
+  instance_type = "m.big"
+  regions = ["us-east-1"]
+  cpu = 16
+  memory = 64GiB
+  price = 2.00 USD/h
+}
+
+buy {
+  offers = [big]
+}
+"""
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    compilation = Compilation(path)
+    problem = compilation.problem
+    bought = next(c for c in problem.classes if c.provisioned).node_names[0]
+    state = CurrentState(running=(Running("web", bought), Running("web", bought),
+                                  Running("web", "std-0"), Running("web", "std-0")),
+                         bought=(bought,))
+    plan = make_plan(compilation, state).plan
+    assert plan.released == [bought] and plan.bought == []
+    assert plan.moves == 2 and plan.cost_before == Fraction("2.5") and plan.cost_after == Fraction("0.5")
+    assert [w.cost_after for w in plan.waves] == [Fraction("2.5")]  # released after the waves
+
+
+# ---- the property test against independent references ---------------------------------------
+
+@st.composite
+def fleets(draw):
+    pools = []
+    for index in range(draw(st.integers(1, 3))):
+        pools.append((f"p{index}", draw(st.integers(1, 2)), draw(st.sampled_from([2, 4])),
+                      draw(st.sampled_from(["0.10", "0.20", "0.30"]))))
+    workloads = []
+    for index in range(draw(st.integers(1, 2))):
+        workloads.append((f"w{index}", draw(st.integers(1, 3)), draw(st.integers(1, 2)),
+                          index == 0 and draw(st.booleans()),  # apart: one per node
+                          draw(st.sampled_from([None, 1, 2]))))  # max_disrupted
+    nodes = [f"{name}-{i}" for name, count, _, _ in pools for i in range(count)]
+    running = [(w, draw(st.sampled_from(nodes))) for w, replicas, _, _, _ in workloads
+               for _ in range(draw(st.integers(0, replicas + 1)))]
+    drained = draw(st.sampled_from([None, 1]))
+    return pools, workloads, running, drained
+
+
+def _policy(pools, workloads, drained) -> str:
+    text = "".join(f"pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = 8GiB\n"
+                   f"  price = {price} USD/h\n}}\n\n" for name, count, cpu, price in pools)
+    for name, replicas, cpu, apart, budget in workloads:
+        text += f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = 1GiB\n"
+        text += "  anti_affinity self on node\n" if apart else ""
+        text += f"  max_disrupted = {budget}\n" if budget is not None else ""
+        text += "}\n\n"
+    text += "policy {\n  min_saving = 0%\n"
+    text += f"  max_drained = {drained}\n" if drained is not None else ""
+    return text + "}\n"
+
+
+def _reference(pools, workloads, running):
+    """Every placement by brute force: the least cost, then among those the fewest replicas
+    that change node (a replica beyond the policy's count stops, one more starts: no move)."""
+    nodes = [(f"{name}-{i}", cpu, Fraction(price)) for name, count, cpu, price in pools
+             for i in range(count)]
+    now = Counter(running)
+    per_workload = []
+    for _, replicas, _, apart, _ in workloads:
+        limit = 1 if apart else replicas
+        options = [split for split in itertools.product(range(limit + 1), repeat=len(nodes))
+                   if sum(split) == replicas]
+        per_workload.append(options)
+    best = None
+    for choice in itertools.product(*per_workload):
+        used = [sum(split[i] * w[2] for split, w in zip(choice, workloads)) for i in range(len(nodes))]
+        if any(u > node[1] for u, node in zip(used, nodes)):
+            continue
+        cost = sum((node[2] for u, node in zip(used, nodes) if u), Fraction(0))
+        moves = 0
+        for split, (name, replicas, _, _, _) in zip(choice, workloads):
+            stays = sum(min(now[name, node[0]], split[i]) for i, node in enumerate(nodes))
+            running_here = sum(c for (w, _), c in now.items() if w == name)
+            moves += min(running_here, replicas) - stays
+        if best is None or (cost, moves) < best:
+            best = (cost, moves)
+    return best
+
+
+def _replay(plan, problem, running, workloads, drained, capacity) -> None:
+    """Each wave, replayed: the replicas it starts beside those it stops fit every node, no
+    node hosts two replicas of a workload kept apart, and the budgets hold."""
+    need = {name: cpu for name, _, cpu, _, _ in workloads}
+    apart = {name for name, _, _, is_apart, _ in workloads if is_apart}
+    budget = {name: b for name, _, _, _, b in workloads if b is not None}
+    state = Counter(running)
+    for stop in plan.stopped:
+        state[stop.demand, stop.source] -= 1
+    for wave in plan.waves:
+        during = state.copy()
+        for move in wave.moves:
+            during[move.demand, move.target] += 1
+            if wave.stop_first and move.source:
+                during[move.demand, move.source] -= 1
+        per_node: Counter = Counter()
+        for (name, node), count in during.items():
+            if node in capacity:
+                per_node[node] += need[name] * count
+                assert name not in apart or count <= 1, (name, node, count)
+        assert all(per_node[node] <= capacity[node] for node in per_node), per_node
+        moved = Counter(m.workload for m in wave.moves if m.kind == "move")
+        assert all(moved[name] <= budget[name] for name in moved if name in budget), moved
+        before = {node for (_, node), count in state.items() if count and node in capacity}
+        for move in wave.moves:
+            if move.source:
+                state[move.demand, move.source] -= 1
+            state[move.demand, move.target] += 1
+        after = {node for (_, node), count in state.items() if count and node in capacity}
+        assert sorted(before - after) == sorted(wave.drained)
+        assert drained is None or len(before - after) <= drained, wave.drained
+    return +state
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleets())
+def test_every_wave_keeps_the_rules_and_budgets_and_the_moves_are_the_fewest(tmp_path_factory, drawn):
+    pools, workloads, running, drained = drawn
+    capacity = {f"{name}-{i}": cpu for name, count, cpu, _ in pools for i in range(count)}
+    fit_running = Counter()
+    for name, node in running:
+        fit_running[node] += next(cpu for w, _, cpu, _, _ in workloads if w == name)
+    apart = {name for name, _, _, is_apart, _ in workloads if is_apart}
+    assume(all(u <= capacity[n] for n, u in fit_running.items()))  # what runs fits its nodes
+    assume(all(c <= 1 for (w, _), c in Counter(running).items() if w in apart))
+    tmp_path = tmp_path_factory.mktemp("plan")
+    result = plan_of(tmp_path, _policy(pools, workloads, drained),
+                     CurrentState(running=tuple(Running(w, n) for w, n in running)))
+    reference = _reference(pools, workloads, running)
+    if reference is None:
+        assert result.plan is None and result.exit_code == EXIT_ERRORS
+        return
+    plan = result.plan
+    assert plan is not None and codes(result) == [], codes(result)
+    assert (plan.cost_after, plan.moves) == reference
+    assert plan.least_moves == plan.moves
+    end = _replay(plan, result.problem, running, workloads, drained, capacity)
+    placed = Counter()
+    for (name, _), count in end.items():
+        placed[name] += count
+    assert placed == Counter({name: replicas for name, replicas, _, _, _ in workloads})
+
+
+# ---- at scale: solved by class, packed around what runs --------------------------------------
+
+def test_past_48_nodes_the_replicas_that_may_stay_stay_on_their_own_nodes(tmp_path):
+    # 60 alike nodes; web runs one replica on each of std-0 .. std-7. Two nodes hold all eight
+    # (4 x 2 cores of 8): the two kept keep their replica, the other six move (no fewer: a node
+    # runs one now, so two nodes keep at most two)
+    text = _spread_out().replace("count = 4", "count = 60").replace("replicas = 4", "replicas = 8")
+    state = state_of(*[("web", f"std-{i}") for i in range(8)])
+    result = plan_of(tmp_path, text, state)
+    plan = result.plan
+    assert codes(result) == [] and plan.cost_after == Fraction(1)
+    assert plan.moves == plan.least_moves == 6
+    targets = {m.target for w in plan.waves for m in w.moves}
+    sources = {m.source for w in plan.waves for m in w.moves}
+    assert len(targets) == 2 and not targets & sources and targets <= {f"std-{i}" for i in range(8)}
+
+
+PRICED = """
+pool std {
+  count = 2
+  cpu = 4
+  memory = 16GiB
+  price = 0.10 USD/h
+}
+
+workload web {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+}
+
+policy {
+  move_price = PRICE USD/h
+  min_saving = 0%
+}
+"""
+
+
+@pytest.mark.parametrize(("price", "moves"), [("0.04", 1), ("0.06", 0)])
+def test_move_price_weighs_each_move_and_drained_node_against_the_saving(tmp_path, price, moves):
+    # web runs on std-0 and std-1; one node holds both and saves 0.10 USD/h, for 1 replica moved
+    # and 1 node drained: worth it at 2 x 0.04 = 0.08, not at 2 x 0.06 = 0.12
+    result = plan_of(tmp_path, PRICED.replace("PRICE", price), state_of(("web", "std-0"), ("web", "std-1")))
+    assert result.plan.moves == moves
+    assert result.plan.cost_after == (Fraction("0.1") if moves else Fraction("0.2"))
+
+
+def test_compile_with_current_writes_the_placement_the_plan_reaches(tmp_path):
+    # STABLE: web runs on a-0; b-0 saves 4%, under min_saving: the plan keeps a-0, and so does
+    # `compile --current`; without it compile writes the cheapest placement, on b-0
+    (tmp_path / "p.fit").write_text(STABLE.replace('memory = 1GiB\n', 'memory = 1GiB\n  image = "w:1"\n')
+                                    + "policy {\n  kubernetes {\n    pin_nodes = true\n  }\n}\n")
+    (tmp_path / "now.json").write_text(json.dumps({"assignments": [
+        {"workload": "web", "replica": r, "node": "a-0"} for r in range(2)]}))
+    kept = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "kept", "--current", "now.json",
+                cwd=tmp_path)
+    plain = fitc("compile", "p.fit", "--target", "kubernetes", "--out", "plain", cwd=tmp_path)
+    assert kept.returncode == plain.returncode == 0, kept.stderr + plain.stderr
+    assert "- a-0" in (tmp_path / "kept" / "web.yaml").read_text()
+    assert "- b-0" in (tmp_path / "plain" / "web.yaml").read_text()
+
+
+def test_the_hourly_budget_is_of_the_end_state_not_of_the_nodes_side_by_side_mid_move(tmp_path):
+    # web runs on a-0 and a-1 (2.00 USD/h, within the budget of 2.20): b-0 holds both. Mid-
+    # move a-0, a-1 and b-0 all run (2.50 USD/h): the budget does not stop the wave (were it
+    # asked, each replica would stop before its successor starts, one wave each)
+    text = STABLE.replace("price = 0.96 USD/h", "price = 0.50 USD/h") + \
+        "policy {\n  budget = 2.20 USD/h\n}\n"
+    result = plan_of(tmp_path, text, state_of(("web", "a-0"), ("web", "a-1")))
+    assert codes(result) == [] and result.plan.moves == 2 and len(result.plan.waves) == 1
+    assert not result.plan.waves[0].stop_first
+    assert result.plan.cost_after == Fraction("0.5")
