@@ -150,6 +150,9 @@ class WorkloadBlock:
     exclusive: bool | None = None
     arch: list[str] | None = None
     residency: list[str] | None = None
+    duration: Fraction | None = None
+    earliest: Any | None = None
+    deadline: Any | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> WorkloadBlock:
@@ -219,6 +222,9 @@ class ProfileBlock:
     exclusive: bool | None = None
     arch: list[str] | None = None
     residency: list[str] | None = None
+    duration: Fraction | None = None
+    earliest: Any | None = None
+    deadline: Any | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> ProfileBlock:
@@ -232,6 +238,9 @@ class PolicyBlock:
     objective: Any | None = None
     budget: Fraction | None = None
     allow_unplaced: bool | None = None
+    horizon: Fraction | None = None
+    step: Fraction | None = None
+    start: str | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> PolicyBlock:
@@ -257,6 +266,8 @@ class ElectricityBlock:
     """The checked values of one `electricity` block."""
 
     price: Fraction | None = None
+    hourly: list[Fraction] | None = None
+    prices: str | None = None
     zone: str | None = None
     region: str | None = None
     labels: dict[str, str] | None = None

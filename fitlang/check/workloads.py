@@ -165,7 +165,8 @@ class WorkloadBuilder(EntityBuilders):
             gpu_requirements=gpu_requirements, latency=latency, throughput=throughput,
             options=options, requirements=tuple(rules.requirements),
             preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
-            spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans)
+            spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans,
+            duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline)
         if workload.options:
             self._rules_beside_options(workload)
         return workload
