@@ -198,7 +198,7 @@ class EntityBuilders(BlockValuesStage):
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
                 raise OSError(0, "not a regular file")
-            rows, problems = read_price_file(path, file)
+            rows, problems = read_price_file(path)
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or type(error).__name__
             self.report(msg.FileUnreadable(file=file, reason=reason.lower()).diagnostic(

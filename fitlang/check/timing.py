@@ -60,7 +60,8 @@ def horizon_of(horizon: Fraction | None, step: Fraction | None, start: str | Non
     return Horizon(instant, int(step), int(horizon // step)), []
 
 
-def time_point(value: object, found: str, where: Origin, attribute: str) -> tuple[TimePoint | None, Diagnostic | None]:
+def time_point(value: object, found: str, where: Origin,
+               attribute: str) -> tuple[TimePoint | None, Diagnostic | None]:
     """`earliest`/`deadline`: a duration after the start (seconds) or an instant."""
     if isinstance(value, str):
         instant, detail = parse_instant(value)
@@ -154,7 +155,8 @@ def _first_step(earliest: Fraction, horizon: Horizon) -> int:
 def _unsupported(workload: Workload) -> Iterator[Diagnostic]:
     """Rules the time model does not handle yet: refused, never silently dropped."""
     where = workload.origin
-    rules = [(f"`spread` ({workload.name})", s.origin) for s in workload.spreads]
+    rules: list[tuple[str, Origin | None]] = [(f"`spread` ({workload.name})", s.origin)
+                                              for s in workload.spreads]
     rules += [(f"`affinity` ({workload.name})", a.origin) for a in workload.affinities]
     rules += [(f"`latency` ({workload.name})", rule.origin or where) for rule in workload.latency]
     for attribute, label in (("gang", "`gang`"), ("exclusive", "`exclusive`")):
@@ -167,7 +169,10 @@ def _unsupported(workload: Workload) -> Iterator[Diagnostic]:
             yield msg.NotSupportedWithHorizon(detail=detail).diagnostic(origin.path, origin.span)
 
 
-def read_price_file(path: Path, shown: str) -> tuple[tuple[tuple[datetime, Fraction], ...], list[tuple[int, str]]]:
+PriceRows = tuple[tuple[datetime, Fraction], ...]
+
+
+def read_price_file(path: Path) -> tuple[PriceRows, list[tuple[int, str]]]:
     """The `timestamp,price` rows of a price file (USD/kWh), and the malformed ones as
     (line, what is wrong). A first row whose first field is not a date-time is a header."""
     rows: list[tuple[datetime, Fraction]] = []

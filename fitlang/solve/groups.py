@@ -24,6 +24,7 @@ from fitlang.rules.options import ThroughputGroup
 from fitlang.rules.power import PowerGroup
 from fitlang.rules.replicas import ReplicasGroup
 from fitlang.rules.spread import SpreadGroup
+from fitlang.rules.timing import StartsGroup, StepBudgetGroup, StepCapacityGroup, StepPowerGroup
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class EligibleGroup:
 # rule) may carry any frozen key of its own: the solver only reads it back
 Group = (ReplicasGroup | EligibleGroup | GangGroup | ThroughputGroup | CapacityGroup
          | ExclusiveGroup | BudgetGroup | BuyGroup | PowerGroup | AffinityGroup | SpreadGroup
-         | LatencyGroup)
+         | LatencyGroup
+         | StartsGroup | StepCapacityGroup | StepPowerGroup | StepBudgetGroup)  # time (issue 19)
 
 # what an elastic relaxation may leave short (at a price): what the policy asks for
 ELASTIC_GROUPS = (ReplicasGroup, ThroughputGroup)

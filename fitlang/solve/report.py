@@ -132,7 +132,8 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             workload=r.workload, location=r.location, limit_ms=_rounded(r.limit_ms),
             worst_ms=_number(r.worst_ms), replicas_within=r.replicas_within,
             replicas_needed=r.needed) for r in latency]
-    energy = energy_use(problem, placement)
+    timed = problem.timeline is not None  # per step: the text report's timeline says it
+    energy = [] if timed else energy_use(problem, placement)
     if energy:
         optional["energy"] = [d.EnergyUse(
             scope=e.scope, price_usd_kwh=_rounded(e.price_kwh),
@@ -148,16 +149,17 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
         nodes=[_node_entry(name, node_class) for name, node_class in listed],
         workloads=_workloads(problem),
         assignments=[d.PlacedReplica(**_named(demands[a.workload]), replica=a.replica,
-                                     node=a.node) for a in placement.assignments],
+                                     node=a.node, **_times(problem, a))
+                     for a in placement.assignments],
         unplaced=[d.UnplacedReplica(**_named(demands[u.workload]), replica=u.replica,
                                     reason=u.reason) for u in placement.unplaced],
         diagnostics=[d.DiagnosticRecord(**diagnostic.as_record()) for diagnostic in diagnostics],
         utilization=[d.PoolUtilization(pool=u.pool, resource=u.resource, capacity=u.capacity,
                                        used=u.used, stranded=u.stranded)
-                     for u in utilization(problem, placement)],
+                     for u in ([] if timed else utilization(problem, placement))],
         power=[d.PowerUse(scope=p.scope, cap_kw=_rounded(p.cap_watts / 1000),
                           used_kw=_rounded(used / 1000))
-               for p, used in power_use(problem, placement)],
+               for p, used in ([] if timed else power_use(problem, placement))],
         **optional)
     return _dump(document.model_dump(exclude_unset=True))
 
@@ -200,6 +202,10 @@ def _listed(items: list[str]) -> str:
 
 
 def as_text(problem: Problem, placement: Placement) -> str:
+    if problem.timeline is not None:
+        from fitlang.solve.timeline_report import timed_text
+
+        return timed_text(problem, placement)
     lines = [f"status: {placement.status} (solver: {placement.backend}, "
              f"{placement.seconds:.2f} s)", ""]
     per_node: dict[str, dict[str, int]] = {}
@@ -423,3 +429,13 @@ def _grouped_unplaced(placement: Placement) -> list[str]:
     for item in placement.unplaced:
         groups[item.workload, item.reason] = groups.get((item.workload, item.reason), 0) + 1
     return [f"{workload} x{count}: {reason}" for (workload, reason), count in groups.items()]
+
+
+def _times(problem: Problem, assignment: object) -> dict[str, str]:
+    """With a horizon: when the replica starts and ends (`timeline.TimedAssignment`)."""
+    if problem.timeline is None or not hasattr(assignment, "start"):
+        return {}
+    from fitlang.solve.timeline import instant, iso
+
+    start, end = assignment.start, assignment.end  # type: ignore[attr-defined]
+    return {"start": iso(instant(problem.timeline, start)), "end": iso(instant(problem.timeline, end))}
