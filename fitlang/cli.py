@@ -698,6 +698,7 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     """The explanation is the output (stdout); the diagnostics go where they always go."""
     import json
 
+    from fitlang import messages as msg
     from fitlang.driver import EXPLAIN_SECONDS
     from fitlang.solve.explain import (
         ExplainOutcome,
@@ -711,6 +712,10 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     compilation, problem = loaded
     sources, diagnostics = compilation.sources(), compilation.diagnostics()
+    if problem.timeline is not None:  # issue 19: explain's trials solve without time, so far
+        emit(diagnostics + [msg.NotSupportedWithHorizon(detail="`fitc explain`").diagnostic(
+            compilation.root_path, FIRST_CHARACTER)], arguments.format, sources)
+        return EXIT_ERRORS
     explanation = compilation.explain(
         EXPLAIN_SECONDS if arguments.time_limit is None else arguments.time_limit,
         arguments.repair_budget)

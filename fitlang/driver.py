@@ -283,6 +283,11 @@ class Compilation:
 
         problem = self.problem
         assert problem is not None
+        if problem.timeline is not None:  # explain's trials solve without time: not yet
+            return Verdict(placement, Outcome.INFEASIBLE, [msg.NoPlacement(
+                detail="no schedule meets every hard rule within the horizon (the solver proved "
+                "it); explaining a conflict in time is not supported yet").diagnostic(
+                    self.root_path, FIRST_CHARACTER)])
         explanation = self.explain(time_limit)
         if explanation.outcome is ExplainOutcome.CONFLICT:
             found = explanation_diagnostics(problem, self.root_path, explanation=explanation)
