@@ -257,6 +257,8 @@ class Compilation:
         chosen = [TARGETS[name]() for name in dict.fromkeys(targets)]
         for target in chosen:
             compiled.diagnostics += target.problems(context)
+            if problem.timeline is not None and not target.enforces_timing:
+                compiled.diagnostics.append(_timing_not_enforced(target.name, self.root_path))
         if any(d.is_error for d in compiled.diagnostics):
             return compiled
         for target in chosen:
@@ -321,6 +323,13 @@ class Compilation:
                 )
             )
         return warnings
+
+
+def _timing_not_enforced(target: str, root: str) -> Diagnostic:
+    """W0901: with a horizon, a target that creates all the work at once (issue 19)."""
+    return msg.TimingNotEnforced(target=target, detail="its files start every workload at "
+                                 "once, not at the times the placement gives").diagnostic(
+        root, FIRST_CHARACTER)
 
 
 def _build(program: Program) -> Built:

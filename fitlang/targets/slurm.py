@@ -149,6 +149,7 @@ def settings(context: CompileContext) -> SlurmSettings:
 
 class Slurm(Target):
     name = "slurm"
+    enforces_timing = True  # `--begin` and `--deadline` per job
 
     @classmethod
     def rules(cls, program: Program) -> tuple[Rule, ...]:
