@@ -712,13 +712,15 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     compilation, problem = loaded
     sources, diagnostics = compilation.sources(), compilation.diagnostics()
-    if problem.timeline is not None:  # issue 19: explain's trials solve without time, so far
-        emit(diagnostics + [msg.NotSupportedWithHorizon(detail="`fitc explain`").diagnostic(
-            compilation.root_path, FIRST_CHARACTER)], arguments.format, sources)
-        return EXIT_ERRORS
     explanation = compilation.explain(
         EXPLAIN_SECONDS if arguments.time_limit is None else arguments.time_limit,
         arguments.repair_budget)
+    if problem.timeline is not None and explanation.outcome is not ExplainOutcome.FEASIBLE:
+        # issue 19: explain's trials solve without time, so far
+        emit(diagnostics + [msg.NotSupportedWithHorizon(detail="explaining a conflict in time "
+                                                               "(`fitc explain`)").diagnostic(
+            compilation.root_path, FIRST_CHARACTER)], arguments.format, sources)
+        return EXIT_ERRORS
     found = explanation_diagnostics(problem, compilation.root_path, explanation=explanation,
                                     for_solve=False)
     everything = diagnostics + found

@@ -12,12 +12,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
-from solving import problem_from, solved
 
 from fitlang.driver import Compilation
 from fitlang.solve.report import as_json, as_text
 from fitlang.solve.verify import verify
+
+from conftest import EXAMPLES
+from solving import problem_from, solved
 
 WHOLE_NODE_POOL = """
 pool big {{

@@ -60,9 +60,10 @@ class TimeEncoding:
     u: dict[tuple[str, int], int] = field(default_factory=dict)  # (class, step)
     # (class, step) -> the columns x running then, with what one replica takes (per resource)
     _running: dict[tuple[str, int], list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
+    _starts: dict[str, list[int]] = field(default_factory=dict)  # demand -> its columns x
 
     def starts_of(self, demand: str) -> list[int]:
-        return [column for (name, _, _), column in self.x.items() if name == demand]
+        return self._starts.get(demand, [])
 
     def running(self, class_id: str, step: int) -> list[tuple[int, tuple[int, ...]]]:
         return self._running.get((class_id, step), [])
@@ -85,6 +86,7 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
             for start in window.starts():
                 column = model.var(f"x[{demand.name},{node_class.id},{start}]", 0, demand.replicas)
                 encoding.x[demand.name, node_class.id, start] = column
+                encoding._starts.setdefault(demand.name, []).append(column)
                 for step in range(start, start + window.duration):
                     encoding._running.setdefault((node_class.id, step), []).append(
                         (column, tuple(charge)))
