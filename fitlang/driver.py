@@ -11,6 +11,7 @@ explained), or undecided.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import importlib
 from collections.abc import Callable, Mapping, Sequence
@@ -28,11 +29,14 @@ from fitlang.span import FIRST_CHARACTER
 if TYPE_CHECKING:  # the solver and the model are imported when a stage first needs them
     from fitlang.check.checker import CheckResult
     from fitlang.check.incremental import IncrementalCheck
-    from fitlang.check.program import Program
+    from fitlang.check.program import CurrentFile, Program
     from fitlang.model.build import Built
+    from fitlang.model.current import CurrentState, Running, StateRead
+    from fitlang.model.current_read import StateFile, StateNames
     from fitlang.model.problem import Problem
     from fitlang.solve.explain import Explanation
     from fitlang.solve.placement import Placement
+    from fitlang.syntax.nodes import Span
 
 # The targets declare their settings blocks in `policy` (check/settings.py); the checker
 # imports them the first time a policy states one, so a file without one is checked without
@@ -84,10 +88,12 @@ class Compilation:
                  project_root: Path | None = None, *, shown_as: str | None = None,
                  workspace: Workspace | None = None,
                  parse: Callable[[Path, Path | None, dict], Workspace] | None = None,
-                 incremental: IncrementalCheck | None = None) -> None:
+                 incremental: IncrementalCheck | None = None, current: str | None = None) -> None:
         """`workspace`: one shared with other roots (`fitc check a.fit b.fit`); `parse`:
         makes the workspace (the editor's, which parses through its cache); `incremental`:
-        the root's earlier checks, to check only what changed."""
+        the root's earlier checks, to check only what changed; `current`: a file saying what
+        runs now (`--current FILE`, relative to the working directory), read instead of the
+        policy's `current` blocks."""
         self.root = root
         self.project_root = project_root.resolve() if project_root is not None else None
         self.buffers = {path.resolve(): text for path, text in (buffers or {}).items()}
@@ -95,6 +101,7 @@ class Compilation:
         self._given_workspace = workspace
         self._make_workspace = parse
         self._incremental = incremental
+        self.current = current
         self._solved: dict[tuple[str, float | None], Placement] = {}
         self._explained: dict[tuple[float | None, float | None], Explanation] = {}
 
@@ -327,6 +334,55 @@ class Compilation:
             )
         return warnings
 
+    # ---- what runs now (`current`, `--current`: where `fitc plan` starts) ----------------
+
+    def current_state(self) -> CurrentState | None:
+        """What runs now, from `--current` (the `current` argument) or else the policy's
+        `current` blocks, merged; None when neither names a file. Read once; what is wrong
+        with the files is in `current_diagnostics()`. Replicas of workloads or options the
+        policy lacks are left out (W0803); replicas on nodes it lacks are kept (W0802: they
+        must move)."""
+        return self._current[0]
+
+    def current_diagnostics(self) -> list[Diagnostic]:
+        """What reading the current state found: E0801 per malformed value (at the policy's
+        `current` block, or at the file itself for `--current`), E0103 for a `--current` file
+        that cannot be read, and one warning per file and kind (W0801-W0804). Not part of
+        `diagnostics()`: only the commands that start from what runs read it."""
+        return self._current[1]
+
+    @cached_property
+    def _current(self) -> tuple[CurrentState | None, list[Diagnostic]]:
+        from fitlang.model.current_read import merge, read_state_files
+
+        program = self.check().program
+        files, diagnostics = self._state_files(program)
+        if not files and not diagnostics:
+            return None, []
+        reads = read_state_files([file for file, _ in files], _state_names(program))
+        problem = self.problem
+        for (_, where), read in zip(files, reads):
+            diagnostics += _state_diagnostics(read, where, problem)
+        state = merge(reads)
+        if problem is not None:
+            state = _with_options(_with_bought(state, problem), problem, program)
+        return state, diagnostics
+
+    def _state_files(self, program: Program) -> tuple[list[tuple[StateFile, _Where]], list[Diagnostic]]:
+        """The files to read, each with where its messages go; E0103 instead when `--current`
+        names a file that cannot be read (the checker reports the policy's)."""
+        from fitlang.model.current_read import StateFile
+
+        if self.current is None:
+            return [(StateFile(block.file, block.format, block.given), _Where.of(block))
+                    for block in program.current], []
+        unreadable = _unreadable(self.current)
+        if unreadable is not None:
+            return [], [msg.FileUnreadable(file=self.current, reason=unreadable).diagnostic(
+                self.current, FIRST_CHARACTER)]
+        return [(StateFile(self.current, None, self.current),
+                 _Where(self.current, FIRST_CHARACTER))], []
+
 
 def _explained_in_time(placement: Placement) -> Explanation:
     """With a horizon: feasible when the schedule places everything; otherwise undecided, as
@@ -351,3 +407,133 @@ def _build(program: Program) -> Built:
     from fitlang.targets import target_rules
 
     return build_problem(program, target_rules(program))
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a state file's messages go: the `current` block's `file`, or the file itself."""
+
+    path: str
+    span: Span
+
+    @staticmethod
+    def of(block: CurrentFile) -> _Where:
+        origin = block.spans.get("file", block.origin)
+        assert origin is not None  # the checker gives every block it makes its origin
+        return _Where(origin.path, origin.span)
+
+
+def _unreadable(path: str) -> str | None:
+    """Why a `--current` file cannot be read (as the checker says of inventories), or None."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return (error.strerror or type(error).__name__).lower()
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None if os.access(path, os.R_OK) else "permission denied"
+
+
+def _state_names(program: Program) -> StateNames:
+    """The policy's workloads as the targets name what runs them: the driver sits above the
+    model and the targets, so the readers need not import the targets."""
+    from fitlang.model.current_read import StateNames
+    from fitlang.targets.base import dns_name
+    from fitlang.targets.slurm import job_name
+
+    workloads = program.workloads
+    option_labels: dict[tuple[str, str], str] = {}
+    job_names: dict[str, tuple[str, str | None]] = {}
+    for workload in workloads.values():
+        job_names.setdefault(job_name(workload), (workload.name, None))
+        for option in workload.options:
+            # the Kubernetes target labels pods with the option, or its DNS form when the
+            # option is no valid label value (kubernetes.py, `_workload_labels`)
+            model = option.model.name  # an option is named by its accelerator
+            option_labels[(workload.name, model)] = model
+            option_labels.setdefault((workload.name, dns_name(model)), model)
+            job_names.setdefault(job_name(workload.for_option(option)), (workload.name, model))
+    return StateNames(
+        workloads=frozenset(workloads),
+        options={name: frozenset(o.model.name for o in w.options) for name, w in workloads.items()},
+        pod_names={dns_name(name): name for name in workloads},
+        option_labels=option_labels, job_names=job_names)
+
+
+SHOWN_NAMES = 3  # a warning about many replicas names the first few
+
+
+def _first(names: Sequence[str]) -> str:
+    shown = ", ".join(f"`{name}`" for name in names[:SHOWN_NAMES])
+    return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) -> list[Diagnostic]:
+    """The read's problems as E0801 each; what it left out or could not match as one warning
+    per kind, with a count and the first few names. Nodes are matched when the policy built."""
+    found = [msg.CurrentStateError.at(where.path, where.span, detail=problem_text)
+             for problem_text in read.problems]
+    file = read.state.sources[0] if read.state.sources else where.path
+    if read.ignored:
+        found.append(msg.UnmanagedWork.at(where.path, where.span, file=file, count=len(read.ignored),
+                                          what=read.unit + _plural(len(read.ignored)),
+                                          first=_first(read.ignored)))
+    if read.unknown:
+        found.append(msg.UnknownStateWorkloads.at(where.path, where.span, file=file,
+                                                  count=len(read.unknown),
+                                                  plural=_plural(len(read.unknown)),
+                                                  first=_first(read.unknown)))
+    if read.unmatched_budgets:
+        count = len(read.unmatched_budgets)
+        found.append(msg.BudgetSelectsNothing.at(where.path, where.span, file=file, count=count,
+                                                 first=_first(read.unmatched_budgets)))
+    if problem is not None:
+        owners = problem.owners()
+        lost = [r for r in read.state.running if owners.find(r.node) is None]
+        if lost:
+            nodes = list(dict.fromkeys(r.node for r in lost))
+            found.append(msg.UnknownStateNodes.at(where.path, where.span, file=file, count=len(lost),
+                                                  plural=_plural(len(lost)), nodes=len(nodes),
+                                                  node_plural=_plural(len(nodes)), first=_first(nodes)))
+    return found
+
+
+def _with_bought(state: CurrentState, problem: Problem) -> CurrentState:
+    """Pods and jobs do not say which nodes were bought: a node of an offer that runs a
+    replica was (a placement's own list is kept). Bought nodes that run nothing are not
+    seen; a placement file names them."""
+    owners = problem.owners()
+    found = {r.node for r in state.running
+             if (owner := owners.find(r.node)) is not None and owner[0].provisioned}
+    if found <= set(state.bought):
+        return state
+    return dataclasses.replace(state, bought=tuple(sorted(found | set(state.bought))))
+
+
+def _with_options(state: CurrentState, problem: Problem, program: Program) -> CurrentState:
+    """A replica of a workload with accelerator options that its file does not say the option
+    of (a pod without the option label) runs with its node's accelerator, when that is one of
+    the options: an H100 node runs the H100 option."""
+    owners = problem.owners()
+
+    def option_of(replica: Running) -> str | None:
+        workload = program.workloads.get(replica.workload)
+        if replica.option is not None or workload is None or not workload.options:
+            return replica.option
+        found = owners.find(replica.node)
+        accelerator = found[0].accelerator if found is not None else None
+        model = accelerator.name if accelerator is not None else None
+        return model if model in {option.model.name for option in workload.options} else None
+
+    return dataclasses.replace(state, running=tuple(
+        replica if (option := option_of(replica)) == replica.option
+        else dataclasses.replace(replica, option=option) for replica in state.running))

@@ -732,6 +732,74 @@ class TestFailed(Message):
     detail: str
 
 
+# ---- E08xx / W08xx: what runs now (`current`, `--current`; issue 18) ----
+
+
+class CurrentStateError(Message):
+    code = "E0801"
+    summary = "malformed current-state file"
+    template = "{detail}"
+    fix = ("Give the output of `kubectl get pods -A -o json` (with PDBs: `kubectl get pods,pdb -A "
+           "-o json`), `squeue --json`, `squeue -h -o \"%i|%j|%T|%N\"`, or fitc's own placement "
+           "JSON, unedited; `format` in the `current` block says which when the content cannot.")
+    detail: str
+
+
+class UnmanagedWork(Message):
+    code = "W0801"
+    summary = "running work of no workload of the policy"
+    template = "{file}: {count} running {what} of no workload of the policy, not read: {first}"
+    severity = Severity.WARNING
+    fix = ("Nothing to do if they are not the policy's (system pods, other teams' jobs); else label "
+           "the pods `fitlang.dev/workload: NAME` or name the jobs as the workloads.")
+    file: str
+    count: int
+    what: str
+    first: str
+
+
+class UnknownStateNodes(Message):
+    code = "W0802"
+    summary = "replicas run on nodes the policy does not have"
+    template = ("{file}: {count} running replica{plural} on {nodes} node{node_plural} no pool or "
+                "inventory of the policy has: {first}")
+    severity = Severity.WARNING
+    fix = ("Normal while nodes are drained or removed from an inventory: the plan moves these "
+           "replicas. Otherwise add the nodes to an inventory (is the inventory file current?).")
+    file: str
+    count: int
+    plural: str
+    nodes: int
+    node_plural: str
+    first: str
+
+
+class UnknownStateWorkloads(Message):
+    code = "W0803"
+    summary = "running replicas name a workload or option the policy lacks"
+    template = "{file}: {count} running replica{plural} of workloads or options the policy lacks: {first}"
+    severity = Severity.WARNING
+    fix = ("Normal after a workload or option is removed from the policy: these replicas are not "
+           "read, and applying the new placement removes them. Otherwise check the names.")
+    file: str
+    count: int
+    plural: str
+    first: str
+
+
+class BudgetSelectsNothing(Message):
+    code = "W0804"
+    summary = "disruption budget selects no running replica of the policy"
+    template = ("{file}: PodDisruptionBudgets that select no running pod of the policy ({count}): "
+                "{first}")
+    severity = Severity.WARNING
+    fix = ("Nothing to do if they guard other pods; else make the PDB's selector match the pods' "
+           "labels (`app.kubernetes.io/name`) in their namespace.")
+    file: str
+    count: int
+    first: str
+
+
 # ---- E09xx / W09xx: time (issue 19: a horizon, windows, prices per step) ----------------
 
 

@@ -365,6 +365,8 @@ def test_every_documented_example_checks_clean_as_pasted(tmp_path, name, line, t
     (tmp_path / "inventory").mkdir()
     (tmp_path / "inventory" / "onprem-nodes.json").write_text(
         (FIXTURES / "inventory" / "nodes.json").read_text())
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "pods.json").write_text('{"kind": "List", "items": []}')
     path = tmp_path / "example.fit"
     path.write_text(text)
     result = check_file(path, Workspace())

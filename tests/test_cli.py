@@ -315,7 +315,9 @@ def test_time_limit_returns_the_best_placement_found_and_it_verifies(tmp_path, f
 
     bench_module("fleet").generate(1000, 100).write(tmp_path, "fleet")
     started = time.monotonic()
-    result = fitc("solve", "fleet.fit", "--format", "json", "--time-limit", "1", cwd=tmp_path)
+    # 3 s: on a quiet machine the floor is done in 0.4 s and the search stops at the limit;
+    # with 1 s, a machine under heavy load cut the floor itself (issue 13's trade-off)
+    result = fitc("solve", "fleet.fit", "--format", "json", "--time-limit", "3", cwd=tmp_path)
     elapsed = time.monotonic() - started
     document = json.loads(result.stdout)
     assert elapsed < 20  # the limit bounds the solver; start-up and packing come on top

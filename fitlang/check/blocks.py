@@ -315,3 +315,15 @@ class LatencyBlock:
     def of(cls, values: Mapping[str, Any]) -> LatencyBlock:
         renamed = {'from': 'from_'}
         return cls(**{renamed.get(k, k): v for k, v in values.items()})
+
+
+@dataclass(frozen=True)
+class CurrentBlock:
+    """The checked values of one `current` block."""
+
+    file: str | None = None
+    format: str | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> CurrentBlock:
+        return cls(**values)

@@ -19,7 +19,7 @@ from fitlang.check import schema as s
 from fitlang.check.entities import LatencyEntry
 from fitlang.check.evaluate import Evaluator, Symbol, Typed
 from fitlang.check.loader import SourceModule, Workspace
-from fitlang.check.program import Accelerator, Buy, Electricity, Policy, PowerCap, Program
+from fitlang.check.program import Accelerator, Buy, CurrentFile, Electricity, Policy, PowerCap, Program
 from fitlang.check.residency import residency_conflicts
 from fitlang.check.timing import check_timing
 from fitlang.check.values import BlockValues
@@ -157,7 +157,7 @@ class Slot:
 
 
 # kinds whose checked value depends on more than the text and the names it reads
-_VOLATILE_KINDS = ("inventory", "buy")
+_VOLATILE_KINDS = ("inventory", "buy", "current")
 
 
 class Checker(WorkloadBuilder):
@@ -279,7 +279,8 @@ class Checker(WorkloadBuilder):
         if key not in self._entities:
             values = self.block_values(scope, decl, schema)
             builders: dict[str, Callable[[ModuleScope, None, BlockValues], Any]] = {
-                "policy": self._build_policy, "buy": self._build_buy, "latency": self._build_latency}
+                "policy": self._build_policy, "buy": self._build_buy, "latency": self._build_latency,
+                "current": self._build_current}
             self._entities[key] = builders[schema.kind](scope, None, values)
 
     def program(self, root: SourceModule) -> Program:
@@ -317,7 +318,15 @@ class Checker(WorkloadBuilder):
         return Program(root.path, parts.tables["accelerator"], parts.tables["pool"],
                        parts.tables["inventory"], parts.tables["offer"], buys,
                        parts.tables["workload"], parts.policy, tuple(parts.power_caps),
-                       tuple(parts.electricity), regions, tuple(parts.locations), round_trips)
+                       tuple(parts.electricity), regions, tuple(parts.locations), round_trips,
+                       self._current_files(root))
+
+    def _current_files(self, root: SourceModule) -> tuple[CurrentFile, ...]:
+        """The root file's `current` blocks, in order: what runs is the deployment's, which
+        the root file describes, so an imported file's state is not read."""
+        return tuple(entity for decl in root.decls
+                     if isinstance(decl, n.Block) and decl.kind.name == "current"
+                     and isinstance(entity := self._entities.get(id(decl)), CurrentFile))
 
     # ---- entities, built once and memoised --------------------------------
 

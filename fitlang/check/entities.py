@@ -9,12 +9,14 @@ import os
 import stat
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from fitlang import messages as msg
 from fitlang.check.blocks import (
     AcceleratorBlock,
     BuyBlock,
+    CurrentBlock,
     ElectricityBlock,
     InventoryBlock,
     LatencyBlock,
@@ -28,6 +30,7 @@ from fitlang.check.blocks import (
 from fitlang.check.program import (
     Accelerator,
     Buy,
+    CurrentFile,
     Electricity,
     GpuSpec,
     Inventory,
@@ -226,6 +229,32 @@ class EntityBuilders(BlockValuesStage):
 
     def _build_profile(self, scope: ModuleScope, name: str, v: BlockValues) -> BlockValues:
         return v
+
+    def _build_current(self, scope: ModuleScope, name: str | None, v: BlockValues) -> CurrentFile | None:
+        """A file saying what runs now: it must be there and readable, as an inventory's (its
+        content is read by the commands that start from it: `Compilation.current_state`)."""
+        b = CurrentBlock.of(v.values)
+        if b.file is None:
+            return None
+        file = (scope.module.resolved.parent / b.file).resolve()
+        if not self._readable_file(scope, b.file, file, v):
+            return None
+        return CurrentFile(name=name, file=str(file), given=b.file, format=b.format,
+                           origin=v.origin, spans=v.spans)
+
+    def _readable_file(self, scope: ModuleScope, given: str, file: Path, v: BlockValues) -> bool:
+        """E0103 at the block's `file` unless `file` is a regular file that can be read."""
+        try:
+            if not stat.S_ISREG(os.stat(file).st_mode):  # a FIFO would block, a device lie
+                raise OSError(0, "not a regular file" if not file.is_dir() else "is a directory")
+            with open(file, "rb") as handle:
+                handle.read(1)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            self.report(msg.FileUnreadable(file=given, reason=reason.lower()).diagnostic(
+                scope.path, v.spans["file"].span))
+            return False
+        return True
 
 
 def _given(value: _T | None, default: _T) -> _T:

@@ -413,6 +413,7 @@ class Program:
     locations: tuple[str, ...] = ()
     # (location, region code) -> round-trip milliseconds, the root file's entries last
     latency: dict[tuple[str, str], Fraction] = field(default_factory=dict)
+    current: tuple[CurrentFile, ...] = ()  # the `current` blocks: what runs now, in order
 
     def region_at(self, region: str | None, zone: str | None = None) -> Region | None:
         """The `region` block of a region code, or else of the region a zone name starts with
@@ -427,3 +428,15 @@ class Program:
             if zone.startswith(candidate.code) and (rest[:1].isalpha() or rest[:1] == "-"):
                 return candidate
         return None
+
+
+@dataclass(frozen=True)
+class CurrentFile:
+    """A `current` block: a file saying what runs now (`fitc plan` starts from it)."""
+
+    name: str | None
+    file: str  # resolved path
+    given: str = ""  # the path as the block gives it, for messages
+    format: str | None = None  # placement, kubectl or squeue; None: told from the content
+    origin: Origin | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)

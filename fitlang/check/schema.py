@@ -278,9 +278,16 @@ LATENCY = BlockSchema("latency", "none", {
     "to": Attr(Type("map", of=t.TIME), True, "round-trip time to each region, by `region` name"),
 }, doc="round-trip times from a location to regions; later blocks (and the root file's) win")
 
+CURRENT = BlockSchema("current", "optional", {
+    "file": Attr(t.STRING, True, "path of the file saying what runs now, relative to this file"),
+    "format": Attr(t.STATE_FORMAT, doc="placement (fitc's JSON), kubectl (`kubectl get pods,pdb "
+                                       "-A -o json`) or squeue (`squeue --json` or `squeue -h -o "
+                                       "\"%i|%j|%T|%N\"`); default: told from the content"),
+}, doc="what runs now (`fitc plan` starts from it): one file each; several blocks make one state")
+
 TOP_LEVEL: dict[str, BlockSchema] = {schema.kind: schema for schema in (
     ACCELERATOR, POOL, INVENTORY, OFFER, BUY, WORKLOAD, PROFILE, POLICY, POWER_CAP, ELECTRICITY,
-    REGION, LOCATION, LATENCY)}
+    REGION, LOCATION, LATENCY, CURRENT)}
 
 # what names mean inside `require` / `prefer`
 NODE_SCOPE: dict[str, Type] = {

@@ -132,6 +132,7 @@ ARCH = choice("architecture", "amd64", "arm64")
 PROVIDER = choice("provider", "aws", "gcp", "azure")
 WORKLOAD_KIND = choice("workload kind", "service", "job")
 INVENTORY_FORMAT = choice("inventory format", "kubectl", "slurm")
+STATE_FORMAT = choice("state format", "placement", "kubectl", "squeue")
 # where a region's data falls under, by the law that governs it (the EU counts as one)
 JURISDICTION = choice("jurisdiction", "EU", "US", "UK", "CH", "CA", "JP", "SG", "AU", "IN",
                       "KR", "BR")

@@ -15,6 +15,7 @@ node class is the solver's business, not the reader's.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -62,22 +63,36 @@ class CurrentState:
 class StateRead:
     state: CurrentState = field(default_factory=CurrentState)
     problems: list[str] = field(default_factory=list)  # "FILE: what is wrong", one each
+    # what the reader left out or could not match, for one warning per file and kind (W0801,
+    # W0803, W0804): names, in file order
+    ignored: list[str] = field(default_factory=list)  # running work of no workload of the policy
+    unit: str = "replica"  # what the file lists, for messages: pod, job
+    unknown: list[str] = field(default_factory=list)  # naming a workload or option it lacks
+    unmatched_budgets: list[str] = field(default_factory=list)  # PDBs selecting no workload
 
 
 def read_placement_state(text: str, source: str) -> StateRead:
     """The state a placement JSON (`fitc solve --format json`) describes: its assignments run,
     its provisioned nodes were bought. Validated as `fitc verify` reads a placement
     (`documents.PlacementRead`), so a wrong value is named by its JSON path."""
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        read = StateRead()
+        read.problems.append(f"{source}: not JSON: {error}")
+        return read
+    return placement_state(document, source)
+
+
+def placement_state(document: object, source: str,
+                    knows: Callable[[str, str | None], bool] | None = None) -> StateRead:
+    """`read_placement_state` of a parsed document. `knows(workload, option)`: whether the
+    policy has them; assignments it does not know are left out and listed in `unknown`."""
     from pydantic import ValidationError  # here: pydantic is slow to import
 
     from fitlang.documents import error_lines, placement_read
 
     read = StateRead()
-    try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        read.problems.append(f"{source}: not JSON: {error}")
-        return read
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
         read.problems.append(f"{source}: expected the JSON of `fitc solve --format json`: "
                              "an object with `assignments`")
@@ -87,10 +102,14 @@ def read_placement_state(text: str, source: str) -> StateRead:
     except ValidationError as error:
         read.problems.extend(f"{source}: {line}" for line in error_lines(error))
         return read
-    running = tuple(Running(workload=item["workload"], node=item["node"],
-                            option=item.get("option"))
-                    for item in placement["assignments"])
+    running = []
+    for item in placement["assignments"]:
+        workload, option = item["workload"], item.get("option")
+        if knows is not None and not knows(workload, option):
+            read.unknown.append(workload if option is None else f"{workload} (option {option})")
+            continue
+        running.append(Running(workload=workload, node=item["node"], option=option))
     bought = tuple(sorted(node["name"] for node in placement.get("nodes", [])
                           if node.get("provisioned")))
-    read.state = CurrentState(running=running, bought=bought, sources=(source,))
+    read.state = CurrentState(running=tuple(running), bought=bought, sources=(source,))
     return read

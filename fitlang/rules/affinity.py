@@ -15,7 +15,7 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
+from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
 from fitlang.rules.explaining import demands_of, where
 from fitlang.rules.spread import topologies_excluded
 
@@ -82,7 +82,7 @@ def _affinities(placed: Placed, demand: Demand) -> Iterator[Diagnostic]:
 
 
 @dataclass(frozen=True)
-class AffinityGroup:
+class AffinityGroup(GroupKey):
     """A demand's affinity or anti-affinity rule, by its index in `Demand.affinities`."""
 
     demand: str
@@ -262,7 +262,25 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     return search.Repair(part, text, rule.origin, None, None, check.cost)
 
 
+@dataclass(frozen=True)
+class _Followed:
+    """`Encoding.cache`'s key of the workloads some affinity follows."""
+
+
+def keeps_whole(encoding: Encoding, demand: Demand) -> bool:
+    """Affinity needs its target present, and rules per domain on a workload itself count per
+    domain: rounding could break either, so these counts stay whole, and those of a workload
+    an affinity follows."""
+    followed = encoding.cache.get(_Followed())
+    if followed is None:
+        followed = encoding.cache[_Followed()] = {
+            r.target for d in encoding.problem.demands for r in d.affinities if not r.anti}
+    return demand.name in followed or any(
+        (r.target != "self" and not r.anti) or (r.target == "self" and r.topology != "node")
+        for r in demand.affinities)
+
+
 RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check,
-            rows=Rows(relations=affinity_rows, rank=-1),
+            rows=Rows(relations=affinity_rows, rank=-1, keeps_whole=keeps_whole),
             packing=OnNodes(apart=apart_on_nodes, together=together_on_nodes, same=same_domains),
             part_kind=PartKind.AFFINITY, reason=reason, repairs=repairs)

@@ -30,8 +30,12 @@ order in `RULES`. Every hook is optional; each stage asks the registry, not the 
   ranks keep the model as it was before the rows moved here; `tools/model_digest.py` shows
   it). A hook gets the `Encoding` (columns y/u/p, `domains`, `presence`, `hosting_count`,
   `capacity_terms`, `cache`...) and adds rows to `encoding.model` with its own group key
-  (a frozen dataclass defined next to the hook). Rules sit before solve: a rule module
-  imports `fitlang.solve` only under TYPE_CHECKING.
+  (a frozen dataclass defined next to the hook, subclassing `GroupKey`). A column the rule
+  finds again is made with `encoding.column(key, ...)` and found in `encoding.index[key]`.
+  Once the model is made: `keeps_whole` and `rounding` (which counts stay whole when the
+  others are relaxed, and how a demand's classes are grouped to round them) and `start`
+  (the rule's columns' start values for a known placement). Rules sit before solve: a rule
+  module imports `fitlang.solve` only under TYPE_CHECKING.
 - `packing`: what the rule asks of the replicas that share a node, and of the classes a
   replica may move to, as the per-node packers read it (`solve/pack.py`, and through it the
   greedy floor and local search): an `OnNodes` record (see its fields).
@@ -50,7 +54,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
@@ -175,6 +179,15 @@ def domain_of(node: str, node_class: NodeClass, topology: str) -> str | None:
     return node if topology == "node" else node_class.topology_value(topology)
 
 
+class GroupKey:
+    """What every constraint group key derives from: a rule's rows carry a frozen dataclass
+    of the rule's own, subclassing this (`solve/groups.Group` is this type), so that a rule
+    added in one module needs no edit of `solve/groups.py`. The solver and explain read a key
+    by its type and fields, never by a name."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Rows:
     """A rule's rows of the linear model, by phase (see the module's docstring); `rank`
@@ -187,6 +200,30 @@ class Rows:
     limits: Callable[[Encoding], None] | None = None
     relations: Callable[[Encoding, Demand], None] | None = None
     rank: int = 0
+    # after the model is made, for the relaxation that lets replica counts be fractional
+    # (`Encoding.relax_replicas`) and the rounding back (`whole_counts`): whether the rule
+    # needs a demand's counts whole; how it groups the demand's classes for rounding (None:
+    # it does not; a demand two rules group keeps its counts whole)
+    keeps_whole: Callable[[Encoding, Demand], bool] | None = None
+    rounding: Callable[[Encoding, Demand], Rounding | None] | None = None
+    # the start values of the rule's columns for a known placement (`Encoding.start_values`):
+    # (encoding, demand, the demand's replicas per class, nodes opened per class, values by
+    # column, to fill)
+    start: Callable[[Encoding, Demand, dict[str, int], dict[str, int], dict[int, float]], None] \
+        | None = None
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """How a rule groups a demand's eligible classes when its fractional counts are rounded
+    (`Rows.rounding`): whole totals per group first, then per class. `balanced`: the group
+    totals are rounded keeping the gap between the largest and the smallest (a spread's
+    domains; classes in no group form one group of their own), else each keeps its total
+    (latency's reach groups). `columns`: the rule's own columns that may be fractional too."""
+
+    groups: Mapping[Any, list[str]]  # group key (a domain, a reach) -> class ids
+    balanced: bool = False
+    columns: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -29,7 +29,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
 
 
 @dataclass(frozen=True)
-class BuyGroup:
+class BuyGroup(GroupKey):
     """A `buy` block's max_count; `buy` is the block's index (`NodeClass.buy_group`)."""
 
     buy: int

@@ -13,7 +13,7 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
-from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import plural, shape
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -83,7 +83,7 @@ def readable(resource: str, amount: int, unit: bool = True) -> str:
 
 
 @dataclass(frozen=True)
-class CapacityGroup:
+class CapacityGroup(GroupKey):
     """What a class's nodes hold (node by node, a class is one node)."""
 
     class_id: str

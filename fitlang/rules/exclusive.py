@@ -10,7 +10,7 @@ import numpy as np
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.rules.base import OnNodes, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import demands_of, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -32,7 +32,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
 
 
 @dataclass(frozen=True)
-class ExclusiveGroup:
+class ExclusiveGroup(GroupKey):
     """`exclusive = true`: nothing else on a demand's nodes."""
 
     demand: str

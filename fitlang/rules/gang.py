@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand
-from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import option_group, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -35,7 +35,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
 
 
 @dataclass(frozen=True)
-class GangGroup:
+class GangGroup(GroupKey):
     """A gang: a demand's replicas in one cluster, or an option group's on one option.
     `name` is the demand's name, or the option group's workload."""
 
@@ -56,7 +56,8 @@ def one_cluster_rows(encoding: Encoding, made: DemandColumns) -> None:
         return
     choices: dict[int, int] = {}
     for cluster, class_ids in sorted(by_cluster.items()):
-        chosen = model.var(f"k[{demand.name},{cluster}]", 0, 1)
+        chosen = encoding.column(GangCluster(demand.name, cluster), f"k[{demand.name},{cluster}]",
+                                 0, 1)
         model.add({**{encoding.y[demand.name, c]: 1 for c in class_ids}, chosen: -demand.replicas},
                   upper=0, group=GangGroup(demand.name))
         choices[chosen] = 1
@@ -91,5 +92,29 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
                          "mix options", origin, None, None, check.cost)
 
 
-RULE = Rule("gang", check=check, rows=Rows(columns=one_cluster_rows, placed=all_or_none_rows),
+@dataclass(frozen=True)
+class GangCluster:
+    """The binary of a gang and one cluster its classes are in: does it run there?"""
+
+    demand: str
+    cluster: str
+
+
+def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict[str, int],
+          values: dict[int, float]) -> None:
+    """A gang's cluster binaries: on where the placement runs it."""
+    if not demand.gang:
+        return
+    clusters: dict[str, int] = {}
+    for class_id in demand.eligible:
+        cluster = encoding.class_of[class_id].cluster
+        clusters[cluster] = clusters.get(cluster, 0) + mine.get(class_id, 0)
+    for cluster, amount in clusters.items():
+        chosen = encoding.index.get(GangCluster(demand.name, cluster))
+        if chosen is not None:
+            values[chosen] = int(amount > 0)
+
+
+RULE = Rule("gang", check=check, rows=Rows(columns=one_cluster_rows, placed=all_or_none_rows,
+                                           start=start),
             part_kind=PartKind.GANG, reason=reason, repairs=repairs)

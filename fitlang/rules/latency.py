@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, Problem
-from fitlang.rules.base import OnNodes, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rounding, Rows, Rule, Stated
 from fitlang.rules.explaining import latency_members, plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -38,7 +38,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
 
 
 @dataclass(frozen=True)
-class LatencyGroup:
+class LatencyGroup(GroupKey):
     """A workload's latency rule towards the users in `location`."""
 
     workload: str
@@ -67,7 +67,8 @@ def _reach_rows(encoding: Encoding, members: list[Demand]) -> None:
     for index, rule in enumerate(members[0].latency):
         reach = {encoding.y[demand.name, c]: 1 for demand in members for c in demand.eligible
                  if problem.within_reach(rule, problem.node_class(c))}
-        switch = model.var(f"s[{workload},latency:{index}]", 0, 1)
+        switch = encoding.column(LatencySwitch(workload, index), f"s[{workload},latency:{index}]",
+                                 0, 1)
         for demand in members:
             model.add({encoding.placed[demand.name]: 1, switch: -demand.replicas}, upper=0)
         model.add({**reach, switch: -rule.replicas}, lower=0,
@@ -123,6 +124,38 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     return None
 
 
-RULE = Rule("latency", check=check, rows=Rows(relations=latency_rows),
+@dataclass(frozen=True)
+class LatencySwitch:
+    """The binary of a workload's latency rule (by its index): is any replica placed?"""
+
+    workload: str
+    index: int
+
+
+def rounding(encoding: Encoding, demand: Demand) -> Rounding | None:
+    """Fractional counts rounded to whole totals per reach group (the classes within reach of
+    the same of the demand's rules) first: each group keeps what its rules count."""
+    if not demand.latency:
+        return None
+    problem = encoding.problem
+    groups: dict[tuple, list[str]] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        key = tuple(problem.within_reach(rule, node_class) for rule in demand.latency)
+        groups.setdefault(key, []).append(class_id)
+    return Rounding(groups)
+
+
+def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict[str, int],
+          values: dict[int, float]) -> None:
+    """A rule's switch is on once any replica of the workload (any option) is placed."""
+    placed = sum(mine.values())
+    for index in range(len(demand.latency)):
+        switch = encoding.index.get(LatencySwitch(demand.workload, index))
+        if switch is not None:
+            values[switch] = int(placed > 0 or values.get(switch, 0))
+
+
+RULE = Rule("latency", check=check, rows=Rows(relations=latency_rows, rounding=rounding, start=start),
             packing=OnNodes(same=same_reach), part_kind=PartKind.LATENCY, reason=reason,
             repairs=repairs)

@@ -9,7 +9,8 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.model.problem import Demand
+from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import need, option_group, plural
 from fitlang.rules.gang import GangGroup
 
@@ -40,7 +41,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
 
 
 @dataclass(frozen=True)
-class ThroughputGroup:
+class ThroughputGroup(GroupKey):
     """An option group's options deliver its throughput."""
 
     workload: str
@@ -66,7 +67,7 @@ def throughput_rows(encoding: Encoding, must_place: bool) -> None:
         if group.gang:
             choices = {}
             for demand in members:
-                choice = model.var(f"b[{demand.name}]", 0, 1)
+                choice = encoding.column(OptionChoice(demand.name), f"b[{demand.name}]", 0, 1)
                 model.add({encoding.placed[demand.name]: 1, choice: -demand.replicas},
                           lower=0, upper=0, group=GangGroup(group.workload))
                 choices[choice] = 1
@@ -92,5 +93,26 @@ def reason(problem: Problem, part: Part) -> Stated:
                   f"({each})", group.origin)
 
 
-RULE = Rule("options", check=check, rows=Rows(fleet=throughput_rows), part_kind=PartKind.THROUGHPUT,
+@dataclass(frozen=True)
+class OptionChoice:
+    """The binary of a gang's option: is it the one the gang runs on?"""
+
+    demand: str
+
+
+def keeps_whole(encoding: Encoding, demand: Demand) -> bool:
+    """An option's count is weighed by its throughput: rounding could fall short of it."""
+    return demand.group is not None
+
+
+def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict[str, int],
+          values: dict[int, float]) -> None:
+    """A gang's option binary: on where the placement runs the option."""
+    chosen = encoding.index.get(OptionChoice(demand.name))
+    if chosen is not None:
+        values[chosen] = int(sum(mine.values()) > 0)
+
+
+RULE = Rule("options", check=check, rows=Rows(fleet=throughput_rows, keeps_whole=keeps_whole,
+                                              start=start), part_kind=PartKind.THROUGHPUT,
             reason=reason)

@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.problem import Problem
@@ -30,7 +30,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
 
 
 @dataclass(frozen=True)
-class PowerGroup:
+class PowerGroup(GroupKey):
     """A power cap, by its index in `Problem.power_caps`."""
 
     index: int

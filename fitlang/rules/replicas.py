@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand
-from fitlang.rules.base import PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import need, plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -55,7 +55,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
 
 
 @dataclass(frozen=True)
-class ReplicasGroup:
+class ReplicasGroup(GroupKey):
     """Every replica of a demand (not an option) placed."""
 
     demand: str

@@ -14,7 +14,7 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
+from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rounding, Rows, Rule, Stated, domain_of
 from fitlang.rules.explaining import demands_of, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -125,7 +125,7 @@ def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
 
 
 @dataclass(frozen=True)
-class SpreadGroup:
+class SpreadGroup(GroupKey):
     """A demand's spread, by its index in `Demand.spreads`."""
 
     demand: str
@@ -145,10 +145,12 @@ def spread_rows(encoding: Encoding, demand: Demand) -> None:
         domains = encoding.domains(demand, spread.topology)
         if len(domains) < 2:
             continue
-        least = model.var(f"min[{demand.name},{index}]", 0, demand.replicas)
+        least = encoding.column(SpreadLeast(demand.name, index), f"min[{demand.name},{index}]", 0,
+                                demand.replicas)
         for value, class_ids in domains.items():
             terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
             exists = _domain_exists(encoding, [encoding.class_of[c] for c in class_ids],
+                                    DomainExists(demand.name, spread.topology, value),
                                     f"{demand.name},{spread.topology}={value}")
             if exists is None:
                 model.add({**terms, least: -1}, lower=0, group=group)
@@ -158,13 +160,14 @@ def spread_rows(encoding: Encoding, demand: Demand) -> None:
             model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
 
 
-def _domain_exists(encoding: Encoding, classes: list[NodeClass], name: str) -> int | None:
+def _domain_exists(encoding: Encoding, classes: list[NodeClass], key: DomainExists,
+                   name: str) -> int | None:
     """None when the domain has nodes of its own; else a binary that is 1 when nodes are bought
     in it (it may be 1 otherwise too, which only adds a constraint)."""
     if any(not c.provisioned and c.count > 0 for c in classes):
         return None
     model = encoding.model
-    exists = model.var(f"e[{name}]", 0, 1)
+    exists = encoding.column(key, f"e[{name}]", 0, 1)
     for node_class in classes:
         model.add({encoding.u[node_class.id]: 1, exists: -node_class.count}, upper=0)
     return exists
@@ -183,7 +186,8 @@ def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
         return
     fixed = sum(c.count for c in classes if not c.provisioned)
     most_least = demand.replicas // fixed if fixed else demand.replicas
-    least = model.var(f"min[{demand.name},{index}]", 0, most_least)
+    least = encoding.column(SpreadLeast(demand.name, index), f"min[{demand.name},{index}]", 0,
+                            most_least)
     some = model.var(f"min>0[{demand.name},{index}]", 0, 1)
     model.add({least: 1, some: -most_least}, upper=0, group=group)
     bits: list[int] = []
@@ -273,6 +277,66 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     return search.Repair(part, text, rule.origin, None, None, check.cost)
 
 
+@dataclass(frozen=True)
+class SpreadLeast:
+    """The column `least` of a demand's spread (by its index in `Demand.spreads`): the
+    replicas in its emptiest domain (per node for a node spread)."""
+
+    demand: str
+    index: int
+
+
+@dataclass(frozen=True)
+class DomainExists:
+    """The binary of a spread's domain that has only offers: are nodes bought in it?"""
+
+    demand: str
+    topology: str
+    value: str
+
+
+def _topologies(demand: Demand) -> set[str]:
+    return {s.topology for s in demand.spreads} - {"node"}
+
+
+def keeps_whole(encoding: Encoding, demand: Demand) -> bool:
+    """Rounding balances one topology's domains: a spread over two keeps its counts whole,
+    as does an exact node spread (it counts per node; see `_node_spread_rows`)."""
+    return len(_topologies(demand)) > 1 or any(
+        s.topology == "node" and SpreadLeast(demand.name, i) in encoding.index
+        for i, s in enumerate(demand.spreads))
+
+
+def rounding(encoding: Encoding, demand: Demand) -> Rounding | None:
+    """A spread over one topology rounds its domains' totals balanced, and lets its minimums
+    be fractional too."""
+    topologies = _topologies(demand)
+    if not topologies:
+        return None
+    least = (encoding.index.get(SpreadLeast(demand.name, i)) for i in range(len(demand.spreads)))
+    return Rounding(encoding.domains(demand, topologies.pop()), balanced=True,
+                    columns=tuple(c for c in least if c is not None))
+
+
+def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict[str, int],
+          values: dict[int, float]) -> None:
+    """Each spread's minimum over the domains that exist, and which offer-only domains do."""
+    for index, spread in enumerate(demand.spreads):
+        least = encoding.index.get(SpreadLeast(demand.name, index))
+        if spread.topology == "node" or least is None:
+            continue
+        totals = []
+        for value, class_ids in encoding.domains(demand, spread.topology).items():
+            exists = encoding.index.get(DomainExists(demand.name, spread.topology, value))
+            bought = any(opened.get(c, 0) for c in class_ids)
+            if exists is not None:
+                values[exists] = int(bought)
+            if exists is None or bought:
+                totals.append(sum(mine.get(c, 0) for c in class_ids))
+        values[least] = min(totals, default=0)
+
+
 RULE = Rule("spread", reads=reads, excludes=excludes, why=why, check=check,
-            rows=Rows(relations=spread_rows), packing=OnNodes(same=same_domains),
+            rows=Rows(relations=spread_rows, keeps_whole=keeps_whole, rounding=rounding,
+                      start=start), packing=OnNodes(same=same_domains),
             part_kind=PartKind.SPREAD, reason=reason, repairs=repairs)

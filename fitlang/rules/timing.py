@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Problem
+from fitlang.rules.base import GroupKey
 from fitlang.rules.capacity import readable
 
 if TYPE_CHECKING:  # solve comes after the rules
@@ -36,14 +37,14 @@ if TYPE_CHECKING:  # solve comes after the rules
 
 
 @dataclass(frozen=True)
-class StartsGroup:
+class StartsGroup(GroupKey):
     """Every replica of a demand starts once in its window."""
 
     demand: str
 
 
 @dataclass(frozen=True)
-class StepCapacityGroup:
+class StepCapacityGroup(GroupKey):
     """What a class's nodes hold at one step."""
 
     class_id: str
@@ -51,7 +52,7 @@ class StepCapacityGroup:
 
 
 @dataclass(frozen=True)
-class StepPowerGroup:
+class StepPowerGroup(GroupKey):
     """A power cap (by its index in `Problem.power_caps`) at one step."""
 
     index: int
@@ -59,7 +60,7 @@ class StepPowerGroup:
 
 
 @dataclass(frozen=True)
-class StepBudgetGroup:
+class StepBudgetGroup(GroupKey):
     """The policy's hourly budget at one step."""
 
     step: int

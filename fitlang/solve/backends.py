@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import sys
@@ -30,6 +31,7 @@ from fitlang.solve.groups import (
     ExclusiveGroup,
     GangGroup,
     Group,
+    GroupKey,
     LatencyGroup,
     PowerGroup,
     ReplicasGroup,
@@ -362,6 +364,8 @@ def group_name(group: Group) -> str:
             return f"spread:{name}:{index}"
         case LatencyGroup(workload, location):
             return f"latency:{workload}:{location}"
+    if isinstance(group, GroupKey) and dataclasses.is_dataclass(group):  # a rule's of its own
+        return ":".join([type(group).__name__, *(str(v) for v in dataclasses.astuple(group))])
     raise TypeError(f"not a constraint group: {group!r}")
 
 

@@ -11,7 +11,7 @@ unsat core reads as a list of rules.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Hashable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from fitlang import rules
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.rules.base import Rule
+from fitlang.rules.base import Rounding, Rule
 from fitlang.solve.groups import EligibleGroup, Group
 from fitlang.solve.linear import LinearModel, Number, RowBuffer, Value
 from fitlang.solve.pack import Packing
@@ -92,11 +92,19 @@ class Encoding:
         """What one replica of `demand` takes out of a node of the class, per resource."""
         row = self.here[class_id].index(self.problem.demand(demand))
         return dict(zip(RESOURCES, self.charge_rows[class_id][row].tolist()))
-    # spread workloads with fractional counts: domain -> class ids (see `relax_replicas`)
-    spread_domains: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     met: dict[str, int] = field(default_factory=dict)  # option group -> binary: throughput met
-    # workloads with latency rules and fractional counts: reach -> class ids
-    reach_groups: dict[str, dict[tuple, list[str]]] = field(default_factory=dict)
+    # demand -> how its fractional counts are rounded (a rule's `Rows.rounding`; see
+    # `relax_replicas`): demands absent keep whole counts or round over all their classes
+    rounding: dict[str, Rounding] = field(default_factory=dict)
+    # the columns rules find again, by a typed key of theirs (a frozen dataclass defined
+    # next to the rows that make the column), never by its name
+    index: dict[Hashable, int] = field(default_factory=dict)
+    hooks: _RowHooks | None = None  # the registry's row hooks, as `encode` asked them
+
+    def column(self, key: Hashable, name: str, lower: int, upper: int) -> int:
+        """A new column that rules find again by `key` (`index`); `name` is for display."""
+        index = self.index[key] = self.model.var(name, lower, upper)
+        return index
 
     def capacity_terms(self, class_id: str) -> tuple[np.ndarray, np.ndarray, int]:
         """A class's capacity rows' terms: each replica's charge per resource (one row per
@@ -120,11 +128,11 @@ class Encoding:
         model = self.model
         presence: dict[str, int] = {}
         for value, class_ids in sorted(self.domains(demand, topology).items()):
-            name = f"z[{demand.name},{topology}={value}]"
-            if name in model.by_name:
-                presence[value] = model.by_name[name]
+            key = Presence(demand.name, topology, value)
+            if key in self.index:
+                presence[value] = self.index[key]
                 continue
-            switch = model.var(name, 0, 1)
+            switch = self.column(key, f"z[{demand.name},{topology}={value}]", 0, 1)
             terms = {self.y[demand.name, c]: 1 for c in class_ids}
             model.add({**terms, switch: -demand.replicas}, upper=0)
             model.add({**terms, switch: -1}, lower=0)
@@ -168,71 +176,51 @@ class Encoding:
         that the MIP branches on node counts alone (HiGHS 14 s -> 1.0 s at 10,000 nodes,
         7 s at 50,000); its bound stays a valid lower bound, and `whole_counts` rounds.
 
-        Rounding keeps each workload's total, for a spread over one topology the balance
-        between domains, and for latency rules the replicas within reach of each location
-        (whole totals per group of classes in the same reach). It never puts a replica where
-        the solution had none, so presence in a domain, and with it anti-affinity, holds.
-        Affinity (which needs the target present), rules per domain on a workload itself,
-        and accelerator options keep their counts whole."""
-        followed = {r.target for d in self.problem.demands for r in d.affinities if not r.anti}
+        Rounding keeps each workload's total, and the groups of classes a rule asks for
+        (`Rows.rounding`: a spread's domains, latency's reach groups). It never puts a replica
+        where the solution had none, so presence in a domain, and with it anti-affinity,
+        holds. A demand some rule needs whole (`Rows.keeps_whole`), or whose classes two rules
+        group, keeps its counts whole."""
+        hooks = self.hooks or _RowHooks(rules.RULES)
         for demand in self.problem.demands:
-            topologies = {s.topology for s in demand.spreads} - {"node"}
-            ruled = any((r.target != "self" and not r.anti) or (r.target == "self" and r.topology != "node")
-                        for r in demand.affinities)
-            # an exact node spread (see `rules/spread.py`) counts per node: keep it whole
-            ruled = ruled or any(s.topology == "node" and f"min[{demand.name},{i}]" in self.model.by_name
-                                 for i, s in enumerate(demand.spreads))
-            # an option's count is weighed by its throughput: rounding could fall short of it
-            if ruled or demand.name in followed or len(topologies) > 1 \
-                    or (demand.latency and topologies) or demand.group is not None:
+            if any(keeps_whole(self, demand) for keeps_whole in hooks.keeps_whole):
+                continue
+            roundings = [r for r in (rounding(self, demand) for rounding in hooks.rounding)
+                         if r is not None]
+            if len(roundings) > 1:
                 continue
             relaxed = list(self.y.of.get(demand.name, {}).values()) + [self.placed[demand.name]]
-            relaxed += [self.model.by_name[f"min[{demand.name},{i}]"]
-                        for i in range(len(demand.spreads))
-                        if f"min[{demand.name},{i}]" in self.model.by_name]
+            if roundings:
+                relaxed += roundings[0].columns
+                self.rounding[demand.name] = roundings[0]
             self.model.set_continuous(relaxed)
-            if topologies:
-                self.spread_domains[demand.name] = self.domains(demand, topologies.pop())
-            elif demand.latency:
-                self.reach_groups[demand.name] = _reach_groups(self.problem, demand)
 
     def whole_counts(self, solution: list[Value]) -> dict[tuple[str, str], int]:
         """Replicas per (workload, class), whole. Fractional counts are rounded so that each
-        workload keeps its total; under a spread, domain totals are rounded first, extra
-        replicas going to the domains with the fewest, which keeps the skew the solution had."""
+        workload keeps its total; where a rule groups the classes (`Rounding`), group totals
+        are rounded first: balanced ones (a spread's domains) giving extra replicas to the
+        groups with the fewest, which keeps the skew the solution had; others (latency's
+        reach groups) each keeping its total, which stays >= what the rules need."""
         counts: dict[tuple[str, str], int] = {}
         for demand in self.problem.demands:
             value = {c: float(solution[self.y[demand.name, c]]) for c in demand.eligible}
-            domains = self.spread_domains.get(demand.name)
-            reaches = self.reach_groups.get(demand.name)
-            shares: dict[str, int] = {}
-            if reaches:  # whole totals per reach first: each stays >= what its rules need
-                per_reach = _round_keeping_total({key: sum(value[c] for c in class_ids)
-                                                  for key, class_ids in reaches.items()})
-                for key, class_ids in reaches.items():
-                    shares.update(_round_keeping_total({c: value[c] for c in class_ids}, per_reach[key]))
-            elif not domains:
+            rounding = self.rounding.get(demand.name)
+            if rounding is None or not rounding.groups:
                 shares = _round_keeping_total({c: value[c] for c in demand.eligible})
+            elif rounding.balanced:
+                shares = _round_balanced_groups(demand, rounding.groups, value)
             else:
-                inside = {c for class_ids in domains.values() for c in class_ids}
-                outside = [c for c in demand.eligible if c not in inside]
-                per_domain: dict[str | None, int] = dict(_round_balanced(
-                    {d: sum(value[c] for c in cs) for d, cs in domains.items()}))
-                per_domain[None] = _whole(sum(value.values())) - sum(per_domain.values())
-                by_domain: dict[str | None, list[str]] = {d: cs for d, cs in domains.items()}
-                by_domain[None] = outside
-                for domain, class_ids in by_domain.items():
-                    shares.update(_round_keeping_total({c: value[c] for c in class_ids},
-                                                       per_domain[domain]))
+                shares = _round_per_group(rounding.groups, value)
             counts.update(((demand.name, c), amount) for c, amount in shares.items() if amount)
         return counts
 
     def start_values(self, packing: Packing) -> dict[int, float]:
         """A known per-node placement as values of the model's variables, for HiGHS to start
         from: nodes in use u[c], replicas y[w,c] and p[w], hosting counts n[w,c], presence
-        z, gang clusters k, spread minimums and the switches that follow from them. The
-        variables left out (node spreads' bits) HiGHS completes itself."""
-        model, problem = self.model, self.problem
+        z, and each rule's columns (`Rows.start`: gang clusters, spread minimums and the
+        switches that follow from them). The variables left out (node spreads' bits) HiGHS
+        completes itself."""
+        problem = self.problem
         opened, replicas, hosts = _packed_counts(packing)
         _symmetric_order(problem, opened, replicas, hosts)
         values: dict[int, float] = {index: opened.get(c, 0) for c, index in self.u.items()}
@@ -243,50 +231,18 @@ class Encoding:
             values[self.placed[demand.name]] = sum(mine.get(c, 0) for c in columns)
         for (name, class_id), index in self.hosting.items():
             values[index] = hosts.get(name, {}).get(class_id, 0)
-        by_name = model.by_name
         for (name, topology), domains in self._domains.items():
             mine = replicas.get(name, {})
             for value, class_ids in domains.items():
-                switch = by_name.get(f"z[{name},{topology}={value}]")
+                switch = self.index.get(Presence(name, topology, value))
                 if switch is not None:
                     values[switch] = int(any(mine.get(c, 0) for c in class_ids))
+        hooks = self.hooks or _RowHooks(rules.RULES)
         for demand in problem.demands:
-            self._start_rules(demand, replicas.get(demand.name, {}), opened, values)
+            mine = replicas.get(demand.name, {})
+            for start in hooks.start:
+                start(self, demand, mine, opened, values)
         return values
-
-    def _start_rules(self, demand: Demand, mine: dict[str, int], opened: dict[str, int],
-                     values: dict[int, float]) -> None:
-        """Gang clusters, spread minimums over the domains that exist, latency switches."""
-        by_name = self.model.by_name
-        clusters: dict[str, int] = {}
-        for class_id in demand.eligible:
-            cluster = self.class_of[class_id].cluster
-            clusters[cluster] = clusters.get(cluster, 0) + mine.get(class_id, 0)
-        for cluster, amount in clusters.items():
-            chosen = by_name.get(f"k[{demand.name},{cluster}]")
-            if chosen is not None:
-                values[chosen] = int(amount > 0)
-        for index, spread in enumerate(demand.spreads):
-            least = by_name.get(f"min[{demand.name},{index}]")
-            if spread.topology == "node" or least is None:
-                continue
-            totals = []
-            for value, class_ids in self.domains(demand, spread.topology).items():
-                exists = by_name.get(f"e[{demand.name},{spread.topology}={value}]")
-                bought = any(opened.get(c, 0) for c in class_ids)
-                if exists is not None:
-                    values[exists] = int(bought)
-                if exists is None or bought:
-                    totals.append(sum(mine.get(c, 0) for c in class_ids))
-            values[least] = min(totals, default=0)
-        placed = sum(mine.values())
-        for index in range(len(demand.latency)):
-            switch = by_name.get(f"s[{demand.workload},latency:{index}]")
-            if switch is not None:
-                values[switch] = int(placed > 0 or values.get(switch, 0))
-        chosen = by_name.get(f"b[{demand.name}]")
-        if chosen is not None:
-            values[chosen] = int(placed > 0)
 
     def placed_terms(self, demands: list[Demand]) -> dict[int, Number]:
         """-(replicas placed) of `demands`; an option group counts, once met, as many as its
@@ -352,14 +308,40 @@ def _symmetric_order(problem: Problem, opened: dict[str, int], replicas: dict[st
                               if source in was)
 
 
-def _reach_groups(problem: Problem, demand: Demand) -> dict[tuple, list[str]]:
-    """Eligible classes grouped by which of the demand's latency rules they are in reach of."""
-    groups: dict[tuple, list[str]] = {}
-    for class_id in demand.eligible:
-        node_class = problem.node_class(class_id)
-        key = tuple(problem.within_reach(rule, node_class) for rule in demand.latency)
-        groups.setdefault(key, []).append(class_id)
-    return groups
+@dataclass(frozen=True)
+class Presence:
+    """The column z[w,d] (`Encoding.presence`): does demand w run in domain d of a topology?"""
+
+    demand: str
+    topology: str
+    value: str
+
+
+def _round_per_group(groups: Mapping[Any, list[str]], value: dict[str, float]) -> dict[str, int]:
+    """Whole totals per group first (each keeps its total), then per class within each."""
+    shares: dict[str, int] = {}
+    per_group = _round_keeping_total({key: sum(value[c] for c in class_ids)
+                                      for key, class_ids in groups.items()})
+    for key, class_ids in groups.items():
+        shares.update(_round_keeping_total({c: value[c] for c in class_ids}, per_group[key]))
+    return shares
+
+
+def _round_balanced_groups(demand: Demand, groups: Mapping[Any, list[str]],
+                           value: dict[str, float]) -> dict[str, int]:
+    """Group totals rounded keeping their spread (`_round_balanced`), the classes in no group
+    taking what is left of the workload's total; then per class within each."""
+    shares: dict[str, int] = {}
+    inside = {c for class_ids in groups.values() for c in class_ids}
+    outside = [c for c in demand.eligible if c not in inside]
+    per_group: dict[Hashable, int] = dict(_round_balanced(
+        {d: sum(value[c] for c in cs) for d, cs in groups.items()}))
+    per_group[None] = _whole(sum(value.values())) - sum(per_group.values())
+    by_group: dict[Hashable, list[str]] = dict(groups)
+    by_group[None] = outside
+    for key, class_ids in by_group.items():
+        shares.update(_round_keeping_total({c: value[c] for c in class_ids}, per_group[key]))
+    return shares
 
 
 def _whole(value: float) -> int:
@@ -399,7 +381,7 @@ def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] 
     encoding = Encoding(model, problem)
     min_nodes = min_nodes or {}
     caps = caps or {}
-    hooks = _RowHooks(rules.RULES)
+    hooks = encoding.hooks = _RowHooks(rules.RULES)
     positions: dict[str, list[int]] = {c.id: [] for c in problem.classes}
     for position, demand in enumerate(problem.demands):
         for class_id in demand.eligible:
@@ -454,6 +436,9 @@ class _RowHooks:
         self.per_class = [r.per_class for r in ranked if r.per_class is not None]
         self.limits = [r.limits for r in ranked if r.limits is not None]
         self.relations = [r.relations for r in ranked if r.relations is not None]
+        self.keeps_whole = [r.keeps_whole for r in ranked if r.keeps_whole is not None]
+        self.rounding = [r.rounding for r in ranked if r.rounding is not None]
+        self.start = [r.start for r in ranked if r.start is not None]
 
 
 @dataclass

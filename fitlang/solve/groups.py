@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fitlang.rules.affinity import AffinityGroup
+from fitlang.rules.base import GroupKey
 from fitlang.rules.budget import BudgetGroup
 from fitlang.rules.buy_limits import BuyGroup
 from fitlang.rules.capacity import CapacityGroup
@@ -24,26 +25,24 @@ from fitlang.rules.options import ThroughputGroup
 from fitlang.rules.power import PowerGroup
 from fitlang.rules.replicas import ReplicasGroup
 from fitlang.rules.spread import SpreadGroup
-from fitlang.rules.timing import StartsGroup, StepBudgetGroup, StepCapacityGroup, StepPowerGroup
 
 
 @dataclass(frozen=True)
-class EligibleGroup:
+class EligibleGroup(GroupKey):
     """A demand's replicas placed are those on the classes it may use."""
 
     demand: str
 
 
-# the keys of the rules of fitlang/rules; a row of a rule registered elsewhere (a test's toy
-# rule) may carry any frozen key of its own: the solver only reads it back
-Group = (ReplicasGroup | EligibleGroup | GangGroup | ThroughputGroup | CapacityGroup
-         | ExclusiveGroup | BudgetGroup | BuyGroup | PowerGroup | AffinityGroup | SpreadGroup
-         | LatencyGroup
-         | StartsGroup | StepCapacityGroup | StepPowerGroup | StepBudgetGroup)  # time (issue 19)
+# a row's group key: any rule's, each a frozen dataclass subclassing `GroupKey` (the frame's
+# `EligibleGroup`, the keys of fitlang/rules imported above for the modules that read them, a
+# rule registered elsewhere, such as tests/test_rules.py's toy rule): open, so that a new rule
+# needs no edit here
+Group = GroupKey
 
 # what an elastic relaxation may leave short (at a price): what the policy asks for
 ELASTIC_GROUPS = (ReplicasGroup, ThroughputGroup)
 
 __all__ = ["ELASTIC_GROUPS", "AffinityGroup", "BudgetGroup", "BuyGroup", "CapacityGroup",
-           "EligibleGroup", "ExclusiveGroup", "GangGroup", "Group", "LatencyGroup", "PowerGroup",
-           "ReplicasGroup", "SpreadGroup", "ThroughputGroup"]
+           "EligibleGroup", "ExclusiveGroup", "GangGroup", "Group", "GroupKey", "LatencyGroup",
+           "PowerGroup", "ReplicasGroup", "SpreadGroup", "ThroughputGroup"]

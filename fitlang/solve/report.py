@@ -14,7 +14,7 @@ from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
 if TYPE_CHECKING:  # loaded when a document is written: pydantic is not loaded to start fitc
-    from fitlang.documents import PlacedNode, WorkloadEntry
+    from fitlang.documents import PlacedNode, PlacedReplica, WorkloadEntry
 
 
 def _number(value: Fraction | None) -> float | None:
@@ -59,10 +59,27 @@ def _requests(demand: Demand) -> dict[str, int]:
 
 def _named(demand: Demand) -> dict[str, str]:
     """How the contract names a demand: its workload, and for an option, the option (keyword
-    arguments of `PlacedReplica`: a field not given is not set, so not written, not null)."""
+    arguments of `PlacedReplica`, `UnplacedReplica`: a field not given is not set, so not
+    written, not null)."""
     if demand.option is None:
         return {"workload": demand.name}
     return {"workload": demand.workload, "option": demand.option}
+
+
+def _placed_replica(demand: Demand, replica: int, node: str,
+                    times: tuple[str, str] | None = None) -> PlacedReplica:
+    """An assignment as the contract writes it (`_named`; a TypedDict, so typed keys); with a
+    horizon, when it starts and ends (`times`)."""
+    from fitlang.documents import PlacedReplica
+
+    if demand.option is None:
+        entry = PlacedReplica(workload=demand.name, replica=replica, node=node)
+    else:
+        entry = PlacedReplica(workload=demand.workload, option=demand.option, replica=replica,
+                              node=node)
+    if times is not None:
+        entry["start"], entry["end"] = times
+    return entry
 
 
 def _workloads(problem: Problem) -> list[WorkloadEntry]:
@@ -148,8 +165,7 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             optimality_tolerance=placement.tolerance),
         nodes=[_node_entry(name, node_class) for name, node_class in listed],
         workloads=_workloads(problem),
-        assignments=[d.PlacedReplica(**_named(demands[a.workload]), replica=a.replica,
-                                     node=a.node, **_times(problem, a))
+        assignments=[_placed_replica(demands[a.workload], a.replica, a.node, _times(problem, a))
                      for a in placement.assignments],
         unplaced=[d.UnplacedReplica(**_named(demands[u.workload]), replica=u.replica,
                                     reason=u.reason) for u in placement.unplaced],
@@ -431,11 +447,11 @@ def _grouped_unplaced(placement: Placement) -> list[str]:
     return [f"{workload} x{count}: {reason}" for (workload, reason), count in groups.items()]
 
 
-def _times(problem: Problem, assignment: object) -> dict[str, str]:
+def _times(problem: Problem, assignment: object) -> tuple[str, str] | None:
     """With a horizon: when the replica starts and ends (`timeline.TimedAssignment`)."""
     if problem.timeline is None or not hasattr(assignment, "start"):
-        return {}
+        return None
     from fitlang.solve.timeline import instant, iso
 
     start, end = assignment.start, assignment.end  # type: ignore[attr-defined]
-    return {"start": iso(instant(problem.timeline, start)), "end": iso(instant(problem.timeline, end))}
+    return iso(instant(problem.timeline, start)), iso(instant(problem.timeline, end))

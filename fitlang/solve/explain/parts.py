@@ -47,25 +47,19 @@ class Part:
         return self.index
 
 
-_REGISTRY: list = [None, {}, {}]  # RULES as last read, its rules by name and by part kind
-
-
-def _registry() -> tuple[dict[str, Rule], dict[PartKind, Rule]]:
-    """The rules by name and by the kind of their parts, from `rules.RULES` as it is now (a
-    test registers a rule by replacing it), worked out again only when it changed."""
-    if _REGISTRY[0] is not rules.RULES:
-        _REGISTRY[:] = [rules.RULES, {r.name: r for r in rules.RULES},
-                        {r.part_kind: r for r in rules.RULES if r.part_kind is not None}]
-    return _REGISTRY[1], _REGISTRY[2]
-
-
 def rule_of(part: Part) -> Rule | None:
     """The rule a part is of: for a RULE part the rule that made its exclusion, else the
-    rule whose parts are of its kind."""
-    by_name, by_kind = _registry()
-    return by_name.get(part.rule) if part.kind is PartKind.RULE else by_kind.get(part.kind)
+    rule whose parts are of its kind. Read from `rules.RULES` as it is now (a test registers
+    a rule by replacing it): a scan of ~20 rules, 3 us, asked per part explain says or
+    repairs, is cheaper to repeat than a cache to keep in step."""
+    for rule in rules.RULES:
+        if (rule.name == part.rule) if part.kind is PartKind.RULE else (rule.part_kind is part.kind):
+            return rule
+    return None
 
 
+def _rule_named(name: str) -> Rule | None:
+    return next((rule for rule in rules.RULES if rule.name == name), None)
 
 
 def _exclusive(demand: Demand, index: int) -> bool:
@@ -86,7 +80,7 @@ def _exclusion_part(demand: Demand, exclusion: Exclusion) -> Part | None:
     if exclusion.fact:
         return None
     if exclusion.index is not None:
-        owner = _registry()[0].get(exclusion.source)
+        owner = _rule_named(exclusion.source)
         if owner is not None and owner.part_kind is not None:
             return Part(owner.part_kind, demand.workload, index=exclusion.index)
     return Part(PartKind.RULE, demand.workload, exclusion.rule, rule=exclusion.source)

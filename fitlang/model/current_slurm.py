@@ -1,0 +1,194 @@
+"""What runs on a Slurm cluster: `squeue --json`, or the text of `squeue -h -o "%i|%j|%T|%N"`.
+
+fitc's Slurm target writes one job per workload (or per accelerator option of it), named as
+`StateNames.job_names` says, with one task per replica: a RUNNING job of k tasks on n nodes is
+k replicas, spread over its nodes as Slurm's default block distribution does (as evenly as
+possible, the first nodes one more). A heterogeneous job is one record per component in
+`squeue --json`, each with its own tasks and nodes. The text gives no task count: there, a job
+is one replica per node. Jobs of no workload of the policy are counted, not read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from fitlang.model.current import CurrentState, Running, StateRead
+
+if TYPE_CHECKING:
+    from fitlang.documents import SqueueJob
+    from fitlang.model.current_read import StateNames
+
+_RUNNING = "RUNNING"
+_TEXT_FIELDS = 4  # %i|%j|%T|%N
+# Slurm refuses a range of more than 64Ki hosts (`scontrol show hostnames`); a file that asks
+# for more is not squeue's output, and expanding it could exhaust memory
+MOST_HOSTS = 65536
+
+
+class HostlistError(ValueError):
+    pass
+
+
+def expand_hostlist(text: str) -> list[str]:
+    """The host names of a Slurm host list, as `scontrol show hostnames` prints them:
+    `node[01-03,07]` is node01 node02 node03 node07 (a range keeps its zero padding),
+    `a[1-2]-b[1-2]` is a1-b1 a1-b2 a2-b1 a2-b2, and commas outside brackets separate names."""
+    hosts: list[str] = []
+    for item in _split_top(text):
+        hosts += _expand_item(item)
+        if len(hosts) > MOST_HOSTS:
+            raise HostlistError(f"more than {MOST_HOSTS} hosts in `{_short(text)}`")
+    return hosts
+
+
+def _split_top(text: str) -> Iterator[str]:
+    depth, start = 0, 0
+    for index, char in enumerate(text):
+        if char == "[":
+            depth += 1
+            if depth > 1:
+                raise HostlistError(f"nested `[` in `{_short(text)}`")
+        elif char == "]":
+            depth -= 1
+            if depth < 0:
+                raise HostlistError(f"`]` without `[` in `{_short(text)}`")
+        elif char == "," and depth == 0:
+            if index > start:
+                yield text[start:index]
+            start = index + 1
+    if depth:
+        raise HostlistError(f"`[` without `]` in `{_short(text)}`")
+    if start < len(text):
+        yield text[start:]
+
+
+def _expand_item(item: str) -> list[str]:
+    """One name with bracketed ranges, each bracket expanded in turn (left to right, the
+    rightmost varying fastest, as Slurm lists them)."""
+    open_at = item.find("[")
+    if open_at < 0:
+        return [item]
+    close_at = item.index("]", open_at)
+    head, rest = item[:open_at], item[close_at + 1:]
+    tails = _expand_item(rest)
+    return [f"{head}{number}{tail}" for number in _numbers(item[open_at + 1:close_at], item)
+            for tail in tails]
+
+
+_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?$")
+
+
+def _numbers(ranges: str, item: str) -> list[str]:
+    numbers: list[str] = []
+    for part in ranges.split(","):
+        match = _RANGE.match(part)
+        if match is None:
+            raise HostlistError(f"`{_short(part)}` is not a number or range in `{_short(item)}`")
+        low, high = match.group(1), match.group(2) or match.group(1)
+        width = len(low) if low.startswith("0") else 0
+        if int(high) < int(low):
+            raise HostlistError(f"range `{part}` runs backwards in `{_short(item)}`")
+        if int(high) - int(low) >= MOST_HOSTS:
+            raise HostlistError(f"range `{part}` has more than {MOST_HOSTS} hosts")
+        numbers += [str(n).zfill(width) for n in range(int(low), int(high) + 1)]
+    return numbers
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _per_node(tasks: int, nodes: list[str]) -> Iterator[str]:
+    """Each node once per task it runs, tasks spread as Slurm's block distribution does."""
+    if not nodes:
+        return
+    each, extra = divmod(max(tasks, len(nodes)), len(nodes))
+    for index, node in enumerate(nodes):
+        yield from [node] * (each + (1 if index < extra else 0))
+
+
+def _workload(job_name: str, names: StateNames) -> tuple[str, str | None] | None:
+    if job_name in names.job_names:
+        return names.job_names[job_name]
+    return (job_name, None) if job_name in names.workloads else None
+
+
+def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
+              names: StateNames, read: StateRead, where: str) -> list[Running]:
+    found = _workload(job_name, names)
+    if found is None:
+        read.ignored.append(f"{job_id} ({job_name})")
+        return []
+    try:
+        nodes = expand_hostlist(node_list)
+    except HostlistError as error:
+        read.problems.append(f"{where}: {error}")
+        return []
+    workload, option = found
+    return [Running(workload=workload, node=node, option=option, handle=job_id)
+            for node in _per_node(tasks if tasks is not None else len(nodes), nodes)]
+
+
+def read_squeue_text(text: str, source: str, names: StateNames) -> StateRead:
+    """`squeue -h -o "%i|%j|%T|%N"`: job id, name, state, node list, one job a line."""
+    read = StateRead(unit="job")
+    running: list[Running] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) < _TEXT_FIELDS:
+            read.problems.append(f"{source}:{number}: expected `JOBID|NAME|STATE|NODELIST`, as "
+                                 "`squeue -h -o \"%i|%j|%T|%N\"` prints")
+            continue
+        # a job name may hold `|`: the id is the first field, state and nodes the last two
+        job_id, state, node_list = fields[0].strip(), fields[-2].strip(), fields[-1].strip()
+        name = "|".join(fields[1:-2])
+        if state != _RUNNING:
+            continue
+        running += _replicas(job_id, name, node_list, None, names, read, f"{source}:{number}")
+    read.state = CurrentState(running=tuple(running), sources=(source,))
+    return read
+
+
+def read_squeue_json(document: object, source: str, names: StateNames) -> StateRead:
+    """`squeue --json`: each RUNNING job's tasks on its nodes."""
+    from pydantic import ValidationError
+
+    from fitlang.documents import error_lines, squeue_document
+
+    read = StateRead(unit="job")
+    try:
+        jobs = squeue_document().validate_python(document)["jobs"]
+    except ValidationError as error:
+        read.problems += [f"{source}: {line}" for line in error_lines(error)]
+        return read
+    running: list[Running] = []
+    for index, job in enumerate(jobs):
+        state = job["job_state"]
+        if (state if isinstance(state, str) else " ".join(state)).split(" ")[0] != _RUNNING:
+            continue
+        tasks = _count(job.get("tasks"))
+        running += _replicas(_job_handle(job), job["name"], job.get("nodes") or "", tasks,
+                             names, read, f"{source}: jobs[{index}].nodes")
+    read.state = CurrentState(running=tuple(running), sources=(source,))
+    return read
+
+
+def _job_handle(job: SqueueJob) -> str:
+    """The id as squeue's text and scontrol write it: `1234`, or `1234+1` for component 1 of
+    heterogeneous job 1234 (each component is a record of its own, with its own id)."""
+    leader = _count(job.get("het_job_id"))
+    if leader:
+        return f"{leader}+{_count(job.get('het_job_offset')) or 0}"
+    return str(job["job_id"])
+
+
+def _count(value: Any) -> int | None:
+    """A count as 22.05 writes it (4) or as 23.02 does ({"set": true, "number": 4})."""
+    if isinstance(value, dict):
+        number = value.get("number")
+        return number if value.get("set", True) and isinstance(number, int) else None
+    return value if isinstance(value, int) else None
