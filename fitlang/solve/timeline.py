@@ -113,7 +113,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     began = time.monotonic()
     encoding = encode(problem, timeline)
     cost = objective(encoding)
-    outcome = HighsBackend().minimise(encoding.model, cost, time_limit)
+    start = greedy_start(encoding)
+    outcome = HighsBackend().minimise(encoding.model, cost, time_limit, start=start)
     seconds = time.monotonic() - began
     if outcome.solution is None:
         infeasible = outcome.status is Status.INFEASIBLE
@@ -199,3 +200,94 @@ def instant(timeline: Timeline, step: int) -> datetime:
 def iso(moment: datetime) -> str:
     """An instant as the placement JSON and Slurm's scripts state it: UTC, to the second."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
+    """A schedule for HiGHS to start from (its incumbent, so the answer is never worse): each
+    replica, services first then jobs by earliest start, at the class and start step that add
+    least to the cost given what is placed, within the nodes, power caps and budget of each
+    step. None when a replica finds no room (HiGHS then starts from nothing)."""
+    problem, timeline = encoding.problem, encoding.timeline
+    hours = Fraction(timeline.step_seconds, 3600)
+    steps = timeline.steps
+    classes = problem.classes
+    capacity = {c.id: np.array([max(1, c.capacity[r]) for r in RESOURCES], dtype=float) for c in classes}
+    used = {c.id: np.zeros((steps, len(RESOURCES))) for c in classes}
+    nodes = {c.id: np.zeros(steps, dtype=np.int64) for c in classes}
+    charges = _charges(encoding)
+    caps = [(cap.cap_watts, set(cap.classes)) for cap in problem.power_caps]
+    drawn = [np.zeros(steps) for _ in caps]
+    spent = np.zeros(steps)
+    prices = {c.id: [c.price_at(t) * hours for t in range(steps)] for c in classes}
+    values: dict[int, float] = {}
+    order = sorted(problem.demands, key=lambda d: (d.window.duration < steps if d.window else 0,
+                                                  d.window.earliest if d.window else 0, d.name))
+    for demand in order:
+        window = demand.window
+        assert window is not None
+        for _ in range(demand.replicas):
+            best: tuple[Fraction, int, str, np.ndarray] | None = None
+            for class_id in demand.eligible:
+                node_class = problem.node_class(class_id)
+                charge = charges[demand.name, class_id]
+                for begin in window.starts():
+                    run = slice(begin, begin + window.duration)
+                    after = np.ceil((used[class_id][run] + charge) / capacity[class_id] - 1e-9).max(axis=1)
+                    added = after.astype(np.int64) - nodes[class_id][run]
+                    if after.max() > node_class.count or not _within(
+                            problem, node_class, added, run, caps, drawn, spent):
+                        continue
+                    extra = sum((prices[class_id][t] * int(n) for t, n in
+                                 zip(range(begin, begin + window.duration), added) if n), Fraction(0))
+                    if best is None or extra < best[0]:
+                        best = (extra, begin, class_id, after.astype(np.int64))
+            if best is None:
+                return None
+            _, begin, class_id, after = best
+            node_class = problem.node_class(class_id)
+            run = slice(begin, begin + window.duration)
+            added = after - nodes[class_id][run]
+            used[class_id][run] += charges[demand.name, class_id]
+            nodes[class_id][run] = after
+            for (_, scope), power in zip(caps, drawn):
+                if class_id in scope:
+                    power[run] += added * float(node_class.power_watts)
+            spent[run] += added * _hourly(node_class, run)
+            column = encoding.x[demand.name, class_id, begin]
+            values[column] = values.get(column, 0) + 1
+    for class_id, counts in nodes.items():
+        for step, count in enumerate(counts.tolist()):
+            values[encoding.u[class_id, step]] = count
+    return values
+
+
+def _charges(encoding: TimeEncoding) -> dict[tuple[str, str], np.ndarray]:
+    """What one replica of a demand takes on a class, as the capacity rows charge it."""
+    found: dict[tuple[str, str], np.ndarray] = {}
+    problem = encoding.problem
+    for node_class in problem.classes:
+        demands = [d for d in problem.demands if node_class.id in d.eligible]
+        requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands],
+                            dtype=np.int64).reshape(len(demands), len(RESOURCES))
+        charge, _ = charge_matrix(node_class, requests)
+        for demand, row in zip(demands, charge):
+            found[demand.name, node_class.id] = row.astype(float)
+    return found
+
+
+def _within(problem: Problem, node_class, added: np.ndarray, run: slice, caps, drawn,
+            spent) -> bool:
+    """The power caps and the budget still hold with `added` nodes of the class at each step."""
+    if not added.any():
+        return True
+    for (cap, scope), power in zip(caps, drawn):
+        if node_class.id in scope and \
+                (power[run] + added * float(node_class.power_watts) > float(cap) + 1e-6).any():
+            return False
+    return problem.budget is None or \
+        not (spent[run] + added * _hourly(node_class, run) > float(problem.budget) + 1e-6).any()
+
+
+def _hourly(node_class, run: slice) -> np.ndarray:
+    """USD/h per node of the class in use at each step of `run`."""
+    return np.array([float(node_class.price_at(t)) for t in range(run.start, run.stop)])
