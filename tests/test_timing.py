@@ -505,3 +505,62 @@ def test_the_real_sbatch_reads_begin_as_the_solved_start(tmp_path):
 def test_durations_round_up_to_whole_steps(tmp_path):
     problem = problem_from(tmp_path, pool() + job("a", "61min") + policy())
     assert problem.demand("a").window.duration == math.ceil(61 / 60)
+
+
+def test_the_greedy_start_keeps_every_row_of_the_time_model(tmp_path):
+    # HiGHS's incumbent: a start that broke a row would be dropped (or worse, trusted). The
+    # greedy is myopic and may find no start where a schedule exists (then HiGHS starts from
+    # nothing): most of these instances get one.
+    from fitlang.solve.timeline import encode, greedy_start
+
+    started = 0
+    for seed in range(8):
+        rng = random.Random(seed)
+        jobs = [(f"j{i}", rng.randint(1, 3), 0, rng.randint(0, 3)) for i in range(rng.randint(2, 5))]
+        prices = [Fraction(rng.randint(0, 9), 10) for _ in range(6)]
+        directory = tmp_path / str(seed)
+        directory.mkdir()
+        problem = problem_from(directory, _policy_text(jobs, [(3, 1000, 1), (2, 2000, 0)], prices,
+                                                       4000, 6))
+        encoding = encode(problem, problem.timeline)
+        start = greedy_start(encoding)
+        if start is None:
+            continue
+        started += 1
+        values = [start.get(i, 0) for i in range(encoding.model.variable_count)]
+        for row in encoding.model.constraints:
+            total = sum(coefficient * values[column] for column, coefficient in row.terms.items())
+            assert (row.lower is None or total >= row.lower) and \
+                (row.upper is None or total <= row.upper), (seed, row)
+    assert started >= 5
+
+
+def test_buying_and_other_objectives_are_refused_with_a_horizon(tmp_path):
+    text = pool() + job("a") + """
+offer small {
+  provider = aws
+  instance_type = "m7i.large"
+  regions = ["us-east-1"]
+  cpu = 2
+  memory = 8GiB
+  price = 0.1 USD/h
+}
+
+buy {
+  offers = [small]
+}
+
+policy {
+  objective = [cost, nodes]
+  horizon = 8h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+}
+"""
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    found = sorted((d.code, d.span.line) for d in Compilation(path).diagnostics())
+    lines = text.splitlines()
+    buy_line = 1 + lines.index("buy {")
+    objective_line = 1 + next(i for i, line in enumerate(lines) if "objective" in line)
+    assert found == [("E0906", buy_line), ("E0906", objective_line)]

@@ -204,7 +204,8 @@ def iso(moment: datetime) -> str:
 
 def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
     """A schedule for HiGHS to start from (its incumbent, so the answer is never worse): each
-    replica, services first then jobs by earliest start, at the class and start step that add
+    replica, services first then jobs with the least slack in their window, at the class and
+    start step that add
     least to the cost given what is placed, within the nodes, power caps and budget of each
     step. None when a replica finds no room (HiGHS then starts from nothing)."""
     problem, timeline = encoding.problem, encoding.timeline
@@ -220,8 +221,7 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
     spent = np.zeros(steps)
     prices = {c.id: [c.price_at(t) * hours for t in range(steps)] for c in classes}
     values: dict[int, float] = {}
-    order = sorted(problem.demands, key=lambda d: (d.window.duration < steps if d.window else 0,
-                                                  d.window.earliest if d.window else 0, d.name))
+    order = sorted(problem.demands, key=lambda d: _urgency(d, steps))
     for demand in order:
         window = demand.window
         assert window is not None
@@ -291,3 +291,11 @@ def _within(problem: Problem, node_class, added: np.ndarray, run: slice, caps, d
 def _hourly(node_class, run: slice) -> np.ndarray:
     """USD/h per node of the class in use at each step of `run`."""
     return np.array([float(node_class.price_at(t)) for t in range(run.start, run.stop)])
+
+
+def _urgency(demand, steps: int) -> tuple[bool, int, int, str]:
+    """Services first, then the jobs whose windows leave the fewest start steps."""
+    window = demand.window
+    assert window is not None
+    return (window.duration < steps, window.latest_start - window.earliest, window.earliest,
+            demand.name)
