@@ -66,19 +66,37 @@ class Diagnostic:
     def as_record(self) -> dict[str, Any]:
         """The wire form, the one `fitc --format json` prints (docs/formats.md) and the
         language server's worker answers with: `from_record` reads it back."""
-        span = self.span
-        return {"path": self.path, "line": span.line, "column": span.column,
-                "end_line": span.end_line, "end_column": span.end_column,
-                "severity": self.severity.value, "code": self.code, "message": self.message}
+        record: dict[str, Any] = {"path": self.path, **_span_record(self.span),
+                                  "severity": self.severity.value, "code": self.code,
+                                  "message": self.message}
+        if self.related:  # left out where there are none, as in the published schema
+            record["related"] = [{"path": r.path, **_span_record(r.span), "message": r.message}
+                                 for r in self.related]
+        if self.fixes:
+            record["fixes"] = [{"title": f.title, **_span_record(f.span), "text": f.text}
+                               for f in self.fixes]
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Diagnostic:
-        """A diagnostic from its wire form (`as_record`); the span has no offsets (the
+        """A diagnostic from its wire form (`as_record`); the spans have no offsets (the
         form has none: positions are lines and columns)."""
-        span = Span(int(record["line"]), int(record["column"]), int(record["end_line"]),
-                    int(record["end_column"]))
+        related = tuple(Related(str(r["path"]), _span_of(r), str(r["message"]))
+                        for r in record.get("related", ()))
+        fixes = tuple(Fix(str(f["title"]), _span_of(f), str(f["text"]))
+                      for f in record.get("fixes", ()))
         return cls(str(record["code"]), Severity(record["severity"]), str(record["message"]),
-                   str(record["path"]), span)
+                   str(record["path"]), _span_of(record), related, fixes)
+
+
+def _span_record(span: Span) -> dict[str, int]:
+    return {"line": span.line, "column": span.column, "end_line": span.end_line,
+            "end_column": span.end_column}
+
+
+def _span_of(record: dict[str, Any]) -> Span:
+    return Span(int(record["line"]), int(record["column"]), int(record["end_line"]),
+                int(record["end_column"]))
 
 
 REGISTRY: dict[str, type[Message]] = {}
@@ -96,6 +114,10 @@ class Message:
     template: ClassVar[str]
     fix: ClassVar[str] = ""
     severity: ClassVar[Severity] = Severity.ERROR
+    # the message's text lists its related locations already (a conflict's rules, each with
+    # where it stands): the human renderer prints no note line for them; JSON, SARIF and the
+    # language server still carry them
+    related_in_text: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -463,6 +463,7 @@ class NoPlacement(Message):
     summary = "no placement meets every hard rule"
     template = "{detail}"
     fix = "Apply one of the repairs `fitc explain` lists: relax a rule, add capacity, or allow buying."
+    related_in_text = True
     detail: str
 
 
@@ -504,6 +505,7 @@ class ExplainedConflict(Message):
     template = "{detail}"
     fix = ("Apply one of the repairs `fitc explain` prints (each was checked by solving the "
            "repaired policy), or change another rule of the conflict.")
+    related_in_text = True
     detail: str
 
 

@@ -41,7 +41,8 @@ def human(diagnostics: list[Diagnostic], sources: Callable[[str], str | None],
             label = f"{_SEVERITY_COLOR[diagnostic.severity.value]}{label}{_RESET}"
         out.append(f"{diagnostic.path}:{span.line}:{span.column}: {label}: {diagnostic.message}")
         out.extend(_excerpt(sources(diagnostic.path), diagnostic))
-        for related in diagnostic.related:
+        kind = REGISTRY.get(diagnostic.code)
+        for related in () if kind is not None and kind.related_in_text else diagnostic.related:
             out.append(f"  note: {related.path}:{related.span.line}:{related.span.column}: "
                        f"{related.message}")
     return "\n".join(out) + ("\n" if out else "")

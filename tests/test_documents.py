@@ -173,3 +173,19 @@ def test_schema_files_are_plain_json_with_a_dialect():
     for path in sorted(Path(SCHEMAS).glob("*.schema.json")):
         schema = json.loads(path.read_text())
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema", path.name
+
+
+def test_the_writers_assignment_rows_are_the_models_fields():
+    """The placement writer makes assignments as typed dicts (`PlacedReplicaFields`, for
+    speed); the model (`PlacedReplica`, what the schema and `fitlang.api` give) is their one
+    definition: the same fields, the same required ones."""
+    import typing
+    from typing import NotRequired
+
+    from fitlang.documents import PlacedReplica, PlacedReplicaFields
+
+    fields = PlacedReplica.model_fields
+    hints = typing.get_type_hints(PlacedReplicaFields, include_extras=True)
+    assert list(hints) == list(fields)
+    required = {name for name, hint in hints.items() if typing.get_origin(hint) is not NotRequired}
+    assert required == {name for name, field in fields.items() if field.is_required()}

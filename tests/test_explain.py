@@ -530,3 +530,27 @@ def test_explaining_a_pool_of_ten_million_nodes_costs_what_a_pool_of_a_hundred_d
         [("budget", "", "0.20 USD/h", "0.30 USD/h"), ("replicas", "web", "10", "8")],
         [Fraction(3, 10), Fraction(2, 10)])
     assert huge[4] < 2 * small[4] + 2 ** 20, (small[4], huge[4])
+
+
+def test_a_conflict_carries_its_rules_as_related_locations_and_its_edits_as_fixes(tmp_path,
+                                                                                   capsys):
+    """PACKING's conflict, by hand: pool `p`'s count (line 2, the value at column 11) and the
+    replicas of `big` (line 8) and `small` (line 13, column 14). The E0501 of `fitc solve`
+    carries each as a related location, and the three repairs, each one literal edit (3 -> 4,
+    5 -> 4, 3 -> 2), as fixes; the wire form reads back as it was, and the human renderer
+    prints no note lines for them (the message lists the rules already)."""
+    from fitlang.diagnostics import Diagnostic
+
+    (tmp_path / "p.fit").write_text(PACKING)
+    assert main(["solve", str(tmp_path / "p.fit"), "--format", "json"]) == 1
+    record = next(d for d in json.loads(capsys.readouterr().out)["diagnostics"]
+                  if d["code"] == "E0501")
+    assert [(r["line"], r["column"], r["end_column"]) for r in record["related"]] == [
+        (2, 11, 12), (8, 14, 15), (13, 14, 15)]
+    assert all(r["path"] == record["path"] and r["message"] for r in record["related"])
+    assert [(f["line"], f["column"], f["end_column"], f["text"]) for f in record["fixes"]] == [
+        (2, 11, 12, "4"), (8, 14, 15, "4"), (13, 14, 15, "2")]
+    assert Diagnostic.from_record(record).as_record() == record
+    assert main(["solve", str(tmp_path / "p.fit"), "--color", "never"]) == 1
+    err = capsys.readouterr().err
+    assert "error[E0501]" in err and "note:" not in err

@@ -368,6 +368,13 @@ async def test_infeasible_policy_gets_the_conflict_after_save(client: LanguageCl
         ("E0504", require.line, require.character, require.line, require.character + 22)]
     first = next(d for d in found if d.code == "E0501")
     assert first.message.startswith("no placement meets every hard rule; these rules conflict:")
+    # each rule of the conflict is a related location, where it stands (as the E0504s are)
+    assert [(r.location.uri, r.location.range.start.line, r.location.range.start.character,
+             r.location.range.end.character) for r in first.related_information] == [
+        (doc.uri, count.line, count.character, count.character + 1),
+        (doc.uri, require.line, require.character, require.character + 22),
+        (doc.uri, replicas.line, replicas.character + 11, replicas.character + 12)]
+    assert all(r.message for r in first.related_information)
     assert "add 2 nodes to pool `h100` (count = 4)" in first.message
     # an edit makes the conflict stale: it is dropped until the next save
     found = await doc.change(text.replace("count = 2\n  cpu = 112", "count = 4\n  cpu = 112"),

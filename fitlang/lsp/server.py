@@ -418,12 +418,27 @@ class FitLanguageServer(LanguageServer):
                 found, span=_narrow(known[1] if known else None, path, found.span))
             diagnostic = self.lsp_diagnostic(found, LineIndex(self._text(path), self.encoding()),
                                              {})
+            diagnostic.related_information = self._related_by_worker(
+                known[1] if known else None, found) or None
             if found.code == NoPlacement.code and answer.repairs:
                 # the conflict: the repairs `explain` checked, as code actions
                 diagnostic.data = {"versions": versions,
                                    "repairs": [self._repair_edit(r) for r in answer.repairs]}
             result.diagnostics.setdefault(self.uri_for(path), []).append(diagnostic)
         return result
+
+    def _related_by_worker(self, analysis: Analysis | None, found: Diagnostic
+                           ) -> list[types.DiagnosticRelatedInformation]:
+        """A worker's diagnostic's related locations (a conflict's rules), in the files as the
+        editor has them, narrowed to a block's name as the diagnostic is."""
+        related = []
+        for item in found.related:
+            path = self.from_shown(item.path)
+            index = LineIndex(self._text(path), self.encoding())
+            span = _narrow(analysis, path, item.span)
+            related.append(types.DiagnosticRelatedInformation(
+                location=types.Location(self.uri_for(path), index.range(span)), message=item.message))
+        return related
 
     def _repair_edit(self, repair: dict) -> dict:
         """A repair's edit (offsets in its file's text) in LSP terms, for a code action."""

@@ -63,7 +63,7 @@ import numpy as np
 
 from fitlang import messages as msg
 from fitlang.check.program import Compare, Origin, Workload
-from fitlang.diagnostics import Diagnostic
+from fitlang.diagnostics import Diagnostic, Related
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
 from fitlang.span import FIRST_CHARACTER
 
@@ -95,11 +95,19 @@ class PartKind(enum.StrEnum):
 @dataclass(frozen=True)
 class Stated:
     """A part of a conflict in words (`Rule.reason`), and where it stands; explain sets the
-    part it states."""
+    part it states. Not a `diagnostics.Related`: a part may stand nowhere in the policy
+    (`origin` None: still one of the conflict's sentences), and explain's JSON writes its
+    part's kind and subject; `related()` is the diagnostic's view of it."""
 
     text: str
     origin: Origin | None
     part: Part | None = None
+
+    def related(self) -> Related | None:
+        """The part as a diagnostic's related location (None where it stands nowhere)."""
+        if self.origin is None:
+            return None
+        return Related(self.origin.path, self.origin.span, self.text)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
 if TYPE_CHECKING:  # loaded when a document is written: pydantic is not loaded to start fitc
-    from fitlang.documents import PlacedNode, PlacedReplica, WorkloadEntry
+    from fitlang.documents import PlacedNode, PlacedReplicaFields, WorkloadEntry
 
 
 def _number(value: Fraction | None) -> float | None:
@@ -67,16 +67,15 @@ def _named(demand: Demand) -> dict[str, str]:
 
 
 def _placed_replica(demand: Demand, replica: int, node: str,
-                    times: tuple[str, str] | None = None) -> PlacedReplica:
-    """An assignment as the contract writes it (`_named`; a TypedDict, so typed keys); with a
-    horizon, when it starts and ends (`times`)."""
-    from fitlang.documents import PlacedReplica
-
+                    times: tuple[str, str] | None = None) -> PlacedReplicaFields:
+    """An assignment as the contract writes it (`_named`), as a typed dict; with a horizon,
+    when it starts and ends (`times`)."""
+    entry: PlacedReplicaFields
     if demand.option is None:
-        entry = PlacedReplica(workload=demand.name, replica=replica, node=node)
+        entry = {"workload": demand.name, "replica": replica, "node": node}
     else:
-        entry = PlacedReplica(workload=demand.workload, option=demand.option, replica=replica,
-                              node=node)
+        entry = {"workload": demand.workload, "option": demand.option, "replica": replica,
+                 "node": node}
     if times is not None:
         entry["start"], entry["end"] = times
     return entry
@@ -165,8 +164,7 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             optimality_tolerance=placement.tolerance),
         nodes=[_node_entry(name, node_class) for name, node_class in listed],
         workloads=_workloads(problem),
-        assignments=[_placed_replica(demands[a.workload], a.replica, a.node, _times(problem, a))
-                     for a in placement.assignments],
+        assignments=[],  # written below, as typed dicts
         unplaced=[d.UnplacedReplica(**_named(demands[u.workload]), replica=u.replica,
                                     reason=u.reason) for u in placement.unplaced],
         diagnostics=[d.DiagnosticRecord(**diagnostic.as_record()) for diagnostic in diagnostics],
@@ -177,7 +175,11 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
                           used_kw=_rounded(used / 1000))
                for p, used in ([] if timed else power_use(problem, placement))],
         **optional)
-    return _dump(document.model_dump(exclude_unset=True))
+    written = document.model_dump(exclude_unset=True)
+    written["assignments"] = [_placed_replica(demands[a.workload], a.replica, a.node,
+                                              _times(problem, a) if timed else None)
+                              for a in placement.assignments]
+    return _dump(written)
 
 
 def _dump(document: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Problem
+from fitlang.rules.base import Stated
 from fitlang.rules.explaining import money, where
 from fitlang.solve.explain.conflict import explain
 from fitlang.solve.explain.results import ExplainOutcome, Explanation
@@ -106,7 +107,11 @@ def explanation_diagnostics(problem: Problem, root_path: str, time_limit: float 
     # diagnostic's own file)
     fixes = [r.fix for r in explanation.repairs
              if r.fix is not None and r.origin is not None and r.origin.path == path]
-    diagnostics = [kind.at(path, where.span if where else root, fixes=fixes, detail=detail)]
+    # each rule of the conflict where it stands, as a related location (the editor links
+    # them; the text above lists them too, so the human renderer prints no notes)
+    related = [r for r in map(Stated.related, explanation.reasons) if r is not None]
+    diagnostics = [kind.at(path, where.span if where else root, related=related, fixes=fixes,
+                           detail=detail)]
     for reason in explanation.reasons[1:]:
         if reason.origin is not None:
             diagnostics.append(
