@@ -1775,3 +1775,61 @@ def test_the_z3_core_gives_back_typed_keys_through_the_backends_own_table():
     core = Z3Backend().unsat_core(model, time_limit=10)
     assert core == [conflicting, ReplicasGroup("w")]
     assert Z3Backend().unsat_core(LinearModel(), time_limit=10) is None  # nothing conflicts
+
+
+def test_after_the_model_the_cheaper_pattern_floor_is_kept_as_it_is_else_the_models_packing_is_repacked(
+        tmp_path, monkeypatch):
+    # The repacking example above: nodes of 10 CPUs at 1 USD/h; a (6 CPUs), b (5), c (4), two
+    # replicas each. The model's packing a | a | b + c | b + c costs 4; repacked, 3 (a + c,
+    # a + c, b + b). A pattern floor of 3 beats it: kept as it is, never repacked. A pattern
+    # floor of 5 (every replica alone but the b's) does not: the model's packing is repacked.
+    from fitlang.solve import placement as placement_module
+
+    text = (pool("p", 60, 10, "64Gi", 1) + workload("a", 2, 6, "1Gi")
+            + workload("b", 2, 5, "1Gi") + workload("c", 2, 4, "1Gi"))
+    problem = problem_from(tmp_path, text)
+    model = _packing_of(problem, [{"a": 1}, {"a": 1}, {"b": 1, "c": 1}, {"b": 1, "c": 1}])
+    patterned = _packing_of(problem, [{"a": 1, "c": 1}, {"a": 1, "c": 1}, {"b": 2}])
+    repacked = []
+    real_repack = placement_module.repack
+    monkeypatch.setattr(placement_module, "repack", lambda problem, packing, *rest:
+                        repacked.append(packing) or real_repack(problem, packing, *rest))
+
+    def value(packing):
+        return placement_module._packed_value(problem, packing, "cost")
+
+    kept = placement_module._repacked(problem, model, patterned, "cost", time.monotonic() + 5, Fraction(3))
+    assert kept is patterned and value(kept) == 3 and repacked == []
+    dear = _packing_of(problem, [{"a": 1}, {"a": 1}, {"c": 1}, {"c": 1}, {"b": 2}])
+    kept = placement_module._repacked(problem, model, dear, "cost", time.monotonic() + 5, Fraction(3))
+    assert kept is model and repacked == [model] and value(kept) == 3
+
+
+def test_neighbourhood_search_starts_no_step_it_cannot_finish_by_the_deadline(tmp_path, monkeypatch):
+    # Steps that take 3 s each (encoding and presolve do not stop at a step's deadline), with
+    # 10 s to go: one at 10 s left, one at 7, one at 4; at 1 s left the longest step so far
+    # (3 s) no longer fits, so none starts and the search ends 1 s before its deadline (a step
+    # started there would end 2 s past it).
+    import types
+
+    from fitlang.solve import neighbourhood
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.placement import _packed_value
+
+    text = (pool("free", 2, 4, "16Gi", 0) + pool("cloud", 4, 4, "16Gi", 1) + pool("dear", 4, 4, "16Gi", 5)
+            + workload("a", 2, 2, "1Gi", "  priority = 10\n  require pool in [free, cloud]\n")
+            + workload("b", 2, 4, "1Gi", "  priority = 1\n  require pool in [free, dear]\n"))
+    problem = problem_from(tmp_path, text)
+    floor, _ = greedy_floor(problem)
+    now = [100.0]
+    started = []
+
+    def slow_step(problem, packing, chosen, objective, deadline):
+        started.append(deadline - now[0])
+        now[0] += 3.0
+        return None, False
+
+    monkeypatch.setattr(neighbourhood, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(neighbourhood, "_step", slow_step)
+    neighbourhood.search(problem, floor, "cost", 110.0, lambda p: _packed_value(problem, p, "cost"))
+    assert len(started) == 3 and now[0] == 109.0

@@ -1,0 +1,85 @@
+"""Where `fitc solve`'s time limit goes, step by step: the solve of one fleet file in process,
+with the seconds (wall, from the solve's start) at which each step of
+`fitlang/solve/placement.py` began and ended, what it returned (a value, a bound), and the
+progress line's events (best value, proven bound) as they came.
+
+    .venv/bin/python bench/timeline.py FILE [--time-limit 30]
+
+The steps are timed by wrapping the functions `placement.py` calls (greedy floor,
+consolidation, the aggregate model, packing, the pair and pattern bounds, repacking, the
+neighbourhood search); nothing else changes. Not a test: the numbers go to
+docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+
+STEPS = ("greedy_floor", "consolidate", "_solve_aggregate", "pack", "repair", "lower_bound",
+         "pattern_bound", "repack", "_polished", "_guided_floor", "_pattern_floor")
+
+
+def _timed(name: str, function, started: float, depth: list[int]):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        begun = time.monotonic()
+        depth[0] += 1
+        try:
+            result = function(*args, **kwargs)
+        finally:
+            depth[0] -= 1
+        print(f"{'  ' * depth[0]}{begun - started:7.2f} -> {time.monotonic() - started:7.2f} s"
+              f"  {name}{_said(result)}", file=sys.stderr)
+        return result
+    return wrapper
+
+
+def _said(result) -> str:
+    """What a step returned, where it says something short: a bound's value, a flag."""
+    value = getattr(result, "value", None)
+    if value is not None:
+        return f"  value {float(value):.2f}"
+    if isinstance(result, bool):
+        return f"  {result}"
+    return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("file")
+    parser.add_argument("--time-limit", type=float, default=30.0)
+    arguments = parser.parse_args()
+
+    from fitlang.cli import compilation_of
+    from fitlang.model.build import build_problem
+    from fitlang.solve import neighbourhood
+    from fitlang.solve import placement as pl
+
+    result = compilation_of(arguments.file).check()
+    assert not result.has_errors, result.diagnostics[:3]
+    problem = build_problem(result.program).problem
+    started = time.monotonic()
+    depth = [0]
+    for name in STEPS:
+        setattr(pl, name, _timed(name, getattr(pl, name), started, depth))
+    neighbourhood.search = _timed("neighbourhood.search", neighbourhood.search, started, depth)
+
+    def progress(stage, value, bound):
+        print(f"{'  ' * depth[0]}{time.monotonic() - started:7.2f} s  progress {stage}: value "
+              f"{float(value) if value is not None else '-'} bound "
+              f"{float(bound) if bound is not None else '-'}", file=sys.stderr)
+
+    placement = pl.solve(problem, "auto", arguments.time_limit, progress=progress)
+    gap = placement.gap
+    print(f"{time.monotonic() - started:7.2f} s  done: {placement.status}, value "
+          f"{float(placement.value) if placement.value is not None else '-'}, bound "
+          f"{float(placement.bound) if placement.bound is not None else '-'}, gap "
+          f"{100 * gap if gap is not None else float('nan'):.2f}%, unplaced {len(placement.unplaced)}",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
