@@ -715,6 +715,7 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     """The explanation is the output (stdout); the diagnostics go where they always go."""
     import json
 
+    from fitlang import messages as msg
     from fitlang.driver import EXPLAIN_SECONDS
     from fitlang.solve.explain import (
         ExplainOutcome,
@@ -731,6 +732,12 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     explanation = compilation.explain(
         EXPLAIN_SECONDS if arguments.time_limit is None else arguments.time_limit,
         arguments.repair_budget)
+    if problem.timeline is not None and explanation.outcome is not ExplainOutcome.FEASIBLE:
+        # issue 19: explain's trials solve without time, so far
+        emit(diagnostics + [msg.NotSupportedWithHorizon(detail="explaining a conflict in time "
+                                                               "(`fitc explain`)").diagnostic(
+            compilation.root_path, FIRST_CHARACTER)], arguments.format, sources)
+        return EXIT_ERRORS
     found = explanation_diagnostics(problem, compilation.root_path, explanation=explanation,
                                     for_solve=False)
     everything = diagnostics + found

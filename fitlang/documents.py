@@ -151,6 +151,10 @@ class PlacedReplica(_Written):
     option: str | SkipJsonSchema[None] = Field(default=None, description="workloads with options")
     replica: int = Field(description="numbered from 0, per option")
     node: str
+    start: str | SkipJsonSchema[None] = Field(
+        default=None, description="with a horizon: when the replica starts on its node (ISO 8601, UTC)")
+    end: str | SkipJsonSchema[None] = Field(
+        default=None, description="with a horizon: when it ends and leaves the node (ISO 8601, UTC)")
 
 
 class PlacedReplicaFields(TypedDict):
@@ -163,6 +167,8 @@ class PlacedReplicaFields(TypedDict):
     option: NotRequired[str]
     replica: int
     node: str
+    start: NotRequired[str]  # with a horizon (issue 19)
+    end: NotRequired[str]
 
 
 class UnplacedReplica(_Written):
@@ -240,6 +246,8 @@ class AssignmentRead(TypedDict):
     replica: int
     node: str
     option: NotRequired[str | None]
+    start: NotRequired[str]  # with a horizon (issue 19)
+    end: NotRequired[str]
 
 
 @_STRICT

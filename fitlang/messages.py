@@ -837,3 +837,108 @@ class BudgetSelectsNothing(Message):
     file: str
     count: int
     first: str
+
+
+# ---- E09xx / W09xx: time (issue 19: a horizon, windows, prices per step) ----------------
+
+
+class InvalidDateTime(Message):
+    code = "E0901"
+    summary = "not an ISO 8601 date-time with a UTC offset"
+    template = "`{text}` is not an ISO 8601 date-time with its UTC offset{detail}"
+    fix = ("Write the date-time as `\"2026-12-01T00:00Z\"` or `\"2026-12-01T01:00+01:00\"`: a "
+           "time without its offset means different instants on different machines.")
+    text: str
+    detail: str
+
+
+class TimingWithoutHorizon(Message):
+    code = "E0902"
+    summary = "timing without a horizon"
+    template = "`{attribute}` needs a horizon: the policy states no `horizon`, `step` and `start`"
+    fix = "Add `horizon = 7d`, `step = 1h` and `start = \"...\"` to the `policy` block."
+    attribute: str
+
+
+class HorizonIncomplete(Message):
+    code = "E0903"
+    summary = "a horizon needs `horizon`, `step` and `start`"
+    template = "the policy's horizon needs {missing}"
+    fix = "State all three in the `policy` block: `horizon = 7d`, `step = 1h`, `start = \"...\"`."
+    missing: str
+
+
+class HorizonNotWholeSteps(Message):
+    code = "E0904"
+    summary = "horizon not a whole number of steps"
+    template = "the horizon of {horizon} is not a whole number of steps of {step}"
+    fix = "Make the horizon a multiple of the step (`horizon = 7d`, `step = 1h`)."
+    horizon: str
+    step: str
+
+
+class WindowImpossible(Message):
+    code = "E0905"
+    summary = "a job's time window cannot hold it"
+    template = "`{workload}`: {detail}"
+    fix = ("Move `earliest` earlier or `deadline` later, shorten `duration`, or lengthen the "
+           "policy's horizon: the job must fit between its earliest start and its deadline, "
+           "within the horizon.")
+    workload: str
+    detail: str
+
+
+class NotSupportedWithHorizon(Message):
+    code = "E0906"
+    summary = "not supported with a horizon yet"
+    template = "{detail} is not supported with a horizon yet"
+    fix = ("Remove the rule or the horizon: placing work in time handles capacity, power caps, "
+           "the budget and node rules (labels, zones, require) so far.")
+    detail: str
+
+
+class TimeValueInvalid(Message):
+    code = "E0907"
+    summary = "not a duration or a date-time"
+    template = "`{attribute}` must be a duration after the policy's start (`6h`) or a date-time, not {found}"
+    fix = "Write a duration with its unit (`30min`, `6h`, `2d`) or a date-time (\"2026-12-02T06:00Z\")."
+    attribute: str
+    found: str
+
+
+class PriceTableInvalid(Message):
+    code = "E0908"
+    summary = "malformed price table"
+    template = "{file}:{line}: {detail}"
+    fix = ("Each row of a price file is `timestamp,price`: an ISO 8601 date-time with its UTC "
+           "offset and a price in USD/kWh, in time order; a first row `timestamp,price` is a header.")
+    file: str
+    line: int
+    detail: str
+
+
+class ElectricityPriceMissing(Message):
+    code = "E0909"
+    summary = "an electricity block states no price"
+    template = "electricity `{name}` states no price: give `price`, `hourly` or `prices`"
+    fix = "Add `price = 0.12 USD/kWh`, a list per step `hourly = [...]`, or a file `prices = \"grid.csv\"`."
+    name: str
+
+
+class PricesWithoutHorizon(Message):
+    code = "E0910"
+    summary = "prices per step without a horizon"
+    template = "electricity `{name}` gives a price per step, but the policy states no horizon"
+    fix = "Add `horizon`, `step` and `start` to the `policy` block, or give one `price`."
+    name: str
+
+
+class TimingNotEnforced(Message):
+    code = "W0901"
+    summary = "timing the target does not enforce"
+    template = "{target}: timing not enforced by this target yet: {detail}"
+    severity = Severity.WARNING
+    fix = ("Start the work at the times `fitc solve` shows by other means (a scheduler, a "
+           "pipeline), or use the Slurm target, which writes `--begin` and `--deadline`.")
+    target: str
+    detail: str

@@ -37,6 +37,10 @@ class Observed:
     placed: dict[str, int] = field(default_factory=dict)
     unplaced: dict[str, int] = field(default_factory=dict)
     binding: tuple[str, ...] = ()  # the limits the placement reaches (`fitc diff`'s "binding")
+    # with a horizon (issue 19): the cost over the horizon (USD), and when each workload's
+    # replicas start (UTC instants, as the placement JSON states them)
+    total_cost: Fraction | None = None
+    starts: dict[str, set[str]] = field(default_factory=dict)
 
 
 def observe(compilation: Compilation, time_limit: float) -> Observed:
@@ -76,7 +80,23 @@ def observe(compilation: Compilation, time_limit: float) -> Observed:
             pool = problem.node_class(class_id).pool
             observed.bought_by_pool[pool] = observed.bought_by_pool.get(pool, 0) + len(nodes)
     observed.binding = _binding(problem, placement, observed, in_use)
+    if problem.timeline is not None:
+        _observe_in_time(problem, placement, observed)
     return observed
+
+
+def _observe_in_time(problem: Problem, placement: Placement, observed: Observed) -> None:
+    """The cost over the horizon and the start of each replica; the hourly cost of every node
+    in use at once means nothing here."""
+    from fitlang.solve.timeline import instant, iso
+
+    assert problem.timeline is not None
+    observed.cost = None
+    observed.total_cost = placement.value if placement.assignments else None
+    for assignment in placement.assignments:
+        workload = problem.demand(assignment.workload).workload
+        start = iso(instant(problem.timeline, getattr(assignment, "start", 0)))
+        observed.starts.setdefault(workload, set()).add(start)
 
 
 def _binding(problem: Problem, placement: Placement, observed: Observed,

@@ -29,6 +29,9 @@ EXPECTED = {
     "eu-inference.fit": (Fraction("2.446"), {"triage": {"aws_g6_xlarge_ie": 1, "gcp_g2_standard_4_nl": 2}}),
     "llm-inference.fit": (Fraction(10), {"chat": {"h100_1a": 1, "l40s_1b": 1, "l40s_1c": 2}}),
     "mixed-cluster.fit": (Fraction("7.44"), {"embed": {"gpu_1a": 2}}),
+    # a horizon: USD over the whole day, not per hour
+    "nightly-training.fit": (Fraction("139.8"), {"inference": {"h100": 1}, "train_llm": {"h100": 1},
+                                                 "train_vision": {"h100": 1}, "eval": {"h100": 1}}),
     "multi-cloud-buy.fit": (Fraction("3.5104"), {"asr": {"gcp_g2_standard_8": 2, "aws_g6_2xlarge": 1},
                                                  "etl": {"azure_d16as_v5": 6}}),
     "onprem-burst.fit": (Fraction("23.972"), {"finetune": {"onprem": 2}, "chat": {"onprem": 4},

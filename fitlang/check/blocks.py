@@ -152,6 +152,9 @@ class WorkloadBlock:
     residency: list[str] | None = None
     max_disrupted: Fraction | None = None
     movable: bool | None = None
+    duration: Fraction | None = None
+    earliest: Any | None = None
+    deadline: Any | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> WorkloadBlock:
@@ -223,6 +226,9 @@ class ProfileBlock:
     residency: list[str] | None = None
     max_disrupted: Fraction | None = None
     movable: bool | None = None
+    duration: Fraction | None = None
+    earliest: Any | None = None
+    deadline: Any | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> ProfileBlock:
@@ -239,6 +245,9 @@ class PolicyBlock:
     move_price: Fraction | None = None
     min_saving: Fraction | None = None
     max_drained: Fraction | None = None
+    horizon: Fraction | None = None
+    step: Fraction | None = None
+    start: str | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> PolicyBlock:
@@ -264,6 +273,8 @@ class ElectricityBlock:
     """The checked values of one `electricity` block."""
 
     price: Fraction | None = None
+    hourly: list[Fraction] | None = None
+    prices: str | None = None
     zone: str | None = None
     region: str | None = None
     labels: dict[str, str] | None = None

@@ -42,6 +42,7 @@ from fitlang.check.program import (
     Region,
 )
 from fitlang.check.settings import SETTINGS
+from fitlang.check.timing import horizon_of, read_price_file
 from fitlang.check.values import BlockValues, BlockValuesStage
 
 if TYPE_CHECKING:
@@ -158,11 +159,15 @@ class EntityBuilders(BlockValuesStage):
         for kind, block in v.blocks.items():  # each a registered target's settings block
             settings = SETTINGS[kind]
             stated[settings] = settings.from_block(block.values, block.origin, block.spans)
+        horizon, problems = horizon_of(b.horizon, b.step, b.start, v.spans, v.origin)
+        for problem in problems:
+            self.report(problem)
         return Policy(objective=_given(b.objective, ["cost"]), budget=b.budget,
                       allow_unplaced=bool(_given(b.allow_unplaced, False)), origin=v.origin,
                       spans=v.spans, settings=stated, move_price=b.move_price,
                       min_saving=Fraction(_given(b.min_saving, Fraction(5, 100))),
-                      max_drained=None if b.max_drained is None else int(b.max_drained))
+                      max_drained=None if b.max_drained is None else int(b.max_drained),
+                      horizon=horizon)
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
         b = PowerCapBlock.of(v.values)
@@ -174,10 +179,41 @@ class EntityBuilders(BlockValuesStage):
     def _build_electricity(self, scope: ModuleScope, name: str,
                            v: BlockValues) -> Electricity | None:
         b = ElectricityBlock.of(v.values)
-        if b.price is None:
+        stated = [a for a in ("price", "hourly", "prices") if a in v.spans]
+        if not stated:
+            self.report(msg.ElectricityPriceMissing(name=name).diagnostic(
+                scope.path, v.node.kind.span if v.node is not None else v.origin.span))
             return None
+        timed: tuple = ()
+        if b.prices is not None:
+            read = self._price_file(scope, b.prices, v)
+            if read is None:
+                return None
+            timed = read
+        if b.price is None and b.hourly is None and not timed:
+            return None  # a wrong value, already reported
         return Electricity(name, b.price, zone=b.zone, region=b.region,
-                           labels=_given(b.labels, {}), origin=v.origin)
+                           labels=_given(b.labels, {}), origin=v.origin,
+                           per_step=tuple(_given(b.hourly, [])), timed=timed)
+
+    def _price_file(self, scope: ModuleScope, file: str, v: BlockValues) -> tuple | None:
+        """A `prices` file's rows, read like an inventory: relative to the policy, each
+        malformed row reported with its line."""
+        path = (scope.module.resolved.parent / file).resolve()
+        where = v.spans["prices"]
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise OSError(0, "not a regular file")
+            rows, problems = read_price_file(path)
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            self.report(msg.FileUnreadable(file=file, reason=reason.lower()).diagnostic(
+                scope.path, where.span))
+            return None
+        for line, detail in problems:
+            self.report(msg.PriceTableInvalid(file=file, line=line, detail=detail).diagnostic(
+                scope.path, where.span))
+        return None if problems else rows
 
     def _build_region(self, scope: ModuleScope, name: str, v: BlockValues) -> Region | None:
         b = RegionBlock.of(v.values)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from fractions import Fraction
 from typing import Any, TypeVar
 
@@ -146,7 +147,11 @@ class PowerCap(NodeScope):
 @dataclass(frozen=True)
 class Electricity(NodeScope):
     name: str
-    price_per_kwh: Fraction
+    price_per_kwh: Fraction | None  # None: `hourly` or `prices` gives it per step
+    # a price per step of the horizon (`hourly = [...]`), repeated when shorter
+    per_step: tuple[Fraction, ...] = ()
+    # (from, price) rows of a `prices` file, in time order: the price from each instant on
+    timed: tuple[tuple[datetime, Fraction], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -296,6 +301,10 @@ class Workload:
     max_disrupted: int | None = None
     max_disrupted_share: Fraction | None = None
     movable: bool = True
+    # time (issue 19): seconds a job runs (None: a service, the whole horizon), and its window
+    duration_seconds: Fraction | None = None
+    earliest: TimePoint | None = None
+    deadline: TimePoint | None = None
 
     def option_replicas(self, option: AcceleratorOption) -> int:
         """Replicas of `option` that deliver the workload's throughput alone."""
@@ -312,6 +321,28 @@ class Workload:
             cpu_milli=self.cpu_milli if option.cpu_milli is None else option.cpu_milli,
             memory=self.memory if option.memory is None else option.memory,
             gpu_requirements=(*self.gpu_requirements, rule), options=(), option=model)
+
+
+# a moment of the horizon as the policy states it: seconds after its start, or a date-time
+TimePoint = Fraction | datetime
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """The policy's horizon: `steps` steps of `step_seconds` from `start` (timezone-aware)."""
+
+    start: datetime
+    step_seconds: int
+    steps: int
+
+    def seconds_after_start(self, point: TimePoint) -> Fraction:
+        if isinstance(point, datetime):
+            return Fraction((point - self.start).total_seconds()).limit_denominator(10 ** 6)
+        return point
+
+    @property
+    def end_seconds(self) -> int:
+        return self.step_seconds * self.steps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -358,6 +389,7 @@ class Policy:
     move_price: Fraction | None = None
     min_saving: Fraction = Fraction(5, 100)
     max_drained: int | None = None
+    horizon: Horizon | None = None  # time (issue 19): None without `horizon`
 
     def settings_of(self, kind: type[_Settings]) -> _Settings:
         """A target's settings: as its block states them, or its defaults."""

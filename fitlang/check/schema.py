@@ -200,6 +200,14 @@ _WORKLOAD_ATTRS = {
     "max_disrupted": Attr(t.COUNT_OR_SHARE, doc="most replicas moved at once in a plan's wave: a count "
                                      "or a share of its replicas (`20%`)"),
     "movable": Attr(t.BOOL, doc="false: its running replicas stay where they run"),
+    # time (issue 19): with a `horizon` in the policy; a workload without `duration` is a
+    # service and runs the whole horizon
+    "duration": Attr(t.TIME, doc="how long a job runs (rounded up to whole steps); needs a "
+                                 "`horizon` in the policy", positive=True),
+    "earliest": Attr(t.ANY, doc="the earliest start: a duration after the policy's `start` "
+                                "(`2h`) or a date-time (\"2026-12-01T02:00Z\")"),
+    "deadline": Attr(t.ANY, doc="when the job must be done: a duration after the policy's "
+                                "`start` or a date-time"),
 }
 _RULES = frozenset({"require", "prefer", "use", "affinity", "spread"})
 
@@ -235,6 +243,12 @@ POLICY = BlockSchema("policy", "none", {
                        minimum=Fraction(0), maximum=Fraction(1)),
     "max_drained": _count("most nodes emptied in one wave of a plan", positive=True,
                           maximum=MOST_NODES),
+    # time (issue 19): all three together, or none
+    "horizon": Attr(t.TIME, doc="how far ahead work is placed in time (`7d`)", positive=True),
+    "step": Attr(t.TIME, doc="the length of one time step (`1h`); the horizon is a whole "
+                             "number of them", positive=True),
+    "start": Attr(t.STRING, doc="when the horizon starts: an ISO 8601 date-time with its UTC "
+                                "offset (\"2026-12-01T00:00Z\")"),
 }, blocks=SETTINGS_BLOCKS, doc="the objective, budget and per-target settings")
 
 _SCOPE_ATTRS = {
@@ -249,7 +263,13 @@ POWER_CAP = BlockSchema("power_cap", "required", {
 }, doc="a cap on the power drawn by the nodes in use in a zone, region or labelled site")
 
 ELECTRICITY = BlockSchema("electricity", "required", {
-    "price": Attr(t.ENERGY_PRICE, True, "what a kWh costs there", Fraction(0)),
+    # required unless `hourly` or `prices` gives a price per step (the checker reports it)
+    "price": Attr(t.ENERGY_PRICE, doc="what a kWh costs there", minimum=Fraction(0)),
+    "hourly": Attr(t.list_of(t.ENERGY_PRICE), doc="a price per time step of the policy's "
+                                                  "horizon, repeated when shorter",
+                   non_empty=True),
+    "prices": Attr(t.STRING, doc="a CSV file of `timestamp,price` rows (price in USD/kWh, "
+                                 "relative to this file): the price from each timestamp on"),
     **_SCOPE_ATTRS,
 }, doc="the electricity price of the nodes in a zone, region or labelled site: a node in use "
        "costs its power draw times this price on top of its own price")

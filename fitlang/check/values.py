@@ -121,6 +121,8 @@ class BlockValuesStage(CheckerBase):
         values.spans[name] = Origin(scope.path, entry.value.span)
         if name == "objective":
             result = self._objective(scope, evaluator, entry.value)
+        elif name in ("earliest", "deadline"):  # a duration after the start, or an instant
+            result = self._time_point(scope, evaluator, entry, name)
         elif attr.type.kind == "map" and attr.type.of is not None:
             result = self._region_map(scope, evaluator, entry.value, attr.type.of)
         else:
@@ -139,6 +141,19 @@ class BlockValuesStage(CheckerBase):
             self.report(msg.EmptyList(name="objective").diagnostic(scope.path, expr.span))
             return None
         return objective
+
+    def _time_point(self, scope: ModuleScope, evaluator: Evaluator, entry: n.Attribute,
+                    name: str) -> Any:
+        from fitlang.check.timing import time_point
+
+        typed = evaluator.value(entry.value, t.ANY)
+        if typed is None:
+            return None
+        found = typed.type.dim if typed.type.kind == "number" else typed.type.describe()
+        point, problem = time_point(typed.value, found, Origin(scope.path, entry.value.span), name)
+        if problem is not None:
+            self.report(problem)
+        return point
 
     def _region_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
                     value_type: t.Type) -> dict[str, Any] | None:

@@ -166,7 +166,8 @@ class WorkloadBuilder(EntityBuilders):
             options=options, requirements=tuple(rules.requirements),
             preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
             spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans,
-            movable=bool(_given(b.movable, True)), **self._max_disrupted(v))
+            movable=bool(_given(b.movable, True)), **self._max_disrupted(v),
+            duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline)
         if workload.options:
             self._rules_beside_options(workload)
         return workload

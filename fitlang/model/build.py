@@ -17,7 +17,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fitlang import messages as msg
-from fitlang.check.program import Accelerator, AcceleratorOption, Compare, Inventory, Program, Workload
+from fitlang.check.program import (
+    Accelerator,
+    AcceleratorOption,
+    Compare,
+    Electricity,
+    Horizon,
+    Inventory,
+    Program,
+    Workload,
+)
+from fitlang.check.timing import prices_per_step, steps_of
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import CurrentState, Running
 from fitlang.model.eligibility import (
@@ -38,6 +48,7 @@ from fitlang.model.problem import (
     PowerScope,
     PreferenceRule,
     Problem,
+    Window,
     holds,
     option_demand_name,
 )
@@ -106,8 +117,43 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
         latency=dict(program.latency), allow_unplaced=bool(policy.allow_unplaced),
         power_caps=[PowerScope(cap.name, cap.scope, cap.cap_watts,
                                [c.id for c in classes if _in_scope(c, cap)], cap.origin)
-                    for cap in program.power_caps])
+                    for cap in program.power_caps],
+        timeline=policy.horizon)
+    if policy.horizon is not None:
+        problem = _in_time(problem, program, policy.horizon)
     return Built(problem, diagnostics)
+
+
+def _in_time(problem: Problem, program: Program, horizon: Horizon) -> Problem:
+    """Each demand with its window in steps: a job's from its earliest start to its deadline
+    less its duration (rounded up to whole steps), a service's the whole horizon."""
+    demands = []
+    for demand in problem.demands:
+        workload = program.workloads[demand.workload]
+        demands.append(dataclasses.replace(demand, window=_window(workload, horizon)))
+    return dataclasses.replace(problem, demands=demands)
+
+
+def _window(workload: Workload, horizon: Horizon) -> Window:
+    if workload.duration_seconds is None:
+        return Window(0, 0, horizon.steps)
+    duration = steps_of(workload.duration_seconds, horizon)
+    earliest = 0 if workload.earliest is None else \
+        math.ceil(horizon.seconds_after_start(workload.earliest) / horizon.step_seconds)
+    deadline = horizon.steps if workload.deadline is None else \
+        math.floor(horizon.seconds_after_start(workload.deadline) / horizon.step_seconds)
+    return Window(earliest, deadline - duration, duration)
+
+
+def _electricity_per_step(node_class: NodeClass, electricity: Electricity,
+                          horizon: Horizon) -> dict[str, Any]:
+    """With a horizon: the electricity a node in use costs at each step (USD/h), kept apart
+    from its own price, which the time model adds per step (`NodeClass.price_at`)."""
+    prices = prices_per_step(horizon, electricity.price_per_kwh, electricity.per_step,
+                             electricity.timed)
+    kilowatts = node_class.power_watts / 1000
+    return {"energy_scope": electricity.scope,
+            "step_energy_cost": tuple(kilowatts * price for price in prices)}
 
 
 def _option_group(workload: Workload, demands: list[str]) -> OptionGroup:
@@ -173,7 +219,9 @@ def _electricity(node_class: NodeClass, program: Program) -> dict[str, Any]:
     """The first `electricity` block whose scope holds the class prices the power it draws:
     a node in use costs power_watts / 1000 x USD/kWh per hour on top of its own price."""
     electricity = next((e for e in program.electricity if _in_scope(node_class, e)), None)
-    if electricity is None:
+    if electricity is not None and program.policy.horizon is not None:
+        return _electricity_per_step(node_class, electricity, program.policy.horizon)
+    if electricity is None or electricity.price_per_kwh is None:
         return {}
     energy_cost = node_class.power_watts / 1000 * electricity.price_per_kwh
     return {"energy_price_kwh": electricity.price_per_kwh, "energy_scope": electricity.scope,

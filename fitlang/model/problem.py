@@ -30,6 +30,7 @@ from fitlang.check.program import (
     AnyOf,
     Compare,
     Constant,
+    Horizon,
     LatencyRule,
     Negation,
     Origin,
@@ -155,6 +156,13 @@ class NodeClass:
     # inventory nodes merged into one class whose allocatable differs a little (kubelet
     # reservations): each node's own, where it is less than `capacity` (the largest member's)
     node_capacity: dict[str, dict[str, int]] = field(default_factory=dict)
+    # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
+    # `price` (which then leaves electricity out); () without a horizon or electricity
+    step_energy_cost: tuple[Fraction, ...] = ()
+
+    def price_at(self, step: int) -> Fraction:
+        """USD/h per node in use at a step of the horizon, electricity included."""
+        return self.price + (self.step_energy_cost[step] if self.step_energy_cost else 0)
 
     @property
     def provisioned(self) -> bool:
@@ -257,6 +265,7 @@ class Demand:
     group: str | None = None
     option: str | None = None
     throughput: Fraction = Fraction(1)
+    window: Window | None = None  # with a horizon: when it may run (a service: all of it)
 
     @property
     def workload(self) -> str:
@@ -266,6 +275,23 @@ class Demand:
     @property
     def one_per_node(self) -> bool:
         return any(r.anti and r.target == "self" and r.topology == "node" for r in self.affinities)
+
+
+# the policy's horizon as the solver reads it: `steps` steps of `step_seconds` from `start`
+Timeline = Horizon
+
+
+@dataclass(frozen=True)
+class Window:
+    """When a demand's replicas may run, in steps of the timeline: each starts at a step in
+    [earliest, latest_start] and runs `duration` steps on one node."""
+
+    earliest: int
+    latest_start: int
+    duration: int
+
+    def starts(self) -> range:
+        return range(self.earliest, self.latest_start + 1)
 
 
 @dataclass(frozen=True)
@@ -328,6 +354,7 @@ class Problem:
     def running_total(self, demand: str) -> int:
         """Replicas of `demand` running now, wherever they run."""
         return sum(self.running.get(demand, {}).values()) + self.running_elsewhere.get(demand, 0)
+    timeline: Timeline | None = None  # with a horizon: work is placed in time too (issue 19)
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
         """Round trip from users in `location` to the class's region; None when unknown."""

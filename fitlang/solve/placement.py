@@ -114,7 +114,12 @@ EXACT_MAX_NODES = 48  # fleets this small are solved node by node, exactly
 
 def solve(problem: Problem, backend: str = "auto", time_limit: float | None = None,
           progress: Progress | None = None) -> Placement:
-    """Small fleets: the exact per-node model. Larger: the aggregate model, then packing."""
+    """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
+    With a horizon: the time-indexed model (`timeline.py`)."""
+    if problem.timeline is not None:
+        from fitlang.solve.timeline import solve_timed
+
+        return solve_timed(problem, time_limit)
     nodes = sum(c.count for c in problem.classes)
     if nodes > EXACT_MAX_NODES:
         return _solve(problem, backend, time_limit, relax=True, progress=progress)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fitlang.documents import PlacementRead
+from fitlang.documents import AssignmentRead, PlacementRead
 from fitlang.model.problem import Problem, option_demand_name
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import Assignment, Placement
@@ -21,7 +21,7 @@ def placement_from_document(problem: Problem, document: PlacementRead) -> Placem
     for item in document["assignments"]:
         option = item.get("option")
         demand = item["workload"] if option is None else option_demand_name(item["workload"], option)
-        placement.assignments.append(Assignment(demand, item["replica"], item["node"]))
+        placement.assignments.append(_assignment(problem, demand, item))
     bought = {n["name"] for n in document.get("nodes", []) if n.get("provisioned")}
     owners = problem.owners()
     of_class: dict[int, list[str]] = {}  # bought names by class, looked up (not listed)
@@ -34,3 +34,19 @@ def placement_from_document(problem: Problem, document: PlacementRead) -> Placem
         if names:
             placement.bought[node_class.id] = names
     return placement
+
+
+def _assignment(problem: Problem, demand: str, item: AssignmentRead) -> Assignment:
+    """With a horizon: the replica's start and end as steps (verify has checked them)."""
+    timeline = problem.timeline
+    if timeline is None or "start" not in item or "end" not in item:
+        return Assignment(demand, item["replica"], item["node"])
+    from datetime import datetime
+
+    from fitlang.solve.timeline import TimedAssignment
+
+    def step(text: str) -> int:
+        seconds = (datetime.fromisoformat(text) - timeline.start).total_seconds()
+        return int(seconds // timeline.step_seconds)
+
+    return TimedAssignment(demand, item["replica"], item["node"], step(item["start"]), step(item["end"]))

@@ -66,11 +66,19 @@ def _named(demand: Demand) -> dict[str, str]:
     return {"workload": demand.workload, "option": demand.option}
 
 
-def _placed_replica(demand: Demand, replica: int, node: str) -> PlacedReplicaFields:
-    """An assignment as the contract writes it (`_named`), as a typed dict."""
+def _placed_replica(demand: Demand, replica: int, node: str,
+                    times: tuple[str, str] | None = None) -> PlacedReplicaFields:
+    """An assignment as the contract writes it (`_named`), as a typed dict; with a horizon,
+    when it starts and ends (`times`)."""
+    entry: PlacedReplicaFields
     if demand.option is None:
-        return {"workload": demand.name, "replica": replica, "node": node}
-    return {"workload": demand.workload, "option": demand.option, "replica": replica, "node": node}
+        entry = {"workload": demand.name, "replica": replica, "node": node}
+    else:
+        entry = {"workload": demand.workload, "option": demand.option, "replica": replica,
+                 "node": node}
+    if times is not None:
+        entry["start"], entry["end"] = times
+    return entry
 
 
 def _workloads(problem: Problem) -> list[WorkloadEntry]:
@@ -140,7 +148,8 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             workload=r.workload, location=r.location, limit_ms=_rounded(r.limit_ms),
             worst_ms=_number(r.worst_ms), replicas_within=r.replicas_within,
             replicas_needed=r.needed) for r in latency]
-    energy = energy_use(problem, placement)
+    timed = problem.timeline is not None  # per step: the text report's timeline says it
+    energy = [] if timed else energy_use(problem, placement)
     if energy:
         optional["energy"] = [d.EnergyUse(
             scope=e.scope, price_usd_kwh=_rounded(e.price_kwh),
@@ -161,13 +170,14 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
         diagnostics=[d.DiagnosticRecord(**diagnostic.as_record()) for diagnostic in diagnostics],
         utilization=[d.PoolUtilization(pool=u.pool, resource=u.resource, capacity=u.capacity,
                                        used=u.used, stranded=u.stranded)
-                     for u in utilization(problem, placement)],
+                     for u in ([] if timed else utilization(problem, placement))],
         power=[d.PowerUse(scope=p.scope, cap_kw=_rounded(p.cap_watts / 1000),
                           used_kw=_rounded(used / 1000))
-               for p, used in power_use(problem, placement)],
+               for p, used in ([] if timed else power_use(problem, placement))],
         **optional)
     written = document.model_dump(exclude_unset=True)
-    written["assignments"] = [_placed_replica(demands[a.workload], a.replica, a.node)
+    written["assignments"] = [_placed_replica(demands[a.workload], a.replica, a.node,
+                                              _times(problem, a) if timed else None)
                               for a in placement.assignments]
     return _dump(written)
 
@@ -210,6 +220,10 @@ def _listed(items: list[str]) -> str:
 
 
 def as_text(problem: Problem, placement: Placement) -> str:
+    if problem.timeline is not None:
+        from fitlang.solve.timeline_report import timed_text
+
+        return timed_text(problem, placement)
     lines = [f"status: {placement.status} (solver: {placement.backend}, "
              f"{placement.seconds:.2f} s)", ""]
     per_node: dict[str, dict[str, int]] = {}
@@ -433,3 +447,13 @@ def _grouped_unplaced(placement: Placement) -> list[str]:
     for item in placement.unplaced:
         groups[item.workload, item.reason] = groups.get((item.workload, item.reason), 0) + 1
     return [f"{workload} x{count}: {reason}" for (workload, reason), count in groups.items()]
+
+
+def _times(problem: Problem, assignment: object) -> tuple[str, str] | None:
+    """With a horizon: when the replica starts and ends (`timeline.TimedAssignment`)."""
+    if problem.timeline is None or not hasattr(assignment, "start"):
+        return None
+    from fitlang.solve.timeline import instant, iso
+
+    start, end = assignment.start, assignment.end  # type: ignore[attr-defined]
+    return iso(instant(problem.timeline, start)), iso(instant(problem.timeline, end))

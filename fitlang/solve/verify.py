@@ -16,6 +16,7 @@ from typing import Any
 from fitlang import rules
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, Problem, option_demand_name
+from fitlang.rules import timing
 from fitlang.rules.base import Owners, Placed, used_per_class, violation
 
 
@@ -106,9 +107,12 @@ def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagno
             placed_on[name][node] += amount
     placed = Placed(problem, owner, demands, hosted, placed_on, seen, Counter(w for w, _ in seen),
                     _unplaced(demands, document), bought, owner.counts(), root)
+    timed = problem.timeline is not None
     for rule in rules.RULES:  # each rule's own check (fitlang/rules), in the registry's order
-        if rule.check is not None:
+        if rule.check is not None and not (timed and rule.name in timing.PER_STEP):
             violations += rule.check(placed)
+    if timed:  # with a horizon: windows, then every step on its own (issue 19)
+        return violations + _timed(placed, document, root), []
     violations += _objective(problem, owner, hosted, bought, document, root)
     return violations, []
 
@@ -215,3 +219,46 @@ def _shape_problems(document: Any) -> list[str]:
         return error_lines(error)
     return []
 
+
+
+def _timed(placed: Placed, document: dict, root: str) -> list[Diagnostic]:
+    """A placement in time: each assignment's start and end read as steps, `timing.check_steps`
+    over them, and the stated cost recomputed over the horizon from the policy's prices."""
+    from datetime import datetime
+
+    problem, timeline = placed.problem, placed.problem.timeline
+    assert timeline is not None
+    violations: list[Diagnostic] = []
+    runs: list[timing.Run] = []
+
+    def step_of(text: object) -> int | None:
+        try:
+            moment = datetime.fromisoformat(text) if isinstance(text, str) else None
+        except ValueError:
+            return None
+        if moment is None or moment.tzinfo is None:
+            return None
+        seconds = (moment - timeline.start).total_seconds()
+        steps = seconds / timeline.step_seconds
+        return int(steps) if steps == int(steps) and 0 <= steps <= timeline.steps else None
+
+    for item in document["assignments"]:
+        demand = _demand_of(placed.demands, item)
+        if demand is None or item["node"] not in placed.owner:
+            continue  # reported above
+        start, end = step_of(item.get("start")), step_of(item.get("end"))
+        if start is None or end is None or end <= start:
+            violations.append(violation(root, f"`{demand.name}` replica {item['replica']} has no "
+                                        "start and end on steps of the horizon (start "
+                                        f"{item.get('start')!r}, end {item.get('end')!r})", demand.origin))
+            continue
+        runs.append(timing.Run(demand.name, item["replica"], item["node"], start, end))
+    violations += timing.check_steps(placed, runs)
+    objective = document.get("objective")
+    if isinstance(objective, dict) and objective.get("name") == "cost" and \
+            isinstance(objective.get("value"), (int, float)):
+        actual = timing.horizon_cost(problem, runs, lambda node, step: placed.owner[node].price_at(step))
+        if not _close(objective["value"], actual):
+            violations.append(violation(root, f"the placement states cost = {objective['value']} "
+                                        f"USD over the horizon; its runs give {float(actual)}", None))
+    return violations

@@ -86,6 +86,9 @@ def _key(workload: Workload) -> str:
 
 class Target:
     name: ClassVar[str]
+    # with a horizon (issue 19): does the target start work at its solved time? (Slurm's
+    # `--begin`); the driver warns (W0901) for a target that does not
+    enforces_timing: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

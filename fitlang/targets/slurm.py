@@ -149,6 +149,7 @@ def settings(context: CompileContext) -> SlurmSettings:
 
 class Slurm(Target):
     name = "slurm"
+    enforces_timing = True  # `--begin` and `--deadline` per job
 
     @classmethod
     def rules(cls, program: Program) -> tuple[Rule, ...]:
@@ -166,7 +167,11 @@ class Slurm(Target):
         for workload in context.placed_workloads():
             problems += self._workload_problems(workload, context.splits(workload), need)
         problems += self._partition_problems(context, need)
-        problems += self._whole_cpu_problems(context, need)
+        if context.problem.timeline is None:
+            problems += self._whole_cpu_problems(context, need)
+        else:
+            problems += _whole_cpus_in_time(context, need)
+        problems += _timing_problems(context, need)
         return by_message(problems)
 
     def _whole_cpu_problems(self, context: CompileContext, need: Findings) -> list[Diagnostic]:
@@ -265,6 +270,7 @@ class Slurm(Target):
             "partition": partition, "account": settings(context).account,
             "time": slurm_time(workload.time_limit_seconds) if workload.time_limit_seconds else None,
             "env": sorted(workload.env.items()), "command": list(workload.command),
+            **_timing(context, workload),
         }
 
     def _cluster_files(self, environment: jinja2.Environment, context: CompileContext,
@@ -330,3 +336,72 @@ def hostlist(names: Sequence[str]) -> list[str]:
                           for low in range(names.start, names.stop, HOSTLIST_RANGE))
         return [f"{names.prefix}[{ranges}]"]
     return list(names)
+
+
+# ---- time (issue 19): `--begin` at the solved start, `--deadline` at the window's end ----------
+
+
+def _starts(context: CompileContext, workload) -> set[int]:
+    """The steps the replicas of a workload (or of one option of it) start at."""
+    name = workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
+    return {getattr(a, "start", 0) for a in context.placement.assignments if a.workload == name}
+
+
+def _timing_problems(context: CompileContext, need: Findings) -> list[Diagnostic]:
+    """One script runs a workload's replicas together: they must start at one step."""
+    if context.problem.timeline is None:
+        return []
+    return [need(f"the replicas of `{w.name}` start at different times ({len(_starts(context, w))} "
+                 "starts): the slurm target writes one job per workload, whose tasks start "
+                 "together; give the workload `replicas = 1` per job", w.origin)
+            for w in context.placed_workloads() if len(_starts(context, w)) > 1]
+
+
+def _timing(context: CompileContext, workload) -> dict[str, str | None]:
+    """`begin` (the solved start), `deadline` (the end of the workload's window, for a job),
+    and `time` the job's duration where it states no `time_limit`: Slurm 22.05 reads
+    `YYYY-MM-DDTHH:MM:SS` in the controller's time zone, so these are UTC (docs/targets.md)."""
+    timeline = context.problem.timeline
+    starts = _starts(context, workload)
+    values: dict[str, str | None] = {"begin": None, "deadline": None}
+    if timeline is None or len(starts) != 1:
+        return values
+    name = workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
+    window = context.problem.demand(name).window
+    values["begin"] = _slurm_instant(timeline, starts.pop())
+    if window is not None and workload.duration_seconds is not None:
+        values["deadline"] = _slurm_instant(timeline, window.latest_start + window.duration)
+        if not workload.time_limit_seconds:
+            values["time"] = slurm_time(window.duration * timeline.step_seconds)
+    return values
+
+
+def _slurm_instant(timeline, step: int) -> str:
+    from fitlang.solve.timeline import instant, iso
+
+    return iso(instant(timeline, step)).removesuffix("Z")
+
+
+def _whole_cpus_in_time(context: CompileContext, need: Findings) -> list[Diagnostic]:
+    """`_whole_cpu_problems` step by step: what runs on a node at once, in whole CPUs."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    views = {(w.name if w.option is None else f"{w.name}[{w.option}]"): w
+             for w in context.placed_workloads()}
+    owners = context.problem.owners()
+    asked: dict[tuple[str, int], int] = {}
+    for assignment in context.placement.assignments:
+        workload = views[assignment.workload]
+        for step in range(getattr(assignment, "start", 0), getattr(assignment, "end", timeline.steps)):
+            key = (assignment.node, step)
+            asked[key] = asked.get(key, 0) + _cpus_per_task(workload)
+    problems, seen = [], set()
+    for (node, step), cpus in sorted(asked.items()):
+        node_class = owners[node]
+        if cpus > slurm_cpus(node_class) and node not in seen:
+            seen.add(node)
+            problems.append(need(
+                f"node {node} would run tasks of {cpus} whole CPUs at once (step {step}; Slurm "
+                f"rounds each task's CPUs up), more than its {slurm_cpus(node_class)}: give the "
+                "workloads whole CPUs", node_class.origin))
+    return problems

@@ -70,6 +70,7 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
     used: dict[str, list[tuple[str, Tasks]]] = {}
     scripts = {name: text for name, text in files.items() if name.endswith(".sbatch")}
     seen = set()
+    runs: dict[str, tuple[float, float]] = {}  # script -> when it runs, with a horizon
     for name, text in sorted(scripts.items()):
         try:  # a value sbatch cannot read (`--cpus-per-task=x`, an open quote) fails the job
             components, srun = read_script(text)
@@ -81,6 +82,8 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
             workload, solved = expected[job]
             tasks, run = _script_tasks(name, components, srun, workload, cluster, problems,
                                        len(solved))
+            if context.problem.timeline is not None:
+                runs[name] = _when(name, components[0], context, workload, problems)
         except ValueError as error:
             problems.append(f"{name}: sbatch cannot read it ({error})")
             continue
@@ -97,8 +100,72 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
             problems.append(f"{name}: runs {_counts(placed)}, the placement is {_counts(solved)}")
     for job in sorted(set(expected) - seen):
         problems.append(f"no script runs `{job}` ({_counts(expected[job][1])})")
-    problems += _node_totals(used, cluster)
+    if context.problem.timeline is None:
+        problems += _node_totals(used, cluster)
+    else:  # what runs at once: the scripts running at each start
+        for moment in sorted({begin for begin, _ in runs.values()}):
+            now = {node: [(script, t) for script, t in uses
+                          if script in runs and runs[script][0] <= moment < runs[script][1]]
+                   for node, uses in used.items()}
+            problems += [p for p in _node_totals(now, cluster) if p not in problems]
     return [need(p) for p in problems]
+
+
+def _when(name: str, options: dict[str, str], context: CompileContext, workload,
+          problems: list[str]) -> tuple[float, float]:
+    """When a script runs as Slurm reads it (`--begin` for `--time`), against the solved start
+    of its replicas and their window's end (`--deadline`); instants in UTC, as epoch seconds."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    demand = workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
+    starts = {a.start for a in context.placement.assignments  # type: ignore[attr-defined]
+              if a.workload == demand}
+    begin = _instant(options.get("begin"))
+    solved = [timeline.start.timestamp() + s * timeline.step_seconds for s in sorted(starts)]
+    if begin is None or [begin] != solved:
+        problems.append(f"{name}: begins at {options.get('begin')!r}, the placement starts it at "
+                        f"{', '.join(_utc(t) for t in solved)}")
+    window = context.problem.demand(demand).window
+    if window is not None and workload.duration_seconds is not None:
+        end = timeline.start.timestamp() + (window.latest_start + window.duration) * timeline.step_seconds
+        if _instant(options.get("deadline")) != end:
+            problems.append(f"{name}: deadline {options.get('deadline')!r}, the workload's is {_utc(end)}")
+    minutes = _minutes(options.get("time", ""))
+    begin = begin if begin is not None else (solved[0] if solved else 0.0)
+    return begin, begin + (minutes * 60 if minutes is not None else float("inf"))
+
+
+def _instant(text: str | None) -> float | None:
+    """`YYYY-MM-DDTHH:MM[:SS]` as Slurm reads it here: in the controller's zone, UTC."""
+    from datetime import UTC, datetime
+
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _utc(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _minutes(text: str) -> float | None:
+    """`--time` as sbatch reads it: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S."""
+    if not text:
+        return None
+    days, _, rest = text.rpartition("-") if "-" in text else ("0", "", text)
+    parts = [int(p) for p in rest.split(":")]
+    if "-" in text:
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+    elif len(parts) == 3:
+        hours, minutes, seconds = parts
+    else:
+        hours, (minutes, seconds) = 0, (parts + [0])[:2]
+    return int(days) * 1440 + hours * 60 + minutes + seconds / 60
 
 
 # ---- reading files as Slurm does ---------------------------------------------------------------

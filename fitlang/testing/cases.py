@@ -27,11 +27,14 @@ OUTCOMES = ("placed", "partial", "infeasible", "undecided", "invalid")
 # what `expect` may say of the whole placement: attribute -> (what it is, its dimension)
 EXPECTATIONS = {"outcome": ("an outcome", None), "min_cost": ("a rate", "rate"),
                 "max_cost": ("a rate", "rate"), "max_bought": ("a number", ""),
-                "diagnostics": ("a list of diagnostic codes", None)}
+                "diagnostics": ("a list of diagnostic codes", None),
+                # with a horizon (issue 19): the cost over the whole horizon, in USD
+                "min_total_cost": ("an amount", "money"), "max_total_cost": ("an amount", "money")}
 # what `expect { workload NAME { ... } }` may say of one workload's replicas
 WORKLOAD_EXPECTATIONS = {"pools": "a list of pool names", "zones": "a list of zone names",
                          "regions": "a list of region names", "placed": "a number",
-                         "unplaced": "a number"}
+                         "unplaced": "a number",
+                         "starts": "a list of date-times"}  # with a horizon: when replicas start
 CASE_ATTRIBUTES = {"policy": "a file name", "time_limit": "a duration"}
 DEFAULT_TIME_LIMIT = Fraction(60)
 
@@ -164,7 +167,7 @@ def _expectation(entry: n.Attribute, path: str,
         return _strings(entry.value, path, diagnostics, EXPECTATIONS[name][0])
     if name == "max_bought":
         return _count(entry.value, path, diagnostics)
-    return _quantity(entry.value, "rate", path, diagnostics)
+    return _quantity(entry.value, EXPECTATIONS[name][1] or "rate", path, diagnostics)
 
 
 def _workload_expectation(entry: n.Attribute, path: str,

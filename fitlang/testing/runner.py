@@ -74,6 +74,8 @@ def _compare(expected: Expected, observed: Observed) -> list[Failure]:
         return [Failure(expected, f"diagnostics: expected {_listed(value)}, got {_listed(observed.codes)}")]
     if name in ("min_cost", "max_cost"):
         return _compare_cost(expected, observed)
+    if name in ("min_total_cost", "max_total_cost"):
+        return _compare_total_cost(expected, observed)
     if name == "max_bought" and isinstance(value, int) and observed.bought > value:
         return [Failure(expected, f"nodes bought: expected at most {value}, got {observed.bought}")]
     return []
@@ -96,6 +98,8 @@ def _compare_workload(expected: Expected, observed: Observed) -> list[Failure]:
     workload, name, value = expected.workload, expected.name, expected.value
     assert workload is not None
     where = f"workload `{workload}`"
+    if name == "starts":
+        return _compare_starts(expected, observed)
     if name in ("placed", "unplaced"):
         got = (observed.placed if name == "placed" else observed.unplaced).get(workload, 0)
         if got != value:
@@ -119,3 +123,38 @@ def _listed(values: Iterable[object]) -> str:
 
 def _money(value: Fraction) -> str:
     return f"{float(value):.2f} USD/h"
+
+
+def _compare_total_cost(expected: Expected, observed: Observed) -> list[Failure]:
+    """With a horizon: the cost over the whole horizon, in USD."""
+    bound = expected.value
+    assert isinstance(bound, Fraction)
+    cost = observed.total_cost
+    if cost is None:
+        return [Failure(expected, f"cost over the horizon: expected {float(bound):.2f} USD, but no "
+                                  f"placement in time ({observed.outcome})")]
+    if expected.name == "max_total_cost" and cost > bound:
+        return [Failure(expected, f"cost over the horizon: expected at most {float(bound):.2f} USD, "
+                                  f"got {float(cost):.2f} USD")]
+    if expected.name == "min_total_cost" and cost < bound:
+        return [Failure(expected, f"cost over the horizon: expected at least {float(bound):.2f} "
+                                  f"USD, got {float(cost):.2f} USD")]
+    return []
+
+
+def _compare_starts(expected: Expected, observed: Observed) -> list[Failure]:
+    """The instants a workload's replicas start at, compared as instants (any UTC offset)."""
+    from fitlang.check.timing import parse_instant
+    from fitlang.solve.timeline import iso
+
+    workload = expected.workload
+    assert workload is not None and isinstance(expected.value, tuple)
+    wanted = set()
+    for text in expected.value:
+        moment = parse_instant(text)[0]
+        wanted.add(iso(moment) if moment is not None else text)
+    got = observed.starts.get(workload, set())
+    if got != wanted:
+        return [Failure(expected, f"workload `{workload}`: expected starts {_listed(sorted(wanted))}, "
+                                  f"got {_listed(sorted(got))}")]
+    return []

@@ -1,0 +1,230 @@
+"""Placing work in time (issue 19): fitc's time-indexed model against the two per-job answers.
+
+    .venv/bin/python bench/timing.py                          # the sizes of docs/performance.md
+    .venv/bin/python bench/timing.py --jobs 200 --steps 168 --nodes 100 --time-limit 60
+
+A generated site (seeded): pools of whole-node GPU machines with their power draw and price,
+one power cap over all of them, an hourly electricity price with a daily shape (cheap nights)
+and noise, a few services that run all the time, and jobs of 1 to 12 hours with random
+windows (a job's deadline leaves it slack of 0 to 3 days). Every replica takes a whole node,
+so the nodes in use at a step are the replicas running then: the baselines need no packer.
+
+- fitc: `fitc solve`'s time model in process (HiGHS), its cost over the horizon and proven
+  bound;
+- FIFO: each job, in order of its earliest start, at the first step where a node of a pool it
+  may use is free for its whole run and the power cap holds ("as soon as it can", what a
+  queue does), on the cheapest such pool; a job that cannot start in its window is late, placed at the first step that
+  fits at all (or dropped past the horizon's end);
+- cheapest window alone: each job, in the same order, at the start of its window where its own
+  electricity is cheapest among those that fit what is already placed (per-job carbon- and
+  price-aware tools), late as above.
+Cost: every node in use at a step at its pool's price plus its power x the price then. Not a
+test: numbers go to docs/performance.md (the machine is shared: rerun, read medians).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fitlang.driver import Compilation  # noqa: E402
+
+POOLS = [("h100", 8, 10_000, 8), ("a100", 8, 6_500, 4), ("l40s", 4, 2_500, 2)]  # gpus, W, USD/h
+
+
+@dataclass
+class Job:
+    name: str
+    pools: list[str]
+    duration: int
+    earliest: int
+    deadline: int  # steps: the run ends by this step
+
+
+def generate(jobs: int, steps: int, nodes: int, seed: int) -> tuple[str, list[Job], dict, list[Fraction], int]:
+    rng = random.Random(seed)
+    counts = {name: max(1, nodes * share // 10) for (name, *_), share in zip(POOLS, (3, 4, 3))}
+    prices = []
+    for t in range(steps):
+        hour = t % 24
+        base = Fraction(8, 100) if hour < 6 or hour >= 22 else Fraction(25, 100) if hour < 17 \
+            else Fraction(32, 100)
+        prices.append(base + Fraction(rng.randint(-3, 3), 100))
+    services = max(1, nodes // 20)
+    # the cap: room for about 30% of the nodes at once, so that cheap nights are contended
+    cap = sum(w * counts[name] for name, _, w, _ in POOLS) * 3 // 10
+    work: list[Job] = []
+    for index in range(jobs):
+        duration = rng.randint(1, 12)
+        earliest = rng.randint(0, steps - duration)
+        deadline = min(steps, earliest + duration + rng.randint(0, 72))
+        allowed = rng.sample([p[0] for p in POOLS], rng.randint(1, 3))
+        work.append(Job(f"j{index}", sorted(allowed), duration, earliest, deadline))
+    text = ['import "std/accelerators"\n']
+    for name, gpus, watts, price in POOLS:
+        model = {"h100": "H100", "a100": "A100_80GB", "l40s": "L40S"}[name]
+        text.append(f"""
+pool {name} {{
+  count = {counts[name]}
+  cpu = 64
+  memory = 512GiB
+  gpu {{
+    model = {model}
+    count = {gpus}
+  }}
+  power = {watts}W
+  price = {price} USD/h
+  labels = {{ site: "s1", kind: "{name}" }}
+}}
+""")
+    listed = ", ".join(f"{float(p):g} USD/kWh" for p in prices)
+    text.append(f"""
+electricity grid {{
+  hourly = [{listed}]
+  labels = {{ site: "s1" }}
+}}
+
+power_cap feed {{
+  cap = {cap}W
+  labels = {{ site: "s1" }}
+}}
+""")
+    for index in range(services):
+        text.append(f"""
+workload svc{index} {{
+  replicas = 1
+  cpu = 64
+  memory = 512GiB
+  gpu {{
+    count = 2
+  }}
+  require labels["kind"] == "l40s"
+}}
+""")
+    for job in work:
+        kinds = ", ".join(f'"{k}"' for k in job.pools)
+        text.append(f"""
+workload {job.name} {{
+  kind = job
+  replicas = 1
+  cpu = 64
+  memory = 512GiB
+  gpu {{
+    count = 2
+  }}
+  duration = {job.duration}h
+  earliest = {job.earliest}h
+  deadline = {job.deadline}h
+  require labels["kind"] in [{kinds}]
+}}
+""")
+    text.append(f"""
+policy {{
+  horizon = {steps}h
+  step = 1h
+  start = "2026-12-07T00:00Z"
+}}
+""")
+    return "".join(text), work, counts, prices, cap
+
+
+def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, services: int,
+             steps: int, cheapest: bool) -> tuple[Fraction, int, int]:
+    """(cost, jobs late, jobs dropped) of FIFO or each job's cheapest window alone."""
+    watts = {name: w for name, _, w, _ in POOLS}
+    price = {name: p for name, _, _, p in POOLS}
+    busy = {name: [0] * steps for name in counts}
+    busy["l40s"] = [services] * steps
+    drawn = [services * watts["l40s"]] * steps
+
+    def fits(pool: str, start: int, duration: int) -> bool:
+        return start + duration <= steps and all(
+            busy[pool][t] < counts[pool] and drawn[t] + watts[pool] <= cap
+            for t in range(start, start + duration))
+
+    def energy(pool: str, start: int, duration: int) -> Fraction:
+        return sum((price[pool] + Fraction(watts[pool], 1000) * prices[t]
+                    for t in range(start, start + duration)), Fraction(0))
+
+    late = dropped = 0
+    for job in sorted(work, key=lambda j: (j.earliest, j.name)):
+        options = [(start, pool) for start in range(job.earliest, job.deadline - job.duration + 1)
+                   for pool in job.pools if fits(pool, start, job.duration)]
+        # FIFO: the first start that fits, on its cheapest pool then; alone: the cheapest start
+        options.sort(key=lambda o: (energy(o[1], o[0], job.duration), o[0]) if cheapest
+                     else (o[0], energy(o[1], o[0], job.duration)))
+        if not options:
+            late += 1
+            options = [(start, pool) for start in range(job.earliest, steps)
+                       for pool in job.pools if fits(pool, start, job.duration)]
+        if not options:
+            dropped += 1
+            continue
+        start, pool = options[0]
+        for t in range(start, start + job.duration):
+            busy[pool][t] += 1
+            drawn[t] += watts[pool]
+    cost = sum((busy[pool][t] * (price[pool] + Fraction(watts[pool], 1000) * prices[t])
+                for pool in busy for t in range(steps)), Fraction(0))
+    return cost, late, dropped
+
+
+def run(jobs: int, steps: int, nodes: int, seed: int, time_limit: float) -> dict:
+    text, work, counts, prices, cap = generate(jobs, steps, nodes, seed)
+    services = max(1, nodes // 20)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "timing.fit"
+        path.write_text(text)
+        began = time.monotonic()
+        compilation = Compilation(path)
+        problem = compilation.problem
+        built = time.monotonic() - began
+        if problem is None:
+            raise SystemExit([d.message for d in compilation.diagnostics()][:5])
+        began = time.monotonic()
+        placement = compilation.solve(time_limit=time_limit)
+        solved = time.monotonic() - began
+    fifo = baseline(work, counts, prices, cap, services, steps, cheapest=False)
+    alone = baseline(work, counts, prices, cap, services, steps, cheapest=True)
+    return {"size": f"{jobs} x {steps} x {sum(counts.values())}", "check+build": built,
+            "solve": solved, "status": str(placement.status), "cost": placement.value,
+            "bound": placement.bound, "gap": placement.gap, "unplaced": len(placement.unplaced),
+            "fifo": fifo, "alone": alone}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int)
+    parser.add_argument("--steps", type=int, default=168)
+    parser.add_argument("--nodes", type=int)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=120.0)
+    arguments = parser.parse_args()
+    sizes = [(arguments.jobs, arguments.steps, arguments.nodes)] if arguments.jobs else \
+        [(20, 48, 20), (50, 168, 40), (200, 168, 100)]
+    print("| jobs x steps x nodes | check+build s | solve s | status | cost USD | bound | gap "
+          "| FIFO cost (late, dropped) | cheapest window alone (late, dropped) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for jobs, steps, nodes in sizes:
+        row = run(jobs, steps, nodes, arguments.seed, arguments.time_limit)
+        cost = "-" if row["cost"] is None else f"{float(row['cost']):.1f}"
+        bound = "-" if row["bound"] is None else f"{float(row['bound']):.1f}"
+        gap = "-" if row["gap"] is None else f"{row['gap']:.2%}"
+        fifo, alone = row["fifo"], row["alone"]
+        print(f"| {row['size']} | {row['check+build']:.1f} | {row['solve']:.1f} | {row['status']}"
+              f"{' (' + str(row['unplaced']) + ' unplaced)' if row['unplaced'] else ''} | {cost} "
+              f"| {bound} | {gap} | {float(fifo[0]):.1f} ({fifo[1]}, {fifo[2]}) "
+              f"| {float(alone[0]):.1f} ({alone[1]}, {alone[2]}) |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

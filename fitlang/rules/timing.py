@@ -1,0 +1,223 @@
+"""Time (issue 19): the rows of the time-indexed model, and `verify`'s check of each step.
+
+With a horizon, a replica of demand d starts at a step s of its window on a class c
+(integer columns x[d,c,s]) and runs `duration` steps there, on one node; u[c,t] are the
+nodes of c in use at step t. The rows, each with its typed group key:
+
+- starts: every replica of a demand starts once, inside its window (the window is the
+  columns: no column exists outside it);
+- capacity per class and step: what the replicas running at t take of each resource <= u[c,t]
+  nodes' worth;
+- power caps per step: the power the nodes in use at t draw in a cap's scope <= the cap;
+- the budget per step: what the nodes in use at t cost per hour (electricity at t included)
+  <= the budget.
+
+The static rules' row hooks (`Rule.rows`) build the model without time (`solve/encode.py`);
+these build the time model (`solve/timeline.py`), which calls them in this order. `check_steps`
+is `fitc verify`'s restatement over a placement with start and end times, step by step: it
+shares nothing with the rows (it must not import `solve/`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from fitlang.diagnostics import Diagnostic
+from fitlang.model.problem import RESOURCES, Problem
+from fitlang.rules.base import GroupKey
+from fitlang.rules.capacity import readable
+
+if TYPE_CHECKING:  # solve comes after the rules
+    from fitlang.rules.base import Placed
+    from fitlang.solve.linear import Number
+    from fitlang.solve.timeline import TimeEncoding
+
+
+@dataclass(frozen=True)
+class StartsGroup(GroupKey):
+    """Every replica of a demand starts once in its window."""
+
+    demand: str
+
+
+@dataclass(frozen=True)
+class StepCapacityGroup(GroupKey):
+    """What a class's nodes hold at one step."""
+
+    class_id: str
+    step: int
+
+
+@dataclass(frozen=True)
+class StepPowerGroup(GroupKey):
+    """A power cap (by its index in `Problem.power_caps`) at one step."""
+
+    index: int
+    step: int
+
+
+@dataclass(frozen=True)
+class StepBudgetGroup(GroupKey):
+    """The policy's hourly budget at one step."""
+
+    step: int
+
+
+def starts_rows(encoding: TimeEncoding) -> None:
+    for demand in encoding.problem.demands:
+        columns = encoding.starts_of(demand.name)
+        encoding.model.add({column: 1 for column in columns}, lower=demand.replicas,
+                           upper=demand.replicas, group=StartsGroup(demand.name))
+
+
+def capacity_rows(encoding: TimeEncoding) -> None:
+    """Per class, step and resource: sum of charge x running replicas - capacity x u <= 0."""
+    problem = encoding.problem
+    for node_class in problem.classes:
+        for step in range(encoding.timeline.steps):
+            running = encoding.running(node_class.id, step)
+            if not running:
+                continue
+            u = encoding.u[node_class.id, step]
+            for position, resource in enumerate(RESOURCES):
+                terms: dict[int, Number] = {}
+                for column, charge in running:
+                    if charge[position]:
+                        terms[column] = terms.get(column, 0) + charge[position]
+                if terms:
+                    terms[u] = -node_class.capacity[resource]
+                    encoding.model.add(terms, upper=0, group=StepCapacityGroup(node_class.id, step))
+
+
+def power_rows(encoding: TimeEncoding) -> None:
+    problem = encoding.problem
+    for index, cap in enumerate(problem.power_caps):
+        watts = {c: problem.node_class(c).power_watts for c in cap.classes}
+        for step in range(encoding.timeline.steps):
+            terms: dict[int, Number] = {encoding.u[c, step]: w for c, w in watts.items() if w}
+            if terms:
+                encoding.model.add(terms, upper=cap.cap_watts, group=StepPowerGroup(index, step))
+
+
+def budget_rows(encoding: TimeEncoding) -> None:
+    problem = encoding.problem
+    if problem.budget is None:
+        return
+    for step in range(encoding.timeline.steps):
+        terms: dict[int, Number] = {}
+        for node_class in problem.classes:
+            price = node_class.price_at(step)
+            if price:
+                terms[encoding.u[node_class.id, step]] = price
+        encoding.model.add(terms, upper=problem.budget, group=StepBudgetGroup(step))
+
+
+# the time model's rows, in the order `solve/timeline.py` adds them
+ROWS: tuple[Callable[[TimeEncoding], None], ...] = (starts_rows, capacity_rows, power_rows,
+                                                     budget_rows)
+# the static rules whose `check` reads every replica as running at once: with a horizon,
+# `check_steps` restates them step by step instead
+PER_STEP = frozenset({"capacity", "power", "budget"})
+
+
+@dataclass(frozen=True)
+class Run:
+    """One replica as a placement with times states it: on `node` for steps [start, end)."""
+
+    demand: str
+    replica: int
+    node: str
+    start: int
+    end: int
+
+
+def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
+    """Each run inside its demand's window and as long as its duration; then each step on
+    its own: every node's capacity, every power cap, the budget."""
+    problem = placed.problem
+    for run in runs:
+        yield from _window(placed, run)
+    steps = problem.timeline.steps if problem.timeline is not None else 0
+    for step in range(steps):
+        here = [run for run in runs if run.start <= step < run.end]
+        yield from _step_capacity(placed, here, step)
+        in_use = {run.node for run in here}
+        yield from _step_power(placed, in_use, step)
+        yield from _step_budget(placed, in_use, step)
+
+
+def _window(placed: Placed, run: Run) -> Iterator[Diagnostic]:
+    demand = placed.demands[run.demand]
+    window = demand.window
+    if window is None:
+        return
+    if run.end - run.start != window.duration:
+        yield placed.violation(f"`{run.demand}` replica {run.replica} runs {run.end - run.start} "
+                               f"steps; its duration is {window.duration}",
+                               demand.spans.get("duration", demand.origin))
+    if run.start < window.earliest:
+        yield placed.violation(f"`{run.demand}` replica {run.replica} starts at step {run.start}, "
+                               f"before its earliest start (step {window.earliest})",
+                               demand.spans.get("earliest", demand.origin))
+    if run.end > window.latest_start + window.duration:
+        yield placed.violation(f"`{run.demand}` replica {run.replica} ends at step {run.end}, "
+                               f"after its deadline (step {window.latest_start + window.duration})",
+                               demand.spans.get("deadline", demand.origin))
+
+
+def _step_capacity(placed: Placed, here: list[Run], step: int) -> Iterator[Diagnostic]:
+    used: dict[str, dict[str, int]] = {}
+    for run in here:
+        on_node = used.setdefault(run.node, dict.fromkeys(RESOURCES, 0))
+        for resource in RESOURCES:
+            on_node[resource] += placed.demands[run.demand].requests[resource]
+    for node, amounts in sorted(used.items()):
+        node_class = placed.owner[node]
+        capacity = node_class.capacity_of(node)
+        for resource in RESOURCES:
+            if amounts[resource] > capacity[resource]:
+                yield placed.violation(
+                    f"at step {step} node `{node}` is over its {resource}: "
+                    f"{readable(resource, amounts[resource])} requested, "
+                    f"{readable(resource, capacity[resource], unit=False)} available",
+                    node_class.origin)
+
+
+def _step_power(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnostic]:
+    problem = placed.problem
+    for cap in problem.power_caps:
+        scope = set(cap.classes)
+        drawn = sum((placed.owner[node].power_watts for node in in_use
+                     if placed.owner[node].id in scope), Fraction(0))
+        if drawn > cap.cap_watts:
+            yield placed.violation(f"at step {step} nodes in {cap.scope} draw "
+                                   f"{float(drawn) / 1000:.1f} kW, over the cap `{cap.name}` of "
+                                   f"{float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
+
+
+def _step_budget(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnostic]:
+    problem = placed.problem
+    if problem.budget is None:
+        return
+    cost = sum((placed.owner[node].price_at(step) for node in in_use), Fraction(0))
+    if cost > problem.budget:
+        yield placed.violation(f"at step {step} the nodes in use cost {float(cost):.2f} USD/h, "
+                               f"over the budget of {float(problem.budget):.2f} USD/h",
+                               problem.budget_origin)
+
+
+def horizon_cost(problem: Problem, runs: list[Run], owner_price: Callable[[str, int], Fraction]) -> Fraction:
+    """What the nodes in use cost over the horizon: per step, each node hosting a run at that
+    step at its price then (electricity at that step included), for one step's hours."""
+    timeline = problem.timeline
+    if timeline is None:
+        return Fraction(0)
+    hours = Fraction(timeline.step_seconds, 3600)
+    total = Fraction(0)
+    for step in range(timeline.steps):
+        for node in sorted({run.node for run in runs if run.start <= step < run.end}):
+            total += owner_price(node, step) * hours
+    return total

@@ -1,0 +1,301 @@
+"""Place work in time as well as space (issue 19): the time-indexed model, its solve, and the
+packing of each class's replicas onto nodes, a replica keeping its node for its whole run.
+
+Columns: x[d,c,s], replicas of demand d that start at step s on class c (integer, only for
+the steps of d's window and the classes d may use); u[c,t], nodes of c in use at step t.
+The rows are the time rule's (`rules/timing.py`). The objective is the cost over the
+horizon: sum over steps and classes of u[c,t] x (the class's price + its electricity at t)
+x the step's hours. HiGHS solves it (`solve/linear.py`'s model, `backends.HighsBackend`).
+
+The aggregate per class and step is a relaxation of nodes: the packing (first fit, in
+start order) may need a node more at a step; the placement's value is the packing's cost,
+its bound HiGHS's proven bound.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, Problem, Timeline
+from fitlang.rules import timing
+from fitlang.solve.backends import HighsBackend
+from fitlang.solve.encode import charge_matrix
+from fitlang.solve.linear import LinearModel, Number, Status
+from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
+
+
+@dataclass
+class TimedAssignment(Assignment):
+    """A replica on a node for steps [start, end) of the timeline."""
+
+    start: int = 0
+    end: int = 0
+
+
+@dataclass
+class TimedPlacement(Placement):
+    """A placement in time: its value is the cost over the whole horizon, in USD."""
+
+    timeline: Timeline | None = None
+    assignments: list[TimedAssignment] = field(default_factory=list)  # type: ignore[assignment]
+
+    @property
+    def unit(self) -> str:
+        return "USD" if self.objective == "cost" else super().unit
+
+
+@dataclass
+class TimeEncoding:
+    """The time model as it is built: what the rows of `rules/timing.py` read."""
+
+    model: LinearModel
+    problem: Problem
+    timeline: Timeline
+    x: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (demand, class, start)
+    u: dict[tuple[str, int], int] = field(default_factory=dict)  # (class, step)
+    # (class, step) -> the columns x running then, with what one replica takes (per resource)
+    _running: dict[tuple[str, int], list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
+    _starts: dict[str, list[int]] = field(default_factory=dict)  # demand -> its columns x
+
+    def starts_of(self, demand: str) -> list[int]:
+        return self._starts.get(demand, [])
+
+    def running(self, class_id: str, step: int) -> list[tuple[int, tuple[int, ...]]]:
+        return self._running.get((class_id, step), [])
+
+
+def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
+    model = LinearModel()
+    encoding = TimeEncoding(model, problem, timeline)
+    for node_class in problem.classes:
+        for step in range(timeline.steps):
+            encoding.u[node_class.id, step] = model.var(f"u[{node_class.id},{step}]", 0, node_class.count)
+    for node_class in problem.classes:
+        demands = [d for d in problem.demands if node_class.id in d.eligible]
+        requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands],
+                            dtype=np.int64).reshape(len(demands), len(RESOURCES))
+        charges, _ = charge_matrix(node_class, requests)
+        for demand, charge in zip(demands, charges.tolist()):
+            window = demand.window
+            assert window is not None  # build gives every demand a window with a horizon
+            for start in window.starts():
+                column = model.var(f"x[{demand.name},{node_class.id},{start}]", 0, demand.replicas)
+                encoding.x[demand.name, node_class.id, start] = column
+                encoding._starts.setdefault(demand.name, []).append(column)
+                for step in range(start, start + window.duration):
+                    encoding._running.setdefault((node_class.id, step), []).append(
+                        (column, tuple(charge)))
+    for rows in timing.ROWS:
+        rows(encoding)
+    return encoding
+
+
+def objective(encoding: TimeEncoding) -> dict[int, Number]:
+    hours = Fraction(encoding.timeline.step_seconds, 3600)
+    terms: dict[int, Number] = {}
+    for node_class in encoding.problem.classes:
+        for step in range(encoding.timeline.steps):
+            price = node_class.price_at(step) * hours
+            if price:
+                terms[encoding.u[node_class.id, step]] = price
+    return terms
+
+
+def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlacement:
+    """The time model solved by HiGHS, then packed node by node and step by step."""
+    timeline = problem.timeline
+    assert timeline is not None
+    began = time.monotonic()
+    encoding = encode(problem, timeline)
+    cost = objective(encoding)
+    start = greedy_start(encoding)
+    outcome = HighsBackend().minimise(encoding.model, cost, time_limit, start=start)
+    seconds = time.monotonic() - began
+    if outcome.solution is None:
+        infeasible = outcome.status is Status.INFEASIBLE
+        return TimedPlacement(
+            outcome.status, "cost", None, outcome.bound, backend="highs", seconds=seconds,
+            proven_infeasible=infeasible, timeline=timeline,
+            unplaced=[Unplaced(d.name, r, "no schedule meets every rule in the horizon"
+                               if infeasible else "no schedule found in time")
+                      for d in problem.demands for r in range(d.replicas)])
+    starts = {key: int(outcome.solution[column]) for key, column in encoding.x.items()
+              if outcome.solution[column]}
+    assignments, unplaced = pack_in_time(problem, starts)
+    value = horizon_value(problem, assignments)
+    bound = outcome.bound if outcome.bound is not None else None
+    status = Status.FEASIBLE
+    if not unplaced and bound is not None and value - bound <= OPTIMALITY_TOLERANCE * abs(value):
+        status = Status.OPTIMAL
+    if unplaced:
+        status = Status.UNKNOWN
+    return TimedPlacement(status, "cost", value, None if bound is None else min(bound, value),
+                          assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
+                          timeline=timeline)
+
+
+def pack_in_time(problem: Problem, starts: dict[tuple[str, str, int], int]
+                 ) -> tuple[list[TimedAssignment], list[Unplaced]]:
+    """First fit, in start order (the larger replicas first at a step): each replica on the
+    first node of its class with room at every step of its run."""
+    timeline = problem.timeline
+    assert timeline is not None
+    # class -> node -> per step, what is taken of each resource
+    taken: dict[str, list[np.ndarray]] = {}
+    order = sorted(starts.items(), key=lambda item: (
+        item[0][2], -problem.demand(item[0][0]).requests["cpu"], item[0][0], item[0][1]))
+    next_replica: dict[str, int] = {}
+    assignments: list[TimedAssignment] = []
+    unplaced: list[Unplaced] = []
+    for (name, class_id, start), count in order:
+        demand, node_class = problem.demand(name), problem.node_class(class_id)
+        window = demand.window
+        assert window is not None
+        end = start + window.duration
+        need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
+        capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
+        nodes = taken.setdefault(class_id, [])
+        for _ in range(count):
+            replica = next_replica.get(name, 0)
+            next_replica[name] = replica + 1
+            spot = _first_fit(nodes, need, capacity, start, end, node_class.count, timeline.steps)
+            if spot is None:
+                unplaced.append(Unplaced(name, replica, f"no node of `{class_id}` has room from "
+                                                        f"step {start} to {end} when packed"))
+                continue
+            nodes[spot][start:end] += need
+            assignments.append(TimedAssignment(name, replica, node_class.node_names[spot], start, end))
+    assignments.sort(key=lambda a: (a.workload, a.replica))
+    return assignments, unplaced
+
+
+def _first_fit(nodes: list[np.ndarray], need: np.ndarray, capacity: np.ndarray, start: int,
+               end: int, count: int, steps: int) -> int | None:
+    for index, used in enumerate(nodes):
+        if (used[start:end] + need <= capacity).all():
+            return index
+    if len(nodes) < count:
+        nodes.append(np.zeros((steps, len(RESOURCES)), dtype=np.int64))
+        return len(nodes) - 1
+    return None
+
+
+def horizon_value(problem: Problem, assignments: list[TimedAssignment]) -> Fraction:
+    """The packing's cost over the horizon: each node in use at a step, at its price then."""
+    owners = problem.owners()
+    runs = [timing.Run(a.workload, a.replica, a.node, a.start, a.end) for a in assignments]
+    return timing.horizon_cost(problem, runs, lambda node, step: owners[node].price_at(step))
+
+
+def instant(timeline: Timeline, step: int) -> datetime:
+    """When a step starts."""
+    return timeline.start + timedelta(seconds=step * timeline.step_seconds)
+
+
+def iso(moment: datetime) -> str:
+    """An instant as the placement JSON and Slurm's scripts state it: UTC, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
+    """A schedule for HiGHS to start from (its incumbent, so the answer is never worse): each
+    replica, services first then jobs with the least slack in their window, at the class and
+    start step that add
+    least to the cost given what is placed, within the nodes, power caps and budget of each
+    step. None when a replica finds no room (HiGHS then starts from nothing)."""
+    problem, timeline = encoding.problem, encoding.timeline
+    hours = Fraction(timeline.step_seconds, 3600)
+    steps = timeline.steps
+    classes = problem.classes
+    capacity = {c.id: np.array([max(1, c.capacity[r]) for r in RESOURCES], dtype=float) for c in classes}
+    used = {c.id: np.zeros((steps, len(RESOURCES))) for c in classes}
+    nodes = {c.id: np.zeros(steps, dtype=np.int64) for c in classes}
+    charges = _charges(encoding)
+    caps = [(cap.cap_watts, set(cap.classes)) for cap in problem.power_caps]
+    drawn = [np.zeros(steps) for _ in caps]
+    spent = np.zeros(steps)
+    prices = {c.id: [c.price_at(t) * hours for t in range(steps)] for c in classes}
+    values: dict[int, float] = {}
+    order = sorted(problem.demands, key=lambda d: _urgency(d, steps))
+    for demand in order:
+        window = demand.window
+        assert window is not None
+        for _ in range(demand.replicas):
+            best: tuple[Fraction, int, str, np.ndarray] | None = None
+            for class_id in demand.eligible:
+                node_class = problem.node_class(class_id)
+                charge = charges[demand.name, class_id]
+                for begin in window.starts():
+                    run = slice(begin, begin + window.duration)
+                    after = np.ceil((used[class_id][run] + charge) / capacity[class_id] - 1e-9).max(axis=1)
+                    added = after.astype(np.int64) - nodes[class_id][run]
+                    if after.max() > node_class.count or not _within(
+                            problem, node_class, added, run, caps, drawn, spent):
+                        continue
+                    extra = sum((prices[class_id][t] * int(n) for t, n in
+                                 zip(range(begin, begin + window.duration), added) if n), Fraction(0))
+                    if best is None or extra < best[0]:
+                        best = (extra, begin, class_id, after.astype(np.int64))
+            if best is None:
+                return None
+            _, begin, class_id, after = best
+            node_class = problem.node_class(class_id)
+            run = slice(begin, begin + window.duration)
+            added = after - nodes[class_id][run]
+            used[class_id][run] += charges[demand.name, class_id]
+            nodes[class_id][run] = after
+            for (_, scope), power in zip(caps, drawn):
+                if class_id in scope:
+                    power[run] += added * float(node_class.power_watts)
+            spent[run] += added * _hourly(node_class, run)
+            column = encoding.x[demand.name, class_id, begin]
+            values[column] = values.get(column, 0) + 1
+    for class_id, counts in nodes.items():
+        for step, count in enumerate(counts.tolist()):
+            values[encoding.u[class_id, step]] = count
+    return values
+
+
+def _charges(encoding: TimeEncoding) -> dict[tuple[str, str], np.ndarray]:
+    """What one replica of a demand takes on a class, as the capacity rows charge it."""
+    found: dict[tuple[str, str], np.ndarray] = {}
+    problem = encoding.problem
+    for node_class in problem.classes:
+        demands = [d for d in problem.demands if node_class.id in d.eligible]
+        requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands],
+                            dtype=np.int64).reshape(len(demands), len(RESOURCES))
+        charge, _ = charge_matrix(node_class, requests)
+        for demand, row in zip(demands, charge):
+            found[demand.name, node_class.id] = row.astype(float)
+    return found
+
+
+def _within(problem: Problem, node_class, added: np.ndarray, run: slice, caps, drawn,
+            spent) -> bool:
+    """The power caps and the budget still hold with `added` nodes of the class at each step."""
+    if not added.any():
+        return True
+    for (cap, scope), power in zip(caps, drawn):
+        if node_class.id in scope and \
+                (power[run] + added * float(node_class.power_watts) > float(cap) + 1e-6).any():
+            return False
+    return problem.budget is None or \
+        not (spent[run] + added * _hourly(node_class, run) > float(problem.budget) + 1e-6).any()
+
+
+def _hourly(node_class, run: slice) -> np.ndarray:
+    """USD/h per node of the class in use at each step of `run`."""
+    return np.array([float(node_class.price_at(t)) for t in range(run.start, run.stop)])
+
+
+def _urgency(demand, steps: int) -> tuple[bool, int, int, str]:
+    """Services first, then the jobs whose windows leave the fewest start steps."""
+    window = demand.window
+    assert window is not None
+    return (window.duration < steps, window.latest_start - window.earliest, window.earliest,
+            demand.name)

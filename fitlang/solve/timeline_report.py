@@ -1,0 +1,123 @@
+"""`fitc solve`'s text report of a placement in time (issue 19): per day and pool, the nodes in
+use, the work running, the energy and the cost; each run's start and end; the power caps' peak."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from fitlang.model.problem import Problem, Timeline
+from fitlang.solve.linear import Status
+from fitlang.solve.placement import Placement
+from fitlang.solve.report import _aligned, _grouped_unplaced
+from fitlang.solve.timeline import instant, iso
+
+SHOWN_RUNS = 40  # runs listed one per line; the JSON has them all
+
+
+@dataclass
+class _Day:
+    node_steps: int = 0
+    peak: int = 0
+    kwh: Fraction = Fraction(0)
+    cost: Fraction = Fraction(0)
+    work: set[str] = field(default_factory=set)
+
+
+def _runs(placement: Placement) -> list[tuple[str, int, str, int, int]]:
+    return [(a.workload, a.replica, a.node, getattr(a, "start", 0), getattr(a, "end", 0))
+            for a in placement.assignments]
+
+
+def in_use_per_step(problem: Problem, placement: Placement) -> list[dict[str, set[str]]]:
+    """Per step: class id -> its nodes hosting a run then."""
+    timeline = problem.timeline
+    assert timeline is not None
+    owners = problem.owners()
+    steps: list[dict[str, set[str]]] = [{} for _ in range(timeline.steps)]
+    for _, _, node, start, end in _runs(placement):
+        for step in range(start, end):
+            steps[step].setdefault(owners[node].id, set()).add(node)
+    return steps
+
+
+def _days(problem: Problem, timeline: Timeline, placement: Placement) -> dict[tuple[str, str], _Day]:
+    hours = Fraction(timeline.step_seconds, 3600)
+    per_step = in_use_per_step(problem, placement)
+    running: list[set[str]] = [set() for _ in range(timeline.steps)]
+    owners = problem.owners()
+    work_on: dict[tuple[int, str], set[str]] = {}
+    for workload, _, node, start, end in _runs(placement):
+        for step in range(start, end):
+            running[step].add(workload)
+            work_on.setdefault((step, owners[node].id), set()).add(workload)
+    days: dict[tuple[str, str], _Day] = {}
+    for step, classes in enumerate(per_step):
+        day = iso(instant(timeline, step))[:10]
+        for class_id, nodes in classes.items():
+            node_class = problem.node_class(class_id)
+            row = days.setdefault((day, class_id), _Day())
+            row.node_steps += len(nodes)
+            row.peak = max(row.peak, len(nodes))
+            row.kwh += node_class.power_watts * len(nodes) * hours / 1000
+            row.cost += node_class.price_at(step) * len(nodes) * hours
+            row.work |= work_on.get((step, class_id), set())
+    return days
+
+
+def timed_text(problem: Problem, placement: Placement) -> str:
+    timeline = problem.timeline
+    assert timeline is not None
+    hours = Fraction(timeline.step_seconds, 3600)
+    lines = [f"status: {placement.status} (solver: {placement.backend}, "
+             f"{placement.seconds:.2f} s)", "",
+             f"timeline: {timeline.steps} steps of {float(hours):g} h from "
+             f"{iso(timeline.start)}"]
+    rows: list[tuple[str, ...]] = [("day", "pool", "node-hours", "peak nodes", "energy", "cost",
+                                    "runs")]
+    total = Fraction(0)
+    for (day, class_id), row in sorted(_days(problem, timeline, placement).items()):
+        total += row.cost
+        rows.append((day, class_id, f"{float(row.node_steps * hours):g}", str(row.peak),
+                     f"{float(row.kwh):.1f} kWh", f"{float(row.cost):.2f} USD",
+                     ", ".join(sorted(row.work))))
+    lines += _aligned(rows, header=True) if len(rows) > 1 else ["no node in use"]
+    lines.append("")
+    runs = sorted(_runs(placement), key=lambda r: (r[3], r[0], r[1]))
+    shown: list[tuple[str, ...]] = [("workload", "replica", "node", "start", "end")]
+    for workload, replica, node, start, end in runs[:SHOWN_RUNS]:
+        shown.append((workload, str(replica), node, iso(instant(timeline, start)),
+                      iso(instant(timeline, end))))
+    if runs:
+        lines += _aligned(shown, header=True)
+        if len(runs) > SHOWN_RUNS:
+            lines.append(f"... and {len(runs) - SHOWN_RUNS} more runs (--format json lists them all)")
+        lines.append("")
+    wanted = sum(d.replicas for d in problem.demands)
+    lines.append(f"replicas placed: {len(placement.assignments)}/{wanted}")
+    if placement.status in (Status.OPTIMAL, Status.FEASIBLE):
+        lines.append(f"cost over the horizon: {float(total):.2f} USD")
+    if placement.value is not None:
+        bound = "unknown" if placement.bound is None else f"{float(placement.bound):.4f}"
+        gap = "unknown" if placement.gap is None else f"{placement.gap:.2%}"
+        lines.append(f"objective: {placement.objective} = {float(placement.value):.4f} "
+                     f"{placement.unit}; lower bound {bound}; gap {gap} (optimal means a gap "
+                     f"within {placement.tolerance:.2%})")
+    for unplaced in _grouped_unplaced(placement):
+        lines.append(f"unplaced: {unplaced}")
+    lines += _power_lines(problem, placement)
+    return "\n".join(lines) + "\n"
+
+
+def _power_lines(problem: Problem, placement: Placement) -> list[str]:
+    per_step = in_use_per_step(problem, placement)
+    lines = []
+    for cap in problem.power_caps:
+        drawn = [sum((problem.node_class(c).power_watts * len(nodes)
+                      for c, nodes in step.items() if c in cap.classes), Fraction(0))
+                 for step in per_step]
+        peak = max(drawn, default=Fraction(0))
+        at = drawn.index(peak) if drawn else 0
+        lines.append(f"power {cap.name} ({cap.scope}): peak {float(peak) / 1000:.1f} kW of "
+                     f"{float(cap.cap_watts) / 1000:.1f} kW (step {at})")
+    return lines

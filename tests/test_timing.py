@@ -1,0 +1,566 @@
+"""Placing work in time (issue 19): the horizon and windows in the checker, the time-indexed
+model against a brute-force reference that enumerates start steps, `verify` step by step,
+and the Slurm target's `--begin`/`--deadline` read back by the real sbatch."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from fitlang.driver import Compilation
+from fitlang.solve.report import as_json, as_text
+from fitlang.solve.verify import verify
+
+from conftest import EXAMPLES
+from solving import problem_from, solved
+
+WHOLE_NODE_POOL = """
+pool big {{
+  count = {count}
+  cpu = 32
+  memory = 128GiB
+  power = {power}
+  price = {price}
+  labels = {{ site: "a" }}
+}}
+"""
+
+POLICY = """
+policy {{
+  horizon = {horizon}
+  step = {step}
+  start = "{start}"
+}}
+"""
+
+
+def job(name: str, duration: str = "2h", extra: str = "", replicas: int = 1, cpu: int = 32) -> str:
+    return f"""
+workload {name} {{
+  kind = job
+  replicas = {replicas}
+  cpu = {cpu}
+  memory = 16GiB
+  duration = {duration}
+  {extra}
+}}
+"""
+
+
+def policy(horizon: str = "8h", step: str = "1h", start: str = "2026-12-01T00:00Z") -> str:
+    return POLICY.format(horizon=horizon, step=step, start=start)
+
+
+def pool(count: int = 2, power: str = "1kW", price: str = "1 USD/h") -> str:
+    return WHOLE_NODE_POOL.format(count=count, power=power, price=price)
+
+
+def codes(tmp_path: Path, text: str, files: dict[str, str] | None = None) -> list[str]:
+    for name, content in (files or {}).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    return sorted({d.code for d in Compilation(path).diagnostics()})
+
+
+# ---- the language ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start, code", [
+    ("2026-12-01T00:00", "E0901"),  # no UTC offset
+    ("2026-12-01", "E0901"),  # no time of day
+    ("tomorrow", "E0901"),
+    ("2026-12-01T00:00Z", None),
+    ("2026-12-01T01:00+01:00", None),
+])
+def test_the_start_is_a_date_time_with_its_offset(tmp_path, start, code):
+    found = codes(tmp_path, pool() + job("train") + policy(start=start))
+    assert found == ([code] if code else [])
+
+
+def test_timing_without_a_horizon_is_refused_at_each_attribute(tmp_path):
+    text = pool() + job("train", extra="earliest = 1h\n  deadline = 6h")
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    found = [(d.code, d.span.line) for d in Compilation(path).diagnostics()]
+    lines = text.splitlines()
+    expected = [("E0902", 1 + next(i for i, line in enumerate(lines) if attribute in line))
+                for attribute in ("duration =", "earliest =", "deadline =")]
+    assert sorted(found) == sorted(expected)
+
+
+@pytest.mark.parametrize("horizon_text, code", [
+    ("horizon = 8h\n  step = 1h", "E0903"),  # no start
+    ("horizon = 90min\n  step = 1h\n  start = \"2026-12-01T00:00Z\"", "E0904"),
+    ("horizon = 8h\n  step = 1.5s\n  start = \"2026-12-01T00:00Z\"", "E0904"),
+])
+def test_a_horizon_needs_its_three_parts_and_whole_steps(tmp_path, horizon_text, code):
+    text = pool() + f"policy {{\n  {horizon_text}\n}}\n"
+    assert codes(tmp_path, text) == [code]
+
+
+@pytest.mark.parametrize("extra, duration, code", [
+    ("deadline = 9h", "2h", "E0905"),  # after the horizon's end (8h)
+    ("earliest = 5h\n  deadline = 6h", "2h", "E0905"),  # earliest + duration > deadline
+    ("earliest = 8h", "1h", "E0905"),  # at the horizon's end
+    ("deadline = \"2026-11-30T23:00Z\"", "1h", "E0905"),  # before the start
+    ("earliest = 5", "1h", "E0907"),  # a plain number is no time
+    ("deadline = 4GiB", "1h", "E0907"),
+    ("earliest = \"2026-12-01T02:00\"", "1h", "E0901"),
+    ("earliest = 2h\n  deadline = \"2026-12-01T04:00Z\"", "2h", None),  # exactly fits
+    ("deadline = 2h", "90min", None),  # 90 minutes round up to 2 steps: fits by 2h
+    ("deadline = 1h", "30min", None),
+])
+def test_windows_are_checked_against_the_horizon(tmp_path, extra, duration, code):
+    text = pool() + job("train", duration, extra) + policy()
+    assert codes(tmp_path, text) == ([code] if code else [])
+
+
+def test_a_window_too_small_after_rounding_up_is_refused(tmp_path):
+    # 90 minutes take two steps of an hour: a deadline of 90 minutes cannot hold it
+    text = pool() + job("train", "90min", "deadline = 90min") + policy()
+    assert codes(tmp_path, text) == ["E0905"]
+
+
+@pytest.mark.parametrize("extra", [
+    "spread zone max_skew 1",
+    "gang = true",
+    "exclusive = true",
+])
+def test_rules_the_time_model_does_not_handle_are_refused(tmp_path, extra):
+    text = pool() + job("train", extra=extra, replicas=2) + policy()
+    assert codes(tmp_path, text) == ["E0906"]
+
+
+def test_services_earliest_needs_a_duration(tmp_path):
+    text = pool() + """
+workload web {
+  replicas = 1
+  cpu = 1
+  memory = 1GiB
+  earliest = 1h
+}
+""" + policy()
+    assert codes(tmp_path, text) == ["E0905"]
+
+
+PRICED = """
+electricity grid {{
+  {prices}
+  labels = {{ site: "a" }}
+}}
+"""
+
+
+@pytest.mark.parametrize("prices, code", [
+    ("", "E0909"),
+    ("hourly = [0.1 USD/kWh, 0.2 USD/kWh]", None),
+    ("hourly = [0.1 USD/kWh, 2]", "E0302"),
+    ("hourly = []", "E0404"),
+])
+def test_electricity_states_a_price_or_prices_per_step(tmp_path, prices, code):
+    text = pool() + job("train") + PRICED.format(prices=prices) + policy()
+    found = codes(tmp_path, text)
+    assert found == ([code] if code else []), found
+
+
+def test_prices_per_step_need_a_horizon(tmp_path):
+    text = pool() + PRICED.format(prices="hourly = [0.1 USD/kWh]")
+    assert codes(tmp_path, text) == ["E0910"]
+
+
+@pytest.mark.parametrize("rows, line", [
+    ("2026-12-01T00:00Z,0.1\n2026-12-01T04:00Z,x\n", 2),
+    ("timestamp,price\n2026-12-01T00:00Z,0.1\n2026-12-01T04:00,0.2\n", 3),  # no offset
+    ("2026-12-01T00:00Z,0.1,7\n", 1),
+    ("2026-12-01T04:00Z,0.1\n2026-12-01T00:00Z,0.2\n", 2),  # not in time order
+    ("2026-12-01T00:00Z,-0.1\n", 1),
+])
+def test_a_malformed_price_file_is_reported_with_its_line(tmp_path, rows, line):
+    text = pool() + job("train") + PRICED.format(prices='prices = "grid/p.csv"') + policy()
+    path = tmp_path / "p.fit"
+    (tmp_path / "grid").mkdir()
+    (tmp_path / "grid" / "p.csv").write_text(rows)
+    path.write_text(text)
+    found = [d for d in Compilation(path).diagnostics()]
+    assert [d.code for d in found] == ["E0908"]
+    assert found[0].message.startswith(f"grid/p.csv:{line}:")
+
+
+def test_a_missing_price_file_is_unreadable(tmp_path):
+    text = pool() + job("train") + PRICED.format(prices='prices = "grid/none.csv"') + policy()
+    assert codes(tmp_path, text) == ["E0103"]
+
+
+# ---- the model ---------------------------------------------------------------------------------
+
+
+def test_windows_and_prices_per_step_in_the_problem(tmp_path):
+    text = (pool() + job("train", "90min", "earliest = 30min\n  deadline = \"2026-12-01T07:00Z\"")
+            + PRICED.format(prices="hourly = [0.1 USD/kWh, 0.2 USD/kWh, 0.3 USD/kWh]") + policy())
+    problem = problem_from(tmp_path, text)
+    assert problem.timeline.steps == 8 and problem.timeline.step_seconds == 3600
+    window = problem.demand("train").window
+    # earliest 30 min: the first step at or after it is 1; 90 min: 2 steps; done by step 7
+    assert (window.earliest, window.latest_start, window.duration) == (1, 5, 2)
+    big = problem.classes[0]
+    # 1 kW x the list, repeated over the 8 steps, on top of 1 USD/h
+    assert [big.price_at(t) for t in range(8)] == [Fraction(1) + Fraction(p, 10) for p in
+                                                   (1, 2, 3, 1, 2, 3, 1, 2)]
+
+
+def test_a_price_file_gives_the_price_in_force_at_each_step(tmp_path):
+    text = pool() + job("train") + PRICED.format(prices='prices = "p.csv"') + policy()
+    (tmp_path / "p.csv").write_text("timestamp,price\n2026-11-30T00:00Z,0.5\n"
+                                    "2026-12-01T02:30Z,0.1\n2026-12-01T05:00+01:00,0.2\n")
+    problem = problem_from(tmp_path, text)
+    # 0.5 until 02:30 (steps 0-2: a step takes the price in force at its start), 0.1 until
+    # 04:00Z (05:00+01:00), then 0.2
+    assert [problem.classes[0].price_at(t) - 1 for t in range(8)] == [
+        Fraction(p, 10) for p in (5, 5, 5, 1, 2, 2, 2, 2)]
+
+
+# ---- the solver against a brute-force reference --------------------------------------------------
+
+
+def _reference(jobs, classes, prices, cap, steps):
+    """The least cost of every start step and class of every replica (whole-node replicas):
+    nodes in use at a step are the replicas running then; each class has its count, the site
+    its power cap. Enumerates everything: shares no code with the solver."""
+    choices = []
+    for name, duration, first, last in jobs:
+        choices.append([(name, c, s, duration) for c in range(len(classes))
+                        for s in range(first, last + 1)])
+    best = None
+    for combo in itertools.product(*choices):
+        running = [[0] * len(classes) for _ in range(steps)]
+        for _, c, s, duration in combo:
+            for t in range(s, s + duration):
+                running[t][c] += 1
+        if any(running[t][c] > classes[c][0] for t in range(steps) for c in range(len(classes))):
+            continue
+        if any(sum(running[t][c] * classes[c][1] for c in range(len(classes))) > cap
+               for t in range(steps)):
+            continue
+        cost = sum(running[t][c] * (classes[c][2] + Fraction(classes[c][1], 1000) * prices[t])
+                   for t in range(steps) for c in range(len(classes)))
+        best = cost if best is None or cost < best else best
+    return best
+
+
+def _policy_text(jobs, classes, prices, cap, steps):
+    text = ""
+    for index, (count, watts, price) in enumerate(classes):
+        text += f"""
+pool p{index} {{
+  count = {count}
+  cpu = 8
+  memory = 32GiB
+  power = {watts}W
+  price = {price} USD/h
+  labels = {{ site: "a" }}
+}}
+"""
+    for name, duration, first, last in jobs:
+        text += f"""
+workload {name} {{
+  kind = job
+  replicas = 1
+  cpu = 8
+  memory = 32GiB
+  duration = {duration}h
+  earliest = {first}h
+  deadline = {last + duration}h
+}}
+"""
+    listed = ", ".join(f"{float(p):g} USD/kWh" for p in prices)
+    text += f"""
+electricity grid {{
+  hourly = [{listed}]
+  labels = {{ site: "a" }}
+}}
+
+power_cap feed {{
+  cap = {cap}W
+  labels = {{ site: "a" }}
+}}
+""" + policy(horizon=f"{steps}h")
+    return text
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_the_optimal_cost_is_that_of_every_start_step_enumerated(tmp_path, seed):
+    # two free hours pull every job towards them; feeds of one or two nodes' power make jobs
+    # whose windows overlap take turns (of 24 seeds: 5 where the feed changes the optimum,
+    # 6 with no schedule at all)
+    rng = random.Random(seed)
+    steps = 6
+    classes = [(rng.randint(1, 3), rng.choice([1000, 2000]), rng.choice([0, 0, 1]))
+               for _ in range(rng.randint(1, 2))]
+    cheap = set(rng.sample(range(steps), 2))
+    prices = [Fraction(0) if t in cheap else Fraction(rng.randint(3, 9), 10) for t in range(steps)]
+    jobs = []
+    for index in range(rng.randint(2, 4)):
+        duration = rng.randint(1, 3)
+        first = rng.randint(0, 1)
+        last = rng.randint(max(first, steps - duration - 2), steps - duration)
+        jobs.append((f"j{index}", duration, first, last))
+    watts = min(w for _, w, _ in classes)
+    cap = rng.choice([watts, watts * 2, 10 ** 6])
+    expected = _reference(jobs, classes, prices, cap, steps)
+    problem = problem_from(tmp_path, _policy_text(jobs, classes, prices, cap, steps))
+    if expected is None:
+        from fitlang.solve.placement import solve
+
+        placement = solve(problem)
+        assert placement.status == "infeasible" and placement.proven_infeasible
+        return
+    placement = solved(problem)  # and verified
+    assert placement.status == "optimal" and not placement.unplaced
+    assert placement.value == expected
+
+
+def test_the_example_waits_for_the_cheap_night(tmp_path):
+    path = EXAMPLES / "nightly-training.fit"
+    compilation = Compilation(path)
+    placement = solved(compilation.problem)
+    assert placement.value == Fraction("139.8") and placement.status == "optimal"
+    starts = {a.workload: a.start for a in placement.assignments}
+    # from noon: the night is steps 10-17; train_llm takes its last two hours and 4 morning ones
+    assert starts["train_llm"] == 16 and starts["inference"] == 0
+    assert {starts["train_vision"], starts["eval"]} in ({10, 14}, {10, 12})
+    text = as_text(compilation.problem, placement)
+    assert "cost over the horizon: 139.80 USD" in text
+    assert "peak 20.0 kW of 25.0 kW" in text
+
+
+# ---- verify, step by step ------------------------------------------------------------------------
+
+TWO_JOBS = pool(count=1) + job("a", "2h") + job("b", "2h") + policy(horizon="4h")
+
+
+def _placement(problem):
+    return json.loads(as_json(problem, solved(problem), []))
+
+
+def _violations(problem, document) -> list[str]:
+    violations, problems = verify(problem, document)
+    assert problems == []
+    return [v.message for v in violations]
+
+
+def test_verify_accepts_the_solved_placement_and_rejects_overlapping_runs(tmp_path):
+    problem = problem_from(tmp_path, TWO_JOBS)
+    document = _placement(problem)
+    assert _violations(problem, document) == []
+    starts = sorted(a["start"] for a in document["assignments"])
+    assert starts == ["2026-12-01T00:00:00Z", "2026-12-01T02:00:00Z"]  # one node: one after another
+    for item in document["assignments"]:  # both at once on the one node
+        item["start"], item["end"] = "2026-12-01T01:00:00Z", "2026-12-01T03:00:00Z"
+    found = _violations(problem, document)
+    assert [m for m in found if "over its cpu" in m] == [
+        f"at step {t} node `big-0` is over its cpu: 64 CPU requested, "
+        "32 available" for t in (1, 2)]
+
+
+def test_verify_rejects_a_run_outside_its_window_or_of_the_wrong_length(tmp_path):
+    text = pool() + job("a", "2h", "earliest = 1h\n  deadline = 4h") + policy(horizon="6h")
+    problem = problem_from(tmp_path, text)
+    document = _placement(problem)
+    assert _violations(problem, document) == []
+    item = document["assignments"][0]
+    item["start"], item["end"] = "2026-12-01T00:00:00Z", "2026-12-01T02:00:00Z"
+    found = _violations(problem, document)
+    assert any("starts at step 0, before its earliest start (step 1)" in m for m in found), found
+    item["start"], item["end"] = "2026-12-01T03:00:00Z", "2026-12-01T05:00:00Z"
+    found = _violations(problem, document)
+    assert any("ends at step 5, after its deadline (step 4)" in m for m in found), found
+    item["start"], item["end"] = "2026-12-01T01:00:00Z", "2026-12-01T04:00:00Z"
+    found = _violations(problem, document)
+    assert any("runs 3 steps; its duration is 2" in m for m in found), found
+    del item["start"]
+    found = _violations(problem, document)
+    assert any("has no start and end on steps of the horizon" in m for m in found), found
+
+
+def test_verify_checks_the_power_cap_at_each_step_and_the_cost_over_the_horizon(tmp_path):
+    text = (pool(count=2, power="1kW") + job("a", "2h") + job("b", "2h")
+            + 'power_cap feed {\n  cap = 1kW\n  labels = { site: "a" }\n}\n' + policy(horizon="4h"))
+    problem = problem_from(tmp_path, text)
+    document = _placement(problem)
+    assert _violations(problem, document) == []
+    # 2 runs of 2 h on nodes at 1 USD/h: 4 USD, whatever the order
+    assert document["objective"]["value"] == 4 and document["objective"]["unit"] == "USD"
+    second = next(a for a in document["assignments"] if a["start"] == "2026-12-01T02:00:00Z")
+    second["node"] = "big-1"
+    second["start"], second["end"] = "2026-12-01T00:00:00Z", "2026-12-01T02:00:00Z"
+    found = _violations(problem, document)
+    assert [m for m in found if "over the cap" in m] == [
+        f"at step {t} nodes in site=a draw 2.0 kW, over the cap `feed` "
+        "of 1.0 kW" for t in (0, 1)]
+    document["objective"]["value"] = 3
+    assert any("the placement states cost = 3 USD over the horizon; its runs give 4.0" in m
+               for m in _violations(problem, document))
+
+
+def test_an_infeasible_schedule_is_proven_and_said_without_a_static_explanation(tmp_path, fitc):
+    text = pool(count=1) + job("a", "3h", "deadline = 4h") + job("b", "3h", "deadline = 4h") + policy()
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    result = fitc("solve", str(path), "--format", "json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document["status"] == "infeasible"
+    assert [d["code"] for d in document["diagnostics"]] == ["E0501"]
+    result = fitc("explain", str(path), "--format", "json")
+    assert result.returncode == 1 and '"E0906"' in result.stdout
+
+
+# ---- targets ---------------------------------------------------------------------------------------
+
+
+def _compiled(path: Path, target: str):
+    compilation = Compilation(path)
+    return compilation, compilation.compile([target])
+
+
+def test_kubernetes_warns_that_it_does_not_enforce_timing():
+    _, compiled = _compiled(EXAMPLES / "nightly-training.fit", "kubernetes")
+    assert "W0901" in {d.code for d in compiled.diagnostics}
+    _, compiled = _compiled(EXAMPLES / "nightly-training.fit", "slurm")
+    assert "W0901" not in {d.code for d in compiled.diagnostics}
+
+
+def test_slurm_scripts_begin_at_the_solved_start_and_end_by_the_deadline():
+    compilation, compiled = _compiled(EXAMPLES / "nightly-training.fit", "slurm")
+    llm = next(text for name, text in compiled.files.items() if name.startswith("train-llm"))
+    assert "#SBATCH --begin=2026-12-02T04:00:00\n" in llm
+    assert "#SBATCH --deadline=2026-12-02T12:00:00\n" in llm
+    assert "#SBATCH --time=06:00:00\n" in llm
+    inference = compiled.files["inference.sbatch"]
+    assert "#SBATCH --begin=2026-12-01T12:00:00\n" in inference and "--deadline" not in inference
+    from fitlang.targets import TARGETS, CompileContext
+
+    context = CompileContext(compilation.check().program, compilation.problem,
+                             compilation.solve())
+    slurm = TARGETS["slurm"]()
+    assert slurm.fidelity(context, compiled.files) == []
+    name = next(n for n in compiled.files if n.startswith("train-llm"))
+    moved = dict(compiled.files)
+    moved[name] = llm.replace("--begin=2026-12-02T04:00:00", "--begin=2026-12-02T03:00:00")
+    found = [d.message for d in slurm.fidelity(context, moved)]
+    # begins an hour early: the file says so, and it overlaps eval on the node
+    assert any("begins at '2026-12-02T03:00:00', the placement starts it at 2026-12-02T04:00:00" in m
+               for m in found), found
+    assert any("GPU" in m or "gpu" in m for m in found), found
+
+
+def test_slurm_refuses_replicas_of_one_job_that_start_at_different_times(tmp_path):
+    text = pool(count=1) + job("a", "2h", "command = [\"run\"]", replicas=2) + policy(horizon="4h")
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    _, compiled = _compiled(path, "slurm")
+    assert [d.code for d in compiled.diagnostics] == ["E0601"]
+    assert compiled.files == {}
+
+
+def test_the_real_sbatch_reads_begin_as_the_solved_start(tmp_path):
+    from slurm_cluster import require_slurm, start_cluster
+
+    require_slurm()
+    compilation, compiled = _compiled(EXAMPLES / "nightly-training.fit", "slurm")
+    placement = compilation.solve()
+    timeline = compilation.problem.timeline
+    running = start_cluster(compilation.problem, tmp_path, [], compiled.files)
+    try:
+        for name, text in sorted(compiled.files.items()):
+            if not name.endswith(".sbatch"):
+                continue
+            script = tmp_path / name
+            script.write_text(text)
+            accepted = running.sbatch_test_only(script)
+            assert accepted.returncode == 0, (name, accepted.stderr)
+            workload = next(w for w in compilation.problem.demands
+                            if name.startswith(w.name.replace("_", "-")))
+            start = next(a.start for a in placement.assignments if a.workload == workload.name)
+            seconds = start * timeline.step_seconds
+            expected = (timeline.start.replace(tzinfo=None)
+                        + __import__("datetime").timedelta(seconds=seconds))
+            assert f"to start at {expected.isoformat()}" in accepted.stderr, accepted.stderr
+        broken = tmp_path / "broken.sbatch"
+        broken.write_text(compiled.files["inference.sbatch"].replace(
+            "--begin=2026-12-01T12:00:00", "--begin=2026-13-01T12:00:00"))
+        assert running.sbatch_test_only(broken).returncode != 0
+    finally:
+        running.shutdown()
+
+
+def test_durations_round_up_to_whole_steps(tmp_path):
+    problem = problem_from(tmp_path, pool() + job("a", "61min") + policy())
+    assert problem.demand("a").window.duration == math.ceil(61 / 60)
+
+
+def test_the_greedy_start_keeps_every_row_of_the_time_model(tmp_path):
+    # HiGHS's incumbent: a start that broke a row would be dropped (or worse, trusted). The
+    # greedy is myopic and may find no start where a schedule exists (then HiGHS starts from
+    # nothing): most of these instances get one.
+    from fitlang.solve.timeline import encode, greedy_start
+
+    started = 0
+    for seed in range(8):
+        rng = random.Random(seed)
+        jobs = [(f"j{i}", rng.randint(1, 3), 0, rng.randint(0, 3)) for i in range(rng.randint(2, 5))]
+        prices = [Fraction(rng.randint(0, 9), 10) for _ in range(6)]
+        directory = tmp_path / str(seed)
+        directory.mkdir()
+        problem = problem_from(directory, _policy_text(jobs, [(3, 1000, 1), (2, 2000, 0)], prices,
+                                                       4000, 6))
+        encoding = encode(problem, problem.timeline)
+        start = greedy_start(encoding)
+        if start is None:
+            continue
+        started += 1
+        values = [start.get(i, 0) for i in range(encoding.model.variable_count)]
+        for row in encoding.model.constraints:
+            total = sum(coefficient * values[column] for column, coefficient in row.terms.items())
+            assert (row.lower is None or total >= row.lower) and \
+                (row.upper is None or total <= row.upper), (seed, row)
+    assert started >= 5
+
+
+def test_buying_and_other_objectives_are_refused_with_a_horizon(tmp_path):
+    text = pool() + job("a") + """
+offer small {
+  provider = aws
+  instance_type = "m7i.large"
+  regions = ["us-east-1"]
+  cpu = 2
+  memory = 8GiB
+  price = 0.1 USD/h
+}
+
+buy {
+  offers = [small]
+}
+
+policy {
+  objective = [cost, nodes]
+  horizon = 8h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+}
+"""
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    found = sorted((d.code, d.span.line) for d in Compilation(path).diagnostics())
+    lines = text.splitlines()
+    buy_line = 1 + lines.index("buy {")
+    objective_line = 1 + next(i for i, line in enumerate(lines) if "objective" in line)
+    assert found == [("E0906", buy_line), ("E0906", objective_line)]
