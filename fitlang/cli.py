@@ -99,9 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     _diagnostic_options(explain)
     explain.set_defaults(run=_run_explain)
 
-    verify = commands.add_parser("verify", help="re-check a placement without the solver")
+    verify = commands.add_parser("verify", help="re-check a placement or a plan without the solver")
     verify.add_argument("file", metavar="FILE")
-    verify.add_argument("placement", metavar="PLACEMENT.json")
+    verify.add_argument("placement", metavar="PLACEMENT.json",
+                        help="a placement (`fitc solve --format json`) or a plan "
+                             "(`fitc plan --format json`)")
+    verify.add_argument("--current", metavar="STATE",
+                        help="for a plan: what runs now, the state it starts from (default: "
+                             "the policy's `current` blocks)")
     # not `choices`: listing the targets would import them on every command (0.7 s)
     verify.add_argument("--target", metavar="TARGET",
                         help="also check that the files in --out realise the placement "
@@ -769,7 +774,7 @@ def _run_verify(arguments: argparse.Namespace) -> int:
             raise UsageError(f"--target {arguments.target}: not a target (choose from "
                              f"{', '.join(sorted(TARGETS))})")
     out = _output_directory(arguments.out) if arguments.out is not None else None
-    loaded = _problem_or_errors(arguments.file, arguments.format)
+    loaded = _problem_or_errors(arguments.file, arguments.format, arguments.current)
     if loaded is None:
         return EXIT_ERRORS
     compilation, problem = loaded
@@ -787,6 +792,12 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     else:
         problems = []
     violations: list[Diagnostic] = []
+    from fitlang.solve.verify_plan import is_plan
+
+    if is_plan(document):
+        if out is not None:
+            raise UsageError("--target and --out check a placement's files, not a plan's")
+        return _verify_plan(compilation, document, placement_path, arguments)
     if document is not None:
         violations, problems = verify(problem, document, compilation.root_path)
     for problem_text in problems:
@@ -801,6 +812,36 @@ def _run_verify(arguments: argparse.Namespace) -> int:
         print(f"{placement_path}: every rule holds")
         if out is not None:
             print(f"{out}: the {arguments.target} files realise the placement")
+    return exit_code(diagnostics, arguments.fail_level)
+
+
+def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
+                 arguments: argparse.Namespace) -> int:
+    """`fitc verify FILE PLAN.json --current STATE`: the plan replayed from the state."""
+    from fitlang import messages as msg
+    from fitlang.model.build import with_current
+    from fitlang.solve.verify_plan import verify_plan
+
+    sources = compilation.sources()
+    diagnostics = compilation.diagnostics() + compilation.current_diagnostics()
+    state = compilation.current_state()
+    if state is None:
+        raise UsageError("a plan starts from what runs: give --current STATE (or a `current` "
+                         "block in the policy)")
+    if any(d.is_error for d in diagnostics):
+        emit(diagnostics, arguments.format, sources)
+        return EXIT_ERRORS
+    program = compilation.check().program
+    assert compilation.problem is not None  # _problem_or_errors returned it
+    problem = with_current(compilation.problem, program, state)
+    violations, problems = verify_plan(problem, program, document, compilation.root_path,
+                                       str(plan_path))
+    diagnostics += [msg.PlanFileError(detail=text).diagnostic(str(plan_path), FIRST_CHARACTER)
+                    for text in problems] + violations
+    emit(diagnostics, arguments.format, sources)
+    if not any(d.is_error for d in diagnostics) and arguments.format == "human":
+        print(f"{plan_path}: every wave keeps every rule and budget, and the plan ends in its "
+              "placement")
     return exit_code(diagnostics, arguments.fail_level)
 
 

@@ -765,10 +765,88 @@ class NoSafeOrder(Message):
     detail: str
 
 
+# ---- E083x: `fitc verify` of a plan (`fitc plan --format json`; issue 18) -------------------
+
+class PlanFileError(Message):
+    code = "E0830"
+    summary = "malformed plan file"
+    template = "{detail}"
+    fix = "Give the JSON that `fitc plan --format json` prints, with the state it was made from."
+    detail: str
 
 
+class PlanDoesNotChain(Message):
+    code = "E0831"
+    summary = "a step of the plan does not start from the state the steps before it leave"
+    template = "{where}: {detail}"
+    fix = ("Make the plan again from what runs now (`fitc plan FILE --current STATE --format "
+           "json`): a plan made from another state, or edited, does not chain.")
+    where: str
+    detail: str
 
 
+class WaveBreaksRule(Message):
+    code = "E0832"
+    summary = "a wave of the plan breaks a rule mid-way"
+    template = "wave {wave}: while its replicas move, {detail}"
+    fix = ("Split the wave (a lower `max_disrupted`), or make the plan again: `fitc plan` starts "
+           "a wave's replicas beside the old ones only where every rule still holds.")
+    wave: int
+    detail: str
+
+
+class WaveOverBudget(Message):
+    code = "E0833"
+    summary = "a wave moves more replicas of a workload than its disruption budget"
+    template = "wave {wave} moves {moved} replicas of `{workload}`; at most {budget} may move at " \
+               "once{source}"
+    fix = "Spread the moves over more waves, or raise the budget if the workload tolerates it."
+    wave: int
+    moved: int
+    workload: str
+    budget: int
+    source: str
+
+
+class WaveDrainsTooMany(Message):
+    code = "E0834"
+    summary = "a wave empties more nodes than `max_drained`"
+    template = "wave {wave} empties {drained} nodes ({nodes}); `max_drained = {limit}`"
+    fix = "Spread the moves over more waves, or raise `max_drained`."
+    wave: int
+    drained: int
+    nodes: str
+    limit: int
+
+
+class PinnedReplicaMoved(Message):
+    code = "E0835"
+    summary = "the plan moves a replica of a workload that may not move"
+    template = "wave {wave} moves `{workload}` from `{source}`, but it may not move ({why})"
+    fix = "Leave its replicas where they run, or let it move (`movable = true`, a budget above 0)."
+    wave: int
+    workload: str
+    source: str
+    why: str
+
+
+class PlanEndsElsewhere(Message):
+    code = "E0836"
+    summary = "the plan's end state is not its target placement"
+    template = "after the last wave {detail}"
+    fix = ("Make the plan again: its waves must end in a placement of every replica that keeps "
+           "every rule, at the cost the plan states.")
+    detail: str
+
+
+class PlanStatesOtherwise(Message):
+    code = "E0837"
+    summary = "the plan states a cost or nodes its moves do not give"
+    template = "{where} states {stated}; its moves give {actual}"
+    fix = "Make the plan again from the same policy and state; do not edit its figures."
+    where: str
+    stated: str
+    actual: str
 
 
 # ---- E08xx / W08xx: what runs now (`current`, `--current`; issue 18) ----

@@ -26,12 +26,18 @@ waves, `fitlang/plan.py`), so the budgets add no rows here.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fitlang.diagnostics import Diagnostic
 from fitlang.rules.base import GroupKey, Rows, Rule
+from fitlang.span import FIRST_CHARACTER
 
 if TYPE_CHECKING:  # solve comes after the rules
+    from fitlang.check.program import Program
+    from fitlang.model.problem import Problem
     from fitlang.solve.encode import DemandColumns, Encoding
     from fitlang.solve.linear import Number
 
@@ -149,3 +155,64 @@ def _node_changes(encoding: Encoding) -> list[int]:
 
 
 RULE = Rule("moves", rows=Rows(columns=stay_columns, limits=move_objectives))
+
+
+# ---- verify: a wave's budgets (`fitc verify` of a plan, solve/verify_plan.py) ----------------
+
+@dataclass(frozen=True)
+class WaveMoves:
+    """What one wave of a plan does, as the plan's verifier replays it: the workload of each
+    replica moved (kind "move": from a node to another), with the node it leaves, and the
+    nodes the wave empties."""
+
+    number: int
+    moved: tuple[tuple[str, str], ...]  # (workload, source node or "" for outside the policy)
+    emptied: tuple[str, ...]
+
+
+def check_wave(problem: Problem, program: Program, wave: WaveMoves, root: str) -> list[Diagnostic]:
+    """The budgets of one wave, restated over its moves (not the planner's counters): a
+    workload moves at most its disruption budget, a workload that may not move moves not at
+    all, the wave empties at most `max_drained` nodes."""
+    from fitlang import messages as msg
+
+    found: list[Diagnostic] = []
+    pinned = {problem.demand(d).workload for d in problem.pinned}
+    moved = Counter(workload for workload, _ in wave.moved)
+    for workload, count in sorted(moved.items()):
+        declared = program.workloads[workload]
+        if workload in pinned:
+            source = next(s for w, s in wave.moved if w == workload)
+            why = "`movable = false`" if not declared.movable else "its disruption budget is 0"
+            where = declared.spans.get("movable", declared.origin)
+            found.append(msg.PinnedReplicaMoved(wave=wave.number, workload=workload,
+                                                source=source or "outside the policy",
+                                                why=why).diagnostic(where.path, where.span))
+            continue
+        budget = problem.max_disrupted.get(workload)
+        if budget is not None and count > budget:
+            where = declared.spans.get("max_disrupted", declared.origin)
+            found.append(msg.WaveOverBudget(
+                wave=wave.number, moved=count, workload=workload, budget=budget,
+                source=budget_source(program, workload, budget)).diagnostic(where.path, where.span))
+    limit = problem.max_drained
+    if limit is not None and len(wave.emptied) > limit:
+        policy = program.policy
+        where = policy.spans.get("max_drained", policy.origin)
+        path, span = (where.path, where.span) if where is not None else (root, FIRST_CHARACTER)
+        found.append(msg.WaveDrainsTooMany(wave=wave.number, drained=len(wave.emptied),
+                                           nodes=", ".join(wave.emptied),
+                                           limit=limit).diagnostic(path, span))
+    return found
+
+
+def budget_source(program: Program, workload: str, budget: int) -> str:
+    """Where a workload's disruption budget comes from, for messages: its own `max_disrupted`
+    where that gives the budget, else the cluster's (a PodDisruptionBudget: the least holds)."""
+    declared = program.workloads[workload]
+    own = declared.max_disrupted
+    if own is None and declared.max_disrupted_share is not None:
+        own = math.ceil(declared.max_disrupted_share * declared.replicas)
+    if own is not None and own == budget:
+        return " (its `max_disrupted`)"
+    return " (the cluster's disruption budget for it)"

@@ -263,27 +263,10 @@ class _Checker:
         self.checked = 0
 
     def broken(self, state: State) -> set[tuple[str, int, int]]:
-        from fitlang.solve.verify import verify
+        from fitlang.solve.verify import verify_state
 
         self.checked += 1
-        counts: Counter = Counter()
-        assignments = []
-        for node in sorted(state):
-            for name, amount in sorted(state[node].items()):
-                demand = self.problem.demand(name)
-                for _ in range(amount):
-                    item = {"workload": demand.workload, "replica": counts[name], "node": node}
-                    if demand.group is not None:
-                        item["option"] = demand.option
-                    assignments.append(item)
-                    counts[name] += 1
-        variant = dataclasses.replace(self.problem, demands=[
-            dataclasses.replace(d, replicas=counts[d.name]) if counts[d.name] != d.replicas else d
-            for d in self.problem.demands])
-        document = {"assignments": assignments,
-                    "nodes": [{"name": n, "provisioned": True} for n in sorted(self.bought)]}
-        violations, problems = verify(variant, document, self.root)
-        assert not problems, problems  # the document is made here: its shape is right
+        violations = verify_state(self.problem, state, self.bought, self.root)
         broken = {(v.path, v.span.line, v.span.column) for v in violations}
         budget = self.problem.budget_origin
         if self.mid_move and budget is not None:

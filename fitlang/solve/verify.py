@@ -10,6 +10,7 @@ may use (`Demand.excluded`), and the stated objective.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -115,6 +116,36 @@ def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagno
         return violations + _timed(placed, document, root), []
     violations += _objective(problem, owner, hosted, bought, document, root)
     return violations, []
+
+
+def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bought: set[str],
+                 root: str = "", counted: bool = True) -> list[Diagnostic]:
+    """`verify` of a state of a move (node -> demand name -> replicas there) read back as a
+    placement file. `counted`: each demand is asked for as many replicas as the state holds (a
+    state mid-move, where old and new replicas run side by side); else the policy's count (an
+    end state, which must place every replica)."""
+    import dataclasses
+
+    counts: Counter = Counter()
+    assignments = []
+    for node in sorted(state):
+        for name, amount in sorted(state[node].items()):
+            demand = problem.demand(name)
+            for _ in range(amount):
+                item = {"workload": demand.workload, "replica": counts[name], "node": node}
+                if demand.group is not None:
+                    item["option"] = demand.option
+                assignments.append(item)
+                counts[name] += 1
+    if counted:
+        problem = dataclasses.replace(problem, demands=[
+            dataclasses.replace(d, replicas=counts[d.name]) if counts[d.name] != d.replicas else d
+            for d in problem.demands])
+    document = {"assignments": assignments,
+                "nodes": [{"name": n, "provisioned": True} for n in sorted(bought)]}
+    violations, problems = verify(problem, document, root)
+    assert not problems, problems  # the document is made here: its shape is right
+    return violations
 
 
 def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]]:

@@ -1,0 +1,255 @@
+"""`fitc verify FILE PLAN.json --current STATE`: re-check a plan (`fitc plan --format json`)
+without the solver and without the planner's code.
+
+The plan is replayed from what runs now (`Problem.running`, read from STATE): the replicas it
+stops first, then wave by wave. Each step must start from what the steps before it leave
+(E0831). While a wave's replicas move, the new ones run beside the old ones (or, in a
+`stop_first` wave, the old stop first): that state may break no rule that held when the wave
+began (E0832; `verify_state`, the rule checks of `fitc verify`; the hourly budget is of the end
+state, as in `fitc plan`). The budgets are restated per wave in `rules/moves.check_wave`
+(E0833-E0835). After the last wave, the nodes released must be empty and the end state must be
+a placement of every replica that keeps every rule (E0836), at the costs the plan states
+(E0837).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from fitlang import messages as msg
+from fitlang.diagnostics import Diagnostic
+from fitlang.model.problem import option_demand_name
+from fitlang.rules.moves import WaveMoves, check_wave
+from fitlang.solve.verify import verify_state
+from fitlang.span import FIRST_CHARACTER
+
+if TYPE_CHECKING:
+    from fitlang.check.program import Program
+    from fitlang.documents import PlanDocument, PlanMove
+    from fitlang.model.problem import Problem
+
+OUTSIDE = ""  # the node of a replica running on a node the policy lacks
+COST_SLACK = Fraction(1, 10 ** 5)  # the plan's JSON rounds costs to 6 decimals
+
+
+def is_plan(document: Any) -> bool:
+    """A plan (`fitc plan --format json`) rather than a placement: it has waves."""
+    return isinstance(document, dict) and "waves" in document and "assignments" not in document
+
+
+def verify_plan(problem: Problem, program: Program, document: Any, root: str = "",
+                plan_path: str = "") -> tuple[list[Diagnostic], list[str]]:
+    """(what the plan breaks, problems with the file itself). `problem` carries the state the
+    plan starts from (`model/build.with_current`). A rule or budget broken is reported where
+    the policy states it; a step that does not chain or a figure that is wrong, at the plan
+    file (`plan_path`; default: the policy's root file)."""
+    from pydantic import ValidationError
+
+    from fitlang.documents import PlanDocument, error_lines
+
+    try:
+        plan = PlanDocument.model_validate(document)
+    except ValidationError as error:
+        return [], error_lines(error)
+    return _Replay(problem, program, root, plan_path or root).run(plan), []
+
+
+class _Replay:
+    """The plan's steps over a state: node -> demand -> replicas, and the replicas running on
+    nodes the policy lacks, per demand."""
+
+    def __init__(self, problem: Problem, program: Program, root: str, plan_path: str) -> None:
+        self.problem, self.program, self.root, self.plan_path = problem, program, root, plan_path
+        self.owners = problem.owners()
+        self.state: dict[str, Counter] = {}
+        for demand, nodes in problem.running.items():
+            for node, count in nodes.items():
+                self.state.setdefault(node, Counter())[demand] += count
+        self.outside = Counter(problem.running_elsewhere)
+        self.bought = set(problem.bought_now)
+        self.found: list[Diagnostic] = []
+
+    def run(self, plan: PlanDocument) -> list[Diagnostic]:
+        self._stated_cost("the plan's cost_before", plan.cost_before, self._cost())
+        self._buy(plan.buy)
+        for move in plan.stop:
+            self._stop(move, "stop")
+        for index, wave in enumerate(plan.waves, 1):
+            if wave.number != index:
+                self._chain(f"wave {wave.number}", f"it is wave {index} of the plan: waves are "
+                            f"numbered 1, 2, ... in order (a wave is missing or out of order)")
+            self._wave(wave)
+        self._release(plan.release)
+        self._end(plan)
+        return self.found
+
+    # ---- the steps ----
+
+    def _buy(self, nodes: list[str]) -> None:
+        for node in nodes:
+            node_class = self.owners.get(node)
+            if node_class is None or not node_class.provisioned:
+                self._chain("buy", f"`{node}` is not a node of an offer of the policy")
+            elif node in self.bought:
+                self._chain("buy", f"`{node}` was bought already")
+            self.bought.add(node)
+
+    def _stop(self, move: PlanMove, where: str) -> None:
+        demand = self._demand(move, where)
+        if demand is not None:
+            self._take(demand, move.source, move, where)
+
+    def _wave(self, wave) -> None:
+        where = f"wave {wave.number}"
+        before = self._in_use()
+        allowed = self._broken(self.state)
+        started: list[tuple[str, str]] = []  # (demand, target)
+        left: list[tuple[str, str]] = []  # (demand, source)
+        moved: list[tuple[str, str]] = []  # (workload, source) of each replica moved
+        for move in wave.moves:
+            demand = self._demand(move, where)
+            if demand is None:
+                continue
+            if move.kind == "stop":
+                self._chain(where, f"stops `{move.workload}`: a plan stops replicas before "
+                            "its first wave (`stop`), not in a wave")
+                continue
+            if not self._on_policy_node(move.target, move, where):
+                continue
+            if move.kind == "move":
+                if not self._take(demand, move.source, move, where):
+                    continue
+                left.append((demand, move.source or OUTSIDE))
+                moved.append((move.workload, move.source or OUTSIDE))
+            started.append((demand, move.target or ""))
+        during = self._add(self._copy(), started)
+        if wave.stop_first:  # _take removed the old replicas already
+            mid = during
+        else:  # the old replicas still run beside the new ones
+            mid = self._add({n: Counter(c) for n, c in during.items()},
+                            [(d, s) for d, s in left if s != OUTSIDE])
+        broken = self._broken(mid)
+        for key in sorted(broken.keys() - allowed.keys()):
+            self.found.append(msg.WaveBreaksRule(wave=wave.number, detail=broken[key].message)
+                              .diagnostic(broken[key].path, broken[key].span))
+        self.state = during
+        emptied = tuple(sorted(before - self._in_use(), key=self._order))
+        self.found += check_wave(self.problem, self.program,
+                                 WaveMoves(wave.number, tuple(moved), emptied), self.root)
+        if sorted(wave.drained) != sorted(emptied):
+            self._stated(f"{where}'s `drained`", ", ".join(wave.drained) or "none",
+                         ", ".join(emptied) or "none")
+        self._stated_cost(f"{where}'s cost_after", wave.cost_after, self._cost())
+
+    def _release(self, nodes: list[str]) -> None:
+        for node in nodes:
+            if node not in self.bought:
+                self._end_problem(f"`{node}` is released, but it is not bought")
+            elif any(self.state.get(node, Counter()).values()):
+                self._end_problem(f"`{node}` is released, but replicas still run on it")
+            self.bought.discard(node)
+
+    def _end(self, plan: PlanDocument) -> None:
+        for demand, count in sorted((+self.outside).items()):
+            self._end_problem(f"{count} replica(s) of `{self.problem.demand(demand).workload}` "
+                              "still run on nodes the policy lacks")
+        actual = self._cost()
+        if not plan.kept and abs(Fraction(plan.cost_after) - actual) > COST_SLACK:
+            # (a kept plan states the cost of the placement it does not make)
+            self._end_problem(f"the nodes in use cost {float(actual):g} USD/h; the plan's target "
+                              f"costs {plan.cost_after:g} USD/h")
+        if any(d.code == msg.PlanDoesNotChain.code for d in self.found):
+            return  # the end state of steps that do not chain says little more
+        for violation in verify_state(self.problem, self.state, self.bought, self.root,
+                                      counted=False):
+            self.found.append(msg.PlanEndsElsewhere(
+                detail=f"the end state breaks a rule: {violation.message}").diagnostic(
+                violation.path, violation.span))
+
+    # ---- the state ----
+
+    def _demand(self, move: PlanMove, where: str) -> str | None:
+        name = move.workload if move.option is None else option_demand_name(move.workload,
+                                                                            move.option)
+        if not any(d.name == name for d in self.problem.demands):
+            shown = move.workload + (f"` option `{move.option}" if move.option else "")
+            self._chain(where, f"names `{shown}`, which the policy does not declare")
+            return None
+        return name
+
+    def _take(self, demand: str, source: str | None, move: PlanMove, where: str) -> bool:
+        """One replica of `demand` leaves `source` (None: a node the policy lacks)."""
+        if source is None:
+            if self.outside[demand] > 0:
+                self.outside[demand] -= 1
+                return True
+            self._chain(where, f"moves `{move.workload}` from outside the policy, but no more of "
+                        "its replicas run there")
+            return False
+        if self.state.get(source, Counter())[demand] > 0:
+            self.state[source][demand] -= 1
+            return True
+        self._chain(where, f"moves or stops `{move.workload}` on `{source}`, but no replica of it "
+                    "runs there at this point of the plan")
+        return False
+
+    def _on_policy_node(self, node: str | None, move: PlanMove, where: str) -> bool:
+        node_class = self.owners.get(node) if node else None
+        if node_class is not None and (not node_class.provisioned or node in self.bought):
+            return True
+        self._chain(where, f"starts `{move.workload}` on `{node}`, which is not a node of the "
+                    "policy (nor a node the plan buys)")
+        return False
+
+    def _copy(self) -> dict[str, Counter]:
+        return {node: Counter(counts) for node, counts in self.state.items()}
+
+    @staticmethod
+    def _add(state: dict[str, Counter], replicas: list[tuple[str, str]]) -> dict[str, Counter]:
+        for demand, node in replicas:
+            state.setdefault(node, Counter())[demand] += 1
+        return state
+
+    def _in_use(self) -> set[str]:
+        return {node for node, counts in self.state.items() if any(counts.values())}
+
+    def _cost(self) -> Fraction:
+        used = self._in_use() | self.bought
+        return sum((self.owners[node].price for node in used), Fraction(0))
+
+    def _broken(self, state: dict[str, Counter]) -> dict[tuple[str, int, int], Diagnostic]:
+        """The rules a state mid-move breaks, by their place: the first violation of each. The
+        hourly budget is of the end state (old and new nodes run side by side while work
+        moves)."""
+        broken: dict[tuple[str, int, int], Diagnostic] = {}
+        for violation in verify_state(self.problem, {n: +c for n, c in state.items()},
+                                      self.bought, self.root):
+            broken.setdefault((violation.path, violation.span.line, violation.span.column),
+                              violation)
+        budget = self.problem.budget_origin
+        if budget is not None:
+            broken.pop((budget.path, budget.span.line, budget.span.column), None)
+        return broken
+
+    def _order(self, node: str):
+        return (self.owners.position(node), node)
+
+    # ---- what it reports ----
+
+    def _chain(self, where: str, detail: str) -> None:
+        self.found.append(msg.PlanDoesNotChain(where=where, detail=detail).diagnostic(
+            self.plan_path, FIRST_CHARACTER))
+
+    def _end_problem(self, detail: str) -> None:
+        self.found.append(msg.PlanEndsElsewhere(detail=detail).diagnostic(
+            self.plan_path, FIRST_CHARACTER))
+
+    def _stated(self, where: str, stated: str, actual: str) -> None:
+        self.found.append(msg.PlanStatesOtherwise(where=where, stated=stated, actual=actual)
+                          .diagnostic(self.plan_path, FIRST_CHARACTER))
+
+    def _stated_cost(self, where: str, stated: float, actual: Fraction) -> None:
+        if abs(Fraction(stated) - actual) > COST_SLACK:
+            self._stated(where, f"{stated:g} USD/h", f"{float(actual):g} USD/h")
