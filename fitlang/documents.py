@@ -534,6 +534,19 @@ class PlanWave(_Written):
     saving: Number = Field(description="USD/h the wave saves")
 
 
+class PlanBinding(_Written):
+    """`fitc plan --explain`: a limit the plan is under, and what lifting it alone gives."""
+
+    limit: Literal["movable", "max_disrupted", "max_drained", "move_price", "min_saving"]
+    workload: str | None = Field(description="the workload it is of (movable, max_disrupted)")
+    stated: str = Field(description="the limit as the policy or the cluster states it")
+    cost_after: Number = Field(description="USD/h the move reaches with the limit lifted")
+    saving: Number = Field(description="USD/h more than the plan saves; 0: it binds the order "
+                                       "of the moves (the waves), not where they end")
+    waves: int = Field(description="the waves with the limit lifted")
+    moves: int = Field(description="the replicas moved with the limit lifted")
+
+
 class PlanDocument(_Written):
     """`fitc plan --format json`: from what runs to the placement, in waves."""
 
@@ -553,6 +566,8 @@ class PlanDocument(_Written):
                                          "stay stays")
     status: str = Field(description="the target placement's: optimal, feasible, ...")
     diagnostics: list[DiagnosticRecord]
+    binding: list[PlanBinding] | None = Field(
+        default=None, description="with --explain: the limits that bind, most saving first")
 
 
 PUBLISHED["plan"] = PlanDocument

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the driver and the solver are imported when the command run
     from fitlang.driver import Compilation
     from fitlang.model.current import CurrentState
     from fitlang.model.problem import Problem
+    from fitlang.plan_explain import Binding
     from fitlang.solve.moving import MovePlan
     from fitlang.solve.placement import Placement
 
@@ -43,6 +44,7 @@ class PlanResult:
     kept: bool = False  # the current placement is kept (within min_saving)
     status: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    bindings: list[Binding] | None = None  # with --explain (fitlang/plan_explain.py)
 
     @property
     def failed(self) -> bool:
@@ -284,7 +286,8 @@ def as_json(result: PlanResult) -> str:
         moves=plan.moves if plan and not result.kept else 0,
         least_moves=plan.least_moves if plan and not result.kept else 0,
         status=result.status,
-        diagnostics=[DiagnosticRecord.model_validate(d.as_record()) for d in result.diagnostics])
+        diagnostics=[DiagnosticRecord.model_validate(d.as_record()) for d in result.diagnostics],
+        binding=None if result.bindings is None else [_binding_record(b) for b in result.bindings])
     if result.kept:
         document.buy = []
     return json.dumps(document.model_dump(mode="json"), indent=2) + "\n"
@@ -296,6 +299,14 @@ def _move_record(problem, move):
     return PlanMove(workload=move.workload, option=problem.demand(move.demand).option,
                     replica=move.handle, kind=move.kind, source=move.source or None,
                     target=move.target or None)
+
+
+def _binding_record(binding: Binding):
+    from fitlang.documents import PlanBinding
+
+    return PlanBinding(limit=binding.limit, workload=binding.workload,  # type: ignore[arg-type]
+                       stated=binding.stated, cost_after=_round(binding.cost_after),
+                       saving=_round(binding.saving), waves=binding.waves, moves=binding.moves)
 
 
 def _round(value: Fraction) -> float:
@@ -313,6 +324,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
     command.add_argument("--format", choices=("text", "json"), default="text")
     command.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
                          help=f"for the solve (default: {DEFAULT_TIME_LIMIT:g})")
+    command.add_argument("--explain", action="store_true",
+                         help="also say which limit binds (movable = false, a disruption budget, "
+                              "max_drained, move_price, min_saving) and what lifting each saves")
     command.set_defaults(run=run)
     return command
 
@@ -331,10 +345,19 @@ def run(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     compilation = Compilation(root, current=arguments.current)
     result = _planned(compilation, arguments.time_limit)
+    if arguments.explain and not result.failed:
+        from fitlang.plan_explain import explain_plan
+
+        result.bindings = explain_plan(result, compilation.check().program,
+                                       compilation.root_path, arguments.time_limit)
     if arguments.format == "json":
         sys.stdout.write(as_json(result))
     else:
         sys.stdout.write(as_text(result))
+        if result.bindings is not None and result.plan is not None:
+            from fitlang.plan_explain import as_text as bindings_text
+
+            sys.stdout.write(bindings_text(result.bindings, len(result.plan.waves)))
         if result.diagnostics:
             sys.stderr.write(render(result.diagnostics, "human", compilation.sources()))
     if compilation.problem is not None and compilation.current_state() is None \

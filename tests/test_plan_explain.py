@@ -1,0 +1,109 @@
+"""`fitc plan --explain`: which limit binds the plan, and what lifting it saves
+(fitlang/plan_explain.py), on cases worked out by hand.
+
+The fleet: pool std, 4 nodes of 8 cores at 0.50 USD/h; web, 4 replicas of 2 cores, runs one on
+each node (2.00 USD/h). One node holds all four (8 cores): the cheapest placement costs
+0.50 USD/h, 3 replicas moved, 3 nodes drained.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+
+from fitlang.documents import PlanDocument
+from fitlang.driver import Compilation
+from fitlang.model.current import CurrentState, DisruptionBudget
+from fitlang.plan import make_plan
+from fitlang.plan_explain import explain_plan
+
+from test_plan import FOUR_NODES, STABLE, _spread_out, fitc, state_of
+
+
+def bindings(tmp_path, text: str, state: CurrentState):
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    compilation = Compilation(path)
+    result = make_plan(compilation, state)
+    assert result.plan is not None, result.diagnostics
+    found = explain_plan(result, compilation.check().program, str(path), 60.0)
+    return result.plan, [(b.limit, b.workload, b.saving, b.cost_after, b.waves, b.moves)
+                         for b in found]
+
+
+def test_movable_false_binds_and_lifting_it_saves_what_one_node_saves(tmp_path):
+    plan, found = bindings(tmp_path, _spread_out("movable = false"), FOUR_NODES)
+    assert plan.moves == 0 and plan.cost_after == Fraction(2)
+    # lifted: 2.00 -> 0.50 USD/h, 3 moves in one wave (no budget)
+    assert found == [("movable", "web", Fraction("1.5"), Fraction("0.5"), 1, 3)]
+
+
+def test_a_pdb_of_zero_binds_as_movable_false_and_names_the_cluster(tmp_path):
+    state = CurrentState(FOUR_NODES.running, budgets=(DisruptionBudget("web", count=0),))
+    path = tmp_path / "p.fit"
+    path.write_text(_spread_out())
+    compilation = Compilation(path)
+    result = make_plan(compilation, state)
+    found = explain_plan(result, compilation.check().program, str(path), 60.0)
+    assert [(b.limit, b.saving) for b in found] == [("movable", Fraction("1.5"))]
+    assert "cluster" in found[0].stated
+
+
+def test_a_budget_above_zero_binds_the_waves_not_the_end(tmp_path):
+    plan, found = bindings(tmp_path, _spread_out("max_disrupted = 1"), FOUR_NODES)
+    assert len(plan.waves) == 3 and plan.cost_after == Fraction("0.5")
+    # lifted: the same end (0.50 USD/h, 3 moves) in one wave; nothing more saved per hour
+    assert found == [("max_disrupted", "web", 0, Fraction("0.5"), 1, 3)]
+
+
+def test_max_drained_binds_the_waves(tmp_path):
+    plan, found = bindings(tmp_path, _spread_out(drained="max_drained = 2"), FOUR_NODES)
+    assert [len(w.moves) for w in plan.waves] == [2, 1]
+    assert found == [("max_drained", None, 0, Fraction("0.5"), 1, 3)]
+
+
+def test_a_move_price_that_outweighs_each_saving_binds(tmp_path):
+    # move_price 0.60 USD/h: draining a node saves 0.50 USD/h and costs at least one move and
+    # one drained node, 2 x 0.60 = 1.20: no move pays. Without it: 0.50 USD/h, 1.50 saved
+    text = _spread_out(drained="move_price = 0.60 USD/h\n  min_saving = 0%")
+    plan, found = bindings(tmp_path, text, FOUR_NODES)
+    assert plan.moves == 0 and plan.cost_after == Fraction(2)
+    assert found == [("move_price", None, Fraction("1.5"), Fraction("0.5"), 1, 3)]
+
+
+def test_min_saving_binds_where_it_keeps_the_current_placement(tmp_path):
+    # web runs on a-0 (1.00 USD/h); b-0 costs 0.96, 4% less: min_saving 5% keeps a-0
+    plan, found = bindings(tmp_path, STABLE, state_of(("web", "a-0"), ("web", "a-0")))
+    assert found == [("min_saving", None, Fraction("0.04"), Fraction("0.96"), 1, 2)]
+
+
+def test_no_limit_binds_alone_in_the_consolidation_example():
+    # web's max_disrupted = 1 and max_drained = 1 each allow one web move per wave: lifting
+    # one alone leaves the other, and the same 2 waves
+    from conftest import EXAMPLES
+
+    run = fitc("plan", "consolidate.fit", "--current", "consolidate-state.json", "--explain",
+               cwd=EXAMPLES)
+    assert run.returncode == 2 and "No limit binds alone" in run.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_the_command_prints_what_binds(tmp_path, fmt):
+    (tmp_path / "p.fit").write_text(_spread_out("movable = false"))
+    (tmp_path / "state.json").write_text(json.dumps({"assignments": [
+        {"workload": "web", "replica": i, "node": f"std-{i}"} for i in range(4)]}))
+    run = fitc("plan", "p.fit", "--current", "state.json", "--explain", "--format", fmt,
+               cwd=tmp_path)
+    assert run.returncode == 0, run.stderr  # nothing to do: web may not move
+    if fmt == "json":
+        document = PlanDocument.model_validate_json(run.stdout)
+        assert [(b.limit, b.workload, b.saving) for b in document.binding or []] == \
+            [("movable", "web", 1.5)]
+    else:
+        assert "`web`: movable = false: lifting it saves 1.50 USD/h more" in run.stdout
+    plain = fitc("plan", "p.fit", "--current", "state.json", "--format", "json", cwd=tmp_path)
+    assert json.loads(plain.stdout)["binding"] is None
+
+
