@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 from fitlang.documents import PlanDocument
 from fitlang.driver import Compilation
 from fitlang.model.current import CurrentState, DisruptionBudget, Running
-from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, EXIT_NOTHING, make_plan
+from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, EXIT_NOTHING, as_json, make_plan
 
 from conftest import EXAMPLES, ROOT
 
@@ -269,6 +270,17 @@ buy {
 
 # ---- the property test against independent references ---------------------------------------
 
+class Drawn(NamedTuple):
+    """A workload of a drawn policy."""
+
+    name: str
+    replicas: int
+    cpu: int
+    apart: bool  # one replica per node
+    budget: int | None  # max_disrupted
+    pinned: bool  # movable = false
+
+
 @st.composite
 def fleets(draw):
     pools = []
@@ -277,63 +289,72 @@ def fleets(draw):
                       draw(st.sampled_from(["0.10", "0.20", "0.30"]))))
     workloads = []
     for index in range(draw(st.integers(1, 2))):
-        workloads.append((f"w{index}", draw(st.integers(1, 3)), draw(st.integers(1, 2)),
-                          index == 0 and draw(st.booleans()),  # apart: one per node
-                          draw(st.sampled_from([None, 1, 2]))))  # max_disrupted
+        workloads.append(Drawn(f"w{index}", draw(st.integers(1, 3)), draw(st.integers(1, 2)),
+                               index == 0 and draw(st.booleans()),
+                               draw(st.sampled_from([None, 1, 2])),
+                               index == 1 and draw(st.integers(0, 3)) == 0))
     nodes = [f"{name}-{i}" for name, count, _, _ in pools for i in range(count)]
-    running = [(w, draw(st.sampled_from(nodes))) for w, replicas, _, _, _ in workloads
-               for _ in range(draw(st.integers(0, replicas + 1)))]
+    running = [(w.name, draw(st.sampled_from(nodes))) for w in workloads
+               for _ in range(draw(st.integers(0, w.replicas + 1)))]
     drained = draw(st.sampled_from([None, 1]))
-    return pools, workloads, running, drained
+    objective = draw(st.sampled_from([["cost", "moves"], ["moves", "cost"]]))
+    return pools, workloads, running, drained, objective
 
 
-def _policy(pools, workloads, drained) -> str:
+def _policy(pools, workloads, drained, objective) -> str:
     text = "".join(f"pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = 8GiB\n"
                    f"  price = {price} USD/h\n}}\n\n" for name, count, cpu, price in pools)
-    for name, replicas, cpu, apart, budget in workloads:
-        text += f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = 1GiB\n"
-        text += "  anti_affinity self on node\n" if apart else ""
-        text += f"  max_disrupted = {budget}\n" if budget is not None else ""
+    for w in workloads:
+        text += f"workload {w.name} {{\n  replicas = {w.replicas}\n  cpu = {w.cpu}\n  memory = 1GiB\n"
+        text += "  anti_affinity self on node\n" if w.apart else ""
+        text += f"  max_disrupted = {w.budget}\n" if w.budget is not None else ""
+        text += "  movable = false\n" if w.pinned else ""
         text += "}\n\n"
-    text += "policy {\n  min_saving = 0%\n"
+    text += f"policy {{\n  min_saving = 0%\n  objective = [{', '.join(objective)}]\n"
     text += f"  max_drained = {drained}\n" if drained is not None else ""
     return text + "}\n"
 
 
-def _reference(pools, workloads, running):
-    """Every placement by brute force: the least cost, then among those the fewest replicas
-    that change node (a replica beyond the policy's count stops, one more starts: no move)."""
+def _reference(pools, workloads, running, objective):
+    """Every placement by brute force, the best for the objective: (cost, moves) or (moves,
+    cost), where moves are the replicas that change node (a replica beyond the policy's count
+    stops, one more starts: no move). A workload that may not move keeps every running
+    replica where it runs."""
     nodes = [(f"{name}-{i}", cpu, Fraction(price)) for name, count, cpu, price in pools
              for i in range(count)]
     now = Counter(running)
     per_workload = []
-    for _, replicas, _, apart, _ in workloads:
-        limit = 1 if apart else replicas
+    for w in workloads:
+        limit = 1 if w.apart else w.replicas
         options = [split for split in itertools.product(range(limit + 1), repeat=len(nodes))
-                   if sum(split) == replicas]
+                   if sum(split) == w.replicas and not (w.pinned and any(
+                       split[i] < now[w.name, node[0]] for i, node in enumerate(nodes)))]
         per_workload.append(options)
     best = None
     for choice in itertools.product(*per_workload):
-        used = [sum(split[i] * w[2] for split, w in zip(choice, workloads)) for i in range(len(nodes))]
+        used = [sum(split[i] * w.cpu for split, w in zip(choice, workloads)) for i in range(len(nodes))]
         if any(u > node[1] for u, node in zip(used, nodes)):
             continue
         cost = sum((node[2] for u, node in zip(used, nodes) if u), Fraction(0))
         moves = 0
-        for split, (name, replicas, _, _, _) in zip(choice, workloads):
-            stays = sum(min(now[name, node[0]], split[i]) for i, node in enumerate(nodes))
-            running_here = sum(c for (w, _), c in now.items() if w == name)
-            moves += min(running_here, replicas) - stays
-        if best is None or (cost, moves) < best:
-            best = (cost, moves)
-    return best
+        for split, w in zip(choice, workloads):
+            stays = sum(min(now[w.name, node[0]], split[i]) for i, node in enumerate(nodes))
+            running_here = sum(c for (name, _), c in now.items() if name == w.name)
+            moves += min(running_here, w.replicas) - stays
+        found = (cost, moves) if objective[0] == "cost" else (moves, cost)
+        if best is None or found < best:
+            best = found
+    return best if best is None or objective[0] == "cost" else (best[1], best[0])
 
 
 def _replay(plan, problem, running, workloads, drained, capacity) -> None:
     """Each wave, replayed: the replicas it starts beside those it stops fit every node, no
-    node hosts two replicas of a workload kept apart, and the budgets hold."""
-    need = {name: cpu for name, _, cpu, _, _ in workloads}
-    apart = {name for name, _, _, is_apart, _ in workloads if is_apart}
-    budget = {name: b for name, _, _, _, b in workloads if b is not None}
+    node hosts two replicas of a workload kept apart, the budgets hold and a workload that
+    may not move does not."""
+    need = {w.name: w.cpu for w in workloads}
+    apart = {w.name for w in workloads if w.apart}
+    budget = {w.name: w.budget for w in workloads if w.budget is not None}
+    budget.update((w.name, 0) for w in workloads if w.pinned)
     state = Counter(running)
     for stop in plan.stopped:
         state[stop.demand, stop.source] -= 1
@@ -362,21 +383,23 @@ def _replay(plan, problem, running, workloads, drained, capacity) -> None:
     return +state
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fleets())
 def test_every_wave_keeps_the_rules_and_budgets_and_the_moves_are_the_fewest(tmp_path_factory, drawn):
-    pools, workloads, running, drained = drawn
+    from fitlang.solve.verify_plan import verify_plan
+
+    pools, workloads, running, drained, objective = drawn
     capacity = {f"{name}-{i}": cpu for name, count, cpu, _ in pools for i in range(count)}
     fit_running = Counter()
     for name, node in running:
-        fit_running[node] += next(cpu for w, _, cpu, _, _ in workloads if w == name)
-    apart = {name for name, _, _, is_apart, _ in workloads if is_apart}
+        fit_running[node] += next(w.cpu for w in workloads if w.name == name)
+    apart = {w.name for w in workloads if w.apart}
     assume(all(u <= capacity[n] for n, u in fit_running.items()))  # what runs fits its nodes
     assume(all(c <= 1 for (w, _), c in Counter(running).items() if w in apart))
     tmp_path = tmp_path_factory.mktemp("plan")
-    result = plan_of(tmp_path, _policy(pools, workloads, drained),
+    result = plan_of(tmp_path, _policy(pools, workloads, drained, objective),
                      CurrentState(running=tuple(Running(w, n) for w, n in running)))
-    reference = _reference(pools, workloads, running)
+    reference = _reference(pools, workloads, running, objective)
     if reference is None:
         assert result.plan is None and result.exit_code == EXIT_ERRORS
         return
@@ -388,7 +411,12 @@ def test_every_wave_keeps_the_rules_and_budgets_and_the_moves_are_the_fewest(tmp
     placed = Counter()
     for (name, _), count in end.items():
         placed[name] += count
-    assert placed == Counter({name: replicas for name, replicas, _, _, _ in workloads})
+    assert placed == Counter({w.name: w.replicas for w in workloads})
+    # and `fitc verify` of the plan's JSON (solve/verify_plan.py) finds nothing wrong with it
+    compilation = Compilation(tmp_path / "p.fit")
+    violations, problems = verify_plan(result.problem, compilation.check().program,
+                                       json.loads(as_json(result)))
+    assert problems == [] and [d.code for d in violations] == []
 
 
 # ---- at scale: solved by class, packed around what runs --------------------------------------
