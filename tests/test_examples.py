@@ -26,6 +26,8 @@ FEASIBLE = [p for p in policies(EXAMPLES) if p.name != "infeasible.fit"]
 # example -> (cost in USD/h, {workload: {pool: replicas}}), from each file's EXPECTED OUTCOME
 EXPECTED = {
     "consolidate.fit": (Fraction("0.8"), {"web": {"std": 4}, "api": {"std": 2}}),
+    "gpu-migration.fit": (Fraction(18), {"infer": {"l40s": 10}}),
+    "pool-maintenance.fit": (Fraction("1.8"), {"web": {"rack_b": 6}, "db": {"rack_b": 2}}),
     "eu-inference.fit": (Fraction("2.446"), {"triage": {"aws_g6_xlarge_ie": 1, "gcp_g2_standard_4_nl": 2}}),
     "llm-inference.fit": (Fraction(10), {"chat": {"h100_1a": 1, "l40s_1b": 1, "l40s_1c": 2}}),
     "mixed-cluster.fit": (Fraction("7.44"), {"embed": {"gpu_1a": 2}}),

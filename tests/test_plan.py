@@ -75,6 +75,49 @@ def test_consolidation_example_moves_two_replicas_in_two_waves_as_its_comment_sa
     assert [w.cost_after for w in plan.waves] == [Fraction("1.2"), Fraction("0.8")]
 
 
+def _example_plan(name: str):
+    """The plan of an example from its `-state.json`, and what `fitc verify` finds in it."""
+    from fitlang.solve.verify_plan import verify_plan
+
+    compilation = Compilation(EXAMPLES / f"{name}.fit")
+    state = json.loads((EXAMPLES / f"{name}-state.json").read_text())
+    result = make_plan(compilation, _placement_state(state))
+    found, problems = verify_plan(result.problem, compilation.check().program,
+                                  json.loads(as_json(result)))
+    assert problems == []
+    return result, [d.code for d in found]
+
+
+def test_gpu_migration_example_buys_first_and_moves_two_per_wave_as_its_comment_says():
+    result, verified = _example_plan("gpu-migration")
+    plan = result.plan
+    assert result.exit_code == EXIT_CHANGES and codes(result) == [] and verified == []
+    assert (plan.cost_before, plan.cost_after) == (Fraction(30), Fraction(18))
+    assert len(plan.bought) == 10 and all(n.startswith("l40s") for n in plan.bought)
+    assert plan.moves == plan.least_moves == 10 and plan.released == []
+    # 20% of 10 replicas: 2 per wave; the a100 nodes in node order, 2 drained per wave
+    assert [sorted(m.source for m in w.moves) for w in plan.waves] == \
+        [[f"a100-{2 * i}", f"a100-{2 * i + 1}"] for i in range(5)]
+    assert all(m.target in plan.bought for w in plan.waves for m in w.moves)
+    assert [w.drained for w in plan.waves] == [[f"a100-{2 * i}", f"a100-{2 * i + 1}"] for i in range(5)]
+    assert [w.cost_after for w in plan.waves] == [Fraction(c) for c in (42, 36, 30, 24, 18)]
+
+
+def test_pool_maintenance_example_empties_rack_a_one_node_per_wave_as_its_comment_says():
+    result, verified = _example_plan("pool-maintenance")
+    plan = result.plan
+    assert result.exit_code == EXIT_CHANGES and codes(result) == [] and verified == []
+    assert not result.kept  # it saves nothing, but what runs breaks the cordon
+    assert plan.cost_before == plan.cost_after == Fraction("1.8")
+    assert plan.moves == plan.least_moves == 8
+    assert [sorted((m.workload, m.source) for m in w.moves) for w in plan.waves] == [
+        [("db", "rack_a-0"), ("web", "rack_a-0"), ("web", "rack_a-0")],
+        [("db", "rack_a-1"), ("web", "rack_a-1"), ("web", "rack_a-1")],
+        [("web", "rack_a-2"), ("web", "rack_a-2")]]
+    assert [w.drained for w in plan.waves] == [["rack_a-0"], ["rack_a-1"], ["rack_a-2"]]
+    assert all(m.target.startswith("rack_b-") for w in plan.waves for m in w.moves)
+
+
 def _placement_state(document: dict) -> CurrentState:
     return CurrentState(running=tuple(Running(a["workload"], a["node"]) for a in document["assignments"]))
 

@@ -15,7 +15,7 @@ import pytest
 
 from fitlang.documents import PlanDocument
 from fitlang.driver import Compilation
-from fitlang.model.current import CurrentState, DisruptionBudget
+from fitlang.model.current import CurrentState, DisruptionBudget, Running
 from fitlang.plan import make_plan
 from fitlang.plan_explain import explain_plan
 
@@ -87,6 +87,20 @@ def test_no_limit_binds_alone_in_the_consolidation_example():
     run = fitc("plan", "consolidate.fit", "--current", "consolidate-state.json", "--explain",
                cwd=EXAMPLES)
     assert run.returncode == 2 and "No limit binds alone" in run.stdout
+
+
+def test_the_gpu_migration_budget_binds_the_waves():
+    # 20% of 10 replicas: 5 waves of 2; lifted, the same 10 moves (to 18.00 USD/h) in one wave
+    from conftest import EXAMPLES
+
+    compilation = Compilation(EXAMPLES / "gpu-migration.fit")
+    state = json.loads((EXAMPLES / "gpu-migration-state.json").read_text())
+    result = make_plan(compilation, CurrentState(running=tuple(
+        Running(a["workload"], a["node"]) for a in state["assignments"])))
+    found = explain_plan(result, compilation.check().program, compilation.root_path, 60.0)
+    assert [(b.limit, b.workload, b.saving, b.cost_after, b.waves, b.moves) for b in found] == \
+        [("max_disrupted", "infer", 0, Fraction(18), 1, 10)]
+    assert found[0].stated == "at most 2 moved at once (its `max_disrupted`)"
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
