@@ -48,14 +48,13 @@ def explain_plan(result: PlanResult, program: Program, root: str,
     problem, plan = result.problem, result.plan
     assert problem is not None and plan is not None
     reached = plan.cost_before if result.kept else plan.cost_after
-    found: list[Binding] = []
-    for workload in sorted({problem.demand(d).workload for d in problem.pinned}):
-        found += _lifted(problem, _free(problem, workload), reached, root, time_limit,
-                         "movable", workload, _why_pinned(problem, program, workload))
+    lifts = [_Lift("movable", workload, _why_pinned(problem, program, workload),
+                   _free(problem, workload))
+             for workload in sorted({problem.demand(d).workload for d in problem.pinned})]
     if problem.move_price:
-        found += _lifted(problem, dataclasses.replace(problem, move_price=None), reached,
-                         root, time_limit, "move_price", None,
-                         f"move_price = {float(problem.move_price):g} USD/h")
+        lifts.append(_Lift("move_price", None, f"move_price = {float(problem.move_price):g} USD/h",
+                           dataclasses.replace(problem, move_price=None)))
+    found = [b for lift in lifts for b in _solved_again(lift, reached, root, time_limit)]
     if result.kept:
         found.append(Binding("min_saving", None, f"min_saving = {float(problem.min_saving):.0%}",
                              plan.cost_after, plan.cost_before - plan.cost_after,
@@ -80,19 +79,29 @@ def _why_pinned(problem: Problem, program: Program, workload: str) -> str:
     return "disruption budget 0" + budget_source(program, workload, 0)
 
 
-def _lifted(problem: Problem, relaxed: Problem, reached: Fraction, root: str, time_limit: float | None, limit: str, workload: str | None,
-            stated: str) -> list[Binding]:
-    """The move solved again without the limit: a Binding where it saves more."""
+@dataclass(frozen=True)
+class _Lift:
+    """A limit, and the problem without it."""
+
+    limit: str
+    workload: str | None
+    stated: str
+    relaxed: Problem
+
+
+def _solved_again(lift: _Lift, reached: Fraction, root: str,
+                  time_limit: float | None) -> list[Binding]:
+    """The move solved again without the limit: a Binding where it ends cheaper."""
     from fitlang.solve.moving import solve_move, waves
 
-    placement = solve_move(relaxed, time_limit=time_limit)
-    if placement.unplaced and not problem.allow_unplaced:
+    placement = solve_move(lift.relaxed, time_limit=time_limit)
+    if placement.unplaced and not lift.relaxed.allow_unplaced:
         return []
-    plan = waves(relaxed, placement, root)
+    plan = waves(lift.relaxed, placement, root)
     if plan.diagnostics or plan.cost_after >= reached:
         return []
-    return [Binding(limit, workload, stated, plan.cost_after, reached - plan.cost_after,
-                    len(plan.waves), plan.moves)]
+    return [Binding(lift.limit, lift.workload, lift.stated, plan.cost_after,
+                    reached - plan.cost_after, len(plan.waves), plan.moves)]
 
 
 def _wave_limits(problem: Problem, program: Program, result: PlanResult, plan: MovePlan,
@@ -103,20 +112,20 @@ def _wave_limits(problem: Problem, program: Program, result: PlanResult, plan: M
 
     assert result.placement is not None
     found = []
-    lifts: list[tuple[str, str | None, str, Problem]] = [
-        ("max_disrupted", workload,
-         f"at most {budget} moved at once" + budget_source(program, workload, budget),
-         dataclasses.replace(problem, max_disrupted={w: b for w, b in problem.max_disrupted.items()
-                                                     if w != workload}))
+    lifts = [
+        _Lift("max_disrupted", workload,
+              f"at most {budget} moved at once" + budget_source(program, workload, budget),
+              dataclasses.replace(problem, max_disrupted={
+                  w: b for w, b in problem.max_disrupted.items() if w != workload}))
         for workload, budget in sorted(problem.max_disrupted.items()) if budget > 0]
     if problem.max_drained is not None:
-        lifts.append(("max_drained", None, f"max_drained = {problem.max_drained}",
-                      dataclasses.replace(problem, max_drained=None)))
-    for limit, workload, stated, relaxed in lifts:
-        lifted = waves(relaxed, result.placement, root)
+        lifts.append(_Lift("max_drained", None, f"max_drained = {problem.max_drained}",
+                           dataclasses.replace(problem, max_drained=None)))
+    for lift in lifts:  # the same target: only the order is made again
+        lifted = waves(lift.relaxed, result.placement, root)
         if not lifted.diagnostics and len(lifted.waves) < len(plan.waves):
-            found.append(Binding(limit, workload, stated, lifted.cost_after, Fraction(0),
-                                 len(lifted.waves), lifted.moves))
+            found.append(Binding(lift.limit, lift.workload, lift.stated, lifted.cost_after,
+                                 Fraction(0), len(lifted.waves), lifted.moves))
     return found
 
 

@@ -12,14 +12,13 @@ import json
 from fractions import Fraction
 
 import pytest
+from test_plan import FOUR_NODES, STABLE, _spread_out, fitc, state_of
 
 from fitlang.documents import PlanDocument
 from fitlang.driver import Compilation
 from fitlang.model.current import CurrentState, DisruptionBudget, Running
 from fitlang.plan import make_plan
 from fitlang.plan_explain import explain_plan
-
-from test_plan import FOUR_NODES, STABLE, _spread_out, fitc, state_of
 
 
 def bindings(tmp_path, text: str, state: CurrentState):
@@ -75,7 +74,7 @@ def test_a_move_price_that_outweighs_each_saving_binds(tmp_path):
 
 def test_min_saving_binds_where_it_keeps_the_current_placement(tmp_path):
     # web runs on a-0 (1.00 USD/h); b-0 costs 0.96, 4% less: min_saving 5% keeps a-0
-    plan, found = bindings(tmp_path, STABLE, state_of(("web", "a-0"), ("web", "a-0")))
+    _, found = bindings(tmp_path, STABLE, state_of(("web", "a-0"), ("web", "a-0")))
     assert found == [("min_saving", None, Fraction("0.04"), Fraction("0.96"), 1, 2)]
 
 

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.rules.base import GroupKey, Rows, Rule
-from fitlang.span import FIRST_CHARACTER
+from fitlang.span import FIRST_CHARACTER, Span
 
 if TYPE_CHECKING:  # solve comes after the rules
-    from fitlang.check.program import Program
+    from fitlang.check.program import Origin, Program
     from fitlang.model.problem import Problem
     from fitlang.solve.encode import DemandColumns, Encoding
     from fitlang.solve.linear import Number
@@ -184,26 +184,29 @@ def check_wave(problem: Problem, program: Program, wave: WaveMoves, root: str) -
         if workload in pinned:
             source = next(s for w, s in wave.moved if w == workload)
             why = "`movable = false`" if not declared.movable else "its disruption budget is 0"
-            where = declared.spans.get("movable", declared.origin)
             found.append(msg.PinnedReplicaMoved(wave=wave.number, workload=workload,
                                                 source=source or "outside the policy",
-                                                why=why).diagnostic(where.path, where.span))
+                                                why=why).diagnostic(*_at(
+                declared.spans.get("movable", declared.origin), root)))
             continue
         budget = problem.max_disrupted.get(workload)
         if budget is not None and count > budget:
-            where = declared.spans.get("max_disrupted", declared.origin)
             found.append(msg.WaveOverBudget(
                 wave=wave.number, moved=count, workload=workload, budget=budget,
-                source=budget_source(program, workload, budget)).diagnostic(where.path, where.span))
+                source=budget_source(program, workload, budget)).diagnostic(*_at(
+                declared.spans.get("max_disrupted", declared.origin), root)))
     limit = problem.max_drained
     if limit is not None and len(wave.emptied) > limit:
         policy = program.policy
-        where = policy.spans.get("max_drained", policy.origin)
-        path, span = (where.path, where.span) if where is not None else (root, FIRST_CHARACTER)
         found.append(msg.WaveDrainsTooMany(wave=wave.number, drained=len(wave.emptied),
-                                           nodes=", ".join(wave.emptied),
-                                           limit=limit).diagnostic(path, span))
+                                           nodes=", ".join(wave.emptied), limit=limit).diagnostic(
+            *_at(policy.spans.get("max_drained", policy.origin), root)))
     return found
+
+
+def _at(origin: Origin | None, root: str) -> tuple[str, Span]:
+    """Where a diagnostic points: the attribute, else the root file's first character."""
+    return (origin.path, origin.span) if origin is not None else (root, FIRST_CHARACTER)
 
 
 def budget_source(program: Program, workload: str, budget: int) -> str:
