@@ -9,10 +9,13 @@ that is not the target, a replica started where it does not fit) is reported wit
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from test_plan import FOUR_NODES, _spread_out
 
 from fitlang.driver import Compilation
 from fitlang.model.current import CurrentState, Running
@@ -50,14 +53,14 @@ def _codes(policy: Path, state: CurrentState, document: dict) -> list[str]:
     return sorted({d.code for d in violations})
 
 
-GOOD, _, _ = None, None, None
+@functools.cache
+def _good() -> dict:
+    return _plan(POLICY, _state(STATE))[0]
 
 
 def good() -> dict:
-    global GOOD
-    if GOOD is None:
-        GOOD = _plan(POLICY, _state(STATE))[0]
-    return copy.deepcopy(GOOD)
+    """The example's plan, a copy each test may mutate."""
+    return copy.deepcopy(_good())
 
 
 def test_the_plan_fitc_plan_makes_verifies():
@@ -106,39 +109,15 @@ def test_a_move_from_where_nothing_runs_does_not_chain():
 
 
 def test_a_wave_that_starts_a_replica_where_it_does_not_fit_breaks_a_rule(tmp_path):
+    # 4 nodes of 8 cores, web (2 cores) one on each: one wave moves 3 onto the fourth node
     policy = tmp_path / "p.fit"
-    policy.write_text("""
-pool std {
-  count = 2
-  cpu = 4
-  memory = 8GiB
-  price = 0.50 USD/h
-}
-
-pool cheap {
-  count = 1
-  cpu = 4
-  memory = 8GiB
-  price = 0.10 USD/h
-}
-
-workload web {
-  replicas = 2
-  cpu = 2
-  memory = 1GiB
-}
-
-policy {
-  min_saving = 0%
-}
-""")
-    state = CurrentState(running=(Running("web", "std-0"), Running("web", "std-1")))
-    document, _, _ = _plan(policy, state)
-    assert [len(w["moves"]) for w in document["waves"]] == [2]  # both to cheap-0 at once
-    assert _codes(policy, state, document) == []
+    policy.write_text(_spread_out())
+    document, _, _ = _plan(policy, FOUR_NODES)
+    assert [len(w["moves"]) for w in document["waves"]] == [3]
+    assert _codes(policy, FOUR_NODES, document) == []
     extra = dict(document["waves"][0]["moves"][0], kind="start", source=None, replica=None)
-    document["waves"][0]["moves"].append(extra)  # a third replica on cheap-0: 6 cores of 4
-    assert _codes(policy, state, document) == ["E0832", "E0836"]
+    document["waves"][0]["moves"].append(extra)  # a fifth replica there: 10 cores of 8
+    assert _codes(policy, FOUR_NODES, document) == ["E0832", "E0836"]
 
 
 def test_a_plan_from_another_state_does_not_chain():
