@@ -811,6 +811,7 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
     """`fitc verify FILE PLAN.json --current STATE`: the plan replayed from the state."""
     from fitlang import messages as msg
     from fitlang.model.build import with_current
+    from fitlang.plan import in_time_refused
     from fitlang.solve.verify_plan import verify_plan
 
     sources = compilation.sources()
@@ -823,6 +824,10 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
         emit(diagnostics, arguments.format, sources)
         return EXIT_ERRORS
     program = compilation.check().program
+    in_time = in_time_refused(program)  # no plan is made in time: none is checked in time either
+    if in_time:
+        emit(diagnostics + in_time, arguments.format, sources)
+        return EXIT_ERRORS
     assert compilation.problem is not None  # _problem_or_errors returned it
     problem = with_current(compilation.problem, program, state)
     violations, problems = verify_plan(problem, program, document, compilation.root_path,

@@ -71,7 +71,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if problem is None:
         return result
     program = compilation.check().program
-    in_time = _in_time(program)
+    in_time = in_time_refused(program)
     if in_time:
         result.diagnostics += in_time
         return result
@@ -94,7 +94,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
     return result
 
 
-def _in_time(program) -> list[Diagnostic]:
+def in_time_refused(program) -> list[Diagnostic]:
     """E0906 for a policy with a horizon: a plan moves work at rest, and moving work that is
     placed in time too is not built yet (issue 19), so it is refused, not planned as if at rest."""
     from fitlang import messages as msg

@@ -151,3 +151,15 @@ def _fitc(*arguments: str) -> subprocess.CompletedProcess:
 
     return subprocess.run([sys.executable, "-m", "fitlang.cli", *arguments], capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_plan_against_a_policy_with_a_horizon_is_refused(tmp_path):
+    # no plan is made in time (E0906, fitc plan): none is checked in time either
+    text = POLICY.read_text().replace("objective = [cost, moves]", "").replace(
+        "  max_drained = 1\n}", '  max_drained = 1\n  horizon = 24h\n  step = 1h\n'
+        '  start = "2026-12-01T00:00Z"\n}')
+    (tmp_path / "p.fit").write_text(text)
+    (tmp_path / "plan.json").write_text(json.dumps(good()))
+    run = _fitc("verify", str(tmp_path / "p.fit"), str(tmp_path / "plan.json"), "--current",
+                str(STATE))
+    assert run.returncode == 1 and "error[E0906]" in run.stderr
