@@ -70,6 +70,8 @@ class _Replay:
         self.outside = Counter(problem.running_elsewhere)
         self.bought = set(problem.bought_now)
         self.found: list[Diagnostic] = []
+        self.demands = {d.name for d in problem.demands}
+        self.prices: dict[str, Fraction] = {}  # node -> USD/h: a name lookup parses the name
 
     def run(self, plan: PlanDocument) -> list[Diagnostic]:
         self._stated_cost("the plan's cost_before", plan.cost_before, self._cost())
@@ -173,7 +175,7 @@ class _Replay:
     def _demand(self, move: PlanMove, where: str) -> str | None:
         name = move.workload if move.option is None else option_demand_name(move.workload,
                                                                             move.option)
-        if not any(d.name == name for d in self.problem.demands):
+        if name not in self.demands:
             shown = move.workload + (f"` option `{move.option}" if move.option else "")
             self._chain(where, f"names `{shown}`, which the policy does not declare")
             return None
@@ -216,8 +218,13 @@ class _Replay:
         return {node for node, counts in self.state.items() if any(counts.values())}
 
     def _cost(self) -> Fraction:
-        used = self._in_use() | self.bought
-        return sum((self.owners[node].price for node in used), Fraction(0))
+        total = Fraction(0)
+        for node in self._in_use() | self.bought:
+            price = self.prices.get(node)
+            if price is None:
+                price = self.prices[node] = self.owners[node].price
+            total += price
+        return total
 
     def _broken(self, state: dict[str, Counter]) -> dict[tuple[str, int, int], Diagnostic]:
         """The rules a state mid-move breaks, by their place: the first violation of each. The
