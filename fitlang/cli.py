@@ -810,7 +810,7 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
                  arguments: argparse.Namespace) -> int:
     """`fitc verify FILE PLAN.json --current STATE`: the plan replayed from the state."""
     from fitlang import messages as msg
-    from fitlang.model.build import with_current
+    from fitlang.model.build import running_handles, with_current
     from fitlang.plan import in_time_refused
     from fitlang.solve.verify_plan import verify_plan
 
@@ -831,7 +831,7 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
     assert compilation.problem is not None  # _problem_or_errors returned it
     problem = with_current(compilation.problem, program, state)
     violations, problems = verify_plan(problem, program, document, compilation.root_path,
-                                       str(plan_path))
+                                       str(plan_path), running_handles(problem, state))
     diagnostics += [msg.PlanFileError(detail=text).diagnostic(str(plan_path), FIRST_CHARACTER)
                     for text in problems] + violations
     emit(diagnostics, arguments.format, sources)

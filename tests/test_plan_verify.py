@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_plan import FOUR_NODES, _spread_out
+from test_plan import FOUR_NODES, STABLE, _spread_out
 
 from fitlang.driver import Compilation
 from fitlang.model.current import CurrentState, Running
@@ -44,11 +44,12 @@ def _plan(policy: Path, state: CurrentState) -> tuple[dict, object, object]:
 
 def _codes(policy: Path, state: CurrentState, document: dict) -> list[str]:
     compilation = Compilation(policy)
-    from fitlang.model.build import with_current
+    from fitlang.model.build import running_handles, with_current
 
     program = compilation.check().program
     problem = with_current(compilation.problem, program, state)
-    violations, problems = verify_plan(problem, program, document, str(policy))
+    violations, problems = verify_plan(problem, program, document, str(policy),
+                                       handles=running_handles(problem, state))
     assert problems == []
     return sorted({d.code for d in violations})
 
@@ -118,6 +119,32 @@ def test_a_wave_that_starts_a_replica_where_it_does_not_fit_breaks_a_rule(tmp_pa
     extra = dict(document["waves"][0]["moves"][0], kind="start", source=None, replica=None)
     document["waves"][0]["moves"].append(extra)  # a fifth replica there: 10 cores of 8
     assert _codes(policy, FOUR_NODES, document) == ["E0832", "E0836"]
+
+
+def test_a_move_must_name_a_replica_that_runs_where_it_leaves(tmp_path):
+    # FOUR_NODES names web-i on std-i: one replica per wave (max_disrupted = 1), each named
+    policy = tmp_path / "p.fit"
+    policy.write_text(_spread_out("max_disrupted = 1"))
+    document, _, _ = _plan(policy, FOUR_NODES)
+    first = document["waves"][0]["moves"][0]
+    assert first["replica"] == "web-" + first["source"].removeprefix("std-")
+    assert _codes(policy, FOUR_NODES, document) == []
+    first["replica"] = "web-9"  # no such pod
+    assert _codes(policy, FOUR_NODES, document) == ["E0831"]
+    first["replica"] = document["waves"][1]["moves"][0]["replica"]  # a pod on another node
+    assert "E0831" in _codes(policy, FOUR_NODES, document)
+
+
+def test_a_kept_plan_is_checked_as_the_placement_that_runs(tmp_path):
+    # STABLE: web's 2 replicas on a-0 (1.00 USD/h) are kept (b-0 saves 4%, under 5%)
+    policy = tmp_path / "p.fit"
+    policy.write_text(STABLE)
+    state = CurrentState(running=(Running("web", "a-0"), Running("web", "a-0")))
+    document, _, _ = _plan(policy, state)
+    assert document["kept"] and document["waves"] == []
+    assert _codes(policy, state, document) == []
+    crowded = CurrentState(running=state.running + (Running("web", "a-0"),))  # 6 cores of 4
+    assert _codes(policy, crowded, document) == ["E0836"]
 
 
 def test_a_plan_from_another_state_does_not_chain():

@@ -40,11 +40,14 @@ def is_plan(document: Any) -> bool:
 
 
 def verify_plan(problem: Problem, program: Program, document: Any, root: str = "",
-                plan_path: str = "") -> tuple[list[Diagnostic], list[str]]:
+                plan_path: str = "", handles: dict[tuple[str, str], list[str]] | None = None,
+                ) -> tuple[list[Diagnostic], list[str]]:
     """(what the plan breaks, problems with the file itself). `problem` carries the state the
-    plan starts from (`model/build.with_current`). A rule or budget broken is reported where
-    the policy states it; a step that does not chain or a figure that is wrong, at the plan
-    file (`plan_path`; default: the policy's root file)."""
+    plan starts from (`model/build.with_current`); `handles`: (demand, node) -> the names of
+    the replicas running there (`model/build.running_handles`: pods, job ids), so that a step
+    naming a replica (`replica`) must name one that runs where it leaves. A rule or budget
+    broken is reported where the policy states it; a step that does not chain or a figure
+    that is wrong, at the plan file (`plan_path`; default: the policy's root file)."""
     from pydantic import ValidationError
 
     from fitlang.documents import PlanDocument, error_lines
@@ -53,7 +56,9 @@ def verify_plan(problem: Problem, program: Program, document: Any, root: str = "
         plan = PlanDocument.model_validate(document)
     except ValidationError as error:
         return [], error_lines(error)
-    return _Replay(problem, program, root, plan_path or root).run(plan), []
+    replay = _Replay(problem, program, root, plan_path or root)
+    replay.handles = {key: Counter(names) for key, names in (handles or {}).items()}
+    return replay.run(plan), []
 
 
 class _Replay:
@@ -72,6 +77,7 @@ class _Replay:
         self.found: list[Diagnostic] = []
         self.demands = {d.name for d in problem.demands}
         self.prices: dict[str, Fraction] = {}  # node -> USD/h: a name lookup parses the name
+        self.handles: dict[tuple[str, str], Counter] = {}  # (demand, node) -> replicas' names
 
     def run(self, plan: PlanDocument) -> list[Diagnostic]:
         self._stated_cost("the plan's cost_before", plan.cost_before, self._cost())
@@ -182,7 +188,10 @@ class _Replay:
         return name
 
     def _take(self, demand: str, source: str | None, move: PlanMove, where: str) -> bool:
-        """One replica of `demand` leaves `source` (None: a node the policy lacks)."""
+        """One replica of `demand` leaves `source` (None: a node the policy lacks), the one
+        the move names if it names one (a wrong name is reported; the move is replayed by
+        its counts all the same, so that what follows is checked as it would run)."""
+        self._named(demand, source, move, where)
         if source is None:
             if self.outside[demand] > 0:
                 self.outside[demand] -= 1
@@ -196,6 +205,19 @@ class _Replay:
         self._chain(where, f"moves or stops `{move.workload}` on `{source}`, but no replica of it "
                     "runs there at this point of the plan")
         return False
+
+    def _named(self, demand: str, source: str | None, move: PlanMove, where: str) -> None:
+        """The replica a move names (a pod, a job id) runs where it leaves, if the state
+        named the replicas there."""
+        names = self.handles.get((demand, source or OUTSIDE))
+        if move.replica is None or names is None:
+            return
+        if names[move.replica] > 0:
+            names[move.replica] -= 1
+            return
+        self._chain(where, f"moves or stops `{move.replica}` ({move.workload}) from "
+                    f"`{source or 'outside the policy'}`, but no replica of that name runs there "
+                    "at this point of the plan")
 
     def _on_policy_node(self, node: str | None, move: PlanMove, where: str) -> bool:
         node_class = self.owners.get(node) if node else None
