@@ -84,7 +84,10 @@ def make_plan(compilation: Compilation, state: CurrentState,
     placement = solve_move(problem, time_limit=time_limit)
     result.placement = placement
     result.status = str(placement.status)
-    if placement.unplaced and not problem.allow_unplaced:
+    # no solution at all (a pinned workload running more replicas than it asks for makes the
+    # stays infeasible) lists nothing as unplaced: it is no target either
+    found = str(placement.status) in ("optimal", "feasible")
+    if not found or (placement.unplaced and not problem.allow_unplaced):
         result.diagnostics += _no_target(compilation, problem, program, placement)
         return result
     plan = waves(problem, placement, compilation.root_path, running_handles(problem, state))
@@ -108,7 +111,9 @@ def in_time_refused(program) -> list[Diagnostic]:
 
 
 def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:
-    """E0811 for a workload that may not move and runs where its rules no longer allow it."""
+    """E0811 for a workload that may not move and runs where its rules no longer allow it, or
+    runs more replicas than it asks for (stopping them would move none, but the stays keep
+    every running replica: the policy must say which to keep)."""
     from fitlang import messages as msg
 
     owners = problem.owners()
@@ -119,11 +124,14 @@ def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:
         ruled_out = sorted(node for node in problem.running.get(demand.name, {})
                            if owners[node].id not in demand.eligible)
         away = problem.running_elsewhere.get(demand.name, 0)
-        if not ruled_out and not away:
+        # (an option's replicas count against the workload's, not the option's own count)
+        extra = demand.group is None and problem.running_total(demand.name) > demand.replicas
+        if not ruled_out and not away and not extra:
             continue
         reason = demand.excluded.get(owners[ruled_out[0]].id) if ruled_out else None
         detail = (f": `{ruled_out[0]}` is ruled out ({reason.rule})" if reason is not None
-                  else f": {away} run on nodes the policy lacks" if away else "")
+                  else f": {away} run on nodes the policy lacks" if away
+                  else f": the policy asks for {demand.replicas} (`replicas`)" if extra else "")
         workload = program.workloads[demand.workload]
         where = workload.spans.get("movable", workload.origin)
         found.append(msg.PinnedCannotStay(workload=demand.workload,

@@ -276,6 +276,15 @@ def test_a_workload_that_may_not_move_off_a_node_it_may_not_use_is_an_error(tmp_
     assert codes(result) == ["E0811"] and result.exit_code == EXIT_ERRORS
 
 
+def test_a_workload_that_may_not_move_running_more_replicas_than_it_asks_is_an_error(tmp_path):
+    # found by the property test: 5 run, the policy asks 4 and keeps every running replica
+    # where it runs: no target (the solve has no solution), not a plan that stops them all
+    state = state_of(*[("web", f"std-{i % 4}") for i in range(5)])
+    result = plan_of(tmp_path, _spread_out("movable = false"), state)
+    assert codes(result) == ["E0811"] and result.exit_code == EXIT_ERRORS
+    assert "asks for 4" in result.diagnostics[0].message
+
+
 def test_replicas_on_unknown_nodes_move_and_unknown_workloads_are_left_alone(tmp_path):
     state = state_of(("web", "std-0"), ("web", "std-0"), ("web", "gone-1"), ("web", "std-0"),
                      ("cron", "std-1"))
@@ -472,10 +481,34 @@ def test_every_wave_keeps_the_rules_and_budgets_and_the_moves_are_the_fewest(tmp
         placed[name] += count
     assert placed == Counter({w.name: w.replicas for w in workloads})
     # and `fitc verify` of the plan's JSON (solve/verify_plan.py) finds nothing wrong with it
-    compilation = Compilation(tmp_path / "p.fit")
-    violations, problems = verify_plan(result.problem, compilation.check().program,
-                                       json.loads(as_json(result)))
+    program = Compilation(tmp_path / "p.fit").check().program
+    document = json.loads(as_json(result))
+    violations, problems = verify_plan(result.problem, program, document)
     assert problems == [] and [d.code for d in violations] == []
+    # nor does it miss a budget broken: all the waves made one, it reports E0833 exactly when a
+    # workload then moves more than its budget, and E0834 exactly when more nodes empty at once
+    # than max_drained (counted here from the state, not by the verifier)
+    merged = _all_at_once(document)
+    found = {d.code for d in verify_plan(result.problem, program, merged)[0]}
+    moved = Counter(m["workload"] for w in merged["waves"] for m in w["moves"] if m["kind"] == "move")
+    budget = {w.name: 0 if w.pinned else w.budget for w in workloads}
+    over = any(budget.get(name) is not None and count > budget[name] for name, count in moved.items())
+    start = {node for (_, node), count in (Counter(running) - Counter(
+        (m["workload"], m["source"]) for m in document["stop"])).items() if count}
+    emptied = start - {node for (_, node), count in end.items() if count}
+    assert ("E0833" in found) == over, (found, moved)
+    assert ("E0834" in found) == (drained is not None and len(emptied) > drained), (found, emptied)
+
+
+def _all_at_once(document: dict) -> dict:
+    """The plan with its waves made one (its stated figures those of the last)."""
+    merged = json.loads(json.dumps(document))
+    waves = merged["waves"]
+    if waves:
+        merged["waves"] = [{**waves[-1], "number": 1, "stop_first": False,
+                            "moves": [m for w in waves for m in w["moves"]],
+                            "drained": [n for w in waves for n in w["drained"]]}]
+    return merged
 
 
 # ---- at scale: solved by class, packed around what runs --------------------------------------
