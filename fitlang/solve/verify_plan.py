@@ -27,7 +27,7 @@ from fitlang.span import FIRST_CHARACTER
 
 if TYPE_CHECKING:
     from fitlang.check.program import Program
-    from fitlang.documents import PlanDocument, PlanMove
+    from fitlang.documents import PlanDocument, PlanMove, PlanWave
     from fitlang.model.problem import Problem
 
 OUTSIDE = ""  # the node of a replica running on a node the policy lacks
@@ -109,29 +109,11 @@ class _Replay:
         if demand is not None:
             self._take(demand, move.source, move, where)
 
-    def _wave(self, wave) -> None:
+    def _wave(self, wave: PlanWave) -> None:
         where = f"wave {wave.number}"
         before = self._in_use()
         allowed = self._broken(self.state)
-        started: list[tuple[str, str]] = []  # (demand, target)
-        left: list[tuple[str, str]] = []  # (demand, source)
-        moved: list[tuple[str, str]] = []  # (workload, source) of each replica moved
-        for move in wave.moves:
-            demand = self._demand(move, where)
-            if demand is None:
-                continue
-            if move.kind == "stop":
-                self._chain(where, f"stops `{move.workload}`: a plan stops replicas before "
-                            "its first wave (`stop`), not in a wave")
-                continue
-            if not self._on_policy_node(move.target, move, where):
-                continue
-            if move.kind == "move":
-                if not self._take(demand, move.source, move, where):
-                    continue
-                left.append((demand, move.source or OUTSIDE))
-                moved.append((move.workload, move.source or OUTSIDE))
-            started.append((demand, move.target or ""))
+        started, left, moved = self._steps(wave, where)
         during = self._add(self._copy(), started)
         if wave.stop_first:  # _take removed the old replicas already
             mid = during
@@ -150,6 +132,30 @@ class _Replay:
             self._stated(f"{where}'s `drained`", ", ".join(wave.drained) or "none",
                          ", ".join(emptied) or "none")
         self._stated_cost(f"{where}'s cost_after", wave.cost_after, self._cost())
+
+    def _steps(self, wave: PlanWave, where: str):
+        """The wave's moves taken from the state: (demand, target) of each replica started,
+        (demand, source) of each that leaves, (workload, source) of each moved."""
+        started: list[tuple[str, str]] = []
+        left: list[tuple[str, str]] = []
+        moved: list[tuple[str, str]] = []
+        for move in wave.moves:
+            demand = self._demand(move, where)
+            if demand is None:
+                continue
+            if move.kind == "stop":
+                self._chain(where, f"stops `{move.workload}`: a plan stops replicas before "
+                            "its first wave (`stop`), not in a wave")
+                continue
+            if not self._on_policy_node(move.target, move, where):
+                continue
+            if move.kind == "move":
+                if not self._take(demand, move.source, move, where):
+                    continue
+                left.append((demand, move.source or OUTSIDE))
+                moved.append((move.workload, move.source or OUTSIDE))
+            started.append((demand, move.target or ""))
+        return started, left, moved
 
     def _release(self, nodes: list[str]) -> None:
         for node in nodes:
