@@ -110,18 +110,7 @@ class EntityBuilders(BlockValuesStage):
         if b.file is None or b.format is None:
             return None
         file = (scope.module.resolved.parent / b.file).resolve()
-        try:
-            if not stat.S_ISREG(os.stat(file).st_mode):  # a FIFO would block, a device lie
-                raise OSError(0, "not a regular file" if not file.is_dir() else "is a directory")
-            with open(file, "rb") as handle:
-                handle.read(1)
-        except OSError as error:
-            reason = error.strerror or type(error).__name__
-            self.report(
-                msg.FileUnreadable(file=b.file, reason=reason.lower()).diagnostic(
-                    scope.path, v.spans["file"].span
-                )
-            )
+        if not self._readable_file(scope, b.file, file, v):
             return None
         return Inventory(name=name, format=b.format, file=str(file),
                          price=_given(b.price, Fraction(0)), labels=_given(b.labels, {}),
