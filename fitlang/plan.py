@@ -44,6 +44,9 @@ class PlanResult:
     kept: bool = False  # the current placement is kept (within min_saving)
     status: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # (demand, node) -> the names of the replicas running there (pods, job ids); "" a node
+    # the policy lacks
+    handles: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -82,7 +85,8 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if placement.unplaced and not problem.allow_unplaced:
         result.diagnostics += _no_target(compilation, problem, program, placement)
         return result
-    plan = waves(problem, placement, compilation.root_path, running_handles(problem, state))
+    result.handles = running_handles(problem, state)
+    plan = waves(problem, placement, compilation.root_path, result.handles)
     result.plan = plan
     result.diagnostics += plan.diagnostics
     result.kept = _keep_current(problem, plan, compilation.root_path)

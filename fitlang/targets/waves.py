@@ -61,6 +61,8 @@ class PlanStages:
     bought_before: set[str]  # nodes bought before the plan
     bought_during: set[str]  # bought before the plan or by it: in use until the release
     bought_after: set[str]  # bought once the plan is done
+    # (demand, node) -> the names of the replicas running there before the plan
+    handles: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     def demand_nodes(self) -> list[tuple[str, str]]:
         """Every (demand, node) that holds a replica in some state of the plan, in node
@@ -98,7 +100,7 @@ def stages(result: PlanResult) -> PlanStages:
     if plan.released:
         found.append(Stage(len(plan.waves) + 1, state, state, state, [], False,
                            [], sorted(bought_after), "release", list(plan.released)))
-    return PlanStages(problem, found, bought_before, bought_during, bought_after)
+    return PlanStages(problem, found, bought_before, bought_during, bought_after, result.handles)
 
 
 def _stopped(state: State, stops: list[Move]) -> State:

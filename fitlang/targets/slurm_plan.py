@@ -1,0 +1,111 @@
+"""What runs a plan on Slurm (`fitc plan --target slurm --out DIR`): a shell script per wave.
+
+A running job cannot move: it is requeued and held (`scontrol requeuehold`), its required
+nodes set to the nodes its tasks run on after the wave (`scontrol update JobId=... ReqNodeList=
+... NumNodes=...`), and released (`scontrol release`); the script then waits until it runs
+again (Slurm holds a requeued job back for `AuthInfo=cred_expire`, 120 s by default) before
+the next job, so a wave ends with its jobs running where the plan puts them. A job a wave
+stops entirely is cancelled (`scancel`). The nodes a wave empties are drained first
+(`State=DRAIN`): nothing new starts there. Every job id and node name is shell-quoted.
+
+What the script does not do is a warning: a replica with no job id in the current state
+(fitc's placement JSON names none), a replica to start (submit the job `fitc compile --target
+slurm` writes). W0822: requeueing a job restarts all its tasks, not only those the plan moves.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+
+from fitlang import messages as msg
+from fitlang.diagnostics import Diagnostic
+from fitlang.span import FIRST_CHARACTER
+from fitlang.targets.base import CompileContext
+from fitlang.targets.waves import PlanStages, Stage
+
+WAIT_RUNNING = """\
+wait_running() {  # until job $1 runs again, or has left the queue
+  while state=$(squeue -h -j "$1" -o %T 2>/dev/null) && [ -n "$state" ] && [ "$state" != RUNNING ]; do
+    sleep "${FITC_POLL_SECONDS:-5}"
+  done
+}"""
+
+
+def render_plan(context: CompileContext, planned: PlanStages
+                ) -> tuple[dict[str, str], list[Diagnostic]]:
+    jobs = _jobs(planned)
+    files: dict[str, str] = {}
+    notes: list[str] = []
+    for stage in planned.stages:
+        files[f"{stage.folder}/run.sh"] = _script(planned, stage, jobs, notes)
+    root = context.program.path
+    return files, [msg.PlanMovesMore.at(root, FIRST_CHARACTER, target="slurm", detail=d)
+                   if d.startswith("requeue") else
+                   msg.PlanNotRun.at(root, FIRST_CHARACTER, target="slurm", detail=d)
+                   for d in notes]
+
+
+def _jobs(planned: PlanStages) -> dict[str, Counter]:
+    """Job id -> its tasks per node before the plan ("" a node the policy lacks)."""
+    jobs: dict[str, Counter] = {}
+    for (_, node), names in sorted(planned.handles.items()):
+        for name in names:
+            jobs.setdefault(name, Counter())[node] += 1
+    return jobs
+
+
+def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: list[str]) -> str:
+    lines = ["#!/bin/sh", f"# fitc plan, {stage.folder}: {_summary(stage)}",
+             "# Each command must succeed before the next (set -e); squeue and scontrol reach "
+             "the cluster of SLURM_CONF.", "set -eu", WAIT_RUNNING]
+    reason = shlex.quote(f"fitc plan {stage.folder}")
+    for node in stage.drained + stage.released:
+        lines.append(f"scontrol update NodeName={shlex.quote(node)} State=DRAIN Reason={reason}")
+    touched: dict[str, Counter] = {}
+    for move in stage.moves:
+        if move.handle is None:
+            what = f"start a replica of `{move.workload}` on {move.target}" if move.kind == "start" \
+                else f"{move.kind} the replica of `{move.workload}` on {move.source or 'a node the policy lacks'}"
+            notes.append(f"{stage.folder}: {what}: the current state names no job for it; "
+                         + ("submit its job (`fitc compile --target slurm`)" if move.kind == "start"
+                            else "requeue it by hand"))
+            lines.append(f"# not done here: {what}")
+            continue
+        tasks = touched.setdefault(move.handle, Counter(jobs.get(move.handle, Counter())))
+        tasks[move.source] -= 1
+        if move.target:
+            tasks[move.target] += 1
+    for job, tasks in sorted(touched.items(), key=lambda item: _job_order(item[0])):
+        lines += _requeued(job, +tasks, jobs.get(job, Counter()), stage, notes)
+        jobs[job] = +tasks  # the next stage starts from here
+    return "\n".join(lines) + "\n"
+
+
+def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: list[str]) -> list[str]:
+    quoted = shlex.quote(job)
+    if not tasks:
+        return [f"scancel {quoted}"]
+    moved = sum((before - tasks).values())
+    if sum(before.values()) > moved:
+        notes.append(f"requeueing job {job} in {stage.folder} restarts all its "
+                     f"{sum(before.values())} task(s), not only the {moved} the plan moves")
+    nodes = sorted(node for node in tasks if node)
+    update = f"scontrol update JobId={quoted} ReqNodeList={shlex.quote(','.join(nodes))} " \
+             f"NumNodes={len(nodes)}"
+    if sum(tasks.values()) != sum(before.values()):
+        update += f" NumTasks={sum(tasks.values())}"
+    return [f"scontrol requeuehold {quoted}", update, f"scontrol release {quoted}",
+            f"wait_running {quoted}"]
+
+
+def _job_order(job: str) -> tuple[int, str]:
+    return (int(job), "") if job.isdigit() else (-1, job)
+
+
+def _summary(stage: Stage) -> str:
+    if stage.kind == "buy":
+        return f"before the moves: {len(stage.moves)} replica(s) beyond the policy's stop"
+    if stage.kind == "release":
+        return "after the moves: the nodes bought earlier and left empty are drained for release"
+    return f"{len(stage.moves)} replica(s) move or start"
