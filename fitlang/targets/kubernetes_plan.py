@@ -150,23 +150,28 @@ def _script(context: CompileContext, stage: Stage, steps: list[State], run: list
              "# Run from anywhere; each command must succeed before the next (set -e).",
              "set -eu", 'cd "$(dirname "$0")"']
     lines += [f"kubectl cordon {shlex.quote(node)}" for node in stage.drained]
+    evict = [_evict_command(e, f"evictions/{i:03d}.json") for i, e in enumerate(evictions, 1)]
     before = stage.before
     for number, state in enumerate(steps, 1):
-        if number == len(steps):
-            lines += [_evict_command(e, f"evictions/{i:03d}.json")
-                      for i, e in enumerate(evictions, 1)]
+        if any(_shrinks(before, state, d, n) for d, n in run):  # evictions are stops too
+            lines += evict
+            evict = []
         lines.append(f"kubectl apply -k step-{number}")
-        grown = [deployment_name(d, n) for d, n in run
-                 if state.get(n, Counter())[d] > before.get(n, Counter())[d]]
+        grown = [deployment_name(d, n) for d, n in run if _shrinks(state, before, d, n)]
         lines += [f"kubectl -n {shlex.quote(namespace)} rollout status deployment/{name} "
                   f"--timeout={ROLLOUT_TIMEOUT}" for name in grown]
         before = state
+    lines += evict  # no step stops anything: after the successors started
     lines += [f"kubectl drain {shlex.quote(node)} --ignore-daemonsets --delete-emptydir-data"
               for node in stage.drained]
     for node in stage.released:  # empty of fitc's work: others' pods leave before Terraform
         lines += [f"kubectl cordon {shlex.quote(node)}",
                   f"kubectl drain {shlex.quote(node)} --ignore-daemonsets --delete-emptydir-data"]
     return "\n".join(lines) + "\n"
+
+
+def _shrinks(before: State, after: State, demand: str, node: str) -> bool:
+    return after.get(node, Counter())[demand] < before.get(node, Counter())[demand]
 
 
 def _evict_command(eviction: dict, path: str) -> str:
