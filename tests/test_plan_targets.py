@@ -10,6 +10,7 @@ wave's moves applied by hand.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shlex
@@ -146,7 +147,7 @@ def test_each_waves_manifests_pin_the_waves_placement_node_by_node(tmp_path):
                                       EXAMPLES / "consolidate-state.json", "kubernetes")
     states = reference_states(document, consolidate_running())
     assert len(document["waves"]) == 2 and "wave-00/run.sh" not in files  # nothing to buy or stop
-    for number, (before, after) in enumerate(zip(states, states[1:]), 1):
+    for number, (before, after) in enumerate(itertools.pairwise(states), 1):
         folder = f"wave-{number:02d}"
         started = {node: before.get(node, Counter()) | after.get(node, Counter())
                    for node in set(before) | set(after)}
@@ -233,8 +234,7 @@ def test_hostile_pod_and_node_names_reach_kubectl_as_one_word_each(tmp_path):
     (tmp_path / "p.fit").write_text(HOSTILE_POOL)
     (tmp_path / "pods.json").write_text(json.dumps(_kubectl_state(
         [("default", "web-std-0-a-b", "std-0"), ("ns;rm", hostile, "gone 'node'")])))
-    document, files, stderr = planned(tmp_path, tmp_path / "p.fit", tmp_path / "pods.json",
-                                      "kubernetes")
+    _, files, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "pods.json", "kubernetes")
     logged = _run_logging(tmp_path, files, "kubectl", ["wave-01/run.sh"])
     evict = [words for words in logged if words[:3] == ["kubectl", "create", "--raw"]]
     assert evict == [["kubectl", "create", "--raw",
@@ -376,7 +376,7 @@ def test_the_wave_scripts_move_running_jobs_on_a_real_slurm(tmp_path, slurm_clus
         assert ran.returncode == 0, ran.stderr
         now: dict[str, Counter] = {}
         for line in _wait_all_running(env, len(ids)).splitlines():
-            job, name, _, node = line.split("|")
+            _, name, _, node = line.split("|")
             now.setdefault(node, Counter())[name] += 1
         assert now == states[number]
     drained = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True,
@@ -419,3 +419,44 @@ def test_capacity_is_added_before_the_moves_and_released_after(tmp_path):
     assert sizes["wave-00"] == {old: 1, new: 1}  # the old node runs the work until it moves
     assert sizes[last] == {new: 1}  # the same resource: the release only removes the old group
     assert sorted(p for p in files if p.endswith("run.sh")) == ["wave-00/run.sh", f"{last}/run.sh"]
+
+
+# ---- the command --------------------------------------------------------------------------------
+
+def test_target_and_out_go_together_and_a_plan_with_nothing_to_do_writes_nothing(tmp_path):
+    policy, state = EXAMPLES / "consolidate.fit", EXAMPLES / "consolidate-state.json"
+    alone = fitc("plan", str(policy), "--current", str(state), "--target", "slurm", cwd=tmp_path)
+    assert alone.returncode == 2 and "--target and --out go together" in alone.stderr
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "p.fit").write_text(HOSTILE_POOL)
+    (tmp_path / "now.json").write_text(json.dumps({"assignments": [
+        {"workload": "web", "replica": r, "node": "std-0"} for r in range(2)]}))  # already the best
+    kept = fitc("plan", "p.fit", "--current", "now.json", "--target", "kubernetes", "--out", "out",
+                cwd=tmp_path)
+    assert kept.returncode == 0 and "wrote no files" in kept.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_fitc_did_not_write_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("not fitc's")
+    policy, state = EXAMPLES / "consolidate.fit", EXAMPLES / "consolidate-state.json"
+    refused = fitc("plan", str(policy), "--current", str(state), "--target", "kubernetes",
+                   "--out", "out", cwd=tmp_path)
+    assert refused.returncode == 1 and "has no .fitc-output" in refused.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mine.txt"]
+    forced = fitc("plan", str(policy), "--current", str(state), "--target", "kubernetes",
+                  "--out", "out", "--force", cwd=tmp_path)
+    assert forced.returncode == 2 and (tmp_path / "out" / "mine.txt").read_text() == "not fitc's"
+    assert (tmp_path / "out" / "wave-02" / "run.sh").exists()
+
+
+def test_several_targets_write_a_folder_each(tmp_path):
+    (tmp_path / "m.fit").write_text(MIGRATION)
+    (tmp_path / "now.json").write_text(json.dumps(MIGRATION_STATE))
+    _, files, stderr = planned(tmp_path, tmp_path / "m.fit", tmp_path / "now.json",
+                               "terraform", "kubernetes", "slurm")
+    assert {path.split("/")[0] for path in files if "/" in path} == {"kubernetes", "slurm", "terraform"}
+    # the placement JSON names no job: the Slurm scripts say what they leave to be done by hand
+    assert "W0820" in codes(stderr) and "# not done here: move the replica of `web`" in \
+        files["slurm/wave-01/run.sh"]

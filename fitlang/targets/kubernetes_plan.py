@@ -31,8 +31,7 @@ from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
 from fitlang.span import FIRST_CHARACTER
 from fitlang.targets.base import CompileContext, Split, dns_name
-from fitlang.targets.kubernetes import (MANAGED_BY, Kubernetes, _pool_selector, _split_labels,
-                                        settings)
+from fitlang.targets.kubernetes import MANAGED_BY, Kubernetes, _pool_selector, _split_labels, settings
 from fitlang.targets.waves import PlanStages, Stage, State
 from fitlang.targets.yaml_out import dump, dump_all
 

@@ -65,8 +65,9 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
     touched: dict[str, Counter] = {}
     for move in stage.moves:
         if move.handle is None:
+            source = move.source or "a node the policy lacks"
             what = f"start a replica of `{move.workload}` on {move.target}" if move.kind == "start" \
-                else f"{move.kind} the replica of `{move.workload}` on {move.source or 'a node the policy lacks'}"
+                else f"{move.kind} the replica of `{move.workload}` on {source}"
             notes.append(f"{stage.folder}: {what}: the current state names no job for it; "
                          + ("submit its job (`fitc compile --target slurm`)" if move.kind == "start"
                             else "requeue it by hand"))
