@@ -271,6 +271,23 @@ def _run_logging(tmp_path: Path, files: dict[str, str], tool: str, scripts: list
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
+def test_replicas_beyond_the_policys_stop_in_wave_00_and_named_pools_are_not_warned(tmp_path):
+    # 4 web run (2 on std-0, 2 on std-1), the policy asks 2: wave-00 scales down to what stays;
+    # `pin_nodes = true` says the pool's node names are the cluster's: no W0821
+    (tmp_path / "p.fit").write_text(HOSTILE_POOL + "policy {\n  kubernetes {\n    pin_nodes = true\n  }\n}\n")
+    running = [("web", "std-0"), ("web", "std-0"), ("web", "std-1"), ("web", "std-1")]
+    (tmp_path / "now.json").write_text(json.dumps({"assignments": [
+        {"workload": w, "replica": r, "node": n} for r, (w, n) in enumerate(running)]}))
+    document, files, stderr = planned(tmp_path, tmp_path / "p.fit", tmp_path / "now.json", "kubernetes")
+    states = reference_states(document, running)
+    assert len(document["stop"]) == 2 and sum(sum(c.values()) for c in states[0].values()) == 2
+    assert deployments_state(files, "wave-00/step-1") == states[0]
+    assert "wave-00/step-2/kustomization.yaml" not in files  # stopping is one step
+    for number in range(1, len(states)):
+        assert deployments_state(files, f"wave-{number:02d}/step-2") == states[number]
+    assert "W0821" not in codes(stderr)
+
+
 def test_jobs_are_not_moved_and_say_so(tmp_path):
     (tmp_path / "p.fit").write_text(HOSTILE_POOL.replace("workload web {", "workload web {\n  kind = job"))
     (tmp_path / "now.json").write_text(json.dumps({"assignments": [
@@ -389,11 +406,13 @@ def test_the_wave_scripts_move_running_jobs_on_a_real_slurm(tmp_path, slurm_clus
 def _wait_all_running(env: dict, count: int) -> str:
     deadline = time.monotonic() + 120
     while True:
-        text = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T|%N"], capture_output=True, text=True,
-                              env=env, timeout=30).stdout
-        if sum(1 for line in text.splitlines() if "|RUNNING|" in line) == count \
-                or time.monotonic() > deadline:
+        listed = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T|%N"], capture_output=True,
+                                text=True, env=env, timeout=30)
+        text = listed.stdout
+        if sum(1 for line in text.splitlines() if "|RUNNING|" in line) == count:
             return text
+        assert time.monotonic() < deadline, (text, listed.stderr)
+        time.sleep(0.5)
 
 
 # ---- Terraform: capacity before and after ------------------------------------------------------

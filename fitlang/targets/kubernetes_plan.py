@@ -17,7 +17,9 @@ which pod of a node stops is the ReplicaSet's choice, all alike), and drains the
 emptied (`kubectl drain`: evictions again, for pods fitc does not run). A wave that must stop
 first applies the scale-down as `step-1`. What the files do not do is a warning (W0820):
 pods of Jobs and gangs (a moved Job pod starts over), replicas with no pod name on nodes the
-policy lacks, pods another controller runs. W0821: nodes pinned by names fitc gave them.
+policy lacks, pods another controller runs, a plan over several clusters. W0821: nodes pinned
+by names fitc gave them (bought nodes; a declared pool's unless `pin_nodes = true` says its
+names are the cluster's).
 """
 
 from __future__ import annotations
@@ -210,6 +212,11 @@ def _warnings(context: CompileContext, planned: PlanStages, run: list[tuple[str,
         found.append(f"{len(foreign)} pod(s) the plan moves are not run by its per-node "
                      f"Deployments (the first: {foreign[0]}): the waves start their successors "
                      "but stop them only once their own controller is scaled down")
+    clusters = sorted({context.problem.owners()[node].cluster for _, node in run})
+    if len(clusters) > 1:
+        found.append(f"the plan moves work in {len(clusters)} clusters ({', '.join(clusters)}): "
+                     "each stage's manifests hold them all; apply each Deployment in the cluster "
+                     "of its node (`fitlang.dev/node`)")
     diagnostics = [msg.PlanNotRun.at(root, FIRST_CHARACTER, target="kubernetes", detail=d)
                    for d in found]
     return diagnostics + _pinned_by_name(context, run)
@@ -219,9 +226,11 @@ def _pinned_by_name(context: CompileContext, run: list[tuple[str, str]]) -> list
     """W0821 for each pool whose nodes the pods are pinned to by fitc's names for them."""
     owners = context.problem.owners()
     pools: dict[str, list[str]] = {}
+    named = settings(context).pin_nodes  # the policy says its declared pools' names are real
     for _, node in run:
         node_class = owners[node]
-        if node_class.pool not in context.program.inventories:
+        if node_class.pool not in context.program.inventories and \
+                (node_class.provisioned or not named):
             pools.setdefault(node_class.pool, []).append(node)
     found = []
     for pool, nodes in sorted(pools.items()):
