@@ -123,8 +123,9 @@ def consolidate_running() -> list[tuple[str, str]]:
 
 # ---- Kubernetes -------------------------------------------------------------------------------
 
-def deployments_state(files: dict[str, str], folder: str) -> dict[str, Counter]:
-    """node -> workload -> replicas, as the Deployments in `folder` pin them."""
+def deployments_state(files: dict[str, str], folder: str, keep_zero: bool = False) -> dict[str, Counter]:
+    """node -> workload -> replicas, as the Deployments in `folder` pin them (with those at 0
+    replicas where `keep_zero`)."""
     state: dict[str, Counter] = {}
     for path, text in files.items():
         if not path.startswith(folder + "/") or not path.endswith(".yaml"):
@@ -139,7 +140,17 @@ def deployments_state(files: dict[str, str], folder: str) -> dict[str, Counter]:
             assert len(nodes) == 1, document["metadata"]["name"]  # one node, or it could go elsewhere
             workload = document["spec"]["template"]["metadata"]["annotations"]["fitlang.dev/workload"]
             state.setdefault(nodes.pop(), Counter())[workload] += document["spec"]["replicas"]
-    return _clean(state)
+    return state if keep_zero else _clean(state)
+
+
+def applied(state: dict[str, Counter], files: dict[str, str], folder: str) -> dict[str, Counter]:
+    """`state` after `kubectl apply -k folder`: each Deployment there sets its node's count of
+    its workload; what the folder does not name keeps running as it was."""
+    after = {node: Counter(counts) for node, counts in state.items()}
+    for node, counts in deployments_state(files, folder, keep_zero=True).items():
+        for workload, replicas in counts.items():
+            after.setdefault(node, Counter())[workload] = replicas
+    return _clean(after)
 
 
 def test_each_waves_manifests_pin_the_waves_placement_node_by_node(tmp_path):
@@ -147,12 +158,19 @@ def test_each_waves_manifests_pin_the_waves_placement_node_by_node(tmp_path):
                                       EXAMPLES / "consolidate-state.json", "kubernetes")
     states = reference_states(document, consolidate_running())
     assert len(document["waves"]) == 2 and "wave-00/run.sh" not in files  # nothing to buy or stop
+    state = states[0]
     for number, (before, after) in enumerate(itertools.pairwise(states), 1):
         folder = f"wave-{number:02d}"
         started = {node: before.get(node, Counter()) | after.get(node, Counter())
                    for node in set(before) | set(after)}
-        assert deployments_state(files, f"{folder}/step-1") == _clean(started)  # new beside old
-        assert deployments_state(files, f"{folder}/step-2") == after
+        state = applied(state, files, f"{folder}/step-1")
+        assert state == _clean(started)  # the new replicas beside the old
+        state = applied(state, files, f"{folder}/step-2")
+        assert state == after
+        # a step names only the Deployments it changes: the target's grows, then the source's shrinks
+        [move] = document["waves"][number - 1]["moves"]
+        for step, node in (("step-1", move["target"]), ("step-2", move["source"])):
+            assert list(deployments_state(files, f"{folder}/{step}", True)) == [node]
     assert codes(stderr) == ["W0821"]  # a declared pool: pinned by the names fitc gives its nodes
 
 
@@ -188,7 +206,7 @@ def valid_objects(files: dict[str, str]) -> int:
 def test_every_object_of_every_wave_is_valid_kubernetes(tmp_path):
     _, files, _ = planned(tmp_path, EXAMPLES / "consolidate.fit",
                           EXAMPLES / "consolidate-state.json", "kubernetes")
-    assert valid_objects(files) == 2 * 2 * 6  # 2 waves x 2 steps x 6 (workload, node) Deployments
+    assert valid_objects(files) == 2 * 2  # 2 waves: the target's Deployment grows, the source's shrinks
 
 
 def test_the_plan_output_is_byte_identical_twice(tmp_path):
@@ -281,10 +299,16 @@ def test_replicas_beyond_the_policys_stop_in_wave_00_and_named_pools_are_not_war
     document, files, stderr = planned(tmp_path, tmp_path / "p.fit", tmp_path / "now.json", "kubernetes")
     states = reference_states(document, running)
     assert len(document["stop"]) == 2 and sum(sum(c.values()) for c in states[0].values()) == 2
-    assert deployments_state(files, "wave-00/step-1") == states[0]
+    now: dict[str, Counter] = {}
+    for workload, node in running:
+        now.setdefault(node, Counter())[workload] += 1
+    assert applied(now, files, "wave-00/step-1") == states[0]
     assert "wave-00/step-2/kustomization.yaml" not in files  # stopping is one step
+    state = states[0]
     for number in range(1, len(states)):
-        assert deployments_state(files, f"wave-{number:02d}/step-2") == states[number]
+        for step in ("step-1", "step-2"):
+            state = applied(state, files, f"wave-{number:02d}/{step}")
+        assert state == states[number]
     assert "W0821" not in codes(stderr)
 
 

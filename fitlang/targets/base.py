@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from fitlang import messages as msg
@@ -73,7 +74,11 @@ class CompileContext:
 
     def view(self, demand: str) -> Workload:
         """The workload (or its option) that a demand of the problem is."""
-        return next(view for view in self._views() if _key(view) == demand)
+        return self._view_index[demand]
+
+    @cached_property
+    def _view_index(self) -> dict[str, Workload]:
+        return {_key(view): view for view in self._views()}
 
     def splits(self, workload: Workload) -> list[Split]:
         return self._splits.get(_key(workload), [])

@@ -6,8 +6,9 @@ pool's own selector). A node's Deployment is the only object that runs the workl
 there, so the manifests of a state say exactly how many run on each node: the scheduler
 cannot put them elsewhere (a pod with no room on its node stays Pending, and the wave stops
 there). Between states only `spec.replicas` changes, never the pod template, so applying a
-wave rolls nothing: it scales. Every Deployment the plan ever uses is in every stage's
-manifests (at 0 replicas where the state has none), since `kubectl apply` removes nothing.
+wave rolls nothing: it scales. A step's manifests hold the Deployments whose count it changes
+(at 0 replicas where a node's all leave: `kubectl apply` deletes nothing, it scales to 0), so
+applying it touches nothing else, and a wave's files grow with its moves, not with the fleet.
 
 A wave (`run.sh` in its folder) cordons the nodes it empties, applies `step-1` (the new
 replicas start beside the old ones) and waits for them (`kubectl rollout status`), evicts
@@ -68,9 +69,12 @@ def _stage_files(target: Kubernetes, context: CompileContext, stage: Stage,
     steps = [] if _counts(stage.before, run) == _counts(stage.after, run) else \
         [stage.after] if _counts(stage.middle, run) == _counts(stage.after, run) else \
         [stage.middle, stage.after]
+    before = stage.before
     for number, state in enumerate(steps, 1):
-        for name, text in _manifests(target, context, state, run).items():
+        changed = [(d, n) for d, n in run if _shrinks(before, state, d, n) or _shrinks(state, before, d, n)]
+        for name, text in _manifests(target, context, state, changed).items():
             files[f"{folder}/step-{number}/{name}"] = text
+        before = state
     evictions = _evictions(context, stage)
     for index, eviction in enumerate(evictions, 1):
         files[f"{folder}/evictions/{index:03d}.json"] = json.dumps(eviction, indent=2) + "\n"
@@ -84,6 +88,7 @@ def _counts(state: State, run: list[tuple[str, str]]) -> list[int]:
 
 def _manifests(target: Kubernetes, context: CompileContext, state: State,
                run: list[tuple[str, str]]) -> dict[str, str]:
+    """The Deployments of `run` (those a step changes) at their counts in `state`."""
     namespace = settings(context).namespace
     files: dict[str, str] = {}
     if namespace != "default":

@@ -36,14 +36,34 @@ def render_plan(context: CompileContext, planned: PlanStages
                 ) -> tuple[dict[str, str], list[Diagnostic]]:
     jobs = _jobs(planned)
     files: dict[str, str] = {}
-    notes: list[str] = []
+    notes = _Notes()
     for stage in planned.stages:
         files[f"{stage.folder}/run.sh"] = _script(planned, stage, jobs, notes)
-    root = context.program.path
-    return files, [msg.PlanMovesMore.at(root, FIRST_CHARACTER, target="slurm", detail=d)
-                   if d.startswith("requeue") else
-                   msg.PlanNotRun.at(root, FIRST_CHARACTER, target="slurm", detail=d)
-                   for d in notes]
+    return files, notes.diagnostics(context.program.path)
+
+
+class _Notes:
+    """What the scripts leave undone (W0820) and the tasks they restart beyond the plan's
+    moves (W0822), each said once with a count and its first case: a plan of thousands of
+    moves gets two warnings, not thousands."""
+
+    def __init__(self) -> None:
+        self.undone: list[str] = []
+        self.restarted: list[tuple[str, int]] = []  # (what, tasks restarted beyond the moves)
+
+    def diagnostics(self, root: str) -> list[Diagnostic]:
+        found = []
+        if self.undone:
+            found.append(msg.PlanNotRun.at(root, FIRST_CHARACTER, target="slurm", detail=(
+                f"{len(self.undone)} replica(s) to move or start have no job in the current state "
+                f"(the first: {self.undone[0]}): each is a `# not done here` line of its wave's "
+                "run.sh; requeue those by hand, submit the others (`fitc compile --target slurm`)")))
+        if self.restarted:
+            extra = sum(count for _, count in self.restarted)
+            found.append(msg.PlanMovesMore.at(root, FIRST_CHARACTER, target="slurm", detail=(
+                f"requeueing {len(self.restarted)} job(s) restarts {extra} task(s) the plan does "
+                f"not move (the first: {self.restarted[0][0]})")))
+        return found
 
 
 def _jobs(planned: PlanStages) -> dict[str, Counter]:
@@ -55,7 +75,7 @@ def _jobs(planned: PlanStages) -> dict[str, Counter]:
     return jobs
 
 
-def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: list[str]) -> str:
+def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: _Notes) -> str:
     lines = ["#!/bin/sh", f"# fitc plan, {stage.folder}: {_summary(stage)}",
              "# Each command must succeed before the next (set -e); squeue and scontrol reach "
              "the cluster of SLURM_CONF.", "set -eu", WAIT_RUNNING]
@@ -68,9 +88,7 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
             source = move.source or "a node the policy lacks"
             what = f"start a replica of `{move.workload}` on {move.target}" if move.kind == "start" \
                 else f"{move.kind} the replica of `{move.workload}` on {source}"
-            notes.append(f"{stage.folder}: {what}: the current state names no job for it; "
-                         + ("submit its job (`fitc compile --target slurm`)" if move.kind == "start"
-                            else "requeue it by hand"))
+            notes.undone.append(f"{stage.folder}: {what}")
             lines.append(f"# not done here: {what}")
             continue
         tasks = touched.setdefault(move.handle, Counter(jobs.get(move.handle, Counter())))
@@ -83,14 +101,14 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
     return "\n".join(lines) + "\n"
 
 
-def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: list[str]) -> list[str]:
+def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: _Notes) -> list[str]:
     quoted = shlex.quote(job)
     if not tasks:
         return [f"scancel {quoted}"]
     moved = sum((before - tasks).values())
     if sum(before.values()) > moved:
-        notes.append(f"requeueing job {job} in {stage.folder} restarts all its "
-                     f"{sum(before.values())} task(s), not only the {moved} the plan moves")
+        notes.restarted.append((f"job {job} in {stage.folder}, {sum(before.values())} task(s) for "
+                                f"{moved} moved", sum(before.values()) - moved))
     nodes = sorted(node for node in tasks if node)
     update = f"scontrol update JobId={quoted} ReqNodeList={shlex.quote(','.join(nodes))} " \
              f"NumNodes={len(nodes)}"
