@@ -28,6 +28,7 @@ from conftest import EXAMPLES, ROOT
 
 KUBERNETES_VERSION = "1.33.0"
 HOSTNAME = "kubernetes.io/hostname"
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 
 MIGRATION = """\
 offer old {
@@ -133,11 +134,13 @@ def deployments_state(files: dict[str, str], folder: str, keep_zero: bool = Fals
         for document in yaml.safe_load_all(text):
             if document is None or document["kind"] != "Deployment":
                 continue
-            nodes = {value for term in document["spec"]["template"]["spec"]["affinity"]
-                     ["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-                     ["nodeSelectorTerms"] for e in term["matchExpressions"] if e["key"] == HOSTNAME
+            selected = [e for term in document["spec"]["template"]["spec"]["affinity"]
+                        ["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                        ["nodeSelectorTerms"] for e in term["matchExpressions"]]
+            # one node by hostname, or bought nodes by instance type: nothing else may run it
+            nodes = {value for e in selected if e["key"] in (HOSTNAME, INSTANCE_TYPE)
                      for value in e["values"]}
-            assert len(nodes) == 1, document["metadata"]["name"]  # one node, or it could go elsewhere
+            assert len(nodes) == 1, document["metadata"]["name"]
             workload = document["spec"]["template"]["metadata"]["annotations"]["fitlang.dev/workload"]
             state.setdefault(nodes.pop(), Counter())[workload] += document["spec"]["replicas"]
     return state if keep_zero else _clean(state)
@@ -320,6 +323,25 @@ def test_jobs_are_not_moved_and_say_so(tmp_path):
     _, files, stderr = planned(tmp_path, tmp_path / "p.fit", tmp_path / "now.json", "kubernetes")
     assert "W0820" in codes(stderr)
     assert not any(path.endswith(".yaml") and "Deployment" in text for path, text in files.items())
+
+
+def test_bought_capacity_is_selected_per_class_and_never_by_a_node_name(tmp_path):
+    # the migration: web leaves the old offer's node for a new one; cloud nodes have the
+    # cloud's names, so the Deployments select the instance type, counted per offer
+    (tmp_path / "m.fit").write_text(MIGRATION)
+    (tmp_path / "now.json").write_text(json.dumps(MIGRATION_STATE))
+    document, files, stderr = planned(tmp_path, tmp_path / "m.fit", tmp_path / "now.json", "kubernetes")
+    per_type = [{"m." + node.split("-")[0]: sum(counts.values()) for node, counts in state.items()}
+                for state in reference_states(document, [("web", OLD_NODE)] * 2)]
+    state = {"m.old": Counter(web=2)}
+    for number in range(1, len(per_type)):
+        for step in ("step-1", "step-2"):
+            state = applied(state, files, f"wave-{number:02d}/{step}")
+        assert {key: counts["web"] for key, counts in state.items()} == per_type[number]
+    assert codes(stderr) == []  # nothing pinned by a name fitc made up
+    assert not any("cordon" in text or "drain" in text for path, text in files.items()
+                   if path.endswith("run.sh"))  # Terraform's release drains the old node group
+    assert valid_objects(files) >= 3
 
 
 # ---- Slurm ------------------------------------------------------------------------------------

@@ -19,12 +19,13 @@ emptied (`kubectl drain`: evictions again, for pods fitc does not run). A wave t
 first applies the scale-down as `step-1`. What the files do not do is a warning (W0820):
 pods of Jobs and gangs (a moved Job pod starts over), replicas with no pod name on nodes the
 policy lacks, pods another controller runs, a plan over several clusters. W0821: nodes pinned
-by names fitc gave them (bought nodes; a declared pool's unless `pin_nodes = true` says its
-names are the cluster's).
+by names fitc gave them (a declared pool's, unless `pin_nodes = true` says its names are the
+cluster's). Bought nodes are never pinned by name (the cloud names them): see `BOUGHT`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections import Counter
@@ -43,17 +44,49 @@ HOSTNAME = "kubernetes.io/hostname"
 ROLLOUT_TIMEOUT = "10m"
 
 
-def deployment_name(demand: str, node: str) -> str:
-    return dns_name(f"{demand}-{node}")
+def deployment_name(demand: str, unit: str) -> str:
+    """`WORKLOAD-NODE`, or `WORKLOAD-CLASS` for a bought class (see `_unit`)."""
+    return dns_name(f"{demand}-{unit.removeprefix(BOUGHT)}")
 
 
 def render_plan(target: Kubernetes, context: CompileContext, planned: PlanStages
                 ) -> tuple[dict[str, str], list[Diagnostic]]:
-    run = [(d, n) for d, n in planned.demand_nodes() if _moved_here(context, d)]
+    pairs = [(d, n) for d, n in planned.demand_nodes() if _moved_here(context, d)]
+    run = list(dict.fromkeys((d, _unit(context, n)) for d, n in pairs))
     files: dict[str, str] = {}
     for stage in planned.stages:
-        files.update(_stage_files(target, context, stage, run))
-    return files, _warnings(context, planned, run)
+        files.update(_stage_files(target, context, _by_unit(context, stage), run))
+    return files, _warnings(context, planned, pairs)
+
+
+# Bought nodes get their names from the cloud, never fitc's: their replicas are one Deployment
+# per workload and bought class, selected by the pool label and instance type fitc's Terraform
+# puts on the node group, as `compile` selects them. The group has exactly the nodes bought, so
+# the count per class holds; which of its alike nodes runs a pod is the scheduler's choice.
+BOUGHT = "@bought/"  # a unit of a state: a node's name, or BOUGHT + a bought class's id
+
+
+def _unit(context: CompileContext, node: str) -> str:
+    node_class = context.problem.owners()[node]
+    return BOUGHT + node_class.id if node_class.provisioned else node
+
+
+def _by_unit(context: CompileContext, stage: Stage) -> Stage:
+    """The stage with its states counted per unit (bought nodes per class); the nodes it
+    drains or releases by name only where they are not bought (Terraform's release of a node
+    group drains its nodes: EKS, GKE and AKS cordon and drain them first)."""
+    def collapse(state: State) -> State:
+        units: State = {}
+        for node, counts in state.items():
+            units.setdefault(_unit(context, node), Counter()).update(counts)
+        return units
+
+    owners = context.problem.owners()
+    return dataclasses.replace(
+        stage, before=collapse(stage.before), middle=collapse(stage.middle),
+        after=collapse(stage.after),
+        drained=[n for n in stage.drained if not owners[n].provisioned],
+        released=[n for n in stage.released if not owners[n].provisioned])
 
 
 def _moved_here(context: CompileContext, demand: str) -> bool:
@@ -113,15 +146,21 @@ def _deployment(target: Kubernetes, context: CompileContext, demand: str, node: 
                 replicas: int, namespace: str) -> dict:
     """The Deployment that runs `replicas` of `demand` on `node` and nowhere else."""
     view = context.view(demand)
-    node_class = context.problem.owners()[node]
-    split = Split(view, node_class, [node], {node: max(replicas, 1)})
-    labels = {**_split_labels(split), NODE_LABEL: node_label(node)}
-    template = target._pod_template(split, labels, context)
-    expressions = [e for e in _pool_selector(split, context) if e["key"] != HOSTNAME]
-    expressions.append({"key": HOSTNAME, "operator": "In", "values": [node]})
-    template["spec"]["affinity"]["nodeAffinity"] = {
-        "requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": expressions}]}}
+    if node.startswith(BOUGHT):  # a bought class: its pool label and instance type select it
+        node_class = context.problem.node_class(node.removeprefix(BOUGHT))
+        split = Split(view, node_class, [], {})
+        labels = _split_labels(split)
+        template = target._pod_template(split, labels, context)
+    else:
+        node_class = context.problem.owners()[node]
+        split = Split(view, node_class, [node], {node: max(replicas, 1)})
+        labels = {**_split_labels(split), NODE_LABEL: node_label(node)}
+        template = target._pod_template(split, labels, context)
+        expressions = [e for e in _pool_selector(split, context) if e["key"] != HOSTNAME]
+        expressions.append({"key": HOSTNAME, "operator": "In", "values": [node]})
+        template["spec"]["affinity"]["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": expressions}]}}
     template["metadata"]["annotations"] = {"fitlang.dev/workload": view.name}
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": target._metadata(deployment_name(demand, node), namespace, view.name, labels),
@@ -173,6 +212,8 @@ def _script(context: CompileContext, stage: Stage, steps: list[State], run: list
     for node in stage.released:  # empty of fitc's work: others' pods leave before Terraform
         lines += [f"kubectl cordon {shlex.quote(node)}",
                   f"kubectl drain {shlex.quote(node)} --ignore-daemonsets --delete-emptydir-data"]
+    if not any(line.startswith("kubectl") for line in lines):
+        lines.append("# nothing to do on Kubernetes in this stage (capacity: see Terraform's)")
     return "\n".join(lines) + "\n"
 
 
@@ -212,7 +253,7 @@ def _warnings(context: CompileContext, planned: PlanStages, run: list[tuple[str,
     foreign = sorted({m.handle for m in moves if m.source and m.handle is not None
                       and _moved_here(context, m.demand)
                       and not m.handle.rpartition("/")[2].startswith(
-                          deployment_name(m.demand, m.source) + "-")})
+                          deployment_name(m.demand, _unit(context, m.source)) + "-")})
     if foreign:
         found.append(f"{len(foreign)} pod(s) the plan moves are not run by its per-node "
                      f"Deployments (the first: {foreign[0]}): the waves start their successors "
@@ -235,12 +276,12 @@ def _pinned_by_name(context: CompileContext, run: list[tuple[str, str]]) -> list
     for _, node in run:
         node_class = owners[node]
         if node_class.pool not in context.program.inventories and \
-                (node_class.provisioned or not named):
+                not node_class.provisioned and not named:
             pools.setdefault(node_class.pool, []).append(node)
     found = []
     for pool, nodes in sorted(pools.items()):
         node_class = owners[nodes[0]]
-        what = "bought" if node_class.provisioned else "declared, not an inventory"
+        what = "declared, not an inventory"
         where = node_class.origin
         found.append(msg.PlanPinsByName.at(
             where.path if where else context.program.path, where.span if where else FIRST_CHARACTER,
