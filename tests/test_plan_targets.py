@@ -315,6 +315,17 @@ def test_replicas_beyond_the_policys_stop_in_wave_00_and_named_pools_are_not_war
     assert "W0821" not in codes(stderr)
 
 
+def test_pods_another_controller_runs_are_said_to_stop_only_with_it(tmp_path):
+    # web's pods run on std-0 and std-1 by `fitc compile`'s per-pool Deployment (`web-std-...`
+    # ReplicaSet pods), not by the plan's per-node ones: the waves start the successor, and
+    # say that the old pod stops only when its own Deployment is scaled down
+    (tmp_path / "p.fit").write_text(HOSTILE_POOL)
+    (tmp_path / "pods.json").write_text(json.dumps(_kubectl_state(
+        [("default", "web-std-5d8c7b9f4-abcde", "std-0"), ("default", "web-std-5d8c7b9f4-fghij", "std-1")])))
+    _, _, stderr = planned(tmp_path, tmp_path / "p.fit", tmp_path / "pods.json", "kubernetes")
+    assert codes(stderr) == ["W0820", "W0821"]  # W0821: std is a declared pool
+
+
 def test_jobs_are_not_moved_and_say_so(tmp_path):
     (tmp_path / "p.fit").write_text(HOSTILE_POOL.replace("workload web {", "workload web {\n  kind = job"))
     (tmp_path / "now.json").write_text(json.dumps({"assignments": [
