@@ -42,6 +42,11 @@ from fitlang.targets.yaml_out import dump, dump_all
 NODE_LABEL = "fitlang.dev/node"
 HOSTNAME = "kubernetes.io/hostname"
 ROLLOUT_TIMEOUT = "10m"
+# Bought nodes get their names from the cloud, never fitc's: their replicas are one Deployment
+# per workload and bought class, selected by the pool label and instance type fitc's Terraform
+# puts on the node group, as `compile` selects them. The group has exactly the nodes bought, so
+# the count per class holds; which of its alike nodes runs a pod is the scheduler's choice.
+BOUGHT = "@bought/"  # a unit of a state: a node's name, or BOUGHT + a bought class's id
 
 
 def deployment_name(demand: str, unit: str) -> str:
@@ -57,13 +62,6 @@ def render_plan(target: Kubernetes, context: CompileContext, planned: PlanStages
     for stage in planned.stages:
         files.update(_stage_files(target, context, _by_unit(context, stage), run))
     return files, _warnings(context, planned, pairs)
-
-
-# Bought nodes get their names from the cloud, never fitc's: their replicas are one Deployment
-# per workload and bought class, selected by the pool label and instance type fitc's Terraform
-# puts on the node group, as `compile` selects them. The group has exactly the nodes bought, so
-# the count per class holds; which of its alike nodes runs a pod is the scheduler's choice.
-BOUGHT = "@bought/"  # a unit of a state: a node's name, or BOUGHT + a bought class's id
 
 
 def _unit(context: CompileContext, node: str) -> str:
