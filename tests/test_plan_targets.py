@@ -399,6 +399,17 @@ def test_hostile_job_ids_and_node_names_reach_scontrol_as_one_word_each(tmp_path
     assert not (tmp_path / "pwned").exists()
 
 
+def test_jobs_beyond_the_policys_are_cancelled_before_the_moves(tmp_path):
+    # 3 one-task web jobs run, the policy asks 2: wave-00 cancels the job the plan stops
+    (tmp_path / "p.fit").write_text(HOSTILE_POOL)
+    (tmp_path / "squeue.txt").write_text(_squeue_text([("21", "web", "std-0"), ("22", "web", "std-1"),
+                                                       ("23", "web", "std-2")]))
+    document, files, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "squeue.txt", "slurm")
+    [stop] = document["stop"]
+    logged = _run_logging(tmp_path, files, "scancel", ["wave-00/run.sh"])
+    assert [words for words in logged if words[0] == "scancel"] == [["scancel", stop["replica"]]]
+
+
 def test_a_job_of_several_tasks_warns_that_it_restarts_whole(tmp_path):
     # job 9 runs web's 2 replicas on std-0 and std-1; one node holds both: moving one replica
     # requeues the job, and with it the replica that stays
@@ -409,7 +420,28 @@ def test_a_job_of_several_tasks_warns_that_it_restarts_whole(tmp_path):
     commands = [shlex.split(line) for line in files["wave-01/run.sh"].splitlines()
                 if line.startswith("scontrol update JobId=")]
     assert commands == [["scontrol", "update", "JobId=9", f"ReqNodeList={move['target']}", "NumNodes=1"]]
-    assert codes(stderr) == ["W0822"]
+    assert codes(stderr) == ["W0822"]  # one task on one node: Slurm's own spread, no W0820
+
+
+def test_task_counts_slurm_would_spread_otherwise_are_said(tmp_path):
+    from fitlang.driver import Compilation
+    from fitlang.model.current import CurrentState, Running
+    from fitlang.plan import make_plan
+    from fitlang.targets.waves import render_plan
+
+    # job 9 runs web's 5 tasks: 1 on std-0, 1 on std-1, 3 on std-2; 2 nodes hold them (4 a
+    # node), the fewest moves keep std-2's 3 and one other: 4 + 1, which is not how Slurm
+    # spreads 5 tasks over 2 nodes (3 + 2, the first node one more)
+    (tmp_path / "p.fit").write_text(HOSTILE_POOL.replace("replicas = 2", "replicas = 5"))
+    compilation = Compilation(tmp_path / "p.fit")
+    state = CurrentState(running=tuple(Running("web", node, handle="9")
+                                       for node in ("std-0", "std-1", "std-2", "std-2", "std-2")))
+    result = make_plan(compilation, state)
+    files, found = render_plan(result, compilation.check().program, ["slurm"])
+    [update] = [shlex.split(line) for path, text in files.items() for line in text.splitlines()
+                if line.startswith("scontrol update JobId=")]
+    assert update[:2] == ["scontrol", "update"] and update[4] == "NumNodes=2"
+    assert sorted(d.code for d in found) == ["W0820", "W0822"]
 
 
 @pytest.fixture

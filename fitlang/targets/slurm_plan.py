@@ -50,6 +50,7 @@ class _Notes:
     def __init__(self) -> None:
         self.undone: list[str] = []
         self.restarted: list[tuple[str, int]] = []  # (what, tasks restarted beyond the moves)
+        self.spread: list[str] = []  # jobs whose tasks per node Slurm would spread otherwise
 
     def diagnostics(self, root: str) -> list[Diagnostic]:
         found = []
@@ -58,6 +59,11 @@ class _Notes:
                 f"{len(self.undone)} replica(s) to move or start have no job in the current state "
                 f"(the first: {self.undone[0]}): each is a `# not done here` line of its wave's "
                 "run.sh; requeue those by hand, submit the others (`fitc compile --target slurm`)")))
+        if self.spread:
+            found.append(msg.PlanNotRun.at(root, FIRST_CHARACTER, target="slurm", detail=(
+                f"{len(self.spread)} requeued job(s) get tasks per node that Slurm's block "
+                f"distribution does not give (the first: {self.spread[0]}): Slurm spreads them "
+                "as evenly as it can over the nodes named")))
         if self.restarted:
             extra = sum(count for _, count in self.restarted)
             found.append(msg.PlanMovesMore.at(root, FIRST_CHARACTER, target="slurm", detail=(
@@ -110,12 +116,23 @@ def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: _N
         notes.restarted.append((f"job {job} in {stage.folder}, {sum(before.values())} task(s) for "
                                 f"{moved} moved", sum(before.values()) - moved))
     nodes = sorted(node for node in tasks if node)
+    per_node = [tasks[node] for node in nodes]
+    if per_node != _block(sum(per_node), len(nodes)):
+        notes.spread.append(f"job {job} in {stage.folder}: "
+                            + ", ".join(f"{node} {tasks[node]}" for node in nodes))
     update = f"scontrol update JobId={quoted} ReqNodeList={shlex.quote(','.join(nodes))} " \
              f"NumNodes={len(nodes)}"
     if sum(tasks.values()) != sum(before.values()):
         update += f" NumTasks={sum(tasks.values())}"
     return [f"scontrol requeuehold {quoted}", update, f"scontrol release {quoted}",
             f"wait_running {quoted}"]
+
+
+def _block(tasks: int, nodes: int) -> list[int]:
+    """Tasks per node as Slurm's block distribution gives them: as even as can be, the first
+    nodes (in node list order) one more."""
+    each, more = divmod(tasks, nodes)
+    return [each + 1] * more + [each] * (nodes - more)
 
 
 def _job_order(job: str) -> tuple[int, str]:
