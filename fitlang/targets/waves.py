@@ -77,7 +77,7 @@ class PlanStages:
 
 def stages(result: PlanResult) -> PlanStages:
     """The stages of a plan that has changes (see the module's docstring)."""
-    from fitlang.solve.moving import _apply, current_state
+    from fitlang.solve.moving import _apply, _stopped, current_state
 
     plan, problem = result.plan, result.problem
     assert plan is not None and problem is not None
@@ -101,14 +101,6 @@ def stages(result: PlanResult) -> PlanStages:
         found.append(Stage(len(plan.waves) + 1, state, state, state, [], False,
                            [], sorted(bought_after), "release", list(plan.released)))
     return PlanStages(problem, found, bought_before, bought_during, bought_after, result.handles)
-
-
-def _stopped(state: State, stops: list[Move]) -> State:
-    after = {node: Counter(counts) for node, counts in state.items()}
-    for stop in stops:
-        if stop.source in after:
-            after[stop.source][stop.demand] -= 1
-    return after
 
 
 def _clean(state: State) -> State:
