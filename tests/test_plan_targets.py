@@ -444,6 +444,28 @@ def test_task_counts_slurm_would_spread_otherwise_are_said(tmp_path):
     assert sorted(d.code for d in found) == ["W0820", "W0822"]
 
 
+def test_a_node_drained_by_one_wave_is_made_schedulable_before_a_later_wave_uses_it(tmp_path):
+    from fitlang.driver import Compilation
+    from fitlang.plan import make_plan
+    from fitlang.solve.moving import Move, Wave
+    from fitlang.targets.waves import render_plan
+
+    compilation = Compilation(EXAMPLES / "consolidate.fit",
+                              current=str(EXAMPLES / "consolidate-state.json"))
+    result = make_plan(compilation, compilation.current_state())
+    # waves made by hand: wave 1 empties std-1, wave 2 moves a replica back onto it
+    result.plan.waves = [Wave([Move("web", "web", "std-1", "std-3")], drained=["std-1"]),
+                         Wave([Move("web", "web", "std-2", "std-1")], drained=["std-2"])]
+    program = compilation.check().program
+    kube, _ = render_plan(result, program, ["kubernetes"])
+    slurm, _ = render_plan(result, program, ["slurm"])
+    commands = [shlex.split(line) for line in kube["wave-02/run.sh"].splitlines()
+                if line.startswith("kubectl")]
+    assert commands[:2] == [["kubectl", "uncordon", "std-1"], ["kubectl", "cordon", "std-2"]]
+    assert "kubectl uncordon" not in kube["wave-01/run.sh"]
+    assert "scontrol update NodeName=std-1 State=RESUME" in slurm["wave-02/run.sh"].splitlines()
+
+
 @pytest.fixture
 def slurm_cluster(tmp_path):
     from fitlang.driver import Compilation

@@ -84,6 +84,7 @@ def _by_unit(context: CompileContext, stage: Stage) -> Stage:
         stage, before=collapse(stage.before), middle=collapse(stage.middle),
         after=collapse(stage.after),
         drained=[n for n in stage.drained if not owners[n].provisioned],
+        resumed=[n for n in stage.resumed if not owners[n].provisioned],
         released=[n for n in stage.released if not owners[n].provisioned])
 
 
@@ -192,6 +193,7 @@ def _script(context: CompileContext, stage: Stage, steps: list[State], run: list
     lines = ["#!/bin/sh", f"# fitc plan, {stage.folder}: {_summary(stage)}",
              "# Run from anywhere; each command must succeed before the next (set -e).",
              "set -eu", 'cd "$(dirname "$0")"']
+    lines += [f"kubectl uncordon {shlex.quote(node)}" for node in stage.resumed]
     lines += [f"kubectl cordon {shlex.quote(node)}" for node in stage.drained]
     evict = [_evict_command(e, f"evictions/{i:03d}.json") for i, e in enumerate(evictions, 1)]
     before = stage.before

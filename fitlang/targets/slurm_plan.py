@@ -86,6 +86,7 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
              "# Each command must succeed before the next (set -e); squeue and scontrol reach "
              "the cluster of SLURM_CONF.", "set -eu", WAIT_RUNNING]
     reason = shlex.quote(f"fitc plan {stage.folder}")
+    lines += [f"scontrol update NodeName={shlex.quote(node)} State=RESUME" for node in stage.resumed]
     for node in stage.drained + stage.released:
         lines.append(f"scontrol update NodeName={shlex.quote(node)} State=DRAIN Reason={reason}")
     touched: dict[str, Counter] = {}

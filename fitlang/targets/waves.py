@@ -45,9 +45,10 @@ class Stage:
     moves: list[Move] = field(default_factory=list)  # moves, starts (and, in wave-00, stops)
     stop_first: bool = False
     drained: list[str] = field(default_factory=list)  # nodes the stage empties
-    bought: list[str] = field(default_factory=list)  # nodes in use or bought after the stage
     kind: str = "wave"  # "wave", "buy" (wave-00) or "release" (the last)
     released: list[str] = field(default_factory=list)  # nodes bought earlier, released here
+    # nodes an earlier stage drained that this one moves work to: schedulable again first
+    resumed: list[str] = field(default_factory=list)
 
     @property
     def folder(self) -> str:
@@ -87,19 +88,20 @@ def stages(result: PlanResult) -> PlanStages:
     start = _clean(current_state(problem))
     state = _clean(_stopped(start, plan.stopped))
     found: list[Stage] = []
-    if plan.bought or plan.stopped:
-        found.append(Stage(0, start, state, state, list(plan.stopped), True,
-                           sorted(set(_in_use(start)) - set(_in_use(state))),
-                           sorted(bought_during), "buy"))
+    if plan.bought or plan.stopped:  # stops drain nothing: a later wave may move work there
+        found.append(Stage(0, start, state, state, list(plan.stopped), True, kind="buy"))
+    drained: set[str] = set()
     for number, wave in enumerate(plan.waves, 1):
         middle = _clean(_apply(state, wave.moves, start=not wave.stop_first, stop=wave.stop_first))
         after = _clean(_apply(state, wave.moves))
+        resumed = sorted(drained & {m.target for m in wave.moves})
+        drained = (drained - set(resumed)) | set(wave.drained)
         found.append(Stage(number, state, middle, after, list(wave.moves), wave.stop_first,
-                           list(wave.drained), sorted(bought_during)))
+                           list(wave.drained), resumed=resumed))
         state = after
     if plan.released:
-        found.append(Stage(len(plan.waves) + 1, state, state, state, [], False,
-                           [], sorted(bought_after), "release", list(plan.released)))
+        found.append(Stage(len(plan.waves) + 1, state, state, state, kind="release",
+                           released=list(plan.released)))
     return PlanStages(problem, found, bought_before, bought_during, bought_after, result.handles)
 
 
@@ -107,8 +109,6 @@ def _clean(state: State) -> State:
     return {node: +counts for node, counts in state.items() if +counts}
 
 
-def _in_use(state: State) -> list[str]:
-    return [node for node, counts in state.items() if any(counts.values())]
 
 
 def render_plan(result: PlanResult, program, targets: list[str]
