@@ -256,7 +256,7 @@ def test_hostile_pod_and_node_names_reach_kubectl_as_one_word_each(tmp_path):
     (tmp_path / "pods.json").write_text(json.dumps(_kubectl_state(
         [("default", "web-std-0-a-b", "std-0"), ("ns;rm", hostile, "gone 'node'")])))
     _, files, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "pods.json", "kubernetes")
-    logged = _run_logging(tmp_path, files, "kubectl", ["wave-01/run.sh"])
+    logged = _run_logging(tmp_path, files, ["wave-01/run.sh"])
     evict = [words for words in logged if words[:3] == ["kubectl", "create", "--raw"]]
     assert evict == [["kubectl", "create", "--raw",
                       "/api/v1/namespaces/ns%3Brm/pods/pod%27%24%28touch%20pwned%29%22%60x%60%24%7By"
@@ -269,7 +269,7 @@ def test_hostile_pod_and_node_names_reach_kubectl_as_one_word_each(tmp_path):
     assert logged.index(evict[0]) > applied  # the successor starts before the pod is evicted
 
 
-def _run_logging(tmp_path: Path, files: dict[str, str], tool: str, scripts: list[str],
+def _run_logging(tmp_path: Path, files: dict[str, str], scripts: list[str],
                  tools: tuple[str, ...] = ("kubectl", "scontrol", "squeue", "scancel")) -> list[list[str]]:
     """Run the scripts with stand-ins for the tools on PATH, each logging its words (one JSON
     list a line): what the shell hands the real tool, word by word."""
@@ -389,13 +389,41 @@ def test_hostile_job_ids_and_node_names_reach_scontrol_as_one_word_each(tmp_path
     (tmp_path / "squeue.txt").write_text(_squeue_text([(ids[0], "web", "std-1"), (ids[1], "web", "std-0")]))
     document, files, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "squeue.txt", "slurm")
     scripts = sorted(p for p in files if p.endswith("run.sh"))
-    logged = _run_logging(tmp_path, files, "scontrol", scripts)
+    logged = _run_logging(tmp_path, files, scripts)
     [move] = [m for w in document["waves"] for m in w["moves"]]
     hostile = move["replica"]
     assert hostile in ids
     assert ["scontrol", "requeuehold", hostile] in logged
     assert ["scontrol", "update", f"JobId={hostile}", f"ReqNodeList={move['target']}", "NumNodes=1"] in logged
     assert ["squeue", "-h", "-j", hostile, "-o", "%T"] in logged
+    assert not (tmp_path / "pwned").exists()
+
+
+def _kubectl_node(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/arch": "amd64"}},
+            "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                       "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"}}}
+
+
+def test_hostile_node_names_reach_scontrol_and_kubectl_as_one_word_each(tmp_path):
+    # an inventory whose two nodes have hostile names; a job on each; one node holds both
+    names = ["n0 '$(touch pwned)'", 'n1";`touch pwned`']
+    (tmp_path / "nodes.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List",
+                                                     "items": [_kubectl_node(n) for n in names]}))
+    (tmp_path / "p.fit").write_text('inventory rack {\n  format = kubectl\n  file = "nodes.json"\n'
+                                    "  price = 0.40 USD/h\n}\n\n" + HOSTILE_POOL.split("\n\n", 1)[1])
+    (tmp_path / "squeue.txt").write_text(_squeue_text([("5", "web", names[0]), ("6", "web", names[1])]))
+    document, files, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "squeue.txt", "slurm",
+                                 "kubernetes")
+    [wave] = document["waves"]
+    [move], [drained] = wave["moves"], wave["drained"]
+    logged = _run_logging(tmp_path, files, ["slurm/wave-01/run.sh", "kubernetes/wave-01/run.sh"])
+    assert ["scontrol", "update", f"NodeName={drained}", "State=DRAIN", "Reason=fitc plan wave-01"] in logged
+    assert ["scontrol", "update", f"JobId={move['replica']}", f"ReqNodeList={move['target']}",
+            "NumNodes=1"] in logged
+    assert ["kubectl", "cordon", drained] in logged
+    assert ["kubectl", "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data"] in logged
     assert not (tmp_path / "pwned").exists()
 
 
@@ -406,7 +434,7 @@ def test_jobs_beyond_the_policys_are_cancelled_before_the_moves(tmp_path):
                                                        ("23", "web", "std-2")]))
     document, files, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "squeue.txt", "slurm")
     [stop] = document["stop"]
-    logged = _run_logging(tmp_path, files, "scancel", ["wave-00/run.sh"])
+    logged = _run_logging(tmp_path, files, ["wave-00/run.sh"])
     assert [words for words in logged if words[0] == "scancel"] == [["scancel", stop["replica"]]]
 
 
