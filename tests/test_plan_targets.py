@@ -414,14 +414,17 @@ def test_hostile_node_names_reach_scontrol_and_kubectl_as_one_word_each(tmp_path
     (tmp_path / "p.fit").write_text('inventory rack {\n  format = kubectl\n  file = "nodes.json"\n'
                                     "  price = 0.40 USD/h\n}\n\n" + HOSTILE_POOL.split("\n\n", 1)[1])
     (tmp_path / "squeue.txt").write_text(_squeue_text([("5", "web", names[0]), ("6", "web", names[1])]))
-    document, files, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "squeue.txt", "slurm",
-                                 "kubernetes")
+    document, files, stderr = planned(tmp_path, tmp_path / "p.fit", tmp_path / "squeue.txt", "slurm",
+                                      "kubernetes")
     [wave] = document["waves"]
     [move], [drained] = wave["moves"], wave["drained"]
     logged = _run_logging(tmp_path, files, ["slurm/wave-01/run.sh", "kubernetes/wave-01/run.sh"])
     assert ["scontrol", "update", f"NodeName={drained}", "State=DRAIN", "Reason=fitc plan wave-01"] in logged
     assert ["scontrol", "update", f"JobId={move['replica']}", f"ReqNodeList={move['target']}",
             "NumNodes=1"] in logged
+    # kubernetes: the pods of job-named replicas are not its Deployments', and the names are
+    # no label values (the API server would refuse the Deployments): two W0820s
+    assert stderr.count("warning[W0820]: kubernetes:") == 2
     assert ["kubectl", "cordon", drained] in logged
     assert ["kubectl", "drain", drained, "--ignore-daemonsets", "--delete-emptydir-data"] in logged
     assert not (tmp_path / "pwned").exists()

@@ -258,6 +258,12 @@ def _warnings(context: CompileContext, planned: PlanStages, run: list[tuple[str,
         found.append(f"{len(foreign)} pod(s) the plan moves are not run by its per-node "
                      f"Deployments (the first: {foreign[0]}): the waves start their successors "
                      "but stop them only once their own controller is scaled down")
+    unnamable = sorted({n for _, n in run if not context.problem.owners()[n].provisioned
+                        and node_label(n) != n})
+    if unnamable:
+        found.append(f"{len(unnamable)} node name(s) are not valid label values (the first: "
+                     f"{unnamable[0]!r}): the API server refuses a Deployment pinned to one by "
+                     "hostname, and the wave stops there")
     clusters = sorted({context.problem.owners()[node].cluster for _, node in run})
     if len(clusters) > 1:
         found.append(f"the plan moves work in {len(clusters)} clusters ({', '.join(clusters)}): "
