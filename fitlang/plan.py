@@ -8,6 +8,8 @@ The current placement is kept as it is when it meets every rule and the best pla
 less than the policy's `min_saving` (5% unless stated): stable output is the default.
 
 Exit codes as `terraform plan -detailed-exitcode`: 0 nothing to do, 2 changes, 1 errors.
+
+`--target T --out DIR` also writes what runs the plan, wave by wave (`targets/waves.py`).
 """
 
 from __future__ import annotations

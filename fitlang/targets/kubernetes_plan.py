@@ -10,7 +10,8 @@ wave rolls nothing: it scales. A step's manifests hold the Deployments whose cou
 (at 0 replicas where a node's all leave: `kubectl apply` deletes nothing, it scales to 0), so
 applying it touches nothing else, and a wave's files grow with its moves, not with the fleet.
 
-A wave (`run.sh` in its folder) cordons the nodes it empties, applies `step-1` (the new
+A wave (`run.sh` in its folder) uncordons the nodes an earlier wave drained that it moves
+work to, cordons the nodes it empties, applies `step-1` (the new
 replicas start beside the old ones) and waits for them (`kubectl rollout status`), evicts
 (policy/v1 Eviction, which PodDisruptionBudgets may refuse) the pods it moves off nodes the
 policy lacks, applies `step-2` (the old replicas stop: their Deployments scale down, so
