@@ -783,8 +783,9 @@ class PlanPinsByName(Message):
     summary = "the plan pins work to nodes by names the cluster may not use"
     template = "{target}: {detail}"
     severity = Severity.WARNING
-    fix = ("Give the pool's real nodes as an inventory, or name the cluster's nodes as fitc "
-           "does; a pod pinned to a name no node has stays Pending (the wave stops there).")
+    fix = ("Give the pool's real nodes as an inventory, or name the cluster's nodes as fitc does "
+           "and say so (`pin_nodes = true` in the policy's `kubernetes` block); a pod pinned to a "
+           "name no node has stays Pending (the wave stops there).")
     target: str
     detail: str
 
