@@ -553,7 +553,10 @@ def _wait_all_running(env: dict, count: int) -> str:
         text = listed.stdout
         if sum(1 for line in text.splitlines() if "|RUNNING|" in line) == count:
             return text
-        assert time.monotonic() < deadline, (text, listed.stderr)
+        if time.monotonic() > deadline:  # what Slurm says of every job, to see why
+            jobs = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True,
+                                  env=env, timeout=30).stdout
+            raise AssertionError(f"not {count} jobs running:\n{text}{listed.stderr}\n{jobs}")
         time.sleep(0.5)
 
 
