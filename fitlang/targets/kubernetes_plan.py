@@ -72,8 +72,9 @@ def _unit(context: CompileContext, node: str) -> str:
 
 def _by_unit(context: CompileContext, stage: Stage) -> Stage:
     """The stage with its states counted per unit (bought nodes per class); the nodes it
-    drains or releases by name only where they are not bought (Terraform's release of a node
-    group drains its nodes: EKS, GKE and AKS cordon and drain them first)."""
+    drains by name only where they are not bought (Terraform's release of a node group drains
+    its nodes: EKS, GKE and AKS cordon and drain them first; the nodes a plan releases are
+    always bought ones)."""
     def collapse(state: State) -> State:
         units: State = {}
         for node, counts in state.items():
@@ -85,8 +86,7 @@ def _by_unit(context: CompileContext, stage: Stage) -> Stage:
         stage, before=collapse(stage.before), middle=collapse(stage.middle),
         after=collapse(stage.after),
         drained=[n for n in stage.drained if not owners[n].provisioned],
-        resumed=[n for n in stage.resumed if not owners[n].provisioned],
-        released=[n for n in stage.released if not owners[n].provisioned])
+        resumed=[n for n in stage.resumed if not owners[n].provisioned])
 
 
 def _moved_here(context: CompileContext, demand: str) -> bool:
@@ -210,9 +210,6 @@ def _script(context: CompileContext, stage: Stage, steps: list[State], run: list
     lines += evict  # no step stops anything: after the successors started
     lines += [f"kubectl drain {shlex.quote(node)} --ignore-daemonsets --delete-emptydir-data"
               for node in stage.drained]
-    for node in stage.released:  # empty of fitc's work: others' pods leave before Terraform
-        lines += [f"kubectl cordon {shlex.quote(node)}",
-                  f"kubectl drain {shlex.quote(node)} --ignore-daemonsets --delete-emptydir-data"]
     if not any(line.startswith("kubectl") for line in lines):
         lines.append("# nothing to do on Kubernetes in this stage (capacity: see Terraform's)")
     return "\n".join(lines) + "\n"

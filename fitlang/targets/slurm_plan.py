@@ -2,9 +2,10 @@
 
 A running job cannot move: it is requeued and held (`scontrol requeuehold`), its required
 nodes set to the nodes its tasks run on after the wave (`scontrol update JobId=... ReqNodeList=
-... NumNodes=...`), and released (`scontrol release`); the script then waits until it runs
-again (Slurm holds a requeued job back for `AuthInfo=cred_expire`, 120 s by default) before
-the next job, so a wave ends with its jobs running where the plan puts them. A job a wave
+... NumNodes=...`), and released (`scontrol release`); once every job of the wave is on its
+way, the script waits until each runs again (Slurm holds a requeued job back for
+`AuthInfo=cred_expire`, 120 s by default: the jobs of a wave wait it out together), so a wave
+ends with its jobs running where the plan puts them. A job a wave
 stops entirely is cancelled (`scancel`). The nodes a wave empties are drained first
 (`State=DRAIN`): nothing new starts there. Every job id and node name is shell-quoted.
 
@@ -102,10 +103,13 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
         tasks[move.source] -= 1
         if move.target:
             tasks[move.target] += 1
+    waits = []
     for job, tasks in sorted(touched.items(), key=lambda item: _job_order(item[0])):
         lines += _requeued(job, +tasks, jobs.get(job, Counter()), stage, notes)
+        if +tasks:
+            waits.append(f"wait_running {shlex.quote(job)}")
         jobs[job] = +tasks  # the next stage starts from here
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + waits) + "\n"  # every job on its way, then waited for: one delay
 
 
 def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: _Notes) -> list[str]:
@@ -125,8 +129,7 @@ def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: _N
              f"NumNodes={len(nodes)}"
     if sum(tasks.values()) != sum(before.values()):
         update += f" NumTasks={sum(tasks.values())}"
-    return [f"scontrol requeuehold {quoted}", update, f"scontrol release {quoted}",
-            f"wait_running {quoted}"]
+    return [f"scontrol requeuehold {quoted}", update, f"scontrol release {quoted}"]
 
 
 def _block(tasks: int, nodes: int) -> list[int]:
