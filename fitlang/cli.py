@@ -149,8 +149,9 @@ DIFF_EXIT_CODES = """exit codes (as `terraform plan -detailed-exitcode`):
 
 PLAN_EXIT_CODES = """exit codes (as `terraform plan -detailed-exitcode`):
   0    nothing to do (or the current placement is kept: within min_saving)
-  1    errors: the policy or the state does not read, no placement or no safe order of moves
-  2    changes to make
+  1    errors: the policy or the state does not read, no placement or no safe order of moves,
+       an --out that is not fitc's to write
+  2    changes to make (and usage errors, before anything is read: --target without --out)
   3    internal error (please report it)"""
 
 EXAMPLES = {
@@ -164,7 +165,7 @@ EXAMPLES = {
                "fitc verify --format github policy.fit placement.json"),
     "diff": ("fitc diff old.fit new.fit", "fitc diff --rev origin/main policy.fit --format json"),
     "plan": ("fitc plan policy.fit --current placement.json",
-             "fitc plan policy.fit --current placement.json --format json"),
+             "fitc plan policy.fit --current pods.json --target kubernetes --out waves/"),
     "test": ("fitc test", "fitc test policies/ --run budget --format junit > report.xml"),
     "lsp": ("fitc lsp", "nvim: vim.lsp.start({cmd = {'fitc', 'lsp'}})"),
     "stdlib": ("fitc stdlib", "fitc stdlib offers | grep H100"),

@@ -849,6 +849,42 @@ class PlanStatesOtherwise(Message):
     actual: str
 
 
+# ---- E082x/W082x: what runs a plan (`fitc plan --target --out`; issue 18) ------------------
+
+class PlanNotRun(Message):
+    code = "W0820"
+    summary = "a part of the plan the target's files do not carry out"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Do that step by hand (the message says which), or name the replicas in the current "
+           "state (pods from `kubectl get pods -o json`, jobs from `squeue`), so the files can.")
+    target: str
+    detail: str
+
+
+class PlanPinsByName(Message):
+    code = "W0821"
+    summary = "the plan pins work to nodes by names the cluster may not use"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Give the pool's real nodes as an inventory, or name the cluster's nodes as fitc does "
+           "and say so (`pin_nodes = true` in the policy's `kubernetes` block); a pod pinned to a "
+           "name no node has stays Pending (the wave stops there).")
+    target: str
+    detail: str
+
+
+class PlanMovesMore(Message):
+    code = "W0822"
+    summary = "the target moves more than the plan counts"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Run one replica per job (a job per replica moves alone), or raise the budgets the "
+           "wave was sized by: the job's other replicas restart with it.")
+    target: str
+    detail: str
+
+
 # ---- E08xx / W08xx: what runs now (`current`, `--current`; issue 18) ----
 
 

@@ -8,6 +8,8 @@ The current placement is kept as it is when it meets every rule and the best pla
 less than the policy's `min_saving` (5% unless stated): stable output is the default.
 
 Exit codes as `terraform plan -detailed-exitcode`: 0 nothing to do, 2 changes, 1 errors.
+
+`--target T --out DIR` also writes what runs the plan, wave by wave (`targets/waves.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # the driver and the solver are imported when the command run
     from fitlang.solve.placement import Placement
 
 EXIT_NOTHING, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
+EXIT_USAGE = 2  # argparse's, before anything is read: as every fitc command's usage errors
 DEFAULT_TIME_LIMIT = 60.0
 
 
@@ -45,6 +48,9 @@ class PlanResult:
     status: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     bindings: list[Binding] | None = None  # with --explain (fitlang/plan_explain.py)
+    # (demand, node) -> the names of the replicas running there (pods, job ids); "" a node
+    # the policy lacks
+    handles: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -90,7 +96,8 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if not found or (placement.unplaced and not problem.allow_unplaced):
         result.diagnostics += _no_target(compilation, problem, program, placement)
         return result
-    plan = waves(problem, placement, compilation.root_path, running_handles(problem, state))
+    result.handles = running_handles(problem, state)
+    plan = waves(problem, placement, compilation.root_path, result.handles)
     result.plan = plan
     result.diagnostics += plan.diagnostics
     result.kept = _keep_current(problem, plan, compilation.root_path)
@@ -352,6 +359,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
     command.add_argument("--explain", action="store_true",
                          help="also say which limit binds (movable = false, a disruption budget, "
                               "max_drained, move_price, min_saving) and what lifting each saves")
+    command.add_argument("--target", dest="targets", action="append", metavar="TARGET",
+                         choices=("kubernetes", "slurm", "terraform"),
+                         help="write what runs the plan for this target, wave by wave, to --out "
+                              "(repeatable: a folder per target)")
+    command.add_argument("--out", metavar="DIR", help="where --target writes (`DIR/wave-01/...`)")
+    command.add_argument("--force", action="store_true",
+                         help="write into a DIR fitc did not write (only its own files are replaced)")
     command.set_defaults(run=run)
     return command
 
@@ -368,6 +382,9 @@ def run(arguments: argparse.Namespace) -> int:
     if not arguments.time_limit > 0:
         print("fitc: error: --time-limit must be greater than 0", file=sys.stderr)
         return EXIT_ERRORS
+    if bool(arguments.targets) != bool(arguments.out):
+        print("fitc: error: --target and --out go together", file=sys.stderr)
+        return EXIT_USAGE
     compilation = Compilation(root, current=arguments.current)
     result = _planned(compilation, arguments.time_limit)
     if arguments.explain and not result.failed:
@@ -375,6 +392,10 @@ def run(arguments: argparse.Namespace) -> int:
 
         result.bindings = explain_plan(result, compilation.check().program,
                                        compilation.root_path, arguments.time_limit)
+    written = _write_targets(compilation, result, arguments) if arguments.targets else None
+    if written is not None and written.startswith("fitc: error:"):
+        print(written, file=sys.stderr)
+        return EXIT_ERRORS
     if arguments.format == "json":
         sys.stdout.write(as_json(result))
     else:
@@ -385,6 +406,8 @@ def run(arguments: argparse.Namespace) -> int:
             sys.stdout.write(bindings_text(result.bindings, len(result.plan.waves)))
         if result.diagnostics:
             sys.stderr.write(render(result.diagnostics, "human", compilation.sources()))
+    if written:
+        print(written, file=sys.stderr)
     if compilation.problem is not None and compilation.current_state() is None \
             and not any(d.is_error for d in result.diagnostics):
         print("fitc: error: no current state: give --current FILE or a `current` block",
@@ -405,3 +428,29 @@ def _planned(compilation: Compilation, time_limit: float) -> PlanResult:
     result = make_plan(compilation, state, time_limit)
     result.diagnostics = result.diagnostics + read
     return result
+
+
+def _write_targets(compilation: Compilation, result: PlanResult,
+                   arguments: argparse.Namespace) -> str:
+    """Write what runs the plan (`targets/waves.py`) to --out; what to tell the user. Nothing
+    is written for a plan with errors, or with nothing to do. A refused --out is an error
+    (exit 1: exit 2 means "changes" here)."""
+    from fitlang.outputs import OutputRefused, write_tree
+    from fitlang.targets.waves import render_plan
+
+    if result.failed:
+        return ""
+    assert result.plan is not None
+    if not result.plan.changes or result.kept:
+        return "nothing to do: wrote no files"
+    files, found = render_plan(result, compilation.check().program, arguments.targets)
+    result.diagnostics += found
+    try:
+        write_tree(arguments.out, files, force=arguments.force)
+    except OutputRefused as refused:
+        return f"fitc: error: {refused}"
+    return f"wrote {len(files)} file(s) to {arguments.out} ({', '.join(_waves_of(files))})"
+
+
+def _waves_of(files: dict[str, str]) -> list[str]:
+    return sorted({part for path in files for part in path.split("/") if part.startswith("wave-")})

@@ -172,11 +172,13 @@ def _declared(files: dict[str, str], directory: Path, ports: Ports) -> tuple[str
 
 
 def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
-                  files: dict[str, str] | None = None, cloud_running: bool = True) -> Cluster:
+                  files: dict[str, str] | None = None, cloud_running: bool = True,
+                  settings: tuple[str, ...] = ()) -> Cluster:
     """A cluster with the problem's inventory nodes, and the nodes, partition and GRES the
     compiled `files` declare (fitc-nodes.conf is read through slurm.conf's `Include`).
     `cloud_running=False` leaves the CLOUD nodes powered down, as bought capacity is until a
-    job needs it, with power saving programs that do nothing (`/bin/true`)."""
+    job needs it, with power saving programs that do nothing (`/bin/true`). `settings`: more
+    slurm.conf lines."""
     require_slurm()
     ports = Ports()
     declared_text, declared, declared_gres = _declared(files or {}, directory, ports)
@@ -205,6 +207,7 @@ def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
         "SchedulerType=sched/backfill", "SchedulerParameters=bf_interval=1",
         "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
         *([] if cloud_running else ["ResumeProgram=/bin/true", "SuspendProgram=/bin/true"]),
+        *settings,
         *nodes, *partition_lines,
         *([f"Include {directory}/fitc-nodes.conf"] if declared_text else []), ""]))
     (directory / "gres.conf").write_text("AutoDetect=off\n" + "\n".join(gres + declared_gres) + "\n")

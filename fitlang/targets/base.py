@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from fitlang import messages as msg
@@ -26,6 +27,7 @@ from fitlang.span import FIRST_CHARACTER
 if TYPE_CHECKING:  # a build asks the targets for their rules (`rules`) without a solver
     from fitlang.rules.base import Rule
     from fitlang.solve.placement import Placement
+    from fitlang.targets.waves import PlanStages
 
 TARGETS: dict[str, type[Target]] = {}
 
@@ -69,6 +71,14 @@ class CompileContext:
         """Each workload as it runs: itself, or once per accelerator option (`option` set)."""
         return [view for workload in self.program.workloads.values()
                 for view in ([workload.for_option(o) for o in workload.options] or [workload])]
+
+    def view(self, demand: str) -> Workload:
+        """The workload (or its option) that a demand of the problem is."""
+        return self._view_index[demand]
+
+    @cached_property
+    def _view_index(self) -> dict[str, Workload]:
+        return {_key(view): view for view in self._views()}
 
     def splits(self, workload: Workload) -> list[Split]:
         return self._splits.get(_key(workload), [])
@@ -116,6 +126,14 @@ class Target:
         what was priced. Empty when the files realise the placement exactly. Shares no code with
         `render`: it reads the files as the real system would."""
         raise NotImplementedError(f"{self.name}: no fidelity check")
+
+    def render_plan(self, context: CompileContext, stages: PlanStages
+                    ) -> tuple[dict[str, str], list[Diagnostic]]:
+        """The files that run a plan (`fitc plan --target --out`), one folder per stage
+        (`stages[i].folder`), and warnings (W0820-W0822) for what they do not carry out;
+        `context` holds the plan's end placement."""
+        return {}, [msg.PlanNotRun.at(context.program.path, FIRST_CHARACTER, target=self.name,
+                                      detail="this target writes no files for a plan")]
 
     def needs(self, context: CompileContext) -> Findings:
         """How `problems` reports: E0601 by default."""

@@ -340,6 +340,11 @@ class Kubernetes(Target):
 
         return kubernetes_fidelity.check(context, files, self.mismatches(context))
 
+    def render_plan(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
+        from fitlang.targets import kubernetes_plan  # per-node Deployments, per wave
+
+        return kubernetes_plan.render_plan(self, context, stages)
+
     def render(self, context: CompileContext) -> dict[str, str]:
         """One folder per cluster the placement uses, each applicable alone with `kubectl apply
         -k`; the files at the top when it uses one."""

@@ -238,6 +238,11 @@ class Slurm(Target):
         # the reader shares no code with this renderer: it reads the files as Slurm does
         return slurm_fidelity.check(context, files, self.mismatches(context))
 
+    def render_plan(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
+        from fitlang.targets import slurm_plan  # a script per wave: requeue, update, release
+
+        return slurm_plan.render_plan(context, stages)
+
     def render(self, context: CompileContext) -> dict[str, str]:
         environment = _environment()
         template = environment.get_template("job.sbatch.j2")

@@ -253,6 +253,11 @@ class Terraform(Target):
         """Files that do not buy what was priced: E0618."""
         return Findings(self.name, context.program.path, msg.TerraformDrift)
 
+    def render_plan(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
+        from fitlang.targets import terraform_plan  # the capacity before and after the moves
+
+        return terraform_plan.render_plan(self, context, stages)
+
     def render(self, context: CompileContext) -> dict[str, str]:
         bought = purchases(context)
         if not bought:

@@ -1,0 +1,151 @@
+"""What runs a plan on Slurm (`fitc plan --target slurm --out DIR`): a shell script per wave.
+
+A running job cannot move: it is requeued and held (`scontrol requeuehold`), its required
+nodes set to the nodes its tasks run on after the wave (`scontrol update JobId=... ReqNodeList=
+... NumNodes=...`), and released (`scontrol release`); once every job of the wave is on its
+way, the script waits until each runs again (Slurm holds a requeued job back for
+`AuthInfo=cred_expire`, 120 s by default: the jobs of a wave wait it out together), so a wave
+ends with its jobs running where the plan puts them. A job a wave
+stops entirely is cancelled (`scancel`). The nodes a wave empties are drained first
+(`State=DRAIN`): nothing new starts there. Every job id and node name is shell-quoted.
+
+What the script does not do is a warning: a replica with no job id in the current state
+(fitc's placement JSON names none), a replica to start (submit the job `fitc compile --target
+slurm` writes). W0822: requeueing a job restarts all its tasks, not only those the plan moves.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+
+from fitlang import messages as msg
+from fitlang.diagnostics import Diagnostic
+from fitlang.span import FIRST_CHARACTER
+from fitlang.targets.base import CompileContext
+from fitlang.targets.waves import PlanStages, Stage
+
+WAIT_RUNNING = """\
+wait_running() {  # until job $1 runs again, or has left the queue
+  while state=$(squeue -h -j "$1" -o %T 2>/dev/null) && [ -n "$state" ] && [ "$state" != RUNNING ]; do
+    sleep "${FITC_POLL_SECONDS:-5}"
+  done
+}"""
+
+
+def render_plan(context: CompileContext, planned: PlanStages
+                ) -> tuple[dict[str, str], list[Diagnostic]]:
+    jobs = _jobs(planned)
+    files: dict[str, str] = {}
+    notes = _Notes()
+    for stage in planned.stages:
+        files[f"{stage.folder}/run.sh"] = _script(planned, stage, jobs, notes)
+    return files, notes.diagnostics(context.program.path)
+
+
+class _Notes:
+    """What the scripts leave undone (W0820) and the tasks they restart beyond the plan's
+    moves (W0822), each said once with a count and its first case: a plan of thousands of
+    moves gets two warnings, not thousands."""
+
+    def __init__(self) -> None:
+        self.undone: list[str] = []
+        self.restarted: list[tuple[str, int]] = []  # (what, tasks restarted beyond the moves)
+        self.spread: list[str] = []  # jobs whose tasks per node Slurm would spread otherwise
+
+    def diagnostics(self, root: str) -> list[Diagnostic]:
+        found = []
+        if self.undone:
+            found.append(msg.PlanNotRun.at(root, FIRST_CHARACTER, target="slurm", detail=(
+                f"{len(self.undone)} replica(s) to move or start have no job in the current state "
+                f"(the first: {self.undone[0]}): each is a `# not done here` line of its wave's "
+                "run.sh; requeue those by hand, submit the others (`fitc compile --target slurm`)")))
+        if self.spread:
+            found.append(msg.PlanNotRun.at(root, FIRST_CHARACTER, target="slurm", detail=(
+                f"{len(self.spread)} requeued job(s) get tasks per node that Slurm's block "
+                f"distribution does not give (the first: {self.spread[0]}): Slurm spreads them "
+                "as evenly as it can over the nodes named")))
+        if self.restarted:
+            extra = sum(count for _, count in self.restarted)
+            found.append(msg.PlanMovesMore.at(root, FIRST_CHARACTER, target="slurm", detail=(
+                f"requeueing {len(self.restarted)} job(s) restarts {extra} task(s) the plan does "
+                f"not move (the first: {self.restarted[0][0]})")))
+        return found
+
+
+def _jobs(planned: PlanStages) -> dict[str, Counter]:
+    """Job id -> its tasks per node before the plan ("" a node the policy lacks)."""
+    jobs: dict[str, Counter] = {}
+    for (_, node), names in sorted(planned.handles.items()):
+        for name in names:
+            jobs.setdefault(name, Counter())[node] += 1
+    return jobs
+
+
+def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: _Notes) -> str:
+    lines = ["#!/bin/sh", f"# fitc plan, {stage.folder}: {_summary(stage)}",
+             "# Each command must succeed before the next (set -e); squeue and scontrol reach "
+             "the cluster of SLURM_CONF.", "set -eu", WAIT_RUNNING]
+    reason = shlex.quote(f"fitc plan {stage.folder}")
+    lines += [f"scontrol update NodeName={shlex.quote(node)} State=RESUME" for node in stage.resumed]
+    for node in stage.drained + stage.released:
+        lines.append(f"scontrol update NodeName={shlex.quote(node)} State=DRAIN Reason={reason}")
+    touched: dict[str, Counter] = {}
+    for move in stage.moves:
+        if move.handle is None:
+            source = move.source or "a node the policy lacks"
+            what = f"start a replica of `{move.workload}` on {move.target}" if move.kind == "start" \
+                else f"{move.kind} the replica of `{move.workload}` on {source}"
+            notes.undone.append(f"{stage.folder}: {what}")
+            lines.append(f"# not done here: {what}")
+            continue
+        tasks = touched.setdefault(move.handle, Counter(jobs.get(move.handle, Counter())))
+        tasks[move.source] -= 1
+        if move.target:
+            tasks[move.target] += 1
+    waits = []
+    for job, tasks in sorted(touched.items(), key=lambda item: _job_order(item[0])):
+        lines += _requeued(job, +tasks, jobs.get(job, Counter()), stage, notes)
+        if +tasks:
+            waits.append(f"wait_running {shlex.quote(job)}")
+        jobs[job] = +tasks  # the next stage starts from here
+    return "\n".join(lines + waits) + "\n"  # every job on its way, then waited for: one delay
+
+
+def _requeued(job: str, tasks: Counter, before: Counter, stage: Stage, notes: _Notes) -> list[str]:
+    quoted = shlex.quote(job)
+    if not tasks:
+        return [f"scancel {quoted}"]
+    moved = sum((before - tasks).values())
+    if sum(before.values()) > moved:
+        notes.restarted.append((f"job {job} in {stage.folder}, {sum(before.values())} task(s) for "
+                                f"{moved} moved", sum(before.values()) - moved))
+    nodes = sorted(node for node in tasks if node)
+    per_node = [tasks[node] for node in nodes]
+    if per_node != _block(sum(per_node), len(nodes)):
+        notes.spread.append(f"job {job} in {stage.folder}: "
+                            + ", ".join(f"{node} {tasks[node]}" for node in nodes))
+    update = f"scontrol update JobId={quoted} ReqNodeList={shlex.quote(','.join(nodes))} " \
+             f"NumNodes={len(nodes)}"
+    if sum(tasks.values()) != sum(before.values()):
+        update += f" NumTasks={sum(tasks.values())}"
+    return [f"scontrol requeuehold {quoted}", update, f"scontrol release {quoted}"]
+
+
+def _block(tasks: int, nodes: int) -> list[int]:
+    """Tasks per node as Slurm's block distribution gives them: as even as can be, the first
+    nodes (in node list order) one more."""
+    each, more = divmod(tasks, nodes)
+    return [each + 1] * more + [each] * (nodes - more)
+
+
+def _job_order(job: str) -> tuple[int, str]:
+    return (int(job), "") if job.isdigit() else (-1, job)
+
+
+def _summary(stage: Stage) -> str:
+    if stage.kind == "buy":
+        return f"before the moves: {len(stage.moves)} replica(s) beyond the policy's stop"
+    if stage.kind == "release":
+        return "after the moves: the nodes bought earlier and left empty are drained for release"
+    return f"{len(stage.moves)} replica(s) move or start"
