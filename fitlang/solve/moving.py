@@ -27,6 +27,7 @@ from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.solve.linear import Status
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
 
 State = dict[str, Counter]  # node -> demand name -> replicas there
@@ -50,9 +51,48 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
         return _node_by_node(moving, backend, time_limit)
+    at_scale = _at_scale(moving, time_limit)
+    if at_scale is not None:
+        return at_scale
     placement = _solve(moving, backend, time_limit)
     keep_in_place(problem, placement)
     return kept_in_place(problem, placement)
+
+
+def _at_scale(problem: Problem, time_limit: float | None) -> Placement | None:
+    """The move found from what runs now (`move_scale`), where it places every replica, keeps
+    every rule (`verify`) and its objective is the cost or cost + moves; else None (the whole
+    model is solved)."""
+    from fitlang.solve.move_scale import move_at_scale
+
+    objective = problem.objective[0]
+    if objective not in ("cost", "cost+moves") or problem.timeline is not None:
+        return None
+    placement, fleet = move_at_scale(problem, objective, time_limit)
+    if fleet.unplaced:
+        return None
+    end, bought = fleet.state(), set(fleet.bought)
+    if _Checker(problem, bought | set(problem.bought_now), "").broken(end):
+        return None
+    placement.value = objective_value(problem, objective, end, bought)
+    if placement.bound is not None:
+        placement.bound = min(placement.bound, placement.value)
+        if placement.gap is not None and placement.gap <= placement.tolerance:
+            placement.status = Status.OPTIMAL
+    return placement
+
+
+def objective_value(problem: Problem, objective: str, end: State, bought: set[str]) -> Fraction:
+    """The cost of the end state, plus, for `cost+moves`, `move_price` per replica moved, node
+    drained (in use now, empty at the end) and node bought."""
+    cost = state_cost(problem, end, bought)
+    if objective != "cost+moves":
+        return cost
+    start = current_state(problem)
+    moved = sum(1 for m in moves_between(problem, start, end) if m.kind == "move")
+    drained = len((_in_use(start) | set(problem.bought_now)) - _in_use(end) - bought)
+    changes = moved + drained + len(bought - set(problem.bought_now))
+    return cost + (problem.move_price or 0) * changes
 
 
 def _node_by_node(problem: Problem, backend: str, time_limit: float | None) -> Placement:
