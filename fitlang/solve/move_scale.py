@@ -114,6 +114,7 @@ class ScaleMove:
         self.next_free: dict[str, int] = {}  # class id -> where its search for a free node resumes
         self.unplaced: list[str] = []
         self.running_now = _current(problem)
+        self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
 
     # ---- the state --------------------------------------------------------------------------
 
@@ -297,33 +298,33 @@ class ScaleMove:
         return True
 
     def _replace(self, node: _Node) -> bool:
+        """The node's replicas onto one free node of the cheapest class that takes them all,
+        where that lowers the objective: the classes in order of price, the first that fits."""
         demands = [self.problem.demand(d) for d in node.hosted]
         zoned = any(d.name in self.zoned for d in demands)
         eligible = frozenset.intersection(*(self.eligible[d.name] for d in demands))
         used = np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
-        best: tuple[Fraction, str, NodeClass] | None = None
-        for class_id in sorted(eligible):
-            node_class = self.problem.node_class(class_id)
+        most = node.node_class.price - self._change_price(node)
+        for node_class in self.by_price:
             bought = self.price if node_class.provisioned else 0
-            gain = node.node_class.price - node_class.price - self._change_price(node) - bought
-            if gain <= 0 or (best is not None and gain <= best[0]) or class_id == node.node_class.id:
+            if node_class.price + bought >= most:
+                return False
+            if node_class.id not in eligible or node_class.id == node.node_class.id:
                 continue
             if (zoned and _zone(node_class) != _zone(node.node_class)) or not self.may_open(node_class):
                 continue
             if any(used[i] > node_class.capacity[r] for i, r in enumerate(RESOURCES)):
                 continue
             name = self.free_node(node_class)
-            if name is not None:
-                best = (gain, name, node_class)
-        if best is None:
-            return False
-        target = self.node(best[1])
-        plan = self._fit_all(node, np.array([target.row]))
-        if plan is None:
+            if name is None:
+                continue
+            target = self.node(name)
+            plan = self._fit_all(node, np.array([target.row]))
+            if plan is not None:
+                self._carry_out(node, plan)
+                return True
             self.close(target.name)
-            return False
-        self._carry_out(node, plan)
-        return True
+        return False
 
     def _fit_all(self, node: _Node, rows: np.ndarray | None) -> list[tuple[Demand, _Node]] | None:
         """First fit of the node's replicas (largest first) onto the other nodes in use (of

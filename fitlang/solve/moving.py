@@ -211,11 +211,17 @@ def moves_between(problem: Problem, start: State, end: State,
     handles = handles or {}
     owners = problem.owners()
     moves: list[Move] = []
+    hosting: dict[str, set[str]] = {}  # demand -> the nodes that host it now or at the end
+    for state in (start, end):
+        for node, counts in state.items():
+            for name, count in counts.items():
+                if count:
+                    hosting.setdefault(name, set()).add(node)
     for demand in problem.demands:
         name = demand.name
         sources: list[str] = [ELSEWHERE] * problem.running_elsewhere.get(name, 0)
         targets: list[str] = []
-        for node in sorted(set(start) | set(end), key=lambda n: (owners.position(n), n)):
+        for node in sorted(hosting.get(name, ()), key=lambda n: (owners.position(n), n)):
             now, then = start.get(node, Counter())[name], end.get(node, Counter())[name]
             sources += [node] * max(0, now - then)
             targets += [node] * max(0, then - now)
@@ -408,6 +414,10 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
     """The moves that start beside what runs (new replicas started, old ones not yet stopped)
     breaking no rule that holds now, within the budgets; else one move that stops first."""
     allowed = checker.broken(state)
+    if sum(c.count for c in problem.classes) > EXACT_MAX_NODES:
+        batched = _batched_wave(problem, state, pending, checker, allowed)
+        if batched is not None:
+            return batched
     wave = Wave()
     disrupted: Counter = Counter()
     for move in pending:
@@ -428,6 +438,92 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
                 and checker.broken(_apply(state, [move])) <= allowed:
             return Wave([move], stop_first=True)
     return None
+
+
+def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
+                  allowed: set[tuple[str, int, int]]) -> Wave | None:
+    """At fleet scale, where `verify` of a state per move would take minutes: the moves, in
+    order, whose target has room beside what runs (its capacity and the node rules, counted
+    as the wave starts them), within the budgets; the wave's state checked by `verify` once,
+    and halved until it breaks no rule that held when it began. None where no move is taken."""
+    room = _Room(problem, state)
+    disrupted: Counter = Counter()
+    leaving: Counter = Counter()  # replicas leaving each node in this wave
+    emptied: set[str] = set()
+    moves: list[Move] = []
+    for move in pending:
+        limit = _budget(problem, move.workload) if move.kind == "move" else None
+        if limit is not None and disrupted[move.workload] >= limit:
+            continue
+        drains = _empties(state, room, leaving, move)
+        if problem.max_drained is not None and drains and len(emptied) + 1 > problem.max_drained:
+            continue
+        if not room.takes(move.target, move.demand):
+            continue
+        room.add(move.target, move.demand)
+        emptied.discard(move.target)
+        if drains:
+            emptied.add(move.source)
+        if move.source != ELSEWHERE:
+            leaving[move.source] += 1
+        disrupted[move.workload] += 1
+        moves.append(move)
+    while moves:
+        if checker.broken(_apply(state, moves, stop=False)) <= allowed:
+            return Wave(moves)
+        moves = moves[: len(moves) // 2]
+    return None
+
+
+def _empties(state: State, room: _Room, leaving: Counter, move: Move) -> bool:
+    """Does the move take the last replica off its node (one no move of the wave comes to)?"""
+    if move.source == ELSEWHERE or room.arrived[move.source]:
+        return False
+    return sum(state.get(move.source, Counter()).values()) - leaving[move.source] == 1
+
+
+class _Room:
+    """The resources in use on each node of a state, with the replicas a wave starts."""
+
+    def __init__(self, problem: Problem, state: State) -> None:
+        from fitlang.model.problem import RESOURCES
+
+        self.problem, self.resources = problem, RESOURCES
+        self.owners = problem.owners()
+        self.apart, self.alone = problem.apart_on_nodes
+        self.state = state
+        self.added: dict[str, Counter] = {}
+        self.arrived: Counter = Counter()
+        self.used: dict[str, dict[str, int]] = {}
+
+    def _used(self, node: str) -> dict[str, int]:
+        if node not in self.used:
+            hosted = self.state.get(node, Counter())
+            self.used[node] = {r: sum(self.problem.demand(d).requests[r] * c for d, c in hosted.items())
+                               for r in self.resources}
+        return self.used[node]
+
+    def takes(self, node: str, name: str) -> bool:
+        demand = self.problem.demand(name)
+        hosted = self.state.get(node, Counter()) + self.added.get(node, Counter())
+        if demand.one_per_node and hosted[name]:
+            return False
+        others = [d for d in hosted if d != name]
+        if others and (name in self.alone or any(d in self.alone for d in others)):
+            return False
+        if any(d in self.apart.get(name, ()) for d in others):
+            return False
+        node_class = self.owners[node]
+        capacity = node_class.node_capacity.get(node, node_class.capacity)
+        used = self._used(node)
+        return all(used[r] + demand.requests[r] <= capacity[r] for r in self.resources)
+
+    def add(self, node: str, name: str) -> None:
+        used = self._used(node)
+        for resource in self.resources:
+            used[resource] += self.problem.demand(name).requests[resource]
+        self.added.setdefault(node, Counter())[name] += 1
+        self.arrived[node] += 1
 
 
 def _drains_within(problem: Problem, state: State, moves: list[Move]) -> bool:
