@@ -113,6 +113,7 @@ class ScaleMove:
         self.in_group: Counter = Counter()
         self.next_free: dict[str, int] = {}  # class id -> where its search for a free node resumes
         self.unplaced: list[str] = []
+        self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
         self.running_now = _current(problem)
         self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
 
@@ -134,12 +135,14 @@ class ScaleMove:
     def add(self, node: _Node, demand: Demand, amount: int = 1) -> None:
         node.hosted[demand.name] += amount
         self.rows.free[node.row] -= self.need[demand.name] * amount
+        self.in_zone[demand.workload, _zone(node.node_class)] += amount
 
     def remove(self, node: _Node, demand: Demand, amount: int = 1) -> None:
         node.hosted[demand.name] -= amount
         if not node.hosted[demand.name]:
             del node.hosted[demand.name]
         self.rows.free[node.row] += self.need[demand.name] * amount
+        self.in_zone[demand.workload, _zone(node.node_class)] -= amount
 
     def _opened(self, node_class: NodeClass, sign: int) -> None:
         for scope in self.problem.power_caps:
@@ -202,9 +205,12 @@ class ScaleMove:
         to place: (demand, the zone it ran in, or None)."""
         problem = self.problem
         displaced: list[tuple[Demand, tuple | None]] = []
+        grouped = {name for group in problem.option_groups for name in group.demands}
         for demand in problem.demands:
-            left = demand.replicas
             running = problem.running.get(demand.name, {})
+            # an option keeps what runs of it; what the group then lacks is added below
+            left = min(demand.replicas, sum(running.values()) + problem.running_elsewhere.get(demand.name, 0)) \
+                if demand.name in grouped else demand.replicas
             allowed = self.eligible[demand.name]
             for name in sorted(running, key=lambda n: (self.owners[n].id not in allowed,
                                                         self.owners.position(n), n)):
@@ -218,32 +224,63 @@ class ScaleMove:
                 displaced += [(demand, _zone(node_class))] * moved
                 left -= moved
             displaced += [(demand, None)] * left  # on nodes the policy lacks, or new
-        return displaced
+        return displaced + self._short_options(displaced)
+
+    def _short_options(self, displaced: list[tuple[Demand, tuple | None]]) -> list[tuple[Demand, tuple | None]]:
+        """Replicas of each option group's first option until the group delivers its
+        throughput (with what stays and what is placed again)."""
+        counts = Counter({name: sum(n.hosted[name] for n in self.nodes.values())
+                          for group in self.problem.option_groups for name in group.demands})
+        counts.update(d.name for d, _ in displaced)
+        more: list[tuple[Demand, tuple | None]] = []
+        for group in self.problem.option_groups:
+            members = [self.problem.demand(name) for name in group.demands]
+            delivered = sum((d.throughput * counts[d.name] for d in members), Fraction(0))
+            first = members[0]
+            while delivered < group.required and counts[first.name] < first.replicas:
+                more.append((first, None))
+                counts[first.name] += 1
+                delivered += first.throughput
+        return more
 
     def repair(self, displaced: list[tuple[Demand, tuple | None]]) -> None:
         order = sorted(displaced, key=lambda item: (-item[0].priority, -_size(item[0]), item[0].name))
         for demand, zone in order:
-            zone = zone if zone is not None else self._zone_for(demand)
-            fitting = self.targets(demand, zone)
-            target = min(fitting, key=lambda n: (_slack(self.rows.free[n.row], n.capacity, demand), n.row),
-                         default=None)
+            target = None
+            for where in [zone] if zone is not None else self._zones_for(demand):
+                target = self._place_in(demand, where)
+                if target is not None:
+                    break
             if target is None:
-                target = self._open_for(demand, zone)
-                if target is None:
-                    self.unplaced.append(demand.name)
-                    continue
+                self.unplaced.append(demand.name)
+                continue
             self.add(target, demand)
 
-    def _zone_for(self, demand: Demand) -> tuple | None:
-        """Where a replica with no node to come from goes: for a workload with topology rules,
-        the zone of its classes that runs the fewest of it (a spread stays even)."""
+    def _place_in(self, demand: Demand, zone: tuple | None) -> _Node | None:
+        """The fullest node in use (of the zone) that takes the replica, else a new one."""
+        fitting = self.targets(demand, zone)
+        target = min(fitting, key=lambda n: (_slack(self.rows.free[n.row], n.capacity, demand), n.row),
+                     default=None)
+        return target if target is not None else self._open_for(demand, zone)
+
+    def _zones_for(self, demand: Demand) -> list[tuple | None]:
+        """Where a replica with no node to come from may go: anywhere for a workload without
+        topology rules; else the zones of its classes that its zone (anti-)affinities allow,
+        those running the fewest of it first (a spread stays even)."""
         if demand.name not in self.zoned:
-            return None
-        counts: Counter = Counter({_zone(self.problem.node_class(c)): 0 for c in demand.eligible})
-        for node in self.nodes.values():
-            if node.hosted[demand.name]:
-                counts[_zone(node.node_class)] += node.hosted[demand.name]
-        return min(counts, key=lambda z: (counts[z], str(z))) if counts else None
+            return [None]
+        zones = {_zone(self.problem.node_class(c)) for c in demand.eligible}
+        for rule in demand.affinities:
+            if rule.topology != "zone":
+                continue
+            target = demand.workload if rule.target == "self" else rule.target
+            hosting = {z for z in zones if self.in_zone[target, z]}
+            zones = zones - hosting if rule.anti else (zones & hosting or zones)
+        for other in self.problem.demands:  # their anti-affinity keeps this one away too
+            for rule in other.affinities:
+                if rule.anti and rule.topology == "zone" and rule.target == demand.workload:
+                    zones = {z for z in zones if not self.in_zone[other.workload, z]}
+        return sorted(zones, key=lambda z: (self.in_zone[demand.workload, z], str(z)))
 
     def _open_for(self, demand: Demand, zone: tuple | None) -> _Node | None:
         """A new node for a replica: of the eligible class where its share costs least."""

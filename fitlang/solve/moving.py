@@ -231,11 +231,39 @@ def moves_between(problem: Problem, start: State, end: State,
         extra = max(0, len(sources) - len(targets))
         for source in sources[:extra]:
             moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop"))
-        for source, target in zip(sources[extra:], targets):
+        pairs, started = _paired(problem, demand, sources[extra:], targets)
+        for source, target in pairs:
             moves.append(Move(name, demand.workload, source, target, handle_of(source)))
-        for target in targets[len(sources):]:
+        for target in started:
             moves.append(Move(name, demand.workload, "", target, None, "start"))
     return moves
+
+
+def _paired(problem: Problem, demand, sources: list[str],
+            targets: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Each source (no more than the targets) with a target, in order, and the targets left
+    (replicas that start). For a workload with spreads or affinities, a source first with a
+    target of its own zone (cluster and zone): such a move keeps the replicas per zone, so a
+    wave can make it without breaking the spread mid-way."""
+    if not (demand.spreads or demand.affinities):
+        return list(zip(sources, targets)), targets[len(sources):]
+    owners = problem.owners()
+
+    def zone(node: str) -> tuple:
+        node_class = owners.get(node) if node != ELSEWHERE else None
+        return ("", "") if node_class is None else (node_class.cluster, node_class.zone or "")
+
+    left = list(targets)
+    pairs: list[tuple[str, str] | None] = []
+    for source in sources:
+        match = next((t for t in left if zone(t) == zone(source)), None) if source != ELSEWHERE else None
+        if match is not None:
+            left.remove(match)
+        pairs.append((source, match) if match is not None else None)
+    unmatched = sum(1 for pair in pairs if pair is None)
+    rest = iter(left[:unmatched])
+    return ([pair if pair is not None else (source, next(rest)) for source, pair in zip(sources, pairs)],
+            left[unmatched:])
 
 
 class _Handles:
@@ -415,7 +443,8 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
     breaking no rule that holds now, within the budgets; else one move that stops first."""
     allowed = checker.broken(state)
     if sum(c.count for c in problem.classes) > EXACT_MAX_NODES:
-        batched = _batched_wave(problem, state, pending, checker, allowed)
+        batched = _batched_wave(problem, state, pending, checker, allowed) or \
+            _batched_wave(problem, state, pending, checker, allowed, stop_first=True)
         if batched is not None:
             return batched
     wave = Wave()
@@ -441,24 +470,31 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
 
 
 def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
-                  allowed: set[tuple[str, int, int]]) -> Wave | None:
+                  allowed: set[tuple[str, int, int]], stop_first: bool = False) -> Wave | None:
     """At fleet scale, where `verify` of a state per move would take minutes: the moves, in
-    order, whose target has room beside what runs (its capacity and the node rules, counted
-    as the wave starts them), within the budgets; the wave's state checked by `verify` once,
-    and halved until it breaks no rule that held when it began. None where no move is taken."""
+    order, whose target has room beside what runs (its capacity, the node rules and the
+    spreads' skew, counted as the wave starts them), within the budgets; the wave's state
+    checked by `verify` once, and halved until it breaks no rule that held when it began.
+    `stop_first`: each old replica stops before its successor starts (its room is free; a
+    replica of a spread workload moves only within its domains). None: no move is taken."""
     room = _Room(problem, state)
     disrupted: Counter = Counter()
     leaving: Counter = Counter()  # replicas leaving each node in this wave
     emptied: set[str] = set()
     moves: list[Move] = []
     for move in pending:
-        limit = _budget(problem, move.workload) if move.kind == "move" else None
-        if limit is not None and disrupted[move.workload] >= limit:
+        limit = _budget(problem, move.workload) if move.kind == "move" or stop_first else None
+        if (limit is not None and disrupted[move.workload] >= limit) or \
+                (stop_first and not room.same_domains(move)):
             continue
         drains = _empties(state, room, leaving, move)
         if problem.max_drained is not None and drains and len(emptied) + 1 > problem.max_drained:
             continue
-        if not room.takes(move.target, move.demand):
+        if stop_first and move.source != ELSEWHERE:
+            room.release(move.source, move.demand)
+        if not room.takes(move.target, move.demand, stop_first):
+            if stop_first and move.source != ELSEWHERE:
+                room.release(move.source, move.demand, -1)
             continue
         room.add(move.target, move.demand)
         emptied.discard(move.target)
@@ -469,8 +505,8 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
         disrupted[move.workload] += 1
         moves.append(move)
     while moves:
-        if checker.broken(_apply(state, moves, stop=False)) <= allowed:
-            return Wave(moves)
+        if checker.broken(_apply(state, moves, stop=stop_first)) <= allowed:
+            return Wave(moves, stop_first=stop_first)
         moves = moves[: len(moves) // 2]
     return None
 
@@ -483,7 +519,8 @@ def _empties(state: State, room: _Room, leaving: Counter, move: Move) -> bool:
 
 
 class _Room:
-    """The resources in use on each node of a state, with the replicas a wave starts."""
+    """The resources in use on each node of a state, with the replicas a wave starts (and
+    stops), and each spread's replicas per domain."""
 
     def __init__(self, problem: Problem, state: State) -> None:
         from fitlang.model.problem import RESOURCES
@@ -495,6 +532,8 @@ class _Room:
         self.added: dict[str, Counter] = {}
         self.arrived: Counter = Counter()
         self.used: dict[str, dict[str, int]] = {}
+        self.spread: dict[str, list[Counter]] = {}  # demand -> per spread: domain -> replicas
+        self.started: Counter = Counter()  # (demand, spread index, domain) -> started in the wave
 
     def _used(self, node: str) -> dict[str, int]:
         if node not in self.used:
@@ -503,7 +542,56 @@ class _Room:
                                for r in self.resources}
         return self.used[node]
 
-    def takes(self, node: str, name: str) -> bool:
+    def _domains(self, name: str) -> list[Counter]:
+        """Per spread of the demand, its replicas per domain now (every domain of its classes)."""
+        if name not in self.spread:
+            from fitlang.rules.base import domain_of
+
+            demand = self.problem.demand(name)
+            per_spread = []
+            for spread in demand.spreads:
+                counts: Counter = Counter()
+                if spread.topology != "node":
+                    for class_id in demand.eligible:
+                        value = self.problem.node_class(class_id).topology_value(spread.topology)
+                        if value is not None:
+                            counts[value] += 0
+                for node, hosted in self.state.items():
+                    if hosted[name]:
+                        domain = domain_of(node, self.owners[node], spread.topology)
+                        if domain is not None:
+                            counts[domain] += hosted[name]
+                per_spread.append(counts)
+            self.spread[name] = per_spread
+        return self.spread[name]
+
+    def _skew_allows(self, node: str, name: str) -> bool:
+        """One more replica on the node keeps every spread within its skew (against the
+        least per domain now: starting replicas only raises it)."""
+        from fitlang.rules.base import domain_of
+
+        demand = self.problem.demand(name)
+        for index, (spread, counts) in enumerate(zip(demand.spreads, self._domains(name))):
+            domain = domain_of(node, self.owners[node], spread.topology)
+            if domain is None:
+                continue
+            least = 0 if spread.topology == "node" else min(counts.values(), default=0)
+            if counts[domain] + self.started[name, index, domain] + 1 - least > spread.max_skew:
+                return False
+        return True
+
+    def same_domains(self, move: Move) -> bool:
+        """Does the move keep its replica in the same domain of each of its spreads?"""
+        from fitlang.rules.base import domain_of
+
+        spreads = self.problem.demand(move.demand).spreads
+        if not spreads or move.source == ELSEWHERE:
+            return not spreads
+        source, target = self.owners[move.source], self.owners[move.target]
+        return all(spread.topology != "node" and domain_of(move.source, source, spread.topology)
+                   == domain_of(move.target, target, spread.topology) for spread in spreads)
+
+    def takes(self, node: str, name: str, stop_first: bool = False) -> bool:
         demand = self.problem.demand(name)
         hosted = self.state.get(node, Counter()) + self.added.get(node, Counter())
         if demand.one_per_node and hosted[name]:
@@ -513,17 +601,29 @@ class _Room:
             return False
         if any(d in self.apart.get(name, ()) for d in others):
             return False
+        if not stop_first and not self._skew_allows(node, name):
+            return False
         node_class = self.owners[node]
         capacity = node_class.node_capacity.get(node, node_class.capacity)
         used = self._used(node)
         return all(used[r] + demand.requests[r] <= capacity[r] for r in self.resources)
 
     def add(self, node: str, name: str) -> None:
+        from fitlang.rules.base import domain_of
+
         used = self._used(node)
         for resource in self.resources:
             used[resource] += self.problem.demand(name).requests[resource]
         self.added.setdefault(node, Counter())[name] += 1
         self.arrived[node] += 1
+        for index, spread in enumerate(self.problem.demand(name).spreads):
+            self.started[name, index, domain_of(node, self.owners[node], spread.topology)] += 1
+
+    def release(self, node: str, name: str, sign: int = 1) -> None:
+        """A replica stopped on the node before the wave starts its successor (-1: undone)."""
+        used = self._used(node)
+        for resource in self.resources:
+            used[resource] -= sign * self.problem.demand(name).requests[resource]
 
 
 def _drains_within(problem: Problem, state: State, moves: list[Move]) -> bool:
