@@ -40,6 +40,7 @@ from fitlang.solve.linear import Status
 from fitlang.solve.placement import Assignment, Placement
 
 State = dict[str, Counter]
+Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it ran in
 
 
 @dataclass
@@ -71,7 +72,8 @@ class _Rows:
         if row == len(self.alive):
             self.free = np.concatenate([self.free, np.zeros_like(self.free)])
             for array in ("of_class", "of_zone", "alive"):
-                setattr(self, array, np.concatenate([getattr(self, array), np.zeros_like(getattr(self, array))]))
+                grown = getattr(self, array)
+                setattr(self, array, np.concatenate([grown, np.zeros_like(grown)]))
         self.names.append(name)
         self.free[row] = [capacity[r] for r in RESOURCES]
         self.of_class[row] = self.class_index[node_class.id]
@@ -209,8 +211,8 @@ class ScaleMove:
         for demand in problem.demands:
             running = problem.running.get(demand.name, {})
             # an option keeps what runs of it; what the group then lacks is added below
-            left = min(demand.replicas, sum(running.values()) + problem.running_elsewhere.get(demand.name, 0)) \
-                if demand.name in grouped else demand.replicas
+            runs = sum(running.values()) + problem.running_elsewhere.get(demand.name, 0)
+            left = min(demand.replicas, runs) if demand.name in grouped else demand.replicas
             allowed = self.eligible[demand.name]
             for name in sorted(running, key=lambda n: (self.owners[n].id not in allowed,
                                                         self.owners.position(n), n)):
@@ -226,7 +228,7 @@ class ScaleMove:
             displaced += [(demand, None)] * left  # on nodes the policy lacks, or new
         return displaced + self._short_options(displaced)
 
-    def _short_options(self, displaced: list[tuple[Demand, tuple | None]]) -> list[tuple[Demand, tuple | None]]:
+    def _short_options(self, displaced: list[Displaced]) -> list[Displaced]:
         """Replicas of each option group's first option until the group delivers its
         throughput (with what stays and what is placed again)."""
         counts = Counter({name: sum(n.hosted[name] for n in self.nodes.values())
