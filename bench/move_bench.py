@@ -182,6 +182,7 @@ class Karpenter:
         self.problem, self.resources = problem, RESOURCES
         self.owners = problem.owners()
         self.apart, self.alone = problem.apart_on_nodes
+        self.eligible = {d.name: frozenset(d.eligible) for d in problem.demands}
         self.zoned = {d.name for d in problem.demands
                       if d.spreads or d.affinities or d.latency or d.gang}
         self.hosted: dict[str, Counter] = {}
@@ -202,7 +203,7 @@ class Karpenter:
 
     def takes(self, node: str, demand, used: dict[str, int], hosted: Counter, source: str | None) -> bool:
         node_class = self.owners[node]
-        if node_class.id not in demand.eligible_set:
+        if node_class.id not in self.eligible[demand.name]:
             return False
         if source is not None and demand.name in self.zoned and \
                 self.owners[source].zone != node_class.zone:
@@ -272,33 +273,60 @@ class Karpenter:
                                  key=lambda n: (self.owners.position(n), n))
                 added = self.fit(replicas, targets, node)
                 if added is None:
-                    price = self.owners[node].price
-                    cheaper = [n for n in self.free_nodes() if self.owners[n].price < price]
-                    added = next((a for n in cheaper if (a := self.fit(replicas, [n], node)) is not None
-                                  and len(a) == 1), None)
-                    if added is not None:
-                        self.used.update({n: Counter() for n in added})
-                        self.used.update({n: self._use(Counter()) for n in added})
-                        self.hosted.update({n: Counter() for n in added})
+                    added = self._replacement(node, replicas)
                 if added is not None:
                     self.apply(node, added)
                     changed = True
                     break
 
+    def _replacement(self, node: str, replicas: list[str]) -> dict[str, Counter] | None:
+        """One free node, cheaper than `node`, that takes all its replicas (opened), or None."""
+        price = self.owners[node].price
+        for free in self.free_nodes():
+            if self.owners[free].price >= price:
+                break
+            self._open(free)
+            added = self.fit(replicas, [free], node)
+            if added is not None:
+                return added
+            self._close(free)
+        return None
+
+    def _open(self, node: str) -> None:
+        self.hosted[node], self.used[node] = Counter(), self._use(Counter())
+
+    def _close(self, node: str) -> None:
+        del self.hosted[node], self.used[node]
+
     def _place_elsewhere(self, name: str) -> None:
-        targets = sorted(self.hosted, key=lambda n: (self.owners.position(n), n))
+        """First fit onto the nodes in use, else the cheapest free node; a replica of a
+        workload with topology rules in the zone that runs the fewest of it, as the
+        scheduler's topology spread would place it."""
+        zone = self._fewest_zone(name)
+        targets = sorted((n for n in self.hosted if zone is None or self.owners[n].zone == zone),
+                         key=lambda n: (self.owners.position(n), n))
         added = self.fit([name], targets, None)
         if added is None:
             for node in self.free_nodes():
-                self.hosted[node], self.used[node] = Counter(), self._use(Counter())
+                if zone is not None and self.owners[node].zone != zone:
+                    continue
+                self._open(node)
                 added = self.fit([name], [node], None)
                 if added is not None:
                     break
-                del self.hosted[node], self.used[node]
+                self._close(node)
         if added is None:
             self.unplaced += 1
             return
         self.apply(None, added)
+
+    def _fewest_zone(self, name: str) -> str | None:
+        if name not in self.zoned:
+            return None
+        counts = Counter({self.problem.node_class(c).zone: 0 for c in self.eligible[name]})
+        for node, hosted in self.hosted.items():
+            counts[self.owners[node].zone] += hosted[name]
+        return min(counts, key=lambda z: (counts[z], str(z)))
 
     def cost(self) -> Fraction:
         return sum((self.owners[n].price for n, c in self.hosted.items() if c), Fraction(0))
@@ -309,8 +337,6 @@ def karpenter(problem, root: str, seconds: float) -> tuple[Fraction, int, int, i
     from fitlang.solve.moving import _Checker
 
     started = time.monotonic()
-    for demand in problem.demands:
-        demand.eligible_set = set(demand.eligible)  # type: ignore[attr-defined]
     baseline = Karpenter(problem)
     baseline.run(started + seconds)
     elapsed = time.monotonic() - started
@@ -368,7 +394,10 @@ def main() -> None:
         result = row["plan"]
         plan = result.plan
         greedy_cost, greedy_moves, left_out, broken, greedy_seconds = row["karpenter"]
-        bound = f", bound {result.bound_text}" if getattr(result, "bound_text", "") else ""
+        target = result.placement
+        bound = (f", {target.objective} {float(target.value):.2f}, bound {float(target.bound):.2f}, "
+                 f"gap {100 * target.gap:.2f}%" if target.bound is not None and target.value is not None
+                 and target.gap is not None else "")
         print(f"seed {seed}: {row['replicas']} replicas on {arguments.nodes} nodes, changed "
               f"{row['chosen']}\n  now {float(plan.cost_before):.2f} USD/h | plan "
               f"{float(plan.cost_after):.2f} USD/h, {plan.moves} moves (least {plan.least_moves}), "

@@ -576,7 +576,9 @@ class _Room:
             if domain is None:
                 continue
             least = 0 if spread.topology == "node" else min(counts.values(), default=0)
-            if counts[domain] + self.started[name, index, domain] + 1 - least > spread.max_skew:
+            # a spread broken already (a drained zone) may stay so, no worse: up to its most
+            most = max(least + spread.max_skew, max(counts.values(), default=0))
+            if counts[domain] + self.started[name, index, domain] + 1 > most:
                 return False
         return True
 
