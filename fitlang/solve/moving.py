@@ -5,9 +5,11 @@ waves that reach it without breaking a rule or a budget mid-way (`fitc plan`).
    objectives with `moves` after them (the cheapest placement, then the fewest moves), or
    where the policy states `move_price` cost plus that price per move, or the policy's own
    list where it names `moves`. Fleets up to 48 nodes are solved node by node (exact: the
-   model's moves are the replicas that change node); larger ones by class, then each packed
-   node is matched to the node of its class whose running replicas it keeps most of
-   (`keep_in_place`), so that a replica stays on its own node wherever the counts allow.
+   model's moves are the replicas that change node); larger ones from what runs now
+   (`move_scale.py`: the replicas that cannot stay placed again, then nodes emptied or
+   replaced where that pays, with a proven bound), and where that does not serve (it breaks a
+   rule, leaves a replica out, or `moves` comes first) by class, each packed node then matched
+   to the node of its class whose running replicas it keeps most of (`keep_in_place`).
 2. `waves`: the moves in order. Nodes to buy come first (they exist from the first wave);
    a wave starts new replicas before it stops the old ones, so each wave's state (the old
    replicas not yet stopped plus the new ones started) is checked by `verify`, which shares
@@ -15,7 +17,8 @@ waves that reach it without breaking a rule or a budget mid-way (`fitc plan`).
    moves at most `max_disrupted` replicas of a workload and empties at most `max_drained`
    nodes. Where no move can start beside what runs, one replica is stopped before its
    successor starts (within the budget). Nodes bought earlier that end empty are released
-   last.
+   last. Over 48 nodes a wave is made in a batch (`_batched_wave`): the room on each node
+   and each spread's skew counted as it fills, `verify` once per wave.
 """
 
 from __future__ import annotations
