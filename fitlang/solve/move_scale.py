@@ -37,9 +37,9 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.linear import Status
+from fitlang.solve.moving import State, current_state
 from fitlang.solve.placement import Assignment, Placement
 
-State = dict[str, Counter]
 Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it ran in
 
 
@@ -116,7 +116,7 @@ class ScaleMove:
         self.next_free: dict[str, int] = {}  # class id -> where its search for a free node resumes
         self.unplaced: list[str] = []
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
-        self.running_now = _current(problem)
+        self.running_now = current_state(problem)
         self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
 
     # ---- the state --------------------------------------------------------------------------
@@ -408,14 +408,6 @@ class ScaleMove:
             bought.setdefault(self.owners[name].id, []).append(name)
         return Placement(Status.FEASIBLE, objective, None, bound, assignments=assignments, bought=bought,
                          backend="move_scale")
-
-
-def _current(problem: Problem) -> State:
-    state: State = {}
-    for demand, nodes in problem.running.items():
-        for node, count in nodes.items():
-            state.setdefault(node, Counter())[demand] += count
-    return state
 
 
 def _zone(node_class: NodeClass) -> tuple:
