@@ -247,23 +247,29 @@ class ScaleMove:
 
     def repair(self, displaced: list[tuple[Demand, tuple | None]]) -> None:
         order = sorted(displaced, key=lambda item: (-item[0].priority, -_size(item[0]), item[0].name))
+        left = Counter(demand.name for demand, _ in displaced)
         for demand, zone in order:
+            zones = [zone] if zone is not None else self._zones_for(demand)
+            # a spread's replica goes to its first zone that takes it (on a node in use, else
+            # a new one); any other replica to a node in use anywhere first
+            tries = [[where] for where in zones] if demand.spreads else [zones]
             target = None
-            for where in [zone] if zone is not None else self._zones_for(demand):
-                target = self._place_in(demand, where)
+            for allowed in tries:
+                target = next((t for where in allowed if (t := self._fullest(demand, where)) is not None),
+                              None) or self._open_for(demand, allowed, left[demand.name])
                 if target is not None:
                     break
+            left[demand.name] -= 1
             if target is None:
                 self.unplaced.append(demand.name)
                 continue
             self.add(target, demand)
 
-    def _place_in(self, demand: Demand, zone: tuple | None) -> _Node | None:
-        """The fullest node in use (of the zone) that takes the replica, else a new one."""
+    def _fullest(self, demand: Demand, zone: tuple | None) -> _Node | None:
+        """The fullest node in use (of the zone) that takes the replica."""
         fitting = self.targets(demand, zone)
-        target = min(fitting, key=lambda n: (_slack(self.rows.free[n.row], n.capacity, demand), n.row),
-                     default=None)
-        return target if target is not None else self._open_for(demand, zone)
+        return min(fitting, key=lambda n: (_slack(self.rows.free[n.row], n.capacity, demand), n.row),
+                   default=None)
 
     def _zones_for(self, demand: Demand) -> list[tuple | None]:
         """Where a replica with no node to come from may go: anywhere for a workload without
@@ -284,11 +290,16 @@ class ScaleMove:
                     zones = {z for z in zones if not self.in_zone[other.workload, z]}
         return sorted(zones, key=lambda z: (self.in_zone[demand.workload, z], str(z)))
 
-    def _open_for(self, demand: Demand, zone: tuple | None) -> _Node | None:
-        """A new node for a replica: of the eligible class where its share costs least."""
+    def _open_for(self, demand: Demand, zones: list[tuple | None], left: int) -> _Node | None:
+        """A new node for a replica, in one of the zones (None: any): of the eligible class
+        where the replicas of its workload still to place that one node takes (at most
+        `left`) cost least each."""
+        rank = {zone: index for index, zone in enumerate(zones)}
         classes = [self.problem.node_class(c) for c in demand.eligible]
-        ranked = sorted((c for c in classes if zone is None or demand.name not in self.zoned
-                         or _zone(c) == zone), key=lambda c: (_share_cost(c, demand), c.id))
+        if None not in rank and demand.name in self.zoned:
+            classes = [c for c in classes if _zone(c) in rank]
+
+        ranked = sorted(classes, key=lambda c: (_each_costs(c, demand, left), c.id))
         for node_class in ranked:
             if not self.may_open(node_class):
                 continue
@@ -426,11 +437,13 @@ def _slack(free: np.ndarray, capacity: dict[str, int], demand: Demand) -> float:
                 if capacity[r]), default=0.0)
 
 
-def _share_cost(node_class: NodeClass, demand: Demand) -> Fraction:
-    """The price of the share of a node of the class that one replica takes (its largest)."""
-    shares = [Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
-              if demand.requests[r] and node_class.capacity[r]]
-    return node_class.price * max(shares, default=Fraction(1))
+def _each_costs(node_class: NodeClass, demand: Demand, left: int) -> Fraction:
+    """A new node's price over the replicas of the demand it takes of the `left` to place (one
+    where the workload runs one replica per node): a lone replica takes the cheapest node,
+    many the class whose node each shares most cheaply."""
+    fits = [node_class.capacity[r] // demand.requests[r] for r in RESOURCES if demand.requests[r]]
+    takes = 1 if demand.one_per_node else min(min(fits, default=1), left)
+    return node_class.price / max(1, takes)
 
 
 def forced_moves(problem: Problem) -> int:
