@@ -249,10 +249,10 @@ class ScaleMove:
         order = sorted(displaced, key=lambda item: (-item[0].priority, -_size(item[0]), item[0].name))
         left = Counter(demand.name for demand, _ in displaced)
         for demand, zone in order:
-            zones = [zone] if zone is not None else self._zones_for(demand)
+            zones: list[tuple | None] = [zone] if zone is not None else self._zones_for(demand)
             # a spread's replica goes to its first zone that takes it (on a node in use, else
             # a new one); any other replica to a node in use anywhere first
-            tries = [[where] for where in zones] if demand.spreads else [zones]
+            tries: list[list[tuple | None]] = [[where] for where in zones] if demand.spreads else [zones]
             target = None
             for allowed in tries:
                 target = next((t for where in allowed if (t := self._fullest(demand, where)) is not None),
