@@ -7,8 +7,8 @@ offer), so it is the start, and the move is decomposed by what changed:
 1. `repair`: the replicas that cannot stay (on nodes the policy lacks or on a class their
    rules now rule out; those the policy asks for on top of what runs) are placed, largest
    first, on a node in use with room (the fullest that takes them), else on a new node of
-   the class where the replica's share of a node costs least. Replicas beyond what the
-   policy asks for stop (`moving.moves_between` says which).
+   the class whose price, over the replicas of the workload one node of it takes, is least.
+   Replicas beyond what the policy asks for stop (`moving.moves_between` says which).
 2. `improve`: node by node, the change that lowers the objective most, cost plus
    `move_price` per replica moved and node drained or bought, while one does: a node in use
    is *deleted* (its replicas first fit onto the other nodes in use) or *replaced* (by one
@@ -449,10 +449,16 @@ def _each_costs(node_class: NodeClass, demand: Demand, left: int) -> Fraction:
 def forced_moves(problem: Problem) -> int:
     """The replicas every plan moves: those running where their rules no longer let them
     run (or on nodes the policy lacks) that the policy still asks for, beyond what their
-    allowed nodes keep."""
+    allowed nodes keep. None are counted for an option (its replica may be replaced by
+    another option's: a stop and a start, no move) nor where replicas may be left out."""
+    if problem.allow_unplaced:
+        return 0
     owners = problem.owners()
+    grouped = {name for group in problem.option_groups for name in group.demands}
     forced = 0
     for demand in problem.demands:
+        if demand.name in grouped:
+            continue
         running = problem.running.get(demand.name, {})
         allowed = sum(c for n, c in running.items() if owners[n].id in demand.eligible)
         total = sum(running.values()) + problem.running_elsewhere.get(demand.name, 0)
