@@ -1,22 +1,44 @@
 """`fitc plan` against Karpenter-style consolidation, one node at a time (issue 18).
 
-    .venv/bin/python bench/move_bench.py                      # 200 nodes, 3 seeds
-    .venv/bin/python bench/move_bench.py --nodes 1000 --seeds 1
+    .venv/bin/python bench/move_bench.py                                  # 3 pools, 201 nodes
+    .venv/bin/python bench/move_bench.py --shape fleet --nodes 10000 --workloads 1000
+    .venv/bin/python bench/move_bench.py --shape inventory --nodes 10000 --workloads 1000
 
-A fleet of three pools of alike nodes (8 cores, 32 GiB; 0.40, 0.34 and 0.30 USD/h), 40
-workloads of 1-4 cores, and what runs now: after demand dropped, each replica on a random node
-with room (so nodes run a third full on average). Both start from that state:
+`--shape pools` (session 11): three pools of alike nodes (8 cores, 32 GiB; 0.40, 0.34 and
+0.30 USD/h), 40 workloads of 1-4 cores, and what runs now: after demand dropped, each replica
+on a random node with room (so nodes run a third full on average).
 
-- `fitc plan` (`make_plan`: the move objective `[cost, moves]`, the waves checked by verify);
-- the baseline, as Karpenter's single-node consolidation deletes nodes: repeatedly, the node
-  in use with the fewest replicas (then the dearest) whose replicas all fit on the other nodes
-  in use (first fit, cores and memory) is emptied, its replicas moved there; until no node can
-  be. It never moves a replica to an empty node, so never replaces a dear node with a cheaper
-  one (Karpenter's replacement needs a new node launched: with alike offers, as here, it
-  would not launch one).
+`--shape fleet` (bench/fleet.py) and `--shape inventory` (bench/inventories.py, heterogeneous
+pools, on-prem inventories, zone spread, budgets): the issue's instance. What runs now is the
+fleet at rest: `fitc solve --format json` of the generated policy (cached under
+--cache). Then about 10% of the nodes change (`changed_policy`): the pools in use, nearest
+in size to a third of that share each, are one of
 
-Printed per seed: cost before, cost after and moves for each, the plan's least moves, and the
-plan's wall time (the machine is shared: medians over seeds). Not a test.
+- *priced*: its price rises by 25%;
+- *drained*: its block is gone from the policy (its replicas run on nodes the policy lacks:
+  they must move, W0802);
+- *undercut*: a new offer of its shape and labels at 80% of its price, as many nodes.
+
+The policy states `move_price` (`--move-price`, USD/h per replica moved, node drained or
+bought: one objective, cost + moves, whose proven bound the plan states) and
+`min_saving = 0%`.
+
+Both start from what runs now:
+
+- `fitc plan` (`make_plan`, the waves checked by verify), timed in process: wall and CPU
+  seconds, and the peak resident memory of the process;
+- the baseline (`karpenter`), as Karpenter's single-node consolidation: first the replicas
+  on nodes the policy lacks go, first fit, onto nodes in use with room (else onto the
+  cheapest free node that takes them); then, repeatedly, the node in use with the fewest
+  replicas (then the dearest) whose replicas all fit on the other nodes in use is deleted
+  (its replicas moved there, first fit), or, failing that, replaced by one cheaper free node
+  that takes all of its replicas; until no node is. It keeps each node rule a packer keeps
+  (capacity, eligibility, one replica per node, apart, alone) and moves a replica of a
+  workload with topology rules (spread, affinity, latency, gangs) only within its zone, as
+  the scheduler's simulation would keep them; its end state is checked by `verify` too.
+
+Printed per seed: cost before and after and moves for each, the plan's proven bound on
+cost + moves and its gap. The machine is shared: medians over seeds. Not a test.
 """
 
 from __future__ import annotations
@@ -24,25 +46,31 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from fitlang.driver import Compilation  # noqa: E402
 from fitlang.plan import make_plan  # noqa: E402
 
 POOLS = (("a", "0.40"), ("b", "0.34"), ("c", "0.30"))
 CORES, MEMORY_GIB = 8, 32
+CHANGED_SHARE = 0.10  # of the nodes, split between the three kinds of change
 
 
-def fleet(nodes: int, seed: int) -> tuple[str, dict, dict[str, tuple[int, int]]]:
-    """The policy text, the state (placement JSON) and each workload's (cores, GiB)."""
+def pools_fleet(nodes: int, seed: int) -> tuple[str, dict]:
+    """The `pools` shape: the policy text and the state (placement JSON)."""
     rng = random.Random(seed)
     per_pool = nodes // len(POOLS)
     text = ""
@@ -51,7 +79,6 @@ def fleet(nodes: int, seed: int) -> tuple[str, dict, dict[str, tuple[int, int]]]
                  f"  price = {price} USD/h\n}}\n\n")
     names = [f"{name}-{i}" for name, _ in POOLS for i in range(per_pool)]
     free = {n: [CORES, MEMORY_GIB] for n in names}
-    shapes: dict[str, tuple[int, int]] = {}
     assignments = []
     budget = CORES * len(names) // 3  # the cores that run now: a third of the fleet
     workloads = 40
@@ -59,7 +86,6 @@ def fleet(nodes: int, seed: int) -> tuple[str, dict, dict[str, tuple[int, int]]]
         cores, gib = rng.randint(1, 4), rng.randint(1, 8)
         replicas = max(1, budget // workloads // cores)
         name = f"w{index}"
-        shapes[name] = (cores, gib)
         text += (f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cores}\n"
                  f"  memory = {gib}GiB\n}}\n\n")
         for replica in range(replicas):
@@ -68,67 +94,317 @@ def fleet(nodes: int, seed: int) -> tuple[str, dict, dict[str, tuple[int, int]]]
             free[node][1] -= gib
             assignments.append({"workload": name, "replica": replica, "node": node})
     text += "policy {\n  objective = [cost, moves]\n  min_saving = 0%\n}\n"
-    return text, {"assignments": assignments}, shapes
+    return text, {"assignments": assignments}
 
 
-def price_of(node: str) -> Fraction:
-    return Fraction(dict(POOLS)[node.split("-")[0]])
+# ---- the issue's instance: a fleet at rest, then 10% of its nodes changed -----------------
+
+POOL_BLOCK = re.compile(r"^pool (\S+) \{\n.*?^\}\n", re.M | re.S)
 
 
-def one_node_at_a_time(state: dict, shapes: dict[str, tuple[int, int]]) -> tuple[Fraction, int]:
-    """Karpenter-style deletion (see the module's docstring): (cost after, replicas moved)."""
-    hosted: dict[str, list[str]] = {}
-    for item in state["assignments"]:
-        hosted.setdefault(item["node"], []).append(item["workload"])
-    moves = 0
-    while True:
-        order = sorted(hosted, key=lambda n: (len(hosted[n]), -price_of(n), n))
-        for node in order:
-            room = {n: [CORES - sum(shapes[w][0] for w in ws), MEMORY_GIB - sum(shapes[w][1] for w in ws)]
-                    for n, ws in hosted.items() if n != node}
-            moved = {}
-            for workload in sorted(hosted[node], key=lambda w: -shapes[w][0]):
-                cores, gib = shapes[workload]
-                target = next((n for n in sorted(room) if room[n][0] >= cores and room[n][1] >= gib), None)
-                if target is None:
-                    break
-                room[target][0] -= cores
-                room[target][1] -= gib
-                moved.setdefault(target, []).append(workload)
-            else:
-                for target, workloads in moved.items():
-                    hosted[target] += workloads
-                moves += len(hosted.pop(node))
+def at_rest(shape: str, nodes: int, workloads: int, seed: int, cache: Path) -> tuple[dict, dict, str]:
+    """The generated fleet's files, its placement (what runs now: `fitc solve`, cached) and
+    its policy text."""
+    import fleet as fleet_shape
+    import inventories
+
+    generated = (fleet_shape.generate(nodes, workloads, seed=seed) if shape == "fleet"
+                 else inventories.generate(nodes, workloads, seed=seed))
+    where = cache / f"{shape}-{nodes}-{workloads}-{seed}"
+    placement = where / "placement.json"
+    if not placement.is_file():
+        where.mkdir(parents=True, exist_ok=True)
+        policy = generated.write(where, "base")
+        solved = subprocess.run([sys.executable, "-m", "fitlang.cli", "solve", str(policy), "--format",
+                                 "json", "--time-limit", "60"], capture_output=True, text=True,
+                                cwd=ROOT)
+        document = json.loads(solved.stdout)
+        assert document.get("assignments"), solved.stderr[-2000:]
+        placement.write_text(json.dumps(document))
+    return generated.files, json.loads(placement.read_text()), generated.policy
+
+
+def changed_policy(text: str, state: dict, seed: int, move_price: str) -> tuple[str, dict[str, list[str]]]:
+    """The policy after about 10% of its nodes changed (see the module's docstring), and the
+    pools each kind of change took."""
+    rng = random.Random(seed)
+    blocks = {m.group(1): m.group(0) for m in POOL_BLOCK.finditer(text)}
+    used = Counter(item["node"].rsplit("-", 1)[0] for item in state["assignments"])
+    count = {name: int(re.search(r"count = (\d+)", block).group(1)) for name, block in blocks.items()}
+    total = sum(count.values())
+    target = CHANGED_SHARE * total / 3
+    chosen: dict[str, list[str]] = {"priced": [], "drained": [], "undercut": []}
+    taken: set[str] = set()
+    for kind in chosen:
+        left = target
+        while left > 0:
+            candidates = [n for n in blocks if n in used and n not in taken and
+                          (kind != "drained" or "gpu" not in blocks[n])]
+            if not candidates:
                 break
+            rng.shuffle(candidates)
+            name = min(candidates, key=lambda n: abs(count[n] - left))
+            if chosen[kind] and count[name] > 2 * left:
+                break
+            chosen[kind].append(name)
+            taken.add(name)
+            left -= count[name]
+    for name in chosen["priced"]:
+        text = text.replace(blocks[name], _repriced(blocks[name], Fraction(5, 4)))
+    for name in chosen["drained"]:
+        text = text.replace(blocks[name], "")
+    for name in chosen["undercut"]:
+        offer = _repriced(blocks[name], Fraction(4, 5)).replace(f"pool {name} {{", f"pool {name}x {{", 1)
+        text += "\n" + offer
+    settings = f"  move_price = {move_price} USD/h\n  min_saving = 0%\n"
+    if re.search(r"^policy \{\n", text, re.M):
+        text = re.sub(r"^policy \{\n", "policy {\n" + settings, text, count=1, flags=re.M)
+    else:
+        text += "policy {\n" + settings + "}\n"
+    return text, chosen
+
+
+def _repriced(block: str, factor: Fraction) -> str:
+    def scaled(match: re.Match) -> str:
+        return f"price = {float(Fraction(match.group(1)) * factor):.4f} USD/h"
+
+    return re.sub(r"price = ([0-9.]+) USD/h", scaled, block)
+
+
+# ---- the baseline -------------------------------------------------------------------------
+
+class Karpenter:
+    """Single-node consolidation over a problem with a current state (module docstring)."""
+
+    def __init__(self, problem) -> None:
+        from fitlang.model.problem import RESOURCES
+
+        self.problem, self.resources = problem, RESOURCES
+        self.owners = problem.owners()
+        self.apart, self.alone = problem.apart_on_nodes
+        self.eligible = {d.name: frozenset(d.eligible) for d in problem.demands}
+        self.zoned = {d.name for d in problem.demands
+                      if d.spreads or d.affinities or d.latency or d.gang}
+        self.hosted: dict[str, Counter] = {}
+        for demand, nodes in problem.running.items():
+            for node, count in nodes.items():
+                self.hosted.setdefault(node, Counter())[demand] += count
+        self.used = {n: self._use(c) for n, c in self.hosted.items()}
+        self.moves = 0
+        self.unplaced = 0
+
+    def capacity(self, node: str) -> dict[str, int]:
+        node_class = self.owners[node]
+        return node_class.node_capacity.get(node, node_class.capacity)
+
+    def _use(self, hosted: Counter) -> dict[str, int]:
+        return {r: sum(self.problem.demand(d).requests[r] * c for d, c in hosted.items())
+                for r in self.resources}
+
+    def takes(self, node: str, demand, used: dict[str, int], hosted: Counter, source: str | None) -> bool:
+        node_class = self.owners[node]
+        if node_class.id not in self.eligible[demand.name]:
+            return False
+        if source is not None and demand.name in self.zoned and \
+                self.owners[source].zone != node_class.zone:
+            return False
+        if demand.one_per_node and hosted[demand.name]:
+            return False
+        others = [d for d, c in hosted.items() if c and d != demand.name]
+        if others and (demand.name in self.alone or any(d in self.alone for d in others)):
+            return False
+        if any(d in self.apart.get(demand.name, ()) for d in others):
+            return False
+        capacity = self.capacity(node)
+        return all(used[r] + demand.requests[r] <= capacity[r] for r in self.resources)
+
+    def fit(self, replicas: list[str], targets: list[str], source: str | None) -> dict[str, Counter] | None:
+        """First fit of the replicas (largest first) onto the targets, or None."""
+        added: dict[str, Counter] = {}
+        used = {n: dict(self.used[n]) for n in targets}
+        for name in sorted(replicas, key=lambda d: -self.problem.demand(d).requests["cpu"]):
+            demand = self.problem.demand(name)
+            for node in targets:
+                hosted = self.hosted[node] + added.get(node, Counter())
+                if self.takes(node, demand, used[node], hosted, source):
+                    added.setdefault(node, Counter())[name] += 1
+                    for r in self.resources:
+                        used[node][r] += demand.requests[r]
+                    break
+            else:
+                return None
+        return added
+
+    def apply(self, source: str | None, added: dict[str, Counter]) -> None:
+        for node, counts in added.items():
+            self.hosted.setdefault(node, Counter()).update(counts)
+            self.used[node] = self._use(self.hosted[node])
+            self.moves += sum(counts.values())
+        if source is not None:
+            del self.hosted[source], self.used[source]
+
+    def free_nodes(self) -> list[str]:
+        """Nodes not in use, cheapest first (one per class and size: alike nodes are alike)."""
+        free = []
+        for node_class in sorted(self.problem.classes, key=lambda c: (c.price, c.id)):
+            for node in node_class.node_names[: node_class.count]:
+                if node not in self.hosted:
+                    free.append(node)
+                    if not node_class.node_capacity:
+                        break
+        return free
+
+    def run(self, deadline: float) -> None:
+        for demand, count in sorted(self.problem.running_elsewhere.items()):
+            for _ in range(count):
+                self._place_elsewhere(demand)
+        changed = True
+        while changed and time.monotonic() < deadline:
+            changed = False
+            order = sorted(self.hosted, key=lambda n: (sum(self.hosted[n].values()),
+                                                       -self.owners[n].price, n))
+            for node in order:
+                if time.monotonic() > deadline:
+                    return
+                replicas = list(self.hosted[node].elements())
+                if any(d in self.problem.pinned for d in replicas):
+                    continue
+                targets = sorted((n for n in self.hosted if n != node),
+                                 key=lambda n: (self.owners.position(n), n))
+                added = self.fit(replicas, targets, node)
+                if added is None:
+                    added = self._replacement(node, replicas)
+                if added is not None:
+                    self.apply(node, added)
+                    changed = True
+                    break
+
+    def _replacement(self, node: str, replicas: list[str]) -> dict[str, Counter] | None:
+        """One free node, cheaper than `node`, that takes all its replicas (opened), or None."""
+        price = self.owners[node].price
+        for free in self.free_nodes():
+            if self.owners[free].price >= price:
+                break
+            self._open(free)
+            added = self.fit(replicas, [free], node)
+            if added is not None:
+                return added
+            self._close(free)
+        return None
+
+    def _open(self, node: str) -> None:
+        self.hosted[node], self.used[node] = Counter(), self._use(Counter())
+
+    def _close(self, node: str) -> None:
+        del self.hosted[node], self.used[node]
+
+    def _place_elsewhere(self, name: str) -> None:
+        """First fit onto the nodes in use, else the cheapest free node; a replica of a
+        workload with topology rules in the zone that runs the fewest of it, as the
+        scheduler's topology spread would place it."""
+        zone = self._fewest_zone(name)
+        targets = sorted((n for n in self.hosted if zone is None or self.owners[n].zone == zone),
+                         key=lambda n: (self.owners.position(n), n))
+        added = self.fit([name], targets, None)
+        if added is None:
+            for node in self.free_nodes():
+                if zone is not None and self.owners[node].zone != zone:
+                    continue
+                self._open(node)
+                added = self.fit([name], [node], None)
+                if added is not None:
+                    break
+                self._close(node)
+        if added is None:
+            self.unplaced += 1
+            return
+        self.apply(None, added)
+
+    def _fewest_zone(self, name: str) -> str | None:
+        if name not in self.zoned:
+            return None
+        counts = Counter({self.problem.node_class(c).zone: 0 for c in self.eligible[name]})
+        for node, hosted in self.hosted.items():
+            counts[self.owners[node].zone] += hosted[name]
+        return min(counts, key=lambda z: (counts[z], str(z)))
+
+    def cost(self) -> Fraction:
+        return sum((self.owners[n].price for n, c in self.hosted.items() if c), Fraction(0))
+
+
+def karpenter(problem, root: str, seconds: float) -> tuple[Fraction, int, int, int, float]:
+    """(cost after, replicas moved, left out, rules its end state breaks, seconds)."""
+    from fitlang.solve.moving import _Checker
+
+    started = time.monotonic()
+    baseline = Karpenter(problem)
+    baseline.run(started + seconds)
+    elapsed = time.monotonic() - started
+    broken = _Checker(problem, set(problem.bought_now), root).broken(baseline.hosted)
+    return baseline.cost(), baseline.moves, baseline.unplaced, len(broken), elapsed
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+def one_seed(arguments: argparse.Namespace, seed: int) -> dict:
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        if arguments.shape == "pools":
+            text, state = pools_fleet(arguments.nodes, seed)
+            chosen: dict[str, list[str]] = {}
         else:
-            return sum((price_of(n) for n in hosted), Fraction(0)), moves
+            files, state, base = at_rest(arguments.shape, arguments.nodes, arguments.workloads, seed,
+                                         Path(arguments.cache))
+            text, chosen = changed_policy(base, state, seed, arguments.move_price)
+            for file_name, content in files.items():
+                (directory / file_name).write_text(content)
+        policy, current = directory / "p.fit", directory / "now.json"
+        policy.write_text(text)
+        current.write_text(json.dumps(state))
+        started, cpu = time.monotonic(), time.process_time()
+        compilation = Compilation(policy, current=str(current))
+        result = make_plan(compilation, compilation.current_state(), arguments.time_limit)
+        row = {"seconds": time.monotonic() - started, "cpu": time.process_time() - cpu,
+               "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "chosen": chosen, "replicas": len(state["assignments"])}
+        plan = result.plan
+        assert plan is not None, [d.message for d in result.diagnostics]
+        assert result.problem is not None
+        row["plan"] = result
+        row["karpenter"] = karpenter(result.problem, str(policy), arguments.baseline_seconds)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--shape", choices=("pools", "fleet", "inventory"), default="pools")
     parser.add_argument("--nodes", type=int, default=201)
+    parser.add_argument("--workloads", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--baseline-seconds", type=float, default=120.0)
+    parser.add_argument("--move-price", default="0.01")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "fitc-move-bench"))
     arguments = parser.parse_args()
     seconds = []
-    for seed in range(arguments.seeds):
-        text, state, shapes = fleet(arguments.nodes, seed)
-        with tempfile.TemporaryDirectory() as directory:
-            policy, current = Path(directory) / "p.fit", Path(directory) / "now.json"
-            policy.write_text(text)
-            current.write_text(json.dumps(state))
-            started = time.monotonic()
-            compilation = Compilation(policy, current=str(current))
-            result = make_plan(compilation, compilation.current_state(), arguments.time_limit)
-            seconds.append(time.monotonic() - started)
+    for seed in range(arguments.first_seed, arguments.first_seed + arguments.seeds):
+        row = one_seed(arguments, seed)
+        seconds.append(row["seconds"])
+        result = row["plan"]
         plan = result.plan
-        assert plan is not None, [d.message for d in result.diagnostics]
-        greedy_cost, greedy_moves = one_node_at_a_time(state, shapes)
-        print(f"seed {seed}: {len(state['assignments'])} replicas on {arguments.nodes} nodes, "
-              f"{float(plan.cost_before):.2f} USD/h now | plan {float(plan.cost_after):.2f} USD/h, "
-              f"{plan.moves} moves (least {plan.least_moves}), {len(plan.waves)} waves, "
-              f"{seconds[-1]:.1f} s, {result.status} | one node at a time "
-              f"{float(greedy_cost):.2f} USD/h, {greedy_moves} moves")
+        greedy_cost, greedy_moves, left_out, broken, greedy_seconds = row["karpenter"]
+        target = result.placement
+        bound = (f", {target.objective} {float(target.value):.2f}, bound {float(target.bound):.2f}, "
+                 f"gap {100 * target.gap:.2f}%" if target.bound is not None and target.value is not None
+                 and target.gap is not None else "")
+        print(f"seed {seed}: {row['replicas']} replicas on {arguments.nodes} nodes, changed "
+              f"{row['chosen']}\n  now {float(plan.cost_before):.2f} USD/h | plan "
+              f"{float(plan.cost_after):.2f} USD/h, {plan.moves} moves (least {plan.least_moves}), "
+              f"{len(plan.waves)} waves, {result.status}{bound}, {row['seconds']:.1f} s wall "
+              f"{row['cpu']:.1f} s CPU, peak {row['peak_mb']:.0f} MB\n  one node at a time "
+              f"{float(greedy_cost):.2f} USD/h, {greedy_moves} moves, {left_out} left out, "
+              f"{broken} rules broken, {greedy_seconds:.1f} s")
     print(f"plan wall time, median of {len(seconds)}: {statistics.median(seconds):.1f} s")
 
 

@@ -287,8 +287,17 @@ def as_text(result: PlanResult) -> str:
     least = plan.least_moves
     lines.append(f"Moves: {plan.moves}; the least these node counts allow: {least}"
                  + ("" if plan.moves == least else f" (gap {plan.moves - least})")
-                 + f"; target placement {result.status}.")
+                 + f"; target placement {result.status}{_bound_text(result.placement)}.")
     return "\n".join(lines) + "\n"
+
+
+def _bound_text(placement: Placement | None) -> str:
+    """At fleet scale (`solve/move_scale.py`): the objective, its proven bound and the gap."""
+    if placement is None or placement.backend != "move_scale" or placement.value is None \
+            or placement.bound is None or placement.gap is None:
+        return ""
+    return (f" ({placement.objective} {_money(placement.value)}, proven bound "
+            f"{_money(placement.bound)}, gap {100 * placement.gap:.2f}%)")
 
 
 def _replica(move) -> str:

@@ -5,9 +5,11 @@ waves that reach it without breaking a rule or a budget mid-way (`fitc plan`).
    objectives with `moves` after them (the cheapest placement, then the fewest moves), or
    where the policy states `move_price` cost plus that price per move, or the policy's own
    list where it names `moves`. Fleets up to 48 nodes are solved node by node (exact: the
-   model's moves are the replicas that change node); larger ones by class, then each packed
-   node is matched to the node of its class whose running replicas it keeps most of
-   (`keep_in_place`), so that a replica stays on its own node wherever the counts allow.
+   model's moves are the replicas that change node); larger ones from what runs now
+   (`move_scale.py`: the replicas that cannot stay placed again, then nodes emptied or
+   replaced where that pays, with a proven bound), and where that does not serve (it breaks a
+   rule, leaves a replica out, or `moves` comes first) by class, each packed node then matched
+   to the node of its class whose running replicas it keeps most of (`keep_in_place`).
 2. `waves`: the moves in order. Nodes to buy come first (they exist from the first wave);
    a wave starts new replicas before it stops the old ones, so each wave's state (the old
    replicas not yet stopped plus the new ones started) is checked by `verify`, which shares
@@ -15,7 +17,8 @@ waves that reach it without breaking a rule or a budget mid-way (`fitc plan`).
    moves at most `max_disrupted` replicas of a workload and empties at most `max_drained`
    nodes. Where no move can start beside what runs, one replica is stopped before its
    successor starts (within the budget). Nodes bought earlier that end empty are released
-   last.
+   last. Over 48 nodes a wave is made in a batch (`_batched_wave`): the room on each node
+   and each spread's skew counted as it fills, `verify` once per wave.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.solve.linear import Status
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
 
 State = dict[str, Counter]  # node -> demand name -> replicas there
@@ -50,9 +54,48 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
         return _node_by_node(moving, backend, time_limit)
+    at_scale = _at_scale(moving, time_limit)
+    if at_scale is not None:
+        return at_scale
     placement = _solve(moving, backend, time_limit)
     keep_in_place(problem, placement)
     return kept_in_place(problem, placement)
+
+
+def _at_scale(problem: Problem, time_limit: float | None) -> Placement | None:
+    """The move found from what runs now (`move_scale`), where it places every replica, keeps
+    every rule (`verify`) and its objective is the cost or cost + moves; else None (the whole
+    model is solved)."""
+    from fitlang.solve.move_scale import move_at_scale
+
+    objective = problem.objective[0]
+    if objective not in ("cost", "cost+moves") or problem.timeline is not None:
+        return None
+    placement, fleet = move_at_scale(problem, objective, time_limit)
+    if fleet.unplaced:
+        return None
+    end, bought = fleet.state(), set(fleet.bought)
+    if _Checker(problem, bought | set(problem.bought_now), "").broken(end):
+        return None
+    placement.value = objective_value(problem, objective, end, bought)
+    if placement.bound is not None:
+        placement.bound = min(placement.bound, placement.value)
+        if placement.gap is not None and placement.gap <= placement.tolerance:
+            placement.status = Status.OPTIMAL
+    return placement
+
+
+def objective_value(problem: Problem, objective: str, end: State, bought: set[str]) -> Fraction:
+    """The cost of the end state, plus, for `cost+moves`, `move_price` per replica moved, node
+    drained (in use now, empty at the end) and node bought."""
+    cost = state_cost(problem, end, bought)
+    if objective != "cost+moves":
+        return cost
+    start = current_state(problem)
+    moved = sum(1 for m in moves_between(problem, start, end) if m.kind == "move")
+    drained = len((_in_use(start) | set(problem.bought_now)) - _in_use(end) - bought)
+    changes = moved + drained + len(bought - set(problem.bought_now))
+    return cost + (problem.move_price or 0) * changes
 
 
 def _node_by_node(problem: Problem, backend: str, time_limit: float | None) -> Placement:
@@ -171,11 +214,17 @@ def moves_between(problem: Problem, start: State, end: State,
     handles = handles or {}
     owners = problem.owners()
     moves: list[Move] = []
+    hosting: dict[str, set[str]] = {}  # demand -> the nodes that host it now or at the end
+    for state in (start, end):
+        for node, counts in state.items():
+            for name, count in counts.items():
+                if count:
+                    hosting.setdefault(name, set()).add(node)
     for demand in problem.demands:
         name = demand.name
         sources: list[str] = [ELSEWHERE] * problem.running_elsewhere.get(name, 0)
         targets: list[str] = []
-        for node in sorted(set(start) | set(end), key=lambda n: (owners.position(n), n)):
+        for node in sorted(hosting.get(name, ()), key=lambda n: (owners.position(n), n)):
             now, then = start.get(node, Counter())[name], end.get(node, Counter())[name]
             sources += [node] * max(0, now - then)
             targets += [node] * max(0, then - now)
@@ -185,11 +234,39 @@ def moves_between(problem: Problem, start: State, end: State,
         extra = max(0, len(sources) - len(targets))
         for source in sources[:extra]:
             moves.append(Move(name, demand.workload, source, "", handle_of(source), "stop"))
-        for source, target in zip(sources[extra:], targets):
+        pairs, started = _paired(problem, demand, sources[extra:], targets)
+        for source, target in pairs:
             moves.append(Move(name, demand.workload, source, target, handle_of(source)))
-        for target in targets[len(sources):]:
+        for target in started:
             moves.append(Move(name, demand.workload, "", target, None, "start"))
     return moves
+
+
+def _paired(problem: Problem, demand, sources: list[str],
+            targets: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Each source (no more than the targets) with a target, in order, and the targets left
+    (replicas that start). For a workload with spreads or affinities, a source first with a
+    target of its own zone (cluster and zone): such a move keeps the replicas per zone, so a
+    wave can make it without breaking the spread mid-way."""
+    if not (demand.spreads or demand.affinities):
+        return list(zip(sources, targets)), targets[len(sources):]
+    owners = problem.owners()
+
+    def zone(node: str) -> tuple:
+        node_class = owners.get(node) if node != ELSEWHERE else None
+        return ("", "") if node_class is None else (node_class.cluster, node_class.zone or "")
+
+    left = list(targets)
+    pairs: list[tuple[str, str] | None] = []
+    for source in sources:
+        match = next((t for t in left if zone(t) == zone(source)), None) if source != ELSEWHERE else None
+        if match is not None:
+            left.remove(match)
+        pairs.append((source, match) if match is not None else None)
+    unmatched = sum(1 for pair in pairs if pair is None)
+    rest = iter(left[:unmatched])
+    return ([pair if pair is not None else (source, next(rest)) for source, pair in zip(sources, pairs)],
+            left[unmatched:])
 
 
 class _Handles:
@@ -351,6 +428,11 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
     """The moves that start beside what runs (new replicas started, old ones not yet stopped)
     breaking no rule that holds now, within the budgets; else one move that stops first."""
     allowed = checker.broken(state)
+    if sum(c.count for c in problem.classes) > EXACT_MAX_NODES:
+        batched = _batched_wave(problem, state, pending, checker, allowed) or \
+            _batched_wave(problem, state, pending, checker, allowed, stop_first=True)
+        if batched is not None:
+            return batched
     wave = Wave()
     disrupted: Counter = Counter()
     for move in pending:
@@ -371,6 +453,165 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
                 and checker.broken(_apply(state, [move])) <= allowed:
             return Wave([move], stop_first=True)
     return None
+
+
+def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
+                  allowed: set[tuple[str, int, int]], stop_first: bool = False) -> Wave | None:
+    """At fleet scale, where `verify` of a state per move would take minutes: the moves, in
+    order, whose target has room beside what runs (its capacity, the node rules and the
+    spreads' skew, counted as the wave starts them), within the budgets; the wave's state
+    checked by `verify` once, and halved until it breaks no rule that held when it began.
+    `stop_first`: each old replica stops before its successor starts (its room is free; a
+    replica of a spread workload moves only within its domains). None: no move is taken."""
+    room = _Room(problem, state)
+    disrupted: Counter = Counter()
+    leaving: Counter = Counter()  # replicas leaving each node in this wave
+    emptied: set[str] = set()
+    moves: list[Move] = []
+    for move in pending:
+        limit = _budget(problem, move.workload) if move.kind == "move" or stop_first else None
+        if (limit is not None and disrupted[move.workload] >= limit) or \
+                (stop_first and not room.same_domains(move)):
+            continue
+        drains = _empties(state, room, leaving, move)
+        if problem.max_drained is not None and drains and len(emptied) + 1 > problem.max_drained:
+            continue
+        if stop_first and move.source != ELSEWHERE:
+            room.release(move.source, move.demand)
+        if not room.takes(move.target, move.demand, stop_first):
+            if stop_first and move.source != ELSEWHERE:
+                room.release(move.source, move.demand, -1)
+            continue
+        room.add(move.target, move.demand)
+        emptied.discard(move.target)
+        if drains:
+            emptied.add(move.source)
+        if move.source != ELSEWHERE:
+            leaving[move.source] += 1
+        disrupted[move.workload] += 1
+        moves.append(move)
+    while moves:
+        if checker.broken(_apply(state, moves, stop=stop_first)) <= allowed:
+            return Wave(moves, stop_first=stop_first)
+        moves = moves[: len(moves) // 2]
+    return None
+
+
+def _empties(state: State, room: _Room, leaving: Counter, move: Move) -> bool:
+    """Does the move take the last replica off its node (one no move of the wave comes to)?"""
+    if move.source == ELSEWHERE or room.arrived[move.source]:
+        return False
+    return sum(state.get(move.source, Counter()).values()) - leaving[move.source] == 1
+
+
+class _Room:
+    """The resources in use on each node of a state, with the replicas a wave starts (and
+    stops), and each spread's replicas per domain."""
+
+    def __init__(self, problem: Problem, state: State) -> None:
+        from fitlang.model.problem import RESOURCES
+
+        self.problem, self.resources = problem, RESOURCES
+        self.owners = problem.owners()
+        self.apart, self.alone = problem.apart_on_nodes
+        self.state = state
+        self.added: dict[str, Counter] = {}
+        self.arrived: Counter = Counter()
+        self.used: dict[str, dict[str, int]] = {}
+        self.spread: dict[str, list[Counter]] = {}  # demand -> per spread: domain -> replicas
+        self.started: Counter = Counter()  # (demand, spread index, domain) -> started in the wave
+
+    def _used(self, node: str) -> dict[str, int]:
+        if node not in self.used:
+            hosted = self.state.get(node, Counter())
+            self.used[node] = {r: sum(self.problem.demand(d).requests[r] * c for d, c in hosted.items())
+                               for r in self.resources}
+        return self.used[node]
+
+    def _domains(self, name: str) -> list[Counter]:
+        """Per spread of the demand, its replicas per domain now (every domain of its classes)."""
+        if name not in self.spread:
+            from fitlang.rules.base import domain_of
+
+            demand = self.problem.demand(name)
+            per_spread = []
+            for spread in demand.spreads:
+                counts: Counter = Counter()
+                if spread.topology != "node":
+                    for class_id in demand.eligible:
+                        value = self.problem.node_class(class_id).topology_value(spread.topology)
+                        if value is not None:
+                            counts[value] += 0
+                for node, hosted in self.state.items():
+                    if hosted[name]:
+                        domain = domain_of(node, self.owners[node], spread.topology)
+                        if domain is not None:
+                            counts[domain] += hosted[name]
+                per_spread.append(counts)
+            self.spread[name] = per_spread
+        return self.spread[name]
+
+    def _skew_allows(self, node: str, name: str) -> bool:
+        """One more replica on the node keeps every spread within its skew (against the
+        least per domain now: starting replicas only raises it)."""
+        from fitlang.rules.base import domain_of
+
+        demand = self.problem.demand(name)
+        for index, (spread, counts) in enumerate(zip(demand.spreads, self._domains(name))):
+            domain = domain_of(node, self.owners[node], spread.topology)
+            if domain is None:
+                continue
+            least = 0 if spread.topology == "node" else min(counts.values(), default=0)
+            # a spread broken already (a drained zone) may stay so, no worse: up to its most
+            most = max(least + spread.max_skew, max(counts.values(), default=0))
+            if counts[domain] + self.started[name, index, domain] + 1 > most:
+                return False
+        return True
+
+    def same_domains(self, move: Move) -> bool:
+        """Does the move keep its replica in the same domain of each of its spreads?"""
+        from fitlang.rules.base import domain_of
+
+        spreads = self.problem.demand(move.demand).spreads
+        if not spreads or move.source == ELSEWHERE:
+            return not spreads
+        source, target = self.owners[move.source], self.owners[move.target]
+        return all(spread.topology != "node" and domain_of(move.source, source, spread.topology)
+                   == domain_of(move.target, target, spread.topology) for spread in spreads)
+
+    def takes(self, node: str, name: str, stop_first: bool = False) -> bool:
+        demand = self.problem.demand(name)
+        hosted = self.state.get(node, Counter()) + self.added.get(node, Counter())
+        if demand.one_per_node and hosted[name]:
+            return False
+        others = [d for d in hosted if d != name]
+        if others and (name in self.alone or any(d in self.alone for d in others)):
+            return False
+        if any(d in self.apart.get(name, ()) for d in others):
+            return False
+        if not stop_first and not self._skew_allows(node, name):
+            return False
+        node_class = self.owners[node]
+        capacity = node_class.node_capacity.get(node, node_class.capacity)
+        used = self._used(node)
+        return all(used[r] + demand.requests[r] <= capacity[r] for r in self.resources)
+
+    def add(self, node: str, name: str) -> None:
+        from fitlang.rules.base import domain_of
+
+        used = self._used(node)
+        for resource in self.resources:
+            used[resource] += self.problem.demand(name).requests[resource]
+        self.added.setdefault(node, Counter())[name] += 1
+        self.arrived[node] += 1
+        for index, spread in enumerate(self.problem.demand(name).spreads):
+            self.started[name, index, domain_of(node, self.owners[node], spread.topology)] += 1
+
+    def release(self, node: str, name: str, sign: int = 1) -> None:
+        """A replica stopped on the node before the wave starts its successor (-1: undone)."""
+        used = self._used(node)
+        for resource in self.resources:
+            used[resource] -= sign * self.problem.demand(name).requests[resource]
 
 
 def _drains_within(problem: Problem, state: State, moves: list[Move]) -> bool:

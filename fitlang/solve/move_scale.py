@@ -1,0 +1,485 @@
+"""The move at fleet scale: from what runs now, the changes that pay (`fitc plan`, issue 18).
+
+Above `EXACT_MAX_NODES` nodes the move is not solved as a whole. What runs now is a
+placement that met every rule before something changed (a price, a pool drained, a new
+offer), so it is the start, and the move is decomposed by what changed:
+
+1. `repair`: the replicas that cannot stay (on nodes the policy lacks or on a class their
+   rules now rule out; those the policy asks for on top of what runs) are placed, largest
+   first, on a node in use with room (the fullest that takes them), else on a new node of
+   the class whose price, over the replicas of the workload one node of it takes, is least.
+   Replicas beyond what the policy asks for stop (`moving.moves_between` says which).
+2. `improve`: node by node, the change that lowers the objective most, cost plus
+   `move_price` per replica moved and node drained or bought, while one does: a node in use
+   is *deleted* (its replicas first fit onto the other nodes in use) or *replaced* (by one
+   free node of a cheaper class that takes all its replicas).
+
+Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
+workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
+topology (spread, affinity, latency, gangs) moves only within its zone and cluster, where
+those rules count it as before. `verify` checks the end state (`moving.solve_move` falls
+back to the whole model where it breaks a rule).
+
+The bound: the objective is a sum of the cost and the priced changes, each no less than its
+own least, so the least cost (`bound.lower_bound`, proven) plus `move_price` times the moves
+no plan avoids (`forced_moves`: replicas running where they may no longer run) is a proven
+lower bound on the objective.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.solve.linear import Status
+from fitlang.solve.moving import State, current_state
+from fitlang.solve.placement import Assignment, Placement
+
+Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it ran in
+
+
+@dataclass
+class _Node:
+    """A node in use: what it hosts, and its row in `_Rows`."""
+
+    name: str
+    node_class: NodeClass
+    capacity: dict[str, int]
+    row: int
+    hosted: Counter = field(default_factory=Counter)
+
+
+class _Rows:
+    """The nodes in use as arrays, so that the nodes with room for a replica are found at
+    once: free resources, class and zone per row, and whether the row is a node in use."""
+
+    def __init__(self, classes: list[NodeClass]) -> None:
+        self.class_index = {c.id: i for i, c in enumerate(classes)}
+        self.zones: dict[tuple, int] = {}
+        self.free = np.zeros((64, len(RESOURCES)), dtype=np.int64)
+        self.of_class = np.zeros(64, dtype=np.int64)
+        self.of_zone = np.zeros(64, dtype=np.int64)
+        self.alive = np.zeros(64, dtype=bool)
+        self.names: list[str] = []
+
+    def open(self, name: str, node_class: NodeClass, capacity: dict[str, int]) -> int:
+        row = len(self.names)
+        if row == len(self.alive):
+            self.free = np.concatenate([self.free, np.zeros_like(self.free)])
+            for array in ("of_class", "of_zone", "alive"):
+                grown = getattr(self, array)
+                setattr(self, array, np.concatenate([grown, np.zeros_like(grown)]))
+        self.names.append(name)
+        self.free[row] = [capacity[r] for r in RESOURCES]
+        self.of_class[row] = self.class_index[node_class.id]
+        self.of_zone[row] = self.zone(_zone(node_class))
+        self.alive[row] = True
+        return row
+
+    def zone(self, zone: tuple) -> int:
+        return self.zones.setdefault(zone, len(self.zones))
+
+    def with_room(self, need: np.ndarray, eligible: np.ndarray, zone: int | None) -> np.ndarray:
+        """The rows (in row order) of nodes in use of an eligible class (and the zone) with room."""
+        count = len(self.names)
+        mask = self.alive[:count] & eligible[self.of_class[:count]] & (self.free[:count] >= need).all(axis=1)
+        if zone is not None:
+            mask &= self.of_zone[:count] == zone
+        return np.flatnonzero(mask)
+
+
+class ScaleMove:
+    """The fleet as it moves (see the module's docstring)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.owners = problem.owners()
+        self.price = problem.move_price or Fraction(0)
+        self.apart, self.alone = problem.apart_on_nodes
+        self.rows = _Rows(problem.classes)
+        self.eligible = {d.name: frozenset(d.eligible) for d in problem.demands}
+        self.eligible_mask = {d.name: np.isin(np.arange(len(problem.classes)),
+                                              [self.rows.class_index[c] for c in d.eligible])
+                              for d in problem.demands}
+        self.need = {d.name: np.array([d.requests[r] for r in RESOURCES], dtype=np.int64)
+                     for d in problem.demands}
+        self.zoned = {d.name for d in problem.demands if d.spreads or d.affinities or d.latency or d.gang}
+        self.nodes: dict[str, _Node] = {}
+        self.bought: set[str] = set(problem.bought_now)
+        self.watts = {scope.name: Fraction(0) for scope in problem.power_caps}
+        self.in_group: Counter = Counter()
+        self.next_free: dict[str, int] = {}  # class id -> where its search for a free node resumes
+        self.unplaced: list[str] = []
+        self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
+        self.running_now = current_state(problem)
+        self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
+
+    # ---- the state --------------------------------------------------------------------------
+
+    def node(self, name: str) -> _Node:
+        """The node in use of that name (opened if it was not)."""
+        found = self.nodes.get(name)
+        if found is None:
+            node_class = self.owners[name]
+            capacity = node_class.node_capacity.get(name, node_class.capacity)
+            found = _Node(name, node_class, capacity, self.rows.open(name, node_class, capacity))
+            self.nodes[name] = found
+            self._opened(node_class, 1)
+            if node_class.provisioned:
+                self.bought.add(name)
+        return found
+
+    def add(self, node: _Node, demand: Demand, amount: int = 1) -> None:
+        node.hosted[demand.name] += amount
+        self.rows.free[node.row] -= self.need[demand.name] * amount
+        self.in_zone[demand.workload, _zone(node.node_class)] += amount
+
+    def remove(self, node: _Node, demand: Demand, amount: int = 1) -> None:
+        node.hosted[demand.name] -= amount
+        if not node.hosted[demand.name]:
+            del node.hosted[demand.name]
+        self.rows.free[node.row] += self.need[demand.name] * amount
+        self.in_zone[demand.workload, _zone(node.node_class)] -= amount
+
+    def _opened(self, node_class: NodeClass, sign: int) -> None:
+        for scope in self.problem.power_caps:
+            if node_class.id in scope.classes:
+                self.watts[scope.name] += sign * node_class.power_watts
+        if node_class.buy_group is not None:
+            self.in_group[node_class.buy_group] += sign
+
+    def close(self, name: str) -> None:
+        node = self.nodes.pop(name)
+        assert not node.hosted
+        self.rows.alive[node.row] = False
+        self._opened(node.node_class, -1)
+        self.bought.discard(name)
+
+    def may_open(self, node_class: NodeClass) -> bool:
+        for scope in self.problem.power_caps:
+            if node_class.id in scope.classes and \
+                    self.watts[scope.name] + node_class.power_watts > scope.cap_watts:
+                return False
+        group = node_class.buy_group
+        return group is None or group not in self.problem.buy_limits or \
+            self.in_group[group] < self.problem.buy_limits[group]
+
+    def free_node(self, node_class: NodeClass) -> str | None:
+        """A node of the class not in use (the first, in the class's order)."""
+        names = node_class.node_names
+        index = self.next_free.get(node_class.id, 0)
+        while index < node_class.count and names[index] in self.nodes:
+            index += 1
+        self.next_free[node_class.id] = index
+        return names[index] if index < node_class.count else None
+
+    def takes(self, node: _Node, demand: Demand) -> bool:
+        """The node rules the rows do not hold: one replica per node, apart, alone."""
+        if demand.one_per_node and node.hosted[demand.name]:
+            return False
+        others = [d for d in node.hosted if d != demand.name]
+        if others and (demand.name in self.alone or any(d in self.alone for d in others)):
+            return False
+        return not any(d in self.apart.get(demand.name, ()) for d in others)
+
+    def targets(self, demand: Demand, zone: tuple | None, rows: np.ndarray | None = None) -> list[_Node]:
+        """The nodes in use that take one more replica (from a node of `zone`), in row order;
+        of `rows` only where given."""
+        zone_row = self.rows.zone(zone) if zone is not None and demand.name in self.zoned else None
+        found = self.rows.with_room(self.need[demand.name], self.eligible_mask[demand.name], zone_row)
+        if rows is not None:
+            found = np.intersect1d(found, rows)
+        nodes = [self.nodes[self.rows.names[row]] for row in found]
+        return [n for n in nodes if self.takes(n, demand)]
+
+    def state(self) -> State:
+        return {name: Counter(node.hosted) for name, node in self.nodes.items() if node.hosted}
+
+    # ---- 1. repair ----------------------------------------------------------------------------
+
+    def start(self) -> list[tuple[Demand, tuple | None]]:
+        """What runs now where it may stay (up to the replicas asked for); returns the replicas
+        to place: (demand, the zone it ran in, or None)."""
+        problem = self.problem
+        displaced: list[tuple[Demand, tuple | None]] = []
+        grouped = {name for group in problem.option_groups for name in group.demands}
+        for demand in problem.demands:
+            running = problem.running.get(demand.name, {})
+            # an option keeps what runs of it; what the group then lacks is added below
+            runs = sum(running.values()) + problem.running_elsewhere.get(demand.name, 0)
+            left = min(demand.replicas, runs) if demand.name in grouped else demand.replicas
+            allowed = self.eligible[demand.name]
+            for name in sorted(running, key=lambda n: (self.owners[n].id not in allowed,
+                                                        self.owners.position(n), n)):
+                count, node_class = running[name], self.owners[name]
+                if node_class.id in allowed or demand.name in problem.pinned:
+                    kept = min(count, left)
+                    if kept:
+                        self.add(self.node(name), demand, kept)
+                    left, count = left - kept, count - kept
+                moved = min(count, left)  # ruled out here: placed again, near where it ran
+                displaced += [(demand, _zone(node_class))] * moved
+                left -= moved
+            displaced += [(demand, None)] * left  # on nodes the policy lacks, or new
+        return displaced + self._short_options(displaced)
+
+    def _short_options(self, displaced: list[Displaced]) -> list[Displaced]:
+        """Replicas of each option group's first option until the group delivers its
+        throughput (with what stays and what is placed again)."""
+        counts = Counter({name: sum(n.hosted[name] for n in self.nodes.values())
+                          for group in self.problem.option_groups for name in group.demands})
+        counts.update(d.name for d, _ in displaced)
+        more: list[tuple[Demand, tuple | None]] = []
+        for group in self.problem.option_groups:
+            members = [self.problem.demand(name) for name in group.demands]
+            delivered = sum((d.throughput * counts[d.name] for d in members), Fraction(0))
+            first = members[0]
+            while delivered < group.required and counts[first.name] < first.replicas:
+                more.append((first, None))
+                counts[first.name] += 1
+                delivered += first.throughput
+        return more
+
+    def repair(self, displaced: list[tuple[Demand, tuple | None]]) -> None:
+        order = sorted(displaced, key=lambda item: (-item[0].priority, -_size(item[0]), item[0].name))
+        left = Counter(demand.name for demand, _ in displaced)
+        for demand, zone in order:
+            zones: list[tuple | None] = [zone] if zone is not None else self._zones_for(demand)
+            # a spread's replica goes to its first zone that takes it (on a node in use, else
+            # a new one); any other replica to a node in use anywhere first
+            tries: list[list[tuple | None]] = [[where] for where in zones] if demand.spreads else [zones]
+            target = None
+            for allowed in tries:
+                target = next((t for where in allowed if (t := self._fullest(demand, where)) is not None),
+                              None) or self._open_for(demand, allowed, left[demand.name])
+                if target is not None:
+                    break
+            left[demand.name] -= 1
+            if target is None:
+                self.unplaced.append(demand.name)
+                continue
+            self.add(target, demand)
+
+    def _fullest(self, demand: Demand, zone: tuple | None) -> _Node | None:
+        """The fullest node in use (of the zone) that takes the replica."""
+        fitting = self.targets(demand, zone)
+        return min(fitting, key=lambda n: (_slack(self.rows.free[n.row], n.capacity, demand), n.row),
+                   default=None)
+
+    def _zones_for(self, demand: Demand) -> list[tuple | None]:
+        """Where a replica with no node to come from may go: anywhere for a workload without
+        topology rules; else the zones of its classes that its zone (anti-)affinities allow,
+        those running the fewest of it first (a spread stays even)."""
+        if demand.name not in self.zoned:
+            return [None]
+        zones = {_zone(self.problem.node_class(c)) for c in demand.eligible}
+        for rule in demand.affinities:
+            if rule.topology != "zone":
+                continue
+            target = demand.workload if rule.target == "self" else rule.target
+            hosting = {z for z in zones if self.in_zone[target, z]}
+            zones = zones - hosting if rule.anti else (zones & hosting or zones)
+        for other in self.problem.demands:  # their anti-affinity keeps this one away too
+            for rule in other.affinities:
+                if rule.anti and rule.topology == "zone" and rule.target == demand.workload:
+                    zones = {z for z in zones if not self.in_zone[other.workload, z]}
+        return sorted(zones, key=lambda z: (self.in_zone[demand.workload, z], str(z)))
+
+    def _open_for(self, demand: Demand, zones: list[tuple | None], left: int) -> _Node | None:
+        """A new node for a replica, in one of the zones (None: any): of the eligible class
+        where the replicas of its workload still to place that one node takes (at most
+        `left`) cost least each."""
+        rank = {zone: index for index, zone in enumerate(zones)}
+        classes = [self.problem.node_class(c) for c in demand.eligible]
+        if None not in rank and demand.name in self.zoned:
+            classes = [c for c in classes if _zone(c) in rank]
+
+        ranked = sorted(classes, key=lambda c: (_each_costs(c, demand, left), c.id))
+        for node_class in ranked:
+            if not self.may_open(node_class):
+                continue
+            name = self.free_node(node_class)
+            if name is None:
+                continue
+            node = self.node(name)
+            if (self.rows.free[node.row] >= self.need[demand.name]).all():
+                return node
+            self.close(name)
+        return None
+
+    # ---- 2. improve ---------------------------------------------------------------------------
+
+    def improve(self, deadline: float | None) -> None:
+        """Passes over the nodes in use, dearest first, deleting or replacing each where that
+        lowers the objective, until a pass changes nothing (or the deadline)."""
+        changed = True
+        while changed:
+            changed = False
+            for node in sorted(self._movable_nodes(), key=lambda n: (-n.node_class.price, n.row)):
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+                if node.name in self.nodes and (self._delete(node) or self._replace(node)):
+                    changed = True
+
+    def _movable_nodes(self) -> list[_Node]:
+        return [n for n in self.nodes.values()
+                if n.hosted and not any(d in self.problem.pinned for d in n.hosted)]
+
+    def _change_price(self, node: _Node) -> Fraction:
+        """The priced changes of moving all its replicas away: a move for each replica that
+        runs here now (those repair placed here move anyway), and the node drained if it
+        runs work now."""
+        now = self.running_now.get(node.name, Counter())
+        moved = sum(min(count, now[d]) for d, count in node.hosted.items())
+        return self.price * (moved + (1 if now else 0))
+
+    def _delete(self, node: _Node) -> bool:
+        if node.node_class.price - self._change_price(node) <= 0:
+            return False
+        plan = self._fit_all(node, None)
+        if plan is None:
+            return False
+        self._carry_out(node, plan)
+        return True
+
+    def _replace(self, node: _Node) -> bool:
+        """The node's replicas onto one free node of the cheapest class that takes them all,
+        where that lowers the objective: the classes in order of price, the first that fits."""
+        demands = [self.problem.demand(d) for d in node.hosted]
+        zoned = any(d.name in self.zoned for d in demands)
+        eligible = frozenset.intersection(*(self.eligible[d.name] for d in demands))
+        used = np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
+        most = node.node_class.price - self._change_price(node)
+        for node_class in self.by_price:
+            bought = self.price if node_class.provisioned else 0
+            if node_class.price + bought >= most:
+                return False
+            if node_class.id not in eligible or node_class.id == node.node_class.id:
+                continue
+            if (zoned and _zone(node_class) != _zone(node.node_class)) or not self.may_open(node_class):
+                continue
+            if any(used[i] > node_class.capacity[r] for i, r in enumerate(RESOURCES)):
+                continue
+            name = self.free_node(node_class)
+            if name is None:
+                continue
+            target = self.node(name)
+            plan = self._fit_all(node, np.array([target.row]))
+            if plan is not None:
+                self._carry_out(node, plan)
+                return True
+            self.close(target.name)
+        return False
+
+    def _fit_all(self, node: _Node, rows: np.ndarray | None) -> list[tuple[Demand, _Node]] | None:
+        """First fit of the node's replicas (largest first) onto the other nodes in use (of
+        `rows` where given); None if one does not fit. The targets are left as they were."""
+        plan: list[tuple[Demand, _Node]] = []
+        zone = _zone(node.node_class)
+        alive = self.rows.alive[node.row]
+        self.rows.alive[node.row] = False  # not onto itself
+        try:
+            for name in sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d)):
+                demand = self.problem.demand(name)
+                found = self.targets(demand, zone, rows)
+                if not found:
+                    return None
+                self.add(found[0], demand)
+                plan.append((demand, found[0]))
+            return plan
+        finally:
+            self.rows.alive[node.row] = alive
+            for demand, target in plan:
+                self.remove(target, demand)
+
+    def _carry_out(self, node: _Node, plan: list[tuple[Demand, _Node]]) -> None:
+        for demand, target in plan:
+            self.remove(node, demand)
+            self.add(target, demand)
+        self.close(node.name)
+
+    # ---- the outcome ----------------------------------------------------------------------------
+
+    def placement(self, objective: str, bound: Fraction | None) -> Placement:
+        order = {d.name: i for i, d in enumerate(self.problem.demands)}
+        number: Counter = Counter()
+        assignments = []
+        for name in sorted(self.nodes, key=lambda n: (self.owners.position(n), n)):
+            for demand in sorted(self.nodes[name].hosted, key=order.__getitem__):
+                for _ in range(self.nodes[name].hosted[demand]):
+                    assignments.append(Assignment(demand, number[demand], name))
+                    number[demand] += 1
+        bought: dict[str, list[str]] = {}
+        for name in sorted(self.bought & set(self.nodes), key=lambda n: (self.owners.position(n), n)):
+            bought.setdefault(self.owners[name].id, []).append(name)
+        return Placement(Status.FEASIBLE, objective, None, bound, assignments=assignments, bought=bought,
+                         backend="move_scale")
+
+
+def _zone(node_class: NodeClass) -> tuple:
+    """Where a topology rule counts a node: its cluster and zone (its region if it has none:
+    a pool may state its zone without its region, an inventory's node both)."""
+    return (node_class.cluster, node_class.zone or node_class.region)
+
+
+def _size(demand: Demand) -> int:
+    return demand.requests["gpu"] * 10**9 + demand.requests["cpu"]
+
+
+def _slack(free: np.ndarray, capacity: dict[str, int], demand: Demand) -> float:
+    """How much room is left after the replica, as the largest share of a resource free."""
+    return max(((free[i] - demand.requests[r]) / capacity[r] for i, r in enumerate(RESOURCES)
+                if capacity[r]), default=0.0)
+
+
+def _each_costs(node_class: NodeClass, demand: Demand, left: int) -> Fraction:
+    """A new node's price over the replicas of the demand it takes of the `left` to place (one
+    where the workload runs one replica per node): a lone replica takes the cheapest node,
+    many the class whose node each shares most cheaply."""
+    fits = [node_class.capacity[r] // demand.requests[r] for r in RESOURCES if demand.requests[r]]
+    takes = 1 if demand.one_per_node else min(min(fits, default=1), left)
+    return node_class.price / max(1, takes)
+
+
+def forced_moves(problem: Problem) -> int:
+    """The replicas every plan moves: those running where their rules no longer let them
+    run (or on nodes the policy lacks) that the policy still asks for, beyond what their
+    allowed nodes keep. None are counted for an option (its replica may be replaced by
+    another option's: a stop and a start, no move) nor where replicas may be left out."""
+    if problem.allow_unplaced:
+        return 0
+    owners = problem.owners()
+    grouped = {name for group in problem.option_groups for name in group.demands}
+    forced = 0
+    for demand in problem.demands:
+        if demand.name in grouped:
+            continue
+        running = problem.running.get(demand.name, {})
+        allowed = sum(c for n, c in running.items() if owners[n].id in demand.eligible)
+        total = sum(running.values()) + problem.running_elsewhere.get(demand.name, 0)
+        forced += max(0, min(total, demand.replicas) - min(allowed, demand.replicas))
+    return forced
+
+
+def move_at_scale(problem: Problem, objective: str, time_limit: float | None) -> tuple[Placement, ScaleMove]:
+    """The target placement of a large fleet (module's docstring); its bound proven."""
+    from fitlang.solve.bound import lower_bound
+
+    started = time.monotonic()
+    deadline = None if time_limit is None else started + time_limit
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    improve_until = None if time_limit is None else started + 0.4 * time_limit
+    fleet.improve(improve_until)
+    least_cost = lower_bound(problem, "cost", deadline).value
+    bound = None
+    if least_cost is not None:
+        bound = least_cost + fleet.price * forced_moves(problem) if objective == "cost+moves" else least_cost
+    placement = fleet.placement(objective, bound)
+    placement.seconds = time.monotonic() - started
+    return placement, fleet
