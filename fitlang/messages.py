@@ -933,6 +933,29 @@ class PricesWithoutHorizon(Message):
     name: str
 
 
+# ---- E0920-E0949 / W0920-W0939: time, part two (issue 19: carbon, windows, recurring jobs) ----
+
+
+class CarbonWithoutHorizon(Message):
+    code = "E0920"
+    summary = "carbon needs a horizon"
+    template = "{what} needs a horizon: the policy states no `horizon`, `step` and `start`"
+    fix = ("Add `horizon = 7d`, `step = 1h` and `start = \"...\"` to the `policy` block: carbon "
+           "is counted step by step over the horizon.")
+    what: str
+
+
+class CarbonNotStated(Message):
+    code = "W0920"
+    summary = "carbon asked for, but no grid states it"
+    template = ("{what}, but no `electricity` block states a carbon intensity: every schedule "
+                "emits 0 kgCO2e")
+    severity = Severity.WARNING
+    fix = ("State the grid's carbon intensity where the nodes draw power: `carbon = 350 "
+           "gCO2e/kWh` (or `carbon_hourly`, `carbon_file`).")
+    what: str
+
+
 class TimingNotEnforced(Message):
     code = "W0901"
     summary = "timing the target does not enforce"

@@ -248,6 +248,7 @@ class PolicyBlock:
     horizon: Fraction | None = None
     step: Fraction | None = None
     start: str | None = None
+    carbon_budget: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> PolicyBlock:
@@ -275,6 +276,9 @@ class ElectricityBlock:
     price: Fraction | None = None
     hourly: list[Fraction] | None = None
     prices: str | None = None
+    carbon: Fraction | None = None
+    carbon_hourly: list[Fraction] | None = None
+    carbon_file: str | None = None
     zone: str | None = None
     region: str | None = None
     labels: dict[str, str] | None = None

@@ -152,6 +152,15 @@ class Electricity(NodeScope):
     per_step: tuple[Fraction, ...] = ()
     # (from, price) rows of a `prices` file, in time order: the price from each instant on
     timed: tuple[tuple[datetime, Fraction], ...] = ()
+    # the grid's carbon intensity (gCO2e/kWh), the same three ways; None and () when not stated
+    carbon: Fraction | None = None
+    carbon_per_step: tuple[Fraction, ...] = ()
+    carbon_timed: tuple[tuple[datetime, Fraction], ...] = ()
+    carbon_origin: Origin | None = None
+
+    @property
+    def states_carbon(self) -> bool:
+        return self.carbon is not None or bool(self.carbon_per_step or self.carbon_timed)
 
 
 @dataclass(frozen=True)
@@ -390,6 +399,7 @@ class Policy:
     min_saving: Fraction = Fraction(5, 100)
     max_drained: int | None = None
     horizon: Horizon | None = None  # time (issue 19): None without `horizon`
+    carbon_budget: Fraction | None = None  # kgCO2e over the horizon
 
     def settings_of(self, kind: type[_Settings]) -> _Settings:
         """A target's settings: as its block states them, or its defaults."""

@@ -38,6 +38,8 @@ MAXIMUM: dict[str, Fraction] = {
     "rate": Fraction(10 ** 9),  # USD/h
     "money": Fraction(10 ** 12),  # USD
     "energy_price": Fraction(10 ** 6),  # USD/kWh
+    "carbon_intensity": Fraction(10 ** 5),  # gCO2e/kWh (coal is about 1,000)
+    "carbon": Fraction(10 ** 12),  # kgCO2e
     "power": Fraction(10 ** 12),  # W (1 TW)
     "time": Fraction(10 * 366 * 86400),  # ten years, in seconds
     "share": Fraction(1),  # 100%
@@ -249,6 +251,9 @@ POLICY = BlockSchema("policy", "none", {
                              "number of them", positive=True),
     "start": Attr(t.STRING, doc="when the horizon starts: an ISO 8601 date-time with its UTC "
                                 "offset (\"2026-12-01T00:00Z\")"),
+    "carbon_budget": Attr(t.CARBON, doc="the most CO2e the nodes in use may emit over the "
+                                        "horizon (`500 kgCO2e`); needs a horizon",
+                          minimum=Fraction(0)),
 }, blocks=SETTINGS_BLOCKS, doc="the objective, budget and per-target settings")
 
 _SCOPE_ATTRS = {
@@ -270,6 +275,15 @@ ELECTRICITY = BlockSchema("electricity", "required", {
                    non_empty=True),
     "prices": Attr(t.STRING, doc="a CSV file of `timestamp,price` rows (price in USD/kWh, "
                                  "relative to this file): the price from each timestamp on"),
+    # the grid's carbon intensity (issue 19): one value, a value per step, or a CSV file
+    "carbon": Attr(t.CARBON_INTENSITY, doc="the grid's carbon intensity there (gCO2e/kWh)",
+                   minimum=Fraction(0)),
+    "carbon_hourly": Attr(t.list_of(t.CARBON_INTENSITY), doc="a carbon intensity per time "
+                                                             "step, repeated when shorter",
+                          non_empty=True),
+    "carbon_file": Attr(t.STRING, doc="a CSV file of `timestamp,intensity` rows (gCO2e/kWh, "
+                                      "relative to this file): the intensity from each "
+                                      "timestamp on"),
     **_SCOPE_ATTRS,
 }, doc="the electricity price of the nodes in a zone, region or labelled site: a node in use "
        "costs its power draw times this price on top of its own price")

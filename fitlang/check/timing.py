@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -92,6 +93,7 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
             continue
         yield from _window(workload, horizon)
         yield from _unsupported(workload)
+    yield from _carbon(program)
     if horizon is None:
         for electricity in program.electricity:
             if (electricity.per_step or electricity.timed) and electricity.origin is not None:
@@ -107,10 +109,36 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
         if name in policy.spans and policy.allow_unplaced:
             where = policy.spans[name]
             yield msg.NotSupportedWithHorizon(detail="`allow_unplaced`").diagnostic(where.path, where.span)
-    if [o for o in policy.objective if o != "cost"] and "objective" in policy.spans:
+    if [o for o in policy.objective if o not in TIMED_OBJECTIVES] and "objective" in policy.spans:
         where = policy.spans["objective"]
-        yield msg.NotSupportedWithHorizon(detail="an objective other than `cost`").diagnostic(
-            where.path, where.span)
+        yield msg.NotSupportedWithHorizon(detail="an objective other than `cost` and `carbon`"
+                                          ).diagnostic(where.path, where.span)
+
+
+# the objectives of the time model, alone or in a lexicographic list
+TIMED_OBJECTIVES = ("cost", "carbon")
+
+
+def _carbon(program: Program) -> Iterator[Diagnostic]:
+    """Carbon (the objective, `carbon_budget`, a grid's intensity) is counted per step: it
+    needs a horizon (E0920); asked for with no grid stating an intensity, it is 0 (W0920)."""
+    policy = program.policy
+    asked: list[tuple[str, Origin]] = []
+    if "carbon" in policy.objective and "objective" in policy.spans:
+        asked.append(("the objective `carbon`", policy.spans["objective"]))
+    if policy.carbon_budget is not None and "carbon_budget" in policy.spans:
+        asked.append(("`carbon_budget`", policy.spans["carbon_budget"]))
+    if policy.horizon is None:
+        for what, where in asked:
+            yield msg.CarbonWithoutHorizon(what=what).diagnostic(where.path, where.span)
+        for electricity in program.electricity:
+            stated = electricity.carbon_origin
+            if electricity.states_carbon and stated is not None:
+                yield msg.CarbonWithoutHorizon(what=f"the carbon intensity of `{electricity.name}`"
+                                               ).diagnostic(stated.path, stated.span)
+    elif not any(e.states_carbon for e in program.electricity):
+        for what, where in asked:
+            yield msg.CarbonNotStated(what=f"{what} is stated").diagnostic(where.path, where.span)
 
 
 def steps_of(seconds: Fraction, horizon: Horizon) -> int:
@@ -172,9 +200,25 @@ def _unsupported(workload: Workload) -> Iterator[Diagnostic]:
 PriceRows = tuple[tuple[datetime, Fraction], ...]
 
 
-def read_price_file(path: Path) -> tuple[PriceRows, list[tuple[int, str]]]:
-    """The `timestamp,price` rows of a price file (USD/kWh), and the malformed ones as
-    (line, what is wrong). A first row whose first field is not a date-time is a header."""
+@dataclass(frozen=True)
+class Column:
+    """What the second column of a time table holds: its header word, its unit and its range."""
+
+    name: str
+    unit: str
+    most: int
+
+
+# the tables an `electricity` block may name, by attribute: prices, and carbon intensities
+PRICE_COLUMNS = {"prices": Column("price", "USD/kWh", 10 ** 6),
+                 "carbon_file": Column("intensity", "gCO2e/kWh", 10 ** 5)}
+
+
+def read_price_file(path: Path, column: Column = PRICE_COLUMNS["prices"]
+                    ) -> tuple[PriceRows, list[tuple[int, str]]]:
+    """The `timestamp,price` (or `timestamp,intensity`) rows of a time table, and the
+    malformed ones as (line, what is wrong). A first row whose first field is not a
+    date-time is a header."""
     rows: list[tuple[datetime, Fraction]] = []
     problems: list[tuple[int, str]] = []
     with open(path, encoding="utf-8", newline="") as handle:
@@ -183,7 +227,7 @@ def read_price_file(path: Path) -> tuple[PriceRows, list[tuple[int, str]]]:
                 continue
             if number == 1 and parse_instant(fields[0])[0] is None and fields[0].strip().isalpha():
                 continue  # a header
-            row = _price_row(fields)
+            row = _price_row(fields, column)
             if isinstance(row, str):
                 problems.append((number, row))
             elif rows and row[0] <= rows[-1][0]:
@@ -191,23 +235,25 @@ def read_price_file(path: Path) -> tuple[PriceRows, list[tuple[int, str]]]:
             else:
                 rows.append(row)
     if not rows and not problems:
-        problems.append((1, "the file has no `timestamp,price` row"))
+        problems.append((1, f"the file has no `timestamp,{column.name}` row"))
     return tuple(rows), problems
 
 
-def _price_row(fields: list[str]) -> tuple[datetime, Fraction] | str:
+def _price_row(fields: list[str], column: Column) -> tuple[datetime, Fraction] | str:
     if len(fields) != 2:
-        return f"expected 2 fields `timestamp,price`, found {len(fields)}"
+        return f"expected 2 fields `timestamp,{column.name}`, found {len(fields)}"
     instant, detail = parse_instant(fields[0])
     if instant is None:
         return f"`{fields[0].strip()}` is not an ISO 8601 date-time with its UTC offset{detail}"
     try:
-        price = Fraction(fields[1].strip())
+        value = Fraction(fields[1].strip())
     except (ValueError, ZeroDivisionError):
-        return f"`{fields[1].strip()}` is not a price in USD/kWh"
-    if price < 0 or price > 10 ** 6:
-        return f"the price {fields[1].strip()} is out of range (0 to 1000000 USD/kWh)"
-    return instant, price
+        article = "an" if column.name[0] in "aeiou" else "a"
+        return f"`{fields[1].strip()}` is not {article} {column.name} in {column.unit}"
+    if value < 0 or value > column.most:
+        return (f"the {column.name} {fields[1].strip()} is out of range (0 to {column.most} "
+                f"{column.unit})")
+    return instant, value
 
 
 def prices_per_step(horizon: Horizon, flat: Fraction | None, per_step: tuple[Fraction, ...],
@@ -238,5 +284,5 @@ def _shown(seconds: Fraction) -> str:
     return f"{float(seconds):g}s"
 
 
-__all__ = ["check_timing", "horizon_of", "parse_instant", "prices_per_step",
-           "read_price_file", "steps_of", "time_point"]
+__all__ = ["PRICE_COLUMNS", "TIMED_OBJECTIVES", "check_timing", "horizon_of", "parse_instant",
+           "prices_per_step", "read_price_file", "steps_of", "time_point"]

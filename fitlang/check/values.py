@@ -308,7 +308,8 @@ def show_limit(value: Fraction, dim: str) -> str:
                 return f"{_significant(value / size)} {unit}"
         return f"{_significant(value)} bytes"
     suffix = {"rate": " USD/h", "power": " W", "time": " s", "money": " USD",
-              "energy_price": " USD/kWh"}.get(dim, "")
+              "energy_price": " USD/kWh",
+              "carbon_intensity": " gCO2e/kWh", "carbon": " kgCO2e"}.get(dim, "")
     return f"{_significant(value)}{suffix}"
 
 
@@ -324,5 +325,6 @@ def _significant(value: Fraction) -> str:
 def _show_number(value: Fraction, dim: str) -> str:
     number = int(value) if value.denominator == 1 else float(value)
     suffix = {"bytes": " bytes", "rate": " USD/h", "power": " W", "time": " s",
-              "money": " USD", "energy_price": " USD/kWh"}.get(dim, "")
+              "money": " USD", "energy_price": " USD/kWh",
+              "carbon_intensity": " gCO2e/kWh", "carbon": " kgCO2e"}.get(dim, "")
     return f"{number}{suffix}"

@@ -118,7 +118,8 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
         power_caps=[PowerScope(cap.name, cap.scope, cap.cap_watts,
                                [c.id for c in classes if _in_scope(c, cap)], cap.origin)
                     for cap in program.power_caps],
-        timeline=policy.horizon)
+        timeline=policy.horizon, carbon_budget=policy.carbon_budget,
+        carbon_budget_origin=policy.spans.get("carbon_budget"))
     if policy.horizon is not None:
         problem = _in_time(problem, program, policy.horizon)
     return Built(problem, diagnostics)
@@ -152,8 +153,13 @@ def _electricity_per_step(node_class: NodeClass, electricity: Electricity,
     prices = prices_per_step(horizon, electricity.price_per_kwh, electricity.per_step,
                              electricity.timed)
     kilowatts = node_class.power_watts / 1000
-    return {"energy_scope": electricity.scope,
-            "step_energy_cost": tuple(kilowatts * price for price in prices)}
+    changes: dict[str, Any] = {"energy_scope": electricity.scope,
+                               "step_energy_cost": tuple(kilowatts * price for price in prices)}
+    if electricity.states_carbon:  # gCO2e/kWh x kW = g/h; the model counts kg
+        intensity = prices_per_step(horizon, electricity.carbon, electricity.carbon_per_step,
+                                    electricity.carbon_timed)
+        changes["step_carbon"] = tuple(kilowatts * grams / 1000 for grams in intensity)
+    return changes
 
 
 def _option_group(workload: Workload, demands: list[str]) -> OptionGroup:

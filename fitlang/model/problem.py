@@ -159,10 +159,17 @@ class NodeClass:
     # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
     # `price` (which then leaves electricity out); () without a horizon or electricity
     step_energy_cost: tuple[Fraction, ...] = ()
+    # with a horizon and a grid's carbon intensity: kgCO2e per hour per node in use at each
+    # step (its power draw x the intensity then); () where no grid states one (it emits 0)
+    step_carbon: tuple[Fraction, ...] = ()
 
     def price_at(self, step: int) -> Fraction:
         """USD/h per node in use at a step of the horizon, electricity included."""
         return self.price + (self.step_energy_cost[step] if self.step_energy_cost else 0)
+
+    def carbon_at(self, step: int) -> Fraction:
+        """kgCO2e per hour per node in use at a step of the horizon."""
+        return self.step_carbon[step] if self.step_carbon else Fraction(0)
 
     @property
     def provisioned(self) -> bool:
@@ -355,6 +362,8 @@ class Problem:
         """Replicas of `demand` running now, wherever they run."""
         return sum(self.running.get(demand, {}).values()) + self.running_elsewhere.get(demand, 0)
     timeline: Timeline | None = None  # with a horizon: work is placed in time too (issue 19)
+    carbon_budget: Fraction | None = None  # kgCO2e over the horizon (the policy's)
+    carbon_budget_origin: Origin | None = None
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
         """Round trip from users in `location` to the class's region; None when unknown."""

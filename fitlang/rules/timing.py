@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Problem
+from fitlang.rules import carbon
 from fitlang.rules.base import GroupKey
 from fitlang.rules.capacity import readable
 
@@ -117,7 +118,7 @@ def budget_rows(encoding: TimeEncoding) -> None:
 
 # the time model's rows, in the order `solve/timeline.py` adds them
 ROWS: tuple[Callable[[TimeEncoding], None], ...] = (starts_rows, capacity_rows, power_rows,
-                                                     budget_rows)
+                                                     budget_rows, carbon.budget_rows)
 # the static rules whose `check` reads every replica as running at once: with a horizon,
 # `check_steps` restates them step by step instead
 PER_STEP = frozenset({"capacity", "power", "budget"})
@@ -136,7 +137,7 @@ class Run:
 
 def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
     """Each run inside its demand's window and as long as its duration; then each step on
-    its own: every node's capacity, every power cap, the budget."""
+    its own: every node's capacity, every power cap, the budget; then the carbon budget."""
     problem = placed.problem
     for run in runs:
         yield from _window(placed, run)
@@ -147,6 +148,7 @@ def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
         in_use = {run.node for run in here}
         yield from _step_power(placed, in_use, step)
         yield from _step_budget(placed, in_use, step)
+    yield from carbon.check(placed, runs)
 
 
 def _window(placed: Placed, run: Run) -> Iterator[Diagnostic]:

@@ -5,7 +5,8 @@ Columns: x[d,c,s], replicas of demand d that start at step s on class c (integer
 the steps of d's window and the classes d may use); u[c,t], nodes of c in use at step t.
 The rows are the time rule's (`rules/timing.py`). The objective is the cost over the
 horizon: sum over steps and classes of u[c,t] x (the class's price + its electricity at t)
-x the step's hours. HiGHS solves it (`solve/linear.py`'s model, `backends.HighsBackend`).
+x the step's hours, or the carbon the nodes in use emit (`rules/carbon.py`), or both in a
+lexicographic list. HiGHS solves it (`solve/linear.py`'s model, `backends.HighsBackend`).
 
 The aggregate per class and step is a relaxation of nodes: the packing (first fit, in
 start order) may need a node more at a step; the placement's value is the packing's cost,
@@ -15,6 +16,7 @@ its bound HiGHS's proven bound.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -22,7 +24,8 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Problem, Timeline
-from fitlang.rules import timing
+from fitlang.rules import carbon, timing
+from fitlang.rules.base import GroupKey
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Status
@@ -46,7 +49,7 @@ class TimedPlacement(Placement):
 
     @property
     def unit(self) -> str:
-        return "USD" if self.objective == "cost" else super().unit
+        return UNITS.get(self.objective) or super().unit
 
 
 @dataclass
@@ -95,7 +98,8 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
     return encoding
 
 
-def objective(encoding: TimeEncoding) -> dict[int, Number]:
+def cost_terms(encoding: TimeEncoding) -> dict[int, Number]:
+    """USD over the horizon: nodes in use per class and step x their price then x hours."""
     hours = Fraction(encoding.timeline.step_seconds, 3600)
     terms: dict[int, Number] = {}
     for node_class in encoding.problem.classes:
@@ -106,20 +110,43 @@ def objective(encoding: TimeEncoding) -> dict[int, Number]:
     return terms
 
 
+# the time model's objectives (`check/timing.TIMED_OBJECTIVES`), each a linear form of u
+OBJECTIVES: dict[str, Callable[[TimeEncoding], dict[int, Number]]] = {
+    "cost": cost_terms, "carbon": carbon.emission_terms}
+UNITS = {"cost": "USD", "carbon": "kgCO2e"}
+# a later objective of a lexicographic list may not worsen an earlier one by more than this
+# share of it (HiGHS's optimum is exact to its own tolerance, not to the last digit)
+LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
+
+
 def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlacement:
-    """The time model solved by HiGHS, then packed node by node and step by step."""
+    """The time model solved by HiGHS (one objective after another, lexicographically: each
+    later one within what the earlier ones reached), then packed node by node and step by step."""
     timeline = problem.timeline
     assert timeline is not None
     began = time.monotonic()
     encoding = encode(problem, timeline)
-    cost = objective(encoding)
+    names = [name for name in problem.objective if name in OBJECTIVES] or ["cost"]
     start = greedy_start(encoding)
-    outcome = HighsBackend().minimise(encoding.model, cost, time_limit, start=start)
+    outcome = HighsBackend().minimise(encoding.model, OBJECTIVES[names[0]](encoding),
+                                      time_limit, start=start)
+    first = outcome
+    for index, name in enumerate(names[1:], start=1):
+        if outcome.solution is None:
+            break
+        _keep(encoding, names[index - 1], outcome.solution)
+        left = None if time_limit is None else max(0.0, time_limit - (time.monotonic() - began))
+        later = HighsBackend().minimise(encoding.model, OBJECTIVES[name](encoding), left,
+                                        start=dict(enumerate(outcome.solution)))
+        if later.solution is None:
+            break  # out of time: the earlier objectives' schedule stands
+        outcome = later
+    objective = names[0]
     seconds = time.monotonic() - began
     if outcome.solution is None:
         infeasible = outcome.status is Status.INFEASIBLE
         return TimedPlacement(
-            outcome.status, "cost", None, outcome.bound, backend="highs", seconds=seconds,
+            outcome.status, objective, None, outcome.bound, backend="highs", seconds=seconds,
             proven_infeasible=infeasible, timeline=timeline,
             unplaced=[Unplaced(d.name, r, "no schedule meets every rule in the horizon"
                                if infeasible else "no schedule found in time")
@@ -127,16 +154,32 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     starts = {key: int(outcome.solution[column]) for key, column in encoding.x.items()
               if outcome.solution[column]}
     assignments, unplaced = pack_in_time(problem, starts)
-    value = horizon_value(problem, assignments)
-    bound = outcome.bound if outcome.bound is not None else None
+    value = horizon_value(problem, assignments, objective)
+    bound = first.bound
     status = Status.FEASIBLE
     if not unplaced and bound is not None and value - bound <= OPTIMALITY_TOLERANCE * abs(value):
         status = Status.OPTIMAL
     if unplaced:
         status = Status.UNKNOWN
-    return TimedPlacement(status, "cost", value, None if bound is None else min(bound, value),
+    return TimedPlacement(status, objective, value, None if bound is None else min(bound, value),
                           assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
                           timeline=timeline)
+
+
+@dataclass(frozen=True)
+class LexicographicGroup(GroupKey):
+    """A lexicographic list's earlier objective, held at what its solve reached."""
+
+    objective: str
+
+
+def _keep(encoding: TimeEncoding, name: str, solution: list) -> None:
+    """A row holding objective `name` at what `solution` reaches (plus a hair): the next
+    objective of a lexicographic list is minimised among schedules as good in it."""
+    terms = OBJECTIVES[name](encoding)
+    reached = encoding.model.value(terms, solution)
+    encoding.model.add(terms, upper=reached + abs(reached) * LEXICOGRAPHIC_SLACK,
+                       group=LexicographicGroup(name))
 
 
 def pack_in_time(problem: Problem, starts: dict[tuple[str, str, int], int]
@@ -185,10 +228,14 @@ def _first_fit(nodes: list[np.ndarray], need: np.ndarray, capacity: np.ndarray, 
     return None
 
 
-def horizon_value(problem: Problem, assignments: list[TimedAssignment]) -> Fraction:
-    """The packing's cost over the horizon: each node in use at a step, at its price then."""
+def horizon_value(problem: Problem, assignments: list[TimedAssignment],
+                  objective: str = "cost") -> Fraction:
+    """The packing's cost (or carbon) over the horizon: each node in use at a step, at its
+    price (or emission rate) then."""
     owners = problem.owners()
     runs = [timing.Run(a.workload, a.replica, a.node, a.start, a.end) for a in assignments]
+    if objective == "carbon":
+        return carbon.horizon_carbon(problem, runs, lambda node, step: owners[node].carbon_at(step))
     return timing.horizon_cost(problem, runs, lambda node, step: owners[node].price_at(step))
 
 

@@ -97,6 +97,7 @@ def timed_text(problem: Problem, placement: Placement) -> str:
     lines.append(f"replicas placed: {len(placement.assignments)}/{wanted}")
     if placement.status in (Status.OPTIMAL, Status.FEASIBLE):
         lines.append(f"cost over the horizon: {float(total):.2f} USD")
+        lines += _carbon_lines(problem, placement)
     if placement.value is not None:
         bound = "unknown" if placement.bound is None else f"{float(placement.bound):.4f}"
         gap = "unknown" if placement.gap is None else f"{placement.gap:.2%}"
@@ -107,6 +108,18 @@ def timed_text(problem: Problem, placement: Placement) -> str:
         lines.append(f"unplaced: {unplaced}")
     lines += _power_lines(problem, placement)
     return "\n".join(lines) + "\n"
+
+
+def _carbon_lines(problem: Problem, placement: Placement) -> list[str]:
+    """Where a grid states its carbon intensity: what the nodes in use emit (issue 19)."""
+    if not any(c.step_carbon for c in problem.classes):
+        return []
+    from fitlang.solve.timeline import horizon_value
+
+    emitted = horizon_value(problem, placement.assignments, "carbon")  # type: ignore[arg-type]
+    budget = "" if problem.carbon_budget is None else \
+        f" (budget {float(problem.carbon_budget):.2f} kgCO2e)"
+    return [f"carbon over the horizon: {float(emitted):.2f} kgCO2e{budget}"]
 
 
 def _power_lines(problem: Problem, placement: Placement) -> list[str]:

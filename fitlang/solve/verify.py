@@ -16,7 +16,7 @@ from typing import Any
 from fitlang import rules
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, Problem, option_demand_name
-from fitlang.rules import timing
+from fitlang.rules import carbon, timing
 from fitlang.rules.base import Owners, Placed, used_per_class, violation
 
 
@@ -255,10 +255,16 @@ def _timed(placed: Placed, document: dict, root: str) -> list[Diagnostic]:
         runs.append(timing.Run(demand.name, item["replica"], item["node"], start, end))
     violations += timing.check_steps(placed, runs)
     objective = document.get("objective")
-    if isinstance(objective, dict) and objective.get("name") == "cost" and \
+    recount = {"cost": ("USD", lambda: timing.horizon_cost(
+                   problem, runs, lambda node, step: placed.owner[node].price_at(step))),
+               "carbon": ("kgCO2e", lambda: carbon.horizon_carbon(
+                   problem, runs, lambda node, step: placed.owner[node].carbon_at(step)))}
+    if isinstance(objective, dict) and objective.get("name") in recount and \
             isinstance(objective.get("value"), (int, float)):
-        actual = timing.horizon_cost(problem, runs, lambda node, step: placed.owner[node].price_at(step))
+        unit, count = recount[objective["name"]]
+        actual = count()
         if not _close(objective["value"], actual):
-            violations.append(violation(root, f"the placement states cost = {objective['value']} "
-                                        f"USD over the horizon; its runs give {float(actual)}", None))
+            violations.append(violation(root, f"the placement states {objective['name']} = "
+                                        f"{objective['value']} {unit} over the horizon; its runs "
+                                        f"give {float(actual)}", None))
     return violations

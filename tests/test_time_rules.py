@@ -1,0 +1,211 @@
+"""Issue 19's time rules after the first slice: carbon (intensity per step, the objective
+`carbon`, `carbon_budget`), power caps per step, pools available only in windows, recurring
+jobs. Each: the checker's diagnostics by code, the solver against a brute-force reference that
+enumerates every start step and class, and `verify` catching a placement that breaks it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from fitlang.solve.placement import solve
+from fitlang.solve.report import as_json, as_text
+from fitlang.solve.verify import verify
+
+from solving import problem_from, solved
+from test_timing import codes, job, policy
+
+# two regions, one whole-node class each; the grid of each states price and carbon per step
+REGION_POOL = """
+pool {name} {{
+  count = {count}
+  cpu = 8
+  memory = 32GiB
+  power = {watts}W
+  price = {price} USD/h
+  region = "{name}"
+}}
+
+electricity grid_{name} {{
+  region = "{name}"
+  hourly = [{prices}]
+  carbon_hourly = [{carbon}]
+}}
+"""
+
+
+def _listed(values, unit: str) -> str:
+    return ", ".join(f"{float(v):g} {unit}" for v in values)
+
+
+def _region(name, count, watts, price, prices, carbon) -> str:
+    return REGION_POOL.format(name=name, count=count, watts=watts, price=price,
+                              prices=_listed(prices, "USD/kWh"), carbon=_listed(carbon, "gCO2e/kWh"))
+
+
+def _job(name, duration, first, last) -> str:
+    return f"""
+workload {name} {{
+  kind = job
+  replicas = 1
+  cpu = 8
+  memory = 32GiB
+  duration = {duration}h
+  earliest = {first}h
+  deadline = {last + duration}h
+}}
+"""
+
+
+def _schedules(jobs, regions, steps):
+    """Every schedule of whole-node jobs (a class and a start step each) that the nodes of
+    each class hold, as (cost USD, carbon kgCO2e): shares no code with the solver."""
+    choices = [[(c, s, duration) for c in range(len(regions)) for s in range(first, last + 1)]
+               for _, duration, first, last in jobs]
+    for combo in itertools.product(*choices):
+        running = [[0] * len(regions) for _ in range(steps)]
+        for c, s, duration in combo:
+            for t in range(s, s + duration):
+                running[t][c] += 1
+        if any(running[t][c] > regions[c][0] for t in range(steps) for c in range(len(regions))):
+            continue
+        cost = carbon = Fraction(0)
+        for t in range(steps):
+            for c, (_, watts, price, prices, grams) in enumerate(regions):
+                kw = Fraction(watts, 1000)
+                cost += running[t][c] * (price + kw * prices[t])
+                carbon += running[t][c] * kw * grams[t] / 1000
+        yield cost, carbon
+
+
+def _random_case(seed: int):
+    rng = random.Random(seed)
+    steps = 6
+    regions = []
+    for _ in range(2):
+        prices = [Fraction(rng.randint(0, 9), 10) for _ in range(steps)]
+        grams = [rng.choice([50, 100, 300, 600, 900]) for _ in range(steps)]
+        regions.append((rng.randint(1, 2), rng.choice([1000, 2000]), rng.choice([0, 1]), prices, grams))
+    jobs = []
+    for index in range(rng.randint(2, 3)):
+        duration = rng.randint(1, 3)
+        first = rng.randint(0, 1)
+        jobs.append((f"j{index}", duration, first,
+                     rng.randint(max(first, steps - duration - 2), steps - duration)))
+    return regions, jobs, steps
+
+
+def _policy_text(regions, jobs, steps, objective: str, extra: str = "") -> str:
+    text = "".join(_region(f"r{i}", *region) for i, region in enumerate(regions))
+    text += "".join(_job(*j) for j in jobs)
+    return text + f"""
+policy {{
+  objective = {objective}
+  horizon = {steps}h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+  {extra}
+}}
+"""
+
+
+# ---- carbon: the language ---------------------------------------------------------------------
+
+CARBON_GRID = 'electricity grid {\n  labels = { site: "a" }\n  carbon = 300 gCO2e/kWh\n}\n'
+ONE_POOL = 'pool big {\n  count = 1\n  cpu = 32\n  memory = 128GiB\n  power = 1kW\n  price = 1 USD/h\n  labels = { site: "a" }\n}\n'
+
+
+@pytest.mark.parametrize("text, expected", [
+    # carbon is counted per step: without a horizon each place that asks for it is E0920
+    (ONE_POOL + CARBON_GRID, ["E0920"]),
+    (ONE_POOL + "policy {\n  objective = carbon\n}\n", ["E0920"]),
+    (ONE_POOL + "policy {\n  carbon_budget = 5 kgCO2e\n}\n", ["E0920"]),
+    # with a horizon and no grid stating an intensity: a warning, every schedule emits 0
+    (ONE_POOL + job("a") + policy().replace("}", "  objective = carbon\n}"), ["W0920"]),
+    (ONE_POOL + job("a") + CARBON_GRID + policy().replace("}", "  objective = [carbon, cost]\n}"), []),
+    # units: an intensity is gCO2e/kWh, a budget an amount (gCO2e, kgCO2e, tCO2e)
+    (ONE_POOL + CARBON_GRID.replace("300 gCO2e/kWh", "300 kgCO2e") + job("a") + policy(), ["E0302"]),
+    (ONE_POOL + job("a") + CARBON_GRID + policy().replace("}", "  carbon_budget = 5 gCO2e/kWh\n}"),
+     ["E0302"]),
+    (ONE_POOL + job("a") + CARBON_GRID + policy().replace("}", "  carbon_budget = 2 tCO2e\n}"), []),
+    # other objectives than cost and carbon are still refused in time
+    (ONE_POOL + job("a") + CARBON_GRID + policy().replace("}", "  objective = [carbon, nodes]\n}"),
+     ["E0906"]),
+])
+def test_carbon_is_checked_in_its_units_and_needs_a_horizon(tmp_path, text, expected):
+    assert codes(tmp_path, text) == expected
+
+
+def test_a_malformed_carbon_file_is_reported_with_its_line(tmp_path):
+    grid = CARBON_GRID.replace("carbon = 300 gCO2e/kWh", 'carbon_file = "grid/co2.csv"')
+    rows = "timestamp,intensity\n2026-12-01T00:00Z,300\n2026-12-01T04:00Z,lots\n"
+    text = ONE_POOL + job("a") + grid + policy()
+    assert codes(tmp_path, text, {"grid/co2.csv": rows}) == ["E0908"]
+    rows = "timestamp,intensity\n2026-12-01T00:00Z,300\n2026-12-01T04:00+01:00,50\n"
+    (tmp_path / "grid/co2.csv").write_text(rows)
+    problem = problem_from(tmp_path, text)
+    # 1 kW: 300 g/h until 03:00Z (04:00+01:00), then 50 g/h
+    assert problem.classes[0].step_carbon == tuple(Fraction(g, 1000) for g in (300,) * 3 + (50,) * 5)
+
+
+# ---- carbon: the solver against every schedule -------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_least_carbon_then_least_cost_is_that_of_every_schedule(tmp_path, seed):
+    regions, jobs, steps = _random_case(seed)
+    found = list(_schedules(jobs, regions, steps))
+    problem = problem_from(tmp_path, _policy_text(regions, jobs, steps, "[carbon, cost]"))
+    if not found:
+        placement = solve(problem)
+        assert placement.status == "infeasible" and placement.proven_infeasible
+        return
+    least_carbon = min(carbon for _, carbon in found)
+    cheapest_clean = min(cost for cost, carbon in found if carbon == least_carbon)
+    placement = solved(problem)  # and verified
+    assert placement.status == "optimal" and placement.value == least_carbon
+    document = json.loads(as_json(problem, placement, []))
+    assert document["objective"]["unit"] == "kgCO2e"
+    assert document["carbon"]["emitted_kg_co2e"] == pytest.approx(float(least_carbon))
+    assert f"cost over the horizon: {float(cheapest_clean):.2f} USD" in as_text(problem, placement)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_the_carbon_budget_is_a_hard_row_under_the_cost_objective(tmp_path, seed):
+    regions, jobs, steps = _random_case(seed)
+    found = list(_schedules(jobs, regions, steps))
+    if not found:
+        return
+    carbons = sorted({carbon for _, carbon in found})
+    budget = carbons[len(carbons) // 3]  # binds in most cases: the cheapest is rarely the cleanest
+    text = _policy_text(regions, jobs, steps, "cost", f"carbon_budget = {float(budget) * 1000:.6f} gCO2e")
+    problem = problem_from(tmp_path, text)
+    budget = problem.carbon_budget
+    within = [cost for cost, carbon in found if carbon <= budget]
+    if not within:
+        assert solve(problem).status == "infeasible"
+        return
+    placement = solved(problem)
+    assert placement.status == "optimal" and placement.value == min(within)
+
+
+def test_verify_recounts_the_carbon_budget_and_the_carbon_objective(tmp_path):
+    # one job of 2 h; r0 is clean in steps 0-1 (100 g/kWh), dirty after (900); r1 always 500
+    regions = [(1, 1000, 0, [Fraction(0)] * 4, [100, 100, 900, 900]),
+               (1, 1000, 0, [Fraction(0)] * 4, [500] * 4)]
+    text = _policy_text(regions, [("a", 2, 0, 2)], 4, "carbon", "carbon_budget = 1 kgCO2e")
+    problem = problem_from(tmp_path, text)
+    document = json.loads(as_json(problem, solved(problem), []))
+    (run,) = document["assignments"]
+    assert (run["node"], run["start"]) == ("r0-0", "2026-12-01T00:00:00Z")
+    assert document["objective"]["value"] == pytest.approx(0.2)
+    run["start"], run["end"] = "2026-12-01T02:00:00Z", "2026-12-01T04:00:00Z"
+    found = [v.message for v in verify(problem, document)[0]]
+    assert any("emit 1.80 kgCO2e over the horizon, over the carbon budget of 1.00 kgCO2e" in m
+               for m in found)
+    assert any("states carbon = 0.2 kgCO2e over the horizon; its runs give 1.8" in m for m in found)
