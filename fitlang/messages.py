@@ -956,6 +956,34 @@ class CarbonNotStated(Message):
     what: str
 
 
+class PowerCapMissing(Message):
+    code = "E0921"
+    summary = "a power cap states no cap"
+    template = "power_cap `{name}` states no cap: give `cap` or `hourly`"
+    fix = "Add `cap = 25kW`, or a cap per time step `hourly = [25kW, 25kW, 40kW]`."
+    name: str
+
+
+class WindowInvalid(Message):
+    code = "E0922"
+    summary = "not a time window"
+    template = "`{text}` is not a window: {detail}"
+    fix = ("Write a window as an ISO 8601 interval of two date-times with their UTC offsets, "
+           "the start before the end: \"2026-12-02T00:00Z/2026-12-02T06:00Z\".")
+    text: str
+    detail: str
+
+
+class WindowOutsideHorizon(Message):
+    code = "E0923"
+    summary = "a time window outside the horizon"
+    template = "the window `{text}` of `{name}` {detail}"
+    fix = "Move the window into the policy's horizon, or remove it: it changes nothing."
+    text: str
+    name: str
+    detail: str
+
+
 class TimingNotEnforced(Message):
     code = "W0901"
     summary = "timing the target does not enforce"

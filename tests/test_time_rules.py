@@ -209,3 +209,145 @@ def test_verify_recounts_the_carbon_budget_and_the_carbon_objective(tmp_path):
     assert any("emit 1.80 kgCO2e over the horizon, over the carbon budget of 1.00 kgCO2e" in m
                for m in found)
     assert any("states carbon = 0.2 kgCO2e over the horizon; its runs give 1.8" in m for m in found)
+
+
+# ---- power caps per step, pools available in windows: the language ------------------------------
+
+SITE_POOL = 'pool big {{\n  count = 2\n  cpu = 32\n  memory = 128GiB\n  power = 1kW\n  labels = {{ site: "a" }}\n  {extra}\n}}\n'
+
+
+def site_pool(extra: str = "") -> str:
+    return SITE_POOL.format(extra=extra)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # windows and caps per step need a horizon (E0902, as `duration` does)
+    (site_pool('unavailable = ["2026-12-01T02:00Z/2026-12-01T04:00Z"]'), ["E0902"]),
+    (site_pool() + 'power_cap feed {\n  hourly = [1kW, 2kW]\n  labels = { site: "a" }\n}\n', ["E0902"]),
+    (site_pool() + 'power_cap feed {\n  labels = { site: "a" }\n}\n', ["E0921"]),
+    (site_pool() + 'power_cap feed {\n  hourly = [1kW, 2kW]\n  labels = { site: "a" }\n}\n'
+     + job("a") + policy(), []),
+    # a window is an ISO 8601 interval of two date-times with offsets, the start first
+    (site_pool('unavailable = ["2026-12-01T02:00Z"]') + job("a") + policy(), ["E0922"]),
+    (site_pool('unavailable = ["2026-12-01T02:00/2026-12-01T04:00Z"]') + job("a") + policy(), ["E0922"]),
+    (site_pool('available = ["2026-12-01T04:00Z/2026-12-01T02:00Z"]') + job("a") + policy(), ["E0922"]),
+    # inside the horizon (8 steps of 1 h from 00:00Z): wholly outside, or no whole step
+    (site_pool('unavailable = ["2026-12-02T02:00Z/2026-12-02T04:00Z"]') + job("a") + policy(), ["E0923"]),
+    (site_pool('available = ["2026-12-01T02:10Z/2026-12-01T02:50Z"]') + job("a") + policy(), ["E0923"]),
+    (site_pool('unavailable = ["2026-11-30T22:00Z/2026-12-01T01:30+01:00"]') + job("a") + policy(), []),
+])
+def test_windows_and_caps_per_step_are_checked(tmp_path, text, expected):
+    assert codes(tmp_path, text) == expected
+
+
+def test_a_pools_windows_become_the_steps_it_runs_nothing(tmp_path):
+    # 8 steps of 1 h from 00:00Z; available 01:30-06:00 holds steps 2-5 whole; the maintenance
+    # 03:30-04:10 touches steps 3 and 4: the pool runs work in steps 2 and 5
+    text = site_pool('available = ["2026-12-01T01:30Z/2026-12-01T06:00Z"]\n'
+                     '  unavailable = ["2026-12-01T03:30Z/2026-12-01T04:10Z"]') + job("a", "1h") + policy()
+    problem = problem_from(tmp_path, text)
+    assert sorted(set(range(8)) - problem.classes[0].off_steps) == [2, 5]
+
+
+# ---- power caps per step, pools available in windows: the solver against every schedule ---------
+
+
+def _least_cost(jobs, classes, off, caps, prices, steps):
+    """The least cost of whole-node jobs over every class and start step, with each class's
+    nodes at each step (none in its off steps) and the site's cap at each step. None: no
+    schedule. Shares no code with the solver."""
+    choices = [[(c, s, duration) for c in range(len(classes)) for s in range(first, last + 1)]
+               for _, duration, first, last in jobs]
+    best = None
+    for combo in itertools.product(*choices):
+        running = [[0] * len(classes) for _ in range(steps)]
+        for c, s, duration in combo:
+            for t in range(s, s + duration):
+                running[t][c] += 1
+        if any(running[t][c] > (0 if t in off[c] else classes[c][0])
+               for t in range(steps) for c in range(len(classes))):
+            continue
+        if any(sum(running[t][c] * classes[c][1] for c in range(len(classes))) > caps[t]
+               for t in range(steps)):
+            continue
+        cost = sum(running[t][c] * (classes[c][2] + Fraction(classes[c][1], 1000) * prices[t])
+                   for t in range(steps) for c in range(len(classes)))
+        best = cost if best is None or cost < best else best
+    return best
+
+
+def _stamp(step: int) -> str:
+    return f"2026-12-01T{step:02d}:00Z"
+
+
+def _windowed_text(jobs, classes, off_windows, caps, prices, steps) -> str:
+    text = ""
+    for index, (count, watts, price) in enumerate(classes):
+        windows = ", ".join(f'"{_stamp(a)}/{_stamp(b)}"' for a, b in off_windows[index])
+        text += f"""
+pool p{index} {{
+  count = {count}
+  cpu = 8
+  memory = 32GiB
+  power = {watts}W
+  price = {price} USD/h
+  labels = {{ site: "a" }}
+  {f"unavailable = [{windows}]" if windows else ""}
+}}
+"""
+    text += "".join(_job(*j) for j in jobs)
+    return text + f"""
+electricity grid {{
+  hourly = [{_listed(prices, "USD/kWh")}]
+  labels = {{ site: "a" }}
+}}
+
+power_cap feed {{
+  hourly = [{", ".join(f"{c}W" for c in caps)}]
+  labels = {{ site: "a" }}
+}}
+""" + policy(horizon=f"{steps}h")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_caps_per_step_and_maintenance_windows_against_every_schedule(tmp_path, seed):
+    rng = random.Random(1000 + seed)
+    steps = 6
+    classes = [(rng.randint(1, 2), rng.choice([1000, 2000]), rng.choice([0, 1])) for _ in range(2)]
+    off_windows = []
+    for _ in classes:
+        start = rng.randint(0, steps - 1)
+        off_windows.append([(start, min(steps, start + rng.randint(1, 3)))] if rng.random() < 0.7 else [])
+    off = [{t for a, b in windows for t in range(a, b)} for windows in off_windows]
+    caps = [rng.choice([1000, 2000, 3000, 10 ** 6]) for _ in range(steps)]
+    prices = [Fraction(rng.randint(0, 9), 10) for _ in range(steps)]
+    jobs = []
+    for index in range(rng.randint(2, 3)):
+        duration = rng.randint(1, 2)
+        jobs.append((f"j{index}", duration, 0, steps - duration))
+    expected = _least_cost(jobs, classes, off, caps, prices, steps)
+    problem = problem_from(tmp_path, _windowed_text(jobs, classes, off_windows, caps, prices, steps))
+    if expected is None:
+        placement = solve(problem)
+        assert placement.status == "infeasible" and placement.proven_infeasible
+        return
+    placement = solved(problem)  # and verified
+    assert placement.status == "optimal" and placement.value == expected
+
+
+def test_verify_rejects_a_run_in_a_maintenance_window_and_over_the_cap_then(tmp_path):
+    # one node; maintenance 00:00-02:00; the feed allows 1 kW until 04:00, nothing after
+    text = (site_pool('unavailable = ["2026-12-01T00:00Z/2026-12-01T02:00Z"]')
+            + 'power_cap feed {\n  hourly = [1kW, 1kW, 1kW, 1kW, 0W, 0W]\n  labels = { site: "a" }\n}\n'
+            + job("a", "2h") + policy(horizon="6h"))
+    problem = problem_from(tmp_path, text)
+    document = json.loads(as_json(problem, solved(problem), []))
+    (run,) = document["assignments"]
+    assert run["start"] == "2026-12-01T02:00:00Z"  # the only start: after the maintenance, before 04:00
+    run["start"], run["end"] = "2026-12-01T01:00:00Z", "2026-12-01T03:00:00Z"
+    found = [v.message for v in verify(problem, document)[0]]
+    assert any(f"replica 0 runs on `{run['node']}` at step 1, when its pool `big` is not available"
+               in m for m in found)
+    run["start"], run["end"] = "2026-12-01T03:00:00Z", "2026-12-01T05:00:00Z"
+    found = [v.message for v in verify(problem, document)[0]]
+    assert any("at step 4 nodes in site=a draw 1.0 kW, over the cap `feed` of 0.0 kW" in m for m in found)

@@ -43,6 +43,8 @@ class PoolBlock:
     features: list[str] | None = None
     power: Fraction | None = None
     idle_power: Fraction | None = None
+    available: list[str] | None = None
+    unavailable: list[str] | None = None
     labels: dict[str, str] | None = None
     zone: str | None = None
     region: str | None = None
@@ -260,6 +262,7 @@ class PowerCapBlock:
     """The checked values of one `power_cap` block."""
 
     cap: Fraction | None = None
+    hourly: list[Fraction] | None = None
     zone: str | None = None
     region: str | None = None
     labels: dict[str, str] | None = None

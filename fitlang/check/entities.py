@@ -103,7 +103,9 @@ class EntityBuilders(BlockValuesStage):
                     labels=_given(b.labels, {}), zone=b.zone, region=b.region,
                     provider=b.provider, dedicated=b.dedicated, features=_given(b.features, []),
                     power_watts=b.power, idle_watts=_given(b.idle_power, Fraction(0)),
-                    jurisdiction=b.jurisdiction, cluster=b.cluster, origin=v.origin, spans=v.spans)
+                    jurisdiction=b.jurisdiction, cluster=b.cluster, origin=v.origin, spans=v.spans,
+                    available=tuple(_given(b.available, [])),
+                    unavailable=tuple(_given(b.unavailable, [])))
 
     def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
         b = InventoryBlock.of(v.values)
@@ -171,10 +173,15 @@ class EntityBuilders(BlockValuesStage):
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
         b = PowerCapBlock.of(v.values)
-        if b.cap is None:
+        if "cap" not in v.spans and "hourly" not in v.spans:
+            self.report(msg.PowerCapMissing(name=name).diagnostic(
+                scope.path, v.node.kind.span if v.node is not None else v.origin.span))
+        per_step = tuple(_given(b.hourly, []))
+        if b.cap is None and not per_step:
             return None
-        return PowerCap(name, b.cap, zone=b.zone, region=b.region, labels=_given(b.labels, {}),
-                        origin=v.origin)
+        return PowerCap(name, b.cap if b.cap is not None else max(per_step), zone=b.zone,
+                        region=b.region, labels=_given(b.labels, {}), origin=v.origin,
+                        per_step=per_step)
 
     def _build_electricity(self, scope: ModuleScope, name: str,
                            v: BlockValues) -> Electricity | None:

@@ -118,6 +118,10 @@ class Pool:
     cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    # with a horizon (issue 19): ISO 8601 intervals "START/END" in which its nodes may run work
+    # (none stated: always), and in which they run nothing
+    available: tuple[str, ...] = ()
+    unavailable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +145,8 @@ class NodeScope:
 @dataclass(frozen=True)
 class PowerCap(NodeScope):
     name: str
-    cap_watts: Fraction
+    cap_watts: Fraction  # `cap`, or with `hourly` alone the largest of its caps
+    per_step: tuple[Fraction, ...] = ()  # `hourly`: the cap at each step, repeated when shorter
 
 
 @dataclass(frozen=True)

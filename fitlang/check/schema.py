@@ -137,6 +137,12 @@ POOL = BlockSchema("pool", "required", {
     "power": Attr(t.POWER, doc="power a node draws in use (default: idle_power plus its "
                                "accelerators' tdp)", minimum=Fraction(0)),
     "idle_power": Attr(t.POWER, doc="power a node draws without accelerators", minimum=Fraction(0)),
+    # time (issue 19): ISO 8601 intervals "START/END"; needs a horizon
+    "available": Attr(t.list_of(t.STRING), doc="with a horizon: the nodes run work only in "
+                                               "these windows (\"2026-12-01T00:00Z/2026-12-02"
+                                               "T00:00Z\")", non_empty=True),
+    "unavailable": Attr(t.list_of(t.STRING), doc="with a horizon: windows in which the nodes "
+                                                 "run nothing (maintenance)", non_empty=True),
     **_PLACEMENT_ATTRS,
 }, blocks={"gpu": POOL_GPU}, doc="a class of identical nodes")
 
@@ -263,7 +269,11 @@ _SCOPE_ATTRS = {
 }
 
 POWER_CAP = BlockSchema("power_cap", "required", {
-    "cap": Attr(t.POWER, True, "most power the nodes in scope may draw", Fraction(0)),
+    # one of `cap` and `hourly` (the checker reports neither)
+    "cap": Attr(t.POWER, False, "most power the nodes in scope may draw", Fraction(0)),
+    "hourly": Attr(t.list_of(t.POWER), doc="the cap at each time step of the policy's horizon, "
+                                           "repeated when shorter", non_empty=True,
+                   minimum=Fraction(0)),
     **_SCOPE_ATTRS,
 }, doc="a cap on the power drawn by the nodes in use in a zone, region or labelled site")
 

@@ -94,7 +94,12 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
         yield from _window(workload, horizon)
         yield from _unsupported(workload)
     yield from _carbon(program)
+    yield from _pool_windows(program)
     if horizon is None:
+        for cap in program.power_caps:
+            if cap.per_step and cap.origin is not None:
+                yield msg.TimingWithoutHorizon(attribute=f"hourly` of power_cap `{cap.name}"
+                                               ).diagnostic(cap.origin.path, cap.origin.span)
         for electricity in program.electricity:
             if (electricity.per_step or electricity.timed) and electricity.origin is not None:
                 yield msg.PricesWithoutHorizon(name=electricity.name).diagnostic(
@@ -113,6 +118,55 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
         where = policy.spans["objective"]
         yield msg.NotSupportedWithHorizon(detail="an objective other than `cost` and `carbon`"
                                           ).diagnostic(where.path, where.span)
+
+
+# a pool's windows: all of a step in an `available` window, any of it in an `unavailable` one
+WINDOW_ATTRIBUTES = {"available": True, "unavailable": False}
+
+
+def _pool_windows(program: Program) -> Iterator[Diagnostic]:
+    """`available`/`unavailable` need a horizon (E0902); each is an interval (E0922) with a
+    step of the horizon in it (E0923)."""
+    horizon = program.policy.horizon
+    for pool in program.pools.values():
+        for attribute, whole in WINDOW_ATTRIBUTES.items():
+            where = pool.spans.get(attribute)
+            if where is None or not getattr(pool, attribute):
+                continue
+            if horizon is None:
+                yield msg.TimingWithoutHorizon(attribute=attribute).diagnostic(where.path, where.span)
+                continue
+            for text in getattr(pool, attribute):
+                steps, detail = window_steps(horizon, text, whole)
+                if steps is None:
+                    yield msg.WindowInvalid(text=text, detail=detail).diagnostic(where.path, where.span)
+                elif not steps:
+                    yield msg.WindowOutsideHorizon(text=text, name=pool.name, detail=detail).diagnostic(
+                        where.path, where.span)
+
+
+def window_steps(horizon: Horizon, text: str, whole: bool) -> tuple[range | None, str]:
+    """The steps of the horizon an ISO 8601 interval "START/END" covers: those wholly inside
+    it (`whole`) or those it touches at all; None and why for text that is no interval."""
+    parts = text.split("/")
+    if len(parts) != 2:
+        return None, "expected two date-times `START/END`"
+    (start, why_start), (end, why_end) = parse_instant(parts[0]), parse_instant(parts[1])
+    if start is None or end is None:
+        bad = parts[0] if start is None else parts[1]
+        return None, f"`{bad.strip()}` is not an ISO 8601 date-time with its UTC offset" \
+                     f"{why_start if start is None else why_end}"
+    if end <= start:
+        return None, "it ends before it starts"
+    first = horizon.seconds_after_start(start) / horizon.step_seconds
+    last = horizon.seconds_after_start(end) / horizon.step_seconds
+    touched = range(max(0, math.floor(first)), min(horizon.steps, math.ceil(last)))
+    if not touched:
+        return touched, "lies outside the horizon"
+    if not whole:
+        return touched, ""
+    inside = range(max(0, math.ceil(first)), min(horizon.steps, math.floor(last)))
+    return inside, "" if inside else "holds no whole step of the horizon"
 
 
 # the objectives of the time model, alone or in a lexicographic list
@@ -285,4 +339,4 @@ def _shown(seconds: Fraction) -> str:
 
 
 __all__ = ["PRICE_COLUMNS", "TIMED_OBJECTIVES", "check_timing", "horizon_of", "parse_instant",
-           "prices_per_step", "read_price_file", "steps_of", "time_point"]
+           "prices_per_step", "read_price_file", "steps_of", "time_point", "window_steps"]

@@ -24,10 +24,11 @@ from fitlang.check.program import (
     Electricity,
     Horizon,
     Inventory,
+    PowerCap,
     Program,
     Workload,
 )
-from fitlang.check.timing import prices_per_step, steps_of
+from fitlang.check.timing import prices_per_step, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import CurrentState, Running
 from fitlang.model.eligibility import (
@@ -116,7 +117,8 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
                        for w in program.workloads.values() if w.options],
         latency=dict(program.latency), allow_unplaced=bool(policy.allow_unplaced),
         power_caps=[PowerScope(cap.name, cap.scope, cap.cap_watts,
-                               [c.id for c in classes if _in_scope(c, cap)], cap.origin)
+                               [c.id for c in classes if _in_scope(c, cap)], cap.origin,
+                               _caps_per_step(cap, policy.horizon))
                     for cap in program.power_caps],
         timeline=policy.horizon, carbon_budget=policy.carbon_budget,
         carbon_budget_origin=policy.spans.get("carbon_budget"))
@@ -144,6 +146,29 @@ def _window(workload: Workload, horizon: Horizon) -> Window:
     deadline = horizon.steps if workload.deadline is None else \
         math.floor(horizon.seconds_after_start(workload.deadline) / horizon.step_seconds)
     return Window(earliest, deadline - duration, duration)
+
+
+def _caps_per_step(cap: PowerCap, horizon: Horizon | None) -> tuple[Fraction, ...]:
+    """A power cap's `hourly` list over the horizon's steps, repeated when shorter."""
+    if horizon is None or not cap.per_step:
+        return ()
+    return tuple(cap.per_step[t % len(cap.per_step)] for t in range(horizon.steps))
+
+
+def _off_steps(node_class: NodeClass, program: Program) -> dict[str, Any]:
+    """With a horizon: the steps in which a pool's nodes run nothing, outside all its
+    `available` windows (where it states them) or touching one of its `unavailable` ones."""
+    pool = program.pools.get(node_class.pool)
+    horizon = program.policy.horizon
+    if pool is None or horizon is None or not (pool.available or pool.unavailable):
+        return {}
+    off: set[int] = set()
+    if pool.available:
+        on = {t for text in pool.available for t in window_steps(horizon, text, True)[0] or ()}
+        off = set(range(horizon.steps)) - on
+    for text in pool.unavailable:
+        off |= set(window_steps(horizon, text, False)[0] or ())
+    return {"off_steps": frozenset(off)}
 
 
 def _electricity_per_step(node_class: NodeClass, electricity: Electricity,
@@ -205,6 +230,7 @@ def _placed(node_class: NodeClass, program: Program) -> NodeClass:
     if node_class.jurisdiction is None and site is not None:
         changes["jurisdiction"] = site.jurisdiction
     changes.update(_electricity(node_class, program))
+    changes.update(_off_steps(node_class, program))
     # most classes of a large inventory gain nothing here: no copy of those
     changes = {k: v for k, v in changes.items() if getattr(node_class, k) is not v}
     return dataclasses.replace(node_class, **changes) if changes else node_class

@@ -162,10 +162,17 @@ class NodeClass:
     # with a horizon and a grid's carbon intensity: kgCO2e per hour per node in use at each
     # step (its power draw x the intensity then); () where no grid states one (it emits 0)
     step_carbon: tuple[Fraction, ...] = ()
+    # with a horizon: the steps in which its nodes run nothing (its pool's `available` and
+    # `unavailable` windows, issue 19)
+    off_steps: frozenset[int] = frozenset()
 
     def price_at(self, step: int) -> Fraction:
         """USD/h per node in use at a step of the horizon, electricity included."""
         return self.price + (self.step_energy_cost[step] if self.step_energy_cost else 0)
+
+    def count_at(self, step: int) -> int:
+        """Nodes that may run work at a step of the horizon."""
+        return 0 if step in self.off_steps else self.count
 
     def carbon_at(self, step: int) -> Fraction:
         """kgCO2e per hour per node in use at a step of the horizon."""
@@ -324,6 +331,10 @@ class PowerScope:
     cap_watts: Fraction
     classes: list[str]  # class ids whose nodes are in scope
     origin: Origin | None = None
+    step_caps: tuple[Fraction, ...] = ()  # with a horizon and `hourly`: the cap at each step
+
+    def cap_at(self, step: int) -> Fraction:
+        return self.step_caps[step] if self.step_caps else self.cap_watts
 
 
 @dataclass(frozen=True, eq=False)  # compared (and hashed) as itself: solvers key caches on it

@@ -8,7 +8,8 @@ nodes of c in use at step t. The rows, each with its typed group key:
   columns: no column exists outside it);
 - capacity per class and step: what the replicas running at t take of each resource <= u[c,t]
   nodes' worth;
-- power caps per step: the power the nodes in use at t draw in a cap's scope <= the cap;
+- power caps per step: the power the nodes in use at t draw in a cap's scope <= the cap then
+  (`hourly` caps vary by step);
 - the budget per step: what the nodes in use at t cost per hour (electricity at t included)
   <= the budget.
 
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Problem
-from fitlang.rules import carbon
+from fitlang.rules import carbon, pool_windows
 from fitlang.rules.base import GroupKey
 from fitlang.rules.capacity import readable
 
@@ -100,7 +101,7 @@ def power_rows(encoding: TimeEncoding) -> None:
         for step in range(encoding.timeline.steps):
             terms: dict[int, Number] = {encoding.u[c, step]: w for c, w in watts.items() if w}
             if terms:
-                encoding.model.add(terms, upper=cap.cap_watts, group=StepPowerGroup(index, step))
+                encoding.model.add(terms, upper=cap.cap_at(step), group=StepPowerGroup(index, step))
 
 
 def budget_rows(encoding: TimeEncoding) -> None:
@@ -118,7 +119,8 @@ def budget_rows(encoding: TimeEncoding) -> None:
 
 # the time model's rows, in the order `solve/timeline.py` adds them
 ROWS: tuple[Callable[[TimeEncoding], None], ...] = (starts_rows, capacity_rows, power_rows,
-                                                     budget_rows, carbon.budget_rows)
+                                                     budget_rows, carbon.budget_rows,
+                                                     pool_windows.off_rows)
 # the static rules whose `check` reads every replica as running at once: with a horizon,
 # `check_steps` restates them step by step instead
 PER_STEP = frozenset({"capacity", "power", "budget"})
@@ -141,6 +143,7 @@ def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
     problem = placed.problem
     for run in runs:
         yield from _window(placed, run)
+        yield from pool_windows.check(placed, run)
     steps = problem.timeline.steps if problem.timeline is not None else 0
     for step in range(steps):
         here = [run for run in runs if run.start <= step < run.end]
@@ -194,10 +197,10 @@ def _step_power(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnos
         scope = set(cap.classes)
         drawn = sum((placed.owner[node].power_watts for node in in_use
                      if placed.owner[node].id in scope), Fraction(0))
-        if drawn > cap.cap_watts:
+        if drawn > cap.cap_at(step):
             yield placed.violation(f"at step {step} nodes in {cap.scope} draw "
                                    f"{float(drawn) / 1000:.1f} kW, over the cap `{cap.name}` of "
-                                   f"{float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
+                                   f"{float(cap.cap_at(step)) / 1000:.1f} kW", cap.origin)
 
 
 def _step_budget(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnostic]:

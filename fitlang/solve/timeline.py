@@ -263,7 +263,9 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
     used = {c.id: np.zeros((steps, len(RESOURCES))) for c in classes}
     nodes = {c.id: np.zeros(steps, dtype=np.int64) for c in classes}
     charges = _charges(encoding)
-    caps = [(cap.cap_watts, set(cap.classes)) for cap in problem.power_caps]
+    caps = [(np.array([float(cap.cap_at(t)) for t in range(steps)]), set(cap.classes))
+            for cap in problem.power_caps]
+    counts = {c.id: np.array([c.count_at(t) for t in range(steps)]) for c in classes}
     drawn = [np.zeros(steps) for _ in caps]
     spent = np.zeros(steps)
     prices = {c.id: [c.price_at(t) * hours for t in range(steps)] for c in classes}
@@ -281,7 +283,7 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
                     run = slice(begin, begin + window.duration)
                     after = np.ceil((used[class_id][run] + charge) / capacity[class_id] - 1e-9).max(axis=1)
                     added = after.astype(np.int64) - nodes[class_id][run]
-                    if after.max() > node_class.count or not _within(
+                    if (after > counts[class_id][run]).any() or not _within(
                             problem, node_class, added, run, caps, drawn, spent):
                         continue
                     extra = sum((prices[class_id][t] * int(n) for t, n in
@@ -302,8 +304,8 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
             spent[run] += added * _hourly(node_class, run)
             column = encoding.x[demand.name, class_id, begin]
             values[column] = values.get(column, 0) + 1
-    for class_id, counts in nodes.items():
-        for step, count in enumerate(counts.tolist()):
+    for class_id, in_use in nodes.items():
+        for step, count in enumerate(in_use.tolist()):
             values[encoding.u[class_id, step]] = count
     return values
 
@@ -329,7 +331,7 @@ def _within(problem: Problem, node_class, added: np.ndarray, run: slice, caps, d
         return True
     for (cap, scope), power in zip(caps, drawn):
         if node_class.id in scope and \
-                (power[run] + added * float(node_class.power_watts) > float(cap) + 1e-6).any():
+                (power[run] + added * float(node_class.power_watts) > cap[run] + 1e-6).any():
             return False
     return problem.budget is None or \
         not (spent[run] + added * _hourly(node_class, run) > float(problem.budget) + 1e-6).any()

@@ -132,5 +132,5 @@ def _power_lines(problem: Problem, placement: Placement) -> list[str]:
         peak = max(drawn, default=Fraction(0))
         at = drawn.index(peak) if drawn else 0
         lines.append(f"power {cap.name} ({cap.scope}): peak {float(peak) / 1000:.1f} kW of "
-                     f"{float(cap.cap_watts) / 1000:.1f} kW (step {at})")
+                     f"{float(cap.cap_at(at)) / 1000:.1f} kW (step {at})")
     return lines
