@@ -9,16 +9,15 @@ import itertools
 import json
 import random
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
+from test_timing import codes, job, policy
 
 from fitlang.solve.placement import solve
 from fitlang.solve.report import as_json, as_text
 from fitlang.solve.verify import verify
 
 from solving import problem_from, solved
-from test_timing import codes, job, policy
 
 # two regions, one whole-node class each; the grid of each states price and carbon per step
 REGION_POOL = """
@@ -117,7 +116,8 @@ policy {{
 # ---- carbon: the language ---------------------------------------------------------------------
 
 CARBON_GRID = 'electricity grid {\n  labels = { site: "a" }\n  carbon = 300 gCO2e/kWh\n}\n'
-ONE_POOL = 'pool big {\n  count = 1\n  cpu = 32\n  memory = 128GiB\n  power = 1kW\n  price = 1 USD/h\n  labels = { site: "a" }\n}\n'
+ONE_POOL = ('pool big {\n  count = 1\n  cpu = 32\n  memory = 128GiB\n  power = 1kW\n'
+            '  price = 1 USD/h\n  labels = { site: "a" }\n}\n')
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -213,7 +213,8 @@ def test_verify_recounts_the_carbon_budget_and_the_carbon_objective(tmp_path):
 
 # ---- power caps per step, pools available in windows: the language ------------------------------
 
-SITE_POOL = 'pool big {{\n  count = 2\n  cpu = 32\n  memory = 128GiB\n  power = 1kW\n  labels = {{ site: "a" }}\n  {extra}\n}}\n'
+SITE_POOL = ('pool big {{\n  count = 2\n  cpu = 32\n  memory = 128GiB\n  power = 1kW\n'
+             '  labels = {{ site: "a" }}\n  {extra}\n}}\n')
 
 
 def site_pool(extra: str = "") -> str:
