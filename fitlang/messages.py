@@ -984,6 +984,25 @@ class WindowOutsideHorizon(Message):
     detail: str
 
 
+class RecurrenceInvalid(Message):
+    code = "E0924"
+    summary = "not a period or a cron expression"
+    template = "`every`: {detail}"
+    fix = ("Write a period with its unit (`every = 24h`) or a five-field cron expression in UTC "
+           "(`every = \"0 2 * * 1-5\"`: 02:00 on weekdays).")
+    detail: str
+
+
+class RecurrenceImpossible(Message):
+    code = "E0925"
+    summary = "a recurring job whose runs cannot be placed"
+    template = "`{workload}`: {detail}"
+    fix = ("A recurring job needs a `duration`; each run must fit between its release and "
+           "`within` (or the next release), and at least one run must lie in the horizon.")
+    workload: str
+    detail: str
+
+
 class TimingNotEnforced(Message):
     code = "W0901"
     summary = "timing the target does not enforce"

@@ -352,3 +352,133 @@ def test_verify_rejects_a_run_in_a_maintenance_window_and_over_the_cap_then(tmp_
     run["start"], run["end"] = "2026-12-01T03:00:00Z", "2026-12-01T05:00:00Z"
     found = [v.message for v in verify(problem, document)[0]]
     assert any("at step 4 nodes in site=a draw 1.0 kW, over the cap `feed` of 0.0 kW" in m for m in found)
+
+
+# ---- recurring jobs: `every` -----------------------------------------------------------------
+
+
+def recurring(every: str, extra: str = "", duration: str = "1h", replicas: int = 1) -> str:
+    return job("r", duration, f"every = {every}\n  {extra}", replicas=replicas)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (site_pool() + recurring("24h"), ["E0902"]),  # no horizon
+    (site_pool() + recurring("6h") + policy(horizon="24h"), []),
+    (site_pool() + recurring('"0 2 * * *"') + policy(horizon="48h"), []),
+    # not a period or a cron expression
+    (site_pool() + recurring("4") + policy(), ["E0924"]),
+    (site_pool() + recurring('"0 2 * *"') + policy(), ["E0924"]),
+    (site_pool() + recurring('"0 25 * * *"') + policy(), ["E0924"]),
+    (site_pool() + recurring('"@daily"') + policy(), ["E0924"]),
+    # runs that overlap, cannot hold the job, or none in the horizon
+    (site_pool() + recurring("4h", "within = 6h") + policy(), ["E0925"]),
+    (site_pool() + recurring('"0 2,4 * * *"', "within = 3h") + policy(), ["E0925"]),
+    (site_pool() + recurring("4h", "within = 1h", duration="2h") + policy(), ["E0925"]),
+    (site_pool() + recurring("24h") + policy(horizon="8h"), ["E0925"]),
+    # a service does not recur
+    (site_pool() + 'workload s {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  every = 4h\n}\n'
+     + policy(), ["E0905"]),
+])
+def test_recurring_jobs_are_checked(tmp_path, text, expected):
+    assert codes(tmp_path, text) == expected
+
+
+@pytest.mark.parametrize("cron, firings", [
+    # 2026-11-30 is a Monday; hand-listed firings in the week from it (hours after its 00:00Z)
+    ("0 2 * * *", [2 + 24 * d for d in range(7)]),
+    ("30 2 * * 1-5", [2.5 + 24 * d for d in range(5)]),
+    ("0 */8 * * 0", [144, 152, 160]),  # Sunday only
+    ("0 0 1 * *", [24]),  # the first of December
+    ("0 0 1 * 1", [0, 24]),  # either day field, as cron does: Monday the 30th, or the 1st
+    ("15,45 9-10 * * 3", [57.25, 57.75, 58.25, 58.75]),  # Wednesday
+])
+def test_cron_firings_are_the_hand_listed_ones(cron, firings):
+    from datetime import datetime, timedelta
+
+    from fitlang.check.recurrence import parse_cron
+
+    parsed = parse_cron(cron)
+    assert not isinstance(parsed, str)
+    monday = datetime.fromisoformat("2026-11-30T00:00Z")
+    found = parsed.firings(monday, monday + timedelta(days=7))
+    assert [(m - monday).total_seconds() / 3600 for m in found] == firings
+
+
+def test_each_run_is_its_own_window_and_replicas_are_numbered_run_by_run(tmp_path):
+    # every 6 h from 01:00, each within 4 h: runs released at 1, 7, 13, 19 (the last due at 23)
+    text = site_pool() + recurring("6h", "earliest = 1h\n  within = 4h", replicas=2) + policy(horizon="24h")
+    problem = problem_from(tmp_path, text)
+    demand = problem.demand("r")
+    assert [(w.earliest, w.latest_start + w.duration) for w in demand.windows] == [
+        (1, 5), (7, 11), (13, 17), (19, 23)]
+    assert demand.replicas == 8 and demand.replicas_per_run == 2
+    placement = solved(problem)
+    runs = sorted((a.replica, a.start) for a in placement.assignments)
+    assert [start // 6 for _, start in runs] == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def _recurring_text(classes, prices, period, within, duration, steps, others) -> str:
+    text = "".join(f"""
+pool p{index} {{
+  count = {count}
+  cpu = 8
+  memory = 32GiB
+  power = {watts}W
+  price = {price} USD/h
+  labels = {{ site: "a" }}
+}}
+""" for index, (count, watts, price) in enumerate(classes))
+    text += f"""
+workload r {{
+  kind = job
+  replicas = 1
+  cpu = 8
+  memory = 32GiB
+  duration = {duration}h
+  every = {period}h
+  within = {within}h
+}}
+""" + "".join(_job(*j) for j in others)
+    return text + f"""
+electricity grid {{
+  hourly = [{_listed(prices, "USD/kWh")}]
+  labels = {{ site: "a" }}
+}}
+""" + policy(horizon=f"{steps}h")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_recurring_job_costs_what_its_runs_enumerated_cost(tmp_path, seed):
+    rng = random.Random(2000 + seed)
+    steps = 8
+    period = rng.choice([2, 4])
+    duration = rng.randint(1, 2)
+    within = rng.randint(duration, period)
+    classes = [(rng.randint(1, 2), rng.choice([1000, 2000]), rng.choice([0, 1])) for _ in range(2)]
+    prices = [Fraction(rng.randint(0, 9), 10) for _ in range(steps)]
+    others = [("o", rng.randint(1, 3), 0, 5)]
+    # the runs by hand: released at 0, period, ...; due `within` after; all inside the horizon
+    runs = [(f"run{k}", duration, k * period, k * period + within - duration)
+            for k in range(steps // period) if k * period + within <= steps]
+    expected = _least_cost([*runs, *others], classes, [set(), set()], [10 ** 9] * steps, prices, steps)
+    problem = problem_from(tmp_path, _recurring_text(classes, prices, period, within, duration,
+                                                     steps, others))
+    assert len(problem.demand("r").windows) == len(runs)
+    if expected is None:
+        assert solve(problem).status == "infeasible"
+        return
+    placement = solved(problem)
+    assert placement.status == "optimal" and placement.value == expected
+
+
+def test_verify_rejects_a_run_outside_its_own_window(tmp_path):
+    text = site_pool() + recurring("4h", "within = 2h") + policy(horizon="8h")
+    problem = problem_from(tmp_path, text)
+    document = json.loads(as_json(problem, solved(problem), []))
+    second = next(a for a in document["assignments"] if a["replica"] == 1)
+    assert "2026-12-01T04:00:00Z" <= second["start"] <= "2026-12-01T05:00:00Z"
+    # replica 1 is run 1's (released at 04:00): at 01:00 it is inside run 0's window, not its own
+    second["start"], second["end"] = "2026-12-01T01:00:00Z", "2026-12-01T02:00:00Z"
+    found = [v.message for v in verify(problem, document)[0]]
+    assert any("`r` replica 1 (run 1) starts at step 1, before its earliest start (step 4)" in m
+               for m in found)

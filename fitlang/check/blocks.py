@@ -157,6 +157,8 @@ class WorkloadBlock:
     duration: Fraction | None = None
     earliest: Any | None = None
     deadline: Any | None = None
+    every: Any | None = None
+    within: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> WorkloadBlock:
@@ -231,6 +233,8 @@ class ProfileBlock:
     duration: Fraction | None = None
     earliest: Any | None = None
     deadline: Any | None = None
+    every: Any | None = None
+    within: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> ProfileBlock:

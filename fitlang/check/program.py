@@ -14,6 +14,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any, TypeVar
 
+from fitlang.check.recurrence import Cron
 from fitlang.syntax.nodes import Span
 
 
@@ -319,6 +320,10 @@ class Workload:
     duration_seconds: Fraction | None = None
     earliest: TimePoint | None = None
     deadline: TimePoint | None = None
+    # a recurring job (issue 19): its period in seconds or its cron expression, and how long
+    # after each release its run must end (None: by the next release)
+    every: Fraction | Cron | None = None
+    within_seconds: Fraction | None = None
 
     def option_replicas(self, option: AcceleratorOption) -> int:
         """Replicas of `option` that deliver the workload's throughput alone."""

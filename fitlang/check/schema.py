@@ -216,6 +216,10 @@ _WORKLOAD_ATTRS = {
                                 "(`2h`) or a date-time (\"2026-12-01T02:00Z\")"),
     "deadline": Attr(t.ANY, doc="when the job must be done: a duration after the policy's "
                                 "`start` or a date-time"),
+    "every": Attr(t.ANY, doc="a recurring job: a run every period (`24h`) or at each firing of "
+                             "a cron expression in UTC (\"0 2 * * 1-5\")"),
+    "within": Attr(t.TIME, doc="each run of a recurring job ends within this of its release "
+                               "(default: by the next release)", positive=True),
 }
 _RULES = frozenset({"require", "prefer", "use", "affinity", "spread"})
 

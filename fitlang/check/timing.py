@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fitlang import messages as msg
 from fitlang.check.program import Horizon, Origin, Program, TimePoint, Workload
+from fitlang.check.recurrence import runs_of
 from fitlang.diagnostics import Diagnostic
 
 
@@ -86,7 +87,7 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
         return  # the horizon itself is wrong, and reported: what needs it would only echo that
     for workload in program.workloads.values():
         if horizon is None:
-            for attribute in ("duration", "earliest", "deadline"):
+            for attribute in ("duration", "earliest", "deadline", "every", "within"):
                 where = workload.spans.get(attribute)
                 if where is not None and attribute in workload.spans:
                     yield msg.TimingWithoutHorizon(attribute=attribute).diagnostic(where.path, where.span)
@@ -207,12 +208,15 @@ def _window(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
     earliest = Fraction(0) if workload.earliest is None else horizon.seconds_after_start(workload.earliest)
     deadline = Fraction(end) if workload.deadline is None else horizon.seconds_after_start(workload.deadline)
     if workload.duration_seconds is None:
-        for attribute in ("earliest", "deadline"):
+        for attribute in ("earliest", "deadline", "every", "within"):
             if attribute in spans:
                 yield _at(spans[attribute], workload.name, f"`{attribute}` needs a `duration`: a "
                           "workload without one is a service and runs the whole horizon")
         return
     duration = steps_of(workload.duration_seconds, horizon) * horizon.step_seconds
+    if workload.every is not None:
+        yield from _recurring(workload, horizon, earliest, min(deadline, Fraction(end)))
+        return
     if earliest < 0:
         yield _at(spans["earliest"], workload.name, "`earliest` is before the horizon's start")
     elif earliest >= end:
@@ -227,6 +231,56 @@ def _window(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
         yield _at(where, workload.name,
                   f"it runs {_shown(Fraction(duration))} from its earliest start at step "
                   f"{_first_step(earliest, horizon)}, past its deadline")
+
+
+def recurring_windows(workload: Workload, horizon: Horizon) -> list[tuple[int, int]]:
+    """A recurring job's runs as (first start step, step it must end by): each run starts at
+    a step at or after its release and ends by its due time, both within the horizon."""
+    assert workload.every is not None
+    end = Fraction(horizon.end_seconds)
+    earliest = Fraction(0) if workload.earliest is None else horizon.seconds_after_start(workload.earliest)
+    deadline = end if workload.deadline is None else min(end, horizon.seconds_after_start(workload.deadline))
+    runs = runs_of(workload.every, workload.within_seconds, horizon.start, horizon.end_seconds,
+                   max(earliest, Fraction(0)), deadline)
+    return [(_first_step(run.release, horizon), math.floor(run.due / horizon.step_seconds))
+            for run in runs]
+
+
+def _recurring(workload: Workload, horizon: Horizon, earliest: Fraction,
+               deadline: Fraction) -> Iterator[Diagnostic]:
+    """Runs that never overlap (`within` at most the period), each long enough for the job,
+    at least one of them in the horizon."""
+    spans, every = workload.spans, workload.every
+    where = spans.get("within") or spans["every"]
+    duration = steps_of(workload.duration_seconds or Fraction(0), horizon)
+    within = workload.within_seconds
+    if isinstance(every, Fraction) and within is not None and within > every:
+        yield _recurrence(where, workload, f"`within` ({_shown(within)}) is longer than the period "
+                          f"({_shown(every)}): runs would overlap")
+        return
+    if earliest < 0 or earliest >= horizon.end_seconds:
+        yield _at(spans["earliest"], workload.name, "`earliest` is not within the horizon")
+        return
+    windows = recurring_windows(workload, horizon)
+    overlapping = [k for k in range(1, len(windows)) if windows[k][0] < windows[k - 1][1]]
+    if overlapping:
+        yield _recurrence(where, workload, f"run {overlapping[0]} is released at step "
+                          f"{windows[overlapping[0]][0]}, before run {overlapping[0] - 1} is due "
+                          f"(step {windows[overlapping[0] - 1][1]}): runs would overlap")
+        return
+    if not windows:
+        yield _recurrence(spans["every"], workload, "no run is released and due within the "
+                          "horizon (from `earliest` to `deadline`)")
+    short = [(first, due) for first, due in windows if due - first < duration]
+    if short:
+        first, due = short[0]
+        yield _recurrence(where, workload, f"{len(short)} of its runs cannot hold its duration of "
+                          f"{duration} steps: the first from step {first} to step {due}")
+
+
+def _recurrence(where: Origin, workload: Workload, detail: str) -> Diagnostic:
+    return msg.RecurrenceImpossible(workload=workload.name, detail=detail).diagnostic(
+        where.path, where.span)
 
 
 def _first_step(earliest: Fraction, horizon: Horizon) -> int:
@@ -339,4 +393,5 @@ def _shown(seconds: Fraction) -> str:
 
 
 __all__ = ["PRICE_COLUMNS", "TIMED_OBJECTIVES", "check_timing", "horizon_of", "parse_instant",
-           "prices_per_step", "read_price_file", "steps_of", "time_point", "window_steps"]
+           "prices_per_step", "read_price_file", "recurring_windows", "steps_of", "time_point",
+           "window_steps"]

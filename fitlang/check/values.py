@@ -123,6 +123,8 @@ class BlockValuesStage(CheckerBase):
             result = self._objective(scope, evaluator, entry.value)
         elif name in ("earliest", "deadline"):  # a duration after the start, or an instant
             result = self._time_point(scope, evaluator, entry, name)
+        elif name == "every":  # a period, or a cron expression
+            result = self._recurrence(scope, evaluator, entry)
         elif attr.type.kind == "map" and attr.type.of is not None:
             result = self._region_map(scope, evaluator, entry.value, attr.type.of)
         else:
@@ -154,6 +156,26 @@ class BlockValuesStage(CheckerBase):
         if problem is not None:
             self.report(problem)
         return point
+
+    def _recurrence(self, scope: ModuleScope, evaluator: Evaluator, entry: n.Attribute) -> Any:
+        """`every`: a positive duration, or a cron expression (`check/recurrence.py`)."""
+        from fitlang.check.recurrence import parse_cron
+
+        typed = evaluator.value(entry.value, t.ANY)
+        if typed is None:
+            return None
+        value, detail = typed.value, ""
+        if isinstance(value, str):
+            cron = parse_cron(value)
+            if not isinstance(cron, str):
+                return cron
+            detail = cron
+        elif typed.type.kind == "number" and typed.type.dim == "time" and value > 0:
+            return value
+        else:
+            detail = f"expected a period (`24h`) or a cron expression, found {typed.type.describe()}"
+        self.report(msg.RecurrenceInvalid(detail=detail).diagnostic(scope.path, entry.value.span))
+        return None
 
     def _region_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
                     value_type: t.Type) -> dict[str, Any] | None:

@@ -167,7 +167,8 @@ class WorkloadBuilder(EntityBuilders):
             preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
             spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans,
             movable=bool(_given(b.movable, True)), **self._max_disrupted(v),
-            duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline)
+            duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline,
+            every=b.every, within_seconds=b.within)
         if workload.options:
             self._rules_beside_options(workload)
         return workload

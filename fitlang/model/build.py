@@ -28,7 +28,7 @@ from fitlang.check.program import (
     Program,
     Workload,
 )
-from fitlang.check.timing import prices_per_step, steps_of, window_steps
+from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import CurrentState, Running
 from fitlang.model.eligibility import (
@@ -133,8 +133,21 @@ def _in_time(problem: Problem, program: Program, horizon: Horizon) -> Problem:
     demands = []
     for demand in problem.demands:
         workload = program.workloads[demand.workload]
-        demands.append(dataclasses.replace(demand, window=_window(workload, horizon)))
+        if workload.every is not None and workload.duration_seconds is not None:
+            runs = _runs(workload, horizon)
+            demands.append(dataclasses.replace(demand, window=runs[0], runs=runs,
+                                               replicas=demand.replicas * len(runs)))
+        else:
+            demands.append(dataclasses.replace(demand, window=_window(workload, horizon)))
     return dataclasses.replace(problem, demands=demands)
+
+
+def _runs(workload: Workload, horizon: Horizon) -> tuple[Window, ...]:
+    """A recurring job's runs, each a window of its own (the checker saw at least one)."""
+    assert workload.duration_seconds is not None
+    duration = steps_of(workload.duration_seconds, horizon)
+    return tuple(Window(first, due - duration, duration)
+                 for first, due in recurring_windows(workload, horizon))
 
 
 def _window(workload: Workload, horizon: Horizon) -> Window:

@@ -280,6 +280,19 @@ class Demand:
     option: str | None = None
     throughput: Fraction = Fraction(1)
     window: Window | None = None  # with a horizon: when it may run (a service: all of it)
+    # a recurring job's runs, in time order (`window` is the first): `replicas` counts the
+    # replicas of all of them, replicas // len(runs) each, numbered run by run
+    runs: tuple[Window, ...] = ()
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        """Each run's window: a recurring job's runs, else its one window (none without a
+        horizon)."""
+        return self.runs or ((self.window,) if self.window is not None else ())
+
+    @property
+    def replicas_per_run(self) -> int:
+        return self.replicas // max(1, len(self.runs))
 
     @property
     def workload(self) -> str:

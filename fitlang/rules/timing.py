@@ -40,9 +40,10 @@ if TYPE_CHECKING:  # solve comes after the rules
 
 @dataclass(frozen=True)
 class StartsGroup(GroupKey):
-    """Every replica of a demand starts once in its window."""
+    """Every replica of a demand (of one run of a recurring job) starts once in its window."""
 
     demand: str
+    run: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,10 @@ class StepBudgetGroup(GroupKey):
 
 def starts_rows(encoding: TimeEncoding) -> None:
     for demand in encoding.problem.demands:
-        columns = encoding.starts_of(demand.name)
-        encoding.model.add({column: 1 for column in columns}, lower=demand.replicas,
-                           upper=demand.replicas, group=StartsGroup(demand.name))
+        for run in range(len(demand.windows)):
+            columns = encoding.starts_of(demand.name, run)
+            encoding.model.add({column: 1 for column in columns}, lower=demand.replicas_per_run,
+                               upper=demand.replicas_per_run, group=StartsGroup(demand.name, run))
 
 
 def capacity_rows(encoding: TimeEncoding) -> None:
@@ -155,22 +157,26 @@ def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
 
 
 def _window(placed: Placed, run: Run) -> Iterator[Diagnostic]:
+    """The replica's run inside its window: a recurring job's replicas are numbered run by
+    run (`replicas_per_run` each), so the replica's number names its run's window."""
     demand = placed.demands[run.demand]
-    window = demand.window
-    if window is None:
+    windows = demand.windows
+    if not windows:
         return
+    index = min(run.replica // max(1, demand.replicas_per_run), len(windows) - 1)
+    window = windows[index]
+    what = f"`{run.demand}` replica {run.replica}" + (f" (run {index})" if demand.runs else "")
     if run.end - run.start != window.duration:
-        yield placed.violation(f"`{run.demand}` replica {run.replica} runs {run.end - run.start} "
-                               f"steps; its duration is {window.duration}",
-                               demand.spans.get("duration", demand.origin))
+        yield placed.violation(f"{what} runs {run.end - run.start} steps; its duration is "
+                               f"{window.duration}", demand.spans.get("duration", demand.origin))
     if run.start < window.earliest:
-        yield placed.violation(f"`{run.demand}` replica {run.replica} starts at step {run.start}, "
-                               f"before its earliest start (step {window.earliest})",
-                               demand.spans.get("earliest", demand.origin))
+        yield placed.violation(f"{what} starts at step {run.start}, before its earliest start "
+                               f"(step {window.earliest})",
+                               demand.spans.get("every" if demand.runs else "earliest", demand.origin))
     if run.end > window.latest_start + window.duration:
-        yield placed.violation(f"`{run.demand}` replica {run.replica} ends at step {run.end}, "
-                               f"after its deadline (step {window.latest_start + window.duration})",
-                               demand.spans.get("deadline", demand.origin))
+        yield placed.violation(f"{what} ends at step {run.end}, after its deadline (step "
+                               f"{window.latest_start + window.duration})",
+                               demand.spans.get("every" if demand.runs else "deadline", demand.origin))
 
 
 def _step_capacity(placed: Placed, here: list[Run], step: int) -> Iterator[Diagnostic]:

@@ -63,10 +63,11 @@ class TimeEncoding:
     u: dict[tuple[str, int], int] = field(default_factory=dict)  # (class, step)
     # (class, step) -> the columns x running then, with what one replica takes (per resource)
     _running: dict[tuple[str, int], list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
-    _starts: dict[str, list[int]] = field(default_factory=dict)  # demand -> its columns x
+    # (demand, run) -> the columns x of the run (a job that does not recur has run 0 only)
+    _starts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
-    def starts_of(self, demand: str) -> list[int]:
-        return self._starts.get(demand, [])
+    def starts_of(self, demand: str, run: int = 0) -> list[int]:
+        return self._starts.get((demand, run), [])
 
     def running(self, class_id: str, step: int) -> list[tuple[int, tuple[int, ...]]]:
         return self._running.get((class_id, step), [])
@@ -84,15 +85,17 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
                             dtype=np.int64).reshape(len(demands), len(RESOURCES))
         charges, _ = charge_matrix(node_class, requests)
         for demand, charge in zip(demands, charges.tolist()):
-            window = demand.window
-            assert window is not None  # build gives every demand a window with a horizon
-            for start in window.starts():
-                column = model.var(f"x[{demand.name},{node_class.id},{start}]", 0, demand.replicas)
-                encoding.x[demand.name, node_class.id, start] = column
-                encoding._starts.setdefault(demand.name, []).append(column)
-                for step in range(start, start + window.duration):
-                    encoding._running.setdefault((node_class.id, step), []).append(
-                        (column, tuple(charge)))
+            # build gives every demand a window with a horizon; a recurring job one per run,
+            # never overlapping, so a start step names its run
+            for run, window in enumerate(demand.windows):
+                for start in window.starts():
+                    column = model.var(f"x[{demand.name},{node_class.id},{start}]", 0,
+                                       demand.replicas_per_run)
+                    encoding.x[demand.name, node_class.id, start] = column
+                    encoding._starts.setdefault((demand.name, run), []).append(column)
+                    for step in range(start, start + window.duration):
+                        encoding._running.setdefault((node_class.id, step), []).append(
+                            (column, tuple(charge)))
     for rows in timing.ROWS:
         rows(encoding)
     return encoding
@@ -271,10 +274,8 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
     prices = {c.id: [c.price_at(t) * hours for t in range(steps)] for c in classes}
     values: dict[int, float] = {}
     order = sorted(problem.demands, key=lambda d: _urgency(d, steps))
-    for demand in order:
-        window = demand.window
-        assert window is not None
-        for _ in range(demand.replicas):
+    for demand, window in ((d, w) for d in order for w in d.windows):
+        for _ in range(demand.replicas_per_run):
             best: tuple[Fraction, int, str, np.ndarray] | None = None
             for class_id in demand.eligible:
                 node_class = problem.node_class(class_id)
