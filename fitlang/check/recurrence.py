@@ -79,7 +79,7 @@ def _field(text: str, low: int, high: int) -> frozenset[int] | str:
     values: set[int] = set()
     for part in text.split(","):
         body, _, step_text = part.partition("/")
-        if step_text and not step_text.isdigit() or step_text == "0":
+        if (step_text and not step_text.isdigit()) or step_text == "0":
             return f"`/{step_text}` is not a step of 1 or more"
         step = int(step_text) if step_text else 1
         if body == "*":
