@@ -1003,6 +1003,16 @@ class RecurrenceImpossible(Message):
     detail: str
 
 
+class PreemptionInvalid(Message):
+    code = "E0926"
+    summary = "a preemptible job that cannot be split so"
+    template = "`{workload}`: {detail}"
+    fix = ("`preemptible = true` lets a job's `duration` run in segments of at least `min_segment` "
+           "(at most the duration); a recurring job runs each run unbroken.")
+    workload: str
+    detail: str
+
+
 class TimingNotEnforced(Message):
     code = "W0901"
     summary = "timing the target does not enforce"

@@ -482,3 +482,132 @@ def test_verify_rejects_a_run_outside_its_own_window(tmp_path):
     found = [v.message for v in verify(problem, document)[0]]
     assert any("`r` replica 1 (run 1) starts at step 1, before its earliest start (step 4)" in m
                for m in found)
+
+
+# ---- preemptible jobs: segments of at least `min_segment` --------------------------------------
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("preemptible = true\n  min_segment = 1h", []),
+    ("min_segment = 1h", ["E0926"]),  # without `preemptible`
+    ("preemptible = true\n  min_segment = 3h", ["E0926"]),  # longer than the job
+    ("preemptible = true\n  every = 4h", ["E0926"]),  # not recurring yet
+])
+def test_preemptible_jobs_are_checked(tmp_path, extra, expected):
+    assert codes(tmp_path, site_pool() + job("a", "2h", extra) + policy()) == expected
+
+
+def test_preemption_needs_a_horizon_and_a_job(tmp_path):
+    assert codes(tmp_path, site_pool() + job("a", "2h", "preemptible = true")) == ["E0902"]
+    service = 'workload s {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  preemptible = true\n}\n'
+    assert codes(tmp_path, site_pool() + service + policy()) == ["E0905"]
+
+
+def _profiles(classes: int, steps: int, duration: int, first: int, last_end: int,
+              least: int | None):
+    """Every way one replica may run: per step, the class it runs on or None. Unbroken
+    (least None): one run of `duration` on one class. Preemptible: `duration` steps in the
+    window, each maximal run on one class at least `least` long."""
+    window = range(first, last_end)
+    if least is None:
+        for c in range(classes):
+            for start in range(first, last_end - duration + 1):
+                yield tuple(c if start <= t < start + duration else None for t in range(steps))
+        return
+    for choice in itertools.product([None, *range(classes)], repeat=len(window)):
+        if sum(c is not None for c in choice) != duration:
+            continue
+        runs = [len(list(group)) for c, group in itertools.groupby(choice) if c is not None]
+        if min(runs) >= least:
+            yield tuple(choice[t - first] if t in window else None for t in range(steps))
+
+
+def _least_cost_of_profiles(jobs, classes, prices, steps):
+    best = None
+    for combo in itertools.product(*jobs):
+        running = [[0] * len(classes) for _ in range(steps)]
+        for profile in combo:
+            for t, c in enumerate(profile):
+                if c is not None:
+                    running[t][c] += 1
+        if any(running[t][c] > classes[c][0] for t in range(steps) for c in range(len(classes))):
+            continue
+        cost = sum(running[t][c] * (classes[c][2] + Fraction(classes[c][1], 1000) * prices[t])
+                   for t in range(steps) for c in range(len(classes)))
+        best = cost if best is None or cost < best else best
+    return best
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_preemptible_jobs_cost_what_every_split_enumerated_costs(tmp_path, seed):
+    rng = random.Random(3000 + seed)
+    steps = 6
+    classes = [(1, rng.choice([1000, 2000]), rng.choice([0, 1])) for _ in range(2)]
+    prices = [Fraction(rng.choice([0, 1, 5, 9]), 10) for _ in range(steps)]
+    specs = [("p0", rng.randint(2, 4), rng.randint(1, 2)), ("p1", rng.randint(2, 3), 1)]
+    text = "".join(f"""
+pool c{i} {{
+  count = {count}
+  cpu = 8
+  memory = 32GiB
+  power = {watts}W
+  price = {price} USD/h
+  labels = {{ site: "a" }}
+}}
+""" for i, (count, watts, price) in enumerate(classes))
+    for name, duration, least in specs:
+        text += job(name, f"{duration}h", f"preemptible = true\n  min_segment = {least}h", cpu=8)
+    text += job("whole", "2h", cpu=8)  # unbroken beside them
+    text += f"""
+electricity grid {{
+  hourly = [{_listed(prices, "USD/kWh")}]
+  labels = {{ site: "a" }}
+}}
+""" + policy(horizon=f"{steps}h")
+    jobs = [list(_profiles(2, steps, d, 0, steps, least)) for _, d, least in specs]
+    jobs.append(list(_profiles(2, steps, 2, 0, steps, None)))
+    expected = _least_cost_of_profiles(jobs, classes, prices, steps)
+    problem = problem_from(tmp_path, text.replace("memory = 16GiB", "memory = 32GiB"))
+    if expected is None:
+        assert solve(problem).status == "infeasible"
+        return
+    placement = solved(problem)  # and verified
+    assert placement.status == "optimal" and placement.value == expected
+
+
+def test_verify_checks_each_preemptible_replicas_segments(tmp_path):
+    # cheap steps 0, 2, 3, 5 of 6: a 4 h job in segments of at least 1 h takes exactly those
+    text = (site_pool() + job("a", "4h", "preemptible = true\n  min_segment = 1h")
+            + 'electricity grid {\n  labels = { site: "a" }\n  hourly = [0.1 USD/kWh, 0.9 USD/kWh, '
+              '0.1 USD/kWh, 0.1 USD/kWh, 0.9 USD/kWh, 0.1 USD/kWh]\n}\n' + policy(horizon="6h"))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem)
+    assert placement.value == Fraction(4, 10)
+    assert [(a.start, a.end) for a in placement.assignments] == [(0, 1), (2, 4), (5, 6)]
+    document = json.loads(as_json(problem, placement, []))
+    assert "replicas placed: 1/1" in as_text(problem, placement)
+    document["assignments"][2]["end"] = "2026-12-01T05:30:00Z"  # not on a step
+    document["assignments"][2]["start"] = "2026-12-01T03:00:00Z"
+    document["assignments"][2]["end"] = "2026-12-01T04:00:00Z"  # overlaps the second segment
+    found = [v.message for v in verify(problem, document)[0]]
+    assert any("`a` replica 0 runs twice at once: at step 3" in m for m in found)
+    document["assignments"][2]["start"] = "2026-12-01T04:00:00Z"
+    document["assignments"][2]["end"] = "2026-12-01T06:00:00Z"  # 5 steps in all
+    found = [v.message for v in verify(problem, document)[0]]
+    assert any("`a` replica 0 runs 5 steps in 3 segments; its duration is 4" in m for m in found)
+
+
+def test_verify_rejects_a_segment_shorter_than_min_segment(tmp_path):
+    text = site_pool() + job("a", "4h", "preemptible = true\n  min_segment = 2h") + policy(horizon="6h")
+    problem = problem_from(tmp_path, text)
+    document = json.loads(as_json(problem, solved(problem), []))
+    (run,) = document["assignments"]  # all hours cost the same: one unbroken run
+    node = run["node"]
+    document["assignments"] = [
+        {"workload": "a", "replica": 0, "node": node, "start": "2026-12-01T00:00:00Z",
+         "end": "2026-12-01T01:00:00Z"},
+        {"workload": "a", "replica": 0, "node": node, "start": "2026-12-01T02:00:00Z",
+         "end": "2026-12-01T05:00:00Z"}]
+    found = [v.message for v in verify(problem, document)[0]]
+    assert found == ["`a` replica 0 runs a segment of 1 steps from step 0, shorter than its "
+                     "min_segment of 2"]

@@ -159,6 +159,8 @@ class WorkloadBlock:
     deadline: Any | None = None
     every: Any | None = None
     within: Fraction | None = None
+    preemptible: bool | None = None
+    min_segment: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> WorkloadBlock:
@@ -235,6 +237,8 @@ class ProfileBlock:
     deadline: Any | None = None
     every: Any | None = None
     within: Fraction | None = None
+    preemptible: bool | None = None
+    min_segment: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> ProfileBlock:

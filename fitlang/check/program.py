@@ -324,6 +324,8 @@ class Workload:
     # after each release its run must end (None: by the next release)
     every: Fraction | Cron | None = None
     within_seconds: Fraction | None = None
+    # a preemptible (checkpointed) job: segments of at least this many seconds (None: whole)
+    min_segment_seconds: Fraction | None = None
 
     def option_replicas(self, option: AcceleratorOption) -> int:
         """Replicas of `option` that deliver the workload's throughput alone."""

@@ -87,7 +87,8 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
         return  # the horizon itself is wrong, and reported: what needs it would only echo that
     for workload in program.workloads.values():
         if horizon is None:
-            for attribute in ("duration", "earliest", "deadline", "every", "within"):
+            for attribute in ("duration", "earliest", "deadline", "every", "within", "preemptible",
+                              "min_segment"):
                 where = workload.spans.get(attribute)
                 if where is not None and attribute in workload.spans:
                     yield msg.TimingWithoutHorizon(attribute=attribute).diagnostic(where.path, where.span)
@@ -208,12 +209,13 @@ def _window(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
     earliest = Fraction(0) if workload.earliest is None else horizon.seconds_after_start(workload.earliest)
     deadline = Fraction(end) if workload.deadline is None else horizon.seconds_after_start(workload.deadline)
     if workload.duration_seconds is None:
-        for attribute in ("earliest", "deadline", "every", "within"):
+        for attribute in ("earliest", "deadline", "every", "within", "preemptible", "min_segment"):
             if attribute in spans:
                 yield _at(spans[attribute], workload.name, f"`{attribute}` needs a `duration`: a "
                           "workload without one is a service and runs the whole horizon")
         return
     duration = steps_of(workload.duration_seconds, horizon) * horizon.step_seconds
+    yield from _preemption(workload, horizon)
     if workload.every is not None:
         yield from _recurring(workload, horizon, earliest, min(deadline, Fraction(end)))
         return
@@ -276,6 +278,26 @@ def _recurring(workload: Workload, horizon: Horizon, earliest: Fraction,
         first, due = short[0]
         yield _recurrence(where, workload, f"{len(short)} of its runs cannot hold its duration of "
                           f"{duration} steps: the first from step {first} to step {due}")
+
+
+def _preemption(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
+    """`min_segment` only on a preemptible job, at most its duration; not recurring yet."""
+    spans = workload.spans
+    if workload.min_segment_seconds is None:
+        if "min_segment" in spans:
+            yield _preempt(spans["min_segment"], workload, "`min_segment` needs `preemptible = true`")
+        return
+    where = spans.get("min_segment") or spans["preemptible"]
+    duration = steps_of(workload.duration_seconds or Fraction(0), horizon)
+    if steps_of(workload.min_segment_seconds, horizon) > duration:
+        yield _preempt(where, workload, f"`min_segment` is longer than its duration ({duration} steps)")
+    if workload.every is not None:
+        yield _preempt(where, workload, "a recurring job cannot be preemptible yet")
+
+
+def _preempt(where: Origin, workload: Workload, detail: str) -> Diagnostic:
+    return msg.PreemptionInvalid(workload=workload.name, detail=detail).diagnostic(
+        where.path, where.span)
 
 
 def _recurrence(where: Origin, workload: Workload, detail: str) -> Diagnostic:

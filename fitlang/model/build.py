@@ -138,8 +138,16 @@ def _in_time(problem: Problem, program: Program, horizon: Horizon) -> Problem:
             demands.append(dataclasses.replace(demand, window=runs[0], runs=runs,
                                                replicas=demand.replicas * len(runs)))
         else:
-            demands.append(dataclasses.replace(demand, window=_window(workload, horizon)))
+            demands.append(dataclasses.replace(demand, window=_window(workload, horizon),
+                                               min_segment=_min_segment(workload, horizon)))
     return dataclasses.replace(problem, demands=demands)
+
+
+def _min_segment(workload: Workload, horizon: Horizon) -> int | None:
+    """A preemptible job's shortest segment in whole steps (rounded up; at least one)."""
+    if workload.min_segment_seconds is None or workload.duration_seconds is None:
+        return None
+    return max(1, steps_of(workload.min_segment_seconds, horizon))
 
 
 def _runs(workload: Workload, horizon: Horizon) -> tuple[Window, ...]:

@@ -283,6 +283,9 @@ class Demand:
     # a recurring job's runs, in time order (`window` is the first): `replicas` counts the
     # replicas of all of them, replicas // len(runs) each, numbered run by run
     runs: tuple[Window, ...] = ()
+    # a preemptible job (issue 19): its duration in segments of at least this many steps,
+    # each replica's on any eligible nodes (`rules/preemption.py`); None: it runs unbroken
+    min_segment: int | None = None
 
     @property
     def windows(self) -> tuple[Window, ...]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Problem
-from fitlang.rules import carbon, pool_windows
+from fitlang.rules import carbon, pool_windows, preemption
 from fitlang.rules.base import GroupKey
 from fitlang.rules.capacity import readable
 
@@ -71,6 +71,8 @@ class StepBudgetGroup(GroupKey):
 
 def starts_rows(encoding: TimeEncoding) -> None:
     for demand in encoding.problem.demands:
+        if demand.min_segment is not None:
+            continue  # segments, not starts: `preemption.rows`
         for run in range(len(demand.windows)):
             columns = encoding.starts_of(demand.name, run)
             encoding.model.add({column: 1 for column in columns}, lower=demand.replicas_per_run,
@@ -122,7 +124,7 @@ def budget_rows(encoding: TimeEncoding) -> None:
 # the time model's rows, in the order `solve/timeline.py` adds them
 ROWS: tuple[Callable[[TimeEncoding], None], ...] = (starts_rows, capacity_rows, power_rows,
                                                      budget_rows, carbon.budget_rows,
-                                                     pool_windows.off_rows)
+                                                     pool_windows.off_rows, preemption.rows)
 # the static rules whose `check` reads every replica as running at once: with a horizon,
 # `check_steps` restates them step by step instead
 PER_STEP = frozenset({"capacity", "power", "budget"})
@@ -144,8 +146,10 @@ def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
     its own: every node's capacity, every power cap, the budget; then the carbon budget."""
     problem = placed.problem
     for run in runs:
-        yield from _window(placed, run)
+        if placed.demands[run.demand].min_segment is None:  # segments: `preemption.check`
+            yield from _window(placed, run)
         yield from pool_windows.check(placed, run)
+    yield from preemption.check(placed, runs)
     steps = problem.timeline.steps if problem.timeline is not None else 0
     for step in range(steps):
         here = [run for run in runs if run.start <= step < run.end]

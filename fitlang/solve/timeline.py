@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Problem, Timeline
-from fitlang.rules import carbon, timing
+from fitlang.rules import carbon, preemption, timing
 from fitlang.rules.base import GroupKey
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import charge_matrix
@@ -65,9 +65,20 @@ class TimeEncoding:
     _running: dict[tuple[str, int], list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
     # (demand, run) -> the columns x of the run (a job that does not recur has run 0 only)
     _starts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    # a rule's own columns by their typed keys (a preemptible job's segments)
+    index: dict[object, int] = field(default_factory=dict)
 
     def starts_of(self, demand: str, run: int = 0) -> list[int]:
         return self._starts.get((demand, run), [])
+
+    def column(self, key: object, name: str, upper: int = 1) -> int:
+        """A rule's 0..upper integer column under its typed key."""
+        self.index[key] = column = self.model.var(name, 0, upper)
+        return column
+
+    def add_running(self, class_id: str, step: int, column: int, charge: tuple[int, ...]) -> None:
+        """`column` counts replicas running on the class at the step, each taking `charge`."""
+        self._running.setdefault((class_id, step), []).append((column, charge))
 
     def running(self, class_id: str, step: int) -> list[tuple[int, tuple[int, ...]]]:
         return self._running.get((class_id, step), [])
@@ -85,6 +96,9 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
                             dtype=np.int64).reshape(len(demands), len(RESOURCES))
         charges, _ = charge_matrix(node_class, requests)
         for demand, charge in zip(demands, charges.tolist()):
+            if demand.min_segment is not None:  # segments, not starts
+                preemption.add_columns(encoding, demand, node_class.id, tuple(charge))
+                continue
             # build gives every demand a window with a horizon; a recurring job one per run,
             # never overlapping, so a start step names its run
             for run, window in enumerate(demand.windows):
@@ -154,9 +168,7 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
             unplaced=[Unplaced(d.name, r, "no schedule meets every rule in the horizon"
                                if infeasible else "no schedule found in time")
                       for d in problem.demands for r in range(d.replicas)])
-    starts = {key: int(outcome.solution[column]) for key, column in encoding.x.items()
-              if outcome.solution[column]}
-    assignments, unplaced = pack_in_time(problem, starts)
+    assignments, unplaced = pack_in_time(problem, _pieces(encoding, outcome.solution))
     value = horizon_value(problem, assignments, objective)
     bound = first.bound
     status = Status.FEASIBLE
@@ -185,30 +197,55 @@ def _keep(encoding: TimeEncoding, name: str, solution: list) -> None:
                        group=LexicographicGroup(name))
 
 
-def pack_in_time(problem: Problem, starts: dict[tuple[str, str, int], int]
+@dataclass(frozen=True)
+class Piece:
+    """`count` replicas of a demand on a class from step `start` to `end`: runs from the start
+    columns (`replica` None: numbered in start order), or one segment of a preemptible
+    replica."""
+
+    demand: str
+    class_id: str
+    start: int
+    end: int
+    count: int = 1
+    replica: int | None = None
+
+
+def _pieces(encoding: TimeEncoding, solution: list) -> list[Piece]:
+    problem = encoding.problem
+    pieces = [Piece(name, class_id, start, start + problem.demand(name).windows[0].duration,
+                    int(solution[column]))
+              for (name, class_id, start), column in encoding.x.items() if solution[column]]
+    pieces += [Piece(name, class_id, start, end, 1, replica)
+               for name, replica, class_id, start, end in preemption.segments(encoding, solution)]
+    return pieces
+
+
+def pack_in_time(problem: Problem, pieces: list[Piece]
                  ) -> tuple[list[TimedAssignment], list[Unplaced]]:
-    """First fit, in start order (the larger replicas first at a step): each replica on the
-    first node of its class with room at every step of its run."""
+    """First fit, in start order (the larger replicas first at a step): each replica (or
+    segment) on the first node of its class with room at every step of its run."""
     timeline = problem.timeline
     assert timeline is not None
     # class -> node -> per step, what is taken of each resource
     taken: dict[str, list[np.ndarray]] = {}
-    order = sorted(starts.items(), key=lambda item: (
-        item[0][2], -problem.demand(item[0][0]).requests["cpu"], item[0][0], item[0][1]))
+    order = sorted(pieces, key=lambda piece: (
+        piece.start, -problem.demand(piece.demand).requests["cpu"], piece.demand, piece.class_id,
+        piece.replica or 0))
     next_replica: dict[str, int] = {}
     assignments: list[TimedAssignment] = []
     unplaced: list[Unplaced] = []
-    for (name, class_id, start), count in order:
+    for piece in order:
+        name, class_id, start, end = piece.demand, piece.class_id, piece.start, piece.end
         demand, node_class = problem.demand(name), problem.node_class(class_id)
-        window = demand.window
-        assert window is not None
-        end = start + window.duration
         need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
         capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
         nodes = taken.setdefault(class_id, [])
-        for _ in range(count):
-            replica = next_replica.get(name, 0)
-            next_replica[name] = replica + 1
+        for _ in range(piece.count):
+            replica = piece.replica
+            if replica is None:
+                replica = next_replica.get(name, 0)
+                next_replica[name] = replica + 1
             spot = _first_fit(nodes, need, capacity, start, end, node_class.count, timeline.steps)
             if spot is None:
                 unplaced.append(Unplaced(name, replica, f"no node of `{class_id}` has room from "
@@ -216,7 +253,7 @@ def pack_in_time(problem: Problem, starts: dict[tuple[str, str, int], int]
                 continue
             nodes[spot][start:end] += need
             assignments.append(TimedAssignment(name, replica, node_class.node_names[spot], start, end))
-    assignments.sort(key=lambda a: (a.workload, a.replica))
+    assignments.sort(key=lambda a: (a.workload, a.replica, a.start))
     return assignments, unplaced
 
 
@@ -273,6 +310,7 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
     spent = np.zeros(steps)
     prices = {c.id: [c.price_at(t) * hours for t in range(steps)] for c in classes}
     values: dict[int, float] = {}
+    preempted: dict[str, int] = {}  # preemptible demand -> its last replica placed
     order = sorted(problem.demands, key=lambda d: _urgency(d, steps))
     for demand, window in ((d, w) for d in order for w in d.windows):
         for _ in range(demand.replicas_per_run):
@@ -303,8 +341,12 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
                 if class_id in scope:
                     power[run] += added * float(node_class.power_watts)
             spent[run] += added * _hourly(node_class, run)
-            column = encoding.x[demand.name, class_id, begin]
-            values[column] = values.get(column, 0) + 1
+            if demand.min_segment is None:
+                column = encoding.x[demand.name, class_id, begin]
+                values[column] = values.get(column, 0) + 1
+            else:  # a preemptible replica, unbroken here: one segment of its whole duration
+                replica = preempted[demand.name] = preempted.get(demand.name, -1) + 1
+                values.update(preemption.start_values(encoding, demand, replica, class_id, begin))
     for class_id, in_use in nodes.items():
         for step, count in enumerate(in_use.tolist()):
             values[encoding.u[class_id, step]] = count

@@ -94,7 +94,8 @@ def timed_text(problem: Problem, placement: Placement) -> str:
             lines.append(f"... and {len(runs) - SHOWN_RUNS} more runs (--format json lists them all)")
         lines.append("")
     wanted = sum(d.replicas for d in problem.demands)
-    lines.append(f"replicas placed: {len(placement.assignments)}/{wanted}")
+    placed = len({(a.workload, a.replica) for a in placement.assignments})  # segments: once
+    lines.append(f"replicas placed: {placed}/{wanted}")
     if placement.status in (Status.OPTIMAL, Status.FEASIBLE):
         lines.append(f"cost over the horizon: {float(total):.2f} USD")
         lines += _carbon_lines(problem, placement)

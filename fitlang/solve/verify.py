@@ -85,7 +85,8 @@ def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagno
                                         demand.origin))
             continue
         key = (demand.name, item["replica"])
-        if key in seen or not 0 <= item["replica"] < demand.replicas:
+        # a preemptible replica (issue 19) has one assignment per segment
+        if (key in seen and demand.min_segment is None) or not 0 <= item["replica"] < demand.replicas:
             violations.append(violation(root, f"`{demand.name}` replica {item['replica']} is placed "
                                         f"twice or does not exist (replicas = {demand.replicas})",
                                         demand.spans.get("replicas", demand.origin)))
