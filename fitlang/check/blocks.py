@@ -159,6 +159,7 @@ class WorkloadBlock:
     deadline: Any | None = None
     every: Any | None = None
     within: Fraction | None = None
+    due: Any | None = None
     preemptible: bool | None = None
     min_segment: Fraction | None = None
 
@@ -237,6 +238,7 @@ class ProfileBlock:
     deadline: Any | None = None
     every: Any | None = None
     within: Fraction | None = None
+    due: Any | None = None
     preemptible: bool | None = None
     min_segment: Fraction | None = None
 

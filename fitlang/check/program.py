@@ -324,6 +324,7 @@ class Workload:
     # after each release its run must end (None: by the next release)
     every: Fraction | Cron | None = None
     within_seconds: Fraction | None = None
+    due: TimePoint | None = None  # soft: the objective `lateness` counts the time past it
     # a preemptible (checkpointed) job: segments of at least this many seconds (None: whole)
     min_segment_seconds: Fraction | None = None
 

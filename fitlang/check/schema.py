@@ -220,6 +220,8 @@ _WORKLOAD_ATTRS = {
                              "a cron expression in UTC (\"0 2 * * 1-5\")"),
     "within": Attr(t.TIME, doc="each run of a recurring job ends within this of its release "
                                "(default: by the next release)", positive=True),
+    "due": Attr(t.ANY, doc="when the job should be done (soft: the objective `lateness` counts "
+                           "the hours past it): a duration after `start` or a date-time"),
     "preemptible": Attr(t.BOOL, doc="a checkpointed job: its duration may be split into "
                                     "segments, each on any node it may use"),
     "min_segment": Attr(t.TIME, doc="the shortest segment of a preemptible job (default: one "

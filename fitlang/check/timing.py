@@ -88,7 +88,7 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
     for workload in program.workloads.values():
         if horizon is None:
             for attribute in ("duration", "earliest", "deadline", "every", "within", "preemptible",
-                              "min_segment"):
+                              "min_segment", "due"):
                 where = workload.spans.get(attribute)
                 if where is not None and attribute in workload.spans:
                     yield msg.TimingWithoutHorizon(attribute=attribute).diagnostic(where.path, where.span)
@@ -98,6 +98,11 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
     yield from _carbon(program)
     yield from _pool_windows(program)
     if horizon is None:
+        where = program.policy.spans.get("objective")
+        for name in ("makespan", "lateness"):
+            if name in program.policy.objective and where is not None:
+                yield msg.TimingWithoutHorizon(attribute=f"objective = {name}").diagnostic(
+                    where.path, where.span)
         for cap in program.power_caps:
             if cap.per_step and cap.origin is not None:
                 yield msg.TimingWithoutHorizon(attribute=f"hourly` of power_cap `{cap.name}"
@@ -172,7 +177,7 @@ def window_steps(horizon: Horizon, text: str, whole: bool) -> tuple[range | None
 
 
 # the objectives of the time model, alone or in a lexicographic list
-TIMED_OBJECTIVES = ("cost", "carbon")
+TIMED_OBJECTIVES = ("cost", "carbon", "makespan", "lateness")
 
 
 def _carbon(program: Program) -> Iterator[Diagnostic]:
@@ -209,13 +214,16 @@ def _window(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
     earliest = Fraction(0) if workload.earliest is None else horizon.seconds_after_start(workload.earliest)
     deadline = Fraction(end) if workload.deadline is None else horizon.seconds_after_start(workload.deadline)
     if workload.duration_seconds is None:
-        for attribute in ("earliest", "deadline", "every", "within", "preemptible", "min_segment"):
+        for attribute in ("earliest", "deadline", "every", "within", "preemptible", "min_segment",
+                          "due"):
             if attribute in spans:
                 yield _at(spans[attribute], workload.name, f"`{attribute}` needs a `duration`: a "
                           "workload without one is a service and runs the whole horizon")
         return
     duration = steps_of(workload.duration_seconds, horizon) * horizon.step_seconds
     yield from _preemption(workload, horizon)
+    if workload.due is not None and not 0 <= horizon.seconds_after_start(workload.due) <= end:
+        yield _at(spans["due"], workload.name, "`due` is not within the horizon")
     if workload.every is not None:
         yield from _recurring(workload, horizon, earliest, min(deadline, Fraction(end)))
         return
@@ -256,6 +264,8 @@ def _recurring(workload: Workload, horizon: Horizon, earliest: Fraction,
     where = spans.get("within") or spans["every"]
     duration = steps_of(workload.duration_seconds or Fraction(0), horizon)
     within = workload.within_seconds
+    if "due" in spans:
+        yield _recurrence(spans["due"], workload, "`due` on a recurring job is not supported yet")
     if isinstance(every, Fraction) and within is not None and within > every:
         yield _recurrence(where, workload, f"`within` ({_shown(within)}) is longer than the period "
                           f"({_shown(every)}): runs would overlap")

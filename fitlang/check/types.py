@@ -157,6 +157,7 @@ STATE_FORMAT = choice("state format", "placement", "kubectl", "squeue")
 # where a region's data falls under, by the law that governs it (the EU counts as one)
 JURISDICTION = choice("jurisdiction", "EU", "US", "UK", "CH", "CA", "JP", "SG", "AU", "IN",
                       "KR", "BR")
-OBJECTIVE = choice("objective", "cost", "nodes", "preferences", "moves", "carbon")
+OBJECTIVE = choice("objective", "cost", "nodes", "preferences", "moves", "carbon", "makespan",
+                   "lateness")
 SHARE = Type("number", "share")
 COUNT_OR_SHARE = Type("number", "count_or_share")

@@ -121,7 +121,7 @@ class BlockValuesStage(CheckerBase):
         values.spans[name] = Origin(scope.path, entry.value.span)
         if name == "objective":
             result = self._objective(scope, evaluator, entry.value)
-        elif name in ("earliest", "deadline"):  # a duration after the start, or an instant
+        elif name in ("earliest", "deadline", "due"):  # a duration after the start, or an instant
             result = self._time_point(scope, evaluator, entry, name)
         elif name == "every":  # a period, or a cron expression
             result = self._recurrence(scope, evaluator, entry)

@@ -168,7 +168,7 @@ class WorkloadBuilder(EntityBuilders):
             spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans,
             movable=bool(_given(b.movable, True)), **self._max_disrupted(v),
             duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline,
-            every=b.every, within_seconds=b.within,
+            every=b.every, within_seconds=b.within, due=b.due,
             min_segment_seconds=_min_segment(b.preemptible, b.min_segment))
         if workload.options:
             self._rules_beside_options(workload)

@@ -136,10 +136,12 @@ def _in_time(problem: Problem, program: Program, horizon: Horizon) -> Problem:
         if workload.every is not None and workload.duration_seconds is not None:
             runs = _runs(workload, horizon)
             demands.append(dataclasses.replace(demand, window=runs[0], runs=runs,
-                                               replicas=demand.replicas * len(runs)))
+                                               replicas=demand.replicas * len(runs), job=True))
         else:
-            demands.append(dataclasses.replace(demand, window=_window(workload, horizon),
-                                               min_segment=_min_segment(workload, horizon)))
+            demands.append(dataclasses.replace(
+                demand, window=_window(workload, horizon), min_segment=_min_segment(workload, horizon),
+                job=workload.duration_seconds is not None,
+                due_seconds=None if workload.due is None else horizon.seconds_after_start(workload.due)))
     return dataclasses.replace(problem, demands=demands)
 
 

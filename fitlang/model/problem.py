@@ -286,6 +286,8 @@ class Demand:
     # a preemptible job (issue 19): its duration in segments of at least this many steps,
     # each replica's on any eligible nodes (`rules/preemption.py`); None: it runs unbroken
     min_segment: int | None = None
+    job: bool = False  # with a horizon: a job (it has a duration), not a service
+    due_seconds: Fraction | None = None  # a job's soft due time, after the horizon's start
 
     @property
     def windows(self) -> tuple[Window, ...]:

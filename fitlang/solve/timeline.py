@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Problem, Timeline
-from fitlang.rules import carbon, preemption, timing
+from fitlang.rules import carbon, completion, preemption, timing
 from fitlang.rules.base import GroupKey
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import charge_matrix
@@ -129,8 +129,9 @@ def cost_terms(encoding: TimeEncoding) -> dict[int, Number]:
 
 # the time model's objectives (`check/timing.TIMED_OBJECTIVES`), each a linear form of u
 OBJECTIVES: dict[str, Callable[[TimeEncoding], dict[int, Number]]] = {
-    "cost": cost_terms, "carbon": carbon.emission_terms}
-UNITS = {"cost": "USD", "carbon": "kgCO2e"}
+    "cost": cost_terms, "carbon": carbon.emission_terms, "makespan": completion.makespan_terms,
+    "lateness": completion.lateness_terms}
+UNITS = {"cost": "USD", "carbon": "kgCO2e", "makespan": "h", "lateness": "h"}
 # a later objective of a lexicographic list may not worsen an earlier one by more than this
 # share of it (HiGHS's optimum is exact to its own tolerance, not to the last digit)
 LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
@@ -276,6 +277,8 @@ def horizon_value(problem: Problem, assignments: list[TimedAssignment],
     runs = [timing.Run(a.workload, a.replica, a.node, a.start, a.end) for a in assignments]
     if objective == "carbon":
         return carbon.horizon_carbon(problem, runs, lambda node, step: owners[node].carbon_at(step))
+    if objective in ("makespan", "lateness"):
+        return getattr(completion, objective)(problem, runs)
     return timing.horizon_cost(problem, runs, lambda node, step: owners[node].price_at(step))
 
 

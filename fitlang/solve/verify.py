@@ -16,7 +16,7 @@ from typing import Any
 from fitlang import rules
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, Problem, option_demand_name
-from fitlang.rules import carbon, timing
+from fitlang.rules import carbon, completion, timing
 from fitlang.rules.base import Owners, Placed, used_per_class, violation
 
 
@@ -259,7 +259,9 @@ def _timed(placed: Placed, document: dict, root: str) -> list[Diagnostic]:
     recount = {"cost": ("USD", lambda: timing.horizon_cost(
                    problem, runs, lambda node, step: placed.owner[node].price_at(step))),
                "carbon": ("kgCO2e", lambda: carbon.horizon_carbon(
-                   problem, runs, lambda node, step: placed.owner[node].carbon_at(step)))}
+                   problem, runs, lambda node, step: placed.owner[node].carbon_at(step))),
+               "makespan": ("h", lambda: completion.makespan(problem, runs)),
+               "lateness": ("h", lambda: completion.lateness(problem, runs))}
     if isinstance(objective, dict) and objective.get("name") in recount and \
             isinstance(objective.get("value"), (int, float)):
         unit, count = recount[objective["name"]]
