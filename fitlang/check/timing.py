@@ -123,8 +123,9 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
             yield msg.NotSupportedWithHorizon(detail="`allow_unplaced`").diagnostic(where.path, where.span)
     if [o for o in policy.objective if o not in TIMED_OBJECTIVES] and "objective" in policy.spans:
         where = policy.spans["objective"]
-        yield msg.NotSupportedWithHorizon(detail="an objective other than `cost` and `carbon`"
-                                          ).diagnostic(where.path, where.span)
+        yield msg.NotSupportedWithHorizon(
+            detail="an objective other than `cost`, `carbon`, `makespan` and `lateness`"
+        ).diagnostic(where.path, where.span)
 
 
 # a pool's windows: all of a step in an `available` window, any of it in an `unavailable` one
