@@ -48,31 +48,67 @@ def _region(name, count, watts, price, prices, carbon) -> str:
 
 
 def _job(name, duration, first, last) -> str:
-    return f"""
-workload {name} {{
-  kind = job
-  replicas = 1
+    """A whole-node job (8 cores) of `duration` steps that starts at a step in [first, last]."""
+    return job(name, f"{duration}h", f"earliest = {first}h\n  deadline = {last + duration}h", cpu=8)
+
+
+def _pools(classes, prefix: str = "p", extra: dict[int, str] | None = None) -> str:
+    """Whole-node pools (8 cores) at site "a", one per (count, watts, USD/h), with a line more
+    where `extra` gives one."""
+    return "".join(f"""
+pool {prefix}{index} {{
+  count = {count}
   cpu = 8
   memory = 32GiB
-  duration = {duration}h
-  earliest = {first}h
-  deadline = {last + duration}h
+  power = {watts}W
+  price = {price} USD/h
+  labels = {{ site: "a" }}
+  {(extra or {}).get(index, "")}
 }}
-"""
+""" for index, (count, watts, price) in enumerate(classes))
+
+
+def _grid(prices) -> str:
+    listed = _listed(prices, "USD/kWh")
+    return f'\nelectricity grid {{\n  hourly = [{listed}]\n  labels = {{ site: "a" }}\n}}\n'
+
+
+def _feasible(options, classes, steps, off=None, caps=None):
+    """Each choice of one profile per job (a profile: per step, the class run on or None)
+    that the nodes hold, with the replicas running per step and class: each class's count
+    (none in its `off` steps), and the site's cap per step (`caps`, watts) where given."""
+    for combo in itertools.product(*options):
+        running = [[0] * len(classes) for _ in range(steps)]
+        for profile in combo:
+            for t, c in enumerate(profile):
+                if c is not None:
+                    running[t][c] += 1
+        if any(running[t][c] > (0 if off and t in off[c] else classes[c][0])
+               for t in range(steps) for c in range(len(classes))):
+            continue
+        if caps and any(sum(running[t][c] * classes[c][1] for c in range(len(classes))) > caps[t]
+                        for t in range(steps)):
+            continue
+        yield combo, running
+
+
+def _cost(running, classes, prices) -> Fraction:
+    """Each node in use at its price plus its power at the price per kWh then."""
+    return sum((running[t][c] * (classes[c][2] + Fraction(classes[c][1], 1000) * prices[t])
+                for t in range(len(running)) for c in range(len(classes))), Fraction(0))
+
+
+def _unbroken(classes: int, steps: int, jobs):
+    """Each job's profiles as one unbroken run: (name, duration, first start, last start)."""
+    return [list(_profiles(classes, steps, duration, first, last + duration, None))
+            for _, duration, first, last in jobs]
 
 
 def _schedules(jobs, regions, steps):
-    """Every schedule of whole-node jobs (a class and a start step each) that the nodes of
-    each class hold, as (cost USD, carbon kgCO2e): shares no code with the solver."""
-    choices = [[(c, s, duration) for c in range(len(regions)) for s in range(first, last + 1)]
-               for _, duration, first, last in jobs]
-    for combo in itertools.product(*choices):
-        running = [[0] * len(regions) for _ in range(steps)]
-        for c, s, duration in combo:
-            for t in range(s, s + duration):
-                running[t][c] += 1
-        if any(running[t][c] > regions[c][0] for t in range(steps) for c in range(len(regions))):
-            continue
+    """Every schedule of whole-node jobs that the nodes hold, as (cost USD, carbon kgCO2e):
+    shares no code with the solver."""
+    classes = [region[:3] for region in regions]
+    for _, running in _feasible(_unbroken(len(regions), steps, jobs), classes, steps):
         cost = carbon = Fraction(0)
         for t in range(steps):
             for c, (_, watts, price, prices, grams) in enumerate(regions):
@@ -257,24 +293,9 @@ def _least_cost(jobs, classes, off, caps, prices, steps):
     """The least cost of whole-node jobs over every class and start step, with each class's
     nodes at each step (none in its off steps) and the site's cap at each step. None: no
     schedule. Shares no code with the solver."""
-    choices = [[(c, s, duration) for c in range(len(classes)) for s in range(first, last + 1)]
-               for _, duration, first, last in jobs]
-    best = None
-    for combo in itertools.product(*choices):
-        running = [[0] * len(classes) for _ in range(steps)]
-        for c, s, duration in combo:
-            for t in range(s, s + duration):
-                running[t][c] += 1
-        if any(running[t][c] > (0 if t in off[c] else classes[c][0])
-               for t in range(steps) for c in range(len(classes))):
-            continue
-        if any(sum(running[t][c] * classes[c][1] for c in range(len(classes))) > caps[t]
-               for t in range(steps)):
-            continue
-        cost = sum(running[t][c] * (classes[c][2] + Fraction(classes[c][1], 1000) * prices[t])
-                   for t in range(steps) for c in range(len(classes)))
-        best = cost if best is None or cost < best else best
-    return best
+    costs = [_cost(running, classes, prices) for _, running in
+             _feasible(_unbroken(len(classes), steps, jobs), classes, steps, off, caps)]
+    return min(costs, default=None)
 
 
 def _stamp(step: int) -> str:
@@ -282,27 +303,10 @@ def _stamp(step: int) -> str:
 
 
 def _windowed_text(jobs, classes, off_windows, caps, prices, steps) -> str:
-    text = ""
-    for index, (count, watts, price) in enumerate(classes):
-        windows = ", ".join(f'"{_stamp(a)}/{_stamp(b)}"' for a, b in off_windows[index])
-        text += f"""
-pool p{index} {{
-  count = {count}
-  cpu = 8
-  memory = 32GiB
-  power = {watts}W
-  price = {price} USD/h
-  labels = {{ site: "a" }}
-  {f"unavailable = [{windows}]" if windows else ""}
-}}
-"""
-    text += "".join(_job(*j) for j in jobs)
+    windows = {index: "unavailable = [" + ", ".join(f'"{_stamp(a)}/{_stamp(b)}"' for a, b in spans) + "]"
+               for index, spans in enumerate(off_windows) if spans}
+    text = _pools(classes, extra=windows) + "".join(_job(*j) for j in jobs) + _grid(prices)
     return text + f"""
-electricity grid {{
-  hourly = [{_listed(prices, "USD/kWh")}]
-  labels = {{ site: "a" }}
-}}
-
 power_cap feed {{
   hourly = [{", ".join(f"{c}W" for c in caps)}]
   labels = {{ site: "a" }}
@@ -418,33 +422,9 @@ def test_each_run_is_its_own_window_and_replicas_are_numbered_run_by_run(tmp_pat
 
 
 def _recurring_text(classes, prices, period, within, duration, steps, others) -> str:
-    text = "".join(f"""
-pool p{index} {{
-  count = {count}
-  cpu = 8
-  memory = 32GiB
-  power = {watts}W
-  price = {price} USD/h
-  labels = {{ site: "a" }}
-}}
-""" for index, (count, watts, price) in enumerate(classes))
-    text += f"""
-workload r {{
-  kind = job
-  replicas = 1
-  cpu = 8
-  memory = 32GiB
-  duration = {duration}h
-  every = {period}h
-  within = {within}h
-}}
-""" + "".join(_job(*j) for j in others)
-    return text + f"""
-electricity grid {{
-  hourly = [{_listed(prices, "USD/kWh")}]
-  labels = {{ site: "a" }}
-}}
-""" + policy(horizon=f"{steps}h")
+    recurring_job = job("r", f"{duration}h", f"every = {period}h\n  within = {within}h", cpu=8)
+    return (_pools(classes) + recurring_job + "".join(_job(*j) for j in others) + _grid(prices)
+            + policy(horizon=f"{steps}h"))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -523,19 +503,8 @@ def _profiles(classes: int, steps: int, duration: int, first: int, last_end: int
 
 
 def _least_cost_of_profiles(jobs, classes, prices, steps):
-    best = None
-    for combo in itertools.product(*jobs):
-        running = [[0] * len(classes) for _ in range(steps)]
-        for profile in combo:
-            for t, c in enumerate(profile):
-                if c is not None:
-                    running[t][c] += 1
-        if any(running[t][c] > classes[c][0] for t in range(steps) for c in range(len(classes))):
-            continue
-        cost = sum(running[t][c] * (classes[c][2] + Fraction(classes[c][1], 1000) * prices[t])
-                   for t in range(steps) for c in range(len(classes)))
-        best = cost if best is None or cost < best else best
-    return best
+    costs = [_cost(running, classes, prices) for _, running in _feasible(jobs, classes, steps)]
+    return min(costs, default=None)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -545,29 +514,14 @@ def test_preemptible_jobs_cost_what_every_split_enumerated_costs(tmp_path, seed)
     classes = [(1, rng.choice([1000, 2000]), rng.choice([0, 1])) for _ in range(2)]
     prices = [Fraction(rng.choice([0, 1, 5, 9]), 10) for _ in range(steps)]
     specs = [("p0", rng.randint(2, 4), rng.randint(1, 2)), ("p1", rng.randint(2, 3), 1)]
-    text = "".join(f"""
-pool c{i} {{
-  count = {count}
-  cpu = 8
-  memory = 32GiB
-  power = {watts}W
-  price = {price} USD/h
-  labels = {{ site: "a" }}
-}}
-""" for i, (count, watts, price) in enumerate(classes))
+    text = _pools(classes, prefix="c")
     for name, duration, least in specs:
         text += job(name, f"{duration}h", f"preemptible = true\n  min_segment = {least}h", cpu=8)
-    text += job("whole", "2h", cpu=8)  # unbroken beside them
-    text += f"""
-electricity grid {{
-  hourly = [{_listed(prices, "USD/kWh")}]
-  labels = {{ site: "a" }}
-}}
-""" + policy(horizon=f"{steps}h")
+    text += job("whole", "2h", cpu=8) + _grid(prices) + policy(horizon=f"{steps}h")  # unbroken beside them
     jobs = [list(_profiles(2, steps, d, 0, steps, least)) for _, d, least in specs]
     jobs.append(list(_profiles(2, steps, 2, 0, steps, None)))
     expected = _least_cost_of_profiles(jobs, classes, prices, steps)
-    problem = problem_from(tmp_path, text.replace("memory = 16GiB", "memory = 32GiB"))
+    problem = problem_from(tmp_path, text)
     if expected is None:
         assert solve(problem).status == "infeasible"
         return
@@ -618,17 +572,9 @@ def test_verify_rejects_a_segment_shorter_than_min_segment(tmp_path):
 
 def _completion_reference(jobs, dues, classes, steps):
     """(least makespan, least total lateness) in hours over every feasible combination of the
-    jobs' profiles (per step, the class run on or None); lateness counts each job's end past
-    its due step."""
+    jobs' profiles; lateness counts each job's end past its due step."""
     best_makespan = best_lateness = None
-    for combo in itertools.product(*jobs):
-        running = [[0] * len(classes) for _ in range(steps)]
-        for profile in combo:
-            for t, c in enumerate(profile):
-                if c is not None:
-                    running[t][c] += 1
-        if any(running[t][c] > classes[c][0] for t in range(steps) for c in range(len(classes))):
-            continue
+    for combo, _ in _feasible(jobs, classes, steps):
         ends = [max(t for t, c in enumerate(profile) if c is not None) + 1 for profile in combo]
         span = max(ends)
         late = sum(max(0, end - due) for end, due in zip(ends, dues) if due is not None)
@@ -647,21 +593,13 @@ def test_makespan_and_lateness_are_those_of_every_schedule_enumerated(tmp_path, 
         duration = rng.randint(1, 3)
         specs.append((f"j{index}", duration, rng.randint(0, 2), rng.choice([None, 2, 3, 4]),
                       rng.choice([None, None, 1])))
-    text = "".join(f"""
-pool c{i} {{
-  count = {count}
-  cpu = 8
-  memory = 32GiB
-  power = {watts}W
-  price = {price} USD/h
-}}
-""" for i, (count, watts, price) in enumerate(classes))
+    text = _pools(classes, prefix="c")
     jobs = []
     for name, duration, earliest, due, least in specs:
-        extra = f"earliest = {earliest}h\n  memory = 32GiB"
+        extra = f"earliest = {earliest}h"
         extra += f"\n  due = {due}h" if due is not None else ""
         extra += f"\n  preemptible = true\n  min_segment = {least}h" if least else ""
-        text += job(name, f"{duration}h", extra, cpu=8).replace("  memory = 16GiB\n", "")
+        text += job(name, f"{duration}h", extra, cpu=8)
         jobs.append(list(_profiles(2, steps, duration, earliest, steps, least)))
     expected = _completion_reference(jobs, [s[3] for s in specs], classes, steps)
     for objective, value in zip(("makespan", "lateness"), expected):

@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import Problem
+from fitlang.model.problem import NodeClass, Problem
 from fitlang.rules.base import GroupKey
 
 if TYPE_CHECKING:  # solve comes after the rules
@@ -32,16 +32,23 @@ class CarbonBudgetGroup(GroupKey):
     """The policy's `carbon_budget`: kgCO2e over the whole horizon."""
 
 
-def emission_terms(encoding: TimeEncoding) -> dict[int, Number]:
-    """kgCO2e over the horizon, as a linear form of the nodes in use per class and step."""
+def in_use_terms(encoding: TimeEncoding, rate: Callable[[NodeClass, int], Fraction]
+                 ) -> dict[int, Number]:
+    """What the nodes in use accrue over the horizon at a per-hour `rate` of their class and
+    step (USD/h: the cost; kgCO2e/h: the carbon), as a linear form of the u[c,t] columns."""
     hours = Fraction(encoding.timeline.step_seconds, 3600)
     terms: dict[int, Number] = {}
     for node_class in encoding.problem.classes:
         for step in range(encoding.timeline.steps):
-            emitted = node_class.carbon_at(step) * hours
-            if emitted:
-                terms[encoding.u[node_class.id, step]] = emitted
+            accrued = rate(node_class, step) * hours
+            if accrued:
+                terms[encoding.u[node_class.id, step]] = accrued
     return terms
+
+
+def emission_terms(encoding: TimeEncoding) -> dict[int, Number]:
+    """kgCO2e over the horizon."""
+    return in_use_terms(encoding, NodeClass.carbon_at)
 
 
 def budget_rows(encoding: TimeEncoding) -> None:

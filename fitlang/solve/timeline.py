@@ -23,7 +23,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Problem, Timeline
+from fitlang.model.problem import RESOURCES, NodeClass, Problem, Timeline
 from fitlang.rules import carbon, completion, preemption, timing
 from fitlang.rules.base import GroupKey
 from fitlang.solve.backends import HighsBackend
@@ -117,14 +117,7 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
 
 def cost_terms(encoding: TimeEncoding) -> dict[int, Number]:
     """USD over the horizon: nodes in use per class and step x their price then x hours."""
-    hours = Fraction(encoding.timeline.step_seconds, 3600)
-    terms: dict[int, Number] = {}
-    for node_class in encoding.problem.classes:
-        for step in range(encoding.timeline.steps):
-            price = node_class.price_at(step) * hours
-            if price:
-                terms[encoding.u[node_class.id, step]] = price
-    return terms
+    return carbon.in_use_terms(encoding, NodeClass.price_at)
 
 
 # the time model's objectives (`check/timing.TIMED_OBJECTIVES`), each a linear form of u
