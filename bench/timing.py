@@ -3,6 +3,7 @@
     .venv/bin/python bench/timing.py                          # the sizes of docs/performance.md
     .venv/bin/python bench/timing.py --jobs 200 --steps 168 --nodes 100 --time-limit 60
     .venv/bin/python bench/timing.py --objective carbon,cost     # least carbon, then cost
+    .venv/bin/python bench/timing.py --preemptible 0.2   # a fifth of the jobs in 2 h segments
 
 A generated site (seeded): pools of whole-node GPU machines with their power draw and price,
 one power cap over all of them, an hourly electricity price with a daily shape (cheap nights)
@@ -52,6 +53,7 @@ class Job:
     duration: int
     earliest: int
     deadline: int  # steps: the run ends by this step
+    preemptible: bool = False  # fitc may split it in segments of 2 h (the baselines do not)
 
 
 def carbon_curve(steps: int) -> list[int]:
@@ -60,8 +62,8 @@ def carbon_curve(steps: int) -> list[int]:
     return [120 if 10 <= t % 24 < 16 else 260 if 7 <= t % 24 < 19 else 450 for t in range(steps)]
 
 
-def generate(jobs: int, steps: int, nodes: int, seed: int,
-             objective: str = "cost") -> tuple[str, list[Job], dict, list[Fraction], int]:
+def generate(jobs: int, steps: int, nodes: int, seed: int, objective: str = "cost",
+             preemptible: float = 0.0) -> tuple[str, list[Job], dict, list[Fraction], int]:
     rng = random.Random(seed)
     counts = {name: max(1, nodes * share // 10) for (name, *_), share in zip(POOLS, (3, 4, 3))}
     prices = []
@@ -79,7 +81,8 @@ def generate(jobs: int, steps: int, nodes: int, seed: int,
         earliest = rng.randint(0, steps - duration)
         deadline = min(steps, earliest + duration + rng.randint(0, 72))
         allowed = rng.sample([p[0] for p in POOLS], rng.randint(1, 3))
-        work.append(Job(f"j{index}", sorted(allowed), duration, earliest, deadline))
+        split = duration >= 4 and index < jobs * preemptible  # drawn after the rest: same jobs
+        work.append(Job(f"j{index}", sorted(allowed), duration, earliest, deadline, split))
     text = ['import "std/accelerators"\n']
     for name, gpus, watts, price in POOLS:
         model = {"h100": "H100", "a100": "A100_80GB", "l40s": "L40S"}[name]
@@ -138,6 +141,8 @@ workload {job.name} {{
   earliest = {job.earliest}h
   deadline = {job.deadline}h
   require labels["kind"] in [{kinds}]
+  {"preemptible = true" if job.preemptible else ""}
+  {"min_segment = 2h" if job.preemptible else ""}
 }}
 """)
     text.append(f"""
@@ -199,10 +204,10 @@ def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, se
 
 
 def run(jobs: int, steps: int, nodes: int, seed: int, time_limit: float,
-        objective: str = "cost") -> dict:
+        objective: str = "cost", preemptible: float = 0.0) -> dict:
     from fitlang.solve.timeline import horizon_value
 
-    text, work, counts, prices, cap = generate(jobs, steps, nodes, seed, objective)
+    text, work, counts, prices, cap = generate(jobs, steps, nodes, seed, objective, preemptible)
     services = max(1, nodes // 20)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "timing.fit"
@@ -236,6 +241,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--objective", default="cost", help="fitc's objective list: cost, "
                         "carbon, carbon,cost, ...")
+    parser.add_argument("--preemptible", type=float, default=0.0,
+                        help="the share of jobs (of 4 h or more) fitc may split in 2 h segments")
     arguments = parser.parse_args()
     sizes = [(arguments.jobs, arguments.steps, arguments.nodes)] if arguments.jobs else \
         [(20, 48, 20), (50, 168, 40), (200, 168, 100)]
@@ -245,7 +252,8 @@ def main() -> None:
           "| fitc | FIFO (late, dropped) | cheapest window alone (late, dropped) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for jobs, steps, nodes in sizes:
-        row = run(jobs, steps, nodes, arguments.seed, arguments.time_limit, objective)
+        row = run(jobs, steps, nodes, arguments.seed, arguments.time_limit, objective,
+                  arguments.preemptible)
         value = "-" if row["value"] is None else f"{float(row['value']):.1f}"
         bound = "-" if row["bound"] is None else f"{float(row['bound']):.1f}"
         gap = "-" if row["gap"] is None else f"{row['gap']:.2%}"
