@@ -69,6 +69,10 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if problem is None:
         return result
     program = compilation.check().program
+    in_time = _in_time(program)
+    if in_time:
+        result.diagnostics += in_time
+        return result
     problem = with_current(problem, program, state)
     result.problem = problem
     pinned = _pinned_elsewhere(problem, program)
@@ -86,6 +90,19 @@ def make_plan(compilation: Compilation, state: CurrentState,
     result.diagnostics += plan.diagnostics
     result.kept = _keep_current(problem, plan, compilation.root_path)
     return result
+
+
+def _in_time(program) -> list[Diagnostic]:
+    """E0906 for a policy with a horizon: a plan moves work at rest, and moving work that is
+    placed in time too is not built yet (issue 19), so it is refused, not planned as if at rest."""
+    from fitlang import messages as msg
+
+    policy = program.policy
+    if policy.horizon is None:
+        return []
+    where = policy.spans.get("horizon", policy.origin)
+    return [msg.NotSupportedWithHorizon(detail="planning moves from a current state").diagnostic(
+        where.path, where.span)]
 
 
 def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:

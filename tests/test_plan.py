@@ -198,6 +198,22 @@ def test_a_workload_that_may_not_move_stays(tmp_path):
     assert result.plan.cost_after == Fraction(2)
 
 
+def test_a_policy_with_a_horizon_is_refused_not_planned_at_rest(tmp_path):
+    """A plan moves work at rest; with a horizon (work placed in time) the plan and
+    `compile --current` say E0906 at the horizon instead of ignoring the time."""
+    text = (EXAMPLES / "consolidate.fit").read_text().replace("objective = [cost, moves]", "")
+    text = text.replace("  max_drained = 1\n}", '  max_drained = 1\n  horizon = 24h\n  step = 1h\n'
+                        '  start = "2026-12-01T00:00Z"\n}')
+    result = plan_of(tmp_path, text, state_of(("web", "std-0")))
+    assert codes(result) == ["E0906"] and result.exit_code == EXIT_ERRORS
+    assert result.diagnostics[0].span.line == text[:text.index("horizon =")].count("\n") + 1
+    (tmp_path / "state.json").write_text((EXAMPLES / "consolidate-state.json").read_text())
+    compiled = fitc("compile", "p.fit", "--current", "state.json", "--target", "kubernetes",
+                    "--out", "out", cwd=tmp_path)
+    assert compiled.returncode == 1 and "error[E0906]" in compiled.stderr
+    assert not (tmp_path / "out").exists()
+
+
 POOL_B = """
 pool other {
   count = 4
