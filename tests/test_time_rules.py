@@ -625,3 +625,12 @@ def test_makespan_and_lateness_are_those_of_every_schedule_enumerated(tmp_path, 
 ])
 def test_due_and_the_completion_objectives_are_checked(tmp_path, text, expected):
     assert codes(tmp_path, text) == expected
+
+
+@pytest.mark.parametrize("attribute", [
+    'electricity grid {\n  labels = { site: "a" }\n  carbon_hourly = [300 gCO2e/kWh, -5 gCO2e/kWh]\n}\n',
+    'electricity grid {\n  labels = { site: "a" }\n  hourly = [0.1 USD/kWh, -0.1 USD/kWh]\n}\n',
+    'power_cap feed {\n  labels = { site: "a" }\n  hourly = [2kW, 0W - 1kW]\n}\n',
+])
+def test_values_per_step_are_never_negative(tmp_path, attribute):
+    assert codes(tmp_path, site_pool() + job("a") + attribute + policy()) == ["E0303"]

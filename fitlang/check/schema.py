@@ -292,7 +292,7 @@ ELECTRICITY = BlockSchema("electricity", "required", {
     "price": Attr(t.ENERGY_PRICE, doc="what a kWh costs there", minimum=Fraction(0)),
     "hourly": Attr(t.list_of(t.ENERGY_PRICE), doc="a price per time step of the policy's "
                                                   "horizon, repeated when shorter",
-                   non_empty=True),
+                   non_empty=True, minimum=Fraction(0)),
     "prices": Attr(t.STRING, doc="a CSV file of `timestamp,price` rows (price in USD/kWh, "
                                  "relative to this file): the price from each timestamp on"),
     # the grid's carbon intensity (issue 19): one value, a value per step, or a CSV file
@@ -300,7 +300,7 @@ ELECTRICITY = BlockSchema("electricity", "required", {
                    minimum=Fraction(0)),
     "carbon_hourly": Attr(t.list_of(t.CARBON_INTENSITY), doc="a carbon intensity per time "
                                                              "step, repeated when shorter",
-                          non_empty=True),
+                          non_empty=True, minimum=Fraction(0)),
     "carbon_file": Attr(t.STRING, doc="a CSV file of `timestamp,intensity` rows (gCO2e/kWh, "
                                       "relative to this file): the intensity from each "
                                       "timestamp on"),

@@ -218,6 +218,14 @@ class BlockValuesStage(CheckerBase):
         if isinstance(value, list) and attr.non_empty and not value:
             self.report(msg.EmptyList(name=name).diagnostic(scope.path, span))
             return None
+        if isinstance(value, list) and attr.minimum is not None:  # a value per step: each
+            low = next((v for v in value if isinstance(v, Fraction) and v < attr.minimum), None)
+            dim = attr.type.of.dim if attr.type.of is not None else ""
+            if low is not None:
+                self.report(msg.OutOfRange(
+                    what=f"each of `{name}`", bound=f">= {_show_number(attr.minimum, dim)}",
+                    value=_show_number(low, dim)).diagnostic(scope.path, span))
+                return None
         if not isinstance(value, Fraction):
             return value
         if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
