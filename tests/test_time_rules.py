@@ -634,3 +634,15 @@ def test_due_and_the_completion_objectives_are_checked(tmp_path, text, expected)
 ])
 def test_values_per_step_are_never_negative(tmp_path, attribute):
     assert codes(tmp_path, site_pool() + job("a") + attribute + policy()) == ["E0303"]
+
+
+def test_an_inventorys_windows_are_a_pools(tmp_path):
+    from conftest import FIXTURES
+
+    (tmp_path / "nodes.json").write_text((FIXTURES / "inventory" / "nodes.json").read_text())
+    inventory = ('inventory onprem {\n  format = kubectl\n  file = "nodes.json"\n'
+                 '  unavailable = ["2026-12-01T02:00Z/2026-12-01T04:00Z"]\n}\n')
+    problem = problem_from(tmp_path, inventory + job("a", "1h", cpu=1) + policy())
+    assert problem.classes and all(c.off_steps == {2, 3} for c in problem.classes)
+    bad = inventory.replace("2026-12-01T04:00Z", "2026-12-01T01:00Z")
+    assert codes(tmp_path, bad + job("a", "1h", cpu=1) + policy()) == ["E0922"]

@@ -76,6 +76,8 @@ class InventoryBlock(Frozen):
     file: str | None = None
     price: Fraction | None = None
     gpu_model: str | None = None
+    available: list[str] | None = None
+    unavailable: list[str] | None = None
     labels: dict[str, str] | None = None
     zone: str | None = None
     region: str | None = None

@@ -130,7 +130,9 @@ class EntityBuilders(BlockValuesStage):
                          zone=b.zone, region=b.region, provider=b.provider, dedicated=b.dedicated,
                          arch=b.arch, jurisdiction=b.jurisdiction,
                          gpu_model=self._accelerator_named(scope, b.gpu_model),
-                         cluster=b.cluster, origin=v.origin, spans=v.spans)
+                         cluster=b.cluster, origin=v.origin, spans=v.spans,
+                         available=tuple(_given(b.available, [])),
+                         unavailable=tuple(_given(b.unavailable, [])))
 
     def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
         b = OfferBlock.of(v.values)

@@ -207,6 +207,8 @@ class Inventory:
     cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    available: tuple[str, ...] = ()  # with a horizon: as a pool's (issue 19)
+    unavailable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,16 @@ ACCELERATOR = BlockSchema("accelerator", "required", {
     "resource": Attr(t.STRING, doc="Kubernetes extended resource name"),
 }, doc="an accelerator model and its specs")
 
+# time (issue 19): when a pool's or an inventory's nodes run work, as ISO 8601 intervals
+# "START/END"; needs a horizon
+_WINDOW_ATTRS = {
+    "available": Attr(t.list_of(t.STRING), doc="with a horizon: the nodes run work only in "
+                                               "these windows (\"2026-12-01T00:00Z/2026-12-02"
+                                               "T00:00Z\")", non_empty=True),
+    "unavailable": Attr(t.list_of(t.STRING), doc="with a horizon: windows in which the nodes "
+                                                 "run nothing (maintenance)", non_empty=True),
+}
+
 POOL = BlockSchema("pool", "required", {
     "count": _count("nodes in the pool", True, maximum=MOST_NODES),
     "cpu": _cpu("cores per node", True),
@@ -137,12 +147,7 @@ POOL = BlockSchema("pool", "required", {
     "power": Attr(t.POWER, doc="power a node draws in use (default: idle_power plus its "
                                "accelerators' tdp)", minimum=Fraction(0)),
     "idle_power": Attr(t.POWER, doc="power a node draws without accelerators", minimum=Fraction(0)),
-    # time (issue 19): ISO 8601 intervals "START/END"; needs a horizon
-    "available": Attr(t.list_of(t.STRING), doc="with a horizon: the nodes run work only in "
-                                               "these windows (\"2026-12-01T00:00Z/2026-12-02"
-                                               "T00:00Z\")", non_empty=True),
-    "unavailable": Attr(t.list_of(t.STRING), doc="with a horizon: windows in which the nodes "
-                                                 "run nothing (maintenance)", non_empty=True),
+    **_WINDOW_ATTRS,
     **_PLACEMENT_ATTRS,
 }, blocks={"gpu": POOL_GPU}, doc="a class of identical nodes")
 
@@ -152,6 +157,7 @@ INVENTORY = BlockSchema("inventory", "required", {
     "price": _rate("price per node per hour"),
     "gpu_model": Attr(t.ref("accelerator"), doc="the accelerator of its GPU nodes, where the file "
                                                 "is ambiguous (Slurm's `gpu:a100`)"),
+    **_WINDOW_ATTRS,
     **_PLACEMENT_ATTRS,
 }, doc="nodes read from `kubectl get nodes -o json` or `scontrol -o show node` output")
 

@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from fitlang import messages as msg
-from fitlang.check.program import Horizon, Origin, Program, TimePoint, Workload
+from fitlang.check.program import Horizon, Inventory, Origin, Pool, Program, TimePoint, Workload
 from fitlang.check.recurrence import runs_of
 from fitlang.diagnostics import Diagnostic
 
@@ -136,7 +136,8 @@ def _pool_windows(program: Program) -> Iterator[Diagnostic]:
     """`available`/`unavailable` need a horizon (E0902); each is an interval (E0922) with a
     step of the horizon in it (E0923)."""
     horizon = program.policy.horizon
-    for pool in program.pools.values():
+    nodes: list[Pool | Inventory] = [*program.pools.values(), *program.inventories.values()]
+    for pool in nodes:
         for attribute, whole in WINDOW_ATTRIBUTES.items():
             where = pool.spans.get(attribute)
             if where is None or not getattr(pool, attribute):

@@ -181,7 +181,7 @@ def _caps_per_step(cap: PowerCap, horizon: Horizon | None) -> tuple[Fraction, ..
 def _off_steps(node_class: NodeClass, program: Program) -> dict[str, Any]:
     """With a horizon: the steps in which a pool's nodes run nothing, outside all its
     `available` windows (where it states them) or touching one of its `unavailable` ones."""
-    pool = program.pools.get(node_class.pool)
+    pool = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
     horizon = program.policy.horizon
     if pool is None or horizon is None or not (pool.available or pool.unavailable):
         return {}
