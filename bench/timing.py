@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/timing.py                          # the sizes of docs/performance.md
     .venv/bin/python bench/timing.py --jobs 200 --steps 168 --nodes 100 --time-limit 60
+    .venv/bin/python bench/timing.py --objective carbon,cost     # least carbon, then cost
+    .venv/bin/python bench/timing.py --preemptible 0.2   # a fifth of the jobs in 2 h segments
 
 A generated site (seeded): pools of whole-node GPU machines with their power draw and price,
 one power cap over all of them, an hourly electricity price with a daily shape (cheap nights)
@@ -13,13 +15,16 @@ so the nodes in use at a step are the replicas running then: the baselines need 
   bound;
 - FIFO: each job, in order of its earliest start, at the first step where a node of a pool it
   may use is free for its whole run and the power cap holds ("as soon as it can", what a
-  queue does), on the cheapest such pool; a job that cannot start in its window is late, placed at the first step that
-  fits at all (or dropped past the horizon's end);
+  queue does), on the cheapest such pool; a job that cannot start in its window is late,
+  placed at the first step that fits at all (or dropped past the horizon's end);
 - cheapest window alone: each job, in the same order, at the start of its window where its own
   electricity is cheapest among those that fit what is already placed (per-job carbon- and
   price-aware tools), late as above.
-Cost: every node in use at a step at its pool's price plus its power x the price then. Not a
-test: numbers go to docs/performance.md (the machine is shared: rerun, read medians).
+Cost: every node in use at a step at its pool's price plus its power x the price then. Carbon:
+its power x the grid's carbon intensity then (a solar grid: dirtiest at night, cleanest at
+noon, so cheap and clean hours differ). Lateness: the hours the late jobs end past their
+deadline (a dropped job counts as its duration past the horizon's end). Not a test: numbers go
+to docs/performance.md (the machine is shared: rerun, read medians).
 """
 
 from __future__ import annotations
@@ -48,9 +53,17 @@ class Job:
     duration: int
     earliest: int
     deadline: int  # steps: the run ends by this step
+    preemptible: bool = False  # fitc may split it in segments of 2 h (the baselines do not)
 
 
-def generate(jobs: int, steps: int, nodes: int, seed: int) -> tuple[str, list[Job], dict, list[Fraction], int]:
+def carbon_curve(steps: int) -> list[int]:
+    """gCO2e/kWh per step of a solar-heavy grid: 450 at night, 120 at noon (no noise, so the
+    baselines and fitc read the same curve the policy states)."""
+    return [120 if 10 <= t % 24 < 16 else 260 if 7 <= t % 24 < 19 else 450 for t in range(steps)]
+
+
+def generate(jobs: int, steps: int, nodes: int, seed: int, objective: str = "cost",
+             preemptible: float = 0.0) -> tuple[str, list[Job], dict, list[Fraction], int]:
     rng = random.Random(seed)
     counts = {name: max(1, nodes * share // 10) for (name, *_), share in zip(POOLS, (3, 4, 3))}
     prices = []
@@ -68,7 +81,8 @@ def generate(jobs: int, steps: int, nodes: int, seed: int) -> tuple[str, list[Jo
         earliest = rng.randint(0, steps - duration)
         deadline = min(steps, earliest + duration + rng.randint(0, 72))
         allowed = rng.sample([p[0] for p in POOLS], rng.randint(1, 3))
-        work.append(Job(f"j{index}", sorted(allowed), duration, earliest, deadline))
+        split = duration >= 4 and index < jobs * preemptible  # drawn after the rest: same jobs
+        work.append(Job(f"j{index}", sorted(allowed), duration, earliest, deadline, split))
     text = ['import "std/accelerators"\n']
     for name, gpus, watts, price in POOLS:
         model = {"h100": "H100", "a100": "A100_80GB", "l40s": "L40S"}[name]
@@ -87,9 +101,11 @@ pool {name} {{
 }}
 """)
     listed = ", ".join(f"{float(p):g} USD/kWh" for p in prices)
+    intensities = ", ".join(f"{g} gCO2e/kWh" for g in carbon_curve(steps))
     text.append(f"""
 electricity grid {{
   hourly = [{listed}]
+  carbon_hourly = [{intensities}]
   labels = {{ site: "s1" }}
 }}
 
@@ -125,10 +141,13 @@ workload {job.name} {{
   earliest = {job.earliest}h
   deadline = {job.deadline}h
   require labels["kind"] in [{kinds}]
+  {"preemptible = true" if job.preemptible else ""}
+  {"min_segment = 2h" if job.preemptible else ""}
 }}
 """)
     text.append(f"""
 policy {{
+  objective = [{objective}]
   horizon = {steps}h
   step = 1h
   start = "2026-12-07T00:00Z"
@@ -138,8 +157,9 @@ policy {{
 
 
 def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, services: int,
-             steps: int, cheapest: bool) -> tuple[Fraction, int, int]:
-    """(cost, jobs late, jobs dropped) of FIFO or each job's cheapest window alone."""
+             steps: int, cheapest: bool) -> tuple[Fraction, int, int, Fraction, int]:
+    """(cost, jobs late, jobs dropped, kgCO2e, hours late) of FIFO or each job's cheapest
+    window alone."""
     watts = {name: w for name, _, w, _ in POOLS}
     price = {name: p for name, _, _, p in POOLS}
     busy = {name: [0] * steps for name in counts}
@@ -155,7 +175,7 @@ def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, se
         return sum((price[pool] + Fraction(watts[pool], 1000) * prices[t]
                     for t in range(start, start + duration)), Fraction(0))
 
-    late = dropped = 0
+    late = dropped = hours_late = 0
     for job in sorted(work, key=lambda j: (j.earliest, j.name)):
         options = [(start, pool) for start in range(job.earliest, job.deadline - job.duration + 1)
                    for pool in job.pools if fits(pool, start, job.duration)]
@@ -168,18 +188,26 @@ def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, se
                        for pool in job.pools if fits(pool, start, job.duration)]
         if not options:
             dropped += 1
+            hours_late += steps + job.duration - job.deadline
             continue
         start, pool = options[0]
+        hours_late += max(0, start + job.duration - job.deadline)
         for t in range(start, start + job.duration):
             busy[pool][t] += 1
             drawn[t] += watts[pool]
     cost = sum((busy[pool][t] * (price[pool] + Fraction(watts[pool], 1000) * prices[t])
                 for pool in busy for t in range(steps)), Fraction(0))
-    return cost, late, dropped
+    grams = carbon_curve(steps)
+    carbon = sum((busy[pool][t] * Fraction(watts[pool] * grams[t], 10 ** 6)
+                  for pool in busy for t in range(steps)), Fraction(0))
+    return cost, late, dropped, carbon, hours_late
 
 
-def run(jobs: int, steps: int, nodes: int, seed: int, time_limit: float) -> dict:
-    text, work, counts, prices, cap = generate(jobs, steps, nodes, seed)
+def run(jobs: int, steps: int, nodes: int, seed: int, time_limit: float,
+        objective: str = "cost", preemptible: float = 0.0) -> dict:
+    from fitlang.solve.timeline import horizon_value
+
+    text, work, counts, prices, cap = generate(jobs, steps, nodes, seed, objective, preemptible)
     services = max(1, nodes // 20)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "timing.fit"
@@ -193,10 +221,13 @@ def run(jobs: int, steps: int, nodes: int, seed: int, time_limit: float) -> dict
         began = time.monotonic()
         placement = compilation.solve(time_limit=time_limit)
         solved = time.monotonic() - began
+        runs = placement.assignments
+        totals = [horizon_value(problem, runs, name) for name in ("cost", "carbon")]  # type: ignore[arg-type]
     fifo = baseline(work, counts, prices, cap, services, steps, cheapest=False)
     alone = baseline(work, counts, prices, cap, services, steps, cheapest=True)
     return {"size": f"{jobs} x {steps} x {sum(counts.values())}", "check+build": built,
-            "solve": solved, "status": str(placement.status), "cost": placement.value,
+            "solve": solved, "status": str(placement.status), "value": placement.value,
+            "cost": totals[0], "carbon": totals[1],
             "bound": placement.bound, "gap": placement.gap, "unplaced": len(placement.unplaced),
             "fifo": fifo, "alone": alone}
 
@@ -208,22 +239,34 @@ def main() -> None:
     parser.add_argument("--nodes", type=int)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=120.0)
+    parser.add_argument("--objective", default="cost", help="fitc's objective list: cost, "
+                        "carbon, carbon,cost, ...")
+    parser.add_argument("--preemptible", type=float, default=0.0,
+                        help="the share of jobs (of 4 h or more) fitc may split in 2 h segments")
     arguments = parser.parse_args()
     sizes = [(arguments.jobs, arguments.steps, arguments.nodes)] if arguments.jobs else \
         [(20, 48, 20), (50, 168, 40), (200, 168, 100)]
-    print("| jobs x steps x nodes | check+build s | solve s | status | cost USD | bound | gap "
-          "| FIFO cost (late, dropped) | cheapest window alone (late, dropped) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    objective = ", ".join(arguments.objective.split(","))
+    print(f"objective [{objective}]; each column: cost USD / kgCO2e / hours late")
+    print("| jobs x steps x nodes | check+build s | solve s | status | objective | bound | gap "
+          "| fitc | FIFO (late, dropped) | cheapest window alone (late, dropped) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for jobs, steps, nodes in sizes:
-        row = run(jobs, steps, nodes, arguments.seed, arguments.time_limit)
-        cost = "-" if row["cost"] is None else f"{float(row['cost']):.1f}"
+        row = run(jobs, steps, nodes, arguments.seed, arguments.time_limit, objective,
+                  arguments.preemptible)
+        value = "-" if row["value"] is None else f"{float(row['value']):.1f}"
         bound = "-" if row["bound"] is None else f"{float(row['bound']):.1f}"
         gap = "-" if row["gap"] is None else f"{row['gap']:.2%}"
         fifo, alone = row["fifo"], row["alone"]
         print(f"| {row['size']} | {row['check+build']:.1f} | {row['solve']:.1f} | {row['status']}"
-              f"{' (' + str(row['unplaced']) + ' unplaced)' if row['unplaced'] else ''} | {cost} "
-              f"| {bound} | {gap} | {float(fifo[0]):.1f} ({fifo[1]}, {fifo[2]}) "
-              f"| {float(alone[0]):.1f} ({alone[1]}, {alone[2]}) |", flush=True)
+              f"{' (' + str(row['unplaced']) + ' unplaced)' if row['unplaced'] else ''} | {value} "
+              f"| {bound} | {gap} | {float(row['cost']):.1f} / {float(row['carbon']):.1f} / 0 "
+              f"| {_totals(fifo)} | {_totals(alone)} |", flush=True)
+
+
+def _totals(result: tuple[Fraction, int, int, Fraction, int]) -> str:
+    cost, late, dropped, carbon, hours = result
+    return f"{float(cost):.1f} / {float(carbon):.1f} / {hours} ({late}, {dropped})"
 
 
 if __name__ == "__main__":

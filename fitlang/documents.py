@@ -208,6 +208,14 @@ class EnergyUse(_Written):
     cost_usd_h: Number
 
 
+class CarbonUse(_Written):
+    """What the nodes in use emit over the horizon (issue 19), and the policy's budget."""
+
+    emitted_kg_co2e: Number
+    budget_kg_co2e: Number | SkipJsonSchema[None] = Field(
+        default=None, description="only where the policy states `carbon_budget`")
+
+
 PlacementStatus = Literal["optimal", "feasible", "infeasible", "unknown"]  # solve.linear.Status
 
 
@@ -230,6 +238,8 @@ class PlacementDocument(_Written):
         default=None, description="only where the policy has latency rules")
     energy: list[EnergyUse] | SkipJsonSchema[None] = Field(
         default=None, description="only where the policy has `electricity` blocks")
+    carbon: CarbonUse | SkipJsonSchema[None] = Field(
+        default=None, description="with a horizon, where a grid states its carbon intensity")
 
 
 # ---- the placement `fitc verify` reads -----------------------------------------------------

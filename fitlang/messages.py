@@ -1047,6 +1047,86 @@ class PricesWithoutHorizon(Message):
     name: str
 
 
+# ---- E0920-E0949 / W0920-W0939: time, part two (issue 19: carbon, windows, recurring jobs) ----
+
+
+class CarbonWithoutHorizon(Message):
+    code = "E0920"
+    summary = "carbon needs a horizon"
+    template = "{what} needs a horizon: the policy states no `horizon`, `step` and `start`"
+    fix = ("Add `horizon = 7d`, `step = 1h` and `start = \"...\"` to the `policy` block: carbon "
+           "is counted step by step over the horizon.")
+    what: str
+
+
+class CarbonNotStated(Message):
+    code = "W0920"
+    summary = "carbon asked for, but no grid states it"
+    template = ("{what}, but no `electricity` block states a carbon intensity: every schedule "
+                "emits 0 kgCO2e")
+    severity = Severity.WARNING
+    fix = ("State the grid's carbon intensity where the nodes draw power: `carbon = 350 "
+           "gCO2e/kWh` (or `carbon_hourly`, `carbon_file`).")
+    what: str
+
+
+class PowerCapMissing(Message):
+    code = "E0921"
+    summary = "a power cap states no cap"
+    template = "power_cap `{name}` states no cap: give `cap` or `hourly`"
+    fix = "Add `cap = 25kW`, or a cap per time step `hourly = [25kW, 25kW, 40kW]`."
+    name: str
+
+
+class WindowInvalid(Message):
+    code = "E0922"
+    summary = "not a time window"
+    template = "`{text}` is not a window: {detail}"
+    fix = ("Write a window as an ISO 8601 interval of two date-times with their UTC offsets, "
+           "the start before the end: \"2026-12-02T00:00Z/2026-12-02T06:00Z\".")
+    text: str
+    detail: str
+
+
+class WindowOutsideHorizon(Message):
+    code = "E0923"
+    summary = "a time window outside the horizon"
+    template = "the window `{text}` of `{name}` {detail}"
+    fix = "Move the window into the policy's horizon, or remove it: it changes nothing."
+    text: str
+    name: str
+    detail: str
+
+
+class RecurrenceInvalid(Message):
+    code = "E0924"
+    summary = "not a period or a cron expression"
+    template = "`every`: {detail}"
+    fix = ("Write a period with its unit (`every = 24h`) or a five-field cron expression in UTC "
+           "(`every = \"0 2 * * 1-5\"`: 02:00 on weekdays).")
+    detail: str
+
+
+class RecurrenceImpossible(Message):
+    code = "E0925"
+    summary = "a recurring job whose runs cannot be placed"
+    template = "`{workload}`: {detail}"
+    fix = ("A recurring job needs a `duration`; each run must fit between its release and "
+           "`within` (or the next release), and at least one run must lie in the horizon.")
+    workload: str
+    detail: str
+
+
+class PreemptionInvalid(Message):
+    code = "E0926"
+    summary = "a preemptible job that cannot be split so"
+    template = "`{workload}`: {detail}"
+    fix = ("`preemptible = true` lets a job's `duration` run in segments of at least `min_segment` "
+           "(at most the duration); a recurring job runs each run unbroken.")
+    workload: str
+    detail: str
+
+
 class TimingNotEnforced(Message):
     code = "W0901"
     summary = "timing the target does not enforce"

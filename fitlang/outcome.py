@@ -40,6 +40,7 @@ class Observed:
     # with a horizon (issue 19): the cost over the horizon (USD), and when each workload's
     # replicas start (UTC instants, as the placement JSON states them)
     total_cost: Fraction | None = None
+    total_carbon: Fraction | None = None  # kgCO2e over the horizon
     starts: dict[str, set[str]] = field(default_factory=dict)
 
 
@@ -88,11 +89,14 @@ def observe(compilation: Compilation, time_limit: float) -> Observed:
 def _observe_in_time(problem: Problem, placement: Placement, observed: Observed) -> None:
     """The cost over the horizon and the start of each replica; the hourly cost of every node
     in use at once means nothing here."""
-    from fitlang.solve.timeline import instant, iso
+    from fitlang.solve.timeline import horizon_value, instant, iso
 
     assert problem.timeline is not None
     observed.cost = None
-    observed.total_cost = placement.value if placement.assignments else None
+    if placement.assignments:  # whatever the objective: the totals of the placement's runs
+        runs = placement.assignments
+        observed.total_cost = horizon_value(problem, runs, "cost")  # type: ignore[arg-type]
+        observed.total_carbon = horizon_value(problem, runs, "carbon")  # type: ignore[arg-type]
     for assignment in placement.assignments:
         workload = problem.demand(assignment.workload).workload
         start = iso(instant(problem.timeline, getattr(assignment, "start", 0)))

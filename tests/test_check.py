@@ -262,7 +262,8 @@ def test_block_accessors_name_every_attribute_of_their_block():
     assert fields[blocks.WorkloadGpuOptionBlock] == list(s.GPU_OPTION.attrs)
     # the targets' settings blocks are theirs (each target's settings class is its accessor)
     assert fields[blocks.PolicyBlock] == ["objective", "budget", "allow_unplaced", "move_price",
-                                          "min_saving", "max_drained", "horizon", "step", "start"]
+                                          "min_saving", "max_drained", "horizon", "step", "start",
+                                          "carbon_budget"]
     # a value under a name the block does not have is an error, not a silent None
     with pytest.raises(TypeError):
         blocks.PoolBlock.of({"cout": 3})

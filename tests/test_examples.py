@@ -34,6 +34,10 @@ EXPECTED = {
     # a horizon: USD over the whole day, not per hour
     "nightly-training.fit": (Fraction("139.8"), {"inference": {"h100": 1}, "train_llm": {"h100": 1},
                                                  "train_vision": {"h100": 1}, "eval": {"h100": 1}}),
+    "maintenance-window.fit": (Fraction(112), {"api": {"rack_b": 1}, "etl": {"rack_a": 1},
+                                               "train": {"rack_a": 1}}),
+    # objective [carbon, cost]: kgCO2e over the week
+    "weekly-batch-carbon.fit": (Fraction("42.72"), {"weekly_report": {"north": 14, "south": 1}}),
     "multi-cloud-buy.fit": (Fraction("3.5104"), {"asr": {"gcp_g2_standard_8": 2, "aws_g6_2xlarge": 1},
                                                  "etl": {"azure_d16as_v5": 6}}),
     "onprem-burst.fit": (Fraction("23.972"), {"finetune": {"onprem": 2}, "chat": {"onprem": 4},

@@ -42,6 +42,8 @@ class PoolBlock(Frozen):
     features: list[str] | None = None
     power: Fraction | None = None
     idle_power: Fraction | None = None
+    available: list[str] | None = None
+    unavailable: list[str] | None = None
     labels: dict[str, str] | None = None
     zone: str | None = None
     region: str | None = None
@@ -74,6 +76,8 @@ class InventoryBlock(Frozen):
     file: str | None = None
     price: Fraction | None = None
     gpu_model: str | None = None
+    available: list[str] | None = None
+    unavailable: list[str] | None = None
     labels: dict[str, str] | None = None
     zone: str | None = None
     region: str | None = None
@@ -149,6 +153,11 @@ class WorkloadBlock(Frozen):
     duration: Fraction | None = None
     earliest: Any | None = None
     deadline: Any | None = None
+    every: Any | None = None
+    within: Fraction | None = None
+    due: Any | None = None
+    preemptible: bool | None = None
+    min_segment: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> WorkloadBlock:
@@ -219,6 +228,11 @@ class ProfileBlock(Frozen):
     duration: Fraction | None = None
     earliest: Any | None = None
     deadline: Any | None = None
+    every: Any | None = None
+    within: Fraction | None = None
+    due: Any | None = None
+    preemptible: bool | None = None
+    min_segment: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> ProfileBlock:
@@ -237,6 +251,7 @@ class PolicyBlock(Frozen):
     horizon: Fraction | None = None
     step: Fraction | None = None
     start: str | None = None
+    carbon_budget: Fraction | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> PolicyBlock:
@@ -247,6 +262,7 @@ class PowerCapBlock(Frozen):
     """The checked values of one `power_cap` block."""
 
     cap: Fraction | None = None
+    hourly: list[Fraction] | None = None
     zone: str | None = None
     region: str | None = None
     labels: dict[str, str] | None = None
@@ -262,6 +278,9 @@ class ElectricityBlock(Frozen):
     price: Fraction | None = None
     hourly: list[Fraction] | None = None
     prices: str | None = None
+    carbon: Fraction | None = None
+    carbon_hourly: list[Fraction] | None = None
+    carbon_file: str | None = None
     zone: str | None = None
     region: str | None = None
     labels: dict[str, str] | None = None

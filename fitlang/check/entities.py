@@ -42,7 +42,7 @@ from fitlang.check.program import (
     Region,
 )
 from fitlang.check.settings import SETTINGS
-from fitlang.check.timing import horizon_of, read_price_file
+from fitlang.check.timing import PRICE_COLUMNS, horizon_of, read_price_file
 from fitlang.check.values import BlockValues, BlockValuesStage
 
 if TYPE_CHECKING:
@@ -103,7 +103,9 @@ class EntityBuilders(BlockValuesStage):
                     labels=_given(b.labels, {}), zone=b.zone, region=b.region,
                     provider=b.provider, dedicated=b.dedicated, features=_given(b.features, []),
                     power_watts=b.power, idle_watts=_given(b.idle_power, Fraction(0)),
-                    jurisdiction=b.jurisdiction, cluster=b.cluster, origin=v.origin, spans=v.spans)
+                    jurisdiction=b.jurisdiction, cluster=b.cluster, origin=v.origin, spans=v.spans,
+                    available=tuple(_given(b.available, [])),
+                    unavailable=tuple(_given(b.unavailable, [])))
 
     def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
         b = InventoryBlock.of(v.values)
@@ -117,7 +119,9 @@ class EntityBuilders(BlockValuesStage):
                          zone=b.zone, region=b.region, provider=b.provider, dedicated=b.dedicated,
                          arch=b.arch, jurisdiction=b.jurisdiction,
                          gpu_model=self._accelerator_named(scope, b.gpu_model),
-                         cluster=b.cluster, origin=v.origin, spans=v.spans)
+                         cluster=b.cluster, origin=v.origin, spans=v.spans,
+                         available=tuple(_given(b.available, [])),
+                         unavailable=tuple(_given(b.unavailable, [])))
 
     def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
         b = OfferBlock.of(v.values)
@@ -156,44 +160,55 @@ class EntityBuilders(BlockValuesStage):
                       spans=v.spans, settings=stated, move_price=b.move_price,
                       min_saving=Fraction(_given(b.min_saving, Fraction(5, 100))),
                       max_drained=None if b.max_drained is None else int(b.max_drained),
-                      horizon=horizon)
+                      horizon=horizon, carbon_budget=b.carbon_budget)
 
     def _build_power_cap(self, scope: ModuleScope, name: str, v: BlockValues) -> PowerCap | None:
         b = PowerCapBlock.of(v.values)
-        if b.cap is None:
+        if "cap" not in v.spans and "hourly" not in v.spans:
+            self.report(msg.PowerCapMissing(name=name).diagnostic(
+                scope.path, v.node.kind.span if v.node is not None else v.origin.span))
+        per_step = tuple(_given(b.hourly, []))
+        if b.cap is None and not per_step:
             return None
-        return PowerCap(name, b.cap, zone=b.zone, region=b.region, labels=_given(b.labels, {}),
-                        origin=v.origin)
+        return PowerCap(name, b.cap if b.cap is not None else max(per_step), zone=b.zone,
+                        region=b.region, labels=_given(b.labels, {}), origin=v.origin,
+                        per_step=per_step)
 
     def _build_electricity(self, scope: ModuleScope, name: str,
                            v: BlockValues) -> Electricity | None:
         b = ElectricityBlock.of(v.values)
-        stated = [a for a in ("price", "hourly", "prices") if a in v.spans]
+        stated = [a for a in ("price", "hourly", "prices", "carbon", "carbon_hourly", "carbon_file")
+                  if a in v.spans]
         if not stated:
             self.report(msg.ElectricityPriceMissing(name=name).diagnostic(
                 scope.path, v.node.kind.span if v.node is not None else v.origin.span))
             return None
-        timed: tuple = ()
-        if b.prices is not None:
-            read = self._price_file(scope, b.prices, v)
-            if read is None:
-                return None
-            timed = read
-        if b.price is None and b.hourly is None and not timed:
+        timed = self._price_file(scope, b.prices, v, "prices") if b.prices is not None else ()
+        carbon_timed = self._price_file(scope, b.carbon_file, v, "carbon_file") \
+            if b.carbon_file is not None else ()
+        if timed is None or carbon_timed is None:
+            return None
+        if all(getattr(b, a) is None for a in stated if a not in ("prices", "carbon_file")) \
+                and not timed and not carbon_timed:
             return None  # a wrong value, already reported
         return Electricity(name, b.price, zone=b.zone, region=b.region,
                            labels=_given(b.labels, {}), origin=v.origin,
-                           per_step=tuple(_given(b.hourly, [])), timed=timed)
+                           per_step=tuple(_given(b.hourly, [])), timed=timed,
+                           carbon=b.carbon, carbon_per_step=tuple(_given(b.carbon_hourly, [])),
+                           carbon_timed=carbon_timed,
+                           carbon_origin=v.spans.get("carbon") or v.spans.get("carbon_hourly")
+                           or v.spans.get("carbon_file"))
 
-    def _price_file(self, scope: ModuleScope, file: str, v: BlockValues) -> tuple | None:
-        """A `prices` file's rows, read like an inventory: relative to the policy, each
-        malformed row reported with its line."""
+    def _price_file(self, scope: ModuleScope, file: str, v: BlockValues,
+                    attribute: str) -> tuple | None:
+        """A `prices` (or `carbon_file`) file's rows, read like an inventory: relative to the
+        policy, each malformed row reported with its line."""
         path = (scope.module.resolved.parent / file).resolve()
-        where = v.spans["prices"]
+        where = v.spans[attribute]
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
                 raise OSError(0, "not a regular file")
-            rows, problems = read_price_file(path)
+            rows, problems = read_price_file(path, PRICE_COLUMNS[attribute])
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or type(error).__name__
             self.report(msg.FileUnreadable(file=file, reason=reason.lower()).diagnostic(

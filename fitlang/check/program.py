@@ -14,6 +14,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any, TypeVar
 
+from fitlang.check.recurrence import Cron
 from fitlang.syntax.nodes import Span
 
 
@@ -118,6 +119,10 @@ class Pool:
     cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    # with a horizon (issue 19): ISO 8601 intervals "START/END" in which its nodes may run work
+    # (none stated: always), and in which they run nothing
+    available: tuple[str, ...] = ()
+    unavailable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +146,8 @@ class NodeScope:
 @dataclass(frozen=True)
 class PowerCap(NodeScope):
     name: str
-    cap_watts: Fraction
+    cap_watts: Fraction  # `cap`, or with `hourly` alone the largest of its caps
+    per_step: tuple[Fraction, ...] = ()  # `hourly`: the cap at each step, repeated when shorter
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,15 @@ class Electricity(NodeScope):
     per_step: tuple[Fraction, ...] = ()
     # (from, price) rows of a `prices` file, in time order: the price from each instant on
     timed: tuple[tuple[datetime, Fraction], ...] = ()
+    # the grid's carbon intensity (gCO2e/kWh), the same three ways; None and () when not stated
+    carbon: Fraction | None = None
+    carbon_per_step: tuple[Fraction, ...] = ()
+    carbon_timed: tuple[tuple[datetime, Fraction], ...] = ()
+    carbon_origin: Origin | None = None
+
+    @property
+    def states_carbon(self) -> bool:
+        return self.carbon is not None or bool(self.carbon_per_step or self.carbon_timed)
 
 
 @dataclass(frozen=True)
@@ -192,6 +207,8 @@ class Inventory:
     cluster: str | None = None
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    available: tuple[str, ...] = ()  # with a horizon: as a pool's (issue 19)
+    unavailable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -305,6 +322,13 @@ class Workload:
     duration_seconds: Fraction | None = None
     earliest: TimePoint | None = None
     deadline: TimePoint | None = None
+    # a recurring job (issue 19): its period in seconds or its cron expression, and how long
+    # after each release its run must end (None: by the next release)
+    every: Fraction | Cron | None = None
+    within_seconds: Fraction | None = None
+    due: TimePoint | None = None  # soft: the objective `lateness` counts the time past it
+    # a preemptible (checkpointed) job: segments of at least this many seconds (None: whole)
+    min_segment_seconds: Fraction | None = None
 
     def option_replicas(self, option: AcceleratorOption) -> int:
         """Replicas of `option` that deliver the workload's throughput alone."""
@@ -390,6 +414,7 @@ class Policy:
     min_saving: Fraction = Fraction(5, 100)
     max_drained: int | None = None
     horizon: Horizon | None = None  # time (issue 19): None without `horizon`
+    carbon_budget: Fraction | None = None  # kgCO2e over the horizon
 
     def settings_of(self, kind: type[_Settings]) -> _Settings:
         """A target's settings: as its block states them, or its defaults."""

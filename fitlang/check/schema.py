@@ -38,6 +38,8 @@ MAXIMUM: dict[str, Fraction] = {
     "rate": Fraction(10 ** 9),  # USD/h
     "money": Fraction(10 ** 12),  # USD
     "energy_price": Fraction(10 ** 6),  # USD/kWh
+    "carbon_intensity": Fraction(10 ** 5),  # gCO2e/kWh (coal is about 1,000)
+    "carbon": Fraction(10 ** 12),  # kgCO2e
     "power": Fraction(10 ** 12),  # W (1 TW)
     "time": Fraction(10 * 366 * 86400),  # ten years, in seconds
     "share": Fraction(1),  # 100%
@@ -125,6 +127,16 @@ ACCELERATOR = BlockSchema("accelerator", "required", {
     "resource": Attr(t.STRING, doc="Kubernetes extended resource name"),
 }, doc="an accelerator model and its specs")
 
+# time (issue 19): when a pool's or an inventory's nodes run work, as ISO 8601 intervals
+# "START/END"; needs a horizon
+_WINDOW_ATTRS = {
+    "available": Attr(t.list_of(t.STRING), doc="with a horizon: the nodes run work only in "
+                                               "these windows (\"2026-12-01T00:00Z/2026-12-02"
+                                               "T00:00Z\")", non_empty=True),
+    "unavailable": Attr(t.list_of(t.STRING), doc="with a horizon: windows in which the nodes "
+                                                 "run nothing (maintenance)", non_empty=True),
+}
+
 POOL = BlockSchema("pool", "required", {
     "count": _count("nodes in the pool", True, maximum=MOST_NODES),
     "cpu": _cpu("cores per node", True),
@@ -135,6 +147,7 @@ POOL = BlockSchema("pool", "required", {
     "power": Attr(t.POWER, doc="power a node draws in use (default: idle_power plus its "
                                "accelerators' tdp)", minimum=Fraction(0)),
     "idle_power": Attr(t.POWER, doc="power a node draws without accelerators", minimum=Fraction(0)),
+    **_WINDOW_ATTRS,
     **_PLACEMENT_ATTRS,
 }, blocks={"gpu": POOL_GPU}, doc="a class of identical nodes")
 
@@ -144,6 +157,7 @@ INVENTORY = BlockSchema("inventory", "required", {
     "price": _rate("price per node per hour"),
     "gpu_model": Attr(t.ref("accelerator"), doc="the accelerator of its GPU nodes, where the file "
                                                 "is ambiguous (Slurm's `gpu:a100`)"),
+    **_WINDOW_ATTRS,
     **_PLACEMENT_ATTRS,
 }, doc="nodes read from `kubectl get nodes -o json` or `scontrol -o show node` output")
 
@@ -208,6 +222,16 @@ _WORKLOAD_ATTRS = {
                                 "(`2h`) or a date-time (\"2026-12-01T02:00Z\")"),
     "deadline": Attr(t.ANY, doc="when the job must be done: a duration after the policy's "
                                 "`start` or a date-time"),
+    "every": Attr(t.ANY, doc="a recurring job: a run every period (`24h`) or at each firing of "
+                             "a cron expression in UTC (\"0 2 * * 1-5\")"),
+    "within": Attr(t.TIME, doc="each run of a recurring job ends within this of its release "
+                               "(default: by the next release)", positive=True),
+    "due": Attr(t.ANY, doc="when the job should be done (soft: the objective `lateness` counts "
+                           "the hours past it): a duration after `start` or a date-time"),
+    "preemptible": Attr(t.BOOL, doc="a checkpointed job: its duration may be split into "
+                                    "segments, each on any node it may use"),
+    "min_segment": Attr(t.TIME, doc="the shortest segment of a preemptible job (default: one "
+                                    "step)", positive=True),
 }
 _RULES = frozenset({"require", "prefer", "use", "affinity", "spread"})
 
@@ -249,6 +273,9 @@ POLICY = BlockSchema("policy", "none", {
                              "number of them", positive=True),
     "start": Attr(t.STRING, doc="when the horizon starts: an ISO 8601 date-time with its UTC "
                                 "offset (\"2026-12-01T00:00Z\")"),
+    "carbon_budget": Attr(t.CARBON, doc="the most CO2e the nodes in use may emit over the "
+                                        "horizon (`500 kgCO2e`); needs a horizon",
+                          minimum=Fraction(0)),
 }, blocks=SETTINGS_BLOCKS, doc="the objective, budget and per-target settings")
 
 _SCOPE_ATTRS = {
@@ -258,7 +285,11 @@ _SCOPE_ATTRS = {
 }
 
 POWER_CAP = BlockSchema("power_cap", "required", {
-    "cap": Attr(t.POWER, True, "most power the nodes in scope may draw", Fraction(0)),
+    # one of `cap` and `hourly` (the checker reports neither)
+    "cap": Attr(t.POWER, False, "most power the nodes in scope may draw", Fraction(0)),
+    "hourly": Attr(t.list_of(t.POWER), doc="the cap at each time step of the policy's horizon, "
+                                           "repeated when shorter", non_empty=True,
+                   minimum=Fraction(0)),
     **_SCOPE_ATTRS,
 }, doc="a cap on the power drawn by the nodes in use in a zone, region or labelled site")
 
@@ -267,9 +298,18 @@ ELECTRICITY = BlockSchema("electricity", "required", {
     "price": Attr(t.ENERGY_PRICE, doc="what a kWh costs there", minimum=Fraction(0)),
     "hourly": Attr(t.list_of(t.ENERGY_PRICE), doc="a price per time step of the policy's "
                                                   "horizon, repeated when shorter",
-                   non_empty=True),
+                   non_empty=True, minimum=Fraction(0)),
     "prices": Attr(t.STRING, doc="a CSV file of `timestamp,price` rows (price in USD/kWh, "
                                  "relative to this file): the price from each timestamp on"),
+    # the grid's carbon intensity (issue 19): one value, a value per step, or a CSV file
+    "carbon": Attr(t.CARBON_INTENSITY, doc="the grid's carbon intensity there (gCO2e/kWh)",
+                   minimum=Fraction(0)),
+    "carbon_hourly": Attr(t.list_of(t.CARBON_INTENSITY), doc="a carbon intensity per time "
+                                                             "step, repeated when shorter",
+                          non_empty=True, minimum=Fraction(0)),
+    "carbon_file": Attr(t.STRING, doc="a CSV file of `timestamp,intensity` rows (gCO2e/kWh, "
+                                      "relative to this file): the intensity from each "
+                                      "timestamp on"),
     **_SCOPE_ATTRS,
 }, doc="the electricity price of the nodes in a zone, region or labelled site: a node in use "
        "costs its power draw times this price on top of its own price")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
 from fitlang import messages as msg
-from fitlang.check.program import Horizon, Origin, Program, TimePoint, Workload
+from fitlang.check.program import Horizon, Inventory, Origin, Pool, Program, TimePoint, Workload
+from fitlang.check.recurrence import runs_of
 from fitlang.diagnostics import Diagnostic
 
 
@@ -85,14 +87,26 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
         return  # the horizon itself is wrong, and reported: what needs it would only echo that
     for workload in program.workloads.values():
         if horizon is None:
-            for attribute in ("duration", "earliest", "deadline"):
+            for attribute in ("duration", "earliest", "deadline", "every", "within", "preemptible",
+                              "min_segment", "due"):
                 where = workload.spans.get(attribute)
                 if where is not None and attribute in workload.spans:
                     yield msg.TimingWithoutHorizon(attribute=attribute).diagnostic(where.path, where.span)
             continue
         yield from _window(workload, horizon)
         yield from _unsupported(workload)
+    yield from _carbon(program)
+    yield from _pool_windows(program)
     if horizon is None:
+        where = program.policy.spans.get("objective")
+        for name in ("makespan", "lateness"):
+            if name in program.policy.objective and where is not None:
+                yield msg.TimingWithoutHorizon(attribute=f"objective = {name}").diagnostic(
+                    where.path, where.span)
+        for cap in program.power_caps:
+            if cap.per_step and cap.origin is not None:
+                yield msg.TimingWithoutHorizon(attribute=f"hourly` of power_cap `{cap.name}"
+                                               ).diagnostic(cap.origin.path, cap.origin.span)
         for electricity in program.electricity:
             if (electricity.per_step or electricity.timed) and electricity.origin is not None:
                 yield msg.PricesWithoutHorizon(name=electricity.name).diagnostic(
@@ -107,10 +121,87 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
         if name in policy.spans and policy.allow_unplaced:
             where = policy.spans[name]
             yield msg.NotSupportedWithHorizon(detail="`allow_unplaced`").diagnostic(where.path, where.span)
-    if [o for o in policy.objective if o != "cost"] and "objective" in policy.spans:
+    if [o for o in policy.objective if o not in TIMED_OBJECTIVES] and "objective" in policy.spans:
         where = policy.spans["objective"]
-        yield msg.NotSupportedWithHorizon(detail="an objective other than `cost`").diagnostic(
-            where.path, where.span)
+        yield msg.NotSupportedWithHorizon(
+            detail="an objective other than `cost`, `carbon`, `makespan` and `lateness`"
+        ).diagnostic(where.path, where.span)
+
+
+# a pool's windows: all of a step in an `available` window, any of it in an `unavailable` one
+WINDOW_ATTRIBUTES = {"available": True, "unavailable": False}
+
+
+def _pool_windows(program: Program) -> Iterator[Diagnostic]:
+    """`available`/`unavailable` need a horizon (E0902); each is an interval (E0922) with a
+    step of the horizon in it (E0923)."""
+    horizon = program.policy.horizon
+    nodes: list[Pool | Inventory] = [*program.pools.values(), *program.inventories.values()]
+    for pool in nodes:
+        for attribute, whole in WINDOW_ATTRIBUTES.items():
+            where = pool.spans.get(attribute)
+            if where is None or not getattr(pool, attribute):
+                continue
+            if horizon is None:
+                yield msg.TimingWithoutHorizon(attribute=attribute).diagnostic(where.path, where.span)
+                continue
+            for text in getattr(pool, attribute):
+                steps, detail = window_steps(horizon, text, whole)
+                if steps is None:
+                    yield msg.WindowInvalid(text=text, detail=detail).diagnostic(where.path, where.span)
+                elif not steps:
+                    yield msg.WindowOutsideHorizon(text=text, name=pool.name, detail=detail).diagnostic(
+                        where.path, where.span)
+
+
+def window_steps(horizon: Horizon, text: str, whole: bool) -> tuple[range | None, str]:
+    """The steps of the horizon an ISO 8601 interval "START/END" covers: those wholly inside
+    it (`whole`) or those it touches at all; None and why for text that is no interval."""
+    parts = text.split("/")
+    if len(parts) != 2:
+        return None, "expected two date-times `START/END`"
+    (start, why_start), (end, why_end) = parse_instant(parts[0]), parse_instant(parts[1])
+    if start is None or end is None:
+        bad = parts[0] if start is None else parts[1]
+        return None, f"`{bad.strip()}` is not an ISO 8601 date-time with its UTC offset" \
+                     f"{why_start if start is None else why_end}"
+    if end <= start:
+        return None, "it ends before it starts"
+    first = horizon.seconds_after_start(start) / horizon.step_seconds
+    last = horizon.seconds_after_start(end) / horizon.step_seconds
+    touched = range(max(0, math.floor(first)), min(horizon.steps, math.ceil(last)))
+    if not touched:
+        return touched, "lies outside the horizon"
+    if not whole:
+        return touched, ""
+    inside = range(max(0, math.ceil(first)), min(horizon.steps, math.floor(last)))
+    return inside, "" if inside else "holds no whole step of the horizon"
+
+
+# the objectives of the time model, alone or in a lexicographic list
+TIMED_OBJECTIVES = ("cost", "carbon", "makespan", "lateness")
+
+
+def _carbon(program: Program) -> Iterator[Diagnostic]:
+    """Carbon (the objective, `carbon_budget`, a grid's intensity) is counted per step: it
+    needs a horizon (E0920); asked for with no grid stating an intensity, it is 0 (W0920)."""
+    policy = program.policy
+    asked: list[tuple[str, Origin]] = []
+    if "carbon" in policy.objective and "objective" in policy.spans:
+        asked.append(("the objective `carbon`", policy.spans["objective"]))
+    if policy.carbon_budget is not None and "carbon_budget" in policy.spans:
+        asked.append(("`carbon_budget`", policy.spans["carbon_budget"]))
+    if policy.horizon is None:
+        for what, where in asked:
+            yield msg.CarbonWithoutHorizon(what=what).diagnostic(where.path, where.span)
+        for electricity in program.electricity:
+            stated = electricity.carbon_origin
+            if electricity.states_carbon and stated is not None:
+                yield msg.CarbonWithoutHorizon(what=f"the carbon intensity of `{electricity.name}`"
+                                               ).diagnostic(stated.path, stated.span)
+    elif not any(e.states_carbon for e in program.electricity):
+        for what, where in asked:
+            yield msg.CarbonNotStated(what=f"{what} is stated").diagnostic(where.path, where.span)
 
 
 def steps_of(seconds: Fraction, horizon: Horizon) -> int:
@@ -125,12 +216,19 @@ def _window(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
     earliest = Fraction(0) if workload.earliest is None else horizon.seconds_after_start(workload.earliest)
     deadline = Fraction(end) if workload.deadline is None else horizon.seconds_after_start(workload.deadline)
     if workload.duration_seconds is None:
-        for attribute in ("earliest", "deadline"):
+        for attribute in ("earliest", "deadline", "every", "within", "preemptible", "min_segment",
+                          "due"):
             if attribute in spans:
                 yield _at(spans[attribute], workload.name, f"`{attribute}` needs a `duration`: a "
                           "workload without one is a service and runs the whole horizon")
         return
     duration = steps_of(workload.duration_seconds, horizon) * horizon.step_seconds
+    yield from _preemption(workload, horizon)
+    if workload.due is not None and not 0 <= horizon.seconds_after_start(workload.due) <= end:
+        yield _at(spans["due"], workload.name, "`due` is not within the horizon")
+    if workload.every is not None:
+        yield from _recurring(workload, horizon, earliest, min(deadline, Fraction(end)))
+        return
     if earliest < 0:
         yield _at(spans["earliest"], workload.name, "`earliest` is before the horizon's start")
     elif earliest >= end:
@@ -145,6 +243,78 @@ def _window(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
         yield _at(where, workload.name,
                   f"it runs {_shown(Fraction(duration))} from its earliest start at step "
                   f"{_first_step(earliest, horizon)}, past its deadline")
+
+
+def recurring_windows(workload: Workload, horizon: Horizon) -> list[tuple[int, int]]:
+    """A recurring job's runs as (first start step, step it must end by): each run starts at
+    a step at or after its release and ends by its due time, both within the horizon."""
+    assert workload.every is not None
+    end = Fraction(horizon.end_seconds)
+    earliest = Fraction(0) if workload.earliest is None else horizon.seconds_after_start(workload.earliest)
+    deadline = end if workload.deadline is None else min(end, horizon.seconds_after_start(workload.deadline))
+    runs = runs_of(workload.every, workload.within_seconds, horizon.start, horizon.end_seconds,
+                   max(earliest, Fraction(0)), deadline)
+    return [(_first_step(run.release, horizon), math.floor(run.due / horizon.step_seconds))
+            for run in runs]
+
+
+def _recurring(workload: Workload, horizon: Horizon, earliest: Fraction,
+               deadline: Fraction) -> Iterator[Diagnostic]:
+    """Runs that never overlap (`within` at most the period), each long enough for the job,
+    at least one of them in the horizon."""
+    spans, every = workload.spans, workload.every
+    where = spans.get("within") or spans["every"]
+    duration = steps_of(workload.duration_seconds or Fraction(0), horizon)
+    within = workload.within_seconds
+    if "due" in spans:
+        yield _recurrence(spans["due"], workload, "`due` on a recurring job is not supported yet")
+    if isinstance(every, Fraction) and within is not None and within > every:
+        yield _recurrence(where, workload, f"`within` ({_shown(within)}) is longer than the period "
+                          f"({_shown(every)}): runs would overlap")
+        return
+    if earliest < 0 or earliest >= horizon.end_seconds:
+        yield _at(spans["earliest"], workload.name, "`earliest` is not within the horizon")
+        return
+    windows = recurring_windows(workload, horizon)
+    overlapping = [k for k in range(1, len(windows)) if windows[k][0] < windows[k - 1][1]]
+    if overlapping:
+        yield _recurrence(where, workload, f"run {overlapping[0]} is released at step "
+                          f"{windows[overlapping[0]][0]}, before run {overlapping[0] - 1} is due "
+                          f"(step {windows[overlapping[0] - 1][1]}): runs would overlap")
+        return
+    if not windows:
+        yield _recurrence(spans["every"], workload, "no run is released and due within the "
+                          "horizon (from `earliest` to `deadline`)")
+    short = [(first, due) for first, due in windows if due - first < duration]
+    if short:
+        first, due = short[0]
+        yield _recurrence(where, workload, f"{len(short)} of its runs cannot hold its duration of "
+                          f"{duration} steps: the first from step {first} to step {due}")
+
+
+def _preemption(workload: Workload, horizon: Horizon) -> Iterator[Diagnostic]:
+    """`min_segment` only on a preemptible job, at most its duration; not recurring yet."""
+    spans = workload.spans
+    if workload.min_segment_seconds is None:
+        if "min_segment" in spans:
+            yield _preempt(spans["min_segment"], workload, "`min_segment` needs `preemptible = true`")
+        return
+    where = spans.get("min_segment") or spans["preemptible"]
+    duration = steps_of(workload.duration_seconds or Fraction(0), horizon)
+    if steps_of(workload.min_segment_seconds, horizon) > duration:
+        yield _preempt(where, workload, f"`min_segment` is longer than its duration ({duration} steps)")
+    if workload.every is not None:
+        yield _preempt(where, workload, "a recurring job cannot be preemptible yet")
+
+
+def _preempt(where: Origin, workload: Workload, detail: str) -> Diagnostic:
+    return msg.PreemptionInvalid(workload=workload.name, detail=detail).diagnostic(
+        where.path, where.span)
+
+
+def _recurrence(where: Origin, workload: Workload, detail: str) -> Diagnostic:
+    return msg.RecurrenceImpossible(workload=workload.name, detail=detail).diagnostic(
+        where.path, where.span)
 
 
 def _first_step(earliest: Fraction, horizon: Horizon) -> int:
@@ -172,9 +342,25 @@ def _unsupported(workload: Workload) -> Iterator[Diagnostic]:
 PriceRows = tuple[tuple[datetime, Fraction], ...]
 
 
-def read_price_file(path: Path) -> tuple[PriceRows, list[tuple[int, str]]]:
-    """The `timestamp,price` rows of a price file (USD/kWh), and the malformed ones as
-    (line, what is wrong). A first row whose first field is not a date-time is a header."""
+@dataclass(frozen=True)
+class Column:
+    """What the second column of a time table holds: its header word, its unit and its range."""
+
+    name: str
+    unit: str
+    most: int
+
+
+# the tables an `electricity` block may name, by attribute: prices, and carbon intensities
+PRICE_COLUMNS = {"prices": Column("price", "USD/kWh", 10 ** 6),
+                 "carbon_file": Column("intensity", "gCO2e/kWh", 10 ** 5)}
+
+
+def read_price_file(path: Path, column: Column = PRICE_COLUMNS["prices"]
+                    ) -> tuple[PriceRows, list[tuple[int, str]]]:
+    """The `timestamp,price` (or `timestamp,intensity`) rows of a time table, and the
+    malformed ones as (line, what is wrong). A first row whose first field is not a
+    date-time is a header."""
     rows: list[tuple[datetime, Fraction]] = []
     problems: list[tuple[int, str]] = []
     with open(path, encoding="utf-8", newline="") as handle:
@@ -183,7 +369,7 @@ def read_price_file(path: Path) -> tuple[PriceRows, list[tuple[int, str]]]:
                 continue
             if number == 1 and parse_instant(fields[0])[0] is None and fields[0].strip().isalpha():
                 continue  # a header
-            row = _price_row(fields)
+            row = _price_row(fields, column)
             if isinstance(row, str):
                 problems.append((number, row))
             elif rows and row[0] <= rows[-1][0]:
@@ -191,23 +377,25 @@ def read_price_file(path: Path) -> tuple[PriceRows, list[tuple[int, str]]]:
             else:
                 rows.append(row)
     if not rows and not problems:
-        problems.append((1, "the file has no `timestamp,price` row"))
+        problems.append((1, f"the file has no `timestamp,{column.name}` row"))
     return tuple(rows), problems
 
 
-def _price_row(fields: list[str]) -> tuple[datetime, Fraction] | str:
+def _price_row(fields: list[str], column: Column) -> tuple[datetime, Fraction] | str:
     if len(fields) != 2:
-        return f"expected 2 fields `timestamp,price`, found {len(fields)}"
+        return f"expected 2 fields `timestamp,{column.name}`, found {len(fields)}"
     instant, detail = parse_instant(fields[0])
     if instant is None:
         return f"`{fields[0].strip()}` is not an ISO 8601 date-time with its UTC offset{detail}"
     try:
-        price = Fraction(fields[1].strip())
+        value = Fraction(fields[1].strip())
     except (ValueError, ZeroDivisionError):
-        return f"`{fields[1].strip()}` is not a price in USD/kWh"
-    if price < 0 or price > 10 ** 6:
-        return f"the price {fields[1].strip()} is out of range (0 to 1000000 USD/kWh)"
-    return instant, price
+        article = "an" if column.name[0] in "aeiou" else "a"
+        return f"`{fields[1].strip()}` is not {article} {column.name} in {column.unit}"
+    if value < 0 or value > column.most:
+        return (f"the {column.name} {fields[1].strip()} is out of range (0 to {column.most} "
+                f"{column.unit})")
+    return instant, value
 
 
 def prices_per_step(horizon: Horizon, flat: Fraction | None, per_step: tuple[Fraction, ...],
@@ -238,5 +426,6 @@ def _shown(seconds: Fraction) -> str:
     return f"{float(seconds):g}s"
 
 
-__all__ = ["check_timing", "horizon_of", "parse_instant", "prices_per_step",
-           "read_price_file", "steps_of", "time_point"]
+__all__ = ["PRICE_COLUMNS", "TIMED_OBJECTIVES", "check_timing", "horizon_of", "parse_instant",
+           "prices_per_step", "read_price_file", "recurring_windows", "steps_of", "time_point",
+           "window_steps"]

@@ -1,9 +1,9 @@
 """Types and units of fit values.
 
 Numbers carry a dimension: '' (plain numbers and CPU cores), 'bytes', 'rate'
-(USD/h), 'money' (USD), 'energy_price' (USD/kWh), 'power' (W) and 'time'
-(seconds). Values are exact `Fraction`s in the dimension's base unit, so
-`80GB` is 80_000_000_000 and `500m` is 1/2.
+(USD/h), 'money' (USD), 'energy_price' (USD/kWh), 'power' (W), 'time'
+(seconds), 'carbon_intensity' (gCO2e/kWh) and 'carbon' (kgCO2e). Values are exact
+`Fraction`s in the dimension's base unit, so `80GB` is 80_000_000_000 and `500m` is 1/2.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ UNITS: dict[str, tuple[str, Fraction]] = {
     "USD/h": ("rate", Fraction(1)),
     "USD/kWh": ("energy_price", Fraction(1)),
     "USD": ("money", Fraction(1)),
+    # grid carbon intensity (issue 19), and carbon emitted in kg CO2-equivalent
+    "gCO2e/kWh": ("carbon_intensity", Fraction(1)),
+    "gCO2e": ("carbon", Fraction(1, 1000)),
+    "kgCO2e": ("carbon", Fraction(1)),
+    "tCO2e": ("carbon", Fraction(1000)),
     "%": ("share", Fraction(1, 100)),  # a share of something: `max_disrupted = 20%`
 }
 
@@ -40,12 +45,15 @@ DIMENSION_NAMES = {
     "power": "a power in watts",
     "time": "a duration",
     "share": "a share in %",
+    "carbon_intensity": "a carbon intensity in gCO2e/kWh",
+    "carbon": "an amount of CO2e (kgCO2e)",
     "count_or_share": "a count or a share in %",
 }
 
 # how a value of each dimension is shown back to people
 DIMENSION_EXAMPLES = {"": "4", "bytes": "80GiB", "rate": "3.5 USD/h", "money": "100 USD",
                       "energy_price": "0.12 USD/kWh", "power": "700W", "time": "24h", "share": "20%",
+                      "carbon_intensity": "350 gCO2e/kWh", "carbon": "500 kgCO2e",
                       "count_or_share": "2"}
 
 
@@ -112,6 +120,8 @@ NUMBER = Type("number")
 BYTES = Type("number", "bytes")
 RATE = Type("number", "rate")
 ENERGY_PRICE = Type("number", "energy_price")
+CARBON_INTENSITY = Type("number", "carbon_intensity")
+CARBON = Type("number", "carbon")
 POWER = Type("number", "power")
 TIME = Type("number", "time")
 STRING = Type("string")
@@ -147,6 +157,7 @@ STATE_FORMAT = choice("state format", "placement", "kubectl", "squeue")
 # where a region's data falls under, by the law that governs it (the EU counts as one)
 JURISDICTION = choice("jurisdiction", "EU", "US", "UK", "CH", "CA", "JP", "SG", "AU", "IN",
                       "KR", "BR")
-OBJECTIVE = choice("objective", "cost", "nodes", "preferences", "moves")
+OBJECTIVE = choice("objective", "cost", "nodes", "preferences", "moves", "carbon", "makespan",
+                   "lateness")
 SHARE = Type("number", "share")
 COUNT_OR_SHARE = Type("number", "count_or_share")

@@ -121,8 +121,10 @@ class BlockValuesStage(CheckerBase):
         values.spans[name] = Origin(scope.path, entry.value.span)
         if name == "objective":
             result = self._objective(scope, evaluator, entry.value)
-        elif name in ("earliest", "deadline"):  # a duration after the start, or an instant
+        elif name in ("earliest", "deadline", "due"):  # a duration after the start, or an instant
             result = self._time_point(scope, evaluator, entry, name)
+        elif name == "every":  # a period, or a cron expression
+            result = self._recurrence(scope, evaluator, entry)
         elif attr.type.kind == "map" and attr.type.of is not None:
             result = self._region_map(scope, evaluator, entry.value, attr.type.of)
         else:
@@ -154,6 +156,26 @@ class BlockValuesStage(CheckerBase):
         if problem is not None:
             self.report(problem)
         return point
+
+    def _recurrence(self, scope: ModuleScope, evaluator: Evaluator, entry: n.Attribute) -> Any:
+        """`every`: a positive duration, or a cron expression (`check/recurrence.py`)."""
+        from fitlang.check.recurrence import parse_cron
+
+        typed = evaluator.value(entry.value, t.ANY)
+        if typed is None:
+            return None
+        value, detail = typed.value, ""
+        if isinstance(value, str):
+            cron = parse_cron(value)
+            if not isinstance(cron, str):
+                return cron
+            detail = cron
+        elif typed.type.kind == "number" and typed.type.dim == "time" and value > 0:
+            return value
+        else:
+            detail = f"expected a period (`24h`) or a cron expression, found {typed.type.describe()}"
+        self.report(msg.RecurrenceInvalid(detail=detail).diagnostic(scope.path, entry.value.span))
+        return None
 
     def _region_map(self, scope: ModuleScope, evaluator: Evaluator, expr: n.Expr,
                     value_type: t.Type) -> dict[str, Any] | None:
@@ -196,6 +218,14 @@ class BlockValuesStage(CheckerBase):
         if isinstance(value, list) and attr.non_empty and not value:
             self.report(msg.EmptyList(name=name).diagnostic(scope.path, span))
             return None
+        if isinstance(value, list) and attr.minimum is not None:  # a value per step: each
+            low = next((v for v in value if isinstance(v, Fraction) and v < attr.minimum), None)
+            dim = attr.type.of.dim if attr.type.of is not None else ""
+            if low is not None:
+                self.report(msg.OutOfRange(
+                    what=f"each of `{name}`", bound=f">= {_show_number(attr.minimum, dim)}",
+                    value=_show_number(low, dim)).diagnostic(scope.path, span))
+                return None
         if not isinstance(value, Fraction):
             return value
         if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
@@ -308,7 +338,8 @@ def show_limit(value: Fraction, dim: str) -> str:
                 return f"{_significant(value / size)} {unit}"
         return f"{_significant(value)} bytes"
     suffix = {"rate": " USD/h", "power": " W", "time": " s", "money": " USD",
-              "energy_price": " USD/kWh"}.get(dim, "")
+              "energy_price": " USD/kWh",
+              "carbon_intensity": " gCO2e/kWh", "carbon": " kgCO2e"}.get(dim, "")
     return f"{_significant(value)}{suffix}"
 
 
@@ -324,5 +355,6 @@ def _significant(value: Fraction) -> str:
 def _show_number(value: Fraction, dim: str) -> str:
     number = int(value) if value.denominator == 1 else float(value)
     suffix = {"bytes": " bytes", "rate": " USD/h", "power": " W", "time": " s",
-              "money": " USD", "energy_price": " USD/kWh"}.get(dim, "")
+              "money": " USD", "energy_price": " USD/kWh",
+              "carbon_intensity": " gCO2e/kWh", "carbon": " kgCO2e"}.get(dim, "")
     return f"{number}{suffix}"

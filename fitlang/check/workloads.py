@@ -167,7 +167,9 @@ class WorkloadBuilder(EntityBuilders):
             preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
             spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans,
             movable=bool(_given(b.movable, True)), **self._max_disrupted(v),
-            duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline)
+            duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline,
+            every=b.every, within_seconds=b.within, due=b.due,
+            min_segment_seconds=_min_segment(b.preemptible, b.min_segment))
         if workload.options:
             self._rules_beside_options(workload)
         return workload
@@ -460,3 +462,11 @@ class WorkloadBuilder(EntityBuilders):
 
 def _seconds(value: Fraction | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _min_segment(preemptible: bool | None, min_segment: Fraction | None) -> Fraction | None:
+    """A preemptible job's shortest segment in seconds (0: one step, the default); None for a
+    job that runs unbroken (`min_segment` without `preemptible` is reported by the checker)."""
+    if not preemptible:
+        return None
+    return min_segment if min_segment is not None else Fraction(0)

@@ -324,5 +324,6 @@ def _quantity(value: Fraction, dim: str) -> str:
             if value >= size and (value / size).denominator == 1:
                 return f"{_number(value / size)}{unit}"
         return f"{_number(value)}s"
-    suffix = {"rate": " USD/h", "money": " USD", "energy_price": " USD/kWh"}.get(dim, "")
+    suffix = {"rate": " USD/h", "money": " USD", "energy_price": " USD/kWh",
+              "carbon_intensity": " gCO2e/kWh", "carbon": " kgCO2e"}.get(dim, "")
     return f"{_number(value)}{suffix}"

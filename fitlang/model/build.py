@@ -24,10 +24,11 @@ from fitlang.check.program import (
     Electricity,
     Horizon,
     Inventory,
+    PowerCap,
     Program,
     Workload,
 )
-from fitlang.check.timing import prices_per_step, steps_of
+from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import CurrentState, Running
 from fitlang.model.eligibility import (
@@ -116,9 +117,11 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
                        for w in program.workloads.values() if w.options],
         latency=dict(program.latency), allow_unplaced=bool(policy.allow_unplaced),
         power_caps=[PowerScope(cap.name, cap.scope, cap.cap_watts,
-                               [c.id for c in classes if _in_scope(c, cap)], cap.origin)
+                               [c.id for c in classes if _in_scope(c, cap)], cap.origin,
+                               _caps_per_step(cap, policy.horizon))
                     for cap in program.power_caps],
-        timeline=policy.horizon)
+        timeline=policy.horizon, carbon_budget=policy.carbon_budget,
+        carbon_budget_origin=policy.spans.get("carbon_budget"))
     if policy.horizon is not None:
         problem = _in_time(problem, program, policy.horizon)
     return Built(problem, diagnostics)
@@ -130,8 +133,31 @@ def _in_time(problem: Problem, program: Program, horizon: Horizon) -> Problem:
     demands = []
     for demand in problem.demands:
         workload = program.workloads[demand.workload]
-        demands.append(dataclasses.replace(demand, window=_window(workload, horizon)))
+        if workload.every is not None and workload.duration_seconds is not None:
+            runs = _runs(workload, horizon)
+            demands.append(dataclasses.replace(demand, window=runs[0], runs=runs,
+                                               replicas=demand.replicas * len(runs), job=True))
+        else:
+            demands.append(dataclasses.replace(
+                demand, window=_window(workload, horizon), min_segment=_min_segment(workload, horizon),
+                job=workload.duration_seconds is not None,
+                due_seconds=None if workload.due is None else horizon.seconds_after_start(workload.due)))
     return dataclasses.replace(problem, demands=demands)
+
+
+def _min_segment(workload: Workload, horizon: Horizon) -> int | None:
+    """A preemptible job's shortest segment in whole steps (rounded up; at least one)."""
+    if workload.min_segment_seconds is None or workload.duration_seconds is None:
+        return None
+    return max(1, steps_of(workload.min_segment_seconds, horizon))
+
+
+def _runs(workload: Workload, horizon: Horizon) -> tuple[Window, ...]:
+    """A recurring job's runs, each a window of its own (the checker saw at least one)."""
+    assert workload.duration_seconds is not None
+    duration = steps_of(workload.duration_seconds, horizon)
+    return tuple(Window(first, due - duration, duration)
+                 for first, due in recurring_windows(workload, horizon))
 
 
 def _window(workload: Workload, horizon: Horizon) -> Window:
@@ -145,6 +171,29 @@ def _window(workload: Workload, horizon: Horizon) -> Window:
     return Window(earliest, deadline - duration, duration)
 
 
+def _caps_per_step(cap: PowerCap, horizon: Horizon | None) -> tuple[Fraction, ...]:
+    """A power cap's `hourly` list over the horizon's steps, repeated when shorter."""
+    if horizon is None or not cap.per_step:
+        return ()
+    return tuple(cap.per_step[t % len(cap.per_step)] for t in range(horizon.steps))
+
+
+def _off_steps(node_class: NodeClass, program: Program) -> dict[str, Any]:
+    """With a horizon: the steps in which a pool's nodes run nothing, outside all its
+    `available` windows (where it states them) or touching one of its `unavailable` ones."""
+    pool = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
+    horizon = program.policy.horizon
+    if pool is None or horizon is None or not (pool.available or pool.unavailable):
+        return {}
+    off: set[int] = set()
+    if pool.available:
+        on = {t for text in pool.available for t in window_steps(horizon, text, True)[0] or ()}
+        off = set(range(horizon.steps)) - on
+    for text in pool.unavailable:
+        off |= set(window_steps(horizon, text, False)[0] or ())
+    return {"off_steps": frozenset(off)}
+
+
 def _electricity_per_step(node_class: NodeClass, electricity: Electricity,
                           horizon: Horizon) -> dict[str, Any]:
     """With a horizon: the electricity a node in use costs at each step (USD/h), kept apart
@@ -152,8 +201,13 @@ def _electricity_per_step(node_class: NodeClass, electricity: Electricity,
     prices = prices_per_step(horizon, electricity.price_per_kwh, electricity.per_step,
                              electricity.timed)
     kilowatts = node_class.power_watts / 1000
-    return {"energy_scope": electricity.scope,
-            "step_energy_cost": tuple(kilowatts * price for price in prices)}
+    changes: dict[str, Any] = {"energy_scope": electricity.scope,
+                               "step_energy_cost": tuple(kilowatts * price for price in prices)}
+    if electricity.states_carbon:  # gCO2e/kWh x kW = g/h; the model counts kg
+        intensity = prices_per_step(horizon, electricity.carbon, electricity.carbon_per_step,
+                                    electricity.carbon_timed)
+        changes["step_carbon"] = tuple(kilowatts * grams / 1000 for grams in intensity)
+    return changes
 
 
 def _option_group(workload: Workload, demands: list[str]) -> OptionGroup:
@@ -199,6 +253,7 @@ def _placed(node_class: NodeClass, program: Program) -> NodeClass:
     if node_class.jurisdiction is None and site is not None:
         changes["jurisdiction"] = site.jurisdiction
     changes.update(_electricity(node_class, program))
+    changes.update(_off_steps(node_class, program))
     # most classes of a large inventory gain nothing here: no copy of those
     changes = {k: v for k, v in changes.items() if getattr(node_class, k) is not v}
     return dataclasses.replace(node_class, **changes) if changes else node_class

@@ -159,10 +159,24 @@ class NodeClass:
     # with a horizon (issue 19): electricity's USD/h per node in use at each step, on top of
     # `price` (which then leaves electricity out); () without a horizon or electricity
     step_energy_cost: tuple[Fraction, ...] = ()
+    # with a horizon and a grid's carbon intensity: kgCO2e per hour per node in use at each
+    # step (its power draw x the intensity then); () where no grid states one (it emits 0)
+    step_carbon: tuple[Fraction, ...] = ()
+    # with a horizon: the steps in which its nodes run nothing (its pool's `available` and
+    # `unavailable` windows, issue 19)
+    off_steps: frozenset[int] = frozenset()
 
     def price_at(self, step: int) -> Fraction:
         """USD/h per node in use at a step of the horizon, electricity included."""
         return self.price + (self.step_energy_cost[step] if self.step_energy_cost else 0)
+
+    def count_at(self, step: int) -> int:
+        """Nodes that may run work at a step of the horizon."""
+        return 0 if step in self.off_steps else self.count
+
+    def carbon_at(self, step: int) -> Fraction:
+        """kgCO2e per hour per node in use at a step of the horizon."""
+        return self.step_carbon[step] if self.step_carbon else Fraction(0)
 
     @property
     def provisioned(self) -> bool:
@@ -266,6 +280,24 @@ class Demand:
     option: str | None = None
     throughput: Fraction = Fraction(1)
     window: Window | None = None  # with a horizon: when it may run (a service: all of it)
+    # a recurring job's runs, in time order (`window` is the first): `replicas` counts the
+    # replicas of all of them, replicas // len(runs) each, numbered run by run
+    runs: tuple[Window, ...] = ()
+    # a preemptible job (issue 19): its duration in segments of at least this many steps,
+    # each replica's on any eligible nodes (`rules/preemption.py`); None: it runs unbroken
+    min_segment: int | None = None
+    job: bool = False  # with a horizon: a job (it has a duration), not a service
+    due_seconds: Fraction | None = None  # a job's soft due time, after the horizon's start
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        """Each run's window: a recurring job's runs, else its one window (none without a
+        horizon)."""
+        return self.runs or ((self.window,) if self.window is not None else ())
+
+    @property
+    def replicas_per_run(self) -> int:
+        return self.replicas // max(1, len(self.runs))
 
     @property
     def workload(self) -> str:
@@ -317,6 +349,10 @@ class PowerScope:
     cap_watts: Fraction
     classes: list[str]  # class ids whose nodes are in scope
     origin: Origin | None = None
+    step_caps: tuple[Fraction, ...] = ()  # with a horizon and `hourly`: the cap at each step
+
+    def cap_at(self, step: int) -> Fraction:
+        return self.step_caps[step] if self.step_caps else self.cap_watts
 
 
 @dataclass(frozen=True, eq=False)  # compared (and hashed) as itself: solvers key caches on it
@@ -355,6 +391,8 @@ class Problem:
         """Replicas of `demand` running now, wherever they run."""
         return sum(self.running.get(demand, {}).values()) + self.running_elsewhere.get(demand, 0)
     timeline: Timeline | None = None  # with a horizon: work is placed in time too (issue 19)
+    carbon_budget: Fraction | None = None  # kgCO2e over the horizon (the policy's)
+    carbon_budget_origin: Origin | None = None
 
     def latency_ms(self, location: str, node_class: NodeClass) -> Fraction | None:
         """Round trip from users in `location` to the class's region; None when unknown."""

@@ -8,7 +8,8 @@ nodes of c in use at step t. The rows, each with its typed group key:
   columns: no column exists outside it);
 - capacity per class and step: what the replicas running at t take of each resource <= u[c,t]
   nodes' worth;
-- power caps per step: the power the nodes in use at t draw in a cap's scope <= the cap;
+- power caps per step: the power the nodes in use at t draw in a cap's scope <= the cap then
+  (`hourly` caps vary by step);
 - the budget per step: what the nodes in use at t cost per hour (electricity at t included)
   <= the budget.
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Problem
+from fitlang.rules import carbon, pool_windows, preemption
 from fitlang.rules.base import GroupKey
 from fitlang.rules.capacity import readable
 
@@ -38,9 +40,10 @@ if TYPE_CHECKING:  # solve comes after the rules
 
 @dataclass(frozen=True)
 class StartsGroup(GroupKey):
-    """Every replica of a demand starts once in its window."""
+    """Every replica of a demand (of one run of a recurring job) starts once in its window."""
 
     demand: str
+    run: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,12 @@ class StepBudgetGroup(GroupKey):
 
 def starts_rows(encoding: TimeEncoding) -> None:
     for demand in encoding.problem.demands:
-        columns = encoding.starts_of(demand.name)
-        encoding.model.add({column: 1 for column in columns}, lower=demand.replicas,
-                           upper=demand.replicas, group=StartsGroup(demand.name))
+        if demand.min_segment is not None:
+            continue  # segments, not starts: `preemption.rows`
+        for run in range(len(demand.windows)):
+            columns = encoding.starts_of(demand.name, run)
+            encoding.model.add({column: 1 for column in columns}, lower=demand.replicas_per_run,
+                               upper=demand.replicas_per_run, group=StartsGroup(demand.name, run))
 
 
 def capacity_rows(encoding: TimeEncoding) -> None:
@@ -99,7 +105,7 @@ def power_rows(encoding: TimeEncoding) -> None:
         for step in range(encoding.timeline.steps):
             terms: dict[int, Number] = {encoding.u[c, step]: w for c, w in watts.items() if w}
             if terms:
-                encoding.model.add(terms, upper=cap.cap_watts, group=StepPowerGroup(index, step))
+                encoding.model.add(terms, upper=cap.cap_at(step), group=StepPowerGroup(index, step))
 
 
 def budget_rows(encoding: TimeEncoding) -> None:
@@ -117,7 +123,8 @@ def budget_rows(encoding: TimeEncoding) -> None:
 
 # the time model's rows, in the order `solve/timeline.py` adds them
 ROWS: tuple[Callable[[TimeEncoding], None], ...] = (starts_rows, capacity_rows, power_rows,
-                                                     budget_rows)
+                                                     budget_rows, carbon.budget_rows,
+                                                     pool_windows.off_rows, preemption.rows)
 # the static rules whose `check` reads every replica as running at once: with a horizon,
 # `check_steps` restates them step by step instead
 PER_STEP = frozenset({"capacity", "power", "budget"})
@@ -136,10 +143,13 @@ class Run:
 
 def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
     """Each run inside its demand's window and as long as its duration; then each step on
-    its own: every node's capacity, every power cap, the budget."""
+    its own: every node's capacity, every power cap, the budget; then the carbon budget."""
     problem = placed.problem
     for run in runs:
-        yield from _window(placed, run)
+        if placed.demands[run.demand].min_segment is None:  # segments: `preemption.check`
+            yield from _window(placed, run)
+        yield from pool_windows.check(placed, run)
+    yield from preemption.check(placed, runs)
     steps = problem.timeline.steps if problem.timeline is not None else 0
     for step in range(steps):
         here = [run for run in runs if run.start <= step < run.end]
@@ -147,25 +157,30 @@ def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
         in_use = {run.node for run in here}
         yield from _step_power(placed, in_use, step)
         yield from _step_budget(placed, in_use, step)
+    yield from carbon.check(placed, runs)
 
 
 def _window(placed: Placed, run: Run) -> Iterator[Diagnostic]:
+    """The replica's run inside its window: a recurring job's replicas are numbered run by
+    run (`replicas_per_run` each), so the replica's number names its run's window."""
     demand = placed.demands[run.demand]
-    window = demand.window
-    if window is None:
+    windows = demand.windows
+    if not windows:
         return
+    index = min(run.replica // max(1, demand.replicas_per_run), len(windows) - 1)
+    window = windows[index]
+    what = f"`{run.demand}` replica {run.replica}" + (f" (run {index})" if demand.runs else "")
     if run.end - run.start != window.duration:
-        yield placed.violation(f"`{run.demand}` replica {run.replica} runs {run.end - run.start} "
-                               f"steps; its duration is {window.duration}",
-                               demand.spans.get("duration", demand.origin))
+        yield placed.violation(f"{what} runs {run.end - run.start} steps; its duration is "
+                               f"{window.duration}", demand.spans.get("duration", demand.origin))
     if run.start < window.earliest:
-        yield placed.violation(f"`{run.demand}` replica {run.replica} starts at step {run.start}, "
-                               f"before its earliest start (step {window.earliest})",
-                               demand.spans.get("earliest", demand.origin))
+        yield placed.violation(f"{what} starts at step {run.start}, before its earliest start "
+                               f"(step {window.earliest})",
+                               demand.spans.get("every" if demand.runs else "earliest", demand.origin))
     if run.end > window.latest_start + window.duration:
-        yield placed.violation(f"`{run.demand}` replica {run.replica} ends at step {run.end}, "
-                               f"after its deadline (step {window.latest_start + window.duration})",
-                               demand.spans.get("deadline", demand.origin))
+        yield placed.violation(f"{what} ends at step {run.end}, after its deadline (step "
+                               f"{window.latest_start + window.duration})",
+                               demand.spans.get("every" if demand.runs else "deadline", demand.origin))
 
 
 def _step_capacity(placed: Placed, here: list[Run], step: int) -> Iterator[Diagnostic]:
@@ -192,10 +207,10 @@ def _step_power(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnos
         scope = set(cap.classes)
         drawn = sum((placed.owner[node].power_watts for node in in_use
                      if placed.owner[node].id in scope), Fraction(0))
-        if drawn > cap.cap_watts:
+        if drawn > cap.cap_at(step):
             yield placed.violation(f"at step {step} nodes in {cap.scope} draw "
                                    f"{float(drawn) / 1000:.1f} kW, over the cap `{cap.name}` of "
-                                   f"{float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
+                                   f"{float(cap.cap_at(step)) / 1000:.1f} kW", cap.origin)
 
 
 def _step_budget(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnostic]:

@@ -155,6 +155,8 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
             scope=e.scope, price_usd_kwh=_rounded(e.price_kwh),
             used_kw=_rounded(e.watts / 1000), cost_usd_h=_rounded(e.cost))
             for e in energy]
+    if timed and any(c.step_carbon for c in problem.classes):
+        optional["carbon"] = _carbon_use(problem, placement)
     document = d.PlacementDocument(
         status=placement.status.value,
         objective=d.Objective(
@@ -180,6 +182,17 @@ def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic
                                               _times(problem, a) if timed else None)
                               for a in placement.assignments]
     return _dump(written)
+
+
+def _carbon_use(problem: Problem, placement: Placement):
+    """kgCO2e over the horizon, and the budget where the policy states one."""
+    from fitlang import documents as d
+    from fitlang.solve.timeline import horizon_value
+
+    emitted = horizon_value(problem, placement.assignments, "carbon")  # type: ignore[arg-type]
+    budget = problem.carbon_budget
+    return d.CarbonUse(emitted_kg_co2e=_rounded(emitted),
+                       **({} if budget is None else {"budget_kg_co2e": _rounded(budget)}))
 
 
 def _dump(document: dict) -> str:

@@ -5,7 +5,8 @@ Columns: x[d,c,s], replicas of demand d that start at step s on class c (integer
 the steps of d's window and the classes d may use); u[c,t], nodes of c in use at step t.
 The rows are the time rule's (`rules/timing.py`). The objective is the cost over the
 horizon: sum over steps and classes of u[c,t] x (the class's price + its electricity at t)
-x the step's hours. HiGHS solves it (`solve/linear.py`'s model, `backends.HighsBackend`).
+x the step's hours, or the carbon the nodes in use emit (`rules/carbon.py`), or both in a
+lexicographic list. HiGHS solves it (`solve/linear.py`'s model, `backends.HighsBackend`).
 
 The aggregate per class and step is a relaxation of nodes: the packing (first fit, in
 start order) may need a node more at a step; the placement's value is the packing's cost,
@@ -15,14 +16,16 @@ its bound HiGHS's proven bound.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 import numpy as np
 
-from fitlang.model.problem import RESOURCES, Problem, Timeline
-from fitlang.rules import timing
+from fitlang.model.problem import RESOURCES, NodeClass, Problem, Timeline
+from fitlang.rules import carbon, completion, preemption, timing
+from fitlang.rules.base import GroupKey
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Status
@@ -46,7 +49,7 @@ class TimedPlacement(Placement):
 
     @property
     def unit(self) -> str:
-        return "USD" if self.objective == "cost" else super().unit
+        return UNITS.get(self.objective) or super().unit
 
 
 @dataclass
@@ -60,10 +63,22 @@ class TimeEncoding:
     u: dict[tuple[str, int], int] = field(default_factory=dict)  # (class, step)
     # (class, step) -> the columns x running then, with what one replica takes (per resource)
     _running: dict[tuple[str, int], list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
-    _starts: dict[str, list[int]] = field(default_factory=dict)  # demand -> its columns x
+    # (demand, run) -> the columns x of the run (a job that does not recur has run 0 only)
+    _starts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    # a rule's own columns by their typed keys (a preemptible job's segments)
+    index: dict[object, int] = field(default_factory=dict)
 
-    def starts_of(self, demand: str) -> list[int]:
-        return self._starts.get(demand, [])
+    def starts_of(self, demand: str, run: int = 0) -> list[int]:
+        return self._starts.get((demand, run), [])
+
+    def column(self, key: object, name: str, upper: int = 1) -> int:
+        """A rule's 0..upper integer column under its typed key."""
+        self.index[key] = column = self.model.var(name, 0, upper)
+        return column
+
+    def add_running(self, class_id: str, step: int, column: int, charge: tuple[int, ...]) -> None:
+        """`column` counts replicas running on the class at the step, each taking `charge`."""
+        self._running.setdefault((class_id, step), []).append((column, charge))
 
     def running(self, class_id: str, step: int) -> list[tuple[int, tuple[int, ...]]]:
         return self._running.get((class_id, step), [])
@@ -81,88 +96,150 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
                             dtype=np.int64).reshape(len(demands), len(RESOURCES))
         charges, _ = charge_matrix(node_class, requests)
         for demand, charge in zip(demands, charges.tolist()):
-            window = demand.window
-            assert window is not None  # build gives every demand a window with a horizon
-            for start in window.starts():
-                column = model.var(f"x[{demand.name},{node_class.id},{start}]", 0, demand.replicas)
-                encoding.x[demand.name, node_class.id, start] = column
-                encoding._starts.setdefault(demand.name, []).append(column)
-                for step in range(start, start + window.duration):
-                    encoding._running.setdefault((node_class.id, step), []).append(
-                        (column, tuple(charge)))
+            if demand.min_segment is not None:  # segments, not starts
+                preemption.add_columns(encoding, demand, node_class.id, tuple(charge))
+                continue
+            # build gives every demand a window with a horizon; a recurring job one per run,
+            # never overlapping, so a start step names its run
+            for run, window in enumerate(demand.windows):
+                for start in window.starts():
+                    column = model.var(f"x[{demand.name},{node_class.id},{start}]", 0,
+                                       demand.replicas_per_run)
+                    encoding.x[demand.name, node_class.id, start] = column
+                    encoding._starts.setdefault((demand.name, run), []).append(column)
+                    for step in range(start, start + window.duration):
+                        encoding._running.setdefault((node_class.id, step), []).append(
+                            (column, tuple(charge)))
     for rows in timing.ROWS:
         rows(encoding)
     return encoding
 
 
-def objective(encoding: TimeEncoding) -> dict[int, Number]:
-    hours = Fraction(encoding.timeline.step_seconds, 3600)
-    terms: dict[int, Number] = {}
-    for node_class in encoding.problem.classes:
-        for step in range(encoding.timeline.steps):
-            price = node_class.price_at(step) * hours
-            if price:
-                terms[encoding.u[node_class.id, step]] = price
-    return terms
+def cost_terms(encoding: TimeEncoding) -> dict[int, Number]:
+    """USD over the horizon: nodes in use per class and step x their price then x hours."""
+    return carbon.in_use_terms(encoding, NodeClass.price_at)
+
+
+# the time model's objectives (`check/timing.TIMED_OBJECTIVES`), each a linear form of u
+OBJECTIVES: dict[str, Callable[[TimeEncoding], dict[int, Number]]] = {
+    "cost": cost_terms, "carbon": carbon.emission_terms, "makespan": completion.makespan_terms,
+    "lateness": completion.lateness_terms}
+UNITS = {"cost": "USD", "carbon": "kgCO2e", "makespan": "h", "lateness": "h"}
+# a later objective of a lexicographic list may not worsen an earlier one by more than this
+# share of it (HiGHS's optimum is exact to its own tolerance, not to the last digit)
+LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
 
 
 def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlacement:
-    """The time model solved by HiGHS, then packed node by node and step by step."""
+    """The time model solved by HiGHS (one objective after another, lexicographically: each
+    later one within what the earlier ones reached), then packed node by node and step by step."""
     timeline = problem.timeline
     assert timeline is not None
     began = time.monotonic()
     encoding = encode(problem, timeline)
-    cost = objective(encoding)
+    names = [name for name in problem.objective if name in OBJECTIVES] or ["cost"]
     start = greedy_start(encoding)
-    outcome = HighsBackend().minimise(encoding.model, cost, time_limit, start=start)
+    outcome = HighsBackend().minimise(encoding.model, OBJECTIVES[names[0]](encoding),
+                                      time_limit, start=start)
+    first = outcome
+    for index, name in enumerate(names[1:], start=1):
+        if outcome.solution is None:
+            break
+        _keep(encoding, names[index - 1], outcome.solution)
+        left = None if time_limit is None else max(0.0, time_limit - (time.monotonic() - began))
+        later = HighsBackend().minimise(encoding.model, OBJECTIVES[name](encoding), left,
+                                        start=dict(enumerate(outcome.solution)))
+        if later.solution is None:
+            break  # out of time: the earlier objectives' schedule stands
+        outcome = later
+    objective = names[0]
     seconds = time.monotonic() - began
     if outcome.solution is None:
         infeasible = outcome.status is Status.INFEASIBLE
         return TimedPlacement(
-            outcome.status, "cost", None, outcome.bound, backend="highs", seconds=seconds,
+            outcome.status, objective, None, outcome.bound, backend="highs", seconds=seconds,
             proven_infeasible=infeasible, timeline=timeline,
             unplaced=[Unplaced(d.name, r, "no schedule meets every rule in the horizon"
                                if infeasible else "no schedule found in time")
                       for d in problem.demands for r in range(d.replicas)])
-    starts = {key: int(outcome.solution[column]) for key, column in encoding.x.items()
-              if outcome.solution[column]}
-    assignments, unplaced = pack_in_time(problem, starts)
-    value = horizon_value(problem, assignments)
-    bound = outcome.bound if outcome.bound is not None else None
+    assignments, unplaced = pack_in_time(problem, _pieces(encoding, outcome.solution))
+    value = horizon_value(problem, assignments, objective)
+    bound = first.bound
     status = Status.FEASIBLE
     if not unplaced and bound is not None and value - bound <= OPTIMALITY_TOLERANCE * abs(value):
         status = Status.OPTIMAL
     if unplaced:
         status = Status.UNKNOWN
-    return TimedPlacement(status, "cost", value, None if bound is None else min(bound, value),
+    return TimedPlacement(status, objective, value, None if bound is None else min(bound, value),
                           assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
                           timeline=timeline)
 
 
-def pack_in_time(problem: Problem, starts: dict[tuple[str, str, int], int]
+@dataclass(frozen=True)
+class LexicographicGroup(GroupKey):
+    """A lexicographic list's earlier objective, held at what its solve reached."""
+
+    objective: str
+
+
+def _keep(encoding: TimeEncoding, name: str, solution: list) -> None:
+    """A row holding objective `name` at what `solution` reaches (plus a hair): the next
+    objective of a lexicographic list is minimised among schedules as good in it."""
+    terms = OBJECTIVES[name](encoding)
+    reached = encoding.model.value(terms, solution)
+    encoding.model.add(terms, upper=reached + abs(reached) * LEXICOGRAPHIC_SLACK,
+                       group=LexicographicGroup(name))
+
+
+@dataclass(frozen=True)
+class Piece:
+    """`count` replicas of a demand on a class from step `start` to `end`: runs from the start
+    columns (`replica` None: numbered in start order), or one segment of a preemptible
+    replica."""
+
+    demand: str
+    class_id: str
+    start: int
+    end: int
+    count: int = 1
+    replica: int | None = None
+
+
+def _pieces(encoding: TimeEncoding, solution: list) -> list[Piece]:
+    problem = encoding.problem
+    pieces = [Piece(name, class_id, start, start + problem.demand(name).windows[0].duration,
+                    int(solution[column]))
+              for (name, class_id, start), column in encoding.x.items() if solution[column]]
+    pieces += [Piece(name, class_id, start, end, 1, replica)
+               for name, replica, class_id, start, end in preemption.segments(encoding, solution)]
+    return pieces
+
+
+def pack_in_time(problem: Problem, pieces: list[Piece]
                  ) -> tuple[list[TimedAssignment], list[Unplaced]]:
-    """First fit, in start order (the larger replicas first at a step): each replica on the
-    first node of its class with room at every step of its run."""
+    """First fit, in start order (the larger replicas first at a step): each replica (or
+    segment) on the first node of its class with room at every step of its run."""
     timeline = problem.timeline
     assert timeline is not None
     # class -> node -> per step, what is taken of each resource
     taken: dict[str, list[np.ndarray]] = {}
-    order = sorted(starts.items(), key=lambda item: (
-        item[0][2], -problem.demand(item[0][0]).requests["cpu"], item[0][0], item[0][1]))
+    order = sorted(pieces, key=lambda piece: (
+        piece.start, -problem.demand(piece.demand).requests["cpu"], piece.demand, piece.class_id,
+        piece.replica or 0))
     next_replica: dict[str, int] = {}
     assignments: list[TimedAssignment] = []
     unplaced: list[Unplaced] = []
-    for (name, class_id, start), count in order:
+    for piece in order:
+        name, class_id, start, end = piece.demand, piece.class_id, piece.start, piece.end
         demand, node_class = problem.demand(name), problem.node_class(class_id)
-        window = demand.window
-        assert window is not None
-        end = start + window.duration
         need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
         capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
         nodes = taken.setdefault(class_id, [])
-        for _ in range(count):
-            replica = next_replica.get(name, 0)
-            next_replica[name] = replica + 1
+        for _ in range(piece.count):
+            replica = piece.replica
+            if replica is None:
+                replica = next_replica.get(name, 0)
+                next_replica[name] = replica + 1
             spot = _first_fit(nodes, need, capacity, start, end, node_class.count, timeline.steps)
             if spot is None:
                 unplaced.append(Unplaced(name, replica, f"no node of `{class_id}` has room from "
@@ -170,7 +247,7 @@ def pack_in_time(problem: Problem, starts: dict[tuple[str, str, int], int]
                 continue
             nodes[spot][start:end] += need
             assignments.append(TimedAssignment(name, replica, node_class.node_names[spot], start, end))
-    assignments.sort(key=lambda a: (a.workload, a.replica))
+    assignments.sort(key=lambda a: (a.workload, a.replica, a.start))
     return assignments, unplaced
 
 
@@ -185,10 +262,16 @@ def _first_fit(nodes: list[np.ndarray], need: np.ndarray, capacity: np.ndarray, 
     return None
 
 
-def horizon_value(problem: Problem, assignments: list[TimedAssignment]) -> Fraction:
-    """The packing's cost over the horizon: each node in use at a step, at its price then."""
+def horizon_value(problem: Problem, assignments: list[TimedAssignment],
+                  objective: str = "cost") -> Fraction:
+    """The packing's cost (or carbon) over the horizon: each node in use at a step, at its
+    price (or emission rate) then."""
     owners = problem.owners()
     runs = [timing.Run(a.workload, a.replica, a.node, a.start, a.end) for a in assignments]
+    if objective == "carbon":
+        return carbon.horizon_carbon(problem, runs, lambda node, step: owners[node].carbon_at(step))
+    if objective in ("makespan", "lateness"):
+        return getattr(completion, objective)(problem, runs)
     return timing.horizon_cost(problem, runs, lambda node, step: owners[node].price_at(step))
 
 
@@ -216,16 +299,17 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
     used = {c.id: np.zeros((steps, len(RESOURCES))) for c in classes}
     nodes = {c.id: np.zeros(steps, dtype=np.int64) for c in classes}
     charges = _charges(encoding)
-    caps = [(cap.cap_watts, set(cap.classes)) for cap in problem.power_caps]
+    caps = [(np.array([float(cap.cap_at(t)) for t in range(steps)]), set(cap.classes))
+            for cap in problem.power_caps]
+    counts = {c.id: np.array([c.count_at(t) for t in range(steps)]) for c in classes}
     drawn = [np.zeros(steps) for _ in caps]
     spent = np.zeros(steps)
     prices = {c.id: [c.price_at(t) * hours for t in range(steps)] for c in classes}
     values: dict[int, float] = {}
+    preempted: dict[str, int] = {}  # preemptible demand -> its last replica placed
     order = sorted(problem.demands, key=lambda d: _urgency(d, steps))
-    for demand in order:
-        window = demand.window
-        assert window is not None
-        for _ in range(demand.replicas):
+    for demand, window in ((d, w) for d in order for w in d.windows):
+        for _ in range(demand.replicas_per_run):
             best: tuple[Fraction, int, str, np.ndarray] | None = None
             for class_id in demand.eligible:
                 node_class = problem.node_class(class_id)
@@ -234,7 +318,7 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
                     run = slice(begin, begin + window.duration)
                     after = np.ceil((used[class_id][run] + charge) / capacity[class_id] - 1e-9).max(axis=1)
                     added = after.astype(np.int64) - nodes[class_id][run]
-                    if after.max() > node_class.count or not _within(
+                    if (after > counts[class_id][run]).any() or not _within(
                             problem, node_class, added, run, caps, drawn, spent):
                         continue
                     extra = sum((prices[class_id][t] * int(n) for t, n in
@@ -253,10 +337,14 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
                 if class_id in scope:
                     power[run] += added * float(node_class.power_watts)
             spent[run] += added * _hourly(node_class, run)
-            column = encoding.x[demand.name, class_id, begin]
-            values[column] = values.get(column, 0) + 1
-    for class_id, counts in nodes.items():
-        for step, count in enumerate(counts.tolist()):
+            if demand.min_segment is None:
+                column = encoding.x[demand.name, class_id, begin]
+                values[column] = values.get(column, 0) + 1
+            else:  # a preemptible replica, unbroken here: one segment of its whole duration
+                replica = preempted[demand.name] = preempted.get(demand.name, -1) + 1
+                values.update(preemption.start_values(encoding, demand, replica, class_id, begin))
+    for class_id, in_use in nodes.items():
+        for step, count in enumerate(in_use.tolist()):
             values[encoding.u[class_id, step]] = count
     return values
 
@@ -282,7 +370,7 @@ def _within(problem: Problem, node_class, added: np.ndarray, run: slice, caps, d
         return True
     for (cap, scope), power in zip(caps, drawn):
         if node_class.id in scope and \
-                (power[run] + added * float(node_class.power_watts) > float(cap) + 1e-6).any():
+                (power[run] + added * float(node_class.power_watts) > cap[run] + 1e-6).any():
             return False
     return problem.budget is None or \
         not (spent[run] + added * _hourly(node_class, run) > float(problem.budget) + 1e-6).any()

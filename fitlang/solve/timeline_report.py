@@ -94,9 +94,11 @@ def timed_text(problem: Problem, placement: Placement) -> str:
             lines.append(f"... and {len(runs) - SHOWN_RUNS} more runs (--format json lists them all)")
         lines.append("")
     wanted = sum(d.replicas for d in problem.demands)
-    lines.append(f"replicas placed: {len(placement.assignments)}/{wanted}")
+    placed = len({(a.workload, a.replica) for a in placement.assignments})  # segments: once
+    lines.append(f"replicas placed: {placed}/{wanted}")
     if placement.status in (Status.OPTIMAL, Status.FEASIBLE):
         lines.append(f"cost over the horizon: {float(total):.2f} USD")
+        lines += _carbon_lines(problem, placement)
     if placement.value is not None:
         bound = "unknown" if placement.bound is None else f"{float(placement.bound):.4f}"
         gap = "unknown" if placement.gap is None else f"{placement.gap:.2%}"
@@ -109,6 +111,18 @@ def timed_text(problem: Problem, placement: Placement) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _carbon_lines(problem: Problem, placement: Placement) -> list[str]:
+    """Where a grid states its carbon intensity: what the nodes in use emit (issue 19)."""
+    if not any(c.step_carbon for c in problem.classes):
+        return []
+    from fitlang.solve.timeline import horizon_value
+
+    emitted = horizon_value(problem, placement.assignments, "carbon")  # type: ignore[arg-type]
+    budget = "" if problem.carbon_budget is None else \
+        f" (budget {float(problem.carbon_budget):.2f} kgCO2e)"
+    return [f"carbon over the horizon: {float(emitted):.2f} kgCO2e{budget}"]
+
+
 def _power_lines(problem: Problem, placement: Placement) -> list[str]:
     per_step = in_use_per_step(problem, placement)
     lines = []
@@ -119,5 +133,5 @@ def _power_lines(problem: Problem, placement: Placement) -> list[str]:
         peak = max(drawn, default=Fraction(0))
         at = drawn.index(peak) if drawn else 0
         lines.append(f"power {cap.name} ({cap.scope}): peak {float(peak) / 1000:.1f} kW of "
-                     f"{float(cap.cap_watts) / 1000:.1f} kW (step {at})")
+                     f"{float(cap.cap_at(at)) / 1000:.1f} kW (step {at})")
     return lines

@@ -17,7 +17,7 @@ from typing import Any
 from fitlang import rules
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, Problem, option_demand_name
-from fitlang.rules import timing
+from fitlang.rules import carbon, completion, timing
 from fitlang.rules.base import Owners, Placed, used_per_class, violation
 
 
@@ -86,7 +86,8 @@ def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagno
                                         demand.origin))
             continue
         key = (demand.name, item["replica"])
-        if key in seen or not 0 <= item["replica"] < demand.replicas:
+        # a preemptible replica (issue 19) has one assignment per segment
+        if (key in seen and demand.min_segment is None) or not 0 <= item["replica"] < demand.replicas:
             violations.append(violation(root, f"`{demand.name}` replica {item['replica']} is placed "
                                         f"twice or does not exist (replicas = {demand.replicas})",
                                         demand.spans.get("replicas", demand.origin)))
@@ -286,10 +287,18 @@ def _timed(placed: Placed, document: dict, root: str) -> list[Diagnostic]:
         runs.append(timing.Run(demand.name, item["replica"], item["node"], start, end))
     violations += timing.check_steps(placed, runs)
     objective = document.get("objective")
-    if isinstance(objective, dict) and objective.get("name") == "cost" and \
+    recount = {"cost": ("USD", lambda: timing.horizon_cost(
+                   problem, runs, lambda node, step: placed.owner[node].price_at(step))),
+               "carbon": ("kgCO2e", lambda: carbon.horizon_carbon(
+                   problem, runs, lambda node, step: placed.owner[node].carbon_at(step))),
+               "makespan": ("h", lambda: completion.makespan(problem, runs)),
+               "lateness": ("h", lambda: completion.lateness(problem, runs))}
+    if isinstance(objective, dict) and objective.get("name") in recount and \
             isinstance(objective.get("value"), (int, float)):
-        actual = timing.horizon_cost(problem, runs, lambda node, step: placed.owner[node].price_at(step))
+        unit, count = recount[objective["name"]]
+        actual = count()
         if not _close(objective["value"], actual):
-            violations.append(violation(root, f"the placement states cost = {objective['value']} "
-                                        f"USD over the horizon; its runs give {float(actual)}", None))
+            violations.append(violation(root, f"the placement states {objective['name']} = "
+                                        f"{objective['value']} {unit} over the horizon; its runs "
+                                        f"give {float(actual)}", None))
     return violations

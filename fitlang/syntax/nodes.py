@@ -367,7 +367,7 @@ class Module:
 
 # ---- lexical helpers shared by the parser and the formatter -------------
 
-_UNIT_SPELLINGS = ("USD/kWh", "USD/h", "USD", "%")
+_UNIT_SPELLINGS = ("USD/kWh", "USD/h", "USD", "gCO2e/kWh", "kgCO2e", "tCO2e", "gCO2e", "%")
 
 
 def split_quantity(text: str) -> tuple[str, str]:

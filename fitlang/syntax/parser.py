@@ -30,7 +30,7 @@ MAX_SYNTAX_ERRORS = 50
 
 KNOWN_UNITS = ("m", "Ki", "Mi", "Gi", "Ti", "Pi", "KiB", "MiB", "GiB", "TiB", "PiB", "K", "M", "G",
                "T", "P", "KB", "MB", "GB", "TB", "PB", "W", "kW", "MW", "ms", "s", "min", "h", "d",
-               "USD/h", "USD/kWh", "USD", "%")
+               "USD/h", "USD/kWh", "USD", "gCO2e/kWh", "gCO2e", "kgCO2e", "tCO2e", "%")
 
 _TERMINAL_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "QUANTITY": "a quantity", "STRING": "a string",

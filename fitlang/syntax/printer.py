@@ -232,7 +232,8 @@ class _Printer:
         if isinstance(expr, n.Number):
             return expr.text
         if isinstance(expr, n.Quantity):
-            space = " " if expr.unit.startswith("USD") else ""
+            # a unit that is a word (`3.5 USD/h`, `40 gCO2e/kWh`) stands apart; a symbol does not
+            space = " " if expr.unit.startswith(("USD", "gCO2e", "kgCO2e", "tCO2e")) else ""
             return f"{expr.text}{space}{expr.unit}"
         if isinstance(expr, n.String):
             return expr.raw

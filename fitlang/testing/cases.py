@@ -29,7 +29,10 @@ EXPECTATIONS = {"outcome": ("an outcome", None), "min_cost": ("a rate", "rate"),
                 "max_cost": ("a rate", "rate"), "max_bought": ("a number", ""),
                 "diagnostics": ("a list of diagnostic codes", None),
                 # with a horizon (issue 19): the cost over the whole horizon, in USD
-                "min_total_cost": ("an amount", "money"), "max_total_cost": ("an amount", "money")}
+                "min_total_cost": ("an amount", "money"), "max_total_cost": ("an amount", "money"),
+                # and what the nodes in use emit over it, in kgCO2e
+                "min_total_carbon": ("an amount of CO2e", "carbon"),
+                "max_total_carbon": ("an amount of CO2e", "carbon")}
 # what `expect { workload NAME { ... } }` may say of one workload's replicas
 WORKLOAD_EXPECTATIONS = {"pools": "a list of pool names", "zones": "a list of zone names",
                          "regions": "a list of region names", "placed": "a number",

@@ -74,8 +74,8 @@ def _compare(expected: Expected, observed: Observed) -> list[Failure]:
         return [Failure(expected, f"diagnostics: expected {_listed(value)}, got {_listed(observed.codes)}")]
     if name in ("min_cost", "max_cost"):
         return _compare_cost(expected, observed)
-    if name in ("min_total_cost", "max_total_cost"):
-        return _compare_total_cost(expected, observed)
+    if name in TOTALS:
+        return _compare_total(expected, observed)
     if name == "max_bought" and isinstance(value, int) and observed.bought > value:
         return [Failure(expected, f"nodes bought: expected at most {value}, got {observed.bought}")]
     return []
@@ -125,20 +125,28 @@ def _money(value: Fraction) -> str:
     return f"{float(value):.2f} USD/h"
 
 
-def _compare_total_cost(expected: Expected, observed: Observed) -> list[Failure]:
-    """With a horizon: the cost over the whole horizon, in USD."""
+# with a horizon: expectations of a total over the whole horizon -> (what, unit, its field)
+TOTALS = {"min_total_cost": ("cost", "USD", "total_cost"),
+          "max_total_cost": ("cost", "USD", "total_cost"),
+          "min_total_carbon": ("carbon", "kgCO2e", "total_carbon"),
+          "max_total_carbon": ("carbon", "kgCO2e", "total_carbon")}
+
+
+def _compare_total(expected: Expected, observed: Observed) -> list[Failure]:
+    """With a horizon: the cost (USD) or the carbon (kgCO2e) over the whole horizon."""
     bound = expected.value
     assert isinstance(bound, Fraction)
-    cost = observed.total_cost
-    if cost is None:
-        return [Failure(expected, f"cost over the horizon: expected {float(bound):.2f} USD, but no "
-                                  f"placement in time ({observed.outcome})")]
-    if expected.name == "max_total_cost" and cost > bound:
-        return [Failure(expected, f"cost over the horizon: expected at most {float(bound):.2f} USD, "
-                                  f"got {float(cost):.2f} USD")]
-    if expected.name == "min_total_cost" and cost < bound:
-        return [Failure(expected, f"cost over the horizon: expected at least {float(bound):.2f} "
-                                  f"USD, got {float(cost):.2f} USD")]
+    what, unit, field = TOTALS[expected.name]
+    total = getattr(observed, field)
+    if total is None:
+        return [Failure(expected, f"{what} over the horizon: expected {float(bound):.2f} {unit}, "
+                                  f"but no placement in time ({observed.outcome})")]
+    if expected.name.startswith("max_") and total > bound:
+        return [Failure(expected, f"{what} over the horizon: expected at most {float(bound):.2f} "
+                                  f"{unit}, got {float(total):.2f} {unit}")]
+    if expected.name.startswith("min_") and total < bound:
+        return [Failure(expected, f"{what} over the horizon: expected at least {float(bound):.2f} "
+                                  f"{unit}, got {float(total):.2f} {unit}")]
     return []
 
 
