@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--all-nodes", action="store_true",
                        help="with --format json: list every node of the fleet, not only those "
                             "in use and bought")
+    solve.add_argument("--plot", metavar="FILE",
+                       help="with a horizon: draw the nodes in use, the power drawn and the "
+                            "prices over time to FILE (.svg or .png; needs matplotlib: "
+                            'pip install "fitlang[plot]")')
     solve.set_defaults(run=_run_solve)
 
     compile_ = commands.add_parser("compile", help="write what runs the placement")
@@ -564,16 +568,24 @@ def _time_left(time_limit: float | None) -> float | None:
 def _run_solve(arguments: argparse.Namespace) -> int:
     from fitlang.solve.report import as_json, as_text
 
+    plot = _plot_path(arguments.plot) if arguments.plot else None  # refused before solving
     loaded = _problem_or_errors(arguments.file, "human" if arguments.format == "text" else arguments.format)
     if loaded is None:
         return EXIT_ERRORS
     compilation, problem = loaded
+    if plot is not None and problem.timeline is None:
+        raise UsageError(f"--plot {arguments.plot}: the plot is of a placement in time, and "
+                         f"{arguments.file} has no `horizon`")
     sources = compilation.sources()
     with _progress_line() as progress:
         placement = compilation.solve(arguments.backend, _time_left(arguments.time_limit),
                                       progress)
     diagnostics = compilation.diagnostics() + \
         compilation.verdict(placement, arguments.time_limit).diagnostics
+    if plot is not None:
+        from fitlang.solve.timeline_plot import write_plot
+
+        write_plot(problem, placement, plot)
     if arguments.format == "json":
         sys.stdout.write(as_json(problem, placement, diagnostics, arguments.all_nodes))
     elif arguments.format != "text":  # a CI format: what the solve found to report, only
@@ -595,6 +607,19 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     if any(d.is_error for d in diagnostics):
         return EXIT_ERRORS
     return EXIT_OK if placement.status in ("optimal", "feasible") else EXIT_ERRORS
+
+
+def _plot_path(raw: str) -> Path:
+    """Where `--plot` writes, checked before the solve: a known format, matplotlib installed,
+    a directory to write into."""
+    from fitlang.solve.timeline_plot import plot_format, require_matplotlib
+
+    plot_format(raw)
+    require_matplotlib()
+    path = Path(raw)
+    if not path.parent.resolve().is_dir():
+        raise UsageError(f"--plot {raw}: no such directory {path.parent}")
+    return path
 
 
 @contextlib.contextmanager

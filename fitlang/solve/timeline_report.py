@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from fitlang.model.problem import Problem, Timeline
+from fitlang.model.problem import PowerScope, Problem, Timeline
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import Placement
 from fitlang.solve.report import _aligned, _grouped_unplaced
@@ -110,14 +110,18 @@ def timed_text(problem: Problem, placement: Placement) -> str:
 
 
 def _power_lines(problem: Problem, placement: Placement) -> list[str]:
-    per_step = in_use_per_step(problem, placement)
     lines = []
     for cap in problem.power_caps:
-        drawn = [sum((problem.node_class(c).power_watts * len(nodes)
-                      for c, nodes in step.items() if c in cap.classes), Fraction(0))
-                 for step in per_step]
+        drawn = power_per_step(problem, placement, cap)
         peak = max(drawn, default=Fraction(0))
         at = drawn.index(peak) if drawn else 0
         lines.append(f"power {cap.name} ({cap.scope}): peak {float(peak) / 1000:.1f} kW of "
                      f"{float(cap.cap_watts) / 1000:.1f} kW (step {at})")
     return lines
+
+
+def power_per_step(problem: Problem, placement: Placement, cap: PowerScope) -> list[Fraction]:
+    """Watts drawn under a power cap at each step: its nodes in use then, at their draw."""
+    return [sum((problem.node_class(c).power_watts * len(nodes)
+                 for c, nodes in step.items() if c in cap.classes), Fraction(0))
+            for step in in_use_per_step(problem, placement)]
