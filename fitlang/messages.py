@@ -933,6 +933,29 @@ class PricesWithoutHorizon(Message):
     name: str
 
 
+class JobsResumedAtTheirStart(Message):
+    code = "W0950"
+    summary = "Kubernetes Jobs wait, suspended, for someone to resume them at their start"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Run the written `start-jobs.sh` at every step (cron, a CI schedule), which resumes "
+           "each Job once its start (annotation `fitlang.dev/start`) has come, or resume them "
+           "yourself with `kubectl patch job NAME --type=merge -p '{\"spec\":{\"suspend\":false}}'`.")
+    target: str
+    detail: str
+
+
+class CapacityNotScheduled(Message):
+    code = "W0951"
+    summary = "bought capacity runs the whole horizon: the provider has no scheduled scaling"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Scale the group by the windows `fitc solve` shows by other means, or accept paying "
+           "for the nodes over the whole horizon.")
+    target: str
+    detail: str
+
+
 class TimingNotEnforced(Message):
     code = "W0901"
     summary = "timing the target does not enforce"

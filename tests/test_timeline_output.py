@@ -87,3 +87,145 @@ def test_plot_of_a_policy_without_a_horizon_is_a_usage_error(tmp_path):
                       str(tmp_path / "p.svg"))
     assert result.returncode == 2 and "horizon" in result.stderr
     assert not (tmp_path / "p.svg").exists()
+
+
+# ---- Kubernetes: Jobs suspended until their start ----------------------------------------------
+
+
+def _compiled(target: str, path=NIGHTLY):
+    compilation = Compilation(path)
+    compiled = compilation.compile([target])
+    from fitlang.targets import CompileContext
+
+    context = CompileContext(compilation.check().program, compilation.problem, compilation.solve())
+    return compiled, context
+
+
+def _jobs(files: dict[str, str]) -> dict[str, dict]:
+    import yaml
+
+    return {d["metadata"]["annotations"]["fitlang.dev/workload"]: d
+            for name, text in files.items() if name.endswith(".yaml")
+            for d in yaml.safe_load_all(text) if d and d["kind"] == "Job"}
+
+
+def test_kubernetes_jobs_wait_suspended_for_their_solved_start():
+    from test_target_kubernetes import check_objects
+
+    compiled, _ = _compiled("kubernetes")
+    check_objects(compiled.files)  # kubernetes-validate, strict
+    jobs = _jobs(compiled.files)
+    # by hand (the example's header): vision 22:00-02:00, eval 02:00-04:00, llm 04:00-10:00
+    expected = {"train_vision": ("2026-12-01T22:00:00Z", "2026-12-02T02:00:00Z", 4),
+                "eval": ("2026-12-02T02:00:00Z", "2026-12-02T04:00:00Z", 2),
+                "train_llm": ("2026-12-02T04:00:00Z", "2026-12-02T10:00:00Z", 6)}
+    deadlines = {"train_vision": "2026-12-02T08:00:00Z", "eval": "2026-12-02T06:00:00Z",
+                 "train_llm": "2026-12-02T12:00:00Z"}
+    assert set(jobs) == set(expected)
+    for name, (start, end, hours) in expected.items():
+        job = jobs[name]
+        assert job["spec"]["suspend"] is True
+        annotations = job["metadata"]["annotations"]
+        assert (annotations["fitlang.dev/start"], annotations["fitlang.dev/end"],
+                annotations["fitlang.dev/deadline"]) == (start, end, deadlines[name])
+        assert job["spec"]["activeDeadlineSeconds"] == hours * 3600
+    inference = [d for d in _documents(compiled.files) if d["kind"] == "Deployment"]
+    assert len(inference) == 1 and "suspend" not in inference[0]["spec"]  # runs all day
+
+
+def _documents(files: dict[str, str]) -> list[dict]:
+    from test_target_kubernetes import documents
+
+    return documents(files)
+
+
+def test_kubernetes_warns_that_jobs_need_resuming_not_that_timing_is_unenforced():
+    compiled, _ = _compiled("kubernetes")
+    codes = [d.code for d in compiled.diagnostics]
+    assert "W0950" in codes and "W0901" not in codes
+
+
+def test_replicas_starting_at_different_steps_are_one_job_each(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text(
+        'pool big {\n  count = 1\n  cpu = 32\n  memory = 128GiB\n  price = 1 USD/h\n}\n'
+        'workload a {\n  kind = job\n  replicas = 2\n  cpu = 32\n  memory = 16GiB\n'
+        '  duration = 2h\n  image = "img"\n}\n'
+        'policy {\n  horizon = 4h\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}\n')
+    compiled, context = _compiled("kubernetes", path)
+    jobs = [d for d in _documents(compiled.files) if d["kind"] == "Job"]
+    # one node, two 2 h runs in 4 h: one at 00:00, one at 02:00, each a Job of one pod
+    assert sorted((j["metadata"]["annotations"]["fitlang.dev/start"], j["spec"]["completions"])
+                  for j in jobs) == [("2026-12-01T00:00:00Z", 1), ("2026-12-01T02:00:00Z", 1)]
+    from fitlang.targets import TARGETS
+
+    assert TARGETS["kubernetes"]().fidelity(context, compiled.files) == []
+
+
+def _edited(files: dict[str, str], workload: str, edit) -> dict[str, str]:
+    import yaml
+
+    changed = dict(files)
+    for name, text in files.items():
+        if not name.endswith(".yaml"):
+            continue
+        documents = list(yaml.safe_load_all(text))
+        for document in documents:
+            if document and document["kind"] == "Job" and \
+                    document["metadata"]["annotations"]["fitlang.dev/workload"] == workload:
+                edit(document)
+                changed[name] = yaml.safe_dump_all(documents)
+    return changed
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda job: job["spec"].pop("suspend"), "starts as soon as it is applied"),
+    (lambda job: job["metadata"]["annotations"].update({"fitlang.dev/start": "2026-12-02T03:00:00Z"}),
+     "when the placement starts none of `train_llm`"),
+    (lambda job: job["spec"].update({"activeDeadlineSeconds": 8 * 3600}), "may run past its planned end"),
+])
+def test_kubernetes_fidelity_reads_the_start_and_the_end_of_each_job(edit, says):
+    from fitlang.targets import TARGETS
+
+    compiled, context = _compiled("kubernetes")
+    kubernetes = TARGETS["kubernetes"]()
+    assert kubernetes.fidelity(context, compiled.files) == []
+    found = kubernetes.fidelity(context, _edited(compiled.files, "train_llm", edit))
+    assert [d.code for d in found] and {d.code for d in found} == {"E0602"}
+    assert any(says in d.message for d in found), [d.message for d in found]
+
+
+def test_kubernetes_fidelity_counts_what_runs_on_a_node_at_each_step():
+    from fitlang.targets import TARGETS
+
+    compiled, context = _compiled("kubernetes")
+    # eval moved to start with train_vision on the same node: both want 8 GPUs of its 8 at 22:00
+    for assignment in context.placement.assignments:
+        if assignment.workload == "eval":
+            assignment.start, assignment.end = 10, 12  # type: ignore[attr-defined]
+    found = [d.message for d in TARGETS["kubernetes"]().fidelity(context, compiled.files)]
+    assert any("at step 10 request more" in m for m in found), found
+
+
+def test_start_jobs_resumes_the_jobs_whose_start_has_come(tmp_path, snapshot):
+    import os
+    import subprocess
+
+    compiled, _ = _compiled("kubernetes")
+    script = compiled.files["start-jobs.sh"]
+    assert script == snapshot
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "kubectl.log"
+    (bin_dir / "kubectl").write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    # 2026-12-02T03:00Z: train_vision (22:00) and eval (02:00) are due, train_llm (04:00) not
+    (bin_dir / "date").write_text("#!/bin/sh\necho 1796180400\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    (tmp_path / "start-jobs.sh").write_text(script)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run(["sh", str(tmp_path / "start-jobs.sh")], check=True, env=env, timeout=30)
+    patched = [line.split()[2] for line in log.read_text().splitlines()]
+    jobs = _jobs(compiled.files)
+    assert patched == [jobs["train_vision"]["metadata"]["name"], jobs["eval"]["metadata"]["name"]]
+    assert all('-p {"spec":{"suspend":false}}' in line for line in log.read_text().splitlines())

@@ -431,8 +431,8 @@ def _compiled(path: Path, target: str):
     return compilation, compilation.compile([target])
 
 
-def test_kubernetes_warns_that_it_does_not_enforce_timing():
-    _, compiled = _compiled(EXAMPLES / "nightly-training.fit", "kubernetes")
+def test_terraform_warns_that_it_does_not_enforce_timing():
+    _, compiled = _compiled(EXAMPLES / "nightly-training.fit", "terraform")
     assert "W0901" in {d.code for d in compiled.diagnostics}
     _, compiled = _compiled(EXAMPLES / "nightly-training.fit", "slurm")
     assert "W0901" not in {d.code for d in compiled.diagnostics}
