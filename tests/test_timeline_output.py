@@ -229,3 +229,176 @@ def test_start_jobs_resumes_the_jobs_whose_start_has_come(tmp_path, snapshot):
     jobs = _jobs(compiled.files)
     assert patched == [jobs["train_vision"]["metadata"]["name"], jobs["eval"]["metadata"]["name"]]
     assert all('-p {"spec":{"suspend":false}}' in line for line in log.read_text().splitlines())
+
+
+# ---- Terraform: capacity for the windows it is needed --------------------------------------------
+
+BUYING = """
+offer box {{
+  provider = {provider}
+  instance_type = {instance_type}
+  regions = [{regions}]
+  cpu = 4
+  memory = 16GiB
+  price = 1 USD/h
+}}
+
+buy {{
+  offers = [box]
+  max_count = {max_count}
+}}
+
+workload batch {{
+  kind = job
+  replicas = 2
+  cpu = 3
+  memory = 8GiB
+  duration = 2h
+  earliest = 2h
+  deadline = {batch_deadline}
+  image = "img"
+}}
+
+workload nightly {{
+  kind = job
+  replicas = 1
+  cpu = 3
+  memory = 8GiB
+  duration = 3h
+  earliest = 4h
+  deadline = 7h
+  image = "img"
+}}
+
+policy {{
+  horizon = 8h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+}}
+"""
+
+
+def _buying(tmp_path, provider="aws", instance_type='"g6.xlarge"', regions='"us-east-1"',
+            max_count=2, batch_deadline="4h", name="buy.fit"):
+    path = tmp_path / name
+    path.write_text(BUYING.format(provider=provider, instance_type=instance_type, regions=regions,
+                                  max_count=max_count, batch_deadline=batch_deadline))
+    return path
+
+
+def _schedules(files: dict[str, str]) -> list[tuple[str, int, int, int]]:
+    from test_target_terraform import parse
+
+    found = []
+    for block in parse(files["aws.tf"]).get("resource", []):
+        for body in block.get("aws_autoscaling_schedule", {}).values():
+            found.append((body["start_time"], body["desired_capacity"], body["min_size"],
+                          body["max_size"]))
+    return sorted(found)
+
+
+def test_bought_capacity_is_scheduled_for_the_hours_it_is_used(tmp_path, snapshot):
+    from test_target_terraform import loads_cleanly, parse
+
+    from solving import solved
+
+    compiled, context = _compiled("terraform", _buying(tmp_path))
+    assert [d.code for d in compiled.diagnostics] == []
+    solved(context.problem)  # verified, step by step
+    # by hand: each run takes a whole 4-CPU node (3 CPUs; two do not fit one); batch runs
+    # 02:00-04:00 twice at once, nightly 04:00-07:00: 2 nodes, then 1, then none
+    assert float(context.placement.value) == 2 * 2 + 3
+    assert _schedules(compiled.files) == [("2026-12-01T02:00:00Z", 2, 2, 2),
+                                          ("2026-12-01T04:00:00Z", 1, 1, 2),
+                                          ("2026-12-01T07:00:00Z", 0, 0, 2)]
+    (group,) = [body for block in parse(compiled.files["aws.tf"])["resource"]
+                for body in block.get("aws_eks_node_group", {}).values()]
+    assert group["scaling_config"][0] == {"desired_size": 0, "max_size": 2, "min_size": 0}
+    loads_cleanly(tmp_path, compiled.files)  # Terraform's loader, fmt, the provider schemas
+    assert compiled.files["aws.tf"] == snapshot
+    from fitlang.targets import TARGETS
+
+    assert TARGETS["terraform"]().fidelity(context, compiled.files) == []
+
+
+def test_a_buy_limit_holds_at_each_step_not_over_the_horizon(tmp_path):
+    # max_count = 1: one node at a time, so batch's two runs go one after the other
+    # (02:00-04:00, 04:00-06:00), and nightly (from 04:00, done by 07:00) has no room
+    compilation = Compilation(_buying(tmp_path, max_count=1, batch_deadline="6h"))
+    placement = compilation.solve()
+    assert placement.status == "infeasible"
+    text = BUYING.format(provider="aws", instance_type='"g6.xlarge"', regions='"us-east-1"',
+                         max_count=1, batch_deadline="6h").replace("replicas = 1\n  cpu = 3\n"
+                                                                    "  memory = 8GiB\n  duration = 3h",
+                                                                    "replicas = 0\n  cpu = 3\n"
+                                                                    "  memory = 8GiB\n  duration = 3h")
+    path = tmp_path / "one.fit"
+    path.write_text(text)
+    compilation = Compilation(path)
+    placement = compilation.solve()
+    starts = sorted(a.start for a in placement.assignments)  # type: ignore[attr-defined]
+    assert placement.status == "optimal" and starts == [2, 4]
+
+
+def test_a_buy_limit_across_regions_holds_at_each_step_in_the_model_and_in_verify(tmp_path):
+    import json
+
+    from fitlang.solve.linear import Status
+    from fitlang.solve.report import as_json
+    from fitlang.solve.timeline import TimedAssignment, TimedPlacement
+    from fitlang.solve.verify import verify
+
+    # two regions, one node each under max_count = 1; batch needs two nodes at once (02:00-04:00)
+    compilation = Compilation(_buying(tmp_path, regions='"us-east-1", "us-west-2"', max_count=1))
+    assert compilation.solve().status == "infeasible"
+    # the same placed by hand on a node of each region: over max_count at steps 2 and 3
+    problem = compilation.problem
+    east, west = "box-us-east-1-0", "box-us-west-2-0"
+    runs = [TimedAssignment("batch", 0, east, 2, 4), TimedAssignment("batch", 1, west, 2, 4),
+            TimedAssignment("nightly", 0, east, 4, 7)]
+    placement = TimedPlacement(Status.FEASIBLE, "cost", 7, 7, runs, [], timeline=problem.timeline,
+                               bought={"box@us-east-1": [east], "box@us-west-2": [west]})
+    document = json.loads(as_json(problem, placement, []))
+    violations, _ = verify(problem, document, str(tmp_path / "buy.fit"))
+    assert [v.message for v in violations] == [
+        f"at step {t} 2 bought nodes are in use, over max_count = 1" for t in (2, 3)]
+
+
+def test_terraform_fidelity_reads_the_schedules(tmp_path):
+    from fitlang.targets import TARGETS
+
+    compiled, context = _compiled("terraform", _buying(tmp_path))
+    terraform = TARGETS["terraform"]()
+    late = dict(compiled.files)
+    late["aws.tf"] = late["aws.tf"].replace('"2026-12-01T04:00:00Z"', '"2026-12-01T05:00:00Z"')
+    found = [d for d in terraform.fidelity(context, late)]
+    assert [d.code for d in found] == ["E0618"]
+    assert "at 2026-12-01T04:00Z its schedules size it at 2; the placement uses and prices 1" \
+        in found[0].message
+    gone = dict(compiled.files)
+    gone["aws.tf"] = gone["aws.tf"].split('resource "aws_autoscaling_schedule"')[0]
+    found = [d for d in terraform.fidelity(context, gone)]
+    assert [d.code for d in found] == ["E0618"]
+    assert "at 2026-12-01T02:00Z its schedules size it at 0" in found[0].message
+
+
+def test_providers_without_scheduled_scaling_are_warned_with_the_node_hours(tmp_path):
+    compiled, _ = _compiled("terraform", _buying(tmp_path, provider="gcp",
+                                                 instance_type='"n2-standard-4"',
+                                                 regions='"us-central1"'))
+    (warning,) = [d for d in compiled.diagnostics if d.code == "W0951"]
+    # 2 nodes for the 8 h horizon, where the runs use 2 x 2 + 3 node-hours
+    assert "runs 2 nodes over the whole horizon (16 node-hours), where the placement uses and " \
+           "prices 7" in warning.message
+
+
+def test_hostile_instance_types_stay_strings_in_the_schedules(tmp_path):
+    from test_target_terraform import loads_cleanly, parse
+
+    hostile = '"g6\\"${file(\\"/etc/passwd\\")}%{ if true }\\n$(reboot)"'
+    compiled, _ = _compiled("terraform", _buying(tmp_path, instance_type=hostile))
+    (group,) = [body for block in parse(compiled.files["aws.tf"])["resource"]
+                for body in block.get("aws_eks_node_group", {}).values()]
+    loads_cleanly(tmp_path, compiled.files)
+    assert len(_schedules(compiled.files)) == 3
+    assert group["instance_types"]
