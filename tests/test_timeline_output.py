@@ -23,6 +23,59 @@ def _nightly():
     return compilation.problem, compilation.solve()
 
 
+# ---- the timeline in `fitc solve` ------------------------------------------------------------------
+
+
+def test_the_timeline_shows_each_pool_and_workload_step_by_step():
+    from fitlang.solve.report import as_text
+
+    problem, placement = _nightly()
+    lines = as_text(problem, placement).splitlines()
+    at = lines.index("per step (1 h each; a digit: replicas running then, *: 10 or more, .: none)")
+    header, *lanes = lines[at + 1:lines.index("", at)]
+    assert header.split()[2:] == ["12:00", "18:00", "00:00", "06:00"]
+    # by hand (the example's header): steps are hours from 12:00
+    assert {tuple(line.split()[1:]) if "nodes" not in line else ("nodes", line.split()[-1])
+            for line in lanes} == {
+        ("nodes", "1" * 10 + "2" * 12 + "11"),
+        ("inference", "1" * 24),
+        ("train_vision", "." * 10 + "1111" + "." * 10),
+        ("eval", "." * 14 + "11" + "." * 8),
+        ("train_llm", "." * 16 + "1" * 6 + ".."),
+    }
+
+
+def test_a_day_on_two_pools_shows_their_total(tmp_path):
+    from fitlang.solve.report import as_text
+
+    path = tmp_path / "two.fit"
+    path.write_text(
+        'pool a {\n  count = 1\n  cpu = 4\n  memory = 16GiB\n  price = 1 USD/h\n}\n'
+        'pool b {\n  count = 1\n  cpu = 4\n  memory = 16GiB\n  price = 2 USD/h\n}\n'
+        'workload batch {\n  kind = job\n  replicas = 2\n  cpu = 4\n  memory = 8GiB\n'
+        '  duration = 2h\n  earliest = 2h\n  deadline = 4h\n}\n'
+        'policy {\n  horizon = 6h\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}\n')
+    compilation = Compilation(path)
+    text = as_text(compilation.problem, compilation.solve())
+    # one replica per pool from 02:00 to 04:00: 2 h at 1 USD/h + 2 h at 2 USD/h
+    (total,) = [line.split() for line in text.splitlines() if "(all pools)" in line]
+    assert total == ["2026-12-01", "(all", "pools)", "4", "0.0", "kWh", "6.00", "USD"]
+
+
+def test_a_long_horizon_is_summed_per_day_without_lanes(tmp_path):
+    from fitlang.solve.report import as_text
+
+    path = tmp_path / "week.fit"
+    path.write_text(
+        'pool a {\n  count = 1\n  cpu = 4\n  memory = 16GiB\n  price = 1 USD/h\n}\n'
+        'workload batch {\n  kind = job\n  replicas = 1\n  cpu = 4\n  memory = 8GiB\n'
+        '  duration = 2h\n}\n'
+        'policy {\n  horizon = 7d\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}\n')
+    compilation = Compilation(path)
+    text = as_text(compilation.problem, compilation.solve())
+    assert "per step" not in text and "2026-12-01  a" in text
+
+
 # ---- the plot ------------------------------------------------------------------------------------
 
 
