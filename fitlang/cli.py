@@ -740,7 +740,6 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     """The explanation is the output (stdout); the diagnostics go where they always go."""
     import json
 
-    from fitlang import messages as msg
     from fitlang.driver import EXPLAIN_SECONDS
     from fitlang.solve.explain import (
         ExplainOutcome,
@@ -758,10 +757,11 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         EXPLAIN_SECONDS if arguments.time_limit is None else arguments.time_limit,
         arguments.repair_budget)
     if problem.timeline is not None and explanation.outcome is not ExplainOutcome.FEASIBLE:
-        # issue 19: explain's trials solve without time, so far
-        emit(diagnostics + [msg.NotSupportedWithHorizon(detail="explaining a conflict in time "
-                                                               "(`fitc explain`)").diagnostic(
-            compilation.root_path, FIRST_CHARACTER)], arguments.format, sources)
+        # issue 19: the conflict in time is a window lacking capacity, with repairs
+        from fitlang.solve.explain_time import explain_in_time
+
+        emit(diagnostics + [explain_in_time(problem, compilation.root_path, arguments.time_limit,
+                                            arguments.repair_budget)], arguments.format, sources)
         return EXIT_ERRORS
     found = explanation_diagnostics(problem, compilation.root_path, explanation=explanation,
                                     for_solve=False)

@@ -933,6 +933,24 @@ class PricesWithoutHorizon(Message):
     name: str
 
 
+class NoScheduleInWindow(Message):
+    code = "E0950"
+    summary = "no schedule: a window of the horizon lacks the capacity its jobs need"
+    template = "no schedule: {detail}"
+    fix = ("Apply a repair it lists (each checked by solving): a later deadline, or nodes added "
+           "for the hours named; or shorten the jobs, or move work out of the window.")
+    detail: str
+
+
+class NoScheduleWithoutWindow(Message):
+    code = "E0951"
+    summary = "no schedule, though no window alone lacks capacity"
+    template = "{detail}"
+    fix = ("Raise a power cap or the budget for the busy hours, widen the jobs' windows, or "
+           "make the replicas smaller so that they pack onto fewer nodes.")
+    detail: str
+
+
 class JobsResumedAtTheirStart(Message):
     code = "W0950"
     summary = "Kubernetes Jobs wait, suspended, for someone to resume them at their start"

@@ -1,0 +1,334 @@
+"""`fitc explain` in time (issue 19): why no schedule exists, said as a window that lacks
+capacity, with repairs checked by solving.
+
+The conflict is energetic reasoning over windows of the horizon: in steps [first, last), a job
+whose window is [earliest, latest_start + duration) must run at least
+min(overlap if it starts as early as it may, overlap if it starts as late as it may) steps
+(the overlap of a run with the window is least at one end of its possible starts), each step
+taking its requests; a service runs every step. If the jobs and services that may use only the
+classes C need more of a resource in the window than C's nodes have in it, no schedule exists:
+a proof, stated in the policy's terms ("`train` needs 96 GPU-hours before ...; pool `h100` has
+64 then"). It is sound, not complete: a schedule can also fail on power caps, the budget or the
+packing of replicas onto nodes; then explain says that no window alone lacks capacity.
+
+Repairs are checked by solving the time model again (`solve_timed`): the conflict's deadlines
+moved later, to the earliest instant that works; or nodes added to a pool of the conflict, the
+fewest that work, with the steps the schedule then needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from fitlang import messages as msg
+from fitlang.diagnostics import Diagnostic, Related
+from fitlang.model.problem import RESOURCES, Demand, Problem, Window
+from fitlang.solve.linear import Status
+from fitlang.span import FIRST_CHARACTER
+
+if TYPE_CHECKING:
+    from fitlang.solve.timeline import TimedPlacement
+
+MAX_POINTS = 48  # window bounds tried (the earliest starts and deadlines, the horizon's ends)
+MAX_TRIALS = 12  # solves per repair
+# the resource a conflict is said in, where several lack: accelerators are what people count
+SAID_FIRST = sorted(RESOURCES, key=lambda r: (r != "gpu", RESOURCES.index(r)))
+UNITS = {"cpu": (Fraction(1, 1000), "CPU-hours"), "memory": (Fraction(1, 2**30), "GiB-hours"),
+         "gpu": (Fraction(1), "GPU-hours"), "disk": (Fraction(1, 2**30), "GiB-hours of disk")}
+
+
+@dataclass(frozen=True)
+class TimeConflict:
+    """Jobs and services that may use only `classes` need more of `resource` in steps
+    [first, last) than those classes have then (in the resource's units times steps)."""
+
+    first: int
+    last: int
+    resource: str
+    jobs: tuple[str, ...]
+    services: tuple[str, ...]
+    classes: tuple[str, ...]
+    jobs_need: int
+    services_take: int
+    available: int
+
+
+def find_conflict(problem: Problem) -> TimeConflict | None:
+    """The window and classes with the fewest jobs (then the shortest window) whose need
+    exceeds what the classes have; None when no window alone lacks capacity."""
+    timeline = problem.timeline
+    assert timeline is not None
+    best: TimeConflict | None = None
+    for first, last in _windows(problem):
+        forced = {d.name: _forced(d.window, first, last) for d in problem.demands if d.window}
+        for classes in {frozenset(d.eligible) for d in problem.demands if forced.get(d.name)}:
+            found = _lacking(problem, classes, forced, first, last)
+            if found is not None and (best is None or _rank(found) < _rank(best)):
+                best = found
+    return best
+
+
+def _rank(conflict: TimeConflict) -> tuple[int, int, int]:
+    return (len(conflict.jobs), conflict.last - conflict.first,
+            conflict.available - conflict.jobs_need - conflict.services_take)
+
+
+def _windows(problem: Problem) -> list[tuple[int, int]]:
+    timeline = problem.timeline
+    assert timeline is not None
+    points = {0, timeline.steps}
+    for demand in problem.demands:
+        if demand.window is not None:
+            points |= {demand.window.earliest, demand.window.latest_start + demand.window.duration}
+    ordered = sorted(points)
+    if len(ordered) > MAX_POINTS:  # the ends of the horizon and evenly spread bounds between
+        stride = len(ordered) / MAX_POINTS
+        ordered = sorted({ordered[0], ordered[-1], *(ordered[int(i * stride)] for i in range(MAX_POINTS))})
+    return [(a, b) for a in ordered for b in ordered if a < b]
+
+
+def _forced(window: Window | None, first: int, last: int) -> int:
+    """Steps of [first, last) a run in `window` spends there wherever it starts."""
+    if window is None:
+        return 0
+
+    def overlap(start: int) -> int:
+        return max(0, min(last, start + window.duration) - max(first, start))
+
+    return min(overlap(window.earliest), overlap(window.latest_start))
+
+
+def _lacking(problem: Problem, classes: frozenset[str], forced: dict[str, int], first: int,
+             last: int) -> TimeConflict | None:
+    inside = [d for d in problem.demands if forced.get(d.name) and set(d.eligible) <= classes]
+    nodes = _nodes(problem, classes)
+    for resource in SAID_FIRST:
+        need = {d.name: d.replicas * forced[d.name] * d.requests[resource] for d in inside}
+        have = sum(nodes[c] * problem.node_class(c).capacity[resource] for c in classes) * (last - first)
+        if sum(need.values()) > have:
+            jobs = [d for d in inside if need[d.name] and not _service(problem, d)]
+            services = [d for d in inside if need[d.name] and _service(problem, d)]
+            if not jobs:
+                continue  # the services alone do not fit: the static explain's matter
+            return TimeConflict(first, last, resource, tuple(d.name for d in jobs),
+                                tuple(d.name for d in services), tuple(sorted(classes)),
+                                sum(need[d.name] for d in jobs),
+                                sum(need[d.name] for d in services), have)
+    return None
+
+
+def _nodes(problem: Problem, classes: frozenset[str]) -> dict[str, int]:
+    """Nodes of each class usable at once: its count, a bought class's at most its `buy`
+    block's max_count (an upper bound: the block's other offers share it)."""
+    found = {}
+    for class_id in classes:
+        node_class = problem.node_class(class_id)
+        limit = problem.buy_limits.get(node_class.buy_group) if node_class.buy_group is not None else None
+        found[class_id] = node_class.count if limit is None else min(node_class.count, limit)
+    return found
+
+
+def _service(problem: Problem, demand: Demand) -> bool:
+    timeline = problem.timeline
+    return demand.window is not None and timeline is not None and demand.window.duration == timeline.steps
+
+
+# ---- repairs, checked by solving -------------------------------------------------------------
+
+
+def _solves(problem: Problem, time_limit: Callable[[], float | None]) -> bool:
+    from fitlang.solve.timeline import solve_timed
+
+    placement = solve_timed(problem, time_limit())
+    return not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+def later_deadline(problem: Problem, conflict: TimeConflict,
+                   time_limit: Callable[[], float | None] = lambda: None) -> int | None:
+    """The earliest step the conflict's jobs that end by its window must be allowed to end by
+    for a schedule to exist (each moved as much, never past the horizon); None if none does."""
+    timeline = problem.timeline
+    assert timeline is not None
+    bound = [d for d in (problem.demand(n) for n in conflict.jobs)
+             if d.window is not None and d.window.latest_start + d.window.duration <= conflict.last
+             and d.window.latest_start + d.window.duration < timeline.steps]
+    if not bound:
+        return None
+
+    def moved(end: int) -> Problem:
+        changed = problem
+        for demand in bound:
+            window = demand.window
+            assert window is not None
+            latest = max(window.latest_start, min(end, timeline.steps) - window.duration)
+            changed = changed.with_demand(demand.name, window=dataclasses.replace(
+                window, latest_start=latest))
+        return changed
+
+    low, high = conflict.last + 1, timeline.steps
+    if not _solves(moved(high), time_limit):
+        return None
+    for _ in range(MAX_TRIALS):  # the least end that works, by bisection (later never hurts)
+        if low >= high:
+            break
+        middle = (low + high) // 2
+        if _solves(moved(middle), time_limit):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+def more_nodes(problem: Problem, conflict: TimeConflict, class_id: str,
+               time_limit: Callable[[], float | None] = lambda: None) -> tuple[int, list[int]] | None:
+    """The fewest nodes to add to a class of the conflict for a schedule to exist, and the
+    steps that schedule uses more than the class had; None if none within reach works."""
+    from fitlang.solve.explain.parts import _with_pool
+    from fitlang.solve.timeline import solve_timed
+
+    node_class = problem.node_class(class_id)
+    if node_class.provisioned:
+        return None  # bought capacity grows by its `buy` block, not by nodes
+    per_node = node_class.capacity[conflict.resource] * (conflict.last - conflict.first)
+    lacking = conflict.jobs_need + conflict.services_take - conflict.available
+    least = max(1, math.ceil(lacking / per_node)) if per_node else 1
+    for added in range(least, least + MAX_TRIALS):
+        grown = _with_pool(problem, class_id, node_class.count + added)
+        placement = solve_timed(grown, time_limit())
+        if not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE):
+            return added, _steps_over(grown, placement, class_id, node_class.count)
+    return None
+
+
+def _steps_over(problem: Problem, placement: TimedPlacement, class_id: str, count: int) -> list[int]:
+    """The steps the placement uses more than `count` nodes of the class."""
+    timeline = problem.timeline
+    assert timeline is not None
+    owners = problem.owners()
+    in_use: list[set[str]] = [set() for _ in range(timeline.steps)]
+    for assignment in placement.assignments:
+        if owners[assignment.node].id == class_id:
+            for step in range(assignment.start, assignment.end):
+                in_use[step].add(assignment.node)
+    return [step for step, nodes in enumerate(in_use) if len(nodes) > count]
+
+
+# ---- the diagnostic ----------------------------------------------------------------------------
+
+
+def explain_in_time(problem: Problem, root: str, time_limit: float | None = None,
+                    repair_budget: float | None = None) -> Diagnostic:
+    """E0950 (the conflict and its repairs) or E0951 (no window alone lacks capacity)."""
+    conflict = find_conflict(problem)
+    if conflict is None:
+        return msg.NoScheduleWithoutWindow(detail=(
+            "no schedule meets every hard rule within the horizon (the solver proved it), yet "
+            "no window alone lacks the capacity its jobs need: the power caps, the budget or "
+            "the packing of replicas onto nodes rule out every schedule")).diagnostic(
+            root, FIRST_CHARACTER)
+    text, related = _said(problem, conflict), _related(problem, conflict)
+    repairs = _repairs(problem, conflict, time_limit, repair_budget)
+    detail = text + ("; repairs, each checked by solving: " + "; or ".join(repairs)
+                     if repairs else "; no deadline moved or nodes added within reach repairs it")
+    first = problem.demand(conflict.jobs[0])
+    origin = first.spans.get("deadline", first.origin)
+    if origin is None:
+        return msg.NoScheduleInWindow(detail=detail).diagnostic(root, FIRST_CHARACTER,
+                                                                related=related)
+    return msg.NoScheduleInWindow(detail=detail).diagnostic(origin.path, origin.span,
+                                                            related=related)
+
+
+def _said(problem: Problem, conflict: TimeConflict) -> str:
+    scale, unit = UNITS.get(conflict.resource, (Fraction(1), f"{conflict.resource}-hours"))
+    timeline = problem.timeline
+    assert timeline is not None
+    hours = Fraction(timeline.step_seconds, 3600)
+
+    def amount(value: int) -> str:
+        return f"{float(value * scale * hours):g} {unit}"
+
+    jobs = ", ".join(f"`{name}`" for name in conflict.jobs)
+    pools = ", ".join(f"`{c}`" for c in conflict.classes)
+    free = conflict.available - conflict.services_take
+    services = ", ".join(f"`{s}`" for s in conflict.services)
+    runs = "runs" if len(conflict.services) == 1 else "run"
+    taken = "" if not conflict.services else (
+        f" ({amount(conflict.available)}, less {amount(conflict.services_take)} for "
+        f"{services}, which {runs} all along)")
+    verb = "needs" if len(conflict.jobs) == 1 else "need"
+    return (f"{jobs} {verb} {amount(conflict.jobs_need)} between {_at(problem, conflict.first)} "
+            f"and {_at(problem, conflict.last)}; {'pool' if len(conflict.classes) == 1 else 'pools'} "
+            f"{pools} {'has' if len(conflict.classes) == 1 else 'have'} {amount(free)} free then{taken}")
+
+
+def _related(problem: Problem, conflict: TimeConflict) -> list[Related]:
+    found = []
+    for name in conflict.jobs:
+        demand = problem.demand(name)
+        for key in ("deadline", "earliest", "duration"):
+            where = demand.spans.get(key)
+            if where is not None:
+                found.append(Related(where.path, where.span, f"`{name}`: its {key}"))
+    for class_id in conflict.classes:
+        where = problem.node_class(class_id).origin
+        if where is not None:
+            found.append(Related(where.path, where.span, f"pool `{class_id}`"))
+    return found
+
+
+def _repairs(problem: Problem, conflict: TimeConflict, time_limit: float | None,
+             repair_budget: float | None) -> list[str]:
+    """The repairs that work, tried within explain's repair budget (each solve within what is
+    left of it, never more than `time_limit`)."""
+    from fitlang.solve.explain import REPAIR_SECONDS
+
+    ends = time.monotonic() + (REPAIR_SECONDS if repair_budget is None else repair_budget)
+
+    def left() -> float | None:
+        remaining = max(0.5, ends - time.monotonic())
+        return remaining if time_limit is None else min(time_limit, remaining)
+
+    found = []
+    end = later_deadline(problem, conflict, left)
+    if end is not None:
+        found.append(f"move the deadline of {', '.join(f'`{n}`' for n in conflict.jobs)} to "
+                     f"{_at(problem, end)}" if len(conflict.jobs) == 1 else
+                     f"move the deadlines that end by {_at(problem, conflict.last)} to "
+                     f"{_at(problem, end)}")
+    for class_id in conflict.classes:
+        if time.monotonic() > ends:
+            break
+        grown = more_nodes(problem, conflict, class_id, left)
+        if grown is not None:
+            added, steps = grown
+            found.append(f"add {added} node{'s' if added != 1 else ''} to pool `{class_id}` "
+                         f"for {_spans(problem, steps)}")
+    return found
+
+
+def _at(problem: Problem, step: int) -> str:
+    from fitlang.solve.timeline import instant
+
+    timeline = problem.timeline
+    assert timeline is not None
+    return f"{instant(timeline, step):%Y-%m-%dT%H:%MZ}"
+
+
+def _spans(problem: Problem, steps: list[int]) -> str:
+    """Steps as time ranges: `2026-12-02T02:00Z-2026-12-02T04:00Z`."""
+    if not steps:
+        return "no step (the schedule moves work instead)"
+    ranges, start = [], steps[0]
+    for previous, step in zip(steps, steps[1:] + [None]):
+        if step != previous + 1:
+            ranges.append(f"{_at(problem, start)}-{_at(problem, previous + 1)}")
+            if step is not None:
+                start = step
+    return ", ".join(ranges)
