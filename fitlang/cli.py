@@ -538,19 +538,10 @@ def _problem_or_errors(file: str, fmt: str,
     `current`: what runs now (`compile --current`)."""
     compilation = compilation_of(file, current=current)
     compilation.check()
-    _no_solver_ctrl_c()
     if compilation.problem is not None:
         return compilation, compilation.problem
     emit(compilation.diagnostics(), "human" if fmt in ("text",) else fmt, compilation.sources())
     return None
-
-
-def _no_solver_ctrl_c() -> None:
-    """Z3 swaps in its own SIGINT handler while it solves and turns Ctrl-C into "unknown",
-    which reads as an answer; leave Ctrl-C to fitc, which stops."""
-    import z3
-
-    z3.set_param("ctrl_c", False)
 
 
 _STARTED = time.monotonic()  # reset when `main` starts: --time-limit counts from there

@@ -19,8 +19,9 @@ import string
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, dataclass_transform
+from typing import Any, ClassVar
 
+from fitlang.frozen import Frozen, declared_fields
 from fitlang.span import Span
 
 
@@ -102,12 +103,11 @@ def _span_of(record: dict[str, Any]) -> Span:
 REGISTRY: dict[str, type[Message]] = {}
 
 
-@dataclass_transform(frozen_default=True)
-class Message:
-    """One kind of diagnostic: a frozen dataclass of the fields its template shows. Each
-    subclass is made a dataclass and registered by its code when it is defined; a template
-    that shows a field the class does not declare, or a field it never shows, is an error
-    then, not when the message is first reported."""
+class Message(Frozen):
+    """One kind of diagnostic: a frozen dataclass of the fields its template shows (made so
+    when its first message is made: `fitlang/frozen.py`). Each subclass is registered by its
+    code when it is defined; a template that shows a field the class does not declare, or a
+    field it never shows, is an error then, not when the message is first reported."""
 
     code: ClassVar[str]
     summary: ClassVar[str]
@@ -123,13 +123,13 @@ class Message:
         super().__init_subclass__(**kwargs)
         if cls.code in REGISTRY:
             raise ValueError(f"duplicate diagnostic code {cls.code}")
-        dataclasses.dataclass(frozen=True)(cls)
         shown = template_fields(cls.template)
-        declared = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        declared = set(declared_fields(cls))  # messages derive from Message alone
         if shown != declared:
             raise TypeError(f"{cls.__name__} ({cls.code}): its template shows {sorted(shown)}, "
                             f"its fields are {sorted(declared)}")
         REGISTRY[cls.code] = cls
+
 
     def __post_init__(self) -> None:
         if _CHECK_FIELD_TYPES:
@@ -138,7 +138,7 @@ class Message:
     def diagnostic(self, path: str, span: Span, *, related: Iterable[Related] = (),
               fixes: Iterable[Fix] = ()) -> Diagnostic:
         """This message as a diagnostic at `span` of `path`."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return Diagnostic(self.code, self.severity, self.template.format(**values), path, span,
                           tuple(related), tuple(fixes))
 
@@ -163,7 +163,7 @@ _CHECK_FIELD_TYPES = os.environ.get("FITC_CHECK_MESSAGE_TYPES") == "1"
 
 def _check_field_types(message: Message) -> None:
     hints = typing.get_type_hints(type(message))
-    for field in dataclasses.fields(message):  # type: ignore[arg-type]
+    for field in dataclasses.fields(message):
         expected = hints[field.name]
         allowed = typing.get_args(expected) or (expected,)
         value = getattr(message, field.name)

@@ -251,7 +251,9 @@ def test_block_accessors_name_every_attribute_of_their_block():
     from fitlang.check import blocks
     from fitlang.check import schema as s
 
-    fields = {cls: [f.name for f in dataclasses.fields(cls)]
+    from fitlang.frozen import made_dataclass
+
+    fields = {cls: [f.name for f in dataclasses.fields(made_dataclass(cls))]
               for cls in (blocks.PoolBlock, blocks.WorkloadBlock, blocks.LatencyBlock,
                           blocks.WorkloadGpuOptionBlock, blocks.PolicyBlock)}
     assert fields[blocks.PoolBlock] == list(s.POOL.attrs)
@@ -603,3 +605,33 @@ def test_a_share_is_no_count_and_stays_under_100_percent(tmp_path):
     assert codes_of(check_text(tmp_path, text)) == ["E0302"]
     text = MOVING.replace("VALUE", "").replace("min_saving = 2.5%", "min_saving = 150%")
     assert codes_of(check_text(tmp_path, text))  # over its most: a range error
+
+
+def test_frozen_classes_are_frozen_dataclasses_made_on_first_use():
+    """`Frozen` (the messages' and the block views' base) makes a subclass a frozen dataclass
+    when its first instance is made, bases first; before, `made_dataclass` does it."""
+    import dataclasses
+
+    from fitlang.frozen import Frozen, made_dataclass
+
+    class Base(Frozen):
+        a: int
+        b: str = "x"
+
+    class Child(Base):
+        c: float = 1.0
+
+    assert not dataclasses.is_dataclass(Base) and not dataclasses.is_dataclass(Child)
+    child = Child(1, c=2.5)
+    assert dataclasses.is_dataclass(Base) and dataclasses.is_dataclass(Child)
+    assert (child.a, child.b, child.c) == (1, "x", 2.5) and child == Child(1, "x", 2.5)
+    assert hash(child) == hash(Child(1, "x", 2.5)) and repr(child).endswith("Child(a=1, b='x', c=2.5)")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        child.a = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Base()  # type: ignore[call-arg]
+
+    class Unused(Frozen):
+        z: int
+
+    assert [f.name for f in dataclasses.fields(made_dataclass(Unused))] == ["z"]

@@ -1,6 +1,7 @@
-"""Write fitlang/check/blocks.py: one frozen dataclass per block kind of fitlang/check/schema.py,
-its fields the block's attributes with their Python types, through which the checker's
-builders read a block's checked values (a misspelt attribute is then a mypy error).
+"""Write fitlang/check/blocks.py: one frozen dataclass per block kind of fitlang/check/schema.py
+(a `Frozen`, made a dataclass when first used), its fields the block's attributes with their
+Python types, through which the checker's builders read a block's checked values (a misspelt
+attribute is then a mypy error).
 
 Run: .venv/bin/python tools/gen_blocks.py   (tests/test_check.py fails when blocks.py is stale)
 """
@@ -24,9 +25,10 @@ checker has reported that). Attribute names that are Python keywords end in `_`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
+
+from fitlang.frozen import Frozen
 '''
 
 
@@ -79,7 +81,7 @@ def _class_text(name: str, block: object) -> str:
     from fitlang.check.schema import BlockSchema
 
     assert isinstance(block, BlockSchema)
-    lines = ["", "", "@dataclass(frozen=True)", f"class {name}:",
+    lines = ["", "", f"class {name}(Frozen):",
              f'    """The checked values of one `{block.kind}` block."""', ""]
     renamed = {a: field_name(a) for a in block.attrs if field_name(a) != a}
     for attribute, attr in block.attrs.items():

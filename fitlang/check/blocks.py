@@ -8,13 +8,13 @@ checker has reported that). Attribute names that are Python keywords end in `_`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from fitlang.frozen import Frozen
 
-@dataclass(frozen=True)
-class AcceleratorBlock:
+
+class AcceleratorBlock(Frozen):
     """The checked values of one `accelerator` block."""
 
     vendor: str | None = None
@@ -31,8 +31,7 @@ class AcceleratorBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class PoolBlock:
+class PoolBlock(Frozen):
     """The checked values of one `pool` block."""
 
     count: Fraction | None = None
@@ -57,8 +56,7 @@ class PoolBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class PoolGpuBlock:
+class PoolGpuBlock(Frozen):
     """The checked values of one `gpu` block."""
 
     model: str | None = None
@@ -69,8 +67,7 @@ class PoolGpuBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class InventoryBlock:
+class InventoryBlock(Frozen):
     """The checked values of one `inventory` block."""
 
     format: str | None = None
@@ -91,8 +88,7 @@ class InventoryBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class OfferBlock:
+class OfferBlock(Frozen):
     """The checked values of one `offer` block."""
 
     provider: str | None = None
@@ -112,8 +108,7 @@ class OfferBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class BuyBlock:
+class BuyBlock(Frozen):
     """The checked values of one `buy` block."""
 
     offers: list[str] | None = None
@@ -127,8 +122,7 @@ class BuyBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class WorkloadBlock:
+class WorkloadBlock(Frozen):
     """The checked values of one `workload` block."""
 
     kind: str | None = None
@@ -161,8 +155,7 @@ class WorkloadBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class WorkloadGpuBlock:
+class WorkloadGpuBlock(Frozen):
     """The checked values of one `gpu` block."""
 
     count: Fraction | None = None
@@ -173,8 +166,7 @@ class WorkloadGpuBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class WorkloadGpuOptionBlock:
+class WorkloadGpuOptionBlock(Frozen):
     """The checked values of one `option` block."""
 
     count: Fraction | None = None
@@ -188,8 +180,7 @@ class WorkloadGpuOptionBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class WorkloadLatencyBlock:
+class WorkloadLatencyBlock(Frozen):
     """The checked values of one `latency` block."""
 
     users: list[str] | None = None
@@ -201,8 +192,7 @@ class WorkloadLatencyBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class ProfileBlock:
+class ProfileBlock(Frozen):
     """The checked values of one `profile` block."""
 
     kind: str | None = None
@@ -235,8 +225,7 @@ class ProfileBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class PolicyBlock:
+class PolicyBlock(Frozen):
     """The checked values of one `policy` block."""
 
     objective: Any | None = None
@@ -254,8 +243,7 @@ class PolicyBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class PowerCapBlock:
+class PowerCapBlock(Frozen):
     """The checked values of one `power_cap` block."""
 
     cap: Fraction | None = None
@@ -268,8 +256,7 @@ class PowerCapBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class ElectricityBlock:
+class ElectricityBlock(Frozen):
     """The checked values of one `electricity` block."""
 
     price: Fraction | None = None
@@ -284,8 +271,7 @@ class ElectricityBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class RegionBlock:
+class RegionBlock(Frozen):
     """The checked values of one `region` block."""
 
     code: str | None = None
@@ -299,8 +285,7 @@ class RegionBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class LocationBlock:
+class LocationBlock(Frozen):
     """The checked values of one `location` block."""
 
     country: str | None = None
@@ -311,8 +296,7 @@ class LocationBlock:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class LatencyBlock:
+class LatencyBlock(Frozen):
     """The checked values of one `latency` block."""
 
     from_: str | None = None
@@ -324,8 +308,7 @@ class LatencyBlock:
         return cls(**{renamed.get(k, k): v for k, v in values.items()})
 
 
-@dataclass(frozen=True)
-class CurrentBlock:
+class CurrentBlock(Frozen):
     """The checked values of one `current` block."""
 
     file: str | None = None
