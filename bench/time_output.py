@@ -82,12 +82,14 @@ def main() -> None:
         [(20, 48, 20), (200, 168, 100), (1000, 168, 1000)]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        print("| jobs x steps x nodes | status | solve CPU s | text CPU s | SVG CPU s (size) | PNG CPU s (size) |")
+        print("| jobs x steps x nodes | status | solve CPU s | text CPU s | SVG CPU s (size) "
+              "| PNG CPU s (size) |")
         print("|---|---|---|---|---|---|")
         for jobs, steps, nodes in sizes:
             print(output_row(jobs, steps, nodes, arguments.seed, arguments.time_limit, folder), flush=True)
         print()
-        print("| jobs x steps x nodes (a tenth of the nodes) | find the window CPU s | explain with repairs CPU s | says |")
+        print("| jobs x steps x nodes (a tenth of the nodes) | find the window CPU s "
+              "| explain with repairs CPU s | says |")
         print("|---|---|---|---|")
         for jobs, steps, nodes in sizes:
             print(explain_row(jobs, steps, max(3, nodes // 10), arguments.seed, folder), flush=True)

@@ -554,8 +554,9 @@ def test_solve_reports_the_conflict_in_time_as_explain_does(tmp_path):
 def test_a_window_said_to_lack_capacity_has_no_schedule_by_enumeration(tmp_path):
     """Against the brute force of tests/test_timing.py (every start step of every job
     enumerated): a conflict explain states is never a policy that has a schedule, a deadline it
-    proposes gives one, and on these whole-node fleets without power caps every policy with no
-    schedule is explained (measured: 16 of 30 seeds have none, 6 repaired by a deadline)."""
+    proposes gives one, and on these whole-node fleets (one or two pools, a feed of one node's
+    power, two, or unlimited) every policy with no schedule is explained (measured: 14 of 40
+    seeds have none, 5 repaired by a deadline)."""
     import random
 
     from test_timing import _policy_text, _reference
@@ -565,22 +566,24 @@ def test_a_window_said_to_lack_capacity_has_no_schedule_by_enumeration(tmp_path)
     from solving import problem_from
 
     explained = repaired = 0
-    for seed in range(30):
+    for seed in range(40):
         rng = random.Random(seed)
         steps = 6
-        classes = [(rng.randint(1, 2), 1000, 1)]
+        classes = [(rng.randint(1, 2), rng.choice([1000, 2000]), 1) for _ in range(rng.randint(1, 2))]
         jobs = []
         for index in range(rng.randint(2, 4)):
             duration = rng.randint(1, 3)
             first = rng.randint(0, 2)
             last = rng.randint(first, max(first, min(steps - duration, first + 1)))
             jobs.append((f"j{index}", duration, first, last))
+        watts = min(w for _, w, _ in classes)
+        cap = rng.choice([watts, watts * 2, 10 ** 6])
         prices = [Fraction(1, 10)] * steps
         folder = tmp_path / str(seed)
         folder.mkdir()
-        problem = problem_from(folder, _policy_text(jobs, classes, prices, 10 ** 6, steps))
+        problem = problem_from(folder, _policy_text(jobs, classes, prices, cap, steps))
         conflict = find_conflict(problem)
-        schedule = _reference(jobs, classes, prices, 10 ** 6, steps)
+        schedule = _reference(jobs, classes, prices, cap, steps)
         assert (conflict is None) == (schedule is not None), seed
         if conflict is None:
             continue
@@ -592,5 +595,25 @@ def test_a_window_said_to_lack_capacity_has_no_schedule_by_enumeration(tmp_path)
         moved = [(name, duration, first, max(last, min(end, steps) - duration))
                  if name in conflict.jobs and last + duration <= conflict.last
                  else (name, duration, first, last) for name, duration, first, last in jobs]
-        assert _reference(moved, classes, prices, 10 ** 6, steps) is not None, seed
-    assert (explained, repaired) == (16, 6)
+        assert _reference(moved, classes, prices, cap, steps) is not None, seed
+    assert (explained, repaired) == (14, 5)
+
+
+def test_a_power_cap_that_leaves_no_node_for_a_job_is_said_and_raised(tmp_path):
+    # the nightly example on a 15 kW feed: inference's node draws 10 kW all day, so no second
+    # node (10 kW more) is ever allowed; train_vision must run 2 of its 4 h in 20:00-06:00
+    text = (EXAMPLES / "nightly-training.fit").read_text().replace("cap = 25kW", "cap = 15kW")
+    import shutil
+
+    shutil.copytree(EXAMPLES / "grid", tmp_path / "grid")  # the prices the example reads
+    path = tmp_path / "nightly-15kw.fit"
+    path.write_text(text)
+    result = run_fitc("explain", str(path))
+    assert result.returncode == 1
+    assert "error[E0950]: no schedule: `train_vision` needs at least 2 node-hours between " \
+           "2026-12-01T20:00Z and 2026-12-02T06:00Z; the power cap `hall_feed` (15 kW) keeps " \
+           "at most 1 node in use at once" in result.stderr
+    assert "raise the power cap `hall_feed` to 20 kW for 2026-12-01T22:00Z-2026-12-02T10:00Z" \
+        in result.stderr
+    path.write_text(text.replace("cap = 15kW", "cap = 20kW"))  # the repair, applied
+    assert run_fitc("solve", str(path)).returncode == 0

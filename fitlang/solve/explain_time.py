@@ -39,7 +39,8 @@ MAX_POINTS = 48  # window bounds tried (the earliest starts and deadlines, the h
 MAX_TRIALS = 12  # solves per repair
 # the resource a conflict is said in, where several lack: accelerators are what people count
 SAID_FIRST = sorted(RESOURCES, key=lambda r: (r != "gpu", RESOURCES.index(r)))
-UNITS = {"cpu": (Fraction(1, 1000), "CPU-hours"), "memory": (Fraction(1, 2**30), "GiB-hours"),
+UNITS = {"power": (Fraction(1, 1000), "kWh"), "nodes": (Fraction(1), "node-hours"),
+         "cpu": (Fraction(1, 1000), "CPU-hours"), "memory": (Fraction(1, 2**30), "GiB-hours"),
          "gpu": (Fraction(1), "GPU-hours"), "disk": (Fraction(1, 2**30), "GiB-hours of disk")}
 
 
@@ -54,9 +55,10 @@ class TimeConflict:
     jobs: tuple[str, ...]
     services: tuple[str, ...]
     classes: tuple[str, ...]
-    jobs_need: int
-    services_take: int
-    available: int
+    jobs_need: Fraction
+    services_take: Fraction
+    available: Fraction
+    cap: int | None = None  # resource "power": the index of the power cap in `power_caps`
 
 
 def find_conflict(problem: Problem) -> TimeConflict | None:
@@ -67,14 +69,17 @@ def find_conflict(problem: Problem) -> TimeConflict | None:
     best: TimeConflict | None = None
     for first, last in _windows(problem):
         forced = {d.name: _forced(d.window, first, last) for d in problem.demands if d.window}
-        for classes in {frozenset(d.eligible) for d in problem.demands if forced.get(d.name)}:
-            found = _lacking(problem, classes, forced, first, last)
-            if found is not None and (best is None or _rank(found) < _rank(best)):
-                best = found
+        found = [_lacking(problem, classes, forced, first, last)
+                 for classes in {frozenset(d.eligible) for d in problem.demands if forced.get(d.name)}]
+        found += [_over_cap(problem, index, forced, first, last)
+                  for index in range(len(problem.power_caps))]
+        for conflict in found:
+            if conflict is not None and (best is None or _rank(conflict) < _rank(best)):
+                best = conflict
     return best
 
 
-def _rank(conflict: TimeConflict) -> tuple[int, int, int]:
+def _rank(conflict: TimeConflict) -> tuple[int, int, Fraction]:
     return (len(conflict.jobs), conflict.last - conflict.first,
             conflict.available - conflict.jobs_need - conflict.services_take)
 
@@ -118,9 +123,52 @@ def _lacking(problem: Problem, classes: frozenset[str], forced: dict[str, int], 
                 continue  # the services alone do not fit: the static explain's matter
             return TimeConflict(first, last, resource, tuple(d.name for d in jobs),
                                 tuple(d.name for d in services), tuple(sorted(classes)),
-                                sum(need[d.name] for d in jobs),
-                                sum(need[d.name] for d in services), have)
+                                Fraction(sum(need[d.name] for d in jobs)),
+                                Fraction(sum(need[d.name] for d in services)), Fraction(have))
     return None
+
+
+def _over_cap(problem: Problem, index: int, forced: dict[str, int], first: int,
+              last: int) -> TimeConflict | None:
+    """A power cap over [first, last). Per resource r, the replicas running at a step on class
+    c keep at least sum(requests_r / capacity_r) of its nodes in use, each drawing the class's
+    power; and at most floor(cap / the least draw in scope) nodes are in use at once. So, per
+    resource, in node-steps (the nodes the cap allows) and in energy (the cap's watts), each
+    replica counted on the class of those it may use where it weighs least."""
+    cap = problem.power_caps[index]
+    scope = set(cap.classes)
+    inside = [d for d in problem.demands if forced.get(d.name) and d.eligible
+              and set(d.eligible) <= scope]
+    draws = [problem.node_class(c).power_watts for c in cap.classes if problem.node_class(c).power_watts]
+    if not inside or not draws:
+        return None
+    most_nodes = math.floor(cap.cap_watts / min(draws))
+    for resource in SAID_FIRST:
+        for unit, have in (("nodes", Fraction(most_nodes * (last - first))),
+                           ("power", cap.cap_watts * (last - first))):
+            need = {d.name: d.replicas * forced[d.name] * _weight(problem, d, resource, unit)
+                    for d in inside}
+            if sum(need.values()) > have:
+                jobs = [d.name for d in inside if need[d.name] and not _service(problem, d)]
+                services = [d.name for d in inside if need[d.name] and _service(problem, d)]
+                if jobs:
+                    return TimeConflict(first, last, unit, tuple(jobs), tuple(services), (),
+                                        sum((need[n] for n in jobs), Fraction(0)),
+                                        sum((need[n] for n in services), Fraction(0)), have, index)
+    return None
+
+
+def _weight(problem: Problem, demand: Demand, resource: str, unit: str) -> Fraction:
+    """The least share of a node (`nodes`) or of its power (`power`, watts) one replica keeps
+    in use by its `resource`, over the classes it may use."""
+    found = []
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        if not node_class.capacity[resource]:
+            continue
+        share = Fraction(demand.requests[resource], node_class.capacity[resource])
+        found.append(share if unit == "nodes" else share * node_class.power_watts)
+    return min(found, default=Fraction(0))
 
 
 def _nodes(problem: Problem, classes: frozenset[str]) -> dict[str, int]:
@@ -206,6 +254,60 @@ def more_nodes(problem: Problem, conflict: TimeConflict, class_id: str,
     return None
 
 
+def higher_cap(problem: Problem, index: int, time_limit: Callable[[], float | None] = lambda: None
+               ) -> tuple[Fraction, list[int]] | None:
+    """The least multiple of the smallest node draw under the cap, above it, that gives a
+    schedule (the least cap that does where the nodes draw alike), and the steps that schedule
+    draws more than the cap had; None if all its nodes at once do not."""
+    from fitlang.solve.timeline import solve_timed
+
+    cap = problem.power_caps[index]
+    draws = sorted({problem.node_class(c).power_watts for c in cap.classes
+                    if problem.node_class(c).power_watts})
+    if not draws:
+        return None
+    unit = draws[0]
+    most = sum((problem.node_class(c).power_watts * problem.node_class(c).count for c in cap.classes),
+               Fraction(0))
+
+    def raised(watts: Fraction) -> Problem:
+        caps = list(problem.power_caps)
+        caps[index] = dataclasses.replace(cap, cap_watts=watts)
+        return dataclasses.replace(problem, power_caps=caps)
+
+    # candidates: the multiples of the least draw above the cap, up to every node at once
+    first = math.floor(cap.cap_watts / unit) + 1
+    low, high = first, max(first, math.ceil(most / unit))
+    if not _solves(raised(high * unit), time_limit):
+        return None
+    for _ in range(MAX_TRIALS):
+        if low >= high:
+            break
+        middle = (low + high) // 2
+        if _solves(raised(middle * unit), time_limit):
+            high = middle
+        else:
+            low = middle + 1
+    watts = high * unit
+    placement = solve_timed(raised(watts), time_limit())
+    return watts, _steps_drawing_over(problem, placement, index)
+
+
+def _steps_drawing_over(problem: Problem, placement: TimedPlacement, index: int) -> list[int]:
+    """The steps the placement draws more than the cap under `power_caps[index]`."""
+    timeline = problem.timeline
+    assert timeline is not None
+    cap = problem.power_caps[index]
+    owners = problem.owners()
+    in_use: list[set[str]] = [set() for _ in range(timeline.steps)]
+    for assignment in placement.assignments:
+        if owners[assignment.node].id in cap.classes:
+            for step in range(assignment.start, assignment.end):
+                in_use[step].add(assignment.node)
+    return [step for step, nodes in enumerate(in_use)
+            if sum(owners[n].power_watts for n in nodes) > cap.cap_watts]
+
+
 def _steps_over(problem: Problem, placement: TimedPlacement, class_id: str, count: int) -> list[int]:
     """The steps the placement uses more than `count` nodes of the class."""
     timeline = problem.timeline
@@ -251,7 +353,7 @@ def _said(problem: Problem, conflict: TimeConflict) -> str:
     assert timeline is not None
     hours = Fraction(timeline.step_seconds, 3600)
 
-    def amount(value: int) -> str:
+    def amount(value: Fraction) -> str:
         return f"{float(value * scale * hours):g} {unit}"
 
     jobs = ", ".join(f"`{name}`" for name in conflict.jobs)
@@ -263,9 +365,20 @@ def _said(problem: Problem, conflict: TimeConflict) -> str:
         f" ({amount(conflict.available)}, less {amount(conflict.services_take)} for "
         f"{services}, which {runs} all along)")
     verb = "needs" if len(conflict.jobs) == 1 else "need"
-    return (f"{jobs} {verb} {amount(conflict.jobs_need)} between {_at(problem, conflict.first)} "
-            f"and {_at(problem, conflict.last)}; {'pool' if len(conflict.classes) == 1 else 'pools'} "
-            f"{pools} {'has' if len(conflict.classes) == 1 else 'have'} {amount(free)} free then{taken}")
+    needed = (f"{jobs} {verb} {'at least ' if conflict.cap is not None else ''}"
+              f"{amount(conflict.jobs_need)} between {_at(problem, conflict.first)} and "
+              f"{_at(problem, conflict.last)}")
+    if conflict.cap is not None:
+        cap = problem.power_caps[conflict.cap]
+        if conflict.resource == "nodes":
+            nodes = conflict.available / (conflict.last - conflict.first)
+            return (f"{needed}; the power cap `{cap.name}` ({float(cap.cap_watts) / 1000:g} kW) "
+                    f"keeps at most {nodes} node{'s' if nodes != 1 else ''} in use at once: "
+                    f"{amount(free)} free then{taken}")
+        return (f"{needed}; the power cap `{cap.name}` ({float(cap.cap_watts) / 1000:g} kW) allows "
+                f"{amount(free)} then{taken}")
+    return (f"{needed}; {'pool' if len(conflict.classes) == 1 else 'pools'} {pools} "
+            f"{'has' if len(conflict.classes) == 1 else 'have'} {amount(free)} free then{taken}")
 
 
 def _related(problem: Problem, conflict: TimeConflict) -> list[Related]:
@@ -280,6 +393,10 @@ def _related(problem: Problem, conflict: TimeConflict) -> list[Related]:
         where = problem.node_class(class_id).origin
         if where is not None:
             found.append(Related(where.path, where.span, f"pool `{class_id}`"))
+    if conflict.cap is not None:
+        cap = problem.power_caps[conflict.cap]
+        if cap.origin is not None:
+            found.append(Related(cap.origin.path, cap.origin.span, f"power cap `{cap.name}`"))
     return found
 
 
@@ -302,6 +419,12 @@ def _repairs(problem: Problem, conflict: TimeConflict, time_limit: float | None,
                      f"{_at(problem, end)}" if len(conflict.jobs) == 1 else
                      f"move the deadlines that end by {_at(problem, conflict.last)} to "
                      f"{_at(problem, end)}")
+    if conflict.cap is not None and time.monotonic() < ends:
+        raised = higher_cap(problem, conflict.cap, left)
+        if raised is not None:
+            watts, steps = raised
+            found.append(f"raise the power cap `{problem.power_caps[conflict.cap].name}` to "
+                         f"{float(watts) / 1000:g} kW for {_spans(problem, steps)}")
     for class_id in conflict.classes:
         if time.monotonic() > ends:
             break
