@@ -190,11 +190,13 @@ def _service(problem: Problem, demand: Demand) -> bool:
 # ---- repairs, checked by solving -------------------------------------------------------------
 
 
-def _solves(problem: Problem, time_limit: Callable[[], float | None]) -> bool:
+def _solves(problem: Problem, time_limit: Callable[[], float | None]) -> TimedPlacement | None:
+    """The schedule of every replica the time model finds, or None."""
     from fitlang.solve.timeline import solve_timed
 
     placement = solve_timed(problem, time_limit())
-    return not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE)
+    done = not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE)
+    return placement if done else None
 
 
 def later_deadline(problem: Problem, conflict: TimeConflict,
@@ -259,8 +261,6 @@ def higher_cap(problem: Problem, index: int, time_limit: Callable[[], float | No
     """The least multiple of the smallest node draw under the cap, above it, that gives a
     schedule (the least cap that does where the nodes draw alike), and the steps that schedule
     draws more than the cap had; None if all its nodes at once do not."""
-    from fitlang.solve.timeline import solve_timed
-
     cap = problem.power_caps[index]
     draws = sorted({problem.node_class(c).power_watts for c in cap.classes
                     if problem.node_class(c).power_watts})
@@ -278,19 +278,19 @@ def higher_cap(problem: Problem, index: int, time_limit: Callable[[], float | No
     # candidates: the multiples of the least draw above the cap, up to every node at once
     first = math.floor(cap.cap_watts / unit) + 1
     low, high = first, max(first, math.ceil(most / unit))
-    if not _solves(raised(high * unit), time_limit):
+    placement = _solves(raised(high * unit), time_limit)
+    if placement is None:
         return None
     for _ in range(MAX_TRIALS):
         if low >= high:
             break
         middle = (low + high) // 2
-        if _solves(raised(middle * unit), time_limit):
-            high = middle
+        found = _solves(raised(middle * unit), time_limit)
+        if found is not None:
+            high, placement = middle, found
         else:
             low = middle + 1
-    watts = high * unit
-    placement = solve_timed(raised(watts), time_limit())
-    return watts, _steps_drawing_over(problem, placement, index)
+    return high * unit, _steps_drawing_over(problem, placement, index)
 
 
 def _steps_drawing_over(problem: Problem, placement: TimedPlacement, index: int) -> list[int]:
