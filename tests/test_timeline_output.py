@@ -45,34 +45,30 @@ def test_the_timeline_shows_each_pool_and_workload_step_by_step():
     }
 
 
-def test_a_day_on_two_pools_shows_their_total(tmp_path):
+def _timed_report(tmp_path, pools: dict[str, int], job: str, horizon: str) -> str:
+    """`fitc solve`'s text for pools of one 4-CPU node (name -> USD/h) and one job block."""
     from fitlang.solve.report import as_text
 
-    path = tmp_path / "two.fit"
-    path.write_text(
-        'pool a {\n  count = 1\n  cpu = 4\n  memory = 16GiB\n  price = 1 USD/h\n}\n'
-        'pool b {\n  count = 1\n  cpu = 4\n  memory = 16GiB\n  price = 2 USD/h\n}\n'
-        'workload batch {\n  kind = job\n  replicas = 2\n  cpu = 4\n  memory = 8GiB\n'
-        '  duration = 2h\n  earliest = 2h\n  deadline = 4h\n}\n'
-        'policy {\n  horizon = 6h\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}\n')
+    path = tmp_path / "p.fit"
+    path.write_text("".join(
+        f"pool {name} {{\n  count = 1\n  cpu = 4\n  memory = 16GiB\n  price = {price} USD/h\n}}\n"
+        for name, price in pools.items()) +
+        f"workload batch {{\n  kind = job\n  cpu = 4\n  memory = 8GiB\n{job}}}\n"
+        f'policy {{\n  horizon = {horizon}\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}}\n')
     compilation = Compilation(path)
-    text = as_text(compilation.problem, compilation.solve())
+    return as_text(compilation.problem, compilation.solve())
+
+
+def test_a_day_on_two_pools_shows_their_total(tmp_path):
+    text = _timed_report(tmp_path, {"a": 1, "b": 2}, "  replicas = 2\n  duration = 2h\n"
+                         "  earliest = 2h\n  deadline = 4h\n", "6h")
     # one replica per pool from 02:00 to 04:00: 2 h at 1 USD/h + 2 h at 2 USD/h
     (total,) = [line.split() for line in text.splitlines() if "(all pools)" in line]
     assert total == ["2026-12-01", "(all", "pools)", "4", "0.0", "kWh", "6.00", "USD"]
 
 
 def test_a_long_horizon_is_summed_per_day_without_lanes(tmp_path):
-    from fitlang.solve.report import as_text
-
-    path = tmp_path / "week.fit"
-    path.write_text(
-        'pool a {\n  count = 1\n  cpu = 4\n  memory = 16GiB\n  price = 1 USD/h\n}\n'
-        'workload batch {\n  kind = job\n  replicas = 1\n  cpu = 4\n  memory = 8GiB\n'
-        '  duration = 2h\n}\n'
-        'policy {\n  horizon = 7d\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}\n')
-    compilation = Compilation(path)
-    text = as_text(compilation.problem, compilation.solve())
+    text = _timed_report(tmp_path, {"a": 1}, "  replicas = 1\n  duration = 2h\n", "7d")
     assert "per step" not in text and "2026-12-01  a" in text
 
 
