@@ -239,7 +239,7 @@ def more_nodes(problem: Problem, conflict: TimeConflict, class_id: str,
                time_limit: Callable[[], float | None] = lambda: None) -> tuple[int, list[int]] | None:
     """The fewest nodes to add to a class of the conflict for a schedule to exist, and the
     steps that schedule uses more than the class had; None if none within reach works."""
-    from fitlang.solve.explain.parts import _with_pool
+    from fitlang.solve.explain.search import with_pool
     from fitlang.solve.timeline import solve_timed
 
     node_class = problem.node_class(class_id)
@@ -249,7 +249,7 @@ def more_nodes(problem: Problem, conflict: TimeConflict, class_id: str,
     lacking = conflict.jobs_need + conflict.services_take - conflict.available
     least = max(1, math.ceil(lacking / per_node)) if per_node else 1
     for added in range(least, least + MAX_TRIALS):
-        grown = _with_pool(problem, class_id, node_class.count + added)
+        grown = with_pool(problem, class_id, node_class.count + added)
         placement = solve_timed(grown, time_limit())
         if not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE):
             return added, _steps_over(grown, placement, class_id, node_class.count)
