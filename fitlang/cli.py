@@ -749,10 +749,17 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         arguments.repair_budget)
     if problem.timeline is not None and explanation.outcome is not ExplainOutcome.FEASIBLE:
         # issue 19: the conflict in time is a window lacking capacity, with repairs
-        from fitlang.solve.explain_time import explain_in_time
+        from fitlang.solve.explain_time import explained_in_time, explanation_document
 
-        emit(diagnostics + [explain_in_time(problem, compilation.root_path, arguments.time_limit,
-                                            arguments.repair_budget)], arguments.format, sources)
+        explained = explained_in_time(problem, compilation.root_path, arguments.time_limit,
+                                      arguments.repair_budget)
+        if arguments.format == "json":
+            document = explanation_document(explained, arguments.repair_budget)
+            document["diagnostics"] = json.loads(render(diagnostics + [explained.diagnostic],
+                                                        "json", sources))
+            sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        else:
+            emit(diagnostics + [explained.diagnostic], arguments.format, sources)
         return EXIT_ERRORS
     found = explanation_diagnostics(problem, compilation.root_path, explanation=explanation,
                                     for_solve=False)

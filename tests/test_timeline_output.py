@@ -503,7 +503,13 @@ def test_explain_says_which_window_lacks_capacity_with_repairs_that_work(tmp_pat
     path.write_text(TWO_JOBS.replace("TRAIN_DEADLINE", "10h"))
     result = run_fitc("explain", str(path), "--format", "json")
     assert result.returncode == 1
-    (found,) = json.loads(result.stdout)
+    from fitlang.documents import ExplanationDocument
+
+    document = json.loads(result.stdout)
+    ExplanationDocument.model_validate(document)  # the schema of every explanation
+    assert [(r["rule"], r["subject"], r["from"], r["to"]) for r in document["repairs"]] == [
+        ("deadline", "train", "2026-12-01T10:00Z", "2026-12-01T12:00Z"), ("capacity", "h100", "2", "3")]
+    (found,) = document["diagnostics"]
     assert found["code"] == "E0950"
     # by hand: inference holds one of the two nodes all day; train (start 0-4) spends at least
     # 4 of its 6 h in 02:00-10:00, tune (start 2-4) all 6: 10 node-hours of 96 CPUs, where the

@@ -27,6 +27,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang import messages as msg
+from fitlang.check.program import Origin
 from fitlang.diagnostics import Diagnostic, Related
 from fitlang.model.problem import RESOURCES, Demand, Problem, Window
 from fitlang.solve.linear import Status
@@ -327,24 +328,53 @@ def _steps_over(problem: Problem, placement: TimedPlacement, class_id: str, coun
 def explain_in_time(problem: Problem, root: str, time_limit: float | None = None,
                     repair_budget: float | None = None) -> Diagnostic:
     """E0950 (the conflict and its repairs) or E0951 (no window alone lacks capacity)."""
+    return explained_in_time(problem, root, time_limit, repair_budget).diagnostic
+
+
+def explained_in_time(problem: Problem, root: str, time_limit: float | None = None,
+                      repair_budget: float | None = None) -> TimeExplanation:
+    began = time.monotonic()
     conflict = find_conflict(problem)
+    found = time.monotonic()
     if conflict is None:
-        return msg.NoScheduleWithoutWindow(detail=(
+        return TimeExplanation(msg.NoScheduleWithoutWindow(detail=(
             "no schedule meets every hard rule within the horizon (the solver proved it), yet "
             "no window alone lacks the capacity its jobs need: the power caps, the budget or "
             "the packing of replicas onto nodes rule out every schedule")).diagnostic(
-            root, FIRST_CHARACTER)
+            root, FIRST_CHARACTER), None, [], found - began, 0.0)
     text, related = _said(problem, conflict), _related(problem, conflict)
     repairs = _repairs(problem, conflict, time_limit, repair_budget)
-    detail = text + ("; repairs, each checked by solving: " + "; or ".join(repairs)
+    detail = text + ("; repairs, each checked by solving: " + "; or ".join(r.text for r in repairs)
                      if repairs else "; no deadline moved or nodes added within reach repairs it")
     first = problem.demand(conflict.jobs[0])
     origin = first.spans.get("deadline", first.origin)
-    if origin is None:
-        return msg.NoScheduleInWindow(detail=detail).diagnostic(root, FIRST_CHARACTER,
-                                                                related=related)
-    return msg.NoScheduleInWindow(detail=detail).diagnostic(origin.path, origin.span,
-                                                            related=related)
+    path, span = (root, FIRST_CHARACTER) if origin is None else (origin.path, origin.span)
+    return TimeExplanation(msg.NoScheduleInWindow(detail=detail).diagnostic(
+        path, span, related=related), conflict, repairs, found - began, time.monotonic() - found)
+
+
+def explanation_document(explained: TimeExplanation, repair_budget: float | None) -> dict:
+    """`fitc explain --format json` in time: the document of docs/schemas/ (the diagnostics
+    added by the caller). The conflict lists the window's sentence at each job's deadline."""
+    from fitlang.solve.explain import REPAIR_SECONDS
+
+    diagnostic = explained.diagnostic
+    rules = [{"rule": "window", "subject": None, "text": diagnostic.message, "path": diagnostic.path,
+              "line": diagnostic.span.line, "column": diagnostic.span.column}]
+    repairs = [{"rule": r.rule, "subject": r.subject, "text": r.text,
+                "path": r.origin.path if r.origin else None,
+                "line": r.origin.span.line if r.origin else None,
+                "column": r.origin.span.column if r.origin else None,
+                "from": r.before, "to": r.after, "checked_cost": None, "fix": None}
+               for r in explained.repairs]
+    return {"outcome": "conflict" if explained.conflict is not None else "undecided",
+            "conflict": rules if explained.conflict is not None else [],
+            "minimal": False, "repairs": repairs, "no_single_repair": not repairs, "pair": [],
+            "repairs_cut_short": False,
+            "repair_budget": REPAIR_SECONDS if repair_budget is None else repair_budget,
+            "tried": None if explained.conflict is not None else "a window of the horizon that "
+            "lacks capacity or power", "conflict_seconds": round(explained.conflict_seconds, 3),
+            "repair_seconds": round(explained.repair_seconds, 3)}
 
 
 def _said(problem: Problem, conflict: TimeConflict) -> str:
@@ -400,8 +430,29 @@ def _related(problem: Problem, conflict: TimeConflict) -> list[Related]:
     return found
 
 
+@dataclass(frozen=True)
+class TimeRepair:
+    """A repair that works (checked by solving), as `fitc explain --format json` lists it."""
+
+    rule: str  # deadline, capacity, power
+    subject: str  # the job, pool or power cap it changes
+    text: str
+    origin: Origin | None  # where the changed value stands
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class TimeExplanation:
+    diagnostic: Diagnostic
+    conflict: TimeConflict | None
+    repairs: list[TimeRepair]
+    conflict_seconds: float
+    repair_seconds: float
+
+
 def _repairs(problem: Problem, conflict: TimeConflict, time_limit: float | None,
-             repair_budget: float | None) -> list[str]:
+             repair_budget: float | None) -> list[TimeRepair]:
     """The repairs that work, tried within explain's repair budget (each solve within what is
     left of it, never more than `time_limit`)."""
     from fitlang.solve.explain import REPAIR_SECONDS
@@ -415,24 +466,32 @@ def _repairs(problem: Problem, conflict: TimeConflict, time_limit: float | None,
     found = []
     end = later_deadline(problem, conflict, left)
     if end is not None:
-        found.append(f"move the deadline of {', '.join(f'`{n}`' for n in conflict.jobs)} to "
-                     f"{_at(problem, end)}" if len(conflict.jobs) == 1 else
-                     f"move the deadlines that end by {_at(problem, conflict.last)} to "
-                     f"{_at(problem, end)}")
+        first = problem.demand(conflict.jobs[0])
+        text = (f"move the deadline of `{first.name}` to {_at(problem, end)}"
+                if len(conflict.jobs) == 1 else
+                f"move the deadlines that end by {_at(problem, conflict.last)} to {_at(problem, end)}")
+        found.append(TimeRepair("deadline", first.name, text, first.spans.get("deadline", first.origin),
+                                _at(problem, conflict.last), _at(problem, end)))
     if conflict.cap is not None and time.monotonic() < ends:
         raised = higher_cap(problem, conflict.cap, left)
         if raised is not None:
             watts, steps = raised
-            found.append(f"raise the power cap `{problem.power_caps[conflict.cap].name}` to "
-                         f"{float(watts) / 1000:g} kW for {_spans(problem, steps)}")
+            cap = problem.power_caps[conflict.cap]
+            found.append(TimeRepair("power", cap.name, f"raise the power cap `{cap.name}` to "
+                                    f"{float(watts) / 1000:g} kW for {_spans(problem, steps)}",
+                                    cap.origin, f"{float(cap.cap_watts) / 1000:g}kW",
+                                    f"{float(watts) / 1000:g}kW"))
     for class_id in conflict.classes:
         if time.monotonic() > ends:
             break
         grown = more_nodes(problem, conflict, class_id, left)
         if grown is not None:
             added, steps = grown
-            found.append(f"add {added} node{'s' if added != 1 else ''} to pool `{class_id}` "
-                         f"for {_spans(problem, steps)}")
+            node_class = problem.node_class(class_id)
+            found.append(TimeRepair(
+                "capacity", class_id, f"add {added} node{'s' if added != 1 else ''} to pool "
+                f"`{class_id}` for {_spans(problem, steps)}", node_class.spans.get(
+                    "count", node_class.origin), str(node_class.count), str(node_class.count + added)))
     return found
 
 
