@@ -306,8 +306,10 @@ class Compilation:
         if problem.timeline is not None:  # the conflict in time, with repairs (issue 19)
             from fitlang.solve.explain_time import explain_in_time
 
-            return Verdict(placement, Outcome.INFEASIBLE,  # repairs within explain's time too
-                           [explain_in_time(problem, self.root_path, time_limit, time_limit)])
+            # as without a horizon: E0501 with the conflict as `fitc explain` says it (E0950)
+            said = explain_in_time(problem, self.root_path, time_limit, time_limit)
+            return Verdict(placement, Outcome.INFEASIBLE, [msg.NoPlacement(
+                detail=said.message).diagnostic(said.path, said.span, related=said.related)])
         explanation = self.explain(time_limit)
         if explanation.outcome is ExplainOutcome.CONFLICT:
             found = explanation_diagnostics(problem, self.root_path, explanation=explanation)

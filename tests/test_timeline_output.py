@@ -543,14 +543,17 @@ def test_explain_says_which_window_lacks_capacity_with_repairs_that_work(tmp_pat
     assert run_fitc("solve", str(path)).returncode == 0
 
 
-def test_solve_reports_the_conflict_in_time_as_explain_does(tmp_path):
+def test_solve_reports_the_conflict_in_time_as_explain_says_it(tmp_path):
     path = tmp_path / "p.fit"
     path.write_text(TWO_JOBS.replace("TRAIN_DEADLINE", "10h"))
     result = run_fitc("solve", str(path), "--format", "json")
     import json
 
-    codes = [d["code"] for d in json.loads(result.stdout)["diagnostics"]]
-    assert result.returncode == 1 and codes == ["E0950"]
+    found = json.loads(result.stdout)["diagnostics"]
+    # E0501, as every proven conflict of `solve`, with explain's sentence and repairs
+    assert result.returncode == 1 and [d["code"] for d in found] == ["E0501"]
+    assert found[0]["message"].startswith("no schedule: `train`, `tune` need 960 CPU-hours")
+    assert len(found[0]["related"]) == 6
 
 
 def test_a_window_said_to_lack_capacity_has_no_schedule_by_enumeration(tmp_path):

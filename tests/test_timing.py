@@ -419,7 +419,7 @@ def test_an_infeasible_schedule_is_proven_and_explained_in_time(tmp_path, fitc):
     document = json.loads(result.stdout)
     assert document["status"] == "infeasible"
     # a and b need 6 node-hours by 04:00 on one node (tests/test_timeline_output.py says more)
-    assert [d["code"] for d in document["diagnostics"]] == ["E0950"]
+    assert [d["code"] for d in document["diagnostics"]] == ["E0501"]
     result = fitc("explain", str(path), "--format", "json")
     assert result.returncode == 1 and '"E0950"' in result.stdout
 
