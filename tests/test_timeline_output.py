@@ -110,6 +110,25 @@ def test_the_svg_plot_is_valid_svg_with_the_capacity_the_cap_and_the_prices(tmp_
     assert b"<dc:date>" not in path.read_bytes()  # no date: the same bytes tomorrow
 
 
+def test_a_fleet_of_many_pools_is_drawn_as_one_line_and_prices_once(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fitlang.solve.timeline_plot import render
+
+    # ten pools of one node at the same price: one fleet line (10 nodes), one price curve
+    pools = "".join(f"pool p{i} {{\n  count = 1\n  cpu = 4\n  memory = 16GiB\n  price = 1 USD/h\n}}\n"
+                    for i in range(10))
+    path = tmp_path / "many.fit"
+    path.write_text(pools + "workload batch {\n  kind = job\n  replicas = 10\n  cpu = 4\n"
+                    "  memory = 8GiB\n  duration = 2h\n}\n"
+                    'policy {\n  horizon = 2h\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}\n')
+    compilation = Compilation(path)  # the ten runs at once: every pool in use
+    svg = render(compilation.problem, compilation.solve(), ".svg")
+    root = ElementTree.fromstring(svg)
+    text = {"".join(e.itertext()).strip() for e in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"all nodes in use", "all nodes: 10", "p0, p1, p2 and 7 more"} <= text
+    assert not any(t.startswith("p3 in use") for t in text)
+
+
 def test_plot_without_matplotlib_is_a_usage_error_before_solving(tmp_path, monkeypatch, capsys):
     from fitlang import cli
 
