@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--all-nodes", action="store_true",
                        help="with --format json: list every node of the fleet, not only those "
                             "in use and bought")
+    solve.add_argument("--plot", metavar="FILE",
+                       help="with a horizon: draw the nodes in use, the power drawn and the "
+                            "prices over time to FILE (.svg or .png; needs matplotlib: "
+                            'pip install "fitlang[plot]")')
     solve.set_defaults(run=_run_solve)
 
     compile_ = commands.add_parser("compile", help="write what runs the placement")
@@ -561,16 +565,24 @@ def _time_left(time_limit: float | None) -> float | None:
 def _run_solve(arguments: argparse.Namespace) -> int:
     from fitlang.solve.report import as_json, as_text
 
+    plot = _plot_path(arguments.plot) if arguments.plot else None  # refused before solving
     loaded = _problem_or_errors(arguments.file, "human" if arguments.format == "text" else arguments.format)
     if loaded is None:
         return EXIT_ERRORS
     compilation, problem = loaded
+    if plot is not None and problem.timeline is None:
+        raise UsageError(f"--plot {arguments.plot}: the plot is of a placement in time, and "
+                         f"{arguments.file} has no `horizon`")
     sources = compilation.sources()
     with _progress_line() as progress:
         placement = compilation.solve(arguments.backend, _time_left(arguments.time_limit),
                                       progress)
     diagnostics = compilation.diagnostics() + \
         compilation.verdict(placement, arguments.time_limit).diagnostics
+    if plot is not None:
+        from fitlang.solve.timeline_plot import write_plot
+
+        write_plot(problem, placement, plot)
     if arguments.format == "json":
         sys.stdout.write(as_json(problem, placement, diagnostics, arguments.all_nodes))
     elif arguments.format != "text":  # a CI format: what the solve found to report, only
@@ -592,6 +604,19 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     if any(d.is_error for d in diagnostics):
         return EXIT_ERRORS
     return EXIT_OK if placement.status in ("optimal", "feasible") else EXIT_ERRORS
+
+
+def _plot_path(raw: str) -> Path:
+    """Where `--plot` writes, checked before the solve: a known format, matplotlib installed,
+    a directory to write into."""
+    from fitlang.solve.timeline_plot import plot_format, require_matplotlib
+
+    plot_format(raw)
+    require_matplotlib()
+    path = Path(raw)
+    if not path.parent.resolve().is_dir():
+        raise UsageError(f"--plot {raw}: no such directory {path.parent}")
+    return path
 
 
 @contextlib.contextmanager
@@ -712,7 +737,6 @@ def _run_explain(arguments: argparse.Namespace) -> int:
     """The explanation is the output (stdout); the diagnostics go where they always go."""
     import json
 
-    from fitlang import messages as msg
     from fitlang.driver import EXPLAIN_SECONDS
     from fitlang.solve.explain import (
         ExplainOutcome,
@@ -730,10 +754,18 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         EXPLAIN_SECONDS if arguments.time_limit is None else arguments.time_limit,
         arguments.repair_budget)
     if problem.timeline is not None and explanation.outcome is not ExplainOutcome.FEASIBLE:
-        # issue 19: explain's trials solve without time, so far
-        emit(diagnostics + [msg.NotSupportedWithHorizon(detail="explaining a conflict in time "
-                                                               "(`fitc explain`)").diagnostic(
-            compilation.root_path, FIRST_CHARACTER)], arguments.format, sources)
+        # issue 19: the conflict in time is a window lacking capacity, with repairs
+        from fitlang.solve.explain_time import explained_in_time, explanation_document
+
+        explained = explained_in_time(problem, compilation.root_path, arguments.time_limit,
+                                      arguments.repair_budget)
+        if arguments.format == "json":
+            document = explanation_document(explained, arguments.repair_budget)
+            document["diagnostics"] = json.loads(render(diagnostics + [explained.diagnostic],
+                                                        "json", sources))
+            sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        else:
+            emit(diagnostics + [explained.diagnostic], arguments.format, sources)
         return EXIT_ERRORS
     found = explanation_diagnostics(problem, compilation.root_path, explanation=explanation,
                                     for_solve=False)

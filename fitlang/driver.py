@@ -221,7 +221,7 @@ class Compilation:
             problem = self.problem
             if problem is None:
                 raise ValueError("the policy has errors: nothing to explain")
-            if problem.timeline is not None:  # issue 19: a conflict in time is not explained yet
+            if problem.timeline is not None:  # issue 19: solve/explain_time.py says the conflict
                 self._explained[key] = _explained_in_time(self.solve("auto", time_limit))
             else:
                 self._explained[key] = explain(problem, time_limit, budget)
@@ -303,11 +303,13 @@ class Compilation:
 
         problem = self.problem
         assert problem is not None
-        if problem.timeline is not None:  # explain's trials solve without time: not yet
+        if problem.timeline is not None:  # the conflict in time, with repairs (issue 19)
+            from fitlang.solve.explain_time import explain_in_time
+
+            # as without a horizon: E0501 with the conflict as `fitc explain` says it (E0950)
+            said = explain_in_time(problem, self.root_path, time_limit, time_limit)
             return Verdict(placement, Outcome.INFEASIBLE, [msg.NoPlacement(
-                detail="no schedule meets every hard rule within the horizon (the solver proved "
-                "it); explaining a conflict in time is not supported yet").diagnostic(
-                    self.root_path, FIRST_CHARACTER)])
+                detail=said.message).diagnostic(said.path, said.span, related=said.related)])
         explanation = self.explain(time_limit)
         if explanation.outcome is ExplainOutcome.CONFLICT:
             found = explanation_diagnostics(problem, self.root_path, explanation=explanation)

@@ -1127,6 +1127,47 @@ class PreemptionInvalid(Message):
     detail: str
 
 
+class NoScheduleInWindow(Message):
+    code = "E0950"
+    summary = "no schedule: a window of the horizon lacks the capacity its jobs need"
+    template = "no schedule: {detail}"
+    fix = ("Apply a repair it lists (each checked by solving): a later deadline, or nodes added "
+           "for the hours named; or shorten the jobs, or move work out of the window.")
+    detail: str
+
+
+class NoScheduleWithoutWindow(Message):
+    code = "E0951"
+    summary = "no schedule, though no window alone lacks capacity"
+    template = "{detail}"
+    fix = ("Raise a power cap or the budget for the busy hours, widen the jobs' windows, or "
+           "make the replicas smaller so that they pack onto fewer nodes.")
+    detail: str
+
+
+class JobsResumedAtTheirStart(Message):
+    code = "W0950"
+    summary = "Kubernetes Jobs wait, suspended, for someone to resume them at their start"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Run the written `start-jobs.sh` at every step (cron, a CI schedule), which resumes "
+           "each Job once its start (annotation `fitlang.dev/start`) has come, or resume them "
+           "yourself with `kubectl patch job NAME --type=merge -p '{\"spec\":{\"suspend\":false}}'`.")
+    target: str
+    detail: str
+
+
+class CapacityNotScheduled(Message):
+    code = "W0951"
+    summary = "bought capacity runs the whole horizon: the provider has no scheduled scaling"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Scale the group by the windows `fitc solve` shows by other means, or accept paying "
+           "for the nodes over the whole horizon.")
+    target: str
+    detail: str
+
+
 class TimingNotEnforced(Message):
     code = "W0901"
     summary = "timing the target does not enforce"

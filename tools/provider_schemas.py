@@ -27,6 +27,8 @@ WRITTEN = [
     ("provider", "google", "provider-google", "provider", "GoogleProviderConfig"),
     ("provider", "azurerm", "provider-azurerm", "provider", "AzurermProviderConfig"),
     ("resource", "aws_eks_node_group", "provider-aws", "eks-node-group", "EksNodeGroupConfig"),
+    ("resource", "aws_autoscaling_schedule", "provider-aws", "autoscaling-schedule",
+     "AutoscalingScheduleConfig"),  # capacity in time (issue 19)
     ("resource", "google_container_node_pool", "provider-google", "container-node-pool",
      "ContainerNodePoolConfig"),
     ("resource", "azurerm_kubernetes_cluster_node_pool", "provider-azurerm",

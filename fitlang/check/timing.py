@@ -113,10 +113,6 @@ def check_timing(program: Program) -> Iterator[Diagnostic]:
                     electricity.origin.path, electricity.origin.span)
         return
     policy = program.policy
-    for buy in program.buys:
-        if buy.origin is not None:
-            yield msg.NotSupportedWithHorizon(detail="buying nodes (`buy`)").diagnostic(
-                buy.origin.path, buy.origin.span)
     for name in ("allow_unplaced",):
         if name in policy.spans and policy.allow_unplaced:
             where = policy.spans[name]

@@ -121,13 +121,33 @@ def budget_rows(encoding: TimeEncoding) -> None:
         encoding.model.add(terms, upper=problem.budget, group=StepBudgetGroup(step))
 
 
+@dataclass(frozen=True)
+class StepBuyGroup(GroupKey):
+    """A `buy` block's max_count (by its index, `NodeClass.buy_group`) at one step."""
+
+    buy: int
+    step: int
+
+
+def buy_rows(encoding: TimeEncoding) -> None:
+    """In time, bought capacity is there for the steps it is needed (the Terraform target
+    scales each node group by schedule): a `buy` block's max_count bounds its nodes in use at
+    each step, and each node-hour in use is paid (the objective's u[c,t])."""
+    problem = encoding.problem
+    for group, limit in sorted(problem.buy_limits.items()):
+        members = [c.id for c in problem.classes if c.buy_group == group]
+        for step in range(encoding.timeline.steps):
+            encoding.model.add({encoding.u[c, step]: 1 for c in members}, upper=limit,
+                               group=StepBuyGroup(group, step))
+
+
 # the time model's rows, in the order `solve/timeline.py` adds them
 ROWS: tuple[Callable[[TimeEncoding], None], ...] = (starts_rows, capacity_rows, power_rows,
-                                                     budget_rows, carbon.budget_rows,
+                                                     budget_rows, buy_rows, carbon.budget_rows,
                                                      pool_windows.off_rows, preemption.rows)
 # the static rules whose `check` reads every replica as running at once: with a horizon,
 # `check_steps` restates them step by step instead
-PER_STEP = frozenset({"capacity", "power", "budget"})
+PER_STEP = frozenset({"capacity", "power", "budget", "buy_limits"})
 
 
 @dataclass(frozen=True)
@@ -157,6 +177,7 @@ def check_steps(placed: Placed, runs: list[Run]) -> Iterator[Diagnostic]:
         in_use = {run.node for run in here}
         yield from _step_power(placed, in_use, step)
         yield from _step_budget(placed, in_use, step)
+        yield from _step_buys(placed, in_use, step)
     yield from carbon.check(placed, runs)
 
 
@@ -222,6 +243,15 @@ def _step_budget(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagno
         yield placed.violation(f"at step {step} the nodes in use cost {float(cost):.2f} USD/h, "
                                f"over the budget of {float(problem.budget):.2f} USD/h",
                                problem.budget_origin)
+
+
+def _step_buys(placed: Placed, in_use: set[str], step: int) -> Iterator[Diagnostic]:
+    problem = placed.problem
+    for group, limit in sorted(problem.buy_limits.items()):
+        bought = sum(1 for node in in_use if placed.owner[node].buy_group == group)
+        if bought > limit:
+            yield placed.violation(f"at step {step} {bought} bought nodes are in use, over "
+                                   f"max_count = {limit}", problem.buy_origins.get(group))
 
 
 def horizon_cost(problem: Problem, runs: list[Run], owner_price: Callable[[str, int], Fraction]) -> Fraction:

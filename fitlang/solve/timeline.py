@@ -172,7 +172,20 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
         status = Status.UNKNOWN
     return TimedPlacement(status, objective, value, None if bound is None else min(bound, value),
                           assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
-                          timeline=timeline)
+                          bought=bought_in_time(problem, assignments), timeline=timeline)
+
+
+def bought_in_time(problem: Problem, assignments: list[TimedAssignment]) -> dict[str, list[str]]:
+    """Class id -> the nodes of an offer that host a run at some step: bought for the steps
+    they are in use (the Terraform target scales their group by schedule)."""
+    owners = problem.owners()
+    bought: dict[str, set[str]] = {}
+    for assignment in assignments:
+        node_class = owners[assignment.node]
+        if node_class.provisioned:
+            bought.setdefault(node_class.id, set()).add(assignment.node)
+    return {class_id: [name for name in problem.node_class(class_id).node_names if name in nodes]
+            for class_id, nodes in sorted(bought.items())}
 
 
 @dataclass(frozen=True)
@@ -292,6 +305,8 @@ def greedy_start(encoding: TimeEncoding) -> dict[int, float] | None:
     least to the cost given what is placed, within the nodes, power caps and budget of each
     step. None when a replica finds no room (HiGHS then starts from nothing)."""
     problem, timeline = encoding.problem, encoding.timeline
+    if problem.buy_limits:  # not tracked here: HiGHS starts from nothing
+        return None
     hours = Fraction(timeline.step_seconds, 3600)
     steps = timeline.steps
     classes = problem.classes

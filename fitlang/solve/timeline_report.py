@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from fitlang.model.problem import Problem, Timeline
+from fitlang.model.problem import PowerScope, Problem, Timeline
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import Placement
 from fitlang.solve.report import _aligned, _grouped_unplaced
 from fitlang.solve.timeline import instant, iso
+from fitlang.solve.timeline_lanes import lanes
 
 SHOWN_RUNS = 40  # runs listed one per line; the JSON has them all
 
@@ -76,13 +77,17 @@ def timed_text(problem: Problem, placement: Placement) -> str:
     rows: list[tuple[str, ...]] = [("day", "pool", "node-hours", "peak nodes", "energy", "cost",
                                     "runs")]
     total = Fraction(0)
-    for (day, class_id), row in sorted(_days(problem, timeline, placement).items()):
+    days = _days(problem, timeline, placement)
+    for (day, class_id), row in sorted(days.items()):
         total += row.cost
         rows.append((day, class_id, f"{float(row.node_steps * hours):g}", str(row.peak),
                      f"{float(row.kwh):.1f} kWh", f"{float(row.cost):.2f} USD",
                      ", ".join(sorted(row.work))))
+        if (day, class_id) == max(key for key in days if key[0] == day):
+            rows += _day_total(day, [r for (d, _), r in days.items() if d == day], hours)
     lines += _aligned(rows, header=True) if len(rows) > 1 else ["no node in use"]
     lines.append("")
+    lines += lanes(problem, placement)
     runs = sorted(_runs(placement), key=lambda r: (r[3], r[0], r[1]))
     shown: list[tuple[str, ...]] = [("workload", "replica", "node", "start", "end")]
     for workload, replica, node, start, end in runs[:SHOWN_RUNS]:
@@ -121,17 +126,28 @@ def _carbon_lines(problem: Problem, placement: Placement) -> list[str]:
     budget = "" if problem.carbon_budget is None else \
         f" (budget {float(problem.carbon_budget):.2f} kgCO2e)"
     return [f"carbon over the horizon: {float(emitted):.2f} kgCO2e{budget}"]
+def _day_total(day: str, rows: list[_Day], hours: Fraction) -> list[tuple[str, ...]]:
+    """A day's sum over its pools, where it has more than one."""
+    if len(rows) < 2:
+        return []
+    return [(day, "(all pools)", f"{float(sum(r.node_steps for r in rows) * hours):g}", "",
+             f"{float(sum(r.kwh for r in rows)):.1f} kWh",
+             f"{float(sum(r.cost for r in rows)):.2f} USD", "")]
 
 
 def _power_lines(problem: Problem, placement: Placement) -> list[str]:
-    per_step = in_use_per_step(problem, placement)
     lines = []
     for cap in problem.power_caps:
-        drawn = [sum((problem.node_class(c).power_watts * len(nodes)
-                      for c, nodes in step.items() if c in cap.classes), Fraction(0))
-                 for step in per_step]
+        drawn = power_per_step(problem, placement, cap)
         peak = max(drawn, default=Fraction(0))
         at = drawn.index(peak) if drawn else 0
         lines.append(f"power {cap.name} ({cap.scope}): peak {float(peak) / 1000:.1f} kW of "
                      f"{float(cap.cap_at(at)) / 1000:.1f} kW (step {at})")
     return lines
+
+
+def power_per_step(problem: Problem, placement: Placement, cap: PowerScope) -> list[Fraction]:
+    """Watts drawn under a power cap at each step: its nodes in use then, at their draw."""
+    return [sum((problem.node_class(c).power_watts * len(nodes)
+                 for c, nodes in step.items() if c in cap.classes), Fraction(0))
+            for step in in_use_per_step(problem, placement)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from fitlang.check import types as t
@@ -17,8 +18,9 @@ from fitlang.check.program import Origin, TargetSettings
 from fitlang.check.schema import Attr, BlockSchema
 from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
-from fitlang.messages import InvalidLabelValue, NotEnforceable, PoolsIndistinct
+from fitlang.messages import InvalidLabelValue, JobsResumedAtTheirStart, NotEnforceable, PoolsIndistinct
 from fitlang.model.problem import NodeClass
+from fitlang.targets import kubernetes_time
 from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
 from fitlang.targets.yaml_out import dump, dump_all
 
@@ -276,6 +278,17 @@ def _unenforceable(context: CompileContext, need: Findings) -> list[Diagnostic]:
     return needs
 
 
+def _resumed_by_hand(context: CompileContext, need: Findings) -> list[Diagnostic]:
+    """W0950: with a horizon, the Jobs wait suspended for whoever resumes them at their start."""
+    if context.problem.timeline is None or \
+            not any(w.kind == "job" for w in context.placed_workloads()):
+        return []
+    return [need(f"the Jobs are written suspended, each with its start in the annotation "
+                 f"`{kubernetes_time.START_ANNOTATION}`; nothing in the cluster resumes them: run "
+                 f"`{kubernetes_time.START_SCRIPT}` at every step (cron), or resume them yourself",
+                 None, JobsResumedAtTheirStart)]
+
+
 def _device(node_class: NodeClass) -> str | None:
     return node_class.accelerator.resource if node_class.accelerator is not None else None
 
@@ -298,6 +311,7 @@ def _tolerations(node_class: NodeClass) -> list[dict]:
 
 class Kubernetes(Target):
     name = "kubernetes"
+    enforces_timing = True  # Jobs suspended until their start (kubernetes_time); W0950
 
     # workload kind -> how its pods are run
     TRANSFORMS: ClassVar[dict[str, str]] = {"service": "_deployment", "job": "_job"}
@@ -332,7 +346,7 @@ class Kubernetes(Target):
                 problems.append(need(f"gang `{workload.name}` runs on pools with different devices; "
                                      "one Job's pods request one kind", workload.origin))
         problems += _invalid_selected_values(context, need) + _indistinct_pools(context, need)
-        problems += _unenforceable(context, need)
+        problems += _unenforceable(context, need) + _resumed_by_hand(context, need)
         return by_message(problems)
 
     def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Diagnostic]:
@@ -367,6 +381,7 @@ class Kubernetes(Target):
         if priorities:
             files["priorityclasses.yaml"] = dump_all([self._priority_class(p) for p in priorities])
         per_file: dict[str, list[dict]] = {}
+        timed: list[tuple[datetime, str]] = []  # with a horizon: each Job's start
         for workload, splits in placed:  # options of a workload share its file
             documents = per_file.setdefault(f"{dns_name(workload.name)}.yaml", [])
             if workload.gang and workload.kind == "job":
@@ -376,7 +391,10 @@ class Kubernetes(Target):
                 documents.append(self._pod_group(workload, namespace))
             for split in splits:
                 builder = getattr(self, self.TRANSFORMS[workload.kind])
-                documents.append(builder(split, namespace, context))
+                if workload.kind == "job" and context.problem.timeline is not None:
+                    documents += self._jobs_in_time(split, namespace, context, timed)
+                else:
+                    documents.append(builder(split, namespace, context))
         files.update({name: dump_all(documents) for name, documents in per_file.items()})
         files["kustomization.yaml"] = dump({
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
@@ -384,7 +402,21 @@ class Kubernetes(Target):
         script = _label_nodes_script(context, [s for _, splits in placed for s in splits])
         if script is not None:
             files["label-nodes.sh"] = script
+        if timed:
+            files[kubernetes_time.START_SCRIPT] = kubernetes_time.start_script(namespace, timed)
         return files
+
+    def _jobs_in_time(self, split: Split, namespace: str, context: CompileContext,
+                      timed: list[tuple[datetime, str]]) -> list[dict]:
+        """One suspended Job per start of the split's replicas (`kubernetes_time`)."""
+        jobs = []
+        for run in kubernetes_time.timed_runs(context, split):
+            job = kubernetes_time.suspend(self._job(split, namespace, context), context, run)
+            start = kubernetes_time.moment(context, run.start)
+            job["metadata"]["name"] = kubernetes_time.job_name(split, start)
+            timed.append((start, job["metadata"]["name"]))
+            jobs.append(job)
+        return jobs
 
     # ---- objects ---------------------------------------------------------
 

@@ -27,6 +27,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import yaml
@@ -41,6 +42,7 @@ DEFAULT_POOL_LABEL = "fitlang.dev/pool"
 DEDICATED_TAINT_KEY = "fitlang.dev/dedicated"
 WORKLOAD_ANNOTATION = "fitlang.dev/workload"
 OPTION_LABEL = "fitlang.dev/option"
+START_ANNOTATION = "fitlang.dev/start"  # with a horizon: when a suspended Job is resumed
 POD_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod"}
 # the API server's label-value rule (k8s.io/apimachinery validation.IsValidLabelValue)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -73,6 +75,8 @@ class PodObject:
     workload: str | None
     option: str | None
     problems: list[str] = field(default_factory=list)
+    annotations: dict = field(default_factory=dict)
+    spec: dict = field(default_factory=dict)  # the object's own spec (a Job's: suspend, deadline)
 
 
 # ---- the nodes ------------------------------------------------------------
@@ -212,10 +216,12 @@ def pod_objects(objects: list[tuple[str, dict]]) -> list[PodObject]:
         spec = document.get("spec") or {}
         template = document if kind == "Pod" else spec.get("template") or {}
         labels = (template.get("metadata") or {}).get("labels") or {}
+        annotations = metadata.get("annotations") or {}
         found.append(PodObject(
             path, posixpath.dirname(path), kind, str(metadata.get("name")), _pod_count(kind, spec), template,
-            (metadata.get("annotations") or {}).get(WORKLOAD_ANNOTATION),
-            labels.get(OPTION_LABEL) or (metadata.get("labels") or {}).get(OPTION_LABEL)))
+            annotations.get(WORKLOAD_ANNOTATION),
+            labels.get(OPTION_LABEL) or (metadata.get("labels") or {}).get(OPTION_LABEL),
+            annotations=annotations, spec=spec))
     return found
 
 
@@ -422,7 +428,10 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
         if written[demand] != placed:
             needs.append(need(f"`{demand}`: the files run {written[demand]} pods, the placement "
                               f"{placed}", _origin(context, demands[demand].workload)))
-    needs += _overcommitted(nodes, chosen, requests_of, need)
+    if context.problem.timeline is None:
+        needs += _overcommitted(nodes, chosen, requests_of, need)
+    else:
+        needs += _overcommitted_in_time(context, nodes, requests_of, need)
     return by_message(needs)
 
 
@@ -447,9 +456,13 @@ def _item_needs(context: CompileContext, item: PodObject, where: str, demands: d
     requests = pod_requests(pod)
     written[demand] += item.pods
     requests_of.setdefault(demand, requests)
+    placed = chosen.get(demand, Counter())
+    if _runs_in_time(context, demand):
+        needs += _time_needs(context, item, where, demands[demand], origin, need)
+        placed = _started_at(context, demand, item.annotations.get(START_ANNOTATION))
     return needs + _object_needs(where, item, pod, requests,
                                  _cluster_nodes(nodes, item.folder, folders),
-                                 chosen.get(demand, Counter()), origin, need)
+                                 placed, origin, need)
 
 
 def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> list[ClusterNode]:
@@ -587,3 +600,77 @@ def _strings(value) -> set[str]:
     if isinstance(value, list):
         return set().union(*map(_strings, value))
     return set()
+
+
+# ---- in time (issue 19) ------------------------------------------------------
+# A job of a policy with a horizon runs as Jobs created suspended, each resumed at the instant
+# its annotation names (by start-jobs.sh, or by hand), and stopped by Kubernetes after
+# activeDeadlineSeconds counted from then (docs/targets.md). Read so, a Job's pods hold their
+# node from its start for at most that long.
+
+
+def _runs_in_time(context: CompileContext, demand: str) -> bool:
+    """A job of a policy with a horizon: its runs start at their steps, not at once."""
+    timeline = context.problem.timeline
+    window = context.problem.demand(demand).window
+    return timeline is not None and window is not None and window.duration < timeline.steps \
+        and any(a.workload == demand for a in context.placement.assignments)
+
+
+def _instant(context: CompileContext, step: int) -> str:
+    timeline = context.problem.timeline
+    assert timeline is not None
+    moment = timeline.start + timedelta(seconds=step * timeline.step_seconds)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _started_at(context: CompileContext, demand: str, start: object) -> Counter:
+    """Node -> replicas of `demand` the placement starts at the instant `start`."""
+    return Counter(a.node for a in context.placement.assignments
+                   if a.workload == demand and _instant(context, getattr(a, "start", 0)) == start)
+
+
+def _time_needs(context: CompileContext, item: PodObject, where: str, demand, origin,
+                need: Findings) -> list[Diagnostic]:
+    """The Job waits for its start, which is one the placement gives, and stops by its end."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    start = item.annotations.get(START_ANNOTATION)
+    runs = {_instant(context, getattr(a, "start", 0)): getattr(a, "end", 0) - getattr(a, "start", 0)
+            for a in context.placement.assignments if a.workload == demand.name}
+    if item.kind != "Job" or item.spec.get("suspend") is not True:
+        return [need(f"{where} starts as soon as it is applied, not at the times the placement "
+                     f"gives ({', '.join(sorted(runs))})", origin)]
+    if start not in runs:
+        return [need(f"{where} starts at {start!r} (annotation `{START_ANNOTATION}`), when the "
+                     f"placement starts none of `{demand.name}` (it starts them at "
+                     f"{', '.join(sorted(runs))})", origin)]
+    planned = runs[start] * timeline.step_seconds
+    limit = item.spec.get("activeDeadlineSeconds")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit > planned:
+        return [need(f"{where} may run past its planned end: activeDeadlineSeconds is "
+                     f"{limit!r}, the run is planned for {planned} s", origin)]
+    return []
+
+
+def _overcommitted_in_time(context: CompileContext, nodes: list[ClusterNode],
+                           requests_of: dict[str, dict[str, Decimal]],
+                           need: Findings) -> list[Diagnostic]:
+    """`_overcommitted` at each step: what runs on a node at once fits its allocatable."""
+    by_name = {node.name: node for node in nodes}
+    used: dict[tuple[str, int], defaultdict[str, Decimal]] = {}
+    for assignment in context.placement.assignments:
+        for step in range(getattr(assignment, "start", 0), getattr(assignment, "end", 0)):
+            held = used.setdefault((assignment.node, step), defaultdict(Decimal))
+            for resource, amount in requests_of.get(assignment.workload, {}).items():
+                held[resource] += amount
+    needs, seen = [], set()
+    for (name, step), held in sorted(used.items()):
+        node = by_name.get(name)
+        over = [r for r, amount in sorted(held.items())
+                if node is not None and amount > node.allocatable.get(r, Decimal(0)) and amount > 0]
+        if over and node is not None and name not in seen:
+            seen.add(name)
+            needs.append(need(f"node `{name}`: the pods placed on it at step {step} request more "
+                              f"{', '.join(over)} than it can allocate", node.node_class.origin))
+    return needs

@@ -19,6 +19,7 @@ the files back, sharing no code with this module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -68,6 +69,9 @@ class Purchase:
     spot: bool
     count: int
     cluster: str | None  # the cluster the policy names, or None: the region's, from a variable
+    # with a horizon (issue 19): (step, nodes in use from then on) wherever that changes, the
+    # last at the horizon's end (0); () without a horizon
+    schedule: tuple[tuple[int, int], ...] = ()
 
     @property
     def key(self) -> str:
@@ -123,7 +127,29 @@ def purchases(context: CompileContext) -> list[Purchase]:
         found[key] = Purchase(earlier.node_class if earlier else node_class, key[1], key[2],
                               bought + (earlier.count if earlier else 0),
                               policy.settings_of(TerraformSettings).cluster if named else None)
-    return list(found.values())
+    if context.problem.timeline is None:
+        return list(found.values())
+    return [dataclasses.replace(p, schedule=_schedule(context, p)) for p in found.values()]
+
+
+def _schedule(context: CompileContext, purchase: Purchase) -> tuple[tuple[int, int], ...]:
+    """The purchase's nodes in use at each step, as change points (docs/targets.md)."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    owners = context.problem.owners()
+    key = (purchase.node_class.pool, purchase.region, purchase.spot)
+    in_use: list[set[str]] = [set() for _ in range(timeline.steps)]
+    for assignment in context.placement.assignments:
+        node_class = owners[assignment.node]
+        if node_class.provisioned and (node_class.pool, node_class.region or "", node_class.spot) == key:
+            for step in range(getattr(assignment, "start", 0), getattr(assignment, "end", 0)):
+                in_use[step].add(assignment.node)
+    changes, last = [], 0  # the group starts empty
+    for step, nodes in enumerate([len(n) for n in in_use] + [0]):
+        if nodes != last:
+            changes.append((step, nodes))
+            last = nodes
+    return tuple(changes)
 
 
 def hcl_string(value: object) -> str:
@@ -200,11 +226,14 @@ def _spot_max_price(price: Fraction) -> str:
 
 class Terraform(Target):
     name = "terraform"
+    enforces_timing = True  # EKS groups scaled by schedule; W0951 where a provider cannot
 
     def problems(self, context: CompileContext) -> list[Diagnostic]:
         bought = purchases(context)
         need = self.needs(context)
         needs = self._policy_problems(context.program.policy, bought, need)
+        needs += [_unscheduled(context, p, need) for p in bought
+                  if p.schedule and (p.node_class.provider or "aws") != "aws"]
         for purchase in bought:
             node_class = purchase.node_class
             provider = node_class.provider or "aws"
@@ -274,8 +303,10 @@ class Terraform(Target):
                      for v in self._variables(p, by_provider[p])]
         files["variables.tf"] = environment.get_template("variables.tf.j2").render(variables=variables)
         for provider, group in sorted(by_provider.items()):
-            render = getattr(self, f"_{provider}")
-            files[f"{provider}.tf"] = render(environment, group)
+            if provider == "aws":
+                files["aws.tf"] = self._aws(environment, group, context)
+            else:
+                files[f"{provider}.tf"] = getattr(self, f"_{provider}")(environment, group)
         return files
 
     def _variables(self, provider: str, bought: list[Purchase]) -> list[dict]:
@@ -310,15 +341,17 @@ class Terraform(Target):
     def _labels(self, node_class: NodeClass) -> dict[str, str]:
         return {POOL_LABEL: dns_name(node_class.pool)}
 
-    def _aws(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
+    def _aws(self, environment: jinja2.Environment, bought: list[Purchase],
+             context: CompileContext) -> str:
         groups = []
         for purchase in bought:
             node_class, region = purchase.node_class, purchase.region
             name = f"fitc-{dns_name(node_class.pool, 40)}{'-spot' if purchase.spot else ''}"
             cluster_name = hcl_string(purchase.cluster) if purchase.cluster is not None else \
                 f"var.aws_cluster_names[{hcl_string(region)}]"
-            groups.append({
-                "resource": resource_name(purchase),
+            resource = resource_name(purchase)
+            group: dict[str, object] = {
+                "resource": resource,
                 "head": [("provider", f"aws.{hcl_identifier(region)}"),
                          ("cluster_name", cluster_name),
                          ("node_group_name", hcl_string(name)),
@@ -329,7 +362,10 @@ class Terraform(Target):
                          ("ami_type", hcl_string(eks_ami_type(node_class)))],
                 "scaling": [("desired_size", str(purchase.count)), ("max_size", str(purchase.count)),
                             ("min_size", str(purchase.count))],
-                "labels": self._labels(node_class)})
+                "labels": self._labels(node_class), "schedules": []}
+            if purchase.schedule:
+                group.update(_scheduled(context, purchase, resource, name))
+            groups.append(group)
         regions = sorted({p.region for p in bought})
         return environment.get_template("aws.tf.j2").render(regions=regions, groups=groups)
 
@@ -381,3 +417,44 @@ class Terraform(Target):
         data = None if cluster is None else [("name", hcl_string(cluster)),
                                              ("resource_group_name", "var.azure_resource_group")]
         return environment.get_template("azure.tf.j2").render(groups=groups, data=data)
+
+
+def _scheduled(context: CompileContext, purchase: Purchase, resource: str, name: str) -> dict:
+    """EKS in time: the group starts empty and may grow to the nodes bought; one
+    aws_autoscaling_schedule per change of the nodes in use sets the group's size from then
+    on (min = desired, so that nothing scales it below the plan). Terraform leaves the sizes
+    the schedules set alone (`ignore_changes`)."""
+    from fitlang.solve.timeline import instant, iso
+
+    timeline = context.problem.timeline
+    assert timeline is not None
+    group = f"aws_eks_node_group.{resource}.resources[0].autoscaling_groups[0].name"
+    schedules = []
+    for step, nodes in purchase.schedule:
+        moment = instant(timeline, step)
+        schedules.append({
+            "resource": f"{resource}_{moment:%Y%m%dT%H%M}",
+            "body": [("scheduled_action_name", hcl_string(f"{name}-{moment:%Y%m%dT%H%MZ}")),
+                     ("autoscaling_group_name", group),
+                     ("desired_capacity", str(nodes)), ("min_size", str(nodes)),
+                     ("max_size", str(purchase.count)),
+                     ("start_time", hcl_string(iso(moment)))]})
+    return {"scaling": [("desired_size", "0"), ("max_size", str(purchase.count)), ("min_size", "0")],
+            "schedules": schedules,
+            "ignore": "[scaling_config[0].desired_size, scaling_config[0].min_size]"}
+
+
+def _unscheduled(context: CompileContext, purchase: Purchase, need: Findings) -> Diagnostic:
+    """W0951: GKE node pools and AKS node pools have no scheduled scaling in their providers:
+    the pool runs its nodes the whole horizon, more than the node-hours priced."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    hours = Fraction(timeline.step_seconds, 3600)
+    ends = [step for step, _ in purchase.schedule[1:]] + [timeline.steps]
+    used = sum((end - step) * nodes for (step, nodes), end in zip(purchase.schedule, ends)) * hours
+    provider = PROVIDER_NAMES[purchase.node_class.provider or "aws"]
+    return need(f"the {provider} provider has no scheduled scaling for node pools: the pool of "
+                f"`{purchase.node_class.pool}` in {purchase.region} runs {purchase.count} nodes "
+                f"over the whole horizon ({float(purchase.count * timeline.steps * hours):g} "
+                f"node-hours), where the placement uses and prices {float(used):g}",
+                purchase.node_class.origin, msg.CapacityNotScheduled)

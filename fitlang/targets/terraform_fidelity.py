@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from fractions import Fraction
 
 import hcl2
@@ -79,6 +80,9 @@ def check_files(context: CompileContext, files: dict[str, str],
         return stated.cluster if named else None
 
     found: Counter[Capacity] = Counter()
+    timed = context.problem.timeline is not None
+    groups: dict[str, Capacity] = {}  # EKS resource label -> what it runs (for the schedules)
+    schedules: list[tuple[str, dict]] = []
     for kind in read.others:
         needs.append(need(f"{kind}: fitc writes no such block; what it buys is not checked"))
     aws_regions = {body.get("alias"): body.get("region") for name, body in read.providers
@@ -86,16 +90,22 @@ def check_files(context: CompileContext, files: dict[str, str],
     clusters = {label: body for kind, label, body in read.data if kind == "azurerm_kubernetes_cluster"}
     for kind, label, body in read.resources:
         address = f"{kind}.{label}"
+        if kind == SCHEDULE and timed:
+            schedules.append((label, body))
+            continue
         if kind not in PROVIDER_OF_RESOURCE:
             needs.append(need(f"{address}: a resource fitc does not write; it may buy capacity "
                               "that was not priced"))
             continue
         reader = READERS[PROVIDER_OF_RESOURCE[kind]]
         problems: list[str] = []
-        result = reader(body, problems, aws_regions=aws_regions, clusters=clusters, cluster=cluster)
+        result = reader(body, problems, aws_regions=aws_regions, clusters=clusters, cluster=cluster,
+                        timed=timed)
         copies = _copies(body, problems)
         if result is not None and copies is not None:
             capacity, count = result
+            if kind == "aws_eks_node_group":
+                groups[label] = capacity
             node_class = classes.get(capacity)
             if node_class is not None:
                 problems += _runs_on(kind, body, node_class, capacity)
@@ -107,6 +117,8 @@ def check_files(context: CompileContext, files: dict[str, str],
             needs.append(need(f"the files buy {found[capacity]} x {capacity.describe()}; the "
                               f"placement bought and priced {bought}",
                               node_class.origin if node_class else None))
+    if timed:
+        needs += _schedule_needs(context, groups, schedules, need)
     return needs
 
 
@@ -249,7 +261,7 @@ def _cluster_in(value: object, variable: str, region: str, cluster: str | None,
         problems.append(f"`{attribute}` is not the cluster of {region} (var.{variable}[\"{region}\"])")
 
 
-def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster,
+def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster, timed: bool = False,
          **_: object) -> tuple[Capacity, int] | None:
     alias = (_expression(body.get("provider")) or "aws").removeprefix("aws").removeprefix(".")
     region = _literal(aws_regions.get(alias or None))
@@ -258,6 +270,8 @@ def _eks(body: dict, problems: list[str], *, aws_regions: dict, cluster,
     scaling = _block(body, "scaling_config") or {}
     sizes = {scaling.get(key) for key in ("desired_size", "min_size", "max_size")}
     size = next(iter(sizes)) if len(sizes) == 1 else None
+    if timed and scaling.get("desired_size") == scaling.get("min_size") == 0:
+        size = scaling.get("max_size")  # in time: empty until its schedules size it
     capacity_type = body.get("capacity_type", "ON_DEMAND")
     if not isinstance(region, str):
         problems.append("its AWS provider names no region")
@@ -428,3 +442,72 @@ def _aks_spot(body: dict, node_class: NodeClass) -> list[str]:
 
 # per provider, what reads one of its node group resources
 READERS: dict[str, Callable[..., tuple[Capacity, int] | None]] = {"aws": _eks, "gcp": _gke, "azure": _aks}
+
+
+# ---- in time (issue 19) -----------------------------------------------------------------
+# With a horizon, an EKS group starts empty (desired = min = 0) and aws_autoscaling_schedule
+# resources set its size from their start_time on. Read so, the group runs at each step the
+# desired capacity of the latest schedule begun by then; that must be the nodes of its
+# capacity the placement uses at that step (what it priced, node-hour by node-hour).
+
+SCHEDULE = "aws_autoscaling_schedule"
+GROUP_NAME = re.compile(r"aws_eks_node_group\.(?P<label>[A-Za-z0-9_-]+)\.resources\[0\]\."
+                        r"autoscaling_groups\[0\]\.name")
+
+
+def _schedule_needs(context: CompileContext, groups: dict[str, Capacity],
+                    schedules: list[tuple[str, dict]], need: Findings) -> list[Diagnostic]:
+    timeline = context.problem.timeline
+    assert timeline is not None
+    needs = []
+    sized: dict[str, list[tuple[datetime, object]]] = {}
+    for label, body in schedules:
+        address = f"{SCHEDULE}.{label}"
+        match = GROUP_NAME.fullmatch(_expression(body.get("autoscaling_group_name")) or "")
+        start = _instant_of(body.get("start_time"))
+        if match is None or match["label"] not in groups:
+            needs.append(need(f"{address}: scales no node group fitc wrote"))
+        elif start is None or "recurrence" in body:
+            needs.append(need(f"{address}: not one start_time in UTC (`...Z`): when it scales "
+                              "is not known from the files"))
+        else:
+            sized.setdefault(match["label"], []).append((start, body.get("desired_capacity")))
+    for label, capacity in sorted(groups.items()):
+        wanted = _in_use(context, capacity)
+        if not any(wanted) and label not in sized:
+            continue
+        actions = sorted(sized.get(label, []), key=lambda action: action[0])
+        for step, nodes in enumerate(wanted):
+            moment = timeline.start + timedelta(seconds=step * timeline.step_seconds)
+            size = next((d for s, d in reversed(actions) if s <= moment), 0)
+            if size != nodes:
+                needs.append(need(f"aws_eks_node_group.{label}: at {moment:%Y-%m-%dT%H:%M}Z its "
+                                  f"schedules size it at {size}; the placement uses and prices "
+                                  f"{nodes} x {capacity.describe()} then"))
+                break
+    return needs
+
+
+def _instant_of(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value.endswith("Z"):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _in_use(context: CompileContext, capacity: Capacity) -> list[int]:
+    """The placement's nodes of `capacity` hosting a run at each step."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    owners = context.problem.owners()
+    nodes: list[set[str]] = [set() for _ in range(timeline.steps)]
+    for assignment in context.placement.assignments:
+        node_class = owners[assignment.node]
+        if node_class.provisioned and Capacity(
+                node_class.provider or "aws", node_class.region or "", node_class.instance_type or "",
+                node_class.spot, dns_name(node_class.pool)) == capacity:
+            for step in range(getattr(assignment, "start", 0), getattr(assignment, "end", 0)):
+                nodes[step].add(assignment.node)
+    return [len(n) for n in nodes]

@@ -1,0 +1,585 @@
+"""`fitc explain` in time (issue 19): why no schedule exists, said as a window that lacks
+capacity, with repairs checked by solving.
+
+The conflict is energetic reasoning over windows of the horizon: in steps [first, last), a job
+whose window is [earliest, latest_start + duration) must run at least
+min(overlap if it starts as early as it may, overlap if it starts as late as it may) steps
+(the overlap of a run with the window is least at one end of its possible starts), each step
+taking its requests; a service runs every step. If the jobs and services that may use only the
+classes C need more of a resource in the window than C's nodes have in it, no schedule exists:
+a proof, stated in the policy's terms ("`train` needs 96 GPU-hours before ...; pool `h100` has
+64 then"). It is sound, not complete: a schedule can also fail on power caps, the budget or the
+packing of replicas onto nodes; then explain says that no window alone lacks capacity.
+
+Repairs are checked by solving the time model again (`solve_timed`): the conflict's deadlines
+moved later, to the earliest instant that works; or nodes added to a pool of the conflict, the
+fewest that work, with the steps the schedule then needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fitlang import messages as msg
+from fitlang.check.program import Origin
+from fitlang.diagnostics import Diagnostic, Related
+from fitlang.model.problem import RESOURCES, Demand, Problem, Window
+from fitlang.solve.linear import Status
+from fitlang.span import FIRST_CHARACTER
+
+if TYPE_CHECKING:
+    from fitlang.solve.timeline import TimedPlacement
+
+MAX_POINTS = 48  # window bounds tried (the earliest starts and deadlines, the horizon's ends)
+MAX_TRIALS = 12  # solves per repair
+# the resource a conflict is said in, where several lack: accelerators are what people count
+SAID_FIRST = sorted(RESOURCES, key=lambda r: (r != "gpu", RESOURCES.index(r)))
+UNITS = {"power": (Fraction(1, 1000), "kWh"), "nodes": (Fraction(1), "node-hours"),
+         "cpu": (Fraction(1, 1000), "CPU-hours"), "memory": (Fraction(1, 2**30), "GiB-hours"),
+         "gpu": (Fraction(1), "GPU-hours"), "disk": (Fraction(1, 2**30), "GiB-hours of disk")}
+
+
+@dataclass(frozen=True)
+class TimeConflict:
+    """Jobs and services that may use only `classes` need more of `resource` in steps
+    [first, last) than those classes have then (in the resource's units times steps)."""
+
+    first: int
+    last: int
+    resource: str
+    jobs: tuple[str, ...]
+    services: tuple[str, ...]
+    classes: tuple[str, ...]
+    jobs_need: Fraction
+    services_take: Fraction
+    available: Fraction
+    cap: int | None = None  # resource "power": the index of the power cap in `power_caps`
+
+
+def find_conflict(problem: Problem) -> TimeConflict | None:
+    """The window and classes with the fewest jobs (then the shortest window) whose need
+    exceeds what the classes have; None when no window alone lacks capacity. A screen in
+    floating point over every window (`_Screen`) names the candidates; each is then decided
+    exactly, in fractions, by `_lacking` and `_over_cap`."""
+    timeline = problem.timeline
+    assert timeline is not None
+    screen = _Screen(problem)
+    best: TimeConflict | None = None
+    for first, last in _windows(problem):
+        forced = screen.forced(first, last)
+        candidates = screen.candidates(forced, last - first)
+        if not candidates:
+            continue
+        steps = {d.name: int(f) for d, f in zip(screen.demands, forced.tolist()) if f}
+        for classes, cap in candidates:
+            conflict = _lacking(problem, classes, steps, first, last) if cap is None else \
+                _over_cap(problem, cap, steps, first, last)
+            if conflict is not None and (best is None or _rank(conflict) < _rank(best)):
+                best = conflict
+    return best
+
+
+class _Screen:
+    """Per demand with a window, as arrays: what `_lacking` and `_over_cap` sum, so that every
+    window of the horizon is screened at numpy speed (1,000 jobs x 1,128 windows)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.demands = [d for d in problem.demands if d.window is not None]
+        windows = [d.window for d in self.demands if d.window is not None]
+        self.earliest = np.array([w.earliest for w in windows], dtype=np.int64)
+        self.latest = np.array([w.latest_start for w in windows], dtype=np.int64)
+        self.duration = np.array([w.duration for w in windows], dtype=np.int64)
+        self.replicas = np.array([d.replicas for d in self.demands], dtype=float)
+        requests = np.array([[d.requests[r] for r in SAID_FIRST] for d in self.demands],
+                            dtype=float).reshape(len(self.demands), len(SAID_FIRST))
+        self.sets: list[tuple[frozenset[str], np.ndarray, np.ndarray, np.ndarray]] = []
+        for classes in {frozenset(d.eligible) for d in self.demands if d.eligible}:
+            inside = np.array([bool(d.eligible) and set(d.eligible) <= classes for d in self.demands])
+            nodes = _nodes(problem, classes)
+            have = np.array([sum(nodes[c] * problem.node_class(c).capacity[r] for c in classes)
+                             for r in SAID_FIRST], dtype=float)
+            self.sets.append((classes, inside, requests, have))
+        self.caps: list[tuple[int, np.ndarray, np.ndarray, float, float]] = []
+        for index, cap in enumerate(problem.power_caps):
+            draws = [problem.node_class(c).power_watts for c in cap.classes
+                     if problem.node_class(c).power_watts]
+            if not draws:
+                continue
+            scope = set(cap.classes)
+            inside = np.array([bool(d.eligible) and set(d.eligible) <= scope for d in self.demands])
+            weights = np.array([[float(_weight(problem, d, r, unit)) for unit in ("nodes", "power")
+                                 for r in SAID_FIRST] for d in self.demands],
+                               dtype=float).reshape(len(self.demands), 2 * len(SAID_FIRST))
+            self.caps.append((index, inside, weights, float(math.floor(cap.cap_watts / min(draws))),
+                              float(cap.cap_watts)))
+
+    def forced(self, first: int, last: int) -> np.ndarray:
+        """`_forced` of every demand at once."""
+        def overlap(start: np.ndarray) -> np.ndarray:
+            return np.maximum(0, np.minimum(last, start + self.duration) - np.maximum(first, start))
+
+        return np.minimum(overlap(self.earliest), overlap(self.latest))
+
+    def candidates(self, forced: np.ndarray, steps: int
+                   ) -> list[tuple[frozenset[str], int | None]]:
+        """The class sets and caps whose need may exceed what they have in the window (within
+        a rounding margin: the exact test decides)."""
+        load = forced * self.replicas
+        if not load.any():
+            return []
+        found: list[tuple[frozenset[str], int | None]] = []
+        for classes, inside, requests, have in self.sets:
+            need = (load * inside) @ requests
+            if (need > have * steps * (1 - 1e-9) + 1e-9).any():
+                found.append((classes, None))
+        for index, inside, weights, most_nodes, watts in self.caps:
+            need = (load * inside) @ weights
+            half = len(SAID_FIRST)
+            if (need[:half] > most_nodes * steps * (1 - 1e-9) - 1e-9).any() or \
+                    (need[half:] > watts * steps * (1 - 1e-9) - 1e-9).any():
+                found.append((frozenset(), index))
+        return found
+
+
+def _rank(conflict: TimeConflict) -> tuple[int, int, Fraction]:
+    return (len(conflict.jobs), conflict.last - conflict.first,
+            conflict.available - conflict.jobs_need - conflict.services_take)
+
+
+def _windows(problem: Problem) -> list[tuple[int, int]]:
+    timeline = problem.timeline
+    assert timeline is not None
+    points = {0, timeline.steps}
+    for demand in problem.demands:
+        if demand.window is not None:
+            points |= {demand.window.earliest, demand.window.latest_start + demand.window.duration}
+    ordered = sorted(points)
+    if len(ordered) > MAX_POINTS:  # the ends of the horizon and evenly spread bounds between
+        stride = len(ordered) / MAX_POINTS
+        ordered = sorted({ordered[0], ordered[-1], *(ordered[int(i * stride)] for i in range(MAX_POINTS))})
+    return [(a, b) for a in ordered for b in ordered if a < b]
+
+
+def _forced(window: Window | None, first: int, last: int) -> int:
+    """Steps of [first, last) a run in `window` spends there wherever it starts."""
+    if window is None:
+        return 0
+
+    def overlap(start: int) -> int:
+        return max(0, min(last, start + window.duration) - max(first, start))
+
+    return min(overlap(window.earliest), overlap(window.latest_start))
+
+
+def _lacking(problem: Problem, classes: frozenset[str], forced: dict[str, int], first: int,
+             last: int) -> TimeConflict | None:
+    inside = [d for d in problem.demands if forced.get(d.name) and set(d.eligible) <= classes]
+    nodes = _nodes(problem, classes)
+    for resource in SAID_FIRST:
+        need = {d.name: d.replicas * forced[d.name] * d.requests[resource] for d in inside}
+        have = sum(nodes[c] * problem.node_class(c).capacity[resource] for c in classes) * (last - first)
+        if sum(need.values()) > have:
+            jobs = [d for d in inside if need[d.name] and not _service(problem, d)]
+            services = [d for d in inside if need[d.name] and _service(problem, d)]
+            if not jobs:
+                continue  # the services alone do not fit: the static explain's matter
+            return TimeConflict(first, last, resource, tuple(d.name for d in jobs),
+                                tuple(d.name for d in services), tuple(sorted(classes)),
+                                Fraction(sum(need[d.name] for d in jobs)),
+                                Fraction(sum(need[d.name] for d in services)), Fraction(have))
+    return None
+
+
+def _over_cap(problem: Problem, index: int, forced: dict[str, int], first: int,
+              last: int) -> TimeConflict | None:
+    """A power cap over [first, last). Per resource r, the replicas running at a step on class
+    c keep at least sum(requests_r / capacity_r) of its nodes in use, each drawing the class's
+    power; and at most floor(cap / the least draw in scope) nodes are in use at once. So, per
+    resource, in node-steps (the nodes the cap allows) and in energy (the cap's watts), each
+    replica counted on the class of those it may use where it weighs least."""
+    cap = problem.power_caps[index]
+    scope = set(cap.classes)
+    inside = [d for d in problem.demands if forced.get(d.name) and d.eligible
+              and set(d.eligible) <= scope]
+    draws = [problem.node_class(c).power_watts for c in cap.classes if problem.node_class(c).power_watts]
+    if not inside or not draws:
+        return None
+    most_nodes = math.floor(cap.cap_watts / min(draws))
+    for resource in SAID_FIRST:
+        for unit, have in (("nodes", Fraction(most_nodes * (last - first))),
+                           ("power", cap.cap_watts * (last - first))):
+            need = {d.name: d.replicas * forced[d.name] * _weight(problem, d, resource, unit)
+                    for d in inside}
+            if sum(need.values()) > have:
+                jobs = [d.name for d in inside if need[d.name] and not _service(problem, d)]
+                services = [d.name for d in inside if need[d.name] and _service(problem, d)]
+                if jobs:
+                    return TimeConflict(first, last, unit, tuple(jobs), tuple(services), (),
+                                        sum((need[n] for n in jobs), Fraction(0)),
+                                        sum((need[n] for n in services), Fraction(0)), have, index)
+    return None
+
+
+def _weight(problem: Problem, demand: Demand, resource: str, unit: str) -> Fraction:
+    """The least share of a node (`nodes`) or of its power (`power`, watts) one replica keeps
+    in use by its `resource`, over the classes it may use."""
+    found = []
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        if not node_class.capacity[resource]:
+            continue
+        share = Fraction(demand.requests[resource], node_class.capacity[resource])
+        found.append(share if unit == "nodes" else share * node_class.power_watts)
+    return min(found, default=Fraction(0))
+
+
+def _nodes(problem: Problem, classes: frozenset[str]) -> dict[str, int]:
+    """Nodes of each class usable at once: its count, a bought class's at most its `buy`
+    block's max_count (an upper bound: the block's other offers share it)."""
+    found = {}
+    for class_id in classes:
+        node_class = problem.node_class(class_id)
+        limit = problem.buy_limits.get(node_class.buy_group) if node_class.buy_group is not None else None
+        found[class_id] = node_class.count if limit is None else min(node_class.count, limit)
+    return found
+
+
+def _service(problem: Problem, demand: Demand) -> bool:
+    timeline = problem.timeline
+    return demand.window is not None and timeline is not None and demand.window.duration == timeline.steps
+
+
+# ---- repairs, checked by solving -------------------------------------------------------------
+
+
+def _solves(problem: Problem, time_limit: Callable[[], float | None]) -> TimedPlacement | None:
+    """The schedule of every replica the time model finds, or None."""
+    from fitlang.solve.timeline import solve_timed
+
+    placement = solve_timed(problem, time_limit())
+    done = not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE)
+    return placement if done else None
+
+
+def later_deadline(problem: Problem, conflict: TimeConflict,
+                   time_limit: Callable[[], float | None] = lambda: None) -> int | None:
+    """The earliest step the conflict's jobs that end by its window must be allowed to end by
+    for a schedule to exist (each moved as much, never past the horizon); None if none does."""
+    timeline = problem.timeline
+    assert timeline is not None
+    bound = [d for d in (problem.demand(n) for n in conflict.jobs)
+             if d.window is not None and d.window.latest_start + d.window.duration <= conflict.last
+             and d.window.latest_start + d.window.duration < timeline.steps]
+    if not bound:
+        return None
+
+    def moved(end: int) -> Problem:
+        changed = problem
+        for demand in bound:
+            window = demand.window
+            assert window is not None
+            latest = max(window.latest_start, min(end, timeline.steps) - window.duration)
+            changed = changed.with_demand(demand.name, window=dataclasses.replace(
+                window, latest_start=latest))
+        return changed
+
+    low, high = conflict.last + 1, timeline.steps
+    if not _solves(moved(high), time_limit):
+        return None
+    for _ in range(MAX_TRIALS):  # the least end that works, by bisection (later never hurts)
+        if low >= high:
+            break
+        middle = (low + high) // 2
+        if _solves(moved(middle), time_limit):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+def more_nodes(problem: Problem, conflict: TimeConflict, class_id: str,
+               time_limit: Callable[[], float | None] = lambda: None) -> tuple[int, list[int]] | None:
+    """The fewest nodes to add to a class of the conflict for a schedule to exist, and the
+    steps that schedule uses more than the class had; None if none within reach works."""
+    from fitlang.solve.explain.search import with_pool
+    from fitlang.solve.timeline import solve_timed
+
+    node_class = problem.node_class(class_id)
+    if node_class.provisioned:
+        return None  # bought capacity grows by its `buy` block, not by nodes
+    per_node = node_class.capacity[conflict.resource] * (conflict.last - conflict.first)
+    lacking = conflict.jobs_need + conflict.services_take - conflict.available
+    least = max(1, math.ceil(lacking / per_node)) if per_node else 1
+    for added in range(least, least + MAX_TRIALS):
+        grown = with_pool(problem, class_id, node_class.count + added)
+        placement = solve_timed(grown, time_limit())
+        if not placement.unplaced and placement.status in (Status.OPTIMAL, Status.FEASIBLE):
+            return added, _steps_over(grown, placement, class_id, node_class.count)
+    return None
+
+
+def higher_cap(problem: Problem, index: int, time_limit: Callable[[], float | None] = lambda: None
+               ) -> tuple[Fraction, list[int]] | None:
+    """The least multiple of the smallest node draw under the cap, above it, that gives a
+    schedule (the least cap that does where the nodes draw alike), and the steps that schedule
+    draws more than the cap had; None if all its nodes at once do not."""
+    cap = problem.power_caps[index]
+    draws = sorted({problem.node_class(c).power_watts for c in cap.classes
+                    if problem.node_class(c).power_watts})
+    if not draws:
+        return None
+    unit = draws[0]
+    most = sum((problem.node_class(c).power_watts * problem.node_class(c).count for c in cap.classes),
+               Fraction(0))
+
+    def raised(watts: Fraction) -> Problem:
+        caps = list(problem.power_caps)
+        caps[index] = dataclasses.replace(cap, cap_watts=watts)
+        return dataclasses.replace(problem, power_caps=caps)
+
+    # candidates: the multiples of the least draw above the cap, up to every node at once
+    first = math.floor(cap.cap_watts / unit) + 1
+    low, high = first, max(first, math.ceil(most / unit))
+    placement = _solves(raised(high * unit), time_limit)
+    if placement is None:
+        return None
+    for _ in range(MAX_TRIALS):
+        if low >= high:
+            break
+        middle = (low + high) // 2
+        found = _solves(raised(middle * unit), time_limit)
+        if found is not None:
+            high, placement = middle, found
+        else:
+            low = middle + 1
+    return high * unit, _steps_drawing_over(problem, placement, index)
+
+
+def _steps_drawing_over(problem: Problem, placement: TimedPlacement, index: int) -> list[int]:
+    """The steps the placement draws more than the cap under `power_caps[index]`."""
+    timeline = problem.timeline
+    assert timeline is not None
+    cap = problem.power_caps[index]
+    owners = problem.owners()
+    in_use: list[set[str]] = [set() for _ in range(timeline.steps)]
+    for assignment in placement.assignments:
+        if owners[assignment.node].id in cap.classes:
+            for step in range(assignment.start, assignment.end):
+                in_use[step].add(assignment.node)
+    return [step for step, nodes in enumerate(in_use)
+            if sum(owners[n].power_watts for n in nodes) > cap.cap_watts]
+
+
+def _steps_over(problem: Problem, placement: TimedPlacement, class_id: str, count: int) -> list[int]:
+    """The steps the placement uses more than `count` nodes of the class."""
+    timeline = problem.timeline
+    assert timeline is not None
+    owners = problem.owners()
+    in_use: list[set[str]] = [set() for _ in range(timeline.steps)]
+    for assignment in placement.assignments:
+        if owners[assignment.node].id == class_id:
+            for step in range(assignment.start, assignment.end):
+                in_use[step].add(assignment.node)
+    return [step for step, nodes in enumerate(in_use) if len(nodes) > count]
+
+
+# ---- the diagnostic ----------------------------------------------------------------------------
+
+
+def explain_in_time(problem: Problem, root: str, time_limit: float | None = None,
+                    repair_budget: float | None = None) -> Diagnostic:
+    """E0950 (the conflict and its repairs) or E0951 (no window alone lacks capacity)."""
+    return explained_in_time(problem, root, time_limit, repair_budget).diagnostic
+
+
+def explained_in_time(problem: Problem, root: str, time_limit: float | None = None,
+                      repair_budget: float | None = None) -> TimeExplanation:
+    began = time.monotonic()
+    conflict = find_conflict(problem)
+    found = time.monotonic()
+    if conflict is None:
+        return TimeExplanation(msg.NoScheduleWithoutWindow(detail=(
+            "no schedule meets every hard rule within the horizon (the solver proved it), yet "
+            "no window alone lacks the capacity its jobs need: the power caps, the budget or "
+            "the packing of replicas onto nodes rule out every schedule")).diagnostic(
+            root, FIRST_CHARACTER), None, [], found - began, 0.0)
+    text, related = _said(problem, conflict), _related(problem, conflict)
+    repairs = _repairs(problem, conflict, time_limit, repair_budget)
+    detail = text + ("; repairs, each checked by solving: " + "; or ".join(r.text for r in repairs)
+                     if repairs else "; no deadline moved or nodes added within reach repairs it")
+    first = problem.demand(conflict.jobs[0])
+    origin = first.spans.get("deadline", first.origin)
+    path, span = (root, FIRST_CHARACTER) if origin is None else (origin.path, origin.span)
+    return TimeExplanation(msg.NoScheduleInWindow(detail=detail).diagnostic(
+        path, span, related=related), conflict, repairs, found - began, time.monotonic() - found)
+
+
+def explanation_document(explained: TimeExplanation, repair_budget: float | None) -> dict:
+    """`fitc explain --format json` in time: the document of docs/schemas/ (the diagnostics
+    added by the caller). The conflict lists the window's sentence at each job's deadline."""
+    from fitlang.solve.explain import REPAIR_SECONDS
+
+    diagnostic = explained.diagnostic
+    rules = [{"rule": "window", "subject": None, "text": diagnostic.message, "path": diagnostic.path,
+              "line": diagnostic.span.line, "column": diagnostic.span.column}]
+    repairs = [{"rule": r.rule, "subject": r.subject, "text": r.text,
+                "path": r.origin.path if r.origin else None,
+                "line": r.origin.span.line if r.origin else None,
+                "column": r.origin.span.column if r.origin else None,
+                "from": r.before, "to": r.after, "checked_cost": None, "fix": None}
+               for r in explained.repairs]
+    return {"outcome": "conflict" if explained.conflict is not None else "undecided",
+            "conflict": rules if explained.conflict is not None else [],
+            "minimal": False, "repairs": repairs, "no_single_repair": not repairs, "pair": [],
+            "repairs_cut_short": False,
+            "repair_budget": REPAIR_SECONDS if repair_budget is None else repair_budget,
+            "tried": None if explained.conflict is not None else "a window of the horizon that "
+            "lacks capacity or power", "conflict_seconds": round(explained.conflict_seconds, 3),
+            "repair_seconds": round(explained.repair_seconds, 3)}
+
+
+def _said(problem: Problem, conflict: TimeConflict) -> str:
+    scale, unit = UNITS.get(conflict.resource, (Fraction(1), f"{conflict.resource}-hours"))
+    timeline = problem.timeline
+    assert timeline is not None
+    hours = Fraction(timeline.step_seconds, 3600)
+
+    def amount(value: Fraction) -> str:
+        return f"{float(value * scale * hours):g} {unit}"
+
+    jobs = ", ".join(f"`{name}`" for name in conflict.jobs)
+    pools = ", ".join(f"`{c}`" for c in conflict.classes)
+    free = conflict.available - conflict.services_take
+    services = ", ".join(f"`{s}`" for s in conflict.services)
+    runs = "runs" if len(conflict.services) == 1 else "run"
+    taken = "" if not conflict.services else (
+        f" ({amount(conflict.available)}, less {amount(conflict.services_take)} for "
+        f"{services}, which {runs} all along)")
+    verb = "needs" if len(conflict.jobs) == 1 else "need"
+    needed = (f"{jobs} {verb} {'at least ' if conflict.cap is not None else ''}"
+              f"{amount(conflict.jobs_need)} between {_at(problem, conflict.first)} and "
+              f"{_at(problem, conflict.last)}")
+    if conflict.cap is not None:
+        cap = problem.power_caps[conflict.cap]
+        if conflict.resource == "nodes":
+            nodes = conflict.available / (conflict.last - conflict.first)
+            return (f"{needed}; the power cap `{cap.name}` ({float(cap.cap_watts) / 1000:g} kW) "
+                    f"keeps at most {nodes} node{'s' if nodes != 1 else ''} in use at once: "
+                    f"{amount(free)} free then{taken}")
+        return (f"{needed}; the power cap `{cap.name}` ({float(cap.cap_watts) / 1000:g} kW) allows "
+                f"{amount(free)} then{taken}")
+    return (f"{needed}; {'pool' if len(conflict.classes) == 1 else 'pools'} {pools} "
+            f"{'has' if len(conflict.classes) == 1 else 'have'} {amount(free)} free then{taken}")
+
+
+def _related(problem: Problem, conflict: TimeConflict) -> list[Related]:
+    found = []
+    for name in conflict.jobs:
+        demand = problem.demand(name)
+        for key in ("deadline", "earliest", "duration"):
+            where = demand.spans.get(key)
+            if where is not None:
+                found.append(Related(where.path, where.span, f"`{name}`: its {key}"))
+    for class_id in conflict.classes:
+        where = problem.node_class(class_id).origin
+        if where is not None:
+            found.append(Related(where.path, where.span, f"pool `{class_id}`"))
+    if conflict.cap is not None:
+        cap = problem.power_caps[conflict.cap]
+        if cap.origin is not None:
+            found.append(Related(cap.origin.path, cap.origin.span, f"power cap `{cap.name}`"))
+    return found
+
+
+@dataclass(frozen=True)
+class TimeRepair:
+    """A repair that works (checked by solving), as `fitc explain --format json` lists it."""
+
+    rule: str  # deadline, capacity, power
+    subject: str  # the job, pool or power cap it changes
+    text: str
+    origin: Origin | None  # where the changed value stands
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class TimeExplanation:
+    diagnostic: Diagnostic
+    conflict: TimeConflict | None
+    repairs: list[TimeRepair]
+    conflict_seconds: float
+    repair_seconds: float
+
+
+def _repairs(problem: Problem, conflict: TimeConflict, time_limit: float | None,
+             repair_budget: float | None) -> list[TimeRepair]:
+    """The repairs that work, tried within explain's repair budget (each solve within what is
+    left of it, never more than `time_limit`)."""
+    from fitlang.solve.explain import REPAIR_SECONDS
+
+    ends = time.monotonic() + (REPAIR_SECONDS if repair_budget is None else repair_budget)
+
+    def left() -> float | None:
+        remaining = max(0.5, ends - time.monotonic())
+        return remaining if time_limit is None else min(time_limit, remaining)
+
+    found = []
+    end = later_deadline(problem, conflict, left)
+    if end is not None:
+        first = problem.demand(conflict.jobs[0])
+        text = (f"move the deadline of `{first.name}` to {_at(problem, end)}"
+                if len(conflict.jobs) == 1 else
+                f"move the deadlines that end by {_at(problem, conflict.last)} to {_at(problem, end)}")
+        found.append(TimeRepair("deadline", first.name, text, first.spans.get("deadline", first.origin),
+                                _at(problem, conflict.last), _at(problem, end)))
+    if conflict.cap is not None and time.monotonic() < ends:
+        raised = higher_cap(problem, conflict.cap, left)
+        if raised is not None:
+            watts, steps = raised
+            cap = problem.power_caps[conflict.cap]
+            found.append(TimeRepair("power", cap.name, f"raise the power cap `{cap.name}` to "
+                                    f"{float(watts) / 1000:g} kW for {_spans(problem, steps)}",
+                                    cap.origin, f"{float(cap.cap_watts) / 1000:g}kW",
+                                    f"{float(watts) / 1000:g}kW"))
+    for class_id in conflict.classes:
+        if time.monotonic() > ends:
+            break
+        grown = more_nodes(problem, conflict, class_id, left)
+        if grown is not None:
+            added, steps = grown
+            node_class = problem.node_class(class_id)
+            found.append(TimeRepair(
+                "capacity", class_id, f"add {added} node{'s' if added != 1 else ''} to pool "
+                f"`{class_id}` for {_spans(problem, steps)}", node_class.spans.get(
+                    "count", node_class.origin), str(node_class.count), str(node_class.count + added)))
+    return found
+
+
+def _at(problem: Problem, step: int) -> str:
+    from fitlang.solve.timeline import instant
+
+    timeline = problem.timeline
+    assert timeline is not None
+    return f"{instant(timeline, step):%Y-%m-%dT%H:%MZ}"
+
+
+def _spans(problem: Problem, steps: list[int]) -> str:
+    """Steps as time ranges: `2026-12-02T02:00Z-2026-12-02T04:00Z`."""
+    if not steps:
+        return "no step (the schedule moves work instead)"
+    ranges, start = [], steps[0]
+    for previous, step in zip(steps, steps[1:] + [None]):
+        if step != previous + 1:
+            ranges.append(f"{_at(problem, start)}-{_at(problem, previous + 1)}")
+            if step is not None:
+                start = step
+    return ", ".join(ranges)
