@@ -1025,7 +1025,8 @@ class PriceTableInvalid(Message):
     summary = "malformed price table"
     template = "{file}:{line}: {detail}"
     fix = ("Each row of a price file is `timestamp,price`: an ISO 8601 date-time with its UTC "
-           "offset and a price in USD/kWh, in time order; a first row `timestamp,price` is a header.")
+           "offset and a price (USD/kWh for electricity, USD/h per node for `price_file`, "
+           "gCO2e/kWh for `carbon_file`), in time order; a first row `timestamp,price` is a header.")
     file: str
     line: int
     detail: str
@@ -1125,6 +1126,67 @@ class PreemptionInvalid(Message):
            "(at most the duration); a recurring job runs each run unbroken.")
     workload: str
     detail: str
+
+
+# ---- E0927-E0929 / W0927-W0928: offer prices per step (issue 19: spot) --------------------
+
+
+class StepPriceStatedTwice(Message):
+    code = "E0927"
+    summary = "a price stated twice"
+    template = "{block} states its price twice: `{first}` and `{second}`"
+    fix = ("Give one: `price` for one price over the horizon, `price_hourly = [...]` for a price "
+           "per step, or `price_file = \"...\"` for a file of `timestamp,price` rows.")
+    block: str
+    first: str
+    second: str
+
+
+class StepPricesWithoutHorizon(Message):
+    code = "E0928"
+    summary = "a price per step without a horizon"
+    template = "{block} gives a price per step (`{attribute}`), but the policy states no horizon"
+    fix = ("Add `horizon`, `step` and `start` to the `policy` block, or give one `price` (a pool) "
+           "or the offer's own price (a `buy`).")
+    block: str
+    attribute: str
+
+
+class StepPricesOfSeveralOffers(Message):
+    code = "E0929"
+    summary = "a price per step on a `buy` of several offers"
+    template = ("{block} gives a price per step (`{attribute}`), but may buy {count} offers "
+                "({first}): the prices are one offer's market")
+    fix = ("Name the one offer they price: `offers = [aws_p5_48xlarge]`; give each other offer "
+           "its own `buy` block with its own prices.")
+    block: str
+    attribute: str
+    count: int
+    first: str
+
+
+class StepPricesOnDemand(Message):
+    code = "W0927"
+    summary = "a price per step on capacity bought on demand"
+    template = ("{block} gives a price per step, but buys on demand (`spot` is not true): "
+                "providers bill on-demand capacity at one list price")
+    severity = Severity.WARNING
+    fix = ("If the prices are the spot market's, add `spot = true` (the Terraform target then "
+           "buys spot capacity); else give the offer's one price.")
+    block: str
+
+
+class StepPricesStartLate(Message):
+    code = "W0928"
+    summary = "a price file that starts after the horizon"
+    template = ("{block}: `{file}` starts at {first}, {steps} steps after the horizon's start: "
+                "those steps take its first price")
+    severity = Severity.WARNING
+    fix = "Add a row at or before the policy's `start`, or start the horizon later."
+    block: str
+    file: str
+    first: str
+    steps: int
 
 
 class NoScheduleInWindow(Message):

@@ -44,6 +44,8 @@ class PoolBlock(Frozen):
     idle_power: Fraction | None = None
     available: list[str] | None = None
     unavailable: list[str] | None = None
+    price_hourly: list[Fraction] | None = None
+    price_file: str | None = None
     labels: dict[str, str] | None = None
     zone: str | None = None
     region: str | None = None
@@ -78,6 +80,8 @@ class InventoryBlock(Frozen):
     gpu_model: str | None = None
     available: list[str] | None = None
     unavailable: list[str] | None = None
+    price_hourly: list[Fraction] | None = None
+    price_file: str | None = None
     labels: dict[str, str] | None = None
     zone: str | None = None
     region: str | None = None
@@ -120,6 +124,8 @@ class BuyBlock(Frozen):
     regions: list[str] | None = None
     max_count: Fraction | None = None
     spot: bool | None = None
+    price_hourly: list[Fraction] | None = None
+    price_file: str | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> BuyBlock:

@@ -21,6 +21,7 @@ from fitlang.check.evaluate import Evaluator, Symbol, Typed
 from fitlang.check.loader import SourceModule, Workspace
 from fitlang.check.program import Accelerator, Buy, CurrentFile, Electricity, Policy, PowerCap, Program
 from fitlang.check.residency import residency_conflicts
+from fitlang.check.step_prices import check_step_prices
 from fitlang.check.timing import check_timing
 from fitlang.check.values import BlockValues
 from fitlang.check.workloads import WorkloadBuilder
@@ -430,6 +431,7 @@ def check_loaded(checker: Checker, root: SourceModule,
     program = checker.program(root)
     checker.check_option_targets(program)
     checker.diagnostics.extend(check_timing(program))
+    checker.diagnostics.extend(check_step_prices(program))
     diagnostics = [*workspace.diagnostics, *reused, *checker.diagnostics,
                    *residency_conflicts(program)]
     return CheckResult(root, program, unique_sorted(diagnostics), workspace)

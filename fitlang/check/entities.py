@@ -40,6 +40,7 @@ from fitlang.check.program import (
     Pool,
     PowerCap,
     Region,
+    StepPrices,
 )
 from fitlang.check.settings import SETTINGS
 from fitlang.check.timing import PRICE_COLUMNS, horizon_of, read_price_file
@@ -105,7 +106,9 @@ class EntityBuilders(BlockValuesStage):
                     power_watts=b.power, idle_watts=_given(b.idle_power, Fraction(0)),
                     jurisdiction=b.jurisdiction, cluster=b.cluster, origin=v.origin, spans=v.spans,
                     available=tuple(_given(b.available, [])),
-                    unavailable=tuple(_given(b.unavailable, [])))
+                    unavailable=tuple(_given(b.unavailable, [])),
+                    step_prices=self._step_prices(scope, f"pool `{name}`", v, b.price_hourly,
+                                                  b.price_file))
 
     def _build_inventory(self, scope: ModuleScope, name: str, v: BlockValues) -> Inventory | None:
         b = InventoryBlock.of(v.values)
@@ -121,7 +124,9 @@ class EntityBuilders(BlockValuesStage):
                          gpu_model=self._accelerator_named(scope, b.gpu_model),
                          cluster=b.cluster, origin=v.origin, spans=v.spans,
                          available=tuple(_given(b.available, [])),
-                         unavailable=tuple(_given(b.unavailable, [])))
+                         unavailable=tuple(_given(b.unavailable, [])),
+                         step_prices=self._step_prices(scope, f"inventory `{name}`", v,
+                                                       b.price_hourly, b.price_file))
 
     def _build_offer(self, scope: ModuleScope, name: str, v: BlockValues) -> Offer | None:
         b = OfferBlock.of(v.values)
@@ -142,9 +147,29 @@ class EntityBuilders(BlockValuesStage):
             offer = self.entity(symbol) if symbol else None
             if offer is not None:
                 offers.append(offer)
+        block = "the `buy` block" if name is None else f"buy `{name}`"
         return Buy(name=name, offers=tuple(offers), providers=b.providers, regions=b.regions,
                    max_count=None if b.max_count is None else int(b.max_count),
-                   spot=bool(_given(b.spot, False)), origin=v.origin)
+                   spot=bool(_given(b.spot, False)), origin=v.origin, spans=v.spans,
+                   step_prices=self._step_prices(scope, block, v, b.price_hourly, b.price_file))
+
+    def _step_prices(self, scope: ModuleScope, block: str, v: BlockValues,
+                     listed: list[Fraction] | None, file: str | None) -> StepPrices | None:
+        """A price per node per hour per step (issue 19): `price_hourly` or `price_file`, each
+        instead of the other and of `price` (E0927 at the second stated); a file's rows read
+        as an electricity block's `prices` (E0908 per malformed row)."""
+        stated = [a for a in ("price", "price_hourly", "price_file") if a in v.spans]
+        for second in stated[1:]:
+            where = v.spans[second]
+            self.report(msg.StepPriceStatedTwice(block=block, first=stated[0], second=second
+                                                 ).diagnostic(where.path, where.span))
+        if listed:
+            return StepPrices("price_hourly", v.spans["price_hourly"], listed=tuple(listed))
+        if file is not None:
+            rows = self._price_file(scope, file, v, "price_file")
+            if rows:
+                return StepPrices("price_file", v.spans["price_file"], timed=rows, file=file)
+        return None
 
     def _build_policy(self, scope: ModuleScope, name: None, v: BlockValues) -> Policy:
         b = PolicyBlock.of(v.values)

@@ -102,6 +102,19 @@ class NodeShape:
 
 
 @dataclass(frozen=True)
+class StepPrices:
+    """A price per node per hour that varies over the horizon (issue 19: a spot market, a
+    tariff), stated by a pool, an inventory or a `buy` block: a list per step (`price_hourly`,
+    repeated when shorter) or a file's (from, price) rows in time order (`price_file`)."""
+
+    attribute: str  # `price_hourly` or `price_file`: what the policy states
+    origin: Origin  # where it stands
+    listed: tuple[Fraction, ...] = ()
+    timed: tuple[tuple[datetime, Fraction], ...] = ()
+    file: str = ""  # `price_file` as the policy states it
+
+
+@dataclass(frozen=True)
 class Pool:
     name: str
     count: int
@@ -123,6 +136,7 @@ class Pool:
     # (none stated: always), and in which they run nothing
     available: tuple[str, ...] = ()
     unavailable: tuple[str, ...] = ()
+    step_prices: StepPrices | None = None  # with a horizon: its price per step (issue 19)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,6 +223,7 @@ class Inventory:
     spans: dict[str, Origin] = field(default_factory=dict)
     available: tuple[str, ...] = ()  # with a horizon: as a pool's (issue 19)
     unavailable: tuple[str, ...] = ()
+    step_prices: StepPrices | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +249,10 @@ class Buy:
     max_count: int | None = None
     spot: bool = False
     origin: Origin | None = None
+    # with a horizon: the price per step of what it buys (one offer's market), in place of
+    # the offer's `price` or `spot_price` (issue 19)
+    step_prices: StepPrices | None = None
+    spans: dict[str, Origin] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,19 @@ _WINDOW_ATTRS = {
                                                  "run nothing (maintenance)", non_empty=True),
 }
 
+# time (issue 19): a price per node per hour that varies over the horizon (a spot market, a
+# tariff): one per step, repeated when shorter, or a CSV file of `timestamp,price` rows (USD/h).
+# Named as an electricity block's `carbon_hourly`/`carbon_file`: `hourly` alone is a power cap's
+# and an electricity price's, and `price` stays the one price over the horizon. Needs a horizon.
+_STEP_PRICE_ATTRS = {
+    "price_hourly": Attr(t.list_of(t.RATE), doc="with a horizon: the price per node per hour at "
+                                                "each time step, repeated when shorter",
+                         non_empty=True, minimum=Fraction(0)),
+    "price_file": Attr(t.STRING, doc="with a horizon: a CSV file of `timestamp,price` rows "
+                                     "(USD/h per node, relative to this file): the price from "
+                                     "each timestamp on"),
+}
+
 POOL = BlockSchema("pool", "required", {
     "count": _count("nodes in the pool", True, maximum=MOST_NODES),
     "cpu": _cpu("cores per node", True),
@@ -148,6 +161,7 @@ POOL = BlockSchema("pool", "required", {
                                "accelerators' tdp)", minimum=Fraction(0)),
     "idle_power": Attr(t.POWER, doc="power a node draws without accelerators", minimum=Fraction(0)),
     **_WINDOW_ATTRS,
+    **_STEP_PRICE_ATTRS,
     **_PLACEMENT_ATTRS,
 }, blocks={"gpu": POOL_GPU}, doc="a class of identical nodes")
 
@@ -158,6 +172,7 @@ INVENTORY = BlockSchema("inventory", "required", {
     "gpu_model": Attr(t.ref("accelerator"), doc="the accelerator of its GPU nodes, where the file "
                                                 "is ambiguous (Slurm's `gpu:a100`)"),
     **_WINDOW_ATTRS,
+    **_STEP_PRICE_ATTRS,
     **_PLACEMENT_ATTRS,
 }, doc="nodes read from `kubectl get nodes -o json` or `scontrol -o show node` output")
 
@@ -183,6 +198,7 @@ BUY = BlockSchema("buy", "optional", {
     "regions": Attr(t.list_of(t.STRING), doc="regions that may be used"),
     "max_count": _count("most nodes bought in all", maximum=MOST_NODES),
     "spot": Attr(t.BOOL, doc="buy at spot prices"),
+    **_STEP_PRICE_ATTRS,
 }, doc="permission to buy capacity from offers")
 
 _WORKLOAD_ATTRS = {

@@ -347,9 +347,11 @@ class Column:
     most: int
 
 
-# the tables an `electricity` block may name, by attribute: prices, and carbon intensities
+# the time tables a block may name, by attribute: an `electricity` block's prices and carbon
+# intensities, and a pool's, an inventory's or a `buy` block's price per node (issue 19)
 PRICE_COLUMNS = {"prices": Column("price", "USD/kWh", 10 ** 6),
-                 "carbon_file": Column("intensity", "gCO2e/kWh", 10 ** 5)}
+                 "carbon_file": Column("intensity", "gCO2e/kWh", 10 ** 5),
+                 "price_file": Column("price", "USD/h", 10 ** 9)}
 
 
 def read_price_file(path: Path, column: Column = PRICE_COLUMNS["prices"]

@@ -194,6 +194,27 @@ def _off_steps(node_class: NodeClass, program: Program) -> dict[str, Any]:
     return {"off_steps": frozenset(off)}
 
 
+def _price_per_step(node_class: NodeClass, program: Program) -> dict[str, Any]:
+    """With a horizon: the price per step its pool, inventory or `buy` block states (issue
+    19), in place of one price; `price` becomes their average over the horizon (what the
+    reports and `require price` read). Capacity a `spot` buy prices per step is spot capacity,
+    whether or not the offer states a `spot_price`."""
+    horizon = program.policy.horizon
+    buy = program.buys[node_class.buy_group] if node_class.buy_group is not None else None
+    if buy is not None:
+        stated = buy.step_prices
+    else:
+        declared = program.pools.get(node_class.pool) or program.inventories.get(node_class.pool)
+        stated = None if declared is None or node_class.provisioned else declared.step_prices
+    if horizon is None or stated is None:
+        return {}
+    prices = prices_per_step(horizon, None, stated.listed, stated.timed)
+    changes: dict[str, Any] = {"step_price": prices, "price": sum(prices, Fraction(0)) / len(prices)}
+    if buy is not None and buy.spot:
+        changes["spot"] = True
+    return changes
+
+
 def _electricity_per_step(node_class: NodeClass, electricity: Electricity,
                           horizon: Horizon) -> dict[str, Any]:
     """With a horizon: the electricity a node in use costs at each step (USD/h), kept apart
@@ -254,6 +275,7 @@ def _placed(node_class: NodeClass, program: Program) -> NodeClass:
         changes["jurisdiction"] = site.jurisdiction
     changes.update(_electricity(node_class, program))
     changes.update(_off_steps(node_class, program))
+    changes.update(_price_per_step(node_class, program))
     # most classes of a large inventory gain nothing here: no copy of those
     changes = {k: v for k, v in changes.items() if getattr(node_class, k) is not v}
     return dataclasses.replace(node_class, **changes) if changes else node_class

@@ -165,10 +165,21 @@ class NodeClass:
     # with a horizon: the steps in which its nodes run nothing (its pool's `available` and
     # `unavailable` windows, issue 19)
     off_steps: frozenset[int] = frozenset()
+    # with a horizon and a price per step (its pool's, inventory's or `buy` block's
+    # `price_hourly` or `price_file`, issue 19): USD/h per node in use at each step, without
+    # electricity; `price` is then their average over the horizon. () for one price
+    step_price: tuple[Fraction, ...] = ()
 
     def price_at(self, step: int) -> Fraction:
         """USD/h per node in use at a step of the horizon, electricity included."""
-        return self.price + (self.step_energy_cost[step] if self.step_energy_cost else 0)
+        own = self.step_price[step] if self.step_price else self.price
+        return own + (self.step_energy_cost[step] if self.step_energy_cost else 0)
+
+    @property
+    def highest_price(self) -> Fraction:
+        """The most one node costs per hour (without electricity) at any step: its price, or
+        the highest of its prices per step."""
+        return max(self.step_price) if self.step_price else self.price
 
     def count_at(self, step: int) -> int:
         """Nodes that may run work at a step of the horizon."""
