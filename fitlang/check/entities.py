@@ -163,12 +163,11 @@ class EntityBuilders(BlockValuesStage):
             where = v.spans[second]
             self.report(msg.StepPriceStatedTwice(block=block, first=stated[0], second=second
                                                  ).diagnostic(where.path, where.span))
+        rows = self._price_file(scope, file, v, "price_file") if file is not None else None
         if listed:
             return StepPrices("price_hourly", v.spans["price_hourly"], listed=tuple(listed))
-        if file is not None:
-            rows = self._price_file(scope, file, v, "price_file")
-            if rows:
-                return StepPrices("price_file", v.spans["price_file"], timed=rows, file=file)
+        if rows:
+            return StepPrices("price_file", v.spans["price_file"], timed=rows, file=file)
         return None
 
     def _build_policy(self, scope: ModuleScope, name: None, v: BlockValues) -> Policy:

@@ -80,8 +80,10 @@ class Purchase:
 
     @property
     def spot_price(self) -> Fraction:
-        """What one node was priced at, without the electricity priced on top."""
-        return self.node_class.price - self.node_class.energy_cost
+        """What one node was priced at, without the electricity priced on top: with prices
+        per step (issue 19), the highest of them, so that a cap on the price evicts nothing
+        the plan runs at a price it priced."""
+        return self.node_class.highest_price - self.node_class.energy_cost
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -362,7 +364,8 @@ class Terraform(Target):
                          ("ami_type", hcl_string(eks_ami_type(node_class)))],
                 "scaling": [("desired_size", str(purchase.count)), ("max_size", str(purchase.count)),
                             ("min_size", str(purchase.count))],
-                "labels": self._labels(node_class), "schedules": []}
+                "labels": self._labels(node_class), "schedules": [],
+                "note": _priced_per_step(node_class)}
             if purchase.schedule:
                 group.update(_scheduled(context, purchase, resource, name))
             groups.append(group)
@@ -442,6 +445,18 @@ def _scheduled(context: CompileContext, purchase: Purchase, resource: str, name:
     return {"scaling": [("desired_size", "0"), ("max_size", str(purchase.count)), ("min_size", "0")],
             "schedules": schedules,
             "ignore": "[scaling_config[0].desired_size, scaling_config[0].min_size]"}
+
+
+def _priced_per_step(node_class: NodeClass) -> str:
+    """A comment on a group the policy prices per step (issue 19): what the plan assumed, and
+    that the provider promises none of it (docs/targets.md)."""
+    if not node_class.step_price:
+        return ""
+    low, high = min(node_class.step_price), max(node_class.step_price)
+    market = "the spot market's price of each hour, and spot nodes may be interrupted" \
+        if node_class.spot else "the provider's list price"
+    return (f"planned at the policy's prices per step, {float(low):g} to {float(high):g} USD/h "
+            f"a node; billed at {market}: no price is guaranteed")
 
 
 def _unscheduled(context: CompileContext, purchase: Purchase, need: Findings) -> Diagnostic:

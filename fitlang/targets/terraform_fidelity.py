@@ -431,7 +431,7 @@ def _gke_devices(body: dict, node_class: NodeClass, capacity: Capacity) -> list[
 def _aks_spot(body: dict, node_class: NodeClass) -> list[str]:
     """Spot pools: an eviction policy, and a cap no lower than the price fitc priced (or the
     nodes never start) and under 0.00001 USD/h above it (or they cost more than priced)."""
-    priced = node_class.price - node_class.energy_cost
+    priced = node_class.highest_price - node_class.energy_cost  # prices per step: the highest
     cap = body.get("spot_max_price")
     problems = [] if body.get("eviction_policy") in ("Delete", "Deallocate") else \
         ["spot pool without eviction policy Delete or Deallocate"]
