@@ -38,6 +38,8 @@ EXPECTED = {
                                                "train": {"rack_a": 1}}),
     # objective [carbon, cost]: kgCO2e over the week
     "weekly-batch-carbon.fit": (Fraction("42.72"), {"weekly_report": {"north": 14, "south": 1}}),
+    # spot prices per step (issue 19): USD over the day; two tasks at 04:00, one at 14:00
+    "spot-window.fit": (Fraction("4.8"), {"render": {"aws_g6e_xlarge": 3}}),
     "multi-cloud-buy.fit": (Fraction("3.5104"), {"asr": {"gcp_g2_standard_8": 2, "aws_g6_2xlarge": 1},
                                                  "etl": {"azure_d16as_v5": 6}}),
     "onprem-burst.fit": (Fraction("23.972"), {"finetune": {"onprem": 2}, "chat": {"onprem": 4},
