@@ -226,6 +226,15 @@ class BlockValuesStage(CheckerBase):
                     what=f"each of `{name}`", bound=f">= {_show_number(attr.minimum, dim)}",
                     value=_show_number(low, dim)).diagnostic(scope.path, span))
                 return None
+        if isinstance(value, list) and attr.type.of is not None:  # each value per step in range
+            dim = attr.type.of.dim
+            most = attr.maximum if attr.maximum is not None else s.MAXIMUM.get(dim)
+            high = next((v for v in value if isinstance(v, Fraction) and most is not None
+                         and abs(v) > most), None)
+            if high is not None and most is not None:
+                self.report(msg.ValueTooLarge(what=f"each of `{name}`", value=show_limit(abs(high), dim),
+                                              limit=show_limit(most, dim)).diagnostic(scope.path, span))
+                return None
         if not isinstance(value, Fraction):
             return value
         if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
