@@ -341,7 +341,7 @@ def test_azure_spot_caps_at_the_highest_price_per_step(tmp_path):
             + "buy {\n  offers = [z]\n  spot = true\n  max_count = 1\n"
               "  price_hourly = [0.2 USD/h, 0.7654321 USD/h, 0.3 USD/h]\n}\n"
             + job("batch", "2h", cpu=8) + policy(horizon="3h"))
-    context, files = compiled(tmp_path, text)  # fidelity reads the cap back
+    _, files = compiled(tmp_path, text)  # fidelity reads the cap back
     aks = one(files, "azurerm_kubernetes_cluster_node_pool")
     # the highest price of the list, rounded up to Azure's five decimals, whenever the job runs
     assert (aks["priority"], aks["spot_max_price"]) == ("Spot", 0.76544)

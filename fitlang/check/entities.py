@@ -166,7 +166,7 @@ class EntityBuilders(BlockValuesStage):
         rows = self._price_file(scope, file, v, "price_file") if file is not None else None
         if listed:
             return StepPrices("price_hourly", v.spans["price_hourly"], listed=tuple(listed))
-        if rows:
+        if rows and file is not None:
             return StepPrices("price_file", v.spans["price_file"], timed=rows, file=file)
         return None
 

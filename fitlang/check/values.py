@@ -213,6 +213,20 @@ class BlockValuesStage(CheckerBase):
                 result[pair.key_text] = value.value
         return result
 
+    def _each_in_range(self, scope: ModuleScope, entry: n.Attribute, attr: s.Attr,
+                       values: list) -> bool:
+        """A list of quantities (a value per step): each within its dimension's range (E0310),
+        as one value is."""
+        dim = attr.type.of.dim if attr.type.of is not None else ""
+        limit = attr.maximum if attr.maximum is not None else s.MAXIMUM.get(dim)
+        high = next((v for v in values if isinstance(v, Fraction) and limit is not None
+                     and abs(v) > limit), None)
+        if high is None or limit is None:
+            return True
+        self.report(msg.ValueTooLarge(what=f"each of `{entry.name.name}`", value=show_limit(abs(high), dim),
+                                      limit=show_limit(limit, dim)).diagnostic(scope.path, entry.value.span))
+        return False
+
     def _in_range(self, scope: ModuleScope, entry: n.Attribute, attr: s.Attr, value: Any) -> Any:
         name, span = entry.name.name, entry.value.span
         if isinstance(value, list) and attr.non_empty and not value:
@@ -226,15 +240,8 @@ class BlockValuesStage(CheckerBase):
                     what=f"each of `{name}`", bound=f">= {_show_number(attr.minimum, dim)}",
                     value=_show_number(low, dim)).diagnostic(scope.path, span))
                 return None
-        if isinstance(value, list) and attr.type.of is not None:  # each value per step in range
-            dim = attr.type.of.dim
-            most = attr.maximum if attr.maximum is not None else s.MAXIMUM.get(dim)
-            high = next((v for v in value if isinstance(v, Fraction) and most is not None
-                         and abs(v) > most), None)
-            if high is not None and most is not None:
-                self.report(msg.ValueTooLarge(what=f"each of `{name}`", value=show_limit(abs(high), dim),
-                                              limit=show_limit(most, dim)).diagnostic(scope.path, span))
-                return None
+        if isinstance(value, list) and not self._each_in_range(scope, entry, attr, value):
+            return None
         if not isinstance(value, Fraction):
             return value
         if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
