@@ -345,3 +345,69 @@ def test_azure_spot_caps_at_the_highest_price_per_step(tmp_path):
     aks = one(files, "azurerm_kubernetes_cluster_node_pool")
     # the highest price of the list, rounded up to Azure's five decimals, whenever the job runs
     assert (aks["priority"], aks["spot_max_price"]) == ("Spot", 0.76544)
+
+
+# ---- explain in time: the budget at each step's prices ----------------------------------------------
+
+
+def _least_budget(replicas, duration, first, last, nodes, prices):
+    """The least budget (USD/h) any schedule needs: over every start step of every replica
+    (one whole-node replica a node, `nodes` of them), the dearest step's cost; None if no
+    schedule fits the nodes. Enumerates everything: shares no code with the solver."""
+    best = None
+    for starts in itertools.product(range(first, last + 1), repeat=replicas):
+        running = [sum(1 for s in starts if s <= t < s + duration) for t in range(len(prices))]
+        if max(running) > nodes:
+            continue
+        peak = max(n * p for n, p in zip(running, prices))
+        best = peak if best is None or peak < best else best
+    return best
+
+
+BUDGETED = _pool(count=2, prices="price_hourly = [1 USD/h, 1 USD/h, 5 USD/h, 5 USD/h]") + \
+    job("batch", "2h", "deadline = 4h", replicas=2, cpu=8)
+
+
+def test_explain_says_the_budget_buys_too_little_at_the_dear_hours(tmp_path, fitc):
+    text = BUDGETED + policy(horizon="4h").replace("policy {", "policy {\n  budget = 1.5 USD/h")
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    result = fitc("explain", str(path), "--format", "json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert [d["code"] for d in document["diagnostics"]] == ["E0950"]
+    # by hand: 2 runs of 2 h need 32 CPU-hours by 04:00; 1.5 USD/h pays for 1.5 nodes (12 CPU)
+    # at 1 USD/h in the first two hours and 0.3 nodes (2.4 CPU) at 5 USD/h after: 28.8
+    (said,) = document["conflict"]
+    assert "needs 32 CPU-hours" in said["text"] and "at most 28.8 CPU-hours" in said["text"]
+    (repair,) = document["repairs"]
+    # the least budget of every schedule enumerated: both runs at once in the cheap hours
+    least = _least_budget(2, 2, 0, 2, 2, [1, 1, 5, 5])
+    assert least == 2 and (repair["rule"], repair["to"]) == ("budget", "2 USD/h")
+    assert repair["line"] == text.splitlines().index("  budget = 1.5 USD/h") + 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_budget_conflict_is_never_claimed_where_a_schedule_exists(tmp_path, seed):
+    from fitlang.solve.explain_time import find_conflict
+    from fitlang.solve.placement import solve
+
+    # of 12 seeds: 4 with a schedule, 7 whose budget conflict is proven, 1 left unproven
+    # (a budget of 1 USD/h where the least is 2: no window alone shows it)
+    rng = random.Random(seed)
+    prices = [rng.choice([1, 2, 4, 8]) for _ in range(6)]
+    replicas, duration = rng.randint(2, 3), rng.randint(1, 3)
+    budget = rng.choice([1, 2, 3, 4])
+    text = (_pool(count=2, prices=f"price_hourly = {_listed(prices)}")
+            + job("batch", f"{duration}h", replicas=replicas, cpu=8)
+            + policy(horizon="6h").replace("policy {", f"policy {{\n  budget = {budget} USD/h"))
+    problem = problem_from(tmp_path, text)
+    least = _least_budget(replicas, duration, 0, 6 - duration, 2, prices)
+    feasible = least is not None and least <= budget
+    placement = solve(problem)
+    assert (placement.status == "optimal") == feasible, (least, budget, placement.status)
+    conflict = find_conflict(problem)
+    if feasible:
+        assert conflict is None  # sound: no proof against a schedule that exists
+    elif conflict is not None:
+        assert conflict.budget and conflict.available < conflict.jobs_need

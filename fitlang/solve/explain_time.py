@@ -8,12 +8,16 @@ min(overlap if it starts as early as it may, overlap if it starts as late as it 
 taking its requests; a service runs every step. If the jobs and services that may use only the
 classes C need more of a resource in the window than C's nodes have in it, no schedule exists:
 a proof, stated in the policy's terms ("`train` needs 96 GPU-hours before ...; pool `h100` has
-64 then"). It is sound, not complete: a schedule can also fail on power caps, the budget or the
-packing of replicas onto nodes; then explain says that no window alone lacks capacity.
+64 then"). With a budget, the same need is held against what the nodes the budget pays for at
+each step's prices hold (a fractional knapsack per step, `_budget_buys`: with prices per step,
+issue 19, the dear hours buy less). It is sound, not complete: a schedule can also fail on
+power caps, the budget or the packing of replicas onto nodes in ways no window shows alone;
+then explain says that no window alone lacks capacity.
 
 Repairs are checked by solving the time model again (`solve_timed`): the conflict's deadlines
 moved later, to the earliest instant that works; or nodes added to a pool of the conflict, the
-fewest that work, with the steps the schedule then needs them.
+fewest that work, with the steps the schedule then needs them; or the budget raised to the
+least that works (in cents per hour).
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class TimeConflict:
     services_take: Fraction
     available: Fraction
     cap: int | None = None  # resource "power": the index of the power cap in `power_caps`
+    # the budget per step, at each step's prices (issue 19: prices per step), lacks it
+    budget: bool = False
 
 
 def find_conflict(problem: Problem) -> TimeConflict | None:
@@ -76,12 +82,15 @@ def find_conflict(problem: Problem) -> TimeConflict | None:
     for first, last in _windows(problem):
         forced = screen.forced(first, last)
         candidates = screen.candidates(forced, last - first)
-        if not candidates:
+        over_budget = screen.over_budget(forced, first, last)
+        if not candidates and not over_budget:
             continue
         steps = {d.name: int(f) for d, f in zip(screen.demands, forced.tolist()) if f}
-        for classes, cap in candidates:
-            conflict = _lacking(problem, classes, steps, first, last) if cap is None else \
-                _over_cap(problem, cap, steps, first, last)
+        found = [_lacking(problem, classes, steps, first, last) if cap is None else
+                 _over_cap(problem, cap, steps, first, last) for classes, cap in candidates]
+        if over_budget:
+            found.append(_over_budget(problem, steps, first, last))
+        for conflict in found:
             if conflict is not None and (best is None or _rank(conflict) < _rank(best)):
                 best = conflict
     return best
@@ -120,6 +129,24 @@ class _Screen:
                                dtype=float).reshape(len(self.demands), 2 * len(SAID_FIRST))
             self.caps.append((index, inside, weights, float(math.floor(cap.cap_watts / min(draws))),
                               float(cap.cap_watts)))
+
+        # with a budget: per step (cumulated) and resource, the most the nodes it pays for hold
+        self.bought: np.ndarray | None = None
+        self.requests = requests
+        if problem.budget is not None and problem.timeline is not None:
+            per_step = [[float(_budget_buys(problem, step, r)) for r in SAID_FIRST]
+                        for step in range(problem.timeline.steps)]
+            self.bought = np.vstack([np.zeros(len(SAID_FIRST)), np.cumsum(
+                np.array(per_step, dtype=float).reshape(-1, len(SAID_FIRST)), axis=0)])
+
+    def over_budget(self, forced: np.ndarray, first: int, last: int) -> bool:
+        """Whether every demand's need in [first, last) may exceed what the budget pays for
+        then (within a rounding margin: `_over_budget` decides)."""
+        if self.bought is None:
+            return False
+        need = (forced * self.replicas) @ self.requests
+        have = self.bought[last] - self.bought[first]
+        return bool((need > have * (1 - 1e-9) - 1e-9).any())
 
     def forced(self, first: int, last: int) -> np.ndarray:
         """`_forced` of every demand at once."""
@@ -226,6 +253,70 @@ def _over_cap(problem: Problem, index: int, forced: dict[str, int], first: int,
                                         sum((need[n] for n in jobs), Fraction(0)),
                                         sum((need[n] for n in services), Fraction(0)), have, index)
     return None
+
+
+def _budget_buys(problem: Problem, step: int, resource: str) -> Fraction:
+    """The most of `resource` the nodes the budget pays for at `step` hold, at the prices then
+    (prices per step, electricity included): a fractional knapsack over the classes, the most
+    capacity per USD first, each at most its nodes usable then. Replicas running at the step
+    take no more than the nodes in use hold, and those cost at most the budget: a bound."""
+    assert problem.budget is not None
+    usable = _nodes(problem, frozenset(c.id for c in problem.classes))
+    held, priced = Fraction(0), []
+    for node_class in problem.classes:
+        nodes, capacity = node_class.count_at(step) and usable[node_class.id], node_class.capacity[resource]
+        price = node_class.price_at(step)
+        if nodes and capacity and not price:
+            held += nodes * capacity  # free nodes: the budget takes them all
+        elif nodes and capacity:
+            priced.append((Fraction(capacity) / price, price, nodes, capacity))
+    left = problem.budget
+    for _, price, nodes, capacity in sorted(priced, reverse=True):
+        bought = min(Fraction(nodes), left / price)
+        held, left = held + bought * capacity, left - bought * price
+        if left <= 0:
+            break
+    return held
+
+
+def _over_budget(problem: Problem, forced: dict[str, int], first: int,
+                 last: int) -> TimeConflict | None:
+    """The budget per step over [first, last): every demand's need of a resource there
+    against what the nodes the budget pays for at each step's prices hold (`_budget_buys`)."""
+    inside = [d for d in problem.demands if forced.get(d.name)]
+    for resource in SAID_FIRST:
+        need = {d.name: d.replicas * forced[d.name] * d.requests[resource] for d in inside}
+        have = sum((_budget_buys(problem, step, resource) for step in range(first, last)), Fraction(0))
+        if sum(need.values()) > have:
+            jobs = [d.name for d in inside if need[d.name] and not _service(problem, d)]
+            services = [d.name for d in inside if need[d.name] and _service(problem, d)]
+            if jobs:
+                return TimeConflict(first, last, resource, tuple(jobs), tuple(services), (),
+                                    Fraction(sum(need[n] for n in jobs)),
+                                    Fraction(sum(need[n] for n in services)), have, budget=True)
+    return None
+
+
+def higher_budget(problem: Problem, time_limit: Callable[[], float | None] = lambda: None
+                  ) -> Fraction | None:
+    """The least budget, in whole cents per hour, that gives a schedule (by bisection: a
+    higher budget never hurts), up to every node at its highest price; None if that does not."""
+    assert problem.budget is not None and problem.timeline is not None
+    steps = range(problem.timeline.steps)
+    most = sum((c.count * max(c.price_at(t) for t in steps) for c in problem.classes), Fraction(0))
+    low = math.floor(problem.budget * 100) + 1  # cents per hour, above the budget
+    high = max(math.ceil(most * 100), low)
+    if _solves(dataclasses.replace(problem, budget=Fraction(high, 100)), time_limit) is None:
+        return None
+    for _ in range(MAX_TRIALS):
+        if low >= high:
+            break
+        middle = (low + high) // 2
+        if _solves(dataclasses.replace(problem, budget=Fraction(middle, 100)), time_limit):
+            high = middle
+        else:
+            low = middle + 1
+    return Fraction(high, 100)
 
 
 def _weight(problem: Problem, demand: Demand, resource: str, unit: str) -> Fraction:
@@ -467,6 +558,10 @@ def _said(problem: Problem, conflict: TimeConflict) -> str:
     needed = (f"{jobs} {verb} {'at least ' if conflict.cap is not None else ''}"
               f"{amount(conflict.jobs_need)} between {_at(problem, conflict.first)} and "
               f"{_at(problem, conflict.last)}")
+    if conflict.budget:
+        assert problem.budget is not None
+        return (f"{needed}; at each step's prices, the budget of {float(problem.budget):g} USD/h "
+                f"pays for nodes with at most {amount(free)} then{taken}")
     if conflict.cap is not None:
         cap = problem.power_caps[conflict.cap]
         if conflict.resource == "nodes":
@@ -496,6 +591,9 @@ def _related(problem: Problem, conflict: TimeConflict) -> list[Related]:
         cap = problem.power_caps[conflict.cap]
         if cap.origin is not None:
             found.append(Related(cap.origin.path, cap.origin.span, f"power cap `{cap.name}`"))
+    if conflict.budget and problem.budget_origin is not None:
+        where = problem.budget_origin
+        found.append(Related(where.path, where.span, "the budget"))
     return found
 
 
@@ -503,7 +601,7 @@ def _related(problem: Problem, conflict: TimeConflict) -> list[Related]:
 class TimeRepair:
     """A repair that works (checked by solving), as `fitc explain --format json` lists it."""
 
-    rule: str  # deadline, capacity, power
+    rule: str  # deadline, capacity, power, budget
     subject: str  # the job, pool or power cap it changes
     text: str
     origin: Origin | None  # where the changed value stands
@@ -550,6 +648,12 @@ def _repairs(problem: Problem, conflict: TimeConflict, time_limit: float | None,
                                     f"{float(watts) / 1000:g} kW for {_spans(problem, steps)}",
                                     cap.origin, f"{float(cap.cap_watts) / 1000:g}kW",
                                     f"{float(watts) / 1000:g}kW"))
+    if conflict.budget and problem.budget is not None and time.monotonic() < ends:
+        raised_to = higher_budget(problem, left)
+        if raised_to is not None:
+            found.append(TimeRepair("budget", "budget", f"raise the budget to {float(raised_to):g} USD/h",
+                                    problem.budget_origin, f"{float(problem.budget):g} USD/h",
+                                    f"{float(raised_to):g} USD/h"))
     for class_id in conflict.classes:
         if time.monotonic() > ends:
             break
