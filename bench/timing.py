@@ -4,6 +4,7 @@
     .venv/bin/python bench/timing.py --jobs 200 --steps 168 --nodes 100 --time-limit 60
     .venv/bin/python bench/timing.py --objective carbon,cost     # least carbon, then cost
     .venv/bin/python bench/timing.py --preemptible 0.2   # a fifth of the jobs in 2 h segments
+    .venv/bin/python bench/timing.py --spot              # the h100 pool at a spot price per step
 
 A generated site (seeded): pools of whole-node GPU machines with their power draw and price,
 one power cap over all of them, an hourly electricity price with a daily shape (cheap nights)
@@ -62,8 +63,26 @@ def carbon_curve(steps: int) -> list[int]:
     return [120 if 10 <= t % 24 < 16 else 260 if 7 <= t % 24 < 19 else 450 for t in range(steps)]
 
 
+def spot_curve(steps: int, seed: int) -> list[Fraction]:
+    """USD/h per h100 node at each step with `--spot` (issue 19, offer prices per step): a
+    spot market that is cheap at night and dear in the working day, with noise (its own
+    generator, so that the jobs are those without `--spot`)."""
+    rng = random.Random(seed + 7919)
+    return [(Fraction(3) if t % 24 < 8 else Fraction(6) if t % 24 < 18 else Fraction(4))
+            + Fraction(rng.randint(-20, 20), 100) for t in range(steps)]
+
+
+def pool_prices(steps: int, seed: int, spot: bool) -> dict[str, list[Fraction]]:
+    """Each pool's USD/h per node at each step: its one price, or the h100's spot curve."""
+    found = {name: [Fraction(price)] * steps for name, _, _, price in POOLS}
+    if spot:
+        found["h100"] = spot_curve(steps, seed)
+    return found
+
+
 def generate(jobs: int, steps: int, nodes: int, seed: int, objective: str = "cost",
-             preemptible: float = 0.0) -> tuple[str, list[Job], dict, list[Fraction], int]:
+             preemptible: float = 0.0, spot: bool = False
+             ) -> tuple[str, list[Job], dict, list[Fraction], int]:
     rng = random.Random(seed)
     counts = {name: max(1, nodes * share // 10) for (name, *_), share in zip(POOLS, (3, 4, 3))}
     prices = []
@@ -86,6 +105,8 @@ def generate(jobs: int, steps: int, nodes: int, seed: int, objective: str = "cos
     text = ['import "std/accelerators"\n']
     for name, gpus, watts, price in POOLS:
         model = {"h100": "H100", "a100": "A100_80GB", "l40s": "L40S"}[name]
+        priced = f"price = {price} USD/h" if not (spot and name == "h100") else "price_hourly = [" + \
+            ", ".join(f"{float(p):g} USD/h" for p in spot_curve(steps, seed)) + "]"
         text.append(f"""
 pool {name} {{
   count = {counts[name]}
@@ -96,7 +117,7 @@ pool {name} {{
     count = {gpus}
   }}
   power = {watts}W
-  price = {price} USD/h
+  {priced}
   labels = {{ site: "s1", kind: "{name}" }}
 }}
 """)
@@ -157,11 +178,11 @@ policy {{
 
 
 def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, services: int,
-             steps: int, cheapest: bool) -> tuple[Fraction, int, int, Fraction, int]:
+             steps: int, cheapest: bool, price: dict[str, list[Fraction]]
+             ) -> tuple[Fraction, int, int, Fraction, int]:
     """(cost, jobs late, jobs dropped, kgCO2e, hours late) of FIFO or each job's cheapest
-    window alone."""
+    window alone; `price`: each pool's USD/h per node at each step (`pool_prices`)."""
     watts = {name: w for name, _, w, _ in POOLS}
-    price = {name: p for name, _, _, p in POOLS}
     busy = {name: [0] * steps for name in counts}
     busy["l40s"] = [services] * steps
     drawn = [services * watts["l40s"]] * steps
@@ -172,7 +193,7 @@ def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, se
             for t in range(start, start + duration))
 
     def energy(pool: str, start: int, duration: int) -> Fraction:
-        return sum((price[pool] + Fraction(watts[pool], 1000) * prices[t]
+        return sum((price[pool][t] + Fraction(watts[pool], 1000) * prices[t]
                     for t in range(start, start + duration)), Fraction(0))
 
     late = dropped = hours_late = 0
@@ -195,7 +216,7 @@ def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, se
         for t in range(start, start + job.duration):
             busy[pool][t] += 1
             drawn[t] += watts[pool]
-    cost = sum((busy[pool][t] * (price[pool] + Fraction(watts[pool], 1000) * prices[t])
+    cost = sum((busy[pool][t] * (price[pool][t] + Fraction(watts[pool], 1000) * prices[t])
                 for pool in busy for t in range(steps)), Fraction(0))
     grams = carbon_curve(steps)
     carbon = sum((busy[pool][t] * Fraction(watts[pool] * grams[t], 10 ** 6)
@@ -204,10 +225,10 @@ def baseline(work: list[Job], counts: dict, prices: list[Fraction], cap: int, se
 
 
 def run(jobs: int, steps: int, nodes: int, seed: int, time_limit: float,
-        objective: str = "cost", preemptible: float = 0.0) -> dict:
+        objective: str = "cost", preemptible: float = 0.0, spot: bool = False) -> dict:
     from fitlang.solve.timeline import horizon_value
 
-    text, work, counts, prices, cap = generate(jobs, steps, nodes, seed, objective, preemptible)
+    text, work, counts, prices, cap = generate(jobs, steps, nodes, seed, objective, preemptible, spot)
     services = max(1, nodes // 20)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "timing.fit"
@@ -223,8 +244,9 @@ def run(jobs: int, steps: int, nodes: int, seed: int, time_limit: float,
         solved = time.monotonic() - began
         runs = placement.assignments
         totals = [horizon_value(problem, runs, name) for name in ("cost", "carbon")]  # type: ignore[arg-type]
-    fifo = baseline(work, counts, prices, cap, services, steps, cheapest=False)
-    alone = baseline(work, counts, prices, cap, services, steps, cheapest=True)
+    priced = pool_prices(steps, seed, spot)
+    fifo = baseline(work, counts, prices, cap, services, steps, False, priced)
+    alone = baseline(work, counts, prices, cap, services, steps, True, priced)
     return {"size": f"{jobs} x {steps} x {sum(counts.values())}", "check+build": built,
             "solve": solved, "status": str(placement.status), "value": placement.value,
             "cost": totals[0], "carbon": totals[1],
@@ -243,6 +265,8 @@ def main() -> None:
                         "carbon, carbon,cost, ...")
     parser.add_argument("--preemptible", type=float, default=0.0,
                         help="the share of jobs (of 4 h or more) fitc may split in 2 h segments")
+    parser.add_argument("--spot", action="store_true",
+                        help="the h100 pool at a spot price per step (`price_hourly`)")
     arguments = parser.parse_args()
     sizes = [(arguments.jobs, arguments.steps, arguments.nodes)] if arguments.jobs else \
         [(20, 48, 20), (50, 168, 40), (200, 168, 100)]
@@ -253,7 +277,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for jobs, steps, nodes in sizes:
         row = run(jobs, steps, nodes, arguments.seed, arguments.time_limit, objective,
-                  arguments.preemptible)
+                  arguments.preemptible, arguments.spot)
         value = "-" if row["value"] is None else f"{float(row['value']):.1f}"
         bound = "-" if row["bound"] is None else f"{float(row['bound']):.1f}"
         gap = "-" if row["gap"] is None else f"{row['gap']:.2%}"

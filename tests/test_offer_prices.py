@@ -411,3 +411,17 @@ def test_a_budget_conflict_is_never_claimed_where_a_schedule_exists(tmp_path, se
         assert conflict is None  # sound: no proof against a schedule that exists
     elif conflict is not None:
         assert conflict.budget and conflict.available < conflict.jobs_need
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_screen_of_the_budget_is_the_exact_bound_in_floating_point(tmp_path, seed):
+    from fitlang.solve.explain_time import SAID_FIRST, _budget_buys, _budget_buys_screened
+
+    rng = random.Random(seed)
+    pools = [(rng.randint(1, 3), [Fraction(rng.randint(0, 12), 4) for _ in range(3)]) for _ in range(3)]
+    text = _priced_text([(1, 0, 2)], pools, (2, [Fraction(1, 2), Fraction(3)]), 6)
+    problem = problem_from(tmp_path, text.replace("policy {", f"policy {{\n  budget = {rng.randint(1, 9)} USD/h"))
+    for step in range(6):
+        screened = _budget_buys_screened(problem, step)
+        exact = [float(_budget_buys(problem, step, r)) for r in SAID_FIRST]
+        assert screened.tolist() == pytest.approx(exact, rel=1e-9, abs=1e-6)

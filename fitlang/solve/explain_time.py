@@ -133,11 +133,9 @@ class _Screen:
         # with a budget: per step (cumulated) and resource, the most the nodes it pays for hold
         self.bought: np.ndarray | None = None
         self.requests = requests
-        if problem.budget is not None and problem.timeline is not None:
-            per_step = [[float(_budget_buys(problem, step, r)) for r in SAID_FIRST]
-                        for step in range(problem.timeline.steps)]
-            self.bought = np.vstack([np.zeros(len(SAID_FIRST)), np.cumsum(
-                np.array(per_step, dtype=float).reshape(-1, len(SAID_FIRST)), axis=0)])
+        if problem.budget is not None and problem.timeline is not None and problem.classes:
+            per_step = [_budget_buys_screened(problem, step) for step in range(problem.timeline.steps)]
+            self.bought = np.vstack([np.zeros(len(SAID_FIRST)), np.cumsum(per_step, axis=0)])
 
     def over_budget(self, forced: np.ndarray, first: int, last: int) -> bool:
         """Whether every demand's need in [first, last) may exceed what the budget pays for
@@ -276,6 +274,28 @@ def _budget_buys(problem: Problem, step: int, resource: str) -> Fraction:
         held, left = held + bought * capacity, left - bought * price
         if left <= 0:
             break
+    return held
+
+
+def _budget_buys_screened(problem: Problem, step: int) -> np.ndarray:
+    """`_budget_buys` of every resource at once, in floating point (the screen's: 1,000
+    classes x 168 steps in numpy; `_over_budget` decides exactly)."""
+    assert problem.budget is not None
+    budget = float(problem.budget)
+    usable = _nodes(problem, frozenset(c.id for c in problem.classes))
+    price = np.array([float(c.price_at(step)) for c in problem.classes])
+    nodes = np.array([float(c.count_at(step) and usable[c.id]) for c in problem.classes])
+    held = np.zeros(len(SAID_FIRST))
+    for index, resource in enumerate(SAID_FIRST):
+        capacity = np.array([float(c.capacity[resource]) for c in problem.classes])
+        held[index] = (nodes * capacity)[price == 0].sum()  # free nodes: all of them
+        paid = (price > 0) & (capacity > 0) & (nodes > 0)
+        order = np.argsort(-(capacity[paid] / price[paid]), kind="stable")
+        cost, amount = (nodes * price)[paid][order], (nodes * capacity)[paid][order]
+        whole = int((np.cumsum(cost) <= budget).sum())  # classes bought whole, best first
+        held[index] += amount[:whole].sum()
+        if whole < len(order):  # and a share of the next
+            held[index] += (budget - cost[:whole].sum()) / cost[whole] * amount[whole]
     return held
 
 
