@@ -420,7 +420,8 @@ def test_the_screen_of_the_budget_is_the_exact_bound_in_floating_point(tmp_path,
     rng = random.Random(seed)
     pools = [(rng.randint(1, 3), [Fraction(rng.randint(0, 12), 4) for _ in range(3)]) for _ in range(3)]
     text = _priced_text([(1, 0, 2)], pools, (2, [Fraction(1, 2), Fraction(3)]), 6)
-    problem = problem_from(tmp_path, text.replace("policy {", f"policy {{\n  budget = {rng.randint(1, 9)} USD/h"))
+    budget = f"policy {{\n  budget = {rng.randint(1, 9)} USD/h"
+    problem = problem_from(tmp_path, text.replace("policy {", budget))
     for step in range(6):
         screened = _budget_buys_screened(problem, step)
         exact = [float(_budget_buys(problem, step, r)) for r in SAID_FIRST]
