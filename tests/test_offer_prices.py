@@ -14,11 +14,10 @@ from fractions import Fraction
 
 import pytest
 from test_target_terraform import compiled, offer, one
-from test_timing import codes, job, policy
+from test_timing import _placement, _violations, codes, job, policy
 
 from fitlang.driver import Compilation
-from fitlang.solve.report import as_json, as_text
-from fitlang.solve.verify import verify
+from fitlang.solve.report import as_text
 
 from conftest import EXAMPLES
 from solving import problem_from, solved
@@ -238,22 +237,12 @@ def test_the_example_waits_for_the_hours_its_offer_is_cheap():
 # ---- verify, step by step ------------------------------------------------------------------------
 
 
-def _document(problem):
-    return json.loads(as_json(problem, solved(problem), []))
-
-
-def _violations(problem, document) -> list[str]:
-    violations, problems = verify(problem, document)
-    assert problems == []
-    return [v.message for v in violations]
-
-
 def test_verify_recounts_the_cost_at_each_step_price(tmp_path):
     # one node, prices 4, 1, 1, 4: a 2 h job runs 01:00-03:00 for 2 USD
     text = _pool(prices="price_hourly = [4 USD/h, 1 USD/h, 1 USD/h, 4 USD/h]") + \
         job("batch", "2h", cpu=8) + policy(horizon="4h")
     problem = problem_from(tmp_path, text)
-    document = _document(problem)
+    document = _placement(problem)
     assert document["objective"]["value"] == 2 and _violations(problem, document) == []
     (item,) = document["assignments"]
     assert item["start"] == "2026-12-01T01:00:00Z"
@@ -267,7 +256,7 @@ def test_verify_holds_the_budget_at_each_step_price(tmp_path):
     text = _pool(prices="price_hourly = [4 USD/h, 1 USD/h, 1 USD/h, 4 USD/h]") + \
         job("batch", "2h", cpu=8) + policy(horizon="4h").replace("policy {", "policy {\n  budget = 2 USD/h")
     problem = problem_from(tmp_path, text)
-    document = _document(problem)
+    document = _placement(problem)
     assert _violations(problem, document) == []
     (item,) = document["assignments"]
     item["start"], item["end"] = "2026-12-01T00:00:00Z", "2026-12-01T02:00:00Z"
