@@ -415,3 +415,15 @@ def test_the_screen_of_the_budget_is_the_exact_bound_in_floating_point(tmp_path,
         screened = _budget_buys_screened(problem, step)
         exact = [float(_budget_buys(problem, step, r)) for r in SAID_FIRST]
         assert screened.tolist() == pytest.approx(exact, rel=1e-9, abs=1e-6)
+
+
+def test_an_inventory_prices_every_node_it_reads_per_step(tmp_path):
+    from conftest import FIXTURES
+
+    (tmp_path / "nodes.json").write_text((FIXTURES / "inventory" / "nodes.json").read_text())
+    text = ('inventory onprem {\n  format = kubectl\n  file = "nodes.json"\n'
+            '  price_hourly = [2 USD/h, 0.5 USD/h]\n}\n' + policy(horizon="4h"))
+    problem = problem_from(tmp_path, text)
+    assert len(problem.classes) > 1  # the file's nodes in several classes: each priced so
+    for node_class in problem.classes:
+        assert [node_class.price_at(t) for t in range(4)] == [2, Fraction(1, 2)] * 2
