@@ -334,6 +334,8 @@ def test_azure_spot_caps_at_the_highest_price_per_step(tmp_path):
     aks = one(files, "azurerm_kubernetes_cluster_node_pool")
     # the highest price of the list, rounded up to Azure's five decimals, whenever the job runs
     assert (aks["priority"], aks["spot_max_price"]) == ("Spot", 0.76544)
+    assert "# planned at the policy's prices per step, 0.2 to 0.765432 USD/h a node; billed at the " \
+           "spot market's price" in files["azure.tf"]
 
 
 # ---- explain in time: the budget at each step's prices ----------------------------------------------

@@ -393,7 +393,8 @@ class Terraform(Target):
                          ("node_locations", _hcl_list([zone_text])),
                          ("node_count", str(purchase.count))],
                 "machine": machine + ([("spot", "true")] if purchase.spot else []),
-                "labels": self._labels(node_class), "accelerator": accelerator})
+                "labels": self._labels(node_class), "accelerator": accelerator,
+                "note": _priced_per_step(node_class)})
         return environment.get_template("gcp.tf.j2").render(groups=groups)
 
     def _azure(self, environment: jinja2.Environment, bought: list[Purchase]) -> str:
@@ -415,7 +416,8 @@ class Terraform(Target):
             groups.append({
                 "resource": resource_name(purchase), "head": head, "labels": labels,
                 "taints": _hcl_list([hcl_string(AKS_SPOT_TAINT)]) if purchase.spot else None,
-                "region": hcl_string(region) if purchase.cluster is not None else None})
+                "region": hcl_string(region) if purchase.cluster is not None else None,
+                "note": _priced_per_step(node_class)})
         cluster = next((p.cluster for p in bought if p.cluster is not None), None)
         data = None if cluster is None else [("name", hcl_string(cluster)),
                                              ("resource_group_name", "var.azure_resource_group")]
