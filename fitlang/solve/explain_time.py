@@ -79,6 +79,7 @@ def find_conflict(problem: Problem) -> TimeConflict | None:
     assert timeline is not None
     screen = _Screen(problem)
     best: TimeConflict | None = None
+    bought: dict[tuple[int, str], Fraction] = {}  # `_budget_buys` per step and resource, once
     for first, last in _windows(problem):
         forced = screen.forced(first, last)
         candidates = screen.candidates(forced, last - first)
@@ -89,7 +90,7 @@ def find_conflict(problem: Problem) -> TimeConflict | None:
         found = [_lacking(problem, classes, steps, first, last) if cap is None else
                  _over_cap(problem, cap, steps, first, last) for classes, cap in candidates]
         if over_budget:
-            found.append(_over_budget(problem, steps, first, last))
+            found.append(_over_budget(problem, steps, first, last, bought))
         for conflict in found:
             if conflict is not None and (best is None or _rank(conflict) < _rank(best)):
                 best = conflict
@@ -144,7 +145,7 @@ class _Screen:
             return False
         need = (forced * self.replicas) @ self.requests
         have = self.bought[last] - self.bought[first]
-        return bool((need > have * (1 - 1e-9) - 1e-9).any())
+        return bool(((need > 0) & (need > have * (1 - 1e-9) - 1e-9)).any())
 
     def forced(self, first: int, last: int) -> np.ndarray:
         """`_forced` of every demand at once."""
@@ -299,14 +300,18 @@ def _budget_buys_screened(problem: Problem, step: int) -> np.ndarray:
     return held
 
 
-def _over_budget(problem: Problem, forced: dict[str, int], first: int,
-                 last: int) -> TimeConflict | None:
+def _over_budget(problem: Problem, forced: dict[str, int], first: int, last: int,
+                 bought: dict[tuple[int, str], Fraction]) -> TimeConflict | None:
     """The budget per step over [first, last): every demand's need of a resource there
-    against what the nodes the budget pays for at each step's prices hold (`_budget_buys`)."""
+    against what the nodes the budget pays for at each step's prices hold (`_budget_buys`,
+    kept in `bought` across windows)."""
     inside = [d for d in problem.demands if forced.get(d.name)]
     for resource in SAID_FIRST:
         need = {d.name: d.replicas * forced[d.name] * d.requests[resource] for d in inside}
-        have = sum((_budget_buys(problem, step, resource) for step in range(first, last)), Fraction(0))
+        for step in range(first, last):
+            if (step, resource) not in bought:
+                bought[step, resource] = _budget_buys(problem, step, resource)
+        have = sum((bought[step, resource] for step in range(first, last)), Fraction(0))
         if sum(need.values()) > have:
             jobs = [d.name for d in inside if need[d.name] and not _service(problem, d)]
             services = [d.name for d in inside if need[d.name] and _service(problem, d)]
