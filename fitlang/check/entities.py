@@ -43,6 +43,7 @@ from fitlang.check.program import (
     StepPrices,
 )
 from fitlang.check.settings import SETTINGS
+from fitlang.check.step_prices import buy_named
 from fitlang.check.timing import PRICE_COLUMNS, horizon_of, read_price_file
 from fitlang.check.values import BlockValues, BlockValuesStage
 
@@ -147,11 +148,11 @@ class EntityBuilders(BlockValuesStage):
             offer = self.entity(symbol) if symbol else None
             if offer is not None:
                 offers.append(offer)
-        block = "the `buy` block" if name is None else f"buy `{name}`"
         return Buy(name=name, offers=tuple(offers), providers=b.providers, regions=b.regions,
                    max_count=None if b.max_count is None else int(b.max_count),
-                   spot=bool(_given(b.spot, False)), origin=v.origin, spans=v.spans,
-                   step_prices=self._step_prices(scope, block, v, b.price_hourly, b.price_file))
+                   spot=bool(_given(b.spot, False)), origin=v.origin,
+                   step_prices=self._step_prices(scope, buy_named(name), v, b.price_hourly,
+                                                 b.price_file))
 
     def _step_prices(self, scope: ModuleScope, block: str, v: BlockValues,
                      listed: list[Fraction] | None, file: str | None) -> StepPrices | None:

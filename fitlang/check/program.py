@@ -252,7 +252,6 @@ class Buy:
     # with a horizon: the price per step of what it buys (one offer's market), in place of
     # the offer's `price` or `spot_price` (issue 19)
     step_prices: StepPrices | None = None
-    spans: dict[str, Origin] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

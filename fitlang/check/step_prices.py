@@ -45,11 +45,12 @@ def stated_prices(program: Program) -> Iterator[tuple[str, StepPrices]]:
             yield f"inventory `{inventory.name}`", inventory.step_prices
     for buy in program.buys:
         if buy.step_prices is not None:
-            yield buy_named(buy), buy.step_prices
+            yield buy_named(buy.name), buy.step_prices
 
 
-def buy_named(buy: Buy) -> str:
-    return "the `buy` block" if buy.name is None else f"buy `{buy.name}`"
+def buy_named(name: str | None) -> str:
+    """A `buy` block as a message names it (its name is optional)."""
+    return "the `buy` block" if name is None else f"buy `{name}`"
 
 
 def _priced_buy(buy: Buy, prices: StepPrices) -> Iterator[Diagnostic]:
@@ -59,11 +60,11 @@ def _priced_buy(buy: Buy, prices: StepPrices) -> Iterator[Diagnostic]:
     offers = [o.name for o in buy.offers if buy.providers is None or o.provider in buy.providers]
     if len(offers) > 1:
         first = ", ".join(f"`{name}`" for name in offers[:3]) + (", ..." if len(offers) > 3 else "")
-        yield msg.StepPricesOfSeveralOffers(block=buy_named(buy), attribute=prices.attribute,
+        yield msg.StepPricesOfSeveralOffers(block=buy_named(buy.name), attribute=prices.attribute,
                                             count=len(offers), first=first).diagnostic(
             where.path, where.span)
     if not buy.spot:
-        yield msg.StepPricesOnDemand(block=buy_named(buy)).diagnostic(where.path, where.span)
+        yield msg.StepPricesOnDemand(block=buy_named(buy.name)).diagnostic(where.path, where.span)
 
 
 def _starts_late(block: str, prices: StepPrices, horizon: Horizon) -> Iterator[Diagnostic]:
