@@ -25,6 +25,7 @@ from pathlib import Path
 
 import jinja2
 
+from fitlang import messages as msg
 from fitlang.check import types as t
 from fitlang.check.program import Program, TargetSettings
 from fitlang.check.schema import Attr, BlockSchema
@@ -32,7 +33,6 @@ from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, NodeNames
 from fitlang.rules.base import Rule
-from fitlang import messages as msg
 from fitlang.targets import slurm_fidelity, slurm_runs
 from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
 from fitlang.targets.slurm_partition import PARTITION_LABEL, partition_rules

@@ -100,10 +100,10 @@ def array_problems(context: CompileContext, workload) -> list[str]:
     """Why one job array cannot run the recurring job's runs exactly (empty: it can)."""
     found = runs(context, workload)
     problems = []
-    per_run = demand_of(context, workload).replicas_per_run
-    for index, run in enumerate(found):
+    demand = demand_of(context, workload)
+    for index in range(len(found)):
         starts = {getattr(a, "start", 0) for a in context.placement.assignments
-                  if a.workload == demand_of(context, workload).name and a.replica // per_run == index}
+                  if a.workload == demand.name and a.replica // demand.replicas_per_run == index}
         if len(starts) > 1:
             problems.append(f"the replicas of run {index} of `{workload.name}` start at different "
                             f"times ({len(starts)} starts): an array task's tasks start together")
