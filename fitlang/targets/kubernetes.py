@@ -25,6 +25,7 @@ from fitlang.messages import (
     NotEnforceable,
     PoolsIndistinct,
     RunsNotOneCronJob,
+    SegmentsNeedCheckpoint,
 )
 from fitlang.model.problem import NodeClass
 from fitlang.targets import kubernetes_time
@@ -304,13 +305,22 @@ def _schedules(context: CompileContext) -> list[tuple[Split, str]]:
 
 
 def _recurring_warnings(context: CompileContext, need: Findings) -> list[Diagnostic]:
-    """W0953 for a recurring job no CronJob runs exactly, W0954 for each CronJob written."""
+    """W0952 for a preemptible job run in segments, W0953 for a recurring job no CronJob runs
+    exactly, W0954 for each CronJob written."""
     timeline = context.problem.timeline
     if timeline is None:
         return []
     from fitlang.solve.timeline import iso
 
     found = []
+    for workload in context.placed_workloads():
+        starts = {(getattr(a, "start", 0)) for split in context.splits(workload)
+                  for a in context.placement.assignments if a.workload == _demand_key(split)}
+        if workload.min_segment_seconds is not None and len(starts) > 1:
+            found.append(need(
+                f"`{workload.name}` runs in segments, a suspended Job each, which Kubernetes stops "
+                "at its activeDeadlineSeconds (the segment's length): the job must checkpoint and "
+                "resume", workload.spans.get("preemptible", workload.origin), SegmentsNeedCheckpoint))
     for split, schedule in _schedules(context):
         where = split.workload.spans.get("every", split.workload.origin)
         if schedule.startswith("not:"):
