@@ -445,3 +445,67 @@ def test_the_plot_draws_a_cap_that_changes_by_the_hour_and_a_pool_in_maintenance
     labels = {"".join(e.itertext()).strip() for e in root.iter("{http://www.w3.org/2000/svg}text")}
     # the cap runs 1-2 kW over the day; the pool has its 1 node but 0 in the window
     assert {"site kW: 1-2", "cpu: 0-1"} <= labels, labels
+
+
+# ---- Terraform: bought capacity scheduled around a pool's maintenance, for recurring runs ------
+
+# Runs every 4 h, each 4 h long within its 4 h (so each starts at its release: 00:00, 04:00,
+# 08:00), 3 CPUs. The own pool (one 4-CPU node, 0.10 USD/h) is down for maintenance from 04:00
+# to 08:00; a bought 4-CPU box costs 1 USD/h. By hand: runs 0 and 2 on the own node, run 1 on
+# one bought box from 04:00 to 08:00, so the group is scaled to 1 at 04:00 and to 0 at 08:00.
+MAINTENANCE_BUY = """
+offer box {
+  provider = aws
+  instance_type = "g6.xlarge"
+  regions = ["us-east-1"]
+  cpu = 4
+  memory = 16GiB
+  price = 1 USD/h
+}
+
+buy {
+  offers = [box]
+  max_count = 2
+}
+
+pool own {
+  count = 1
+  cpu = 4
+  memory = 16GiB
+  price = 0.10 USD/h
+  unavailable = ["2026-12-01T04:00Z/2026-12-01T08:00Z"]
+}
+
+workload batch {
+  kind = job
+  replicas = 1
+  cpu = 3
+  memory = 8GiB
+  duration = 4h
+  every = 4h
+  within = 4h
+  image = "img"
+}
+
+policy {
+  horizon = 12h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+}
+"""
+
+
+def test_terraform_schedules_bought_capacity_for_the_run_a_maintenance_window_moves(tmp_path):
+    from test_target_terraform import loads_cleanly
+    from test_timeline_output import _schedules
+
+    compiled, context = _compile(_policy(tmp_path, MAINTENANCE_BUY), "terraform")
+    assert not [d for d in compiled.diagnostics if d.code.startswith("E")], compiled.diagnostics
+    owners = context.problem.owners()
+    runs = sorted((a.start, owners[a.node].pool) for a in context.placement.assignments)
+    assert runs == [(0, "own"), (4, "box"), (8, "own")]
+    # one box bought (the group's max_size), in use from 04:00 to 08:00
+    assert _schedules(compiled.files) == [("2026-12-01T04:00:00Z", 1, 1, 1),
+                                          ("2026-12-01T08:00:00Z", 0, 0, 1)]
+    assert _fidelity("terraform", context, compiled.files) == []
+    loads_cleanly(tmp_path, compiled.files)
