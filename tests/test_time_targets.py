@@ -231,7 +231,6 @@ def test_a_run_whose_replicas_start_apart_is_no_array_e0952(tmp_path):
     for a in context.placement.assignments:
         starts.setdefault(a.replica // 2, set()).add(a.start)
     assert all(len(s) == 2 for s in starts.values())
-    _, kube = _compile(_policy(tmp_path, text), "kubernetes")
     compiled_kube, _ = _compile(_policy(tmp_path, text), "kubernetes")
     assert "W0953" in _codes(compiled_kube) and "E0952" not in _codes(compiled_kube)
 
