@@ -508,3 +508,19 @@ def test_terraform_schedules_bought_capacity_for_the_run_a_maintenance_window_mo
                                           ("2026-12-01T08:00:00Z", 0, 0, 1)]
     assert _fidelity("terraform", context, compiled.files) == []
     loads_cleanly(tmp_path, compiled.files)
+
+
+def test_runs_that_would_be_a_heterogeneous_array_are_e0952(tmp_path):
+    # two 1-node pools of different features, each run needs both nodes (2 replicas of a whole
+    # node, one per pool): each run is a heterogeneous job (two components), and Slurm 22.05
+    # refuses `--array` with `hetjob` ("Invalid job array specification", tried on a real one)
+    text = RECUR.replace("COMMAND", SAFE_COMMAND).replace(
+        "pool cpu {\n  count = 2", 'pool cpu {\n  count = 1\n  labels = { disk: "ssd" }').replace(
+        "replicas = 1", "replicas = 2").replace("cpu = 16", "cpu = 32")
+    text = text.replace("electricity grid", "pool other {\n  count = 1\n  cpu = 32\n  memory = 128GiB\n"
+                        "  price = 1 USD/h\n  power = 1kW\n  features = [\"fast\"]\n}\n\nelectricity grid")
+    compiled, context = _compile(_policy(tmp_path, text), "slurm")
+    owners = context.problem.owners()
+    assert {owners[a.node].pool for a in context.placement.assignments} == {"cpu", "other"}
+    found = [d for d in compiled.diagnostics if d.code == "E0952"]
+    assert found and "heterogeneous" in found[0].message

@@ -420,8 +420,13 @@ def _timing_problems(context: CompileContext, need: Findings) -> list[Diagnostic
     for w in context.placed_workloads():
         kind = _timed_kind(context, w)
         if kind == "array":
+            found = slurm_runs.array_problems(context, w)
+            if not found and len(_components(list(slurm_runs.runs(context, w)[0].splits))) > 1:
+                # Slurm 22.05: "Invalid job array specification" for an array with `hetjob`
+                found = [f"a run of `{w.name}` is a heterogeneous job (nodes with different "
+                         "tasks, GPUs or features), and Slurm has no heterogeneous job arrays"]
             problems += [need(p, w.spans.get("every", w.origin), kind=msg.ArrayNotExact)
-                         for p in slurm_runs.array_problems(context, w)]
+                         for p in found]
         elif kind == "segments":
             problems.append(need(
                 f"`{w.name}` runs in {len(slurm_runs.segments(context, w))} segments, one job each "
