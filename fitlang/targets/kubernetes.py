@@ -314,9 +314,11 @@ def _recurring_warnings(context: CompileContext, need: Findings) -> list[Diagnos
 
     found = []
     for workload in context.placed_workloads():
-        starts = {(getattr(a, "start", 0)) for split in context.splits(workload)
-                  for a in context.placement.assignments if a.workload == _demand_key(split)}
-        if workload.min_segment_seconds is not None and len(starts) > 1:
+        if workload.min_segment_seconds is None:
+            continue
+        names = {_demand_key(split) for split in context.splits(workload)}
+        starts = {getattr(a, "start", 0) for a in context.placement.assignments if a.workload in names}
+        if len(starts) > 1:
             found.append(need(
                 f"`{workload.name}` runs in segments, a suspended Job each, which Kubernetes stops "
                 "at its activeDeadlineSeconds (the segment's length): the job must checkpoint and "
