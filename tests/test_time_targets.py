@@ -524,3 +524,13 @@ def test_runs_that_would_be_a_heterogeneous_array_are_e0952(tmp_path):
     assert {owners[a.node].pool for a in context.placement.assignments} == {"cpu", "other"}
     found = [d for d in compiled.diagnostics if d.code == "E0952"]
     assert found and "heterogeneous" in found[0].message
+
+
+def test_segments_submitted_unchained_fail_fidelity(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, PREEMPT), "slurm")
+    files = dict(compiled.files)
+    files["finetune.submit.sh"] = files["finetune.submit.sh"].replace(
+        " --dependency=afterany:$j0", "")
+    assert files["finetune.submit.sh"] != compiled.files["finetune.submit.sh"]
+    assert any("finetune-seg1.sbatch" in m and "afterany" in m
+               for m in _fidelity("slurm", context, files))

@@ -109,6 +109,7 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
         return [need(p) for p in problems]
     demands = {job: _demand_name(workload) for job, (workload, _) in expected.items() if job in seen}
     problems += in_time.compare(context, demands, jobs)
+    problems += in_time.chained(context, demands, jobs, submits)
     problems += _totals_in_time(jobs, used, cluster, problems)
     return [need(p) for p in problems]
 

@@ -33,6 +33,7 @@ class Submitted:
 
     updates: dict[int, dict[str, str]] = field(default_factory=dict)  # array task -> fields
     released: bool = False
+    after: set[str] = field(default_factory=set)  # the scripts it starts only after (afterany)
 
 
 @dataclass
@@ -63,7 +64,11 @@ def read_submits(files: dict[str, str], problems: list[str]) -> dict[str, Submit
             if submit:
                 words = shlex.split(submit[2])
                 variables[submit[1]] = words[-1]
-                found.setdefault(words[-1], Submitted())
+                submitted = found.setdefault(words[-1], Submitted())
+                for word in words[:-1]:
+                    if word.startswith("--dependency=afterany:"):
+                        submitted.after |= {variables.get(v.strip("${}"), v) for v in
+                                            word.removeprefix("--dependency=afterany:").split(":")}
                 continue
             words = shlex.split(line)
             if words[:2] == ["scontrol", "update"]:
@@ -113,6 +118,27 @@ def instances(script: str, job: str, options: dict[str, str], per_node: dict[str
                              instant(update.get("StartTime", options.get("begin"))), seconds,
                              instant(update.get("Deadline", options.get("deadline"))), nodes))
     return made
+
+
+def chained(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance],
+            submits: dict[str, Submitted]) -> list[str]:
+    """A preemptible job's segments: each but the first is submitted to start only after
+    (`--dependency=afterany:`) an earlier one, so that a segment Slurm starts late never runs
+    beside the next."""
+    problems = []
+    for job, demand_name in sorted(demand_of_job.items()):
+        if context.problem.demand(demand_name).min_segment is None:
+            continue
+        begins: dict[str, float] = {i.script: i.begin for i in made
+                                    if i.job == job and i.begin is not None}
+        order = sorted(begins, key=lambda script: (begins[script], script))
+        for script in order[1:]:
+            after = submits.get(script, Submitted()).after
+            if not any(begins.get(s, begins[script]) < begins[script] for s in after):
+                problems.append(f"{script}: a segment submitted to start after no earlier "
+                                "segment (`--dependency=afterany:`): started late, the one before "
+                                "it could run beside it")
+    return problems
 
 
 def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance]) -> list[str]:
