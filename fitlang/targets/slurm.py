@@ -293,7 +293,7 @@ class Slurm(Target):
         runs = slurm_runs.runs(context, workload)
         first = runs[0]
         values = self._values(context, workload, list(first.splits), declared_ids)
-        values.update(_timing_at(timeline, first.start, first.end, first.deadline,
+        values.update(_timing_at(timeline, first.start, first.deadline,
                                  None if workload.time_limit_seconds else first.end - first.start))
         values.update(array=f"0-{len(runs) - 1}", hold=True,
                       placement_summary=f"{len(runs)} runs; run 0: {values['placement_summary']}")
@@ -314,7 +314,7 @@ class Slurm(Target):
         files, order = {}, []
         for index, segment in enumerate(segments):
             values = self._values(context, workload, list(segment.splits), declared_ids)
-            values.update(_timing_at(timeline, segment.start, segment.end, segment.deadline,
+            values.update(_timing_at(timeline, segment.start, segment.deadline,
                                      segment.end - segment.start))
             values.update(segment=f"{index + 1} of {len(segments)}")
             name = f"{job_name(workload)}-seg{index}.sbatch"
@@ -460,11 +460,9 @@ def _timing(context: CompileContext, workload) -> dict[str, str | None]:
     return values
 
 
-def _timing_at(timeline, start: int, end: int, deadline: int,
-               steps: int | None) -> dict[str, str | None]:
+def _timing_at(timeline, start: int, deadline: int, steps: int | None) -> dict[str, str | None]:
     """`_timing` for one run or segment: its start, its window's end, and `--time` its length
     in `steps` (None: the workload's own `time_limit`)."""
-    del end  # the run's end is its start plus its time: stated by `steps`
     values: dict[str, str | None] = {"begin": _slurm_instant(timeline, start),
                                      "deadline": _slurm_instant(timeline, deadline)}
     if steps is not None:

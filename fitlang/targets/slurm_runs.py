@@ -60,7 +60,7 @@ def groups(context: CompileContext, workload, key) -> list[TimedGroup]:
     found: dict = {}
     for assignment in context.placement.assignments:
         if assignment.workload == demand.name:
-            found.setdefault(key(assignment, demand), []).append(assignment)
+            found.setdefault(key(assignment), []).append(assignment)
     made = []
     for _, members in sorted(found.items()):
         splits: dict[str, Split] = {}
@@ -87,13 +87,13 @@ def _window_at(demand: Demand, start: int):
 def runs(context: CompileContext, workload) -> list[TimedGroup]:
     """A recurring job's runs, one group each (run k holds replicas k x per_run onward)."""
     per_run = demand_of(context, workload).replicas_per_run
-    return groups(context, workload, lambda a, _: a.replica // per_run)
+    return groups(context, workload, lambda a: a.replica // per_run)
 
 
 def segments(context: CompileContext, workload) -> list[TimedGroup]:
     """A preemptible job's segments, those of several replicas that start and end together as
     one group, in start order."""
-    return groups(context, workload, lambda a, _: (getattr(a, "start", 0), getattr(a, "end", 0)))
+    return groups(context, workload, lambda a: (getattr(a, "start", 0), getattr(a, "end", 0)))
 
 
 def array_problems(context: CompileContext, workload) -> list[str]:
@@ -101,13 +101,14 @@ def array_problems(context: CompileContext, workload) -> list[str]:
     found = runs(context, workload)
     problems = []
     demand = demand_of(context, workload)
-    for index in range(len(found)):
-        starts = {getattr(a, "start", 0) for a in context.placement.assignments
-                  if a.workload == demand.name and a.replica // demand.replicas_per_run == index}
-        if len(starts) > 1:
-            problems.append(f"the replicas of run {index} of `{workload.name}` start at different "
-                            f"times ({len(starts)} starts): an array task's tasks start together")
-            break
+    starts: dict[int, set[int]] = {}  # run -> the steps its replicas start at
+    for a in context.placement.assignments:
+        if a.workload == demand.name:
+            starts.setdefault(a.replica // demand.replicas_per_run, set()).add(getattr(a, "start", 0))
+    apart = next((run for run, steps in sorted(starts.items()) if len(steps) > 1), None)
+    if apart is not None:
+        problems.append(f"the replicas of run {apart} of `{workload.name}` start at different "
+                        f"times ({len(starts[apart])} starts): an array task's tasks start together")
     if len({run.shape() for run in found}) > 1:
         problems.append(f"the runs of `{workload.name}` are placed in different shapes (classes or "
                         "tasks per node): one job array has one shape for all its tasks")
