@@ -534,3 +534,15 @@ def test_segments_submitted_unchained_fail_fidelity(tmp_path):
     assert files["finetune.submit.sh"] != compiled.files["finetune.submit.sh"]
     assert any("finetune-seg1.sbatch" in m and "afterany" in m
                for m in _fidelity("slurm", context, files))
+
+
+def test_kubernetes_fidelity_reads_each_runs_deadline(tmp_path):
+    # what the target wrote before: every run's deadline the first run's
+    compiled, context = _compile(_shifting(tmp_path), "kubernetes")
+    files = dict(compiled.files)
+    name = "nightly-etl-3a8301.yaml"
+    files[name] = files[name].replace("fitlang.dev/deadline: '2027-03-02T07:00:00Z'",
+                                      "fitlang.dev/deadline: '2027-03-01T07:00:00Z'")
+    assert files[name] != compiled.files[name]
+    found = _fidelity("kubernetes", context, files)
+    assert len(found) == 1 and "2027-03-02T07:00:00Z" in found[0], found

@@ -43,6 +43,7 @@ DEDICATED_TAINT_KEY = "fitlang.dev/dedicated"
 WORKLOAD_ANNOTATION = "fitlang.dev/workload"
 OPTION_LABEL = "fitlang.dev/option"
 START_ANNOTATION = "fitlang.dev/start"  # with a horizon: when a suspended Job is resumed
+DEADLINE_ANNOTATION = "fitlang.dev/deadline"  # ... and the end of its run's window
 POD_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod", "CronJob"}
 # the API server's label-value rule (k8s.io/apimachinery validation.IsValidLabelValue)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -688,6 +689,22 @@ def _time_needs(context: CompileContext, item: PodObject, where: str, demand, or
     if not isinstance(limit, int) or isinstance(limit, bool) or limit > planned:
         return [need(f"{where} may run past its planned end: activeDeadlineSeconds is "
                      f"{limit!r}, the run is planned for {planned} s", origin)]
+    return _deadline_needs(context, item, where, demand, start, origin, need) if fired is None else []
+
+
+def _deadline_needs(context: CompileContext, item: PodObject, where: str, demand, start: str,
+                    origin, need: Findings) -> list[Diagnostic]:
+    """The Job's `fitlang.dev/deadline` is the end of the window its start lies in (a
+    recurring job's run's own), which whoever resumes it by hand reads."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    step = next(s for s in range(timeline.steps + 1) if _instant(context, s) == start)
+    ends = [w.latest_start + w.duration for w in demand.windows
+            if w.earliest <= step <= w.latest_start]
+    stated = item.annotations.get(DEADLINE_ANNOTATION)
+    if demand.job and ends and stated != _instant(context, ends[0]):
+        return [need(f"{where}: annotation `{DEADLINE_ANNOTATION}` is {stated!r}, the window its "
+                     f"start lies in ends {_instant(context, ends[0])}", origin)]
     return []
 
 
