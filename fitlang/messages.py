@@ -1230,6 +1230,49 @@ class CapacityNotScheduled(Message):
     detail: str
 
 
+class SegmentsNeedCheckpoint(Message):
+    code = "W0952"
+    summary = "a preemptible job's segments are stopped at their planned end: it must checkpoint"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Make the job save its progress when it is stopped (SIGTERM) and resume from it when "
+           "it starts again; or drop `preemptible` so that it runs unbroken.")
+    target: str
+    detail: str
+
+
+class RunsNotOneCronJob(Message):
+    code = "W0953"
+    summary = "recurring runs written as suspended Jobs: no CronJob runs the solved schedule"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Run the written `start-jobs.sh` at every step, which resumes each run's Job at its "
+           "solved start; a CronJob starts every run at one offset from its release.")
+    target: str
+    detail: str
+
+
+class CronJobPastHorizon(Message):
+    code = "W0954"
+    summary = "a CronJob keeps starting runs after the horizon the solver planned"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Compile again (with a horizon that reaches further) before the horizon ends, or "
+           "suspend the CronJob (`spec.suspend: true`) once its planned runs are done.")
+    target: str
+    detail: str
+
+
+class ArrayNotExact(Message):
+    code = "E0952"
+    summary = "one job array cannot run a recurring job's runs as solved"
+    template = "{target}: {detail}"
+    fix = ("Give the workload `replicas = 1` (each run one task), or whole-node replicas, so that "
+           "every run is placed in one shape; each run's replicas then start together.")
+    target: str
+    detail: str
+
+
 class TimingNotEnforced(Message):
     code = "W0901"
     summary = "timing the target does not enforce"

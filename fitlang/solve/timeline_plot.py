@@ -101,28 +101,34 @@ def _nodes_panel(axis, problem: Problem, placement: Placement, hours: list[float
     per_step = in_use_per_step(problem, placement)
     used = {c.id: [float(len(step.get(c.id, ()))) for step in per_step] for c in problem.classes}
     shown = [c for c in problem.classes if any(used[c.id])]
+    steps = range(len(per_step))
     if len(shown) > MAX_LINES:  # a fleet of many classes: the whole fleet, one line
         total = [sum(values) for values in zip(*used.values())]
-        _against(axis, hours, total, sum(c.count for c in problem.classes), "all nodes")
+        available = [float(sum(c.count_at(step) for c in problem.classes)) for step in steps]
+        _against(axis, hours, total, available, "all nodes")
     for node_class in shown if len(shown) <= MAX_LINES else []:
-        _against(axis, hours, used[node_class.id], node_class.count, node_class.id)
+        _against(axis, hours, used[node_class.id],
+                 [float(node_class.count_at(step)) for step in steps], node_class.id)
     axis.set_ylabel("nodes in use")
     _legend(axis)
 
 
-def _against(axis, hours: list[float], values: list[float], limit: float, name: str,
+def _against(axis, hours: list[float], values: list[float], limits: list[float], name: str,
              what: str = "in use") -> None:
-    """A step line of `values` and, dashed in its colour, the `limit` it must stay under."""
+    """A step line of `values` and, dashed in its colour, the limit at each step it must stay
+    under (a power cap per hour, a pool's nodes off in a maintenance window)."""
     line = axis.step(hours, _stepped(values), where="post", label=f"{name} {what}")
-    axis.hlines(limit, hours[0], hours[-1], colors=line[0].get_color(), linestyles="dashed",
-                label=f"{name}: {limit:g}")
-    axis.set_ylim(0, max(axis.get_ylim()[1], 1.3 * limit))  # room for the legend above it
+    shown = f"{limits[0]:g}" if len(set(limits)) == 1 else f"{min(limits):g}-{max(limits):g}"
+    axis.step(hours, _stepped(limits), where="post", color=line[0].get_color(),
+              linestyle="dashed", label=f"{name}: {shown}")
+    axis.set_ylim(0, max(axis.get_ylim()[1], 1.3 * max(limits)))  # room for the legend above it
 
 
 def _power_panel(axis, problem: Problem, placement: Placement, hours: list[float]) -> None:
     for cap in problem.power_caps[:MAX_LINES]:
         drawn = [float(watts) / 1000 for watts in power_per_step(problem, placement, cap)]
-        _against(axis, hours, drawn, float(cap.cap_watts) / 1000, f"{cap.name} kW", "drawn")
+        caps = [float(cap.cap_at(step)) / 1000 for step in range(len(drawn))]
+        _against(axis, hours, drawn, caps, f"{cap.name} kW", "drawn")
     axis.set_ylabel("power (kW)")
     _legend(axis)
 

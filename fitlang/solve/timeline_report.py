@@ -22,6 +22,7 @@ class _Day:
     peak: int = 0
     kwh: Fraction = Fraction(0)
     cost: Fraction = Fraction(0)
+    carbon: Fraction = Fraction(0)  # kgCO2e
     work: set[str] = field(default_factory=set)
 
 
@@ -62,6 +63,7 @@ def _days(problem: Problem, timeline: Timeline, placement: Placement) -> dict[tu
             row.peak = max(row.peak, len(nodes))
             row.kwh += node_class.power_watts * len(nodes) * hours / 1000
             row.cost += node_class.price_at(step) * len(nodes) * hours
+            row.carbon += node_class.carbon_at(step) * len(nodes) * hours
             row.work |= work_on.get((step, class_id), set())
     return days
 
@@ -74,17 +76,19 @@ def timed_text(problem: Problem, placement: Placement) -> str:
              f"{placement.seconds:.2f} s)", "",
              f"timeline: {timeline.steps} steps of {float(hours):g} h from "
              f"{iso(timeline.start)}"]
+    carbon = any(c.step_carbon for c in problem.classes)  # a grid states its carbon
     rows: list[tuple[str, ...]] = [("day", "pool", "node-hours", "peak nodes", "energy", "cost",
-                                    "runs")]
+                                    *(("carbon",) if carbon else ()), "runs")]
     total = Fraction(0)
     days = _days(problem, timeline, placement)
     for (day, class_id), row in sorted(days.items()):
         total += row.cost
         rows.append((day, class_id, f"{float(row.node_steps * hours):g}", str(row.peak),
                      f"{float(row.kwh):.1f} kWh", f"{float(row.cost):.2f} USD",
+                     *((f"{float(row.carbon):.2f} kgCO2e",) if carbon else ()),
                      ", ".join(sorted(row.work))))
         if (day, class_id) == max(key for key in days if key[0] == day):
-            rows += _day_total(day, [r for (d, _), r in days.items() if d == day], hours)
+            rows += _day_total(day, [r for (d, _), r in days.items() if d == day], hours, carbon)
     lines += _aligned(rows, header=True) if len(rows) > 1 else ["no node in use"]
     lines.append("")
     lines += lanes(problem, placement)
@@ -126,13 +130,15 @@ def _carbon_lines(problem: Problem, placement: Placement) -> list[str]:
     budget = "" if problem.carbon_budget is None else \
         f" (budget {float(problem.carbon_budget):.2f} kgCO2e)"
     return [f"carbon over the horizon: {float(emitted):.2f} kgCO2e{budget}"]
-def _day_total(day: str, rows: list[_Day], hours: Fraction) -> list[tuple[str, ...]]:
+
+def _day_total(day: str, rows: list[_Day], hours: Fraction, carbon: bool) -> list[tuple[str, ...]]:
     """A day's sum over its pools, where it has more than one."""
     if len(rows) < 2:
         return []
     return [(day, "(all pools)", f"{float(sum(r.node_steps for r in rows) * hours):g}", "",
              f"{float(sum(r.kwh for r in rows)):.1f} kWh",
-             f"{float(sum(r.cost for r in rows)):.2f} USD", "")]
+             f"{float(sum(r.cost for r in rows)):.2f} USD",
+             *((f"{float(sum(r.carbon for r in rows)):.2f} kgCO2e",) if carbon else ()), "")]
 
 
 def _power_lines(problem: Problem, placement: Placement) -> list[str]:

@@ -18,7 +18,15 @@ from fitlang.check.program import Origin, TargetSettings
 from fitlang.check.schema import Attr, BlockSchema
 from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
-from fitlang.messages import InvalidLabelValue, JobsResumedAtTheirStart, NotEnforceable, PoolsIndistinct
+from fitlang.messages import (
+    CronJobPastHorizon,
+    InvalidLabelValue,
+    JobsResumedAtTheirStart,
+    NotEnforceable,
+    PoolsIndistinct,
+    RunsNotOneCronJob,
+    SegmentsNeedCheckpoint,
+)
 from fitlang.model.problem import NodeClass
 from fitlang.targets import kubernetes_time
 from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
@@ -278,11 +286,69 @@ def _unenforceable(context: CompileContext, need: Findings) -> list[Diagnostic]:
     return needs
 
 
+def _demand_key(split: Split) -> str:
+    workload = split.workload
+    return workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
+
+
+def _schedules(context: CompileContext) -> list[tuple[Split, str]]:
+    """Each split of a recurring job (not a gang) with its CronJob schedule, or `not: why`."""
+    found = []
+    for workload in context.placed_workloads():
+        if workload.kind != "job" or workload.gang:
+            continue
+        for split in context.splits(workload):
+            if len(context.problem.demand(_demand_key(split)).runs) > 1:
+                runs = kubernetes_time.timed_runs(context, split)
+                found.append((split, kubernetes_time.cron_schedule(context, split, runs)))
+    return found
+
+
+def _recurring_warnings(context: CompileContext, need: Findings) -> list[Diagnostic]:
+    """W0952 for a preemptible job run in segments, W0953 for a recurring job no CronJob runs
+    exactly, W0954 for each CronJob written."""
+    timeline = context.problem.timeline
+    if timeline is None:
+        return []
+    from fitlang.solve.timeline import iso
+
+    found = []
+    for workload in context.placed_workloads():
+        if workload.min_segment_seconds is None:
+            continue
+        names = {_demand_key(split) for split in context.splits(workload)}
+        starts = {getattr(a, "start", 0) for a in context.placement.assignments if a.workload in names}
+        if len(starts) > 1:
+            found.append(need(
+                f"`{workload.name}` runs in segments, a suspended Job each, which Kubernetes stops "
+                "at its activeDeadlineSeconds (the segment's length): the job must checkpoint and "
+                "resume", workload.spans.get("preemptible", workload.origin), SegmentsNeedCheckpoint))
+    for split, schedule in _schedules(context):
+        where = split.workload.spans.get("every", split.workload.origin)
+        if schedule.startswith("not:"):
+            found.append(need(f"the runs of `{split.workload.name}` on `{split.node_class.pool}` are "
+                              f"suspended Jobs, not a CronJob: {schedule.removeprefix('not: ')}",
+                              where, RunsNotOneCronJob))
+            continue
+        found.append(need(
+            f"the runs of `{split.workload.name}` are a CronJob (`{schedule}`, UTC), which starts "
+            f"a run at every firing from when it is applied: apply it at the horizon's start "
+            f"({iso(timeline.start)}); after the horizon's end "
+            f"({iso(kubernetes_time.moment(context, timeline.steps))}) it keeps starting runs no "
+            "solve planned, unless you delete it or compile the next horizon", where,
+            CronJobPastHorizon))
+    return found
+
+
 def _resumed_by_hand(context: CompileContext, need: Findings) -> list[Diagnostic]:
     """W0950: with a horizon, the Jobs wait suspended for whoever resumes them at their start."""
     if context.problem.timeline is None or \
             not any(w.kind == "job" for w in context.placed_workloads()):
         return []
+    cron = {id(split) for split, schedule in _schedules(context) if not schedule.startswith("not:")}
+    if all(id(split) in cron for w in context.placed_workloads() if w.kind == "job"
+           for split in context.splits(w)):
+        return []  # every job is a CronJob, which the cluster starts itself
     return [need(f"the Jobs are written suspended, each with its start in the annotation "
                  f"`{kubernetes_time.START_ANNOTATION}`; nothing in the cluster resumes them: run "
                  f"`{kubernetes_time.START_SCRIPT}` at every step (cron), or resume them yourself",
@@ -347,6 +413,7 @@ class Kubernetes(Target):
                                      "one Job's pods request one kind", workload.origin))
         problems += _invalid_selected_values(context, need) + _indistinct_pools(context, need)
         problems += _unenforceable(context, need) + _resumed_by_hand(context, need)
+        problems += _recurring_warnings(context, need)
         return by_message(problems)
 
     def fidelity(self, context: CompileContext, files: dict[str, str]) -> list[Diagnostic]:
@@ -410,13 +477,27 @@ class Kubernetes(Target):
                       timed: list[tuple[datetime, str]]) -> list[dict]:
         """One suspended Job per start of the split's replicas (`kubernetes_time`)."""
         jobs = []
-        for run in kubernetes_time.timed_runs(context, split):
+        runs = kubernetes_time.timed_runs(context, split)
+        schedule = self._recurring_schedule(split, context, runs)
+        if schedule is not None:
+            job = self._job(split, namespace, context)
+            return [kubernetes_time.cron_job(job, split, context, runs, schedule)]
+        for run in runs:
             job = kubernetes_time.suspend(self._job(split, namespace, context), context, run)
             start = kubernetes_time.moment(context, run.start)
             job["metadata"]["name"] = kubernetes_time.job_name(split, start)
             timed.append((start, job["metadata"]["name"]))
             jobs.append(job)
         return jobs
+
+    def _recurring_schedule(self, split: Split, context: CompileContext,
+                            runs: list[kubernetes_time.TimedRun]) -> str | None:
+        """The CronJob schedule of a recurring job's runs, if one runs them exactly."""
+        demand = context.problem.demand(_demand_key(split))
+        if len(demand.runs) < 2 or split.workload.gang:
+            return None
+        schedule = kubernetes_time.cron_schedule(context, split, runs)
+        return None if schedule.startswith("not:") else schedule
 
     # ---- objects ---------------------------------------------------------
 

@@ -43,7 +43,8 @@ DEDICATED_TAINT_KEY = "fitlang.dev/dedicated"
 WORKLOAD_ANNOTATION = "fitlang.dev/workload"
 OPTION_LABEL = "fitlang.dev/option"
 START_ANNOTATION = "fitlang.dev/start"  # with a horizon: when a suspended Job is resumed
-POD_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod"}
+DEADLINE_ANNOTATION = "fitlang.dev/deadline"  # ... and the end of its run's window
+POD_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod", "CronJob"}
 # the API server's label-value rule (k8s.io/apimachinery validation.IsValidLabelValue)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 SCHEDULING_EFFECTS = ("NoSchedule", "NoExecute")
@@ -77,6 +78,7 @@ class PodObject:
     problems: list[str] = field(default_factory=list)
     annotations: dict = field(default_factory=dict)
     spec: dict = field(default_factory=dict)  # the object's own spec (a Job's: suspend, deadline)
+    cron: dict | None = None  # a CronJob's spec (`spec` is then its jobTemplate's)
 
 
 # ---- the nodes ------------------------------------------------------------
@@ -214,6 +216,10 @@ def pod_objects(objects: list[tuple[str, dict]]) -> list[PodObject]:
             continue
         metadata = document.get("metadata") or {}
         spec = document.get("spec") or {}
+        cron = None
+        if kind == "CronJob":  # read as the Job it makes at each firing, its schedule kept
+            cron = spec
+            spec = (spec.get("jobTemplate") or {}).get("spec") or {}
         template = document if kind == "Pod" else spec.get("template") or {}
         labels = (template.get("metadata") or {}).get("labels") or {}
         annotations = metadata.get("annotations") or {}
@@ -221,7 +227,7 @@ def pod_objects(objects: list[tuple[str, dict]]) -> list[PodObject]:
             path, posixpath.dirname(path), kind, str(metadata.get("name")), _pod_count(kind, spec), template,
             annotations.get(WORKLOAD_ANNOTATION),
             labels.get(OPTION_LABEL) or (metadata.get("labels") or {}).get(OPTION_LABEL),
-            annotations=annotations, spec=spec))
+            annotations=annotations, spec=spec, cron=cron))
     return found
 
 
@@ -229,7 +235,7 @@ def _pod_count(kind: str, spec: dict) -> int:
     """Pods that run at once: replicas, or a Job's parallelism (at most its completions)."""
     if kind == "Pod":
         return 1
-    if kind == "Job":
+    if kind in ("Job", "CronJob"):
         parallelism = spec.get("parallelism", 1)
         completions = spec.get("completions")
         return parallelism if completions is None else min(parallelism, completions)
@@ -457,12 +463,44 @@ def _item_needs(context: CompileContext, item: PodObject, where: str, demands: d
     written[demand] += item.pods
     requests_of.setdefault(demand, requests)
     placed = chosen.get(demand, Counter())
+    if _runs_in_time(context, demand) and item.cron is not None:
+        firings = _cron_firings(context, item, where, origin, need, needs)
+        written[demand] += item.pods * (len(firings) - 1)
+        for firing in firings:  # each Job it makes runs one solved start, on its nodes
+            needs += _time_needs(context, item, f"{where} at {firing}", demands[demand], origin,
+                                 need, firing)
+            needs += _object_needs(f"{where} at {firing}", item, pod, requests,
+                                   _cluster_nodes(nodes, item.folder, folders),
+                                   _started_at(context, demand, firing), origin, need)
+        return needs
     if _runs_in_time(context, demand):
         needs += _time_needs(context, item, where, demands[demand], origin, need)
         placed = _started_at(context, demand, item.annotations.get(START_ANNOTATION))
     return needs + _object_needs(where, item, pod, requests,
                                  _cluster_nodes(nodes, item.folder, folders),
                                  placed, origin, need)
+
+
+def _cron_firings(context: CompileContext, item: PodObject, where: str, origin, need: Findings,
+                  needs: list[Diagnostic]) -> list[str]:
+    """The instants a CronJob starts a Job in the horizon, as the CronJob controller reads its
+    schedule (in its `timeZone`; UTC only here)."""
+    from fitlang.check.recurrence import parse_cron
+
+    timeline = context.problem.timeline
+    assert item.cron is not None and timeline is not None
+    zone = item.cron.get("timeZone")
+    if zone not in ("Etc/UTC", "UTC"):
+        needs.append(need(f"{where}: timeZone {zone!r}: its schedule is read in another zone than "
+                          "the placement's UTC", origin))
+        return []
+    cron = parse_cron(str(item.cron.get("schedule", "")))
+    if isinstance(cron, str):
+        needs.append(need(f"{where}: schedule {item.cron.get('schedule')!r}: {cron}", origin))
+        return []
+    end = timeline.start + timedelta(seconds=timeline.steps * timeline.step_seconds)
+    return [moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for moment in cron.firings(timeline.start, end)]
 
 
 def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> list[ClusterNode]:
@@ -631,14 +669,15 @@ def _started_at(context: CompileContext, demand: str, start: object) -> Counter:
 
 
 def _time_needs(context: CompileContext, item: PodObject, where: str, demand, origin,
-                need: Findings) -> list[Diagnostic]:
-    """The Job waits for its start, which is one the placement gives, and stops by its end."""
+                need: Findings, fired: str | None = None) -> list[Diagnostic]:
+    """The Job waits for its start, which is one the placement gives, and stops by its end
+    (`fired`: the instant a CronJob starts it at)."""
     timeline = context.problem.timeline
     assert timeline is not None
-    start = item.annotations.get(START_ANNOTATION)
+    start = fired if fired is not None else item.annotations.get(START_ANNOTATION)
     runs = {_instant(context, getattr(a, "start", 0)): getattr(a, "end", 0) - getattr(a, "start", 0)
             for a in context.placement.assignments if a.workload == demand.name}
-    if item.kind != "Job" or item.spec.get("suspend") is not True:
+    if fired is None and (item.kind != "Job" or item.spec.get("suspend") is not True):
         return [need(f"{where} starts as soon as it is applied, not at the times the placement "
                      f"gives ({', '.join(sorted(runs))})", origin)]
     if start not in runs:
@@ -650,6 +689,22 @@ def _time_needs(context: CompileContext, item: PodObject, where: str, demand, or
     if not isinstance(limit, int) or isinstance(limit, bool) or limit > planned:
         return [need(f"{where} may run past its planned end: activeDeadlineSeconds is "
                      f"{limit!r}, the run is planned for {planned} s", origin)]
+    return _deadline_needs(context, item, where, demand, start, origin, need) if fired is None else []
+
+
+def _deadline_needs(context: CompileContext, item: PodObject, where: str, demand, start: str,
+                    origin, need: Findings) -> list[Diagnostic]:
+    """The Job's `fitlang.dev/deadline` is the end of the window its start lies in (a
+    recurring job's run's own), which whoever resumes it by hand reads."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    step = next(s for s in range(timeline.steps + 1) if _instant(context, s) == start)
+    ends = [w.latest_start + w.duration for w in demand.windows
+            if w.earliest <= step <= w.latest_start]
+    stated = item.annotations.get(DEADLINE_ANNOTATION)
+    if demand.job and ends and stated != _instant(context, ends[0]):
+        return [need(f"{where}: annotation `{DEADLINE_ANNOTATION}` is {stated!r}, the window its "
+                     f"start lies in ends {_instant(context, ends[0])}", origin)]
     return []
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fitlang import messages as msg
 from fitlang.check import types as t
 from fitlang.check.program import Program, TargetSettings
 from fitlang.check.schema import Attr, BlockSchema
@@ -31,7 +32,7 @@ from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, NodeNames
 from fitlang.rules.base import Rule
-from fitlang.targets import slurm_fidelity
+from fitlang.targets import slurm_fidelity, slurm_runs
 from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
 from fitlang.targets.slurm_partition import PARTITION_LABEL, partition_rules
 
@@ -256,8 +257,14 @@ class Slurm(Target):
         for workload in context.placed_workloads():
             if not workload.command:
                 continue
-            files[f"{job_name(workload)}.sbatch"] = template.render(
-                self._values(context, workload, context.splits(workload), declared_ids))
+            timed = _timed_kind(context, workload)
+            if timed == "array":
+                files.update(self._array(template, context, workload, declared_ids))
+            elif timed == "segments":
+                files.update(self._segments(template, context, workload, declared_ids))
+            else:
+                files[f"{job_name(workload)}.sbatch"] = template.render(
+                    self._values(context, workload, context.splits(workload), declared_ids))
         if declared:
             files.update(self._cluster_files(environment, context, declared))
         return files
@@ -279,8 +286,47 @@ class Slurm(Target):
             "partition": partition, "account": settings(context).account,
             "time": slurm_time(workload.time_limit_seconds) if workload.time_limit_seconds else None,
             "env": sorted(workload.env.items()), "command": list(workload.command),
-            **_timing(context, workload),
+            "array": None, "segment": None, **_timing(context, workload),
         }
+
+    def _array(self, template: jinja2.Template, context: CompileContext, workload,
+               declared_ids: set[str]) -> dict[str, str]:
+        """A recurring job: one held array, a task per run, and the script that gives each
+        task its run's start, deadline and nodes (`slurm_runs`)."""
+        timeline = context.problem.timeline
+        runs = slurm_runs.runs(context, workload)
+        first = runs[0]
+        values = self._values(context, workload, list(first.splits), declared_ids)
+        values.update(_timing_at(timeline, first.start, first.deadline,
+                                 None if workload.time_limit_seconds else first.end - first.start))
+        values.update(array=f"0-{len(runs) - 1}", hold=True,
+                      placement_summary=f"{len(runs)} runs; run 0: {values['placement_summary']}")
+        script = f"{job_name(workload)}.sbatch"
+        tasks = [(index, _slurm_instant(timeline, run.start), _slurm_instant(timeline, run.deadline),
+                  None if run.nodes() == first.nodes() else ",".join(run.nodes()))
+                 for index, run in enumerate(runs) if index]
+        return {script: template.render(values),
+                job_name(workload) + slurm_runs.ARRAY_SUFFIX:
+                    slurm_runs.array_submit_script(script, tasks)}
+
+    def _segments(self, template: jinja2.Template, context: CompileContext, workload,
+                  declared_ids: set[str]) -> dict[str, str]:
+        """A preemptible job split in segments: a script each, with the segment's begin and
+        length, and the script that submits them chained (`slurm_runs`)."""
+        timeline = context.problem.timeline
+        segments = slurm_runs.segments(context, workload)
+        files, order = {}, []
+        for index, segment in enumerate(segments):
+            values = self._values(context, workload, list(segment.splits), declared_ids)
+            values.update(_timing_at(timeline, segment.start, segment.deadline,
+                                     segment.end - segment.start))
+            values.update(segment=f"{index + 1} of {len(segments)}")
+            name = f"{job_name(workload)}-seg{index}.sbatch"
+            files[name] = template.render(values)
+            order.append(name)
+        chained = list(zip(order, slurm_runs.follows(segments)))
+        files[job_name(workload) + slurm_runs.ARRAY_SUFFIX] = slurm_runs.chain_submit_script(chained)
+        return files
 
     def _cluster_files(self, environment: jinja2.Environment, context: CompileContext,
                        declared: list[NodeClass]) -> dict[str, str]:
@@ -356,14 +402,47 @@ def _starts(context: CompileContext, workload) -> set[int]:
     return {getattr(a, "start", 0) for a in context.placement.assignments if a.workload == name}
 
 
+def _timed_kind(context: CompileContext, workload) -> str | None:
+    """How a workload that starts more than once is written: `array` (a recurring job),
+    `segments` (a preemptible job run in pieces); None: one script."""
+    if context.problem.timeline is None or len(_starts(context, workload)) < 2:
+        return None
+    demand = slurm_runs.demand_of(context, workload)
+    if len(demand.runs) > 1:
+        return "array"
+    if demand.min_segment is not None:
+        return "segments"
+    return None
+
+
 def _timing_problems(context: CompileContext, need: Findings) -> list[Diagnostic]:
-    """One script runs a workload's replicas together: they must start at one step."""
+    """One script runs a workload's replicas together: they must start at one step, unless
+    the workload recurs (a job array) or is preemptible (a script per segment)."""
     if context.problem.timeline is None:
         return []
-    return [need(f"the replicas of `{w.name}` start at different times ({len(_starts(context, w))} "
-                 "starts): the slurm target writes one job per workload, whose tasks start "
-                 "together; give the workload `replicas = 1` per job", w.origin)
-            for w in context.placed_workloads() if len(_starts(context, w)) > 1]
+    problems = []
+    for w in context.placed_workloads():
+        kind = _timed_kind(context, w)
+        if kind == "array":
+            found = slurm_runs.array_problems(context, w)
+            if not found and len(_components(list(slurm_runs.runs(context, w)[0].splits))) > 1:
+                # Slurm 22.05: "Invalid job array specification" for an array with `hetjob`
+                found = [f"a run of `{w.name}` is a heterogeneous job (nodes with different "
+                         "tasks, GPUs or features), and Slurm has no heterogeneous job arrays"]
+            problems += [need(p, w.spans.get("every", w.origin), kind=msg.ArrayNotExact)
+                         for p in found]
+        elif kind == "segments":
+            problems.append(need(
+                f"`{w.name}` runs in {len(slurm_runs.segments(context, w))} segments, one job each "
+                "chained by `--dependency=afterany`; Slurm stops each at its `--time`: the job "
+                "must checkpoint and resume", w.spans.get("preemptible", w.origin),
+                kind=msg.SegmentsNeedCheckpoint))
+        elif len(_starts(context, w)) > 1:
+            problems.append(need(
+                f"the replicas of `{w.name}` start at different times ({len(_starts(context, w))} "
+                "starts): the slurm target writes one job per workload, whose tasks start "
+                "together; give the workload `replicas = 1` per job", w.origin))
+    return problems
 
 
 def _timing(context: CompileContext, workload) -> dict[str, str | None]:
@@ -382,6 +461,16 @@ def _timing(context: CompileContext, workload) -> dict[str, str | None]:
         values["deadline"] = _slurm_instant(timeline, window.latest_start + window.duration)
         if not workload.time_limit_seconds:
             values["time"] = slurm_time(window.duration * timeline.step_seconds)
+    return values
+
+
+def _timing_at(timeline, start: int, deadline: int, steps: int | None) -> dict[str, str | None]:
+    """`_timing` for one run or segment: its start, its window's end, and `--time` its length
+    in `steps` (None: the workload's own `time_limit`)."""
+    values: dict[str, str | None] = {"begin": _slurm_instant(timeline, start),
+                                     "deadline": _slurm_instant(timeline, deadline)}
+    if steps is not None:
+        values["time"] = slurm_time(steps * timeline.step_seconds)
     return values
 
 

@@ -64,13 +64,17 @@ class Tasks:
 
 
 def check(context: CompileContext, files: dict[str, str], need: Findings) -> list[Diagnostic]:
+    from fitlang.targets import slurm_fidelity_time as in_time
+
     problems: list[str] = []
     cluster = _cluster(context, files, problems)
     expected = _expected(context)
     used: dict[str, list[tuple[str, Tasks]]] = {}
     scripts = {name: text for name, text in files.items() if name.endswith(".sbatch")}
     seen = set()
-    runs: dict[str, tuple[float, float]] = {}  # script -> when it runs, with a horizon
+    timed = context.problem.timeline is not None
+    submits = in_time.read_submits(files, problems) if timed else {}
+    jobs: list[in_time.Instance] = []  # with a horizon: each job as Slurm runs it
     for name, text in sorted(scripts.items()):
         try:  # a value sbatch cannot read (`--cpus-per-task=x`, an open quote) fails the job
             components, srun = read_script(text)
@@ -82,8 +86,6 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
             workload, solved = expected[job]
             tasks, run = _script_tasks(name, components, srun, workload, cluster, problems,
                                        len(solved))
-            if context.problem.timeline is not None:
-                runs[name] = _when(name, components[0], context, workload, problems)
         except ValueError as error:
             problems.append(f"{name}: sbatch cannot read it ({error})")
             continue
@@ -96,43 +98,45 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
                 if node in placed:
                     problems.append(f"{name}: node {node} is in two job components")
                 placed[node] = placed.get(node, 0) + component.per_node
-        if placed != solved:
+        if timed:  # compared job by job below, at their starts
+            jobs += in_time.instances(name, job, components[0], placed, submits.get(name), problems)
+        elif placed != solved:
             problems.append(f"{name}: runs {_counts(placed)}, the placement is {_counts(solved)}")
     for job in sorted(set(expected) - seen):
         problems.append(f"no script runs `{job}` ({_counts(expected[job][1])})")
-    if context.problem.timeline is None:
+    if not timed:
         problems += _node_totals(used, cluster)
-    else:  # what runs at once: the scripts running at each start
-        for moment in sorted({begin for begin, _ in runs.values()}):
-            now = {node: [(script, t) for script, t in uses
-                          if script in runs and runs[script][0] <= moment < runs[script][1]]
-                   for node, uses in used.items()}
-            problems += [p for p in _node_totals(now, cluster) if p not in problems]
+        return [need(p) for p in problems]
+    demands = {job: _demand_name(workload) for job, (workload, _) in expected.items() if job in seen}
+    problems += in_time.compare(context, demands, jobs)
+    problems += in_time.chained(context, demands, jobs, submits)
+    problems += _totals_in_time(jobs, used, cluster, problems)
     return [need(p) for p in problems]
 
 
-def _when(name: str, options: dict[str, str], context: CompileContext, workload,
-          problems: list[str]) -> tuple[float, float]:
-    """When a script runs as Slurm reads it (`--begin` for `--time`), against the solved start
-    of its replicas and their window's end (`--deadline`); instants in UTC, as epoch seconds."""
-    timeline = context.problem.timeline
-    assert timeline is not None
-    demand = workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
-    starts = {a.start for a in context.placement.assignments  # type: ignore[attr-defined]
-              if a.workload == demand}
-    begin = _instant(options.get("begin"))
-    solved = [timeline.start.timestamp() + s * timeline.step_seconds for s in sorted(starts)]
-    if begin is None or [begin] != solved:
-        problems.append(f"{name}: begins at {options.get('begin')!r}, the placement starts it at "
-                        f"{', '.join(_utc(t) for t in solved)}")
-    window = context.problem.demand(demand).window
-    if window is not None and workload.duration_seconds is not None:
-        end = timeline.start.timestamp() + (window.latest_start + window.duration) * timeline.step_seconds
-        if _instant(options.get("deadline")) != end:
-            problems.append(f"{name}: deadline {options.get('deadline')!r}, the workload's is {_utc(end)}")
-    minutes = _minutes(options.get("time", ""))
-    begin = begin if begin is not None else (solved[0] if solved else 0.0)
-    return begin, begin + (minutes * 60 if minutes is not None else float("inf"))
+def _demand_name(workload) -> str:
+    return workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
+
+
+def _totals_in_time(jobs, used: dict[str, list[tuple[str, Tasks]]], cluster: Cluster,
+                    found: list[str]) -> list[str]:
+    """What runs at once: the jobs running at each start, their tasks on their nodes (an
+    array task given other nodes takes its script's tasks there)."""
+    shape = {script: tasks for uses in used.values() for script, tasks in uses}
+    problems: list[str] = []
+    for moment in sorted({j.begin for j in jobs if j.begin is not None}):
+        now: dict[str, list[tuple[str, Tasks]]] = {}
+        for job in jobs:
+            end = job.begin + job.seconds if job.begin is not None and job.seconds else float("inf")
+            if job.begin is None or not job.begin <= moment < end:
+                continue
+            script = job.script.split(" task ")[0]
+            for node in job.per_node:
+                tasks = next((t for s, t in used.get(node, []) if s == script), shape.get(script))
+                if tasks is not None:
+                    now.setdefault(node, []).append((script, tasks))
+        problems += [p for p in _node_totals(now, cluster) if p not in found + problems]
+    return problems
 
 
 def _instant(text: str | None) -> float | None:

@@ -1,0 +1,224 @@
+"""The Slurm fidelity check in time (issue 19): when each script's jobs run, as Slurm reads the
+scripts and the `*.submit.sh` scripts that submit them, against the solved starts.
+
+Shares no code with the renderer (`slurm.py`, `slurm_runs.py`). A script runs as one job from
+its `--begin` for at most its `--time`, unless it is an array (`--array=A-B`): then each task is
+a job of its own, which starts at the script's `--begin`, `--deadline` and `--nodelist` unless a
+submit script updates the task (`scontrol update JobId=${ID}_K StartTime=... Deadline=...
+NodeList=...`, ID the variable its `sbatch --parsable` set). A script with `--hold` runs only if
+a submit script releases it (`scontrol release "$ID"`). Every job (array task) is an `Instance`;
+together, per workload, they must start the placement's replicas on their nodes at their
+solved starts, each with `--deadline` at the end of the window its start lies in and `--time`
+at least its planned length (exactly it for a preemptible job's segment, whose next segment is
+planned right after).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fitlang.targets.base import CompileContext
+
+_SUBMIT = re.compile(r"^(\w+)=\$\(sbatch (.*)\)$")
+_TASK = re.compile(r"^JobId=\$\{?(\w+)\}?_(\d+)$")
+
+
+@dataclass
+class Submitted:
+    """What the submit scripts do to one batch script."""
+
+    updates: dict[int, dict[str, str]] = field(default_factory=dict)  # array task -> fields
+    released: bool = False
+    after: set[str] = field(default_factory=set)  # the scripts it starts only after (afterany)
+
+
+@dataclass
+class Instance:
+    """One job as Slurm runs it: from `begin` (epoch seconds) for at most `seconds`, on nodes
+    with tasks per node."""
+
+    script: str
+    job: str
+    begin: float | None
+    seconds: float | None
+    deadline: float | None
+    per_node: dict[str, int]
+
+
+def read_submits(files: dict[str, str], problems: list[str]) -> dict[str, Submitted]:
+    """Batch script name -> what the `*.submit.sh` scripts do to it."""
+    found: dict[str, Submitted] = {}
+    for name, text in sorted(files.items()):
+        if not name.endswith(".submit.sh"):
+            continue
+        variables: dict[str, str] = {}
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            submit = _SUBMIT.match(line)
+            if submit:
+                words = shlex.split(submit[2])
+                variables[submit[1]] = words[-1]
+                submitted = found.setdefault(words[-1], Submitted())
+                for word in words[:-1]:
+                    if word.startswith("--dependency=afterany:"):
+                        submitted.after |= {variables.get(v.strip("${}"), v) for v in
+                                            word.removeprefix("--dependency=afterany:").split(":")}
+                continue
+            words = shlex.split(line)
+            if words[:2] == ["scontrol", "update"]:
+                task = _TASK.match(words[2]) if len(words) > 2 else None
+                if task is None or task[1] not in variables:
+                    problems.append(f"{name}: cannot tell which job `{line}` updates")
+                    continue
+                fields = dict(w.split("=", 1) for w in words[3:] if "=" in w)
+                found[variables[task[1]]].updates[int(task[2])] = fields
+            elif words[:2] == ["scontrol", "release"] and len(words) == 3:
+                variable = words[2].strip("${}")
+                if variable in variables:
+                    found[variables[variable]].released = True
+    return found
+
+
+def instances(script: str, job: str, options: dict[str, str], per_node: dict[str, int],
+              submitted: Submitted | None, problems: list[str]) -> list[Instance]:
+    """The jobs a script runs: one, or one per array task."""
+    from fitlang.targets.slurm_fidelity import expand_hostlist
+
+    seconds = _seconds(options.get("time", ""))
+    if "hold" in options and (submitted is None or not submitted.released):
+        problems.append(f"{script}: --hold, and no submit script releases it: it never runs")
+        return []
+    array = options.get("array")
+    if array is None:
+        return [Instance(script, job, instant(options.get("begin")), seconds,
+                         instant(options.get("deadline")), per_node)]
+    low, _, high = array.partition("-")
+    if not low.isdigit() or not (high or low).isdigit():
+        problems.append(f"{script}: --array={array} is not a range A-B")
+        return []
+    made = []
+    for task in range(int(low), int(high or low) + 1):
+        update = (submitted.updates if submitted else {}).get(task, {})
+        nodes = per_node
+        if "NodeList" in update:
+            listed = expand_hostlist(update["NodeList"])
+            counts = set(per_node.values())
+            if len(listed) != len(per_node) or len(counts) != 1:
+                problems.append(f"{script}: task {task}'s NodeList names {len(listed)} nodes, the "
+                                f"script's tasks run on {len(per_node)}")
+                continue
+            nodes = {node: counts.pop() for node in listed}
+        made.append(Instance(f"{script} task {task}", job,
+                             instant(update.get("StartTime", options.get("begin"))), seconds,
+                             instant(update.get("Deadline", options.get("deadline"))), nodes))
+    return made
+
+
+def chained(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance],
+            submits: dict[str, Submitted]) -> list[str]:
+    """A preemptible job's segments: each but the first is submitted to start only after
+    (`--dependency=afterany:`) an earlier one, so that a segment Slurm starts late never runs
+    beside the next."""
+    problems = []
+    for job, demand_name in sorted(demand_of_job.items()):
+        if context.problem.demand(demand_name).min_segment is None:
+            continue
+        begins: dict[str, float] = {i.script: i.begin for i in made
+                                    if i.job == job and i.begin is not None}
+        order = sorted(begins, key=lambda script: (begins[script], script))
+        for script in order[1:]:
+            after = submits.get(script, Submitted()).after
+            if not any(begins.get(s, begins[script]) < begins[script] for s in after):
+                problems.append(f"{script}: a segment submitted to start after no earlier "
+                                "segment (`--dependency=afterany:`): started late, the one before "
+                                "it could run beside it")
+    return problems
+
+
+def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance]) -> list[str]:
+    """The jobs against the placement: replicas per (node, start) of each workload, each job's
+    deadline and time."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    origin = timeline.start.timestamp()
+    step = timeline.step_seconds
+    problems = []
+    for job, demand_name in sorted(demand_of_job.items()):
+        demand = context.problem.demand(demand_name)
+        solved: Counter = Counter()
+        ends: dict[tuple[str, float], float] = {}
+        for a in context.placement.assignments:
+            if a.workload == demand_name:
+                start = origin + getattr(a, "start", 0) * step
+                solved[(a.node, start)] += 1
+                ends[(a.node, start)] = origin + getattr(a, "end", 0) * step
+        ran: Counter = Counter()
+        for instance in (i for i in made if i.job == job):
+            if instance.begin is None:
+                problems.append(f"{instance.script}: no --begin: Slurm starts it when it submits it")
+                continue
+            for node, count in instance.per_node.items():
+                ran[(node, instance.begin)] += count
+            problems += _times(instance, demand, ends, origin, step)
+        if ran != solved:
+            problems.append(f"`{job}` starts {_listed(ran)}; the placement starts {_listed(solved)}")
+    return problems
+
+
+def _times(instance: Instance, demand, ends: dict, origin: float, step: int) -> list[str]:
+    """The job's deadline is its window's end; its time lets it run its planned length (and no
+    longer, for a segment of a preemptible job)."""
+    assert instance.begin is not None
+    problems = []
+    windows = [w for w in demand.windows
+               if w.earliest <= (instance.begin - origin) / step <= w.latest_start + w.duration]
+    if demand.job and windows:
+        due = origin + (windows[0].latest_start + windows[0].duration) * step
+        if instance.deadline != due:
+            problems.append(f"{instance.script}: deadline {_utc(instance.deadline)}, its window "
+                            f"ends {_utc(due)}")
+    planned = {ends[(node, instance.begin)] - instance.begin for node in instance.per_node
+               if (node, instance.begin) in ends}
+    if demand.job and planned:
+        length = max(planned)
+        if instance.seconds is None or instance.seconds < length:
+            problems.append(f"{instance.script}: --time lets it run {_hours(instance.seconds)}, "
+                            f"it is planned to run {_hours(length)}")
+        elif demand.min_segment is not None and instance.seconds != length:
+            problems.append(f"{instance.script}: a segment runs {_hours(instance.seconds)}, "
+                            f"planned {_hours(length)}: it would run into the next one")
+    return problems
+
+
+def instant(text: str | None) -> float | None:
+    from fitlang.targets.slurm_fidelity import _instant
+
+    return _instant(text)
+
+
+def _seconds(text: str) -> float | None:
+    from fitlang.targets.slurm_fidelity import _minutes
+
+    minutes = _minutes(text)
+    return None if minutes is None else minutes * 60
+
+
+def _utc(epoch: float | None) -> str:
+    if epoch is None:
+        return "none"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _hours(seconds: float | None) -> str:
+    return "without limit" if seconds is None else f"{seconds / 3600:g} h"
+
+
+def _listed(counts: Counter) -> str:
+    return ", ".join(f"{node} x{count} at {_utc(begin)}"
+                     for (node, begin), count in sorted(counts.items()))

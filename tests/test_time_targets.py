@@ -1,0 +1,548 @@
+"""The targets for recurring and preemptible jobs (issue 19, "Output"): Slurm job arrays (a task
+per run, each given its run's start, deadline and nodes) and chained segment jobs, checked on a
+real Slurm (`scontrol show job` against the solved starts); Kubernetes CronJobs where one
+schedule fires at exactly the solved starts, else suspended Jobs per run (W0953), a Job per
+segment (W0952); the timeline's carbon per day; the plot's per-step caps. Outcomes are worked
+out by hand in each policy's comment."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import xml.etree.ElementTree as ElementTree
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fitlang.driver import Compilation
+from fitlang.targets import TARGETS, CompileContext
+
+from conftest import EXAMPLES
+from slurm_cluster import start_cluster
+
+# A nightly job released at 01:00 UTC, done within 6 h (its window 01:00-07:00 each day), 2 h
+# long. Electricity repeats every 6 hours: 0.30, 0.30, 0.10, 0.10, 0.30, 0.30 USD/kWh, so the
+# only two cheap hours in each window are 02:00-04:00. By hand: three runs, each 02:00-04:00 on
+# 2027-03-01, -02, -03, due 07:00 the same day.
+RECUR = """
+pool cpu {
+  count = 2
+  cpu = 32
+  memory = 128GiB
+  price = 1 USD/h
+  power = 1kW
+}
+
+electricity grid {
+  hourly = [0.30 USD/kWh, 0.30 USD/kWh, 0.10 USD/kWh, 0.10 USD/kWh, 0.30 USD/kWh, 0.30 USD/kWh]
+}
+
+workload nightly_etl {
+  kind = job
+  replicas = 1
+  cpu = 16
+  memory = 64GiB
+  duration = 2h
+  every = "0 1 * * *"
+  within = 6h
+  image = "registry.example.com/etl:1"
+  command = COMMAND
+}
+
+policy {
+  objective = cost
+  horizon = 3d
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+SAFE_COMMAND = '["python", "etl.py"]'
+# $(...), ${...}, backquotes, quotes and a newline: none may reach a shell unquoted
+HOSTILE = ['sh', '-c', 'echo "$(id)" \'${HOME}\' `uname`; x\ny']
+RUN_STARTS = ["2027-03-01T02:00:00", "2027-03-02T02:00:00", "2027-03-03T02:00:00"]
+RUN_DEADLINES = ["2027-03-01T07:00:00", "2027-03-02T07:00:00", "2027-03-03T07:00:00"]
+
+# A preemptible job of 4 h in segments of at least 2 h, due at 08:00, on one node. Electricity:
+# 0.10 USD/kWh at 00-02 and 04-06, 0.50 at 02-04 and 06-08. By hand: two segments, 00:00-02:00
+# and 04:00-06:00 (the four cheap hours; unbroken it would pay two dear ones).
+PREEMPT = """
+pool cpu {
+  count = 1
+  cpu = 32
+  memory = 128GiB
+  price = 1 USD/h
+  power = 1kW
+}
+
+electricity grid {
+  hourly = [0.10 USD/kWh, 0.10 USD/kWh, 0.50 USD/kWh, 0.50 USD/kWh, 0.10 USD/kWh, 0.10 USD/kWh,
+            0.50 USD/kWh, 0.50 USD/kWh]
+}
+
+workload finetune {
+  kind = job
+  replicas = 1
+  cpu = 32
+  memory = 128GiB
+  duration = 4h
+  deadline = 8h
+  preemptible = true
+  min_segment = 2h
+  image = "registry.example.com/ft:1"
+  command = ["python", "ft.py"]
+}
+
+policy {
+  objective = cost
+  horizon = 8h
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+
+# Every 24 h from 01:00, within 6 h; electricity 0.30 USD/kWh but for 02:00-04:00 on the first
+# day and 03:00-05:00 on the second (0.10). By hand: runs at 02:00 on 03-01 and 03:00 on 03-02,
+# a different offset from each release: no cron schedule fires at exactly these two.
+SHIFTING = """
+pool cpu {
+  count = 1
+  cpu = 32
+  memory = 128GiB
+  price = 1 USD/h
+  power = 1kW
+}
+
+electricity grid {
+  hourly = [HOURLY]
+}
+
+workload nightly_etl {
+  kind = job
+  replicas = 1
+  cpu = 16
+  memory = 64GiB
+  duration = 2h
+  earliest = 1h
+  every = 24h
+  within = 6h
+  image = "registry.example.com/etl:1"
+  command = ["python", "etl.py"]
+}
+
+policy {
+  objective = cost
+  horizon = 2d
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+CHEAP_STEPS = {2, 3, 27, 28}
+
+
+def _policy(tmp_path: Path, text: str, name: str = "p.fit") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _recur(tmp_path: Path, command: str = SAFE_COMMAND) -> Path:
+    return _policy(tmp_path, RECUR.replace("COMMAND", command))
+
+
+def _shifting(tmp_path: Path) -> Path:
+    hourly = ", ".join("0.10 USD/kWh" if s in CHEAP_STEPS else "0.30 USD/kWh" for s in range(48))
+    return _policy(tmp_path, SHIFTING.replace("HOURLY", hourly))
+
+
+def _compile(path: Path, target: str):
+    compilation = Compilation(path)
+    compiled = compilation.compile([target])
+    context = CompileContext(compilation.check().program, compilation.problem, compilation.solve())
+    return compiled, context
+
+
+def _codes(compiled) -> set[str]:
+    return {d.code for d in compiled.diagnostics}
+
+
+def _solved(context: CompileContext) -> list[tuple[str, str, str]]:
+    """(node, start, end) of each run in the placement, in UTC, in start order."""
+    timeline = context.problem.timeline
+    origin = timeline.start.timestamp()
+
+    def at(step: int) -> str:
+        from datetime import UTC, datetime
+
+        moment = datetime.fromtimestamp(origin + step * timeline.step_seconds, UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return sorted(((a.node, at(a.start), at(a.end)) for a in context.placement.assignments),
+                  key=lambda r: r[1])
+
+
+def _fidelity(target: str, context: CompileContext, files: dict[str, str]) -> list[str]:
+    return [d.message for d in TARGETS[target]().fidelity(context, files)]
+
+
+# ---- Slurm: a job array for recurring runs ----------------------------------------------------
+
+
+def test_recurring_runs_are_one_held_array_and_a_submit_script(tmp_path):
+    compiled, context = _compile(_recur(tmp_path), "slurm")
+    assert not [d for d in compiled.diagnostics if d.code.startswith("E")], compiled.diagnostics
+    assert [start for _, start, _ in _solved(context)] == RUN_STARTS  # by hand
+    script = compiled.files["nightly-etl-3a8301.sbatch"]
+    assert "#SBATCH --array=0-2\n" in script and "#SBATCH --hold\n" in script
+    assert f"#SBATCH --begin={RUN_STARTS[0]}\n" in script
+    assert f"#SBATCH --deadline={RUN_DEADLINES[0]}\n" in script
+    assert "#SBATCH --time=02:00:00\n" in script
+    submit = compiled.files["nightly-etl-3a8301.submit.sh"]
+    for task in (1, 2):
+        assert (f'scontrol update JobId="${{id}}_{task}" StartTime={RUN_STARTS[task]} '
+                f"Deadline={RUN_DEADLINES[task]}") in submit
+    assert submit.rstrip().endswith('scontrol release "$id"')
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
+@pytest.mark.parametrize("edit", [
+    ("StartTime=2027-03-02T02:00:00", "StartTime=2027-03-02T03:00:00"),  # a run an hour late
+    ("Deadline=2027-03-03T07:00:00", "Deadline=2027-03-03T08:00:00"),  # a later deadline
+    ('scontrol release "$id"', "true"),  # held for ever
+    ("StartTime=2027-03-02T02:00:00", "StartTime=2027-03-02T02:00:00 NodeList=cpu-0,cpu-1"),
+])
+def test_slurm_fidelity_reads_the_submit_script_as_slurm_would(tmp_path, edit):
+    compiled, context = _compile(_recur(tmp_path), "slurm")
+    files = dict(compiled.files)
+    old, new = edit
+    assert old in files["nightly-etl-3a8301.submit.sh"]
+    files["nightly-etl-3a8301.submit.sh"] = files["nightly-etl-3a8301.submit.sh"].replace(old, new)
+    assert _fidelity("slurm", context, files), edit
+
+
+def test_a_run_whose_replicas_start_apart_is_no_array_e0952(tmp_path):
+    # one node that holds one replica at a time, two replicas per run: each run's replicas go
+    # one after the other (by hand), which one array task's tasks cannot
+    text = RECUR.replace("COMMAND", SAFE_COMMAND).replace("count = 2", "count = 1").replace(
+        "replicas = 1", "replicas = 2").replace("cpu = 16", "cpu = 32")
+    compiled, context = _compile(_policy(tmp_path, text), "slurm")
+    assert "E0952" in _codes(compiled)
+    starts = {}
+    for a in context.placement.assignments:
+        starts.setdefault(a.replica // 2, set()).add(a.start)
+    assert all(len(s) == 2 for s in starts.values())
+    compiled_kube, _ = _compile(_policy(tmp_path, text), "kubernetes")
+    assert "W0953" in _codes(compiled_kube) and "E0952" not in _codes(compiled_kube)
+
+
+def _real_cluster_jobs(tmp_path: Path, context: CompileContext, files: dict[str, str],
+                       submit: str) -> list[dict[str, str]]:
+    """Submit with the written submit script on a real Slurm; every job as scontrol shows it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    (tmp_path / "cluster").mkdir()
+    running = start_cluster(context.problem, tmp_path / "cluster", [], files)
+    try:
+        result = subprocess.run(["sh", str(out / submit)], capture_output=True, text=True,
+                                env=running.env, cwd=out, timeout=60)
+        assert result.returncode == 0, result.stderr
+        shown = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True,
+                               env=running.env, timeout=30)
+        assert shown.returncode == 0, shown.stderr
+    finally:
+        running.shutdown()
+    return [dict(w.split("=", 1) for w in line.split() if "=" in w)
+            for line in shown.stdout.splitlines() if line.strip()]
+
+
+def test_a_real_slurm_holds_each_run_at_its_solved_start_and_deadline(tmp_path):
+    compiled, context = _compile(_recur(tmp_path), "slurm")
+    jobs = _real_cluster_jobs(tmp_path, context, compiled.files, "nightly-etl-3a8301.submit.sh")
+    tasks = {int(j["ArrayTaskId"]): j for j in jobs}
+    assert sorted(tasks) == [0, 1, 2]
+    solved = _solved(context)
+    for index, (node, start, _) in enumerate(solved):
+        job = tasks[index]
+        assert (job["StartTime"], job["Deadline"], job["ReqNodeList"]) == (
+            start, RUN_DEADLINES[index], node)
+        assert job["JobState"] == "PENDING"
+        assert job["TimeLimit"] == "02:00:00"
+
+
+def test_a_real_slurm_runs_the_segments_chained_each_at_its_start(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, PREEMPT), "slurm")
+    assert "W0952" in _codes(compiled)
+    assert _fidelity("slurm", context, compiled.files) == []
+    # by hand: 00:00-02:00 and 04:00-06:00
+    assert [(s, e) for _, s, e in _solved(context)] == [
+        ("2027-03-01T00:00:00", "2027-03-01T02:00:00"), ("2027-03-01T04:00:00", "2027-03-01T06:00:00")]
+    assert sorted(n for n in compiled.files if n.endswith(".sbatch")) == [
+        "finetune-seg0.sbatch", "finetune-seg1.sbatch"]
+    jobs = sorted(_real_cluster_jobs(tmp_path, context, compiled.files, "finetune.submit.sh"),
+                  key=lambda j: int(j["JobId"]))
+    assert len(jobs) == 2
+    first, second = jobs
+    assert first["StartTime"] == "2027-03-01T00:00:00" and first["Dependency"] == "(null)"
+    assert second["Dependency"].startswith(f"afterany:{first['JobId']}")
+    for job in jobs:
+        assert job["TimeLimit"] == "02:00:00" and job["Deadline"] == "2027-03-01T08:00:00"
+        assert job["ReqNodeList"] == "cpu-0"
+    # the second waits for the first; its own begin is in its script, as sbatch read it
+    assert "#SBATCH --begin=2027-03-01T04:00:00\n" in compiled.files["finetune-seg1.sbatch"]
+
+
+def test_a_segment_longer_than_planned_fails_fidelity(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, PREEMPT), "slurm")
+    files = dict(compiled.files)
+    files["finetune-seg0.sbatch"] = files["finetune-seg0.sbatch"].replace(
+        "--time=02:00:00", "--time=03:00:00")
+    assert any("would run into the next one" in m for m in _fidelity("slurm", context, files))
+
+
+def test_hostile_command_words_reach_slurm_and_kubernetes_as_written(tmp_path):
+    command = "[" + ", ".join('"' + w.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+                              for w in HOSTILE) + "]"
+    path = _recur(tmp_path, command)
+    compiled, _ = _compile(path, "slurm")
+    script = compiled.files["nightly-etl-3a8301.sbatch"]
+    body = script[script.index("srun "):]
+    assert shlex.split(body) == ["srun", *HOSTILE]
+    compiled, _ = _compile(path, "kubernetes")
+    cron = next(d for d in yaml.safe_load_all(compiled.files["nightly-etl-3a8301.yaml"]) if d)
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    from fitlang.targets.kubernetes_fidelity import expand
+
+    # Kubernetes expands $(VAR) in a command: `$$` is how a `$` reaches the process
+    assert [expand(word, {}) for word in container["command"]] == HOSTILE
+
+
+@pytest.mark.parametrize("target", ["slurm", "kubernetes"])
+def test_the_same_policy_gives_the_same_bytes(tmp_path, target):
+    for text in (RECUR.replace("COMMAND", SAFE_COMMAND), PREEMPT):
+        first, _ = _compile(_policy(tmp_path, text, "a.fit"), target)
+        second, _ = _compile(_policy(tmp_path, text, "a.fit"), target)
+        assert first.files == second.files
+
+
+# ---- Kubernetes: a CronJob where it runs the solved schedule, else suspended Jobs ------------
+
+
+def _documents(files: dict[str, str]) -> list[dict]:
+    return [d for name, text in sorted(files.items()) if name.endswith(".yaml")
+            for d in yaml.safe_load_all(text) if d]
+
+
+def test_runs_one_schedule_fires_at_exactly_are_a_cronjob(tmp_path):
+    from test_target_kubernetes import check_objects
+
+    compiled, context = _compile(_recur(tmp_path), "kubernetes")
+    check_objects(compiled.files)  # kubernetes-validate, strict
+    codes = _codes(compiled)
+    assert "W0954" in codes and "W0950" not in codes and "W0953" not in codes
+    crons = [d for d in _documents(compiled.files) if d["kind"] == "CronJob"]
+    assert len(crons) == 1 and not [d for d in _documents(compiled.files) if d["kind"] == "Job"]
+    spec = crons[0]["spec"]
+    # by hand: 02:00 UTC every day fires at the three solved starts and at no other time in
+    # the three days
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == (
+        "0 2 * * *", "Etc/UTC", "Forbid")
+    assert [s for _, s, _ in _solved(context)] == RUN_STARTS
+    job = spec["jobTemplate"]["spec"]
+    assert job["activeDeadlineSeconds"] == 7200 and job["parallelism"] == 1
+    assert len(crons[0]["metadata"]["name"]) <= 52  # the controller adds 11 characters
+    assert "start-jobs.sh" not in compiled.files
+    assert _fidelity("kubernetes", context, compiled.files) == []
+
+
+@pytest.mark.parametrize("old, new", [("0 2 * * *", "0 3 * * *"), ("0 2 * * *", "0 2,14 * * *"),
+                                      ("Etc/UTC", "Europe/Paris")])
+def test_kubernetes_fidelity_reads_the_cronjob_schedule(tmp_path, old, new):
+    compiled, context = _compile(_recur(tmp_path), "kubernetes")
+    files = dict(compiled.files)
+    name = "nightly-etl-3a8301.yaml"
+    files[name] = files[name].replace(old, new)
+    assert files[name] != compiled.files[name]
+    assert _fidelity("kubernetes", context, files)
+
+
+def test_runs_at_different_offsets_are_suspended_jobs_each_with_its_own_deadline(tmp_path):
+    compiled, context = _compile(_shifting(tmp_path), "kubernetes")
+    assert [s for _, s, _ in _solved(context)] == ["2027-03-01T02:00:00", "2027-03-02T03:00:00"]
+    assert "W0953" in _codes(compiled) and "W0954" not in _codes(compiled)
+    jobs = [d for d in _documents(compiled.files) if d["kind"] == "Job"]
+    found = sorted((j["metadata"]["annotations"]["fitlang.dev/start"],
+                    j["metadata"]["annotations"]["fitlang.dev/deadline"]) for j in jobs)
+    # each run is due 6 h after its own release (01:00 each day)
+    assert found == [("2027-03-01T02:00:00Z", "2027-03-01T07:00:00Z"),
+                     ("2027-03-02T03:00:00Z", "2027-03-02T07:00:00Z")]
+    assert all(j["spec"]["suspend"] is True for j in jobs)
+    assert _fidelity("kubernetes", context, compiled.files) == []
+
+
+def test_a_slurm_array_gives_each_run_its_start_when_offsets_differ(tmp_path):
+    compiled, context = _compile(_shifting(tmp_path), "slurm")
+    submit = compiled.files["nightly-etl-3a8301.submit.sh"]
+    assert 'JobId="${id}_1" StartTime=2027-03-02T03:00:00 Deadline=2027-03-02T07:00:00' in submit
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
+def test_segments_are_a_suspended_job_each_bounded_by_its_length(tmp_path):
+    from test_target_kubernetes import check_objects
+
+    compiled, context = _compile(_policy(tmp_path, PREEMPT), "kubernetes")
+    check_objects(compiled.files)
+    assert {"W0952", "W0950"} <= _codes(compiled)
+    jobs = sorted((d for d in _documents(compiled.files) if d["kind"] == "Job"),
+                  key=lambda j: j["metadata"]["annotations"]["fitlang.dev/start"])
+    assert [(j["metadata"]["annotations"]["fitlang.dev/start"],
+             j["metadata"]["annotations"]["fitlang.dev/end"], j["spec"]["activeDeadlineSeconds"])
+            for j in jobs] == [("2027-03-01T00:00:00Z", "2027-03-01T02:00:00Z", 7200),
+                               ("2027-03-01T04:00:00Z", "2027-03-01T06:00:00Z", 7200)]
+    assert _fidelity("kubernetes", context, compiled.files) == []
+
+
+# ---- the timeline and the plot -----------------------------------------------------------------
+
+
+def test_the_day_table_shows_carbon_per_day_where_a_grid_states_it():
+    from fitlang.solve.report import as_text
+
+    compilation = Compilation(EXAMPLES / "weekly-batch-carbon.fit")
+    text = as_text(compilation.problem, compilation.solve())
+    header = next(line for line in text.splitlines() if line.startswith("day "))
+    assert "carbon" in header.split()
+    rows = [line.split() for line in text.splitlines() if line[:4] == "2026"]
+    carbon = {(r[0], r[1]): Fraction(r[-3] if r[1] != "(all" else r[-2]) for r in rows}
+    # by hand (the example's header): a north node-hour emits 0.32 kg; south's shard emits
+    # 6.88 kg on Wednesday; 42.72 kgCO2e in all
+    for row in rows:
+        if row[1] == "north":
+            assert Fraction(row[-3]) == Fraction(row[2]) * Fraction("0.32")
+    assert carbon[("2026-12-02", "south")] == Fraction("6.88")
+    assert sum(v for (_, pool), v in carbon.items() if pool != "(all") == Fraction("42.72")
+
+
+def test_a_timeline_without_carbon_has_no_carbon_column(tmp_path):
+    from fitlang.solve.report import as_text
+
+    compilation = Compilation(_policy(tmp_path, PREEMPT))
+    text = as_text(compilation.problem, compilation.solve())
+    assert "carbon" not in next(line for line in text.splitlines() if line.startswith("day "))
+
+
+def test_the_plot_draws_a_cap_that_changes_by_the_hour_and_a_pool_in_maintenance(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fitlang.solve.timeline_plot import render
+
+    text = PREEMPT.replace("pool cpu {", 'power_cap site {\n  hourly = [2kW, 2kW, 1kW, 1kW]\n}\n\n'
+                           'pool cpu {\n  unavailable = ["2027-03-01T06:00Z/2027-03-01T08:00Z"]')
+    compilation = Compilation(_policy(tmp_path, text))
+    svg = render(compilation.problem, compilation.solve(), ".svg")
+    root = ElementTree.fromstring(svg)
+    labels = {"".join(e.itertext()).strip() for e in root.iter("{http://www.w3.org/2000/svg}text")}
+    # the cap runs 1-2 kW over the day; the pool has its 1 node but 0 in the window
+    assert {"site kW: 1-2", "cpu: 0-1"} <= labels, labels
+
+
+# ---- Terraform: bought capacity scheduled around a pool's maintenance, for recurring runs ------
+
+# Runs every 4 h, each 4 h long within its 4 h (so each starts at its release: 00:00, 04:00,
+# 08:00), 3 CPUs. The own pool (one 4-CPU node, 0.10 USD/h) is down for maintenance from 04:00
+# to 08:00; a bought 4-CPU box costs 1 USD/h. By hand: runs 0 and 2 on the own node, run 1 on
+# one bought box from 04:00 to 08:00, so the group is scaled to 1 at 04:00 and to 0 at 08:00.
+MAINTENANCE_BUY = """
+offer box {
+  provider = aws
+  instance_type = "g6.xlarge"
+  regions = ["us-east-1"]
+  cpu = 4
+  memory = 16GiB
+  price = 1 USD/h
+}
+
+buy {
+  offers = [box]
+  max_count = 2
+}
+
+pool own {
+  count = 1
+  cpu = 4
+  memory = 16GiB
+  price = 0.10 USD/h
+  unavailable = ["2026-12-01T04:00Z/2026-12-01T08:00Z"]
+}
+
+workload batch {
+  kind = job
+  replicas = 1
+  cpu = 3
+  memory = 8GiB
+  duration = 4h
+  every = 4h
+  within = 4h
+  image = "img"
+}
+
+policy {
+  horizon = 12h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+}
+"""
+
+
+def test_terraform_schedules_bought_capacity_for_the_run_a_maintenance_window_moves(tmp_path):
+    from test_target_terraform import loads_cleanly
+    from test_timeline_output import _schedules
+
+    compiled, context = _compile(_policy(tmp_path, MAINTENANCE_BUY), "terraform")
+    assert not [d for d in compiled.diagnostics if d.code.startswith("E")], compiled.diagnostics
+    owners = context.problem.owners()
+    runs = sorted((a.start, owners[a.node].pool) for a in context.placement.assignments)
+    assert runs == [(0, "own"), (4, "box"), (8, "own")]
+    # one box bought (the group's max_size), in use from 04:00 to 08:00
+    assert _schedules(compiled.files) == [("2026-12-01T04:00:00Z", 1, 1, 1),
+                                          ("2026-12-01T08:00:00Z", 0, 0, 1)]
+    assert _fidelity("terraform", context, compiled.files) == []
+    loads_cleanly(tmp_path, compiled.files)
+
+
+def test_runs_that_would_be_a_heterogeneous_array_are_e0952(tmp_path):
+    # two 1-node pools of different features, each run needs both nodes (2 replicas of a whole
+    # node, one per pool): each run is a heterogeneous job (two components), and Slurm 22.05
+    # refuses `--array` with `hetjob` ("Invalid job array specification", tried on a real one)
+    text = RECUR.replace("COMMAND", SAFE_COMMAND).replace(
+        "pool cpu {\n  count = 2", 'pool cpu {\n  count = 1\n  labels = { disk: "ssd" }').replace(
+        "replicas = 1", "replicas = 2").replace("cpu = 16", "cpu = 32")
+    text = text.replace("electricity grid", "pool other {\n  count = 1\n  cpu = 32\n  memory = 128GiB\n"
+                        "  price = 1 USD/h\n  power = 1kW\n  features = [\"fast\"]\n}\n\nelectricity grid")
+    compiled, context = _compile(_policy(tmp_path, text), "slurm")
+    owners = context.problem.owners()
+    assert {owners[a.node].pool for a in context.placement.assignments} == {"cpu", "other"}
+    found = [d for d in compiled.diagnostics if d.code == "E0952"]
+    assert found and "heterogeneous" in found[0].message
+
+
+def test_segments_submitted_unchained_fail_fidelity(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, PREEMPT), "slurm")
+    files = dict(compiled.files)
+    files["finetune.submit.sh"] = files["finetune.submit.sh"].replace(
+        " --dependency=afterany:$j0", "")
+    assert files["finetune.submit.sh"] != compiled.files["finetune.submit.sh"]
+    assert any("finetune-seg1.sbatch" in m and "afterany" in m
+               for m in _fidelity("slurm", context, files))
+
+
+def test_kubernetes_fidelity_reads_each_runs_deadline(tmp_path):
+    # what the target wrote before: every run's deadline the first run's
+    compiled, context = _compile(_shifting(tmp_path), "kubernetes")
+    files = dict(compiled.files)
+    name = "nightly-etl-3a8301.yaml"
+    files[name] = files[name].replace("fitlang.dev/deadline: '2027-03-02T07:00:00Z'",
+                                      "fitlang.dev/deadline: '2027-03-01T07:00:00Z'")
+    assert files[name] != compiled.files[name]
+    found = _fidelity("kubernetes", context, files)
+    assert len(found) == 1 and "2027-03-02T07:00:00Z" in found[0], found
