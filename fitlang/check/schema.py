@@ -141,14 +141,18 @@ _WINDOW_ATTRS = {
 # tariff): one per step, repeated when shorter, or a CSV file of `timestamp,price` rows (USD/h).
 # Named as an electricity block's `carbon_hourly`/`carbon_file`: `hourly` alone is a power cap's
 # and an electricity price's, and `price` stays the one price over the horizon. Needs a horizon.
-_STEP_PRICE_ATTRS = {
-    "price_hourly": Attr(t.list_of(t.RATE), doc="with a horizon: the price per node per hour at "
-                                                "each time step, repeated when shorter",
-                         non_empty=True, minimum=Fraction(0)),
-    "price_file": Attr(t.STRING, doc="with a horizon: a CSV file of `timestamp,price` rows "
-                                     "(USD/h per node, relative to this file): the price from "
-                                     "each timestamp on"),
-}
+def _per_step(listed: str, file: str, element: Type, listed_doc: str, file_doc: str) -> dict[str, Attr]:
+    """A value per time step of the horizon (issue 19): a list, repeated when shorter, or a CSV
+    file of `timestamp,value` rows, the value from each timestamp on."""
+    return {listed: Attr(t.list_of(element), doc=listed_doc, non_empty=True, minimum=Fraction(0)),
+            file: Attr(t.STRING, doc=file_doc)}
+
+
+_STEP_PRICE_ATTRS = _per_step(
+    "price_hourly", "price_file", t.RATE,
+    "with a horizon: the price per node per hour at each time step, repeated when shorter",
+    "with a horizon: a CSV file of `timestamp,price` rows (USD/h per node, relative to this "
+    "file): the price from each timestamp on")
 
 POOL = BlockSchema("pool", "required", {
     "count": _count("nodes in the pool", True, maximum=MOST_NODES),
@@ -320,12 +324,10 @@ ELECTRICITY = BlockSchema("electricity", "required", {
     # the grid's carbon intensity (issue 19): one value, a value per step, or a CSV file
     "carbon": Attr(t.CARBON_INTENSITY, doc="the grid's carbon intensity there (gCO2e/kWh)",
                    minimum=Fraction(0)),
-    "carbon_hourly": Attr(t.list_of(t.CARBON_INTENSITY), doc="a carbon intensity per time "
-                                                             "step, repeated when shorter",
-                          non_empty=True, minimum=Fraction(0)),
-    "carbon_file": Attr(t.STRING, doc="a CSV file of `timestamp,intensity` rows (gCO2e/kWh, "
-                                      "relative to this file): the intensity from each "
-                                      "timestamp on"),
+    **_per_step("carbon_hourly", "carbon_file", t.CARBON_INTENSITY,
+                "a carbon intensity per time step, repeated when shorter",
+                "a CSV file of `timestamp,intensity` rows (gCO2e/kWh, relative to this file): "
+                "the intensity from each timestamp on"),
     **_SCOPE_ATTRS,
 }, doc="the electricity price of the nodes in a zone, region or labelled site: a node in use "
        "costs its power draw times this price on top of its own price")
