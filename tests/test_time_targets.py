@@ -205,6 +205,54 @@ def test_recurring_runs_are_one_held_array_and_a_submit_script(tmp_path):
     assert _fidelity("slurm", context, compiled.files) == []
 
 
+# Every 6 h, each run in the 6 h up to the next release; one price all day, so each run starts at
+# its release (by hand: 00:00, 06:00, 12:00, 18:00). A start at a release is the end of the run
+# before's window: the deadline is its own run's end (release + 6 h), never the run before's.
+AT_RELEASE = """
+pool cpu {
+  count = 1
+  cpu = 16
+  memory = 64GiB
+  price = 1 USD/h
+}
+
+workload sweep {
+  kind = job
+  replicas = 1
+  cpu = 8
+  memory = 16GiB
+  duration = 2h
+  every = 6h
+  image = "registry.example.com/sweep:1"
+  command = ["sweep"]
+}
+
+policy {
+  objective = cost
+  horizon = 1d
+  step = 1h
+  start = "2027-01-04T00:00Z"
+}
+"""
+
+
+def test_a_run_starting_at_its_release_has_its_own_runs_deadline(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, AT_RELEASE), "slurm")
+    releases = [f"2027-01-04T{h:02d}:00:00" for h in (0, 6, 12, 18)]
+    due = [f"2027-01-04T{h:02d}:00:00" for h in (6, 12, 18)] + ["2027-01-05T00:00:00"]
+    assert [start for _, start, _ in _solved(context)] == releases
+    script = next(text for name, text in compiled.files.items() if name.endswith(".sbatch"))
+    assert f"#SBATCH --deadline={due[0]}\n" in script
+    name, submit = next((n, text) for n, text in compiled.files.items() if n.endswith(".submit.sh"))
+    for task in (1, 2, 3):
+        assert (f'scontrol update JobId="${{id}}_{task}" StartTime={releases[task]} '
+                f"Deadline={due[task]}") in submit
+    assert _fidelity("slurm", context, compiled.files) == []
+    # the bug this guards against: run 2 given run 1's deadline (its own start)
+    wrong = submit.replace(f"Deadline={due[2]}", f"Deadline={releases[2]}")
+    assert _fidelity("slurm", context, {**compiled.files, name: wrong})
+
+
 @pytest.mark.parametrize("edit", [
     ("StartTime=2027-03-02T02:00:00", "StartTime=2027-03-02T03:00:00"),  # a run an hour late
     ("Deadline=2027-03-03T07:00:00", "Deadline=2027-03-03T08:00:00"),  # a later deadline

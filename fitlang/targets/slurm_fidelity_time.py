@@ -176,13 +176,13 @@ def _times(instance: Instance, demand, ends: dict, origin: float, step: int) -> 
     longer, for a segment of a preemptible job)."""
     assert instance.begin is not None
     problems = []
-    windows = [w for w in demand.windows
-               if w.earliest <= (instance.begin - origin) / step <= w.latest_start + w.duration]
-    if demand.job and windows:
-        due = origin + (windows[0].latest_start + windows[0].duration) * step
-        if instance.deadline != due:
-            problems.append(f"{instance.script}: deadline {_utc(instance.deadline)}, its window "
-                            f"ends {_utc(due)}")
+    # the windows the job may start in (a start lies in [earliest, latest_start]; a start at
+    # the end of one run's window is the next run's release, not the end run's)
+    dues = sorted(origin + (w.latest_start + w.duration) * step for w in demand.windows
+                  if w.earliest <= (instance.begin - origin) / step <= w.latest_start)
+    if demand.job and dues and instance.deadline not in dues:
+        problems.append(f"{instance.script}: deadline {_utc(instance.deadline)}, its window "
+                        f"ends {_utc(dues[0])}")
     planned = {ends[(node, instance.begin)] - instance.begin for node in instance.per_node
                if (node, instance.begin) in ends}
     if demand.job and planned:

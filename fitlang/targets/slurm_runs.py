@@ -72,15 +72,20 @@ def groups(context: CompileContext, workload, key) -> list[TimedGroup]:
             split.per_node[member.node] = split.per_node.get(member.node, 0) + 1
         starts = {getattr(m, "start", 0) for m in members}
         ends = {getattr(m, "end", 0) for m in members}
-        window = _window_at(demand, min(starts))
+        window = _window_of(demand, min(starts), min(m.replica for m in members))
         made.append(TimedGroup(min(starts), max(ends), window.latest_start + window.duration,
                                tuple(splits.values()), frozenset(m.replica for m in members)))
     return made
 
 
-def _window_at(demand: Demand, start: int):
-    """The window (a recurring job's run) a start lies in."""
-    return next((w for w in demand.windows if w.earliest <= start <= w.latest_start + w.duration),
+def _window_of(demand: Demand, start: int, replica: int):
+    """The window of a group of replicas: a recurring job's replicas are numbered run by run
+    (`replicas_per_run` each), so the replica names its run; another job has one window (the
+    one its start lies in, as a start, not as the end of the window before)."""
+    if demand.runs:
+        return demand.windows[min(replica // max(1, demand.replicas_per_run),
+                                  len(demand.windows) - 1)]
+    return next((w for w in demand.windows if w.earliest <= start <= w.latest_start),
                 demand.windows[0])
 
 
