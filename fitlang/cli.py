@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--repair-budget", type=_non_negative_float, metavar="SECONDS",
                          help="to find and check repairs, after the conflict (default: 10; "
                               "0: name the conflict, search no repairs)")
+    explain.add_argument("--current", metavar="STATE",
+                         help="what runs now: say why the plan from it reaches no cheaper "
+                              "placement (the limit that binds, and what lifting it saves), as "
+                              "`fitc plan --explain`")
     _diagnostic_options(explain)
     explain.set_defaults(run=_run_explain)
 
@@ -745,6 +749,10 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         explanation_text,
     )
 
+    if arguments.current is not None:  # issue 18: why the plan reaches no cheaper placement
+        from fitlang.plan_explain import run_explain
+
+        return run_explain(arguments, regular_file(arguments.file))
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS

@@ -913,7 +913,7 @@ class ReachedBesideCurrent(Message):
 class LimitBinds(Message):
     code = "W0825"
     summary = "a limit keeps the plan from a cheaper placement, or adds waves"
-    template = "{subject}{stated} binds: {effect}"
+    template = "{subject}{stated}: {effect}"
     severity = Severity.NOTE
     fix = ("Lift the limit only if the workload tolerates it: the message says what lifting it "
            "alone saves per hour, or how many waves fewer it takes.")

@@ -414,7 +414,7 @@ def run(arguments: argparse.Namespace) -> int:
         print("fitc: error: --target and --out go together", file=sys.stderr)
         return EXIT_USAGE
     compilation = Compilation(root, current=arguments.current)
-    result = _planned(compilation, arguments.time_limit)
+    result = planned(compilation, arguments.time_limit)
     if arguments.explain and not result.failed:
         from fitlang.plan_explain import explain_plan
 
@@ -443,7 +443,7 @@ def run(arguments: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _planned(compilation: Compilation, time_limit: float) -> PlanResult:
+def planned(compilation: Compilation, time_limit: float | None) -> PlanResult:
     """The plan from the state the driver reads (`--current`, or the policy's `current`
     blocks); what reading it found comes first."""
     compilation.check()
