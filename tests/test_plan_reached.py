@@ -278,3 +278,23 @@ def test_compile_current_is_byte_identical_twice(tmp_path):
         (tmp_path / "a").rename(tmp_path / f"a-{policy}")
         (tmp_path / "b").rename(tmp_path / f"b-{policy}")
 
+
+
+def test_every_targets_files_realise_the_end_placement_as_fidelity_reads_them():
+    # each target's `fidelity` (what `fitc verify --target --out` runs: it reads the files as
+    # the system does and shares no code with the writer) finds nothing, Deployments at 0 too
+    from fitlang.driver import Compilation
+    from fitlang.plan import target_placement
+    from fitlang.targets import TARGETS, CompileContext
+
+    for policy, state in (("consolidate.fit", "consolidate-state.json"),
+                          ("gpu-migration.fit", "gpu-migration-state.json")):
+        compilation = Compilation(EXAMPLES / policy, current=str(EXAMPLES / state))
+        reached_state = target_placement(compilation, 60.0)
+        assert reached_state.stages is not None
+        context = CompileContext(compilation.check().program, compilation.problem,
+                                 reached_state.placement)
+        for name in ("kubernetes", "slurm", "terraform"):
+            target = TARGETS[name]()
+            files, _ = target.render_reached(context, reached_state.stages)
+            assert target.fidelity(context, files) == [], (policy, name)
