@@ -22,6 +22,9 @@ pods of Jobs and gangs (a moved Job pod starts over), replicas with no pod name 
 policy lacks, pods another controller runs, a plan over several clusters. W0821: nodes pinned
 by names fitc gave them (a declared pool's, unless `pin_nodes = true` says its names are the
 cluster's). Bought nodes are never pinned by name (the cloud names them): see `BOUGHT`.
+
+`render_reached` writes the state the plan reaches (`fitc compile --current`): the same
+per-node Deployments at their end counts, beside `compile`'s files for the rest (W0823, W0824).
 """
 
 from __future__ import annotations
@@ -265,12 +268,9 @@ def _warnings(context: CompileContext, planned: PlanStages, run: list[tuple[str,
         found.append(f"{len(foreign)} pod(s) the plan moves are not run by its per-node "
                      f"Deployments (the first: {foreign[0]}): the waves start their successors "
                      "but stop them only once their own controller is scaled down")
-    unnamable = sorted({n for _, n in run if not context.problem.owners()[n].provisioned
-                        and node_label(n) != n})
+    unnamable = _unnamable(context, run)
     if unnamable:
-        found.append(f"{len(unnamable)} node name(s) are not valid label values (the first: "
-                     f"{unnamable[0]!r}): the API server refuses a Deployment pinned to one by "
-                     "hostname, and the wave stops there")
+        found.append(unnamable + ", and the wave stops there")
     clusters = sorted({context.problem.owners()[node].cluster for _, node in run})
     if len(clusters) > 1:
         found.append(f"the plan moves work in {len(clusters)} clusters ({', '.join(clusters)}): "
