@@ -298,3 +298,66 @@ def test_every_targets_files_realise_the_end_placement_as_fidelity_reads_them():
             target = TARGETS[name]()
             files, _ = target.render_reached(context, reached_state.stages)
             assert target.fidelity(context, files) == [], (policy, name)
+
+
+TWO_CLUSTERS = """\
+pool east {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 0.40 USD/h
+  cluster = "east"
+}
+
+pool west {
+  count = 2
+  cpu = 8
+  memory = 32GiB
+  price = 0.90 USD/h
+  cluster = "west"
+}
+
+workload web {
+  image = "registry.example.com/web:1"
+  replicas = 2
+  cpu = 2
+  memory = 4GiB
+}
+"""
+
+
+def test_several_clusters_get_a_folder_each_with_the_emptied_nodes_at_zero(tmp_path):
+    # web runs on west-0 and west-1 (0.90 USD/h each); an east node holds both (0.40 USD/h): the
+    # end state runs web there; west's folder scales its two Deployments to 0
+    (tmp_path / "p.fit").write_text(TWO_CLUSTERS)
+    running = [("web", "west-0"), ("web", "west-1")]
+    (tmp_path / "now.json").write_text(json.dumps({"assignments": [
+        {"workload": w, "replica": r, "node": n} for r, (w, n) in enumerate(running)]}))
+    document, _, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "now.json", "kubernetes")
+    files, _ = reached(tmp_path, tmp_path / "p.fit", tmp_path / "now.json", "kubernetes")
+    assert {path.split("/")[0] for path in files} == {"east", "west"}
+    east = {p: t for p, t in files.items() if p.startswith("east/")}
+    west = {p: t for p, t in files.items() if p.startswith("west/")}
+    end = reference_states(document, running)[-1]
+    assert deployments_state(east, "east") == end
+    [(node, counts)] = end.items()  # one east node holds both (either: they are alike)
+    assert node.startswith("east-") and counts == Counter(web=2)
+    assert deployments_state(west, "west", keep_zero=True) == {"west-0": Counter(web=0),
+                                                                "west-1": Counter(web=0)}
+    # each folder applicable alone: its kustomization lists its own files
+    for folder, written in (("east", east), ("west", west)):
+        listed = yaml.safe_load(written[f"{folder}/kustomization.yaml"])["resources"]
+        assert {f"{folder}/{name}" for name in listed} == \
+            {p for p in written if p.endswith(".yaml") and not p.endswith("kustomization.yaml")}
+
+
+def test_compile_current_check_finds_its_own_output_up_to_date(tmp_path):
+    policy, state = EXAMPLES / "consolidate.fit", EXAMPLES / "consolidate-state.json"
+    reached(tmp_path, policy, state, "kubernetes")
+    check = fitc("compile", str(policy), "--current", str(state), "--target", "kubernetes",
+                 "--out", "reached", "--check", cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # without --current the per-pool Deployments of a fresh solve are another output
+    fresh = fitc("compile", str(policy), "--target", "kubernetes", "--out", "reached", "--check",
+                 cwd=tmp_path)
+    assert fresh.returncode == 1 and "web.yaml" in fresh.stdout
