@@ -361,3 +361,18 @@ def test_compile_current_check_finds_its_own_output_up_to_date(tmp_path):
     fresh = fitc("compile", str(policy), "--target", "kubernetes", "--out", "reached", "--check",
                  cwd=tmp_path)
     assert fresh.returncode == 1 and "web.yaml" in fresh.stdout
+
+
+def test_replicas_beyond_the_policys_are_not_in_the_end_state(tmp_path):
+    # 4 web run (2 on std-0, 2 on std-1), the policy asks 2: the plan stops 2 (wave-00); the end
+    # state's Deployments hold 2, and `pin_nodes = true` (the names are the cluster's): no W0821
+    (tmp_path / "p.fit").write_text(HOSTILE_POOL + "policy {\n  kubernetes {\n    pin_nodes = true\n  }\n}\n")
+    running = [("web", "std-0"), ("web", "std-0"), ("web", "std-1"), ("web", "std-1")]
+    (tmp_path / "now.json").write_text(json.dumps({"assignments": [
+        {"workload": w, "replica": r, "node": n} for r, (w, n) in enumerate(running)]}))
+    document, _, _ = planned(tmp_path, tmp_path / "p.fit", tmp_path / "now.json", "kubernetes")
+    files, stderr = reached(tmp_path, tmp_path / "p.fit", tmp_path / "now.json", "kubernetes")
+    end = reference_states(document, running)[-1]
+    assert deployments_state(rooted(files), "c") == end
+    assert sum(sum(counts.values()) for counts in end.values()) == 2
+    assert codes(stderr) == []
