@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="what runs now: write the placement `fitc plan` reaches from it")
     compile_.set_defaults(run=_run_compile)
 
-    explain = commands.add_parser("explain", help="why no placement exists, and repairs")
+    explain = commands.add_parser(
+        "explain", help="why no placement exists, and repairs; with --current, what binds the plan")
     explain.add_argument("file", metavar="FILE")
     explain.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                          help="to decide and find the conflict (default: 30)")
@@ -167,8 +168,8 @@ EXAMPLES = {
     "fmt": ("fitc fmt policies/", "fitc fmt --diff - < policy.fit"),
     "solve": ("fitc solve policy.fit", "fitc solve policy.fit --format json > placement.json"),
     "compile": ("fitc compile policy.fit --target kubernetes --out deploy/",
-                "fitc compile policy.fit --target slurm --target terraform --out build/"),
-    "explain": ("fitc explain policy.fit", "fitc explain policy.fit --format json"),
+                "fitc compile policy.fit --current pods.json --target kubernetes --out deploy/"),
+    "explain": ("fitc explain policy.fit", "fitc explain policy.fit --current pods.json"),
     "verify": ("fitc verify policy.fit placement.json",
                "fitc verify --format github policy.fit placement.json"),
     "diff": ("fitc diff old.fit new.fit", "fitc diff --rev origin/main policy.fit --format json"),
