@@ -93,13 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
                           help="what runs now: write the placement `fitc plan` reaches from it")
     compile_.set_defaults(run=_run_compile)
 
-    explain = commands.add_parser("explain", help="why no placement exists, and repairs")
+    explain = commands.add_parser(
+        "explain", help="why no placement exists, and repairs; with --current, what binds the plan")
     explain.add_argument("file", metavar="FILE")
     explain.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
                          help="to decide and find the conflict (default: 30)")
     explain.add_argument("--repair-budget", type=_non_negative_float, metavar="SECONDS",
                          help="to find and check repairs, after the conflict (default: 10; "
                               "0: name the conflict, search no repairs)")
+    explain.add_argument("--current", metavar="STATE",
+                         help="what runs now: say why the plan from it reaches no cheaper "
+                              "placement (the limit that binds, and what lifting it saves), as "
+                              "`fitc plan --explain`")
     _diagnostic_options(explain)
     explain.set_defaults(run=_run_explain)
 
@@ -163,8 +168,8 @@ EXAMPLES = {
     "fmt": ("fitc fmt policies/", "fitc fmt --diff - < policy.fit"),
     "solve": ("fitc solve policy.fit", "fitc solve policy.fit --format json > placement.json"),
     "compile": ("fitc compile policy.fit --target kubernetes --out deploy/",
-                "fitc compile policy.fit --target slurm --target terraform --out build/"),
-    "explain": ("fitc explain policy.fit", "fitc explain policy.fit --format json"),
+                "fitc compile policy.fit --current pods.json --target kubernetes --out deploy/"),
+    "explain": ("fitc explain policy.fit", "fitc explain policy.fit --current pods.json"),
     "verify": ("fitc verify policy.fit placement.json",
                "fitc verify --format github policy.fit placement.json"),
     "diff": ("fitc diff old.fit new.fit", "fitc diff --rev origin/main policy.fit --format json"),
@@ -745,6 +750,10 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         explanation_text,
     )
 
+    if arguments.current is not None:  # issue 18: why the plan reaches no cheaper placement
+        from fitlang.plan_explain import run_explain
+
+        return run_explain(arguments, regular_file(arguments.file))
     loaded = _problem_or_errors(arguments.file, arguments.format)
     if loaded is None:
         return EXIT_ERRORS

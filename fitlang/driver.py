@@ -260,13 +260,14 @@ class Compilation:
         problem = self.problem
         assert problem is not None, "compile needs a policy without errors"
         limit = solve_time_limit if solve_time_limit is not None else time_limit
-        moved: list[Diagnostic] = []
-        if self.current is not None:  # `compile --current`: the placement `fitc plan` reaches
+        reached = None
+        if self.current is not None:  # `compile --current`: the state `fitc plan` reaches
             from fitlang.plan import target_placement
 
-            placement, moved = target_placement(self, limit)
+            reached = target_placement(self, limit)
+            placement, moved = reached.placement, reached.diagnostics
         else:
-            placement = self.solve("auto", limit)
+            placement, moved = self.solve("auto", limit), []
         compiled = Compiled(self.verdict(placement, time_limit), diagnostics=moved)
         if compiled.verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE) \
                 or any(d.is_error for d in moved):
@@ -280,7 +281,11 @@ class Compilation:
         if any(d.is_error for d in compiled.diagnostics):
             return compiled
         for target in chosen:
-            files = target.render(context)
+            if reached is not None and reached.stages is not None:
+                files, found = target.render_reached(context, reached.stages)
+                compiled.diagnostics += found
+            else:
+                files = target.render(context)
             prefix = "" if len(chosen) == 1 else f"{target.name}/"
             compiled.files.update({prefix + relative: text for relative, text in files.items()})
             compiled.written_by[target.name] = len(files)

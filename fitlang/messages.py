@@ -885,6 +885,52 @@ class PlanMovesMore(Message):
     detail: str
 
 
+# ---- W0823-W0826: the state a plan reaches (`compile --current`, `explain --current`) --------
+
+class ReachedNotPinned(Message):
+    code = "W0823"
+    summary = "a part of the plan's end state the target's files leave to the scheduler"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Nothing to do if the counts per pool are enough (the message says what holds); a "
+           "service's replicas are pinned node by node, a job's and a gang's are not.")
+    target: str
+    detail: str
+
+
+class ReachedBesideCurrent(Message):
+    code = "W0824"
+    summary = "what runs now is not handed over by the files of the plan's end state"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Run the plan (`fitc plan --target ... --out`) to move what runs, or stop it by hand "
+           "(the message says what) after the end state's replicas run: applied beside what "
+           "runs now, these files run the work twice.")
+    target: str
+    detail: str
+
+
+class LimitBinds(Message):
+    code = "W0825"
+    summary = "a limit keeps the plan from a cheaper placement, or adds waves"
+    template = "{subject}{stated}: {effect}"
+    severity = Severity.NOTE
+    fix = ("Lift the limit only if the workload tolerates it: the message says what lifting it "
+           "alone saves per hour, or how many waves fewer it takes.")
+    subject: str
+    stated: str
+    effect: str
+
+
+class NoLimitBinds(Message):
+    code = "W0826"
+    summary = "no limit of the move binds alone"
+    template = "no limit binds alone: lifting any one of them ({limits}) saves nothing and no wave"
+    severity = Severity.NOTE
+    fix = "Nothing to do: the plan reaches the cheapest placement the rules allow."
+    limits: str
+
+
 # ---- E08xx / W08xx: what runs now (`current`, `--current`; issue 18) ----
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the driver and the solver are imported when the command run
     from fitlang.plan_explain import Binding
     from fitlang.solve.moving import MovePlan
     from fitlang.solve.placement import Placement
+    from fitlang.targets.waves import PlanStages
 
 EXIT_NOTHING, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
 EXIT_USAGE = 2  # argparse's, before anything is read: as every fitc command's usage errors
@@ -196,42 +197,60 @@ def _keep_current(problem: Problem, plan: MovePlan, root: str) -> bool:
     return saving < problem.min_saving * plan.cost_before
 
 
-def target_placement(compilation: Compilation,
-                     time_limit: float | None) -> tuple[Placement, list[Diagnostic]]:
+@dataclass
+class Reached:
+    """What `fitc compile --current` writes: the placement the plan ends in (node by node, as
+    its last wave leaves it, or what runs where the current placement is kept) and the plan's
+    stages (`targets/waves.py`), from which a target writes the same objects as the plan's
+    last stage. `stages` is None where no plan was made (no current state, or errors)."""
+
+    placement: Placement
+    diagnostics: list[Diagnostic]
+    stages: PlanStages | None = None
+
+
+def target_placement(compilation: Compilation, time_limit: float | None) -> Reached:
     """What `fitc compile --current` writes: the placement the plan reaches (what runs, where
     it is kept), and what the plan found wrong (errors: nothing is to be written)."""
-    from fitlang.solve.linear import Status
-    from fitlang.solve.placement import Assignment
+    from fitlang.targets.waves import stages
 
     state = compilation.current_state()
     read = compilation.current_diagnostics()
     if state is None or any(d.is_error for d in read):
-        return compilation.solve("auto", time_limit), read
+        return Reached(compilation.solve("auto", time_limit), read)
     result = make_plan(compilation, state, time_limit)
     errors = [d for d in result.diagnostics if d.is_error]
-    placement = result.placement
-    if placement is None or errors:
-        return compilation.solve("auto", time_limit), read + errors
-    if result.kept and result.problem is not None:
-        import dataclasses
+    if result.placement is None or result.plan is None or errors:
+        return Reached(compilation.solve("auto", time_limit), read + errors)
+    planned = stages(result)
+    # kept: the solve's bound holds for any placement, so the gap says what keeping it costs
+    value = result.plan.cost_before if result.kept else result.placement.value
+    return Reached(_placement_of(planned, result.placement, value), read, planned)
 
-        numbered: dict[str, int] = {}
-        assignments = []
-        for demand, nodes in sorted(result.problem.running.items()):
-            for node, count in sorted(nodes.items()):
-                for _ in range(count):
-                    number = numbered.get(demand, 0)
-                    assignments.append(Assignment(demand, number, node))
-                    numbered[demand] = number + 1
-        owners = result.problem.owners()
-        bought: dict[str, list[str]] = {}
-        for node in result.problem.bought_now:
-            bought.setdefault(owners[node].id, []).append(node)
-        value = result.plan.cost_before if result.plan else placement.value
-        # the solve's bound holds for any placement: the gap says what keeping it costs
-        placement = dataclasses.replace(placement, assignments=assignments, bought=bought,
-                                        value=value, status=Status.FEASIBLE)
-    return placement, read
+
+def _placement_of(planned: PlanStages, solved: Placement, value: Fraction | None) -> Placement:
+    """The placement of the plan's end state: its replicas node by node, the nodes bought
+    after it, with the solve's unplaced replicas (where the policy allows them) and bound."""
+    import dataclasses
+
+    from fitlang.solve.linear import Status
+    from fitlang.solve.placement import Assignment
+
+    problem = planned.problem
+    owners = problem.owners()
+    end = planned.end
+    nodes = sorted(end, key=lambda n: (owners.position(n), n))
+    assignments = []
+    for demand in problem.demands:
+        numbers = iter(range(sum(end[n][demand.name] for n in nodes)))
+        assignments += [Assignment(demand.name, next(numbers), node) for node in nodes
+                        for _ in range(end[node][demand.name])]
+    bought: dict[str, list[str]] = {}
+    for node in sorted(planned.bought_after, key=lambda n: (owners.position(n), n)):
+        bought.setdefault(owners[node].id, []).append(node)
+    status = solved.status if value == solved.value else Status.FEASIBLE
+    return dataclasses.replace(solved, assignments=assignments, bought=bought, value=value,
+                               status=status)
 
 
 # ---- output ------------------------------------------------------------------------------
@@ -395,7 +414,7 @@ def run(arguments: argparse.Namespace) -> int:
         print("fitc: error: --target and --out go together", file=sys.stderr)
         return EXIT_USAGE
     compilation = Compilation(root, current=arguments.current)
-    result = _planned(compilation, arguments.time_limit)
+    result = planned(compilation, arguments.time_limit)
     if arguments.explain and not result.failed:
         from fitlang.plan_explain import explain_plan
 
@@ -424,7 +443,7 @@ def run(arguments: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _planned(compilation: Compilation, time_limit: float) -> PlanResult:
+def planned(compilation: Compilation, time_limit: float | None) -> PlanResult:
     """The plan from the state the driver reads (`--current`, or the policy's `current`
     blocks); what reading it found comes first."""
     compilation.check()

@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from fitlang.diagnostics import Diagnostic
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fitlang.check.program import Program
     from fitlang.model.problem import Problem
     from fitlang.plan import PlanResult
@@ -135,12 +139,116 @@ def as_text(bindings: list[Binding], waves_now: int) -> str:
     lines = ["", "What binds (each limit lifted alone, the move solved again):"]
     for binding in bindings:
         subject = f"`{binding.workload}`: " if binding.workload else ""
-        if binding.saving:
-            lines.append(f"  {subject}{binding.stated}: lifting it saves "
-                         f"{float(binding.saving):.2f} USD/h more (to "
-                         f"{float(binding.cost_after):.2f} USD/h, {binding.moves} move(s) in "
-                         f"{binding.waves} wave(s))")
-        else:
-            lines.append(f"  {subject}{binding.stated}: binds the order only: {binding.waves} "
-                         f"wave(s) instead of {waves_now}, the same end (saves 0.00 USD/h more)")
+        lines.append(f"  {subject}{binding.stated}: {effect(binding, waves_now)}")
     return "\n".join(lines) + "\n"
+
+
+def effect(binding: Binding, waves_now: int) -> str:
+    """What lifting the limit alone gives, in words (the text and W0825 say it alike)."""
+    if binding.saving:
+        return (f"lifting it saves {float(binding.saving):.2f} USD/h more (to "
+                f"{float(binding.cost_after):.2f} USD/h, {binding.moves} move(s) in "
+                f"{binding.waves} wave(s))")
+    return (f"binds the order only: {binding.waves} wave(s) instead of {waves_now}, the same "
+            "end (saves 0.00 USD/h more)")
+
+
+# ---- `fitc explain FILE --current STATE`: the same answer, as the explain command's -----------
+
+def binding_diagnostics(bindings: list[Binding], problem: Problem, program: Program,
+                        root: str, waves_now: int) -> list[Diagnostic]:
+    """W0825 per limit that binds, at the place it is stated (the workload's `movable` or
+    `max_disrupted`, the policy's `max_drained`, `move_price`, `min_saving`; a cluster's
+    PodDisruptionBudget at the workload); W0826 where none binds alone."""
+    from fitlang import messages as msg
+
+    if not bindings:
+        where = program.policy.origin
+        return [msg.NoLimitBinds.at(where.path if where else root,
+                                    where.span if where else _first_character(),
+                                    limits=", ".join(stated_limits(problem)) or "none stated")]
+    found = []
+    for binding in bindings:
+        where = _stated_at(binding, program)
+        found.append(msg.LimitBinds.at(
+            where.path if where else root, where.span if where else _first_character(),
+            subject=f"`{binding.workload}`: " if binding.workload else "",
+            stated=binding.stated, effect=effect(binding, waves_now)))
+    return found
+
+
+def stated_limits(problem: Problem) -> list[str]:
+    """The limits the move is under, by name, for W0826."""
+    found = [f"`{w}` movable = false or a budget of 0"
+             for w in sorted({problem.demand(d).workload for d in problem.pinned})]
+    found += [f"`{w}` max_disrupted" for w, b in sorted(problem.max_disrupted.items()) if b > 0]
+    if problem.max_drained is not None:
+        found.append("max_drained")
+    if problem.move_price:
+        found.append("move_price")
+    return found + ["min_saving"]
+
+
+def _stated_at(binding: Binding, program: Program):
+    """Where the limit stands: its attribute, or the block it belongs to."""
+    if binding.workload is not None:
+        workload = program.workloads[binding.workload]
+        keys = ("movable", "max_disrupted") if binding.limit == "movable" else ("max_disrupted",)
+        return next((workload.spans[k] for k in keys if k in workload.spans), workload.origin)
+    policy = program.policy
+    return policy.spans.get(binding.limit, policy.origin)
+
+
+def _first_character():
+    from fitlang.span import FIRST_CHARACTER
+
+    return FIRST_CHARACTER
+
+
+def run_explain(arguments, file: Path) -> int:
+    """`fitc explain FILE --current STATE`: the plan from the state (`fitlang/plan.py`), then
+    which limit binds it and what lifting it saves, as `fitc plan --explain` says it: the text
+    on stdout and W0825/W0826 (notes) with the other diagnostics; `--format json` prints the
+    plan's document (`PlanDocument`, its `binding` filled). Exit 0 once answered, 1 on errors
+    (a policy with no placement at all: its conflict, as `fitc explain` without --current)."""
+    import sys
+
+    from fitlang.driver import Compilation
+    from fitlang.plan import DEFAULT_TIME_LIMIT, as_json, planned
+    from fitlang.render import exit_code, render
+
+    compilation = Compilation(file, current=arguments.current)
+    time_limit = arguments.time_limit or DEFAULT_TIME_LIMIT
+    result = planned(compilation, time_limit)
+    sources = compilation.sources()
+    if not result.failed:
+        assert result.problem is not None and result.plan is not None
+        program = compilation.check().program
+        result.bindings = explain_plan(result, program, compilation.root_path, time_limit)
+        waves_now = 0 if result.kept else len(result.plan.waves)
+        result.diagnostics += binding_diagnostics(result.bindings, result.problem, program,
+                                                  compilation.root_path, waves_now)
+    if arguments.format == "json":
+        sys.stdout.write(as_json(result))
+    elif arguments.format == "human":
+        if result.diagnostics:
+            sys.stderr.write(render(result.diagnostics, "human", sources))
+        if result.bindings is not None and result.plan is not None:
+            sys.stdout.write(_summary(result) + as_text(result.bindings, waves_now).lstrip("\n"))
+    else:
+        sys.stdout.write(render(result.diagnostics, arguments.format, sources))
+    from fitlang.diagnostics import Severity
+
+    # the notes of what binds are the answer, not findings: --fail-level warning ignores them
+    return exit_code([d for d in result.diagnostics if d.severity is not Severity.NOTE],
+                     arguments.fail_level)
+
+
+def _summary(result: PlanResult) -> str:
+    plan = result.plan
+    assert plan is not None
+    if result.kept:
+        return (f"The plan keeps what runs ({float(plan.cost_before):.2f} USD/h): the best "
+                f"placement ({float(plan.cost_after):.2f} USD/h) saves less than min_saving.\n")
+    return (f"The plan: {float(plan.cost_before):.2f} -> {float(plan.cost_after):.2f} USD/h, "
+            f"{plan.moves} move(s) in {len(plan.waves)} wave(s).\n")

@@ -120,3 +120,77 @@ def test_the_command_prints_what_binds(tmp_path, fmt):
     assert json.loads(plain.stdout)["binding"] is None
 
 
+
+
+# ---- `fitc explain FILE --current STATE`: the same answer through the explain command ----------
+
+def explained(cwd, policy: str, state: str, fmt: str = "json"):
+    return fitc("explain", policy, "--current", state, "--format", fmt, cwd=cwd)
+
+
+def _codes(document: dict) -> list[str]:
+    return [d["code"] for d in document["diagnostics"]]
+
+
+def test_explain_current_says_no_limit_binds_in_the_consolidation():
+    # hand-worked (examples/consolidate.fit): web's max_disrupted = 1 and max_drained = 1 each
+    # allow one web move per wave; lifting either alone leaves the other, and the same 2 waves;
+    # no workload is pinned and no move price is stated: nothing binds alone
+    from conftest import EXAMPLES
+
+    run = explained(EXAMPLES, "consolidate.fit", "consolidate-state.json")
+    assert run.returncode == 0, run.stderr
+    document = PlanDocument.model_validate_json(run.stdout)
+    assert document.binding == [] and _codes(json.loads(run.stdout)) == ["W0826"]
+    assert (document.cost_before, document.cost_after, len(document.waves)) == (1.6, 0.8, 2)
+    text = explained(EXAMPLES, "consolidate.fit", "consolidate-state.json", "human")
+    assert text.returncode == 0 and "No limit binds alone" in text.stdout
+    assert "note[W0826]" in text.stderr and "max_drained" in text.stderr
+
+
+def test_explain_current_names_the_budget_of_the_gpu_migration_where_it_stands():
+    # hand-worked (examples/gpu-migration.fit): 20% of 10 replicas is 2 per wave, 5 waves;
+    # lifted, the same 10 moves to 18.00 USD/h in one wave: it binds the order, not the end
+    from conftest import EXAMPLES
+
+    run = explained(EXAMPLES, "gpu-migration.fit", "gpu-migration-state.json")
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    assert [(b["limit"], b["workload"], b["saving"], b["cost_after"], b["waves"], b["moves"])
+            for b in document["binding"]] == [("max_disrupted", "infer", 0.0, 18.0, 1, 10)]
+    [note] = document["diagnostics"]
+    text = (EXAMPLES / "gpu-migration.fit").read_text().splitlines()
+    assert note["code"] == "W0825" and note["severity"] == "note"
+    assert text[note["line"] - 1][note["column"] - 1:].startswith("20%")  # at the budget
+    # the same answer as `fitc plan --explain`
+    plan = fitc("plan", "gpu-migration.fit", "--current", "gpu-migration-state.json",
+                "--explain", "--format", "json", cwd=EXAMPLES)
+    assert json.loads(plan.stdout)["binding"] == document["binding"]
+
+
+def test_explain_current_says_what_lifting_movable_saves_at_movable(tmp_path):
+    text = _spread_out("movable = false")
+    (tmp_path / "p.fit").write_text(text)
+    (tmp_path / "state.json").write_text(json.dumps({"assignments": [
+        {"workload": "web", "replica": i, "node": f"std-{i}"} for i in range(4)]}))
+    run = explained(tmp_path, "p.fit", "state.json")
+    document = json.loads(run.stdout)
+    assert run.returncode == 0 and _codes(document) == ["W0825"]
+    [note] = document["diagnostics"]
+    assert text.splitlines()[note["line"] - 1].strip() == "movable = false"
+    assert [(b["limit"], b["saving"]) for b in document["binding"]] == [("movable", 1.5)]
+    human = explained(tmp_path, "p.fit", "state.json", "human")
+    assert "`web`: movable = false: lifting it saves 1.50 USD/h more" in human.stdout
+    # notes are the answer: --fail-level warning does not fail on them
+    strict = fitc("explain", "p.fit", "--current", "state.json", "--fail-level", "warning",
+                  cwd=tmp_path)
+    assert strict.returncode == 0
+
+
+def test_explain_current_of_an_unreadable_state_is_an_error(tmp_path):
+    (tmp_path / "p.fit").write_text(_spread_out())
+    run = explained(tmp_path, "p.fit", "missing.json")
+    assert run.returncode == 1 and _codes(json.loads(run.stdout)) == ["E0103"]
+    (tmp_path / "bad.json").write_text('{"assignments": [{"workload": 3}]}')
+    bad = explained(tmp_path, "p.fit", "bad.json", "human")
+    assert bad.returncode == 1 and "error[E0801]" in bad.stderr and "Traceback" not in bad.stderr

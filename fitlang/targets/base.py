@@ -135,6 +135,15 @@ class Target:
         return {}, [msg.PlanNotRun.at(context.program.path, FIRST_CHARACTER, target=self.name,
                                       detail="this target writes no files for a plan")]
 
+    def render_reached(self, context: CompileContext, stages: PlanStages
+                       ) -> tuple[dict[str, str], list[Diagnostic]]:
+        """The files of the state the plan reaches (`fitc compile --current`), with warnings
+        (W0823, W0824) for what they leave to the system or do not hand over; `context` holds
+        the plan's end placement, `stages` the plan. By default what `render` writes for that
+        placement: a target whose files say where each replica runs (Slurm's node lists)
+        or what capacity stands (Terraform) needs nothing more."""
+        return self.render(context), []
+
     def needs(self, context: CompileContext) -> Findings:
         """How `problems` reports: E0601 by default."""
         return Findings(self.name, context.program.path, msg.TargetNeeds)

@@ -426,6 +426,11 @@ class Kubernetes(Target):
 
         return kubernetes_plan.render_plan(self, context, stages)
 
+    def render_reached(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
+        from fitlang.targets import kubernetes_plan  # the plan's per-node Deployments, at its end
+
+        return kubernetes_plan.render_reached(self, context, stages)
+
     def render(self, context: CompileContext) -> dict[str, str]:
         """One folder per cluster the placement uses, each applicable alone with `kubectl apply
         -k`; the files at the top when it uses one."""

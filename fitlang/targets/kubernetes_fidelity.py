@@ -572,7 +572,7 @@ def _object_needs(where: str, item: PodObject, pod: dict, requests: dict[str, De
     needs = []
     stray = [n for n in eligible
              if not (n.name in chosen if n.exact else n.node_class.id in allowed_classes)]
-    if stray:
+    if stray and item.pods:  # at 0 replicas (`compile --current`'s emptied nodes) none runs
         needs.append(need(f"{where} may be scheduled on {_few(stray)}, which the solver did not "
                           "choose for it", origin))
     too_small = [n for n in matched if n.name in chosen and n not in eligible]

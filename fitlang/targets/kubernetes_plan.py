@@ -22,6 +22,9 @@ pods of Jobs and gangs (a moved Job pod starts over), replicas with no pod name 
 policy lacks, pods another controller runs, a plan over several clusters. W0821: nodes pinned
 by names fitc gave them (a declared pool's, unless `pin_nodes = true` says its names are the
 cluster's). Bought nodes are never pinned by name (the cloud names them): see `BOUGHT`.
+
+`render_reached` writes the state the plan reaches (`fitc compile --current`): the same
+per-node Deployments at their end counts, beside `compile`'s files for the rest (W0823, W0824).
 """
 
 from __future__ import annotations
@@ -36,7 +39,14 @@ from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
 from fitlang.span import FIRST_CHARACTER
 from fitlang.targets.base import CompileContext, Split, dns_name
-from fitlang.targets.kubernetes import MANAGED_BY, Kubernetes, _pool_selector, _split_labels, settings
+from fitlang.targets.kubernetes import (
+    MANAGED_BY,
+    Kubernetes,
+    _clusters,
+    _pool_selector,
+    _split_labels,
+    settings,
+)
 from fitlang.targets.waves import PlanStages, Stage, State
 from fitlang.targets.yaml_out import dump, dump_all
 
@@ -75,18 +85,20 @@ def _by_unit(context: CompileContext, stage: Stage) -> Stage:
     drains by name only where they are not bought (Terraform's release of a node group drains
     its nodes: EKS, GKE and AKS cordon and drain them first; the nodes a plan releases are
     always bought ones)."""
-    def collapse(state: State) -> State:
-        units: State = {}
-        for node, counts in state.items():
-            units.setdefault(_unit(context, node), Counter()).update(counts)
-        return units
-
     owners = context.problem.owners()
     return dataclasses.replace(
-        stage, before=collapse(stage.before), middle=collapse(stage.middle),
-        after=collapse(stage.after),
+        stage, before=_per_unit(context, stage.before), middle=_per_unit(context, stage.middle),
+        after=_per_unit(context, stage.after),
         drained=[n for n in stage.drained if not owners[n].provisioned],
         resumed=[n for n in stage.resumed if not owners[n].provisioned])
+
+
+def _per_unit(context: CompileContext, state: State) -> State:
+    """`state` counted per unit: bought nodes per class."""
+    units: State = {}
+    for node, counts in state.items():
+        units.setdefault(_unit(context, node), Counter()).update(counts)
+    return units
 
 
 def _moved_here(context: CompileContext, demand: str) -> bool:
@@ -256,12 +268,9 @@ def _warnings(context: CompileContext, planned: PlanStages, run: list[tuple[str,
         found.append(f"{len(foreign)} pod(s) the plan moves are not run by its per-node "
                      f"Deployments (the first: {foreign[0]}): the waves start their successors "
                      "but stop them only once their own controller is scaled down")
-    unnamable = sorted({n for _, n in run if not context.problem.owners()[n].provisioned
-                        and node_label(n) != n})
+    unnamable = _unnamable(context, run)
     if unnamable:
-        found.append(f"{len(unnamable)} node name(s) are not valid label values (the first: "
-                     f"{unnamable[0]!r}): the API server refuses a Deployment pinned to one by "
-                     "hostname, and the wave stops there")
+        found.append(unnamable + ", and the wave stops there")
     clusters = sorted({context.problem.owners()[node].cluster for _, node in run})
     if len(clusters) > 1:
         found.append(f"the plan moves work in {len(clusters)} clusters ({', '.join(clusters)}): "
@@ -293,4 +302,114 @@ def _pinned_by_name(context: CompileContext, run: list[tuple[str, str]]) -> list
                 f"the pods are pinned to nodes by hostname, and pool `{pool}` is {what}: its "
                 f"nodes must be named as fitc names them ({', '.join(sorted(set(nodes))[:3])}"
                 f"{' ...' if len(set(nodes)) > 3 else ''}) in the cluster")))
+    return found
+
+
+# ---- `fitc compile --current`: the state the plan reaches ------------------------------------
+
+def render_reached(target: Kubernetes, context: CompileContext, planned: PlanStages
+                   ) -> tuple[dict[str, str], list[Diagnostic]]:
+    """The plan's end state as whole manifests: every per-node Deployment the plan keeps (the
+    same objects as its stages: names, pod templates), at its count once the plan is done (0
+    where the plan emptied it), beside what `fitc compile` writes for the rest (Jobs, gangs,
+    the namespace, PriorityClasses, label-nodes.sh). One folder per cluster, as `compile`."""
+    pairs = [(d, n) for d, n in planned.demand_nodes() if _moved_here(context, d)]
+    run = list(dict.fromkeys((d, _unit(context, n)) for d, n in pairs))
+    end = _per_unit(context, planned.end)
+
+    clusters = sorted(set(_clusters(context)) | {_cluster(context, unit) for _, unit in run})
+    files: dict[str, str] = {}
+    for cluster in clusters:
+        here = [(d, unit) for d, unit in run if _cluster(context, unit) == cluster]
+        prefix = "" if len(clusters) == 1 else f"{dns_name(cluster)}/"
+        files.update({prefix + name: text for name, text in
+                      _reached_cluster(target, context, cluster, end, here).items()})
+    return files, _reached_warnings(context, planned, pairs)
+
+
+def _cluster(context: CompileContext, unit: str) -> str:
+    if unit.startswith(BOUGHT):
+        return context.problem.node_class(unit.removeprefix(BOUGHT)).cluster
+    return context.problem.owners()[unit].cluster
+
+
+def _reached_cluster(target: Kubernetes, context: CompileContext, cluster: str, end: State,
+                     here: list[tuple[str, str]]) -> dict[str, str]:
+    """`compile`'s files of one cluster, the services' per-pool Deployments replaced by the
+    plan's per-node ones at their end counts."""
+    files = target._render_cluster(context, cluster)
+    for demand, _ in here:
+        files.pop(f"{dns_name(context.view(demand).name)}.yaml", None)
+    pinned = _manifests(target, context, end, here)
+    files.update({name: text for name, text in pinned.items()
+                  if name not in ("kustomization.yaml", "priorityclasses.yaml")})
+    priorities = sorted({context.view(d).priority for d, _ in here if context.view(d).priority}
+                        | {w.priority for w in context.placed_workloads() if w.priority and any(
+                            s.node_class.cluster == cluster for s in context.splits(w))})
+    if priorities:
+        files["priorityclasses.yaml"] = dump_all([target._priority_class(p) for p in priorities])
+    resources = sorted(name for name in files if name.endswith(".yaml")
+                       and name != "kustomization.yaml")
+    files["kustomization.yaml"] = dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                                        "kind": "Kustomization", "resources": resources})
+    return dict(sorted(files.items()))
+
+
+def _reached_warnings(context: CompileContext, planned: PlanStages,
+                      pairs: list[tuple[str, str]]) -> list[Diagnostic]:
+    """W0823: what the end state's files leave to the scheduler; W0824: what runs now that
+    they neither scale nor stop; W0821: nodes pinned by the names fitc gave them."""
+    root = context.program.path
+    unpinned = [f"`{view.name}` is a job or a gang: written as `fitc compile` writes it, one "
+                "object per pool: its count per pool is the end state's, the node of each pod "
+                "kube-scheduler's" for view in context.placed_workloads()
+                if not _moved_here(context, _demand_of(view))]
+    unnamable = _unnamable(context, pairs)
+    if unnamable:
+        unpinned.append(unnamable)
+    found = [msg.ReachedNotPinned.at(root, FIRST_CHARACTER, target="kubernetes", detail=d)
+             for d in unpinned]
+    found += [msg.ReachedBesideCurrent.at(root, FIRST_CHARACTER, target="kubernetes", detail=d)
+              for d in _not_handed_over(context, planned)]
+    return found + _pinned_by_name(context, [(d, n) for d, n in pairs
+                                             if not context.problem.owners()[n].provisioned])
+
+
+def _demand_of(view) -> str:
+    from fitlang.model.problem import option_demand_name
+
+    return view.name if view.option is None else option_demand_name(view.name, view.option)
+
+
+def _unnamable(context: CompileContext, pairs: list[tuple[str, str]]) -> str | None:
+    names = sorted({n for _, n in pairs if not context.problem.owners()[n].provisioned
+                    and node_label(n) != n})
+    if not names:
+        return None
+    return (f"{len(names)} node name(s) are not valid label values (the first: {names[0]!r}): "
+            "the API server refuses a Deployment pinned to one by hostname")
+
+
+def _not_handed_over(context: CompileContext, planned: PlanStages) -> list[str]:
+    """The pods of the current state these files do not scale: run by another controller
+    (`fitc compile`'s per-pool Deployments), or on nodes the policy lacks."""
+    foreign, elsewhere = [], []
+    for (demand, node), names in sorted(planned.handles.items()):
+        if not _moved_here(context, demand):
+            continue
+        if not node:
+            elsewhere += names
+            continue
+        own = deployment_name(demand, _unit(context, node)) + "-"
+        foreign += [name for name in names if not name.rpartition("/")[2].startswith(own)]
+    found = []
+    if foreign:
+        found.append(f"{len(foreign)} pod(s) that run now are not run by the end state's per-node "
+                     f"Deployments (the first: {min(foreign)}): applied beside them, these files "
+                     "run their workloads twice; delete their own controller once the end "
+                     "state's pods run, or run the plan")
+    if elsewhere:
+        found.append(f"{len(elsewhere)} pod(s) run on nodes the policy lacks (the first: "
+                     f"{min(elsewhere)}): nothing in these files stops them; evict them once the "
+                     "end state's pods run, as the plan's waves do")
     return found

@@ -248,6 +248,11 @@ class Slurm(Target):
 
         return slurm_plan.render_plan(context, stages)
 
+    def render_reached(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
+        from fitlang.targets import slurm_plan  # the end state's scripts, and what runs now
+
+        return slurm_plan.render_reached(self, context, stages)
+
     def render(self, context: CompileContext) -> dict[str, str]:
         environment = _environment()
         template = environment.get_template("job.sbatch.j2")

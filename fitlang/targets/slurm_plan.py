@@ -149,3 +149,20 @@ def _summary(stage: Stage) -> str:
     if stage.kind == "release":
         return "after the moves: the nodes bought earlier and left empty are drained for release"
     return f"{len(stage.moves)} replica(s) move or start"
+
+
+def render_reached(target, context: CompileContext, planned: PlanStages
+                   ) -> tuple[dict[str, str], list[Diagnostic]]:
+    """`fitc compile --current`: `compile`'s batch scripts for the plan's end state (each job
+    pinned to the nodes the end state puts its tasks on), to submit where nothing of the
+    policy runs. Jobs that run now cannot be pointed elsewhere by a new script: W0824 names
+    them (the plan's waves requeue them; or cancel them first)."""
+    jobs = sorted({job for names in planned.handles.values() for job in names}, key=_job_order)
+    found = []
+    if jobs:
+        found.append(msg.ReachedBesideCurrent.at(
+            context.program.path, FIRST_CHARACTER, target="slurm", detail=(
+                f"{len(jobs)} job(s) of the policy run now (the first: {jobs[0]}): these scripts "
+                "submit the end state anew, so beside them the work runs twice; move them with "
+                "`fitc plan --target slurm`, or cancel them (`scancel`) before submitting")))
+    return target.render(context), found

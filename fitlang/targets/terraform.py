@@ -293,6 +293,11 @@ class Terraform(Target):
 
         return terraform_plan.render_plan(self, context, stages)
 
+    def render_reached(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
+        from fitlang.targets import terraform_plan  # the capacity once the moves are done
+
+        return terraform_plan.render_reached(self, context, stages)
+
     def render(self, context: CompileContext) -> dict[str, str]:
         bought = purchases(context)
         if not bought:

@@ -32,11 +32,29 @@ def render_plan(target: Target, context: CompileContext, planned: PlanStages
     if buying is not None:
         files.update(_stage(buying, during, {}, "add the capacity the moves need"))
     if release is not None:
-        after = _configuration(target, context, planned.bought_after)
-        if not any(name != "versions.tf" for name in after):  # nothing left: providers only
-            after = {"versions.tf": during["versions.tf"]}
-        files.update(_stage(release, after, during, "release the capacity the plan left empty"))
+        files.update(_stage(release, _end_capacity(target, context, planned, during), during,
+                            "release the capacity the plan left empty"))
     return files, []
+
+
+def render_reached(target: Target, context: CompileContext, planned: PlanStages
+                   ) -> tuple[dict[str, str], list[Diagnostic]]:
+    """`fitc compile --current`: the capacity that stands once the plan is done, the same
+    configuration as the plan's last stage (`terraform apply` of either leaves the same
+    resources). With none left of what was bought, the providers alone, so that `apply`
+    destroys what the state holds; with nothing bought before, during or after: no files."""
+    during = _configuration(target, context, planned.bought_during)
+    if not during:
+        return {}, []
+    return _end_capacity(target, context, planned, during), []
+
+
+def _end_capacity(target: Target, context: CompileContext, planned: PlanStages,
+                  during: dict[str, str]) -> dict[str, str]:
+    after = _configuration(target, context, planned.bought_after)
+    if not any(name != "versions.tf" for name in after):  # nothing left: providers only
+        return {"versions.tf": during["versions.tf"]}
+    return after
 
 
 def _configuration(target: Target, context: CompileContext, nodes: set[str]) -> dict[str, str]:

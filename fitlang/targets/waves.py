@@ -64,11 +64,18 @@ class PlanStages:
     bought_after: set[str]  # bought once the plan is done
     # (demand, node) -> the names of the replicas running there before the plan
     handles: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    start: State = field(default_factory=dict)  # what runs before the plan
+
+    @property
+    def end(self) -> State:
+        """What runs once the plan is done (`fitc compile --current` writes it)."""
+        return self.stages[-1].after if self.stages else self.start
 
     def demand_nodes(self) -> list[tuple[str, str]]:
         """Every (demand, node) that holds a replica in some state of the plan, in node
         order: the objects a declarative target keeps across stages (at zero where empty)."""
-        found = {(d, node) for stage in self.stages for state in (stage.before, stage.after)
+        states = [self.start] + [s for stage in self.stages for s in (stage.before, stage.after)]
+        found = {(d, node) for state in states
                  for node, counts in state.items() for d, c in counts.items() if c}
         order = {d.name: i for i, d in enumerate(self.problem.demands)}
         owners = self.problem.owners()
@@ -77,15 +84,19 @@ class PlanStages:
 
 
 def stages(result: PlanResult) -> PlanStages:
-    """The stages of a plan that has changes (see the module's docstring)."""
+    """The stages of a plan (see the module's docstring): none where it keeps the current
+    placement (within `min_saving`) or has nothing to do."""
     from fitlang.solve.moving import _apply, _stopped, current_state
 
     plan, problem = result.plan, result.problem
     assert plan is not None and problem is not None
     bought_before = set(problem.bought_now)
+    start = _clean(current_state(problem))
+    if result.kept:
+        return PlanStages(problem, [], bought_before, bought_before, bought_before,
+                          result.handles, start)
     bought_during = bought_before | set(plan.bought)
     bought_after = bought_during - set(plan.released)
-    start = _clean(current_state(problem))
     state = _clean(_stopped(start, plan.stopped))
     found: list[Stage] = []
     if plan.bought or plan.stopped:  # stops drain nothing: a later wave may move work there
@@ -102,7 +113,8 @@ def stages(result: PlanResult) -> PlanStages:
     if plan.released:
         found.append(Stage(len(plan.waves) + 1, state, state, state, kind="release",
                            released=list(plan.released)))
-    return PlanStages(problem, found, bought_before, bought_during, bought_after, result.handles)
+    return PlanStages(problem, found, bought_before, bought_during, bought_after, result.handles,
+                      start)
 
 
 def _clean(state: State) -> State:
