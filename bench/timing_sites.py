@@ -167,8 +167,8 @@ def _witnessed(instance: Instance, rng: random.Random) -> None:
     jobs, then the rest in a random order, each replica at the first start that fits: neither
     baseline's order) is the witness; a job it ran late gets its deadline moved to the
     witness's end; a recurring job it ran late, or one it could not place at all, is left
-    out (what the witness placed of it stays: removing work keeps it a schedule). fitc's model keeps the same capacity and caps, so the witness is a
-    schedule of the policy: a proven bound exists."""
+    out (what the witness placed of it stays: removing work keeps it a schedule). fitc's
+    model keeps the same capacity and caps, so the witness is a schedule of the policy."""
     steps = instance.steps
     fleet = Fleet(instance)
     rest = [j for j in instance.jobs if not j.service and j.every is None]
