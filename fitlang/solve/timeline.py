@@ -140,10 +140,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     encoding = encode(problem, timeline)
     names = [name for name in problem.objective if name in OBJECTIVES] or ["cost"]
     objective = names[0]
-    start = greedy_start(encoding)
-    fallback = None if start is not None else _node_schedule(problem, objective)
-    if fallback is not None:
-        start = spot_values(encoding, fallback)
+    # a schedule made node by node packs as it stands: HiGHS's incumbent, and the answer
+    # when HiGHS has none in time; the aggregate greedy start where it cannot be made
+    fallback = _node_schedule(problem, objective)
+    start = spot_values(encoding, fallback) if fallback is not None else greedy_start(encoding)
     outcome = HighsBackend().minimise(encoding.model, OBJECTIVES[objective](encoding),
                                       _left(time_limit, began), start=start)
     first = outcome

@@ -27,7 +27,7 @@ from fitlang.model.problem import RESOURCES, Demand, Problem, Window
 # a run whose repair looks no further than this many fitting (class, start) candidates, taken
 # in order of what the replica's share of the node costs there: the first fitting ones are
 # nearly always the cheapest, and looking at all of them costs a numpy pass each
-CANDIDATES = 6
+CANDIDATES = 4
 EPSILON = 1e-6
 
 
@@ -134,24 +134,43 @@ def run_of(demand: Demand, start: int) -> int:
     return 0
 
 
-def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window) -> Spot | None:
-    """A replica at the (class, start) of its window, and node, that add least to the
-    objective, among the first CANDIDATES that fit in order of the replica's own share."""
+def candidates(ledger: Ledger, demand: Demand, window: Window) -> list[tuple[float, int, str]]:
+    """(what one replica's share of a node costs there, start, class) of every start of the
+    window on every class the demand may use, cheapest first."""
     need = need_of(demand)
-    candidates = []
+    found = []
     for class_id in demand.eligible:
-        share = float(max(need[i] / max(1, ledger.capacity[class_id][i]) for i in range(len(need))))
+        capacity = np.maximum(ledger.capacity[class_id], 1)
+        share = float((need / capacity).max())
         sums = np.concatenate(([0.0], np.cumsum(ledger.rate[class_id])))
-        for start in window.starts():
-            candidates.append((share * (sums[start + window.duration] - sums[start]), start, class_id))
-    candidates.sort()
+        ends = np.arange(window.earliest, window.latest_start + 1) + window.duration
+        costs = share * (sums[ends] - sums[ends - window.duration])
+        found += [(cost, start, class_id) for cost, start in zip(costs.tolist(), window.starts())]
+    found.sort()
+    return found
+
+
+def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window,
+                   options: list[tuple[float, int, str]] | None = None) -> Spot | None:
+    """A replica at the (class, start) of its window, and node, that add least to the
+    objective, among the first CANDIDATES that fit in order of the replica's own share.
+    `options`: the demand's `candidates`, shared by its replicas: one that does not fit is
+    dropped from it (the ledger only fills, so it never fits a later replica either)."""
+    need = need_of(demand)
+    if options is None:
+        options = candidates(ledger, demand, window)
     found: list[tuple[float, float, int, str, int]] = []
-    for own, start, class_id in candidates:
+    kept = []
+    for position, (own, start, class_id) in enumerate(options):
         spot = ledger.best(class_id, need, start, start + window.duration)
-        if spot is not None:
-            found.append((spot[1], own, start, class_id, spot[0]))
-            if len(found) >= CANDIDATES:
-                break
+        if spot is None:
+            continue
+        kept.append((own, start, class_id))
+        found.append((spot[1], own, start, class_id, spot[0]))
+        if len(found) >= CANDIDATES:
+            kept += options[position + 1:]
+            break
+    options[:] = kept
     if not found:
         return None
     _, _, start, class_id, node = min(found)
@@ -167,19 +186,40 @@ def urgency(demand: Demand, steps: int) -> tuple[bool, int, int, str]:
             demand.name)
 
 
-def node_schedule(problem: Problem, objective: str = "cost") -> tuple[list[Spot], list[tuple[str, int]]]:
+def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4
+                  ) -> tuple[list[Spot], list[tuple[str, int]]]:
     """Every replica from nothing, services first then the least slack, each where it adds
-    least (`place_anywhere`); a preemptible replica unbroken. (spots, replicas not placed)."""
+    least (`place_anywhere`); a preemptible replica unbroken. Where some replicas find no
+    room, again with their demands first (the squeaky wheel: what was placed last and failed
+    goes first), up to `rounds` times. (spots, replicas not placed) of the round that places
+    most."""
     timeline = problem.timeline
     assert timeline is not None
+    order = sorted(problem.demands, key=lambda d: urgency(d, timeline.steps))
+    best: tuple[list[Spot], list[tuple[str, int]]] | None = None
+    for _ in range(rounds):
+        spots, missing = _scheduled(problem, objective, order)
+        if best is None or len(missing) < len(best[1]):
+            best = spots, missing
+        if not missing:
+            break
+        failed = {name for name, _ in missing}
+        order = [d for d in order if d.name in failed] + [d for d in order if d.name not in failed]
+    assert best is not None
+    return best
+
+
+def _scheduled(problem: Problem, objective: str, order: list[Demand]
+               ) -> tuple[list[Spot], list[tuple[str, int]]]:
     ledger = Ledger(problem, objective)
     spots: list[Spot] = []
     missing: list[tuple[str, int]] = []
-    for demand in sorted(problem.demands, key=lambda d: urgency(d, timeline.steps)):
+    for demand in order:
         for run, window in enumerate(demand.windows):
+            options = candidates(ledger, demand, window)
             for index in range(demand.replicas_per_run):
                 replica = run * demand.replicas_per_run + index
-                spot = place_anywhere(ledger, demand, replica, window)
+                spot = place_anywhere(ledger, demand, replica, window, options)
                 if spot is None:
                     missing.append((demand.name, replica))
                 else:
