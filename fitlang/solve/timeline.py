@@ -30,7 +30,15 @@ from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Status
 from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
-from fitlang.solve.timeline_pack import Ledger, Spot, need_of, node_schedule, place_anywhere, run_of
+from fitlang.solve.timeline_pack import (
+    Ledger,
+    Spot,
+    candidates,
+    need_of,
+    node_schedule,
+    place_anywhere,
+    run_of,
+)
 
 
 @dataclass
@@ -289,8 +297,12 @@ def pack_in_time(problem: Problem, pieces: list[Piece], objective: str = "cost"
             spots.append(Spot(demand.name, replica, piece.class_id, spot[0], piece.start, piece.end))
     spots = [spot for spot in spots if (spot.demand, spot.replica) not in broken]
     unplaced: list[Unplaced] = []
+    options: dict[tuple[str, int], list] = {}  # a run's candidates, shared by its replicas
     for demand, replica, run in left:
-        repaired = place_anywhere(ledger, demand, replica, demand.windows[run])
+        window = demand.windows[run]
+        if (demand.name, run) not in options:
+            options[demand.name, run] = candidates(ledger, demand, window)
+        repaired = place_anywhere(ledger, demand, replica, window, options[demand.name, run])
         if repaired is None:
             unplaced.append(Unplaced(demand.name, replica, "no node has room in its window "
                                                            "when packed"))
