@@ -203,6 +203,15 @@ class LinearModel:
             for index in indices:
                 self._integer[index] = False
 
+    def set_integer(self, indices: Iterable[int]) -> None:
+        """Hold these variables to whole values again (after `set_continuous`)."""
+        if self._variables is not None:
+            for index in indices:
+                self._variables[index].integer = True
+        else:
+            for index in indices:
+                self._integer[index] = True
+
     def bounds(self) -> tuple[list[int], list[int], list[bool]]:
         if self._variables is not None:
             return ([v.lower for v in self._variables], [v.upper for v in self._variables],
