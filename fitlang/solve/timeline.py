@@ -137,6 +137,9 @@ UNITS = {"cost": "USD", "carbon": "kgCO2e", "makespan": "h", "lateness": "h"}
 # a later objective of a lexicographic list may not worsen an earlier one by more than this
 # share of it (HiGHS's optimum is exact to its own tolerance, not to the last digit)
 LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
+# the share of the time limit the node-level schedule's moves may take (from the solve's start):
+# the LP bound, then the MIP, need the rest (4 CPU s of moves gain 0.4% at 1,000 mixed nodes)
+IMPROVING_SHARE = 0.3
 
 
 def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlacement:
@@ -150,7 +153,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     objective = names[0]
     # a schedule made node by node packs as it stands: HiGHS's incumbent, and the answer
     # when HiGHS has none in time; the aggregate greedy start where it cannot be made
-    fallback = _node_schedule(problem, objective)
+    fallback = _node_schedule(problem, objective, None if time_limit is None
+                              else began + time_limit * IMPROVING_SHARE)
     start = spot_values(encoding, fallback) if fallback is not None else greedy_start(encoding)
     relaxed = None if fallback is None else _relaxed_bound(encoding, objective, time_limit, began)
     # one objective, and the schedule made node by node is as good as proven: no MIP
@@ -228,12 +232,12 @@ def _left(time_limit: float | None, began: float) -> float | None:
     return None if time_limit is None else max(0.0, time_limit - (time.monotonic() - began))
 
 
-def _node_schedule(problem: Problem, objective: str) -> list[Spot] | None:
+def _node_schedule(problem: Problem, objective: str, deadline: float | None) -> list[Spot] | None:
     """A schedule made node by node (`timeline_pack.node_schedule`), when it places every
     replica and keeps what the ledger does not track (a carbon budget over the horizon)."""
     if problem.carbon_budget is not None:
         return None
-    spots, missing = node_schedule(problem, objective)
+    spots, missing = node_schedule(problem, objective, deadline=deadline)
     return None if missing else spots
 
 

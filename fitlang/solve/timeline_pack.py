@@ -18,7 +18,8 @@ second shape, `bench/timing_sites.py`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,6 +42,7 @@ class Spot:
     node: int  # index into the class's node_names
     start: int
     end: int
+    added: float = field(default=0.0, compare=False)  # what it added to the objective, placed
 
 
 class Ledger:
@@ -54,7 +56,8 @@ class Ledger:
                          for c in problem.classes}
         self.used = {c.id: np.zeros((c.count, steps, len(RESOURCES)), dtype=np.int64)
                      for c in problem.classes}
-        self.busy = {c.id: np.zeros((c.count, steps), dtype=bool) for c in problem.classes}
+        # replicas running on each node at each step (a node is in use where this is > 0)
+        self.running = {c.id: np.zeros((c.count, steps), dtype=np.int32) for c in problem.classes}
         self.off = {c.id: np.array([c.count_at(t) == 0 for t in range(steps)]) for c in problem.classes}
         self.hourly = {c.id: np.array([float(c.price_at(t)) for t in range(steps)])
                        for c in problem.classes}
@@ -77,7 +80,7 @@ class Ledger:
             empty = np.zeros(0)
             return empty.astype(bool), empty
         room = (self.used[class_id][:, start:end, :] + need <= self.capacity[class_id]).all(axis=(1, 2))
-        waking = ~self.busy[class_id][:, start:end]
+        waking = self.running[class_id][:, start:end] == 0
         fits = room & self._limits_hold(class_id, waking, start, end)
         return fits, waking @ self.rate[class_id][start:end]
 
@@ -106,20 +109,29 @@ class Ledger:
         return node, float(added[node])
 
     def take(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> None:
-        waking = ~self.busy[class_id][node, start:end]
-        for _, scope, drawn in self.caps:
-            if class_id in scope:
-                drawn[start:end] += waking * self.watts[class_id]
-        self.spent[start:end] += waking * self.hourly[class_id][start:end]
-        group = self.groups[class_id]
-        if group is not None and group in self.buys:
-            self.buys[group][1][start:end] += waking
-        self.busy[class_id][node, start:end] = True
+        waking = self.running[class_id][node, start:end] == 0
+        self._charge(class_id, waking, start, end, 1)
+        self.running[class_id][node, start:end] += 1
         self.used[class_id][node, start:end, :] += need
 
-    def in_use(self, class_id: str) -> np.ndarray:
-        """Nodes of the class in use at each step."""
-        return self.busy[class_id].sum(axis=0)
+    def release(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> float:
+        """Take a replica off its node; what the steps its node falls idle saved."""
+        self.running[class_id][node, start:end] -= 1
+        self.used[class_id][node, start:end, :] -= need
+        idle = self.running[class_id][node, start:end] == 0
+        self._charge(class_id, idle, start, end, -1)
+        return float(idle @ self.rate[class_id][start:end])
+
+    def _charge(self, class_id: str, steps: np.ndarray, start: int, end: int, sign: int) -> None:
+        """The power, cost and buy counts of the class's node waking (+1) or falling idle (-1)
+        at `steps` of [start, end)."""
+        for _, scope, drawn in self.caps:
+            if class_id in scope:
+                drawn[start:end] += sign * steps * self.watts[class_id]
+        self.spent[start:end] += sign * steps * self.hourly[class_id][start:end]
+        group = self.groups[class_id]
+        if group is not None and group in self.buys:
+            self.buys[group][1][start:end] += sign * steps
 
 
 def need_of(demand: Demand) -> np.ndarray:
@@ -173,9 +185,9 @@ def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window,
     options[:] = kept
     if not found:
         return None
-    _, _, start, class_id, node = min(found)
+    added, _, start, class_id, node = min(found)
     ledger.take(class_id, node, need, start, start + window.duration)
-    return Spot(demand.name, replica, class_id, node, start, start + window.duration)
+    return Spot(demand.name, replica, class_id, node, start, start + window.duration, added)
 
 
 def urgency(demand: Demand, steps: int) -> tuple[bool, int, int, str]:
@@ -186,23 +198,23 @@ def urgency(demand: Demand, steps: int) -> tuple[bool, int, int, str]:
             demand.name)
 
 
-def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4
-                  ) -> tuple[list[Spot], list[tuple[str, int]]]:
+def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4,
+                  deadline: float | None = None) -> tuple[list[Spot], list[tuple[str, int]]]:
     """Every replica from nothing, services first then the least slack, each where it adds
     least (`place_anywhere`); a preemptible replica unbroken. Where some replicas find no
     room, again with their demands first (the squeaky wheel: what was placed last and failed
     goes first), up to `rounds` times. (spots, replicas not placed) of the round that places
-    most."""
+    most; a round that places all is then `improved` until the deadline."""
     timeline = problem.timeline
     assert timeline is not None
     order = sorted(problem.demands, key=lambda d: urgency(d, timeline.steps))
     best: tuple[list[Spot], list[tuple[str, int]]] | None = None
     for _ in range(rounds):
-        spots, missing = _scheduled(problem, objective, order)
+        ledger, spots, missing = _scheduled(problem, objective, order)
+        if not missing:
+            return improved(problem, ledger, spots, deadline), []
         if best is None or len(missing) < len(best[1]):
             best = spots, missing
-        if not missing:
-            break
         failed = {name for name, _ in missing}
         order = [d for d in order if d.name in failed] + [d for d in order if d.name not in failed]
     assert best is not None
@@ -210,7 +222,7 @@ def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4
 
 
 def _scheduled(problem: Problem, objective: str, order: list[Demand]
-               ) -> tuple[list[Spot], list[tuple[str, int]]]:
+               ) -> tuple[Ledger, list[Spot], list[tuple[str, int]]]:
     ledger = Ledger(problem, objective)
     spots: list[Spot] = []
     missing: list[tuple[str, int]] = []
@@ -224,4 +236,31 @@ def _scheduled(problem: Problem, objective: str, order: list[Demand]
                     missing.append((demand.name, replica))
                 else:
                     spots.append(spot)
-    return spots, missing
+    return ledger, spots, missing
+
+
+def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None
+             ) -> list[Spot]:
+    """One pass of moves, replica by replica: each taken off its node and placed again where
+    it adds least (`place_anywhere`), kept there when that adds less than leaving its node
+    saved, else put back. A move that empties a node at some steps pays; the ledger keeps
+    every limit. Preemptible replicas stay. Stops at the deadline."""
+    kept: list[Spot] = []
+    for position, spot in enumerate(spots):
+        if deadline is not None and time.monotonic() > deadline:
+            return kept + spots[position:]
+        demand = problem.demand(spot.demand)
+        if demand.min_segment is not None:
+            kept.append(spot)
+            continue
+        need = need_of(demand)
+        saved = ledger.release(spot.class_id, spot.node, need, spot.start, spot.end)
+        moved = place_anywhere(ledger, demand, spot.replica, demand.windows[run_of(demand, spot.start)])
+        if moved is not None and moved.added < saved - EPSILON:
+            kept.append(moved)
+            continue
+        if moved is not None:
+            ledger.release(moved.class_id, moved.node, need, moved.start, moved.end)
+        ledger.take(spot.class_id, spot.node, need, spot.start, spot.end)
+        kept.append(replace(spot, added=0.0))
+    return kept
