@@ -22,7 +22,7 @@ from fitlang.span import FIRST_CHARACTER
 
 if TYPE_CHECKING:  # the driver, the checker and the solver are imported when a command runs
     from fitlang.check.loader import Workspace
-    from fitlang.documents import PlacementRead
+    from fitlang.documents_read import PlacementRead
     from fitlang.driver import Compilation
     from fitlang.model.problem import Problem
 

@@ -13,9 +13,6 @@ a placement for `verify` needs only `assignments`; inventory records name only w
 
 from __future__ import annotations
 
-import functools
-import json
-import re
 from typing import Any, Literal, NotRequired
 
 from pydantic import (
@@ -23,25 +20,59 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
-    TypeAdapter,
-    ValidationError,
     model_serializer,
-    with_config,
 )
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, SkipJsonSchema
 from pydantic_core import core_schema
 from typing_extensions import TypedDict  # pydantic asks for it below Python 3.12
 
+# the documents fitc reads live apart (fitlang/documents_read.py: reading an inventory loads only
+# those); re-exported so that `fitlang.documents` names every document
+from fitlang.documents_read import (  # noqa: F401
+    SHOWN_ERRORS,
+    AssignmentRead,
+    KubectlCondition,
+    KubectlMetadata,
+    KubectlNode,
+    KubectlNodeList,
+    KubectlObjectMeta,
+    KubectlOwner,
+    KubectlPdb,
+    KubectlPdbSpec,
+    KubectlPod,
+    KubectlPodSpec,
+    KubectlPodStatus,
+    KubectlRequirement,
+    KubectlSelector,
+    KubectlSpec,
+    KubectlStatus,
+    KubectlTaint,
+    ManifestRead,
+    NodeRead,
+    PlacementRead,
+    Quantity,
+    SlurmCount,
+    SlurmNodeRecord,
+    SqueueDocument,
+    SqueueJob,
+    UnplacedRead,
+    _adapter,
+    error_lines,
+    error_lines_relocated,
+    json_path,
+    kubectl_node,
+    kubectl_node_list,
+    kubectl_pdbs,
+    kubectl_pods,
+    manifest_read,
+    placement_read,
+    slurm_node_records,
+    squeue_document,
+)
+
 # `X | SkipJsonSchema[None] = None`: a field the writer leaves out rather than writing `null`,
 # so the published schema has it optional but never null.
 Number = float  # JSON numbers fitc rounds to 6 decimals
-
-
-@functools.cache
-def _adapter(kind: Any) -> TypeAdapter[Any]:
-    """Built when first used: building every validator when the module loads took 0.1 s, paid
-    by each `fitc` run that reads one inventory."""
-    return TypeAdapter(kind)
 
 
 class _Written(BaseModel):
@@ -242,54 +273,6 @@ class PlacementDocument(_Written):
         default=None, description="with a horizon, where a grid states its carbon intensity")
 
 
-# ---- the placement `fitc verify` reads -----------------------------------------------------
-
-# TypedDicts, not models (as the inventory records below): a placement of 200,000 replicas is
-# checked in a fifth of a second this way, five times faster than with an object per replica.
-# Strict: a replica number is an integer, not `"3"` or `true`. Fields not named are not read.
-_STRICT = with_config(ConfigDict(strict=True))
-
-
-@_STRICT
-class AssignmentRead(TypedDict):
-    workload: str
-    replica: int
-    node: str
-    option: NotRequired[str | None]
-    start: NotRequired[str]  # with a horizon (issue 19)
-    end: NotRequired[str]
-
-
-@_STRICT
-class UnplacedRead(TypedDict):
-    workload: str
-    replica: int
-    option: NotRequired[str | None]
-
-
-@_STRICT
-class NodeRead(TypedDict):
-    name: str
-    provisioned: NotRequired[bool]
-
-
-@with_config(ConfigDict(strict=True, title="fitc placement as fitc verify reads it"))
-class PlacementRead(TypedDict):
-    """What `fitc verify` needs of a placement: `assignments`, and the nodes bought and the
-    replicas unplaced where there are any. The objective, if given, is checked against the
-    policy (by `verify`, with its own messages), so only its shape is asked for here."""
-
-    status: NotRequired[str]
-    objective: NotRequired[dict[str, Any]]
-    nodes: NotRequired[list[NodeRead]]
-    assignments: list[AssignmentRead]
-    unplaced: NotRequired[list[UnplacedRead]]
-
-
-def placement_read() -> TypeAdapter[PlacementRead]:
-    return _adapter(PlacementRead)
-
-
 # ---- the explanation `fitc explain --format json` writes -----------------------------------
 
 class ConflictRule(_Written):
@@ -352,138 +335,6 @@ class OutputManifest(_Written):
     fitc: Literal[1] = 1
     written_by: Literal["fitc compile"] = "fitc compile"
     files: list[str] = Field(description="POSIX paths relative to DIR, sorted")
-
-
-class ManifestRead(TypedDict):
-    """A manifest as read back: entries that are not plain relative paths are dropped one by
-    one by the reader, so only the list itself is asked for."""
-
-    files: list[Any]
-
-
-def manifest_read() -> TypeAdapter[ManifestRead]:
-    return _adapter(ManifestRead)
-
-
-# ---- `kubectl get nodes -o json` -----------------------------------------------------------
-# TypedDicts, not models: pydantic validates them straight from the JSON text into plain dicts
-# (no object per node), which for 50,000 nodes costs no more than `json.loads`. Fields not
-# named here are dropped.
-
-_TEXT = with_config(ConfigDict(coerce_numbers_to_str=True))  # hand-written files: `"rack": 4`
-
-
-@_TEXT
-class KubectlTaint(TypedDict):
-    key: NotRequired[str]
-    value: NotRequired[str]
-    effect: NotRequired[str]
-
-
-@_TEXT
-class KubectlCondition(TypedDict):
-    type: NotRequired[str]
-    status: NotRequired[str]
-
-
-@_TEXT
-class KubectlMetadata(TypedDict):
-    name: NotRequired[str]
-    labels: NotRequired[dict[str, str] | None]
-
-
-class KubectlSpec(TypedDict):
-    unschedulable: NotRequired[bool | None]
-    taints: NotRequired[list[KubectlTaint] | None]
-
-
-Quantity = str | int | float  # a Kubernetes quantity: `63500m`, `527971044Ki`; hand-written: 4
-
-
-class KubectlStatus(TypedDict):
-    allocatable: NotRequired[dict[str, Quantity] | None]
-    capacity: NotRequired[dict[str, Quantity] | None]
-    conditions: NotRequired[list[KubectlCondition] | None]
-
-
-class KubectlNode(TypedDict):
-    kind: NotRequired[str]
-    metadata: NotRequired[KubectlMetadata | None]
-    spec: NotRequired[KubectlSpec | None]
-    status: NotRequired[KubectlStatus | None]
-
-
-class KubectlNodeList(TypedDict):
-    kind: NotRequired[str]  # `List` as kubectl prints it
-    items: list[KubectlNode]
-
-
-def kubectl_node_list() -> TypeAdapter[KubectlNodeList]:
-    return _adapter(KubectlNodeList)
-
-
-def kubectl_node() -> TypeAdapter[KubectlNode]:
-    return _adapter(KubectlNode)
-
-
-# ---- `scontrol -o show node`: one `Key=Value ...` line per node ----------------------------
-
-class SlurmNodeRecord(TypedDict):
-    """The fields of one `scontrol -o show node` line that fitc reads, as text (the reader
-    turns counts into numbers with its own messages); the others are dropped. A TypedDict, as
-    the kubectl records: a file's records are validated in one call, not one object each."""
-
-    NodeName: str
-    State: NotRequired[str]
-    CPUTot: NotRequired[str]
-    CPUs: NotRequired[str]
-    RealMemory: NotRequired[str]
-    TmpDisk: NotRequired[str]
-    Gres: NotRequired[str]
-    AvailableFeatures: NotRequired[str]
-    Arch: NotRequired[str]
-    Partitions: NotRequired[str]
-
-
-def slurm_node_records() -> TypeAdapter[list[SlurmNodeRecord]]:
-    return _adapter(list[SlurmNodeRecord])
-
-
-# ---- errors as people read them -------------------------------------------------------------
-
-def json_path(location: tuple[int | str, ...], root: str = "") -> str:
-    """`('assignments', 3, 'replica')` as `assignments[3].replica`."""
-    path = root
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
-
-
-SHOWN_ERRORS = 10  # a file wrong in every record says so ten times, then counts the rest
-
-
-def error_lines(error: ValidationError, root: str = "") -> list[str]:
-    """One line per wrong value, `PATH: what is wrong (found VALUE)`, the first few of them."""
-    lines = []
-    for found in error.errors(include_url=False)[:SHOWN_ERRORS]:
-        where = json_path(tuple(found["loc"]), root) or "the document"
-        what = found["msg"][:1].lower() + found["msg"][1:]
-        if found["type"] == "missing":
-            lines.append(f"{where}: missing")
-        else:
-            lines.append(f"{where}: {what} (found {_shown(found['input'])})")
-    if error.error_count() > SHOWN_ERRORS:
-        lines.append(f"and {error.error_count() - SHOWN_ERRORS} more wrong values")
-    return lines
-
-
-def _shown(value: object) -> str:
-    import json
-
-    if isinstance(value, (dict, list)):
-        return "an object" if isinstance(value, dict) else "a list"
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # ---- the documents with a published JSON Schema (tools/gen_schemas.py) --------------------
@@ -583,128 +434,3 @@ class PlanDocument(_Written):
 PUBLISHED["plan"] = PlanDocument
 
 
-# ---- what runs now: `kubectl get pods,pdb -A -o json` (fitc plan's current state) -----------
-# Only the fields the reader uses; a List mixes pods and PodDisruptionBudgets, so each kind is
-# validated as a list of its own (in one call each: 20,000 pods are one validation).
-
-
-@_TEXT
-class KubectlOwner(TypedDict):
-    kind: NotRequired[str]
-    name: NotRequired[str]
-
-
-@_TEXT
-class KubectlObjectMeta(TypedDict):
-    name: str
-    namespace: NotRequired[str]
-    labels: NotRequired[dict[str, str] | None]
-    annotations: NotRequired[dict[str, str] | None]
-    ownerReferences: NotRequired[list[KubectlOwner] | None]
-    deletionTimestamp: NotRequired[str | None]
-
-
-class KubectlPodSpec(TypedDict):
-    nodeName: NotRequired[str | None]
-
-
-class KubectlPodStatus(TypedDict):
-    phase: NotRequired[str | None]
-
-
-class KubectlPod(TypedDict):
-    kind: NotRequired[str]
-    metadata: KubectlObjectMeta
-    spec: NotRequired[KubectlPodSpec | None]
-    status: NotRequired[KubectlPodStatus | None]
-
-
-class KubectlRequirement(TypedDict):
-    key: str
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: NotRequired[list[str] | None]
-
-
-@_TEXT
-class KubectlSelector(TypedDict):
-    matchLabels: NotRequired[dict[str, str] | None]
-    matchExpressions: NotRequired[list[KubectlRequirement] | None]
-
-
-class KubectlPdbSpec(TypedDict):
-    # an IntOrString: `1` or `"20%"`, checked by the reader (a union here would report each
-    # wrong value twice, once per member)
-    maxUnavailable: NotRequired[Any]
-    minAvailable: NotRequired[Any]
-    selector: NotRequired[KubectlSelector | None]
-
-
-class KubectlPdb(TypedDict):
-    kind: NotRequired[str]
-    metadata: KubectlObjectMeta
-    spec: NotRequired[KubectlPdbSpec | None]
-
-
-def kubectl_pods() -> TypeAdapter[list[KubectlPod]]:
-    return _adapter(list[KubectlPod])
-
-
-def kubectl_pdbs() -> TypeAdapter[list[KubectlPdb]]:
-    return _adapter(list[KubectlPdb])
-
-
-def error_lines_relocated(error: ValidationError, locate: Any) -> list[str]:
-    """`error_lines` of a list validated apart from its document: `locate(k)` is the JSON path
-    of its k-th element in the document (`items[12]`)."""
-    lines = []
-    for found in error.errors(include_url=False)[:SHOWN_ERRORS]:
-        place = tuple(found["loc"])
-        where = _quoted_path(place[1:], locate(place[0])) if place else "the document"
-        what = found["msg"][:1].lower() + found["msg"][1:]
-        lines.append(f"{where}: missing" if found["type"] == "missing"
-                     else f"{where}: {what} (found {_shown(found['input'])})")
-    if error.error_count() > SHOWN_ERRORS:
-        lines.append(f"and {error.error_count() - SHOWN_ERRORS} more wrong values")
-    return lines
-
-
-# ---- what runs now on Slurm: `squeue --json` (Slurm 22.05 and later) ------------------------
-
-SlurmCount = int | dict[str, Any]  # 22.05 writes 4; 23.02 and later {"set": true, "number": 4}
-
-
-class SqueueJob(TypedDict):
-    job_id: int
-    name: str
-    job_state: str | list[str]  # "RUNNING" (22.05), ["RUNNING"] (23.02 and later)
-    nodes: NotRequired[str | None]  # a Slurm host list: `node[01-03,07]`
-    node_count: NotRequired[SlurmCount | None]
-    tasks: NotRequired[SlurmCount | None]
-    het_job_id: NotRequired[SlurmCount | None]  # 0: not a heterogeneous job
-    het_job_offset: NotRequired[SlurmCount | None]  # its component
-
-
-@with_config(ConfigDict(title="squeue --json as fitc reads it"))
-class SqueueDocument(TypedDict):
-    jobs: list[SqueueJob]
-
-
-def squeue_document() -> TypeAdapter[SqueueDocument]:
-    return _adapter(SqueueDocument)
-
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _quoted_path(location: tuple[int | str, ...], root: str) -> str:
-    """As `json_path`, with keys that are no plain names quoted: a label key is
-    `labels["app.kubernetes.io/name"]`, not a path of four keys."""
-    path = root
-    for part in location:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
-            path += f".{part}" if path else part
-        else:
-            path += f"[{json.dumps(part)}]"
-    return path

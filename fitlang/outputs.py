@@ -84,7 +84,7 @@ def read_manifest(directory: Path) -> list[str] | None:
     paths inside the directory are ignored: a manifest never makes fitc touch anything else."""
     from pydantic import ValidationError  # here: `fitc` starts without pydantic
 
-    from fitlang.documents import manifest_read
+    from fitlang.documents_read import manifest_read
 
     try:
         manifest = manifest_read().validate_json((directory / MANIFEST).read_bytes())

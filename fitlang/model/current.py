@@ -90,7 +90,7 @@ def placement_state(document: object, source: str,
     policy has them; assignments it does not know are left out and listed in `unknown`."""
     from pydantic import ValidationError  # here: pydantic is slow to import
 
-    from fitlang.documents import error_lines, placement_read
+    from fitlang.documents_read import error_lines, placement_read
 
     read = StateRead()
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):

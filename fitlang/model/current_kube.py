@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from fitlang.model.current import CurrentState, DisruptionBudget, Running, StateRead
 
 if TYPE_CHECKING:
-    from fitlang.documents import KubectlPdb, KubectlPod, KubectlSelector
+    from fitlang.documents_read import KubectlPdb, KubectlPod, KubectlSelector
     from fitlang.model.current_read import StateNames
 
 WORKLOAD_KEY = "fitlang.dev/workload"  # the annotation (and label) naming a pod's workload
@@ -104,7 +104,7 @@ def _validated(items: list[tuple[int, dict]], source: str, read: StateRead
     values is validated again item by item, so each is named by its path and the rest read.
     Items of other kinds (a Service in `kubectl get all`) are not read. An item without `kind`
     is a pod (`kubectl get pods` lists only pods)."""
-    from fitlang.documents import kubectl_pdbs, kubectl_pods
+    from fitlang.documents_read import kubectl_pdbs, kubectl_pods
 
     pods = [(i, item) for i, item in items if item.get("kind", "Pod") in _POD_KINDS]
     pdbs = [(i, item) for i, item in items if item.get("kind") in _PDB_KINDS]
@@ -116,7 +116,7 @@ def _all_valid(adapter, items: list[tuple[int, dict]], source: str, read: StateR
     """(index, record) of each valid item; one message per wrong value, named by its path."""
     from pydantic import ValidationError
 
-    from fitlang.documents import error_lines_relocated
+    from fitlang.documents_read import error_lines_relocated
 
     try:
         return list(zip([index for index, _ in items],

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fitlang.model.current import CurrentState, Running, StateRead
 
 if TYPE_CHECKING:
-    from fitlang.documents import SqueueJob
+    from fitlang.documents_read import SqueueJob
     from fitlang.model.current_read import StateNames
 
 _RUNNING = "RUNNING"
@@ -157,7 +157,7 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
     """`squeue --json`: each RUNNING job's tasks on its nodes."""
     from pydantic import ValidationError
 
-    from fitlang.documents import error_lines, squeue_document
+    from fitlang.documents_read import error_lines, squeue_document
 
     read = StateRead(unit="job")
     try:

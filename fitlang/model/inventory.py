@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the models are imported where a file is read: pydantic takes 0.15 s to load
-    from fitlang.documents import KubectlNode, KubectlSpec, KubectlStatus, Quantity, SlurmNodeRecord
+    from fitlang.documents_read import KubectlNode, KubectlSpec, KubectlStatus, Quantity, SlurmNodeRecord
 
 _BINARY = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
 _DECIMAL: dict[str, Decimal | int] = {
@@ -158,7 +158,7 @@ def _kubectl_items(text: str, source: str,
     by record, so that each bad one is named by its JSON path and the good ones are kept."""
     from pydantic import ValidationError
 
-    from fitlang.documents import kubectl_node_list
+    from fitlang.documents_read import kubectl_node_list
 
     try:
         listed = kubectl_node_list().validate_json(text)
@@ -173,7 +173,7 @@ def _kubectl_items_one_by_one(text: str, source: str,
                               result: InventoryRead) -> list[tuple[int, KubectlNode]]:
     from pydantic import ValidationError
 
-    from fitlang.documents import error_lines, kubectl_node
+    from fitlang.documents_read import error_lines, kubectl_node
 
     try:
         document = json.loads(text)
@@ -286,7 +286,7 @@ _EXCLUDED_SLURM_STATES = ("DOWN", "DRAIN", "FAIL", "MAINT", "NOT_RESPONDING", "P
 
 def read_slurm(text: str, source: str) -> InventoryRead:
     """`scontrol -o show node` output: one `Key=Value ...` line per node."""
-    from fitlang.documents import slurm_node_records
+    from fitlang.documents_read import slurm_node_records
 
     result = InventoryRead()
     lines: list[tuple[int, dict[str, str] | None]] = []  # None: a line that names no node
