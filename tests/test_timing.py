@@ -662,3 +662,24 @@ def test_the_node_level_schedule_packs_and_verify_accepts_it(tmp_path):
     placement = TimedPlacement(solved(problem).status, "cost", value, None, assignments,
                                timeline=problem.timeline)
     assert _violations(problem, json.loads(as_json(problem, placement, []))) == []
+
+
+def test_the_node_level_schedule_finds_room_where_the_cheapest_first_fragments(tmp_path):
+    # one node, 4 steps, two jobs of 2 h anywhere in them; the middle steps are cheapest, so
+    # each job alone (and each round of the squeaky wheel, the jobs being alike) takes steps
+    # 1-2 and leaves the other no 2 steps in a row. Enumerated: the only schedules run one at
+    # 0-1 and one at 2-3: 4 node-hours x 1 USD + 1 kW x (0.9 + 0.1 + 0.1 + 0.9) = 6 USD
+    from fitlang.solve.timeline import horizon_value, timed_assignments
+    from fitlang.solve.timeline_pack import node_schedule
+
+    grid = ('electricity grid {\n  hourly = [0.9 USD/kWh, 0.1 USD/kWh, 0.1 USD/kWh, 0.9 USD/kWh]\n'
+            '  labels = { site: "a" }\n}\n')
+    text = (pool(count=1) + grid + job("d1", "2h", "deadline = 4h") + job("d2", "2h", "deadline = 4h")
+            + policy(horizon="4h"))
+    problem = problem_from(tmp_path, text)
+    starts = [(a, b) for a in range(3) for b in range(3) if a + 2 <= b or b + 2 <= a]
+    assert {tuple(sorted(pair)) for pair in starts} == {(0, 2)}  # the enumeration
+    spots, missing = node_schedule(problem)
+    assert missing == [] and sorted(s.start for s in spots) == [0, 2]
+    assert horizon_value(problem, timed_assignments(problem, spots)) == 6
+    assert solved(problem).value == 6

@@ -163,7 +163,8 @@ def candidates(ledger: Ledger, demand: Demand, window: Window) -> list[tuple[flo
 
 
 def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window,
-                   options: list[tuple[float, int, str]] | None = None) -> Spot | None:
+                   options: list[tuple[float, int, str]] | None = None,
+                   enough: int = CANDIDATES) -> Spot | None:
     """A replica at the (class, start) of its window, and node, that add least to the
     objective, among the first CANDIDATES that fit in order of the replica's own share.
     `options`: the demand's `candidates`, shared by its replicas: one that does not fit is
@@ -179,7 +180,7 @@ def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window,
             continue
         kept.append((own, start, class_id))
         found.append((spot[1], own, start, class_id, spot[0]))
-        if len(found) >= CANDIDATES:
+        if len(found) >= enough:
             kept += options[position + 1:]
             break
     options[:] = kept
@@ -203,8 +204,9 @@ def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4,
     """Every replica from nothing, services first then the least slack, each where it adds
     least (`place_anywhere`); a preemptible replica unbroken. Where some replicas find no
     room, again with their demands first (the squeaky wheel: what was placed last and failed
-    goes first), up to `rounds` times. (spots, replicas not placed) of the round that places
-    most; a round that places all is then `improved` until the deadline."""
+    goes first), up to `rounds` times, then once by earliest deadline at the first start that
+    fits. (spots, replicas not placed) of the round that places most; a round that places all
+    is then `improved` until the deadline."""
     timeline = problem.timeline
     assert timeline is not None
     order = sorted(problem.demands, key=lambda d: urgency(d, timeline.steps))
@@ -217,11 +219,24 @@ def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4,
             best = spots, missing
         failed = {name for name, _ in missing}
         order = [d for d in order if d.name in failed] + [d for d in order if d.name not in failed]
+    # the cheapest-first rounds can fragment a node's free steps (alike jobs all wanting the
+    # same cheap middle): last, earliest deadline first, each at the first start that fits,
+    # which leaves the free steps at the end in one piece; then moves toward the cheap steps
+    ledger, spots, missing = _scheduled(problem, objective, sorted(problem.demands, key=_due),
+                                        earliest=True)
+    if not missing:
+        return improved(problem, ledger, spots, deadline), []
     assert best is not None
     return best
 
 
-def _scheduled(problem: Problem, objective: str, order: list[Demand]
+def _due(demand: Demand) -> tuple[int, int, str]:
+    window = demand.window
+    assert window is not None
+    return (window.latest_start + window.duration, window.earliest, demand.name)
+
+
+def _scheduled(problem: Problem, objective: str, order: list[Demand], earliest: bool = False
                ) -> tuple[Ledger, list[Spot], list[tuple[str, int]]]:
     ledger = Ledger(problem, objective)
     spots: list[Spot] = []
@@ -229,9 +244,12 @@ def _scheduled(problem: Problem, objective: str, order: list[Demand]
     for demand in order:
         for run, window in enumerate(demand.windows):
             options = candidates(ledger, demand, window)
+            if earliest:  # first fit in time: by start, the cheapest class at a start first
+                options.sort(key=lambda option: (option[1], option[0]))
             for index in range(demand.replicas_per_run):
                 replica = run * demand.replicas_per_run + index
-                spot = place_anywhere(ledger, demand, replica, window, options)
+                spot = place_anywhere(ledger, demand, replica, window, options,
+                                      1 if earliest else CANDIDATES)
                 if spot is None:
                     missing.append((demand.name, replica))
                 else:
