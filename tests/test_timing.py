@@ -565,3 +565,121 @@ policy {
     lines = text.splitlines()
     objective_line = 1 + next(i for i, line in enumerate(lines) if "objective" in line)
     assert found == [("E0906", objective_line)]  # buying in time: tests/test_timeline_output.py
+
+
+# ---- node by node: packing within the caps, repair, the node-level schedule (session 13) ---------
+
+PACKED_POOL = """
+pool small {{
+  count = {count}
+  cpu = 10
+  memory = 64GiB
+  power = 1kW
+  price = 1 USD/h
+  labels = {{ site: "a" }}
+}}
+
+power_cap feed {{
+  cap = {cap}kW
+  labels = {{ site: "a" }}
+}}
+
+electricity grid {{
+  hourly = [{prices}]
+  labels = {{ site: "a" }}
+}}
+"""
+
+
+def _packed_text(count: int, cap: int, prices: list[Fraction], replicas: int, cpu: int) -> str:
+    listed = ", ".join(f"{float(p):g} USD/kWh" for p in prices)
+    return (PACKED_POOL.format(count=count, cap=cap, prices=listed)
+            + job("a", "1h", f"deadline = {len(prices)}h", replicas=replicas, cpu=cpu)
+            + policy(horizon=f"{len(prices)}h"))
+
+
+def _packed_reference(count: int, cap: int, prices: list[Fraction], replicas: int,
+                      cpu: int) -> Fraction | None:
+    """Every start step of every replica enumerated: a step's replicas, all alike, fill
+    floor(10 / cpu) to a node, so it needs ceil(n / that) nodes, each drawing 1 kW (the cap)
+    and costing 1 USD/h + 1 kW x the price then. None: no schedule."""
+    per_node = 10 // cpu
+    best = None
+    for starts in itertools.product(range(len(prices)), repeat=replicas):
+        nodes = [math.ceil(starts.count(t) / per_node) for t in range(len(prices))]
+        if any(n > min(count, cap) for n in nodes):
+            continue
+        cost = sum((n * (1 + p) for n, p in zip(nodes, prices)), Fraction(0))
+        best = cost if best is None else min(best, cost)
+    return best
+
+
+def test_packing_keeps_the_power_cap_where_the_classes_sums_fit_and_nodes_do_not(tmp_path):
+    # 5 replicas of 4 CPUs on 10-CPU nodes: the class's sum (20 CPUs) fits 2 nodes at the cheap
+    # step, but whole replicas fit 2 a node, so 5 need 3 nodes; the cap holds 2 nodes. By hand:
+    # 4 at step 0 (2 nodes, 1.1 USD each) and 1 at step 1 (1.5 USD): 3.7 USD (the packer used
+    # to open a third node at step 0, over the cap)
+    prices = [Fraction(1, 10), Fraction(1, 2)]
+    problem = problem_from(tmp_path, _packed_text(3, 2, prices, 5, 4))
+    document = _placement(problem)
+    assert _violations(problem, document) == []
+    assert document["objective"]["value"] == pytest.approx(3.7)
+    assert Fraction(37, 10) == _packed_reference(3, 2, prices, 5, 4)
+    assert sorted(a["start"] for a in document["assignments"]).count("2026-12-01T00:00:00Z") == 4
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_packed_schedules_keep_every_step_and_the_bound_holds_against_enumeration(tmp_path, seed):
+    rng = random.Random(seed)
+    steps, replicas, cpu = 3, rng.randint(3, 6), rng.choice([3, 4, 6])
+    count, cap = rng.randint(2, 4), rng.randint(1, 3)
+    prices = [Fraction(rng.randint(1, 9), 10) for _ in range(steps)]
+    best = _packed_reference(count, cap, prices, replicas, cpu)
+    problem = problem_from(tmp_path, _packed_text(count, cap, prices, replicas, cpu))
+    placement = solved(problem)
+    if best is None:
+        assert placement.value is None or placement.unplaced
+        return
+    document = json.loads(as_json(problem, placement, []))
+    assert _violations(problem, document) == []
+    assert not placement.unplaced and placement.value >= best
+    assert placement.bound is None or placement.bound <= best
+
+
+def test_the_node_level_schedule_packs_and_verify_accepts_it(tmp_path):
+    from fitlang.solve.timeline import TimedPlacement, horizon_value, timed_assignments
+    from fitlang.solve.timeline_pack import node_schedule
+
+    prices = [Fraction(1, 10), Fraction(1, 2), Fraction(3, 10)]
+    text = (PACKED_POOL.format(count=3, cap=2, prices=", ".join(f"{float(p):g} USD/kWh" for p in prices))
+            + job("a", "1h", "deadline = 3h", replicas=5, cpu=4)
+            + job("b", "2h", "deadline = 3h", replicas=2, cpu=6) + policy(horizon="3h"))
+    problem = problem_from(tmp_path, text)
+    spots, missing = node_schedule(problem)
+    assert missing == [] and len(spots) == 7
+    assignments = timed_assignments(problem, spots)
+    value = horizon_value(problem, assignments)
+    placement = TimedPlacement(solved(problem).status, "cost", value, None, assignments,
+                               timeline=problem.timeline)
+    assert _violations(problem, json.loads(as_json(problem, placement, []))) == []
+
+
+def test_the_node_level_schedule_finds_room_where_the_cheapest_first_fragments(tmp_path):
+    # one node, 4 steps, two jobs of 2 h anywhere in them; the middle steps are cheapest, so
+    # each job alone (and each round of the squeaky wheel, the jobs being alike) takes steps
+    # 1-2 and leaves the other no 2 steps in a row. Enumerated: the only schedules run one at
+    # 0-1 and one at 2-3: 4 node-hours x 1 USD + 1 kW x (0.9 + 0.1 + 0.1 + 0.9) = 6 USD
+    from fitlang.solve.timeline import horizon_value, timed_assignments
+    from fitlang.solve.timeline_pack import node_schedule
+
+    grid = ('electricity grid {\n  hourly = [0.9 USD/kWh, 0.1 USD/kWh, 0.1 USD/kWh, 0.9 USD/kWh]\n'
+            '  labels = { site: "a" }\n}\n')
+    text = (pool(count=1) + grid + job("d1", "2h", "deadline = 4h") + job("d2", "2h", "deadline = 4h")
+            + policy(horizon="4h"))
+    problem = problem_from(tmp_path, text)
+    starts = [(a, b) for a in range(3) for b in range(3) if a + 2 <= b or b + 2 <= a]
+    assert {tuple(sorted(pair)) for pair in starts} == {(0, 2)}  # the enumeration
+    spots, missing = node_schedule(problem)
+    assert missing == [] and sorted(s.start for s in spots) == [0, 2]
+    assert horizon_value(problem, timed_assignments(problem, spots)) == 6
+    assert solved(problem).value == 6

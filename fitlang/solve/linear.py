@@ -196,12 +196,19 @@ class LinearModel:
 
     def set_continuous(self, indices: Iterable[int]) -> None:
         """Let these variables take fractional values."""
+        self._set_integrality(indices, False)
+
+    def set_integer(self, indices: Iterable[int]) -> None:
+        """Hold these variables to whole values again (after `set_continuous`)."""
+        self._set_integrality(indices, True)
+
+    def _set_integrality(self, indices: Iterable[int], whole: bool) -> None:
         if self._variables is not None:
             for index in indices:
-                self._variables[index].integer = False
+                self._variables[index].integer = whole
         else:
             for index in indices:
-                self._integer[index] = False
+                self._integer[index] = whole
 
     def bounds(self) -> tuple[list[int], list[int], list[bool]]:
         if self._variables is not None:

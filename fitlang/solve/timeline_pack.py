@@ -1,0 +1,284 @@
+"""Node by node in time (issue 19): the packing of the time model's answer onto nodes, the
+repair of what it leaves, and a schedule made at the level of nodes from nothing.
+
+The time model (`solve/timeline.py`) counts replicas per class and step, a relaxation of
+nodes: packing its answer may need a node more at a step than it counted, and that node draws
+power a cap does not have, or costs what the budget does not allow. The `Ledger` keeps, node
+by node and step by step, what every node holds, which nodes are in use, the power each cap's
+scope draws, the cost per hour and each `buy` block's nodes in use; a replica goes only where
+all of them still hold. So a packed schedule keeps what `verify` checks step by step, and a
+replica that finds no such node is not placed where the model put it but repaired: placed at
+the start and class of its window, on the node, that add least to the objective.
+
+`node_schedule` does the same from nothing, every replica in order of urgency: a schedule
+that packs by construction, HiGHS's start when the time model's own greedy start finds none,
+and the answer when HiGHS finds nothing in the time limit (contended instances: issue 19's
+second shape, `bench/timing_sites.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from fitlang.model.problem import RESOURCES, Demand, Problem, Window
+
+# a run whose repair looks no further than this many fitting (class, start) candidates, taken
+# in order of what the replica's share of the node costs there: the first fitting ones are
+# nearly always the cheapest, and looking at all of them costs a numpy pass each
+CANDIDATES = 4
+EPSILON = 1e-6
+
+
+@dataclass(frozen=True)
+class Spot:
+    """A replica (or a preemptible replica's segment) on a node of a class for [start, end)."""
+
+    demand: str
+    replica: int
+    class_id: str
+    node: int  # index into the class's node_names
+    start: int
+    end: int
+    added: float = field(default=0.0, compare=False)  # what it added to the objective, placed
+
+
+class Ledger:
+    """What the nodes hold step by step, and the per-step limits of the policy on them."""
+
+    def __init__(self, problem: Problem, objective: str = "cost") -> None:
+        timeline = problem.timeline
+        assert timeline is not None
+        self.problem, steps = problem, timeline.steps
+        self.capacity = {c.id: np.array([c.capacity[r] for r in RESOURCES], dtype=np.int64)
+                         for c in problem.classes}
+        self.used = {c.id: np.zeros((c.count, steps, len(RESOURCES)), dtype=np.int64)
+                     for c in problem.classes}
+        # replicas running on each node at each step (a node is in use where this is > 0)
+        self.running = {c.id: np.zeros((c.count, steps), dtype=np.int32) for c in problem.classes}
+        self.off = {c.id: np.array([c.count_at(t) == 0 for t in range(steps)]) for c in problem.classes}
+        self.hourly = {c.id: np.array([float(c.price_at(t)) for t in range(steps)])
+                       for c in problem.classes}
+        rate = (lambda c, t: c.carbon_at(t)) if objective == "carbon" else (lambda c, t: c.price_at(t))
+        self.rate = {c.id: np.array([float(rate(c, t)) for t in range(steps)]) for c in problem.classes}
+        # per cap: its watts per step, the classes in its scope, what they draw per step
+        self.caps = [(np.array([float(cap.cap_at(t)) for t in range(steps)]), frozenset(cap.classes),
+                      np.zeros(steps)) for cap in problem.power_caps]
+        self.watts = {c.id: float(c.power_watts) for c in problem.classes}
+        self.budget = None if problem.budget is None else float(problem.budget)
+        self.spent = np.zeros(steps)
+        self.buys = {group: (float(limit), np.zeros(steps))
+                     for group, limit in problem.buy_limits.items()}
+        self.groups = {c.id: c.buy_group for c in problem.classes}
+
+    def nodes(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """(which nodes of the class may take a replica needing `need` for [start, end),
+        what each adds to the objective there by being woken)."""
+        if self.off[class_id][start:end].any():
+            empty = np.zeros(0)
+            return empty.astype(bool), empty
+        room = (self.used[class_id][:, start:end, :] + need <= self.capacity[class_id]).all(axis=(1, 2))
+        waking = self.running[class_id][:, start:end] == 0
+        fits = room & self._limits_hold(class_id, waking, start, end)
+        return fits, waking @ self.rate[class_id][start:end]
+
+    def _limits_hold(self, class_id: str, waking: np.ndarray, start: int, end: int) -> np.ndarray:
+        """Per node: the caps, the budget and the buy limits still hold when it wakes."""
+        holds = np.ones(waking.shape[0], dtype=bool)
+        for cap, scope, drawn in self.caps:
+            if class_id in scope:
+                holds &= (drawn[start:end] + waking * self.watts[class_id]
+                          <= cap[start:end] + EPSILON).all(axis=1)
+        if self.budget is not None:
+            holds &= (self.spent[start:end] + waking * self.hourly[class_id][start:end]
+                      <= self.budget + EPSILON).all(axis=1)
+        group = self.groups[class_id]
+        if group is not None and group in self.buys:
+            limit, in_use = self.buys[group]
+            holds &= (in_use[start:end] + waking <= limit + EPSILON).all(axis=1)
+        return holds
+
+    def best(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[int, float] | None:
+        """The node that adds least (the first of them), and what it adds; None: none fits."""
+        fits, added = self.nodes(class_id, need, start, end)
+        if not fits.any():
+            return None
+        node = int(np.flatnonzero(fits)[np.argmin(added[fits])])
+        return node, float(added[node])
+
+    def take(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> None:
+        waking = self.running[class_id][node, start:end] == 0
+        self._charge(class_id, waking, start, end, 1)
+        self.running[class_id][node, start:end] += 1
+        self.used[class_id][node, start:end, :] += need
+
+    def release(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> float:
+        """Take a replica off its node; what the steps its node falls idle saved."""
+        self.running[class_id][node, start:end] -= 1
+        self.used[class_id][node, start:end, :] -= need
+        idle = self.running[class_id][node, start:end] == 0
+        self._charge(class_id, idle, start, end, -1)
+        return float(idle @ self.rate[class_id][start:end])
+
+    def _charge(self, class_id: str, steps: np.ndarray, start: int, end: int, sign: int) -> None:
+        """The power, cost and buy counts of the class's node waking (+1) or falling idle (-1)
+        at `steps` of [start, end)."""
+        for _, scope, drawn in self.caps:
+            if class_id in scope:
+                drawn[start:end] += sign * steps * self.watts[class_id]
+        self.spent[start:end] += sign * steps * self.hourly[class_id][start:end]
+        group = self.groups[class_id]
+        if group is not None and group in self.buys:
+            self.buys[group][1][start:end] += sign * steps
+
+
+def need_of(demand: Demand) -> np.ndarray:
+    return np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
+
+
+def run_of(demand: Demand, start: int) -> int:
+    """The run (window) of a recurring job a start step belongs to: runs never overlap."""
+    for index, window in enumerate(demand.windows):
+        if window.earliest <= start <= window.latest_start:
+            return index
+    return 0
+
+
+def candidates(ledger: Ledger, demand: Demand, window: Window) -> list[tuple[float, int, str]]:
+    """(what one replica's share of a node costs there, start, class) of every start of the
+    window on every class the demand may use, cheapest first."""
+    need = need_of(demand)
+    found = []
+    for class_id in demand.eligible:
+        capacity = np.maximum(ledger.capacity[class_id], 1)
+        share = float((need / capacity).max())
+        sums = np.concatenate(([0.0], np.cumsum(ledger.rate[class_id])))
+        ends = np.arange(window.earliest, window.latest_start + 1) + window.duration
+        costs = share * (sums[ends] - sums[ends - window.duration])
+        found += [(cost, start, class_id) for cost, start in zip(costs.tolist(), window.starts())]
+    found.sort()
+    return found
+
+
+def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window,
+                   options: list[tuple[float, int, str]] | None = None,
+                   enough: int = CANDIDATES) -> Spot | None:
+    """A replica at the (class, start) of its window, and node, that add least to the
+    objective, among the first CANDIDATES that fit in order of the replica's own share.
+    `options`: the demand's `candidates`, shared by its replicas: one that does not fit is
+    dropped from it (the ledger only fills, so it never fits a later replica either)."""
+    need = need_of(demand)
+    if options is None:
+        options = candidates(ledger, demand, window)
+    found: list[tuple[float, float, int, str, int]] = []
+    kept = []
+    for position, (own, start, class_id) in enumerate(options):
+        spot = ledger.best(class_id, need, start, start + window.duration)
+        if spot is None:
+            continue
+        kept.append((own, start, class_id))
+        found.append((spot[1], own, start, class_id, spot[0]))
+        if len(found) >= enough:
+            kept += options[position + 1:]
+            break
+    options[:] = kept
+    if not found:
+        return None
+    added, _, start, class_id, node = min(found)
+    ledger.take(class_id, node, need, start, start + window.duration)
+    return Spot(demand.name, replica, class_id, node, start, start + window.duration, added)
+
+
+def urgency(demand: Demand, steps: int) -> tuple[bool, int, int, str]:
+    """Services first, then the jobs whose windows leave the fewest start steps."""
+    window = demand.window
+    assert window is not None
+    return (window.duration < steps, window.latest_start - window.earliest, window.earliest,
+            demand.name)
+
+
+def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4,
+                  deadline: float | None = None) -> tuple[list[Spot], list[tuple[str, int]]]:
+    """Every replica from nothing, services first then the least slack, each where it adds
+    least (`place_anywhere`); a preemptible replica unbroken. Where some replicas find no
+    room, again with their demands first (the squeaky wheel: what was placed last and failed
+    goes first), up to `rounds` times, then once by earliest deadline at the first start that
+    fits. (spots, replicas not placed) of the round that places most; a round that places all
+    is then `improved` until the deadline."""
+    timeline = problem.timeline
+    assert timeline is not None
+    order = sorted(problem.demands, key=lambda d: urgency(d, timeline.steps))
+    best: tuple[list[Spot], list[tuple[str, int]]] | None = None
+    for _ in range(rounds):
+        ledger, spots, missing = _scheduled(problem, objective, order)
+        if not missing:
+            return improved(problem, ledger, spots, deadline), []
+        if best is None or len(missing) < len(best[1]):
+            best = spots, missing
+        failed = {name for name, _ in missing}
+        order = [d for d in order if d.name in failed] + [d for d in order if d.name not in failed]
+    # the cheapest-first rounds can fragment a node's free steps (alike jobs all wanting the
+    # same cheap middle): last, earliest deadline first, each at the first start that fits,
+    # which leaves the free steps at the end in one piece; then moves toward the cheap steps
+    ledger, spots, missing = _scheduled(problem, objective, sorted(problem.demands, key=_due),
+                                        earliest=True)
+    if not missing:
+        return improved(problem, ledger, spots, deadline), []
+    assert best is not None
+    return best
+
+
+def _due(demand: Demand) -> tuple[int, int, str]:
+    window = demand.window
+    assert window is not None
+    return (window.latest_start + window.duration, window.earliest, demand.name)
+
+
+def _scheduled(problem: Problem, objective: str, order: list[Demand], earliest: bool = False
+               ) -> tuple[Ledger, list[Spot], list[tuple[str, int]]]:
+    ledger = Ledger(problem, objective)
+    spots: list[Spot] = []
+    missing: list[tuple[str, int]] = []
+    for demand in order:
+        for run, window in enumerate(demand.windows):
+            options = candidates(ledger, demand, window)
+            if earliest:  # first fit in time: by start, the cheapest class at a start first
+                options.sort(key=lambda option: (option[1], option[0]))
+            for index in range(demand.replicas_per_run):
+                replica = run * demand.replicas_per_run + index
+                spot = place_anywhere(ledger, demand, replica, window, options,
+                                      1 if earliest else CANDIDATES)
+                if spot is None:
+                    missing.append((demand.name, replica))
+                else:
+                    spots.append(spot)
+    return ledger, spots, missing
+
+
+def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None
+             ) -> list[Spot]:
+    """One pass of moves, replica by replica: each taken off its node and placed again where
+    it adds least (`place_anywhere`), kept there when that adds less than leaving its node
+    saved, else put back. A move that empties a node at some steps pays; the ledger keeps
+    every limit. Preemptible replicas stay. Stops at the deadline."""
+    kept: list[Spot] = []
+    for position, spot in enumerate(spots):
+        if deadline is not None and time.monotonic() > deadline:
+            return kept + spots[position:]
+        demand = problem.demand(spot.demand)
+        if demand.min_segment is not None:
+            kept.append(spot)
+            continue
+        need = need_of(demand)
+        saved = ledger.release(spot.class_id, spot.node, need, spot.start, spot.end)
+        moved = place_anywhere(ledger, demand, spot.replica, demand.windows[run_of(demand, spot.start)])
+        if moved is not None and moved.added < saved - EPSILON:
+            kept.append(moved)
+            continue
+        if moved is not None:
+            ledger.release(moved.class_id, moved.node, need, moved.start, moved.end)
+        ledger.take(spot.class_id, spot.node, need, spot.start, spot.end)
+        kept.append(replace(spot, added=0.0))
+    return kept
