@@ -221,6 +221,7 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
         _self_apart_rows(demand, topology, mine, pair_class_a, y, rows)
     rows.families.append(rows.count)  # the last family's end
     _latency_rows(problem, classes, position, pairs_of, pair_class_a, y, rows)
+    _cover_rows(demands, topology, pairs_of, pair_class_a, pair_fit_a, rows)
     columns = first_least + len(least_columns)
     matrix = csc_array((np.concatenate(rows.values) if rows.values else np.zeros(0),
                         (np.concatenate(rows.rows) if rows.rows else np.zeros(0, dtype=np.int64),
@@ -559,6 +560,48 @@ def _spread_rows(demand, topology: _Topology, index: int, mine, pair_class, y, r
         # no domain more than least + max_skew; every domain that exists at least `least`
         _domain_rows(rows, domains, codes, mine, y, least, -INFINITY, float(skew))
         _domain_rows(rows, domains[always], codes, mine, y, least, 0.0, INFINITY)
+
+
+def _cover_rows(demands, topology: _Topology, pairs_of, pair_class, pair_fit, rows: _Rows) -> None:
+    """Nodes are whole: where R replicas of a demand must run on some set of classes, at
+    least ceil(R / f) nodes of those classes are in use, f the most replicas of it one node
+    of them holds (its `fit`, 1 for one a node). Implied by every placement (each node in
+    use holds at most f of them, and a count of nodes is whole), so the rows keep the LP a
+    relaxation; the capacity rows alone let a replica take a share of a node (inventory
+    1,000: a zone spread's replica on the one class of its zone, a 55 USD/h node, was
+    charged 0.3% of it). Two kinds: every replica of a demand outside an option group
+    placed on its classes; and a spread's `forced` replicas in each domain that is always
+    there (`_spread_rows`' rows say the same of the pairs)."""
+    for i, demand in enumerate(demands):
+        mine = pairs_of[i]
+        if not len(mine) or not demand.replicas:
+            continue
+        if demand.group is None:
+            _cover_row(rows, pair_class[mine], pair_fit[mine], demand.replicas)
+        for spread in demand.spreads:
+            if spread.topology == "node":
+                continue
+            domains, always = topology.domains(i, spread.topology)
+            codes = topology.codes(spread.topology)[pair_class[mine]]
+            if len(domains) < 2 or not (codes >= 0).all():
+                continue
+            skew, count = spread.max_skew, len(domains)
+            forced = -(-(demand.replicas - (count - 1) * skew) // count)
+            if forced <= 0:
+                continue
+            for domain in domains[always]:
+                inside = codes == domain
+                _cover_row(rows, pair_class[mine[inside]], pair_fit[mine[inside]], forced)
+
+
+def _cover_row(rows: _Rows, classes: np.ndarray, fit: np.ndarray, replicas: int) -> None:
+    """The node counts of `classes` sum to at least ceil(replicas / the largest fit)."""
+    if not len(classes):
+        return
+    most = int(fit.max())
+    row = rows.new(float(-(-replicas // max(most, 1))), INFINITY)
+    chosen = np.unique(classes)
+    rows.add(np.full(len(chosen), row), chosen, np.ones(len(chosen)))
 
 
 def _self_apart_rows(demand, topology: _Topology, mine, pair_class, y, rows: _Rows) -> None:
@@ -968,10 +1011,12 @@ class _Pricing:
         prices = duals.copy()
         rows = self.capacity_rows
         prices[rows] = np.minimum(prices[rows], 0.0)
-        node_cost = self.relaxed.cost[:self.relaxed.first_pair]
-        priced = np.zeros(len(node_cost))
-        np.add.at(priced, self.class_of_row, prices[rows])
-        short = np.maximum(node_cost + priced, 0.0)
+        # the node count's reduced cost over all its rows: the cover rows' prices
+        # (`_cover_rows`, >= 0) lower it too, and counted out it went below 0 (a term of
+        # count x that: inventory 1,000's bound fell from 48 to 10)
+        first = self.relaxed.first_pair
+        node_reduced = self.relaxed.cost[:first] - self.transposed[:first] @ prices
+        short = np.maximum(node_reduced, 0.0)
         prices[rows] -= short[self.class_of_row] * self.weight
         return prices
 
