@@ -14,7 +14,10 @@ that places every replica:
   may use) gets at least `least`, none more than `least + max_skew`, and `least` is at least
   what the replica count forces, ceil((R - (D - 1) max_skew) / D) over the D domains;
 - anti-affinity with itself per zone/region/label domain: at most one replica there;
-- latency: the replicas within reach of each location, at least what the rule asks.
+- latency: the replicas within reach of each location, at least what the rule asks;
+- nodes are whole (`_cover_rows`): a demand's replicas need ceil(R / fit) nodes of its
+  classes, and a spread's forced replicas in a domain that is always there as many of the
+  domain's (a zone whose one class is dear is charged a whole node, not a share of one).
 
 Rules between workloads (affinity, anti-affinity), gangs' one cluster and node spreads are
 left out: leaving a rule out keeps it a relaxation. Demands the rows cannot tell apart are

@@ -16,14 +16,19 @@ offer), so it is the start, and the move is decomposed by what changed:
 
 Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
 workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
-topology (spread, affinity, latency, gangs) moves only within its zone and cluster, where
-those rules count it as before. `verify` checks the end state (`moving.solve_move` falls
+topology (spread, affinity, latency, gangs, or named by another's affinity over one) moves
+only within its zone and cluster, where those rules count it as before, except where those
+rules only keep it apart from workloads by zone: then to any zone where none of them runs
+(anti-affinities on a node are kept node by node and lock no zone). `verify` checks the end state (`moving.solve_move` falls
 back to the whole model where it breaks a rule).
 
 The bound: the objective is a sum of the cost and the priced changes, each no less than its
 own least, so the least cost (`bound.lower_bound`, proven) plus `move_price` times the moves
 no plan avoids (`forced_moves`: replicas running where they may no longer run) is a proven
-lower bound on the objective.
+lower bound on the objective. The least cost is the static solve's pair bound, with its
+rows that count nodes whole (`bound._cover_rows`: inventory 1,000 nodes, 48.07 -> 129.77
+USD/h). The pattern bound (patterns.py) proves more there (135.84) but in ~8 s CPU, past
+the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it is not run.
 """
 
 from __future__ import annotations
