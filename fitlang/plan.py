@@ -344,7 +344,8 @@ def _bound_fields(problem: Problem | None, placement: Placement | None) -> dict:
     dropped = Fraction(0)
     if placement.backend != "move_scale" and placement.objective in ("moves", "cost+moves"):
         running = sum(min(problem.running_total(d.name), d.replicas) for d in problem.demands)
-        dropped = running * (1 if placement.objective == "moves" else problem.move_price or 0)
+        per_move = Fraction(1) if placement.objective == "moves" else problem.move_price or Fraction(0)
+        dropped = running * per_move
     value = placement.value + dropped
     bound = None if placement.bound is None else min(placement.bound + dropped, value)
     gap = None if bound is None else (0.0 if value == bound else float((value - bound) / abs(value)))

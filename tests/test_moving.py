@@ -45,8 +45,9 @@ def problem_of(tmp_path: Path, text: str, running: list[tuple[str, str]]):
 def moves(draw):
     """Pools (name, nodes, cores, price), the pool the change removes (its replicas run on
     nodes the policy lacks), workloads (name, replicas, cores, one per node) and what runs."""
-    pools = [(f"p{i}", draw(st.integers(1, 2)), draw(st.sampled_from([2, 4])),
-              draw(st.sampled_from(["0.10", "0.20", "0.30", "2.00"]))) for i in range(draw(st.integers(1, 3)))]
+    prices = st.sampled_from(["0.10", "0.20", "0.30", "2.00"])
+    pools = [(f"p{i}", draw(st.integers(1, 2)), draw(st.sampled_from([2, 4])), draw(prices))
+             for i in range(draw(st.integers(1, 3)))]
     gone = draw(st.sampled_from([None, "gone"]))
     workloads = [(f"w{i}", draw(st.integers(1, 3)), draw(st.integers(1, 2)), i == 0 and draw(st.booleans()))
                  for i in range(draw(st.integers(1, 2)))]

@@ -19,8 +19,8 @@ workloads apart or alone, power caps, buy limits); a replica of a workload with 
 topology (spread, affinity, latency, gangs, or named by another's affinity over one) moves
 only within its zone and cluster, where those rules count it as before, except where those
 rules only keep it apart from workloads by zone: then to any zone where none of them runs
-(anti-affinities on a node are kept node by node and lock no zone). `verify` checks the end state (`moving.solve_move` falls
-back to the whole model where it breaks a rule).
+(anti-affinities on a node are kept node by node and lock no zone). `verify` checks the end
+state (`moving.solve_move` falls back to the whole model where it breaks a rule).
 
 The bound: the objective is a sum of the cost and the priced changes, each no less than its
 own least, so the least cost (`bound.lower_bound`, proven) plus `move_price` times the moves
