@@ -13,8 +13,6 @@ import argparse
 import io
 import json
 import sys
-import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -189,6 +187,8 @@ def _run(arguments: argparse.Namespace) -> int:
     if not arguments.time_limit > 0:
         raise UsageError("--time-limit must be greater than 0")
     if arguments.rev is not None:
+        import tempfile  # only for --rev (kept out of every other command's start-up)
+
         new = _existing(arguments.files[0])
         with tempfile.TemporaryDirectory(prefix="fitc-diff-") as old_tree:
             old = _at_revision(new, arguments.rev, Path(old_tree))
@@ -237,6 +237,8 @@ def _at_revision(file: Path, rev: str, into: Path) -> Path:
     top = Path(git(file.resolve().parent, "rev-parse", "--show-toplevel").decode().strip())
     inside = file.resolve().relative_to(top)
     tree = git(top, "archive", "--format=tar", f"{rev}^{{tree}}")  # from the top: all of it
+    import tarfile  # only for --rev
+
     with tarfile.open(fileobj=io.BytesIO(tree)) as archive:
         archive.extractall(into, filter="data")  # no absolute paths, links out or devices
     old = into / inside

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from xml.etree import ElementTree
 
 from fitlang import __version__
 from fitlang.diagnostics import REGISTRY, Diagnostic
@@ -90,6 +89,8 @@ def junit(diagnostics: list[Diagnostic], sources: Callable[[str], str | None]) -
     diagnostic named by its code and line, with a <failure> for an error; a warning is a
     passing case whose <system-out> says it. Nothing to report is one passing case, so that a
     clean run shows as passed rather than as no tests."""
+    from xml.etree import ElementTree  # only for --format junit
+
     root = ElementTree.Element("testsuites", name="fitc")
     by_path: dict[str, list[Diagnostic]] = {}
     for diagnostic in diagnostics:

@@ -1309,7 +1309,7 @@ def test_the_models_arrays_are_its_rows(tmp_path, shape):
     triples = [(r, i, float(c)) for r, row in enumerate(rows) for i, c in row.terms.items()]
     built = csr_array(([t[2] for t in triples], ([t[0] for t in triples], [t[1] for t in triples])),
                       shape=form.matrix.shape)
-    assert (built != form.matrix).nnz == 0
+    assert (built != form.matrix.scipy()).nnz == 0
     assert form.row_lower.tolist() == [-np.inf if r.lower is None else float(r.lower) for r in rows]
     assert form.row_upper.tolist() == [np.inf if r.upper is None else float(r.upper) for r in rows]
     assert form.integrality.tolist() == [int(v.integer) for v in variables]
@@ -1448,7 +1448,7 @@ def test_the_greedy_floor_is_a_feasible_start_for_the_aggregate_model(tmp_path):
     values = np.zeros(encoding.model.variable_count)
     values[list(start)] = list(start.values())
     assert len(start) == encoding.model.variable_count  # no node spread here: every variable
-    activity = form.matrix @ values
+    activity = form.matrix.scipy() @ values
     assert ((activity >= form.row_lower - 1e-6) & (activity <= form.row_upper + 1e-6)).all()
     assert ((values >= form.lower) & (values <= form.upper)).all()
     cost = sum(c.price * len(packing.nodes.get(c.id, [])) for c in problem.classes)

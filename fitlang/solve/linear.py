@@ -334,13 +334,31 @@ def _merged(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray):
             np.array(values, dtype=np.int64))
 
 
+@dataclass(frozen=True)
+class RowMatrix:
+    """Rows x variables as compressed sparse rows, the column indices sorted within each row
+    (scipy's canonical form, and what HiGHS is handed). Not a scipy matrix: importing
+    scipy.sparse takes 0.1 s, and a solve that only hands the rows to HiGHS needs none of it."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+
+    def scipy(self) -> Any:
+        """The same matrix as a scipy.sparse.csr_array (for arithmetic on it)."""
+        from scipy.sparse import csr_array
+
+        return csr_array((self.data, self.indices, self.indptr), shape=self.shape)
+
+
 @dataclass
 class MatrixForm:
     """The model as arrays, for HiGHS: minimise c x subject to row_lower <= A x <= row_upper,
     lower <= x <= upper, x whole where `integrality` is 1. Coefficients as floats."""
 
     c: np.ndarray
-    matrix: Any  # scipy.sparse.csr_array, rows x variables (scipy has no type hints)
+    matrix: RowMatrix
     row_lower: np.ndarray
     row_upper: np.ndarray
     lower: np.ndarray
@@ -351,8 +369,6 @@ class MatrixForm:
 def matrix_form(model: LinearModel, objective: dict[int, Number]) -> MatrixForm:
     """What `HighsBackend` builds from `model.constraints`, straight from the blocks: no
     `Constraint` is made for the rows added in bulk."""
-    from scipy.sparse import csr_array
-
     lower, upper, integer = model.bounds()
     size = len(lower)
     c = np.zeros(size)
@@ -380,10 +396,11 @@ def matrix_form(model: LinearModel, objective: dict[int, Number]) -> MatrixForm:
         uppers.append(np.array([np.inf if row.upper is None else float(row.upper) for row in segment]))
     indptr = np.concatenate(pointers)
     rows = len(indptr) - 1
-    matrix = csr_array((np.concatenate(values) if values else np.zeros(0),
-                        np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64), indptr),
-                       shape=(rows, size))
-    matrix.sort_indices()  # as the rows-and-columns form `HighsBackend` builds sorts them
+    indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+    data = np.concatenate(values) if values else np.zeros(0)
+    # sorted by column within each row, as the rows-and-columns form `HighsBackend` builds them
+    order = np.lexsort((indices, np.repeat(np.arange(rows), np.diff(indptr))))
+    matrix = RowMatrix(data[order], indices[order], indptr, (rows, size))
     return MatrixForm(c, matrix,
                       np.concatenate(lowers) if lowers else np.zeros(0),
                       np.concatenate(uppers) if uppers else np.zeros(0),

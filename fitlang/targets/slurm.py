@@ -22,8 +22,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from fitlang.check import types as t
 from fitlang.check.program import Program, TargetSettings
@@ -35,6 +34,9 @@ from fitlang.rules.base import Rule
 from fitlang.targets import slurm_fidelity
 from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
 from fitlang.targets.slurm_partition import PARTITION_LABEL, partition_rules
+
+if TYPE_CHECKING:
+    import jinja2
 
 _SLURM_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -48,6 +50,8 @@ FITC_PARTITION = "fitc"  # the partition of the nodes fitc declares, when the po
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # only where files are written: checking a policy needs none of it
+
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "slurm"),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,

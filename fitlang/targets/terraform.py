@@ -27,8 +27,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from fitlang import messages as msg
 from fitlang.check import types as t
@@ -40,6 +39,9 @@ from fitlang.model.problem import NodeClass
 from fitlang.targets.base import CompileContext, Findings, Target, dns_name
 from fitlang.targets.cloud_facts import tpu_zone
 from fitlang.targets.kubernetes import POOL_LABEL
+
+if TYPE_CHECKING:
+    import jinja2
 
 # the major versions whose schemas the tests check every resource against
 PROVIDERS = {"aws": ("hashicorp/aws", ">= 6.0"), "gcp": ("hashicorp/google", ">= 6.0"),
@@ -187,6 +189,8 @@ def _hcl_list(values: list[str]) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # only where files are written: checking a policy needs none of it
+
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "terraform"),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,

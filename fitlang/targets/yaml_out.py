@@ -9,17 +9,16 @@ and Kubernetes' go-yaml does read those as numbers. Those are double-quoted too.
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 _YAML12_SPECIAL = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|"
     r"\.(?:nan|NaN|NAN)|0o[0-7]+|0x[0-9a-fA-F]+|[0-9][0-9_:]*|null|Null|NULL|~|true|True|TRUE|"
     r"false|False|FALSE|y|Y|n|N|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|=|<<)$")
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
 
 
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -30,14 +29,28 @@ def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
 
 
-_Dumper.add_representer(str, _string)
+@cache
+def _dumper() -> type[yaml.SafeDumper]:
+    """PyYAML's safe dumper with `_string` for strings (made on first use: PyYAML is imported
+    only where YAML is written, not by every command that loads the targets)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(str, _string)
+    return Dumper
 
 
 def dump_all(documents: list[dict]) -> str:
-    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+    import yaml
+
+    return yaml.dump_all(documents, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
                          allow_unicode=True, width=1_000_000, explicit_start=True)
 
 
 def dump(document: dict) -> str:
-    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+    import yaml
+
+    return yaml.dump(document, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
                      allow_unicode=True, width=1_000_000)
