@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -221,6 +222,14 @@ class ScaleMove:
             return True
         row = self.rows.zone(_zone(target))
         return all(d.name not in self.zoned or row in self._zones_from(d, _zone(source)) for d in demands)
+
+    def packing(self) -> SimpleNamespace:
+        """The nodes in use by class, as `bound.lower_bound` reads a packing (`nodes`: class
+        id -> nodes with `hosted`): their pairs start its master."""
+        by_class: dict[str, list[_Node]] = {}
+        for node in self.nodes.values():
+            by_class.setdefault(node.node_class.id, []).append(node)
+        return SimpleNamespace(nodes=by_class)
 
     def state(self) -> State:
         return {name: Counter(node.hosted) for name, node in self.nodes.items() if node.hosted}
@@ -531,7 +540,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     fleet.repair(fleet.start())
     improve_until = None if time_limit is None else started + 0.4 * time_limit
     fleet.improve(improve_until)
-    least_cost = lower_bound(problem, "cost", deadline).value
+    least_cost = lower_bound(problem, "cost", deadline, start=fleet.packing()).value
     bound = None
     if least_cost is not None:
         bound = least_cost + fleet.price * forced_moves(problem) if objective == "cost+moves" else least_cost
