@@ -28,6 +28,7 @@ from fitlang.model.current import CurrentState, DisruptionBudget, Running
 from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, EXIT_NOTHING, as_json, as_text, make_plan
 
 from conftest import EXAMPLES, ROOT
+from test_moving import UNDERCUT
 
 GiB = 1024 ** 3
 
@@ -595,32 +596,8 @@ def test_the_hourly_budget_is_of_the_end_state_not_of_the_nodes_side_by_side_mid
 
 # ---- the proven bound in the JSON document ---------------------------------------------------
 
-UNDERCUT_AT_SCALE = """
-pool old {
-  count = 60
-  cpu = 8
-  memory = 32GiB
-  price = 1.00 USD/h
-}
-
-pool new {
-  count = 60
-  cpu = 8
-  memory = 32GiB
-  price = 0.80 USD/h
-}
-
-workload web {
-  replicas = 12
-  cpu = 4
-  memory = 1GiB
-}
-
-policy {
-  move_price = 0.01 USD/h
-  min_saving = 0%
-}
-"""
+# 120 nodes: two pools of 60 (old at 1.00, new at 0.80 USD/h), web 12 x 4 cores
+UNDERCUT_AT_SCALE = UNDERCUT + "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
 
 
 def test_at_scale_the_document_states_the_proven_bound_and_gap(tmp_path):
