@@ -224,6 +224,7 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
         _self_apart_rows(demand, topology, mine, pair_class_a, y, rows)
     rows.families.append(rows.count)  # the last family's end
     _latency_rows(problem, classes, position, pairs_of, pair_class_a, y, rows)
+    first_cover = rows.count
     _cover_rows(demands, topology, pairs_of, pair_class_a, pair_fit_a, rows)
     columns = first_least + len(least_columns)
     matrix = csc_array((np.concatenate(rows.values) if rows.values else np.zeros(0),
@@ -245,6 +246,11 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
                          class_index, capacity_row=capacity_row)
     relaxed.start = _start_columns(prices, share_a, pair_class_a, pairs_of, width)
     relaxed.lazy = _lazy_families(rows, pairs)
+    # the cover rows wait until the master breaks one (a family each): most never bind, and
+    # all in from the start the master took twice as long (inventory 10,000 at rest: 1,783
+    # of them, 1.5 -> 2.8 s, for a bound 0.001% higher)
+    cover = np.arange(first_cover, rows.count)
+    relaxed.lazy[cover] = relaxed.lazy.max(initial=-1) + 1 + np.arange(len(cover))
     return relaxed
 
 
