@@ -291,3 +291,64 @@ def test_objectives_the_scale_move_does_not_serve_go_to_the_whole_model(tmp_path
     result = make_plan(Compilation(path), CurrentState(tuple(Running(w, n) for w, n in running)), 30.0)
     assert result.placement is not None and result.placement.backend != "move_scale"
     assert result.plan is not None and result.plan.moves == 0
+
+
+ZONES = """
+pool dear {
+  count = 20
+  cpu = 8
+  memory = 32GiB
+  price = 1.00 USD/h
+  zone = "a"
+}
+
+pool cheap {
+  count = 20
+  cpu = 8
+  memory = 32GiB
+  price = 0.50 USD/h
+  zone = "b"
+}
+
+pool middling {
+  count = 20
+  cpu = 8
+  memory = 32GiB
+  price = 0.60 USD/h
+  zone = "c"
+}
+
+workload web {
+  replicas = 2
+  cpu = 4
+  memory = 1GiB
+  anti_affinity self on node
+  RULE
+}
+
+workload db {
+  replicas = 1
+  cpu = 8
+  memory = 1GiB
+}
+
+policy {
+  move_price = 0.01 USD/h
+}
+"""
+
+
+@pytest.mark.parametrize("rule, zone", [("", "cheap"), ("anti_affinity db on zone", "middling")])
+def test_a_replica_kept_apart_only_by_node_or_zone_may_change_zone(tmp_path, rule, zone):
+    # web runs one a node on two dear nodes (zone a), db fills a cheap node (zone b). Worked
+    # by hand: each web node is replaced by a node of the cheapest zone web may use: b (0.50
+    # each, one web a node; an anti-affinity on a node locks no zone), or, kept out of db's
+    # zone, c (0.60): 2 x 1.00 -> 2 x 0.50 or 2 x 0.60, for 2 moves and 2 drained (0.04)
+    running = [("web", "dear-0"), ("web", "dear-1"), ("db", "cheap-0")]
+    problem = problem_of(tmp_path, ZONES.replace("RULE", rule), running)
+    _, fleet = move_at_scale(problem, "cost+moves", 30.0)
+    end = fleet.state()
+    hosts = sorted(node for node, hosted in end.items() if hosted["web"])
+    assert [h.rsplit("-", 1)[0] for h in hosts] == [zone, zone] and all(end[h]["web"] == 1 for h in hosts)
+    price = Fraction("0.50") if zone == "cheap" else Fraction("0.60")
+    assert objective_value(problem, "cost+moves", end, set()) == 2 * price + Fraction("0.50") + 4 * MOVE_PRICE
