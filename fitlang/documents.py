@@ -426,6 +426,14 @@ class PlanDocument(_Written):
                                          "allow; equal to `moves` when every replica that may "
                                          "stay stays")
     status: str = Field(description="the target placement's: optimal, feasible, ...")
+    objective: str | None = Field(
+        default=None, description="the objective the target was solved for and `bound` bounds: "
+                                  "cost+moves (with move_price), cost, moves, ...; null without a target")
+    value: Number | None = Field(default=None, description="the target's value of `objective`")
+    bound: Number | None = Field(
+        default=None, description="a proven lower bound on `objective` over every placement the plan "
+                                  "may reach; null where none was proven")
+    gap: Number | None = Field(default=None, description="(value - bound) / value; null without a bound")
     diagnostics: list[DiagnosticRecord]
     binding: list[PlanBinding] | None = Field(
         default=None, description="with --explain: the limits that bind, most saving first")

@@ -345,12 +345,32 @@ def as_json(result: PlanResult) -> str:
         release=plan.released if plan and not result.kept else [],
         moves=plan.moves if plan and not result.kept else 0,
         least_moves=plan.least_moves if plan and not result.kept else 0,
-        status=result.status,
+        status=result.status, **_bound_fields(problem, result.placement),
         diagnostics=[DiagnosticRecord.model_validate(d.as_record()) for d in result.diagnostics],
         binding=None if result.bindings is None else [_binding_record(b) for b in result.bindings])
     if result.kept:
         document.buy = []
     return json.dumps(document.model_dump(mode="json"), indent=2) + "\n"
+
+
+def _bound_fields(problem: Problem | None, placement: Placement | None) -> dict:
+    """The target's objective, value, proven bound and gap (each null where unknown). The
+    model's `moves` and `cost+moves` leave out a constant (`rules/moves.py`: moves = the
+    replicas that run, less those that stay); it is added back to the value and the bound
+    alike, so that both are the plan's own figures (`move_scale` states them so already)."""
+    if placement is None or placement.value is None or problem is None:
+        return {}
+    dropped = Fraction(0)
+    if placement.backend != "move_scale" and placement.objective in ("moves", "cost+moves"):
+        running = sum(min(problem.running_total(d.name), d.replicas) for d in problem.demands)
+        per_move = Fraction(1) if placement.objective == "moves" else problem.move_price or Fraction(0)
+        dropped = running * per_move
+    value = placement.value + dropped
+    bound = None if placement.bound is None else min(placement.bound + dropped, value)
+    gap = None if bound is None else (0.0 if value == bound else float((value - bound) / abs(value)))
+    return {"objective": placement.objective, "value": _round(value),
+            "bound": None if bound is None else _round(bound),
+            "gap": None if gap is None else round(gap, 6)}
 
 
 def _move_record(problem, move):

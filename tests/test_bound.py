@@ -93,9 +93,19 @@ def test_a_replica_beside_which_nothing_fits_takes_a_whole_node(tmp_path):
 
 
 def test_counting_nodes_the_bound_is_whole(tmp_path):
-    # 5 replicas of 3 CPU on 8-CPU nodes: 15/8 of a node by the sums, so at least 2 nodes
+    # 5 replicas of 3 CPU on 8-CPU nodes: 15/8 of a node by the sums (rounded up: 2), but a
+    # node holds 2 of them, so 3 nodes: the optimum, which the cover row (ceil(5 / 2)) proves
     text = pool("p", 4, 8, "32Gi", 1) + workload("w", 5, 3, "1Gi")
-    assert bound_of(problem_from(tmp_path, text), "nodes") == 2
+    assert bound_of(problem_from(tmp_path, text), "nodes") == 3
+
+
+def test_a_zone_spread_needs_a_whole_node_in_each_zone(tmp_path):
+    # 4 replicas of 1 CPU spread over zones a (0.1 USD/h nodes) and b (10 USD/h nodes) with
+    # skew 1: 2 in each, so one node of b is in use whatever else: 10.1 USD/h, the optimum
+    # (the shares alone charged b 2/16 of a node: 1.35)
+    text = (pool("a", 2, 16, "64Gi", "0.1", '  zone = "a"\n') + pool("b", 2, 16, "64Gi", 10, '  zone = "b"\n')
+            + workload("w", 4, 1, "1Gi", "  spread zone max_skew 1\n"))
+    assert abs(bound_of(problem_from(tmp_path, text)) - Fraction("10.1")) < 1e-8
 
 
 def test_an_objective_it_does_not_bound_states_none(tmp_path):
@@ -174,12 +184,13 @@ def test_a_deadline_already_past_states_no_bound(tmp_path):
 
 def test_two_demands_that_differ_only_in_name_merge_and_keep_the_bound(tmp_path):
     # a and b: 3 replicas of 2 CPU each on 8-CPU nodes at 1 USD/h: 12 CPU, 1.5 nodes (the
-    # sums; the optimum is 2 whole nodes). Merged: one demand of 6 replicas, the same 1.5
+    # sums; the optimum is 2 whole nodes). Merged: one demand of 6 replicas, 4 a node: the
+    # cover row proves ceil(6 / 4) = 2 nodes, the optimum (unmerged, 1 + 1 only 1.5 again)
     text = pool("p", 4, 8, "32Gi", 1) + workload("a", 3, 2, "1Gi") + workload("b", 3, 2, "1Gi")
     found = lower_bound(problem_from(tmp_path, text), "cost")
     assert [(d.replicas, names) for d, names in zip(found.problem.demands, found.members)] \
         == [(6, ["a", "b"])]
-    assert found.converged and abs(found.value - Fraction(3, 2)) < 1e-8
+    assert found.converged and abs(found.value - 2) < 1e-8
     assert found.relaxation.pairs == 1  # `pair_demand` indexes the merged problem's demands
 
 

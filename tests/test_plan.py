@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 from fitlang.documents import PlanDocument
 from fitlang.driver import Compilation
 from fitlang.model.current import CurrentState, DisruptionBudget, Running
-from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, EXIT_NOTHING, as_json, make_plan
+from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, EXIT_NOTHING, as_json, as_text, make_plan
 
 from conftest import EXAMPLES, ROOT
+from test_moving import UNDERCUT
 
 GiB = 1024 ** 3
 
@@ -485,6 +486,14 @@ def test_every_wave_keeps_the_rules_and_budgets_and_the_moves_are_the_fewest(tmp
     document = json.loads(as_json(result))
     violations, problems = verify_plan(result.problem, program, document)
     assert problems == [] and [d.code for d in violations] == []
+    # the document's objective is the first of the move's, its value the reference's least,
+    # and its proven bound (where one is) no more than that least
+    least = reference[0] if objective[0] == "cost" else reference[1]
+    assert document["objective"] == objective[0] and abs(document["value"] - float(least)) < 1e-6
+    if document["bound"] is not None:
+        assert document["bound"] <= float(least) + 1e-6
+        assert abs(document["gap"] - (document["value"] - document["bound"]) / document["value"]) < 1e-5 \
+            if document["value"] else document["gap"] == 0
     # nor does it miss a budget broken: all the waves made one, it reports E0833 exactly when a
     # workload then moves more than its budget, and E0834 exactly when more nodes empty at once
     # than max_drained (counted here from the state, not by the verifier)
@@ -583,3 +592,32 @@ def test_the_hourly_budget_is_of_the_end_state_not_of_the_nodes_side_by_side_mid
     assert codes(result) == [] and result.plan.moves == 2 and len(result.plan.waves) == 1
     assert not result.plan.waves[0].stop_first
     assert result.plan.cost_after == Fraction("0.5")
+
+
+# ---- the proven bound in the JSON document ---------------------------------------------------
+
+# 120 nodes: two pools of 60 (old at 1.00, new at 0.80 USD/h), web 12 x 4 cores
+UNDERCUT_AT_SCALE = UNDERCUT + "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
+
+
+def test_at_scale_the_document_states_the_proven_bound_and_gap(tmp_path):
+    # 120 nodes (solved from what runs, move_scale.py); 6 old nodes run two web each. Worked
+    # by hand: 12 x 4 cores need 6 nodes of 8 whatever the move, at 0.80 at the least: the
+    # least cost 4.80, and no replica is forced to move, so the bound is 4.80; the plan
+    # replaces all six (4.80 + 0.01 x (12 moves + 6 drained) = 4.98, which a node kept old
+    # would raise by 0.20 - 0.03)
+    result = plan_of(tmp_path, UNDERCUT_AT_SCALE, state_of(*[("web", f"old-{i // 2}") for i in range(12)]))
+    document = PlanDocument.model_validate_json(as_json(result))
+    assert document.objective == "cost+moves" and document.value == pytest.approx(4.98)
+    assert document.bound == pytest.approx(4.80, abs=1e-6)
+    assert document.gap == pytest.approx((4.98 - 4.80) / 4.98, abs=1e-5)
+    assert "proven bound 4.80, gap 3.61%" in as_text(result)
+
+
+def test_where_no_bound_was_proven_the_document_says_null(tmp_path, monkeypatch):
+    from fitlang.solve import bound
+
+    monkeypatch.setattr(bound, "lower_bound", lambda *arguments, **keywords: bound.Bound(None))
+    result = plan_of(tmp_path, UNDERCUT_AT_SCALE, state_of(*[("web", f"old-{i // 2}") for i in range(12)]))
+    document = json.loads(as_json(result))
+    assert document["value"] == pytest.approx(4.98) and document["bound"] is None and document["gap"] is None

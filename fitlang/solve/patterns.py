@@ -103,6 +103,10 @@ def pattern_bound(bound: Bound, objective: str, deadline: float | None = None,
         best = first
         result.at_pair_prices = _stated(first, objective) if math.isfinite(first) else None
         master = _PatternMaster(blocks)
+        # the empty pattern of each class: a node in use that holds nothing still counts in
+        # the rows on the node counts (`bound._cover_rows`), which no knapsack prices
+        empty = np.zeros(0, dtype=np.int64)
+        master.add([(k, empty, empty) for k in range(blocks.width)])
         if start is not None:
             master.add(blocks.patterns_of(start))
         while rounds is None or result.rounds < rounds:
@@ -246,7 +250,10 @@ class _Blocks:
         blocks, columns = np.zeros(self.width), []
         for k in range(self.width):
             worth = self.pairs_of[k][value_high[self.pairs_of[k]] > 0]
-            if not len(worth) or self.count[k] <= 0:
+            if self.count[k] <= 0:
+                continue
+            if not len(worth):  # only the empty pattern: a node earns what its count's rows pay
+                blocks[k] = self.count[k] * min(0.0, low[k])  # (a cover row's price: < 0)
                 continue
             top = self._knapsack(k, worth, value_high[worth], low[k], deadline, result, exact)
             if top is None:
