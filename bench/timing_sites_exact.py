@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing_sites import KINDS, Instance, generate, solve_fitc  # noqa: E402
+from timing_sites import KINDS, Instance, generate, solve_fitc
 
 # costs are USD/h + W x USD/kWh: integer in units of 1e-5 USD (prices have 2 decimals)
 SCALE = 100_000
