@@ -83,26 +83,32 @@ class Ledger:
         if self.off[class_id][start:end].any():
             empty = np.zeros(0)
             return empty.astype(bool), empty
-        room = (self.used[class_id][:, start:end, :] + need <= self.capacity[class_id]).all(axis=(1, 2))
+        # only the resources it asks for (a CPU job's GPUs never bind), compared with what is
+        # left: the hot path of the schedule's search
+        asked = need > 0
+        left = self.capacity[class_id][asked] - need[asked]
+        fits = (self.used[class_id][:, start:end, asked] <= left).all(axis=(1, 2))
         waking = self.running[class_id][:, start:end] == 0
-        fits = room & self._limits_hold(class_id, waking, start, end)
+        if fits.any():
+            fits &= self._limits_hold(class_id, waking, start, end)
         return fits, waking @ self.rate[class_id][start:end]
 
     def _limits_hold(self, class_id: str, waking: np.ndarray, start: int, end: int) -> np.ndarray:
-        """Per node: the caps, the budget and the buy limits still hold when it wakes."""
-        holds = np.ones(waking.shape[0], dtype=bool)
+        """Per node: the caps, the budget and the buy limits still hold when it wakes (a node
+        breaks one where it wakes at a step with less headroom than it takes)."""
+        short = np.zeros(end - start, dtype=bool)  # steps where waking a node breaks a limit
         for cap, scope, drawn in self.caps:
             if class_id in scope:
-                holds &= (drawn[start:end] + waking * self.watts[class_id]
-                          <= cap[start:end] + EPSILON).all(axis=1)
+                short |= drawn[start:end] + self.watts[class_id] > cap[start:end] + EPSILON
         if self.budget is not None:
-            holds &= (self.spent[start:end] + waking * self.hourly[class_id][start:end]
-                      <= self.budget + EPSILON).all(axis=1)
+            short |= self.spent[start:end] + self.hourly[class_id][start:end] > self.budget + EPSILON
         group = self.groups[class_id]
         if group is not None and group in self.buys:
             limit, in_use = self.buys[group]
-            holds &= (in_use[start:end] + waking <= limit + EPSILON).all(axis=1)
-        return holds
+            short |= in_use[start:end] + 1 > limit + EPSILON
+        if not short.any():
+            return np.ones(waking.shape[0], dtype=bool)
+        return ~(waking[:, short]).any(axis=1)
 
     def best(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[int, float] | None:
         """The node that adds least (the first of them), and what it adds; None: none fits."""
