@@ -760,3 +760,26 @@ def test_whole_node_rows_count_replicas_of_more_than_half_a_node(tmp_path):
     whole_node_rows(encoding)
     assert float(_relaxed_bound(encoding, "cost", None, 0.0)) == pytest.approx(4.5)
     assert solved(problem).value == Fraction(9, 2)
+
+
+def test_the_mip_is_stopped_at_the_limit_where_highs_does_not_stop(monkeypatch):
+    # HiGHS's root heuristics ran minutes past the limit (session 13): the MIP runs in a child
+    # process stopped at the limit. A backend that never returns in time stands for them
+    import time as clock
+
+    from fitlang.solve import backends
+    from fitlang.solve.linear import LinearModel, Status
+
+    model = LinearModel()
+    first, second = model.var("a", 0, 10), model.var("b", 0, 10)
+    model.add({first: 3, second: 5}, lower=7)
+    # in the child, the same optimum as in this process (3 a + 5 b >= 7 at least a + b: 2)
+    found = backends.minimise_within(backends.HighsBackend(), model, {first: 1, second: 1}, 20.0)
+    assert found.status is Status.OPTIMAL and found.objective == 2
+    assert backends.HighsBackend().minimise(model, {first: 1, second: 1}).objective == 2
+    monkeypatch.setattr(backends.HighsBackend, "minimise",
+                        lambda *arguments, **options: clock.sleep(60))
+    began = clock.monotonic()
+    late = backends.minimise_within(backends.HighsBackend(), model, {first: 1, second: 1}, 0.5)
+    assert late.status is Status.UNKNOWN and late.solution is None
+    assert clock.monotonic() - began < 0.5 + backends.KILL_GRACE + 2  # 2 s: the fork, under load

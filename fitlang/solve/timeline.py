@@ -26,7 +26,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, Timeline
 from fitlang.rules import carbon, completion, preemption, timing
 from fitlang.rules.base import GroupKey
-from fitlang.solve.backends import HighsBackend
+from fitlang.solve.backends import HighsBackend, minimise_within
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Outcome, Status
 from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
@@ -170,16 +170,15 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
             or _too_late(time_limit, began, relaxing)):
         outcome = Outcome(Status.FEASIBLE, bound=relaxed)  # the schedule made node by node stands
     else:
-        outcome = HighsBackend().minimise(encoding.model, OBJECTIVES[objective](encoding),
-                                          _left(time_limit, began), start=start)
+        outcome = minimise_within(HighsBackend(), encoding.model, OBJECTIVES[objective](encoding),
+                                  _left(time_limit, began), start=start)
     first = outcome
     for index, name in enumerate(names[1:], start=1):
         if outcome.solution is None:
             break
         _keep(encoding, names[index - 1], outcome.solution)
-        later = HighsBackend().minimise(encoding.model, OBJECTIVES[name](encoding),
-                                        _left(time_limit, began),
-                                        start=dict(enumerate(outcome.solution)))
+        later = minimise_within(HighsBackend(), encoding.model, OBJECTIVES[name](encoding),
+                                _left(time_limit, began), start=dict(enumerate(outcome.solution)))
         if later.solution is None:
             break  # out of time: the earlier objectives' schedule stands
         outcome = later
