@@ -685,7 +685,7 @@ def test_the_node_level_schedule_finds_room_where_the_cheapest_first_fragments(t
     assert solved(problem).value == 6
 
 
-# ---- ruin and recreate of a node's block; whole-node rows (session 14) ---------------------------
+# ---- ruin and recreate of a node's block; the MIP stopped at the limit (session 14) ----------
 
 
 def test_emptying_a_node_moves_together_what_single_moves_cannot(tmp_path):
@@ -715,51 +715,6 @@ def test_emptying_a_node_moves_together_what_single_moves_cannot(tmp_path):
     placement = TimedPlacement(solved(problem).status, "cost", value(after), None,
                                timed_assignments(problem, after), timeline=problem.timeline)
     assert _violations(problem, json.loads(as_json(problem, placement, []))) == []
-
-
-def _fitting(capacity: int, smallest: int = 1):
-    """Every multiset of whole shares >= smallest that fits one node of `capacity`."""
-    def grow(left: int, largest: int):
-        yield []
-        for size in range(min(left, largest), smallest - 1, -1):
-            for rest in grow(left - size, size):
-                yield [size, *rest]
-    return list(grow(capacity, capacity))
-
-
-@pytest.mark.parametrize("capacity", [6, 10, 12, 32])
-def test_whole_node_weights_of_what_fits_a_node_sum_to_at_most_one_node(capacity):
-    # the dual-feasible functions of timeline_cuts, against every way to fill one node
-    from fitlang.solve.timeline_cuts import ORDERS, scaled_weight
-
-    fills = _fitting(capacity, smallest=max(1, capacity // 10))
-    assert len(fills) > 10
-    for order in ORDERS:
-        assert max(sum(scaled_weight(size, capacity, order) for size in fill)
-                   for fill in fills) <= order * capacity
-        # and some fill reaches a whole node: the weights are not weakened needlessly
-        assert any(sum(scaled_weight(size, capacity, order) for size in fill) == order * capacity
-                   for fill in fills)
-
-
-def test_whole_node_rows_count_replicas_of_more_than_half_a_node(tmp_path):
-    # three replicas of 6 CPUs and one of 1 CPU on 10-CPU nodes at the one step (the 1-CPU
-    # one fits beside a 6: none is charged a whole node): the capacity row reads 19 / 10 =
-    # 1.9 nodes, whole nodes are 3 (two 6s never share one). By hand: 3 nodes x (1 USD/h +
-    # 1 kW x 0.5 USD/kWh) = 4.5 USD, which the solve reaches
-    from fitlang.solve.timeline import _relaxed_bound, encode
-    from fitlang.solve.timeline_cuts import whole_node_rows
-
-    text = (PACKED_POOL.format(count=3, cap=3, prices="0.5 USD/kWh")
-            + job("a", "1h", "deadline = 1h", replicas=3, cpu=6)
-            + job("s", "1h", "deadline = 1h", cpu=1) + policy(horizon="1h"))
-    problem = problem_from(tmp_path, text)
-    plain = encode(problem, problem.timeline)
-    assert float(_relaxed_bound(plain, "cost", None, 0.0)) == pytest.approx(1.9 * 1.5)
-    encoding = encode(problem, problem.timeline)
-    whole_node_rows(encoding)
-    assert float(_relaxed_bound(encoding, "cost", None, 0.0)) == pytest.approx(4.5)
-    assert solved(problem).value == Fraction(9, 2)
 
 
 def test_the_mip_is_stopped_at_the_limit_where_highs_does_not_stop(monkeypatch):
