@@ -272,6 +272,16 @@ def _scheduled(problem: Problem, objective: str, order: list[Demand], earliest: 
     return ledger, spots, missing
 
 
+def search_from(problem: Problem, spots: list[Spot], objective: str, deadline: float | None
+                ) -> list[Spot]:
+    """`searched` from a schedule made before (its ledger made anew from its spots)."""
+    ledger = Ledger(problem, objective)
+    for spot in spots:
+        ledger.take(spot.class_id, spot.node, need_of(problem.demand(spot.demand)), spot.start,
+                    spot.end)
+    return searched(problem, ledger, spots, deadline)
+
+
 def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None
              ) -> list[Spot]:
     """Single-replica moves (`improved`) and ruin and recreate of a node's block (`emptied`)
