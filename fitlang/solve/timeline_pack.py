@@ -108,7 +108,7 @@ class Ledger:
             short |= in_use[start:end] + 1 > limit + EPSILON
         if not short.any():
             return np.ones(waking.shape[0], dtype=bool)
-        return ~(waking[:, short]).any(axis=1)
+        return np.logical_not(waking[:, short].any(axis=1))
 
     def best(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[int, float] | None:
         """The node that adds least (the first of them), and what it adds; None: none fits."""
