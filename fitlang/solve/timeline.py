@@ -145,6 +145,8 @@ LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
 # what is left found nothing better (session 13); at 100 nodes the search converges in 3 s
 # and the MIP, given the rest, proves a better bound but finds no better schedule
 IMPROVING_SHARE = 0.75
+# what the search leaves for the answer's packing and count when no MIP follows
+FINISHING_SHARE = 0.05
 
 
 def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlacement:
@@ -166,7 +168,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     relaxing = time.monotonic() - relaxing
     if fallback is not None and time_limit is not None and (
             relaxed is None or not _within_tolerance(problem, fallback, objective, relaxed)):
-        fallback = search_from(problem, fallback, objective, began + time_limit * IMPROVING_SHARE)
+        fallback = search_from(problem, fallback, objective,
+                               began + time_limit * _search_share(time_limit, relaxing))
     start = spot_values(encoding, fallback) if fallback is not None else greedy_start(encoding)
     # one objective, and the schedule made node by node is as good as proven, or the MIP has
     # less time left than its root's LP alone took (it could not improve on the schedule, and
@@ -238,6 +241,14 @@ def _relaxed_bound(encoding: TimeEncoding, objective: str, time_limit: float | N
 def _within_tolerance(problem: Problem, spots: list[Spot], objective: str, bound: Fraction) -> bool:
     value = horizon_value(problem, timed_assignments(problem, spots), objective)
     return value - bound <= OPTIMALITY_TOLERANCE * abs(value)
+
+
+def _search_share(time_limit: float, relaxing: float) -> float:
+    """Where the search stops: at IMPROVING_SHARE, or near the end where the MIP would not be
+    given what is left after it (less than the LP took: `_too_late`)."""
+    if time_limit * (1 - IMPROVING_SHARE) < relaxing:
+        return 1 - FINISHING_SHARE
+    return IMPROVING_SHARE
 
 
 def _too_late(time_limit: float | None, began: float, relaxing: float) -> bool:
