@@ -1,20 +1,21 @@
 """Which side of issue 19's gap on the second shape is open: an exact node-level reference.
 
     .venv/bin/python bench/timing_sites_exact.py --jobs 30 --steps 48 --nodes 20 --seed 2
-    .venv/bin/python bench/timing_sites_exact.py --jobs 60 --steps 48 --nodes 40 --limit 600
+    .venv/bin/python bench/timing_sites_exact.py --jobs 40 --steps 48 --nodes 20 --reference cp-sat
 
 fitc's time model counts replicas per pool and step (a relaxation of nodes) and its proven
 bound is that count's LP (or MIP) bound; its schedule is made node by node. On a small
 instance of `bench/timing_sites.py` this script solves the problem exactly at the level of
-nodes with CP-SAT (ortools), written apart from fitc: a Boolean per replica, node and start
-step; per node and step, what runs there within each resource of the node, and the node in
-use (paid) where anything runs; per site and step, the nodes in use within the power cap;
+nodes, written apart from fitc, with HiGHS (`--reference highs`, scipy's `milp`, the
+default) or CP-SAT (`--reference cp-sat`; ortools, which fitc does not depend on): a Boolean
+per replica, node and start step; per node and step, what runs there within each resource of
+the node, and the node in use (paid) where anything runs; per site and step, the nodes in use within the power cap;
 cost = each node in use at a step at its pool's price plus its power at the site's price.
-CP-SAT's best and its own bound give the true optimum or an interval around it, so
+The reference's best and its own bound give the true optimum or an interval around it, so
 fitc's value above it is the schedule's loss, and fitc's bound below it the relaxation's.
 
 Preemptible jobs are left out of the instance here (the reference runs every replica
-unbroken); both fitc and CP-SAT solve the same instance without them. Not a test.
+unbroken); fitc and the reference solve the same instance without them. Not a test.
 """
 
 from __future__ import annotations
