@@ -9,8 +9,9 @@ instance of `bench/timing_sites.py` this script solves the problem exactly at th
 nodes, written apart from fitc, with HiGHS (`--reference highs`, scipy's `milp`, the
 default) or CP-SAT (`--reference cp-sat`; ortools, which fitc does not depend on): a Boolean
 per replica, node and start step; per node and step, what runs there within each resource of
-the node, and the node in use (paid) where anything runs; per site and step, the nodes in use within the power cap;
-cost = each node in use at a step at its pool's price plus its power at the site's price.
+the node, and the node in use (paid) where anything runs; per site and step, the nodes in
+use within the power cap; cost = each node in use at a step at its pool's price plus its
+power at the site's price.
 The reference's best and its own bound give the true optimum or an interval around it, so
 fitc's value above it is the schedule's loss, and fitc's bound below it the relaxation's.
 
