@@ -1287,6 +1287,18 @@ class SegmentsNeedCheckpoint(Message):
     detail: str
 
 
+class ReplicasStartApart(Message):
+    code = "W0955"
+    summary = "a job whose replicas start at different times is written as one Slurm job per start"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Nothing, if the replicas are independent. If they must run together (one MPI world), "
+           "give the workload room to start them at once (a later deadline, more nodes), or "
+           "`replicas = 1` with whole-node tasks.")
+    target: str
+    detail: str
+
+
 class RunsNotOneCronJob(Message):
     code = "W0953"
     summary = "recurring runs written as suspended Jobs: no CronJob runs the solved schedule"
