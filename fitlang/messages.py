@@ -1292,9 +1292,9 @@ class ReplicasStartApart(Message):
     summary = "a job whose replicas start at different times is written as one Slurm job per start"
     template = "{target}: {detail}"
     severity = Severity.WARNING
-    fix = ("Nothing, if the replicas are independent. If they must run together (one MPI world), "
-           "give the workload room to start them at once (a later deadline, more nodes), or "
-           "`replicas = 1` with whole-node tasks.")
+    fix = ("Nothing, if the replicas are independent (each task its own work). If they must run "
+           "together as one job (one MPI world), give them room to start at once: more nodes, or "
+           "a later deadline.")
     target: str
     detail: str
 
