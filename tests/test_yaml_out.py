@@ -54,6 +54,7 @@ documents = st.lists(st.dictionaries(hostile_text, values, max_size=5), min_size
 def test_generated_hostile_documents_are_written_as_the_python_emitter_writes_them(docs):
     assert yaml_out.dump_all(docs) == python_reference(docs)
     assert yaml_out.dump(docs[0]) == python_reference(docs[:1], explicit_start=False)
+    assert list(yaml.safe_load_all(yaml_out.dump_all(docs))) == docs  # read back as written
 
 
 # the characters libyaml writes as Python does (no controls, nothing beyond U+FFFF): here the
@@ -78,12 +79,19 @@ def test_libyaml_itself_writes_what_it_is_given_as_the_python_emitter_does(docs)
     assert list(yaml.safe_load_all(yaml_out.dump_all(docs))) == docs
 
 
+@pytest.mark.parametrize("text", ["\x85", "a\x85b", "x\u2028y", "\u2029"])
+def test_line_separators_are_escaped_and_read_back_as_written(text):
+    # PyYAML on its own writes them raw within single quotes, and reads them back as a space
+    written = yaml_out.dump({"k": text})
+    assert written.isascii() and yaml.safe_load(written) == {"k": text}
+
+
 @pytest.mark.parametrize("document", [
     {"": "empty key"},  # Python `? ""`, libyaml `"":`
     {"x" * 123: 1},  # Python writes `? key` from 123 characters, libyaml above 128 bytes
     {"é" * 64 + "x": 1},  # 65 characters, 129 bytes
     {"smile": "😀"},  # beyond U+FFFF: libyaml escapes it, Python writes it plain
-    {"k": "a\x85b"},  # a C1 control (NEL)
+    {"😀 key": 1},  # likewise in a key
 ])
 def test_the_documents_libyaml_writes_otherwise_go_to_the_python_emitter(document):
     assert libyaml_alone([document]) != python_reference([document])  # why the fallback exists
