@@ -81,7 +81,7 @@ def _key_alike(key: object) -> bool:
         simple_in_python = len(key) <= _SIMPLE_KEY_CHARACTERS
         simple_in_libyaml = len(key.encode()) <= _SIMPLE_KEY_BYTES
         return key != "" and simple_in_python == simple_in_libyaml and _libyaml_writes_alike(key)
-    return key is None or isinstance(key, bool) or isinstance(key, int) and abs(key) < 10 ** 100
+    return key is None or isinstance(key, bool) or (isinstance(key, int) and abs(key) < 10 ** 100)
 
 
 def _emit(document: object, explicit_start: bool) -> str:
