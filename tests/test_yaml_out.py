@@ -139,3 +139,12 @@ def test_every_examples_kubernetes_files_are_the_python_emitters_bytes(monkeypat
         assert text == python_reference([document], explicit_start)
         through_libyaml += yaml_out._libyaml_writes_alike(document)
     assert through_libyaml == len(recorder.written)  # the examples need no fallback
+
+
+def test_objects_shared_within_a_document_get_the_same_anchors_either_way():
+    labels, words = {"app": "web"}, ["a", "b"]
+    docs = [{"m": {"labels": labels}, "s": {"sel": labels, "x": words, "y": [words, labels]}},
+            {"again": labels}]
+    written = yaml_out.dump_all(docs)
+    assert "&id001" in written and written == python_reference(docs) == libyaml_alone(docs)
+    assert list(yaml.safe_load_all(written)) == docs
