@@ -716,44 +716,19 @@ def test_start_scripts_are_the_same_bytes_twice(tmp_path):
 # 2.40 at any offset, run 3 (12:00) 2.40 at offset 0 or 1 (2.60 at 2): several schedules cost
 # 7.00, some with the runs at one offset; the tie-break picks one of those (`timeline_align`),
 # so one cron schedule runs them: a CronJob, no suspended Jobs (no W0953).
-TIED = """
-pool cpu {
-  count = 1
-  cpu = 32
-  memory = 128GiB
-  price = 1 USD/h
-  power = 1kW
-}
+def _tied(hourly: str) -> str:
+    """test_timing's ALIGN policy on one node, with an image and a command to compile."""
+    from test_timing import ALIGN
 
-electricity grid {
-  hourly = [HOURLY]
-}
-
-workload sweep {
-  kind = job
-  replicas = 1
-  cpu = 16
-  memory = 16GiB
-  duration = 2h
-  every = 6h
-  within = 4h
-  image = "registry.example.com/sweep:1"
-  command = ["sweep"]
-}
-
-policy {
-  objective = cost
-  horizon = 18h
-  step = 1h
-  start = "2027-03-01T00:00Z"
-}
-"""
+    return ALIGN.format(count=1, hourly=hourly).replace(
+        "  within = 4h\n", '  within = 4h\n  image = "registry.example.com/sweep:1"\n'
+        '  command = ["sweep"]\n')
 
 
 def test_runs_tied_in_cost_are_aligned_so_one_cronjob_runs_them(tmp_path):
     cheap = {0, 1, 2, 6, 8, 13, 16, 17}
     hourly = ", ".join("0.10 USD/kWh" if h in cheap else "0.30 USD/kWh" for h in range(18))
-    compiled, context = _compile(_policy(tmp_path, TIED.replace("HOURLY", hourly)), "kubernetes")
+    compiled, context = _compile(_policy(tmp_path, _tied(hourly)), "kubernetes")
     assert context.placement.value == 7
     starts = sorted(a.start for a in context.placement.assignments)
     assert len({start % 6 for start in starts}) == 1 and starts[0] in (0, 1)
