@@ -464,13 +464,16 @@ def test_slurm_scripts_begin_at_the_solved_start_and_end_by_the_deadline():
     assert any("GPU" in m or "gpu" in m for m in found), found
 
 
-def test_slurm_refuses_replicas_of_one_job_that_start_at_different_times(tmp_path):
+def test_slurm_writes_a_job_per_start_for_replicas_of_one_job_that_start_apart(tmp_path):
+    # one whole-node pool node, two 2 h replicas in 4 h: one after the other (session 14: a
+    # script per start, W0955; it was E0601); tests/test_time_targets.py has the details
     text = pool(count=1) + job("a", "2h", "command = [\"run\"]", replicas=2) + policy(horizon="4h")
     path = tmp_path / "p.fit"
     path.write_text(text)
     _, compiled = _compiled(path, "slurm")
-    assert [d.code for d in compiled.diagnostics] == ["E0601"]
-    assert compiled.files == {}
+    assert [d.code for d in compiled.diagnostics] == ["W0955"]
+    assert sorted(n for n in compiled.files if n.endswith(".sbatch")) == ["a-start0.sbatch",
+                                                                          "a-start1.sbatch"]
 
 
 def test_the_real_sbatch_reads_begin_as_the_solved_start(tmp_path):
