@@ -47,6 +47,7 @@ from fitlang.solve.moving import State, current_state
 from fitlang.solve.placement import Assignment, Placement
 
 Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it ran in
+FILL_LOOKAHEAD = 200  # the replicas to place next that a new node's class is weighed by
 
 
 @dataclass
@@ -127,6 +128,7 @@ class ScaleMove:
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
         self.running_now = current_state(problem)
         self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
+        self.weight = _weights(problem)
 
     # ---- the state --------------------------------------------------------------------------
 
@@ -281,19 +283,18 @@ class ScaleMove:
 
     def repair(self, displaced: list[tuple[Demand, tuple | None]]) -> None:
         order = sorted(displaced, key=lambda item: (-item[0].priority, -_size(item[0]), item[0].name))
-        left = Counter(demand.name for demand, _ in displaced)
-        for demand, zone in order:
+        for index, (demand, zone) in enumerate(order):
             zones: list[tuple | None] = [zone] if zone is not None else self._zones_for(demand)
             # a spread's replica goes to its first zone that takes it (on a node in use, else
             # a new one); any other replica to a node in use anywhere first
             tries: list[list[tuple | None]] = [[where] for where in zones] if demand.spreads else [zones]
+            upcoming = order[index + 1:index + 1 + FILL_LOOKAHEAD]
             target = None
             for allowed in tries:
                 target = next((t for where in allowed if (t := self._fullest(demand, where)) is not None),
-                              None) or self._open_for(demand, allowed, left[demand.name])
+                              None) or self._open_for(demand, allowed, upcoming)
                 if target is not None:
                     break
-            left[demand.name] -= 1
             if target is None:
                 self.unplaced.append(demand.name)
                 continue
@@ -324,27 +325,61 @@ class ScaleMove:
                     zones = {z for z in zones if not self.in_zone[other.workload, z]}
         return sorted(zones, key=lambda z: (self.in_zone[demand.workload, z], str(z)))
 
-    def _open_for(self, demand: Demand, zones: list[tuple | None], left: int) -> _Node | None:
+    def _open_for(self, demand: Demand, zones: list[tuple | None], upcoming: list[Displaced]) -> _Node | None:
         """A new node for a replica, in one of the zones (None: any): of the eligible class
-        where the replicas of its workload still to place that one node takes (at most
-        `left`) cost least each."""
-        rank = {zone: index for index, zone in enumerate(zones)}
+        whose price over what one of its nodes would hold (this replica and, filled first fit,
+        the replicas to place next: `_fill`) is least. (Ranked by this replica's workload
+        alone, a drained pool of one-a-node services at inventory 1,000 nodes reopened as
+        31 nodes of small classes where 16 of a larger one take it: 17.8 USD/h for 8.7.)"""
         classes = [self.problem.node_class(c) for c in demand.eligible]
-        if None not in rank and demand.name in self.zoned:
-            classes = [c for c in classes if _zone(c) in rank]
-
-        ranked = sorted(classes, key=lambda c: (_each_costs(c, demand, left), c.id))
-        for node_class in ranked:
-            if not self.may_open(node_class):
-                continue
-            name = self.free_node(node_class)
+        if None not in zones and demand.name in self.zoned:
+            classes = [c for c in classes if _zone(c) in zones]
+        zones_of: dict[str, list[tuple | None]] = {}  # the zones each upcoming demand may use
+        weighed: list[tuple[Fraction, str, str]] = []
+        for node_class in classes:
+            name = self.free_node(node_class) if self.may_open(node_class) else None
             if name is None:
                 continue
+            capacity = node_class.node_capacity.get(name, node_class.capacity)
+            held = self._fill(node_class, capacity, demand, upcoming, zones_of)
+            if held > 0:
+                weighed.append((node_class.price / Fraction(held), node_class.id, name))
+        for _, _, name in sorted(weighed):
             node = self.node(name)
             if (self.rows.free[node.row] >= self.need[demand.name]).all():
                 return node
             self.close(name)
         return None
+
+    def _fill(self, node_class: NodeClass, capacity: dict[str, int], demand: Demand,
+              upcoming: list[Displaced], zones_of: dict[str, list[tuple | None]]) -> int:
+        """What a new node of the class would hold, in `_weight` units: the replica, then first
+        fit of the upcoming replicas that may run there (its node rules and zone rules as
+        `targets` keeps them); 0 if the replica does not fit."""
+        free = np.array([capacity[r] for r in RESOURCES], dtype=np.int64) - self.need[demand.name]
+        if (free < 0).any():
+            return 0
+        hosted = Counter({demand.name: 1})
+        held = self.weight[demand.name]
+        zone = _zone(node_class)
+        for other, ran_in in upcoming:
+            name = other.name
+            if node_class.id not in self.eligible[name] or (self.need[name] > free).any():
+                continue
+            if other.one_per_node and hosted[name]:
+                continue
+            if name in self.alone or any(d in self.alone for d in hosted) or \
+                    any(d in self.apart.get(name, ()) for d in hosted):
+                continue
+            if name in self.zoned:
+                if name not in zones_of:
+                    zones_of[name] = [ran_in] if ran_in is not None else self._zones_for(other)
+                if zone not in zones_of[name]:
+                    continue
+            hosted[name] += 1
+            free -= self.need[name]
+            held += self.weight[name]
+        return held
 
     # ---- 2. improve ---------------------------------------------------------------------------
 
@@ -501,13 +536,14 @@ def _slack(free: np.ndarray, capacity: dict[str, int], demand: Demand) -> float:
                 if capacity[r]), default=0.0)
 
 
-def _each_costs(node_class: NodeClass, demand: Demand, left: int) -> Fraction:
-    """A new node's price over the replicas of the demand it takes of the `left` to place (one
-    where the workload runs one replica per node): a lone replica takes the cheapest node,
-    many the class whose node each shares most cheaply."""
-    fits = [node_class.capacity[r] // demand.requests[r] for r in RESOURCES if demand.requests[r]]
-    takes = 1 if demand.one_per_node else min(min(fits, default=1), left)
-    return node_class.price / max(1, takes)
+def _weights(problem: Problem) -> dict[str, int]:
+    """Per demand, how much of a node a replica takes, in a unit common to every class: its
+    largest share of a resource, that resource counted by the largest node of any class (in
+    millionths, so that sums stay exact)."""
+    largest = {r: max((c.capacity[r] for c in problem.classes), default=0) for r in RESOURCES}
+    return {d.name: max(1, max((10**6 * d.requests[r] // largest[r] for r in RESOURCES if largest[r]),
+                               default=1))
+            for d in problem.demands}
 
 
 def forced_moves(problem: Problem) -> int:
