@@ -100,6 +100,36 @@ class _Rows:
         return np.flatnonzero(mask)
 
 
+class _SpreadCounts:
+    """One spread over a topology other than `node` of a demand: its replicas per domain, and
+    which domain each class is in, so that the domains a replica may go to keeping the skew
+    are found at once. The domains are those of the eligible classes with nodes or offers:
+    at least those `verify` counts (an offer's domain counts there once a node of it is
+    bought), so the skew read here is never less than `verify`'s and a move it allows keeps
+    the rule."""
+
+    def __init__(self, problem: Problem, demand: Demand, topology: str, max_skew: int) -> None:
+        self.max_skew = max_skew
+        eligible = set(demand.eligible)
+        values = [c.topology_value(topology) if c.id in eligible and (c.count or c.provisioned) else None
+                  for c in problem.classes]
+        index = {value: i for i, value in enumerate(dict.fromkeys(v for v in values if v is not None))}
+        self.of_class = np.array([-1 if v is None else index[v] for v in values], dtype=np.int64)
+        self.counts = np.zeros(len(index), dtype=np.int64)
+
+    def allowed(self, source_class: int) -> np.ndarray:
+        """Per class: may a replica removed from a node of `source_class` (not counted now)
+        go to a node of it? Its own domain (the counts as they were), or a domain where one
+        more keeps every domain within `max_skew`."""
+        grown = self.counts[None, :] + np.eye(len(self.counts), dtype=np.int64)
+        fine = grown.max(axis=1) - grown.min(axis=1) <= self.max_skew if len(self.counts) else \
+            np.zeros(0, dtype=bool)
+        source = self.of_class[source_class]
+        if source >= 0:
+            fine[source] = True
+        return np.append(fine, False)[self.of_class]  # (-1: the appended False)
+
+
 class ScaleMove:
     """The fleet as it moves (see the module's docstring)."""
 
@@ -119,6 +149,7 @@ class ScaleMove:
         named = {rule.target for d in problem.demands for rule in d.affinities if rule.topology != "node"}
         self.zoned = {d.name for d in problem.demands if _zoned(d) or d.workload in named}
         self.avoid = _apart_by_zone(problem)
+        self.spreads = _spread_counts(problem, named)
         self.nodes: dict[str, _Node] = {}
         self.bought: set[str] = set(problem.bought_now)
         self.watts = {scope.name: Fraction(0) for scope in problem.power_caps}
@@ -149,6 +180,14 @@ class ScaleMove:
         node.hosted[demand.name] += amount
         self.rows.free[node.row] -= self.need[demand.name] * amount
         self.in_zone[demand.workload, _zone(node.node_class)] += amount
+        self._count_spreads(node, demand, amount)
+
+    def _count_spreads(self, node: _Node, demand: Demand, amount: int) -> None:
+        row = self.rows.of_class[node.row]
+        for spread in self.spreads.get(demand.name, ()):
+            domain = spread.of_class[row]
+            if domain >= 0:
+                spread.counts[domain] += amount
 
     def remove(self, node: _Node, demand: Demand, amount: int = 1) -> None:
         node.hosted[demand.name] -= amount
@@ -156,6 +195,7 @@ class ScaleMove:
             del node.hosted[demand.name]
         self.rows.free[node.row] += self.need[demand.name] * amount
         self.in_zone[demand.workload, _zone(node.node_class)] -= amount
+        self._count_spreads(node, demand, -amount)
 
     def _opened(self, node_class: NodeClass, sign: int) -> None:
         for scope in self.problem.power_caps:
@@ -198,11 +238,20 @@ class ScaleMove:
             return False
         return not any(d in self.apart.get(demand.name, ()) for d in others)
 
-    def targets(self, demand: Demand, zone: tuple | None, rows: np.ndarray | None = None) -> list[_Node]:
+    def targets(self, demand: Demand, zone: tuple | None, rows: np.ndarray | None = None,
+                source: NodeClass | None = None) -> list[_Node]:
         """The nodes in use that take one more replica (from a node of `zone`), in row order;
-        of `rows` only where given."""
-        zones = self._zones_from(demand, zone) if zone is not None and demand.name in self.zoned else None
-        found = self.rows.with_room(self.need[demand.name], self.eligible_mask[demand.name], zones)
+        of `rows` only where given. A replica of a demand whose only rules over a topology are
+        its spreads, taken off a node of `source` (and not counted now), may go to any domain
+        of each spread that keeps its skew (`_SpreadCounts.allowed`)."""
+        eligible = self.eligible_mask[demand.name]
+        zones = None
+        if source is not None and demand.name in self.spreads:
+            for spread in self.spreads[demand.name]:
+                eligible = eligible & spread.allowed(self.rows.class_index[source.id])
+        elif zone is not None and demand.name in self.zoned:
+            zones = self._zones_from(demand, zone)
+        found = self.rows.with_room(self.need[demand.name], eligible, zones)
         if rows is not None:
             found = np.intersect1d(found, rows)
         nodes = [self.nodes[self.rows.names[row]] for row in found]
@@ -223,7 +272,8 @@ class ScaleMove:
         if _zone(source) == _zone(target):
             return True
         row = self.rows.zone(_zone(target))
-        return all(d.name not in self.zoned or row in self._zones_from(d, _zone(source)) for d in demands)
+        return all(d.name not in self.zoned or d.name in self.spreads or  # (`_fit_all` checks these)
+                   row in self._zones_from(d, _zone(source)) for d in demands)
 
     def packing(self) -> SimpleNamespace:
         """The nodes in use by class, as `bound.lower_bound` reads a packing (`nodes`: class
@@ -451,10 +501,13 @@ class ScaleMove:
         zone = _zone(node.node_class)
         alive = self.rows.alive[node.row]
         self.rows.alive[node.row] = False  # not onto itself
+        taken_off: list[Demand] = []  # each replica leaves before its target is chosen (spreads)
         try:
             for name in sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d)):
                 demand = self.problem.demand(name)
-                found = self.targets(demand, zone, rows)
+                self.remove(node, demand)
+                taken_off.append(demand)
+                found = self.targets(demand, zone, rows, source=node.node_class)
                 if not found:
                     return None
                 self.add(found[0], demand)
@@ -464,6 +517,8 @@ class ScaleMove:
             self.rows.alive[node.row] = alive
             for demand, target in plan:
                 self.remove(target, demand)
+            for demand in taken_off:
+                self.add(node, demand)
 
     def _carry_out(self, node: _Node, plan: list[tuple[Demand, _Node]]) -> None:
         for demand, target in plan:
@@ -523,6 +578,20 @@ def _apart_by_zone(problem: Problem) -> dict[str, frozenset[str]]:
             continue
         apart = {demand.workload if r.target == "self" else r.target for r in rules}
         found[demand.name] = frozenset(apart | avoid.get(demand.workload, set()))
+    return found
+
+
+def _spread_counts(problem: Problem, named: set[str]) -> dict[str, list[_SpreadCounts]]:
+    """Per demand whose only rules over a topology are spreads (not over `node`; anti-
+    affinities on a node aside) and that no other workload's rule over a topology names: its
+    spreads' counts. Its replicas may change zone where every spread keeps its skew."""
+    found: dict[str, list[_SpreadCounts]] = {}
+    for demand in problem.demands:
+        if not demand.spreads or demand.latency or demand.gang or demand.workload in named or \
+                any(s.topology == "node" for s in demand.spreads) or \
+                any(not (r.anti and r.topology == "node") for r in demand.affinities):
+            continue
+        found[demand.name] = [_SpreadCounts(problem, demand, s.topology, s.max_skew) for s in demand.spreads]
     return found
 
 
