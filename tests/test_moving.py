@@ -10,6 +10,7 @@ forced moves the true least moves). The waves past 48 nodes are replayed by hand
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +23,7 @@ from fitlang.driver import Compilation
 from fitlang.model.build import with_current
 from fitlang.model.current import CurrentState, Running
 from fitlang.plan import make_plan
-from fitlang.solve.move_scale import forced_moves, move_at_scale
+from fitlang.solve.move_scale import forced_moves, move_at_scale, move_model_bound
 from fitlang.solve.moving import move_objectives, objective_value
 
 MOVE_PRICE = Fraction("0.01")
@@ -150,6 +151,8 @@ def test_the_scale_move_is_a_placement_and_its_bound_holds(tmp_path_factory, dra
         assert value >= least  # (a spread the heuristic broke: verify sends it to the whole model)
     assert placement.bound is not None and placement.bound <= least
     assert forced_moves(problem) <= fewest
+    proven = move_model_bound(problem, time.monotonic() + 30)  # (the whole move model's)
+    assert proven is not None and proven <= least
 
 
 UNDERCUT = """
@@ -406,6 +409,8 @@ def test_a_spread_replica_changes_zone_where_the_skew_stays(tmp_path):
     assert value == Fraction("0.42")
     pools = [("p0", 1, 4, "0.10"), ("p1", 2, 4, "0.30")]
     assert _least(pools, [("web", 3, 1, False), ("batch", 1, 3, False)], running, "web")[0] == value
+    # the whole move model's bound proves it: class counts (p1: 1 node, 1 drained) and 1 move
+    assert move_model_bound(problem, time.monotonic() + 30) == value
 
 
 def test_a_spread_replica_stays_in_its_zone_where_leaving_breaks_the_skew(tmp_path):
