@@ -53,7 +53,10 @@ Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it
 # LP in the plan's time
 MOVE_MODEL_MAX_NODES = 2_000
 MOVE_MODEL_SECONDS = 3.0
-FILL_LOOKAHEAD = 200  # the replicas to place next that a new node's class is weighed by
+FILL_LOOKAHEAD = 200
+MERGE_SHARE = 0.5  # nodes at most this full (in their largest resource) are merged in pairs,
+PARTNER_SHARE = 0.75  # each with a node at most this full
+MERGE_PARTNERS = 6  # the partners a node is tried with  # the replicas to place next that a new node's class is weighed by
 
 
 @dataclass
@@ -166,6 +169,7 @@ class ScaleMove:
         self.running_now = current_state(problem)
         self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
         self.weight = _weights(problem)
+        self.owners_price = {c.id: c.price for c in problem.classes}
 
     # ---- the state --------------------------------------------------------------------------
 
@@ -440,15 +444,16 @@ class ScaleMove:
     # ---- 2. improve ---------------------------------------------------------------------------
 
     def improve(self, deadline: float | None) -> None:
-        """Passes over the nodes in use, dearest first, deleting or replacing each where that
-        lowers the objective, until a pass changes nothing (or the deadline)."""
+        """Passes over the nodes in use, dearest first, deleting, replacing or merging each
+        where that lowers the objective, until a pass changes nothing (or the deadline)."""
         changed = True
         while changed:
             changed = False
             for node in sorted(self._movable_nodes(), key=lambda n: (-n.node_class.price, n.row)):
                 if deadline is not None and time.monotonic() > deadline:
                     return
-                if node.name in self.nodes and (self._delete(node) or self._replace(node)):
+                if node.name in self.nodes and (self._delete(node) or self._onto_free_node([node]) or
+                                                self._merge(node)):
                     changed = True
 
     def _movable_nodes(self) -> list[_Node]:
@@ -466,26 +471,32 @@ class ScaleMove:
     def _delete(self, node: _Node) -> bool:
         if node.node_class.price - self._change_price(node) <= 0:
             return False
-        plan = self._fit_all(node, None)
+        plan = self._fit_all([node], None)
         if plan is None:
             return False
-        self._carry_out(node, plan)
+        self._carry_out([node], plan)
         return True
 
-    def _replace(self, node: _Node) -> bool:
-        """The node's replicas onto one free node of the cheapest class that takes them all,
-        where that lowers the objective: the classes in order of price, the first that fits."""
-        demands = [self.problem.demand(d) for d in node.hosted]
-        eligible = frozenset.intersection(*(self.eligible[d.name] for d in demands))
-        used = np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
-        most = node.node_class.price - self._change_price(node)
+    def _used(self, node: _Node) -> np.ndarray:
+        return np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
+
+    def _onto_free_node(self, sources: list[_Node]) -> bool:
+        """The replicas of the nodes onto one free node of the cheapest class that takes them
+        all, where that lowers the objective: the classes in order of price, the first that
+        fits (one node: `replace`; two: `merge`)."""
+        demands = {name: self.problem.demand(name) for node in sources for name in node.hosted}
+        eligible = frozenset.intersection(*(self.eligible[name] for name in demands))
+        used = sum(self._used(node) for node in sources)
+        most = sum(node.node_class.price - self._change_price(node) for node in sources)
+        own = {node.node_class.id for node in sources} if len(sources) == 1 else set()
         for node_class in self.by_price:
             bought = self.price if node_class.provisioned else 0
             if node_class.price + bought >= most:
                 return False
-            if node_class.id not in eligible or node_class.id == node.node_class.id:
+            if node_class.id not in eligible or node_class.id in own or not self.may_open(node_class):
                 continue
-            if not self._may_go(demands, node.node_class, node_class) or not self.may_open(node_class):
+            if any(not self._may_go([demands[d] for d in node.hosted], node.node_class, node_class)
+                   for node in sources):
                 continue
             if any(used[i] > node_class.capacity[r] for i, r in enumerate(RESOURCES)):
                 continue
@@ -493,44 +504,82 @@ class ScaleMove:
             if name is None:
                 continue
             target = self.node(name)
-            plan = self._fit_all(node, np.array([target.row]))
+            plan = self._fit_all(sources, np.array([target.row]))
             if plan is not None:
-                self._carry_out(node, plan)
+                self._carry_out(sources, plan)
                 return True
             self.close(target.name)
         return False
 
-    def _fit_all(self, node: _Node, rows: np.ndarray | None) -> list[tuple[Demand, _Node]] | None:
-        """First fit of the node's replicas (largest first) onto the other nodes in use (of
+    def _merge(self, node: _Node) -> bool:
+        """A node at most half used and one of a few partners onto one free node cheaper than
+        both (inventory 1,000: a service one a node that needs a labelled class opened small
+        nodes of its own while other services' nodes of an unlabelled class were half empty).
+        The partners: the least used nodes with a class eligible for both that costs less
+        than the two, and no workload of its that runs one a node."""
+        if self._share(node) > MERGE_SHARE:
+            return False
+        eligible = frozenset.intersection(*(self.eligible[name] for name in node.hosted))
+        alone = {name for name in node.hosted if self.problem.demand(name).one_per_node}
+        light = sorted((other for other in self._movable_nodes()
+                        if other is not node and self._share(other) <= PARTNER_SHARE),
+                       key=lambda other: (self._share(other), other.row))
+        saved = node.node_class.price - self._change_price(node)
+        tried = 0
+        for other in light:
+            if alone & set(other.hosted):
+                continue
+            shared = eligible.intersection(*(self.eligible[name] for name in other.hosted))
+            most = saved + other.node_class.price - self._change_price(other)
+            if not any(self.owners_price[c] < most for c in shared):
+                continue
+            if self._onto_free_node([node, other]):
+                return True
+            tried += 1
+            if tried == MERGE_PARTNERS:
+                break
+        return False
+
+    def _share(self, node: _Node) -> float:
+        """The largest share of a resource its replicas use."""
+        used = self._used(node)
+        return max((used[i] / node.capacity[r] for i, r in enumerate(RESOURCES) if node.capacity[r]),
+                   default=0.0)
+
+    def _fit_all(self, sources: list[_Node], rows: np.ndarray | None) -> list[tuple[_Node, Demand, _Node]] | None:
+        """First fit of the nodes' replicas (largest first) onto the other nodes in use (of
         `rows` where given); None if one does not fit. The targets are left as they were."""
-        plan: list[tuple[Demand, _Node]] = []
-        zone = _zone(node.node_class)
-        alive = self.rows.alive[node.row]
-        self.rows.alive[node.row] = False  # not onto itself
-        taken_off: list[Demand] = []  # each replica leaves before its target is chosen (spreads)
+        plan: list[tuple[_Node, Demand, _Node]] = []
+        alive = [self.rows.alive[node.row] for node in sources]
+        self.rows.alive[[node.row for node in sources]] = False  # not onto themselves
+        taken_off: list[tuple[_Node, Demand]] = []  # each replica leaves before its target is chosen
         try:
-            for name in sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d)):
-                demand = self.problem.demand(name)
-                self.remove(node, demand)
-                taken_off.append(demand)
-                found = self.targets(demand, zone, rows, source=node.node_class)
-                if not found:
-                    return None
-                self.add(found[0], demand)
-                plan.append((demand, found[0]))
+            for node in sources:
+                zone = _zone(node.node_class)
+                for name in sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d)):
+                    demand = self.problem.demand(name)
+                    self.remove(node, demand)
+                    taken_off.append((node, demand))
+                    found = self.targets(demand, zone, rows, source=node.node_class)
+                    if not found:
+                        return None
+                    self.add(found[0], demand)
+                    plan.append((node, demand, found[0]))
             return plan
         finally:
-            self.rows.alive[node.row] = alive
-            for demand, target in plan:
+            for node, was in zip(sources, alive):
+                self.rows.alive[node.row] = was
+            for _, demand, target in plan:
                 self.remove(target, demand)
-            for demand in taken_off:
+            for node, demand in taken_off:
                 self.add(node, demand)
 
-    def _carry_out(self, node: _Node, plan: list[tuple[Demand, _Node]]) -> None:
-        for demand, target in plan:
-            self.remove(node, demand)
+    def _carry_out(self, sources: list[_Node], plan: list[tuple[_Node, Demand, _Node]]) -> None:
+        for source, demand, target in plan:
+            self.remove(source, demand)
             self.add(target, demand)
-        self.close(node.name)
+        for node in sources:
+            self.close(node.name)
 
     # ---- the outcome ----------------------------------------------------------------------------
 
