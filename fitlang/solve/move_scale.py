@@ -78,6 +78,7 @@ class _Rows:
         self.class_index = {c.id: i for i, c in enumerate(classes)}
         self.zones: dict[tuple, int] = {}
         self.free = np.zeros((64, len(RESOURCES)), dtype=np.int64)
+        self.capacity = np.zeros((64, len(RESOURCES)), dtype=np.int64)
         self.of_class = np.zeros(64, dtype=np.int64)
         self.of_zone = np.zeros(64, dtype=np.int64)
         self.alive = np.zeros(64, dtype=bool)
@@ -87,15 +88,23 @@ class _Rows:
         row = len(self.names)
         if row == len(self.alive):
             self.free = np.concatenate([self.free, np.zeros_like(self.free)])
+            self.capacity = np.concatenate([self.capacity, np.zeros_like(self.capacity)])
             for array in ("of_class", "of_zone", "alive"):
                 grown = getattr(self, array)
                 setattr(self, array, np.concatenate([grown, np.zeros_like(grown)]))
         self.names.append(name)
         self.free[row] = [capacity[r] for r in RESOURCES]
+        self.capacity[row] = [capacity[r] for r in RESOURCES]
         self.of_class[row] = self.class_index[node_class.id]
         self.of_zone[row] = self.zone(_zone(node_class))
         self.alive[row] = True
         return row
+
+    def shares(self, row: int | None = None) -> np.ndarray:
+        """Per row (or of the one row), the largest share of a resource its replicas use."""
+        rows = slice(0, len(self.names)) if row is None else slice(row, row + 1)
+        capacity = self.capacity[rows]
+        return ((capacity - self.free[rows]) / np.maximum(capacity, 1)).max(axis=1)  # (none: 0 used)
 
     def zone(self, zone: tuple) -> int:
         return self.zones.setdefault(zone, len(self.zones))
@@ -170,6 +179,12 @@ class ScaleMove:
         self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
         self.weight = _weights(problem)
         self.owners_price = {c.id: c.price for c in problem.classes}
+        # per class, for the search of a free node to move onto: its price with the move
+        # price of a node bought (in floats: a filter, the exact test follows) and capacity
+        self.class_price = np.array([float(c.price + (self.price if c.provisioned else 0))
+                                     for c in problem.classes])
+        self.class_capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in problem.classes],
+                                       dtype=np.int64)
 
     # ---- the state --------------------------------------------------------------------------
 
@@ -485,20 +500,20 @@ class ScaleMove:
         all, where that lowers the objective: the classes in order of price, the first that
         fits (one node: `replace`; two: `merge`)."""
         demands = {name: self.problem.demand(name) for node in sources for name in node.hosted}
-        eligible = frozenset.intersection(*(self.eligible[name] for name in demands))
         used = sum(self._used(node) for node in sources)
         most = sum(node.node_class.price - self._change_price(node) for node in sources)
-        own = {node.node_class.id for node in sources} if len(sources) == 1 else set()
-        for node_class in self.by_price:
-            bought = self.price if node_class.provisioned else 0
-            if node_class.price + bought >= most:
+        mask = np.logical_and.reduce([self.eligible_mask[name] for name in demands])
+        mask &= (self.class_capacity >= used).all(axis=1) & (self.class_price < float(most) + 1e-9)
+        if len(sources) == 1:
+            mask[self.rows.class_index[sources[0].node_class.id]] = False
+        classes = self.problem.classes
+        for index in sorted(np.flatnonzero(mask), key=lambda i: (classes[i].price, classes[i].id)):
+            node_class = classes[index]
+            if node_class.price + (self.price if node_class.provisioned else 0) >= most:
                 return False
-            if node_class.id not in eligible or node_class.id in own or not self.may_open(node_class):
-                continue
-            if any(not self._may_go([demands[d] for d in node.hosted], node.node_class, node_class)
-                   for node in sources):
-                continue
-            if any(used[i] > node_class.capacity[r] for i, r in enumerate(RESOURCES)):
+            if not self.may_open(node_class) or \
+                    any(not self._may_go([demands[d] for d in node.hosted], node.node_class, node_class)
+                        for node in sources):
                 continue
             name = self.free_node(node_class)
             if name is None:
@@ -517,17 +532,19 @@ class ScaleMove:
         nodes of its own while other services' nodes of an unlabelled class were half empty).
         The partners: the least used nodes with a class eligible for both that costs less
         than the two, and no workload of its that runs one a node."""
-        if self._share(node) > MERGE_SHARE:
+        if self.rows.shares(node.row)[0] > MERGE_SHARE:
             return False
+        shares = self.rows.shares()
         eligible = frozenset.intersection(*(self.eligible[name] for name in node.hosted))
         alone = {name for name in node.hosted if self.problem.demand(name).one_per_node}
-        light = sorted((other for other in self._movable_nodes()
-                        if other is not node and self._share(other) <= PARTNER_SHARE),
-                       key=lambda other: (self._share(other), other.row))
         saved = node.node_class.price - self._change_price(node)
+        count = len(self.rows.names)
+        light = np.flatnonzero(self.rows.alive[:count] & (shares <= PARTNER_SHARE))
         tried = 0
-        for other in light:
-            if alone & set(other.hosted):
+        for row in light[np.argsort(shares[light], kind="stable")]:
+            other = self.nodes[self.rows.names[row]]
+            if other is node or not other.hosted or alone & set(other.hosted) or \
+                    any(d in self.problem.pinned for d in other.hosted):
                 continue
             shared = eligible.intersection(*(self.eligible[name] for name in other.hosted))
             most = saved + other.node_class.price - self._change_price(other)
@@ -539,12 +556,6 @@ class ScaleMove:
             if tried == MERGE_PARTNERS:
                 break
         return False
-
-    def _share(self, node: _Node) -> float:
-        """The largest share of a resource its replicas use."""
-        used = self._used(node)
-        return max((used[i] / node.capacity[r] for i, r in enumerate(RESOURCES) if node.capacity[r]),
-                   default=0.0)
 
     def _fit_all(self, sources: list[_Node], rows: np.ndarray | None) -> list[tuple[_Node, Demand, _Node]] | None:
         """First fit of the nodes' replicas (largest first) onto the other nodes in use (of
