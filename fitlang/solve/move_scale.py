@@ -7,20 +7,24 @@ offer), so it is the start, and the move is decomposed by what changed:
 1. `repair`: the replicas that cannot stay (on nodes the policy lacks or on a class their
    rules now rule out; those the policy asks for on top of what runs) are placed, largest
    first, on a node in use with room (the fullest that takes them), else on a new node of
-   the class whose price, over the replicas of the workload one node of it takes, is least.
+   the class whose price over what one of its nodes would hold, of this replica and the
+   replicas to place next (first fit, `_fill`), is least.
    Replicas beyond what the policy asks for stop (`moving.moves_between` says which).
 2. `improve`: node by node, the change that lowers the objective most, cost plus
    `move_price` per replica moved and node drained or bought, while one does: a node in use
-   is *deleted* (its replicas first fit onto the other nodes in use) or *replaced* (by one
-   free node of a cheaper class that takes all its replicas).
+   is *deleted* (its replicas first fit onto the other nodes in use), *replaced* (by one
+   free node of a cheaper class that takes all its replicas) or, at most half used,
+   *merged* with another part-used node onto one free node cheaper than the two.
 
 Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
 workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
 topology (spread, affinity, latency, gangs, or named by another's affinity over one) moves
-only within its zone and cluster, where those rules count it as before, except where those
-rules only keep it apart from workloads by zone: then to any zone where none of them runs
-(anti-affinities on a node are kept node by node and lock no zone). `verify` checks the end
-state (`moving.solve_move` falls back to the whole model where it breaks a rule).
+only within its zone and cluster, where those rules count it as before, except: where those
+rules only keep it apart from workloads by zone, to any zone where none of them runs
+(anti-affinities on a node are kept node by node and lock no zone); where they are only its
+own spreads (not over `node`), to any domain where every spread keeps its skew
+(`_SpreadCounts`, counted as the fleet moves). `verify` checks the end state
+(`moving.solve_move` falls back to the whole model where it breaks a rule).
 
 The bound: the objective is a sum of the cost and the priced changes, each no less than its
 own least, so the least cost (`bound.lower_bound`, proven) plus `move_price` times the moves
@@ -28,7 +32,9 @@ no plan avoids (`forced_moves`: replicas running where they may no longer run) i
 lower bound on the objective. The least cost is the static solve's pair bound, with its
 rows that count nodes whole (`bound._cover_rows`: inventory 1,000 nodes, 48.07 -> 129.77
 USD/h). The pattern bound (patterns.py) proves more there (135.84) but in ~8 s CPU, past
-the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it is not run.
+the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it is not run. Up to
+`MOVE_MODEL_MAX_NODES` nodes the whole move model's bound (`move_model_bound`: class counts
+and stays, which count the moves, not only the forced ones) is tried for a few seconds.
 """
 
 from __future__ import annotations
@@ -53,10 +59,10 @@ Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it
 # LP in the plan's time
 MOVE_MODEL_MAX_NODES = 2_000
 MOVE_MODEL_SECONDS = 3.0
-FILL_LOOKAHEAD = 200
+FILL_LOOKAHEAD = 200  # the replicas to place next that a new node's class is weighed by
 MERGE_SHARE = 0.5  # nodes at most this full (in their largest resource) are merged in pairs,
 PARTNER_SHARE = 0.75  # each with a node at most this full
-MERGE_PARTNERS = 6  # the partners a node is tried with  # the replicas to place next that a new node's class is weighed by
+MERGE_PARTNERS = 6  # the partners a node is tried with
 
 
 @dataclass
@@ -68,6 +74,9 @@ class _Node:
     capacity: dict[str, int]
     row: int
     hosted: Counter = field(default_factory=Counter)
+
+
+Moved = tuple[_Node, Demand, _Node]  # a replica moved: from, what, onto
 
 
 class _Rows:
@@ -557,10 +566,10 @@ class ScaleMove:
                 break
         return False
 
-    def _fit_all(self, sources: list[_Node], rows: np.ndarray | None) -> list[tuple[_Node, Demand, _Node]] | None:
+    def _fit_all(self, sources: list[_Node], rows: np.ndarray | None) -> list[Moved] | None:
         """First fit of the nodes' replicas (largest first) onto the other nodes in use (of
         `rows` where given); None if one does not fit. The targets are left as they were."""
-        plan: list[tuple[_Node, Demand, _Node]] = []
+        plan: list[Moved] = []
         alive = [self.rows.alive[node.row] for node in sources]
         self.rows.alive[[node.row for node in sources]] = False  # not onto themselves
         taken_off: list[tuple[_Node, Demand]] = []  # each replica leaves before its target is chosen
@@ -585,7 +594,7 @@ class ScaleMove:
             for node, demand in taken_off:
                 self.add(node, demand)
 
-    def _carry_out(self, sources: list[_Node], plan: list[tuple[_Node, Demand, _Node]]) -> None:
+    def _carry_out(self, sources: list[_Node], plan: list[Moved]) -> None:
         for source, demand, target in plan:
             self.remove(source, demand)
             self.add(target, demand)
@@ -728,7 +737,8 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     if outcome.bound is None or outcome.status is Status.INFEASIBLE:
         return None
     grouped = {name for group in problem.option_groups for name in group.demands}
-    kept = sum(min(problem.running_total(d.name), d.replicas) for d in problem.demands if d.name not in grouped)
+    kept = sum(min(problem.running_total(d.name), d.replicas)
+               for d in problem.demands if d.name not in grouped)
     return Fraction(outcome.bound) + (problem.move_price or Fraction(0)) * kept
 
 
