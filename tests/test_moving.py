@@ -478,3 +478,17 @@ def test_two_part_used_nodes_merge_onto_one_cheaper_node(tmp_path):
     end = fleet.state()
     assert end == {"big-0": Counter(web=1, api=1)}
     assert objective_value(problem, "cost+moves", end, set()) == Fraction("0.54")
+
+
+def test_a_dear_node_splits_onto_several_cheaper_nodes(tmp_path):
+    # web's four replicas of 2 cores fill p0-0 (8 cores, 2.00 USD/h); p1 has 2-core nodes at
+    # 0.30. Worked by hand: no one node takes them all, four p1 nodes do: 1.20 + 0.01 x (4
+    # moves + 1 drained) = 1.25, the least (the brute force over every placement agrees)
+    pools, workloads = [("p0", 1, 8, "2.00"), ("p1", 4, 2, "0.30")], [("web", 4, 2, False)]
+    running = [("web", "p0-0")] * 4
+    problem = problem_of(tmp_path, _policy(pools, workloads), running)
+    _, fleet = move_at_scale(problem, "cost+moves", 30.0)
+    end = fleet.state()
+    assert end == {f"p1-{i}": Counter(web=1) for i in range(4)}
+    value = objective_value(problem, "cost+moves", end, set())
+    assert value == Fraction("1.25") == _least(pools, workloads, running)[0]

@@ -63,6 +63,7 @@ FILL_LOOKAHEAD = 200  # the replicas to place next that a new node's class is we
 MERGE_SHARE = 0.5  # nodes at most this full (in their largest resource) are merged in pairs,
 PARTNER_SHARE = 0.75  # each with a node at most this full
 MERGE_PARTNERS = 6  # the partners a node is tried with
+SPLIT_NODES = 4  # a node's replicas may go to up to this many free nodes of a cheaper class
 
 
 @dataclass
@@ -505,35 +506,59 @@ class ScaleMove:
         return np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
 
     def _onto_free_node(self, sources: list[_Node]) -> bool:
-        """The replicas of the nodes onto one free node of the cheapest class that takes them
-        all, where that lowers the objective: the classes in order of price, the first that
-        fits (one node: `replace`; two: `merge`)."""
+        """The replicas of the nodes onto free nodes of one class, where that lowers the
+        objective: one node for two sources (`merge`); for one (`replace`), up to
+        `SPLIT_NODES` (inventory 1,000: a 3.02 USD/h node running five services one a node
+        whose zone has 0.38 USD/h nodes of a quarter of its size). The classes in order of
+        what their nodes cost (k nodes, k the least whose capacity sums to the replicas'), the
+        first whose nodes take every replica first fit."""
         demands = {name: self.problem.demand(name) for node in sources for name in node.hosted}
         used = sum(self._used(node) for node in sources)
         most = sum(node.node_class.price - self._change_price(node) for node in sources)
-        mask = np.logical_and.reduce([self.eligible_mask[name] for name in demands])
-        mask &= (self.class_capacity >= used).all(axis=1) & (self.class_price < float(most) + 1e-9)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (0 / 0: none needed; x / 0: never)
+            ratio = np.nan_to_num(used / self.class_capacity, nan=0.0, posinf=np.inf)
+        least = np.maximum(np.ceil(ratio.max(axis=1)), 1)  # nodes of each class the replicas need
+        limit = SPLIT_NODES if len(sources) == 1 else 1
+        mask = np.logical_and.reduce([self.eligible_mask[name] for name in demands]) & (least <= limit)
+        mask &= np.where(mask, self.class_price * np.minimum(least, limit), np.inf) < float(most) + 1e-9
         if len(sources) == 1:
             mask[self.rows.class_index[sources[0].node_class.id]] = False
         classes = self.problem.classes
-        for index in sorted(np.flatnonzero(mask), key=lambda i: (classes[i].price, classes[i].id)):
+        # k nodes, and k + 1 (first fit may need one more than the capacity sums to)
+        tries = sorted((classes[i].price * k, classes[i].id, i, k) for i in np.flatnonzero(mask)
+                       for k in range(int(least[i]), min(int(least[i]) + 1, limit) + 1))
+        for _, _, index, count in tries:
             node_class = classes[index]
-            if node_class.price + (self.price if node_class.provisioned else 0) >= most:
+            if count * (node_class.price + (self.price if node_class.provisioned else 0)) >= most:
                 return False
-            if not self.may_open(node_class) or \
-                    any(not self._may_go([demands[d] for d in node.hosted], node.node_class, node_class)
-                        for node in sources):
+            if any(not self._may_go([demands[d] for d in node.hosted], node.node_class, node_class)
+                   for node in sources):
                 continue
-            name = self.free_node(node_class)
-            if name is None:
+            opened = self._open_free(node_class, count)
+            if opened is None:
                 continue
-            target = self.node(name)
-            plan = self._fit_all(sources, np.array([target.row]))
+            plan = self._fit_all(sources, np.array([target.row for target in opened]))
             if plan is not None:
                 self._carry_out(sources, plan)
+            for target in opened:
+                if not target.hosted:
+                    self.close(target.name)
+            if plan is not None:
                 return True
-            self.close(target.name)
         return False
+
+    def _open_free(self, node_class: NodeClass, count: int) -> list[_Node] | None:
+        """`count` free nodes of the class opened (None, and none opened, if it lacks them
+        or a power cap or buy limit would be passed)."""
+        opened: list[_Node] = []
+        for _ in range(count):
+            name = self.free_node(node_class) if self.may_open(node_class) else None
+            if name is None:
+                for node in opened:
+                    self.close(node.name)
+                return None
+            opened.append(self.node(name))
+        return opened
 
     def _merge(self, node: _Node) -> bool:
         """A node at most half used and one of a few partners onto one free node cheaper than
