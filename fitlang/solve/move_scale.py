@@ -58,7 +58,8 @@ Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it
 # ~3.8 s, where the least cost + forced moves proves 130.93; at 10,000 nodes it has no root
 # LP in the plan's time
 MOVE_MODEL_MAX_NODES = 2_000
-MOVE_MODEL_SECONDS = 3.0
+MOVE_MODEL_SECONDS = 3.0  # of CPU time in its branch and bound
+MOVE_MODEL_WALL_SECONDS = 15.0  # and at most this long (a loaded machine gives it a share)
 FILL_LOOKAHEAD = 200  # the replicas to place next that a new node's class is weighed by
 MERGE_SHARE = 0.5  # nodes at most this full (in their largest resource) are merged in pairs,
 PARTNER_SHARE = 0.75  # each with a node at most this full
@@ -751,6 +752,7 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     replicas), is at most the end state's. An option's stays enter with -price x s <= 0 and
     no constant (a replica replaced by another option's is no move). Where replicas may be
     left out the constant would not hold: None."""
+    from fitlang.solve.backends import HighsBackend
     from fitlang.solve.encode import encode
     from fitlang.solve.placement import choose_backend
 
@@ -758,7 +760,11 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
         return None
     encoding = encode(problem, must_place=True, min_nodes={})
     solver = choose_backend("auto", encoding)
-    outcome = solver.minimise(encoding.model, encoding.objective("cost+moves"), deadline - time.monotonic())
+    objective, seconds = encoding.objective("cost+moves"), deadline - time.monotonic()
+    if isinstance(solver, HighsBackend):  # its CPU time, not the machine's load, decides how far
+        outcome = solver.minimise(encoding.model, objective, seconds, cpu_seconds=MOVE_MODEL_SECONDS)
+    else:
+        outcome = solver.minimise(encoding.model, objective, seconds)
     if outcome.bound is None or outcome.status is Status.INFEASIBLE:
         return None
     grouped = {name for group in problem.option_groups for name in group.demands}
@@ -771,7 +777,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     """The target placement of a large fleet (module's docstring); its bound proven: the
     least cost plus the forced moves, or, up to `MOVE_MODEL_MAX_NODES` nodes and while the gap
     is wider than the tolerance, the whole move model's bound where that is larger, in at
-    most `MOVE_MODEL_SECONDS`."""
+    most `MOVE_MODEL_SECONDS` of CPU time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
     from fitlang.solve.bound import lower_bound
     from fitlang.solve.moving import objective_value
 
@@ -790,7 +796,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
             sum(c.count for c in problem.classes) <= MOVE_MODEL_MAX_NODES:
         value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
         if bound is None or value - bound > placement.tolerance * abs(value):
-            until = time.monotonic() + MOVE_MODEL_SECONDS
+            until = time.monotonic() + MOVE_MODEL_WALL_SECONDS
             proven = move_model_bound(problem, until if deadline is None else min(deadline, until))
             if proven is not None and (bound is None or proven > bound):
                 placement.bound = proven
