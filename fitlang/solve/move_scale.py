@@ -65,6 +65,7 @@ MERGE_SHARE = 0.5  # nodes at most this full (in their largest resource) are mer
 PARTNER_SHARE = 0.75  # each with a node at most this full
 MERGE_PARTNERS = 6  # the partners a node is tried with
 SPLIT_NODES = 4  # a node's replicas may go to up to this many free nodes of a cheaper class
+FREE_NODE_TRIES = 8  # the cheapest (class, nodes) a node's replicas are tried on (time)
 
 
 @dataclass
@@ -194,6 +195,9 @@ class ScaleMove:
         # price of a node bought (in floats: a filter, the exact test follows) and capacity
         self.class_price = np.array([float(c.price + (self.price if c.provisioned else 0))
                                      for c in problem.classes])
+        # per demand, the least of those prices over its eligible classes
+        self.cheapest = {d.name: float(self.class_price[self.eligible_mask[d.name]].min(initial=np.inf))
+                         for d in problem.demands}
         self.class_capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in problem.classes],
                                        dtype=np.int64)
 
@@ -513,9 +517,11 @@ class ScaleMove:
         whose zone has 0.38 USD/h nodes of a quarter of its size). The classes in order of
         what their nodes cost (k nodes, k the least whose capacity sums to the replicas'), the
         first whose nodes take every replica first fit."""
+        most = sum(node.node_class.price - self._change_price(node) for node in sources)
+        if max(self.cheapest[name] for node in sources for name in node.hosted) >= float(most):
+            return False  # (no class eligible for all costs less: the common case, found at once)
         demands = {name: self.problem.demand(name) for node in sources for name in node.hosted}
         used = sum(self._used(node) for node in sources)
-        most = sum(node.node_class.price - self._change_price(node) for node in sources)
         with np.errstate(divide="ignore", invalid="ignore"):  # (0 / 0: none needed; x / 0: never)
             ratio = np.nan_to_num(used / self.class_capacity, nan=0.0, posinf=np.inf)
         least = np.maximum(np.ceil(ratio.max(axis=1)), 1)  # nodes of each class the replicas need
@@ -526,9 +532,9 @@ class ScaleMove:
             mask[self.rows.class_index[sources[0].node_class.id]] = False
         classes = self.problem.classes
         # k nodes, and k + 1 (first fit may need one more than the capacity sums to)
-        tries = sorted((classes[i].price * k, classes[i].id, i, k) for i in np.flatnonzero(mask)
+        tries = sorted((self.class_price[i] * k, classes[i].id, i, k) for i in np.flatnonzero(mask)
                        for k in range(int(least[i]), min(int(least[i]) + 1, limit) + 1))
-        for _, _, index, count in tries:
+        for _, _, index, count in tries[:FREE_NODE_TRIES]:
             node_class = classes[index]
             if count * (node_class.price + (self.price if node_class.provisioned else 0)) >= most:
                 return False
