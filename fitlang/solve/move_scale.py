@@ -188,7 +188,6 @@ class ScaleMove:
         self.unplaced: list[str] = []
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
         self.running_now = current_state(problem)
-        self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
         self.weight = _weights(problem)
         self.owners_price = {c.id: c.price for c in problem.classes}
         # per class, for the search of a free node to move onto: its price with the move
