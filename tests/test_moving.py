@@ -492,3 +492,25 @@ def test_a_dear_node_splits_onto_several_cheaper_nodes(tmp_path):
     assert end == {f"p1-{i}": Counter(web=1) for i in range(4)}
     value = objective_value(problem, "cost+moves", end, set())
     assert value == Fraction("1.25") == _least(pools, workloads, running)[0]
+
+
+def test_a_spread_replica_changes_zone_in_a_plan_past_48_nodes_and_verify_finds_nothing(tmp_path):
+    # the zone-changing case above with 30 nodes in each pool (the scale move and its
+    # waves): the same end state, 0.42; the plan replayed by `fitc verify` breaks no rule
+    import json
+
+    from fitlang.plan import as_json
+    from fitlang.solve.verify_plan import verify_plan
+
+    path = tmp_path / "p.fit"
+    path.write_text(SPREAD_ACROSS.replace("count = 1\n", "count = 30\n").replace("count = 2\n", "count = 30\n"))
+    running = [("web", "p0-0"), ("web", "p1-0"), ("batch", "p1-0"), ("web", "p1-1")]
+    compilation = Compilation(path)
+    result = make_plan(compilation, CurrentState(tuple(Running(w, n) for w, n in running)), 30.0)
+    assert result.plan is not None and result.problem is not None
+    assert result.placement is not None and result.placement.backend == "move_scale"
+    assert [(m.workload, m.source, m.target) for w in result.plan.waves for m in w.moves] == \
+        [("web", "p1-1", "p0-0")]
+    assert result.placement.value == Fraction("0.42")
+    found, problems = verify_plan(result.problem, compilation.check().program, json.loads(as_json(result)))
+    assert problems == [] and found == []
