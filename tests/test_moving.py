@@ -503,7 +503,8 @@ def test_a_spread_replica_changes_zone_in_a_plan_past_48_nodes_and_verify_finds_
     from fitlang.solve.verify_plan import verify_plan
 
     path = tmp_path / "p.fit"
-    path.write_text(SPREAD_ACROSS.replace("count = 1\n", "count = 30\n").replace("count = 2\n", "count = 30\n"))
+    text = SPREAD_ACROSS.replace("count = 1\n", "count = 30\n").replace("count = 2\n", "count = 30\n")
+    path.write_text(text)
     running = [("web", "p0-0"), ("web", "p1-0"), ("batch", "p1-0"), ("web", "p1-1")]
     compilation = Compilation(path)
     result = make_plan(compilation, CurrentState(tuple(Running(w, n) for w, n in running)), 30.0)
