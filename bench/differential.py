@@ -61,8 +61,9 @@ def _bound_summary(bounds: list[tuple]) -> None:
           f"pattern above {sum(q > o for _, q, o in bounds)}; pattern equal to the optimum "
           f"{sum(abs(q - o) <= 1e-6 for _, q, o in bounds)} (pair: {sum(abs(p - o) <= 1e-6 for p, _, o in bounds)}), "
           f"above the pair bound {sum(q > p for p, q, _ in bounds)}; median pattern / optimum "
-          f"{ratio[len(ratio) // 2] if ratio else float('nan'):.3f}; coarse bound on {len(coarse)}: above "
-          f"the optimum {sum(c > o for c, o in coarse)}, equal to it {sum(abs(c - o) <= 1e-6 for c, o in coarse)}")
+          f"{ratio[len(ratio) // 2] if ratio else float('nan'):.3f}; coarse bound on {len(coarse)}: "
+          f"above the optimum {sum(c > o for c, o in coarse)}, "
+          f"equal to it {sum(abs(c - o) <= 1e-6 for c, o in coarse)}")
 
 
 if __name__ == "__main__":

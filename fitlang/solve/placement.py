@@ -299,9 +299,10 @@ def _coarse(problem: Problem, objective: str, known: Fraction | None, start: Pac
             value: Fraction | None) -> Fraction | None:
     """The coarse problem's pattern bound (coarse.py), or None where it is not run: under
     the pattern bound's conditions (a time limit, a gap between `value` and the bound `known`
-    over PATTERN_MIN_GAP, expected to converge in its PATTERN_SHARE). It costs little where it runs (breaker 10,000:
-    30 pairs, under 0.3 s with the build) and where the fleet's splits are what costs it is
-    weaker than the others (inventory 1,000: 59.31 against 76.80) and not stated."""
+    over PATTERN_MIN_GAP, expected to converge in its PATTERN_SHARE). It costs little where
+    it runs (breaker 10,000: 30 pairs, under 0.3 s with the build), and where the fleet's
+    splits are what costs it is weaker than the others (inventory 1,000: 59.31 against
+    76.80) and not stated."""
     if known is None or time_limit is None or value is None or value <= 0 \
             or (value - known) / value <= PATTERN_MIN_GAP:
         return None
