@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 
 from fitlang.model.problem import RESOURCES, NodeClass, Problem
-from fitlang.solve.bound import _size, lower_bound
+from fitlang.solve.bound import _size, lower_bound, merged_classes, merged_demands
 from fitlang.solve.pack import Packing
 from fitlang.solve.patterns import PatternBound, pattern_bound
 
@@ -106,10 +106,10 @@ def coarse_bound(problem: Problem, objective: str, deadline: float | None = None
     than `max_pairs` pairs (its column generation would not converge in time). `start`: a
     packing of `problem` whose nodes are the first patterns."""
     coarse, merged_id = coarsened(problem)
+    if max_pairs is not None and merged_classes(merged_demands(coarse)[0])[2] > max_pairs:
+        return None  # (the merged pairs, as `lower_bound` counts them, before it builds them)
     first = None if start is None else coarse_packing(start, merged_id)
     pair = lower_bound(coarse, objective, deadline, start=first)
     if pair.value is None or pair.relaxation is None:
-        return None
-    if max_pairs is not None and pair.relaxation.pairs > max_pairs:
         return None
     return pattern_bound(pair, objective, deadline, start=first)

@@ -179,20 +179,26 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
                           improve_deadline, start=floor_packing, packed=packed if relax else None)
     complete = floor_packing is not None and floor_packing.complete
     if relax and floor_packing is not None and complete and (not whole or best is None or best.bound is None):
-        # where the model is skipped or proved none: the relaxation's bound (bound.py)
-        progress("bound", _packed_value(problem, floor_packing, objectives[0]), None)
+        # where the model is skipped or proved none: the coarse problem's bound (coarse.py)
+        # first, which converges within a second where it runs (so it stands even where the
+        # pair bound's share ends before its first master: breaker 50,000 under load), then
+        # the relaxation's (bound.py)
+        floor_value = _packed_value(problem, floor_packing, objectives[0])
+        progress("bound", floor_value, None)
+        coarse = _coarse(problem, objectives[0], None, floor_packing, time_limit, improve_deadline,
+                         floor_value)
+        if coarse is not None:
+            progress("bound", None, coarse)
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
                            start=floor_packing)
         if pair.value is not None:
-            progress("bound", None, pair.value)
+            progress("bound", None, _larger(pair.value, coarse))
         floor_packing = _guided_floor(problem, floor_packing, pair, objectives[0], time_limit,
                                       improve_deadline)
-        floor_value = _packed_value(problem, floor_packing, objectives[0])
         proven, found = _with_patterns(problem, objectives[0], pair, floor_packing, time_limit,
-                                       improve_deadline, floor_value)
-        proven = _larger(proven, _coarse(problem, objectives[0], proven, floor_packing, time_limit,
-                                         improve_deadline, floor_value))
-        if proven is not None and proven != pair.value:
+                                       improve_deadline, _packed_value(problem, floor_packing, objectives[0]))
+        proven = _larger(proven, coarse)
+        if proven is not None and proven != _larger(pair.value, coarse):
             progress("bound", None, proven)
         floor_packing = _pattern_floor(problem, floor_packing, found, objectives[0], time_limit,
                                        improve_deadline)
@@ -298,13 +304,13 @@ def _coarse(problem: Problem, objective: str, known: Fraction | None, start: Pac
             time_limit: float | None, deadline: float | None,
             value: Fraction | None) -> Fraction | None:
     """The coarse problem's pattern bound (coarse.py), or None where it is not run: under
-    the pattern bound's conditions (a time limit, a gap between `value` and the bound `known`
-    over PATTERN_MIN_GAP, expected to converge in its PATTERN_SHARE). It costs little where
+    the pattern bound's conditions (a time limit, a gap between `value` and the bound `known`,
+    if any, over PATTERN_MIN_GAP, expected to converge in its PATTERN_SHARE). It costs little where
     it runs (breaker 10,000: 30 pairs, under 0.3 s with the build), and where the fleet's
     splits are what costs it is weaker than the others (inventory 1,000: 59.31 against
     76.80) and not stated."""
-    if known is None or time_limit is None or value is None or value <= 0 \
-            or (value - known) / value <= PATTERN_MIN_GAP:
+    if time_limit is None or value is None or value <= 0 \
+            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
         return None
     found = coarse_bound(problem, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start,
                          max_pairs=int(PATTERN_SHARE * time_limit / PATTERN_SECONDS_PER_PAIR))
