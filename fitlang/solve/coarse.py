@@ -113,3 +113,19 @@ def coarse_bound(problem: Problem, objective: str, deadline: float | None = None
     if pair.value is None or pair.relaxation is None:
         return None
     return pattern_bound(pair, objective, deadline, start=first)
+
+
+def suggested_classes(found: PatternBound, problem: Problem) -> dict[str, frozenset[str]]:
+    """Per workload, the classes of `problem` in the merged classes the coarse pattern LP's
+    last solution (`found.nodes`) puts its merged demand on: a guide for the greedy pass
+    (`greedy.Guide.classes`), not a bound."""
+    members = {group[0].id: [c.id for c in group] for group in _class_groups(problem)}
+    on: dict[str, set[str]] = {}
+    for ids, hosted, nodes in found.nodes or ():
+        if nodes <= 1e-6:
+            continue
+        chosen = [c for merged in ids for c in members.get(merged, ())]
+        for names in hosted:
+            for name in names:
+                on.setdefault(name, set()).update(chosen)
+    return {name: frozenset(ids) for name, ids in on.items()}
