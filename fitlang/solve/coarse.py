@@ -98,7 +98,7 @@ def _about_pairs(problem: Problem, lists: dict[int, list[str]]) -> int:
     for demand in problem.demands:
         classes = lists[id(demand.eligible)]
         if demand.replicas > 0 and demand.group is None and not demand.exclusive \
-                and not any(r.anti and r.target == "self" and r.topology == "node" for r in demand.affinities):
+                and not demand.one_per_node:
             key = (tuple(classes), tuple(demand.requests[r] for r in RESOURCES))
             if key in keys:
                 continue
