@@ -52,6 +52,8 @@ def coarsened(problem: Problem) -> tuple[Problem, dict[str, str]]:
 
 
 def _merged_classes(problem: Problem) -> tuple[list[NodeClass], dict[str, str]]:
+    """The merged classes (every member's nodes, the largest member's capacity per resource,
+    no labels, zone, region or site), and per member class id the merged one's id."""
     classes: list[NodeClass] = []
     merged_id: dict[str, str] = {}
     for members in _class_groups(problem):
