@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import typing
 from pathlib import Path
+from typing import NotRequired
 
 import jsonschema
 import pytest
@@ -16,7 +18,7 @@ from conftest import EXAMPLES, FIXTURES, ROOT, policies
 from pydantic import ValidationError
 from solving import problem_from
 
-from fitlang.documents import ExplanationDocument, OutputManifest, PlacementDocument
+from fitlang.documents import WRITTEN_AS, ExplanationDocument, OutputManifest, PlacementDocument
 from fitlang.solve.verify import verify
 
 EVERY_EXAMPLE = policies(EXAMPLES)
@@ -55,6 +57,8 @@ def test_every_example_placement_reads_back_through_its_model_and_schema(path, c
     code, document = _run(capsys, "solve", str(path), "--format", "json", "--all-nodes")
     assert code == (1 if path.name == "infeasible.fit" else 0)
     assert _read_back(PlacementDocument, document) == document
+    # key for key in the model's order too: the writer makes typed dicts (`WRITTEN_AS`)
+    assert json.dumps(_read_back(PlacementDocument, document)) == json.dumps(document)
     _schema("placement").validate(document)
     _schema("placement-input").validate(document)  # what solve writes, verify reads
     # the lists were read item by item: each example places all (infeasible.fit: nothing)
@@ -189,3 +193,39 @@ def test_the_writers_assignment_rows_are_the_models_fields():
     assert list(hints) == list(fields)
     required = {name for name, hint in hints.items() if typing.get_origin(hint) is not NotRequired}
     assert required == {name for name, field in fields.items() if field.is_required()}
+
+
+@pytest.mark.parametrize("model", list(WRITTEN_AS), ids=lambda m: m.__name__)
+def test_each_typed_dict_the_placement_writer_makes_names_its_models_fields(model):
+    """The placement writer makes typed dicts (`documents.WRITTEN_AS`: no pydantic loaded to
+    write a placement); each model is their one definition: the same fields in the same
+    order, the same required, and a nested document typed by the nested model's typed dict."""
+    fields = model.model_fields
+    hints = typing.get_type_hints(WRITTEN_AS[model], include_extras=True)
+    assert list(hints) == list(fields)
+    required = {name for name, hint in hints.items() if typing.get_origin(hint) is not NotRequired}
+    assert required == {name for name, field in fields.items() if field.is_required()}
+    for name, field in fields.items():
+        nested = [m for m in WRITTEN_AS if m in _types_in(field.annotation)]
+        assert [WRITTEN_AS[m] for m in nested] == \
+            [t for t in _types_in(hints[name]) if t in WRITTEN_AS.values()], name
+
+
+def _types_in(hint: object) -> list[object]:
+    """The classes a type hint names (`list[X] | None` -> [X, NoneType])."""
+    arguments = typing.get_args(hint)
+    return [hint] if not arguments else [t for a in arguments for t in _types_in(a)]
+
+
+def test_solve_writes_its_placement_without_loading_pydantic():
+    """What the typed dicts are for: a policy without inventory files is read, solved and
+    written without pydantic (0.1 s CPU of a 0.3 s run: docs/performance.md, Session 14)."""
+    import subprocess
+
+    code = ("import contextlib, io, sys\nfrom fitlang.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            f"    code = main(['solve', {str(EXAMPLES / 'eu-inference.fit')!r}, '--format', 'json'])\n"
+            "print(code, 'pydantic' in sys.modules, len(out.getvalue()) > 0)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                           check=True).stdout.split()
+    assert shown == ["0", "False", "True"]
