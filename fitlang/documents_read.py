@@ -168,6 +168,14 @@ def slurm_node_records() -> TypeAdapter[list[SlurmNodeRecord]]:
     return _adapter(list[SlurmNodeRecord])
 
 
+# the documents read on every placement command whose inventories name them: validated through
+# their core schemas (fitlang/core_schemas.py, generated from these TypedDicts), without pydantic
+CORE_SCHEMA_OF: dict[str, Any] = {
+    "kubectl-node-list": KubectlNodeList,
+    "slurm-node-records": list[SlurmNodeRecord],
+}
+
+
 # ---- errors as people read them -------------------------------------------------------------
 
 def json_path(location: tuple[int | str, ...], root: str = "") -> str:

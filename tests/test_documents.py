@@ -217,15 +217,79 @@ def _types_in(hint: object) -> list[object]:
     return [hint] if not arguments else [t for a in arguments for t in _types_in(a)]
 
 
-def test_solve_writes_its_placement_without_loading_pydantic():
-    """What the typed dicts are for: a policy without inventory files is read, solved and
-    written without pydantic (0.1 s CPU of a 0.3 s run: docs/performance.md, Session 14)."""
+@pytest.mark.parametrize("name", ["eu-inference.fit", "onprem-burst.fit", "slurm-cluster.fit"])
+def test_solve_reads_its_inventories_and_writes_its_placement_without_loading_pydantic(name):
+    """What the typed dicts and the core schemas are for: a policy, its kubectl or Slurm
+    inventory files (onprem-burst, slurm-cluster), solved and written without loading pydantic
+    (0.1-0.2 s CPU of a 0.3-0.7 s run: docs/performance.md, Session 14)."""
     import subprocess
 
     code = ("import contextlib, io, sys\nfrom fitlang.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
-            f"    code = main(['solve', {str(EXAMPLES / 'eu-inference.fit')!r}, '--format', 'json'])\n"
+            f"    code = main(['solve', {str(EXAMPLES / name)!r}, '--format', 'json'])\n"
             "print(code, 'pydantic' in sys.modules, len(out.getvalue()) > 0)")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                            check=True).stdout.split()
     assert shown == ["0", "False", "True"]
+
+
+def test_the_core_schemas_are_current():
+    spec = importlib.util.spec_from_file_location("gen_schemas", ROOT / "tools" / "gen_schemas.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    on_disk = (ROOT / "fitlang" / "core_schemas.py").read_text()
+    assert on_disk == module.render_core_schemas(), \
+        "fitlang/core_schemas.py is stale: run .venv/bin/python tools/gen_schemas.py"
+
+
+KUBECTL_FILES = [FIXTURES / "inventory" / "nodes.json", EXAMPLES / "inventory" / "onprem-nodes.json"]
+
+
+def _spoilt(path: Path) -> str:
+    """A kubectl file wrong in a label, the taints and a quantity of three nodes."""
+    document = json.loads(path.read_text())
+    document["items"][0]["metadata"]["labels"] = {"rack": [1]}
+    document["items"][1]["spec"] = {"taints": "none"}
+    document["items"][-1]["status"] = {"capacity": {"cpu": None}}
+    return json.dumps(document)
+
+
+def _outcome(validate, text: str):
+    """What a validator gives: the records, or the errors (type, JSON path, input)."""
+    from pydantic_core import ValidationError as CoreError
+
+    try:
+        return "read", validate(text)
+    except CoreError as error:
+        return "errors", [(e["type"], e["loc"], e["input"]) for e in error.errors()]
+
+
+@pytest.mark.parametrize("text", [p.read_text() for p in KUBECTL_FILES] + [_spoilt(KUBECTL_FILES[0])],
+                         ids=["fixture", "example", "spoilt"])
+def test_the_kubectl_core_schema_reads_as_the_typed_dicts_adapter(text):
+    """The generated core schema (what `fitc` reads inventories with) and pydantic's adapter
+    of the TypedDicts (their definition): the same records, keys in the same order, or the
+    same errors."""
+    from fitlang.core_schemas import validator
+    from fitlang.documents_read import kubectl_node_list
+
+    core = _outcome(validator("kubectl-node-list").validate_json, text)
+    adapter = _outcome(kubectl_node_list().validate_json, text)
+    assert core == adapter and json.dumps(core) == json.dumps(adapter)
+    assert core[0] == ("errors" if "none" in text else "read")
+
+
+def test_the_slurm_core_schema_reads_as_the_typed_dicts_adapter():
+    from fitlang.core_schemas import validator
+    from fitlang.documents_read import slurm_node_records
+    from fitlang.model.inventory import _slurm_fields
+
+    lines = (EXAMPLES / "inventory" / "slurm-nodes.txt").read_text().splitlines()
+    records = [_slurm_fields(line) for line in lines if line.strip()]
+    records.append({"NodeName": 7, "State": ["IDLE"]})  # wrong types: the same errors
+    for given in (records[:-1], records):
+        core = _outcome(validator("slurm-node-records").validate_python, given)
+        adapter = _outcome(slurm_node_records().validate_python, given)
+        assert core == adapter and json.dumps(core) == json.dumps(adapter)
+    assert [outcome[0] for outcome in (core, _outcome(validator("slurm-node-records").validate_python,
+                                                      records[:-1]))] == ["errors", "read"]
