@@ -25,6 +25,138 @@ def validator(name: str) -> SchemaValidator:
 
 
 SCHEMAS: dict[str, Any] = {
+ 'placement-input': {
+  'type': 'typed-dict',
+  'fields': {
+   'status': {
+    'type': 'typed-dict-field',
+    'schema': {'type': 'str'},
+    'required': False,
+   },
+   'objective': {
+    'type': 'typed-dict-field',
+    'schema': {
+     'type': 'dict',
+     'keys_schema': {'type': 'str'},
+     'values_schema': {'type': 'any'},
+    },
+    'required': False,
+   },
+   'nodes': {
+    'type': 'typed-dict-field',
+    'schema': {
+     'type': 'list',
+     'items_schema': {
+      'type': 'typed-dict',
+      'fields': {
+       'name': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'str'},
+        'required': True,
+       },
+       'provisioned': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'bool'},
+        'required': False,
+       },
+      },
+      'computed_fields': [],
+      'extra_behavior': 'ignore',
+      'config': {'strict': True, 'title': 'NodeRead'},
+      'ref': 'fitlang.documents_read.NodeRead',
+     },
+    },
+    'required': False,
+   },
+   'assignments': {
+    'type': 'typed-dict-field',
+    'schema': {
+     'type': 'list',
+     'items_schema': {
+      'type': 'typed-dict',
+      'fields': {
+       'workload': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'str'},
+        'required': True,
+       },
+       'replica': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'int'},
+        'required': True,
+       },
+       'node': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'str'},
+        'required': True,
+       },
+       'option': {
+        'type': 'typed-dict-field',
+        'schema': {
+         'type': 'nullable',
+         'schema': {'type': 'str'},
+        },
+        'required': False,
+       },
+       'start': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'str'},
+        'required': False,
+       },
+       'end': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'str'},
+        'required': False,
+       },
+      },
+      'computed_fields': [],
+      'extra_behavior': 'ignore',
+      'config': {'strict': True, 'title': 'AssignmentRead'},
+      'ref': 'fitlang.documents_read.AssignmentRead',
+     },
+    },
+    'required': True,
+   },
+   'unplaced': {
+    'type': 'typed-dict-field',
+    'schema': {
+     'type': 'list',
+     'items_schema': {
+      'type': 'typed-dict',
+      'fields': {
+       'workload': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'str'},
+        'required': True,
+       },
+       'replica': {
+        'type': 'typed-dict-field',
+        'schema': {'type': 'int'},
+        'required': True,
+       },
+       'option': {
+        'type': 'typed-dict-field',
+        'schema': {
+         'type': 'nullable',
+         'schema': {'type': 'str'},
+        },
+        'required': False,
+       },
+      },
+      'computed_fields': [],
+      'extra_behavior': 'ignore',
+      'config': {'strict': True, 'title': 'UnplacedRead'},
+      'ref': 'fitlang.documents_read.UnplacedRead',
+     },
+    },
+    'required': False,
+   },
+  },
+  'computed_fields': [],
+  'extra_behavior': 'ignore',
+  'config': {'strict': True, 'title': 'fitc placement as fitc verify reads it'},
+  'ref': 'fitlang.documents_read.PlacementRead',
+ },
  'kubectl-node-list': {
   'type': 'typed-dict',
   'fields': {

@@ -293,3 +293,25 @@ def test_the_slurm_core_schema_reads_as_the_typed_dicts_adapter():
         assert core == adapter and json.dumps(core) == json.dumps(adapter)
     assert [outcome[0] for outcome in (core, _outcome(validator("slurm-node-records").validate_python,
                                                       records[:-1]))] == ["errors", "read"]
+
+
+def test_the_placement_core_schema_reads_as_the_typed_dicts_adapter():
+    """`fitc verify` checks a placement's shape through the generated core schema: strict as
+    `PlacementRead` (a replica number "1" or true is wrong), the same errors, the same order."""
+    from fitlang.core_schemas import validator
+    from fitlang.documents_read import placement_read
+
+    good = _placed()
+    good["nodes"] = [{"name": "p-0", "provisioned": False}]
+    bad = json.loads(json.dumps(good))
+    bad["assignments"][1]["replica"] = "1"
+    bad["assignments"][2]["replica"] = True
+    bad["nodes"][0]["provisioned"] = "yes"
+    bad["unplaced"] = [{"workload": 7, "replica": 0}]
+    outcomes = []
+    for document in (good, bad):
+        core = _outcome(validator("placement-input").validate_python, document)
+        adapter = _outcome(placement_read().validate_python, document)
+        assert core == adapter and json.dumps(core) == json.dumps(adapter)
+        outcomes.append(core[0])
+    assert outcomes == ["read", "errors"]
