@@ -1287,6 +1287,18 @@ class SegmentsNeedCheckpoint(Message):
     detail: str
 
 
+class ReplicasStartApart(Message):
+    code = "W0955"
+    summary = "a job whose replicas start at different times is written as one Slurm job per start"
+    template = "{target}: {detail}"
+    severity = Severity.WARNING
+    fix = ("Nothing, if the replicas are independent (each task its own work). If they must run "
+           "together as one job (one MPI world), give them room to start at once: more nodes, or "
+           "a later deadline.")
+    target: str
+    detail: str
+
+
 class RunsNotOneCronJob(Message):
     code = "W0953"
     summary = "recurring runs written as suspended Jobs: no CronJob runs the solved schedule"

@@ -594,3 +594,144 @@ def test_kubernetes_fidelity_reads_each_runs_deadline(tmp_path):
     assert files[name] != compiled.files[name]
     found = _fidelity("kubernetes", context, files)
     assert len(found) == 1 and "2027-03-02T07:00:00Z" in found[0], found
+
+
+# ---- Slurm: a job whose replicas start at different steps: a script per start ----------------
+
+# One node that holds one replica at a time (32 CPUs each), two 2 h replicas due by 04:00 in a
+# 4 h horizon. By hand, the only schedule: one replica 00:00-02:00, the other 02:00-04:00, both
+# on cpu-0, each due at 04:00 (the window's end). THREE: the same with two nodes and three
+# replicas: two start at 00:00 (one per node), the third at 02:00.
+APART = """
+pool cpu {
+  count = 1
+  cpu = 32
+  memory = 128GiB
+  price = 1 USD/h
+}
+
+workload render {
+  kind = job
+  replicas = 2
+  cpu = 32
+  memory = 64GiB
+  duration = 2h
+  deadline = 4h
+  image = "registry.example.com/render:1"
+  command = ["render", "--all"]
+}
+
+policy {
+  objective = cost
+  horizon = 4h
+  step = 1h
+  start = "2027-03-01T00:00Z"
+}
+"""
+THREE = APART.replace("count = 1", "count = 2").replace("replicas = 2", "replicas = 3")
+APART_SCRIPTS = ["render-start0.sbatch", "render-start1.sbatch"]
+
+
+def _options(script: str) -> dict[str, str]:
+    return dict(line.removeprefix("#SBATCH --").split("=", 1) for line in script.splitlines()
+                if line.startswith("#SBATCH --") and "=" in line)
+
+
+def test_a_job_whose_replicas_start_apart_is_a_script_per_start(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, APART), "slurm")
+    assert _codes(compiled) == {"W0955"}
+    assert _solved(context) == [("cpu-0", "2027-03-01T00:00:00", "2027-03-01T02:00:00"),
+                                ("cpu-0", "2027-03-01T02:00:00", "2027-03-01T04:00:00")]
+    assert sorted(n for n in compiled.files if n.endswith(".sbatch")) == APART_SCRIPTS
+    for name, begin in zip(APART_SCRIPTS, ("2027-03-01T00:00:00", "2027-03-01T02:00:00")):
+        options = _options(compiled.files[name])
+        assert (options["begin"], options["deadline"], options["time"]) == (
+            begin, "2027-03-01T04:00:00", "02:00:00")
+        assert (options["job-name"], options["nodelist"], options["ntasks"]) == ("render", "cpu-0", "1")
+    assert not any(n.endswith(".submit.sh") for n in compiled.files)  # nothing to chain
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
+def test_each_start_runs_its_own_replicas_nodes_and_tasks(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, THREE), "slurm")
+    assert "W0955" in _codes(compiled)
+    solved = _solved(context)
+    assert [start[11:16] for _, start, _ in solved] == ["00:00", "00:00", "02:00"]  # by hand
+    first, second = (_options(compiled.files[n]) for n in APART_SCRIPTS)
+    assert (first["nodes"], first["ntasks"], sorted(first["nodelist"].split(","))) == (
+        "2", "2", ["cpu-0", "cpu-1"])
+    assert (second["nodes"], second["ntasks"], second["nodelist"]) == ("1", "1", solved[2][0])
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
+@pytest.mark.parametrize("edit", [
+    ("render-start1.sbatch", "--begin=2027-03-01T02:00:00", "--begin=2027-03-01T03:00:00"),
+    ("render-start1.sbatch", "--begin=2027-03-01T02:00:00", "--begin=2027-03-01T00:00:00"),
+    ("render-start0.sbatch", "--deadline=2027-03-01T04:00:00", "--deadline=2027-03-01T05:00:00"),
+    ("render-start0.sbatch", "--time=02:00:00", "--time=01:00:00"),
+    ("render-start1.sbatch", None, None),  # the second start not written at all
+])
+def test_a_start_script_with_a_wrong_begin_deadline_or_time_fails_fidelity(tmp_path, edit):
+    compiled, context = _compile(_policy(tmp_path, APART), "slurm")
+    files = dict(compiled.files)
+    name, old, new = edit
+    if old is None:
+        del files[name]
+    else:
+        assert old in files[name]
+        files[name] = files[name].replace(old, new)
+    assert _fidelity("slurm", context, files), edit
+
+
+def test_a_real_slurm_holds_each_start_at_its_begin_and_deadline(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, APART), "slurm")
+    submit = "".join(f"sbatch --test-only {n}\nsbatch {n}\n" for n in APART_SCRIPTS)
+    files = {**compiled.files, "all.sh": "set -eu\n" + submit}
+    jobs = sorted(_real_cluster_jobs(tmp_path, context, files, "all.sh"),
+                  key=lambda j: int(j["JobId"]))
+    assert [(j["JobName"], j["StartTime"], j["Deadline"], j["ReqNodeList"], j["TimeLimit"])
+            for j in jobs] == [
+        ("render", start, "2027-03-01T04:00:00", node, "02:00:00") for node, start, _ in
+        _solved(context)]
+    assert all(j["JobState"] == "PENDING" and j["NumTasks"] == "1" for j in jobs)
+
+
+def test_a_gang_is_never_split_across_starts(tmp_path):
+    # the same two replicas as a gang: they must run together, which one node cannot do at
+    # once; a gang in time is refused at check (E0906), so no script splits it
+    text = APART.replace("  duration = 2h", "  duration = 2h\n  gang = true")
+    compilation = Compilation(_policy(tmp_path, text))
+    assert "E0906" in {d.code for d in compilation.check().diagnostics}
+    assert compilation.problem is None
+
+
+def test_start_scripts_are_the_same_bytes_twice(tmp_path):
+    first, _ = _compile(_policy(tmp_path, THREE, "a.fit"), "slurm")
+    second, _ = _compile(_policy(tmp_path, THREE, "a.fit"), "slurm")
+    assert first.files == second.files
+
+
+# Every 6 h from 00:00, 2 h within 4 h; electricity 0.10 USD/kWh at 00-03, 06, 08, 13, 16-17,
+# else 0.30. By hand: run 1 (00:00) costs 2.20 at offset 0 or 1 (2.40 at 2), run 2 (06:00)
+# 2.40 at any offset, run 3 (12:00) 2.40 at offset 0 or 1 (2.60 at 2): several schedules cost
+# 7.00, some with the runs at one offset; the tie-break picks one of those (`timeline_align`),
+# so one cron schedule runs them: a CronJob, no suspended Jobs (no W0953).
+def _tied(hourly: str) -> str:
+    """test_timing's ALIGN policy on one node, with an image and a command to compile."""
+    from test_timing import ALIGN
+
+    return ALIGN.format(count=1, hourly=hourly).replace(
+        "  within = 4h\n", '  within = 4h\n  image = "registry.example.com/sweep:1"\n'
+        '  command = ["sweep"]\n')
+
+
+def test_runs_tied_in_cost_are_aligned_so_one_cronjob_runs_them(tmp_path):
+    cheap = {0, 1, 2, 6, 8, 13, 16, 17}
+    hourly = ", ".join("0.10 USD/kWh" if h in cheap else "0.30 USD/kWh" for h in range(18))
+    compiled, context = _compile(_policy(tmp_path, _tied(hourly)), "kubernetes")
+    assert context.placement.value == 7
+    starts = sorted(a.start for a in context.placement.assignments)
+    assert len({start % 6 for start in starts}) == 1 and starts[0] in (0, 1)
+    assert "W0953" not in _codes(compiled)
+    assert [d["kind"] for d in _documents(compiled.files)].count("CronJob") == 1
+    assert _fidelity("kubernetes", context, compiled.files) == []

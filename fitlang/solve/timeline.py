@@ -26,6 +26,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, Timeline
 from fitlang.rules import carbon, completion, preemption, timing
 from fitlang.rules.base import GroupKey
+from fitlang.solve import timeline_align
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Outcome, Status
@@ -200,9 +201,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
         status = Status.OPTIMAL
     if unplaced:
         status = Status.UNKNOWN
-    return TimedPlacement(status, objective, value, None if bound is None else min(bound, value),
-                          assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
-                          bought=bought_in_time(problem, assignments), timeline=timeline)
+    placed = TimedPlacement(status, objective, value, None if bound is None else min(bound, value),
+                            assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
+                            bought=bought_in_time(problem, assignments), timeline=timeline)
+    return timeline_align.aligned(problem, placed, names)  # a tie-break: never changes the value
 
 
 def _relaxed_bound(encoding: TimeEncoding, objective: str, time_limit: float | None,

@@ -267,6 +267,8 @@ class Slurm(Target):
                 files.update(self._array(template, context, workload, declared_ids))
             elif timed == "segments":
                 files.update(self._segments(template, context, workload, declared_ids))
+            elif timed == "starts":
+                files.update(self._starts_apart(template, context, workload, declared_ids))
             else:
                 files[f"{job_name(workload)}.sbatch"] = template.render(
                     self._values(context, workload, context.splits(workload), declared_ids))
@@ -291,7 +293,7 @@ class Slurm(Target):
             "partition": partition, "account": settings(context).account,
             "time": slurm_time(workload.time_limit_seconds) if workload.time_limit_seconds else None,
             "env": sorted(workload.env.items()), "command": list(workload.command),
-            "array": None, "segment": None, **_timing(context, workload),
+            "array": None, "segment": None, "start": None, **_timing(context, workload),
         }
 
     def _array(self, template: jinja2.Template, context: CompileContext, workload,
@@ -331,6 +333,23 @@ class Slurm(Target):
             order.append(name)
         chained = list(zip(order, slurm_runs.follows(segments)))
         files[job_name(workload) + slurm_runs.ARRAY_SUFFIX] = slurm_runs.chain_submit_script(chained)
+        return files
+
+    def _starts_apart(self, template: jinja2.Template, context: CompileContext, workload,
+                      declared_ids: set[str]) -> dict[str, str]:
+        """A job whose replicas the solver starts at different steps: a script per start
+        (`NAME-startK.sbatch`, in start order), each with its start's `--begin`, nodes and
+        tasks, and the window's `--deadline`. Each replica runs once and unbroken, so the jobs
+        need no chaining: Slurm runs each from its own begin."""
+        timeline = context.problem.timeline
+        starts = slurm_runs.starts(context, workload)
+        files = {}
+        for index, group in enumerate(starts):
+            values = self._values(context, workload, list(group.splits), declared_ids)
+            length = None if workload.time_limit_seconds else group.end - group.start
+            values.update(_timing_at(timeline, group.start, group.deadline, length))
+            values.update(start=f"{index + 1} of {len(starts)}")
+            files[f"{job_name(workload)}{slurm_runs.START_INFIX}{index}.sbatch"] = template.render(values)
         return files
 
     def _cluster_files(self, environment: jinja2.Environment, context: CompileContext,
@@ -409,7 +428,8 @@ def _starts(context: CompileContext, workload) -> set[int]:
 
 def _timed_kind(context: CompileContext, workload) -> str | None:
     """How a workload that starts more than once is written: `array` (a recurring job),
-    `segments` (a preemptible job run in pieces); None: one script."""
+    `segments` (a preemptible job run in pieces), `starts` (a job whose replicas start apart:
+    a script per start); None: one script (or refused, for a gang or a service)."""
     if context.problem.timeline is None or len(_starts(context, workload)) < 2:
         return None
     demand = slurm_runs.demand_of(context, workload)
@@ -417,6 +437,8 @@ def _timed_kind(context: CompileContext, workload) -> str | None:
         return "array"
     if demand.min_segment is not None:
         return "segments"
+    if demand.job and not demand.gang:
+        return "starts"
     return None
 
 
@@ -442,11 +464,15 @@ def _timing_problems(context: CompileContext, need: Findings) -> list[Diagnostic
                 "chained by `--dependency=afterany`; Slurm stops each at its `--time`: the job "
                 "must checkpoint and resume", w.spans.get("preemptible", w.origin),
                 kind=msg.SegmentsNeedCheckpoint))
-        elif len(_starts(context, w)) > 1:
+        elif kind == "starts":
+            problems.append(need(
+                f"the replicas of `{w.name}` start at {len(_starts(context, w))} different times: "
+                "written as a job per start, each with its own tasks (`SLURM_NTASKS`, "
+                "`SLURM_PROCID` count within it)", w.origin, kind=msg.ReplicasStartApart))
+        elif len(_starts(context, w)) > 1:  # a gang runs as one job, whose tasks start together
             problems.append(need(
                 f"the replicas of `{w.name}` start at different times ({len(_starts(context, w))} "
-                "starts): the slurm target writes one job per workload, whose tasks start "
-                "together; give the workload `replicas = 1` per job", w.origin))
+                "starts): a gang runs as one job, whose tasks start together", w.origin))
     return problems
 
 

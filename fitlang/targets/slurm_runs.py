@@ -16,6 +16,11 @@ window's end), in `slurm.py`. Two kinds of job start more than once:
   segment of its replicas has ended (`--dependency=afterany:ID`), so two segments of a replica
   never run at once. Slurm stops a segment at its time limit (SIGTERM, then SIGKILL after
   `KillWait`): the job must checkpoint and resume from it, W0952 says so.
+
+A job that runs once but whose replicas the solver starts at different steps (a node that
+holds one replica at a time, say) is one script per start (`NAME-startK.sbatch`), each its
+start's `--begin`, nodes and tasks and the window's `--deadline`: W0955 says the workload's
+tasks are split across jobs. A gang is never split (E0601).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from fitlang.model.problem import Demand
 from fitlang.targets.base import CompileContext, Split
 
 ARRAY_SUFFIX = ".submit.sh"
+START_INFIX = "-start"  # `NAME-startK.sbatch`: the K-th start of a job whose replicas start apart
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,12 @@ def runs(context: CompileContext, workload) -> list[TimedGroup]:
     """A recurring job's runs, one group each (run k holds replicas k x per_run onward)."""
     per_run = demand_of(context, workload).replicas_per_run
     return groups(context, workload, lambda a: a.replica // per_run)
+
+
+def starts(context: CompileContext, workload) -> list[TimedGroup]:
+    """A job's replicas by the step they start at, one group per start, in start order (a job
+    that runs once and unbroken: all of a start's replicas end together)."""
+    return groups(context, workload, lambda a: getattr(a, "start", 0))
 
 
 def segments(context: CompileContext, workload) -> list[TimedGroup]:
