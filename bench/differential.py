@@ -49,17 +49,21 @@ def main() -> None:
 
 
 def _bound_summary(bounds: list[tuple]) -> None:
-    """Where every replica must be placed and can be: the pair and the pattern bounds
-    against the reference's optimum (neither may be above it)."""
+    """Where every replica must be placed and can be: the pair, pattern and coarse bounds
+    against the reference's optimum (none may be above it)."""
     if not bounds:
         return
+    coarse = [(c, o) for _, _, o, c in bounds if c is not None]
+    bounds = [(p, q, o) for p, q, o, _ in bounds]
     positive = [(p, q, o) for p, q, o in bounds if o > 0]
     ratio = sorted(float(q / o) for _, q, o in positive)
     print(f"\nbounds on {len(bounds)} policies: pair above the optimum {sum(p > o for p, _, o in bounds)}, "
           f"pattern above {sum(q > o for _, q, o in bounds)}; pattern equal to the optimum "
           f"{sum(abs(q - o) <= 1e-6 for _, q, o in bounds)} (pair: {sum(abs(p - o) <= 1e-6 for p, _, o in bounds)}), "
           f"above the pair bound {sum(q > p for p, q, _ in bounds)}; median pattern / optimum "
-          f"{ratio[len(ratio) // 2] if ratio else float('nan'):.3f}")
+          f"{ratio[len(ratio) // 2] if ratio else float('nan'):.3f}; coarse bound on {len(coarse)}: "
+          f"above the optimum {sum(c > o for c, o in coarse)}, "
+          f"equal to it {sum(abs(c - o) <= 1e-6 for c, o in coarse)}")
 
 
 if __name__ == "__main__":

@@ -168,6 +168,16 @@ def slurm_node_records() -> TypeAdapter[list[SlurmNodeRecord]]:
     return _adapter(list[SlurmNodeRecord])
 
 
+# the documents read on every placement command whose policy names them (inventories) and by
+# `fitc verify`: validated through their core schemas (fitlang/core_schemas.py, generated from
+# these TypedDicts) without loading pydantic; what fails is named through `error_lines`
+CORE_SCHEMA_OF: dict[str, Any] = {
+    "placement-input": PlacementRead,  # `fitc verify`, `--current` placements
+    "kubectl-node-list": KubectlNodeList,
+    "slurm-node-records": list[SlurmNodeRecord],
+}
+
+
 # ---- errors as people read them -------------------------------------------------------------
 
 def json_path(location: tuple[int | str, ...], root: str = "") -> str:

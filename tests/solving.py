@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fitlang.driver import Compilation
 from fitlang.solve.bound import lower_bound
+from fitlang.solve.coarse import coarse_bound
 from fitlang.solve.patterns import pattern_bound
 from fitlang.solve.placement import Placement, solve
 from fitlang.solve.report import as_json
@@ -95,7 +96,8 @@ class Differential:
     seed: int
     kinds: set[str]
     disagreements: list[str]  # empty: fitc and the reference agree on everything compared
-    # where every replica must be and can be placed: (pair bound, pattern bound, optimum)
+    # where every replica must be and can be placed: (pair bound, pattern bound, optimum,
+    # coarse bound or None)
     bounds: tuple | None = None
 
 
@@ -143,7 +145,12 @@ def compare_with_reference(seed, directory: Path) -> Differential:
             for name, value in (("pattern bound", patterns.value), ("patterns' round", patterns.best_round)):
                 if value is not None and value > expected.cost:
                     found.append(f"{name}: {value} above the reference's optimum {expected.cost}")
-            bounds = (relaxed, patterns.value, expected.cost)
+            # the pattern bound of the coarse problem (fitlang/solve/coarse.py)
+            coarse = coarse_bound(problem, placement.objective)
+            coarse_value = None if coarse is None else coarse.value
+            if coarse_value is not None and coarse_value > expected.cost:
+                found.append(f"coarse bound: {coarse_value} above the reference's optimum {expected.cost}")
+            bounds = (relaxed, patterns.value, expected.cost, coarse_value)
         if spec.allow_unplaced:
             levels = _placed_by_level(problem, placement)
             wanted = {k: v for k, v in expected.placed_by_level.items()}

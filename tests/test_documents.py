@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import typing
 from pathlib import Path
+from typing import NotRequired
 
 import jsonschema
 import pytest
@@ -16,7 +18,7 @@ from conftest import EXAMPLES, FIXTURES, ROOT, policies
 from pydantic import ValidationError
 from solving import problem_from
 
-from fitlang.documents import ExplanationDocument, OutputManifest, PlacementDocument
+from fitlang.documents import WRITTEN_AS, ExplanationDocument, OutputManifest, PlacementDocument
 from fitlang.solve.verify import verify
 
 EVERY_EXAMPLE = policies(EXAMPLES)
@@ -55,6 +57,8 @@ def test_every_example_placement_reads_back_through_its_model_and_schema(path, c
     code, document = _run(capsys, "solve", str(path), "--format", "json", "--all-nodes")
     assert code == (1 if path.name == "infeasible.fit" else 0)
     assert _read_back(PlacementDocument, document) == document
+    # key for key in the model's order too: the writer makes typed dicts (`WRITTEN_AS`)
+    assert json.dumps(_read_back(PlacementDocument, document)) == json.dumps(document)
     _schema("placement").validate(document)
     _schema("placement-input").validate(document)  # what solve writes, verify reads
     # the lists were read item by item: each example places all (infeasible.fit: nothing)
@@ -189,3 +193,125 @@ def test_the_writers_assignment_rows_are_the_models_fields():
     assert list(hints) == list(fields)
     required = {name for name, hint in hints.items() if typing.get_origin(hint) is not NotRequired}
     assert required == {name for name, field in fields.items() if field.is_required()}
+
+
+@pytest.mark.parametrize("model", list(WRITTEN_AS), ids=lambda m: m.__name__)
+def test_each_typed_dict_the_placement_writer_makes_names_its_models_fields(model):
+    """The placement writer makes typed dicts (`documents.WRITTEN_AS`: no pydantic loaded to
+    write a placement); each model is their one definition: the same fields in the same
+    order, the same required, and a nested document typed by the nested model's typed dict."""
+    fields = model.model_fields
+    hints = typing.get_type_hints(WRITTEN_AS[model], include_extras=True)
+    assert list(hints) == list(fields)
+    required = {name for name, hint in hints.items() if typing.get_origin(hint) is not NotRequired}
+    assert required == {name for name, field in fields.items() if field.is_required()}
+    for name, field in fields.items():
+        nested = [m for m in WRITTEN_AS if m in _types_in(field.annotation)]
+        assert [WRITTEN_AS[m] for m in nested] == \
+            [t for t in _types_in(hints[name]) if t in WRITTEN_AS.values()], name
+
+
+def _types_in(hint: object) -> list[object]:
+    """The classes a type hint names (`list[X] | None` -> [X, NoneType])."""
+    arguments = typing.get_args(hint)
+    return [hint] if not arguments else [t for a in arguments for t in _types_in(a)]
+
+
+@pytest.mark.parametrize("name", ["eu-inference.fit", "onprem-burst.fit", "slurm-cluster.fit"])
+def test_solve_reads_its_inventories_and_writes_its_placement_without_loading_pydantic(name):
+    """What the typed dicts and the core schemas are for: a policy, its kubectl or Slurm
+    inventory files (onprem-burst, slurm-cluster), solved and written without loading pydantic
+    (0.1-0.2 s CPU of a 0.3-0.7 s run: docs/performance.md, Session 14)."""
+    import subprocess
+
+    code = ("import contextlib, io, sys\nfrom fitlang.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            f"    code = main(['solve', {str(EXAMPLES / name)!r}, '--format', 'json'])\n"
+            "print(code, 'pydantic' in sys.modules, len(out.getvalue()) > 0)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                           check=True).stdout.split()
+    assert shown == ["0", "False", "True"]
+
+
+def test_the_core_schemas_are_current():
+    spec = importlib.util.spec_from_file_location("gen_schemas", ROOT / "tools" / "gen_schemas.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    on_disk = (ROOT / "fitlang" / "core_schemas.py").read_text()
+    assert on_disk == module.render_core_schemas(), \
+        "fitlang/core_schemas.py is stale: run .venv/bin/python tools/gen_schemas.py"
+
+
+KUBECTL_FILES = [FIXTURES / "inventory" / "nodes.json", EXAMPLES / "inventory" / "onprem-nodes.json"]
+
+
+def _spoilt(path: Path) -> str:
+    """A kubectl file wrong in a label, the taints and a quantity of three nodes."""
+    document = json.loads(path.read_text())
+    document["items"][0]["metadata"]["labels"] = {"rack": [1]}
+    document["items"][1]["spec"] = {"taints": "none"}
+    document["items"][-1]["status"] = {"capacity": {"cpu": None}}
+    return json.dumps(document)
+
+
+def _outcome(validate, text: str):
+    """What a validator gives: the records, or the errors (type, JSON path, input)."""
+    from pydantic_core import ValidationError as CoreError
+
+    try:
+        return "read", validate(text)
+    except CoreError as error:
+        return "errors", [(e["type"], e["loc"], e["input"]) for e in error.errors()]
+
+
+@pytest.mark.parametrize("text", [p.read_text() for p in KUBECTL_FILES] + [_spoilt(KUBECTL_FILES[0])],
+                         ids=["fixture", "example", "spoilt"])
+def test_the_kubectl_core_schema_reads_as_the_typed_dicts_adapter(text):
+    """The generated core schema (what `fitc` reads inventories with) and pydantic's adapter
+    of the TypedDicts (their definition): the same records, keys in the same order, or the
+    same errors."""
+    from fitlang.core_schemas import validator
+    from fitlang.documents_read import kubectl_node_list
+
+    core = _outcome(validator("kubectl-node-list").validate_json, text)
+    adapter = _outcome(kubectl_node_list().validate_json, text)
+    assert core == adapter and json.dumps(core) == json.dumps(adapter)
+    assert core[0] == ("errors" if "none" in text else "read")
+
+
+def test_the_slurm_core_schema_reads_as_the_typed_dicts_adapter():
+    from fitlang.core_schemas import validator
+    from fitlang.documents_read import slurm_node_records
+    from fitlang.model.inventory import _slurm_fields
+
+    lines = (EXAMPLES / "inventory" / "slurm-nodes.txt").read_text().splitlines()
+    records = [_slurm_fields(line) for line in lines if line.strip()]
+    records.append({"NodeName": 7, "State": ["IDLE"]})  # wrong types: the same errors
+    for given in (records[:-1], records):
+        core = _outcome(validator("slurm-node-records").validate_python, given)
+        adapter = _outcome(slurm_node_records().validate_python, given)
+        assert core == adapter and json.dumps(core) == json.dumps(adapter)
+    assert [outcome[0] for outcome in (core, _outcome(validator("slurm-node-records").validate_python,
+                                                      records[:-1]))] == ["errors", "read"]
+
+
+def test_the_placement_core_schema_reads_as_the_typed_dicts_adapter():
+    """`fitc verify` checks a placement's shape through the generated core schema: strict as
+    `PlacementRead` (a replica number "1" or true is wrong), the same errors, the same order."""
+    from fitlang.core_schemas import validator
+    from fitlang.documents_read import placement_read
+
+    good = _placed()
+    good["nodes"] = [{"name": "p-0", "provisioned": False}]
+    bad = json.loads(json.dumps(good))
+    bad["assignments"][1]["replica"] = "1"
+    bad["assignments"][2]["replica"] = True
+    bad["nodes"][0]["provisioned"] = "yes"
+    bad["unplaced"] = [{"workload": 7, "replica": 0}]
+    outcomes = []
+    for document in (good, bad):
+        core = _outcome(validator("placement-input").validate_python, document)
+        adapter = _outcome(placement_read().validate_python, document)
+        assert core == adapter and json.dumps(core) == json.dumps(adapter)
+        outcomes.append(core[0])
+    assert outcomes == ["read", "errors"]

@@ -600,12 +600,16 @@ def test_the_hourly_budget_is_of_the_end_state_not_of_the_nodes_side_by_side_mid
 UNDERCUT_AT_SCALE = UNDERCUT + "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
 
 
-def test_at_scale_the_document_states_the_proven_bound_and_gap(tmp_path):
+def test_at_scale_the_document_states_the_proven_bound_and_gap(tmp_path, monkeypatch):
     # 120 nodes (solved from what runs, move_scale.py); 6 old nodes run two web each. Worked
     # by hand: 12 x 4 cores need 6 nodes of 8 whatever the move, at 0.80 at the least: the
-    # least cost 4.80, and no replica is forced to move, so the bound is 4.80; the plan
-    # replaces all six (4.80 + 0.01 x (12 moves + 6 drained) = 4.98, which a node kept old
-    # would raise by 0.20 - 0.03)
+    # least cost 4.80, and no replica is forced to move, so the bound is 4.80 (without the
+    # whole move model's bound, which proves the optimum: below); the plan replaces all six
+    # (4.80 + 0.01 x (12 moves + 6 drained) = 4.98, which a node kept old would raise by
+    # 0.20 - 0.03)
+    from fitlang.solve import move_scale
+
+    monkeypatch.setattr(move_scale, "MOVE_MODEL_MAX_NODES", 0)
     result = plan_of(tmp_path, UNDERCUT_AT_SCALE, state_of(*[("web", f"old-{i // 2}") for i in range(12)]))
     document = PlanDocument.model_validate_json(as_json(result))
     assert document.objective == "cost+moves" and document.value == pytest.approx(4.98)
@@ -614,10 +618,21 @@ def test_at_scale_the_document_states_the_proven_bound_and_gap(tmp_path):
     assert "proven bound 4.80, gap 3.61%" in as_text(result)
 
 
+def test_at_scale_the_whole_move_model_proves_the_optimum(tmp_path):
+    # the same: each node kept old costs 0.20 more than its replacement's 0.80 + 0.03 (two
+    # moves, one drained), so 4.98 is the least; the move model's bound (class counts and
+    # stays) proves it
+    result = plan_of(tmp_path, UNDERCUT_AT_SCALE, state_of(*[("web", f"old-{i // 2}") for i in range(12)]))
+    document = PlanDocument.model_validate_json(as_json(result))
+    assert document.value == pytest.approx(4.98) and document.bound == pytest.approx(4.98, abs=1e-6)
+    assert document.gap == pytest.approx(0, abs=1e-6) and result.status == "optimal"
+
+
 def test_where_no_bound_was_proven_the_document_says_null(tmp_path, monkeypatch):
-    from fitlang.solve import bound
+    from fitlang.solve import bound, move_scale
 
     monkeypatch.setattr(bound, "lower_bound", lambda *arguments, **keywords: bound.Bound(None))
+    monkeypatch.setattr(move_scale, "move_model_bound", lambda *arguments, **keywords: None)
     result = plan_of(tmp_path, UNDERCUT_AT_SCALE, state_of(*[("web", f"old-{i // 2}") for i in range(12)]))
     document = json.loads(as_json(result))
     assert document["value"] == pytest.approx(4.98) and document["bound"] is None and document["gap"] is None

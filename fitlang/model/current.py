@@ -18,6 +18,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fitlang.documents_read import PlacementRead
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,9 @@ def placement_state(document: object, source: str,
                     knows: Callable[[str, str | None], bool] | None = None) -> StateRead:
     """`read_placement_state` of a parsed document. `knows(workload, option)`: whether the
     policy has them; assignments it does not know are left out and listed in `unknown`."""
-    from pydantic import ValidationError  # here: pydantic is slow to import
+    from pydantic_core import ValidationError  # here: pydantic_core is slow to import
 
-    from fitlang.documents_read import error_lines, placement_read
+    from fitlang.core_schemas import validator  # `documents_read.PlacementRead`, no pydantic
 
     read = StateRead()
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
@@ -98,8 +102,10 @@ def placement_state(document: object, source: str,
                              "an object with `assignments`")
         return read
     try:
-        placement = placement_read().validate_python(document)
+        placement: PlacementRead = validator("placement-input").validate_python(document)
     except ValidationError as error:
+        from fitlang.documents_read import error_lines
+
         read.problems.extend(f"{source}: {line}" for line in error_lines(error))
         return read
     running = []

@@ -155,13 +155,14 @@ def _kubectl_items(text: str, source: str,
                    result: InventoryRead) -> Iterable[tuple[int, KubectlNode]]:
     """The node records of a file, validated (`fitlang/documents.py`). A NodeList whose every
     record is well-formed is read in one pass from the text; anything else is read again record
-    by record, so that each bad one is named by its JSON path and the good ones are kept."""
-    from pydantic import ValidationError
+    by record, so that each bad one is named by its JSON path and the good ones are kept.
+    The one pass uses the generated core schema (fitlang/core_schemas.py: no pydantic to load)."""
+    from pydantic_core import ValidationError
 
-    from fitlang.documents_read import kubectl_node_list
+    from fitlang.core_schemas import validator
 
     try:
-        listed = kubectl_node_list().validate_json(text)
+        listed = validator("kubectl-node-list").validate_json(text)
     except ValidationError:
         return _kubectl_items_one_by_one(text, source, result)
     if listed.get("kind") == "Node":  # a Node that happens to have `items`: read it as a Node
@@ -286,7 +287,7 @@ _EXCLUDED_SLURM_STATES = ("DOWN", "DRAIN", "FAIL", "MAINT", "NOT_RESPONDING", "P
 
 def read_slurm(text: str, source: str) -> InventoryRead:
     """`scontrol -o show node` output: one `Key=Value ...` line per node."""
-    from fitlang.documents_read import slurm_node_records
+    from fitlang.core_schemas import validator  # `documents_read.SlurmNodeRecord`, generated
 
     result = InventoryRead()
     lines: list[tuple[int, dict[str, str] | None]] = []  # None: a line that names no node
@@ -295,7 +296,7 @@ def read_slurm(text: str, source: str) -> InventoryRead:
             fields = _slurm_fields(line)
             lines.append((number, fields if "NodeName" in fields else None))
     # every value is text, so nothing fails here: the records are typed, the other fields dropped
-    records = iter(slurm_node_records().validate_python([f for _, f in lines if f is not None]))
+    records = iter(validator("slurm-node-records").validate_python([f for _, f in lines if f is not None]))
     for number, named in lines:
         if named is None:
             result.problems.append(f"{source}:{number}: no NodeName=; expected "

@@ -69,11 +69,14 @@ class HighsBackend:
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None, start: dict[int, float] | None = None,
-                 improving: Improving | None = None) -> Outcome:
+                 improving: Improving | None = None, cpu_seconds: float | None = None) -> Outcome:
         """`start`: values of some variables (by index) of a known solution; HiGHS fixes the
-        integer ones it is given and completes the rest, and starts with that incumbent."""
+        integer ones it is given and completes the rest, and starts with that incumbent.
+        `cpu_seconds`: the branch and bound also stops once the process has used this much
+        CPU time in the call (on a loaded machine the wall time limit is mostly waiting)."""
         # the limit is on the whole call: building the matrix counts too
         deadline = None if time_limit is None else time.monotonic() + time_limit
+        cpu_deadline = None if cpu_seconds is None else time.process_time() + cpu_seconds
         form = matrix_form(model, objective)  # straight from the model's row blocks
         with _native_stdout_silenced():  # its banner and some diagnostics go to fd 1
             highs = _highs_with(form)
@@ -84,7 +87,7 @@ class HighsBackend:
                 indices = np.fromiter(start.keys(), dtype=np.int32, count=len(start))
                 values = np.fromiter(start.values(), dtype=float, count=len(start))
                 highs.setSolution(len(start), indices, values)
-            _watch(highs, deadline, improving)
+            _watch(highs, deadline, improving, cpu_deadline)
             highs.run()
             if start and _stale_start(highs, form):
                 highs.setOptionValue("presolve", "off")
@@ -160,17 +163,20 @@ def _highs_with(form: MatrixForm):
     return highs
 
 
-def _watch(highs, deadline: float | None, improving: Improving | None) -> None:
+def _watch(highs, deadline: float | None, improving: Improving | None,
+           cpu_deadline: float | None = None) -> None:
     """Report each improving solution with the bound so far; stop at the deadline (HiGHS's own
-    time limit counts its run only; this also counts the time the caller lost before it)."""
+    time limit counts its run only; this also counts the time the caller lost before it), or
+    once the process's CPU time reaches `cpu_deadline`."""
     if improving is not None:
         def improved(event) -> None:
             out = event.data_out
             improving(_fraction(out.objective_function_value), _bound_fraction(out.mip_dual_bound))
         highs.cbMipImprovingSolution.subscribe(improved)
-    if deadline is not None:
+    if deadline is not None or cpu_deadline is not None:
         def interrupt(event) -> None:
-            if time.monotonic() >= deadline:
+            if (deadline is not None and time.monotonic() >= deadline) or \
+                    (cpu_deadline is not None and time.process_time() >= cpu_deadline):
                 event.data_in.user_interrupt = True
         highs.cbMipInterrupt.subscribe(interrupt)
 

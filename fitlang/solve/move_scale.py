@@ -7,20 +7,24 @@ offer), so it is the start, and the move is decomposed by what changed:
 1. `repair`: the replicas that cannot stay (on nodes the policy lacks or on a class their
    rules now rule out; those the policy asks for on top of what runs) are placed, largest
    first, on a node in use with room (the fullest that takes them), else on a new node of
-   the class whose price, over the replicas of the workload one node of it takes, is least.
+   the class whose price over what one of its nodes would hold, of this replica and the
+   replicas to place next (first fit, `_fill`), is least.
    Replicas beyond what the policy asks for stop (`moving.moves_between` says which).
 2. `improve`: node by node, the change that lowers the objective most, cost plus
    `move_price` per replica moved and node drained or bought, while one does: a node in use
-   is *deleted* (its replicas first fit onto the other nodes in use) or *replaced* (by one
-   free node of a cheaper class that takes all its replicas).
+   is *deleted* (its replicas first fit onto the other nodes in use), *replaced* (by one
+   free node of a cheaper class that takes all its replicas) or, at most half used,
+   *merged* with another part-used node onto one free node cheaper than the two.
 
 Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
 workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
 topology (spread, affinity, latency, gangs, or named by another's affinity over one) moves
-only within its zone and cluster, where those rules count it as before, except where those
-rules only keep it apart from workloads by zone: then to any zone where none of them runs
-(anti-affinities on a node are kept node by node and lock no zone). `verify` checks the end
-state (`moving.solve_move` falls back to the whole model where it breaks a rule).
+only within its zone and cluster, where those rules count it as before, except: where those
+rules only keep it apart from workloads by zone, to any zone where none of them runs
+(anti-affinities on a node are kept node by node and lock no zone); where they are only its
+own spreads (not over `node`), to any domain where every spread keeps its skew
+(`_SpreadCounts`, counted as the fleet moves). `verify` checks the end state
+(`moving.solve_move` falls back to the whole model where it breaks a rule).
 
 The bound: the objective is a sum of the cost and the priced changes, each no less than its
 own least, so the least cost (`bound.lower_bound`, proven) plus `move_price` times the moves
@@ -28,7 +32,9 @@ no plan avoids (`forced_moves`: replicas running where they may no longer run) i
 lower bound on the objective. The least cost is the static solve's pair bound, with its
 rows that count nodes whole (`bound._cover_rows`: inventory 1,000 nodes, 48.07 -> 129.77
 USD/h). The pattern bound (patterns.py) proves more there (135.84) but in ~8 s CPU, past
-the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it is not run.
+the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it is not run. Up to
+`MOVE_MODEL_MAX_NODES` nodes the whole move model's bound (`move_model_bound`: class counts
+and stays, which count the moves, not only the forced ones) is tried for a few seconds.
 """
 
 from __future__ import annotations
@@ -47,6 +53,19 @@ from fitlang.solve.moving import State, current_state
 from fitlang.solve.placement import Assignment, Placement
 
 Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it ran in
+# the whole move model's bound (`move_model_bound`) is tried up to this many nodes, for at
+# most this long: at inventory 1,000 nodes it proves 136.92 USD/h in ~1.7 s CPU, 137.70 in
+# ~3.8 s, where the least cost + forced moves proves 130.93; at 10,000 nodes it has no root
+# LP in the plan's time
+MOVE_MODEL_MAX_NODES = 2_000
+MOVE_MODEL_SECONDS = 3.0  # of CPU time in its branch and bound
+MOVE_MODEL_WALL_SECONDS = 15.0  # and at most this long (a loaded machine gives it a share)
+FILL_LOOKAHEAD = 200  # the replicas to place next that a new node's class is weighed by
+MERGE_SHARE = 0.5  # nodes at most this full (in their largest resource) are merged in pairs,
+PARTNER_SHARE = 0.75  # each with a node at most this full
+MERGE_PARTNERS = 6  # the partners a node is tried with
+SPLIT_NODES = 4  # a node's replicas may go to up to this many free nodes of a cheaper class
+FREE_NODE_TRIES = 8  # the cheapest (class, nodes) a node's replicas are tried on (time)
 
 
 @dataclass
@@ -60,6 +79,9 @@ class _Node:
     hosted: Counter = field(default_factory=Counter)
 
 
+Moved = tuple[_Node, Demand, _Node]  # a replica moved: from, what, onto
+
+
 class _Rows:
     """The nodes in use as arrays, so that the nodes with room for a replica are found at
     once: free resources, class and zone per row, and whether the row is a node in use."""
@@ -68,6 +90,7 @@ class _Rows:
         self.class_index = {c.id: i for i, c in enumerate(classes)}
         self.zones: dict[tuple, int] = {}
         self.free = np.zeros((64, len(RESOURCES)), dtype=np.int64)
+        self.capacity = np.zeros((64, len(RESOURCES)), dtype=np.int64)
         self.of_class = np.zeros(64, dtype=np.int64)
         self.of_zone = np.zeros(64, dtype=np.int64)
         self.alive = np.zeros(64, dtype=bool)
@@ -77,15 +100,23 @@ class _Rows:
         row = len(self.names)
         if row == len(self.alive):
             self.free = np.concatenate([self.free, np.zeros_like(self.free)])
+            self.capacity = np.concatenate([self.capacity, np.zeros_like(self.capacity)])
             for array in ("of_class", "of_zone", "alive"):
                 grown = getattr(self, array)
                 setattr(self, array, np.concatenate([grown, np.zeros_like(grown)]))
         self.names.append(name)
         self.free[row] = [capacity[r] for r in RESOURCES]
+        self.capacity[row] = [capacity[r] for r in RESOURCES]
         self.of_class[row] = self.class_index[node_class.id]
         self.of_zone[row] = self.zone(_zone(node_class))
         self.alive[row] = True
         return row
+
+    def shares(self, row: int | None = None) -> np.ndarray:
+        """Per row (or of the one row), the largest share of a resource its replicas use."""
+        rows = slice(0, len(self.names)) if row is None else slice(row, row + 1)
+        capacity = self.capacity[rows]
+        return ((capacity - self.free[rows]) / np.maximum(capacity, 1)).max(axis=1)  # (none: 0 used)
 
     def zone(self, zone: tuple) -> int:
         return self.zones.setdefault(zone, len(self.zones))
@@ -97,6 +128,36 @@ class _Rows:
         if zones is not None:
             mask &= np.isin(self.of_zone[:count], zones)
         return np.flatnonzero(mask)
+
+
+class _SpreadCounts:
+    """One spread over a topology other than `node` of a demand: its replicas per domain, and
+    which domain each class is in, so that the domains a replica may go to keeping the skew
+    are found at once. The domains are those of the eligible classes with nodes or offers:
+    at least those `verify` counts (an offer's domain counts there once a node of it is
+    bought), so the skew read here is never less than `verify`'s and a move it allows keeps
+    the rule."""
+
+    def __init__(self, problem: Problem, demand: Demand, topology: str, max_skew: int) -> None:
+        self.max_skew = max_skew
+        eligible = set(demand.eligible)
+        values = [c.topology_value(topology) if c.id in eligible and (c.count or c.provisioned) else None
+                  for c in problem.classes]
+        index = {value: i for i, value in enumerate(dict.fromkeys(v for v in values if v is not None))}
+        self.of_class = np.array([-1 if v is None else index[v] for v in values], dtype=np.int64)
+        self.counts = np.zeros(len(index), dtype=np.int64)
+
+    def allowed(self, source_class: int) -> np.ndarray:
+        """Per class: may a replica removed from a node of `source_class` (not counted now)
+        go to a node of it? Its own domain (the counts as they were), or a domain where one
+        more keeps every domain within `max_skew`."""
+        grown = self.counts[None, :] + np.eye(len(self.counts), dtype=np.int64)
+        fine = grown.max(axis=1) - grown.min(axis=1) <= self.max_skew if len(self.counts) else \
+            np.zeros(0, dtype=bool)
+        source = self.of_class[source_class]
+        if source >= 0:
+            fine[source] = True
+        return np.append(fine, False)[self.of_class]  # (-1: the appended False)
 
 
 class ScaleMove:
@@ -118,6 +179,7 @@ class ScaleMove:
         named = {rule.target for d in problem.demands for rule in d.affinities if rule.topology != "node"}
         self.zoned = {d.name for d in problem.demands if _zoned(d) or d.workload in named}
         self.avoid = _apart_by_zone(problem)
+        self.spreads = _spread_counts(problem, named)
         self.nodes: dict[str, _Node] = {}
         self.bought: set[str] = set(problem.bought_now)
         self.watts = {scope.name: Fraction(0) for scope in problem.power_caps}
@@ -126,7 +188,17 @@ class ScaleMove:
         self.unplaced: list[str] = []
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
         self.running_now = current_state(problem)
-        self.by_price = sorted(problem.classes, key=lambda c: (c.price, c.id))
+        self.weight = _weights(problem)
+        self.owners_price = {c.id: c.price for c in problem.classes}
+        # per class, for the search of a free node to move onto: its price with the move
+        # price of a node bought (in floats: a filter, the exact test follows) and capacity
+        self.class_price = np.array([float(c.price + (self.price if c.provisioned else 0))
+                                     for c in problem.classes])
+        # per demand, the least of those prices over its eligible classes
+        self.cheapest = {d.name: float(self.class_price[self.eligible_mask[d.name]].min(initial=np.inf))
+                         for d in problem.demands}
+        self.class_capacity = np.array([[c.capacity[r] for r in RESOURCES] for c in problem.classes],
+                                       dtype=np.int64)
 
     # ---- the state --------------------------------------------------------------------------
 
@@ -147,6 +219,14 @@ class ScaleMove:
         node.hosted[demand.name] += amount
         self.rows.free[node.row] -= self.need[demand.name] * amount
         self.in_zone[demand.workload, _zone(node.node_class)] += amount
+        self._count_spreads(node, demand, amount)
+
+    def _count_spreads(self, node: _Node, demand: Demand, amount: int) -> None:
+        row = self.rows.of_class[node.row]
+        for spread in self.spreads.get(demand.name, ()):
+            domain = spread.of_class[row]
+            if domain >= 0:
+                spread.counts[domain] += amount
 
     def remove(self, node: _Node, demand: Demand, amount: int = 1) -> None:
         node.hosted[demand.name] -= amount
@@ -154,6 +234,7 @@ class ScaleMove:
             del node.hosted[demand.name]
         self.rows.free[node.row] += self.need[demand.name] * amount
         self.in_zone[demand.workload, _zone(node.node_class)] -= amount
+        self._count_spreads(node, demand, -amount)
 
     def _opened(self, node_class: NodeClass, sign: int) -> None:
         for scope in self.problem.power_caps:
@@ -196,11 +277,20 @@ class ScaleMove:
             return False
         return not any(d in self.apart.get(demand.name, ()) for d in others)
 
-    def targets(self, demand: Demand, zone: tuple | None, rows: np.ndarray | None = None) -> list[_Node]:
+    def targets(self, demand: Demand, zone: tuple | None, rows: np.ndarray | None = None,
+                source: NodeClass | None = None) -> list[_Node]:
         """The nodes in use that take one more replica (from a node of `zone`), in row order;
-        of `rows` only where given."""
-        zones = self._zones_from(demand, zone) if zone is not None and demand.name in self.zoned else None
-        found = self.rows.with_room(self.need[demand.name], self.eligible_mask[demand.name], zones)
+        of `rows` only where given. A replica of a demand whose only rules over a topology are
+        its spreads, taken off a node of `source` (and not counted now), may go to any domain
+        of each spread that keeps its skew (`_SpreadCounts.allowed`)."""
+        eligible = self.eligible_mask[demand.name]
+        zones = None
+        if source is not None and demand.name in self.spreads:
+            for spread in self.spreads[demand.name]:
+                eligible = eligible & spread.allowed(self.rows.class_index[source.id])
+        elif zone is not None and demand.name in self.zoned:
+            zones = self._zones_from(demand, zone)
+        found = self.rows.with_room(self.need[demand.name], eligible, zones)
         if rows is not None:
             found = np.intersect1d(found, rows)
         nodes = [self.nodes[self.rows.names[row]] for row in found]
@@ -221,7 +311,8 @@ class ScaleMove:
         if _zone(source) == _zone(target):
             return True
         row = self.rows.zone(_zone(target))
-        return all(d.name not in self.zoned or row in self._zones_from(d, _zone(source)) for d in demands)
+        return all(d.name not in self.zoned or d.name in self.spreads or  # (`_fit_all` checks these)
+                   row in self._zones_from(d, _zone(source)) for d in demands)
 
     def packing(self) -> SimpleNamespace:
         """The nodes in use by class, as `bound.lower_bound` reads a packing (`nodes`: class
@@ -281,19 +372,18 @@ class ScaleMove:
 
     def repair(self, displaced: list[tuple[Demand, tuple | None]]) -> None:
         order = sorted(displaced, key=lambda item: (-item[0].priority, -_size(item[0]), item[0].name))
-        left = Counter(demand.name for demand, _ in displaced)
-        for demand, zone in order:
+        for index, (demand, zone) in enumerate(order):
             zones: list[tuple | None] = [zone] if zone is not None else self._zones_for(demand)
             # a spread's replica goes to its first zone that takes it (on a node in use, else
             # a new one); any other replica to a node in use anywhere first
             tries: list[list[tuple | None]] = [[where] for where in zones] if demand.spreads else [zones]
+            upcoming = order[index + 1:index + 1 + FILL_LOOKAHEAD]
             target = None
             for allowed in tries:
                 target = next((t for where in allowed if (t := self._fullest(demand, where)) is not None),
-                              None) or self._open_for(demand, allowed, left[demand.name])
+                              None) or self._open_for(demand, allowed, upcoming)
                 if target is not None:
                     break
-            left[demand.name] -= 1
             if target is None:
                 self.unplaced.append(demand.name)
                 continue
@@ -324,40 +414,75 @@ class ScaleMove:
                     zones = {z for z in zones if not self.in_zone[other.workload, z]}
         return sorted(zones, key=lambda z: (self.in_zone[demand.workload, z], str(z)))
 
-    def _open_for(self, demand: Demand, zones: list[tuple | None], left: int) -> _Node | None:
+    def _open_for(self, demand: Demand, zones: list[tuple | None], upcoming: list[Displaced]) -> _Node | None:
         """A new node for a replica, in one of the zones (None: any): of the eligible class
-        where the replicas of its workload still to place that one node takes (at most
-        `left`) cost least each."""
-        rank = {zone: index for index, zone in enumerate(zones)}
+        whose price over what one of its nodes would hold (this replica and, filled first fit,
+        the replicas to place next: `_fill`) is least. (Ranked by this replica's workload
+        alone, a drained pool of one-a-node services at inventory 1,000 nodes reopened as
+        31 nodes of small classes where 16 of a larger one take it: 17.8 USD/h for 8.7.)"""
         classes = [self.problem.node_class(c) for c in demand.eligible]
-        if None not in rank and demand.name in self.zoned:
-            classes = [c for c in classes if _zone(c) in rank]
-
-        ranked = sorted(classes, key=lambda c: (_each_costs(c, demand, left), c.id))
-        for node_class in ranked:
-            if not self.may_open(node_class):
-                continue
-            name = self.free_node(node_class)
+        if None not in zones and demand.name in self.zoned:
+            classes = [c for c in classes if _zone(c) in zones]
+        zones_of: dict[str, list[tuple | None]] = {}  # the zones each upcoming demand may use
+        weighed: list[tuple[Fraction, str, str]] = []
+        for node_class in classes:
+            name = self.free_node(node_class) if self.may_open(node_class) else None
             if name is None:
                 continue
+            capacity = node_class.node_capacity.get(name, node_class.capacity)
+            held = self._fill(node_class, capacity, demand, upcoming, zones_of)
+            if held > 0:
+                weighed.append((node_class.price / Fraction(held), node_class.id, name))
+        for _, _, name in sorted(weighed):
             node = self.node(name)
             if (self.rows.free[node.row] >= self.need[demand.name]).all():
                 return node
             self.close(name)
         return None
 
+    def _fill(self, node_class: NodeClass, capacity: dict[str, int], demand: Demand,
+              upcoming: list[Displaced], zones_of: dict[str, list[tuple | None]]) -> int:
+        """What a new node of the class would hold, in `_weight` units: the replica, then first
+        fit of the upcoming replicas that may run there (its node rules and zone rules as
+        `targets` keeps them); 0 if the replica does not fit."""
+        free = np.array([capacity[r] for r in RESOURCES], dtype=np.int64) - self.need[demand.name]
+        if (free < 0).any():
+            return 0
+        hosted = Counter({demand.name: 1})
+        held = self.weight[demand.name]
+        zone = _zone(node_class)
+        for other, ran_in in upcoming:
+            name = other.name
+            if node_class.id not in self.eligible[name] or (self.need[name] > free).any():
+                continue
+            if other.one_per_node and hosted[name]:
+                continue
+            if name in self.alone or any(d in self.alone for d in hosted) or \
+                    any(d in self.apart.get(name, ()) for d in hosted):
+                continue
+            if name in self.zoned:
+                if name not in zones_of:
+                    zones_of[name] = [ran_in] if ran_in is not None else self._zones_for(other)
+                if zone not in zones_of[name]:
+                    continue
+            hosted[name] += 1
+            free -= self.need[name]
+            held += self.weight[name]
+        return held
+
     # ---- 2. improve ---------------------------------------------------------------------------
 
     def improve(self, deadline: float | None) -> None:
-        """Passes over the nodes in use, dearest first, deleting or replacing each where that
-        lowers the objective, until a pass changes nothing (or the deadline)."""
+        """Passes over the nodes in use, dearest first, deleting, replacing or merging each
+        where that lowers the objective, until a pass changes nothing (or the deadline)."""
         changed = True
         while changed:
             changed = False
             for node in sorted(self._movable_nodes(), key=lambda n: (-n.node_class.price, n.row)):
                 if deadline is not None and time.monotonic() > deadline:
                     return
-                if node.name in self.nodes and (self._delete(node) or self._replace(node)):
+                if node.name in self.nodes and (self._delete(node) or self._onto_free_node([node]) or
+                                                self._merge(node)):
                     changed = True
 
     def _movable_nodes(self) -> list[_Node]:
@@ -375,66 +500,137 @@ class ScaleMove:
     def _delete(self, node: _Node) -> bool:
         if node.node_class.price - self._change_price(node) <= 0:
             return False
-        plan = self._fit_all(node, None)
+        plan = self._fit_all([node], None)
         if plan is None:
             return False
-        self._carry_out(node, plan)
+        self._carry_out([node], plan)
         return True
 
-    def _replace(self, node: _Node) -> bool:
-        """The node's replicas onto one free node of the cheapest class that takes them all,
-        where that lowers the objective: the classes in order of price, the first that fits."""
-        demands = [self.problem.demand(d) for d in node.hosted]
-        eligible = frozenset.intersection(*(self.eligible[d.name] for d in demands))
-        used = np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
-        most = node.node_class.price - self._change_price(node)
-        for node_class in self.by_price:
-            bought = self.price if node_class.provisioned else 0
-            if node_class.price + bought >= most:
+    def _used(self, node: _Node) -> np.ndarray:
+        return np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
+
+    def _onto_free_node(self, sources: list[_Node]) -> bool:
+        """The replicas of the nodes onto free nodes of one class, where that lowers the
+        objective: one node for two sources (`merge`); for one (`replace`), up to
+        `SPLIT_NODES` (inventory 1,000: a 3.02 USD/h node running five services one a node
+        whose zone has 0.38 USD/h nodes of a quarter of its size). The classes in order of
+        what their nodes cost (k nodes, k the least whose capacity sums to the replicas'), the
+        first whose nodes take every replica first fit."""
+        most = sum(node.node_class.price - self._change_price(node) for node in sources)
+        if max(self.cheapest[name] for node in sources for name in node.hosted) >= float(most):
+            return False  # (no class eligible for all costs less: the common case, found at once)
+        demands = {name: self.problem.demand(name) for node in sources for name in node.hosted}
+        used = sum(self._used(node) for node in sources)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (0 / 0: none needed; x / 0: never)
+            ratio = np.nan_to_num(used / self.class_capacity, nan=0.0, posinf=np.inf)
+        least = np.maximum(np.ceil(ratio.max(axis=1)), 1)  # nodes of each class the replicas need
+        limit = SPLIT_NODES if len(sources) == 1 else 1
+        mask = np.logical_and.reduce([self.eligible_mask[name] for name in demands]) & (least <= limit)
+        mask &= np.where(mask, self.class_price * np.minimum(least, limit), np.inf) < float(most) + 1e-9
+        if len(sources) == 1:
+            mask[self.rows.class_index[sources[0].node_class.id]] = False
+        classes = self.problem.classes
+        # k nodes, and k + 1 (first fit may need one more than the capacity sums to)
+        tries = sorted((self.class_price[i] * k, classes[i].id, i, k) for i in np.flatnonzero(mask)
+                       for k in range(int(least[i]), min(int(least[i]) + 1, limit) + 1))
+        for _, _, index, count in tries[:FREE_NODE_TRIES]:
+            node_class = classes[index]
+            if count * (node_class.price + (self.price if node_class.provisioned else 0)) >= most:
                 return False
-            if node_class.id not in eligible or node_class.id == node.node_class.id:
+            if any(not self._may_go([demands[d] for d in node.hosted], node.node_class, node_class)
+                   for node in sources):
                 continue
-            if not self._may_go(demands, node.node_class, node_class) or not self.may_open(node_class):
+            opened = self._open_free(node_class, count)
+            if opened is None:
                 continue
-            if any(used[i] > node_class.capacity[r] for i, r in enumerate(RESOURCES)):
-                continue
-            name = self.free_node(node_class)
-            if name is None:
-                continue
-            target = self.node(name)
-            plan = self._fit_all(node, np.array([target.row]))
+            plan = self._fit_all(sources, np.array([target.row for target in opened]))
             if plan is not None:
-                self._carry_out(node, plan)
+                self._carry_out(sources, plan)
+            for target in opened:
+                if not target.hosted:
+                    self.close(target.name)
+            if plan is not None:
                 return True
-            self.close(target.name)
         return False
 
-    def _fit_all(self, node: _Node, rows: np.ndarray | None) -> list[tuple[Demand, _Node]] | None:
-        """First fit of the node's replicas (largest first) onto the other nodes in use (of
+    def _open_free(self, node_class: NodeClass, count: int) -> list[_Node] | None:
+        """`count` free nodes of the class opened (None, and none opened, if it lacks them
+        or a power cap or buy limit would be passed)."""
+        opened: list[_Node] = []
+        for _ in range(count):
+            name = self.free_node(node_class) if self.may_open(node_class) else None
+            if name is None:
+                for node in opened:
+                    self.close(node.name)
+                return None
+            opened.append(self.node(name))
+        return opened
+
+    def _merge(self, node: _Node) -> bool:
+        """A node at most half used and one of a few partners onto one free node cheaper than
+        both (inventory 1,000: a service one a node that needs a labelled class opened small
+        nodes of its own while other services' nodes of an unlabelled class were half empty).
+        The partners: the least used nodes with a class eligible for both that costs less
+        than the two, and no workload of its that runs one a node."""
+        if self.rows.shares(node.row)[0] > MERGE_SHARE:
+            return False
+        shares = self.rows.shares()
+        eligible = frozenset.intersection(*(self.eligible[name] for name in node.hosted))
+        alone = {name for name in node.hosted if self.problem.demand(name).one_per_node}
+        saved = node.node_class.price - self._change_price(node)
+        count = len(self.rows.names)
+        light = np.flatnonzero(self.rows.alive[:count] & (shares <= PARTNER_SHARE))
+        tried = 0
+        for row in light[np.argsort(shares[light], kind="stable")]:
+            other = self.nodes[self.rows.names[row]]
+            if other is node or not other.hosted or alone & set(other.hosted) or \
+                    any(d in self.problem.pinned for d in other.hosted):
+                continue
+            shared = eligible.intersection(*(self.eligible[name] for name in other.hosted))
+            most = saved + other.node_class.price - self._change_price(other)
+            if not any(self.owners_price[c] < most for c in shared):
+                continue
+            if self._onto_free_node([node, other]):
+                return True
+            tried += 1
+            if tried == MERGE_PARTNERS:
+                break
+        return False
+
+    def _fit_all(self, sources: list[_Node], rows: np.ndarray | None) -> list[Moved] | None:
+        """First fit of the nodes' replicas (largest first) onto the other nodes in use (of
         `rows` where given); None if one does not fit. The targets are left as they were."""
-        plan: list[tuple[Demand, _Node]] = []
-        zone = _zone(node.node_class)
-        alive = self.rows.alive[node.row]
-        self.rows.alive[node.row] = False  # not onto itself
+        plan: list[Moved] = []
+        alive = [self.rows.alive[node.row] for node in sources]
+        self.rows.alive[[node.row for node in sources]] = False  # not onto themselves
+        taken_off: list[tuple[_Node, Demand]] = []  # each replica leaves before its target is chosen
         try:
-            for name in sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d)):
-                demand = self.problem.demand(name)
-                found = self.targets(demand, zone, rows)
-                if not found:
-                    return None
-                self.add(found[0], demand)
-                plan.append((demand, found[0]))
+            for node in sources:
+                zone = _zone(node.node_class)
+                for name in sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d)):
+                    demand = self.problem.demand(name)
+                    self.remove(node, demand)
+                    taken_off.append((node, demand))
+                    found = self.targets(demand, zone, rows, source=node.node_class)
+                    if not found:
+                        return None
+                    self.add(found[0], demand)
+                    plan.append((node, demand, found[0]))
             return plan
         finally:
-            self.rows.alive[node.row] = alive
-            for demand, target in plan:
+            for node, was in zip(sources, alive):
+                self.rows.alive[node.row] = was
+            for _, demand, target in plan:
                 self.remove(target, demand)
+            for node, demand in taken_off:
+                self.add(node, demand)
 
-    def _carry_out(self, node: _Node, plan: list[tuple[Demand, _Node]]) -> None:
-        for demand, target in plan:
-            self.remove(node, demand)
+    def _carry_out(self, sources: list[_Node], plan: list[Moved]) -> None:
+        for source, demand, target in plan:
+            self.remove(source, demand)
             self.add(target, demand)
-        self.close(node.name)
+        for node in sources:
+            self.close(node.name)
 
     # ---- the outcome ----------------------------------------------------------------------------
 
@@ -491,6 +687,20 @@ def _apart_by_zone(problem: Problem) -> dict[str, frozenset[str]]:
     return found
 
 
+def _spread_counts(problem: Problem, named: set[str]) -> dict[str, list[_SpreadCounts]]:
+    """Per demand whose only rules over a topology are spreads (not over `node`; anti-
+    affinities on a node aside) and that no other workload's rule over a topology names: its
+    spreads' counts. Its replicas may change zone where every spread keeps its skew."""
+    found: dict[str, list[_SpreadCounts]] = {}
+    for demand in problem.demands:
+        if not demand.spreads or demand.latency or demand.gang or demand.workload in named or \
+                any(s.topology == "node" for s in demand.spreads) or \
+                any(not (r.anti and r.topology == "node") for r in demand.affinities):
+            continue
+        found[demand.name] = [_SpreadCounts(problem, demand, s.topology, s.max_skew) for s in demand.spreads]
+    return found
+
+
 def _size(demand: Demand) -> int:
     return demand.requests["gpu"] * 10**9 + demand.requests["cpu"]
 
@@ -501,13 +711,14 @@ def _slack(free: np.ndarray, capacity: dict[str, int], demand: Demand) -> float:
                 if capacity[r]), default=0.0)
 
 
-def _each_costs(node_class: NodeClass, demand: Demand, left: int) -> Fraction:
-    """A new node's price over the replicas of the demand it takes of the `left` to place (one
-    where the workload runs one replica per node): a lone replica takes the cheapest node,
-    many the class whose node each shares most cheaply."""
-    fits = [node_class.capacity[r] // demand.requests[r] for r in RESOURCES if demand.requests[r]]
-    takes = 1 if demand.one_per_node else min(min(fits, default=1), left)
-    return node_class.price / max(1, takes)
+def _weights(problem: Problem) -> dict[str, int]:
+    """Per demand, how much of a node a replica takes, in a unit common to every class: its
+    largest share of a resource, that resource counted by the largest node of any class (in
+    millionths, so that sums stay exact)."""
+    largest = {r: max((c.capacity[r] for c in problem.classes), default=0) for r in RESOURCES}
+    return {d.name: max(1, max((10**6 * d.requests[r] // largest[r] for r in RESOURCES if largest[r]),
+                               default=1))
+            for d in problem.demands}
 
 
 def forced_moves(problem: Problem) -> int:
@@ -530,9 +741,50 @@ def forced_moves(problem: Problem) -> int:
     return forced
 
 
+def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | None:
+    """A proven lower bound on cost + moves from the whole move model (`rules/moves.py`: class
+    counts, stay columns), solved until `deadline`: the solver's dual bound (HiGHS's
+    `mip_dual_bound` rounded down, as `fitc solve` states its bound; an exact optimum where
+    the model is small enough for z3), plus the constant the model drops. None: none proven.
+
+    Why it holds: every end state is a point of the model. Its node counts per class are a
+    `u`, its replicas per class a `y` (class-level capacity, one a node and spread rows are
+    met by any placement, the model's first solve has no packing cuts), and its replicas that
+    stay on their node, counted per class, an `s` (s <= what runs there, s <= y). So its
+    moves of a demand outside option groups are at least min(running, replicas) - sum s, its
+    nodes drained per class at least k - u and bought at least u - k: the model's objective,
+    cost - price x sum s + price x (drained + bought), plus price x sum min(running,
+    replicas), is at most the end state's. An option's stays enter with -price x s <= 0 and
+    no constant (a replica replaced by another option's is no move). Where replicas may be
+    left out the constant would not hold: None."""
+    from fitlang.solve.backends import HighsBackend
+    from fitlang.solve.encode import encode
+    from fitlang.solve.placement import choose_backend
+
+    if problem.allow_unplaced or deadline is None or deadline <= time.monotonic():
+        return None
+    encoding = encode(problem, must_place=True, min_nodes={})
+    solver = choose_backend("auto", encoding)
+    objective, seconds = encoding.objective("cost+moves"), deadline - time.monotonic()
+    if isinstance(solver, HighsBackend):  # its CPU time, not the machine's load, decides how far
+        outcome = solver.minimise(encoding.model, objective, seconds, cpu_seconds=MOVE_MODEL_SECONDS)
+    else:
+        outcome = solver.minimise(encoding.model, objective, seconds)
+    if outcome.bound is None or outcome.status is Status.INFEASIBLE:
+        return None
+    grouped = {name for group in problem.option_groups for name in group.demands}
+    kept = sum(min(problem.running_total(d.name), d.replicas)
+               for d in problem.demands if d.name not in grouped)
+    return Fraction(outcome.bound) + (problem.move_price or Fraction(0)) * kept
+
+
 def move_at_scale(problem: Problem, objective: str, time_limit: float | None) -> tuple[Placement, ScaleMove]:
-    """The target placement of a large fleet (module's docstring); its bound proven."""
+    """The target placement of a large fleet (module's docstring); its bound proven: the
+    least cost plus the forced moves, or, up to `MOVE_MODEL_MAX_NODES` nodes and while the gap
+    is wider than the tolerance, the whole move model's bound where that is larger, in at
+    most `MOVE_MODEL_SECONDS` of CPU time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
     from fitlang.solve.bound import lower_bound
+    from fitlang.solve.moving import objective_value
 
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
@@ -545,5 +797,13 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     if least_cost is not None:
         bound = least_cost + fleet.price * forced_moves(problem) if objective == "cost+moves" else least_cost
     placement = fleet.placement(objective, bound)
+    if objective == "cost+moves" and not fleet.unplaced and \
+            sum(c.count for c in problem.classes) <= MOVE_MODEL_MAX_NODES:
+        value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
+        if bound is None or value - bound > placement.tolerance * abs(value):
+            until = time.monotonic() + MOVE_MODEL_WALL_SECONDS
+            proven = move_model_bound(problem, until if deadline is None else min(deadline, until))
+            if proven is not None and (bound is None or proven > bound):
+                placement.bound = proven
     placement.seconds = time.monotonic() - started
     return placement, fleet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
@@ -13,8 +13,15 @@ from fitlang.solve.linear import Status
 from fitlang.solve.placement import Placement
 from fitlang.solve.utilization import utilization
 
-if TYPE_CHECKING:  # loaded when a document is written: pydantic is not loaded to start fitc
-    from fitlang.documents import PlacedNode, PlacedReplicaFields, WorkloadEntry
+if TYPE_CHECKING:  # the typed dicts only: writing a placement loads no pydantic (see as_json)
+    from fitlang.documents import (
+        CarbonUseFields,
+        PlacedNodeFields,
+        PlacedReplicaFields,
+        PlacementDocumentFields,
+        UnplacedReplicaFields,
+        WorkloadEntryFields,
+    )
 
 
 def _number(value: Fraction | None) -> float | None:
@@ -57,19 +64,11 @@ def _requests(demand: Demand) -> dict[str, int]:
     return {k: v for k, v in demand.requests.items() if k != "disk" or v}
 
 
-def _named(demand: Demand) -> dict[str, str]:
-    """How the contract names a demand: its workload, and for an option, the option (keyword
-    arguments of `PlacedReplica`, `UnplacedReplica`: a field not given is not set, so not
-    written, not null)."""
-    if demand.option is None:
-        return {"workload": demand.name}
-    return {"workload": demand.workload, "option": demand.option}
-
-
 def _placed_replica(demand: Demand, replica: int, node: str,
                     times: tuple[str, str] | None = None) -> PlacedReplicaFields:
-    """An assignment as the contract writes it (`_named`), as a typed dict; with a horizon,
-    when it starts and ends (`times`)."""
+    """An assignment as the contract writes it: its workload, and for an option, the option
+    (left out, not null, for a workload without options); with a horizon, when it starts and
+    ends (`times`)."""
     entry: PlacedReplicaFields
     if demand.option is None:
         entry = {"workload": demand.name, "replica": replica, "node": node}
@@ -81,118 +80,126 @@ def _placed_replica(demand: Demand, replica: int, node: str,
     return entry
 
 
-def _workloads(problem: Problem) -> list[WorkloadEntry]:
+def _workloads(problem: Problem) -> list[WorkloadEntryFields]:
     """One entry per workload. A workload with options keeps `replicas` and `requests` of its
     first option, and lists every option with what one replica delivers."""
-    from fitlang.documents import OptionEntry, WorkloadEntry
-
-    entries = []
+    entries: list[WorkloadEntryFields] = []
     groups = {g.workload: g for g in problem.option_groups}
     for demand in problem.demands:
         group = groups.get(demand.group) if demand.group is not None else None
         if group is None:
-            entries.append(WorkloadEntry(name=demand.name, replicas=demand.replicas,
-                                         requests=_requests(demand)))
+            entries.append({"name": demand.name, "replicas": demand.replicas,
+                            "requests": _requests(demand)})
         elif group.demands[0] == demand.name:
             options = [problem.demand(name) for name in group.demands]
-            entries.append(WorkloadEntry(
-                name=group.workload, replicas=demand.replicas, requests=_requests(demand),
-                throughput=_number(group.required), gang=group.gang,
-                options=[OptionEntry(name=d.option or "", replicas=d.replicas,
-                                     requests=_requests(d), throughput=_rounded(d.throughput))
-                         for d in options]))
+            entries.append({
+                "name": group.workload, "replicas": demand.replicas, "requests": _requests(demand),
+                "throughput": _rounded(group.required), "gang": group.gang,
+                "options": [{"name": d.option or "", "replicas": d.replicas,
+                             "requests": _requests(d), "throughput": _rounded(d.throughput)}
+                            for d in options]})
     return entries
 
 
-def _node_entry(name: str, node_class: NodeClass) -> PlacedNode:
-    from fitlang.documents import PlacedNode
-
-    # left out, not null, where the node has none: power, electricity, an offer
-    optional: dict[str, Any] = {}
-    if node_class.power_watts:
-        optional["power_w"] = _number(node_class.power_watts)
-    if node_class.energy_cost:
-        optional["energy_usd_h"] = _number(node_class.energy_cost)
-    if node_class.provisioned:
-        optional.update(offer=node_class.offer, instance_type=node_class.instance_type)
-    return PlacedNode(
-        name=name, pool=node_class.pool,
+def _node_entry(name: str, node_class: NodeClass) -> PlacedNodeFields:
+    """A node as `documents.PlacedNode` has it, its fields in the model's order (the optional
+    ones sit between required ones: built in order, then typed; the order is tested)."""
+    entry: dict[str, Any] = {
+        "name": name, "pool": node_class.pool,
         # capacity: the whole machine; allocatable: what pods may request there, which the
         # solver packed against (less for bought nodes: their kubelet's reservation)
-        capacity={r: amount + node_class.reserved.get(r, 0)
-                  for r, amount in node_class.capacity_of(name).items()},
-        allocatable=dict(node_class.capacity_of(name)),
-        labels=dict(sorted(node_class.labels.items())),
-        zone=node_class.zone, region=node_class.region, arch=node_class.arch,
-        provisioned=node_class.provisioned,
-        # USD/h per node in use, electricity included: the objective's cost is their sum
-        price=_rounded(node_class.price), **optional)
+        "capacity": {r: amount + node_class.reserved.get(r, 0)
+                     for r, amount in node_class.capacity_of(name).items()},
+        "allocatable": dict(node_class.capacity_of(name)),
+        "labels": dict(sorted(node_class.labels.items())),
+        "zone": node_class.zone, "region": node_class.region, "arch": node_class.arch}
+    # left out, not null, where the node has none: power, electricity, an offer
+    if node_class.power_watts:
+        entry["power_w"] = _rounded(node_class.power_watts)
+    if node_class.energy_cost:
+        entry["energy_usd_h"] = _rounded(node_class.energy_cost)
+    entry["provisioned"] = node_class.provisioned
+    # USD/h per node in use, electricity included: the objective's cost is their sum
+    entry["price"] = _rounded(node_class.price)
+    if node_class.provisioned:
+        entry["offer"] = node_class.offer
+        entry["instance_type"] = node_class.instance_type
+    return cast("PlacedNodeFields", entry)
 
 
 def as_json(problem: Problem, placement: Placement, diagnostics: list[Diagnostic],
             all_nodes: bool = False) -> str:
-    """The JSON contract (docs/formats.md), built as its model (`documents.PlacementDocument`,
-    whose JSON Schema docs/schemas/ publishes), so that the writer and the schema cannot
-    drift. `nodes` lists the nodes in use and those bought; `all_nodes` lists every node of
-    the fleet (a million-node pool is 190 MB of them)."""
-    from fitlang import documents as d
-
+    """The JSON contract (docs/formats.md), as the typed dicts of `documents.PlacementDocument`
+    (`PlacementDocumentFields`, field for field its model, whose JSON Schema docs/schemas/
+    publishes; tests/test_documents.py holds them together). `nodes` lists the nodes in use
+    and those bought; `all_nodes` lists every node of the fleet (a million-node pool is 190 MB
+    of them)."""
     demands = {demand.name: demand for demand in problem.demands}
     in_use = None if all_nodes else {a.node for a in placement.assignments}
     listed = listed_nodes(problem, placement) if in_use is None else \
         _nodes_listed(problem, placement, in_use)
-    optional: dict[str, Any] = {}  # left out where the policy has no such rules or prices
+    timed = problem.timeline is not None  # per step: the text report's timeline says it
+    document: PlacementDocumentFields = {
+        "status": placement.status.value,
+        "objective": {
+            "name": placement.objective, "value": _number(placement.value),
+            "lower_bound": _number(placement.bound), "unit": placement.unit,
+            "gap": None if placement.gap is None else round(placement.gap, 6),
+            "optimality_tolerance": placement.tolerance},
+        "nodes": [_node_entry(name, node_class) for name, node_class in listed],
+        "workloads": _workloads(problem),
+        "assignments": [_placed_replica(demands[a.workload], a.replica, a.node,
+                                        _times(problem, a) if timed else None)
+                        for a in placement.assignments],
+        "unplaced": [_unplaced(demands[u.workload], u.replica, u.reason)
+                     for u in placement.unplaced],
+        "diagnostics": [diagnostic.as_record() for diagnostic in diagnostics],
+        "utilization": [{"pool": u.pool, "resource": u.resource, "capacity": u.capacity,
+                         "used": u.used, "stranded": u.stranded}
+                        for u in ([] if timed else utilization(problem, placement))],
+        "power": [{"scope": p.scope, "cap_kw": _rounded(p.cap_watts / 1000),
+                   "used_kw": _rounded(used / 1000)}
+                  for p, used in ([] if timed else power_use(problem, placement))]}
+    _add_optional(document, problem, placement, timed)
+    return _dump(dict(document))
+
+
+def _add_optional(document: PlacementDocumentFields, problem: Problem, placement: Placement,
+                  timed: bool) -> None:
+    """The fields left out where the policy has no such rules or prices: latency, energy,
+    carbon."""
     latency = latency_reach(problem, placement)
     if latency:
-        optional["latency"] = [d.LatencyReach(
-            workload=r.workload, location=r.location, limit_ms=_rounded(r.limit_ms),
-            worst_ms=_number(r.worst_ms), replicas_within=r.replicas_within,
-            replicas_needed=r.needed) for r in latency]
-    timed = problem.timeline is not None  # per step: the text report's timeline says it
+        document["latency"] = [{
+            "workload": r.workload, "location": r.location, "limit_ms": _rounded(r.limit_ms),
+            "worst_ms": _number(r.worst_ms), "replicas_within": r.replicas_within,
+            "replicas_needed": r.needed} for r in latency]
     energy = [] if timed else energy_use(problem, placement)
     if energy:
-        optional["energy"] = [d.EnergyUse(
-            scope=e.scope, price_usd_kwh=_rounded(e.price_kwh),
-            used_kw=_rounded(e.watts / 1000), cost_usd_h=_rounded(e.cost))
+        document["energy"] = [{
+            "scope": e.scope, "price_usd_kwh": _rounded(e.price_kwh),
+            "used_kw": _rounded(e.watts / 1000), "cost_usd_h": _rounded(e.cost)}
             for e in energy]
     if timed and any(c.step_carbon for c in problem.classes):
-        optional["carbon"] = _carbon_use(problem, placement)
-    document = d.PlacementDocument(
-        status=placement.status.value,
-        objective=d.Objective(
-            name=placement.objective, value=_number(placement.value),
-            lower_bound=_number(placement.bound), unit=placement.unit,
-            gap=None if placement.gap is None else round(placement.gap, 6),
-            optimality_tolerance=placement.tolerance),
-        nodes=[_node_entry(name, node_class) for name, node_class in listed],
-        workloads=_workloads(problem),
-        assignments=[],  # written below, as typed dicts
-        unplaced=[d.UnplacedReplica(**_named(demands[u.workload]), replica=u.replica,
-                                    reason=u.reason) for u in placement.unplaced],
-        diagnostics=[d.DiagnosticRecord(**diagnostic.as_record()) for diagnostic in diagnostics],
-        utilization=[d.PoolUtilization(pool=u.pool, resource=u.resource, capacity=u.capacity,
-                                       used=u.used, stranded=u.stranded)
-                     for u in ([] if timed else utilization(problem, placement))],
-        power=[d.PowerUse(scope=p.scope, cap_kw=_rounded(p.cap_watts / 1000),
-                          used_kw=_rounded(used / 1000))
-               for p, used in ([] if timed else power_use(problem, placement))],
-        **optional)
-    written = document.model_dump(exclude_unset=True)
-    written["assignments"] = [_placed_replica(demands[a.workload], a.replica, a.node,
-                                              _times(problem, a) if timed else None)
-                              for a in placement.assignments]
-    return _dump(written)
+        document["carbon"] = _carbon_use(problem, placement)
 
 
-def _carbon_use(problem: Problem, placement: Placement):
+def _unplaced(demand: Demand, replica: int, reason: str) -> UnplacedReplicaFields:
+    if demand.option is None:
+        return {"workload": demand.name, "replica": replica, "reason": reason}
+    return {"workload": demand.workload, "option": demand.option, "replica": replica,
+            "reason": reason}
+
+
+def _carbon_use(problem: Problem, placement: Placement) -> CarbonUseFields:
     """kgCO2e over the horizon, and the budget where the policy states one."""
-    from fitlang import documents as d
     from fitlang.solve.timeline import horizon_value
 
     emitted = horizon_value(problem, placement.assignments, "carbon")  # type: ignore[arg-type]
-    budget = problem.carbon_budget
-    return d.CarbonUse(emitted_kg_co2e=_rounded(emitted),
-                       **({} if budget is None else {"budget_kg_co2e": _rounded(budget)}))
+    used: CarbonUseFields = {"emitted_kg_co2e": _rounded(emitted)}
+    if problem.carbon_budget is not None:
+        used["budget_kg_co2e"] = _rounded(problem.carbon_budget)
+    return used
 
 
 def _dump(document: dict) -> str:

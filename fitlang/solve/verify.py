@@ -239,15 +239,17 @@ def _shown(item: dict) -> str:
 def _shape_problems(document: Any) -> list[str]:
     """What is wrong with the file as a placement (`PlacementRead`), each wrong value named by
     its JSON path: `assignments[3].replica: input should be a valid integer (found "3")`."""
-    from pydantic import ValidationError  # here: the language server loads this module
+    from pydantic_core import ValidationError  # here: the language server loads this module
 
-    from fitlang.documents import error_lines, placement_read
+    from fitlang.core_schemas import validator  # `documents_read.PlacementRead`, no pydantic
 
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
         return ["expected the JSON of `fitc solve --format json`: an object with `assignments`"]
     try:
-        placement_read().validate_python(document)
+        validator("placement-input").validate_python(document)
     except ValidationError as error:
+        from fitlang.documents_read import error_lines
+
         return error_lines(error)
     return []
 

@@ -110,7 +110,9 @@ class Target:
     @classmethod
     def rules(cls, program: Program) -> tuple[Rule, ...]:
         """What this target's settings add to the language's rules (`fitlang/rules`), which
-        the driver gives `build_problem`: the Slurm partition keeps work on its nodes."""
+        the driver gives `build_problem`: the Slurm partition keeps work on its nodes. Asked
+        only of a policy that states a settings block (without one, the driver does not
+        import the targets): rules come from the settings, never from the target alone."""
         return ()
 
     def problems(self, context: CompileContext) -> list[Diagnostic]:
