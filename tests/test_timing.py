@@ -688,6 +688,61 @@ def test_the_node_level_schedule_finds_room_where_the_cheapest_first_fragments(t
     assert solved(problem).value == 6
 
 
+# ---- ruin and recreate of a node's block; the MIP stopped at the limit (session 14) ----------
+
+
+def test_emptying_a_node_moves_together_what_single_moves_cannot(tmp_path):
+    # 10-CPU nodes, flat price, steps 0-1 only: nodes 0 and 1 hold two replicas of a (4 CPUs)
+    # each, node 2 the two replicas of s (1 CPU). Moving one replica alone leaves every node
+    # awake (saves nothing); moving both of s fills nodes 0 and 1 (8 + 1 or 8 + 2 <= 10) and
+    # puts node 2 to sleep. By hand: 3 nodes x 2 steps x (1 USD/h + 1 kW x 0.1 USD/kWh) =
+    # 6.6 USD before, 2 nodes: 4.4 USD after
+    from fitlang.solve.timeline import TimedPlacement, horizon_value, timed_assignments
+    from fitlang.solve.timeline_pack import Ledger, Spot, emptied, improved, need_of
+
+    text = (PACKED_POOL.format(count=3, cap=3, prices="0.1 USD/kWh, 0.1 USD/kWh")
+            + job("a", "2h", "deadline = 2h", replicas=4, cpu=4)
+            + job("s", "2h", "deadline = 2h", replicas=2, cpu=1) + policy(horizon="2h"))
+    problem = problem_from(tmp_path, text)
+    ledger = Ledger(problem)
+    spots = [Spot("a", replica, "small", replica // 2, 0, 2) for replica in range(4)]
+    spots += [Spot("s", replica, "small", 2, 0, 2) for replica in range(2)]
+    for spot in spots:
+        ledger.take("small", spot.node, need_of(problem.demand(spot.demand)), 0, 2)
+    value = lambda found: horizon_value(problem, timed_assignments(problem, found))  # noqa: E731
+    assert value(spots) == Fraction(66, 10)
+    assert value(improved(problem, ledger, spots, None)) == Fraction(66, 10)
+    after = emptied(problem, ledger, spots, None)
+    assert value(after) == Fraction(44, 10) == Fraction(ledger.total()).limit_denominator(1000)
+    assert {spot.node for spot in after} == {0, 1}
+    placement = TimedPlacement(solved(problem).status, "cost", value(after), None,
+                               timed_assignments(problem, after), timeline=problem.timeline)
+    assert _violations(problem, json.loads(as_json(problem, placement, []))) == []
+
+
+def test_the_mip_is_stopped_at_the_limit_where_highs_does_not_stop(monkeypatch):
+    # HiGHS's root heuristics ran minutes past the limit (session 13): the MIP runs in a child
+    # process stopped at the limit. A backend that never returns in time stands for them
+    import time as clock
+
+    from fitlang.solve import backends
+    from fitlang.solve.linear import LinearModel, Status
+
+    model = LinearModel()
+    first, second = model.var("a", 0, 10), model.var("b", 0, 10)
+    model.add({first: 3, second: 5}, lower=7)
+    # in the child, the same optimum as in this process (3 a + 5 b >= 7 at least a + b: 2)
+    found = backends.minimise_within(backends.HighsBackend(), model, {first: 1, second: 1}, 20.0)
+    assert found.status is Status.OPTIMAL and found.objective == 2
+    assert backends.HighsBackend().minimise(model, {first: 1, second: 1}).objective == 2
+    monkeypatch.setattr(backends.HighsBackend, "minimise",
+                        lambda *arguments, **options: clock.sleep(60))
+    began = clock.monotonic()
+    late = backends.minimise_within(backends.HighsBackend(), model, {first: 1, second: 1}, 0.5)
+    assert late.status is Status.UNKNOWN and late.solution is None
+    assert clock.monotonic() - began < 0.5 + backends.KILL_GRACE + 2  # 2 s: the fork, under load
+
+
 # ---- a tie-break: a recurring job's runs at one offset from their releases --------------------
 
 # A job every 6 h from 00:00 (runs released 00:00, 06:00, 12:00), 2 h long within 4 h of its

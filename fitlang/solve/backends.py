@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -190,6 +191,49 @@ def _bound_fraction(number: float) -> Fraction | None:
     if not math.isfinite(number):
         return None
     return Fraction(math.floor(Fraction(number) * 10 ** 9), 10 ** 9)
+
+
+# what the parent waits past the limit for the child's answer before it stops the child
+KILL_GRACE = 1.0
+
+
+def minimise_within(backend: HighsBackend, model: LinearModel, objective: dict[int, Number],
+                    time_limit: float | None, start: dict[int, float] | None = None) -> Outcome:
+    """`backend.minimise` where the limit holds: in a child process, stopped at the limit (an
+    UNKNOWN outcome then). HiGHS's MIP reads its time limit only between its stages: its root
+    rounding heuristics ran minutes past it (session 13: `linesearchRounding` ->
+    `tryRoundedPoint` -> `propagate`, which read neither the limit nor the interrupt
+    callback). Without a limit, or where processes cannot fork, in this process."""
+    if time_limit is None or "fork" not in multiprocessing.get_all_start_methods():
+        return backend.minimise(model, objective, time_limit, start=start)
+    context = multiprocessing.get_context("fork")  # the child reads the model as it is
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(target=_minimise_in_child, daemon=True,
+                            args=(writer, backend, model, objective, time_limit, start))
+    child.start()
+    writer.close()
+    try:
+        if reader.poll(time_limit + KILL_GRACE):
+            return reader.recv()
+        return Outcome(Status.UNKNOWN)
+    except EOFError:  # the child died without an answer
+        return Outcome(Status.UNKNOWN)
+    finally:
+        child.kill()
+        child.join()
+        reader.close()
+
+
+def _minimise_in_child(writer, backend: HighsBackend, model: LinearModel,
+                       objective: dict[int, Number], time_limit: float,
+                       start: dict[int, float] | None) -> None:
+    import highspy
+
+    # a fork has none of the parent's worker threads: HiGHS's scheduler, made before the
+    # fork, would wait on them forever
+    highspy.Highs.resetGlobalScheduler(True)
+    writer.send(backend.minimise(model, objective, time_limit, start=start))
+    writer.close()
 
 
 def run_until(highs, deadline: float | None) -> bool:
