@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_policy import generate  # noqa: E402
+from gen_policy import generate
 
 
 def main() -> None:
@@ -52,8 +52,8 @@ def main() -> None:
             done = subprocess.run([sys.executable, "-m", "fitlang.cli", "check", str(path)])
             cli_times.append(time.perf_counter() - start)
             assert done.returncode == 0
-    print(f"| policy lines | parse (median) | parse + check (median) | `fitc check` end to end (median) |")
-    print(f"|---|---|---|---|")
+    print("| policy lines | parse (median) | parse + check (median) | `fitc check` end to end (median) |")
+    print("|---|---|---|---|")
     print(f"| {lines:,} | {statistics.median(parse_times):.3f} s | "
           f"{statistics.median(check_times):.3f} s | {statistics.median(cli_times):.3f} s |")
 

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from solving import compare_with_reference  # noqa: E402
+from solving import compare_with_reference
 
 
 def main() -> None:
@@ -59,7 +59,8 @@ def _bound_summary(bounds: list[tuple]) -> None:
     ratio = sorted(float(q / o) for _, q, o in positive)
     print(f"\nbounds on {len(bounds)} policies: pair above the optimum {sum(p > o for p, _, o in bounds)}, "
           f"pattern above {sum(q > o for _, q, o in bounds)}; pattern equal to the optimum "
-          f"{sum(abs(q - o) <= 1e-6 for _, q, o in bounds)} (pair: {sum(abs(p - o) <= 1e-6 for p, _, o in bounds)}), "
+          f"{sum(abs(q - o) <= 1e-6 for _, q, o in bounds)} "
+          f"(pair: {sum(abs(p - o) <= 1e-6 for p, _, o in bounds)}), "
           f"above the pair bound {sum(q > p for p, q, _ in bounds)}; median pattern / optimum "
           f"{ratio[len(ratio) // 2] if ratio else float('nan'):.3f}; coarse bound on {len(coarse)}: "
           f"above the optimum {sum(c > o for c, o in coarse)}, "

@@ -26,8 +26,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet import generate  # noqa: E402
-from run import timed_child  # noqa: E402
+from fleet import generate
+from run import timed_child
 
 GPU_WORKLOAD = """
 workload inference {

@@ -51,7 +51,7 @@ ACCELERATORS = {"H100": ("80GB", "nvlink"), "A100_80GB": ("80GB", "nvlink"), "L4
 def generate(nodes: int, workloads: int, classes: int = 20, seed: int = 1) -> Fleet:
     rng = random.Random(seed)
     fleet = Fleet("")
-    out = ["# generated fleet: %d nodes, %d workloads, seed %d" % (nodes, workloads, seed)]
+    out = [f"# generated fleet: {nodes} nodes, {workloads} workloads, seed {seed}"]
     for name, (memory, link) in ACCELERATORS.items():
         out += [f"accelerator {name} {{", "  vendor = nvidia", f"  memory = {memory}",
                 f"  interconnect = {link}", "}"]
@@ -91,7 +91,8 @@ def generate(nodes: int, workloads: int, classes: int = 20, seed: int = 1) -> Fl
             # per GPU, what training jobs ask for: no more CPU or memory than the GPU nodes
             # have per GPU (12 CPUs and 96 GiB on the smallest), so GPUs bind
             out += [f"workload train{index} {{", "  kind = job", "  gang = true", f"  replicas = {replicas}",
-                    f"  cpu = {gpus * rng.choice([6, 8, 12])}", f"  memory = {gpus * rng.choice([32, 64, 96])}GiB",
+                    f"  cpu = {gpus * rng.choice([6, 8, 12])}",
+                    f"  memory = {gpus * rng.choice([32, 64, 96])}GiB",
                     "  gpu {", f"    count = {gpus}", "    require memory >= 40GB", "  }",
                     f"  priority = {rng.choice([50, 100])}", "}"]
         elif kind < 0.5:  # service with spread

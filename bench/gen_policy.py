@@ -39,7 +39,8 @@ def workload(rng: random.Random, index: int) -> list[str]:
              f"  replicas = {rng.randint(1, 40)}", "  use base" if rng.random() < 0.5 else
              f"  cpu = {rng.choice(['250m', '500m', '1', '2', '4 + 500m'])}",
              f"  memory = {rng.choice(['512Mi', '1Gi', '4Gi', '16GiB'])}",
-             f"  priority = {rng.randint(0, 100)}", f'  zones = ["{rng.choice(ZONES)}", "{rng.choice(ZONES)}"]',
+             f"  priority = {rng.randint(0, 100)}",
+             f'  zones = ["{rng.choice(ZONES)}", "{rng.choice(ZONES)}"]',
              f'  require labels["tier"] == "{rng.choice(["gold", "silver"])}" and arch == amd64',
              f'  prefer zone == "{rng.choice(ZONES)}" weight {rng.randint(1, 10)}',
              "  anti_affinity self on node" if rng.random() < 0.3 else "  spread zone max_skew 1",

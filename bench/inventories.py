@@ -67,7 +67,7 @@ def _kubectl_items(rng: random.Random, prefix: str, count: int, zone: str) -> li
                   "rack": f"r{i // 40:03d}", "team": rng.choice(TEAMS)}
         draw = rng.random()
         if draw < 0.08:
-            model, gpus, cores, gib, _, product, gpu_mib = rng.choice(
+            _model, gpus, cores, gib, _, product, gpu_mib = rng.choice(
                 [s for s in GPU_SHAPES if s[0] in ("H100", "A100_80GB", "L40S")])
             labels.update({"nvidia.com/gpu.product": product, "nvidia.com/gpu.memory": str(gpu_mib)})
             allocatable = {"nvidia.com/gpu": str(gpus)}

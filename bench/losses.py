@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import inventories  # noqa: E402
-from fleet import generate  # noqa: E402
+import inventories
+from fleet import generate
 
 SHAPES = {"bench": generate, "inventory": inventories.generate, "breaker": inventories.breaker}
 

@@ -33,7 +33,9 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_policy import generate  # noqa: E402
+import contextlib
+
+from gen_policy import generate
 
 PAUSE = 0.3  # seconds between isolated edits: longer than the server's debounce
 
@@ -164,10 +166,8 @@ async def wait_for(client: Client, version: int, timeout: float = 30.0) -> None:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise TimeoutError(f"no diagnostics for version {version}")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(client.arrived.wait(), remaining)
-        except asyncio.TimeoutError:
-            pass
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """A per-node reference for the *inventory* and *breaker* shapes: every node its own class, so
 the aggregate model is the exact per-node model (no packing step), solved with whole replica
-counts for a fixed time by HiGHS or CP-SAT (`--solver cpsat`, 2 workers). It tells a weak bound from a poor placement: its incumbent is
-a placement node by node, its dual bound a bound on any placement.
+counts for a fixed time by HiGHS or CP-SAT (`--solver cpsat`, 2 workers). It tells a weak bound
+from a poor placement: its incumbent is a placement node by node, its dual bound a bound on any placement.
 
     .venv/bin/python bench/pernode.py --shape inventory --nodes 1000 --workloads 100 --time-limit 120
 
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import inventories  # noqa: E402
-from fleet import generate  # noqa: E402
+import inventories
+from fleet import generate
 
 SHAPES = {"bench": generate, "inventory": inventories.generate, "breaker": inventories.breaker}
 

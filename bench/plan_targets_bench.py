@@ -76,8 +76,9 @@ def _reached(compilation: Compilation) -> None:
     context = CompileContext(compilation.check().program, compilation.problem, reached.placement)
     for name in ("kubernetes", "slurm", "terraform"):
         target = TARGETS[name]()
-        for how, write in (("render_reached", lambda: target.render_reached(context, reached.stages)[0]),
-                           ("render", lambda: target.render(context))):
+        renders = (("render_reached", lambda t=target: t.render_reached(context, reached.stages)[0]),
+                   ("render", lambda t=target: t.render(context)))
+        for how, write in renders:
             started = time.process_time()
             files = write()
             spent = time.process_time() - started

@@ -5,7 +5,8 @@
 Stages: parse + check, build_problem, (with `--greedy`, one greedy floor pass without a
 deadline), solve (greedy floor, model, packing), the JSON report,
 then `verify` of that report. CPU seconds of the process (`time.process_time`), since the
-machine is shared and wall times move with the load (wall seconds are printed too); the collector tuned as `fitc` runs it.
+machine is shared and wall times move with the load (wall seconds are printed too); the
+collector tuned as `fitc` runs it.
 The process's peak resident memory is printed at the end (`ru_maxrss`); for the memory of
 one stage run it alone (`--only-build`). Not a timed test.
 """

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from solving import solved
-
 from fitlang.diagnostics import Diagnostic, Severity
 from fitlang.driver import Compilation
 from fitlang.targets import TARGETS, CompileContext
+
+from solving import solved
 
 
 def context_for(path: Path) -> CompileContext:

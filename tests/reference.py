@@ -225,7 +225,8 @@ def to_fit(spec: Spec) -> str:
                    f"  regions = [{', '.join(_quoted(offer.regions))}]\n  cpu = {offer.cpu}\n"
                    f"  memory = {offer.memory}GiB\n  price = {_money(offer.price)} USD/h\n}}")
     for index, buy in enumerate(spec.buys):
-        lines = [f"buy b{index} {{", f"  offers = [{', '.join(buy.offers)}]", f"  max_count = {buy.max_count}"]
+        lines = [f"buy b{index} {{", f"  offers = [{', '.join(buy.offers)}]",
+                 f"  max_count = {buy.max_count}"]
         if buy.regions is not None:
             lines.append(f"  regions = [{', '.join(_quoted(buy.regions))}]")
         out.append("\n".join(lines + ["}"]))

@@ -250,7 +250,6 @@ def test_block_accessors_name_every_attribute_of_their_block():
 
     from fitlang.check import blocks
     from fitlang.check import schema as s
-
     from fitlang.frozen import made_dataclass
 
     fields = {cls: [f.name for f in dataclasses.fields(made_dataclass(cls))]

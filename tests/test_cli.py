@@ -366,7 +366,8 @@ def test_progress_line_only_on_a_terminal_with_best_cost_and_gap(monkeypatch):
 
 # ---- compile --out never loses a file it did not write -------------------------------
 
-DEPLOYABLE = POLICY.replace("  memory = 4Gi\n}", '  memory = 4Gi\n  image = "nginx"\n  command = ["serve"]\n}')
+DEPLOYABLE = POLICY.replace("  memory = 4Gi\n}",
+                            '  memory = 4Gi\n  image = "nginx"\n  command = ["serve"]\n}')
 
 
 def _tree(root) -> dict[str, bytes]:
@@ -673,7 +674,7 @@ def test_every_subcommand_explains_its_options_exit_codes_and_examples(fitc, com
     assert "exit codes:" in text and "130" in text
     examples = text.split("examples:\n")[1].splitlines()
     assert len([line for line in examples if line.strip()]) == 2
-    from fitlang.cli import build_parser, _subcommand
+    from fitlang.cli import _subcommand, build_parser
 
     for action in _subcommand(build_parser(), command)._actions:
         assert action.help, (command, action.dest)
@@ -741,12 +742,12 @@ def test_text_report_columns_stay_aligned_with_long_names_and_follow_the_pool_ta
     (tmp_path / "p.fit").write_text(text)
     lines = fitc("solve", "p.fit", cwd=tmp_path).stdout.splitlines()
     table = lines[lines.index("") + 1:]
-    header, rule, *rows = table[:table.index("")]
+    header, _rule, *rows = table[:table.index("")]
     assert [row.split()[0] for row in rows] == [LONG, "q"]
     starts = {header.index("nodes used")} | {row.index(row.split()[1], len(row.split()[0]))
                                              for row in rows}
     assert len(starts) == 1  # the second column starts at one place in every row
-    usage = lines[lines.index(next(l for l in lines if l.startswith("utilization"))) + 1:]
+    usage = lines[lines.index(next(line for line in lines if line.startswith("utilization"))) + 1:]
     assert [u.split()[0] for u in usage] == [LONG, LONG, "q", "q"]  # pool table order
     assert len({u.index(u.split()[1]) for u in usage}) == 1
 

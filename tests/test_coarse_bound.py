@@ -12,6 +12,7 @@ import json
 from fractions import Fraction
 
 import pytest
+from test_bound import SEEDS, comparable_case, pool, workload
 
 from fitlang.solve import placement as placement_module
 from fitlang.solve.bound import lower_bound
@@ -19,7 +20,6 @@ from fitlang.solve.coarse import coarse_bound, coarsened, suggested_classes
 from fitlang.solve.patterns import PatternBound
 
 from solving import problem_from, shape_with_floor, solved
-from test_bound import SEEDS, comparable_case, pool, workload
 
 
 def rack(name: str, count: int, cpu: int, memory: str, price="1", zone="a") -> str:

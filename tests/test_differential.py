@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import reference
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
@@ -22,6 +21,7 @@ from fitlang.solve.placement import solve
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
+import reference
 from solving import compare_with_reference
 
 SEEDS = range(1, 41)

@@ -14,12 +14,13 @@ from typing import NotRequired
 
 import jsonschema
 import pytest
-from conftest import EXAMPLES, FIXTURES, ROOT, policies
 from pydantic import ValidationError
-from solving import problem_from
 
 from fitlang.documents import WRITTEN_AS, ExplanationDocument, OutputManifest, PlacementDocument
 from fitlang.solve.verify import verify
+
+from conftest import EXAMPLES, FIXTURES, ROOT, policies
+from solving import problem_from
 
 EVERY_EXAMPLE = policies(EXAMPLES)
 SCHEMAS = ROOT / "docs" / "schemas"

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from conftest import ROOT
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from fitlang.cli import main
 from fitlang.driver import Compilation, Outcome
+
+from conftest import ROOT
 
 # two 10 USD/h nodes of 8 CPU; `web` needs 2 x 6 CPU: it fits, one replica per node
 FITS = ("pool small {\n  count = 2\n  cpu = 8\n  memory = 32GiB\n  price = 10 USD/h\n}\n\n"

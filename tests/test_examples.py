@@ -17,8 +17,8 @@ from fitlang.solve.savings import arm_saving
 from fitlang.solve.utilization import utilization
 from fitlang.targets import TARGETS, CompileContext
 
-from conftest import EXAMPLES, policies
 from compiling import details, errors
+from conftest import EXAMPLES, policies
 from solving import on_pools, solved
 
 FEASIBLE = [p for p in policies(EXAMPLES) if p.name != "infeasible.fit"]
@@ -142,6 +142,7 @@ def test_eu_inference_reaches_each_office_and_selects_eu_regions_in_kubernetes()
     import yaml
 
     from fitlang.solve.report import as_json
+
     from compiling import render
 
     _, problem = load(EXAMPLES / "eu-inference.fit")

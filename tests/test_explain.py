@@ -7,13 +7,14 @@ import json
 from fractions import Fraction
 
 import pytest
-from solving import problem_from, solve
 
 import fitlang.solve.explain as explaining
 from fitlang.cli import main
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.explain import ExplainOutcome, Part, PartKind, explain
 from fitlang.solve.linear import Outcome, Status
+
+from solving import problem_from, solve
 
 GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n')
 

@@ -7,14 +7,15 @@ import json
 from fractions import Fraction
 
 import pytest
-from conftest import STDLIB
-from solving import on_pools, problem_from, solved
 
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.solve.explain import explain
 from fitlang.solve.report import as_json, as_text
 from fitlang.solve.verify import verify
+
+from conftest import STDLIB
+from solving import on_pools, problem_from, solved
 
 # three sites, users in two cities; round trips:   fra   ams   far
 #                                          berlin   10    20    80

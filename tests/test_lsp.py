@@ -7,6 +7,7 @@ files of its own, so tests do not see each other's documents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -97,11 +98,9 @@ async def diagnostics(client: LanguageClient, uri: str, until=lambda found: True
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise AssertionError(f"no such diagnostics for {uri}: {client.diagnostics.get(uri)}")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), remaining)
-        except asyncio.TimeoutError:
-            pass
     return list(client.diagnostics[uri])
 
 
@@ -391,6 +390,7 @@ async def test_repairs_of_a_conflict_are_code_actions_that_solve(client: Languag
     Once the text changes, the stale conflict offers none."""
     from fitlang.check.checker import check_file
     from fitlang.model.build import build_problem
+
     from solving import solved
 
     text = (ROOT / "examples" / "infeasible.fit").read_text()
@@ -460,6 +460,7 @@ def test_a_higher_budget_is_written_where_the_policy_states_it(tmp_path):
     from fitlang.check.checker import check_file
     from fitlang.lsp.solver_worker import conflict_diagnostics
     from fitlang.model.build import build_problem
+
     from solving import solved
 
     text = ("const LIMIT = 15 USD/h\n\npool small {\n  count = 4\n  cpu = 8\n  memory = 32GiB\n"
@@ -633,8 +634,8 @@ async def test_definition_across_imports_and_into_the_stdlib(client: LanguageCli
     async def where(position: types.Position) -> list[tuple]:
         found = await client.text_document_definition_async(
             types.DefinitionParams(doc.id, position))
-        return [(Path(types_uri_path(l.uri)).name, l.range.start.line, l.range.start.character,
-                 l.range.end.character) for l in found or []]
+        return [(Path(types_uri_path(at.uri)).name, at.range.start.line, at.range.start.character,
+                 at.range.end.character) for at in found or []]
 
     assert await where(doc.at("base\n}")) == [("common.fit", 1, 8, 12)]
     assert await where(doc.at("base", offset=2, nth=1)) == [("common.fit", 1, 8, 12)]
@@ -647,12 +648,12 @@ async def test_definition_across_imports_and_into_the_stdlib(client: LanguageCli
     found = await client.text_document_references_async(types.ReferenceParams(
         text_document=doc.id, position=doc.at("base\n}"),
         context=types.ReferenceContext(include_declaration=True)))
-    assert sorted((Path(types_uri_path(l.uri)).name, l.range.start.line, l.range.start.character)
-                  for l in found) == [("common.fit", 1, 8), ("main.fit", 6, 6), ("main.fit", 11, 8)]
+    assert sorted((Path(types_uri_path(at.uri)).name, at.range.start.line, at.range.start.character)
+                  for at in found) == [("common.fit", 1, 8), ("main.fit", 6, 6), ("main.fit", 11, 8)]
     found = await client.text_document_references_async(types.ReferenceParams(
         text_document=doc.id, position=doc.at("a {"),
         context=types.ReferenceContext(include_declaration=False)))
-    assert [(l.range.start.line, l.range.start.character) for l in found] == [(12, 11)]
+    assert [(at.range.start.line, at.range.start.character) for at in found] == [(12, 11)]
     close_doc(doc)
 
 

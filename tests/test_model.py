@@ -8,11 +8,12 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from conftest import FIXTURES
-from solving import bench_module, problem_from, solved
 
 from fitlang.model.inventory import parse_quantity, read_kubectl, read_slurm
 from fitlang.solve.placement import solve as solve_placement
+
+from conftest import FIXTURES
+from solving import bench_module, problem_from, solved
 
 INVENTORY = FIXTURES / "inventory"
 

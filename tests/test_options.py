@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-from compiling import render
-from solving import on_pools, problem_from, solved
 from test_target_kubernetes import check_objects, documents
 
 from fitlang.check.checker import check_file
@@ -17,6 +15,9 @@ from fitlang.solve.placement import solve
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 from fitlang.targets.base import dns_name
+
+from compiling import render
+from solving import on_pools, problem_from, solved
 
 POOLS = '''import "std/accelerators"
 

@@ -11,12 +11,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from test_bound import SEEDS, comparable_case, pool, workload
 
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.patterns import PatternBound, _Blocks, on_price_lattice, pattern_bound
 
 from solving import problem_from, shape_with_floor
-from test_bound import SEEDS, comparable_case, pool, workload
 
 
 def bounds(tmp_path, text, objective="cost") -> tuple[Fraction, PatternBound]:

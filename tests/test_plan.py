@@ -21,6 +21,7 @@ from typing import NamedTuple
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_moving import UNDERCUT
 
 from fitlang.documents import PlanDocument
 from fitlang.driver import Compilation
@@ -28,7 +29,6 @@ from fitlang.model.current import CurrentState, DisruptionBudget, Running
 from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, EXIT_NOTHING, as_json, as_text, make_plan
 
 from conftest import EXAMPLES, ROOT
-from test_moving import UNDERCUT
 
 GiB = 1024 ** 3
 

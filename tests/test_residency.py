@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import STDLIB
-from solving import on_pools, problem_from, solved
 
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
@@ -16,6 +14,9 @@ from fitlang.model.build import build_problem
 from fitlang.solve.explain import Part, PartKind, explain
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
+
+from conftest import STDLIB
+from solving import on_pools, problem_from, solved
 
 REGIONS = ('region fra {\n  code = "eu-central-1"\n  jurisdiction = EU\n}\n'
            'region iad {\n  code = "us-east-1"\n  jurisdiction = US\n}\n')

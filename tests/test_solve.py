@@ -13,7 +13,6 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from solving import bench_module, on_pools, problem_from, solved
 
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.solve.explain import Part, explain
@@ -21,6 +20,8 @@ from fitlang.solve.linear import Status
 from fitlang.solve.placement import solve
 from fitlang.solve.report import as_json, as_text
 from fitlang.solve.verify import verify
+
+from solving import bench_module, on_pools, problem_from, solved
 
 BACKENDS = ["z3", "highs"]
 GPUS = ('accelerator H100 {\n  vendor = nvidia\n  memory = 80GB\n  interconnect = nvlink\n}\n'
@@ -500,11 +501,11 @@ def test_the_report_says_what_arm_saved(tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_power_caps_move_work_to_another_site(backend):
-    from conftest import FIXTURES
-
     from fitlang.check.checker import check_file
     from fitlang.check.loader import Workspace
     from fitlang.model.build import build_problem
+
+    from conftest import FIXTURES
 
     # an H100 node at dc1 draws 1200 W + 8 x 700 W = 6.8 kW; the 14 kW cap allows 2 of them,
     # so the third replica goes to dc2 (12 instead of 10 USD/h): 2 x 10 + 12 = 32

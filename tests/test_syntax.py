@@ -62,7 +62,7 @@ def test_spans_are_one_based_and_exact():
 def test_operator_precedence(source, op):
     (const,) = parse_ok(f"const X = {source}\n").decls
     top = const.value
-    assert getattr(top, "op") == op
+    assert top.op == op
 
 
 def test_quantities_and_money_with_a_space():

@@ -3,9 +3,9 @@ E0503 at the rule, or at the policy's root file where a violation has no place i
 
 from __future__ import annotations
 
-from solving import problem_from
-
 from fitlang.solve.verify import verify
+
+from solving import problem_from
 
 # line 11: the `spread` of workload w
 POLICY = ('pool p {\n  count = 2\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'

@@ -17,9 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from test_current import squeue_outputs, submit_sleeping  # noqa: E402
+
 from compiling import render  # noqa: E402
 from slurm_cluster import start_cluster  # noqa: E402
-from test_current import squeue_outputs, submit_sleeping  # noqa: E402
 
 POLICY = ROOT / "examples" / "onprem-burst.fit"
 OUT = ROOT / "examples" / "state"
