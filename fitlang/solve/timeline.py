@@ -32,12 +32,12 @@ from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Outcome, Status
 from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
 from fitlang.solve.timeline_pack import (
+    REPAIR_TRIES,
     Ledger,
     Spot,
     candidates,
-    need_of,
-    REPAIR_TRIES,
     make_room,
+    need_of,
     node_schedule,
     place_anywhere,
     run_of,

@@ -138,6 +138,16 @@ class Ledger:
         self._charge(class_id, idle, start, end, -1)
         return float(idle @ self.rate[class_id][start:end])
 
+    def put(self, spot: Spot) -> None:
+        """`take` for a placed spot."""
+        self.take(spot.class_id, spot.node, need_of(self.problem.demand(spot.demand)), spot.start,
+                  spot.end)
+
+    def drop(self, spot: Spot) -> float:
+        """`release` for a placed spot."""
+        return self.release(spot.class_id, spot.node, need_of(self.problem.demand(spot.demand)),
+                            spot.start, spot.end)
+
     def _charge(self, class_id: str, steps: np.ndarray, start: int, end: int, sign: int) -> None:
         """The power, cost and buy counts of the class's node waking (+1) or falling idle (-1)
         at `steps` of [start, end)."""
@@ -281,11 +291,15 @@ def _scheduled(problem: Problem, objective: str, order: list[Demand], earliest: 
 def search_from(problem: Problem, spots: list[Spot], objective: str, deadline: float | None
                 ) -> list[Spot]:
     """`searched` from a schedule made before (its ledger made anew from its spots)."""
+    return searched(problem, holding(problem, spots, objective), spots, deadline)
+
+
+def holding(problem: Problem, spots: list[Spot], objective: str = "cost") -> Ledger:
+    """A ledger holding `spots`."""
     ledger = Ledger(problem, objective)
     for spot in spots:
-        ledger.take(spot.class_id, spot.node, need_of(problem.demand(spot.demand)), spot.start,
-                    spot.end)
-    return searched(problem, ledger, spots, deadline)
+        ledger.put(spot)
+    return ledger
 
 
 def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None
@@ -515,14 +529,12 @@ def _ejected(problem: Problem, ledger: Ledger, spots: list[Spot], spot: Spot, ej
              depth: int, tries: list[int], frozen: frozenset[tuple[str, int]]) -> list[Spot] | None:
     """`ejected` taken off, `spot` placed where they were, each of them placed again (the
     largest first); the new spots, or None with the ledger as it was."""
-    need = need_of(problem.demand(spot.demand))
     for gone in ejected:
-        ledger.release(gone.class_id, gone.node, need_of(problem.demand(gone.demand)), gone.start,
-                       gone.end)
+        ledger.drop(gone)
     now = [s for s in spots if s not in ejected]
-    fits, _ = ledger.nodes(spot.class_id, need, spot.start, spot.end)
+    fits, _ = ledger.nodes(spot.class_id, need_of(problem.demand(spot.demand)), spot.start, spot.end)
     if fits.size and fits[spot.node]:
-        ledger.take(spot.class_id, spot.node, need, spot.start, spot.end)
+        ledger.put(spot)
         now.append(spot)
         for gone in sorted(ejected, key=lambda s: -int(need_of(problem.demand(s.demand)).sum())):
             placed = _placed_again(problem, ledger, now, gone, depth, tries, frozen)
@@ -531,7 +543,7 @@ def _ejected(problem: Problem, ledger: Ledger, spots: list[Spot], spot: Spot, ej
             now = placed
         else:
             return now
-    _restore(problem, ledger, spots, now)
+    _restore(ledger, spots, now)
     return None
 
 
@@ -547,12 +559,10 @@ def _placed_again(problem: Problem, ledger: Ledger, spots: list[Spot], gone: Spo
     return make_room(problem, ledger, spots, demand, gone.replica, window, depth - 1, tries, frozen)
 
 
-def _restore(problem: Problem, ledger: Ledger, was: list[Spot], now: list[Spot]) -> None:
+def _restore(ledger: Ledger, was: list[Spot], now: list[Spot]) -> None:
     """The ledger back to holding `was` where it holds `now`."""
     before, after = set(was), set(now)
     for spot in after - before:
-        ledger.release(spot.class_id, spot.node, need_of(problem.demand(spot.demand)), spot.start,
-                       spot.end)
+        ledger.drop(spot)
     for spot in before - after:
-        ledger.take(spot.class_id, spot.node, need_of(problem.demand(spot.demand)), spot.start,
-                    spot.end)
+        ledger.put(spot)
