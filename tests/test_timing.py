@@ -917,3 +917,24 @@ def test_the_tight_sites_instance_places_every_replica(tmp_path):
     assert missing == [] and len(spots) == 92
     assert len({(s.demand, s.replica) for s in spots}) == 92
     assert _spot_violations(problem, spots) == []
+
+
+def test_the_packing_of_the_models_answer_moves_a_replica_to_repair_another(tmp_path):
+    # the model's pieces as HiGHS might leave them on one 10-CPU node over 3 steps: a (6 CPUs,
+    # 1 h anywhere) and p (6 CPUs, 2 h by step 2: only start 0) both at step 0. Packed in
+    # order, a takes step 0 and p has no start with room; enumerated, the only schedule puts a
+    # at step 2 (p holds 0-1): the repair moves a there
+    from fitlang.solve.timeline import Piece, TimedPlacement, horizon_value, pack_in_time
+
+    text = (PACKED_POOL.format(count=1, cap=1, prices="0.1 USD/kWh, 0.1 USD/kWh, 0.1 USD/kWh")
+            + job("a", "1h", "deadline = 3h", cpu=6) + job("p", "2h", "deadline = 2h", cpu=6)
+            + policy(horizon="3h"))
+    problem = problem_from(tmp_path, text)
+    assert [a for a in range(3) if not 0 <= a < 2] == [2]  # the enumeration
+    assignments, unplaced = pack_in_time(problem, [Piece("a", "small", 0, 1), Piece("p", "small", 0, 2)])
+    assert unplaced == []
+    assert sorted((x.workload, x.start, x.end) for x in assignments) == [("a", 2, 3), ("p", 0, 2)]
+    assert horizon_value(problem, assignments) == Fraction(33, 10)  # 3 node-hours x 1.1 USD
+    placement = TimedPlacement(solved(problem).status, "cost", horizon_value(problem, assignments),
+                               None, assignments, timeline=problem.timeline)
+    assert _violations(problem, json.loads(as_json(problem, placement, []))) == []
