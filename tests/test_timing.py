@@ -828,12 +828,25 @@ def test_the_tie_break_leaves_runs_apart_where_one_offset_would_cost_more(tmp_pa
 
 def _spot_violations(problem, spots) -> list[str]:
     """What `verify` finds in a schedule made node by node."""
-    from fitlang.solve.timeline import TimedPlacement, horizon_value, timed_assignments
+    from fitlang.solve.timeline import timed_assignments
 
-    assignments = timed_assignments(problem, spots)
+    return _assignment_violations(problem, timed_assignments(problem, spots))
+
+
+def _assignment_violations(problem, assignments) -> list[str]:
+    from fitlang.solve.timeline import TimedPlacement, horizon_value
+
     placement = TimedPlacement(solved(problem).status, "cost", horizon_value(problem, assignments),
                                None, assignments, timeline=problem.timeline)
     return _violations(problem, json.loads(as_json(problem, placement, [])))
+
+
+def _one_node_text(flexible: str, pinned: str, pinned_deadline: str) -> str:
+    """One 10-CPU node over 3 steps: `flexible` (6 CPUs, 1 h anywhere) and `pinned` (6 CPUs,
+    2 h by `pinned_deadline`): never both at a step."""
+    return (PACKED_POOL.format(count=1, cap=1, prices="0.1 USD/kWh, 0.1 USD/kWh, 0.1 USD/kWh")
+            + job(flexible, "1h", "deadline = 3h", cpu=6)
+            + job(pinned, "2h", f"deadline = {pinned_deadline}", cpu=6) + policy(horizon="3h"))
 
 
 def _feasible_nodes(replicas: dict[str, int], count: int, cap: int) -> list[dict[str, int]]:
@@ -885,10 +898,7 @@ def test_a_replica_moves_in_time_to_make_room_for_one_pinned_in_its_window(tmp_p
     # 0-1 and f at 2, or p at 1-2 and f at 0; the chain moves f in time on the same node
     from fitlang.solve.timeline_pack import Spot, holding, make_room
 
-    text = (PACKED_POOL.format(count=1, cap=1, prices="0.1 USD/kWh, 0.1 USD/kWh, 0.1 USD/kWh")
-            + job("f", "1h", "deadline = 3h", cpu=6) + job("p", "2h", "deadline = 3h", cpu=6)
-            + policy(horizon="3h"))
-    problem = problem_from(tmp_path, text)
+    problem = problem_from(tmp_path, _one_node_text("f", "p", "3h"))
     schedules = {(f, p) for f in range(3) for p in range(2) if not (p <= f < p + 2)}
     assert schedules == {(2, 0), (0, 1)}
     spots = [Spot("f", 0, "small", 0, 1, 2)]
@@ -904,8 +914,8 @@ def test_a_replica_moves_in_time_to_make_room_for_one_pinned_in_its_window(tmp_p
 def test_the_tight_sites_instance_places_every_replica(tmp_path):
     # bench/timing_sites.py's generate(30, 24, 20, 1) without its preemptible jobs: 92 replicas;
     # the node-level CP-SAT reference (bench/timing_sites_exact.py) finds a complete schedule
-    # (323.86 USD), and every round of the node-level schedule left job18's 24-CPU replicas
-    # without room (fitc answered 91 of 92 before ejection chains)
+    # (323.86 USD); no round of the node-level schedule placed all (the first left three of
+    # job18's 24-CPU replicas without room), and fitc answered 91 of 92 before ejection chains
     from fitlang.solve.timeline_pack import node_schedule
 
     sites = bench_module("timing_sites")
@@ -924,17 +934,12 @@ def test_the_packing_of_the_models_answer_moves_a_replica_to_repair_another(tmp_
     # 1 h anywhere) and p (6 CPUs, 2 h by step 2: only start 0) both at step 0. Packed in
     # order, a takes step 0 and p has no start with room; enumerated, the only schedule puts a
     # at step 2 (p holds 0-1): the repair moves a there
-    from fitlang.solve.timeline import Piece, TimedPlacement, horizon_value, pack_in_time
+    from fitlang.solve.timeline import Piece, horizon_value, pack_in_time
 
-    text = (PACKED_POOL.format(count=1, cap=1, prices="0.1 USD/kWh, 0.1 USD/kWh, 0.1 USD/kWh")
-            + job("a", "1h", "deadline = 3h", cpu=6) + job("p", "2h", "deadline = 2h", cpu=6)
-            + policy(horizon="3h"))
-    problem = problem_from(tmp_path, text)
+    problem = problem_from(tmp_path, _one_node_text("a", "p", "2h"))
     assert [a for a in range(3) if not 0 <= a < 2] == [2]  # the enumeration
     assignments, unplaced = pack_in_time(problem, [Piece("a", "small", 0, 1), Piece("p", "small", 0, 2)])
     assert unplaced == []
     assert sorted((x.workload, x.start, x.end) for x in assignments) == [("a", 2, 3), ("p", 0, 2)]
     assert horizon_value(problem, assignments) == Fraction(33, 10)  # 3 node-hours x 1.1 USD
-    placement = TimedPlacement(solved(problem).status, "cost", horizon_value(problem, assignments),
-                               None, assignments, timeline=problem.timeline)
-    assert _violations(problem, json.loads(as_json(problem, placement, []))) == []
+    assert _assignment_violations(problem, assignments) == []
