@@ -231,32 +231,40 @@ def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4,
     least (`place_anywhere`); a preemptible replica unbroken. Where some replicas find no
     room, again with their demands first (the squeaky wheel: what was placed last and failed
     goes first), up to `rounds` times, then once by earliest deadline at the first start that
-    fits. (spots, replicas not placed) of the round that places most; a round that places all
-    is then `searched` until the deadline."""
+    fits. Where no round places all, each round's left-overs are given room by ejection
+    chains (`repaired`), the round that left fewest first. (spots, replicas not placed) of the
+    round that places most; a round that places all is then `searched` until the deadline."""
     timeline = problem.timeline
     assert timeline is not None
     order = sorted(problem.demands, key=lambda d: urgency(d, timeline.steps))
-    best: tuple[list[Spot], list[tuple[str, int]]] | None = None
+    made: list[tuple[Ledger, list[Spot], list[tuple[str, int]]]] = []
     for _ in range(rounds):
         ledger, spots, missing = _scheduled(problem, objective, order)
-        failed = {name for name, _ in missing}
-        # what the round left: room made by moving the replicas in its way (`make_room`);
-        # rounds differ in what they leave where, so each is repaired (tight instance: the
-        # first round's last replica finds no chain, the second's seven all do)
-        spots, missing = repaired(problem, ledger, spots, missing)
         if not missing:
             return searched(problem, ledger, spots, deadline), []
-        if best is None or len(missing) < len(best[1]):
-            best = spots, missing
+        made.append((ledger, spots, missing))
+        failed = {name for name, _ in missing}
         order = [d for d in order if d.name in failed] + [d for d in order if d.name not in failed]
     # the cheapest-first rounds can fragment a node's free steps (alike jobs all wanting the
     # same cheap middle): last, earliest deadline first, each at the first start that fits,
     # which leaves the free steps at the end in one piece; then moves toward the cheap steps
     ledger, spots, missing = _scheduled(problem, objective, sorted(problem.demands, key=_due),
                                         earliest=True)
-    spots, missing = repaired(problem, ledger, spots, missing)
     if not missing:
         return searched(problem, ledger, spots, deadline), []
+    made.append((ledger, spots, missing))
+    # only now the chains: where a round places all unrepaired, its schedule is the better
+    # start for the search (the goal size: the second round's 109,335 searched to 106,975 in
+    # 14 CPU s, the first round repaired 110,249 -> 107,234); rounds differ in what they leave
+    # where (the tight instance: the first round's last job18 replica finds no chain, the
+    # earliest-deadline round's three all do)
+    best: tuple[list[Spot], list[tuple[str, int]]] | None = None
+    for ledger, spots, missing in sorted(made, key=lambda round_: len(round_[2])):
+        spots, missing = repaired(problem, ledger, spots, missing)
+        if not missing:
+            return searched(problem, ledger, spots, deadline), []
+        if best is None or len(missing) < len(best[1]):
+            best = spots, missing
     assert best is not None
     return best
 
