@@ -24,6 +24,7 @@ from fitlang import messages as msg
 from fitlang.check.loader import Workspace
 from fitlang.check.settings import install_loader
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.span import FIRST_CHARACTER
 
 if TYPE_CHECKING:  # the solver and the model are imported when a stage first needs them
@@ -429,8 +430,7 @@ def _build(program: Program) -> Built:
     return build_problem(program, target_rules(program))
 
 
-@dataclass(frozen=True)
-class _Where:
+class _Where(Frozen):
     """Where a state file's messages go: the `current` block's `file`, or the file itself."""
 
     path: str
