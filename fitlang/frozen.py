@@ -65,7 +65,12 @@ def made_dataclass(cls: type) -> type:
             if base.__dict__.get("__init__") is _first_init:
                 del base.__init__  # the dataclass writes `__init__` only where none is
             options = {"frozen": base._frozen, **base.__dict__.get("__dataclass_options__", {})}
+            undocumented = base.__doc__ is None
+            if undocumented:  # else the dataclass writes one from `inspect.signature`: a fifth of its cost
+                base.__doc__ = base.__name__
             dataclasses.dataclass(**options)(base)
+            if undocumented:
+                base.__doc__ = None
     return cls
 
 
