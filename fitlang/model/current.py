@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.frozen import Frozen
+from fitlang.frozen import Frozen, Mutable
 
 if TYPE_CHECKING:
     from fitlang.documents_read import PlacementRead
@@ -62,8 +62,7 @@ class CurrentState(Frozen):
         return grouped
 
 
-@dataclass
-class StateRead:
+class StateRead(Mutable):
     state: CurrentState = field(default_factory=CurrentState)
     problems: list[str] = field(default_factory=list)  # "FILE: what is wrong", one each
     # what the reader left out or could not match, for one warning per file and kind (W0801,

@@ -55,7 +55,6 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,7 +63,7 @@ import numpy as np
 from fitlang import messages as msg
 from fitlang.check.program import Compare, Origin, Workload
 from fitlang.diagnostics import Diagnostic, Related
-from fitlang.frozen import Frozen
+from fitlang.frozen import Frozen, Mutable
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
 from fitlang.span import FIRST_CHARACTER
 
@@ -141,8 +140,7 @@ class Owners(Protocol):
     def __contains__(self, name: Any) -> bool: ...
 
 
-@dataclass
-class Placed:
+class Placed(Mutable):
     """A placement as `verify` has read it, what every `check` reads."""
 
     problem: Problem
