@@ -53,7 +53,11 @@ _ROOTS = (_Lazy, Frozen, Mutable)
 
 def _first_init(self: Any, *args: Any, **kwargs: Any) -> None:
     """The stand-in `__init__` of a class not yet made: make it, then run its own."""
-    made_dataclass(type(self)).__init__(self, *args, **kwargs)  # type: ignore[misc]
+    cls = made_dataclass(type(self))
+    if cls.__dict__.get("__init__") is _first_init:  # made by a `@dataclass` above it: no __init__
+        raise TypeError(f"{cls.__qualname__}: a `Frozen`/`Mutable` class takes no @dataclass "
+                        "decorator (state its options as class keywords)")
+    cls.__init__(self, *args, **kwargs)  # type: ignore[misc]
 
 
 def made_dataclass(cls: type) -> type:

@@ -673,3 +673,10 @@ def test_lazy_dataclasses_take_their_options_and_cost_nothing_after_the_first_in
     node.children.append(Node("c"))
     assert node == Node("b", [Node("c")]) and Node("x").children == []
     assert dataclasses.replace(cap, limit=8) == Cap(8, name="row")
+
+    @dataclasses.dataclass(frozen=True)
+    class Decorated(Frozen):  # a mistake: the stand-in would keep the dataclass's __init__ out
+        a: int
+
+    with pytest.raises(TypeError, match="no @dataclass"):
+        Decorated(1)
