@@ -18,7 +18,6 @@ import os
 import string
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from fitlang.frozen import Frozen, declared_fields
@@ -31,8 +30,7 @@ class Severity(enum.StrEnum):
     NOTE = "note"
 
 
-@dataclass(frozen=True)
-class Fix:
+class Fix(Frozen):
     """A replacement the editor can apply: put `text` where `span` is."""
 
     title: str
@@ -40,15 +38,13 @@ class Fix:
     text: str
 
 
-@dataclass(frozen=True)
-class Related:
+class Related(Frozen):
     path: str
     span: Span
     message: str
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(Frozen):
     code: str
     severity: Severity
     message: str

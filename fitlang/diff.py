@@ -13,10 +13,12 @@ import argparse
 import io
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from fitlang.frozen import Frozen, Mutable
 
 if TYPE_CHECKING:  # the driver and the solver are imported when the command runs
     from fitlang.outcome import Observed
@@ -25,8 +27,7 @@ EXIT_SAME, EXIT_ERRORS, EXIT_CHANGED = 0, 1, 2
 DEFAULT_TIME_LIMIT = 60.0
 
 
-@dataclass(frozen=True)
-class Moved:
+class Moved(Frozen):
     """A workload whose replicas run elsewhere (or in other numbers) after the change."""
 
     workload: str
@@ -35,8 +36,7 @@ class Moved:
     placed: tuple[int, int]
 
 
-@dataclass
-class PolicyDiff:
+class PolicyDiff(Mutable):
     before: Observed
     after: Observed
     moved: list[Moved] = field(default_factory=list)

@@ -15,7 +15,7 @@ import dataclasses
 import enum
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from fitlang import messages as msg
 from fitlang.check.loader import Workspace
 from fitlang.check.settings import install_loader
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen, Mutable
 from fitlang.span import FIRST_CHARACTER
 
 if TYPE_CHECKING:  # the solver and the model are imported when a stage first needs them
@@ -55,8 +56,7 @@ class Outcome(enum.Enum):
     UNDECIDED = "undecided"  # neither a complete placement nor a proof that none exists
 
 
-@dataclass
-class Compiled:
+class Compiled(Mutable):
     """What `compile` makes of a placement: the files of every target (relative path -> text;
     each target in its own directory when there are several) and what the targets need that
     the policy does not say (E0601 and such), beside the verdict."""
@@ -73,8 +73,7 @@ class Compiled:
             not any(d.is_error for d in self.diagnostics)
 
 
-@dataclass
-class Verdict:
+class Verdict(Mutable):
     placement: Placement
     outcome: Outcome
     diagnostics: list[Diagnostic] = field(default_factory=list)  # what the outcome says
@@ -429,8 +428,7 @@ def _build(program: Program) -> Built:
     return build_problem(program, target_rules(program))
 
 
-@dataclass(frozen=True)
-class _Where:
+class _Where(Frozen):
     """Where a state file's messages go: the `current` block's `file`, or the file itself."""
 
     path: str

@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Mutable
 
 if TYPE_CHECKING:  # the driver and the solver are imported when the command runs
     from fitlang.driver import Compilation
@@ -38,8 +39,7 @@ EXIT_USAGE = 2  # argparse's, before anything is read: as every fitc command's u
 DEFAULT_TIME_LIMIT = 60.0
 
 
-@dataclass
-class PlanResult:
+class PlanResult(Mutable):
     """What `plan` found: the plan (None where errors stopped it) and what it says."""
 
     plan: MovePlan | None = None
@@ -197,8 +197,7 @@ def _keep_current(problem: Problem, plan: MovePlan, root: str) -> bool:
     return saving < problem.min_saving * plan.cost_before
 
 
-@dataclass
-class Reached:
+class Reached(Mutable):
     """What `fitc compile --current` writes: the placement the plan ends in (node by node, as
     its last wave leaves it, or what runs where the current placement is kept) and the plan's
     stages (`targets/waves.py`), from which a target writes the same objects as the plan's

@@ -635,3 +635,48 @@ def test_frozen_classes_are_frozen_dataclasses_made_on_first_use():
         z: int
 
     assert [f.name for f in dataclasses.fields(made_dataclass(Unused))] == ["z"]
+
+
+def test_lazy_dataclasses_take_their_options_and_cost_nothing_after_the_first_instance():
+    """`Frozen` and `Mutable` subclasses state dataclass options as class keywords; the
+    stand-in `__init__` runs for the first instance only (the class then holds the dataclass's
+    own), and a child made after its parent still gets its own fields."""
+    import dataclasses
+
+    from fitlang.frozen import Frozen, Mutable, made_dataclass
+
+    class Scope(Frozen, kw_only=True):
+        name: str
+        watts: int = 0
+
+    class Cap(Scope):
+        limit: int
+
+    class Keyed(Frozen, eq=False):
+        value: int
+
+    class Node(Mutable):
+        text: str
+        children: list = dataclasses.field(default_factory=list)
+
+    stand_in = Scope.__init__
+    scope = Scope(name="rack", watts=5)
+    assert Scope.__init__ is not stand_in and "__init__" in vars(Scope)
+    with pytest.raises(TypeError):
+        Scope("rack")  # type: ignore[misc]  # keyword-only, as stated
+    cap = Cap(7, name="row")  # made after its parent: its positional field, then the parent's
+    assert (cap.limit, cap.name, cap.watts) == (7, "row", 0) and scope.watts == 5
+    assert [f.name for f in dataclasses.fields(made_dataclass(Cap))] == ["name", "watts", "limit"]
+    assert Keyed(1) != Keyed(1) and len({Keyed(1), Keyed(1)}) == 2  # eq=False: compared as itself
+    node = Node("a")
+    node.text = "b"  # mutable
+    node.children.append(Node("c"))
+    assert node == Node("b", [Node("c")]) and Node("x").children == []
+    assert dataclasses.replace(cap, limit=8) == Cap(8, name="row")
+
+    @dataclasses.dataclass(frozen=True)
+    class Decorated(Frozen):  # a mistake: the stand-in would keep the dataclass's __init__ out
+        a: int
+
+    with pytest.raises(TypeError, match="no @dataclass"):
+        Decorated(1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,12 @@ from fitlang.check.timing import check_timing
 from fitlang.check.values import BlockValues
 from fitlang.check.workloads import WorkloadBuilder
 from fitlang.diagnostics import Diagnostic, Related, did_you_mean, hint, unique_sorted
+from fitlang.frozen import Mutable
 from fitlang.syntax import nodes as n
 from fitlang.syntax.nodes import Span
 
 
-@dataclass
-class CheckResult:
+class CheckResult(Mutable):
     root: SourceModule
     program: Program
     diagnostics: list[Diagnostic]
@@ -42,8 +42,7 @@ class CheckResult:
         return any(d.is_error for d in self.diagnostics)
 
 
-@dataclass
-class _ProgramParts:
+class _ProgramParts(Mutable):
     """What `Checker.program` gathers before it builds the Program at once: the tables by
     kind (the first declaration of a name wins), the lists in declaration order."""
 
@@ -137,8 +136,7 @@ class ModuleScope:
         self.checker.report(diagnostic)
 
 
-@dataclass(eq=False)
-class Slot:
+class Slot(Mutable, eq=False):
     """What checking one top-level declaration found, kept by an incremental check
     (fitlang/check/incremental.py) to reuse while the declaration and what it reads are
     the same: its diagnostics, what it asked its scopes (scope path, question, argument ->

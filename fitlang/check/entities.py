@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -46,6 +45,7 @@ from fitlang.check.settings import SETTINGS
 from fitlang.check.step_prices import buy_named
 from fitlang.check.timing import PRICE_COLUMNS, horizon_of, read_price_file
 from fitlang.check.values import BlockValues, BlockValuesStage
+from fitlang.frozen import Mutable
 
 if TYPE_CHECKING:
     from fitlang.check.checker import ModuleScope
@@ -56,8 +56,7 @@ DEFAULT_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "google": 
                     "aws": "aws.amazon.com/neuron", "intel": "gpu.intel.com/i915"}
 
 
-@dataclass
-class LatencyEntry:
+class LatencyEntry(Mutable):
     """One `latency` block: round-trip milliseconds from a location to regions, by block name."""
 
     location: str

@@ -15,11 +15,11 @@ from fractions import Fraction
 from typing import Any, TypeVar
 
 from fitlang.check.recurrence import Cron
+from fitlang.frozen import Frozen
 from fitlang.syntax.nodes import Span
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(Frozen):
     path: str
     span: Span
 
@@ -30,8 +30,7 @@ class Origin:
 # ---- predicates: `require` and `prefer` after checking -------------------
 
 
-@dataclass(frozen=True)
-class Compare:
+class Compare(Frozen):
     """`subject OP value`: subject is a path into the candidate node or accelerator,
     e.g. ("zone",), ("labels", "tier"), ("gpu", "memory"), ("model",)."""
 
@@ -41,23 +40,19 @@ class Compare:
     origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class AllOf:
+class AllOf(Frozen):
     items: tuple[Predicate, ...]
 
 
-@dataclass(frozen=True)
-class AnyOf:
+class AnyOf(Frozen):
     items: tuple[Predicate, ...]
 
 
-@dataclass(frozen=True)
-class Negation:
+class Negation(Frozen):
     item: Predicate
 
 
-@dataclass(frozen=True)
-class Constant:
+class Constant(Frozen):
     value: bool
 
 
@@ -67,8 +62,7 @@ Predicate = Compare | AllOf | AnyOf | Negation | Constant
 # ---- entities -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Accelerator:
+class Accelerator(Frozen):
     name: str
     vendor: str
     memory: int
@@ -84,14 +78,12 @@ class Accelerator:
         return self.name if name == "model" else getattr(self, {"tdp": "tdp_watts"}.get(name, name))
 
 
-@dataclass(frozen=True)
-class GpuSpec:
+class GpuSpec(Frozen):
     model: Accelerator
     count: int
 
 
-@dataclass(frozen=True)
-class NodeShape:
+class NodeShape(Frozen):
     """What a pool's, an inventory node's or an offer's machines have."""
 
     cpu_milli: int
@@ -101,8 +93,7 @@ class NodeShape:
     arch: str = "amd64"
 
 
-@dataclass(frozen=True)
-class StepPrices:
+class StepPrices(Frozen):
     """A price per node per hour that varies over the horizon (issue 19: a spot market, a
     tariff), stated by a pool, an inventory or a `buy` block: a list per step (`price_hourly`,
     repeated when shorter) or a file's (from, price) rows in time order (`price_file`)."""
@@ -114,8 +105,7 @@ class StepPrices:
     file: str = ""  # `price_file` as the policy states it
 
 
-@dataclass(frozen=True)
-class Pool:
+class Pool(Frozen):
     name: str
     count: int
     shape: NodeShape
@@ -139,8 +129,7 @@ class Pool:
     step_prices: StepPrices | None = None  # with a horizon: its price per step (issue 19)
 
 
-@dataclass(frozen=True, kw_only=True)
-class NodeScope:
+class NodeScope(Frozen, kw_only=True):
     """The nodes in a zone, a region and/or with labels (a site): what a power cap or an
     electricity price covers."""
 
@@ -157,14 +146,12 @@ class NodeScope:
         return ",".join(parts) or "all"
 
 
-@dataclass(frozen=True)
 class PowerCap(NodeScope):
     name: str
     cap_watts: Fraction  # `cap`, or with `hourly` alone the largest of its caps
     per_step: tuple[Fraction, ...] = ()  # `hourly`: the cap at each step, repeated when shorter
 
 
-@dataclass(frozen=True)
 class Electricity(NodeScope):
     name: str
     price_per_kwh: Fraction | None  # None: `hourly` or `prices` gives it per step
@@ -183,8 +170,7 @@ class Electricity(NodeScope):
         return self.carbon is not None or bool(self.carbon_per_step or self.carbon_timed)
 
 
-@dataclass(frozen=True)
-class Region:
+class Region(Frozen):
     name: str  # the block's name, which latency tables use
     code: str  # the name pools and offers state: "eu-central-1"
     jurisdiction: str
@@ -194,8 +180,7 @@ class Region:
     origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class LatencyRule:
+class LatencyRule(Frozen):
     """Serve users in `location` within `limit_ms` from at least `replicas` replicas."""
 
     location: str
@@ -204,8 +189,7 @@ class LatencyRule:
     origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class Inventory:
+class Inventory(Frozen):
     name: str
     format: str
     file: str  # resolved path
@@ -226,8 +210,7 @@ class Inventory:
     step_prices: StepPrices | None = None
 
 
-@dataclass(frozen=True)
-class Offer:
+class Offer(Frozen):
     name: str
     provider: str
     instance_type: str
@@ -240,8 +223,7 @@ class Offer:
     origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class Buy:
+class Buy(Frozen):
     name: str | None
     offers: tuple[Offer, ...]
     providers: list[str] | None = None
@@ -254,38 +236,33 @@ class Buy:
     step_prices: StepPrices | None = None
 
 
-@dataclass(frozen=True)
-class AffinityRule:
+class AffinityRule(Frozen):
     target: str  # a workload name; "self" for the workload's own replicas
     topology: str  # node, zone, region, or a label key
     anti: bool
     origin: Origin  # the checker builds every rule from a statement
 
 
-@dataclass(frozen=True)
-class SpreadRule:
+class SpreadRule(Frozen):
     topology: str
     max_skew: int
     origin: Origin  # the checker builds every rule from a statement
 
 
-@dataclass(frozen=True)
-class Preference:
+class Preference(Frozen):
     predicate: Predicate
     weight: Fraction
     text: str
     origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(Frozen):
     predicate: Predicate
     text: str
     origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class AcceleratorOption:
+class AcceleratorOption(Frozen):
     """One acceptable accelerator of a workload (`gpu { option H100 { ... } }`)."""
 
     model: Accelerator
@@ -296,8 +273,7 @@ class AcceleratorOption:
     origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class Workload:
+class Workload(Frozen):
     name: str
     kind: str = "service"
     replicas: int = 1
@@ -369,8 +345,7 @@ class Workload:
 TimePoint = Fraction | datetime
 
 
-@dataclass(frozen=True)
-class Horizon:
+class Horizon(Frozen):
     """The policy's horizon: `steps` steps of `step_seconds` from `start` (timezone-aware)."""
 
     start: datetime
@@ -387,7 +362,7 @@ class Horizon:
         return self.step_seconds * self.steps
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # eager: each target derives its settings with @dataclass
 class TargetSettings:
     """A target's settings block in `policy` (`slurm { partition = "gpu" }`), checked.
 
@@ -417,8 +392,7 @@ class TargetSettings:
 _Settings = TypeVar("_Settings", bound=TargetSettings)
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Frozen):
     objective: list[str] = field(default_factory=lambda: ["cost"])
     budget: Fraction | None = None
     allow_unplaced: bool = False
@@ -448,8 +422,7 @@ class Policy:
                      if (partition := stated.work_partition()) is not None), None)
 
 
-@dataclass(frozen=True)
-class Program:
+class Program(Frozen):
     """Everything one root file (with its imports) declares, checked."""
 
     path: str
@@ -483,8 +456,7 @@ class Program:
         return None
 
 
-@dataclass(frozen=True)
-class CurrentFile:
+class CurrentFile(Frozen):
     """A `current` block: a file saying what runs now (`fitc plan` starts from it)."""
 
     name: str | None

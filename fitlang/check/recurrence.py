@@ -15,9 +15,10 @@ integers are all the policies need, and the firings are enumerated day by day.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+
+from fitlang.frozen import Frozen
 
 # (name, lowest, highest) of each cron field, in order
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
@@ -25,8 +26,7 @@ _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month"
 LOOK_AHEAD_DAYS = 366  # how far past the horizon the next firing after the last is looked for
 
 
-@dataclass(frozen=True)
-class Cron:
+class Cron(Frozen):
     minutes: frozenset[int]
     hours: frozenset[int]
     days: frozenset[int]
@@ -96,8 +96,7 @@ def _field(text: str, low: int, high: int) -> frozenset[int] | str:
     return frozenset(values)
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(Frozen):
     """One run of a recurring job, in seconds after the horizon's start: released at
     `release`, to end by `due`."""
 

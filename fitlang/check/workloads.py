@@ -38,6 +38,8 @@ from fitlang.diagnostics import did_you_mean, hint
 from fitlang.syntax import nodes as n
 from fitlang.syntax.printer import expression_text
 
+_ZERO = Fraction(0)  # an unstated size or count: made once, not per workload (Fraction(0) is ~2 us)
+
 if TYPE_CHECKING:
     from fitlang.check.checker import ModuleScope
 
@@ -145,7 +147,7 @@ class WorkloadBuilder(EntityBuilders):
                         gpu.origin.path, gpu.node.kind.span
                     )
                 )
-        replicas = int(_given(b.replicas, Fraction(0)))
+        replicas = int(_given(b.replicas, _ZERO))
         latency = (tuple(self._latency_rules(replicas, v.blocks["latency"]))
                    if "latency" in v.blocks else ())
         throughput, options = self._options(name, v)
@@ -153,11 +155,11 @@ class WorkloadBuilder(EntityBuilders):
         self._rules(rules, v.statements)
         workload = Workload(
             name=name, kind=_given(b.kind, "service"), replicas=replicas,
-            cpu_milli=int(_given(b.cpu, Fraction(0)) * 1000),
-            memory=int(_given(b.memory, Fraction(0))), disk=int(_given(b.disk, Fraction(0))),
-            gpu_count=int(_given(WorkloadGpuBlock.of(gpu.values).count, Fraction(0))) if gpu else 0,
+            cpu_milli=int(_given(b.cpu, _ZERO) * 1000),
+            memory=int(_given(b.memory, _ZERO)), disk=int(_given(b.disk, _ZERO)),
+            gpu_count=int(_given(WorkloadGpuBlock.of(gpu.values).count, _ZERO)) if gpu else 0,
             labels=_given(b.labels, {}), zones=b.zones, regions=b.regions,
-            priority=int(_given(b.priority, Fraction(0))), gang=bool(_given(b.gang, False)),
+            priority=int(_given(b.priority, _ZERO)), gang=bool(_given(b.gang, False)),
             tolerate=_given(b.tolerate, []), image=b.image, command=b.command,
             env=_given(b.env, {}), time_limit_seconds=_seconds(b.time_limit),
             exclusive=bool(_given(b.exclusive, False)), arch=list(_given(b.arch, ["amd64"])),

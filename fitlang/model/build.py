@@ -255,7 +255,8 @@ def _views(workload: Workload,
     affinities = tuple(dataclasses.replace(rule, target=target) for rule in workload.affinities
                        for target in (names.get(rule.target, [rule.target]) if rule.anti
                                       else [rule.target]))
-    workload = dataclasses.replace(workload, affinities=affinities)
+    if affinities != workload.affinities:  # frozen: the workload itself where nothing changes
+        workload = dataclasses.replace(workload, affinities=affinities)
     if not workload.options:
         return [(workload, None)]
     return [(dataclasses.replace(workload.for_option(o),

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import TYPE_CHECKING
+
+from fitlang.frozen import Frozen, Mutable
 
 if TYPE_CHECKING:
     from fitlang.documents_read import PlacementRead
 
 
-@dataclass(frozen=True)
-class Running:
+class Running(Frozen):
     """One replica running now."""
 
     workload: str  # the workload's name in the policy
@@ -36,8 +37,7 @@ class Running:
     handle: str | None = None
 
 
-@dataclass(frozen=True)
-class DisruptionBudget:
+class DisruptionBudget(Frozen):
     """At most this many of a workload's replicas may be down at once while work moves
     (a PodDisruptionBudget's `maxUnavailable`, or its `minAvailable` turned into one by the
     reader, which knows how many replicas run). `share` is the budget as a share of the
@@ -49,8 +49,7 @@ class DisruptionBudget:
     source: str = ""  # where it was read: "kube-system/chat-pdb in pdbs.json"
 
 
-@dataclass(frozen=True)
-class CurrentState:
+class CurrentState(Frozen):
     running: tuple[Running, ...] = ()
     bought: tuple[str, ...] = ()  # nodes bought earlier: in use now, and releasable
     budgets: tuple[DisruptionBudget, ...] = ()
@@ -63,8 +62,7 @@ class CurrentState:
         return grouped
 
 
-@dataclass
-class StateRead:
+class StateRead(Mutable):
     state: CurrentState = field(default_factory=CurrentState)
     problems: list[str] = field(default_factory=list)  # "FILE: what is wrong", one each
     # what the reader left out or could not match, for one warning per file and kind (W0801,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -38,6 +38,7 @@ from fitlang.check.program import (
     Region,
     SpreadRule,
 )
+from fitlang.frozen import Frozen
 
 RESOURCES = ("cpu", "memory", "gpu", "disk")
 DEFAULT_CLUSTER = "default"
@@ -113,8 +114,7 @@ class NodeNames(Sequence):
         return NodeNames(self.prefix, len(self), self.suffix + suffix, self.start)
 
 
-@dataclass(frozen=True)
-class NodeClass:
+class NodeClass(Frozen):
     id: str
     pool: str  # the pool, inventory or offer it comes from
     count: int  # nodes available (for offers: the most that may be bought)
@@ -236,8 +236,7 @@ class NodeClass:
         return self.labels.get(key)
 
 
-@dataclass(frozen=True)
-class Exclusion:
+class Exclusion(Frozen):
     """Why a demand may not use a class: the rule, where it stands, and what the node has.
 
     `rule` is the clause as the user reads it, for display only: what the exclusion is, to
@@ -255,16 +254,14 @@ class Exclusion:
     index: int | None = None  # which of the workload's rules of its kind (a spread's index)
 
 
-@dataclass(frozen=True)
-class PreferenceRule:
+class PreferenceRule(Frozen):
     text: str
     weight: Fraction
     met_by: set[str]  # class ids whose nodes meet it
     origin: Origin | None = None
 
 
-@dataclass(frozen=True)
-class Demand:
+class Demand(Frozen):
     name: str
     replicas: int
     requests: dict[str, int]
@@ -324,8 +321,7 @@ class Demand:
 Timeline = Horizon
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(Frozen):
     """When a demand's replicas may run, in steps of the timeline: each starts at a step in
     [earliest, latest_start] and runs `duration` steps on one node."""
 
@@ -337,8 +333,7 @@ class Window:
         return range(self.earliest, self.latest_start + 1)
 
 
-@dataclass(frozen=True)
-class OptionGroup:
+class OptionGroup(Frozen):
     """A workload with accelerator options: its option demands must deliver `required` together
     (sum of throughput x replicas placed); a gang runs all its replicas on one option."""
 
@@ -353,8 +348,7 @@ def option_demand_name(workload: str, option: str) -> str:
     return f"{workload}[{option}]"
 
 
-@dataclass(frozen=True)
-class PowerScope:
+class PowerScope(Frozen):
     name: str
     scope: str
     cap_watts: Fraction
@@ -366,8 +360,7 @@ class PowerScope:
         return self.step_caps[step] if self.step_caps else self.cap_watts
 
 
-@dataclass(frozen=True, eq=False)  # compared (and hashed) as itself: solvers key caches on it
-class Problem:
+class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key caches on it
     classes: list[NodeClass]
     demands: list[Demand]
     objective: list[str]

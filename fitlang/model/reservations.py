@@ -27,7 +27,7 @@ nodes against capacity minus that reservation, as inventory nodes are packed aga
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from fitlang.frozen import Frozen
 
 MIB = 2 ** 20
 GIB = 2 ** 30
@@ -44,8 +44,7 @@ _GKE_MEMORY_TIERS = ((4, 25), (8, 20), (16, 10), (128, 6), (None, 2))
 _AKS_CPU_TABLE = {1: 60, 2: 100}  # from 4 cores on: 100m + 10m per core
 
 
-@dataclass(frozen=True)
-class Reservation:
+class Reservation(Frozen):
     """Kept back from pods on one node: CPU in millicores, memory in bytes (kube-reserved and
     the hard eviction threshold together)."""
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
 from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
 from fitlang.rules.explaining import demands_of, where
@@ -81,8 +81,7 @@ def _affinities(placed: Placed, demand: Demand) -> Iterator[Diagnostic]:
                     f"({verb} {rule.target} on {rule.topology})", rule.origin)
 
 
-@dataclass(frozen=True)
-class AffinityGroup(GroupKey):
+class AffinityGroup(GroupKey, Frozen):
     """A demand's affinity or anti-affinity rule, by its index in `Demand.affinities`."""
 
     demand: str
@@ -262,8 +261,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     return search.Repair(part, text, rule.origin, None, None, check.cost)
 
 
-@dataclass(frozen=True)
-class _Followed:
+class _Followed(Frozen):
     """`Encoding.cache`'s key of the workloads some affinity follows."""
 
 

@@ -55,7 +55,6 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,6 +63,7 @@ import numpy as np
 from fitlang import messages as msg
 from fitlang.check.program import Compare, Origin, Workload
 from fitlang.diagnostics import Diagnostic, Related
+from fitlang.frozen import Frozen, Mutable
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
 from fitlang.span import FIRST_CHARACTER
 
@@ -92,8 +92,7 @@ class PartKind(enum.StrEnum):
     POWER = "power"
 
 
-@dataclass(frozen=True)
-class Stated:
+class Stated(Frozen):
     """A part of a conflict in words (`Rule.reason`), and where it stands; explain sets the
     part it states. Not a `diagnostics.Related`: a part may stand nowhere in the policy
     (`origin` None: still one of the conflict's sentences), and explain's JSON writes its
@@ -110,8 +109,7 @@ class Stated:
         return Related(self.origin.path, self.origin.span, self.text)
 
 
-@dataclass(frozen=True)
-class Unsatisfiable:
+class Unsatisfiable(Frozen):
     """A clause of a rule that no node satisfies (W0101): where it stands, as the warning
     names it, and what the nodes have instead (`detail`, starting "; ", or empty)."""
 
@@ -142,8 +140,7 @@ class Owners(Protocol):
     def __contains__(self, name: Any) -> bool: ...
 
 
-@dataclass
-class Placed:
+class Placed(Mutable):
     """A placement as `verify` has read it, what every `check` reads."""
 
     problem: Problem
@@ -196,8 +193,7 @@ class GroupKey:
     __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Rows:
+class Rows(Frozen):
     """A rule's rows of the linear model, by phase (see the module's docstring); `rank`
     orders rules within a phase before `RULES` does (lower first)."""
 
@@ -221,8 +217,7 @@ class Rows:
         | None = None
 
 
-@dataclass(frozen=True)
-class Rounding:
+class Rounding(Frozen):
     """How a rule groups a demand's eligible classes when its fractional counts are rounded
     (`Rows.rounding`): whole totals per group first, then per class. `balanced`: the group
     totals are rounded keeping the gap between the largest and the smallest (a spread's
@@ -234,8 +229,7 @@ class Rounding:
     columns: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class OnNodes:
+class OnNodes(Frozen):
     """A rule's say in per-node packing (each optional)."""
 
     # pairs of workloads that never share a node (either way round), in a fixed order
@@ -250,8 +244,7 @@ class OnNodes:
     same: Callable[[Problem, Demand], Callable[[NodeClass], Hashable] | None] | None = None
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Frozen):
     """One rule's hooks (see the module's docstring); `name` as the language calls it."""
 
     name: str

@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import money
 
@@ -31,8 +31,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                f"{float(problem.budget):.2f} USD/h", problem.budget_origin)
 
 
-@dataclass(frozen=True)
-class BudgetGroup(GroupKey):
+class BudgetGroup(GroupKey, Frozen):
     """The policy's hourly budget."""
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import plural
 
@@ -28,8 +28,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
             yield placed.violation(f"{per_group[group]} nodes bought, over max_count = {limit}", None)
 
 
-@dataclass(frozen=True)
-class BuyGroup(GroupKey):
+class BuyGroup(GroupKey, Frozen):
     """A `buy` block's max_count; `buy` is the block's index (`NodeClass.buy_group`)."""
 
     buy: int

@@ -4,7 +4,6 @@ it has (its own allocatable where a class's nodes differ)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
 from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import plural, shape
@@ -82,8 +82,7 @@ def readable(resource: str, amount: int, unit: bool = True) -> str:
     return f"{amount}" + ((" GPU" if amount == 1 else " GPUs") if unit else "")
 
 
-@dataclass(frozen=True)
-class CapacityGroup(GroupKey):
+class CapacityGroup(GroupKey, Frozen):
     """What a class's nodes hold (node by node, a class is one node)."""
 
     class_id: str

@@ -12,11 +12,11 @@ runs of a placement, node by node, sharing nothing with the rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.rules.base import GroupKey
 
@@ -27,8 +27,7 @@ if TYPE_CHECKING:  # solve comes after the rules
     from fitlang.solve.timeline import TimeEncoding
 
 
-@dataclass(frozen=True)
-class CarbonBudgetGroup(GroupKey):
+class CarbonBudgetGroup(GroupKey, Frozen):
     """The policy's `carbon_budget`: kgCO2e over the whole horizon."""
 
 

@@ -17,10 +17,10 @@ asks again: the same columns come back).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, Problem
 from fitlang.rules.base import GroupKey
 from fitlang.rules.preemption import SegmentColumn
@@ -31,8 +31,7 @@ if TYPE_CHECKING:  # solve comes after the rules
     from fitlang.solve.timeline import TimeEncoding
 
 
-@dataclass(frozen=True)
-class Busy:
+class Busy(Frozen):
     """The typed key of f[t] (`replica` None: any job) or of a preemptible replica's z[t]."""
 
     step: int
@@ -40,8 +39,7 @@ class Busy:
     replica: int | None = None
 
 
-@dataclass(frozen=True)
-class CompletionGroup(GroupKey):
+class CompletionGroup(GroupKey, Frozen):
     """What a `Busy` column holds: its order over the steps, and the runs that force it."""
 
     step: int

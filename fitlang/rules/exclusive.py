@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import demands_of, where
@@ -31,8 +31,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                        demands[name].spans.get("exclusive", demands[name].origin))
 
 
-@dataclass(frozen=True)
-class ExclusiveGroup(GroupKey):
+class ExclusiveGroup(GroupKey, Frozen):
     """`exclusive = true`: nothing else on a demand's nodes."""
 
     demand: str

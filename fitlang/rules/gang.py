@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand
 from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import option_group, where
@@ -34,8 +34,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                    "runs in one cluster", where)
 
 
-@dataclass(frozen=True)
-class GangGroup(GroupKey):
+class GangGroup(GroupKey, Frozen):
     """A gang: a demand's replicas in one cluster, or an option group's on one option.
     `name` is the demand's name, or the option group's workload."""
 
@@ -92,8 +91,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
                          "mix options", origin, None, None, check.cost)
 
 
-@dataclass(frozen=True)
-class GangCluster:
+class GangCluster(Frozen):
     """The binary of a gang and one cluster its classes are in: does it run there?"""
 
     demand: str

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rounding, Rows, Rule, Stated
 from fitlang.rules.explaining import latency_members, plural
@@ -37,8 +37,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                     f"needs {rule.replicas}", rule.origin)
 
 
-@dataclass(frozen=True)
-class LatencyGroup(GroupKey):
+class LatencyGroup(GroupKey, Frozen):
     """A workload's latency rule towards the users in `location`."""
 
     workload: str
@@ -124,8 +123,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     return None
 
 
-@dataclass(frozen=True)
-class LatencySwitch:
+class LatencySwitch(Frozen):
     """The binary of a workload's latency rule (by its index): is any replica placed?"""
 
     workload: str

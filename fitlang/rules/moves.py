@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.rules.base import GroupKey, Rows, Rule
 from fitlang.span import FIRST_CHARACTER, Span
 
@@ -42,22 +42,19 @@ if TYPE_CHECKING:  # solve comes after the rules
     from fitlang.solve.linear import Number
 
 
-@dataclass(frozen=True)
-class StayGroup(GroupKey):
+class StayGroup(GroupKey, Frozen):
     """The stay rows of one workload (s <= y)."""
 
     workload: str
 
 
-@dataclass(frozen=True)
-class ObjectiveTerms:
+class ObjectiveTerms(Frozen):
     """An objective a rule adds to the encoding (`Encoding.objective` reads it by name)."""
 
     name: str
 
 
-@dataclass(frozen=True)
-class _Stays:
+class _Stays(Frozen):
     """The cache key of the stay columns made so far: demand -> [column s]."""
 
 
@@ -79,8 +76,7 @@ def current_per_class(encoding: Encoding) -> dict[str, dict[str, int]]:
     return cached
 
 
-@dataclass(frozen=True)
-class _CurrentKey:
+class _CurrentKey(Frozen):
     """The cache key of `current_per_class`."""
 
 
@@ -121,8 +117,7 @@ def move_objectives(encoding: Encoding) -> None:
     encoding.cache[ObjectiveTerms("cost+moves")] = cost
 
 
-@dataclass(frozen=True)
-class NodeChangeGroup(GroupKey):
+class NodeChangeGroup(GroupKey, Frozen):
     """A class's nodes drained (in use now, empty at the end) or bought (new nodes of an offer)."""
 
     node_class: str
@@ -159,8 +154,7 @@ RULE = Rule("moves", rows=Rows(columns=stay_columns, limits=move_objectives))
 
 # ---- verify: a wave's budgets (`fitc verify` of a plan, solve/verify_plan.py) ----------------
 
-@dataclass(frozen=True)
-class WaveMoves:
+class WaveMoves(Frozen):
     """What one wave of a plan does, as the plan's verifier replays it: the workload of each
     replica moved (kind "move": from a node to another), with the node it leaves, and the
     nodes the wave empties."""

@@ -4,11 +4,11 @@ deliver together reaches the workload's throughput; a gang uses one option only.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand
 from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import need, option_group, plural
@@ -40,8 +40,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                    "a gang uses one option", group.origin)
 
 
-@dataclass(frozen=True)
-class ThroughputGroup(GroupKey):
+class ThroughputGroup(GroupKey, Frozen):
     """An option group's options deliver its throughput."""
 
     workload: str
@@ -93,8 +92,7 @@ def reason(problem: Problem, part: Part) -> Stated:
                   f"({each})", group.origin)
 
 
-@dataclass(frozen=True)
-class OptionChoice:
+class OptionChoice(Frozen):
     """The binary of a gang's option: is it the one the gang runs on?"""
 
     demand: str

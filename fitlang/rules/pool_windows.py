@@ -7,10 +7,10 @@ capacity (`available`). Build turns a pool's windows into the steps its class ru
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.rules.base import GroupKey
 
 if TYPE_CHECKING:  # solve comes after the rules
@@ -19,8 +19,7 @@ if TYPE_CHECKING:  # solve comes after the rules
     from fitlang.solve.timeline import TimeEncoding
 
 
-@dataclass(frozen=True)
-class PoolOffGroup(GroupKey):
+class PoolOffGroup(GroupKey, Frozen):
     """A class's nodes in use at a step its pool's windows leave out."""
 
     class_id: str

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -29,8 +29,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                                    f"`{cap.name}` of {float(cap.cap_watts) / 1000:.1f} kW", cap.origin)
 
 
-@dataclass(frozen=True)
-class PowerGroup(GroupKey):
+class PowerGroup(GroupKey, Frozen):
     """A power cap, by its index in `Problem.power_caps`."""
 
     index: int

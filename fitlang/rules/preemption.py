@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand
 from fitlang.rules.base import GroupKey
 
@@ -39,8 +39,7 @@ if TYPE_CHECKING:  # solve comes after the rules
     from fitlang.solve.timeline import TimeEncoding
 
 
-@dataclass(frozen=True)
-class SegmentColumn:
+class SegmentColumn(Frozen):
     """The typed key of a y (`running`) or s (`starting`) column."""
 
     demand: str
@@ -50,16 +49,14 @@ class SegmentColumn:
     starting: bool
 
 
-@dataclass(frozen=True)
-class PreemptWorkGroup(GroupKey):
+class PreemptWorkGroup(GroupKey, Frozen):
     """A preemptible replica runs its whole duration."""
 
     demand: str
     replica: int
 
 
-@dataclass(frozen=True)
-class PreemptOnceGroup(GroupKey):
+class PreemptOnceGroup(GroupKey, Frozen):
     """A preemptible replica runs in one place at a step."""
 
     demand: str
@@ -67,8 +64,7 @@ class PreemptOnceGroup(GroupKey):
     step: int
 
 
-@dataclass(frozen=True)
-class PreemptSegmentGroup(GroupKey):
+class PreemptSegmentGroup(GroupKey, Frozen):
     """A segment's start, and its least length, on one class at one step."""
 
     demand: str

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand
 from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import need, plural
@@ -54,8 +54,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                 "unplaced, and the policy does not set `allow_unplaced = true`", demand.origin)
 
 
-@dataclass(frozen=True)
-class ReplicasGroup(GroupKey):
+class ReplicasGroup(GroupKey, Frozen):
     """Every replica of a demand (not an option) placed."""
 
     demand: str

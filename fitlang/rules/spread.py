@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
 from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rounding, Rows, Rule, Stated, domain_of
 from fitlang.rules.explaining import demands_of, where
@@ -124,8 +124,7 @@ def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
                                    f"max_skew is {spread.max_skew}", spread.origin)
 
 
-@dataclass(frozen=True)
-class SpreadGroup(GroupKey):
+class SpreadGroup(GroupKey, Frozen):
     """A demand's spread, by its index in `Demand.spreads`."""
 
     demand: str
@@ -277,8 +276,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     return search.Repair(part, text, rule.origin, None, None, check.cost)
 
 
-@dataclass(frozen=True)
-class SpreadLeast:
+class SpreadLeast(Frozen):
     """The column `least` of a demand's spread (by its index in `Demand.spreads`): the
     replicas in its emptiest domain (per node for a node spread)."""
 
@@ -286,8 +284,7 @@ class SpreadLeast:
     index: int
 
 
-@dataclass(frozen=True)
-class DomainExists:
+class DomainExists(Frozen):
     """The binary of a spread's domain that has only offers: are nodes bought in it?"""
 
     demand: str

@@ -22,11 +22,11 @@ shares nothing with the rows (it must not import `solve/`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Problem
 from fitlang.rules import carbon, pool_windows, preemption
 from fitlang.rules.base import GroupKey
@@ -38,32 +38,28 @@ if TYPE_CHECKING:  # solve comes after the rules
     from fitlang.solve.timeline import TimeEncoding
 
 
-@dataclass(frozen=True)
-class StartsGroup(GroupKey):
+class StartsGroup(GroupKey, Frozen):
     """Every replica of a demand (of one run of a recurring job) starts once in its window."""
 
     demand: str
     run: int = 0
 
 
-@dataclass(frozen=True)
-class StepCapacityGroup(GroupKey):
+class StepCapacityGroup(GroupKey, Frozen):
     """What a class's nodes hold at one step."""
 
     class_id: str
     step: int
 
 
-@dataclass(frozen=True)
-class StepPowerGroup(GroupKey):
+class StepPowerGroup(GroupKey, Frozen):
     """A power cap (by its index in `Problem.power_caps`) at one step."""
 
     index: int
     step: int
 
 
-@dataclass(frozen=True)
-class StepBudgetGroup(GroupKey):
+class StepBudgetGroup(GroupKey, Frozen):
     """The policy's hourly budget at one step."""
 
     step: int
@@ -121,8 +117,7 @@ def budget_rows(encoding: TimeEncoding) -> None:
         encoding.model.add(terms, upper=problem.budget, group=StepBudgetGroup(step))
 
 
-@dataclass(frozen=True)
-class StepBuyGroup(GroupKey):
+class StepBuyGroup(GroupKey, Frozen):
     """A `buy` block's max_count (by its index, `NodeClass.buy_group`) at one step."""
 
     buy: int
@@ -150,8 +145,7 @@ ROWS: tuple[Callable[[TimeEncoding], None], ...] = (starts_rows, capacity_rows, 
 PER_STEP = frozenset({"capacity", "power", "budget", "buy_limits"})
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(Frozen):
     """One replica as a placement with times states it: on `node` for steps [start, end)."""
 
     demand: str

@@ -10,11 +10,12 @@ relies on.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from lark import Token, ast_utils
 
+from fitlang.frozen import Mutable
 from fitlang.span import Span
 
 MAX_DEPTH = 200
@@ -69,8 +70,7 @@ def _text(token: Any) -> str:
 # ---- leaves -------------------------------------------------------------
 
 
-@dataclass
-class Ident(_Node):
+class Ident(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     name: str = ""
 
@@ -79,8 +79,7 @@ class Ident(_Node):
         self.name = _text(self.name)
 
 
-@dataclass
-class Number(_Node):
+class Number(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     text: str = ""
 
@@ -89,8 +88,7 @@ class Number(_Node):
         self.text = _text(self.text)
 
 
-@dataclass
-class Quantity(_Node):
+class Quantity(_Node, Mutable):
     """A number with a unit; `text` is the number, `unit` the canonical unit spelling."""
 
     span: Span = field(compare=False, repr=False)
@@ -103,8 +101,7 @@ class Quantity(_Node):
             self.text, self.unit = split_quantity(_text(self.text))
 
 
-@dataclass
-class String(_Node):
+class String(_Node, Mutable):
     """A string literal; `raw` keeps the source spelling (quotes and escapes)."""
 
     span: Span = field(compare=False, repr=False)
@@ -119,8 +116,7 @@ class String(_Node):
         return unescape(self.raw[1:-1])
 
 
-@dataclass
-class Boolean(_Node):
+class Boolean(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     value: Any = False
 
@@ -133,8 +129,7 @@ class Boolean(_Node):
 # ---- expressions --------------------------------------------------------
 
 
-@dataclass
-class Name(_Node):
+class Name(_Node, Mutable):
     """A name used as a value; built straight from its token (one reduction fewer per name)."""
 
     span: Span = field(compare=False, repr=False)
@@ -146,8 +141,7 @@ class Name(_Node):
             self.ident = Ident(self.span, _text(self.ident))
 
 
-@dataclass
-class Binary(_Nested):
+class Binary(_Nested, Mutable):
     span: Span = field(compare=False, repr=False)
     left: Expr = None  # type: ignore[assignment]
     op: str = ""
@@ -164,8 +158,7 @@ class Binary(_Nested):
         self._track_depth(self.left, self.right)
 
 
-@dataclass
-class Unary(_Nested):
+class Unary(_Nested, Mutable):
     span: Span = field(compare=False, repr=False)
     op: str = ""
     operand: Expr = None  # type: ignore[assignment]
@@ -176,8 +169,7 @@ class Unary(_Nested):
         self._track_depth(self.operand)
 
 
-@dataclass
-class Member(_Nested):
+class Member(_Nested, Mutable):
     span: Span = field(compare=False, repr=False)
     target: Expr = None  # type: ignore[assignment]
     attr: Ident = None  # type: ignore[assignment]
@@ -187,8 +179,7 @@ class Member(_Nested):
         self._track_depth(self.target)
 
 
-@dataclass
-class Index(_Nested):
+class Index(_Nested, Mutable):
     span: Span = field(compare=False, repr=False)
     target: Expr = None  # type: ignore[assignment]
     key: Expr = None  # type: ignore[assignment]
@@ -198,8 +189,7 @@ class Index(_Nested):
         self._track_depth(self.target, self.key)
 
 
-@dataclass
-class Call(_Node):
+class Call(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     func: Ident = None  # type: ignore[assignment]
     args: list = field(default_factory=list)
@@ -209,20 +199,17 @@ class Call(_Node):
         self.__post_init__()
 
 
-@dataclass
-class Paren(_Node):
+class Paren(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     expr: Expr = None  # type: ignore[assignment]
 
 
-@dataclass
-class List(_Node, ast_utils.AsList):
+class List(_Node, ast_utils.AsList, Mutable):
     span: Span = field(compare=False, repr=False)
     items: list = field(default_factory=list)
 
 
-@dataclass
-class Pair(_Node):
+class Pair(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     key: Ident | String = None  # type: ignore[assignment]
     value: Expr = None  # type: ignore[assignment]
@@ -232,8 +219,7 @@ class Pair(_Node):
         return self.key.name if isinstance(self.key, Ident) else self.key.value
 
 
-@dataclass
-class Map(_Node, ast_utils.AsList):
+class Map(_Node, ast_utils.AsList, Mutable):
     span: Span = field(compare=False, repr=False)
     pairs: list = field(default_factory=list)
 
@@ -245,8 +231,7 @@ Expr = (Number | Quantity | String | Boolean | Name | Binary | Unary | Member | 
 # ---- entries and declarations ------------------------------------------
 
 
-@dataclass
-class Ref(_Node, ast_utils.AsList):
+class Ref(_Node, ast_utils.AsList, Mutable):
     """A possibly qualified name: `gpu_big` or `common.gpu_big`."""
 
     span: Span = field(compare=False, repr=False)
@@ -257,8 +242,7 @@ class Ref(_Node, ast_utils.AsList):
         return ".".join(part.name for part in self.parts)
 
 
-@dataclass
-class Topology(_Node):
+class Topology(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     key: Ident | String = None  # type: ignore[assignment]
 
@@ -267,34 +251,29 @@ class Topology(_Node):
         return self.key.name if isinstance(self.key, Ident) else self.key.value
 
 
-@dataclass
-class Attribute(_Node):
+class Attribute(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     name: Ident = None  # type: ignore[assignment]
     value: Expr = None  # type: ignore[assignment]
 
 
-@dataclass
-class Require(_Node):
+class Require(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     condition: Expr = None  # type: ignore[assignment]
 
 
-@dataclass
-class Prefer(_Node):
+class Prefer(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     condition: Expr = None  # type: ignore[assignment]
     weight: Expr = None  # type: ignore[assignment]
 
 
-@dataclass
-class Use(_Node):
+class Use(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     target: Ref = None  # type: ignore[assignment]
 
 
-@dataclass
-class Affinity(_Node):
+class Affinity(_Node, Mutable):
     """`affinity web on node` or `anti_affinity self on zone`."""
 
     span: Span = field(compare=False, repr=False)
@@ -311,21 +290,18 @@ class Affinity(_Node):
         return self.kind == "anti_affinity"
 
 
-@dataclass
-class Spread(_Node):
+class Spread(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     topology: Topology = None  # type: ignore[assignment]
     max_skew: Expr = None  # type: ignore[assignment]
 
 
-@dataclass
-class Body(_Node, ast_utils.AsList):
+class Body(_Node, ast_utils.AsList, Mutable):
     span: Span = field(compare=False, repr=False)
     entries: list = field(default_factory=list)
 
 
-@dataclass
-class Block(_Node):
+class Block(_Node, Mutable):
     """`KIND [NAME] { body }`: pools, workloads, offers, and nested blocks such as `gpu`."""
 
     span: Span = field(compare=False, repr=False)
@@ -338,15 +314,13 @@ class Block(_Node):
         return self.body.entries
 
 
-@dataclass
-class ImportDecl(_Node):
+class ImportDecl(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     path: String = None  # type: ignore[assignment]
     alias: Ident | None = None
 
 
-@dataclass
-class ConstDecl(_Node):
+class ConstDecl(_Node, Mutable):
     span: Span = field(compare=False, repr=False)
     name: Ident = None  # type: ignore[assignment]
     value: Expr = None  # type: ignore[assignment]
@@ -356,8 +330,7 @@ Entry = Attribute | Block | Require | Prefer | Use | Affinity | Spread
 Decl = ImportDecl | ConstDecl | Block
 
 
-@dataclass
-class Module:
+class Module(Mutable):
     """One parsed file. `comments` keep their spans so the formatter can put them back."""
 
     path: str
