@@ -18,7 +18,7 @@ from fitlang.solve.report import as_json, as_text
 from fitlang.solve.verify import verify
 
 from conftest import EXAMPLES
-from solving import problem_from, solved
+from solving import bench_module, problem_from, solved
 
 WHOLE_NODE_POOL = """
 pool big {{
@@ -821,3 +821,125 @@ def test_the_tie_break_leaves_runs_apart_where_one_offset_would_cost_more(tmp_pa
     placement = solved(problem_from(tmp_path, text))
     assert sorted(a.start for a in placement.assignments) == [2, 7, 14]
     assert Fraction(placement.value) == Fraction("6.6")
+
+
+# ---- ejection chains: room made by moving the replicas in the way (issue 19, h14g) ----------
+
+
+def _spot_violations(problem, spots) -> list[str]:
+    """What `verify` finds in a schedule made node by node."""
+    from fitlang.solve.timeline import timed_assignments
+
+    return _assignment_violations(problem, timed_assignments(problem, spots))
+
+
+def _assignment_violations(problem, assignments) -> list[str]:
+    from fitlang.solve.timeline import TimedPlacement, horizon_value
+
+    placement = TimedPlacement(solved(problem).status, "cost", horizon_value(problem, assignments),
+                               None, assignments, timeline=problem.timeline)
+    return _violations(problem, json.loads(as_json(problem, placement, [])))
+
+
+def _one_node_text(flexible: str, pinned: str, pinned_deadline: str) -> str:
+    """One 10-CPU node over 3 steps: `flexible` (6 CPUs, 1 h anywhere) and `pinned` (6 CPUs,
+    2 h by `pinned_deadline`): never both at a step."""
+    return (PACKED_POOL.format(count=1, cap=1, prices="0.1 USD/kWh, 0.1 USD/kWh, 0.1 USD/kWh")
+            + job(flexible, "1h", "deadline = 3h", cpu=6)
+            + job(pinned, "2h", f"deadline = {pinned_deadline}", cpu=6) + policy(horizon="3h"))
+
+
+def _feasible_nodes(replicas: dict[str, int], count: int, cap: int) -> list[dict[str, int]]:
+    """Every assignment of whole-horizon replicas (name -> CPUs) to `count` 10-CPU nodes with
+    at most `cap` nodes awake (the 1 kW nodes under a `cap` kW feed), enumerated."""
+    names = sorted(replicas)
+    found = []
+    for nodes in itertools.product(range(count), repeat=len(names)):
+        load = [sum(replicas[n] for n, at in zip(names, nodes) if at == node) for node in range(count)]
+        if max(load) <= 10 and sum(1 for used in load if used) <= cap:
+            found.append(dict(zip(names, nodes)))
+    return found
+
+
+@pytest.mark.parametrize("second_cpu, room", [(4, True), (7, False)])
+def test_a_replica_fits_only_when_another_moves_out_of_its_way(tmp_path, second_cpu, room):
+    # 3 nodes of 10 CPUs under a 2 kW feed (two may be awake), both steps of the horizon:
+    # s0 (4 CPUs) on node 0, s1 on node 1, and b (8 CPUs) has no room: node 2 may not wake
+    # and nodes 0 and 1 have 6 and 10 - s1 free. With s1 of 4 CPUs, s1 moving onto node 0
+    # (8 <= 10) frees node 1 for b; with s1 of 7 nothing can (4 + 7 > 10 and waking node 2
+    # breaks the feed). The enumeration of every assignment says the same
+    from fitlang.solve.timeline_pack import Spot, holding, make_room, place_anywhere
+
+    text = (PACKED_POOL.format(count=3, cap=2, prices="0.1 USD/kWh, 0.1 USD/kWh")
+            + job("s0", "2h", "deadline = 2h", cpu=4) + job("s1", "2h", "deadline = 2h", cpu=second_cpu)
+            + job("b", "2h", "deadline = 2h", cpu=8) + policy(horizon="2h"))
+    problem = problem_from(tmp_path, text)
+    reference = _feasible_nodes({"s0": 4, "s1": second_cpu, "b": 8}, count=3, cap=2)
+    assert bool(reference) is room
+    spots = [Spot("s0", 0, "small", 0, 0, 2), Spot("s1", 0, "small", 1, 0, 2)]
+    ledger = holding(problem, spots)
+    demand = problem.demand("b")
+    assert place_anywhere(ledger, demand, 0, demand.windows[0]) is None  # no room as they stand
+    before = {c: used.copy() for c, used in ledger.used.items()}
+    made = make_room(problem, ledger, spots, demand, 0, demand.windows[0])
+    if not room:
+        assert made is None
+        assert all((ledger.used[c] == used).all() for c, used in before.items())  # as it was
+        return
+    assert made is not None and len(made) == 3
+    assert {s.demand: s.node for s in made} in reference
+    assert all((ledger.used["small"] == holding(problem, made).used["small"]).flatten())
+    assert _spot_violations(problem, made) == []
+
+
+def test_a_replica_moves_in_time_to_make_room_for_one_pinned_in_its_window(tmp_path):
+    # one node of 10 CPUs, 3 steps: f (6 CPUs, 1 h, anywhere in the 3 h) sits at step 1, the
+    # middle; p (6 CPUs, 2 h) may start at 0 or 1, and both overlap step 1. Enumerated: p at
+    # 0-1 and f at 2, or p at 1-2 and f at 0; the chain moves f in time on the same node
+    from fitlang.solve.timeline_pack import Spot, holding, make_room
+
+    problem = problem_from(tmp_path, _one_node_text("f", "p", "3h"))
+    schedules = {(f, p) for f in range(3) for p in range(2) if not (p <= f < p + 2)}
+    assert schedules == {(2, 0), (0, 1)}
+    spots = [Spot("f", 0, "small", 0, 1, 2)]
+    ledger = holding(problem, spots)
+    demand = problem.demand("p")
+    made = make_room(problem, ledger, spots, demand, 0, demand.windows[0])
+    assert made is not None
+    assert (next(s.start for s in made if s.demand == "f"),
+            next(s.start for s in made if s.demand == "p")) in schedules
+    assert _spot_violations(problem, made) == []
+
+
+def test_the_tight_sites_instance_places_every_replica(tmp_path):
+    # bench/timing_sites.py's generate(30, 24, 20, 1) without its preemptible jobs: 92 replicas;
+    # the node-level CP-SAT reference (bench/timing_sites_exact.py) finds a complete schedule
+    # (323.86 USD); no round of the node-level schedule placed all (the first left three of
+    # job18's 24-CPU replicas without room), and fitc answered 91 of 92 before ejection chains
+    from fitlang.solve.timeline_pack import node_schedule
+
+    sites = bench_module("timing_sites")
+    instance = sites.generate(30, 24, 20, 1)
+    instance.jobs = [j for j in instance.jobs if not j.preemptible]
+    problem = problem_from(tmp_path, sites.policy_text(instance, "cost"))
+    assert sum(d.replicas for d in problem.demands) == 92
+    spots, missing = node_schedule(problem)
+    assert missing == [] and len(spots) == 92
+    assert len({(s.demand, s.replica) for s in spots}) == 92
+    assert _spot_violations(problem, spots) == []
+
+
+def test_the_packing_of_the_models_answer_moves_a_replica_to_repair_another(tmp_path):
+    # the model's pieces as HiGHS might leave them on one 10-CPU node over 3 steps: a (6 CPUs,
+    # 1 h anywhere) and p (6 CPUs, 2 h by step 2: only start 0) both at step 0. Packed in
+    # order, a takes step 0 and p has no start with room; enumerated, the only schedule puts a
+    # at step 2 (p holds 0-1): the repair moves a there
+    from fitlang.solve.timeline import Piece, horizon_value, pack_in_time
+
+    problem = problem_from(tmp_path, _one_node_text("a", "p", "2h"))
+    assert [a for a in range(3) if not 0 <= a < 2] == [2]  # the enumeration
+    assignments, unplaced = pack_in_time(problem, [Piece("a", "small", 0, 1), Piece("p", "small", 0, 2)])
+    assert unplaced == []
+    assert sorted((x.workload, x.start, x.end) for x in assignments) == [("a", 2, 3), ("p", 0, 2)]
+    assert horizon_value(problem, assignments) == Fraction(33, 10)  # 3 node-hours x 1.1 USD
+    assert _assignment_violations(problem, assignments) == []

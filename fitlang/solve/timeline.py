@@ -32,9 +32,11 @@ from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Outcome, Status
 from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
 from fitlang.solve.timeline_pack import (
+    REPAIR_TRIES,
     Ledger,
     Spot,
     candidates,
+    make_room,
     need_of,
     node_schedule,
     place_anywhere,
@@ -362,16 +364,22 @@ def pack_in_time(problem: Problem, pieces: list[Piece], objective: str = "cost"
     spots = [spot for spot in spots if (spot.demand, spot.replica) not in broken]
     unplaced: list[Unplaced] = []
     options: dict[tuple[str, int], list] = {}  # a run's candidates, shared by its replicas
+    tries = [REPAIR_TRIES]  # the ejection chains' effort, shared by every replica left
     for demand, replica, run in left:
         window = demand.windows[run]
         if (demand.name, run) not in options:
             options[demand.name, run] = candidates(ledger, demand, window)
         repaired = place_anywhere(ledger, demand, replica, window, options[demand.name, run])
-        if repaired is None:
+        if repaired is not None:
+            spots.append(repaired)
+            continue
+        # no node has room as the others stand: room made by moving those in its way
+        made = make_room(problem, ledger, spots, demand, replica, window, tries=tries)
+        if made is None:
             unplaced.append(Unplaced(demand.name, replica, "no node has room in its window "
                                                            "when packed"))
         else:
-            spots.append(repaired)
+            spots = made
     return timed_assignments(problem, spots), unplaced
 
 
