@@ -49,7 +49,7 @@ from scipy.sparse import coo_array
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing_sites import KINDS, Instance, generate  # noqa: E402
+from timing_sites import KINDS, Instance, generate
 
 
 @dataclass(frozen=True)
@@ -327,7 +327,7 @@ def aggregate(instance: Instance, runs: list[Run], integral: bool, limit: float,
             upper.append(float(instance.pools[pool][2]))
     rows: list[tuple[dict[int, float], float, float]] = []
     use: dict[tuple[str, int, int], dict[int, float]] = {}
-    for k, run in enumerate(runs):
+    for run in runs:
         cover: dict[int, float] = {}
         for pool in run.pools:
             for s in run.starts():

@@ -28,9 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from timing_sites import KINDS, generate, policy_text  # noqa: E402
+from timing_sites import KINDS, generate, policy_text
 
-from fitlang.driver import Compilation  # noqa: E402
+from fitlang.driver import Compilation
 
 
 def split(instance, assignments, owners) -> dict[str, dict[str, float]]:

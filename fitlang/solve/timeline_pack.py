@@ -317,7 +317,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: floa
     leaves (a move frees a replica's old node at some steps; an emptied block moves several)."""
     value = ledger.total()
     while deadline is None or time.monotonic() < deadline:
-        spots = repacked(problem, ledger, spots)
+        spots = repacked(problem, ledger, spots, deadline)
         spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
         now = ledger.total()
         if now > value - EPSILON * max(1.0, abs(value)):
@@ -443,16 +443,19 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], enough: int
 REPACK_ORDERS = ("start", "longest", "largest")
 
 
-def repacked(problem: Problem, ledger: Ledger, spots: list[Spot]) -> list[Spot]:
+def repacked(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None = None
+             ) -> list[Spot]:
     """Each class's replicas taken off their nodes and packed again at their own steps, in
     each of REPACK_ORDERS, on the node that adds least (`_packed_again`); kept where the
     class then costs less, else put back. The search moves a replica or a node's block at a
     time and keeps the rest where it is; this packs the class whole, so it finds packings
     none of those moves reach (a node part-empty at the edges of runs because of where other
     replicas went earlier). Every move goes through the ledger: the limits hold. Preemptible
-    replicas stay where they are."""
+    replicas stay where they are. Stops at the deadline (between classes)."""
     spots = list(spots)
     for class_id in ledger.running:
+        if deadline is not None and time.monotonic() > deadline:
+            break
         held = [index for index, spot in enumerate(spots) if spot.class_id == class_id
                 and problem.demand(spot.demand).min_segment is None]
         if not held:
