@@ -49,7 +49,8 @@ from scipy.sparse import coo_array
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing_sites import KINDS, Instance, generate
+from timing_sites import KINDS, Instance, generate, instance_arguments
+from timing_sites_exact import row_matrix
 
 
 @dataclass(frozen=True)
@@ -348,13 +349,7 @@ def aggregate(instance: Instance, runs: list[Run], integral: bool, limit: float,
         for t in range(steps):
             rows.append(({u[p, t]: float(KINDS[kind].watts) for p, (s, kind, _) in
                           instance.pools.items() if s == site}, -math.inf, float(caps[t])))
-    data, row_index, column_index = [], [], []
-    for number, (terms, _, _) in enumerate(rows):
-        for column, value in terms.items():
-            data.append(value)
-            row_index.append(number)
-            column_index.append(column)
-    matrix = coo_array((data, (row_index, column_index)), shape=(len(rows), len(cost))).tocsr()
+    matrix = row_matrix(rows, len(cost))
     began = time.process_time()
     result = milp(np.array(cost), integrality=np.full(len(cost), 1 if integral else 0),
                   bounds=Bounds(0, np.array(upper)),
@@ -367,10 +362,7 @@ def aggregate(instance: Instance, runs: list[Run], integral: bool, limit: float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=168)
-    parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1)
+    instance_arguments(parser, jobs=100, nodes=100)
     parser.add_argument("--limit", type=float, default=600.0, help="CPU seconds in all")
     parser.add_argument("--pricing-limit", type=float, default=20.0)
     parser.add_argument("--smoothing", type=float, default=0.0)

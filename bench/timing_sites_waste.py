@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from timing_sites import KINDS, generate, policy_text
+from timing_sites import KINDS, generate, instance_arguments, policy_text
 
 from fitlang.driver import Compilation
 
@@ -60,10 +60,7 @@ def split(instance, assignments, owners) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=168)
-    parser.add_argument("--nodes", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=1)
+    instance_arguments(parser)
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--dump", help="write the schedule's runs to this JSON file")
     arguments = parser.parse_args()
