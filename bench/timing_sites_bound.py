@@ -271,40 +271,33 @@ def lagrangian(instance: Instance, runs: list[Run], pi: np.ndarray, nu: dict[str
     return value
 
 
-def bound(instance: Instance, limit: float, pricing_limit: float, smoothing: float,
-          integral_limit: float = 0.0) -> dict:
+def bound(instance: Instance, limit: float, pricing_limit: float, integral_limit: float = 0.0
+          ) -> dict:
+    """Column generation until no pool prices a column of negative reduced cost (the master's
+    value is then the node-schedule bound) or the CPU limit; the best Lagrangian bound seen."""
     began = time.process_time()
     runs = runs_of(instance)
     master = Master(instance, runs)
     pricers = {pool: Pricing(instance, pool, runs) for pool in instance.pools}
-    best, best_duals, iteration = -math.inf, None, 0
-    history = []
+    best, iteration = -math.inf, 0
     while time.process_time() - began < limit:
         iteration += 1
         value, pi, nu = master.solve()
-        if best_duals is not None and smoothing > 0:  # Wentges: price toward the best duals
-            pi_at = smoothing * best_duals[0] + (1 - smoothing) * pi
-            nu_at = {s: smoothing * best_duals[1][s] + (1 - smoothing) * nu[s] for s in nu}
-        else:
-            pi_at, nu_at = pi, nu
+        # the pricing leaves out items of dual <= 1e-9: zero them here too, so that the
+        # Lagrangian is evaluated at exactly the duals the pricing minimised for
+        pi = np.where(pi > 1e-9, pi, 0.0)
         least, added = {}, 0
         for pool, pricer in pricers.items():
-            column, least[pool] = pricer.solve(pi_at, nu_at[instance.pools[pool][0]], pricing_limit)
+            column, least[pool] = pricer.solve(pi, nu[instance.pools[pool][0]], pricing_limit)
             if column is not None:
                 master.add(column)
                 added += 1
-        lower = lagrangian(instance, runs, pi_at, nu_at, least)
-        if lower > best:
-            best, best_duals = lower, (pi_at, nu_at)
-        history.append((iteration, time.process_time() - began, value, lower, best))
+        lower = lagrangian(instance, runs, pi, nu, least)
+        best = max(best, lower)
         print(f"it {iteration:4d} {time.process_time() - began:7.1f} CPU s  master {value:10.2f}  "
               f"lagrangian {lower:10.2f}  best bound {best:10.2f}  columns {len(master.columns)}",
               flush=True)
-        if added == 0 and (smoothing == 0 or best_duals[0] is pi_at or value - best < 1e-6):
-            if smoothing > 0 and pi_at is not pi:
-                continue  # a mis-price: the next iteration prices at the master's own duals
-            break
-        if value - best <= 1e-6 * abs(value):
+        if added == 0 or value - best <= 1e-6 * abs(value):
             break
     found = master.integral(integral_limit)
     return {"bound": best, "master": value, "iterations": iteration, "schedule": found,
@@ -365,7 +358,6 @@ def main() -> None:
     instance_arguments(parser, jobs=100, nodes=100)
     parser.add_argument("--limit", type=float, default=600.0, help="CPU seconds in all")
     parser.add_argument("--pricing-limit", type=float, default=20.0)
-    parser.add_argument("--smoothing", type=float, default=0.0)
     parser.add_argument("--aggregate-mip", type=float, default=0.0,
                         help="seconds for the aggregate model as a MIP (its bound), 0: not run")
     parser.add_argument("--integral-limit", type=float, default=0.0,
@@ -384,8 +376,7 @@ def main() -> None:
         mip = aggregate(instance, runs, True, arguments.aggregate_mip, arguments.log)
         print(f"aggregate MIP best {mip['value']} bound {mip['bound']:.2f} ({mip['cpu']:.1f} CPU s)",
               flush=True)
-    result = bound(instance, arguments.limit, arguments.pricing_limit, arguments.smoothing,
-                   arguments.integral_limit)
+    result = bound(instance, arguments.limit, arguments.pricing_limit, arguments.integral_limit)
     print(f"schedule from the columns (integer master): {result['schedule']}")
     print(f"node-schedule bound {result['bound']:.2f} (master {result['master']:.2f}, "
           f"{result['iterations']} iterations, {result['columns']} columns, {result['cpu']:.1f} CPU s)")
