@@ -437,12 +437,18 @@ def _cpu_with_children() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
+def instance_arguments(parser: argparse.ArgumentParser, jobs: int = 1000, steps: int = 168,
+                       nodes: int = 1000, seed: int = 1) -> None:
+    """The instance's size and seed, as every script over this generator takes them."""
+    parser.add_argument("--jobs", type=int, default=jobs)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--nodes", type=int, default=nodes)
+    parser.add_argument("--seed", type=int, default=seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=168)
-    parser.add_argument("--nodes", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=1)
+    instance_arguments(parser)
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--objective", default="cost", help="cost, carbon, carbon,cost, ...")
     parser.add_argument("--stats", action="store_true", help="the instance and baselines only")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing_sites import KINDS, Instance, generate, solve_fitc
+from timing_sites import KINDS, Instance, generate, instance_arguments, solve_fitc
 
 # costs are USD/h + W x USD/kWh: integer in units of 1e-5 USD (prices have 2 decimals)
 SCALE = 100_000
@@ -111,7 +111,6 @@ def exact_mip(instance: Instance, limit: float) -> dict:
     capacity rows), nodes of a pool ordered by hours awake. Its LP is far tighter than
     CP-SAT's linearisation, so its bound is the one to read."""
     from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import coo_array
 
     steps = instance.steps
     columns: list[tuple] = []  # ("x", replica key, pool, node, start, job) or ("on", pool, node, step)
@@ -160,13 +159,7 @@ def exact_mip(instance: Instance, limit: float) -> dict:
             terms = {on[pool, index, t]: 1.0 for t in range(steps)}
             terms.update({on[pool, index + 1, t]: -1.0 for t in range(steps)})
             rows.append((terms, 0.0, math.inf))
-    data, row_index, column_index = [], [], []
-    for number, (terms, _, _) in enumerate(rows):
-        for column, value in terms.items():
-            data.append(value)
-            row_index.append(number)
-            column_index.append(column)
-    matrix = coo_array((data, (row_index, column_index)), shape=(len(rows), len(columns))).tocsr()
+    matrix = row_matrix(rows, len(columns))
     cost = [node_cost(instance, c[1], c[3]) / SCALE if c[0] == "on" else 0.0 for c in columns]
     began = time.process_time()
     result = milp(cost, integrality=[1] * len(columns), bounds=Bounds(0, 1),
@@ -177,12 +170,22 @@ def exact_mip(instance: Instance, limit: float) -> dict:
             "bound": float(getattr(result, "mip_dual_bound", math.nan))}
 
 
+def row_matrix(rows: list[tuple[dict[int, float], float, float]], count: int):
+    """The rows (terms by column, lower, upper) as a sparse matrix of `count` columns."""
+    from scipy.sparse import coo_array
+
+    data, row_index, column_index = [], [], []
+    for number, (terms, _, _) in enumerate(rows):
+        for column, value in terms.items():
+            data.append(value)
+            row_index.append(number)
+            column_index.append(column)
+    return coo_array((data, (row_index, column_index)), shape=(len(rows), count)).tocsr()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=30)
-    parser.add_argument("--steps", type=int, default=48)
-    parser.add_argument("--nodes", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=2)
+    instance_arguments(parser, jobs=30, steps=48, nodes=20, seed=2)
     parser.add_argument("--limit", type=float, default=300.0, help="CP-SAT's seconds")
     parser.add_argument("--fitc-limit", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=2)

@@ -943,3 +943,89 @@ def test_the_packing_of_the_models_answer_moves_a_replica_to_repair_another(tmp_
     assert sorted((x.workload, x.start, x.end) for x in assignments) == [("a", 2, 3), ("p", 0, 2)]
     assert horizon_value(problem, assignments) == Fraction(33, 10)  # 3 node-hours x 1.1 USD
     assert _assignment_violations(problem, assignments) == []
+
+
+# ---- a class packed again whole at its replicas' own steps (session 15) -------------------------
+
+
+def _fixed_text(count: int, cap: int, steps: int, replicas: list[tuple[int, int, int]]) -> str:
+    """`count` 10-CPU nodes of 1 kW under a `cap` kW feed, 1 USD/h + 0.1 USD/kWh: 1.1 USD a
+    node-hour; each replica (CPUs, start, end) a job whose window is its run."""
+    prices = ", ".join(["0.1 USD/kWh"] * steps)
+    text = PACKED_POOL.format(count=count, cap=cap, prices=prices)
+    for index, (cpu, start, end) in enumerate(replicas):
+        text += job(f"r{index}", f"{end - start}h", f"earliest = {start}h\n  deadline = {end}h", cpu=cpu)
+    return text + policy(horizon=f"{steps}h")
+
+
+def _fixed_packings(count: int, cap: int, steps: int, replicas: list[tuple[int, int, int]]
+                    ) -> dict[tuple[int, ...], Fraction]:
+    """Every assignment of the replicas to nodes within each node's 10 CPUs and the feed at
+    every step, enumerated: its cost (node-hours awake x 1.1 USD)."""
+    found = {}
+    for nodes in itertools.product(range(count), repeat=len(replicas)):
+        load = [[0] * steps for _ in range(count)]
+        for node, (cpu, start, end) in zip(nodes, replicas):
+            for step in range(start, end):
+                load[node][step] += cpu
+        awake = [sum(1 for node in range(count) if load[node][step]) for step in range(steps)]
+        if max(max(row) for row in load) <= 10 and max(awake) <= cap:
+            found[nodes] = Fraction(11, 10) * sum(awake)
+    return found
+
+
+def _fixed_spots(nodes: tuple[int, ...], replicas: list[tuple[int, int, int]]) -> list:
+    from fitlang.solve.timeline_pack import Spot
+
+    return [Spot(f"r{index}", 0, "small", node, start, end)
+            for index, (node, (_, start, end)) in enumerate(zip(nodes, replicas))]
+
+
+def test_packing_a_class_again_reaches_the_enumerated_best(tmp_path):
+    # 10-CPU nodes, replicas of 5 CPUs fixed in time: r0 over steps 0-3, r1 0-1, r2 2-3, r3
+    # 1-2. As packed, node 0 holds r0 and r3, node 1 r1 and r2: both awake at all 4 steps,
+    # 8 node-hours (8.8 USD). By hand: r0 with r1 then r2 fill node 0, r3 alone on node 1 for
+    # its 2 steps: 6 node-hours, 6.6 USD, which the enumeration says is the least
+    from fitlang.solve.timeline import horizon_value, timed_assignments
+    from fitlang.solve.timeline_pack import holding, repacked
+
+    replicas = [(5, 0, 4), (5, 0, 2), (5, 2, 4), (5, 1, 3)]
+    problem = problem_from(tmp_path, _fixed_text(2, 2, 4, replicas))
+    packings = _fixed_packings(2, 2, 4, replicas)
+    assert min(packings.values()) == Fraction(66, 10) and packings[0, 1, 1, 0] == Fraction(88, 10)
+    spots = _fixed_spots((0, 1, 1, 0), replicas)
+    ledger = holding(problem, spots)
+    after = repacked(problem, ledger, spots)
+    assert horizon_value(problem, timed_assignments(problem, after)) == Fraction(66, 10)
+    assert tuple(s.node for s in after) in packings  # a packing the enumeration has
+    assert all((ledger.used["small"] == holding(problem, after).used["small"]).flatten())
+    assert _spot_violations(problem, after) == []
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_packing_a_class_again_never_costs_more_and_keeps_the_feed(tmp_path, seed):
+    # random replicas fixed in time on 3 nodes under a 2 kW feed, packed at first as dearly as
+    # the enumeration allows: packed again, never dearer, never below the enumerated least,
+    # within every node's CPUs and the feed at every step (verify), the ledger what it holds
+    from fitlang.solve.timeline import horizon_value, timed_assignments
+    from fitlang.solve.timeline_pack import holding, repacked
+
+    rng = random.Random(seed)
+    steps = 4
+    packings: dict[tuple[int, ...], Fraction] = {}
+    while not packings:  # drawn again until some packing exists
+        replicas = []
+        for _ in range(rng.randint(4, 6)):
+            start = rng.randrange(steps)
+            replicas.append((rng.choice([2, 3, 5, 6]), start, rng.randint(start + 1, steps)))
+        packings = _fixed_packings(3, 2, steps, replicas)
+    worst = max(packings, key=lambda nodes: (packings[nodes], nodes))
+    problem = problem_from(tmp_path, _fixed_text(3, 2, steps, replicas))
+    spots = _fixed_spots(worst, replicas)
+    ledger = holding(problem, spots)
+    after = repacked(problem, ledger, spots)
+    value = horizon_value(problem, timed_assignments(problem, after))
+    assert min(packings.values()) <= value <= packings[worst]
+    assert tuple(s.node for s in after) in packings
+    assert all((ledger.used["small"] == holding(problem, after).used["small"]).flatten())
+    assert _spot_violations(problem, after) == []

@@ -40,6 +40,7 @@ from fitlang.solve.timeline_pack import (
     need_of,
     node_schedule,
     place_anywhere,
+    repacked,
     run_of,
     search_from,
 )
@@ -380,6 +381,8 @@ def pack_in_time(problem: Problem, pieces: list[Piece], objective: str = "cost"
                                                            "when packed"))
         else:
             spots = made
+    if not unplaced:  # the model's answer packed at its own steps; packed again where cheaper
+        spots = repacked(problem, ledger, spots)
     return timed_assignments(problem, spots), unplaced
 
 

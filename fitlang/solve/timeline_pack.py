@@ -312,9 +312,14 @@ def holding(problem: Problem, spots: list[Spot], objective: str = "cost") -> Led
 
 def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None
              ) -> list[Spot]:
-    """Single-replica moves (`improved`) and ruin and recreate of a node's block (`emptied`)
-    in turn, while a round of both improves, until the deadline: each finds what the other
-    leaves (a move frees a replica's old node at some steps; an emptied block moves several)."""
+    """The classes packed again whole (`repacked`), then single-replica moves (`improved`)
+    and ruin and recreate of a node's block (`emptied`) in turn, while a round of both
+    improves, until the deadline: each finds what the other leaves (a move frees a replica's
+    old node at some steps; an emptied block moves several)."""
+    # the class packed again whole, once: after the moves below it found nothing more at the
+    # goal size (1,000 mixed nodes: 109,335 -> 108,485 first, then 0 in each of 8 rounds, at
+    # 1.2 CPU s a round), where the moves reach a packing it does not
+    spots = repacked(problem, ledger, spots, deadline)
     value = ledger.total()
     while deadline is None or time.monotonic() < deadline:
         spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
@@ -433,6 +438,76 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], enough: int
         ledger.take(spot.class_id, spot.node, need_of(problem.demand(spot.demand)), spot.start,
                     spot.end)
     return None
+
+
+# ---- a class packed again at the steps its replicas keep ---------------------------------------
+
+# the orders a class's replicas are packed again in: by start (first fit in time), the longest
+# first, the largest share x hours first; each fills nodes others leave part-empty
+REPACK_ORDERS = ("start", "longest", "largest")
+
+
+def repacked(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None = None
+             ) -> list[Spot]:
+    """Each class's replicas taken off their nodes and packed again at their own steps, in
+    each of REPACK_ORDERS, on the node that adds least (`_packed_again`); kept where the
+    class then costs less, else put back. The search moves a replica or a node's block at a
+    time and keeps the rest where it is; this packs the class whole, so it finds packings
+    none of those moves reach (a node part-empty at the edges of runs because of where other
+    replicas went earlier). Every move goes through the ledger: the limits hold. Preemptible
+    replicas stay where they are. Stops at the deadline (between classes)."""
+    spots = list(spots)
+    for class_id in ledger.running:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        held = [index for index, spot in enumerate(spots) if spot.class_id == class_id
+                and problem.demand(spot.demand).min_segment is None]
+        if not held:
+            continue
+        for order in REPACK_ORDERS:
+            before = _class_total(ledger, class_id)
+            was = [spots[index] for index in held]
+            again = _packed_again(problem, ledger, was, order)
+            if again is not None and _class_total(ledger, class_id) < before - EPSILON * max(1.0, before):
+                for index, spot in zip(held, again):
+                    spots[index] = spot
+            elif again is not None:
+                _restore(ledger, was, again)
+    return spots
+
+
+def _class_total(ledger: Ledger, class_id: str) -> float:
+    return float(((ledger.running[class_id] > 0) @ ledger.rate[class_id]).sum())
+
+
+def _packed_again(problem: Problem, ledger: Ledger, held: list[Spot], order: str
+                  ) -> list[Spot] | None:
+    """`held` (one class's) taken off and placed again at their own steps in `order`, each on
+    the node that adds least, of those the node awake most of its run (so a replica joins a
+    node already paid for rather than one that happens to be first); the new spots in
+    `held`'s order, or None with the ledger as it was (one found no node)."""
+    for spot in held:
+        ledger.drop(spot)
+    capacity = np.maximum(ledger.capacity[held[0].class_id], 1)
+    keys = {
+        "start": lambda i: (held[i].start, -(held[i].end - held[i].start), i),
+        "longest": lambda i: (-(held[i].end - held[i].start), held[i].start, i),
+        "largest": lambda i: (-float((need_of(problem.demand(held[i].demand)) / capacity).max())
+                              * (held[i].end - held[i].start), held[i].start, i)}
+    placed: dict[int, Spot] = {}
+    for index in sorted(range(len(held)), key=keys[order]):
+        spot = held[index]
+        need = need_of(problem.demand(spot.demand))
+        fits, added = ledger.nodes(spot.class_id, need, spot.start, spot.end)
+        if not fits.any():
+            _restore(ledger, held, list(placed.values()))
+            return None
+        awake = (ledger.running[spot.class_id][:, spot.start:spot.end] > 0).sum(axis=1)
+        candidates_ = np.flatnonzero(fits)
+        node = int(candidates_[np.lexsort((-awake[candidates_], added[candidates_]))[0]])
+        ledger.take(spot.class_id, node, need, spot.start, spot.end)
+        placed[index] = replace(spot, node=node, added=0.0)
+    return [placed[index] for index in range(len(held))]
 
 
 # ---- ejection chains: room made for a replica by moving the replicas in its way -------------
