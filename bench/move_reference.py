@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -372,6 +373,27 @@ class Reference:
             value.append(min(end.get(node, Counter())[d], self.problem.running[d][node]))
         return np.array(index, dtype=np.int32), np.array(value, dtype=float)
 
+    def remember_bounds(self) -> None:
+        self.original = (list(self.lin.lower), list(self.lin.upper))
+
+    def fix_outside(self, end: dict[str, Counter], zones: set[str]) -> int:
+        """A neighbourhood (large-neighbourhood search, one step): every node outside `zones`
+        keeps what `end` places on it; the nodes in `zones` are free. The nodes freed."""
+        freed = 0
+        for node, column in self.use.items():
+            if self.instance.node_class[node].zone in zones:
+                freed += 1
+                continue
+            used = int(any(end.get(node, Counter()).values()))
+            self.lin.lower[column] = self.lin.upper[column] = used
+        for (d, node), column in self.x.items():
+            if self.instance.node_class[node].zone not in zones:
+                self.lin.lower[column] = self.lin.upper[column] = end.get(node, Counter())[d]
+        return freed
+
+    def free_all(self) -> None:
+        self.lin.lower[:], self.lin.upper[:] = self.original
+
     def end_state(self, values) -> dict[str, Counter]:
         end: dict[str, Counter] = defaultdict(Counter)
         for (d, node), column in self.x.items():
@@ -379,6 +401,39 @@ class Reference:
             if count:
                 end[node][d] += count
         return end
+
+
+class Solved(NamedTuple):
+    status: str
+    value: float  # cost + moves of its end state (the constant added back)
+    bound: float  # HiGHS's dual bound, the constant added back
+    end: dict[str, Counter] | None  # node -> demand -> replicas; None: no solution
+    bought: set[str]
+
+
+def solve(reference: Reference, seconds: float, start: dict[str, Counter] | None = None,
+          log: bool = False) -> Solved:
+    """HiGHS on the model, from `start` (an end state) where given."""
+    highs = reference.lin.highs()
+    highs.setOptionValue("time_limit", seconds)
+    highs.setOptionValue("mip_rel_gap", 1e-6)
+    if log:
+        highs.setOptionValue("output_flag", True)
+        highs.setOptionValue("log_to_console", True)
+    if start is not None:
+        index, values = reference.start(start)
+        highs.setSolution(len(index), index, values)
+    highs.run()
+    info = highs.getInfo()
+    status = highs.modelStatusToString(highs.getModelStatus())
+    bound = info.mip_dual_bound + reference.constant
+    if info.primal_solution_status != 2:
+        return Solved(status, INF, bound, None, set())
+    solution = highs.getSolution().col_value
+    bought = {n for n, column in reference.use.items() if solution[column] > 0.5
+              and reference.instance.node_class[n].offer is not None}
+    return Solved(status, info.objective_function_value + reference.constant, bound,
+                  reference.end_state(solution), bought)
 
 
 def main() -> None:
@@ -390,6 +445,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=900)
     parser.add_argument("--move-price", default="0.01")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "fitc-move-bench"))
+    parser.add_argument("--free-zones", help="only the nodes of these zones (comma-separated) are "
+                        "free; every other node keeps the plan's replicas (one LNS step)")
+    parser.add_argument("--lns", type=float, metavar="SECONDS",
+                        help="large-neighbourhood search from the plan: pairs of cloud zones freed in "
+                        "turn (the dearest first), each solved for at most SECONDS")
     parser.add_argument("--out", help="write the reference's end state (JSON) here")
     arguments = parser.parse_args()
     from fitlang.solve.moving import _Checker, objective_value, placed_state
@@ -417,27 +477,19 @@ def main() -> None:
         reference.build()
         print(f"model: {len(reference.x)} x, {len(instance.nodes)} nodes, built in "
               f"{time.monotonic() - started:.1f} s", flush=True)
-        highs = reference.lin.highs()
-        highs.setOptionValue("time_limit", arguments.seconds)
-        highs.setOptionValue("mip_rel_gap", 1e-5)
-        highs.setOptionValue("output_flag", True)
-        highs.setOptionValue("log_to_console", True)
-        index, values = reference.start(plan_end)
-        highs.setSolution(len(index), index, values)
-        started = time.monotonic()
-        highs.run()
-        info = highs.getInfo()
-        value = info.objective_function_value + reference.constant
-        bound = info.mip_dual_bound + reference.constant
-        print(f"HiGHS {highs.modelStatusToString(highs.getModelStatus())}: value {value:.4f} "
-              f"bound {bound:.4f} in {time.monotonic() - started:.0f} s wall "
-              f"(constant {reference.constant:.2f})")
-        if info.primal_solution_status != 2:
+        if arguments.lns:
+            _lns(reference, instance, problem, plan_end, arguments.lns, str(directory))
             return
-        solution = highs.getSolution().col_value
-        end = reference.end_state(solution)
-        bought = {n for n, column in reference.use.items() if solution[column] > 0.5
-                  and instance.node_class[n].offer is not None}
+        if arguments.free_zones:
+            freed = reference.fix_outside(plan_end, set(arguments.free_zones.split(",")))
+            print(f"{freed} nodes free in {arguments.free_zones}", flush=True)
+        started = time.monotonic()
+        solved = solve(reference, arguments.seconds, plan_end, log=True)
+        print(f"HiGHS {solved.status}: value {solved.value:.4f} bound {solved.bound:.4f} in "
+              f"{time.monotonic() - started:.0f} s wall (constant {reference.constant:.2f})")
+        if solved.end is None:
+            return
+        end, bought, value, bound = solved.end, solved.bought, solved.value, solved.bound
         broken = _Checker(problem, bought | set(problem.bought_now), str(directory)).broken(end)
         fitc_value = objective_value(problem, "cost+moves", end, bought)
         print(f"fitc verify of the reference's end state: {len(broken)} rules broken {sorted(broken)[:5]}; "
@@ -447,6 +499,35 @@ def main() -> None:
             Path(arguments.out).write_text(json.dumps(
                 {"end": {n: dict(c) for n, c in end.items() if c}, "bought": sorted(bought),
                  "value": value, "bound": bound}))
+
+
+def _lns(reference: Reference, instance: Instance, problem, end, seconds: float, root: str) -> None:
+    """Zone pairs freed in turn, the dearest first; each step kept where HiGHS improves it
+    (its end state checked by fitc's verify)."""
+    from fitlang.solve.moving import _Checker, objective_value
+
+    reference.remember_bounds()
+    cost: Counter = Counter()
+    for node, counts in end.items():
+        if any(counts.values()):
+            cost[instance.node_class[node].zone] += float(instance.node_class[node].price)
+    zones = [z for z, c in cost.most_common() if c > 1]
+    pairs = [(a, b) for i, a in enumerate(zones) for b in zones[i + 1:]]
+    value = float(objective_value(problem, "cost+moves", end, set()))
+    started, cpu = time.monotonic(), time.process_time()
+    print(f"LNS over {len(pairs)} zone pairs of {zones}, {seconds} s each; start {value:.4f}", flush=True)
+    for pair in pairs:
+        reference.free_all()
+        reference.fix_outside(end, set(pair))
+        solved = solve(reference, seconds, end)
+        if solved.end is None:
+            continue
+        found, bought = solved.end, solved.bought
+        reached = float(objective_value(problem, "cost+moves", found, bought))
+        if reached < value - 1e-9 and not _Checker(problem, bought, root).broken(found):
+            value, end = reached, found
+        print(f"  {pair}: {reached:.4f}, best {value:.4f} at {time.monotonic() - started:.1f} s wall, "
+              f"{time.process_time() - cpu:.1f} s CPU", flush=True)
 
 
 def _compare(instance: Instance, plan_end, plan_bought, end, bought) -> None:
