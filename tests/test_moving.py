@@ -24,7 +24,7 @@ from fitlang.model.build import with_current
 from fitlang.model.current import CurrentState, Running
 from fitlang.plan import make_plan
 from fitlang.solve.move_scale import forced_moves, move_at_scale, move_model_bound
-from fitlang.solve.moving import move_objectives, objective_value
+from fitlang.solve.moving import _Checker, move_objectives, objective_value
 
 MOVE_PRICE = Fraction("0.01")
 
@@ -116,18 +116,26 @@ def _even(split, nodes) -> bool:
     return max(per_zone.values()) - min(per_zone.values()) <= 1
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(moves())
-def test_the_scale_move_is_a_placement_and_its_bound_holds(tmp_path_factory, drawn):
-    pools, workloads, running, spread = drawn
+def _sound(drawn) -> tuple[dict[str, int], dict[str, int], set[str]]:
+    """(node -> cores, workload -> cores, the one-a-node workloads) of a drawn case whose
+    current state met the rules (else the case is skipped)."""
+    pools, workloads, running, _ = drawn
     capacity = {f"{name}-{i}": cpu for name, count, cpu, _ in pools for i in range(count)}
     cores = {name: cpu for name, _, cpu, _ in workloads}
-    use = Counter()
+    use: Counter = Counter()
     for name, node in running:
         use[node] += cores[name]
     assume(all(use[n] <= capacity[n] for n in use if n in capacity))  # what runs fits its node
     apart = {name for name, _, _, is_apart in workloads if is_apart}
     assume(all(c <= 1 for (w, n), c in Counter(running).items() if w in apart and n in capacity))
+    return capacity, cores, apart
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(moves())
+def test_the_scale_move_is_a_placement_and_its_bound_holds(tmp_path_factory, drawn):
+    pools, workloads, running, spread = drawn
+    capacity, cores, apart = _sound(drawn)
     reference = _least(pools, workloads, running, spread)
     assume(reference is not None)
     least, fewest = reference
@@ -526,17 +534,8 @@ def test_the_node_level_reference_finds_the_brute_force_least(tmp_path_factory, 
     # objective agree with its end state
     from solving import bench_module
 
-    from fitlang.solve.moving import _Checker
-
     pools, workloads, running, spread = drawn
-    capacity = {f"{name}-{i}": cpu for name, count, cpu, _ in pools for i in range(count)}
-    cores = {name: cpu for name, _, cpu, _ in workloads}
-    use = Counter()
-    for name, node in running:
-        use[node] += cores[name]
-    assume(all(use[n] <= capacity[n] for n in use if n in capacity))
-    apart = {name for name, _, _, is_apart in workloads if is_apart}
-    assume(all(c <= 1 for (w, n), c in Counter(running).items() if w in apart and n in capacity))
+    _sound(drawn)
     reference = _least(pools, workloads, running, spread)
     assume(reference is not None)
     least, _ = reference
