@@ -542,6 +542,29 @@ def _compare(instance: Instance, plan_end, plan_bought, end, bought) -> None:
             node_class = instance.problem.node_class(class_id)
             print(f"  {class_id:>24} {node_class.zone or '':>14} {float(node_class.price):7.3f} USD/h: "
                   f"plan {mine[class_id]:4d} nodes, reference {theirs[class_id]:4d}")
+    _compare_zones(instance, plan_end, end)
+
+
+def _compare_zones(instance: Instance, plan_end, end) -> None:
+    """Per zone: USD/h of the nodes in use, and each demand's replicas where the two differ."""
+    def by_zone(state) -> tuple[Counter, dict[str, Counter]]:
+        cost: Counter = Counter()
+        replicas: dict[str, Counter] = defaultdict(Counter)
+        for node, counts in state.items():
+            if node in instance.node_class and any(counts.values()):
+                zone = instance.node_class[node].zone or ""
+                cost[zone] += float(instance.node_class[node].price)
+                replicas[zone].update(counts)
+        return cost, replicas
+
+    (plan_cost, plan_replicas), (cost, replicas) = by_zone(plan_end), by_zone(end)
+    for zone in sorted(set(plan_cost) | set(cost)):
+        moved = {d: (plan_replicas[zone][d], replicas[zone][d])
+                 for d in sorted(set(plan_replicas[zone]) | set(replicas[zone]))
+                 if plan_replicas[zone][d] != replicas[zone][d]}
+        if moved or abs(plan_cost[zone] - cost[zone]) > 1e-9:
+            print(f"  {zone}: plan {plan_cost[zone]:.2f} USD/h, reference {cost[zone]:.2f}; replicas "
+                  + ", ".join(f"{d} {a} -> {b}" for d, (a, b) in moved.items()))
 
 
 if __name__ == "__main__":
