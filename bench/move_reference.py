@@ -1,7 +1,8 @@
 """An independent reference for `fitc plan`'s move problem (issue 18): a node-level MIP for HiGHS.
 
     .venv/bin/python bench/move_reference.py --shape inventory --nodes 1000 --workloads 100 \
-        --seconds 900
+        --seconds 1080
+    .venv/bin/python bench/move_reference.py --seed 2 --lns 2
 
 The instance is `bench/move_bench.py`'s (the fleet at rest, then ~10% of its nodes changed).
 fitc reads the policy and the state into its `Problem` (the data: node classes with their
@@ -19,10 +20,15 @@ use, and every rule the inventory shape states written again from the language's
   costs its price when it hosts a replica; a replica moves unless it stays on the node it runs
   on (moves of a demand = min(running, placed) - stays, as `moves_between` pairs them).
 
-It starts from fitc's plan (HiGHS `setSolution`), runs HiGHS for `--seconds`, and prints its best value
-and bound next to the plan's; its end state is checked by fitc's `verify` (independent of this
-encoding) and its value recomputed by fitc's `objective_value`. Not a test: a reference run
-once, long, to split the plan's gap into "the plan is dear" and "the bound is weak".
+It starts from fitc's plan (HiGHS `setSolution`), runs HiGHS for `--seconds`, and prints its
+best value and bound next to the plan's (the bound is a bound on the plan's problem where the
+model is exact: tests/test_moving.py checks its optimum against the brute force on small
+fleets); its end state is checked by fitc's `verify` (independent of this encoding), valued
+by fitc's `objective_value`, and compared with the plan's by class and by zone. `--free-zones
+A,B` fixes every node outside those zones to the plan's replicas (one step of a large-
+neighbourhood search); `--lns S` frees the pairs of cloud zones in turn, S seconds each.
+Not a test: a reference run once, long, to split the plan's gap into "the plan is dear" and
+"the bound is weak" (docs/performance.md, session 15).
 """
 
 from __future__ import annotations
