@@ -18,7 +18,7 @@ import functools
 import sys
 import time
 
-STEPS = ("greedy_floor", "consolidate", "_solve_aggregate", "pack", "repair", "lower_bound",
+STEPS = ("greedy_floor", "_coarse", "_zoned", "_cheapest_guided", "consolidate", "_solve_aggregate", "pack", "repair", "lower_bound",
          "pattern_bound", "repack", "_polished", "_guided_floor", "_pattern_floor")
 
 

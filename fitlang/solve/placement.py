@@ -25,7 +25,7 @@ from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import Bound, lower_bound
-from fitlang.solve.coarse import coarse_bound, suggested_classes
+from fitlang.solve.coarse import coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
@@ -192,10 +192,18 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
             progress("bound", None, coarse)
             floor_packing = _coarse_floor(problem, floor_packing, coarse_found, objectives[0], time_limit,
                                           improve_deadline)
+        zoned, seed = _zoned(problem, objectives[0], coarse, floor_packing, time_limit, improve_deadline,
+                             floor_value)
+        if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
+            progress("bound", None, zoned.value)
+            coarse = zoned.value
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
-                           start=floor_packing)
+                           start=floor_packing, seed=seed)
         if pair.value is not None:
             progress("bound", None, _larger(pair.value, coarse))
+        if zoned is not None:  # its guide first: it placed cheaper than the pair relaxation's
+            floor_packing = _cheapest_guided(problem, floor_packing, [zoned.guide], objectives[0],
+                                             time_limit, improve_deadline)
         floor_packing = _guided_floor(problem, floor_packing, pair, objectives[0], time_limit,
                                       improve_deadline)
         proven, found = _with_patterns(problem, objectives[0], pair, floor_packing, time_limit,
@@ -318,6 +326,35 @@ def _coarse(problem: Problem, objective: str, known: Fraction | None, start: Pac
         return None
     return coarse_bound(problem, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start,
                         max_pairs=int(PATTERN_SHARE * time_limit / PATTERN_SECONDS_PER_PAIR))
+
+
+@dataclass
+class _Zoned:
+    """The zoned coarse problem's bound (None: none in time) and what its last solution
+    suggests to the greedy pass, in the problem's own classes."""
+
+    value: Fraction | None
+    guide: Guide
+
+
+def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Packing,
+           time_limit: float | None, deadline: float | None,
+           value: Fraction | None) -> tuple[_Zoned | None, set[tuple[str, str]]]:
+    """The zoned coarse problem's pair bound (`coarse.zoned_bound`) in BOUND_SHARE of the
+    limit, where the gap between `value` and the bound `known` is over PATTERN_MIN_GAP; and
+    the (workload, class) pairs its solution uses, which the pair bound's master starts
+    with. Measured on the inventory shape: 10,000 nodes, 0.55 s to 565.24 (the pair bound,
+    571.51, is stated), the pair bound after it 1.8 -> 0.8 s, the greedy pass it guides
+    581.50 against the pair relaxation's 589.41; 50,000 nodes, 2417.37 in 7-10 s at load
+    6-8, where the pair bound's share ended at 685-1966."""
+    if time_limit is None or value is None or value <= 0 \
+            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
+        return None, set()
+    found, merged_id = zoned_bound(problem, objective, _share_of(time_limit, BOUND_SHARE, deadline), start)
+    options, classes = _suggested(found)
+    classes = widened(classes, merged_id)
+    seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
+    return _Zoned(found.value, Guide(options, classes)), seed
 
 
 def _coarse_floor(problem: Problem, packing: Packing, found: PatternBound, objective: str,
