@@ -214,7 +214,7 @@ def test_where_labels_bind_the_zoned_bound_is_below_the_optimum(tmp_path):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_zoned_bound_is_never_above_the_reference_optimum_and_a_seed_changes_no_bound(tmp_path, seed):
     problem, expected = comparable_case(seed, tmp_path)
-    found, merged_id = zoned_bound(problem, "cost")
+    found, _ = zoned_bound(problem, "cost")
     if found.value is not None:
         assert found.value <= expected.cost
     # the pair bound's master started from the zoned solution's pairs: the same LP optimum
@@ -236,5 +236,10 @@ def test_solve_states_the_zoned_bound_where_the_pair_bound_has_none(tmp_path, mo
     monkeypatch.setattr(placement_module, "_whole_model_pays", lambda *a: False)
     monkeypatch.setattr(placement_module, "lower_bound", lambda *a, **k: Bound(None))
     monkeypatch.setattr(placement_module, "pattern_bound", lambda *a, **k: PatternBound(None))
+    # where the pair bound is expected to converge in its share (a few pairs), not run
+    found = placement_module._solve(problem, "auto", 10, relax=True)
+    assert found.value == 3 and (found.bound is None or found.bound < 3)
+    # expected not to (a pair would take 1e9 s): run first, and stated
+    monkeypatch.setattr(placement_module, "PAIR_SECONDS_PER_PAIR", 1e9)
     found = placement_module._solve(problem, "auto", 10, relax=True)
     assert found.value == 3 and found.bound is not None and abs(found.bound - 3) < 1e-6

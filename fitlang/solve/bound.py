@@ -779,6 +779,12 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     return result
 
 
+def relaxation_pairs(problem: Problem) -> int:
+    """The pairs of merged demand and merged class `relaxation` would have (0.04 s at
+    inventory 10,000, 0.16 s at 50,000)."""
+    return merged_classes(merged_demands(problem)[0])[2]
+
+
 def _packed_pairs(members: list[list[str]], relaxed: Relaxation, packing) -> np.ndarray:
     """The pair columns a packing (of the demands `members` name) uses."""
     return _seeded_pairs(members, relaxed, {

@@ -72,10 +72,9 @@ def _merged_classes(problem: Problem, zoned: bool = False) -> tuple[list[NodeCla
     merged_id: dict[str, str] = {}
     for members in _class_groups(problem, zoned):
         capacity = {r: max(c.capacity[r] for c in members) for r in RESOURCES}
-        place = {} if zoned else {"zone": None, "region": None, "site": None}
-        classes.append(dataclasses.replace(
-            members[0], capacity=capacity, count=sum(c.count for c in members), node_capacity={},
-            labels={}, **place))
+        merged = dataclasses.replace(members[0], capacity=capacity, count=sum(c.count for c in members),
+                                     node_capacity={}, labels={})
+        classes.append(merged if zoned else dataclasses.replace(merged, zone=None, region=None, site=None))
         merged_id.update((c.id, members[0].id) for c in members)
     return classes, merged_id
 

@@ -24,7 +24,7 @@ import numpy as np
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.backends import HighsBackend, Z3Backend
-from fitlang.solve.bound import Bound, lower_bound
+from fitlang.solve.bound import Bound, lower_bound, relaxation_pairs
 from fitlang.solve.coarse import coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -287,6 +287,11 @@ BOUND_SHARE = 0.5
 # breaker 1,000 (1,717 pairs) 211.49 -> 222.40 in 1.4 s; bench 1,000 (1,680) 4.6 s;
 # inventory 1,000 (8,996) 71.30 -> 75.52 in 32 s: 0.8-3.5 ms a pair
 PATTERN_MIN_GAP = 0.01
+# the pair bound's column generation to convergence, per pair of merged demand and class
+# (`bound.relaxation_pairs`): inventory 10,000 (147,992 pairs) 0.8-1.9 s, inventory 50,000
+# (2,025,859) 32.1-33.6 s (session 8, load 2-3): 0.5-1.6e-5 s. Where it would take more
+# than BOUND_SHARE of the limit, the zoned coarse bound runs first
+PAIR_SECONDS_PER_PAIR = 1.6e-5
 PATTERN_SHARE = 0.2
 PATTERN_SECONDS_PER_PAIR = 2e-3
 
@@ -341,14 +346,18 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
            time_limit: float | None, deadline: float | None,
            value: Fraction | None) -> tuple[_Zoned | None, set[tuple[str, str]]]:
     """The zoned coarse problem's pair bound (`coarse.zoned_bound`) in BOUND_SHARE of the
-    limit, where the gap between `value` and the bound `known` is over PATTERN_MIN_GAP; and
-    the (workload, class) pairs its solution uses, which the pair bound's master starts
-    with. Measured on the inventory shape: 10,000 nodes, 0.55 s to 565.24 (the pair bound,
-    571.51, is stated), the pair bound after it 1.8 -> 0.8 s, the greedy pass it guides
-    581.50 against the pair relaxation's 589.41; 50,000 nodes, 2417.37 in 7-10 s at load
-    6-8, where the pair bound's share ended at 685-1966."""
+    limit, where the gap between `value` and the bound `known` is over PATTERN_MIN_GAP and
+    the pair bound is not expected to converge in its own share; and the (workload, class)
+    pairs its solution uses, which the pair bound's master starts with. Measured on the
+    inventory shape at 50,000 nodes: 2417.37 in 7-10 s at load 6-8, where the pair bound's
+    share ended at 685-1966. Not run where the pair bound converges in time: at 10,000 nodes
+    (565.24 in 0.55 s against the pair bound's 571.51) it made the pair bound's master
+    faster (1.8 -> 0.8 s) and its guide placed cheaper on one seed (30 s: 582.39 -> 581.49)
+    but dearer on two (2488.18 -> 2506.66, 1659.05 -> 1661.67): which of the relaxations'
+    many optimal solutions HiGHS returns decides what a guide is worth."""
     if time_limit is None or value is None or value <= 0 \
-            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
+            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP) \
+            or PAIR_SECONDS_PER_PAIR * relaxation_pairs(problem) <= BOUND_SHARE * time_limit:
         return None, set()
     found, merged_id = zoned_bound(problem, objective, _share_of(time_limit, BOUND_SHARE, deadline), start)
     options, classes = _suggested(found)
