@@ -41,9 +41,11 @@ same argument makes its pair bound one of the problem's. On the *inventory* shap
 little weaker than the pair bound (10,000 nodes: 565.24 against 571.51) but far smaller
 (50,000: 445 merged classes and 577,532 pairs against 1,638 and 2,025,859), so its column
 generation converges where the pair bound's does not within the time limit (50,000 nodes:
-2417.37 in 7-10 s at load 6-8, where the pair bound had 685-1966 at 12-20 s); and its last
-solution, classes widened back to every member, guides the greedy pass better than the pair
-relaxation's (inventory 10,000, consolidated: 581.50 against 589.41).
+2417.37 in 7-10 s at load 6-8, where the pair bound had 685-1966 at 12-20 s). Its last
+solution, classes widened back to every member (`widened`), seeds the pair bound's master
+and guides one greedy pass; what that guide is worth depends on which of the LP's many optimal
+solutions HiGHS returns (inventory 10,000: consolidated floors 581.45, 610.49 and 612.39 from
+three starts of the same LP), so `solve` runs it only where the pair bound is cut.
 """
 
 from __future__ import annotations

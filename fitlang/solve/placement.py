@@ -196,12 +196,12 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
                              floor_value)
         if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
             progress("bound", None, zoned.value)
-            coarse = zoned.value
+            coarse = zoned.value  # (from here: the larger of the two coarse bounds)
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
                            start=floor_packing, seed=seed)
         if pair.value is not None:
             progress("bound", None, _larger(pair.value, coarse))
-        if zoned is not None:  # its guide first: it placed cheaper than the pair relaxation's
+        if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
             floor_packing = _cheapest_guided(problem, floor_packing, [zoned.guide], objectives[0],
                                              time_limit, improve_deadline)
         floor_packing = _guided_floor(problem, floor_packing, pair, objectives[0], time_limit,
@@ -339,7 +339,7 @@ class _Zoned:
     suggests to the greedy pass, in the problem's own classes."""
 
     value: Fraction | None
-    guide: Guide
+    guide: Guide | None  # None: no LP solution in time
 
 
 def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Packing,
@@ -363,7 +363,7 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     options, classes = _suggested(found)
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
-    return _Zoned(found.value, Guide(options, classes)), seed
+    return _Zoned(found.value, Guide(options, classes) if options or classes else None), seed
 
 
 def _coarse_floor(problem: Problem, packing: Packing, found: PatternBound, objective: str,
