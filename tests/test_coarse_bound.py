@@ -243,3 +243,8 @@ def test_solve_states_the_zoned_bound_where_the_pair_bound_has_none(tmp_path, mo
     monkeypatch.setattr(placement_module, "PAIR_SECONDS_PER_PAIR", 1e9)
     found = placement_module._solve(problem, "auto", 10, relax=True)
     assert found.value == 3 and found.bound is not None and abs(found.bound - 3) < 1e-6
+    # but not where its own build would not end within its share (not started at all)
+    monkeypatch.setattr(placement_module, "ZONED_PAIRS", 1e9)
+    monkeypatch.setattr(placement_module, "zoned_bound", lambda *a, **k: pytest.fail("started"))
+    found = placement_module._solve(problem, "auto", 10, relax=True)
+    assert found.value == 3 and (found.bound is None or found.bound < 3)

@@ -24,7 +24,7 @@ import numpy as np
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.backends import HighsBackend, Z3Backend
-from fitlang.solve.bound import Bound, lower_bound, relaxation_pairs
+from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.coarse import coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -292,6 +292,10 @@ PATTERN_MIN_GAP = 0.01
 # (2,025,859) 32.1-33.6 s (session 8, load 2-3): 0.5-1.6e-5 s. Where it would take more
 # than BOUND_SHARE of the limit, the zoned coarse bound runs first
 PAIR_SECONDS_PER_PAIR = 1.6e-5
+# the zoned coarse problem's pairs, per pair of the pair relaxation, about: inventory 10,000
+# 0.45, 50,000 0.29 (its build is then about this share of the pair relaxation's: breaker
+# 50,000 under load started it past the deadline and spent 1.1 s making it to no bound)
+ZONED_PAIRS = 0.5
 PATTERN_SHARE = 0.2
 PATTERN_SECONDS_PER_PAIR = 2e-3
 
@@ -356,10 +360,14 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     but dearer on two (2488.18 -> 2506.66, 1659.05 -> 1661.67): which of the relaxations'
     many optimal solutions HiGHS returns decides what a guide is worth."""
     if time_limit is None or value is None or value <= 0 \
-            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP) \
-            or PAIR_SECONDS_PER_PAIR * relaxation_pairs(problem) <= BOUND_SHARE * time_limit:
+            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
         return None, set()
-    found, merged_id = zoned_bound(problem, objective, _share_of(time_limit, BOUND_SHARE, deadline), start)
+    pairs = relaxation_pairs(problem)
+    share = _share_of(time_limit, BOUND_SHARE, deadline)
+    if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
+            or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
+        return None, set()  # the pair bound will do; or no time to build the zoned one
+    found, merged_id = zoned_bound(problem, objective, share, start)
     options, classes = _suggested(found)
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
