@@ -190,3 +190,57 @@ def test_parser_golden_ast(name, snapshot):
     """The AST of the reference fixture, as data: a grammar change that alters it shows here."""
     module = parse_ok((FIXTURES / "valid" / name).read_text())
     assert [repr(decl) for decl in module.decls] == snapshot
+
+
+def _every_fit_text() -> list[str]:
+    from fitlang.resources import stdlib_dir
+
+    paths = sorted(EXAMPLES.rglob("*.fit")) + sorted(stdlib_dir().rglob("*.fit"))
+    return [path.read_text(encoding="utf-8") for path in paths]
+
+
+def test_the_parse_loop_builds_what_larks_own_loop_builds():
+    """`parse_whole` runs its own LALR loop over lark's table (`_Tables`): on every example
+    and stdlib file the declarations (compared field by field, spans included) and the
+    comments are lark's own loop's; and a text with a syntax error gets lark's exception."""
+    from fitlang.syntax import parser
+
+    texts = _every_fit_text()
+    assert len(texts) > 20
+    for text in texts:
+        ours = parser.parse_whole(text)
+        parser._comments.items = []
+        theirs = parser._parser().parse(text), list(parser._comments.items)
+        assert parser._tables().run(text) is not None
+        assert ours[0] == theirs[0] and [d.span for d in ours[0]] == [d.span for d in theirs[0]]
+        assert [(c.type, c.value, c.line, c.column) for c in ours[1]] == \
+            [(c.type, c.value, c.line, c.column) for c in theirs[1]]
+    for broken in ["pool p { count = }", "workload w { replicas = 3", "pool p { count = 1 } }",
+                   "workload w { cpu = 1 @ }", "import"]:
+        assert parser._tables().run(broken) is None
+        with pytest.raises(Exception) as ours_error:
+            parser.parse_whole(broken)
+        with pytest.raises(Exception) as theirs_error:
+            parser._parser().parse(broken)
+        assert type(ours_error.value) is type(theirs_error.value)
+        assert str(ours_error.value) == str(theirs_error.value)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_parse_loop_agrees_with_lark_on_cut_texts(data):
+    """Any prefix of an example (most are syntax errors, some parse): the same verdict, and
+    where it parses the same declarations, as lark's own loop."""
+    from lark import UnexpectedInput
+
+    from fitlang.syntax import parser
+
+    text = data.draw(st.sampled_from(_every_fit_text()))
+    cut = text[: data.draw(st.integers(0, len(text)))]
+    try:
+        theirs = parser._parser().parse(cut)
+    except UnexpectedInput as error:
+        with pytest.raises(type(error)):
+            parser.parse_whole(cut)
+        return
+    assert parser.parse_whole(cut)[0] == theirs

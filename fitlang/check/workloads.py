@@ -66,8 +66,8 @@ class WorkloadBuilder(EntityBuilders):
         if any(isinstance(e, n.Use) for e in block.entries):
             self.require_attributes(scope, block, s.WORKLOAD, merged)
         # rules are checked even when an attribute is missing or wrong, so that every error shows
-        workload = self._workload_from(scope, name, merged)
         b = WorkloadBlock.of(merged.values)
+        workload = self._workload_from(scope, name, merged, b)
         sized = workload.options if _option_blocks(merged) else b.replicas is not None
         if missing or not sized or b.cpu is None or b.memory is None:
             return None
@@ -133,10 +133,11 @@ class WorkloadBuilder(EntityBuilders):
             return None, None
         return target, symbol
 
-    def _workload_from(self, scope: ModuleScope, name: str, v: BlockValues) -> Workload:
-        """The workload, built at once from its attributes, then its blocks' and statements'
-        rules, each checked (and reported) even where another part is wrong."""
-        b = WorkloadBlock.of(v.values)
+    def _workload_from(self, scope: ModuleScope, name: str, v: BlockValues,
+                       b: WorkloadBlock) -> Workload:
+        """The workload, built at once from its attributes (`b`: the typed view of `v`), then
+        its blocks' and statements' rules, each checked (and reported) even where another
+        part is wrong."""
         gpu = v.blocks.get("gpu")
         gpu_requirements: tuple[Requirement, ...] = ()
         if gpu is not None:

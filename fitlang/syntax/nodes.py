@@ -35,6 +35,8 @@ def track_depth(node: Any, children: list) -> None:
     formatter walk the AST recursively, so depth must be bounded before they run."""
     depth = 1
     for child in children:
+        if type(child) is Token:  # a leaf: no depth (and `getattr`'s default costs a raise)
+            continue
         child_depth = getattr(child, "depth", 0)
         if child_depth >= depth:
             depth = child_depth + 1
