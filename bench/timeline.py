@@ -19,7 +19,8 @@ import sys
 import time
 
 STEPS = ("greedy_floor", "consolidate", "_solve_aggregate", "pack", "repair", "lower_bound",
-         "pattern_bound", "repack", "_polished", "_guided_floor", "_pattern_floor")
+         "_coarse", "_zoned", "_cheapest_guided", "pattern_bound", "repack", "_polished",
+         "_guided_floor", "_pattern_floor")
 
 
 def _timed(name: str, function, started: float, depth: list[int]):

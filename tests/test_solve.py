@@ -1860,3 +1860,23 @@ def test_neighbourhood_search_starts_no_step_it_cannot_finish_by_the_deadline(tm
     monkeypatch.setattr(neighbourhood, "_step", slow_step)
     neighbourhood.search(problem, floor, "cost", 110.0, lambda p: _packed_value(problem, p, "cost"))
     assert len(started) == 3 and now[0] == 109.0
+
+
+def test_the_relaxations_guide_with_classes_goes_first_then_options_alone(monkeypatch):
+    # a short limit leaves time for one guided pass: the one that also says which classes
+    # (inventory 10,000: 589.41 against 593.18 with the options alone); without classes
+    # (breaker: no option groups either) nothing changes
+    from fitlang.solve import placement as placement_module
+
+    tried = []
+    monkeypatch.setattr(placement_module, "_cheapest_guided",
+                        lambda problem, packing, guides, *a: tried.append(guides) or packing)
+    monkeypatch.setattr(placement_module, "_suggested",
+                        lambda relaxed: ({"w": ["w[a]", "w[b]"]}, {"v": frozenset({"c1"})}))
+    placement_module._guided_floor(None, "floor", None, "cost", 5, None)
+    first, second = tried[0]
+    assert first.classes == {"v": frozenset({"c1"})} and first.options == {"w": ["w[a]", "w[b]"]}
+    assert not second.classes and second.options == {"w": ["w[a]", "w[b]"]}
+    monkeypatch.setattr(placement_module, "_suggested", lambda relaxed: ({"w": ["w[a]"]}, {}))
+    placement_module._guided_floor(None, "floor", None, "cost", 5, None)
+    assert [g.classes for g in tried[1]] == [{}]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -697,7 +698,7 @@ class Bound:
 
 
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
-                start=None) -> Bound:
+                start=None, seed: Collection[tuple[str, str]] = ()) -> Bound:
     """A proven lower bound on `objective` over the placements that place every replica, by
     column generation on `relaxation` over the merged demands (`merged_demands`): the
     master LP holds the node counts, the spreads' `least`, an artificial column per row (so
@@ -708,7 +709,10 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     ones before any LP (`_Pricing.initial`), then each round's and a smoothed mix; the best
     is kept. It stops when converged or at `deadline`. `start`: a packing (the greedy
     floor) whose pairs the master starts with, so that its first LP is feasible without
-    artificial columns."""
+    artificial columns. `seed`: (workload, class id) pairs the master starts with too (a
+    coarser relaxation's solution: inventory 50,000, the master without its lazy rows
+    converged within 20 s from the zoned coarse problem's pairs, where from the floor's alone
+    it had not solved its first master by then)."""
     started = time.monotonic()
     if objective not in ("cost", "nodes"):
         return Bound(None)
@@ -720,6 +724,8 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     assert relaxed is not None, "the objective is one it bounds"
     if start is not None:
         relaxed.start = np.concatenate([relaxed.start, _packed_pairs(members, relaxed, start)])
+    if seed:
+        relaxed.start = np.unique(np.concatenate([relaxed.start, _seeded_pairs(members, relaxed, seed)]))
     pricing = _Pricing(relaxed)
     result = Bound(None, relaxation=relaxed, problem=problem, members=members)
     result.prices = pricing.initial()
@@ -773,16 +779,28 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     return result
 
 
+def relaxation_pairs(problem: Problem) -> int:
+    """The pairs of merged demand and merged class `relaxation` would have (0.04 s at
+    inventory 10,000, 0.16 s at 50,000)."""
+    return merged_classes(merged_demands(problem)[0])[2]
+
+
 def _packed_pairs(members: list[list[str]], relaxed: Relaxation, packing) -> np.ndarray:
     """The pair columns a packing (of the demands `members` name) uses."""
+    return _seeded_pairs(members, relaxed, {
+        (name, class_id) for class_id, nodes in packing.nodes.items() for node in nodes
+        for name, amount in node.hosted.items() if amount})
+
+
+def _seeded_pairs(members: list[list[str]], relaxed: Relaxation,
+                  seed: Collection[tuple[str, str]]) -> np.ndarray:
+    """The pair columns of the (workload, class id) pairs in `seed` (those the relaxation has)."""
     position = {name: i for i, names in enumerate(members) for name in names}
     width = relaxed.first_pair
-    used = {position[name] * width + relaxed.class_index[class_id]
-            for class_id, nodes in packing.nodes.items() if class_id in relaxed.class_index
-            for node in nodes for name, amount in node.hosted.items() if amount and name in position}
-    keys = relaxed.pair_demand * width + relaxed.pair_class
-    wanted = np.fromiter(used, dtype=np.int64, count=len(used))
-    return width + np.flatnonzero(np.isin(keys, wanted))
+    keys = {position[name] * width + relaxed.class_index[class_id] for name, class_id in seed
+            if name in position and class_id in relaxed.class_index}
+    wanted = np.fromiter(keys, dtype=np.int64, count=len(keys))
+    return width + np.flatnonzero(np.isin(relaxed.pair_demand * width + relaxed.pair_class, wanted))
 
 
 # building the relaxation (which no deadline stops) and the first prices, per pair of a

@@ -32,6 +32,20 @@ in a few rounds (under 0.1 s), and the whole-node patterns it proves are most of
 pair bound misses: *breaker* 10,000 1749.32 -> 1830.10, 50,000 8717.75 -> 9122.05. Where
 the splits are what costs (zone spreads and latency on the *inventory* shape) it is weaker
 than the pair bound and is not stated.
+
+The *zoned* coarse problem (`coarsened(problem, zoned=True)`, `zoned_bound`) keeps what the
+inventory shape's costs depend on: classes merge only where they differ in labels alone
+(and so in which workloads may use them), keeping zone, region and site, and only rules over
+label domains are dropped; zone and region spreads, anti-affinities and latency stay. The
+same argument makes its pair bound one of the problem's. On the *inventory* shape it is a
+little weaker than the pair bound (10,000 nodes: 565.24 against 571.51) but far smaller
+(50,000: 445 merged classes and 577,532 pairs against 1,638 and 2,025,859), so its column
+generation converges where the pair bound's does not within the time limit (50,000 nodes:
+2417.37 in 7-10 s at load 6-8, where the pair bound had 685-1966 at 12-20 s). Its last
+solution, classes widened back to every member (`widened`), seeds the pair bound's master
+and guides one greedy pass; what that guide is worth depends on which of the LP's many optimal
+solutions HiGHS returns (inventory 10,000: consolidated floors 581.45, 610.49 and 612.39 from
+three starts of the same LP), so `solve` runs it only where the pair bound is cut.
 """
 
 from __future__ import annotations
@@ -39,28 +53,30 @@ from __future__ import annotations
 import dataclasses
 
 from fitlang.model.problem import RESOURCES, NodeClass, Problem
-from fitlang.solve.bound import _size, lower_bound
+from fitlang.solve.bound import Bound, _size, lower_bound
 from fitlang.solve.pack import Packing
 from fitlang.solve.patterns import PatternBound, pattern_bound
 
 
-def coarsened(problem: Problem) -> tuple[Problem, dict[str, str]]:
-    """The coarse problem of the module docstring, and per class id (with nodes) the id of
-    its merged class (the first member's)."""
-    classes, merged_id = _merged_classes(problem)
-    return _coarse_problem(problem, classes, _eligible_lists(problem, classes, merged_id)), merged_id
+def coarsened(problem: Problem, zoned: bool = False) -> tuple[Problem, dict[str, str]]:
+    """The coarse problem of the module docstring (`zoned`: the zoned one), and per class id
+    (with nodes) the id of its merged class (the first member's)."""
+    classes, merged_id = _merged_classes(problem, zoned)
+    lists = _eligible_lists(problem, classes, merged_id)
+    return _coarse_problem(problem, classes, lists, zoned), merged_id
 
 
-def _merged_classes(problem: Problem) -> tuple[list[NodeClass], dict[str, str]]:
+def _merged_classes(problem: Problem, zoned: bool = False) -> tuple[list[NodeClass], dict[str, str]]:
     """The merged classes (every member's nodes, the largest member's capacity per resource,
-    no labels, zone, region or site), and per member class id the merged one's id."""
+    no labels; no zone, region or site unless `zoned`), and per member class id the merged
+    one's id."""
     classes: list[NodeClass] = []
     merged_id: dict[str, str] = {}
-    for members in _class_groups(problem):
+    for members in _class_groups(problem, zoned):
         capacity = {r: max(c.capacity[r] for c in members) for r in RESOURCES}
-        classes.append(dataclasses.replace(
-            members[0], capacity=capacity, count=sum(c.count for c in members), node_capacity={},
-            labels={}, zone=None, region=None, site=None))
+        merged = dataclasses.replace(members[0], capacity=capacity, count=sum(c.count for c in members),
+                                     node_capacity={}, labels={})
+        classes.append(merged if zoned else dataclasses.replace(merged, zone=None, region=None, site=None))
         merged_id.update((c.id, members[0].id) for c in members)
     return classes, merged_id
 
@@ -79,7 +95,19 @@ def _eligible_lists(problem: Problem, classes: list[NodeClass],
     return lists
 
 
-def _coarse_problem(problem: Problem, classes: list[NodeClass], lists: dict[int, list[str]]) -> Problem:
+def _coarse_problem(problem: Problem, classes: list[NodeClass], lists: dict[int, list[str]],
+                    zoned: bool = False) -> Problem:
+    """`zoned`: rules over zones and regions and latency stay (the merged classes keep their
+    zone, region and site); only those over labels go, which the merged classes no longer
+    have. Rules between two workloads over zones and regions stay too: `bound.py` leaves
+    them out itself."""
+    if zoned:
+        demands = [dataclasses.replace(
+            demand, eligible=lists[id(demand.eligible)],
+            spreads=[s for s in demand.spreads if s.topology in ZONED_TOPOLOGIES],
+            affinities=[r for r in demand.affinities if r.topology in ZONED_TOPOLOGIES])
+            for demand in problem.demands]
+        return dataclasses.replace(problem, classes=classes, demands=demands)
     demands = [dataclasses.replace(
         demand, eligible=lists[id(demand.eligible)], latency=[],
         spreads=[s for s in demand.spreads if s.topology == "node"],
@@ -109,9 +137,10 @@ def _about_pairs(problem: Problem, lists: dict[int, list[str]]) -> int:
     return total
 
 
-def _class_groups(problem: Problem) -> list[list[NodeClass]]:
+def _class_groups(problem: Problem, zoned: bool = False) -> list[list[NodeClass]]:
     """The classes with nodes, grouped by what the coarse problem's rows still read: price,
-    bought or owned, buy block, power caps (and the watts they count), size."""
+    bought or owned, buy block, power caps (and the watts they count), size; `zoned`: also
+    zone, region and site."""
     capped: dict[str, list[int]] = {}
     for j, cap in enumerate(problem.power_caps):
         for class_id in cap.classes:
@@ -121,10 +150,37 @@ def _class_groups(problem: Problem) -> list[list[NodeClass]]:
         if node_class.count <= 0:
             continue
         caps = tuple(capped.get(node_class.id, ()))
-        key = (node_class.price, node_class.provisioned, node_class.buy_group, caps,
-               node_class.power_watts if caps else 0, _size(node_class.capacity))
+        key: tuple = (node_class.price, node_class.provisioned, node_class.buy_group, caps,
+                      node_class.power_watts if caps else 0, _size(node_class.capacity))
+        if zoned:
+            key += (node_class.zone, node_class.region,
+                    node_class.site.code if node_class.site else None)
         groups.setdefault(key, []).append(node_class)
     return list(groups.values())
+
+
+# the topologies whose rules the zoned coarse problem keeps (its classes keep zone and region)
+ZONED_TOPOLOGIES = ("node", "zone", "region")
+
+
+def zoned_bound(problem: Problem, objective: str, deadline: float | None = None,
+                start: Packing | None = None) -> tuple[Bound, dict[str, str]]:
+    """The pair bound (bound.py) of the zoned coarse problem, until converged or `deadline`,
+    and per class id of `problem` the id of its merged class. `start`: a packing of
+    `problem` whose nodes are the master's first columns."""
+    coarse, merged_id = coarsened(problem, zoned=True)
+    first = None if start is None else coarse_packing(start, merged_id)
+    return lower_bound(coarse, objective, deadline, start=first), merged_id
+
+
+def widened(classes: dict[str, frozenset[str]], merged_id: dict[str, str]) -> dict[str, frozenset[str]]:
+    """Per workload, the classes of the problem in the merged classes `classes` names (by
+    the merged ids `coarsened` gives)."""
+    members: dict[str, list[str]] = {}
+    for class_id, merged in merged_id.items():
+        members.setdefault(merged, []).append(class_id)
+    return {name: frozenset(c for merged in ids for c in members.get(merged, (merged,)))
+            for name, ids in classes.items()}
 
 
 def coarse_packing(packing: Packing, merged_id: dict[str, str]) -> Packing:

@@ -24,8 +24,8 @@ import numpy as np
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.backends import HighsBackend, Z3Backend
-from fitlang.solve.bound import Bound, lower_bound
-from fitlang.solve.coarse import coarse_bound, suggested_classes
+from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
+from fitlang.solve.coarse import coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
@@ -192,10 +192,18 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
             progress("bound", None, coarse)
             floor_packing = _coarse_floor(problem, floor_packing, coarse_found, objectives[0], time_limit,
                                           improve_deadline)
+        zoned, seed = _zoned(problem, objectives[0], coarse, floor_packing, time_limit, improve_deadline,
+                             floor_value)
+        if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
+            progress("bound", None, zoned.value)
+            coarse = zoned.value  # (from here: the larger of the two coarse bounds)
         pair = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
-                           start=floor_packing)
+                           start=floor_packing, seed=seed)
         if pair.value is not None:
             progress("bound", None, _larger(pair.value, coarse))
+        if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
+            floor_packing = _cheapest_guided(problem, floor_packing, [zoned.guide], objectives[0],
+                                             time_limit, improve_deadline)
         floor_packing = _guided_floor(problem, floor_packing, pair, objectives[0], time_limit,
                                       improve_deadline)
         proven, found = _with_patterns(problem, objectives[0], pair, floor_packing, time_limit,
@@ -279,6 +287,15 @@ BOUND_SHARE = 0.5
 # breaker 1,000 (1,717 pairs) 211.49 -> 222.40 in 1.4 s; bench 1,000 (1,680) 4.6 s;
 # inventory 1,000 (8,996) 71.30 -> 75.52 in 32 s: 0.8-3.5 ms a pair
 PATTERN_MIN_GAP = 0.01
+# the pair bound's column generation to convergence, per pair of merged demand and class
+# (`bound.relaxation_pairs`): inventory 10,000 (147,992 pairs) 0.8-1.9 s, inventory 50,000
+# (2,025,859) 32.1-33.6 s (session 8, load 2-3): 0.5-1.6e-5 s. Where it would take more
+# than BOUND_SHARE of the limit, the zoned coarse bound runs first
+PAIR_SECONDS_PER_PAIR = 1.6e-5
+# the zoned coarse problem's pairs, per pair of the pair relaxation, about: inventory 10,000
+# 0.45, 50,000 0.29 (its build is then about this share of the pair relaxation's: breaker
+# 50,000 under load started it past the deadline and spent 1.1 s making it to no bound)
+ZONED_PAIRS = 0.5
 PATTERN_SHARE = 0.2
 PATTERN_SECONDS_PER_PAIR = 2e-3
 
@@ -318,6 +335,43 @@ def _coarse(problem: Problem, objective: str, known: Fraction | None, start: Pac
         return None
     return coarse_bound(problem, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start,
                         max_pairs=int(PATTERN_SHARE * time_limit / PATTERN_SECONDS_PER_PAIR))
+
+
+@dataclass
+class _Zoned:
+    """The zoned coarse problem's bound (None: none in time) and what its last solution
+    suggests to the greedy pass, in the problem's own classes."""
+
+    value: Fraction | None
+    guide: Guide | None  # None: no LP solution in time
+
+
+def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Packing,
+           time_limit: float | None, deadline: float | None,
+           value: Fraction | None) -> tuple[_Zoned | None, set[tuple[str, str]]]:
+    """The zoned coarse problem's pair bound (`coarse.zoned_bound`) in BOUND_SHARE of the
+    limit, where the gap between `value` and the bound `known` is over PATTERN_MIN_GAP and
+    the pair bound is not expected to converge in its own share; and the (workload, class)
+    pairs its solution uses, which the pair bound's master starts with. Measured on the
+    inventory shape at 50,000 nodes: 2417.37 in 7-10 s at load 6-8, where the pair bound's
+    share ended at 685-1966. Not run where the pair bound converges in time: at 10,000 nodes
+    (565.24 in 0.55 s against the pair bound's 571.51) it made the pair bound's master
+    faster (1.8 -> 0.8 s) and its guide placed cheaper on one seed (30 s: 582.39 -> 581.49)
+    but dearer on two (2488.18 -> 2506.66, 1659.05 -> 1661.67): which of the relaxations'
+    many optimal solutions HiGHS returns decides what a guide is worth."""
+    if time_limit is None or value is None or value <= 0 \
+            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
+        return None, set()
+    pairs = relaxation_pairs(problem)
+    share = _share_of(time_limit, BOUND_SHARE, deadline)
+    if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
+            or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
+        return None, set()  # the pair bound will do; or no time to build the zoned one
+    found, merged_id = zoned_bound(problem, objective, share, start)
+    options, classes = _suggested(found)
+    classes = widened(classes, merged_id)
+    seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
+    return _Zoned(found.value, Guide(options, classes) if options or classes else None), seed
 
 
 def _coarse_floor(problem: Problem, packing: Packing, found: PatternBound, objective: str,
@@ -406,17 +460,20 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
 def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective: str,
                   time_limit: float | None, deadline: float | None) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
-    consolidated; the cheapest of those and `packing`. First each option group tries its
-    options in the order the solution uses them: the greedy pass chooses an option by what it
-    costs at its turn, so the first workloads took the scarce cheap accelerators whatever
-    they saved there (measured on the inventory shape at 10,000 nodes: workloads needing 12
-    L4s took the 50 on-prem L40S nodes, where those needing 4, which save twice as much there,
-    did not; 615.96 -> 593.65 USD/h). Then, time left, each workload also tries first the
-    classes the solution puts it on (inventory 10,000: 593.18 -> 589.41; breaker 10,000:
-    2046 against 1978, so the cheaper is kept)."""
+    consolidated; the cheapest of those and `packing`. Each option group tries its options
+    in the order the solution uses them: the greedy pass chooses an option by what it costs
+    at its turn, so the first workloads took the scarce cheap accelerators whatever they
+    saved there (measured on the inventory shape at 10,000 nodes: workloads needing 12 L4s
+    took the 50 on-prem L40S nodes, where those needing 4, which save twice as much there,
+    did not; 615.96 -> 593.65 USD/h). First with each workload also trying first the classes
+    the solution puts it on (inventory 10,000: 589.41 against 593.18 with the options alone;
+    breaker 10,000: 2046 against 1978, so the cheaper is kept), then, time left, with the
+    options alone: where a short limit leaves time for one pass it is the first one
+    (`fitc solve --time-limit 5`, inventory 10,000, seeds 7 / 8 / 9, session 15: 594.26 ->
+    590.30, 2534.34 either way, 1669.51 -> 1671.43)."""
     options, classes = _suggested(relaxed)
-    guides = [Guide(options)] if options else []
-    guides += [Guide(options, classes)] if classes else []
+    guides = [Guide(options, classes)] if classes else []
+    guides += [Guide(options)] if options else []
     return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline)
 
 
