@@ -72,7 +72,7 @@ def generate(nodes: int, workloads: int, classes: int = 20, seed: int = 1) -> Fl
             count = per_class + (per_class * gpu_classes * 3 // 4) // max(1, classes - gpu_classes)
             tier = rng.choice(["gold", "silver"])
             if index % 5 == 0:
-                file_name = f"fleet-{nodes}-cpu{index}-nodes.json"
+                file_name = f"fleet-{nodes}-seed{seed}-cpu{index}-nodes.json"
                 fleet.files[file_name] = _kubectl_nodes(f"cpu{index}", count, cpu, memory, zone, tier)
                 out += [f"inventory cpu{index} {{", "  format = kubectl", f'  file = "{file_name}"',
                         f"  price = {price} USD/h", "}"]

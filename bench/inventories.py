@@ -146,7 +146,7 @@ def generate(nodes: int, workloads: int, seed: int = 7) -> Fleet:
                 gpus = int(allocatable.get("nvidia.com/gpu", 0))
                 capacity["gpu"] += gpus
                 capacity["gpu8"] += gpus == 8
-        file_name = f"inv-{nodes}-fra{index}.json"
+        file_name = f"inv-{nodes}-seed{seed}-fra{index}.json"  # apart per seed: one directory holds several
         fleet.files[file_name] = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
         out += [f"inventory fra{index} {{", "  format = kubectl", f'  file = "{file_name}"',
                 "  price = 0 USD/h", '  labels = { "site": "fra-dc1" }', "}"]
@@ -245,8 +245,8 @@ def breaker(nodes: int, workloads: int, seed: int = 11) -> Fleet:
             "kubernetes.io/hostname": name, "rack": f"rack{i % racks:03d}",
             "topology.kubernetes.io/zone": f"z{1 + i % 7}"}},
             "status": {"allocatable": {"cpu": f"{cpu}m", "memory": f"{gib * 1024 - rng.randint(1, 900)}Mi"}}})
-    fleet.files[f"breaker-{nodes}.json"] = json.dumps({"items": items})
-    out += ["inventory racks {", "  format = kubectl", f'  file = "breaker-{nodes}.json"',
+    fleet.files[f"breaker-{nodes}-seed{seed}.json"] = json.dumps({"items": items})
+    out += ["inventory racks {", "  format = kubectl", f'  file = "breaker-{nodes}-seed{seed}.json"',
             "  price = 1 USD/h", "}"]
     cpu_left = total_cpu * 0.7
     for index in range(workloads):
