@@ -1029,3 +1029,31 @@ def test_packing_a_class_again_never_costs_more_and_keeps_the_feed(tmp_path, see
     assert tuple(s.node for s in after) in packings
     assert all((ledger.used["small"] == holding(problem, after).used["small"]).flatten())
     assert _spot_violations(problem, after) == []
+
+
+def test_the_limit_holds_for_the_packing_after_the_mip(tmp_path, monkeypatch):
+    # a 30 s limit once ended at 33 s: the MIP was given all that was left and the class
+    # repack after it ran unbounded. A repack that takes whatever time it is given (and 10 s
+    # when given no deadline) stands for a slow one at fleet scale; the MIP is made to run
+    import time as clock
+
+    from fitlang.solve import timeline
+
+    seen: list[float | None] = []
+
+    def slow(problem, ledger, spots, deadline=None):
+        seen.append(deadline)
+        until = clock.monotonic() + 10 if deadline is None else deadline
+        while clock.monotonic() < until:
+            clock.sleep(0.01)
+        return spots
+
+    monkeypatch.setattr(timeline, "repacked", slow)
+    monkeypatch.setattr(timeline, "_within_tolerance", lambda *arguments: False)
+    problem = problem_from(tmp_path, _fixed_text(2, 2, 4, [(5, 0, 4), (5, 0, 2), (5, 2, 4), (5, 1, 3)]))
+    began = clock.monotonic()
+    placed = timeline.solve_timed(problem, time_limit=3.0)
+    assert clock.monotonic() - began < 3.0 + 1.5
+    assert seen and all(deadline is not None and deadline <= began + 3.1 for deadline in seen)
+    assert placed.unplaced == [] and placed.value == Fraction(66, 10)
+    assert _assignment_violations(problem, placed.assignments) == []

@@ -168,6 +168,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # gap is proven, and at 1,000 mixed nodes the LP takes 9 CPU s)
     fallback = _node_schedule(problem, objective, None if time_limit is None else began)
     relaxing = time.monotonic()
+    # what the MIP leaves for packing its answer and the tie-break after it: about what the
+    # schedule made node by node took, at most a tenth of the limit (the limit is on the
+    # whole solve: a 30 s limit once ended at 33 s)
+    reserve = 0.0 if time_limit is None else min(relaxing - began, 0.1 * time_limit)
     relaxed = None if fallback is None else _relaxed_bound(encoding, objective, time_limit, began)
     relaxing = time.monotonic() - relaxing
     if fallback is not None and time_limit is not None and (
@@ -184,14 +188,15 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
         outcome = Outcome(Status.FEASIBLE, bound=relaxed)  # the schedule made node by node stands
     else:
         outcome = minimise_within(HighsBackend(), encoding.model, OBJECTIVES[objective](encoding),
-                                  _left(time_limit, began), start=start)
+                                  _left(time_limit, began, reserve), start=start)
     first = outcome
     for index, name in enumerate(names[1:], start=1):
         if outcome.solution is None:
             break
         _keep(encoding, names[index - 1], outcome.solution)
         later = minimise_within(HighsBackend(), encoding.model, OBJECTIVES[name](encoding),
-                                _left(time_limit, began), start=dict(enumerate(outcome.solution)))
+                                _left(time_limit, began, reserve),
+                                start=dict(enumerate(outcome.solution)))
         if later.solution is None:
             break  # out of time: the earlier objectives' schedule stands
         outcome = later
@@ -207,7 +212,7 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     unplaced: list[Unplaced] = []
     if outcome.solution is not None:
         assignments, unplaced = pack_in_time(problem, _pieces(encoding, outcome.solution),
-                                             objective)
+                                             objective, _deadline(time_limit, began))
     if fallback is not None:  # the schedule made node by node, when it is better packed
         made = timed_assignments(problem, fallback)
         if outcome.solution is None or unplaced or \
@@ -262,9 +267,16 @@ def _too_late(time_limit: float | None, began: float, relaxing: float) -> bool:
     return left is not None and left < relaxing
 
 
-def _left(time_limit: float | None, began: float) -> float | None:
-    """What is left of the limit: it is on the whole solve (model, start and packing too)."""
-    return None if time_limit is None else max(0.0, time_limit - (time.monotonic() - began))
+def _left(time_limit: float | None, began: float, reserve: float = 0.0) -> float | None:
+    """What is left of the limit, less `reserve`: it is on the whole solve (model, start and
+    packing too)."""
+    if time_limit is None:
+        return None
+    return max(0.0, time_limit - reserve - (time.monotonic() - began))
+
+
+def _deadline(time_limit: float | None, began: float) -> float | None:
+    return None if time_limit is None else began + time_limit
 
 
 def _node_schedule(problem: Problem, objective: str, deadline: float | None) -> list[Spot] | None:
@@ -329,13 +341,14 @@ def _pieces(encoding: TimeEncoding, solution: list) -> list[Piece]:
     return pieces
 
 
-def pack_in_time(problem: Problem, pieces: list[Piece], objective: str = "cost"
-                 ) -> tuple[list[TimedAssignment], list[Unplaced]]:
+def pack_in_time(problem: Problem, pieces: list[Piece], objective: str = "cost",
+                 deadline: float | None = None) -> tuple[list[TimedAssignment], list[Unplaced]]:
     """In start order (the larger replicas first at a step), each replica (or segment) on the
     node of its class that adds least, where every node's capacity, the power caps, the budget
     and the buy limits hold at each step of its run (`timeline_pack.Ledger`); a replica the
     model's class and start leave no such node for is repaired: placed anew in its window, a
-    preemptible one unbroken (its segments already packed are dropped)."""
+    preemptible one unbroken (its segments already packed are dropped). The classes' repack
+    after it stops at `deadline`."""
     ledger = Ledger(problem, objective)
     order = sorted(pieces, key=lambda piece: (
         piece.start, -problem.demand(piece.demand).requests["cpu"], piece.demand, piece.class_id,
@@ -382,7 +395,7 @@ def pack_in_time(problem: Problem, pieces: list[Piece], objective: str = "cost"
         else:
             spots = made
     if not unplaced:  # the model's answer packed at its own steps; packed again where cheaper
-        spots = repacked(problem, ledger, spots)
+        spots = repacked(problem, ledger, spots, deadline)
     return timed_assignments(problem, spots), unplaced
 
 
