@@ -1057,3 +1057,42 @@ def test_the_limit_holds_for_the_packing_after_the_mip(tmp_path, monkeypatch):
     assert seen and all(deadline is not None and deadline <= began + 3.1 for deadline in seen)
     assert placed.unplaced == [] and placed.value == Fraction(66, 10)
     assert _assignment_violations(problem, placed.assignments) == []
+
+
+def test_the_lp_bound_is_solved_beside_the_search(tmp_path, monkeypatch):
+    # at the goal size the LP took 13 of the 30 s before the search began (session 16): now
+    # it runs in a child process while the search runs here. Each is made to take 1 s (the
+    # fork inherits the patch) and says when it ran: the two overlap, the bound is proven
+    import time as clock
+
+    from fitlang.solve import backends, timeline
+
+    ran = tmp_path / "ran"
+    minimise, search = backends.HighsBackend.minimise, timeline.search_from
+
+    def slow_minimise(self, model, objective, *arguments, **options):
+        began = clock.time()
+        clock.sleep(1.0)
+        with ran.open("a") as out:
+            out.write(f"lp {began} {clock.time()}\n")
+        return minimise(self, model, objective, *arguments, **options)
+
+    def slow_search(*arguments, **options):
+        began = clock.time()
+        clock.sleep(1.0)
+        with ran.open("a") as out:
+            out.write(f"search {began} {clock.time()}\n")
+        return search(*arguments, **options)
+
+    monkeypatch.setattr(backends.HighsBackend, "minimise", slow_minimise)
+    monkeypatch.setattr(timeline, "search_from", slow_search)
+    problem = problem_from(tmp_path, _fixed_text(2, 2, 4, [(5, 0, 4), (5, 0, 2), (5, 2, 4), (5, 1, 3)]))
+    placed = timeline.solve_timed(problem, time_limit=60.0)
+    spans = {}
+    for line in ran.read_text().splitlines():
+        name, began, ended = line.split()
+        spans.setdefault(name, (float(began), float(ended)))  # the first of each
+    (lp_began, lp_ended), (search_began, search_ended) = spans["lp"], spans["search"]
+    assert lp_began < search_ended and search_began < lp_ended
+    assert placed.bound is not None and placed.value == Fraction(66, 10)
+    assert _assignment_violations(problem, placed.assignments) == []

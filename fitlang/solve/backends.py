@@ -204,24 +204,57 @@ def minimise_within(backend: HighsBackend, model: LinearModel, objective: dict[i
     rounding heuristics ran minutes past it (session 13: `linesearchRounding` ->
     `tryRoundedPoint` -> `propagate`, which read neither the limit nor the interrupt
     callback). Without a limit, or where processes cannot fork, in this process."""
-    if time_limit is None or "fork" not in multiprocessing.get_all_start_methods():
+    if time_limit is None:
         return backend.minimise(model, objective, time_limit, start=start)
-    context = multiprocessing.get_context("fork")  # the child reads the model as it is
-    reader, writer = context.Pipe(duplex=False)
-    child = context.Process(target=_minimise_in_child, daemon=True,
-                            args=(writer, backend, model, objective, time_limit, start))
-    child.start()
-    writer.close()
-    try:
-        if reader.poll(time_limit + KILL_GRACE):
-            return reader.recv()
-        return Outcome(Status.UNKNOWN)
-    except EOFError:  # the child died without an answer
-        return Outcome(Status.UNKNOWN)
-    finally:
-        child.kill()
-        child.join()
-        reader.close()
+    return Minimising(backend, model, objective, time_limit, start).outcome(time_limit + KILL_GRACE)
+
+
+class Minimising:
+    """`backend.minimise` started in a child process, stopped at `time_limit`: this process
+    works on meanwhile (the time model's LP bound runs on the second core while the search
+    runs here), then collects the `outcome`. The child reads the model as it is when started.
+    Where processes cannot fork, solved here at once."""
+
+    def __init__(self, backend: HighsBackend, model: LinearModel, objective: dict[int, Number],
+                 time_limit: float, start: dict[int, float] | None = None) -> None:
+        self.began = time.monotonic()
+        self.seconds: float | None = None  # how long the solve took, once collected
+        self._found: Outcome | None = None
+        self._child = None
+        if "fork" not in multiprocessing.get_all_start_methods():
+            self._found = backend.minimise(model, objective, time_limit, start=start)
+            self.seconds = time.monotonic() - self.began
+            return
+        context = multiprocessing.get_context("fork")
+        self._reader, writer = context.Pipe(duplex=False)
+        self._child = context.Process(target=_minimise_in_child, daemon=True,
+                                      args=(writer, backend, model, objective, time_limit, start))
+        self._child.start()
+        writer.close()
+        self._limit = time_limit
+
+    def done(self) -> bool:
+        """Whether the outcome is in (collecting it will not wait)."""
+        return self._child is None or self._found is not None or self._reader.poll(0)
+
+    def outcome(self, wait: float | None = None) -> Outcome:
+        """The outcome, waiting at most `wait` seconds (by default until the limit, plus
+        KILL_GRACE): UNKNOWN if it is not in by then. The child is stopped either way."""
+        if self._child is None or self._found is not None:
+            return self._found if self._found is not None else Outcome(Status.UNKNOWN)
+        wait = self._limit + KILL_GRACE - (time.monotonic() - self.began) if wait is None else wait
+        try:
+            if self._reader.poll(max(0.0, wait)):
+                self._found, self.seconds = self._reader.recv()
+                return self._found
+            return Outcome(Status.UNKNOWN)
+        except EOFError:  # the child died without an answer
+            return Outcome(Status.UNKNOWN)
+        finally:
+            self._child.kill()
+            self._child.join()
+            self._reader.close()
+            self._child = None
 
 
 def _minimise_in_child(writer, backend: HighsBackend, model: LinearModel,
@@ -229,10 +262,12 @@ def _minimise_in_child(writer, backend: HighsBackend, model: LinearModel,
                        start: dict[int, float] | None) -> None:
     import highspy
 
+    began = time.monotonic()
     # a fork has none of the parent's worker threads: HiGHS's scheduler, made before the
     # fork, would wait on them forever
     highspy.Highs.resetGlobalScheduler(True)
-    writer.send(backend.minimise(model, objective, time_limit, start=start))
+    found = backend.minimise(model, objective, time_limit, start=start)
+    writer.send((found, time.monotonic() - began))
     writer.close()
 
 
