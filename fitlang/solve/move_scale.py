@@ -784,6 +784,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     is wider than the tolerance, the whole move model's bound where that is larger, in at
     most `MOVE_MODEL_SECONDS` of CPU time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
     from fitlang.solve.bound import lower_bound
+    from fitlang.solve.move_neighbourhood import improve_jointly
     from fitlang.solve.moving import objective_value
 
     started = time.monotonic()
@@ -792,6 +793,8 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     fleet.repair(fleet.start())
     improve_until = None if time_limit is None else started + 0.4 * time_limit
     fleet.improve(improve_until)
+    if improve_jointly(fleet):  # joint moves leave nodes the passes may now empty or merge
+        fleet.improve(improve_until)
     least_cost = lower_bound(problem, "cost", deadline, start=fleet.packing()).value
     bound = None
     if least_cost is not None:
