@@ -50,12 +50,17 @@ from scipy import sparse
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
 from fitlang.solve.move_scale import ScaleMove, _SpreadCounts, _zone
 
-CPU_SECONDS = 1.2  # of process CPU over all steps (a safety net; the node limit decides first)
+CPU_SECONDS = 1.2  # of process CPU over all steps (a safety net; the node limit decides first),
+# past this many nodes no step is tried: inventory 10,000 nodes, seed 0, the first 12 pairs
+# (the nodes in use they free capped by MAX_COLUMNS, 120 or 24 nodes not in use) found
+# nothing cheaper in 5.4 or 2.7 s of CPU, where the rest of the plan already takes ~4.5 s
+LARGE_NODES = 2_000
 STEP_SECONDS = 0.5  # HiGHS's own wall limit per step (a loaded machine: a safety net too)
 MIP_MAX_NODES = 200  # branch-and-bound nodes per step
 MAX_NODES_IN_USE = 200  # of the pair's nodes in use, the dearest, are freed
 FREE_NODES_PER_CLASS = 6  # nodes not in use per class of the pair a step may open,
 MAX_FREE_NODES = 120  # and at most this many in all
+MAX_COLUMNS = 6_000  # a step's model (an estimate bounds the nodes in use it frees)
 MAX_STEPS = 40  # neighbourhoods tried at most
 IMPROVEMENT = 1e-6  # the MIP's value must fall by more than this (USD/h) to be spliced
 
@@ -80,6 +85,9 @@ class _Neighbourhood:
     cost: list[float] = field(default_factory=list)
     rows: list[tuple[dict[int, float], float, float]] = field(default_factory=list)
     start_flags: dict[int, float] = field(default_factory=dict)  # zone flags' values now
+    class_of: dict[str, NodeClass] = field(default_factory=dict)
+    fixed_names: dict[str, list[str]] = field(default_factory=dict)  # node -> its fixed demands
+    hosts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def column(self, key: tuple, lower: float, upper: float, integer: bool, cost: float = 0.0) -> int:
         self.index[key] = len(self.columns)
@@ -95,11 +103,15 @@ class _Neighbourhood:
             self.rows.append((terms, lower, upper))
 
 
-def improve_jointly(fleet: ScaleMove, cpu_seconds: float = CPU_SECONDS) -> int:
+def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
     """Neighbourhood steps over the fleet (module's docstring); returns the steps kept."""
     problem = fleet.problem
     if problem.allow_unplaced:
         return 0
+    if cpu_seconds is None:
+        if sum(c.count for c in problem.classes) > LARGE_NODES:
+            return 0
+        cpu_seconds = CPU_SECONDS
     started = time.process_time()
     free_demands = _free_demands(fleet)
     if not free_demands:
@@ -247,13 +259,19 @@ def _zone_apart(problem) -> dict[str, set[str]]:
 
 def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) -> _Neighbourhood | None:
     problem = fleet.problem
-    in_use = sorted((n for n in fleet.nodes.values() if n.hosted and _zone(n.node_class) in zones
-                     and not any(d in problem.pinned for d in n.hosted)),
-                    key=lambda n: (-n.node_class.price, n.row))[:MAX_NODES_IN_USE]
+    candidates_in_use = sorted((n for n in fleet.nodes.values() if n.hosted and _zone(n.node_class) in zones
+                                and not any(d in problem.pinned for d in n.hosted)),
+                               key=lambda n: (-n.node_class.price, n.row))[:MAX_NODES_IN_USE]
     free: Counter = Counter()
     fixed: dict[str, Counter] = {}
     before: dict[str, Counter] = {}
-    for node in in_use:
+    in_use = []
+    for node in candidates_in_use:  # the dearest, while the model stays small (an upper bound
+        # on its columns: every free demand on every node, with the nodes not in use to come)
+        freed = {d for d in node.hosted if d in free_demands}
+        if in_use and len(set(free) | freed) * (len(in_use) + 1 + MAX_FREE_NODES // 2) > MAX_COLUMNS:
+            break
+        in_use.append(node)
         before[node.name] = Counter({d: c for d, c in node.hosted.items() if d in free_demands})
         fixed[node.name] = Counter({d: c for d, c in node.hosted.items() if d not in free_demands})
         free.update(before[node.name])
@@ -263,7 +281,7 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) ->
     # nodes not in use: of the classes cheapest for their cores first (at 10,000 nodes a
     # zone has more classes than a step can weigh)
     candidates = sorted((c for c in problem.classes if _zone(c) in zones and
-                         any(d in node_class_demands(fleet, c) for d in free)),
+                         _eligible_among(fleet, c, free)),
                         key=lambda c: (c.price / max(c.capacity["cpu"], 1), c.id))
     for node_class in candidates:
         spare = [name for name in node_class.node_names[:node_class.count] if name not in fleet.nodes]
@@ -271,23 +289,22 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) ->
             names.append(name)
             before[name], fixed[name] = Counter(), Counter()
     hood = _Neighbourhood(zones, names, [fleet.owners[n] for n in names], free, fixed, before)
+    hood.class_of = dict(zip(names, hood.classes))
+    hood.fixed_names = {name: sorted(d for d, c in fixed[name].items() if c) for name in names}
     _columns(fleet, hood)
     _rules(fleet, hood)
     return hood
 
 
-def node_class_demands(fleet: ScaleMove, node_class: NodeClass) -> set[str]:
-    """The demands that may run on the class (cached on the fleet)."""
-    cache = fleet.__dict__.setdefault("_demands_of_class", {})
-    found = cache.get(node_class.id)
-    if found is None:
-        found = cache[node_class.id] = {d.name for d in fleet.problem.demands if node_class.id in d.eligible}
-    return found
+def _eligible_among(fleet: ScaleMove, node_class: NodeClass, demands) -> list[str]:
+    """Those of the demands that may run on the class, in name order."""
+    row = fleet.rows.class_index[node_class.id]
+    return [d for d in sorted(demands) if fleet.eligible_mask[d][row]]
 
 
 def _room(fleet: ScaleMove, hood: _Neighbourhood, name: str) -> np.ndarray:
     """A node's capacity less what its fixed replicas use."""
-    node_class = fleet.owners[name]
+    node_class = hood.class_of[name]
     room = np.array([node_class.capacity_of(name)[r] for r in RESOURCES], dtype=np.int64)
     for demand, count in hood.fixed[name].items():
         room -= fleet.need[demand] * count
@@ -301,7 +318,7 @@ def _columns(fleet: ScaleMove, hood: _Neighbourhood) -> None:
     running_now = fleet.running_now
     bought_now = set(problem.bought_now)
     for name, node_class in zip(hood.nodes, hood.classes):
-        has_fixed = bool(+hood.fixed[name])
+        has_fixed = bool(hood.fixed_names[name])
         opening = float(node_class.price)
         if node_class.provisioned and name not in bought_now:
             opening += price  # a node bought
@@ -309,8 +326,8 @@ def _columns(fleet: ScaleMove, hood: _Neighbourhood) -> None:
             opening -= price  # closed, it is drained: open, that change is saved
         hood.column(("open", name), 1.0 if has_fixed else 0.0, 1.0, True, opening)
         room = _room(fleet, hood, name)
-        for demand in sorted(hood.free):
-            if demand not in node_class_demands(fleet, node_class) or not _takes(fleet, hood, name, demand):
+        for demand in _eligible_among(fleet, node_class, hood.free):
+            if not _takes(fleet, hood, name, demand):
                 continue
             need = fleet.need[demand]
             most = hood.free[demand]
@@ -329,7 +346,7 @@ def _columns(fleet: ScaleMove, hood: _Neighbourhood) -> None:
 
 def _takes(fleet: ScaleMove, hood: _Neighbourhood, name: str, demand: str) -> bool:
     """May the demand share the node with its fixed replicas (apart, alone)?"""
-    others = [d for d in +hood.fixed[name] if d != demand]
+    others = [d for d in hood.fixed_names[name] if d != demand]
     if not others:
         return True
     if demand in fleet.alone or any(d in fleet.alone for d in others):
@@ -396,13 +413,13 @@ def _zone_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tupl
     in_pair: Counter = Counter()  # (workload, zone) -> its replicas on the pair's freed nodes now
     for name, counts in hood.before.items():
         for demand, count in counts.items():
-            in_pair[workload_of[demand], _zone(fleet.owners[name])] += count
+            in_pair[workload_of[demand], _zone(hood.class_of[name])] += count
     present: dict[tuple[str, Zone], int | bool] = {}
     for workload in sorted(apart):
         for zone in hood.zones:
             fixed_here = fleet.in_zone[workload, zone] - in_pair[workload, zone] > 0
             columns = [c for d, cols in x_of.items() if workload_of[d] == workload
-                       for n, c in cols if _zone(fleet.owners[n]) == zone]
+                       for n, c in cols if _zone(hood.class_of[n]) == zone]
             if fixed_here:
                 present[workload, zone] = True
             elif columns:
@@ -439,6 +456,14 @@ def _spread_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tu
     (the domains `_SpreadCounts` counts, a superset of `verify`'s); over another topology, each
     domain's count within the pair kept as it is."""
     problem = fleet.problem
+    spreading = {d for d in hood.free if any(s.topology == "zone" for s in problem.demand(d).spreads)}
+    hood.hosts = {}  # demand -> (class row, its replicas there) outside the step's free ones
+    for node in fleet.nodes.values():
+        before = hood.before.get(node.name)
+        for name in spreading.intersection(node.hosted):
+            amount = node.hosted[name] - (before[name] if before is not None else 0)
+            if amount:
+                hood.hosts.setdefault(name, []).append((fleet.rows.class_index[node.node_class.id], amount))
     for demand_name in sorted(hood.free):
         demand = problem.demand(demand_name)
         for spread in demand.spreads:
@@ -449,9 +474,9 @@ def _spread_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tu
             now: Counter = Counter()
             for name, counts in hood.before.items():
                 if counts[demand_name]:
-                    now[fleet.owners[name].topology_value(spread.topology)] += counts[demand_name]
+                    now[hood.class_of[name].topology_value(spread.topology)] += counts[demand_name]
             for name, column in x_of.get(demand_name, []):
-                by_value.setdefault(fleet.owners[name].topology_value(spread.topology), {})[column] = 1.0
+                by_value.setdefault(hood.class_of[name].topology_value(spread.topology), {})[column] = 1.0
             for value in by_value:  # (the replicas there now are on columns of theirs)
                 hood.row(by_value[value], now[value], now[value])
 
@@ -459,14 +484,13 @@ def _spread_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tu
 def _zone_spread(fleet: ScaleMove, hood: _Neighbourhood, demand: Demand, spread,
                  columns: list[tuple[str, int]]) -> None:
     counts = _SpreadCounts(fleet.problem, demand, "zone", spread.max_skew)
-    for node in fleet.nodes.values():  # every replica of it, the pair's free ones as constants 0
-        amount = node.hosted[demand.name] - hood.before.get(node.name, Counter())[demand.name]
-        domain = counts.of_class[fleet.rows.class_index[node.node_class.id]]
-        if amount and domain >= 0:
+    for class_row, amount in hood.hosts.get(demand.name, ()):  # its replicas outside the step
+        domain = counts.of_class[class_row]
+        if domain >= 0:
             counts.counts[domain] += amount
     variable: dict[int, dict[int, float]] = {}
     for name, column in columns:
-        domain = counts.of_class[fleet.rows.class_index[fleet.owners[name].id]]
+        domain = counts.of_class[fleet.rows.class_index[hood.class_of[name].id]]
         if domain < 0:
             hood.upper[column] = 0.0  # (a class with no domain: not counted, not used)
             continue
@@ -557,7 +581,7 @@ def _start(hood: _Neighbourhood) -> np.ndarray:
         if kind == "x":
             start[column] = hood.before[key[2]][key[1]]
         elif kind == "open":
-            start[column] = 1.0 if +hood.before[key[1]] or +hood.fixed[key[1]] else 0.0
+            start[column] = 1.0 if +hood.before[key[1]] or hood.fixed_names[key[1]] else 0.0
         elif kind == "stay":
             start[column] = min(hood.before[key[2]][key[1]], hood.upper[column])
         elif kind == "on":
