@@ -166,14 +166,16 @@ def _neighbourhoods(fleet: ScaleMove, free_demands: set[str]) -> list[tuple[Zone
     there could save (`_potentials`: seed 2, the repriced pool's zone); ties by name."""
     worth = _potentials(fleet, free_demands)
     churn = _churn(fleet)
-    zones = sorted({_zone(n.node_class) for n in fleet.nodes.values() if n.hosted}, key=str)
-    pairs = [(a, b) for i, a in enumerate(zones) for b in zones[i + 1:]]
+    zones = sorted({_zone(c) for c in fleet.problem.classes if c.count}, key=str)
+    pairs: list[tuple[Zone, ...]] = [(a, b) for i, a in enumerate(zones) for b in zones[i + 1:]]
+    if len(zones) == 1:
+        pairs = [(zones[0],)]
     by_worth, by_churn = [], []
     for pair in pairs:
-        saving = sum(max(found.get(pair[0], 0.0), found.get(pair[1], 0.0))
+        saving = sum(max(found.get(zone, 0.0) for zone in pair)
                      for (home, _), found in worth.items() if home in pair)
         by_worth.append((-saving, str(pair), pair))
-        by_churn.append((-(churn[pair[0]] + churn[pair[1]]), str(pair), pair))
+        by_churn.append((-sum(churn[zone] for zone in pair), str(pair), pair))
     ordered: list[tuple[Zone, ...]] = []
     for first, second in zip(sorted(by_churn), sorted(by_worth)):
         for _, _, pair in (first, second):
@@ -546,7 +548,6 @@ def _solve(hood: _Neighbourhood) -> dict[str, Counter] | None:
     upper = np.array([high for _, _, high in hood.rows], dtype=float)
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
     highs.setOptionValue("mip_max_nodes", MIP_MAX_NODES)
     highs.setOptionValue("time_limit", STEP_SECONDS)
     highs.setOptionValue("mip_rel_gap", 1e-6)
