@@ -352,17 +352,37 @@ policy {
 @pytest.mark.parametrize("rule, zone", [("", "cheap"), ("anti_affinity db on zone", "middling")])
 def test_a_replica_kept_apart_only_by_node_or_zone_may_change_zone(tmp_path, rule, zone):
     # web runs one a node on two dear nodes (zone a), db fills a cheap node (zone b). Worked
-    # by hand: each web node is replaced by a node of the cheapest zone web may use: b (0.50
-    # each, one web a node; an anti-affinity on a node locks no zone), or, kept out of db's
-    # zone, c (0.60): 2 x 1.00 -> 2 x 0.50 or 2 x 0.60, for 2 moves and 2 drained (0.04)
+    # by hand: one node at a time (`improve`), each web node is replaced by a node of the
+    # cheapest zone web may use: b (0.50 each, one web a node; an anti-affinity on a node
+    # locks no zone), or, kept out of db's zone, c (0.60): 2 x 1.00 -> 2 x 0.50 or 2 x 0.60,
+    # for 2 moves and 2 drained (0.04)
+    from fitlang.solve.move_scale import ScaleMove
+
     running = [("web", "dear-0"), ("web", "dear-1"), ("db", "cheap-0")]
     problem = problem_of(tmp_path, ZONES.replace("RULE", rule), running)
-    _, fleet = move_at_scale(problem, "cost+moves", 30.0)
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    fleet.improve(None)
     end = fleet.state()
     hosts = sorted(node for node, hosted in end.items() if hosted["web"])
     assert [h.rsplit("-", 1)[0] for h in hosts] == [zone, zone] and all(end[h]["web"] == 1 for h in hosts)
     price = Fraction("0.50") if zone == "cheap" else Fraction("0.60")
     assert objective_value(problem, "cost+moves", end, set()) == 2 * price + Fraction("0.50") + 4 * MOVE_PRICE
+
+
+def test_a_workload_kept_apart_by_zone_takes_the_cheap_zone_when_the_other_leaves_it(tmp_path):
+    # the case above with db kept out of web's zone: together (`move_neighbourhood`), web
+    # takes zone b (2 x 0.50) and db leaves it for c (0.60): 1.60 USD/h, 3 moves and 2
+    # drained (dear-0, dear-1; cheap-0 hosts web): 1.65, less than web in c (1.74); the least
+    # (web stays in a: 2.50; db stays in b: web in c, 1.74)
+    running = [("web", "dear-0"), ("web", "dear-1"), ("db", "cheap-0")]
+    problem = problem_of(tmp_path, ZONES.replace("RULE", "anti_affinity db on zone"), running)
+    _, fleet = move_at_scale(problem, "cost+moves", 30.0)
+    end = fleet.state()
+    assert sorted(n.rsplit("-", 1)[0] for n, hosted in end.items() if hosted["web"]) == ["cheap", "cheap"]
+    assert [n.rsplit("-", 1)[0] for n, hosted in end.items() if hosted["db"]] == ["middling"]
+    assert objective_value(problem, "cost+moves", end, set()) == Fraction("1.65")
+    assert not _Checker(problem, set(), "").broken(end)
 
 
 SPREAD_ACROSS = """
