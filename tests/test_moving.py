@@ -697,7 +697,8 @@ def test_the_joint_step_over_the_whole_fleet_reaches_the_brute_force_least(tmp_p
     names = list(capacity)
 
     def even(state) -> bool:
-        return spread is None or _even([state.get(n, Counter())[spread] for n in names], [(n,) for n in names])
+        counts = [state.get(n, Counter())[spread] for n in names]
+        return spread is None or _even(counts, [(n,) for n in names])
 
     assume(even(fleet.state()))  # (a start that breaks the spread is the whole model's to mend)
     improve_jointly(fleet, cpu_seconds=30.0)
@@ -752,10 +753,10 @@ def test_the_joint_step_reaches_the_node_level_reference_with_zone_anti_affinity
     # optimum of bench/move_reference.py's node-level MIP (written apart from fitc's search,
     # and itself checked against the brute force above), whenever repair places every
     # replica; `verify` finds nothing broken
-    from solving import bench_module
-
     from fitlang.solve.move_neighbourhood import improve_jointly
     from fitlang.solve.move_scale import ScaleMove
+
+    from solving import bench_module
 
     pools, workloads, apart, running = drawn
     problem = problem_of(tmp_path_factory.mktemp("apart"), _apart_policy(pools, workloads, apart), running)

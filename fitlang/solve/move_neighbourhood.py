@@ -48,7 +48,7 @@ import numpy as np
 from scipy import sparse
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
-from fitlang.solve.move_scale import ScaleMove, _SpreadCounts, _zone
+from fitlang.solve.move_scale import ScaleMove, _Node, _SpreadCounts, _zone
 
 CPU_SECONDS = 1.2  # of process CPU over all steps (a safety net; the node limit decides first),
 # past this many nodes no step is tried: inventory 10,000 nodes, seed 0, the first 12 pairs
@@ -116,24 +116,30 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
     free_demands = _free_demands(fleet)
     if not free_demands:
         return 0
-    kept = 0
+    kept, longest = 0, 0.0
     for zones in _neighbourhoods(fleet, free_demands)[:MAX_STEPS]:
-        if time.process_time() - started > cpu_seconds:
+        began = time.process_time()
+        if began - started + longest > cpu_seconds:  # (the next step would likely pass it)
             break
-        hood = _build(fleet, zones, free_demands)
-        if hood is None:
-            continue
-        after = _solve(hood)
-        if after is None:
-            continue
-        if _value(fleet, hood, after) >= _value(fleet, hood, hood.before):
-            continue
-        _splice(fleet, hood, hood.before, after)
-        if _broken(fleet):
-            _splice(fleet, hood, after, hood.before)
-            continue
-        kept += 1
+        kept += _step(fleet, zones, free_demands)
+        longest = max(longest, time.process_time() - began)
     return kept
+
+
+def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) -> bool:
+    """One neighbourhood: solved, spliced where its exact value falls, undone where `verify`
+    finds a rule of the whole fleet broken. Was it kept?"""
+    hood = _build(fleet, zones, free_demands)
+    if hood is None:
+        return False
+    after = _solve(hood)
+    if after is None or _value(fleet, hood, after) >= _value(fleet, hood, hood.before):
+        return False
+    _splice(fleet, hood, hood.before, after)
+    if _broken(fleet):
+        _splice(fleet, hood, after, hood.before)
+        return False
+    return True
 
 
 # ---- which demands and which neighbourhoods --------------------------------------------------
@@ -198,8 +204,8 @@ def _churn(fleet: ScaleMove) -> Counter:
         if name not in owners:
             continue
         zone = _zone(owners[name])
-        node = fleet.nodes.get(name)
-        hosted = node.hosted if node is not None else Counter()
+        in_use = fleet.nodes.get(name)
+        hosted = in_use.hosted if in_use is not None else Counter()
         churn[zone] += sum(max(0, count - hosted[d]) for d, count in now.items())
         churn[zone] += 1 if not hosted else 0
     return churn
@@ -267,7 +273,7 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) ->
     free: Counter = Counter()
     fixed: dict[str, Counter] = {}
     before: dict[str, Counter] = {}
-    in_use = []
+    in_use: list[_Node] = []
     for node in candidates_in_use:  # the dearest, while the model stays small (an upper bound
         # on its columns: every free demand on every node, with the nodes not in use to come)
         freed = {d for d in node.hosted if d in free_demands}
@@ -381,11 +387,12 @@ def _node_rows(fleet: ScaleMove, hood: _Neighbourhood, name: str, placed: list[t
     opened = hood.index["open", name]
     room = _room(fleet, hood, name)
     for i in range(len(RESOURCES)):
-        terms = {column: float(fleet.need[d][i]) / max(room[i], 1) for d, column in placed if fleet.need[d][i]}
+        scale = float(max(room[i], 1))
+        terms = {column: float(fleet.need[d][i]) / scale for d, column in placed if fleet.need[d][i]}
         if terms:
-            terms[opened] = -float(room[i]) / max(room[i], 1)
+            terms[opened] = -float(room[i]) / scale
             hood.row(terms, -np.inf, 0.0)
-    for demand, column in placed:
+    for _, column in placed:
         hood.row({column: 1.0, opened: -hood.upper[column]}, -np.inf, 0.0)
     names = {d for d, _ in placed}
     pairs = {(a, b) for a in names for b in fleet.apart.get(a, ()) if b in names and a < b}
@@ -523,13 +530,13 @@ def _scope_rows(fleet: ScaleMove, hood: _Neighbourhood) -> None:
                     outside -= node_class.power_watts
         hood.row(terms, -np.inf, float(scope.cap_watts - outside))
     for group, limit in problem.buy_limits.items():
-        terms, outside = {}, fleet.in_group[group]
+        terms, bought_outside = {}, fleet.in_group[group]
         for name, node_class in zip(hood.nodes, hood.classes):
             if node_class.buy_group == group:
                 terms[hood.index["open", name]] = 1.0
                 if name in fleet.nodes:
-                    outside -= 1
-        hood.row(terms, -np.inf, float(limit - outside))
+                    bought_outside -= 1
+        hood.row(terms, -np.inf, float(limit - bought_outside))
 
 
 # ---- solve, value, splice -----------------------------------------------------------------------
@@ -565,13 +572,12 @@ def _solve(hood: _Neighbourhood) -> dict[str, Counter] | None:
     if info.primal_solution_status != 2:
         return None
     values = np.asarray(highs.getSolution().col_value)
-    hood.solution, hood.start = values, start  # (for a caller that asks what the MIP saw)
     if float(np.dot(hood.cost, values)) >= float(np.dot(hood.cost, start)) - IMPROVEMENT:
         return None
     after: dict[str, Counter] = {name: Counter() for name in hood.nodes}
     for key, column in hood.index.items():
-        if key[0] == "x" and round(values[column]) > 0:
-            after[key[2]][key[1]] = int(round(values[column]))
+        if key[0] == "x" and round(float(values[column])) > 0:
+            after[key[2]][key[1]] = round(float(values[column]))
     return after
 
 
