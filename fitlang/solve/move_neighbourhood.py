@@ -7,9 +7,10 @@ zones and two 3.02 USD/h nodes empty; seed 2: work leaves a repriced pool for se
 once). This step frees a *neighbourhood* (the nodes of a pair of zones) and re-solves it as a
 small node-level MIP (HiGHS), everything outside it kept as it is:
 
-- the nodes: the pair's nodes in use (at most `MAX_NODES_IN_USE`, the dearest first; the rest
-  keep their replicas) and, of each class of the pair, up to `FREE_NODES_PER_CLASS` nodes not
-  in use (the first in the class's order: nodes of a class with one capacity are alike);
+- the nodes: the pair's nodes in use, the dearest first, while the model stays within about
+  `MAX_COLUMNS` columns (the rest keep their replicas), and, of each class of the pair (the
+  cheapest for their cores first), up to `FREE_NODES_PER_CLASS` nodes not in use, at most
+  `MAX_FREE_NODES` in all (the first in the class's order: a class's nodes are alike);
 - the replicas: those on the freed nodes of every *free* demand (`_free_demands`: its rules
   over a topology are anti-affinities on a node or a zone and spreads over a topology other
   than `node`; not pinned, not an option), each demand's count over the pair kept, so the rest
@@ -29,12 +30,15 @@ step is spliced back when its value is lower, computed again exactly (fractions)
 nodes it changes, and kept only if `verify` finds every rule of the whole fleet kept (else it
 is undone): no rule is taken on trust from the model.
 
-Which neighbourhoods, in order (deterministic): pairs of zones linked by a zone anti-affinity
-(a free demand in one zone kept apart from a workload running in the other) first, then the
-other pairs of zones whose nodes in use cost the most; each pair once. Work is capped by
-`MIP_MAX_NODES` branch-and-bound nodes per step (deterministic) and, as a safety net, by
-`CPU_SECONDS` of process CPU over all steps (a slower machine may then try fewer pairs: the
-one way the answer can depend on the machine, as the bound's deadline already does).
+Which neighbourhoods, in order (deterministic): pairs of zones, taken in turn from two
+rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zones' nodes,
+and nodes opened or drained: where the greedy repair worked) and by what the zones' nodes in
+use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Work is
+capped by `MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
+`STEP_SECONDS` per step (wall; a safety net) and by `CPU_SECONDS` of process CPU over all
+steps (no step starts that would likely pass it): a slower or busier machine may try fewer
+pairs, the one way the answer can depend on the machine, as the bound's deadline already
+does. Past `LARGE_NODES` nodes no step is run (see there).
 """
 
 from __future__ import annotations

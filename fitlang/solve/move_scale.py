@@ -15,6 +15,11 @@ offer), so it is the start, and the move is decomposed by what changed:
    is *deleted* (its replicas first fit onto the other nodes in use), *replaced* (by one
    free node of a cheaper class that takes all its replicas) or, at most half used,
    *merged* with another part-used node onto one free node cheaper than the two.
+3. joint moves (`move_neighbourhood.improve_jointly`), up to 2,000 nodes and where the plan
+   is not yet proven within 1% of its bound: a pair of zones re-solved as a small MIP, the
+   rest of the fleet fixed (two workloads kept apart by zone trading zones; work leaving a
+   repriced pool for several pools at once), spliced back where it pays and `verify` passes;
+   then `improve` again.
 
 Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
 workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
