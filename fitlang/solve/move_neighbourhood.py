@@ -36,9 +36,9 @@ and nodes opened or drained: where the greedy repair worked) and by what the zon
 use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Work is
 capped by `MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
 `STEP_SECONDS` per step (wall; a safety net) and by `CPU_SECONDS` of process CPU over all
-steps (no step starts past it): a slower or busier machine may try fewer
-pairs, the one way the answer can depend on the machine, as the bound's deadline already
-does. Past `LARGE_NODES` nodes no step is run (see there).
+steps (no step starts past it, and HiGHS is interrupted there, its best so far kept): a
+slower machine may try fewer pairs or stop one sooner, the one way the answer can depend on
+the machine, as the bound's CPU cap already does. Past `LARGE_NODES` nodes no step is run.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ import numpy as np
 from scipy import sparse
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
+from fitlang.solve.backends import _watch
 from fitlang.solve.move_scale import ScaleMove, _Node, _SpreadCounts, _zone
 
 CPU_SECONDS = 1.2  # of process CPU over all steps (a safety net; the node limit decides first),
@@ -128,17 +129,17 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
         # it lost seed 2's repriced pool, its fourth pair: 1232.34 -> 1236.84)
         if time.process_time() - started > cpu_seconds:
             break
-        kept += _step(fleet, zones, free_demands)
+        kept += _step(fleet, zones, free_demands, started + cpu_seconds)
     return kept
 
 
-def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) -> bool:
+def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str], cpu_deadline: float) -> bool:
     """One neighbourhood: solved, spliced where its exact value falls, undone where `verify`
     finds a rule of the whole fleet broken. Was it kept?"""
     hood = _build(fleet, zones, free_demands)
     if hood is None:
         return False
-    after = _solve(hood)
+    after = _solve(hood, cpu_deadline)
     if after is None or _value(fleet, hood, after) >= _value(fleet, hood, hood.before):
         return False
     _splice(fleet, hood, hood.before, after)
@@ -547,7 +548,7 @@ def _scope_rows(fleet: ScaleMove, hood: _Neighbourhood) -> None:
 
 # ---- solve, value, splice -----------------------------------------------------------------------
 
-def _solve(hood: _Neighbourhood) -> dict[str, Counter] | None:
+def _solve(hood: _Neighbourhood, cpu_deadline: float | None = None) -> dict[str, Counter] | None:
     """The MIP from the neighbourhood as it is; its end state (node -> free replicas), or
     None when it found nothing cheaper."""
     import highspy
@@ -573,6 +574,8 @@ def _solve(hood: _Neighbourhood) -> dict[str, Counter] | None:
                     np.array(hood.integer, dtype=np.int32))
     start = _start(hood)
     highs.setSolution(columns, np.arange(columns, dtype=np.int32), start)
+    # the branch and bound stops at the cap on the steps' CPU (its best solution so far kept)
+    _watch(highs, None, None, None if cpu_deadline is None else max(cpu_deadline, time.process_time() + 0.1))
     highs.run()
     info = highs.getInfo()
     if info.primal_solution_status != 2:
