@@ -35,8 +35,9 @@ rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zo
 and nodes opened or drained: where the greedy repair worked) and by what the zones' nodes in
 use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Work is
 capped by `MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
-`STEP_SECONDS` per step (wall; a safety net) and by `CPU_SECONDS` of process CPU over all
-steps (no step starts past it, and HiGHS is interrupted there, its best so far kept): a
+`STEP_SECONDS` per step (wall; a safety net), by `STEP_CPU_SECONDS` of process CPU per step
+and `CPU_SECONDS` over all steps (no step starts past it; HiGHS is interrupted at either,
+its best so far kept): a
 slower machine may try fewer pairs or stop one sooner, the one way the answer can depend on
 the machine, as the bound's CPU cap already does. Past `LARGE_NODES` nodes no step is run.
 """
@@ -55,7 +56,9 @@ from fitlang.model.problem import RESOURCES, Demand, NodeClass
 from fitlang.solve.backends import _watch
 from fitlang.solve.move_scale import ScaleMove, _Node, _SpreadCounts, _zone
 
-CPU_SECONDS = 1.2  # of process CPU over all steps (a safety net; the node limit decides first),
+CPU_SECONDS = 1.6  # of process CPU over all steps,
+STEP_CPU_SECONDS = 0.4  # and in one step's branch and bound (so that the fourth pair is tried:
+# inventory 1,000 nodes, seed 2, the repriced pool's; its step takes ~0.3 s)
 # past this many nodes no step is tried: inventory 10,000 nodes, seed 0, the first 12 pairs
 # (the nodes in use they free capped by MAX_COLUMNS, 120 or 24 nodes not in use) found
 # nothing cheaper in 5.4 or 2.7 s of CPU, where the rest of the plan already takes ~4.5 s
@@ -129,7 +132,8 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
         # it lost seed 2's repriced pool, its fourth pair: 1232.34 -> 1236.84)
         if time.process_time() - started > cpu_seconds:
             break
-        kept += _step(fleet, zones, free_demands, started + cpu_seconds)
+        step_deadline = min(started + cpu_seconds, time.process_time() + STEP_CPU_SECONDS)
+        kept += _step(fleet, zones, free_demands, step_deadline)
     return kept
 
 
