@@ -127,9 +127,8 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
         return 0
     kept = 0
     for zones in _neighbourhoods(fleet, free_demands)[:MAX_STEPS]:
-        # (a step starts while the CPU used is within the cap, so the last may pass it by
-        # one step's time, 0.1-0.4 s at 1,000 nodes: stopping before a step that would pass
-        # it lost seed 2's repriced pool, its fourth pair: 1232.34 -> 1236.84)
+        # (a step starts while the CPU used is within the cap; its branch and bound stops at
+        # the cap, so the steps pass it by at most one build and splice)
         if time.process_time() - started > cpu_seconds:
             break
         step_deadline = min(started + cpu_seconds, time.process_time() + STEP_CPU_SECONDS)
