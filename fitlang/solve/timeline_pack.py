@@ -315,7 +315,10 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: floa
     """The classes packed again whole (`repacked`), then single-replica moves (`improved`)
     and ruin and recreate of a node's block (`emptied`) in turn, while a round of both
     improves, until the deadline: each finds what the other leaves (a move frees a replica's
-    old node at some steps; an emptied block moves several)."""
+    old node at some steps; an emptied block moves several). Where a round gains nothing,
+    the fragments' neighbourhoods solved exactly (`timeline_regroup.regrouped`), and the
+    rounds again while that gains."""
+    from fitlang.solve.timeline_regroup import regrouped  # it builds on this module
     # the class packed again whole, once: after the moves below it found nothing more at the
     # goal size (1,000 mixed nodes: 109,335 -> 108,485 first, then 0 in each of 8 rounds, at
     # 1.2 CPU s a round), where the moves reach a packing it does not
@@ -325,7 +328,12 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: floa
         spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
         now = ledger.total()
         if now > value - EPSILON * max(1.0, abs(value)):
-            break
+            # where the moves have converged, small neighbourhoods solved exactly; the moves
+            # again where that gained (what they free, the moves may use)
+            spots = regrouped(problem, ledger, spots, deadline)
+            now = ledger.total()
+            if now > value - EPSILON * max(1.0, abs(value)):
+                break
         value = now
     return spots
 

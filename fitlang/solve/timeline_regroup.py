@@ -24,12 +24,14 @@ from scipy.sparse import coo_matrix
 
 from fitlang.model.problem import Problem
 from fitlang.solve.backends import _native_stdout_silenced
-from fitlang.solve.timeline_pack import EPSILON, Ledger, Spot, _restore, need_of
+from fitlang.solve.timeline_pack import EPSILON, Ledger, Spot, _restore, need_of, run_of
 
 # a neighbourhood: this many nodes of a class over this many steps (larger ones find more but
 # the MIP's time grows fast: measured in docs/performance.md, session 16)
 NODES = 4
-WINDOW = 24
+WINDOW = 4
+# a replica may start up to this many steps from where it starts, within its window
+SHIFT = 0
 # HiGHS's branch and bound on one neighbourhood stops after this many nodes: a count, not a
 # time, so the same input gives the same answer (most close at the root)
 NODE_LIMIT = 200
@@ -44,9 +46,11 @@ class Neighbourhood:
 
 
 def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None,
-              nodes: int = NODES, window: int = WINDOW) -> list[Spot]:
+              nodes: int = NODES, window: int = WINDOW, shift: int = SHIFT) -> list[Spot]:
     """Each neighbourhood that shows fragments (`neighbourhoods`) solved exactly
-    (`_reassigned`) and kept where cheaper; until the deadline."""
+    (`_reassigned`) and kept where cheaper; until the deadline. A neighbourhood's replicas
+    are those on its nodes that run at some step of its window (each whole run: what it
+    holds outside the window comes along)."""
     spots = list(spots)
     where: dict[tuple[str, int], set[int]] = {}
     for index, spot in enumerate(spots):
@@ -55,11 +59,11 @@ def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: flo
         if deadline is not None and time.monotonic() > deadline:
             break
         held = sorted(index for node in hood.nodes for index in where.get((hood.class_id, node), ())
-                      if hood.first <= spots[index].start and spots[index].end <= hood.last
+                      if spots[index].start < hood.last and hood.first < spots[index].end
                       and problem.demand(spots[index].demand).min_segment is None)
         if len(held) < 2:
             continue
-        moved = _reassigned(problem, ledger, [spots[i] for i in held], hood)
+        moved = _reassigned(problem, ledger, [spots[i] for i in held], hood, shift)
         if moved is None:
             continue
         for index, spot in zip(held, moved):
@@ -70,48 +74,73 @@ def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: flo
 
 
 def neighbourhoods(ledger: Ledger, nodes: int, window: int) -> list[Neighbourhood]:
-    """Per class and window of steps (half-overlapping), where the class has nodes awake
-    beyond what its load needs (a fragment: more awake than the whole nodes its busiest
-    resource's load fills), the `nodes` awake nodes the least filled over the window; the
-    dearest fragments first."""
-    found: list[tuple[float, Neighbourhood]] = []
+    """Per class and step where it has nodes awake beyond what its load needs (a fragment:
+    more awake than the whole nodes its busiest resource's load fills), the node the least
+    filled then and the `nodes` - 1 part-empty nodes with room for its load then, the fullest
+    first (where its replicas would go), over `window` steps around it; the dearest
+    fragments first, one neighbourhood per class, step and set of nodes."""
+    found: dict[Neighbourhood, float] = {}
     for class_id, running in ledger.running.items():
         count, steps = running.shape
         if count < 2:
             continue
         capacity = np.maximum(ledger.capacity[class_id], 1)
-        share = ledger.used[class_id] / capacity  # (node, step, resource)
+        asked = ledger.capacity[class_id] > 0
+        share = ledger.used[class_id][:, :, asked] / capacity[asked]  # (node, step, resource)
         awake = running > 0
         needed = np.ceil(share.sum(axis=0).max(axis=1) - 1e-9)  # whole nodes per step
         fragments = np.maximum(awake.sum(axis=0) - needed, 0) * ledger.rate[class_id]
         fill = share.max(axis=2)
-        for first in range(0, max(1, steps - window // 2), max(1, window // 2)):
-            last = min(steps, first + window)
-            waste = float(fragments[first:last].sum())
-            if waste <= EPSILON:
+        for step in np.flatnonzero(fragments > EPSILON).tolist():
+            part = np.flatnonzero(awake[:, step] & (fill[:, step] < 1 - EPSILON))
+            if len(part) < 2:
                 continue
-            # the nodes holding most empty room while awake over the window
-            empty = ((1 - fill[:, first:last]) * awake[:, first:last]) @ ledger.rate[class_id][first:last]
-            chosen = [int(n) for n in np.argsort(-empty, kind="stable")[:nodes] if empty[n] > EPSILON]
-            if len(chosen) >= 2:
-                found.append((-waste, Neighbourhood(class_id, tuple(sorted(chosen)), first, last)))
-    found.sort(key=lambda item: (item[0], item[1].class_id, item[1].first))
-    return [hood for _, hood in found]
+            seed = int(part[np.argmin(fill[part, step])])
+            room = ((share[part, step, :] + share[seed, step, :]) <= 1 + EPSILON).all(axis=1)
+            takers = [int(n) for n in part[room][np.argsort(-fill[part[room], step], kind="stable")]
+                      if n != seed][: nodes - 1]
+            if len(takers) < nodes - 1:  # the least filled after it
+                rest = [int(n) for n in part[np.argsort(fill[part, step], kind="stable")]
+                        if n != seed and n not in takers]
+                takers += rest[: nodes - 1 - len(takers)]
+            first = max(0, step - window // 2)
+            hood = Neighbourhood(class_id, tuple(sorted([seed, *takers])), first,
+                                 min(steps, first + window))
+            found[hood] = max(found.get(hood, 0.0), float(fragments[step]))
+    return sorted(found, key=lambda hood: (-found[hood], hood.class_id, hood.first, hood.nodes))
 
 
-def _reassigned(problem: Problem, ledger: Ledger, held: list[Spot], hood: Neighbourhood
-                ) -> list[Spot] | None:
-    """`held` taken off and assigned again to the neighbourhood's nodes by the MIP; the new
-    spots when they cost less than `held` did, else None with the ledger as it was."""
+def _reassigned(problem: Problem, ledger: Ledger, held: list[Spot], hood: Neighbourhood,
+                shift: int = 0) -> list[Spot] | None:
+    """`held` taken off and assigned again to the neighbourhood's nodes by the MIP, each at
+    its own start or one up to `shift` steps away within its window; the new spots when they
+    cost less than `held` did, else None with the ledger as it was."""
     saved = sum(ledger.drop(spot) for spot in held)
-    assignment = _solved(problem, ledger, held, hood, saved)
-    if assignment is not None:
-        again = [replace(spot, node=node, added=0.0) for spot, node in zip(held, assignment)]
+    options = [_options(problem, ledger, spot, hood, shift) for spot in held]
+    chosen = _solved(problem, ledger, held, options, hood.class_id, saved)
+    if chosen is not None:
+        again = [replace(spot, node=node, start=start, end=start + spot.end - spot.start, added=0.0)
+                 for spot, (node, start) in zip(held, chosen)]
         if _put_checked(problem, ledger, again):
             return again
     for spot in held:
         ledger.put(spot)
     return None
+
+
+def _options(problem: Problem, ledger: Ledger, spot: Spot, hood: Neighbourhood, shift: int
+             ) -> list[tuple[int, int]]:
+    """(node, start) a replica may take: any of the neighbourhood's nodes, at its own start
+    or within `shift` of it in its run's window, where the class is not off."""
+    starts = [spot.start]
+    if shift:
+        demand = problem.demand(spot.demand)
+        window = demand.windows[run_of(demand, spot.start)]
+        duration = spot.end - spot.start
+        starts = [start for start in range(max(window.earliest, spot.start - shift),
+                                           min(window.latest_start, spot.start + shift) + 1)
+                  if start == spot.start or not ledger.off[spot.class_id][start:start + duration].any()]
+    return [(node, start) for start in starts for node in hood.nodes]
 
 
 def _put_checked(problem: Problem, ledger: Ledger, again: list[Spot]) -> bool:
@@ -128,72 +157,89 @@ def _put_checked(problem: Problem, ledger: Ledger, again: list[Spot]) -> bool:
     return True
 
 
-def _solved(problem: Problem, ledger: Ledger, held: list[Spot], hood: Neighbourhood,
-            saved: float) -> list[int] | None:
-    """The node (of the neighbourhood's) of each of `held` that wakes least at the rate, by
-    HiGHS: x[replica, node] binary, y[node, step] binary where the node is not kept awake by
-    what stays; per node, step and resource the replicas there within what is left; per
-    step the nodes woken within the limits' headroom. None: not cheaper than `saved`."""
-    class_id, nodes = hood.class_id, list(hood.nodes)
-    first, last = hood.first, hood.last
-    k, span = len(nodes), last - first
+def _solved(problem: Problem, ledger: Ledger, held: list[Spot], options: list[list[tuple[int, int]]],
+            class_id: str, saved: float) -> list[tuple[int, int]] | None:
+    """The option (node, start) of each of `held` that wakes least at the rate, by HiGHS:
+    x[replica, option] binary, y[node, step] binary where the node is not kept awake by what
+    stays; per node, step and resource the replicas there within what is left (scaled by the
+    node's capacity: memory in bytes beside GPU counts); a replica there wakes it (a row
+    each: the strong form, a tight LP); per step the nodes woken within the limits' headroom.
+    None: nothing cheaper than `saved`."""
+    nodes = sorted({node for choices in options for node, _ in choices})
+    at = {node: position for position, node in enumerate(nodes)}
+    first = min(start for choices in options for _, start in choices)
+    last = max(start + spot.end - spot.start for spot, choices in zip(held, options) for _, start in choices)
+    span = last - first
     awake = ledger.running[class_id][nodes, first:last] > 0  # kept awake by what stays
-    left = ledger.capacity[class_id][None, None, :] - ledger.used[class_id][nodes, first:last, :]
+    capacity = ledger.capacity[class_id]
+    left = capacity[None, None, :] - ledger.used[class_id][nodes, first:last, :]
     needs = np.array([need_of(problem.demand(spot.demand)) for spot in held])
     asked = np.flatnonzero(needs.sum(axis=0) > 0)
-    rate = ledger.rate[class_id][first:last]
-    x = lambda i, n: i * k + n  # noqa: E731
-    y_index = -np.ones((k, span), dtype=np.int64)
+    columns = [(i, node, start) for i, choices in enumerate(options) for node, start in choices]
+    y_index = -np.ones((len(nodes), span), dtype=np.int64)
     free = np.argwhere(~awake)
-    y_index[free[:, 0], free[:, 1]] = len(held) * k + np.arange(len(free))
-    columns = len(held) * k + len(free)
-    cost = np.zeros(columns)
-    cost[len(held) * k:] = rate[free[:, 1]]
-    rows, cols, vals, lower, upper = [], [], [], [], []
-
-    def row(entries: list[tuple[int, float]], low: float, high: float) -> None:
-        index = len(lower)
-        for column, value in entries:
-            rows.append(index)
-            cols.append(column)
-            vals.append(value)
-        lower.append(low)
-        upper.append(high)
-
-    for i in range(len(held)):  # each replica on one node
-        row([(x(i, n), 1.0) for n in range(k)], 1.0, 1.0)
-    active = [[i for i, spot in enumerate(held) if spot.start <= first + t < spot.end] for t in range(span)]
-    for n in range(k):
-        for t in range(span):
-            if not active[t]:
+    y_index[free[:, 0], free[:, 1]] = len(columns) + np.arange(len(free))
+    cost = np.concatenate([np.zeros(len(columns)), ledger.rate[class_id][first + free[:, 1]]])
+    rows = _Rows()
+    for i in range(len(held)):  # each replica at one option
+        rows.add([(c, 1.0) for c, column in enumerate(columns) if column[0] == i], 1.0, 1.0)
+    there: dict[tuple[int, int], list[int]] = {}  # (node position, step) -> the columns running
+    for c, (i, node, start) in enumerate(columns):
+        for t in range(start - first, start - first + held[i].end - held[i].start):
+            there.setdefault((at[node], t), []).append(c)
+    for (n, t), running in sorted(there.items()):
+        woken = int(y_index[n, t])
+        for r in asked:
+            scale = 1.0 / max(1, int(capacity[r]))
+            entries = [(c, float(needs[columns[c][0], r]) * scale) for c in running
+                       if needs[columns[c][0], r]]
+            if not entries:
                 continue
-            woken = y_index[n, t]
-            for r in asked:
-                entries = [(x(i, n), float(needs[i, r])) for i in active[t] if needs[i, r]]
-                if not entries:
-                    continue
-                # scaled by the node's capacity: memory in bytes beside GPU counts
-                scale = 1.0 / max(1, int(ledger.capacity[class_id][r]))
-                entries = [(column, value * scale) for column, value in entries]
-                if woken < 0:
-                    row(entries, -math.inf, float(left[n, t, r]) * scale)
-                else:
-                    row(entries + [(int(woken), -float(left[n, t, r]) * scale)], -math.inf, 0.0)
-            if woken >= 0:  # a replica there wakes it (the strong form: a tight LP)
-                for i in active[t]:
-                    row([(x(i, n), 1.0), (int(woken), -1.0)], -math.inf, 0.0)
+            if woken < 0:
+                rows.add(entries, -math.inf, float(left[n, t, r]) * scale)
+            else:
+                rows.add(entries + [(woken, -float(left[n, t, r]) * scale)], -math.inf, 0.0)
+        if woken >= 0:
+            for c in running:
+                rows.add([(c, 1.0), (woken, -1.0)], -math.inf, 0.0)
     headroom = _headroom(ledger, class_id, first, last)
     for t in range(span):
-        woken = [int(y_index[n, t]) for n in range(k) if y_index[n, t] >= 0]
-        if active[t] and woken and headroom[t] < len(woken):
-            row([(column, 1.0) for column in woken], -math.inf, float(headroom[t]))
-    matrix = coo_matrix((vals, (rows, cols)), shape=(len(lower), columns)).tocsr()
-    values = _minimised(cost, matrix, np.array(lower), np.array(upper),
+        woken_ = [int(y_index[n, t]) for n in range(len(nodes)) if y_index[n, t] >= 0]
+        if len(woken_) > headroom[t]:
+            rows.add([(column, 1.0) for column in woken_], -math.inf, float(headroom[t]))
+    values = _minimised(cost, rows.matrix(len(cost)), np.array(rows.lower), np.array(rows.upper),
                         saved - EPSILON * max(1.0, saved))
     if values is None:
         return None
-    chosen = values[: len(held) * k].reshape(len(held), k)
-    return [nodes[int(np.argmax(chosen[i]))] for i in range(len(held))]
+    picked: dict[int, tuple[int, int]] = {}
+    for c, (i, node, start) in enumerate(columns):
+        if values[c] > 0.5:
+            picked[i] = (node, start)
+    return [picked[i] for i in range(len(held))]
+
+
+class _Rows:
+    """A sparse matrix built row by row, with its row bounds."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.columns: list[int] = []
+        self.values: list[float] = []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+
+    def add(self, entries: list[tuple[int, float]], low: float, high: float) -> None:
+        index = len(self.lower)
+        for column, value in entries:
+            self.rows.append(index)
+            self.columns.append(column)
+            self.values.append(value)
+        self.lower.append(low)
+        self.upper.append(high)
+
+    def matrix(self, columns: int):
+        return coo_matrix((self.values, (self.rows, self.columns)),
+                          shape=(len(self.lower), columns)).tocsr()
 
 
 def _minimised(cost: np.ndarray, matrix, lower: np.ndarray, upper: np.ndarray, below: float
@@ -206,7 +252,6 @@ def _minimised(cost: np.ndarray, matrix, lower: np.ndarray, upper: np.ndarray, b
         highs = highspy.Highs()
         highs.setOptionValue("output_flag", False)
         highs.setOptionValue("mip_max_nodes", NODE_LIMIT)
-        highs.setOptionValue("threads", 1)
         highs.setOptionValue("objective_bound", below)  # nothing dearer is of use
         columns = len(cost)
         highs.passModel(columns, matrix.shape[0], matrix.nnz, 2, 1, 0.0, cost, np.zeros(columns),
