@@ -24,14 +24,12 @@ from scipy.sparse import coo_matrix
 
 from fitlang.model.problem import Problem
 from fitlang.solve.backends import _native_stdout_silenced
-from fitlang.solve.timeline_pack import EPSILON, Ledger, Spot, _restore, need_of, run_of
+from fitlang.solve.timeline_pack import EPSILON, Ledger, Spot, _restore, need_of
 
 # a neighbourhood: this many nodes of a class over this many steps (larger ones find more but
 # the MIP's time grows fast: measured in docs/performance.md, session 16)
 NODES = 4
 WINDOW = 4
-# a replica may start up to this many steps from where it starts, within its window
-SHIFT = 0
 # HiGHS's branch and bound on one neighbourhood stops after this many nodes: a count, not a
 # time, so the same input gives the same answer (most close at the root)
 NODE_LIMIT = 200
@@ -46,7 +44,7 @@ class Neighbourhood:
 
 
 def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None,
-              nodes: int = NODES, window: int = WINDOW, shift: int = SHIFT) -> list[Spot]:
+              nodes: int = NODES, window: int = WINDOW) -> list[Spot]:
     """Each neighbourhood that shows fragments (`neighbourhoods`) solved exactly
     (`_reassigned`) and kept where cheaper; until the deadline. A neighbourhood's replicas
     are those on its nodes that run at some step of its window (each whole run: what it
@@ -63,7 +61,7 @@ def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: flo
                       and problem.demand(spots[index].demand).min_segment is None)
         if len(held) < 2:
             continue
-        moved = _reassigned(problem, ledger, [spots[i] for i in held], hood, shift)
+        moved = _reassigned(problem, ledger, [spots[i] for i in held], hood)
         if moved is None:
             continue
         for index, spot in zip(held, moved):
@@ -110,37 +108,21 @@ def neighbourhoods(ledger: Ledger, nodes: int, window: int) -> list[Neighbourhoo
     return sorted(found, key=lambda hood: (-found[hood], hood.class_id, hood.first, hood.nodes))
 
 
-def _reassigned(problem: Problem, ledger: Ledger, held: list[Spot], hood: Neighbourhood,
-                shift: int = 0) -> list[Spot] | None:
+def _reassigned(problem: Problem, ledger: Ledger, held: list[Spot], hood: Neighbourhood
+                ) -> list[Spot] | None:
     """`held` taken off and assigned again to the neighbourhood's nodes by the MIP, each at
-    its own start or one up to `shift` steps away within its window; the new spots when they
-    cost less than `held` did, else None with the ledger as it was."""
+    its own steps; the new spots when they cost less than `held` did, else None with the
+    ledger as it was."""
     saved = sum(ledger.drop(spot) for spot in held)
-    options = [_options(problem, ledger, spot, hood, shift) for spot in held]
+    options = [[(node, spot.start) for node in hood.nodes] for spot in held]
     chosen = _solved(problem, ledger, held, options, hood.class_id, saved)
     if chosen is not None:
-        again = [replace(spot, node=node, start=start, end=start + spot.end - spot.start, added=0.0)
-                 for spot, (node, start) in zip(held, chosen)]
+        again = [replace(spot, node=node, added=0.0) for spot, (node, _) in zip(held, chosen)]
         if _put_checked(problem, ledger, again):
             return again
     for spot in held:
         ledger.put(spot)
     return None
-
-
-def _options(problem: Problem, ledger: Ledger, spot: Spot, hood: Neighbourhood, shift: int
-             ) -> list[tuple[int, int]]:
-    """(node, start) a replica may take: any of the neighbourhood's nodes, at its own start
-    or within `shift` of it in its run's window, where the class is not off."""
-    starts = [spot.start]
-    if shift:
-        demand = problem.demand(spot.demand)
-        window = demand.windows[run_of(demand, spot.start)]
-        duration = spot.end - spot.start
-        starts = [start for start in range(max(window.earliest, spot.start - shift),
-                                           min(window.latest_start, spot.start + shift) + 1)
-                  if start == spot.start or not ledger.off[spot.class_id][start:start + duration].any()]
-    return [(node, start) for start in starts for node in hood.nodes]
 
 
 def _put_checked(problem: Problem, ledger: Ledger, again: list[Spot]) -> bool:
