@@ -1072,7 +1072,7 @@ def test_an_exact_regroup_empties_a_node_no_move_or_greedy_repack_can(tmp_path):
     # by length, largest first) is first fit decreasing here: {5, 4}, {3, 3, 3}, {2} again.
     # By hand, and by the enumeration: 4 node-hours, 4.4 USD
     from fitlang.solve.timeline import horizon_value, timed_assignments
-    from fitlang.solve.timeline_pack import emptied, holding, improved, repacked
+    from fitlang.solve.timeline_pack import emptied, holding, improved, repacked, searched
     from fitlang.solve.timeline_regroup import regrouped
 
     replicas = [(5, 0, 2), (4, 0, 2), (3, 0, 2), (3, 0, 2), (3, 0, 2), (2, 0, 2)]
@@ -1081,9 +1081,11 @@ def test_an_exact_regroup_empties_a_node_no_move_or_greedy_repack_can(tmp_path):
     packings = _fixed_packings(3, 3, 2, replicas)
     assert packings[start] == Fraction(66, 10) and min(packings.values()) == Fraction(44, 10)
     value = lambda found: horizon_value(problem, timed_assignments(problem, found))  # noqa: E731
-    for move in (improved, emptied, repacked):
+    for move in (improved, emptied, repacked, searched):
         spots = _fixed_spots(start, replicas)
         assert value(move(problem, holding(problem, spots), spots, None)) == Fraction(66, 10)
+    spots = _fixed_spots(start, replicas)  # the search, where it may regroup once converged
+    assert value(searched(problem, holding(problem, spots), spots, None, regroup=True)) == Fraction(44, 10)
     spots = _fixed_spots(start, replicas)
     ledger = holding(problem, spots)
     after = regrouped(problem, ledger, spots, None)
@@ -1134,3 +1136,26 @@ def test_an_exact_regroup_reaches_the_enumerated_least_and_keeps_the_feed(tmp_pa
     assert tuple(s.node for s in again) in packings
     assert all((ledger.used["small"] == holding(problem, again).used["small"]).flatten())
     assert _spot_violations(problem, again) == []
+
+
+@pytest.mark.parametrize("mip_follows", [True, False])
+def test_the_search_regroups_only_where_no_mip_follows(tmp_path, monkeypatch, mip_follows):
+    # at 100 nodes the regroup took the MIP's time once the moves had converged, and the
+    # MIP's packed answer, cheaper, was lost (8,082 not 8,068): it runs only where the LP
+    # took too much of the limit for a MIP to follow
+    from fitlang.solve import timeline
+
+    asked: list[bool] = []
+
+    def search_from(problem, spots, objective, deadline, regroup=False):
+        asked.append(regroup)
+        return spots
+
+    monkeypatch.setattr(timeline, "search_from", search_from)
+    monkeypatch.setattr(timeline, "_within_tolerance", lambda *arguments: False)
+    share = timeline.IMPROVING_SHARE if mip_follows else 1 - timeline.FINISHING_SHARE
+    monkeypatch.setattr(timeline, "_search_share", lambda *arguments: share)
+    problem = problem_from(tmp_path, _fixed_text(2, 2, 4, [(5, 0, 4), (5, 0, 2), (5, 2, 4), (5, 1, 3)]))
+    placed = timeline.solve_timed(problem, time_limit=5.0)
+    assert asked == [not mip_follows]
+    assert placed.unplaced == [] and _assignment_violations(problem, placed.assignments) == []

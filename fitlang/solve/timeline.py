@@ -176,8 +176,11 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     relaxing = time.monotonic() - relaxing
     if fallback is not None and time_limit is not None and (
             relaxed is None or not _within_tolerance(problem, fallback, objective, relaxed)):
-        fallback = search_from(problem, fallback, objective,
-                               began + time_limit * _search_share(time_limit, relaxing))
+        share = _search_share(time_limit, relaxing)
+        # where no MIP follows (the LP took more than what would be left for it), the search
+        # has the time to the end and the exact regroup of fragments uses what it leaves
+        fallback = search_from(problem, fallback, objective, began + time_limit * share,
+                               regroup=share != IMPROVING_SHARE)
     start = spot_values(encoding, fallback) if fallback is not None else greedy_start(encoding)
     # one objective, and the schedule made node by node is as good as proven, or the MIP has
     # less time left than its root's LP alone took (it could not improve on the schedule, and
