@@ -84,6 +84,8 @@ def neighbourhoods(ledger: Ledger, nodes: int, window: int) -> list[Neighbourhoo
             continue
         capacity = np.maximum(ledger.capacity[class_id], 1)
         asked = ledger.capacity[class_id] > 0
+        if not asked.any():
+            continue
         share = ledger.used[class_id][:, :, asked] / capacity[asked]  # (node, step, resource)
         awake = running > 0
         needed = np.ceil(share.sum(axis=0).max(axis=1) - 1e-9)  # whole nodes per step
@@ -262,9 +264,8 @@ def _headroom(ledger: Ledger, class_id: str, first: int, last: int) -> np.ndarra
             room = np.minimum(room, np.floor((cap[first:last] - drawn[first:last] + EPSILON) / watts))
     hourly = ledger.hourly[class_id][first:last]
     if ledger.budget is not None:
-        per = np.where(hourly > 0, (ledger.budget - ledger.spent[first:last] + EPSILON) / np.maximum(hourly, 1e-12),
-                       np.inf)
-        room = np.minimum(room, np.floor(per))
+        left = ledger.budget - ledger.spent[first:last] + EPSILON
+        room = np.minimum(room, np.floor(np.where(hourly > 0, left / np.maximum(hourly, 1e-12), np.inf)))
     group = ledger.groups[class_id]
     if group is not None and group in ledger.buys:
         limit, in_use = ledger.buys[group]
