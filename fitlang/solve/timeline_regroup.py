@@ -5,11 +5,12 @@ A replica keeps its node for its whole run, so a class's nodes can be part-empty
 where its work would fit on fewer nodes (the "fragments" of `bench/timing_sites_waste.py`).
 The search's moves (`timeline_pack`: one replica, one node's block, the class packed again
 greedily) each take the rest of the schedule as it stands, and stop where no single one of
-them pays. This takes a neighbourhood, `NODES` nodes of one class over `WINDOW` steps, and
-solves the assignment of the replicas that run within it (their steps fixed; each may go to
-any of those nodes) exactly: the least awake node-steps x rate within every node's capacity
-at every step and the per-step limits (power caps, budget, buy limits: the headroom the rest
-of the schedule leaves, from the `Ledger`). Spliced back where cheaper; every replica goes
+them pays. This takes a neighbourhood, `NODES` nodes of one class around a step where it has
+fragments, and solves the assignment of the replicas on them that run within `WINDOW` steps
+of it (whole runs, their steps fixed; each may go to any of those nodes) exactly: the least
+awake node-steps x rate within every node's capacity at every step and the per-step limits
+(power caps, budget, buy limits: the headroom the rest of the schedule leaves, from the
+`Ledger`). Spliced back where cheaper; every replica goes
 back through the ledger's own check of its node, so a schedule kept is one it accepts.
 """
 
@@ -26,8 +27,9 @@ from fitlang.model.problem import Problem
 from fitlang.solve.backends import _native_stdout_silenced
 from fitlang.solve.timeline_pack import EPSILON, Ledger, Spot, _restore, need_of
 
-# a neighbourhood: this many nodes of a class over this many steps (larger ones find more but
-# the MIP's time grows fast: measured in docs/performance.md, session 16)
+# a neighbourhood: this many nodes of a class, the replicas on them that run within this many
+# steps (6 x 8, 8 x 48, 12 x 24 and moves in time found less in the same CPU time at the goal
+# size: docs/performance.md, session 16)
 NODES = 4
 WINDOW = 4
 # HiGHS's branch and bound on one neighbourhood stops after this many nodes: a count, not a
