@@ -1096,3 +1096,105 @@ def test_the_lp_bound_is_solved_beside_the_search(tmp_path, monkeypatch):
     assert lp_began < search_ended and search_began < lp_ended
     assert placed.bound is not None and placed.value == Fraction(66, 10)
     assert _assignment_violations(problem, placed.assignments) == []
+
+# ---- a neighbourhood of nodes assigned again exactly (session 16) ------------------------------
+
+
+def test_an_exact_regroup_empties_a_node_no_move_or_greedy_repack_can(tmp_path):
+    # 10-CPU nodes, every replica over steps 0-1: node 0 holds 5 + 4 CPUs, node 1 3 + 3 + 3,
+    # node 2 the 2: three nodes awake, 6 node-hours (6.6 USD). The 20 CPUs fit two nodes only
+    # as {5, 3, 2} and {4, 3, 3}. No single replica fits beside another node's 9; emptying a
+    # node's block places its replicas again one by one where they add least (node 2's 2 finds
+    # no room; node 1's 3s fill node 2 to 8 and the third wakes a node again; node 0's 5 goes
+    # to node 2 and its 4 has nowhere); packing the class again greedily (first fit by start,
+    # by length, largest first) is first fit decreasing here: {5, 4}, {3, 3, 3}, {2} again.
+    # By hand, and by the enumeration: 4 node-hours, 4.4 USD
+    from fitlang.solve.timeline import horizon_value, timed_assignments
+    from fitlang.solve.timeline_pack import emptied, holding, improved, repacked, searched
+    from fitlang.solve.timeline_regroup import regrouped
+
+    replicas = [(5, 0, 2), (4, 0, 2), (3, 0, 2), (3, 0, 2), (3, 0, 2), (2, 0, 2)]
+    start = (0, 0, 1, 1, 1, 2)
+    problem = problem_from(tmp_path, _fixed_text(3, 3, 2, replicas))
+    packings = _fixed_packings(3, 3, 2, replicas)
+    assert packings[start] == Fraction(66, 10) and min(packings.values()) == Fraction(44, 10)
+    value = lambda found: horizon_value(problem, timed_assignments(problem, found))  # noqa: E731
+    for move in (improved, emptied, repacked, searched):
+        spots = _fixed_spots(start, replicas)
+        assert value(move(problem, holding(problem, spots), spots, None)) == Fraction(66, 10)
+    spots = _fixed_spots(start, replicas)  # the search, where it may regroup once converged
+    assert value(searched(problem, holding(problem, spots), spots, None, regroup=True)) == Fraction(44, 10)
+    spots = _fixed_spots(start, replicas)
+    ledger = holding(problem, spots)
+    after = regrouped(problem, ledger, spots, None)
+    assert value(after) == Fraction(44, 10)
+    assert tuple(s.node for s in after) in packings
+    assert all((ledger.used["small"] == holding(problem, after).used["small"]).flatten())
+    assert _spot_violations(problem, after) == []
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_an_exact_regroup_reaches_the_enumerated_least_and_keeps_the_feed(tmp_path, seed):
+    # random replicas fixed in time on 3 nodes under a 2 kW feed, packed at first as dearly as
+    # the enumeration allows: the neighbourhood of all 3 nodes over the horizon assigned again
+    # reaches the enumerated least exactly; `regrouped` (neighbourhoods of its own choosing)
+    # is never dearer than it started nor below that least; within every node's CPUs and the
+    # feed at every step (verify), and the ledger holds what the spots say
+    from fitlang.solve.timeline import horizon_value, timed_assignments
+    from fitlang.solve.timeline_pack import holding
+    from fitlang.solve.timeline_regroup import Neighbourhood, _reassigned, regrouped
+
+    rng = random.Random(100 + seed)
+    steps = 4
+    packings: dict[tuple[int, ...], Fraction] = {}
+    while not packings:  # drawn again until some packing exists
+        replicas = []
+        for _ in range(rng.randint(4, 7)):
+            start = rng.randrange(steps)
+            replicas.append((rng.choice([2, 3, 4, 5, 6]), start, rng.randint(start + 1, steps)))
+        packings = _fixed_packings(3, 2, steps, replicas)
+    worst = max(packings, key=lambda nodes: (packings[nodes], nodes))
+    problem = problem_from(tmp_path, _fixed_text(3, 2, steps, replicas))
+    value = lambda found: horizon_value(problem, timed_assignments(problem, found))  # noqa: E731
+    spots = _fixed_spots(worst, replicas)
+    ledger = holding(problem, spots)
+    after = regrouped(problem, ledger, spots, None)
+    assert min(packings.values()) <= value(after) <= packings[worst]
+    assert tuple(s.node for s in after) in packings
+    assert all((ledger.used["small"] == holding(problem, after).used["small"]).flatten())
+    assert _spot_violations(problem, after) == []
+    spots = _fixed_spots(worst, replicas)
+    ledger = holding(problem, spots)
+    again = _reassigned(problem, ledger, spots, Neighbourhood("small", (0, 1, 2), 0, steps))
+    best = min(packings.values())
+    if again is None:  # kept as it was: only where it was already the least
+        assert packings[worst] == best
+        return
+    assert value(again) == best
+    assert tuple(s.node for s in again) in packings
+    assert all((ledger.used["small"] == holding(problem, again).used["small"]).flatten())
+    assert _spot_violations(problem, again) == []
+
+
+@pytest.mark.parametrize("mip_follows", [True, False])
+def test_the_search_regroups_only_where_no_mip_follows(tmp_path, monkeypatch, mip_follows):
+    # at 100 nodes the regroup took the MIP's time once the moves had converged, and the
+    # MIP's packed answer, cheaper, was lost (8,082 not 8,068): it runs only where the LP
+    # took too much of the limit for a MIP to follow. The search's first part, beside the LP,
+    # does not regroup (whether a MIP follows is not known yet); the rest, where none does
+    from fitlang.solve import timeline
+
+    asked: list[bool] = []
+
+    def search_from(problem, spots, objective, deadline, regroup=False):
+        asked.append(regroup)
+        return spots
+
+    monkeypatch.setattr(timeline, "search_from", search_from)
+    monkeypatch.setattr(timeline, "_within_tolerance", lambda *arguments: False)
+    share = timeline.IMPROVING_SHARE if mip_follows else 1 - timeline.FINISHING_SHARE
+    monkeypatch.setattr(timeline, "_search_share", lambda *arguments: share)
+    problem = problem_from(tmp_path, _fixed_text(2, 2, 4, [(5, 0, 4), (5, 0, 2), (5, 2, 4), (5, 1, 3)]))
+    placed = timeline.solve_timed(problem, time_limit=5.0)
+    assert asked == ([False] if mip_follows else [False, True])
+    assert placed.unplaced == [] and _assignment_violations(problem, placed.assignments) == []

@@ -260,7 +260,10 @@ def _searched_beside_bound(problem: Problem, encoding: TimeEncoding, objective: 
     if relaxed is not None and _within_tolerance(problem, spots, objective, relaxed) \
             or _search_share(time_limit, relaxing) == IMPROVING_SHARE:
         return spots, relaxed, relaxing
-    spots = search_from(problem, spots, objective, began + time_limit * (1 - FINISHING_SHARE))
+    # no MIP follows: the search has the time to the end, and the exact regroup of fragments
+    # (`timeline_regroup`) what the moves leave of it
+    spots = search_from(problem, spots, objective, began + time_limit * (1 - FINISHING_SHARE),
+                        regroup=True)
     return spots, relaxed, relaxing
 
 
