@@ -198,3 +198,19 @@ def test_the_zone_prices_are_the_covering_lps_duals_never_above_a_brute_force_co
     # resource-price floor adds at most a thousandth of the value per resource asked
     assert duals_value == pytest.approx(0.68 * 26 / 16, rel=3e-3)
     assert duals_value <= whole + 1e-9
+
+
+def test_a_workload_keeps_the_domains_of_affinities_towards_it(tmp_path):
+    # `b` keeps apart from `a` by zone: a replica of `a` may move only within its zone (the
+    # index `Problem.affinity_topologies_towards` the rebuild's `domains_key` reads), while
+    # `c`, whom no rule names, may move anywhere
+    from fitlang.rules.affinity import same_domains
+
+    text = (pool("p", 2, 8, "32Gi", "1", "x") + pool("q", 2, 8, "32Gi", "1", "y")
+            + workload("a", 1, 1, "1Gi") + workload("c", 1, 1, "1Gi")
+            + workload("b", 1, 1, "1Gi", "  anti_affinity a on zone\n"))
+    problem = problem_from(tmp_path, text)
+    assert problem.affinity_topologies_towards == {"a": {"zone"}}
+    key = same_domains(problem, problem.demand("a"))
+    assert key(problem.node_class("p")) != key(problem.node_class("q"))
+    assert same_domains(problem, problem.demand("c")) is None
