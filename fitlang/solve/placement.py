@@ -164,8 +164,12 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         progress("greedy", None, None)
         floor_packing, floor_cut = greedy_floor(problem, improve_deadline)
         first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
-        consolidate(problem, floor_packing, objectives[0], first_pass)
-        floor_polished = not _past(first_pass)
+        rebuilt = _zoned_first(problem, time_limit)
+        if rebuilt:  # the rebuild instead of the consolidation, which waits for time left
+            rebuild(problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline))
+        else:
+            consolidate(problem, floor_packing, objectives[0], first_pass)
+        floor_polished = not _past(first_pass) and not rebuilt
         if floor_packing.complete:
             progress("greedy", _packed_value(problem, floor_packing, objectives[0]), None)
     if relax and improve_deadline is not None and time_limit is not None:  # (a deadline: a limit)
@@ -183,10 +187,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         # where the model is skipped or proved none: the coarse problem's bound (coarse.py)
         # first, which converges within a second where it runs (so it stands even where the
         # pair bound's share ends before its first master: breaker 50,000 under load), then
-        # the relaxation's (bound.py); between the two, each zone's paid nodes rebuilt
-        # (rebuild.py: at 50,000 inventory nodes 2.5 s for 3.3% of the placement). The zoned
-        # bound goes first: cut before its second phase it loses more (50,000 nodes, seed 8:
-        # 5,708.84 -> 5,163.73 when the rebuild ran first, at load 4-5)
+        # the relaxation's (bound.py); before the pair bound each zone's paid nodes rebuilt
+        # (rebuild.py), where the floor's first pass did not
         floor_value = _packed_value(problem, floor_packing, objectives[0])
         progress("bound", floor_value, None)
         coarse_found = _coarse(problem, objectives[0], None, floor_packing, time_limit, improve_deadline,
@@ -201,7 +203,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
             progress("bound", None, zoned.value)
             coarse = zoned.value  # (from here: the larger of the two coarse bounds)
-        rebuild(problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline))
+        if not rebuilt:
+            rebuild(problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline))
         pair = Bound(None) if _pair_hopeless(zoned, improve_deadline) else \
             lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
                         start=floor_packing, seed=seed)
@@ -369,7 +372,7 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     if time_limit is None or value is None or value <= 0 \
             or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
         return None, set()
-    pairs = relaxation_pairs(problem)
+    pairs = _pairs(problem)
     share = _share_of(time_limit, BOUND_SHARE, deadline)
     if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
             or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
@@ -379,6 +382,27 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
     return _Zoned(found.value, Guide(options, classes) if options or classes else None, pairs), seed
+
+
+def _zoned_first(problem: Problem, time_limit: float | None) -> bool:
+    """Is the pair bound not expected to converge in its share of the limit (where the whole
+    model is skipped, the zoned bound then runs first: `_zoned`)? There the floor's first
+    pass is the rebuild, not the consolidation: at 50,000 inventory nodes (seed 7, in
+    process, load ~3.5) the consolidation took 1.5 s for 3.2 of 2,850 USD/h, the rebuild 2.5
+    s for 99; and after both bounds no time is left for it (`fitc solve --time-limit 30`,
+    seeds 7 / 8 / 9 at load 3-4: the zoned bound ends at its share, 2,367.97 / 5,697.27 /
+    4,785.83, and the answer is the consolidated floor)."""
+    return time_limit is not None and PAIR_SECONDS_PER_PAIR * _pairs(problem) > BOUND_SHARE * time_limit
+
+
+# `bound.relaxation_pairs` per problem (asked twice; 0.04 s at inventory 10,000, 0.16 s at 50,000)
+_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _pairs(problem: Problem) -> int:
+    if problem not in _PAIRS:
+        _PAIRS[problem] = relaxation_pairs(problem)
+    return _PAIRS[problem]
 
 
 def _pair_hopeless(zoned: _Zoned | None, deadline: float | None) -> bool:
