@@ -164,7 +164,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         progress("greedy", None, None)
         floor_packing, floor_cut = greedy_floor(problem, improve_deadline)
         first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
-        rebuilt = _zoned_first(problem, time_limit)
+        rebuilt = _rebuild_first(problem, time_limit)
         if rebuilt:  # the rebuild instead of the consolidation, which waits for time left
             rebuild(problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline))
         else:
@@ -384,15 +384,17 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     return _Zoned(found.value, Guide(options, classes) if options or classes else None, pairs), seed
 
 
-def _zoned_first(problem: Problem, time_limit: float | None) -> bool:
-    """Is the pair bound not expected to converge in its share of the limit (where the whole
-    model is skipped, the zoned bound then runs first: `_zoned`)? There the floor's first
-    pass is the rebuild, not the consolidation: at 50,000 inventory nodes (seed 7, in
-    process, load ~3.5) the consolidation took 1.5 s for 3.2 of 2,850 USD/h, the rebuild 2.5
-    s for 99; and after both bounds no time is left for it (`fitc solve --time-limit 30`,
-    seeds 7 / 8 / 9 at load 3-4: the zoned bound ends at its share, 2,367.97 / 5,697.27 /
-    4,785.83, and the answer is the consolidated floor)."""
-    return time_limit is not None and PAIR_SECONDS_PER_PAIR * _pairs(problem) > BOUND_SHARE * time_limit
+def _rebuild_first(problem: Problem, time_limit: float | None) -> bool:
+    """Is the pair bound not expected to converge within the whole limit? There the floor's
+    first pass is the rebuild, not the consolidation, which waits for time left at the end:
+    at 50,000 inventory nodes (seed 7, in process, load ~3.5) the consolidation took 1.5 s
+    for 3.2 of 2,850 USD/h, the rebuild 2.5 s for 99, and after the bounds no time was left
+    for a rebuild (`fitc solve --time-limit 30`, seeds 7 / 8 / 9 at load 3-4: the zoned bound
+    ends at its share and the answer was the consolidated floor). At 10,000 nodes with a 5 s
+    limit (the zoned bound runs there too) the consolidation first, then the rebuild, is the
+    cheaper: the rebuild first left 2544.18 and 1675.74 against 2539.44 and 1674.50 (seeds 8
+    and 9)."""
+    return time_limit is not None and PAIR_SECONDS_PER_PAIR * _pairs(problem) > time_limit
 
 
 # `bound.relaxation_pairs` per problem (asked twice; 0.04 s at inventory 10,000, 0.16 s at 50,000)
@@ -566,9 +568,12 @@ def _beats_packing(problem: Problem, best: Placement | None, packing: Packing, o
 # before the model (it is the model's start) gets this share of the limit at most; the rest
 # of the floor's consolidation happens after the model, and only when the floor may win.
 FLOOR_IMPROVE_SHARE = 0.1
-# `rebuild` (each zone's paid nodes from the covering LP's resource prices) after a floor's
-# consolidation, in at most this share of the limit: inventory 50,000 (seed 7) 2847.05 ->
-# 2753.55 USD/h in 2.5 s (in process, load ~3.5); the zones with the most spend first
+# `rebuild` (each zone's paid nodes from the covering LP's resource prices, the zones with
+# the most spend first) gets at most this share of the limit each time it runs: on a floor
+# (`_rebuild_first`: instead of its first consolidation; else after it) and on each guided
+# floor. In process, consolidated floors, inventory 50,000 seeds 7 / 8 / 9: 2847.05 ->
+# 2751.34, 6658.05 -> 6581.15, 5614.86 -> 5525.30 USD/h in 1.6-2.7 s; 10,000: 614.70 ->
+# 611.27, 2530.08 -> 2529.53, 1668.77 -> 1667.29 in 0.16-0.2 s (load 3-4)
 REBUILD_SHARE = 0.1
 # of the time left for the search, the share exact repacking takes before the neighbourhood
 # search. Measured on the inventory shape at 10,000 nodes from the guided floor (593.18 USD/h):

@@ -239,9 +239,10 @@ class _Zone:
         """The next new node: of the class whose whole capacity is worth most per USD/h at
         `prices` (with a free node, and replicas left that may go there), filled by `_fill`.
         (Filling the 2, 4 or 8 classes worth most each time and keeping the node cheapest for
-        the value it took cost 1.4x, 2.1x and 5x the time at 50,000 nodes for 2752.60,
-        2754.70 and 2750.41 USD/h against 2753.55.) (column, node name, room left, replicas
-        by item), or None where no class takes any replica left."""
+        the value it took cost 1.4x, 2.1x and 5x the time at 50,000 nodes, seed 7, for
+        2752.60, 2754.70 and 2750.41 USD/h against 2753.55, with an earlier fill.) (column,
+        node name, room left, replicas by item), or None where no class takes any replica
+        left."""
         worth = self.capacity @ prices
         usable = (free > 0) & (items.eligible[items.left > 0].any(axis=0)) & (worth > 0)
         columns = np.flatnonzero(usable)
