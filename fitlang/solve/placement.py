@@ -165,7 +165,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         floor_packing, floor_cut = greedy_floor(problem, improve_deadline)
         first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
         rebuilt = _rebuild_first(problem, time_limit)
-        if rebuilt:  # the rebuild instead of the consolidation, which waits for time left
+        if rebuilt:  # the rebuild instead of the consolidation, which waits for time left (rebuild.py)
             rebuild(problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline))
         else:
             consolidate(problem, floor_packing, objectives[0], first_pass)
@@ -187,8 +187,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         # where the model is skipped or proved none: the coarse problem's bound (coarse.py)
         # first, which converges within a second where it runs (so it stands even where the
         # pair bound's share ends before its first master: breaker 50,000 under load), then
-        # the relaxation's (bound.py); before the pair bound each zone's paid nodes rebuilt
-        # (rebuild.py), where the floor's first pass did not
+        # the relaxation's (bound.py)
         floor_value = _packed_value(problem, floor_packing, objectives[0])
         progress("bound", floor_value, None)
         coarse_found = _coarse(problem, objectives[0], None, floor_packing, time_limit, improve_deadline,
@@ -203,8 +202,6 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
             progress("bound", None, zoned.value)
             coarse = zoned.value  # (from here: the larger of the two coarse bounds)
-        if not rebuilt:
-            rebuild(problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline))
         pair = Bound(None) if _pair_hopeless(zoned, improve_deadline) else \
             lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
                         start=floor_packing, seed=seed)
@@ -390,10 +387,10 @@ def _rebuild_first(problem: Problem, time_limit: float | None) -> bool:
     at 50,000 inventory nodes (seed 7, in process, load ~3.5) the consolidation took 1.5 s
     for 3.2 of 2,850 USD/h, the rebuild 2.5 s for 99, and after the bounds no time was left
     for a rebuild (`fitc solve --time-limit 30`, seeds 7 / 8 / 9 at load 3-4: the zoned bound
-    ends at its share and the answer was the consolidated floor). At 10,000 nodes with a 5 s
-    limit (the zoned bound runs there too) the consolidation first, then the rebuild, is the
-    cheaper: the rebuild first left 2544.18 and 1675.74 against 2539.44 and 1674.50 (seeds 8
-    and 9)."""
+    ends at its share and the answer was the consolidated floor). Not at 10,000 nodes (the
+    pair bound converges in 1-2 s; with a 5 s limit the rebuild first left 2544.18 and
+    1675.74 where the consolidation leaves 2539.44 and 1674.50, seeds 8 and 9; and see
+    `REBUILD_SHARE`)."""
     return time_limit is not None and PAIR_SECONDS_PER_PAIR * _pairs(problem) > time_limit
 
 
@@ -465,7 +462,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
         if cut or not guided.complete:
             continue
         consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
-        rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline))
+        if _rebuild_first(problem, time_limit):  # as the floor was (and only there: `REBUILD_SHARE`)
+            rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline))
         guided_value = _packed_value(problem, guided, objective)
         if guided_value is not None and guided_value < value:
             best, value = guided, guided_value
@@ -569,11 +567,14 @@ def _beats_packing(problem: Problem, best: Placement | None, packing: Packing, o
 # of the floor's consolidation happens after the model, and only when the floor may win.
 FLOOR_IMPROVE_SHARE = 0.1
 # `rebuild` (each zone's paid nodes from the covering LP's resource prices, the zones with
-# the most spend first) gets at most this share of the limit each time it runs: on a floor
-# (`_rebuild_first`: instead of its first consolidation; else after it) and on each guided
+# the most spend first) gets at most this share of the limit each time it runs, only where
+# `_rebuild_first`: on the floor (instead of its first consolidation) and on each guided
 # floor. In process, consolidated floors, inventory 50,000 seeds 7 / 8 / 9: 2847.05 ->
-# 2751.34, 6658.05 -> 6581.15, 5614.86 -> 5525.30 USD/h in 1.6-2.7 s; 10,000: 614.70 ->
-# 611.27, 2530.08 -> 2529.53, 1668.77 -> 1667.29 in 0.16-0.2 s (load 3-4)
+# 2751.34, 6658.05 -> 6581.15, 5614.86 -> 5525.30 USD/h in 1.6-2.7 s (load 3-4). Not at
+# 10,000 nodes: 614.70 -> 611.27, 2530.08 -> 2529.53, 1668.77 -> 1667.29 in process (0.2 s),
+# but `fitc solve --time-limit 30` with it after every consolidation ended dearer on seeds 7
+# and 8 (584.32 -> 587.08, 2493.90 -> 2519.08; seed 9 1659.78 -> 1658.72, load ~2): the
+# repacking after it found less
 REBUILD_SHARE = 0.1
 # of the time left for the search, the share exact repacking takes before the neighbourhood
 # search. Measured on the inventory shape at 10,000 nodes from the guided floor (593.18 USD/h):
