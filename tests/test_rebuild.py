@@ -122,15 +122,31 @@ def test_rebuild_keeps_the_zone_spread_and_one_replica_a_node(tmp_path):
 
     spread = {name: per_zone(name) for name in ("c", "m", "s")}
     before = _verified(problem, packing)
-    rebuild(problem, packing, "cost")
+    assert rebuild(problem, packing, "cost") == 2
     after = _verified(problem, packing)
-    assert after <= before
+    # per zone the MIXED case above with one s: two 16-CPU nodes hold it (7 c + 6 m + s,
+    # 5 c + 2 m + s), 1.36 USD/h a zone
+    assert after == Fraction(272, 100) < before
     assert {name: per_zone(name) for name in ("c", "m", "s")} == spread
     assert all(node.hosted.get("s", 0) <= 1 for nodes in packing.nodes.values() for node in nodes)
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_rebuild_on_random_zones_is_verified_never_dearer_and_never_below_the_optimum(tmp_path, seed):
+def test_rebuild_on_random_zones_is_verified_never_dearer_and_never_below_the_optimum(tmp_path):
+    cheaper = 0
+    for seed in range(12):
+        before, after, optimum = _random_zone(tmp_path / str(seed), seed)
+        assert optimum <= after <= before
+        cheaper += after < before
+    assert cheaper >= RANDOM_CHEAPER
+
+
+# of the 12 random zones above, those the rebuild makes cheaper (measured: the others are
+# at the optimum already, or the greedy pass's mix is what the rebuild finds too)
+RANDOM_CHEAPER = 1
+
+
+def _random_zone(tmp_path, seed):
+    tmp_path.mkdir()
     rng = random.Random(seed)
     shapes = [(4, 16, "0.19"), (8, 32, "0.38"), (8, 64, "0.50"), (16, 32, "0.68"), (16, 64, "0.77")]
     text = "".join(pool(f"p{i}", rng.randint(1, 3), cpu, f"{gib}Gi", price)
@@ -141,12 +157,12 @@ def test_rebuild_on_random_zones_is_verified_never_dearer_and_never_below_the_op
                          rng.choice(["1Gi", "4Gi", "8Gi"]), rules)
     problem = problem_from(tmp_path, text)
     packing, _ = greedy_floor(problem)
-    if not packing.complete:
-        pytest.skip("the random fleet is too small for its workloads")
+    if not packing.complete:  # the random fleet too small for its workloads
+        return Fraction(0), Fraction(0), Fraction(0)
     before = _verified(problem, packing)
     rebuild(problem, packing, "cost")
     after = _verified(problem, packing)
-    assert _brute_force_optimum(problem) <= after <= before
+    return before, after, _brute_force_optimum(problem)
 
 
 def test_a_rebuild_that_would_cost_more_leaves_the_zone_as_it_was(tmp_path):
