@@ -160,6 +160,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     floor_packing: Packing | None = None
     floor_cut: set[str] = set()
     floor_polished = True
+    rebuilt = False  # the floor's first pass was the rebuild (`_rebuild_first`)
     if relax:
         progress("greedy", None, None)
         floor_packing, floor_cut = greedy_floor(problem, improve_deadline)
