@@ -9,15 +9,14 @@ import itertools
 import json
 import random
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.greedy import greedy_floor
-from fitlang.solve.improve import consolidate
-from fitlang.solve.improve import _Search
+from fitlang.solve.improve import _Search, consolidate
 from fitlang.solve.placement import FEASIBLE, _from_packing
 from fitlang.solve.rebuild import _dot_fill, _Zone, _zones, rebuild
 from fitlang.solve.report import as_json
@@ -58,7 +57,7 @@ def _brute_force_optimum(problem) -> Fraction:
     loads = {c.id: [counts for counts in itertools.product(*(range(d.replicas + 1) for d in demands))
                     if any(counts) and fits(c, counts)] for c in classes}
 
-    @lru_cache(maxsize=None)
+    @cache
     def packs(nodes: tuple[str, ...], left: tuple[int, ...]) -> bool:
         if not any(left):
             return True

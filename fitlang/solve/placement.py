@@ -167,7 +167,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
         rebuilt = _rebuild_first(problem, time_limit)
         if rebuilt:  # the rebuild instead of the consolidation, which waits for time left (rebuild.py)
-            rebuild(problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline))
+            rebuild(problem, floor_packing, objectives[0],
+                    _share_of(time_limit, REBUILD_SHARE, improve_deadline))
         else:
             consolidate(problem, floor_packing, objectives[0], first_pass)
         floor_polished = not _past(first_pass) and not rebuilt
