@@ -153,7 +153,7 @@ class _Zone:
                 break
             column, name, room, takes = chosen
             node_class = self.classes[column]
-            hosted = {}
+            hosted: dict[str, int] = {}
             for item in np.flatnonzero(takes).tolist():
                 hosted[items.names[item]] = hosted.get(items.names[item], 0) + int(takes[item])
             opened.append(search._open(node_class, name, room, hosted))
@@ -210,8 +210,8 @@ class _Zone:
         free = []
         for node_class in self.classes:
             nodes = self.search.packing.nodes.get(node_class.id, [])
-            is_open = self.search.open.get(node_class.id)
-            closed = sum(1 for i, n in enumerate(nodes) if not is_open[i] and n.name not in ruined)
+            is_open = self.search.open.get(node_class.id, np.zeros(0, dtype=bool))
+            closed = len([n for i, n in enumerate(nodes) if not is_open[i] and n.name not in ruined])
             free.append(node_class.count - len(self.search.names.get(node_class.id, ())) + closed)
         return np.array(free, dtype=np.int64)
 
