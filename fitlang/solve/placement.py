@@ -165,11 +165,11 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         progress("greedy", None, None)
         floor_packing, floor_cut = greedy_floor(problem, improve_deadline)
         first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
-        rebuilt = _rebuild_first(problem, time_limit)
-        if rebuilt:  # the rebuild instead of the consolidation, which waits for time left (rebuild.py)
-            rebuild(problem, floor_packing, objectives[0],
-                    _share_of(time_limit, REBUILD_SHARE, improve_deadline))
-        else:
+        # the rebuild instead of the consolidation, which then waits for time left (rebuild.py);
+        # where it rebuilds no zone, the consolidation as before (breaker 50,000: 9939 -> 9936)
+        rebuilt = _rebuild_first(problem, time_limit) and rebuild(
+            problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline)) > 0
+        if not rebuilt:
             consolidate(problem, floor_packing, objectives[0], first_pass)
         floor_polished = not _past(first_pass) and not rebuilt
         if floor_packing.complete:
