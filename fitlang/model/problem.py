@@ -449,6 +449,17 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
                 exclusive.update(rule.packing.alone(self))
         return apart, exclusive
 
+    @cached_property
+    def affinity_topologies_towards(self) -> dict[str, set[str]]:
+        """Workload -> the topologies of the affinities (either kind) other workloads have
+        towards it: read per workload by `rules.affinity.same_domains` (a scan of every
+        workload each time took 2.3 ms a call at 5,000 workloads)."""
+        towards: dict[str, set[str]] = {}
+        for demand in self.demands:
+            for rule in demand.affinities:
+                towards.setdefault(rule.target, set()).add(rule.topology)
+        return towards
+
     def with_demand(self, name: str, **changes: Any) -> Problem:
         """The problem with demand `name` changed as `dataclasses.replace` would."""
         return dataclasses.replace(self, demands=[

@@ -226,7 +226,7 @@ def together_on_nodes(demand: Demand) -> set[str]:
 def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
     """A class's domains in every topology an affinity of `demand`, or towards it, counts in."""
     topologies = {r.topology for r in demand.affinities}
-    topologies |= {r.topology for d in problem.demands for r in d.affinities if r.target == demand.name}
+    topologies |= problem.affinity_topologies_towards.get(demand.name, set())
     topologies.discard("node")
     return _values_in(sorted(topologies)) if topologies else None
 

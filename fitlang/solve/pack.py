@@ -198,18 +198,25 @@ def _unused_names(node_class: NodeClass, opened: list[NodeState]) -> Iterator[st
     return (name for name in node_class.node_names if name not in used)
 
 
-def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
-    """Eligible classes that have in common with `origin` what each rule on `demand` counts
-    (`OnNodes.same`: the domains of a spread's or an affinity's topology, the reach of a
-    latency rule's users), so that the rules keep their counts; cheapest per replica first."""
+def domains_key(problem: Problem, demand: Demand) -> Callable[[NodeClass], list]:
+    """What a class must have in common with another for a replica of `demand` to move
+    between them with every rule's counts kept (`OnNodes.same` of each rule, as a list)."""
     keys = []
     for rule in rules.RULES:
         if rule.packing is not None and rule.packing.same is not None:
             key = rule.packing.same(problem, demand)
             if key is not None:
                 keys.append(key)
-    wanted = [key(origin) for key in keys]
-    same = [c for c in map(problem.node_class, demand.eligible) if [key(c) for key in keys] == wanted]
+    return lambda node_class: [key(node_class) for key in keys]
+
+
+def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
+    """Eligible classes that have in common with `origin` what each rule on `demand` counts
+    (`OnNodes.same`: the domains of a spread's or an affinity's topology, the reach of a
+    latency rule's users), so that the rules keep their counts; cheapest per replica first."""
+    same_as = domains_key(problem, demand)
+    wanted = same_as(origin)
+    same = [c for c in map(problem.node_class, demand.eligible) if same_as(c) == wanted]
 
     def cost(node_class: NodeClass):  # what a replica's share of a node costs
         share = max((Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES

@@ -32,6 +32,7 @@ from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Outcome, Status
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.patterns import PatternBound, pattern_bound
+from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
@@ -159,12 +160,18 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         improve_deadline = deadline - min(FINISH_SECONDS_PER_REPLICA * _replicas(problem), 0.2 * time_limit)
     floor_packing: Packing | None = None
     floor_polished = True
+    rebuilt = False  # the floor's first pass was the rebuild (`_rebuild_first`)
     if relax:
         progress("greedy", None, None)
         floor_packing, _ = greedy_floor(problem)
         first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
-        consolidate(problem, floor_packing, objectives[0], first_pass)
-        floor_polished = not _past(first_pass)
+        # the rebuild instead of the consolidation, which then waits for time left (rebuild.py);
+        # where it rebuilds no zone, the consolidation as before (breaker 50,000: 9939 -> 9936)
+        rebuilt = _rebuild_first(problem, time_limit) and rebuild(
+            problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline)) > 0
+        if not rebuilt:
+            consolidate(problem, floor_packing, objectives[0], first_pass)
+        floor_polished = not _past(first_pass) and not rebuilt
         if floor_packing.complete:
             progress("greedy", _packed_value(problem, floor_packing, objectives[0]), None)
     if relax and improve_deadline is not None and time_limit is not None:  # (a deadline: a limit)
@@ -197,8 +204,9 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
             progress("bound", None, zoned.value)
             coarse = zoned.value  # (from here: the larger of the two coarse bounds)
-        pair = lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
-                           start=floor_packing, seed=seed)
+        pair = Bound(None) if rebuilt and _pair_hopeless(zoned, improve_deadline) else \
+            lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
+                        start=floor_packing, seed=seed)
         if pair.value is not None:
             progress("bound", None, _larger(pair.value, coarse))
         if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
@@ -340,6 +348,7 @@ class _Zoned:
 
     value: Fraction | None
     guide: Guide | None  # None: no LP solution in time
+    pairs: int  # the pair relaxation's (`bound.relaxation_pairs`)
 
 
 def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Packing,
@@ -358,7 +367,7 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     if time_limit is None or value is None or value <= 0 \
             or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
         return None, set()
-    pairs = relaxation_pairs(problem)
+    pairs = _pairs(problem)
     share = _share_of(time_limit, BOUND_SHARE, deadline)
     if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
             or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
@@ -367,7 +376,41 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     options, classes = _suggested(found)
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
-    return _Zoned(found.value, Guide(options, classes) if options or classes else None), seed
+    return _Zoned(found.value, Guide(options, classes) if options or classes else None, pairs), seed
+
+
+def _rebuild_first(problem: Problem, time_limit: float | None) -> bool:
+    """Is the pair bound not expected to converge within the whole limit? There the floor's
+    first pass is the rebuild, not the consolidation, which waits for time left at the end:
+    at 50,000 inventory nodes (seed 7, in process, load ~3.5) the consolidation took 1.5 s
+    for 3.2 of 2,850 USD/h, the rebuild 2.5 s for 99, and after the bounds no time was left
+    for a rebuild (`fitc solve --time-limit 30`, seeds 7 / 8 / 9 at load 3-4: the zoned bound
+    ends at its share and the answer was the consolidated floor). Not at 10,000 nodes (the
+    pair bound converges in 1-2 s; with a 5 s limit the rebuild first left 2544.18 and
+    1675.74 where the consolidation leaves 2539.44 and 1674.50, seeds 8 and 9; and see
+    `REBUILD_SHARE`)."""
+    return time_limit is not None and PAIR_SECONDS_PER_PAIR * _pairs(problem) > time_limit
+
+
+# `bound.relaxation_pairs` per problem (asked twice; 0.04 s at inventory 10,000, 0.16 s at 50,000)
+_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _pairs(problem: Problem) -> int:
+    if problem not in _PAIRS:
+        _PAIRS[problem] = relaxation_pairs(problem)
+    return _PAIRS[problem]
+
+
+def _pair_hopeless(zoned: _Zoned | None, deadline: float | None) -> bool:
+    """Where the zoned bound ran (the pair bound not expected to converge in its share), is
+    the pair bound expected not to converge in what is left either? Then it is not started:
+    cut, it states less than the zoned bound (inventory 50,000: 685-1,966 after 12-20 s
+    against 2,417.37; converged, 2,639.38 after 26-34 s), and its time goes to the
+    placement. Asked only where `_rebuild_first` (at 10,000 nodes with a 5 s limit the
+    zoned bound runs too; there the pair bound runs as before)."""
+    return zoned is not None and zoned.value is not None and deadline is not None \
+        and PAIR_SECONDS_PER_PAIR * zoned.pairs > deadline - time.monotonic()
 
 
 def _coarse_floor(problem: Problem, packing: Packing, found: PatternBound, objective: str,
@@ -418,6 +461,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
         if cut or not guided.complete:
             continue
         consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+        if _rebuild_first(problem, time_limit):  # as the floor was (and only there: `REBUILD_SHARE`)
+            rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline))
         guided_value = _packed_value(problem, guided, objective)
         if guided_value is not None and guided_value < value:
             best, value = guided, guided_value
@@ -520,6 +565,16 @@ def _beats_packing(problem: Problem, best: Placement | None, packing: Packing, o
 # before the model (it is the model's start) gets this share of the limit at most; the rest
 # of the floor's consolidation happens after the model, and only when the floor may win.
 FLOOR_IMPROVE_SHARE = 0.1
+# `rebuild` (each zone's paid nodes from the covering LP's resource prices, the zones with
+# the most spend first) gets at most this share of the limit each time it runs, only where
+# `_rebuild_first`: on the floor (instead of its first consolidation) and on each guided
+# floor. In process, consolidated floors, inventory 50,000 seeds 7 / 8 / 9: 2847.05 ->
+# 2751.34, 6658.05 -> 6581.15, 5614.86 -> 5525.30 USD/h in 1.6-2.7 s (load 3-4). Not at
+# 10,000 nodes: 614.70 -> 611.27, 2530.08 -> 2529.53, 1668.77 -> 1667.29 in process (0.2 s),
+# but `fitc solve --time-limit 30` with it after every consolidation ended dearer on seeds 7
+# and 8 (584.32 -> 587.08, 2493.90 -> 2519.08; seed 9 1659.78 -> 1658.72, load ~2): the
+# repacking after it found less
+REBUILD_SHARE = 0.1
 # of the time left for the search, the share exact repacking takes before the neighbourhood
 # search. Measured on the inventory shape at 10,000 nodes from the guided floor (593.18 USD/h):
 # 20 s of repacking gave 589.96-591.65, 30 s of neighbourhood search nothing
