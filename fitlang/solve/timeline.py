@@ -257,7 +257,7 @@ def _searched_beside_bound(problem: Problem, encoding: TimeEncoding, objective: 
                              _left(time_limit, began, reserve) or 0.0)
     spots = search_from(problem, spots, objective, began + time_limit * IMPROVING_SHARE)
     relaxed, relaxing = _collected(pending, time_limit, began, reserve)
-    if relaxed is not None and _within_tolerance(problem, spots, objective, relaxed) \
+    if (relaxed is not None and _within_tolerance(problem, spots, objective, relaxed)) \
             or _search_share(time_limit, relaxing) == IMPROVING_SHARE:
         return spots, relaxed, relaxing
     # no MIP follows: the search has the time to the end, and the exact regroup of fragments
