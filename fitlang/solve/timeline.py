@@ -165,9 +165,14 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     objective = names[0]
     # a schedule made node by node packs as it stands: HiGHS's incumbent, and the answer
     # when HiGHS has none in time; the aggregate greedy start where it cannot be made. With
-    # a limit it is made now and searched while the LP bound is solved beside it (without
-    # the bound no gap is proven, and at 1,000 mixed nodes the LP takes 9-13 CPU s)
+    # a limit it is made and searched while the LP bound is solved beside it, in a child
+    # process on the other core, from now (without the bound no gap is proven, and at 1,000
+    # mixed nodes the LP takes 9-13 CPU s)
+    pending = None if time_limit is None else _relaxation_started(encoding, objective,
+                                                                  _left(time_limit, began))
     fallback = _node_schedule(problem, objective, None if time_limit is None else began)
+    if fallback is None and pending is not None:
+        pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
     # what the MIP leaves for packing its answer and the tie-break after it: about what the
     # schedule made node by node took, at most a tenth of the limit (the limit is on the
     # whole solve: a 30 s limit once ended at 33 s)
@@ -177,8 +182,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
         relaxing = time.monotonic()
         relaxed = _relaxed_bound(encoding, objective)
         relaxing = time.monotonic() - relaxing
-    elif fallback is not None and time_limit is not None:
-        fallback, relaxed, relaxing = _searched_beside_bound(problem, encoding, objective, fallback,
+    elif fallback is not None and pending is not None and time_limit is not None:
+        fallback, relaxed, relaxing = _searched_beside_bound(problem, objective, fallback, pending,
                                                              time_limit, began, reserve)
     start = spot_values(encoding, fallback) if fallback is not None else greedy_start(encoding)
     # one objective, and the schedule made node by node is as good as proven, or the MIP has
@@ -242,19 +247,24 @@ def _relaxed_bound(encoding: TimeEncoding, objective: str) -> Fraction | None:
     return outcome.objective if outcome.status is Status.OPTIMAL else None
 
 
-def _searched_beside_bound(problem: Problem, encoding: TimeEncoding, objective: str,
-                           spots: list[Spot], time_limit: float, began: float, reserve: float
+def _relaxation_started(encoding: TimeEncoding, objective: str, time_limit: float | None
+                        ) -> Minimising:
+    """`_relaxed_bound` started in a child process (`backends.Minimising`)."""
+    with _relaxed(encoding.model):  # the child reads the model as it is now
+        return Minimising(HighsBackend(), encoding.model, OBJECTIVES[objective](encoding),
+                          time_limit or 0.0)
+
+
+def _searched_beside_bound(problem: Problem, objective: str, spots: list[Spot],
+                           pending: Minimising, time_limit: float, began: float, reserve: float
                            ) -> tuple[list[Spot], Fraction | None, float]:
-    """The schedule searched here while the LP bound (`_relaxed_bound`) is solved in a child
+    """The schedule searched here while the LP bound (`pending`) is solved in a child
     process, on the machine's other core: at the goal size (1,000 x 168 x 1,000) the LP took 13
     of the 30 s, all before the search began (session 16). The search stops at IMPROVING_SHARE
     of the limit (or where a round gains nothing); then the bound is waited for (this process
     idle: on a loaded machine the LP then has a core to itself) and, where the MIP will not
     follow (the LP took more than what is left: `_too_late`), the search goes on to the end.
     Returns the schedule, the bound (None if not in by the limit) and the LP's own seconds."""
-    with _relaxed(encoding.model):  # the child reads the model as it is now
-        pending = Minimising(HighsBackend(), encoding.model, OBJECTIVES[objective](encoding),
-                             _left(time_limit, began, reserve) or 0.0)
     spots = search_from(problem, spots, objective, began + time_limit * IMPROVING_SHARE)
     relaxed, relaxing = _collected(pending, time_limit, began, reserve)
     if (relaxed is not None and _within_tolerance(problem, spots, objective, relaxed)) \
