@@ -477,10 +477,21 @@ def test_slurm_writes_a_job_per_start_for_replicas_of_one_job_that_start_apart(t
 
 
 def test_the_real_sbatch_reads_begin_as_the_solved_start(tmp_path):
+    # Slurm starts a job whose --begin is past now, and rejects one whose --deadline is past:
+    # the example's dates (2026-12-01/02, its prices' too) moved to a year to come, so the test
+    # holds on any day (it failed on the example's own day, once its 12:00 start had passed)
+    import datetime as dates
+
     from slurm_cluster import require_slurm, start_cluster
 
     require_slurm()
-    compilation, compiled = _compiled(EXAMPLES / "nightly-training.fit", "slurm")
+    future = str(max(2027, dates.datetime.now(dates.UTC).year + 1))
+    path = tmp_path / "nightly-training.fit"
+    path.write_text((EXAMPLES / "nightly-training.fit").read_text().replace("2026-", future + "-"))
+    (tmp_path / "grid").mkdir()
+    (tmp_path / "grid" / "nightly-prices.csv").write_text(
+        (EXAMPLES / "grid" / "nightly-prices.csv").read_text().replace("2026-", future + "-"))
+    compilation, compiled = _compiled(path, "slurm")
     placement = compilation.solve()
     timeline = compilation.problem.timeline
     running = start_cluster(compilation.problem, tmp_path, [], compiled.files)
@@ -501,7 +512,7 @@ def test_the_real_sbatch_reads_begin_as_the_solved_start(tmp_path):
             assert f"to start at {expected.isoformat()}" in accepted.stderr, accepted.stderr
         broken = tmp_path / "broken.sbatch"
         broken.write_text(compiled.files["inference.sbatch"].replace(
-            "--begin=2026-12-01T12:00:00", "--begin=2026-13-01T12:00:00"))
+            f"--begin={future}-12-01T12:00:00", f"--begin={future}-13-01T12:00:00"))
         assert running.sbatch_test_only(broken).returncode != 0
     finally:
         running.shutdown()
