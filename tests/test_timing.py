@@ -985,6 +985,21 @@ def _fixed_packings(count: int, cap: int, steps: int, replicas: list[tuple[int, 
     return found
 
 
+def _drawn_fixed_case(rng: random.Random, steps: int, sizes: list[int], most: int):
+    """4 to `most` replicas of `sizes` CPUs fixed in time on 3 nodes under a 2 kW feed, drawn
+    again until some packing exists: the replicas, every packing's cost (`_fixed_packings`)
+    and the dearest packing."""
+    packings: dict[tuple[int, ...], Fraction] = {}
+    while not packings:
+        replicas = []
+        for _ in range(rng.randint(4, most)):
+            start = rng.randrange(steps)
+            replicas.append((rng.choice(sizes), start, rng.randint(start + 1, steps)))
+        packings = _fixed_packings(3, 2, steps, replicas)
+    worst = max(packings, key=lambda nodes: (packings[nodes], nodes))
+    return replicas, packings, worst
+
+
 def _fixed_spots(nodes: tuple[int, ...], replicas: list[tuple[int, int, int]]) -> list:
     from fitlang.solve.timeline_pack import Spot
 
@@ -1021,16 +1036,8 @@ def test_packing_a_class_again_never_costs_more_and_keeps_the_feed(tmp_path, see
     from fitlang.solve.timeline import horizon_value, timed_assignments
     from fitlang.solve.timeline_pack import holding, repacked
 
-    rng = random.Random(seed)
     steps = 4
-    packings: dict[tuple[int, ...], Fraction] = {}
-    while not packings:  # drawn again until some packing exists
-        replicas = []
-        for _ in range(rng.randint(4, 6)):
-            start = rng.randrange(steps)
-            replicas.append((rng.choice([2, 3, 5, 6]), start, rng.randint(start + 1, steps)))
-        packings = _fixed_packings(3, 2, steps, replicas)
-    worst = max(packings, key=lambda nodes: (packings[nodes], nodes))
+    replicas, packings, worst = _drawn_fixed_case(random.Random(seed), steps, [2, 3, 5, 6], 6)
     problem = problem_from(tmp_path, _fixed_text(3, 2, steps, replicas))
     spots = _fixed_spots(worst, replicas)
     ledger = holding(problem, spots)
@@ -1155,16 +1162,9 @@ def test_an_exact_regroup_reaches_the_enumerated_least_and_keeps_the_feed(tmp_pa
     from fitlang.solve.timeline_pack import holding
     from fitlang.solve.timeline_regroup import Neighbourhood, _reassigned, regrouped
 
-    rng = random.Random(100 + seed)
     steps = 4
-    packings: dict[tuple[int, ...], Fraction] = {}
-    while not packings:  # drawn again until some packing exists
-        replicas = []
-        for _ in range(rng.randint(4, 7)):
-            start = rng.randrange(steps)
-            replicas.append((rng.choice([2, 3, 4, 5, 6]), start, rng.randint(start + 1, steps)))
-        packings = _fixed_packings(3, 2, steps, replicas)
-    worst = max(packings, key=lambda nodes: (packings[nodes], nodes))
+    replicas, packings, worst = _drawn_fixed_case(random.Random(100 + seed), steps,
+                                                  [2, 3, 4, 5, 6], 7)
     problem = problem_from(tmp_path, _fixed_text(3, 2, steps, replicas))
     value = lambda found: horizon_value(problem, timed_assignments(problem, found))  # noqa: E731
     spots = _fixed_spots(worst, replicas)
