@@ -7,6 +7,7 @@ out by hand in each policy's comment."""
 
 from __future__ import annotations
 
+import datetime
 import shlex
 import subprocess
 import xml.etree.ElementTree as ElementTree
@@ -283,6 +284,15 @@ def test_a_run_whose_replicas_start_apart_is_no_array_e0952(tmp_path):
     assert "W0953" in _codes(compiled_kube) and "E0952" not in _codes(compiled_kube)
 
 
+# A real Slurm refuses a job whose deadline has passed, so the tests that submit move the
+# policies' 2027 dates to a year still to come whenever they run.
+LATER_YEAR = str(datetime.date.today().year + 2)
+
+
+def _later(text: str) -> str:
+    return text.replace("2027-", f"{LATER_YEAR}-")
+
+
 def _real_cluster_jobs(tmp_path: Path, context: CompileContext, files: dict[str, str],
                        submit: str) -> list[dict[str, str]]:
     """Submit with the written submit script on a real Slurm; every job as scontrol shows it."""
@@ -306,39 +316,42 @@ def _real_cluster_jobs(tmp_path: Path, context: CompileContext, files: dict[str,
 
 
 def test_a_real_slurm_holds_each_run_at_its_solved_start_and_deadline(tmp_path):
-    compiled, context = _compile(_recur(tmp_path), "slurm")
-    jobs = _real_cluster_jobs(tmp_path, context, compiled.files, "nightly-etl-3a8301.submit.sh")
+    text = _later(RECUR.replace("COMMAND", SAFE_COMMAND))
+    compiled, context = _compile(_policy(tmp_path, text), "slurm")
+    [submit] = [name for name in compiled.files if name.endswith(".submit.sh")]
+    jobs = _real_cluster_jobs(tmp_path, context, compiled.files, submit)
     tasks = {int(j["ArrayTaskId"]): j for j in jobs}
     assert sorted(tasks) == [0, 1, 2]
     solved = _solved(context)
     for index, (node, start, _) in enumerate(solved):
         job = tasks[index]
         assert (job["StartTime"], job["Deadline"], job["ReqNodeList"]) == (
-            start, RUN_DEADLINES[index], node)
+            start, _later(RUN_DEADLINES[index]), node)
         assert job["JobState"] == "PENDING"
         assert job["TimeLimit"] == "02:00:00"
 
 
 def test_a_real_slurm_runs_the_segments_chained_each_at_its_start(tmp_path):
-    compiled, context = _compile(_policy(tmp_path, PREEMPT), "slurm")
+    compiled, context = _compile(_policy(tmp_path, _later(PREEMPT)), "slurm")
     assert "W0952" in _codes(compiled)
     assert _fidelity("slurm", context, compiled.files) == []
     # by hand: 00:00-02:00 and 04:00-06:00
     assert [(s, e) for _, s, e in _solved(context)] == [
-        ("2027-03-01T00:00:00", "2027-03-01T02:00:00"), ("2027-03-01T04:00:00", "2027-03-01T06:00:00")]
+        (_later("2027-03-01T00:00:00"), _later("2027-03-01T02:00:00")),
+        (_later("2027-03-01T04:00:00"), _later("2027-03-01T06:00:00"))]
     assert sorted(n for n in compiled.files if n.endswith(".sbatch")) == [
         "finetune-seg0.sbatch", "finetune-seg1.sbatch"]
     jobs = sorted(_real_cluster_jobs(tmp_path, context, compiled.files, "finetune.submit.sh"),
                   key=lambda j: int(j["JobId"]))
     assert len(jobs) == 2
     first, second = jobs
-    assert first["StartTime"] == "2027-03-01T00:00:00" and first["Dependency"] == "(null)"
+    assert first["StartTime"] == _later("2027-03-01T00:00:00") and first["Dependency"] == "(null)"
     assert second["Dependency"].startswith(f"afterany:{first['JobId']}")
     for job in jobs:
-        assert job["TimeLimit"] == "02:00:00" and job["Deadline"] == "2027-03-01T08:00:00"
+        assert job["TimeLimit"] == "02:00:00" and job["Deadline"] == _later("2027-03-01T08:00:00")
         assert job["ReqNodeList"] == "cpu-0"
     # the second waits for the first; its own begin is in its script, as sbatch read it
-    assert "#SBATCH --begin=2027-03-01T04:00:00\n" in compiled.files["finetune-seg1.sbatch"]
+    assert _later("#SBATCH --begin=2027-03-01T04:00:00\n") in compiled.files["finetune-seg1.sbatch"]
 
 
 def test_a_segment_longer_than_planned_fails_fidelity(tmp_path):
@@ -684,14 +697,14 @@ def test_a_start_script_with_a_wrong_begin_deadline_or_time_fails_fidelity(tmp_p
 
 
 def test_a_real_slurm_holds_each_start_at_its_begin_and_deadline(tmp_path):
-    compiled, context = _compile(_policy(tmp_path, APART), "slurm")
+    compiled, context = _compile(_policy(tmp_path, _later(APART)), "slurm")
     submit = "".join(f"sbatch --test-only {n}\nsbatch {n}\n" for n in APART_SCRIPTS)
     files = {**compiled.files, "all.sh": "set -eu\n" + submit}
     jobs = sorted(_real_cluster_jobs(tmp_path, context, files, "all.sh"),
                   key=lambda j: int(j["JobId"]))
     assert [(j["JobName"], j["StartTime"], j["Deadline"], j["ReqNodeList"], j["TimeLimit"])
             for j in jobs] == [
-        ("render", start, "2027-03-01T04:00:00", node, "02:00:00") for node, start, _ in
+        ("render", start, _later("2027-03-01T04:00:00"), node, "02:00:00") for node, start, _ in
         _solved(context)]
     assert all(j["JobState"] == "PENDING" and j["NumTasks"] == "1" for j in jobs)
 
