@@ -60,19 +60,20 @@ from fitlang.solve.pack import Packing
 from fitlang.solve.patterns import PatternBound, pattern_bound
 
 
-def coarsened(problem: Problem, zoned: bool = False,
-              max_pairs: int | None = None) -> tuple[Problem, dict[str, str]]:
+def coarsened(problem: Problem, zoned: bool = False, max_pairs: int | None = None,
+              max_growth: float | None = None) -> tuple[Problem, dict[str, str]]:
     """The coarse problem of the module docstring (`zoned`: the zoned one, its classes kept
-    apart by eligibility as far as its pairs stay about `max_pairs` or fewer: `_kept_apart`;
-    None: as far as the eligibility lists tell them apart), and per class id (with nodes)
-    the id of its merged class (the first member's)."""
-    classes, merged_id = _merged_classes(problem, zoned, max_pairs)
+    apart by eligibility as far as its pairs stay about `max_pairs` or fewer, and within
+    `max_growth` times those of the zoned problem with labels forgotten: `_kept_apart`;
+    neither: as far as the eligibility lists tell them apart), and per class id (with
+    nodes) the id of its merged class (the first member's)."""
+    classes, merged_id = _merged_classes(problem, zoned, max_pairs, max_growth)
     lists = _eligible_lists(problem, classes, merged_id)
     return _coarse_problem(problem, classes, lists, zoned), merged_id
 
 
-def _merged_classes(problem: Problem, zoned: bool = False,
-                    max_pairs: int | None = None) -> tuple[list[NodeClass], dict[str, str]]:
+def _merged_classes(problem: Problem, zoned: bool = False, max_pairs: int | None = None,
+                    max_growth: float | None = None) -> tuple[list[NodeClass], dict[str, str]]:
     """The merged classes (every member's nodes, the largest member's capacity per resource,
     no labels; no zone, region or site unless `zoned`, and then split by eligibility as
     `_kept_apart` chooses), and per member class id the merged one's id."""
@@ -80,7 +81,7 @@ def _merged_classes(problem: Problem, zoned: bool = False,
     merged_id: dict[str, str] = {}
     groups = _class_groups(problem, zoned)
     if zoned:
-        groups = _kept_apart(problem, groups, max_pairs)
+        groups = _kept_apart(problem, groups, max_pairs, max_growth)
     for members in groups:
         capacity = {r: max(c.capacity[r] for c in members) for r in RESOURCES}
         merged = dataclasses.replace(members[0], capacity=capacity, count=sum(c.count for c in members),
@@ -168,17 +169,20 @@ def _class_groups(problem: Problem, zoned: bool = False) -> list[list[NodeClass]
     return list(groups.values())
 
 
-def _kept_apart(problem: Problem, groups: list[list[NodeClass]],
-                max_pairs: int | None) -> list[list[NodeClass]]:
+def _kept_apart(problem: Problem, groups: list[list[NodeClass]], max_pairs: int | None,
+                max_growth: float | None = None) -> list[list[NodeClass]]:
     """The groups split by eligibility: the members a workload's eligibility list holds
     apart from those it does not, list by list, the lists that split fewest groups first
     (the GPU workloads' at 50,000 inventory nodes: 0-4 of 435 groups, where a team's or an
-    arch's split 26-214), each kept only where the pairs stay within `max_pairs` (about:
-    `_Eligibility.pairs`). A merged class whose members every kept list holds alike is one
+    arch's split 26-214), each kept only where the pairs stay within `max_pairs` and
+    `max_growth` times the groups' own (about: `_Eligibility.pairs`). A merged class whose members every kept list holds alike is one
     the workloads of those lists may use whole or not at all, so those lists' rules keep
     their meaning; the others' still reach it where they reach a member (a relaxation)."""
     eligibility = _Eligibility(problem, groups)
     part = eligibility.group.copy()
+    if max_growth is not None:
+        grown = int(max_growth * eligibility.pairs(part))
+        max_pairs = grown if max_pairs is None else min(max_pairs, grown)
     for members in eligibility.by_splits():
         split = part * 2 + np.isin(np.arange(len(part)), members)
         split = np.unique(split, return_inverse=True)[1]
@@ -263,12 +267,14 @@ ZONED_TOPOLOGIES = ("node", "zone", "region")
 
 
 def zoned_bound(problem: Problem, objective: str, deadline: float | None = None,
-                start: Packing | None = None, max_pairs: int | None = None) -> tuple[Bound, dict[str, str]]:
+                start: Packing | None = None, max_pairs: int | None = None,
+                max_growth: float | None = None) -> tuple[Bound, dict[str, str]]:
     """The pair bound (bound.py) of the zoned coarse problem (its classes kept apart by
-    eligibility within about `max_pairs` pairs), until converged or `deadline`, and per class
-    id of `problem` the id of its merged class. `start`: a packing of `problem` whose nodes
-    are the master's first columns."""
-    coarse, merged_id = coarsened(problem, zoned=True, max_pairs=max_pairs)
+    eligibility within about `max_pairs` pairs and `max_growth` times the labels-forgotten
+    problem's: `coarsened`), until converged or `deadline`, and per class id of `problem`
+    the id of its merged class. `start`: a packing of `problem` whose nodes are the master's
+    first columns."""
+    coarse, merged_id = coarsened(problem, zoned=True, max_pairs=max_pairs, max_growth=max_growth)
     first = None if start is None else coarse_packing(start, merged_id)
     return lower_bound(coarse, objective, deadline, start=first), merged_id
 

@@ -300,6 +300,14 @@ PAIR_SECONDS_PER_PAIR = 1.6e-5
 # 0.45, 50,000 0.29 (its build is then about this share of the pair relaxation's: breaker
 # 50,000 under load started it past the deadline and spent 1.1 s making it to no bound)
 ZONED_PAIRS = 0.5
+# the zoned coarse problem keeps classes apart by eligibility (coarse._kept_apart) while its
+# pairs stay within this many times those of the problem with labels forgotten, so that it
+# converges in about the time that one did. Inventory 50,000 (seed 7; CPU s at load 5-7,
+# lazy rows in the master as then): labels forgotten 435 classes, 576,572 pairs, 2417.37 in
+# 24-25 s; within 1.05: 463, 576,764 (the GPU workloads' lists kept: 0-4 groups split),
+# 2637.14 in 36-42 s; within ~1.2: 539, 679,727 (an arch's lists too), 2637.36 in 48 s; no
+# limit: the pair relaxation's 1,638 classes and 2,025,859 pairs (2639.38)
+ZONED_GROWTH = 1.05
 PATTERN_SHARE = 0.2
 PATTERN_SECONDS_PER_PAIR = 2e-3
 
@@ -372,7 +380,7 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
             or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
         return None, set()  # the pair bound will do; or no time to build the zoned one
-    found, merged_id = zoned_bound(problem, objective, share, start)
+    found, merged_id = zoned_bound(problem, objective, share, start, max_growth=ZONED_GROWTH)
     options, classes = _suggested(found)
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
