@@ -46,6 +46,22 @@ solution, classes widened back to every member (`widened`), seeds the pair bound
 and guides one greedy pass; what that guide is worth depends on which of the LP's many optimal
 solutions HiGHS returns (inventory 10,000: consolidated floors 581.45, 610.49 and 612.39 from
 three starts of the same LP), so `solve` runs it only where the pair bound is cut.
+
+What the labels told apart is kept where it is cheap (`_kept_apart`): a zoned group is split
+by the workloads' eligibility lists (the members a list holds apart from those it does not),
+the lists that split fewest groups first, while the pairs stay within a bound (`max_pairs`,
+`max_growth`). Every member of a merged class is then held alike by each kept list, so those
+workloads may use it whole or not at all, as in the problem; the argument above is
+unchanged (each merged class still has its members' nodes and at least each one's capacity,
+and a workload may use it where it may use a member). With every list kept the classes are
+the pair relaxation's (inventory 50,000: 1,638). At 50,000 inventory nodes the labels
+forgotten cost the GPU side: the GPU workloads' four lists (GPU memory, vendor) split 0-4 of
+the 435 groups and add ~1,000 pairs, and keeping them raises the converged bound from
+2417.37 to 2637.14 (the pair LP's 2639.38); a team's or an arch's lists split 26-214 groups
+each, and keeping the arch's too (679,727 pairs) adds 0.22. Not monotone in general: the
+relaxation's whole-node and cover rows read each class's set of workloads, and on small
+random cases the merged problem's LP is at times above the finer one's (both below the
+optimum: tests/test_coarse_bound.py).
 """
 
 from __future__ import annotations
@@ -175,7 +191,8 @@ def _kept_apart(problem: Problem, groups: list[list[NodeClass]], max_pairs: int 
     apart from those it does not, list by list, the lists that split fewest groups first
     (the GPU workloads' at 50,000 inventory nodes: 0-4 of 435 groups, where a team's or an
     arch's split 26-214), each kept only where the pairs stay within `max_pairs` and
-    `max_growth` times the groups' own (about: `_Eligibility.pairs`). A merged class whose members every kept list holds alike is one
+    `max_growth` times the groups' own (about: `_Eligibility.pairs`), up to the first that
+    does not. A merged class whose members every kept list holds alike is one
     the workloads of those lists may use whole or not at all, so those lists' rules keep
     their meaning; the others' still reach it where they reach a member (a relaxation)."""
     eligibility = _Eligibility(problem, groups)
@@ -183,13 +200,16 @@ def _kept_apart(problem: Problem, groups: list[list[NodeClass]], max_pairs: int 
     if max_growth is not None:
         grown = int(max_growth * eligibility.pairs(part))
         max_pairs = grown if max_pairs is None else min(max_pairs, grown)
-    for members in eligibility.by_splits():
+    for members in eligibility.splitting():
         split = part * 2 + np.isin(np.arange(len(part)), members)
         split = np.unique(split, return_inverse=True)[1]
         if split.max() == part.max():
-            continue  # it splits nothing (left)
-        if max_pairs is None or eligibility.pairs(split) <= max_pairs:
-            part = split
+            continue  # what it splits the lists before it have split already
+        if max_pairs is not None and eligibility.pairs(split) > max_pairs:
+            # the lists after it split as many groups or more: they are not tried (breaker
+            # 50,000 has 1,486 lists, and trying each took 44 s for no split kept)
+            break
+        part = split
     parts: dict[int, list[NodeClass]] = {}  # in the classes' order: the first member names it
     for position, node_class in enumerate(eligibility.classes):
         parts.setdefault(int(part[position]), []).append(node_class)
@@ -230,15 +250,16 @@ class _Eligibility:
         self._list_of = np.repeat(np.arange(len(self.members)), [len(m) for m in self.members])
         self._entries = np.concatenate(self.members) if self.members else np.zeros(0, dtype=np.int64)
 
-    def by_splits(self) -> list[np.ndarray]:
-        """The lists, those that split fewest groups (hold some members but not all) first,
-        then in the order the demands name them (so the order is the problem's alone)."""
+    def splitting(self) -> list[np.ndarray]:
+        """The lists that split a group (hold some members but not all), those that split
+        fewest first, then in the order the demands name them (so the order is the problem's
+        alone). A list that splits no group splits no part of one either."""
         size = np.bincount(self.group, minlength=int(self.group.max(initial=-1)) + 1)
         splits = []
         for members in self.members:
             held = np.bincount(self.group[members], minlength=len(size))
             splits.append(int(((held > 0) & (held < size)).sum()))
-        order = sorted(range(len(self.members)), key=lambda k: (splits[k], k))
+        order = sorted((k for k in range(len(self.members)) if splits[k]), key=lambda k: (splits[k], k))
         return [self.members[k] for k in order]
 
     def pairs(self, part: np.ndarray) -> int:
