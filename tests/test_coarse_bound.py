@@ -13,18 +13,17 @@ import random
 from fractions import Fraction
 
 import pytest
-import reference
 from test_bound import SEEDS, comparable_case, pool, workload
 
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
-
 from fitlang.solve import placement as placement_module
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.coarse import coarse_bound, coarsened, suggested_classes, zoned_bound
 from fitlang.solve.patterns import PatternBound
 
+import reference
 from solving import problem_from, shape_with_floor, solved
 
 
