@@ -4,7 +4,9 @@ checked by hand; its bound on policies worked out by hand (equal to the optimum 
 splits do not bind, below it where they do); never above the optimum of the independent
 per-node CP-SAT reference (tests/reference.py); on the breaker shape above the pair bound
 and below a verified placement; stated by `solve` only where it runs; and its LP solution as
-a guide for the greedy pass (a cheaper floor on breaker 10,000, verified)."""
+a guide for the greedy pass (a cheaper floor on breaker 10,000, verified). The zoned problem
+keeps classes apart by eligibility within a pair budget: checked by hand, and on a second
+random generator (tiers in zones) against the CP-SAT reference's optimum."""
 
 from __future__ import annotations
 

@@ -302,11 +302,13 @@ PAIR_SECONDS_PER_PAIR = 1.6e-5
 ZONED_PAIRS = 0.5
 # the zoned coarse problem keeps classes apart by eligibility (coarse._kept_apart) while its
 # pairs stay within this many times those of the problem with labels forgotten, so that it
-# converges in about the time that one did. Inventory 50,000 (seed 7; CPU s at load 5-7,
-# lazy rows in the master as then): labels forgotten 435 classes, 576,572 pairs, 2417.37 in
-# 24-25 s; within 1.05: 463, 576,764 (the GPU workloads' lists kept: 0-4 groups split),
-# 2637.14 in 36-42 s; within ~1.2: 539, 679,727 (an arch's lists too), 2637.36 in 48 s; no
-# limit: the pair relaxation's 1,638 classes and 2,025,859 pairs (2639.38)
+# converges in about the time that one did. Inventory 50,000 seed 7 (CPU s at load 5-7, the
+# spread rows lazy as they then were): labels forgotten 435 classes, 576,572 pairs, 2417.37
+# in 24-25 s; within 1.05: 471, 577,532 (the GPU workloads' lists, which split 0-4 groups,
+# and a few that split up to 16), 2637.14 (in 36-42 s; in 27 s with every row in); within
+# 1.2: 539, 679,727 (an arch's lists too, 26 groups), 2637.36 in 48 s; no limit: the pair
+# relaxation's 1,638 classes and 2,025,859 pairs, 2639.38. Seeds 8 and 9 within 1.05:
+# 5760.13 -> 6348.93, 4874.58 -> 5412.30 at 6-11% more CPU
 ZONED_GROWTH = 1.05
 PATTERN_SHARE = 0.2
 PATTERN_SECONDS_PER_PAIR = 2e-3
