@@ -307,7 +307,7 @@ def _labelled_case(seed: int) -> reference.Spec:
     return reference.Spec(pools, workloads)
 
 
-def test_on_labelled_random_cases_the_finer_zoned_bound_lies_between_the_merged_one_and_the_optimum(tmp_path):
+def test_on_labelled_random_cases_the_zoned_bounds_stay_below_the_optimum_and_the_finer_one_rises(tmp_path):
     # the per-node CP-SAT reference's optimum (tests/reference.py, no code shared with the
     # bounds) is never below the zoned bound, the tiers kept apart or forgotten (no pairs to
     # spare); keeping them apart raises the bound on a sixth of the cases or more. (Not on

@@ -370,8 +370,9 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     pairs its solution uses, which the pair bound's master starts with. Measured on the
     inventory shape at 50,000 nodes: 2417.37 in 7-10 s at load 6-8, where the pair bound's
     share ended at 685-1966; its classes kept apart by eligibility within ZONED_GROWTH,
-    2637.14 (the pair LP's 2639.38) at about the same CPU. Not run where the pair bound converges in time: at 10,000 nodes
-    (565.24 in 0.55 s against the pair bound's 571.51) it made the pair bound's master
+    2637.14 (the pair LP's 2639.38) at about the same CPU. Not run where the pair bound
+    converges in time: at 10,000 nodes (565.24 in 0.55 s against the pair bound's 571.51;
+    kept apart by eligibility, 571.41) it made the pair bound's master
     faster (1.8 -> 0.8 s) and its guide placed cheaper on one seed (30 s: 582.39 -> 581.49)
     but dearer on two (2488.18 -> 2506.66, 1659.05 -> 1661.67): which of the relaxations'
     many optimal solutions HiGHS returns decides what a guide is worth."""
