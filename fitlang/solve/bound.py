@@ -68,8 +68,11 @@ LAZY_ABOVE = 50_000
 # spread rows) converges as soon lazy (32-34 s either way, load 2-3) and proves more at
 # every time before that (10 s: 2,000 against 1,499; 19-20 s: 2,567 against 2,420-2,475;
 # the LP's optimum 2,639.38): the master without them settles the capacity prices in short
-# rounds first. At 10,000 nodes (under 150,000 pairs) all rows in from the start is faster
-LAZY_PAIRS_ABOVE = 500_000
+# rounds first. At 10,000 nodes (under 150,000 pairs) all rows in from the start is faster,
+# and so it is on the zoned coarse problem at 50,000 (coarse.py, 577,000 pairs; CPU s to
+# convergence at load 6-7: labels forgotten 25.1 -> 19.8, the GPU lists kept 36.5 -> 26.9,
+# where the first master with the lazy rows in took 17-23 s of it)
+LAZY_PAIRS_ABOVE = 1_000_000
 # lazy rows come in by whole families (one spread's rows), at most about this many a round
 LAZY_PER_ROUND = 20_000
 # the error of a float sum of n terms is at most n u |terms| (u = 2^-53); this is 4x that

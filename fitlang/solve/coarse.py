@@ -46,11 +46,29 @@ solution, classes widened back to every member (`widened`), seeds the pair bound
 and guides one greedy pass; what that guide is worth depends on which of the LP's many optimal
 solutions HiGHS returns (inventory 10,000: consolidated floors 581.45, 610.49 and 612.39 from
 three starts of the same LP), so `solve` runs it only where the pair bound is cut.
+
+What the labels told apart is kept where it is cheap (`_kept_apart`): a zoned group is split
+by the workloads' eligibility lists (the members a list holds apart from those it does not),
+the lists that split fewest groups first, while the pairs stay within a bound (`max_pairs`,
+`max_growth`). Every member of a merged class is then held alike by each kept list, so those
+workloads may use it whole or not at all, as in the problem; the argument above is
+unchanged (each merged class still has its members' nodes and at least each one's capacity,
+and a workload may use it where it may use a member). With every list kept the classes are
+the pair relaxation's (inventory 50,000: 1,638). At 50,000 inventory nodes the labels
+forgotten cost the GPU side: the GPU workloads' four lists (GPU memory, vendor) split 0-4 of
+the 435 groups and add ~1,000 pairs, and keeping them raises the converged bound from
+2417.37 to 2637.14 (the pair LP's 2639.38); a team's or an arch's lists split 26-214 groups
+each, and keeping the arch's too (679,727 pairs) adds 0.22. Not monotone in general: the
+relaxation's whole-node and cover rows read each class's set of workloads, and on small
+random cases the merged problem's LP is at times above the finer one's (both below the
+optimum: tests/test_coarse_bound.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+import numpy as np
 
 from fitlang.model.problem import RESOURCES, NodeClass, Problem
 from fitlang.solve.bound import Bound, _size, lower_bound
@@ -58,21 +76,29 @@ from fitlang.solve.pack import Packing
 from fitlang.solve.patterns import PatternBound, pattern_bound
 
 
-def coarsened(problem: Problem, zoned: bool = False) -> tuple[Problem, dict[str, str]]:
-    """The coarse problem of the module docstring (`zoned`: the zoned one), and per class id
-    (with nodes) the id of its merged class (the first member's)."""
-    classes, merged_id = _merged_classes(problem, zoned)
+def coarsened(problem: Problem, zoned: bool = False, max_pairs: int | None = None,
+              max_growth: float | None = None) -> tuple[Problem, dict[str, str]]:
+    """The coarse problem of the module docstring (`zoned`: the zoned one, its classes kept
+    apart by eligibility as far as its pairs stay about `max_pairs` or fewer, and within
+    `max_growth` times those of the zoned problem with labels forgotten: `_kept_apart`;
+    neither: as far as the eligibility lists tell them apart), and per class id (with
+    nodes) the id of its merged class (the first member's)."""
+    classes, merged_id = _merged_classes(problem, zoned, max_pairs, max_growth)
     lists = _eligible_lists(problem, classes, merged_id)
     return _coarse_problem(problem, classes, lists, zoned), merged_id
 
 
-def _merged_classes(problem: Problem, zoned: bool = False) -> tuple[list[NodeClass], dict[str, str]]:
+def _merged_classes(problem: Problem, zoned: bool = False, max_pairs: int | None = None,
+                    max_growth: float | None = None) -> tuple[list[NodeClass], dict[str, str]]:
     """The merged classes (every member's nodes, the largest member's capacity per resource,
-    no labels; no zone, region or site unless `zoned`), and per member class id the merged
-    one's id."""
+    no labels; no zone, region or site unless `zoned`, and then split by eligibility as
+    `_kept_apart` chooses), and per member class id the merged one's id."""
     classes: list[NodeClass] = []
     merged_id: dict[str, str] = {}
-    for members in _class_groups(problem, zoned):
+    groups = _class_groups(problem, zoned)
+    if zoned:
+        groups = _kept_apart(problem, groups, max_pairs, max_growth)
+    for members in groups:
         capacity = {r: max(c.capacity[r] for c in members) for r in RESOURCES}
         merged = dataclasses.replace(members[0], capacity=capacity, count=sum(c.count for c in members),
                                      node_capacity={}, labels={})
@@ -159,16 +185,117 @@ def _class_groups(problem: Problem, zoned: bool = False) -> list[list[NodeClass]
     return list(groups.values())
 
 
+def _kept_apart(problem: Problem, groups: list[list[NodeClass]], max_pairs: int | None,
+                max_growth: float | None = None) -> list[list[NodeClass]]:
+    """The groups split by eligibility: the members a workload's eligibility list holds
+    apart from those it does not, list by list, the lists that split fewest groups first
+    (the GPU workloads' at 50,000 inventory nodes: 0-4 of 435 groups, where a team's or an
+    arch's split 26-214), each kept only where the pairs stay within `max_pairs` and
+    `max_growth` times the groups' own (about: `_Eligibility.pairs`), up to the first that
+    does not. A merged class whose members every kept list holds alike is one
+    the workloads of those lists may use whole or not at all, so those lists' rules keep
+    their meaning; the others' still reach it where they reach a member (a relaxation)."""
+    eligibility = _Eligibility(problem, groups)
+    part = eligibility.group.copy()
+    if max_growth is not None:
+        grown = int(max_growth * eligibility.pairs(part))
+        max_pairs = grown if max_pairs is None else min(max_pairs, grown)
+    for members in eligibility.splitting():
+        split = part * 2 + np.isin(np.arange(len(part)), members)
+        split = np.unique(split, return_inverse=True)[1]
+        if split.max() == part.max():
+            continue  # what it splits the lists before it have split already
+        if max_pairs is not None and eligibility.pairs(split) > max_pairs:
+            # the lists after it split as many groups or more: they are not tried (breaker
+            # 50,000 has 1,486 lists, and trying each took 44 s for no split kept)
+            break
+        part = split
+    parts: dict[int, list[NodeClass]] = {}  # in the classes' order: the first member names it
+    for position, node_class in enumerate(eligibility.classes):
+        parts.setdefault(int(part[position]), []).append(node_class)
+    return list(parts.values())
+
+
+class _Eligibility:
+    """The classes of the groups (positions), each group's number, and the eligibility
+    lists over them (by contents), each with how many pairs a class it reaches adds: its
+    demands that `bound.merged_demands` merges (`_merges`) count once per request vector,
+    the others once each."""
+
+    def __init__(self, problem: Problem, groups: list[list[NodeClass]]) -> None:
+        self.classes = [c for members in groups for c in members]
+        self.group = np.repeat(np.arange(len(groups)), [len(m) for m in groups]).astype(np.int64)
+        position = {c.id: k for k, c in enumerate(self.classes)}
+        targeted = {r.target for d in problem.demands for r in d.affinities
+                    if r.target != "self" and r.topology in ZONED_TOPOLOGIES}
+        by_contents: dict[tuple[int, ...], int] = {}
+        read: dict[int, int] = {}  # id of a list -> its contents' number
+        self.members: list[np.ndarray] = []
+        merged: list[set[tuple]] = []
+        self.weight: list[int] = []
+        for demand in problem.demands:
+            at = read.get(id(demand.eligible))
+            if at is None:
+                contents = tuple(sorted({position[c] for c in demand.eligible if c in position}))
+                at = read[id(demand.eligible)] = by_contents.setdefault(contents, len(by_contents))
+                if at == len(self.members):
+                    self.members.append(np.array(contents, dtype=np.int64))
+                    merged.append(set())
+                    self.weight.append(0)
+            if _merges(demand, targeted):
+                merged[at].add(tuple(demand.requests[r] for r in RESOURCES))
+            else:
+                self.weight[at] += 1
+        self.weight = [w + len(m) for w, m in zip(self.weight, merged)]
+        self._list_of = np.repeat(np.arange(len(self.members)), [len(m) for m in self.members])
+        self._entries = np.concatenate(self.members) if self.members else np.zeros(0, dtype=np.int64)
+
+    def splitting(self) -> list[np.ndarray]:
+        """The lists that split a group (hold some members but not all), those that split
+        fewest first, then in the order the demands name them (so the order is the problem's
+        alone). A list that splits no group splits no part of one either."""
+        size = np.bincount(self.group, minlength=int(self.group.max(initial=-1)) + 1)
+        splits = []
+        for members in self.members:
+            held = np.bincount(self.group[members], minlength=len(size))
+            splits.append(int(((held > 0) & (held < size)).sum()))
+        order = sorted((k for k in range(len(self.members)) if splits[k]), key=lambda k: (splits[k], k))
+        return [self.members[k] for k in order]
+
+    def pairs(self, part: np.ndarray) -> int:
+        """About the pairs of the coarse relaxation with the classes merged by `part`: per
+        list, the merged classes it reaches, times its weight."""
+        if not len(self._entries):
+            return 0
+        reached = np.unique(self._list_of * (int(part.max()) + 1) + part[self._entries])
+        counts = np.bincount(reached // (int(part.max()) + 1), minlength=len(self.members))
+        return int(np.dot(counts, np.array(self.weight, dtype=np.int64)))
+
+
+def _merges(demand, targeted: set[str]) -> bool:
+    """Does `bound.merged_demands` merge the demand's zoned coarse form with others of its
+    eligibility and requests (no row of its own: `bound._without_rows_of_its_own`, over the
+    rules the zoned coarse problem keeps)?"""
+    return (demand.replicas > 0 and demand.group is None and not demand.exclusive
+            and not demand.latency and demand.name not in targeted and demand.workload not in targeted
+            and all(s.topology not in ZONED_TOPOLOGIES[1:] for s in demand.spreads)
+            and not any(r.topology in ZONED_TOPOLOGIES and (r.target != "self" or r.anti)
+                        for r in demand.affinities))
+
+
 # the topologies whose rules the zoned coarse problem keeps (its classes keep zone and region)
 ZONED_TOPOLOGIES = ("node", "zone", "region")
 
 
 def zoned_bound(problem: Problem, objective: str, deadline: float | None = None,
-                start: Packing | None = None) -> tuple[Bound, dict[str, str]]:
-    """The pair bound (bound.py) of the zoned coarse problem, until converged or `deadline`,
-    and per class id of `problem` the id of its merged class. `start`: a packing of
-    `problem` whose nodes are the master's first columns."""
-    coarse, merged_id = coarsened(problem, zoned=True)
+                start: Packing | None = None, max_pairs: int | None = None,
+                max_growth: float | None = None) -> tuple[Bound, dict[str, str]]:
+    """The pair bound (bound.py) of the zoned coarse problem (its classes kept apart by
+    eligibility within about `max_pairs` pairs and `max_growth` times the labels-forgotten
+    problem's: `coarsened`), until converged or `deadline`, and per class id of `problem`
+    the id of its merged class. `start`: a packing of `problem` whose nodes are the master's
+    first columns."""
+    coarse, merged_id = coarsened(problem, zoned=True, max_pairs=max_pairs, max_growth=max_growth)
     first = None if start is None else coarse_packing(start, merged_id)
     return lower_bound(coarse, objective, deadline, start=first), merged_id
 

@@ -300,6 +300,16 @@ PAIR_SECONDS_PER_PAIR = 1.6e-5
 # 0.45, 50,000 0.29 (its build is then about this share of the pair relaxation's: breaker
 # 50,000 under load started it past the deadline and spent 1.1 s making it to no bound)
 ZONED_PAIRS = 0.5
+# the zoned coarse problem keeps classes apart by eligibility (coarse._kept_apart) while its
+# pairs stay within this many times those of the problem with labels forgotten, so that it
+# converges in about the time that one did. Inventory 50,000 seed 7 (CPU s at load 5-7, the
+# spread rows lazy as they then were): labels forgotten 435 classes, 576,572 pairs, 2417.37
+# in 24-25 s; within 1.05: 471, 577,532 (the GPU workloads' lists, which split 0-4 groups,
+# and a few that split up to 16), 2637.14 (in 36-42 s; in 27 s with every row in); within
+# 1.2: 539, 679,727 (an arch's lists too, 26 groups), 2637.36 in 48 s; no limit: the pair
+# relaxation's 1,638 classes and 2,025,859 pairs, 2639.38. Seeds 8 and 9 within 1.05:
+# 5760.13 -> 6348.93, 4874.58 -> 5412.30 at 6-11% more CPU
+ZONED_GROWTH = 1.05
 PATTERN_SHARE = 0.2
 PATTERN_SECONDS_PER_PAIR = 2e-3
 
@@ -359,8 +369,10 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     the pair bound is not expected to converge in its own share; and the (workload, class)
     pairs its solution uses, which the pair bound's master starts with. Measured on the
     inventory shape at 50,000 nodes: 2417.37 in 7-10 s at load 6-8, where the pair bound's
-    share ended at 685-1966. Not run where the pair bound converges in time: at 10,000 nodes
-    (565.24 in 0.55 s against the pair bound's 571.51) it made the pair bound's master
+    share ended at 685-1966; its classes kept apart by eligibility within ZONED_GROWTH,
+    2637.14 (the pair LP's 2639.38) at about the same CPU. Not run where the pair bound
+    converges in time: at 10,000 nodes (565.24 in 0.55 s against the pair bound's 571.51;
+    kept apart by eligibility, 571.41) it made the pair bound's master
     faster (1.8 -> 0.8 s) and its guide placed cheaper on one seed (30 s: 582.39 -> 581.49)
     but dearer on two (2488.18 -> 2506.66, 1659.05 -> 1661.67): which of the relaxations'
     many optimal solutions HiGHS returns decides what a guide is worth."""
@@ -372,7 +384,7 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
             or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
         return None, set()  # the pair bound will do; or no time to build the zoned one
-    found, merged_id = zoned_bound(problem, objective, share, start)
+    found, merged_id = zoned_bound(problem, objective, share, start, max_growth=ZONED_GROWTH)
     options, classes = _suggested(found)
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
