@@ -487,7 +487,8 @@ class ScaleMove:
             for node in sorted(self._movable_nodes(), key=lambda n: (-n.node_class.price, n.row)):
                 if deadline is not None and time.monotonic() > deadline:
                     return
-                if node.name in self.nodes and (self._delete(node) or self._onto_free_node([node]) or
+                # (a node closed earlier in the pass may be open again as a new `_Node`)
+                if self.nodes.get(node.name) is node and (self._delete(node) or self._onto_free_node([node]) or
                                                 self._merge(node)):
                     changed = True
 
