@@ -143,9 +143,8 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
         violations, problems = verify(problem, document, root)
         assert not problems, problems  # the document is made here: its shape is right
         return violations
-    counts = _state_counts(state)
     if counted:
-        problem = _counted(problem, counts)
+        problem = _counted(problem, _state_counts(state))
     owner = _Owners(problem, bought)
     demands = {d.name: d for d in problem.demands}
     violations: list[Diagnostic] = []
@@ -153,18 +152,25 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
     seen: set[tuple[str, int]] = set()
     numbered: Counter = Counter()
     for node in sorted(state):
+        node_class = owner.get(node)
         for name, amount in sorted(state[node].items()):
             if amount <= 0:
                 continue
             demand = demands[name]
             first, numbered[name] = numbered[name], numbered[name] + amount
-            node_class = owner.get(node)
             if node_class is None:
                 violations += [violation(root, f"`{name}` replica {replica} is on `{node}`, which is not "
                                          "a node of this policy", demand.origin)
                                for replica in range(first, first + amount)]
                 continue
+            counts = hosted.get(node)
+            if counts is None:
+                counts = hosted[node] = Counter()
+            counts[name] += amount
             reason = demand.excluded[node_class.id] if node_class.id in demand.excluded else None
+            if reason is None and first + amount <= demand.replicas:  # (numbered once each: no twice)
+                seen.update((name, replica) for replica in range(first, first + amount))
+                continue
             for replica in range(first, first + amount):  # (in the order the file lists them)
                 key = (name, replica)
                 if (key in seen and demand.min_segment is None) or replica >= demand.replicas:
@@ -176,7 +182,6 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
                     violations.append(violation(root, f"`{name}` may not run on `{node}`: {reason.rule}"
                                                 + (f" ({reason.detail})" if reason.detail else ""),
                                                 reason.origin or demand.origin))
-            hosted.setdefault(node, Counter())[name] += amount
     document = {"assignments": [], "nodes": [{"name": n, "provisioned": True} for n in sorted(bought)]}
     return _checked(problem, owner, demands, hosted, seen, {}, bought, document, root, violations)
 
