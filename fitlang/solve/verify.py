@@ -167,7 +167,7 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
             if counts is None:
                 counts = hosted[node] = Counter()
             counts[name] += amount
-            reason = demand.excluded[node_class.id] if node_class.id in demand.excluded else None
+            reason = demand.excluded.get(node_class.id)
             if reason is None and first + amount <= demand.replicas:  # (numbered once each: no twice)
                 seen.update((name, replica) for replica in range(first, first + amount))
                 continue
