@@ -507,11 +507,11 @@ class NodeOwners:
 
     def find(self, name: str) -> tuple[NodeClass, int] | None:
         """(class, position in its node_names), or None for a name no class has."""
-        found = self._found.get(name, self)
-        if found is self:
-            found = self._search(name)
-            if len(self._found) < FOUND_MEMO:
-                self._found[name] = found
+        if name in self._found:
+            return self._found[name]
+        found = self._search(name)
+        if len(self._found) < FOUND_MEMO:
+            self._found[name] = found
         return found
 
     def _search(self, name: str) -> tuple[NodeClass, int] | None:

@@ -140,9 +140,9 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
     side); else the policy's count (an end state, which must place every replica)."""
     if problem.timeline is not None:  # (a state has no times: read as its file, it breaks them)
         problem, document = _state_document(problem, state, bought, counted)
-        violations, problems = verify(problem, document, root)
+        found, problems = verify(problem, document, root)
         assert not problems, problems  # the document is made here: its shape is right
-        return violations
+        return found
     if counted:
         problem = _counted(problem, _state_counts(state))
     owner = _Owners(problem, bought)
