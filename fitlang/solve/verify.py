@@ -132,8 +132,9 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
                  root: str = "", counted: bool = True) -> list[Diagnostic]:
     """`verify` of a state of a move (node -> demand name -> replicas there) as `verify` reads
     the placement file that lists it (its replicas numbered from 0 per demand, nodes and
-    demands in name order, the bought nodes listed; `_state_document` writes that file, and a
-    test checks that both give the same violations): here its replicas are read per node
+    demands in name order, the bought nodes listed; `_state_document` writes that file, and
+    tests/test_verify.py checks, with a writer of its own, that both readings give the same
+    violations in the same order): here its replicas are read per node
     and demand, not one assignment at a time (at 10,000 nodes the file's 17,000 assignments
     were half of each of a plan's dozen checks). `counted`: each demand is asked for as many
     replicas as the state holds (a state mid-move, where old and new replicas run side by
