@@ -475,9 +475,6 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
         return list(by_workload.values())
 
 
-FOUND_MEMO = 200_000  # node names `NodeOwners.find` keeps found (~30 MB at most)
-
-
 class NodeOwners:
     """Which class a node name belongs to, and where in its class's `node_names` it stands.
     Named nodes (inventories) are indexed by name; made-up names (`pool-17`) are parsed, so a
@@ -500,21 +497,9 @@ class NodeOwners:
                 for position, name in enumerate(names):
                     self._named[name] = (node_class, position)
         self._order = {id(c): order for order, c in enumerate(classes)}
-        # the names found so far (a plan at 10,000 nodes asks ~200,000 times, of ~20,000 names;
-        # parsing each again was a second of CPU), up to FOUND_MEMO names: a pool of millions
-        # looked up node by node stays parsed, not held
-        self._found: dict[str, tuple[NodeClass, int] | None] = {}
 
     def find(self, name: str) -> tuple[NodeClass, int] | None:
         """(class, position in its node_names), or None for a name no class has."""
-        if name in self._found:
-            return self._found[name]
-        found = self._search(name)
-        if len(self._found) < FOUND_MEMO:
-            self._found[name] = found
-        return found
-
-    def _search(self, name: str) -> tuple[NodeClass, int] | None:
         best = self._named.get(name)
         for suffix in self._suffixes:
             if not name.endswith(suffix):
