@@ -23,7 +23,7 @@ from fitlang.driver import Compilation
 from fitlang.model.build import with_current
 from fitlang.model.current import CurrentState, Running
 from fitlang.plan import make_plan
-from fitlang.solve.move_scale import forced_moves, move_at_scale, move_model_bound
+from fitlang.solve.move_scale import ScaleMove, forced_moves, move_at_scale, move_model_bound
 from fitlang.solve.moving import _Checker, current_state, move_objectives, objective_value
 
 MOVE_PRICE = Fraction("0.01")
@@ -208,6 +208,65 @@ def test_a_replica_on_a_drained_node_goes_to_the_fullest_node_with_room(tmp_path
     _, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert fleet.state() == {"old-0": Counter(web=2), "new-0": Counter(web=1)}
     assert forced_moves(problem) == 2
+
+
+REOPENED = """
+pool a {
+  count = 3
+  cpu = 8
+  memory = 32GiB
+  price = 1.00 USD/h
+}
+
+pool c {
+  count = 2
+  cpu = 8
+  memory = 8GiB
+  price = 0.30 USD/h
+}
+
+workload u {
+  replicas = 1
+  cpu = 2
+  memory = 10GiB
+}
+
+workload w {
+  replicas = 4
+  cpu = 2
+  memory = 1GiB
+}
+
+workload v {
+  replicas = 1
+  cpu = 1
+  memory = 1GiB
+}
+
+policy {
+  move_price = 0.01 USD/h
+  min_saving = 0%
+}
+"""
+
+
+def test_a_node_closed_and_opened_again_in_one_pass_is_not_emptied_by_its_old_record(tmp_path):
+    # Worked by hand, one pass over a-0, a-1, c-0 (dearest first, then in order of rows):
+    # a-0 (u: 10 GiB, no room for it elsewhere, no class cheaper for it) merges with the
+    # lightest node c-0 (v) onto the free a-2 (1.00 < 1.00 + 0.30 less the changes); a-1
+    # (w x 4, full; a-2 has room for 2) is replaced by a free c node: c-0, free again, is the
+    # first. The pass then reaches c-0's record from before (emptied, closed): the node of
+    # that name now runs w, and must not be closed as if it were that empty record.
+    running = [("u", "a-0")] + [("w", "a-1")] * 4 + [("v", "c-0")]
+    problem = problem_of(tmp_path, REOPENED, running)
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    fleet.improve(None)
+    end = fleet.state()
+    assert end == {"a-2": Counter(u=1, v=1), "c-0": Counter(w=4)}
+    assert not _Checker(problem, set(), "").broken(end)
+    # 1.30 USD/h, 6 moves, a-0 and a-1 drained (c-0 runs again: not drained)
+    assert objective_value(problem, "cost+moves", end, set()) == Fraction("1.30") + 8 * MOVE_PRICE
 
 
 SPREAD = """

@@ -3,7 +3,12 @@ E0503 at the rule, or at the policy's root file where a violation has no place i
 
 from __future__ import annotations
 
-from fitlang.solve.verify import verify
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fitlang.solve.verify import verify, verify_state
 
 from solving import problem_from
 
@@ -33,3 +38,113 @@ def test_a_violation_with_no_place_in_the_policy_points_at_the_root_file(tmp_pat
     violations, _ = verify(problem, document, "root.fit")
     assert _where(violations) == [("E0503", "root.fit", 1, 1)]
     assert violations[0].message == "the placement states cost = 5.0; its nodes give 2.0"
+
+
+# ---- a state of a move, verified per node and demand (`verify_state`) -------------------------
+
+STATE_POLICY = '''import "std/accelerators"
+
+pool h100 {
+  count = 2
+  cpu = 64
+  memory = 512GiB
+  gpu {
+    model = H100
+    count = 2
+  }
+  price = 10 USD/h
+  zone = "a"
+}
+
+pool trn {
+  count = 2
+  cpu = 16
+  memory = 64GiB
+  gpu {
+    model = TRAINIUM2
+    count = 4
+  }
+  price = 8 USD/h
+  zone = "b"
+}
+
+pool std {
+  count = 2
+  cpu = 4
+  memory = 16GiB
+  price = 1 USD/h
+  zone = "b"
+}
+
+workload chat {
+  cpu = 8
+  memory = 64GiB
+  throughput = 500
+  gpu {
+    option H100 {
+      count = 1
+      throughput = 250
+    }
+    option TRAINIUM2 {
+      count = 2
+      throughput = 150
+    }
+  }
+}
+
+workload web {
+  replicas = 3
+  cpu = 2
+  memory = 4GiB
+  anti_affinity self on node
+  spread zone max_skew 1
+}
+
+workload db {
+  replicas = 2
+  cpu = 2
+  memory = 8GiB
+  anti_affinity web on zone
+}
+'''
+
+
+def _file_of(problem, state, bought):
+    """The placement file of a state as `fitc solve` would list it, written here (not by
+    verify.py): nodes and demands in name order, replicas numbered from 0 per demand."""
+    numbered: Counter = Counter()
+    assignments = []
+    for node in sorted(state):
+        for name, amount in sorted(state[node].items()):
+            demand = problem.demand(name)
+            for _ in range(max(amount, 0)):
+                item = {"workload": demand.workload, "replica": numbered[name], "node": node}
+                if demand.group is not None:
+                    item["option"] = demand.option
+                assignments.append(item)
+                numbered[name] += 1
+    return numbered, {"assignments": assignments,
+                      "nodes": [{"name": n, "provisioned": True} for n in sorted(bought)]}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_state_verified_per_node_finds_what_verify_finds_in_its_file(tmp_path, data):
+    """`verify_state` reads a state per node and demand, not through a file: on random states
+    (rules broken or kept, nodes the policy lacks, ruled-out classes, more replicas than asked)
+    it finds the same violations, in the same order, as `verify` of the file written here."""
+    import dataclasses
+
+    problem = problem_from(tmp_path, STATE_POLICY)
+    names = [d.name for d in problem.demands]
+    nodes = ["h100-0", "h100-1", "trn-0", "trn-1", "std-0", "std-1", "gone-0"]
+    state = {node: Counter({name: data.draw(st.integers(0, 2)) for name in names}) for node in nodes}
+    counted = data.draw(st.booleans())
+    numbered, document = _file_of(problem, state, set())
+    read_as = problem if not counted else dataclasses.replace(problem, demands=[
+        dataclasses.replace(d, replicas=numbered[d.name]) for d in problem.demands])
+    expected, problems = verify(read_as, document, "root.fit")
+    found = verify_state(problem, state, set(), "root.fit", counted=counted)
+    assert problems == []
+    assert [(d.code, d.path, d.span.line, d.span.column, d.message) for d in found] == \
+        [(d.code, d.path, d.span.line, d.span.column, d.message) for d in expected]

@@ -87,7 +87,7 @@ class HighsBackend:
                 indices = np.fromiter(start.keys(), dtype=np.int32, count=len(start))
                 values = np.fromiter(start.values(), dtype=float, count=len(start))
                 highs.setSolution(len(start), indices, values)
-            _watch(highs, deadline, improving, cpu_deadline)
+            watch(highs, deadline, improving, cpu_deadline)
             highs.run()
             if start and _stale_start(highs, form):
                 highs.setOptionValue("presolve", "off")
@@ -163,7 +163,7 @@ def _highs_with(form: MatrixForm):
     return highs
 
 
-def _watch(highs, deadline: float | None, improving: Improving | None,
+def watch(highs, deadline: float | None, improving: Improving | None,
            cpu_deadline: float | None = None) -> None:
     """Report each improving solution with the bound so far; stop at the deadline (HiGHS's own
     time limit counts its run only; this also counts the time the caller lost before it), or

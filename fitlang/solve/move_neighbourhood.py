@@ -53,8 +53,8 @@ import numpy as np
 from scipy import sparse
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
-from fitlang.solve.backends import _watch
-from fitlang.solve.move_scale import ScaleMove, _Node, _SpreadCounts, _zone
+from fitlang.solve.backends import watch
+from fitlang.solve.move_scale import FleetNode, ScaleMove, SpreadCounts, zone_of
 
 CPU_SECONDS = 1.6  # of process CPU over all steps,
 STEP_CPU_SECONDS = 0.4  # and in one step's branch and bound (so that the fourth pair is tried:
@@ -73,7 +73,7 @@ MAX_COLUMNS = 6_000  # a step's model (an estimate bounds the nodes in use it fr
 MAX_STEPS = 40  # neighbourhoods tried at most
 IMPROVEMENT = 1e-6  # the MIP's value must fall by more than this (USD/h) to be spliced
 
-Zone = tuple  # (cluster, zone) as `move_scale._zone` gives it
+Zone = tuple  # (cluster, zone) as `move_scale.zone_of` gives it
 
 
 @dataclass
@@ -182,7 +182,7 @@ def _neighbourhoods(fleet: ScaleMove, free_demands: set[str]) -> list[tuple[Zone
     there could save (`_potentials`: seed 2, the repriced pool's zone); ties by name."""
     worth = _potentials(fleet, free_demands)
     churn = _churn(fleet)
-    zones = sorted({_zone(c) for c in fleet.problem.classes if c.count}, key=str)
+    zones = sorted({zone_of(c) for c in fleet.problem.classes if c.count}, key=str)
     pairs: list[tuple[Zone, ...]] = [(a, b) for i, a in enumerate(zones) for b in zones[i + 1:]]
     if len(zones) == 1:
         pairs = [(zones[0],)]
@@ -207,13 +207,13 @@ def _churn(fleet: ScaleMove) -> Counter:
     owners = fleet.owners
     for name, node in fleet.nodes.items():
         now = fleet.running_now.get(name, Counter())
-        zone = _zone(node.node_class)
+        zone = zone_of(node.node_class)
         churn[zone] += sum(max(0, count - now[d]) for d, count in node.hosted.items())
         churn[zone] += 1 if node.hosted and not now else 0
     for name, now in fleet.running_now.items():
         if name not in owners:
             continue
-        zone = _zone(owners[name])
+        zone = zone_of(owners[name])
         in_use = fleet.nodes.get(name)
         hosted = in_use.hosted if in_use is not None else Counter()
         churn[zone] += sum(max(0, count - hosted[d]) for d, count in now.items())
@@ -232,9 +232,9 @@ def _potentials(fleet: ScaleMove, free_demands: set[str]) -> dict[tuple, dict[Zo
     classes = problem.classes
     has_free = np.array([c.count > sum(1 for n in c.node_names[:c.count] if n in fleet.nodes)
                          if c.count < 64 else True for c in classes])
-    zone_of = [_zone(c) for c in classes]
-    zones = sorted(set(zone_of), key=str)
-    in_zone = {z: np.array([zone_of[i] == z for i in range(len(classes))]) for z in zones}
+    class_zones = [zone_of(c) for c in classes]
+    zones = sorted(set(class_zones), key=str)
+    in_zone = {z: np.array([class_zones[i] == z for i in range(len(classes))]) for z in zones}
     capacity = np.maximum(fleet.class_capacity, 1)
     prices = np.array([float(c.price) for c in classes])
     worth: dict[tuple, dict[Zone, float]] = {}
@@ -250,14 +250,14 @@ def _potentials(fleet: ScaleMove, free_demands: set[str]) -> dict[tuple, dict[Zo
         found = {}
         for zone in zones:
             allowed = in_zone[zone] & has_free
-            if zone == _zone(node.node_class):
+            if zone == zone_of(node.node_class):
                 allowed = allowed.copy()
                 allowed[own] = True
             least = fractional[allowed].min(initial=np.inf)
             if least < price:
                 found[zone] = price - least
         if found:
-            worth[_zone(node.node_class), node.name] = found
+            worth[zone_of(node.node_class), node.name] = found
     return worth
 
 
@@ -277,13 +277,13 @@ def _zone_apart(problem) -> dict[str, set[str]]:
 
 def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) -> _Neighbourhood | None:
     problem = fleet.problem
-    candidates_in_use = sorted((n for n in fleet.nodes.values() if n.hosted and _zone(n.node_class) in zones
+    candidates_in_use = sorted((n for n in fleet.nodes.values() if n.hosted and zone_of(n.node_class) in zones
                                 and not any(d in problem.pinned for d in n.hosted)),
                                key=lambda n: (-n.node_class.price, n.row))[:MAX_NODES_IN_USE]
     free: Counter = Counter()
     fixed: dict[str, Counter] = {}
     before: dict[str, Counter] = {}
-    in_use: list[_Node] = []
+    in_use: list[FleetNode] = []
     for node in candidates_in_use:  # the dearest, while the model stays small (an upper bound
         # on its columns: every free demand on every node, with the nodes not in use to come)
         freed = {d for d in node.hosted if d in free_demands}
@@ -298,7 +298,7 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) ->
     names = [n.name for n in in_use]
     # nodes not in use: of the classes cheapest for their cores first (at 10,000 nodes a
     # zone has more classes than a step can weigh)
-    candidates = sorted((c for c in problem.classes if _zone(c) in zones and
+    candidates = sorted((c for c in problem.classes if zone_of(c) in zones and
                          _eligible_among(fleet, c, free)),
                         key=lambda c: (c.price / max(c.capacity["cpu"], 1), c.id))
     for node_class in candidates:
@@ -432,13 +432,13 @@ def _zone_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tupl
     in_pair: Counter = Counter()  # (workload, zone) -> its replicas on the pair's freed nodes now
     for name, counts in hood.before.items():
         for demand, count in counts.items():
-            in_pair[workload_of[demand], _zone(hood.class_of[name])] += count
+            in_pair[workload_of[demand], zone_of(hood.class_of[name])] += count
     present: dict[tuple[str, Zone], int | bool] = {}
     for workload in sorted(apart):
         for zone in hood.zones:
             fixed_here = fleet.in_zone[workload, zone] - in_pair[workload, zone] > 0
             columns = [c for d, cols in x_of.items() if workload_of[d] == workload
-                       for n, c in cols if _zone(hood.class_of[n]) == zone]
+                       for n, c in cols if zone_of(hood.class_of[n]) == zone]
             if fixed_here:
                 present[workload, zone] = True
             elif columns:
@@ -472,7 +472,7 @@ def _zone_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tupl
 
 def _spread_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tuple[str, int]]]) -> None:
     """Per spread of a free demand: over zones, every domain within `max_skew` of every other
-    (the domains `_SpreadCounts` counts, a superset of `verify`'s); over another topology, each
+    (the domains `SpreadCounts` counts, a superset of `verify`'s); over another topology, each
     domain's count within the pair kept as it is."""
     problem = fleet.problem
     spreading = {d for d in hood.free if any(s.topology == "zone" for s in problem.demand(d).spreads)}
@@ -502,7 +502,7 @@ def _spread_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tu
 
 def _zone_spread(fleet: ScaleMove, hood: _Neighbourhood, demand: Demand, spread,
                  columns: list[tuple[str, int]]) -> None:
-    counts = _SpreadCounts(fleet.problem, demand, "zone", spread.max_skew)
+    counts = SpreadCounts(fleet.problem, demand, "zone", spread.max_skew)
     for class_row, amount in hood.hosts.get(demand.name, ()):  # its replicas outside the step
         domain = counts.of_class[class_row]
         if domain >= 0:
@@ -578,7 +578,7 @@ def _solve(hood: _Neighbourhood, cpu_deadline: float | None = None) -> dict[str,
     start = _start(hood)
     highs.setSolution(columns, np.arange(columns, dtype=np.int32), start)
     # the branch and bound stops at the cap on the steps' CPU (its best solution so far kept)
-    _watch(highs, None, None, None if cpu_deadline is None else max(cpu_deadline, time.process_time() + 0.1))
+    watch(highs, None, None, None if cpu_deadline is None else max(cpu_deadline, time.process_time() + 0.1))
     highs.run()
     info = highs.getInfo()
     if info.primal_solution_status != 2:

@@ -28,7 +28,7 @@ only within its zone and cluster, where those rules count it as before, except: 
 rules only keep it apart from workloads by zone, to any zone where none of them runs
 (anti-affinities on a node are kept node by node and lock no zone); where they are only its
 own spreads (not over `node`), to any domain where every spread keeps its skew
-(`_SpreadCounts`, counted as the fleet moves). `verify` checks the end state
+(`SpreadCounts`, counted as the fleet moves). `verify` checks the end state
 (`moving.solve_move` falls back to the whole model where it breaks a rule).
 
 The bound: the objective is a sum of the cost and the priced changes, each no less than its
@@ -75,7 +75,7 @@ FREE_NODE_TRIES = 8  # the cheapest (class, nodes) a node's replicas are tried o
 
 
 @dataclass
-class _Node:
+class FleetNode:
     """A node in use: what it hosts, and its row in `_Rows`."""
 
     name: str
@@ -85,7 +85,7 @@ class _Node:
     hosted: Counter = field(default_factory=Counter)
 
 
-Moved = tuple[_Node, Demand, _Node]  # a replica moved: from, what, onto
+Moved = tuple[FleetNode, Demand, FleetNode]  # a replica moved: from, what, onto
 
 
 class _Rows:
@@ -114,7 +114,7 @@ class _Rows:
         self.free[row] = [capacity[r] for r in RESOURCES]
         self.capacity[row] = [capacity[r] for r in RESOURCES]
         self.of_class[row] = self.class_index[node_class.id]
-        self.of_zone[row] = self.zone(_zone(node_class))
+        self.of_zone[row] = self.zone(zone_of(node_class))
         self.alive[row] = True
         return row
 
@@ -136,7 +136,7 @@ class _Rows:
         return np.flatnonzero(mask)
 
 
-class _SpreadCounts:
+class SpreadCounts:
     """One spread over a topology other than `node` of a demand: its replicas per domain, and
     which domain each class is in, so that the domains a replica may go to keeping the skew
     are found at once. The domains are those of the eligible classes with nodes or offers:
@@ -186,12 +186,13 @@ class ScaleMove:
         self.zoned = {d.name for d in problem.demands if _zoned(d) or d.workload in named}
         self.avoid = _apart_by_zone(problem)
         self.spreads = _spread_counts(problem, named)
-        self.nodes: dict[str, _Node] = {}
+        self.nodes: dict[str, FleetNode] = {}
         self.bought: set[str] = set(problem.bought_now)
         self.watts = {scope.name: Fraction(0) for scope in problem.power_caps}
         self.in_group: Counter = Counter()
         self.next_free: dict[str, int] = {}  # class id -> where its search for a free node resumes
         self.unplaced: list[str] = []
+        self.zone_rules: dict[str, tuple[frozenset, list[tuple[str, bool]], list[str]]] = {}
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
         self.running_now = current_state(problem)
         self.weight = _weights(problem)
@@ -208,38 +209,38 @@ class ScaleMove:
 
     # ---- the state --------------------------------------------------------------------------
 
-    def node(self, name: str) -> _Node:
+    def node(self, name: str) -> FleetNode:
         """The node in use of that name (opened if it was not)."""
         found = self.nodes.get(name)
         if found is None:
             node_class = self.owners[name]
             capacity = node_class.node_capacity.get(name, node_class.capacity)
-            found = _Node(name, node_class, capacity, self.rows.open(name, node_class, capacity))
+            found = FleetNode(name, node_class, capacity, self.rows.open(name, node_class, capacity))
             self.nodes[name] = found
             self._opened(node_class, 1)
             if node_class.provisioned:
                 self.bought.add(name)
         return found
 
-    def add(self, node: _Node, demand: Demand, amount: int = 1) -> None:
+    def add(self, node: FleetNode, demand: Demand, amount: int = 1) -> None:
         node.hosted[demand.name] += amount
         self.rows.free[node.row] -= self.need[demand.name] * amount
-        self.in_zone[demand.workload, _zone(node.node_class)] += amount
+        self.in_zone[demand.workload, zone_of(node.node_class)] += amount
         self._count_spreads(node, demand, amount)
 
-    def _count_spreads(self, node: _Node, demand: Demand, amount: int) -> None:
+    def _count_spreads(self, node: FleetNode, demand: Demand, amount: int) -> None:
         row = self.rows.of_class[node.row]
         for spread in self.spreads.get(demand.name, ()):
             domain = spread.of_class[row]
             if domain >= 0:
                 spread.counts[domain] += amount
 
-    def remove(self, node: _Node, demand: Demand, amount: int = 1) -> None:
+    def remove(self, node: FleetNode, demand: Demand, amount: int = 1) -> None:
         node.hosted[demand.name] -= amount
         if not node.hosted[demand.name]:
             del node.hosted[demand.name]
         self.rows.free[node.row] += self.need[demand.name] * amount
-        self.in_zone[demand.workload, _zone(node.node_class)] -= amount
+        self.in_zone[demand.workload, zone_of(node.node_class)] -= amount
         self._count_spreads(node, demand, -amount)
 
     def _opened(self, node_class: NodeClass, sign: int) -> None:
@@ -274,7 +275,7 @@ class ScaleMove:
         self.next_free[node_class.id] = index
         return names[index] if index < node_class.count else None
 
-    def takes(self, node: _Node, demand: Demand) -> bool:
+    def takes(self, node: FleetNode, demand: Demand) -> bool:
         """The node rules the rows do not hold: one replica per node, apart, alone."""
         if demand.one_per_node and node.hosted[demand.name]:
             return False
@@ -284,11 +285,11 @@ class ScaleMove:
         return not any(d in self.apart.get(demand.name, ()) for d in others)
 
     def targets(self, demand: Demand, zone: tuple | None, rows: np.ndarray | None = None,
-                source: NodeClass | None = None) -> list[_Node]:
+                source: NodeClass | None = None) -> list[FleetNode]:
         """The nodes in use that take one more replica (from a node of `zone`), in row order;
         of `rows` only where given. A replica of a demand whose only rules over a topology are
         its spreads, taken off a node of `source` (and not counted now), may go to any domain
-        of each spread that keeps its skew (`_SpreadCounts.allowed`)."""
+        of each spread that keeps its skew (`SpreadCounts.allowed`)."""
         eligible = self.eligible_mask[demand.name]
         zones = None
         if source is not None and demand.name in self.spreads:
@@ -314,16 +315,16 @@ class ScaleMove:
 
     def _may_go(self, demands: list[Demand], source: NodeClass, target: NodeClass) -> bool:
         """May all these replicas go from a node of `source` to one of `target` (its zone)?"""
-        if _zone(source) == _zone(target):
+        if zone_of(source) == zone_of(target):
             return True
-        row = self.rows.zone(_zone(target))
+        row = self.rows.zone(zone_of(target))
         return all(d.name not in self.zoned or d.name in self.spreads or  # (`_fit_all` checks these)
-                   row in self._zones_from(d, _zone(source)) for d in demands)
+                   row in self._zones_from(d, zone_of(source)) for d in demands)
 
     def packing(self) -> SimpleNamespace:
         """The nodes in use by class, as `bound.lower_bound` reads a packing (`nodes`: class
         id -> nodes with `hosted`): their pairs start its master."""
-        by_class: dict[str, list[_Node]] = {}
+        by_class: dict[str, list[FleetNode]] = {}
         for node in self.nodes.values():
             by_class.setdefault(node.node_class.id, []).append(node)
         return SimpleNamespace(nodes=by_class)
@@ -354,7 +355,7 @@ class ScaleMove:
                         self.add(self.node(name), demand, kept)
                     left, count = left - kept, count - kept
                 moved = min(count, left)  # ruled out here: placed again, near where it ran
-                displaced += [(demand, _zone(node_class))] * moved
+                displaced += [(demand, zone_of(node_class))] * moved
                 left -= moved
             displaced += [(demand, None)] * left  # on nodes the policy lacks, or new
         return displaced + self._short_options(displaced)
@@ -395,7 +396,7 @@ class ScaleMove:
                 continue
             self.add(target, demand)
 
-    def _fullest(self, demand: Demand, zone: tuple | None) -> _Node | None:
+    def _fullest(self, demand: Demand, zone: tuple | None) -> FleetNode | None:
         """The fullest node in use (of the zone) that takes the replica."""
         fitting = self.targets(demand, zone)
         return min(fitting, key=lambda n: (_slack(self.rows.free[n.row], n.capacity, demand), n.row),
@@ -407,20 +408,32 @@ class ScaleMove:
         those running the fewest of it first (a spread stays even)."""
         if demand.name not in self.zoned:
             return [None]
-        zones = {_zone(self.problem.node_class(c)) for c in demand.eligible}
-        for rule in demand.affinities:
-            if rule.topology != "zone":
-                continue
-            target = demand.workload if rule.target == "self" else rule.target
+        eligible_zones, rules, kept_away_by = self._zone_rules(demand)
+        zones = set(eligible_zones)
+        for target, anti in rules:
             hosting = {z for z in zones if self.in_zone[target, z]}
-            zones = zones - hosting if rule.anti else (zones & hosting or zones)
-        for other in self.problem.demands:  # their anti-affinity keeps this one away too
-            for rule in other.affinities:
-                if rule.anti and rule.topology == "zone" and rule.target == demand.workload:
-                    zones = {z for z in zones if not self.in_zone[other.workload, z]}
+            zones = zones - hosting if anti else (zones & hosting or zones)
+        for other in kept_away_by:  # their anti-affinity keeps this one away too
+            zones = {z for z in zones if not self.in_zone[other, z]}
         return sorted(zones, key=lambda z: (self.in_zone[demand.workload, z], str(z)))
 
-    def _open_for(self, demand: Demand, zones: list[tuple | None], upcoming: list[Displaced]) -> _Node | None:
+    def _zone_rules(self, demand: Demand) -> tuple[frozenset, list[tuple[str, bool]], list[str]]:
+        """What `_zones_for` reads of the policy, found once per demand (at inventory 10,000
+        nodes, read again for each of ~900 replicas it was a second of CPU): the zones of its
+        classes, its rules over zones (target workload, anti?) in order, and the workloads
+        whose anti-affinity on a zone names it, in the policy's order."""
+        found = self.zone_rules.get(demand.name)
+        if found is None:
+            zones = frozenset(zone_of(self.problem.node_class(c)) for c in demand.eligible)
+            rules = [(demand.workload if rule.target == "self" else rule.target, rule.anti)
+                     for rule in demand.affinities if rule.topology == "zone"]
+            kept_away_by = [other.workload for other in self.problem.demands for rule in other.affinities
+                            if rule.anti and rule.topology == "zone" and rule.target == demand.workload]
+            found = self.zone_rules[demand.name] = (zones, rules, kept_away_by)
+        return found
+
+    def _open_for(self, demand: Demand, zones: list[tuple | None],
+                  upcoming: list[Displaced]) -> FleetNode | None:
         """A new node for a replica, in one of the zones (None: any): of the eligible class
         whose price over what one of its nodes would hold (this replica and, filled first fit,
         the replicas to place next: `_fill`) is least. (Ranked by this replica's workload
@@ -428,7 +441,7 @@ class ScaleMove:
         31 nodes of small classes where 16 of a larger one take it: 17.8 USD/h for 8.7.)"""
         classes = [self.problem.node_class(c) for c in demand.eligible]
         if None not in zones and demand.name in self.zoned:
-            classes = [c for c in classes if _zone(c) in zones]
+            classes = [c for c in classes if zone_of(c) in zones]
         zones_of: dict[str, list[tuple | None]] = {}  # the zones each upcoming demand may use
         weighed: list[tuple[Fraction, str, str]] = []
         for node_class in classes:
@@ -456,7 +469,7 @@ class ScaleMove:
             return 0
         hosted = Counter({demand.name: 1})
         held = self.weight[demand.name]
-        zone = _zone(node_class)
+        zone = zone_of(node_class)
         for other, ran_in in upcoming:
             name = other.name
             if node_class.id not in self.eligible[name] or (self.need[name] > free).any():
@@ -487,15 +500,16 @@ class ScaleMove:
             for node in sorted(self._movable_nodes(), key=lambda n: (-n.node_class.price, n.row)):
                 if deadline is not None and time.monotonic() > deadline:
                     return
-                if node.name in self.nodes and (self._delete(node) or self._onto_free_node([node]) or
-                                                self._merge(node)):
+                if self.nodes.get(node.name) is not node:
+                    continue  # closed earlier in the pass (and maybe open again as a new record)
+                if self._delete(node) or self._onto_free_node([node]) or self._merge(node):
                     changed = True
 
-    def _movable_nodes(self) -> list[_Node]:
+    def _movable_nodes(self) -> list[FleetNode]:
         return [n for n in self.nodes.values()
                 if n.hosted and not any(d in self.problem.pinned for d in n.hosted)]
 
-    def _change_price(self, node: _Node) -> Fraction:
+    def _change_price(self, node: FleetNode) -> Fraction:
         """The priced changes of moving all its replicas away: a move for each replica that
         runs here now (those repair placed here move anyway), and the node drained if it
         runs work now."""
@@ -503,7 +517,7 @@ class ScaleMove:
         moved = sum(min(count, now[d]) for d, count in node.hosted.items())
         return self.price * (moved + (1 if now else 0))
 
-    def _delete(self, node: _Node) -> bool:
+    def _delete(self, node: FleetNode) -> bool:
         if node.node_class.price - self._change_price(node) <= 0:
             return False
         plan = self._fit_all([node], None)
@@ -512,10 +526,10 @@ class ScaleMove:
         self._carry_out([node], plan)
         return True
 
-    def _used(self, node: _Node) -> np.ndarray:
+    def _used(self, node: FleetNode) -> np.ndarray:
         return np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
 
-    def _onto_free_node(self, sources: list[_Node]) -> bool:
+    def _onto_free_node(self, sources: list[FleetNode]) -> bool:
         """The replicas of the nodes onto free nodes of one class, where that lowers the
         objective: one node for two sources (`merge`); for one (`replace`), up to
         `SPLIT_NODES` (inventory 1,000: a 3.02 USD/h node running five services one a node
@@ -559,10 +573,10 @@ class ScaleMove:
                 return True
         return False
 
-    def _open_free(self, node_class: NodeClass, count: int) -> list[_Node] | None:
+    def _open_free(self, node_class: NodeClass, count: int) -> list[FleetNode] | None:
         """`count` free nodes of the class opened (None, and none opened, if it lacks them
         or a power cap or buy limit would be passed)."""
-        opened: list[_Node] = []
+        opened: list[FleetNode] = []
         for _ in range(count):
             name = self.free_node(node_class) if self.may_open(node_class) else None
             if name is None:
@@ -572,7 +586,7 @@ class ScaleMove:
             opened.append(self.node(name))
         return opened
 
-    def _merge(self, node: _Node) -> bool:
+    def _merge(self, node: FleetNode) -> bool:
         """A node at most half used and one of a few partners onto one free node cheaper than
         both (inventory 1,000: a service one a node that needs a labelled class opened small
         nodes of its own while other services' nodes of an unlabelled class were half empty).
@@ -603,16 +617,16 @@ class ScaleMove:
                 break
         return False
 
-    def _fit_all(self, sources: list[_Node], rows: np.ndarray | None) -> list[Moved] | None:
+    def _fit_all(self, sources: list[FleetNode], rows: np.ndarray | None) -> list[Moved] | None:
         """First fit of the nodes' replicas (largest first) onto the other nodes in use (of
         `rows` where given); None if one does not fit. The targets are left as they were."""
         plan: list[Moved] = []
         alive = [self.rows.alive[node.row] for node in sources]
         self.rows.alive[[node.row for node in sources]] = False  # not onto themselves
-        taken_off: list[tuple[_Node, Demand]] = []  # each replica leaves before its target is chosen
+        taken_off: list[tuple[FleetNode, Demand]] = []  # each replica leaves before its target is chosen
         try:
             for node in sources:
-                zone = _zone(node.node_class)
+                zone = zone_of(node.node_class)
                 for name in sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d)):
                     demand = self.problem.demand(name)
                     self.remove(node, demand)
@@ -631,7 +645,7 @@ class ScaleMove:
             for node, demand in taken_off:
                 self.add(node, demand)
 
-    def _carry_out(self, sources: list[_Node], plan: list[Moved]) -> None:
+    def _carry_out(self, sources: list[FleetNode], plan: list[Moved]) -> None:
         for source, demand, target in plan:
             self.remove(source, demand)
             self.add(target, demand)
@@ -656,7 +670,7 @@ class ScaleMove:
                          backend="move_scale")
 
 
-def _zone(node_class: NodeClass) -> tuple:
+def zone_of(node_class: NodeClass) -> tuple:
     """Where a topology rule counts a node: its cluster and zone (its region if it has none:
     a pool may state its zone without its region, an inventory's node both)."""
     return (node_class.cluster, node_class.zone or node_class.region)
@@ -693,17 +707,17 @@ def _apart_by_zone(problem: Problem) -> dict[str, frozenset[str]]:
     return found
 
 
-def _spread_counts(problem: Problem, named: set[str]) -> dict[str, list[_SpreadCounts]]:
+def _spread_counts(problem: Problem, named: set[str]) -> dict[str, list[SpreadCounts]]:
     """Per demand whose only rules over a topology are spreads (not over `node`; anti-
     affinities on a node aside) and that no other workload's rule over a topology names: its
     spreads' counts. Its replicas may change zone where every spread keeps its skew."""
-    found: dict[str, list[_SpreadCounts]] = {}
+    found: dict[str, list[SpreadCounts]] = {}
     for demand in problem.demands:
         if not demand.spreads or demand.latency or demand.gang or demand.workload in named or \
                 any(s.topology == "node" for s in demand.spreads) or \
                 any(not (r.anti and r.topology == "node") for r in demand.affinities):
             continue
-        found[demand.name] = [_SpreadCounts(problem, demand, s.topology, s.max_skew) for s in demand.spreads]
+        found[demand.name] = [SpreadCounts(problem, demand, s.topology, s.max_skew) for s in demand.spreads]
     return found
 
 

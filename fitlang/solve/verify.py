@@ -101,6 +101,15 @@ def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagno
             violations.append(violation(root, f"`{demand.name}` may not run on `{node}`: {reason.rule}"
                                         + (f" ({reason.detail})" if reason.detail else ""),
                                         reason.origin or demand.origin))
+    return _checked(problem, owner, demands, hosted, seen, _unplaced(demands, document), bought,
+                    document, root, violations), []
+
+
+def _checked(problem: Problem, owner: _Owners, demands: dict[str, Demand], hosted: dict[str, Counter],
+             seen: set[tuple[str, int]], unplaced: dict[str, list[int]], bought: set[str],
+             document: dict, root: str, violations: list[Diagnostic]) -> list[Diagnostic]:
+    """Every rule's check over the replicas read (node -> demand -> replicas there), after
+    the violations found reading them."""
     placed_on: dict[str, Counter] = {}
     for node, counts in hosted.items():
         for name, amount in counts.items():
@@ -108,25 +117,98 @@ def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagno
                 placed_on[name] = Counter()
             placed_on[name][node] += amount
     placed = Placed(problem, owner, demands, hosted, placed_on, seen, Counter(w for w, _ in seen),
-                    _unplaced(demands, document), bought, owner.counts(), root)
+                    unplaced, bought, owner.counts(), root)
     timed = problem.timeline is not None
     for rule in rules.RULES:  # each rule's own check (fitlang/rules), in the registry's order
         if rule.check is not None and not (timed and rule.name in timing.PER_STEP):
             violations += rule.check(placed)
     if timed:  # with a horizon: windows, then every step on its own (issue 19)
-        return violations + _timed(placed, document, root), []
+        return violations + _timed(placed, document, root)
     violations += _objective(problem, owner, hosted, bought, document, root)
-    return violations, []
+    return violations
 
 
 def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bought: set[str],
                  root: str = "", counted: bool = True) -> list[Diagnostic]:
-    """`verify` of a state of a move (node -> demand name -> replicas there) read back as a
-    placement file. `counted`: each demand is asked for as many replicas as the state holds (a
-    state mid-move, where old and new replicas run side by side); else the policy's count (an
-    end state, which must place every replica)."""
+    """`verify` of a state of a move (node -> demand name -> replicas there) as `verify` reads
+    the placement file that lists it (its replicas numbered from 0 per demand, nodes and
+    demands in name order, the bought nodes listed; `_state_document` writes that file, and
+    tests/test_verify.py checks, with a writer of its own, that both readings give the same
+    violations in the same order): here its replicas are read per node
+    and demand, not one assignment at a time (at 10,000 nodes the file's 17,000 assignments
+    were half of each of a plan's dozen checks). `counted`: each demand is asked for as many
+    replicas as the state holds (a state mid-move, where old and new replicas run side by
+    side); else the policy's count (an end state, which must place every replica)."""
+    if problem.timeline is not None:  # (a state has no times: read as its file, it breaks them)
+        problem, document = _state_document(problem, state, bought, counted)
+        found, problems = verify(problem, document, root)
+        assert not problems, problems  # the document is made here: its shape is right
+        return found
+    if counted:
+        problem = _counted(problem, _state_counts(state))
+    owner = _Owners(problem, bought)
+    demands = {d.name: d for d in problem.demands}
+    violations: list[Diagnostic] = []
+    hosted: dict[str, Counter] = {}
+    seen: set[tuple[str, int]] = set()
+    numbered: Counter = Counter()
+    for node in sorted(state):
+        node_class = owner.get(node)
+        for name, amount in sorted(state[node].items()):
+            if amount <= 0:
+                continue
+            demand = demands[name]
+            first, numbered[name] = numbered[name], numbered[name] + amount
+            if node_class is None:
+                violations += [violation(root, f"`{name}` replica {replica} is on `{node}`, which is not "
+                                         "a node of this policy", demand.origin)
+                               for replica in range(first, first + amount)]
+                continue
+            counts = hosted.get(node)
+            if counts is None:
+                counts = hosted[node] = Counter()
+            counts[name] += amount
+            reason = demand.excluded.get(node_class.id)
+            if reason is None and first + amount <= demand.replicas:  # (numbered once each: no twice)
+                seen.update((name, replica) for replica in range(first, first + amount))
+                continue
+            for replica in range(first, first + amount):  # (in the order the file lists them)
+                key = (name, replica)
+                if (key in seen and demand.min_segment is None) or replica >= demand.replicas:
+                    violations.append(violation(root, f"`{name}` replica {replica} is placed twice or "
+                                                f"does not exist (replicas = {demand.replicas})",
+                                                demand.spans.get("replicas", demand.origin)))
+                seen.add(key)
+                if reason is not None:
+                    violations.append(violation(root, f"`{name}` may not run on `{node}`: {reason.rule}"
+                                                + (f" ({reason.detail})" if reason.detail else ""),
+                                                reason.origin or demand.origin))
+    document = {"assignments": [], "nodes": [{"name": n, "provisioned": True} for n in sorted(bought)]}
+    return _checked(problem, owner, demands, hosted, seen, {}, bought, document, root, violations)
+
+
+def _state_counts(state: Mapping[str, Mapping[str, int]]) -> Counter:
+    counts: Counter = Counter()
+    for node_counts in state.values():
+        for name, amount in node_counts.items():
+            if amount > 0:
+                counts[name] += amount
+    return counts
+
+
+def _counted(problem: Problem, counts: Counter) -> Problem:
+    """The problem asking for each demand's replicas as the state holds them."""
     import dataclasses
 
+    return dataclasses.replace(problem, demands=[
+        dataclasses.replace(d, replicas=counts[d.name]) if counts[d.name] != d.replicas else d
+        for d in problem.demands])
+
+
+def _state_document(problem: Problem, state: Mapping[str, Mapping[str, int]], bought: set[str],
+                    counted: bool = True) -> tuple[Problem, dict]:
+    """The placement file a state of a move is (see `verify_state`), and the problem it is
+    read against."""
     counts: Counter = Counter()
     assignments = []
     for node in sorted(state):
@@ -139,14 +221,10 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
                 assignments.append(item)
                 counts[name] += 1
     if counted:
-        problem = dataclasses.replace(problem, demands=[
-            dataclasses.replace(d, replicas=counts[d.name]) if counts[d.name] != d.replicas else d
-            for d in problem.demands])
+        problem = _counted(problem, counts)
     document = {"assignments": assignments,
                 "nodes": [{"name": n, "provisioned": True} for n in sorted(bought)]}
-    violations, problems = verify(problem, document, root)
-    assert not problems, problems  # the document is made here: its shape is right
-    return violations
+    return problem, document
 
 
 def _unplaced(demands: dict[str, Demand], document: dict) -> dict[str, list[int]]:
