@@ -258,22 +258,63 @@ def lagrangian(instance: Instance, runs: list[Run], duals: Duals, least: dict[st
     return value + sum(instance.pools[p][2] * min(0.0, least[p]) for p in instance.pools)
 
 
-def master_duals(master: Master, instance: Instance) -> tuple[float, Duals]:
+def master_duals(master: Master, instance: Instance) -> tuple[float, Duals, dict[str, float]]:
+    """The master's value, its cover and cap duals, and what each pool's node count row is
+    worth (>= 0: a column enters the master only where its reduced cost is below minus that)."""
     value, pi, nu = master.solve()
-    return value, Duals(pi, nu)
+    dual = np.array(master.highs.getSolution().row_dual)
+    worth = {pool: max(0.0, -float(dual[len(master.runs) + index]))
+             for index, pool in enumerate(master.pools)}
+    return value, Duals(pi, nu), worth
+
+
+def first_fit_columns(instance: Instance, runs: list[Run], pricers: list[PoolPricing]) -> list[Column]:
+    """A node schedule per node of a first-fit packing (each replica at its earliest start, on
+    the first node of its first pool with room): columns that cover every run the packing
+    placed, so the master's first duals are not the artificials' penalties."""
+    by_pool = {p.pool: p for p in pricers}
+    nodes: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # pool -> (load, taken) per node
+    for index, run in enumerate(runs):
+        for _ in range(run.asked):
+            placed = False
+            for pool in run.pools:
+                pricer = by_pool[pool]
+                j = next((j for j, (k, _, _) in enumerate(pricer.items) if k == index), None)
+                if j is None:
+                    continue
+                span = slice(run.earliest, run.earliest + run.length())
+                opened = nodes.setdefault(pool, [])
+                for load, taken in opened + [(np.zeros((instance.steps, 3)), None)]:
+                    if (load[span] + run.need <= pricer.capacity + 1e-9).all():
+                        if taken is None:
+                            if len(opened) >= instance.pools[pool][2]:
+                                break
+                            taken = np.zeros(len(pricer.items), dtype=np.int64)
+                            opened.append((load, taken))
+                        load[span] += run.need
+                        taken[j] += 1
+                        placed = True
+                        break
+                if placed:
+                    break
+    return [by_pool[pool].column(taken) for pool, opened in nodes.items() for _, taken in opened]
 
 
 def node_schedule_bound(instance: Instance, limit: float, pricing_limit: float,
-                        smoothing: float = 0.5, log=print) -> dict:
-    """The best Lagrangian bound within `limit` CPU s, from the aggregate LP's duals on."""
+                        smoothing: float = 0.5, heuristic_share: float = 0.3, log=print) -> dict:
+    """The best Lagrangian bound within `limit` CPU s, from the aggregate LP's duals on: the
+    master first grown by the greedy pricing alone (cheap: no bound), for at most
+    `heuristic_share` of the limit, then rounds of exact pricing (each a bound)."""
     began = time.process_time()
     runs = runs_of(instance)
     lp, centre = aggregate_lp(instance, runs)
     log(f"aggregate LP {lp:.2f} ({time.process_time() - began:.1f} CPU s)")
     pricers = [PoolPricing(instance, pool, runs) for pool in instance.pools]
     master = Master(instance, runs)
+    for column in first_fit_columns(instance, runs, pricers):
+        master.add(column)
+    master_value = _grown_by_greedy(master, instance, pricers, began + heuristic_share * limit, log)
     best, point, history = -math.inf, centre, []
-    master_value = math.inf
     iteration = 0
     while True:
         iteration += 1
@@ -296,11 +337,34 @@ def node_schedule_bound(instance: Instance, limit: float, pricing_limit: float,
             f"master {master_value:11.2f}  columns {len(master.columns)}")
         if cpu >= limit or master_value - best <= 1e-5 * abs(best):
             break
-        master_value, proposed = master_duals(master, instance)
+        master_value = _grown_by_greedy(master, instance, pricers, time.process_time() + 0.05 * limit,
+                                        log)
+        _, proposed, _ = master_duals(master, instance)
         point = centre.mixed(proposed, smoothing)
     return {"lp": lp, "bound": best, "master": master_value, "iterations": iteration,
             "columns": len(master.columns), "cpu": time.process_time() - began,
             "history": history}
+
+
+def _grown_by_greedy(master: Master, instance: Instance, pricers: list[PoolPricing],
+                     until: float, log) -> float:
+    """Master rounds with the greedy pricing only, until it finds no column of negative
+    reduced cost or the CPU clock reaches `until`: the master's value (not a bound)."""
+    rounds = 0
+    while True:
+        value, duals, worth = master_duals(master, instance)
+        duals = _valid(duals)
+        added = 0
+        for pricer in pricers:
+            if pricer.items:
+                taken = pricer.greedy(duals)
+                if taken.any() and pricer.reduced_cost(taken, duals) < -worth[pricer.pool] - 1e-6:
+                    master.add(pricer.column(taken))
+                    added += 1
+        rounds += 1
+        if not added or time.process_time() >= until:
+            log(f"   greedy rounds {rounds}: master {value:.2f}, {len(master.columns)} columns")
+            return value
 
 
 def _valid(duals: Duals) -> Duals:
