@@ -247,9 +247,21 @@ class PoolPricing:
             if self.reduced_cost(x, duals) < self.reduced_cost(start, duals):
                 found = x
         proven = float(info.mip_dual_bound)
-        if not math.isfinite(proven):
-            proven = -math.inf
+        if not math.isfinite(proven):  # stopped before its root: the LP relaxation's value
+            proven = self._relaxed()
         return found, min(proven, self.reduced_cost(found, duals))
+
+    def _relaxed(self) -> float:
+        """The pricing's LP relaxation at the costs set: a lower bound on its least value."""
+        highs = self.highs
+        count = highs.getNumCol()
+        every = np.arange(count, dtype=np.int32)
+        highs.changeColsIntegrality(count, every, np.array([highspy.HighsVarType.kContinuous] * count))
+        highs.setOptionValue("time_limit", INF)
+        highs.run()
+        value = float(highs.getInfo().objective_function_value)
+        highs.changeColsIntegrality(count, every, np.array([highspy.HighsVarType.kInteger] * count))
+        return value if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal else -math.inf
 
 
 def lagrangian(instance: Instance, runs: list[Run], duals: Duals, least: dict[str, float]) -> float:
@@ -335,12 +347,16 @@ def node_schedule_bound(instance: Instance, limit: float, pricing_limit: float,
         history.append((iteration, cpu, lower, best, master_value))
         log(f"it {iteration:3d} {cpu:7.1f} CPU s  lagrangian {lower:11.2f}  best {best:11.2f}  "
             f"master {master_value:11.2f}  columns {len(master.columns)}")
-        if cpu >= limit or master_value - best <= 1e-5 * abs(best):
+        if cpu >= limit or (math.isfinite(best) and master_value - best <= 1e-5 * abs(best)):
             break
+        before = master_value
         master_value = _grown_by_greedy(master, instance, pricers, time.process_time() + 0.05 * limit,
                                         log)
         _, proposed, _ = master_duals(master, instance)
-        point = centre.mixed(proposed, smoothing)
+        # the master no lower: the columns priced at the mixed point did not help it, so price at
+        # its own duals (Wentges' mispricing step; at convergence that states the master's value)
+        stalled = master_value >= before - 1e-9 * abs(before)
+        point = proposed if stalled else centre.mixed(proposed, smoothing)
     return {"lp": lp, "bound": best, "master": master_value, "iterations": iteration,
             "columns": len(master.columns), "cpu": time.process_time() - began,
             "history": history}
