@@ -257,7 +257,7 @@ class PoolPricing:
         count = highs.getNumCol()
         every = np.arange(count, dtype=np.int32)
         highs.changeColsIntegrality(count, every, np.array([highspy.HighsVarType.kContinuous] * count))
-        highs.setOptionValue("time_limit", INF)
+        highs.setOptionValue("time_limit", 3600.0)  # kHighsInf is refused here
         highs.run()
         value = float(highs.getInfo().objective_function_value)
         highs.changeColsIntegrality(count, every, np.array([highspy.HighsVarType.kInteger] * count))
