@@ -259,9 +259,10 @@ class PoolPricing:
         highs.changeColsIntegrality(count, every, np.array([highspy.HighsVarType.kContinuous] * count))
         highs.setOptionValue("time_limit", 3600.0)  # kHighsInf is refused here
         highs.run()
-        value = float(highs.getInfo().objective_function_value)
+        solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        value = float(highs.getInfo().objective_function_value) if solved else -math.inf
         highs.changeColsIntegrality(count, every, np.array([highspy.HighsVarType.kInteger] * count))
-        return value if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal else -math.inf
+        return value
 
 
 def lagrangian(instance: Instance, runs: list[Run], duals: Duals, least: dict[str, float]) -> float:
