@@ -39,14 +39,15 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import highspy
 import numpy as np
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing_sites import KINDS, Instance, generate, instance_arguments  # noqa: E402
-from timing_sites_bound import Column, Master, Run, hourly_cost, runs_of  # noqa: E402
+from timing_sites import KINDS, Instance, generate, instance_arguments
+from timing_sites_bound import Column, Master, Run, hourly_cost, runs_of
 
 INF = highspy.kHighsInf
 

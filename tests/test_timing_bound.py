@@ -74,7 +74,7 @@ def _master_of_every_schedule(instance) -> float:
     node at each start, within the node's capacity at every step), solved as one LP."""
     steps, jobs = instance.steps, instance.jobs
     columns, costs = [], []
-    for pool, (site, kind_name, count) in instance.pools.items():
+    for pool, (site, kind_name, _) in instance.pools.items():
         kind = KINDS[kind_name]
         items = [(index, start) for index, job in enumerate(jobs) if pool in _pools_of(instance, job)
                  for start in range(job.earliest, job.deadline - job.duration + 1)]
