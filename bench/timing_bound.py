@@ -328,11 +328,9 @@ def node_schedule_bound(instance: Instance, limit: float, pricing_limit: float,
     for column in first_fit_columns(instance, runs, pricers):
         master.add(column)
     master_value = _grown_by_greedy(master, instance, pricers, began + heuristic_share * limit, log)
-    # at the LP's duals the Lagrangian is the LP itself (the empty schedule prices at 0 and the
-    # pricing's relaxation at exactly 0 there): the LP is the first bound stated, and the first
-    # point priced lies between its duals and the master's
-    _, proposed, _ = master_duals(master, instance)
-    best, point, history = lp, centre.mixed(proposed, smoothing), []
+    # the first point priced is the LP's duals: the Lagrangian there is >= the LP (equal where
+    # no pool's node count binds in the LP, above where one does), so no bound stated is below it
+    best, point, history = lp, centre, []
     iteration = 0
     while True:
         iteration += 1
