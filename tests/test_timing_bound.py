@@ -116,26 +116,46 @@ def _one_site(jobs, steps: int, count: int, prices: list[float], cap: int) -> ob
                     {"osl": [0] * steps}, {"osl": [cap] * steps}, jobs)
 
 
-def test_continuity_forces_a_fragment_the_lp_cannot_see():
-    # 32-CPU nodes at 0.9 USD a node-step (price 0). Step 0: a and c (22 CPUs, one step each)
-    # cannot share a node; b and d (10 CPUs) run both steps, e (12 CPUs) step 1 only. Per step
-    # the load is 64 then 32 CPUs: two nodes then one, 2.7 USD, the LP's (and whole nodes per
-    # step's) value. But b and d keep their node: with a and c apart at step 0, either b and d
-    # sit beside them (two nodes at step 1 too) or on a third node at step 0: four node-steps,
-    # 3.6 USD, at best ({a, b, e} and {c, d}). The node-schedule master proves it: duals 0.9 on
-    # a, b, c, d and 0 on e price every node schedule at >= 0 (any schedule holding two of them
-    # is awake at both steps, a or c with b or d are one at step 0), and they sum to 3.6.
+def _fragment_case():
+    """32-CPU nodes at 0.9 USD a node-step (price 0), 3 of them, no binding cap. Step 0: a and c
+    (22 CPUs, one step each) cannot share a node; b and d (10 CPUs) run both steps, e (12
+    CPUs) step 1 only."""
     def job(name, cpu, duration, earliest):
         return Job(name, 1, cpu, 1, 0, None, duration, earliest, earliest + duration, ["osl"])
 
     jobs = [job("a", 22, 1, 0), job("b", 10, 2, 0), job("c", 22, 1, 0), job("d", 10, 2, 0),
             job("e", 12, 1, 1)]
-    instance = _one_site(jobs, 2, 3, [0.0, 0.0], 10 ** 6)
+    return _one_site(jobs, 2, 3, [0.0, 0.0], 10 ** 6)
+
+
+def test_continuity_forces_a_fragment_the_lp_cannot_see():
+    # Per step the load is 64 then 32 CPUs: two nodes then one, 2.7 USD, the LP's (and whole
+    # nodes per step's) value. But b and d keep their node: with a and c apart at step 0,
+    # either b and d sit beside them (two nodes at step 1 too) or on a third node at step 0:
+    # four node-steps, 3.6 USD, at best ({a, b, e} and {c, d}). The node-schedule master proves
+    # it: duals 0.9 on a, b, c, d and 0 on e price every node schedule at >= 0 (any schedule
+    # holding two of them is awake at both steps, a or c with b or d are one at step 0), and
+    # they sum to 3.6.
+    instance = _fragment_case()
     result = bound_tool.node_schedule_bound(instance, 60.0, 10.0, log=lambda _: None)
     assert result["lp"] == pytest.approx(2.7, abs=1e-9)
     assert result["bound"] == pytest.approx(3.6, abs=1e-9)
     assert _master_of_every_schedule(instance) == pytest.approx(3.6, abs=1e-9)
     assert _optimum(instance) == pytest.approx(3.6, abs=1e-9)
+
+
+def test_the_lagrangian_at_given_duals_is_worked_by_hand():
+    # duals 1 on every run, no cap price: the best node schedule holds three runs over both
+    # steps ({a, b, e}, {b, d, e} or {a, d, e}; no four fit), 3 - 2 x 0.9 = 1.2 gained, so the
+    # least reduced cost is -1.2; the Lagrangian takes it on all 3 nodes: 5 - 3 x 1.2 = 1.4
+    instance = _fragment_case()
+    runs = bound_tool.runs_of(instance)
+    duals = bound_tool.Duals(np.ones(5), {"osl": np.zeros(2)})
+    pricer = bound_tool.PoolPricing(instance, "osl_cpu_s", runs)
+    found, least = pricer.exact(duals, pricer.greedy(duals), 10.0)
+    assert least == pytest.approx(-1.2, abs=1e-9)
+    assert pricer.reduced_cost(found, duals) == pytest.approx(-1.2, abs=1e-9)
+    assert bound_tool.lagrangian(instance, runs, duals, {"osl_cpu_s": least}) == pytest.approx(1.4, abs=1e-9)
 
 
 def _drawn(rng: random.Random) -> object:
