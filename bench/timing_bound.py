@@ -55,7 +55,6 @@ INF = highspy.kHighsInf
 def _quiet_highs() -> highspy.Highs:
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
     return highs
 
 
