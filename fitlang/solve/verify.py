@@ -16,7 +16,7 @@ from typing import Any
 
 from fitlang import rules
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import Demand, NodeClass, Problem, option_demand_name
+from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem, option_demand_name
 from fitlang.rules import carbon, completion, timing
 from fitlang.rules.base import Owners, Placed, used_per_class, violation
 
@@ -81,28 +81,36 @@ def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagno
             continue
         node_class = owner.get(node)  # looked up once: a name lookup parses the name
         if node_class is None:
-            violations.append(violation(root, f"`{demand.name}` replica {item['replica']} is on "
-                                        f"`{node}`, which is not a node of this policy",
-                                        demand.origin))
+            violations.append(_not_a_node(root, demand, item["replica"], node))
             continue
         key = (demand.name, item["replica"])
         # a preemptible replica (issue 19) has one assignment per segment
         if (key in seen and demand.min_segment is None) or not 0 <= item["replica"] < demand.replicas:
-            violations.append(violation(root, f"`{demand.name}` replica {item['replica']} is placed "
-                                        f"twice or does not exist (replicas = {demand.replicas})",
-                                        demand.spans.get("replicas", demand.origin)))
+            violations.append(_twice(root, demand, item["replica"]))
         seen.add(key)
         counts = hosted.get(node)
         if counts is None:  # not setdefault: a Counter per assignment was half the time
             counts = hosted[node] = Counter()
         counts[demand.name] += 1
         if node_class.id in demand.excluded:
-            reason = demand.excluded[node_class.id]
-            violations.append(violation(root, f"`{demand.name}` may not run on `{node}`: {reason.rule}"
-                                        + (f" ({reason.detail})" if reason.detail else ""),
-                                        reason.origin or demand.origin))
+            violations.append(_excluded(root, demand, node, demand.excluded[node_class.id]))
     return _checked(problem, owner, demands, hosted, seen, _unplaced(demands, document), bought,
                     document, root, violations), []
+
+
+def _not_a_node(root: str, demand: Demand, replica: int, node: str) -> Diagnostic:
+    return violation(root, f"`{demand.name}` replica {replica} is on `{node}`, which is not a node of "
+                     "this policy", demand.origin)
+
+
+def _twice(root: str, demand: Demand, replica: int) -> Diagnostic:
+    return violation(root, f"`{demand.name}` replica {replica} is placed twice or does not exist "
+                     f"(replicas = {demand.replicas})", demand.spans.get("replicas", demand.origin))
+
+
+def _excluded(root: str, demand: Demand, node: str, reason: Exclusion) -> Diagnostic:
+    return violation(root, f"`{demand.name}` may not run on `{node}`: {reason.rule}"
+                     + (f" ({reason.detail})" if reason.detail else ""), reason.origin or demand.origin)
 
 
 def _checked(problem: Problem, owner: _Owners, demands: dict[str, Demand], hosted: dict[str, Counter],
@@ -160,8 +168,7 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
             demand = demands[name]
             first, numbered[name] = numbered[name], numbered[name] + amount
             if node_class is None:
-                violations += [violation(root, f"`{name}` replica {replica} is on `{node}`, which is not "
-                                         "a node of this policy", demand.origin)
+                violations += [_not_a_node(root, demand, replica, node)
                                for replica in range(first, first + amount)]
                 continue
             counts = hosted.get(node)
@@ -175,14 +182,10 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
             for replica in range(first, first + amount):  # (in the order the file lists them)
                 key = (name, replica)
                 if (key in seen and demand.min_segment is None) or replica >= demand.replicas:
-                    violations.append(violation(root, f"`{name}` replica {replica} is placed twice or "
-                                                f"does not exist (replicas = {demand.replicas})",
-                                                demand.spans.get("replicas", demand.origin)))
+                    violations.append(_twice(root, demand, replica))
                 seen.add(key)
                 if reason is not None:
-                    violations.append(violation(root, f"`{name}` may not run on `{node}`: {reason.rule}"
-                                                + (f" ({reason.detail})" if reason.detail else ""),
-                                                reason.origin or demand.origin))
+                    violations.append(_excluded(root, demand, node, reason))
     document = {"assignments": [], "nodes": [{"name": n, "provisioned": True} for n in sorted(bought)]}
     return _checked(problem, owner, demands, hosted, seen, {}, bought, document, root, violations)
 
