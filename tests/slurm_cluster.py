@@ -24,6 +24,9 @@ from fitlang.model.problem import Problem
 BINARIES = ("slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
 # two checkouts testing at once on one machine each set their own base port
 BASE_PORT = int(os.environ.get("FITC_TEST_SLURM_PORT", "17000"))
+# a guard, not a measure: one slurmd per node takes minutes to start a job at load 10+ on
+# two cores (120 s timed out there while the same test passed in 56 s on a quiet machine)
+SBATCH_WAIT_SECONDS = 360
 
 
 def require_slurm() -> None:
@@ -52,7 +55,7 @@ class Cluster:
     def run(self, script: Path, output: Path) -> subprocess.CompletedProcess:
         """Submit a script and wait until the job has ended (`sbatch --wait`)."""
         return subprocess.run(["sbatch", "--wait", f"--output={output}", str(script)],
-                              capture_output=True, text=True, env=self.env, timeout=120)
+                              capture_output=True, text=True, env=self.env, timeout=SBATCH_WAIT_SECONDS)
 
     spool: Path | None = None
 

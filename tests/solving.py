@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from hypothesis import strategies as st
+
 from fitlang.driver import Compilation
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.coarse import coarse_bound
@@ -183,3 +185,52 @@ def _placed_by_level(problem, placement: Placement) -> dict[int, int]:
             seen_groups.add(demand.group)
             levels[demand.priority] += 1
     return levels
+
+
+# ---- small policies written as text, shared by the solver's test files ----------------------
+
+def pool(name, count, cpu, memory, price, extra=""):
+    return (f"pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = {memory}\n"
+            f"  price = {price} USD/h\n{extra}}}\n")
+
+
+def workload(name, replicas, cpu, memory, extra=""):
+    return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
+
+
+def inventory_shaped(tmp_path):
+    """The inventory-shaped fleet at 1,000 nodes (GPU, one per node, no-CPU asks...)."""
+    fleet = bench_module("inventories").generate(1000, 100)
+    fleet.write(tmp_path, "unused")
+    return problem_from(tmp_path, fleet.policy)
+
+
+RULES = ["", "  anti_affinity self on node\n", "  spread node max_skew 1\n", "  spread zone max_skew 2\n",
+         "  spread zone max_skew 1\n", "  exclusive = true\n", "  anti_affinity {other} on node\n",
+         "  affinity {other} on node\n", "  anti_affinity {other} on zone\n", "  priority = 5\n",
+         "  kind = job\n  gang = true\n"]
+
+RANDOM_WORKLOADS = st.lists(st.tuples(st.integers(1, 12), st.integers(1, 9), st.sampled_from(RULES)),
+                            min_size=1, max_size=5)
+RANDOM_POOLS = st.lists(st.tuples(st.integers(1, 6), st.sampled_from([4, 8]), st.integers(1, 4)),
+                        min_size=1, max_size=3)
+
+
+def random_fleet(tmp_path, workloads, pools):
+    """Small fleets over zones z0-z2 and workloads with node, zone and exclusive rules (None:
+    a combination the language refuses, which is not what these tests are about)."""
+    text = "".join(pool(f"p{i}", count, cpu, "32Gi", price, f'  zone = "z{i}"\n  cluster = "c{i % 2}"\n')
+                   for i, (count, cpu, price) in enumerate(pools))
+    for i, (replicas, cpu, rule) in enumerate(workloads):
+        other = f"w{(i + 1) % len(workloads)}"
+        if "{other}" in rule and other == f"w{i}":
+            rule = ""
+        text += workload(f"w{i}", replicas, f"{cpu * 500}m", "1Gi", rule.format(other=other))
+    path = tmp_path / "random.fit"
+    path.write_text(text)
+    from fitlang.check.checker import check_file
+    from fitlang.check.loader import Workspace
+    from fitlang.model.build import build_problem
+
+    checked = check_file(path, Workspace())
+    return None if checked.has_errors else build_problem(checked.program).problem
