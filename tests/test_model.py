@@ -10,6 +10,7 @@ from fractions import Fraction
 import pytest
 
 from fitlang.model.inventory import parse_quantity, read_kubectl, read_slurm
+from fitlang.model.problem import Taint
 from fitlang.solve.placement import solve as solve_placement
 
 from conftest import FIXTURES
@@ -27,6 +28,13 @@ def test_kubernetes_quantities(text, value):
     assert parse_quantity(text) == value
 
 
+def test_a_taint_is_tolerated_by_its_key_or_its_key_and_value_and_reads_as_kubectl_writes_it():
+    taint = Taint("dedicated", "infra", "NoSchedule")
+    assert taint.tolerated_by({"dedicated"}) and taint.tolerated_by(["dedicated=infra"])
+    assert not taint.tolerated_by({"dedicated=gpu", "infra", "NoSchedule"})
+    assert Taint("gpu", "", "NoExecute").tolerated_by({"gpu"}) and str(taint) == "dedicated=infra:NoSchedule"
+
+
 def test_kubectl_nodes_with_gpus_taints_and_cordons():
     read = read_kubectl((INVENTORY / "nodes.json").read_text(), "nodes.json")
     assert read.problems == []
@@ -39,7 +47,7 @@ def test_kubectl_nodes_with_gpus_taints_and_cordons():
     assert a100.memory == (1056561152 - 1048576) * 1024
     assert (a100.zone, a100.region, a100.instance_type) == ("us-east-1a", "us-east-1", "p4de.24xlarge")
     assert read.nodes[2].taints == []  # PreferNoSchedule does not keep work away
-    assert read.nodes[-1].taints == ["dedicated=infra:NoSchedule"]
+    assert read.nodes[-1].taints == [Taint("dedicated", "infra", "NoSchedule")]
     assert read.nodes[-1].arch == "arm64"
 
 
@@ -115,7 +123,7 @@ def test_inventory_nodes_become_classes_and_match_accelerators(tmp_path):
     assert sorted(c.count for c in a100) == [1, 2]  # two zones -> two classes
     assert classes["dc/g6.4xlarge"].accelerator.name == "L4"
     infra = classes["dc/m6g.2xlarge"]
-    assert infra.taints == ("dedicated=infra:NoSchedule",) and infra.arch == "arm64"
+    assert infra.taints == (Taint("dedicated", "infra", "NoSchedule"),) and infra.arch == "arm64"
     placement = solved(problem)
     assert not placement.unplaced
     assert {a.node for a in placement.assignments if a.workload == "train"} <= {

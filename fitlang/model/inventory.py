@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from fitlang.model.problem import Taint
+
 if TYPE_CHECKING:  # the models are imported where a file is read: pydantic takes 0.15 s to load
     from fitlang.documents_read import KubectlNode, KubectlSpec, KubectlStatus, Quantity, SlurmNodeRecord
 
@@ -44,7 +46,7 @@ class InventoryNode:
     arch: str = "amd64"
     instance_type: str | None = None
     features: list[str] = field(default_factory=list)
-    taints: list[str] = field(default_factory=list)
+    taints: list[Taint] = field(default_factory=list)
 
 
 @dataclass
@@ -269,7 +271,7 @@ def _kubectl_node(name: str, labels: dict[str, str], resources: dict[str, Quanti
     taints = []
     for taint in spec.get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute"):
-            taints.append(f"{taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}")
+            taints.append(Taint(str(taint.get("key")), str(taint.get("value", "")), taint["effect"]))
     return InventoryNode(
         name=name, cpu_milli=cpu_milli, memory=memory, gpu_count=gpu_count,
         gpu_product=labels.get("nvidia.com/gpu.product") or labels.get("amd.com/gpu.product"),

@@ -16,7 +16,7 @@ starts without them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Collection, Iterator, MutableMapping, Sequence
 from dataclasses import field
 from fractions import Fraction
 from functools import cached_property
@@ -114,6 +114,22 @@ class NodeNames(Sequence):
         return NodeNames(self.prefix, len(self), self.suffix + suffix, self.start)
 
 
+class Taint(Frozen):
+    """A node's taint as the cluster states it (`kubectl get nodes`: key, value, effect); only
+    NoSchedule and NoExecute ones are kept, since only they keep pods away."""
+
+    key: str
+    value: str
+    effect: str
+
+    def tolerated_by(self, tolerate: Collection[str]) -> bool:
+        """A workload's `tolerate` names a taint by its key alone or as `key=value`."""
+        return self.key in tolerate or f"{self.key}={self.value}" in tolerate
+
+    def __str__(self) -> str:  # how kubectl writes it, in messages
+        return f"{self.key}={self.value}:{self.effect}"
+
+
 class NodeClass(Frozen):
     id: str
     pool: str  # the pool, inventory or offer it comes from
@@ -130,7 +146,7 @@ class NodeClass(Frozen):
     provider: str | None = None
     arch: str = "amd64"
     dedicated: str | None = None
-    taints: tuple[str, ...] = ()
+    taints: tuple[Taint, ...] = ()
     features: tuple[str, ...] = ()
     node_names: Sequence[str] = ()  # a tuple, or `NodeNames` for made-up names
     offer: str | None = None  # set when nodes of this class must be bought

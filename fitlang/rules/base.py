@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -292,12 +292,6 @@ def predicate_key(predicate: Any) -> Any:
     if item is not None:
         return (type(predicate).__name__, predicate_key(item))
     return (type(predicate).__name__, typed(getattr(predicate, "value", predicate)))
-
-
-def tolerated(taint: str, tolerate: Collection[str]) -> bool:
-    """A taint `key=value:effect` is tolerated by its `key=value` or its `key`."""
-    key_value = taint.rsplit(":", 1)[0]
-    return key_value in tolerate or key_value.split("=")[0] in tolerate
 
 
 def few(values: list[str]) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from fitlang.check.program import Workload
 from fitlang.model.problem import Exclusion, NodeClass
-from fitlang.rules.base import Rule, tolerated
+from fitlang.rules.base import Rule
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
@@ -22,12 +22,12 @@ def reads(workload: Workload) -> Hashable:
 def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray:
     tolerate = set(workload.tolerate)
     return ~facets.passing("taints", lambda c: c.taints,
-                           lambda c: all(tolerated(t, tolerate) for t in c.taints))
+                           lambda c: all(t.tolerated_by(tolerate) for t in c.taints))
 
 
 def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     for taint in node_class.taints:
-        if not tolerated(taint, workload.tolerate):
+        if not taint.tolerated_by(workload.tolerate):
             yield Exclusion(f"taint {taint}", node_class.origin,
                             f"nodes of `{node_class.pool}` are tainted {taint}", source="taints")
 

@@ -366,9 +366,8 @@ def _tolerations(node_class: NodeClass) -> list[dict]:
         tolerations.append({"key": DEDICATED_TAINT, "operator": "Equal",
                             "value": node_class.dedicated, "effect": "NoSchedule"})
     for taint in node_class.taints:
-        key_value, _, effect = taint.rpartition(":")
-        key, _, value = key_value.partition("=")
-        tolerations.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
+        tolerations.append({"key": taint.key, "operator": "Equal", "value": taint.value,
+                            "effect": taint.effect})
     if node_class.spot and node_class.provider == "azure":  # the taint AKS puts on Spot pools
         tolerations.append({"key": AKS_SPOT_TAINT, "operator": "Equal", "value": "spot",
                             "effect": "NoSchedule"})

@@ -145,10 +145,7 @@ def _taints(node_class: NodeClass) -> list[tuple[str, str, str]]:
     taints = []
     if node_class.dedicated is not None:
         taints.append((DEDICATED_TAINT_KEY, node_class.dedicated, "NoSchedule"))
-    for text in node_class.taints:  # "key=value:Effect", as the inventory reader keeps them
-        key_value, _, effect = text.rpartition(":")
-        key, _, value = key_value.partition("=")
-        taints.append((key, value, effect))
+    taints.extend((taint.key, taint.value, taint.effect) for taint in node_class.taints)
     if node_class.spot and node_class.provider == "azure":
         # AKS taints every node of a Spot pool itself (learn.microsoft.com, "Add an Azure Spot
         # node pool"): pods without the toleration never land there
