@@ -439,9 +439,12 @@ def run(arguments: argparse.Namespace) -> int:
 
         result.bindings = explain_plan(result, compilation.check().program,
                                        compilation.root_path, arguments.time_limit)
-    written = _write_targets(compilation, result, arguments) if arguments.targets else None
-    if written is not None and written.startswith("fitc: error:"):
-        print(written, file=sys.stderr)
+    from fitlang.outputs import OutputRefused
+
+    try:
+        written = _write_targets(compilation, result, arguments) if arguments.targets else None
+    except OutputRefused as refused:  # exit 1: exit 2 means "changes" here
+        print(f"fitc: error: {refused}", file=sys.stderr)
         return EXIT_ERRORS
     if arguments.format == "json":
         sys.stdout.write(as_json(result))
@@ -480,9 +483,9 @@ def planned(compilation: Compilation, time_limit: float | None) -> PlanResult:
 def _write_targets(compilation: Compilation, result: PlanResult,
                    arguments: argparse.Namespace) -> str:
     """Write what runs the plan (`targets/waves.py`) to --out; what to tell the user. Nothing
-    is written for a plan with errors, or with nothing to do. A refused --out is an error
-    (exit 1: exit 2 means "changes" here)."""
-    from fitlang.outputs import OutputRefused, write_tree
+    is written for a plan with errors, or with nothing to do; a refused --out raises
+    `OutputRefused`."""
+    from fitlang.outputs import write_tree
     from fitlang.targets.waves import render_plan
 
     if result.failed:
@@ -492,10 +495,7 @@ def _write_targets(compilation: Compilation, result: PlanResult,
         return "nothing to do: wrote no files"
     files, found = render_plan(result, compilation.check().program, arguments.targets)
     result.diagnostics += found
-    try:
-        write_tree(arguments.out, files, force=arguments.force)
-    except OutputRefused as refused:
-        return f"fitc: error: {refused}"
+    write_tree(arguments.out, files, force=arguments.force)
     return f"wrote {len(files)} file(s) to {arguments.out} ({', '.join(_waves_of(files))})"
 
 

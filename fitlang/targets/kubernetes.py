@@ -291,8 +291,8 @@ def _demand_key(split: Split) -> str:
     return workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
 
 
-def _schedules(context: CompileContext) -> list[tuple[Split, str]]:
-    """Each split of a recurring job (not a gang) with its CronJob schedule, or `not: why`."""
+def _schedules(context: CompileContext) -> list[tuple[Split, str | kubernetes_time.NoCronJob]]:
+    """Each split of a recurring job (not a gang) with its CronJob schedule, or why none."""
     found = []
     for workload in context.placed_workloads():
         if workload.kind != "job" or workload.gang:
@@ -325,9 +325,9 @@ def _recurring_warnings(context: CompileContext, need: Findings) -> list[Diagnos
                 "resume", workload.spans.get("preemptible", workload.origin), SegmentsNeedCheckpoint))
     for split, schedule in _schedules(context):
         where = split.workload.spans.get("every", split.workload.origin)
-        if schedule.startswith("not:"):
+        if isinstance(schedule, kubernetes_time.NoCronJob):
             found.append(need(f"the runs of `{split.workload.name}` on `{split.node_class.pool}` are "
-                              f"suspended Jobs, not a CronJob: {schedule.removeprefix('not: ')}",
+                              f"suspended Jobs, not a CronJob: {schedule.why}",
                               where, RunsNotOneCronJob))
             continue
         found.append(need(
@@ -345,7 +345,7 @@ def _resumed_by_hand(context: CompileContext, need: Findings) -> list[Diagnostic
     if context.problem.timeline is None or \
             not any(w.kind == "job" for w in context.placed_workloads()):
         return []
-    cron = {id(split) for split, schedule in _schedules(context) if not schedule.startswith("not:")}
+    cron = {id(split) for split, schedule in _schedules(context) if isinstance(schedule, str)}
     if all(id(split) in cron for w in context.placed_workloads() if w.kind == "job"
            for split in context.splits(w)):
         return []  # every job is a CronJob, which the cluster starts itself
@@ -501,7 +501,7 @@ class Kubernetes(Target):
         if len(demand.runs) < 2 or split.workload.gang:
             return None
         schedule = kubernetes_time.cron_schedule(context, split, runs)
-        return None if schedule.startswith("not:") else schedule
+        return schedule if isinstance(schedule, str) else None
 
     # ---- objects ---------------------------------------------------------
 

@@ -70,9 +70,16 @@ def window_end(demand, start: int) -> int:
 CRON_TIME_ZONE = "Etc/UTC"
 
 
-def cron_schedule(context: CompileContext, split: Split, runs: list[TimedRun]) -> str:
+@dataclass(frozen=True)
+class NoCronJob:
+    """Why no CronJob runs a recurring job's solved runs exactly (they stay suspended Jobs)."""
+
+    why: str
+
+
+def cron_schedule(context: CompileContext, split: Split, runs: list[TimedRun]) -> str | NoCronJob:
     """The five-field schedule whose firings in the horizon are exactly the runs' starts, or
-    a reason (starting `not:`) why none is. Candidates are read off the starts (their minutes
+    why none is. Candidates are read off the starts (their minutes
     and hours, then their weekdays, then their days of the month) and each is checked by
     enumerating its firings (`check/recurrence.py`), so a schedule written is exact."""
     from fitlang.check.recurrence import parse_cron
@@ -83,11 +90,11 @@ def cron_schedule(context: CompileContext, split: Split, runs: list[TimedRun]) -
         f"{split.workload.name}[{split.workload.option}]"
     demand = context.problem.demand(name)
     if sum(run.replicas for run in runs) != demand.replicas:
-        return "not: its runs are placed on more than one pool (a CronJob's Job has one pod template)"
+        return NoCronJob("its runs are placed on more than one pool (a CronJob's Job has one pod template)")
     if len({run.replicas for run in runs}) > 1 or len(runs) != len(demand.runs):
-        return "not: the replicas of a run start at different times"
+        return NoCronJob("the replicas of a run start at different times")
     if len({run.end - run.start for run in runs}) > 1:
-        return "not: its runs are planned for different lengths"
+        return NoCronJob("its runs are planned for different lengths")
     starts = [moment(context, run.start) for run in runs]
     end = moment(context, timeline.steps)
     minutes = ",".join(str(m) for m in sorted({s.minute for s in starts}))
@@ -99,9 +106,9 @@ def cron_schedule(context: CompileContext, split: Split, runs: list[TimedRun]) -
         cron = parse_cron(candidate)
         if not isinstance(cron, str) and cron.firings(timeline.start, end) == starts:
             return candidate
-    return ("not: the solver starts the runs at different offsets from their releases "
-            f"({', '.join(f'{s:%a %H:%M}' for s in starts[:4])}{', ...' if len(starts) > 4 else ''}), "
-            "which no cron schedule fires at alone")
+    shown = ", ".join(f"{s:%a %H:%M}" for s in starts[:4]) + (", ..." if len(starts) > 4 else "")
+    return NoCronJob(f"the solver starts the runs at different offsets from their releases ({shown}), "
+                     "which no cron schedule fires at alone")
 
 
 def cron_job(job: dict, split: Split, context: CompileContext, runs: list[TimedRun],
