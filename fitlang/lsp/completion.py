@@ -123,10 +123,20 @@ def context(text: str, offset: int) -> Context:
     # truncated: no context to go on, only the partial word, for the replaced range
     start = max(0, offset - WORD_LIMIT) if found is None else found
     before = text[start:offset]
+    frames, in_string, in_comment = _scanned("" if truncated else before)
+    context = Context(frames, "", offset, truncated=truncated)
+    context.in_string, context.in_comment = in_string, in_comment
+    _read_partial(context, before, start)
+    return context
+
+
+def _scanned(before: str) -> tuple[list[_Frame], bool, bool]:
+    """The blocks open at the end of `before` (each with its statement so far), and whether
+    the end is inside a string or a comment."""
     frames = [_Frame(None)]
     in_string = in_comment = False
     line_begin, first_on_line = 0, True
-    for match in _TOKEN.finditer("" if truncated else before):
+    for match in _TOKEN.finditer(before):
         kind = match.lastgroup
         value = match.group()
         frame = frames[-1]
@@ -186,15 +196,19 @@ def context(text: str, offset: int) -> Context:
             frame.seen.add(value)
             frame.indent = match.start() - line_begin
         frame.statement.append(value)
-    context = Context(frames, "", offset, truncated=truncated)
-    context.in_string, context.in_comment = in_string, in_comment
+    return frames, in_string, in_comment
+
+
+def _read_partial(context: Context, before: str, start: int) -> None:
+    """The word being typed at the end of `before` (which starts at `start`), a number just
+    before it, and the name it is qualified by (`name.`)."""
     # the searches below are anchored at the end: on a bounded tail, so that a long run of
     # name characters before the cursor costs nothing
     tail_start = max(0, len(before) - WORD_LIMIT)
     word = re.search(r"[A-Za-z_][A-Za-z0-9_]*\Z", before[tail_start:])
-    frame = frames[-1]
+    frame = context.frames[-1]
     partial_at = len(before)
-    if word is not None and not in_string and not in_comment:
+    if word is not None and not context.in_string and not context.in_comment:
         partial_at = tail_start + word.start()
         context.partial, context.partial_start = word.group(), start + partial_at
         if frame.statement and frame.statement[-1] == word.group():
@@ -209,7 +223,6 @@ def context(text: str, offset: int) -> Context:
         context.qualifier = qualified.group(1)
         if frame.statement[-2:] == [qualified.group(1), "."]:
             del frame.statement[-2:]
-    return context
 
 
 # ---- items --------------------------------------------------------------------

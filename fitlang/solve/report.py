@@ -250,6 +250,21 @@ def as_text(problem: Problem, placement: Placement) -> str:
     for assignment in placement.assignments:
         hosted = per_node.setdefault(assignment.node, {})
         hosted[assignment.workload] = hosted.get(assignment.workload, 0) + 1
+    rows, total_cost = _pool_rows(problem, per_node)
+    lines += ["no node in use"] if len(rows) == 1 else _aligned(rows, header=True)
+    lines.append("")
+    lines += _allocatable_lines(problem, per_node)
+    lines += _placed_lines(problem, placement)
+    lines += _cost_lines(placement, total_cost)
+    lines += [f"unplaced: {unplaced}" for unplaced in _grouped_unplaced(placement)]
+    lines += _dimension_lines(problem, placement)
+    lines += _utilization_lines(problem, placement)
+    return "\n".join(lines) + "\n"
+
+
+def _pool_rows(problem: Problem, per_node: dict[str, dict[str, int]]
+               ) -> tuple[list[tuple[str, ...]], Fraction]:
+    """A row per class in use (its nodes used, price, what runs there) and the cost of them all."""
     rows: list[tuple[str, ...]] = [("pool", "nodes used", "price/node", "runs")]
     total_cost = Fraction(0)
     owners = problem.owners()
@@ -272,17 +287,15 @@ def as_text(problem: Problem, placement: Placement) -> str:
                      f"{float(node_class.price):.2f} USD/h",
                      _listed([f"{w} x{n}" for w, n in sorted(runs.items())])))
         total_cost += node_class.price * len(used)
-    if len(rows) == 1:
-        lines.append("no node in use")
-    else:
-        lines += _aligned(rows, header=True)
-    lines.append("")
-    lines += _allocatable_lines(problem, per_node)
-    placed = len(placement.assignments)
+    return rows, total_cost
+
+
+def _placed_lines(problem: Problem, placement: Placement) -> list[str]:
+    """Replicas placed against those wanted, and what each option group delivers."""
     delivered = throughput_delivered(problem, placement)
     wanted = sum(d.replicas for d in problem.demands if d.group is None)
     wanted += sum(_group_replicas(problem, group, placement) for group in problem.option_groups)
-    lines.append(f"replicas placed: {placed}/{wanted}")
+    lines = [f"replicas placed: {len(placement.assignments)}/{wanted}"]
     for group in problem.option_groups:
         chosen = ", ".join(f"{d.option} x{n}" for d, n in delivered[group.workload] if n)
         options = [d for d, _ in delivered[group.workload]]
@@ -293,7 +306,13 @@ def as_text(problem: Problem, placement: Placement) -> str:
         total = sum((d.throughput * n for d, n in delivered[group.workload]), Fraction(0))
         lines.append(f"throughput {group.workload}: {float(total):g} of {float(group.required):g} "
                      f"needed ({chosen or 'nothing placed'})")
+    return lines
+
+
+def _cost_lines(placement: Placement, total_cost: Fraction) -> list[str]:
+    """The cost, and the objective with its bound and gap where the placement is whole."""
     complete = placement.status in (Status.OPTIMAL, Status.FEASIBLE)
+    lines = []
     if complete:
         lines.append(f"cost: {float(total_cost):.2f} USD/h")
     elif placement.assignments:  # the best partial placement: its cost, but no bound or gap
@@ -304,8 +323,12 @@ def as_text(problem: Problem, placement: Placement) -> str:
         lines.append(f"objective: {placement.objective} = {float(placement.value):.4f} "
                      f"{placement.unit}; lower bound {bound}; gap {gap} (optimal means a gap "
                      f"within {placement.tolerance:.2%})")
-    for unplaced in _grouped_unplaced(placement):
-        lines.append(f"unplaced: {unplaced}")
+    return lines
+
+
+def _dimension_lines(problem: Problem, placement: Placement) -> list[str]:
+    """Power used against each cap, latency reached, and electricity's share of the cost."""
+    lines = []
     for cap, used in power_use(problem, placement):
         lines.append(f"power {cap.name} ({cap.scope}): {float(used) / 1000:.1f} kW used of "
                      f"{float(cap.cap_watts) / 1000:.1f} kW, "
@@ -318,8 +341,7 @@ def as_text(problem: Problem, placement: Placement) -> str:
     for energy in energy_use(problem, placement):
         lines.append(f"electricity ({energy.scope}): {float(energy.watts) / 1000:.1f} kW at "
                      f"{float(energy.price_kwh):g} USD/kWh = {float(energy.cost):.2f} USD/h of the cost")
-    lines += _utilization_lines(problem, placement)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _aligned(rows: list[tuple[str, ...]], header: bool = False, indent: str = "") -> list[str]:
