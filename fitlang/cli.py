@@ -44,6 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
+    _add_check_and_fmt(commands)
+    _add_solve(commands)
+    _add_compile(commands)
+    _add_explain(commands)
+    _add_verify(commands)
+    _add_the_others(commands)
+    _document(commands)
+    return parser
+
+
+def _add_check_and_fmt(commands) -> None:
+    """`fitc check` and `fitc fmt`: files or directories of .fit files."""
     check = commands.add_parser("check", help="parse and check .fit files")
     check.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
     _diagnostic_options(check)
@@ -56,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     _diagnostic_options(fmt)
     fmt.set_defaults(run=_run_fmt)
 
+
+def _add_solve(commands) -> None:
+    """`fitc solve`: where everything runs, with its bound and gap."""
     solve = commands.add_parser("solve", help="find where everything runs")
     solve.add_argument("file", metavar="FILE")
     solve.add_argument("--format", choices=("text", "json", "sarif", "github", "junit", "gitlab"),
@@ -77,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                             'pip install "fitlang[plot]")')
     solve.set_defaults(run=_run_solve)
 
+
+def _add_compile(commands) -> None:
+    """`fitc compile`: the files that run the placement."""
     compile_ = commands.add_parser("compile", help="write what runs the placement")
     compile_.add_argument("file", metavar="FILE")
     compile_.add_argument("--target", action="append", required=True,
@@ -93,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="what runs now: write the placement `fitc plan` reaches from it")
     compile_.set_defaults(run=_run_compile)
 
+
+def _add_explain(commands) -> None:
+    """`fitc explain`: why no placement exists, or what binds a plan."""
     explain = commands.add_parser(
         "explain", help="why no placement exists, and repairs; with --current, what binds the plan")
     explain.add_argument("file", metavar="FILE")
@@ -108,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     _diagnostic_options(explain)
     explain.set_defaults(run=_run_explain)
 
+
+def _add_verify(commands) -> None:
+    """`fitc verify`: a placement or a plan re-checked without the solver."""
     verify = commands.add_parser("verify", help="re-check a placement or a plan without the solver")
     verify.add_argument("file", metavar="FILE")
     verify.add_argument("placement", metavar="PLACEMENT.json",
@@ -123,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--out", metavar="DIR", help="what `fitc compile --target` wrote")
     _diagnostic_options(verify)
     verify.set_defaults(run=_run_verify)
+
+
+def _add_the_others(commands) -> None:
+    """`fitc stdlib`, `test`, `diff`, `plan` and `lsp` (the last four from their own modules)."""
     stdlib = commands.add_parser("stdlib", help="list what the standard library declares")
     stdlib.add_argument("section", nargs="?", choices=("models", "offers", "regions"),
                         help="only accelerator models, offers, or regions and locations")
@@ -139,8 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
     from fitlang.lsp import run as run_lsp  # light: the server is imported when it runs
     lsp = commands.add_parser("lsp", help="the language server on stdio")
     lsp.set_defaults(run=run_lsp)
-    _document(commands)
-    return parser
 
 
 EXIT_CODES = """exit codes:
