@@ -184,6 +184,7 @@ class ScaleMove:
         # (a workload another's affinity over a topology names counts where it runs too)
         named = {rule.target for d in problem.demands for rule in d.affinities if rule.topology != "node"}
         self.zoned = {d.name for d in problem.demands if _zoned(d) or d.workload in named}
+        self.cluster_free = _gangs_free_in_cluster(problem, named)
         self.avoid = _apart_by_zone(problem)
         self.spreads = _spread_counts(problem, named)
         self.nodes: dict[str, FleetNode] = {}
@@ -307,11 +308,31 @@ class ScaleMove:
         """Where a replica of a zoned demand running in `zone` may go: that zone; and where
         its only rules over zones keep it apart from workloads (`_apart_by_zone`), every zone
         where none of them runs (a zone it leaves for one of those keeps those rules)."""
+        if demand.name in self.cluster_free:
+            return [row for known, row in self.rows.zones.items() if known[0] == zone[0]]
         avoid = self.avoid.get(demand.name)
         if avoid is None:
             return [self.rows.zone(zone)]
         return [row for known, row in self.rows.zones.items()
                 if known == zone or not any(self.in_zone[other, known] for other in avoid)]
+
+    def _zones_to_open(self, demand: Demand, zone: tuple) -> list[tuple | None]:
+        """The zones where a new node may take a replica of the demand running in `zone` (as
+        `_zones_from` says for nodes in use; None: any). A spread's replica stays in its zone
+        (a new node of another class elsewhere would count in a domain `SpreadCounts` did not
+        weigh); a spread over a label, which classes of one zone need not share, has none."""
+        if demand.name not in self.zoned:
+            return [None]
+        if demand.spreads:
+            return [zone] if all(s.topology in ("zone", "region") for s in demand.spreads) else []
+        eligible = {zone_of(self.problem.node_class(c)) for c in demand.eligible}
+        if demand.name in self.cluster_free:
+            return sorted((z for z in eligible if z[0] == zone[0]), key=str)
+        avoid = self.avoid.get(demand.name)
+        if avoid is None:
+            return [zone]
+        return sorted((z for z in eligible
+                       if z == zone or not any(self.in_zone[other, z] for other in avoid)), key=str)
 
     def _may_go(self, demands: list[Demand], source: NodeClass, target: NodeClass) -> bool:
         """May all these replicas go from a node of `source` to one of `target` (its zone)?"""
@@ -502,7 +523,8 @@ class ScaleMove:
                     return
                 if self.nodes.get(node.name) is not node:
                     continue  # closed earlier in the pass (and maybe open again as a new record)
-                if self._delete(node) or self._onto_free_node([node]) or self._merge(node):
+                if self._delete(node) or self._onto_free_node([node]) or self._merge(node) or \
+                        self._scatter(node):
                     changed = True
 
     def _movable_nodes(self) -> list[FleetNode]:
@@ -525,6 +547,55 @@ class ScaleMove:
             return False
         self._carry_out([node], plan)
         return True
+
+    def _scatter(self, node: FleetNode) -> bool:
+        """Each replica of the node where its own rules let it go, separately: onto a node in
+        use with room (first fit, as `_delete`), else onto a new node of one of its zones
+        (`_open_for`, the node's replicas still to go weighing the class); kept where the
+        whole pays: the node's price, less the changes priced, less what the new nodes cost
+        (and the price of buying them). (Inventory 10,000, seed 1: a repriced pool's nodes run
+        a gang's replica, free to change zone within its cluster, beside dozens of services
+        that may not leave the zone: no one class takes them all, no node in use the gang's.)"""
+        left = node.node_class.price - self._change_price(node)
+        if left <= 0:
+            return False
+        zone = zone_of(node.node_class)
+        order = [self.problem.demand(name) for name in
+                 sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d))]
+        moved: list[Moved] = []
+        opened: list[FleetNode] = []
+        self.rows.alive[node.row] = False  # not onto itself
+        try:
+            for index, demand in enumerate(order):
+                self.remove(node, demand)
+                found = self.targets(demand, zone, source=node.node_class)
+                target = found[0] if found else None
+                if target is None:
+                    if self.cheapest[demand.name] >= float(left):
+                        break  # (no new node for it could pay: found at once)
+                    upcoming = [(other, zone) for other in order[index + 1:]]
+                    target = self._open_for(demand, self._zones_to_open(demand, zone), upcoming)
+                    if target is None:
+                        break
+                    opened.append(target)
+                    left -= target.node_class.price + (self.price if target.node_class.provisioned else 0)
+                    if left <= 0:
+                        break
+                self.add(target, demand)
+                moved.append((node, demand, target))
+            else:
+                self.rows.alive[node.row] = True
+                self.close(node.name)
+                return True
+            self.add(node, demand)  # the replica that found no place (or cost too much) back
+        finally:
+            self.rows.alive[node.row] = node.name in self.nodes
+        for source, demand, target in reversed(moved):
+            self.remove(target, demand)
+            self.add(source, demand)
+        for target in opened:
+            self.close(target.name)
+        return False
 
     def _used(self, node: FleetNode) -> np.ndarray:
         return np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
@@ -683,6 +754,15 @@ def _zoned(demand: Demand) -> bool:
     lost its zone's nodes with its pool and opened a node per replica there)."""
     return bool(demand.spreads or demand.latency or demand.gang or
                 any(not (rule.anti and rule.topology == "node") for rule in demand.affinities))
+
+
+def _gangs_free_in_cluster(problem: Problem, named: set[str]) -> frozenset[str]:
+    """The gangs whose only rule over a topology is the gang's (one cluster, rules/gang.py):
+    no spread, latency or affinity but anti-affinities on a node, and named by no other
+    workload's rule over a topology. Such a replica may move to any zone of its cluster."""
+    return frozenset(d.name for d in problem.demands
+                     if d.gang and not d.spreads and not d.latency and d.workload not in named and
+                     all(rule.anti and rule.topology == "node" for rule in d.affinities))
 
 
 def _apart_by_zone(problem: Problem) -> dict[str, frozenset[str]]:
