@@ -185,6 +185,7 @@ class ScaleMove:
         named = {rule.target for d in problem.demands for rule in d.affinities if rule.topology != "node"}
         self.zoned = {d.name for d in problem.demands if _zoned(d) or d.workload in named}
         self.cluster_free = _gangs_free_in_cluster(problem, named)
+        self.least_in_zones: dict[tuple, float] = {}  # (demand, zones) -> `_least_new_node`
         self.avoid = _apart_by_zone(problem)
         self.spreads = _spread_counts(problem, named)
         self.nodes: dict[str, FleetNode] = {}
@@ -453,14 +454,18 @@ class ScaleMove:
             found = self.zone_rules[demand.name] = (zones, rules, kept_away_by)
         return found
 
-    def _open_for(self, demand: Demand, zones: list[tuple | None],
-                  upcoming: list[Displaced]) -> FleetNode | None:
+    def _open_for(self, demand: Demand, zones: list[tuple | None], upcoming: list[Displaced],
+                  below: float | None = None) -> FleetNode | None:
         """A new node for a replica, in one of the zones (None: any): of the eligible class
         whose price over what one of its nodes would hold (this replica and, filled first fit,
-        the replicas to place next: `_fill`) is least. (Ranked by this replica's workload
-        alone, a drained pool of one-a-node services at inventory 1,000 nodes reopened as
-        31 nodes of small classes where 16 of a larger one take it: 17.8 USD/h for 8.7.)"""
+        the replicas to place next: `_fill`) is least; of the classes whose node (bought, with
+        the price of buying it) costs less than `below` where given. (Ranked by this
+        replica's workload alone, a drained pool of one-a-node services at inventory 1,000
+        nodes reopened as 31 nodes of small classes where 16 of a larger one take it: 17.8
+        USD/h for 8.7.)"""
         classes = [self.problem.node_class(c) for c in demand.eligible]
+        if below is not None:
+            classes = [c for c in classes if self.class_price[self.rows.class_index[c.id]] < below]
         if None not in zones and demand.name in self.zoned:
             classes = [c for c in classes if zone_of(c) in zones]
         zones_of: dict[str, list[tuple | None]] = {}  # the zones each upcoming demand may use
@@ -571,10 +576,11 @@ class ScaleMove:
                 found = self.targets(demand, zone, source=node.node_class)
                 target = found[0] if found else None
                 if target is None:
-                    if self.cheapest[demand.name] >= float(left):
-                        break  # (no new node for it could pay: found at once)
+                    zones = self._zones_to_open(demand, zone)
+                    if self._least_new_node(demand, zones) >= float(left):
+                        break  # (no new node for it could pay: found at once, the common case)
                     upcoming = [(other, zone) for other in order[index + 1:]]
-                    target = self._open_for(demand, self._zones_to_open(demand, zone), upcoming)
+                    target = self._open_for(demand, zones, upcoming, below=float(left))
                     if target is None:
                         break
                     opened.append(target)
@@ -596,6 +602,20 @@ class ScaleMove:
         for target in opened:
             self.close(target.name)
         return False
+
+    def _least_new_node(self, demand: Demand, zones: list[tuple | None]) -> float:
+        """The least a new node of the demand's classes in the zones costs (bought, with the
+        price of buying it; in floats: a filter, `_open_for` and the exact test follow)."""
+        if None in zones:
+            return self.cheapest[demand.name]
+        key = (demand.name, tuple(zones))
+        found = self.least_in_zones.get(key)
+        if found is None:
+            allowed = set(zones)
+            found = self.least_in_zones[key] = min(
+                (float(self.class_price[self.rows.class_index[c]]) for c in demand.eligible
+                 if zone_of(self.problem.node_class(c)) in allowed), default=np.inf)
+        return found
 
     def _used(self, node: FleetNode) -> np.ndarray:
         return np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
