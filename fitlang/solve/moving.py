@@ -77,7 +77,8 @@ def _at_scale(problem: Problem, time_limit: float | None) -> Placement | None:
     end, bought = fleet.state(), set(fleet.bought)
     if _Checker(problem, bought | set(problem.bought_now), "").broken(end):
         return None
-    placement.value = objective_value(problem, objective, end, bought)
+    if placement.value is None:  # (`move_at_scale` works it out where it compares it with its bound)
+        placement.value = objective_value(problem, objective, end, bought)
     if placement.bound is not None:
         placement.bound = min(placement.bound, placement.value)
         if placement.gap is not None and placement.gap <= placement.tolerance:
