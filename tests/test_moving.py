@@ -927,3 +927,44 @@ def test_scattered_nodes_reach_the_node_level_reference(tmp_path_factory, dear, 
     end = fleet.state()
     assert not _Checker(problem, set(fleet.bought), "").broken(end)
     assert abs(float(objective_value(problem, "cost+moves", end, set(fleet.bought))) - solved.value) < 1e-6
+
+
+def test_a_wave_start_is_verified_only_where_the_wave_breaks_a_rule(tmp_path, monkeypatch):
+    # the plan above (past 48 nodes, batched waves). A wave whose state breaks no rule is
+    # within what its start breaks, whatever that is: the start is not verified. Here no
+    # wave's state breaks one, so the waves ask `verify` once a wave (its state: old and
+    # new replicas side by side, or the stops first), not twice. The plan is the one
+    # checked by hand above, and `fitc verify` replays it clean
+    import json
+
+    from fitlang.plan import as_json
+    from fitlang.solve import moving
+    from fitlang.solve.verify_plan import verify_plan
+
+    checked: list[dict] = []
+    broken = moving._Checker.broken
+
+    def counting(self, state):
+        found = broken(self, state)
+        if self.mid_move:  # (the waves' checker; the end state and what runs now are checked apart)
+            checked.append(({n: +c for n, c in state.items() if +c}, found))
+        return found
+
+    monkeypatch.setattr(moving._Checker, "broken", counting)
+    running = [("web", f"a-{i}") for i in range(4)] + [("web", f"b-{i}") for i in range(4)] + \
+        [("batch", f"a-{4 + i // 2}") for i in range(6)]
+    path = tmp_path / "p.fit"
+    path.write_text(SPREAD)
+    compilation = Compilation(path)
+    result = make_plan(compilation, CurrentState(tuple(Running(w, n) for w, n in running)), 30.0)
+    plan = result.plan
+    assert plan is not None and result.problem is not None and len(plan.waves) >= 2
+    assert all(not found for _, found in checked)  # (so no start needed reading)
+    state, expected = moving.current_state(result.problem), []
+    for wave in plan.waves:
+        during = moving._apply(state, wave.moves, stop=wave.stop_first)
+        expected.append({n: +c for n, c in during.items() if +c})
+        state = moving._apply(state, wave.moves)
+    assert [seen for seen, _ in checked] == expected
+    found, problems = verify_plan(result.problem, compilation.check().program, json.loads(as_json(result)))
+    assert problems == [] and found == []

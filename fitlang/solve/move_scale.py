@@ -596,7 +596,6 @@ class ScaleMove:
                 self.add(target, demand)
                 moved.append((node, demand, target))
             else:
-                self.rows.alive[node.row] = True
                 self.close(node.name)
                 return True
             self.add(node, demand)  # the replica that found no place (or cost too much) back
