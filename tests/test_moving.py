@@ -916,8 +916,8 @@ def test_scattered_nodes_reach_the_node_level_reference(tmp_path_factory, dear, 
     # against the brute force above) and `verify` finds nothing broken
     from solving import bench_module
 
-    problem = problem_of(tmp_path_factory.mktemp("gang"), _gang_policy(dear, (dear_price, small_price, big_price)),
-                         _gang_running(dear))
+    policy = _gang_policy(dear, (dear_price, small_price, big_price))
+    problem = problem_of(tmp_path_factory.mktemp("gang"), policy, _gang_running(dear))
     module = bench_module("move_reference")
     model = module.Reference(module.Instance(problem))
     model.build()

@@ -19,12 +19,17 @@ offer), so it is the start, and the move is decomposed by what changed:
    is not yet proven within 1% of its bound: a pair of zones re-solved as a small MIP, the
    rest of the fleet fixed (two workloads kept apart by zone trading zones; work leaving a
    repriced pool for several pools at once), spliced back where it pays and `verify` passes;
-   then `improve` again.
+   then `improve` again, now also *scattering* nodes (`_scatter`, wherever the plan is not
+   yet proven within 1%: one pass past 2,000 nodes): each replica of a node where its own
+   rules let it go, separately, onto a node in use with room or a new node of its zones,
+   kept where the whole pays (inventory 10,000, seed 1: a repriced pool's nodes run a gang's
+   replica, free within its cluster, beside services that may not leave the zone).
 
 Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
 workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
 topology (spread, affinity, latency, gangs, or named by another's affinity over one) moves
-only within its zone and cluster, where those rules count it as before, except: where those
+only within its zone and cluster, where those rules count it as before, except: a gang whose
+only such rule is the gang's, to any zone of its cluster (`_gangs_free_in_cluster`); where those
 rules only keep it apart from workloads by zone, to any zone where none of them runs
 (anti-affinities on a node are kept node by node and lock no zone); where they are only its
 own spreads (not over `node`), to any domain where every spread keeps its skew
@@ -585,7 +590,7 @@ class ScaleMove:
                     zones = self._zones_to_open(demand, zone)
                     if self._least_new_node(demand, zones) >= float(left):
                         break  # (no new node for it could pay: found at once, the common case)
-                    upcoming = [(other, zone) for other in order[index + 1:]]
+                    upcoming: list[Displaced] = [(other, zone) for other in order[index + 1:]]
                     target = self._open_for(demand, zones, upcoming, below=float(left))
                     if target is None:
                         break
@@ -940,7 +945,8 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
             # scattered each where its rules let it go pay where the plan is not yet proven
             # close (not run before: at fleet 10,000, proven within 0.76% without, they cost
             # 5 s of CPU and 0.44 USD/h, a greedy step that blocked a better one)
-            fleet.improve(improve_until, scatter=True, passes=None if nodes <= LARGE_NODES else SCATTER_PASSES)
+            passes = None if nodes <= LARGE_NODES else SCATTER_PASSES
+            fleet.improve(improve_until, scatter=True, passes=passes)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
     placement = fleet.placement(objective, bound)
     placement.value = value  # (the end state's, as `moving._at_scale` states it: not worked out twice)
