@@ -19,12 +19,17 @@ offer), so it is the start, and the move is decomposed by what changed:
    is not yet proven within 1% of its bound: a pair of zones re-solved as a small MIP, the
    rest of the fleet fixed (two workloads kept apart by zone trading zones; work leaving a
    repriced pool for several pools at once), spliced back where it pays and `verify` passes;
-   then `improve` again.
+   then `improve` again, now also *scattering* nodes (`_scatter`, wherever the plan is not
+   yet proven within 1%: one pass past 2,000 nodes): each replica of a node where its own
+   rules let it go, separately, onto a node in use with room or a new node of its zones,
+   kept where the whole pays (inventory 10,000, seed 1: a repriced pool's nodes run a gang's
+   replica, free within its cluster, beside services that may not leave the zone).
 
 Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
 workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
 topology (spread, affinity, latency, gangs, or named by another's affinity over one) moves
-only within its zone and cluster, where those rules count it as before, except: where those
+only within its zone and cluster, where those rules count it as before, except: a gang whose
+only such rule is the gang's, to any zone of its cluster (`_gangs_free_in_cluster`); where those
 rules only keep it apart from workloads by zone, to any zone where none of them runs
 (anti-affinities on a node are kept node by node and lock no zone); where they are only its
 own spreads (not over `node`), to any domain where every spread keeps its skew
@@ -71,6 +76,10 @@ PARTNER_SHARE = 0.75  # each with a node at most this full
 MERGE_PARTNERS = 6  # the partners a node is tried with
 SPLIT_NODES = 4  # a node's replicas may go to up to this many free nodes of a cheaper class
 JOINT_MOVES_GAP = 0.01  # the plan's gap past which joint moves are sought (`move_neighbourhood`)
+# passes of `improve` with `_scatter` past `LARGE_NODES` nodes (inventory 10,000, seeds 0 and
+# 1: one pass ends at 1102.02 and 2134.54 USD/h, passes until none pays at 1101.98 and 2133.97
+# for 1.2-1.5 s more CPU)
+SCATTER_PASSES = 1
 FREE_NODE_TRIES = 8  # the cheapest (class, nodes) a node's replicas are tried on (time)
 
 
@@ -184,6 +193,8 @@ class ScaleMove:
         # (a workload another's affinity over a topology names counts where it runs too)
         named = {rule.target for d in problem.demands for rule in d.affinities if rule.topology != "node"}
         self.zoned = {d.name for d in problem.demands if _zoned(d) or d.workload in named}
+        self.cluster_free = _gangs_free_in_cluster(problem, named)
+        self.least_in_zones: dict[tuple, float] = {}  # (demand, zones) -> `_least_new_node`
         self.avoid = _apart_by_zone(problem)
         self.spreads = _spread_counts(problem, named)
         self.nodes: dict[str, FleetNode] = {}
@@ -307,11 +318,31 @@ class ScaleMove:
         """Where a replica of a zoned demand running in `zone` may go: that zone; and where
         its only rules over zones keep it apart from workloads (`_apart_by_zone`), every zone
         where none of them runs (a zone it leaves for one of those keeps those rules)."""
+        if demand.name in self.cluster_free:
+            return [row for known, row in self.rows.zones.items() if known[0] == zone[0]]
         avoid = self.avoid.get(demand.name)
         if avoid is None:
             return [self.rows.zone(zone)]
         return [row for known, row in self.rows.zones.items()
                 if known == zone or not any(self.in_zone[other, known] for other in avoid)]
+
+    def _zones_to_open(self, demand: Demand, zone: tuple) -> list[tuple | None]:
+        """The zones where a new node may take a replica of the demand running in `zone` (as
+        `_zones_from` says for nodes in use; None: any). A spread's replica stays in its zone
+        (a new node of another class elsewhere would count in a domain `SpreadCounts` did not
+        weigh); a spread over a label, which classes of one zone need not share, has none."""
+        if demand.name not in self.zoned:
+            return [None]
+        if demand.spreads:
+            return [zone] if all(s.topology in ("zone", "region") for s in demand.spreads) else []
+        eligible = {zone_of(self.problem.node_class(c)) for c in demand.eligible}
+        if demand.name in self.cluster_free:
+            return sorted((z for z in eligible if z[0] == zone[0]), key=str)
+        avoid = self.avoid.get(demand.name)
+        if avoid is None:
+            return [zone]
+        return sorted((z for z in eligible
+                       if z == zone or not any(self.in_zone[other, z] for other in avoid)), key=str)
 
     def _may_go(self, demands: list[Demand], source: NodeClass, target: NodeClass) -> bool:
         """May all these replicas go from a node of `source` to one of `target` (its zone)?"""
@@ -432,14 +463,18 @@ class ScaleMove:
             found = self.zone_rules[demand.name] = (zones, rules, kept_away_by)
         return found
 
-    def _open_for(self, demand: Demand, zones: list[tuple | None],
-                  upcoming: list[Displaced]) -> FleetNode | None:
+    def _open_for(self, demand: Demand, zones: list[tuple | None], upcoming: list[Displaced],
+                  below: float | None = None) -> FleetNode | None:
         """A new node for a replica, in one of the zones (None: any): of the eligible class
         whose price over what one of its nodes would hold (this replica and, filled first fit,
-        the replicas to place next: `_fill`) is least. (Ranked by this replica's workload
-        alone, a drained pool of one-a-node services at inventory 1,000 nodes reopened as
-        31 nodes of small classes where 16 of a larger one take it: 17.8 USD/h for 8.7.)"""
+        the replicas to place next: `_fill`) is least; of the classes whose node (bought, with
+        the price of buying it) costs less than `below` where given. (Ranked by this
+        replica's workload alone, a drained pool of one-a-node services at inventory 1,000
+        nodes reopened as 31 nodes of small classes where 16 of a larger one take it: 17.8
+        USD/h for 8.7.)"""
         classes = [self.problem.node_class(c) for c in demand.eligible]
+        if below is not None:
+            classes = [c for c in classes if self.class_price[self.rows.class_index[c.id]] < below]
         if None not in zones and demand.name in self.zoned:
             classes = [c for c in classes if zone_of(c) in zones]
         zones_of: dict[str, list[tuple | None]] = {}  # the zones each upcoming demand may use
@@ -491,18 +526,21 @@ class ScaleMove:
 
     # ---- 2. improve ---------------------------------------------------------------------------
 
-    def improve(self, deadline: float | None) -> None:
+    def improve(self, deadline: float | None, scatter: bool = False, passes: int | None = None) -> None:
         """Passes over the nodes in use, dearest first, deleting, replacing or merging each
-        where that lowers the objective, until a pass changes nothing (or the deadline)."""
+        (and, with `scatter`, scattering it: `_scatter`) where that lowers the objective, until
+        a pass changes nothing (or the deadline, or `passes` passes)."""
         changed = True
-        while changed:
+        while changed and (passes is None or passes > 0):
             changed = False
+            passes = None if passes is None else passes - 1
             for node in sorted(self._movable_nodes(), key=lambda n: (-n.node_class.price, n.row)):
                 if deadline is not None and time.monotonic() > deadline:
                     return
                 if self.nodes.get(node.name) is not node:
                     continue  # closed earlier in the pass (and maybe open again as a new record)
-                if self._delete(node) or self._onto_free_node([node]) or self._merge(node):
+                if self._delete(node) or self._onto_free_node([node]) or self._merge(node) or \
+                        (scatter and self._scatter(node)):
                     changed = True
 
     def _movable_nodes(self) -> list[FleetNode]:
@@ -525,6 +563,69 @@ class ScaleMove:
             return False
         self._carry_out([node], plan)
         return True
+
+    def _scatter(self, node: FleetNode) -> bool:
+        """Each replica of the node where its own rules let it go, separately: onto a node in
+        use with room (first fit, as `_delete`), else onto a new node of one of its zones
+        (`_open_for`, the node's replicas still to go weighing the class); kept where the
+        whole pays: the node's price, less the changes priced, less what the new nodes cost
+        (and the price of buying them). (Inventory 10,000, seed 1: a repriced pool's nodes run
+        a gang's replica, free to change zone within its cluster, beside dozens of services
+        that may not leave the zone: no one class takes them all, no node in use the gang's.)"""
+        left = node.node_class.price - self._change_price(node)
+        if left <= 0:
+            return False
+        zone = zone_of(node.node_class)
+        order = [self.problem.demand(name) for name in
+                 sorted(node.hosted.elements(), key=lambda d: (-_size(self.problem.demand(d)), d))]
+        moved: list[Moved] = []
+        opened: list[FleetNode] = []
+        self.rows.alive[node.row] = False  # not onto itself
+        try:
+            for index, demand in enumerate(order):
+                self.remove(node, demand)
+                found = self.targets(demand, zone, source=node.node_class)
+                target = found[0] if found else None
+                if target is None:
+                    zones = self._zones_to_open(demand, zone)
+                    if self._least_new_node(demand, zones) >= float(left):
+                        break  # (no new node for it could pay: found at once, the common case)
+                    upcoming: list[Displaced] = [(other, zone) for other in order[index + 1:]]
+                    target = self._open_for(demand, zones, upcoming, below=float(left))
+                    if target is None:
+                        break
+                    opened.append(target)
+                    left -= target.node_class.price + (self.price if target.node_class.provisioned else 0)
+                    if left <= 0:
+                        break
+                self.add(target, demand)
+                moved.append((node, demand, target))
+            else:
+                self.close(node.name)
+                return True
+            self.add(node, demand)  # the replica that found no place (or cost too much) back
+        finally:
+            self.rows.alive[node.row] = node.name in self.nodes
+        for source, demand, target in reversed(moved):
+            self.remove(target, demand)
+            self.add(source, demand)
+        for target in opened:
+            self.close(target.name)
+        return False
+
+    def _least_new_node(self, demand: Demand, zones: list[tuple | None]) -> float:
+        """The least a new node of the demand's classes in the zones costs (bought, with the
+        price of buying it; in floats: a filter, `_open_for` and the exact test follow)."""
+        if None in zones:
+            return self.cheapest[demand.name]
+        key = (demand.name, tuple(zones))
+        found = self.least_in_zones.get(key)
+        if found is None:
+            allowed = set(zones)
+            found = self.least_in_zones[key] = min(
+                (float(self.class_price[self.rows.class_index[c]]) for c in demand.eligible
+                 if zone_of(self.problem.node_class(c)) in allowed), default=np.inf)
+        return found
 
     def _used(self, node: FleetNode) -> np.ndarray:
         return np.array([node.capacity[r] for r in RESOURCES]) - self.rows.free[node.row]
@@ -685,6 +786,15 @@ def _zoned(demand: Demand) -> bool:
                 any(not (rule.anti and rule.topology == "node") for rule in demand.affinities))
 
 
+def _gangs_free_in_cluster(problem: Problem, named: set[str]) -> frozenset[str]:
+    """The gangs whose only rule over a topology is the gang's (one cluster, rules/gang.py):
+    no spread, latency or affinity but anti-affinities on a node, and named by no other
+    workload's rule over a topology. Such a replica may move to any zone of its cluster."""
+    return frozenset(d.name for d in problem.demands
+                     if d.gang and not d.spreads and not d.latency and d.workload not in named and
+                     all(rule.anti and rule.topology == "node" for rule in d.affinities))
+
+
 def _apart_by_zone(problem: Problem) -> dict[str, frozenset[str]]:
     """Per demand whose only rules over a topology are anti-affinities on a zone (its own
     and others' naming it; anti-affinities on a node aside): the workloads it may not share
@@ -825,13 +935,21 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     if least_cost is not None:
         bound = least_cost + fleet.price * forced_moves(problem) if objective == "cost+moves" else least_cost
     nodes = sum(c.count for c in problem.classes)
-    value = None  # the plan's objective, worked out where it is read (not past 2,000 nodes)
-    if not fleet.unplaced and nodes <= LARGE_NODES:
+    value = None  # the plan's objective
+    if not fleet.unplaced:
         value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
-        if _joint_moves_pay(value, bound) and improve_jointly(fleet):
-            fleet.improve(improve_until)  # joint moves leave nodes the passes may now empty or merge
+        if _joint_moves_pay(value, bound):
+            if nodes <= LARGE_NODES:
+                improve_jointly(fleet)
+            # joint moves leave nodes the passes may now empty or merge; a node's replicas
+            # scattered each where its rules let it go pay where the plan is not yet proven
+            # close (not run before: at fleet 10,000, proven within 0.76% without, they cost
+            # 5 s of CPU and 0.44 USD/h, a greedy step that blocked a better one)
+            passes = None if nodes <= LARGE_NODES else SCATTER_PASSES
+            fleet.improve(improve_until, scatter=True, passes=passes)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
     placement = fleet.placement(objective, bound)
+    placement.value = value  # (the end state's, as `moving._at_scale` states it: not worked out twice)
     if objective == "cost+moves" and not fleet.unplaced and nodes <= MOVE_MODEL_MAX_NODES:
         if value is None:
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
