@@ -144,7 +144,12 @@ def test_at_fleet_scale_the_floor_takes_the_options_the_lp_orders(tmp_path, monk
     monkeypatch.setattr(placement, "OPTIONS_SHARE", 1.0)
     floors = []
     real_floor = placement.greedy_floor
-    monkeypatch.setattr(placement, "greedy_floor", lambda *args: floors.append(real_floor(*args)) or floors[-1])
+
+    def recorded_floor(*args):
+        floors.append(real_floor(*args))
+        return floors[-1]
+
+    monkeypatch.setattr(placement, "greedy_floor", recorded_floor)
     found = placement._solve(problem, "auto", 0.2, relax=True)
     assert placement._packed_value(problem, floors[0][0], "cost") == 12
     document = json.loads(as_json(problem, found, []))
