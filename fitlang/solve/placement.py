@@ -389,13 +389,16 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     options, classes = _suggested(found)
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
-    # with options to order, the options alone: the classes the LP puts the CPU workloads on
-    # include the accelerator nodes they share with GPU replicas, and the greedy pass then
-    # opened accelerator nodes for them (inventory 50,000 seed 7, without deadlines, rebuilt
-    # after: 2915.75 with the classes, GPU nodes 1941.61; options alone 2704.56, GPU nodes
-    # 1647.22; with the classes for the CPU workloads, their accelerator classes left out,
-    # 2716.98; seeds 8 / 9: 6504.19 / 5478.20 alone, 6511.84 / 5486.35 so)
-    guide = Guide(options) if options else Guide(classes=classes) if classes else None
+    # where `_rebuild_first` and there are options to order, the options alone: the classes
+    # the LP puts the CPU workloads on include the accelerator nodes they share with GPU
+    # replicas, and the greedy pass then opened accelerator nodes for them (inventory 50,000
+    # seed 7, without deadlines, rebuilt after: 2915.75 with the classes, GPU nodes 1941.61;
+    # options alone 2704.56, GPU nodes 1647.22; with the classes for the CPU workloads, their
+    # accelerator classes left out, 2716.98; seeds 8 / 9: 6504.19 / 5478.20 alone, 6511.84 /
+    # 5486.35 so). Not measured at 10,000 nodes (where a 5 s limit runs the zoned bound too):
+    # there the guide is as it was
+    alone = bool(options) and _rebuild_first(problem, time_limit)
+    guide = Guide(options) if alone else Guide(options, classes) if options or classes else None
     return _Zoned(found.value, guide, pairs), seed
 
 
