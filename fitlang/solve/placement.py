@@ -23,6 +23,7 @@ import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
+from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.coarse import coarse_bound, suggested_classes, widened, zoned_bound
@@ -163,7 +164,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     rebuilt = False  # the floor's first pass was the rebuild (`_rebuild_first`)
     if relax:
         progress("greedy", None, None)
-        floor_packing, _ = greedy_floor(problem)
+        floor_packing, _ = greedy_floor(problem, None, _floor_guide(problem, objectives[0], time_limit))
         first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
         # the rebuild instead of the consolidation, which then waits for time left (rebuild.py);
         # where it rebuilds no zone, the consolidation as before (breaker 50,000: 9939 -> 9936)
@@ -388,7 +389,33 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     options, classes = _suggested(found)
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
-    return _Zoned(found.value, Guide(options, classes) if options or classes else None, pairs), seed
+    # where `_rebuild_first` and there are options to order, the options alone: the classes
+    # the LP puts the CPU workloads on include the accelerator nodes they share with GPU
+    # replicas, and the greedy pass then opened accelerator nodes for them (inventory 50,000
+    # seed 7, without deadlines, rebuilt after: 2915.75 with the classes, GPU nodes 1941.61;
+    # options alone 2704.56, GPU nodes 1647.22; with the classes for the CPU workloads, their
+    # accelerator classes left out, 2716.98; seeds 8 / 9: 6504.19 / 5478.20 alone, 6511.84 /
+    # 5486.35 so). Not measured at 10,000 nodes (where a 5 s limit runs the zoned bound too):
+    # there the guide is as it was
+    alone = bool(options) and _rebuild_first(problem, time_limit)
+    guide = Guide(options) if alone else Guide(options, classes) if options or classes else None
+    return _Zoned(found.value, guide, pairs), seed
+
+
+def _floor_guide(problem: Problem, objective: str, time_limit: float | None) -> Guide | None:
+    """Where `_rebuild_first`, the options the accelerator side's pair LP uses
+    (accelerator_options.py; 0.2-0.3 CPU s at 50,000 inventory nodes) guide the floor's
+    own greedy pass. Inventory 50,000 seed 7, without deadlines, rebuilt: 2751.34 -> 2728.75
+    (GPU nodes 1711.62 -> 1665.22). Elsewhere the pair LP's own options guide a later pass
+    (`_guided_floor`)."""
+    if time_limit is None or not _rebuild_first(problem, time_limit):
+        return None
+    options = accelerator_options(problem, objective, time.monotonic() + OPTIONS_SHARE * time_limit)
+    return Guide(options) if options else None
+
+
+# the accelerator side's LP gets at most this share of the limit (it converges in ~1% of 30 s)
+OPTIONS_SHARE = 0.05
 
 
 def _rebuild_first(problem: Problem, time_limit: float | None) -> bool:
@@ -472,9 +499,12 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
         guided, cut = greedy_floor(problem, deadline, guide)
         if cut or not guided.complete:
             continue
-        consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
-        if _rebuild_first(problem, time_limit):  # as the floor was (and only there: `REBUILD_SHARE`)
-            rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline))
+        # as the floor was: where `_rebuild_first`, the rebuild instead of the consolidation
+        # unless it rebuilds no zone (inventory 50,000 seed 7, the zoned options' floor: 1.2
+        # CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation
+        if not (_rebuild_first(problem, time_limit) and
+                rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
+            consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
         guided_value = _packed_value(problem, guided, objective)
         if guided_value is not None and guided_value < value:
             best, value = guided, guided_value
@@ -537,12 +567,7 @@ def _suggested(relaxed: Bound) -> tuple[dict[str, list[str]], dict[str, frozense
     used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
     if used is None or values is None or relaxation is None:
         return {}, {}
-    placed = np.zeros(len(used.demands))
-    np.add.at(placed, relaxation.pair_demand, values)
-    position = {d.name: i for i, d in enumerate(used.demands)}
-    share = {name: placed[i] / max(used.demands[i].replicas, 1) for name, i in position.items()}
-    options = {group.workload: sorted(group.demands, key=lambda name: -share.get(name, 0.0))
-               for group in used.option_groups}
+    options = options_of(relaxed)
     members: dict[int, list[str]] = {}
     for class_id, index in relaxation.class_index.items():
         members.setdefault(index, []).append(class_id)
