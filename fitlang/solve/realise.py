@@ -34,11 +34,14 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+from fitlang.solve.backends import HighsBackend
+from fitlang.solve.linear import LinearModel, Status
 from fitlang.solve.pack import NodeState, Packing
 
 # HiGHS's time limit for the integer program over the patterns (breaker 10,000: ~560
 # patterns over 6 shapes, solved to optimality in well under a second)
 ROUNDING_SECONDS = 2.0
+ROUNDING_GAP = 1e-4
 # patterns enumerated at most (over every merged class); more: not tried (None)
 MAX_PATTERNS = 20_000
 
@@ -73,7 +76,7 @@ def realised(problem: Problem, groups: list[list[NodeClass]], deadline: float | 
     patterns = _patterns(problem, groups)
     if patterns is None:
         return None
-    counts = _whole_patterns(problem, groups, patterns)
+    counts = _whole_patterns(problem, groups, patterns, deadline)
     if counts is None:
         return None
     nodes = _Nodes(problem)
@@ -113,7 +116,7 @@ def _patterns(problem: Problem, groups: list[list[NodeClass]]) -> list[tuple[int
         ids = {c.id for c in members}
         room = _smallest(members)
         usable = sorted(s for s, demands in shapes.items()
-                        if all(room >= np.array(s)) and all(_reaches(d.eligible, ids, reach) for d in demands))
+                        if all(room >= np.array(s)) and all(_reaches(d.eligible, ids, index, reach) for d in demands))
         limits = [min(min(_per_node(d, members[0]) for d in shapes[s]), _fit(room, s)) for s in usable]
         for counts in _maximal(room, [np.array(s, dtype=np.int64) for s in usable], limits):
             found.append((index, {s: k for s, k in zip(usable, counts) if k}))
@@ -122,9 +125,10 @@ def _patterns(problem: Problem, groups: list[list[NodeClass]]) -> list[tuple[int
     return found
 
 
-def _reaches(eligible: list[str], ids: set[str], known: dict[tuple[int, int], bool]) -> bool:
-    """Does the eligibility list hold one of `ids`? (Demands share lists: each asked once.)"""
-    key = (id(eligible), id(ids))
+def _reaches(eligible: list[str], ids: set[str], group: int, known: dict[tuple[int, int], bool]) -> bool:
+    """Does the eligibility list hold one of `ids` (the classes of merged class `group`)?
+    Demands share lists (alive while the problem is): each list is asked once a group."""
+    key = (id(eligible), group)
     if key not in known:
         known[key] = not ids.isdisjoint(eligible)
     return known[key]
@@ -166,31 +170,33 @@ def _maximal(room: np.ndarray, needs: list[np.ndarray], limits: list[int]):
 
 
 def _whole_patterns(problem: Problem, groups: list[list[NodeClass]],
-                    patterns: list[tuple[int, dict[Shape, int]]]) -> list[int] | None:
+                    patterns: list[tuple[int, dict[Shape, int]]], deadline: float | None) -> list[int] | None:
     """Nodes per pattern, whole: the cheapest that hold every shape's replicas within each
-    merged class's nodes (HiGHS, within ROUNDING_SECONDS); None if it finds none."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-
+    merged class's nodes (HiGHS, within ROUNDING_SECONDS and the `deadline`); None if it
+    finds none."""
     if not patterns:
         return None
     wanted: dict[Shape, int] = defaultdict(int)
     for demand in problem.demands:
         wanted[_shape(demand)] += max(demand.replicas, 0)
-    shapes = sorted(s for s in wanted if wanted[s])
-    held = np.array([[p.get(s, 0) for _, p in patterns] for s in shapes], dtype=float)
-    within = np.zeros((len(groups), len(patterns)))
-    within[[g for g, _ in patterns], np.arange(len(patterns))] = 1
-    available = np.array([sum(min(c.count, len(c.node_names)) for c in members) for members in groups],
-                         dtype=float)
-    price = np.array([float(groups[g][0].price) if problem.objective[0] == "cost" else 1.0
-                      for g, _ in patterns])
-    result = milp(price, integrality=np.ones(len(patterns)), bounds=Bounds(0, np.inf),
-                  constraints=[LinearConstraint(held, [wanted[s] for s in shapes], np.inf),
-                               LinearConstraint(within, 0, available)],
-                  options={"time_limit": ROUNDING_SECONDS})
-    if result.x is None:
+    available = [sum(min(c.count, len(c.node_names)) for c in members) for members in groups]
+    model = LinearModel()
+    columns = [model.var(f"pattern[{k}]", 0, available[group]) for k, (group, _) in enumerate(patterns)]
+    for shape, amount in wanted.items():
+        if amount:
+            model.add({column: held[shape] for column, (_, held) in zip(columns, patterns) if shape in held},
+                      lower=amount)
+    for group, most in enumerate(available):
+        model.add({column: 1 for column, (g, _) in zip(columns, patterns) if g == group}, upper=most)
+    cost = {column: groups[group][0].price if problem.objective[0] == "cost" else 1
+            for column, (group, _) in zip(columns, patterns)}
+    limit = ROUNDING_SECONDS if deadline is None else min(ROUNDING_SECONDS, deadline - time.monotonic())
+    if limit <= 0:
         return None
-    return [int(round(v)) for v in result.x]
+    outcome = HighsBackend(ROUNDING_GAP).minimise(model, cost, limit)
+    if outcome.solution is None or outcome.status not in (Status.OPTIMAL, Status.FEASIBLE):
+        return None
+    return [int(outcome.solution[column]) for column in columns]
 
 
 class _Nodes:
