@@ -229,8 +229,9 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
                                                  time_limit, improve_deadline)
             floor_packing = _guided_floor(problem, floor_packing, pair, objectives[0], time_limit,
                                           improve_deadline)
+            floor_value = _packed_value(problem, floor_packing, objectives[0])
             proven, found = _with_patterns(problem, objectives[0], pair, floor_packing, time_limit,
-                                           improve_deadline, _packed_value(problem, floor_packing, objectives[0]))
+                                           improve_deadline, floor_value)
             proven = _larger(proven, coarse)
             if proven is not None and proven != _larger(pair.value, coarse):
                 progress("bound", None, proven)

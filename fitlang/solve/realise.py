@@ -66,7 +66,8 @@ def _demand_supported(demand: Demand) -> bool:
                 or any(not (r.anti and r.topology == "node") for r in demand.affinities))
 
 
-def realised(problem: Problem, groups: list[list[NodeClass]], deadline: float | None = None) -> Packing | None:
+def realised(problem: Problem, groups: list[list[NodeClass]],
+             deadline: float | None = None) -> Packing | None:
     """The placement of the module docstring, as a packing; None where the problem has a rule
     it does not handle, the patterns are too many, a replica finds no node, or the `deadline`
     (time.monotonic()) passes. `groups`: the classes as the coarse problem merges them
@@ -115,8 +116,8 @@ def _patterns(problem: Problem, groups: list[list[NodeClass]]) -> list[tuple[int
     for index, members in enumerate(groups):
         ids = {c.id for c in members}
         room = _smallest(members)
-        usable = sorted(s for s, demands in shapes.items()
-                        if all(room >= np.array(s)) and all(_reaches(d.eligible, ids, index, reach) for d in demands))
+        usable = sorted(s for s, demands in shapes.items() if all(room >= np.array(s))
+                        and all(_reaches(d.eligible, ids, index, reach) for d in demands))
         limits = [min(min(_per_node(d, members[0]) for d in shapes[s]), _fit(room, s)) for s in usable]
         for counts in _maximal(room, [np.array(s, dtype=np.int64) for s in usable], limits):
             found.append((index, {s: k for s, k in zip(usable, counts) if k}))
@@ -217,7 +218,8 @@ class _Nodes:
         self.of_class: dict[str, list[int]] = defaultdict(list)
         # the domains a spread deals over, per (eligibility list, topology), and the room kept
         # per (topology, domain, shape), for the order they take their share in
-        self.topologies = sorted({s.topology for d in problem.demands for s in d.spreads if s.topology != "node"})
+        self.topologies = sorted({s.topology for d in problem.demands for s in d.spreads
+                                  if s.topology != "node"})
         self.domains: dict[tuple[int, str], dict[str, list[str]]] = {}
         self.kept_at: dict[tuple[str, str | None, Shape], int] = defaultdict(int)
         self.apart: dict[str, set[str]] = defaultdict(set)
@@ -304,7 +306,8 @@ class _Nodes:
                 amount = self._fill(demand, nodes, need, amount, shape)
                 nodes[:] = [k for k in nodes if self.kept[k].get(shape, 0) > 0]
         if amount > 0:
-            amount = self._fill(demand, [k for c in classes for k in self.of_class.get(c, ())], need, amount, None)
+            anywhere = [k for c in classes for k in self.of_class.get(c, ())]
+            amount = self._fill(demand, anywhere, need, amount, None)
         while amount > 0:
             node = self._new_node(demand, classes)
             if node is None:
