@@ -40,7 +40,7 @@ from fitlang.solve.pack import NodeState, Packing
 
 # HiGHS's time limit for the integer program over the patterns (breaker 10,000: ~560
 # patterns over 6 shapes, solved to optimality in well under a second)
-ROUNDING_SECONDS = 2.0
+ROUNDING_SECONDS = 1.0
 ROUNDING_GAP = 1e-4
 # patterns enumerated at most (over every merged class); more: not tried (None)
 MAX_PATTERNS = 20_000
@@ -215,6 +215,9 @@ class _Nodes:
         self.kept: list[dict[Shape, int]] = []
         # (class id, shape) -> its nodes with room kept for the shape (emptied ones dropped lazily)
         self.keeping: dict[tuple[str, Shape], list[int]] = defaultdict(list)
+        # per shape, the classes with such nodes, in the order they opened (emptied ones dropped)
+        self.keeping_classes: dict[Shape, dict[str, None]] = defaultdict(dict)
+        self.sets: dict[int, set[str]] = {}  # per list of class ids (by identity), as a set
         self.of_class: dict[str, list[int]] = defaultdict(list)
         # the domains a spread deals over, per (eligibility list, topology), and the room kept
         # per (topology, domain, shape), for the order they take their share in
@@ -260,6 +263,7 @@ class _Nodes:
         self.of_class[node_class.id].append(k)
         for shape, amount in kept.items():
             self.keeping[node_class.id, shape].append(k)
+            self.keeping_classes[shape][node_class.id] = None
             for topology in self.topologies:
                 self.kept_at[topology, node_class.topology_value(topology), shape] += amount
         return k
@@ -298,16 +302,27 @@ class _Nodes:
         then any free room, then new nodes."""
         need = np.array(_shape(demand), dtype=np.int64)
         shape = _shape(demand)
+        keeping = self.keeping_classes[shape]
+        if len(classes) <= len(keeping):  # (pinned work: its few classes)
+            reached = (c for c in classes if c in keeping)
+        else:  # (work that may go anywhere: the classes with room kept, until it is placed)
+            allowed = self._set(classes)
+            reached = (c for c in keeping if c in allowed)
+        emptied = []
+        for class_id in reached:
+            if amount <= 0:
+                break
+            nodes = self.keeping[class_id, shape]
+            amount = self._fill(demand, nodes, need, amount, shape)
+            nodes[:] = [k for k in nodes if self.kept[k].get(shape, 0) > 0]
+            if not nodes:
+                emptied.append(class_id)
+        for class_id in emptied:
+            del keeping[class_id]
         for class_id in classes:
             if amount <= 0:
                 break
-            nodes = self.keeping.get((class_id, shape))
-            if nodes:
-                amount = self._fill(demand, nodes, need, amount, shape)
-                nodes[:] = [k for k in nodes if self.kept[k].get(shape, 0) > 0]
-        if amount > 0:
-            anywhere = [k for c in classes for k in self.of_class.get(c, ())]
-            amount = self._fill(demand, anywhere, need, amount, None)
+            amount = self._fill(demand, self.of_class.get(class_id, []), need, amount, None)
         while amount > 0:
             node = self._new_node(demand, classes)
             if node is None:
@@ -317,6 +332,12 @@ class _Nodes:
             if amount == before:
                 return False
         return True
+
+    def _set(self, classes: list[str]) -> set[str]:
+        """The list as a set (eligibility lists are shared by demands and alive meanwhile)."""
+        if id(classes) not in self.sets:
+            self.sets[id(classes)] = set(classes)
+        return self.sets[id(classes)]
 
     def _fill(self, demand: Demand, nodes: list[int], need: np.ndarray, amount: int,
               shape: Shape | None) -> int:
