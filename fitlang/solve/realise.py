@@ -210,7 +210,7 @@ class _Nodes:
         self.used: dict[str, int] = defaultdict(int)  # class id -> its nodes opened
         self.names: list[str] = []
         self.owner: list[NodeClass] = []
-        self.free: list[np.ndarray] = []
+        self.free: list[list[int]] = []  # (lists: a replica at a time, numpy's overhead dominated)
         self.hosted: list[dict[str, int]] = []
         self.kept: list[dict[Shape, int]] = []
         # (class id, shape) -> its nodes with room kept for the shape (emptied ones dropped lazily)
@@ -257,7 +257,7 @@ class _Nodes:
         k = len(self.names)
         self.names.append(name)
         self.owner.append(node_class)
-        self.free.append(np.array([capacity[r] for r in RESOURCES], dtype=np.int64))
+        self.free.append([capacity[r] for r in RESOURCES])
         self.hosted.append({})
         self.kept.append(kept)
         self.of_class[node_class.id].append(k)
@@ -280,7 +280,8 @@ class _Nodes:
         base, extra = divmod(demand.replicas, len(domains))
         shape = _shape(demand)
         order = sorted(domains, key=lambda d: (-self.kept_at.get((spread.topology, d, shape), 0), d))
-        return all(self._place_in(demand, domains[d], base + (k < extra)) for k, d in enumerate(order))
+        shares = [(d, base + (k < extra)) for k, d in enumerate(order)]
+        return all(self._place_in(demand, domains[d], share) for d, share in shares if share > 0)
 
     def _domains(self, eligible: list[str], topology: str) -> dict[str, list[str]]:
         """The domains of `topology` the eligible classes with nodes span (as verify counts
@@ -300,8 +301,7 @@ class _Nodes:
     def _place_in(self, demand: Demand, classes: list[str], amount: int) -> bool:
         """`amount` replicas on nodes of `classes`: the room patterns keep for its shape first,
         then any free room, then new nodes."""
-        need = np.array(_shape(demand), dtype=np.int64)
-        shape = _shape(demand)
+        shape = need = _shape(demand)
         keeping = self.keeping_classes[shape]
         if len(classes) <= len(keeping):  # (pinned work: its few classes)
             reached = (c for c in classes if c in keeping)
@@ -339,7 +339,7 @@ class _Nodes:
             self.sets[id(classes)] = set(classes)
         return self.sets[id(classes)]
 
-    def _fill(self, demand: Demand, nodes: list[int], need: np.ndarray, amount: int,
+    def _fill(self, demand: Demand, nodes: list[int], need: Shape, amount: int,
               shape: Shape | None) -> int:
         for k in nodes:
             if amount <= 0:
@@ -352,19 +352,19 @@ class _Nodes:
                 amount -= take
         return amount
 
-    def _fits(self, demand: Demand, k: int, need: np.ndarray) -> int:
+    def _fits(self, demand: Demand, k: int, need: Shape) -> int:
         """How many more replicas of `demand` node k takes: its free room, its per-node limit,
         and no workload kept apart from it there."""
         hosted = self.hosted[k]
         apart = self.apart.get(demand.name)
         if apart and not apart.isdisjoint(hosted):
             return 0
-        positive = need > 0
-        room = int((self.free[k][positive] // need[positive]).min()) if positive.any() else demand.replicas
+        room = min((have // wanted for have, wanted in zip(self.free[k], need) if wanted > 0),
+                   default=demand.replicas)
         return max(0, min(room, _per_node(demand, self.owner[k]) - hosted.get(demand.name, 0)))
 
-    def _put(self, demand: Demand, k: int, need: np.ndarray, take: int, shape: Shape | None) -> None:
-        self.free[k] = self.free[k] - need * take
+    def _put(self, demand: Demand, k: int, need: Shape, take: int, shape: Shape | None) -> None:
+        self.free[k] = [have - wanted * take for have, wanted in zip(self.free[k], need)]
         self.hosted[k][demand.name] = self.hosted[k].get(demand.name, 0) + take
         if shape is not None:
             self.kept[k][shape] -= take
@@ -392,7 +392,7 @@ class _Nodes:
         packing = Packing()
         for k, name in enumerate(self.names):
             if self.hosted[k]:
-                free = dict(zip(RESOURCES, self.free[k].tolist()))
+                free = dict(zip(RESOURCES, self.free[k]))
                 packing.nodes.setdefault(self.owner[k].id, []).append(NodeState(name, free, self.hosted[k]))
         return packing
 
