@@ -20,7 +20,7 @@ import time
 
 STEPS = ("greedy_floor", "consolidate", "_solve_aggregate", "pack", "repair", "lower_bound",
          "_coarse", "_zoned", "_cheapest_guided", "pattern_bound", "repack", "_polished",
-         "_guided_floor", "_pattern_floor")
+         "_guided_floor", "_pattern_floor", "_realised_floor")
 
 
 def _timed(name: str, function, started: float, depth: list[int]):

@@ -95,7 +95,7 @@ def _merged_classes(problem: Problem, zoned: bool = False, max_pairs: int | None
     `_kept_apart` chooses), and per member class id the merged one's id."""
     classes: list[NodeClass] = []
     merged_id: dict[str, str] = {}
-    groups = _class_groups(problem, zoned)
+    groups = class_groups(problem, zoned)
     if zoned:
         groups = _kept_apart(problem, groups, max_pairs, max_growth)
     for members in groups:
@@ -163,7 +163,7 @@ def _about_pairs(problem: Problem, lists: dict[int, list[str]]) -> int:
     return total
 
 
-def _class_groups(problem: Problem, zoned: bool = False) -> list[list[NodeClass]]:
+def class_groups(problem: Problem, zoned: bool = False) -> list[list[NodeClass]]:
     """The classes with nodes, grouped by what the coarse problem's rows still read: price,
     bought or owned, buy block, power caps (and the watts they count), size; `zoned`: also
     zone, region and site."""
@@ -341,7 +341,7 @@ def suggested_classes(found: PatternBound, problem: Problem) -> dict[str, frozen
     """Per workload, the classes of `problem` in the merged classes the coarse pattern LP's
     last solution (`found.nodes`) puts its merged demand on: a guide for the greedy pass
     (`greedy.Guide.classes`), not a bound."""
-    members = {group[0].id: [c.id for c in group] for group in _class_groups(problem)}
+    members = {group[0].id: [c.id for c in group] for group in class_groups(problem)}
     on: dict[str, set[str]] = {}
     for ids, hosted, nodes in found.nodes or ():
         if nodes <= 1e-6:
