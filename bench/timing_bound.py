@@ -225,6 +225,69 @@ class PoolPricing:
                 taken[inside] = 0
         return taken
 
+    def by_segments(self, duals: Duals) -> np.ndarray:
+        """A node schedule as awake segments (the reduced cost splits over them): for each
+        distinct span of an item, the node awake over it and filled greedily (dual per unit of
+        capacity-time) with the items inside it; the spans that pay, disjoint, chosen by a
+        dynamic program over their ends (weighted interval scheduling); a run's replicas over
+        the chosen spans trimmed to what one node may hold, then `improved`. A heuristic: no
+        bound is read from it."""
+        step_cost = self.step_costs(duals)
+        paid = np.concatenate([[0.0], np.cumsum(step_cost)])
+        value = duals.pi[self.item_run]
+        begins = np.array([s for _, s, _ in self.items])
+        ends = begins + np.array([self.runs[k].length() for k, _, _ in self.items])
+        share = np.array([self.runs[k].length() * max(self.runs[k].need / np.maximum(self.capacity, 1e-9))
+                          for k, _, _ in self.items])
+        order = np.argsort(-value / share, kind="stable")
+        order = order[value[order] > 1e-9]
+        spans = sorted({(int(begins[j]), int(ends[j])) for j in order})
+        paying = []
+        for first, end in spans:
+            inside = order[(begins[order] >= first) & (ends[order] <= end)]
+            taken, gained = self._packed_within(inside, first, end, value)
+            net = gained - float(paid[end] - paid[first])
+            if net > 1e-9:
+                paying.append((end, first, net, taken))
+        taken = np.zeros(len(self.items), dtype=np.int64)
+        for _, _, _, chosen in _heaviest_disjoint(paying):
+            for j, n in chosen.items():
+                taken[j] += n
+        return self.improved(self._trimmed(taken, value), duals)
+
+    def _packed_within(self, inside: np.ndarray, first: int, end: int,
+                       value: np.ndarray) -> tuple[dict[int, int], float]:
+        load = np.zeros((end - first, 3))
+        per_run: dict[tuple[int, int], int] = {}
+        taken: dict[int, int] = {}
+        gained = 0.0
+        for j in inside:
+            k, s, m = self.items[j]
+            run = self.runs[k]
+            span = slice(s - first, s - first + run.length())
+            key = (k, s) if run.units else (k, -1)
+            while taken.get(j, 0) < m and per_run.get(key, 0) < run.replicas and \
+                    (load[span] + run.need <= self.capacity + 1e-9).all():
+                load[span] += run.need
+                taken[j] = taken.get(j, 0) + 1
+                per_run[key] = per_run.get(key, 0) + 1
+                gained += float(value[j])
+        return taken, gained
+
+    def _trimmed(self, taken: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """At most a run's replicas on the node over all the spans (least dual taken off)."""
+        per_run: dict[tuple[int, int], list[int]] = {}
+        for j in np.flatnonzero(taken):
+            k, s, _ = self.items[j]
+            per_run.setdefault((k, s) if self.runs[k].units else (k, -1), []).append(j)
+        for (k, _), held in per_run.items():
+            extra = max(0, int(taken[held].sum()) - self.runs[k].replicas)
+            for j in sorted(held, key=lambda j: value[j]):
+                cut = min(extra, int(taken[j]))
+                taken[j] -= cut
+                extra -= cut
+        return taken
+
     def _filled(self, taken: np.ndarray, duals: Duals) -> np.ndarray:
         load = np.zeros((self.steps, 3))
         per_run: dict[tuple[int, int], int] = {}
@@ -270,15 +333,11 @@ class PoolPricing:
         awake = self.awake_of(taken)
         return Column(self.pool, float(self.price[awake].sum()), counts, awake)
 
-    def exact(self, duals: Duals, start: np.ndarray, limit: float,
-              nodes: int | None = None) -> tuple[np.ndarray, float]:
-        """(the best schedule HiGHS found, a proven lower bound on the least reduced cost);
-        `nodes`: a branch-and-bound node limit (a count: the same answer however loaded the
-        machine is), for the cheap rounds whose bound is not used."""
+    def exact(self, duals: Duals, start: np.ndarray, limit: float) -> tuple[np.ndarray, float]:
+        """(the best schedule HiGHS found, a proven lower bound on the least reduced cost)."""
         if self.highs is None:
             return np.zeros(0, dtype=np.int64), 0.0
         highs, steps = self.highs, self.steps
-        highs.setOptionValue("mip_max_nodes", int(nodes) if nodes is not None else 2 ** 31 - 1)
         costs = np.concatenate([self.step_costs(duals), -duals.pi[self.item_run]])
         highs.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32), costs)
         solution = highspy.HighsSolution()
@@ -412,14 +471,13 @@ def node_schedule_bound(instance: Instance, limit: float, pricing_limit: float,
             "history": history}
 
 
-def converged_bound(instance: Instance, limit: float, final_limit: float, nodes: int = 50,
-                    log=print) -> dict:
+def converged_bound(instance: Instance, limit: float, final_limit: float, log=print) -> dict:
     """The master converged with cheap pricing first, the Lagrangian proven only at its end.
 
     Each round prices every pool at the master's own duals with the cheapest level that finds a
     column entering the master (reduced cost below minus its pool's node-count dual): (1) the
-    greedy, its awake segments made to pay (`PoolPricing.improved`); (2) HiGHS's pricing MIP
-    stopped after `nodes` branch-and-bound nodes, its incumbent improved alike; (3) the exact
+    greedy, its awake segments made to pay (`PoolPricing.improved`); (2) the dynamic program
+    over awake segments (`PoolPricing.by_segments`); (3) the exact
     pricing (`final_limit` s per pool), whose dual bounds give a Lagrangian bound (valid at any
     duals). Levels 1-2 state nothing; the master's value after them is an upper limit on what
     node schedules can prove (the full master has every column these have and more). Stops when
@@ -442,9 +500,9 @@ def converged_bound(instance: Instance, limit: float, final_limit: float, nodes:
         out_of_time = time.process_time() - began >= limit
         level, added, least = 1, 0, {}
         if not out_of_time:
-            added = _priced_cheaply(master, pricers, duals, worth, nodes=None)
+            added = _priced_cheaply(master, pricers, duals, worth, segments=False)
             if not added:
-                level, added = 2, _priced_cheaply(master, pricers, duals, worth, nodes, final_limit)
+                level, added = 2, _priced_cheaply(master, pricers, duals, worth, segments=True)
         if not added:
             level = 3
             for pricer in pricers:
@@ -456,9 +514,9 @@ def converged_bound(instance: Instance, limit: float, final_limit: float, nodes:
             best = max(best, lagrangian(instance, runs, duals, _every_pool(instance, least)))
         cpu = time.process_time() - began
         history.append((rounds, level, cpu, value, best))
-        if level == 3 or rounds % 10 == 0:
+        if level > 1 or rounds % 10 == 0:
             log(f"round {rounds:4d} level {level} {cpu:7.1f} CPU s  master {value:11.2f}  "
-                f"bound {best:11.2f}  columns {len(master.columns)}")
+                f"bound {best:11.2f}  columns {len(master.columns)} (+{added})")
         if level == 3 and (not added or out_of_time):
             break
     value, _, _ = master_duals(master, instance)
@@ -473,19 +531,28 @@ def _every_pool(instance: Instance, least: dict[str, float]) -> dict[str, float]
 
 
 def _priced_cheaply(master: Master, pricers: list[PoolPricing], duals: Duals,
-                    worth: dict[str, float], nodes: int | None, time_cap: float = 60.0) -> int:
-    """One round of level 1 (nodes None: the greedy) or level 2 (the MIP after `nodes`
-    branch-and-bound nodes) pricing, each column improved: how many columns entered."""
+                    worth: dict[str, float], segments: bool) -> int:
+    """One round of level 1 (the greedy) or level 2 (`by_segments`) pricing, each column
+    improved: how many columns entered the master."""
     added = 0
     for pricer in pricers:
-        taken = pricer.improved(pricer.greedy(duals), duals)
-        if nodes is not None:
-            found, _ = pricer.exact(duals, taken, time_cap, nodes=nodes)
-            taken = pricer.improved(found, duals)
+        taken = pricer.by_segments(duals) if segments else pricer.improved(pricer.greedy(duals), duals)
         if taken.any() and pricer.reduced_cost(taken, duals) < -worth[pricer.pool] - 1e-6:
             master.add(pricer.column(taken))
             added += 1
     return added
+
+
+def _heaviest_disjoint(spans: list[tuple[int, int, float, dict]]) -> list[tuple[int, int, float, dict]]:
+    """The disjoint spans [first, end) of most net gain (weighted interval scheduling)."""
+    spans = sorted(spans, key=lambda span: span[0])
+    ends = [end for end, _, _, _ in spans]
+    best = [(0.0, [])]  # best[i]: over the first i spans
+    for i, span in enumerate(spans):
+        before = int(np.searchsorted(ends, span[1], side="right"))  # spans ending by its first
+        with_it = best[before][0] + span[2]
+        best.append((with_it, best[before][1] + [span]) if with_it > best[i][0] else best[i])
+    return best[-1][1]
 
 
 def _segments(awake: np.ndarray) -> list[tuple[int, int]]:
@@ -532,15 +599,12 @@ def main() -> None:
     parser.add_argument("--no-preemptible", action="store_true")
     parser.add_argument("--converge", action="store_true",
                         help="converge the master with cheap pricing, prove only at its end")
-    parser.add_argument("--cheap-nodes", type=int, default=50,
-                        help="branch-and-bound nodes of the cheap (level 2) pricing MIP")
     arguments = parser.parse_args()
     instance = generate(arguments.jobs, arguments.steps, arguments.nodes, arguments.seed)
     if arguments.no_preemptible:
         instance.jobs = [j for j in instance.jobs if not j.preemptible]
     if arguments.converge:
-        result = converged_bound(instance, arguments.limit, arguments.pricing_limit,
-                                 arguments.cheap_nodes)
+        result = converged_bound(instance, arguments.limit, arguments.pricing_limit)
         rounds = result["rounds"]
     else:
         result = node_schedule_bound(instance, arguments.limit, arguments.pricing_limit,
