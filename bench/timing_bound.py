@@ -3,6 +3,7 @@ whole nodes and whole runs, from the LP's own duals up.
 
     .venv/bin/python bench/timing_bound.py --jobs 100 --nodes 100 --limit 300
     .venv/bin/python bench/timing_bound.py --limit 900                  # the goal size, seed 1
+    .venv/bin/python bench/timing_bound.py --jobs 100 --nodes 100 --converge --limit 900 --pricing-limit 60
 
 The bound is h15a's node-schedule (Dantzig-Wolfe) bound of `bench/timing_sites_bound.py`
 (read its docstring: a column is one node of a pool and the replica runs, with their starts,
@@ -25,6 +26,14 @@ reaches 100-1,000 nodes:
 - **Each pool's pricing model built once** (highspy), only its costs changed per round; a
   greedy column (the items of most dual per unit of capacity-time first, kept where they pay
   for the steps they wake) is handed to HiGHS as its start and added to the master too.
+
+`--converge` (`converged_bound`, session 18) takes the other order: the master is converged
+at its own duals with cheap pricing (the greedy, then a dynamic program over a node's awake
+segments: the reduced cost of a node schedule is the sum over its maximal awake segments, each
+paid for its steps by the items inside it), and the exact pricing, whose dual bounds make a
+Lagrangian bound, runs only where neither finds a column, or once at the end of the budget.
+What the cheap rounds leave is the master's value: an upper limit on what node schedules can
+prove (never a bound).
 
 Identical replicas of one run are one item (an integer count per start), as in h15a's.
 Relaxations kept: a preemptible job's replicas are split into replica-steps (its minimum
