@@ -480,7 +480,8 @@ def node_schedule_bound(instance: Instance, limit: float, pricing_limit: float,
             "history": history}
 
 
-def converged_bound(instance: Instance, limit: float, final_limit: float, log=print) -> dict:
+def converged_bound(instance: Instance, limit: float, final_limit: float, integral_limit: float = 0.0,
+                    log=print) -> dict:
     """The master converged with cheap pricing first, the Lagrangian proven only at its end.
 
     Each round prices every pool at the master's own duals with the cheapest level that finds a
@@ -492,7 +493,9 @@ def converged_bound(instance: Instance, limit: float, final_limit: float, log=pr
     node schedules can prove (the full master has every column these have and more). Stops when
     an exact round finds no column (then the Lagrangian equals the master's value up to the
     pricing's gap), or when `limit` CPU s are spent: then one exact round at the last duals.
-    The bound stated is max(the aggregate LP, the best Lagrangian)."""
+    The bound stated is max(the aggregate LP, the best Lagrangian). With `integral_limit` > 0
+    the master is then solved with whole columns (`Master.integral`): a schedule over the
+    columns priced (preemptible jobs relaxed to replica-steps), an upper bound, or None."""
     began = time.process_time()
     runs = runs_of(instance)
     lp, _ = aggregate_lp(instance, runs)
@@ -529,7 +532,8 @@ def converged_bound(instance: Instance, limit: float, final_limit: float, log=pr
         if level == 3 and (not added or out_of_time):
             break
     value, _, _ = master_duals(master, instance)
-    return {"lp": lp, "bound": best, "master": value, "rounds": rounds,
+    schedule = master.integral(integral_limit)
+    return {"lp": lp, "bound": best, "master": value, "schedule": schedule, "rounds": rounds,
             "columns": len(master.columns), "cpu": time.process_time() - began,
             "history": history}
 
@@ -608,13 +612,18 @@ def main() -> None:
     parser.add_argument("--no-preemptible", action="store_true")
     parser.add_argument("--converge", action="store_true",
                         help="converge the master with cheap pricing, prove only at its end")
+    parser.add_argument("--integral", type=float, default=0.0,
+                        help="with --converge: seconds for the master with whole columns at the end")
     arguments = parser.parse_args()
     instance = generate(arguments.jobs, arguments.steps, arguments.nodes, arguments.seed)
     if arguments.no_preemptible:
         instance.jobs = [j for j in instance.jobs if not j.preemptible]
     if arguments.converge:
-        result = converged_bound(instance, arguments.limit, arguments.pricing_limit)
+        result = converged_bound(instance, arguments.limit, arguments.pricing_limit,
+                                 arguments.integral)
         rounds = result["rounds"]
+        print(f"the master with whole columns: {result['schedule']} "
+              f"({result['cpu']:.1f} CPU s with it)")
     else:
         result = node_schedule_bound(instance, arguments.limit, arguments.pricing_limit,
                                      arguments.smoothing)

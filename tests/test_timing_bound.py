@@ -211,8 +211,10 @@ def test_converged_bound_lies_between_the_lp_and_the_optimum_and_its_master_abov
     while optimum is None:
         instance = _drawn(rng)
         optimum = _optimum(instance)
-    result = bound_tool.converged_bound(instance, 60.0, 10.0, log=lambda _: None)
+    result = bound_tool.converged_bound(instance, 60.0, 10.0, 30.0, log=lambda _: None)
     every = _master_of_every_schedule(instance)
+    # whole columns make a schedule: never below the enumerated optimum
+    assert result["schedule"] is not None and result["schedule"] >= optimum - 1e-7
     assert result["lp"] <= result["bound"] + 1e-7
     assert result["bound"] <= every + 1e-7 <= optimum + 2e-7
     # the master over the columns priced can only be above the one over every schedule
