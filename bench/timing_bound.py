@@ -523,7 +523,10 @@ def converged_bound(instance: Instance, limit: float, final_limit: float, integr
                 if pricer.reduced_cost(found, duals) < -worth[pricer.pool] - 1e-6:
                     master.add(pricer.column(found))
                     added += 1
-            best = max(best, lagrangian(instance, runs, duals, _every_pool(instance, least)))
+            lower = lagrangian(instance, runs, duals, _every_pool(instance, least))
+            best = max(best, lower)
+            log(f"  exact round: lagrangian {lower:.2f}, least reduced costs "
+                + ", ".join(f"{pool} {value:.2f} (worth {worth[pool]:.2f})" for pool, value in least.items()))
         cpu = time.process_time() - began
         history.append((rounds, level, cpu, value, best))
         if level > 1 or rounds % 10 == 0:
