@@ -3,6 +3,7 @@ whole nodes and whole runs, from the LP's own duals up.
 
     .venv/bin/python bench/timing_bound.py --jobs 100 --nodes 100 --limit 300
     .venv/bin/python bench/timing_bound.py --limit 900                  # the goal size, seed 1
+    .venv/bin/python bench/timing_bound.py --jobs 100 --nodes 100 --converge --limit 900 --pricing-limit 60
 
 The bound is h15a's node-schedule (Dantzig-Wolfe) bound of `bench/timing_sites_bound.py`
 (read its docstring: a column is one node of a pool and the replica runs, with their starts,
@@ -25,6 +26,14 @@ reaches 100-1,000 nodes:
 - **Each pool's pricing model built once** (highspy), only its costs changed per round; a
   greedy column (the items of most dual per unit of capacity-time first, kept where they pay
   for the steps they wake) is handed to HiGHS as its start and added to the master too.
+
+`--converge` (`converged_bound`, session 18) takes the other order: the master is converged
+at its own duals with cheap pricing (the greedy, then a dynamic program over a node's awake
+segments: the reduced cost of a node schedule is the sum over its maximal awake segments, each
+paid for its steps by the items inside it), and the exact pricing, whose dual bounds make a
+Lagrangian bound, runs only where neither finds a column, or once at the end of the budget.
+What the cheap rounds leave is the master's value: an upper limit on what node schedules can
+prove (never a bound).
 
 Identical replicas of one run are one item (an integer count per start), as in h15a's.
 Relaxations kept: a preemptible job's replicas are split into replica-steps (its minimum
@@ -209,6 +218,112 @@ class PoolPricing:
                 woken = 0.0
         return taken
 
+    def improved(self, taken: np.ndarray, duals: Duals) -> np.ndarray:
+        """A schedule's awake segments made to pay: first every item that fits at steps the node
+        is awake anyway is added (it wakes nothing, so it only gains its dual), then each maximal
+        awake segment whose items' duals do not pay for its steps is emptied (the reduced cost
+        splits over the segments: a node asleep between two of them hosts nothing across the
+        gap). Never a dearer reduced cost than `taken`'s."""
+        taken = self._filled(taken.copy(), duals)
+        step_cost = self.step_costs(duals)
+        awake = self.awake_of(taken)
+        for first, last in _segments(awake):
+            inside = [j for j in np.flatnonzero(taken) if first <= self.items[j][1] <= last]
+            gained = float(sum(duals.pi[self.items[j][0]] * taken[j] for j in inside))
+            if gained <= float(step_cost[first:last + 1].sum()) + 1e-12:
+                taken[inside] = 0
+        return taken
+
+    def by_segments(self, duals: Duals) -> np.ndarray:
+        """A node schedule as awake segments (the reduced cost splits over them): for each
+        distinct span of an item, the node awake over it and filled greedily (dual per unit of
+        capacity-time) with the items inside it; the spans that pay, disjoint, chosen by a
+        dynamic program over their ends (weighted interval scheduling); a run's replicas over
+        the chosen spans trimmed to what one node may hold, then `improved`. A heuristic: no
+        bound is read from it."""
+        step_cost = self.step_costs(duals)
+        paid = np.concatenate([[0.0], np.cumsum(step_cost)])
+        value = duals.pi[self.item_run]
+        begins = np.array([s for _, s, _ in self.items])
+        ends = begins + np.array([self.runs[k].length() for k, _, _ in self.items])
+        share = np.array([self.runs[k].length() * max(self.runs[k].need / np.maximum(self.capacity, 1e-9))
+                          for k, _, _ in self.items])
+        order = np.argsort(-value / share, kind="stable")
+        order = order[value[order] > 1e-9]
+        spans = sorted({(int(begins[j]), int(ends[j])) for j in order})
+        paying = []
+        for first, end in spans:
+            inside = order[(begins[order] >= first) & (ends[order] <= end)]
+            taken, gained = self._packed_within(inside, first, end, value)
+            net = gained - float(paid[end] - paid[first])
+            if net > 1e-9:
+                paying.append((end, first, net, taken))
+        taken = np.zeros(len(self.items), dtype=np.int64)
+        for _, _, _, chosen in _heaviest_disjoint(paying):
+            for j, n in chosen.items():
+                taken[j] += n
+        return self.improved(self._trimmed(taken, value), duals)
+
+    def _packed_within(self, inside: np.ndarray, first: int, end: int,
+                       value: np.ndarray) -> tuple[dict[int, int], float]:
+        load = np.zeros((end - first, 3))
+        per_run: dict[tuple[int, int], int] = {}
+        taken: dict[int, int] = {}
+        gained = 0.0
+        for j in inside:
+            k, s, m = self.items[j]
+            run = self.runs[k]
+            span = slice(s - first, s - first + run.length())
+            key = (k, s) if run.units else (k, -1)
+            while taken.get(j, 0) < m and per_run.get(key, 0) < run.replicas and \
+                    (load[span] + run.need <= self.capacity + 1e-9).all():
+                load[span] += run.need
+                taken[j] = taken.get(j, 0) + 1
+                per_run[key] = per_run.get(key, 0) + 1
+                gained += float(value[j])
+        return taken, gained
+
+    def _trimmed(self, taken: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """At most a run's replicas on the node over all the spans (least dual taken off)."""
+        per_run: dict[tuple[int, int], list[int]] = {}
+        for j in np.flatnonzero(taken):
+            k, s, _ = self.items[j]
+            per_run.setdefault((k, s) if self.runs[k].units else (k, -1), []).append(j)
+        for (k, _), held in per_run.items():
+            extra = max(0, int(taken[held].sum()) - self.runs[k].replicas)
+            for j in sorted(held, key=lambda j: value[j]):
+                cut = min(extra, int(taken[j]))
+                taken[j] -= cut
+                extra -= cut
+        return taken
+
+    def _filled(self, taken: np.ndarray, duals: Duals) -> np.ndarray:
+        load = np.zeros((self.steps, 3))
+        per_run: dict[tuple[int, int], int] = {}
+        for j in np.flatnonzero(taken):
+            k, s, _ = self.items[j]
+            run = self.runs[k]
+            load[s:s + run.length()] += run.need * taken[j]
+            key = (k, s) if run.units else (k, -1)
+            per_run[key] = per_run.get(key, 0) + int(taken[j])
+        awake = self.awake_of(taken)
+        value = np.array([duals.pi[k] for k, _, _ in self.items])
+        for j in np.argsort(-value, kind="stable"):
+            k, s, m = self.items[j]
+            run = self.runs[k]
+            span = slice(s, s + run.length())
+            if value[j] <= 1e-9:
+                break
+            if not awake[span].all():
+                continue
+            key = (k, s) if run.units else (k, -1)
+            while taken[j] < m and per_run.get(key, 0) < run.replicas and \
+                    (load[span] + run.need <= self.capacity + 1e-9).all():
+                load[span] += run.need
+                taken[j] += 1
+                per_run[key] = per_run.get(key, 0) + 1
+        return taken
+
     def reduced_cost(self, taken: np.ndarray, duals: Duals) -> float:
         awake = self.awake_of(taken)
         return float(self.step_costs(duals)[awake].sum() - (duals.pi[self.item_run] * taken).sum())
@@ -365,6 +480,103 @@ def node_schedule_bound(instance: Instance, limit: float, pricing_limit: float,
             "history": history}
 
 
+def converged_bound(instance: Instance, limit: float, final_limit: float, integral_limit: float = 0.0,
+                    log=print) -> dict:
+    """The master converged with cheap pricing first, the Lagrangian proven only at its end.
+
+    Each round prices every pool at the master's own duals with the cheapest level that finds a
+    column entering the master (reduced cost below minus its pool's node-count dual): (1) the
+    greedy, its awake segments made to pay (`PoolPricing.improved`); (2) the dynamic program
+    over awake segments (`PoolPricing.by_segments`); (3) the exact
+    pricing (`final_limit` s per pool), whose dual bounds give a Lagrangian bound (valid at any
+    duals). Levels 1-2 state nothing; the master's value after them is an upper limit on what
+    node schedules can prove (the full master has every column these have and more). Stops when
+    an exact round finds no column (then the Lagrangian equals the master's value up to the
+    pricing's gap), or when `limit` CPU s are spent: then one exact round at the last duals.
+    The bound stated is max(the aggregate LP, the best Lagrangian). With `integral_limit` > 0
+    the master is then solved with whole columns (`Master.integral`): a schedule over the
+    columns priced (preemptible jobs relaxed to replica-steps), an upper bound, or None."""
+    began = time.process_time()
+    runs = runs_of(instance)
+    lp, _ = aggregate_lp(instance, runs)
+    every = [PoolPricing(instance, pool, runs) for pool in instance.pools]
+    pricers = [pricer for pricer in every if pricer.items]
+    master = Master(instance, runs)
+    for column in first_fit_columns(instance, runs, every):
+        master.add(column)
+    best, history, rounds = lp, [], 0
+    while True:
+        rounds += 1
+        value, duals, worth = master_duals(master, instance)
+        duals = _valid(duals)
+        out_of_time = time.process_time() - began >= limit
+        level, added, least = 1, 0, {}
+        if not out_of_time:
+            added = _priced_cheaply(master, pricers, duals, worth, segments=False)
+            if not added:
+                level, added = 2, _priced_cheaply(master, pricers, duals, worth, segments=True)
+        if not added:
+            level = 3
+            for pricer in pricers:
+                start = pricer.improved(pricer.greedy(duals), duals)
+                found, least[pricer.pool] = pricer.exact(duals, start, final_limit)
+                if pricer.reduced_cost(found, duals) < -worth[pricer.pool] - 1e-6:
+                    master.add(pricer.column(found))
+                    added += 1
+            lower = lagrangian(instance, runs, duals, _every_pool(instance, least))
+            best = max(best, lower)
+            log(f"  exact round: lagrangian {lower:.2f}, least reduced costs "
+                + ", ".join(f"{pool} {value:.2f} (worth {worth[pool]:.2f})" for pool, value in least.items()))
+        cpu = time.process_time() - began
+        history.append((rounds, level, cpu, value, best))
+        if level > 1 or rounds % 10 == 0:
+            log(f"round {rounds:4d} level {level} {cpu:7.1f} CPU s  master {value:11.2f}  "
+                f"bound {best:11.2f}  columns {len(master.columns)} (+{added})")
+        if level == 3 and (not added or out_of_time):
+            break
+    value, _, _ = master_duals(master, instance)
+    schedule = master.integral(integral_limit)
+    return {"lp": lp, "bound": best, "master": value, "schedule": schedule, "rounds": rounds,
+            "columns": len(master.columns), "cpu": time.process_time() - began,
+            "history": history}
+
+
+def _every_pool(instance: Instance, least: dict[str, float]) -> dict[str, float]:
+    """A pool with no item can host nothing: its least reduced cost is 0 (an empty node)."""
+    return {pool: least.get(pool, 0.0) for pool in instance.pools}
+
+
+def _priced_cheaply(master: Master, pricers: list[PoolPricing], duals: Duals,
+                    worth: dict[str, float], segments: bool) -> int:
+    """One round of level 1 (the greedy) or level 2 (`by_segments`) pricing, each column
+    improved: how many columns entered the master."""
+    added = 0
+    for pricer in pricers:
+        taken = pricer.by_segments(duals) if segments else pricer.improved(pricer.greedy(duals), duals)
+        if taken.any() and pricer.reduced_cost(taken, duals) < -worth[pricer.pool] - 1e-6:
+            master.add(pricer.column(taken))
+            added += 1
+    return added
+
+
+def _heaviest_disjoint(spans: list[tuple[int, int, float, dict]]) -> list[tuple[int, int, float, dict]]:
+    """The disjoint spans [first, end) of most net gain (weighted interval scheduling)."""
+    spans = sorted(spans, key=lambda span: span[0])
+    ends = [end for end, _, _, _ in spans]
+    best = [(0.0, [])]  # best[i]: over the first i spans
+    for i, span in enumerate(spans):
+        before = int(np.searchsorted(ends, span[1], side="right"))  # spans ending by its first
+        with_it = best[before][0] + span[2]
+        best.append((with_it, best[before][1] + [span]) if with_it > best[i][0] else best[i])
+    return best[-1][1]
+
+
+def _segments(awake: np.ndarray) -> list[tuple[int, int]]:
+    """The maximal runs of awake steps, (first, last) each."""
+    edges = np.diff(np.concatenate([[0], awake.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
+
+
 def _grown_by_greedy(master: Master, instance: Instance, pricers: list[PoolPricing],
                      until: float, log) -> float:
     """Master rounds with the greedy pricing only, until it finds no column of negative
@@ -401,15 +613,27 @@ def main() -> None:
                         help="seconds for one pool's pricing MIP (its dual bound is kept)")
     parser.add_argument("--smoothing", type=float, default=0.5)
     parser.add_argument("--no-preemptible", action="store_true")
+    parser.add_argument("--converge", action="store_true",
+                        help="converge the master with cheap pricing, prove only at its end")
+    parser.add_argument("--integral", type=float, default=0.0,
+                        help="with --converge: seconds for the master with whole columns at the end")
     arguments = parser.parse_args()
     instance = generate(arguments.jobs, arguments.steps, arguments.nodes, arguments.seed)
     if arguments.no_preemptible:
         instance.jobs = [j for j in instance.jobs if not j.preemptible]
-    result = node_schedule_bound(instance, arguments.limit, arguments.pricing_limit,
-                                 arguments.smoothing)
+    if arguments.converge:
+        result = converged_bound(instance, arguments.limit, arguments.pricing_limit,
+                                 arguments.integral)
+        rounds = result["rounds"]
+        print(f"the master with whole columns: {result['schedule']} "
+              f"({result['cpu']:.1f} CPU s with it)")
+    else:
+        result = node_schedule_bound(instance, arguments.limit, arguments.pricing_limit,
+                                     arguments.smoothing)
+        rounds = result["iterations"]
     rise = result["bound"] / result["lp"] - 1
     print(f"node-schedule bound {result['bound']:.2f} against the aggregate LP {result['lp']:.2f}"
-          f" (+{rise:.3%}); master {result['master']:.2f}; {result['iterations']} rounds, "
+          f" (+{rise:.3%}); master {result['master']:.2f}; {rounds} rounds, "
           f"{result['columns']} columns, {result['cpu']:.1f} CPU s")
 
 

@@ -192,3 +192,106 @@ def test_the_bound_lies_between_the_lp_and_the_enumerated_optimum(seed):
     assert result["bound"] <= optimum + 1e-7
     # converged on cases this small: the bound is the master of every node schedule
     assert result["bound"] == pytest.approx(_master_of_every_schedule(instance), abs=1e-6)
+
+
+def test_converged_bound_proves_the_fragment_and_its_master_is_what_node_schedules_prove():
+    # the cheap levels converge the master, the one exact round at its end proves it: 3.6 on
+    # the hand case, the value of the master over every node schedule
+    instance = _fragment_case()
+    result = bound_tool.converged_bound(instance, 60.0, 10.0, log=lambda _: None)
+    assert result["lp"] == pytest.approx(2.7, abs=1e-9)
+    assert result["bound"] == pytest.approx(3.6, abs=1e-9)
+    assert result["master"] == pytest.approx(3.6, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_converged_bound_lies_between_the_lp_and_the_optimum_and_its_master_above_it(seed):
+    rng = random.Random(seed)
+    optimum = None
+    while optimum is None:
+        instance = _drawn(rng)
+        optimum = _optimum(instance)
+    result = bound_tool.converged_bound(instance, 60.0, 10.0, 30.0, log=lambda _: None)
+    every = _master_of_every_schedule(instance)
+    # whole columns make a schedule: never below the enumerated optimum
+    assert result["schedule"] is not None and result["schedule"] >= optimum - 1e-7
+    assert result["lp"] <= result["bound"] + 1e-7
+    assert result["bound"] <= every + 1e-7 <= optimum + 2e-7
+    # the master over the columns priced can only be above the one over every schedule
+    assert result["master"] >= every - 1e-7
+    assert result["bound"] == pytest.approx(every, abs=1e-6)
+
+
+def _every_schedule_of(pricer):
+    """Every count vector of the pricer's items within their most, by brute force."""
+    return itertools.product(*[range(most + 1) for _, _, most in pricer.items])
+
+
+def _schedule_fits(pricer, taken) -> bool:
+    load = np.zeros((pricer.steps, 3))
+    per_run: dict = {}
+    for (k, s, _), n in zip(pricer.items, taken):
+        run = pricer.runs[k]
+        load[s:s + run.length()] += run.need * n
+        key = (k, s) if run.units else k
+        per_run[key] = per_run.get(key, 0) + n
+    return (load <= pricer.capacity + 1e-9).all() and \
+        all(n <= pricer.runs[key if isinstance(key, int) else key[0]].replicas
+            for key, n in per_run.items())
+
+
+def _reduced_cost_by_hand(instance, pricer, taken, duals) -> float:
+    awake = set()
+    for (k, s, _), n in zip(pricer.items, taken):
+        if n:
+            awake |= set(range(s, s + pricer.runs[k].length()))
+    cost = sum(_node_step_cost(instance, pricer.pool, t) + duals.nu["osl"][t] * pricer.watts
+               for t in awake)
+    return cost - sum(duals.pi[k] * n for (k, _, _), n in zip(pricer.items, taken))
+
+
+def test_a_segment_that_does_not_pay_is_emptied_and_free_room_filled():
+    # one 32-CPU node, 0.9 USD a step; x runs steps 0-1 (duals 0.5: it does not pay for its two
+    # steps), y and z run step 3 (16 CPUs each, duals 1.0 and 0.2: together they pay for the step,
+    # z rides free once y wakes it). From {x, y}: x's segment emptied, z added: reduced cost
+    # 0.9 - 1.2 = -0.3, the least any schedule has (brute force)
+    def job(name, cpu, duration, earliest):
+        return Job(name, 1, cpu, 1, 0, None, duration, earliest, earliest + duration, ["osl"])
+
+    instance = _one_site([job("x", 16, 2, 0), job("y", 16, 1, 3), job("z", 16, 1, 3)], 4, 1,
+                         [0.0] * 4, 10 ** 6)
+    runs = bound_tool.runs_of(instance)
+    pricer = bound_tool.PoolPricing(instance, "osl_cpu_s", runs)
+    duals = bound_tool.Duals(np.array([0.5, 1.0, 0.2]), {"osl": np.zeros(4)})
+    start = np.array([1, 1, 0])
+    improved = pricer.improved(start, duals)
+    assert improved.tolist() == [0, 1, 1]
+    assert pricer.reduced_cost(improved, duals) == pytest.approx(-0.3, abs=1e-9)
+    least = min(_reduced_cost_by_hand(instance, pricer, t, duals) for t in _every_schedule_of(pricer)
+                if _schedule_fits(pricer, t))
+    assert least == pytest.approx(-0.3, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_improved_and_by_segments_fit_and_are_never_below_the_least(seed):
+    rng = random.Random(100 + seed)
+    instance = _drawn(rng)
+    instance.pools = {"osl_cpu_s": ("osl", "cpu_s", 2)}
+    instance.prices = {"osl": instance.prices.get("osl", [0.1] * instance.steps)}
+    instance.caps = {"osl": [10 ** 6] * instance.steps}
+    instance.grams = {"osl": [0] * instance.steps}
+    runs = bound_tool.runs_of(instance)
+    pricer = bound_tool.PoolPricing(instance, "osl_cpu_s", runs)
+    duals = bound_tool.Duals(np.array([rng.uniform(0, 3) for _ in runs]),
+                             {"osl": np.array([rng.choice([0.0, 1e-4]) for _ in range(instance.steps)])})
+    schedules = [np.array(t) for t in _every_schedule_of(pricer) if _schedule_fits(pricer, t)]
+    least = min(_reduced_cost_by_hand(instance, pricer, t, duals) for t in schedules)
+    by_segments = pricer.by_segments(duals)
+    assert _schedule_fits(pricer, by_segments)
+    assert _reduced_cost_by_hand(instance, pricer, by_segments, duals) >= least - 1e-9
+    for taken in schedules:
+        improved = pricer.improved(taken, duals)
+        assert _schedule_fits(pricer, improved)
+        value = _reduced_cost_by_hand(instance, pricer, improved, duals)
+        assert value <= _reduced_cost_by_hand(instance, pricer, taken, duals) + 1e-9
+        assert value >= least - 1e-9
