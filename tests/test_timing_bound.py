@@ -180,13 +180,18 @@ def _drawn(rng: random.Random) -> object:
     return Instance(steps, pools, prices, {s: [0] * steps for s in names}, caps, jobs)
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_the_bound_lies_between_the_lp_and_the_enumerated_optimum(seed):
-    rng = random.Random(seed)
-    optimum = None
-    while optimum is None:
+def _drawn_with_an_optimum(rng: random.Random):
+    """A drawn instance that has a schedule, with its enumerated optimum (redrawn until one has)."""
+    while True:
         instance = _drawn(rng)
         optimum = _optimum(instance)
+        if optimum is not None:
+            return instance, optimum
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_bound_lies_between_the_lp_and_the_enumerated_optimum(seed):
+    instance, optimum = _drawn_with_an_optimum(random.Random(seed))
     result = bound_tool.node_schedule_bound(instance, 60.0, 10.0, log=lambda _: None)
     assert result["lp"] <= result["bound"] + 1e-7
     assert result["bound"] <= optimum + 1e-7
@@ -206,11 +211,7 @@ def test_converged_bound_proves_the_fragment_and_its_master_is_what_node_schedul
 
 @pytest.mark.parametrize("seed", range(8))
 def test_converged_bound_lies_between_the_lp_and_the_optimum_and_its_master_above_it(seed):
-    rng = random.Random(seed)
-    optimum = None
-    while optimum is None:
-        instance = _drawn(rng)
-        optimum = _optimum(instance)
+    instance, optimum = _drawn_with_an_optimum(random.Random(seed))
     result = bound_tool.converged_bound(instance, 60.0, 10.0, 30.0, log=lambda _: None)
     every = _master_of_every_schedule(instance)
     # whole columns make a schedule: never below the enumerated optimum
