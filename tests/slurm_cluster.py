@@ -27,6 +27,8 @@ BASE_PORT = int(os.environ.get("FITC_TEST_SLURM_PORT", "17000"))
 # a guard, not a measure: one slurmd per node takes minutes to start a job at load 10+ on
 # two cores (120 s timed out there while the same test passed in 56 s on a quiet machine)
 SBATCH_WAIT_SECONDS = 360
+# likewise: every slurmd registering idle took over 60 s at load 5+ ("did not come up")
+CLUSTER_UP_SECONDS = 180
 
 
 def require_slurm() -> None:
@@ -225,7 +227,7 @@ def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
         subprocess.run(["slurmd", "-N", name, "-f", str(conf)], check=True, env=env, timeout=30,
                        capture_output=True)
     cluster = Cluster(directory, env, spool)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + CLUSTER_UP_SECONDS
     while time.monotonic() < deadline:
         states = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True,
                                 env=env, timeout=30).stdout.split()
