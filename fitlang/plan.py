@@ -27,7 +27,7 @@ from fitlang.frozen import Mutable
 
 if TYPE_CHECKING:  # the driver and the solver are imported when the command runs
     from fitlang.driver import Compilation
-    from fitlang.model.current import CurrentState
+    from fitlang.model.current import CurrentState, RunningNames
     from fitlang.model.problem import Problem
     from fitlang.plan_explain import Binding
     from fitlang.solve.moving import MovePlan
@@ -51,7 +51,7 @@ class PlanResult(Mutable):
     bindings: list[Binding] | None = None  # with --explain (fitlang/plan_explain.py)
     # (demand, node) -> the names of the replicas running there (pods, job ids); "" a node
     # the policy lacks
-    handles: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    handles: RunningNames = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -375,8 +375,9 @@ def _bound_fields(problem: Problem | None, placement: Placement | None) -> dict:
 def _move_record(problem, move):
     from fitlang.documents import PlanMove
 
+    replica = None if move.handle is None else str(move.handle)  # as kubectl, squeue print it
     return PlanMove(workload=move.workload, option=problem.demand(move.demand).option,
-                    replica=move.handle, kind=move.kind, source=move.source or None,
+                    replica=replica, kind=move.kind, source=move.source or None,
                     target=move.target or None)
 
 

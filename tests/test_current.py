@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fitlang.driver import Compilation
-from fitlang.model.current import DisruptionBudget
+from fitlang.model.current import DisruptionBudget, ReplicaName
 
 from conftest import ROOT
 
@@ -77,11 +77,11 @@ def test_kubectl_pods_and_pdbs_of_the_llm_example():
     state = compilation.current_state()
     assert state is not None
     assert [(r.node, r.handle) for r in state.running] == [
-        ("h100_1a-0", "inference/chat-h100-1a-8ceef7-7d9f8b6c5-x2k9p"),
-        ("l40s_1b-0", "inference/chat-l40s-1b-6f1a2c-5b8d7c9f4-q7w2e"),
-        ("l40s_1b-1", "inference/chat-l40s-1b-6f1a2c-5b8d7c9f4-m4n8z"),
-        ("l40s_1c-0", "inference/chat-l40s-1c-9a0b1c-6c7d8e9f0-r5t6y"),
-        ("ip-10-0-3-44.ec2.internal", "inference/chat-l4-1a-2d3e4f-8a9b0c1d2-p0o9i"),
+        ("h100_1a-0", ReplicaName("chat-h100-1a-8ceef7-7d9f8b6c5-x2k9p", "inference")),
+        ("l40s_1b-0", ReplicaName("chat-l40s-1b-6f1a2c-5b8d7c9f4-q7w2e", "inference")),
+        ("l40s_1b-1", ReplicaName("chat-l40s-1b-6f1a2c-5b8d7c9f4-m4n8z", "inference")),
+        ("l40s_1c-0", ReplicaName("chat-l40s-1c-9a0b1c-6c7d8e9f0-r5t6y", "inference")),
+        ("ip-10-0-3-44.ec2.internal", ReplicaName("chat-l4-1a-2d3e4f-8a9b0c1d2-p0o9i", "inference")),
     ]
     assert {r.workload for r in state.running} == {"chat"}
     assert state.budgets == (DisruptionBudget("chat", count=1, source=(
@@ -143,7 +143,8 @@ def test_current_blocks_are_read_relative_to_the_policy_and_merged(tmp_path, mon
     state = compilation.current_state()
     assert state is not None
     assert [(r.node, r.handle) for r in state.running] == [
-        ("small-0", None), ("small-1", None), ("small-0", "41"), ("small-1", "41")]
+        ("small-0", None), ("small-1", None),
+        ("small-0", ReplicaName("41")), ("small-1", ReplicaName("41"))]
     assert state.sources == ("state/placement.json", "state/jobs.txt")
     assert compilation.current_diagnostics() == []
 
@@ -153,7 +154,7 @@ def test_override_replaces_the_policys_current_blocks(tmp_path):
                    {"placement.json": json.dumps(PLACED), "jobs.txt": "7|web|RUNNING|small-1\n"})
     state = Compilation(path, current=str(tmp_path / "jobs.txt")).current_state()
     assert state is not None
-    assert [(r.node, r.handle) for r in state.running] == [("small-1", "7")]
+    assert [(r.node, r.handle) for r in state.running] == [("small-1", ReplicaName("7"))]
 
 
 @pytest.mark.parametrize(("block", "code", "line", "column"), [
@@ -232,7 +233,8 @@ def test_a_pods_workload_by_annotation_label_name_or_owner(tmp_path):
     ))
     state = compilation.current_state()
     assert [(r.handle, r.workload) for r in state.running] == [
-        ("prod/a", "web"), ("prod/b", "db"), ("prod/c", "web"), ("prod/d", "web"), ("prod/e", "db")]
+        (ReplicaName(pod, "prod"), workload) for pod, workload in
+        [("a", "web"), ("b", "db"), ("c", "web"), ("d", "web"), ("e", "db")]]
     [ignored] = compilation.current_diagnostics()
     assert ignored.code == "W0801" and "`prod/f`" in ignored.message and " 1 running pod " in ignored.message
 
@@ -246,7 +248,8 @@ def test_only_bound_live_pods_run(tmp_path):
         _pod("failed", labels={"app.kubernetes.io/name": "web"}, phase="Failed"),
         _pod("going", labels={"app.kubernetes.io/name": "web"}, deletionTimestamp="2026-11-30T10:00:00Z"),
     ))
-    assert [r.handle for r in compilation.current_state().running] == ["prod/running", "prod/bound"]
+    assert [r.handle for r in compilation.current_state().running] == [
+        ReplicaName("running", "prod"), ReplicaName("bound", "prod")]
     assert compilation.current_diagnostics() == []  # the policy's pods, none of them counted apart
 
 
@@ -286,7 +289,7 @@ def test_workloads_and_options_the_policy_lacks_are_left_out_with_W0803(tmp_path
         _pod("opt", labels={"app.kubernetes.io/name": "web", "fitlang.dev/option": "H100"}),
         _pod("ok", labels={"app.kubernetes.io/name": "web"}),
     ))
-    assert [r.handle for r in compilation.current_state().running] == ["prod/ok"]
+    assert [r.handle for r in compilation.current_state().running] == [ReplicaName("ok", "prod")]
     [warning] = compilation.current_diagnostics()
     assert warning.code == "W0803" and "2 running replicas" in warning.message
 
@@ -382,7 +385,7 @@ def test_hostile_names_survive_as_data(tmp_path):
     ))
     state = compilation.current_state()
     assert [(r.handle, r.node) for r in state.running] == [
-        (f"n$(id)/{hostile}", "small-0"), ("prod/on-odd-node", hostile)]
+        (ReplicaName(hostile, "n$(id)"), "small-0"), (ReplicaName("on-odd-node", "prod"), hostile)]
     found = compilation.current_diagnostics()
     assert [d.code for d in found] == ["W0801", "W0802"]
     assert hostile in found[1].message
@@ -448,12 +451,13 @@ def test_squeue_json_captured_from_a_real_slurm():
     compilation = Compilation(ONPREM, current=str(STATE / "onprem-burst-squeue.json"))
     state = compilation.current_state()
     assert Counter((r.workload, r.node, r.handle) for r in state.running) == Counter({
-        ("batch_scoring", "aws_p4d_24xlarge-us-east-1-0", "1+0"): 8,
-        ("batch_scoring", "aws_g5_xlarge-us-east-1-0", "1+1"): 1,
-        ("batch_scoring", "aws_g5_xlarge-us-east-1-1", "1+1"): 1,
-        ("chat", "gpu-l40s-01", "3"): 4,
-        ("dataprep", "cpu-01", "4"): 2, ("dataprep", "cpu-02", "4"): 2,
-        ("finetune", "dgx-a100-01", "5"): 1, ("finetune", "dgx-a100-02", "5"): 1})
+        ("batch_scoring", "aws_p4d_24xlarge-us-east-1-0", ReplicaName("1+0")): 8,
+        ("batch_scoring", "aws_g5_xlarge-us-east-1-0", ReplicaName("1+1")): 1,
+        ("batch_scoring", "aws_g5_xlarge-us-east-1-1", ReplicaName("1+1")): 1,
+        ("chat", "gpu-l40s-01", ReplicaName("3")): 4,
+        ("dataprep", "cpu-01", ReplicaName("4")): 2, ("dataprep", "cpu-02", ReplicaName("4")): 2,
+        ("finetune", "dgx-a100-01", ReplicaName("5")): 1,
+        ("finetune", "dgx-a100-02", ReplicaName("5")): 1})
     # the offers' nodes that run something were bought
     assert state.bought == ("aws_g5_xlarge-us-east-1-0", "aws_g5_xlarge-us-east-1-1",
                             "aws_p4d_24xlarge-us-east-1-0")
@@ -463,12 +467,12 @@ def test_squeue_json_captured_from_a_real_slurm():
 def test_squeue_text_captured_from_a_real_slurm_is_one_replica_per_node():
     compilation = Compilation(ONPREM, current=str(STATE / "onprem-burst-squeue.txt"))
     assert [(r.workload, r.node, r.handle) for r in compilation.current_state().running] == [
-        ("batch_scoring", "aws_p4d_24xlarge-us-east-1-0", "1+0"),
-        ("batch_scoring", "aws_g5_xlarge-us-east-1-0", "1+1"),
-        ("batch_scoring", "aws_g5_xlarge-us-east-1-1", "1+1"),
-        ("chat", "gpu-l40s-01", "3"),
-        ("dataprep", "cpu-01", "4"), ("dataprep", "cpu-02", "4"),
-        ("finetune", "dgx-a100-01", "5"), ("finetune", "dgx-a100-02", "5")]
+        ("batch_scoring", "aws_p4d_24xlarge-us-east-1-0", ReplicaName("1+0")),
+        ("batch_scoring", "aws_g5_xlarge-us-east-1-0", ReplicaName("1+1")),
+        ("batch_scoring", "aws_g5_xlarge-us-east-1-1", ReplicaName("1+1")),
+        ("chat", "gpu-l40s-01", ReplicaName("3")),
+        ("dataprep", "cpu-01", ReplicaName("4")), ("dataprep", "cpu-02", ReplicaName("4")),
+        ("finetune", "dgx-a100-01", ReplicaName("5")), ("finetune", "dgx-a100-02", ReplicaName("5"))]
     assert compilation.current_diagnostics() == []
 
 
@@ -551,7 +555,7 @@ def test_jobs_of_no_workload_are_counted_and_hostile_job_names_are_data(tmp_path
     compilation = _kube(tmp_path, f"1|{hostile}|RUNNING|gpu-0\n2|web|RUNNING|gpu-1\n3|web|RUNNING|gone-7\n",
                         policy=SLURM_POLICY)
     assert [(r.handle, r.node) for r in compilation.current_state().running] == [
-        ("2", "gpu-1"), ("3", "gone-7")]
+        (ReplicaName("2"), "gpu-1"), (ReplicaName("3"), "gone-7")]
     found = compilation.current_diagnostics()
     assert [d.code for d in found] == ["W0801", "W0802"]
     assert f"`1 ({hostile})`" in found[0].message and "1 running job " in found[0].message

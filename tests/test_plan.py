@@ -25,7 +25,7 @@ from test_moving import UNDERCUT
 
 from fitlang.documents import PlanDocument
 from fitlang.driver import Compilation
-from fitlang.model.current import CurrentState, DisruptionBudget, Running
+from fitlang.model.current import CurrentState, DisruptionBudget, ReplicaName, Running
 from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, EXIT_NOTHING, as_json, as_text, make_plan
 
 from conftest import EXAMPLES, ROOT
@@ -45,7 +45,7 @@ def _env() -> dict[str, str]:
 
 
 def state_of(*replicas: tuple[str, str], budgets: tuple[DisruptionBudget, ...] = ()) -> CurrentState:
-    return CurrentState(running=tuple(Running(w, n, handle=f"{w}-{i}")
+    return CurrentState(running=tuple(Running(w, n, handle=ReplicaName(f"{w}-{i}"))
                                       for i, (w, n) in enumerate(replicas)), budgets=budgets)
 
 
@@ -305,7 +305,7 @@ def test_moves_name_the_replicas_the_state_names(tmp_path):
     plan = plan_of(tmp_path, _spread_out("max_disrupted = 1"), FOUR_NODES).plan
     moves = [m for w in plan.waves for m in w.moves]
     assert len(moves) == 3  # web-i runs on std-i (FOUR_NODES): the moved replica is named
-    assert all(m.handle == "web-" + m.source.removeprefix("std-") for m in moves)
+    assert all(m.handle == ReplicaName("web-" + m.source.removeprefix("std-")) for m in moves)
 
 
 def test_nodes_bought_earlier_and_left_empty_are_released_last(tmp_path):

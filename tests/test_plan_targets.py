@@ -456,7 +456,7 @@ def test_a_job_of_several_tasks_warns_that_it_restarts_whole(tmp_path):
 
 def test_task_counts_slurm_would_spread_otherwise_are_said(tmp_path):
     from fitlang.driver import Compilation
-    from fitlang.model.current import CurrentState, Running
+    from fitlang.model.current import CurrentState, ReplicaName, Running
     from fitlang.plan import make_plan
     from fitlang.targets.waves import render_plan
 
@@ -465,7 +465,7 @@ def test_task_counts_slurm_would_spread_otherwise_are_said(tmp_path):
     # spreads 5 tasks over 2 nodes (3 + 2, the first node one more)
     (tmp_path / "p.fit").write_text(HOSTILE_POOL.replace("replicas = 2", "replicas = 5"))
     compilation = Compilation(tmp_path / "p.fit")
-    state = CurrentState(running=tuple(Running("web", node, handle="9")
+    state = CurrentState(running=tuple(Running("web", node, handle=ReplicaName("9"))
                                        for node in ("std-0", "std-1", "std-2", "std-2", "std-2")))
     result = make_plan(compilation, state)
     files, found = render_plan(result, compilation.check().program, ["slurm"])

@@ -30,7 +30,7 @@ from fitlang.check.program import (
 )
 from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.current import CurrentState, Running
+from fitlang.model.current import CurrentState, Running, RunningNames
 from fitlang.model.eligibility import (
     ClassFacets,
     LazyReasons,
@@ -682,13 +682,13 @@ def running_demand(problem: Problem, owners, replica: Running,
     return demands[0].name if demands else None
 
 
-def running_handles(problem: Problem, state: CurrentState) -> dict[tuple[str, str], list[str]]:
+def running_handles(problem: Problem, state: CurrentState) -> RunningNames:
     """(demand, node) -> the names of the replicas running there (pods, job ids), in order."""
     owners = problem.owners()
     by_workload: dict[str, list[Demand]] = {}
     for each in problem.demands:
         by_workload.setdefault(each.workload, []).append(each)
-    handles: dict[tuple[str, str], list[str]] = {}
+    handles: RunningNames = {}
     for replica in state.running:
         demand = running_demand(problem, owners, replica, by_workload)
         if demand is not None and replica.handle is not None:

@@ -26,15 +26,30 @@ if TYPE_CHECKING:
     from fitlang.documents_read import PlacementRead
 
 
+class ReplicaName(Frozen):
+    """How the system that runs a replica names it, for the commands that move it: a pod by
+    its namespace and name, a Slurm job by its id alone. Printed (plan JSON, messages) as
+    kubectl and squeue write it: "namespace/pod", "1234", "1234+1"."""
+
+    name: str  # the pod's name, or the Slurm job's id
+    namespace: str | None = None  # the pod's namespace; None for a Slurm job
+
+    def __str__(self) -> str:
+        return self.name if self.namespace is None else f"{self.namespace}/{self.name}"
+
+
+# (demand, node) -> the names of the replicas of that demand running on that node, in the
+# order read; node "" is a node the policy lacks
+RunningNames = dict[tuple[str, str], list[ReplicaName]]
+
+
 class Running(Frozen):
     """One replica running now."""
 
     workload: str  # the workload's name in the policy
     node: str  # the node it runs on
     option: str | None = None  # the accelerator option it runs with (workloads with options)
-    # how the system it runs on names it, for the commands that move it: "namespace/pod" for
-    # Kubernetes, the job id for Slurm, None when read from a placement
-    handle: str | None = None
+    handle: ReplicaName | None = None  # None when read from a placement, which names none
 
 
 class DisruptionBudget(Frozen):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from fitlang.model.current import CurrentState, DisruptionBudget, Running, StateRead
+from fitlang.model.current import CurrentState, DisruptionBudget, ReplicaName, Running, StateRead
 
 if TYPE_CHECKING:
     from fitlang.documents_read import KubectlPdb, KubectlPod, KubectlSelector
@@ -160,12 +160,12 @@ def _replica(pod: KubectlPod, names: StateNames, kube: KubeRead) -> Running | No
     if not node or status.get("phase") not in _RUNNING_PHASES or metadata.get("deletionTimestamp"):
         return None  # not a running replica: done, failed, unbound, or on its way out
     namespace = metadata.get("namespace") or "default"
-    handle = f"{namespace}/{metadata['name']}"
+    handle = ReplicaName(metadata["name"], namespace)
     labels = metadata.get("labels") or {}
     stated = (metadata.get("annotations") or {}).get(WORKLOAD_KEY) or labels.get(WORKLOAD_KEY)
     workload = stated or _workload_by_name(labels, metadata.get("ownerReferences") or [], names)
     if workload is None:
-        kube.read.ignored.append(handle)
+        kube.read.ignored.append(str(handle))
         return None
     option_label = labels.get(OPTION_KEY)
     option = None

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from fitlang.model.current import CurrentState, Running, StateRead
+from fitlang.model.current import CurrentState, ReplicaName, Running, StateRead
 
 if TYPE_CHECKING:
     from fitlang.documents_read import SqueueJob
@@ -127,7 +127,7 @@ def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
         read.problems.append(f"{where}: {error}")
         return []
     workload, option = found
-    return [Running(workload=workload, node=node, option=option, handle=job_id)
+    return [Running(workload=workload, node=node, option=option, handle=ReplicaName(job_id))
             for node in _per_node(tasks if tasks is not None else len(nodes), nodes)]
 
 

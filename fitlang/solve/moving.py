@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from fitlang.diagnostics import Diagnostic
+from fitlang.model.current import ReplicaName, RunningNames
 from fitlang.model.problem import Demand, Problem, one_class_per_node
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
@@ -170,7 +171,7 @@ class Move:
     workload: str
     source: str
     target: str
-    handle: str | None = None  # how the system running it names it (a pod, a job id)
+    handle: ReplicaName | None = None  # how the system running it names it (a pod, a job id)
     kind: str = "move"  # "move", "start" or "stop"
 
 
@@ -210,7 +211,7 @@ class MovePlan:
 
 
 def moves_between(problem: Problem, start: State, end: State,
-                  handles: dict[tuple[str, str], list[str]] | None = None) -> list[Move]:
+                  handles: RunningNames | None = None) -> list[Move]:
     """The replicas that change node: per demand, those a node has more of now than at the
     end go to the nodes that have fewer, in node order; replicas running on nodes the policy
     lacks move too. `handles`: (demand, node) -> the names of the replicas running there."""
@@ -275,11 +276,11 @@ def _paired(problem: Problem, demand, sources: list[str],
 class _Handles:
     """The names of a demand's replicas as they leave each node: the last listed first."""
 
-    def __init__(self, handles: dict[tuple[str, str], list[str]], demand: str) -> None:
+    def __init__(self, handles: RunningNames, demand: str) -> None:
         self.handles, self.demand = handles, demand
         self.taken: Counter[str] = Counter()
 
-    def __call__(self, source: str) -> str | None:
+    def __call__(self, source: str) -> ReplicaName | None:
         named = self.handles.get((self.demand, source), [])
         taken = self.taken[source]
         self.taken[source] += 1
@@ -373,7 +374,7 @@ def _in_use(state: State) -> set[str]:
 
 
 def waves(problem: Problem, placement: Placement, root: str = "",
-          handles: dict[tuple[str, str], list[str]] | None = None) -> MovePlan:
+          handles: RunningNames | None = None) -> MovePlan:
     """The move from `problem.running` to `placement`, in waves (see the module's docstring)."""
     from fitlang import messages as msg
     from fitlang.span import FIRST_CHARACTER

@@ -28,6 +28,7 @@ from fitlang.span import FIRST_CHARACTER
 if TYPE_CHECKING:
     from fitlang.check.program import Program
     from fitlang.documents import PlanDocument, PlanMove, PlanWave
+    from fitlang.model.current import RunningNames
     from fitlang.model.problem import Problem
 
 OUTSIDE = ""  # the node of a replica running on a node the policy lacks
@@ -40,7 +41,7 @@ def is_plan(document: Any) -> bool:
 
 
 def verify_plan(problem: Problem, program: Program, document: Any, root: str = "",
-                plan_path: str = "", handles: dict[tuple[str, str], list[str]] | None = None,
+                plan_path: str = "", handles: RunningNames | None = None,
                 ) -> tuple[list[Diagnostic], list[str]]:
     """(what the plan breaks, problems with the file itself). `problem` carries the state the
     plan starts from (`model/build.with_current`); `handles`: (demand, node) -> the names of
@@ -57,7 +58,8 @@ def verify_plan(problem: Problem, program: Program, document: Any, root: str = "
     except ValidationError as error:
         return [], error_lines(error)
     replay = _Replay(problem, program, root, plan_path or root)
-    replay.handles = {key: Counter(names) for key, names in (handles or {}).items()}
+    # a plan file names each replica as it prints it ("namespace/pod", a job id)
+    replay.handles = {key: Counter(map(str, names)) for key, names in (handles or {}).items()}
     return replay.run(plan), []
 
 

@@ -194,9 +194,9 @@ def _evictions(context: CompileContext, stage: Stage) -> list[dict]:
     for move in stage.moves:
         if move.source or move.handle is None or not _moved_here(context, move.demand):
             continue
-        namespace, _, pod = move.handle.rpartition("/")
         found.append({"apiVersion": "policy/v1", "kind": "Eviction",
-                      "metadata": {"name": pod, "namespace": namespace or "default"}})
+                      "metadata": {"name": move.handle.name,
+                                   "namespace": move.handle.namespace or "default"}})
     return found
 
 
@@ -260,9 +260,9 @@ def _warnings(context: CompileContext, planned: PlanStages, run: list[tuple[str,
     if unnamed:
         found.append(f"{len(unnamed)} replica(s) on nodes the policy lacks have no pod name in the "
                      f"current state (the first of `{unnamed[0].workload}`): stop them by hand")
-    foreign = sorted({m.handle for m in moves if m.source and m.handle is not None
+    foreign = sorted({str(m.handle) for m in moves if m.source and m.handle is not None
                       and _moved_here(context, m.demand)
-                      and not m.handle.rpartition("/")[2].startswith(
+                      and not m.handle.name.startswith(
                           deployment_name(m.demand, _unit(context, m.source)) + "-")})
     if foreign:
         found.append(f"{len(foreign)} pod(s) the plan moves are not run by its per-node "
@@ -398,10 +398,10 @@ def _not_handed_over(context: CompileContext, planned: PlanStages) -> list[str]:
         if not _moved_here(context, demand):
             continue
         if not node:
-            elsewhere += names
+            elsewhere += map(str, names)
             continue
         own = deployment_name(demand, _unit(context, node)) + "-"
-        foreign += [name for name in names if not name.rpartition("/")[2].startswith(own)]
+        foreign += [str(name) for name in names if not name.name.startswith(own)]
     found = []
     if foreign:
         found.append(f"{len(foreign)} pod(s) that run now are not run by the end state's per-node "

@@ -78,7 +78,7 @@ def _jobs(planned: PlanStages) -> dict[str, Counter]:
     jobs: dict[str, Counter] = {}
     for (_, node), names in sorted(planned.handles.items()):
         for name in names:
-            jobs.setdefault(name, Counter())[node] += 1
+            jobs.setdefault(str(name), Counter())[node] += 1
     return jobs
 
 
@@ -99,7 +99,8 @@ def _script(planned: PlanStages, stage: Stage, jobs: dict[str, Counter], notes: 
             notes.undone.append(f"{stage.folder}: {what}")
             lines.append(f"# not done here: {what}")
             continue
-        tasks = touched.setdefault(move.handle, Counter(jobs.get(move.handle, Counter())))
+        job = str(move.handle)  # the job id, as squeue and scontrol write it
+        tasks = touched.setdefault(job, Counter(jobs.get(job, Counter())))
         tasks[move.source] -= 1
         if move.target:
             tasks[move.target] += 1
@@ -157,7 +158,7 @@ def render_reached(target, context: CompileContext, planned: PlanStages
     pinned to the nodes the end state puts its tasks on), to submit where nothing of the
     policy runs. Jobs that run now cannot be pointed elsewhere by a new script: W0824 names
     them (the plan's waves requeue them; or cancel them first)."""
-    jobs = sorted({job for names in planned.handles.values() for job in names}, key=_job_order)
+    jobs = sorted({str(job) for names in planned.handles.values() for job in names}, key=_job_order)
     found = []
     if jobs:
         found.append(msg.ReachedBesideCurrent.at(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from fitlang.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
+    from fitlang.model.current import RunningNames
     from fitlang.model.problem import Problem
     from fitlang.plan import PlanResult
     from fitlang.solve.moving import Move
@@ -63,7 +64,7 @@ class PlanStages:
     bought_during: set[str]  # bought before the plan or by it: in use until the release
     bought_after: set[str]  # bought once the plan is done
     # (demand, node) -> the names of the replicas running there before the plan
-    handles: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    handles: RunningNames = field(default_factory=dict)
     start: State = field(default_factory=dict)  # what runs before the plan
 
     @property
