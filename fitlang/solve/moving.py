@@ -377,14 +377,26 @@ class _Checker:
 
 
 def _apply(state: State, moves: list[Move], start: bool = True, stop: bool = True) -> State:
-    after = {node: Counter(counts) for node, counts in state.items()}
+    """The state after the moves (their starts, their stops). The nodes no move touches share
+    their counts with `state` (copying every node's, per wave and per check of one, was ~0.1 s
+    of CPU at 10,000 nodes); no state is changed once made."""
+    after = dict(state)
+    copied: set[str] = set()
+
+    def counts(node: str, new: bool) -> Counter:
+        if node not in copied:
+            after[node] = Counter(after.get(node, ()) if new else after[node])
+            copied.add(node)
+        return after[node]
+
     for move in moves:
         if start:
-            after.setdefault(move.target, Counter())[move.demand] += 1
+            counts(move.target, True)[move.demand] += 1
         if stop and move.source != ELSEWHERE:
-            after[move.source][move.demand] -= 1
-            if not after[move.source][move.demand]:
-                del after[move.source][move.demand]
+            source = counts(move.source, False)
+            source[move.demand] -= 1
+            if not source[move.demand]:
+                del source[move.demand]
     return after
 
 
