@@ -129,11 +129,12 @@ def test_the_counted_copy_verify_reads_keeps_the_class_indexes(tmp_path):
 def test_lazy_reasons_get_what_the_dict_they_stand_for_gets(tmp_path):
     problem = _problem(tmp_path, {"web": 4, "db": 2, "cache": 3}, [])
     excluded = problem.demand("db").excluded  # `zones` rules out z1: pools a and c
+    keys = ["a", "b", "c", "nope", 3, None]
+    got = [(excluded.get(key), excluded.get(key, "default")) for key in keys]  # before any is made
     plain = dict(excluded.items())
     assert sorted(plain) == ["a", "c"]
-    for key in ["a", "b", "c", "nope", 3, None]:
-        assert excluded.get(key) == plain.get(key)
-        assert excluded.get(key, "default") == plain.get(key, "default")
+    assert got == [(plain.get(key), plain.get(key, "default")) for key in keys]
+    assert excluded.get("a") == plain["a"]  # and once made
     excluded["b"] = "written"  # written to, it is that dict
     assert excluded.get("b") == "written" and excluded.get("nope", 1) == 1
 
