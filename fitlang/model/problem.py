@@ -482,9 +482,7 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
         for its replicas as the state holds them: a copy per wave, whose ~20,000 node names
         were found again in each)."""
         copy = dataclasses.replace(self, demands=demands)
-        for index in ("_owners", "_by_id"):
-            if index in self.__dict__:
-                copy.__dict__[index] = self.__dict__[index]
+        copy.__dict__["_owners"], copy.__dict__["_by_id"] = self._owners, self._by_id
         return copy
 
     def with_demand(self, name: str, **changes: Any) -> Problem:
