@@ -140,8 +140,11 @@ class _Rows:
         """The rows (in row order) of nodes in use of an eligible class (and of the zones) with room."""
         count = len(self.names)
         mask = self.alive[:count] & eligible[self.of_class[:count]] & (self.free[:count] >= need).all(axis=1)
-        if zones is not None:
-            mask &= np.isin(self.of_zone[:count], zones)
+        if zones is not None:  # (a table of the zones, not `np.isin`: its sort per call was
+            # ~0.1 s of a plan at inventory 10,000)
+            wanted = np.zeros(len(self.zones), dtype=bool)
+            wanted[[z for z in zones if z < len(wanted)]] = True
+            mask &= wanted[self.of_zone[:count]]
         return np.flatnonzero(mask)
 
 
