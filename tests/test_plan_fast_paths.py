@@ -147,11 +147,12 @@ def _first_fit(fleet: ScaleMove, node_class, demand, upcoming, zones) -> int:
     if any(v < 0 for v in free.values()):
         return 0
     hosted, held = Counter({demand.name: 1}), fleet.weight[demand.name]
-    for other, ran_in in upcoming:
+    for other, _ in upcoming:  # (drawn with no zone they ran in: their zones are `zones`)
         if node_class.id not in other.eligible or any(other.requests[r] > free[r] for r in RESOURCES):
             continue
         if (other.one_per_node and hosted[other.name]) or other.name in fleet.alone or \
-                any(d in fleet.alone for d in hosted) or any(d in fleet.apart.get(other.name, ()) for d in hosted):
+                any(d in fleet.alone for d in hosted) or \
+                any(d in fleet.apart.get(other.name, ()) for d in hosted):
             continue
         if other.name in fleet.zoned and zone_of(node_class) not in zones[other.name]:
             continue
