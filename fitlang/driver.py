@@ -461,8 +461,7 @@ def _state_names(program: Program) -> StateNames:
     """The policy's workloads as the targets name what runs them: the driver sits above the
     model and the targets, so the readers need not import the targets."""
     from fitlang.model.current_read import StateNames
-    from fitlang.targets.base import dns_name
-    from fitlang.targets.slurm import job_name
+    from fitlang.target_names import dns_name, job_name
 
     workloads = program.workloads
     option_labels: dict[tuple[str, str], str] = {}

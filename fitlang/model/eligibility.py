@@ -189,6 +189,15 @@ class LazyReasons(MutableMapping):
     def __contains__(self, key: object) -> bool:
         return key in self._data if self._data is not None else self._has(key)
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        """As a dict's: asked by `verify` for every node and demand of a state (Mapping's
+        own `get` goes through a raised KeyError for each class not ruled out)."""
+        if self._data is not None:
+            return self._data.get(key, default)
+        if key in self._made:
+            return self._made[key]
+        return self[key] if self._has(key) else default
+
     def __iter__(self) -> Iterator[str]:
         if self._data is not None:
             return iter(self._data)

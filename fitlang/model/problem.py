@@ -476,6 +476,15 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
                 towards.setdefault(rule.target, set()).add(rule.topology)
         return towards
 
+    def with_demands(self, demands: list[Demand]) -> Problem:
+        """The problem with other demands and the same classes: its indexes over the classes
+        (`owners`, class by id) are kept, not built again (`verify` of each wave's state asks
+        for its replicas as the state holds them: a copy per wave, whose ~20,000 node names
+        were found again in each)."""
+        copy = dataclasses.replace(self, demands=demands)
+        copy.__dict__["_owners"], copy.__dict__["_by_id"] = self._owners, self._by_id
+        return copy
+
     def with_demand(self, name: str, **changes: Any) -> Problem:
         """The problem with demand `name` changed as `dataclasses.replace` would."""
         return dataclasses.replace(self, demands=[
@@ -489,6 +498,9 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
             if demand.latency:
                 by_workload.setdefault(demand.workload, []).append(demand)
         return list(by_workload.values())
+
+
+FOUND_MEMO = 200_000  # node names `NodeOwners.find` keeps found (~30 MB at most)
 
 
 class NodeOwners:
@@ -513,9 +525,21 @@ class NodeOwners:
                 for position, name in enumerate(names):
                     self._named[name] = (node_class, position)
         self._order = {id(c): order for order, c in enumerate(classes)}
+        # the names found so far (a plan at 10,000 nodes asks ~200,000 times, of ~20,000 names;
+        # parsing each again was a second of CPU), up to FOUND_MEMO names: a pool of millions
+        # looked up node by node stays parsed, not held
+        self._found: dict[str, tuple[NodeClass, int] | None] = {}
 
     def find(self, name: str) -> tuple[NodeClass, int] | None:
         """(class, position in its node_names), or None for a name no class has."""
+        if name in self._found:
+            return self._found[name]
+        found = self._search(name)
+        if len(self._found) < FOUND_MEMO:
+            self._found[name] = found
+        return found
+
+    def _search(self, name: str) -> tuple[NodeClass, int] | None:
         best = self._named.get(name)
         for suffix in self._suffixes:
             if not name.endswith(suffix):

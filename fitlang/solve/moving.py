@@ -96,10 +96,30 @@ def objective_value(problem: Problem, objective: str, end: State, bought: set[st
     if objective != "cost+moves":
         return cost
     start = current_state(problem)
-    moved = sum(1 for m in moves_between(problem, start, end) if m.kind == "move")
+    moved = replicas_moved(problem, start, end)
     drained = len((_in_use(start) | set(problem.bought_now)) - _in_use(end) - bought)
     changes = moved + drained + len(bought - set(problem.bought_now))
     return cost + (problem.move_price or 0) * changes
+
+
+def replicas_moved(problem: Problem, start: State, end: State) -> int:
+    """How many moves of kind "move" `moves_between` lists, counted without listing them: per
+    demand, its replicas leaving nodes (and those on nodes the policy lacks) are paired with
+    those arriving, so the moves are the lesser of the two (the rest stop or start). At
+    10,000 nodes listing them (sorted nodes, a record per move) took ~0.1 s a call, and the
+    plan's value is asked for twice."""
+    leaving: Counter = Counter(problem.running_elsewhere)
+    arriving: Counter = Counter()
+    nothing: Counter = Counter()
+    for node in start.keys() | end.keys():
+        now, then = start.get(node, nothing), end.get(node, nothing)
+        for name in now.keys() | then.keys():
+            change = then[name] - now[name]
+            if change > 0:
+                arriving[name] += change
+            elif change < 0:
+                leaving[name] -= change
+    return sum(min(leaving[d.name], arriving[d.name]) for d in problem.demands)
 
 
 def _node_by_node(problem: Problem, backend: str, time_limit: float | None) -> Placement:
@@ -358,14 +378,26 @@ class _Checker:
 
 
 def _apply(state: State, moves: list[Move], start: bool = True, stop: bool = True) -> State:
-    after = {node: Counter(counts) for node, counts in state.items()}
+    """The state after the moves (their starts, their stops). The nodes no move touches share
+    their counts with `state` (copying every node's, per wave and per check of one, was ~0.1 s
+    of CPU at 10,000 nodes); no state is changed once made."""
+    after = dict(state)
+    copied: set[str] = set()
+
+    def counts(node: str, new: bool) -> Counter:
+        if node not in copied:
+            after[node] = Counter(after.get(node, ()) if new else after[node])
+            copied.add(node)
+        return after[node]
+
     for move in moves:
         if start:
-            after.setdefault(move.target, Counter())[move.demand] += 1
+            counts(move.target, True)[move.demand] += 1
         if stop and move.source != ELSEWHERE:
-            after[move.source][move.demand] -= 1
-            if not after[move.source][move.demand]:
-                del after[move.source][move.demand]
+            source = counts(move.source, False)
+            source[move.demand] -= 1
+            if not source[move.demand]:
+                del source[move.demand]
     return after
 
 
@@ -698,7 +730,7 @@ def kept_in_place(problem: Problem, placement: Placement, root: str = "") -> Pla
 
 
 def _moved(problem: Problem, state: State) -> int:
-    return sum(1 for m in moves_between(problem, current_state(problem), state) if m.kind == "move")
+    return replicas_moved(problem, current_state(problem), state)
 
 
 def _fill_class(problem: Problem, node_class, counts, opened: int, now: State) -> State | None:

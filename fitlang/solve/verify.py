@@ -203,7 +203,7 @@ def _counted(problem: Problem, counts: Counter) -> Problem:
     """The problem asking for each demand's replicas as the state holds them."""
     import dataclasses
 
-    return dataclasses.replace(problem, demands=[
+    return problem.with_demands([
         dataclasses.replace(d, replicas=counts[d.name]) if counts[d.name] != d.replicas else d
         for d in problem.demands])
 

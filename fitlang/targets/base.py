@@ -10,8 +10,6 @@ settings), the model (node classes) and the solved placement.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +21,7 @@ from fitlang.diagnostics import Diagnostic, Message, Related
 from fitlang.model.problem import NodeClass, Problem, option_demand_name
 from fitlang.outputs import write_tree  # noqa: F401  (the targets' public API)
 from fitlang.span import FIRST_CHARACTER
+from fitlang.target_names import dns_name  # noqa: F401  (the targets' public API)
 
 if TYPE_CHECKING:  # a build asks the targets for their rules (`rules`) without a solver
     from fitlang.rules.base import Rule
@@ -188,11 +187,3 @@ def target_rules(program: Program) -> tuple[Rule, ...]:
     return tuple(rule for target in TARGETS.values() for rule in target.rules(program))
 
 
-def dns_name(text: str, limit: int = 63) -> str:
-    """A DNS-1123 label from any name: lowercase, [a-z0-9-], at most `limit` characters; names
-    that had to change get a short hash so that two different names never collide."""
-    clean = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "x"
-    if clean == text and len(clean) <= limit:
-        return clean
-    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
-    return f"{clean[: limit - 7].rstrip('-')}-{digest}"

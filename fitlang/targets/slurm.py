@@ -32,8 +32,9 @@ from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, NodeNames
 from fitlang.rules.base import Rule
+from fitlang.target_names import job_name
 from fitlang.targets import slurm_fidelity, slurm_runs
-from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message, dns_name
+from fitlang.targets.base import CompileContext, Findings, Split, Target, by_message
 from fitlang.targets.slurm_partition import PARTITION_LABEL, partition_rules
 
 if TYPE_CHECKING:
@@ -68,13 +69,6 @@ def slurm_time(seconds: int) -> str:
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     return f"{days}-{hours:02d}:{minutes:02d}:00" if days else f"{hours:02d}:{minutes:02d}:00"
-
-
-def job_name(workload) -> str:
-    """One job per workload, or per option of it that runs (`chat-h100-...`)."""
-    if workload.option is None:
-        return dns_name(workload.name)
-    return dns_name(f"{workload.name}-{workload.option}")
 
 
 @dataclass(frozen=True)
