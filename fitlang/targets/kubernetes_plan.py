@@ -393,7 +393,8 @@ def _unnamable(context: CompileContext, pairs: list[tuple[str, str]]) -> str | N
 def _not_handed_over(context: CompileContext, planned: PlanStages) -> list[str]:
     """The pods of the current state these files do not scale: run by another controller
     (`fitc compile`'s per-pool Deployments), or on nodes the policy lacks."""
-    foreign, elsewhere = [], []
+    foreign: list[str] = []
+    elsewhere: list[str] = []
     for (demand, node), names in sorted(planned.handles.items()):
         if not _moved_here(context, demand):
             continue
