@@ -137,19 +137,23 @@ class _Zone:
         if items is None:
             return 0
         free = self._free_nodes()
-        prices = self._resource_prices(items, free)
-        if prices is None:
+        # which replicas the free room elsewhere takes first: priced as if the zone's classes
+        # had nodes without end (the zone's free nodes may not cover what the room takes off)
+        unbounded = self._resource_prices(items, None)
+        if unbounded is None:
             return 0
         search, budget = self.search, sum((c.price for _, c in self.ruined), Fraction(0))
         saved = [(node, dict(node.hosted)) for node, _ in self.ruined]
         for node, node_class in self.ruined:
             search.open[node_class.id][search.position[node.name][1]] = False
-        moves = self._into_free_room(prices)
-        if moves:
-            items = self._items()  # what found no room: the rest, as before
-            if items is None:
-                self._restore(saved, [], moves)
-                return 0
+        moves = self._into_free_room(unbounded)
+        rest = self._items() if moves else items  # what found no room: as before
+        prices = None if rest is None else \
+            self._resource_prices(rest, free) if rest.left.any() else unbounded
+        if rest is None or prices is None:
+            self._restore(saved, [], moves)
+            return 0
+        items = rest
         for node, _ in self.ruined:
             node.hosted = {}
         opened: list[tuple[str, int]] = []
@@ -276,11 +280,11 @@ class _Zone:
             free.append(node_class.count - len(self.search.names.get(node_class.id, ())) + closed)
         return np.array(free, dtype=np.int64)
 
-    def _resource_prices(self, items: _Items, free: np.ndarray) -> np.ndarray | None:
+    def _resource_prices(self, items: _Items, free: np.ndarray | None) -> np.ndarray | None:
         """USD/h per unit of each resource: the duals of the covering LP (the fewest USD/h of
-        the zone's free nodes whose capacity covers every request), each resource at least a
-        thousandth of its mean price so that no request is worth nothing; None where the free
-        nodes cannot cover the requests."""
+        the zone's free nodes, or of its classes' nodes without end where `free` is None, whose
+        capacity covers every request), each resource at least a thousandth of its mean price
+        so that no request is worth nothing; None where the nodes cannot cover the requests."""
         from scipy.optimize import linprog  # (0.2-0.3 s and ~30 MB to import: only where a zone is rebuilt)
 
         total = (items.need * items.left[:, None]).sum(axis=0).astype(float)
@@ -289,7 +293,8 @@ class _Zone:
             return None
         shares = (self.capacity[:, asked] / total[asked]).T  # resource x class, in shares of the total
         found = linprog(self.price, A_ub=-shares, b_ub=-np.ones(len(asked)),
-                        bounds=list(zip(np.zeros(len(free)), free.astype(float))), method="highs")
+                        bounds=[(0, None)] * len(self.classes) if free is None else
+                        list(zip(np.zeros(len(free)), free.astype(float))), method="highs")
         if found.status != 0:
             return None
         duals = np.maximum(-found.ineqlin.marginals, 0.0)
