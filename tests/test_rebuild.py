@@ -261,7 +261,8 @@ def test_a_replica_no_rule_ties_to_its_zone_moves_into_room_another_zone_left(tm
         node_class = problem.node_class(class_id)
         name = node_class.node_names[index]
         used = {r: sum(problem.demand(w).requests[r] * k for w, k in hosted.items()) for r in RESOURCES}
-        return NodeState(name, {r: node_class.capacity_of(name)[r] - used[r] for r in RESOURCES}, dict(hosted))
+        free = {r: node_class.capacity_of(name)[r] - used[r] for r in RESOURCES}
+        return NodeState(name, free, dict(hosted))
 
     packing = Packing(nodes={"small_a": [node("small_a", 0, {"u": 1}), node("small_a", 1, {"s": 1})],
                              "big_b": [node("big_b", 0, {"t": 1})]})

@@ -20,6 +20,8 @@ rule that counts in one), so every spread, anti-affinity and latency count is ke
 node the free room, the per-node limit and anti-affinity on nodes are checked. Classes in a
 buy block or under a power cap are not opened (their limits are shared beyond the zone),
 and the change is kept only when the new nodes cost less than the old, so the budget holds.
+Before new nodes are opened, what fits goes into the free room of open nodes the zone's
+rebuild does not take (in any zone, where the replica's rules allow: `_Zone._into_free_room`).
 """
 
 from __future__ import annotations
@@ -178,13 +180,14 @@ class _Zone:
 
     def _into_free_room(self, prices: np.ndarray) -> list[tuple[str, int, str, int]]:
         """Move what of the ruined nodes' replicas fits into the free room of other open nodes
-        (`_Search._place`: the classes `equivalents` allows, the room, the per-node limit,
-        anti-affinity and exclusive workloads checked): nodes that are paid for already, as
-        accelerator nodes with cores and memory beside their GPU replicas. The replicas worth
-        most at the zone's `prices` first (the room is too small for all). Inventory 50,000
-        seed 7: the placement's accelerator nodes had 41% of their cores free while the zoned
-        LP put ~2,000 more CPU replicas there. The ruined nodes keep what found no room; the
-        moves made (for `_restore`)."""
+        (`_Search._place`: eligible, the same domains for every rule that counts in one, the
+        room, the per-node limit, anti-affinity and exclusive workloads checked): nodes paid
+        for already. A replica no rule ties to its zone may so move to another zone, which a
+        zone rebuilt on its own cannot do (inventory 50,000 seed 7: 283 replicas into other
+        zones' paid nodes, mostly those rebuilt before with room left, 51 into accelerator
+        nodes; 2728.75 -> 2716.36 USD/h). The replicas worth most at `prices` first (the room
+        is too small for all). The ruined nodes keep what found no room; the moves made (for
+        `_restore`)."""
         search = self.search
         hosts = self._hosts()
         if not hosts:
@@ -194,7 +197,7 @@ class _Zone:
         most = np.array([search.free[c.id][search.open[c.id]].max(axis=0) for c in hosts], dtype=np.int64)
         order = []
         for node, node_class in self.ruined:
-            for name, amount in node.hosted.items():
+            for name in node.hosted:
                 worth = float(search.requests[name] @ prices)
                 order.append((-worth, name, node.name, node, node_class))
         order.sort(key=lambda entry: entry[:3])
@@ -204,8 +207,8 @@ class _Zone:
         for _, name, _, node, node_class in order:
             demand = self.problem.demand(name)
             if name not in targets:
-                roomy = [hosts[h] for h in np.flatnonzero((most >= search.requests[name]).all(axis=1)).tolist()]
-                targets[name] = _targets(self.problem, demand, node_class, roomy)
+                roomy = np.flatnonzero((most >= search.requests[name]).all(axis=1)).tolist()
+                targets[name] = _targets(self.problem, demand, node_class, [hosts[h] for h in roomy])
             if not targets[name]:
                 continue
             left = search._place(demand, node.hosted[name], node_class, moves, targets[name])
