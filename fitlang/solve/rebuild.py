@@ -27,7 +27,7 @@ rebuild does not take (in any zone, where the replica's rules allow: `_Zone._int
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -47,11 +47,12 @@ def rebuild(problem: Problem, packing: Packing, objective: str, deadline: float 
         return 0
     search = _Search(problem, packing, objective)
     groups = _zones(search)
+    domains = _Domains(problem)
     changed = 0
     for key in sorted(groups, key=lambda k: (-sum(c.price for _, c in groups[k]), repr(k))):
         if _past(deadline):
             break
-        changed += _Zone(search, groups[key], key).rebuilt(deadline)
+        changed += _Zone(search, groups[key], key, domains).rebuilt(deadline)
     search.finish()
     return changed
 
@@ -118,9 +119,38 @@ class _Items:
         return self.allowed[:, column]
 
 
+class _Domains:
+    """Per workload and class, the class's `domains_key` for the workload, asked once for all
+    zones (a workload spread over zones is on the ruined nodes of each)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.keys: dict[str, Callable[[NodeClass], list]] = {}
+        self.known: dict[tuple[str, str], list] = {}
+
+    def of(self, demand: Demand, node_class: NodeClass) -> list:
+        found = self.known.get((demand.name, node_class.id))
+        if found is None:
+            if demand.name not in self.keys:
+                self.keys[demand.name] = domains_key(self.problem, demand)
+            found = self.known[demand.name, node_class.id] = self.keys[demand.name](node_class)
+        return found
+
+    def targets(self, demand: Demand, origin: NodeClass, hosts: list[NodeClass]) -> list[NodeClass]:
+        """Of `hosts`, the classes a replica of `demand` on `origin` may move to: eligible, in
+        the same domains (`domains_key`), a gang's in its cluster (what `equivalents` and
+        `_Search.movable` ask, without ranking every eligible class by its price)."""
+        wanted = self.of(demand, origin)
+        eligible = set(demand.eligible)
+        return [c for c in hosts if c.id in eligible and (not demand.gang or c.cluster == origin.cluster)
+                and self.of(demand, c) == wanted]
+
+
 class _Zone:
-    def __init__(self, search: _Search, ruined: list[tuple[NodeState, NodeClass]], key: Hashable) -> None:
+    def __init__(self, search: _Search, ruined: list[tuple[NodeState, NodeClass]], key: Hashable,
+                 domains: _Domains | None = None) -> None:
         self.search = search
+        self.domains = domains or _Domains(search.problem)
         self.problem = search.problem
         self.ruined = ruined
         openable = _openable(self.problem)
@@ -195,27 +225,29 @@ class _Zone:
         # per host class, the most of each resource one of its open nodes has free (the room
         # only shrinks while replicas move in: a class without room for a replica stays so)
         most = np.array([search.free[c.id][search.open[c.id]].max(axis=0) for c in hosts], dtype=np.int64)
-        order = []
+        # per workload, its replicas on the ruined nodes and a class they are on (they are
+        # in the same domains and cluster: `_items`), placed in one call
+        amounts: dict[str, int] = {}
+        origin: dict[str, NodeClass] = {}
         for node, node_class in self.ruined:
-            for name in node.hosted:
-                worth = float(search.requests[name] @ prices)
-                order.append((-worth, name, node.name, node, node_class))
-        order.sort(key=lambda entry: entry[:3])
+            for name, amount in node.hosted.items():
+                amounts[name] = amounts.get(name, 0) + amount
+                origin.setdefault(name, node_class)
+        order = sorted(amounts, key=lambda name: (-float(search.requests[name] @ prices), name))
         moves: list[tuple[str, int, str, int]] = []
-        # per workload (its nodes here are in the same domains and cluster: `_items`)
-        targets: dict[str, list[NodeClass]] = {}
-        for _, name, _, node, node_class in order:
+        for name in order:
+            roomy = np.flatnonzero((most >= search.requests[name]).all(axis=1)).tolist()
             demand = self.problem.demand(name)
-            if name not in targets:
-                roomy = np.flatnonzero((most >= search.requests[name]).all(axis=1)).tolist()
-                targets[name] = _targets(self.problem, demand, node_class, [hosts[h] for h in roomy])
-            if not targets[name]:
-                continue
-            left = search._place(demand, node.hosted[name], node_class, moves, targets[name])
-            if left:
-                node.hosted[name] = left
-            else:
-                del node.hosted[name]
+            targets = self.domains.targets(demand, origin[name], [hosts[h] for h in roomy])
+            if targets:
+                placed = amounts[name] - search._place(demand, amounts[name], origin[name], moves, targets)
+                for node, _ in self.ruined:  # taken off the ruined nodes, the first first
+                    taken = min(placed, node.hosted.get(name, 0))
+                    if taken:
+                        placed -= taken
+                        node.hosted[name] -= taken
+                        if not node.hosted[name]:
+                            del node.hosted[name]
         return moves
 
     def _hosts(self) -> list[NodeClass]:
@@ -327,17 +359,6 @@ class _Zone:
             if takes.any():
                 return column, name, room, takes
         return None
-
-
-def _targets(problem: Problem, demand: Demand, origin: NodeClass, hosts: list[NodeClass]) -> list[NodeClass]:
-    """Of `hosts`, the classes a replica of `demand` on `origin` may move to: eligible, in
-    the same domains (`domains_key`), a gang's in its cluster (what `equivalents` and
-    `_Search.movable` ask, over a zone's few classes instead of every eligible one)."""
-    same_as = domains_key(problem, demand)
-    wanted = same_as(origin)
-    eligible = set(demand.eligible)
-    return [c for c in hosts if c.id in eligible and (not demand.gang or c.cluster == origin.cluster)
-            and same_as(c) == wanted]
 
 
 def _per_node(demand: Demand) -> int:
