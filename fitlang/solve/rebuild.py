@@ -120,30 +120,39 @@ class _Items:
 
 
 class _Domains:
-    """Per workload and class, the class's `domains_key` for the workload, asked once for all
-    zones (a workload spread over zones is on the ruined nodes of each)."""
+    """Per workload, the code of each class's `domains_key` for it (-1: not asked yet), asked
+    once for all zones (a workload spread over zones is on the ruined nodes of each), and
+    per eligibility list its classes as a mask (workloads share the lists)."""
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
+        self.index = {c.id: k for k, c in enumerate(problem.classes)}
         self.keys: dict[str, Callable[[NodeClass], list]] = {}
-        self.known: dict[tuple[str, str], list] = {}
+        self.codes: dict[str, np.ndarray] = {}
+        self.numbered: dict[tuple, int] = {}  # a domains key (as a tuple) -> its code
+        self.eligible: dict[int, np.ndarray] = {}
 
-    def of(self, demand: Demand, node_class: NodeClass) -> list:
-        found = self.known.get((demand.name, node_class.id))
-        if found is None:
-            if demand.name not in self.keys:
-                self.keys[demand.name] = domains_key(self.problem, demand)
-            found = self.known[demand.name, node_class.id] = self.keys[demand.name](node_class)
-        return found
+    def _code(self, demand: Demand, node_class: NodeClass) -> int:
+        if demand.name not in self.keys:
+            self.keys[demand.name] = domains_key(self.problem, demand)
+        return self.numbered.setdefault(tuple(self.keys[demand.name](node_class)), len(self.numbered))
 
-    def targets(self, demand: Demand, origin: NodeClass, hosts: list[NodeClass]) -> list[NodeClass]:
-        """Of `hosts`, the classes a replica of `demand` on `origin` may move to: eligible, in
-        the same domains (`domains_key`), a gang's in its cluster (what `equivalents` and
-        `_Search.movable` ask, without ranking every eligible class by its price)."""
-        wanted = self.of(demand, origin)
-        eligible = set(demand.eligible)
-        return [c for c in hosts if c.id in eligible and (not demand.gang or c.cluster == origin.cluster)
-                and self.of(demand, c) == wanted]
+    def targets(self, demand: Demand, origin: NodeClass, hosts: np.ndarray) -> list[NodeClass]:
+        """Of the classes `hosts` (positions in `problem.classes`), those a replica of
+        `demand` on `origin` may move to: eligible, in the same domains (`domains_key`), a
+        gang's in its cluster (what `equivalents` and `_Search.movable` ask, without ranking
+        every eligible class by its price); in the order of `hosts`."""
+        classes = self.problem.classes
+        if id(demand.eligible) not in self.eligible:
+            mask = np.zeros(len(classes), dtype=bool)
+            mask[[self.index[c] for c in demand.eligible if c in self.index]] = True
+            self.eligible[id(demand.eligible)] = mask
+        candidates = hosts[self.eligible[id(demand.eligible)][hosts]]
+        codes = self.codes.setdefault(demand.name, np.full(len(classes), -1, dtype=np.int64))
+        for k in candidates[codes[candidates] < 0].tolist():
+            codes[k] = self._code(demand, classes[k])
+        same = candidates[codes[candidates] == self._code(demand, origin)].tolist()
+        return [classes[k] for k in same if not demand.gang or classes[k].cluster == origin.cluster]
 
 
 class _Zone:
@@ -219,12 +228,14 @@ class _Zone:
         is too small for all). The ruined nodes keep what found no room; the moves made (for
         `_restore`)."""
         search = self.search
-        hosts = self._hosts()
-        if not hosts:
+        classes = self._hosts()
+        if not classes:
             return []
         # per host class, the most of each resource one of its open nodes has free (the room
         # only shrinks while replicas move in: a class without room for a replica stays so)
-        most = np.array([search.free[c.id][search.open[c.id]].max(axis=0) for c in hosts], dtype=np.int64)
+        most = np.array([search.free[c.id][search.open[c.id]].max(axis=0) for c in classes],
+                        dtype=np.int64).reshape(len(classes), len(RESOURCES))
+        hosts = np.array([self.domains.index[c.id] for c in classes], dtype=np.int64)
         # per workload, its replicas on the ruined nodes and a class they are on (they are
         # in the same domains and cluster: `_items`), placed in one call
         amounts: dict[str, int] = {}
@@ -236,9 +247,9 @@ class _Zone:
         order = sorted(amounts, key=lambda name: (-float(search.requests[name] @ prices), name))
         moves: list[tuple[str, int, str, int]] = []
         for name in order:
-            roomy = np.flatnonzero((most >= search.requests[name]).all(axis=1)).tolist()
+            roomy = (most >= search.requests[name]).all(axis=1)
             demand = self.problem.demand(name)
-            targets = self.domains.targets(demand, origin[name], [hosts[h] for h in roomy])
+            targets = self.domains.targets(demand, origin[name], hosts[roomy])
             if targets:
                 placed = amounts[name] - search._place(demand, amounts[name], origin[name], moves, targets)
                 for node, _ in self.ruined:  # taken off the ruined nodes, the first first
