@@ -229,3 +229,106 @@ def test_a_workload_keeps_the_domains_of_affinities_towards_it(tmp_path):
     key = same_domains(problem, problem.demand("a"))
     assert key(problem.node_class("p")) != key(problem.node_class("q"))
     assert same_domains(problem, problem.demand("c")) is None
+
+
+# ---- replicas into the free room of nodes that stay open, across zones where no rule reads them
+
+
+def _per_zone(problem, packing, name):
+    zone_of = {c.id: c.zone for c in problem.classes}
+    counted: dict[str, int] = {}
+    for class_id, nodes in packing.nodes.items():
+        for node in nodes:
+            if node.hosted.get(name):
+                counted[zone_of[class_id]] = counted.get(zone_of[class_id], 0) + node.hosted[name]
+    return counted
+
+
+def test_a_replica_no_rule_ties_to_its_zone_moves_into_room_another_zone_left(tmp_path):
+    # `t` may use only zone b's 4-CPU node and leaves 2 CPUs of it free; `u` (no rule reads
+    # its zone) sits alone on zone a's 2-CPU node; `s` spreads over a and b and sits on a's
+    # other node. Rebuilding zone a alone opens the same nodes again (nothing cheaper there),
+    # so before this step the rebuild changed nothing: 0.30 + 0.30 + 0.40. Moving `u` into
+    # the room b's node has closes a's node (the optimum, 1.00: `s` must keep a replica in a)
+    from fitlang.solve.pack import NodeState, Packing
+
+    text = (pool("small_a", 3, 2, "8Gi", "0.30", "a") + pool("big_b", 1, 4, "16Gi", "0.40", "b")
+            + workload("t", 1, 2, "2Gi", '  zones = ["b"]\n') + workload("u", 1, 2, "2Gi")
+            + workload("s", 1, "500m", "1Gi", "  spread zone max_skew 1\n"))
+    problem = problem_from(tmp_path, text)
+
+    def node(class_id, index, hosted):
+        node_class = problem.node_class(class_id)
+        name = node_class.node_names[index]
+        used = {r: sum(problem.demand(w).requests[r] * k for w, k in hosted.items()) for r in RESOURCES}
+        free = {r: node_class.capacity_of(name)[r] - used[r] for r in RESOURCES}
+        return NodeState(name, free, dict(hosted))
+
+    packing = Packing(nodes={"small_a": [node("small_a", 0, {"u": 1}), node("small_a", 1, {"s": 1})],
+                             "big_b": [node("big_b", 0, {"t": 1})]})
+    assert _verified(problem, packing) == Fraction(100, 100)
+    spread = _per_zone(problem, packing, "s")
+    assert rebuild(problem, packing, "cost") == 1
+    assert _verified(problem, packing) == Fraction(70, 100)
+    assert _per_zone(problem, packing, "u") == {"b": 1} and _per_zone(problem, packing, "s") == spread
+
+
+def _random_zones(seed):
+    """A second generator: CPU pools over three zones of two regions (tests/reference.py's),
+    workloads with no rule that reads the zone, a zone spread, `anti_affinity self on zone` or
+    a zone list. The policy and its optimum come from reference.py (its CP-SAT per-node model
+    shares no code with fitc)."""
+    import reference
+
+    rng = random.Random(seed)
+    pools = []
+    for index in range(rng.randint(3, 4)):
+        zone = rng.choice(sorted(reference.ZONES))
+        cpu, memory, price = rng.choice([(2, 8, 30), (4, 16, 40), (4, 16, 50), (8, 32, 100)])
+        pools.append(reference.Pool(f"p{index}", rng.randint(1, 3), cpu, memory, price, zone=zone,
+                                    region=reference.ZONES[zone]))
+    workloads = []
+    for index in range(rng.randint(2, 3)):
+        workload = reference.Workload(f"w{index}", rng.randint(1, 3), rng.choice([500, 1000, 2000]),
+                                      rng.choice([1, 2, 4]))
+        roll = rng.random()
+        if roll < 0.25:
+            workload.spreads.append(("zone", 1))
+        elif roll < 0.4:
+            workload.rules.append(("self", "zone", True))
+        elif roll < 0.55:
+            workload.zones = [rng.choice(sorted({p.zone for p in pools}))]
+        workloads.append(workload)
+    return reference.Spec(pools, workloads)
+
+
+def test_rebuild_across_zones_on_random_fleets_is_verified_and_never_below_the_cp_sat_optimum(tmp_path):
+    # on 120 random fleets the rebuilt floor passes `verify`, is never dearer than the floor,
+    # never below the reference's optimum, and every zone spread's and zone anti-affinity's
+    # count per zone is kept; at least RANDOM_ZONES_OPTIMAL reach the optimum
+    import reference
+
+    at_optimum = 0
+    for case in range(120):
+        spec = _random_zones(case)
+        (tmp_path / str(case)).mkdir()
+        problem = problem_from(tmp_path / str(case), reference.to_fit(spec))
+        packing, _ = greedy_floor(problem)
+        if not packing.complete:  # (18 of the 120: the random fleet too small)
+            continue
+        before = _verified(problem, packing)
+        tied = [w.name for w in spec.workloads if w.spreads or w.rules]
+        counts = {name: _per_zone(problem, packing, name) for name in tied}
+        rebuild(problem, packing, "cost")
+        after = _verified(problem, packing)
+        answer = reference.reference(spec, time_limit=10)
+        assert answer.feasible and answer.cost is not None
+        assert answer.cost <= after <= before
+        assert {name: _per_zone(problem, packing, name) for name in tied} == counts
+        at_optimum += after == answer.cost
+    assert at_optimum >= RANDOM_ZONES_OPTIMAL
+
+
+# measured: 80 of the 102 complete floors rebuilt reach the optimum (13 made cheaper); each
+# zone rebuilt within itself, without the free room elsewhere, 78 (8 cheaper)
+RANDOM_ZONES_OPTIMAL = 80

@@ -343,11 +343,12 @@ class _Search:
         return node_class.id, len(nodes) - 1
 
     def _place(self, demand: Demand, amount: int, origin: NodeClass,
-               moves: list[tuple[str, int, str, int]]) -> int:
-        """Put up to `amount` replicas into the free room of open nodes; say how many did not
-        find room (those that did are in `moves`)."""
+               moves: list[tuple[str, int, str, int]], targets: list[NodeClass] | None = None) -> int:
+        """Put up to `amount` replicas into the free room of open nodes (of `targets`, where
+        given: classes of `targets(demand, origin)`); say how many did not find room (those
+        that did are in `moves`)."""
         need = self.requests[demand.name]
-        for target in self.targets(demand, origin):
+        for target in self.targets(demand, origin) if targets is None else targets:
             free = self.free[target.id]
             fits = self.open[target.id] & (free >= need).all(axis=1)
             if not fits.any():
