@@ -31,10 +31,6 @@ from fitlang.model.problem import RESOURCES, Demand, Problem, Window
 # nearly always the cheapest, and looking at all of them costs a numpy pass each
 CANDIDATES = 4
 EPSILON = 1e-6
-# a replica placed again by ruin and recreate looks at more candidates: it competes with the
-# block's other replicas for the room of nodes already awake (100 mixed nodes: 10,625 with 4,
-# 10,358 with 16; 1,000: about the same in less time)
-RECREATE_CANDIDATES = 16
 
 
 @dataclass(frozen=True)
@@ -265,6 +261,16 @@ def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window,
     return Spot(demand.name, replica, class_id, node, start, start + window.duration, added)
 
 
+def place_cheapest(ledger: Ledger, demand: Demand, replica: int, window: Window) -> Spot | None:
+    """A replica where it adds least in its whole window (`Ledger.cheapest`), taken."""
+    found = ledger.cheapest(demand, window)
+    if found is None:
+        return None
+    added, class_id, node, start = found
+    ledger.take(class_id, node, need_of(demand), start, start + window.duration)
+    return Spot(demand.name, replica, class_id, node, start, start + window.duration, added)
+
+
 def urgency(demand: Demand, steps: int) -> tuple[bool, int, int, str]:
     """Services first, then the jobs whose windows leave the fewest start steps."""
     window = demand.window
@@ -409,7 +415,9 @@ def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: floa
             continue
         need = need_of(demand)
         saved = ledger.release(spot.class_id, spot.node, need, spot.start, spot.end)
-        found = ledger.cheapest(demand, demand.windows[run_of(demand, spot.start)])
+        # nothing adds less than nothing: where leaving frees no node-step, no move pays
+        found = None if saved <= EPSILON else ledger.cheapest(
+            demand, demand.windows[run_of(demand, spot.start)])
         if found is not None and found[0] < saved - EPSILON:
             added, class_id, node, start = found
             end = start + spot.end - spot.start
@@ -421,12 +429,13 @@ def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: floa
     return kept
 
 
-def emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None,
-            enough: int = RECREATE_CANDIDATES) -> list[Spot]:
+def emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None
+            ) -> list[Spot]:
     """Ruin and recreate, a node's block at a time: the replicas running on a node over one
     block of steps it is awake (a maximal run) are all taken off and placed again, each where
-    it adds least (`place_anywhere`), the largest first; kept when what they add is less than
-    what emptying the block saved, else put back as they were. A single-replica move cannot
+    it adds least in its whole window (`place_cheapest`), the largest first; kept when what
+    they add is less than what emptying the block saved, else put back as they were (at
+    once, where what they add already reaches it). A single-replica move cannot
     empty a node that holds several replicas at once: this does, and so pays for the edges of
     runs where a node holds little (issue 19's second shape). Blocks are tried the least used
     first, pass after pass while a pass improves, until the deadline. Preemptible replicas stay
@@ -444,7 +453,7 @@ def emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float
                           if spots[index].start < last and spots[index].end > first)
             if not held or any(problem.demand(spots[i].demand).min_segment is not None for i in held):
                 continue
-            moved = _recreated(problem, ledger, [spots[i] for i in held], enough)
+            moved = _recreated(problem, ledger, [spots[i] for i in held])
             if moved is not None:
                 for index, spot in zip(held, moved):
                     where[spots[index].class_id, spots[index].node].discard(index)
@@ -472,8 +481,7 @@ def _blocks(ledger: Ledger) -> list[tuple[str, int, int, int]]:
     return [(class_id, node, first, last) for _, class_id, node, first, last in found]
 
 
-def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], enough: int
-               ) -> list[Spot] | None:
+def _recreated(problem: Problem, ledger: Ledger, held: list[Spot]) -> list[Spot] | None:
     """`held` taken off their nodes and placed again; the new spots when that costs less, else
     None with the ledger as it was."""
     saved = sum(ledger.release(s.class_id, s.node, need_of(problem.demand(s.demand)), s.start, s.end)
@@ -487,12 +495,13 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], enough: int
     for index in order:
         spot = held[index]
         demand = problem.demand(spot.demand)
-        again = place_anywhere(ledger, demand, spot.replica,
-                               demand.windows[run_of(demand, spot.start)], enough=enough)
+        again = place_cheapest(ledger, demand, spot.replica, demand.windows[run_of(demand, spot.start)])
         if again is None:
             break
         placed[index] = again
         added += again.added
+        if added >= saved - EPSILON:  # it cannot pay now: every replica adds >= 0
+            break
     if len(placed) == len(held) and added < saved - EPSILON:
         return [placed[index] for index in range(len(held))]
     for again in placed.values():
