@@ -142,6 +142,8 @@ class Ledger:
         """(what it adds, node, start) of the cheapest start in [first, last - duration] and
         node of the class, every step of the run within the node's capacity and, where the
         node wakes, within the limits (`nodes`' checks, for every start at once)."""
+        if self.running[class_id].shape[0] == 0 or last - first < duration:
+            return None  # a class without nodes, or a window past the horizon
         asked = need > 0
         left = self.capacity[class_id][asked] - need[asked]
         waking = self.running[class_id][:, first:last] == 0
