@@ -1,0 +1,138 @@
+"""A replica moved to where it adds least in its whole window (issue 19, session 19):
+`Ledger.cheapest`, used by the search's single moves (`improved`) and its ruin and recreate
+(`emptied`). Checked against every schedule of tiny instances enumerated here, costed by hand
+(node-hours awake x the node's price then), sharing no code with the search."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from fractions import Fraction
+
+import pytest
+from test_timing import PACKED_POOL, _spot_violations, job, policy, problem_from
+
+from fitlang.solve.timeline import horizon_value, timed_assignments
+from fitlang.solve.timeline_pack import Spot, emptied, holding, improved, searched
+
+CHEAP, DEAR = Fraction(1, 10), Fraction(5, 10)  # USD/kWh
+
+
+def _text(count: int, cap: int, prices: list[Fraction], jobs: list[tuple[int, int, int, int]]) -> str:
+    """`count` 10-CPU nodes of 1 kW (1 USD/h + 1 kW x the price then) under a `cap` kW feed;
+    job r<i> one replica of (CPUs, duration, earliest, deadline)."""
+    listed = ", ".join(f"{float(p):g} USD/kWh" for p in prices)
+    text = PACKED_POOL.format(count=count, cap=cap, prices=listed)
+    for index, (cpu, duration, earliest, deadline) in enumerate(jobs):
+        text += job(f"r{index}", f"{duration}h", f"earliest = {earliest}h\n  deadline = {deadline}h",
+                    cpu=cpu)
+    return text + policy(horizon=f"{len(prices)}h")
+
+
+def _schedules(count: int, cap: int, prices: list[Fraction], jobs: list[tuple[int, int, int, int]]
+               ) -> dict[tuple[tuple[int, int], ...], Fraction]:
+    """Every (node, start) of every job within its window, each node's 10 CPUs and the feed
+    (1 kW a node awake) at every step, enumerated: its cost by hand."""
+    steps = len(prices)
+    options = [[(node, start) for node in range(count) for start in range(earliest, deadline - duration + 1)]
+               for _, duration, earliest, deadline in jobs]
+    found = {}
+    for chosen in itertools.product(*options):
+        load = [[0] * steps for _ in range(count)]
+        for (node, start), (cpu, duration, _, _) in zip(chosen, jobs):
+            for step in range(start, start + duration):
+                load[node][step] += cpu
+        awake = [[node for node in range(count) if load[node][step]] for step in range(steps)]
+        if max(max(row) for row in load) <= 10 and max(len(nodes) for nodes in awake) <= cap:
+            found[chosen] = sum((1 + prices[step]) * len(nodes) for step, nodes in enumerate(awake))
+    return found
+
+
+def _spots(chosen: tuple[tuple[int, int], ...], jobs: list[tuple[int, int, int, int]]) -> list[Spot]:
+    return [Spot(f"r{index}", 0, "small", node, start, start + duration)
+            for index, ((node, start), (_, duration, _, _)) in enumerate(zip(chosen, jobs))]
+
+
+def _chosen(spots: list[Spot]) -> tuple[tuple[int, int], ...]:
+    return tuple((spot.node, spot.start) for spot in sorted(spots, key=lambda s: int(s.demand[1:])))
+
+
+# 24 steps: 22 cheap, the last 2 dear. r0 (6 CPUs) must run at the dear steps 22-23; r1 (4
+# CPUs, 2 h) may start anywhere. As placed: r0 on node 0 at 22-23 (2 x 1.5 USD), r1 alone on
+# node 1 at 0-1 (2 x 1.1): 5.2 USD. By hand: r1 beside r0 on node 0, in the room it leaves at
+# the dear hours, costs nothing more and lets node 1 sleep: 3.0 USD, the enumeration's least.
+# The moves looked at the few starts where r1's own share of a node is cheapest (4 for a
+# single move, 16 when a block is emptied), all at cheap hours on a sleeping node, each adding
+# what leaving node 1 saved: they never saw the room at 22-23
+HAND = [(6, 2, 22, 24), (4, 2, 0, 24)]
+HAND_PRICES = [CHEAP] * 22 + [DEAR] * 2
+HAND_START = ((0, 22), (1, 0))
+
+
+def test_a_replica_moves_into_room_at_dearer_hours_on_a_node_awake_then(tmp_path):
+    problem = problem_from(tmp_path, _text(2, 2, HAND_PRICES, HAND))
+    schedules = _schedules(2, 2, HAND_PRICES, HAND)
+    assert schedules[HAND_START] == Fraction(52, 10) and min(schedules.values()) == 3
+    value = lambda found: horizon_value(problem, timed_assignments(problem, found))  # noqa: E731
+    for move in (improved, emptied, searched):
+        spots = _spots(HAND_START, HAND)
+        ledger = holding(problem, spots)
+        after = move(problem, ledger, spots, None)
+        assert value(after) == 3, move.__name__
+        assert _chosen(after) in schedules and schedules[_chosen(after)] == 3
+        assert (ledger.used["small"] == holding(problem, after).used["small"]).all()
+        assert _spot_violations(problem, after) == []
+
+
+def _drawn(rng: random.Random, steps: int) -> tuple[list[Fraction], list[tuple[int, int, int, int]]]:
+    prices = [rng.choice([CHEAP, Fraction(2, 10), DEAR]) for _ in range(steps)]
+    jobs = []
+    for _ in range(3):
+        duration = rng.randint(1, 3)
+        earliest = rng.randrange(steps - duration + 1)
+        deadline = rng.randint(earliest + duration, steps)
+        jobs.append((rng.choice([2, 3, 4, 5, 6, 7]), duration, earliest, deadline))
+    return prices, jobs
+
+
+def _no_single_move_pays(schedules, chosen) -> bool:
+    """No one job moved alone (any node, any start of its window) makes the schedule cheaper."""
+    for index in range(len(chosen)):
+        for other, cost in schedules.items():
+            if all(a == b for position, (a, b) in enumerate(zip(other, chosen)) if position != index) \
+                    and cost < schedules[chosen]:
+                return False
+    return True
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_moves_in_the_whole_window_are_never_dearer_and_leave_no_single_move(tmp_path, seed):
+    # three random jobs with windows on 3 nodes under a 2 kW feed, 10 steps at drawn prices, started
+    # from the dearest schedule the enumeration allows: `improved` until it stops, then the
+    # search; never dearer, never below the enumerated least, every node's CPUs and the feed
+    # at every step (verify); after `improved` no job moved alone, anywhere in its window,
+    # makes it cheaper (the enumeration says so)
+    rng = random.Random(seed)
+    schedules: dict = {}
+    while not schedules:
+        prices, jobs = _drawn(rng, 10)
+        schedules = _schedules(3, 2, prices, jobs)
+    worst = max(schedules, key=lambda chosen: (schedules[chosen], chosen))
+    problem = problem_from(tmp_path, _text(3, 2, prices, jobs))
+    least = min(schedules.values())
+    spots = _spots(worst, jobs)
+    ledger = holding(problem, spots)
+    for _ in range(len(jobs) * 4):  # each pass that changes something gains: it stops
+        now = improved(problem, ledger, spots, None)
+        if now == spots:
+            break
+        spots = now
+    value = horizon_value(problem, timed_assignments(problem, spots))
+    assert least <= value <= schedules[worst]
+    assert value == schedules[_chosen(spots)]  # the ledger's schedule, costed by hand
+    assert _no_single_move_pays(schedules, _chosen(spots))
+    assert _spot_violations(problem, spots) == []
+    after = searched(problem, ledger, spots, None)
+    assert least <= horizon_value(problem, timed_assignments(problem, after)) <= value
+    assert (ledger.used["small"] == holding(problem, after).used["small"]).all()
+    assert _spot_violations(problem, after) == []
