@@ -116,16 +116,39 @@ def test_equivalent_classes_grouped_once_per_demand_are_those_filtered_on_every_
     from fitlang.solve import pack
 
     problem = inventory_shaped(tmp_path)
-    keyed = []
-    monkeypatch.setattr(pack, "domains_key", lambda p, d: keyed.append(d.name) or domains_key(p, d))
-    asked = 0
+    keyed = [0]  # classes keyed by the solver's key functions
+
+    def counted(p, d):
+        key = domains_key(p, d)
+        return lambda node_class: keyed.__setitem__(0, keyed[0] + 1) or key(node_class)
+    monkeypatch.setattr(pack, "domains_key", counted)
+    asked, eligible = 0, 0
     rng = random.Random(7)
     for demand in problem.demands:
         origins = [problem.node_class(i) for i in rng.sample(demand.eligible, min(6, len(demand.eligible)))]
+        eligible += len(demand.eligible)
         for origin in origins + origins[:1]:  # (one asked twice)
             found = pack.equivalents(problem, demand, origin)
             assert [c.id for c in found] == [c.id for c in _direct_equivalents(problem, demand, origin)]
             asked += 1
     assert asked > 300
-    # the classes of a demand are keyed once, however many origins ask (on every ask before)
-    assert sorted(keyed) == sorted(d.name for d in problem.demands)
+    # each demand's classes keyed once, and each origin once per ask (on every ask before:
+    # every eligible class and the origin)
+    assert keyed[0] == eligible + asked
+
+
+def test_a_problem_and_its_equivalent_groups_go_together(tmp_path):
+    import gc
+    import weakref
+
+    from solving import inventory_shaped
+
+    from fitlang.solve import pack
+
+    problem = inventory_shaped(tmp_path)
+    for demand in problem.demands:
+        pack.equivalents(problem, demand, problem.node_class(demand.eligible[0]))
+    gone = weakref.ref(problem)
+    del problem, demand
+    gc.collect()
+    assert gone() is None

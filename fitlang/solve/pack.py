@@ -215,36 +215,37 @@ def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[Nod
     """Eligible classes that have in common with `origin` what each rule on `demand` counts
     (`OnNodes.same`: the domains of a spread's or an affinity's topology, the reach of a
     latency rule's users), so that the rules keep their counts; cheapest per replica first.
-    The eligible classes are grouped and sorted once per demand (`_equivalent_groups`)."""
-    same_as, groups, ordered = _equivalent_groups(problem, demand)
+    The eligible classes are grouped once per demand, each group sorted on its first ask."""
+    same_as = domains_key(problem, demand)
+    groups, ordered = _equivalent_groups(problem, demand, same_as)
     wanted = tuple(same_as(origin))
-    if wanted not in ordered:  # (each group sorted on its first ask)
+    if wanted not in ordered:
         ordered[wanted] = _cheapest_first(demand, groups.get(wanted, []))
     return list(ordered[wanted])
 
 
-# per problem: per demand (by identity), its eligible classes grouped by `domains_key`, each
-# group sorted. Consolidation asks `equivalents` once per (workload, origin class): grouping
-# every eligible class again each time was half its time on the inventory shape at 10,000
-# nodes (213 asks, 2.3 of 4.2 profiled s)
+# per problem: per demand (by identity), its eligible classes grouped by `domains_key`, and
+# the groups sorted so far. Consolidation asks `equivalents` once per (workload, origin class),
+# and each solve consolidates several placements: keying every eligible class again on each
+# ask was half of the consolidation's time on the inventory shape at 10,000 nodes (213 asks,
+# 2.3 of 4.2 profiled s). (Nothing here refers to the problem: a key function may, and is not
+# kept, so the problem and its entry still go together.)
 _GROUPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _equivalent_groups(problem: Problem, demand: Demand) -> tuple[
-        Callable[[NodeClass], list], dict[tuple, list[NodeClass]], dict[tuple, list[NodeClass]]]:
-    """`demand`'s key of a class (`domains_key`), its eligible classes by key, and the groups
-    sorted so far."""
+def _equivalent_groups(problem: Problem, demand: Demand, same_as: Callable[[NodeClass], list]) -> tuple[
+        dict[tuple, list[NodeClass]], dict[tuple, list[NodeClass]]]:
+    """`demand`'s eligible classes by key, and the groups sorted so far."""
     per_demand = _GROUPS.setdefault(problem, {})
     known = per_demand.get(id(demand))
     if known is not None and known[0] is demand:
-        return known[1:]
-    same_as = domains_key(problem, demand)
+        return known[1], known[2]
     groups: dict[tuple, list[NodeClass]] = {}
     for node_class in map(problem.node_class, demand.eligible):
         groups.setdefault(tuple(same_as(node_class)), []).append(node_class)
     ordered: dict[tuple, list[NodeClass]] = {}
-    per_demand[id(demand)] = (demand, same_as, groups, ordered)  # (the demand kept: its id stays its own)
-    return same_as, groups, ordered
+    per_demand[id(demand)] = (demand, groups, ordered)  # (the demand kept: its id stays its own)
+    return groups, ordered
 
 
 def _cheapest_first(demand: Demand, same: list[NodeClass]) -> list[NodeClass]:
