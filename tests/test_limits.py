@@ -10,7 +10,7 @@ import random
 from fractions import Fraction
 
 from fitlang.model.problem import RESOURCES, NodeClass, PowerScope, Problem, node_limit
-from fitlang.solve.limits import NodeLimits, node_limits
+from fitlang.solve.limits import FleetLimits, fleet_limits
 from fitlang.solve.pack import domains_key  # (bound here: the test below counts the solver's asks)
 from fitlang.solve.placement import within_limits
 
@@ -43,7 +43,8 @@ def _random_problem(rng: random.Random, huge: bool = False) -> Problem:
             buy_group=rng.choice([None, 0, 1]),
             power_watts=Fraction(rng.randint(0, 900), rng.choice([1, 2, 5]))))
     ids = [c.id for c in classes]
-    caps = [PowerScope(name=f"cap{j}", scope="site", cap_watts=Fraction(rng.randint(0, 20_000), rng.choice([1, 3])),
+    caps = [PowerScope(name=f"cap{j}", scope="site",
+                       cap_watts=Fraction(rng.randint(0, 20_000), rng.choice([1, 3])),
                        classes=rng.sample(ids, rng.randint(1, len(ids))) + rng.sample(ids, 1))
             for j in range(rng.randint(0, 2))]
     return Problem(classes=classes, demands=[], objective=["cost"],
@@ -71,7 +72,7 @@ def test_the_integer_rows_keep_exactly_the_limits_the_fractions_state():
     checked = broken = 0
     for round_ in range(300):
         problem = _random_problem(rng, huge=round_ % 10 == 0)
-        limits = NodeLimits(problem)
+        limits = FleetLimits(problem)
         for counts in _counts_near_limits(rng, problem):
             expected = _reference(problem, counts)
             assert limits.hold(counts) == expected, (round_, counts)
@@ -82,18 +83,21 @@ def test_the_integer_rows_keep_exactly_the_limits_the_fractions_state():
 
 
 def test_a_budget_met_to_the_cent_holds_and_one_cent_over_does_not():
-    classes = [NodeClass(id="a", pool="p", count=10, capacity={r: 1 for r in RESOURCES}, price=Fraction(1, 3)),
-               NodeClass(id="b", pool="p", count=10, capacity={r: 1 for r in RESOURCES}, price=Fraction(2, 7))]
+    unit = {r: 1 for r in RESOURCES}
+    classes = [NodeClass(id="a", pool="p", count=10, capacity=unit, price=Fraction(1, 3)),
+               NodeClass(id="b", pool="p", count=10, capacity=unit, price=Fraction(2, 7))]
     at = Fraction(1, 3) * 3 + Fraction(2, 7) * 7
-    assert within_limits(Problem(classes=classes, demands=[], objective=["cost"], budget=at), {"a": 3, "b": 7})
-    assert not within_limits(Problem(classes=classes, demands=[], objective=["cost"], budget=at - Fraction(1, 100)),
-                             {"a": 3, "b": 7})
+
+    def with_budget(budget: Fraction) -> Problem:
+        return Problem(classes=classes, demands=[], objective=["cost"], budget=budget)
+    assert within_limits(with_budget(at), {"a": 3, "b": 7})
+    assert not within_limits(with_budget(at - Fraction(1, 100)), {"a": 3, "b": 7})
 
 
 def test_the_rows_are_built_once_per_problem():
     problem = _random_problem(random.Random(3))
-    assert node_limits(problem) is node_limits(problem)
-    assert node_limits(_random_problem(random.Random(3))) is not node_limits(problem)
+    assert fleet_limits(problem) is fleet_limits(problem)
+    assert fleet_limits(_random_problem(random.Random(3))) is not fleet_limits(problem)
 
 
 def _direct_equivalents(problem: Problem, demand, origin) -> list:
@@ -111,9 +115,9 @@ def _direct_equivalents(problem: Problem, demand, origin) -> list:
 
 
 def test_equivalent_classes_grouped_once_per_demand_are_those_filtered_on_every_ask(tmp_path, monkeypatch):
-    from solving import inventory_shaped
-
     from fitlang.solve import pack
+
+    from solving import inventory_shaped
 
     problem = inventory_shaped(tmp_path)
     keyed = [0]  # classes keyed by the solver's key functions
@@ -141,9 +145,9 @@ def test_a_problem_and_its_equivalent_groups_go_together(tmp_path):
     import gc
     import weakref
 
-    from solving import inventory_shaped
-
     from fitlang.solve import pack
+
+    from solving import inventory_shaped
 
     problem = inventory_shaped(tmp_path)
     for demand in problem.demands:

@@ -30,7 +30,7 @@ _EXACT_INT64 = 2 ** 62
 class _Row:
     """sum(weights[i] * counts[columns[i]]) <= bound, in integers."""
 
-    columns: np.ndarray  # int64 positions in `NodeLimits.ids`
+    columns: np.ndarray  # int64 positions in `FleetLimits.ids`
     weights: np.ndarray | list[int]  # int64 where the product cannot overflow, else Python ints
     bound: int
 
@@ -41,7 +41,7 @@ class _Row:
         return sum(w * n for w, n in zip(self.weights, taken)) <= self.bound
 
 
-class NodeLimits:
+class FleetLimits:
     """The problem's buy limits, budget and power caps, each an integer row over its classes'
     node counts (in the order of `problem.classes`)."""
 
@@ -85,10 +85,10 @@ def _row(weights: dict[int, Fraction], bound: Fraction, largest: int) -> _Row:
 _LIMITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def node_limits(problem: Problem) -> NodeLimits:
+def fleet_limits(problem: Problem) -> FleetLimits:
     """The problem's limits, built on the first ask (a `Problem` is immutable and hashed as
     itself)."""
     limits = _LIMITS.get(problem)
     if limits is None:
-        limits = _LIMITS[problem] = NodeLimits(problem)
+        limits = _LIMITS[problem] = FleetLimits(problem)
     return limits

@@ -15,8 +15,8 @@ workload's rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 

@@ -30,7 +30,7 @@ from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, 
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
-from fitlang.solve.limits import node_limits
+from fitlang.solve.limits import fleet_limits
 from fitlang.solve.linear import Outcome, Status
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.patterns import PatternBound, pattern_bound
@@ -893,7 +893,7 @@ def within_limits(problem: Problem, counts: dict[str, int]) -> bool:
     """Do these node counts per class keep the buy limits, the budget and the power caps?
     (Integer rows built once per problem, limits.py: the Fraction sums over every class took
     most of the consolidation's time where there is a budget.)"""
-    return node_limits(problem).hold(counts)
+    return fleet_limits(problem).hold(counts)
 
 
 def _cap_short(packing: Packing, counts: dict[tuple[str, str], int],
