@@ -238,13 +238,15 @@ def _equivalent_groups(problem: Problem, demand: Demand, same_as: Callable[[Node
     """`demand`'s eligible classes by key, and the groups sorted so far."""
     per_demand = _GROUPS.setdefault(problem, {})
     known = per_demand.get(id(demand))
-    if known is not None and known[0] is demand:
-        return known[1], known[2]
+    # (kept while the registered rules are those it was keyed by: a rule registered later
+    # counts something more)
+    if known is not None and known[0] is demand and known[1] is rules.RULES:
+        return known[2], known[3]
     groups: dict[tuple, list[NodeClass]] = {}
     for node_class in map(problem.node_class, demand.eligible):
         groups.setdefault(tuple(same_as(node_class)), []).append(node_class)
     ordered: dict[tuple, list[NodeClass]] = {}
-    per_demand[id(demand)] = (demand, groups, ordered)  # (the demand kept: its id stays its own)
+    per_demand[id(demand)] = (demand, rules.RULES, groups, ordered)  # (the demand kept: its id stays its own)
     return groups, ordered
 
 
