@@ -317,7 +317,7 @@ class _Search:
             return True
         from fitlang.solve.placement import within_limits  # placement runs this module
 
-        counts = {c.id: int(self.open[c.id].sum()) if c.id in self.open else 0
+        counts = {c.id: int(np.count_nonzero(self.open[c.id])) if c.id in self.open else 0
                   for c in self.problem.classes}
         counts[node_class.id] += 1
         return within_limits(self.problem, counts)

@@ -30,6 +30,7 @@ from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, 
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
+from fitlang.solve.limits import fleet_limits
 from fitlang.solve.linear import Outcome, Status
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.patterns import PatternBound, pattern_bound
@@ -889,16 +890,10 @@ def opener(problem: Problem, planned: dict[str, int]) -> MayOpen:
 
 
 def within_limits(problem: Problem, counts: dict[str, int]) -> bool:
-    """Do these node counts per class keep the buy limits, the budget and the power caps?"""
-    classes = problem.classes
-    for group, limit in problem.buy_limits.items():
-        if sum(counts[c.id] for c in classes if c.buy_group == group) > limit:
-            return False
-    if problem.budget is not None and sum(c.price * counts[c.id] for c in classes) > problem.budget:
-        return False
-    watts = {c.id: c.power_watts for c in classes}
-    return all(sum(watts[c] * counts[c] for c in cap.classes) <= cap.cap_watts
-               for cap in problem.power_caps)
+    """Do these node counts per class keep the buy limits, the budget and the power caps?
+    (Integer rows built once per problem, limits.py: the Fraction sums over every class took
+    most of the consolidation's time where there is a budget.)"""
+    return fleet_limits(problem).hold(counts)
 
 
 def _cap_short(packing: Packing, counts: dict[tuple[str, str], int],
