@@ -183,7 +183,7 @@ def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: boo
         hosting[key] = number
     if made:
         counts_of = {c.id: c.count for c in map(encoding.problem.node_class, {c for _, c in made})}
-        model.vars("n[", lambda k: f"n[{made[k][0]},{made[k][1]}]",
+        model.vars(lambda k: f"n[{made[k][0]},{made[k][1]}]",
                    np.zeros(len(made), dtype=np.int64),
                    np.array([counts_of[c] for _, c in made], dtype=np.int64))
     if len(counts):

@@ -505,7 +505,7 @@ def _demand_columns(encoding: Encoding, demand: Demand, caps: dict[tuple[str, st
         for k, class_id in enumerate(eligible):
             upper[k] = min(demand.replicas, caps.get((demand.name, class_id), demand.replicas))
     name = demand.name
-    first = model.vars("y[", lambda k: f"y[{name},{eligible[k]}]", np.zeros(len(rows), dtype=np.int64),
+    first = model.vars(lambda k: f"y[{name},{eligible[k]}]", np.zeros(len(rows), dtype=np.int64),
                        upper)
     columns = np.arange(first, first + len(rows), dtype=np.int64)
     encoding.y.of[name] = dict(zip(eligible, columns.tolist()))

@@ -79,43 +79,6 @@ def _bounds(values: np.ndarray) -> list[int | None]:
     return [None if v != v else int(v) for v in values.tolist()]
 
 
-class _Names(dict):
-    """Variable name -> index. Names of variables added in bulk are made on the first lookup
-    that needs them (a name with their prefix), for the blocks with that prefix only."""
-
-    def __init__(self, model: LinearModel) -> None:
-        super().__init__()
-        self._model = model
-        self._done: set[int] = set()  # blocks of `_lazy_names` whose names are in the dict
-
-    def _complete(self, key: object) -> None:
-        model = self._model
-        if len(self._done) == len(model._lazy_names) or not isinstance(key, str) or \
-                not key.startswith(model._lazy_prefixes):
-            return
-        for number, (prefix, start, stop, name_of) in enumerate(model._lazy_names):
-            if number in self._done or not key.startswith(prefix):
-                continue
-            self._done.add(number)
-            for index in range(start, stop):
-                dict.__setitem__(self, name_of(index - start), index)
-
-    def __contains__(self, key: object) -> bool:
-        if dict.__contains__(self, key):
-            return True
-        self._complete(key)
-        return dict.__contains__(self, key)
-
-    def __getitem__(self, key: str) -> int:
-        if not dict.__contains__(self, key):
-            self._complete(key)
-        return dict.__getitem__(self, key)
-
-    def get(self, key, default=None):
-        # not `dict.get`, which would skip `__contains__` and so the names made on demand
-        return self[key] if key in self else default  # noqa: SIM401
-
-
 class _Variables(Sequence):
     """`model.variables`: its length without making anything; items as `Variable`s, made on
     first read (from then on the model keeps them, and writes to them hold)."""
@@ -136,15 +99,14 @@ class _Variables(Sequence):
 class LinearModel:
     def __init__(self) -> None:
         self._names: dict[int, str] = {}
-        self._lazy_names: list[tuple[str, int, int, Callable[[int], str]]] = []
-        self._lazy_prefixes: tuple[str, ...] = ()
+        # blocks of variables added in bulk: (first, stop, name_of); names made when read
+        self._lazy_names: list[tuple[int, int, Callable[[int], str]]] = []
         self._starts: list[int] = []  # of the blocks in `_lazy_names`, for `name_of`
         self._lower: list[int] = []
         self._upper: list[int] = []
         self._integer: list[bool] = []
         self._variables: list[Variable] | None = None  # once read as objects
         self._segments: list[list[Constraint] | RowBlock] = []
-        self.by_name: dict[str, int] = _Names(self)
 
     # ---- variables
     @property
@@ -172,19 +134,15 @@ class LinearModel:
             self._upper.append(max(lower, upper))
             self._integer.append(True)
         self._names[index] = name
-        dict.__setitem__(self.by_name, name, index)
         return index
 
-    def vars(self, prefix: str, name_of: Callable[[int], str], lower: np.ndarray,
-             upper: np.ndarray) -> int:
+    def vars(self, name_of: Callable[[int], str], lower: np.ndarray, upper: np.ndarray) -> int:
         """Variables in bulk (whole, bounds as arrays); returns the index of the first. Their
-        names, `name_of(k)` for the k-th, all beginning with `prefix`, are made when asked for."""
+        names, `name_of(k)` for the k-th, are made only when read (for messages and dumps)."""
         first = self.variable_count
         if len(lower):
-            self._lazy_names.append((prefix, first, first + len(lower), name_of))
+            self._lazy_names.append((first, first + len(lower), name_of))
             self._starts.append(first)
-            if prefix not in self._lazy_prefixes:
-                self._lazy_prefixes += (prefix,)
         if self._variables is not None:
             self._variables.extend(Variable(first + k, name_of(k), lo, hi) for k, (lo, hi) in
                                    enumerate(zip(lower.tolist(), np.maximum(lower, upper).tolist())))
@@ -222,7 +180,7 @@ class LinearModel:
             return name
         block = bisect.bisect_right(self._starts, index) - 1
         if block >= 0:
-            _, start, stop, name_of = self._lazy_names[block]
+            start, stop, name_of = self._lazy_names[block]
             if start <= index < stop:
                 return name_of(index - start)
         raise IndexError(index)
