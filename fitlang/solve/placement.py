@@ -755,7 +755,7 @@ def _whole_model_pays(problem: Problem, deadline: float | None, budget: Budget |
     if deadline is None:
         return True
     return _columns(problem) <= MODEL_MAX_COLUMNS and \
-        (budget or Budget(deadline, None)).model_fits(deadline, _columns(problem))
+        (budget or Budget(deadline, None)).model_fits(deadline, _columns(problem), len(problem.classes))
 
 
 def _columns(problem: Problem) -> int:
