@@ -21,6 +21,7 @@ import pytest
 from fitlang.solve import placement as placement_module
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
+
 from solving import bench_module, problem_from
 
 ROOT = Path(__file__).resolve().parent.parent
