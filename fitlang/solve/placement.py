@@ -26,6 +26,7 @@ from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
+from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -146,152 +147,195 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     return placement
 
 
+@dataclass
+class _Run:
+    """What the stages of one fleet-scale solve (`_solve`) hand on to each other."""
+    problem: Problem
+    backend: str
+    objectives: list[str]
+    budget: Budget
+    progress: Progress
+    relax: bool
+    search_deadline: float | None = None  # the end of the search: what follows is kept
+    floor: Packing | None = None  # the greedy floor, improved stage by stage
+    floor_polished: bool = True  # its nodes closed already (else at the end, where it may win)
+    rebuilt: bool = False  # the floor's first pass was the rebuild (`_rebuild_first`)
+    whole: bool = False  # the aggregate model ran
+    best: Placement | None = None  # the aggregate model's placement
+    proven: Fraction | None = None  # the bounds proven apart from the model's
+    found: PatternBound | None = None  # the pattern bound, where it ran
+    realised_first: bool = False  # the floor is realise.py's placement, before the patterns
+    packed: list[Packing] = field(default_factory=list)  # the model's packing, not yet repacked
+
+    @property
+    def objective(self) -> str:
+        return self.objectives[0]
+
+    @property
+    def time_limit(self) -> float | None:
+        return self.budget.time_limit
+
+    @property
+    def complete(self) -> bool:
+        return self.floor is not None and self.floor.complete
+
+
 def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool = False,
            progress: Progress | None = None) -> Placement:
     """At fleet scale (`relax`): the greedy placement first (the floor, and the model's start),
     then the aggregate model in what is left of the time limit; whichever of the two is
     better. The floor runs whole whatever is left of the limit: it is the least the answer
     is (a floor the deadline cut left nothing placed where reading a 10,000-node inventory on
-    a loaded machine took the 5 s: `unknown` with nothing while a placement exists)."""
+    a loaded machine took the 5 s: `unknown` with nothing while a placement exists).
+
+    The stages, in order, each within its deadline (budget.py: what the stages after it are
+    expected to take is kept, at the CPU share this process had while the floor ran)."""
     started = time.monotonic()
-    deadline = None if time_limit is None else started + time_limit
-    progress = progress or (lambda stage, value, bound: None)
-    objectives = _objectives(problem)
-    model_deadline = improve_deadline = deadline
-    if relax and deadline is not None and time_limit is not None:
-        # what follows the search (packing, repair, the report) is kept inside the limit too
-        improve_deadline = deadline - min(FINISH_SECONDS_PER_REPLICA * _replicas(problem), 0.2 * time_limit)
-    floor_packing: Packing | None = None
-    floor_polished = True
-    rebuilt = False  # the floor's first pass was the rebuild (`_rebuild_first`)
+    run = _Run(problem, backend, _objectives(problem), Budget.starting_now(time_limit),
+               progress or (lambda stage, value, bound: None), relax)
+    run.search_deadline = run.budget.deadline
     if relax:
-        progress("greedy", None, None)
-        floor_packing, _ = greedy_floor(problem, None, _floor_guide(problem, objectives[0], time_limit))
-        first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, improve_deadline)
-        # the rebuild instead of the consolidation, which then waits for time left (rebuild.py);
-        # where it rebuilds no zone, the consolidation as before (breaker 50,000: 9939 -> 9936)
-        # where realise.py's placement comes next, the floor's polish waits (it is done at the
-        # end where that placement is not within the tolerance): breaker 10,000 at 5 s spent
-        # the 0.5 s the placement lacked there consolidating a floor it then replaced
-        realise_next = _realise_next(problem, improve_deadline)
-        rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
-            problem, floor_packing, objectives[0], _share_of(time_limit, REBUILD_SHARE, improve_deadline)) > 0
-        if not rebuilt and not realise_next:
-            consolidate(problem, floor_packing, objectives[0], first_pass)
-        floor_polished = not _past(first_pass) and not rebuilt and not realise_next
-        if floor_packing.complete:
-            progress("greedy", _packed_value(problem, floor_packing, objectives[0]), None)
-    if relax and improve_deadline is not None and time_limit is not None:  # (a deadline: a limit)
-        left = improve_deadline - time.monotonic()
-        model_deadline = improve_deadline - min(
-            PACK_SECONDS_PER_REPLICA * _replicas(problem) + IMPROVE_SHARE * time_limit, 0.5 * left)
-    best, proven, found = None, None, None
-    realised_first = False  # the floor is realise.py's placement (`_realised_floor`), before the patterns
-    whole = _whole_model_pays(problem, model_deadline)
-    packed: list[Packing] = []  # the model's packing, consolidated, not yet repacked
-    if whole:
-        best = _optimised(problem, backend, objectives, model_deadline, relax, progress,
-                          improve_deadline, start=floor_packing, packed=packed if relax else None)
-    complete = floor_packing is not None and floor_packing.complete
-    if relax and floor_packing is not None and complete and (not whole or best is None or best.bound is None):
-        # where the model is skipped or proved none: the coarse problem's bound (coarse.py)
-        # first, which converges within a second where it runs (so it stands even where the
-        # pair bound's share ends before its first master: breaker 50,000 under load), then
-        # the relaxation's (bound.py)
-        floor_value = _packed_value(problem, floor_packing, objectives[0])
-        progress("bound", floor_value, None)
-        coarse_found = _coarse(problem, objectives[0], None, floor_packing, time_limit, improve_deadline,
-                               floor_value)
-        coarse = None if coarse_found is None else coarse_found.value
-        if coarse_found is not None and coarse is not None:
-            progress("bound", None, coarse)
-            # the placement from the coarse patterns first (realise.py: on breaker the optimum
-            # or next to it, in ~1 CPU s at 10,000 nodes); the coarse-guided greedy pass only
-            # where that finds nothing cheaper than the floor
-            realised_packing = _realised_floor(problem, floor_packing, objectives[0], improve_deadline)
-            if realised_packing is floor_packing:
-                floor_packing = _coarse_floor(problem, floor_packing, coarse_found, objectives[0], time_limit,
-                                              improve_deadline)
-            else:
-                floor_packing = realised_packing
-                progress("improve", _packed_value(problem, floor_packing, objectives[0]), coarse)
-        if _settled(problem, floor_packing, objectives[0], coarse):
-            # within the tolerance of the coarse bound (breaker, from the coarse patterns): the
-            # other bounds and guided passes could not improve the answer by its tolerance
-            proven, found = coarse, None
-        else:
-            zoned, seed = _zoned(problem, objectives[0], coarse, floor_packing, time_limit, improve_deadline,
-                                 floor_value)
-            if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
-                progress("bound", None, zoned.value)
-                coarse = zoned.value  # (from here: the larger of the two coarse bounds)
-            pair = Bound(None) if rebuilt and _pair_hopeless(zoned, improve_deadline) else \
-                lower_bound(problem, objectives[0], _share_of(time_limit, BOUND_SHARE, improve_deadline),
-                            start=floor_packing, seed=seed)
-            if pair.value is not None:
-                progress("bound", None, _larger(pair.value, coarse))
-            if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
-                floor_packing = _cheapest_guided(problem, floor_packing, [zoned.guide], objectives[0],
-                                                 time_limit, improve_deadline)
-            floor_packing = _guided_floor(problem, floor_packing, pair, objectives[0], time_limit,
-                                          improve_deadline)
-            floor_value = _packed_value(problem, floor_packing, objectives[0])
-            proven, found = _with_patterns(problem, objectives[0], pair, floor_packing, time_limit,
-                                           improve_deadline, floor_value)
-            proven = _larger(proven, coarse)
-            if proven is not None and proven != _larger(pair.value, coarse):
-                progress("bound", None, proven)
-            floor_packing = _pattern_floor(problem, floor_packing, found, objectives[0], time_limit,
-                                           improve_deadline)
-    elif relax and floor_packing is not None and complete and time_limit is not None \
-            and best is not None and _gap_over(best, PATTERN_MIN_GAP):
-        # the whole model ran and its bound leaves a gap: the patterns may close part of it.
-        # Where realise.py keeps every rule, the coarse bound and the placement from its
-        # patterns first (breaker 1,000: 223 against the bound 222.40, in under a second;
-        # after the pattern bound, the limit had passed under load)
-        coarse_found = None
-        if supported(problem):
-            coarse_found = _coarse(problem, objectives[0], best.bound, floor_packing, time_limit,
-                                   improve_deadline, best.value)
-            if coarse_found is not None and coarse_found.value is not None:
-                floor_packing = _realised_floor(problem, floor_packing, objectives[0], improve_deadline)
-                realised_first = True
-        coarse = None if coarse_found is None else coarse_found.value
-        if _settled(problem, floor_packing, objectives[0], coarse):
-            proven = coarse
-        else:
-            pair = lower_bound(problem, objectives[0], _share_of(time_limit, PATTERN_SHARE, improve_deadline),
-                               start=floor_packing)
-            proven, found = _with_patterns(problem, objectives[0], pair, floor_packing, time_limit,
-                                           improve_deadline, best.value)
-            if coarse_found is None:
-                coarse_found = _coarse(problem, objectives[0], _larger(proven, best.bound), floor_packing,
-                                       time_limit, improve_deadline, best.value)
-            proven = _larger(proven, None if coarse_found is None else coarse_found.value)
-            floor_packing = _pattern_floor(problem, floor_packing, found, objectives[0], time_limit,
-                                           improve_deadline)
-    if packed:  # the model's packing, repacked unless the pattern bound's floor is cheaper
-        floor_packing = _repacked(problem, packed[0], floor_packing if complete and (found or realised_first)
-                                  else None,
-                                  objectives[0], improve_deadline,
-                                  _larger(best.bound if best is not None else None, proven))
+        _floor_stage(run)  # 1. the greedy floor, then its first polish
+    model_deadline = run.search_deadline
+    if relax:
+        model_deadline = run.budget.model_deadline(run.search_deadline, _replicas(problem))
+    run.whole = _whole_model_pays(problem, model_deadline, run.budget)
+    if run.whole:  # 2. the aggregate model, packed and polished
+        run.best = _optimised(problem, backend, run.objectives, model_deadline, relax, run.progress,
+                              run.search_deadline, start=run.floor, packed=run.packed if relax else None)
+    complete = run.complete
+    if relax and complete and (not run.whole or run.best is None or run.best.bound is None):
+        _bounds_from_floor(run)  # 3. the model skipped or proved nothing: the bounds, guided floors
+    elif relax and complete and time_limit is not None and run.best is not None \
+            and _gap_over(run.best, PATTERN_MIN_GAP):
+        _patterns_after_model(run)  # 3. the model's bound leaves a gap: the patterns' bound
+    if run.packed:  # 4. the model's packing, repacked unless the pattern bound's floor is cheaper
+        patterned = run.floor if complete and (run.found or run.realised_first) else None
+        run.floor = _repacked(problem, run.packed[0], patterned, run.objective, run.search_deadline,
+                              _larger(run.best.bound if run.best is not None else None, run.proven))
         complete = True
-    if not whole and floor_packing is not None and complete:
-        # the whole model is too large for the limit: improve the floor a neighbourhood at a time
-        floor_packing = _searched(problem, floor_packing, objectives[0], improve_deadline, progress,
-                                  proven)
+    if not run.whole and run.floor is not None and complete:
+        # 5. the whole model is too large for the limit: improve the floor a neighbourhood at a time
+        run.floor = _searched(problem, run.floor, run.objective, run.search_deadline, run.progress,
+                              run.proven)
+    return _answer(run, started)  # 6. the better of the two, with every bound proven
+
+
+def _floor_stage(run: _Run) -> None:
+    """The greedy floor, whole; the CPU share it had (which sizes every later stage); then,
+    in FLOOR_IMPROVE_SHARE of the limit, its first polish: the rebuild instead of the
+    consolidation where `_rebuild_first` (the consolidation then waits for time left,
+    rebuild.py; where it rebuilds no zone, the consolidation as before: breaker 50,000: 9939
+    -> 9936), nothing where realise.py's placement comes next (the floor's polish is done at
+    the end where that placement is not within the tolerance: breaker 10,000 at 5 s spent
+    the 0.5 s the placement lacked there consolidating a floor it then replaced)."""
+    problem, objective, time_limit = run.problem, run.objective, run.time_limit
+    run.progress("greedy", None, None)
+    cpu, wall = time.process_time(), time.monotonic()
+    run.floor, _ = greedy_floor(problem, None, _floor_guide(problem, objective, time_limit))
+    run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
+    run.search_deadline = run.budget.search_deadline(_replicas(problem))
+    first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
+    realise_next = _realise_next(problem, run.search_deadline)
+    run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
+        problem, run.floor, objective, _share_of(time_limit, REBUILD_SHARE, run.search_deadline)) > 0
+    if not run.rebuilt and not realise_next:
+        consolidate(problem, run.floor, objective, first_pass)
+    run.floor_polished = not _past(first_pass) and not run.rebuilt and not realise_next
+    if run.floor.complete:
+        run.progress("greedy", _packed_value(problem, run.floor, objective), None)
+
+
+def _bounds_from_floor(run: _Run) -> None:
+    """Where the model is skipped or proved none: the coarse problem's bound (coarse.py)
+    first, which converges within a second where it runs (so it stands even where the pair
+    bound's share ends before its first master: breaker 50,000 under load), then the
+    relaxation's (bound.py); the floors they guide, the cheapest kept."""
+    problem, objective, time_limit, deadline = run.problem, run.objective, run.time_limit, run.search_deadline
+    assert run.floor is not None
+    floor_value = _packed_value(problem, run.floor, objective)
+    run.progress("bound", floor_value, None)
+    coarse_found = _coarse(problem, objective, None, run.floor, time_limit, deadline, floor_value)
+    coarse = None if coarse_found is None else coarse_found.value
+    if coarse_found is not None and coarse is not None:
+        run.progress("bound", None, coarse)
+        # the placement from the coarse patterns first (realise.py: on breaker the optimum
+        # or next to it, in ~1 CPU s at 10,000 nodes); the coarse-guided greedy pass only
+        # where that finds nothing cheaper than the floor
+        realised_packing = _realised_floor(problem, run.floor, objective, deadline)
+        if realised_packing is run.floor:
+            run.floor = _coarse_floor(problem, run.floor, coarse_found, objective, time_limit, deadline)
+        else:
+            run.floor = realised_packing
+            run.progress("improve", _packed_value(problem, run.floor, objective), coarse)
+    if _settled(problem, run.floor, objective, coarse):
+        # within the tolerance of the coarse bound (breaker, from the coarse patterns): the
+        # other bounds and guided passes could not improve the answer by its tolerance
+        run.proven, run.found = coarse, None
+        return
+    zoned, seed = _zoned(problem, objective, coarse, run.floor, time_limit, deadline, floor_value)
+    if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
+        run.progress("bound", None, zoned.value)
+        coarse = zoned.value  # (from here: the larger of the two coarse bounds)
+    pair = Bound(None) if run.rebuilt and _pair_hopeless(zoned, deadline) else \
+        lower_bound(problem, objective, _share_of(time_limit, BOUND_SHARE, deadline),
+                    start=run.floor, seed=seed)
+    if pair.value is not None:
+        run.progress("bound", None, _larger(pair.value, coarse))
+    if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
+        run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline)
+    run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, deadline)
+    floor_value = _packed_value(problem, run.floor, objective)
+    proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
+    run.proven = _larger(proven, coarse)
+    if run.proven is not None and run.proven != _larger(pair.value, coarse):
+        run.progress("bound", None, run.proven)
+    run.floor = _pattern_floor(problem, run.floor, run.found, objective, time_limit, deadline)
+
+
+def _patterns_after_model(run: _Run) -> None:
+    """The whole model ran and its bound leaves a gap: the patterns may close part of it.
+    Where realise.py keeps every rule, the coarse bound and the placement from its patterns
+    first (breaker 1,000: 223 against the bound 222.40, in under a second; after the pattern
+    bound, the limit had passed under load)."""
+    problem, objective, time_limit, deadline = run.problem, run.objective, run.time_limit, run.search_deadline
+    best = run.best
+    assert run.floor is not None and best is not None
+    coarse_found = None
+    if supported(problem):
+        coarse_found = _coarse(problem, objective, best.bound, run.floor, time_limit, deadline, best.value)
+        if coarse_found is not None and coarse_found.value is not None:
+            run.floor = _realised_floor(problem, run.floor, objective, deadline)
+            run.realised_first = True
+    coarse = None if coarse_found is None else coarse_found.value
+    if _settled(problem, run.floor, objective, coarse):
+        run.proven = coarse
+        return
+    pair = lower_bound(problem, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start=run.floor)
+    proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, best.value)
+    if coarse_found is None:
+        coarse_found = _coarse(problem, objective, _larger(proven, best.bound), run.floor, time_limit,
+                               deadline, best.value)
+    run.proven = _larger(proven, None if coarse_found is None else coarse_found.value)
+    run.floor = _pattern_floor(problem, run.floor, run.found, objective, time_limit, deadline)
+
+
+def _answer(run: _Run, started: float) -> Placement:
+    """The better of the model's placement and the floor (polished here where it was not and
+    may win), with the largest bound proven and the status it earns."""
+    problem, objective, best, proven = run.problem, run.objective, run.best, run.proven
     floor = None
-    if floor_packing is not None:
-        if not floor_polished and not _beats_packing(problem, best, floor_packing, objectives[0]) \
-                and not _settled(problem, floor_packing, objectives[0], proven):
+    if run.floor is not None:
+        if not run.floor_polished and not _beats_packing(problem, best, run.floor, objective) \
+                and not _settled(problem, run.floor, objective, proven):
             # (settled: within the tolerance of the bound already; breaker 10,000 spent 1.7 s
             # consolidating realise.py's 1831 against 1830.10 for nothing)
-            consolidate(problem, floor_packing, objectives[0], improve_deadline)  # it may be the answer
+            consolidate(problem, run.floor, objective, run.search_deadline)  # it may be the answer
         # partial: what the greedy pass leaves out is said why (no node, or capacity)
-        floor = _from_packing(problem, floor_packing, objectives[0], FEASIBLE_PARTIAL, None)
+        floor = _from_packing(problem, run.floor, objective, FEASIBLE_PARTIAL, None)
     placement = _better(best, floor)
     if placement is None:  # no placement found at all in the time allowed
-        return Placement(Status.UNKNOWN, objectives[0], None, None, backend=backend,
+        return Placement(Status.UNKNOWN, objective, None, None, backend=run.backend,
                          seconds=time.monotonic() - started)
     if placement is floor and best is not None and best.bound is not None \
             and best.status is not Status.INFEASIBLE and not floor.unplaced:
@@ -690,29 +734,12 @@ REPACK_SHARE = 0.5
 # after the model, repacking runs only where the gap is over this: on the bench shape (the
 # model leaves 0.1-0.3%) it gained 0.06% at 10,000 nodes for 1.8 s (4.9 -> 6.7 s end to end)
 REPACK_MIN_GAP = 0.01
-# packing and repair after the model (measured ~0.1 ms a replica), and writing the report
-PACK_SECONDS_PER_REPLICA = 1e-4
-FINISH_SECONDS_PER_REPLICA = 5e-5
-# the share of the time limit kept for closing nodes and ruin and recreate
-# (`improve.consolidate`) after packing. Measured on the inventory shape at 1,000 nodes,
-# `--time-limit 20`: 5% left the local search no time (92.67 USD/h), 25% gave 84.25 (the
-# model's plan was no worse for the time it lost); at 30 s both reach 84.42.
-IMPROVE_SHARE = 0.2
-
-
 def _replicas(problem: Problem) -> int:
     return sum(d.replicas for d in problem.demands)
 
 
-# What the aggregate model costs before it can answer anything, per (workload, class)
-# column: building it (~1e-5 s) and HiGHS's presolve, which its time limit does not stop
-# (~3e-5 s). Measured on the inventory shape at 10,000 nodes (377,222 columns, quiet machine):
-# encode 3 s, matrix and hand-over 2.5 s, presolve 8-10 s; with a 15 s limit HiGHS returned
-# after 24 s with no bound. So with `--time-limit 30` that row is answered by the floor.
-ENCODE_SECONDS_PER_COLUMN = 4e-5
-MODEL_SECONDS = 0.05  # the least a model costs: HiGHS is never given less (see backends.py)
 # The whole model is built when it has at most this many (workload, class) columns, and
-# building and presolving it take at most half the time left; else the floor is improved a
+# building and presolving it fit in its share of the time left (budget.py); else the floor is improved a
 # neighbourhood at a time (`neighbourhood.search`). Measured on the inventory shape: at 1,000
 # nodes (14,217 columns) the whole model reaches 84.42 USD/h in 26 s; at 10,000 nodes
 # (377,222 columns) it had nothing better than the floor (1138.60) and no bound after 900 s
@@ -721,23 +748,18 @@ MODEL_SECONDS = 0.05  # the least a model costs: HiGHS is never given less (see 
 MODEL_MAX_COLUMNS = 50_000
 
 
-def _whole_model_pays(problem: Problem, deadline: float | None) -> bool:
-    """Without a time limit, always (the optimum was asked for, however long it takes)."""
+def _whole_model_pays(problem: Problem, deadline: float | None, budget: Budget | None = None) -> bool:
+    """Without a time limit, always (the optimum was asked for, however long it takes). When
+    building and presolving alone would eat the model's time, the greedy placement is the
+    answer (with the bounds the floor's stages prove) rather than an answer past the limit."""
     if deadline is None:
         return True
     return _columns(problem) <= MODEL_MAX_COLUMNS and \
-        _encoding_seconds(problem) < 0.5 * (deadline - time.monotonic())
+        (budget or Budget(deadline, None)).model_fits(deadline, _columns(problem), len(problem.classes))
 
 
 def _columns(problem: Problem) -> int:
     return sum(len(d.eligible) for d in problem.demands)
-
-
-def _encoding_seconds(problem: Problem) -> float:
-    """About how long building the aggregate model and presolving it take: it grows with the
-    (workload, class) pairs that may hold replicas. When that alone would eat the time limit,
-    the greedy placement is the answer (with no proven bound) rather than an answer past it."""
-    return MODEL_SECONDS + ENCODE_SECONDS_PER_COLUMN * _columns(problem)
 
 
 def _better(first: Placement | None, second: Placement | None) -> Placement | None:

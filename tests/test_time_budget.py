@@ -1,0 +1,79 @@
+"""A fleet-scale solve ends by its time limit, on a machine shared with other work too.
+
+The stages after the greedy floor are given what is left, less what the stages after them are
+expected to take at the CPU share this process had while the floor ran (solve/budget.py);
+and `fitc solve --time-limit` counts from the process's start. These tests make the machine
+slow on purpose (a stage that waits as long again as it works: half a CPU), or the start-up
+long, and check only when the run ends: the answer's quality is the benchmark's business.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fitlang.solve import placement as placement_module
+from fitlang.solve.report import as_json
+from fitlang.solve.verify import verify
+
+from solving import bench_module, problem_from
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _at_half_a_cpu(function):
+    """The function as a machine at load ~2 on one core runs it: as long again in wall time,
+    with no more CPU time (the other half goes to someone else)."""
+    @functools.wraps(function)
+    def slowed(*args, **kwargs):
+        begun = time.monotonic()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            time.sleep(time.monotonic() - begun)
+    return slowed
+
+
+@pytest.mark.parametrize(("nodes", "time_limit"), [(2000, 1.0), (4000, 2.0)])
+def test_a_slow_machine_ends_the_solve_by_its_limit(tmp_path, monkeypatch, nodes, time_limit):
+    # the bench shape, where the aggregate model runs at these sizes and its answer is
+    # packed after it (a stage that does not watch the deadline: it is kept time for). At
+    # half a CPU the packing takes twice as long: the model must leave it that time, or be
+    # skipped, and the floor's stages must stop in time. Slack: 10% and 0.2 s for the
+    # scheduler (the floor alone, which runs whole whatever is left, takes < 0.3 s here)
+    fleet = bench_module("fleet").generate(nodes, nodes // 10)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    for name in ("greedy_floor", "pack", "repair"):
+        monkeypatch.setattr(placement_module, name, _at_half_a_cpu(getattr(placement_module, name)))
+    started = time.monotonic()
+    placement = placement_module.solve(problem, time_limit=time_limit)
+    elapsed = time.monotonic() - started
+    assert elapsed <= 1.1 * time_limit + 0.2, elapsed
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [] and not placement.unplaced
+
+
+def test_the_time_limit_counts_the_start_up_of_the_command(tmp_path):
+    # a process that starts slowly (here: 1.5 s before fitc's `entry`, as imports take on a
+    # loaded machine) has that much less for the solve: `--time-limit 3` ends the whole
+    # command by ~3 s from its start, not 3 s after `main` began. The inventory shape at
+    # 1,000 nodes: its model does not close in 30 s, so the solve uses all it is given
+    fleet = bench_module("inventories").generate(1000, 100)
+    path = fleet.write(tmp_path, "inventory-1000")
+    late_start = ("import time, sys; time.sleep(1.5); from fitlang import cli; "
+                  f"sys.argv = ['fitc', 'solve', {str(path)!r}, '--time-limit', '3', "
+                  "'--format', 'json']; cli.entry()")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", late_start], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert elapsed <= 3 + 0.75, elapsed
+    assert json.loads(done.stdout)["status"] in ("feasible", "optimal")
