@@ -359,15 +359,17 @@ class _Checker:
     What a state breaks is kept as the places of the rules broken (`_broken`)."""
 
     def __init__(self, problem: Problem, bought: set[str], root: str, mid_move: bool = False) -> None:
+        from fitlang.solve.verify_changes import StateChecker
+
         self.problem, self.bought, self.root = problem, bought, root
         self.mid_move = mid_move  # a state between waves: the hourly budget is not asked
         self.checked = 0
+        # each state checked where it differs from the last that broke nothing
+        self.states = StateChecker(problem, bought, root)
 
     def broken(self, state: State) -> set[tuple[str, int, int]]:
-        from fitlang.solve.verify import verify_state
-
         self.checked += 1
-        violations = verify_state(self.problem, state, self.bought, self.root)
+        violations = self.states.violations(state)
         broken = {(v.path, v.span.line, v.span.column) for v in violations}
         budget = self.problem.budget_origin
         if self.mid_move and budget is not None:
