@@ -148,14 +148,17 @@ def test_a_state_checked_where_it_changed_breaks_what_the_whole_state_breaks(pro
     checker = StateChecker(problem, set(), "p.fit")
     state: dict[str, Counter] = {}
     clean = broken = until_clean = 0
+    last_clean: dict[str, Counter] = {}
     for _ in range(60):
         state = _step(rng, state)
         whole = verify_state(problem, state, set(), "p.fit")
         assert _read(checker.violations(state)) == _read(whole)
         until_clean += not clean
         clean, broken = clean + (not whole), broken + bool(whole)
-        if whole and rng.random() < 0.5:  # back to a state that breaks nothing, now and then
-            state = dict(checker.base.state) if checker.base is not None else {}
+        if not whole:
+            last_clean = state
+        elif rng.random() < 0.5:  # back to a state that breaks nothing, now and then
+            state = dict(last_clean)
     assert clean > 5 and broken > 5
     assert checker.whole == until_clean  # once one broke nothing, each was checked where it changed
 

@@ -59,14 +59,17 @@ class StateChecker:
             rule.check is None or rule.check_reads is not None for rule in rules.RULES)
         self.owner = _Owners(problem, bought)  # (the same classes and nodes bought each time)
         self.base: _Base | None = None
+        self.clean: State | None = None  # a state checked whole that broke nothing
         self.whole = 0  # states checked whole (read by the tests)
 
     def violations(self, state: State) -> list[Diagnostic]:
+        if self.clean is not None:  # its indexes made once a second state is asked
+            self.base, self.clean = self._base_of(self.clean), None
         if self.base is None or not self.by_change:
             self.whole += 1
             found = verify_state(self.problem, state, self.bought, self.root)
             if not found and self.by_change:
-                self.base = self._base_of(state)
+                self.clean = state
             return found
         changed = _changed_nodes(self.base.state, state)
         if not changed:
@@ -127,7 +130,7 @@ class StateChecker:
 
     def _checked(self, state: State, changed: list[str], base: _Base, moved: set[str]) -> list[Diagnostic]:
         """The violations of the changed nodes, of the demands that moved (and those related),
-        and of the fleet (see the module's docstring)."""
+        and of the fleet (see the module's docstring); `base`: `self.base` moved on to `state`."""
         problem = _counted(self.problem, base.counts)
         demands = {d.name: d for d in problem.demands}
         found = self._run(CheckReads.NODE, problem, demands, {n: state[n] for n in changed if n in state})
@@ -140,6 +143,8 @@ class StateChecker:
             for node, amount in base.placed_on.get(name, {}).items():
                 where.setdefault(node, Counter())[name] = amount
         found += self._run(CheckReads.DEMANDS, subset, {d.name: d for d in subset.demands}, where)
+        if base.in_use == self.base.in_use:  # what the fleet rules read is the clean base's
+            return found
         fleet = Placed(problem, self.owner, demands, {}, {}, set(), Counter(), {}, self.bought,
                        self._nodes_of, self.root)
         fleet.__dict__["used_per_class"] = base.in_use  # (the cached property: of the whole state)
