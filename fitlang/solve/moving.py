@@ -571,6 +571,7 @@ class _Room:
         self.arrived: Counter = Counter()
         self.used: dict[str, dict[str, int]] = {}
         self.spread: dict[str, list[Counter]] = {}  # demand -> per spread: domain -> replicas
+        self.most: dict[tuple[str, int], int] = {}  # (demand, spread index) -> `_most`
         self.started: Counter = Counter()  # (demand, spread index, domain) -> started in the wave
         self.hosting: dict[str, list[tuple[str, int]]] | None = None  # (`_hosting`)
         self.domains = {} if domains is None else domains  # (`_empty_domains`)
@@ -635,12 +636,21 @@ class _Room:
             domain = domain_of(node, self.owners[node], spread.topology)
             if domain is None:
                 continue
-            least = 0 if spread.topology == "node" else min(counts.values(), default=0)
-            # a spread broken already (a drained zone) may stay so, no worse: up to its most
-            most = max(least + spread.max_skew, max(counts.values(), default=0))
-            if counts[domain] + self.started[name, index, domain] + 1 > most:
+            if counts[domain] + self.started[name, index, domain] + 1 > self._most(name, index):
                 return False
         return True
+
+    def _most(self, name: str, index: int) -> int:
+        """The most replicas a domain of the demand's spread may hold in the wave: the least
+        per domain now (starting replicas only raises it) plus the skew, or, where the spread
+        is broken already (a drained zone), its most now (it may stay so, no worse). Of the
+        counts at the wave's start: found once (per replica tried, it was ~0.1 s a plan)."""
+        key = (name, index)
+        if key not in self.most:
+            spread, counts = self.problem.demand(name).spreads[index], self._domains(name)[index]
+            least = 0 if spread.topology == "node" else min(counts.values(), default=0)
+            self.most[key] = max(least + spread.max_skew, max(counts.values(), default=0))
+        return self.most[key]
 
     def same_domains(self, move: Move) -> bool:
         """Does the move keep its replica in the same domain of each of its spreads?"""
