@@ -895,6 +895,7 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     replicas), is at most the end state's. An option's stays enter with -price x s <= 0 and
     no constant (a replica replaced by another option's is no move). Where replicas may be
     left out the constant would not hold: None."""
+    from fitlang.rules.moves import kept_node_rows
     from fitlang.solve.backends import HighsBackend
     from fitlang.solve.encode import encode
     from fitlang.solve.placement import choose_backend
@@ -902,6 +903,7 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     if problem.allow_unplaced or deadline is None or deadline <= time.monotonic():
         return None
     encoding = encode(problem, must_place=True, min_nodes={})
+    kept_node_rows(encoding)
     solver = choose_backend("auto", encoding)
     objective, seconds = encoding.objective("cost+moves"), deadline - time.monotonic()
     if isinstance(solver, HighsBackend):  # its CPU time, not the machine's load, decides how far
