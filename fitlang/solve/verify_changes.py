@@ -131,6 +131,7 @@ class StateChecker:
     def _checked(self, state: State, changed: list[str], base: _Base, moved: set[str]) -> list[Diagnostic]:
         """The violations of the changed nodes, of the demands that moved (and those related),
         and of the fleet (see the module's docstring); `base`: `self.base` moved on to `state`."""
+        assert self.base is not None, "a state is checked by its changes from a clean base"
         problem = _counted(self.problem, base.counts)
         demands = {d.name: d for d in problem.demands}
         found = self._run(CheckReads.NODE, problem, demands, {n: state[n] for n in changed if n in state})
