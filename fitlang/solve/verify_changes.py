@@ -18,7 +18,7 @@ state (the *base*) broke nothing, a violation of the new state is one of:
   base's and the nodes that changed) and the nodes bought (the same in every state).
 
 Where a rule states no `CheckReads`, the policy has a horizon, or no state checked yet broke
-nothing, the state is checked whole (`verify_state`). tests/test_plan_fast_paths.py compares
+nothing, the state is checked whole (`verify_state`). tests/test_verify_changes.py compares
 this with `verify_state` on random sequences of states.
 """
 
