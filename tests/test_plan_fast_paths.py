@@ -6,12 +6,14 @@ each drawn state is read both ways and must give the same answer.
   and the state it starts from left as it was;
 - `verify`'s counted copy of the problem keeps the class indexes (`Problem.with_demands`);
 - `LazyReasons.get` against the plain dict it stands for;
-- `ScaleMove._fill` (Python ints) against a first fit written here over the same replicas.
+- `ScaleMove._fill` (Python ints) against a first fit written here over the same replicas;
+- `moving.state_cost` (a product per class) against each node's price summed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +23,7 @@ from fitlang.model.build import with_current
 from fitlang.model.current import CurrentState, Running
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.move_scale import ScaleMove, zone_of
-from fitlang.solve.moving import ELSEWHERE, Move, _apply, moves_between, replicas_moved
+from fitlang.solve.moving import ELSEWHERE, Move, _apply, moves_between, replicas_moved, state_cost
 from fitlang.solve.verify import _counted
 
 POOLS = (("a", 2, "4", "0.40", "z1"), ("b", 3, "8", "0.70", "z2"), ("c", 2, "2", "0.15", "z1"))
@@ -175,3 +177,15 @@ def test_a_new_node_holds_what_a_first_fit_puts_on_it(tmp_path_factory, data):
     for node_class in problem.classes:
         expected = _first_fit(fleet, node_class, demand, upcoming, zones)
         assert fleet._fill(node_class, node_class.capacity, demand, upcoming, {}) == expected
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drawn=fleets(), data=st.data())
+def test_a_state_costs_its_nodes_in_use_and_bought_each_at_its_price(tmp_path_factory, drawn, data):
+    replicas, running, end = drawn
+    problem = _problem(tmp_path_factory.mktemp("c"), replicas, running)
+    bought = set(data.draw(st.lists(st.sampled_from(NODES + ["gone-0"]))))
+    owners = problem.owners()
+    in_use = {node for node, counts in end.items() if sum(counts.values())} | bought
+    by_node = sum((owners[node].price for node in in_use if node in owners), Fraction(0))
+    assert state_cost(problem, end, bought) == by_node

@@ -476,12 +476,12 @@ class Problem(Frozen, eq=False):  # compared (and hashed) as itself: solvers key
                 towards.setdefault(rule.target, set()).add(rule.topology)
         return towards
 
-    def with_demands(self, demands: list[Demand]) -> Problem:
-        """The problem with other demands and the same classes: its indexes over the classes
-        (`owners`, class by id) are kept, not built again (`verify` of each wave's state asks
-        for its replicas as the state holds them: a copy per wave, whose ~20,000 node names
-        were found again in each)."""
-        copy = dataclasses.replace(self, demands=demands)
+    def with_demands(self, demands: list[Demand], **changes: Any) -> Problem:
+        """The problem with other demands (and `changes`, as `dataclasses.replace` makes
+        them) and the same classes: its indexes over the classes (`owners`, class by id) are
+        kept, not built again (`verify` of each wave's state asks for its replicas as the
+        state holds them: a copy per wave, whose ~20,000 node names were found again in each)."""
+        copy = dataclasses.replace(self, demands=demands, **changes)
         copy.__dict__["_owners"], copy.__dict__["_by_id"] = self._owners, self._by_id
         return copy
 

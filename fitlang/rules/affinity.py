@@ -15,7 +15,7 @@ from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
+from fitlang.rules.base import CheckReads, GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
 from fitlang.rules.explaining import demands_of, where
 from fitlang.rules.spread import topologies_excluded
 
@@ -279,6 +279,7 @@ def keeps_whole(encoding: Encoding, demand: Demand) -> bool:
 
 
 RULE = Rule("affinity", reads=reads, excludes=excludes, why=why, check=check,
+            check_reads=CheckReads.DEMANDS,
             rows=Rows(relations=affinity_rows, rank=-1, keeps_whole=keeps_whole),
             packing=OnNodes(apart=apart_on_nodes, together=together_on_nodes, same=same_domains),
             part_kind=PartKind.AFFINITY, reason=reason, repairs=repairs)

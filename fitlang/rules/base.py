@@ -92,6 +92,19 @@ class PartKind(enum.StrEnum):
     POWER = "power"
 
 
+class CheckReads(enum.Enum):
+    """What a rule's `check` reads of a placement, so that a state of a move that differs
+    from one found to break no rule on a few nodes is checked there only
+    (`solve/verify_changes.py`; the waves of `fitc plan` check a dozen states of ~20,000
+    replicas). A rule that states none is checked over the whole state, always."""
+
+    NODE = "node"  # each node's replicas and class, one node at a time (`placed.hosted`)
+    # each demand's replicas wherever they run, with those of its related demands: the same
+    # workload's (options, latency members), and those its affinities name or that name it
+    DEMANDS = "demands"
+    FLEET = "fleet"  # the nodes in use per class (`placed.used_per_class`) and the nodes bought
+
+
 class Stated(Frozen):
     """A part of a conflict in words (`Rule.reason`), and where it stands; explain sets the
     part it states. Not a `diagnostics.Related`: a part may stand nowhere in the policy
@@ -254,6 +267,7 @@ class Rule(Frozen):
     last_resort: bool = False
     warnings: Callable[[Workload, Fleet], Iterable[Unsatisfiable]] | None = None
     check: Callable[[Placed], Iterable[Diagnostic]] | None = None
+    check_reads: CheckReads | None = None  # what `check` reads (None: the whole placement)
     rows: Rows | None = None
     packing: OnNodes | None = None
     # explain (`solve/explain/`): the kind of the parts of a policy that are this rule's (a

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
-from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import money
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -70,4 +70,5 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
 
 
 RULE = Rule("budget", check=check, rows=Rows(limits=budget_rows), part_kind=PartKind.BUDGET,
+            check_reads=CheckReads.FLEET,
             reason=reason, repairs=repairs)

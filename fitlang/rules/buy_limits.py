@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
-from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -76,4 +76,5 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
 
 
 RULE = Rule("buy_limits", check=check, rows=Rows(limits=buy_limit_rows, rank=-1),
+            check_reads=CheckReads.FLEET,
             part_kind=PartKind.BUY, reason=reason, repairs=repairs)

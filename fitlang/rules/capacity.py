@@ -13,7 +13,7 @@ from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
-from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import plural, shape
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -243,5 +243,6 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
 
 
 RULE = Rule("capacity", excludes=excludes, why=why, last_resort=True, check=check,
+            check_reads=CheckReads.NODE,
             rows=Rows(columns=packing_cut_rows, per_class=capacity_rows),
             part_kind=PartKind.CAPACITY, reason=reason, repairs=repairs)

@@ -10,7 +10,7 @@ import numpy as np
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
-from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import demands_of, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -90,6 +90,6 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
                          origin, None, None, check.cost)
 
 
-RULE = Rule("exclusive", check=check, rows=Rows(per_class=exclusive_rows),
+RULE = Rule("exclusive", check=check, check_reads=CheckReads.NODE, rows=Rows(per_class=exclusive_rows),
             packing=OnNodes(alone=alone_on_nodes), part_kind=PartKind.EXCLUSIVE, reason=reason,
             repairs=repairs)

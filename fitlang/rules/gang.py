@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand
-from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import option_group, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -113,6 +113,6 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
             values[chosen] = int(amount > 0)
 
 
-RULE = Rule("gang", check=check, rows=Rows(columns=one_cluster_rows, placed=all_or_none_rows,
-                                           start=start),
+RULE = Rule("gang", check=check, check_reads=CheckReads.DEMANDS,
+            rows=Rows(columns=one_cluster_rows, placed=all_or_none_rows, start=start),
             part_kind=PartKind.GANG, reason=reason, repairs=repairs)

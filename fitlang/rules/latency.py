@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, NodeClass, Problem
-from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rounding, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, OnNodes, PartKind, Placed, Rounding, Rows, Rule, Stated
 from fitlang.rules.explaining import latency_members, plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -155,5 +155,6 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
 
 
 RULE = Rule("latency", check=check, rows=Rows(relations=latency_rows, rounding=rounding, start=start),
+            check_reads=CheckReads.DEMANDS,
             packing=OnNodes(same=same_reach), part_kind=PartKind.LATENCY, reason=reason,
             repairs=repairs)

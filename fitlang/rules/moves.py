@@ -55,7 +55,11 @@ class ObjectiveTerms(Frozen):
 
 
 class _Stays(Frozen):
-    """The cache key of the stay columns made so far: demand -> [column s]."""
+    """The cache key of the stay columns made so far: [column s]."""
+
+
+class _StaysOnClass(Frozen):
+    """The cache key of the stay columns made so far per class: class id -> [column s]."""
 
 
 def current_per_class(encoding: Encoding) -> dict[str, dict[str, int]]:
@@ -93,6 +97,7 @@ def stay_columns(encoding: Encoding, made: DemandColumns) -> None:
     columns = encoding.y.of.get(demand.name, {})
     pinned = demand.name in problem.pinned
     stays: list[int] = encoding.cache.setdefault(_Stays(), [])
+    on_class: dict[str, list[int]] = encoding.cache.setdefault(_StaysOnClass(), {})
     for class_id in sorted(current, key=lambda c: (c not in columns, c)):
         y = columns.get(class_id)
         if y is None:
@@ -101,6 +106,7 @@ def stay_columns(encoding: Encoding, made: DemandColumns) -> None:
         stay = model.var(f"s[{demand.name},{class_id}]", count if pinned else 0, count)
         model.add({stay: 1, y: -1}, upper=0, group=StayGroup(demand.workload))
         stays.append(stay)
+        on_class.setdefault(class_id, []).append(stay)
 
 
 def move_objectives(encoding: Encoding) -> None:
@@ -147,6 +153,52 @@ def _node_changes(encoding: Encoding) -> list[int]:
             model.add({bought: 1, u: -1}, lower=-now, group=NodeChangeGroup(node_class.id))
             changes.append(bought)
     return changes
+
+
+class KeptNodesGroup(GroupKey, Frozen):
+    """A class's stays, at most what runs on as many of its nodes as end in use."""
+
+    node_class: str
+
+
+def kept_node_rows(encoding: Encoding) -> int:
+    """Rows that charge the moves of emptying some of a class's nodes: replicas that stay on
+    their node stay on a node that ends in use, so the class's stays are at most what runs
+    now on its u nodes (u: its nodes in use at the end) that run the most,
+
+        sum_d s[d,c] <= T(u),   T(u) = the replicas on the u nodes of c that run the most,
+
+    and T, a sum of loads sorted largest first, is concave: it is the least of the lines
+    through (j, T(j)) and (j+1, T(j+1)), each a row (one per distinct load: the lines of
+    equal loads are one). Without them the class counts let a class keep every replica that
+    runs on it while it empties nodes (inventory 1,000: 77 nodes emptied within their
+    classes, their replicas counted as staying). Each row holds at every end state (the
+    `move_model_bound` proof: s counts the replicas that stay on their node, u the nodes in
+    use): the rows keep the model a bound. The number of rows made."""
+    problem, model = encoding.problem, encoding.model
+    stays: dict[str, list[int]] = encoding.cache.get(_StaysOnClass(), {})
+    owners = problem.owners()
+    loads: dict[str, Counter] = {}
+    for nodes in problem.running.values():
+        for node, count in nodes.items():
+            node_class = owners.get(node)
+            if node_class is not None:
+                loads.setdefault(node_class.id, Counter())[node] += count
+    made = 0
+    for class_id, columns in stays.items():
+        u = encoding.u.get(class_id)
+        if u is None or class_id not in loads:
+            continue
+        sorted_loads = sorted(loads[class_id].values(), reverse=True)
+        kept = 0  # T(j)
+        for j, load in enumerate(sorted_loads):
+            if j == 0 or load != sorted_loads[j - 1]:  # T(j) + load (u - j), a row per distinct load
+                terms = dict.fromkeys(columns, 1)
+                terms[u] = terms.get(u, 0) - load
+                model.add(terms, upper=kept - load * j, group=KeptNodesGroup(class_id))
+                made += 1
+            kept += load
+    return made
 
 
 RULE = Rule("moves", rows=Rows(columns=stay_columns, limits=move_objectives))

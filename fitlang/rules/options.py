@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand
-from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import need, option_group, plural
 from fitlang.rules.gang import GangGroup
 
@@ -111,6 +111,6 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
         values[chosen] = int(sum(mine.values()) > 0)
 
 
-RULE = Rule("options", check=check, rows=Rows(fleet=throughput_rows, keeps_whole=keeps_whole,
-                                              start=start), part_kind=PartKind.THROUGHPUT,
-            reason=reason)
+RULE = Rule("options", check=check, check_reads=CheckReads.DEMANDS,
+            rows=Rows(fleet=throughput_rows, keeps_whole=keeps_whole, start=start),
+            part_kind=PartKind.THROUGHPUT, reason=reason)

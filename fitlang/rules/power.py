@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
-from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.problem import Problem
@@ -74,4 +74,5 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
 
 
 RULE = Rule("power", check=check, rows=Rows(limits=power_rows), part_kind=PartKind.POWER,
+            check_reads=CheckReads.FLEET,
             reason=reason, repairs=repairs)

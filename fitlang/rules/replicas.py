@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand
-from fitlang.rules.base import GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import need, plural
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -101,4 +101,5 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
 
 
 RULE = Rule("replicas", check=check, rows=Rows(placed=all_placed_rows), part_kind=PartKind.REPLICAS,
+            check_reads=CheckReads.DEMANDS,
             reason=reason, repairs=repairs)

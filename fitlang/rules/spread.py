@@ -14,7 +14,18 @@ from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import GroupKey, OnNodes, PartKind, Placed, Rounding, Rows, Rule, Stated, domain_of
+from fitlang.rules.base import (
+    CheckReads,
+    GroupKey,
+    OnNodes,
+    PartKind,
+    Placed,
+    Rounding,
+    Rows,
+    Rule,
+    Stated,
+    domain_of,
+)
 from fitlang.rules.explaining import demands_of, where
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -334,6 +345,7 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
 
 
 RULE = Rule("spread", reads=reads, excludes=excludes, why=why, check=check,
+            check_reads=CheckReads.DEMANDS,
             rows=Rows(relations=spread_rows, keeps_whole=keeps_whole, rounding=rounding,
                       start=start), packing=OnNodes(same=same_domains),
             part_kind=PartKind.SPREAD, reason=reason, repairs=repairs)

@@ -44,7 +44,8 @@ rows that count nodes whole (`bound._cover_rows`: inventory 1,000 nodes, 48.07 -
 USD/h). The pattern bound (patterns.py) proves more there (135.84) but in ~8 s CPU, past
 the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it is not run. Up to
 `MOVE_MODEL_MAX_NODES` nodes the whole move model's bound (`move_model_bound`: class counts
-and stays, which count the moves, not only the forced ones) is tried for a few seconds.
+and stays, which count the moves, not only the forced ones, and the moves that emptying some
+of a class's nodes makes: `rules.moves.kept_node_rows`) is tried for a few seconds.
 """
 
 from __future__ import annotations
@@ -892,9 +893,12 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     moves of a demand outside option groups are at least min(running, replicas) - sum s, its
     nodes drained per class at least k - u and bought at least u - k: the model's objective,
     cost - price x sum s + price x (drained + bought), plus price x sum min(running,
-    replicas), is at most the end state's. An option's stays enter with -price x s <= 0 and
+    replicas), is at most the end state's. The rows `kept_node_rows` adds (a class's stays at
+    most what runs now on its u nodes that run the most) hold there too: a replica stays on
+    its node only where that node ends in use. An option's stays enter with -price x s <= 0 and
     no constant (a replica replaced by another option's is no move). Where replicas may be
     left out the constant would not hold: None."""
+    from fitlang.rules.moves import kept_node_rows
     from fitlang.solve.backends import HighsBackend
     from fitlang.solve.encode import encode
     from fitlang.solve.placement import choose_backend
@@ -902,6 +906,7 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     if problem.allow_unplaced or deadline is None or deadline <= time.monotonic():
         return None
     encoding = encode(problem, must_place=True, min_nodes={})
+    kept_node_rows(encoding)
     solver = choose_backend("auto", encoding)
     objective, seconds = encoding.objective("cost+moves"), deadline - time.monotonic()
     if isinstance(solver, HighsBackend):  # its CPU time, not the machine's load, decides how far

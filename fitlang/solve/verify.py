@@ -156,6 +156,17 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
         problem = _counted(problem, _state_counts(state))
     owner = _Owners(problem, bought)
     demands = {d.name: d for d in problem.demands}
+    hosted, seen, violations = read_state(demands, owner, state, root)
+    document = {"assignments": [], "nodes": [{"name": n, "provisioned": True} for n in sorted(bought)]}
+    return _checked(problem, owner, demands, hosted, seen, {}, bought, document, root, violations)
+
+
+def read_state(demands: dict[str, Demand], owner: _Owners, state: Mapping[str, Mapping[str, int]],
+               root: str) -> tuple[dict[str, Counter], set[tuple[str, int]], list[Diagnostic]]:
+    """A state read as `verify` reads the file that lists it (see `verify_state`): the
+    replicas per node of the policy's nodes, the (demand, replica) numbers placed, and the
+    violations found reading them (a node the policy lacks, a class ruled out, a replica
+    twice)."""
     violations: list[Diagnostic] = []
     hosted: dict[str, Counter] = {}
     seen: set[tuple[str, int]] = set()
@@ -186,8 +197,7 @@ def verify_state(problem: Problem, state: Mapping[str, Mapping[str, int]], bough
                 seen.add(key)
                 if reason is not None:
                     violations.append(_excluded(root, demand, node, reason))
-    document = {"assignments": [], "nodes": [{"name": n, "provisioned": True} for n in sorted(bought)]}
-    return _checked(problem, owner, demands, hosted, seen, {}, bought, document, root, violations)
+    return hosted, seen, violations
 
 
 def _state_counts(state: Mapping[str, Mapping[str, int]]) -> Counter:

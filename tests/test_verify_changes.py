@@ -1,0 +1,183 @@
+"""The waves' states checked where they changed (`solve/verify_changes.StateChecker`, issue 18)
+against `verify_state` of each whole state: on random walks of states over a policy with a
+rule of each kind a check reads (node rules: capacity, a class ruled out, exclusive, apart on
+a node; demand rules: a spread, affinities either way, a gang; fleet rules: the budget and a
+power cap), each state must break the same rules, with the same messages."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from fitlang import rules
+from fitlang.driver import Compilation
+from fitlang.rules.base import Rule
+from fitlang.solve.verify import verify_state
+from fitlang.solve.verify_changes import StateChecker
+
+POLICY = """
+pool a {
+  count = 3
+  cpu = 4
+  memory = 16GiB
+  price = 0.40 USD/h
+  zone = "z1"
+  power = 0.5kW
+  labels = { "site": "dc1" }
+}
+
+pool b {
+  count = 3
+  cpu = 8
+  memory = 32GiB
+  price = 0.70 USD/h
+  zone = "z2"
+}
+
+pool c {
+  count = 2
+  cpu = 2
+  memory = 8GiB
+  price = 0.15 USD/h
+  zone = "z1"
+  power = 0.4kW
+  labels = { "site": "dc1" }
+}
+
+power_cap dc1 {
+  labels = { "site": "dc1" }
+  cap = 1.2kW
+}
+
+workload web {
+  replicas = 4
+  cpu = 1
+  memory = 1GiB
+  spread zone max_skew 1
+}
+
+workload api {
+  replicas = 3
+  cpu = 1
+  memory = 1GiB
+  affinity web on zone
+}
+
+workload cache {
+  replicas = 3
+  cpu = 1
+  memory = 1GiB
+  anti_affinity self on node
+}
+
+workload db {
+  replicas = 2
+  cpu = 2
+  memory = 2GiB
+  zones = ["z2"]
+  anti_affinity api on node
+}
+
+workload batch {
+  replicas = 2
+  cpu = 2
+  memory = 2GiB
+  exclusive = true
+}
+
+workload train {
+  replicas = 2
+  cpu = 1
+  memory = 1GiB
+  gang = true
+}
+
+policy {
+  budget = 2 USD/h
+}
+"""
+
+NODES = [f"{pool}-{i}" for pool, count in (("a", 3), ("b", 3), ("c", 2)) for i in range(count)]
+WORKLOADS = ("web", "api", "cache", "db", "batch", "train")
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    path = tmp_path_factory.mktemp("changes") / "p.fit"
+    path.write_text(POLICY)
+    compilation = Compilation(path)
+    assert compilation.problem is not None, [d.message for d in compilation.diagnostics()]
+    return compilation.problem
+
+
+def _step(rng: random.Random, state: dict[str, Counter]) -> dict[str, Counter]:
+    """A few replicas started, stopped or moved; the nodes no change touches shared with
+    `state` (as `moving._apply` shares them), which stays as it was."""
+    after = dict(state)
+    copied: set[str] = set()
+
+    def counts(node: str) -> Counter:
+        if node not in copied:
+            after[node] = Counter(after.get(node, ()))
+            copied.add(node)
+        return after[node]
+
+    for _ in range(rng.randint(1, 3)):
+        placed = [(node, name) for node, hosted in after.items() for name, c in hosted.items() if c > 0]
+        kind = rng.choice(["start", "start", "stop", "move"] if placed else ["start"])
+        if kind != "start":
+            node, name = rng.choice(placed)
+            counts(node)[name] -= 1
+            if kind == "stop":
+                continue
+        else:
+            name = rng.choice(WORKLOADS)
+        counts(rng.choice(NODES))[name] += 1
+    return after
+
+
+def _read(found) -> list[tuple]:
+    return sorted({(d.message, d.path, d.span.line, d.span.column) for d in found})
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_state_checked_where_it_changed_breaks_what_the_whole_state_breaks(problem, seed):
+    rng = random.Random(seed)
+    checker = StateChecker(problem, set(), "p.fit")
+    state: dict[str, Counter] = {}
+    clean = broken = until_clean = 0
+    last_clean: dict[str, Counter] = {}
+    for _ in range(60):
+        state = _step(rng, state)
+        whole = verify_state(problem, state, set(), "p.fit")
+        assert _read(checker.violations(state)) == _read(whole)
+        until_clean += not clean
+        clean, broken = clean + (not whole), broken + bool(whole)
+        if not whole:
+            last_clean = state
+        elif rng.random() < 0.5:  # back to a state that breaks nothing, now and then
+            state = dict(last_clean)
+    assert clean > 5 and broken > 5
+    assert checker.whole == until_clean  # once one broke nothing, each was checked where it changed
+
+
+def test_every_rule_a_check_reads_where_it_changed_says_what_it_reads():
+    assert all(rule.check is None or rule.check_reads is not None for rule in rules.RULES)
+
+
+def test_a_rule_that_says_not_what_it_reads_is_checked_over_the_whole_state(problem, monkeypatch):
+    def nothing_on_a_1(placed):  # reads the whole state: a rule that says nothing of what it reads
+        from fitlang.rules.base import violation
+
+        if any(placed.hosted.get("a-1", {}).values()):
+            yield violation("p.fit", "something on a-1", None)
+
+    monkeypatch.setattr(rules, "RULES", (*rules.RULES, Rule("nothing_on_a_1", check=nothing_on_a_1)))
+    checker = StateChecker(problem, set(), "p.fit")
+    first = {"a-1": Counter(web=1)}
+    assert [d.message for d in checker.violations(first)] != []
+    second = {"a-1": first["a-1"], "b-0": Counter(web=1)}
+    assert "something on a-1" in {d.message for d in checker.violations(second)}
+    assert checker.whole == 2
