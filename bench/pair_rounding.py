@@ -1,0 +1,263 @@
+"""Issue 15, the inventory shape at 10,000 nodes: what would a whole-node rounding of the pair
+LP's answer (bound.py) cost? An offline study, in process; not a test (the numbers go to
+docs/performance.md, session 20, h20b).
+
+    .venv/bin/python bench/pair_rounding.py FILE [--mip support|all|THRESHOLD]
+        [--capacity largest|smallest] [--whole-replicas] [--mip-seconds S] [--split SECONDS]
+
+1. The pair LP to convergence (`bound.lower_bound`, no deadline); per merged class its nodes
+   in use (the largest capacity row: the LP's u at its optimum) and the spend split into
+   accelerator and CPU classes.
+2. *Fixed shares*: every class keeps the LP's replicas, and its node count is rounded up
+   (the least any rounding that keeps the shares costs, before packing).
+3. *Whole nodes* (`--mip`): the LP's own matrix, its node counts integer (and with
+   `--whole-replicas` its pairs too), solved by HiGHS over the pairs the LP used (`support`),
+   every pair (`all`), or those whose reduced cost at the LP's final prices is under
+   THRESHOLD. `--capacity smallest` charges each class's nodes the capacity of its smallest
+   member node (the LP charges the largest, which keeps it a relaxation but lets it fill a
+   class of jittered nodes past what its real nodes hold).
+4. *Packed*: the replicas per class (largest remainder per merged demand) put first-fit
+   decreasing onto the class's real nodes (each node its own allocatable; one replica a node
+   where the workload says so): what the nodes opened cost, and the replicas that found no
+   node of their class.
+5. `--split SECONDS`: `placement.solve` with that limit; its spend per class kind beside the
+   LP's, and the classes where it pays most more than the LP (what a move should follow).
+
+Written apart from fitc's placement code: it reads the relaxation bound.py builds and the
+problem, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+
+import numpy as np
+
+
+def _problem(path: str):
+    from fitlang.cli import compilation_of
+    from fitlang.model.build import build_problem
+
+    result = compilation_of(path).check()
+    assert not result.has_errors, result.diagnostics[:3]
+    return build_problem(result.program).problem
+
+
+class Study:
+    """The converged pair LP of one problem and the classes behind its merged classes."""
+
+    def __init__(self, problem) -> None:
+        from fitlang.solve.bound import lower_bound, merged_classes
+
+        self.problem = problem
+        started = time.process_time()
+        self.bound = lower_bound(problem, "cost")
+        self.seconds = time.process_time() - started
+        self.relaxed = self.bound.relaxation
+        self.merged_problem = self.bound.problem
+        self.classes, self.index, _ = merged_classes(self.merged_problem)
+        self.members: dict[int, list] = collections.defaultdict(list)
+        for node_class in problem.classes:
+            if node_class.id in self.index:
+                self.members[self.index[node_class.id]].append(node_class)
+        self.price = np.array([float(c.price) for c in self.classes])
+        self.accelerated = np.array([c.accelerator is not None for c in self.classes])
+
+    def pairs(self, x: np.ndarray | None = None) -> np.ndarray:
+        relaxed = self.relaxed
+        return self.bound.pair_values if x is None else x[relaxed.first_pair:relaxed.first_pair + relaxed.pairs]
+
+    def loads(self, pairs: np.ndarray) -> np.ndarray:
+        """Per merged class, the nodes its replicas take in the LP's rows (largest resource)."""
+        relaxed = self.relaxed
+        x = np.zeros(relaxed.columns)
+        x[relaxed.first_pair:relaxed.first_pair + relaxed.pairs] = pairs
+        taken = relaxed.matrix.tocsr() @ x
+        rows = relaxed.capacity_row
+        per_resource = np.where(rows >= 0, taken[np.maximum(rows, 0)], 0.0)
+        return per_resource.max(axis=1)
+
+    def node_capacities(self, k: int) -> list[tuple[int, ...]]:
+        from fitlang.model.problem import RESOURCES
+
+        found = []
+        for node_class in self.members[k]:
+            for name in list(node_class.node_names)[:node_class.count]:
+                capacity = node_class.capacity_of(name)
+                found.append(tuple(capacity[r] for r in RESOURCES))
+        return found
+
+
+def whole_node_mip(study: Study, columns: str, capacity: str, whole_replicas: bool,
+                   seconds: float) -> tuple[str, float, float, float, np.ndarray, int]:
+    """(status, value, HiGHS's bound, CPU s, the solution over every column, columns kept)."""
+    import highspy
+
+    from fitlang.model.problem import RESOURCES
+    from fitlang.solve.bound import _Pricing
+
+    relaxed, values = study.relaxed, study.bound.pair_values
+    pairs = np.arange(relaxed.first_pair, relaxed.first_pair + relaxed.pairs)
+    keep = np.ones(relaxed.columns, dtype=bool)
+    if columns == "support":
+        keep[pairs] = values > 1e-9
+    elif columns != "all":
+        reduced, _ = _Pricing(relaxed).bound(study.bound.prices)
+        keep[pairs] = (values > 1e-9) | (reduced[pairs] < float(columns))
+    matrix = relaxed.matrix.tocsc().copy()
+    if capacity == "smallest":  # each class's node column charged its smallest member node
+        for k, merged in enumerate(study.classes):
+            least = np.min(np.array(study.node_capacities(k)), axis=0)
+            for r, resource in enumerate(RESOURCES):
+                row = relaxed.capacity_row[k, r]
+                if row < 0:
+                    continue
+                for entry in range(matrix.indptr[k], matrix.indptr[k + 1]):
+                    if matrix.indices[entry] == row:
+                        matrix.data[entry] = -least[r] / merged.capacity[resource]
+    kept = np.flatnonzero(keep)
+    part = matrix[:, kept].tocsc()
+    whole = np.zeros(len(kept), dtype=np.int32)
+    whole[kept < relaxed.first_pair] = 1
+    if whole_replicas:
+        whole[(kept >= relaxed.first_pair) & (kept < relaxed.first_pair + relaxed.pairs)] = 1
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("time_limit", seconds)
+    highs.setOptionValue("mip_rel_gap", 1e-4)
+    highs.passModel(len(kept), part.shape[0], part.nnz, 1, 1, 0.0, relaxed.cost[kept], relaxed.lower[kept],
+                    relaxed.upper[kept], relaxed.row_lower, relaxed.row_upper,
+                    part.indptr.astype(np.int32), part.indices.astype(np.int32), part.data, whole)
+    started = time.process_time()
+    highs.run()
+    spent = time.process_time() - started
+    info = highs.getInfo()
+    x = np.zeros(relaxed.columns)
+    solution = highs.getSolution().col_value
+    if len(solution) == len(kept):
+        x[kept] = np.array(solution)
+    return (highs.modelStatusToString(highs.getModelStatus()), info.objective_function_value,
+            info.mip_dual_bound, spent, x, len(kept))
+
+
+def whole_replicas(study: Study, pairs: np.ndarray) -> np.ndarray:
+    """Per pair, whole replicas: each merged demand's total rounded, shared by largest remainder."""
+    relaxed = study.relaxed
+    rounded = np.floor(pairs + 1e-9).astype(np.int64)
+    order = np.argsort(relaxed.pair_demand, kind="stable")
+    cuts = np.searchsorted(relaxed.pair_demand[order], np.arange(len(study.merged_problem.demands) + 1))
+    for d in range(len(study.merged_problem.demands)):
+        mine = order[cuts[d]:cuts[d + 1]]
+        short = int(round(pairs[mine].sum())) - int(rounded[mine].sum())
+        if short > 0:
+            rest = pairs[mine] - rounded[mine]
+            rounded[mine[np.argsort(-rest, kind="stable")[:short]]] += 1
+    return rounded
+
+
+def packed(study: Study, replicas: np.ndarray) -> tuple[float, int, float]:
+    """First-fit decreasing per merged class onto its real nodes: (cost of the nodes opened,
+    replicas left over, cost of the classes' node counts the LP's rows give them)."""
+    from fitlang.model.problem import RESOURCES
+
+    relaxed, demands = study.relaxed, study.merged_problem.demands
+    cost, over = 0.0, 0
+    for k, merged in enumerate(study.classes):
+        mine = np.flatnonzero((relaxed.pair_class == k) & (replicas > 0))
+        if not len(mine):
+            continue
+        items = []
+        for pair in mine:
+            demand = demands[int(relaxed.pair_demand[pair])]
+            shape = tuple(demand.requests[r] for r in RESOURCES)
+            items += [(shape, demand.name, demand.one_per_node)] * int(replicas[pair])
+        scale = [max(merged.capacity[r], 1) for r in RESOURCES]
+        items.sort(key=lambda item: -max(v / s for v, s in zip(item[0], scale)))
+        capacities = sorted(study.node_capacities(k), reverse=True)
+        nodes: list[tuple[list[int], set[str]]] = []
+        for shape, name, one in items:
+            for free, hosted in nodes:
+                if all(f >= v for f, v in zip(free, shape)) and not (one and name in hosted):
+                    free[:] = [f - v for f, v in zip(free, shape)]
+                    hosted.add(name)
+                    break
+            else:
+                if len(nodes) < len(capacities):
+                    nodes.append(([f - v for f, v in zip(capacities[len(nodes)], shape)], {name}))
+                else:
+                    over += 1
+        cost += study.price[k] * len(nodes)
+    return cost, over, float((study.price * np.ceil(study.loads(replicas.astype(float)) - 1e-7)).sum())
+
+
+def split(study: Study, seconds: float) -> None:
+    """The placement `placement.solve` answers in `seconds`: its spend per kind of class and
+    per merged class, against the LP's."""
+    from fitlang.solve import placement as pl
+
+    started = time.process_time()
+    answer = pl.solve(study.problem, "auto", seconds)
+    owner = {name: c.id for c in study.problem.classes for name in c.node_names}
+    used = {a.node for a in answer.assignments}
+    spend = np.zeros(len(study.classes))
+    by_id = {c.id: c for c in study.problem.classes}
+    for node in used:
+        class_id = owner[node]
+        spend[study.index[class_id]] += float(by_id[class_id].price)
+    lp = study.price * study.loads(study.bound.pair_values)
+    print(f"\nsplit: solve({seconds:g} s) {float(answer.value):.2f} (CPU {time.process_time() - started:.1f} s), "
+          f"LP {lp.sum():.2f}")
+    for label, mask in (("accelerator classes", study.accelerated), ("CPU classes", ~study.accelerated)):
+        print(f"  {label:20s} placement {spend[mask].sum():8.2f}  LP {lp[mask].sum():8.2f}  "
+              f"more {spend[mask].sum() - lp[mask].sum():7.2f}")
+    more = spend - lp
+    print("  merged classes the placement pays most more for (id, price, nodes placed / LP):")
+    for k in np.argsort(-more, kind="stable")[:12]:
+        print(f"    {study.classes[k].id:32s} {study.price[k]:7.4f} {spend[k] / max(study.price[k], 1e-9):6.1f} / "
+              f"{lp[k] / max(study.price[k], 1e-9):6.2f}  +{more[k]:.2f}  accelerator {study.accelerated[k]}")
+    print("  ... and pays least more for:")
+    for k in np.argsort(more, kind="stable")[:6]:
+        print(f"    {study.classes[k].id:32s} {study.price[k]:7.4f} {spend[k] / max(study.price[k], 1e-9):6.1f} / "
+              f"{lp[k] / max(study.price[k], 1e-9):6.2f}  {more[k]:.2f}  accelerator {study.accelerated[k]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file")
+    parser.add_argument("--mip", default=None)
+    parser.add_argument("--capacity", choices=("largest", "smallest"), default="largest")
+    parser.add_argument("--whole-replicas", action="store_true")
+    parser.add_argument("--mip-seconds", type=float, default=60.0)
+    parser.add_argument("--split", type=float, default=None)
+    arguments = parser.parse_args()
+
+    study = Study(_problem(arguments.file))
+    lp_pairs = study.bound.pair_values
+    loads = study.loads(lp_pairs)
+    lp = study.price * loads
+    fractional = (loads - np.floor(loads + 1e-9)) > 1e-6
+    print(f"pair LP: bound {float(study.bound.value):.2f}, LP {lp.sum():.2f} in {study.seconds:.1f} CPU s; "
+          f"{len(study.classes)} merged classes, {int((loads > 1e-9).sum())} used, {int(fractional.sum())} "
+          f"fractionally; accelerator classes {lp[study.accelerated].sum():.2f}, CPU {lp[~study.accelerated].sum():.2f}")
+    ceiled = study.price * np.ceil(loads - 1e-7)
+    print(f"fixed shares, node counts rounded up: {ceiled.sum():.2f} (accelerator "
+          f"{ceiled[study.accelerated].sum():.2f}, CPU {ceiled[~study.accelerated].sum():.2f})")
+    cost, over, _ = packed(study, whole_replicas(study, lp_pairs))
+    print(f"fixed shares packed first-fit onto real nodes: {cost:.2f}, {over} replicas left over")
+    if arguments.mip is not None:
+        status, value, bound, spent, x, kept = whole_node_mip(
+            study, arguments.mip, arguments.capacity, arguments.whole_replicas, arguments.mip_seconds)
+        print(f"whole-node MIP ({arguments.mip} pairs, {kept} columns, {arguments.capacity} capacity, "
+              f"replicas {'whole' if arguments.whole_replicas else 'fractional'}): {status}, "
+              f"{value:.2f} (HiGHS bound {bound:.2f}) in {spent:.1f} CPU s")
+        if status in ("Optimal", "Time limit reached") and np.isfinite(value):
+            cost, over, _ = packed(study, whole_replicas(study, study.pairs(x)))
+            print(f"  its replicas packed first-fit onto real nodes: {cost:.2f}, {over} replicas left over")
+    if arguments.split is not None:
+        split(study, arguments.split)
+
+
+if __name__ == "__main__":
+    main()
