@@ -157,39 +157,75 @@ def whole_replicas(study: Study, pairs: np.ndarray) -> np.ndarray:
     return rounded
 
 
-def packed(study: Study, replicas: np.ndarray) -> tuple[float, int, float]:
-    """First-fit decreasing per merged class onto its real nodes: (cost of the nodes opened,
-    replicas left over, cost of the classes' node counts the LP's rows give them)."""
+def packed(study: Study, replicas: np.ndarray, counts: np.ndarray | None = None) -> tuple[float, int, int]:
+    """First-fit decreasing per merged class onto its real nodes (each node its own
+    allocatable; one replica a node where the workload says so), at most `counts[k]` nodes
+    of class k (default: all it has); then each replica left over, largest first, first-fit
+    into the free room of any open node its workload may use, else onto a new node of the
+    eligible class cheapest per replica with nodes left. Spreads and the rules between
+    workloads are not kept, so this is an optimistic estimate of what placing these replicas
+    per class costs: (cost of the nodes in use, replicas the class pass left over, replicas
+    with no node at all)."""
     from fitlang.model.problem import RESOURCES
 
     relaxed, demands = study.relaxed, study.merged_problem.demands
-    cost, over = 0.0, 0
+    capacities = {k: sorted(study.node_capacities(k), reverse=True) for k in range(len(study.classes))}
+    opened: dict[int, list[tuple[list[int], set[str]]]] = collections.defaultdict(list)
+    left = []
     for k, merged in enumerate(study.classes):
         mine = np.flatnonzero((relaxed.pair_class == k) & (replicas > 0))
-        if not len(mine):
-            continue
         items = []
         for pair in mine:
-            demand = demands[int(relaxed.pair_demand[pair])]
-            shape = tuple(demand.requests[r] for r in RESOURCES)
-            items += [(shape, demand.name, demand.one_per_node)] * int(replicas[pair])
+            d = int(relaxed.pair_demand[pair])
+            shape = tuple(demands[d].requests[r] for r in RESOURCES)
+            items += [(shape, demands[d].name, demands[d].one_per_node, d)] * int(replicas[pair])
         scale = [max(merged.capacity[r], 1) for r in RESOURCES]
         items.sort(key=lambda item: -max(v / s for v, s in zip(item[0], scale)))
-        capacities = sorted(study.node_capacities(k), reverse=True)
-        nodes: list[tuple[list[int], set[str]]] = []
-        for shape, name, one in items:
-            for free, hosted in nodes:
-                if all(f >= v for f, v in zip(free, shape)) and not (one and name in hosted):
-                    free[:] = [f - v for f, v in zip(free, shape)]
-                    hosted.add(name)
-                    break
-            else:
-                if len(nodes) < len(capacities):
-                    nodes.append(([f - v for f, v in zip(capacities[len(nodes)], shape)], {name}))
-                else:
-                    over += 1
-        cost += study.price[k] * len(nodes)
-    return cost, over, float((study.price * np.ceil(study.loads(replicas.astype(float)) - 1e-7)).sum())
+        most = len(capacities[k]) if counts is None else min(len(capacities[k]), int(round(counts[k])))
+        for item in items:
+            if _first_fit(opened[k], item):
+                continue
+            if len(opened[k]) < most and _fits(capacities[k][len(opened[k])], item[0]) > 0:
+                opened[k].append((list(capacities[k][len(opened[k])]), set()))
+                if _first_fit(opened[k][-1:], item):
+                    continue
+            left.append(item)
+    eligible = _eligible_merged(study)
+    stranded = 0
+    for item in sorted(left, key=lambda item: tuple(-v for v in item[0])):
+        if any(_first_fit(opened[k], item) for k in eligible[item[3]]):
+            continue
+        choices = [(study.price[k] / _fits(capacities[k][len(opened[k])], item[0]), k)
+                   for k in eligible[item[3]] if len(opened[k]) < len(capacities[k])
+                   and _fits(capacities[k][len(opened[k])], item[0]) > 0]
+        if not choices:
+            stranded += 1
+            continue
+        k = min(choices)[1]
+        opened[k].append((list(capacities[k][len(opened[k])]), set()))
+        _first_fit(opened[k][-1:], item)
+    cost = sum(study.price[k] * sum(1 for _, hosted in nodes if hosted) for k, nodes in opened.items())
+    return float(cost), len(left), stranded
+
+
+def _eligible_merged(study: Study) -> list[list[int]]:
+    """Per merged demand, the merged classes it may use."""
+    return [sorted({study.index[c] for c in d.eligible if c in study.index})
+            for d in study.merged_problem.demands]
+
+
+def _first_fit(nodes, item) -> bool:
+    shape, name, one, _ = item
+    for free, hosted in nodes:
+        if all(f >= v for f, v in zip(free, shape)) and not (one and name in hosted):
+            free[:] = [f - v for f, v in zip(free, shape)]
+            hosted.add(name)
+            return True
+    return False
+
+
+def _fits(capacity, shape) -> int:
+    return min((c // v for c, v in zip(capacity, shape) if v > 0), default=0)
 
 
 def split(study: Study, seconds: float) -> None:
@@ -244,8 +280,9 @@ def main() -> None:
     ceiled = study.price * np.ceil(loads - 1e-7)
     print(f"fixed shares, node counts rounded up: {ceiled.sum():.2f} (accelerator "
           f"{ceiled[study.accelerated].sum():.2f}, CPU {ceiled[~study.accelerated].sum():.2f})")
-    cost, over, _ = packed(study, whole_replicas(study, lp_pairs))
-    print(f"fixed shares packed first-fit onto real nodes: {cost:.2f}, {over} replicas left over")
+    cost, over, stranded = packed(study, whole_replicas(study, lp_pairs), np.ceil(loads - 1e-7))
+    print(f"fixed shares packed first-fit onto real nodes (the rounded-up counts), the rest repaired: "
+          f"{cost:.2f}; {over} replicas left over by their classes, {stranded} with no node")
     if arguments.mip is not None:
         status, value, bound, spent, x, kept = whole_node_mip(
             study, arguments.mip, arguments.capacity, arguments.whole_replicas, arguments.mip_seconds)
@@ -253,8 +290,9 @@ def main() -> None:
               f"replicas {'whole' if arguments.whole_replicas else 'fractional'}): {status}, "
               f"{value:.2f} (HiGHS bound {bound:.2f}) in {spent:.1f} CPU s")
         if status in ("Optimal", "Time limit reached") and np.isfinite(value):
-            cost, over, _ = packed(study, whole_replicas(study, study.pairs(x)))
-            print(f"  its replicas packed first-fit onto real nodes: {cost:.2f}, {over} replicas left over")
+            cost, over, stranded = packed(study, whole_replicas(study, study.pairs(x)), x[:study.relaxed.first_pair])
+            print(f"  its replicas packed first-fit onto its nodes, the rest repaired: {cost:.2f}; {over} "
+                  f"replicas left over by their classes, {stranded} with no node")
     if arguments.split is not None:
         split(study, arguments.split)
 
