@@ -67,7 +67,9 @@ class Study:
 
     def pairs(self, x: np.ndarray | None = None) -> np.ndarray:
         relaxed = self.relaxed
-        return self.bound.pair_values if x is None else x[relaxed.first_pair:relaxed.first_pair + relaxed.pairs]
+        if x is None:
+            return self.bound.pair_values
+        return x[relaxed.first_pair:relaxed.first_pair + relaxed.pairs]
 
     def loads(self, pairs: np.ndarray) -> np.ndarray:
         """Per merged class, the nodes its replicas take in the LP's rows (largest resource)."""
@@ -150,7 +152,7 @@ def whole_replicas(study: Study, pairs: np.ndarray) -> np.ndarray:
     cuts = np.searchsorted(relaxed.pair_demand[order], np.arange(len(study.merged_problem.demands) + 1))
     for d in range(len(study.merged_problem.demands)):
         mine = order[cuts[d]:cuts[d + 1]]
-        short = int(round(pairs[mine].sum())) - int(rounded[mine].sum())
+        short = round(float(pairs[mine].sum())) - int(rounded[mine].sum())
         if short > 0:
             rest = pairs[mine] - rounded[mine]
             rounded[mine[np.argsort(-rest, kind="stable")[:short]]] += 1
@@ -181,7 +183,7 @@ def packed(study: Study, replicas: np.ndarray, counts: np.ndarray | None = None)
             items += [(shape, demands[d].name, demands[d].one_per_node, d)] * int(replicas[pair])
         scale = [max(merged.capacity[r], 1) for r in RESOURCES]
         items.sort(key=lambda item: -max(v / s for v, s in zip(item[0], scale)))
-        most = len(capacities[k]) if counts is None else min(len(capacities[k]), int(round(counts[k])))
+        most = len(capacities[k]) if counts is None else min(len(capacities[k]), round(float(counts[k])))
         for item in items:
             if _first_fit(opened[k], item):
                 continue
@@ -243,24 +245,26 @@ def split(study: Study, seconds: float) -> None:
         class_id = owner[node]
         spend[study.index[class_id]] += float(by_id[class_id].price)
     lp = study.price * study.loads(study.bound.pair_values)
-    print(f"\nsplit: solve({seconds:g} s) {float(answer.value):.2f} (CPU {time.process_time() - started:.1f} s), "
-          f"LP {lp.sum():.2f}")
+    spent = time.process_time() - started
+    print(f"\nsplit: solve({seconds:g} s) {float(answer.value):.2f} (CPU {spent:.1f} s), LP {lp.sum():.2f}")
     for label, mask in (("accelerator classes", study.accelerated), ("CPU classes", ~study.accelerated)):
         print(f"  {label:20s} placement {spend[mask].sum():8.2f}  LP {lp[mask].sum():8.2f}  "
               f"more {spend[mask].sum() - lp[mask].sum():7.2f}")
     more = spend - lp
     print("  merged classes the placement pays most more for (id, price, nodes placed / LP):")
+    price = np.maximum(study.price, 1e-9)
     for k in np.argsort(-more, kind="stable")[:12]:
-        print(f"    {study.classes[k].id:32s} {study.price[k]:7.4f} {spend[k] / max(study.price[k], 1e-9):6.1f} / "
-              f"{lp[k] / max(study.price[k], 1e-9):6.2f}  +{more[k]:.2f}  accelerator {study.accelerated[k]}")
+        print(f"    {study.classes[k].id:32s} {study.price[k]:7.4f} {spend[k] / price[k]:6.1f} / "
+              f"{lp[k] / price[k]:6.2f}  +{more[k]:.2f}  accelerator {study.accelerated[k]}")
     print("  ... and pays least more for:")
     for k in np.argsort(more, kind="stable")[:6]:
-        print(f"    {study.classes[k].id:32s} {study.price[k]:7.4f} {spend[k] / max(study.price[k], 1e-9):6.1f} / "
-              f"{lp[k] / max(study.price[k], 1e-9):6.2f}  {more[k]:.2f}  accelerator {study.accelerated[k]}")
+        print(f"    {study.classes[k].id:32s} {study.price[k]:7.4f} {spend[k] / price[k]:6.1f} / "
+              f"{lp[k] / price[k]:6.2f}  {more[k]:.2f}  accelerator {study.accelerated[k]}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file")
     parser.add_argument("--mip", default=None)
     parser.add_argument("--capacity", choices=("largest", "smallest"), default="largest")
@@ -276,7 +280,8 @@ def main() -> None:
     fractional = (loads - np.floor(loads + 1e-9)) > 1e-6
     print(f"pair LP: bound {float(study.bound.value):.2f}, LP {lp.sum():.2f} in {study.seconds:.1f} CPU s; "
           f"{len(study.classes)} merged classes, {int((loads > 1e-9).sum())} used, {int(fractional.sum())} "
-          f"fractionally; accelerator classes {lp[study.accelerated].sum():.2f}, CPU {lp[~study.accelerated].sum():.2f}")
+          f"fractionally; accelerator classes {lp[study.accelerated].sum():.2f}, "
+          f"CPU {lp[~study.accelerated].sum():.2f}")
     ceiled = study.price * np.ceil(loads - 1e-7)
     print(f"fixed shares, node counts rounded up: {ceiled.sum():.2f} (accelerator "
           f"{ceiled[study.accelerated].sum():.2f}, CPU {ceiled[~study.accelerated].sum():.2f})")
@@ -290,7 +295,8 @@ def main() -> None:
               f"replicas {'whole' if arguments.whole_replicas else 'fractional'}): {status}, "
               f"{value:.2f} (HiGHS bound {bound:.2f}) in {spent:.1f} CPU s")
         if status in ("Optimal", "Time limit reached") and np.isfinite(value):
-            cost, over, stranded = packed(study, whole_replicas(study, study.pairs(x)), x[:study.relaxed.first_pair])
+            counts = x[:study.relaxed.first_pair]
+            cost, over, stranded = packed(study, whole_replicas(study, study.pairs(x)), counts)
             print(f"  its replicas packed first-fit onto its nodes, the rest repaired: {cost:.2f}; {over} "
                   f"replicas left over by their classes, {stranded} with no node")
     if arguments.split is not None:

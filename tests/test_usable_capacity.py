@@ -10,9 +10,7 @@ import random
 from fractions import Fraction
 
 import numpy as np
-import pytest
 
-from fitlang.model.problem import RESOURCES
 from fitlang.solve import bound as bound_module
 from fitlang.solve.bound import lower_bound, usable_capacity
 
