@@ -108,12 +108,13 @@ def test_the_coarse_bound_is_never_above_the_reference_optimum(tmp_path, seed):
 def test_on_the_breaker_shape_the_coarse_bound_is_above_the_pair_bound_below_a_placement(tmp_path):
     # breaker, 1,000 nodes: the whole-node patterns the pair relaxation misses (converged:
     # the pattern LP of the whole problem reaches the same 222.40 there), at most the
-    # greedy placement verify accepts
+    # greedy placement verify accepts (the pair bound, its capacity rows over what the
+    # requests can fill since session 20, is 216.62 there; 211.49 over the raw capacity)
     problem, packing, placement = shape_with_floor(tmp_path, "breaker")
     pair = lower_bound(problem, "cost", start=packing)
     found = coarse_bound(problem, "cost", start=packing)
     assert found is not None and found.converged
-    assert pair.value + 10 < found.value <= placement.value
+    assert pair.value + 5 < found.value <= placement.value
 
 
 def test_solve_states_the_coarse_bound_only_where_it_runs(tmp_path, monkeypatch):
