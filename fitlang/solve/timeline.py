@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Outcome, Status
 from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
+from fitlang.solve.timeline_bound import DifferencedBound
 from fitlang.solve.timeline_pack import (
     REPAIR_TRIES,
     Ledger,
@@ -83,6 +85,8 @@ class TimeEncoding:
     _starts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     # a rule's own columns by their typed keys (a preemptible job's segments)
     index: dict[object, int] = field(default_factory=dict)
+    # the rows `timing.capacity_rows` added, [first, last) (`timeline_bound` replaces them)
+    capacity_rows: tuple[int, int] = (0, 0)
 
     def starts_of(self, demand: str, run: int = 0) -> list[int]:
         return self._starts.get((demand, run), [])
@@ -127,7 +131,10 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
                         encoding._running.setdefault((node_class.id, step), []).append(
                             (column, tuple(charge)))
     for rows in timing.ROWS:
+        first = model.row_count
         rows(encoding)
+        if rows is timing.capacity_rows:
+            encoding.capacity_rows = (first, model.row_count)
     return encoding
 
 
@@ -153,6 +160,10 @@ LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
 IMPROVING_SHARE = 0.75
 # what the search leaves for the answer's packing and count when no MIP follows
 FINISHING_SHARE = 0.05
+# where the LP bound's child stops (its bound from the duals it has then: `timeline_bound`):
+# before the search collects it (at the limit less at most a tenth of it), with time to sum
+# the bound and send it
+BOUND_SHARE = 0.85
 
 
 def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlacement:
@@ -169,8 +180,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # a limit it is made and searched while the LP bound is solved beside it, in a child
     # process on the other core, from now (without the bound no gap is proven, and at 1,000
     # mixed nodes the LP takes 9-13 CPU s)
-    pending = None if time_limit is None else _relaxation_started(encoding, objective,
-                                                                  _left(time_limit, began))
+    pending = None if time_limit is None else _relaxation_started(
+        encoding, objective, _left(time_limit * BOUND_SHARE, began))
     fallback = _node_schedule(problem, objective, None if time_limit is None else began,
                               _finish_by(time_limit, began))
     if fallback is None and pending is not None:
@@ -291,9 +302,12 @@ def _relaxed_bound(encoding: TimeEncoding, objective: str) -> Fraction | None:
 
 def _relaxation_started(encoding: TimeEncoding, objective: str, time_limit: float | None
                         ) -> Minimising:
-    """`_relaxed_bound` started in a child process (`backends.Minimising`)."""
+    """The LP bound started in a child process (`backends.Minimising`): by the interior
+    point method on the differenced form, a bound from its duals even where the limit cuts
+    it (`timeline_bound`; seed 3 of the sites shape at the goal size: 20 CPU s of dual
+    simplex, no bound by a 30 s limit at load ~1.3; 12 CPU s this way)."""
     with _relaxed(encoding.model):  # the child reads the model as it is now
-        return Minimising(HighsBackend(), encoding.model, OBJECTIVES[objective](encoding),
+        return Minimising(DifferencedBound(encoding), encoding.model, OBJECTIVES[objective](encoding),
                           time_limit or 0.0)
 
 
@@ -321,10 +335,12 @@ def _searched_beside_bound(problem: Problem, objective: str, spots: list[Spot],
 
 def _collected(pending: Minimising, time_limit: float, began: float, reserve: float
                ) -> tuple[Fraction | None, float]:
-    """The LP's bound (waiting for it until the limit, less `reserve`) and its seconds."""
+    """The LP's bound (waiting for it until the limit, less `reserve`) and its seconds
+    (infinite where the limit cut it: its bound is then weaker than the LP's, and the MIP,
+    whose root is that LP, would not finish its root either)."""
     outcome = pending.outcome(_left(time_limit, began, reserve))
     seconds = pending.seconds if pending.seconds is not None else time.monotonic() - pending.began
-    return (outcome.objective if outcome.status is Status.OPTIMAL else None), seconds
+    return outcome.bound, seconds if outcome.status is Status.OPTIMAL else math.inf
 
 
 @contextlib.contextmanager
