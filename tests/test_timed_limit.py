@@ -12,12 +12,13 @@ import json
 import time
 
 import pytest
-from solving import bench_module, problem_from
 
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import solve
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
+
+from solving import bench_module, problem_from
 
 # what a solve may run past its limit on a shared 2-core machine: the answer's assembly after
 # the last check of the clock (its value recounted, the child process stopped)

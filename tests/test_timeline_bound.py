@@ -11,12 +11,13 @@ import random
 import highspy
 import numpy as np
 import pytest
-from solving import bench_module, problem_from
 
 from fitlang.solve import timeline
 from fitlang.solve.backends import _highs_with
 from fitlang.solve.linear import matrix_form
 from fitlang.solve.timeline_bound import differenced_form, interior_bound, lagrangian_bound
+
+from solving import bench_module, problem_from
 
 
 def _sites(tmp_path, seed: int):

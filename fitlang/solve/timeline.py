@@ -246,9 +246,9 @@ def _mip_solved(encoding: TimeEncoding, names: list[str], fallback: list[Spot] |
     MIP's root is that LP) or nothing is left of the limit: the schedule stands."""
     problem, objective = encoding.problem, names[0]
     if fallback is not None and (
-            _out_of_time(time_limit, began, reserve, relaxed) or relaxed is not None and len(names) == 1
+            _out_of_time(time_limit, began, reserve, relaxed) or (relaxed is not None and len(names) == 1
             and (_within_tolerance(problem, fallback, objective, relaxed)
-                 or _too_late(time_limit, began, relaxing))):
+                 or _too_late(time_limit, began, relaxing)))):
         outcome = Outcome(Status.FEASIBLE, bound=relaxed)
         return outcome, outcome
     if _left(time_limit, began, reserve) == 0:  # no time for the MIP, nor for its start

@@ -64,9 +64,14 @@ class DifferencedBound:
         if probed is not None:
             return Outcome(Status.OPTIMAL, bound=probed)
         bound, finished = interior_bound(differenced_form(self.encoding, form), deadline)
-        if bound is None:
-            return Outcome(Status.UNKNOWN)
+        if bound is None or bound <= _trivial(form):
+            return Outcome(Status.UNKNOWN)  # (an early iterate's duals: below what no duals give)
         return Outcome(Status.OPTIMAL if finished else Status.FEASIBLE, bound=bound)
+
+
+def _trivial(form: MatrixForm) -> float:
+    """The bound of no duals at all: the least of c x over the columns' box."""
+    return float(np.minimum(form.c * form.lower, form.c * form.upper).sum())
 
 
 def differenced_form(encoding: TimeEncoding, form: MatrixForm) -> MatrixForm:
@@ -168,17 +173,20 @@ def _rows_without(matrix: RowMatrix, first: int, last: int) -> RowMatrix:
 def _stacked(kept: RowMatrix, entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]], rows: int,
              width: int) -> RowMatrix:
     """`kept`'s rows, then the rows given as (row, column, value) entries, as one row matrix
-    (columns sorted within each row)."""
+    (columns sorted within each row; an entry given twice, a column's segment ending where
+    its next begins, summed)."""
+    import scipy.sparse as sparse
+
     counts = np.diff(kept.indptr)
-    row_of = [np.repeat(np.arange(kept.shape[0]), counts)] + [r for r, _, _ in entries]
-    col_of = [kept.indices] + [c for _, c, _ in entries]
-    values = [kept.data] + [v for _, _, v in entries]
-    row_all, col_all = np.concatenate(row_of), np.concatenate(col_of).astype(np.int64)
-    value_all = np.concatenate(values).astype(float)
-    order = np.lexsort((col_all, row_all))
-    indptr = np.zeros(rows + 1, dtype=np.int64)
-    np.add.at(indptr, row_all + 1, 1)
-    return RowMatrix(value_all[order], col_all[order], np.cumsum(indptr), (rows, width))
+    row_of = np.concatenate([np.repeat(np.arange(kept.shape[0]), counts)] + [r for r, _, _ in entries])
+    col_of = np.concatenate([kept.indices] + [c for _, c, _ in entries]).astype(np.int64)
+    values = np.concatenate([kept.data] + [v for _, _, v in entries]).astype(float)
+    matrix = sparse.csr_matrix((values, (row_of, col_of)), shape=(rows, width))
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    matrix.sort_indices()
+    return RowMatrix(matrix.data, matrix.indices.astype(np.int64), matrix.indptr.astype(np.int64),
+                     (rows, width))
 
 
 def simplex_bound(form: MatrixForm, deadline: float | None, cpu_seconds: float) -> Fraction | None:
