@@ -86,7 +86,7 @@ def differenced_form(encoding: TimeEncoding, form: MatrixForm) -> MatrixForm:
         [form.row_upper[:first], form.row_upper[last:]]
     rows = kept.shape[0]
     steps = encoding.timeline.steps
-    loads_upper = []
+    loads_upper: list[np.ndarray] = []  # each load column block's upper bounds
     for node_class in encoding.problem.classes:
         used = _running_of(encoding, node_class.id)
         if used is None:
@@ -100,7 +100,7 @@ def differenced_form(encoding: TimeEncoding, form: MatrixForm) -> MatrixForm:
             if not capacity:  # nothing of it fits on the class: these columns are 0
                 upper[np.unique(cols[amount > 0])] = 0
                 continue
-            load = columns + sum(len(u) for u in loads_upper)  # L[c,r,0]'s column
+            load = columns + steps * len(loads_upper)  # L[c,r,0]'s column
             loads_upper.append(np.full(steps, float(node_class.count)))
             entries += _load_rows(cols, step, amount / capacity, load, rows, steps)
             entries.append((rows + steps + np.arange(steps), load + np.arange(steps), np.ones(steps)))
