@@ -1083,10 +1083,11 @@ def test_the_lp_bound_is_solved_beside_the_search(tmp_path, monkeypatch):
     # fork inherits the patch) and says when it ran: the two overlap, the bound is proven
     import time as clock
 
-    from fitlang.solve import backends, timeline
+    from fitlang.solve import timeline, timeline_bound
 
     ran = tmp_path / "ran"
-    minimise, search = backends.HighsBackend.minimise, timeline.search_from
+    # the LP bound's child runs `DifferencedBound` (session 20)
+    minimise, search = timeline_bound.DifferencedBound.minimise, timeline.search_from
 
     def slow_minimise(self, model, objective, *arguments, **options):
         began = clock.time()
@@ -1102,7 +1103,7 @@ def test_the_lp_bound_is_solved_beside_the_search(tmp_path, monkeypatch):
             out.write(f"search {began} {clock.time()}\n")
         return search(*arguments, **options)
 
-    monkeypatch.setattr(backends.HighsBackend, "minimise", slow_minimise)
+    monkeypatch.setattr(timeline_bound.DifferencedBound, "minimise", slow_minimise)
     monkeypatch.setattr(timeline, "search_from", slow_search)
     problem = problem_from(tmp_path, _fixed_text(2, 2, 4, [(5, 0, 4), (5, 0, 2), (5, 2, 4), (5, 1, 3)]))
     placed = timeline.solve_timed(problem, time_limit=60.0)

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Protocol
 
 import numpy as np
 
@@ -209,13 +210,22 @@ def minimise_within(backend: HighsBackend, model: LinearModel, objective: dict[i
     return Minimising(backend, model, objective, time_limit, start).outcome(time_limit + KILL_GRACE)
 
 
+class Minimiser(Protocol):
+    """What `Minimising` runs in its child: `HighsBackend`, or the time model's LP bound
+    (`timeline_bound.DifferencedBound`)."""
+
+    def minimise(self, model: LinearModel, objective: dict[int, Number],
+                 time_limit: float | None = None, start: dict[int, float] | None = None) -> Outcome:
+        ...
+
+
 class Minimising:
     """`backend.minimise` started in a child process, stopped at `time_limit`: this process
     works on meanwhile (the time model's LP bound runs on the second core while the search
     runs here), then collects the `outcome`. The child reads the model as it is when started.
     Where processes cannot fork, solved here at once."""
 
-    def __init__(self, backend: HighsBackend, model: LinearModel, objective: dict[int, Number],
+    def __init__(self, backend: Minimiser, model: LinearModel, objective: dict[int, Number],
                  time_limit: float, start: dict[int, float] | None = None) -> None:
         self.began = time.monotonic()
         self.seconds: float | None = None  # how long the solve took, once collected
@@ -257,7 +267,7 @@ class Minimising:
             self._child = None
 
 
-def _minimise_in_child(writer, backend: HighsBackend, model: LinearModel,
+def _minimise_in_child(writer, backend: Minimiser, model: LinearModel,
                        objective: dict[int, Number], time_limit: float,
                        start: dict[int, float] | None) -> None:
     import highspy

@@ -16,6 +16,8 @@ its bound HiGHS's proven bound.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Outcome, Status
 from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
+from fitlang.solve.timeline_bound import DifferencedBound
 from fitlang.solve.timeline_pack import (
     REPAIR_TRIES,
     Ledger,
@@ -82,6 +85,8 @@ class TimeEncoding:
     _starts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     # a rule's own columns by their typed keys (a preemptible job's segments)
     index: dict[object, int] = field(default_factory=dict)
+    # the rows `timing.capacity_rows` added, [first, last) (`timeline_bound` replaces them)
+    capacity_rows: tuple[int, int] = (0, 0)
 
     def starts_of(self, demand: str, run: int = 0) -> list[int]:
         return self._starts.get((demand, run), [])
@@ -126,7 +131,10 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
                         encoding._running.setdefault((node_class.id, step), []).append(
                             (column, tuple(charge)))
     for rows in timing.ROWS:
+        first = model.row_count
         rows(encoding)
+        if rows is timing.capacity_rows:
+            encoding.capacity_rows = (first, model.row_count)
     return encoding
 
 
@@ -152,6 +160,10 @@ LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
 IMPROVING_SHARE = 0.75
 # what the search leaves for the answer's packing and count when no MIP follows
 FINISHING_SHARE = 0.05
+# where the LP bound's child stops (its bound from the duals it has then: `timeline_bound`):
+# before the search collects it (at the limit less at most a tenth of it), with time to sum
+# the bound and send it
+BOUND_SHARE = 0.85
 
 
 def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlacement:
@@ -168,9 +180,10 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     # a limit it is made and searched while the LP bound is solved beside it, in a child
     # process on the other core, from now (without the bound no gap is proven, and at 1,000
     # mixed nodes the LP takes 9-13 CPU s)
-    pending = None if time_limit is None else _relaxation_started(encoding, objective,
-                                                                  _left(time_limit, began))
-    fallback = _node_schedule(problem, objective, None if time_limit is None else began)
+    pending = None if time_limit is None else _relaxation_started(
+        encoding, objective, _left(time_limit * BOUND_SHARE, began))
+    fallback = _node_schedule(problem, objective, None if time_limit is None else began,
+                              _finish_by(time_limit, began))
     if fallback is None and pending is not None:
         pending.outcome(wait=0)  # stopped: the MIP follows, with its own bound (as before)
     # what the MIP leaves for packing its answer and the tie-break after it: about what the
@@ -185,28 +198,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     elif fallback is not None and pending is not None and time_limit is not None:
         fallback, relaxed, relaxing = _searched_beside_bound(problem, objective, fallback, pending,
                                                              time_limit, began, reserve)
-    start = spot_values(encoding, fallback) if fallback is not None else greedy_start(encoding)
-    # one objective, and the schedule made node by node is as good as proven, or the MIP has
-    # less time left than its root's LP alone took (it could not improve on the schedule, and
-    # HiGHS's root heuristics do not stop at the limit: session 13): no MIP
-    if fallback is not None and relaxed is not None and len(names) == 1 and (
-            _within_tolerance(problem, fallback, objective, relaxed)
-            or _too_late(time_limit, began, relaxing)):
-        outcome = Outcome(Status.FEASIBLE, bound=relaxed)  # the schedule made node by node stands
-    else:
-        outcome = minimise_within(HighsBackend(), encoding.model, OBJECTIVES[objective](encoding),
-                                  _left(time_limit, began, reserve), start=start)
-    first = outcome
-    for index, name in enumerate(names[1:], start=1):
-        if outcome.solution is None:
-            break
-        _keep(encoding, names[index - 1], outcome.solution)
-        later = minimise_within(HighsBackend(), encoding.model, OBJECTIVES[name](encoding),
-                                _left(time_limit, began, reserve),
-                                start=dict(enumerate(outcome.solution)))
-        if later.solution is None:
-            break  # out of time: the earlier objectives' schedule stands
-        outcome = later
+    outcome, first = _mip_solved(encoding, names, fallback, relaxed, relaxing, time_limit, began,
+                                 reserve)
     if outcome.solution is None and fallback is None:
         infeasible = outcome.status is Status.INFEASIBLE
         return TimedPlacement(
@@ -217,6 +210,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
                       for d in problem.demands for r in range(d.replicas)])
     assignments: list[TimedAssignment] = []
     unplaced: list[Unplaced] = []
+    if outcome.solution is not None and fallback is not None and _left(time_limit, began) == 0:
+        outcome = dataclasses.replace(outcome, solution=None)  # no time to pack it: the schedule stands
     if outcome.solution is not None:
         assignments, unplaced = pack_in_time(problem, _pieces(encoding, outcome.solution),
                                              objective, _deadline(time_limit, began))
@@ -235,7 +230,65 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     placed = TimedPlacement(status, objective, value, None if bound is None else min(bound, value),
                             assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
                             bought=bought_in_time(problem, assignments), timeline=timeline)
-    return timeline_align.aligned(problem, placed, names)  # a tie-break: never changes the value
+    # a tie-break: never changes the value; tried until the limit
+    return timeline_align.aligned(problem, placed, names, _deadline(time_limit, began))
+
+
+def _mip_solved(encoding: TimeEncoding, names: list[str], fallback: list[Spot] | None,
+                relaxed: Fraction | None, relaxing: float, time_limit: float | None, began: float,
+                reserve: float) -> tuple[Outcome, Outcome]:
+    """The time model's MIP, one objective after another (each later one within what the
+    earlier ones reached), started from the schedule made node by node, or none: (the last
+    outcome with a solution, the first objective's outcome). No MIP where one objective's
+    schedule made node by node is as good as proven, or the MIP has less time left than its
+    root's LP alone took (it could not improve on the schedule, and HiGHS's root heuristics
+    do not stop at the limit: session 13), or the LP bound did not come in by the limit (the
+    MIP's root is that LP) or nothing is left of the limit: the schedule stands."""
+    problem, objective = encoding.problem, names[0]
+    if fallback is not None and (
+            _out_of_time(time_limit, began, reserve, relaxed) or (relaxed is not None and len(names) == 1
+            and (_within_tolerance(problem, fallback, objective, relaxed)
+                 or _too_late(time_limit, began, relaxing)))):
+        outcome = Outcome(Status.FEASIBLE, bound=relaxed)
+        return outcome, outcome
+    if _left(time_limit, began, reserve) == 0:  # no time for the MIP, nor for its start
+        return Outcome(Status.UNKNOWN), Outcome(Status.UNKNOWN, bound=relaxed)
+    start = spot_values(encoding, fallback) if fallback is not None else greedy_start(encoding)
+    outcome = first = _minimised(encoding, objective, time_limit, began, reserve, start)
+    for index, name in enumerate(names[1:], start=1):
+        if outcome.solution is None:
+            break
+        _keep(encoding, names[index - 1], outcome.solution)
+        later = _minimised(encoding, name, time_limit, began, reserve,
+                           dict(enumerate(outcome.solution)))
+        if later.solution is None:
+            break  # out of time: the earlier objectives' schedule stands
+        outcome = later
+    return outcome, first
+
+
+def _minimised(encoding: TimeEncoding, objective: str, time_limit: float | None, began: float,
+               reserve: float, start: dict[int, float] | None) -> Outcome:
+    """The MIP for one objective in what is left of the limit less `reserve`, in a child
+    process stopped at the limit itself (HiGHS's root heuristics may run past its own limit:
+    session 13); none where nothing is left."""
+    left = _left(time_limit, began, reserve)
+    terms = OBJECTIVES[objective](encoding)
+    if left is None:
+        return minimise_within(HighsBackend(), encoding.model, terms, None, start=start)
+    if left <= 0:
+        return Outcome(Status.UNKNOWN)
+    return Minimising(HighsBackend(), encoding.model, terms, left, start).outcome(
+        _left(time_limit, began))
+
+
+def _out_of_time(time_limit: float | None, began: float, reserve: float,
+                 relaxed: Fraction | None) -> bool:
+    """With a limit, the LP bound not in by it, or nothing left for the MIP."""
+    if time_limit is None:
+        return False
+    left = _left(time_limit, began, reserve)
+    return relaxed is None or left is None or left <= 0
 
 
 def _relaxed_bound(encoding: TimeEncoding, objective: str) -> Fraction | None:
@@ -249,9 +302,12 @@ def _relaxed_bound(encoding: TimeEncoding, objective: str) -> Fraction | None:
 
 def _relaxation_started(encoding: TimeEncoding, objective: str, time_limit: float | None
                         ) -> Minimising:
-    """`_relaxed_bound` started in a child process (`backends.Minimising`)."""
+    """The LP bound started in a child process (`backends.Minimising`): by the interior
+    point method on the differenced form, a bound from its duals even where the limit cuts
+    it (`timeline_bound`; seed 3 of the sites shape at the goal size: 20 CPU s of dual
+    simplex, no bound by a 30 s limit at load ~1.3; 12 CPU s this way)."""
     with _relaxed(encoding.model):  # the child reads the model as it is now
-        return Minimising(HighsBackend(), encoding.model, OBJECTIVES[objective](encoding),
+        return Minimising(DifferencedBound(encoding), encoding.model, OBJECTIVES[objective](encoding),
                           time_limit or 0.0)
 
 
@@ -279,10 +335,12 @@ def _searched_beside_bound(problem: Problem, objective: str, spots: list[Spot],
 
 def _collected(pending: Minimising, time_limit: float, began: float, reserve: float
                ) -> tuple[Fraction | None, float]:
-    """The LP's bound (waiting for it until the limit, less `reserve`) and its seconds."""
+    """The LP's bound (waiting for it until the limit, less `reserve`) and its seconds
+    (infinite where the limit cut it: its bound is then weaker than the LP's, and the MIP,
+    whose root is that LP, would not finish its root either)."""
     outcome = pending.outcome(_left(time_limit, began, reserve))
     seconds = pending.seconds if pending.seconds is not None else time.monotonic() - pending.began
-    return (outcome.objective if outcome.status is Status.OPTIMAL else None), seconds
+    return outcome.bound, seconds if outcome.status is Status.OPTIMAL else math.inf
 
 
 @contextlib.contextmanager
@@ -327,12 +385,20 @@ def _deadline(time_limit: float | None, began: float) -> float | None:
     return None if time_limit is None else began + time_limit
 
 
-def _node_schedule(problem: Problem, objective: str, deadline: float | None) -> list[Spot] | None:
-    """A schedule made node by node (`timeline_pack.node_schedule`), when it places every
-    replica and keeps what the ledger does not track (a carbon budget over the horizon)."""
+def _finish_by(time_limit: float | None, began: float) -> float | None:
+    """Where the search ends and the answer is assembled: FINISHING_SHARE of the limit is
+    left for that."""
+    return None if time_limit is None else began + time_limit * (1 - FINISHING_SHARE)
+
+
+def _node_schedule(problem: Problem, objective: str, deadline: float | None,
+                   stop: float | None = None) -> list[Spot] | None:
+    """A schedule made node by node (`timeline_pack.node_schedule`, searched until
+    `deadline`, given up at `stop`), when it places every replica and keeps what the ledger
+    does not track (a carbon budget over the horizon)."""
     if problem.carbon_budget is not None:
         return None
-    spots, missing = node_schedule(problem, objective, deadline=deadline)
+    spots, missing = node_schedule(problem, objective, deadline=deadline, stop=stop)
     return None if missing else spots
 
 

@@ -1,0 +1,79 @@
+"""The time model's LP bound where a limit holds (issue 19, session 20; `timeline_bound`):
+checked against the time model's own LP solved whole by HiGHS's dual simplex (the bound
+the solve stated before, `timeline._relaxed_bound`), on small instances of both time shapes
+(`bench/timing_sites.py`: three sites, packed replicas, recurring and preemptible jobs;
+`bench/timing.py`: whole-node jobs on one site). A bound above that LP would not be one."""
+
+from __future__ import annotations
+
+import random
+
+import highspy
+import numpy as np
+import pytest
+
+from fitlang.solve import timeline
+from fitlang.solve.backends import _highs_with
+from fitlang.solve.linear import matrix_form
+from fitlang.solve.timeline_bound import differenced_form, interior_bound, lagrangian_bound
+
+from solving import bench_module, problem_from
+
+
+def _sites(tmp_path, seed: int):
+    sites = bench_module("timing_sites")
+    return problem_from(tmp_path, sites.policy_text(sites.generate(30, 24, 20, seed), "cost"))
+
+
+def _whole_nodes(tmp_path, seed: int):
+    text, *_ = bench_module("timing").generate(20, 48, 40, seed)
+    return problem_from(tmp_path, text)
+
+
+def _forms(problem):
+    encoding = timeline.encode(problem, problem.timeline)
+    exact = timeline._relaxed_bound(encoding, "cost")
+    with timeline._relaxed(encoding.model):
+        form = differenced_form(encoding, matrix_form(encoding.model, timeline.OBJECTIVES["cost"](encoding)))
+    return exact, form
+
+
+@pytest.mark.parametrize("shape", ["sites", "whole_nodes"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_interior_bound_is_the_lp_bound_and_never_above_it(tmp_path, shape, seed):
+    problem = (_sites if shape == "sites" else _whole_nodes)(tmp_path, seed)
+    exact, form = _forms(problem)
+    assert exact is not None
+    bound, finished = interior_bound(form, None)
+    assert finished and bound is not None
+    assert bound <= exact
+    assert exact - bound <= 1e-6 * abs(exact) + 1e-6  # the LP's, to the solver's tolerance
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_differenced_form_has_the_lp_optimum(tmp_path, seed):
+    # solved to its optimum by the dual simplex (a basis: no duals read), the same value as
+    # the time model's LP: the load columns change the form, not the LP
+    exact, form = _forms(_sites(tmp_path, seed))
+    highs = _highs_with(form)
+    highs.run()
+    assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    value = highs.getInfo().objective_function_value
+    assert abs(value - float(exact)) <= 1e-6 * abs(float(exact))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_duals_give_a_bound_below_the_lp(tmp_path, seed):
+    # the Lagrangian bound needs no optimal duals: the optimum's, perturbed, scaled, of the
+    # wrong sign or none at all, each gives a bound at most the LP's; the optimum's gives it
+    exact, form = _forms(_sites(tmp_path, 1 + seed % 3))
+    highs = _highs_with(form)
+    highs.run()
+    lp, optimal = highs.getLp(), np.asarray(highs.getSolution().row_dual)
+    rng = random.Random(seed)
+    noise = np.array([rng.uniform(-1, 1) for _ in range(len(optimal))])
+    for duals in (optimal, optimal * rng.uniform(0.2, 1.8), optimal + noise * np.abs(optimal).max(),
+                  -optimal, np.zeros(len(optimal))):
+        bound = lagrangian_bound(lp, duals)
+        assert bound is None or bound <= exact
+    assert exact - lagrangian_bound(lp, optimal) <= 1e-6 * abs(exact)
