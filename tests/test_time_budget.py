@@ -9,6 +9,7 @@ long, and check only when the run ends: the answer's quality is the benchmark's 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from fitlang.solve import placement as placement_module
+from fitlang.solve.backends import HighsBackend
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
@@ -77,3 +79,33 @@ def test_the_time_limit_counts_the_start_up_of_the_command(tmp_path):
     assert done.returncode == 0, done.stderr
     assert elapsed <= 3 + 0.75, elapsed
     assert json.loads(done.stdout)["status"] in ("feasible", "optimal")
+
+
+def test_a_model_cut_before_its_root_still_answers_with_a_bound(tmp_path, monkeypatch):
+    # under contention HiGHS can get too little of its window to finish its root LP: the
+    # model's answer then has no bound, and nothing is left for the floor's bounds after it.
+    # Here the model's solve is made to take its whole window and prove nothing (as it did
+    # on bench 10,000 at 5 s, load ~2); the answer must still come with a proven bound, at
+    # most its value and at most an independent one (the same problem solved without a limit)
+    fleet = bench_module("fleet").generate(2000, 200)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    unlimited = placement_module.solve(problem)
+    assert unlimited.bound is not None and unlimited.value is not None
+
+    minimise = HighsBackend.minimise
+
+    def cut_before_the_root(self, *args, **kwargs):
+        # (and the packing after it slow: nothing is left of the limit when the model returns)
+        outcome = minimise(self, *args, **kwargs)
+        time.sleep(max(0.0, started + time_limit - 0.05 - time.monotonic()))
+        return dataclasses.replace(outcome, bound=None)
+
+    monkeypatch.setattr(HighsBackend, "minimise", cut_before_the_root)
+    started, time_limit = time.monotonic(), 3.0
+    placement = placement_module.solve(problem, time_limit=time_limit)
+    assert placement.value is not None and not placement.unplaced
+    assert placement.bound is not None and 0 < placement.bound <= placement.value
+    assert placement.bound <= unlimited.value
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
