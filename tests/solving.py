@@ -11,12 +11,25 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from fitlang.driver import Compilation
+from fitlang.model.build import with_current
+from fitlang.model.current import CurrentState, Running
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.coarse import coarse_bound
 from fitlang.solve.patterns import pattern_bound
 from fitlang.solve.placement import Placement, solve
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
+
+
+def problem_running(tmp_path: Path, text: str, running: list[tuple[str, str]]):
+    """The policy's problem with what runs now: (workload, node) per replica."""
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    compilation = Compilation(path)
+    problem = compilation.problem
+    assert problem is not None, [d.message for d in compilation.diagnostics()]
+    state = CurrentState(running=tuple(Running(w, n) for w, n in running))
+    return with_current(problem, compilation.check().program, state)
 
 
 def problem_from(tmp_path: Path, text: str, name: str = "p.fit"):

@@ -13,22 +13,11 @@ from fractions import Fraction
 
 import pytest
 
-from fitlang.driver import Compilation
-from fitlang.model.build import with_current
-from fitlang.model.current import CurrentState, Running
 from fitlang.solve.linear import Status
 from fitlang.solve.move_scale import move_model_bound
 from fitlang.solve.moving import move_objectives, objective_value, placed_state, solve_move
 
-
-def _problem(tmp_path, text: str, running: list[tuple[str, str]]):
-    path = tmp_path / "p.fit"
-    path.write_text(text)
-    compilation = Compilation(path)
-    problem = compilation.problem
-    assert problem is not None, [d.message for d in compilation.diagnostics()]
-    state = CurrentState(running=tuple(Running(w, n) for w, n in running))
-    return with_current(problem, compilation.check().program, state)
+from solving import problem_running
 
 
 def _optimum(problem) -> Fraction | None:
@@ -63,7 +52,7 @@ def test_emptying_nodes_of_a_class_moves_their_replicas(tmp_path):
     # emptying the other three moves 3 replicas and drains 3 nodes: 1 + 6 x 0.01. The class
     # counts alone keep the 4 replicas in their class (no move): 1.03.
     text = _pool("a", 4, 4, "1") + _workload("w", 4, 1) + POLICY_END
-    problem = _problem(tmp_path, text, [("w", f"a-{i}") for i in range(4)])
+    problem = problem_running(tmp_path, text, [("w", f"a-{i}") for i in range(4)])
     assert _optimum(problem) == Fraction(106, 100)
     assert _bound(problem) == Fraction(106, 100)
 
@@ -78,7 +67,7 @@ def test_the_bound_is_never_above_the_exact_optimum(tmp_path, seed):
     nodes = [f"{name}-{i}" for name, count, _, _ in pools for i in range(count)]
     running = [(name, rng.choice(nodes)) for name, replicas, _ in workloads
                for _ in range(rng.randint(0, replicas))]
-    problem = _problem(tmp_path, text, running)
+    problem = problem_running(tmp_path, text, running)
     optimum = _optimum(problem)
     if optimum is None:
         pytest.skip("no placement of the drawn fleet")

@@ -20,25 +20,20 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fitlang.driver import Compilation
-from fitlang.model.build import with_current
 from fitlang.model.current import CurrentState, Running
 from fitlang.plan import make_plan
 from fitlang.solve.move_scale import ScaleMove, forced_moves, move_at_scale, move_model_bound
 from fitlang.solve.moving import _Checker, current_state, move_objectives, objective_value
 
+from solving import problem_running
+
 MOVE_PRICE = Fraction("0.01")
 
 
 def problem_of(tmp_path: Path, text: str, running: list[tuple[str, str]]):
-    path = tmp_path / "p.fit"
-    path.write_text(text)
-    compilation = Compilation(path)
-    problem = compilation.problem
-    assert problem is not None, [d.message for d in compilation.diagnostics()]
-    state = CurrentState(running=tuple(Running(w, n) for w, n in running))
-    problem = with_current(problem, compilation.check().program, state)
     import dataclasses
 
+    problem = problem_running(tmp_path, text, running)
     return dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
 
 
