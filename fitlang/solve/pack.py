@@ -275,11 +275,18 @@ class ClassPacker:
                                  dtype=np.int64)
         self.capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
         self.present = self.capacity > 0  # the resources the node has
-        self.shares = self.requests[:, self.present] / self.capacity[self.present]
+        self.request_floats = self.requests.astype(np.float64)
+        self.present_capacity = self.capacity[self.present]
+        self.shares = self.requests[:, self.present] / self.present_capacity
+        # per workload, (resource, request) for the resources it asks for (plain ints: the
+        # room a node has for it is read once a step, where numpy scalars cost more)
+        self.asked = [[(r, int(self.requests[i, r])) for r in range(len(RESOURCES)) if self.requests[i, r]]
+                      for i in range(len(self.demands))]
         self.hosted = np.zeros(len(self.demands), dtype=np.int64)  # on the node being filled
         self.limit = np.array([node_limit(d, node_class) for d in self.demands], dtype=np.int64)
         self.ruled = _node_rules(problem, self.demands)
         self.exclusive = _apart_on_nodes(problem)[1]
+        self.unruled = not self.ruled and not self.exclusive  # every candidate allowed anywhere
         self.position = {d.name: i for i, d in enumerate(self.demands)}
         self.even = {self.position[name]: nodes for name, nodes in (even or {}).items()}
         for index, nodes in self.even.items():  # each node takes its share, rounded up
@@ -363,7 +370,8 @@ class ClassPacker:
         left evenly: a node filled past its share in one resource strands the others."""
         if not planned or planned <= opened:
             return np.zeros(len(RESOURCES))
-        remaining = self.left[members] @ self.requests[members]
+        # in floats, which hold these sums exactly (numpy has no fast integer product)
+        remaining = self.left[members].astype(np.float64) @ self.request_floats[members]
         share = np.minimum(1.0, remaining / ((planned - opened) * np.maximum(self.capacity, 1)))
         return (1.0 - share) * self.capacity
 
@@ -380,7 +388,7 @@ class ClassPacker:
         """How well each candidate matches the node's room, as shares of the node: the dot
         product of its requests with the room, less how unevenly it would leave the room (a
         node with CPUs left and no memory, or GPUs left and no CPUs, wastes the rest)."""
-        room = (free - slack)[self.present] / self.capacity[self.present]
+        room = (free - slack)[self.present] / self.present_capacity
         shares = self.shares[chosen]
         after = room - shares
         return shares @ room - (after.max(axis=1) - after.min(axis=1))
@@ -410,20 +418,27 @@ class ClassPacker:
                 self.left[index] -= amount
                 placed += amount
         candidates = members[self.left[members] > 0]
-        candidates = candidates[(self.requests[candidates] <= free).all(axis=1)]
+        candidates = candidates[(self.requests[candidates] <= free).all(axis=1)
+                                & (hosted[candidates] < self.limit[candidates])]
         while candidates.size:
-            fits = ((self.requests[candidates] <= free).all(axis=1)
-                    & (hosted[candidates] < self.limit[candidates]))
-            candidates = candidates[fits]  # what does not fit now never will on this node
-            allowed = self._allowed(candidates, hosted, node)
-            if not allowed.any():
+            # (a candidate leaves the array when it reaches its limit on the node, below)
+            fits = (self.requests[candidates] <= free).all(axis=1)
+            if not fits.all():
+                candidates = candidates[fits]  # what does not fit now never will on this node
+            if self.unruled:
+                chosen = candidates
+            else:
+                allowed = self._allowed(candidates, hosted, node)
+                if not allowed.any():
+                    break
+                # a replica whose affinity target is not on the node yet stays a candidate:
+                # it may follow once the target is placed here
+                chosen = candidates[allowed]
+            if not chosen.size:
                 break
-            # a replica whose affinity target is not on the node yet stays a candidate: it
-            # may follow once the target is placed here
-            chosen = candidates[allowed]
             index = int(chosen[int(np.argmax(self._scores(chosen, free, slack)))])
-            room = int(min((free[r] // self.requests[index, r] for r in range(len(RESOURCES))
-                            if self.requests[index, r]), default=self.left[index]))
+            room = min((int(free[r]) // request for r, request in self.asked[index]),
+                       default=int(self.left[index]))
             # as many as the node takes while this workload stays the best match: one at a
             # time is exact but slow, so take up to half of what still fits
             amount = max(1, min(int(self.left[index]), int(self.limit[index] - hosted[index]),
@@ -432,7 +447,7 @@ class ClassPacker:
             hosted[index] += amount
             self.left[index] -= amount
             placed += amount
-            if not self.left[index]:
+            if not self.left[index] or hosted[index] >= self.limit[index]:
                 candidates = candidates[candidates != index]
         for r, resource in enumerate(RESOURCES):
             node.free[resource] = int(free[r])
