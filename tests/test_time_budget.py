@@ -109,3 +109,39 @@ def test_a_model_cut_before_its_root_still_answers_with_a_bound(tmp_path, monkey
     assert placement.bound <= unlimited.value
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
+
+
+def test_a_pair_bound_cut_by_its_share_sends_the_solve_down_the_floors_path(tmp_path, monkeypatch):
+    # the pair bound before the model cut by its share of the model's window says the process
+    # has too little of a core for the model's root (bench 10,000 at 5 s, load ~4: the model
+    # then cut before its root, 21.6% against the cut bound). The model is not run; the
+    # floor's bounds and passes are, and the answer carries their proven bound
+    fleet = bench_module("fleet").generate(2000, 200)
+    fleet.write(tmp_path, "unused")
+    problem = problem_from(tmp_path, fleet.policy)
+    unlimited = placement_module.solve(problem)
+    assert unlimited.value is not None
+    lower_bound = placement_module.lower_bound
+    calls = []
+
+    def cut_the_first(*args, **kwargs):
+        found = lower_bound(*args, **kwargs)
+        calls.append(found)
+        return dataclasses.replace(found, converged=False) if len(calls) == 1 else found
+
+    models = []
+    optimised = placement_module._optimised
+
+    def counted(*args, **kwargs):  # the aggregate model (the searches' own small models aside)
+        models.append(1)
+        return optimised(*args, **kwargs)
+
+    monkeypatch.setattr(placement_module, "lower_bound", cut_the_first)
+    monkeypatch.setattr(placement_module, "_optimised", counted)
+    placement = placement_module.solve(problem, time_limit=20.0)
+    assert models == []
+    assert len(calls) >= 2  # the floor's path proved its own pair bound
+    assert placement.value is not None and not placement.unplaced
+    assert placement.bound is not None and 0 < placement.bound <= unlimited.value
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == []
