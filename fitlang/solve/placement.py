@@ -26,7 +26,7 @@ from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
-from fitlang.solve.budget import Budget
+from fitlang.solve.budget import Budget, guided_pass_late
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -518,19 +518,33 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
 
 
 def _floor_guide(problem: Problem, objective: str, time_limit: float | None) -> Guide | None:
-    """Where `_rebuild_first`, the options the accelerator side's pair LP uses
-    (accelerator_options.py; 0.2-0.3 CPU s at 50,000 inventory nodes) guide the floor's
-    own greedy pass. Inventory 50,000 seed 7, without deadlines, rebuilt: 2751.34 -> 2728.75
-    (GPU nodes 1711.62 -> 1665.22). Elsewhere the pair LP's own options guide a later pass
-    (`_guided_floor`)."""
-    if time_limit is None or not _rebuild_first(problem, time_limit):
+    """Where `_rebuild_first`, or where the limit is too short for the pair LP's guided pass
+    after the floor (`guided_pass_late`), the options the accelerator side's pair LP uses
+    (accelerator_options.py; 0.2-0.3 CPU s at 50,000 inventory nodes, 0.3-0.4 at 10,000)
+    guide the floor's own greedy pass. Inventory 50,000 seed 7, without deadlines, rebuilt:
+    2751.34 -> 2728.75 (GPU nodes 1711.62 -> 1665.22). Inventory 10,000 seed 7 with the 3.2
+    CPU s a 5 s command leaves the solve: 617.26 -> 594.26 (the pair LP's guided pass, 0.8 s
+    of greedy and 0.4 of consolidation, did not fit after the LP). Elsewhere the pair LP's
+    own options guide a later pass (`_guided_floor`): given enough time it is the better
+    guide (inventory 10,000 seed 7 at 30 s: 589.34 with the options on the floor, ~582.5
+    without)."""
+    if time_limit is None:
         return None
-    options = accelerator_options(problem, objective, time.monotonic() + OPTIONS_SHARE * time_limit)
+    if _rebuild_first(problem, time_limit):
+        share = OPTIONS_SHARE
+    elif guided_pass_late(PAIR_SECONDS_PER_PAIR * _pairs(problem), _replicas(problem), time_limit):
+        share = SHORT_OPTIONS_SHARE
+    else:
+        return None
+    options = accelerator_options(problem, objective, time.monotonic() + share * time_limit)
     return Guide(options) if options else None
 
 
 # the accelerator side's LP gets at most this share of the limit (it converges in ~1% of 30 s)
 OPTIONS_SHARE = 0.05
+# and where the limit is short (`guided_pass_late`): inventory 10,000 converges in 0.3-0.4 CPU s,
+# which 0.05 of the 3.2 s a 5 s command leaves the solve cut to nothing
+SHORT_OPTIONS_SHARE = 0.15
 
 
 def _rebuild_first(problem: Problem, time_limit: float | None) -> bool:
