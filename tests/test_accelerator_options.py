@@ -155,3 +155,65 @@ def test_at_fleet_scale_the_floor_takes_the_options_the_lp_orders(tmp_path, monk
     document = json.loads(as_json(problem, found, []))
     violations, problems = verify(problem, document)
     assert violations == [] and problems == [] and not found.unplaced and found.value == 12
+
+
+def _short_limit_solve(tmp_path, monkeypatch, problem, time_limit: float):
+    """`placement._solve` at fleet scale where the limit is made too short for the pair LP's
+    guided pass after the floor (`budget.guided_pass_late`: the floor estimated dear) while
+    the pair bound itself is expected to converge (not `_rebuild_first`); the whole model
+    skipped. Returns the answer and the greedy floors made, in order."""
+    from fitlang.solve import budget, placement
+
+    monkeypatch.setattr(budget, "FLOOR_CPU_PER_REPLICA", 1e3)
+    monkeypatch.setattr(placement, "MODEL_MAX_COLUMNS", 0)
+    monkeypatch.setattr(placement, "SHORT_OPTIONS_SHARE", 1.0)  # (not cut on a loaded machine)
+    assert not placement._rebuild_first(problem, time_limit)
+    floors = []
+    real_floor = placement.greedy_floor
+
+    def recorded_floor(*args):
+        floors.append(real_floor(*args))
+        return floors[-1]
+
+    monkeypatch.setattr(placement, "greedy_floor", recorded_floor)
+    return placement._solve(problem, "auto", time_limit, relax=True), floors
+
+
+def test_where_the_limit_leaves_no_time_for_the_guided_pass_the_floor_takes_the_lp_options(
+        tmp_path, monkeypatch):
+    # inventory 10,000 at `fitc solve --time-limit 5`: the pair LP converged, and the greedy
+    # pass it guides did not fit after it; the floor's own pass follows the accelerator
+    # side's LP instead (see `test_the_options_the_lp_orders_...`: 20 USD/h unguided, 12 so)
+    from fitlang.solve import placement
+
+    problem = problem_from(tmp_path, POOLS.format(l40s_nodes=1, l40s_price=4, l4_price=2)
+                           + inference("a", 4) + inference("b", 8))
+    found, floors = _short_limit_solve(tmp_path, monkeypatch, problem, 0.2)
+    assert placement._packed_value(problem, floors[0][0], "cost") == 12
+    document = json.loads(as_json(problem, found, []))
+    violations, problems = verify(problem, document)
+    assert violations == [] and problems == [] and not found.unplaced and found.value == 12
+
+
+def test_with_a_long_enough_limit_the_floor_is_left_to_the_later_guided_pass(tmp_path):
+    # at inventory 10,000 with 30 s the pair LP's own guided pass is the better guide (589.34
+    # with the options on the floor, ~582.5 without): the floor's own pass stays unguided
+    from fitlang.solve import placement
+
+    problem = problem_from(tmp_path, POOLS.format(l40s_nodes=1, l40s_price=4, l4_price=2)
+                           + inference("a", 4) + inference("b", 8))
+    assert placement._floor_guide(problem, "cost", 30.0) is None
+    assert placement._floor_guide(problem, "cost", None) is None
+
+
+def test_on_random_option_choices_the_short_limit_answer_is_verified_and_never_below_the_optimum(
+        tmp_path, monkeypatch):
+    rng = random.Random(21)
+    for index in range(12):
+        problem, optimum = _instance(tmp_path, rng, index)
+        found, floors = _short_limit_solve(tmp_path, monkeypatch, problem, 0.3)
+        document = json.loads(as_json(problem, found, []))
+        violations, problems = verify(problem, document)
+        assert violations == [] and problems == [], [v.message for v in violations] + problems
+        assert not found.unplaced and found.value >= optimum
+        assert found.bound is None or found.bound <= optimum

@@ -109,17 +109,3 @@ def encoding_cpu(columns: int) -> float:
     """About how long building the aggregate model and presolving it take: it grows with the
     (workload, class) pairs that may hold replicas."""
     return MODEL_CPU + ENCODE_CPU_PER_COLUMN * columns
-
-
-# the greedy floor, per replica: inventory 10,000 (24,074 replicas) 0.82-0.96 s at load 0.3
-# (the pair LP's guided pass as long again), bench 10,000 (19,232) 0.4 s
-FLOOR_CPU_PER_REPLICA = 4e-5
-
-
-def guided_pass_late(pair_cpu: float, replicas: int, time_limit: float) -> bool:
-    """Is the limit too short for the floor, the pair bound (`pair_cpu`, its estimate to
-    convergence) and then a greedy pass guided by the bound's solution? There the floor's own
-    pass is guided instead, by what is cheap enough to know first (`placement._floor_guide`):
-    inventory 10,000 at 5 s (`fitc solve`: 3.2 s left to the solve on a quiet machine) needs
-    2.4 + 2 x 0.96 = 4.3 s."""
-    return pair_cpu + 2 * FLOOR_CPU_PER_REPLICA * replicas > time_limit

@@ -26,7 +26,7 @@ from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
-from fitlang.solve.budget import Budget, guided_pass_late
+from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -242,9 +242,10 @@ def _floor_stage(run: _Run) -> None:
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
         problem, run.floor, objective, _share_of(time_limit, REBUILD_SHARE, run.search_deadline)) > 0
-    if not run.rebuilt and not realise_next:
+    guided_next = not run.rebuilt and not realise_next and _guided_next(problem, time_limit)
+    if not run.rebuilt and not realise_next and not guided_next:
         consolidate(problem, run.floor, objective, first_pass)
-    run.floor_polished = not _past(first_pass) and not run.rebuilt and not realise_next
+    run.floor_polished = not _past(first_pass) and not run.rebuilt and not realise_next and not guided_next
     if run.floor.complete:
         run.progress("greedy", _packed_value(problem, run.floor, objective), None)
 
@@ -311,7 +312,11 @@ def _bounds_from_floor(run: _Run) -> None:
         run.progress("bound", None, _larger(pair.value, coarse))
     if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
         run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline)
+    unguided = run.floor
     run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, deadline)
+    if run.floor is unguided and not run.floor_polished:  # (no guided floor was cheaper: `_guided_next`)
+        consolidate(problem, run.floor, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+        run.floor_polished = not _past(deadline)
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
@@ -518,33 +523,19 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
 
 
 def _floor_guide(problem: Problem, objective: str, time_limit: float | None) -> Guide | None:
-    """Where `_rebuild_first`, or where the limit is too short for the pair LP's guided pass
-    after the floor (`guided_pass_late`), the options the accelerator side's pair LP uses
-    (accelerator_options.py; 0.2-0.3 CPU s at 50,000 inventory nodes, 0.3-0.4 at 10,000)
-    guide the floor's own greedy pass. Inventory 50,000 seed 7, without deadlines, rebuilt:
-    2751.34 -> 2728.75 (GPU nodes 1711.62 -> 1665.22). Inventory 10,000 seed 7 with the 3.2
-    CPU s a 5 s command leaves the solve: 617.26 -> 594.26 (the pair LP's guided pass, 0.8 s
-    of greedy and 0.4 of consolidation, did not fit after the LP). Elsewhere the pair LP's
-    own options guide a later pass (`_guided_floor`): given enough time it is the better
-    guide (inventory 10,000 seed 7 at 30 s: 589.34 with the options on the floor, ~582.5
-    without)."""
-    if time_limit is None:
+    """Where `_rebuild_first`, the options the accelerator side's pair LP uses
+    (accelerator_options.py; 0.2-0.3 CPU s at 50,000 inventory nodes) guide the floor's
+    own greedy pass. Inventory 50,000 seed 7, without deadlines, rebuilt: 2751.34 -> 2728.75
+    (GPU nodes 1711.62 -> 1665.22). Elsewhere the pair LP's own options guide a later pass
+    (`_guided_floor`)."""
+    if time_limit is None or not _rebuild_first(problem, time_limit):
         return None
-    if _rebuild_first(problem, time_limit):
-        share = OPTIONS_SHARE
-    elif guided_pass_late(PAIR_SECONDS_PER_PAIR * _pairs(problem), _replicas(problem), time_limit):
-        share = SHORT_OPTIONS_SHARE
-    else:
-        return None
-    options = accelerator_options(problem, objective, time.monotonic() + share * time_limit)
+    options = accelerator_options(problem, objective, time.monotonic() + OPTIONS_SHARE * time_limit)
     return Guide(options) if options else None
 
 
 # the accelerator side's LP gets at most this share of the limit (it converges in ~1% of 30 s)
 OPTIONS_SHARE = 0.05
-# and where the limit is short (`guided_pass_late`): inventory 10,000 converges in 0.3-0.4 CPU s,
-# which 0.05 of the 3.2 s a 5 s command leaves the solve cut to nothing
-SHORT_OPTIONS_SHARE = 0.15
 
 
 def _rebuild_first(problem: Problem, time_limit: float | None) -> bool:
@@ -593,6 +584,18 @@ def _coarse_floor(problem: Problem, packing: Packing, found: PatternBound, objec
     if not classes:
         return packing
     return _cheapest_guided(problem, packing, [Guide(classes=classes)], objective, time_limit, deadline)
+
+
+def _guided_next(problem: Problem, time_limit: float | None) -> bool:
+    """Will the floor's path follow (the whole model too large ever to be built), where the
+    pair bound's guided passes replace the floor? There the floor's first consolidation
+    waits until they are known not to: inventory 10,000 seed 7 (CPU s, one core): floor
+    0.48, its consolidation 0.33 (624.73 -> 614.70), the pair bound 0.81, the guided greedy
+    pass 0.42 (603.34 before its consolidation, 585.65 after), and `fitc solve --time-limit
+    5` leaves the solve ~2.6 s of CPU after reading and before the report: with the
+    consolidation first the guided pass fitted in some runs (582.30) and not in others
+    (616.96), without it in every one."""
+    return time_limit is not None and _columns(problem) > MODEL_MAX_COLUMNS
 
 
 def _realise_next(problem: Problem, deadline: float | None) -> bool:
