@@ -26,7 +26,7 @@ from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
-from fitlang.solve.budget import Budget
+from fitlang.solve.budget import Budget, guided_pass_fits, pair_converges_alone
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -236,13 +236,14 @@ def _floor_stage(run: _Run) -> None:
     run.progress("greedy", None, None)
     cpu, wall = time.process_time(), time.monotonic()
     run.floor, _ = greedy_floor(problem, None, _floor_guide(problem, objective, time_limit))
-    run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
+    floor_wall = time.monotonic() - wall
+    run.budget.measure(time.process_time() - cpu, floor_wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
         problem, run.floor, objective, _share_of(time_limit, REBUILD_SHARE, run.search_deadline)) > 0
-    guided_next = not run.rebuilt and not realise_next and _guided_next(problem, time_limit)
+    guided_next = not run.rebuilt and not realise_next and _guided_next(run, floor_wall)
     if not run.rebuilt and not realise_next and not guided_next:
         consolidate(problem, run.floor, objective, first_pass)
     run.floor_polished = not _past(first_pass) and not run.rebuilt and not realise_next and not guided_next
@@ -301,7 +302,8 @@ def _bounds_from_floor(run: _Run) -> None:
         # other bounds and guided passes could not improve the answer by its tolerance
         run.proven, run.found = coarse, None
         return
-    zoned, seed = _zoned(problem, objective, coarse, run.floor, time_limit, deadline, floor_value)
+    zoned, seed = _zoned(problem, objective, coarse, run.floor, time_limit, deadline, floor_value,
+                         run.budget.cpu_share)
     if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
         run.progress("bound", None, zoned.value)
         coarse = zoned.value  # (from here: the larger of the two coarse bounds)
@@ -314,7 +316,8 @@ def _bounds_from_floor(run: _Run) -> None:
         run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline)
     unguided = run.floor
     run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, deadline)
-    if run.floor is unguided and not run.floor_polished:  # (no guided floor was cheaper: `_guided_next`)
+    if run.floor is unguided and not run.floor_polished and not run.rebuilt:
+        # (`_guided_next`: no guided floor was cheaper, or none was made in time)
         consolidate(problem, run.floor, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
         run.floor_polished = not _past(deadline)
     floor_value = _packed_value(problem, run.floor, objective)
@@ -484,7 +487,7 @@ class _Zoned:
 
 def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Packing,
            time_limit: float | None, deadline: float | None,
-           value: Fraction | None) -> tuple[_Zoned | None, set[tuple[str, str]]]:
+           value: Fraction | None, cpu_share: float = 1.0) -> tuple[_Zoned | None, set[tuple[str, str]]]:
     """The zoned coarse problem's pair bound (`coarse.zoned_bound`) in BOUND_SHARE of the
     limit, where the gap between `value` and the bound `known` is over PATTERN_MIN_GAP and
     the pair bound is not expected to converge in its own share; and the (workload, class)
@@ -503,6 +506,7 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     pairs = _pairs(problem)
     share = _share_of(time_limit, BOUND_SHARE, deadline)
     if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
+            or pair_converges_alone(pairs, BOUND_SHARE * time_limit, cpu_share) \
             or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
         return None, set()  # the pair bound will do; or no time to build the zoned one
     found, merged_id = zoned_bound(problem, objective, share, start, max_growth=ZONED_GROWTH)
@@ -586,16 +590,18 @@ def _coarse_floor(problem: Problem, packing: Packing, found: PatternBound, objec
     return _cheapest_guided(problem, packing, [Guide(classes=classes)], objective, time_limit, deadline)
 
 
-def _guided_next(problem: Problem, time_limit: float | None) -> bool:
-    """Will the floor's path follow (the whole model too large ever to be built), where the
-    pair bound's guided passes replace the floor? There the floor's first consolidation
-    waits until they are known not to: inventory 10,000 seed 7 (CPU s, one core): floor
-    0.48, its consolidation 0.33 (624.73 -> 614.70), the pair bound 0.81, the guided greedy
-    pass 0.42 (603.34 before its consolidation, 585.65 after), and `fitc solve --time-limit
-    5` leaves the solve ~2.6 s of CPU after reading and before the report: with the
-    consolidation first the guided pass fitted in some runs (582.30) and not in others
-    (616.96), without it in every one."""
-    return time_limit is not None and _columns(problem) > MODEL_MAX_COLUMNS
+def _guided_next(run: _Run, floor_wall: float) -> bool:
+    """Does the floor's path follow (the whole model too large ever to be built) with time
+    for the pair bound and the greedy pass it guides (`budget.guided_pass_fits`)? There the
+    floor's first consolidation waits until the guided passes are known not to replace the
+    floor. Inventory 10,000 seed 7 (CPU s, `fitc solve --time-limit 5` leaves the solve 3.7):
+    floor 0.6, its consolidation 0.33-0.38 (624.73 -> 614.70), the pair bound 1.0-1.1, the
+    guided pass 0.55 (603.34) and its consolidation 0.31-0.33 (585.65): with the floor
+    consolidated first, the guided pass's consolidation was cut (586.61, 604.79)."""
+    if run.time_limit is None or _columns(run.problem) <= MODEL_MAX_COLUMNS:
+        return False
+    return guided_pass_fits(_pairs(run.problem), floor_wall, run.budget.left(run.search_deadline),
+                            run.budget.cpu_share)
 
 
 def _realise_next(problem: Problem, deadline: float | None) -> bool:
