@@ -109,34 +109,3 @@ def encoding_cpu(columns: int) -> float:
     """About how long building the aggregate model and presolving it take: it grows with the
     (workload, class) pairs that may hold replicas."""
     return MODEL_CPU + ENCODE_CPU_PER_COLUMN * columns
-
-
-# the pair bound (bound.py) to convergence with no seed, per pair, where there are at most
-# SMALL_PAIRS: inventory 10,000 (147,992 pairs) 0.81-1.12 CPU s (load ~4, 2026-12-02). The
-# fleet-wide `placement.PAIR_SECONDS_PER_PAIR` (1.6e-5) is the 50,000 nodes' (2 million pairs
-# in 32-34 s): the LP's time per pair grows with its size
-SMALL_PAIR_CPU_PER_PAIR = 7.5e-6
-SMALL_PAIRS = 500_000
-
-
-def pair_converges_alone(pairs: int, window: float, cpu_share: float) -> bool:
-    """Is the pair bound expected to converge by itself in its `window` (wall seconds: its
-    share of the limit), at the CPU share measured, so that the zoned bound need not run
-    before it (`placement._zoned`)? At 10,000 nodes the zoned bound converges to about the
-    same value and then seeds the pair bound: inventory 10,000 seed 7 with the 3.7 s that
-    `fitc solve --time-limit 5` leaves the solve (CPU s): zoned 0.75-0.83, then the pair
-    bound 0.74-0.82, against the pair bound alone 1.02-1.12. The time saved is the pair
-    bound's guided greedy pass and its consolidation (docs/performance.md, session 21,
-    h21b). Where the pair bound would be cut, the zoned bound still runs first: its value
-    stands where the pair bound's share ends before it converges."""
-    return pairs <= SMALL_PAIRS and SMALL_PAIR_CPU_PER_PAIR * pairs / max(cpu_share, MIN_CPU_SHARE) <= window
-
-
-def guided_pass_fits(pairs: int, floor_wall: float, left: float | None, cpu_share: float) -> bool:
-    """Where the pair bound runs alone (`pair_converges_alone`), do it and a greedy pass it
-    guides (as long as the floor's own, `floor_wall`) fit in the `left` wall seconds before
-    the search's end? There the floor's first consolidation waits for them
-    (`placement._floor_stage`): the guided pass replaces the floor where it is cheaper."""
-    if left is None or pairs > SMALL_PAIRS:
-        return False
-    return SMALL_PAIR_CPU_PER_PAIR * pairs / max(cpu_share, MIN_CPU_SHARE) + floor_wall <= left

@@ -26,7 +26,7 @@ from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
-from fitlang.solve.budget import Budget, guided_pass_fits, pair_converges_alone
+from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -236,17 +236,15 @@ def _floor_stage(run: _Run) -> None:
     run.progress("greedy", None, None)
     cpu, wall = time.process_time(), time.monotonic()
     run.floor, _ = greedy_floor(problem, None, _floor_guide(problem, objective, time_limit))
-    floor_wall = time.monotonic() - wall
-    run.budget.measure(time.process_time() - cpu, floor_wall)
+    run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
         problem, run.floor, objective, _share_of(time_limit, REBUILD_SHARE, run.search_deadline)) > 0
-    guided_next = not run.rebuilt and not realise_next and _guided_next(run, floor_wall)
-    if not run.rebuilt and not realise_next and not guided_next:
+    if not run.rebuilt and not realise_next:
         consolidate(problem, run.floor, objective, first_pass)
-    run.floor_polished = not _past(first_pass) and not run.rebuilt and not realise_next and not guided_next
+    run.floor_polished = not _past(first_pass) and not run.rebuilt and not realise_next
     if run.floor.complete:
         run.progress("greedy", _packed_value(problem, run.floor, objective), None)
 
@@ -302,8 +300,7 @@ def _bounds_from_floor(run: _Run) -> None:
         # other bounds and guided passes could not improve the answer by its tolerance
         run.proven, run.found = coarse, None
         return
-    zoned, seed = _zoned(problem, objective, coarse, run.floor, time_limit, deadline, floor_value,
-                         run.budget.cpu_share)
+    zoned, seed = _zoned(problem, objective, coarse, run.floor, time_limit, deadline, floor_value)
     if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
         run.progress("bound", None, zoned.value)
         coarse = zoned.value  # (from here: the larger of the two coarse bounds)
@@ -312,18 +309,9 @@ def _bounds_from_floor(run: _Run) -> None:
                     start=run.floor, seed=seed)
     if pair.value is not None:
         run.progress("bound", None, _larger(pair.value, coarse))
-    unguided, guided_deadline = run.floor, deadline
-    if not run.floor_polished and not run.rebuilt and time_limit is not None and deadline is not None:
-        # (`_guided_next`: the floor's consolidation waits for the guided passes, and its time
-        # is kept from them: on seeds 8 and 9 no guided floor was cheaper than the floor)
-        guided_deadline = deadline - FLOOR_IMPROVE_SHARE * time_limit
     if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
-        run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit,
-                                     guided_deadline)
-    run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, guided_deadline)
-    if run.floor is unguided and guided_deadline != deadline:
-        consolidate(problem, run.floor, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
-        run.floor_polished = not _past(deadline)
+        run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline)
+    run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, deadline)
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
@@ -491,7 +479,7 @@ class _Zoned:
 
 def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Packing,
            time_limit: float | None, deadline: float | None,
-           value: Fraction | None, cpu_share: float = 1.0) -> tuple[_Zoned | None, set[tuple[str, str]]]:
+           value: Fraction | None) -> tuple[_Zoned | None, set[tuple[str, str]]]:
     """The zoned coarse problem's pair bound (`coarse.zoned_bound`) in BOUND_SHARE of the
     limit, where the gap between `value` and the bound `known` is over PATTERN_MIN_GAP and
     the pair bound is not expected to converge in its own share; and the (workload, class)
@@ -510,7 +498,6 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     pairs = _pairs(problem)
     share = _share_of(time_limit, BOUND_SHARE, deadline)
     if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
-            or pair_converges_alone(pairs, BOUND_SHARE * time_limit, cpu_share) \
             or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
         return None, set()  # the pair bound will do; or no time to build the zoned one
     found, merged_id = zoned_bound(problem, objective, share, start, max_growth=ZONED_GROWTH)
@@ -592,20 +579,6 @@ def _coarse_floor(problem: Problem, packing: Packing, found: PatternBound, objec
     if not classes:
         return packing
     return _cheapest_guided(problem, packing, [Guide(classes=classes)], objective, time_limit, deadline)
-
-
-def _guided_next(run: _Run, floor_wall: float) -> bool:
-    """Does the floor's path follow (the whole model too large ever to be built) with time
-    for the pair bound and the greedy pass it guides (`budget.guided_pass_fits`)? There the
-    floor's first consolidation waits until the guided passes are known not to replace the
-    floor. Inventory 10,000 seed 7 (CPU s, `fitc solve --time-limit 5` leaves the solve 3.7):
-    floor 0.6, its consolidation 0.33-0.38 (624.73 -> 614.70), the pair bound 1.0-1.1, the
-    guided pass 0.55 (603.34) and its consolidation 0.31-0.33 (585.65): with the floor
-    consolidated first, the guided pass's consolidation was cut (586.61, 604.79)."""
-    if run.time_limit is None or _columns(run.problem) <= MODEL_MAX_COLUMNS:
-        return False
-    return guided_pass_fits(_pairs(run.problem), floor_wall, run.budget.left(run.search_deadline),
-                            run.budget.cpu_share)
 
 
 def _realise_next(problem: Problem, deadline: float | None) -> bool:
