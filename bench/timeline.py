@@ -3,12 +3,17 @@ with the seconds (wall, from the solve's start) at which each step of
 `fitlang/solve/placement.py` began and ended, what it returned (a value, a bound), and the
 progress line's events (best value, proven bound) as they came.
 
-    .venv/bin/python bench/timeline.py FILE [--time-limit 30]
+    .venv/bin/python bench/timeline.py FILE [--time-limit 30] [--cpu-clock]
 
 The steps are timed by wrapping the functions `placement.py` calls (greedy floor,
 consolidation, the aggregate model, packing, the pair and pattern bounds, repacking, the
-neighbourhood search); nothing else changes. Not a test: the numbers go to
-docs/performance.md.
+neighbourhood search); nothing else changes. A greedy floor and a consolidation also say
+the packing's cost after them (USD/h), so that each step's worth shows beside its time.
+
+`--cpu-clock`: the solve's clock (`time.monotonic`, which every deadline reads) is this
+process's CPU time, so the limit and the seconds printed are CPU seconds, what the solve
+would do with a core to itself on a machine shared with other work (HiGHS's own time limit
+stays on the wall clock). Not a test: the numbers go to docs/performance.md.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ STEPS = ("greedy_floor", "consolidate", "_solve_aggregate", "pack", "repair", "l
          "_guided_floor", "_pattern_floor", "_realised_floor")
 
 
-def _timed(name: str, function, started: float, depth: list[int]):
+def _timed(name: str, function, started: float, depth: list[int], cost=None):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         begun = time.monotonic()
@@ -32,8 +37,12 @@ def _timed(name: str, function, started: float, depth: list[int]):
             result = function(*args, **kwargs)
         finally:
             depth[0] -= 1
+        said = _said(result)
+        if cost is not None and name in ("greedy_floor", "consolidate"):
+            packing = result[0] if name == "greedy_floor" else args[1]
+            said += f"  -> {cost(packing)}"
         print(f"{'  ' * depth[0]}{begun - started:7.2f} -> {time.monotonic() - started:7.2f} s"
-              f"  {name}{_said(result)}", file=sys.stderr)
+              f"  {name}{said}", file=sys.stderr)
         return result
     return wrapper
 
@@ -52,7 +61,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("file")
     parser.add_argument("--time-limit", type=float, default=30.0)
+    parser.add_argument("--cpu-clock", action="store_true",
+                        help="deadlines and times in this process's CPU seconds")
     arguments = parser.parse_args()
+    if arguments.cpu_clock:
+        time.monotonic = time.process_time  # (before fitlang is imported: every deadline reads it)
 
     from fitlang.cli import compilation_of
     from fitlang.model.build import build_problem
@@ -64,8 +77,13 @@ def main() -> None:
     problem = build_problem(result.program).problem
     started = time.monotonic()
     depth = [0]
+
+    def cost(packing) -> str:
+        value = pl._packed_value(problem, packing, "cost") if packing.complete else None
+        return "incomplete" if value is None else f"{float(value):.2f}"
+
     for name in STEPS:
-        setattr(pl, name, _timed(name, getattr(pl, name), started, depth))
+        setattr(pl, name, _timed(name, getattr(pl, name), started, depth, cost))
     neighbourhood.search = _timed("neighbourhood.search", neighbourhood.search, started, depth)
 
     def progress(stage, value, bound):
