@@ -934,6 +934,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     is wider than the tolerance, the whole move model's bound where that is larger, in at
     most `MOVE_MODEL_SECONDS` of CPU time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
     from fitlang.solve.bound import lower_bound
+    from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
 
@@ -943,10 +944,10 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     fleet.repair(fleet.start())
     improve_until = None if time_limit is None else started + 0.4 * time_limit
     fleet.improve(improve_until)
-    least_cost = lower_bound(problem, "cost", deadline, start=fleet.packing()).value
-    bound = None
-    if least_cost is not None:
-        bound = least_cost + fleet.price * forced_moves(problem) if objective == "cost+moves" else least_cost
+    if objective == "cost+moves" and fleet.price:
+        bound = moves_lower_bound(problem, deadline, start=fleet.packing())
+    else:
+        bound = lower_bound(problem, "cost", deadline, start=fleet.packing()).value
     nodes = sum(c.count for c in problem.classes)
     value = None  # the plan's objective
     if not fleet.unplaced:
