@@ -132,7 +132,7 @@ def test_the_charged_bound_rises_above_least_cost_and_forced_moves_on_random_fle
     risen = tried = 0
     for seed in range(40):
         rng = random.Random(seed)
-        pools, workloads, nodes, running = _draw(rng)
+        pools, workloads, _, running = _draw(rng)
         text = "".join(_pool(*p) for p in pools) + "".join(_workload(*w) for w in workloads) + POLICY_END
         folder = tmp_path / str(seed)
         folder.mkdir()
@@ -155,7 +155,8 @@ def test_consolidating_a_class_charges_the_replicas_and_nodes_it_empties(tmp_pat
     text = _pool("a", 4, 4, 16, "1") + _workload("w", 4, 1, False) + POLICY_END
     problem = problem_running(tmp_path, text, [("w", f"a-{i}") for i in range(4)])
     nodes = [(f"a-{i}", 4, 16, Fraction(1)) for i in range(4)]
-    assert _brute_optimum(nodes, [("w", 4, 1, False)], [("w", f"a-{i}") for i in range(4)]) == Fraction(106, 100)
+    running = [("w", f"a-{i}") for i in range(4)]
+    assert _brute_optimum(nodes, [("w", 4, 1, False)], running) == Fraction(106, 100)
     assert abs(lower_bound(problem, "cost").value + PRICE * forced_moves(problem) - 1) < Fraction(1, 10**6)
     assert abs(moves_lower_bound(problem, None) - Fraction(106, 100)) < Fraction(1, 10**6)
 
@@ -163,7 +164,8 @@ def test_consolidating_a_class_charges_the_replicas_and_nodes_it_empties(tmp_pat
 def test_a_cheaper_class_is_not_worth_the_moves(tmp_path):
     # two replicas of 1 CPU on a 0.30 USD/h node; a 0.295 USD/h node of another pool could
     # take them: the least cost moves both (0.295), the plan keeps them (0.30 < 0.295 + 3 x 0.01)
-    text = _pool("a", 1, 4, 16, "0.30") + _pool("b", 1, 4, 16, "0.295") + _workload("w", 2, 1, False) + POLICY_END
+    text = (_pool("a", 1, 4, 16, "0.30") + _pool("b", 1, 4, 16, "0.295") + _workload("w", 2, 1, False)
+            + POLICY_END)
     running = [("w", "a-0"), ("w", "a-0")]
     problem = problem_running(tmp_path, text, running)
     nodes = [("a-0", 4, 16, Fraction(30, 100)), ("b-0", 4, 16, Fraction(295, 1000))]

@@ -3,32 +3,38 @@
 `bound.lower_bound` proves the least cost of any placement; with nothing else it charges a
 plan no move but the forced ones, and the least cost moves most of what runs (inventory
 10,000, seed 0: 57.8 USD/h below today's cost, where a plan that pays for its moves saves
-17.5). Here the same relaxation (its column generation, its safe dual bound) gets, per merged
-(demand, class) pair where replicas of it run now, a *stay* column s: replicas that stay on
-the node they run on, at -`move_price` each; and per merged class its nodes drained and
-bought, at `move_price` each. With the constant `move_price` x sum over demands of
-min(running, replicas), the LP's objective is cost + moves. Its rows:
+17.5). Here the same relaxation (its column generation, its safe dual bound) has each merged
+(demand, class) pair where replicas of it run now split in two: the pair column y, now the
+replicas placed there anew, and a *stay* column s, the replicas that stay on the node they
+run on, with y's entries in every row (so the replicas there are y + s) and -`move_price`
+in the objective; and per merged class its nodes drained and bought, at `move_price` each.
+With the constant `move_price` x (sum over demands of min(running, replicas)), the LP's
+objective is cost + moves. The rows and bounds added:
 
     0 <= s[D,C] <= run[D,C]          what runs there now, on a class the demand may use
-    s[D,C] <= y[D,C]                 a replica stays only where the placement keeps one
     sum_C s[D,C] <= sum_d min(allowed_d, replicas_d)   (d: the demands merged into D)
     sum_D s[D,C] <= T_C(u_C)         stays only on nodes that end in use: T_C(j), what the
                                      j nodes of C that run the most run now (concave: a row
                                      per distinct load, as `rules.moves.kept_node_rows`)
     drained_C + u_C >= k_C,  bought_C - u_C >= -k_C (offers)   k_C: C's nodes in use now
 
-Why it holds: any end state that places every replica is a point of it. Its nodes hosting
-a replica per class are a u, its replicas per pair a y (the least-cost relaxation's rows
-hold, `bound.py`), and s[D,C] the replicas of D's demands that stay on their node of C: on
-a node d may use, at most what runs there and what ends there, on a node that ends in use.
-A demand outside option groups ends with exactly its replicas, so it moves exactly
-min(running, replicas) - its stays (`moving.replicas_moved`: leaving and arriving paired);
-a class's drained nodes are at least k_C - u_C, an offer's bought at least u_C - k_C. So the
-LP's objective plus the constant is at most the end state's cost + moves. An option's
-replicas get no stay column and no constant (a replica replaced by another option's is no
-move): their moves are counted as 0, which only lowers the bound. The costs of s, drained
-and bought are rounded down to floats (each objective coefficient at most the exact one,
-and every column at least 0), so the float LP's value is at most the exact objective's.
+Why it holds: any end state that places every replica is a point of it. Its nodes in use
+per class (hosting a replica, or bought) are a u; s[D,C] the replicas of D's demands that
+stay on their node of C: on a node d may use, at most what runs there and what ends
+there, on a node that ends in use; y the rest of its replicas per pair (0 or more, at most
+the pair's bound, together at most the demand's replicas: what the bound's knapsack over a
+demand's pairs reads), so y + s are the least-cost relaxation's pairs and its rows hold
+(`bound.py`). A demand outside option groups ends with exactly its replicas, so it moves
+exactly min(running, replicas) less its stays (`moving.replicas_moved`: leaving and
+arriving paired); a class's drained nodes are at least k_C - u_C, an offer's bought at least
+u_C - k_C. So the LP's objective plus the constant is at most the end state's cost + moves.
+An option's replicas get no stay column and no constant (a replica replaced by another
+option's is no move): their moves are counted as 0, which only lowers the bound. The costs
+of s, drained and bought are rounded down to floats (each coefficient at most the exact
+one, every column 0 or more), so the float LP's value is at most the exact objective's.
+
+Split rather than linked (s <= y, one row per stay): the same bound with 3,600 rows fewer at
+inventory 10,000 (8,610 against 12,202), its column generation ~0.15 s of CPU less.
 """
 
 from __future__ import annotations
@@ -94,8 +100,7 @@ class _NewColumns:
         self.row_upper: list[float] = []
         self.cost: list[float] = []
         self.upper: list[float] = []
-        self.start: list[int] = []  # pair columns the master starts with (what runs now)
-        self.relaxed = relaxed
+        self.copies: list[tuple[int, int]] = []  # (new column, the column whose entries it takes)
 
     def column(self, cost: float, upper: float) -> int:
         self.cost.append(cost)
@@ -130,6 +135,14 @@ class _NewColumns:
         from scipy.sparse import csc_array
 
         old = relaxed.matrix.tocoo()
+        if self.copies:
+            made, copied = (np.array(side, dtype=np.int64) for side in zip(*self.copies))
+            indptr = relaxed.matrix.indptr
+            sizes = indptr[copied + 1] - indptr[copied]
+            at = np.repeat(indptr[copied] - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+            self.rows.extend(relaxed.matrix.indices[at].tolist())
+            self.columns.extend(np.repeat(made, sizes).tolist())
+            self.values.extend(relaxed.matrix.data[at].tolist())
         shape = (self.first_row + len(self.row_lower), self.first_column + len(self.cost))
         relaxed.matrix = csc_array((np.concatenate([old.data, np.array(self.values, dtype=float)]),
                                     (np.concatenate([old.row, np.array(self.rows, dtype=np.int64)]),
@@ -143,20 +156,20 @@ class _NewColumns:
         relaxed.row_upper = np.concatenate([relaxed.row_upper, self.row_upper])
         if len(relaxed.lazy):
             relaxed.lazy = np.concatenate([relaxed.lazy, np.full(len(self.row_lower), -1, dtype=np.int64)])
-        relaxed.start = np.unique(np.concatenate([relaxed.start, np.array(self.start, dtype=np.int64)]))
 
 
 def _stay_columns(problem: Problem, members: list[list[str]], grouped: set[str],
                   replicas: dict[str, int], relaxed: Relaxation, columns: _NewColumns,
                   price: Fraction) -> dict[int, tuple[list[int], Counter]]:
-    """The stay columns and their rows (s <= run, s <= y, a merged demand's stays at most
-    its members' min(allowed, replicas)); per merged class, its stay columns and the
-    replicas that may stay on each of its nodes (for `kept_node_rows`)."""
+    """The stay columns (at most what runs there, each with its pair's entries) and per merged
+    demand the row of its stays (at most its members' min(allowed, replicas)); per merged
+    class, its stay columns and the replicas that may stay on each of its nodes (for
+    `kept_node_rows`)."""
     width = relaxed.first_pair
     pair_at = {int(key): p for p, key in
                enumerate((relaxed.pair_demand * width + relaxed.pair_class).tolist())}
     owners = problem.owners()
-    run = Counter()  # pair -> replicas that may stay on it
+    run: Counter = Counter()  # pair -> replicas that may stay on it
     node_loads: dict[int, Counter] = {}  # merged class -> node -> those replicas
     most: Counter = Counter()  # merged demand -> its stays at most
     for at, names in enumerate(members):
@@ -168,7 +181,7 @@ def _stay_columns(problem: Problem, members: list[list[str]], grouped: set[str],
                 node_class = owners.get(node)
                 class_at = relaxed.class_index.get(node_class.id) if node_class is not None else None
                 pair = pair_at.get(at * width + class_at) if class_at is not None else None
-                if pair is None or count <= 0:
+                if class_at is None or pair is None or count <= 0:
                     continue  # it may not end there: those replicas move
                 run[pair] += count
                 node_loads.setdefault(class_at, Counter())[node] += count
@@ -180,8 +193,7 @@ def _stay_columns(problem: Problem, members: list[list[str]], grouped: set[str],
     for pair in sorted(run):
         y = relaxed.first_pair + pair
         stay = columns.column(cost, float(run[pair]))
-        columns.row({stay: 1.0, y: -1.0}, -INFINITY, 0.0)
-        columns.start.append(y)
+        columns.copies.append((stay, y))
         by_demand.setdefault(int(relaxed.pair_demand[pair]), []).append(stay)
         class_at = int(relaxed.pair_class[pair])
         stays.setdefault(class_at, ([], node_loads[class_at]))[0].append(stay)
