@@ -935,7 +935,8 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     """The target placement of a large fleet (module's docstring); its bound proven: the
     least cost with the moves charged (`moves_lower_bound`; the least cost for `cost`), or,
     up to `MOVE_MODEL_MAX_NODES` nodes and while the gap is wider than the tolerance, the
-    whole move model's bound where that is larger, in at most `MOVE_MODEL_SECONDS` of CPU time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
+    whole move model's bound where that is larger, in at most `MOVE_MODEL_SECONDS` of CPU
+    time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
     from fitlang.solve.bound import lower_bound
     from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
