@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -720,7 +720,8 @@ class Bound:
 
 
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
-                start=None, seed: Collection[tuple[str, str]] = ()) -> Bound:
+                start=None, seed: Collection[tuple[str, str]] = (),
+                extend: Callable[[Problem, list[list[str]], Relaxation], None] | None = None) -> Bound:
     """A proven lower bound on `objective` over the placements that place every replica, by
     column generation on `relaxation` over the merged demands (`merged_demands`): the
     master LP holds the node counts, the spreads' `least`, an artificial column per row (so
@@ -734,7 +735,9 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     artificial columns. `seed`: (workload, class id) pairs the master starts with too (a
     coarser relaxation's solution: inventory 50,000, the master without its lazy rows
     converged within 20 s from the zoned coarse problem's pairs, where from the floor's alone
-    it had not solved its first master by then)."""
+    it had not solved its first master by then). `extend`: adds columns and rows to the
+    relaxation (of the merged problem, `members` per merged demand) before the master is
+    built: the moves a plan makes (`move_bound.charge_moves`); the bound is then its LP's."""
     started = time.monotonic()
     if objective not in ("cost", "nodes"):
         return Bound(None)
@@ -744,6 +747,8 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
         return Bound(None)  # it would not have a bound in time: not built at all
     relaxed = relaxation(problem, objective, merged)
     assert relaxed is not None, "the objective is one it bounds"
+    if extend is not None:
+        extend(problem, members, relaxed)
     if start is not None:
         relaxed.start = np.concatenate([relaxed.start, _packed_pairs(members, relaxed, start)])
     if seed:

@@ -36,16 +36,19 @@ own spreads (not over `node`), to any domain where every spread keeps its skew
 (`SpreadCounts`, counted as the fleet moves). `verify` checks the end state
 (`moving.solve_move` falls back to the whole model where it breaks a rule).
 
-The bound: the objective is a sum of the cost and the priced changes, each no less than its
-own least, so the least cost (`bound.lower_bound`, proven) plus `move_price` times the moves
-no plan avoids (`forced_moves`: replicas running where they may no longer run) is a proven
-lower bound on the objective. The least cost is the static solve's pair bound, with its
-rows that count nodes whole (`bound._cover_rows`: inventory 1,000 nodes, 48.07 -> 129.77
-USD/h). The pattern bound (patterns.py) proves more there (135.84) but in ~8 s CPU, past
-the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it is not run. Up to
-`MOVE_MODEL_MAX_NODES` nodes the whole move model's bound (`move_model_bound`: class counts
-and stays, which count the moves, not only the forced ones, and the moves that emptying some
-of a class's nodes makes: `rules.moves.kept_node_rows`) is tried for a few seconds.
+The bound: the static solve's pair bound (`bound.lower_bound`, with its rows that count
+nodes whole, `bound._cover_rows`), each pair where replicas run now split into the replicas
+that stay on their node and those placed anew, the stays, the nodes drained and bought
+priced at `move_price` (`move_bound.moves_lower_bound`): it charges every move the class
+counts imply, not only the forced ones (`forced_moves`: replicas running where they may no
+longer run), which the least cost plus the forced moves did (inventory 10,000, seed 0:
+1048.31 -> 1077.63 USD/h, the plan at 1102.02). For the `cost` objective, the least cost.
+The pattern bound (patterns.py) proves more at 1,000 nodes (135.84 against 129.77 for the
+least cost) but in ~8 s CPU, past the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it
+is not run. Up to `MOVE_MODEL_MAX_NODES` nodes the whole move model's bound
+(`move_model_bound`: class counts and stays, and the moves that emptying some of a class's
+nodes makes: `rules.moves.kept_node_rows`, with the model's whole node counts) is tried for
+a few seconds.
 """
 
 from __future__ import annotations
@@ -930,10 +933,12 @@ def _joint_moves_pay(value: Fraction, bound: Fraction | None) -> bool:
 
 def move_at_scale(problem: Problem, objective: str, time_limit: float | None) -> tuple[Placement, ScaleMove]:
     """The target placement of a large fleet (module's docstring); its bound proven: the
-    least cost plus the forced moves, or, up to `MOVE_MODEL_MAX_NODES` nodes and while the gap
-    is wider than the tolerance, the whole move model's bound where that is larger, in at
-    most `MOVE_MODEL_SECONDS` of CPU time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
+    least cost with the moves charged (`moves_lower_bound`; the least cost for `cost`), or,
+    up to `MOVE_MODEL_MAX_NODES` nodes and while the gap is wider than the tolerance, the
+    whole move model's bound where that is larger, in at most `MOVE_MODEL_SECONDS` of CPU
+    time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
     from fitlang.solve.bound import lower_bound
+    from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
 
@@ -943,10 +948,10 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     fleet.repair(fleet.start())
     improve_until = None if time_limit is None else started + 0.4 * time_limit
     fleet.improve(improve_until)
-    least_cost = lower_bound(problem, "cost", deadline, start=fleet.packing()).value
-    bound = None
-    if least_cost is not None:
-        bound = least_cost + fleet.price * forced_moves(problem) if objective == "cost+moves" else least_cost
+    if objective == "cost+moves" and fleet.price:
+        bound = moves_lower_bound(problem, deadline, start=fleet.packing())
+    else:
+        bound = lower_bound(problem, "cost", deadline, start=fleet.packing()).value
     nodes = sum(c.count for c in problem.classes)
     value = None  # the plan's objective
     if not fleet.unplaced:
