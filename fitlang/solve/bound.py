@@ -48,7 +48,6 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.backends import _native_stdout_silenced, run_until
 from fitlang.solve.elastic import _fit
-from fitlang.solve.fill_hull import CPU, MEMORY, class_hulls
 
 INFINITY = math.inf
 # the columns each workload starts with, cheapest first, and gets per round at most
@@ -183,10 +182,7 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
     exclusive = np.array([d.exclusive for d in demands], dtype=bool)
     # the pairs: what one replica takes of a node, as a share, rounded down
     eligible_demand, eligible_class = _eligible(problem, class_index)
-    hulls = class_hulls(capacity, requests, eligible_demand, eligible_class)
     capacity = usable_capacity(capacity, requests, eligible_demand, eligible_class)
-    for k, hull in hulls.items():  # the most a node fills of each, with the other's room kept
-        capacity[k, [CPU, MEMORY]] = np.minimum(capacity[k, [CPU, MEMORY]], hull.most)
     pair_demand_a, pair_class_a = eligible_demand, eligible_class
     need, have = requests[pair_demand_a], capacity[pair_class_a]
     pair_fit_a = np.minimum(_fit(need, have, replicas[pair_demand_a]), most[pair_demand_a])
@@ -235,8 +231,6 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
     _latency_rows(problem, classes, position, pairs_of, pair_class_a, y, rows)
     first_cover = rows.count
     _cover_rows(demands, topology, pairs_of, pair_class_a, pair_fit_a, rows)
-    first_hull = rows.count
-    _hull_rows(hulls, requests, pair_demand_a, pair_class_a, y, rows)
     columns = first_least + len(least_columns)
     matrix = csc_array((np.concatenate(rows.values) if rows.values else np.zeros(0),
                         (np.concatenate(rows.rows) if rows.rows else np.zeros(0, dtype=np.int64),
@@ -260,35 +254,9 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
     # the cover rows wait until the master breaks one (a family each): most never bind, and
     # all in from the start the master took twice as long (inventory 10,000 at rest: 1,783
     # of them, 1.5 -> 2.8 s, for a bound 0.001% higher)
-    cover = np.arange(first_cover, first_hull)
+    cover = np.arange(first_cover, rows.count)
     relaxed.lazy[cover] = relaxed.lazy.max(initial=-1) + 1 + np.arange(len(cover))
-    # so do the hull rows (fill_hull.py), each its own family: the master's solution breaks
-    # those of the few classes it fills (and fills by mixing replicas)
-    hull = np.arange(first_hull, rows.count)
-    relaxed.lazy[hull] = relaxed.lazy.max(initial=-1) + 1 + np.arange(len(hull))
     return relaxed
-
-
-def _hull_rows(hulls: dict, requests: np.ndarray, pair_demand: np.ndarray, pair_class: np.ndarray,
-               y: np.ndarray, rows: _Rows) -> None:
-    """Per class and facet a x + b y <= c of what one node can hold of CPU and memory
-    (fill_hull.py) off the axes (those are the capacity rows over `ClassHull.most`): the
-    pairs' replicas times a cpu + b memory (whole requests, in the class's units), minus c
-    times the node count, at most 0."""
-    if not hulls:
-        return
-    order = np.argsort(pair_class, kind="stable")
-    cuts = np.searchsorted(pair_class[order], np.arange(int(pair_class.max(initial=-1)) + 2))
-    for k, hull in hulls.items():
-        inner = [(a, b, c) for a, b, c in hull.facets if a > 0 and b > 0]
-        if not inner or k + 1 >= len(cuts):
-            continue
-        mine = order[cuts[k]:cuts[k + 1]]
-        units = requests[pair_demand[mine]][:, [CPU, MEMORY]] // np.array(hull.divisor)
-        for a, b, c in inner:
-            row = rows.new(-INFINITY, 0.0)
-            rows.add(np.full(len(mine) + 1, row), np.r_[y[mine], k],
-                     np.r_[(a * units[:, 0] + b * units[:, 1]).astype(float), -float(c)])
 
 
 def usable_capacity(capacity: np.ndarray, requests: np.ndarray, pair_demand: np.ndarray,
