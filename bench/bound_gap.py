@@ -38,7 +38,7 @@ def measure(path: Path, pattern_seconds: float, exact_seconds: float) -> dict:
         cpu = time.process_time()
         found = pattern_bound(pair, "cost", time.monotonic() + pattern_seconds, start=floor)
         row.update(pattern=float(found.value) if found.value is not None else None,
-                   pattern_at_pair_prices=float(found.at_pair_prices) if found.at_pair_prices is not None else None,
+                   pattern_at_pair_prices=None if found.at_pair_prices is None else float(found.at_pair_prices),
                    pattern_rounds=found.rounds, pattern_converged=found.converged,
                    pattern_cpu=time.process_time() - cpu)
     if exact_seconds > 0:
