@@ -37,8 +37,9 @@ def measure(path: Path, pattern_seconds: float, exact_seconds: float) -> dict:
     if pattern_seconds > 0:
         cpu = time.process_time()
         found = pattern_bound(pair, "cost", time.monotonic() + pattern_seconds, start=floor)
+        at_prices = found.at_pair_prices
         row.update(pattern=float(found.value) if found.value is not None else None,
-                   pattern_at_pair_prices=None if found.at_pair_prices is None else float(found.at_pair_prices),
+                   pattern_at_pair_prices=None if at_prices is None else float(at_prices),
                    pattern_rounds=found.rounds, pattern_converged=found.converged,
                    pattern_cpu=time.process_time() - cpu)
     if exact_seconds > 0:
