@@ -293,7 +293,9 @@ def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4,
                   deadline: float | None = None, stop: float | None = None
                   ) -> tuple[list[Spot], list[tuple[str, int]]]:
     """Every replica from nothing, services first then the least slack, each where it adds
-    least (`place_anywhere`); a preemptible replica unbroken. Where some replicas find no
+    least (`place_anywhere`); a preemptible replica unbroken. A round that leaves at most
+    REPAIRED_AT_ONCE replicas without room has them given room by ejection chains at once
+    (`repaired`, within REPAIR_AT_ONCE_TRIES). Where some replicas still find no
     room, again with their demands first (the squeaky wheel: what was placed last and failed
     goes first), up to `rounds` times, then once by earliest deadline at the first start that
     fits. Where no round places all, each round's left-overs are given room by ejection
