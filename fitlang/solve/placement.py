@@ -37,7 +37,7 @@ from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
-from fitlang.solve.repack import repack
+from fitlang.solve.repack import complete, repack
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
@@ -860,6 +860,8 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         packing = pack(problem, counts, planned)
         if not packing.complete:
             repair(problem, packing, opener(problem, planned))
+        if not packing.complete and relax and deadline is not None:
+            complete(problem, packing, objectives[0], deadline)  # a few moves, before a dearer round
         if best is None or packing.complete or not best[4].complete:
             best = (encoding, outcome, counts, backend_name, packing, model_status)
         if packing.complete:

@@ -1,0 +1,111 @@
+"""`repack.complete`: the replicas packing left short of their class placed by a small exact
+program over the class's domain group, moving what is already there. Held to `verify` on
+every result and to witnesses built apart from it (a hand case, and placements with a
+replica taken out, which the original placement shows fits again)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from fitlang.model.problem import RESOURCES
+from fitlang.solve.greedy import greedy_floor
+from fitlang.solve.pack import NodeState, Packing
+from fitlang.solve.placement import FEASIBLE, _from_packing
+from fitlang.solve.repack import complete
+from fitlang.solve.report import as_json
+from fitlang.solve.verify import verify
+
+from solving import problem_from
+
+FAR = 1e12  # a deadline no test reaches (`complete` reads the monotonic clock)
+
+
+def pool(name, count, cpu, memory, price, zone="z"):
+    return (f'pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = {memory}\n'
+            f'  price = {price} USD/h\n  zone = "{zone}"\n}}\n')
+
+
+def workload(name, replicas, cpu, memory, extra=""):
+    return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
+
+
+def _verified(problem, packing):
+    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations] + problems
+    assert not placement.unplaced
+    return placement
+
+
+def _node(problem, node_class, name, hosted):
+    free = dict(node_class.capacity_of(name))
+    for workload_name, amount in hosted.items():
+        for resource in RESOURCES:
+            free[resource] -= problem.demand(workload_name).requests[resource] * amount
+    return NodeState(name, free, dict(hosted))
+
+
+def test_a_replica_short_of_two_half_full_nodes_is_placed_by_moving_one_already_there(tmp_path):
+    # two 4-CPU nodes; the packing put both 1-CPU replicas on the first and one 3-CPU replica
+    # on the second, so the other 3-CPU replica fits nowhere as it stands. Moving a 1-CPU
+    # replica over makes room: each node ends with one of each
+    problem = problem_from(tmp_path, pool("a", 2, 4, "16Gi", 1)
+                           + workload("big", 2, 3, "1Gi") + workload("small", 2, 1, "1Gi"))
+    node_class = problem.classes[0]
+    first, second = node_class.node_names[:2]
+    packing = Packing(nodes={node_class.id: [_node(problem, node_class, first, {"small": 2}),
+                                             _node(problem, node_class, second, {"big": 1})]},
+                      short={node_class.id: 1}, short_by_workload={("big", node_class.id): 1})
+    assert complete(problem, packing, "cost", FAR) == 1
+    assert packing.complete and not packing.short_by_workload
+    _verified(problem, packing)
+    assert sorted(sorted(node.hosted.items()) for node in packing.nodes[node_class.id]) == \
+        [[("big", 1), ("small", 1)], [("big", 1), ("small", 1)]]
+
+
+def test_a_replica_with_no_room_anywhere_stays_short(tmp_path):
+    # the class's two nodes are full with replicas that cannot move anywhere else: nothing
+    # is placed, and the packing says so
+    problem = problem_from(tmp_path, pool("a", 2, 4, "16Gi", 1) + workload("big", 3, 3, "1Gi"))
+    node_class = problem.classes[0]
+    first, second = node_class.node_names[:2]
+    packing = Packing(nodes={node_class.id: [_node(problem, node_class, first, {"big": 1}),
+                                             _node(problem, node_class, second, {"big": 1})]},
+                      short={node_class.id: 1}, short_by_workload={("big", node_class.id): 1})
+    assert complete(problem, packing, "cost", FAR) == 0
+    assert packing.short == {node_class.id: 1}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_replica_taken_out_of_a_placement_is_placed_again_and_verified(tmp_path, seed):
+    # a greedy placement of random pools and workloads (one zone, some kept one a node) with
+    # one replica taken off its node and marked short: the placement it came from shows it
+    # fits, so `complete` must place it, and the result must verify
+    rng = random.Random(seed)
+    text = "".join(pool(f"p{i}", rng.randint(1, 3), rng.choice([4, 8, 16]), f"{rng.choice([16, 32])}Gi",
+                        rng.choice([1, 2, 3])) for i in range(3))
+    for i in range(4):
+        extra = "  anti_affinity self on node\n" if rng.random() < 0.3 else ""
+        memory = f"{rng.choice([1, 2, 4])}Gi"
+        text += workload(f"w{i}", rng.randint(1, 4), rng.choice([1, 2, 3]), memory, extra)
+    problem = problem_from(tmp_path, text)
+    packing, _ = greedy_floor(problem)
+    if not packing.complete:
+        pytest.skip("the random fleet has no greedy placement")
+    opened = [(c, node) for c in problem.classes for node in packing.nodes.get(c.id, ()) if node.hosted]
+    node_class, node = opened[rng.randrange(len(opened))]
+    name = sorted(node.hosted)[rng.randrange(len(node.hosted))]
+    node.hosted[name] -= 1
+    if not node.hosted[name]:
+        del node.hosted[name]
+    for resource in RESOURCES:
+        node.free[resource] += problem.demand(name).requests[resource]
+    packing.nodes[node_class.id] = [n for n in packing.nodes[node_class.id] if n.hosted]
+    packing.add_short(name, node_class.id, 1)
+    assert complete(problem, packing, "cost", FAR) == 1
+    assert packing.complete
+    placement = _verified(problem, packing)
+    assert sum(a.workload == name for a in placement.assignments) == problem.demand(name).replicas
