@@ -849,6 +849,11 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, model_status = result
+        if caps and model_status.partial:
+            # a model that cannot place every replica within the caps packing put on it
+            # proves nothing of the policy (the caps are a heuristic cut): what it leaves out
+            # is the search's shortfall, not a verdict
+            model_status = PlacementStatus(model_status.status)
         if round_ == 0 and first_bound is None:
             first_bound = outcome.bound  # after placing by priority: that model's bound
         if round_ == 0:
