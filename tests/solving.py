@@ -211,6 +211,17 @@ def workload(name, replicas, cpu, memory, extra=""):
     return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
 
 
+def verified_packing(problem, packing) -> Placement:
+    """A packing of every replica as a placement, accepted by `verify`."""
+    from fitlang.solve.placement import FEASIBLE, _from_packing
+
+    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations] + problems
+    assert not placement.unplaced
+    return placement
+
+
 def inventory_shaped(tmp_path):
     """The inventory-shaped fleet at 1,000 nodes (GPU, one per node, no-CPU asks...)."""
     fleet = bench_module("inventories").generate(1000, 100)

@@ -5,7 +5,6 @@ replica taken out, which the original placement shows fits again)."""
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
@@ -13,31 +12,11 @@ import pytest
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.pack import NodeState, Packing
-from fitlang.solve.placement import FEASIBLE, _from_packing
 from fitlang.solve.repack import complete
-from fitlang.solve.report import as_json
-from fitlang.solve.verify import verify
 
-from solving import problem_from
+from solving import pool, problem_from, verified_packing, workload
 
 FAR = 1e12  # a deadline no test reaches (`complete` reads the monotonic clock)
-
-
-def pool(name, count, cpu, memory, price, zone="z"):
-    return (f'pool {name} {{\n  count = {count}\n  cpu = {cpu}\n  memory = {memory}\n'
-            f'  price = {price} USD/h\n  zone = "{zone}"\n}}\n')
-
-
-def workload(name, replicas, cpu, memory, extra=""):
-    return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
-
-
-def _verified(problem, packing):
-    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == [], [v.message for v in violations] + problems
-    assert not placement.unplaced
-    return placement
 
 
 def _node(problem, node_class, name, hosted):
@@ -48,6 +27,15 @@ def _node(problem, node_class, name, hosted):
     return NodeState(name, free, dict(hosted))
 
 
+def _short_of_one(problem, hosted_per_node, short_workload):
+    """A packing of the first class's first nodes (what each hosts), short of one replica."""
+    node_class = problem.classes[0]
+    nodes = [_node(problem, node_class, name, hosted)
+             for name, hosted in zip(node_class.node_names, hosted_per_node)]
+    return Packing(nodes={node_class.id: nodes}, short={node_class.id: 1},
+                   short_by_workload={(short_workload, node_class.id): 1})
+
+
 def test_a_replica_short_of_two_half_full_nodes_is_placed_by_moving_one_already_there(tmp_path):
     # two 4-CPU nodes; the packing put both 1-CPU replicas on the first and one 3-CPU replica
     # on the second, so the other 3-CPU replica fits nowhere as it stands. Moving a 1-CPU
@@ -55,13 +43,10 @@ def test_a_replica_short_of_two_half_full_nodes_is_placed_by_moving_one_already_
     problem = problem_from(tmp_path, pool("a", 2, 4, "16Gi", 1)
                            + workload("big", 2, 3, "1Gi") + workload("small", 2, 1, "1Gi"))
     node_class = problem.classes[0]
-    first, second = node_class.node_names[:2]
-    packing = Packing(nodes={node_class.id: [_node(problem, node_class, first, {"small": 2}),
-                                             _node(problem, node_class, second, {"big": 1})]},
-                      short={node_class.id: 1}, short_by_workload={("big", node_class.id): 1})
+    packing = _short_of_one(problem, [{"small": 2}, {"big": 1}], "big")
     assert complete(problem, packing, "cost", FAR) == 1
     assert packing.complete and not packing.short_by_workload
-    _verified(problem, packing)
+    verified_packing(problem, packing)
     assert sorted(sorted(node.hosted.items()) for node in packing.nodes[node_class.id]) == \
         [[("big", 1), ("small", 1)], [("big", 1), ("small", 1)]]
 
@@ -71,10 +56,7 @@ def test_a_replica_with_no_room_anywhere_stays_short(tmp_path):
     # is placed, and the packing says so
     problem = problem_from(tmp_path, pool("a", 2, 4, "16Gi", 1) + workload("big", 3, 3, "1Gi"))
     node_class = problem.classes[0]
-    first, second = node_class.node_names[:2]
-    packing = Packing(nodes={node_class.id: [_node(problem, node_class, first, {"big": 1}),
-                                             _node(problem, node_class, second, {"big": 1})]},
-                      short={node_class.id: 1}, short_by_workload={("big", node_class.id): 1})
+    packing = _short_of_one(problem, [{"big": 1}, {"big": 1}], "big")
     assert complete(problem, packing, "cost", FAR) == 0
     assert packing.short == {node_class.id: 1}
 
@@ -107,5 +89,5 @@ def test_a_replica_taken_out_of_a_placement_is_placed_again_and_verified(tmp_pat
     packing.add_short(name, node_class.id, 1)
     assert complete(problem, packing, "cost", FAR) == 1
     assert packing.complete
-    placement = _verified(problem, packing)
+    placement = verified_packing(problem, packing)
     assert sum(a.workload == name for a in placement.assignments) == problem.demand(name).replicas

@@ -6,7 +6,6 @@ against the covering optimum by enumeration."""
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from fractions import Fraction
 from functools import cache
@@ -17,12 +16,9 @@ import pytest
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import _Search, consolidate
-from fitlang.solve.placement import FEASIBLE, _from_packing
 from fitlang.solve.rebuild import _dot_fill, _Zone, _zones, rebuild
-from fitlang.solve.report import as_json
-from fitlang.solve.verify import verify
 
-from solving import problem_from
+from solving import problem_from, verified_packing
 
 
 def pool(name, count, cpu, memory, price, zone="z", extra=""):
@@ -35,11 +31,7 @@ def workload(name, replicas, cpu, memory, extra=""):
 
 
 def _verified(problem, packing):
-    placement = _from_packing(problem, packing, "cost", FEASIBLE, None)
-    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
-    assert violations == [] and problems == [], [v.message for v in violations] + problems
-    assert not placement.unplaced
-    return placement.value
+    return verified_packing(problem, packing).value
 
 
 def _brute_force_optimum(problem) -> Fraction:
