@@ -34,7 +34,7 @@ from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.limits import fleet_limits
 from fitlang.solve.linear import Outcome, Status
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
-from fitlang.solve.pair_pack import pair_packed
+from fitlang.solve.pair_pack import few_merged_classes, pair_packed
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
@@ -203,9 +203,11 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     if relax:
         model_deadline = run.budget.model_deadline(run.search_deadline, _replicas(problem))
     run.whole = _whole_model_pays(problem, model_deadline, run.budget)
-    if run.whole and relax and time_limit is not None:
-        _bound_before_model(run, model_deadline)  # 2a. a bound that a model cut short cannot lose
-        run.whole = _model_still_fits(run) and not run.settled
+    if relax and time_limit is not None and (run.whole or few_merged_classes(problem)):
+        # 2a. a bound that a model cut short cannot lose; where the classes are few, its
+        # answer packed may settle the search (pair_pack.py), with the model or without it
+        _bound_before_model(run, model_deadline if run.whole else run.search_deadline)
+        run.whole = run.whole and _model_still_fits(run) and not run.settled
     if run.whole:  # 2. the aggregate model, packed and polished
         run.best = _optimised(problem, backend, run.objectives, model_deadline, relax, run.progress,
                               run.search_deadline, start=run.floor, packed=run.packed if relax else None)
@@ -279,8 +281,8 @@ def _bound_before_model(run: _Run, model_deadline: float | None) -> None:
 
 
 # the CPU seconds of packing the pair LP's answer and checking it, per replica, about: bench
-# 10,000 (16,795 replicas) 0.7 s to pack and repair, 0.5 s to check (twice `PACK_CPU_PER_REPLICA`)
-PAIR_PACK_CPU_PER_REPLICA = 8e-5
+# 10,000 (16,795 replicas) 0.7 s to pack and repair, 0.25 s to check
+PAIR_PACK_CPU_PER_REPLICA = 6e-5
 
 
 def _pair_packed_floor(run: _Run, pair: Bound, deadline: float | None) -> None:
@@ -348,12 +350,15 @@ def _bounds_from_floor(run: _Run) -> None:
     if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
         run.progress("bound", None, zoned.value)
         coarse = zoned.value  # (from here: the larger of the two coarse bounds)
-    pair = Bound(None) if run.rebuilt and _pair_hopeless(zoned, deadline) else \
+    tried = run.before_model  # (converged before the model: the same bound, its answer packed)
+    pair = tried if tried is not None and tried.converged else \
+        Bound(None) if run.rebuilt and _pair_hopeless(zoned, deadline) else \
         lower_bound(problem, objective, _share_of(time_limit, BOUND_SHARE, deadline),
                     start=run.floor, seed=seed)
     if pair.value is not None:
         run.progress("bound", None, _larger(pair.value, coarse))
-        _pair_packed_floor(run, pair, deadline)
+        if pair is not tried:
+            _pair_packed_floor(run, pair, deadline)
         if run.settled:
             run.proven, run.found = _larger(pair.value, coarse), None
             return
