@@ -1,4 +1,4 @@
-"""`repack.complete`: the replicas packing left short of their class placed by a small exact
+"""`repack.place_short`: the replicas packing left short of their class placed by a small exact
 program over the class's domain group, moving what is already there. Held to `verify` on
 every result and to witnesses built apart from it (a hand case, and placements with a
 replica taken out, which the original placement shows fits again)."""
@@ -12,11 +12,11 @@ import pytest
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.pack import NodeState, Packing
-from fitlang.solve.repack import complete
+from fitlang.solve.repack import place_short
 
 from solving import pool, problem_from, verified_packing, workload
 
-FAR = 1e12  # a deadline no test reaches (`complete` reads the monotonic clock)
+FAR = 1e12  # a deadline no test reaches (`place_short` reads the monotonic clock)
 
 
 def _node(problem, node_class, name, hosted):
@@ -44,7 +44,7 @@ def test_a_replica_short_of_two_half_full_nodes_is_placed_by_moving_one_already_
                            + workload("big", 2, 3, "1Gi") + workload("small", 2, 1, "1Gi"))
     node_class = problem.classes[0]
     packing = _short_of_one(problem, [{"small": 2}, {"big": 1}], "big")
-    assert complete(problem, packing, "cost", FAR) == 1
+    assert place_short(problem, packing, "cost", FAR) == 1
     assert packing.complete and not packing.short_by_workload
     verified_packing(problem, packing)
     assert sorted(sorted(node.hosted.items()) for node in packing.nodes[node_class.id]) == \
@@ -57,7 +57,7 @@ def test_a_replica_with_no_room_anywhere_stays_short(tmp_path):
     problem = problem_from(tmp_path, pool("a", 2, 4, "16Gi", 1) + workload("big", 3, 3, "1Gi"))
     node_class = problem.classes[0]
     packing = _short_of_one(problem, [{"big": 1}, {"big": 1}], "big")
-    assert complete(problem, packing, "cost", FAR) == 0
+    assert place_short(problem, packing, "cost", FAR) == 0
     assert packing.short == {node_class.id: 1}
 
 
@@ -65,7 +65,7 @@ def test_a_replica_with_no_room_anywhere_stays_short(tmp_path):
 def test_a_replica_taken_out_of_a_placement_is_placed_again_and_verified(tmp_path, seed):
     # a greedy placement of random pools and workloads (one zone, some kept one a node) with
     # one replica taken off its node and marked short: the placement it came from shows it
-    # fits, so `complete` must place it, and the result must verify
+    # fits, so `place_short` must place it, and the result must verify
     rng = random.Random(seed)
     text = "".join(pool(f"p{i}", rng.randint(1, 3), rng.choice([4, 8, 16]), f"{rng.choice([16, 32])}Gi",
                         rng.choice([1, 2, 3])) for i in range(3))
@@ -87,7 +87,7 @@ def test_a_replica_taken_out_of_a_placement_is_placed_again_and_verified(tmp_pat
         node.free[resource] += problem.demand(name).requests[resource]
     packing.nodes[node_class.id] = [n for n in packing.nodes[node_class.id] if n.hosted]
     packing.add_short(name, node_class.id, 1)
-    assert complete(problem, packing, "cost", FAR) == 1
+    assert place_short(problem, packing, "cost", FAR) == 1
     assert packing.complete
     placement = verified_packing(problem, packing)
     assert sum(a.workload == name for a in placement.assignments) == problem.demand(name).replicas

@@ -38,7 +38,7 @@ from fitlang.solve.pair_pack import few_merged_classes, pair_packed
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
-from fitlang.solve.repack import complete, repack
+from fitlang.solve.repack import place_short, repack
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
@@ -906,7 +906,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         if not packing.complete:
             repair(problem, packing, opener(problem, planned))
         if not packing.complete and relax and deadline is not None:
-            complete(problem, packing, objectives[0], deadline)  # a few moves, before a dearer round
+            place_short(problem, packing, objectives[0], deadline)  # a few moves, before a dearer round
         if best is None or packing.complete or not best[4].complete:
             best = (encoding, outcome, counts, backend_name, packing, model_status)
         if packing.complete:

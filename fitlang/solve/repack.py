@@ -77,7 +77,7 @@ def repack(problem: Problem, packing: Packing, objective: str, deadline: float,
     return kept
 
 
-def complete(problem: Problem, packing: Packing, objective: str, deadline: float) -> int:
+def place_short(problem: Problem, packing: Packing, objective: str, deadline: float) -> int:
     """Place what packing left short, one short workload and class at a time: the open nodes
     of the class's domain group that the workload may use (the emptiest first), with empty
     nodes beside them, solved again with the short replicas among the freed ones, every
