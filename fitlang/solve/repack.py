@@ -198,12 +198,8 @@ class _Repacker:
         freed = {name for slot in slots if slot.node is not None for name in slot.node.hosted
                  if name not in slot.stays} | {workload}
         slots += self._spare_slots(group, freed)
-        moved: dict[str, int] = {workload: short}
-        for slot in slots:
-            if slot.node is not None:
-                for name, amount in slot.node.hosted.items():
-                    if name not in slot.stays and amount:
-                        moved[name] = moved.get(name, 0) + amount
+        moved = _freed(slots)
+        moved[workload] = moved.get(workload, 0) + short
         assignment = _Program(self, slots, moved).solve(min(deadline, time.monotonic() + STEP_SECONDS))
         if assignment is None or not self._holds(slots, moved, assignment):
             return False
@@ -226,12 +222,7 @@ class _Repacker:
 
     def step(self, slots: list[_Slot], deadline: float) -> bool:
         """Solve the step's program; apply its answer when it is cheaper. Whether it was."""
-        freed: dict[str, int] = {}
-        for slot in slots:
-            if slot.node is not None:
-                for name, amount in slot.node.hosted.items():
-                    if name not in slot.stays and amount:
-                        freed[name] = freed.get(name, 0) + amount
+        freed = _freed(slots)
         if not freed:
             return False
         program = _Program(self, slots, freed)
@@ -296,6 +287,17 @@ class _Repacker:
         for class_id in touched:
             self.packing.nodes[class_id] = [n for n in self.packing.nodes[class_id] if n.hosted]
         self.packing._room.clear()
+
+
+def _freed(slots: list[_Slot]) -> dict[str, int]:
+    """The replicas a step frees: what its open slots host, less what stays there."""
+    freed: dict[str, int] = {}
+    for slot in slots:
+        if slot.node is not None:
+            for name, amount in slot.node.hosted.items():
+                if name not in slot.stays and amount:
+                    freed[name] = freed.get(name, 0) + amount
+    return freed
 
 
 def _used(slots: list[_Slot], assignment: dict[int, dict[str, int]]) -> set[int]:
