@@ -72,8 +72,9 @@ def _whole_counts(problem: Problem, bound: Bound) -> tuple[dict[tuple[str, str],
         if amounts is None:
             return None
         whole[index] = [(int(relaxation.pair_class[p]), a) for p, a in zip(pairs.tolist(), amounts) if a]
-    planned = _planned_nodes(problem, bound)
-    members = _member_classes(problem, bound, planned)
+    by_merged_class = _by_merged_class(problem, bound)
+    planned = _planned_nodes(bound, by_merged_class)
+    members = _member_classes(by_merged_class, planned)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for index, demand in enumerate(merged.demands):
         names = bound.members[index] if bound.members else [demand.name]
@@ -89,7 +90,7 @@ def _whole_counts(problem: Problem, bound: Bound) -> tuple[dict[tuple[str, str],
     return dict(counts), planned
 
 
-def _planned_nodes(problem: Problem, bound: Bound) -> dict[str, int]:
+def _planned_nodes(bound: Bound, by_merged_class: dict[int, list[NodeClass]]) -> dict[str, int]:
     """Per class, its nodes in use: per merged class what the LP's replicas fill by their
     largest resource at the largest member's capacity (as the LP counts them), rounded up,
     taken from its member classes in the problem's order. From the LP's own shares, not the
@@ -102,7 +103,7 @@ def _planned_nodes(problem: Problem, bound: Bound) -> dict[str, int]:
     load = np.zeros((merged_classes, len(RESOURCES)))
     np.add.at(load, relaxation.pair_class, bound.pair_values[:, None] * requests[relaxation.pair_demand])
     planned: dict[str, int] = {}
-    for merged_class, classes in _by_merged_class(problem, bound).items():
+    for merged_class, classes in by_merged_class.items():
         capacity = np.max([[c.capacity[r] for r in RESOURCES] for c in classes], axis=0).astype(float)
         used = load[merged_class][capacity > 0] / capacity[capacity > 0]
         nodes = math.ceil(float(used.max(initial=0.0)) - 1e-6)
@@ -121,10 +122,11 @@ def _by_merged_class(problem: Problem, bound: Bound) -> dict[int, list[NodeClass
     return found
 
 
-def _member_classes(problem: Problem, bound: Bound, planned: dict[str, int]) -> dict[int, list[NodeClass]]:
+def _member_classes(by_merged_class: dict[int, list[NodeClass]],
+                    planned: dict[str, int]) -> dict[int, list[NodeClass]]:
     """Per merged class, its member classes with nodes planned (all of them where none is)."""
     return {k: [c for c in classes if planned.get(c.id)] or classes
-            for k, classes in _by_merged_class(problem, bound).items()}
+            for k, classes in by_merged_class.items()}
 
 
 def _largest_remainder(values: np.ndarray, total: int) -> list[int] | None:
