@@ -22,13 +22,20 @@ import pytest
 from fitlang.model.problem import Problem
 
 BINARIES = ("slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
-# two checkouts testing at once on one machine each set their own base port
-BASE_PORT = int(os.environ.get("FITC_TEST_SLURM_PORT", "17000"))
+# two checkouts testing at once on one machine each set their own base port; a cluster's
+# nodes take ports from BASE_PORT + 100 on, and each xdist worker (gw0, gw1, ...) 1,000 above
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+BASE_PORT = int(os.environ.get("FITC_TEST_SLURM_PORT", "17000")) + 1000 * int(_WORKER or 0)
 # a guard, not a measure: one slurmd per node takes minutes to start a job at load 10+ on
 # two cores (120 s timed out there while the same test passed in 56 s on a quiet machine)
 SBATCH_WAIT_SECONDS = 360
 # likewise: every slurmd registering idle took over 60 s at load 5+ ("did not come up")
 CLUSTER_UP_SECONDS = 180
+
+
+# the tests that start a cluster: one xdist group, so one worker runs them one at a time
+# (two clusters of one slurmd per node on two cores starve each other's `sbatch --wait`)
+real_slurm = pytest.mark.xdist_group("slurm")
 
 
 def require_slurm() -> None:

@@ -18,6 +18,7 @@ from fitlang.driver import Compilation
 from fitlang.model.current import DisruptionBudget, ReplicaName
 
 from conftest import ROOT
+from slurm_cluster import real_slurm
 
 EXAMPLES = ROOT / "examples"
 STATE = EXAMPLES / "state"
@@ -476,6 +477,7 @@ def test_squeue_text_captured_from_a_real_slurm_is_one_replica_per_node():
     assert compilation.current_diagnostics() == []
 
 
+@real_slurm
 def test_what_runs_on_a_real_slurm_is_the_placement_its_scripts_ran(tmp_path):
     """fitc's own scripts for onprem-burst.fit, submitted to a real Slurm (their commands a
     sleep): `squeue --json` read back is the placement, replica for replica."""

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from conftest import EXAMPLES, ROOT
+from slurm_cluster import real_slurm
 
 KUBERNETES_VERSION = "1.33.0"
 HOSTNAME = "kubernetes.io/hostname"
@@ -513,6 +514,7 @@ def slurm_cluster(tmp_path):
     cluster.shutdown()
 
 
+@real_slurm
 def test_the_wave_scripts_move_running_jobs_on_a_real_slurm(tmp_path, slurm_cluster):
     env = slurm_cluster.env
     ids = {}

@@ -23,7 +23,7 @@ from fitlang.targets import TARGETS, CompileContext
 
 from compiling import compiled_at_sizes, context_for, details, render
 from conftest import EXAMPLES, FIXTURES
-from slurm_cluster import hostnames, require_slurm, start_cluster
+from slurm_cluster import hostnames, real_slurm, require_slurm, start_cluster
 
 FIXTURE = FIXTURES / "targets" / "gpu-cluster.fit"
 # every example the slurm target compiles (the others have workloads without a `command`)
@@ -62,6 +62,7 @@ def cluster(tmp_path_factory):
     running.shutdown()
 
 
+@real_slurm
 def test_every_script_passes_sbatch_test_only(cluster, tmp_path):
     _, files = render(FIXTURE, "slurm")
     assert sorted(files) == ["fitc-gres.conf", "fitc-nodes.conf", "trainer.sbatch", "web.sbatch"]
@@ -73,6 +74,7 @@ def test_every_script_passes_sbatch_test_only(cluster, tmp_path):
         assert "to start at" in result.stderr
 
 
+@real_slurm
 def test_a_script_asking_for_a_missing_feature_is_rejected(cluster, tmp_path):
     _, files = render(FIXTURE, "slurm")
     assert "#SBATCH --constraint=avx512&cpu" in files["web.sbatch"]
@@ -118,6 +120,7 @@ def run_tasks(cluster, directory: Path, name: str, text: str) -> list[tuple[str,
     return [(node, gpus) for _, node, gpus in tasks]
 
 
+@real_slurm
 @pytest.mark.parametrize("example", SLURM_EXAMPLES)
 def test_every_example_runs_its_placement_on_a_real_slurm(example, tmp_path):
     context, files = render(EXAMPLES / f"{example}.fit", "slurm")
@@ -170,6 +173,7 @@ srun --distribution=arbitrary python score.py --shards 10
 """
 
 
+@real_slurm
 def test_uneven_placements_are_heterogeneous_jobs_and_the_old_script_is_rejected(tmp_path):
     context, files = render(EXAMPLES / "onprem-burst.fit", "slurm")
     new = files["batch-scoring-6ef636.sbatch"]
@@ -222,6 +226,7 @@ def test_bought_capacity_is_declared_as_cloud_nodes_and_nothing_else_is_named():
         assert "#SBATCH --partition=fitc" in text
 
 
+@real_slurm
 def test_a_node_no_cluster_knows_fails_fidelity_and_slurm(tmp_path):
     context, files = render(EXAMPLES / "multi-cloud-buy.fit", "slurm")
     edited = files["etl.sbatch"].replace("azure_d16as_v5-eastus-2", "azure_d16as_v5-eastus-9")
@@ -241,6 +246,7 @@ def test_a_node_no_cluster_knows_fails_fidelity_and_slurm(tmp_path):
         running.shutdown()
 
 
+@real_slurm
 def test_powered_down_cloud_nodes_accept_the_scripts(tmp_path):
     # bought capacity as Slurm has it before any job: CLOUD nodes with no slurmd yet
     context, files = render(EXAMPLES / "multi-cloud-buy.fit", "slurm")
@@ -368,6 +374,7 @@ def test_fidelity_holds_on_generated_policies(tmp_path):
     assert checked >= 20 and uneven >= 3 and refused >= 1, (checked, uneven, refused)
 
 
+@real_slurm
 def test_generated_uneven_placements_run_on_a_real_slurm(tmp_path):
     ran = 0
     for seed in range(40):

@@ -21,7 +21,7 @@ from fitlang.driver import Compilation
 from fitlang.targets import TARGETS, CompileContext
 
 from conftest import EXAMPLES
-from slurm_cluster import start_cluster
+from slurm_cluster import real_slurm, start_cluster
 
 # A nightly job released at 01:00 UTC, done within 6 h (its window 01:00-07:00 each day), 2 h
 # long. Electricity repeats every 6 hours: 0.30, 0.30, 0.10, 0.10, 0.30, 0.30 USD/kWh, so the
@@ -269,6 +269,7 @@ def test_slurm_fidelity_reads_the_submit_script_as_slurm_would(tmp_path, edit):
     assert _fidelity("slurm", context, files), edit
 
 
+@real_slurm
 def test_a_run_whose_replicas_start_apart_is_no_array_e0952(tmp_path):
     # one node that holds one replica at a time, two replicas per run: each run's replicas go
     # one after the other (by hand), which one array task's tasks cannot
