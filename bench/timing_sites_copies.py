@@ -111,14 +111,15 @@ def main() -> None:
         row = solve_fitc(scaled, arguments.time_limit, "cost")
         value = None if row["value"] is None else float(row["value"]) / count
         fitc_bound = "-" if row["bound"] is None else f"{float(row['bound']) / count:.2f}"
-
-        def over(reference: float | None) -> str:
-            return "-" if value is None or reference is None else f"{value / reference - 1:+.2%}"
-
         shown = "-" if value is None else f"{value:.2f}"
-        print(f"| {count} | {nodes * count} | {checked} | {shown} | {over(lp)} | {over(bound)} | "
-              f"{over(optimum)} | {fitc_bound} | {row['solve_cpu']:.1f} ({row['solve_wall']:.1f}) | "
+        print(f"| {count} | {nodes * count} | {checked} | {shown} | {_over(value, lp)} | "
+              f"{_over(value, bound)} | {_over(value, optimum)} | {fitc_bound} | "
+              f"{row['solve_cpu']:.1f} ({row['solve_wall']:.1f}) | "
               f"{row['verify']} |", flush=True)
+
+
+def _over(value: float | None, reference: float | None) -> str:
+    return "-" if value is None or reference is None else f"{value / reference - 1:+.2%}"
 
 
 if __name__ == "__main__":
