@@ -88,7 +88,7 @@ def main() -> None:
     for count in (int(c) for c in arguments.bound_copies.split(",") if c):
         scaled = copies(base, count)
         result = converged_bound(scaled, arguments.bound_limit, arguments.pricing_limit,
-                                 log=lambda _: None)
+                                 log=lambda line: print("  ", line, flush=True))
         per_copy, master = result["bound"] / count, result["master"] / count
         bound = per_copy if count == 1 else bound
         print(f"{count} copies: node-schedule bound / k {per_copy:.2f} (+{per_copy / lp - 1:.2%} over "
