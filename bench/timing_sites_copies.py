@@ -1,8 +1,9 @@
 """Issue 19 on the sites shape: is the gap above the LP forced by continuity? Copies of a small
 instance, where the forced part is known, solved by fitc at the goal's size.
 
-    .venv/bin/python bench/timing_sites_copies.py --jobs 20 --steps 24 --nodes 10 --seed 2 --copies 1,10,50
-    .venv/bin/python bench/timing_sites_copies.py --jobs 30 --steps 24 --nodes 20 --seed 1 --copies 1,50
+    .venv/bin/python bench/timing_sites_copies.py --jobs 20 --steps 24 --nodes 10 --seed 2 --copies 1,10,100
+    .venv/bin/python bench/timing_sites_copies.py --jobs 20 --steps 168 --nodes 20 --seed 1 --copies 50 \
+        --bound-copies 1 --bound-limit 90 --pricing-limit 10 --exact-limit 0
 
 At the goal size (1,000 x 168 x 1,000) no bound that sees continuity (a node, once awake for
 a replica, stays awake to the end of its last replica) can be computed: a node-schedule
@@ -17,11 +18,12 @@ references need), and computes, with no fitc code:
 - the exact optimum at the level of nodes (`timing_sites_exact.exact_mip`, HiGHS).
 
 Then k copies of it (every pool's count, every site's cap and every job k times; the jobs
-renamed). The aggregate LP is exactly k times the one copy's (a solution of either scales to
-the other; checked for k up to `--lp-check`). The node-schedule LP is not: a node schedule of
+renamed). The aggregate LP is exactly k times the one copy's (copies of a solution, and the
+average over the copies of one, are solutions; checked for k up to `--lp-check`). The node-schedule LP is not: a node schedule of
 one copy holds at most a run's replicas, and the copies lift that (replicas of a run's copies,
 alike in size, start and length, share a node and end together), so it can fall towards the LP
-as k grows: `--bound-copies` computes it at a few k. k copies of the optimum are a schedule of
+as k grows (never rise: k copies of one copy's solution are a solution): `--bound-copies`
+computes it at a few k. k copies of the optimum are a schedule of
 the k-fold instance (k x OPT, known without search). fitc solves the copies up to the goal's
 node count within its time limit (the answer through `verify`); its value per copy against
 the LP, the node-schedule bounds and the optimum says how much of its gap at that size
