@@ -19,15 +19,15 @@ references need), and computes, with no fitc code:
 
 Then k copies of it (every pool's count, every site's cap and every job k times; the jobs
 renamed). The aggregate LP is exactly k times the one copy's (copies of a solution, and the
-average over the copies of one, are solutions; checked for k up to `--lp-check`). The node-schedule LP is not: a node schedule of
-one copy holds at most a run's replicas, and the copies lift that (replicas of a run's copies,
-alike in size, start and length, share a node and end together), so it can fall towards the LP
-as k grows (never rise: k copies of one copy's solution are a solution): `--bound-copies`
-computes it at a few k. k copies of the optimum are a schedule of
-the k-fold instance (k x OPT, known without search). fitc solves the copies up to the goal's
-node count within its time limit (the answer through `verify`); its value per copy against
-the LP, the node-schedule bounds and the optimum says how much of its gap at that size
-continuity can force. Not a test: numbers go to docs/performance.md.
+average over the copies of one, are solutions; checked for k up to `--lp-check`). The
+node-schedule LP is not: a node schedule of one copy holds at most a run's replicas, and the
+copies lift that (replicas of a run's copies, alike in size, start and length, share a node
+and end together), so it can fall towards the LP as k grows (never rise: k copies of one
+copy's solution are a solution): `--bound-copies` computes it at a few k. k copies of the
+optimum are a schedule of the k-fold instance (k x OPT, known without search). fitc solves
+the copies up to the goal's node count within its time limit (the answer through `verify`);
+its value per copy against the LP, the node-schedule bounds and the optimum says how much of
+its gap at that size continuity can force. Not a test: numbers go to docs/performance.md.
 """
 
 from __future__ import annotations
