@@ -686,7 +686,10 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
 def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                      time_limit: float | None, deadline: float | None) -> Packing:
     """The floor placed again as each guide says, in turn while time is left, consolidated;
-    the cheapest of those that place every replica, and `packing`."""
+    the cheapest of those that place every replica, and `packing`. First the first guide's
+    options as moves on `packing` (`_options_moved`: a fraction of a whole pass's time)."""
+    if guides and guides[0].options:
+        packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
     best, value = packing, _packed_value(problem, packing, objective)
     for guide in guides:
         if _past(deadline) or value is None:
@@ -750,8 +753,6 @@ def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective:
     (`fitc solve --time-limit 5`, inventory 10,000, seeds 7 / 8 / 9, session 15: 594.26 ->
     590.30, 2534.34 either way, 1669.51 -> 1671.43)."""
     options, classes = _suggested(relaxed)
-    if options:
-        packing = _options_moved(problem, packing, Guide(options), objective, time_limit, deadline)
     guides = [Guide(options, classes)] if classes else []
     guides += [Guide(options)] if options else []
     return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline)
