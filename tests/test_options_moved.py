@@ -83,12 +83,11 @@ def test_moves_on_the_floor_give_the_scarce_accelerator_to_the_workload_that_sav
     assert options_moved(problem, moved, guide) is None  # every group on its first option now
 
 
-def test_the_guided_floor_is_the_moves_where_a_whole_guided_pass_would_not_fit(tmp_path, monkeypatch):
-    # a whole guided pass and its consolidation expected to take more than is left (the
-    # floor's seconds, `whole_pass`): the moves instead, kept as cheaper and verified; with
-    # the time for it, the whole passes and no moves. The options are the accelerator LP's
-    # (the pair LP's last solution here splits `b` over both options at the same 12, and
-    # its order puts `b[L4]` first)
+def test_the_guided_floor_is_the_moves_then_the_whole_passes_where_they_fit(tmp_path, monkeypatch):
+    # the moves first, kept as cheaper and verified; then the whole guided passes only where
+    # they are expected to fit in what is left (`whole_pass`: the floor's seconds). The
+    # options are the accelerator LP's (the pair LP's last solution here splits `b` over
+    # both options at the same 12, and its order puts `b[L4]` first)
     import time
 
     from fitlang.solve import placement
@@ -99,13 +98,14 @@ def test_the_guided_floor_is_the_moves_where_a_whole_guided_pass_would_not_fit(t
     floor, _ = greedy_floor(problem)
     relaxed = lower_bound(problem, "cost", start=floor)
     monkeypatch.setattr(placement, "_suggested", lambda relaxed: (accelerator_options(problem, "cost"), {}))
-    calls = []
-    monkeypatch.setattr(placement, "options_moved", lambda *args: calls.append(args) or options_moved(*args))
+    moves, passes = [], []
+    monkeypatch.setattr(placement, "options_moved", lambda *args: moves.append(1) or options_moved(*args))
+    monkeypatch.setattr(placement, "greedy_floor", lambda *args: passes.append(1) or greedy_floor(*args))
     deadline = time.monotonic() + 60
     guided = placement._guided_floor(problem, floor, relaxed, "cost", 60, deadline, whole_pass=120.0)
-    assert len(calls) == 1 and _cost(problem, guided) == 12
+    assert (len(moves), len(passes)) == (1, 0) and _cost(problem, guided) == 12
     guided = placement._guided_floor(problem, floor, relaxed, "cost", 60, deadline, whole_pass=1.0)
-    assert len(calls) == 1 and _cost(problem, guided) == 12  # (the whole pass finds it too)
+    assert (len(moves), len(passes)) == (2, 1) and _cost(problem, guided) == 12
 
 
 def _random_instance(tmp_path, rng: random.Random, index: int):

@@ -693,9 +693,10 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     the cheapest of those that place every replica, and `packing`. Where the first guide
     has options, first those as moves on `packing` (`_options_moved`, a fraction of a whole
     pass's time), and the whole passes only where they are expected to fit in what is left
-    (`whole_pass`: what the floor and its first polish took); a pass cut by the deadline is
-    dropped, and its time lost to what follows. Inventory 10,000 at 5 s gave the guided
-    answer or, where the pass was cut, the floor (h21b: 582.30 or 616.96 on seed 7)."""
+    (`whole_pass`: what the floor and its first polish took; a pass the deadline cuts is
+    dropped, its time taken from what follows). Inventory 10,000 at 5 s gave the guided
+    answer or, where the pass was cut, the floor (h21b: 582.30 or 616.96 on seed 7); with
+    the moves, 605.40 where it is cut (session 22)."""
     if guides and guides[0].options:
         packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
         left = _remaining(deadline)
@@ -774,9 +775,9 @@ def _options_moved(problem: Problem, packing: Packing, guide: Guide, objective: 
     """Before the whole guided passes, the guide's options as moves on the floor
     (`greedy.options_moved`), consolidated; kept where cheaper and `verify` finds nothing
     (the moved groups' rules are kept as a greedy pass keeps them, the check is for the
-    rules of the workloads left where they were). At 5 s the whole guided pass does not
-    always fit after the bound (inventory 10,000 seed 7: 582.30 where it does, 616.96 where
-    not, h21b); the moves take ~0.4 CPU s with their check: 614.70 -> 598.87 there."""
+    rules of the workloads left where they were). Inventory 10,000 seed 7: 37 groups moved,
+    614.70 -> 598.87 in ~0.3 CPU s with the check, where a whole guided pass and its
+    consolidation (585.65) take ~1.1 s; seeds 8 and 9: dearer, not kept."""
     if _past(deadline) or not packing.complete:
         return packing
     moved = options_moved(problem, packing, guide)
