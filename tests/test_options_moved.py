@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import random
 
+from test_accelerator_options import POOLS, brute_force, inference
+
 from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.improve import consolidate
 
 from solving import problem_from, verified_packing
-from test_accelerator_options import POOLS, brute_force, inference
 
 # the pools of test_accelerator_options over two zones: the L40S node in z1, the L4 and
 # plain nodes half in each (the same nodes and prices, so its brute force holds)
@@ -53,8 +54,8 @@ pool plain{zone} {{{{
 
 # rules of the workloads beside the option groups, towards them too (`{other}`: an option
 # workload): what the moves must keep for the replicas they leave where they are
-RULES = ["", "  spread zone max_skew 1\n", "  anti_affinity self on node\n", "  anti_affinity {other} on node\n",
-         "  anti_affinity {other} on zone\n"]
+RULES = ["", "  spread zone max_skew 1\n", "  anti_affinity self on node\n",
+         "  anti_affinity {other} on node\n", "  anti_affinity {other} on zone\n"]
 
 
 def _cost(problem, packing) -> int:
@@ -115,7 +116,8 @@ def _random_instance(tmp_path, rng: random.Random, index: int):
     text += "".join(inference(f"w{k}", need) for k, need in enumerate(needs))
     for k in range(rng.randint(1, 3)):
         rule = rng.choice(RULES).format(other=f"w{rng.randrange(len(needs))}")
-        text += f"workload web{k} {{\n  replicas = {rng.randint(1, 4)}\n  cpu = 2\n  memory = 4GiB\n{rule}}}\n"
+        replicas = rng.randint(1, 4)
+        text += f"workload web{k} {{\n  replicas = {replicas}\n  cpu = 2\n  memory = 4GiB\n{rule}}}\n"
     problem = problem_from(tmp_path, text, f"p{index}.fit")
     return problem, brute_force(needs, l40s_nodes, l40s_price, l4_price)
 

@@ -366,7 +366,7 @@ def _bounds_from_floor(run: _Run) -> None:
             return
     if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
         run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline,
-                                     run.floor_seconds)
+                                     moves_first=True, whole_pass=run.floor_seconds)
     run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, deadline, run.floor_seconds)
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
@@ -688,16 +688,17 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
 
 def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                      time_limit: float | None, deadline: float | None,
-                     whole_pass: float | None = None) -> Packing:
+                     moves_first: bool = False, whole_pass: float | None = None) -> Packing:
     """The floor placed again as each guide says, in turn while time is left, consolidated;
-    the cheapest of those that place every replica, and `packing`. Where the first guide
-    has options, first those as moves on `packing` (`_options_moved`, a fraction of a whole
-    pass's time), and the whole passes only where they are expected to fit in what is left
-    (`whole_pass`: what the floor and its first polish took; a pass the deadline cuts is
-    dropped, its time taken from what follows). Inventory 10,000 at 5 s gave the guided
+    the cheapest of those that place every replica, and `packing`. `moves_first` (`guides`
+    a list) where the first guide has options: first those as moves on `packing`
+    (`_options_moved`, a fraction of a whole pass's time), and the whole passes only where
+    they are expected to fit in what is left (`whole_pass`: what the floor and its first
+    polish took; a pass the deadline cuts is dropped, its time taken from what follows).
+    Inventory 10,000 at 5 s gave the guided
     answer or, where the pass was cut, the floor (h21b: 582.30 or 616.96 on seed 7); with
     the moves, 605.40 where it is cut (session 22)."""
-    if guides and guides[0].options:
+    if moves_first and guides and guides[0].options:
         packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
         left = _remaining(deadline)
         if whole_pass is not None and left is not None and left < whole_pass:
@@ -751,7 +752,8 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
 
 
 def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective: str,
-                  time_limit: float | None, deadline: float | None, whole_pass: float | None = None) -> Packing:
+                  time_limit: float | None, deadline: float | None,
+                  whole_pass: float | None = None) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -767,7 +769,7 @@ def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective:
     options, classes = _suggested(relaxed)
     guides = [Guide(options, classes)] if classes else []
     guides += [Guide(options)] if options else []
-    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, whole_pass)
+    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass)
 
 
 def _options_moved(problem: Problem, packing: Packing, guide: Guide, objective: str,
