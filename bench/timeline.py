@@ -23,7 +23,7 @@ import functools
 import sys
 import time
 
-STEPS = ("greedy_floor", "consolidate", "_solve_aggregate", "pack", "repair", "lower_bound",
+STEPS = ("greedy_floor", "_options_moved", "consolidate", "_solve_aggregate", "pack", "repair", "lower_bound",
          "_coarse", "_zoned", "_cheapest_guided", "pattern_bound", "repack", "_polished",
          "_guided_floor", "_pattern_floor", "_realised_floor")
 

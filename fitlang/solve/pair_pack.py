@@ -40,7 +40,7 @@ def pair_packed(problem: Problem, bound: Bound, objective: str) -> Packing | Non
     packing = pack(problem, counts, planned)
     if not packing.complete:
         repair(problem, packing, opener(problem, planned))
-    if not packing.complete or not _verified(problem, packing):
+    if not packing.complete or not verified(problem, packing):
         return None
     return packing
 
@@ -162,7 +162,7 @@ def _to_member_classes(problem: Problem, name: str, amount: int, classes: list[N
     return True
 
 
-def _verified(problem: Problem, packing: Packing) -> bool:
+def verified(problem: Problem, packing: Packing) -> bool:
     """`verify` of the packing as an end state: every replica placed, every rule kept (read
     per node, not through a placement file: at 10,000 nodes half the time of the check)."""
     from fitlang.solve.verify import verify_state
