@@ -181,7 +181,8 @@ def _packing_draw(rng: random.Random):
                                                          rng.randint(1, 2)))]
     sizes = {8: [3, 5, 6], 4: [2, 3]}
     cores = pools[0][2]
-    workloads = [(f"w{i}", rng.randint(1, 2), rng.choice(sizes[cores]), False) for i in range(rng.randint(2, 3))]
+    workloads = [(f"w{i}", rng.randint(1, 2), rng.choice(sizes[cores]), False)
+                 for i in range(rng.randint(2, 3))]
     nodes = [(f"{name}-{k}", cpu, memory, Fraction(price)) for name, count, cpu, memory, price in pools
              for k in range(count)]
     names = [n for n, *_ in nodes] + ["gone-0"]

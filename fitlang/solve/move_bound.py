@@ -33,6 +33,13 @@ option's is no move): their moves are counted as 0, which only lowers the bound.
 of s, drained and bought are rounded down to floats (each coefficient at most the exact
 one, every column 0 or more), so the float LP's value is at most the exact objective's.
 
+Nodes are whole (`_packing_rows`): per merged class and resource, for a dual feasible function
+f (Fekete and Schepers' u^(k), k = 1, 2, 3: shares on one node summing to 1 or less have f
+values that do too), sum f(share) (y + s) <= u_C. Every node of the class in use holds
+replicas whose shares in that resource sum to 1 or less (the capacity rows' argument), so
+their f values sum to 1 or less, and u_C counts those nodes. The shares are rounded down and
+f does not decrease, so a float share is never worth more than the exact one (`_dual_feasible`).
+
 Split rather than linked (s <= y, one row per stay): the same bound with 3,600 rows fewer at
 inventory 10,000 (8,610 against 12,202), its column generation ~0.15 s of CPU less.
 """
@@ -282,7 +289,7 @@ def _packing_rows(relaxed: Relaxation, columns: _NewColumns) -> None:
         kept_pair, kept_row, kept_value = pair[keep][order], row[keep][order], value[keep][order]
         starts = np.searchsorted(kept_row, above)
         ends = np.searchsorted(kept_row, above, side="right")
-        for capacity_row, begin, end in zip(above.tolist(), starts.tolist(), ends.tolist()):
+        for begin, end in zip(starts.tolist(), ends.tolist()):  # a row per capacity row in `above`
             terms: dict[int, float] = {}
             for p, v in zip(kept_pair[begin:end].tolist(), kept_value[begin:end].tolist()):
                 terms[width + p] = v
