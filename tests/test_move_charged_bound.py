@@ -171,3 +171,77 @@ def test_a_cheaper_class_is_not_worth_the_moves(tmp_path):
     nodes = [("a-0", 4, 16, Fraction(30, 100)), ("b-0", 4, 16, Fraction(295, 1000))]
     assert _brute_optimum(nodes, [("w", 2, 1, False)], running) == Fraction(30, 100)
     assert abs(moves_lower_bound(problem, None) - Fraction(30, 100)) < Fraction(1, 10**6)
+
+
+def _packing_draw(rng: random.Random):
+    """Replicas of odd shares of their nodes (3, 5 or 6 of 8 CPUs, 2 or 3 of 4): where the
+    packing rows (`move_bound._packing_rows`) say more than the capacity rows."""
+    pools = [(f"p{i}", rng.randint(2, 3), cpu, 32, price)
+             for i, (cpu, price) in enumerate(rng.sample([(8, "1"), (8, "1"), (4, "0.40"), (8, "0.90")],
+                                                         rng.randint(1, 2)))]
+    sizes = {8: [3, 5, 6], 4: [2, 3]}
+    cores = pools[0][2]
+    workloads = [(f"w{i}", rng.randint(1, 2), rng.choice(sizes[cores]), False)
+                 for i in range(rng.randint(2, 3))]
+    nodes = [(f"{name}-{k}", cpu, memory, Fraction(price)) for name, count, cpu, memory, price in pools
+             for k in range(count)]
+    names = [n for n, *_ in nodes] + ["gone-0"]
+    running = [(name, rng.choice(names)) for name, replicas, _, _ in workloads
+               for _ in range(rng.randint(0, replicas))]
+    return pools, workloads, nodes, running
+
+
+def _packing_case(tmp_path, seed: int):
+    rng = random.Random(1000 + seed)
+    pools, workloads, nodes, running = _packing_draw(rng)
+    text = "".join(_pool(*p) for p in pools) + "".join(_workload(*w) for w in workloads) + POLICY_END
+    folder = tmp_path / f"packing-{seed}"
+    folder.mkdir()
+    return problem_running(folder, text, running), _brute_optimum(nodes, workloads, running)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_packing_rows_keep_the_bound_below_the_brute_force_optimum(tmp_path, seed):
+    problem, optimum = _packing_case(tmp_path, seed)
+    if optimum is None:
+        pytest.skip("no placement of the drawn fleet")
+    bound = moves_lower_bound(problem, None)
+    assert bound is not None and bound <= optimum, (bound, optimum)
+
+
+def test_the_packing_rows_raise_the_bound_on_random_fleets(tmp_path, monkeypatch):
+    from fitlang.solve import move_bound
+
+    risen = tried = 0
+    for seed in range(30):
+        problem, optimum = _packing_case(tmp_path, seed)
+        if optimum is None:
+            continue
+        with_rows = moves_lower_bound(problem, None)
+        monkeypatch.setattr(move_bound, "PACKING_FUNCTIONS", ())
+        without = moves_lower_bound(problem, None)
+        monkeypatch.undo()
+        assert with_rows is not None and without is not None
+        tried += 1
+        assert with_rows >= without - Fraction(1, 10**6), (seed, with_rows, without)
+        risen += with_rows > without + Fraction(1, 10**6)
+    assert tried >= 20 and risen >= 2, (tried, risen)  # 3 of 21 at this writing
+
+
+def test_three_replicas_of_more_than_a_third_of_a_node_take_one_and_a_half(tmp_path, monkeypatch):
+    # two 3-CPU replicas (on a-1) and one 5-CPU replica (on a-0) on two 8-CPU nodes at 1 USD/h:
+    # the optimum keeps both nodes (11 CPUs), 2.00. The capacity rows let 11/8 of a node hold
+    # them: u = 1.375, at most 2 + 0.375 of the 3 replicas stay (the kept-node rows) and 0.625
+    # of a node is drained: 1.3875. With u^(2) each replica of more than a third of a node
+    # counts a half: u = 1.5, 0.5 moved and 0.5 drained: 1.51.
+    workloads = [("v", 2, 3, False), ("w", 1, 5, False)]
+    text = _pool("a", 2, 8, 32, "1") + "".join(_workload(*w) for w in workloads) + POLICY_END
+    running = [("v", "a-1"), ("v", "a-1"), ("w", "a-0")]
+    problem = problem_running(tmp_path, text, running)
+    nodes = [(f"a-{i}", 8, 32, Fraction(1)) for i in range(2)]
+    assert _brute_optimum(nodes, workloads, running) == 2
+    assert abs(moves_lower_bound(problem, None) - Fraction(151, 100)) < Fraction(1, 10**6)
+    from fitlang.solve import move_bound
+
+    monkeypatch.setattr(move_bound, "PACKING_FUNCTIONS", ())
+    assert abs(moves_lower_bound(problem, None) - Fraction(13875, 10000)) < Fraction(1, 10**6)
