@@ -22,8 +22,12 @@ import pytest
 from fitlang.model.problem import Problem
 
 BINARIES = ("slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
-# two checkouts testing at once on one machine each set their own base port; a cluster's
-# nodes take ports from BASE_PORT + 100 on, and each xdist worker (gw0, gw1, ...) 1,000 above
+# A test cluster takes BASE_PORT (slurmctld), BASE_PORT + 1 and its nodes' ports from
+# BASE_PORT + 101 on, all below BASE_PORT + 1,000; each xdist worker (gw0, gw1, ...) has its
+# own 1,000 ports above the last. So checkouts testing at once on one machine set
+# FITC_TEST_SLURM_PORT 10,000 apart (e.g. 20000, 30000): with ranges that overlap, one
+# checkout's slurmctld may reach another's slurmd (no authentication here), or a slurmd may
+# not bind its port
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
 BASE_PORT = int(os.environ.get("FITC_TEST_SLURM_PORT", "17000")) + 1000 * int(_WORKER or 0)
 # a guard, not a measure: one slurmd per node takes minutes to start a job at load 10+ on
@@ -101,6 +105,7 @@ class Ports:
 
     def take(self) -> int:
         self.next += 1
+        assert self.next < BASE_PORT + 1000, "a test cluster of more nodes than its port range"
         return self.next
 
 
