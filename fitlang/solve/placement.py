@@ -872,6 +872,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     appended to it (`_repacked` repacks it after the pattern bound, whose floor may beat it)."""
     min_nodes: dict[str, int] = {}
     caps: dict[tuple[str, str], int] = {}
+    fragmented: frozenset[str] = frozenset()  # classes given bin-packing cuts (`Encoding.fragmented`)
     first_bound = None
     best = None
     proven_infeasible = False
@@ -883,9 +884,10 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         proven: list[Fraction] = []
         result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax,
                                   start=start if round_ == 0 else None, progress=progress,
-                                  proven=proven)
-        if round_ == 0 and proven:
-            first_bound = proven[0]  # with or without a placement: no packing cuts yet
+                                  proven=proven, fragmented=fragmented)
+        if proven and not min_nodes and not caps:
+            # with or without a placement: no packing cuts yet, or only valid ones (`fragmented`)
+            first_bound = _larger(first_bound, proven[0])
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, model_status = result
@@ -903,12 +905,19 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
         packing = pack(problem, counts, planned)
+        fell_short = frozenset(packing.short)  # (repair clears it)
         if not packing.complete:
             repair(problem, packing, opener(problem, planned))
         if not packing.complete and relax and deadline is not None:
             place_short(problem, packing, objectives[0], deadline)  # a few moves, before a dearer round
-        if best is None or packing.complete or not best[4].complete:
+        if _kept_before(problem, objectives[0], best, packing):
             best = (encoding, outcome, counts, backend_name, packing, model_status)
+        if fell_short - fragmented and _over_model(problem, objectives[0], packing, outcome):
+            # counts that did not pack as they were (repair placed the rest dearer, or not
+            # at all): first, cuts every placement meets, the bin-packing rows on the classes
+            # they fell short on, and the model solved again with nothing else required
+            fragmented |= fell_short
+            continue
         if packing.complete:
             break
         # what packing and repair could not place: require more nodes where it fell short,
@@ -941,6 +950,27 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
+
+
+def _kept_before(problem: Problem, objective: str, best: tuple | None, packing: Packing) -> bool:
+    """Is a round's packing kept over the best so far? A complete one over a short one, and
+    over a complete one where it costs less (a later round is not always cheaper)."""
+    if best is None or not best[4].complete:
+        return True
+    if not packing.complete:
+        return False
+    value, kept = _packed_value(problem, packing, objective), _packed_value(problem, best[4], objective)
+    return value is not None and kept is not None and value < kept
+
+
+def _over_model(problem: Problem, objective: str, packing: Packing, outcome: Outcome) -> bool:
+    """Is the packing short, or over the model's value by more than the tolerance?"""
+    if not packing.complete:
+        return True
+    value = _packed_value(problem, packing, objective)
+    if value is None or outcome.objective is None:
+        return False
+    return float(value) > float(outcome.objective) * (1 + RELAXED_GAP) + 1e-9
 
 
 def _polished(problem: Problem, packing: Packing, objective: str, deadline: float | None,
@@ -1026,11 +1056,11 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
                      min_nodes: dict[str, int], deadline: float | None,
                      caps: dict[tuple[str, str], int] | None = None, relax: bool = False,
                      start: Packing | None = None, progress: Progress | None = None,
-                     proven: list[Fraction] | None = None):
+                     proven: list[Fraction] | None = None, fragmented: frozenset[str] = frozenset()):
     """One model solved: (encoding, outcome, whole counts, backend, model_status), or None. The
     bound of the first objective, when the solver proved one, is appended to `proven` (also
-    when it found no placement)."""
-    encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
+    when it found no placement). `fragmented`: classes given bin-packing cuts (`encode`)."""
+    encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps, fragmented=fragmented)
     solver = choose_backend(backend, encoding)
     extra: dict[str, Any] = {}  # HiGHS's own options: a start, a callback
     if relax and isinstance(solver, HighsBackend):
@@ -1047,7 +1077,8 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     if outcome.status is Status.INFEASIBLE and _past(deadline):
         return None
     if outcome.status is Status.INFEASIBLE:
-        encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
+        encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps,
+                          fragmented=fragmented)
         solver = choose_backend(backend, encoding)
         if relax and isinstance(solver, HighsBackend):
             encoding.relax_replicas()
