@@ -66,7 +66,13 @@ def _stages(problem, time_limit: float) -> dict:
             return f"short {sum(packing.short_by_workload.values())}"
         return round(float(pl._packed_value(problem, packing, "cost")), 4)
 
+    def settle_last_round() -> None:  # its packing as repair and `place_short` left it
+        packing = rounds[-1].pop("packing", None) if rounds else None
+        if packing is not None:
+            rounds[-1]["repaired"] = packed_cost(packing)
+
     def solve_aggregate(*args, **kwargs):
+        settle_last_round()
         result = originals["_solve_aggregate"](*args, **kwargs)
         value = None if result is None or result[1].objective is None else float(result[1].objective)
         rounds.append({"model": value})
@@ -76,12 +82,13 @@ def _stages(problem, time_limit: float) -> dict:
         packing = originals["pack"](*args, **kwargs)
         if rounds:
             rounds[-1]["pack"] = packed_cost(packing)
-            rounds[-1]["packing"] = packing  # repaired in place: read again at the round's end
+            rounds[-1]["packing"] = packing  # repaired in place: read at the round's end
         return packing
 
     polished: dict = {}
 
     def polish(problem_, packing, *args, **kwargs):
+        settle_last_round()
         polished["before"] = packed_cost(packing)
         originals["_polished"](problem_, packing, *args, **kwargs)
         polished["after"] = packed_cost(packing)
@@ -94,18 +101,30 @@ def _stages(problem, time_limit: float) -> dict:
     finally:
         for name, function in originals.items():
             setattr(pl, name, function)
-    for round_ in rounds:
-        packing = round_.pop("packing", None)
-        if packing is not None:
-            round_["repaired"] = packed_cost(packing)
+    settle_last_round()
     return {"value": None if placement.value is None else float(placement.value),
+            "verify": _violations(problem, placement),
             "bound": None if placement.bound is None else float(placement.bound),
             "status": str(placement.status), "unplaced": len(placement.unplaced),
             "cpu": round(cpu, 2), "rounds": rounds, "polish": polished}
 
 
+def _violations(problem, placement) -> int:
+    """How many rules `fitc verify` finds broken (replicas left out allowed: they are counted apart)."""
+    import dataclasses
+
+    from fitlang.solve.report import as_json
+    from fitlang.solve.verify import verify
+
+    document = json.loads(as_json(problem, placement, []))
+    violations, problems = verify(dataclasses.replace(problem, allow_unplaced=True), document)
+    return len(violations) + len(problems)
+
+
 def _lost_at(optimum: float | None, found: dict) -> str:
     value = found["value"]
+    if found["unplaced"]:
+        return "unplaced"
     if optimum is None or value is None or value <= optimum * (1 + WITHIN):
         return "-"
     rounds = found["rounds"]
@@ -122,13 +141,15 @@ def _lost_at(optimum: float | None, found: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*")
     parser.add_argument("--inventory", action="append", default=[], help="NODES:FIRST-LAST seeds")
     parser.add_argument("--breaker", action="append", default=[], help="NODES:FIRST-LAST seeds")
     parser.add_argument("--directory", default="/tmp/placement_gap")
     parser.add_argument("--time-limit", type=float, action="append")
     parser.add_argument("--exact-seconds", type=float, default=60.0)
+    parser.add_argument("--optima", type=Path, help="an earlier run's output: its optima reused")
     parser.add_argument("--cpu-clock", action="store_true",
                         help="the solve's deadlines in this process's CPU seconds (HiGHS's stay on the wall)")
     arguments = parser.parse_args()
@@ -136,16 +157,23 @@ def main() -> None:
         time.monotonic = time.process_time  # (before fitlang is imported: every deadline reads it)
     from bound_gap import _exact
 
+    known = {}
+    if arguments.optima is not None:
+        rows = [json.loads(line) for line in arguments.optima.read_text().splitlines() if line]
+        known = {row["file"]: {k: v for k, v in row.items() if k.startswith("optimum")} for row in rows}
     for path in _fleets(arguments):
         problem = _problem(path)
         row: dict = {"file": path.name}
-        if arguments.exact_seconds > 0:
+        if path.name in known:
+            row.update(known[path.name])
+        elif arguments.exact_seconds > 0:
             exact = _exact(problem, arguments.exact_seconds)
             row.update(optimum=exact["exact_cost"], optimum_status=exact["exact_status"],
                        optimum_bound=exact["exact_bound"], optimum_cpu=round(exact["exact_cpu"], 2))
         for limit in arguments.time_limit or [30.0]:
             found = _stages(problem, limit)
-            found["lost_at"] = _lost_at(row.get("optimum"), found)
+            optimum = row.get("optimum") if row.get("optimum_status") == "optimal" else None
+            found["lost_at"] = _lost_at(optimum, found)
             row[f"fitc_{limit:g}s"] = found
         print(json.dumps(row), flush=True)
 
