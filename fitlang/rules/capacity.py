@@ -180,6 +180,27 @@ def fragment_weights(charge: np.ndarray, capacity: int, k: int) -> np.ndarray:
     return np.where(rest == 0, k * whole, (k + 1) * whole)
 
 
+def breaks_fragment_cut(encoding: Encoding, class_id: str, counts: dict[tuple[str, str], int],
+                        nodes: int) -> bool:
+    """Do whole counts of replicas on a class (workload, class) -> n, with `nodes` of its nodes
+    in use, break a row of FRAGMENT_CUT_KS: more replicas than those nodes can hold, whatever
+    the packing? (Where they do, the rows cut them off; elsewhere they would not change them.)"""
+    demands = encoding.here.get(class_id, [])
+    if not demands:
+        return False
+    charge = encoding.charge_rows[class_id]
+    amounts = np.array([counts.get((d.name, class_id), 0) for d in demands], dtype=np.int64)
+    capacity = encoding.class_of[class_id].capacity
+    for index, resource in enumerate(RESOURCES):
+        if not capacity[resource]:
+            continue
+        for k in FRAGMENT_CUT_KS:
+            weights = fragment_weights(charge[:, index], capacity[resource], k)
+            if int(weights @ amounts) > k * (k + 1) * nodes:
+                return True
+    return False
+
+
 def _fragment_rows(encoding: Encoding, node_class: NodeClass, group: CapacityGroup) -> None:
     """Per resource and k of FRAGMENT_KS: sum of k(k+1) u(k) x y <= k(k+1) x u (see
     `fragment_weights`), where it charges some replica more than the capacity row does, by

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.rules.capacity import breaks_fragment_cut
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
@@ -912,14 +913,15 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             place_short(problem, packing, objectives[0], deadline)  # a few moves, before a dearer round
         if _kept_before(problem, objectives[0], best, packing):
             best = (encoding, outcome, counts, backend_name, packing, model_status)
-        if fell_short - fragmented and _over_model(problem, objectives[0], packing, outcome):
-            # counts that did not pack as they were (repair placed the rest dearer, or not
-            # at all): first, cuts every placement meets, the bin-packing rows on the classes
-            # they fell short on, and the model solved again with nothing else required
-            fragmented |= fell_short
+        cut = _fragment_cuts(encoding, counts, planned, fell_short - fragmented)
+        if cut and _over_model(problem, objectives[0], packing, outcome):
+            # counts that cannot pack (repair placed the rest dearer, or not at all): first,
+            # cuts every placement meets, the bin-packing rows on the classes whose counts
+            # break them, and the model solved again with nothing else required
+            fragmented |= cut
             continue
-        if packing.complete:
-            break
+        if best[4].complete:
+            break  # (not the heuristic cuts below: they are for a packing short of replicas)
         # what packing and repair could not place: require more nodes where it fell short,
         # or send the replicas elsewhere, and solve again
         grown = _grown(problem, encoding, outcome.solution, packing)
@@ -950,6 +952,13 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
+
+
+def _fragment_cuts(encoding: Encoding, counts: dict[tuple[str, str], int], planned: dict[str, int],
+                   classes: frozenset[str]) -> frozenset[str]:
+    """Of the classes packing fell short on, those whose counts break a bin-packing cut
+    (`capacity.breaks_fragment_cut`): more replicas over half a node (and so on) than nodes."""
+    return frozenset(c for c in classes if breaks_fragment_cut(encoding, c, counts, planned.get(c, 0)))
 
 
 def _kept_before(problem: Problem, objective: str, best: tuple | None, packing: Packing) -> bool:
