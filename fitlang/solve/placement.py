@@ -47,6 +47,9 @@ Progress = Callable[[str, Fraction | None, Fraction | None], None]
 UNITS = {"cost": "USD/h", "nodes": "nodes", "preferences": "points"}
 Z3_MAX_VARIABLES = 400  # small, logic-heavy instances get exact answers from Z3
 MAX_REPACKS = 8
+# rounds whose counts broke a bin-packing cut, solved again with it (`Encoding.fragmented`),
+# beside MAX_REPACKS: each is a whole model solve
+MAX_FRAGMENT_ROUNDS = 2
 # the aggregate's target gap at fleet scale: packing adds its own few tenths of a percent, and
 # closing the last 0.1% costs HiGHS ten times as long (see docs/performance.md)
 RELAXED_GAP = 1e-3
@@ -878,7 +881,8 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     best = None
     proven_infeasible = False
     start = start if start is not None and start.complete and relax else None
-    for round_ in range(MAX_REPACKS):
+    fragment_rounds = 0
+    for round_ in range(MAX_REPACKS + MAX_FRAGMENT_ROUNDS):
         if _past(deadline):
             break
         progress("optimise", None, first_bound)
@@ -913,14 +917,17 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             place_short(problem, packing, objectives[0], deadline)  # a few moves, before a dearer round
         if _kept_before(problem, objectives[0], best, packing):
             best = (encoding, outcome, counts, backend_name, packing, model_status)
-        cut = _fragment_cuts(encoding, counts, planned, fell_short - fragmented)
+        cut = frozenset[str]()
+        if fragment_rounds < MAX_FRAGMENT_ROUNDS:
+            cut = _fragment_cuts(encoding, counts, planned, fell_short - fragmented)
         if cut and _over_model(problem, objectives[0], packing, outcome):
             # counts that cannot pack (repair placed the rest dearer, or not at all): first,
             # cuts every placement meets, the bin-packing rows on the classes whose counts
             # break them, and the model solved again with nothing else required
             fragmented |= cut
+            fragment_rounds += 1
             continue
-        if best[4].complete:
+        if best[4].complete or round_ - fragment_rounds >= MAX_REPACKS - 1:
             break  # (not the heuristic cuts below: they are for a packing short of replicas)
         # what packing and repair could not place: require more nodes where it fell short,
         # or send the replicas elsewhere, and solve again
@@ -963,11 +970,14 @@ def _fragment_cuts(encoding: Encoding, counts: dict[tuple[str, str], int], plann
 
 def _kept_before(problem: Problem, objective: str, best: tuple | None, packing: Packing) -> bool:
     """Is a round's packing kept over the best so far? A complete one over a short one, and
-    over a complete one where it costs less (a later round is not always cheaper)."""
-    if best is None or not best[4].complete:
+    over a complete one where it costs less (a later round is not always cheaper); a short
+    one over a short one where it is short of no more replicas."""
+    if best is None:
         return True
-    if not packing.complete:
-        return False
+    if not packing.complete:  # short of no more replicas than the best so far
+        return not best[4].complete and sum(packing.short.values()) <= sum(best[4].short.values())
+    if not best[4].complete:
+        return True
     value, kept = _packed_value(problem, packing, objective), _packed_value(problem, best[4], objective)
     return value is not None and kept is not None and value < kept
 
