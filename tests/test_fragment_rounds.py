@@ -89,12 +89,14 @@ def _zone_cost(nodes, sizes, left) -> float | None:
     return fill(0, left)
 
 
-# seeds of `_fleet` (of 0-499) whose aggregate counts in the first round send a class more
-# replicas over half a node than it has nodes. Before the fragment rows, the round after
-# required the nodes repair had opened, or capped the short replicas: 143 answered 15 (repair's
-# dearer nodes kept), 478 left a replica unplaced at 14 with its bound at 14. Without a time
-# limit, so that neither `place_short` nor the exact repacking after the model runs
-SEEDS = (143, 478)
+# seeds of `_fleet` (of 0-499) whose first round's counts send a class more replicas over half
+# a node than it has nodes, and whose packing repair cannot complete. Before the fragment rows,
+# the round after capped the short replicas: 478 left a replica of w2 unplaced ("not enough
+# capacity on the nodes it may use") at 14 USD/h with its bound at 14, where 18 places every
+# one. Without a time limit, so that neither `place_short` nor the repacking after the model
+# runs. (Seed 143's first packing is completed by repair, dearer, 15 against 13: there the
+# model is not solved again, as before; see docs/performance.md, session 22)
+SEEDS = (478,)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
