@@ -161,11 +161,6 @@ Terms = np.ndarray | list[int]  # a run of a row's columns, or of its coefficien
 FRAGMENT_KS: tuple[int, ...] = ()
 # a row is added only where it charges some replica this many percent of a node more
 FRAGMENT_GAIN = 10
-# the dual feasible functions tried on the classes per-node packing fell short on
-# (`Encoding.fragmented`): only there, so the first round's model is as fast as before. Where
-# the counts of replicas over half a node are more than the class's nodes (inventory 300,
-# seed 3: four replicas of 4 CPUs on three 7.9-CPU nodes), k = 1 is the cut that says so
-FRAGMENT_CUT_KS: tuple[int, ...] = (1, 2)
 
 
 def fragment_weights(charge: np.ndarray, capacity: int, k: int) -> np.ndarray:
@@ -180,33 +175,11 @@ def fragment_weights(charge: np.ndarray, capacity: int, k: int) -> np.ndarray:
     return np.where(rest == 0, k * whole, (k + 1) * whole)
 
 
-def breaks_fragment_cut(encoding: Encoding, class_id: str, counts: dict[tuple[str, str], int],
-                        nodes: int) -> bool:
-    """Do whole counts of replicas on a class (workload, class) -> n, with `nodes` of its nodes
-    in use, break a row of FRAGMENT_CUT_KS: more replicas than those nodes can hold, whatever
-    the packing? (Where they do, the rows cut them off; elsewhere they would not change them.)"""
-    demands = encoding.here.get(class_id, [])
-    if not demands:
-        return False
-    charge = encoding.charge_rows[class_id]
-    amounts = np.array([counts.get((d.name, class_id), 0) for d in demands], dtype=np.int64)
-    capacity = encoding.class_of[class_id].capacity
-    for index, resource in enumerate(RESOURCES):
-        if not capacity[resource]:
-            continue
-        for k in FRAGMENT_CUT_KS:
-            weights = fragment_weights(charge[:, index], capacity[resource], k)
-            if int(weights @ amounts) > k * (k + 1) * nodes:
-                return True
-    return False
-
-
 def _fragment_rows(encoding: Encoding, node_class: NodeClass, group: CapacityGroup) -> None:
     """Per resource and k of FRAGMENT_KS: sum of k(k+1) u(k) x y <= k(k+1) x u (see
     `fragment_weights`), where it charges some replica more than the capacity row does, by
     at least 1% of a node (a row that says nothing new only slows the solver)."""
     charge, columns, u = encoding.capacity_terms(node_class.id)
-    ks = FRAGMENT_CUT_KS if node_class.id in encoding.fragmented else FRAGMENT_KS
     pointers: list[int] = [0]
     indices: list[Terms] = []
     data: list[Terms] = []
@@ -214,7 +187,7 @@ def _fragment_rows(encoding: Encoding, node_class: NodeClass, group: CapacityGro
         capacity = node_class.capacity[resource]
         if not capacity or not charge[:, index].any():
             continue
-        for k in ks:
+        for k in FRAGMENT_KS:
             weights = fragment_weights(charge[:, index], capacity, k)
             scale = k * (k + 1)
             if not ((weights - scale * charge[:, index] / capacity) * 100 > FRAGMENT_GAIN * scale).any():

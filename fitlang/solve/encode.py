@@ -101,9 +101,6 @@ class Encoding:
     # next to the rows that make the column), never by its name
     index: dict[Hashable, int] = field(default_factory=dict)
     hooks: _RowHooks | None = None  # the registry's row hooks, as `encode` asked them
-    # classes whose capacity rows get the packing cuts of `capacity.FRAGMENT_CUT_KS` (where
-    # per-node packing of an earlier round's counts fell short: `placement._optimised`)
-    fragmented: frozenset[str] = frozenset()
 
     def column(self, key: Hashable, name: str, lower: int, upper: int) -> int:
         """A new column that rules find again by `key` (`index`); `name` is for display."""
@@ -378,16 +375,14 @@ def _round_balanced(totals: Mapping[K, float]) -> dict[K, int]:
 
 
 def encode(problem: Problem, must_place: bool = True, min_nodes: dict[str, int] | None = None,
-           caps: dict[tuple[str, str], int] | None = None,
-           fragmented: frozenset[str] = frozenset()) -> Encoding:
+           caps: dict[tuple[str, str], int] | None = None) -> Encoding:
     """`must_place`: every replica placed (else as many as fit); `min_nodes` and `caps`
-    are cuts added when per-node packing needed more nodes than the aggregate model;
-    `fragmented`, classes that get bin-packing cuts (valid ones: the bound stays proven).
+    are cuts added when per-node packing needed more nodes than the aggregate model.
 
     The frame (columns y, u, p; the eligible rows; the symmetry rows) is made here; every
     other row is a rule's (`Rule.rows`, asked in the phases `rules/base.py` describes)."""
     model = LinearModel()
-    encoding = Encoding(model, problem, fragmented=fragmented)
+    encoding = Encoding(model, problem)
     min_nodes = min_nodes or {}
     caps = caps or {}
     hooks = encoding.hooks = _RowHooks(rules.RULES)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
-from fitlang.rules.capacity import breaks_fragment_cut
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
@@ -47,9 +46,6 @@ Progress = Callable[[str, Fraction | None, Fraction | None], None]
 UNITS = {"cost": "USD/h", "nodes": "nodes", "preferences": "points"}
 Z3_MAX_VARIABLES = 400  # small, logic-heavy instances get exact answers from Z3
 MAX_REPACKS = 8
-# rounds whose counts broke a bin-packing cut, solved again with it (`Encoding.fragmented`),
-# beside MAX_REPACKS: each is a whole model solve
-MAX_FRAGMENT_ROUNDS = 2
 # the aggregate's target gap at fleet scale: packing adds its own few tenths of a percent, and
 # closing the last 0.1% costs HiGHS ten times as long (see docs/performance.md)
 RELAXED_GAP = 1e-3
@@ -876,23 +872,20 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     appended to it (`_repacked` repacks it after the pattern bound, whose floor may beat it)."""
     min_nodes: dict[str, int] = {}
     caps: dict[tuple[str, str], int] = {}
-    fragmented: frozenset[str] = frozenset()  # classes given bin-packing cuts (`Encoding.fragmented`)
     first_bound = None
     best = None
     proven_infeasible = False
     start = start if start is not None and start.complete and relax else None
-    fragment_rounds = 0
-    for round_ in range(MAX_REPACKS + MAX_FRAGMENT_ROUNDS):
+    for round_ in range(MAX_REPACKS):
         if _past(deadline):
             break
         progress("optimise", None, first_bound)
         proven: list[Fraction] = []
         result = _solve_aggregate(problem, backend, objectives, min_nodes, deadline, caps, relax,
                                   start=start if round_ == 0 else None, progress=progress,
-                                  proven=proven, fragmented=fragmented)
-        if proven and not min_nodes and not caps:
-            # with or without a placement: no packing cuts yet, or only valid ones (`fragmented`)
-            first_bound = _larger(first_bound, proven[0])
+                                  proven=proven)
+        if round_ == 0 and proven:
+            first_bound = proven[0]  # with or without a placement: no packing cuts yet
         if result is None:
             break  # out of time (or the cuts overreached): keep the last round's answer
         encoding, outcome, counts, backend_name, model_status = result
@@ -910,27 +903,14 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
         packing = pack(problem, counts, planned)
-        fell_short = frozenset(packing.short)  # (repair clears it)
         if not packing.complete:
             repair(problem, packing, opener(problem, planned))
         if not packing.complete and relax and deadline is not None:
             place_short(problem, packing, objectives[0], deadline)  # a few moves, before a dearer round
-        if _kept_before(problem, objectives[0], best, packing):
+        if best is None or packing.complete or not best[4].complete:
             best = (encoding, outcome, counts, backend_name, packing, model_status)
-        cut = frozenset[str]()
-        if fragment_rounds < MAX_FRAGMENT_ROUNDS:
-            cut = _fragment_cuts(encoding, counts, planned, fell_short - fragmented)
-        if cut and not packing.complete:
-            # counts that cannot pack, and repair did not place the rest: before the heuristic
-            # cuts below, cuts every placement meets, the bin-packing rows on the classes
-            # whose counts break them, and the model solved again with nothing else required.
-            # (Not where repair completed the packing, dearer: measured on inventory 300,
-            # seeds 1-20, another round's counts then pack better or worse by chance)
-            fragmented |= cut
-            fragment_rounds += 1
-            continue
-        if best[4].complete or round_ - fragment_rounds >= MAX_REPACKS - 1:
-            break  # (not the heuristic cuts below: they are for a packing short of replicas)
+        if packing.complete:
+            break
         # what packing and repair could not place: require more nodes where it fell short,
         # or send the replicas elsewhere, and solve again
         grown = _grown(problem, encoding, outcome.solution, packing)
@@ -961,27 +941,6 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
-
-
-def _fragment_cuts(encoding: Encoding, counts: dict[tuple[str, str], int], planned: dict[str, int],
-                   classes: frozenset[str]) -> frozenset[str]:
-    """Of the classes packing fell short on, those whose counts break a bin-packing cut
-    (`capacity.breaks_fragment_cut`): more replicas over half a node (and so on) than nodes."""
-    return frozenset(c for c in classes if breaks_fragment_cut(encoding, c, counts, planned.get(c, 0)))
-
-
-def _kept_before(problem: Problem, objective: str, best: tuple | None, packing: Packing) -> bool:
-    """Is a round's packing kept over the best so far? A complete one over a short one, and
-    over a complete one where it costs less (a later round is not always cheaper); a short
-    one over a short one where it is short of no more replicas."""
-    if best is None:
-        return True
-    if not packing.complete:  # short of no more replicas than the best so far
-        return not best[4].complete and sum(packing.short.values()) <= sum(best[4].short.values())
-    if not best[4].complete:
-        return True
-    value, kept = _packed_value(problem, packing, objective), _packed_value(problem, best[4], objective)
-    return value is not None and kept is not None and value < kept
 
 
 def _polished(problem: Problem, packing: Packing, objective: str, deadline: float | None,
@@ -1067,11 +1026,11 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
                      min_nodes: dict[str, int], deadline: float | None,
                      caps: dict[tuple[str, str], int] | None = None, relax: bool = False,
                      start: Packing | None = None, progress: Progress | None = None,
-                     proven: list[Fraction] | None = None, fragmented: frozenset[str] = frozenset()):
+                     proven: list[Fraction] | None = None):
     """One model solved: (encoding, outcome, whole counts, backend, model_status), or None. The
     bound of the first objective, when the solver proved one, is appended to `proven` (also
-    when it found no placement). `fragmented`: classes given bin-packing cuts (`encode`)."""
-    encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps, fragmented=fragmented)
+    when it found no placement)."""
+    encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
     solver = choose_backend(backend, encoding)
     extra: dict[str, Any] = {}  # HiGHS's own options: a start, a callback
     if relax and isinstance(solver, HighsBackend):
@@ -1088,8 +1047,7 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
     if outcome.status is Status.INFEASIBLE and _past(deadline):
         return None
     if outcome.status is Status.INFEASIBLE:
-        encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps,
-                          fragmented=fragmented)
+        encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
         solver = choose_backend(backend, encoding)
         if relax and isinstance(solver, HighsBackend):
             encoding.relax_replicas()
