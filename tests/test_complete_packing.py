@@ -91,3 +91,25 @@ def test_a_replica_taken_out_of_a_placement_is_placed_again_and_verified(tmp_pat
     assert packing.complete
     placement = verified_packing(problem, packing)
     assert sum(a.workload == name for a in placement.assignments) == problem.demand(name).replicas
+
+
+def test_counts_that_pack_are_placed_on_the_models_nodes_before_repair_opens_another(tmp_path):
+    # four replicas of 3 CPUs and four of 5 on the two 16-CPU nodes the model counted: they
+    # fill both exactly (3 + 3 + 5 + 5 each, by hand), but `pack` puts three of 5 on one node
+    # and is short of one, for which `repair` alone opens a third node
+    from fitlang.solve.pack import pack, repair
+    from fitlang.solve.placement import _completed, opener
+
+    problem = problem_from(tmp_path, pool("a", 3, 16, "64Gi", 1)
+                           + workload("w3", 4, 3, "1Gi") + workload("w5", 4, 5, "1Gi"))
+    node_class = problem.classes[0]
+    counts, planned = {("w3", node_class.id): 4, ("w5", node_class.id): 4}, {node_class.id: 2}
+    greedy = pack(problem, counts, planned)
+    assert greedy.short == {node_class.id: 1}
+    repair(problem, greedy, opener(problem, planned))
+    assert greedy.complete and greedy.opened(node_class.id) == 3  # what the rounds got before
+    packing = _completed(problem, counts, planned, pack(problem, counts, planned), "cost", True, FAR)
+    assert packing.complete and packing.opened(node_class.id) == 2
+    verified_packing(problem, packing)
+    assert sorted(sorted(node.hosted.items()) for node in packing.nodes[node_class.id] if node.hosted) \
+        == [[("w3", 2), ("w5", 2)], [("w3", 2), ("w5", 2)]]
