@@ -21,7 +21,7 @@ import pytest
 
 from fitlang.model.problem import Problem
 
-BINARIES = ("slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
+BINARIES = ("slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "squeue", "scancel")
 # A test cluster takes BASE_PORT (slurmctld), BASE_PORT + 1 and its nodes' ports from
 # BASE_PORT + 101 on, all below BASE_PORT + 1,000; each xdist worker (gw0, gw1, ...) has its
 # own 1,000 ports above the last. So checkouts testing at once on one machine set
@@ -73,6 +73,7 @@ class Cluster:
     spool: Path | None = None
 
     def shutdown(self) -> None:
+        self._cancel_every_job()
         subprocess.run(["scontrol", "shutdown"], capture_output=True, env=self.env, timeout=30)
         # the next cluster reuses the ports: wait until every daemon of this one has exited
         deadline = time.monotonic() + 30
@@ -81,6 +82,28 @@ class Cluster:
             time.sleep(0.2)
         if self.spool is not None:
             shutil.rmtree(self.spool, ignore_errors=True)
+
+
+    def _cancel_every_job(self) -> None:
+        """`scontrol shutdown` stops the daemons, not the jobs: a running job's slurmstepd
+        lives on, and when its job ends it reports to whatever controller then has this
+        cluster's port, under a job id the next cluster reuses (seen: a later cluster's jobs
+        1, 4, 5 and 6 ended with signal 15 while the test ran). So every job is cancelled
+        and gone from the queue (its steps ended) before the daemons stop."""
+        subprocess.run(["scancel", "--user=root"], capture_output=True, env=self.env, timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            listed = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True,
+                                    env=self.env, timeout=30)
+            if listed.returncode != 0 or not listed.stdout.strip():
+                return
+            time.sleep(0.2)
+
+
+def _first_job_id() -> int:
+    """A different start for each cluster (a tenth of a second apart), below Slurm's MaxJobId
+    (67,043,328 by default)."""
+    return int(time.time() * 10) % 60_000_000 + 1
 
 
 def _pid(path: Path) -> int | None:
@@ -223,6 +246,9 @@ def start_cluster(problem: Problem, directory: Path, partitions: list[str] = (),
         # heterogeneous jobs are started by the backfill scheduler only: let it run every second
         "SchedulerType=sched/backfill", "SchedulerParameters=bf_interval=1",
         "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
+        # job ids of their own: a job an earlier cluster on these ports left running (a test
+        # killed before its shutdown) cannot report its end as one of this cluster's jobs
+        f"FirstJobId={_first_job_id()}",
         *([] if cloud_running else ["ResumeProgram=/bin/true", "SuspendProgram=/bin/true"]),
         *settings,
         *nodes, *partition_lines,

@@ -17,37 +17,23 @@ from fitlang.solve.verify import verify
 
 from solving import problem_from
 
-POOLS = '''import "std/accelerators"
 
-pool l40s {{
-  count = {l40s_nodes}
-  cpu = 64
-  memory = 512GiB
-  gpu {{
-    model = L40S
-    count = 4
-  }}
-  price = {l40s_price} USD/h
-}}
+def option_pools(l40s_nodes: int, l40s_price: int, l4_price: int, zones: tuple[str, ...] = ()) -> str:
+    """One pool of 4-L40S nodes, 40 1-L4 nodes and 10 plain ones; with `zones`, the L40S
+    pool in the first zone and the L4 and plain nodes split evenly over them."""
+    def zoned(zone: str | None) -> str:
+        return f'  zone = "{zone}"\n' if zone else ""
 
-pool l4 {{
-  count = 40
-  cpu = 16
-  memory = 64GiB
-  gpu {{
-    model = L4
-    count = 1
-  }}
-  price = {l4_price} USD/h
-}}
-
-pool plain {{
-  count = 10
-  cpu = 16
-  memory = 64GiB
-  price = 1 USD/h
-}}
-'''
+    text = (f'import "std/accelerators"\n\npool l40s {{\n  count = {l40s_nodes}\n  cpu = 64\n'
+            f"  memory = 512GiB\n  gpu {{\n    model = L40S\n    count = 4\n  }}\n"
+            f"  price = {l40s_price} USD/h\n{zoned(zones[0] if zones else None)}}}\n")
+    for zone in zones or (None,):
+        suffix, share = zone or "", len(zones or (None,))
+        text += (f"\npool l4{suffix} {{\n  count = {40 // share}\n  cpu = 16\n  memory = 64GiB\n"
+                 f"  gpu {{\n    model = L4\n    count = 1\n  }}\n  price = {l4_price} USD/h\n"
+                 f"{zoned(zone)}}}\n\npool plain{suffix} {{\n  count = {10 // share}\n  cpu = 16\n"
+                 f"  memory = 64GiB\n  price = 1 USD/h\n{zoned(zone)}}}\n")
+    return text
 
 
 def inference(name: str, need: int) -> str:
@@ -85,7 +71,7 @@ def _floor_cost(problem, guide=None) -> int:
 def _instance(tmp_path, rng: random.Random, index: int):
     needs = [rng.choice([2, 4, 6, 8]) for _ in range(rng.randint(2, 4))]
     l40s_nodes, l40s_price, l4_price = rng.randint(1, 2), rng.randint(3, 6), rng.randint(1, 2)
-    text = POOLS.format(l40s_nodes=l40s_nodes, l40s_price=l40s_price, l4_price=l4_price)
+    text = option_pools(l40s_nodes=l40s_nodes, l40s_price=l40s_price, l4_price=l4_price)
     text += "".join(inference(f"w{k}", need) for k, need in enumerate(needs))
     text += "workload web {\n  replicas = 3\n  cpu = 2\n  memory = 4GiB\n}\n"
     problem = problem_from(tmp_path, text, f"p{index}.fit")
@@ -96,7 +82,7 @@ def test_the_options_the_lp_orders_place_the_scarce_accelerator_where_it_saves_m
     # one L40S node (4 GPUs, 4 USD/h); L4 nodes at 2 USD/h a GPU. `a` needs 4 L4s or 2 L40Ss,
     # `b` 8 L4s or 4 L40Ss. The greedy pass reaches `a` first and takes the L40S node (4
     # against 8), leaving `b` 8 L4s: 20 USD/h. `b` on the L40S node and `a` on L4s: 12.
-    problem = problem_from(tmp_path, POOLS.format(l40s_nodes=1, l40s_price=4, l4_price=2)
+    problem = problem_from(tmp_path, option_pools(l40s_nodes=1, l40s_price=4, l4_price=2)
                            + inference("a", 4) + inference("b", 8))
     assert brute_force([4, 8], 1, 4, 2) == 12
     assert _floor_cost(problem) == 20
@@ -137,7 +123,7 @@ def test_at_fleet_scale_the_floor_takes_the_options_the_lp_orders(tmp_path, monk
     # leaves them no time)
     from fitlang.solve import placement
 
-    problem = problem_from(tmp_path, POOLS.format(l40s_nodes=1, l40s_price=4, l4_price=2)
+    problem = problem_from(tmp_path, option_pools(l40s_nodes=1, l40s_price=4, l4_price=2)
                            + inference("a", 4) + inference("b", 8))
     monkeypatch.setattr(placement, "PAIR_SECONDS_PER_PAIR", 1e6)
     monkeypatch.setattr(placement, "MODEL_MAX_COLUMNS", 0)

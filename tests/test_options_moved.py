@@ -7,50 +7,13 @@ from __future__ import annotations
 
 import random
 
-from test_accelerator_options import POOLS, brute_force, inference
+from test_accelerator_options import brute_force, inference, option_pools
 
 from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.improve import consolidate
 
 from solving import problem_from, verified_packing
-
-# the pools of test_accelerator_options over two zones: the L40S node in z1, the L4 and
-# plain nodes half in each (the same nodes and prices, so its brute force holds)
-ZONED_POOLS = '''import "std/accelerators"
-
-pool l40s {{
-  count = {l40s_nodes}
-  cpu = 64
-  memory = 512GiB
-  gpu {{
-    model = L40S
-    count = 4
-  }}
-  price = {l40s_price} USD/h
-  zone = "z1"
-}}
-''' + "".join(f'''
-pool l4{zone} {{{{
-  count = 20
-  cpu = 16
-  memory = 64GiB
-  gpu {{{{
-    model = L4
-    count = 1
-  }}}}
-  price = {{l4_price}} USD/h
-  zone = "{zone}"
-}}}}
-
-pool plain{zone} {{{{
-  count = 5
-  cpu = 16
-  memory = 64GiB
-  price = 1 USD/h
-  zone = "{zone}"
-}}}}
-''' for zone in ("z1", "z2"))
 
 # rules of the workloads beside the option groups, towards them too (`{other}`: an option
 # workload): what the moves must keep for the replicas they leave where they are
@@ -74,7 +37,7 @@ def test_moves_on_the_floor_give_the_scarce_accelerator_to_the_workload_that_sav
     # `b` 8 L4s or 4 L40Ss. The greedy pass reaches `a` first and takes the L40S node: 20
     # USD/h. The moves take both groups off the floor (neither is on the LP's first option)
     # and place them in the LP's order: `b` on the L40S node, `a` on L4s, 12, the optimum
-    problem = problem_from(tmp_path, POOLS.format(l40s_nodes=1, l40s_price=4, l4_price=2)
+    problem = problem_from(tmp_path, option_pools(l40s_nodes=1, l40s_price=4, l4_price=2)
                            + inference("a", 4) + inference("b", 8))
     floor, _ = greedy_floor(problem)
     assert _cost(problem, floor) == 20
@@ -94,7 +57,7 @@ def test_the_guided_floor_is_the_moves_then_the_whole_passes_where_they_fit(tmp_
     from fitlang.solve import placement
     from fitlang.solve.bound import lower_bound
 
-    problem = problem_from(tmp_path, POOLS.format(l40s_nodes=1, l40s_price=4, l4_price=2)
+    problem = problem_from(tmp_path, option_pools(l40s_nodes=1, l40s_price=4, l4_price=2)
                            + inference("a", 4) + inference("b", 8))
     floor, _ = greedy_floor(problem)
     relaxed = lower_bound(problem, "cost", start=floor)
@@ -112,7 +75,7 @@ def test_the_guided_floor_is_the_moves_then_the_whole_passes_where_they_fit(tmp_
 def _random_instance(tmp_path, rng: random.Random, index: int):
     needs = [rng.choice([2, 4, 6, 8]) for _ in range(rng.randint(2, 4))]
     l40s_nodes, l40s_price, l4_price = rng.randint(1, 2), rng.randint(3, 6), rng.randint(1, 2)
-    text = ZONED_POOLS.format(l40s_nodes=l40s_nodes, l40s_price=l40s_price, l4_price=l4_price)
+    text = option_pools(l40s_nodes, l40s_price, l4_price, zones=("z1", "z2"))
     text += "".join(inference(f"w{k}", need) for k, need in enumerate(needs))
     for k in range(rng.randint(1, 3)):
         rule = rng.choice(RULES).format(other=f"w{rng.randrange(len(needs))}")

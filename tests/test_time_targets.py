@@ -269,7 +269,6 @@ def test_slurm_fidelity_reads_the_submit_script_as_slurm_would(tmp_path, edit):
     assert _fidelity("slurm", context, files), edit
 
 
-@real_slurm
 def test_a_run_whose_replicas_start_apart_is_no_array_e0952(tmp_path):
     # one node that holds one replica at a time, two replicas per run: each run's replicas go
     # one after the other (by hand), which one array task's tasks cannot
@@ -316,6 +315,7 @@ def _real_cluster_jobs(tmp_path: Path, context: CompileContext, files: dict[str,
             for line in shown.stdout.splitlines() if line.strip()]
 
 
+@real_slurm
 def test_a_real_slurm_holds_each_run_at_its_solved_start_and_deadline(tmp_path):
     text = _later(RECUR.replace("COMMAND", SAFE_COMMAND))
     compiled, context = _compile(_policy(tmp_path, text), "slurm")
@@ -332,6 +332,7 @@ def test_a_real_slurm_holds_each_run_at_its_solved_start_and_deadline(tmp_path):
         assert job["TimeLimit"] == "02:00:00"
 
 
+@real_slurm
 def test_a_real_slurm_runs_the_segments_chained_each_at_its_start(tmp_path):
     compiled, context = _compile(_policy(tmp_path, _later(PREEMPT)), "slurm")
     assert "W0952" in _codes(compiled)
@@ -697,6 +698,7 @@ def test_a_start_script_with_a_wrong_begin_deadline_or_time_fails_fidelity(tmp_p
     assert _fidelity("slurm", context, files), edit
 
 
+@real_slurm
 def test_a_real_slurm_holds_each_start_at_its_begin_and_deadline(tmp_path):
     compiled, context = _compile(_policy(tmp_path, _later(APART)), "slurm")
     submit = "".join(f"sbatch --test-only {n}\nsbatch {n}\n" for n in APART_SCRIPTS)
