@@ -279,7 +279,7 @@ class RunFits:
     """`Ledger.best` for the replicas of one run (one size), with what it computes per (class,
     start) kept between them: placing a replica changes only its node's row of which nodes
     have room and which would wake (and the limits, read afresh each time). At the goal size
-    `Ledger.nodes` was 11 of a round's 14 CPU s (profiled), each run's replicas asking it
+    `Ledger.nodes` was 11 of the floor's 19 profiled CPU s, each run's replicas asking it
     again over every node of a class for the same steps."""
 
     def __init__(self, ledger: Ledger, need: np.ndarray) -> None:
