@@ -55,3 +55,33 @@ def test_a_rounds_lone_left_over_is_repaired_without_another_round(tmp_path, mon
     assert missing == [] and len({(s.demand, s.replica) for s in spots}) == len(spots) == replicas
     assert _verified(problem, spots) == []
 
+
+
+def test_a_runs_kept_rows_answer_as_the_ledger_does_after_every_placement(tmp_path):
+    # `RunFits` keeps, between a run's replicas, which nodes have room and would wake: after
+    # each placement (power caps and all, here 100 x 168 x 100 seed 3's sites) it must name the
+    # node and the cost `Ledger.best` names from the ledger itself, for every (class, start)
+    # asked, including those whose room the placements used up
+    import random
+
+    from fitlang.solve.timeline_pack import Ledger, RunFits, need_of
+
+    problem = _sites_problem(tmp_path, 100, 100, 3)
+    ledger = Ledger(problem)
+    rng = random.Random(5)
+    demands = [d for d in problem.demands if d.window is not None and d.window.duration < 168]
+    compared = 0
+    for demand in rng.sample(demands, 12):
+        need, window = need_of(demand), demand.windows[0]
+        fitting = RunFits(ledger, need)
+        asked = [(class_id, start) for class_id in demand.eligible for start in window.starts()]
+        for _ in range(3 * demand.replicas_per_run + 3):
+            class_id, start = rng.choice(asked)
+            end = start + window.duration
+            kept, fresh = fitting.best(class_id, need, start, end), ledger.best(class_id, need, start, end)
+            assert kept == fresh
+            compared += 1
+            if fresh is not None:
+                ledger.take(class_id, fresh[0], need, start, end)
+                fitting.taken(class_id, fresh[0])
+    assert compared > 50

@@ -244,18 +244,20 @@ def candidates(ledger: Ledger, demand: Demand, window: Window) -> list[tuple[flo
 
 def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window,
                    options: list[tuple[float, int, str]] | None = None,
-                   enough: int = CANDIDATES) -> Spot | None:
+                   enough: int = CANDIDATES, fitting: RunFits | None = None) -> Spot | None:
     """A replica at the (class, start) of its window, and node, that add least to the
     objective, among the first CANDIDATES that fit in order of the replica's own share.
     `options`: the demand's `candidates`, shared by its replicas: one that does not fit is
-    dropped from it (the ledger only fills, so it never fits a later replica either)."""
+    dropped from it (the ledger only fills, so it never fits a later replica either).
+    `fitting`: the run's `RunFits`, where nothing but this places in the ledger meanwhile."""
     need = need_of(demand)
     if options is None:
         options = candidates(ledger, demand, window)
+    best = ledger.best if fitting is None else fitting.best
     found: list[tuple[float, float, int, str, int]] = []
     kept = []
     for position, (own, start, class_id) in enumerate(options):
-        spot = ledger.best(class_id, need, start, start + window.duration)
+        spot = best(class_id, need, start, start + window.duration)
         if spot is None:
             continue
         kept.append((own, start, class_id))
@@ -268,7 +270,61 @@ def place_anywhere(ledger: Ledger, demand: Demand, replica: int, window: Window,
         return None
     added, _, start, class_id, node = min(found)
     ledger.take(class_id, node, need, start, start + window.duration)
+    if fitting is not None:
+        fitting.taken(class_id, node)
     return Spot(demand.name, replica, class_id, node, start, start + window.duration, added)
+
+
+class RunFits:
+    """`Ledger.best` for the replicas of one run (one size), with what it computes per (class,
+    start) kept between them: placing a replica changes only its node's row of which nodes
+    have room and which would wake (and the limits, read afresh each time). At the goal size
+    `Ledger.nodes` was 11 of the floor's 19 profiled CPU s, each run's replicas asking it
+    again over every node of a class for the same steps."""
+
+    def __init__(self, ledger: Ledger, need: np.ndarray) -> None:
+        self.ledger, self.need = ledger, need
+        self.asked = need > 0
+        self.left = {class_id: capacity[self.asked] - need[self.asked]
+                     for class_id, capacity in ledger.capacity.items()}
+        # (class, start, end) -> (room per node, waking per node and step, what waking adds)
+        self.rows: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def best(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[int, float] | None:
+        """What `Ledger.best` answers, from the kept rows."""
+        ledger = self.ledger
+        if ledger.off[class_id][start:end].any():
+            return None
+        key = (class_id, start, end)
+        if key not in self.rows:
+            self.rows[key] = self._computed(class_id, slice(None), start, end)
+        room, waking, added = self.rows[key]
+        fits = room.copy()
+        if fits.any():
+            fits &= ledger._limits_hold(class_id, waking, start, end)
+        if not fits.any():
+            return None
+        node = int(np.flatnonzero(fits)[np.argmin(added[fits])])
+        return node, float(added[node])
+
+    def taken(self, class_id: str, node: int) -> None:
+        """A replica was placed on this node: its rows computed again (what waking adds for
+        every node, as `Ledger.nodes` does: a product over one row rounds otherwise, and the
+        node chosen among equals would differ from the ledger's)."""
+        for key in [key for key in self.rows if key[0] == class_id]:
+            room, waking, _ = self.rows[key]
+            start, end = key[1], key[2]
+            room[node], waking[node], _ = (
+                part[0] for part in self._computed(class_id, slice(node, node + 1), start, end))
+            self.rows[key] = room, waking, waking @ self.ledger.rate[class_id][start:end]
+
+    def _computed(self, class_id: str, nodes: slice, start: int, end: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`Ledger.nodes`'s room and waking for these nodes, before the limits."""
+        ledger = self.ledger
+        room = (ledger.used[class_id][nodes, start:end, self.asked] <= self.left[class_id]).all(axis=(1, 2))
+        waking = ledger.running[class_id][nodes, start:end] == 0
+        return room, waking, waking @ ledger.rate[class_id][start:end]
 
 
 def place_cheapest(ledger: Ledger, demand: Demand, replica: int, window: Window) -> Spot | None:
@@ -373,10 +429,11 @@ def _scheduled(problem: Problem, objective: str, order: list[Demand], earliest: 
             options = candidates(ledger, demand, window)
             if earliest:  # first fit in time: by start, the cheapest class at a start first
                 options.sort(key=lambda option: (option[1], option[0]))
+            fitting = RunFits(ledger, need_of(demand))
             for index in range(demand.replicas_per_run):
                 replica = run * demand.replicas_per_run + index
                 spot = place_anywhere(ledger, demand, replica, window, options,
-                                      1 if earliest else CANDIDATES)
+                                      1 if earliest else CANDIDATES, fitting)
                 if spot is None:
                     missing.append((demand.name, replica))
                 else:
