@@ -48,6 +48,7 @@ from fitlang.solve.linear import (
     Status,
     Value,
     matrix_form,
+    stated_bound,
 )
 
 EXACT_GAP = Fraction(0)
@@ -119,7 +120,8 @@ class HighsBackend:
         optimal = status == highspy.HighsModelStatus.kOptimal
         if optimal and (bound is None or not integer):  # an LP: its optimum is its bound
             bound = value
-        proven = None if bound is None else min(bound, value)  # none proven before the root LP
+        # none proven before the root LP; none where HiGHS's bound is above its own solution
+        proven = stated_bound(bound, value)
         return Outcome(Status.OPTIMAL if optimal else Status.FEASIBLE, solution, value, proven)
 
 

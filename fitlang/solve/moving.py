@@ -33,7 +33,7 @@ from fractions import Fraction
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import ReplicaName, RunningNames
 from fitlang.model.problem import Demand, Problem, one_class_per_node
-from fitlang.solve.linear import Status
+from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
 
 State = dict[str, Counter]  # node -> demand name -> replicas there
@@ -83,7 +83,7 @@ def _at_scale(problem: Problem, time_limit: float | None) -> Placement | None:
     if placement.value is None:  # (`move_at_scale` works it out where it compares it with its bound)
         placement.value = objective_value(problem, objective, end, bought)
     if placement.bound is not None:
-        placement.bound = min(placement.bound, placement.value)
+        placement.bound = stated_bound(placement.bound, placement.value)
         if placement.gap is not None and placement.gap <= placement.tolerance:
             placement.status = Status.OPTIMAL
     return placement

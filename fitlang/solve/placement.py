@@ -32,7 +32,7 @@ from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.limits import fleet_limits
-from fitlang.solve.linear import Outcome, Status
+from fitlang.solve.linear import Outcome, Status, stated_bound
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.patterns import PatternBound, pattern_bound
@@ -427,7 +427,8 @@ def _answer(run: _Run, started: float) -> Placement:
     if placement is floor and best is not None and best.bound is not None \
             and best.status is not Status.INFEASIBLE and not floor.unplaced:
         if floor.value is not None:  # (None: an objective the nodes alone do not give)
-            floor.bound = min(best.bound, floor.value)  # the optimiser's bound holds for any placement
+            # the optimiser's bound holds for any placement
+            floor.bound = stated_bound(best.bound, floor.value)
         floor.backend = best.backend
     if placement is floor and best is not None:
         floor.proven_infeasible = best.proven_infeasible
@@ -727,8 +728,8 @@ def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
     placement that places every replica); `optimal` when that closes the gap."""
     if placement.value is None:
         return
-    bound = proven if placement.bound is None else max(placement.bound, proven)
-    placement.bound = min(bound, placement.value)
+    held = [b for b in (placement.bound, proven) if stated_bound(b, placement.value) is not None]
+    placement.bound = stated_bound(max(held), placement.value) if held else None
     if placement.status is Status.FEASIBLE and _within_tolerance(placement):
         placement.status = Status.OPTIMAL
 
@@ -963,7 +964,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         _polished(problem, start, objectives[0], improve_deadline, first_bound, packed)
         placement = _from_packing(problem, start, objectives[0], FEASIBLE, first_bound)
         if placement.value is not None:  # (None: an objective the nodes alone do not give)
-            placement.bound = min(first_bound, placement.value)
+            placement.bound = stated_bound(first_bound, placement.value, start.complete)
         placement.backend = HighsBackend.name
         return placement
     encoding, outcome, counts, backend_name, packing, model_status = best
@@ -1174,8 +1175,7 @@ def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
                model_status: PlacementStatus) -> Placement:
     placement = _from_packing(problem, packing, objective, model_status, outcome.bound)
     placement.value = _used_value(problem, packing, objective, encoding, outcome)
-    if placement.bound is not None and placement.value is not None:
-        placement.bound = min(placement.bound, placement.value)
+    placement.bound = stated_bound(placement.bound, placement.value, packing.complete)
     return placement
 
 

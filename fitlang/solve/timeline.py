@@ -32,7 +32,7 @@ from fitlang.rules.base import GroupKey
 from fitlang.solve import timeline_align
 from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
-from fitlang.solve.linear import LinearModel, Number, Outcome, Status
+from fitlang.solve.linear import LinearModel, Number, Outcome, Status, stated_bound
 from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
 from fitlang.solve.timeline_bound import DifferencedBound
 from fitlang.solve.timeline_pack import (
@@ -221,13 +221,14 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
                 horizon_value(problem, made, objective) < horizon_value(problem, assignments, objective):
             assignments, unplaced = made, []
     value = horizon_value(problem, assignments, objective)
-    bound = max((b for b in (first.bound, relaxed) if b is not None), default=None)
+    bound = max((b for b in (first.bound, relaxed) if stated_bound(b, value, not unplaced) is not None),
+                default=None)
     status = Status.FEASIBLE
     if not unplaced and bound is not None and value - bound <= OPTIMALITY_TOLERANCE * abs(value):
         status = Status.OPTIMAL
     if unplaced:
         status = Status.UNKNOWN
-    placed = TimedPlacement(status, objective, value, None if bound is None else min(bound, value),
+    placed = TimedPlacement(status, objective, value, stated_bound(bound, value, not unplaced),
                             assignments, unplaced, backend="highs", seconds=time.monotonic() - began,
                             bought=bought_in_time(problem, assignments), timeline=timeline)
     # a tie-break: never changes the value; tried until the limit
