@@ -12,14 +12,15 @@ small node-level MIP (HiGHS), everything outside it kept as it is:
   cheapest for their cores first), up to `FREE_NODES_PER_CLASS` nodes not in use, at most
   `MAX_FREE_NODES` in all (the first in the class's order: a class's nodes are alike);
 - the replicas: those on the freed nodes of every *free* demand (`_free_demands`: its rules
-  over a topology are anti-affinities on a node or a zone and spreads over a topology other
-  than `node`; not pinned, not an option), each demand's count over the pair kept, so the rest
+  over a topology are anti-affinities on a node or a zone, spreads over a topology other
+  than `node` and latency; not pinned, not an option), each demand's count over the pair kept, so the rest
   of the fleet sees the same replicas; every other replica stays on its node;
 - the rules the MIP keeps: eligibility, capacity per resource, one a node, workloads apart or
   alone on a node, zone anti-affinity (a workload present in a zone is one integer per zone),
   zone spreads (each zone of the pair within `max_skew` of every other domain, the others'
   counts constants), spreads over other topologies (each domain's count within the pair kept),
-  power caps and buy limits;
+  latency (per rule, the free replicas within reach at least as many as now), power caps and
+  buy limits;
 - the objective: the nodes' prices, `move_price` per node bought and per node drained, less
   `move_price` per replica that stays on the node it runs on now. With each demand's count
   fixed, a demand's moves are min(running, asked) less its stays (`moves_between`), so this
@@ -156,8 +157,9 @@ def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str], cpu
 
 def _free_demands(fleet: ScaleMove) -> set[str]:
     """The demands whose replicas a step may move between the pair's nodes: the rules over a
-    topology the MIP writes (anti-affinity on a node or zone, spreads not over `node`), not
-    pinned, not an option of a group, not named by another's affinity of another kind."""
+    topology the MIP writes (anti-affinity on a node or zone, spreads not over `node`,
+    latency), not pinned, not an option of a group, not named by another's affinity of
+    another kind."""
     problem = fleet.problem
     grouped = {name for group in problem.option_groups for name in group.demands}
     named = {rule.target for d in problem.demands for rule in d.affinities
@@ -165,7 +167,7 @@ def _free_demands(fleet: ScaleMove) -> set[str]:
     free = set()
     for demand in problem.demands:
         if demand.name in grouped or demand.name in problem.pinned or demand.workload in named or \
-                demand.latency or demand.gang or demand.exclusive or demand.window is not None:
+                demand.gang or demand.exclusive or demand.window is not None:
             continue
         if any(not (r.anti and r.topology in ("node", "zone")) for r in demand.affinities):
             continue
@@ -388,6 +390,7 @@ def _rules(fleet: ScaleMove, hood: _Neighbourhood) -> None:
         _node_rows(fleet, hood, name, on_node.get(name, []))
     _zone_rows(fleet, hood, x_of)
     _spread_rows(fleet, hood, x_of)
+    _latency_rows(fleet, hood, x_of)
     _scope_rows(fleet, hood)
 
 
@@ -526,6 +529,23 @@ def _zone_spread(fleet: ScaleMove, hood: _Neighbourhood, demand: Demand, spread,
                 for column, _ in other_terms.items():
                     merged[column] = merged.get(column, 0.0) - 1.0
                 hood.row(merged, -np.inf, float(skew - constant[domain] + constant[other]))
+
+
+def _latency_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tuple[str, int]]]) -> None:
+    """Per latency rule of a free demand: its free replicas within reach at least as many as
+    now. Its replicas elsewhere stay, so its count within reach does not fall and the rule
+    (at least `replicas` within reach) holds as it did. (Before, a demand with a latency rule
+    was never free: node by node it moves only within its zone, so a step was the one way
+    for it to leave a dear node for a zone within reach, tests/test_moving.py.)"""
+    problem = fleet.problem
+    for demand in sorted(hood.free):
+        for rule in problem.demand(demand).latency:
+            near = {name for name, node_class in hood.class_of.items()
+                    if problem.within_reach(rule, node_class)}
+            now = sum(counts[demand] for name, counts in hood.before.items() if name in near)
+            if now:
+                terms = {column: 1.0 for name, column in x_of.get(demand, []) if name in near}
+                hood.row(terms, float(now), np.inf)
 
 
 def _scope_rows(fleet: ScaleMove, hood: _Neighbourhood) -> None:
