@@ -108,7 +108,8 @@ def _random_fleet(rng: random.Random) -> str:
         text += (f"workload web{k} {{\n  replicas = {rng.randint(2, 12)}\n  cpu = {rng.choice([1, 2])}\n"
                  f"  memory = 1GiB\n  priority = 10\n{rule}}}\n")
     for k in range(rng.randint(1, 3)):
-        text += f"workload train{k} {{\n  replicas = 1\n  cpu = {rng.choice([4, 8])}\n  memory = 8GiB\n  gpu {{\n    count = 1\n  }}\n}}\n"
+        text += (f"workload train{k} {{\n  replicas = 1\n  cpu = {rng.choice([4, 8])}\n  memory = 8GiB\n"
+                 "  gpu {\n    count = 1\n  }\n}\n")
     return text
 
 

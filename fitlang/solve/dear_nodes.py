@@ -55,7 +55,8 @@ def _dear_full(problem: Problem, search: _Search) -> list:
     accelerated = {d.name for d in problem.demands if d.requests.get(ACCELERATOR, 0)}
     found = [(-search.price[node_class.id], node.name, node, node_class)
              for used, node, node_class in search.ranked()
-             if used > SINGLE_USED and search.price[node_class.id] > 0 and not accelerated & node.hosted.keys()]
+             if used > SINGLE_USED and search.price[node_class.id] > 0
+             and not accelerated & node.hosted.keys()]
     found.sort(key=lambda item: item[:2])
     return [(node, node_class) for *_, node, node_class in found]
 

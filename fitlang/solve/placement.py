@@ -719,7 +719,8 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
 
 def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                      time_limit: float | None, deadline: float | None,
-                     moves_first: bool = False, whole_pass: float | None = None, moves: bool = True) -> Packing:
+                     moves_first: bool = False, whole_pass: float | None = None,
+                     moves: bool = True) -> Packing:
     """The floor placed again as each guide says, in turn while time is left, consolidated;
     the cheapest of those that place every replica, and `packing`. `moves_first` (`guides`
     a list) where the first guide has options: first those as moves on `packing`
@@ -733,7 +734,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     and 9 the pair LP's were dearer too (2553.45, 1676.22; 0.5-0.7 CPU s each)."""
     if moves_first and guides and guides[0].options:
         if moves:
-            packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
+            packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit,
+                                     deadline)
         left = _remaining(deadline)
         if whole_pass is not None and left is not None and left < whole_pass:
             return packing
@@ -813,7 +815,8 @@ def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective:
     options, classes = _suggested(relaxed)
     guides = [Guide(options, classes)] if classes else []
     guides += [Guide(options)] if options else []
-    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass, moves)
+    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass,
+                            moves)
 
 
 def _options_moved(problem: Problem, packing: Packing, guide: Guide, objective: str,
