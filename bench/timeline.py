@@ -84,7 +84,8 @@ def main() -> None:
         return "incomplete" if value is None else f"{float(value):.2f}"
 
     for name in STEPS:
-        setattr(pl, name, _timed(name, getattr(pl, name), started, depth, cost))
+        if hasattr(pl, name):  # (a step an older tree has not: its timeline without it)
+            setattr(pl, name, _timed(name, getattr(pl, name), started, depth, cost))
     neighbourhood.search = _timed("neighbourhood.search", neighbourhood.search, started, depth)
 
     def progress(stage, value, bound):
