@@ -1,17 +1,11 @@
-"""Ruin and recreate on the dear full nodes (dear_nodes.py), and the accelerator LP's options
-as moves before the bounds (placement._options_before_bounds). Held to a hand-counted brute
-force and to `verify` (neither shares code with the moves)."""
+"""Ruin and recreate on the dear full nodes (dear_nodes.py). Held to a hand-counted brute force
+and to `verify` (neither shares code with the ruin)."""
 
 from __future__ import annotations
 
 import random
-import time
 from fractions import Fraction
 
-from test_accelerator_options import POOLS, inference
-
-from fitlang.solve import placement
-from fitlang.solve.budget import Budget
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
@@ -133,40 +127,3 @@ def test_on_random_two_zone_fleets_the_ruin_keeps_every_rule_and_never_costs_mor
         assert after <= before and (after < before) == (made > 0), (index, before, after, made)
         cheaper += after < before
     assert whole >= 15 and cheaper >= 1, (whole, cheaper)
-
-
-def _run(problem, time_limit: float = 60.0):
-    run = placement._Run(problem, "auto", ["cost"], Budget.starting_now(time_limit),
-                         lambda stage, value, bound: None, True)
-    run.search_deadline = time.monotonic() + time_limit
-    run.floor, _ = greedy_floor(problem)
-    return run
-
-
-def test_the_accelerator_options_move_the_floor_before_the_bounds(tmp_path):
-    # the scarce-L40S instance of test_accelerator_options: the floor gives the L40S node to
-    # `a` (20 USD/h); the accelerator LP's options as moves, before any bound: 12, the optimum
-    problem = problem_from(tmp_path, POOLS.format(l40s_nodes=1, l40s_price=4, l4_price=2)
-                           + inference("a", 4) + inference("b", 8))
-    run = _run(problem)
-    assert _cost(problem, run.floor) == 20
-    placement._options_before_bounds(run)
-    assert _cost(problem, run.floor) == 12 and run.moves_may_pay
-
-
-def test_where_the_options_move_nothing_cheaper_the_later_moves_are_skipped(tmp_path, monkeypatch):
-    # `a` and `b` each fit on the L40S node's option alone at its price: the floor is
-    # already the LP's order, nothing moves; the guided stage then makes no moves
-    problem = problem_from(tmp_path, POOLS.format(l40s_nodes=2, l40s_price=4, l4_price=2)
-                           + inference("a", 4) + inference("b", 8))
-    run = _run(problem)
-    floor = run.floor
-    placement._options_before_bounds(run)
-    assert run.floor is floor and not run.moves_may_pay
-    moves = []
-    monkeypatch.setattr(placement, "options_moved", lambda *args: moves.append(1))
-    from fitlang.solve.greedy import Guide
-
-    placement._cheapest_guided(problem, floor, [Guide({"a": ["a[L4]"]})], "cost", 60.0,
-                               time.monotonic() + 60, moves_first=True, whole_pass=120.0, moves=False)
-    assert moves == []

@@ -23,7 +23,7 @@ import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
-from fitlang.solve.accelerator_options import accelerator_options, has_choices, options_of
+from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
@@ -171,7 +171,6 @@ class _Run:
     packed: list[Packing] = field(default_factory=list)  # the model's packing, not yet repacked
     settled: bool = False  # the floor is within the tolerance of a proven bound: nothing to search
     floor_seconds: float | None = None  # what the floor and its first polish took (a guided pass: as much)
-    moves_may_pay: bool = True  # not where the accelerator LP's options moved nothing cheaper
 
     @property
     def objective(self) -> str:
@@ -350,7 +349,6 @@ def _bounds_from_floor(run: _Run) -> None:
         # other bounds and guided passes could not improve the answer by its tolerance
         run.proven, run.found = coarse, None
         return
-    _options_before_bounds(run)
     zoned, seed = _zoned(problem, objective, coarse, run.floor, time_limit, deadline, floor_value)
     if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
         run.progress("bound", None, zoned.value)
@@ -369,42 +367,14 @@ def _bounds_from_floor(run: _Run) -> None:
             return
     if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
         run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline,
-                                     moves_first=True, whole_pass=run.floor_seconds, moves=run.moves_may_pay)
-    run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, deadline, run.floor_seconds,
-                              run.moves_may_pay)
+                                     moves_first=True, whole_pass=run.floor_seconds)
+    run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, deadline, run.floor_seconds)
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
     if run.proven is not None and run.proven != _larger(pair.value, coarse):
         run.progress("bound", None, run.proven)
     run.floor = _pattern_floor(problem, run.floor, run.found, objective, time_limit, deadline)
-
-
-# the accelerator LP before the bounds gets at most this share of the limit (OPTIONS_SHARE's
-# 0.25 s of a 5 s limit cut it under load: it takes 0.3-0.5 CPU s at inventory 10,000)
-OPTIONS_BEFORE_BOUNDS_SHARE = 0.15
-
-
-def _options_before_bounds(run: _Run) -> None:
-    """Before the zoned and pair bounds, the accelerator side's own LP's options
-    (accelerator_options.py, 0.3-0.5 CPU s at inventory 10,000) as moves on the floor
-    (`_options_moved`): under load the bounds took the time the guided stage after them needed,
-    and the moves need the options only (inventory 10,000 seed 7: 614.70 -> 598.87 in ~0.9 CPU
-    s with the LP, as with the pair LP's options). Not where the floor was placed with those
-    options already (`_rebuild_first`: `_floor_guide`)."""
-    problem, deadline = run.problem, run.search_deadline
-    if run.floor is None or _past(deadline) or _rebuild_first(problem, run.time_limit) \
-            or not has_choices(problem):
-        return
-    options = accelerator_options(problem, run.objective,
-                                  _share_of(run.time_limit, OPTIONS_BEFORE_BOUNDS_SHARE, deadline))
-    if not options:
-        return
-    moved = _options_moved(problem, run.floor, Guide(options), run.objective, run.time_limit, deadline)
-    run.moves_may_pay = moved is not run.floor or _past(deadline)
-    if moved is not run.floor:
-        run.floor = moved
-        run.progress("improve", _packed_value(problem, moved, run.objective), None)
 
 
 def _patterns_after_model(run: _Run) -> None:
@@ -719,8 +689,7 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
 
 def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                      time_limit: float | None, deadline: float | None,
-                     moves_first: bool = False, whole_pass: float | None = None,
-                     moves: bool = True) -> Packing:
+                     moves_first: bool = False, whole_pass: float | None = None) -> Packing:
     """The floor placed again as each guide says, in turn while time is left, consolidated;
     the cheapest of those that place every replica, and `packing`. `moves_first` (`guides`
     a list) where the first guide has options: first those as moves on `packing`
@@ -729,13 +698,9 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     polish took; a pass the deadline cuts is dropped, its time taken from what follows).
     Inventory 10,000 at 5 s gave the guided
     answer or, where the pass was cut, the floor (h21b: 582.30 or 616.96 on seed 7); with
-    the moves, 605.40 where it is cut (session 22). Not `moves` where the accelerator LP's
-    options moved nothing cheaper (`_options_before_bounds`): on inventory 10,000 seeds 8
-    and 9 the pair LP's were dearer too (2553.45, 1676.22; 0.5-0.7 CPU s each)."""
+    the moves, 605.40 where it is cut (session 22)."""
     if moves_first and guides and guides[0].options:
-        if moves:
-            packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit,
-                                     deadline)
+        packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
         left = _remaining(deadline)
         if whole_pass is not None and left is not None and left < whole_pass:
             return packing
@@ -799,7 +764,7 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
 
 def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective: str,
                   time_limit: float | None, deadline: float | None,
-                  whole_pass: float | None = None, moves: bool = True) -> Packing:
+                  whole_pass: float | None = None) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -815,8 +780,7 @@ def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective:
     options, classes = _suggested(relaxed)
     guides = [Guide(options, classes)] if classes else []
     guides += [Guide(options)] if options else []
-    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass,
-                            moves)
+    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass)
 
 
 def _options_moved(problem: Problem, packing: Packing, guide: Guide, objective: str,
