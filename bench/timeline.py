@@ -25,7 +25,7 @@ import time
 
 STEPS = ("greedy_floor", "_options_moved", "consolidate", "_solve_aggregate", "pack", "repair", "lower_bound",
          "_coarse", "_zoned", "_cheapest_guided", "pattern_bound", "repack", "_polished",
-         "_guided_floor", "_pattern_floor", "_realised_floor")
+         "_guided_floor", "_pattern_floor", "_realised_floor", "dear_nodes_ruined")
 
 
 def _timed(name: str, function, started: float, depth: list[int], cost=None):
@@ -83,7 +83,8 @@ def main() -> None:
         return "incomplete" if value is None else f"{float(value):.2f}"
 
     for name in STEPS:
-        setattr(pl, name, _timed(name, getattr(pl, name), started, depth, cost))
+        if hasattr(pl, name):  # (a step an older tree has not: its timeline without it)
+            setattr(pl, name, _timed(name, getattr(pl, name), started, depth, cost))
     neighbourhood.search = _timed("neighbourhood.search", neighbourhood.search, started, depth)
 
     def progress(stage, value, bound):

@@ -28,6 +28,7 @@ from fitlang.solve.backends import HighsBackend, Z3Backend
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
+from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
@@ -734,15 +735,25 @@ def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
         placement.status = Status.OPTIMAL
 
 
+# the share of the time left that the ruin of the dear full nodes may take before the repacking
+DEAR_SHARE = 0.5
+
+
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
               progress: Progress, bound: Fraction | None) -> Packing:
-    """The floor improved by exact repacking of a few nodes at a time (`repack`) for a share
-    of the time left, then by large-neighbourhood search (`neighbourhood.search`) until the
-    deadline, or until it is within the optimality tolerance of the proven `bound`."""
+    """The floor improved by ruin and recreate on its dear full nodes (dear_nodes.py, for
+    DEAR_SHARE of the time left), then by exact repacking of a few nodes at a time (`repack`)
+    for a share of the time left, then by large-neighbourhood search (`neighbourhood.search`)
+    until the deadline, or until it is within the optimality tolerance of the proven `bound`."""
     if deadline is None or objective not in NODE_OBJECTIVES:
         return packing
     enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
     value = _packed_value(problem, packing, objective)
+    if (enough is None or value is None or value > enough) and \
+            dear_nodes_ruined(problem, packing, objective,
+                              time.monotonic() + DEAR_SHARE * (deadline - time.monotonic())):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and \
             repack(problem, packing, objective,
                    time.monotonic() + REPACK_SHARE * (deadline - time.monotonic())):

@@ -1,0 +1,101 @@
+"""Ruin and recreate on the dear full nodes (issue 15, the inventory shape at 10,000 nodes).
+
+`consolidate` (improve.py) ruins nodes at most `SINGLE_USED` full, least used first, and gives
+up after `GIVE_UP_AFTER` failures in a row: a full node rarely has a cheaper replacement. On the
+inventory shape the floor's dearest CPU nodes are full (seeds 8 and 9 at 10,000 nodes: paid CPU
+classes at 3-5.3 USD/h a node, CPU used 96-100%) while the accelerator nodes the gangs must open
+keep CPU free (seed 8: 55 A100 nodes with 15.9 of 95.9 cores free), and cheaper CPU classes
+have room or nodes to open. Here every open node fuller than that, that costs something and
+hosts no accelerator workload (an accelerator node's replicas have no cheaper place), is
+ruined alone, dearest first: its replicas into the free room of other open nodes, the rest
+onto new nodes that together cost less (`_Search.try_replace`, with every check
+`consolidate` makes: a replica moves only to a class that keeps every rule's counts, the
+buy limits, the budget and the power caps kept). Each kept move lowers the cost.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fitlang.model.problem import NodeClass, Problem
+from fitlang.solve.improve import NODE_OBJECTIVES, SINGLE_USED, _Search
+
+# the ruin stops after this many dear full nodes in a row that found no cheaper place
+# (inventory 10,000 seed 9, every candidate tried: 24 kept of 497, all but 4 of the saving
+# in the first 80)
+GIVE_UP_AFTER = 50
+# the accelerator resource: a node hosting a workload that asks for some is left as it is
+ACCELERATOR = "gpu"
+
+
+def dear_nodes_ruined(problem: Problem, packing, objective: str, deadline: float | None) -> int:
+    """Ruin and recreate each dear full node (`_dear_full`) in turn until the `deadline` or
+    `GIVE_UP_AFTER` failures in a row; say how many moves were kept. Deterministic: the order
+    depends on the packing only, the deadline only cuts it short."""
+    if objective not in NODE_OBJECTIVES or _past(deadline) or not packing.complete:
+        return 0
+    search = _CountedSearch(problem, packing, objective)
+    made = failed = 0
+    for node, node_class in _dear_full(problem, search):
+        if _past(deadline) or failed >= GIVE_UP_AFTER:
+            break
+        if search.try_replace([(node, node_class)]):
+            made, failed = made + 1, 0
+        else:
+            failed += 1
+    search.finish()
+    return made
+
+
+def _dear_full(problem: Problem, search: _Search) -> list:
+    """The open nodes more than `SINGLE_USED` full (those `consolidate` leaves) that cost
+    something and host no accelerator workload, dearest first (then by name)."""
+    accelerated = {d.name for d in problem.demands if d.requests.get(ACCELERATOR, 0)}
+    found = [(-search.price[node_class.id], node.name, node, node_class)
+             for used, node, node_class in search.ranked()
+             if used > SINGLE_USED and search.price[node_class.id] > 0
+             and not accelerated & node.hosted.keys()]
+    found.sort(key=lambda item: item[:2])
+    return [(node, node_class) for *_, node, node_class in found]
+
+
+class _CountedSearch(_Search):
+    """`_Search` with the open nodes per class counted once per move, then kept up to date as
+    it opens nodes, where `_Search._may_open` counts every class for each node it weighs
+    (inventory 10,000, a budget or caps: half of this ruin's time). The same answers."""
+
+    counts: dict[str, int] | None = None
+
+    def try_replace(self, ruined) -> bool:
+        self.counts = None  # (the ruined nodes are closed before the first count)
+        try:
+            return super().try_replace(ruined)
+        finally:
+            self.counts = None
+
+    def _may_open(self, node_class: NodeClass) -> bool:
+        if not self.limited:
+            return True
+        from fitlang.solve.placement import within_limits  # placement runs this module
+
+        if self.counts is None:
+            self.counts = {c.id: int(np.count_nonzero(self.open[c.id])) if c.id in self.open else 0
+                           for c in self.problem.classes}
+        self.counts[node_class.id] += 1
+        try:
+            return within_limits(self.problem, self.counts)
+        finally:
+            self.counts[node_class.id] -= 1
+
+    def _open(self, node_class: NodeClass, name: str, free: np.ndarray,
+              hosted: dict[str, int]) -> tuple[str, int]:
+        opened = super()._open(node_class, name, free, hosted)
+        if self.counts is not None:
+            self.counts[node_class.id] += 1
+        return opened
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
