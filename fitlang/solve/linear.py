@@ -408,6 +408,6 @@ def stated_bound(bound: Fraction | None, value: Fraction | None, complete: bool 
     claims nothing."""
     if bound is None or value is None:
         return bound
-    if complete and bound > value + BOUND_ROUNDING * max(1, abs(value)):
+    if complete and bound > value + BOUND_ROUNDING * max(Fraction(1), abs(value)):
         return None
     return min(bound, value)

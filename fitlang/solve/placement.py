@@ -729,7 +729,8 @@ def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
     placement that places every replica); `optimal` when that closes the gap."""
     if placement.value is None:
         return
-    held = [b for b in (placement.bound, proven) if stated_bound(b, placement.value) is not None]
+    held = [b for b in (placement.bound, proven)
+            if b is not None and stated_bound(b, placement.value) is not None]
     placement.bound = stated_bound(max(held), placement.value) if held else None
     if placement.status is Status.FEASIBLE and _within_tolerance(placement):
         placement.status = Status.OPTIMAL

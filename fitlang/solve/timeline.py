@@ -221,8 +221,8 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
                 horizon_value(problem, made, objective) < horizon_value(problem, assignments, objective):
             assignments, unplaced = made, []
     value = horizon_value(problem, assignments, objective)
-    bound = max((b for b in (first.bound, relaxed) if stated_bound(b, value, not unplaced) is not None),
-                default=None)
+    bound = max((b for b in (first.bound, relaxed)
+                 if b is not None and stated_bound(b, value, not unplaced) is not None), default=None)
     status = Status.FEASIBLE
     if not unplaced and bound is not None and value - bound <= OPTIMALITY_TOLERANCE * abs(value):
         status = Status.OPTIMAL
