@@ -15,12 +15,10 @@ buy limits, the budget and the power caps kept). Each kept move lowers the cost.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from fitlang.model.problem import NodeClass, Problem
-from fitlang.solve.improve import NODE_OBJECTIVES, SINGLE_USED, _Search
+from fitlang.solve.improve import NODE_OBJECTIVES, SINGLE_USED, _past, _Search
 
 # the ruin stops after this many dear full nodes in a row that found no cheaper place
 # (inventory 10,000 seed 9, every candidate tried: 24 kept of 497, all but 4 of the saving
@@ -95,7 +93,3 @@ class _CountedSearch(_Search):
         if self.counts is not None:
             self.counts[node_class.id] += 1
         return opened
-
-
-def _past(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
