@@ -9,10 +9,15 @@ that placement; clamped to the value, it used to read as a gap of 0 and `optimal
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
+from fitlang.check.checker import check_file
+from fitlang.check.loader import Workspace
+from fitlang.model.build import build_problem
 from fitlang.solve import backends
 from fitlang.solve.backends import HighsBackend
-from fitlang.solve.linear import LinearModel, Status, stated_bound
+from fitlang.solve.encode import encode
+from fitlang.solve.linear import LinearModel, Status, matrix_form, stated_bound
 from fitlang.solve.placement import Placement, _keep_larger_bound
 
 
@@ -49,3 +54,44 @@ def test_highs_bound_above_its_own_solution_is_not_stated(monkeypatch):
     monkeypatch.setattr(backends, "_bound_fraction", lambda number: real(number * 10))
     outcome = HighsBackend().minimise(model, {a: 3, b: 5})
     assert (outcome.status, outcome.objective, outcome.bound) == (Status.OPTIMAL, 22, None)
+
+
+FAULT = Path(__file__).parent / "fixtures" / "presolve_fault" / "inv300-s9.fit"
+
+
+def _rows_met(model: LinearModel, solution) -> bool:
+    """Every row and column bound of `model` in exact arithmetic: a check that trusts no solver."""
+    lower, upper, _ = model.bounds()
+    if any(not lo <= x <= up for x, lo, up in zip(solution, lower, upper)):
+        return False
+    for row in model.constraints:
+        value = model.value(row.terms, solution)
+        if row.lower is not None and value < Fraction(row.lower):
+            return False
+        if row.upper is not None and value > Fraction(row.upper):
+            return False
+    return True
+
+
+def test_highs_presolve_fault_gives_no_optimum_above_a_solution_checked_exactly():
+    """HiGHS 1.16 with presolve answers this whole-count model "optimal" at 68.2175, dual bound
+    alike. A solution of 67.3215 exists (HiGHS without presolve finds it here; it is checked
+    row by row in exact arithmetic, not trusted): fitc's backend must neither answer above it nor
+    state a bound above it."""
+    import highspy
+
+    problem = build_problem(check_file(FAULT, Workspace()).program).problem
+    encoding = encode(problem, must_place=True)
+    objective = encoding.objective("cost")
+    highs = backends._highs_with(matrix_form(encoding.model, objective))
+    highs.setOptionValue("presolve", "off")
+    highs.run()
+    assert highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    reference = [round(x) for x in highs.getSolution().col_value]  # every column is whole here
+    assert _rows_met(encoding.model, reference)
+    known = encoding.model.value(objective, reference)
+
+    outcome = HighsBackend().minimise(encoding.model, objective)
+    assert outcome.solution is not None and _rows_met(encoding.model, outcome.solution)
+    assert outcome.objective is not None and outcome.objective <= known * (1 + Fraction(1, 10 ** 4))
+    assert outcome.bound is None or outcome.bound <= known

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from fitlang.model.problem import RESOURCES
-from fitlang.solve.backends import _native_stdout_silenced, run_until
+from fitlang.solve.backends import MIP_PRESOLVE, _native_stdout_silenced, run_until
 from fitlang.solve.bound import (
     INFINITY,
     UNIT,
@@ -580,6 +580,7 @@ def _solve_knapsack(values: np.ndarray, limit: np.ndarray, request: np.ndarray,
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", max(seconds, 0.01))
     highs.setOptionValue("mip_rel_gap", 1e-6)
+    highs.setOptionValue("presolve", MIP_PRESOLVE)  # its dual bound is the pattern bound's
     cost = np.concatenate([values, np.zeros(len(flagged))])
     highs.passModel(columns, row, len(matrix.data), 1, 1, 0.0, cost, np.zeros(columns),
                     np.concatenate([limit.astype(float), np.ones(len(flagged))]),
