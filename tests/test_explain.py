@@ -533,6 +533,21 @@ def test_explaining_a_pool_of_ten_million_nodes_costs_what_a_pool_of_a_hundred_d
     assert huge[4] < 2 * small[4] + 2 ** 20, (small[4], huge[4])
 
 
+def test_the_budget_repair_at_fleet_scale_is_the_cheapest_placement_not_any(tmp_path):
+    # 900 nodes (above the per-node checks' size): 40 web of 1 CPU and 12 db of 3 CPU, 76 CPU.
+    # By hand: the cheap pool's CPU costs 0.025 USD/h, mid's 0.0375, dear's 0.125, so no
+    # placement costs less than 76 / 4 x 0.1 = 1.90 USD/h, and 1.90 is reached on the cheap
+    # pool (12 nodes of db + web, 7 of 4 web). Any placement found (every node open: 270 USD/h,
+    # what the repair said before) is a budget that works, not the least one.
+    text = (pool("dear", 300, 4, "16Gi", "0.5") + pool("cheap", 300, 4, "16Gi", "0.1")
+            + pool("mid", 300, 8, "16Gi", "0.3") + workload("web", 40, 1, "2Gi")
+            + workload("db", 12, 3, "2Gi") + "policy {\n  budget = 0.2 USD/h\n}\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.outcome is ExplainOutcome.CONFLICT
+    assert changes(explanation) == [("budget", "", "0.20 USD/h", "1.90 USD/h")]
+    assert [r.cost for r in explanation.repairs] == [Fraction(19, 10)]
+
+
 def test_a_conflict_carries_its_rules_as_related_locations_and_its_edits_as_fixes(tmp_path,
                                                                                    capsys):
     """PACKING's conflict, by hand: pool `p`'s count (line 2, the value at column 11) and the

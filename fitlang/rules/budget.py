@@ -51,15 +51,14 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     """The cost of the cheapest placement without a budget, in whole cents rounded up."""
     from fitlang.solve.explain import search
 
-    trial = dataclasses.replace(problem, budget=None)
-    cheapest = search.works(trial, deadline, cheapest=True)
-    if not cheapest.placed or cheapest.cost is None:
+    # minimised at every size: the cost of any placement found would be a budget, not the least
+    least = search.cheapest(dataclasses.replace(problem, budget=None), deadline)
+    if not least.placed or least.cost is None:
         return None
     # in whole cents, rounded up: a budget rounded down would not allow the placement
-    cents = math.ceil(cheapest.cost * 100)
+    cents = math.ceil(least.cost * 100)
     budget = Fraction(cents, 100)
-    trial = dataclasses.replace(problem, budget=budget)
-    check = search.works(trial, deadline, cheapest=True)
+    check = search.cheapest(dataclasses.replace(problem, budget=budget), deadline)
     if not check.placed:
         return None
     shown = f"{cents // 100}.{cents % 100:02d}"

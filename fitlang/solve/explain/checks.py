@@ -66,18 +66,21 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
 
     counts = encoding.whole_counts(outcome.solution)
     planned = {c.id: int(outcome.solution[encoding.u[c.id]]) for c in problem.classes}
-    if _fits_apart(problem, counts, planned):
-        return Check(True, cost)
+    filled = _nodes_apart(problem, counts, planned)
+    if filled is not None:
+        # the nodes the workloads fill: a check that does not minimise (`cheapest` unset) may
+        # open more than it fills, and the placement need not pay for those
+        return Check(True, sum((problem.node_class(c).price * n for c, n in filled.items()), Fraction(0)))
     packing = pack(problem, counts, planned)
     if not packing.complete:  # as `solve` does next: place the leftovers elsewhere
         place_leftovers(problem, packing, opener(problem, planned))
     return Check(True, cost) if packing.complete else Check(None)
 
 
-def _fits_apart(problem: Problem, counts: dict[tuple[str, str], int],
-                planned: dict[str, int]) -> bool:
-    """Do the counts fit with each workload on nodes of its own: per class, the nodes each
-    workload's replicas fill (as many to a node as fit) within the nodes the solution uses?
+def _nodes_apart(problem: Problem, counts: dict[tuple[str, str], int],
+                 planned: dict[str, int]) -> dict[str, int] | None:
+    """The nodes per class the counts fill with each workload on nodes of its own (as many
+    to a node as fit), where those fit within the nodes the solution uses; else None.
     Then that is a placement node by node, when no workload has a rule between nodes (an
     affinity or a spread: the rest, eligibility, gangs, reach, `exclusive`, hold per class
     or on nodes of its own) and the nodes of each class are alike. Fewer nodes than the
@@ -85,7 +88,7 @@ def _fits_apart(problem: Problem, counts: dict[tuple[str, str], int],
     (a tenth of a second per thousand nodes) for the many trials of a narrowing that are
     plain capacity."""
     if any(d.affinities or d.spreads for d in problem.demands):
-        return False
+        return None
     needed: dict[str, int] = {}
     for (name, class_id), count in counts.items():
         if not count:
@@ -93,10 +96,11 @@ def _fits_apart(problem: Problem, counts: dict[tuple[str, str], int],
         node_class = problem.node_class(class_id)
         fit = node_limit(problem.demand(name), node_class)
         if node_class.node_capacity or fit <= 0:
-            return False
+            return None
         needed[class_id] = needed.get(class_id, 0) + -(-count // fit)
-    return all(nodes <= min(problem.node_class(c).count, math.floor(planned[c] + 1e-9))
+    fits = all(nodes <= min(problem.node_class(c).count, math.floor(planned[c] + 1e-9))
                for c, nodes in needed.items())
+    return needed if fits else None
 
 
 def feasible(problem: Problem, time_limit: float | None = None) -> bool:

@@ -30,7 +30,7 @@ from fitlang.solve.linear import Status
 MAX_EXTRA_NODES = 4096  # the most nodes a repair adds to a pool
 
 __all__ = ["MAX_EXTRA_NODES", "NOTHING_WORKS", "PER_NODE_MAX_NODES", "Check", "Part", "Repair",
-           "bound", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grown",
+           "bound", "cheapest", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grown",
            "now", "pools_listed", "ruled_out", "smallest", "with_buy_limit", "with_pool", "works"]
 
 
@@ -40,6 +40,12 @@ def works(problem: Problem, deadline: float, cheapest: bool = False,
     # per trial, so there the cost is that of the placement found
     small = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
     return decide(Trial(problem, set(optional)), deadline, cheapest and small)
+
+
+def cheapest(problem: Problem, deadline: float) -> Check:
+    """The cheapest placement at any size (its cost is what a budget must allow): one
+    optimisation, where `works` would be one per trial of a search."""
+    return decide(Trial(problem, set()), deadline, cheapest=True)
 
 
 def smallest(works: Callable[[int], Check], low: int, high: int,
