@@ -1023,9 +1023,9 @@ def test_a_trade_over_three_zones_of_a_jurisdiction_is_one_step(tmp_path):
     # are). No zone pair holds it: (a, b) cannot move a y off b-0, (b, c) only moves a y for
     # a move's price and saves nothing, x may not run in c; the three zones as one step do
     # (`_regions`). bench/move_reference.py's MIP, written apart, agrees on the least
-    from solving import bench_module
-
     from fitlang.solve.move_neighbourhood import improve_jointly
+
+    from solving import bench_module
 
     running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
     problem = problem_of(tmp_path, THREE_ZONES, running)
