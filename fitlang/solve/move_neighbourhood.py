@@ -34,8 +34,9 @@ is undone): no rule is taken on trust from the model.
 Which neighbourhoods, in order (deterministic): pairs of zones, taken in turn from two
 rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zones' nodes,
 and nodes opened or drained: where the greedy repair worked) and by what the zones' nodes in
-use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Work is
-capped by `MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
+use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Then
+the zones of each jurisdiction (EU, US: more than two zones) as one step (`_regions`), for
+trades no pair holds, with `REGION_CPU_SECONDS` of CPU each. Work is capped by `MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
 `STEP_SECONDS` per step (wall; a safety net), by `STEP_CPU_SECONDS` of process CPU per step
 and `CPU_SECONDS` over all steps (no step starts past it; HiGHS is interrupted at either,
 its best so far kept): a
