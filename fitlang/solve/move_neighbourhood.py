@@ -36,12 +36,13 @@ rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zo
 and nodes opened or drained: where the greedy repair worked) and by what the zones' nodes in
 use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Then
 the zones of each jurisdiction (EU, US: more than two zones) as one step (`_regions`), for
-trades no pair holds, with `REGION_CPU_SECONDS` of CPU each. Work is capped by `MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
+trades no pair holds, with `REGION_CPU_SECONDS` of CPU each. Work is capped by
+`MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
 `STEP_SECONDS` per step (wall; a safety net), by `STEP_CPU_SECONDS` of process CPU per step
 and `CPU_SECONDS` over all steps (no step starts past it; HiGHS is interrupted at either,
-its best so far kept): a
-slower machine may try fewer pairs or stop one sooner, the one way the answer can depend on
-the machine, as the bound's CPU cap already does. Past `LARGE_NODES` nodes no step is run.
+its best so far kept): a slower machine may try fewer pairs or stop one sooner, the one way
+the answer can depend on the machine, as the bound's CPU cap already does. Past `LARGE_NODES`
+nodes no step is run.
 """
 
 from __future__ import annotations
