@@ -29,6 +29,8 @@ from fitlang.solve.pack import Packing, _cheapest_first
 
 # a domain tuple: the class's value in each topology the workload spreads over (but `node`)
 Domain = tuple
+# a domain's classes: a tuple once sorted cheapest per replica first (`destinations`)
+Classes = list[NodeClass] | tuple[NodeClass, ...]
 
 
 class CrossDomains:
@@ -44,9 +46,15 @@ class CrossDomains:
         self.counts: dict[str, list[Counter]] = {}  # workload -> per spread: domain -> replicas
         self.spanned: dict[str, list[set]] = {}  # workload -> per spread: the domains verify counts
         # (workload, its other rules' key) -> domain -> its classes (a tuple once sorted)
-        self.by_domain: dict[tuple[str, Hashable], dict[Domain, list[NodeClass] | tuple[NodeClass, ...]]] = {}
+        self.by_domain: dict[tuple[str, Hashable], dict[Domain, Classes]] = {}
         self.done: list[tuple[str, Domain, Domain]] = []  # (workload, from, to), in order
-        self._hosted: dict[str, Counter] | None = None  # workload -> class id -> its replicas
+        # workload -> class id -> its replicas, as the packing is now: read here, before any
+        # move (mid-move a ruined node still hosts the replicas that have found room)
+        self.hosted: dict[str, Counter] = {}
+        for class_id, nodes in packing.nodes.items():
+            for node in nodes:
+                for name, amount in node.hosted.items():
+                    self.hosted.setdefault(name, Counter())[class_id] += amount
 
     def may_cross(self, demand: Demand) -> bool:
         """A workload with a spread over a topology other than `node`, not a gang (its
@@ -124,25 +132,14 @@ class CrossDomains:
         self.spanned[name] = [{v for v in (c.topology_value(t) for c in with_nodes) if v is not None}
                               for t in topologies]
         counts = [Counter(dict.fromkeys(spanned, 0)) for spanned in self.spanned[name]]
-        for class_id, hosted in self._hosted_by_class().get(name, Counter()).items():
+        # (moves since `__init__` kept the workload's domains: only a counted one crosses)
+        for class_id, hosted in self.hosted.get(name, Counter()).items():
             node_class = self.problem.node_class(class_id)
             for counter, topology in zip(counts, topologies):
                 counter[node_class.topology_value(topology)] += hosted
         self.counts[name] = counts
 
-    def _hosted_by_class(self) -> dict[str, Counter]:
-        """Per workload, its replicas per class in the packing as it was at the first count
-        (one pass over every node). Later moves may change the classes but not the domains
-        of a workload not counted yet: only a counted workload's replicas cross."""
-        if self._hosted is None:
-            self._hosted = {}
-            for class_id, nodes in self.packing.nodes.items():
-                for node in nodes:
-                    for name, amount in node.hosted.items():
-                        self._hosted.setdefault(name, Counter())[class_id] += amount
-        return self._hosted
-
-    def _groups(self, demand: Demand, origin: NodeClass) -> dict[Domain, list[NodeClass] | tuple[NodeClass, ...]]:
+    def _groups(self, demand: Demand, origin: NodeClass) -> dict[Domain, Classes]:
         """`demand`'s eligible classes that have `origin`'s key in every rule but the spread,
         by domain; once per (workload, that key)."""
         other = _other_keys(self.problem, demand)
