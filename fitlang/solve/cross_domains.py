@@ -9,7 +9,8 @@ nodes: 875 paid cores on A100 nodes in us-west-2b, the dear full CPU nodes elsew
 spread with `max_skew K` keeps its counts per domain within K of each other: a replica may
 leave a domain for another wherever the counts after the move still do (with K = 1: from a
 domain holding the most to one holding the fewest). `CrossDomains` keeps those counts for the
-workloads whose only domain-counting rules are spreads, and says where one replica may go.
+spread workloads and says where one replica may go: to a class of another domain that is
+alike in what every other rule counts per domain (an affinity's topology, a latency reach).
 
 The counts are over the domains `verify` counts (rules/spread.py): those of the classes the
 workload may use that have nodes (an owned class always; an offer where a node is open). A
