@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fitlang.model.problem import NodeClass, Problem
+from fitlang.model.problem import Demand, NodeClass, Problem
+from fitlang.solve.cross_domains import CrossDomains
 from fitlang.solve.improve import NODE_OBJECTIVES, SINGLE_USED, _past, _Search
+from fitlang.solve.limits import fleet_limits
 
 # the ruin stops after this many dear full nodes in a row that found no cheaper place
 # (inventory 10,000 seed 9, every candidate tried: 24 kept of 497, all but 4 of the saving
@@ -60,36 +62,66 @@ def _dear_full(problem: Problem, search: _Search) -> list:
 
 
 class _CountedSearch(_Search):
-    """`_Search` with the open nodes per class counted once per move, then kept up to date as
-    it opens nodes, where `_Search._may_open` counts every class for each node it weighs
-    (inventory 10,000, a budget or caps: half of this ruin's time). The same answers."""
+    """`_Search` with the open nodes per class counted once per move (an int64 array in the
+    order of `problem.classes`, what `FleetLimits.hold_vector` reads), then kept up to date
+    as it opens nodes, where `_Search._may_open` counts every class for each node it weighs
+    (inventory 10,000, a budget or caps: half of this ruin's time). The same answers.
+    Replicas of spread workloads may also cross domains (`_place`)."""
 
-    counts: dict[str, int] | None = None
+    counts: np.ndarray | None = None
+    crossing = True
+
+    def __init__(self, problem: Problem, packing, objective: str) -> None:
+        super().__init__(problem, packing, objective)
+        self.limits = fleet_limits(problem)
+        self.cross = CrossDomains(problem, packing, lambda class_id: bool(
+            class_id in self.open and self.open[class_id].any()))
 
     def try_replace(self, ruined) -> bool:
         self.counts = None  # (the ruined nodes are closed before the first count)
+        mark = self.cross.mark()
         try:
-            return super().try_replace(ruined)
+            replaced = super().try_replace(ruined)
         finally:
             self.counts = None
+        if not replaced:
+            self.cross.undo_to(mark)
+        return replaced
+
+    def _place(self, demand: Demand, amount: int, origin: NodeClass,
+               moves: list[tuple[str, int, str, int]], targets: list[NodeClass] | None = None) -> int:
+        """`_Search._place`, then what found no room in its domains into the free room of
+        other domains where the spreads' skew allows it, one replica at a time
+        (cross_domains.py)."""
+        left = super()._place(demand, amount, origin, moves, targets)
+        if not left or targets is not None or not self.crossing or not self.cross.may_cross(demand):
+            return left
+        while left:
+            for domain, classes in self.cross.destinations(demand, origin):
+                if not super()._place(demand, 1, origin, moves, classes):
+                    self.cross.moved(demand, origin, domain)
+                    left -= 1
+                    break
+            else:
+                return left
+        return 0
 
     def _may_open(self, node_class: NodeClass) -> bool:
         if not self.limited:
             return True
-        from fitlang.solve.placement import within_limits  # placement runs this module
-
         if self.counts is None:
-            self.counts = {c.id: int(np.count_nonzero(self.open[c.id])) if c.id in self.open else 0
-                           for c in self.problem.classes}
-        self.counts[node_class.id] += 1
+            self.counts = np.array([int(np.count_nonzero(self.open[class_id])) if class_id in self.open else 0
+                                    for class_id in self.limits.ids], dtype=np.int64)
+        position = self.limits.position[node_class.id]
+        self.counts[position] += 1
         try:
-            return within_limits(self.problem, self.counts)
+            return self.limits.hold_vector(self.counts)
         finally:
-            self.counts[node_class.id] -= 1
+            self.counts[position] -= 1
 
     def _open(self, node_class: NodeClass, name: str, free: np.ndarray,
               hosted: dict[str, int]) -> tuple[str, int]:
         opened = super()._open(node_class, name, free, hosted)
         if self.counts is not None:
-            self.counts[node_class.id] += 1
+            self.counts[self.limits.position[node_class.id]] += 1
         return opened

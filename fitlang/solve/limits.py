@@ -48,7 +48,7 @@ class FleetLimits:
     def __init__(self, problem: Problem):
         classes = problem.classes
         self.ids = [c.id for c in classes]
-        position = {class_id: i for i, class_id in enumerate(self.ids)}
+        self.position = position = {class_id: i for i, class_id in enumerate(self.ids)}
         largest = max((c.count for c in classes), default=0)
         rows = [
             _row({position[c.id]: Fraction(1) for c in classes if c.buy_group == group},
@@ -69,6 +69,11 @@ class FleetLimits:
         if not self.rows:
             return True
         vector = np.fromiter((counts[class_id] for class_id in self.ids), dtype=np.int64, count=len(self.ids))
+        return self.hold_vector(vector)
+
+    def hold_vector(self, vector: np.ndarray) -> bool:
+        """`hold` for the counts as an int64 array in the order of `ids` (a caller that keeps
+        them up to date skips the dictionary: dear_nodes.py asks thousands of times)."""
         return all(row.holds(vector) for row in self.rows)
 
 
