@@ -965,16 +965,18 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         if not packing.complete:
             packing = _completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
                                  improve_deadline)
-        if best is None or packing.complete or not best[4].complete:
+        # a later round's packing short of more replicas than an earlier one's is not kept (a
+        # round cut short by the deadline: its model dear, its packing short of more)
+        if best is None or sum(packing.short.values()) <= sum(best[4].short.values()):
             best = (encoding, outcome, counts, backend_name, packing, model_status)
         if packing.complete:
             break
         # what packing and repair could not place: require more nodes where it fell short,
         # or send the replicas elsewhere, and solve again
         grown = _grown(problem, encoding, outcome.solution, packing)
-        if not grown and not packing.exact:
+        if not grown:
             break
-        if grown and _can_grow(problem, min_nodes, grown):
+        if _can_grow(problem, min_nodes, grown):
             min_nodes.update(grown)
         elif not _cap_short(packing, counts, caps):
             break
@@ -1203,13 +1205,9 @@ def _place_by_priority(problem: Problem, encoding: Encoding, solver, deadline: f
 
 
 def _grown(problem: Problem, encoding: Encoding, solution: list[int], packing: Packing) -> dict[str, int]:
-    """Classes whose packing opened more nodes than the aggregate model counted (not those
-    whose nodes an exact program chose from every node of their group: more of them would
-    not pack what it could not)."""
+    """Classes whose packing opened more nodes than the aggregate model counted."""
     grown = {}
     for node_class in problem.classes:
-        if node_class.id in packing.exact:
-            continue
         counted = solution[encoding.u[node_class.id]]
         opened = len(packing.nodes.get(node_class.id, []))
         if opened > counted or node_class.id in packing.short:
