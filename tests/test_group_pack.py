@@ -44,7 +44,8 @@ def _planted(seed: int) -> tuple[str, dict[tuple[str, str], int], dict[str, int]
     for (kind, _), amount in counts.items():
         replicas[kind] = replicas.get(kind, 0) + amount
     text = "".join(pool(name, count, cpu, "64Gi", price) for name, count, cpu, price in pools)
-    text += "".join(workload(kind, replicas[kind], size, "1Gi", "  anti_affinity self on node\n" if alone else "")
+    apart = "  anti_affinity self on node\n"
+    text += "".join(workload(kind, replicas[kind], size, "1Gi", apart if alone else "")
                     for kind, size, alone in kinds if kind in replicas)
     return text, counts, planned, cost
 
