@@ -1149,8 +1149,8 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         if progress is not None:
             extra["improving"] = lambda value, bound: progress("optimise", value, bound)
         if deadline is not None:
-            extra["settle"] = Settle(time.monotonic() + MODEL_SETTLE_SHARE * _remaining(deadline),
-                                     MODEL_SETTLE_GAP)
+            window = max(0.0, deadline - time.monotonic())
+            extra["settle"] = Settle(time.monotonic() + MODEL_SETTLE_SHARE * window, MODEL_SETTLE_GAP)
     outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline),
                               **extra)
     if proven is not None and outcome.bound is not None and outcome.status is not Status.INFEASIBLE:
