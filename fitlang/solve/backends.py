@@ -71,11 +71,13 @@ class HighsBackend:
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None, start: dict[int, float] | None = None,
-                 improving: Improving | None = None, cpu_seconds: float | None = None) -> Outcome:
+                 improving: Improving | None = None, cpu_seconds: float | None = None,
+                 settle: Settle | None = None) -> Outcome:
         """`start`: values of some variables (by index) of a known solution; HiGHS fixes the
         integer ones it is given and completes the rest, and starts with that incumbent.
         `cpu_seconds`: the branch and bound also stops once the process has used this much
-        CPU time in the call (on a loaded machine the wall time limit is mostly waiting)."""
+        CPU time in the call (on a loaded machine the wall time limit is mostly waiting).
+        `settle`: it also stops past that time once its incumbent is within that gap."""
         # the limit is on the whole call: building the matrix counts too
         deadline = None if time_limit is None else time.monotonic() + time_limit
         cpu_deadline = None if cpu_seconds is None else time.process_time() + cpu_seconds
@@ -89,7 +91,7 @@ class HighsBackend:
                 indices = np.fromiter(start.keys(), dtype=np.int32, count=len(start))
                 values = np.fromiter(start.values(), dtype=float, count=len(start))
                 highs.setSolution(len(start), indices, values)
-            watch(highs, deadline, improving, cpu_deadline)
+            watch(highs, deadline, improving, cpu_deadline, settle)
             highs.run()
             if start and _stale_start(highs, form):
                 highs.setOptionValue("presolve", "off")
@@ -177,20 +179,38 @@ def _highs_with(form: MatrixForm):
     return highs
 
 
+@dataclasses.dataclass(frozen=True)
+class Settle:
+    """Stop the branch and bound past `after` (time.monotonic()) once its incumbent is within
+    `gap` of its dual bound: the rest of the time is kept for what follows the solve."""
+
+    after: float
+    gap: float
+
+    def reached(self, data_out) -> bool:
+        if time.monotonic() < self.after:
+            return False
+        primal, dual = data_out.mip_primal_bound, data_out.mip_dual_bound
+        if not (math.isfinite(primal) and math.isfinite(dual)) or primal <= 0:
+            return False
+        return (primal - dual) / primal <= self.gap
+
+
 def watch(highs, deadline: float | None, improving: Improving | None,
-           cpu_deadline: float | None = None) -> None:
+           cpu_deadline: float | None = None, settle: Settle | None = None) -> None:
     """Report each improving solution with the bound so far; stop at the deadline (HiGHS's own
     time limit counts its run only; this also counts the time the caller lost before it), or
-    once the process's CPU time reaches `cpu_deadline`."""
+    once the process's CPU time reaches `cpu_deadline`, or once `settle` is reached."""
     if improving is not None:
         def improved(event) -> None:
             out = event.data_out
             improving(_fraction(out.objective_function_value), _bound_fraction(out.mip_dual_bound))
         highs.cbMipImprovingSolution.subscribe(improved)
-    if deadline is not None or cpu_deadline is not None:
+    if deadline is not None or cpu_deadline is not None or settle is not None:
         def interrupt(event) -> None:
             if (deadline is not None and time.monotonic() >= deadline) or \
-                    (cpu_deadline is not None and time.process_time() >= cpu_deadline):
+                    (cpu_deadline is not None and time.process_time() >= cpu_deadline) or \
+                    (settle is not None and settle.reached(event.data_out)):
                 event.data_in.user_interrupt = True
         highs.cbMipInterrupt.subscribe(interrupt)
 

@@ -42,6 +42,8 @@ class Packing:
     nodes: dict[str, list[NodeState]] = field(default_factory=dict)  # class id -> nodes opened
     short: dict[str, int] = field(default_factory=dict)  # class id -> replicas that did not fit
     short_by_workload: dict[tuple[str, str], int] = field(default_factory=dict)
+    # classes whose nodes an exact program chose among its domain group's (group_pack.py)
+    exact: set[str] = field(default_factory=set)
     _room: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property

@@ -309,8 +309,13 @@ class _Program:
     """The step's integer program in HiGHS: x (replicas of a freed workload on a slot),
     open (a slot in use), apart (a workload kept apart from another is on a slot)."""
 
-    def __init__(self, search: _Repacker, slots: list[_Slot], freed: dict[str, int]) -> None:
+    def __init__(self, search: _Repacker, slots: list[_Slot], freed: dict[str, int],
+                 unplaced_cost: float | None = None) -> None:
+        """`unplaced_cost`: where set, a replica may be left out at this cost (a column per
+        workload, `unplaced`), so that counts that do not pack place as many as they can."""
         self.search, self.slots, self.freed = search, slots, freed
+        self.unplaced_cost = unplaced_cost
+        self.unplaced: dict[str, int] = {}  # workload -> its column of replicas left out
         self.x: list[tuple[str, int]] = []  # (workload, slot) per x column
         for name in sorted(freed):
             demand = search.problem.demand(name)
@@ -344,6 +349,8 @@ class _Program:
         highs.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
         highs.changeColsIntegrality(len(cost), np.arange(len(cost), dtype=np.int32),
                                     np.full(len(cost), highspy.HighsVarType.kInteger))
+        if self.unplaced_cost is not None:
+            self._unplaced_columns(highs)
         self.flags: dict[tuple[str, int], int] = {}  # (workload, slot) -> its apart flag
         self._rows(highs, columns)
         highs.setSolution(self._start(highs, columns))
@@ -366,8 +373,11 @@ class _Program:
         for column, (name, index) in enumerate(self.x):
             by_name.setdefault(name, []).append(column)
             by_slot.setdefault(index, []).append(column)
-        for name, cols in by_name.items():  # every freed replica placed
+        for name in sorted(self.freed):  # every freed replica placed (or left out, at its cost)
             amount = float(self.freed[name])
+            cols = by_name.get(name, []) + ([self.unplaced[name]] if name in self.unplaced else [])
+            if not cols:
+                continue  # nowhere to go: `_holds` finds it missing
             highs.addRow(amount, amount, len(cols), np.array(cols, dtype=np.int32), np.ones(len(cols)))
         requests = self.search.requests
         for index, cols in by_slot.items():
@@ -385,6 +395,16 @@ class _Program:
                 for c in cols:
                     highs.addRow(-inf, 0.0, 2, np.array([c, open_column], dtype=np.int32),
                                  np.array([1.0, -float(self.freed[self.x[c][0]])]))
+
+    def _unplaced_columns(self, highs) -> None:
+        import highspy
+
+        for name in sorted(self.freed):
+            highs.addVar(0.0, float(self.freed[name]))
+            column = self.unplaced[name] = highs.getNumCol() - 1
+            highs.changeColsCost(1, np.array([column], dtype=np.int32), np.array([self.unplaced_cost]))
+            highs.changeColsIntegrality(1, np.array([column], dtype=np.int32),
+                                        np.array([highspy.HighsVarType.kInteger]))
 
     def _apart_rows(self, highs, index: int, cols: list[int]) -> None:
         """Workloads kept apart on a node: a binary per such workload on the slot, at most
