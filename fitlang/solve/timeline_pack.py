@@ -367,8 +367,8 @@ def node_schedule(problem: Problem, objective: str = "cost", rounds: int = 4,
                   deadline: float | None = None, stop: float | None = None
                   ) -> tuple[list[Spot], list[tuple[str, int]]]:
     """Every replica from nothing, in `floor_order` (services, the fewest nodes, the least
-    slack first), each where it adds
-    least (`place_anywhere`); a preemptible replica unbroken. A round that leaves at most
+    slack first), each where it adds least (`place_anywhere`); a preemptible replica
+    unbroken. A round that leaves at most
     REPAIRED_AT_ONCE replicas without room has them given room by ejection chains at once
     (`repaired`, within REPAIR_AT_ONCE_TRIES). Where some replicas still find no
     room, again with their demands first (the squeaky wheel: what was placed last and failed
