@@ -260,18 +260,30 @@ class Minimising:
 
     def __init__(self, backend: Minimiser, model: LinearModel, objective: dict[int, Number],
                  time_limit: float, start: dict[int, float] | None = None) -> None:
+        self._started(lambda limit: backend.minimise(model, objective, limit, start=start), time_limit)
+
+    @classmethod
+    def running(cls, task: Callable[[float], Outcome], time_limit: float) -> Minimising:
+        """`task(time_limit)` in the child: where the child builds its model itself (the time
+        model's LP bound: its model is 2 CPU s to build at the goal size, which this process
+        then spends on its own work)."""
+        started = cls.__new__(cls)
+        started._started(task, time_limit)
+        return started
+
+    def _started(self, task: Callable[[float], Outcome], time_limit: float) -> None:
         self.began = time.monotonic()
         self.seconds: float | None = None  # how long the solve took, once collected
         self._found: Outcome | None = None
         self._child = None
         if "fork" not in multiprocessing.get_all_start_methods():
-            self._found = backend.minimise(model, objective, time_limit, start=start)
+            self._found = task(time_limit)
             self.seconds = time.monotonic() - self.began
             return
         context = multiprocessing.get_context("fork")
         self._reader, writer = context.Pipe(duplex=False)
         self._child = context.Process(target=_minimise_in_child, daemon=True,
-                                      args=(writer, backend, model, objective, time_limit, start))
+                                      args=(writer, task, time_limit))
         self._child.start()
         writer.close()
         self._limit = time_limit
@@ -300,16 +312,14 @@ class Minimising:
             self._child = None
 
 
-def _minimise_in_child(writer, backend: Minimiser, model: LinearModel,
-                       objective: dict[int, Number], time_limit: float,
-                       start: dict[int, float] | None) -> None:
+def _minimise_in_child(writer, task: Callable[[float], Outcome], time_limit: float) -> None:
     import highspy
 
     began = time.monotonic()
     # a fork has none of the parent's worker threads: HiGHS's scheduler, made before the
     # fork, would wait on them forever
     highspy.Highs.resetGlobalScheduler(True)
-    found = backend.minimise(model, objective, time_limit, start=start)
+    found = task(time_limit)
     writer.send((found, time.monotonic() - began))
     writer.close()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -172,16 +173,18 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     timeline = problem.timeline
     assert timeline is not None
     began = time.monotonic()
-    encoding = encode(problem, timeline)
+    # the time model, built here only where this process needs it (the MIP, the bound without
+    # a limit): at the goal size it is 2 CPU s, which under load the schedule below needs more
+    encoded = functools.cache(lambda: encode(problem, timeline))
     names = [name for name in problem.objective if name in OBJECTIVES] or ["cost"]
     objective = names[0]
     # a schedule made node by node packs as it stands: HiGHS's incumbent, and the answer
     # when HiGHS has none in time; the aggregate greedy start where it cannot be made. With
     # a limit it is made and searched while the LP bound is solved beside it, in a child
     # process on the other core, from now (without the bound no gap is proven, and at 1,000
-    # mixed nodes the LP takes 9-13 CPU s)
+    # mixed nodes the LP takes 9-13 CPU s); the child builds the time model itself
     pending = None if time_limit is None else _relaxation_started(
-        encoding, objective, _left(time_limit * BOUND_SHARE, began))
+        problem, objective, _left(time_limit * BOUND_SHARE, began))
     fallback = _node_schedule(problem, objective, None if time_limit is None else began,
                               _finish_by(time_limit, began))
     if fallback is None and pending is not None:
@@ -193,13 +196,13 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     relaxed, relaxing = None, 0.0
     if fallback is not None and time_limit is None:
         relaxing = time.monotonic()
-        relaxed = _relaxed_bound(encoding, objective)
+        relaxed = _relaxed_bound(encoded(), objective)
         relaxing = time.monotonic() - relaxing
     elif fallback is not None and pending is not None and time_limit is not None:
         fallback, relaxed, relaxing = _searched_beside_bound(problem, objective, fallback, pending,
                                                              time_limit, began, reserve)
-    outcome, first = _mip_solved(encoding, names, fallback, relaxed, relaxing, time_limit, began,
-                                 reserve)
+    outcome, first = _mip_solved(problem, encoded, names, fallback, relaxed, relaxing, time_limit,
+                                 began, reserve)
     if outcome.solution is None and fallback is None:
         infeasible = outcome.status is Status.INFEASIBLE
         return TimedPlacement(
@@ -213,7 +216,7 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     if outcome.solution is not None and fallback is not None and _left(time_limit, began) == 0:
         outcome = dataclasses.replace(outcome, solution=None)  # no time to pack it: the schedule stands
     if outcome.solution is not None:
-        assignments, unplaced = pack_in_time(problem, _pieces(encoding, outcome.solution),
+        assignments, unplaced = pack_in_time(problem, _pieces(encoded(), outcome.solution),
                                              objective, _deadline(time_limit, began))
     if fallback is not None:  # the schedule made node by node, when it is better packed
         made = timed_assignments(problem, fallback)
@@ -235,17 +238,17 @@ def solve_timed(problem: Problem, time_limit: float | None = None) -> TimedPlace
     return timeline_align.aligned(problem, placed, names, _deadline(time_limit, began))
 
 
-def _mip_solved(encoding: TimeEncoding, names: list[str], fallback: list[Spot] | None,
-                relaxed: Fraction | None, relaxing: float, time_limit: float | None, began: float,
-                reserve: float) -> tuple[Outcome, Outcome]:
-    """The time model's MIP, one objective after another (each later one within what the
-    earlier ones reached), started from the schedule made node by node, or none: (the last
+def _mip_solved(problem: Problem, encoded: Callable[[], TimeEncoding], names: list[str],
+                fallback: list[Spot] | None, relaxed: Fraction | None, relaxing: float,
+                time_limit: float | None, began: float, reserve: float) -> tuple[Outcome, Outcome]:
+    """The time model's MIP (`encoded()`), one objective after another (each later one within
+    what the earlier ones reached), started from the schedule made node by node, or none: (the last
     outcome with a solution, the first objective's outcome). No MIP where one objective's
     schedule made node by node is as good as proven, or the MIP has less time left than its
     root's LP alone took (it could not improve on the schedule, and HiGHS's root heuristics
     do not stop at the limit: session 13), or the LP bound did not come in by the limit (the
     MIP's root is that LP) or nothing is left of the limit: the schedule stands."""
-    problem, objective = encoding.problem, names[0]
+    objective = names[0]
     if fallback is not None and (
             _out_of_time(time_limit, began, reserve, relaxed) or (relaxed is not None and len(names) == 1
             and (_within_tolerance(problem, fallback, objective, relaxed)
@@ -254,6 +257,7 @@ def _mip_solved(encoding: TimeEncoding, names: list[str], fallback: list[Spot] |
         return outcome, outcome
     if _left(time_limit, began, reserve) == 0:  # no time for the MIP, nor for its start
         return Outcome(Status.UNKNOWN), Outcome(Status.UNKNOWN, bound=relaxed)
+    encoding = encoded()
     start = spot_values(encoding, fallback) if fallback is not None else greedy_start(encoding)
     outcome = first = _minimised(encoding, objective, time_limit, began, reserve, start)
     for index, name in enumerate(names[1:], start=1):
@@ -301,15 +305,24 @@ def _relaxed_bound(encoding: TimeEncoding, objective: str) -> Fraction | None:
     return outcome.objective if outcome.status is Status.OPTIMAL else None
 
 
-def _relaxation_started(encoding: TimeEncoding, objective: str, time_limit: float | None
+def _relaxation_started(problem: Problem, objective: str, time_limit: float | None
                         ) -> Minimising:
-    """The LP bound started in a child process (`backends.Minimising`): by the interior
-    point method on the differenced form, a bound from its duals even where the limit cuts
-    it (`timeline_bound`; seed 3 of the sites shape at the goal size: 20 CPU s of dual
-    simplex, no bound by a 30 s limit at load ~1.3; 12 CPU s this way)."""
-    with _relaxed(encoding.model):  # the child reads the model as it is now
-        return Minimising(DifferencedBound(encoding), encoding.model, OBJECTIVES[objective](encoding),
-                          time_limit or 0.0)
+    """The LP bound started in a child process (`backends.Minimising`), which builds the time
+    model itself (2 CPU s at the goal size, that this process spends on the schedule): by the
+    interior point method on the differenced form, a bound from its duals even where the
+    limit cuts it (`timeline_bound`; seed 3 of the sites shape at the goal size: 20 CPU s of
+    dual simplex, no bound by a 30 s limit at load ~1.3; 12 CPU s this way)."""
+    timeline = problem.timeline
+    assert timeline is not None
+
+    def bound(limit: float) -> Outcome:
+        began = time.monotonic()
+        encoding = encode(problem, timeline)
+        with _relaxed(encoding.model):
+            return DifferencedBound(encoding).minimise(
+                encoding.model, OBJECTIVES[objective](encoding), max(0.0, limit - (time.monotonic() - began)))
+
+    return Minimising.running(bound, time_limit or 0.0)
 
 
 def _searched_beside_bound(problem: Problem, objective: str, spots: list[Spot],
