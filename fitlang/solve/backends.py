@@ -98,8 +98,7 @@ class HighsBackend:
                 highs.run()
             return self._outcome(highs, model, objective, form)
 
-    @staticmethod
-    def _outcome(highs, model: LinearModel, objective: dict[int, Number], form: MatrixForm) -> Outcome:
+    def _outcome(self, highs, model: LinearModel, objective: dict[int, Number], form: MatrixForm) -> Outcome:
         import highspy
 
         status = highs.getModelStatus()
@@ -124,7 +123,10 @@ class HighsBackend:
             bound = value
         # none proven before the root LP; none where HiGHS's bound is above its own solution
         proven = stated_bound(bound, value)
-        return Outcome(Status.OPTIMAL if optimal else Status.FEASIBLE, solution, value, proven)
+        # stopped (a deadline, `settle`) with its incumbent already within the gap: what HiGHS
+        # calls optimal when it ends by itself
+        within = proven is not None and value - proven <= Fraction(self.relative_gap) * abs(value)
+        return Outcome(Status.OPTIMAL if optimal or within else Status.FEASIBLE, solution, value, proven)
 
 
 MODEL_SECONDS = 0.05  # HiGHS is never given less than this

@@ -233,11 +233,20 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         run.floor = _repacked(problem, run.packed[0], patterned, run.objective, run.search_deadline,
                               _larger(run.best.bound if run.best is not None else None, run.proven))
         complete = True
-    if not run.whole and run.floor is not None and complete and not run.settled:
-        # 5. the whole model is too large for the limit: improve the floor a neighbourhood at a time
+    if run.floor is not None and complete and not run.settled and _search_pays(run):
+        # 5. improve the floor (or the model's packing, repacked) a neighbourhood at a time
         run.floor = _searched(problem, run.floor, run.objective, run.search_deadline, run.progress,
-                              run.proven)
+                              _larger(run.best.bound if run.best is not None else None, run.proven))
     return _answer(run, started)  # 6. the better of the two, with every bound proven
+
+
+def _search_pays(run: _Run) -> bool:
+    """The neighbourhood search runs where the whole model was too large for the limit, and
+    after the whole model where its packing, repacked, is still over the tolerance from the
+    bound with time left (inventory 300 seed 3 at 5 s: the model packed at 1.7 s, 6.4% over)."""
+    if not run.whole:
+        return True
+    return bool(run.packed) and _gap_over(run.best, OPTIMALITY_TOLERANCE) and not _past(run.search_deadline)
 
 
 def _floor_stage(run: _Run) -> None:
