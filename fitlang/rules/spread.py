@@ -279,7 +279,8 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
         value = skew + found[0]
         text = (f"raise max_skew of `{part.subject}`'s spread over {rule.topology}"
                 f"{where(rule.origin)} from {skew} to {value}")
-        return search.Repair(part, text, rule.origin, str(skew), str(value), found[1].cost)
+        return search.Repair(part, text, rule.origin, str(skew), str(value), found[1].cost,
+                                     checked=found[1].trial)
     check = search.decided_without(problem, part, deadline)
     if check is None:
         return None

@@ -33,39 +33,64 @@ from fitlang.solve.explain.search import (
     PER_NODE_MAX_NODES,
     could_fit,
     decided_without,
+    least_cost,
     pools_listed,
     ruled_out,
     works,
 )
 
+SEARCH_SHARE = 0.7  # of the repairs' time at fleet scale, for finding them (the rest prices them)
 _POOLS_AND_LIMITS = (PartKind.CAPACITY, PartKind.BUDGET, PartKind.BUY, PartKind.POWER)
 _COUNTS = (PartKind.CAPACITY, PartKind.REPLICAS, PartKind.BUY, PartKind.BUDGET)  # `_applied` sets
 
 
 def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
              deadline: float) -> None:
-    found: list[Repair] = []
-    scope, rest_cost = _repair_scope(problem, conflict, deadline)
+    found: list[tuple[Repair, Fraction]] = []  # each with the cost of what it leaves out
+    fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
+    # at fleet scale the repairs' costs are found last (`_priced`), in the time kept for them
+    searched_by = now() + (deadline - now()) * (SEARCH_SHARE if fleet else 1)
+    scope, rest_cost = _repair_scope(problem, conflict, searched_by)
     for part in conflict:
-        if now() >= deadline:
+        if now() >= searched_by:
             explanation.repairs_cut_short = True
             break
-        repair = _repair(scope, part, deadline)
-        if repair is not None and repair.cost is not None and rest_cost:
-            repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
-        if repair is not None and repair.text not in {r.text for r in found}:
-            found.append(repair)
-    if not explanation.repairs_cut_short and now() < deadline:
-        bought = _buy_repair(problem, deadline)
+        repair = _repair(scope, part, searched_by)
+        if repair is not None and repair.text not in {r.text for r, _ in found}:
+            found.append((repair, rest_cost))
+    if not explanation.repairs_cut_short and now() < searched_by:
+        bought = _buy_repair(problem, searched_by)
         if bought is not None:
-            found.append(bought)
-    elif now() >= deadline:
+            found.append((bought, Fraction(0)))  # checked on the whole policy
+    elif now() >= searched_by:
         explanation.repairs_cut_short = True
-    explanation.repairs = found
+    explanation.repairs = _priced(found, deadline) if fleet else [r for r, _ in found]
     if not found and not explanation.repairs_cut_short:
         explanation.no_single_repair = True
         explanation.pair = _pair(problem, conflict, deadline)
         explanation.repairs_cut_short = now() >= deadline and not explanation.pair
+
+
+def _priced(found: list[tuple[Repair, Fraction]], deadline: float) -> list[Repair]:
+    """At fleet scale a repair's search asks of each trial only that it works, so the cost it
+    found is that of some placement (up to 25 times the least, measured on inventory 300).
+    Each such repair's policy is solved again for its cheapest placement, in turn, each with
+    its share of the time left; a repair not reached keeps the cost found. (Small fleets'
+    checks minimise already.) `found` pairs each repair with the cost of the rest of the
+    policy, placed apart (`_repair_scope`)."""
+    priced = []
+    for index, (repair, rest_cost) in enumerate(found):
+        cost = None
+        if repair.checked is not None and now() < deadline:
+            cost = least_cost(repair.checked, now() + (deadline - now()) / (len(found) - index))
+        if cost is not None:  # (the search's placement may have been as cheap)
+            repair = dataclasses.replace(repair, cost=cost if repair.cost is None else min(cost, repair.cost))
+        elif repair.checked is not None:
+            repair = dataclasses.replace(repair, least=False)
+        if repair.cost is not None:
+            repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
+        priced.append(repair)
+    return priced
 
 
 def _repair_scope(problem: Problem, conflict: list[Part],
@@ -97,7 +122,7 @@ def _repair_scope(problem: Problem, conflict: list[Part],
         problem, demands=[dataclasses.replace(d, eligible=[c for c in d.eligible if c not in pools])
                           for d in rest],
         option_groups=[g for g in problem.option_groups if g.workload not in workloads]))
-    check = decide(Trial(apart), deadline)
+    check = decide(Trial(apart), deadline, cheapest=True)  # once: the rest's least cost
     if not check.placed or check.cost is None:
         return whole
     scope = _copy(dataclasses.replace(
@@ -209,7 +234,7 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     if not parts_:
         return None
     return Repair(Part(PartKind.BUY, key="new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
-                  None, None, None, check.cost)
+                  None, None, None, check.cost, checked=check.trial)
 
 
 def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repair]:

@@ -31,7 +31,8 @@ MAX_EXTRA_NODES = 4096  # the most nodes a repair adds to a pool
 
 __all__ = ["MAX_EXTRA_NODES", "NOTHING_WORKS", "PER_NODE_MAX_NODES", "Check", "Part", "Repair",
            "bound", "cheapest", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grown",
-           "now", "pools_listed", "ruled_out", "smallest", "with_buy_limit", "with_pool", "works"]
+           "least_cost", "now", "pools_listed", "ruled_out", "smallest", "with_buy_limit", "with_pool",
+           "works"]
 
 
 def works(problem: Problem, deadline: float, cheapest: bool = False,
@@ -46,6 +47,13 @@ def cheapest(problem: Problem, deadline: float) -> Check:
     """The cheapest placement at any size (its cost is what a budget must allow): one
     optimisation, where `works` would be one per trial of a search."""
     return decide(Trial(problem, set()), deadline, cheapest=True)
+
+
+def least_cost(trial: Trial, deadline: float) -> Fraction | None:
+    """The cost of the cheapest placement of `trial` found by the deadline (at fleet scale
+    `solve`'s within CHEAPEST_SECONDS), or None where none was found."""
+    check = decide(trial, deadline, cheapest=True)
+    return check.cost if check.placed else None
 
 
 def smallest(works: Callable[[int], Check], low: int, high: int,
