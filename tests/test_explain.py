@@ -13,6 +13,7 @@ import fitlang.solve.explain as explaining
 from fitlang.cli import main
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.explain import (
+    Check,
     ExplainOutcome,
     Explanation,
     Part,
@@ -578,8 +579,9 @@ def test_repairs_at_fleet_scale_state_the_least_cost_found_not_any_placements(tm
 
 def test_a_repair_not_priced_in_time_says_its_cost_is_at_most_what_was_found(tmp_path):
     problem = problem_from(tmp_path, pool("p", 3, 8, "16Gi") + workload("web", 4, 1, "2Gi"))
+    # found by a check that did not minimise, and out of time to solve it again
     found = Repair(Part("capacity", "p"), "add 1 node to pool `p` (count = 4)", cost=Fraction(7),
-                   checked=Trial(problem))
+                   checked=Check(True, Fraction(7), trial=Trial(problem)))
     [unpriced] = explaining.repairs._priced([(found, Fraction(1))], time.monotonic() - 1)
     assert (unpriced.cost, unpriced.least) == (Fraction(8), False)
     assert unpriced.as_json()["checked_cost_least"] is False

@@ -30,6 +30,9 @@ class Check:
     placed: bool | None  # True: a placement was found; False: proven none; None: unknown
     cost: Fraction | None = None
     trial: Trial | None = field(default=None, compare=False, repr=False)  # what was decided
+    # `cost` is the cheapest placement's found: the exact model node by node minimised it, or
+    # at fleet scale `solve` did (not the aggregate model's packing: not minimised node by node)
+    least: bool = field(default=False, compare=False)
 
 
 def _now() -> float:
@@ -51,7 +54,7 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
     nodes = sum(c.count for c in problem.classes)
     exact = nodes <= PER_NODE_MAX_NODES
     if cheapest and not exact and not trial.optional:
-        solved = _solved(trial, deadline)
+        solved = cheapest_solved(trial, deadline)
         if solved is not None:
             return solved
     model_problem = one_class_per_node(problem) if exact else problem
@@ -68,7 +71,7 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
     cost = sum((c.price * int(outcome.solution[encoding.u[c.id]]) for c in model_problem.classes),
                Fraction(0))
     if exact:
-        return Check(True, cost, trial=trial)
+        return Check(True, cost, trial=trial, least=cheapest)
     if not packed:
         return Check(None, cost, trial=trial)
 
@@ -90,7 +93,7 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
     return Check(True, opened, trial=trial)
 
 
-def _solved(trial: Trial, deadline: float) -> Check | None:
+def cheapest_solved(trial: Trial, deadline: float) -> Check | None:
     """The cheapest placement the solver finds in CHEAPEST_SECONDS, as `fitc solve` would
     place the trial (the aggregate model's counts packed by `pack` alone can leave replicas
     that the repair then places on dear nodes: a repair's cost twice the policy's); None
@@ -104,7 +107,7 @@ def _solved(trial: Trial, deadline: float) -> Check | None:
         return None
     owners = trial.problem.owners()
     used = {a.node for a in placement.assignments}
-    return Check(True, sum((owners[node].price for node in used), Fraction(0)), trial=trial)
+    return Check(True, sum((owners[node].price for node in used), Fraction(0)), trial=trial, least=True)
 
 
 def _nodes_apart(problem: Problem, counts: dict[tuple[str, str], int],

@@ -39,7 +39,6 @@ from fitlang.solve.explain.search import (
     works,
 )
 
-SEARCH_SHARE = 0.7  # of the repairs' time at fleet scale, for finding them (the rest prices them)
 _POOLS_AND_LIMITS = (PartKind.CAPACITY, PartKind.BUDGET, PartKind.BUY, PartKind.POWER)
 _COUNTS = (PartKind.CAPACITY, PartKind.REPLICAS, PartKind.BUY, PartKind.BUDGET)  # `_applied` sets
 
@@ -48,21 +47,22 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
              deadline: float) -> None:
     found: list[tuple[Repair, Fraction]] = []  # each with the cost of what it leaves out
     fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
-    # at fleet scale the repairs' costs are found last (`_priced`), in the time kept for them
-    searched_by = now() + (deadline - now()) * (SEARCH_SHARE if fleet else 1)
-    scope, rest_cost = _repair_scope(problem, conflict, searched_by)
+    # at fleet scale the repairs' costs are found last (`_priced`), in the time the search
+    # left: a repair found comes before its least cost (none kept back: under load a search
+    # with 70% of the budget found 4 repairs of 5)
+    scope, rest_cost = _repair_scope(problem, conflict, deadline)
     for part in conflict:
-        if now() >= searched_by:
+        if now() >= deadline:
             explanation.repairs_cut_short = True
             break
-        repair = _repair(scope, part, searched_by)
+        repair = _repair(scope, part, deadline)
         if repair is not None and repair.text not in {r.text for r, _ in found}:
             found.append((repair, rest_cost))
-    if not explanation.repairs_cut_short and now() < searched_by:
-        bought = _buy_repair(problem, searched_by)
+    if not explanation.repairs_cut_short and now() < deadline:
+        bought = _buy_repair(problem, deadline)
         if bought is not None:
             found.append((bought, Fraction(0)))  # checked on the whole policy
-    elif now() >= searched_by:
+    elif now() >= deadline:
         explanation.repairs_cut_short = True
     explanation.repairs = _priced(found, deadline) if fleet else [r for r, _ in found]
     if not found and not explanation.repairs_cut_short:
@@ -74,24 +74,27 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
 def _priced(found: list[tuple[Repair, Fraction]], deadline: float) -> list[Repair]:
     """At fleet scale a repair's search asks of each trial only that it works, so the cost it
     found is that of some placement (up to 25 times the least, measured on inventory 300).
-    Each such repair's policy is solved again for its cheapest placement, in turn, each with
-    its share of the time left; a repair not reached keeps the cost found. (Small fleets'
-    checks minimise already.) `found` pairs each repair with the cost of the rest of the
-    policy, placed apart (`_repair_scope`)."""
+    Each repair whose check did not minimise is solved again for its cheapest placement, in
+    turn, each with its share of the time left; one not reached (or not placed whole by
+    `solve` in its time) keeps the cost found, not called the least. (Small fleets' checks
+    minimise already.) `found` pairs each repair with the cost of the rest of the policy,
+    placed apart (`_repair_scope`)."""
     priced = []
     for index, (repair, rest_cost) in enumerate(found):
-        cost = None
-        if repair.checked is not None and now() < deadline:
-            cost = least_cost(repair.checked, now() + (deadline - now()) / (len(found) - index))
-        if cost is not None:  # (the search's placement may have been as cheap)
-            repair = dataclasses.replace(repair, cost=cost if repair.cost is None else min(cost, repair.cost))
-        elif repair.checked is not None:
-            repair = dataclasses.replace(repair, least=False)
+        checked = repair.checked
+        if checked is not None and not checked.least:
+            cost = None
+            if checked.trial is not None:
+                cost = least_cost(checked.trial, now() + (deadline - now()) / (len(found) - index))
+            if cost is not None:  # (the search's placement may have been as cheap)
+                least = cost if repair.cost is None else min(cost, repair.cost)
+                repair = dataclasses.replace(repair, cost=least)
+            else:
+                repair = dataclasses.replace(repair, least=False)
         if repair.cost is not None:
             repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
         priced.append(repair)
     return priced
-
 
 def _repair_scope(problem: Problem, conflict: list[Part],
                   deadline: float) -> tuple[Problem, Fraction]:
@@ -206,7 +209,7 @@ def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
     also = pools_listed(pools) if pools else reason.text
     text = (f"relax `{part.key}`{where(reason.origin)} to `{target}`" if target else
             f"drop `{part.key}`{where(reason.origin)}") + f" so that `{part.subject}` may also run on {also}"
-    return Repair(part, text, reason.origin, part.key, target, check.cost)
+    return Repair(part, text, reason.origin, part.key, target, check.cost, checked=check)
 
 
 def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
@@ -234,7 +237,7 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     if not parts_:
         return None
     return Repair(Part(PartKind.BUY, key="new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
-                  None, None, None, check.cost, checked=check.trial)
+                  None, None, None, check.cost, checked=check)
 
 
 def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repair]:

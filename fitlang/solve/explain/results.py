@@ -5,11 +5,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Fix
 from fitlang.rules.base import Stated
-from fitlang.solve.explain.parts import Part, Trial
+from fitlang.solve.explain.parts import Part
+
+if TYPE_CHECKING:
+    from fitlang.solve.explain.checks import Check
 
 REPAIR_SECONDS = 10.0  # the default budget for the repairs, after the conflict is found
 
@@ -32,7 +36,7 @@ class Repair:
     value: Fraction | None = field(default=None, compare=False)
     # the policy with the change, as it was checked: where that check only asked for a
     # placement that works (a search at fleet scale), it is solved again for the cost
-    checked: Trial | None = field(default=None, compare=False, repr=False)
+    checked: Check | None = field(default=None, compare=False, repr=False)
     # `cost` is the cheapest placement's that the check found by minimising (else one that
     # works: the policy with the change costs at most `cost`)
     least: bool = field(default=True, compare=False)

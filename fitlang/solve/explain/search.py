@@ -16,7 +16,14 @@ from fitlang.model.problem import Demand, Exclusion, Problem, one_class_per_node
 from fitlang.rules.explaining import demands_of
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
-from fitlang.solve.explain.checks import PER_NODE_MAX_NODES, Check, _drop_required, _left, decide
+from fitlang.solve.explain.checks import (
+    PER_NODE_MAX_NODES,
+    Check,
+    _drop_required,
+    _left,
+    cheapest_solved,
+    decide,
+)
 from fitlang.solve.explain.checks import _now as now
 from fitlang.solve.explain.parts import Part, Trial, _exclusion_part, with_parts
 from fitlang.solve.explain.parts import _class_id as class_id
@@ -50,10 +57,13 @@ def cheapest(problem: Problem, deadline: float) -> Check:
 
 
 def least_cost(trial: Trial, deadline: float) -> Fraction | None:
-    """The cost of the cheapest placement of `trial` found by the deadline (at fleet scale
-    `solve`'s within CHEAPEST_SECONDS), or None where none was found."""
-    check = decide(trial, deadline, cheapest=True)
-    return check.cost if check.placed else None
+    """The cost of the cheapest placement of `trial` that `solve` finds by the deadline
+    (within CHEAPEST_SECONDS), or None where it places only part (not the aggregate model's
+    packing then, which `decide` falls back to: that one is not minimised node by node)."""
+    if now() >= deadline:
+        return None
+    check = cheapest_solved(trial, deadline)
+    return check.cost if check is not None and check.placed else None
 
 
 def smallest(works: Callable[[int], Check], low: int, high: int,
