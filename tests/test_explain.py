@@ -589,6 +589,18 @@ def test_a_repair_not_priced_in_time_says_its_cost_is_at_most_what_was_found(tmp
         "(cost at most 8.00 USD/h)")
 
 
+def test_a_pair_whose_second_is_a_workloads_replicas_is_not_sized_against(tmp_path):
+    # a spread over zones on nodes with no zone places nothing (a node without the key is no
+    # domain), and 3 nodes of 8 CPU hold 24 of the 30: the pair is 30 -> 24 replicas and the
+    # spread dropped. Trying the spread's repair with the replicas dropped (the workload then
+    # left out altogether) crashed with an IndexError (`fitc solve`: internal error)
+    text = pool("p", 3, 8, "8Gi") + workload("w", 30, 1, "1Gi", "  spread zone max_skew 1\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.outcome is ExplainOutcome.CONFLICT and explanation.no_single_repair
+    assert [(r.part.kind, r.before, r.after) for r in explanation.pair] == [
+        ("replicas", "30", "24"), ("spread", None, None)]
+
+
 def test_a_conflict_carries_its_rules_as_related_locations_and_its_edits_as_fixes(tmp_path,
                                                                                    capsys):
     """PACKING's conflict, by hand: pool `p`'s count (line 2, the value at column 11) and the

@@ -184,7 +184,11 @@ def _domains_change(problem: Problem, classes: set[str], pools: set[str],
 
 def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
     """The part's rule's repair (`Rule.repairs`); for an exclusion whose rule has none (or
-    whose hook leaves it to explain: None), the rule relaxed or dropped."""
+    whose hook leaves it to explain: None), the rule relaxed or dropped. None for a rule of a
+    workload the policy no longer places (a pair's first change lowered it to no replicas)."""
+    if part.kind not in _POOLS_AND_LIMITS and part.subject \
+            and not any(d.workload == part.subject for d in problem.demands):
+        return None
     rule = rule_of(part)
     repair = rule.repairs(problem, part, deadline) \
         if rule is not None and rule.repairs is not None else None
@@ -252,9 +256,9 @@ def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repai
                 continue
             if not decide(with_parts(problem, _all_but(first, second)), deadline).placed:
                 continue
+            if second.kind in (PartKind.REPLICAS, PartKind.THROUGHPUT):
+                continue  # a workload's replicas: not a change to size against
             without_second = with_parts(problem, _all_but(second))
-            if without_second.optional:
-                continue  # the second is a workload's replicas: not a change to size against
             one = _repair(without_second.problem, first, deadline)
             if one is None:
                 continue
