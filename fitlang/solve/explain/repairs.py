@@ -83,14 +83,13 @@ def _priced(found: list[tuple[Repair, Fraction]], deadline: float) -> list[Repai
     for index, (repair, rest_cost) in enumerate(found):
         checked = repair.checked
         if checked is not None and not checked.least:
-            cost = None
+            solved = None
             if checked.trial is not None:
-                cost = least_cost(checked.trial, now() + (deadline - now()) / (len(found) - index))
-            if cost is not None:  # (the search's placement may have been as cheap)
-                least = cost if repair.cost is None else min(cost, repair.cost)
-                repair = dataclasses.replace(repair, cost=least)
-            else:
-                repair = dataclasses.replace(repair, least=False)
+                solved = least_cost(checked.trial, now() + (deadline - now()) / (len(found) - index))
+            cost = repair.cost
+            if solved is not None and solved.cost is not None:  # (the search's may be as cheap)
+                cost = solved.cost if cost is None else min(cost, solved.cost)
+            repair = dataclasses.replace(repair, cost=cost, least=solved is not None and solved.least)
         if repair.cost is not None:
             repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
         priced.append(repair)

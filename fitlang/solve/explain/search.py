@@ -56,15 +56,14 @@ def cheapest(problem: Problem, deadline: float) -> Check:
     return decide(Trial(problem, set()), deadline, cheapest=True)
 
 
-def least_cost(trial: Trial, deadline: float) -> Fraction | None:
-    """The cost of the cheapest placement of `trial` that `solve` finds by the deadline
-    (within CHEAPEST_SECONDS), or None where it places only part (not the aggregate model's
-    packing then, which `decide` falls back to: that one is not minimised node by node)."""
+def least_cost(trial: Trial, deadline: float) -> Check | None:
+    """The cheapest placement of `trial` that `solve` finds by the deadline, or None where it
+    places only part (not the aggregate model's packing then, which `decide` falls back to:
+    that one is not minimised node by node)."""
     if now() >= deadline:
         return None
-    check = cheapest_solved(trial, deadline)
-    return check.cost if check is not None and check.placed else None
-
+    check = cheapest_solved(trial, deadline, most=None)
+    return check if check is not None and check.placed else None
 
 def smallest(works: Callable[[int], Check], low: int, high: int,
              deadline: float) -> tuple[int, Check] | None:
