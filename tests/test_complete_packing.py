@@ -12,6 +12,8 @@ import pytest
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.pack import NodeState, Packing
+from fitlang.solve.linear import Status
+from fitlang.solve.placement import solve
 from fitlang.solve.repack import place_short
 
 from solving import pool, problem_from, verified_packing, workload
@@ -59,6 +61,20 @@ def test_a_replica_with_no_room_anywhere_stays_short(tmp_path):
     packing = _short_of_one(problem, [{"big": 1}, {"big": 1}], "big")
     assert place_short(problem, packing, "cost", FAR) == 0
     assert packing.short == {node_class.id: 1}
+
+
+def test_a_replica_that_must_join_another_workloads_node_is_not_placed_apart(tmp_path):
+    # `follower` (4 CPU) must run on a node of `leader` (4 CPU), and the nodes have 4 CPU: no
+    # placement exists. The program knows no node affinity: it put `follower` on an empty
+    # node, and `fitc solve` called that optimal (found by a random policy, 50 nodes)
+    text = (pool("a", 2, 4, "16Gi", 1) + workload("leader", 1, 4, "1Gi")
+            + workload("follower", 1, 4, "1Gi", "  affinity leader on node\n"))
+    problem = problem_from(tmp_path, text)
+    packing = _short_of_one(problem, [{"leader": 1}], "follower")
+    assert place_short(problem, packing, "cost", FAR) == 0
+    assert packing.short_by_workload == {("follower", problem.classes[0].id): 1}
+    placement = solve(problem_from(tmp_path, text.replace("count = 2", "count = 50")), time_limit=10)
+    assert placement.unplaced and placement.status != Status.OPTIMAL
 
 
 @pytest.mark.parametrize("seed", range(12))

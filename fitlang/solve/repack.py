@@ -97,6 +97,10 @@ def place_short(problem: Problem, packing: Packing, objective: str, deadline: fl
     for (workload, class_id), short in sorted(packing.short_by_workload.items()):
         if deadline - time.monotonic() <= LEAST_STEP_SECONDS:
             break
+        if workload in search.stay:
+            # the program knows no node affinity nor exclusivity: it put a replica that must
+            # join another workload's node on a node of its own (then called optimal)
+            continue
         if short and search.complete_step(workload, class_id, short, deadline):
             placed += short
     return placed
