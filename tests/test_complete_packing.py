@@ -11,8 +11,8 @@ import pytest
 
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.greedy import greedy_floor
-from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.linear import Status
+from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement import solve
 from fitlang.solve.repack import place_short
 
