@@ -13,7 +13,15 @@ import pytest
 from test_timing import PACKED_POOL, _spot_violations, job, policy, problem_from
 
 from fitlang.solve.timeline import horizon_value, timed_assignments
-from fitlang.solve.timeline_pack import Spot, emptied, holding, improved, node_schedule, runs_recreated, searched
+from fitlang.solve.timeline_pack import (
+    Spot,
+    emptied,
+    holding,
+    improved,
+    node_schedule,
+    runs_recreated,
+    searched,
+)
 
 CHEAP, DEAR = Fraction(1, 10), Fraction(5, 10)  # USD/kWh
 
