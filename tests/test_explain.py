@@ -4,6 +4,7 @@ checked by solving restricted and relaxed policies), repairs checked by solving,
 from __future__ import annotations
 
 import json
+import time
 from fractions import Fraction
 
 import pytest
@@ -11,7 +12,17 @@ import pytest
 import fitlang.solve.explain as explaining
 from fitlang.cli import main
 from fitlang.solve.backends import HighsBackend
-from fitlang.solve.explain import ExplainOutcome, Part, PartKind, explain
+from fitlang.solve.explain import (
+    Check,
+    ExplainOutcome,
+    Explanation,
+    Part,
+    PartKind,
+    Repair,
+    Trial,
+    explain,
+    repairs_text,
+)
 from fitlang.solve.linear import Outcome, Status
 
 from solving import problem_from, solve
@@ -546,6 +557,48 @@ def test_the_budget_repair_at_fleet_scale_is_the_cheapest_placement_not_any(tmp_
     assert explanation.outcome is ExplainOutcome.CONFLICT
     assert changes(explanation) == [("budget", "", "0.20 USD/h", "1.90 USD/h")]
     assert [r.cost for r in explanation.repairs] == [Fraction(19, 10)]
+
+
+def test_repairs_at_fleet_scale_state_the_least_cost_found_not_any_placements(tmp_path):
+    # 901 nodes (above the per-node checks' size). `wide` needs 2 nodes of 20 CPU where `big`
+    # has 1. By hand: `big`'s nodes are full with one `wide` each (1.00 USD/h a node), and
+    # web + db (76 CPU) cost at least 76 / 4 x 0.1 = 1.90 on the cheap pool (as above): with
+    # one more `big` node the least is 2 + 1.90 = 3.90, with one `wide` fewer 1 + 1.90 = 2.90.
+    # The search's checks only ask that a trial works (before: 4.20 and 3.20, what those
+    # placements cost); the repairs found are solved again for their cheapest.
+    text = (pool("dear", 300, 4, "16Gi", "0.5") + pool("cheap", 300, 4, "16Gi", "0.1")
+            + pool("mid", 300, 8, "16Gi", "0.3") + pool("big", 1, 20, "64Gi", "1.0")
+            + workload("web", 40, 1, "2Gi") + workload("db", 12, 3, "2Gi")
+            + workload("wide", 2, 20, "8Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert changes(explanation) == [("capacity", "big", "1", "2"), ("replicas", "wide", "2", "1")]
+    assert [(r.cost, r.least) for r in explanation.repairs] == [(Fraction(39, 10), True),
+                                                                (Fraction(29, 10), True)]
+    assert "(cost 3.90 USD/h)" in repairs_text(explanation)
+
+
+def test_a_repair_not_priced_in_time_says_its_cost_is_at_most_what_was_found(tmp_path):
+    problem = problem_from(tmp_path, pool("p", 3, 8, "16Gi") + workload("web", 4, 1, "2Gi"))
+    # found by a check that did not minimise, and out of time to solve it again
+    found = Repair(Part("capacity", "p"), "add 1 node to pool `p` (count = 4)", cost=Fraction(7),
+                   checked=Check(True, Fraction(7), trial=Trial(problem)))
+    [unpriced] = explaining.repairs._priced([(found, Fraction(1))], time.monotonic() - 1)
+    assert (unpriced.cost, unpriced.least) == (Fraction(8), False)
+    assert unpriced.as_json()["checked_cost_least"] is False
+    assert repairs_text(Explanation(ExplainOutcome.CONFLICT, repairs=[unpriced])).endswith(
+        "(cost at most 8.00 USD/h)")
+
+
+def test_a_pair_whose_second_is_a_workloads_replicas_is_not_sized_against(tmp_path):
+    # a spread over zones on nodes with no zone places nothing (a node without the key is no
+    # domain), and 3 nodes of 8 CPU hold 24 of the 30: the pair is 30 -> 24 replicas and the
+    # spread dropped. Trying the spread's repair with the replicas dropped (the workload then
+    # left out altogether) crashed with an IndexError (`fitc solve`: internal error)
+    text = pool("p", 3, 8, "8Gi") + workload("w", 30, 1, "1Gi", "  spread zone max_skew 1\n")
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.outcome is ExplainOutcome.CONFLICT and explanation.no_single_repair
+    assert [(r.part.kind, r.before, r.after) for r in explanation.pair] == [
+        ("replicas", "30", "24"), ("spread", None, None)]
 
 
 def test_a_conflict_carries_its_rules_as_related_locations_and_its_edits_as_fixes(tmp_path,

@@ -67,3 +67,12 @@ def test_what_it_returns_places_every_replica_and_keeps_every_rule(tmp_path, see
         return  # refused: nothing claimed
     placement = verified_packing(problem, packing)
     assert placement.value >= bound.value
+
+
+def test_a_fleet_with_no_workload_is_solved_to_nothing_placed(tmp_path):
+    # at fleet scale with nothing to place the pair LP has no pairs: its packing was a crash
+    # (`fitc solve`: internal error), reached by explain's repairs solving a policy's rest
+    from fitlang.solve.placement import solve
+
+    placement = solve(problem_from(tmp_path, pool("p", 2000, 8, "8Gi", 1)), time_limit=5)
+    assert (placement.value, placement.assignments, placement.unplaced) == (0, [], [])

@@ -86,6 +86,16 @@ def test_the_start_is_a_date_time_with_its_offset(tmp_path, start, code):
     assert found == ([code] if code else [])
 
 
+def test_a_duration_in_m_is_refused_with_minutes_spelled_min(tmp_path):
+    # `90m` is 0.09 (m: thousandths, as CPU requests use it), no duration; the message says
+    # how minutes are written; `120min` is a duration
+    path = tmp_path / "p.fit"
+    path.write_text(pool() + job("train", duration="90m") + policy())
+    [mismatch] = [d for d in Compilation(path).diagnostics() if d.code == "E0302"]
+    assert "`90min`" in mismatch.message
+    assert "E0302" not in codes(tmp_path, pool() + job("train", duration="120min") + policy())
+
+
 def test_timing_without_a_horizon_is_refused_at_each_attribute(tmp_path):
     text = pool() + job("train", extra="earliest = 1h\n  deadline = 6h")
     path = tmp_path / "p.fit"

@@ -117,9 +117,15 @@ class Evaluator:
     def _mismatch(self, expr: n.Expr, expected: Type, found: Type) -> None:
         if expected.kind == "number" and found.kind == "number":
             example = t.DIMENSION_EXAMPLES[expected.dim]
+            hint = ""
+            if expected.dim == "time" and isinstance(expr, n.Quantity) and expr.unit == "m":
+                # `90m` reads as minutes to a person and as 0.09 to the unit table (milli)
+                hint = (f"; `m` means thousandths (as in `500m` CPU): minutes are `min`, "
+                        f"as in `{expr.text}min`")
+            found_text = f"found {found.describe()}{hint}"
             self.r.report(
                 msg.UnitMismatch(
-                    detail=f"expected {expected.describe()} (like `{example}`), found {found.describe()}"
+                    detail=f"expected {expected.describe()} (like `{example}`), {found_text}"
                 ).diagnostic(self.r.path, expr.span)
             )
         else:

@@ -258,7 +258,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     verb = "anti_affinity" if rule.anti else "affinity"
     text = (f"drop `{verb} {rule.target} on {rule.topology}` from `{part.subject}`"
             f"{where(rule.origin)}")
-    return search.Repair(part, text, rule.origin, None, None, check.cost)
+    return search.Repair(part, text, rule.origin, None, None, check.cost, checked=check)
 
 
 class _Followed(Frozen):

@@ -65,7 +65,8 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     text = f"raise the budget from {money(problem.budget)} to {shown} USD/h"
     return search.Repair(part, text, problem.budget_origin, f"{money(problem.budget)} USD/h",
                          f"{shown} USD/h", check.cost,
-                         search.fix(text, problem.budget_origin, f"{shown} USD/h"), value=budget)
+                         search.fix(text, problem.budget_origin, f"{shown} USD/h"), value=budget,
+                         checked=check)
 
 
 RULE = Rule("budget", check=check, rows=Rows(limits=budget_rows), part_kind=PartKind.BUDGET,

@@ -72,7 +72,8 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     most = limit + found[0]
     text = f"raise max_count of the `buy` block{_named(problem, group)} from {limit} to {most}"
     return search.Repair(part, text, problem.buy_origins.get(group), str(limit), str(most),
-                         found[1].cost, step=found[0], value=Fraction(most))
+                         found[1].cost, step=found[0], value=Fraction(most),
+                         checked=found[1])
 
 
 RULE = Rule("buy_limits", check=check, rows=Rows(limits=buy_limit_rows, rank=-1),

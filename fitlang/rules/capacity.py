@@ -239,7 +239,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     return search.Repair(part, text, origin or problem.node_class(pool).origin, str(count),
                          str(count + extra), found[1].cost,
                          search.fix(text, origin, str(count + extra)), extra,
-                         Fraction(count + extra))
+                         Fraction(count + extra), checked=found[1])
 
 
 RULE = Rule("capacity", excludes=excludes, why=why, last_resort=True, check=check,

@@ -64,7 +64,8 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
         return None
     name = dedicated.pop()
     text = f"let `{part.subject}` tolerate `{name}` (`tolerate = [\"{name}\"]`)"
-    return search.Repair(part, text, origin, None, f'tolerate = ["{name}"]', check.cost)
+    return search.Repair(part, text, origin, None, f'tolerate = ["{name}"]', check.cost,
+                         checked=check)
 
 
 RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why,

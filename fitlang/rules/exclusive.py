@@ -87,7 +87,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
         return None
     origin = reason(problem, part).origin
     return search.Repair(part, f"drop `exclusive = true` from `{part.subject}`{where(origin)}",
-                         origin, None, None, check.cost)
+                         origin, None, None, check.cost, checked=check)
 
 
 RULE = Rule("exclusive", check=check, check_reads=CheckReads.NODE, rows=Rows(per_class=exclusive_rows),

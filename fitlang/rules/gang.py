@@ -88,7 +88,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
         return None
     origin = reason(problem, part).origin
     return search.Repair(part, f"drop `gang = true` from `{part.subject}`{where(origin)}: let it "
-                         "mix options", origin, None, None, check.cost)
+                         "mix options", origin, None, None, check.cost, checked=check)
 
 
 class GangCluster(Frozen):

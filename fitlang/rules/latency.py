@@ -119,7 +119,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
             text = (f"raise the latency limit of `{part.subject}` for {part.key} from "
                     f"{float(rule.limit_ms):g} ms to {float(limit):g} ms")
             return search.Repair(part, text, rule.origin, f"{float(rule.limit_ms):g}ms",
-                                 f"{float(limit):g}ms", check.cost)
+                                 f"{float(limit):g}ms", check.cost, checked=check)
     return None
 
 

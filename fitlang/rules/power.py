@@ -70,7 +70,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     before = float(cap.cap_watts) / 1000
     text = f"raise power cap `{cap.name}` from {before:g} kW to {before + found[0]:g} kW"
     return search.Repair(part, text, cap.origin, f"{before:g}kW", f"{before + found[0]:g}kW",
-                         found[1].cost)
+                         found[1].cost, checked=found[1])
 
 
 RULE = Rule("power", check=check, rows=Rows(limits=power_rows), part_kind=PartKind.POWER,

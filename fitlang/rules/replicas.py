@@ -97,7 +97,8 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     origin = problem.demand(part.subject).spans.get("replicas")
     text = f"lower `{part.subject}` replicas from {replicas} to {most}"
     return search.Repair(part, text, origin, str(replicas), str(most), found[1].cost,
-                         search.fix(text, origin, str(most)), found[0], Fraction(most))
+                         search.fix(text, origin, str(most)), found[0], Fraction(most),
+                         checked=found[1])
 
 
 RULE = Rule("replicas", check=check, rows=Rows(placed=all_placed_rows), part_kind=PartKind.REPLICAS,

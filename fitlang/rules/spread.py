@@ -279,12 +279,13 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
         value = skew + found[0]
         text = (f"raise max_skew of `{part.subject}`'s spread over {rule.topology}"
                 f"{where(rule.origin)} from {skew} to {value}")
-        return search.Repair(part, text, rule.origin, str(skew), str(value), found[1].cost)
+        return search.Repair(part, text, rule.origin, str(skew), str(value), found[1].cost,
+                                     checked=found[1])
     check = search.decided_without(problem, part, deadline)
     if check is None:
         return None
     text = f"drop the spread over {rule.topology} from `{part.subject}`{where(rule.origin)}"
-    return search.Repair(part, text, rule.origin, None, None, check.cost)
+    return search.Repair(part, text, rule.origin, None, None, check.cost, checked=check)
 
 
 class SpreadLeast(Frozen):

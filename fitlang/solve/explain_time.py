@@ -550,7 +550,8 @@ def explanation_document(explained: TimeExplanation, repair_budget: float | None
                 "path": r.origin.path if r.origin else None,
                 "line": r.origin.span.line if r.origin else None,
                 "column": r.origin.span.column if r.origin else None,
-                "from": r.before, "to": r.after, "checked_cost": None, "fix": None}
+                "from": r.before, "to": r.after, "checked_cost": None,
+                "checked_cost_least": False, "fix": None}
                for r in explained.repairs]
     return {"outcome": "conflict" if explained.conflict is not None else "undecided",
             "conflict": rules if explained.conflict is not None else [],

@@ -98,7 +98,8 @@ def _planned_nodes(bound: Bound, by_merged_class: dict[int, list[NodeClass]]) ->
     node of its own (bench 10,000: a tenth GPU node for one service replica, +98 USD/h)."""
     assert bound.relaxation is not None and bound.problem is not None and bound.pair_values is not None
     relaxation = bound.relaxation
-    requests = np.array([[d.requests[r] for r in RESOURCES] for d in bound.problem.demands], dtype=float)
+    requests = np.array([[d.requests[r] for r in RESOURCES] for d in bound.problem.demands],
+                        dtype=float).reshape(-1, len(RESOURCES))  # (no demands: still 2-d)
     merged_classes = len(set(relaxation.class_index.values()))
     load = np.zeros((merged_classes, len(RESOURCES)))
     np.add.at(load, relaxation.pair_class, bound.pair_values[:, None] * requests[relaxation.pair_demand])

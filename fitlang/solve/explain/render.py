@@ -8,7 +8,7 @@ from fitlang.model.problem import Problem
 from fitlang.rules.base import Stated
 from fitlang.rules.explaining import money, where
 from fitlang.solve.explain.conflict import explain
-from fitlang.solve.explain.results import ExplainOutcome, Explanation
+from fitlang.solve.explain.results import ExplainOutcome, Explanation, Repair
 from fitlang.syntax.nodes import Span
 
 
@@ -21,12 +21,19 @@ def conflict_text(explanation: Explanation) -> str:
     return "\n".join(lines)
 
 
+def _cost(repair: Repair) -> str:
+    """A repair's cost: the least found, or (where the time did not allow minimising) what a
+    placement that works costs, which the least does not exceed."""
+    if repair.cost is None:
+        return ""
+    return f" (cost {'' if repair.least else 'at most '}{money(repair.cost)} USD/h)"
+
+
 def repairs_text(explanation: Explanation) -> str:
     lines = []
     if explanation.repairs:
         lines.append("repairs, each checked by solving the repaired policy:")
-        lines += [f"  - {r.text}" + (f" (cost {money(r.cost)} USD/h)" if r.cost is not None else "")
-                  for r in explanation.repairs]
+        lines += [f"  - {r.text}{_cost(r)}" for r in explanation.repairs]
     elif explanation.no_single_repair:
         lines.append("no single change repairs the policy" +
                      (("; this pair does, checked by solving:\n" +

@@ -33,6 +33,7 @@ from fitlang.solve.explain.search import (
     PER_NODE_MAX_NODES,
     could_fit,
     decided_without,
+    least_cost,
     pools_listed,
     ruled_out,
     works,
@@ -44,29 +45,55 @@ _COUNTS = (PartKind.CAPACITY, PartKind.REPLICAS, PartKind.BUY, PartKind.BUDGET) 
 
 def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
              deadline: float) -> None:
-    found: list[Repair] = []
+    found: list[tuple[Repair, Fraction]] = []  # each with the cost of what it leaves out
+    fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
+    # at fleet scale the repairs' costs are found last (`_priced`), in the time the search
+    # left: a repair found comes before its least cost (none kept back: under load a search
+    # with 70% of the budget found 4 repairs of 5)
     scope, rest_cost = _repair_scope(problem, conflict, deadline)
     for part in conflict:
         if now() >= deadline:
             explanation.repairs_cut_short = True
             break
         repair = _repair(scope, part, deadline)
-        if repair is not None and repair.cost is not None and rest_cost:
-            repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
-        if repair is not None and repair.text not in {r.text for r in found}:
-            found.append(repair)
+        if repair is not None and repair.text not in {r.text for r, _ in found}:
+            found.append((repair, rest_cost))
     if not explanation.repairs_cut_short and now() < deadline:
         bought = _buy_repair(problem, deadline)
         if bought is not None:
-            found.append(bought)
+            found.append((bought, Fraction(0)))  # checked on the whole policy
     elif now() >= deadline:
         explanation.repairs_cut_short = True
-    explanation.repairs = found
+    explanation.repairs = _priced(found, deadline) if fleet else [r for r, _ in found]
     if not found and not explanation.repairs_cut_short:
         explanation.no_single_repair = True
         explanation.pair = _pair(problem, conflict, deadline)
         explanation.repairs_cut_short = now() >= deadline and not explanation.pair
 
+
+def _priced(found: list[tuple[Repair, Fraction]], deadline: float) -> list[Repair]:
+    """At fleet scale a repair's search asks of each trial only that it works, so the cost it
+    found is that of some placement (up to 25 times the least, measured on inventory 300).
+    Each repair whose check did not minimise is solved again for its cheapest placement, in
+    turn, each with its share of the time left; one not reached (or not placed whole by
+    `solve` in its time) keeps the cost found, not called the least. (Small fleets' checks
+    minimise already.) `found` pairs each repair with the cost of the rest of the policy,
+    placed apart (`_repair_scope`)."""
+    priced = []
+    for index, (repair, rest_cost) in enumerate(found):
+        checked = repair.checked
+        if checked is not None and not checked.least:
+            solved = None
+            if checked.trial is not None:
+                solved = least_cost(checked.trial, now() + (deadline - now()) / (len(found) - index))
+            cost = repair.cost
+            if solved is not None and solved.cost is not None:  # (the search's may be as cheap)
+                cost = solved.cost if cost is None else min(cost, solved.cost)
+            repair = dataclasses.replace(repair, cost=cost, least=solved is not None and solved.least)
+        if repair.cost is not None:
+            repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
+        priced.append(repair)
+    return priced
 
 def _repair_scope(problem: Problem, conflict: list[Part],
                   deadline: float) -> tuple[Problem, Fraction]:
@@ -97,7 +124,7 @@ def _repair_scope(problem: Problem, conflict: list[Part],
         problem, demands=[dataclasses.replace(d, eligible=[c for c in d.eligible if c not in pools])
                           for d in rest],
         option_groups=[g for g in problem.option_groups if g.workload not in workloads]))
-    check = decide(Trial(apart), deadline)
+    check = decide(Trial(apart), deadline, cheapest=True)  # once: the rest's least cost
     if not check.placed or check.cost is None:
         return whole
     scope = _copy(dataclasses.replace(
@@ -156,7 +183,11 @@ def _domains_change(problem: Problem, classes: set[str], pools: set[str],
 
 def _repair(problem: Problem, part: Part, deadline: float) -> Repair | None:
     """The part's rule's repair (`Rule.repairs`); for an exclusion whose rule has none (or
-    whose hook leaves it to explain: None), the rule relaxed or dropped."""
+    whose hook leaves it to explain: None), the rule relaxed or dropped. None for a rule of a
+    workload the policy no longer places (a pair's first change lowered it to no replicas)."""
+    if part.kind not in _POOLS_AND_LIMITS and part.subject \
+            and not any(d.workload == part.subject for d in problem.demands):
+        return None
     rule = rule_of(part)
     repair = rule.repairs(problem, part, deadline) \
         if rule is not None and rule.repairs is not None else None
@@ -181,7 +212,7 @@ def _relaxed_rule(problem: Problem, part: Part, deadline: float) -> Repair | Non
     also = pools_listed(pools) if pools else reason.text
     text = (f"relax `{part.key}`{where(reason.origin)} to `{target}`" if target else
             f"drop `{part.key}`{where(reason.origin)}") + f" so that `{part.subject}` may also run on {also}"
-    return Repair(part, text, reason.origin, part.key, target, check.cost)
+    return Repair(part, text, reason.origin, part.key, target, check.cost, checked=check)
 
 
 def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
@@ -209,7 +240,7 @@ def _buy_repair(problem: Problem, deadline: float) -> Repair | None:
     if not parts_:
         return None
     return Repair(Part(PartKind.BUY, key="new"), "allow buying " + ", ".join(parts_) + " (add a `buy` block)",
-                  None, None, None, check.cost)
+                  None, None, None, check.cost, checked=check)
 
 
 def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repair]:
@@ -224,9 +255,9 @@ def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repai
                 continue
             if not decide(with_parts(problem, _all_but(first, second)), deadline).placed:
                 continue
+            if second.kind in (PartKind.REPLICAS, PartKind.THROUGHPUT):
+                continue  # a workload's replicas: not a change to size against
             without_second = with_parts(problem, _all_but(second))
-            if without_second.optional:
-                continue  # the second is a workload's replicas: not a change to size against
             one = _repair(without_second.problem, first, deadline)
             if one is None:
                 continue

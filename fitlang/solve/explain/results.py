@@ -5,11 +5,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from fitlang.check.program import Origin
 from fitlang.diagnostics import Fix
 from fitlang.rules.base import Stated
 from fitlang.solve.explain.parts import Part
+
+if TYPE_CHECKING:
+    from fitlang.solve.explain.checks import Check
 
 REPAIR_SECONDS = 10.0  # the default budget for the repairs, after the conflict is found
 
@@ -18,7 +22,7 @@ REPAIR_SECONDS = 10.0  # the default budget for the repairs, after the conflict 
 class Repair:
     """One checked change to the policy. `fix` is the literal edit where the change is one
     (a language server can offer it as a code action); `cost` is the hourly cost of the
-    placement that was found with the change."""
+    placement that was found with the change (`least`: the cheapest found)."""
 
     part: Part
     text: str
@@ -30,6 +34,12 @@ class Repair:
     step: int | None = field(default=None, compare=False)  # the amount a search settled on
     # the new number `after` shows (a replica or node count, a limit, a budget), for `_applied`
     value: Fraction | None = field(default=None, compare=False)
+    # the policy with the change, as it was checked: where that check only asked for a
+    # placement that works (a search at fleet scale), it is solved again for the cost
+    checked: Check | None = field(default=None, compare=False, repr=False)
+    # `cost` is the cheapest placement's that the check found by minimising (else one that
+    # works: the policy with the change costs at most `cost`)
+    least: bool = field(default=True, compare=False)
 
     def as_json(self) -> dict:
         where = self.origin
@@ -39,6 +49,7 @@ class Repair:
                 "column": where.span.column if where else None,
                 "from": self.before, "to": self.after,
                 "checked_cost": None if self.cost is None else float(self.cost),
+                "checked_cost_least": self.least,
                 "fix": None if self.fix is None else {
                     "title": self.fix.title, "line": self.fix.span.line,
                     "column": self.fix.span.column, "end_line": self.fix.span.end_line,

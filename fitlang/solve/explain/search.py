@@ -16,7 +16,14 @@ from fitlang.model.problem import Demand, Exclusion, Problem, one_class_per_node
 from fitlang.rules.explaining import demands_of
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
-from fitlang.solve.explain.checks import PER_NODE_MAX_NODES, Check, _drop_required, _left, decide
+from fitlang.solve.explain.checks import (
+    PER_NODE_MAX_NODES,
+    Check,
+    _drop_required,
+    _left,
+    cheapest_solved,
+    decide,
+)
 from fitlang.solve.explain.checks import _now as now
 from fitlang.solve.explain.parts import Part, Trial, _exclusion_part, with_parts
 from fitlang.solve.explain.parts import _class_id as class_id
@@ -31,7 +38,8 @@ MAX_EXTRA_NODES = 4096  # the most nodes a repair adds to a pool
 
 __all__ = ["MAX_EXTRA_NODES", "NOTHING_WORKS", "PER_NODE_MAX_NODES", "Check", "Part", "Repair",
            "bound", "cheapest", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grown",
-           "now", "pools_listed", "ruled_out", "smallest", "with_buy_limit", "with_pool", "works"]
+           "least_cost", "now", "pools_listed", "ruled_out", "smallest", "with_buy_limit", "with_pool",
+           "works"]
 
 
 def works(problem: Problem, deadline: float, cheapest: bool = False,
@@ -47,6 +55,15 @@ def cheapest(problem: Problem, deadline: float) -> Check:
     optimisation, where `works` would be one per trial of a search."""
     return decide(Trial(problem, set()), deadline, cheapest=True)
 
+
+def least_cost(trial: Trial, deadline: float) -> Check | None:
+    """The cheapest placement of `trial` that `solve` finds by the deadline, or None where it
+    places only part (not the aggregate model's packing then, which `decide` falls back to:
+    that one is not minimised node by node)."""
+    if now() >= deadline:
+        return None
+    check = cheapest_solved(trial, deadline, most=None)
+    return check if check is not None and check.placed else None
 
 def smallest(works: Callable[[int], Check], low: int, high: int,
              deadline: float) -> tuple[int, Check] | None:
