@@ -76,3 +76,42 @@ def test_the_solve_builds_no_time_model_where_no_mip_runs(tmp_path, monkeypatch,
     assert placed.status is Status.OPTIMAL and not placed.unplaced
     assert placed.bound is not None and placed.bound <= placed.value
     assert _violations(problem, placed) == []
+
+
+class _BoundIn:
+    """The LP bound's child as it is once its answer is in (`backends.Minimising`'s face)."""
+
+    def __init__(self, outcome) -> None:
+        self.began, self.seconds, self._outcome = 0.0, 0.0, outcome
+
+    def done(self) -> bool:
+        return True
+
+    def outcome(self, wait=None):
+        return self._outcome
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_search_stops_once_the_bound_is_in_and_the_schedule_within_the_tolerance(
+        tmp_path, monkeypatch, seed):
+    # `bench/timing.py`'s shape, 20 x 48 x 40: the schedule made node by node is the optimum;
+    # with the LP bound in, no pass of the search runs over it (at 1,000 x 168 x 1,000 one
+    # pass took 15 s of a 30 s limit before the bound was collected)
+    from fitlang.solve.linear import Outcome
+
+    text, *_ = bench_module("timing").generate(20, 48, 40, seed)
+    problem = problem_from(tmp_path, text)
+    bound = timeline._relaxed_bound(timeline.encode(problem, problem.timeline), "cost")
+    monkeypatch.setattr(timeline, "_relaxation_started",
+                        lambda *args: _BoundIn(Outcome(Status.OPTIMAL, objective=bound, bound=bound)))
+    passes: list[int] = []
+    improved = timeline_pack.improved
+
+    def counted(*args, **kwargs):
+        passes.append(1)
+        return improved(*args, **kwargs)
+    monkeypatch.setattr(timeline_pack, "improved", counted)
+    placed = timeline.solve_timed(problem, time_limit=60.0)
+    assert passes == []
+    assert placed.status is Status.OPTIMAL and placed.bound == bound
+    assert _violations(problem, placed) == []

@@ -42,6 +42,11 @@ if TYPE_CHECKING:  # timeline.py imports this module
 # the differenced form's interior point took 3.5), else the interior point method (the sites
 # shape: 10-16 thousand rows, 12-28 CPU s of dual simplex)
 PROBE_CPU_SECONDS = 3.0
+# ... and only where the LP has at most this many rows: above it the probe ends without the
+# optimum and its CPU is lost to the bound (the sites shape at the goal size, 10,477 rows: 3.2
+# of the child's 12.7 CPU s, which under load decided whether the bound came in by a 30 s
+# limit); at 300 nodes (6,931 rows) the probe and the interior point tie (2.0 CPU s each)
+PROBE_ROWS = 8000
 # the bound is lowered by this share of the absolute terms it sums (float rounding is ~1e-16
 # of each; a million terms stay far below it)
 ROUNDING_MARGIN = 1e-9
@@ -60,7 +65,8 @@ class DifferencedBound:
                  time_limit: float | None = None, start: dict[int, float] | None = None) -> Outcome:
         deadline = None if time_limit is None else time.monotonic() + time_limit
         form = matrix_form(model, objective)
-        probed = simplex_bound(form, deadline, PROBE_CPU_SECONDS)
+        probed = simplex_bound(form, deadline, PROBE_CPU_SECONDS) if form.matrix.shape[0] <= PROBE_ROWS \
+            else None
         if probed is not None:
             return Outcome(Status.OPTIMAL, bound=probed)
         bound, finished = interior_bound(differenced_form(self.encoding, form), deadline)

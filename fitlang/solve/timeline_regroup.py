@@ -17,7 +17,6 @@ back through the ledger's own check of its node, so a schedule kept is one it ac
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,7 +24,7 @@ from scipy.sparse import coo_matrix
 
 from fitlang.model.problem import Problem
 from fitlang.solve.backends import _native_stdout_silenced
-from fitlang.solve.timeline_pack import EPSILON, Ledger, Spot, _restore, need_of
+from fitlang.solve.timeline_pack import EPSILON, Deadline, Ledger, Spot, _restore, need_of, past
 
 # a neighbourhood: this many nodes of a class, the replicas on them that run within this many
 # steps (6 x 8, 8 x 48, 12 x 24 and moves in time found less in the same CPU time at the goal
@@ -45,7 +44,7 @@ class Neighbourhood:
     last: int
 
 
-def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: float | None,
+def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
               nodes: int = NODES, window: int = WINDOW) -> list[Spot]:
     """Each neighbourhood that shows fragments (`neighbourhoods`) solved exactly
     (`_reassigned`) and kept where cheaper; until the deadline. A neighbourhood's replicas
@@ -56,7 +55,7 @@ def regrouped(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: flo
     for index, spot in enumerate(spots):
         where.setdefault((spot.class_id, spot.node), set()).add(index)
     for hood in neighbourhoods(ledger, nodes, window):
-        if deadline is not None and time.monotonic() > deadline:
+        if past(deadline, ledger):
             break
         held = sorted(index for node in hood.nodes for index in where.get((hood.class_id, node), ())
                       if spots[index].start < hood.last and hood.first < spots[index].end
