@@ -79,7 +79,7 @@ class CrossDomains:
         for *_, domain in found:
             classes = groups[domain]
             if not isinstance(classes, tuple):
-                classes = groups[domain] = tuple(_cheapest_first(demand, list(classes)))
+                classes = groups[domain] = tuple(_cheapest_first(self.problem, demand, list(classes)))
             open_classes = [c for c in classes if self.is_open(c.id)]
             if open_classes:
                 yield domain, open_classes
