@@ -121,24 +121,38 @@ def test_equivalent_classes_grouped_once_per_demand_are_those_filtered_on_every_
 
     problem = inventory_shaped(tmp_path)
     keyed = [0]  # classes keyed by the solver's key functions
+    counting = [0]  # (inside `equivalents` only: the direct filter below asks them too)
 
-    def counted(p, d):
-        key = domains_key(p, d)
-        return lambda node_class: keyed.__setitem__(0, keyed[0] + 1) or key(node_class)
-    monkeypatch.setattr(pack, "domains_key", counted)
-    asked, eligible = 0, 0
+    same_keys = pack._same_keys
+
+    def counted(p, d):  # a class keyed: its first key asked (new functions on every ask, so
+        # no grouping is shared between workloads here)
+        keys = same_keys(p, d)
+        if not keys:
+            return keys
+        first = keys[0]
+
+        def first_counted(node_class):
+            keyed[0] += counting[0]
+            return first(node_class)
+        return (first_counted,) + keys[1:]
+    monkeypatch.setattr(pack, "_same_keys", counted)
+    asked, keyed_asks, eligible = 0, 0, 0
     rng = random.Random(7)
     for demand in problem.demands:
         origins = [problem.node_class(i) for i in rng.sample(demand.eligible, min(6, len(demand.eligible)))]
-        eligible += len(demand.eligible)
+        keys = bool(same_keys(problem, demand))  # (a workload no rule keys: all its classes alike)
+        eligible += len(demand.eligible) * keys
         for origin in origins + origins[:1]:  # (one asked twice)
+            counting[0] = 1
             found = pack.equivalents(problem, demand, origin)
+            counting[0] = 0
             assert [c.id for c in found] == [c.id for c in _direct_equivalents(problem, demand, origin)]
-            asked += 1
-    assert asked > 300
-    # each demand's classes keyed once, and each origin once per ask (on every ask before:
-    # every eligible class and the origin)
-    assert keyed[0] == eligible + asked
+            asked, keyed_asks = asked + 1, keyed_asks + keys
+    assert asked > 300 and keyed_asks > 200
+    # each keyed demand's classes keyed once, and each origin once per ask (on every ask
+    # before: every eligible class and the origin)
+    assert keyed[0] == eligible + keyed_asks
 
 
 def test_a_problem_and_its_equivalent_groups_go_together(tmp_path):
