@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from fitlang.model.problem import RESOURCES, NodeClass, PowerScope, Problem, node_limit
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, PowerScope, Problem, node_limit
 from fitlang.solve.limits import FleetLimits, fleet_limits
 from fitlang.solve.pack import domains_key  # (bound here: the test below counts the solver's asks)
 from fitlang.solve.placement import within_limits
@@ -170,3 +170,37 @@ def test_a_problem_and_its_equivalent_groups_go_together(tmp_path):
     del problem, demand
     gc.collect()
     assert gone() is None
+
+
+def test_classes_cheapest_per_replica_first_in_the_exact_order_where_floats_cannot_tell(monkeypatch):
+    """pack._cheapest_first compares floats and, where two costs are within rounding, the
+    exact fractions: prices a part in 1e20 apart (one float), equal costs whose floats differ
+    (0.1 x 1/3 and 1/30 x 1), classes a replica cannot fit, free classes, a node spread's
+    limit on classes of several nodes; against the exact sort (then by id)."""
+    from fitlang.check.program import SpreadRule
+    from fitlang.solve import pack
+
+    rng = random.Random(25)
+    third, tiny = Fraction(1, 3), Fraction(1, 10 ** 20)
+    for _ in range(40):
+        classes = []
+        for i in range(rng.randint(2, 30)):
+            cpu = rng.choice([1000, 2000, 3000, 4000, 6000])
+            price = rng.choice([Fraction(0), third, third + tiny, third - tiny, 2 * third, Fraction(cpu, 3000),
+                                Fraction(1, 10), Fraction(1, 30), Fraction(3, 10)])
+            classes.append(NodeClass(id=f"c{rng.randint(0, 99):02d}-{i}", pool="p", count=rng.choice([1, 3]),
+                                     capacity={"cpu": cpu, "memory": rng.choice([0, 8, 16]), "gpu": 0, "disk": 0},
+                                     price=price))
+        spreads = [SpreadRule("node", 1, origin=None)] if rng.random() < 0.3 else []  # type: ignore[arg-type]
+        demand = Demand(name="w", replicas=rng.randint(1, 6), eligible=[c.id for c in classes],
+                        requests={"cpu": rng.choice([500, 1000, 1500, 5000]), "memory": rng.choice([0, 4]),
+                                  "gpu": 0, "disk": 0}, spreads=spreads)
+        problem = Problem(classes=classes, demands=[demand], objective=["cost"])
+
+        def exact(node_class):
+            shares = [Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
+                      if node_class.capacity[r]]
+            share = max(max(shares, default=Fraction(1)), Fraction(1, max(1, node_limit(demand, node_class))))
+            return node_class.price * share, node_class.id
+        expected = [c.id for c in sorted(classes, key=exact)]
+        assert [c.id for c in pack._cheapest_first(problem, demand, classes)] == expected
