@@ -204,3 +204,20 @@ def test_classes_cheapest_per_replica_first_in_the_exact_order_where_floats_cann
             return node_class.price * share, node_class.id
         expected = [c.id for c in sorted(classes, key=exact)]
         assert [c.id for c in pack._cheapest_first(problem, demand, classes)] == expected
+
+
+def test_workloads_alike_share_one_grouping_of_their_equivalent_classes(tmp_path):
+    """Workloads of the same eligible classes and rule keys (rules.base.TopologyValues) are
+    grouped once between them, and each still gets what the direct filter and sort give."""
+    from fitlang.solve import pack
+
+    from solving import inventory_shaped
+
+    problem = inventory_shaped(tmp_path)
+    for demand in problem.demands:
+        for class_id in demand.eligible[:3]:
+            origin = problem.node_class(class_id)
+            found = pack.equivalents(problem, demand, origin)
+            assert [c.id for c in found] == [c.id for c in _direct_equivalents(problem, demand, origin)]
+    shared = pack._GROUPINGS[problem]
+    assert 0 < len(shared) < sum(1 for d in problem.demands if pack._same_keys(problem, d))
