@@ -105,13 +105,7 @@ def _direct_equivalents(problem: Problem, demand, origin) -> list:
     by what a replica's share of a node costs, then id: filtered and sorted on every ask."""
     key = domains_key(problem, demand)
     same = [c for c in map(problem.node_class, demand.eligible) if key(c) == key(origin)]
-
-    def share_price(node_class):
-        shares = [Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
-                  if node_class.capacity[r]]
-        share = max(max(shares, default=Fraction(1)), Fraction(1, max(1, node_limit(demand, node_class))))
-        return node_class.price * share, node_class.id
-    return sorted(same, key=share_price)
+    return sorted(same, key=lambda node_class: _exact_share_cost(demand, node_class))
 
 
 def test_equivalent_classes_grouped_once_per_demand_are_those_filtered_on_every_ask(tmp_path, monkeypatch):
@@ -182,28 +176,31 @@ def test_classes_cheapest_per_replica_first_in_the_exact_order_where_floats_cann
 
     rng = random.Random(25)
     third, tiny = Fraction(1, 3), Fraction(1, 10 ** 20)
+    prices = [Fraction(0), third, third + tiny, third - tiny, 2 * third, Fraction(1, 10), Fraction(1, 30),
+              Fraction(3, 10)]
     for _ in range(40):
         classes = []
         for i in range(rng.randint(2, 30)):
             cpu = rng.choice([1000, 2000, 3000, 4000, 6000])
-            price = rng.choice([Fraction(0), third, third + tiny, third - tiny, 2 * third, Fraction(cpu, 3000),
-                                Fraction(1, 10), Fraction(1, 30), Fraction(3, 10)])
+            capacity = {"cpu": cpu, "memory": rng.choice([0, 8, 16]), "gpu": 0, "disk": 0}
             classes.append(NodeClass(id=f"c{rng.randint(0, 99):02d}-{i}", pool="p", count=rng.choice([1, 3]),
-                                     capacity={"cpu": cpu, "memory": rng.choice([0, 8, 16]), "gpu": 0, "disk": 0},
-                                     price=price))
+                                     capacity=capacity, price=rng.choice(prices + [Fraction(cpu, 3000)])))
         spreads = [SpreadRule("node", 1, origin=None)] if rng.random() < 0.3 else []  # type: ignore[arg-type]
+        requests = {"cpu": rng.choice([500, 1000, 1500, 5000]), "memory": rng.choice([0, 4]),
+                    "gpu": 0, "disk": 0}
         demand = Demand(name="w", replicas=rng.randint(1, 6), eligible=[c.id for c in classes],
-                        requests={"cpu": rng.choice([500, 1000, 1500, 5000]), "memory": rng.choice([0, 4]),
-                                  "gpu": 0, "disk": 0}, spreads=spreads)
+                        requests=requests, spreads=spreads)
         problem = Problem(classes=classes, demands=[demand], objective=["cost"])
-
-        def exact(node_class):
-            shares = [Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
-                      if node_class.capacity[r]]
-            share = max(max(shares, default=Fraction(1)), Fraction(1, max(1, node_limit(demand, node_class))))
-            return node_class.price * share, node_class.id
-        expected = [c.id for c in sorted(classes, key=exact)]
+        expected = [c.id for c in sorted(classes, key=lambda c, d=demand: _exact_share_cost(d, c))]
         assert [c.id for c in pack._cheapest_first(problem, demand, classes)] == expected
+
+
+def _exact_share_cost(demand, node_class):
+    """What a replica's share of a node costs, in fractions, then the class's id."""
+    shares = [Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
+              if node_class.capacity[r]]
+    share = max(max(shares, default=Fraction(1)), Fraction(1, max(1, node_limit(demand, node_class))))
+    return node_class.price * share, node_class.id
 
 
 def test_workloads_alike_share_one_grouping_of_their_equivalent_classes(tmp_path):
