@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from fitlang.model.problem import RESOURCES, NodeClass, PowerScope, Problem, node_limit
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, PowerScope, Problem, node_limit
 from fitlang.solve.limits import FleetLimits, fleet_limits
 from fitlang.solve.pack import domains_key  # (bound here: the test below counts the solver's asks)
 from fitlang.solve.placement import within_limits
@@ -105,13 +105,7 @@ def _direct_equivalents(problem: Problem, demand, origin) -> list:
     by what a replica's share of a node costs, then id: filtered and sorted on every ask."""
     key = domains_key(problem, demand)
     same = [c for c in map(problem.node_class, demand.eligible) if key(c) == key(origin)]
-
-    def share_price(node_class):
-        shares = [Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
-                  if node_class.capacity[r]]
-        share = max(max(shares, default=Fraction(1)), Fraction(1, max(1, node_limit(demand, node_class))))
-        return node_class.price * share, node_class.id
-    return sorted(same, key=share_price)
+    return sorted(same, key=lambda node_class: _exact_share_cost(demand, node_class))
 
 
 def test_equivalent_classes_grouped_once_per_demand_are_those_filtered_on_every_ask(tmp_path, monkeypatch):
@@ -121,24 +115,38 @@ def test_equivalent_classes_grouped_once_per_demand_are_those_filtered_on_every_
 
     problem = inventory_shaped(tmp_path)
     keyed = [0]  # classes keyed by the solver's key functions
+    counting = [0]  # (inside `equivalents` only: the direct filter below asks them too)
 
-    def counted(p, d):
-        key = domains_key(p, d)
-        return lambda node_class: keyed.__setitem__(0, keyed[0] + 1) or key(node_class)
-    monkeypatch.setattr(pack, "domains_key", counted)
-    asked, eligible = 0, 0
+    same_keys = pack._same_keys
+
+    def counted(p, d):  # a class keyed: its first key asked (new functions on every ask, so
+        # no grouping is shared between workloads here)
+        keys = same_keys(p, d)
+        if not keys:
+            return keys
+        first = keys[0]
+
+        def first_counted(node_class):
+            keyed[0] += counting[0]
+            return first(node_class)
+        return (first_counted,) + keys[1:]
+    monkeypatch.setattr(pack, "_same_keys", counted)
+    asked, keyed_asks, eligible = 0, 0, 0
     rng = random.Random(7)
     for demand in problem.demands:
         origins = [problem.node_class(i) for i in rng.sample(demand.eligible, min(6, len(demand.eligible)))]
-        eligible += len(demand.eligible)
+        keys = bool(same_keys(problem, demand))  # (a workload no rule keys: all its classes alike)
+        eligible += len(demand.eligible) * keys
         for origin in origins + origins[:1]:  # (one asked twice)
+            counting[0] = 1
             found = pack.equivalents(problem, demand, origin)
+            counting[0] = 0
             assert [c.id for c in found] == [c.id for c in _direct_equivalents(problem, demand, origin)]
-            asked += 1
-    assert asked > 300
-    # each demand's classes keyed once, and each origin once per ask (on every ask before:
-    # every eligible class and the origin)
-    assert keyed[0] == eligible + asked
+            asked, keyed_asks = asked + 1, keyed_asks + keys
+    assert asked > 300 and keyed_asks > 200
+    # each keyed demand's classes keyed once, and each origin once per ask (on every ask
+    # before: every eligible class and the origin)
+    assert keyed[0] == eligible + keyed_asks
 
 
 def test_a_problem_and_its_equivalent_groups_go_together(tmp_path):
@@ -156,3 +164,57 @@ def test_a_problem_and_its_equivalent_groups_go_together(tmp_path):
     del problem, demand
     gc.collect()
     assert gone() is None
+
+
+def test_classes_cheapest_per_replica_first_in_the_exact_order_where_floats_cannot_tell(monkeypatch):
+    """pack._cheapest_first compares floats and, where two costs are within rounding, the
+    exact fractions: prices a part in 1e20 apart (one float), equal costs whose floats differ
+    (0.1 x 1/3 and 1/30 x 1), classes a replica cannot fit, free classes, a node spread's
+    limit on classes of several nodes; against the exact sort (then by id)."""
+    from fitlang.check.program import SpreadRule
+    from fitlang.solve import pack
+
+    rng = random.Random(25)
+    third, tiny = Fraction(1, 3), Fraction(1, 10 ** 20)
+    prices = [Fraction(0), third, third + tiny, third - tiny, 2 * third, Fraction(1, 10), Fraction(1, 30),
+              Fraction(3, 10)]
+    for _ in range(40):
+        classes = []
+        for i in range(rng.randint(2, 30)):
+            cpu = rng.choice([1000, 2000, 3000, 4000, 6000])
+            capacity = {"cpu": cpu, "memory": rng.choice([0, 8, 16]), "gpu": 0, "disk": 0}
+            classes.append(NodeClass(id=f"c{rng.randint(0, 99):02d}-{i}", pool="p", count=rng.choice([1, 3]),
+                                     capacity=capacity, price=rng.choice(prices + [Fraction(cpu, 3000)])))
+        spreads = [SpreadRule("node", 1, origin=None)] if rng.random() < 0.3 else []  # type: ignore[arg-type]
+        requests = {"cpu": rng.choice([500, 1000, 1500, 5000]), "memory": rng.choice([0, 4]),
+                    "gpu": 0, "disk": 0}
+        demand = Demand(name="w", replicas=rng.randint(1, 6), eligible=[c.id for c in classes],
+                        requests=requests, spreads=spreads)
+        problem = Problem(classes=classes, demands=[demand], objective=["cost"])
+        expected = [c.id for c in sorted(classes, key=lambda c, d=demand: _exact_share_cost(d, c))]
+        assert [c.id for c in pack._cheapest_first(problem, demand, classes)] == expected
+
+
+def _exact_share_cost(demand, node_class):
+    """What a replica's share of a node costs, in fractions, then the class's id."""
+    shares = [Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
+              if node_class.capacity[r]]
+    share = max(max(shares, default=Fraction(1)), Fraction(1, max(1, node_limit(demand, node_class))))
+    return node_class.price * share, node_class.id
+
+
+def test_workloads_alike_share_one_grouping_of_their_equivalent_classes(tmp_path):
+    """Workloads of the same eligible classes and rule keys (rules.base.TopologyValues) are
+    grouped once between them, and each still gets what the direct filter and sort give."""
+    from fitlang.solve import pack
+
+    from solving import inventory_shaped
+
+    problem = inventory_shaped(tmp_path)
+    for demand in problem.demands:
+        for class_id in demand.eligible[:3]:
+            origin = problem.node_class(class_id)
+            found = pack.equivalents(problem, demand, origin)
+            assert [c.id for c in found] == [c.id for c in _direct_equivalents(problem, demand, origin)]
+    shared = pack._GROUPINGS[problem]
+    assert 0 < len(shared) < sum(1 for d in problem.demands if pack._same_keys(problem, d))

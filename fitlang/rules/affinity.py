@@ -15,7 +15,18 @@ from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
-from fitlang.rules.base import CheckReads, GroupKey, OnNodes, PartKind, Placed, Rows, Rule, Stated, domain_of
+from fitlang.rules.base import (
+    CheckReads,
+    GroupKey,
+    OnNodes,
+    PartKind,
+    Placed,
+    Rows,
+    Rule,
+    Stated,
+    TopologyValues,
+    domain_of,
+)
 from fitlang.rules.explaining import demands_of, where
 from fitlang.rules.spread import topologies_excluded
 
@@ -228,11 +239,7 @@ def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hash
     topologies = {r.topology for r in demand.affinities}
     topologies |= problem.affinity_topologies_towards.get(demand.name, set())
     topologies.discard("node")
-    return _values_in(sorted(topologies)) if topologies else None
-
-
-def _values_in(topologies: list[str]) -> Callable[[NodeClass], Hashable]:
-    return lambda node_class: tuple(node_class.topology_value(t) for t in topologies)
+    return TopologyValues(tuple(sorted(topologies))) if topologies else None
 
 
 def reason(problem: Problem, part: Part) -> Stated | None:

@@ -192,6 +192,27 @@ def used_per_class(owner: Owners, hosted: dict[str, Counter], bought: set[str]) 
     return Counter(owner[node].id for node in used)
 
 
+class TopologyValues:
+    """A class's domains in these topologies: a rule's `OnNodes.same` key. Equal where the
+    topologies are, and refers to nothing else (no problem), so that what is worked out from
+    the keys can be shared by workloads alike (`pack._equivalent_groups`: 70 groupings for
+    1,158 workloads on the inventory shape at 10,000 nodes)."""
+
+    __slots__ = ("topologies",)
+
+    def __init__(self, topologies: tuple[str, ...]) -> None:
+        self.topologies = topologies
+
+    def __call__(self, node_class: NodeClass) -> tuple[str | None, ...]:
+        return tuple(node_class.topology_value(t) for t in self.topologies)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TopologyValues) and other.topologies == self.topologies
+
+    def __hash__(self) -> int:
+        return hash(self.topologies)
+
+
 def domain_of(node: str, node_class: NodeClass, topology: str) -> str | None:
     """The domain of `topology` a node is in (`node`: the node itself; None: it has none)."""
     return node if topology == "node" else node_class.topology_value(topology)

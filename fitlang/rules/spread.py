@@ -24,6 +24,7 @@ from fitlang.rules.base import (
     Rows,
     Rule,
     Stated,
+    TopologyValues,
     domain_of,
 )
 from fitlang.rules.explaining import demands_of, where
@@ -242,9 +243,7 @@ def _times_bits(model: LinearModel, count: int, most: int, bits: list[int], name
 def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
     """A class's domains in every topology (but `node`) `demand` spreads over."""
     topologies = sorted({s.topology for s in demand.spreads} - {"node"})
-    if not topologies:
-        return None
-    return lambda node_class: tuple(node_class.topology_value(t) for t in topologies)
+    return TopologyValues(tuple(topologies)) if topologies else None
 
 
 def reason(problem: Problem, part: Part) -> Stated:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Iterator
 from fitlang import rules
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.rules import spread as spread_rule
+from fitlang.rules.base import TopologyValues
 from fitlang.solve.pack import Packing, _cheapest_first
 
 # a domain tuple: the class's value in each topology the workload spreads over (but `node`)
@@ -48,6 +49,7 @@ class CrossDomains:
         self.spanned: dict[str, list[set]] = {}  # workload -> per spread: the domains verify counts
         # (workload, its other rules' key) -> domain -> its classes (a tuple once sorted)
         self.by_domain: dict[tuple[str, Hashable], dict[Domain, Classes]] = {}
+        self.alike: dict[tuple, dict[Domain, list[NodeClass]]] = {}  # groupings shared (`_groups`)
         self.done: list[tuple[str, Domain, Domain]] = []  # (workload, from, to), in order
         # workload -> class id -> its replicas, as the packing is now: read here, before any
         # move (mid-move a ruined node still hosts the replicas that have found room)
@@ -79,7 +81,7 @@ class CrossDomains:
         for *_, domain in found:
             classes = groups[domain]
             if not isinstance(classes, tuple):
-                classes = groups[domain] = tuple(_cheapest_first(demand, list(classes)))
+                classes = groups[domain] = tuple(_cheapest_first(self.problem, demand, list(classes)))
             open_classes = [c for c in classes if self.is_open(c.id)]
             if open_classes:
                 yield domain, open_classes
@@ -146,10 +148,18 @@ class CrossDomains:
         other = _other_keys(self.problem, demand)
         key = (demand.name, tuple(k(origin) for k in other))
         if key not in self.by_domain:
-            grouped: dict[Domain, list[NodeClass]] = {}
-            for node_class in map(self.problem.node_class, demand.eligible):
-                if tuple(k(node_class) for k in other) == key[1]:
-                    grouped.setdefault(self._domain(demand, node_class), []).append(node_class)
+            # (the same grouping for workloads of the same eligible classes, spread topologies
+            # and other keys, where those are `TopologyValues`; each sorts its own copy)
+            alike = (tuple(demand.eligible), tuple(self.topologies[demand.name]), tuple(other), key[1])
+            shared = all(isinstance(k, TopologyValues) for k in other)
+            grouped = self.alike.get(alike) if shared else None
+            if grouped is None:
+                grouped = {}
+                for node_class in map(self.problem.node_class, demand.eligible):
+                    if tuple(k(node_class) for k in other) == key[1]:
+                        grouped.setdefault(self._domain(demand, node_class), []).append(node_class)
+                if shared:
+                    self.alike[alike] = grouped
             self.by_domain[key] = dict(grouped)
         return self.by_domain[key]
 

@@ -15,12 +15,9 @@ buy limits, the budget and the power caps kept). Each kept move lowers the cost.
 
 from __future__ import annotations
 
-import numpy as np
-
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.solve.cross_domains import CrossDomains
 from fitlang.solve.improve import NODE_OBJECTIVES, SINGLE_USED, _past, _Search
-from fitlang.solve.limits import fleet_limits
 
 # the ruin stops after this many dear full nodes in a row that found no cheaper place
 # (inventory 10,000 seed 9, every candidate tried: 24 kept of 497, all but 4 of the saving
@@ -36,7 +33,7 @@ def dear_nodes_ruined(problem: Problem, packing, objective: str, deadline: float
     depends on the packing only, the deadline only cuts it short."""
     if objective not in NODE_OBJECTIVES or _past(deadline) or not packing.complete:
         return 0
-    search = _CountedSearch(problem, packing, objective)
+    search = _CrossingSearch(problem, packing, objective)
     made = failed = 0
     for node, node_class in _dear_full(problem, search):
         if _past(deadline) or failed >= GIVE_UP_AFTER:
@@ -61,29 +58,19 @@ def _dear_full(problem: Problem, search: _Search) -> list:
     return [(node, node_class) for *_, node, node_class in found]
 
 
-class _CountedSearch(_Search):
-    """`_Search` with the open nodes per class counted once per move (an int64 array in the
-    order of `problem.classes`, what `FleetLimits.hold_vector` reads), then kept up to date
-    as it opens nodes, where `_Search._may_open` counts every class for each node it weighs
-    (inventory 10,000, a budget or caps: half of this ruin's time). The same answers.
-    Replicas of spread workloads may also cross domains (`_place`)."""
+class _CrossingSearch(_Search):
+    """`_Search` whose replicas of spread workloads may also cross domains (`_place`)."""
 
-    counts: np.ndarray | None = None
     crossing = True
 
     def __init__(self, problem: Problem, packing, objective: str) -> None:
         super().__init__(problem, packing, objective)
-        self.limits = fleet_limits(problem)
         self.cross = CrossDomains(problem, packing, lambda class_id: bool(
             class_id in self.open and self.open[class_id].any()))
 
     def try_replace(self, ruined) -> bool:
-        self.counts = None  # (the ruined nodes are closed before the first count)
         mark = self.cross.mark()
-        try:
-            replaced = super().try_replace(ruined)
-        finally:
-            self.counts = None
+        replaced = super().try_replace(ruined)
         if not replaced:
             self.cross.undo_to(mark)
         return replaced
@@ -105,23 +92,3 @@ class _CountedSearch(_Search):
             else:
                 return left
         return 0
-
-    def _may_open(self, node_class: NodeClass) -> bool:
-        if not self.limited:
-            return True
-        if self.counts is None:
-            self.counts = np.array([int(np.count_nonzero(self.open[class_id])) if class_id in self.open else 0
-                                    for class_id in self.limits.ids], dtype=np.int64)
-        position = self.limits.position[node_class.id]
-        self.counts[position] += 1
-        try:
-            return self.limits.hold_vector(self.counts)
-        finally:
-            self.counts[position] -= 1
-
-    def _open(self, node_class: NodeClass, name: str, free: np.ndarray,
-              hosted: dict[str, int]) -> tuple[str, int]:
-        opened = super()._open(node_class, name, free, hosted)
-        if self.counts is not None:
-            self.counts[self.limits.position[node_class.id]] += 1
-        return opened

@@ -16,7 +16,7 @@ workload's rules.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from fitlang import rules
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit, replicas_per_node
+from fitlang.rules.base import TopologyValues
 
 # may_open(node_class, packing) -> may one more node of the class be used now?
 MayOpen = Callable[[NodeClass, "Packing"], bool]
@@ -204,13 +205,19 @@ def _unused_names(node_class: NodeClass, opened: list[NodeState]) -> Iterator[st
 def domains_key(problem: Problem, demand: Demand) -> Callable[[NodeClass], list]:
     """What a class must have in common with another for a replica of `demand` to move
     between them with every rule's counts kept (`OnNodes.same` of each rule, as a list)."""
+    keys = _same_keys(problem, demand)
+    return lambda node_class: [key(node_class) for key in keys]
+
+
+def _same_keys(problem: Problem, demand: Demand) -> tuple[Callable[[NodeClass], Hashable], ...]:
+    """`OnNodes.same` of each rule that has one for `demand`."""
     keys = []
     for rule in rules.RULES:
         if rule.packing is not None and rule.packing.same is not None:
             key = rule.packing.same(problem, demand)
             if key is not None:
                 keys.append(key)
-    return lambda node_class: [key(node_class) for key in keys]
+    return tuple(keys)
 
 
 def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[NodeClass]:
@@ -218,11 +225,11 @@ def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[Nod
     (`OnNodes.same`: the domains of a spread's or an affinity's topology, the reach of a
     latency rule's users), so that the rules keep their counts; cheapest per replica first.
     The eligible classes are grouped once per demand, each group sorted on its first ask."""
-    same_as = domains_key(problem, demand)
-    groups, ordered = _equivalent_groups(problem, demand, same_as)
-    wanted = tuple(same_as(origin))
+    keys = _same_keys(problem, demand)
+    groups, ordered = _equivalent_groups(problem, demand, keys)
+    wanted = tuple(key(origin) for key in keys)
     if wanted not in ordered:
-        ordered[wanted] = _cheapest_first(demand, groups.get(wanted, []))
+        ordered[wanted] = _cheapest_first(problem, demand, groups.get(wanted, []))
     return list(ordered[wanted])
 
 
@@ -231,12 +238,15 @@ def equivalents(problem: Problem, demand: Demand, origin: NodeClass) -> list[Nod
 # and each solve consolidates several placements: keying every eligible class again on each
 # ask was half of the consolidation's time on the inventory shape at 10,000 nodes (213 asks,
 # 2.3 of 4.2 profiled s). (Nothing here refers to the problem: a key function may, and is not
-# kept, so the problem and its entry still go together.)
+# kept, so the problem and its entry still go together.) The groupings themselves are shared
+# by workloads of the same eligible classes and the same keys (`_GROUPINGS`, where the keys
+# are `TopologyValues`: 70 groupings for 1,158 workloads on that shape, 0.5 CPU s a solve).
 _GROUPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GROUPINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _equivalent_groups(problem: Problem, demand: Demand, same_as: Callable[[NodeClass], list]) -> tuple[
-        dict[tuple, list[NodeClass]], dict[tuple, list[NodeClass]]]:
+def _equivalent_groups(problem: Problem, demand: Demand, keys: tuple[Callable[[NodeClass], Hashable], ...]
+                       ) -> tuple[dict[tuple, list[NodeClass]], dict[tuple, list[NodeClass]]]:
     """`demand`'s eligible classes by key, and the groups sorted so far."""
     per_demand = _GROUPS.setdefault(problem, {})
     known = per_demand.get(id(demand))
@@ -244,24 +254,138 @@ def _equivalent_groups(problem: Problem, demand: Demand, same_as: Callable[[Node
     # counts something more)
     if known is not None and known[0] is demand and known[1] is rules.RULES:
         return known[2], known[3]
-    groups: dict[tuple, list[NodeClass]] = {}
-    for node_class in map(problem.node_class, demand.eligible):
-        groups.setdefault(tuple(same_as(node_class)), []).append(node_class)
+    # (shared only where every key is a `TopologyValues`: equal keys, and none refers to
+    # the problem, which the table must not keep alive)
+    shared = all(isinstance(key, TopologyValues) for key in keys)
+    groupings = _GROUPINGS.setdefault(problem, {})
+    groups = groupings.get((tuple(demand.eligible), keys)) if shared else None
+    if groups is None:
+        groups = {}
+        for node_class in map(problem.node_class, demand.eligible):
+            groups.setdefault(tuple(key(node_class) for key in keys), []).append(node_class)
+        if shared:
+            groupings[tuple(demand.eligible), keys] = groups
     ordered: dict[tuple, list[NodeClass]] = {}
     per_demand[id(demand)] = (demand, rules.RULES, groups, ordered)  # (the demand kept: its id stays its own)
     return groups, ordered
 
 
-def _cheapest_first(demand: Demand, same: list[NodeClass]) -> list[NodeClass]:
-    """The classes by what a replica's share of a node costs, then by id."""
+def _cheapest_first(problem: Problem, demand: Demand, same: list[NodeClass]) -> list[NodeClass]:
+    """The classes by what a replica's share of a node costs (`_share_cost`), then by id.
+    The costs are compared as floats, and exactly where two are within rounding of each
+    other, so the order is the exact one (consolidation and the dear-node ruin ask this ~700
+    times a solve on the inventory shape at 10,000 nodes, over 30-640 classes: a Fraction
+    per class was 1.3 of the solve's CPU s)."""
+    if len(same) < 2:
+        return list(same)
+    table = _class_table(problem)
+    rows = np.fromiter((table.row[c.id] for c in same), dtype=np.int64, count=len(same))
+    limits = _node_limits(demand, table, rows)
+    approximate = _float_share_costs(demand, table, rows, limits)
+    ids = [c.id for c in same]
+    order = sorted(range(len(same)), key=lambda i: (approximate[i], ids[i]))
+    ordered = np.array(approximate)[order]
+    near = np.abs(np.diff(ordered)) <= _ROUNDING * np.maximum(np.abs(ordered[1:]), np.abs(ordered[:-1]))
+    if near.any():  # runs of costs within rounding of each other, sorted exactly
+        price_key = table.price_key[rows]
+        breaks = np.flatnonzero(~near) + 1
+        starts, ends = np.concatenate(([0], breaks)).tolist(), np.concatenate((breaks, [len(order)])).tolist()
+        for start, end in zip(starts, ends):
+            if end - start > 1:
+                order[start:end] = _exactly(demand, same, price_key, limits, order[start:end])
+    return [same[i] for i in order]
 
-    def cost(node_class: NodeClass):  # what a replica's share of a node costs
-        share = max((Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
-                     if node_class.capacity[r]), default=Fraction(1))
-        share = max(share, Fraction(1, max(1, node_limit(demand, node_class))))
-        return (node_class.price * share, node_class.id)
 
-    return sorted(same, key=cost)
+# relative distance within which two float costs may be in either exact order (a float
+# cost's rounding error is a few parts in 1e16)
+_ROUNDING = 1e-9
+
+
+def _share_cost(demand: Demand, node_class: NodeClass) -> tuple[Fraction, str]:
+    """What a replica's share of a node costs, exactly (then the class's id)."""
+    share = max((Fraction(demand.requests[r], node_class.capacity[r]) for r in RESOURCES
+                 if node_class.capacity[r]), default=Fraction(1))
+    share = max(share, Fraction(1, max(1, node_limit(demand, node_class))))
+    return (node_class.price * share, node_class.id)
+
+
+def _exactly(demand: Demand, same: list[NodeClass], price_key: np.ndarray, limits: np.ndarray,
+             run: list[int]) -> list[int]:
+    """These classes (positions in `same`, sorted by float cost and id) by `_share_cost`.
+    Where a node takes a replica (`node_limit` L >= 1) that is the price over L: each
+    requested resource's share r/c is at most 1/floor(c/r) <= 1/L, so 1/L is the largest. So
+    where every class of the run has one price and one L >= 1 (nearly every run), the costs
+    are equal and the order by id stands."""
+    costs: dict[tuple[int, int], Fraction] = {}
+
+    def key(i: int) -> tuple[Fraction, str]:
+        node_class, limit = same[i], int(limits[i])
+        if limit < 1:
+            return _share_cost(demand, node_class)
+        price = (int(price_key[i]), limit)
+        if price not in costs:
+            costs[price] = node_class.price / limit
+        return (costs[price], node_class.id)
+
+    if len({(int(price_key[i]), int(limits[i])) for i in run}) == 1 and limits[run[0]] >= 1:
+        return run
+    return sorted(run, key=key)
+
+
+@dataclass
+class _ClassTable:
+    """A problem's classes as arrays, by row (`row`: class id -> row)."""
+    row: dict[str, int]
+    capacity: np.ndarray  # (classes, RESOURCES), int64
+    price: np.ndarray  # float64
+    price_key: np.ndarray  # int64: classes of one price have one key
+    several: np.ndarray  # bool: more than one node
+
+
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _class_table(problem: Problem) -> _ClassTable:
+    table = _TABLES.get(problem)
+    if table is None:
+        classes = problem.classes
+        prices: dict[Fraction, int] = {}
+        table = _TABLES[problem] = _ClassTable(
+            row={c.id: i for i, c in enumerate(classes)},
+            capacity=np.array([[c.capacity[r] for r in RESOURCES] for c in classes], dtype=np.int64)
+            .reshape(len(classes), len(RESOURCES)),
+            price=np.array([float(c.price) for c in classes], dtype=np.float64),
+            price_key=np.array([prices.setdefault(c.price, len(prices)) for c in classes], dtype=np.int64),
+            several=np.array([c.count > 1 for c in classes], dtype=bool))
+    return table
+
+
+def _float_share_costs(demand: Demand, table: _ClassTable, rows: np.ndarray,
+                       limits: np.ndarray) -> list[float]:
+    """`_share_cost` of each class (by row) as a float; `limits` their `node_limit`."""
+    capacity = table.capacity[rows]
+    need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.float64)
+    present = capacity > 0
+    shares = np.where(present, need / np.where(present, capacity, 1), 0.0)
+    share = np.where(present.any(axis=1), shares.max(axis=1), 1.0)
+    share = np.maximum(share, 1.0 / np.maximum(limits, 1))
+    return (table.price[rows] * share).tolist()
+
+
+def _node_limits(demand: Demand, table: _ClassTable, rows: np.ndarray) -> np.ndarray:
+    """`node_limit` of each class (by row), over arrays."""
+    need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
+    asked = need > 0
+    fit = np.full(len(rows), demand.replicas, dtype=np.int64)
+    if asked.any():
+        fit = np.minimum(fit, (table.capacity[rows][:, asked] // need[asked]).min(axis=1))
+    if demand.one_per_node:
+        fit = np.minimum(fit, 1)
+    fit = np.maximum(fit, 0)
+    for spread in demand.spreads:
+        if spread.topology == "node":
+            fit = np.where(table.several[rows], np.minimum(fit, spread.max_skew), fit)
+    return fit
 
 
 class ClassPacker:
