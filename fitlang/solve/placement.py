@@ -35,7 +35,7 @@ from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.limits import fleet_limits
 from fitlang.solve.linear import Outcome, Status, stated_bound
-from fitlang.solve.make_room import dropped_whole, left_out, made_room
+from fitlang.solve.make_room import dropped_whole, left_out, made_room, trim_spreads
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.patterns import PatternBound, pattern_bound
@@ -1138,6 +1138,7 @@ def _completed(problem: Problem, counts: dict[tuple[str, str], int], planned: di
         # a spread's or gang's last replica in the room of loose lower-priority ones, rather
         # than the whole workload left out
         made_room(problem, packing, opener(problem, planned))
+        trim_spreads(problem, packing)  # what a spread cannot place, then its excess: not all
     return packing
 
 
