@@ -58,21 +58,29 @@ def dropped_whole(problem: Problem, packing: Packing) -> set[str]:
 def left_out(problem: Problem, packing: Packing) -> tuple[int, ...]:
     """Replicas the placement of `packing` leaves out, per priority level from the highest
     (compare two as tuples: fewer at a higher level first), a spread's excess (`excess`)
-    taken off: a workload dropped whole counts every replica."""
+    taken off: a workload dropped whole counts every replica; a workload with options, its
+    first option's replicas where they deliver less than it needs (as the placement reports)."""
     dropped = dropped_whole(problem, packing)
     placed: dict[str, int] = {}
     for nodes in packing.nodes.values():
         for node in nodes:
             for name, amount in node.hosted.items():
                 placed[name] = placed.get(name, 0) + amount
-    levels = sorted({d.priority for d in problem.demands}, reverse=True)
-    out = dict.fromkeys(levels, 0)
     short = {w for w, _ in packing.short_by_workload}
     for demand in problem.demands:
-        kept = 0 if demand.name in dropped else placed.get(demand.name, 0)
-        if demand.name in short and demand.spreads and demand.name not in dropped:
-            kept -= sum(excess(problem, packing, demand).values())
-        out[demand.priority] += max(0, demand.replicas - kept)
+        if demand.name in dropped:
+            placed[demand.name] = 0
+        elif demand.name in short and demand.spreads:
+            placed[demand.name] = placed.get(demand.name, 0) - sum(excess(problem, packing, demand).values())
+    levels = sorted({d.priority for d in problem.demands}, reverse=True)
+    out = dict.fromkeys(levels, 0)
+    for demand in problem.demands:
+        if demand.group is None:
+            out[demand.priority] += max(0, demand.replicas - placed.get(demand.name, 0))
+    for group in problem.option_groups:
+        members = [problem.demand(name) for name in group.demands]
+        if sum(d.throughput * placed.get(d.name, 0) for d in members) < group.required:
+            out[members[0].priority] += members[0].replicas
     return tuple(out[level] for level in levels)
 
 
