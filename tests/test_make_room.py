@@ -27,7 +27,8 @@ def _spread(priority):
     return f"  spread zone max_skew 1\n  priority = {priority}\n"
 
 
-def _packed(problem, hosted_per_node: dict[str, dict[str, int]], short: dict[tuple[str, str], int]) -> Packing:
+def _packed(problem, hosted_per_node: dict[str, dict[str, int]],
+            short: dict[tuple[str, str], int]) -> Packing:
     """A packing of the named nodes (what each hosts), short of `short` (workload, pool)."""
     packing = Packing()
     for node_class in problem.classes:
