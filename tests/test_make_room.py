@@ -15,7 +15,7 @@ from fitlang.solve.placement import FEASIBLE, _completed, _from_packing
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
-from solving import problem_from, workload
+from solving import pool, problem_from, workload
 
 
 def _zone_pool(name, zone, count, cpu):
@@ -135,3 +135,15 @@ def test_another_spreads_replica_moves_to_a_zone_where_it_keeps_its_skew(tmp_pat
     packing = _completed_by_hand(problem, packing)
     assert packing.complete
     assert _left_out_verified(problem, packing) == {}
+
+
+def test_a_gangs_last_replica_takes_a_lower_priority_batch_replicas_room(tmp_path):
+    # two 4-CPU nodes; a gang of 3 x 2 CPUs (all or none) and 3 batch replicas of 1 CPU: 9
+    # CPUs asked of 8. By hand the least to leave out is one batch replica; the packing put
+    # all three batch replicas on one node, so the gang's third fits nowhere as it stands
+    gang = "  kind = job\n  gang = true\n  priority = 10\n"
+    text = pool("a", 2, 4, "16Gi", 1) + workload("g", 3, 2, "1Gi", gang) + workload("batch", 3, 1, "1Gi")
+    problem = problem_from(tmp_path, text)
+    packing = _packed(problem, {"a-0": {"g": 2}, "a-1": {"batch": 3}}, {("g", "a"): 1})
+    packing = _completed_by_hand(problem, packing)
+    assert _left_out_verified(problem, packing) == {"batch": 1}

@@ -21,7 +21,7 @@ out less, compared priority level by priority level from the highest (`left_out`
 from __future__ import annotations
 
 from fitlang import rules
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, SpreadRule, node_limit
 from fitlang.solve.pack import MayOpen, NodeState, Packing, _together, _unused_names, equivalents, repair
 
 
@@ -270,19 +270,21 @@ class _Room:
         whole makes room by moving to free room elsewhere, its rules' counts kept (a spread
         rounded up in a small zone moves to a zone where it has one fewer). In place, with
         `packing` changed only where it worked; whether it did."""
-        for node_class in _targets(self.problem, packing, demand, origin):
-            for index, node in enumerate(packing.nodes.get(node_class.id, ())):
+        problem = self.problem
+        for node_class in _targets(problem, packing, demand, origin):
+            for node in packing.nodes.get(node_class.id, ()):
                 for name in sorted(node.hosted.keys() & self.movable - {demand.name}):
-                    trial = _copied(packing)
-                    moved = trial.nodes[node_class.id][index]
-                    _move(self.problem, moved, name, -1)
-                    trial.add_short(name, node_class.id, 1)
-                    if self.victims(demand, node_class, moved, False) != {}:
-                        continue
-                    self.place(trial, demand, origin, node_class, moved, {})
-                    if self.placed_one(trial, self.problem.demand(name), node_class, chain=False):
-                        _adopt(packing, trial)
-                        return True
+                    _move(problem, node, name, -1)
+                    packing.add_short(name, node_class.id, 1)
+                    if self.victims(demand, node_class, node, False) == {}:
+                        self.place(packing, demand, origin, node_class, node, {})
+                        if self.placed_one(packing, problem.demand(name), node_class, chain=False):
+                            packing._room.clear()
+                            return True
+                        _move(problem, node, demand.name, -1)  # (undone: nothing else changed)
+                        packing.add_short(demand.name, origin.id, 1)
+                    _move(problem, node, name, 1)
+                    _take_short(packing, name, node_class.id)
         return False
 
     def victims(self, demand: Demand, node_class: NodeClass, node: NodeState,
@@ -362,8 +364,9 @@ def _targets(problem: Problem, packing: Packing, demand: Demand, origin: NodeCla
         return same
     kept = _key_but_spreads(problem, demand)
     seen = {c.id for c in same}
+    counted = _per_domain(problem, packing, demand)
     others = [c for c in map(problem.node_class, demand.eligible) if c.id not in seen
-              and kept(c) == kept(origin) and _keeps_skew(problem, packing, demand, origin, c)]
+              and kept(c) == kept(origin) and _keeps_skew(counted, origin, c)]
     return same + sorted(others, key=lambda c: (c.price, c.id))
 
 
@@ -374,37 +377,40 @@ def _key_but_spreads(problem: Problem, demand: Demand):
     return lambda node_class: [key(node_class) for key in keys if key is not None]
 
 
-def _keeps_skew(problem: Problem, packing: Packing, demand: Demand, origin: NodeClass,
-                target: NodeClass) -> bool:
-    """Does every spread of `demand` keep its skew with a replica moved from `origin`'s domain
-    to `target`'s? Counted as `verify` does, over the domains of the eligible classes with
-    nodes, with the short replicas where they were sent."""
-    counts = _replicas_per_class(packing, demand)
+def _per_domain(problem: Problem, packing: Packing, demand: Demand) -> list[tuple[SpreadRule, dict]]:
+    """Per spread of `demand` (but `node`), its replicas per domain as `verify` counts them,
+    over the domains of the eligible classes with nodes, with the short replicas where they
+    were sent."""
+    counts = {class_id: sum(node.hosted.get(demand.name, 0) for node in nodes)
+              for class_id, nodes in packing.nodes.items()}
     for (name, class_id), amount in packing.short_by_workload.items():
         if name == demand.name:
             counts[class_id] = counts.get(class_id, 0) + amount
     with_nodes = [c for c in map(problem.node_class, demand.eligible)
                   if (c.count and not c.provisioned) or packing.opened(c.id)]
+    counted = []
     for spread in demand.spreads:
-        if spread.topology == "node":
-            continue
-        per_domain = dict.fromkeys((c.topology_value(spread.topology) for c in with_nodes), 0)
-        for node_class in with_nodes:
-            per_domain[node_class.topology_value(spread.topology)] += counts.get(node_class.id, 0)
+        if spread.topology != "node":
+            per_domain = dict.fromkeys((c.topology_value(spread.topology) for c in with_nodes), 0)
+            for node_class in with_nodes:
+                per_domain[node_class.topology_value(spread.topology)] += counts.get(node_class.id, 0)
+            counted.append((spread, per_domain))
+    return counted
+
+
+def _keeps_skew(counted: list[tuple[SpreadRule, dict]], origin: NodeClass, target: NodeClass) -> bool:
+    """Does every spread keep its skew with a replica moved from `origin`'s domain to
+    `target`'s (`counted`: `_per_domain`)?"""
+    for spread, counts in counted:
         moved_from, moved_to = origin.topology_value(spread.topology), target.topology_value(spread.topology)
-        if moved_to not in per_domain or moved_from not in per_domain:
+        if moved_to not in counts or moved_from not in counts:
             return False
+        per_domain = {domain: amount for domain, amount in counts.items() if domain is not None}
         per_domain[moved_from] -= 1
         per_domain[moved_to] += 1
-        per_domain.pop(None, None)
         if max(per_domain.values()) - min(per_domain.values()) > spread.max_skew:
             return False
     return True
-
-
-def _replicas_per_class(packing: Packing, demand: Demand) -> dict[str, int]:
-    return {class_id: sum(node.hosted.get(demand.name, 0) for node in nodes)
-            for class_id, nodes in packing.nodes.items()}
 
 
 def _move(problem: Problem, node: NodeState, name: str, amount: int) -> None:
