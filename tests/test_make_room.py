@@ -9,7 +9,7 @@ import dataclasses
 import json
 
 from fitlang.model.problem import RESOURCES
-from fitlang.solve.make_room import left_out
+from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement import FEASIBLE, _completed, _from_packing
 from fitlang.solve.report import as_json
@@ -46,9 +46,12 @@ def _packed(problem, hosted_per_node: dict[str, dict[str, int]],
 
 
 def _completed_by_hand(problem, packing: Packing) -> Packing:
-    """`_completed` without a time limit (repair, then making room), every node countable."""
+    """`_completed` without a time limit (repair, then making room), every node countable,
+    and the spreads it leaves short trimmed, as the rounds' kept packing is."""
     planned = {c.id: c.count for c in problem.classes}
-    return _completed(problem, {}, planned, packing, "cost", False, None)
+    packing = _completed(problem, {}, planned, packing, "cost", False, None)
+    trim_spreads(problem, packing)
+    return packing
 
 
 def _left_out_verified(problem, packing: Packing) -> dict[str, int]:

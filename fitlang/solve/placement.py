@@ -1004,6 +1004,9 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         return placement
     encoding, outcome, counts, backend_name, packing, model_status = best
     outcome.bound = first_bound
+    # a spread the kept packing is short of keeps what holds its skew, not dropped whole (in
+    # the rounds it stays short as it is: its excess's classes are not where nodes were short)
+    trim_spreads(problem, packing)
     if relax:
         progress("improve", _packed_value(problem, packing, objectives[0]), first_bound)
         _polished(problem, packing, objectives[0], improve_deadline, first_bound,
@@ -1138,7 +1141,6 @@ def _completed(problem: Problem, counts: dict[tuple[str, str], int], planned: di
         # a spread's or gang's last replica in the room of loose lower-priority ones, rather
         # than the whole workload left out
         made_room(problem, packing, opener(problem, planned))
-        trim_spreads(problem, packing)  # what a spread cannot place, then its excess: not all
     return packing
 
 
