@@ -152,9 +152,9 @@ def _domain(problem: Problem, packing: Packing, key: tuple[str, int], topology: 
 
 
 def made_room(problem: Problem, packing: Packing, may_open: MayOpen) -> bool:
-    """Each workload that goes whole and is short of replicas placed whole where it can be
-    (`_all_placed`, then `repair` for the loose replicas it took off nodes), in place where
-    that leaves out less (`left_out`); whether any was."""
+    """Each workload short of replicas that loses more than them (`loses_more`) placed whole
+    where it can be (`all_placed`, then `repair` for the replicas it took off nodes), in place
+    where that leaves out less (`left_out`); whether any was."""
     names = {w for w, _ in packing.short_by_workload if loses_more(problem.demand(w))}
     short = sorted(map(problem.demand, names), key=lambda demand: (-demand.priority, demand.name))
     room = _Room(problem, may_open)
@@ -183,7 +183,7 @@ def _adopt(packing: Packing, trial: Packing) -> None:
 
 
 class _Room:
-    """Where a short replica of a workload that goes whole may go, and what it costs."""
+    """Where a short replica of a workload that loses more than it may go, and what it costs."""
 
     def __init__(self, problem: Problem, may_open: MayOpen) -> None:
         self.problem, self.may_open = problem, may_open
