@@ -35,6 +35,7 @@ from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.limits import fleet_limits
 from fitlang.solve.linear import Outcome, Status, stated_bound
+from fitlang.solve.make_room import dropped_whole, left_out, made_room, trim_spreads
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.patterns import PatternBound, pattern_bound
@@ -974,9 +975,10 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         if not packing.complete:
             packing = _completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
                                  improve_deadline)
-        # a later round's packing short of more replicas than an earlier one's is not kept (a
-        # round cut short by the deadline: its model dear, its packing short of more)
-        if best is None or sum(packing.short.values()) <= sum(best[4].short.values()):
+        # a later round's packing that leaves out more than an earlier one's (whole workloads
+        # dropped, by priority) is not kept (a round cut short by the deadline: its model
+        # dear, its packing short of more)
+        if best is None or left_out(problem, packing) <= left_out(problem, best[4]):
             best = (encoding, outcome, counts, backend_name, packing, model_status)
         if packing.complete:
             break
@@ -1002,6 +1004,9 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         return placement
     encoding, outcome, counts, backend_name, packing, model_status = best
     outcome.bound = first_bound
+    # a spread the kept packing is short of keeps what holds its skew, not dropped whole (in
+    # the rounds it stays short as it is: its excess's classes are not where nodes were short)
+    trim_spreads(problem, packing)
     if relax:
         progress("improve", _packed_value(problem, packing, objectives[0]), first_bound)
         _polished(problem, packing, objectives[0], improve_deadline, first_bound,
@@ -1132,6 +1137,10 @@ def _completed(problem: Problem, counts: dict[tuple[str, str], int], planned: di
         packing = min((packing, exact), key=lambda p: _shortfall_then_value(problem, p, objective))
     if not packing.complete and relax and deadline is not None:
         place_short(problem, packing, objective, deadline)  # a few moves, before a dearer round
+    if not packing.complete:
+        # a spread's or gang's last replica in the room of loose lower-priority ones, rather
+        # than the whole workload left out
+        made_room(problem, packing, opener(problem, planned))
     return packing
 
 
@@ -1244,7 +1253,7 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, model_stat
     everything_fits = not model_status.partial
     placement = Placement(model_status.status, objective, None, bound)
     next_replica: dict[str, int] = {d.name: 0 for d in problem.demands}
-    broken_gangs = _broken_gangs(problem, packing)
+    broken_gangs = dropped_whole(problem, packing)
     order = {d.name: i for i, d in enumerate(problem.demands)}
     for node_class in problem.classes:
         for node in packing.nodes.get(node_class.id, []):
@@ -1273,22 +1282,6 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, model_stat
     elif not packing.complete:
         placement.status = Status.FEASIBLE
     return placement
-
-
-def _broken_gangs(problem: Problem, packing: Packing) -> set[str]:
-    """Workloads a short packing leaves in breach of a rule: gangs and spreads cut short, and
-    then whatever must follow a workload that was dropped. They are left out whole."""
-    short = {w for w, _ in packing.short_by_workload}
-    dropped = {d.name for d in problem.demands if d.name in short and (d.gang or d.spreads)}
-    # an option packed short leaves its group short of throughput: the group goes whole
-    groups = {d.group for d in problem.demands if d.name in short and d.group is not None}
-    dropped |= {d.name for d in problem.demands if d.group in groups}
-    while True:
-        followers = {d.name for d in problem.demands if d.name not in dropped and any(
-            not r.anti and r.target in dropped for r in d.affinities)}
-        if not followers:
-            return dropped
-        dropped |= followers
 
 
 def _used_value(problem: Problem, packing: Packing, objective: str, encoding: Encoding,
