@@ -102,7 +102,7 @@ class Compilation:
         self._incremental = incremental
         self.current = current
         self._solved: dict[tuple[str, float | None], Placement] = {}
-        self._explained: dict[tuple[float | None, float | None], Explanation] = {}
+        self._explained: dict[tuple[float | None, float, float | None], Explanation] = {}
 
     # ---- check and build ------------------------------------------------------------
 

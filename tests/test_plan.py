@@ -21,6 +21,7 @@ from typing import NamedTuple
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_move_bench import NO_PLACEMENT
 from test_moving import UNDERCUT
 
 from fitlang.documents import PlanDocument
@@ -641,38 +642,9 @@ def test_where_no_bound_was_proven_the_document_says_null(tmp_path, monkeypatch)
 
 # ---- the plan ends within its limit where the changed fleet has no placement -----------------
 
-# `w` spreads over zones a and b (max_skew 1), so zone b runs 2 of its 4 replicas of 4 CPU;
-# the pool that held them is gone and zone b's one node left has 7.82 CPU: no placement exists
-# (worked by hand; inventory 1,000 seed 2 in miniature, as tests/test_move_bench.py's).
-NO_TARGET = """
-pool a {
-  count = 4
-  cpu = 8
-  memory = 32GiB
-  price = 0.40 USD/h
-  zone = "a"
-}
-
-pool b_left {
-  count = 1
-  cpu = 7820m
-  memory = 32GiB
-  price = 0.55 USD/h
-  zone = "b"
-}
-
-workload w {
-  replicas = 4
-  cpu = 4
-  memory = 4GiB
-  spread zone max_skew 1
-}
-
-policy {
-  objective = [cost, moves]
-  min_saving = 0%
-}
-"""
+# no placement exists: tests/test_move_bench.py's policy (inventory 1,000 seed 2 in miniature,
+# worked by hand there: zone b must run 2 of `w`'s 4-CPU replicas and has 7.82 CPU left)
+NO_TARGET = NO_PLACEMENT
 
 
 class _Calls:
