@@ -102,7 +102,7 @@ class Compilation:
         self._incremental = incremental
         self.current = current
         self._solved: dict[tuple[str, float | None], Placement] = {}
-        self._explained: dict[tuple[float | None, float | None], Explanation] = {}
+        self._explained: dict[tuple[float | None, float, float | None], Explanation] = {}
 
     # ---- check and build ------------------------------------------------------------
 
@@ -210,12 +210,13 @@ class Compilation:
         return self._solved[key]
 
     def explain(self, time_limit: float | None = EXPLAIN_SECONDS,
-                repair_budget: float | None = None) -> Explanation:
-        """Why no placement exists, and repairs; once per time limit and repair budget."""
+                repair_budget: float | None = None, ends: float | None = None) -> Explanation:
+        """Why no placement exists, and repairs; once per time limit and repair budget (and
+        `ends`, the `time.monotonic()` instant by which a command's limit wants it done)."""
         from fitlang.solve.explain import REPAIR_SECONDS, explain
 
         budget = REPAIR_SECONDS if repair_budget is None else repair_budget
-        key = (time_limit, budget)
+        key = (time_limit, budget, ends)
         if key not in self._explained:
             problem = self.problem
             if problem is None:
@@ -223,15 +224,18 @@ class Compilation:
             if problem.timeline is not None:  # issue 19: solve/explain_time.py says the conflict
                 self._explained[key] = _explained_in_time(self.solve("auto", time_limit))
             else:
-                self._explained[key] = explain(problem, time_limit, budget)
+                self._explained[key] = explain(problem, time_limit, budget, ends)
         return self._explained[key]
 
     def verdict(self, placement: Placement, time_limit: float | None,
-                explain_time_limit: float | None = EXPLAIN_SECONDS) -> Verdict:
+                explain_time_limit: float | None = EXPLAIN_SECONDS,
+                explain_ends: float | None = None) -> Verdict:
         """What `placement` means, decided here for every front end: every replica placed;
         replicas left out where the policy allows it (a warning per workload); proven
         impossible (the conflict, explained); or undecided (E0506, never E0501, which says
-        a conflict is proven). `time_limit` is the one the user gave, for the message."""
+        a conflict is proven). `time_limit` is the one the user gave, for the message;
+        `explain_ends` the `time.monotonic()` instant by which the explanation ends (the
+        command's limit), repairs included: past it the conflict is stated unnamed."""
         from fitlang.solve.linear import Status
 
         problem = self.problem
@@ -246,14 +250,15 @@ class Compilation:
                            [self._out_of_time(time_limit, len(placement.unplaced))])
         if not allowed:
             placement.status = Status.INFEASIBLE
-            return self._conflict(placement, explain_time_limit)
+            return self._conflict(placement, explain_time_limit, explain_ends, time_limit)
         return Verdict(placement, Outcome.PARTIAL, self._unplaced_warnings(placement))
 
     def compile(self, targets: Sequence[str], time_limit: float | None = None,
-                solve_time_limit: float | None = None) -> Compiled:
+                solve_time_limit: float | None = None, ends: float | None = None) -> Compiled:
         """The files the targets write for the placement (none unless the placement is
         complete or partial as allowed, and no target misses a setting it needs). `time_limit`
-        is the user's, for messages; `solve_time_limit` what is left of it for the solver."""
+        is the user's, for messages; `solve_time_limit` what is left of it for the solver;
+        `ends` when it runs out (`time.monotonic()`), for a conflict's explanation."""
         from fitlang.targets import TARGETS, CompileContext
 
         problem = self.problem
@@ -267,7 +272,7 @@ class Compilation:
             placement, moved = reached.placement, reached.diagnostics
         else:
             placement, moved = self.solve("auto", limit), []
-        compiled = Compiled(self.verdict(placement, time_limit), diagnostics=moved)
+        compiled = Compiled(self.verdict(placement, time_limit, explain_ends=ends), diagnostics=moved)
         if compiled.verdict.outcome in (Outcome.UNDECIDED, Outcome.INFEASIBLE) \
                 or any(d.is_error for d in moved):
             return compiled
@@ -299,14 +304,21 @@ class Compilation:
             self.root_path, FIRST_CHARACTER
         )
 
-    def _conflict(self, placement: Placement, time_limit: float | None) -> Verdict:
+    def _conflict(self, placement: Placement, time_limit: float | None, ends: float | None = None,
+                  command_limit: float | None = None) -> Verdict:
         """The solver proved that no placement meets every hard rule: the explanation of the
         conflict, or, where it names none, the proven verdict alone (never "in the time
         allowed")."""
+        import time
+
         from fitlang.solve.explain import ExplainOutcome, explanation_diagnostics
 
         problem = self.problem
         assert problem is not None
+        if ends is not None and ends <= time.monotonic():  # the command's limit is spent
+            within = f" within the time limit ({command_limit:g} s)" if command_limit else ""
+            return Verdict(placement, Outcome.INFEASIBLE, [_unnamed_conflict(
+                self.root_path, f"{within}: `fitc explain` names it")])
         if problem.timeline is not None:  # the conflict in time, with repairs (issue 19)
             from fitlang.solve.explain_time import explain_in_time
 
@@ -314,20 +326,11 @@ class Compilation:
             said = explain_in_time(problem, self.root_path, time_limit, time_limit)
             return Verdict(placement, Outcome.INFEASIBLE, [msg.NoPlacement(
                 detail=said.message).diagnostic(said.path, said.span, related=said.related)])
-        explanation = self.explain(time_limit)
+        explanation = self.explain(time_limit, ends=ends)
         if explanation.outcome is ExplainOutcome.CONFLICT:
             found = explanation_diagnostics(problem, self.root_path, explanation=explanation)
             return Verdict(placement, Outcome.INFEASIBLE, found, explanation)
-        return Verdict(
-            placement,
-            Outcome.INFEASIBLE,
-            [
-                msg.NoPlacement(
-                    detail="no placement meets every hard rule (the solver proved it); "
-                    "no smaller conflict was named"
-                ).diagnostic(self.root_path, FIRST_CHARACTER)
-            ],
-        )
+        return Verdict(placement, Outcome.INFEASIBLE, [_unnamed_conflict(self.root_path)])
 
     def _unplaced_warnings(self, placement: Placement) -> list[Diagnostic]:
         problem = self.problem
@@ -396,6 +399,12 @@ class Compilation:
                 self.current, FIRST_CHARACTER)]
         return [(StateFile(self.current, None, self.current),
                  _Where(self.current, FIRST_CHARACTER))], []
+
+
+def _unnamed_conflict(root: str, why: str = "") -> Diagnostic:
+    """E0501 where no smaller conflict was named: the solver's proof alone."""
+    return msg.NoPlacement(detail="no placement meets every hard rule (the solver proved it); "
+                           f"no smaller conflict was named{why}").diagnostic(root, FIRST_CHARACTER)
 
 
 def _explained_in_time(placement: Placement) -> Explanation:

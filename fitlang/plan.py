@@ -17,13 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
-from fitlang.frozen import Mutable
+from fitlang.frozen import Frozen, Mutable
 
 if TYPE_CHECKING:  # the driver and the solver are imported when the command runs
     from fitlang.driver import Compilation
@@ -37,6 +39,32 @@ if TYPE_CHECKING:  # the driver and the solver are imported when the command run
 EXIT_NOTHING, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
 EXIT_USAGE = 2  # argparse's, before anything is read: as every fitc command's usage errors
 DEFAULT_TIME_LIMIT = 60.0
+NO_TARGET_SECONDS = 30.0  # at most, each solve that says why there is no target
+
+
+class TimeLimit(Frozen):
+    """The plan's time limit as the instant it runs out on `clock`: every stage of the plan
+    (the move, and where it finds no target, the solves and the explanation that say why)
+    gets what is left of it, so the plan ends within it (h24c: 35 CPU s past a 10 s limit)."""
+
+    seconds: float | None
+    ends: float | None
+    clock: Callable[[], float]
+
+    @classmethod
+    def starting(cls, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> TimeLimit:
+        return cls(seconds, None if seconds is None else clock() + seconds, clock)
+
+    def left(self, most: float | None = None) -> float | None:
+        """What is left of it, at most `most` (None: no limit); 0 when it is spent."""
+        if self.ends is None:
+            return most
+        left = max(0.0, self.ends - self.clock())
+        return left if most is None else min(most, left)
+
+    @property
+    def spent(self) -> bool:
+        return self.left() == 0.0
 
 
 class PlanResult(Mutable):
@@ -66,11 +94,13 @@ class PlanResult(Mutable):
 
 
 def make_plan(compilation: Compilation, state: CurrentState,
-              time_limit: float | None = DEFAULT_TIME_LIMIT) -> PlanResult:
-    """The plan of a checked policy from a current state."""
+              time_limit: float | None = DEFAULT_TIME_LIMIT,
+              clock: Callable[[], float] = time.monotonic) -> PlanResult:
+    """The plan of a checked policy from a current state, within `time_limit` (on `clock`)."""
     from fitlang.model.build import running_handles, with_current
     from fitlang.solve.moving import solve_move, waves
 
+    limit = TimeLimit.starting(time_limit, clock)
     result = PlanResult()
     compilation.check()
     problem = compilation.problem
@@ -88,14 +118,14 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if pinned:
         result.diagnostics += pinned
         return result
-    placement = solve_move(problem, time_limit=time_limit)
+    placement = solve_move(problem, time_limit=limit.left())
     result.placement = placement
     result.status = str(placement.status)
     # no solution at all (a pinned workload running more replicas than it asks for makes the
     # stays infeasible) lists nothing as unplaced: it is no target either
     found = str(placement.status) in ("optimal", "feasible")
     if not found or (placement.unplaced and not problem.allow_unplaced):
-        result.diagnostics += _no_target(compilation, problem, program, placement)
+        result.diagnostics += _no_target(compilation, problem, program, placement, limit)
         return result
     result.handles = running_handles(problem, state)
     plan = waves(problem, placement, compilation.root_path, result.handles)
@@ -148,31 +178,64 @@ def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:
     return found
 
 
-def _no_target(compilation: Compilation, problem: Problem, program, placement) -> list[Diagnostic]:
+def _no_target(compilation: Compilation, problem: Problem, program, placement: Placement,
+               limit: TimeLimit) -> list[Diagnostic]:
     """No placement of every replica: E0811 where the pinned workloads are why (the same
-    problem without them places everything), else the verdict of a plain solve."""
+    problem without them places everything), else the verdict of a plain solve, its conflict
+    explained; each within what is left of the limit. Where nothing is left, the move's own
+    verdict: E0501 where it proved that no placement exists (and nothing is pinned), else E0506."""
     import dataclasses
 
-    from fitlang import messages as msg
     from fitlang.solve.moving import solve_move
 
+    if problem.pinned and not limit.spent:
+        free = solve_move(dataclasses.replace(problem, pinned=frozenset()),
+                          time_limit=limit.left(NO_TARGET_SECONDS))
+        if not free.unplaced and str(free.status) in ("optimal", "feasible"):
+            return _pinned_why(problem, program)
+    if limit.spent:
+        return _errors(_move_verdict(compilation, problem, placement, limit), compilation.root_path)
+    solved = compilation.solve(time_limit=limit.left(NO_TARGET_SECONDS))
+    left = limit.left()
+    ends = None if left is None else time.monotonic() + left
+    return _errors(compilation.verdict(solved, limit.seconds, NO_TARGET_SECONDS, ends).diagnostics,
+                   compilation.root_path)
+
+
+def _pinned_why(problem: Problem, program) -> list[Diagnostic]:
+    """E0811 for each workload that may not move: without them pinned everything is placed."""
+    from fitlang import messages as msg
+
+    found = []
+    for name in sorted({problem.demand(d).workload for d in problem.pinned}):
+        workload = program.workloads[name]
+        where = workload.spans.get("movable", workload.origin)
+        running = sum(problem.running_total(d.name) for d in problem.demands if d.workload == name)
+        found.append(msg.PinnedCannotStay(
+            workload=name, running=running,
+            detail=" (with it where it runs, the other replicas do not fit)").diagnostic(
+            where.path, where.span))
+    return found
+
+
+def _move_verdict(compilation: Compilation, problem: Problem, placement: Placement,
+                  limit: TimeLimit) -> list[Diagnostic]:
+    """The move's own verdict, the limit spent: its proof that no placement exists names no
+    conflict (E0501); with workloads pinned that proof is not the policy's (E0506)."""
+    import dataclasses
+
+    from fitlang.solve.linear import Status
+
     if problem.pinned:
-        free = solve_move(dataclasses.replace(problem, pinned=frozenset()), time_limit=30.0)
-        if not free.unplaced:
-            found = []
-            for name in sorted({problem.demand(d).workload for d in problem.pinned}):
-                workload = program.workloads[name]
-                where = workload.spans.get("movable", workload.origin)
-                running = sum(problem.running_total(d.name) for d in problem.demands
-                              if d.workload == name)
-                found.append(msg.PinnedCannotStay(
-                    workload=name, running=running,
-                    detail=" (with it where it runs, the other replicas do not fit)").diagnostic(
-                    where.path, where.span))
-            return found
-    return [d for d in compilation.verdict(compilation.solve(time_limit=30.0), 30.0).diagnostics
-            if d.is_error] or [msg.NoSafeOrder(detail="no placement places every replica").diagnostic(
-                compilation.root_path, _first())]
+        placement = dataclasses.replace(placement, status=Status.UNKNOWN, proven_infeasible=False)
+    return compilation.verdict(placement, limit.seconds, explain_ends=time.monotonic()).diagnostics
+
+
+def _errors(diagnostics: list[Diagnostic], root: str) -> list[Diagnostic]:
+    from fitlang import messages as msg
+
+    return [d for d in diagnostics if d.is_error] or [msg.NoSafeOrder(
+        detail="no placement places every replica").diagnostic(root, _first())]
 
 
 def _first():
@@ -217,14 +280,21 @@ def target_placement(compilation: Compilation, time_limit: float | None) -> Reac
     read = compilation.current_diagnostics()
     if state is None or any(d.is_error for d in read):
         return Reached(compilation.solve("auto", time_limit), read)
+    limit = TimeLimit.starting(time_limit)
     result = make_plan(compilation, state, time_limit)
     errors = [d for d in result.diagnostics if d.is_error]
-    if result.placement is None or result.plan is None or errors:
-        return Reached(compilation.solve("auto", time_limit), read + errors)
+    if result.placement is None or result.plan is None or errors:  # (the solve says why: its verdict)
+        return Reached(compilation.solve("auto", _floor_runs(limit)), read + errors)
     planned = stages(result)
     # kept: the solve's bound holds for any placement, so the gap says what keeping it costs
     value = result.plan.cost_before if result.kept else result.placement.value
     return Reached(_placement_of(planned, result.placement, value), read, planned)
+
+
+def _floor_runs(limit: TimeLimit) -> float | None:
+    """What is left of the limit, never nothing: a solve's greedy floor runs whole anyway."""
+    left = limit.left()
+    return None if left is None or limit.seconds is None else max(0.05 * limit.seconds, left)
 
 
 def _placement_of(planned: PlanStages, solved: Placement, value: Fraction | None) -> Placement:

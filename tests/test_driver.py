@@ -66,6 +66,27 @@ def test_each_stage_runs_once(tmp_path, monkeypatch):
     assert len(solves) == 2
 
 
+def test_a_conflict_proven_after_the_commands_limit_is_stated_without_an_explanation(tmp_path, monkeypatch):
+    """`fitc solve`, `compile` and `plan` give the explanation what is left of --time-limit:
+    past it, E0501 states the solver's proof and names no conflict (no explanation runs)."""
+    import time
+
+    import fitlang.solve.explain as explain
+
+    path = tmp_path / "p.fit"
+    path.write_text(FITS.replace("replicas = 2", "replicas = 3"))  # 3 x 6 CPU on 2 x 8: none
+    explains = _counting(monkeypatch, explain, "explain")
+    compilation = Compilation(path)
+    verdict = compilation.verdict(compilation.solve("auto", 10.0), 10.0, explain_ends=time.monotonic())
+    assert verdict.outcome is Outcome.INFEASIBLE and verdict.explanation is None
+    assert [d.code for d in verdict.diagnostics] == ["E0501"] and not verdict.diagnostics[0].related
+    assert explains == []
+    within = compilation.verdict(compilation.solve("auto", 10.0), 10.0,
+                                 explain_ends=time.monotonic() + 60.0)
+    assert within.explanation is not None and within.diagnostics[0].related  # the conflict named
+    assert len(explains) == 1
+
+
 def test_unsaved_buffers_win_over_the_disk(tmp_path):
     """The root and an imported file as the editor has them: the disk's texts (an error in
     each) are not read."""

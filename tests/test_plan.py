@@ -21,6 +21,7 @@ from typing import NamedTuple
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_move_bench import NO_PLACEMENT
 from test_moving import UNDERCUT
 
 from fitlang.documents import PlanDocument
@@ -637,3 +638,67 @@ def test_where_no_bound_was_proven_the_document_says_null(tmp_path, monkeypatch)
     result = plan_of(tmp_path, UNDERCUT_AT_SCALE, state_of(*[("web", f"old-{i // 2}") for i in range(12)]))
     document = json.loads(as_json(result))
     assert document["value"] == pytest.approx(4.98) and document["bound"] is None and document["gap"] is None
+
+
+# ---- the plan ends within its limit where the changed fleet has no placement -----------------
+
+# no placement exists: tests/test_move_bench.py's policy (inventory 1,000 seed 2 in miniature,
+# worked by hand there: zone b must run 2 of `w`'s 4-CPU replicas and has 7.82 CPU left)
+NO_TARGET = NO_PLACEMENT
+
+
+class _Calls:
+    """The solves and explanations that say why there is no target, and a clock that the move's
+    solve moves on by `move_takes` seconds (no wall clock is asserted)."""
+
+    def __init__(self, monkeypatch, move_takes: float):
+        import fitlang.solve.moving as moving
+
+        self.now, self.made = 0.0, []
+        solve_move, solve, explain = moving.solve_move, Compilation.solve, Compilation.explain
+
+        def timed_move(*arguments, **keywords):
+            self.made.append(("move", keywords.get("time_limit")))
+            placement = solve_move(*arguments, **keywords)
+            self.now += move_takes
+            return placement
+
+        def counted_solve(compilation, *arguments, **keywords):
+            self.made.append(("solve", keywords.get("time_limit")))
+            return solve(compilation, *arguments, **keywords)
+
+        def counted_explain(compilation, *arguments, **keywords):
+            self.made.append(("explain", keywords.get("ends") is not None))
+            return explain(compilation, *arguments, **keywords)
+
+        monkeypatch.setattr(moving, "solve_move", timed_move)
+        monkeypatch.setattr(Compilation, "solve", counted_solve)
+        monkeypatch.setattr(Compilation, "explain", counted_explain)
+
+    def clock(self) -> float:
+        return self.now
+
+
+def _no_target_plan(tmp_path: Path, calls: _Calls):
+    path = tmp_path / "p.fit"
+    path.write_text(NO_TARGET)
+    state = state_of(("w", "a-0"), ("w", "a-1"), ("w", "b_gone-0"), ("w", "b_gone-1"))
+    return make_plan(Compilation(path), state, time_limit=10.0, clock=calls.clock)
+
+
+def test_a_move_that_spends_the_limit_states_its_proof_and_solves_nothing_more(tmp_path, monkeypatch):
+    calls = _Calls(monkeypatch, move_takes=10.5)
+    result = _no_target_plan(tmp_path, calls)
+    assert result.plan is None and result.placement.proven_infeasible
+    assert calls.made == [("move", 10.0)]  # no plain solve, no explanation past the limit
+    assert codes(result) == ["E0501"]
+    assert result.exit_code == EXIT_ERRORS
+
+
+def test_with_time_left_the_conflict_is_explained_within_what_is_left(tmp_path, monkeypatch):
+    calls = _Calls(monkeypatch, move_takes=4.0)
+    result = _no_target_plan(tmp_path, calls)
+    assert calls.made == [("move", 10.0), ("solve", 6.0), ("explain", True)]
+    assert "E0501" in codes(result)
+    conflict = next(d for d in result.diagnostics if d.code == "E0501")
+    assert conflict.related  # the conflict named: the spread and the pool's capacity

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,10 +58,14 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
         return _node_by_node(moving, backend, time_limit)
+    started = time.monotonic()
     at_scale = _at_scale(moving, time_limit)
     if at_scale is not None:
         return at_scale
-    placement = _solve(moving, backend, time_limit)
+    # the whole model gets what the search from what runs left of the limit, not the limit
+    # again (never nothing: its floor still runs, as `placement.solve` does for any limit)
+    left = None if time_limit is None else max(0.05 * time_limit, time_limit - (time.monotonic() - started))
+    placement = _solve(moving, backend, left)
     keep_in_place(problem, placement)
     return kept_in_place(problem, placement)
 

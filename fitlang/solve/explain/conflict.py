@@ -42,15 +42,20 @@ from fitlang.solve.groups import (
 
 
 def explain(problem: Problem, time_limit: float | None = 30.0,
-            repair_budget: float | None = REPAIR_SECONDS) -> Explanation:
+            repair_budget: float | None = REPAIR_SECONDS, ends: float | None = None) -> Explanation:
+    """The conflict within `time_limit`, then its repairs within `repair_budget`; where `ends`
+    (a `time.monotonic()` instant) is given, both end by then too: a command's own time limit
+    bounds the explanation it gives (`fitc solve`, `fitc plan`)."""
     started = _now()
     deadline = started + (time_limit or 30.0)
+    if ends is not None:
+        deadline = min(deadline, ends)
     fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
     everything = parts(problem)
     start = _transport_start(problem, deadline) if fleet else None
     if start is not None:  # a part of the policy admits no placement: neither does the whole
         conflict, minimal = _narrow(problem, everything, start, deadline, proven=True)
-        return _explained(problem, conflict, minimal, started, repair_budget)
+        return _explained(problem, conflict, minimal, started, repair_budget, ends)
     proof = _fleet_proof(problem, deadline) if fleet else None
     if proof is None or not proof.infeasible:  # not proven by the LP: decide it
         full = decide(Trial(_copy(problem)), deadline)
@@ -66,19 +71,22 @@ def explain(problem: Problem, time_limit: float | None = 30.0,
     else:
         hint = _core_hint(problem, min(deadline, _now() + max(1.0, (deadline - _now()) / 3)))
     conflict, minimal = _narrow(problem, everything, hint, deadline)
-    return _explained(problem, conflict, minimal, started, repair_budget)
+    return _explained(problem, conflict, minimal, started, repair_budget, ends)
 
 
 def _explained(problem: Problem, conflict: list[Part], minimal: bool, started: float,
-               repair_budget: float | None) -> Explanation:
-    """The conflict in words, and the repairs within their budget."""
+               repair_budget: float | None, ends: float | None = None) -> Explanation:
+    """The conflict in words, and the repairs within their budget (and by `ends`)."""
     explanation = Explanation(ExplainOutcome.CONFLICT, [_reason(problem, part) for part in conflict],
                               minimal=minimal, conflict_seconds=_now() - started)
     budget = REPAIR_SECONDS if repair_budget is None else repair_budget
     explanation.repair_budget = budget
     repairs_started = _now()
-    if budget > 0:  # 0: the conflict alone was asked for (`--repair-budget 0`)
-        _repairs(problem, conflict, explanation, repairs_started + budget)
+    repairs_end = repairs_started + budget if ends is None else min(ends, repairs_started + budget)
+    if budget > 0 and repairs_end <= repairs_started:  # the caller's time is spent: none tried
+        explanation.repairs_cut_short = True
+    elif budget > 0:  # 0: the conflict alone was asked for (`--repair-budget 0`)
+        _repairs(problem, conflict, explanation, repairs_end)
     explanation.repair_seconds = _now() - repairs_started
     return explanation
 
