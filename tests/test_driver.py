@@ -87,6 +87,29 @@ def test_a_conflict_proven_after_the_commands_limit_is_stated_without_an_explana
     assert len(explains) == 1
 
 
+def test_a_solve_that_gives_up_early_is_decided_by_explain_within_the_commands_limit(tmp_path):
+    """50 nodes of 4 CPU; `follower` (4 CPU) must join a node of `leader` (4 CPU): none
+    exists. The packers leave `follower` out and prove nothing (the model by pool cannot see
+    it) in under a second; with the command's limit ahead, explain decides it: E0501 with
+    the conflict named. Without a limit to spend (an editor's verdict), undecided as before."""
+    import time
+
+    path = tmp_path / "p.fit"
+    path.write_text("pool a {\n  count = 50\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n"
+                    "workload leader {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n}\n"
+                    "workload follower {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n"
+                    "  affinity leader on node\n}\n")
+    compilation = Compilation(path)
+    undecided = compilation.verdict(compilation.solve("auto", 20.0), 20.0)
+    assert undecided.outcome is Outcome.UNDECIDED
+    assert [d.code for d in undecided.diagnostics] == ["E0506"]
+    decided = Compilation(path)
+    placement = decided.solve("auto", 20.0)
+    verdict = decided.verdict(placement, 20.0, explain_ends=time.monotonic() + 20.0)
+    assert verdict.outcome is Outcome.INFEASIBLE and placement.proven_infeasible
+    assert verdict.diagnostics[0].code == "E0501" and verdict.diagnostics[0].related
+
+
 def test_unsaved_buffers_win_over_the_disk(tmp_path):
     """The root and an imported file as the editor has them: the disk's texts (an error in
     each) are not read."""
