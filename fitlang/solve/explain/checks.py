@@ -48,16 +48,29 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
     """Find a placement of every required replica, or prove there is none. Up to
     PER_NODE_MAX_NODES nodes, the exact model node by node; above, the aggregate model (its
     infeasibility is a proof, being a relaxation) and a placement packed node by node (without
-    `packed`, a solution of the aggregate model is only `None`: not shown impossible)."""
+    `packed`, a solution of the aggregate model is only `None`: not shown impossible).
+    At fleet scale `cheapest` asks `solve` first; where its answer is not within LEAST_GAP
+    of its bound, the aggregate model's packing is tried too and the cheaper one kept."""
     if _now() >= deadline:
         return Check(None)
+    nodes = sum(c.count for c in trial.problem.classes)
+    if not cheapest or nodes <= PER_NODE_MAX_NODES or trial.optional:
+        return _decided_by_model(trial, deadline, cheapest, packed)
+    solved = cheapest_solved(trial, deadline)
+    if solved is not None and (solved.least or not solved.placed):
+        return solved
+    packed_check = _decided_by_model(trial, deadline, cheapest, packed)
+    if solved is None or not packed_check.placed:
+        return packed_check if solved is None else solved
+    assert solved.cost is not None and packed_check.cost is not None
+    return solved if solved.cost <= packed_check.cost else packed_check
+
+
+def _decided_by_model(trial: Trial, deadline: float, cheapest: bool, packed: bool) -> Check:
+    """`decide` by the exact model node by node (small fleets) or by the aggregate model and
+    its packing."""
     problem = trial.problem
-    nodes = sum(c.count for c in problem.classes)
-    exact = nodes <= PER_NODE_MAX_NODES
-    if cheapest and not exact and not trial.optional:
-        solved = cheapest_solved(trial, deadline)
-        if solved is not None:
-            return solved
+    exact = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
     model_problem = one_class_per_node(problem) if exact else problem
     encoding = encode(model_problem, must_place=True)
     if trial.optional:
