@@ -455,6 +455,18 @@ class OptionsWithRule(Message):
     detail: str
 
 
+class ExclusiveAffinity(Message):
+    code = "E0413"
+    summary = "affinity on nodes with an exclusive workload"
+    template = ("`{workload}` must share a node with `{target}` (`affinity {target} on node`), and "
+                "`{exclusive}` has `exclusive = true`: its nodes run nothing else")
+    fix = ("Drop `exclusive = true` from the exclusive workload, or write the affinity over a wider "
+           "domain (`on zone`).")
+    workload: str
+    target: str
+    exclusive: str
+
+
 # ---- E05xx: placement ---------------------------------------------------
 
 

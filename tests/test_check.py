@@ -46,6 +46,18 @@ def test_fixture_reports_its_code(code, snapshot, monkeypatch):
     assert human(result.diagnostics, sources.get) == snapshot
 
 
+@pytest.mark.parametrize(("db", "sidecar", "codes"), [
+    ("  exclusive = true\n", "  affinity db on node\n", ["E0413"]),  # the target exclusive
+    ("", "  exclusive = true\n  affinity db on node\n", ["E0413"]),  # itself exclusive
+    ("  exclusive = true\n", "  anti_affinity db on node\n", []),  # apart: both hold
+    ("  exclusive = true\n", "  affinity db on zone\n", []),  # another node of the zone
+])
+def test_an_affinity_on_nodes_beside_exclusive_is_refused(tmp_path, db, sidecar, codes):
+    text = (f"workload db {{\n  replicas = 1\n  cpu = 4\n  memory = 8GiB\n{db}}}\n"
+            f"workload sidecar {{\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n{sidecar}}}\n")
+    assert codes_of(check_text(tmp_path, text)) == codes
+
+
 def test_every_code_is_documented():
     text = (ROOT / "docs" / "errors.md").read_text()
     undocumented = [code for code in REGISTRY if f"## {code}" not in text]

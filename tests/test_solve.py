@@ -110,6 +110,18 @@ def test_anti_affinity_between_workloads_on_node(tmp_path, backend):
     assert not nodes_of["latency"] & nodes_of["noisy"]
 
 
+def test_a_workload_followed_onto_nodes_goes_to_as_many_nodes_as_its_followers_need(tmp_path):
+    # 60 nodes (the model by pool, then packing): 8 `web` must each share a node with `db`
+    # and take one node each (a node spread over 60 nodes: 0 or 1 a node). By hand: 8 nodes
+    # host web, each hosts db, so db (8 replicas) goes one to a node: 8 nodes, 8.00 USD/h.
+    # Packed densely (4 db a node, 2 nodes), 6 web had nowhere to go: `unknown` in 0.4 s
+    text = (pool("p", 60, 16, "8Gi", 1) + workload("db", 8, 4, "2Gi")
+            + workload("web", 8, 2, "2Gi", "  spread node max_skew 1\n  affinity db on node\n"))
+    placement = solved(problem_from(tmp_path, text))
+    assert not placement.unplaced and placement.value == 8
+    assert len({a.node for a in placement.assignments}) == 8
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_affinity_on_zone(tmp_path, backend):
     # cache may run only in zone b (label rule); app follows it there although zone a is cheaper

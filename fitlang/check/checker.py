@@ -428,6 +428,7 @@ def check_loaded(checker: Checker, root: SourceModule,
         checker.check_module(module)
     program = checker.program(root)
     checker.check_option_targets(program)
+    checker.check_exclusive_affinities(program)
     checker.diagnostics.extend(check_timing(program))
     checker.diagnostics.extend(check_step_prices(program))
     diagnostics = [*workspace.diagnostics, *reused, *checker.diagnostics,

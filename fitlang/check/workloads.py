@@ -210,6 +210,20 @@ class WorkloadBuilder(EntityBuilders):
                         ).diagnostic(rule.origin.path, rule.origin.span)
                     )
 
+    def check_exclusive_affinities(self, program: Program) -> None:
+        """`affinity W on node` beside `exclusive = true` on either workload: no node holds
+        both (before, a solve packed nothing and ended undecided, or explain ran out of time)."""
+        for workload in program.workloads.values():
+            for rule in workload.affinities:
+                target = program.workloads.get(rule.target)
+                if rule.anti or rule.topology != "node" or target is None or target is workload:
+                    continue
+                exclusive = next((w.name for w in (workload, target) if w.exclusive), None)
+                if exclusive is not None:
+                    self.report(msg.ExclusiveAffinity(
+                        workload=workload.name, target=target.name, exclusive=exclusive,
+                    ).diagnostic(rule.origin.path, rule.origin.span))
+
     # ---- accelerator options -------------------------------------------------
 
     def _options(self, name: str,
