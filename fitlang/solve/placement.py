@@ -1129,7 +1129,8 @@ def _completed(problem: Problem, counts: dict[tuple[str, str], int], planned: di
         if packing.complete:
             return packing
     repair(problem, packing, opener(problem, planned))
-    if relax and deadline is not None and not packing.exact:  # (exact: that program ran already)
+    if relax and deadline is not None and not packing.exact \
+            and not _within_model(problem, packing, planned, objective):  # (exact: that ran already)
         exact = pack(problem, counts, planned)
         place_short(problem, exact, objective, deadline)
         if not exact.complete:
@@ -1142,6 +1143,18 @@ def _completed(problem: Problem, counts: dict[tuple[str, str], int], planned: di
         # than the whole workload left out
         made_room(problem, packing, opener(problem, planned))
     return packing
+
+
+def _within_model(problem: Problem, packing: Packing, planned: dict[str, int], objective: str) -> bool:
+    """Is the repaired packing complete and within the optimality tolerance of what the
+    model's own nodes cost? Then a second, exact packing of the counts has nothing worth its
+    time to gain: bench 1,000 spent 3.0 of its 4.8 s there for the same 1305.64."""
+    if not packing.complete or objective not in ("cost", "nodes"):
+        return False
+    value = _packed_value(problem, packing, objective)
+    model = sum(((problem.node_class(c).price if objective == "cost" else 1) * n for c, n in planned.items()),
+                Fraction(0))
+    return value is not None and value <= model * (1 + Fraction(OPTIMALITY_TOLERANCE))
 
 
 def _shortfall_then_value(problem: Problem, packing: Packing, objective: str) -> tuple[int, float]:
