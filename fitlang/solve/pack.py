@@ -428,6 +428,8 @@ class ClassPacker:
         needed: dict[int, int] = {}
         for index, (_, together) in self.ruled.items():
             nodes = -(-int(self.left[index]) // max(1, int(self.limit[index])))
+            if not nodes:  # (nothing of it left to place here)
+                continue
             for name in together:
                 target = self.position.get(name)
                 if target is not None:
