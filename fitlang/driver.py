@@ -317,8 +317,6 @@ class Compilation:
         allowed")."""
         import time
 
-        from fitlang.solve.explain import ExplainOutcome, explanation_diagnostics
-
         problem = self.problem
         assert problem is not None
         if ends is not None and ends <= time.monotonic():  # the command's limit is spent
@@ -332,11 +330,21 @@ class Compilation:
             said = explain_in_time(problem, self.root_path, time_limit, time_limit)
             return Verdict(placement, Outcome.INFEASIBLE, [msg.NoPlacement(
                 detail=said.message).diagnostic(said.path, said.span, related=said.related)])
+        named = self._named_conflict(placement, time_limit, ends)
+        return named or Verdict(placement, Outcome.INFEASIBLE, [_unnamed_conflict(self.root_path)])
+
+    def _named_conflict(self, placement: Placement, time_limit: float | None,
+                        ends: float | None) -> Verdict | None:
+        """The verdict with the conflict explain names, or None where it names none."""
+        from fitlang.solve.explain import ExplainOutcome, explanation_diagnostics
+
+        problem = self.problem
+        assert problem is not None
         explanation = self.explain(time_limit, ends=ends)
-        if explanation.outcome is ExplainOutcome.CONFLICT:
-            found = explanation_diagnostics(problem, self.root_path, explanation=explanation)
-            return Verdict(placement, Outcome.INFEASIBLE, found, explanation)
-        return Verdict(placement, Outcome.INFEASIBLE, [_unnamed_conflict(self.root_path)])
+        if explanation.outcome is not ExplainOutcome.CONFLICT:
+            return None
+        found = explanation_diagnostics(problem, self.root_path, explanation=explanation)
+        return Verdict(placement, Outcome.INFEASIBLE, found, explanation)
 
     def _proven_by_explaining(self, placement: Placement, time_limit: float | None,
                               ends: float | None) -> Verdict | None:
@@ -347,19 +355,16 @@ class Compilation:
         nodes too small for both workloads, 50 nodes). None where it does not prove one."""
         import time
 
-        from fitlang.solve.explain import ExplainOutcome, explanation_diagnostics
         from fitlang.solve.linear import Status
 
         problem = self.problem
         assert problem is not None
         if ends is None or ends - time.monotonic() < EXPLAIN_LEAST_SECONDS or problem.timeline is not None:
             return None
-        explanation = self.explain(time_limit, ends=ends)
-        if explanation.outcome is not ExplainOutcome.CONFLICT:
-            return None
-        placement.status, placement.proven_infeasible = Status.INFEASIBLE, True
-        found = explanation_diagnostics(problem, self.root_path, explanation=explanation)
-        return Verdict(placement, Outcome.INFEASIBLE, found, explanation)
+        named = self._named_conflict(placement, time_limit, ends)
+        if named is not None:
+            placement.status, placement.proven_infeasible = Status.INFEASIBLE, True
+        return named
 
     def _unplaced_warnings(self, placement: Placement) -> list[Diagnostic]:
         problem = self.problem

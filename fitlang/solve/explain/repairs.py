@@ -48,8 +48,7 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
     found: list[tuple[Repair, Fraction]] = []  # each with the cost of what it leaves out
     fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
     # at fleet scale the repairs' costs are found last (`_priced`), in the time the search
-    # left: a repair found comes before its least cost (none kept back: under load a search
-    # with 70% of the budget found 4 repairs of 5)
+    # left: a repair found comes before its least cost
     scope, rest_cost = _repair_scope(problem, conflict, deadline)
     for part in conflict:
         if now() >= deadline:
@@ -94,6 +93,7 @@ def _priced(found: list[tuple[Repair, Fraction]], deadline: float) -> list[Repai
             repair = dataclasses.replace(repair, cost=repair.cost + rest_cost)
         priced.append(repair)
     return priced
+
 
 def _repair_scope(problem: Problem, conflict: list[Part],
                   deadline: float) -> tuple[Problem, Fraction]:

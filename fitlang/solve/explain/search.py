@@ -65,6 +65,7 @@ def least_cost(trial: Trial, deadline: float) -> Check | None:
     check = cheapest_solved(trial, deadline, most=None)
     return check if check is not None and check.placed else None
 
+
 def smallest(works: Callable[[int], Check], low: int, high: int,
              deadline: float) -> tuple[int, Check] | None:
     """The smallest value in [low, high] that works (working is monotone in the value): by
