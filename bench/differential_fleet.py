@@ -5,6 +5,11 @@ nodes), each pool's count and each workload's replicas multiplied, then solved b
 model, which shares no code with fitc.
 
     .venv/bin/python bench/differential_fleet.py --from 1 --seeds 100 --scale 60
+    .venv/bin/python bench/differential_fleet.py --from 1 --seeds 100 --scale 60 --jitter
+
+With `--jitter` each pool is split into a few pools whose nodes differ a little (cores,
+memory, price), the shape of an imported inventory, which fitc's aggregate model cannot
+treat as one class.
 
 What it prints, per seed where they differ:
 - `wrong verdict`: fitc proves no placement exists (E0501) where the reference places one, or
@@ -58,6 +63,22 @@ def grown(spec: reference.Spec, scale: int, rng: random.Random) -> reference.Spe
     return spec
 
 
+def jittered(spec: reference.Spec, rng: random.Random) -> reference.Spec:
+    """Each pool split in 2-6 pools of the same kind whose nodes differ a little, as an
+    imported inventory's do: 0-2 more cores, 0-8 GiB more memory, a price up to 6% dearer."""
+    pools = []
+    for pool in spec.pools:
+        parts = min(pool.count, rng.randint(2, 6))
+        sizes = [pool.count // parts + (i < pool.count % parts) for i in range(parts)]
+        for index, count in enumerate(sizes):
+            pools.append(reference.Pool(
+                f"{pool.name}x{index}", count, pool.cpu + rng.choice([0, 0, 1, 2]),
+                pool.memory + rng.choice([0, 4, 8]), pool.price + rng.randint(0, pool.price // 16),
+                pool.gpu_model, pool.gpus, pool.zone, pool.region, dict(pool.labels), pool.power))
+    spec.pools = pools
+    return spec
+
+
 def _decided_by_fitc(path: Path, time_limit: float):
     """fitc's answer as `fitc solve` gives it: (problem, placement, outcome name)."""
     from fitlang.driver import Compilation
@@ -84,18 +105,20 @@ def _levels(problem, placement) -> dict[int, int]:
     return levels
 
 
-def compared(spec: reference.Spec, path: Path, time_limit: float, reference_limit: float) -> list[str]:
-    """What fitc and the reference disagree on (empty: nothing), or ['reference undecided']."""
+def compared(spec: reference.Spec, path: Path, time_limit: float,
+             reference_limit: float) -> tuple[str, list[str]]:
+    """fitc's outcome, and what fitc and the reference disagree on (empty: nothing), or
+    ['reference undecided']."""
     from fitlang.solve.report import as_json
     from fitlang.solve.verify import verify
 
     path.write_text(reference.to_fit(spec))
     problem, placement, outcome = _decided_by_fitc(path, time_limit)
     if problem is None:
-        return [outcome]
+        return "error", [outcome]
     expected = reference.reference(spec, reference_limit)
     if not expected.decided:
-        return ["reference undecided"]
+        return outcome, ["reference undecided"]
     found = []
     if placement.assignments and outcome in ("PLACED", "PARTIAL"):
         violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
@@ -110,12 +133,12 @@ def compared(spec: reference.Spec, path: Path, time_limit: float, reference_limi
     if outcome == "UNDECIDED" and expected.feasible:
         found.append(f"undecided: the reference places all at {expected.cost}")
     if not expected.feasible or outcome not in ("PLACED", "PARTIAL"):
-        return found
+        return outcome, found
     if spec.allow_unplaced and _levels(problem, placement) != expected.placed_by_level:
         if placement.status == "optimal":
             found.append(f"wrong optimum: placed per priority {_levels(problem, placement)}, "
                          f"reference {expected.placed_by_level}")
-        return found
+        return outcome, found
     cost = Fraction(expected.cost)
     value = Fraction(placement.value) if placement.value is not None else None
     if value is not None and value < cost:
@@ -124,7 +147,7 @@ def compared(spec: reference.Spec, path: Path, time_limit: float, reference_limi
         found.append(f"wrong optimum: fitc `optimal` at {float(value)}, reference {float(cost)}")
     if placement.bound is not None and Fraction(placement.bound) > cost:
         found.append(f"wrong optimum: fitc's bound {float(placement.bound)} above {float(cost)}")
-    return found
+    return outcome, found
 
 
 def main() -> None:
@@ -134,22 +157,26 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=60, help="pools grow 1-2 x this (default 60)")
     parser.add_argument("--time-limit", type=float, default=20.0, help="fitc's, seconds")
     parser.add_argument("--reference-limit", type=float, default=60.0)
+    parser.add_argument("--jitter", action="store_true", help="pools split into nodes that differ")
     arguments = parser.parse_args()
-    tally: Counter = Counter()
+    tally: Counter = Counter()  # "agree (placed)", "agree (infeasible)", "agree (partial)", ...
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
-            spec = grown(reference.generate(seed), arguments.scale, random.Random(seed))
+            rng = random.Random(seed)
+            spec = grown(reference.generate(seed), arguments.scale, rng)
+            if arguments.jitter:
+                spec = jittered(spec, rng)
             nodes = sum(pool.count for pool in spec.pools)
             if nodes <= 160:
                 tally["too small"] += 1
                 continue
             try:
-                found = compared(spec, Path(directory) / f"grown{seed}.fit", arguments.time_limit,
+                outcome, found = compared(spec, Path(directory) / f"grown{seed}.fit", arguments.time_limit,
                                  arguments.reference_limit)
             except Exception:  # a crash is one of the things this looks for
-                found = ["crash: " + traceback.format_exc().splitlines()[-1]]
-            kind = found[0].split(":")[0] if found else "agree"
+                outcome, found = "crash", ["crash: " + traceback.format_exc().splitlines()[-1]]
+            kind = found[0].split(":")[0] if found else f"agree ({outcome.lower()})"
             tally[kind] += 1
             if found and kind != "reference undecided":
                 print(f"seed {seed} ({nodes} nodes, {sorted(spec.kinds)}): {'; '.join(found)}", flush=True)

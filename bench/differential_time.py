@@ -59,6 +59,7 @@ class Work:
     deadline: int | None = None  # the step by which it ends; None: the horizon's end
     preemptible: bool = False
     min_segment: int = 1
+    every: int | None = None  # steps between releases; each run within the period
 
 
 @dataclass
@@ -68,6 +69,9 @@ class Case:
     works: list[Work]
     prices: list[int]  # cents per kWh, per step
     cap: int | None = None  # W
+    hourly_cap: list[int] | None = None  # W per step
+    carbon: list[int] | None = None  # gCO2e per kWh, per step
+    carbon_budget: int | None = None  # gCO2e over the horizon
     kinds: set[str] = field(default_factory=set)
 
 
@@ -94,10 +98,20 @@ def generate(seed: int) -> Case:
         if rng.random() < 0.25 and work.duration > 1:
             work.preemptible, work.min_segment = True, rng.randint(1, work.duration)
             case.kinds.add("preemptible")
+        elif rng.random() < 0.2:
+            work.every, work.deadline = rng.randint(work.duration, work.duration + 2), None
+            case.kinds.add("every")
         case.works.append(work)
     if rng.random() < 0.4:
         case.cap = rng.choice([1000, 2000, 3000, 4000])
         case.kinds.add("power cap")
+    elif rng.random() < 0.2:
+        case.hourly_cap = [rng.choice([1000, 2000, 4000, 8000]) for _ in range(steps)]
+        case.kinds.add("power cap per step")
+    if rng.random() < 0.25:
+        case.carbon = [rng.choice([100, 300, 600]) for _ in range(steps)]
+        case.carbon_budget = rng.choice([2000, 5000, 10000])
+        case.kinds.add("carbon budget")
     return case
 
 
@@ -122,12 +136,21 @@ def to_fit(case: Case) -> str:
                 lines.append(f"  deadline = {work.deadline}h")
             if work.preemptible:
                 lines += ["  preemptible = true", f"  min_segment = {work.min_segment}h"]
+            if work.every is not None:
+                lines.append(f"  every = {work.every}h")
         out.append("\n".join(lines + ["}"]))
     hourly = ", ".join(f"{_decimal(Fraction(p, CENTS))} USD/kWh" for p in case.prices)
-    out.append(f'electricity grid {{\n  labels = {{ site: "s" }}\n  hourly = [{hourly}]\n}}')
+    carbon = "" if case.carbon is None else \
+        "\n  carbon_hourly = [" + ", ".join(f"{g} gCO2e/kWh" for g in case.carbon) + "]"
+    out.append(f'electricity grid {{\n  labels = {{ site: "s" }}\n  hourly = [{hourly}]{carbon}\n}}')
     if case.cap is not None:
         out.append(f'power_cap feed {{\n  labels = {{ site: "s" }}\n  cap = {case.cap}W\n}}')
-    out.append(f'policy {{\n  horizon = {case.steps}h\n  step = 1h\n  start = "2026-12-01T00:00Z"\n}}')
+    if case.hourly_cap is not None:
+        caps = ", ".join(f"{watts}W" for watts in case.hourly_cap)
+        out.append(f'power_cap feed {{\n  labels = {{ site: "s" }}\n  hourly = [{caps}]\n}}')
+    budget = "" if case.carbon_budget is None else f"\n  carbon_budget = {case.carbon_budget} gCO2e"
+    out.append(f"policy {{\n  horizon = {case.steps}h\n  step = 1h\n"
+               f'  start = "2026-12-01T00:00Z"{budget}\n}}')
     return "\n".join(out) + "\n"
 
 
@@ -154,8 +177,9 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
     steps = range(case.steps)
     on = {(n, t): [] for n in range(len(nodes)) for t in steps}  # (cpu, memory, var) running
     for work in case.works:
-        for replica in range(work.replicas):
-            _one_replica(model, case, nodes, work, replica, on)
+        for run in _runs(case, work):
+            for replica in range(run.replicas):
+                _one_replica(model, case, nodes, run, replica, on)
     in_use = {}
     for (n, t), running in on.items():
         pool = nodes[n][0]
@@ -165,9 +189,13 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
         model.Add(sum(cpu * var for cpu, _, var in running) <= pool.cpu * flag)
         model.Add(sum(memory * var for _, memory, var in running) <= pool.memory * flag)
         model.Add(flag <= sum(var for _, _, var in running))
-    if case.cap is not None:
-        for t in steps:
-            model.Add(sum(nodes[n][0].watts * in_use[n, t] for n in range(len(nodes))) <= case.cap)
+    for t in steps:
+        cap = case.cap if case.hourly_cap is None else case.hourly_cap[t]
+        if cap is not None:
+            model.Add(sum(nodes[n][0].watts * in_use[n, t] for n in range(len(nodes))) <= cap)
+    if case.carbon_budget is not None and case.carbon is not None:  # W x g/kWh = g/1000 per hour
+        model.Add(sum(nodes[n][0].watts * case.carbon[t] * in_use[n, t]
+                      for n in range(len(nodes)) for t in steps) <= case.carbon_budget * 1000)
     # cost in 1/100,000 USD: a price in cents per hour, power in W x cents per kWh / 1000
     model.Minimize(sum(in_use[n, t] * (nodes[n][0].price * 1000 + nodes[n][0].watts * case.prices[t])
                        for n in range(len(nodes)) for t in steps))
@@ -179,6 +207,16 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
     if status == cp_model.OPTIMAL:
         return "feasible", Fraction(round(solver.ObjectiveValue()), 100_000)
     return ("infeasible" if status == cp_model.INFEASIBLE else "undecided"), None
+
+
+def _runs(case: Case, work: Work) -> list[Work]:
+    """A recurring job's runs, each a job of its own: released every `every` steps from
+    `earliest`, each done by the next release; those due by the horizon's end."""
+    if work.every is None:
+        return [work]
+    releases = range(work.earliest, case.steps - work.every + 1, work.every)
+    return [Work(f"{work.name}#{k}", work.replicas, work.cpu, work.memory, work.duration, release,
+                 release + work.every) for k, release in enumerate(releases)]
 
 
 def _one_replica(model, case: Case, nodes, work: Work, replica: int, on) -> None:
@@ -224,17 +262,17 @@ def _fitc(path: Path, time_limit: float):
     return compilation.problem, placement, verdict.outcome.name
 
 
-def compared(case: Case, path: Path, time_limit: float, reference_limit: float) -> list[str]:
+def compared(case: Case, path: Path, time_limit: float, reference_limit: float) -> tuple[str, list[str]]:
     from fitlang.solve.report import as_json
     from fitlang.solve.verify import verify
 
     path.write_text(to_fit(case))
     problem, placement, outcome = _fitc(path, time_limit)
     if problem is None:
-        return [outcome]
+        return "error", [outcome]
     verdict, optimum = reference(case, reference_limit)
     if verdict == "undecided":
-        return ["reference undecided"]
+        return outcome, ["reference undecided"]
     found = []
     if outcome == "PLACED":
         violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
@@ -248,7 +286,7 @@ def compared(case: Case, path: Path, time_limit: float, reference_limit: float) 
     if outcome == "UNDECIDED" and verdict == "feasible":
         found.append(f"undecided: the reference schedules all at {float(optimum)}")
     if outcome != "PLACED" or optimum is None:
-        return found
+        return outcome, found
     value = Fraction(placement.value)
     if value < optimum:
         found.append(f"wrong optimum: fitc {float(value)} below the reference's {float(optimum)}")
@@ -256,7 +294,7 @@ def compared(case: Case, path: Path, time_limit: float, reference_limit: float) 
         found.append(f"wrong optimum: fitc `optimal` at {float(value)}, reference {float(optimum)}")
     if placement.bound is not None and Fraction(placement.bound) > optimum:
         found.append(f"wrong optimum: fitc's bound {float(placement.bound)} above {float(optimum)}")
-    return found
+    return outcome, found
 
 
 def main() -> None:
@@ -266,17 +304,17 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=10.0, help="fitc's, seconds")
     parser.add_argument("--reference-limit", type=float, default=30.0)
     arguments = parser.parse_args()
-    tally: Counter = Counter()
+    tally: Counter = Counter()  # "agree (placed)", "agree (infeasible)", "agree (partial)", ...
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             case = generate(seed)
             try:
-                found = compared(case, Path(directory) / f"time{seed}.fit", arguments.time_limit,
+                outcome, found = compared(case, Path(directory) / f"time{seed}.fit", arguments.time_limit,
                                  arguments.reference_limit)
             except Exception:  # a crash is one of the things this looks for
-                found = ["crash: " + traceback.format_exc().splitlines()[-1]]
-            kind = found[0].split(":")[0] if found else "agree"
+                outcome, found = "crash", ["crash: " + traceback.format_exc().splitlines()[-1]]
+            kind = found[0].split(":")[0] if found else f"agree ({outcome.lower()})"
             tally[kind] += 1
             if found and kind != "reference undecided":
                 print(f"seed {seed} ({sorted(case.kinds)}): {'; '.join(found)}", flush=True)

@@ -435,6 +435,25 @@ def test_an_infeasible_schedule_is_proven_and_explained_in_time(tmp_path, fitc):
     assert result.returncode == 1 and '"E0950"' in result.stdout
 
 
+def test_a_job_no_node_holds_is_proven_infeasible_and_named(tmp_path, fitc):
+    # `wide` asks 64 CPU of 32-CPU nodes: its time model's row "2 replicas start" has no
+    # column. That row, scaled by 1e300, made HiGHS answer "model empty": `solve` said
+    # "raise --time-limit" (E0506) after 0.1 s, and `explain` blamed no window (E0951)
+    text = pool(count=2) + job("wide", "2h", replicas=2, cpu=64) + job("fits", "1h") + policy()
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    result = fitc("solve", str(path), "--format", "json")
+    document = json.loads(result.stdout)
+    assert (result.returncode, document["status"]) == (1, "infeasible")
+    assert [d["code"] for d in document["diagnostics"]] == ["E0501"]
+    explained = json.loads(fitc("explain", str(path), "--format", "json").stdout)
+    assert explained["outcome"] == "conflict"
+    assert [d["code"] for d in explained["diagnostics"]] == ["E0950"]
+    assert [r["rule"] for r in explained["conflict"]] == ["eligibility"]
+    replicas_line = text.splitlines().index("  replicas = 2") + 1
+    assert explained["diagnostics"][0]["line"] == replicas_line
+
+
 # ---- targets ---------------------------------------------------------------------------------------
 
 

@@ -172,7 +172,10 @@ def _highs_with(form: MatrixForm):
         largest = np.zeros(rows)
         row_of = np.repeat(np.arange(rows), np.diff(matrix.indptr))
         np.maximum.at(largest, row_of, np.abs(data))
-        scale = 1.0 / np.maximum(largest, 1e-300)
+        # a row with no entries keeps its bounds as they are: scaled by 1e300 a lower bound
+        # of 2 became "infinite", and HiGHS answered "model empty" (no solution, no proof)
+        # where no column can meet the row (a job that fits on no node: session 26)
+        scale = np.divide(1.0, largest, out=np.ones(rows), where=largest > 0)
         data = data * scale[row_of]
         row_lower, row_upper = row_lower * scale, row_upper * scale
     highs.passModel(columns, rows, len(data), 2, 1, 0.0, form.c, form.lower, form.upper,
