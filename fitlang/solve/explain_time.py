@@ -517,13 +517,21 @@ def explain_in_time(problem: Problem, root: str, time_limit: float | None = None
 
 
 def explained_in_time(problem: Problem, root: str, time_limit: float | None = None,
-                      repair_budget: float | None = None) -> TimeExplanation:
+                      repair_budget: float | None = None, proven: bool = True) -> TimeExplanation:
+    """The conflict in time and its repairs. `proven`: whether the solver proved that no
+    schedule exists; where it did not (out of time) and no window alone lacks capacity, the
+    verdict is E0506 (undecided), never E0951's "the solver proved it"."""
     began = time.monotonic()
     homeless = _on_no_node(problem, root)
     if homeless is not None:
         return TimeExplanation(homeless, None, [], time.monotonic() - began, 0.0, "eligibility")
     conflict = find_conflict(problem)
     found = time.monotonic()
+    if conflict is None and not proven:
+        return TimeExplanation(msg.PlacementUndecided(detail=(
+            "no schedule was found within the time limit, nor proven impossible, and no window "
+            "alone lacks the capacity its jobs need: raise --time-limit")).diagnostic(
+            root, FIRST_CHARACTER), None, [], found - began, 0.0, None, proven=False)
     if conflict is None:
         return TimeExplanation(msg.NoScheduleWithoutWindow(detail=(
             "no schedule meets every hard rule within the horizon (the solver proved it), yet "
@@ -577,7 +585,7 @@ def explanation_document(explained: TimeExplanation, repair_budget: float | None
                 "checked_cost_least": False, "fix": None}
                for r in explained.repairs]
     named = explained.rule is not None
-    return {"outcome": "conflict" if named else "undecided", "conflict": rules if named else [],
+    return {"outcome": "conflict" if explained.proven else "undecided", "conflict": rules if named else [],
             "minimal": False, "repairs": repairs, "no_single_repair": not repairs, "pair": [],
             "repairs_cut_short": False,
             "repair_budget": REPAIR_SECONDS if repair_budget is None else repair_budget,
@@ -666,8 +674,9 @@ class TimeExplanation:
     conflict_seconds: float
     repair_seconds: float
     # what is named as the cause: "window" (a window lacks capacity), "eligibility" (a
-    # workload no node may hold), or None (E0951: nothing alone is to blame)
+    # workload no node may hold), or None (E0951: nothing alone is to blame; E0506)
     rule: str | None = "window"
+    proven: bool = True  # no schedule exists (E0950, E0951); False: undecided (E0506)
 
 
 def _repairs(problem: Problem, conflict: TimeConflict, time_limit: float | None,
