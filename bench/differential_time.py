@@ -60,6 +60,7 @@ class Work:
     preemptible: bool = False
     min_segment: int = 1
     every: int | None = None  # steps between releases; each run within the period
+    due: int | None = None  # the step it is due by (soft: `lateness`)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Case:
     hourly_cap: list[int] | None = None  # W per step
     carbon: list[int] | None = None  # gCO2e per kWh, per step
     carbon_budget: int | None = None  # gCO2e over the horizon
+    objective: str = "cost"  # or carbon, makespan, lateness
     kinds: set[str] = field(default_factory=set)
 
 
@@ -99,8 +101,10 @@ def generate(seed: int) -> Case:
             work.preemptible, work.min_segment = True, rng.randint(1, work.duration)
             case.kinds.add("preemptible")
         elif rng.random() < 0.2:
-            work.every, work.deadline = rng.randint(work.duration, work.duration + 2), None
-            case.kinds.add("every")
+            every = rng.randint(work.duration, work.duration + 2)
+            if work.earliest + every <= steps:  # else no run is due in the horizon (E0925)
+                work.every, work.deadline = every, None
+                case.kinds.add("every")
         case.works.append(work)
     if rng.random() < 0.4:
         case.cap = rng.choice([1000, 2000, 3000, 4000])
@@ -112,7 +116,25 @@ def generate(seed: int) -> Case:
         case.carbon = [rng.choice([100, 300, 600]) for _ in range(steps)]
         case.carbon_budget = rng.choice([2000, 5000, 10000])
         case.kinds.add("carbon budget")
+    _objective(rng, case)
     return case
+
+
+def _objective(rng: random.Random, case: Case) -> None:
+    """Now and then an objective of time instead of cost: carbon (where the grid states an
+    intensity), makespan, or lateness (a `due` on each job that is not recurring)."""
+    roll = rng.random()
+    if roll < 0.1 and case.carbon is not None:
+        case.objective = "carbon"
+    elif roll < 0.2:
+        case.objective = "makespan"
+    elif roll < 0.3:
+        case.objective = "lateness"
+        for work in case.works:
+            if work.duration is not None and work.every is None:
+                work.due = rng.randint(work.earliest + 1, case.steps)
+    if case.objective != "cost":
+        case.kinds.add(case.objective)
 
 
 def to_fit(case: Case) -> str:
@@ -138,6 +160,8 @@ def to_fit(case: Case) -> str:
                 lines += ["  preemptible = true", f"  min_segment = {work.min_segment}h"]
             if work.every is not None:
                 lines.append(f"  every = {work.every}h")
+            if work.due is not None:
+                lines.append(f"  due = {work.due}h")
         out.append("\n".join(lines + ["}"]))
     hourly = ", ".join(f"{_decimal(Fraction(p, CENTS))} USD/kWh" for p in case.prices)
     carbon = "" if case.carbon is None else \
@@ -149,8 +173,9 @@ def to_fit(case: Case) -> str:
         caps = ", ".join(f"{watts}W" for watts in case.hourly_cap)
         out.append(f'power_cap feed {{\n  labels = {{ site: "s" }}\n  hourly = [{caps}]\n}}')
     budget = "" if case.carbon_budget is None else f"\n  carbon_budget = {case.carbon_budget} gCO2e"
+    objective = "" if case.objective == "cost" else f"\n  objective = {case.objective}"
     out.append(f"policy {{\n  horizon = {case.steps}h\n  step = 1h\n"
-               f'  start = "2026-12-01T00:00Z"{budget}\n}}')
+               f'  start = "2026-12-01T00:00Z"{budget}{objective}\n}}')
     return "\n".join(out) + "\n"
 
 
@@ -169,17 +194,20 @@ def _segments(length: int, least: int, window: list[int]) -> list[tuple[int, int
 
 
 def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
-    """('feasible', the optimum in USD), ('infeasible', None) or ('undecided', None)."""
+    """('feasible', the optimum in the objective's unit), ('infeasible', None) or ('undecided', None)."""
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
     nodes = [(pool, i) for pool in case.pools for i in range(pool.count)]
     steps = range(case.steps)
     on = {(n, t): [] for n in range(len(nodes)) for t in steps}  # (cpu, memory, var) running
+    ends = []  # per job replica: its due step (or None) and its choices (Boolean, end step)
     for work in case.works:
         for run in _runs(case, work):
             for replica in range(run.replicas):
-                _one_replica(model, case, nodes, run, replica, on)
+                choices = _one_replica(model, case, nodes, run, replica, on)
+                if run.duration is not None:
+                    ends.append((run.due, choices))
     in_use = {}
     for (n, t), running in on.items():
         pool = nodes[n][0]
@@ -196,17 +224,43 @@ def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
     if case.carbon_budget is not None and case.carbon is not None:  # W x g/kWh = g/1000 per hour
         model.Add(sum(nodes[n][0].watts * case.carbon[t] * in_use[n, t]
                       for n in range(len(nodes)) for t in steps) <= case.carbon_budget * 1000)
-    # cost in 1/100,000 USD: a price in cents per hour, power in W x cents per kWh / 1000
-    model.Minimize(sum(in_use[n, t] * (nodes[n][0].price * 1000 + nodes[n][0].watts * case.prices[t])
-                       for n in range(len(nodes)) for t in steps))
+    objective, unit = _objective_of(case, model, nodes, in_use, ends)
+    model.Minimize(objective)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
     solver.parameters.max_time_in_seconds = time_limit
     status = solver.Solve(model)
     if status == cp_model.OPTIMAL:
-        return "feasible", Fraction(round(solver.ObjectiveValue()), 100_000)
+        return "feasible", Fraction(round(solver.ObjectiveValue()), unit)
     return ("infeasible" if status == cp_model.INFEASIBLE else "undecided"), None
+
+
+def _objective_of(case: Case, model, nodes, in_use, ends):
+    """The objective as a linear expression, and what one of its units is worth in the unit
+    fitc states it in (USD, kgCO2e, h)."""
+    everything = [(n, t) for n in range(len(nodes)) for t in range(case.steps)]
+    if case.objective == "cost":  # 1/100,000 USD: cents per hour, and W x cents per kWh / 1000
+        return sum(in_use[n, t] * (nodes[n][0].price * 1000 + nodes[n][0].watts * case.prices[t])
+                   for n, t in everything), 100_000
+    if case.objective == "carbon":  # W x gCO2e per kWh for an hour: 1/1,000,000 kgCO2e
+        assert case.carbon is not None
+        return sum(in_use[n, t] * nodes[n][0].watts * case.carbon[t] for n, t in everything), 1_000_000
+    if case.objective == "makespan":  # the step the last job's replica ends by
+        last = model.NewIntVar(0, case.steps, "makespan")
+        for _, choices in ends:
+            for var, end in choices:
+                model.Add(last >= end * var)
+        return last, 1
+    late = []  # lateness: per replica, the steps its end is past its due
+    for due, choices in ends:
+        if due is None:
+            continue
+        past = model.NewIntVar(0, case.steps, f"late{len(late)}")
+        for var, end in choices:
+            model.Add(past >= (end - due) * var)
+        late.append(past)
+    return sum(late), 1
 
 
 def _runs(case: Case, work: Work) -> list[Work]:
@@ -219,10 +273,12 @@ def _runs(case: Case, work: Work) -> list[Work]:
                  release + work.every) for k, release in enumerate(releases)]
 
 
-def _one_replica(model, case: Case, nodes, work: Work, replica: int, on) -> None:
+def _one_replica(model, case: Case, nodes, work: Work, replica: int, on) -> list:
     """The choices of one replica (node, start; a preemptible one's segments), each a Boolean
-    that puts the replica's CPU and memory on a node at the steps it covers."""
+    that puts the replica's CPU and memory on a node at the steps it covers; returned with
+    the step each ends by (none for a service)."""
     name = f"{work.name}/{replica}"
+    ends: list[tuple[object, int]] = []  # (Boolean, the step the replica ends by with it)
     fits = [n for n, (pool, _) in enumerate(nodes) if work.cpu <= pool.cpu and work.memory <= pool.memory]
     if work.duration is None:  # a service: one node, the whole horizon
         choice = [model.NewBoolVar(f"{name}@{n}") for n in fits]
@@ -230,24 +286,27 @@ def _one_replica(model, case: Case, nodes, work: Work, replica: int, on) -> None
         for n, var in zip(fits, choice):
             for t in range(case.steps):
                 on[n, t].append((work.cpu, work.memory, var))
-        return
+        return ends
     window = list(range(work.earliest, work.deadline if work.deadline is not None else case.steps))
     if not work.preemptible:
         starts = [s for s in window if s + work.duration <= window[-1] + 1]
         choice = {(n, s): model.NewBoolVar(f"{name}@{n},{s}") for n in fits for s in starts}
         model.Add(sum(choice.values()) == 1)
         for (n, s), var in choice.items():
+            ends.append((var, s + work.duration))
             for t in range(s, s + work.duration):
                 on[n, t].append((work.cpu, work.memory, var))
-        return
+        return ends
     segments = {(n, s, k): model.NewBoolVar(f"{name}@{n},{s}+{k}") for n in fits
                 for s, k in _segments(work.duration, work.min_segment, window)}
     model.Add(sum(k * var for (_, _, k), var in segments.items()) == work.duration)
     for t in window:  # never two segments at once
         model.Add(sum(var for (_, s, k), var in segments.items() if s <= t < s + k) <= 1)
     for (n, s, k), var in segments.items():
+        ends.append((var, s + k))
         for t in range(s, s + k):
             on[n, t].append((work.cpu, work.memory, var))
+    return ends
 
 
 def _fitc(path: Path, time_limit: float):
