@@ -375,8 +375,9 @@ def main() -> None:
                 outcome, found = "crash", ["crash: " + traceback.format_exc().splitlines()[-1]]
             kind = found[0].split(":")[0] if found else f"agree ({outcome.lower()})"
             tally[kind] += 1
-            if found and kind != "reference undecided":
-                print(f"seed {seed} ({sorted(case.kinds)}): {'; '.join(found)}", flush=True)
+            if (found and kind != "reference undecided") or outcome == "UNDECIDED":  # weak verdicts too
+                said = "; ".join(found) or "undecided, where the reference proves none"
+                print(f"seed {seed} ({sorted(case.kinds)}): {said}", flush=True)
     print(json.dumps(dict(sorted(tally.items()))), f"{time.perf_counter() - started:.0f} s")
 
 
