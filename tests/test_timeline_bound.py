@@ -146,10 +146,14 @@ def test_the_bound_solves_one_differenced_form_whether_or_not_the_probe_ran(tmp_
     encoding = timeline.encode(problem, problem.timeline)
     given = []
     monkeypatch.setattr(timeline_bound, "simplex_bound", lambda *args: None)
-    monkeypatch.setattr(timeline_bound, "interior_bound", lambda form, deadline: (given.append(form), (None, False))[1])
+    def interior(form, deadline):
+        given.append(form)
+        return None, False
+    monkeypatch.setattr(timeline_bound, "interior_bound", interior)
     with timeline._relaxed(encoding.model):
         for rows in (10 ** 9, 0):
             monkeypatch.setattr(timeline_bound, "PROBE_ROWS", rows)
-            timeline_bound.DifferencedBound(encoding).minimise(encoding.model, timeline.OBJECTIVES["cost"](encoding))
+            timeline_bound.DifferencedBound(encoding).minimise(encoding.model,
+                                                               timeline.OBJECTIVES["cost"](encoding))
     probed, direct = given
     assert all(np.array_equal(a, b) for a, b in zip(_arrays(probed), _arrays(direct)))

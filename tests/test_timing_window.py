@@ -178,9 +178,9 @@ def test_the_run_pass_tries_the_runs_whose_nodes_leave_most_room_unused_first(tm
     # where the deadline cuts the pass it has tried the wasteful runs (the sites shape's 24-CPU
     # replicas on 32-CPU nodes), and a run moved leaves room the next ones use: every run is
     # tried once, in the order of the room its replicas' nodes leave unused over their steps
-    from solving import bench_module
-
     from fitlang.solve import timeline_pack
+
+    from solving import bench_module
 
     sites = bench_module("timing_sites")
     problem = problem_from(tmp_path, sites.policy_text(sites.generate(60, 48, 40, 3), "cost"))
