@@ -53,7 +53,8 @@ def test_the_bounds_from_the_child_are_those_computed_here_and_the_floor_is_ruin
     floor = _consolidated_floor(problem)
     value = Fraction(verified_packing(problem, floor).value)
     assert value == 13
-    here = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0, value, False)
+    here = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0, value, False,
+                             beside=True)
     assert here.pair.value is not None and here.pair.converged
     started = _aside_everywhere(monkeypatch)
     run = _run(problem, floor, 30.0)
@@ -82,3 +83,26 @@ def test_no_answer_from_the_child_in_time_is_no_bound(tmp_path, monkeypatch):
     assert aside is not None and aside.pair.value is None and aside.zoned is None
     assert aside.suggested == ({}, {})
     assert Fraction(verified_packing(problem, floor).value) == _brute_force()
+
+
+def test_beside_the_placement_the_pair_bound_has_the_time_left_and_the_zoned_bound_runs_only_where_it_cannot_do(
+        monkeypatch):
+    # in this process the pair bound has BOUND_SHARE of the limit; beside the placement the
+    # time to the deadline, without the zoned bound first unless the pair LP is expected to
+    # take more than the whole limit (`_rebuild_first`)
+    asked: list[tuple[str, float | None]] = []
+    monkeypatch.setattr(placement, "_zoned", lambda *args: asked.append(("zoned", args[5])) or (None, set()))
+    monkeypatch.setattr(placement, "lower_bound",
+                        lambda problem, objective, deadline, **kw: asked.append(("pair", deadline)) or
+                        placement.Bound(None))
+    monkeypatch.setattr(placement, "_suggested", lambda pair: ({}, {}))
+    deadline = time.monotonic() + 100.0
+    for beside, slow, expected in ((False, False, ["zoned", "pair"]), (True, False, ["pair"]),
+                                   (True, True, ["zoned", "pair"])):
+        monkeypatch.setattr(placement, "_rebuild_first", lambda problem, limit, slow=slow: slow)
+        asked.clear()
+        placement._bounds(None, "cost", None, None, 10.0, deadline, Fraction(1), False, beside=beside)
+        assert [name for name, _ in asked] == expected
+        pair_deadline = asked[-1][1]
+        assert pair_deadline is not None
+        assert (pair_deadline == deadline) == beside and pair_deadline <= deadline
