@@ -26,8 +26,8 @@ def _aside_everywhere(monkeypatch) -> list[float]:
     monkeypatch.setattr(placement, "PATTERN_SECONDS_PER_PAIR", 1e9)  # no pattern bound would follow
     started: list[float] = []
     running = Minimising.running.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(Minimising, "running",
-                        classmethod(lambda cls, task, limit: started.append(limit) or running(cls, task, limit)))
+    monkeypatch.setattr(Minimising, "running", classmethod(
+        lambda cls, task, limit: started.append(limit) or running(cls, task, limit)))
     return started
 
 
@@ -85,7 +85,7 @@ def test_no_answer_from_the_child_in_time_is_no_bound(tmp_path, monkeypatch):
     assert Fraction(verified_packing(problem, floor).value) == _brute_force()
 
 
-def test_beside_the_placement_the_pair_bound_has_the_time_left_and_the_zoned_bound_runs_only_where_it_cannot_do(
+def test_beside_the_placement_the_pair_bound_has_the_time_left_the_zoned_bound_only_where_that_is_short(
         monkeypatch):
     # in this process the pair bound has BOUND_SHARE of the limit; beside the placement the
     # time to the deadline, without the zoned bound first unless the pair LP is expected to
