@@ -106,3 +106,12 @@ def test_beside_the_placement_the_pair_bound_has_the_time_left_the_zoned_bound_o
         pair_deadline = asked[-1][1]
         assert pair_deadline is not None
         assert (pair_deadline == deadline) == beside and pair_deadline <= deadline
+
+
+def test_where_processes_cannot_fork_the_bounds_are_computed_here_as_before(tmp_path, monkeypatch):
+    problem = problem_from(tmp_path, DEAR)
+    started = _aside_everywhere(monkeypatch)
+    monkeypatch.setattr(placement, "forks", lambda: False)
+    run = _run(problem, _consolidated_floor(problem), 30.0)
+    assert placement._bounds_aside(run, None, Fraction(13)) is None
+    assert started == []

@@ -280,7 +280,7 @@ class Minimising:
         self.seconds: float | None = None  # how long the solve took, once collected
         self._found: Any = None
         self._child = None
-        if "fork" not in multiprocessing.get_all_start_methods():
+        if not forks():
             self._found = task(time_limit)
             self.seconds = time.monotonic() - self.began
             return
@@ -318,6 +318,11 @@ class Minimising:
             self._child.join()
             self._reader.close()
             self._child = None
+
+
+def forks() -> bool:
+    """Whether `Minimising` runs its task in a child process (else here, at once)."""
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _minimise_in_child(writer, task: Callable[[float], Any], time_limit: float) -> None:

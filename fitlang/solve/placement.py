@@ -24,7 +24,7 @@ import numpy as np
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
-from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend
+from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
@@ -646,7 +646,7 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
             or run.objective not in NODE_OBJECTIVES or left < run.budget.wall(ASIDE_MIN_SECONDS) \
             or PAIR_SECONDS_PER_PAIR * _pairs(problem) < ASIDE_MIN_SECONDS \
             or PATTERN_SECONDS_PER_PAIR * _pairs(problem) <= PATTERN_SHARE * time_limit \
-            or few_merged_classes(problem):
+            or few_merged_classes(problem) or not forks():  # (no child: the bounds here, as they were)
         return None
     objective, start, rebuilt = run.objective, run.floor, run.rebuilt
 
