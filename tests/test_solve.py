@@ -1506,12 +1506,10 @@ def test_the_relaxations_guide_with_classes_goes_first_then_options_alone(monkey
     tried = []
     monkeypatch.setattr(placement_module, "_cheapest_guided",
                         lambda problem, packing, guides, *a: tried.append(guides) or packing)
-    monkeypatch.setattr(placement_module, "_suggested",
-                        lambda relaxed: ({"w": ["w[a]", "w[b]"]}, {"v": frozenset({"c1"})}))
-    placement_module._guided_floor(None, "floor", None, "cost", 5, None)
+    placement_module._guided_floor(None, "floor", ({"w": ["w[a]", "w[b]"]}, {"v": frozenset({"c1"})}),
+                                   "cost", 5, None)
     first, second = tried[0]
     assert first.classes == {"v": frozenset({"c1"})} and first.options == {"w": ["w[a]", "w[b]"]}
     assert not second.classes and second.options == {"w": ["w[a]", "w[b]"]}
-    monkeypatch.setattr(placement_module, "_suggested", lambda relaxed: ({"w": ["w[a]"]}, {}))
-    placement_module._guided_floor(None, "floor", None, "cost", 5, None)
+    placement_module._guided_floor(None, "floor", ({"w": ["w[a]"]}, {}), "cost", 5, None)
     assert [g.classes for g in tried[1]] == [{}]
