@@ -1091,3 +1091,56 @@ def test_the_joint_step_switches_a_workload_to_a_cheaper_option_in_another_zone(
     model.build()
     solved = module.solve(model, 30.0)
     assert solved.status == "Optimal" and abs(solved.value - 0.51) < 1e-6
+
+
+TWO_PRICES = "".join(f"pool {name} {{\n  count = 2\n  cpu = 4\n  memory = 8GiB\n  price = {price} USD/h\n}}\n\n"
+                     for name, price in (("dear", "1.00"), ("cheap", "0.10"))) + """
+workload w {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n}
+policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}
+"""
+
+
+def test_improve_does_not_try_again_a_node_whose_tries_failed_since_the_fleet_last_changed(tmp_path, monkeypatch):
+    # w runs on dear-0 and cheap-0. The first pass moves dear-0's replica onto cheap-0 (a
+    # change), then tries cheap-0, which has nowhere cheaper to go. A second pass finds the
+    # fleet as cheap-0's tries left it: they would fail again, so they are not made
+    problem = problem_of(tmp_path, TWO_PRICES, [("w", "dear-0"), ("w", "cheap-0")])
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    tried = []
+    delete = ScaleMove._delete
+    monkeypatch.setattr(ScaleMove, "_delete", lambda self, node: tried.append(node.name) or delete(self, node))
+    fleet.improve(None)
+    assert fleet.state() == {"cheap-0": Counter(w=2)}
+    assert tried == ["dear-0", "cheap-0"]
+
+
+ONE_A_NODE = """pool big {\n  count = 4\n  cpu = 8\n  memory = 32GiB\n  price = 0.40 USD/h\n}
+workload one {\n  replicas = 3\n  cpu = 2\n  memory = 1GiB\n  anti_affinity self on node\n}
+workload small {\n  replicas = 6\n  cpu = 1\n  memory = 1GiB\n}
+policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}
+"""
+
+
+def test_a_new_nodes_fill_goes_on_from_the_previous_replicas_and_is_what_a_fresh_fill_finds(tmp_path, monkeypatch):
+    # everything ran on nodes the policy lacks: each of `one`'s 3 replicas (one a node) opens
+    # a node of `big`, weighed by its fill of the replicas ahead (the other `one`s do not fit
+    # beside it, the 6 `small`s do). The second and third go on from the first's fill (none
+    # it holds has left the lookahead), and each fill is the one weighed afresh
+    running = [("one", f"gone-{i}") for i in range(3)] + [("small", f"gone-{i}") for i in range(6)]
+    problem = problem_of(tmp_path, ONE_A_NODE, running)
+    fleet = ScaleMove(problem)
+    fill, kept = ScaleMove._fill, []
+
+    def checked(self, node_class, capacity, demand, upcoming, zones_of, at=None):
+        held = fill(self, node_class, capacity, demand, upcoming, zones_of, at)
+        kept.append((self.fills.get((demand.name, node_class.id)), held))
+        assert held == fill(self, node_class, capacity, demand, upcoming, {}, None)
+        return held
+
+    monkeypatch.setattr(ScaleMove, "_fill", checked)
+    fleet.repair(fleet.start())
+    assert [held for _, held in kept] == [kept[0][1]] * 3
+    assert kept[0][0] is kept[1][0] is kept[2][0]  # (one fill, gone on from)
+    assert sorted(Counter(fleet.state()[n]["one"] for n in fleet.state()).items()) == [(1, 3)]
+    assert not _Checker(problem, set(), "").broken(fleet.state())
