@@ -1093,14 +1093,16 @@ def test_the_joint_step_switches_a_workload_to_a_cheaper_option_in_another_zone(
     assert solved.status == "Optimal" and abs(solved.value - 0.51) < 1e-6
 
 
-TWO_PRICES = "".join(f"pool {name} {{\n  count = 2\n  cpu = 4\n  memory = 8GiB\n  price = {price} USD/h\n}}\n\n"
-                     for name, price in (("dear", "1.00"), ("cheap", "0.10"))) + """
+TWO_PRICES = "".join(
+    f"pool {name} {{\n  count = 2\n  cpu = 4\n  memory = 8GiB\n  price = {price} USD/h\n}}\n\n"
+    for name, price in (("dear", "1.00"), ("cheap", "0.10"))) + """
 workload w {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n}
 policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}
 """
 
 
-def test_improve_does_not_try_again_a_node_whose_tries_failed_since_the_fleet_last_changed(tmp_path, monkeypatch):
+def test_improve_does_not_try_again_a_node_whose_tries_failed_since_the_fleet_last_changed(
+        tmp_path, monkeypatch):
     # w runs on dear-0 and cheap-0. The first pass moves dear-0's replica onto cheap-0 (a
     # change), then tries cheap-0, which has nowhere cheaper to go. A second pass finds the
     # fleet as cheap-0's tries left it: they would fail again, so they are not made
@@ -1109,7 +1111,8 @@ def test_improve_does_not_try_again_a_node_whose_tries_failed_since_the_fleet_la
     fleet.repair(fleet.start())
     tried = []
     delete = ScaleMove._delete
-    monkeypatch.setattr(ScaleMove, "_delete", lambda self, node: tried.append(node.name) or delete(self, node))
+    monkeypatch.setattr(ScaleMove, "_delete",
+                        lambda self, node: tried.append(node.name) or delete(self, node))
     fleet.improve(None)
     assert fleet.state() == {"cheap-0": Counter(w=2)}
     assert tried == ["dear-0", "cheap-0"]
@@ -1122,7 +1125,8 @@ policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}
 """
 
 
-def test_a_new_nodes_fill_goes_on_from_the_previous_replicas_and_is_what_a_fresh_fill_finds(tmp_path, monkeypatch):
+def test_a_new_nodes_fill_goes_on_from_the_previous_replicas_and_is_what_a_fresh_fill_finds(
+        tmp_path, monkeypatch):
     # everything ran on nodes the policy lacks: each of `one`'s 3 replicas (one a node) opens
     # a node of `big`, weighed by its fill of the replicas ahead (the other `one`s do not fit
     # beside it, the 6 `small`s do). The second and third go on from the first's fill (none

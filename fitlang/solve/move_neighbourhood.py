@@ -36,7 +36,10 @@ rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zo
 and nodes opened or drained: where the greedy repair worked) and by what the zones' nodes in
 use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Then
 the zones of each jurisdiction (EU, US: more than two zones) as one step (`_regions`), for
-trades no pair holds, with `REGION_CPU_SECONDS` of CPU each. Work is capped by
+trades no pair holds, with `REGION_CPU_SECONDS` of CPU each. Last (`_option_steps`), the pairs again
+where an option group runs, its options free as well: each option's count free, the group's
+throughput a row, an option's moves min(running, placed) less its stays (a binary picks the
+side of the minimum), within `OPTIONS_CPU_SECONDS`. Work is capped by
 `MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
 `STEP_SECONDS` per step (wall; a safety net), by `STEP_CPU_SECONDS` of process CPU per step
 and `CPU_SECONDS` over all steps (no step starts past it; HiGHS is interrupted at either,
@@ -71,6 +74,7 @@ STEP_SECONDS = 5.0  # HiGHS's own wall limit per step: a safety net (the node li
 # limit of 0.5 s cut seed 2's repriced-pool step on a loaded machine, 1232.34 -> 1236.84)
 MIP_MAX_NODES = 200  # branch-and-bound nodes per step
 REGION_CPU_SECONDS = 0.8  # of process CPU in a jurisdiction's step (`_regions`)
+OPTIONS_CPU_SECONDS = 0.8  # and over the option groups' steps (`_option_steps`)
 MAX_NODES_IN_USE = 200  # of the pair's nodes in use, the dearest, are freed
 FREE_NODES_PER_CLASS = 6  # nodes not in use per class of the pair a step may open,
 MAX_FREE_NODES = 120  # and at most this many in all
@@ -133,10 +137,8 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
         cpu_seconds = CPU_SECONDS
     started = time.process_time()
     free_demands = _free_demands(fleet)
-    if not free_demands:
-        return 0
     kept = 0
-    for zones in _neighbourhoods(fleet, free_demands)[:MAX_STEPS]:
+    for zones in _neighbourhoods(fleet, free_demands)[:MAX_STEPS] if free_demands else []:
         # (a step starts while the CPU used is within the cap; its branch and bound stops at
         # the cap, so the steps pass it by at most one build and splice)
         if time.process_time() - started > cpu_seconds:
@@ -145,8 +147,28 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
         kept += _step(fleet, zones, free_demands, step_deadline)
     # after the pairs, each jurisdiction's zones at once (their own CPU: ahead of the pairs,
     # cut at a pair's 0.4 s, they blocked better pairs, inventory 300 seed 3: 34.06 -> 34.44)
-    for zones in _regions(fleet, _potentials(fleet, free_demands)):
+    for zones in _regions(fleet, _potentials(fleet, free_demands)) if free_demands else []:
         kept += _step(fleet, zones, free_demands, time.process_time() + REGION_CPU_SECONDS)
+    return kept + _option_steps(fleet, free_demands)
+
+
+def _option_steps(fleet: ScaleMove, free_demands: set[str]) -> int:
+    """Last, the pairs of zones with replicas of an option group there, the group's options
+    free too (switched where that pays: inventory 300 nodes, seed 5, `infer10` from A10G in
+    eu-central-1a to L4 in eu-west-1b), within `OPTIONS_CPU_SECONDS`. Not in the steps
+    above: with the counts free, their MIPs answered other moves of the same value, and what
+    `improve` made of them after was dearer (seed 6: 97.75 -> 99.09 USD/h)."""
+    options = set(_free_groups(fleet.problem))
+    hosting = {zone_of(node.node_class) for node in fleet.nodes.values() if options.intersection(node.hosted)}
+    if not hosting:
+        return 0
+    free, kept, started = free_demands | options, 0, time.process_time()
+    for zones in _neighbourhoods(fleet, free):
+        if time.process_time() - started > OPTIONS_CPU_SECONDS:
+            break
+        if hosting.intersection(zones):
+            step_deadline = min(started + OPTIONS_CPU_SECONDS, time.process_time() + STEP_CPU_SECONDS)
+            kept += _step(fleet, zones, free, step_deadline)
     return kept
 
 
@@ -171,13 +193,13 @@ def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str], cpu
 def _free_demands(fleet: ScaleMove) -> set[str]:
     """The demands whose replicas a step may move between the pair's nodes: the rules over a
     topology the MIP writes (anti-affinity on a node or zone, spreads not over `node`,
-    latency), not pinned, not named by another's affinity of another kind; and the options
-    of the groups `_free_groups` frees (their counts free, their throughput kept)."""
+    latency), not pinned, not an option of a group (`_free_groups`), not named by another's
+    affinity of another kind."""
     problem = fleet.problem
     grouped = {name for group in problem.option_groups for name in group.demands}
     named = {rule.target for d in problem.demands for rule in d.affinities
              if not (rule.anti and rule.topology in ("node", "zone"))}
-    free = set(_free_groups(problem))
+    free = set()
     for demand in problem.demands:
         if demand.name in grouped or demand.name in problem.pinned or demand.workload in named or \
                 demand.gang or demand.exclusive or demand.window is not None:
