@@ -1023,26 +1023,32 @@ def test_a_trade_over_three_zones_of_a_jurisdiction_is_one_step(tmp_path):
     # are). No zone pair holds it: (a, b) cannot move a y off b-0, (b, c) only moves a y for
     # a move's price and saves nothing, x may not run in c; the three zones as one step do
     # (`_regions`). bench/move_reference.py's MIP, written apart, agrees on the least
+    running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
+    problem = problem_of(tmp_path, THREE_ZONES, running)
+    _one_joint_step(problem, "2.00", {"b-0": Counter(x=1, y=1), "c-0": Counter(y=1, z=1)}, "1.03")
+
+
+def _one_joint_step(problem, before: str, end: dict, after: str) -> None:
+    """Repaired and improved node by node, the fleet is worth `before`; one joint step makes
+    it `end`, worth `after`, which `verify` finds clean and bench/move_reference.py's MIP,
+    written apart, finds the least."""
     from fitlang.solve.move_neighbourhood import improve_jointly
 
     from solving import bench_module
 
-    running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
-    problem = problem_of(tmp_path, THREE_ZONES, running)
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
     fleet.improve(None)
-    assert objective_value(problem, "cost+moves", fleet.state(), set()) == Fraction("2.00")
+    assert objective_value(problem, "cost+moves", fleet.state(), set()) == Fraction(before)
     assert improve_jointly(fleet, cpu_seconds=30.0) == 1
-    end = fleet.state()
-    assert end == {"b-0": Counter(x=1, y=1), "c-0": Counter(y=1, z=1)}
-    assert objective_value(problem, "cost+moves", end, set()) == Fraction("1.03")
+    assert fleet.state() == end
+    assert objective_value(problem, "cost+moves", end, set()) == Fraction(after)
     assert not _Checker(problem, set(), "").broken(end)
     module = bench_module("move_reference")
     model = module.Reference(module.Instance(problem))
     model.build()
     solved = module.solve(model, 30.0)
-    assert solved.status == "Optimal" and abs(solved.value - 1.03) < 1e-6
+    assert solved.status == "Optimal" and abs(solved.value - float(Fraction(after))) < 1e-6
 
 
 # an accelerator option in each zone: `infer` needs 2 replicas of either (one GPU each)
@@ -1066,9 +1072,6 @@ def test_the_joint_step_switches_a_workload_to_a_cheaper_option_in_another_zone(
     import dataclasses
 
     from fitlang.model.build import with_current
-    from fitlang.solve.move_neighbourhood import improve_jointly
-
-    from solving import bench_module
 
     path = tmp_path / "p.fit"
     path.write_text(OPTION_ZONES)
@@ -1077,20 +1080,7 @@ def test_the_joint_step_switches_a_workload_to_a_cheaper_option_in_another_zone(
     state = CurrentState(running=(Running("infer", "ga-0", option="A10G"),) * 2)
     problem = with_current(compilation.problem, compilation.check().program, state)
     problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
-    fleet = ScaleMove(problem)
-    fleet.repair(fleet.start())
-    fleet.improve(None)
-    assert objective_value(problem, "cost+moves", fleet.state(), set()) == Fraction("1.00")
-    assert improve_jointly(fleet, cpu_seconds=30.0) == 1
-    end = fleet.state()
-    assert end == {"gb-0": Counter({"infer[L4]": 2})}
-    assert objective_value(problem, "cost+moves", end, set()) == Fraction("0.51")
-    assert not _Checker(problem, set(), "").broken(end)
-    module = bench_module("move_reference")
-    model = module.Reference(module.Instance(problem))
-    model.build()
-    solved = module.solve(model, 30.0)
-    assert solved.status == "Optimal" and abs(solved.value - 0.51) < 1e-6
+    _one_joint_step(problem, "1.00", {"gb-0": Counter({"infer[L4]": 2})}, "0.51")
 
 
 TWO_PRICES = "".join(
