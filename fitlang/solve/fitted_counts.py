@@ -15,8 +15,9 @@ numbers on exactly the nodes the model paid for, so the cost is the model's. Wit
 counts fixed HiGHS branches on replica counts only (0.1-0.3 s at 300 nodes). Where the
 counted nodes cannot hold whole counts (inventory 300 seeds 1 and 7), and the model has one
 objective, the node counts may grow instead, the cheapest way HiGHS finds in what is left of
-the time, kept where that costs at most `GROW_GAP` more than the model. Each solve runs in a child process stopped at its limit (`minimise_within`); where
-neither finds anything in time, the rounding stands.
+the time, kept where that costs at most `GROW_GAP` more than the model. Each solve runs in a
+child process stopped at its limit (`minimise_within`); where neither finds anything in time,
+the rounding stands.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 
 from fitlang.solve.backends import HighsBackend, minimise_within
 from fitlang.solve.encode import Encoding
@@ -55,13 +57,16 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
     outcome = _solved(encoding, solution, objective, deadline, grow=False)
     if outcome is not None and outcome.status is Status.INFEASIBLE and may_grow:
         outcome = _solved(encoding, solution, objective, deadline, grow=True)
-        relaxed = encoding.model.value(objective, solution)
-        if outcome is not None and (outcome.objective is None or outcome.objective > relaxed * (1 + GROW_GAP)):
+        if outcome is not None and not _near(outcome, encoding.model.value(objective, solution)):
             return None
     if outcome is None or outcome.solution is None:
         return None
     return Fitted(encoding.whole_counts(outcome.solution),
                   {class_id: int(outcome.solution[column]) for class_id, column in encoding.u.items()})
+
+
+def _near(outcome: Outcome, relaxed: Fraction) -> bool:
+    return outcome.objective is not None and outcome.objective <= relaxed * (1 + Fraction(GROW_GAP))
 
 
 def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Number],
