@@ -70,19 +70,30 @@ def test_nodes_that_cannot_hold_the_counts_whole_leave_the_rounding_to_stand(tmp
 
 
 def test_where_the_nodes_counted_cannot_hold_the_counts_whole_a_class_grows(tmp_path):
-    # as above; pool `a` has a second node, so the whole counts are placed on three nodes:
-    # by hand the only way (b has one node; three nodes of 3 CPUs for three 2-CPU replicas)
+    # as above, with pool `a` a second node and a dear node (1,000 USD/h) the only one big
+    # enough for `anchor`: the whole counts go on three small nodes (by hand the only way: b has
+    # one node, three 2-CPU replicas need three 3-CPU nodes), 1,003 against the relaxed 1,002
     problem = problem_from(tmp_path, pool("a", 2, 3, "8Gi", 1) + pool("b", 1, 3, "8Gi", 1)
-                           + workload("w", 3, 2, "1Gi"))
-    encoding, solution = _relaxed(problem, {("w", "a"): 1.5, ("w", "b"): 1.5}, {"a": 1, "b": 1})
+                           + pool("big", 1, 4, "8Gi", 1000)
+                           + workload("w", 3, 2, "1Gi") + workload("anchor", 1, 4, "1Gi"))
+    encoding, solution = _relaxed(problem, {("w", "a"): 1.5, ("w", "b"): 1.5, ("anchor", "big"): 1.0},
+                                  {"a": 1, "b": 1, "big": 1})
 
     fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)
 
-    assert fitted is not None and fitted.nodes == {"a": 2, "b": 1}
+    assert fitted is not None and fitted.nodes == {"a": 2, "b": 1, "big": 1}
     assert not _overfull(problem, fitted.counts, fitted.nodes)
     packing = pack(problem, fitted.counts, fitted.nodes)
     assert packing.complete
     verified_packing(problem, packing)
+
+
+def test_growing_dearer_than_the_relaxed_model_by_more_than_its_gap_is_not_kept(tmp_path):
+    # the first case's fleet with `a`'s second node: growing costs 3 against the relaxed 2
+    problem = problem_from(tmp_path, pool("a", 2, 3, "8Gi", 1) + pool("b", 1, 3, "8Gi", 1)
+                           + workload("w", 3, 2, "1Gi"))
+    encoding, solution = _relaxed(problem, {("w", "a"): 1.5, ("w", "b"): 1.5}, {"a": 1, "b": 1})
+    assert fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True) is None
 
 
 def test_the_model_is_as_it_was_after_the_fit(tmp_path):

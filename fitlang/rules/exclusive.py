@@ -78,11 +78,12 @@ def _per_node_limits(encoding: Encoding, node_class: NodeClass, others: np.ndarr
     nodes the exclusive workload takes: y + fit x n - fit x u <= 0, where its capacity rows
     do not already say so. Without it, inventory 300 seed 3's model sent three one-per-node
     replicas to a class of three nodes two of which it gave the exclusive workload."""
+    from fitlang.rules.capacity import cut_implied  # (a rule module: imports nothing of fitlang.solve)
+
     here = encoding.here[node_class.id]
     fit = np.array([encoding.fit[d.name, node_class.id] for d in here], dtype=np.int64)
     capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
-    implied = ((charge > 0) & (-(-capacity // np.maximum(charge, 1)) <= fit[:, None])).any(axis=1)
-    limited = np.flatnonzero(others & ~implied & (fit > 0))
+    limited = np.flatnonzero(others & ~cut_implied(charge, capacity, fit) & (fit > 0))
     if not len(limited):
         return
     rows = len(limited)

@@ -178,7 +178,8 @@ class LinearModel:
     @contextmanager
     def trial(self) -> Iterator[None]:
         """Bounds and integrality changed inside the block are as they were after it."""
-        lower, upper, integer = (list(column) for column in self.bounds())
+        bounds = self.bounds()
+        lower, upper, integer = list(bounds[0]), list(bounds[1]), list(bounds[2])
         try:
             yield
         finally:
