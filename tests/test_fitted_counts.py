@@ -96,16 +96,6 @@ def test_growing_dearer_than_the_relaxed_model_by_more_than_its_gap_is_not_kept(
     assert fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True) is None
 
 
-def test_rounded_counts_that_fit_the_nodes_counted_are_kept(tmp_path):
-    # the first case's fleet, the relaxed solution already whole and within both nodes: no
-    # solve, the rounding stands (None)
-    problem = problem_from(tmp_path, pool("a", 1, 4, "8Gi", 1) + pool("b", 1, 4, "8Gi", 1)
-                           + workload("big", 3, 2, "1Gi") + workload("small", 1, 2, "1Gi"))
-    encoding, solution = _relaxed(problem, {("big", "a"): 2.0, ("big", "b"): 1.0,
-                                            ("small", "b"): 1.0}, {"a": 1, "b": 1})
-    assert fitted_counts(encoding, solution, encoding.objective("cost"), None) is None
-
-
 def test_the_model_is_as_it_was_after_the_fit(tmp_path):
     problem = problem_from(tmp_path, pool("a", 1, 4, "8Gi", 1) + pool("b", 1, 4, "8Gi", 1)
                            + workload("big", 3, 2, "1Gi") + workload("small", 1, 2, "1Gi"))

@@ -28,9 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
-import numpy as np
-
-from fitlang.model.problem import RESOURCES
 from fitlang.solve.backends import HighsBackend, minimise_within
 from fitlang.solve.encode import Encoding
 from fitlang.solve.linear import Number, Outcome, Status, Value
@@ -54,9 +51,8 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
                   deadline: float | None, may_grow: bool = False) -> Fitted | None:
     """Whole replica counts on the node counts of `solution` (a solution of the relaxed
     `encoding`), as good for `objective` as HiGHS finds in time; with `may_grow`, on more
-    nodes where those cannot hold them whole. None where it finds nothing, or where the
-    rounded counts (`whole_counts`) already fit the nodes counted."""
-    if not encoding.relaxed_columns or not _overfull(encoding, encoding.whole_counts(solution), solution):
+    nodes where those cannot hold them whole. None where it finds nothing."""
+    if not encoding.relaxed_columns:
         return None
     outcome = _solved(encoding, solution, objective, deadline, grow=False)
     if outcome is not None and outcome.status is Status.INFEASIBLE and may_grow:
@@ -67,26 +63,6 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
         return None
     return Fitted(encoding.whole_counts(outcome.solution),
                   {class_id: int(outcome.solution[column]) for class_id, column in encoding.u.items()})
-
-
-def _overfull(encoding: Encoding, counts: dict[tuple[str, str], int], solution: list[Value]) -> bool:
-    """Do the counts ask a class more than its counted nodes have, of a resource or of a
-    workload's per-node limit (its packing cut, y <= fit x u)? Where none does, the rounding
-    is kept and no time spent (bench 1,000: 0.4 CPU s of HiGHS in the child for the same
-    1305.64)."""
-    asked: dict[str, np.ndarray] = {}
-    for (name, class_id), amount in counts.items():
-        nodes = int(solution[encoding.u[class_id]])
-        if amount > encoding.fit[name, class_id] * nodes:
-            return True
-        requests = encoding.problem.demand(name).requests
-        asked[class_id] = asked.get(class_id, 0) + amount * np.array([requests[r] for r in RESOURCES])
-    for class_id, total in asked.items():
-        capacity = encoding.problem.node_class(class_id).capacity
-        nodes = int(solution[encoding.u[class_id]])
-        if (total > np.array([capacity[r] for r in RESOURCES]) * nodes).any():
-            return True
-    return False
 
 
 def _near(outcome: Outcome, relaxed: Fraction) -> bool:
