@@ -88,6 +88,14 @@ def explain(path: str | Path, *, time_limit: float | None = 30.0, repair_budget:
     compilation = _compilation(path, project_root)
     problem = _problem(compilation)
     explanation = compilation.explain(time_limit, repair_budget)
+    explained = compilation.explained_in_time(time_limit, repair_budget)
+    if explained is not None:  # with a horizon: the conflict in time, as `fitc explain` says it
+        from fitlang.solve.explain_time import explanation_document
+
+        document = explanation_document(explained, repair_budget)
+        document["diagnostics"] = [r.model_dump() for r in
+                                   _records(compilation.diagnostics() + [explained.diagnostic])]
+        return ExplanationDocument.model_validate_json(json.dumps(document))
     found = explanation_diagnostics(problem, compilation.root_path, explanation=explanation,
                                     for_solve=False)
     document = explanation_json(explanation)

@@ -799,15 +799,12 @@ def _run_explain(arguments: argparse.Namespace) -> int:
         return EXIT_ERRORS
     compilation, problem = loaded
     sources, diagnostics = compilation.sources(), compilation.diagnostics()
-    explanation = compilation.explain(
-        EXPLAIN_SECONDS if arguments.time_limit is None else arguments.time_limit,
-        arguments.repair_budget)
-    if problem.timeline is not None and explanation.outcome is not ExplainOutcome.FEASIBLE:
-        # issue 19: the conflict in time is a window lacking capacity, with repairs
-        from fitlang.solve.explain_time import explained_in_time, explanation_document
+    limit = EXPLAIN_SECONDS if arguments.time_limit is None else arguments.time_limit
+    explanation = compilation.explain(limit, arguments.repair_budget)
+    explained = compilation.explained_in_time(limit, arguments.repair_budget)
+    if explained is not None:  # issue 19: a window lacking capacity, with repairs
+        from fitlang.solve.explain_time import explanation_document
 
-        explained = explained_in_time(problem, compilation.root_path, arguments.time_limit,
-                                      arguments.repair_budget)
         if arguments.format == "json":
             document = explanation_document(explained, arguments.repair_budget)
             document["diagnostics"] = json.loads(render(diagnostics + [explained.diagnostic],

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the solver and the model are imported when a stage first ne
     from fitlang.model.current_read import StateFile, StateNames
     from fitlang.model.problem import Problem
     from fitlang.solve.explain import Explanation
+    from fitlang.solve.explain_time import TimeExplanation
     from fitlang.solve.placement import Placement
     from fitlang.syntax.nodes import Span
 
@@ -333,6 +334,23 @@ class Compilation:
         named = self._named_conflict(placement, time_limit, ends)
         return named or Verdict(placement, Outcome.INFEASIBLE, [_unnamed_conflict(self.root_path)])
 
+    def explained_in_time(self, time_limit: float | None = EXPLAIN_SECONDS,
+                          repair_budget: float | None = None) -> TimeExplanation | None:
+        """With a horizon and no complete schedule: the conflict in time (a workload no node
+        holds, a window lacking capacity), or what stands in for it; `fitc explain` and the
+        API say it. None without a horizon, or where a schedule of everything was found."""
+        from fitlang.solve.explain import ExplainOutcome
+        from fitlang.solve.explain_time import explained_in_time
+
+        problem = self.problem
+        if problem is None or problem.timeline is None:
+            return None
+        outcome = self.explain(time_limit, repair_budget).outcome
+        if outcome is ExplainOutcome.FEASIBLE:
+            return None
+        return explained_in_time(problem, self.root_path, time_limit, repair_budget,
+                                 proven=outcome is ExplainOutcome.CONFLICT)
+
     def _named_conflict(self, placement: Placement, time_limit: float | None,
                         ends: float | None) -> Verdict | None:
         """The verdict with the conflict explain names, or None where it names none."""
@@ -442,12 +460,14 @@ def _unnamed_conflict(root: str, why: str = "") -> Diagnostic:
 
 
 def _explained_in_time(placement: Placement) -> Explanation:
-    """With a horizon: feasible when the schedule places everything; otherwise undecided, as
-    explain's trials solve without time (the command line says so: E0906)."""
+    """With a horizon: feasible when the schedule places everything; a conflict where the
+    solver proved none exists (solve/explain_time.py names it); otherwise undecided."""
     from fitlang.solve.explain import ExplainOutcome, Explanation
 
     placed = not placement.unplaced and placement.status in ("optimal", "feasible")
-    return Explanation(ExplainOutcome.FEASIBLE if placed else ExplainOutcome.UNDECIDED)
+    if placed:
+        return Explanation(ExplainOutcome.FEASIBLE)
+    return Explanation(ExplainOutcome.CONFLICT if placement.proven_infeasible else ExplainOutcome.UNDECIDED)
 
 
 def _timing_not_enforced(target: str, root: str) -> Diagnostic:

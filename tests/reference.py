@@ -25,8 +25,9 @@ variable per (workload, node), with every rule restated from docs/language.md:
 
 from __future__ import annotations
 
+import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 ACCELERATORS = {"G80": 80, "G24": 24}  # device memory in GB
@@ -143,6 +144,7 @@ def generate(seed: int | random.Random) -> Spec:
             workload.replicas = workload.options[0][1]
         _rules(rng, workload, workloads, kinds)
         workloads.append(workload)
+    _no_exclusive_beside_node_affinity(workloads, kinds)
     spec = Spec(pools, workloads, offers, buys, kinds=kinds)
     # an option workload counts its own way when priorities decide (fitc: as its fewest
     # replicas): the generator leaves the two apart
@@ -161,6 +163,19 @@ def generate(seed: int | random.Random) -> Spec:
         kinds.add("power cap")
         spec.power_caps = [(rng.choice(zones), rng.choice([400, 800]))]
     return spec
+
+
+def _no_exclusive_beside_node_affinity(workloads: list[Workload], kinds: set[str]) -> None:
+    """`exclusive` on either side of an `affinity ... on node` is refused by the checker
+    (E0413: no node can hold both), so the generator drops the `exclusive` (no draw, so the
+    other seeds keep their policies)."""
+    by_name = {w.name: w for w in workloads}
+    for workload in workloads:
+        for target, topology, anti in workload.rules:
+            if topology == "node" and not anti and target in by_name:
+                workload.exclusive = by_name[target].exclusive = False
+    if not any(w.exclusive for w in workloads):
+        kinds.discard("exclusive")
 
 
 def _rules(rng: random.Random, workload: Workload, earlier: list[Workload], kinds: set[str]) -> None:
@@ -403,6 +418,7 @@ def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
         model.Add(sum(by_name[w].memory * 1024 * v for w, v in here) <= node.memory)
         model.Add(sum(by_name[w].gpus * v for w, v in here) <= node.gpus)
         model.Add(used[node.name] <= sum(v for _, v in here))  # used means it hosts something
+    _identical_nodes_used_first(model, nodes, used)
     whole = _counts(spec, model, placed)
     _rules_between(spec, model, nodes, x, hosts, used)
     _limits(spec, model, nodes, used)
@@ -438,6 +454,15 @@ def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
         answer.placed_by_level = {level: sum(_full(w) for w in spec.workloads if w.priority == level)
                                   for level in levels}
     return answer
+
+
+def _identical_nodes_used_first(model, nodes: list[Node], used) -> None:
+    """Nodes alike in every attribute but the name (a pool's, an offer's in one region) are
+    interchangeable, so any placement can be renumbered to use them in order: saying so spares CP-SAT
+    the renumberings (policies past 160 nodes are decided in seconds, not minutes)."""
+    for before, after in itertools.pairwise(nodes):
+        if replace(before, name="") == replace(after, name=""):
+            model.AddImplication(used[after.name], used[before.name])
 
 
 def _gangs_in_one_cluster(spec: Spec, model, nodes: list[Node], hosts) -> None:

@@ -55,20 +55,18 @@ def test_the_guided_floor_is_the_moves_then_the_whole_passes_where_they_fit(tmp_
     import time
 
     from fitlang.solve import placement
-    from fitlang.solve.bound import lower_bound
 
     problem = problem_from(tmp_path, option_pools(l40s_nodes=1, l40s_price=4, l4_price=2)
                            + inference("a", 4) + inference("b", 8))
     floor, _ = greedy_floor(problem)
-    relaxed = lower_bound(problem, "cost", start=floor)
-    monkeypatch.setattr(placement, "_suggested", lambda relaxed: (accelerator_options(problem, "cost"), {}))
+    suggested = (accelerator_options(problem, "cost"), {})
     moves, passes = [], []
     monkeypatch.setattr(placement, "options_moved", lambda *args: moves.append(1) or options_moved(*args))
     monkeypatch.setattr(placement, "greedy_floor", lambda *args: passes.append(1) or greedy_floor(*args))
     deadline = time.monotonic() + 60
-    guided = placement._guided_floor(problem, floor, relaxed, "cost", 60, deadline, whole_pass=120.0)
+    guided = placement._guided_floor(problem, floor, suggested, "cost", 60, deadline, whole_pass=120.0)
     assert (len(moves), len(passes)) == (1, 0) and _cost(problem, guided) == 12
-    guided = placement._guided_floor(problem, floor, relaxed, "cost", 60, deadline, whole_pass=1.0)
+    guided = placement._guided_floor(problem, floor, suggested, "cost", 60, deadline, whole_pass=1.0)
     assert (len(moves), len(passes)) == (2, 1) and _cost(problem, guided) == 12
 
 

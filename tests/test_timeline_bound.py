@@ -34,7 +34,8 @@ def _forms(problem):
     encoding = timeline.encode(problem, problem.timeline)
     exact = timeline._relaxed_bound(encoding, "cost")
     with timeline._relaxed(encoding.model):
-        form = differenced_form(encoding, matrix_form(encoding.model, timeline.OBJECTIVES["cost"](encoding)))
+        form = differenced_form(encoding, matrix_form(encoding.model, timeline.OBJECTIVES["cost"](encoding),
+                                                      left_out=encoding.capacity_rows))
     return exact, form
 
 
@@ -103,3 +104,56 @@ def test_the_simplex_probe_runs_only_where_the_lp_has_few_rows(tmp_path, monkeyp
     assert probes == ([] if rows == 0 else [1])
     assert outcome.status is Status.OPTIMAL and outcome.bound is not None and outcome.bound <= exact
     assert exact - outcome.bound <= 1e-6 * abs(exact) + 1e-6
+
+
+def _arrays(form):
+    return (form.c, form.matrix.data, form.matrix.indices, form.matrix.indptr, form.row_lower,
+            form.row_upper, form.lower, form.upper, form.integrality)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_form_without_the_capacity_rows_is_the_whole_form_with_them_cut(tmp_path, seed):
+    # the bound's form is built without ever making the capacity rows a matrix (1.7 million
+    # nonzeros at the sites shape's goal size, only to be cut out again): row for row the
+    # whole form's other rows, in order
+    problem = _sites(tmp_path, seed)
+    encoding = timeline.encode(problem, problem.timeline)
+    first, last = encoding.capacity_rows
+    assert 0 < first < last < encoding.model.row_count  # rows on either side of them
+    objective = timeline.OBJECTIVES["cost"](encoding)
+    whole = matrix_form(encoding.model, objective)
+    rest = matrix_form(encoding.model, objective, left_out=(first, last))
+    dense = whole.matrix
+    kept = [row for row in range(dense.shape[0]) if not first <= row < last]
+    assert rest.matrix.shape == (len(kept), dense.shape[1])
+    for position, row in enumerate(kept):
+        span = slice(dense.indptr[row], dense.indptr[row + 1])
+        mine = slice(rest.matrix.indptr[position], rest.matrix.indptr[position + 1])
+        assert list(rest.matrix.indices[mine]) == list(dense.indices[span])
+        assert list(rest.matrix.data[mine]) == list(dense.data[span])
+    assert np.array_equal(rest.row_lower, np.delete(whole.row_lower, np.s_[first:last]))
+    assert np.array_equal(rest.row_upper, np.delete(whole.row_upper, np.s_[first:last]))
+    assert all(np.array_equal(a, b) for a, b in zip(_arrays(whole)[-3:], _arrays(rest)[-3:]))
+    assert np.array_equal(whole.c, rest.c)
+
+
+def test_the_bound_solves_one_differenced_form_whether_or_not_the_probe_ran(tmp_path, monkeypatch):
+    # where the probe runs (few rows) and fails, the whole form's capacity rows are cut; where
+    # it does not, they are never built: the interior point gets the same arrays either way
+    from fitlang.solve import timeline_bound
+
+    problem = _sites(tmp_path, 2)
+    encoding = timeline.encode(problem, problem.timeline)
+    given = []
+    monkeypatch.setattr(timeline_bound, "simplex_bound", lambda *args: None)
+    def interior(form, deadline):
+        given.append(form)
+        return None, False
+    monkeypatch.setattr(timeline_bound, "interior_bound", interior)
+    with timeline._relaxed(encoding.model):
+        for rows in (10 ** 9, 0):
+            monkeypatch.setattr(timeline_bound, "PROBE_ROWS", rows)
+            timeline_bound.DifferencedBound(encoding).minimise(encoding.model,
+                                                               timeline.OBJECTIVES["cost"](encoding))
+    probed, direct = given
+    assert all(np.array_equal(a, b) for a, b in zip(_arrays(probed), _arrays(direct)))

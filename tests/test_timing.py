@@ -435,6 +435,46 @@ def test_an_infeasible_schedule_is_proven_and_explained_in_time(tmp_path, fitc):
     assert result.returncode == 1 and '"E0950"' in result.stdout
 
 
+def test_a_job_no_node_holds_is_proven_infeasible_and_named(tmp_path, fitc):
+    # `wide` asks 64 CPU of 32-CPU nodes: its time model's row "2 replicas start" has no
+    # column. That row, scaled by 1e300, made HiGHS answer "model empty": `solve` said
+    # "raise --time-limit" (E0506) after 0.1 s, and `explain` blamed no window (E0951)
+    text = pool(count=2) + job("wide", "2h", replicas=2, cpu=64) + job("fits", "1h") + policy()
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    result = fitc("solve", str(path), "--format", "json")
+    document = json.loads(result.stdout)
+    assert (result.returncode, document["status"]) == (1, "infeasible")
+    assert [d["code"] for d in document["diagnostics"]] == ["E0501"]
+    explained = json.loads(fitc("explain", str(path), "--format", "json").stdout)
+    assert explained["outcome"] == "conflict"
+    assert [d["code"] for d in explained["diagnostics"]] == ["E0950"]
+    assert [r["rule"] for r in explained["conflict"]] == ["eligibility"]
+    replicas_line = text.splitlines().index("  replicas = 2") + 1
+    assert explained["diagnostics"][0]["line"] == replicas_line
+
+
+def test_packing_alone_rules_out_every_schedule_proven_or_undecided(tmp_path, fitc):
+    from fitlang.solve.explain_time import explained_in_time, explanation_document
+
+    # 3 replicas of 20 CPU all along on 2 nodes of 32: 60 of 64 CPU-hours a step, so no
+    # window lacks capacity, but one node holds one replica. The time model proves it (E0951)
+    text = pool(count=2) + job("a", "4h", replicas=3, cpu=20) + policy(horizon="4h")
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    result = fitc("solve", str(path), "--format", "json")
+    assert result.returncode == 1
+    assert [d["code"] for d in json.loads(result.stdout)["diagnostics"]] == ["E0501"]
+    explained = json.loads(fitc("explain", str(path), "--format", "json").stdout)
+    assert explained["outcome"] == "conflict" and explained["conflict"] == []
+    assert [d["code"] for d in explained["diagnostics"]] == ["E0951"]
+    # where the solver proved nothing (out of time), E0951's "the solver proved it" is not
+    # said: the verdict is undecided (E0506)
+    unproven = explained_in_time(problem_from(tmp_path, text), str(path), proven=False)
+    assert unproven.diagnostic.code == "E0506"
+    assert explanation_document(unproven, None)["outcome"] == "undecided"
+
+
 # ---- targets ---------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from fitlang.solve.timeline_pack import (
     holding,
     improved,
     node_schedule,
+    run_of,
     runs_recreated,
     searched,
 )
@@ -171,3 +172,28 @@ def test_a_runs_replicas_moved_together_gain_where_single_moves_and_blocks_have_
     assert sorted((s.demand, s.replica, s.end - s.start) for s in after) == \
         sorted((s.demand, s.replica, s.end - s.start) for s in spots)
     assert _spot_violations(problem, after) == []
+
+
+def test_the_run_pass_tries_the_runs_whose_nodes_leave_most_room_unused_first(tmp_path, monkeypatch):
+    # where the deadline cuts the pass it has tried the wasteful runs (the sites shape's 24-CPU
+    # replicas on 32-CPU nodes), and a run moved leaves room the next ones use: every run is
+    # tried once, in the order of the room its replicas' nodes leave unused over their steps
+    from fitlang.solve import timeline_pack
+
+    from solving import bench_module
+
+    sites = bench_module("timing_sites")
+    problem = problem_from(tmp_path, sites.policy_text(sites.generate(60, 48, 40, 3), "cost"))
+    spots, missing = node_schedule(problem, deadline=0.0)
+    assert missing == []
+    ledger = holding(problem, spots)
+    tried: list[float] = []
+
+    def recorded(problem, ledger, held):
+        tried.append(sum(timeline_pack._unused(ledger, spot) for spot in held))
+        return None  # nothing moves: the ledger stays as it was, the room with it
+    monkeypatch.setattr(timeline_pack, "_recreated", recorded)
+    runs_recreated(problem, ledger, spots, None)
+    assert len(tried) == len({(s.demand, run_of(problem.demand(s.demand), s.start)) for s in spots
+                              if problem.demand(s.demand).min_segment is None})
+    assert tried == sorted(tried, reverse=True) and tried[0] > tried[-1]

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -172,7 +172,10 @@ def _highs_with(form: MatrixForm):
         largest = np.zeros(rows)
         row_of = np.repeat(np.arange(rows), np.diff(matrix.indptr))
         np.maximum.at(largest, row_of, np.abs(data))
-        scale = 1.0 / np.maximum(largest, 1e-300)
+        # a row with no entries keeps its bounds as they are: scaled by 1e300 a lower bound
+        # of 2 became "infinite", and HiGHS answered "model empty" (no solution, no proof)
+        # where no column can meet the row (a job that fits on no node: session 26)
+        scale = np.divide(1.0, largest, out=np.ones(rows), where=largest > 0)
         data = data * scale[row_of]
         row_lower, row_upper = row_lower * scale, row_upper * scale
     highs.passModel(columns, rows, len(data), 2, 1, 0.0, form.c, form.lower, form.upper,
@@ -265,20 +268,22 @@ class Minimising:
         self._started(lambda limit: backend.minimise(model, objective, limit, start=start), time_limit)
 
     @classmethod
-    def running(cls, task: Callable[[float], Outcome], time_limit: float) -> Minimising:
+    def running(cls, task: Callable[[float], Any], time_limit: float) -> Minimising:
         """`task(time_limit)` in the child: where the child builds its model itself (the time
         model's LP bound: its model is 2 CPU s to build at the goal size, which this process
-        then spends on its own work)."""
+        then spends on its own work), or answers with more than an `Outcome` (the placement's
+        bounds and their LP solutions' guides: collected by `result`); `task`'s answer is
+        pickled back, so it holds no large objects."""
         started = cls.__new__(cls)
         started._started(task, time_limit)
         return started
 
-    def _started(self, task: Callable[[float], Outcome], time_limit: float) -> None:
+    def _started(self, task: Callable[[float], Any], time_limit: float) -> None:
         self.began = time.monotonic()
         self.seconds: float | None = None  # how long the solve took, once collected
-        self._found: Outcome | None = None
+        self._found: Any = None
         self._child = None
-        if "fork" not in multiprocessing.get_all_start_methods():
+        if not forks():
             self._found = task(time_limit)
             self.seconds = time.monotonic() - self.began
             return
@@ -297,16 +302,20 @@ class Minimising:
     def outcome(self, wait: float | None = None) -> Outcome:
         """The outcome, waiting at most `wait` seconds (by default until the limit, plus
         KILL_GRACE): UNKNOWN if it is not in by then. The child is stopped either way."""
+        found = self.result(wait)
+        return found if found is not None else Outcome(Status.UNKNOWN)
+
+    def result(self, wait: float | None = None) -> Any:
+        """What the task answered, as `outcome` waits for it; None where it is not in."""
         if self._child is None or self._found is not None:
-            return self._found if self._found is not None else Outcome(Status.UNKNOWN)
+            return self._found
         wait = self._limit + KILL_GRACE - (time.monotonic() - self.began) if wait is None else wait
         try:
             if self._reader.poll(max(0.0, wait)):
                 self._found, self.seconds = self._reader.recv()
-                return self._found
-            return Outcome(Status.UNKNOWN)
+            return self._found
         except EOFError:  # the child died without an answer
-            return Outcome(Status.UNKNOWN)
+            return None
         finally:
             self._child.kill()
             self._child.join()
@@ -314,7 +323,12 @@ class Minimising:
             self._child = None
 
 
-def _minimise_in_child(writer, task: Callable[[float], Outcome], time_limit: float) -> None:
+def forks() -> bool:
+    """Whether `Minimising` runs its task in a child process (else here, at once)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _minimise_in_child(writer, task: Callable[[float], Any], time_limit: float) -> None:
     import highspy
 
     began = time.monotonic()

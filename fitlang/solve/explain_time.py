@@ -517,16 +517,27 @@ def explain_in_time(problem: Problem, root: str, time_limit: float | None = None
 
 
 def explained_in_time(problem: Problem, root: str, time_limit: float | None = None,
-                      repair_budget: float | None = None) -> TimeExplanation:
+                      repair_budget: float | None = None, proven: bool = True) -> TimeExplanation:
+    """The conflict in time and its repairs. `proven`: whether the solver proved that no
+    schedule exists; where it did not (out of time) and no window alone lacks capacity, the
+    verdict is E0506 (undecided), never E0951's "the solver proved it"."""
     began = time.monotonic()
+    homeless = _on_no_node(problem, root)
+    if homeless is not None:
+        return TimeExplanation(homeless, None, [], time.monotonic() - began, 0.0, "eligibility")
     conflict = find_conflict(problem)
     found = time.monotonic()
+    if conflict is None and not proven:
+        return TimeExplanation(msg.PlacementUndecided(detail=(
+            "no schedule was found within the time limit, nor proven impossible, and no window "
+            "alone lacks the capacity its jobs need: raise --time-limit")).diagnostic(
+            root, FIRST_CHARACTER), None, [], found - began, 0.0, None, proven=False)
     if conflict is None:
         return TimeExplanation(msg.NoScheduleWithoutWindow(detail=(
             "no schedule meets every hard rule within the horizon (the solver proved it), yet "
             "no window alone lacks the capacity its jobs need: the power caps, the budget or "
             "the packing of replicas onto nodes rule out every schedule")).diagnostic(
-            root, FIRST_CHARACTER), None, [], found - began, 0.0)
+            root, FIRST_CHARACTER), None, [], found - began, 0.0, None)
     text, related = _said(problem, conflict), _related(problem, conflict)
     repairs = _repairs(problem, conflict, time_limit, repair_budget)
     detail = text + ("; repairs, each checked by solving: " + "; or ".join(r.text for r in repairs)
@@ -538,13 +549,33 @@ def explained_in_time(problem: Problem, root: str, time_limit: float | None = No
         path, span, related=related), conflict, repairs, found - began, time.monotonic() - found)
 
 
+def _on_no_node(problem: Problem, root: str) -> Diagnostic | None:
+    """E0950 for the first workload no node of any pool may hold (too large for every node, or
+    its rules exclude them all): no window is to blame, nor a repair of time. Before, such a
+    job fell through the windows (they count only the pools a job may use) to E0951's "no
+    window alone lacks capacity"."""
+    from fitlang.rules.explaining import need, shape
+
+    demand = next((d for d in problem.demands if d.replicas and not d.eligible), None)
+    if demand is None:
+        return None
+    origin = demand.spans.get("replicas", demand.origin)
+    path, span = (root, FIRST_CHARACTER) if origin is None else (origin.path, origin.span)
+    pools = [c for c in problem.classes if c.origin is not None]
+    related = [Related(c.origin.path, c.origin.span, f"pool `{c.id}`: {shape(c)}")
+               for c in pools if c.origin is not None][:8]
+    detail = (f"workload `{demand.name}` runs on no node: each replica needs {need(demand)}, and "
+              f"no pool has a node that meets its rules and holds one")
+    return msg.NoScheduleInWindow(detail=detail).diagnostic(path, span, related=related)
+
+
 def explanation_document(explained: TimeExplanation, repair_budget: float | None) -> dict:
     """`fitc explain --format json` in time: the document of docs/schemas/ (the diagnostics
     added by the caller). The conflict lists the window's sentence at each job's deadline."""
     from fitlang.solve.explain import REPAIR_SECONDS
 
     diagnostic = explained.diagnostic
-    rules = [{"rule": "window", "subject": None, "text": diagnostic.message, "path": diagnostic.path,
+    rules = [{"rule": explained.rule, "subject": None, "text": diagnostic.message, "path": diagnostic.path,
               "line": diagnostic.span.line, "column": diagnostic.span.column}]
     repairs = [{"rule": r.rule, "subject": r.subject, "text": r.text,
                 "path": r.origin.path if r.origin else None,
@@ -553,12 +584,12 @@ def explanation_document(explained: TimeExplanation, repair_budget: float | None
                 "from": r.before, "to": r.after, "checked_cost": None,
                 "checked_cost_least": False, "fix": None}
                for r in explained.repairs]
-    return {"outcome": "conflict" if explained.conflict is not None else "undecided",
-            "conflict": rules if explained.conflict is not None else [],
+    named = explained.rule is not None
+    return {"outcome": "conflict" if explained.proven else "undecided", "conflict": rules if named else [],
             "minimal": False, "repairs": repairs, "no_single_repair": not repairs, "pair": [],
             "repairs_cut_short": False,
             "repair_budget": REPAIR_SECONDS if repair_budget is None else repair_budget,
-            "tried": None if explained.conflict is not None else "a window of the horizon that "
+            "tried": None if named else "a window of the horizon that "
             "lacks capacity or power", "conflict_seconds": round(explained.conflict_seconds, 3),
             "repair_seconds": round(explained.repair_seconds, 3)}
 
@@ -642,6 +673,10 @@ class TimeExplanation:
     repairs: list[TimeRepair]
     conflict_seconds: float
     repair_seconds: float
+    # what is named as the cause: "window" (a window lacks capacity), "eligibility" (a
+    # workload no node may hold), or None (E0951: nothing alone is to blame; E0506)
+    rule: str | None = "window"
+    proven: bool = True  # no schedule exists (E0950, E0951); False: undecided (E0506)
 
 
 def _repairs(problem: Problem, conflict: TimeConflict, time_limit: float | None,

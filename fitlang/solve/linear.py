@@ -352,9 +352,11 @@ class MatrixForm:
     integrality: np.ndarray
 
 
-def matrix_form(model: LinearModel, objective: dict[int, Number]) -> MatrixForm:
+def matrix_form(model: LinearModel, objective: dict[int, Number],
+                left_out: tuple[int, int] = (0, 0)) -> MatrixForm:
     """What `HighsBackend` builds from `model.constraints`, straight from the blocks: no
-    `Constraint` is made for the rows added in bulk."""
+    `Constraint` is made for the rows added in bulk. The rows [first, last) of `left_out` are
+    not in it (the time model's capacity rows, which its LP bound states in another form)."""
     lower, upper, integer = model.bounds()
     size = len(lower)
     c = np.zeros(size)
@@ -362,7 +364,7 @@ def matrix_form(model: LinearModel, objective: dict[int, Number]) -> MatrixForm:
         c[index] = float(coefficient)
     pointers, columns, values, lowers, uppers = [np.zeros(1, dtype=np.int64)], [], [], [], []
     offset = 0
-    for segment in model._segments:
+    for segment in _segments_without(model, *left_out):
         if isinstance(segment, RowBlock):
             pointers.append(segment.indptr[1:] + offset)
             columns.append(segment.indices)
@@ -392,6 +394,24 @@ def matrix_form(model: LinearModel, objective: dict[int, Number]) -> MatrixForm:
                       np.concatenate(uppers) if uppers else np.zeros(0),
                       np.array(lower, dtype=float), np.array(upper, dtype=float),
                       np.array(integer, dtype=np.int64))
+
+
+def _segments_without(model: LinearModel, first: int, last: int) -> list[list[Constraint] | RowBlock]:
+    """The model's row segments with the rows [first, last) cut out (a block added in bulk is
+    left out whole or kept whole: the range may not cut one)."""
+    kept: list[list[Constraint] | RowBlock] = []
+    start = 0
+    for segment in model._segments:
+        end = start + len(segment)
+        if end <= first or start >= last:
+            kept.append(segment)
+        elif isinstance(segment, RowBlock):
+            assert first <= start and end <= last, "a bulk block cut by the rows left out"
+        else:
+            kept += [part for part in (segment[:max(0, first - start)], segment[max(0, last - start):])
+                     if part]
+        start = end
+    return kept
 
 
 class Status(enum.StrEnum):

@@ -424,18 +424,26 @@ class ClassPacker:
         """A workload others must join on a node (`affinity X on node`) goes to as many nodes
         as they need at their per-node limit: its own limit becomes its replicas over those
         nodes. Packed densely, 8 replicas on 2 nodes left 6 of 8 followers that take one node
-        each (a node spread) with nowhere to go, and the solve ended undecided in 0.4 s."""
-        needed: dict[int, int] = {}
-        for index, (_, together) in self.ruled.items():
-            nodes = -(-int(self.left[index]) // max(1, int(self.limit[index])))
-            if not nodes:  # (nothing of it left to place here)
-                continue
-            for name in together:
-                target = self.position.get(name)
-                if target is not None:
-                    needed[target] = max(needed.get(target, 0), nodes)
-        for target, nodes in needed.items():
-            self.limit[target] = min(int(self.limit[target]), max(1, int(self.left[target]) // nodes))
+        each (a node spread) with nowhere to go, and the solve ended undecided in 0.4 s.
+        Along a chain (c joins b, b joins a) each link is spread for the next's needs until
+        nothing changes: b spread for c alone left a 3 to a node (differential_fleet seed 147)."""
+        for _ in range(len(self.ruled) + 1):  # a chain (a joins b joins c): to the fixed point
+            needed: dict[int, int] = {}
+            for index, (_, together) in self.ruled.items():
+                nodes = -(-int(self.left[index]) // max(1, int(self.limit[index])))
+                if not nodes:  # (nothing of it left to place here)
+                    continue
+                for name in together:
+                    target = self.position.get(name)
+                    if target is not None:
+                        needed[target] = max(needed.get(target, 0), nodes)
+            changed = False
+            for target, nodes in needed.items():
+                limit = min(int(self.limit[target]), max(1, int(self.left[target]) // nodes))
+                changed |= limit != int(self.limit[target])
+                self.limit[target] = limit
+            if not changed:
+                break
 
     def run(self, packing: Packing, may_open: MayOpen, planned: int | None = None,
             refill: bool = False) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
-from fitlang.solve.backends import HighsBackend, Settle, Z3Backend
+from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
@@ -368,15 +368,14 @@ def _bounds_from_floor(run: _Run) -> None:
         # other bounds and guided passes could not improve the answer by its tolerance
         run.proven, run.found = coarse, None
         return
-    zoned, seed = _zoned(problem, objective, coarse, run.floor, time_limit, deadline, floor_value)
+    tried = run.before_model  # (converged before the model: the same bound, its answer packed)
+    bounds = _Bounds(None, tried, _suggested(tried)) if tried is not None and tried.converged else \
+        _bounds_aside(run, coarse, floor_value) or \
+        _bounds(problem, objective, coarse, run.floor, time_limit, deadline, floor_value, run.rebuilt)
+    zoned, pair = bounds.zoned, bounds.pair
     if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
         run.progress("bound", None, zoned.value)
         coarse = zoned.value  # (from here: the larger of the two coarse bounds)
-    tried = run.before_model  # (converged before the model: the same bound, its answer packed)
-    pair = tried if tried is not None and tried.converged else \
-        Bound(None) if run.rebuilt and _pair_hopeless(zoned, deadline) else \
-        lower_bound(problem, objective, _share_of(time_limit, BOUND_SHARE, deadline),
-                    start=run.floor, seed=seed)
     if pair.value is not None:
         run.progress("bound", None, _larger(pair.value, coarse))
         if pair is not tried:
@@ -387,7 +386,8 @@ def _bounds_from_floor(run: _Run) -> None:
     if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
         run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline,
                                      moves_first=True, whole_pass=run.floor_seconds)
-    run.floor = _guided_floor(problem, run.floor, pair, objective, time_limit, deadline, run.floor_seconds)
+    run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
+                              run.floor_seconds)
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
@@ -520,7 +520,7 @@ def _with_patterns(problem: Problem, objective: str, pair, start: Packing, time_
     (never less) where the gap to `value` is over PATTERN_MIN_GAP, a time limit is set and
     the column generation is expected to converge in its share of it; and what the pattern
     bound found (its last LP solution guides `_pattern_floor`), if it ran."""
-    if pair.value is None or time_limit is None or value is None or value <= 0 \
+    if pair.value is None or pair.relaxation is None or time_limit is None or value is None or value <= 0 \
             or (value - pair.value) / value <= PATTERN_MIN_GAP \
             or PATTERN_SECONDS_PER_PAIR * pair.relaxation.pairs > PATTERN_SHARE * time_limit:
         return pair.value, None
@@ -592,6 +592,76 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     alone = bool(options) and _rebuild_first(problem, time_limit)
     guide = Guide(options) if alone else Guide(options, classes) if options or classes else None
     return _Zoned(found.value, guide, pairs), seed
+
+
+@dataclass
+class _Bounds:
+    """The zoned coarse bound (where it ran), the pair bound, and what the pair LP's last
+    solution suggests to the greedy pass (`_suggested`)."""
+
+    zoned: _Zoned | None
+    pair: Bound
+    suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]]
+
+
+def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
+            time_limit: float | None, deadline: float | None, floor_value: Fraction | None,
+            rebuilt: bool, beside: bool = False) -> _Bounds:
+    """The zoned coarse bound where it runs (`_zoned`), then the pair bound seeded by it
+    (none where the zoned one says it would not converge after a rebuild). `beside`: in a
+    child process beside the placement (`_bounds_aside`), where the pair LP has the time to
+    `deadline` on a core of its own rather than BOUND_SHARE of the limit, so the zoned bound
+    runs first only where the pair LP is expected to take more than the whole limit
+    (`_rebuild_first`: inventory 50,000 at 30 s, not 10,000 at 5 s, where the zoned bound
+    took 0.6 of the child's 1.4 CPU s and the guided passes waited for it: seeds 7 / 8 at
+    load ~5.5, 598.92 -> 585.65, 2524.13 -> 2493.87, seed 9 the same, the same bounds)."""
+    zoned, seed = (None, set()) if beside and not _rebuild_first(problem, time_limit) else \
+        _zoned(problem, objective, coarse, start, time_limit, deadline, floor_value)
+    pair = Bound(None) if rebuilt and _pair_hopeless(zoned, deadline) else \
+        lower_bound(problem, objective, deadline if beside else _share_of(time_limit, BOUND_SHARE, deadline),
+                    start=start, seed=seed)
+    return _Bounds(zoned, pair, _suggested(pair))
+
+
+# the pair LP's expected CPU seconds (`PAIR_SECONDS_PER_PAIR`) from which the bounds run in
+# a child process beside the placement (`_bounds_aside`), and the least time left for it: below
+# it the fork and the answer's way back are a large part of what the second core gives, and
+# the LP cut here still states what its first rounds proved (inventory 10,000 seed 7 at 5 s on
+# the wall clock, load 6-7: the floor done with 0.1 s left, 128.24 here, nothing from a child)
+ASIDE_MIN_SECONDS = 0.5
+
+
+def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | None) -> _Bounds | None:
+    """`_bounds` in a child process (`backends.Minimising`, on the machine's other core),
+    where the pair LP is expected to take ASIDE_MIN_SECONDS or more and neither its answer
+    packed (few merged classes) nor the pattern bound built on it (too many pairs for its
+    share) would follow; meanwhile here the ruin of the floor's dear nodes (dear_nodes.py,
+    which needs no bound), then the bounds waited for until the search deadline; the guided
+    passes follow as before. Inventory 10,000 at 5 s: the zoned and pair LPs took ~1.7 of
+    the ~3.3 CPU s the solve has after the start, and the passes after them got nothing.
+    The child reads the floor as it was before the ruin: the bounds and guides are those
+    the solve computed here, in the same order. None where it does not run."""
+    problem, time_limit, deadline = run.problem, run.time_limit, run.search_deadline
+    left = run.budget.left(deadline)
+    if time_limit is None or left is None or run.floor is None or run.before_model is not None \
+            or run.objective not in NODE_OBJECTIVES or left < run.budget.wall(ASIDE_MIN_SECONDS) \
+            or PAIR_SECONDS_PER_PAIR * _pairs(problem) < ASIDE_MIN_SECONDS \
+            or PATTERN_SECONDS_PER_PAIR * _pairs(problem) <= PATTERN_SHARE * time_limit \
+            or few_merged_classes(problem) or not forks():  # (no child: the bounds here, as they were)
+        return None
+    objective, start, rebuilt = run.objective, run.floor, run.rebuilt
+
+    def bounds(seconds: float) -> _Bounds:
+        found = _bounds(problem, objective, coarse, start, time_limit, time.monotonic() + seconds,
+                        floor_value, rebuilt, beside=True)
+        # what goes back through the pipe: the values and guides, not the relaxation's arrays
+        return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested)
+
+    pending = Minimising.running(bounds, left)
+    if dear_nodes_ruined(problem, run.floor, objective, time.monotonic() + DEAR_SHARE * left):
+        run.progress("improve", _packed_value(problem, run.floor, objective), None)
+    found = pending.result(max(0.0, left - (time.monotonic() - pending.began)))
+    return found if found is not None else _Bounds(None, Bound(None), ({}, {}))
 
 
 def _floor_guide(problem: Problem, objective: str, time_limit: float | None) -> Guide | None:
@@ -783,7 +853,8 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
         improved=lambda value: progress("improve", value, bound), enough=enough)
 
 
-def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective: str,
+def _guided_floor(problem: Problem, packing: Packing,
+                  suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]], objective: str,
                   time_limit: float | None, deadline: float | None,
                   whole_pass: float | None = None) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
@@ -797,8 +868,8 @@ def _guided_floor(problem: Problem, packing: Packing, relaxed: Bound, objective:
     breaker 10,000: 2046 against 1978, so the cheaper is kept), then, time left, with the
     options alone: where a short limit leaves time for one pass it is the first one
     (`fitc solve --time-limit 5`, inventory 10,000, seeds 7 / 8 / 9, session 15: 594.26 ->
-    590.30, 2534.34 either way, 1669.51 -> 1671.43)."""
-    options, classes = _suggested(relaxed)
+    590.30, 2534.34 either way, 1669.51 -> 1671.43). `suggested`: `_suggested` of the relaxation."""
+    options, classes = suggested
     guides = [Guide(options, classes)] if classes else []
     guides += [Guide(options)] if options else []
     return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass)

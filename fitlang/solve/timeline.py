@@ -83,6 +83,9 @@ class TimeEncoding:
     u: dict[tuple[str, int], int] = field(default_factory=dict)  # (class, step)
     # (class, step) -> the columns x running then, with what one replica takes (per resource)
     _running: dict[tuple[str, int], list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
+    # column -> what one of its replicas takes (per resource): a column is one class's, so one
+    # charge (the LP bound reads it per column, not per step)
+    _charge: dict[int, tuple[int, ...]] = field(default_factory=dict)
     # (demand, run) -> the columns x of the run (a job that does not recur has run 0 only)
     _starts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     # a rule's own columns by their typed keys (a preemptible job's segments)
@@ -101,9 +104,14 @@ class TimeEncoding:
     def add_running(self, class_id: str, step: int, column: int, charge: tuple[int, ...]) -> None:
         """`column` counts replicas running on the class at the step, each taking `charge`."""
         self._running.setdefault((class_id, step), []).append((column, charge))
+        self._charge[column] = charge
 
     def running(self, class_id: str, step: int) -> list[tuple[int, tuple[int, ...]]]:
         return self._running.get((class_id, step), [])
+
+    def charge_of(self, column: int) -> tuple[int, ...]:
+        """What one replica of a column running on its class takes (per resource)."""
+        return self._charge[column]
 
 
 def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
@@ -117,9 +125,10 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
         requests = np.array([[d.requests[r] for r in RESOURCES] for d in demands],
                             dtype=np.int64).reshape(len(demands), len(RESOURCES))
         charges, _ = charge_matrix(node_class, requests)
-        for demand, charge in zip(demands, charges.tolist()):
+        for demand, listed in zip(demands, charges.tolist()):
+            charge = tuple(listed)
             if demand.min_segment is not None:  # segments, not starts
-                preemption.add_columns(encoding, demand, node_class.id, tuple(charge))
+                preemption.add_columns(encoding, demand, node_class.id, charge)
                 continue
             # build gives every demand a window with a horizon; a recurring job one per run,
             # never overlapping, so a start step names its run
@@ -129,9 +138,9 @@ def encode(problem: Problem, timeline: Timeline) -> TimeEncoding:
                                        demand.replicas_per_run)
                     encoding.x[demand.name, node_class.id, start] = column
                     encoding._starts.setdefault((demand.name, run), []).append(column)
+                    encoding._charge[column] = charge
                     for step in range(start, start + window.duration):
-                        encoding._running.setdefault((node_class.id, step), []).append(
-                            (column, tuple(charge)))
+                        encoding._running.setdefault((node_class.id, step), []).append((column, charge))
     for rows in timing.ROWS:
         first = model.row_count
         rows(encoding)

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,12 +66,19 @@ class DifferencedBound:
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None, start: dict[int, float] | None = None) -> Outcome:
         deadline = None if time_limit is None else time.monotonic() + time_limit
-        form = matrix_form(model, objective)
-        probed = simplex_bound(form, deadline, PROBE_CPU_SECONDS) if form.matrix.shape[0] <= PROBE_ROWS \
-            else None
-        if probed is not None:
-            return Outcome(Status.OPTIMAL, bound=probed)
-        bound, finished = interior_bound(differenced_form(self.encoding, form), deadline)
+        capacity = self.encoding.capacity_rows
+        if model.row_count <= PROBE_ROWS:
+            form = matrix_form(model, objective)
+            probed = simplex_bound(form, deadline, PROBE_CPU_SECONDS)
+            if probed is not None:
+                return Outcome(Status.OPTIMAL, bound=probed)
+            rest = replace(form, matrix=_rows_without(form.matrix, *capacity),
+                           row_lower=np.delete(form.row_lower, np.s_[capacity[0]:capacity[1]]),
+                           row_upper=np.delete(form.row_upper, np.s_[capacity[0]:capacity[1]]))
+        else:  # no probe: the capacity rows never built as a matrix (1.7 million nonzeros at the
+            # goal size, only to be cut out again)
+            form = rest = matrix_form(model, objective, left_out=capacity)
+        bound, finished = interior_bound(differenced_form(self.encoding, rest), deadline)
         if bound is None or bound <= _trivial(form):
             return Outcome(Status.UNKNOWN)  # (an early iterate's duals: below what no duals give)
         return Outcome(Status.OPTIMAL if finished else Status.FEASIBLE, bound=bound)
@@ -80,16 +89,15 @@ def _trivial(form: MatrixForm) -> float:
     return float(np.minimum(form.c * form.lower, form.c * form.upper).sum())
 
 
-def differenced_form(encoding: TimeEncoding, form: MatrixForm) -> MatrixForm:
-    """`form` (the time model's, relaxed) with its capacity rows replaced by load columns and
-    differenced rows (the module's docstring); every column continuous."""
-    first, last = encoding.capacity_rows
-    kept = _rows_without(form.matrix, first, last)
-    lower, upper = form.lower.copy(), form.upper.copy()
-    columns = len(form.c)
+def differenced_form(encoding: TimeEncoding, rest: MatrixForm) -> MatrixForm:
+    """The time model's LP (relaxed) with its capacity rows as load columns and differenced
+    rows (the module's docstring); `rest`: the model's matrix form without the capacity rows
+    (`matrix_form`'s `left_out`). Every column continuous."""
+    kept = rest.matrix
+    upper = rest.upper.copy()
+    columns = len(rest.c)
     entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, columns, values)
-    row_lower, row_upper = [form.row_lower[:first], form.row_lower[last:]], \
-        [form.row_upper[:first], form.row_upper[last:]]
+    row_lower, row_upper = [rest.row_lower], [rest.row_upper]
     rows = kept.shape[0]
     steps = encoding.timeline.steps
     loads_upper: list[np.ndarray] = []  # each load column block's upper bounds
@@ -119,9 +127,9 @@ def differenced_form(encoding: TimeEncoding, form: MatrixForm) -> MatrixForm:
     added = sum(len(u) for u in loads_upper)
     width = columns + added
     matrix = _stacked(kept, entries, rows, width)
-    return MatrixForm(np.concatenate([form.c, np.zeros(added)]), matrix,
+    return MatrixForm(np.concatenate([rest.c, np.zeros(added)]), matrix,
                       np.concatenate(row_lower), np.concatenate(row_upper),
-                      np.concatenate([lower, np.zeros(added)]),
+                      np.concatenate([rest.lower, np.zeros(added)]),
                       np.concatenate([upper, *loads_upper]) if loads_upper else upper,
                       np.zeros(width, dtype=np.int64))
 
@@ -130,20 +138,23 @@ def _running_of(encoding: TimeEncoding, class_id: str
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(column, step, charge per resource) of every replica column running on the class at
     every step, one entry per (column, step) (a column listed twice at a step: summed), in
-    order of column then step."""
-    cols, step, charge = [], [], []
-    for t in range(encoding.timeline.steps):
-        for column, taken in encoding.running(class_id, t):
-            cols.append(column)
-            step.append(t)
-            charge.append(taken)
-    if not cols:
+    order of column then step. Read in bulk (the lists' columns by `itemgetter`, each
+    column's charge looked up once): a tuple per entry made into an array cost 1 CPU s at
+    the goal size."""
+    steps = encoding.timeline.steps
+    listed = [encoding.running(class_id, t) for t in range(steps)]
+    count = sum(len(entries) for entries in listed)
+    if not count:
         return None
-    keys = np.array(cols, dtype=np.int64) * encoding.timeline.steps + np.array(step, dtype=np.int64)
+    cols = np.fromiter(map(itemgetter(0), chain.from_iterable(listed)), dtype=np.int64, count=count)
+    step = np.repeat(np.arange(steps, dtype=np.int64), [len(entries) for entries in listed])
+    keys = cols * steps + step
     unique, inverse = np.unique(keys, return_inverse=True)
+    distinct = np.unique(cols)
+    charges = np.array([encoding.charge_of(int(column)) for column in distinct], dtype=float)
     summed = np.zeros((len(unique), len(RESOURCES)))
-    np.add.at(summed, inverse, np.array(charge, dtype=float))
-    return unique // encoding.timeline.steps, unique % encoding.timeline.steps, summed
+    np.add.at(summed, inverse, charges[np.searchsorted(distinct, cols)])
+    return unique // steps, unique % steps, summed
 
 
 def _load_rows(cols: np.ndarray, step: np.ndarray, share: np.ndarray, load: int, first_row: int,

@@ -553,25 +553,40 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
                    ) -> list[Spot]:
     """Ruin and recreate a run at a time: every replica of one run of a demand taken off
     together and placed again (`_recreated`: each where it adds least in its window, the
-    largest first), kept where the total falls; runs in the order of their first spot, until
-    the deadline. Where the moves have converged, a run whose replicas hold several part-empty
-    nodes (the sites shape's 24-CPU replicas on 32-CPU nodes) moves to other nodes, starts or
-    classes only together: at the goal size (seed 1, from the search converged at 106,425)
-    one pass took 2.5 CPU s for -54 and the moves then found -48 more, where the search
-    itself had converged. Preemptible replicas stay."""
+    largest first), kept where the total falls; runs in the order of the room their nodes
+    leave unused (`_unused`), the most first, until the deadline. Where the moves have
+    converged, a run whose replicas hold several part-empty nodes (the sites shape's 24-CPU
+    replicas on 32-CPU nodes) moves to other nodes, starts or classes only together: at the
+    goal size (seed 1, from the search converged at 106,425) one pass took 2.5 CPU s for -54
+    and the moves then found -48 more, where the search itself had converged. Preemptible
+    replicas stay."""
     spots = list(spots)
     runs: dict[tuple[str, int], list[int]] = {}
     for index, spot in enumerate(spots):
         demand = problem.demand(spot.demand)
         if demand.min_segment is None:
             runs.setdefault((spot.demand, run_of(demand, spot.start)), []).append(index)
-    for held in runs.values():
+    # the most wasteful runs first: where the pass is cut by the deadline it has tried those,
+    # and a run that moves leaves room the next ones use (seed 1 at the goal size, from one
+    # converged schedule: -43 for 16 runs moved in one pass, against -25 for 10 in the order
+    # of the runs' first spot, in the same 2.4-2.6 CPU s)
+    unused = {key: sum(_unused(ledger, spots[index]) for index in held) for key, held in runs.items()}
+    for key in sorted(runs, key=lambda key: -unused[key]):
+        held = runs[key]
         if past(deadline, ledger):
             break
         moved = _recreated(problem, ledger, [spots[index] for index in held])
         for index, spot in zip(held, moved or ()):
             spots[index] = spot
     return spots
+
+
+def _unused(ledger: Ledger, spot: Spot) -> float:
+    """The room the spot's node leaves unused over the spot's steps: the sum over them of
+    1 - its busiest resource's share."""
+    capacity = np.maximum(ledger.capacity[spot.class_id], 1)
+    share = (ledger.used[spot.class_id][spot.node, spot.start:spot.end] / capacity).max(axis=1)
+    return float((1 - share).sum())
 
 
 def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline

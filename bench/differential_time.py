@@ -1,0 +1,385 @@
+"""fitc's schedules (a policy with a horizon) against an exact reference written apart: random
+tiny policies in time, solved by fitc as `fitc solve` does and by a per-node, per-step CP-SAT
+model that shares no code with fitc (`ortools`, the `dev` extra).
+
+    .venv/bin/python bench/differential_time.py --from 1 --seeds 200
+
+A policy: 1-2 pools of 1-3 nodes at one site (CPU, memory, a power draw, a price per hour,
+sometimes a maintenance window), hourly electricity prices, sometimes a site power cap;
+0-1 service and 1-3 jobs (replicas, CPU, a duration, sometimes `earliest` and `deadline`,
+sometimes `preemptible`) over a horizon of 5-8 one-hour steps. The reference restates
+docs/language.md's "Time" sections: a job's replica runs on one node for `duration` steps
+from a start inside its window (a preemptible one in segments of at least `min_segment`, any
+node each, never two at once); a service's replicas run on one node each for the whole
+horizon; a node is in use at a step where anything runs on it, and then costs its price plus
+its power times the electricity price; a pool runs nothing in a step its window touches; the
+power cap holds the power of the nodes in use at each step.
+
+Prints each seed where fitc and the reference differ on the verdict, or where fitc says
+`optimal` at a cost more than 0.1% off the optimum, or states a bound above it, or `verify`
+rejects fitc's schedule; then the counts. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+TOLERANCE = Fraction(1, 1000)  # `optimal` means within 0.1% of the optimum (fitc's tolerance)
+CENTS = 100
+
+
+@dataclass
+class Pool:
+    name: str
+    count: int
+    cpu: int
+    memory: int  # GiB
+    watts: int
+    price: int  # cents per hour
+    off: tuple[int, int] | None = None  # steps [first, last) a maintenance window covers
+
+
+@dataclass
+class Work:
+    name: str
+    replicas: int
+    cpu: int
+    memory: int
+    duration: int | None = None  # steps; None: a service
+    earliest: int = 0
+    deadline: int | None = None  # the step by which it ends; None: the horizon's end
+    preemptible: bool = False
+    min_segment: int = 1
+    every: int | None = None  # steps between releases; each run within the period
+    due: int | None = None  # the step it is due by (soft: `lateness`)
+
+
+@dataclass
+class Case:
+    steps: int
+    pools: list[Pool]
+    works: list[Work]
+    prices: list[int]  # cents per kWh, per step
+    cap: int | None = None  # W
+    hourly_cap: list[int] | None = None  # W per step
+    carbon: list[int] | None = None  # gCO2e per kWh, per step
+    carbon_budget: int | None = None  # gCO2e over the horizon
+    objective: str = "cost"  # or carbon, makespan, lateness
+    kinds: set[str] = field(default_factory=set)
+
+
+def generate(seed: int) -> Case:
+    rng = random.Random(seed)
+    steps = rng.randint(5, 8)
+    pools = [Pool(f"p{i}", rng.randint(1, 3), rng.choice([4, 8]), 32, rng.choice([1000, 2000]),
+                  rng.choice([0, 50, 100])) for i in range(rng.randint(1, 2))]
+    case = Case(steps, pools, [], [rng.choice([0, 10, 20, 40, 80]) for _ in range(steps)], kinds={"jobs"})
+    if rng.random() < 0.3:
+        first = rng.randint(1, steps - 2)
+        rng.choice(pools).off = (first, min(steps, first + rng.randint(1, 3)))
+        case.kinds.add("window")
+    if rng.random() < 0.4:
+        case.works.append(Work("svc", rng.randint(1, 2), rng.choice([1, 2, 4]), rng.choice([4, 8])))
+        case.kinds.add("service")
+    for index in range(rng.randint(1, 3)):
+        work = Work(f"j{index}", rng.randint(1, 2), rng.choice([2, 4, 8]), rng.choice([4, 16]),
+                    duration=rng.randint(1, 3))
+        if rng.random() < 0.5:
+            work.earliest = rng.randint(0, 2)
+        if rng.random() < 0.5:
+            work.deadline = rng.randint(work.earliest + work.duration, steps)
+        if rng.random() < 0.25 and work.duration > 1:
+            work.preemptible, work.min_segment = True, rng.randint(1, work.duration)
+            case.kinds.add("preemptible")
+        elif rng.random() < 0.2:
+            every = rng.randint(work.duration, work.duration + 2)
+            if work.earliest + every <= steps:  # else no run is due in the horizon (E0925)
+                work.every, work.deadline = every, None
+                case.kinds.add("every")
+        case.works.append(work)
+    if rng.random() < 0.4:
+        case.cap = rng.choice([1000, 2000, 3000, 4000])
+        case.kinds.add("power cap")
+    elif rng.random() < 0.2:
+        case.hourly_cap = [rng.choice([1000, 2000, 4000, 8000]) for _ in range(steps)]
+        case.kinds.add("power cap per step")
+    if rng.random() < 0.25:
+        case.carbon = [rng.choice([100, 300, 600]) for _ in range(steps)]
+        case.carbon_budget = rng.choice([2000, 5000, 10000])
+        case.kinds.add("carbon budget")
+    _objective(rng, case)
+    return case
+
+
+def _objective(rng: random.Random, case: Case) -> None:
+    """Now and then an objective of time instead of cost: carbon (where the grid states an
+    intensity), makespan, or lateness (a `due` on each job that is not recurring)."""
+    roll = rng.random()
+    if roll < 0.1 and case.carbon is not None:
+        case.objective = "carbon"
+    elif roll < 0.2:
+        case.objective = "makespan"
+    elif roll < 0.3:
+        case.objective = "lateness"
+        for work in case.works:
+            if work.duration is not None and work.every is None:
+                work.due = rng.randint(work.earliest + 1, case.steps)
+    if case.objective != "cost":
+        case.kinds.add(case.objective)
+
+
+def to_fit(case: Case) -> str:
+    out = []
+    for pool in case.pools:
+        lines = [f"pool {pool.name} {{", f"  count = {pool.count}", f"  cpu = {pool.cpu}",
+                 f"  memory = {pool.memory}GiB", f"  power = {pool.watts}W",
+                 f"  price = {_decimal(Fraction(pool.price, CENTS))} USD/h",
+                 '  labels = { site: "s" }']
+        if pool.off is not None:
+            lines.append(f'  unavailable = ["{_instant(pool.off[0])}/{_instant(pool.off[1])}"]')
+        out.append("\n".join(lines + ["}"]))
+    for work in case.works:
+        lines = [f"workload {work.name} {{", f"  replicas = {work.replicas}", f"  cpu = {work.cpu}",
+                 f"  memory = {work.memory}GiB"]
+        if work.duration is not None:
+            lines += ["  kind = job", f"  duration = {work.duration}h"]
+            if work.earliest:
+                lines.append(f"  earliest = {work.earliest}h")
+            if work.deadline is not None:
+                lines.append(f"  deadline = {work.deadline}h")
+            if work.preemptible:
+                lines += ["  preemptible = true", f"  min_segment = {work.min_segment}h"]
+            if work.every is not None:
+                lines.append(f"  every = {work.every}h")
+            if work.due is not None:
+                lines.append(f"  due = {work.due}h")
+        out.append("\n".join(lines + ["}"]))
+    hourly = ", ".join(f"{_decimal(Fraction(p, CENTS))} USD/kWh" for p in case.prices)
+    carbon = "" if case.carbon is None else \
+        "\n  carbon_hourly = [" + ", ".join(f"{g} gCO2e/kWh" for g in case.carbon) + "]"
+    out.append(f'electricity grid {{\n  labels = {{ site: "s" }}\n  hourly = [{hourly}]{carbon}\n}}')
+    if case.cap is not None:
+        out.append(f'power_cap feed {{\n  labels = {{ site: "s" }}\n  cap = {case.cap}W\n}}')
+    if case.hourly_cap is not None:
+        caps = ", ".join(f"{watts}W" for watts in case.hourly_cap)
+        out.append(f'power_cap feed {{\n  labels = {{ site: "s" }}\n  hourly = [{caps}]\n}}')
+    budget = "" if case.carbon_budget is None else f"\n  carbon_budget = {case.carbon_budget} gCO2e"
+    objective = "" if case.objective == "cost" else f"\n  objective = {case.objective}"
+    out.append(f"policy {{\n  horizon = {case.steps}h\n  step = 1h\n"
+               f'  start = "2026-12-01T00:00Z"{budget}{objective}\n}}')
+    return "\n".join(out) + "\n"
+
+
+def _instant(step: int) -> str:
+    return f"2026-12-01T{step:02d}:00Z"
+
+
+def _decimal(value: Fraction) -> str:
+    return f"{float(value):.2f}"
+
+
+def _segments(length: int, least: int, window: list[int]) -> list[tuple[int, int]]:
+    """Every segment (start, length >= least) inside `window` (a list of steps in order)."""
+    first, last = window[0], window[-1] + 1
+    return [(s, n) for s in range(first, last) for n in range(least, last - s + 1)]
+
+
+def reference(case: Case, time_limit: float) -> tuple[str, Fraction | None]:
+    """('feasible', the optimum in the objective's unit), ('infeasible', None) or ('undecided', None)."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    nodes = [(pool, i) for pool in case.pools for i in range(pool.count)]
+    steps = range(case.steps)
+    on = {(n, t): [] for n in range(len(nodes)) for t in steps}  # (cpu, memory, var) running
+    ends = []  # per job replica: its due step (or None) and its choices (Boolean, end step)
+    for work in case.works:
+        for run in _runs(case, work):
+            for replica in range(run.replicas):
+                choices = _one_replica(model, case, nodes, run, replica, on)
+                if run.duration is not None:
+                    ends.append((run.due, choices))
+    in_use = {}
+    for (n, t), running in on.items():
+        pool = nodes[n][0]
+        flag = in_use[n, t] = model.NewBoolVar(f"use{n},{t}")
+        if pool.off is not None and pool.off[0] <= t < pool.off[1]:
+            model.Add(sum(var for _, _, var in running) == 0)
+        model.Add(sum(cpu * var for cpu, _, var in running) <= pool.cpu * flag)
+        model.Add(sum(memory * var for _, memory, var in running) <= pool.memory * flag)
+        model.Add(flag <= sum(var for _, _, var in running))
+    for t in steps:
+        cap = case.cap if case.hourly_cap is None else case.hourly_cap[t]
+        if cap is not None:
+            model.Add(sum(nodes[n][0].watts * in_use[n, t] for n in range(len(nodes))) <= cap)
+    if case.carbon_budget is not None and case.carbon is not None:  # W x g/kWh = g/1000 per hour
+        model.Add(sum(nodes[n][0].watts * case.carbon[t] * in_use[n, t]
+                      for n in range(len(nodes)) for t in steps) <= case.carbon_budget * 1000)
+    objective, unit = _objective_of(case, model, nodes, in_use, ends)
+    model.Minimize(objective)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    solver.parameters.max_time_in_seconds = time_limit
+    status = solver.Solve(model)
+    if status == cp_model.OPTIMAL:
+        return "feasible", Fraction(round(solver.ObjectiveValue()), unit)
+    return ("infeasible" if status == cp_model.INFEASIBLE else "undecided"), None
+
+
+def _objective_of(case: Case, model, nodes, in_use, ends):
+    """The objective as a linear expression, and what one of its units is worth in the unit
+    fitc states it in (USD, kgCO2e, h)."""
+    everything = [(n, t) for n in range(len(nodes)) for t in range(case.steps)]
+    if case.objective == "cost":  # 1/100,000 USD: cents per hour, and W x cents per kWh / 1000
+        return sum(in_use[n, t] * (nodes[n][0].price * 1000 + nodes[n][0].watts * case.prices[t])
+                   for n, t in everything), 100_000
+    if case.objective == "carbon":  # W x gCO2e per kWh for an hour: 1/1,000,000 kgCO2e
+        assert case.carbon is not None
+        return sum(in_use[n, t] * nodes[n][0].watts * case.carbon[t] for n, t in everything), 1_000_000
+    if case.objective == "makespan":  # the step the last job's replica ends by
+        last = model.NewIntVar(0, case.steps, "makespan")
+        for _, choices in ends:
+            for var, end in choices:
+                model.Add(last >= end * var)
+        return last, 1
+    late = []  # lateness: per replica, the steps its end is past its due
+    for due, choices in ends:
+        if due is None:
+            continue
+        past = model.NewIntVar(0, case.steps, f"late{len(late)}")
+        for var, end in choices:
+            model.Add(past >= (end - due) * var)
+        late.append(past)
+    return sum(late), 1
+
+
+def _runs(case: Case, work: Work) -> list[Work]:
+    """A recurring job's runs, each a job of its own: released every `every` steps from
+    `earliest`, each done by the next release; those due by the horizon's end."""
+    if work.every is None:
+        return [work]
+    releases = range(work.earliest, case.steps - work.every + 1, work.every)
+    return [Work(f"{work.name}#{k}", work.replicas, work.cpu, work.memory, work.duration, release,
+                 release + work.every) for k, release in enumerate(releases)]
+
+
+def _one_replica(model, case: Case, nodes, work: Work, replica: int, on) -> list:
+    """The choices of one replica (node, start; a preemptible one's segments), each a Boolean
+    that puts the replica's CPU and memory on a node at the steps it covers; returned with
+    the step each ends by (none for a service)."""
+    name = f"{work.name}/{replica}"
+    ends: list[tuple[object, int]] = []  # (Boolean, the step the replica ends by with it)
+    fits = [n for n, (pool, _) in enumerate(nodes) if work.cpu <= pool.cpu and work.memory <= pool.memory]
+    if work.duration is None:  # a service: one node, the whole horizon
+        choice = [model.NewBoolVar(f"{name}@{n}") for n in fits]
+        model.Add(sum(choice) == 1)
+        for n, var in zip(fits, choice):
+            for t in range(case.steps):
+                on[n, t].append((work.cpu, work.memory, var))
+        return ends
+    window = list(range(work.earliest, work.deadline if work.deadline is not None else case.steps))
+    if not work.preemptible:
+        starts = [s for s in window if s + work.duration <= window[-1] + 1]
+        choice = {(n, s): model.NewBoolVar(f"{name}@{n},{s}") for n in fits for s in starts}
+        model.Add(sum(choice.values()) == 1)
+        for (n, s), var in choice.items():
+            ends.append((var, s + work.duration))
+            for t in range(s, s + work.duration):
+                on[n, t].append((work.cpu, work.memory, var))
+        return ends
+    segments = {(n, s, k): model.NewBoolVar(f"{name}@{n},{s}+{k}") for n in fits
+                for s, k in _segments(work.duration, work.min_segment, window)}
+    model.Add(sum(k * var for (_, _, k), var in segments.items()) == work.duration)
+    for t in window:  # never two segments at once
+        model.Add(sum(var for (_, s, k), var in segments.items() if s <= t < s + k) <= 1)
+    for (n, s, k), var in segments.items():
+        ends.append((var, s + k))
+        for t in range(s, s + k):
+            on[n, t].append((work.cpu, work.memory, var))
+    return ends
+
+
+def _fitc(path: Path, time_limit: float):
+    from fitlang.driver import Compilation
+
+    compilation = Compilation(path)
+    errors = [f"{d.code} {d.message}" for d in compilation.diagnostics() if d.is_error]
+    if errors:
+        return None, None, "error " + errors[0]
+    placement = compilation.solve("auto", time_limit)
+    verdict = compilation.verdict(placement, time_limit, time_limit)
+    return compilation.problem, placement, verdict.outcome.name
+
+
+def compared(case: Case, path: Path, time_limit: float, reference_limit: float) -> tuple[str, list[str]]:
+    from fitlang.solve.report import as_json
+    from fitlang.solve.verify import verify
+
+    path.write_text(to_fit(case))
+    problem, placement, outcome = _fitc(path, time_limit)
+    if problem is None:
+        return "error", [outcome]
+    verdict, optimum = reference(case, reference_limit)
+    if verdict == "undecided":
+        return outcome, ["reference undecided"]
+    found = []
+    if outcome == "PLACED":
+        violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+        if violations or problems:
+            rejected = [v.message for v in violations][:2] + problems[:2]
+            found.append("verify rejects fitc: " + "; ".join(rejected))
+    if outcome == "INFEASIBLE" and verdict == "feasible":
+        found.append(f"wrong verdict: fitc proves none, the reference schedules all at {float(optimum)}")
+    if outcome == "PLACED" and verdict == "infeasible":
+        found.append("wrong verdict: fitc schedules all, the reference proves none")
+    if outcome == "UNDECIDED" and verdict == "feasible":
+        found.append(f"undecided: the reference schedules all at {float(optimum)}")
+    if outcome != "PLACED" or optimum is None:
+        return outcome, found
+    value = Fraction(placement.value)
+    if value < optimum:
+        found.append(f"wrong optimum: fitc {float(value)} below the reference's {float(optimum)}")
+    if placement.status == "optimal" and value > optimum * (1 + TOLERANCE):
+        found.append(f"wrong optimum: fitc `optimal` at {float(value)}, reference {float(optimum)}")
+    if placement.bound is not None and Fraction(placement.bound) > optimum:
+        found.append(f"wrong optimum: fitc's bound {float(placement.bound)} above {float(optimum)}")
+    return outcome, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="first", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--time-limit", type=float, default=10.0, help="fitc's, seconds")
+    parser.add_argument("--reference-limit", type=float, default=30.0)
+    arguments = parser.parse_args()
+    tally: Counter = Counter()  # "agree (placed)", "agree (infeasible)", "agree (partial)", ...
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as directory:
+        for seed in range(arguments.first, arguments.first + arguments.seeds):
+            case = generate(seed)
+            try:
+                outcome, found = compared(case, Path(directory) / f"time{seed}.fit", arguments.time_limit,
+                                 arguments.reference_limit)
+            except Exception:  # a crash is one of the things this looks for
+                outcome, found = "crash", ["crash: " + traceback.format_exc().splitlines()[-1]]
+            kind = found[0].split(":")[0] if found else f"agree ({outcome.lower()})"
+            tally[kind] += 1
+            if (found and kind != "reference undecided") or outcome == "UNDECIDED":  # weak verdicts too
+                said = "; ".join(found) or "undecided, where the reference proves none"
+                print(f"seed {seed} ({sorted(case.kinds)}): {said}", flush=True)
+    print(json.dumps(dict(sorted(tally.items()))), f"{time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The placement's bounds in a child process beside the ruin of the floor's dear nodes
+(`placement._bounds_aside`): the bounds and guides those computed in this process, the floor
+ruined meanwhile, and no bound (never a wrong one) where the child has no answer in time."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+from test_dear_nodes import DEAR, _brute_force
+
+from fitlang.solve import placement
+from fitlang.solve.backends import Minimising
+from fitlang.solve.budget import Budget
+from fitlang.solve.greedy import greedy_floor
+from fitlang.solve.improve import consolidate
+
+from solving import problem_from, verified_packing
+
+
+def _aside_everywhere(monkeypatch) -> list[float]:
+    """`_bounds_aside` on a fleet this small (its gates are for 10,000 nodes), with the
+    children it starts counted (their time limits)."""
+    monkeypatch.setattr(placement, "ASIDE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(placement, "few_merged_classes", lambda problem: False)
+    monkeypatch.setattr(placement, "PATTERN_SECONDS_PER_PAIR", 1e9)  # no pattern bound would follow
+    started: list[float] = []
+    running = Minimising.running.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(Minimising, "running", classmethod(
+        lambda cls, task, limit: started.append(limit) or running(cls, task, limit)))
+    return started
+
+
+def _run(problem, floor, seconds: float) -> placement._Run:
+    run = placement._Run(problem, "auto", ["cost"], Budget.starting_now(seconds), lambda *said: None, True)
+    run.floor, run.search_deadline = floor, run.budget.deadline
+    return run
+
+
+def _consolidated_floor(problem):
+    floor, _ = greedy_floor(problem)
+    consolidate(problem, floor, "cost")
+    return floor
+
+
+def test_the_bounds_from_the_child_are_those_computed_here_and_the_floor_is_ruined_meanwhile(
+        tmp_path, monkeypatch):
+    # the consolidated floor (13) has the full 12-CPU node that only the ruin empties
+    # (test_dear_nodes): here it is ruined while the child computes the pair bound from the
+    # floor as it was; the bound, whether it converged and the LP's guide are the ones the
+    # same call gives in this process
+    problem = problem_from(tmp_path, DEAR)
+    floor = _consolidated_floor(problem)
+    value = Fraction(verified_packing(problem, floor).value)
+    assert value == 13
+    here = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0, value, False,
+                             beside=True)
+    assert here.pair.value is not None and here.pair.converged
+    started = _aside_everywhere(monkeypatch)
+    run = _run(problem, floor, 30.0)
+    aside = placement._bounds_aside(run, None, value)
+    assert len(started) == 1 and aside is not None
+    assert (aside.pair.value, aside.pair.converged, aside.suggested, aside.zoned) == \
+        (here.pair.value, True, here.suggested, here.zoned)
+    assert aside.pair.relaxation is None  # (its arrays stay in the child)
+    assert run.floor is floor and Fraction(verified_packing(problem, floor).value) == _brute_force()
+    assert aside.pair.value <= _brute_force()
+
+
+def test_no_answer_from_the_child_in_time_is_no_bound(tmp_path, monkeypatch):
+    # the child's task never answers within the search deadline: no bound, no guide, the
+    # floor still ruined here
+    problem = problem_from(tmp_path, DEAR)
+    floor = _consolidated_floor(problem)
+    _aside_everywhere(monkeypatch)
+
+    def never(*args, **kwargs):
+        time.sleep(60)
+
+    monkeypatch.setattr(placement, "_bounds", never)
+    run = _run(problem, floor, 2.0)
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.pair.value is None and aside.zoned is None
+    assert aside.suggested == ({}, {})
+    assert Fraction(verified_packing(problem, floor).value) == _brute_force()
+
+
+def test_beside_the_placement_the_pair_bound_has_the_time_left_the_zoned_bound_only_where_that_is_short(
+        monkeypatch):
+    # in this process the pair bound has BOUND_SHARE of the limit; beside the placement the
+    # time to the deadline, without the zoned bound first unless the pair LP is expected to
+    # take more than the whole limit (`_rebuild_first`)
+    asked: list[tuple[str, float | None]] = []
+    monkeypatch.setattr(placement, "_zoned", lambda *args: asked.append(("zoned", args[5])) or (None, set()))
+    monkeypatch.setattr(placement, "lower_bound",
+                        lambda problem, objective, deadline, **kw: asked.append(("pair", deadline)) or
+                        placement.Bound(None))
+    monkeypatch.setattr(placement, "_suggested", lambda pair: ({}, {}))
+    deadline = time.monotonic() + 100.0
+    for beside, slow, expected in ((False, False, ["zoned", "pair"]), (True, False, ["pair"]),
+                                   (True, True, ["zoned", "pair"])):
+        monkeypatch.setattr(placement, "_rebuild_first", lambda problem, limit, slow=slow: slow)
+        asked.clear()
+        placement._bounds(None, "cost", None, None, 10.0, deadline, Fraction(1), False, beside=beside)
+        assert [name for name, _ in asked] == expected
+        pair_deadline = asked[-1][1]
+        assert pair_deadline is not None
+        assert (pair_deadline == deadline) == beside and pair_deadline <= deadline
+
+
+def test_where_processes_cannot_fork_the_bounds_are_computed_here_as_before(tmp_path, monkeypatch):
+    problem = problem_from(tmp_path, DEAR)
+    started = _aside_everywhere(monkeypatch)
+    monkeypatch.setattr(placement, "forks", lambda: False)
+    run = _run(problem, _consolidated_floor(problem), 30.0)
+    assert placement._bounds_aside(run, None, Fraction(13)) is None
+    assert started == []
