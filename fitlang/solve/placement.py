@@ -30,6 +30,7 @@ from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.encode import Encoding, encode
+from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
@@ -1057,6 +1058,12 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             proven_infeasible = model_status.partial and _relaxation(problem)
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
+        # rounded counts a full class cannot hold, made whole on the nodes counted instead
+        # (by the search's deadline, like the packing: the model may have used its own)
+        fitted = fitted_counts(encoding, outcome.solution, encoding.objective(objectives[-1]),
+                               improve_deadline or round_deadline, may_grow=len(objectives) == 1)
+        if fitted is not None:
+            counts, planned = fitted.counts, fitted.nodes
         packing = pack(problem, counts, planned)
         if not packing.complete:
             packing = _completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
