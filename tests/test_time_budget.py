@@ -63,21 +63,22 @@ def test_a_slow_machine_ends_the_solve_by_its_limit(tmp_path, monkeypatch, nodes
 
 
 def test_the_time_limit_counts_the_start_up_of_the_command(tmp_path):
-    # a process that starts slowly (here: 1.5 s before fitc's `entry`, as imports take on a
-    # loaded machine) has that much less for the solve: `--time-limit 3` ends the whole
-    # command by ~3 s from its start, not 3 s after `main` began. The inventory shape at
-    # 1,000 nodes: its model does not close in 30 s, so the solve uses all it is given
+    # a process that starts slowly (here: 2 s before fitc's `entry`, as imports take on a
+    # loaded machine) has that much less for the solve: `--time-limit 4` ends the whole
+    # command by ~4 s from its start, not 4 s after `main` began (>= 6 s). The inventory
+    # shape at 1,000 nodes: its model does not close in 30 s, so the solve uses all it is
+    # given. Slack: 1.25 s for the answer's finish on a loaded machine (0.75 s failed at load 9)
     fleet = bench_module("inventories").generate(1000, 100)
     path = fleet.write(tmp_path, "inventory-1000")
-    late_start = ("import time, sys; time.sleep(1.5); from fitlang import cli; "
-                  f"sys.argv = ['fitc', 'solve', {str(path)!r}, '--time-limit', '3', "
+    late_start = ("import time, sys; time.sleep(2); from fitlang import cli; "
+                  f"sys.argv = ['fitc', 'solve', {str(path)!r}, '--time-limit', '4', "
                   "'--format', 'json']; cli.entry()")
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", late_start], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr
-    assert elapsed <= 3 + 0.75, elapsed
+    assert elapsed <= 4 + 1.25, elapsed
     assert json.loads(done.stdout)["status"] in ("feasible", "optimal")
 
 
