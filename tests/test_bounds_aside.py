@@ -177,3 +177,14 @@ def test_after_the_childs_pass_the_other_guides_run_here_each_where_it_fits(tmp_
         guides_here.clear()
         placement._guided_floor(problem, floor, suggested, "cost", 30.0, deadline, whole_pass, first_passed=True)
         assert guides_here == expected
+
+
+def test_where_the_first_pass_is_not_expected_to_fit_in_the_child_it_is_left_to_this_process(
+        tmp_path, monkeypatch):
+    problem = problem_from(tmp_path, DEAR)
+    _guided_in_the_child(monkeypatch, problem)
+    run = _run(problem, _consolidated_floor(problem), 30.0)
+    run.floor_seconds = 60.0
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.pair.value is not None
+    assert not aside.first_passed and aside.passed is None

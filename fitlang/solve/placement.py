@@ -663,10 +663,13 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         deadline = time.monotonic() + seconds
         found = _bounds(problem, objective, coarse, start, time_limit, deadline, floor_value, rebuilt, beside=True)
         # the first guided pass here too, on the floor as it was at the fork, where it is expected
-        # to end with the time to send its floor back (ASIDE_SEND_SECONDS)
-        first = _guides(found.suggested)[:1]
-        end = deadline - ASIDE_SEND_SECONDS
-        passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass)
+        # to end with the time to send its floor back (ASIDE_SEND_SECONDS); where it is not, the
+        # solve's process tries it (the options as moves first), as it did before
+        end, first = deadline - ASIDE_SEND_SECONDS, _guides(found.suggested)[:1]
+        left = _remaining(end)
+        if whole_pass is not None and left is not None and left < whole_pass:
+            first = []
+        passed = _cheapest_guided(problem, start, first, objective, time_limit, end)
         # what goes back through the pipe: the values, guides and the pass's floor, not the
         # relaxation's arrays
         return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
