@@ -8,7 +8,6 @@ import time
 from fractions import Fraction
 
 import pytest
-
 from test_dear_nodes import DEAR, _brute_force
 
 from fitlang.solve import placement
@@ -170,12 +169,14 @@ def test_after_the_childs_pass_the_other_guides_run_here_each_where_it_fits(tmp_
     problem = problem_from(tmp_path, DEAR)
     floor = _consolidated_floor(problem)
     guides_here = _guided_in_the_child(monkeypatch, problem)
-    monkeypatch.setattr(placement, "_options_moved", lambda *args: pytest.fail("moves after the child's pass"))
+    monkeypatch.setattr(placement, "_options_moved",
+                        lambda *args: pytest.fail("options moved after the child's pass"))
     suggested = ({"web": ["small"]}, TO_THE_OPTIMUM[1])
     deadline = time.monotonic() + 30.0
     for whole_pass, expected in ((0.01, [placement.Guide({"web": ["small"]})]), (60.0, [])):
         guides_here.clear()
-        placement._guided_floor(problem, floor, suggested, "cost", 30.0, deadline, whole_pass, first_passed=True)
+        placement._guided_floor(problem, floor, suggested, "cost", 30.0, deadline, whole_pass,
+                                first_passed=True)
         assert guides_here == expected
 
 

@@ -634,8 +634,7 @@ def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Pa
 # the LP cut here still states what its first rounds proved (inventory 10,000 seed 7 at 5 s on
 # the wall clock, load 6-7: the floor done with 0.1 s left, 128.24 here, nothing from a child)
 ASIDE_MIN_SECONDS = 0.5
-# the time the child keeps, after the first guided pass, to send its floor back (pickled, ~24,000
-# replicas at inventory 10,000)
+# the time the child keeps after the first guided pass to send its floor back (~24,000 replicas)
 ASIDE_SEND_SECONDS = 0.1
 
 
@@ -661,17 +660,16 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
 
     def bounds(seconds: float) -> _Bounds:
         deadline = time.monotonic() + seconds
-        found = _bounds(problem, objective, coarse, start, time_limit, deadline, floor_value, rebuilt, beside=True)
+        found = _bounds(problem, objective, coarse, start, time_limit, deadline, floor_value, rebuilt,
+                        beside=True)
         # the first guided pass here too, on the floor as it was at the fork, where it is expected
         # to end with the time to send its floor back (ASIDE_SEND_SECONDS); where it is not, the
         # solve's process tries it (the options as moves first), as it did before
         end, first = deadline - ASIDE_SEND_SECONDS, _guides(found.suggested)[:1]
-        left = _remaining(end)
-        if whole_pass is not None and left is not None and left < whole_pass:
+        if whole_pass is not None and end - time.monotonic() < whole_pass:
             first = []
         passed = _cheapest_guided(problem, start, first, objective, time_limit, end)
-        # what goes back through the pipe: the values, guides and the pass's floor, not the
-        # relaxation's arrays
+        # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
         return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
                        bool(first), None if passed is start else passed)
 
