@@ -28,7 +28,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen, Mutable
 
 if TYPE_CHECKING:  # the driver and the solver are imported when the command runs
-    from fitlang.driver import Compilation
+    from fitlang.driver import Compilation, Verdict
     from fitlang.model.current import CurrentState, RunningNames
     from fitlang.model.problem import Problem
     from fitlang.plan_explain import Binding
@@ -98,6 +98,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
               clock: Callable[[], float] = time.monotonic) -> PlanResult:
     """The plan of a checked policy from a current state, within `time_limit` (on `clock`)."""
     from fitlang.model.build import running_handles, with_current
+    from fitlang.solve.linear import Status
     from fitlang.solve.moving import solve_move, waves
 
     limit = TimeLimit.starting(time_limit, clock)
@@ -125,7 +126,11 @@ def make_plan(compilation: Compilation, state: CurrentState,
     # stays infeasible) lists nothing as unplaced: it is no target either
     found = str(placement.status) in ("optimal", "feasible")
     if not found or (placement.unplaced and not problem.allow_unplaced):
-        result.diagnostics += _no_target(compilation, problem, program, placement, limit)
+        missing = _no_target(compilation, problem, program, placement, limit)
+        result.diagnostics += missing.diagnostics
+        # the move's status is its partial placement's (`optimal` with replicas left out): the
+        # plan's says whether a target is proven not to exist
+        result.status = str(Status.INFEASIBLE if missing.proven else Status.UNKNOWN)
         return result
     result.handles = running_handles(problem, state)
     plan = waves(problem, placement, compilation.root_path, result.handles)
@@ -178,28 +183,41 @@ def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:
     return found
 
 
+class NoTarget(Frozen):
+    """Why a plan has no target: the errors that say so, and whether it is proven that none
+    exists (the plan's status: infeasible, else unknown)."""
+
+    diagnostics: list[Diagnostic]
+    proven: bool
+
+
 def _no_target(compilation: Compilation, problem: Problem, program, placement: Placement,
-               limit: TimeLimit) -> list[Diagnostic]:
+               limit: TimeLimit) -> NoTarget:
     """No placement of every replica: E0811 where the pinned workloads are why (the same
     problem without them places everything), else the verdict of a plain solve, its conflict
     explained; each within what is left of the limit. Where nothing is left, the move's own
     verdict: E0501 where it proved that no placement exists (and nothing is pinned), else E0506."""
     import dataclasses
 
+    from fitlang.driver import Outcome
     from fitlang.solve.moving import solve_move
 
+    root = compilation.root_path
     if problem.pinned and not limit.spent:
         free = solve_move(dataclasses.replace(problem, pinned=frozenset()),
                           time_limit=limit.left(NO_TARGET_SECONDS))
         if not free.unplaced and str(free.status) in ("optimal", "feasible"):
-            return _pinned_why(problem, program)
+            # (the move's proof holds with the workloads where they run: the plan's problem)
+            return NoTarget(_pinned_why(problem, program), placement.proven_infeasible)
     if limit.spent:
-        return _errors(_move_verdict(compilation, problem, placement, limit), compilation.root_path)
-    solved = compilation.solve(time_limit=limit.left(NO_TARGET_SECONDS))
-    left = limit.left()
-    ends = None if left is None else time.monotonic() + left
-    return _errors(compilation.verdict(solved, limit.seconds, NO_TARGET_SECONDS, ends).diagnostics,
-                   compilation.root_path)
+        verdict = _move_verdict(compilation, problem, placement, limit)
+    else:
+        solved = compilation.solve(time_limit=limit.left(NO_TARGET_SECONDS))
+        left = limit.left()
+        ends = None if left is None else time.monotonic() + left
+        # (the policy without the stays has no placement: the plan's problem has none either)
+        verdict = compilation.verdict(solved, limit.seconds, NO_TARGET_SECONDS, ends)
+    return NoTarget(_errors(verdict.diagnostics, root), verdict.outcome is Outcome.INFEASIBLE)
 
 
 def _pinned_why(problem: Problem, program) -> list[Diagnostic]:
@@ -219,7 +237,7 @@ def _pinned_why(problem: Problem, program) -> list[Diagnostic]:
 
 
 def _move_verdict(compilation: Compilation, problem: Problem, placement: Placement,
-                  limit: TimeLimit) -> list[Diagnostic]:
+                  limit: TimeLimit) -> Verdict:
     """The move's own verdict, the limit spent: its proof that no placement exists names no
     conflict (E0501); with workloads pinned that proof is not the policy's (E0506)."""
     import dataclasses
@@ -228,7 +246,7 @@ def _move_verdict(compilation: Compilation, problem: Problem, placement: Placeme
 
     if problem.pinned:
         placement = dataclasses.replace(placement, status=Status.UNKNOWN, proven_infeasible=False)
-    return compilation.verdict(placement, limit.seconds, explain_ends=time.monotonic()).diagnostics
+    return compilation.verdict(placement, limit.seconds, explain_ends=time.monotonic())
 
 
 def _errors(diagnostics: list[Diagnostic], root: str) -> list[Diagnostic]:
@@ -414,7 +432,8 @@ def as_json(result: PlanResult) -> str:
         release=plan.released if plan and not result.kept else [],
         moves=plan.moves if plan and not result.kept else 0,
         least_moves=plan.least_moves if plan and not result.kept else 0,
-        status=result.status, **_bound_fields(problem, result.placement),
+        # (no plan, no target: the move's partial placement's value is no plan's)
+        status=result.status, **_bound_fields(problem, result.placement if plan else None),
         diagnostics=[DiagnosticRecord.model_validate(d.as_record()) for d in result.diagnostics],
         binding=None if result.bindings is None else [_binding_record(b) for b in result.bindings])
     if result.kept:

@@ -1023,23 +1023,118 @@ def test_a_trade_over_three_zones_of_a_jurisdiction_is_one_step(tmp_path):
     # are). No zone pair holds it: (a, b) cannot move a y off b-0, (b, c) only moves a y for
     # a move's price and saves nothing, x may not run in c; the three zones as one step do
     # (`_regions`). bench/move_reference.py's MIP, written apart, agrees on the least
+    running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
+    problem = problem_of(tmp_path, THREE_ZONES, running)
+    _one_joint_step(problem, "2.00", {"b-0": Counter(x=1, y=1), "c-0": Counter(y=1, z=1)}, "1.03")
+
+
+def _one_joint_step(problem, before: str, end: dict, after: str) -> None:
+    """Repaired and improved node by node, the fleet is worth `before`; one joint step makes
+    it `end`, worth `after`, which `verify` finds clean and bench/move_reference.py's MIP,
+    written apart, finds the least."""
     from fitlang.solve.move_neighbourhood import improve_jointly
 
     from solving import bench_module
 
-    running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
-    problem = problem_of(tmp_path, THREE_ZONES, running)
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
     fleet.improve(None)
-    assert objective_value(problem, "cost+moves", fleet.state(), set()) == Fraction("2.00")
+    assert objective_value(problem, "cost+moves", fleet.state(), set()) == Fraction(before)
     assert improve_jointly(fleet, cpu_seconds=30.0) == 1
-    end = fleet.state()
-    assert end == {"b-0": Counter(x=1, y=1), "c-0": Counter(y=1, z=1)}
-    assert objective_value(problem, "cost+moves", end, set()) == Fraction("1.03")
+    assert fleet.state() == end
+    assert objective_value(problem, "cost+moves", end, set()) == Fraction(after)
     assert not _Checker(problem, set(), "").broken(end)
     module = bench_module("move_reference")
     model = module.Reference(module.Instance(problem))
     model.build()
     solved = module.solve(model, 30.0)
-    assert solved.status == "Optimal" and abs(solved.value - 1.03) < 1e-6
+    assert solved.status == "Optimal" and abs(solved.value - float(Fraction(after))) < 1e-6
+
+
+# an accelerator option in each zone: `infer` needs 2 replicas of either (one GPU each)
+OPTION_ZONES = 'import "std/accelerators"\n\n' + "".join(
+    f"pool {name} {{\n  count = 1\n  cpu = 16\n  memory = 64GiB\n  gpu {{\n    model = {model}\n"
+    f'    count = 2\n  }}\n  price = {price} USD/h\n  zone = "{zone}"\n}}\n\n'
+    for name, model, price, zone in (("ga", "A10G", "1.00", "a"), ("gb", "L4", "0.50", "b"))) + """
+workload infer {\n  cpu = 4\n  memory = 16GiB\n  gpu {\n    count = 1
+    option A10G {\n      replicas = 2\n    }\n    option L4 {\n      replicas = 2\n    }\n  }\n}
+policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}
+"""
+
+
+def test_the_joint_step_switches_a_workload_to_a_cheaper_option_in_another_zone(tmp_path):
+    # infer runs 2 A10G replicas on ga-0 (1.00 USD/h, zone a). Worked by hand: its 2 L4
+    # replicas on gb-0 (0.50, zone b) deliver the same; a replica of one option replaced by
+    # another's is a stop and a start, no move (`moves_between`): 0.50 + 0.01 (ga-0 drained)
+    # = 0.51, the least (ga-0 kept costs 1.00). Node by node an option's count never
+    # changes; the step frees the group's counts, its throughput kept (`_option_rows`).
+    # bench/move_reference.py's MIP, written apart, agrees on the least
+    import dataclasses
+
+    from fitlang.model.build import with_current
+
+    path = tmp_path / "p.fit"
+    path.write_text(OPTION_ZONES)
+    compilation = Compilation(path)
+    assert compilation.problem is not None
+    state = CurrentState(running=(Running("infer", "ga-0", option="A10G"),) * 2)
+    problem = with_current(compilation.problem, compilation.check().program, state)
+    problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
+    _one_joint_step(problem, "1.00", {"gb-0": Counter({"infer[L4]": 2})}, "0.51")
+
+
+TWO_PRICES = "".join(
+    f"pool {name} {{\n  count = 2\n  cpu = 4\n  memory = 8GiB\n  price = {price} USD/h\n}}\n\n"
+    for name, price in (("dear", "1.00"), ("cheap", "0.10"))) + """
+workload w {\n  replicas = 2\n  cpu = 1\n  memory = 1GiB\n}
+policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}
+"""
+
+
+def test_improve_does_not_try_again_a_node_whose_tries_failed_since_the_fleet_last_changed(
+        tmp_path, monkeypatch):
+    # w runs on dear-0 and cheap-0. The first pass moves dear-0's replica onto cheap-0 (a
+    # change), then tries cheap-0, which has nowhere cheaper to go. A second pass finds the
+    # fleet as cheap-0's tries left it: they would fail again, so they are not made
+    problem = problem_of(tmp_path, TWO_PRICES, [("w", "dear-0"), ("w", "cheap-0")])
+    fleet = ScaleMove(problem)
+    fleet.repair(fleet.start())
+    tried = []
+    delete = ScaleMove._delete
+    monkeypatch.setattr(ScaleMove, "_delete",
+                        lambda self, node: tried.append(node.name) or delete(self, node))
+    fleet.improve(None)
+    assert fleet.state() == {"cheap-0": Counter(w=2)}
+    assert tried == ["dear-0", "cheap-0"]
+
+
+ONE_A_NODE = """pool big {\n  count = 4\n  cpu = 8\n  memory = 32GiB\n  price = 0.40 USD/h\n}
+workload one {\n  replicas = 3\n  cpu = 2\n  memory = 1GiB\n  anti_affinity self on node\n}
+workload small {\n  replicas = 6\n  cpu = 1\n  memory = 1GiB\n}
+policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}
+"""
+
+
+def test_a_new_nodes_fill_goes_on_from_the_previous_replicas_and_is_what_a_fresh_fill_finds(
+        tmp_path, monkeypatch):
+    # everything ran on nodes the policy lacks: each of `one`'s 3 replicas (one a node) opens
+    # a node of `big`, weighed by its fill of the replicas ahead (the other `one`s do not fit
+    # beside it, the 6 `small`s do). The second and third go on from the first's fill (none
+    # it holds has left the lookahead), and each fill is the one weighed afresh
+    running = [("one", f"gone-{i}") for i in range(3)] + [("small", f"gone-{i}") for i in range(6)]
+    problem = problem_of(tmp_path, ONE_A_NODE, running)
+    fleet = ScaleMove(problem)
+    fill, kept = ScaleMove._fill, []
+
+    def checked(self, node_class, capacity, demand, upcoming, zones_of, at=None):
+        held = fill(self, node_class, capacity, demand, upcoming, zones_of, at)
+        kept.append((self.fills.get((demand.name, node_class.id)), held))
+        assert held == fill(self, node_class, capacity, demand, upcoming, {}, None)
+        return held
+
+    monkeypatch.setattr(ScaleMove, "_fill", checked)
+    fleet.repair(fleet.start())
+    assert [held for _, held in kept] == [kept[0][1]] * 3
+    assert kept[0][0] is kept[1][0] is kept[2][0]  # (one fill, gone on from)
+    assert sorted(Counter(fleet.state()[n]["one"] for n in fleet.state()).items()) == [(1, 3)]
+    assert not _Checker(problem, set(), "").broken(fleet.state())

@@ -702,3 +702,43 @@ def test_with_time_left_the_conflict_is_explained_within_what_is_left(tmp_path, 
     assert "E0501" in codes(result)
     conflict = next(d for d in result.diagnostics if d.code == "E0501")
     assert conflict.related  # the conflict named: the spread and the pool's capacity
+
+
+# ---- a plan with no target never states the move's partial placement as optimal ------------
+
+def _no_target_document(result) -> PlanDocument:
+    return PlanDocument.model_validate(json.loads(as_json(result)))
+
+
+def test_a_change_with_no_placement_is_infeasible_not_the_partial_moves_optimal(tmp_path, monkeypatch):
+    # the move places 3 of `w`'s 4 replicas, optimally among such placements, and proves no
+    # placement of all 4 exists: the plan's status is that proof, and no value or bound is stated
+    calls = _Calls(monkeypatch, move_takes=10.5)
+    result = _no_target_plan(tmp_path, calls)
+    assert result.placement.unplaced and result.placement.proven_infeasible
+    assert result.status == "infeasible"
+    document = _no_target_document(result)
+    assert document.status == "infeasible"
+    assert document.value is None and document.bound is None and document.gap is None
+
+
+def test_a_conflict_proven_by_the_plain_solve_makes_the_plan_infeasible(tmp_path, monkeypatch):
+    calls = _Calls(monkeypatch, move_takes=4.0)
+    result = _no_target_plan(tmp_path, calls)
+    assert "E0501" in codes(result)
+    assert _no_target_document(result).status == "infeasible"
+
+
+def test_a_move_with_replicas_unplaced_and_no_proof_is_unknown(tmp_path, monkeypatch):
+    # the move's proof taken away, the limit spent: nothing shows that no placement exists
+    import dataclasses
+
+    import fitlang.solve.moving as moving
+
+    solve_move = moving.solve_move
+    monkeypatch.setattr(moving, "solve_move", lambda *arguments, **keywords: dataclasses.replace(
+        solve_move(*arguments, **keywords), proven_infeasible=False))
+    calls = _Calls(monkeypatch, move_takes=10.5)
+    result = _no_target_plan(tmp_path, calls)
+    assert result.placement.unplaced and codes(result) == ["E0506"]
+    assert _no_target_document(result).status == "unknown"

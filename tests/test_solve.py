@@ -638,6 +638,23 @@ def test_exclusive_does_not_make_every_other_workload_a_rule_target(tmp_path):
     assert len(job_nodes) == 1 and placement.value == 2  # other's 4 x 2 CPUs fill one more node
 
 
+def test_the_model_leaves_an_exclusive_workloads_nodes_out_of_one_per_node_counts(tmp_path):
+    from fitlang.solve.backends import HighsBackend
+    from fitlang.solve.encode import encode
+
+    # `ex` (2 x 5 CPUs, exclusive: a node each) and `one` (3 x 1 CPU, one per node) on pool a
+    # (3 nodes of 8 CPUs at 1 USD/h) and pool b (3 at 5): ex on two a nodes leaves one for
+    # `one`, whose other two take two b nodes (3 + 10); ex on b: 10 + 3; one of each: a's 3
+    # nodes and two of b's. By hand 13 every way; the class rows without the exclusive's
+    # nodes took all five replicas on a's three nodes (3)
+    text = (pool("a", 3, 8, "32Gi", 1) + pool("b", 3, 8, "32Gi", 5)
+            + workload("ex", 2, 5, "2Gi", "  exclusive = true\n")
+            + workload("one", 3, 1, "1Gi", "  anti_affinity self on node\n"))
+    encoding = encode(problem_from(tmp_path, text))
+    outcome = HighsBackend().minimise(encoding.model, encoding.objective("cost"))
+    assert outcome.status is Status.OPTIMAL and outcome.objective == 13
+
+
 def test_inventory_shaped_fleet_solves_and_verifies_with_the_greedy_floor_and_the_optimiser(
         tmp_path, monkeypatch):
     import fitlang.solve.placement as placement_module

@@ -97,6 +97,13 @@ def class_groups(encoding: Encoding) -> dict[str, CapacityGroup]:
     return groups
 
 
+def cut_implied(charge: np.ndarray, capacity: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """Per workload (a row of `charge`, what a replica takes of each resource): does a
+    capacity row alone already say y <= fit x u? Where capacity <= fit x charge, i.e.
+    ceil(capacity / charge) <= fit (divided, not multiplied: bytes x replicas overflow int64)."""
+    return ((charge > 0) & (-(-capacity // np.maximum(charge, 1)) <= fit[:, None])).any(axis=1)
+
+
 def packing_cut_rows(encoding: Encoding, made: DemandColumns) -> None:
     """The class-level packing cut y <= fit x u where no capacity row implies it: in bulk, as
     arrays (one Python object per row was most of the time to build the model at fleet scale)."""
@@ -108,10 +115,7 @@ def packing_cut_rows(encoding: Encoding, made: DemandColumns) -> None:
     if whole:
         charged = np.array([c in whole for c in eligible], dtype=bool)
         charge[charged] = capacity[charged]
-    # a capacity row alone already says y <= fit x u where capacity <= fit x charge, i.e.
-    # ceil(capacity / charge) <= fit (divided, not multiplied: bytes x replicas overflow int64)
-    implied = ((charge > 0) & (-(-capacity // np.maximum(charge, 1)) <= fit[:, None])).any(axis=1)
-    cut = np.flatnonzero(~implied)
+    cut = np.flatnonzero(~cut_implied(charge, capacity, fit))
     if not len(cut):
         return
     # one replica's worth of a node per `fit` replicas: the class-level packing cut

@@ -66,7 +66,30 @@ def _alone_rows(encoding: Encoding, demand: Demand, node_class: NodeClass) -> No
         indices += [columns[taking], [hosting, u]]
         data += [charge[taking, index], [capacity, -capacity]]
         pointers.append(pointers[-1] + len(taking) + 2)
+    _per_node_limits(encoding, node_class, others, charge, columns, (hosting, u), pointers, indices, data)
     encoding.add_at_most_zero(pointers, indices, data, ExclusiveGroup(demand.name))
+
+
+def _per_node_limits(encoding: Encoding, node_class: NodeClass, others: np.ndarray, charge: np.ndarray,
+                     columns: np.ndarray, hosting_and_u: tuple[int, int], pointers: list[int],
+                     indices: list[Terms], data: list[Terms]) -> None:
+    """A workload at most `fit` to a node (one per node, a node spread: the packing cut,
+    `capacity.packing_cut_rows`) has at most fit x (u - n) replicas on the class, n its
+    nodes the exclusive workload takes: y + fit x n - fit x u <= 0, where its capacity rows
+    do not already say so. Without it, inventory 300 seed 3's model sent three one-per-node
+    replicas to a class of three nodes two of which it gave the exclusive workload."""
+    from fitlang.rules.capacity import cut_implied  # (a rule module: imports nothing of fitlang.solve)
+
+    here = encoding.here[node_class.id]
+    fit = np.array([encoding.fit[d.name, node_class.id] for d in here], dtype=np.int64)
+    capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
+    limited = np.flatnonzero(others & ~cut_implied(charge, capacity, fit) & (fit > 0))
+    if not len(limited):
+        return
+    rows = len(limited)
+    indices.append(np.column_stack([columns[limited], np.tile(np.array(hosting_and_u), (rows, 1))]).ravel())
+    data.append(np.column_stack([np.ones(rows, dtype=np.int64), fit[limited], -fit[limited]]).ravel())
+    pointers += (pointers[-1] + 3 * np.arange(1, rows + 1)).tolist()
 
 
 def alone_on_nodes(problem: Problem) -> Iterator[str]:

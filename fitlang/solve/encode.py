@@ -101,6 +101,7 @@ class Encoding:
     # next to the rows that make the column), never by its name
     index: dict[Hashable, int] = field(default_factory=dict)
     hooks: _RowHooks | None = None  # the registry's row hooks, as `encode` asked them
+    relaxed_columns: list[int] = field(default_factory=list)  # made fractional by `relax_replicas`
 
     def column(self, key: Hashable, name: str, lower: int, upper: int) -> int:
         """A new column that rules find again by `key` (`index`); `name` is for display."""
@@ -195,6 +196,7 @@ class Encoding:
                 relaxed += roundings[0].columns
                 self.rounding[demand.name] = roundings[0]
             self.model.set_continuous(relaxed)
+            self.relaxed_columns += relaxed
 
     def whole_counts(self, solution: list[Value]) -> dict[tuple[str, str], int]:
         """Replicas per (workload, class), whole. Fractional counts are rounded so that each

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -167,6 +168,26 @@ class LinearModel:
         else:
             for index in indices:
                 self._integer[index] = whole
+
+    def set_bounds(self, index: int, lower: int, upper: int) -> None:
+        if self._variables is not None:
+            self._variables[index].lower, self._variables[index].upper = lower, upper
+        else:
+            self._lower[index], self._upper[index] = lower, upper
+
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """Bounds and integrality changed inside the block are as they were after it."""
+        bounds = self.bounds()
+        lower, upper, integer = list(bounds[0]), list(bounds[1]), list(bounds[2])
+        try:
+            yield
+        finally:
+            if self._variables is not None:
+                for variable, low, high, whole in zip(self._variables, lower, upper, integer):
+                    variable.lower, variable.upper, variable.integer = low, high, whole
+            else:
+                self._lower, self._upper, self._integer = lower, upper, integer
 
     def bounds(self) -> tuple[list[int], list[int], list[bool]]:
         if self._variables is not None:

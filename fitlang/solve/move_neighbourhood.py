@@ -36,7 +36,10 @@ rankings (`_neighbourhoods`): by churn (the replicas that came to or left the zo
 and nodes opened or drained: where the greedy repair worked) and by what the zones' nodes in
 use could save as a share of a cheaper class's node (`_potentials`). Each pair once. Then
 the zones of each jurisdiction (EU, US: more than two zones) as one step (`_regions`), for
-trades no pair holds, with `REGION_CPU_SECONDS` of CPU each. Work is capped by
+trades no pair holds, with `REGION_CPU_SECONDS` of CPU each. Last (`_option_steps`), the pairs again
+where an option group runs, its options free as well: each option's count free, the group's
+throughput a row, an option's moves min(running, placed) less its stays (a binary picks the
+side of the minimum), within `OPTIONS_CPU_SECONDS`. Work is capped by
 `MIP_MAX_NODES` branch-and-bound nodes per step (deterministic), by HiGHS's own
 `STEP_SECONDS` per step (wall; a safety net), by `STEP_CPU_SECONDS` of process CPU per step
 and `CPU_SECONDS` over all steps (no step starts past it; HiGHS is interrupted at either,
@@ -47,6 +50,7 @@ nodes no step is run.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,7 +59,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import sparse
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, OptionGroup
 from fitlang.solve.backends import watch
 from fitlang.solve.move_scale import FleetNode, ScaleMove, SpreadCounts, zone_of
 
@@ -70,6 +74,7 @@ STEP_SECONDS = 5.0  # HiGHS's own wall limit per step: a safety net (the node li
 # limit of 0.5 s cut seed 2's repriced-pool step on a loaded machine, 1232.34 -> 1236.84)
 MIP_MAX_NODES = 200  # branch-and-bound nodes per step
 REGION_CPU_SECONDS = 0.8  # of process CPU in a jurisdiction's step (`_regions`)
+OPTIONS_CPU_SECONDS = 0.8  # and over the option groups' steps (`_option_steps`)
 MAX_NODES_IN_USE = 200  # of the pair's nodes in use, the dearest, are freed
 FREE_NODES_PER_CLASS = 6  # nodes not in use per class of the pair a step may open,
 MAX_FREE_NODES = 120  # and at most this many in all
@@ -101,6 +106,11 @@ class _Neighbourhood:
     class_of: dict[str, NodeClass] = field(default_factory=dict)
     fixed_names: dict[str, list[str]] = field(default_factory=dict)  # node -> its fixed demands
     hosts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # option demand -> its group, for the groups with an option freed; `free` is then the
+    # most of it the step may place, `outside` its replicas on the nodes not freed
+    groups: dict[str, OptionGroup] = field(default_factory=dict)
+    outside: Counter = field(default_factory=Counter)
+    running: Counter = field(default_factory=Counter)  # option demand -> its replicas running now
 
     def column(self, key: tuple, lower: float, upper: float, integer: bool, cost: float = 0.0) -> int:
         self.index[key] = len(self.columns)
@@ -127,10 +137,8 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
         cpu_seconds = CPU_SECONDS
     started = time.process_time()
     free_demands = _free_demands(fleet)
-    if not free_demands:
-        return 0
     kept = 0
-    for zones in _neighbourhoods(fleet, free_demands)[:MAX_STEPS]:
+    for zones in _neighbourhoods(fleet, free_demands)[:MAX_STEPS] if free_demands else []:
         # (a step starts while the CPU used is within the cap; its branch and bound stops at
         # the cap, so the steps pass it by at most one build and splice)
         if time.process_time() - started > cpu_seconds:
@@ -139,8 +147,28 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None) -> int:
         kept += _step(fleet, zones, free_demands, step_deadline)
     # after the pairs, each jurisdiction's zones at once (their own CPU: ahead of the pairs,
     # cut at a pair's 0.4 s, they blocked better pairs, inventory 300 seed 3: 34.06 -> 34.44)
-    for zones in _regions(fleet, _potentials(fleet, free_demands)):
+    for zones in _regions(fleet, _potentials(fleet, free_demands)) if free_demands else []:
         kept += _step(fleet, zones, free_demands, time.process_time() + REGION_CPU_SECONDS)
+    return kept + _option_steps(fleet, free_demands)
+
+
+def _option_steps(fleet: ScaleMove, free_demands: set[str]) -> int:
+    """Last, the pairs of zones with replicas of an option group there, the group's options
+    free too (switched where that pays: inventory 300 nodes, seed 5, `infer10` from A10G in
+    eu-central-1a to L4 in eu-west-1b), within `OPTIONS_CPU_SECONDS`. Not in the steps
+    above: with the counts free, their MIPs answered other moves of the same value, and what
+    `improve` made of them after was dearer (seed 6: 97.75 -> 99.09 USD/h)."""
+    options = set(_free_groups(fleet.problem))
+    hosting = {zone_of(node.node_class) for node in fleet.nodes.values() if options.intersection(node.hosted)}
+    if not hosting:
+        return 0
+    free, kept, started = free_demands | options, 0, time.process_time()
+    for zones in _neighbourhoods(fleet, free):
+        if time.process_time() - started > OPTIONS_CPU_SECONDS:
+            break
+        if hosting.intersection(zones):
+            step_deadline = min(started + OPTIONS_CPU_SECONDS, time.process_time() + STEP_CPU_SECONDS)
+            kept += _step(fleet, zones, free, step_deadline)
     return kept
 
 
@@ -165,8 +193,8 @@ def _step(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str], cpu
 def _free_demands(fleet: ScaleMove) -> set[str]:
     """The demands whose replicas a step may move between the pair's nodes: the rules over a
     topology the MIP writes (anti-affinity on a node or zone, spreads not over `node`,
-    latency), not pinned, not an option of a group, not named by another's affinity of
-    another kind."""
+    latency), not pinned, not an option of a group (`_free_groups`), not named by another's
+    affinity of another kind."""
     problem = fleet.problem
     grouped = {name for group in problem.option_groups for name in group.demands}
     named = {rule.target for d in problem.demands for rule in d.affinities
@@ -181,6 +209,23 @@ def _free_demands(fleet: ScaleMove) -> set[str]:
         if any(s.topology == "node" for s in demand.spreads):
             continue
         free.add(demand.name)
+    return free
+
+
+def _free_groups(problem) -> dict[str, OptionGroup]:
+    """Option demand -> its group, for the groups a step may switch between options (300
+    nodes, seed 5: `infer10` from A10G in eu-central-1a to L4 in eu-west-1b): not a gang, no
+    option pinned, exclusive or windowed, with no rule over a topology and named by none (the
+    MIP writes only the group's throughput for them)."""
+    named = {rule.target for d in problem.demands for rule in d.affinities}
+    free: dict[str, OptionGroup] = {}
+    for group in problem.option_groups:
+        members = [problem.demand(name) for name in group.demands]
+        if group.gang or group.workload in named or any(
+                d.name in problem.pinned or d.gang or d.exclusive or d.window is not None
+                or d.affinities or d.spreads or d.latency for d in members):
+            continue
+        free.update((d.name, group) for d in members)
     return free
 
 
@@ -322,6 +367,7 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) ->
         free.update(before[node.name])
     if not free:
         return None
+    groups, outside = _options_in(fleet, free)
     names = [n.name for n in in_use]
     # nodes not in use: of the classes cheapest for their cores first (at 10,000 nodes a
     # zone has more classes than a step can weigh)
@@ -333,12 +379,29 @@ def _build(fleet: ScaleMove, zones: tuple[Zone, ...], free_demands: set[str]) ->
         for name in spare[:min(FREE_NODES_PER_CLASS, MAX_FREE_NODES + len(in_use) - len(names))]:
             names.append(name)
             before[name], fixed[name] = Counter(), Counter()
-    hood = _Neighbourhood(zones, names, [fleet.owners[n] for n in names], free, fixed, before)
+    hood = _Neighbourhood(zones, names, [fleet.owners[n] for n in names], free, fixed, before, groups=groups,
+                          outside=outside, running=Counter({d: problem.running_total(d) for d in groups}))
     hood.class_of = dict(zip(names, hood.classes))
     hood.fixed_names = {name: sorted(d for d, c in fixed[name].items() if c) for name in names}
     _columns(fleet, hood)
     _rules(fleet, hood)
     return hood
+
+
+def _options_in(fleet: ScaleMove, free: Counter) -> tuple[dict[str, OptionGroup], Counter]:
+    """The free groups with an option on the freed nodes: every option of each enters `free`
+    (updated) as the most of it the step may place (its replicas less those outside the
+    step), and their replicas outside the step."""
+    groups = {name: group for name, group in _free_groups(fleet.problem).items()
+              if any(free[other] for other in group.demands)}
+    outside: Counter = Counter()
+    for name in groups:
+        total = sum(node.hosted[name] for node in fleet.nodes.values())
+        outside[name] = total - free[name]
+        free[name] = fleet.problem.demand(name).replicas - outside[name]
+        if free[name] <= 0:
+            del free[name]
+    return groups, outside
 
 
 def _eligible_among(fleet: ScaleMove, node_class: NodeClass, demands) -> list[str]:
@@ -407,7 +470,9 @@ def _rules(fleet: ScaleMove, hood: _Neighbourhood) -> None:
             x_of.setdefault(key[1], []).append((key[2], column))
             on_node.setdefault(key[2], []).append((key[1], column))
     for demand, count in hood.free.items():  # each demand's replicas over the pair kept
-        hood.row({column: 1.0 for _, column in x_of.get(demand, [])}, count, count)
+        hood.row({column: 1.0 for _, column in x_of.get(demand, [])},
+                 0.0 if demand in hood.groups else count, count)  # (an option: at most)
+    _option_rows(fleet, hood, x_of)
     for key, column in list(hood.index.items()):
         if key[0] == "stay":
             hood.row({column: 1.0, hood.index["x", key[1], key[2]]: -1.0}, -np.inf, 0.0)
@@ -417,6 +482,31 @@ def _rules(fleet: ScaleMove, hood: _Neighbourhood) -> None:
     _spread_rows(fleet, hood, x_of)
     _latency_rows(fleet, hood, x_of)
     _scope_rows(fleet, hood)
+
+
+def _option_rows(fleet: ScaleMove, hood: _Neighbourhood, x_of: dict[str, list[tuple[str, int]]]) -> None:
+    """Per option group freed: its throughput (the options outside the step constants), in
+    integers (the row scaled by its denominators: `verify` compares fractions). Per option:
+    its moves, min(running, placed) less its stays (`moves_between`), priced; the minimum
+    is concave, so a binary picks the side (`move_reference._objective`): paired >= placed
+    - big x which, paired >= running - big x (1 - which)."""
+    problem, price = fleet.problem, float(fleet.price)
+    for group in {id(g): g for g in hood.groups.values()}.values():
+        members = [problem.demand(name) for name in group.demands]
+        scale = math.lcm(group.required.denominator, *(d.throughput.denominator for d in members))
+        delivered = sum((d.throughput * hood.outside[d.name] for d in members), Fraction(0))
+        terms = {column: float(d.throughput * scale) for d in members for _, column in x_of.get(d.name, [])}
+        hood.row(terms, float((group.required - delivered) * scale), np.inf)
+    for name in sorted(hood.groups):
+        running = hood.running[name]
+        if not running or not price:
+            continue
+        big = float(max(running, problem.demand(name).replicas))
+        paired = hood.column(("paired", name), 0.0, float(running), False, price)
+        which = hood.column(("which", name), 0.0, 1.0, True)
+        placed = {column: -1.0 for _, column in x_of.get(name, [])}
+        hood.row({paired: 1.0, which: big, **placed}, float(hood.outside[name]), np.inf)
+        hood.row({paired: 1.0, which: -big}, running - big, np.inf)
 
 
 def _node_rows(fleet: ScaleMove, hood: _Neighbourhood, name: str, placed: list[tuple[str, int]]) -> None:
@@ -652,7 +742,17 @@ def _start(hood: _Neighbourhood) -> np.ndarray:
             start[column] = 1.0 if hood.before[key[2]][key[1]] else 0.0
     for column, value in hood.start_flags.items():
         start[column] = value
+    for name in hood.groups:  # an option's moves as they are
+        if ("paired", name) in hood.index:
+            running, placed = hood.running[name], _option_placed(hood, hood.before, name)
+            start[hood.index["paired", name]] = min(running, placed)
+            start[hood.index["which", name]] = 1.0 if running <= placed else 0.0
     return start
+
+
+def _option_placed(hood: _Neighbourhood, end: dict[str, Counter], name: str) -> int:
+    """An option's replicas over the whole fleet with the step's nodes as `end` has them."""
+    return hood.outside[name] + sum(counts[name] for counts in end.values())
 
 
 def _value(fleet: ScaleMove, hood: _Neighbourhood, end: dict[str, Counter]) -> Fraction:
@@ -671,6 +771,8 @@ def _value(fleet: ScaleMove, hood: _Neighbourhood, end: dict[str, Counter]) -> F
             value += price  # drained
         now = running_now.get(name, Counter())
         value -= price * sum(min(now[d], hosted[d]) for d in hosted)
+    for option in hood.groups:  # its count may change: min(running, placed) less its stays
+        value += price * min(hood.running[option], _option_placed(hood, end, option))
     return value
 
 

@@ -53,6 +53,7 @@ a few seconds.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -99,6 +100,34 @@ class FleetNode:
 
 
 Moved = tuple[FleetNode, Demand, FleetNode]  # a replica moved: from, what, onto
+
+
+@dataclass
+class Settled:
+    """The nodes whose `improve` tries failed since the fleet last changed (by id): the plain
+    ones (delete, onto a free node, merge), and `_scatter`."""
+
+    plain: dict[int, FleetNode] = field(default_factory=dict)
+    scatter: dict[int, FleetNode] = field(default_factory=dict)
+
+
+@dataclass
+class _Fill:
+    """A new node of a class as `_fill` fills it: the replica, then first fit of the replicas
+    ahead, at positions `start` to `end` of `repair`'s order. The next replica of the same
+    demand goes on from it (weighing only the replicas that came into its lookahead) while
+    the node's capacity is the same, the replicas that left the lookahead were not held and
+    the zones of the zone-ruled replicas it weighed are the same (inventory 10,000: each
+    replica of a service one a node weighed every eligible class over 200 replicas again)."""
+
+    capacity: tuple[int, ...]
+    free: list[int]
+    hosted: Counter
+    held: int
+    end: int  # the position after the last replica weighed
+    first_held: float = math.inf  # the position of the first replica ahead it holds
+    # the zone-ruled demands with no zone to come from that it weighed -> the zones they may use
+    zones: dict[str, frozenset] = field(default_factory=dict)
 
 
 class _Rows:
@@ -213,6 +242,7 @@ class ScaleMove:
         self.unplaced: list[str] = []
         self.zone_rules: dict[str, tuple[frozenset, list[tuple[str, bool]], list[str]]] = {}
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
+        self.fills: dict[tuple[str, str], _Fill] = {}  # (demand, class id) -> `repair`'s last
         self.running_now = current_state(problem)
         self.weight = _weights(problem)
         self.owners_price = {c.id: c.price for c in problem.classes}
@@ -419,6 +449,8 @@ class ScaleMove:
     def repair(self, displaced: list[tuple[Demand, tuple | None]]) -> None:
         order = sorted(displaced, key=lambda item: (-item[0].priority, -_size(item[0]), item[0].name))
         for index, (demand, zone) in enumerate(order):
+            if index and order[index - 1][0] is not demand:
+                self.fills.clear()  # (kept for the replicas of one demand)
             zones: list[tuple | None] = [zone] if zone is not None else self._zones_for(demand)
             # a spread's replica goes to its first zone that takes it (on a node in use, else
             # a new one); any other replica to a node in use anywhere first
@@ -427,7 +459,7 @@ class ScaleMove:
             target = None
             for allowed in tries:
                 target = next((t for where in allowed if (t := self._fullest(demand, where)) is not None),
-                              None) or self._open_for(demand, allowed, upcoming)
+                              None) or self._open_for(demand, allowed, upcoming, at=index + 1)
                 if target is not None:
                     break
             if target is None:
@@ -472,27 +504,27 @@ class ScaleMove:
         return found
 
     def _open_for(self, demand: Demand, zones: list[tuple | None], upcoming: list[Displaced],
-                  below: float | None = None) -> FleetNode | None:
+                  below: float | None = None, at: int | None = None) -> FleetNode | None:
         """A new node for a replica, in one of the zones (None: any): of the eligible class
         whose price over what one of its nodes would hold (this replica and, filled first fit,
         the replicas to place next: `_fill`) is least; of the classes whose node (bought, with
         the price of buying it) costs less than `below` where given. (Ranked by this
         replica's workload alone, a drained pool of one-a-node services at inventory 1,000
         nodes reopened as 31 nodes of small classes where 16 of a larger one take it: 17.8
-        USD/h for 8.7.)"""
+        USD/h for 8.7.) `at`: the position of `upcoming` in `repair`'s order (`_Fill`)."""
         classes = [self.problem.node_class(c) for c in demand.eligible]
         if below is not None:
             classes = [c for c in classes if self.class_price[self.rows.class_index[c.id]] < below]
         if None not in zones and demand.name in self.zoned:
             classes = [c for c in classes if zone_of(c) in zones]
-        zones_of: dict[str, list[tuple | None]] = {}  # the zones each upcoming demand may use
+        zones_of: dict[str, frozenset] = {}  # the zones each upcoming demand may use (`_zones_ahead`)
         weighed: list[tuple[Fraction, str, str]] = []
         for node_class in classes:
             name = self.free_node(node_class) if self.may_open(node_class) else None
             if name is None:
                 continue
             capacity = node_class.node_capacity.get(name, node_class.capacity)
-            held = self._fill(node_class, capacity, demand, upcoming, zones_of)
+            held = self._fill(node_class, capacity, demand, upcoming, zones_of, at)
             if held > 0:
                 weighed.append((node_class.price / Fraction(held), node_class.id, name))
         for _, _, name in sorted(weighed):
@@ -503,23 +535,29 @@ class ScaleMove:
         return None
 
     def _fill(self, node_class: NodeClass, capacity: dict[str, int], demand: Demand,
-              upcoming: list[Displaced], zones_of: dict[str, list[tuple | None]]) -> int:
+              upcoming: list[Displaced], zones_of: dict[str, frozenset], at: int | None = None) -> int:
         """What a new node of the class would hold, in `_weight` units: the replica, then first
         fit of the upcoming replicas that may run there (its node rules and zone rules as
-        `targets` keeps them); 0 if the replica does not fit."""
+        `targets` keeps them); 0 if the replica does not fit. With `at`, gone on from the
+        previous replica's (`_Fill`)."""
         # in Python ints, not arrays: a few resources, compared ~80,000 times a plan at
         # inventory 10,000, where numpy's call per comparison was most of the time
         need = self.need_ints
-        free = [capacity[r] - n for r, n in zip(RESOURCES, need[demand.name])]
-        if min(free) < 0:
-            return 0
-        hosted = Counter({demand.name: 1})
-        held = self.weight[demand.name]
-        zone = zone_of(node_class)
-        for other, ran_in in upcoming:
+        key = (demand.name, node_class.id)
+        base = 0 if at is None else at
+        fill = self.fills.get(key) if at is not None else None
+        if fill is None or not self._still_holds(fill, capacity, base, zones_of):
+            free = [capacity[r] - n for r, n in zip(RESOURCES, need[demand.name])]
+            if min(free) < 0:
+                return 0
+            fill = _Fill(tuple(capacity[r] for r in RESOURCES), free, Counter({demand.name: 1}),
+                         self.weight[demand.name], base)
+        hosted, zone = fill.hosted, zone_of(node_class)
+        for offset in range(max(0, fill.end - base), len(upcoming)):
+            other, ran_in = upcoming[offset]
             name = other.name
             if node_class.id not in self.eligible[name] or \
-                    any(n > f for n, f in zip(need[name], free)):
+                    any(n > f for n, f in zip(need[name], fill.free)):
                 continue
             if other.one_per_node and hosted[name]:
                 continue
@@ -527,33 +565,76 @@ class ScaleMove:
                     any(d in self.apart.get(name, ()) for d in hosted):
                 continue
             if name in self.zoned:
-                if name not in zones_of:
-                    zones_of[name] = [ran_in] if ran_in is not None else self._zones_for(other)
-                if zone not in zones_of[name]:
+                zones = self._zones_ahead(other, ran_in, zones_of)
+                if ran_in is None:
+                    fill.zones[name] = zones
+                if zone not in zones:
                     continue
             hosted[name] += 1
-            free = [f - n for f, n in zip(free, need[name])]
-            held += self.weight[name]
-        return held
+            fill.free = [f - n for f, n in zip(fill.free, need[name])]
+            fill.held += self.weight[name]
+            fill.first_held = min(fill.first_held, base + offset)
+        fill.end = base + len(upcoming)
+        if at is not None:
+            self.fills[key] = fill
+        return fill.held
+
+    def _still_holds(self, fill: _Fill, capacity: dict[str, int], start: int,
+                     zones_of: dict[str, frozenset]) -> bool:
+        """May the fill go on for a lookahead from `start` (`_Fill`)?"""
+        return fill.first_held >= start and fill.capacity == tuple(capacity[r] for r in RESOURCES) and \
+            all(self._zones_ahead(self.problem.demand(name), None, zones_of) == zones
+                for name, zones in fill.zones.items())
+
+    def _zones_ahead(self, demand: Demand, ran_in: tuple | None, zones_of: dict[str, frozenset]) -> frozenset:
+        """Where a replica ahead may go: the zone it ran in, else its `_zones_for` (found once
+        per demand in one `_open_for`: they change as replicas are placed)."""
+        if ran_in is not None:
+            return frozenset([ran_in])
+        found = zones_of.get(demand.name)
+        if found is None:
+            found = zones_of[demand.name] = frozenset(self._zones_for(demand))
+        return found
 
     # ---- 2. improve ---------------------------------------------------------------------------
 
-    def improve(self, deadline: float | None, scatter: bool = False, passes: int | None = None) -> None:
+    def improve(self, deadline: float | None, scatter: bool = False, passes: int | None = None,
+                settled: Settled | None = None) -> Settled:
         """Passes over the nodes in use, dearest first, deleting, replacing or merging each
         (and, with `scatter`, scattering it: `_scatter`) where that lowers the objective, until
-        a pass changes nothing (or the deadline, or `passes` passes)."""
+        a pass changes nothing (or the deadline, or `passes` passes). A node whose tries all
+        failed since the fleet last changed is not tried again: they would fail again (the
+        last pass's sweep, ~0.3-0.4 s at inventory 10,000, session 25). Returns those nodes,
+        for the next call where the fleet has not changed in between (`settled`)."""
+        settled = Settled() if settled is None else settled
         changed = True
         while changed and (passes is None or passes > 0):
             changed = False
             passes = None if passes is None else passes - 1
             for node in sorted(self._movable_nodes(), key=lambda n: (-n.node_class.price, n.row)):
                 if deadline is not None and time.monotonic() > deadline:
-                    return
+                    return settled
                 if self.nodes.get(node.name) is not node:
                     continue  # closed earlier in the pass (and maybe open again as a new record)
-                if self._delete(node) or self._onto_free_node([node]) or self._merge(node) or \
-                        (scatter and self._scatter(node)):
+                if self._improved(node, scatter, settled):
                     changed = True
+                    settled = Settled()
+        return settled
+
+    def _improved(self, node: FleetNode, scatter: bool, settled: Settled) -> bool:
+        """One node's tries, but those that failed since the fleet last changed."""
+        key = id(node)  # (the node is held in `settled`: its id is not another's meanwhile)
+        if key in (settled.scatter if scatter else settled.plain):
+            return False
+        if key not in settled.plain:
+            if self._delete(node) or self._onto_free_node([node]) or self._merge(node):
+                return True
+            settled.plain[key] = node
+        if scatter:
+            if self._scatter(node):
+                return True
+            settled.scatter[key] = node
+        return False
 
     def _movable_nodes(self) -> list[FleetNode]:
         return [n for n in self.nodes.values()
@@ -947,7 +1028,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
     improve_until = None if time_limit is None else started + 0.4 * time_limit
-    fleet.improve(improve_until)
+    settled: Settled | None = fleet.improve(improve_until)
     if objective == "cost+moves" and fleet.price:
         bound = moves_lower_bound(problem, deadline, start=fleet.packing())
     else:
@@ -959,12 +1040,14 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
         if _joint_moves_pay(value, bound):
             if nodes <= LARGE_NODES:
                 improve_jointly(fleet)
+                settled = None  # (a step undone leaves its nodes as they were on new rows)
             # joint moves leave nodes the passes may now empty or merge; a node's replicas
             # scattered each where its rules let it go pay where the plan is not yet proven
             # close (not run before: at fleet 10,000, proven within 0.76% without, they cost
             # 5 s of CPU and 0.44 USD/h, a greedy step that blocked a better one)
             passes = None if nodes <= LARGE_NODES else SCATTER_PASSES
-            fleet.improve(improve_until, scatter=True, passes=passes)
+            # (the nodes the first passes left as they were are only scattered)
+            fleet.improve(improve_until, scatter=True, passes=passes, settled=settled)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
     placement = fleet.placement(objective, bound)
     placement.value = value  # (the end state's, as `moving._at_scale` states it: not worked out twice)

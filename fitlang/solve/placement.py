@@ -30,6 +30,7 @@ from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.encode import Encoding, encode
+from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
@@ -127,26 +128,31 @@ def choose_backend(name: str, encoding: Encoding):
 
 
 EXACT_MAX_NODES = 48  # fleets this small are solved node by node, exactly
+# with a horizon, fleets this small (and nodes x steps this few) are solved node by node: the
+# time model over pools counts what a pool holds, not how it packs onto nodes, so on 5 nodes
+# and 6 steps it proved 2.2 where every schedule costs 2.4 and ended `feasible`
+# (bench/differential_time.py seed 5054)
+EXACT_TIME_MAX_NODES = 16
+EXACT_TIME_MAX_NODE_STEPS = 2_000
 
 
 def solve(problem: Problem, backend: str = "auto", time_limit: float | None = None,
           progress: Progress | None = None) -> Placement:
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
     With a horizon: the time-indexed model (`timeline.py`)."""
+    nodes = sum(c.count for c in problem.classes)
     if problem.timeline is not None:
         from fitlang.solve.timeline import solve_timed
 
-        return solve_timed(problem, time_limit)
-    nodes = sum(c.count for c in problem.classes)
+        if nodes > EXACT_TIME_MAX_NODES or nodes * problem.timeline.steps > EXACT_TIME_MAX_NODE_STEPS:
+            return solve_timed(problem, time_limit)
+        timed = solve_timed(one_class_per_node(problem), time_limit)
+        timed.bought = _bought_by_class(problem, timed.bought)
+        return timed
     if nodes > EXACT_MAX_NODES:
         return _solve(problem, backend, time_limit, relax=True, progress=progress)
     placement = _solve(one_class_per_node(problem), backend, time_limit)
-    owner = {name: c.id for c in problem.classes for name in c.node_names}
-    bought: dict[str, list[str]] = {}
-    for names in placement.bought.values():
-        for name in names:
-            bought.setdefault(owner[name], []).append(name)
-    placement.bought = bought
+    placement.bought = _bought_by_class(problem, placement.bought)
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
         floor = _from_packing(problem, greedy_floor(problem)[0], _objectives(problem)[0],
@@ -192,6 +198,16 @@ class _Run:
     @property
     def complete(self) -> bool:
         return self.floor is not None and self.floor.complete
+
+
+def _bought_by_class(problem: Problem, bought: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A node-by-node solve's bought nodes (each its own class) under their classes."""
+    owner = {name: c.id for c in problem.classes for name in c.node_names}
+    by_class: dict[str, list[str]] = {}
+    for names in bought.values():
+        for name in names:
+            by_class.setdefault(owner[name], []).append(name)
+    return by_class
 
 
 def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool = False,
@@ -1076,6 +1092,12 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             proven_infeasible = model_status.partial and _relaxation(problem)
         progress("pack", outcome.objective, first_bound)
         planned = {c.id: outcome.solution[encoding.u[c.id]] for c in problem.classes}
+        # rounded counts a full class cannot hold, made whole on the nodes counted instead
+        # (by the search's deadline, like the packing: the model may have used its own)
+        fitted = fitted_counts(encoding, outcome.solution, encoding.objective(objectives[-1]),
+                               improve_deadline or round_deadline, may_grow=len(objectives) == 1)
+        if fitted is not None:
+            counts, planned = fitted.counts, fitted.nodes
         packing = pack(problem, counts, planned)
         if not packing.complete:
             packing = _completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,

@@ -1,0 +1,110 @@
+"""`fitted_counts`: the relaxed aggregate model's replica counts made whole on the node counts
+it chose, where rounding them (`Encoding.whole_counts`) sends a class more than its counted
+nodes hold. Hand cases, the counts checked against the nodes and packed by `pack`, the
+packing held to `verify`."""
+
+from __future__ import annotations
+
+from fitlang.solve.encode import encode
+from fitlang.solve.fitted_counts import fitted_counts
+from fitlang.solve.linear import LinearModel
+from fitlang.solve.pack import pack
+
+from solving import pool, problem_from, verified_packing, workload
+
+
+def _relaxed(problem, fractions, nodes):
+    """The relaxed encoding and a solution of it: `fractions` per (workload, class) as the
+    replica counts, `nodes` per class as the node counts (the columns nothing here reads: 0)."""
+    encoding = encode(problem, must_place=True)
+    encoding.relax_replicas()
+    solution = [0.0] * encoding.model.variable_count
+    for (name, class_id), value in fractions.items():
+        solution[encoding.y[name, class_id]] = value
+    for class_id, count in nodes.items():
+        solution[encoding.u[class_id]] = count
+    return encoding, solution
+
+
+def _overfull(problem, counts, nodes):
+    """The classes whose counts ask more CPU than their counted nodes have."""
+    asked: dict[str, int] = {}
+    for (name, class_id), amount in counts.items():
+        asked[class_id] = asked.get(class_id, 0) + problem.demand(name).requests["cpu"] * amount
+    return {c for c, cpu in asked.items() if cpu > problem.node_class(c).capacity["cpu"] * nodes[c]}
+
+
+def test_counts_rounded_over_a_full_node_are_made_whole_on_the_nodes_counted(tmp_path):
+    # two 4-CPU nodes, one per pool, and 8 CPUs asked: 3 x 2 CPUs and 1 x 2 CPUs. Half of
+    # everything on each node is a solution of the relaxed model; rounded keeping each
+    # workload's total, the first pool gets 2 + 1 replicas (6 CPUs on a 4-CPU node). Whole on
+    # the same two nodes: `big` 2 + 1, `small` on the node with room, by hand the only way
+    problem = problem_from(tmp_path, pool("a", 1, 4, "8Gi", 1) + pool("b", 1, 4, "8Gi", 1)
+                           + workload("big", 3, 2, "1Gi") + workload("small", 1, 2, "1Gi"))
+    nodes = {"a": 1, "b": 1}
+    encoding, solution = _relaxed(problem, {("big", "a"): 1.5, ("big", "b"): 1.5,
+                                            ("small", "a"): 0.5, ("small", "b"): 0.5}, nodes)
+    assert _overfull(problem, encoding.whole_counts(solution), nodes) == {"a"}  # (the rounding's)
+
+    fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None)
+
+    assert fitted is not None and fitted.nodes == nodes
+    counts = fitted.counts
+
+    assert not _overfull(problem, counts, nodes)
+    assert sorted(counts.items()) in ([(("big", "a"), 2), (("big", "b"), 1), (("small", "b"), 1)],
+                                      [(("big", "a"), 1), (("big", "b"), 2), (("small", "a"), 1)])
+    packing = pack(problem, counts, nodes)
+    assert packing.complete
+    verified_packing(problem, packing)
+
+
+def test_nodes_that_cannot_hold_the_counts_whole_leave_the_rounding_to_stand(tmp_path):
+    # two 3-CPU nodes, one per pool, hold 1.5 replicas of 2 CPUs each in the relaxation; whole,
+    # one of them would need two (4 CPUs): no fitted counts on those nodes; nor on more where
+    # that is dearer than the relaxed model by more than `GROW_GAP` (a's second node: 3 against 2)
+    problem = problem_from(tmp_path, pool("a", 2, 3, "8Gi", 1) + pool("b", 1, 3, "8Gi", 1)
+                           + workload("w", 3, 2, "1Gi"))
+    encoding, solution = _relaxed(problem, {("w", "a"): 1.5, ("w", "b"): 1.5}, {"a": 1, "b": 1})
+    assert fitted_counts(encoding, solution, encoding.objective("cost"), None) is None
+    assert fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True) is None
+
+
+def test_where_the_nodes_counted_cannot_hold_the_counts_whole_a_class_grows(tmp_path):
+    # as above, with pool `a` a second node and a dear node (1,000 USD/h) the only one big
+    # enough for `anchor`: the whole counts go on three small nodes (by hand the only way: b has
+    # one node, three 2-CPU replicas need three 3-CPU nodes), 1,003 against the relaxed 1,002
+    problem = problem_from(tmp_path, pool("a", 2, 3, "8Gi", 1) + pool("b", 1, 3, "8Gi", 1)
+                           + pool("big", 1, 4, "8Gi", 1000)
+                           + workload("w", 3, 2, "1Gi") + workload("anchor", 1, 4, "1Gi"))
+    encoding, solution = _relaxed(problem, {("w", "a"): 1.5, ("w", "b"): 1.5, ("anchor", "big"): 1.0},
+                                  {"a": 1, "b": 1, "big": 1})
+
+    fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)
+
+    assert fitted is not None and fitted.nodes == {"a": 2, "b": 1, "big": 1}
+    assert not _overfull(problem, fitted.counts, fitted.nodes)
+    packing = pack(problem, fitted.counts, fitted.nodes)
+    assert packing.complete
+    verified_packing(problem, packing)
+
+
+def test_the_model_is_as_it_was_after_the_fit(tmp_path):
+    problem = problem_from(tmp_path, pool("a", 1, 4, "8Gi", 1) + pool("b", 1, 4, "8Gi", 1)
+                           + workload("big", 3, 2, "1Gi") + workload("small", 1, 2, "1Gi"))
+    encoding, solution = _relaxed(problem, {("big", "a"): 1.5, ("big", "b"): 1.5,
+                                            ("small", "a"): 0.5, ("small", "b"): 0.5}, {"a": 1, "b": 1})
+    before = tuple(list(column) for column in encoding.model.bounds())
+    fitted_counts(encoding, solution, encoding.objective("cost"), None)
+    assert tuple(list(column) for column in encoding.model.bounds()) == before
+
+
+def test_a_trial_undoes_held_variables_and_integrality():
+    model = LinearModel()
+    first, second = model.var("x", 0, 5), model.var("y", 0, 5)
+    model.set_continuous([second])
+    with model.trial():
+        model.set_bounds(first, 3, 3)
+        model.set_integer([second])
+        assert model.bounds() == ([3, 0], [3, 5], [True, True])
+    assert model.bounds() == ([0, 0], [5, 5], [True, False])
