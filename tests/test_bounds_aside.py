@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
+import pytest
 from test_dear_nodes import DEAR, _brute_force
 
 from fitlang.solve import placement
@@ -115,3 +116,76 @@ def test_where_processes_cannot_fork_the_bounds_are_computed_here_as_before(tmp_
     run = _run(problem, _consolidated_floor(problem), 30.0)
     assert placement._bounds_aside(run, None, Fraction(13)) is None
     assert started == []
+
+
+# the LP's guide in the child made to lead the greedy pass to the optimum (`web` on the GPU
+# node's free CPUs and a small node: 11.10), where the greedy floor is 13 (the big node)
+TO_THE_OPTIMUM = ({}, {"train": frozenset({"gpu"}), "web": frozenset({"gpu", "small"})})
+
+
+def _guided_in_the_child(monkeypatch, problem) -> list:
+    """`_bounds_aside` as above, the LP's suggestions TO_THE_OPTIMUM, the ruin here doing
+    nothing (so that only the child's pass can improve the floor); the guides the greedy
+    passes of this process are given (the child's are its own)."""
+    _aside_everywhere(monkeypatch)
+    monkeypatch.setattr(placement, "_suggested", lambda pair: TO_THE_OPTIMUM)
+    monkeypatch.setattr(placement, "dear_nodes_ruined", lambda *args: 0)
+    guides_here: list = []
+    floor_pass = placement.greedy_floor
+    monkeypatch.setattr(placement, "greedy_floor",
+                        lambda problem, deadline=None, guide=None: guides_here.append(guide) or
+                        floor_pass(problem, deadline, guide))
+    return guides_here
+
+
+def test_the_child_also_runs_the_first_guided_pass_and_sends_its_floor_back(tmp_path, monkeypatch):
+    problem = problem_from(tmp_path, DEAR)
+    floor = _consolidated_floor(problem)
+    guides_here = _guided_in_the_child(monkeypatch, problem)
+    run = _run(problem, floor, 30.0)
+    run.floor_seconds = 0.01
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.first_passed and aside.passed is not None
+    assert Fraction(verified_packing(problem, aside.passed).value) == _brute_force()
+    assert run.floor is floor and Fraction(verified_packing(problem, floor).value) == 13  # (not ruined)
+    assert guides_here == []  # the pass ran in the child
+
+
+def test_the_childs_guided_floor_is_taken_where_cheaper_and_its_pass_not_run_again(tmp_path, monkeypatch):
+    problem = problem_from(tmp_path, DEAR)
+    guides_here = _guided_in_the_child(monkeypatch, problem)
+    monkeypatch.setattr(placement, "_coarse", lambda *args: None)
+    monkeypatch.setattr(placement, "_pair_packed_floor", lambda *args: None)  # (its own floor: 11.10 too)
+    run = _run(problem, _consolidated_floor(problem), 30.0)
+    run.floor_seconds = 0.01
+    placement._bounds_from_floor(run)
+    assert run.floor is not None and Fraction(verified_packing(problem, run.floor).value) == _brute_force()
+    assert guides_here == []  # the classes' guide ran in the child; the options alone: none here
+
+
+def test_after_the_childs_pass_the_other_guides_run_here_each_where_it_fits(tmp_path, monkeypatch):
+    # with the first pass run beside: no options moved here, the options' guide alone as a
+    # whole pass where the floor's time is left, none where it is not
+    problem = problem_from(tmp_path, DEAR)
+    floor = _consolidated_floor(problem)
+    guides_here = _guided_in_the_child(monkeypatch, problem)
+    monkeypatch.setattr(placement, "_options_moved",
+                        lambda *args: pytest.fail("options moved after the child's pass"))
+    suggested = ({"web": ["small"]}, TO_THE_OPTIMUM[1])
+    deadline = time.monotonic() + 30.0
+    for whole_pass, expected in ((0.01, [placement.Guide({"web": ["small"]})]), (60.0, [])):
+        guides_here.clear()
+        placement._guided_floor(problem, floor, suggested, "cost", 30.0, deadline, whole_pass,
+                                first_passed=True)
+        assert guides_here == expected
+
+
+def test_where_the_first_pass_is_not_expected_to_fit_in_the_child_it_is_left_to_this_process(
+        tmp_path, monkeypatch):
+    problem = problem_from(tmp_path, DEAR)
+    _guided_in_the_child(monkeypatch, problem)
+    run = _run(problem, _consolidated_floor(problem), 30.0)
+    run.floor_seconds = 60.0
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.pair.value is not None
+    assert not aside.first_passed and aside.passed is None

@@ -401,8 +401,10 @@ def _bounds_from_floor(run: _Run) -> None:
     if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
         run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline,
                                      moves_first=True, whole_pass=run.floor_seconds)
+    if bounds.passed is not None and _cheaper(problem, bounds.passed, run.floor, objective):
+        run.floor = bounds.passed  # the child's guided pass beat the floor ruined here meanwhile
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
-                              run.floor_seconds)
+                              run.floor_seconds, bounds.first_passed)
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
@@ -617,6 +619,10 @@ class _Bounds:
     zoned: _Zoned | None
     pair: Bound
     suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]]
+    # where the child beside the placement (`_bounds_aside`) also ran the first guided pass:
+    # its floor where cheaper than the one it started from (else None), so not run again here
+    first_passed: bool = False
+    passed: Packing | None = None
 
 
 def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
@@ -644,6 +650,8 @@ def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Pa
 # the LP cut here still states what its first rounds proved (inventory 10,000 seed 7 at 5 s on
 # the wall clock, load 6-7: the floor done with 0.1 s left, 128.24 here, nothing from a child)
 ASIDE_MIN_SECONDS = 0.5
+# the time the child keeps after the first guided pass to send its floor back (~24,000 replicas)
+ASIDE_SEND_SECONDS = 0.1
 
 
 def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | None) -> _Bounds | None:
@@ -664,13 +672,22 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
             or PATTERN_SECONDS_PER_PAIR * _pairs(problem) <= PATTERN_SHARE * time_limit \
             or few_merged_classes(problem) or not forks():  # (no child: the bounds here, as they were)
         return None
-    objective, start, rebuilt = run.objective, run.floor, run.rebuilt
+    objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
 
     def bounds(seconds: float) -> _Bounds:
-        found = _bounds(problem, objective, coarse, start, time_limit, time.monotonic() + seconds,
-                        floor_value, rebuilt, beside=True)
-        # what goes back through the pipe: the values and guides, not the relaxation's arrays
-        return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested)
+        deadline = time.monotonic() + seconds
+        found = _bounds(problem, objective, coarse, start, time_limit, deadline, floor_value, rebuilt,
+                        beside=True)
+        # the first guided pass here too, on the floor as it was at the fork, where it is expected
+        # to end with the time to send its floor back (ASIDE_SEND_SECONDS); where it is not, the
+        # solve's process tries it (the options as moves first), as it did before
+        end, first = deadline - ASIDE_SEND_SECONDS, _guides(found.suggested)[:1]
+        if whole_pass is not None and end - time.monotonic() < whole_pass:
+            first = []
+        passed = _cheapest_guided(problem, start, first, objective, time_limit, end)
+        # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
+        return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
+                       bool(first), None if passed is start else passed)
 
     pending = Minimising.running(bounds, left)
     if dear_nodes_ruined(problem, run.floor, objective, time.monotonic() + DEAR_SHARE * left):
@@ -800,7 +817,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     a list) where the first guide has options: first those as moves on `packing`
     (`_options_moved`, a fraction of a whole pass's time), and the whole passes only where
     they are expected to fit in what is left (`whole_pass`: what the floor and its first
-    polish took; a pass the deadline cuts is dropped, its time taken from what follows).
+    polish took; a pass the deadline cuts is dropped, its time taken from what follows);
+    without `moves_first`, each whole pass only where `whole_pass` fits.
     Inventory 10,000 at 5 s gave the guided
     answer or, where the pass was cut, the floor (h21b: 582.30 or 616.96 on seed 7); with
     the moves, 605.40 where it is cut (session 22)."""
@@ -811,7 +829,9 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
             return packing
     best, value = packing, _packed_value(problem, packing, objective)
     for guide in guides:
-        if _past(deadline) or value is None:
+        left = _remaining(deadline)
+        if _past(deadline) or value is None or (not moves_first and whole_pass is not None and
+                                                left is not None and left < whole_pass):
             break
         guided, cut = greedy_floor(problem, deadline, guide)
         if cut or not guided.complete:
@@ -871,7 +891,7 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
 def _guided_floor(problem: Problem, packing: Packing,
                   suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]], objective: str,
                   time_limit: float | None, deadline: float | None,
-                  whole_pass: float | None = None) -> Packing:
+                  whole_pass: float | None = None, first_passed: bool = False) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -883,11 +903,25 @@ def _guided_floor(problem: Problem, packing: Packing,
     breaker 10,000: 2046 against 1978, so the cheaper is kept), then, time left, with the
     options alone: where a short limit leaves time for one pass it is the first one
     (`fitc solve --time-limit 5`, inventory 10,000, seeds 7 / 8 / 9, session 15: 594.26 ->
-    590.30, 2534.34 either way, 1669.51 -> 1671.43). `suggested`: `_suggested` of the relaxation."""
-    options, classes = suggested
-    guides = [Guide(options, classes)] if classes else []
-    guides += [Guide(options)] if options else []
+    590.30, 2534.34 either way, 1669.51 -> 1671.43). `suggested`: `_suggested` of the relaxation.
+    `first_passed`: the first pass ran in the child beside the placement (`_bounds_aside`);
+    the rest here, each where it is expected to fit."""
+    guides = _guides(suggested)
+    if first_passed:
+        return _cheapest_guided(problem, packing, guides[1:], objective, time_limit, deadline,
+                                whole_pass=whole_pass)
     return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass)
+
+
+def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]]) -> list[Guide]:
+    """The guided passes' guides, in their order (`_guided_floor`)."""
+    options, classes = suggested
+    return ([Guide(options, classes)] if classes else []) + ([Guide(options)] if options else [])
+
+
+def _cheaper(problem: Problem, packing: Packing, than: Packing, objective: str) -> bool:
+    value, other = _packed_value(problem, packing, objective), _packed_value(problem, than, objective)
+    return packing.complete and value is not None and (other is None or not than.complete or value < other)
 
 
 def _options_moved(problem: Problem, packing: Packing, guide: Guide, objective: str,
