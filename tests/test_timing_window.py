@@ -206,30 +206,23 @@ def test_the_run_pass_tries_the_runs_whose_nodes_leave_most_room_unused_first(tm
 # and r2 share one big node at step 1 (2 USD): 4.0, the least (r0 fits only `big`, and r1 + r2
 # fill a small node twice over). No single move, block or run gains: either replica alone on
 # a big node adds 2 to save 1.5, and each run and block is one replica
-CAPPED_SITES = """
-pool big {
+SITE_POOL = """
+pool {name} {{
   count = 2
-  cpu = 20
+  cpu = {cpu}
   memory = 64GiB
   power = 1kW
-  price = 2 USD/h
-  labels = { site: "a" }
-}
-
-pool small {
-  count = 2
-  cpu = 10
-  memory = 64GiB
-  power = 1kW
-  price = 1.5 USD/h
-  labels = { site: "b" }
-}
-
+  price = {price} USD/h
+  labels = {{ site: "{site}" }}
+}}
+"""
+CAPPED_SITES = (SITE_POOL.format(name="big", cpu=20, price=2, site="a")
+                + SITE_POOL.format(name="small", cpu=10, price=1.5, site="b") + """
 power_cap feed {
   cap = 1kW
   labels = { site: "a" }
 }
-"""
+""")
 
 
 def test_the_kick_fills_a_caps_unused_room_where_the_moves_have_converged(tmp_path):
