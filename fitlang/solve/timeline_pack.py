@@ -541,7 +541,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
             # again where that gained (they use what it frees)
             spots = runs_recreated(problem, ledger, spots, deadline)
             now = ledger.total()
-        if now > value - EPSILON * max(1.0, abs(value)) and not kicked:
+        if now > value - EPSILON * max(1.0, abs(value)) and not kicked and not past(deadline, ledger):
             # once: the work outside a cap's classes sent into the room it leaves unused
             spots, kicked = cap_kicked(problem, ledger, spots, deadline), True
             now = ledger.total()
