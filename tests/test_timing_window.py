@@ -15,6 +15,7 @@ from test_timing import PACKED_POOL, _spot_violations, job, policy, problem_from
 from fitlang.solve.timeline import horizon_value, timed_assignments
 from fitlang.solve.timeline_pack import (
     Spot,
+    cap_kicked,
     emptied,
     holding,
     improved,
@@ -197,3 +198,52 @@ def test_the_run_pass_tries_the_runs_whose_nodes_leave_most_room_unused_first(tm
     assert len(tried) == len({(s.demand, run_of(problem.demand(s.demand), s.start)) for s in spots
                               if problem.demand(s.demand).min_segment is None})
     assert tried == sorted(tried, reverse=True) and tried[0] > tried[-1]
+
+
+# two sites, no electricity: `big` (site a, 20 CPUs, 2 USD/h) under a 1 kW feed (one node),
+# `small` (site b, 10 CPUs, 1.5 USD/h). r0 (20 CPUs) holds the feed's one node at step 0; r1
+# and r2 (10 CPUs each, step 1) on a small node each: 2 + 1.5 + 1.5 = 5.0 USD. By hand: r1
+# and r2 share one big node at step 1 (2 USD): 4.0, the least (r0 fits only `big`, and r1 + r2
+# fill a small node twice over). No single move, block or run gains: either replica alone on
+# a big node adds 2 to save 1.5, and each run and block is one replica
+SITE_POOL = """
+pool {name} {{
+  count = 2
+  cpu = {cpu}
+  memory = 64GiB
+  power = 1kW
+  price = {price} USD/h
+  labels = {{ site: "{site}" }}
+}}
+"""
+CAPPED_SITES = (SITE_POOL.format(name="big", cpu=20, price=2, site="a")
+                + SITE_POOL.format(name="small", cpu=10, price=1.5, site="b") + """
+power_cap feed {
+  cap = 1kW
+  labels = { site: "a" }
+}
+""")
+
+
+def test_the_kick_fills_a_caps_unused_room_where_the_moves_have_converged(tmp_path):
+    text = (CAPPED_SITES + job("r0", "1h", "deadline = 1h", cpu=20)
+            + "".join(job(f"r{index}", "1h", "earliest = 1h\n  deadline = 2h", cpu=10)
+                      for index in (1, 2)) + policy(horizon="2h"))
+    problem = problem_from(tmp_path, text)
+    spots = [Spot("r0", 0, "big", 0, 0, 1), Spot("r1", 0, "small", 0, 1, 2), Spot("r2", 0, "small", 1, 1, 2)]
+    ledger = holding(problem, spots)
+    rates = {class_id: list(rate) for class_id, rate in ledger.rate.items()}
+    assert ledger.total() == pytest.approx(5.0)
+    moved = runs_recreated(problem, ledger, emptied(problem, ledger, improved(problem, ledger, spots, None),
+                                                    None), None)
+    assert ledger.total() == pytest.approx(5.0)  # the moves have converged
+    after = cap_kicked(problem, ledger, moved, None)
+    assert ledger.total() == pytest.approx(4.0)
+    assert float(horizon_value(problem, timed_assignments(problem, after))) == pytest.approx(4.0)
+    assert sorted((s.demand, s.class_id, s.start) for s in after) == [
+        ("r0", "big", 0), ("r1", "big", 1), ("r2", "big", 1)]
+    assert {class_id: list(rate) for class_id, rate in ledger.rate.items()} == rates
+    assert _spot_violations(problem, after) == []
+    searching = holding(problem, spots)  # the search itself kicks once it has converged
+    searched(problem, searching, spots, None)
+    assert searching.total() == pytest.approx(4.0)
