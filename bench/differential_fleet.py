@@ -25,18 +25,21 @@ Seeds the reference cannot decide in its time are counted apart. Not a test.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from differential_time import decided_by_fitc, recorded
+
 import reference
+from solving import _placed_by_level as placed_by_level
 
 TOLERANCE = Fraction(1, 1000)  # fitc's OPTIMALITY_TOLERANCE, restated: `optimal` within 0.1%
 
@@ -79,32 +82,6 @@ def jittered(spec: reference.Spec, rng: random.Random) -> reference.Spec:
     return spec
 
 
-def _decided_by_fitc(path: Path, time_limit: float):
-    """fitc's answer as `fitc solve` gives it: (problem, placement, outcome name)."""
-    from fitlang.driver import Compilation
-
-    compilation = Compilation(path)
-    errors = [f"{d.code} {d.message}" for d in compilation.diagnostics() if d.is_error]
-    if errors:
-        return None, None, "error: " + errors[0]
-    placement = compilation.solve("auto", time_limit)
-    verdict = compilation.verdict(placement, time_limit, time_limit)
-    return compilation.problem, placement, verdict.outcome.name
-
-
-def _levels(problem, placement) -> dict[int, int]:
-    levels = {d.priority: 0 for d in problem.demands}
-    groups = set()
-    for item in placement.assignments:
-        demand = problem.demand(item.workload)
-        if demand.group is None:
-            levels[demand.priority] += 1
-        elif demand.group not in groups:
-            groups.add(demand.group)
-            levels[demand.priority] += 1
-    return levels
-
-
 def compared(spec: reference.Spec, path: Path, time_limit: float,
              reference_limit: float) -> tuple[str, list[str]]:
     """fitc's outcome, and what fitc and the reference disagree on (empty: nothing), or
@@ -113,7 +90,7 @@ def compared(spec: reference.Spec, path: Path, time_limit: float,
     from fitlang.solve.verify import verify
 
     path.write_text(reference.to_fit(spec))
-    problem, placement, outcome = _decided_by_fitc(path, time_limit)
+    problem, placement, outcome = decided_by_fitc(path, time_limit)
     if problem is None:
         return "error", [outcome]
     expected = reference.reference(spec, reference_limit)
@@ -134,9 +111,9 @@ def compared(spec: reference.Spec, path: Path, time_limit: float,
         found.append(f"undecided: the reference places all at {expected.cost}")
     if not expected.feasible or outcome not in ("PLACED", "PARTIAL"):
         return outcome, found
-    if spec.allow_unplaced and _levels(problem, placement) != expected.placed_by_level:
+    if spec.allow_unplaced and placed_by_level(problem, placement) != expected.placed_by_level:
         if placement.status == "optimal":
-            found.append(f"wrong optimum: placed per priority {_levels(problem, placement)}, "
+            found.append(f"wrong optimum: placed per priority {placed_by_level(problem, placement)}, "
                          f"reference {expected.placed_by_level}")
         return outcome, found
     cost = Fraction(expected.cost)
@@ -171,16 +148,9 @@ def main() -> None:
             if nodes <= 160:
                 tally["too small"] += 1
                 continue
-            try:
-                outcome, found = compared(spec, Path(directory) / f"grown{seed}.fit", arguments.time_limit,
-                                 arguments.reference_limit)
-            except Exception:  # a crash is one of the things this looks for
-                outcome, found = "crash", ["crash: " + traceback.format_exc().splitlines()[-1]]
-            kind = found[0].split(":")[0] if found else f"agree ({outcome.lower()})"
-            tally[kind] += 1
-            if (found and kind != "reference undecided") or outcome == "UNDECIDED":  # weak verdicts too
-                said = "; ".join(found) or "undecided, where the reference proves none"
-                print(f"seed {seed} ({nodes} nodes, {sorted(spec.kinds)}): {said}", flush=True)
+            path = Path(directory) / f"grown{seed}.fit"
+            recorded(tally, f"seed {seed} ({nodes} nodes, {sorted(spec.kinds)})",
+                     functools.partial(compared, spec, path, arguments.time_limit, arguments.reference_limit))
     print(json.dumps(dict(sorted(tally.items()))), f"{time.perf_counter() - started:.0f} s")
 
 

@@ -23,12 +23,14 @@ rejects fitc's schedule; then the counts. Not a test.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import tempfile
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -309,13 +311,15 @@ def _one_replica(model, case: Case, nodes, work: Work, replica: int, on) -> list
     return ends
 
 
-def _fitc(path: Path, time_limit: float):
+def decided_by_fitc(path: Path, time_limit: float):
+    """fitc's answer as `fitc solve` gives it: (problem, placement, outcome name), or (None,
+    None, the first error). Shared with bench/differential_fleet.py."""
     from fitlang.driver import Compilation
 
     compilation = Compilation(path)
     errors = [f"{d.code} {d.message}" for d in compilation.diagnostics() if d.is_error]
     if errors:
-        return None, None, "error " + errors[0]
+        return None, None, "error: " + errors[0]
     placement = compilation.solve("auto", time_limit)
     verdict = compilation.verdict(placement, time_limit, time_limit)
     return compilation.problem, placement, verdict.outcome.name
@@ -326,7 +330,7 @@ def compared(case: Case, path: Path, time_limit: float, reference_limit: float) 
     from fitlang.solve.verify import verify
 
     path.write_text(to_fit(case))
-    problem, placement, outcome = _fitc(path, time_limit)
+    problem, placement, outcome = decided_by_fitc(path, time_limit)
     if problem is None:
         return "error", [outcome]
     verdict, optimum = reference(case, reference_limit)
@@ -368,17 +372,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             case = generate(seed)
-            try:
-                outcome, found = compared(case, Path(directory) / f"time{seed}.fit", arguments.time_limit,
-                                 arguments.reference_limit)
-            except Exception:  # a crash is one of the things this looks for
-                outcome, found = "crash", ["crash: " + traceback.format_exc().splitlines()[-1]]
-            kind = found[0].split(":")[0] if found else f"agree ({outcome.lower()})"
-            tally[kind] += 1
-            if (found and kind != "reference undecided") or outcome == "UNDECIDED":  # weak verdicts too
-                said = "; ".join(found) or "undecided, where the reference proves none"
-                print(f"seed {seed} ({sorted(case.kinds)}): {said}", flush=True)
+            path = Path(directory) / f"time{seed}.fit"
+            recorded(tally, f"seed {seed} ({sorted(case.kinds)})",
+                     functools.partial(compared, case, path, arguments.time_limit, arguments.reference_limit))
     print(json.dumps(dict(sorted(tally.items()))), f"{time.perf_counter() - started:.0f} s")
+
+
+def recorded(tally: Counter, label: str, compare: Callable[[], tuple[str, list[str]]]) -> None:
+    """One seed's comparison counted in `tally` (by its first finding, or "agree (outcome)"),
+    and printed where fitc and the reference differ or fitc gave no verdict. Shared with
+    bench/differential_fleet.py."""
+    try:
+        outcome, found = compare()
+    except Exception:  # a crash is one of the things this looks for
+        outcome, found = "crash", ["crash: " + traceback.format_exc().splitlines()[-1]]
+    kind = found[0].split(":")[0] if found else f"agree ({outcome.lower()})"
+    tally[kind] += 1
+    if (found and kind != "reference undecided") or outcome == "UNDECIDED":  # weak verdicts too
+        said = "; ".join(found) or "undecided, where the reference proves none"
+        print(f"{label}: {said}", flush=True)
 
 
 if __name__ == "__main__":
