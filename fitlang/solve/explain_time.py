@@ -561,9 +561,8 @@ def _on_no_node(problem: Problem, root: str) -> Diagnostic | None:
         return None
     origin = demand.spans.get("replicas", demand.origin)
     path, span = (root, FIRST_CHARACTER) if origin is None else (origin.path, origin.span)
-    pools = [c for c in problem.classes if c.origin is not None]
     related = [Related(c.origin.path, c.origin.span, f"pool `{c.id}`: {shape(c)}")
-               for c in pools if c.origin is not None][:8]
+               for c in problem.classes if c.origin is not None][:8]
     detail = (f"workload `{demand.name}` runs on no node: each replica needs {need(demand)}, and "
               f"no pool has a node that meets its rules and holds one")
     return msg.NoScheduleInWindow(detail=detail).diagnostic(path, span, related=related)
