@@ -88,17 +88,18 @@ def test_a_conflict_proven_after_the_commands_limit_is_stated_without_an_explana
 
 
 def test_a_solve_that_gives_up_early_is_decided_by_explain_within_the_commands_limit(tmp_path):
-    """50 nodes of 4 CPU; `follower` (4 CPU) must join a node of `leader` (4 CPU): none
-    exists. The packers leave `follower` out and prove nothing (the model by pool cannot see
-    it) in under a second; with the command's limit ahead, explain decides it: E0501 with
-    the conflict named. Without a limit to spend (an editor's verdict), undecided as before."""
+    """50 nodes of 4 CPU; `f1` and `f2` (2 CPU each) must both join the one node of `leader`
+    (1 CPU): 5 CPU on a node of 4. The packers leave one out and prove nothing (the model by
+    pool sees each follower beside the leader, not both) in a second or two; with the
+    command's limit ahead, explain decides it: E0501 with the conflict named. Without a limit
+    to spend (an editor's verdict), undecided as before."""
     import time
 
     path = tmp_path / "p.fit"
+    followers = "".join(f"workload {name} {{\n  replicas = 1\n  cpu = 2\n  memory = 1Gi\n"
+                        "  affinity leader on node\n}\n" for name in ("f1", "f2"))
     path.write_text("pool a {\n  count = 50\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n"
-                    "workload leader {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n}\n"
-                    "workload follower {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n"
-                    "  affinity leader on node\n}\n")
+                    "workload leader {\n  replicas = 1\n  cpu = 1\n  memory = 1Gi\n}\n" + followers)
     compilation = Compilation(path)
     undecided = compilation.verdict(compilation.solve("auto", 20.0), 20.0)
     assert undecided.outcome is Outcome.UNDECIDED

@@ -135,6 +135,34 @@ def test_a_chain_of_node_affinities_spreads_each_link_as_the_next_needs(tmp_path
     assert not placement.unplaced and placement.value == 6
 
 
+# 200 nodes (the fleet path): no node of `cpu` (8 CPU, 8 GiB) or `mem` (2 CPU, 32 GiB) holds a
+# replica of t (2 CPU, 2 GiB) beside one of f (0.5 CPU, 8 GiB), which `affinity t on node` needs
+APART = (pool("cpu", 100, 8, "8Gi", 1) + pool("mem", 100, 2, "32Gi", 2)
+         + workload("t", 10, 2, "2Gi") + workload("f", 5, "500m", "8Gi", "  affinity t on node\n"))
+
+
+def test_a_node_affinity_is_proven_impossible_where_no_node_holds_both_workloads(tmp_path):
+    # bench/differential_fleet.py seed 618, cut down: the pool model counted nodes hosting
+    # either workload, never both on one, so it found room; the packing could not, and the
+    # verdict was `unknown` (E0506) after 0.6 s of 30 where the reference proves none exists
+    problem = problem_from(tmp_path, APART)
+    placement = solve(problem)
+    assert placement.proven_infeasible and len(placement.unplaced) == 5
+    explanation = explain(problem)
+    assert not explanation.feasible
+    assert {r.part.kind for r in explanation.reasons} >= {"affinity"}
+
+
+def test_a_node_affinity_uses_the_one_pool_whose_nodes_hold_both(tmp_path):
+    # with 5 nodes of `both` (4 CPU, 10 GiB, 5 USD/h) each f runs beside one t there (2.5 CPU,
+    # 10 GiB): 5 x 5, and the other 5 t on 2 `cpu` nodes (4 a node): 27 by hand. The model by
+    # class put f on `cpu` nodes, where the packing could not follow it
+    problem = problem_from(tmp_path, APART + pool("both", 5, 4, "10Gi", 5))
+    placement = solved(problem)
+    assert not placement.unplaced and placement.value == 27
+    assert on_pools(placement, problem)["f"] == {"both": 5}
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_affinity_on_zone(tmp_path, backend):
     # cache may run only in zone b (label rule); app follows it there although zone a is cheaper

@@ -14,7 +14,7 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
-from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
+from fitlang.model.problem import RESOURCES, Demand, Exclusion, NodeClass, Problem
 from fitlang.rules.base import (
     CheckReads,
     GroupKey,
@@ -201,6 +201,30 @@ def _node_rule_rows(encoding: Encoding, demand: Demand, other: Demand, anti: boo
         rule_rows: list[Group | None] = [group if g else None for g in groups.tolist()]
         model.add_rows(np.concatenate([[0], np.cumsum(counts)]), columns[terms], data[terms],
                        np.full(len(counts), np.nan), np.zeros(len(counts)), rule_rows)
+    if not anti:
+        _beside_target_rows(encoding, demand, other, shared, mine, y_mine, fit_mine, group)
+
+
+def _beside_target_rows(encoding: Encoding, demand: Demand, other: Demand, shared: np.ndarray,
+                        hosting: np.ndarray, y_mine: np.ndarray, fit_mine: np.ndarray,
+                        group: AffinityGroup) -> None:
+    """y[w,c] <= f * n[w,c], f the replicas of w that fit on a node of c beside one of its
+    target (every node running w runs the target too), where f is below what fits alone.
+    The model by class counts the nodes hosting each workload, not what they host together:
+    without these it puts followers where no node holds them beside their target (f = 0) or
+    more of them on a node than its target leaves room for. A class's capacity is its largest
+    node's, so f never cuts off a placement."""
+    need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
+    left = np.array([[encoding.problem.node_class(c).capacity[r] - other.requests[r] for r in RESOURCES]
+                     for c in demand.eligible], dtype=np.int64).reshape(len(demand.eligible), len(RESOURCES))
+    beside = fit_mine.copy()
+    for column in np.flatnonzero(need > 0):
+        beside = np.minimum(beside, left[:, column] // need[column])
+    beside = np.maximum(beside, 0)
+    rows = encoding.row_buffer()
+    for k in np.flatnonzero(shared & (beside < fit_mine)).tolist():
+        rows.add((int(y_mine[k]), int(hosting[k])), (1, -int(beside[k])), None, 0, group)
+    rows.flush(encoding.model)
 
 
 def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,

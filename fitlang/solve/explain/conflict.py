@@ -40,6 +40,9 @@ from fitlang.solve.groups import (
     ThroughputGroup,
 )
 
+# the share of its time limit before which a search that ends undecided gave up, not ran out
+EARLY_END_SHARE = 0.5
+
 
 def explain(problem: Problem, time_limit: float | None = 30.0,
             repair_budget: float | None = REPAIR_SECONDS, ends: float | None = None) -> Explanation:
@@ -63,7 +66,7 @@ def explain(problem: Problem, time_limit: float | None = 30.0,
             return Explanation(ExplainOutcome.FEASIBLE, conflict_seconds=_now() - started)
         if full.placed is None:
             tried = _tried(problem, time_limit, "no placement was found and none was proven "
-                           "impossible")
+                           "impossible", _now() - started)
             return Explanation(ExplainOutcome.UNDECIDED, tried=tried,
                                conflict_seconds=_now() - started)
     if proof is not None and proof.infeasible:
@@ -91,12 +94,17 @@ def _explained(problem: Problem, conflict: list[Part], minimal: bool, started: f
     return explanation
 
 
-def _tried(problem: Problem, time_limit: float | None, what: str) -> str:
+def _tried(problem: Problem, time_limit: float | None, what: str, elapsed: float) -> str:
+    """What was tried, and for how long: where the search gave up well before the limit, more
+    time is not what it lacked, and the message does not claim it used the whole limit."""
     nodes = sum(c.count for c in problem.classes)
     how = ("the exact model node by node" if nodes <= PER_NODE_MAX_NODES else
            "the model by pool (HiGHS), then packing node by node")
-    limit = f"{time_limit:g} s" if time_limit else "the time allowed"
-    return f"{what} within {limit} ({how}, {nodes} nodes); raise --time-limit"
+    limit = time_limit or 30.0
+    if elapsed < limit * EARLY_END_SHARE:
+        return (f"{what} ({how}, {nodes} nodes): the search ended after {elapsed:.1f} s of the "
+                f"{limit:g} s allowed, so more time may not help; `fitc solve` places what it can")
+    return f"{what} within {limit:g} s ({how}, {nodes} nodes); raise --time-limit"
 
 
 def _narrow(problem: Problem, everything: list[Part], hint: list[Part],
