@@ -525,7 +525,9 @@ class ExplainUndecided(Message):
     code = "E0511"
     summary = "explain could not decide in the time allowed"
     template = "{detail}"
-    fix = "Run `fitc explain --time-limit SECONDS` with more time; the message says what was tried."
+    fix = ("The message says what was tried and for how long. Where it ran to the limit, run "
+           "`fitc explain --time-limit SECONDS` with more time; where it ended well before (the "
+           "placement's search gave up), more time may not help: `fitc solve` places what it can.")
     detail: str
 
 

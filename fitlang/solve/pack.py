@@ -413,6 +413,8 @@ class ClassPacker:
         self.ruled = _node_rules(problem, self.demands)
         self.exclusive = _apart_on_nodes(problem)[1]
         self.unruled = not self.ruled and not self.exclusive  # every candidate allowed anywhere
+        self.follows = np.array([bool(self.ruled.get(i, ((), ()))[1]) for i in range(len(self.demands))],
+                                dtype=bool)
         self.position = {d.name: i for i, d in enumerate(self.demands)}
         self.even = {self.position[name]: nodes for name, nodes in (even or {}).items()}
         for index, nodes in self.even.items():  # each node takes its share, rounded up
@@ -586,6 +588,10 @@ class ClassPacker:
                 # a replica whose affinity target is not on the node yet stays a candidate:
                 # it may follow once the target is placed here
                 chosen = candidates[allowed]
+                # where a target is on the node, its followers take the room before more of it:
+                # two targets on a node may leave it no room for the followers that need them
+                following = chosen[self.follows[chosen]]
+                chosen = following if following.size else chosen
             if not chosen.size:
                 break
             index = int(chosen[int(np.argmax(self._scores(chosen, free, slack)))])

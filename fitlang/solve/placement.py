@@ -457,6 +457,7 @@ def _answer(run: _Run, started: float) -> Placement:
             consolidate(problem, run.floor, objective, run.search_deadline)  # it may be the answer
         # partial: what the greedy pass leaves out is said why (no node, or capacity)
         floor = _from_packing(problem, run.floor, objective, FEASIBLE_PARTIAL, None)
+        floor.backend = "greedy"  # the first-fit pass and its consolidation; no model solved
     placement = _better(best, floor)
     if placement is None:  # no placement found at all in the time allowed
         return Placement(Status.UNKNOWN, objective, None, None, backend=run.backend,
