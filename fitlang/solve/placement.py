@@ -186,7 +186,7 @@ class _Run:
     packed: list[Packing] = field(default_factory=list)  # the model's packing, not yet repacked
     settled: bool = False  # the floor is within the tolerance of a proven bound: nothing to search
     floor_seconds: float | None = None  # what the floor and its first polish took (a guided pass: as much)
-    unruined: Fraction | None = None  # the floor's value before its ruin beside the child, where `_room_floor` ran
+    unruined: Fraction | None = None  # where `_room_floor` ran: the floor's value before its ruin
 
     @property
     def objective(self) -> str:
