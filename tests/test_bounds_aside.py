@@ -126,15 +126,20 @@ TO_THE_OPTIMUM = ({}, {"train": frozenset({"gpu"}), "web": frozenset({"gpu", "sm
 def _guided_in_the_child(monkeypatch, problem) -> list:
     """`_bounds_aside` as above, the LP's suggestions TO_THE_OPTIMUM, the ruin here doing
     nothing (so that only the child's pass can improve the floor); the guides the greedy
-    passes of this process are given (the child's are its own)."""
+    passes of this process are given (the child's are its own), but for the second floor's
+    (`_room_floor`: no guide of the LP's)."""
     _aside_everywhere(monkeypatch)
     monkeypatch.setattr(placement, "_suggested", lambda pair: TO_THE_OPTIMUM)
     monkeypatch.setattr(placement, "dear_nodes_ruined", lambda *args: 0)
     guides_here: list = []
     floor_pass = placement.greedy_floor
-    monkeypatch.setattr(placement, "greedy_floor",
-                        lambda problem, deadline=None, guide=None: guides_here.append(guide) or
-                        floor_pass(problem, deadline, guide))
+
+    def counted(problem, deadline=None, guide=None):
+        if guide is None or not guide.dear_room_first:
+            guides_here.append(guide)
+        return floor_pass(problem, deadline, guide)
+
+    monkeypatch.setattr(placement, "greedy_floor", counted)
     return guides_here
 
 

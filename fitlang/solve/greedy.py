@@ -55,6 +55,9 @@ class Guide:
     # classes it may be taken from and the replicas it holds, per group of workloads (a
     # merged demand: its replicas go to the first of them with replicas left)
     nodes: Sequence[tuple[Sequence[str], Mapping[tuple[str, ...], int]]] = ()
+    # the free room of open nodes that cost something filled dearest class first (else
+    # cheapest first): a second floor beside the first (`placement._room_floor`)
+    dear_room_first: bool = False
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -99,6 +102,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             fixed: _Classes, guide: Guide | None = None) -> tuple[Packing, set[str]]:
     guide = guide or Guide()
     fleet = _Fleet(problem, fixed, guide.classes)
+    fleet.dear_room_first = guide.dear_room_first
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
     apart = {d.name for d in problem.demands for r in d.affinities
              if apart_first and r.anti and r.target != "self" and r.topology != "node"}
@@ -344,6 +348,7 @@ class _Fleet:
         self._codes, self._reach, self._eligible = fixed.codes, fixed.reach, fixed.eligible
         self._ordered = fixed.ordered
         self.first = first or {}  # workload -> the classes it tries first (a `Guide`)
+        self.dear_room_first = False  # (a `Guide`'s)
         self._guided: dict[str, np.ndarray] = {}
         self._eligible_sets: dict[str, set[int]] = {}
         # what a node costs is its price (for the `nodes` objective every node costs one)
@@ -541,7 +546,10 @@ class _Fleet:
         nodes, fit = nodes[keep], fit[keep]
         if not len(nodes):
             return amount
-        if not ordered:  # cheapest class first, then the nodes in the order they opened
+        if self.dear_room_first:  # the dearest class first, then the nodes in the order they opened
+            order = np.lexsort((nodes, -self.shapes.price[self.owner[nodes]]))
+            nodes, fit = nodes[order], fit[order]
+        elif not ordered:  # cheapest class first, then the nodes in the order they opened
             rank = np.full(len(self.classes), -1, dtype=np.int64)
             rank[rows] = np.arange(len(rows))
             order = np.argsort(rank[owner[keep]], kind="stable")
