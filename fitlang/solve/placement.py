@@ -24,7 +24,7 @@ import numpy as np
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
-from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks
+from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks, started_from
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
@@ -1327,7 +1327,7 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         # the last level's solution places as many as the levels allow: a start for the cost
         # step, which the priority steps may have left little time
         outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]),
-                                  _remaining(deadline), **_started(solver, placed))
+                                  _remaining(deadline), **started_from(solver, placed))
     if outcome.solution is None:
         return None
     first, status = outcome, outcome.status
@@ -1362,19 +1362,13 @@ def _place_by_priority(problem: Problem, encoding: Encoding, solver,
         if _past(deadline):
             return None
         terms = encoding.placed_terms([d for d in problem.demands if d.priority == level])
-        outcome = solver.minimise(encoding.model, terms, _remaining(deadline), **_started(solver, solution))
+        outcome = solver.minimise(encoding.model, terms, _remaining(deadline),
+                                  **started_from(solver, solution))
         if outcome.solution is None:
             return None
         solution = outcome.solution
         encoding.model.add(terms, upper=encoding.model.value(terms, solution))
     return solution
-
-
-def _started(solver, solution: list[Value] | None) -> dict[str, Any]:
-    """A known solution as HiGHS's start (Z3 takes none)."""
-    if solution is None or not isinstance(solver, HighsBackend):
-        return {}
-    return {"start": dict(enumerate(solution))}
 
 
 def _grown(problem: Problem, encoding: Encoding, solution: list[int], packing: Packing) -> dict[str, int]:
