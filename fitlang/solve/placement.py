@@ -23,7 +23,7 @@ import numpy as np
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
-from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks
+from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks, started_from
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
@@ -34,7 +34,7 @@ from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.limits import fleet_limits
-from fitlang.solve.linear import Outcome, Status, stated_bound
+from fitlang.solve.linear import Outcome, Status, Value, stated_bound
 from fitlang.solve.make_room import left_out, made_room, trim_spreads
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
@@ -1317,10 +1317,13 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         solver = choose_backend(backend, encoding)
         if relax and isinstance(solver, HighsBackend):
             encoding.relax_replicas()
-        if not _place_by_priority(problem, encoding, solver, deadline):
+        placed = _place_by_priority(problem, encoding, solver, deadline)
+        if placed is None:
             return None
+        # the last level's solution places as many as the levels allow: a start for the cost
+        # step, which the priority steps may have left little time
         outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]),
-                                  _remaining(deadline))
+                                  _remaining(deadline), **started_from(solver, placed))
     if outcome.solution is None:
         return None
     first, status = outcome, outcome.status
@@ -1345,17 +1348,23 @@ def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
         encoding.model.add(terms, upper=encoding.model.value(terms, outcome.solution))
 
 
-def _place_by_priority(problem: Problem, encoding: Encoding, solver, deadline: float | None) -> bool:
+def _place_by_priority(problem: Problem, encoding: Encoding, solver,
+                       deadline: float | None) -> list[Value] | None:
+    """The most replicas placed, level by level from the highest priority, each level's count
+    held in the model; the last level's solution (None: out of time)."""
     levels = sorted({d.priority for d in problem.demands}, reverse=True)
+    solution = None
     for level in levels:
         if _past(deadline):
-            return False
+            return None
         terms = encoding.placed_terms([d for d in problem.demands if d.priority == level])
-        outcome = solver.minimise(encoding.model, terms, _remaining(deadline))
+        outcome = solver.minimise(encoding.model, terms, _remaining(deadline),
+                                  **started_from(solver, solution))
         if outcome.solution is None:
-            return False
-        encoding.model.add(terms, upper=encoding.model.value(terms, outcome.solution))
-    return True
+            return None
+        solution = outcome.solution
+        encoding.model.add(terms, upper=encoding.model.value(terms, solution))
+    return solution
 
 
 def _grown(problem: Problem, encoding: Encoding, solution: list[int], packing: Packing) -> dict[str, int]:
