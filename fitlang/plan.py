@@ -321,7 +321,7 @@ def _placement_of(planned: PlanStages, solved: Placement, value: Fraction | None
     import dataclasses
 
     from fitlang.solve.linear import Status
-    from fitlang.solve.placement import Assignment
+    from fitlang.solve.placement_result import Assignment
 
     problem = planned.problem
     owners = problem.owners()

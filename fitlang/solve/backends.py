@@ -236,6 +236,14 @@ def _bound_fraction(number: float) -> Fraction | None:
 KILL_GRACE = 1.0
 
 
+def started_from(solver, solution: list[Value] | None) -> dict[str, Any]:
+    """`minimise`'s keyword for a known solution of the model as its start, where the backend
+    takes one (HiGHS; Z3 does not)."""
+    if solution is None or not isinstance(solver, HighsBackend):
+        return {}
+    return {"start": dict(enumerate(solution))}
+
+
 def minimise_within(backend: HighsBackend, model: LinearModel, objective: dict[int, Number],
                     time_limit: float | None, start: dict[int, float] | None = None) -> Outcome:
     """`backend.minimise` where the limit holds: in a child process, stopped at the limit (an

@@ -14,8 +14,10 @@ at the relaxed solution's: every capacity, spread, gang and affinity row then ho
 numbers on exactly the nodes the model paid for, so the cost is the model's. With the node
 counts fixed HiGHS branches on replica counts only (0.1-0.3 s at 300 nodes). Where the
 counted nodes cannot hold whole counts (inventory 300 seeds 1 and 7), and the model has one
-objective, the node counts may grow instead, the cheapest way HiGHS finds in what is left of
-the time, kept where that costs at most `GROW_GAP` more than the model. Each solve runs in a
+objective, the node counts may grow instead, each class by at most `GROW_NODES` (session 27:
+in that box HiGHS proves the cheapest growth in 0.1-0.3 s on seeds 1, 6, 7 and 9, where with
+no upper bound it held incumbents 2-20 times the model's), kept where that costs at most
+`GROW_GAP` more than the model. Each solve runs in a
 child process stopped at its limit (`minimise_within`); where neither finds anything in time,
 the rounding stands.
 """
@@ -32,13 +34,21 @@ from fitlang.solve.backends import HighsBackend, minimise_within
 from fitlang.solve.encode import Encoding
 from fitlang.solve.linear import Number, Outcome, Status, Value
 
-FIT_SECONDS = 0.5  # the most each whole-count solve may take
+FIT_SECONDS = 0.5  # the most the whole-count solve on the counted nodes may take
 FIT_SHARE = 0.2  # of what is left before the deadline
+# grown, the solve is harder (inventory 300 seed 14: 1.1 s wall at load 3 to its optimum)
+GROW_SECONDS = 1.5
+GROW_SHARE = 0.4
 LEAST_SECONDS = 0.05  # with less left, the rounding stands
-# grown node counts are kept only within this share over the relaxed model's value: HiGHS cut
-# at its limit may hold a dear incumbent (inventory 300 seed 14: 12.08 where the model was
-# 7.67 and the rounding, repaired, 9.35)
-GROW_GAP = 0.01
+# grown, each class may take at most this many nodes more than the relaxed model counted: the
+# box is small enough for HiGHS to prove its optimum in time (inventory 300 seeds 1, 6, 7, 9:
+# 0.1-0.3 s), where with no upper bound it held dear incumbents at its limit (seed 1: 177.77
+# where the model was 32.687; seed 14: 21.19 where it was 7.289)
+GROW_NODES = 1
+# and the grown counts are kept only within this share over the relaxed model's value: the
+# relaxed model may be far under the optimum (seed 14: 7.289, the optimum 8.106; grown 7.916,
+# packed 8.353 against the rounding's 8.596), but not where growing buys a dear node
+GROW_GAP = 0.1
 
 
 @dataclass(frozen=True)
@@ -54,9 +64,9 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
     nodes where those cannot hold them whole. None where it finds nothing."""
     if not encoding.relaxed_columns:
         return None
-    outcome = _solved(encoding, solution, objective, deadline, grow=False)
+    outcome = _solved(encoding, solution, objective, deadline, grow=0)
     if outcome is not None and outcome.status is Status.INFEASIBLE and may_grow:
-        outcome = _solved(encoding, solution, objective, deadline, grow=True)
+        outcome = _solved(encoding, solution, objective, deadline, grow=GROW_NODES)
         if outcome is not None and not _near(outcome, encoding.model.value(objective, solution)):
             return None
     if outcome is None or outcome.solution is None:
@@ -70,8 +80,9 @@ def _near(outcome: Outcome, relaxed: Fraction) -> bool:
 
 
 def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Number],
-            deadline: float | None, grow: bool) -> Outcome | None:
-    limit = FIT_SECONDS if deadline is None else min(FIT_SECONDS, FIT_SHARE * (deadline - time.monotonic()))
+            deadline: float | None, grow: int) -> Outcome | None:
+    most, share = (GROW_SECONDS, GROW_SHARE) if grow else (FIT_SECONDS, FIT_SHARE)
+    limit = most if deadline is None else min(most, share * (deadline - time.monotonic()))
     if limit < LEAST_SECONDS:
         return None
     with _whole_on_nodes(encoding, solution, grow):
@@ -79,14 +90,15 @@ def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
 
 
 @contextmanager
-def _whole_on_nodes(encoding: Encoding, solution: list[Value], grow: bool) -> Iterator[None]:
+def _whole_on_nodes(encoding: Encoding, solution: list[Value], grow: int) -> Iterator[None]:
     """The model with the relaxed replica columns whole and each class's node count held at
-    `solution`'s (with `grow`: at least that), for the block; as it was after."""
+    `solution`'s (with `grow`: at least that and at most `grow` more), for the block; as it
+    was after."""
     model = encoding.model
     with model.trial():
         upper = model.bounds()[1]
         for column in encoding.u.values():
             nodes = int(solution[column])
-            model.set_bounds(column, nodes, upper[column] if grow else nodes)
+            model.set_bounds(column, nodes, min(upper[column], nodes + grow))
         model.set_integer(encoding.relaxed_columns)
         yield

@@ -65,7 +65,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.linear import Status
 from fitlang.solve.moving import State, current_state
-from fitlang.solve.placement import Assignment, Placement
+from fitlang.solve.placement_result import Assignment, Placement
 
 Displaced = tuple[Demand, "tuple | None"]  # a replica to place, and the zone it ran in
 # the whole move model's bound (`move_model_bound`) is tried up to this many nodes, for at

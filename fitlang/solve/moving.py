@@ -798,7 +798,7 @@ def _takes(problem: Problem, node_class, hosted: Counter, demand, apart, alone) 
 
 
 def _as_placement(problem: Problem, placement: Placement, state: State) -> Placement:
-    from fitlang.solve.placement import Assignment
+    from fitlang.solve.placement_result import Assignment
 
     owners = problem.owners()
     order = {d.name: i for i, d in enumerate(problem.demands)}

@@ -14,7 +14,6 @@ import math
 import time
 import weakref
 from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -24,7 +23,7 @@ import numpy as np
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
-from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks
+from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks, started_from
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
@@ -35,11 +34,20 @@ from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.limits import fleet_limits
-from fitlang.solve.linear import Outcome, Status, stated_bound
-from fitlang.solve.make_room import dropped_whole, left_out, made_room, trim_spreads
+from fitlang.solve.linear import Outcome, Status, Value, stated_bound
+from fitlang.solve.make_room import left_out, made_room, trim_spreads
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.patterns import PatternBound, pattern_bound
+from fitlang.solve.placement_result import (
+    FEASIBLE,
+    FEASIBLE_PARTIAL,
+    OPTIMALITY_TOLERANCE,
+    Placement,
+    PlacementStatus,
+    _from_packing,
+    _packed_value,
+)
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import place_short, repack
@@ -47,7 +55,6 @@ from fitlang.solve.repack import place_short, repack
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
 
-UNITS = {"cost": "USD/h", "nodes": "nodes", "preferences": "points"}
 Z3_MAX_VARIABLES = 400  # small, logic-heavy instances get exact answers from Z3
 MAX_REPACKS = 8
 # the aggregate's target gap at fleet scale: packing adds its own few tenths of a percent, and
@@ -60,65 +67,6 @@ RELAXED_GAP = 1e-3
 # left 19 replicas out)
 MODEL_SETTLE_SHARE = 0.25
 MODEL_SETTLE_GAP = 0.03
-# a placement is `optimal` when its objective is within this share of the proven lower bound;
-# otherwise it is `feasible`, with its gap (both are stated in the text and JSON reports)
-OPTIMALITY_TOLERANCE = 1e-3
-
-
-@dataclass
-class Assignment:
-    workload: str
-    replica: int
-    node: str
-
-
-@dataclass
-class Unplaced:
-    workload: str
-    replica: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class PlacementStatus:
-    """What a model's solve says of the placement made from it: its status, and `partial`
-    when the model showed that not every replica can be placed (then leaving some out is no
-    shortfall of the search)."""
-
-    status: Status
-    partial: bool = False
-
-
-FEASIBLE = PlacementStatus(Status.FEASIBLE)
-# a greedy floor's: not every replica may fit, and what is left out is said why
-FEASIBLE_PARTIAL = PlacementStatus(Status.FEASIBLE, partial=True)
-
-
-@dataclass
-class Placement:
-    status: Status
-    objective: str
-    value: Fraction | None
-    bound: Fraction | None
-    assignments: list[Assignment] = field(default_factory=list)
-    unplaced: list[Unplaced] = field(default_factory=list)
-    bought: dict[str, list[str]] = field(default_factory=dict)  # class id -> node names bought
-    backend: str = ""
-    seconds: float = 0.0
-    # the solver proved that no placement meets every hard rule (not merely found none in time)
-    proven_infeasible: bool = False
-    tolerance: float = OPTIMALITY_TOLERANCE
-
-    @property
-    def unit(self) -> str:
-        return UNITS.get(self.objective, "")
-
-    @property
-    def gap(self) -> float | None:
-        """(value - bound) / |value|: how far the proven lower bound may be below the value."""
-        if self.value is None or self.bound is None:
-            return None
-        return 0.0 if self.value == self.bound else float((self.value - self.bound) / abs(self.value))
 
 
 def choose_backend(name: str, encoding: Encoding):
@@ -1369,10 +1317,13 @@ def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
         solver = choose_backend(backend, encoding)
         if relax and isinstance(solver, HighsBackend):
             encoding.relax_replicas()
-        if not _place_by_priority(problem, encoding, solver, deadline):
+        placed = _place_by_priority(problem, encoding, solver, deadline)
+        if placed is None:
             return None
+        # the last level's solution places as many as the levels allow: a start for the cost
+        # step, which the priority steps may have left little time
         outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]),
-                                  _remaining(deadline))
+                                  _remaining(deadline), **started_from(solver, placed))
     if outcome.solution is None:
         return None
     first, status = outcome, outcome.status
@@ -1397,17 +1348,23 @@ def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
         encoding.model.add(terms, upper=encoding.model.value(terms, outcome.solution))
 
 
-def _place_by_priority(problem: Problem, encoding: Encoding, solver, deadline: float | None) -> bool:
+def _place_by_priority(problem: Problem, encoding: Encoding, solver,
+                       deadline: float | None) -> list[Value] | None:
+    """The most replicas placed, level by level from the highest priority, each level's count
+    held in the model; the last level's solution (None: out of time)."""
     levels = sorted({d.priority for d in problem.demands}, reverse=True)
+    solution = None
     for level in levels:
         if _past(deadline):
-            return False
+            return None
         terms = encoding.placed_terms([d for d in problem.demands if d.priority == level])
-        outcome = solver.minimise(encoding.model, terms, _remaining(deadline))
+        outcome = solver.minimise(encoding.model, terms, _remaining(deadline),
+                                  **started_from(solver, solution))
         if outcome.solution is None:
-            return False
-        encoding.model.add(terms, upper=encoding.model.value(terms, outcome.solution))
-    return True
+            return None
+        solution = outcome.solution
+        encoding.model.add(terms, upper=encoding.model.value(terms, solution))
+    return solution
 
 
 def _grown(problem: Problem, encoding: Encoding, solution: list[int], packing: Packing) -> dict[str, int]:
@@ -1434,44 +1391,6 @@ def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
     return placement
 
 
-def _from_packing(problem: Problem, packing: Packing, objective: str, model_status: PlacementStatus,
-                  bound: Fraction | None) -> Placement:
-    """The per-node placement a packing makes; the status is `partial` when not every
-    replica can be placed (then leaving some out is no shortfall of the search)."""
-    everything_fits = not model_status.partial
-    placement = Placement(model_status.status, objective, None, bound)
-    next_replica: dict[str, int] = {d.name: 0 for d in problem.demands}
-    broken_gangs = dropped_whole(problem, packing)
-    order = {d.name: i for i, d in enumerate(problem.demands)}
-    for node_class in problem.classes:
-        for node in packing.nodes.get(node_class.id, []):
-            for name in sorted(node.hosted, key=order.__getitem__):
-                if name in broken_gangs:
-                    continue  # all replicas or none
-                for _ in range(node.hosted[name]):
-                    placement.assignments.append(Assignment(name, next_replica[name], node.name))
-                    next_replica[name] += 1
-        if node_class.provisioned and packing.nodes.get(node_class.id):
-            placement.bought[node_class.id] = [n.name for n in packing.nodes[node_class.id]]
-    short = {workload for workload, _ in packing.short_by_workload} | broken_gangs
-    for demand in problem.demands:
-        if demand.group is not None or next_replica[demand.name] >= demand.replicas:
-            continue
-        reason = _why_unplaced(problem, demand)
-        if everything_fits and demand.name in short:
-            reason = ("not packed onto nodes: the class-level model fits every replica, but packing "
-                      "them node by node fell short (neither placement nor conflict proven)")
-        for replica in range(next_replica[demand.name], demand.replicas):
-            placement.unplaced.append(Unplaced(demand.name, replica, reason))
-    placement.unplaced += unmet_options(problem, next_replica)
-    placement.value = _packed_value(problem, packing, objective, broken_gangs)
-    if placement.unplaced and everything_fits:
-        placement.status = Status.UNKNOWN  # the best found so far, short of what is possible
-    elif not packing.complete:
-        placement.status = Status.FEASIBLE
-    return placement
-
-
 def _used_value(problem: Problem, packing: Packing, objective: str, encoding: Encoding,
                 outcome: Outcome) -> Fraction:
     """The objective of what was actually packed (it can differ from the aggregate's)."""
@@ -1479,70 +1398,6 @@ def _used_value(problem: Problem, packing: Packing, objective: str, encoding: En
     if value is not None:
         return value
     return outcome.objective if outcome.objective is not None else Fraction(0)
-
-
-def _packed_value(problem: Problem, packing: Packing, objective: str,
-                  dropped: AbstractSet[str] = frozenset()) -> Fraction | None:
-    """Cost or nodes of what was packed; None for an objective the nodes alone do not give.
-    Nodes that host only `dropped` workloads (left out whole) are not in use."""
-    def in_use(class_id: str) -> int:
-        nodes = packing.nodes.get(class_id, [])
-        if not dropped:
-            return len(nodes)
-        return sum(1 for node in nodes if node.hosted.keys() - dropped)
-
-    if objective == "cost":
-        return sum((c.price * in_use(c.id) for c in problem.classes), Fraction(0))
-    if objective == "nodes":
-        return Fraction(sum(in_use(c.id) for c in problem.classes))
-    return None
-
-
-def unmet_options(problem: Problem, placed: dict[str, int]) -> list[Unplaced]:
-    """An option group short of its throughput places nothing (the solver and the packer see
-    to it); it is reported as the replicas of its first option, with every option named."""
-    unplaced = []
-    for group in problem.option_groups:
-        members = [problem.demand(name) for name in group.demands]
-        delivered = sum((d.throughput * placed.get(d.name, 0) for d in members), Fraction(0))
-        if delivered >= group.required:
-            continue
-        options = "; ".join(f"{d.option} x{d.replicas}: {_why_unplaced(problem, d)}"
-                            for d in members)
-        reason = f"none of its options could be placed whole ({options})"
-        unplaced += [Unplaced(members[0].name, replica, reason)
-                     for replica in range(members[0].replicas)]
-    return unplaced
-
-
-def _higher_priority(problem: Problem) -> dict[int, list[str]]:
-    """Priority -> the names of the workloads above it, sorted; worked out once per problem
-    (per workload left out it was a scan of every workload: 1.5 s for a floor the time
-    limit cut short at 10,000 inventory nodes)."""
-    cached = _HIGHER_PRIORITY.get(problem)
-    if cached is not None:
-        return cached
-    levels = sorted({d.priority for d in problem.demands})
-    higher = {level: sorted(d.name for d in problem.demands if d.priority > level) for level in levels}
-    _HIGHER_PRIORITY[problem] = higher
-    return higher
-
-
-# per problem (a frozen Problem is hashed as itself), for as long as the problem lives
-_HIGHER_PRIORITY: weakref.WeakKeyDictionary[Problem, dict[int, list[str]]] = \
-    weakref.WeakKeyDictionary()
-
-
-def _why_unplaced(problem: Problem, demand) -> str:
-    if not demand.eligible:
-        return "no node meets its rules"
-    higher = _higher_priority(problem).get(demand.priority, [])
-    shown = ", ".join(higher[:5]) + (f" and {len(higher) - 5} more" if len(higher) > 5 else "")
-    if demand.gang:
-        return "its gang does not fit whole" + (f" beside higher-priority {shown}" if higher else "")
-    if higher:
-        return f"capacity is taken by higher-priority work ({shown})"
-    return "not enough capacity on the nodes it may use"
 
 
 def _larger(first: Fraction | None, second: Fraction | None) -> Fraction | None:

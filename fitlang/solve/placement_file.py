@@ -6,7 +6,7 @@ from __future__ import annotations
 from fitlang.documents import AssignmentRead, PlacementRead
 from fitlang.model.problem import Problem, option_demand_name
 from fitlang.solve.linear import Status
-from fitlang.solve.placement import Assignment, Placement
+from fitlang.solve.placement_result import Assignment, Placement
 
 STATUSES = {status.value for status in Status}
 

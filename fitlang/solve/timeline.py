@@ -34,7 +34,7 @@ from fitlang.solve import timeline_align
 from fitlang.solve.backends import HighsBackend, Minimising, minimise_within
 from fitlang.solve.encode import charge_matrix
 from fitlang.solve.linear import LinearModel, Number, Outcome, Status, stated_bound
-from fitlang.solve.placement import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
+from fitlang.solve.placement_result import OPTIMALITY_TOLERANCE, Assignment, Placement, Unplaced
 from fitlang.solve.timeline_bound import DifferencedBound
 from fitlang.solve.timeline_pack import (
     REPAIR_TRIES,
