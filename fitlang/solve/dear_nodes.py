@@ -25,7 +25,7 @@ from fitlang.solve.improve import NODE_OBJECTIVES, SINGLE_USED, _past, _Search
 GIVE_UP_AFTER = 50
 # (the search's ruin of the guided floor tries every candidate instead, `give_up=None`: its
 # deadline bounds it; inventory 10,000, in process, seeds 7 / 8 / 9: 581.42 -> 581.31,
-# 2482.49 -> 2481.48, 1643.87 -> 1643.47 for 0.00-0.22 CPU s more)
+# 2482.49 -> 2481.48, 1643.87 -> 1643.47 for up to 0.27 CPU s more)
 # the accelerator resource: a node hosting a workload that asks for some is left as it is
 ACCELERATOR = "gpu"
 
