@@ -4,9 +4,11 @@ and to `verify` (neither shares code with the ruin)."""
 from __future__ import annotations
 
 import random
+import time
 from fractions import Fraction
 
-from fitlang.solve.dear_nodes import dear_nodes_ruined
+from fitlang.solve import placement
+from fitlang.solve.dear_nodes import GIVE_UP_AFTER, dear_nodes_ruined
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
 
@@ -127,3 +129,57 @@ def test_on_random_two_zone_fleets_the_ruin_keeps_every_rule_and_never_costs_mor
         assert after <= before and (after < before) == (made > 0), (index, before, after, made)
         cheaper += after < before
     assert whole >= 15 and cheaper >= 1, (whole, cheaper)
+
+
+def _behind_pinned(lone_nodes: int) -> str:
+    """DEAR with `lone_nodes` dearer full nodes (5 USD/h, 2 CPUs, 256 GiB) ahead of the 12-CPU
+    node in the ruin's order, each held by a replica of `hog` that no other node has the
+    memory for: each of their ruins fails."""
+    return DEAR + f'''
+pool lone {{
+  count = {lone_nodes}
+  cpu = 2
+  memory = 256GiB
+  price = 5 USD/h
+}}
+
+workload hog {{
+  replicas = {lone_nodes}
+  cpu = 2
+  memory = 200GiB
+}}
+'''
+
+
+def test_the_ruin_gives_up_after_failures_in_a_row_unless_told_to_try_every_node(tmp_path):
+    # one lone node (a failed ruin) before the 12-CPU node: given up after one failure, no
+    # move; with `give_up=None` the 12-CPU node is still ruined: 5 + 11.10
+    problem = problem_from(tmp_path, _behind_pinned(1))
+    floor, _ = greedy_floor(problem)
+    consolidate(problem, floor, "cost")
+    assert _cost(problem, floor) == 5 + 13
+    assert dear_nodes_ruined(problem, floor, "cost", None, give_up=1) == 0
+    assert _cost(problem, floor) == 5 + 13
+    assert dear_nodes_ruined(problem, floor, "cost", None, give_up=None) == 1
+    assert _cost(problem, floor) == 5 + _brute_force() == Fraction(161, 10)
+
+
+def test_the_search_ruins_past_give_up_after_failed_nodes(tmp_path, monkeypatch):
+    # GIVE_UP_AFTER lone nodes fail first: the default ruin stops before the 12-CPU node, the
+    # search's ruin (`_searched`) reaches it and makes the move itself (the repacking and the
+    # neighbourhood search after it do not run: the bound given is then met)
+    problem = problem_from(tmp_path, _behind_pinned(GIVE_UP_AFTER))
+    floor, _ = greedy_floor(problem)
+    consolidate(problem, floor, "cost")
+    assert _cost(problem, floor) == 5 * GIVE_UP_AFTER + 13
+    made: list[int] = []
+
+    def recorded(*args, **kwargs) -> int:
+        made.append(dear_nodes_ruined(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(placement, "dear_nodes_ruined", recorded)
+    optimum = 5 * GIVE_UP_AFTER + _brute_force()
+    floor = placement._searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, optimum)
+    assert made == [1]
+    assert _cost(problem, floor) == optimum
