@@ -28,6 +28,7 @@ from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation
 from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
 from fitlang.solve.dear_nodes import dear_nodes_ruined
+from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
@@ -857,7 +858,8 @@ SEARCH_DEAR_SHARE = 0.8
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
               progress: Progress, bound: Fraction | None) -> Packing:
     """The floor improved by ruin and recreate on its dear full nodes (dear_nodes.py, every one,
-    for SEARCH_DEAR_SHARE of the time left), then by exact repacking of a few nodes at a time (`repack`)
+    for SEARCH_DEAR_SHARE of the time left, after the cheap nodes' replicas that fit moved into
+    the accelerator nodes' room and the floor consolidated: dear_room.py), then by exact repacking of a few nodes at a time (`repack`)
     for a share of the time left, then by large-neighbourhood search (`neighbourhood.search`)
     until the deadline, or until it is within the optimality tolerance of the proven `bound`."""
     if deadline is None or objective not in NODE_OBJECTIVES:
@@ -865,6 +867,10 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
     enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
     value = _packed_value(problem, packing, objective)
     ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
+    if (enough is None or value is None or value > enough) and \
+            dear_room_filled(problem, packing, objective, ruin_deadline):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and \
             dear_nodes_ruined(problem, packing, objective, ruin_deadline, give_up=None):
         value = _packed_value(problem, packing, objective)
