@@ -11,7 +11,7 @@ go there). So here each replica of a cheap open node (it costs something, hosts 
 workload, is of no dear class; least used first) that fits into the free room of the open
 nodes of a dear class (one with an open node hosting an accelerator workload) moves there, the
 cost unchanged; the room that frees on the cheap nodes is what `consolidate` and the ruin of
-the dear full nodes (dear_nodes.py) then use to close nodes. A replica moves only as
+the dear full nodes (dear_nodes.py, every one) then use to close nodes. A replica moves only as
 `consolidate` moves one (`_Search._place`: a class `equivalents` allows, so every rule's
 counts per domain are kept; the node's free room, the per-node limit, anti-affinity and
 exclusive workloads checked); no node opens, so the buy limits, the budget and the power caps
@@ -21,13 +21,14 @@ hold.
 from __future__ import annotations
 
 from fitlang.model.problem import Demand, NodeClass, Problem
-from fitlang.solve.dear_nodes import ACCELERATOR
+from fitlang.solve.dear_nodes import ACCELERATOR, dear_nodes_ruined
 from fitlang.solve.improve import NODE_OBJECTIVES, _past, _Search, consolidate
 
 
 def dear_room_filled(problem: Problem, packing, objective: str, deadline: float | None) -> int:
     """Move what fits of the cheap open nodes' replicas into the dear classes' free room, then
-    `consolidate` until the `deadline`; say how many replicas moved. Deterministic: the order
+    `consolidate` and ruin the dear full nodes (`dear_nodes_ruined`, every one) until the
+    `deadline`; say how many replicas moved. Deterministic: the order
     depends on the packing only, the deadline only cuts it short."""
     if objective not in NODE_OBJECTIVES or _past(deadline) or not packing.complete:
         return 0
@@ -40,6 +41,7 @@ def dear_room_filled(problem: Problem, packing, objective: str, deadline: float 
     search.finish()
     if moved:
         consolidate(problem, packing, objective, deadline)
+        dear_nodes_ruined(problem, packing, objective, deadline, give_up=None)
     return moved
 
 

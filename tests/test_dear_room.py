@@ -1,0 +1,96 @@
+"""The cheap nodes' replicas moved into the accelerator nodes' free room, then consolidated
+(dear_room.py). Costs held to a hand count and to `verify` (which shares no code with it)."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+from fitlang.model.problem import RESOURCES
+from fitlang.solve import placement
+from fitlang.solve.dear_nodes import dear_nodes_ruined
+from fitlang.solve.dear_room import dear_room_filled
+from fitlang.solve.improve import consolidate
+from fitlang.solve.pack import NodeState, Packing
+
+from solving import pool, problem_from, verified_packing, workload
+
+# `train` needs the GPU node (10 USD/h) and leaves 4 of its 8 CPUs free; two small nodes (1
+# USD/h, 4 CPUs) each hold one `pinned` (2 CPUs, small nodes only) and two `web` (1 CPU,
+# anywhere): full, 12. Neither small node closes (its `pinned` finds no small node with room)
+# nor is ruined (a new small node costs as much as the one ruined). With the four `web` in the
+# GPU node's 4 free CPUs, one small node holds both `pinned`: 11, the least (the GPU node for
+# `train`, 4 CPUs of `pinned` on small nodes, at least one, and `web` beside `train`)
+SMALL_ONLY = '  require labels["kind"] == "small"\n'
+MIXED = ('import "std/accelerators"\n'
+         + pool("gpu", 1, 8, "32GiB", 10, '  gpu {\n    model = L4\n    count = 1\n  }\n'
+                '  labels = { "kind": "gpu" }\n')
+         + pool("small", 2, 4, "16GiB", 1, '  labels = { "kind": "small" }\n')
+         + workload("train", 1, 4, "8GiB", "  gpu {\n    count = 1\n  }\n")
+         + workload("pinned", 2, 2, "1GiB", SMALL_ONLY)
+         + workload("web", 4, 1, "1GiB"))
+
+
+def _node(problem, class_id: str, index: int, hosted: dict[str, int]) -> NodeState:
+    node_class = problem.node_class(class_id)
+    name = node_class.node_names[index]
+    capacity = node_class.capacity_of(name)
+    free = {r: capacity[r] - sum(problem.demand(w).requests[r] * n for w, n in hosted.items())
+            for r in RESOURCES}
+    return NodeState(name, free, dict(hosted))
+
+
+def _mixed(problem) -> Packing:
+    """The packing above: each small node full with one `pinned` and two `web`."""
+    return Packing({"gpu": [_node(problem, "gpu", 0, {"train": 1})],
+                    "small": [_node(problem, "small", i, {"pinned": 1, "web": 2}) for i in range(2)]})
+
+
+def _cost(problem, packing) -> Fraction:
+    return Fraction(verified_packing(problem, packing).value)
+
+
+def test_neither_the_consolidation_nor_the_ruin_closes_a_small_node(tmp_path):
+    problem = problem_from(tmp_path, MIXED)
+    packing = _mixed(problem)
+    assert _cost(problem, packing) == 12
+    assert consolidate(problem, packing, "cost") == 0
+    assert dear_nodes_ruined(problem, packing, "cost", None, give_up=None) == 0
+    assert _cost(problem, packing) == 12
+
+
+def test_the_web_replicas_move_beside_train_and_a_small_node_closes(tmp_path):
+    problem = problem_from(tmp_path, MIXED)
+    packing = _mixed(problem)
+    assert dear_room_filled(problem, packing, "cost", None) == 4  # every `web` replica moved
+    assert _cost(problem, packing) == 11  # (verified)
+    assert [node.hosted for node in packing.nodes["gpu"]] == [{"train": 1, "web": 4}]
+    assert [node.hosted for node in packing.nodes["small"]] == [{"pinned": 2}]
+
+
+def test_no_replica_moves_where_no_open_node_hosts_an_accelerator_workload(tmp_path):
+    # `train` asks no GPU (it is held to the GPU node by its label): the GPU node's class is no
+    # dear class, nothing moves into its room, 12 as it was
+    problem = problem_from(tmp_path, MIXED.replace("  gpu {\n    count = 1\n  }\n",
+                                                   '  require labels["kind"] == "gpu"\n'))
+    packing = _mixed(problem)
+    assert dear_room_filled(problem, packing, "cost", None) == 0
+    assert _cost(problem, packing) == 12
+
+
+def test_the_search_fills_the_dear_room_after_its_ruin(tmp_path, monkeypatch):
+    # `_searched`: its ruin keeps nothing, then it moves the four `web` replicas itself and
+    # reaches the least cost (the bound
+    # given is then met, so nothing runs after the ruin)
+    problem = problem_from(tmp_path, MIXED)
+    moved: list[int] = []
+
+    def recorded(*args, **kwargs) -> int:
+        moved.append(dear_room_filled(*args, **kwargs))
+        return moved[-1]
+
+    monkeypatch.setattr(placement, "dear_room_filled", recorded)
+    packing = placement._searched(problem, _mixed(problem), "cost", time.monotonic() + 5,
+                                  lambda *args: None, Fraction(11))
+    assert moved == [4]
+    assert _cost(problem, packing) == 11
