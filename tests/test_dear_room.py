@@ -80,8 +80,7 @@ def test_no_replica_moves_where_no_open_node_hosts_an_accelerator_workload(tmp_p
 
 def test_the_search_fills_the_dear_room_after_its_ruin(tmp_path, monkeypatch):
     # `_searched`: its ruin keeps nothing, then it moves the four `web` replicas itself and
-    # reaches the least cost (the bound
-    # given is then met, so nothing runs after the ruin)
+    # reaches the least cost (the bound given is then met: nothing runs after it)
     problem = problem_from(tmp_path, MIXED)
     moved: list[int] = []
 
