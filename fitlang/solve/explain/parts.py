@@ -261,11 +261,14 @@ def _without_idle(trial: Trial) -> Trial:
 
 def _grown(node_class: NodeClass, count: int) -> NodeClass:
     """The class with `count` nodes (for a trial copy of the problem), naming the new ones."""
-    existing = len(node_class.node_names)
+    names = node_class.node_names
+    existing = len(names)
     if count <= existing:  # (joining names makes every one of them: only when some are new)
         return dataclasses.replace(node_class, count=count)
+    # named by the class, not the pool: an offer's classes (one per region) share its pool,
+    # and nodes of one name in two classes are one node to the model node by node
     return dataclasses.replace(node_class, count=count, node_names=(
-        *node_class.node_names, *(f"{node_class.pool}-extra-{i}" for i in range(existing, count))))
+        *names, *(f"{node_class.id}-extra-{i}" for i in range(existing, count))))
 
 
 def _with_pool(problem: Problem, class_id: str, count: int) -> Problem:
