@@ -4,7 +4,7 @@
 
 For each seed the reference proves infeasible: explain's outcome, and each repair (and a
 pair) applied to the reference's spec and decided by it: that it repairs, what it costs, and
-that one step less does not (tests/reference_repairs.py). Prints the counts and every
+that one step less does not (tests/reference_explain.py). Prints the counts and every
 disagreement. Needs the `dev` extra (OR-tools). tests/test_differential.py runs a few seeds.
 """
 
@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from reference_repairs import check_explain
+from reference_explain import check_explain
 
 
 def main() -> None:

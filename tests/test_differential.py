@@ -5,7 +5,7 @@ its own per-node CP-SAT model (no code shared with fitlang/solve). On a fixed se
 fitc and the reference must agree on the verdict and the optimum, and `fitc verify` must
 accept both placements. bench/differential.py runs the same comparison on many more seeds.
 On seeds the reference proves infeasible, `fitc explain`'s repairs are applied to the
-reference's spec and decided by it (tests/reference_repairs.py; bench/differential_explain.py).
+reference's spec and decided by it (tests/reference_explain.py; bench/differential_explain.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_repairs import check_explain
+from reference_explain import check_explain
 
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace

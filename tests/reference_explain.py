@@ -1,4 +1,4 @@
-"""`fitc explain` against the independent reference: its verdict and its repairs.
+"""`fitc explain` against the independent reference: its verdict, its conflict, its repairs.
 
 A repair in explain's JSON (its `rule`, `subject`, `from`, `to`, and the line it names) is
 applied to the reference's `Spec`, not to fitc's text or model, and the reference (CP-SAT,
@@ -7,6 +7,10 @@ tests/reference.py) decides the repaired spec. Nothing here imports `fitlang.sol
 
 What is checked, per policy the reference proves infeasible (docs/cli.md, `fitc explain`):
 - the outcome is `conflict`;
+- the conflict is sufficient: the spec with only its parts enforced (the workloads whose
+  replicas it names, required; every other workload gone; every rule it does not name dropped;
+  a pool or buy block whose count it does not name with a node per replica) has no placement;
+- where it says `minimal`, dropping any one of its parts as well admits a placement;
 - every repair (and a pair's two changes together) makes the spec feasible;
 - a repair whose `checked_cost_least` is true costs the reference's optimum of the repaired spec,
   and one that is not costs at least that (it is a placement's cost);
@@ -68,6 +72,7 @@ def check_explain(seed: int | reference.Spec, directory: Path, time_limit: float
         result.disagreements.append(f"outcome {document['outcome']} where the reference proves none")
         return result
     lines = text.split("\n")
+    _check_conflict(spec, document, lines, result, time_limit)
     for repair in document["repairs"]:
         _check_repair(spec, [repair], lines, result, time_limit)
     if document["pair"]:
@@ -201,4 +206,109 @@ def _dropped_or_relaxed(spec: reference.Spec, repair: dict) -> bool:
         workload.exclusive = False
     else:
         return False
+    return True
+
+
+def _check_conflict(spec: reference.Spec, document: dict, lines: list[str], result: ExplainCheck,
+                    time_limit: float) -> None:
+    conflict = document["conflict"]
+    alone = enforced_only(spec, conflict, lines)
+    if alone is None:
+        result.tally["conflict not restated"] += 1
+        return
+    answer = reference.reference(alone, time_limit)
+    if answer.decided and answer.feasible:
+        result.disagreements.append("the conflict is not sufficient: with only its parts, the "
+                                    "reference places every replica")
+        return
+    result.tally["conflict sufficient" if answer.decided else "undecided"] += 1
+    if not document["minimal"]:
+        return
+    for part in conflict:
+        fewer = enforced_only(spec, [p for p in conflict if p is not part], lines)
+        answer = reference.reference(fewer, time_limit) if fewer is not None else None
+        if answer is not None and answer.decided and not answer.feasible:
+            result.disagreements.append(f"the conflict is not minimal: without `{part['text']}` "
+                                        "there is still no placement")
+            return
+    result.tally["conflict minimal"] += 1
+
+
+def enforced_only(spec: reference.Spec, conflict: list[dict], lines: list[str]) -> reference.Spec | None:
+    """The spec with only the conflict's parts enforced (None where one is not restated here)."""
+    restricted = copy.deepcopy(spec)
+    required = {p["subject"] for p in conflict if p["rule"] in ("replicas", "throughput")}
+    restricted.workloads = [w for w in restricted.workloads if w.name in required]
+    named = _clauses_by_workload(conflict)
+    if named is None:
+        return None
+    for workload in restricted.workloads:
+        if not _keep_named(workload, named.get(workload.name, set()), required):
+            return None
+    enough = sum(max([w.replicas] + [r for _, r in w.options or []]) for w in restricted.workloads)
+    pools = {p["subject"] for p in conflict if p["rule"] == "capacity"}
+    for pool in restricted.pools:
+        pool.count = pool.count if pool.name in pools else max(pool.count, enough)
+    buys = {_buy_index(p["text"], lines) for p in conflict if p["rule"] == "buy"}
+    for index, buy in enumerate(restricted.buys):
+        buy.max_count = buy.max_count if index in buys else enough
+    caps = {int(re.search(r"`cap(\d+)`", p["text"]).group(1)) for p in conflict if p["rule"] == "power"}
+    restricted.power_caps = [cap for index, cap in enumerate(restricted.power_caps) if index in caps]
+    if not any(p["rule"] == "budget" for p in conflict):
+        restricted.budget = None
+    return restricted
+
+
+def _buy_index(text: str, lines: list[str]) -> int:
+    line = int(re.search(r"at line (\d+)", text).group(1))
+    return int(re.match(r"buy b(\d+) \{", lines[line - 1]).group(1))
+
+
+def _clauses_by_workload(conflict: list[dict]) -> dict[str, set[str]] | None:
+    """Per workload, the clauses of its rules the conflict names ("spread zone", "latency",
+    "exclusive", `labels["k"] == "v"`, `anti_affinity w on zone`, ...)."""
+    named: dict[str, set[str]] = {}
+    for part in conflict:
+        rule, text = part["rule"], part["text"]
+        if rule in ("rule", "affinity"):
+            clause = re.match(r"`[^`]+` has `([^`]+)`", text)
+            if clause is None:
+                return None
+            named.setdefault(part["subject"], set()).add(clause.group(1))
+        elif rule == "spread":
+            named.setdefault(part["subject"], set()).add(
+                "spread " + re.search(r"spread over (\S+)", text).group(1))
+        elif rule in ("latency", "exclusive", "gang"):
+            named.setdefault(part["subject"], set()).add(rule)
+        elif rule not in ("replicas", "throughput", "capacity", "buy", "power", "budget"):
+            return None
+    return named
+
+
+def _keep_named(workload: reference.Workload, named: set[str], required: set[str]) -> bool:
+    """Drop each rule of the workload the conflict does not name; False where a named rule
+    needs a workload that is gone (a positive affinity towards one not required)."""
+    workload.labels = {k: v for k, v in workload.labels.items() if f'labels["{k}"] == "{v}"' in named}
+    if not any(c.startswith("zone") for c in named):
+        workload.zones = None
+    if not any(c.startswith("residency") for c in named):
+        workload.residency = None
+    if not any(c.startswith("memory") for c in named):
+        workload.gpu_min_memory = None
+    workload.spreads = [(t, k) for t, k in workload.spreads if f"spread {t}" in named]
+    kept = []
+    for target, topology, anti in workload.rules:
+        if f"{'anti_affinity' if anti else 'affinity'} {target} on {topology}" not in named:
+            continue
+        if target not in required and target != "self":
+            if not anti:
+                return False
+            continue  # towards a workload that places nothing: nothing to keep apart from
+        kept.append((target, topology, anti))
+    workload.rules = kept
+    workload.exclusive = workload.exclusive and "exclusive" in named
+    if "latency" not in named:
+        workload.latency = None
+    if workload.options and workload.gang and "gang" not in named:
+        workload.gang = False
     return True
