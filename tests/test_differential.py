@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_explain import check_explain
+from reference_verify import check_verify
 
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
@@ -51,6 +52,19 @@ def test_explains_repairs_repair_by_the_reference(tmp_path, seed):
     result = check_explain(seed, tmp_path)
     assert result.tally["infeasible"] == 1 and result.tally["repairs checked"] >= 1, result.tally
     assert result.disagreements == [], result.disagreements
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_verify_judges_broken_placements_as_the_reference_does(tmp_path, seed):
+    result = check_verify(seed, tmp_path)
+    assert result.disagreements == [], result.disagreements
+
+
+def test_verify_rejects_some_and_accepts_some_broken_placements(tmp_path):
+    # (the changes above are not all harmless, nor all fatal: both verdicts are exercised)
+    results = [check_verify(seed, tmp_path) for seed in range(1, 9)]
+    judged, rejected = sum(r.judged for r in results), sum(r.rejected for r in results)
+    assert 0 < rejected < judged
 
 
 def test_the_seeds_cover_every_rule_kind():
