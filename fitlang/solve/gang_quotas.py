@@ -27,8 +27,10 @@ def gang_quotas(problem: Problem, relaxed: Bound) -> tuple[Quota, ...]:
     gangs it stands for, the class's member ids, and its replicas rounded half up (those that
     round to none left out); largest first. Empty where the LP left no solution."""
     used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
+    if used is None or values is None or relaxation is None:
+        return ()
     gangs = {d.name for d in problem.demands if d.gang}
-    if used is None or values is None or relaxation is None or not gangs:
+    if not gangs:
         return ()
     members: dict[int, list[str]] = {}
     for class_id, index in relaxation.class_index.items():
