@@ -5,10 +5,10 @@ puts it on, cheapest first; a gang whose replicas the LP spreads over classes of
 several zones then opens them all in the first zone (by class id). On inventory 10,000 seed 9
 the LP puts `gang179`'s eleven 55.04 USD/h 8-GPU nodes in four us zones (4.19 / 2.47 / 2.40 /
 1.94), and the zone-spread services' shares of the three other zones into the room their 64
-of 192 CPUs leave; the guided pass put all eleven in us-east-1a and the services opened CPU
-nodes in the others: 1,405 CPUs of services beside the gang in the LP, 893 placed. With the
-gangs placed on the LP's classes by its counts (rounded), consolidated: 1884.13 -> 1623.03
-(ruined 1615.27); seed 8 2516.82 -> 2489.15; seed 7 the same (585.65)."""
+of 192 CPUs leave (1,405 CPUs of services beside the gang); the guided pass put all eleven in
+us-east-1a and the services opened CPU nodes in the others. With the gangs placed on the LP's
+classes by its counts (rounded), consolidated: 1884.13 -> 1623.03 (ruined 1615.27); seed 8
+2516.82 -> 2489.15; seed 7 the same (585.65)."""
 
 from __future__ import annotations
 
