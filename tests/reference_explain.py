@@ -238,13 +238,23 @@ def enforced_only(spec: reference.Spec, conflict: list[dict], lines: list[str]) 
     """The spec with only the conflict's parts enforced (None where one is not restated here)."""
     restricted = copy.deepcopy(spec)
     required = {p["subject"] for p in conflict if p["rule"] in ("replicas", "throughput")}
+    others = {w.name: w for w in restricted.workloads if w.name not in required}
     restricted.workloads = [w for w in restricted.workloads if w.name in required]
     named = _clauses_by_workload(conflict)
     if named is None:
         return None
+    apart_from: set[str] = set()  # workloads not required that a rule named keeps others from
     for workload in restricted.workloads:
-        if not _keep_named(workload, named.get(workload.name, set()), required):
+        kept = _keep_named(workload, named.get(workload.name, set()), required)
+        if kept is None:
             return None
+        apart_from |= kept
+    for name in sorted(apart_from):
+        # optional: placing none is allowed, and then only the rule's own exclusions count
+        # (a node without the rule's topology is in no domain)
+        if others[name].options:
+            return None
+        restricted.workloads.append(reference.Workload(name, 0, others[name].cpu_milli, others[name].memory))
     enough = sum(max([w.replicas] + [r for _, r in w.options or []]) for w in restricted.workloads)
     pools = {p["subject"] for p in conflict if p["rule"] == "capacity"}
     for pool in restricted.pools:
@@ -285,9 +295,10 @@ def _clauses_by_workload(conflict: list[dict]) -> dict[str, set[str]] | None:
     return named
 
 
-def _keep_named(workload: reference.Workload, named: set[str], required: set[str]) -> bool:
-    """Drop each rule of the workload the conflict does not name; False where a named rule
-    needs a workload that is gone (a positive affinity towards one not required)."""
+def _keep_named(workload: reference.Workload, named: set[str], required: set[str]) -> set[str] | None:
+    """Drop each rule of the workload the conflict does not name; the workloads not required
+    that a named anti-affinity keeps it from; None where a named rule needs a workload that is
+    not required (a positive affinity towards one)."""
     workload.labels = {k: v for k, v in workload.labels.items() if f'labels["{k}"] == "{v}"' in named}
     if not any(c.startswith("zone") for c in named):
         workload.zones = None
@@ -296,14 +307,14 @@ def _keep_named(workload: reference.Workload, named: set[str], required: set[str
     if not any(c.startswith("memory") for c in named):
         workload.gpu_min_memory = None
     workload.spreads = [(t, k) for t, k in workload.spreads if f"spread {t}" in named]
-    kept = []
+    kept, apart_from = [], set()
     for target, topology, anti in workload.rules:
         if f"{'anti_affinity' if anti else 'affinity'} {target} on {topology}" not in named:
             continue
         if target not in required and target != "self":
             if not anti:
-                return False
-            continue  # towards a workload that places nothing: nothing to keep apart from
+                return None
+            apart_from.add(target)
         kept.append((target, topology, anti))
     workload.rules = kept
     workload.exclusive = workload.exclusive and "exclusive" in named
@@ -311,4 +322,4 @@ def _keep_named(workload: reference.Workload, named: set[str], required: set[str
         workload.latency = None
     if workload.options and workload.gang and "gang" not in named:
         workload.gang = False
-    return True
+    return apart_from
