@@ -8,8 +8,9 @@ tests/reference.py) decides the repaired spec. Nothing here imports `fitlang.sol
 What is checked, per policy the reference proves infeasible (docs/cli.md, `fitc explain`):
 - the outcome is `conflict`;
 - the conflict is sufficient: the spec with only its parts enforced (the workloads whose
-  replicas it names, required; every other workload gone; every rule it does not name dropped;
-  a pool or buy block whose count it does not name with a node per replica) has no placement;
+  replicas it names, required; every other workload optional; every rule it does not name
+  dropped; a pool or buy block whose count it does not name with a node per replica) has no
+  placement of every required replica;
 - where it says `minimal`, dropping any one of its parts as well admits a placement;
 - every repair (and a pair's two changes together) makes the spec feasible;
 - a repair whose `checked_cost_least` is true costs the reference's optimum of the repaired spec,
@@ -216,45 +217,49 @@ def _check_conflict(spec: reference.Spec, document: dict, lines: list[str], resu
     if alone is None:
         result.tally["conflict not restated"] += 1
         return
-    answer = reference.reference(alone, time_limit)
-    if answer.decided and answer.feasible:
+    placed = _places_the_required(alone, time_limit)
+    if placed:
         result.disagreements.append("the conflict is not sufficient: with only its parts, the "
                                     "reference places every replica")
         return
-    result.tally["conflict sufficient" if answer.decided else "undecided"] += 1
+    result.tally["conflict sufficient" if placed is False else "undecided"] += 1
     if not document["minimal"]:
         return
     for part in conflict:
         fewer = enforced_only(spec, [p for p in conflict if p is not part], lines)
-        answer = reference.reference(fewer, time_limit) if fewer is not None else None
-        if answer is not None and answer.decided and not answer.feasible:
+        if fewer is not None and _places_the_required(fewer, time_limit) is False:
             result.disagreements.append(f"the conflict is not minimal: without `{part['text']}` "
                                         "there is still no placement")
             return
     result.tally["conflict minimal"] += 1
 
 
+REQUIRED, OPTIONAL = 1, 0  # the priorities `enforced_only` gives
+
+
+def _places_the_required(restricted: reference.Spec, time_limit: float) -> bool | None:
+    """Whether every required workload places in full (None: the reference ran out of time)."""
+    answer = reference.reference(restricted, time_limit)
+    if not answer.decided:
+        return None
+    need = sum(reference._full(w) for w in restricted.workloads if w.priority == REQUIRED)
+    return answer.feasible and answer.placed_by_level.get(REQUIRED, 0) == need
+
+
 def enforced_only(spec: reference.Spec, conflict: list[dict], lines: list[str]) -> reference.Spec | None:
-    """The spec with only the conflict's parts enforced (None where one is not restated here)."""
+    """The spec with only the conflict's parts enforced (None where one is not restated here):
+    the workloads whose replicas it names required, every other one optional (the lower
+    priority, with `allow_unplaced`: the reference places the required first), the rules it
+    does not name dropped, the counts it does not name a node per replica."""
     restricted = copy.deepcopy(spec)
     required = {p["subject"] for p in conflict if p["rule"] in ("replicas", "throughput")}
-    others = {w.name: w for w in restricted.workloads if w.name not in required}
-    restricted.workloads = [w for w in restricted.workloads if w.name in required]
     named = _clauses_by_workload(conflict)
     if named is None:
         return None
-    apart_from: set[str] = set()  # workloads not required that a rule named keeps others from
+    restricted.allow_unplaced = True
     for workload in restricted.workloads:
-        kept = _keep_named(workload, named.get(workload.name, set()), required)
-        if kept is None:
-            return None
-        apart_from |= kept
-    for name in sorted(apart_from):
-        # optional: placing none is allowed, and then only the rule's own exclusions count
-        # (a node without the rule's topology is in no domain)
-        if others[name].options:
-            return None
-        restricted.workloads.append(reference.Workload(name, 0, others[name].cpu_milli, others[name].memory))
+        _keep_named(workload, named.get(workload.name, set()))
+        workload.priority = REQUIRED if workload.name in required else OPTIONAL
     enough = sum(max([w.replicas] + [r for _, r in w.options or []]) for w in restricted.workloads)
     pools = {p["subject"] for p in conflict if p["rule"] == "capacity"}
     for pool in restricted.pools:
@@ -295,10 +300,8 @@ def _clauses_by_workload(conflict: list[dict]) -> dict[str, set[str]] | None:
     return named
 
 
-def _keep_named(workload: reference.Workload, named: set[str], required: set[str]) -> set[str] | None:
-    """Drop each rule of the workload the conflict does not name; the workloads not required
-    that a named anti-affinity keeps it from; None where a named rule needs a workload that is
-    not required (a positive affinity towards one)."""
+def _keep_named(workload: reference.Workload, named: set[str]) -> None:
+    """Drop each rule of the workload the conflict does not name."""
     workload.labels = {k: v for k, v in workload.labels.items() if f'labels["{k}"] == "{v}"' in named}
     if not any(c.startswith("zone") for c in named):
         workload.zones = None
@@ -307,19 +310,10 @@ def _keep_named(workload: reference.Workload, named: set[str], required: set[str
     if not any(c.startswith("memory") for c in named):
         workload.gpu_min_memory = None
     workload.spreads = [(t, k) for t, k in workload.spreads if f"spread {t}" in named]
-    kept, apart_from = [], set()
-    for target, topology, anti in workload.rules:
-        if f"{'anti_affinity' if anti else 'affinity'} {target} on {topology}" not in named:
-            continue
-        if target not in required and target != "self":
-            if not anti:
-                return None
-            apart_from.add(target)
-        kept.append((target, topology, anti))
-    workload.rules = kept
+    workload.rules = [(target, topology, anti) for target, topology, anti in workload.rules
+                      if f"{'anti_affinity' if anti else 'affinity'} {target} on {topology}" in named]
     workload.exclusive = workload.exclusive and "exclusive" in named
     if "latency" not in named:
         workload.latency = None
     if workload.options and workload.gang and "gang" not in named:
         workload.gang = False
-    return apart_from
