@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from fitlang.solve.encode import encode
-from fitlang.solve.fitted_counts import fitted_counts
+from fitlang.solve.fitted_counts import PACKABLE_K, _dual_feasible, fitted_counts
 from fitlang.solve.linear import LinearModel
 from fitlang.solve.pack import pack
 
@@ -118,3 +118,50 @@ def test_a_trial_undoes_held_variables_and_integrality():
         model.set_integer([second])
         assert model.bounds() == ([3, 0], [3, 5], [True, True])
     assert model.bounds() == ([0, 0], [5, 5], [True, False])
+
+
+def test_a_trial_drops_the_rows_added_in_it():
+    model = LinearModel()
+    column = model.var("x", 0, 5)
+    model.add({column: 1}, upper=4)
+    with model.trial():
+        model.add({column: 1}, upper=2)
+        model.add({column: 2}, lower=1)
+        assert model.row_count == 3
+    assert model.row_count == 1 and model.constraints[0].upper == 4
+
+
+def test_counts_each_node_cannot_hold_are_solved_again_with_the_rows_they_break(tmp_path):
+    # three 7-CPU nodes in `a` (10 USD/h each) and one in `b` (2 USD/h): four 4-CPU replicas,
+    # three of `w` and one of `v`, all on `a` fit its CPU sum (16 of 21) and one per node of
+    # each workload, but two 4-CPU replicas never share a 7-CPU node: three nodes hold three.
+    # The dual-feasible row for k = 1 counts each as a whole node (4 > 3); solved again with
+    # it, one replica goes to b's node (32 USD/h, 6.7% over the relaxed 30: kept)
+    problem = problem_from(tmp_path, pool("a", 3, 7, "8Gi", 10) + pool("b", 1, 7, "8Gi", 2)
+                           + workload("w", 3, 4, "1Gi") + workload("v", 1, 4, "1Gi"))
+    encoding, solution = _relaxed(problem, {("w", "a"): 3.0, ("v", "a"): 1.0}, {"a": 3, "b": 0})
+    cost = encoding.objective("cost")
+    assert encoding.model.value(cost, solution) == 30
+
+    fitted = fitted_counts(encoding, solution, cost, None, may_grow=True)
+
+    assert fitted is not None and fitted.nodes == {"a": 3, "b": 1}
+    assert sum(amount for (_, class_id), amount in fitted.counts.items() if class_id == "a") == 3
+    packing = pack(problem, fitted.counts, fitted.nodes)
+    assert packing.complete
+    verified_packing(problem, packing)
+
+
+@pytest.mark.parametrize("capacity", [7, 10, 16, 79])
+def test_the_dual_feasible_shares_of_what_one_node_holds_sum_to_at_most_one(capacity):
+    # every multiset of requests (1 to the capacity) that one node holds, by brute force: the
+    # shares of each k sum to at most 1, so no packable placement breaks a row
+    def held(room, smallest):
+        yield []
+        for request in range(smallest, room + 1):
+            for rest in held(room - request, request):
+                yield [request] + rest
+
+    for requests in held(capacity, 1):
+        for k in range(1, PACKABLE_K + 1):
+            assert sum(_dual_feasible(request, capacity, k) for request in requests) <= 1

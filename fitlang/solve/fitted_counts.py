@@ -116,9 +116,11 @@ def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
 
 
 def _broken_rows(encoding: Encoding, solution: list[Value]) -> list[dict[int, Number]]:
-    """The rows of `_packable_rows` whole counts (`solution`) break."""
-    return [row for class_id, column in encoding.u.items() if int(solution[column])
-            for row in _packable_rows(encoding, class_id) if encoding.model.value(row, solution) > 0]
+    """The rows of `_packable_rows` whole counts (`solution`, its columns whole within
+    HiGHS's tolerance) break."""
+    return [row for class_id, column in encoding.u.items() if round(solution[column])
+            for row in _packable_rows(encoding, class_id)
+            if sum(share * round(solution[index]) for index, share in row.items()) > 0]
 
 
 @contextmanager
