@@ -50,7 +50,7 @@ GROW_NODES = 1
 # relaxed model may be far under the optimum (seed 14: 7.289, the optimum 8.106; grown 7.916,
 # packed 8.353 against the rounding's 8.596), but not where growing buys a dear node
 GROW_GAP = 0.1
-# the dual-feasible rows (`_packable_rows`) for k = 1 up to this (inventory 300: k = 7 was
+# the dual-feasible rows (`_packable_row`) for k = 1 up to this (inventory 300: k = 7 was
 # the largest any short class needed on seeds 3 and 4)
 PACKABLE_K = 8
 # solved again with the rows the last counts broke, at most this many times
@@ -68,7 +68,7 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
     """Whole replica counts on the node counts of `solution` (a solution of the relaxed
     `encoding`), as good for `objective` as HiGHS finds in time; with `may_grow`, on more
     nodes where those cannot hold them whole. None where it finds nothing. Where those
-    counts break a row of `_packable_rows`, solved again with those rows: kept where that
+    counts break a row of `_packable_row`, solved again with those rows: kept where that
     finds anything in time."""
     if not encoding.relaxed_columns:
         return None
@@ -116,11 +116,26 @@ def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
 
 
 def _broken_rows(encoding: Encoding, solution: list[Value]) -> list[dict[int, Number]]:
-    """The rows of `_packable_rows` whole counts (`solution`, its columns whole within
-    HiGHS's tolerance) break."""
-    return [row for class_id, column in encoding.u.items() if round(solution[column])
-            for row in _packable_rows(encoding, class_id)
-            if sum(share * round(solution[index]) for index, share in row.items()) > 0]
+    """The rows of `_packable_row` whole counts (`solution`, its columns whole within
+    HiGHS's tolerance) break. Read on the replicas the counts send to each class in use
+    (a few per class: every row of every class was 1-2 CPU s at 10,000 nodes)."""
+    broken = []
+    for class_id, column in encoding.u.items():
+        nodes = round(solution[column])
+        if not nodes:
+            continue
+        charges, columns, _ = encoding.capacity_terms(class_id)
+        counts = [round(solution[index]) for index in columns.tolist()]
+        used = [position for position, count in enumerate(counts) if count]
+        capacity = encoding.problem.node_class(class_id).capacity
+        for position, resource in enumerate(RESOURCES):
+            size = capacity[resource]
+            if not size:
+                continue
+            asked = [(counts[i], int(charges[i, position])) for i in used if charges[i, position] > 0]
+            broken += [_packable_row(encoding, class_id, position, k) for k in range(1, PACKABLE_K + 1)
+                       if sum(count * _dual_feasible(charge, size, k) for count, charge in asked) > nodes]
+    return broken
 
 
 @contextmanager
@@ -138,39 +153,27 @@ def _whole_on_nodes(encoding: Encoding, solution: list[Value], grow: int) -> Ite
         yield
 
 
-def _packable_rows(encoding: Encoding, class_id: str) -> list[dict[int, Number]]:
-    """Rows that whole replicas on the class's nodes meet where they can be packed, and its
-    capacity rows (the sums over all its nodes) do not: per resource of capacity C and each
-    k up to `PACKABLE_K`, each replica's request s counts u_k(s) = s/C where (k+1)s/C is
-    whole, else floor((k+1)s/C)/k (the dual-feasible function of Fekete and Schepers, "New
-    classes of fast lower bounds for bin packing problems", 2001): what one node holds sums
-    to at most 1, so the class's sum is at most its node count. k = 1 counts a replica
+def _packable_row(encoding: Encoding, class_id: str, position: int, k: int) -> dict[int, Number]:
+    """A row that whole replicas on the class's nodes meet where each node holds its own, and
+    its capacity rows (the sums over all its nodes) need not: for its resource at `position`
+    in RESOURCES, of capacity C, each replica's request s counts u_k(s) = s/C where (k+1)s/C
+    is whole, else floor((k+1)s/C)/k (the dual-feasible function of Fekete and Schepers,
+    "New classes of fast lower bounds for bin packing problems", 2001): what one node holds
+    sums to at most 1, so the class's sum is at most its node count. k = 1 counts a replica
     over half a node as a whole node (inventory 300 seed 3: four 4-CPU replicas on three
     7.9-CPU nodes, which the CPU sum allowed); larger k the mixes of sizes (seed 4: two
-    8-CPU and seven 2-CPU replicas on two 15.9-CPU nodes, k = 7). Only rows where some
-    replica counts more than its share s/C: the others follow from the capacity row."""
+    8-CPU and seven 2-CPU replicas on two 15.9-CPU nodes, k = 7). The class's capacity is its
+    largest member's: a smaller node's sum is under it too."""
     charges, columns, nodes = encoding.capacity_terms(class_id)
-    capacity = encoding.problem.node_class(class_id).capacity
-    rows: list[dict[int, Number]] = []
-    for position, resource in enumerate(RESOURCES):
-        size = capacity[resource]
-        asked = [(column, charge) for column, charge in zip(columns.tolist(), charges[:, position].tolist())
-                 if charge > 0]
-        if not size or not asked:
-            continue
-        seen: set[tuple] = set()
-        for k in range(1, PACKABLE_K + 1):
-            counted = [(column, _dual_feasible(charge, size, k)) for column, charge in asked]
-            key = tuple(counted)
-            if key in seen or all(share <= Fraction(charge, size)
-                                  for (_, share), (_, charge) in zip(counted, asked)):
-                continue
-            seen.add(key)
-            rows.append({**{column: share for column, share in counted if share}, nodes: -1})
-    return rows
+    size = encoding.problem.node_class(class_id).capacity[RESOURCES[position]]
+    row: dict[int, Number] = {nodes: -1}
+    for column, charge in zip(columns.tolist(), charges[:, position].tolist()):
+        if charge > 0 and (share := _dual_feasible(charge, size, k)):
+            row[column] = share
+    return row
 
 
 def _dual_feasible(request: int, capacity: int, k: int) -> Fraction:
-    """u_k of a request on a node of `capacity`, as a share of the node (see `_packable_rows`)."""
+    """u_k of a request on a node of `capacity`, as a share of the node (see `_packable_row`)."""
     steps, rest = divmod((k + 1) * request, capacity)
     return Fraction(request, capacity) if not rest else Fraction(min(steps, k + 1), k)
