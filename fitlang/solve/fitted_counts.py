@@ -72,31 +72,32 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
     finds anything in time."""
     if not encoding.relaxed_columns:
         return None
-    outcome = _fitted(encoding, solution, objective, deadline, may_grow, [])
-    if outcome is None:
+    whole = _fitted(encoding, solution, objective, deadline, may_grow, [])
+    if whole is None:
         return None
     rows: list[dict[int, Number]] = []
     for _ in range(PACKABLE_ROUNDS):
-        broken = _broken_rows(encoding, outcome.solution)
+        broken = _broken_rows(encoding, whole)
         if not broken:
             break
         rows += broken
         again = _fitted(encoding, solution, objective, deadline, may_grow, rows)
         if again is None:
             break
-        outcome = again
-    return Fitted(encoding.whole_counts(outcome.solution),
-                  {class_id: int(outcome.solution[column]) for class_id, column in encoding.u.items()})
+        whole = again
+    return Fitted(encoding.whole_counts(whole),
+                  {class_id: int(whole[column]) for class_id, column in encoding.u.items()})
 
 
 def _fitted(encoding: Encoding, solution: list[Value], objective: dict[int, Number],
-            deadline: float | None, may_grow: bool, rows: list[dict[int, Number]]) -> Outcome | None:
+            deadline: float | None, may_grow: bool, rows: list[dict[int, Number]]) -> list[Value] | None:
+    """A solution with whole counts (see `fitted_counts`) that meets `rows`, or None."""
     outcome = _solved(encoding, solution, objective, deadline, 0, rows)
     if outcome is not None and outcome.status is Status.INFEASIBLE and may_grow:
         outcome = _solved(encoding, solution, objective, deadline, GROW_NODES, rows)
         if outcome is not None and not _near(outcome, encoding.model.value(objective, solution)):
             return None
-    return None if outcome is None or outcome.solution is None else outcome
+    return None if outcome is None else outcome.solution
 
 
 def _near(outcome: Outcome, relaxed: Fraction) -> bool:
