@@ -382,7 +382,10 @@ def _may_use(workload: Workload, node: Node, model: str | None) -> bool:
     return workload.cpu_milli <= node.cpu_milli and workload.memory * 1024 <= node.memory
 
 
-def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
+def reference(spec: Spec, time_limit: float = 20.0,
+              fixed: dict[tuple[str, str | None, str], int] | None = None) -> Answer:
+    """The optimum (or, with `fixed`, the replicas per (workload, option, node) given: whether
+    that placement meets every rule, `feasible`, and its cost)."""
     from ortools.sat.python import cp_model
 
     nodes = nodes_of(spec)
@@ -418,7 +421,13 @@ def reference(spec: Spec, time_limit: float = 20.0) -> Answer:
         model.Add(sum(by_name[w].memory * 1024 * v for w, v in here) <= node.memory)
         model.Add(sum(by_name[w].gpus * v for w, v in here) <= node.gpus)
         model.Add(used[node.name] <= sum(v for _, v in here))  # used means it hosts something
-    _identical_nodes_used_first(model, nodes, used)
+    if fixed is None:
+        _identical_nodes_used_first(model, nodes, used)
+    elif any(amount and key not in x for key, amount in fixed.items()):
+        return Answer(False)  # a replica where its workload may not run
+    else:
+        for key, var in x.items():
+            model.Add(var == fixed.get(key, 0))
     whole = _counts(spec, model, placed)
     _rules_between(spec, model, nodes, x, hosts, used)
     _limits(spec, model, nodes, used)

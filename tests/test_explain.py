@@ -639,3 +639,23 @@ def test_a_conflict_carries_its_rules_as_related_locations_and_its_edits_as_fixe
     assert main(["solve", str(tmp_path / "p.fit"), "--color", "never"]) == 1
     err = capsys.readouterr().err
     assert "error[E0501]" in err and "note:" not in err
+
+
+def test_a_rule_dropped_takes_its_exclusions_along_and_later_rules_move_up(tmp_path):
+    # pool `bare` has neither zone nor region: both of `w`'s rules keep it off (as Kubernetes
+    # reads a topology key). Dropped as a user drops the first line, the second rule still
+    # keeps `w` off `bare`, now as the workload's first affinity; dropped too, `bare` is back.
+    from fitlang.solve.explain.parts import dropped, with_parts
+
+    problem = problem_from(tmp_path, pool("zoned", 2, 4, "8Gi", 1, '  zone = "z1"\n  region = "r1"\n')
+                           + pool("bare", 2, 4, "8Gi", 1)
+                           + workload("w", 2, 1, "1Gi", "  anti_affinity self on zone\n"
+                                      "  anti_affinity self on region\n"))
+    by_zone, by_region = (Part(PartKind.AFFINITY, "w", index=i) for i in (0, 1))
+    assert problem.demand("w").eligible == ["zoned"]
+    result, numbered = dropped(problem, by_zone)
+    assert numbered(by_region) == Part(PartKind.AFFINITY, "w", index=0)
+    assert [r.index for r in result.demand("w").failing["bare"]] == [0]
+    assert result.demand("w").eligible == ["zoned"]
+    again = with_parts(result, lambda part: part != numbered(by_region)).problem
+    assert again.demand("w").eligible == ["zoned", "bare"]

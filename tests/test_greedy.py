@@ -196,19 +196,26 @@ RANDOM_GUIDES = st.lists(st.tuples(st.integers(0, 2), st.dictionaries(st.integer
                                                                        max_size=3)), max_size=8)
 
 
+# (workload, pool, replicas) a guide's quotas place first (`Guide.quotas`)
+RANDOM_QUOTAS = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 2), st.integers(1, 9)), max_size=6)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(RANDOM_WORKLOADS, RANDOM_POOLS, RANDOM_GUIDES)
-def test_greedy_floor_keeps_every_rule_whatever_nodes_a_guide_fills_first(tmp_path, workloads, pools, nodes):
+@given(RANDOM_WORKLOADS, RANDOM_POOLS, RANDOM_GUIDES, RANDOM_QUOTAS)
+def test_greedy_floor_keeps_every_rule_whatever_nodes_a_guide_fills_first(tmp_path, workloads, pools, nodes,
+                                                                           quotas):
     # nodes of any pool (or none), holding any replicas of any workloads, as a pattern
-    # relaxation's rounding might ask: the guide fills what may be filled, the pass the
-    # rest, and `verify` (which shares no code with either) accepts what they placed
+    # relaxation's rounding might ask, and quotas of any workload (gangs over two clusters
+    # among them) on any pool: the guide fills what may be filled, the pass the rest, and
+    # `verify` (which shares no code with either) accepts what they placed
     from fitlang.solve.greedy import Guide
 
     problem = random_fleet(tmp_path, workloads, pools)
     if problem is None:
         return
     guide = Guide(nodes=[((f"p{pool_index}",), {(f"w{w}",): count for w, count in hosted.items()})
-                         for pool_index, hosted in nodes])
+                         for pool_index, hosted in nodes],
+                  quotas=tuple((frozenset({f"w{w}"}), frozenset({f"p{p}"}), count) for w, p, count in quotas))
     _, cut, (violations, problems) = _floor_placement(problem, guide)
     assert not cut
     assert violations == [] and problems == [], [v.message for v in violations]

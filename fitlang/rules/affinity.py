@@ -49,12 +49,14 @@ def excludes(workload: Workload, facets: ClassFacets) -> np.ndarray | None:
 def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
     # as Kubernetes reads a topology key: a node without it is in no domain, so a rule over
     # that topology cannot be met there, and the replicas it binds may not run there
-    for rule in workload.affinities:
+    # (`index`: the exclusion is a part of the rule, which its rows are too: explain drops
+    # both together, as a user dropping the line does)
+    for index, rule in enumerate(workload.affinities):
         if rule.topology != "node" and node_class.topology_value(rule.topology) is None:
             verb = "anti_affinity" if rule.anti else "affinity"
             yield Exclusion(f"{verb} {rule.target} on {rule.topology}", rule.origin,
                             f"nodes of `{node_class.pool}` have no {rule.topology}",
-                            source="affinity")
+                            source="affinity", index=index)
 
 
 def check(placed: Placed) -> Iterator[Diagnostic]:

@@ -58,6 +58,11 @@ class Guide:
     # the free room of open nodes that cost something filled dearest class first (else
     # cheapest first): a second floor beside the first (`placement._room_floor`)
     dear_room_first: bool = False
+    # replicas placed first on given classes (free room, then new nodes, in the usual order
+    # within them): (the workloads that share the count, the classes, the count), each
+    # workload's in turn, before its usual order; what they leave placed as without
+    # (`gang_quotas.gang_quotas`: the pair LP's gangs by class and zone)
+    quotas: Sequence[tuple[frozenset[str], frozenset[str], int]] = ()
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -103,6 +108,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     guide = guide or Guide()
     fleet = _Fleet(problem, fixed, guide.classes)
     fleet.dear_room_first = guide.dear_room_first
+    fleet.set_quotas(guide.quotas)
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
     apart = {d.name for d in problem.demands for r in d.affinities
              if apart_first and r.anti and r.target != "self" and r.topology != "node"}
@@ -349,6 +355,7 @@ class _Fleet:
         self._ordered = fixed.ordered
         self.first = first or {}  # workload -> the classes it tries first (a `Guide`)
         self.dear_room_first = False  # (a `Guide`'s)
+        self.set_quotas(())
         self._guided: dict[str, np.ndarray] = {}
         self._eligible_sets: dict[str, set[int]] = {}
         # what a node costs is its price (for the `nodes` objective every node costs one)
@@ -496,6 +503,10 @@ class _Fleet:
         nodes. Returns how many did not fit."""
         if not amount or not len(rows):
             return amount
+        if demand.name in self.quotas_of:
+            amount = self._by_quota(demand, rows, amount, limit)
+            if not amount:
+                return amount
         free = self.shapes.price[rows] == 0
         if self.costed and free.any() and not free.all():
             # nodes that cost nothing first, new ones too, before the room left on nodes that
@@ -505,6 +516,33 @@ class _Fleet:
             amount = self._place_in_order(demand, rows[free], amount, limit)
             rows = rows[~free]
         return self._place_in_order(demand, rows, amount, limit)
+
+    def set_quotas(self, quotas: Sequence[tuple[frozenset[str], frozenset[str], int]]) -> None:
+        """A `Guide`'s quotas: per quota, the replicas it has left; per workload, its quotas'
+        classes (as rows) and positions."""
+        self.quota_left = [count for _, _, count in quotas]
+        self.quotas_of: dict[str, list[tuple[np.ndarray, int]]] = {}
+        for i, (names, class_ids, _) in enumerate(quotas):
+            rows = np.array(sorted(self.row[c] for c in class_ids if c in self.row), dtype=np.int64)
+            for name in names:
+                self.quotas_of.setdefault(name, []).append((rows, i))
+
+    def _by_quota(self, demand: Demand, rows: np.ndarray, amount: int, limit: np.ndarray) -> int:
+        """Up to what each of the workload's quotas has left, on its classes among `rows`
+        (in their order); returns how many of `amount` are left to place."""
+        for quota_rows, i in self.quotas_of[demand.name]:
+            wanted = min(self.quota_left[i], amount)
+            chosen = rows[np.isin(rows, quota_rows)]
+            if wanted <= 0 or not len(chosen):
+                continue
+            placed = wanted - self._place_in_order(demand, chosen, wanted, limit)
+            self.quota_left[i] -= placed
+            if self.journal is not None:
+                self.journal.append(("quota", i, placed))
+            amount -= placed
+            if not amount:
+                break
+        return amount
 
     def _place_in_order(self, demand: Demand, rows: np.ndarray, amount: int, limit: np.ndarray) -> int:
         if not amount or not len(rows):
@@ -742,6 +780,8 @@ class _Fleet:
                     if not self.hosts[name]:
                         del self.hosts[name]
                     self.alone[node] = bool(hosted.keys() & self.exclusive)
+            elif entry[0] == "quota":
+                self.quota_left[entry[1]] += entry[2]
             elif entry[0] == "open":
                 self.size -= 1
                 self.opened[entry[1]] -= 1

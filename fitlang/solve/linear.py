@@ -177,17 +177,34 @@ class LinearModel:
 
     @contextmanager
     def trial(self) -> Iterator[None]:
-        """Bounds and integrality changed inside the block are as they were after it."""
+        """Bounds and integrality changed inside the block are as they were after it, and the
+        rows added inside it are gone."""
         bounds = self.bounds()
         lower, upper, integer = list(bounds[0]), list(bounds[1]), list(bounds[2])
+        rows = self.row_count
         try:
             yield
         finally:
+            self._drop_rows_from(rows)
             if self._variables is not None:
                 for variable, low, high, whole in zip(self._variables, lower, upper, integer):
                     variable.lower, variable.upper, variable.integer = low, high, whole
             else:
                 self._lower, self._upper, self._integer = lower, upper, integer
+
+    def _drop_rows_from(self, count: int) -> None:
+        """Every row from the `count`th on removed (the last ones added)."""
+        excess = self.row_count - count
+        while excess > 0:
+            last = self._segments[-1]
+            if len(last) <= excess:
+                self._segments.pop()
+                excess -= len(last)
+                continue
+            if not isinstance(last, list):
+                last = self._segments[-1] = last.constraints()
+            del last[len(last) - excess:]
+            excess = 0
 
     def bounds(self) -> tuple[list[int], list[int], list[bool]]:
         if self._variables is not None:

@@ -217,6 +217,59 @@ def _unbounded(trial: Trial, active: Callable[[Part], bool]) -> Trial:
     return trial
 
 
+def dropped(problem: Problem, part: Part) -> tuple[Problem, Callable[[Part], Part]]:
+    """The problem with `part` dropped as a user drops its line: the rule gone and so are the
+    exclusions it made (a later trial of the result readmits a pool that only other parts keep
+    a workload off); and the parts of `problem` as the result numbers them (an affinity or a
+    spread after a dropped one is one place earlier). Repairs searched on the result (a
+    pair's second change) are of the policy the user gets."""
+    result = with_parts(problem, lambda p: p != part).problem
+    original = {d.name: d for d in problem.demands}
+    renumbered = {d.name: _renumbering(original[d.name], part) for d in result.demands}
+    demands = [dataclasses.replace(d, failing=_failing_without(d, original[d.name], part,
+                                                               renumbered[d.name]))
+               for d in result.demands]
+    by_workload = {d.workload: renumbered[d.name] for d in result.demands}
+
+    def as_numbered(other: Part) -> Part:
+        moved = by_workload.get(other.subject, {}).get((other.kind, other.index))
+        return other if moved is None else dataclasses.replace(other, index=moved)
+
+    return dataclasses.replace(result, demands=demands), as_numbered
+
+
+def _renumbering(demand: Demand, part: Part) -> dict[tuple[PartKind, int | None], int]:
+    """(kind, old index) -> new index of a demand's affinities and spreads once `part` is
+    dropped (as `with_parts` keeps them)."""
+    moved: dict[tuple[PartKind, int | None], int] = {}
+    kept = [i for i in range(len(demand.affinities)) if _affinity_part(demand, i) != part]
+    moved.update(((PartKind.AFFINITY, old), new) for new, old in enumerate(kept))
+    kept = [i for i in range(len(demand.spreads))
+            if Part(PartKind.SPREAD, demand.workload, index=i) != part]
+    moved.update(((PartKind.SPREAD, old), new) for new, old in enumerate(kept))
+    return moved
+
+
+def _failing_without(demand: Demand, original: Demand, part: Part,
+                     renumbered: dict[tuple[PartKind, int | None], int]) -> dict[str, list[Exclusion]]:
+    """The demand's reasons per pool without the dropped part's, indices as renumbered."""
+    failing: dict[str, list[Exclusion]] = {}
+    for class_id, reasons in original.failing.items():
+        if class_id in demand.eligible:
+            continue
+        kept = []
+        for reason in reasons:
+            own = _exclusion_part(original, reason)
+            if own == part:
+                continue
+            if own is not None and own.index is not None and (own.kind, own.index) in renumbered:
+                reason = dataclasses.replace(reason, index=renumbered[(own.kind, own.index)])
+            kept.append(reason)
+        if kept:
+            failing[class_id] = kept
+    return failing
+
+
 def _readmit(demand: Demand, original: Demand, problem: Problem, position: dict[str, int],
              active: Callable[[Part], bool]) -> Demand:
     """The demand with the pools kept off only by dropped rules (never by a fact: too small,
@@ -261,11 +314,14 @@ def _without_idle(trial: Trial) -> Trial:
 
 def _grown(node_class: NodeClass, count: int) -> NodeClass:
     """The class with `count` nodes (for a trial copy of the problem), naming the new ones."""
-    existing = len(node_class.node_names)
+    names = node_class.node_names
+    existing = len(names)
     if count <= existing:  # (joining names makes every one of them: only when some are new)
         return dataclasses.replace(node_class, count=count)
+    # named by the class, not the pool: an offer's classes (one per region) share its pool,
+    # and nodes of one name in two classes are one node to the model node by node
     return dataclasses.replace(node_class, count=count, node_names=(
-        *node_class.node_names, *(f"{node_class.pool}-extra-{i}" for i in range(existing, count))))
+        *names, *(f"{node_class.id}-extra-{i}" for i in range(existing, count))))
 
 
 def _with_pool(problem: Problem, class_id: str, count: int) -> Problem:

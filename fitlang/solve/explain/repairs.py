@@ -23,6 +23,7 @@ from fitlang.solve.explain.parts import (
     _reading_order,
     _with_buy_limit,
     _with_pool,
+    dropped,
     parts,
     rule_of,
     with_parts,
@@ -257,14 +258,15 @@ def _pair(problem: Problem, conflict: list[Part], deadline: float) -> list[Repai
                 continue
             if second.kind in (PartKind.REPLICAS, PartKind.THROUGHPUT):
                 continue  # a workload's replicas: not a change to size against
-            without_second = with_parts(problem, _all_but(second))
-            one = _repair(without_second.problem, first, deadline)
+            without_second, numbered = dropped(problem, second)
+            one = _repair(without_second, numbered(first), deadline)
             if one is None:
                 continue
-            one = _as_applied(problem, one)
-            two = _repair(_applied(problem, one), second, deadline)
+            one = _as_applied(problem, dataclasses.replace(one, part=first))
+            with_first, numbered = _applied(problem, one)
+            two = _repair(with_first, numbered(second), deadline)
             if two is not None:
-                return [one, two]
+                return [one, dataclasses.replace(two, part=second)]
     return []
 
 
@@ -281,18 +283,23 @@ def _as_applied(problem: Problem, repair: Repair) -> Repair:
     return dataclasses.replace(repair, text=_drop_text(problem, repair.part), after=None, fix=None)
 
 
-def _applied(problem: Problem, repair: Repair) -> Problem:
+def _applied(problem: Problem, repair: Repair) -> tuple[Problem, Callable[[Part], Part]]:
+    """The policy with the repair made, and its parts as the result numbers them."""
     part = repair.part
     value = repair.value  # what `after` shows, as a number (set by the repairs of these kinds)
     if part.kind in _COUNTS and value is not None:
         if part.kind is PartKind.CAPACITY:
-            return _with_pool(problem, part.subject, int(value))
+            return _with_pool(problem, part.subject, int(value)), _same
         if part.kind is PartKind.REPLICAS:
-            return problem.with_demand(part.subject, replicas=int(value))
+            return problem.with_demand(part.subject, replicas=int(value)), _same
         if part.kind is PartKind.BUY:
-            return _with_buy_limit(problem, part.position, int(value), int(value))
-        return dataclasses.replace(problem, budget=value)
-    return with_parts(problem, lambda p: p != part).problem
+            return _with_buy_limit(problem, part.position, int(value), int(value)), _same
+        return dataclasses.replace(problem, budget=value), _same
+    return dropped(problem, part)
+
+
+def _same(part: Part) -> Part:
+    return part
 
 
 def _drop_text(problem: Problem, part: Part) -> str:

@@ -1,0 +1,83 @@
+"""The gangs placed first where the pair LP puts them, by class and count (`gang_quotas`,
+`Guide.quotas`): the room they leave in each zone is where the zone-spread services go.
+Costs held to a hand count and to `verify`."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+from fitlang.solve import placement
+from fitlang.solve.gang_quotas import gang_quotas
+from fitlang.solve.greedy import Guide, greedy_floor
+
+from solving import pool, problem_from, verified_packing, workload
+
+# `train` (a gang of 2, one GPU each) needs a GPU node a replica (10 USD/h, 8 CPUs, in zone a or
+# b) and leaves 4 CPUs free on each; `web` (4 CPUs) spreads over both zones. Both replicas of
+# `train` in zone a (its first class, by id, of two of one price) leave zone b's `web` a CPU node
+# (1 USD/h): 21. One in each zone, as the LP puts them, leaves `web` room beside each: 20, the
+# least (two GPU nodes are needed, and they hold everything)
+ONE_GPU = "  gpu {\n    model = L4\n    count = 1\n  }\n"
+ZONES = ('import "std/accelerators"\n'
+         + pool("gpua", 2, 8, "32GiB", 10, ONE_GPU + '  zone = "a"\n')
+         + pool("gpub", 2, 8, "32GiB", 10, ONE_GPU + '  zone = "b"\n')
+         + pool("cpua", 2, 4, "16GiB", 1, '  zone = "a"\n')
+         + pool("cpub", 2, 4, "16GiB", 1, '  zone = "b"\n')
+         + workload("train", 2, 4, "8GiB", "  kind = job\n  gang = true\n  gpu {\n    count = 1\n  }\n")
+         + workload("web", 2, 4, "1GiB", "  spread zone max_skew 1\n"))
+BOTH_ZONES = {(frozenset({"train"}), frozenset({"gpua"}), 1), (frozenset({"train"}), frozenset({"gpub"}), 1)}
+
+
+def _cost(problem, packing) -> Fraction:
+    return Fraction(verified_packing(problem, packing).value)
+
+
+def _hosts(packing, workload_name: str) -> dict[str, int]:
+    return {class_id: sum(n.hosted.get(workload_name, 0) for n in nodes)
+            for class_id, nodes in packing.nodes.items() if any(workload_name in n.hosted for n in nodes)}
+
+
+def test_the_gangs_quotas_place_it_over_the_zones_and_leave_the_spread_room_in_each(tmp_path):
+    problem = problem_from(tmp_path, ZONES)
+    classes = {"train": frozenset({"gpua", "gpub"})}
+    by_class, _ = greedy_floor(problem, None, Guide(classes=classes))
+    assert _hosts(by_class, "train") == {"gpua": 2} and _cost(problem, by_class) == 21
+    by_quota, _ = greedy_floor(problem, None, Guide(classes=classes, quotas=tuple(BOTH_ZONES)))
+    assert _hosts(by_quota, "train") == {"gpua": 1, "gpub": 1}
+    assert _hosts(by_quota, "web") == {"gpua": 1, "gpub": 1} and _cost(problem, by_quota) == 20
+
+
+def test_the_pair_lps_quotas_reach_the_least_through_the_guided_floor(tmp_path):
+    # the LP's only optimum (20) puts one `train` in each zone: t in zone a leaves 4t CPUs
+    # beside it, and `web` needs 4 in each zone, so t >= 1 and 2 - t >= 1. The guided floor
+    # with `train`'s classes alone (the LP's classes for `web` too would open a zone b GPU
+    # node for it, where the consolidation moves a `train` beside it) reaches 20 only with them
+    problem = problem_from(tmp_path, ZONES)
+    floor, _ = greedy_floor(problem)
+    assert _cost(problem, floor) == 21
+    deadline = time.monotonic() + 30
+    bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
+    assert bounds.pair.lp_value == 20 and set(bounds.quotas) == BOTH_ZONES
+    assert set(gang_quotas(problem, bounds.pair)) == BOTH_ZONES
+    trains = ({}, {"train": bounds.suggested[1]["train"]})
+    guided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline, quotas=bounds.quotas)
+    assert _cost(problem, guided) == 20
+    unguided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline)
+    assert _cost(problem, unguided) == 21
+
+
+def test_a_gang_that_does_not_fit_a_cluster_gives_back_the_quota_it_used_there(tmp_path):
+    # `big` (4) tries east first (its cheapest class): the quota's 2 nodes of `dear` and the one
+    # of `cheap` hold 3; it gives them back and runs in west. `small` (2), sharing the quota,
+    # then takes both `dear` nodes: the quota was given back whole
+    text = (pool("cheap", 1, 8, "32GiB", 1, '  cluster = "east"\n')
+            + pool("dear", 2, 8, "32GiB", 5, '  cluster = "east"\n')
+            + pool("west", 4, 8, "32GiB", 2, '  cluster = "west"\n')
+            + workload("big", 4, 8, "1GiB", "  kind = job\n  gang = true\n  priority = 10\n")
+            + workload("small", 2, 8, "1GiB", "  kind = job\n  gang = true\n"))
+    problem = problem_from(tmp_path, text)
+    quota = (frozenset({"big", "small"}), frozenset({"dear"}), 2)
+    packing, _ = greedy_floor(problem, None, Guide(quotas=(quota,)))
+    assert _hosts(packing, "big") == {"west": 4} and _hosts(packing, "small") == {"dear": 2}
+    assert _cost(problem, packing) == 18
