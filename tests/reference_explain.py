@@ -15,6 +15,8 @@ What is checked, per policy the reference proves infeasible (docs/cli.md, `fitc 
 - every repair (and a pair's two changes together) makes the spec feasible;
 - a repair whose `checked_cost_least` is true costs the reference's optimum of the repaired spec,
   and one that is not costs at least that (it is a placement's cost);
+- a repair's `fix` (the literal edit an editor offers), made on the policy's text, gives the
+  text the reference writes for the repaired spec;
 - a repair that changes a number by the least that works (nodes added, replicas lowered, the
   budget in cents, a buy block's max_count, a spread's max_skew, a latency limit in ms, a power
   cap in whole kW) does not work one step less.
@@ -76,6 +78,7 @@ def check_explain(seed: int | reference.Spec, directory: Path, time_limit: float
     _check_conflict(spec, document, lines, result, time_limit)
     for repair in document["repairs"]:
         _check_repair(spec, [repair], lines, result, time_limit)
+        _check_fix(spec, repair, text, result)
     if document["pair"]:
         _check_repair(spec, document["pair"], lines, result, time_limit)
     return result
@@ -111,6 +114,22 @@ def _check_repair(spec: reference.Spec, changes: list[dict], lines: list[str], r
             result.disagreements.append(f"`{said}`: one step less repairs it too")
         elif lesser is not None and lesser.decided:
             result.tally[f"least: {last['rule']}"] += 1
+
+
+def _check_fix(spec: reference.Spec, repair: dict, text: str, result: ExplainCheck) -> None:
+    fix = repair.get("fix")
+    repaired = applied(spec, repair, text.split("\n")) if fix else None
+    if repaired is None:
+        return
+    starts = [0]
+    for line in text.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
+    begin = starts[fix["line"] - 1] + fix["column"] - 1
+    end = starts[fix["end_line"] - 1] + fix["end_column"] - 1
+    if text[:begin] + fix["text"] + text[end:] != reference.to_fit(repaired):
+        result.disagreements.append(f"the fix of `{repair['text']}` is not that edit")
+    else:
+        result.tally["fixes checked"] += 1
 
 
 def applied(spec: reference.Spec, repair: dict, lines: list[str], less: int = 0) -> reference.Spec | None:
