@@ -68,6 +68,22 @@ def test_the_bounds_from_the_child_are_those_computed_here_and_the_floor_is_ruin
     assert aside.pair.value <= _brute_force()
 
 
+def test_where_the_floor_was_rebuilt_it_is_not_ruined_beside_the_child(tmp_path, monkeypatch):
+    # a rebuilt floor (`_rebuild_first`: inventory 50,000) keeps its dear full node while the
+    # child computes: the search's ruin later tries every dear node, and the process's time
+    # goes to the zoned guide's pass; the child's bound is the same as where it is ruined
+    problem = problem_from(tmp_path, DEAR)
+    floor = _consolidated_floor(problem)
+    here = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0, Fraction(13), False,
+                             beside=True)
+    started = _aside_everywhere(monkeypatch)
+    run = _run(problem, floor, 30.0)
+    run.rebuilt = True
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert len(started) == 1 and aside is not None and aside.pair.value == here.pair.value
+    assert run.floor is floor and Fraction(verified_packing(problem, floor).value) == 13 > _brute_force()
+
+
 def test_no_answer_from_the_child_in_time_is_no_bound(tmp_path, monkeypatch):
     # the child's task never answers within the search deadline: no bound, no guide, the
     # floor still ruined here

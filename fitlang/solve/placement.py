@@ -618,7 +618,12 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     passes follow as before. Inventory 10,000 at 5 s: the zoned and pair LPs took ~1.7 of
     the ~3.3 CPU s the solve has after the start, and the passes after them got nothing.
     The child reads the floor as it was before the ruin: the bounds and guides are those
-    the solve computed here, in the same order. None where it does not run."""
+    the solve computed here, in the same order. None where it does not run.
+    Not the ruin where the floor was rebuilt (`_rebuild_first`, inventory 50,000): there it
+    took 2.4 of the process's CPU s for 0.4-3.4 USD/h that the search's ruin finds again (it
+    tries every dear node), and the zoned guide's pass after it, which decides seed 7 (2710.84
+    -> 2691.89), did not fit after it in a 17 CPU s `fitc solve` (2.22%; 1.51% without it,
+    docs/performance.md, session 28)."""
     problem, time_limit, deadline = run.problem, run.time_limit, run.search_deadline
     left = run.budget.left(deadline)
     if time_limit is None or left is None or run.floor is None or run.before_model is not None \
@@ -646,8 +651,8 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
 
     pending = Minimising.running(bounds, left)
     _room_floor(run)
-    if dear_nodes_ruined(problem, run.floor, objective,
-                         time.monotonic() + DEAR_SHARE * max(0.0, run.budget.left(deadline) or 0.0)):
+    ruin_deadline = time.monotonic() + DEAR_SHARE * max(0.0, run.budget.left(deadline) or 0.0)
+    if not run.rebuilt and dear_nodes_ruined(problem, run.floor, objective, ruin_deadline):
         run.progress("improve", _packed_value(problem, run.floor, objective), None)
     found = pending.result(max(0.0, left - (time.monotonic() - pending.began)))
     return found if found is not None else _Bounds(None, Bound(None), ({}, {}))
