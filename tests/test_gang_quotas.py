@@ -81,3 +81,24 @@ def test_a_gang_that_does_not_fit_a_cluster_gives_back_the_quota_it_used_there(t
     packing, _ = greedy_floor(problem, None, Guide(quotas=(quota,)))
     assert _hosts(packing, "big") == {"west": 4} and _hosts(packing, "small") == {"dear": 2}
     assert _cost(problem, packing) == 18
+
+
+# `train` (1 GPU, 4 CPUs) needs the GPU node (10 USD/h, 8 CPUs) and leaves 4 CPUs beside it;
+# `web` (3 x 4 CPUs) is guided to the GPU class, as the LP puts services beside its GPU nodes.
+# One `web` in that room, two on CPU nodes (1 USD/h each): 12, the least by hand. Opening a
+# second GPU node for `web` (the guided class first for new nodes too): 20
+BESIDE_GPU = ('import "std/accelerators"\n'
+              + pool("gpu", 2, 8, "32GiB", 10, ONE_GPU)
+              + pool("cpu", 2, 4, "16GiB", 1, "")
+              + workload("train", 1, 4, "8GiB", "  kind = job\n  gpu {\n    count = 1\n  }\n")
+              + workload("web", 3, 4, "1GiB", ""))
+
+
+def test_a_workload_that_asks_no_gpu_takes_the_gpu_room_but_opens_gpu_nodes_last(tmp_path):
+    problem = problem_from(tmp_path, BESIDE_GPU)
+    classes = {"web": frozenset({"gpu"})}
+    first, _ = greedy_floor(problem, None, Guide(classes=classes))
+    assert _hosts(first, "web") == {"gpu": 3} and _cost(problem, first) == 20
+    last, _ = greedy_floor(problem, None, Guide(classes=classes, gpu_nodes_last=True))
+    assert _hosts(last, "web") == {"gpu": 1, "cpu": 2} and _cost(problem, last) == 12
+    assert placement._guides(({}, classes))[0].gpu_nodes_last

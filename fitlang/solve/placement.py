@@ -928,9 +928,9 @@ def _guided_floor(problem: Problem, packing: Packing,
 def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
             quotas: tuple[Quota, ...] = ()) -> list[Guide]:
     """The guided passes' guides, in their order (`_guided_floor`); the first also with the
-    gangs' `quotas`."""
+    gangs' `quotas`, and new nodes with GPUs last for the workloads that ask none."""
     options, classes = suggested
-    first = [Guide(options, classes, quotas=quotas)] if classes else []
+    first = [Guide(options, classes, quotas=quotas, gpu_nodes_last=True)] if classes else []
     return first + ([Guide(options)] if options else [])
 
 
