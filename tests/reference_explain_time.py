@@ -23,6 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from reference_explain import ExplainCheck, fitc_json
+
 from solving import bench_module
 
 TIME = bench_module("differential_time")
