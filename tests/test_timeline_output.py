@@ -623,6 +623,57 @@ def test_a_window_said_to_lack_capacity_has_no_schedule_by_enumeration(tmp_path)
     assert (explained, repaired) == (14, 5)
 
 
+RECURRING = """pool p {
+  count = 1
+  cpu = 4
+  memory = 32GiB
+  power = 1000W
+  price = 1.00 USD/h
+}
+workload nightly {
+  replicas = 1
+  cpu = 4
+  memory = 4GiB
+  kind = job
+  duration = 2h
+  every = 2h
+}
+policy {
+  horizon = 4h
+  step = 1h
+  start = "2026-12-01T00:00Z"
+}
+"""
+URGENT = """workload urgent {
+  replicas = 1
+  cpu = 4
+  memory = 4GiB
+  kind = job
+  duration = 1h
+  deadline = 2h
+}
+"""
+
+
+def test_a_recurring_jobs_runs_each_count_in_their_own_window(tmp_path):
+    """`nightly` runs at 00:00-02:00 and again at 02:00-04:00, one node each time: the node
+    holds both. Its two runs' replicas were all counted in the first run's window (16
+    CPU-hours where the node has 8): a window "lacking" capacity on a policy with a schedule,
+    and, with `urgent` (4 CPU-hours by 02:00), 20 CPU-hours needed and 2 nodes "the fewest",
+    where 8 + 4 = 12 CPU-hours lack 4, and 1 node more gives a schedule (bench/
+    differential_explain.py --time, seed 150: the reference schedules one node fewer)."""
+    from fitlang.solve.explain_time import explained_in_time, find_conflict
+
+    from solving import problem_from
+
+    assert find_conflict(problem_from(tmp_path, RECURRING)) is None
+    explained = explained_in_time(problem_from(tmp_path, RECURRING + URGENT), "p.fit")
+    conflict = explained.conflict
+    assert conflict is not None and (conflict.first, conflict.last) == (0, 2)
+    assert conflict.jobs_need == 12 * 1000 and conflict.available == 8 * 1000  # CPU-steps, in mCPU
+    assert [(r.rule, r.after) for r in explained.repairs] == [("capacity", "2")]
+
+
 def test_a_power_cap_that_leaves_no_node_for_a_job_is_said_and_raised(tmp_path):
     # the nightly example on a 15 kW feed: inference's node draws 10 kW all day, so no second
     # node (10 kW more) is ever allowed; train_vision must run 2 of its 4 h in 20:00-06:00

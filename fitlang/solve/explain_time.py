@@ -5,7 +5,8 @@ The conflict is energetic reasoning over windows of the horizon: in steps [first
 whose window is [earliest, latest_start + duration) must run at least
 min(overlap if it starts as early as it may, overlap if it starts as late as it may) steps
 (the overlap of a run with the window is least at one end of its possible starts), each step
-taking its requests; a service runs every step. If the jobs and services that may use only the
+taking its requests; a service runs every step; a recurring job's replicas, each run's in that
+run's window. If the jobs and services that may use only the
 classes C need more of a resource in the window than C's nodes have in it, no schedule exists:
 a proof, stated in the policy's terms ("`train` needs 96 GPU-hours before ...; pool `h100` has
 64 then"). With a budget, the same need is held against what the nodes the budget pays for at
@@ -86,11 +87,11 @@ def find_conflict(problem: Problem) -> TimeConflict | None:
         over_budget = screen.over_budget(forced, first, last)
         if not candidates and not over_budget:
             continue
-        steps = {d.name: int(f) for d, f in zip(screen.demands, forced.tolist()) if f}
-        found = [_lacking(problem, classes, steps, first, last) if cap is None else
-                 _over_cap(problem, cap, steps, first, last) for classes, cap in candidates]
+        load = {d.name: int(f) for d, f in zip(screen.demands, forced.tolist()) if f}
+        found = [_lacking(problem, classes, load, first, last) if cap is None else
+                 _over_cap(problem, cap, load, first, last) for classes, cap in candidates]
         if over_budget:
-            found.append(_over_budget(problem, steps, first, last, bought))
+            found.append(_over_budget(problem, load, first, last, bought))
         for conflict in found:
             if conflict is not None and (best is None or _rank(conflict) < _rank(best)):
                 best = conflict
@@ -103,11 +104,14 @@ class _Screen:
 
     def __init__(self, problem: Problem) -> None:
         self.demands = [d for d in problem.demands if d.window is not None]
-        windows = [d.window for d in self.demands if d.window is not None]
-        self.earliest = np.array([w.earliest for w in windows], dtype=np.int64)
-        self.latest = np.array([w.latest_start for w in windows], dtype=np.int64)
-        self.duration = np.array([w.duration for w in windows], dtype=np.int64)
-        self.replicas = np.array([d.replicas for d in self.demands], dtype=float)
+        # one row per run (a recurring job has several), the demand it is of, its replicas
+        rows = [(index, window, replicas) for index, demand in enumerate(self.demands)
+                for window, replicas in _runs(demand)]
+        self.owner = np.array([index for index, _, _ in rows], dtype=np.int64)
+        self.earliest = np.array([w.earliest for _, w, _ in rows], dtype=np.int64)
+        self.latest = np.array([w.latest_start for _, w, _ in rows], dtype=np.int64)
+        self.duration = np.array([w.duration for _, w, _ in rows], dtype=np.int64)
+        self.replicas = np.array([replicas for _, _, replicas in rows], dtype=float)
         requests = np.array([[d.requests[r] for r in SAID_FIRST] for d in self.demands],
                             dtype=float).reshape(len(self.demands), len(SAID_FIRST))
         self.sets: list[tuple[frozenset[str], np.ndarray, np.ndarray, np.ndarray]] = []
@@ -143,22 +147,24 @@ class _Screen:
         then (within a rounding margin: `_over_budget` decides)."""
         if self.bought is None:
             return False
-        need = (forced * self.replicas) @ self.requests
+        need = forced @ self.requests
         have = self.bought[last] - self.bought[first]
         return bool(((need > 0) & (need > have * (1 - 1e-9) - 1e-9)).any())
 
     def forced(self, first: int, last: int) -> np.ndarray:
-        """`_forced` of every demand at once."""
+        """Per demand, the replica-steps of [first, last) its runs spend there wherever they
+        start (the least of a run's overlaps starting as early and as late as it may)."""
         def overlap(start: np.ndarray) -> np.ndarray:
             return np.maximum(0, np.minimum(last, start + self.duration) - np.maximum(first, start))
 
-        return np.minimum(overlap(self.earliest), overlap(self.latest))
+        per_run = np.minimum(overlap(self.earliest), overlap(self.latest)) * self.replicas
+        return np.bincount(self.owner, weights=per_run, minlength=len(self.demands))
 
     def candidates(self, forced: np.ndarray, steps: int
                    ) -> list[tuple[frozenset[str], int | None]]:
         """The class sets and caps whose need may exceed what they have in the window (within
         a rounding margin: the exact test decides)."""
-        load = forced * self.replicas
+        load = forced
         if not load.any():
             return []
         found: list[tuple[frozenset[str], int | None]] = []
@@ -185,8 +191,8 @@ def _windows(problem: Problem) -> list[tuple[int, int]]:
     assert timeline is not None
     points = {0, timeline.steps}
     for demand in problem.demands:
-        if demand.window is not None:
-            points |= {demand.window.earliest, demand.window.latest_start + demand.window.duration}
+        for window, _ in _runs(demand):
+            points |= {window.earliest, window.latest_start + window.duration}
     ordered = sorted(points)
     if len(ordered) > MAX_POINTS:  # the ends of the horizon and evenly spread bounds between
         stride = len(ordered) / MAX_POINTS
@@ -194,23 +200,21 @@ def _windows(problem: Problem) -> list[tuple[int, int]]:
     return [(a, b) for a in ordered for b in ordered if a < b]
 
 
-def _forced(window: Window | None, first: int, last: int) -> int:
-    """Steps of [first, last) a run in `window` spends there wherever it starts."""
-    if window is None:
-        return 0
-
-    def overlap(start: int) -> int:
-        return max(0, min(last, start + window.duration) - max(first, start))
-
-    return min(overlap(window.earliest), overlap(window.latest_start))
+def _runs(demand: Demand) -> list[tuple[Window, int]]:
+    """Each run's window and replicas: a recurring job's replicas are its runs' together (its
+    `window` is only the first run's), any other demand's are all in its window."""
+    if demand.runs:
+        return [(run, demand.replicas // len(demand.runs)) for run in demand.runs]
+    return [] if demand.window is None else [(demand.window, demand.replicas)]
 
 
-def _lacking(problem: Problem, classes: frozenset[str], forced: dict[str, int], first: int,
+def _lacking(problem: Problem, classes: frozenset[str], load: dict[str, int], first: int,
              last: int) -> TimeConflict | None:
-    inside = [d for d in problem.demands if forced.get(d.name) and set(d.eligible) <= classes]
+    """`load`: per demand, the replica-steps it spends in [first, last) wherever it runs."""
+    inside = [d for d in problem.demands if load.get(d.name) and set(d.eligible) <= classes]
     nodes = _nodes(problem, classes)
     for resource in SAID_FIRST:
-        need = {d.name: d.replicas * forced[d.name] * d.requests[resource] for d in inside}
+        need = {d.name: load[d.name] * d.requests[resource] for d in inside}
         have = sum(nodes[c] * problem.node_class(c).capacity[resource] for c in classes) * (last - first)
         if sum(need.values()) > have:
             jobs = [d for d in inside if need[d.name] and not _service(problem, d)]
@@ -224,7 +228,7 @@ def _lacking(problem: Problem, classes: frozenset[str], forced: dict[str, int], 
     return None
 
 
-def _over_cap(problem: Problem, index: int, forced: dict[str, int], first: int,
+def _over_cap(problem: Problem, index: int, load: dict[str, int], first: int,
               last: int) -> TimeConflict | None:
     """A power cap over [first, last). Per resource r, the replicas running at a step on class
     c keep at least sum(requests_r / capacity_r) of its nodes in use, each drawing the class's
@@ -233,7 +237,7 @@ def _over_cap(problem: Problem, index: int, forced: dict[str, int], first: int,
     replica counted on the class of those it may use where it weighs least."""
     cap = problem.power_caps[index]
     scope = set(cap.classes)
-    inside = [d for d in problem.demands if forced.get(d.name) and d.eligible
+    inside = [d for d in problem.demands if load.get(d.name) and d.eligible
               and set(d.eligible) <= scope]
     draws = [problem.node_class(c).power_watts for c in cap.classes if problem.node_class(c).power_watts]
     if not inside or not draws:
@@ -242,7 +246,7 @@ def _over_cap(problem: Problem, index: int, forced: dict[str, int], first: int,
     for resource in SAID_FIRST:
         for unit, have in (("nodes", Fraction(most_nodes * (last - first))),
                            ("power", cap.cap_watts * (last - first))):
-            need = {d.name: d.replicas * forced[d.name] * _weight(problem, d, resource, unit)
+            need = {d.name: load[d.name] * _weight(problem, d, resource, unit)
                     for d in inside}
             if sum(need.values()) > have:
                 jobs = [d.name for d in inside if need[d.name] and not _service(problem, d)]
@@ -300,14 +304,14 @@ def _budget_buys_screened(problem: Problem, step: int) -> np.ndarray:
     return held
 
 
-def _over_budget(problem: Problem, forced: dict[str, int], first: int, last: int,
+def _over_budget(problem: Problem, load: dict[str, int], first: int, last: int,
                  bought: dict[tuple[int, str], Fraction]) -> TimeConflict | None:
     """The budget per step over [first, last): every demand's need of a resource there
     against what the nodes the budget pays for at each step's prices hold (`_budget_buys`,
     kept in `bought` across windows)."""
-    inside = [d for d in problem.demands if forced.get(d.name)]
+    inside = [d for d in problem.demands if load.get(d.name)]
     for resource in SAID_FIRST:
-        need = {d.name: d.replicas * forced[d.name] * d.requests[resource] for d in inside}
+        need = {d.name: load[d.name] * d.requests[resource] for d in inside}
         for step in range(first, last):
             if (step, resource) not in bought:
                 bought[step, resource] = _budget_buys(problem, step, resource)
@@ -391,8 +395,9 @@ def later_deadline(problem: Problem, conflict: TimeConflict,
     for a schedule to exist (each moved as much, never past the horizon); None if none does."""
     timeline = problem.timeline
     assert timeline is not None
-    bound = [d for d in (problem.demand(n) for n in conflict.jobs)
-             if d.window is not None and d.window.latest_start + d.window.duration <= conflict.last
+    bound = [d for d in (problem.demand(n) for n in conflict.jobs)  # a recurring job has no deadline
+             if d.window is not None and not d.runs
+             and d.window.latest_start + d.window.duration <= conflict.last
              and d.window.latest_start + d.window.duration < timeline.steps]
     if not bound:
         return None
