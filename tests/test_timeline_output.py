@@ -5,6 +5,8 @@ hand in its header; files are read by the real tools (kubernetes-validate, terra
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import xml.etree.ElementTree as ElementTree
 from fractions import Fraction
@@ -14,6 +16,7 @@ import pytest
 from fitlang.driver import Compilation
 
 from conftest import EXAMPLES, run_fitc
+from solving import bench_module
 
 NIGHTLY = EXAMPLES / "nightly-training.fit"
 
@@ -692,3 +695,15 @@ def test_a_power_cap_that_leaves_no_node_for_a_job_is_said_and_raised(tmp_path):
         in result.stderr
     path.write_text(text.replace("cap = 15kW", "cap = 20kW"))  # the repair, applied
     assert run_fitc("solve", str(path)).returncode == 0
+
+
+def test_a_window_whose_services_alone_need_more_than_there_is_says_nothing_is_free(tmp_path):
+    # bench/differential_time.py's seed 81: a power cap that lets no node run, and a service
+    # that runs all along: explain said "-2 node-hours free then"
+    generated = bench_module("differential_time")
+    policy = tmp_path / "p.fit"
+    policy.write_text(generated.to_fit(generated.generate(81)))
+    done = run_fitc("explain", str(policy), "--format", "json")
+    assert done.returncode == 1, done.stderr
+    text = json.loads(done.stdout)["conflict"][0]["text"]
+    assert "0 node-hours free then" in text and not re.search(r" -\d", text), text

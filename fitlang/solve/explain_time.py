@@ -615,6 +615,10 @@ def _said(problem: Problem, conflict: TimeConflict) -> str:
     taken = "" if not conflict.services else (
         f" ({amount(conflict.available)}, less {amount(conflict.services_take)} for "
         f"{services}, which {runs} all along)")
+    if free < 0:  # the services alone need more than there is: nothing is free, say so
+        takes = "takes" if len(conflict.services) == 1 else "take"
+        free, taken = Fraction(0), (f" ({amount(conflict.available)}, less than the "
+                                    f"{amount(conflict.services_take)} that {services} {takes} all along)")
     verb = "needs" if len(conflict.jobs) == 1 else "need"
     needed = (f"{jobs} {verb} {'at least ' if conflict.cap is not None else ''}"
               f"{amount(conflict.jobs_need)} between {_at(problem, conflict.first)} and "
