@@ -67,7 +67,9 @@ def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
     explanation.repairs = _priced(found, deadline) if fleet else [r for r, _ in found]
     if not found and not explanation.repairs_cut_short:
         explanation.no_single_repair = True
-        explanation.pair = _pair(problem, conflict, deadline)
+        pair = _pair(problem, conflict, deadline)
+        # (each checked on the whole policy: nothing placed apart to add)
+        explanation.pair = _priced([(r, Fraction(0)) for r in pair], deadline) if fleet else pair
         explanation.repairs_cut_short = now() >= deadline and not explanation.pair
 
 
