@@ -93,7 +93,7 @@ class _GroupProgram(_Program):
 
     def __init__(self, search: _Repacker, slots: list[_Slot], wanted: dict[str, int],
                  unplaced_cost: float, start: dict[tuple[str, int], int]) -> None:
-        super().__init__(search, slots, wanted, unplaced_cost)
+        super().__init__(search, slots, wanted, unplaced_cost, most_columns=MAX_COLUMNS)
         self.where = start
 
     def _start(self, highs, columns: int):
@@ -131,7 +131,7 @@ def _repacked_group(search: _Repacker, group: int, wanted: dict[str, int], deadl
              for node in packing.nodes.get(c.id, ()) for name, amount in node.hosted.items()}
     unplaced_cost = 1.0 + sum(search.price(slot.node_class) for slot in slots)
     program = _GroupProgram(search, slots, wanted, unplaced_cost, start)
-    if not program.x or len(program.x) > MAX_COLUMNS:
+    if not program.x or program.too_large:
         return 0
     assignment = _solved_apart(program, deadline)
     if assignment is None:
