@@ -1050,6 +1050,26 @@ def test_the_joint_steps_start_within_the_plan_s_time_limit(tmp_path, monkeypatc
     assert starts and all(start < started + 0.6 for start in starts), [s - started for s in starts]
 
 
+def test_the_move_model_is_not_built_where_its_building_would_pass_the_deadline(tmp_path, monkeypatch):
+    # its solver's time limit does not stop building it: with less time left than building
+    # takes (budget.encoding_cpu: >= 0.05 s), there is no bound from it, and no model is built
+    from fitlang.solve import encode as encode_module
+
+    built = []
+    encode = encode_module.encode
+
+    def counted(*args, **kwargs):
+        built.append(1)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(encode_module, "encode", counted)
+    running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
+    problem = problem_of(tmp_path, THREE_ZONES, running)
+    assert move_model_bound(problem, time.monotonic() + 0.02) is None
+    assert built == []
+    assert move_model_bound(problem, time.monotonic() + 10.0) is not None and built == [1]
+
+
 def _one_joint_step(problem, before: str, end: dict, after: str) -> None:
     """Repaired and improved node by node, the fleet is worth `before`; one joint step makes
     it `end`, worth `after`, which `verify` finds clean and bench/move_reference.py's MIP,

@@ -990,7 +990,7 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     from fitlang.solve.encode import encode
     from fitlang.solve.placement import choose_backend
 
-    if problem.allow_unplaced or deadline is None or deadline <= time.monotonic():
+    if problem.allow_unplaced or deadline is None or not _model_fits(problem, deadline):
         return None
     encoding = encode(problem, must_place=True, min_nodes={})
     kept_node_rows(encoding)
@@ -1006,6 +1006,16 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     kept = sum(min(problem.running_total(d.name), d.replicas)
                for d in problem.demands if d.name not in grouped)
     return Fraction(outcome.bound) + (problem.move_price or Fraction(0)) * kept
+
+
+def _model_fits(problem: Problem, deadline: float) -> bool:
+    """Is there time before `deadline` to build the move model (which its solver's limit does
+    not stop)? A 2 s plan of inventory 1,000 started it 0.1 s before its deadline, at load 7,
+    and ended 0.6 s past it."""
+    from fitlang.solve.budget import encoding_cpu
+
+    columns = sum(len(d.eligible) for d in problem.demands)
+    return deadline - time.monotonic() > encoding_cpu(columns)
 
 
 def _joint_moves_pay(value: Fraction, bound: Fraction | None) -> bool:
