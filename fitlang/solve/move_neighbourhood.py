@@ -132,7 +132,7 @@ def improve_jointly(fleet: ScaleMove, cpu_seconds: float | None = None, deadline
     and HiGHS stops there: the CPU caps alone let a 2 s plan of inventory 1,000 run its steps
     for 15 s of wall time at load 6-8 (4.4 CPU s)."""
     problem = fleet.problem
-    if problem.allow_unplaced:
+    if problem.allow_unplaced or _past(deadline):  # (ranking the pairs alone: 0.07 CPU s at 1,000)
         return 0
     if cpu_seconds is None:
         if sum(c.count for c in problem.classes) > LARGE_NODES:
@@ -725,7 +725,8 @@ def _solve(hood: _Neighbourhood, cpu_deadline: float | None = None,
     highs.setSolution(columns, np.arange(columns, dtype=np.int32), start)
     # the branch and bound stops at the cap on the steps' CPU or at the plan's deadline (its
     # best solution so far kept)
-    watch(highs, deadline, None, None if cpu_deadline is None else max(cpu_deadline, time.process_time() + 0.1))
+    watch(highs, deadline, None,
+          None if cpu_deadline is None else max(cpu_deadline, time.process_time() + 0.1))
     highs.run()
     info = highs.getInfo()
     if info.primal_solution_status != 2:
