@@ -12,6 +12,7 @@ import pytest
 
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
+from fitlang.solve import fitted_counts as fitted_counts_module
 from fitlang.solve.fitted_counts import PACKABLE_K, _dual_feasible, fitted_counts
 from fitlang.solve.linear import LinearModel
 from fitlang.solve.pack import pack
@@ -208,3 +209,51 @@ def test_the_dual_feasible_shares_of_what_one_node_holds_sum_to_at_most_one(capa
     # reaches 1 (the rows are not slack: with one such request the max is exactly 1)
     for k in range(1, PACKABLE_K + 1):
         assert _most_shares(capacity, k) == 1
+
+
+
+def _short_one_on_two_nodes(tmp_path, b_cpu):
+    """Two 8-CPU and seven 2-CPU replicas on two 15.9-CPU nodes of `a` (10 USD/h each), all
+    there in the relaxed model: whole on those nodes (their CPU sum, 30 of 31.8) `pack` leaves
+    a 2-CPU one out (a node holds one 8-CPU and three 2-CPU replicas: 14, and 16 > 15.9;
+    inventory 300 seed 4's class). `b`: one node of `b_cpu` CPUs at 2 USD/h, unused."""
+    problem = problem_from(tmp_path, pool("a", 2, "15900m", "8Gi", 10) + pool("b", 1, b_cpu, "8Gi", 2)
+                           + workload("big", 2, 8, "1Gi") + workload("small", 7, 2, "1Gi"))
+    encoding, solution = _relaxed(problem, {("big", "a"): 2.0, ("small", "a"): 7.0}, {"a": 2, "b": 0})
+    return problem, encoding, solution
+
+
+def _one_row_then_none(monkeypatch, row):
+    """`_broken_rows` answering `row` once, then nothing."""
+    rows = iter([[row]])
+    monkeypatch.setattr(fitted_counts_module, "_broken_rows", lambda encoding, whole: next(rows, []))
+
+
+def test_a_rows_round_that_grows_the_nodes_and_packs_no_better_is_not_kept(tmp_path, monkeypatch):
+    # a row standing for a dual-feasible one whose counts pack no better (inventory 300 seed
+    # 14: 8.163 packed short 1 as the first grown counts' 7.916 did, and repaired dearer) asks
+    # one node of `b` (1 CPU: it hosts nothing) per two of `a`: solved again, the counts grow
+    # to `b`'s node (22 USD/h) and still leave one out. Kept: the first counts, on `a` alone
+    problem, encoding, solution = _short_one_on_two_nodes(tmp_path, 1)
+    _one_row_then_none(monkeypatch, {encoding.u["a"]: 1, encoding.u["b"]: -2})
+
+    fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)
+
+    assert fitted is not None and fitted.nodes == {"a": 2, "b": 0}
+    assert fitted.counts == {("big", "a"): 2, ("small", "a"): 7}
+    assert sum(pack(problem, fitted.counts, fitted.nodes).short.values()) == 1
+
+
+def test_a_rows_round_that_grows_the_nodes_and_packs_better_is_kept(tmp_path, monkeypatch):
+    # as above with `b` a 2-CPU node, and the row at most three 2-CPU replicas per node of
+    # `a`: solved again, one goes to `b`'s node (22 USD/h, within `GROW_GAP`) and every one packs
+    problem, encoding, solution = _short_one_on_two_nodes(tmp_path, 2)
+    _one_row_then_none(monkeypatch, {encoding.y["small", "a"]: 1, encoding.u["a"]: -3})
+
+    fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)
+
+    assert fitted is not None and fitted.nodes == {"a": 2, "b": 1}
+    assert fitted.counts == {("big", "a"): 2, ("small", "a"): 6, ("small", "b"): 1}
+    packing = pack(problem, fitted.counts, fitted.nodes)
+    assert packing.complete
+    verified_packing(problem, packing)
