@@ -51,6 +51,9 @@ GROW_NODES = 1
 # relaxed model may be far under the optimum (seed 14: 7.289, the optimum 8.106; grown 7.916,
 # packed 8.353 against the rounding's 8.596), but not where growing buys a dear node
 GROW_GAP = 0.1
+# what the cutoff HiGHS is given lies over the dearest grown counts kept (its tolerances: a
+# solution right at the gap is not cut off)
+CUTOFF_SLACK = 1e-6
 # the dual-feasible rows (`_packable_row`) for k = 1 up to this (inventory 300: k = 7 was
 # the largest any short class needed on seeds 3 and 4)
 PACKABLE_K = 8
@@ -127,7 +130,12 @@ def _fitted(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
 
 
 def _near(outcome: Outcome, relaxed: Fraction) -> bool:
-    return outcome.objective is not None and outcome.objective <= relaxed * (1 + Fraction(GROW_GAP))
+    return outcome.objective is not None and outcome.objective <= _dearest_kept(relaxed)
+
+
+def _dearest_kept(relaxed: Fraction) -> Fraction:
+    """The most grown counts may cost and be kept: `GROW_GAP` over the relaxed model's value."""
+    return relaxed * (1 + Fraction(GROW_GAP))
 
 
 def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Number],
@@ -136,10 +144,13 @@ def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
     limit = most if deadline is None else min(most, share * (deadline - time.monotonic()))
     if limit < LEAST_SECONDS:
         return None
+    # grown, the solutions over the gap are cut off: HiGHS then proves the cheapest growth in
+    # half the time (inventory 300 seed 14: 1.14-1.24 -> 0.53-0.67 CPU s, the same 7.916)
+    cutoff = float(_dearest_kept(encoding.model.value(objective, solution))) + CUTOFF_SLACK if grow else None
     with _whole_on_nodes(encoding, solution, grow):
         for row in rows:
             encoding.model.add(row, upper=0)
-        return minimise_within(HighsBackend(), encoding.model, objective, limit)
+        return minimise_within(HighsBackend(cutoff=cutoff), encoding.model, objective, limit)
 
 
 def _broken_rows(encoding: Encoding, solution: list[Value]) -> list[dict[int, Number]]:
