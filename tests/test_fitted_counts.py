@@ -257,3 +257,17 @@ def test_a_rows_round_that_grows_the_nodes_and_packs_better_is_kept(tmp_path, mo
     packing = pack(problem, fitted.counts, fitted.nodes)
     assert packing.complete
     verified_packing(problem, packing)
+
+
+@pytest.mark.parametrize(("cutoff", "found"), [(None, 4), (4.5, 4), (3.9, None)])
+def test_a_cutoff_leaves_highs_only_the_solutions_under_it(cutoff, found):
+    # 2x + 2y >= 7 in whole numbers: x + y = 4 the least, by hand. The grown solve's cutoff
+    # (`GROW_GAP` over the relaxed value): under the optimum, HiGHS finds nothing
+    model = LinearModel()
+    first, second = model.var("x", 0, 10), model.var("y", 0, 10)
+    model.add({first: 2, second: 2}, lower=7)
+
+    outcome = HighsBackend(cutoff=cutoff).minimise(model, {first: 1, second: 1}, 5)
+
+    assert outcome.objective == found
+    assert (outcome.solution is None) == (found is None)

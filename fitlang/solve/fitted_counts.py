@@ -17,7 +17,7 @@ counted nodes cannot hold whole counts (inventory 300 seeds 1 and 7), and the mo
 objective, the node counts may grow instead, each class by at most `GROW_NODES` (session 27:
 in that box HiGHS proves the cheapest growth in 0.1-0.3 s on seeds 1, 6, 7 and 9, where with
 no upper bound it held incumbents 2-20 times the model's), kept where that costs at most
-`GROW_GAP` more than the model. Each solve runs in a
+`GROW_GAP` more than the model (HiGHS is told so: it cuts off the rest). Each solve runs in a
 child process stopped at its limit (`minimise_within`); where neither finds anything in time,
 the rounding stands.
 """
@@ -73,7 +73,7 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
     `encoding`), as good for `objective` as HiGHS finds in time; with `may_grow`, on more
     nodes where those cannot hold them whole. None where it finds nothing. Where those
     counts break a row of `_packable_row`, solved again with those rows: kept where that
-    finds anything in time."""
+    finds anything in time, and, where it grew the nodes, packs short of fewer replicas."""
     if not encoding.relaxed_columns:
         return None
     whole = _fitted(encoding, solution, objective, deadline, may_grow, [])
