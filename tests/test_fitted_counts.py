@@ -14,7 +14,7 @@ from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve import fitted_counts as fitted_counts_module
 from fitlang.solve.fitted_counts import PACKABLE_K, _dual_feasible, fitted_counts
-from fitlang.solve.linear import LinearModel
+from fitlang.solve.linear import LinearModel, Outcome, Status
 from fitlang.solve.pack import pack
 
 from solving import pool, problem_from, verified_packing, workload
@@ -103,6 +103,34 @@ def test_where_the_nodes_counted_cannot_hold_the_counts_whole_a_class_grows(tmp_
     assert packing.complete
     verified_packing(problem, packing)
 
+
+
+def test_a_grown_solve_stopped_with_nothing_is_solved_again_with_a_cutoff(tmp_path, monkeypatch):
+    # the case above at 10 USD/h a small node, where HiGHS is stopped at its limit with no
+    # solution before it proves the growth (inventory 300 seed 14 under load: 9.019 held at
+    # its limit, 7.916 proven in the time again with the solutions over `GROW_GAP` cut off):
+    # solved again with the cutoff (132 = 10% over the relaxed 120), it finds 130
+    problem = problem_from(tmp_path, pool("a", 2, 3, "8Gi", 10) + pool("b", 1, 3, "8Gi", 10)
+                           + pool("big", 1, 4, "8Gi", 100)
+                           + workload("w", 3, 2, "1Gi") + workload("anchor", 1, 4, "1Gi"))
+    encoding, solution = _relaxed(problem, {("w", "a"): 1.5, ("w", "b"): 1.5, ("anchor", "big"): 1.0},
+                                  {"a": 1, "b": 1, "big": 1})
+    cutoffs = []
+    solve = fitted_counts_module.minimise_within
+
+    def stopped_unless_cut_off(backend, model, objective, limit):
+        outcome = solve(backend, model, objective, limit)
+        cutoffs.append(backend.cutoff)
+        feasible = outcome.status is not Status.INFEASIBLE
+        return Outcome(Status.UNKNOWN) if feasible and backend.cutoff is None else outcome
+
+    monkeypatch.setattr(fitted_counts_module, "minimise_within", stopped_unless_cut_off)
+
+    fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)
+
+    assert fitted is not None and fitted.nodes == {"a": 2, "b": 1, "big": 1}
+    assert cutoffs[:3] == [None, None, pytest.approx(132)]
+    assert pack(problem, fitted.counts, fitted.nodes).complete
 
 def test_the_model_is_as_it_was_after_the_fit(tmp_path):
     problem = problem_from(tmp_path, pool("a", 1, 4, "8Gi", 1) + pool("b", 1, 4, "8Gi", 1)
