@@ -10,9 +10,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from fitlang.solve import fitted_counts as fitted_counts_module
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
-from fitlang.solve import fitted_counts as fitted_counts_module
 from fitlang.solve.fitted_counts import PACKABLE_K, _dual_feasible, fitted_counts
 from fitlang.solve.linear import LinearModel, Outcome, Status
 from fitlang.solve.pack import pack
