@@ -58,10 +58,10 @@ def test_the_pair_lps_quotas_reach_the_least_through_the_guided_floor(tmp_path):
     assert _cost(problem, floor) == 21
     deadline = time.monotonic() + 30
     bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
-    assert bounds.pair.lp_value == 20 and set(bounds.quotas) == BOTH_ZONES
+    assert bounds.pair.lp_value == 20 and set(bounds.counts.quotas) == BOTH_ZONES
     assert set(gang_quotas(problem, bounds.pair)) == BOTH_ZONES
     trains = ({}, {"train": bounds.suggested[1]["train"]})
-    guided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline, quotas=bounds.quotas)
+    guided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline, counts=bounds.counts)
     assert _cost(problem, guided) == 20
     unguided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline)
     assert _cost(problem, unguided) == 21
