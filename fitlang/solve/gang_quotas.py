@@ -26,26 +26,31 @@ Quota = tuple[frozenset[str], frozenset[str], int]
 
 @dataclass(frozen=True)
 class LPCounts:
-    """What the pair LP's last solution places, by count, for the first guided pass: the
-    gangs by class (`gang_quotas`, `Guide.quotas`) and the workloads dealt over domains by
+    """What the pair LP's last solution places, by count, for the first guided passes: the
+    gangs by class (`gang_quotas`, `Guide.quotas`), every workload with GPUs by class (the
+    same, for a second first pass where they differ) and the workloads dealt over domains by
     domain (`domain_counts`, `Guide.domains`)."""
 
     quotas: tuple[Quota, ...] = ()
     domains: Mapping[tuple[str, str], Mapping[str, float]] = field(default_factory=dict)
+    gpu_quotas: tuple[Quota, ...] = ()
 
 
 def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
-    return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed))
+    gpus = {d.name for d in problem.demands if d.requests["gpu"] > 0}
+    return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed),
+                    gang_quotas(problem, relaxed, gpus))
 
 
-def gang_quotas(problem: Problem, relaxed: Bound) -> tuple[Quota, ...]:
+def gang_quotas(problem: Problem, relaxed: Bound, names: set[str] | None = None) -> tuple[Quota, ...]:
     """Per pair of a gang's (merged) demand and a merged class in the LP's last solution: the
     gangs it stands for, the class's member ids, and its replicas rounded half up (those that
-    round to none left out); largest first. Empty where the LP left no solution."""
+    round to none left out); largest first. Empty where the LP left no solution. `names`:
+    these workloads instead of the gangs."""
     used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
     if used is None or values is None or relaxation is None:
         return ()
-    gangs = {d.name for d in problem.demands if d.gang}
+    gangs = {d.name for d in problem.demands if d.gang} if names is None else names
     if not gangs:
         return ()
     members: dict[int, list[str]] = {}

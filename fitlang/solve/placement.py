@@ -14,7 +14,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -934,6 +934,8 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     options, classes = suggested
     first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains)] \
         if classes else []
+    if first and counts.gpu_quotas != counts.quotas:
+        first.append(replace(first[0], quotas=counts.gpu_quotas))
     return first + ([Guide(options)] if options else [])
 
 
