@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fitlang.model.problem import Problem
+from fitlang.model.problem import NodeClass, Problem
 from fitlang.solve.bound import Bound
 
 Quota = tuple[frozenset[str], frozenset[str], int]
@@ -36,21 +36,24 @@ class LPCounts:
     gpu_quotas: tuple[Quota, ...] = ()
 
 
+NO_COUNTS = LPCounts()
+
+
 def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
     gpus = {d.name for d in problem.demands if d.requests["gpu"] > 0}
     return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed),
                     gang_quotas(problem, relaxed, gpus))
 
 
-def gang_quotas(problem: Problem, relaxed: Bound, names: set[str] | None = None) -> tuple[Quota, ...]:
+def gang_quotas(problem: Problem, relaxed: Bound, workloads: set[str] | None = None) -> tuple[Quota, ...]:
     """Per pair of a gang's (merged) demand and a merged class in the LP's last solution: the
     gangs it stands for, the class's member ids, and its replicas rounded half up (those that
-    round to none left out); largest first. Empty where the LP left no solution. `names`:
-    these workloads instead of the gangs."""
+    round to none left out); largest first. Empty where the LP left no solution. `workloads`:
+    these instead of the gangs."""
     used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
     if used is None or values is None or relaxation is None:
         return ()
-    gangs = {d.name for d in problem.demands if d.gang} if names is None else names
+    gangs = {d.name for d in problem.demands if d.gang} if workloads is None else workloads
     if not gangs:
         return ()
     members: dict[int, list[str]] = {}
@@ -83,15 +86,18 @@ def domain_counts(problem: Problem, relaxed: Bound) -> dict[tuple[str, str], dic
              | {r.topology for r in d.affinities if r.target == "self" and r.anti and r.topology != "node"}
              for d in problem.demands}
     classes = {c.id: c for c in problem.classes}
-    first_member: dict[int, str] = {}
+    first_member: dict[int, NodeClass] = {}
     for class_id, index in relaxation.class_index.items():
-        first_member.setdefault(index, class_id)
+        if class_id in classes:
+            first_member.setdefault(index, classes[class_id])
     counts: dict[tuple[str, str], dict[str, float]] = {}
     for pair in np.flatnonzero(values > 1e-6).tolist():
         demand, index = int(relaxation.pair_demand[pair]), int(relaxation.pair_class[pair])
         names = relaxed.members[demand] if relaxed.members else [used.demands[demand].name]
-        node_class = classes.get(first_member.get(index, ""))
-        for name in names if node_class is not None else ():
+        node_class = first_member.get(index)
+        if node_class is None:
+            continue
+        for name in names:
             for topology in dealt.get(name, ()):
                 domain = node_class.topology_value(topology)
                 if domain is not None:

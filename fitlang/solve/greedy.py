@@ -1002,12 +1002,12 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
     low = 0 if one_each or set(domains) - set(within) else \
         max(0, -(-demand.replicas // len(domains)) - skew)
     shares = [(within[domain], low) for domain in domains if low]
-    order = _cheapest_domains(fleet, within, candidates)
+    cheapest = _cheapest_domains(fleet, within, candidates)
     counts = fleet.domain_counts.get((demand.name, topology))
     if counts:  # the LP's domains for it first (stable: the cheapest order within a count)
         names = fleet.codes(topology)[1]
-        order.sort(key=lambda domain: -round(counts.get(names[domain], 0.0), 6))
-    return _Deal(shares, demand.replicas - low * len(domains), [within[domain] for domain in order], skew)
+        cheapest.sort(key=lambda domain: -round(counts.get(names[domain], 0.0), 6))
+    return _Deal(shares, demand.replicas - low * len(domains), [within[domain] for domain in cheapest], skew)
 
 
 def _cheapest_domains(fleet: _Fleet, within: dict[int, np.ndarray], candidates: np.ndarray) -> list[int]:

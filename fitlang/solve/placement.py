@@ -31,7 +31,7 @@ from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.fitted_counts import fitted_counts
-from fitlang.solve.gang_quotas import LPCounts, lp_counts
+from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
@@ -578,7 +578,7 @@ class _Bounds:
     passed: Packing | None = None
     # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
     # guided pass
-    counts: LPCounts = LPCounts()
+    counts: LPCounts = field(default_factory=LPCounts)
 
 
 def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
@@ -903,7 +903,7 @@ def _guided_floor(problem: Problem, packing: Packing,
                   suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]], objective: str,
                   time_limit: float | None, deadline: float | None,
                   whole_pass: float | None = None, first_passed: bool = False,
-                  counts: LPCounts = LPCounts()) -> Packing:
+                  counts: LPCounts = NO_COUNTS) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -927,7 +927,7 @@ def _guided_floor(problem: Problem, packing: Packing,
 
 
 def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
-            counts: LPCounts = LPCounts()) -> list[Guide]:
+            counts: LPCounts = NO_COUNTS) -> list[Guide]:
     """The guided passes' guides, in their order (`_guided_floor`); the first also with the
     LP's `counts` (the gangs' quotas, the spreads' domains), and new nodes with GPUs last for
     the workloads that ask none."""
