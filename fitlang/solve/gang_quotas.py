@@ -40,6 +40,8 @@ NO_COUNTS = LPCounts()
 
 
 def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
+    if relaxed.pair_values is None:  # (no LP solution: nothing to count)
+        return NO_COUNTS
     gpus = {d.name for d in problem.demands if d.requests["gpu"] > 0}
     return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed),
                     gang_quotas(problem, relaxed, gpus))
