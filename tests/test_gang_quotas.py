@@ -10,7 +10,7 @@ import time
 from fractions import Fraction
 
 from fitlang.solve import placement
-from fitlang.solve.gang_quotas import domain_counts, gang_quotas, lp_counts
+from fitlang.solve.gang_quotas import _largest_remainders, domain_counts, gang_quotas, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor
 
 from solving import pool, problem_from, verified_packing, workload
@@ -173,3 +173,14 @@ def test_where_only_gangs_ask_gpus_there_is_one_first_pass(tmp_path):
     # (no option groups: no options-only pass either)
     guides = placement._guides(bounds.suggested, bounds.counts)
     assert [guide.quotas for guide in guides] == [bounds.counts.quotas]
+
+
+def test_a_groups_counts_add_up_to_its_total_the_largest_fractions_rounded_up():
+    # inventory 10,000 seed 9's gang over four zones: 4.19 + 2.47 + 2.40 + 1.94 = 11 replicas;
+    # each rounded half up gives 4 + 2 + 2 + 2 = 10, one short; the largest fraction (0.47)
+    # takes it. Another group's counts are its own (0.5 rounds half up to 1)
+    def gang(index: int) -> tuple[frozenset[str], int]:
+        return frozenset({"gang"}), index
+
+    lp = {gang(0): 4.19, gang(1): 2.47, gang(2): 2.40, gang(3): 1.94, (frozenset({"other"}), 0): 0.5}
+    assert _largest_remainders(lp) == {gang(0): 4, gang(1): 3, gang(2): 2, gang(3): 2, (frozenset({"other"}), 0): 1}
