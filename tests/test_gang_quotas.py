@@ -182,5 +182,6 @@ def test_a_groups_counts_add_up_to_its_total_the_largest_fractions_rounded_up():
     def gang(index: int) -> tuple[frozenset[str], int]:
         return frozenset({"gang"}), index
 
-    lp = {gang(0): 4.19, gang(1): 2.47, gang(2): 2.40, gang(3): 1.94, (frozenset({"other"}), 0): 0.5}
-    assert _largest_remainders(lp) == {gang(0): 4, gang(1): 3, gang(2): 2, gang(3): 2, (frozenset({"other"}), 0): 1}
+    other = (frozenset({"other"}), 0)
+    lp = {gang(0): 4.19, gang(1): 2.47, gang(2): 2.40, gang(3): 1.94, other: 0.5}
+    assert _largest_remainders(lp) == {gang(0): 4, gang(1): 3, gang(2): 2, gang(3): 2, other: 1}
