@@ -41,6 +41,8 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
     whether it was. Inventory 1,000 seed 11: 9 replicas of three zone spreads short (51 left
     out whole) -> 1 after the first round (svc72's 16th replica in a zone of 3 where one has
     none), every replica placed after the second (57.36 USD/h), in 35 ms."""
+    if deadline is not None and time.monotonic() >= deadline:
+        return False  # (the copy and the checks below read every node)
     names = sorted({w for w, _ in packing.short_by_workload})
     trial = _copied(packing)
     for aimed in (False, True):
