@@ -96,7 +96,8 @@ def run_row(shape: str, nodes: int, workloads: int, directory: Path, time_limit:
     value, bound = objective["value"], objective["lower_bound"]
     fitc = baselines.Result(wall, document["status"], value, bound)
     greedy, greedy_unplaced = baselines.greedy(problem)
-    row = {"shape": shape if seed is None else f"{shape} (seed {seed})", "nodes": nodes, "workloads": workloads, "classes": len(problem.classes),
+    row = {"shape": shape if seed is None else f"{shape} (seed {seed})", "nodes": nodes,
+           "workloads": workloads, "classes": len(problem.classes),
            "replicas": sum(d.replicas for d in problem.demands), "parse": parse,
            "peak_mb": peak, "verified": verified, "verify_seconds": verify_seconds,
            "unplaced": len(document["unplaced"]), "fitc": fitc, "greedy": float(greedy),
