@@ -3,6 +3,12 @@
     .venv/bin/python bench/run.py --quick          # 1,000- and 10,000-node rows, every shape
     .venv/bin/python bench/run.py                  # adds 50,000 nodes
     .venv/bin/python bench/run.py --shape inventory --size 10000:1000
+    .venv/bin/python bench/run.py --shape inventory --size 10000:1000 --seed 10 --seed 11
+
+`--seed`: instances other than each shape's default one (the seeds the solver was measured and
+tuned on: fleet.py 1, inventory 7, breaker 11), so that a row's gap can be checked on fleets no
+one has looked at before (session 29: inventory 10,000 at 5 s was 1.02-1.31% on seeds 7-9 and
+1.38-3.91% on the fresh seeds 10-13).
 
 Shapes: `bench` (fleet.py: 20 node classes over 3 zones), `inventory` (inventories.py: many
 small pools of heterogeneous sizes, kubectl inventories with jitter, every rule kind) and
@@ -66,12 +72,13 @@ def timed_child(arguments: list[str]) -> tuple[subprocess.CompletedProcess, floa
 
 
 def run_row(shape: str, nodes: int, workloads: int, directory: Path, time_limit: float,
-            baseline_limit: float) -> dict:
+            baseline_limit: float, seed: int | None = None) -> dict:
     from fitlang.check.checker import check_file
     from fitlang.model.build import build_problem
     from fitlang.solve.placement import solve
 
-    path = SHAPES[shape](nodes, workloads).write(directory, f"{shape}-{nodes}")
+    seeded = {} if seed is None else {"seed": seed}
+    path = SHAPES[shape](nodes, workloads, **seeded).write(directory, f"{shape}-{nodes}-{seed}")
     started = time.perf_counter()
     program = check_file(path).program
     problem = build_problem(program).problem
@@ -79,7 +86,7 @@ def run_row(shape: str, nodes: int, workloads: int, directory: Path, time_limit:
     done, wall, peak = timed_child([sys.executable, "-m", "fitlang.cli", "solve", str(path),
                                     "--format", "json", "--time-limit", str(time_limit)])
     document = json.loads(done.stdout)
-    placement = directory / f"placement-{shape}-{nodes}.json"
+    placement = directory / f"placement-{shape}-{nodes}-{seed}.json"
     placement.write_text(done.stdout)
     started = time.perf_counter()
     verified = subprocess.run([sys.executable, "-m", "fitlang.cli", "verify", str(path), str(placement)],
@@ -89,7 +96,8 @@ def run_row(shape: str, nodes: int, workloads: int, directory: Path, time_limit:
     value, bound = objective["value"], objective["lower_bound"]
     fitc = baselines.Result(wall, document["status"], value, bound)
     greedy, greedy_unplaced = baselines.greedy(problem)
-    row = {"shape": shape, "nodes": nodes, "workloads": workloads, "classes": len(problem.classes),
+    row = {"shape": shape if seed is None else f"{shape} (seed {seed})", "nodes": nodes,
+           "workloads": workloads, "classes": len(problem.classes),
            "replicas": sum(d.replicas for d in problem.demands), "parse": parse,
            "peak_mb": peak, "verified": verified, "verify_seconds": verify_seconds,
            "unplaced": len(document["unplaced"]), "fitc": fitc, "greedy": float(greedy),
@@ -127,6 +135,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0, help="for fitc solve")
     parser.add_argument("--shape", action="append", choices=sorted(SHAPES), default=[],
                         help="fleet shapes to run (repeatable; default: all three)")
+    parser.add_argument("--seed", action="append", type=int, default=[],
+                        help="generate with this seed instead of the shape's own (repeatable)")
     parser.add_argument("--baseline-limit", type=float, default=None,
                         help="seconds per baseline solver (default 4 with --quick, else 60)")
     arguments = parser.parse_args()
@@ -140,8 +150,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         for shape in shapes:
             for nodes, workloads in sizes:
-                rows.append(run_row(shape, nodes, workloads, Path(directory), arguments.time_limit, limit))
-                print(f"row {shape} {nodes:,} done", file=sys.stderr, flush=True)
+                for seed in arguments.seed or [None]:
+                    rows.append(run_row(shape, nodes, workloads, Path(directory), arguments.time_limit,
+                                        limit, seed))
+                    print(f"row {shape} {nodes:,} seed {seed} done", file=sys.stderr, flush=True)
     print("| shape | nodes | workloads | classes | replicas | parse+check | fitc solve (end to end) "
           "| peak MB | status | cost USD/h | lower bound | gap | unplaced | verify | greedy FFD "
           "| fitc vs greedy |")

@@ -591,7 +591,7 @@ def _problem_or_errors(file: str, fmt: str,
 _STARTED = time.monotonic()  # reset when `main` starts (`entry`: to the process's start)
 
 
-def _time_left(time_limit: float | None) -> float | None:
+def command_time_left(time_limit: float | None) -> float | None:
     """--time-limit bounds the whole command (reading, checking and building the model
     count too), so the solver gets what is left of it; never nothing, so that the greedy
     floor still runs."""
@@ -619,7 +619,7 @@ def _run_solve(arguments: argparse.Namespace) -> int:
                          f"{arguments.file} has no `horizon`")
     sources = compilation.sources()
     with _progress_line() as progress:
-        placement = compilation.solve(arguments.backend, _time_left(arguments.time_limit),
+        placement = compilation.solve(arguments.backend, command_time_left(arguments.time_limit),
                                       progress)
     diagnostics = compilation.diagnostics() + \
         compilation.verdict(placement, arguments.time_limit,
@@ -723,7 +723,7 @@ def _run_compile(arguments: argparse.Namespace) -> int:
     compilation, _ = loaded
     sources, diagnostics = compilation.sources(), compilation.diagnostics()
     compiled = compilation.compile(arguments.targets, arguments.time_limit,
-                                   _time_left(arguments.time_limit), _limit_ends(arguments.time_limit))
+                                   command_time_left(arguments.time_limit), _limit_ends(arguments.time_limit))
     verdict = compiled.verdict
     if not compiled.ok:
         emit(diagnostics + (compiled.diagnostics or verdict.diagnostics), "human", sources)

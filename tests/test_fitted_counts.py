@@ -10,10 +10,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from fitlang.solve import fitted_counts as fitted_counts_module
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve.fitted_counts import PACKABLE_K, _dual_feasible, fitted_counts
-from fitlang.solve.linear import LinearModel
+from fitlang.solve.linear import LinearModel, Outcome, Status
 from fitlang.solve.pack import pack
 
 from solving import pool, problem_from, verified_packing, workload
@@ -102,6 +103,34 @@ def test_where_the_nodes_counted_cannot_hold_the_counts_whole_a_class_grows(tmp_
     assert packing.complete
     verified_packing(problem, packing)
 
+
+
+def test_a_grown_solve_stopped_with_nothing_is_solved_again_with_a_cutoff(tmp_path, monkeypatch):
+    # the case above at 10 USD/h a small node, where HiGHS is stopped at its limit with no
+    # solution before it proves the growth (inventory 300 seed 14 under load: 9.019 held at
+    # its limit, 7.916 proven in the time again with the solutions over `GROW_GAP` cut off):
+    # solved again with the cutoff (132 = 10% over the relaxed 120), it finds 130
+    problem = problem_from(tmp_path, pool("a", 2, 3, "8Gi", 10) + pool("b", 1, 3, "8Gi", 10)
+                           + pool("big", 1, 4, "8Gi", 100)
+                           + workload("w", 3, 2, "1Gi") + workload("anchor", 1, 4, "1Gi"))
+    encoding, solution = _relaxed(problem, {("w", "a"): 1.5, ("w", "b"): 1.5, ("anchor", "big"): 1.0},
+                                  {"a": 1, "b": 1, "big": 1})
+    cutoffs = []
+    solve = fitted_counts_module.minimise_within
+
+    def stopped_unless_cut_off(backend, model, objective, limit):
+        outcome = solve(backend, model, objective, limit)
+        cutoffs.append(backend.cutoff)
+        feasible = outcome.status is not Status.INFEASIBLE
+        return Outcome(Status.UNKNOWN) if feasible and backend.cutoff is None else outcome
+
+    monkeypatch.setattr(fitted_counts_module, "minimise_within", stopped_unless_cut_off)
+
+    fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)
+
+    assert fitted is not None and fitted.nodes == {"a": 2, "b": 1, "big": 1}
+    assert cutoffs[:3] == [None, None, pytest.approx(132)]
+    assert pack(problem, fitted.counts, fitted.nodes).complete
 
 def test_the_model_is_as_it_was_after_the_fit(tmp_path):
     problem = problem_from(tmp_path, pool("a", 1, 4, "8Gi", 1) + pool("b", 1, 4, "8Gi", 1)
@@ -208,3 +237,65 @@ def test_the_dual_feasible_shares_of_what_one_node_holds_sum_to_at_most_one(capa
     # reaches 1 (the rows are not slack: with one such request the max is exactly 1)
     for k in range(1, PACKABLE_K + 1):
         assert _most_shares(capacity, k) == 1
+
+
+
+def _short_one_on_two_nodes(tmp_path, b_cpu):
+    """Two 8-CPU and seven 2-CPU replicas on two 15.9-CPU nodes of `a` (10 USD/h each), all
+    there in the relaxed model: whole on those nodes (their CPU sum, 30 of 31.8) `pack` leaves
+    a 2-CPU one out (a node holds one 8-CPU and three 2-CPU replicas: 14, and 16 > 15.9;
+    inventory 300 seed 4's class). `b`: one node of `b_cpu` CPUs at 2 USD/h, unused."""
+    problem = problem_from(tmp_path, pool("a", 2, "15900m", "8Gi", 10) + pool("b", 1, b_cpu, "8Gi", 2)
+                           + workload("big", 2, 8, "1Gi") + workload("small", 7, 2, "1Gi"))
+    encoding, solution = _relaxed(problem, {("big", "a"): 2.0, ("small", "a"): 7.0}, {"a": 2, "b": 0})
+    return problem, encoding, solution
+
+
+def _one_row_then_none(monkeypatch, row):
+    """`_broken_rows` answering `row` once, then nothing."""
+    rows = iter([[row]])
+    monkeypatch.setattr(fitted_counts_module, "_broken_rows", lambda encoding, whole: next(rows, []))
+
+
+def test_a_rows_round_that_grows_the_nodes_and_packs_no_better_is_not_kept(tmp_path, monkeypatch):
+    # a row standing for a dual-feasible one whose counts pack no better (inventory 300 seed
+    # 14: 8.163 packed short 1 as the first grown counts' 7.916 did, and repaired dearer) asks
+    # one node of `b` (1 CPU: it hosts nothing) per two of `a`: solved again, the counts grow
+    # to `b`'s node (22 USD/h) and still leave one out. Kept: the first counts, on `a` alone
+    problem, encoding, solution = _short_one_on_two_nodes(tmp_path, 1)
+    _one_row_then_none(monkeypatch, {encoding.u["a"]: 1, encoding.u["b"]: -2})
+
+    fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)
+
+    assert fitted is not None and fitted.nodes == {"a": 2, "b": 0}
+    assert fitted.counts == {("big", "a"): 2, ("small", "a"): 7}
+    assert sum(pack(problem, fitted.counts, fitted.nodes).short.values()) == 1
+
+
+def test_a_rows_round_that_grows_the_nodes_and_packs_better_is_kept(tmp_path, monkeypatch):
+    # as above with `b` a 2-CPU node, and the row at most three 2-CPU replicas per node of
+    # `a`: solved again, one goes to `b`'s node (22 USD/h, within `GROW_GAP`) and every one packs
+    problem, encoding, solution = _short_one_on_two_nodes(tmp_path, 2)
+    _one_row_then_none(monkeypatch, {encoding.y["small", "a"]: 1, encoding.u["a"]: -3})
+
+    fitted = fitted_counts(encoding, solution, encoding.objective("cost"), None, may_grow=True)
+
+    assert fitted is not None and fitted.nodes == {"a": 2, "b": 1}
+    assert fitted.counts == {("big", "a"): 2, ("small", "a"): 6, ("small", "b"): 1}
+    packing = pack(problem, fitted.counts, fitted.nodes)
+    assert packing.complete
+    verified_packing(problem, packing)
+
+
+@pytest.mark.parametrize(("cutoff", "found"), [(None, 4), (4.5, 4), (3.9, None)])
+def test_a_cutoff_leaves_highs_only_the_solutions_under_it(cutoff, found):
+    # 2x + 2y >= 7 in whole numbers: x + y = 4 the least, by hand. The grown solve's cutoff
+    # (`GROW_GAP` over the relaxed value): under the optimum, HiGHS finds nothing
+    model = LinearModel()
+    first, second = model.var("x", 0, 10), model.var("y", 0, 10)
+    model.add({first: 2, second: 2}, lower=7)
+
+    outcome = HighsBackend(cutoff=cutoff).minimise(model, {first: 1, second: 1}, 5)
+
+    assert outcome.objective == found
+    assert (outcome.solution is None) == (found is None)

@@ -1,5 +1,7 @@
 """The gangs placed first where the pair LP puts them, by class and count (`gang_quotas`,
-`Guide.quotas`): the room they leave in each zone is where the zone-spread services go.
+`Guide.quotas`): the room they leave in each zone is where the zone-spread services go; a
+spread's free replicas dealt to the zones the LP puts them in (`domain_counts`,
+`Guide.domains`); a second first pass with every GPU workload's counts (`lp_counts`).
 Costs held to a hand count and to `verify`."""
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ import time
 from fractions import Fraction
 
 from fitlang.solve import placement
-from fitlang.solve.gang_quotas import gang_quotas
+from fitlang.solve.gang_quotas import _largest_remainders, domain_counts, gang_quotas, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor
 
 from solving import pool, problem_from, verified_packing, workload
@@ -58,10 +60,10 @@ def test_the_pair_lps_quotas_reach_the_least_through_the_guided_floor(tmp_path):
     assert _cost(problem, floor) == 21
     deadline = time.monotonic() + 30
     bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
-    assert bounds.pair.lp_value == 20 and set(bounds.quotas) == BOTH_ZONES
+    assert bounds.pair.lp_value == 20 and set(bounds.counts.quotas) == BOTH_ZONES
     assert set(gang_quotas(problem, bounds.pair)) == BOTH_ZONES
     trains = ({}, {"train": bounds.suggested[1]["train"]})
-    guided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline, quotas=bounds.quotas)
+    guided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline, counts=bounds.counts)
     assert _cost(problem, guided) == 20
     unguided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline)
     assert _cost(problem, unguided) == 21
@@ -102,3 +104,84 @@ def test_a_workload_that_asks_no_gpu_takes_the_gpu_room_but_opens_gpu_nodes_last
     last, _ = greedy_floor(problem, None, Guide(classes=classes, gpu_nodes_last=True))
     assert _hosts(last, "web") == {"gpu": 1, "cpu": 2} and _cost(problem, last) == 12
     assert placement._guides(({}, classes))[0].gpu_nodes_last
+
+
+# `train` (1 GPU, 4 CPUs) must run on the one 12-CPU GPU node of zone b (10 USD/h) and leaves 8
+# CPUs beside it; `web` (3 x 4 CPUs, skew 1 over zones a and b) takes one replica in each zone,
+# and its third goes to the zone first in the pass's order: zone a, whose 1 USD/h CPU node is the
+# cheapest to open (12). The LP puts two in zone b, in the room beside `train`: 11, the least
+# (zone a needs one by the skew, and a node for it)
+ONE_GPU_ASKED = "  gpu {\n    count = 1\n  }\n"
+BESIDE_SPREAD = ('import "std/accelerators"\n'
+                 + pool("cpua", 2, 4, "16GiB", 1, '  zone = "a"\n')
+                 + pool("cpub", 2, 4, "16GiB", 2, '  zone = "b"\n')
+                 + pool("gpub", 1, 12, "48GiB", 10, ONE_GPU + '  zone = "b"\n')
+                 + workload("train", 1, 4, "8GiB", "  kind = job\n  priority = 10\n" + ONE_GPU_ASKED)
+                 + workload("web", 3, 4, "1GiB", "  spread zone max_skew 1\n"))
+
+
+def test_a_spreads_free_replicas_go_to_the_zones_the_lp_puts_them_in(tmp_path):
+    problem = problem_from(tmp_path, BESIDE_SPREAD)
+    floor, _ = greedy_floor(problem)
+    assert _hosts(floor, "web") == {"cpua": 2, "gpub": 1} and _cost(problem, floor) == 12
+    deadline = time.monotonic() + 30
+    bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
+    assert bounds.pair.lp_value == 11
+    counts = domain_counts(problem, bounds.pair)
+    assert {zone: round(count, 6) for zone, count in counts[("web", "zone")].items()} == {"a": 1, "b": 2}
+    assert placement._guides(bounds.suggested, bounds.counts)[0].domains == counts
+    dealt, _ = greedy_floor(problem, None, Guide(domains=counts))
+    assert _hosts(dealt, "web") == {"cpua": 1, "gpub": 2} and _cost(problem, dealt) == 11
+
+
+# `infer` (5 x 1 GPU, 4 CPUs) costs 1.0 a replica on a 1-GPU node (4 of them) and 1.1 on the
+# 4-GPU node (4.4 USD/h, 24 CPUs); `web` (2 x 4 CPUs) fits in the room four `infer` leave there.
+# The LP's only optimum (by hand: t `infer` on the 4-GPU node leave room for t / 2 `web`, each
+# t saves 0.15) puts four there and one on a 1-GPU node: 5.4, the least. Its classes alone,
+# cheapest first, put four on the 1-GPU nodes and one on the 4-GPU node (8.4); its counts, 5.4
+QUAD = ('import "std/accelerators"\n'
+        + pool("one", 4, 4, "16GiB", 1, ONE_GPU)
+        + pool("quad", 1, 24, "96GiB", "4.4", "  gpu {\n    model = L4\n    count = 4\n  }\n")
+        + pool("cpu", 2, 8, "32GiB", 1, "")
+        + workload("infer", 5, 4, "8GiB", ONE_GPU_ASKED)
+        + workload("web", 2, 4, "1GiB", ""))
+
+
+def test_a_second_first_pass_places_every_gpu_workload_by_the_lps_counts(tmp_path):
+    problem = problem_from(tmp_path, QUAD)
+    floor, _ = greedy_floor(problem)
+    deadline = time.monotonic() + 30
+    bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
+    assert abs(bounds.pair.lp_value - 5.4) < 1e-9
+    assert bounds.counts == lp_counts(problem, bounds.pair) and bounds.counts.quotas == ()
+    assert set(bounds.counts.gpu_quotas) == {(frozenset({"infer"}), frozenset({"quad"}), 4),
+                                             (frozenset({"infer"}), frozenset({"one"}), 1)}
+    by_class, by_count = placement._guides(bounds.suggested, bounds.counts)[:2]
+    assert by_count.quotas == bounds.counts.gpu_quotas and by_count.gpu_nodes_last
+    first, _ = greedy_floor(problem, None, by_class)
+    assert _hosts(first, "infer") == {"one": 4, "quad": 1} and _cost(problem, first) == Fraction(84, 10)
+    second, _ = greedy_floor(problem, None, by_count)
+    assert _hosts(second, "infer") == {"one": 1, "quad": 4} and _hosts(second, "web") == {"quad": 2}
+    assert _cost(problem, second) == Fraction(54, 10)
+
+
+def test_where_only_gangs_ask_gpus_there_is_one_first_pass(tmp_path):
+    problem = problem_from(tmp_path, ZONES)
+    floor, _ = greedy_floor(problem)
+    bounds = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30, None, False)
+    assert bounds.counts.gpu_quotas == bounds.counts.quotas
+    # (no option groups: no options-only pass either)
+    guides = placement._guides(bounds.suggested, bounds.counts)
+    assert [guide.quotas for guide in guides] == [bounds.counts.quotas]
+
+
+def test_a_groups_counts_add_up_to_its_total_the_largest_fractions_rounded_up():
+    # inventory 10,000 seed 9's gang over four zones: 4.19 + 2.47 + 2.40 + 1.94 = 11 replicas;
+    # each rounded half up gives 4 + 2 + 2 + 2 = 10, one short; the largest fraction (0.47)
+    # takes it. Another group's counts are its own (0.5 rounds half up to 1)
+    def gang(index: int) -> tuple[frozenset[str], int]:
+        return frozenset({"gang"}), index
+
+    other = (frozenset({"other"}), 0)
+    lp = {gang(0): 4.19, gang(1): 2.47, gang(2): 2.40, gang(3): 1.94, other: 0.5}
+    assert _largest_remainders(lp) == {gang(0): 4, gang(1): 3, gang(2): 2, gang(3): 2, other: 1}

@@ -198,16 +198,19 @@ RANDOM_GUIDES = st.lists(st.tuples(st.integers(0, 2), st.dictionaries(st.integer
 
 # (workload, pool, replicas) a guide's quotas place first (`Guide.quotas`)
 RANDOM_QUOTAS = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 2), st.integers(1, 9)), max_size=6)
+# (workload, zone index, replicas): what a guide says the LP puts in each zone (`Guide.domains`)
+RANDOM_DOMAINS = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 2), st.floats(0, 9)), max_size=8)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(RANDOM_WORKLOADS, RANDOM_POOLS, RANDOM_GUIDES, RANDOM_QUOTAS)
+@given(RANDOM_WORKLOADS, RANDOM_POOLS, RANDOM_GUIDES, RANDOM_QUOTAS, RANDOM_DOMAINS)
 def test_greedy_floor_keeps_every_rule_whatever_nodes_a_guide_fills_first(tmp_path, workloads, pools, nodes,
-                                                                           quotas):
+                                                                           quotas, domains):
     # nodes of any pool (or none), holding any replicas of any workloads, as a pattern
-    # relaxation's rounding might ask, and quotas of any workload (gangs over two clusters
-    # among them) on any pool: the guide fills what may be filled, the pass the rest, and
-    # `verify` (which shares no code with either) accepts what they placed
+    # relaxation's rounding might ask, quotas of any workload (gangs over two clusters among
+    # them) on any pool, and any zones first for the spreads' free replicas: the guide fills
+    # what may be filled, the pass the rest, and `verify` (which shares no code with either)
+    # accepts what they placed
     from fitlang.solve.greedy import Guide
 
     problem = random_fleet(tmp_path, workloads, pools)
@@ -215,10 +218,18 @@ def test_greedy_floor_keeps_every_rule_whatever_nodes_a_guide_fills_first(tmp_pa
         return
     guide = Guide(nodes=[((f"p{pool_index}",), {(f"w{w}",): count for w, count in hosted.items()})
                          for pool_index, hosted in nodes],
-                  quotas=tuple((frozenset({f"w{w}"}), frozenset({f"p{p}"}), count) for w, p, count in quotas))
+                  quotas=tuple((frozenset({f"w{w}"}), frozenset({f"p{p}"}), count) for w, p, count in quotas),
+                  domains=_domain_counts(domains))
     _, cut, (violations, problems) = _floor_placement(problem, guide)
     assert not cut
     assert violations == [] and problems == [], [v.message for v in violations]
+
+
+def _domain_counts(drawn: list[tuple[int, int, float]]) -> dict[tuple[str, str], dict[str, float]]:
+    counts: dict[tuple[str, str], dict[str, float]] = {}
+    for w, zone, count in drawn:
+        counts.setdefault((f"w{w}", "zone"), {})[f"z{zone}"] = count
+    return counts
 
 
 def test_greedy_floor_stops_at_a_deadline_already_past(tmp_path):

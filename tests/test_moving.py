@@ -1028,6 +1028,48 @@ def test_a_trade_over_three_zones_of_a_jurisdiction_is_one_step(tmp_path):
     _one_joint_step(problem, "2.00", {"b-0": Counter(x=1, y=1), "c-0": Counter(y=1, z=1)}, "1.03")
 
 
+def test_the_joint_steps_start_within_the_plan_s_time_limit(tmp_path, monkeypatch):
+    # the steps' CPU caps alone do not end them by the limit (a 2 s plan of inventory 1,000
+    # ran its steps for 15 s at load 6-8): here each step waits 0.3 s without using the CPU,
+    # as on a loaded machine, and the three zones' three pairs and their jurisdiction's step
+    # would start 0.9 s after the first; with a 0.6 s limit none starts past it
+    from fitlang.solve import move_neighbourhood
+
+    step, starts = move_neighbourhood._step, []
+
+    def slowed(*args, **kwargs):
+        starts.append(time.monotonic())
+        time.sleep(0.3)
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(move_neighbourhood, "_step", slowed)
+    running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
+    problem = problem_of(tmp_path, THREE_ZONES, running)
+    started = time.monotonic()
+    move_at_scale(problem, "cost+moves", 0.6)
+    assert starts and all(start < started + 0.6 for start in starts), [s - started for s in starts]
+
+
+def test_the_move_model_is_not_built_where_its_building_would_pass_the_deadline(tmp_path, monkeypatch):
+    # its solver's time limit does not stop building it: with less time left than building
+    # takes (budget.encoding_cpu: >= 0.05 s), there is no bound from it, and no model is built
+    from fitlang.solve import encode as encode_module
+
+    built = []
+    encode = encode_module.encode
+
+    def counted(*args, **kwargs):
+        built.append(1)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(encode_module, "encode", counted)
+    running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
+    problem = problem_of(tmp_path, THREE_ZONES, running)
+    assert move_model_bound(problem, time.monotonic() + 0.02) is None
+    assert built == []
+    assert move_model_bound(problem, time.monotonic() + 10.0) is not None and built == [1]
+
+
 def _one_joint_step(problem, before: str, end: dict, after: str) -> None:
     """Repaired and improved node by node, the fleet is worth `before`; one joint step makes
     it `end`, worth `after`, which `verify` finds clean and bench/move_reference.py's MIP,

@@ -66,8 +66,11 @@ class HighsBackend:
 
     name = "highs"
 
-    def __init__(self, relative_gap: float = 1e-4) -> None:
+    def __init__(self, relative_gap: float = 1e-4, cutoff: float | None = None) -> None:
         self.relative_gap = relative_gap
+        # a MIP's solutions above this are of no use to the caller: HiGHS prunes every branch
+        # whose bound is over it (`objective_bound`), and finds none where none is under it
+        self.cutoff = cutoff
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None, start: dict[int, float] | None = None,
@@ -85,6 +88,8 @@ class HighsBackend:
         with _native_stdout_silenced():  # its banner and some diagnostics go to fd 1
             highs = _highs_with(form)
             highs.setOptionValue("mip_rel_gap", self.relative_gap)
+            if self.cutoff is not None:
+                highs.setOptionValue("objective_bound", self.cutoff)
             if deadline is not None:
                 highs.setOptionValue("time_limit", max(MODEL_SECONDS, deadline - time.monotonic()))
             if start:

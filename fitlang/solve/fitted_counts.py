@@ -17,7 +17,7 @@ counted nodes cannot hold whole counts (inventory 300 seeds 1 and 7), and the mo
 objective, the node counts may grow instead, each class by at most `GROW_NODES` (session 27:
 in that box HiGHS proves the cheapest growth in 0.1-0.3 s on seeds 1, 6, 7 and 9, where with
 no upper bound it held incumbents 2-20 times the model's), kept where that costs at most
-`GROW_GAP` more than the model. Each solve runs in a
+`GROW_GAP` more than the model (HiGHS is told so: it cuts off the rest). Each solve runs in a
 child process stopped at its limit (`minimise_within`); where neither finds anything in time,
 the rounding stands.
 """
@@ -34,6 +34,7 @@ from fitlang.model.problem import RESOURCES
 from fitlang.solve.backends import HighsBackend, minimise_within
 from fitlang.solve.encode import Encoding
 from fitlang.solve.linear import Number, Outcome, Status, Value
+from fitlang.solve.pack import pack
 
 FIT_SECONDS = 0.5  # the most the whole-count solve on the counted nodes may take
 FIT_SHARE = 0.2  # of what is left before the deadline
@@ -50,6 +51,9 @@ GROW_NODES = 1
 # relaxed model may be far under the optimum (seed 14: 7.289, the optimum 8.106; grown 7.916,
 # packed 8.353 against the rounding's 8.596), but not where growing buys a dear node
 GROW_GAP = 0.1
+# what the cutoff HiGHS is given lies over the dearest grown counts kept (its tolerances: a
+# solution right at the gap is not cut off)
+CUTOFF_SLACK = 1e-6
 # the dual-feasible rows (`_packable_row`) for k = 1 up to this (inventory 300: k = 7 was
 # the largest any short class needed on seeds 3 and 4)
 PACKABLE_K = 8
@@ -69,12 +73,13 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
     `encoding`), as good for `objective` as HiGHS finds in time; with `may_grow`, on more
     nodes where those cannot hold them whole. None where it finds nothing. Where those
     counts break a row of `_packable_row`, solved again with those rows: kept where that
-    finds anything in time."""
+    finds anything in time, and, where it grew the nodes, packs short of fewer replicas."""
     if not encoding.relaxed_columns:
         return None
     whole = _fitted(encoding, solution, objective, deadline, may_grow, [])
     if whole is None:
         return None
+    kept = _Counts(encoding, whole)
     rows: list[dict[int, Number]] = []
     for _ in range(PACKABLE_ROUNDS):
         broken = _broken_rows(encoding, whole)
@@ -85,8 +90,32 @@ def fitted_counts(encoding: Encoding, solution: list[Value], objective: dict[int
         if again is None:
             break
         whole = again
-    return Fitted(encoding.whole_counts(whole),
-                  {class_id: int(whole[column]) for class_id, column in encoding.u.items()})
+        counts = _Counts(encoding, again)
+        if not counts.grown(encoding, solution) or counts.short() < kept.short():
+            kept = counts
+    return Fitted(kept.counts, kept.nodes)
+
+
+class _Counts:
+    """One round's whole counts, with what `pack` leaves of them short (packed once asked)."""
+
+    def __init__(self, encoding: Encoding, whole: list[Value]) -> None:
+        self.problem = encoding.problem
+        self.counts = encoding.whole_counts(whole)
+        self.nodes = {class_id: int(whole[column]) for class_id, column in encoding.u.items()}
+        self._short: int | None = None
+
+    def grown(self, encoding: Encoding, solution: list[Value]) -> bool:
+        """On more nodes than the relaxed `solution` counted: the rows then cost nodes, and
+        their counts are kept only where they pack better (inventory 300 seed 14, grown: the
+        first counts 7.916 packed short 1, the rows' 8.163 short 1 too, and repaired dearer:
+        8.479 against 8.353)."""
+        return any(self.nodes[class_id] > int(solution[column]) for class_id, column in encoding.u.items())
+
+    def short(self) -> int:
+        if self._short is None:
+            self._short = sum(pack(self.problem, self.counts, self.nodes).short.values())
+        return self._short
 
 
 def _fitted(encoding: Encoding, solution: list[Value], objective: dict[int, Number],
@@ -94,18 +123,34 @@ def _fitted(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
     """A solution with whole counts (see `fitted_counts`) that meets `rows`, or None."""
     outcome = _solved(encoding, solution, objective, deadline, 0, rows)
     if outcome is not None and outcome.status is Status.INFEASIBLE and may_grow:
+        relaxed = encoding.model.value(objective, solution)
         outcome = _solved(encoding, solution, objective, deadline, GROW_NODES, rows)
-        if outcome is not None and not _near(outcome, encoding.model.value(objective, solution)):
+        if outcome is not None and outcome.status is not Status.OPTIMAL and not _near(outcome, relaxed):
+            # stopped at its limit with nothing it keeps: again, with what it would not keep
+            # cut off (inventory 300 seed 14: 9.019 at the limit under load; cut off, HiGHS
+            # proves 7.916 in half the CPU, 1.14-1.24 -> 0.53-0.67 s). Not at first: the cutoff
+            # moves HiGHS to another optimum among equals (seed 1: 33.067 on 78 nodes where it
+            # found 81, whose counts pack short 2 where those pack short 5 and repair dearer)
+            outcome = _solved(encoding, solution, objective, deadline, GROW_NODES, rows,
+                              float(_dearest_kept(relaxed)) + CUTOFF_SLACK)
+        if outcome is not None and not _near(outcome, relaxed):
             return None
     return None if outcome is None else outcome.solution
 
 
 def _near(outcome: Outcome, relaxed: Fraction) -> bool:
-    return outcome.objective is not None and outcome.objective <= relaxed * (1 + Fraction(GROW_GAP))
+    return outcome.objective is not None and outcome.objective <= _dearest_kept(relaxed)
+
+
+def _dearest_kept(relaxed: Fraction) -> Fraction:
+    """The most grown counts may cost and be kept: `GROW_GAP` over the relaxed model's value."""
+    return relaxed * (1 + Fraction(GROW_GAP))
 
 
 def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Number],
-            deadline: float | None, grow: int, rows: list[dict[int, Number]]) -> Outcome | None:
+            deadline: float | None, grow: int, rows: list[dict[int, Number]],
+            cutoff: float | None = None) -> Outcome | None:
+    """`cutoff`: HiGHS looks for solutions under it only (`HighsBackend.cutoff`)."""
     most, share = (GROW_SECONDS, GROW_SHARE) if grow else (FIT_SECONDS, FIT_SHARE)
     limit = most if deadline is None else min(most, share * (deadline - time.monotonic()))
     if limit < LEAST_SECONDS:
@@ -113,7 +158,7 @@ def _solved(encoding: Encoding, solution: list[Value], objective: dict[int, Numb
     with _whole_on_nodes(encoding, solution, grow):
         for row in rows:
             encoding.model.add(row, upper=0)
-        return minimise_within(HighsBackend(), encoding.model, objective, limit)
+        return minimise_within(HighsBackend(cutoff=cutoff), encoding.model, objective, limit)
 
 
 def _broken_rows(encoding: Encoding, solution: list[Value]) -> list[dict[int, Number]]:

@@ -71,6 +71,11 @@ class Guide:
     # then came first for new nodes too (inventory 10,000 seed 9: `svc17` opened five
     # 55.04 USD/h 8-GPU nodes, the pass 2050.05 -> 1631.70, consolidated 1623.03 -> 1622.53)
     gpu_nodes_last: bool = False
+    # per (workload, topology of the rule that deals it over domains): the replicas the LP puts
+    # in each domain; the replicas a spread leaves free go to the domains with the most first
+    # (`gang_quotas.domain_counts`; inventory 10,000 seed 7: a skew-1 spread's extras went to
+    # eu-west-1b and us-east-1b, where the LP has them in zones with cheaper room)
+    domains: Mapping[tuple[str, str], Mapping[str, float]] = field(default_factory=dict)
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -118,6 +123,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     fleet.dear_room_first = guide.dear_room_first
     fleet.set_quotas(guide.quotas)
     fleet.gpu_nodes_last = guide.gpu_nodes_last
+    fleet.domain_counts = guide.domains
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
     apart = {d.name for d in problem.demands for r in d.affinities
              if apart_first and r.anti and r.target != "self" and r.topology != "node"}
@@ -366,6 +372,7 @@ class _Fleet:
         self.dear_room_first = False  # (a `Guide`'s)
         self.set_quotas(())
         self.gpu_nodes_last = False  # (a `Guide`'s)
+        self.domain_counts: Mapping[tuple[str, str], Mapping[str, float]] = {}  # (a `Guide`'s)
         self._guided: dict[str, np.ndarray] = {}
         self._eligible_sets: dict[str, set[int]] = {}
         # what a node costs is its price (for the `nodes` objective every node costs one)
@@ -995,8 +1002,12 @@ def _deal(fleet: _Fleet, demand: Demand, candidates: np.ndarray) -> _Deal:
     low = 0 if one_each or set(domains) - set(within) else \
         max(0, -(-demand.replicas // len(domains)) - skew)
     shares = [(within[domain], low) for domain in domains if low]
-    return _Deal(shares, demand.replicas - low * len(domains),
-                 [within[domain] for domain in _cheapest_domains(fleet, within, candidates)], skew)
+    cheapest = _cheapest_domains(fleet, within, candidates)
+    counts = fleet.domain_counts.get((demand.name, topology))
+    if counts:  # the LP's domains for it first (stable: the cheapest order within a count)
+        names = fleet.codes(topology)[1]
+        cheapest.sort(key=lambda domain: -round(counts.get(names[domain], 0.0), 6))
+    return _Deal(shares, demand.replicas - low * len(domains), [within[domain] for domain in cheapest], skew)
 
 
 def _cheapest_domains(fleet: _Fleet, within: dict[int, np.ndarray], candidates: np.ndarray) -> list[int]:

@@ -20,6 +20,8 @@ out less, compared priority level by priority level from the highest (`left_out`
 
 from __future__ import annotations
 
+import time
+
 from fitlang import rules
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, SpreadRule, node_limit
 from fitlang.solve.pack import MayOpen, NodeState, Packing, _together, _unused_names, equivalents, repair
@@ -151,15 +153,17 @@ def _domain(problem: Problem, packing: Packing, key: tuple[str, int], topology: 
     return problem.node_class(class_id).topology_value(topology)
 
 
-def made_room(problem: Problem, packing: Packing, may_open: MayOpen) -> bool:
+def made_room(problem: Problem, packing: Packing, may_open: MayOpen, deadline: float | None = None) -> bool:
     """Each workload short of replicas that loses more than them (`loses_more`) placed whole
     where it can be (`all_placed`, then `repair` for the replicas it took off nodes), in place
-    where that leaves out less (`left_out`); whether any was."""
+    where that leaves out less (`left_out`), until the `deadline`; whether any was."""
     names = {w for w, _ in packing.short_by_workload if loses_more(problem.demand(w))}
     short = sorted(map(problem.demand, names), key=lambda demand: (-demand.priority, demand.name))
     room = _Room(problem, may_open)
     changed = False
     for demand in short:
+        if deadline is not None and time.monotonic() >= deadline:
+            break  # (each trial copies the packing: its cost grows with the fleet)
         trial = _copied(packing)
         if not room.all_placed(trial, demand):
             continue
@@ -431,3 +435,4 @@ def _take_short(packing: Packing, workload: str, class_id: str) -> None:
     packing.short[class_id] -= 1
     if not packing.short[class_id]:
         del packing.short[class_id]
+

@@ -14,7 +14,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -31,7 +31,8 @@ from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.fitted_counts import fitted_counts
-from fitlang.solve.gang_quotas import Quota, gang_quotas
+from fitlang.solve.floor_complete import floor_completed
+from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
 from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
@@ -211,10 +212,17 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
 def _search_pays(run: _Run) -> bool:
     """The neighbourhood search runs where the whole model was too large for the limit, and
     after the whole model where its packing, repacked, is still over the tolerance from the
-    bound with time left (inventory 300 seed 3 at 5 s: the model packed at 1.7 s, 6.4% over)."""
+    bound with time left (inventory 300 seed 3 at 5 s: the model packed at 1.7 s, 6.4% over);
+    and on the floor where the model's packing leaves replicas out, or none came, and the floor
+    is the answer (inventory 1,000 seed 11 at 5 s: the model's counts packed short twice, and
+    the floor, 51.25, was the answer with 1.6 s of the limit unused)."""
     if not run.whole:
         return True
-    return bool(run.packed) and _gap_over(run.best, OPTIMALITY_TOLERANCE) and not _past(run.search_deadline)
+    if _past(run.search_deadline):
+        return False
+    if run.packed:
+        return _gap_over(run.best, OPTIMALITY_TOLERANCE)
+    return run.floor is not None and not _beats_packing(run.problem, run.best, run.floor, run.objective)
 
 
 def _floor_stage(run: _Run) -> None:
@@ -231,6 +239,8 @@ def _floor_stage(run: _Run) -> None:
     run.floor, _ = greedy_floor(problem, None, _floor_guide(problem, objective, time_limit))
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
+    if not run.floor.complete:  # every stage after the floor wants it complete
+        floor_completed(problem, run.floor, opener(problem, {}), objective, run.search_deadline)
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
@@ -335,7 +345,7 @@ def _bounds_from_floor(run: _Run) -> None:
         run.proven, run.found = coarse, None
         return
     tried = run.before_model  # (converged before the model: the same bound, its answer packed)
-    bounds = _Bounds(None, tried, _suggested(tried), quotas=gang_quotas(problem, tried)) \
+    bounds = _Bounds(None, tried, _suggested(tried), counts=lp_counts(problem, tried)) \
         if tried is not None and tried.converged else \
         _bounds_aside(run, coarse, floor_value) or \
         _bounds(problem, objective, coarse, run.floor, time_limit, deadline, floor_value, run.rebuilt)
@@ -356,7 +366,7 @@ def _bounds_from_floor(run: _Run) -> None:
     if bounds.passed is not None and _beats_unruined(run, bounds.passed):
         run.floor = bounds.passed  # the child's guided pass beat the floor here before its ruin
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
-                              run.floor_seconds, bounds.first_passed, bounds.quotas)
+                              run.floor_seconds, bounds.first_passed, bounds.counts)
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
@@ -576,8 +586,9 @@ class _Bounds:
     # its floor where cheaper than the one it started from (else None), so not run again here
     first_passed: bool = False
     passed: Packing | None = None
-    # the pair LP's gangs by class (`gang_quotas`), for the first guided pass
-    quotas: tuple[Quota, ...] = ()
+    # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
+    # guided pass
+    counts: LPCounts = field(default_factory=LPCounts)
 
 
 def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
@@ -596,7 +607,7 @@ def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Pa
     pair = Bound(None) if rebuilt and _pair_hopeless(zoned, deadline) else \
         lower_bound(problem, objective, deadline if beside else _share_of(time_limit, BOUND_SHARE, deadline),
                     start=start, seed=seed)
-    return _Bounds(zoned, pair, _suggested(pair), quotas=gang_quotas(problem, pair))
+    return _Bounds(zoned, pair, _suggested(pair), counts=lp_counts(problem, pair))
 
 
 # the pair LP's expected CPU seconds (`PAIR_SECONDS_PER_PAIR`) from which the bounds run in
@@ -638,16 +649,19 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         deadline = time.monotonic() + seconds
         found = _bounds(problem, objective, coarse, start, time_limit, deadline, floor_value, rebuilt,
                         beside=True)
-        # the first guided pass here too, on the floor as it was at the fork, where it is expected
-        # to end with the time to send its floor back (ASIDE_SEND_SECONDS); where it is not, the
-        # solve's process tries it (the options as moves first), as it did before
-        end, first = deadline - ASIDE_SEND_SECONDS, _guides(found.suggested, found.quotas)[:1]
+        # the first guided passes (those with the LP's classes) here too, on the floor as it was at
+        # the fork, each where it is expected to end with the time to send its floor back
+        # (ASIDE_SEND_SECONDS); where the first is not, the solve's process tries them (the
+        # options as moves first), as it did before. Inventory 10,000 seed 7 at 5 s, CPU clock:
+        # the second (every GPU workload's counts) here, not after the child, 579.35 -> 578.94
+        end = deadline - ASIDE_SEND_SECONDS
+        first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
         if whole_pass is not None and end - time.monotonic() < whole_pass:
             first = []
-        passed = _cheapest_guided(problem, start, first, objective, time_limit, end)
+        passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass)
         # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
         return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
-                       bool(first), None if passed is start else passed, found.quotas)
+                       bool(first), None if passed is start else passed, found.counts)
 
     pending = Minimising.running(bounds, left)
     _room_floor(run)
@@ -902,7 +916,7 @@ def _guided_floor(problem: Problem, packing: Packing,
                   suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]], objective: str,
                   time_limit: float | None, deadline: float | None,
                   whole_pass: float | None = None, first_passed: bool = False,
-                  quotas: tuple[Quota, ...] = ()) -> Packing:
+                  counts: LPCounts = NO_COUNTS) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -915,22 +929,30 @@ def _guided_floor(problem: Problem, packing: Packing,
     options alone: where a short limit leaves time for one pass it is the first one
     (`fitc solve --time-limit 5`, inventory 10,000, seeds 7 / 8 / 9, session 15: 594.26 ->
     590.30, 2534.34 either way, 1669.51 -> 1671.43). `suggested`: `_suggested` of the relaxation.
-    `first_passed`: the first pass ran in the child beside the placement (`_bounds_aside`);
-    the rest here, each where it is expected to fit. `quotas`: the first pass places the
-    gangs first as the LP does (`gang_quotas`)."""
-    guides = _guides(suggested, quotas)
+    `first_passed`: the first passes (those with classes) ran in the child beside the
+    placement (`_bounds_aside`); the rest here, each where it is expected to fit. `counts`:
+    the first passes place the gangs (then every workload with GPUs) and deal spreads over
+    domains as the LP does (`lp_counts`)."""
+    guides = _guides(suggested, counts)
     if first_passed:
-        return _cheapest_guided(problem, packing, guides[1:], objective, time_limit, deadline,
-                                whole_pass=whole_pass)
+        rest = [guide for guide in guides if not guide.classes]
+        return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass)
     return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass)
 
 
 def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
-            quotas: tuple[Quota, ...] = ()) -> list[Guide]:
-    """The guided passes' guides, in their order (`_guided_floor`); the first also with the
-    gangs' `quotas`, and new nodes with GPUs last for the workloads that ask none."""
+            counts: LPCounts = NO_COUNTS) -> list[Guide]:
+    """The guided passes' guides, in their order (`_guided_floor`): the first with the LP's
+    classes and `counts` (the gangs' quotas, the spreads' domains), and new nodes with GPUs
+    last for the workloads that ask none; where every workload with GPUs has other quotas
+    than the gangs alone, the same with those (inventory 10,000 at 5 s, in process: seed 7
+    579.78 -> 578.63, its 1-GPU inference replicas beside services on the LP's 4-GPU nodes;
+    seed 8 dearer, 2475.51 against 2476.69, so the cheaper consolidated pass is kept)."""
     options, classes = suggested
-    first = [Guide(options, classes, quotas=quotas, gpu_nodes_last=True)] if classes else []
+    first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains)] \
+        if classes else []
+    if first and counts.gpu_quotas != counts.quotas:
+        first.append(replace(first[0], quotas=counts.gpu_quotas))
     return first + ([Guide(options)] if options else [])
 
 

@@ -1,0 +1,95 @@
+"""floor_complete.py and its use at fleet scale: a greedy floor short of a spread's replicas
+completed before the stages after it (which all want it complete), every rule kept, and the
+search run on the floor where the model's packing is short.
+
+The planted fleet, worked out by hand: zones a and b, one 4-CPU node each (a at 1 USD/h, b at
+2). `batch` (2 x 2 CPUs) and `svc` (4 x 1 CPU, spread over the zones with skew 1) have the
+same priority; the greedy pass places the dearer per replica first, so `batch` fills a-0 and
+`svc` gets at most 2 replicas (both in zone b), short of 2: left out whole (4 replicas). The
+one placement of all 8 CPUs: one `batch` and two `svc` per node (3 USD/h)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from fractions import Fraction
+
+from fitlang.solve.budget import Budget
+from fitlang.solve.greedy import greedy_floor
+from fitlang.solve.linear import Status
+from fitlang.solve.make_room import left_out
+from fitlang.solve.placement import (
+    FEASIBLE_PARTIAL,
+    Placement,
+    _floor_stage,
+    _from_packing,
+    _Run,
+    _search_pays,
+)
+from fitlang.solve.report import as_json
+from fitlang.solve.verify import verify
+
+from solving import pool, problem_from, workload
+
+
+def _zone_pool(name, zone, price):
+    return pool(name, 1, 4, "64Gi", price, f'  zone = "{zone}"\n')
+
+
+def _planted(tmp_path):
+    text = (_zone_pool("a", "za", 1) + _zone_pool("b", "zb", 2) + workload("batch", 2, 2, "1Gi")
+            + workload("svc", 4, 1, "1Gi", "  spread zone max_skew 1\n"))
+    return problem_from(tmp_path, text)
+
+
+def _run(problem) -> _Run:
+    return _Run(problem, "auto", ["cost"], Budget.starting_now(5.0), lambda stage, value, bound: None, True)
+
+
+def test_the_greedy_pass_alone_leaves_the_spread_out(tmp_path):
+    problem = _planted(tmp_path)
+    floor, _ = greedy_floor(problem)
+    assert left_out(problem, floor) == (4,)
+
+
+def test_the_floor_stage_completes_the_floor_keeping_the_skew(tmp_path):
+    problem = _planted(tmp_path)
+    run = _run(problem)
+    _floor_stage(run)
+    assert run.floor is not None and run.floor.complete
+    placement = _from_packing(problem, run.floor, "cost", FEASIBLE_PARTIAL, None)
+    violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations] + problems
+    assert placement.unplaced == [] and placement.value == 3
+    per_node = {node.name: node.hosted for nodes in run.floor.nodes.values() for node in nodes}
+    assert per_node == {"a-0": {"batch": 1, "svc": 2}, "b-0": {"batch": 1, "svc": 2}}
+
+
+def test_a_floor_that_cannot_be_completed_is_kept_as_it_was(tmp_path):
+    # a third `batch` replica: 10 CPUs asked of 8, so one replica stays out whatever moves;
+    # the floor keeps what leaves out least, and every rule holds (left out allowed)
+    text = (_zone_pool("a", "za", 1) + _zone_pool("b", "zb", 2) + workload("batch", 3, 2, "1Gi")
+            + workload("svc", 4, 1, "1Gi", "  spread zone max_skew 1\n"))
+    problem = problem_from(tmp_path, text)
+    before, _ = greedy_floor(problem)
+    run = _run(problem)
+    _floor_stage(run)
+    assert run.floor is not None and left_out(problem, run.floor) <= left_out(problem, before)
+    placement = _from_packing(problem, run.floor, "cost", FEASIBLE_PARTIAL, None)
+    allowing = dataclasses.replace(problem, allow_unplaced=True)
+    violations, problems = verify(allowing, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations] + problems
+
+
+def test_the_search_runs_on_the_floor_where_the_models_packing_is_short(tmp_path):
+    problem = _planted(tmp_path)
+    run = _run(problem)
+    _floor_stage(run)
+    run.whole, run.packed = True, []
+    short_model = _from_packing(problem, greedy_floor(problem)[0], "cost", FEASIBLE_PARTIAL, None)
+    assert short_model.unplaced
+    run.best = dataclasses.replace(short_model, bound=Fraction(2))
+    assert _search_pays(run)
+    # a model's placement of every replica no dearer than the floor: nothing to search
+    run.best = Placement(Status.FEASIBLE, "cost", Fraction(3), Fraction(2))
+    assert not _search_pays(run)
