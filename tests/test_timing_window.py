@@ -340,3 +340,20 @@ def test_a_preemptible_replica_stays_unbroken_where_its_segments_would_be_too_sh
     ledger = holding(problem, unbroken)
     assert resegmented(problem, ledger, unbroken, None) == unbroken
     assert ledger.total() == pytest.approx(5.2)
+
+
+def test_a_node_schedules_segments_are_the_time_models_start_as_they_are(tmp_path):
+    # HiGHS's start from a node schedule (`spot_values`) once its preemptible replicas are cut:
+    # each segment's own columns, read back as the same segments (it read one unbroken run of the
+    # duration from each piece's start: a KeyError where that ran past the window, the sites
+    # shape's seed 2 at 30 s)
+    from fitlang.rules import preemption
+    from fitlang.solve.timeline import encode, spot_values
+
+    problem = _preemptible(tmp_path, "2h")
+    cut = [Spot("r0", 0, "small", 0, 0, 2), Spot("r0", 0, "small", 0, 4, 6)]
+    encoding = encode(problem, problem.timeline)
+    values = spot_values(encoding, cut)
+    solution = [values.get(column, 0) for column in range(encoding.model.variable_count)]
+    assert preemption.segments(encoding, solution) == [("r0", 0, "small", 0, 2), ("r0", 0, "small", 4, 6)]
+    assert [values[encoding.u["small", step]] for step in range(6)] == [1, 1, 0, 0, 1, 1]
