@@ -314,10 +314,10 @@ SEGMENT_PRICES = [CHEAP, CHEAP, DEAR, DEAR, CHEAP, CHEAP]
 
 
 def _preemptible(tmp_path, least: str):
-    text = (PACKED_POOL.format(count=1, cap=1, prices=", ".join(f"{float(p):g} USD/kWh" for p in SEGMENT_PRICES))
-            + job("r0", "4h", f"earliest = 0h\n  deadline = 6h\n  preemptible = true\n  min_segment = {least}",
-                  cpu=10) + policy(horizon="6h"))
-    return problem_from(tmp_path, text)
+    prices = ", ".join(f"{float(p):g} USD/kWh" for p in SEGMENT_PRICES)
+    window = f"earliest = 0h\n  deadline = 6h\n  preemptible = true\n  min_segment = {least}"
+    text = PACKED_POOL.format(count=1, cap=1, prices=prices) + job("r0", "4h", window, cpu=10)
+    return problem_from(tmp_path, text + policy(horizon="6h"))
 
 
 def test_a_preemptible_replica_placed_unbroken_is_cut_into_the_cheapest_segments(tmp_path):
