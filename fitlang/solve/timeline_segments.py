@@ -56,12 +56,23 @@ def _cut_again(ledger: Ledger, demand: Demand, replica: int, held: list[Spot]) -
             ledger.put(spot)
         return held
     need, placed = need_of(demand), []
-    for class_id, node, start, end in found[1]:
+    for class_id, node, start, end in _joined(found[1]):
         waking = ledger.running[class_id][node, start:end] == 0
         added = float(waking @ ledger.rate[class_id][start:end])
         ledger.take(class_id, node, need, start, end)
         placed.append(Spot(demand.name, replica, class_id, node, start, end, added))
     return placed
+
+
+def _joined(segments: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
+    """The segments with those that meet on the same node as one (the programme may end a
+    segment and start the next one there at the same step, at the same cost)."""
+    joined: list[tuple[str, int, int, int]] = []
+    for class_id, node, start, end in segments:
+        if joined and joined[-1][:2] == (class_id, node) and joined[-1][3] == start:
+            start = joined.pop()[2]
+        joined.append((class_id, node, start, end))
+    return joined
 
 
 def _cut(ledger: Ledger, demand: Demand) -> tuple[float, list[tuple[str, int, int, int]]] | None:
