@@ -49,7 +49,8 @@ def test_one_round_places_every_replica_where_the_slack_first_order_left_some(tm
     monkeypatch.setattr(timeline_pack, "_scheduled", counted)
     spots, missing = timeline_pack.node_schedule(problem)
     assert left == [0] and missing == []
-    assert len(spots) == sum(d.replicas for d in problem.demands)
+    # every replica placed (a preemptible one's segments are spots of their own)
+    assert len({(s.demand, s.replica) for s in spots}) == sum(d.replicas for d in problem.demands)
     assignments = timed_assignments(problem, spots)
     placement = TimedPlacement(Status.FEASIBLE, "cost", horizon_value(problem, assignments), None,
                                assignments, timeline=problem.timeline)

@@ -24,6 +24,7 @@ from fitlang.solve.timeline_pack import (
     runs_recreated,
     searched,
 )
+from fitlang.solve.timeline_segments import resegmented
 
 CHEAP, DEAR = Fraction(1, 10), Fraction(5, 10)  # USD/kWh
 
@@ -302,3 +303,57 @@ def test_blocks_emptied_only_on_the_nodes_named(tmp_path):
     moved = emptied(problem, named, TINY_GAIN_SPOTS, None, {("small", 1)})
     assert [(s.demand, s.node, s.start) for s in moved[1:]] == [("r1", 0, 1), ("r2", 0, 1)]
     assert everywhere.total() == named.total() == pytest.approx(10_001.5)
+
+
+# one 10-CPU node (1 USD/h + 1 kW x the price then); 6 steps, the middle two dear: a step costs
+# 1.1 USD cheap, 1.5 dear. r0 (10 CPUs, 4 h in steps 0-5, preemptible): unbroken it covers both
+# dear steps wherever it starts (2 x 1.1 + 2 x 1.5 = 5.2 USD); in segments of at least 2 h it
+# runs at 0-1 and 4-5 (4 x 1.1 = 4.4), the least by hand. With min_segment 3 h two segments
+# take 6 steps, more than its 4: it stays unbroken, 5.2
+SEGMENT_PRICES = [CHEAP, CHEAP, DEAR, DEAR, CHEAP, CHEAP]
+
+
+def _preemptible(tmp_path, least: str):
+    prices = ", ".join(f"{float(p):g} USD/kWh" for p in SEGMENT_PRICES)
+    window = f"earliest = 0h\n  deadline = 6h\n  preemptible = true\n  min_segment = {least}"
+    text = PACKED_POOL.format(count=1, cap=1, prices=prices) + job("r0", "4h", window, cpu=10)
+    return problem_from(tmp_path, text + policy(horizon="6h"))
+
+
+def test_a_preemptible_replica_placed_unbroken_is_cut_into_the_cheapest_segments(tmp_path):
+    problem = _preemptible(tmp_path, "2h")
+    unbroken = [Spot("r0", 0, "small", 0, 1, 5)]
+    ledger = holding(problem, unbroken)
+    assert ledger.total() == pytest.approx(5.2)
+    after = resegmented(problem, ledger, unbroken, None)
+    assert [(s.start, s.end) for s in after] == [(0, 2), (4, 6)]
+    assert ledger.total() == pytest.approx(4.4)
+    assert float(horizon_value(problem, timed_assignments(problem, after))) == pytest.approx(4.4)
+    assert _spot_violations(problem, after) == []
+    searching = holding(problem, unbroken)  # the search cuts it too (its moves leave it)
+    assert [(s.start, s.end) for s in searched(problem, searching, unbroken, None)] == [(0, 2), (4, 6)]
+
+
+def test_a_preemptible_replica_stays_unbroken_where_its_segments_would_be_too_short(tmp_path):
+    problem = _preemptible(tmp_path, "3h")
+    unbroken = [Spot("r0", 0, "small", 0, 1, 5)]
+    ledger = holding(problem, unbroken)
+    assert resegmented(problem, ledger, unbroken, None) == unbroken
+    assert ledger.total() == pytest.approx(5.2)
+
+
+def test_a_node_schedules_segments_are_the_time_models_start_as_they_are(tmp_path):
+    # HiGHS's start from a node schedule (`spot_values`) once its preemptible replicas are cut:
+    # each segment's own columns, read back as the same segments (it read one unbroken run of the
+    # duration from each piece's start: a KeyError where that ran past the window, the sites
+    # shape's seed 2 at 30 s)
+    from fitlang.rules import preemption
+    from fitlang.solve.timeline import encode, spot_values
+
+    problem = _preemptible(tmp_path, "2h")
+    cut = [Spot("r0", 0, "small", 0, 0, 2), Spot("r0", 0, "small", 0, 4, 6)]
+    encoding = encode(problem, problem.timeline)
+    values = spot_values(encoding, cut)
+    solution = [values.get(column, 0) for column in range(encoding.model.variable_count)]
+    assert preemption.segments(encoding, solution) == [("r0", 0, "small", 0, 2), ("r0", 0, "small", 4, 6)]
+    assert [values[encoding.u["small", step]] for step in range(6)] == [1, 1, 0, 0, 1, 1]

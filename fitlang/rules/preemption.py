@@ -158,12 +158,13 @@ def segments(encoding: TimeEncoding, solution: list) -> list[tuple[str, int, str
 
 
 def start_values(encoding: TimeEncoding, demand: Demand, replica: int, class_id: str,
-                 begin: int) -> dict[int, int]:
-    """The columns of one unbroken run from `begin` (a schedule the greedy start finds)."""
+                 begin: int, end: int | None = None) -> dict[int, int]:
+    """The columns of one run from `begin` to `end` (a schedule the greedy start finds: the
+    replica unbroken, its duration; a node schedule: one of its segments)."""
     window = demand.window
     assert window is not None
     values = {encoding.index[SegmentColumn(demand.name, replica, class_id, begin, True)]: 1}
-    for step in range(begin, begin + window.duration):
+    for step in range(begin, begin + window.duration if end is None else end):
         values[encoding.index[SegmentColumn(demand.name, replica, class_id, step, False)]] = 1
     return values
 

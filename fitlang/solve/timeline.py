@@ -575,7 +575,7 @@ def spot_values(encoding: TimeEncoding, spots: list[Spot]) -> dict[int, float]:
             values[column] = values.get(column, 0) + 1
         else:
             values.update(preemption.start_values(encoding, demand, spot.replica, spot.class_id,
-                                                  spot.start))
+                                                  spot.start, spot.end))
     for class_id, nodes in busy.items():
         for step, count in enumerate(nodes.sum(axis=0).tolist()):
             values[encoding.u[class_id, step]] = count
