@@ -93,3 +93,21 @@ def test_the_search_runs_on_the_floor_where_the_models_packing_is_short(tmp_path
     # a model's placement of every replica no dearer than the floor: nothing to search
     run.best = Placement(Status.FEASIBLE, "cost", Fraction(3), Fraction(2))
     assert not _search_pays(run)
+
+
+def test_a_workload_no_node_can_hold_stays_out_and_the_rest_is_completed(tmp_path):
+    # `huge` asks 64 CPUs of 4-CPU nodes: eligible nowhere, the greedy pass records it short
+    # against no class at all (""), which `repair` cannot look up (KeyError in CI on
+    # generated policies: tests/test_target_terraform.py). It stays out; `svc` is completed
+    text = (_zone_pool("a", "za", 1) + _zone_pool("b", "zb", 2) + workload("batch", 2, 2, "1Gi")
+            + workload("svc", 4, 1, "1Gi", "  spread zone max_skew 1\n") + workload("huge", 1, 64, "1Gi"))
+    problem = problem_from(tmp_path, text)
+    run = _run(problem)
+    _floor_stage(run)
+    assert run.floor is not None
+    assert {name for name, _ in run.floor.short_by_workload} == {"huge"}
+    placement = _from_packing(problem, run.floor, "cost", FEASIBLE_PARTIAL, None)
+    allowing = dataclasses.replace(problem, allow_unplaced=True)
+    violations, problems = verify(allowing, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations] + problems
+    assert sorted(u.workload for u in placement.unplaced) == ["huge"] and placement.value == 3

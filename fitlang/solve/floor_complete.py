@@ -45,6 +45,13 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
         return False  # (the copy and the checks below read every node)
     names = sorted({w for w, _ in packing.short_by_workload})
     trial = _copied(packing)
+    # a workload no class may hold is short against no class (""): nothing completes it, and
+    # the tools below look its class up
+    classes = {c.id for c in problem.classes}
+    homeless = {key: amount for key, amount in packing.short_by_workload.items() if key[1] not in classes}
+    for (name, class_id), amount in homeless.items():
+        for _ in range(amount):
+            _take_short(trial, name, class_id)
     for aimed in (False, True):
         if aimed:
             if trial.complete or (deadline is not None and time.monotonic() >= deadline):
@@ -54,6 +61,8 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
         repair(problem, trial, may_open)
         made_room(problem, trial, may_open, deadline)
         _trimmed_to_skew(problem, trial, names)
+    for (name, class_id), amount in homeless.items():
+        trial.add_short(name, class_id, amount)
     if left_out(problem, trial) >= left_out(problem, packing):
         return False
     _adopt(packing, trial)
