@@ -1044,13 +1044,15 @@ def _option_to_place(fleet: _Fleet, demands: list[Demand],
             shorts = _place_demand(fleet, demand, fleet.candidates(demand, taken))
             opened = [fleet.classes[entry[1]].price for entry in fleet.journal if entry[0] == "open"]
             fleet.rollback()
-            if not shorts and (not fleet.first or max(opened, default=0) <= _dearest_suggested(fleet, demand)):
+            suggested = _dearest_suggested(fleet, demand) if fleet.first else None
+            if not shorts and (suggested is None or not opened or max(opened) <= suggested):
                 return demand
     return _cheapest_option(fleet, demands, taken)
 
 
 def _dearest_suggested(fleet: _Fleet, demand: Demand) -> Fraction:
-    """The price of the dearest class the guide suggests for `demand` (-1: none)."""
+    """The price of the dearest class the guide suggests for `demand` (-1: none, so that any
+    node opened for it is dearer)."""
     return max((fleet.classes[fleet.row[class_id]].price for class_id in fleet.first.get(demand.name, ())
                 if class_id in fleet.row), default=Fraction(-1))
 
