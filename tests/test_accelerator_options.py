@@ -141,3 +141,21 @@ def test_at_fleet_scale_the_floor_takes_the_options_the_lp_orders(tmp_path, monk
     document = json.loads(as_json(problem, found, []))
     violations, problems = verify(problem, document)
     assert violations == [] and problems == [] and not found.unplaced and found.value == 12
+
+
+def test_a_guided_option_whose_suggested_nodes_are_full_is_not_placed_on_a_dear_node(tmp_path):
+    # `a` (priority 30) takes the cheap L40S node's four GPUs (1 USD/h); the guide says L40S
+    # first for `b` too, on that node, now full: placed whole only by opening the 16 USD/h L40S
+    # node (17). Its L4 option on four 2 USD/h nodes costs 8: 9 in all, the least by hand (`a`
+    # on L4 instead: 16 + 1)
+    text = option_pools(l40s_nodes=1, l40s_price=1, l4_price=2)
+    text += ("pool dear {\n  count = 1\n  cpu = 64\n  memory = 512GiB\n  gpu {\n    model = L40S\n"
+             "    count = 4\n  }\n  price = 16 USD/h\n}\n")
+    text += inference("a", 8).replace("gang = true\n", "gang = true\n  priority = 30\n")
+    text += inference("b", 4).replace("gang = true\n", "gang = true\n  priority = 20\n")
+    problem = problem_from(tmp_path, text)
+    options = {"a": ["a[L40S]", "a[L4]"], "b": ["b[L40S]", "b[L4]"]}
+    classes = {"a[L40S]": frozenset({"l40s"}), "b[L40S]": frozenset({"l40s"})}
+    assert _floor_cost(problem, Guide(options, classes)) == 9
+    # without classes the guide's order stands, as before: `b` on the dear node
+    assert _floor_cost(problem, Guide(options)) == 17
