@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import random
-import time
-import traceback
-from collections import Counter
 from pathlib import Path
+
+from random_policies import searched
 
 
 def _pools(rng: random.Random) -> list[str]:
@@ -76,7 +76,7 @@ def policy(seed: int) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _tried(path: Path, time_limit: float) -> tuple[str, list[str]]:
+def _tried(path: Path, time_limit: float) -> str:
     """'error', 'none', 'placed', 'partial', or 'broken' with what `verify` found."""
     from fitlang.driver import Compilation
     from fitlang.solve.report import as_json
@@ -84,17 +84,17 @@ def _tried(path: Path, time_limit: float) -> tuple[str, list[str]]:
 
     compilation = Compilation(path)
     if any(d.is_error for d in compilation.diagnostics()):
-        return "error", []
+        return "error"
     placement = compilation.solve("auto", time_limit)
     problem = compilation.problem
     assert problem is not None
     if not placement.assignments:
-        return "none", []
+        return "none"
     allowing = dataclasses.replace(problem, allow_unplaced=True)
     violations, problems = verify(allowing, json.loads(as_json(problem, placement, [])))
     if violations or problems:
-        return "broken", [v.message for v in violations][:3] + problems[:2]
-    return ("partial" if placement.unplaced else "placed"), []
+        return "broken: " + "; ".join([v.message for v in violations][:3] + problems[:2])
+    return "partial" if placement.unplaced else "placed"
 
 
 def main() -> None:
@@ -105,23 +105,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=2.0)
     parser.add_argument("--directory", type=Path, default=Path("/tmp/random_fleets"))
     arguments = parser.parse_args()
-    arguments.directory.mkdir(parents=True, exist_ok=True)
-    outcomes: Counter = Counter()
-    for seed in range(arguments.first, arguments.first + arguments.count):
-        path = arguments.directory / f"f{seed}.fit"
-        path.write_text(policy(seed))
-        started = time.process_time()
-        try:
-            kind, found = _tried(path, arguments.time_limit)
-        except Exception:  # a crash is what this looks for
-            kind, found = "crash", [traceback.format_exc().splitlines()[-1]]
-        outcomes[kind] += 1
-        if kind in ("crash", "broken"):
-            print(f"{path}: {kind}: {found} ({time.process_time() - started:.1f} CPU s)", flush=True)
-        else:
-            path.unlink()
-    print(json.dumps(dict(sorted(outcomes.items()))))
-
+    searched(policy, functools.partial(_tried, time_limit=arguments.time_limit), arguments.directory / "f",
+             arguments.first, arguments.count)
 
 if __name__ == "__main__":
     main()
