@@ -20,6 +20,7 @@ import json
 import random
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -102,13 +103,20 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--directory", type=Path, default=Path("/tmp/random_policies"))
     arguments = parser.parse_args()
-    arguments.directory.mkdir(parents=True, exist_ok=True)
+    searched(policy, _tried, arguments.directory / "r", arguments.first, arguments.count)
+
+
+def searched(policy: Callable[[int], str], tried: Callable[[Path], str], prefix: Path, first: int,
+             count: int) -> None:
+    """Each seed's policy written to `prefix`<seed>.fit and tried ('kind' or 'kind: what');
+    a crash or a broken rule printed (its file kept), then the counts of each kind."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
     outcomes: Counter = Counter()
-    for seed in range(arguments.first, arguments.first + arguments.count):
-        path = arguments.directory / f"r{seed}.fit"
+    for seed in range(first, first + count):
+        path = prefix.parent / f"{prefix.name}{seed}.fit"
         path.write_text(policy(seed))
         try:
-            outcome = _tried(path)
+            outcome = tried(path)
         except Exception:  # a crash is what this looks for
             outcome = "crash: " + traceback.format_exc().splitlines()[-1]
         kind = outcome.split(":")[0]
@@ -118,7 +126,6 @@ def main() -> None:
         else:
             path.unlink()
     print(json.dumps(dict(sorted(outcomes.items()))))
-
 
 if __name__ == "__main__":
     main()

@@ -15,16 +15,20 @@ import json
 from fractions import Fraction
 
 from fitlang.solve.budget import Budget
+from fitlang.solve.floor_complete import floor_completed
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.linear import Status
 from fitlang.solve.make_room import left_out
+from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement import (
     FEASIBLE_PARTIAL,
     Placement,
     _floor_stage,
     _from_packing,
+    _packed_value,
     _Run,
     _search_pays,
+    opener,
 )
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
@@ -111,3 +115,39 @@ def test_a_workload_no_node_can_hold_stays_out_and_the_rest_is_completed(tmp_pat
     violations, problems = verify(allowing, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == [], [v.message for v in violations] + problems
     assert sorted(u.workload for u in placement.unplaced) == ["huge"] and placement.value == 3
+
+
+def _guarded(tmp_path):
+    # zone za: two 4-CPU nodes (1 USD/h); zone zb: one (2 USD/h). `guard` fills a-0 and may not
+    # share a zone with `svc`; `svc` (2 x 1 CPU, spread over zones) is short against class a,
+    # as the greedy pass leaves a short replica against the last class it tried
+    text = (pool("a", 2, 4, "64Gi", 1, '  zone = "za"\n') + _zone_pool("b", "zb", 2)
+            + workload("guard", 1, 4, "1Gi", "  anti_affinity svc on zone\n")
+            + workload("svc", 2, 1, "1Gi", "  spread zone max_skew 5\n"))
+    problem = problem_from(tmp_path, text)
+    a = next(c for c in problem.classes if c.pool == "a")
+    node = NodeState("a-0", {r: 0 for r in a.capacity_of("a-0")}, {"guard": 1})
+    packing = Packing({a.id: [node]})
+    packing.add_short("svc", a.id, 2)
+    return problem, packing
+
+
+def test_a_completion_that_breaks_an_anti_affinity_between_workloads_is_not_kept(tmp_path):
+    # on main the completion put both `svc` replicas on a-1, in zone za with `guard`
+    # (random fleet seed 82, seed 450: verify E0503 on `fitc solve`'s answer)
+    problem, packing = _guarded(tmp_path)
+    floor_completed(problem, packing, opener(problem, {}), "cost", None)
+    placement = _from_packing(problem, packing, "cost", FEASIBLE_PARTIAL, None)
+    allowing = dataclasses.replace(problem, allow_unplaced=True)
+    violations, problems = verify(allowing, json.loads(as_json(problem, placement, [])))
+    assert violations == [] and problems == [], [v.message for v in violations] + problems
+
+
+def test_an_emptied_node_costs_nothing(tmp_path):
+    # a-1 open but hosting nothing (a completion stage took its replicas off): `verify` counts
+    # a-0 alone, 1 USD/h, and so must the stated value (it was 2)
+    problem, packing = _guarded(tmp_path)
+    a = next(c for c in problem.classes if c.pool == "a")
+    packing.nodes[a.id].append(NodeState("a-1", dict(a.capacity_of("a-1")), {"svc": 0}))
+    assert _packed_value(problem, packing, "cost") == 1
+    assert _packed_value(problem, packing, "nodes") == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 
 from fitlang.model.problem import Problem
 from fitlang.solve.make_room import (
@@ -24,6 +25,7 @@ from fitlang.solve.make_room import (
     _move,
     _per_domain,
     _take_short,
+    dropped_whole,
     excess,
     left_out,
     made_room,
@@ -63,10 +65,43 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
         _trimmed_to_skew(problem, trial, names)
     for (name, class_id), amount in homeless.items():
         trial.add_short(name, class_id, amount)
-    if left_out(problem, trial) >= left_out(problem, packing):
+    if left_out(problem, trial) >= left_out(problem, packing) or _breaks_affinities(problem, trial):
         return False
     _adopt(packing, trial)
     return True
+
+
+def _breaks_affinities(problem: Problem, packing: Packing) -> bool:
+    """Does a workload the placement keeps run in a domain its affinity or anti-affinity rules
+    forbid (as `verify` reads them)? The tools above place a short replica in the domain of
+    the class it is short against, and the greedy pass names the class it tried last, which
+    may hold the target of a zone anti-affinity (random fleet seed 82: a zone spread short of
+    all 759 replicas, the one the trim kept put in the zone of a workload barred from it)."""
+    ruled = [d for d in problem.demands if d.affinities]
+    if not ruled:
+        return False
+    kept = {d.name for d in problem.demands} - dropped_whole(problem, packing)
+    topologies = {r.topology for d in ruled for r in d.affinities}
+    domains: dict[tuple[str, str], Counter] = {}  # (workload, topology) -> domain -> replicas
+    for class_id, nodes in packing.nodes.items():
+        node_class = problem.node_class(class_id)
+        for node in nodes:
+            for name, amount in node.hosted.items():
+                if amount and name in kept:
+                    for topology in topologies:
+                        domain = node.name if topology == "node" else node_class.topology_value(topology)
+                        domains.setdefault((name, topology), Counter())[domain] += amount
+    for demand in ruled:
+        for rule in demand.affinities:
+            mine = domains.get((demand.name, rule.topology), Counter())
+            if rule.target == "self":
+                broken = any(n > 1 or d is None for d, n in mine.items()) if rule.anti else False
+            else:
+                theirs = domains.get((rule.target, rule.topology), Counter())
+                broken = any((d in theirs) if rule.anti else (d is None or d not in theirs) for d in mine)
+            if broken:
+                return True
+    return False
 
 
 def _trimmed_to_skew(problem: Problem, packing: Packing, names: list[str]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from fitlang.model.problem import Problem
+from fitlang.model.problem import NodeClass, Problem
 from fitlang.solve.linear import Status
 from fitlang.solve.make_room import dropped_whole
 from fitlang.solve.pack import Packing
@@ -116,17 +116,20 @@ def _from_packing(problem: Problem, packing: Packing, objective: str, model_stat
 def _packed_value(problem: Problem, packing: Packing, objective: str,
                   dropped: AbstractSet[str] = frozenset()) -> Fraction | None:
     """Cost or nodes of what was packed; None for an objective the nodes alone do not give.
-    Nodes that host only `dropped` workloads (left out whole) are not in use."""
-    def in_use(class_id: str) -> int:
-        nodes = packing.nodes.get(class_id, [])
-        if not dropped:
-            return len(nodes)
-        return sum(1 for node in nodes if node.hosted.keys() - dropped)
+    Nodes in use as `verify` counts them: a bought node, or one hosting a replica of a
+    workload not left out whole (`dropped`); a node the completion stages emptied is not
+    (random fleet seed 82: 189 emptied nodes stated 454.75 USD/h where the nodes give 241.25)."""
+    def in_use(node_class: NodeClass) -> int:
+        nodes = packing.nodes.get(node_class.id, [])
+        if node_class.provisioned:
+            return len(nodes)  # every node of a bought class is listed as bought
+        return sum(1 for node in nodes if any(amount for name, amount in node.hosted.items()
+                                              if name not in dropped))
 
     if objective == "cost":
-        return sum((c.price * in_use(c.id) for c in problem.classes), Fraction(0))
+        return sum((c.price * in_use(c) for c in problem.classes), Fraction(0))
     if objective == "nodes":
-        return Fraction(sum(in_use(c.id) for c in problem.classes))
+        return Fraction(sum(in_use(c) for c in problem.classes))
     return None
 
 
