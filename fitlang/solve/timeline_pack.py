@@ -263,7 +263,7 @@ def _distinct_rows(waking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     and the first of those asleep throughout (they are alike at every start: nothing used,
     every step waking, the same limits; the first wins their ties). In `emptied` on the sites
     shape's converged schedules 62% of the nodes of a class are asleep over a replica's window."""
-    kept = ~waking.all(axis=1)
+    kept = np.asarray(~waking.all(axis=1))
     asleep = np.flatnonzero(~kept)
     if asleep.size <= 1:
         return np.arange(waking.shape[0]), waking
