@@ -192,19 +192,23 @@ class Ledger:
         node wakes, within the limits (`nodes`' checks, for every start at once)."""
         if self.running[class_id].shape[0] == 0 or last - first < duration:
             return None  # a class without nodes, or a window past the horizon
+        rows, waking = _distinct_rows(self.running[class_id][:, first:last] == 0)
         asked = need > 0
         left = self.capacity[class_id][asked] - need[asked]
-        waking = self.running[class_id][:, first:last] == 0
-        blocked = ~(self.used[class_id][:, first:last, asked] <= left).all(axis=2)
+        blocked = ~(self.used[class_id][rows, first:last][:, :, asked] <= left).all(axis=2)
         blocked |= waking & self._short(class_id, first, last)
         blocked[:, self.off[class_id][first:last]] = True  # the class has no node then
-        cost = _window_sums(waking * self.rate[class_id][first:last], duration)
-        cost[_window_sums(blocked.astype(np.int64), duration) > 0] = np.inf
-        flat = int(np.argmin(cost.T))  # start-major: the earliest start first among equals
-        start, node = divmod(flat, cost.shape[0])
-        if not np.isfinite(cost[node, start]):
+        barred = _any_in_windows(blocked, duration)
+        open_ = ~barred.all(axis=1)  # a node with no start its run fits costs nothing to price
+        if not open_.any():
             return None
-        return float(cost[node, start]), node, first + start
+        if not open_.all():  # (each row's sums are its own: the same floats on fewer rows)
+            rows, waking, barred = rows[open_], waking[open_], barred[open_]
+        cost = _window_sums(waking * self.rate[class_id][first:last], duration)
+        cost[barred] = np.inf
+        flat = int(np.argmin(cost.T))  # start-major: the earliest start first among equals
+        start, row = divmod(flat, cost.shape[0])
+        return float(cost[row, start]), int(rows[row]), first + start
 
     def total(self) -> float:
         """The objective of what the ledger holds: every node in use at a step, at its rate."""
@@ -242,6 +246,8 @@ class Ledger:
     def _charge(self, class_id: str, steps: np.ndarray, start: int, end: int, sign: int) -> None:
         """The power, cost and buy counts of the class's node waking (+1) or falling idle (-1)
         at `steps` of [start, end)."""
+        if not steps.any():
+            return  # (adding zeros changes no float: a replica joining or leaving an awake node)
         for _, scope, drawn in self.caps:
             if class_id in scope:
                 drawn[start:end] += sign * steps * self.watts[class_id]
@@ -251,11 +257,34 @@ class Ledger:
             self.buys[group][1][start:end] += sign * steps
 
 
+def _distinct_rows(waking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes `Ledger._cheapest_on` need look at, in order, and their rows of `waking`
+    (per node and step of a window: asleep): every node awake at some step of the window,
+    and the first of those asleep throughout (they are alike at every start: nothing used,
+    every step waking, the same limits; the first wins their ties). In `emptied` on the sites
+    shape's converged schedules 62% of the nodes of a class are asleep over a replica's window."""
+    kept = np.asarray(~waking.all(axis=1))
+    asleep = np.flatnonzero(~kept)
+    if asleep.size <= 1:
+        return np.arange(waking.shape[0]), waking
+    kept[asleep[0]] = True
+    rows = np.flatnonzero(kept)
+    return rows, waking[rows]
+
+
 def _window_sums(values: np.ndarray, width: int) -> np.ndarray:
     """Per row, the sum of every `width` consecutive columns: [:, k] sums columns k..k+width-1."""
     sums = np.cumsum(values, axis=1)
     sums = np.concatenate((np.zeros((values.shape[0], 1), dtype=sums.dtype), sums), axis=1)
     return sums[:, width:] - sums[:, :-width]
+
+
+def _any_in_windows(flags: np.ndarray, width: int) -> np.ndarray:
+    """Per row, whether any of every `width` consecutive columns is set: [:, k] for columns
+    k..k+width-1 (`_window_sums` of the flags > 0, counted in int32)."""
+    counts = np.zeros((flags.shape[0], flags.shape[1] + 1), dtype=np.int32)
+    np.cumsum(flags, axis=1, dtype=np.int32, out=counts[:, 1:])
+    return counts[:, width:] > counts[:, :-width]
 
 
 def need_of(demand: Demand) -> np.ndarray:
