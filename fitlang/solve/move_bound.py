@@ -40,14 +40,6 @@ replicas whose shares in that resource sum to 1 or less (the capacity rows' argu
 their f values sum to 1 or less, and u_C counts those nodes. The shares are rounded down and
 f does not decrease, so a float share is never worth more than the exact one (`_dual_feasible`).
 
-Workloads kept apart by a domain (`_apart_rows`): `anti_affinity B on T` in A means no T
-domain holds replicas of both (A never runs in one where B runs), so per domain v, with
-a_v, b_v the replicas of A and B there, a_v = 0 or b_v = 0, and a_v <= R_A, b_v <= R_B (every
-replica placed, none counted twice): a_v / R_A + b_v / R_B <= 1 (the hull of those points).
-Its left side summed over the merged classes wholly in v is at most a_v / R_A + b_v / R_B
-(y + s per pair are that class's replicas; a class that spans domains is left out, its terms
-being 0 or more), and the coefficients are rounded down, so the row holds at every end state.
-
 Split rather than linked (s <= y, one row per stay): the same bound with 3,600 rows fewer at
 inventory 10,000 (8,610 against 12,202), its column generation ~0.15 s of CPU less.
 """
@@ -102,7 +94,6 @@ class _ChargedMoves:
         _node_change_columns(problem, relaxed, columns, self.price)
         columns.kept_node_rows(stays)
         _packing_rows(relaxed, columns)
-        _apart_rows(problem, members, relaxed, columns)
         columns.into(relaxed)
 
 
@@ -307,59 +298,3 @@ def _packing_rows(relaxed: Relaxation, columns: _NewColumns) -> None:
             class_at = int(relaxed.pair_class[kept_pair[begin]])
             terms[class_at] = -1.0
             columns.row(terms, -INFINITY, 0.0, lazy=True)
-
-
-def _apart_pairs(problem: Problem) -> set[tuple[str, str, str]]:
-    """(A, B, topology), A before B: demands kept apart by an anti-affinity over zones,
-    regions or labels, either stating it. Options are left out (their replicas are not
-    bounded by their own count once another option delivers), and so is a horizon (two
-    workloads may share a domain at different times)."""
-    if problem.timeline is not None:
-        return set()
-    names = {d.name for d in problem.demands if d.group is None and d.replicas > 0}
-    found: set[tuple[str, str, str]] = set()
-    for demand in problem.demands:
-        for rule in demand.affinities:
-            if rule.anti and rule.topology != "node" and demand.name in names \
-                    and rule.target in names and rule.target != demand.name:
-                first, second = sorted((demand.name, rule.target))
-                found.add((first, second, rule.topology))
-    return found
-
-
-def _apart_rows(problem: Problem, members: list[list[str]], relaxed: Relaxation,
-                columns: _NewColumns) -> None:
-    """Per pair of demands kept apart by domain and per domain where both may run, the
-    replicas of each there over its replicas sum to 1 or less (the module's docstring);
-    lazy, a row each."""
-    apart = _apart_pairs(problem)
-    if not apart:
-        return
-    at_of = {names[0]: at for at, names in enumerate(members) if len(names) == 1}
-    replicas = {d.name: d.replicas for d in problem.demands}
-    domain_values = {}  # topology -> per merged class, its one value (None: none, or several)
-    for topology in {t for _, _, t in apart}:
-        values: dict[int, set] = {}
-        for node_class in problem.classes:
-            class_at = relaxed.class_index.get(node_class.id)
-            if class_at is not None:
-                values.setdefault(class_at, set()).add(node_class.topology_value(topology))
-        domain_values[topology] = {at: next(iter(v)) if len(v) == 1 else None for at, v in values.items()}
-    demand_pairs: dict[int, list[int]] = {}
-    for pair, demand_at in enumerate(relaxed.pair_demand.tolist()):
-        demand_pairs.setdefault(demand_at, []).append(pair)
-    for first, second, topology in sorted(apart):
-        by_value: dict[str, dict[str, dict[int, float]]] = {}
-        for name in (first, second):
-            share = _float_down(Fraction(1, replicas[name]))
-            for pair in demand_pairs.get(at_of.get(name, -1), ()):
-                value = domain_values[topology].get(int(relaxed.pair_class[pair]))
-                if value is None:
-                    continue
-                terms = by_value.setdefault(value, {}).setdefault(name, {})
-                terms[relaxed.first_pair + pair] = share
-                if pair in columns.stay_of:
-                    terms[columns.stay_of[pair]] = share
-        for value, sides in sorted(by_value.items()):
-            if len(sides) == 2:  # one side alone: implied by its replicas
-                columns.row({**sides[first], **sides[second]}, -INFINITY, 1.0, lazy=True)
