@@ -204,31 +204,29 @@ def _packing_case(tmp_path, seed: int):
     return problem_running(folder, text, running), _brute_optimum(nodes, workloads, running)
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_the_packing_rows_keep_the_bound_below_the_brute_force_optimum(tmp_path, seed):
-    problem, optimum = _packing_case(tmp_path, seed)
-    if optimum is None:
-        pytest.skip("no placement of the drawn fleet")
-    bound = moves_lower_bound(problem, None)
-    assert bound is not None and bound <= optimum, (bound, optimum)
-
-
-def test_the_packing_rows_raise_the_bound_on_random_fleets(tmp_path, monkeypatch):
+def _rises(tmp_path, monkeypatch, case, name: str, without_rows) -> tuple[int, int]:
+    """Over 30 drawn fleets with a placement: how many, and on how many the bound rises when
+    `move_bound.<name>` is itself rather than `without_rows` (never falling)."""
     from fitlang.solve import move_bound
 
     risen = tried = 0
     for seed in range(30):
-        problem, optimum = _packing_case(tmp_path, seed)
+        problem, optimum = case(tmp_path, seed)
         if optimum is None:
             continue
         with_rows = moves_lower_bound(problem, None)
-        monkeypatch.setattr(move_bound, "PACKING_FUNCTIONS", ())
+        monkeypatch.setattr(move_bound, name, without_rows)
         without = moves_lower_bound(problem, None)
         monkeypatch.undo()
         assert with_rows is not None and without is not None
         tried += 1
         assert with_rows >= without - Fraction(1, 10**6), (seed, with_rows, without)
         risen += with_rows > without + Fraction(1, 10**6)
+    return tried, risen
+
+
+def test_the_packing_rows_raise_the_bound_on_random_fleets(tmp_path, monkeypatch):
+    tried, risen = _rises(tmp_path, monkeypatch, _packing_case, "PACKING_FUNCTIONS", ())
     assert tried >= 20 and risen >= 2, (tried, risen)  # 3 of 21 at this writing
 
 
@@ -279,8 +277,10 @@ def _one_a_node_case(tmp_path, seed: int):
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_the_one_a_node_rows_keep_the_bound_below_the_brute_force_optimum(tmp_path, seed):
-    problem, optimum = _one_a_node_case(tmp_path, seed)
+@pytest.mark.parametrize("case", ["packing", "one_a_node"])
+def test_the_rows_keep_the_bound_below_the_brute_force_optimum(tmp_path, case, seed):
+    # the packing rows (odd shares of a node) and the one-a-node rows, where each binds
+    problem, optimum = {"packing": _packing_case, "one_a_node": _one_a_node_case}[case](tmp_path, seed)
     if optimum is None:
         pytest.skip("no placement of the drawn fleet")
     bound = moves_lower_bound(problem, None)
@@ -288,21 +288,7 @@ def test_the_one_a_node_rows_keep_the_bound_below_the_brute_force_optimum(tmp_pa
 
 
 def test_the_one_a_node_rows_raise_the_bound_on_random_fleets(tmp_path, monkeypatch):
-    from fitlang.solve import move_bound
-
-    risen = tried = 0
-    for seed in range(30):
-        problem, optimum = _one_a_node_case(tmp_path, seed)
-        if optimum is None:
-            continue
-        with_rows = moves_lower_bound(problem, None)
-        monkeypatch.setattr(move_bound, "_one_per_node_rows", lambda *_: None)
-        without = moves_lower_bound(problem, None)
-        monkeypatch.undo()
-        assert with_rows is not None and without is not None
-        tried += 1
-        assert with_rows >= without - Fraction(1, 10**6), (seed, with_rows, without)
-        risen += with_rows > without + Fraction(1, 10**6)
+    tried, risen = _rises(tmp_path, monkeypatch, _one_a_node_case, "_one_per_node_rows", lambda *_: None)
     assert tried >= 15 and risen >= 10, (tried, risen)  # 17 of 20 at this writing
 
 
