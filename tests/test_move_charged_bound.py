@@ -29,8 +29,9 @@ def _pool(name: str, count: int, cpu: int, memory: int, price: str) -> str:
             f"  price = {price} USD/h\n}}\n\n")
 
 
-def _workload(name: str, replicas: int, cpu: int, big: bool) -> str:
+def _workload(name: str, replicas: int, cpu: int, big: bool, one_a_node: bool = False) -> str:
     rule = "  require memory >= 32GiB\n" if big else ""
+    rule += "  anti_affinity self on node\n" if one_a_node else ""
     return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = 1GiB\n{rule}}}\n\n"
 
 
@@ -67,11 +68,12 @@ def _compositions(total: int, parts: int):
         yield tuple(bounds[i + 1] - bounds[i] - 1 for i in range(parts))
 
 
-def _brute_optimum(nodes, workloads, running: list[tuple[str, str]]) -> Fraction | None:
-    """The least cost + moves over every end state: the nodes hosting a replica at their
-    price; per workload, min(running, replicas) less the replicas that stay on their node
-    (each node keeps min(now, then)), at PRICE each; PRICE per node running now that ends
-    empty."""
+def _brute_optimum(nodes, workloads, running: list[tuple[str, str]],
+                   one_a_node: frozenset[str] = frozenset()) -> Fraction | None:
+    """The least cost + moves over every end state (with at most one replica a node of the
+    workloads in `one_a_node`): the nodes hosting a replica at their price; per workload,
+    min(running, replicas) less the replicas that stay on their node (each node keeps
+    min(now, then)), at PRICE each; PRICE per node running now that ends empty."""
     price = {n: p for n, _, _, p in nodes}
     now: dict[str, dict[str, int]] = {}
     for name, node in running:
@@ -80,6 +82,8 @@ def _brute_optimum(nodes, workloads, running: list[tuple[str, str]]) -> Fraction
     total = {name: sum(1 for w, _ in running if w == name) for name, *_ in workloads}
     best = None
     for end in _placements(nodes, workloads):
+        if any(counts.get(name, 0) > 1 for counts in end.values() for name in one_a_node):
+            continue
         hosting = {n for n, counts in end.items() if any(counts.values())}
         cost = sum((price[n] for n in hosting), Fraction(0))
         moves = 0
@@ -200,31 +204,29 @@ def _packing_case(tmp_path, seed: int):
     return problem_running(folder, text, running), _brute_optimum(nodes, workloads, running)
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_the_packing_rows_keep_the_bound_below_the_brute_force_optimum(tmp_path, seed):
-    problem, optimum = _packing_case(tmp_path, seed)
-    if optimum is None:
-        pytest.skip("no placement of the drawn fleet")
-    bound = moves_lower_bound(problem, None)
-    assert bound is not None and bound <= optimum, (bound, optimum)
-
-
-def test_the_packing_rows_raise_the_bound_on_random_fleets(tmp_path, monkeypatch):
+def _rises(tmp_path, monkeypatch, case, name: str, without_rows) -> tuple[int, int]:
+    """Over 30 drawn fleets with a placement: how many, and on how many the bound rises when
+    `move_bound.<name>` is itself rather than `without_rows` (never falling)."""
     from fitlang.solve import move_bound
 
     risen = tried = 0
     for seed in range(30):
-        problem, optimum = _packing_case(tmp_path, seed)
+        problem, optimum = case(tmp_path, seed)
         if optimum is None:
             continue
         with_rows = moves_lower_bound(problem, None)
-        monkeypatch.setattr(move_bound, "PACKING_FUNCTIONS", ())
+        monkeypatch.setattr(move_bound, name, without_rows)
         without = moves_lower_bound(problem, None)
         monkeypatch.undo()
         assert with_rows is not None and without is not None
         tried += 1
         assert with_rows >= without - Fraction(1, 10**6), (seed, with_rows, without)
         risen += with_rows > without + Fraction(1, 10**6)
+    return tried, risen
+
+
+def test_the_packing_rows_raise_the_bound_on_random_fleets(tmp_path, monkeypatch):
+    tried, risen = _rises(tmp_path, monkeypatch, _packing_case, "PACKING_FUNCTIONS", ())
     assert tried >= 20 and risen >= 2, (tried, risen)  # 3 of 21 at this writing
 
 
@@ -245,3 +247,65 @@ def test_three_replicas_of_more_than_a_third_of_a_node_take_one_and_a_half(tmp_p
 
     monkeypatch.setattr(move_bound, "PACKING_FUNCTIONS", ())
     assert abs(moves_lower_bound(problem, None) - Fraction(13875, 10000)) < Fraction(1, 10**6)
+
+
+def _one_a_node_case(tmp_path, seed: int):
+    """A 32 GiB pool that a big workload may fill (only it fits there) and a 16 GiB pool; a
+    1-CPU workload one a node, and now and then another: where the one-a-node rows
+    (`move_bound._one_per_node_rows`) say more than the cover rows."""
+    rng = random.Random(2000 + seed)
+    prices = ["0.10", "0.25", "0.40", "1"]
+    pools = [("a", rng.randint(1, 2), rng.choice([2, 4]), 32, rng.choice(prices)),
+             ("b", rng.randint(1, 3), rng.choice([2, 4]), 16, rng.choice(prices))]
+    workloads = [("v", rng.randint(1, pools[0][1]), pools[0][2], True), ("w", rng.randint(1, 3), 1, False)]
+    one_a_node = {"w"}
+    if rng.random() < 0.5:
+        workloads.append(("x", rng.randint(1, 2), 1, False))
+        one_a_node |= {"x"} if rng.random() < 0.5 else set()
+    nodes = [(f"{name}-{k}", cpu, memory, Fraction(price)) for name, count, cpu, memory, price in pools
+             for k in range(count)]
+    names = [n for n, *_ in nodes] + ["gone-0"]
+    running = [(name, rng.choice(names)) for name, replicas, _, _ in workloads
+               for _ in range(rng.randint(0, replicas))]
+    text = "".join(_pool(*p) for p in pools) + "".join(
+        _workload(*w, one_a_node=w[0] in one_a_node) for w in workloads) + POLICY_END
+    folder = tmp_path / f"one-a-node-{seed}"
+    folder.mkdir()
+    problem = problem_running(folder, text, running)
+    assert {d.name for d in problem.demands if d.one_per_node} == one_a_node
+    return problem, _brute_optimum(nodes, workloads, running, frozenset(one_a_node))
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("case", ["packing", "one_a_node"])
+def test_the_rows_keep_the_bound_below_the_brute_force_optimum(tmp_path, case, seed):
+    # the packing rows (odd shares of a node) and the one-a-node rows, where each binds
+    problem, optimum = {"packing": _packing_case, "one_a_node": _one_a_node_case}[case](tmp_path, seed)
+    if optimum is None:
+        pytest.skip("no placement of the drawn fleet")
+    bound = moves_lower_bound(problem, None)
+    assert bound is not None and bound <= optimum, (bound, optimum)
+
+
+def test_the_one_a_node_rows_raise_the_bound_on_random_fleets(tmp_path, monkeypatch):
+    tried, risen = _rises(tmp_path, monkeypatch, _one_a_node_case, "_one_per_node_rows", lambda *_: None)
+    assert tried >= 15 and risen >= 10, (tried, risen)  # 17 of 20 at this writing
+
+
+def test_replicas_one_a_node_take_a_node_each_on_their_class(tmp_path, monkeypatch):
+    # v (four 8-CPU replicas, 32 GiB only) fills pool a's four nodes; w (four 1-CPU replicas,
+    # one a node) must go to four of pool b's nodes: 8 USD/h, nothing running, no moves. The
+    # capacity rows charge w an eighth of a b node each (4.5), and w's cover row (4 nodes of
+    # a or b) is met by v's; y + s <= u on (w, b) charges the four nodes: 8.
+    text = (_pool("a", 4, 8, 32, "1") + _pool("b", 4, 8, 16, "1") + _workload("v", 4, 8, True)
+            + _workload("w", 4, 1, False, one_a_node=True) + POLICY_END)
+    problem = problem_running(tmp_path, text, [])
+    nodes = [(f"a-{i}", 8, 32, Fraction(1)) for i in range(4)] + \
+        [(f"b-{i}", 8, 16, Fraction(1)) for i in range(4)]
+    workloads = [("v", 4, 8, True), ("w", 4, 1, False)]
+    assert _brute_optimum(nodes, workloads, [], frozenset({"w"})) == 8
+    assert abs(moves_lower_bound(problem, None) - 8) < Fraction(1, 10**6)
+    from fitlang.solve import move_bound
+
+    monkeypatch.setattr(move_bound, "_one_per_node_rows", lambda *_: None)
+    assert abs(moves_lower_bound(problem, None) - Fraction(9, 2)) < Fraction(1, 10**6)
