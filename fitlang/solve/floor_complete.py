@@ -17,7 +17,9 @@ import math
 import time
 from collections import Counter
 
-from fitlang.model.problem import Problem
+from fitlang.model.problem import NodeClass, Problem
+from fitlang.rules import affinity
+from fitlang.rules.base import Placed
 from fitlang.solve.make_room import (
     _adopt,
     _copied,
@@ -73,35 +75,28 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
 
 def _breaks_affinities(problem: Problem, packing: Packing) -> bool:
     """Does a workload the placement keeps run in a domain its affinity or anti-affinity rules
-    forbid (as `verify` reads them)? The tools above place a short replica in the domain of
-    the class it is short against, and the greedy pass names the class it tried last, which
-    may hold the target of a zone anti-affinity (random fleet seed 82: a zone spread short of
-    all 759 replicas, the one the trim kept put in the zone of a workload barred from it)."""
-    ruled = [d for d in problem.demands if d.affinities]
-    if not ruled:
+    forbid? The rule's own check (rules/affinity.py, as `verify` runs it) over the packing's
+    nodes. The tools above place a short replica in the domain of the class it is short
+    against, and the greedy pass names the class it tried last, which may hold the target of
+    a zone anti-affinity (random fleet seed 82: a zone spread short of all 759 replicas, the
+    one the trim kept put in the zone of a workload barred from it)."""
+    if not any(d.affinities for d in problem.demands):
         return False
     kept = {d.name for d in problem.demands} - dropped_whole(problem, packing)
-    topologies = {r.topology for d in ruled for r in d.affinities}
-    domains: dict[tuple[str, str], Counter] = {}  # (workload, topology) -> domain -> replicas
+    owner: dict[str, NodeClass] = {}
+    hosted: dict[str, Counter] = {}
+    placed_on: dict[str, Counter] = {}
     for class_id, nodes in packing.nodes.items():
         node_class = problem.node_class(class_id)
         for node in nodes:
-            for name, amount in node.hosted.items():
-                if amount and name in kept:
-                    for topology in topologies:
-                        domain = node.name if topology == "node" else node_class.topology_value(topology)
-                        domains.setdefault((name, topology), Counter())[domain] += amount
-    for demand in ruled:
-        for rule in demand.affinities:
-            mine = domains.get((demand.name, rule.topology), Counter())
-            if rule.target == "self":
-                broken = any(n > 1 or d is None for d, n in mine.items()) if rule.anti else False
-            else:
-                theirs = domains.get((rule.target, rule.topology), Counter())
-                broken = any((d in theirs) if rule.anti else (d is None or d not in theirs) for d in mine)
-            if broken:
-                return True
-    return False
+            owner[node.name] = node_class
+            hosted[node.name] = Counter({name: amount for name, amount in node.hosted.items()
+                                         if amount and name in kept})
+            for name, amount in hosted[node.name].items():
+                placed_on.setdefault(name, Counter())[node.name] += amount
+    placed = Placed(problem, owner, {d.name: d for d in problem.demands}, hosted, placed_on, set(),
+                    Counter(), {}, set(), {})
+    return next(iter(affinity.check(placed)), None) is not None
 
 
 def _trimmed_to_skew(problem: Problem, packing: Packing, names: list[str]) -> None:
