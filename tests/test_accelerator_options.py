@@ -159,3 +159,24 @@ def test_a_guided_option_whose_suggested_nodes_are_full_is_not_placed_on_a_dear_
     assert _floor_cost(problem, Guide(options, classes)) == 9
     # without classes the guide's order stands, as before: `b` on the dear node
     assert _floor_cost(problem, Guide(options)) == 17
+
+
+def test_a_guided_option_a_little_dearer_than_its_suggested_nodes_leaves_the_cheap_room_to_others(tmp_path):
+    # the guide: `a` on the two 2 USD/h L4 nodes, `b` on the L40S node (3 USD/h, 4 GPUs).
+    # `a`'s L4 option needs two 3 USD/h L4 nodes more (premium 2 over the suggested price,
+    # 10 in all), its L40S option takes half the L40S node (3): taken, `b` no longer fits on
+    # that node and takes eight L4 nodes (22): 25. Paying the premium leaves the node to `b`:
+    # 10 + 3 = 13, the least by hand (both on L40S need 6 GPUs on one 4-GPU node; both on
+    # L4 2 x 2 + 10 x 3 = 34)
+    def pool(name: str, count: int, model: str, gpus: int, price: int) -> str:
+        return (f"pool {name} {{\n  count = {count}\n  cpu = 64\n  memory = 512GiB\n  gpu {{\n"
+                f"    model = {model}\n    count = {gpus}\n  }}\n  price = {price} USD/h\n}}\n")
+
+    text = 'import "std/accelerators"\n\n' + pool("l40s", 1, "L40S", 4, 3) + pool("l4", 2, "L4", 1, 2)
+    text += pool("l4dear", 10, "L4", 1, 3)
+    text += inference("a", 4).replace("gang = true\n", "gang = true\n  priority = 30\n")
+    text += inference("b", 8).replace("gang = true\n", "gang = true\n  priority = 20\n")
+    problem = problem_from(tmp_path, text)
+    options = {"a": ["a[L4]", "a[L40S]"], "b": ["b[L40S]", "b[L4]"]}
+    classes = {"a[L4]": frozenset({"l4"}), "b[L40S]": frozenset({"l40s"})}
+    assert _floor_cost(problem, Guide(options, classes)) == 13

@@ -1035,13 +1035,13 @@ def _option_to_place(fleet: _Fleet, demands: list[Demand],
                      taken: dict[tuple[str, str], set[int]], in_order: bool) -> Demand:
     """`in_order`: the first option that places whole and follows the guide (`_follows_guide`);
     else (or none does) the cheapest (`_OptionTrial.key`). Each option is placed and given
-    back (the journal), with the fleet as it is at the group's turn. Measured on the inventory
-    shape at 10,000 nodes: choosing by list price before placing sent an L40S option to a
-    15.9 USD/h cloud pool once the cheap on-prem L40S nodes were taken, where its L4 option
-    fitted on on-prem nodes still free."""
+    back (the journal), with the fleet as it is at the group's turn, and only where the choice
+    needs it. Measured on the inventory shape at 10,000 nodes: choosing by list price before
+    placing sent an L40S option to a 15.9 USD/h cloud pool once the cheap on-prem L40S nodes
+    were taken, where its L4 option fitted on on-prem nodes still free."""
     if len(demands) == 1:
         return demands[0]
-    trials = [_option_trial(fleet, demand, taken) for demand in demands]
+    trials = _OptionTrials(fleet, demands, taken)
     if in_order:
         for index, demand in enumerate(demands):
             if _follows_guide(fleet, demand, trials, index):
@@ -1064,18 +1064,30 @@ class _OptionTrial(NamedTuple):
         return self.left_out, self.added, self.nodes, index
 
 
-def _option_trial(fleet: _Fleet, demand: Demand, taken: dict[tuple[str, str], set[int]]) -> _OptionTrial:
-    cost, size = fleet.limits.cost, fleet.size
-    fleet.journal = []
-    shorts = _place_demand(fleet, demand, fleet.candidates(demand, taken))
-    opened = [fleet.classes[entry[1]].price for entry in fleet.journal if entry[0] == "open"]
-    left_out = sum(amount for _, amount in shorts)
-    trial = _OptionTrial(left_out, fleet.limits.cost - cost, fleet.size - size, opened)
-    fleet.rollback()
-    return trial
+class _OptionTrials:
+    """A group's options, each placed and given back when first asked for."""
+
+    def __init__(self, fleet: _Fleet, demands: list[Demand], taken: dict[tuple[str, str], set[int]]) -> None:
+        self.fleet, self.demands, self.taken = fleet, demands, taken
+        self.done: dict[int, _OptionTrial] = {}
+
+    def __len__(self) -> int:
+        return len(self.demands)
+
+    def __getitem__(self, index: int) -> _OptionTrial:
+        if index not in self.done:
+            fleet, demand = self.fleet, self.demands[index]
+            cost, size = fleet.limits.cost, fleet.size
+            fleet.journal = []
+            shorts = _place_demand(fleet, demand, fleet.candidates(demand, self.taken))
+            opened = [fleet.classes[entry[1]].price for entry in fleet.journal if entry[0] == "open"]
+            left_out = sum(amount for _, amount in shorts)
+            self.done[index] = _OptionTrial(left_out, fleet.limits.cost - cost, fleet.size - size, opened)
+            fleet.rollback()
+        return self.done[index]
 
 
-def _follows_guide(fleet: _Fleet, demand: Demand, trials: list[_OptionTrial], index: int) -> bool:
+def _follows_guide(fleet: _Fleet, demand: Demand, trials: _OptionTrials, index: int) -> bool:
     """Whether the option at `index` is taken in the guide's order: it places whole, and where
     the guide suggests classes (`_Fleet.first`), it suggests some for this option and what the
     option's new nodes cost over the dearest of them (its premium over the relaxation's price)
@@ -1095,7 +1107,9 @@ def _follows_guide(fleet: _Fleet, demand: Demand, trials: list[_OptionTrial], in
     if suggested < 0:
         return False
     premium = sum((price - suggested for price in trial.opened if price > suggested), Fraction(0))
-    others = [other.added for at, other in enumerate(trials) if at != index and not other.left_out]
+    if not premium:
+        return True
+    others = [trials[at].added for at in range(len(trials)) if at != index and not trials[at].left_out]
     return not others or premium <= min(others)
 
 
