@@ -188,7 +188,8 @@ def test_a_groups_counts_add_up_to_its_total_the_largest_fractions_rounded_up():
     assert _largest_remainders(lp) == {gang(0): 4, gang(1): 3, gang(2): 2, gang(3): 2, other: 1}
 
 
-def test_where_the_pair_lp_is_not_run_the_zoned_lps_guide_deals_a_spread_as_that_lp_does(tmp_path, monkeypatch):
+def test_where_the_pair_lp_is_not_run_the_zoned_lps_guide_deals_a_spread_as_that_lp_does(
+        tmp_path, monkeypatch):
     # BESIDE_SPREAD where the pair LP is expected to take more than the whole limit (a pair
     # 1e9 s: `_rebuild_first`, as at inventory 50,000 at 30 s), so the zoned LP alone guides
     # the greedy pass: it puts `web`'s free replica in zone b, beside `train`, as the pair LP
@@ -201,6 +202,7 @@ def test_where_the_pair_lp_is_not_run_the_zoned_lps_guide_deals_a_spread_as_that
     assert zoned is not None and zoned.value is not None and abs(zoned.value - 11) < 1e-6
     guide = zoned.guide
     assert guide is not None and guide.gpu_nodes_last
-    assert {zone: round(count, 6) for zone, count in guide.domains[("web", "zone")].items()} == {"a": 1, "b": 2}
+    dealt_by_lp = guide.domains[("web", "zone")]
+    assert {zone: round(count, 6) for zone, count in dealt_by_lp.items()} == {"a": 1, "b": 2}
     dealt, _ = greedy_floor(problem, None, guide)
     assert _hosts(dealt, "web") == {"cpua": 1, "gpub": 2} and _cost(problem, dealt) == 11
