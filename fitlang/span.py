@@ -13,7 +13,7 @@ from lark import Token
 from lark.tree import Meta
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Span:
     """1-based line and column of the first character, and of one past the last."""
 
@@ -23,13 +23,6 @@ class Span:
     end_column: int
     start: int = 0
     end: int = 0
-
-    def __init__(self, line: int, column: int, end_line: int, end_column: int, start: int = 0,
-                 end: int = 0) -> None:
-        # the instance's dict written at once, not a frozen `object.__setattr__` a field: half
-        # the cost of the ~45,000 spans a 10,000-line parse makes (session 30)
-        self.__dict__.update(line=line, column=column, end_line=end_line, end_column=end_column,
-                             start=start, end=end)
 
     @classmethod
     def of(cls, item: Any) -> Span:
