@@ -693,7 +693,7 @@ def _room_floor(run: _Run) -> None:
     if objective != "cost" or run.rebuilt or run.floor is None or run.floor_seconds is None \
             or left is None or left < ROOM_FLOOR_PASSES * run.floor_seconds:
         return
-    other, cut = greedy_floor(problem, deadline, Guide(dear_room_first=True))
+    other, cut = greedy_floor(problem, deadline, Guide(dear_room_first=True, fractional=True))
     if cut or not other.complete:
         return
     consolidate(problem, other, objective, _share_of(run.time_limit, FLOOR_IMPROVE_SHARE, deadline))
@@ -953,6 +953,8 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
         if classes else []
     if first and counts.gpu_quotas != counts.quotas:
         first.append(replace(first[0], quotas=counts.gpu_quotas))
+    if first:
+        first.append(replace(first[0], fractional=True))
     return first + ([Guide(options)] if options else [])
 
 
