@@ -211,7 +211,8 @@ def test_the_second_first_pass_by_every_gpu_workloads_counts_runs_in_the_child_n
     guides_here = _guided_in_the_child(monkeypatch, problem)
     suggested = ({"web": ["small"]}, TO_THE_OPTIMUM[1])
     counts = LPCounts(gpu_quotas=((frozenset({"web"}), frozenset({"small"}), 1),))
-    assert [bool(guide.classes) for guide in placement._guides(suggested, counts)] == [True, True, True, False]
+    guides = placement._guides(suggested, counts)
+    assert [bool(guide.classes) for guide in guides] == [True, True, True, False]
     placement._guided_floor(problem, floor, suggested, "cost", 30.0, time.monotonic() + 30.0, 0.01,
                             first_passed=True, counts=counts)
     assert guides_here == [placement.Guide({"web": ["small"]})]
