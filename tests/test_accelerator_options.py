@@ -43,6 +43,17 @@ def inference(name: str, need: int) -> str:
             f"    option L40S {{\n      replicas = {need // 2}\n    }}\n  }}\n}}\n")
 
 
+def gpu_pool(name: str, count: int, model: str, gpus: int, price: int) -> str:
+    return (f"pool {name} {{\n  count = {count}\n  cpu = 64\n  memory = 512GiB\n  gpu {{\n"
+            f"    model = {model}\n    count = {gpus}\n  }}\n  price = {price} USD/h\n}}\n")
+
+
+def first_a_then_b(a_need: int, b_need: int) -> str:
+    """Two inference gangs, `a` placed first (priority 30, `b` 20)."""
+    return (inference("a", a_need).replace("gang = true\n", "gang = true\n  priority = 30\n")
+            + inference("b", b_need).replace("gang = true\n", "gang = true\n  priority = 20\n"))
+
+
 def brute_force(needs: list[int], l40s_nodes: int, l40s_price: int, l4_price: int) -> int:
     """The least cost over every choice of option per workload: an L40S node holds 4 replicas
     (its GPUs; 64 CPUs hold 16), an L4 node one (its one GPU)."""
@@ -149,13 +160,25 @@ def test_a_guided_option_whose_suggested_nodes_are_full_is_not_placed_on_a_dear_
     # node (17). Its L4 option on four 2 USD/h nodes costs 8: 9 in all, the least by hand (`a`
     # on L4 instead: 16 + 1)
     text = option_pools(l40s_nodes=1, l40s_price=1, l4_price=2)
-    text += ("pool dear {\n  count = 1\n  cpu = 64\n  memory = 512GiB\n  gpu {\n    model = L40S\n"
-             "    count = 4\n  }\n  price = 16 USD/h\n}\n")
-    text += inference("a", 8).replace("gang = true\n", "gang = true\n  priority = 30\n")
-    text += inference("b", 4).replace("gang = true\n", "gang = true\n  priority = 20\n")
+    text += gpu_pool("dear", 1, "L40S", 4, 16) + first_a_then_b(8, 4)
     problem = problem_from(tmp_path, text)
     options = {"a": ["a[L40S]", "a[L4]"], "b": ["b[L40S]", "b[L4]"]}
     classes = {"a[L40S]": frozenset({"l40s"}), "b[L40S]": frozenset({"l40s"})}
     assert _floor_cost(problem, Guide(options, classes)) == 9
     # without classes the guide's order stands, as before: `b` on the dear node
     assert _floor_cost(problem, Guide(options)) == 17
+
+
+def test_a_guided_option_a_little_dearer_than_its_suggested_nodes_leaves_the_cheap_room_to_others(tmp_path):
+    # the guide: `a` on the two 2 USD/h L4 nodes, `b` on the L40S node (3 USD/h, 4 GPUs).
+    # `a`'s L4 option needs two 3 USD/h L4 nodes more (premium 2 over the suggested price,
+    # 10 in all), its L40S option takes half the L40S node (3): taken, `b` no longer fits on
+    # that node and takes eight L4 nodes (22): 25. Paying the premium leaves the node to `b`:
+    # 10 + 3 = 13, the least by hand (both on L40S need 6 GPUs on one 4-GPU node; both on
+    # L4 2 x 2 + 10 x 3 = 34)
+    text = 'import "std/accelerators"\n\n' + gpu_pool("l40s", 1, "L40S", 4, 3) + gpu_pool("l4", 2, "L4", 1, 2)
+    text += gpu_pool("l4dear", 10, "L4", 1, 3) + first_a_then_b(4, 8)
+    problem = problem_from(tmp_path, text)
+    options = {"a": ["a[L4]", "a[L40S]"], "b": ["b[L40S]", "b[L4]"]}
+    classes = {"a[L4]": frozenset({"l4"}), "b[L40S]": frozenset({"l40s"})}
+    assert _floor_cost(problem, Guide(options, classes)) == 13

@@ -1,7 +1,8 @@
 """The gangs placed first where the pair LP puts them, by class and count (`gang_quotas`,
 `Guide.quotas`): the room they leave in each zone is where the zone-spread services go; a
 spread's free replicas dealt to the zones the LP puts them in (`domain_counts`,
-`Guide.domains`); a second first pass with every GPU workload's counts (`lp_counts`).
+`Guide.domains`); a second first pass with every GPU workload's counts (`lp_counts`); where
+the pair LP is not run (`_rebuild_first`), the zoned LP's guide with its counts.
 Costs held to a hand count and to `verify`."""
 
 from __future__ import annotations
@@ -186,3 +187,23 @@ def test_a_groups_counts_add_up_to_its_total_the_largest_fractions_rounded_up():
     other = (frozenset({"other"}), 0)
     lp = {gang(0): 4.19, gang(1): 2.47, gang(2): 2.40, gang(3): 1.94, other: 0.5}
     assert _largest_remainders(lp) == {gang(0): 4, gang(1): 3, gang(2): 2, gang(3): 2, other: 1}
+
+
+def test_where_the_pair_lp_is_not_run_the_zoned_lps_guide_deals_a_spread_as_that_lp_does(
+        tmp_path, monkeypatch):
+    # BESIDE_SPREAD where the pair LP is expected to take more than the whole limit (a pair
+    # 1e9 s: `_rebuild_first`, as at inventory 50,000 at 30 s), so the zoned LP alone guides
+    # the greedy pass: it puts `web`'s free replica in zone b, beside `train`, as the pair LP
+    # does, so its guide deals it there (11, the least, where the plain floor pays 12), with new
+    # GPU nodes last for workloads that ask none
+    problem = problem_from(tmp_path, BESIDE_SPREAD)
+    floor, _ = greedy_floor(problem)
+    monkeypatch.setattr(placement, "PAIR_SECONDS_PER_PAIR", 1e9)
+    zoned, _ = placement._zoned(problem, "cost", None, floor, 30.0, time.monotonic() + 30, Fraction(12))
+    assert zoned is not None and zoned.value is not None and abs(zoned.value - 11) < 1e-6
+    guide = zoned.guide
+    assert guide is not None and guide.gpu_nodes_last
+    dealt_by_lp = guide.domains[("web", "zone")]
+    assert {zone: round(count, 6) for zone, count in dealt_by_lp.items()} == {"a": 1, "b": 2}
+    dealt, _ = greedy_floor(problem, None, guide)
+    assert _hosts(dealt, "web") == {"cpua": 1, "gpub": 2} and _cost(problem, dealt) == 11

@@ -244,3 +244,22 @@ def test_the_parse_loop_agrees_with_lark_on_cut_texts(data):
             parser.parse_whole(cut)
         return
     assert parser.parse_whole(cut)[0] == theirs
+
+
+def test_the_parse_loop_makes_no_lark_tree_and_hashes_no_rule(monkeypatch):
+    """The loop reads its own form of the table (session 30): a reduction's builder is found
+    without hashing lark's `Rule` (Python code, 7% of a 10,000-line parse) and an inlined
+    `_rule`'s children reach its parent as a list, not as a lark `Tree` its parent's filter
+    takes apart. What it builds is lark's (the tests above)."""
+    from lark.grammar import Rule
+    from lark.tree import Tree
+
+    from fitlang.syntax import parser
+
+    text = "\n".join(_every_fit_text())
+    parser._tables()  # made once a process: its making reads lark's callbacks by rule
+    made: list[str] = []
+    monkeypatch.setattr(Tree, "__init__", lambda self, data, *rest, **keywords: made.append(data))
+    monkeypatch.setattr(Rule, "__hash__", lambda self: made.append(self.origin.name) or id(self))
+    decls, _ = parser.parse_whole(text)
+    assert len(decls) > 200 and made == []

@@ -310,6 +310,19 @@ def widened(classes: dict[str, frozenset[str]], merged_id: dict[str, str]) -> di
             for name, ids in classes.items()}
 
 
+def in_problem_classes(found: Bound, merged_id: dict[str, str]) -> Bound:
+    """The coarse problem's bound with its relaxation's classes read as the problem's: each
+    class id of the problem at the column of the merged class `merged_id` gives it, so that
+    what reads the LP's last solution by the problem's classes (`gang_quotas.lp_counts`)
+    reads this one. Unchanged where there is no relaxation."""
+    relaxation = found.relaxation
+    if relaxation is None:
+        return found
+    index = {class_id: relaxation.class_index[merged] for class_id, merged in merged_id.items()
+             if merged in relaxation.class_index}
+    return dataclasses.replace(found, relaxation=dataclasses.replace(relaxation, class_index=index))
+
+
 def coarse_packing(packing: Packing, merged_id: dict[str, str]) -> Packing:
     """A packing's nodes under their merged classes (as the coarse problem's first patterns)."""
     nodes: dict[str, list] = {}

@@ -1043,50 +1043,90 @@ def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
 
 def _option_to_place(fleet: _Fleet, demands: list[Demand],
                      taken: dict[tuple[str, str], set[int]], in_order: bool) -> Demand:
-    """`in_order`: the first option that places whole, where the guide suggests classes
-    (`_Fleet.first`) opening no node dearer than every class it suggests for that option (an
-    option it suggests none for is not taken in order); else (or none does) the cheapest.
-    The relaxation's option placed where its classes are full took a dear node the relaxation
-    never opens: inventory 10,000 seed 10, `infer98`'s L40S option on a 15.90 USD/h cloud node
-    once the on-prem L40S nodes (0.22) were full."""
-    if in_order and len(demands) > 1:
-        for demand in demands:
-            fleet.journal = []
-            shorts = _place_demand(fleet, demand, fleet.candidates(demand, taken))
-            opened = [fleet.classes[entry[1]].price for entry in fleet.journal if entry[0] == "open"]
-            fleet.rollback()
-            suggested = _dearest_suggested(fleet, demand) if fleet.first else None
-            if not shorts and (suggested is None or max(opened, default=0) <= suggested):
+    """`in_order`: the first option that places whole and follows the guide (`_follows_guide`);
+    else (or none does) the cheapest (`_OptionTrial.key`). Each option is placed and given
+    back (the journal), with the fleet as it is at the group's turn, and only where the choice
+    needs it. Measured on the inventory shape at 10,000 nodes: choosing by list price before
+    placing sent an L40S option to a 15.9 USD/h cloud pool once the cheap on-prem L40S nodes
+    were taken, where its L4 option fitted on on-prem nodes still free."""
+    if len(demands) == 1:
+        return demands[0]
+    trials = _OptionTrials(fleet, demands, taken)
+    if in_order:
+        for index, demand in enumerate(demands):
+            if _follows_guide(fleet, demand, trials, index):
                 return demand
-    return _cheapest_option(fleet, demands, taken)
+    return demands[min(range(len(demands)), key=lambda index: trials[index].key(index))]
+
+
+class _OptionTrial(NamedTuple):
+    """An option placed and given back: the replicas it leaves out, the cost and the nodes it
+    adds, the prices of the nodes it opens."""
+
+    left_out: int
+    added: Fraction
+    nodes: int
+    opened: list[Fraction]
+
+    def key(self, index: int) -> tuple:
+        """Fewest replicas left out, then the least cost of new nodes, then the fewest
+        nodes, then first in the policy."""
+        return self.left_out, self.added, self.nodes, index
+
+
+class _OptionTrials:
+    """A group's options, each placed and given back when first asked for."""
+
+    def __init__(self, fleet: _Fleet, demands: list[Demand], taken: dict[tuple[str, str], set[int]]) -> None:
+        self.fleet, self.demands, self.taken = fleet, demands, taken
+        self.done: dict[int, _OptionTrial] = {}
+
+    def __len__(self) -> int:
+        return len(self.demands)
+
+    def __getitem__(self, index: int) -> _OptionTrial:
+        if index not in self.done:
+            fleet, demand = self.fleet, self.demands[index]
+            cost, size = fleet.limits.cost, fleet.size
+            fleet.journal = []
+            shorts = _place_demand(fleet, demand, fleet.candidates(demand, self.taken))
+            opened = [fleet.classes[entry[1]].price for entry in fleet.journal if entry[0] == "open"]
+            left_out = sum(amount for _, amount in shorts)
+            self.done[index] = _OptionTrial(left_out, fleet.limits.cost - cost, fleet.size - size, opened)
+            fleet.rollback()
+        return self.done[index]
+
+
+def _follows_guide(fleet: _Fleet, demand: Demand, trials: _OptionTrials, index: int) -> bool:
+    """Whether the option at `index` is taken in the guide's order: it places whole, and where
+    the guide suggests classes (`_Fleet.first`), it suggests some for this option and what the
+    option's new nodes cost over the dearest of them (its premium over the relaxation's price)
+    is no more than the whole cost of the cheapest other option that places whole.
+    A premium on any node dearer than the suggested classes ruled out (session 29) took
+    inventory 10,000 seed 10's `infer98` off a 15.90 USD/h node (premium 15.68, its L4 option
+    7.84), and seed 12's `infer680` off 4-GPU L4 nodes at 5.06 where the LP's were 4.60
+    (0.92, its L40S option on on-prem nodes 0.45), but on seed 13 sent `infer589` (L4 nodes at
+    1.078 beside the LP's 0.98: 0.39) to the on-prem L40S nodes (0.45) the LP keeps for two
+    other groups, which then took 8 L4 nodes each: 848.20 -> 853.76."""
+    trial = trials[index]
+    if trial.left_out:
+        return False
+    if not fleet.first:
+        return True
+    suggested = _dearest_suggested(fleet, demand)
+    if suggested < 0:
+        return False
+    premium = sum((price - suggested for price in trial.opened if price > suggested), Fraction(0))
+    if not premium:
+        return True
+    others = [trials[at].added for at in range(len(trials)) if at != index and not trials[at].left_out]
+    return not others or premium <= min(others)
 
 
 def _dearest_suggested(fleet: _Fleet, demand: Demand) -> Fraction:
     """The price of the dearest class the guide suggests for `demand` (-1: none)."""
     return max((fleet.classes[fleet.row[class_id]].price for class_id in fleet.first.get(demand.name, ())
                 if class_id in fleet.row), default=Fraction(-1))
-
-
-def _cheapest_option(fleet: _Fleet, demands: list[Demand],
-                     taken: dict[tuple[str, str], set[int]]) -> Demand:
-    """The option of a group to place, decided when the group's turn comes, with the fleet
-    as it is then: each option is placed and given back (the journal), and the one that
-    leaves fewest replicas out, then opens the least cost of new nodes (then the fewest
-    nodes), then comes first in the policy, is kept. Measured on the inventory shape at
-    10,000 nodes: choosing by list price before placing sent an L40S option to a 15.9 USD/h
-    cloud pool once the cheap on-prem L40S nodes were taken, where its L4 option fitted on
-    on-prem nodes still free."""
-    if len(demands) == 1:
-        return demands[0]
-    keys = []
-    for index, demand in enumerate(demands):
-        cost, opened = fleet.limits.cost, fleet.size
-        fleet.journal = []
-        shorts = _place_demand(fleet, demand, fleet.candidates(demand, taken))
-        left_out = sum(amount for _, amount in shorts)
-        keys.append((left_out, fleet.limits.cost - cost, fleet.size - opened, index))
-        fleet.rollback()
-    return demands[min(keys)[-1]]
 
 
 def _feasible_options(problem: Problem, shapes: _ClassShapes) -> dict[str, list[Demand]]:

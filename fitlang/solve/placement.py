@@ -26,7 +26,14 @@ from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks, started_from
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
-from fitlang.solve.coarse import class_groups, coarse_bound, suggested_classes, widened, zoned_bound
+from fitlang.solve.coarse import (
+    class_groups,
+    coarse_bound,
+    in_problem_classes,
+    suggested_classes,
+    widened,
+    zoned_bound,
+)
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.encode import Encoding, encode
@@ -561,16 +568,20 @@ def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Pack
     options, classes = _suggested(found)
     classes = widened(classes, merged_id)
     seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
-    # where `_rebuild_first` and there are options to order, the options alone: the classes
-    # the LP puts the CPU workloads on include the accelerator nodes they share with GPU
-    # replicas, and the greedy pass then opened accelerator nodes for them (inventory 50,000
-    # seed 7, without deadlines, rebuilt after: 2915.75 with the classes, GPU nodes 1941.61;
-    # options alone 2704.56, GPU nodes 1647.22; with the classes for the CPU workloads, their
-    # accelerator classes left out, 2716.98; seeds 8 / 9: 6504.19 / 5478.20 alone, 6511.84 /
-    # 5486.35 so). Not measured at 10,000 nodes (where a 5 s limit runs the zoned bound too):
-    # there the guide is as it was
-    alone = bool(options) and _rebuild_first(problem, time_limit)
-    guide = Guide(options) if alone else Guide(options, classes) if options or classes else None
+    # where `_rebuild_first`, the guide of the pair LP's first guided pass (`_guides`), from
+    # this LP: its classes with new GPU nodes last for the workloads that ask none, the gangs'
+    # counts by class and the spreads' replicas by zone (inventory 50,000 at 30 s: the pair LP
+    # is not run there; the options alone gave no cheaper floor than the rebuilt one on seeds 12
+    # and 13; in process, without deadlines, rebuilt after, seed 12: options alone 6641.75, with
+    # the classes and GPU nodes last 6573.13, with the counts too 6523.60 against the bound
+    # 6497.18; its classes without GPU nodes last put services on accelerator nodes: seed 7
+    # 2915.75 against 2704.56 for the options alone, session 27). Elsewhere as it was
+    if _rebuild_first(problem, time_limit):
+        counts = lp_counts(problem, in_problem_classes(found, merged_id))
+        guide = Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains) \
+            if options or classes else None
+    else:
+        guide = Guide(options, classes) if options or classes else None
     return _Zoned(found.value, guide, pairs), seed
 
 
@@ -1194,7 +1205,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         progress("improve", _packed_value(problem, packing, objectives[0]), first_bound)
         _polished(problem, packing, objectives[0], improve_deadline, first_bound,
                   packed if packing.complete else None)
-    placement = _placement(problem, encoding, outcome, counts, packing, objectives[0], model_status)
+    placement = _placement(problem, outcome, packing, objectives[0], model_status)
     placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
@@ -1442,22 +1453,17 @@ def _can_grow(problem: Problem, min_nodes: dict[str, int], grown: dict[str, int]
     return any(grown[c] > min_nodes.get(c, 0) for c in grown)
 
 
-def _placement(problem: Problem, encoding: Encoding, outcome: Outcome,
-               counts: dict[tuple[str, str], int], packing: Packing, objective: str,
+def _placement(problem: Problem, outcome: Outcome, packing: Packing, objective: str,
                model_status: PlacementStatus) -> Placement:
+    """The placement the model's packing makes, its value what was actually packed (a gang
+    the packing left short is out whole and its nodes are not paid for: random fleet seed
+    1262 stated 280 USD/h where its nodes give 270), or the model's where the nodes alone do
+    not give the objective."""
     placement = _from_packing(problem, packing, objective, model_status, outcome.bound)
-    placement.value = _used_value(problem, packing, objective, encoding, outcome)
+    if placement.value is None:
+        placement.value = outcome.objective if outcome.objective is not None else Fraction(0)
     placement.bound = stated_bound(placement.bound, placement.value, packing.complete)
     return placement
-
-
-def _used_value(problem: Problem, packing: Packing, objective: str, encoding: Encoding,
-                outcome: Outcome) -> Fraction:
-    """The objective of what was actually packed (it can differ from the aggregate's)."""
-    value = _packed_value(problem, packing, objective)
-    if value is not None:
-        return value
-    return outcome.objective if outcome.objective is not None else Fraction(0)
 
 
 def _larger(first: Fraction | None, second: Fraction | None) -> Fraction | None:

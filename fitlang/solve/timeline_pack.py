@@ -42,6 +42,10 @@ REPAIRED_AT_ONCE = 16
 REPAIR_AT_ONCE_TRIES = 1000
 
 
+# the most `Ledger.cheapest` keeps of its prices (`_Priced`) before it forgets them all: the
+# sites shape at the goal size keeps ~3,400 (class, size, window)'s, ~74 MB, after a round
+KEPT_PRICES_BYTES = 256 * 2**20
+
 # how often a search's `Ending.enough` is asked at most (once the bound is in, it sums the
 # ledger: ~1 ms at the goal size, where a move takes ~2 ms)
 ENOUGH_EVERY = 0.25
@@ -121,6 +125,12 @@ class Ledger:
         self.buys = {group: (float(limit), np.zeros(steps))
                      for group, limit in problem.buy_limits.items()}
         self.groups = {c.id: c.buy_group for c in problem.classes}
+        # per node, the sum (mod 2**64) of a hash of every replica it holds (`_stamp`): equal
+        # where it holds the same replicas again, so `cheapest`'s kept rows (`_priced`) are
+        # priced again only for the nodes a move changed and did not undo
+        self.stamp = {c.id: np.zeros(c.count, dtype=np.uint64) for c in problem.classes}
+        self._priced: dict[tuple[str, bytes, int, int, int], _Priced] = {}
+        self._priced_bytes = 0
 
     def nodes(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """(which nodes of the class may take a replica needing `need` for [start, end),
@@ -189,26 +199,78 @@ class Ledger:
                      ) -> tuple[float, int, int] | None:
         """(what it adds, node, start) of the cheapest start in [first, last - duration] and
         node of the class, every step of the run within the node's capacity and, where the
-        node wakes, within the limits (`nodes`' checks, for every start at once)."""
+        node wakes, within the limits (`nodes`' checks, for every start at once). Each node's
+        price per start (capacity alone) is kept between calls (`_Priced`) and priced again
+        only where its stamp changed; the limits, which any node of a cap's scope moves, are
+        read afresh, and only where the cheapest start wakes its node at a step one breaks."""
         if self.running[class_id].shape[0] == 0 or last - first < duration:
             return None  # a class without nodes, or a window past the horizon
-        rows, waking = _distinct_rows(self.running[class_id][:, first:last] == 0)
+        priced = self._rows(class_id, need, first, last, duration)
+        flat = int(np.argmin(priced.cost))  # start-major: the earliest start first among equals
+        start, node = divmod(flat, priced.cost.shape[1])
+        if priced.cost[start, node] == np.inf:
+            return None
+        run = slice(start, start + duration)
+        if priced.waking[node, run].any():
+            short = self._short(class_id, first, last)
+            if (priced.waking[node, run] & short[run]).any():
+                # a limit bars the cheapest: every start again with the limits (rare)
+                barred = _any_in_windows(priced.waking & short, duration)
+                cost = np.where(barred.T, np.inf, priced.cost)
+                flat = int(np.argmin(cost))
+                start, node = divmod(flat, cost.shape[1])
+                if cost[start, node] == np.inf:
+                    return None
+        return float(priced.cost[start, node]), node, first + start
+
+    def _rows(self, class_id: str, need: np.ndarray, first: int, last: int, duration: int) -> _Priced:
+        """The kept prices of a replica of `need` on the class's nodes over [first, last),
+        brought up to date: the nodes whose stamp changed since priced again."""
+        key = (class_id, need.tobytes(), first, last, duration)
+        kept = self._priced.get(key)
+        stamp = self.stamp[class_id]
+        if kept is None or kept.rate is not self.rate[class_id]:
+            if kept is None and self._priced_bytes > KEPT_PRICES_BYTES:
+                self._priced.clear()  # (priced again as asked: the same answers, more CPU)
+                self._priced_bytes = 0
+            kept = self._priced[key] = self._priced_anew(class_id, need, first, last, duration)
+            self._priced_bytes += kept.cost.nbytes + kept.waking.nbytes
+            return kept
+        changed = np.flatnonzero(kept.stamp != stamp)
+        if changed.size:
+            waking, cost = self._prices(class_id, need, changed, first, last, duration)
+            kept.waking[changed], kept.cost[:, changed], kept.stamp[changed] = waking, cost.T, stamp[changed]
+        return kept
+
+    def _priced_anew(self, class_id: str, need: np.ndarray, first: int, last: int, duration: int
+                     ) -> _Priced:
+        """`_Priced` for every node: the nodes awake at some step of the window and the first
+        of those asleep throughout priced (`_distinct_rows`), the others alike it copied."""
+        waking = self.running[class_id][:, first:last] == 0
+        rows, _ = _distinct_rows(waking)
+        _, cost = self._prices(class_id, need, rows, first, last, duration)
+        like = np.zeros(waking.shape[0], dtype=np.intp)  # per node, the priced row alike it
+        like[rows] = np.arange(rows.size)
+        if rows.size < like.size:  # those asleep throughout: alike the first of them, priced
+            asleep = waking.all(axis=1)
+            like[asleep] = like[np.argmax(asleep)]
+        return _Priced(self.stamp[class_id].copy(), waking, np.ascontiguousarray(cost.T[:, like]),
+                       self.rate[class_id])
+
+    def _prices(self, class_id: str, need: np.ndarray, nodes: np.ndarray, first: int, last: int,
+                duration: int) -> tuple[np.ndarray, np.ndarray]:
+        """(asleep per node and step of [first, last), what each start adds per node: the
+        sum of the rates where it wakes; infinite where its capacity or the class's off steps
+        bar the run). Each node's sums are its own row's cumulative sum: the same floats
+        however many nodes are priced at once."""
         asked = need > 0
         left = self.capacity[class_id][asked] - need[asked]
-        blocked = ~(self.used[class_id][rows, first:last][:, :, asked] <= left).all(axis=2)
-        blocked |= waking & self._short(class_id, first, last)
+        waking = self.running[class_id][nodes, first:last] == 0
+        blocked = ~(self.used[class_id][nodes, first:last][:, :, asked] <= left).all(axis=2)
         blocked[:, self.off[class_id][first:last]] = True  # the class has no node then
-        barred = _any_in_windows(blocked, duration)
-        open_ = ~barred.all(axis=1)  # a node with no start its run fits costs nothing to price
-        if not open_.any():
-            return None
-        if not open_.all():  # (each row's sums are its own: the same floats on fewer rows)
-            rows, waking, barred = rows[open_], waking[open_], barred[open_]
         cost = _window_sums(waking * self.rate[class_id][first:last], duration)
-        cost[barred] = np.inf
-        flat = int(np.argmin(cost.T))  # start-major: the earliest start first among equals
-        start, row = divmod(flat, cost.shape[0])
-        return float(cost[row, start]), int(rows[row]), first + start
+        cost[_any_in_windows(blocked, duration)] = np.inf
+        return waking, cost
 
     def total(self) -> float:
         """The objective of what the ledger holds: every node in use at a step, at its rate."""
@@ -224,11 +286,13 @@ class Ledger:
         self._charge(class_id, waking, start, end, 1)
         self.running[class_id][node, start:end] += 1
         self.used[class_id][node, start:end, :] += need
+        self.stamp[class_id][node:node + 1] += _stamp(need, start, end)
 
     def release(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> float:
         """Take a replica off its node; what the steps its node falls idle saved."""
         self.running[class_id][node, start:end] -= 1
         self.used[class_id][node, start:end, :] -= need
+        self.stamp[class_id][node:node + 1] -= _stamp(need, start, end)
         idle = self.running[class_id][node, start:end] == 0
         self._charge(class_id, idle, start, end, -1)
         return float(idle @ self.rate[class_id][start:end])
@@ -255,6 +319,28 @@ class Ledger:
         group = self.groups[class_id]
         if group is not None and group in self.buys:
             self.buys[group][1][start:end] += sign * steps
+
+
+@dataclass
+class _Priced:
+    """`Ledger.cheapest`'s prices of one replica size and window on one class, kept between
+    calls: the nodes' stamps when priced, asleep per node and step of the window, and per
+    start and node (start-major) what the run adds, infinite where capacity bars it."""
+
+    stamp: np.ndarray
+    waking: np.ndarray
+    cost: np.ndarray
+    rate: np.ndarray  # the rates priced at (`cap_kicked` swaps them for a while)
+
+
+def _stamp(need: np.ndarray, start: int, end: int) -> np.uint64:
+    """A replica's share of its node's stamp: a 64-bit mix (splitmix64's) of its size and
+    steps, so that two different sets of replicas on a node sum to the same stamp only by a
+    2**-64 chance."""
+    value = hash((start, end, *need.tolist())) & 0xFFFFFFFFFFFFFFFF
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return np.uint64(value ^ (value >> 31))
 
 
 def _distinct_rows(waking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,12 +14,14 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from typing import Any, cast
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, ast_utils
 from lark.lexer import LexerState
+from lark.parse_tree_builder import ChildFilterLALR, ChildFilterLALR_NoPlaceholders, ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
+from lark.tree import Tree
 from lark.utils import TextSlice
 
 from fitlang import messages as msg
@@ -212,59 +214,127 @@ class _Tables:
     At the first token the table refuses, `run` gives up (None) and `parse_whole` parses
     the text again with lark, whose exception says where and what was expected: the
     language server and the recovery see exactly what lark reports. tests/test_syntax.py
-    compares the two on every example and on broken texts."""
+    compares the two on every example and on broken texts.
+
+    The table is read in its own form (`steps`): a shift is the next state (an int), a
+    reduction its rule's length, what builds its value (`_reduction`) and its left-hand
+    side. lark keys each reduction's callback by its `Rule`, whose `__hash__` is Python
+    code, and wraps the callbacks in its tree shaping, a call or two a reduction more
+    (session 30: the two were 15% of a 10,000-line parse)."""
 
     def __init__(self, lark: Lark) -> None:
         frontend = lark.parser
         parser = frontend.parser.parser  # lark's `_Parser`: its table and callbacks
         self.table = parser.parse_table
-        self.states = self.table.states
-        self.callbacks = parser.callbacks
+        callbacks = parser.callbacks
+        self.steps = {state: {kind: target if action is Shift else
+                              (len(target.expansion), _reduction(target, callbacks[target]),
+                               target.origin.name)
+                              for kind, (action, target) in row.items()}
+                      for state, row in self.table.states.items()}
         self.start = self.table.start_states["start"]
         self.end = self.table.end_states["start"]
         self.lexer = frontend.lexer
-        assert not any(isinstance(key, str) for key in self.callbacks), "terminal callbacks"
+        assert not any(isinstance(key, str) for key in callbacks), "terminal callbacks"
 
     def run(self, text: str) -> list | None:
         stack = [self.start]
         values: list = []
-        states, callbacks, reduce = self.states, self.callbacks, self._reduce
+        steps = self.steps
         try:
             for token in self.lexer.lex(LexerState(TextSlice.cast_from(text)),
                                          _Position(self.table, stack)):
                 kind = token.type
                 while True:
-                    action, target = states[stack[-1]][kind]
-                    if action is Shift:
-                        stack.append(target)
+                    step = steps[stack[-1]][kind]
+                    if type(step) is int:  # a shift
+                        stack.append(step)
                         values.append(token)
                         break
-                    size = len(target.expansion)  # a reduction (as `_reduce`, inline: the hot path)
-                    if size:
-                        children = values[-size:]
-                        del stack[-size:]
-                        del values[-size:]
+                    size, build, origin = step  # a reduction (as `_reduce`, inline: the hot path)
+                    if build is _SAME:
+                        del stack[-1]
                     else:
-                        children = []
-                    values.append(callbacks[target](children))
-                    stack.append(states[stack[-1]][target.origin.name][1])
+                        if size:
+                            children = values[-size:]
+                            del stack[-size:]
+                            del values[-size:]
+                        else:
+                            children = []
+                        values.append(children if build is None else build(children))
+                    stack.append(steps[stack[-1]][origin])
             while stack[-1] != self.end:
-                action, target = states[stack[-1]]["$END"]
-                if action is Shift:
+                step = steps[stack[-1]]["$END"]
+                if type(step) is int:
                     return None
-                reduce(target, stack, values)
+                self._reduce(step, stack, values)
         except (KeyError, UnexpectedInput):
             return None
         return cast(list, values[-1])
 
-    def _reduce(self, rule: Any, stack: list, values: list) -> None:
-        size = len(rule.expansion)
-        children = values[-size:] if size else []
-        if size:
-            del stack[-size:]
-            del values[-size:]
-        values.append(self.callbacks[rule](children))
-        stack.append(self.states[stack[-1]][rule.origin.name][1])
+    def _reduce(self, step: tuple, stack: list, values: list) -> None:
+        size, build, origin = step
+        if build is _SAME:  # the value stays as it is: only the state changes
+            del stack[-1]
+        else:
+            children = values[-size:] if size else []
+            if size:
+                del stack[-size:]
+                del values[-size:]
+            values.append(children if build is None else build(children))
+        stack.append(self.steps[stack[-1]][origin])
+
+
+_SAME = object()  # a reduction of one symbol that lark's `?rule` passes through unchanged
+
+
+def _reduction(rule: Any, callback: Any) -> Any:
+    """What builds the value of a reduction by `rule`, as lark's `callback` does: `_SAME` (the
+    only child is the value), None (the children's list is: an inlined `_rule`, whose
+    children its parent takes in), or a function of the children. lark builds an inlined
+    rule's value as a `Tree` its parent's child filter takes the children of; here it is the
+    list itself, and a filter takes a list's items (a `Tree`'s children where one is left)."""
+    if isinstance(callback, ExpandSingleChild) and len(rule.expansion) == 1:
+        return _SAME
+    return _shaped(callback, rule.origin.name.startswith("_"))
+
+
+def _shaped(callback: Any, inlined: bool) -> Any:
+    if isinstance(callback, partial) and callback.func is Tree and inlined:
+        return None
+    if type(callback) is ChildFilterLALR_NoPlaceholders:
+        return _filter([(i, expand, 0) for i, expand in callback.to_include], 0,
+                       _shaped(callback.node_builder, inlined))
+    if type(callback) is ChildFilterLALR:
+        return _filter(callback.to_include, callback.append_none, _shaped(callback.node_builder, inlined))
+    if type(callback) is ExpandSingleChild:
+        inner = _shaped(callback.node_builder, inlined)
+        return lambda children: children[0] if len(children) == 1 else \
+            (children if inner is None else inner(children))
+    return callback
+
+
+def _filter(include: list, append_none: int, build: Any) -> Any:
+    """lark's child filter: the children kept (an inlined child's own children in its place,
+    `None` where `maybe_placeholders` wants one), then `build` of them (None: the list)."""
+    def filtered(children: list) -> Any:
+        kept: list = []
+        for index, expand, nones in include:
+            if nones:
+                kept += [None] * nones
+            child = children[index]
+            if expand:
+                items = child if type(child) is list else child.children
+                if kept:
+                    kept += items
+                else:  # as lark's: a left recursion's list grows in place, never copied
+                    kept = items
+            else:
+                kept.append(child)
+        if append_none:
+            kept += [None] * append_none
+        return kept if build is None else build(kept)
+    return filtered
 
 
 class _Position:
