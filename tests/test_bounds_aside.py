@@ -204,14 +204,15 @@ def test_after_the_childs_pass_the_other_guides_run_here_each_where_it_fits(tmp_
 
 def test_the_second_first_pass_by_every_gpu_workloads_counts_runs_in_the_child_not_here(
         tmp_path, monkeypatch):
-    # both passes with the LP's classes (the gangs' quotas, every GPU workload's) are the
-    # child's: here only the options' guide, as without the second
+    # the passes with the LP's classes (the gangs' quotas, every GPU workload's, the first's
+    # fractional copy) are the child's: here only the options' guide, as without the second
     problem = problem_from(tmp_path, DEAR)
     floor = _consolidated_floor(problem)
     guides_here = _guided_in_the_child(monkeypatch, problem)
     suggested = ({"web": ["small"]}, TO_THE_OPTIMUM[1])
     counts = LPCounts(gpu_quotas=((frozenset({"web"}), frozenset({"small"}), 1),))
-    assert [bool(guide.classes) for guide in placement._guides(suggested, counts)] == [True, True, False]
+    guides = placement._guides(suggested, counts)
+    assert [bool(guide.classes) for guide in guides] == [True, True, True, False]
     placement._guided_floor(problem, floor, suggested, "cost", 30.0, time.monotonic() + 30.0, 0.01,
                             first_passed=True, counts=counts)
     assert guides_here == [placement.Guide({"web": ["small"]})]

@@ -166,14 +166,15 @@ def test_a_second_first_pass_places_every_gpu_workload_by_the_lps_counts(tmp_pat
     assert _cost(problem, second) == Fraction(54, 10)
 
 
-def test_where_only_gangs_ask_gpus_there_is_one_first_pass(tmp_path):
+def test_where_only_gangs_ask_gpus_there_is_one_first_pass_and_its_fractional_copy(tmp_path):
     problem = problem_from(tmp_path, ZONES)
     floor, _ = greedy_floor(problem)
     bounds = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30, None, False)
     assert bounds.counts.gpu_quotas == bounds.counts.quotas
     # (no option groups: no options-only pass either)
     guides = placement._guides(bounds.suggested, bounds.counts)
-    assert [guide.quotas for guide in guides] == [bounds.counts.quotas]
+    assert [(guide.quotas, guide.fractional) for guide in guides] == [(bounds.counts.quotas, False),
+                                                                      (bounds.counts.quotas, True)]
 
 
 def test_a_groups_counts_add_up_to_its_total_the_largest_fractions_rounded_up():

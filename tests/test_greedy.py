@@ -85,10 +85,12 @@ def test_greedy_prices_per_replica_over_arrays_are_those_per_class(tmp_path):
     from fitlang.solve.greedy import _ClassShapes, _price_per_replica
 
     problem = inventory_shaped(tmp_path)
-    shapes = _ClassShapes(problem)
-    for demand in problem.demands:
-        classes = [problem.node_class(c) for c in demand.eligible]
-        assert shapes.prices(demand, classes) == [_price_per_replica(demand, c) for c in classes]
+    for fractional in (False, True):
+        shapes = _ClassShapes(problem, fractional)
+        for demand in problem.demands:
+            classes = [problem.node_class(c) for c in demand.eligible]
+            assert shapes.prices(demand, classes) == [_price_per_replica(demand, c, fractional)
+                                                      for c in classes]
 
 
 def test_greedy_replicas_per_node_over_arrays_are_those_per_class(tmp_path):

@@ -1565,8 +1565,9 @@ def test_the_relaxations_guide_with_classes_goes_first_then_options_alone(monkey
                         lambda problem, packing, guides, *a: tried.append(guides) or packing)
     placement_module._guided_floor(None, "floor", ({"w": ["w[a]", "w[b]"]}, {"v": frozenset({"c1"})}),
                                    "cost", 5, None)
-    first, second = tried[0]
+    first, fractional, second = tried[0]  # (the first's copy with classes by the share of a node)
     assert first.classes == {"v": frozenset({"c1"})} and first.options == {"w": ["w[a]", "w[b]"]}
+    assert fractional.fractional and not first.fractional and fractional.classes == first.classes
     assert not second.classes and second.options == {"w": ["w[a]", "w[b]"]}
     placement_module._guided_floor(None, "floor", ({"w": ["w[a]"]}, {}), "cost", 5, None)
     assert [g.classes for g in tried[1]] == [{}]

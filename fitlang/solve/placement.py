@@ -696,7 +696,9 @@ def _room_floor(run: _Run) -> None:
     room first: on inventory 10,000 seed 9 one-per-node services took the room of 0.19-0.42
     USD/h CPU nodes while the 8-GPU nodes the gangs opened kept 8,865 CPUs free (the pair LP
     puts 2,167 of them to use, the floor 1,230), and later workloads opened CPU nodes for
-    what was taken (consolidated 1668.77 -> 1658.60, ruined 1652.60 -> 1644.25). Not where
+    what was taken (consolidated 1668.77 -> 1658.60, ruined 1652.60 -> 1644.25). Its classes
+    by the share of a node a replica takes (`Guide.fractional`): consolidated, seed 11 513.48 ->
+    477.82, seed 7 625.79 -> 606.44, seed 9 1658.60 -> 1645.89 (seed 19 669.28 -> 669.95). Not where
     the floor is rebuilt (inventory 50,000: a pass there takes seconds) nor for the `nodes`
     objective (no price to order by)."""
     problem, objective, deadline = run.problem, run.objective, run.search_deadline
@@ -704,7 +706,7 @@ def _room_floor(run: _Run) -> None:
     if objective != "cost" or run.rebuilt or run.floor is None or run.floor_seconds is None \
             or left is None or left < ROOM_FLOOR_PASSES * run.floor_seconds:
         return
-    other, cut = greedy_floor(problem, deadline, Guide(dear_room_first=True))
+    other, cut = greedy_floor(problem, deadline, Guide(dear_room_first=True, fractional=True))
     if cut or not other.complete:
         return
     consolidate(problem, other, objective, _share_of(run.time_limit, FLOOR_IMPROVE_SHARE, deadline))
@@ -958,12 +960,16 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     last for the workloads that ask none; where every workload with GPUs has other quotas
     than the gangs alone, the same with those (inventory 10,000 at 5 s, in process: seed 7
     579.78 -> 578.63, its 1-GPU inference replicas beside services on the LP's 4-GPU nodes;
-    seed 8 dearer, 2475.51 against 2476.69, so the cheaper consolidated pass is kept)."""
+    seed 8 dearer, 2475.51 against 2476.69, so the cheaper consolidated pass is kept); then the
+    first again with classes by the share of a node a replica takes (`Guide.fractional`; seed
+    11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept)."""
     options, classes = suggested
     first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains)] \
         if classes else []
     if first and counts.gpu_quotas != counts.quotas:
         first.append(replace(first[0], quotas=counts.gpu_quotas))
+    if first:
+        first.append(replace(first[0], fractional=True))
     return first + ([Guide(options)] if options else [])
 
 
