@@ -142,8 +142,8 @@ def test_at_fleet_scale_the_floor_takes_the_options_the_lp_orders(tmp_path, monk
     floors = []
     real_floor = placement.greedy_floor
 
-    def recorded_floor(*args):
-        floors.append(real_floor(*args))
+    def recorded_floor(*args, **keywords):
+        floors.append(real_floor(*args, **keywords))
         return floors[-1]
 
     monkeypatch.setattr(placement, "greedy_floor", recorded_floor)

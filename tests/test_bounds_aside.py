@@ -151,10 +151,10 @@ def _guided_in_the_child(monkeypatch, problem) -> list:
     guides_here: list = []
     floor_pass = placement.greedy_floor
 
-    def counted(problem, deadline=None, guide=None):
+    def counted(problem, deadline=None, guide=None, **keywords):
         if guide is None or not guide.dear_room_first:
             guides_here.append(guide)
-        return floor_pass(problem, deadline, guide)
+        return floor_pass(problem, deadline, guide, **keywords)
 
     monkeypatch.setattr(placement, "greedy_floor", counted)
     return guides_here

@@ -23,6 +23,7 @@ from solving import (
     pool,
     problem_from,
     random_fleet,
+    verified_packing,
     workload,
 )
 
@@ -77,6 +78,44 @@ def test_greedy_floor_places_zone_anti_affinity_whose_target_spreads_over_every_
     placement = solved_in_time(problem)
     assert not placement.unplaced and placement.value == 5
     assert on_pools(placement, problem) == {"t": {"b": 1, "c": 1}, "u": {"a": 1}}
+
+
+def test_a_workload_left_short_by_a_higher_prioritys_zones_goes_first_where_then_all_fit(tmp_path):
+    # a and b: a node of 8 CPUs each (1 USD/h), c: 5 (3 USD/h). h (priority 30, a or b, one a
+    # node) opens a and b; t (20, one a node) takes their free room first; u (10, a or b, never
+    # in a zone with t) then finds no zone. Every replica fits with u first (u and h on one of
+    # a / b, t on the other and on c: 1 + 1 + 3 = 5 USD/h, the least: h opens both, t needs
+    # two nodes and one is not u's), so priority overrules nothing, and the pass with the
+    # short workload first is the floor (inventory 10,000 seed 20: `unknown` with 16 replicas
+    # out, 0.6 s into a 5 s limit, since every stage after the floor wants it complete).
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.placement import _packed_value
+
+    text = (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 1, 8, "32Gi", 1, '  zone = "b"\n')
+            + pool("c", 5, 8, "32Gi", 3, '  zone = "c"\n')
+            + workload("h", 2, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity self on node\n"
+                       "  priority = 30\n")
+            + workload("t", 2, 4, "2Gi", "  anti_affinity self on node\n  priority = 20\n")
+            + workload("u", 1, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"
+                       "  priority = 10\n"))
+    problem = problem_from(tmp_path, text)
+    packing = greedy_floor(problem, short_first=True)[0]
+    assert packing.complete and _packed_value(problem, packing, "cost") == 5
+    verified_packing(problem, packing)
+
+
+def test_a_short_workload_first_is_not_kept_where_it_would_leave_a_higher_priority_out(tmp_path, no_model):
+    # one zone, one node: t (priority 20) or u (10), not both (u apart from t by zone). The
+    # pass with u first places u and leaves t out: not kept, t stays and u is left out.
+    from fitlang.solve.greedy import greedy_floor
+
+    text = (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n')
+            + workload("t", 1, 8, "2Gi", "  priority = 20\n")
+            + workload("u", 1, 8, "2Gi", "  anti_affinity t on zone\n  priority = 10\n")
+            + "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    packing = greedy_floor(problem, short_first=True)[0]
+    assert {name for node in packing.nodes["a"] for name in node.hosted} == {"t"}
 
 
 def test_greedy_prices_per_replica_over_arrays_are_those_per_class(tmp_path):

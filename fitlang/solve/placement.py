@@ -113,7 +113,7 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     placement.bought = _bought_by_class(problem, placement.bought)
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
-        floor = _from_packing(problem, greedy_floor(problem)[0], _objectives(problem)[0],
+        floor = _from_packing(problem, greedy_floor(problem, short_first=True)[0], _objectives(problem)[0],
                               FEASIBLE_PARTIAL, None)
         if len(floor.unplaced) < len(placement.unplaced) or not placement.assignments:
             floor.status = Status.UNKNOWN if floor.unplaced else Status.FEASIBLE
@@ -243,7 +243,8 @@ def _floor_stage(run: _Run) -> None:
     problem, objective, time_limit = run.problem, run.objective, run.time_limit
     run.progress("greedy", None, None)
     cpu, wall = time.process_time(), time.monotonic()
-    run.floor, _ = greedy_floor(problem, None, _floor_guide(problem, objective, time_limit))
+    run.floor, _ = greedy_floor(problem, None, _floor_guide(problem, objective, time_limit),
+                                short_first=True)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     if not run.floor.complete:  # every stage after the floor wants it complete
