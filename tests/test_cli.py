@@ -884,14 +884,18 @@ def test_a_timeout_answers_with_the_greedy_floor(tmp_path, monkeypatch, capsys):
 
 
 def test_a_timeout_is_e0506_with_status_unknown_not_e0501(tmp_path, monkeypatch, capsys):
+    import fitlang.solve.greedy as greedy_module
     from fitlang.cli import main
     from fitlang.solve.backends import HighsBackend, Z3Backend
 
     # every solver call runs out of time, and the greedy floor leaves y out: x (2 CPUs) goes
     # first, by name, to a (the cheaper share), and y (4 CPUs) then fits nowhere, although
-    # y on a and x on b places both. Nothing is proven: E0506 with the floor's partial answer
+    # y on a and x on b places both. Nothing is proven: E0506 with the floor's partial answer.
+    # (The floor's pass with the short workloads first would place both here: it is off, as
+    # on a fleet where it cannot.)
     monkeypatch.setattr(HighsBackend, "minimise", _no_answer)
     monkeypatch.setattr(Z3Backend, "minimise", _no_answer)
+    monkeypatch.setattr(greedy_module, "_short_first", lambda problem, packing, *rest: packing)
     (tmp_path / "p.fit").write_text(
         'pool a {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
         'pool b {\n  count = 1\n  cpu = 2\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
@@ -903,6 +907,27 @@ def test_a_timeout_is_e0506_with_status_unknown_not_e0501(tmp_path, monkeypatch,
     assert [d["code"] for d in document["diagnostics"]] == ["E0506"]
     assert [(a["workload"], a["node"]) for a in document["assignments"]] == [("x", "a-0")]
     assert [u["workload"] for u in document["unplaced"]] == ["y"]
+
+
+def test_a_timeout_answers_with_the_floors_short_first_pass_where_it_places_everything(
+        tmp_path, monkeypatch, capsys):
+    from fitlang.cli import main
+    from fitlang.solve.backends import HighsBackend, Z3Backend
+
+    # the last test's fleet with the floor's short-first pass on: y (left out by the priority
+    # order) first on a, x on b: both placed, 2 USD/h, `feasible` (nothing proven), exit 0
+    monkeypatch.setattr(HighsBackend, "minimise", _no_answer)
+    monkeypatch.setattr(Z3Backend, "minimise", _no_answer)
+    (tmp_path / "p.fit").write_text(
+        'pool a {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
+        'pool b {\n  count = 1\n  cpu = 2\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
+        'workload x {\n  replicas = 1\n  cpu = 2\n  memory = 1Gi\n}\n'
+        'workload y {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n}\n')
+    code = main(["solve", str(tmp_path / "p.fit"), "--format", "json", "--time-limit", "1"])
+    document = json.loads(capsys.readouterr().out)
+    assert (code, document["status"], document["unplaced"]) == (0, "feasible", [])
+    assert sorted((a["workload"], a["node"]) for a in document["assignments"]) == [("x", "b-0"), ("y", "a-0")]
+    assert document["objective"]["value"] == 2
 
 
 def test_optimal_only_within_the_stated_tolerance(tmp_path, monkeypatch, capsys):
