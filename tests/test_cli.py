@@ -883,6 +883,20 @@ def test_a_timeout_answers_with_the_greedy_floor(tmp_path, monkeypatch, capsys):
     assert len(document["assignments"]) == 3
 
 
+# x (2 CPUs) and y (4 CPUs) on a (4 CPUs) and b (2 CPUs): the priority order puts x on a first
+X_AND_Y = ('pool a {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
+           'pool b {\n  count = 1\n  cpu = 2\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
+           'workload x {\n  replicas = 1\n  cpu = 2\n  memory = 1Gi\n}\n'
+           'workload y {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n}\n')
+
+
+def _solved_out_of_time(tmp_path, capsys, main):
+    """`fitc solve --format json` of X_AND_Y: its exit code and document."""
+    (tmp_path / "p.fit").write_text(X_AND_Y)
+    code = main(["solve", str(tmp_path / "p.fit"), "--format", "json", "--time-limit", "1"])
+    return code, json.loads(capsys.readouterr().out)
+
+
 def test_a_timeout_is_e0506_with_status_unknown_not_e0501(tmp_path, monkeypatch, capsys):
     import fitlang.solve.greedy as greedy_module
     from fitlang.cli import main
@@ -896,13 +910,7 @@ def test_a_timeout_is_e0506_with_status_unknown_not_e0501(tmp_path, monkeypatch,
     monkeypatch.setattr(HighsBackend, "minimise", _no_answer)
     monkeypatch.setattr(Z3Backend, "minimise", _no_answer)
     monkeypatch.setattr(greedy_module, "_short_first", lambda problem, packing, *rest: packing)
-    (tmp_path / "p.fit").write_text(
-        'pool a {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
-        'pool b {\n  count = 1\n  cpu = 2\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
-        'workload x {\n  replicas = 1\n  cpu = 2\n  memory = 1Gi\n}\n'
-        'workload y {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n}\n')
-    code = main(["solve", str(tmp_path / "p.fit"), "--format", "json", "--time-limit", "1"])
-    document = json.loads(capsys.readouterr().out)
+    code, document = _solved_out_of_time(tmp_path, capsys, main)
     assert (code, document["status"]) == (1, "unknown")
     assert [d["code"] for d in document["diagnostics"]] == ["E0506"]
     assert [(a["workload"], a["node"]) for a in document["assignments"]] == [("x", "a-0")]
@@ -918,13 +926,7 @@ def test_a_timeout_answers_with_the_floors_short_first_pass_where_it_places_ever
     # order) first on a, x on b: both placed, 2 USD/h, `feasible` (nothing proven), exit 0
     monkeypatch.setattr(HighsBackend, "minimise", _no_answer)
     monkeypatch.setattr(Z3Backend, "minimise", _no_answer)
-    (tmp_path / "p.fit").write_text(
-        'pool a {\n  count = 1\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
-        'pool b {\n  count = 1\n  cpu = 2\n  memory = 16Gi\n  price = 1 USD/h\n}\n'
-        'workload x {\n  replicas = 1\n  cpu = 2\n  memory = 1Gi\n}\n'
-        'workload y {\n  replicas = 1\n  cpu = 4\n  memory = 1Gi\n}\n')
-    code = main(["solve", str(tmp_path / "p.fit"), "--format", "json", "--time-limit", "1"])
-    document = json.loads(capsys.readouterr().out)
+    code, document = _solved_out_of_time(tmp_path, capsys, main)
     assert (code, document["status"], document["unplaced"]) == (0, "feasible", [])
     assert sorted((a["workload"], a["node"]) for a in document["assignments"]) == [("x", "b-0"), ("y", "a-0")]
     assert document["objective"]["value"] == 2
