@@ -10,10 +10,11 @@ import random
 import pytest
 
 from fitlang.model.problem import RESOURCES
+from fitlang.solve.aggregate import _within_model
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.linear import Status
 from fitlang.solve.pack import NodeState, Packing
-from fitlang.solve.placement import _within_model, solve
+from fitlang.solve.placement import solve
 from fitlang.solve.repack import place_short
 
 from solving import pool, problem_from, verified_packing, workload
@@ -130,8 +131,8 @@ def test_counts_that_pack_are_placed_on_the_models_nodes_before_repair_opens_ano
     # four replicas of 3 CPUs and four of 5 on the two 16-CPU nodes the model counted: they
     # fill both exactly (3 + 3 + 5 + 5 each, by hand), but `pack` puts three of 5 on one node
     # and is short of one, for which `repair` alone opens a third node
+    from fitlang.solve.aggregate import completed, opener
     from fitlang.solve.pack import pack, repair
-    from fitlang.solve.placement import _completed, opener
 
     problem = problem_from(tmp_path, pool("a", 3, 16, "64Gi", 1)
                            + workload("w3", 4, 3, "1Gi") + workload("w5", 4, 5, "1Gi"))
@@ -141,7 +142,7 @@ def test_counts_that_pack_are_placed_on_the_models_nodes_before_repair_opens_ano
     assert greedy.short == {node_class.id: 1}
     repair(problem, greedy, opener(problem, planned))
     assert greedy.complete and greedy.opened(node_class.id) == 3  # what the rounds got before
-    packing = _completed(problem, counts, planned, pack(problem, counts, planned), "cost", True, FAR)
+    packing = completed(problem, counts, planned, pack(problem, counts, planned), "cost", True, FAR)
     assert packing.complete and packing.opened(node_class.id) == 2
     verified_packing(problem, packing)
     assert sorted(sorted(node.hosted.items()) for node in packing.nodes[node_class.id] if node.hosted) \

@@ -16,6 +16,7 @@ from fractions import Fraction
 
 import pytest
 
+from fitlang.solve.aggregate import opener
 from fitlang.solve.budget import Budget
 from fitlang.solve.floor_complete import floor_completed
 from fitlang.solve.greedy import greedy_floor
@@ -30,7 +31,6 @@ from fitlang.solve.placement import (
     _packed_value,
     _Run,
     _search_pays,
-    opener,
 )
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify

@@ -11,9 +11,10 @@ from fractions import Fraction
 import pytest
 
 from fitlang.solve import group_pack
+from fitlang.solve.aggregate import completed
 from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.pack import pack
-from fitlang.solve.placement import _completed, _packed_value
+from fitlang.solve.placement import _packed_value
 from fitlang.solve.repack import _Program, _Repacker, _Slot
 
 from solving import pool, problem_from, verified_packing, workload
@@ -64,7 +65,7 @@ def test_planted_counts_that_pack_short_are_completed_at_no_more_than_the_plante
     packing = pack(problem, counts, planned)
     if packing.complete:
         return
-    packing = _completed(problem, counts, planned, packing, "cost", True, FAR)
+    packing = completed(problem, counts, planned, packing, "cost", True, FAR)
     assert packing.complete
     assert _packed_value(problem, packing, "cost") <= Fraction(cost)
     verified_packing(problem, packing)

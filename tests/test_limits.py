@@ -10,9 +10,9 @@ import random
 from fractions import Fraction
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, PowerScope, Problem, node_limit
+from fitlang.solve.aggregate import within_limits
 from fitlang.solve.limits import FleetLimits, fleet_limits
 from fitlang.solve.pack import domains_key  # (bound here: the test below counts the solver's asks)
-from fitlang.solve.placement import within_limits
 
 
 def _reference(problem: Problem, counts: dict[str, int]) -> bool:

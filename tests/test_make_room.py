@@ -9,9 +9,10 @@ import dataclasses
 import json
 
 from fitlang.model.problem import RESOURCES
+from fitlang.solve.aggregate import completed
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import NodeState, Packing
-from fitlang.solve.placement import FEASIBLE, _completed, _from_packing
+from fitlang.solve.placement import FEASIBLE, _from_packing
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
@@ -49,7 +50,7 @@ def _completed_by_hand(problem, packing: Packing) -> Packing:
     """`_completed` without a time limit (repair, then making room), every node countable,
     and the spreads it leaves short trimmed, as the rounds' kept packing is."""
     planned = {c.id: c.count for c in problem.classes}
-    packing = _completed(problem, {}, planned, packing, "cost", False, None)
+    packing = completed(problem, {}, planned, packing, "cost", False, None)
     trim_spreads(problem, packing)
     return packing
 

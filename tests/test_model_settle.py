@@ -1,6 +1,6 @@
 """backends.Settle: past its time, HiGHS's branch and bound stops once its incumbent is within
 the gap of its bound, so that the time after the model (its packing) is not eaten by closing
-the last percents (placement.MODEL_SETTLE_SHARE)."""
+the last percents (aggregate.MODEL_SETTLE_SHARE)."""
 
 from __future__ import annotations
 

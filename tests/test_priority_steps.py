@@ -6,7 +6,7 @@ returned 214.15 USD/h where, started, it reached 51.33)."""
 
 from __future__ import annotations
 
-from fitlang.solve import placement
+from fitlang.solve import aggregate
 from fitlang.solve.backends import HighsBackend, started_from
 from fitlang.solve.encode import encode
 from fitlang.solve.linear import Status
@@ -22,8 +22,8 @@ def _levels_placed(tmp_path):
                            + workload("low", 2, 4, "4Gi", "  priority = 1\n"))
     encoding = encode(problem, must_place=False)
     encoding.relax_replicas()
-    solver = HighsBackend(placement.RELAXED_GAP)
-    return problem, encoding, solver, placement._place_by_priority(problem, encoding, solver, None)
+    solver = HighsBackend(aggregate.RELAXED_GAP)
+    return problem, encoding, solver, aggregate._place_by_priority(problem, encoding, solver, None)
 
 
 def test_the_priority_steps_give_the_last_levels_solution(tmp_path):

@@ -1579,16 +1579,17 @@ def test_a_gang_its_packing_left_short_is_not_paid_for(tmp_path):
     # of w. The gang is all or nothing, so it is left out whole: nothing is placed and nothing
     # is paid for (the model's path stated 3 USD/h for it: random fleet seed 1262, 280 where
     # its nodes give 270), and `verify` accepts what is stated.
+    from fitlang.solve.aggregate import model_placement
     from fitlang.solve.linear import Outcome
     from fitlang.solve.pack import pack
-    from fitlang.solve.placement import FEASIBLE, _placement
+    from fitlang.solve.placement import FEASIBLE
 
     problem = problem_from(tmp_path, pool("a", 3, 8, "32Gi", 1) + workload("w", 1, 4, "1Gi")
                            + workload("g", 4, 8, "1Gi", "  gang = true\n")
                            + "policy {\n  allow_unplaced = true\n}\n")
     packing = pack(problem, {("w", "a"): 1, ("g", "a"): 4}, {"a": 3})
     assert sum(n.hosted.get("g", 0) for n in packing.nodes["a"]) == 3  # the gang packed short
-    placement = _placement(problem, Outcome(Status.OPTIMAL), packing, "cost", FEASIBLE)
+    placement = model_placement(problem, Outcome(Status.OPTIMAL), packing, "cost", FEASIBLE)
     assert placement.assignments == [] and len(placement.unplaced) == 5
     assert placement.value == 0
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))

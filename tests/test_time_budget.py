@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from fitlang.solve import aggregate
 from fitlang.solve import placement as placement_module
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.report import as_json
@@ -53,8 +54,9 @@ def test_a_slow_machine_ends_the_solve_by_its_limit(tmp_path, monkeypatch, nodes
     fleet = bench_module("fleet").generate(nodes, nodes // 10)
     fleet.write(tmp_path, "unused")
     problem = problem_from(tmp_path, fleet.policy)
-    for name in ("greedy_floor", "pack", "repair"):
-        monkeypatch.setattr(placement_module, name, _at_half_a_cpu(getattr(placement_module, name)))
+    for module, name in ((placement_module, "greedy_floor"), (placement_module, "pack"),
+                         (aggregate, "pack"), (aggregate, "repair")):
+        monkeypatch.setattr(module, name, _at_half_a_cpu(getattr(module, name)))
     started = time.monotonic()
     placement = placement_module.solve(problem, time_limit=time_limit)
     elapsed = time.monotonic() - started

@@ -986,9 +986,9 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     no constant (a replica replaced by another option's is no move). Where replicas may be
     left out the constant would not hold: None."""
     from fitlang.rules.moves import kept_node_rows
+    from fitlang.solve.aggregate import choose_backend
     from fitlang.solve.backends import HighsBackend
     from fitlang.solve.encode import encode
-    from fitlang.solve.placement import choose_backend
 
     if problem.allow_unplaced or deadline is None or not _model_fits(problem, deadline):
         return None

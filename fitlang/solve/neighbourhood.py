@@ -181,7 +181,7 @@ def _moved(problem: Problem, packing: Packing, chosen: set[str],
     """A copy of `packing` with the chosen workloads' replicas taken off and packed again by
     `counts`: into free room first, then onto the nodes the model counted (`planned`, never
     fewer than are open), then repaired; the nodes left empty closed."""
-    from fitlang.solve.placement import opener  # placement runs this module
+    from fitlang.solve.aggregate import opener  # placement runs this module
 
     moved = _without(problem, packing, chosen)
     by_class = sent_to_classes([d for d in problem.demands if d.name in chosen], counts)

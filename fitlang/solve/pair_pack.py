@@ -29,7 +29,7 @@ MAX_MERGED_CLASSES = 32
 def pair_packed(problem: Problem, bound: Bound, objective: str) -> Packing | None:
     """The converged pair LP's answer packed onto nodes, every replica placed and every rule
     kept (`verify`), or None."""
-    from fitlang.solve.placement import opener  # placement runs this module
+    from fitlang.solve.aggregate import opener  # placement runs this module
 
     if objective not in ("cost", "nodes") or not _packable(bound):  # (the objectives it bounds)
         return None

@@ -16,14 +16,24 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
-from fitlang.solve.backends import HighsBackend, Minimising, Settle, Z3Backend, forks, started_from
+from fitlang.solve.aggregate import (
+    can_grow,
+    cap_short,
+    completed,
+    grown_classes,
+    model_placement,
+    opener,
+    past,
+    remaining,
+    solve_aggregate,
+)
+from fitlang.solve.backends import HighsBackend, Minimising, forks
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import Budget
 from fitlang.solve.coarse import (
@@ -36,17 +46,14 @@ from fitlang.solve.coarse import (
 )
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
-from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import floor_completed
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved
-from fitlang.solve.group_pack import packed_by_group
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
-from fitlang.solve.limits import fleet_limits
-from fitlang.solve.linear import Outcome, Status, Value, stated_bound
-from fitlang.solve.make_room import left_out, made_room, trim_spreads
-from fitlang.solve.pack import MayOpen, Packing, pack, repair
+from fitlang.solve.linear import Status, stated_bound
+from fitlang.solve.make_room import left_out, trim_spreads
+from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.placement_result import (
@@ -60,31 +67,12 @@ from fitlang.solve.placement_result import (
 )
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
-from fitlang.solve.repack import place_short, repack
+from fitlang.solve.repack import repack
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
 
-Z3_MAX_VARIABLES = 400  # small, logic-heavy instances get exact answers from Z3
 MAX_REPACKS = 8
-# the aggregate's target gap at fleet scale: packing adds its own few tenths of a percent, and
-# closing the last 0.1% costs HiGHS ten times as long (see docs/performance.md)
-RELAXED_GAP = 1e-3
-# past this share of its time, the aggregate model (relaxed, with a time limit) stops once its
-# incumbent is within MODEL_SETTLE_GAP of its bound: closing the last percents of the gap took
-# the time its counts needed to be packed (inventory 300 seed 3 at 5 s: 20.701, the optimum,
-# found at 1.8 s, the model ran on to its deadline at 4.0 s, and the packing that followed
-# left 19 replicas out)
-MODEL_SETTLE_SHARE = 0.25
-MODEL_SETTLE_GAP = 0.03
-
-
-def choose_backend(name: str, encoding: Encoding):
-    if name == "z3" or (name == "auto" and len(encoding.model.variables) <= Z3_MAX_VARIABLES):
-        return Z3Backend()
-    return HighsBackend()
-
-
 EXACT_MAX_NODES = 48  # fleets this small are solved node by node, exactly
 # with a horizon, fleets this small (and nodes x steps this few) are solved node by node: the
 # time model over pools counts what a pool holds, not how it packs onto nodes, so on 5 nodes
@@ -225,7 +213,7 @@ def _search_pays(run: _Run) -> bool:
     the floor, 51.25, was the answer with 1.6 s of the limit unused)."""
     if not run.whole:
         return True
-    if _past(run.search_deadline):
+    if past(run.search_deadline):
         return False
     if run.packed:
         return _gap_over(run.best, OPTIMALITY_TOLERANCE)
@@ -255,7 +243,7 @@ def _floor_stage(run: _Run) -> None:
         problem, run.floor, objective, _share_of(time_limit, REBUILD_SHARE, run.search_deadline)) > 0
     if not run.rebuilt and not realise_next:
         consolidate(problem, run.floor, objective, first_pass)
-    run.floor_polished = not _past(first_pass) and not run.rebuilt and not realise_next
+    run.floor_polished = not past(first_pass) and not run.rebuilt and not realise_next
     run.floor_seconds = time.monotonic() - wall
     if run.floor.complete:
         run.progress("greedy", _packed_value(problem, run.floor, objective), None)
@@ -703,7 +691,7 @@ def _room_floor(run: _Run) -> None:
     the floor is rebuilt (inventory 50,000: a pass there takes seconds) nor for the `nodes`
     objective (no price to order by)."""
     problem, objective, deadline = run.problem, run.objective, run.search_deadline
-    left = _remaining(deadline)
+    left = remaining(deadline)
     if objective != "cost" or run.rebuilt or run.floor is None or run.floor_seconds is None \
             or left is None or left < ROOM_FLOOR_PASSES * run.floor_seconds:
         return
@@ -799,7 +787,7 @@ def _realised_floor(problem: Problem, packing: Packing, objective: str, deadline
     it is cheaper than `packing`. Run where the coarse bound ran (its gap over
     PATTERN_MIN_GAP): on *breaker* it is the optimum or next to it (1,000 nodes: 223 against
     228; 10,000: 1831 against 1977; the coarse bound rounded up is 223 and 1831)."""
-    if objective not in NODE_OBJECTIVES or _past(deadline):
+    if objective not in NODE_OBJECTIVES or past(deadline):
         return packing
     made = realised(problem, class_groups(problem), deadline)
     if made is None:
@@ -845,13 +833,13 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     the moves, 605.40 where it is cut (session 22)."""
     if moves_first and guides and guides[0].options:
         packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
-        left = _remaining(deadline)
+        left = remaining(deadline)
         if whole_pass is not None and left is not None and left < whole_pass:
             return packing
     best, value = packing, _packed_value(problem, packing, objective)
     for guide in guides:
-        left = _remaining(deadline)
-        if _past(deadline) or value is None or (not moves_first and whole_pass is not None and
+        left = remaining(deadline)
+        if past(deadline) or value is None or (not moves_first and whole_pass is not None and
                                                 left is not None and left < whole_pass):
             break
         guided, cut = greedy_floor(problem, deadline, guide)
@@ -1000,7 +988,7 @@ def _options_moved(problem: Problem, packing: Packing, guide: Guide, objective: 
     rules of the workloads left where they were). Inventory 10,000 seed 7: 37 groups moved,
     614.70 -> 598.87 in ~0.3 CPU s with the check, where a whole guided pass and its
     consolidation (585.65) take ~1.1 s; seeds 8 and 9: dearer, not kept."""
-    if _past(deadline) or not packing.complete:
+    if past(deadline) or not packing.complete:
         return packing
     moved = options_moved(problem, packing, guide)
     if moved is None or not moved.complete:
@@ -1135,11 +1123,11 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
     start = start if start is not None and start.complete and relax else None
     for round_ in range(MAX_REPACKS):
         round_deadline = deadline if round_ == 0 else _later_round_deadline(deadline, improve_deadline)
-        if _past(round_deadline):
+        if past(round_deadline):
             break
         progress("optimise", None, first_bound)
         proven: list[Fraction] = []
-        result = _solve_aggregate(problem, backend, objectives, min_nodes, round_deadline, caps, relax,
+        result = solve_aggregate(problem, backend, objectives, min_nodes, round_deadline, caps, relax,
                                   start=start if round_ == 0 else None, progress=progress,
                                   proven=proven)
         if round_ == 0 and proven:
@@ -1168,7 +1156,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             counts, planned = fitted.counts, fitted.nodes
         packing = pack(problem, counts, planned)
         if not packing.complete:
-            packing = _completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
+            packing = completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
                                  improve_deadline)
         # a later round's packing that leaves out more than an earlier one's (whole workloads
         # dropped, by priority) is not kept (a round cut short by the deadline: its model
@@ -1179,12 +1167,12 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             break
         # what packing and repair could not place: require more nodes where it fell short,
         # or send the replicas elsewhere, and solve again
-        grown = _grown(problem, encoding, outcome.solution, packing)
+        grown = grown_classes(problem, encoding, outcome.solution, packing)
         if not grown:
             break
-        if _can_grow(problem, min_nodes, grown):
+        if can_grow(problem, min_nodes, grown):
             min_nodes.update(grown)
-        elif not _cap_short(packing, counts, caps):
+        elif not cap_short(packing, counts, caps):
             break
     if best is None:
         if start is None or first_bound is None:
@@ -1206,7 +1194,7 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         progress("improve", _packed_value(problem, packing, objectives[0]), first_bound)
         _polished(problem, packing, objectives[0], improve_deadline, first_bound,
                   packed if packing.complete else None)
-    placement = _placement(problem, outcome, packing, objectives[0], model_status)
+    placement = model_placement(problem, outcome, packing, objectives[0], model_status)
     placement.proven_infeasible = proven_infeasible
     placement.backend = backend_name
     return placement
@@ -1257,214 +1245,6 @@ def _objectives(problem: Problem) -> list[str]:
     if any(d.preference for d in problem.demands) and "preferences" not in objectives:
         objectives.append("preferences")
     return objectives
-
-
-def _past(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.05, deadline - time.monotonic())
-
-
-def opener(problem: Problem, planned: dict[str, int]) -> MayOpen:
-    """The nodes the aggregate model counted may open; one more only if the buy limits, the
-    budget and the power caps still hold with it."""
-    def may_open(node_class, packing: Packing) -> bool:
-        opened = packing.opened(node_class.id)
-        if opened >= node_class.count:
-            return False
-        if opened < planned.get(node_class.id, 0):
-            return True
-        counts = {c.id: max(packing.opened(c.id), planned.get(c.id, 0)) for c in problem.classes}
-        counts[node_class.id] += 1
-        return within_limits(problem, counts)
-
-    return may_open
-
-
-def within_limits(problem: Problem, counts: dict[str, int]) -> bool:
-    """Do these node counts per class keep the buy limits, the budget and the power caps?
-    (Integer rows built once per problem, limits.py: the Fraction sums over every class took
-    most of the consolidation's time where there is a budget.)"""
-    return fleet_limits(problem).hold(counts)
-
-
-def _cap_short(packing: Packing, counts: dict[tuple[str, str], int],
-               caps: dict[tuple[str, str], int]) -> bool:
-    """A full class could not pack what the aggregate sent it: send the replicas that did not
-    fit elsewhere next time (a heuristic cut, so the bound of the first round is kept)."""
-    changed = False
-    for (workload, class_id), short in packing.short_by_workload.items():
-        cap = counts.get((workload, class_id), 0) - short
-        if caps.get((workload, class_id), cap + 1) > cap:
-            caps[workload, class_id] = max(cap, 0)
-            changed = True
-    return changed
-
-
-def _completed(problem: Problem, counts: dict[tuple[str, str], int], planned: dict[str, int],
-               packing: Packing, objective: str, relax: bool, deadline: float | None,
-               pack_deadline: float | None = None) -> Packing:
-    """What `pack` left short of the model's counts, placed. First, where the aggregate model
-    ran with a time limit, each domain group `pack` fell short on is packed again exactly
-    (group_pack.py) until `pack_deadline` (the search's end: the model's own deadline may
-    have passed, and packing its answer is what that time is kept for); where that places
-    every replica, nothing more. Inventory 300 seed 3: 14 replicas short -> 1 (the one its
-    counts cannot fit). Then, as before: `repair` opens nodes for it
-    greedily; where the model is the aggregate one and time is left, a second packing of
-    the same counts has repack's exact program place it first on the class's domain group
-    (`place_short`), and `repair` only what that cannot. The one short of fewer replicas is
-    kept, then the cheaper. Inventory 300 (h22a): the first counts are an optimum's on 8 of
-    12 seeds, `pack` leaves 11-39 replicas of them out, and `repair`'s nodes cost 7-65% over
-    the model; the exact program first took the 30 s answers from 5.2% to 3.1% over the
-    optimum on average, but alone it left more replicas out on fleets that cannot place all."""
-    if relax and deadline is not None:
-        packed_by_group(problem, packing, counts, objective, pack_deadline or deadline)
-        if packing.complete:
-            return packing
-    repair(problem, packing, opener(problem, planned))
-    if relax and deadline is not None and not packing.exact \
-            and not _within_model(problem, packing, planned, objective):  # (exact: that ran already)
-        exact = pack(problem, counts, planned)
-        place_short(problem, exact, objective, deadline)
-        if not exact.complete:
-            repair(problem, exact, opener(problem, planned))
-        packing = min((packing, exact), key=lambda p: _shortfall_then_value(problem, p, objective))
-    if not packing.complete and relax and deadline is not None:
-        place_short(problem, packing, objective, deadline)  # a few moves, before a dearer round
-    if not packing.complete:
-        # a spread's or gang's last replica in the room of loose lower-priority ones, rather
-        # than the whole workload left out
-        made_room(problem, packing, opener(problem, planned))
-    return packing
-
-
-def _within_model(problem: Problem, packing: Packing, planned: dict[str, int], objective: str) -> bool:
-    """Is the repaired packing complete and within the optimality tolerance of what the
-    model's own nodes cost? Then a second, exact packing of the counts has nothing worth its
-    time to gain: bench 1,000 spent 3.0 of its 4.8 s there for the same 1305.64."""
-    if not packing.complete or objective not in ("cost", "nodes"):
-        return False
-    value = _packed_value(problem, packing, objective)
-    model = sum(((problem.node_class(c).price if objective == "cost" else 1) * n for c, n in planned.items()),
-                Fraction(0))
-    return value is not None and value <= model * (1 + Fraction(OPTIMALITY_TOLERANCE))
-
-
-def _shortfall_then_value(problem: Problem, packing: Packing, objective: str) -> tuple[int, float]:
-    value = _packed_value(problem, packing, objective)
-    return sum(packing.short.values()), math.inf if value is None else float(value)
-
-
-def _solve_aggregate(problem: Problem, backend: str, objectives: list[str],
-                     min_nodes: dict[str, int], deadline: float | None,
-                     caps: dict[tuple[str, str], int] | None = None, relax: bool = False,
-                     start: Packing | None = None, progress: Progress | None = None,
-                     proven: list[Fraction] | None = None):
-    """One model solved: (encoding, outcome, whole counts, backend, model_status), or None. The
-    bound of the first objective, when the solver proved one, is appended to `proven` (also
-    when it found no placement)."""
-    encoding = encode(problem, must_place=True, min_nodes=min_nodes, caps=caps)
-    solver = choose_backend(backend, encoding)
-    extra: dict[str, Any] = {}  # HiGHS's own options: a start, a callback
-    if relax and isinstance(solver, HighsBackend):
-        encoding.relax_replicas()
-        solver = HighsBackend(RELAXED_GAP)
-        extra["start"] = encoding.start_values(start) if start is not None else None
-        if progress is not None:
-            extra["improving"] = lambda value, bound: progress("optimise", value, bound)
-        if deadline is not None:
-            window = max(0.0, deadline - time.monotonic())
-            extra["settle"] = Settle(time.monotonic() + MODEL_SETTLE_SHARE * window, MODEL_SETTLE_GAP)
-    outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]), _remaining(deadline),
-                              **extra)
-    if proven is not None and outcome.bound is not None and outcome.status is not Status.INFEASIBLE:
-        proven.append(outcome.bound)
-    everything_fits = outcome.status is not Status.INFEASIBLE
-    if outcome.status is Status.INFEASIBLE and _past(deadline):
-        return None
-    if outcome.status is Status.INFEASIBLE:
-        encoding = encode(problem, must_place=False, min_nodes=min_nodes, caps=caps)
-        solver = choose_backend(backend, encoding)
-        if relax and isinstance(solver, HighsBackend):
-            encoding.relax_replicas()
-        placed = _place_by_priority(problem, encoding, solver, deadline)
-        if placed is None:
-            return None
-        # the last level's solution places as many as the levels allow: a start for the cost
-        # step, which the priority steps may have left little time
-        outcome = solver.minimise(encoding.model, encoding.objective(objectives[0]),
-                                  _remaining(deadline), **started_from(solver, placed))
-    if outcome.solution is None:
-        return None
-    first, status = outcome, outcome.status
-    for name in objectives[1:]:
-        _fix(encoding, objectives[objectives.index(name) - 1], outcome)
-        following = solver.minimise(encoding.model, encoding.objective(name), _remaining(deadline))
-        if following.solution is None:
-            break
-        outcome = following
-        if following.status is not Status.OPTIMAL:
-            status = Status.FEASIBLE
-    primary_value = encoding.model.value(encoding.objective(objectives[0]), outcome.solution)
-    final = Outcome(status, outcome.solution, primary_value, first.bound)
-    counts = encoding.whole_counts(outcome.solution)
-    # a packing that falls short of a placement the aggregate says exists is not infeasible
-    return encoding, final, counts, solver.name, PlacementStatus(status, partial=not everything_fits)
-
-
-def _fix(encoding: Encoding, name: str, outcome: Outcome) -> None:
-    terms = encoding.objective(name)
-    if terms and outcome.solution is not None:
-        encoding.model.add(terms, upper=encoding.model.value(terms, outcome.solution))
-
-
-def _place_by_priority(problem: Problem, encoding: Encoding, solver,
-                       deadline: float | None) -> list[Value] | None:
-    """The most replicas placed, level by level from the highest priority, each level's count
-    held in the model; the last level's solution (None: out of time)."""
-    levels = sorted({d.priority for d in problem.demands}, reverse=True)
-    solution = None
-    for level in levels:
-        if _past(deadline):
-            return None
-        terms = encoding.placed_terms([d for d in problem.demands if d.priority == level])
-        outcome = solver.minimise(encoding.model, terms, _remaining(deadline),
-                                  **started_from(solver, solution))
-        if outcome.solution is None:
-            return None
-        solution = outcome.solution
-        encoding.model.add(terms, upper=encoding.model.value(terms, solution))
-    return solution
-
-
-def _grown(problem: Problem, encoding: Encoding, solution: list[int], packing: Packing) -> dict[str, int]:
-    """Classes whose packing opened more nodes than the aggregate model counted."""
-    grown = {}
-    for node_class in problem.classes:
-        counted = solution[encoding.u[node_class.id]]
-        opened = len(packing.nodes.get(node_class.id, []))
-        if opened > counted or node_class.id in packing.short:
-            grown[node_class.id] = min(node_class.count, max(opened, counted + 1))
-    return grown
-
-
-def _can_grow(problem: Problem, min_nodes: dict[str, int], grown: dict[str, int]) -> bool:
-    return any(grown[c] > min_nodes.get(c, 0) for c in grown)
-
-
-def _placement(problem: Problem, outcome: Outcome, packing: Packing, objective: str,
-               model_status: PlacementStatus) -> Placement:
-    """The placement the model's packing makes, its value what was actually packed (a gang
-    the packing left short is out whole and its nodes are not paid for: random fleet seed
-    1262 stated 280 USD/h where its nodes give 270), or the model's where the nodes alone do
-    not give the objective."""
-    placement = _from_packing(problem, packing, objective, model_status, outcome.bound)
-    if placement.value is None:
-        placement.value = outcome.objective if outcome.objective is not None else Fraction(0)
-    placement.bound = stated_bound(placement.bound, placement.value, packing.complete)
-    return placement
 
 
 def _larger(first: Fraction | None, second: Fraction | None) -> Fraction | None:

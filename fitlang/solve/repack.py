@@ -264,7 +264,7 @@ class _Repacker:
     def _within_limits(self, slots: list[_Slot], used: set[int]) -> bool:
         if not self.limited:
             return True
-        from fitlang.solve.placement import within_limits  # placement runs this module
+        from fitlang.solve.aggregate import within_limits  # aggregate runs this module
 
         counts = {c.id: len(self.packing.nodes.get(c.id, ())) for c in self.problem.classes}
         for index, slot in enumerate(slots):

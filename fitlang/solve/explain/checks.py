@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from fitlang.model.problem import Problem, node_limit, one_class_per_node
+from fitlang.solve.aggregate import opener
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
 from fitlang.solve.explain.parts import Trial, _copy
@@ -15,7 +16,6 @@ from fitlang.solve.groups import Group, ReplicasGroup, ThroughputGroup
 from fitlang.solve.linear import LinearModel, Status
 from fitlang.solve.pack import pack
 from fitlang.solve.pack import repair as place_leftovers
-from fitlang.solve.placement import opener
 
 PER_NODE_MAX_NODES = 160  # up to this many nodes a check is the exact per-node model
 # at fleet scale, how long the solver may search for the cheapest placement of a trial (a
