@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -55,37 +55,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fitlang.model.problem import RESOURCES, NodeClass
+from fitlang.solve.move_neighbourhood import _Neighbourhood
 from fitlang.solve.move_scale import FleetNode, ScaleMove, SpreadCounts, zone_of
 
 
-@dataclass
-class _ClassModel:
-    """The restricted model's columns, rows and what they stand for."""
+class _ClassModel(_Neighbourhood):
+    """The restricted model: the neighbourhood step's lists of columns (keys ("y", d, c),
+    ("s", d, c), ("u", c), ...) and rows, and what they stand for."""
 
-    demands: list[str]
-    columns: list[tuple] = field(default_factory=list)  # ("y", d, c) / ("s", d, c) / ("u", c) ...
-    index: dict[tuple, int] = field(default_factory=dict)
-    lower: list[float] = field(default_factory=list)
-    upper: list[float] = field(default_factory=list)
-    integer: list[int] = field(default_factory=list)
-    cost: list[float] = field(default_factory=list)
-    rows: list[tuple[dict[int, float], float, float]] = field(default_factory=list)
-    fixed_nodes: dict[int, list[FleetNode]] = field(default_factory=dict)  # class -> its nodes kept
-    other_in_use: dict[int, list[str]] = field(default_factory=dict)  # class -> others in use now
-    left_over: int = 0  # `realise`: the replicas no node of their class took
-
-    def column(self, key: tuple, lower: float, upper: float, integer: bool, cost: float = 0.0) -> int:
-        self.index[key] = len(self.columns)
-        self.columns.append(key)
-        self.lower.append(lower)
-        self.upper.append(upper)
-        self.integer.append(int(integer))
-        self.cost.append(cost)
-        return self.index[key]
-
-    def row(self, terms: dict[int, float], lower: float, upper: float) -> None:
-        if terms:
-            self.rows.append((terms, lower, upper))
+    def __init__(self, demands: list[str]) -> None:
+        super().__init__(zones=(), nodes=[], classes=[], free=Counter(), fixed={}, before={})
+        self.demands = demands
+        self.fixed_nodes: dict[int, list[FleetNode]] = {}  # class -> its nodes kept
+        self.other_in_use: dict[int, list[str]] = {}  # class -> its other nodes in use now
+        self.left_over = 0  # `realise`: the replicas no node of their class took
 
 
 def build(fleet: ScaleMove, demands: list[str]) -> _ClassModel:
@@ -644,31 +627,31 @@ def measure(fleet: ScaleMove, chosen: list[str], arguments: argparse.Namespace) 
           f"{model.left_over} replicas left to repair, verify: {len(broken)} broken, "
           f"{time.process_time() - started:.2f} CPU s", flush=True)
     if arguments.improve:
-        started = time.process_time()
-        fleet.improve(time.monotonic() + 30)
-        fleet.improve(time.monotonic() + 30, scatter=True, passes=1)
-        after = objective_value(problem, "cost+moves", fleet.state(), set(fleet.bought))
-        broken = _Checker(problem, set(fleet.bought) | set(problem.bought_now), "").broken(fleet.state())
-        print(f"  then improve: {float(after):.4f} ({float(after - before_value):+.4f}), "
-              f"verify: {len(broken)} broken, {time.process_time() - started:.2f} CPU s", flush=True)
+        _improved(fleet, before_value, "  then improve:")
     return saved
+
+
+def _improved(fleet: ScaleMove, before: Fraction, label: str) -> None:
+    """`--improve`'s passes (one, one scattering) on the fleet; its value against `before`."""
+    from fitlang.solve.moving import _Checker, objective_value
+
+    problem = fleet.problem
+    started = time.process_time()
+    fleet.improve(time.monotonic() + 30)
+    fleet.improve(time.monotonic() + 30, scatter=True, passes=1)
+    after = objective_value(problem, "cost+moves", fleet.state(), set(fleet.bought))
+    broken = _Checker(problem, set(fleet.bought) | set(problem.bought_now), "").broken(fleet.state())
+    print(f"{label} {float(before):.4f} -> {float(after):.4f} ({float(after - before):+.4f}), verify: "
+          f"{len(broken)} broken, {time.process_time() - started:.2f} CPU s", flush=True)
 
 
 def _improved_alone(fleet: ScaleMove) -> None:
     """The control: `--improve`'s passes on the plan as it is (a copy of it)."""
-    from fitlang.solve.moving import _Checker, objective_value
+    from fitlang.solve.moving import objective_value
 
     problem = fleet.problem
     before = objective_value(problem, "cost+moves", fleet.state(), set(fleet.bought))
-    copied = copy.deepcopy(fleet, {id(problem): problem})
-    started = time.process_time()
-    copied.improve(time.monotonic() + 30)
-    copied.improve(time.monotonic() + 30, scatter=True, passes=1)
-    after = objective_value(problem, "cost+moves", copied.state(), set(copied.bought))
-    broken = _Checker(problem, set(copied.bought) | set(problem.bought_now), "").broken(copied.state())
-    print(f"control, the plan improved alone: {float(before):.4f} -> {float(after):.4f} "
-          f"({float(after - before):+.4f}), verify: {len(broken)} broken, "
-          f"{time.process_time() - started:.2f} CPU s", flush=True)
+    _improved(copy.deepcopy(fleet, {id(problem): problem}), before, "control, the plan improved alone:")
 
 
 def main() -> None:
