@@ -17,12 +17,12 @@ from solving import pool, problem_from, verified_packing, workload
 # `anchor` (zone e only, first by priority) opens an `east` node (4 CPUs for 4 USD/h) and
 # leaves 1 CPU. `anywhere` (4 x 1 CPU, next by priority) takes that CPU first, as free room is,
 # and opens a `west` node (4 CPUs, 2 USD/h) for the other 3; `late` (zone e only, 1 CPU) then
-# opens an `east_small` node (1.5): 7.5. The least, by hand: `anywhere` whole on the west node,
-# `late` beside `anchor`: 6 (the 9 CPUs asked need an east node and 5 more CPUs; the west
-# node with `east_small` is the cheapest 5, 3.5, but `anywhere` then has 4 + 1 CPUs in two
-# zones and `late` needs east room: 6 is the least). The LP's solution is that one (its
-# value 6: east u = 1, west u = 1), and placed by its counts the pass finds it.
-ZONED = (pool("east", 2, 4, "16GiB", "4", '  zone = "e"\n') + pool("west", 2, 4, "16GiB", "2", '  zone = "w"\n')
+# opens an `east_small` node (1.5): 7.5. The least, by hand: `anchor` needs an `east` node (4);
+# the 5 CPUs left to place need 4 more than its free CPU, at least one `west` node (2): 6, with
+# `late` in the east node's room and `anywhere` whole on the west node. The LP's solution is
+# that one (east u = 1, west u = 1), and placed by its counts the pass finds it.
+ZONED = (pool("east", 2, 4, "16GiB", "4", '  zone = "e"\n')
+         + pool("west", 2, 4, "16GiB", "2", '  zone = "w"\n')
          + pool("east_small", 2, 1, "4GiB", "1.5", '  zone = "e"\n')
          + workload("anchor", 1, 3, "1GiB", '  zones = ["e"]\n  priority = 30\n')
          + workload("anywhere", 4, 1, "1GiB", "  priority = 20\n")
@@ -53,7 +53,8 @@ def test_the_lps_nodes_are_rounded_up_and_dealt_to_a_merged_classs_members_in_id
     # 4.5 nodes, 5 with the LP's cover row (whole nodes): `a` has 3 of them, `b` the other 2;
     # 14 replicas, 4 nodes: 3 and 1; 6, 2 nodes: both `a`'s, and `b` none (0: a quota opens
     # none there, where a class not named has no limit)
-    for replicas, nodes, dealt in ((18, 5, {"a": 3, "b": 2}), (14, 4, {"a": 3, "b": 1}), (6, 2, {"a": 2, "b": 0})):
+    for replicas, nodes, dealt in ((18, 5, {"a": 3, "b": 2}), (14, 4, {"a": 3, "b": 1}),
+                                   (6, 2, {"a": 2, "b": 0})):
         problem = problem_from(tmp_path, pool("a", 3, 4, "16GiB", "1") + pool("b", 3, 4, "16GiB", "1")
                                + workload("w", replicas, 1, "1GiB"))
         relaxed = lower_bound(problem, "cost")
