@@ -20,6 +20,7 @@ import numpy as np
 
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.solve.bound import Bound
+from fitlang.solve.option_mix import option_mixes
 
 Quota = tuple[frozenset[str], frozenset[str], int]
 
@@ -34,6 +35,8 @@ class LPCounts:
     quotas: tuple[Quota, ...] = ()
     domains: Mapping[tuple[str, str], Mapping[str, float]] = field(default_factory=dict)
     gpu_quotas: tuple[Quota, ...] = ()
+    # the option groups the LP mixes options for, by replicas per option (`option_mixes`)
+    mixes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 NO_COUNTS = LPCounts()
@@ -44,7 +47,7 @@ def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
         return NO_COUNTS
     gpus = {d.name for d in problem.demands if d.requests["gpu"] > 0}
     return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed),
-                    gang_quotas(problem, relaxed, gpus))
+                    gang_quotas(problem, relaxed, gpus), option_mixes(problem, relaxed))
 
 
 def gang_quotas(problem: Problem, relaxed: Bound, workloads: set[str] | None = None) -> tuple[Quota, ...]:

@@ -83,6 +83,9 @@ class Guide:
     # 96-CPU nodes, 23 a node, rather than 16-CPU ones 12% cheaper a CPU, 3 a node and 4 CPUs
     # left; the pass's paid CPU nodes cost 0.0465 USD/h a CPU against the LP's 0.0453)
     fractional: bool = False
+    # per option group the LP mixes options for: the replicas of each option (option_mix.py),
+    # placed so where every part fits at the group's turn (`_mixed`), else an option whole
+    mixes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -179,6 +182,9 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             if demand.group in decided or demand.group not in options:
                 continue
             decided.add(demand.group)
+            if (deadline is None or time.monotonic() < deadline) and demand.group in guide.mixes and \
+                    _mixed(fleet, options[demand.group], guide.mixes[demand.group], taken, apart_rules):
+                continue
             if deadline is None or time.monotonic() < deadline:
                 demand = _option_to_place(fleet, options[demand.group], taken, bool(guide.options))
         if deadline is not None and (cut or time.monotonic() >= deadline):
@@ -1063,6 +1069,25 @@ def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
             if rule.anti and rule.target != "self" and rule.topology != "node":
                 towards.setdefault(rule.target, []).append((other.name, rule.topology))
     return towards
+
+
+def _mixed(fleet: _Fleet, demands: list[Demand], mix: Mapping[str, int],
+           taken: dict[tuple[str, str], set[int]], apart_rules: set[str]) -> bool:
+    """Place an option group as `mix` says (replicas per option), where every part fits whole
+    (else nothing is kept and the caller chooses one option); whether it was placed."""
+    parts = [dataclasses.replace(d, replicas=mix[d.name]) for d in demands if mix.get(d.name)]
+    if sum(part.replicas for part in parts) != sum(mix.values()):  # an option not feasible here
+        return False
+    fleet.journal = []
+    for part in parts:
+        if _place_demand(fleet, part, fleet.candidates(part, taken)):
+            fleet.rollback()
+            return False
+    fleet.journal = None
+    for part in parts:
+        if part.name in apart_rules:
+            _note_domains(fleet, part.name, taken)
+    return True
 
 
 def _option_to_place(fleet: _Fleet, demands: list[Demand],

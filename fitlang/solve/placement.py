@@ -953,8 +953,8 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     first again with classes by the share of a node a replica takes (`Guide.fractional`; seed
     11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept)."""
     options, classes = suggested
-    first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains)] \
-        if classes else []
+    first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains,
+                   mixes=counts.mixes)] if classes else []
     if first and counts.gpu_quotas != counts.quotas:
         first.append(replace(first[0], quotas=counts.gpu_quotas))
     if first:
