@@ -75,7 +75,8 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
         price = {name: _price_per_replica(problem, relaxed, index[name]) for name in options}
         cheap, dear = sorted(options, key=lambda name: price[name] / float(problem.demand(name).throughput))
         split = _Split(group.workload, group.required, cheap, dear, problem.demand(cheap).throughput,
-                       problem.demand(dear).throughput, price[cheap], price[dear], float(placed[index[cheap]]))
+                       problem.demand(dear).throughput, price[cheap], price[dear],
+                       float(placed[index[cheap]]))
         by_model.setdefault(problem.demand(cheap).option or cheap, []).append(split)
     mixes = {}
     for splits in by_model.values():
@@ -108,7 +109,8 @@ def _price_per_replica(problem: Problem, relaxed: Bound, demand: int) -> float:
     assert relaxed.problem is not None and relaxed.relaxation is not None and relaxed.pair_values is not None
     relaxation, values, option = relaxed.relaxation, relaxed.pair_values, relaxed.problem.demands[demand]
     classes = {c.id: c for c in problem.classes}
-    member = {index: classes[class_id] for class_id, index in relaxation.class_index.items() if class_id in classes}
+    member = {index: classes[class_id] for class_id, index in relaxation.class_index.items()
+              if class_id in classes}
     pairs = [p for p in np.flatnonzero(relaxation.pair_demand == demand).tolist()
              if values[p] > NOISE and int(relaxation.pair_class[p]) in member]
     replicas = sum(float(values[p]) for p in pairs)
