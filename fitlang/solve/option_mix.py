@@ -80,8 +80,8 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
         by_model.setdefault(problem.demand(cheap).option or cheap, []).append(split)
     mixes = {}
     for splits in by_model.values():
-        for split, cheap in zip(splits, _budgeted(splits)):
-            mix = {split.cheap: cheap, split.dear: split.dear_replicas(cheap)}
+        for split, replicas in zip(splits, _budgeted(splits)):
+            mix = {split.cheap: replicas, split.dear: split.dear_replicas(replicas)}
             mixes[split.workload] = {name: count for name, count in mix.items() if count}
     return mixes
 
