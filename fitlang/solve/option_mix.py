@@ -11,9 +11,9 @@ replicas' nodes (19 USD/h); the first guided pass, consolidated, 611.81 USD/h. P
 split, rounded (`option_mixes`), the groups use the scarce option as the LP does: 604.71.
 
 Where the LP splits a group, its cheaper option is held back by some row (else the LP would
-take it whole), so the rounding keeps, per accelerator model, the split groups' replicas on
-their cheaper option within what the LP gives them together, and spends that on the groups
-where it saves most (`_budgeted`).
+take it whole), and the dearer one's replicas take room the LP gives others too: the rounding
+keeps, per pair of accelerator models, the split groups' replicas of each within what the LP
+gives them together, as near the LP's split as it can (`_nearest`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ NOISE = 1e-6
 @dataclass(frozen=True)
 class _Split:
     """An option group the LP splits between a cheaper and a dearer option (per replica as
-    the LP pays for them, by throughput): its replicas on the cheaper one in the LP."""
+    the LP pays for them, by throughput): its replicas on each in the LP."""
 
     workload: str
     required: Fraction
@@ -46,11 +46,22 @@ class _Split:
     cheap_price: float
     dear_price: float
     in_lp: float
+    dear_in_lp: float
 
     def dear_replicas(self, cheap: int) -> int:
         """The dearer option's replicas that deliver the rest beside `cheap` of the cheaper."""
         rest = self.required - cheap * self.cheap_throughput
         return max(0, math.ceil(rest / self.dear_throughput))
+
+    def whole(self) -> int:
+        """The cheaper option's replicas that deliver the group alone."""
+        return math.ceil(self.required / self.cheap_throughput)
+
+    def distance(self, cheap: int) -> float:
+        """How far `cheap` replicas of the cheaper option (the dearer's making up the rest) are
+        from the LP's split, in throughput."""
+        return abs(cheap - self.in_lp) * float(self.cheap_throughput) + \
+            abs(self.dear_replicas(cheap) - self.dear_in_lp) * float(self.dear_throughput)
 
     def cost(self, cheap: int) -> float:
         return cheap * self.cheap_price + self.dear_replicas(cheap) * self.dear_price
@@ -58,7 +69,7 @@ class _Split:
 
 def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
     """Per option group (not a gang: it runs on one option) that the LP's last solution splits
-    over two options: the replicas of each, whole (`_budgeted`; one of them may be none, the
+    over two options: the replicas of each, whole (`_nearest`; one of them may be none, the
     group then whole on the other). {} where the LP left no solution; groups split over
     three or more options are left to the pass's choice."""
     used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
@@ -67,40 +78,63 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
     index = {d.name: i for i, d in enumerate(used.demands)}
     placed = np.zeros(len(used.demands))
     np.add.at(placed, relaxation.pair_demand, values)
-    by_model: dict[str, list[_Split]] = {}
+    by_models: dict[tuple[str, str], list[_Split]] = {}
     for group in problem.option_groups:
         options = [name for name in group.demands if name in index and placed[index[name]] > NOISE]
         if group.gang or len(options) != 2:
             continue
         price = {name: _price_per_replica(problem, relaxed, index[name]) for name in options}
-        cheap, dear = sorted(options, key=lambda name: price[name] / float(problem.demand(name).throughput))
-        split = _Split(group.workload, group.required, cheap, dear, problem.demand(cheap).throughput,
-                       problem.demand(dear).throughput, price[cheap], price[dear],
-                       float(placed[index[cheap]]))
-        by_model.setdefault(problem.demand(cheap).option or cheap, []).append(split)
+        cheap, dear = (problem.demand(name) for name in
+                       sorted(options, key=lambda name: price[name] / float(problem.demand(name).throughput)))
+        split = _Split(group.workload, group.required, cheap.name, dear.name, cheap.throughput,
+                       dear.throughput, price[cheap.name], price[dear.name],
+                       float(placed[index[cheap.name]]), float(placed[index[dear.name]]))
+        by_models.setdefault((cheap.option or cheap.name, dear.option or dear.name), []).append(split)
     mixes = {}
-    for splits in by_model.values():
-        for split, replicas in zip(splits, _budgeted(splits)):
+    for splits in by_models.values():
+        for split, replicas in zip(splits, _nearest(splits)):
             mix = {split.cheap: replicas, split.dear: split.dear_replicas(replicas)}
             mixes[split.workload] = {name: count for name, count in mix.items() if count}
     return mixes
 
 
-def _budgeted(splits: list[_Split]) -> list[int]:
-    """Per split group, its replicas on the cheaper option: the LP's rounded down, then one more
-    on the groups where that saves most (as the LP prices each option's replicas), while the
-    groups' replicas on it stay within the LP's, rounded half up. Each group then takes at
-    most a replica more of either option than the LP gives it: rounded to whole options (the
-    cheaper one's replicas anywhere from none to all), seed 7's `infer607` took 12 L4 replicas
-    where the LP has 4, the L4 room the LP gives `infer191`, which then took L40S room."""
-    cheap = [math.floor(split.in_lp + NOISE) for split in splits]
-    spare = math.floor(sum(split.in_lp for split in splits) + 0.5) - sum(cheap)
-    saving = {at: split.cost(cheap[at]) - split.cost(cheap[at] + 1) for at, split in enumerate(splits)
-              if cheap[at] < split.in_lp - NOISE}
-    for at in sorted(saving, key=lambda at: -saving[at])[:max(0, spare)]:
-        if saving[at] > 0:
-            cheap[at] += 1
-    return cheap
+# the most (group, replicas of either option) states `_nearest` weighs before it rounds
+# group by group instead (inventory 10,000: 3-8 split groups, ~16 and ~24 replicas)
+MOST_STATES = 100_000
+
+
+def _nearest(splits: list[_Split]) -> list[int]:
+    """Per split group, its replicas on the cheaper option: the LP's rounded down or up, or
+    none or all, such that the groups' replicas of either option stay within the LP's (the
+    cheaper's rounded half up, the dearer's up) and as near the LP's as can be, in throughput
+    (then at the least cost, as the LP prices each option's replicas): a knapsack over the
+    groups, by dynamic programming. Where no choice keeps both, or the groups are too many
+    for it, each group's LP share of the cheaper option rounded down (`_Split.dear_replicas`
+    makes up the rest). Rounded group by group, each group a replica short of the LP, the
+    dearer option took a replica or two more than whole choices did (seed 7: 581.24 against
+    580.80 without the mixes); rounded to whole options alone (each group's cheaper replicas
+    anywhere from none to all, at the LP's price), `infer607` took 12 L4 replicas where the LP
+    has 4, the L4 room the LP gives `infer191`, which then took L40S room (584.86)."""
+    budget = math.floor(sum(split.in_lp for split in splits) + 0.5)
+    dear_budget = math.ceil(sum(split.dear_in_lp for split in splits) - NOISE)
+    floors = [math.floor(split.in_lp + NOISE) for split in splits]
+    if len(splits) * (budget + 1) * (dear_budget + 1) > MOST_STATES:
+        return floors
+    # per (cheaper, dearer replicas so far): (distance from the LP, cost, choices)
+    best: dict[tuple[int, int], tuple[float, float, tuple[int, ...]]] = {(0, 0): (0.0, 0.0, ())}
+    for split, floor in zip(splits, floors):
+        step: dict[tuple[int, int], tuple[float, float, tuple[int, ...]]] = {}
+        for (cheap, dear), (distance, cost, chosen) in best.items():
+            for replicas in {0, floor, math.ceil(split.in_lp - NOISE), split.whole()}:
+                key = (cheap + replicas, dear + split.dear_replicas(replicas))
+                if key[0] > budget or key[1] > dear_budget:
+                    continue
+                value = (distance + split.distance(replicas), cost + split.cost(replicas),
+                         chosen + (replicas,))
+                if key not in step or value < step[key]:
+                    step[key] = value
+        best = step
+    return list(min(best.values())[2]) if best else floors
 
 
 def _price_per_replica(problem: Problem, relaxed: Bound, demand: int) -> float:
@@ -123,3 +157,4 @@ def _share_price(requests: Mapping[str, int], node_class: NodeClass) -> float:
     share = max((requests[r] / node_class.capacity[r] for r in RESOURCES
                  if node_class.capacity.get(r, 0) > 0 and requests.get(r, 0)), default=0.0)
     return float(node_class.price) * share
+
