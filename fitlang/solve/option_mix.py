@@ -98,38 +98,40 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
     return mixes
 
 
-# the most (group, replicas of either option) states `_nearest` weighs before it rounds
-# group by group instead (inventory 10,000: 3-8 split groups, ~16 and ~24 replicas)
+# the most (choice, replicas of either option so far) steps `_nearest` takes before it rounds
+# each group down instead (inventory 10,000: 3-8 split groups of 9-13 choices, ~16 and ~24
+# replicas of either option: ~30,000 steps, ~0.05 CPU s)
 MOST_STATES = 100_000
 
 
 def _nearest(splits: list[_Split]) -> list[int]:
-    """Per split group, its replicas on the cheaper option: the LP's rounded down or up, or
-    none or all, such that the groups' replicas of either option stay within the LP's (the
-    cheaper's rounded half up, the dearer's up) and as near the LP's as can be, in throughput
-    (then at the least cost, as the LP prices each option's replicas): a knapsack over the
-    groups, by dynamic programming. Where no choice keeps both, or the groups are too many
-    for it, each group's LP share of the cheaper option rounded down (`_Split.dear_replicas`
-    makes up the rest). Rounded group by group, each group a replica short of the LP, the
-    dearer option took a replica or two more than whole choices did (seed 7: 581.24 against
-    580.80 without the mixes); rounded to whole options alone (each group's cheaper replicas
-    anywhere from none to all, at the LP's price), `infer607` took 12 L4 replicas where the LP
-    has 4, the L4 room the LP gives `infer191`, which then took L40S room (584.86)."""
+    """Per split group, its replicas on the cheaper option (none to all; the dearer option's
+    make up the rest), such that the groups' replicas of either option stay within the LP's
+    (the cheaper's rounded half up, the dearer's up) and are as near the LP's as can be, in
+    throughput (then at the least cost, as the LP prices each option's replicas): a knapsack
+    over the groups, by dynamic programming. Where no choice keeps both, or the groups are too
+    many for it, each group's LP share of the cheaper option rounded down.
+    Seed 7, the first guided passes consolidated (the best of three): without mixes 580.80;
+    each group rounded down, the dearer option up: 583.50 (27 L4 replicas where the LP has 24);
+    the cheaper option's replicas within the LP's only, each group at the LP's price: 584.86
+    (`infer607` took 12 L4 replicas where the LP has 4, the L4 room the LP gives `infer191`,
+    which then took L40S room); within both: 579.89."""
     budget = math.floor(sum(split.in_lp for split in splits) + 0.5)
     dear_budget = math.ceil(sum(split.dear_in_lp for split in splits) - NOISE)
     floors = [math.floor(split.in_lp + NOISE) for split in splits]
-    if len(splits) * (budget + 1) * (dear_budget + 1) > MOST_STATES:
+    if sum(split.whole() + 1 for split in splits) * (budget + 1) * (dear_budget + 1) > MOST_STATES:
         return floors
     # per (cheaper, dearer replicas so far): (distance from the LP, cost, choices)
     best: dict[tuple[int, int], tuple[float, float, tuple[int, ...]]] = {(0, 0): (0.0, 0.0, ())}
-    for split, floor in zip(splits, floors):
+    for split in splits:
         step: dict[tuple[int, int], tuple[float, float, tuple[int, ...]]] = {}
         for (cheap, dear), (distance, cost, chosen) in best.items():
-            for replicas in {0, floor, math.ceil(split.in_lp - NOISE), split.whole()}:
+            for replicas in range(split.whole() + 1):
                 key = (cheap + replicas, dear + split.dear_replicas(replicas))
                 if key[0] > budget or key[1] > dear_budget:
                     continue
-                value = (distance + split.distance(replicas), cost + split.cost(replicas),
+                # (rounded: choices as near differ by float noise, and the order decides between them)
+                value = (round(distance + split.distance(replicas), 9), round(cost + split.cost(replicas), 9),
                          chosen + (replicas,))
                 if key not in step or value < step[key]:
                     step[key] = value
