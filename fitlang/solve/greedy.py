@@ -16,7 +16,8 @@ caps. Node-level rules are kept on every node: the per-node limit (`node_limit`)
 and affinity between workloads on a node, `exclusive` nodes. What a rule needs whole (a gang, a
 spread, an option group) and did not fit is left out whole by the caller, as after any packing.
 An option group's option is chosen when its turn comes: each is tried on the fleet as it is
-then (and given back), the one that opens the least cost of new nodes kept.
+then (and given back), the one that opens the least cost of new nodes kept; a group a guide
+gives a mix for (a split of the LP's, option_mix.py) is placed as that mix where it fits.
 
 Replicas are placed in bulk (measured at 10,000 inventory nodes: one packer per class tried,
 replica by replica, took 6-8 s): the fleet is kept as arrays (every class's capacity, price and

@@ -951,7 +951,10 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     579.78 -> 578.63, its 1-GPU inference replicas beside services on the LP's 4-GPU nodes;
     seed 8 dearer, 2475.51 against 2476.69, so the cheaper consolidated pass is kept); then the
     first again with classes by the share of a node a replica takes (`Guide.fractional`; seed
-    11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept)."""
+    11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept).
+    The first passes place the option groups the LP splits as its split (`LPCounts.mixes`,
+    option_mix.py; the best of them consolidated, seed 20 611.81 -> 604.01, seed 8 2484.61 ->
+    2474.39, seed 9 1609.07 -> 1602.32, seed 7 580.80 -> 579.89)."""
     options, classes = suggested
     first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains,
                    mixes=counts.mixes)] if classes else []
