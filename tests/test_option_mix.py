@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from test_accelerator_options import _floor_cost, gpu_pool
 
-from fitlang.solve import placement
+from fitlang.solve import option_mix, placement
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.gang_quotas import lp_counts
 from fitlang.solve.greedy import Guide
@@ -80,3 +80,9 @@ def test_the_split_groups_keep_both_options_within_the_lps_totals_as_near_its_sp
 def test_an_lp_split_that_is_whole_already_is_kept(tmp_path):
     # seed 20's `infer250` / `infer524`: 4 L40S + 6 L4 each, whole in the LP: kept as they are
     assert _nearest([_split("a", 4, 6), _split("b", 4, 6), _split("c", 2, 9)]) == [4, 4, 2]
+
+
+def test_split_groups_too_many_to_weigh_are_left_to_the_pass(tmp_path, monkeypatch):
+    splits = [_split("a", 4, 6), _split("b", 4, 6), _split("c", 2, 9)]
+    monkeypatch.setattr(option_mix, "MOST_STATES", 9 * 3 * 11 * 22 - 1)  # (choices x replicas of each)
+    assert _nearest(splits) is None

@@ -92,25 +92,26 @@ def option_mixes(problem: Problem, relaxed: Bound) -> dict[str, dict[str, int]]:
         by_models.setdefault((cheap.option or cheap.name, dear.option or dear.name), []).append(split)
     mixes = {}
     for splits in by_models.values():
-        for split, replicas in zip(splits, _nearest(splits)):
+        for split, replicas in zip(splits, _nearest(splits) or ()):
             mix = {split.cheap: replicas, split.dear: split.dear_replicas(replicas)}
             mixes[split.workload] = {name: count for name, count in mix.items() if count}
     return mixes
 
 
-# the most (choice, replicas of either option so far) steps `_nearest` takes before it rounds
-# each group down instead (inventory 10,000: 3-8 split groups of 9-13 choices, ~16 and ~24
-# replicas of either option: ~30,000 steps, ~0.05 CPU s)
+# the most (choice, replicas of either option so far) steps `_nearest` may take: inventory
+# 10,000 has 3-8 split groups of 9-13 choices, ~16 and ~24 replicas of either option, ~30,000
+# (~0.01 CPU s); 10 groups of 9 choices, 225,000: 0.05 s; 40 groups, 13.8 million: 2.9 s. Not
+# measured beyond 10,000 nodes: there the groups are left to the pass's choice, as before
 MOST_STATES = 100_000
 
 
-def _nearest(splits: list[_Split]) -> list[int]:
+def _nearest(splits: list[_Split]) -> list[int] | None:
     """Per split group, its replicas on the cheaper option (none to all; the dearer option's
     make up the rest), such that the groups' replicas of either option stay within the LP's
     (the cheaper's rounded half up, the dearer's up) and are as near the LP's as can be, in
     throughput (then at the least cost, as the LP prices each option's replicas): a knapsack
-    over the groups, by dynamic programming. Where no choice keeps both, or the groups are too
-    many for it, each group's LP share of the cheaper option rounded down.
+    over the groups, by dynamic programming. None where no choice keeps both, or the groups
+    are too many for it (MOST_STATES): the groups are left to the pass's choice, as before.
     Seed 7, the first guided passes consolidated (the best of three): without mixes 580.80;
     each group rounded down, the dearer option up: 583.50 (27 L4 replicas where the LP has 24);
     the cheaper option's replicas within the LP's only, each group at the LP's price: 584.86
@@ -118,9 +119,8 @@ def _nearest(splits: list[_Split]) -> list[int]:
     which then took L40S room); within both: 579.89."""
     budget = math.floor(sum(split.in_lp for split in splits) + 0.5)
     dear_budget = math.ceil(sum(split.dear_in_lp for split in splits) - NOISE)
-    floors = [math.floor(split.in_lp + NOISE) for split in splits]
     if sum(split.whole() + 1 for split in splits) * (budget + 1) * (dear_budget + 1) > MOST_STATES:
-        return floors
+        return None
     # per (cheaper, dearer replicas so far): (distance from the LP, cost, choices)
     best: dict[tuple[int, int], tuple[float, float, tuple[int, ...]]] = {(0, 0): (0.0, 0.0, ())}
     for split in splits:
@@ -136,7 +136,7 @@ def _nearest(splits: list[_Split]) -> list[int]:
                 if key not in step or value < step[key]:
                     step[key] = value
         best = step
-    return list(min(best.values())[2]) if best else floors
+    return list(min(best.values())[2]) if best else None
 
 
 def _price_per_replica(problem: Problem, relaxed: Bound, demand: int) -> float:
