@@ -21,8 +21,8 @@ FLEET = '''pool big {
   count = 2
   cpu = 8
   memory = 64GiB
-  price = 1 USD/h
   zone = "z1"
+  price = 1 USD/h
 }
 
 pool small {
