@@ -62,7 +62,7 @@ class _RoomSearch(_CrossingSearch):
     def room_made(self, ruined: NodeState, origin: NodeClass, deadline: float | None) -> bool:
         """One replica sent across domains from a node beside `ruined`, then `ruined` closed;
         or nothing changed."""
-        for host_class, index, evicted in self._evictions(ruined, origin):
+        for host_class, index, evicted in self._evictions(ruined, origin, deadline):
             demand = self.problem.demand(evicted)
             for domain, classes in self.cross.destinations(demand, host_class, opened=False):
                 if _past(deadline):
@@ -71,9 +71,11 @@ class _RoomSearch(_CrossingSearch):
                     return True
         return False
 
-    def _evictions(self, ruined: NodeState, origin: NodeClass) -> Iterator[tuple[NodeClass, int, str]]:
+    def _evictions(self, ruined: NodeState, origin: NodeClass,
+                   deadline: float | None) -> Iterator[tuple[NodeClass, int, str]]:
         """(class, node index, workload) of each open node beside `ruined` where one replica of
-        that workload leaving lets a replica of `ruined` fit that does not fit now."""
+        that workload leaving lets a replica of `ruined` fit that does not fit now (none past
+        the `deadline`: at 10,000 nodes the classes beside a node hold thousands)."""
         for host_class in self._hosts(ruined, origin):
             nodes = self.packing.nodes[host_class.id]
             free = self.free[host_class.id]
@@ -81,6 +83,8 @@ class _RoomSearch(_CrossingSearch):
                        if host_class in self.targets(self.problem.demand(name), origin)]
             for index in np.flatnonzero(self.open[host_class.id]).tolist():
                 node = nodes[index]
+                if _past(deadline):
+                    return
                 if node is ruined:
                     continue
                 for name in sorted(node.hosted):

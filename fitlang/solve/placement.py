@@ -890,7 +890,8 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
     """The floor improved by ruin and recreate on its dear full nodes (dear_nodes.py, every one,
     for SEARCH_DEAR_SHARE of the time left; then, for that share of what is left, the cheap
     nodes' replicas that fit moved into the accelerator nodes' room, the floor consolidated
-    (dear_room.py) and ruined again), then by exact repacking of a few nodes at a time (`repack`)
+    (dear_room.py) and ruined again), then paid nodes closed by sending a spread replica beside
+    them across domains (crossing_room.py), then by exact repacking of a few nodes at a time (`repack`)
     for a share of the time left, then by large-neighbourhood search (`neighbourhood.search`)
     until the deadline, or until it is within the optimality tolerance of the proven `bound`."""
     if deadline is None or objective not in NODE_OBJECTIVES:
