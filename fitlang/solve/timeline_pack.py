@@ -131,6 +131,41 @@ class Ledger:
         self.stamp = {c.id: np.zeros(c.count, dtype=np.uint64) for c in problem.classes}
         self._priced: dict[tuple[str, bytes, int, int, int], _Priced] = {}
         self._priced_bytes = 0
+        self._trial: _Trial | None = None  # moves to be put back by copies (`tried`)
+
+    def tried(self) -> None:
+        """Begin moves that `untried` may put back: until then `take` and `release` keep a copy
+        of each node row before they change it, and `cheapest` of each kept price it prices
+        again, so that moves which do not pay are put back by copying (no `take` / `release`
+        in reverse, no node priced again for them later); `kept` ends it, the moves made."""
+        assert self._trial is None, "one trial at a time"
+        self._trial = _Trial([drawn.copy() for _, _, drawn in self.caps], self.spent.copy(),
+                             {group: in_use.copy() for group, (_, in_use) in self.buys.items()})
+
+    def kept(self) -> None:
+        """End a trial (`tried`), its moves made."""
+        self._trial = None
+
+    def untried(self) -> None:
+        """End a trial (`tried`) with the ledger, and the kept prices, as they were at its
+        beginning, float for float."""
+        trial, self._trial = self._trial, None
+        assert trial is not None
+        for class_id, node, start, end, running, used, stamp in reversed(trial.rows):
+            self.running[class_id][node, start:end] = running
+            self.used[class_id][node, start:end] = used
+            self.stamp[class_id][node] = stamp
+        for (_, _, drawn), was in zip(self.caps, trial.drawn):
+            drawn[:] = was
+        self.spent[:] = trial.spent
+        for group, was in trial.buys.items():
+            self.buys[group][1][:] = was
+
+    def _changing(self, class_id: str, node: int, start: int, end: int) -> None:
+        """In a trial, a copy of the node's row over [start, end) before it changes."""
+        if self._trial is not None:
+            self._trial.rows.append((class_id, node, start, end, self.running[class_id][node, start:end].copy(),
+                                     self.used[class_id][node, start:end].copy(), self.stamp[class_id][node]))
 
     def nodes(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """(which nodes of the class may take a replica needing `need` for [start, end),
@@ -282,6 +317,7 @@ class Ledger:
                    for class_id, running in self.running.items())
 
     def take(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> None:
+        self._changing(class_id, node, start, end)
         waking = self.running[class_id][node, start:end] == 0
         self._charge(class_id, waking, start, end, 1)
         self.running[class_id][node, start:end] += 1
@@ -290,6 +326,7 @@ class Ledger:
 
     def release(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> float:
         """Take a replica off its node; what the steps its node falls idle saved."""
+        self._changing(class_id, node, start, end)
         self.running[class_id][node, start:end] -= 1
         self.used[class_id][node, start:end, :] -= need
         self.stamp[class_id][node:node + 1] -= _stamp(need, start, end)
@@ -319,6 +356,19 @@ class Ledger:
         group = self.groups[class_id]
         if group is not None and group in self.buys:
             self.buys[group][1][start:end] += sign * steps
+
+
+@dataclass
+class _Trial:
+    """What `Ledger.untried` puts back: the limits as they were, a copy of each node row (class,
+    node, start, end, running, used, stamp) before a move changed it and of each kept price
+    (`_Priced`, the nodes, their waking rows, cost columns and stamps) before it was priced
+    again, in order."""
+
+    drawn: list[np.ndarray]
+    spent: np.ndarray
+    buys: dict[str, np.ndarray]
+    rows: list[tuple[str, int, int, int, np.ndarray, np.ndarray, np.uint64]] = field(default_factory=list)
 
 
 @dataclass
@@ -877,7 +927,8 @@ def _blocks(ledger: Ledger, only: set[tuple[str, int]] | None = None
 
 def _recreated(problem: Problem, ledger: Ledger, held: list[Spot]) -> list[Spot] | None:
     """`held` taken off their nodes and placed again; the new spots when that costs less, else
-    None with the ledger as it was."""
+    None with the ledger as it was (put back by copies: `Ledger.tried`)."""
+    ledger.tried()
     saved = sum(ledger.release(s.class_id, s.node, need_of(problem.demand(s.demand)), s.start, s.end)
                 for s in held)
     capacity = np.maximum(ledger.capacity[held[0].class_id], 1)  # a block is one class, a run alike
@@ -897,13 +948,9 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot]) -> list[Spot]
         if added >= saved - EPSILON:  # it cannot pay now: every replica adds >= 0
             break
     if len(placed) == len(held) and added < saved - EPSILON:
+        ledger.kept()
         return [placed[index] for index in range(len(held))]
-    for again in placed.values():
-        ledger.release(again.class_id, again.node, need_of(problem.demand(again.demand)),
-                       again.start, again.end)
-    for spot in held:
-        ledger.take(spot.class_id, spot.node, need_of(problem.demand(spot.demand)), spot.start,
-                    spot.end)
+    ledger.untried()
     return None
 
 
