@@ -699,7 +699,9 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     gains nothing, the fragments' neighbourhoods solved exactly (`timeline_regroup`), and
     the rounds again while that gains: worth it only where nothing else will use the time
     (at 100 nodes it took the MIP's time, whose packed answer was cheaper: 8,082 not 8,068).
-    Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`)."""
+    Once the moves converge: the kick (`cap_kicked`), then the blocks emptied through overflow
+    chains (`timeline_overflow`). Last, the preemptible replicas cut again into their cheapest
+    segments (`timeline_segments`)."""
     from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented
