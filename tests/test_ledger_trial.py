@@ -4,7 +4,6 @@ again in reverse (`Ledger.tried` / `untried`)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from fitlang.solve.timeline_pack import (
