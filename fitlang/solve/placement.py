@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from collections.abc import Callable, Set as AbstractSet
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
