@@ -1,17 +1,22 @@
 """The second floor beside the child's bounds (`placement._room_floor`): the greedy pass with
 the free room of the dearest open nodes filled first (`Guide.dear_room_first`), and the
-child's guided floor weighed against the floor before its ruin (`placement._beats_unruined`).
+child's guided floor weighed against the floor before its ruin, or after it where the child ruined
+its own (`placement._beats_unruined`, `placement._ruined_as_the_floor`).
 Costs held to a hand count and to `verify`."""
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
 from fitlang.solve import placement
 from fitlang.solve.budget import Budget
+from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.greedy import Guide, greedy_floor
+from fitlang.solve.improve import consolidate
 
 from solving import pool, problem_from, verified_packing, workload
+from test_dear_nodes import DEAR
 
 # `train` opens the GPU node (10 USD/h) and leaves 4 of its 8 CPUs free; `pinned` (small nodes
 # only) opens a small node (1 USD/h) and leaves 3 free. `web` (3 CPUs, anywhere) comes next:
@@ -85,3 +90,26 @@ def test_the_childs_floor_is_weighed_against_the_floor_before_its_ruin_where_the
     assert placement._beats_unruined(run, passed)
     run.unruined = Fraction(12)
     assert not placement._beats_unruined(run, passed)
+
+
+def test_the_childs_floor_ruined_there_is_weighed_against_the_floor_as_ruined_here(tmp_path):
+    # test_dear_nodes.py's fleet: the greedy floor, consolidated, keeps the full 12-CPU node
+    # (13); the ruin moves its replicas into the GPU node's room and a small node (11.10, the
+    # least). The child ruins its guided floor as the floor is ruined here, in its time left
+    # (none left: not ruined), and the two are then weighed as each became: a ruined guided
+    # floor no cheaper than the ruined floor here is not taken, though it beats the floor's
+    # value before its ruin (13)
+    problem = problem_from(tmp_path, DEAR)
+    passed, late, here = (greedy_floor(problem)[0] for _ in range(3))
+    for packing in (passed, late, here):
+        consolidate(problem, packing, "cost")
+    assert placement._ruined_as_the_floor(problem, passed, "cost", time.monotonic() + 30)
+    assert _cost(problem, passed) == Fraction("11.10")
+    assert not placement._ruined_as_the_floor(problem, late, "cost", time.monotonic() - 1)
+    assert _cost(problem, late) == 13
+    run = _run(problem, here)
+    run.unruined = _cost(problem, here)
+    assert dear_nodes_ruined(problem, here, "cost", None) and _cost(problem, here) == Fraction("11.10")
+    assert placement._beats_unruined(run, passed)  # (against 13: the child's before its ruin)
+    assert not placement._beats_unruined(run, passed, ruined=True)
+    assert not placement._beats_unruined(run, late, ruined=False)
