@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
+from test_dear_nodes import DEAR
+
 from fitlang.solve import placement
 from fitlang.solve.budget import Budget
 from fitlang.solve.dear_nodes import dear_nodes_ruined
@@ -16,7 +18,6 @@ from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.improve import consolidate
 
 from solving import pool, problem_from, verified_packing, workload
-from test_dear_nodes import DEAR
 
 # `train` opens the GPU node (10 USD/h) and leaves 4 of its 8 CPUs free; `pinned` (small nodes
 # only) opens a small node (1 USD/h) and leaves 3 free. `web` (3 CPUs, anywhere) comes next:
