@@ -12,6 +12,7 @@ from fractions import Fraction
 from test_dear_nodes import DEAR
 
 from fitlang.solve import placement
+from fitlang.solve.bound import Bound
 from fitlang.solve.budget import Budget
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -96,21 +97,22 @@ def test_the_childs_floor_is_weighed_against_the_floor_before_its_ruin_where_the
 def test_the_childs_floor_ruined_there_is_weighed_against_the_floor_as_ruined_here(tmp_path):
     # test_dear_nodes.py's fleet: the greedy floor, consolidated, keeps the full 12-CPU node
     # (13); the ruin moves its replicas into the GPU node's room and a small node (11.10, the
-    # least). The child ruins its guided floor as the floor is ruined here, in its time left
-    # (none left: not ruined), and the two are then weighed as each became: a ruined guided
-    # floor no cheaper than the ruined floor here is not taken, though it beats the floor's
-    # value before its ruin (13)
+    # least). The child ruins a copy of its guided floor (none without time left). Where the
+    # guided floor does not beat the floor before its ruin (13 against 13), its ruined copy is
+    # taken where cheaper than the floor as it is here (13 unruined: taken; 11.10: not); where
+    # it does (13 against 14), the guided floor itself, for the search to ruin
     problem = problem_from(tmp_path, DEAR)
-    passed, late, here = (greedy_floor(problem)[0] for _ in range(3))
-    for packing in (passed, late, here):
+    passed, here = greedy_floor(problem)[0], greedy_floor(problem)[0]
+    for packing in (passed, here):
         consolidate(problem, packing, "cost")
-    assert placement._ruined_as_the_floor(problem, passed, "cost", time.monotonic() + 30)
-    assert _cost(problem, passed) == Fraction("11.10")
-    assert not placement._ruined_as_the_floor(problem, late, "cost", time.monotonic() - 1)
-    assert _cost(problem, late) == 13
+    ruined = placement._ruined_as_the_floor(problem, passed, "cost", time.monotonic() + 30)
+    assert ruined is not None and _cost(problem, ruined) == Fraction("11.10") and _cost(problem, passed) == 13
+    assert placement._ruined_as_the_floor(problem, passed, "cost", time.monotonic() - 1) is None
+    bounds = placement._Bounds(None, Bound(None), ({}, {}), True, passed, passed_ruined=ruined)
     run = _run(problem, here)
-    run.unruined = _cost(problem, here)
+    run.unruined = Fraction(13)
+    assert placement._weighed(run, bounds) is ruined
     assert dear_nodes_ruined(problem, here, "cost", None) and _cost(problem, here) == Fraction("11.10")
-    assert placement._beats_unruined(run, passed)  # (against 13: the child's before its ruin)
-    assert not placement._beats_unruined(run, passed, ruined=True)
-    assert not placement._beats_unruined(run, late, ruined=False)
+    assert placement._weighed(run, bounds) is here
+    run.unruined = Fraction(14)
+    assert placement._weighed(run, bounds) is passed
