@@ -16,7 +16,8 @@ caps. Node-level rules are kept on every node: the per-node limit (`node_limit`)
 and affinity between workloads on a node, `exclusive` nodes. What a rule needs whole (a gang, a
 spread, an option group) and did not fit is left out whole by the caller, as after any packing.
 An option group's option is chosen when its turn comes: each is tried on the fleet as it is
-then (and given back), the one that opens the least cost of new nodes kept.
+then (and given back), the one that opens the least cost of new nodes kept; a group a guide
+gives a mix for (a split of the LP's, option_mix.py) is placed as that mix where it fits.
 
 Replicas are placed in bulk (measured at 10,000 inventory nodes: one packer per class tried,
 replica by replica, took 6-8 s): the fleet is kept as arrays (every class's capacity, price and
@@ -66,6 +67,12 @@ class Guide:
     # workload's in turn, before its usual order; what they leave placed as without
     # (`gang_quotas.gang_quotas`: the pair LP's gangs by class and zone)
     quotas: Sequence[tuple[frozenset[str], frozenset[str], int]] = ()
+    # per class id, the most nodes the quotas may have open there (the LP's, rounded up:
+    # `gang_quotas.lp_nodes`); beyond it a quota's replicas take only free room there, the rest
+    # placed as without. Every workload's quotas (`gang_quotas.every_quota`) opened a node for a
+    # replica or two on each class the LP spreads a service over (inventory 10,000 seed 10, the
+    # pass 868.27 -> 614.67, consolidated 521.18 -> 518.94)
+    quota_nodes: Mapping[str, int] = field(default_factory=dict)
     # a workload that asks no GPU opens a node of a class with GPUs only where no other class
     # it may use has a node left for it (their open nodes' free room as without): the LP
     # puts services in the room beside its GPU nodes, and a class it suggests for a service
@@ -83,6 +90,9 @@ class Guide:
     # 96-CPU nodes, 23 a node, rather than 16-CPU ones 12% cheaper a CPU, 3 a node and 4 CPUs
     # left; the pass's paid CPU nodes cost 0.0465 USD/h a CPU against the LP's 0.0453)
     fractional: bool = False
+    # per option group the LP mixes options for: the replicas of each option (option_mix.py),
+    # placed so where every part fits at the group's turn (`_mixed`), else an option whole
+    mixes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -150,7 +160,7 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
     guide = guide or Guide()
     fleet = _Fleet(problem, fixed, guide.classes)
     fleet.dear_room_first = guide.dear_room_first
-    fleet.set_quotas(guide.quotas)
+    fleet.set_quotas(guide.quotas, guide.quota_nodes)
     fleet.gpu_nodes_last = guide.gpu_nodes_last
     fleet.domain_counts = guide.domains
     followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
@@ -179,6 +189,9 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             if demand.group in decided or demand.group not in options:
                 continue
             decided.add(demand.group)
+            if (deadline is None or time.monotonic() < deadline) and demand.group in guide.mixes and \
+                    _mixed(fleet, options[demand.group], guide.mixes[demand.group], taken, apart_rules):
+                continue
             if deadline is None or time.monotonic() < deadline:
                 demand = _option_to_place(fleet, options[demand.group], taken, bool(guide.options))
         if deadline is not None and (cut or time.monotonic() >= deadline):
@@ -564,10 +577,19 @@ class _Fleet:
             rows = rows[~free]
         return self._place_in_order(demand, rows, amount, limit)
 
-    def set_quotas(self, quotas: Sequence[tuple[frozenset[str], frozenset[str], int]]) -> None:
+    def set_quotas(self, quotas: Sequence[tuple[frozenset[str], frozenset[str], int]],
+                   nodes: Mapping[str, int] | None = None) -> None:
         """A `Guide`'s quotas: per quota, the replicas it has left; per workload, its quotas'
-        classes (as rows) and positions."""
+        classes (as rows) and positions; per class, the most nodes open while quotas place
+        (`Guide.quota_nodes`; None: no limit)."""
         self.quota_left = [count for _, _, count in quotas]
+        self.quota_available = None
+        if nodes:
+            self.quota_available = self.available.copy()
+            for class_id, most in nodes.items():
+                if class_id in self.row:
+                    row = self.row[class_id]
+                    self.quota_available[row] = min(most, int(self.available[row]))
         self.quotas_of: dict[str, list[tuple[np.ndarray, int]]] = {}
         for i, (names, class_ids, _) in enumerate(quotas):
             rows = np.array(sorted(self.row[c] for c in class_ids if c in self.row), dtype=np.int64)
@@ -577,10 +599,24 @@ class _Fleet:
     def _by_quota(self, demand: Demand, rows: np.ndarray, amount: int, limit: np.ndarray) -> int:
         """Up to what each of the workload's quotas has left, on its classes among `rows`
         (in their order); returns how many of `amount` are left to place."""
+        available = self.available
+        if self.quota_available is not None:  # (new nodes up to the LP's: `Guide.quota_nodes`)
+            self.available = np.minimum(available, np.maximum(self.quota_available, self.opened))
+        try:
+            return self._by_quotas(demand, rows, amount, limit)
+        finally:
+            self.available = available
+
+    def _by_quotas(self, demand: Demand, rows: np.ndarray, amount: int, limit: np.ndarray) -> int:
+        marked = np.zeros(len(self.classes), dtype=bool)  # (`np.isin` per quota: a third of a pass)
         for quota_rows, i in self.quotas_of[demand.name]:
             wanted = min(self.quota_left[i], amount)
-            chosen = rows[np.isin(rows, quota_rows)]
-            if wanted <= 0 or not len(chosen):
+            if wanted <= 0:
+                continue
+            marked[quota_rows] = True
+            chosen = rows[marked[rows]]
+            marked[quota_rows] = False
+            if not len(chosen):
                 continue
             placed = wanted - self._place_in_order(demand, chosen, wanted, limit)
             self.quota_left[i] -= placed
@@ -1063,6 +1099,25 @@ def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
             if rule.anti and rule.target != "self" and rule.topology != "node":
                 towards.setdefault(rule.target, []).append((other.name, rule.topology))
     return towards
+
+
+def _mixed(fleet: _Fleet, demands: list[Demand], mix: Mapping[str, int],
+           taken: dict[tuple[str, str], set[int]], apart_rules: set[str]) -> bool:
+    """Place an option group as `mix` says (replicas per option), where every part fits whole
+    (else nothing is kept and the caller chooses one option); whether it was placed."""
+    parts = [dataclasses.replace(d, replicas=mix[d.name]) for d in demands if mix.get(d.name)]
+    if sum(part.replicas for part in parts) != sum(mix.values()):  # an option not feasible here
+        return False
+    fleet.journal = []
+    for part in parts:
+        if _place_demand(fleet, part, fleet.candidates(part, taken)):
+            fleet.rollback()
+            return False
+    fleet.journal = None
+    for part in parts:
+        if part.name in apart_rules:
+            _note_domains(fleet, part.name, taken)
+    return True
 
 
 def _option_to_place(fleet: _Fleet, demands: list[Demand],

@@ -46,6 +46,7 @@ from fitlang.solve.coarse import (
     widened,
     zoned_bound,
 )
+from fitlang.solve.crossing_room import crossing_room
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.fitted_counts import fitted_counts
@@ -898,6 +899,10 @@ DEAR_SHARE = 0.5
 # nothing on seeds 7-9, where half the time left cut the ruin short under load (seed 7 582.16
 # against 581.42 whole)
 SEARCH_DEAR_SHARE = 0.8
+# a paid node closed by first sending a spread replica beside it across domains
+# (crossing_room.py; inventory 300 seed 14: 8.353 -> 8.106, the optimum, in 0.13 CPU s) takes
+# at most this share of what is left, before the repacking and the neighbourhood search
+CROSSING_ROOM_SHARE = 0.25
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
@@ -905,7 +910,8 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
     """The floor improved by ruin and recreate on its dear full nodes (dear_nodes.py, every one,
     for SEARCH_DEAR_SHARE of the time left; then, for that share of what is left, the cheap
     nodes' replicas that fit moved into the accelerator nodes' room, the floor consolidated
-    (dear_room.py) and ruined again), then by exact repacking of a few nodes at a time (`repack`)
+    (dear_room.py) and ruined again), then paid nodes closed by sending a spread replica beside
+    them across domains (crossing_room.py), then by exact repacking of a few nodes at a time (`repack`)
     for a share of the time left, then by large-neighbourhood search (`neighbourhood.search`)
     until the deadline, or until it is within the optimality tolerance of the proven `bound`."""
     if deadline is None or objective not in NODE_OBJECTIVES:
@@ -923,6 +929,11 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
     ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
     if (enough is None or value is None or value > enough) and \
             dear_room_filled(problem, packing, objective, ruin_deadline):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
+    room_deadline = time.monotonic() + CROSSING_ROOM_SHARE * (deadline - time.monotonic())
+    if (enough is None or value is None or value > enough) and \
+            crossing_room(problem, packing, objective, room_deadline):
         value = _packed_value(problem, packing, objective)
         progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and \
@@ -977,15 +988,24 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     node (the LP puts `svc943`'s 28 replicas on one us-west-2a class beside the services it
     opens those nodes for); followed, the pass opens nodes of those classes for them where
     others' room was free (seed 11 consolidated 465.85 -> 462.18, ruined 461.99 -> 459.33;
-    seed 13 855.89 -> 850.01, 847.32 -> 844.62)."""
+    seed 13 855.89 -> 850.01, 847.32 -> 844.62); then, where the LP places services, every
+    workload by its counts (`LPCounts.every`), new
+    nodes up to the LP's (seed 17: services that may run anywhere took the free room of nodes
+    open in us-east-1 zones, not the LP's us-west-2b CPU nodes, and zone-bound ones opened
+    4-CPU nodes in us-east-1b; consolidated 429.55 -> 427.53, ruined 426.96 -> 424.21).
+    The first passes place the option groups the LP splits as its split (`LPCounts.mixes`,
+    option_mix.py; the best of them consolidated, seed 20 611.81 -> 604.01, seed 8 2484.61 ->
+    2474.39, seed 9 1609.07 -> 1602.32, seed 7 580.80 -> 579.89)."""
     options, classes = suggested
-    first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains)] \
-        if classes else []
+    first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains,
+                   mixes=counts.mixes)] if classes else []
     if first and counts.gpu_quotas != counts.quotas:
         first.append(replace(first[0], quotas=counts.gpu_quotas))
     if first:
         followed = {name: ids for name, ids in classes.items() if name not in one_a_node}
         first.append(replace(first[0], classes=followed, fractional=True))
+    if first and counts.every and counts.every != counts.gpu_quotas:
+        first.append(replace(first[0], quotas=counts.every, quota_nodes=counts.nodes))
     return first + ([Guide(options)] if options else [])
 
 
