@@ -11,7 +11,6 @@ from fitlang.solve import placement
 from fitlang.solve.budget import Budget
 from fitlang.solve.gang_quotas import NO_COUNTS
 from fitlang.solve.greedy import Guide, greedy_floor
-from fitlang.solve.improve import consolidate
 
 from solving import pool, problem_from, verified_packing, workload
 
@@ -60,28 +59,3 @@ def test_the_first_guided_pass_is_tried_again_with_classes_by_the_share_of_a_nod
     assert _cost(problem, first) == Fraction("5.97")
     best = placement._cheapest_guided(problem, floor, guides, "cost", 30.0, time.monotonic() + 30)
     assert _cost(problem, best) == Fraction("5.44")
-
-
-# `lead` (priority 10, 4 x 2 CPUs, one a node) goes first and opens a node per replica; `rest`
-# (4 x 6 CPUs) fills the 6 CPUs each leaves. On `cheap` nodes (8 CPUs, 1.00) that is 4.00, the
-# least (4 nodes for `lead`'s replicas at least, 32 CPUs in all); on `dear` ones (1.20) 4.80
-LEAD = (pool("cheap", 4, 8, "64GiB", "1.00") + pool("dear", 4, 8, "64GiB", "1.20")
-        + workload("lead", 4, 2, "1GiB", "  priority = 10\n  anti_affinity self on node\n")
-        + workload("rest", 4, 6, "1GiB"))
-
-
-def test_the_fractional_guided_pass_lets_one_a_node_workloads_take_their_cheapest_classes(tmp_path):
-    # the LP's class for a one-a-node workload is one of many at its price (its replicas count
-    # against a class's nodes, not a node's): here it suggests `dear` for `lead`; followed,
-    # `lead` opens four `dear` nodes, and `rest` fills them (4.80); the fractional copy tries
-    # `lead`'s classes by their price alone (4.00, the least by hand)
-    problem = problem_from(tmp_path, LEAD)
-    suggested = ({}, {"lead": frozenset({"dear"}), "rest": frozenset({"cheap", "dear"})})
-    assert placement._one_a_node(problem) == {"lead"}
-    guides = placement._guides(suggested, NO_COUNTS, placement._one_a_node(problem))
-    assert [guide.fractional for guide in guides] == [False, True]
-    assert "lead" not in guides[1].classes and guides[1].classes["rest"] == guides[0].classes["rest"]
-    for guide, cost in zip(guides, ("4.80", "4.00")):
-        passed, _ = greedy_floor(problem, None, guide)
-        consolidate(problem, passed, "cost", None)
-        assert _cost(problem, passed) == Fraction(cost)

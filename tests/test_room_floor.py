@@ -1,22 +1,15 @@
 """The second floor beside the child's bounds (`placement._room_floor`): the greedy pass with
 the free room of the dearest open nodes filled first (`Guide.dear_room_first`), and the
-child's guided floor weighed against the floor before its ruin, or after it where the child ruined
-its own (`placement._beats_unruined`, `placement._ruined_as_the_floor`).
+child's guided floor weighed against the floor before its ruin (`placement._beats_unruined`).
 Costs held to a hand count and to `verify`."""
 
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 
-from test_dear_nodes import DEAR
-
 from fitlang.solve import placement
-from fitlang.solve.bound import Bound
 from fitlang.solve.budget import Budget
-from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.greedy import Guide, greedy_floor
-from fitlang.solve.improve import consolidate
 
 from solving import pool, problem_from, verified_packing, workload
 
@@ -92,27 +85,3 @@ def test_the_childs_floor_is_weighed_against_the_floor_before_its_ruin_where_the
     assert placement._beats_unruined(run, passed)
     run.unruined = Fraction(12)
     assert not placement._beats_unruined(run, passed)
-
-
-def test_the_childs_floor_ruined_there_is_weighed_against_the_floor_as_ruined_here(tmp_path):
-    # test_dear_nodes.py's fleet: the greedy floor, consolidated, keeps the full 12-CPU node
-    # (13); the ruin moves its replicas into the GPU node's room and a small node (11.10, the
-    # least). The child ruins a copy of its guided floor (none without time left). Where the
-    # guided floor does not beat the floor before its ruin (13 against 13), its ruined copy is
-    # taken where cheaper than the floor as it is here (13 unruined: taken; 11.10: not); where
-    # it does (13 against 14), the guided floor itself, for the search to ruin
-    problem = problem_from(tmp_path, DEAR)
-    passed, here = greedy_floor(problem)[0], greedy_floor(problem)[0]
-    for packing in (passed, here):
-        consolidate(problem, packing, "cost")
-    ruined = placement._ruined_as_the_floor(problem, passed, "cost", time.monotonic() + 30)
-    assert ruined is not None and _cost(problem, ruined) == Fraction("11.10") and _cost(problem, passed) == 13
-    assert placement._ruined_as_the_floor(problem, passed, "cost", time.monotonic() - 1) is None
-    bounds = placement._Bounds(None, Bound(None), ({}, {}), True, passed, passed_ruined=ruined)
-    run = _run(problem, here)
-    run.unruined = Fraction(13)
-    assert placement._weighed(run, bounds) is ruined
-    assert dear_nodes_ruined(problem, here, "cost", None) and _cost(problem, here) == Fraction("11.10")
-    assert placement._weighed(run, bounds) is here
-    run.unruined = Fraction(14)
-    assert placement._weighed(run, bounds) is passed

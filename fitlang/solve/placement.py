@@ -11,11 +11,9 @@
 from __future__ import annotations
 
 import math
-import pickle
 import time
 import weakref
 from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -362,7 +360,8 @@ def _bounds_from_floor(run: _Run) -> None:
     if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
         run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline,
                                      moves_first=True, whole_pass=run.floor_seconds)
-    run.floor = _weighed(run, bounds)
+    if bounds.passed is not None and _beats_unruined(run, bounds.passed):
+        run.floor = bounds.passed  # the child's guided pass beat the floor here before its ruin
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
                               run.floor_seconds, bounds.first_passed, bounds.counts)
     floor_value = _packed_value(problem, run.floor, objective)
@@ -591,8 +590,6 @@ class _Bounds:
     # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
     # guided pass
     counts: LPCounts = field(default_factory=LPCounts)
-    # `passed` ruined in the child as the floor is here (`_ruined_as_the_floor`), where time was left
-    passed_ruined: Packing | None = None
 
 
 def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
@@ -659,15 +656,13 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         # options as moves first), as it did before. Inventory 10,000 seed 7 at 5 s, CPU clock:
         # the second (every GPU workload's counts) here, not after the child, 579.35 -> 578.94
         end = deadline - ASIDE_SEND_SECONDS
-        first = [guide for guide in _guides(found.suggested, found.counts, _one_a_node(problem))
-                 if guide.classes]
+        first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
         if whole_pass is not None and end - time.monotonic() < whole_pass:
             first = []
         passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass)
-        ruined = None if passed is start or rebuilt else _ruined_as_the_floor(problem, passed, objective, end)
         # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
         return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
-                       bool(first), None if passed is start else passed, found.counts, ruined)
+                       bool(first), None if passed is start else passed, found.counts)
 
     pending = Minimising.running(bounds, left)
     _room_floor(run)
@@ -676,21 +671,6 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         run.progress("improve", _packed_value(problem, run.floor, objective), None)
     found = pending.result(max(0.0, left - (time.monotonic() - pending.began)))
     return found if found is not None else _Bounds(None, Bound(None), ({}, {}))
-
-
-def _ruined_as_the_floor(problem: Problem, packing: Packing, objective: str,
-                         end: float | None) -> Packing | None:
-    """In the child, after its guided passes: a copy of their floor ruined as the floor is
-    beside the child (dear_nodes.py, giving up as there; within the child's `end`), so that
-    where the guided floor loses to the floor before either ruin it is weighed again after
-    both (`_weighed`): inventory 10,000 seed 13, no deadlines, 850.01 against 849.00
-    consolidated, 845.30 against 846.53 ruined, and 844.78 against 846.40 after the search's
-    ruin. None where no time is left."""
-    if past(end):
-        return None
-    ruined = pickle.loads(pickle.dumps(packing, protocol=pickle.HIGHEST_PROTOCOL))  # (0.01 s at 10,000)
-    dear_nodes_ruined(problem, ruined, objective, end)
-    return ruined
 
 
 # the second floor (`_room_floor`) runs where the time left is at least this many times what
@@ -966,7 +946,7 @@ def _guided_floor(problem: Problem, packing: Packing,
     placement (`_bounds_aside`); the rest here, each where it is expected to fit. `counts`:
     the first passes place the gangs (then every workload with GPUs) and deal spreads over
     domains as the LP does (`lp_counts`)."""
-    guides = _guides(suggested, counts, _one_a_node(problem))
+    guides = _guides(suggested, counts)
     if first_passed:
         rest = [guide for guide in guides if not guide.classes]
         return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass)
@@ -974,7 +954,7 @@ def _guided_floor(problem: Problem, packing: Packing,
 
 
 def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
-            counts: LPCounts = NO_COUNTS, one_a_node: AbstractSet[str] = frozenset()) -> list[Guide]:
+            counts: LPCounts = NO_COUNTS) -> list[Guide]:
     """The guided passes' guides, in their order (`_guided_floor`): the first with the LP's
     classes and `counts` (the gangs' quotas, the spreads' domains), and new nodes with GPUs
     last for the workloads that ask none; where every workload with GPUs has other quotas
@@ -982,14 +962,8 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     579.78 -> 578.63, its 1-GPU inference replicas beside services on the LP's 4-GPU nodes;
     seed 8 dearer, 2475.51 against 2476.69, so the cheaper consolidated pass is kept); then the
     first again with classes by the share of a node a replica takes (`Guide.fractional`; seed
-    11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept),
-    where the workloads in `one_a_node` (`_one_a_node`) try no class first: the LP's classes for
-    them are one choice of many at its price, since a replica a node is a row per class, not per
-    node (the LP puts `svc943`'s 28 replicas on one us-west-2a class beside the services it
-    opens those nodes for); followed, the pass opens nodes of those classes for them where
-    others' room was free (seed 11 consolidated 465.85 -> 462.18, ruined 461.99 -> 459.33;
-    seed 13 855.89 -> 850.01, 847.32 -> 844.62); then, where the LP places services, every
-    workload by its counts (`LPCounts.every`), new
+    11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept);
+    then, where the LP places services, every workload by its counts (`LPCounts.every`), new
     nodes up to the LP's (seed 17: services that may run anywhere took the free room of nodes
     open in us-east-1 zones, not the LP's us-west-2b CPU nodes, and zone-bound ones opened
     4-CPU nodes in us-east-1b; consolidated 429.55 -> 427.53, ruined 426.96 -> 424.21).
@@ -1002,29 +976,10 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     if first and counts.gpu_quotas != counts.quotas:
         first.append(replace(first[0], quotas=counts.gpu_quotas))
     if first:
-        followed = {name: ids for name, ids in classes.items() if name not in one_a_node}
-        first.append(replace(first[0], classes=followed, fractional=True))
+        first.append(replace(first[0], fractional=True))
     if first and counts.every and counts.every != counts.gpu_quotas:
         first.append(replace(first[0], quotas=counts.every, quota_nodes=counts.nodes))
     return first + ([Guide(options)] if options else [])
-
-
-def _one_a_node(problem: Problem) -> frozenset[str]:
-    """The workloads without GPUs kept one replica a node (anti-affinity to themselves)."""
-    return frozenset(d.name for d in problem.demands if d.one_per_node and not d.requests["gpu"])
-
-
-def _weighed(run: _Run, bounds: _Bounds) -> Packing:
-    """The child's guided floor where it beats the floor here before either ruin
-    (`_beats_unruined`; the search's own ruin then starts from it, as it did), else its copy
-    ruined in the child where that is cheaper than the floor ruined here; else the floor."""
-    assert run.floor is not None
-    if bounds.passed is not None and _beats_unruined(run, bounds.passed):
-        return bounds.passed
-    ruined = bounds.passed_ruined
-    if ruined is not None and _cheaper(run.problem, ruined, run.floor, run.objective):
-        return ruined
-    return run.floor
 
 
 def _beats_unruined(run: _Run, passed: Packing) -> bool:
