@@ -67,13 +67,13 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
         _trimmed_to_skew(problem, trial, names)
     for (name, class_id), amount in homeless.items():
         trial.add_short(name, class_id, amount)
-    if left_out(problem, trial) >= left_out(problem, packing) or _breaks_affinities(problem, trial):
+    if left_out(problem, trial) >= left_out(problem, packing) or breaks_affinities(problem, trial):
         return False
     _adopt(packing, trial)
     return True
 
 
-def _breaks_affinities(problem: Problem, packing: Packing) -> bool:
+def breaks_affinities(problem: Problem, packing: Packing) -> bool:
     """Does a workload the placement keeps run in a domain its affinity or anti-affinity rules
     forbid? The rule's own check (rules/affinity.py, as `verify` runs it) over the packing's
     nodes. The tools above place a short replica in the domain of the class it is short

@@ -86,6 +86,13 @@ def left_out(problem: Problem, packing: Packing) -> tuple[int, ...]:
     return tuple(out[level] for level in levels)
 
 
+def no_level_worse(problem: Problem, packing: Packing, than: Packing) -> bool:
+    """Does `packing` leave out fewer replicas than `than` (`left_out`), and at no priority
+    level more? Then no priority was overruled for it."""
+    new, old = left_out(problem, packing), left_out(problem, than)
+    return new != old and all(n <= o for n, o in zip(new, old))
+
+
 def trim_spreads(problem: Problem, packing: Packing) -> int:
     """Each spread workload the packing is short of keeps its skew with what it placed: its
     excess (`excess`) taken off and made short, rather than the workload left out whole

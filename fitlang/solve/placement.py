@@ -68,6 +68,7 @@ from fitlang.solve.placement_result import (
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
+from fitlang.solve.zone_cleared import zones_cleared
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
@@ -192,7 +193,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         # short too: a guided pass may place what it left out, and the bound is stated)
         _bounds_from_floor(run)
         if relax and not run.complete and not run.whole:  # what is still out, in the time left
-            floor_completed(problem, run.floor, opener(problem, {}), run.objective, run.search_deadline)
+            _completed_floor(run, run.search_deadline)
         complete = run.complete
     elif relax and complete and time_limit is not None and run.best is not None \
             and _gap_over(run.best, PATTERN_MIN_GAP):
@@ -247,8 +248,7 @@ def _floor_stage(run: _Run) -> None:
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     if not run.floor.complete:  # the stages after the floor are worth more on a complete one
-        floor_completed(problem, run.floor, opener(problem, {}), objective,
-                        _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline))
+        _completed_floor(run, _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline))
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
@@ -259,6 +259,16 @@ def _floor_stage(run: _Run) -> None:
     run.floor_seconds = time.monotonic() - wall
     if run.floor.complete:
         run.progress("greedy", _packed_value(problem, run.floor, objective), None)
+
+
+def _completed_floor(run: _Run, deadline: float | None) -> None:
+    """The short floor completed where room can be made (floor_complete.py), then where a
+    workload kept apart from a short one by zone moves out of one (zone_cleared.py)."""
+    assert run.floor is not None
+    may_open = opener(run.problem, {})
+    floor_completed(run.problem, run.floor, may_open, run.objective, deadline)
+    if not run.floor.complete:
+        zones_cleared(run.problem, run.floor, may_open, deadline)
 
 
 # the most of the model's window the pair bound may be expected to take before the model
