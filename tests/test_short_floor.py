@@ -71,3 +71,27 @@ def test_a_short_floor_is_completed_after_it_with_a_bound(tmp_path, fleet_path):
     placement = _solved(problem)
     assert placement.unplaced == [] and placement.value == 5
     assert placement.bound is not None and placement.bound <= 5
+
+
+def test_a_floor_that_cannot_be_completed_keeps_the_higher_priorities_and_states_a_bound(tmp_path, fleet_path):
+    # t (priority 20) may only use a and b, one a node: it is in both zones, and u (10),
+    # apart from it by zone, has none. Moving t out of a zone for u would leave a t out: not
+    # kept. The answer leaves u out alone; the bounds ran on that floor and one is stated
+    # (none on the old code, which answered with the floor at once), at most the value (a
+    # partial placement's, clamped as the whole model's path clamps it)
+    text = (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 1, 8, "32Gi", 1, '  zone = "b"\n')
+            + pool("c", 5, 8, "32Gi", 3, '  zone = "c"\n')
+            + workload("t", 2, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity self on node\n"
+                       "  priority = 20\n")
+            + workload("u", 1, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"
+                       "  priority = 10\n")
+            + workload("w", 3, 8, "2Gi")
+            + "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    placement = _solved(problem)
+    assert {u.workload for u in placement.unplaced} == {"u"} and len(placement.unplaced) == 1
+    assert placement.status is Status.UNKNOWN
+    # t on a and b (2), w on three nodes of c (9: 8 CPUs a replica, a and b keep 4 beside t).
+    # Every placement of all replicas needs those five nodes too, so the relaxation proves at
+    # least 11, and the bound stated is the value's 11
+    assert placement.value == 11 and placement.bound == 11
