@@ -73,7 +73,8 @@ def test_a_short_floor_is_completed_after_it_with_a_bound(tmp_path, fleet_path):
     assert placement.bound is not None and placement.bound <= 5
 
 
-def test_a_floor_that_cannot_be_completed_keeps_the_higher_priorities_and_states_a_bound(tmp_path, fleet_path):
+def test_a_floor_that_cannot_be_completed_keeps_the_higher_priorities_and_states_a_bound(tmp_path,
+                                                                                         fleet_path):
     # t (priority 20) may only use a and b, one a node: it is in both zones, and u (10),
     # apart from it by zone, has none. Moving t out of a zone for u would leave a t out: not
     # kept. The answer leaves u out alone; the bounds ran on that floor and one is stated

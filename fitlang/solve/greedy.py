@@ -112,12 +112,13 @@ def _short_first(problem: Problem, packing: Packing, deadline: float | None, fix
     """A pass with the workloads `packing` left short placed first, kept only where it places
     every replica (then no priority was overruled: the order that puts one above another
     matters only where not everything fits), or leaves out fewer and at no priority level more
-    (`no_level_worse`; tight zones at 3,000 nodes, /tmp/h31d/gen_tight.py seed 1: 38 of
-    priority 1 out, where the priority order left 1,539 of 10, 981 of 5 and 377 of 1). A workload of lower priority kept apart by zone
-    from a higher one comes after it, and finds every zone it may use taken (inventory 10,000
-    seed 20: `svc942`'s 16 replicas, us-east-1 only, apart by zone from `svc713`, placed in
-    all three us-east-1 zones first; `unknown` with 16 out at 0.6 s of a 5 s limit, since every
-    stage after the floor wants it complete). A workload that follows another by affinity
+    (`no_level_worse`; tight zones at 3,000 nodes, docs/performance.md session 31, seed 1: 38 of
+    priority 1 out, where the priority order left 1,539 of 10, 981 of 5 and 377 of 1). A
+    workload of lower priority kept apart by zone from a higher one comes after it, and finds
+    every zone it may use taken (inventory 10,000 seed 20: `svc942`'s 16 replicas, us-east-1
+    only, apart by zone from `svc713`, placed in all three us-east-1 zones first; `unknown`
+    with 16 out at 0.6 s of a 5 s limit, the stages after the floor then waiting for a
+    complete one). A workload that follows another by affinity
     keeps its place after its target."""
     followers = {d.name for d in problem.demands if any(not r.anti for r in d.affinities)}
     first = {w for w, _ in packing.short_by_workload} - followers

@@ -874,7 +874,7 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
         if not (_rebuild_first(problem, time_limit) and
                 rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
             consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
-        if _cheaper(problem, guided, best, objective):  # (any that places every replica, where `best` is short)
+        if _cheaper(problem, guided, best, objective):  # (where `best` is short: any that places all)
             best = guided
     return best
 

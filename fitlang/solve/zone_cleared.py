@@ -118,7 +118,8 @@ def _cleared(problem: Problem, packing: Packing, demand: Demand, other: Demand, 
         repair(problem, packing, may_open)
 
 
-def _targets(problem: Problem, packing: Packing, other: Demand, topology: str, domain: str) -> list[NodeClass]:
+def _targets(problem: Problem, packing: Packing, other: Demand, topology: str,
+             domain: str) -> list[NodeClass]:
     """Per domain of `other`'s classes but `domain`, its cheapest class: those of the domains
     it is in already first (kept apart from `demand` there anyway), then by price."""
     present = {problem.node_class(c).topology_value(topology)
