@@ -453,10 +453,14 @@ def _answer(run: _Run, started: float) -> Placement:
     if placement is floor and floor.unplaced and not floor.proven_infeasible:
         floor.status = Status.UNKNOWN  # the greedy floor left replicas out; more time may place them
     if proven is not None and (proven > 0 or placement.value == 0) and placement.value is not None:
-        if placement.unplaced:  # what placing every replica costs at least, clamped as the model's is
-            placement.bound = stated_bound(_larger(placement.bound, proven), placement.value, complete=False)
-        else:
+        if not placement.unplaced:
             _keep_larger_bound(placement, proven)
+        elif placement.status is Status.UNKNOWN and placement.bound is None:
+            # a short floor's: what placing every replica costs at least, clamped as the model's
+            # path clamps a partial placement's. Not where a status claims something: that
+            # bound is on placing every replica, not on the most by priority (random fleet seed
+            # 1334: `optimal` at 96 with 23 out, the complete placements' bound clamped to it)
+            placement.bound = stated_bound(proven, placement.value, complete=False)
     placement.seconds = time.monotonic() - started
     if placement.status is Status.OPTIMAL and not _within_tolerance(placement):
         placement.status = Status.FEASIBLE
