@@ -96,3 +96,20 @@ def test_a_floor_that_cannot_be_completed_keeps_the_higher_priorities_and_states
     # Every placement of all replicas needs those five nodes too, so the relaxation proves at
     # least 11, and the bound stated is the value's 11
     assert placement.value == 11 and placement.bound == 11
+
+
+def test_a_guided_pass_that_places_every_replica_replaces_a_short_floor_though_it_costs_more(tmp_path,
+                                                                                            fleet_path):
+    # the priority order's floor: h on a and b, t in their free room, u out (2 USD/h). A pass
+    # with t on c first (a quota, as the LP's counts give) places all: h on a and b, t on two nodes of c, u beside h (2 + 6 = 8).
+    # It is kept though the short floor's nodes cost less (the old pass kept a guided floor
+    # only where cheaper than the floor, complete or not)
+    from fitlang.solve.greedy import Guide, greedy_floor
+    from fitlang.solve.placement import _cheapest_guided, _packed_value
+
+    problem = _zones_taken(tmp_path)
+    floor = greedy_floor(problem, short_first=True)[0]
+    assert not floor.complete and _packed_value(problem, floor, "cost") == 2
+    guide = Guide(quotas=((frozenset({"t"}), frozenset({"c"}), 2),))
+    guided = _cheapest_guided(problem, floor, [guide], "cost", 5.0, None)
+    assert guided.complete and _packed_value(problem, guided, "cost") == 8
