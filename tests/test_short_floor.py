@@ -20,7 +20,7 @@ from fitlang.solve.linear import Status
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
-from solving import pool, problem_from, workload
+from solving import problem_from, workload, zones_taken
 
 
 @pytest.fixture
@@ -45,17 +45,9 @@ def _solved(problem, seconds=5.0):
 
 
 def _zones_taken(tmp_path):
-    # test_greedy's fleet: a and b one 8-CPU node each (1 USD/h), c five (3 USD/h). h (priority
-    # 30, a or b, one a node) opens a and b; t (20, one a node) takes their free room; u (10, a
-    # or b, never in a zone with t) finds no zone. All fit with t off one of a / b: 5 USD/h
-    text = (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 1, 8, "32Gi", 1, '  zone = "b"\n')
-            + pool("c", 5, 8, "32Gi", 3, '  zone = "c"\n')
-            + workload("h", 2, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity self on node\n"
-                       "  priority = 30\n")
-            + workload("t", 2, 4, "2Gi", "  anti_affinity self on node\n  priority = 20\n")
-            + workload("u", 1, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"
-                       "  priority = 10\n"))
-    return problem_from(tmp_path, text)
+    # solving.zones_taken: h opens a and b, t takes their free room, u (apart from t by zone)
+    # finds no zone. All fit with t off one of a / b: 5 USD/h, the least (test_greedy)
+    return problem_from(tmp_path, zones_taken())
 
 
 def test_the_priority_orders_floor_is_short(tmp_path, fleet_path):
@@ -75,24 +67,18 @@ def test_a_short_floor_is_completed_after_it_with_a_bound(tmp_path, fleet_path):
 
 def test_a_floor_that_cannot_be_completed_keeps_the_higher_priorities_and_states_a_bound(tmp_path,
                                                                                          fleet_path):
-    # t (priority 20) may only use a and b, one a node: it is in both zones, and u (10),
+    # t (priority 20) may only use a and b too, one a node: beside h in both zones, and u (10),
     # apart from it by zone, has none. Moving t out of a zone for u would leave a t out: not
     # kept. The answer leaves u out alone; the bounds ran on that floor and one is stated
     # (none on the old code, which answered with the floor at once), at most the value (a
     # partial placement's, clamped as the whole model's path clamps it)
-    text = (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 1, 8, "32Gi", 1, '  zone = "b"\n')
-            + pool("c", 5, 8, "32Gi", 3, '  zone = "c"\n')
-            + workload("t", 2, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity self on node\n"
-                       "  priority = 20\n")
-            + workload("u", 1, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"
-                       "  priority = 10\n")
-            + workload("w", 3, 8, "2Gi")
+    text = (zones_taken("  require pool in [a, b]\n") + workload("w", 3, 8, "2Gi")
             + "policy {\n  allow_unplaced = true\n}\n")
     problem = problem_from(tmp_path, text)
     placement = _solved(problem)
     assert {u.workload for u in placement.unplaced} == {"u"} and len(placement.unplaced) == 1
     assert placement.status is Status.UNKNOWN
-    # t on a and b (2), w on three nodes of c (9: 8 CPUs a replica, a and b keep 4 beside t).
+    # h and t on a and b (2), w on three nodes of c (9: 8 CPUs a replica, a and b are full).
     # Every placement of all replicas needs those five nodes too, so the relaxation proves at
     # least 11, and the bound stated is the value's 11
     assert placement.value == 11 and placement.bound == 11
@@ -101,9 +87,9 @@ def test_a_floor_that_cannot_be_completed_keeps_the_higher_priorities_and_states
 def test_a_guided_pass_that_places_every_replica_replaces_a_short_floor_though_it_costs_more(tmp_path,
                                                                                             fleet_path):
     # the priority order's floor: h on a and b, t in their free room, u out (2 USD/h). A pass
-    # with t on c first (a quota, as the LP's counts give) places all: h on a and b, t on two nodes of c, u beside h (2 + 6 = 8).
-    # It is kept though the short floor's nodes cost less (the old pass kept a guided floor
-    # only where cheaper than the floor, complete or not)
+    # with t on c first (a quota, as the LP's counts give) places all: h on a and b, t on two
+    # nodes of c, u beside h (2 + 6 = 8). It is kept though the short floor's nodes cost less
+    # (the old pass kept a guided floor only where cheaper than the floor, complete or not)
     from fitlang.solve.greedy import Guide, greedy_floor
     from fitlang.solve.placement import _cheapest_guided, _packed_value
 

@@ -192,7 +192,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         # 3. the model skipped or proved nothing: the bounds, guided floors (on a floor still
         # short too: a guided pass may place what it left out, and the bound is stated)
         _bounds_from_floor(run)
-        if relax and not run.complete and not run.whole:  # what is still out, in the time left
+        if not run.complete and not run.whole:  # what is still out, in the time left
             _completed_floor(run, run.search_deadline)
         complete = run.complete
     elif relax and complete and time_limit is not None and run.best is not None \
