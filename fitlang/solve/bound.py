@@ -715,6 +715,8 @@ class Bound:
     members: list[list[str]] | None = None
     # the master LP's last solution: replicas per pair (a guide for placing, not a bound)
     pair_values: np.ndarray | None = None
+    # and its nodes per merged class (`relaxation.class_index`'s positions)
+    node_values: np.ndarray | None = None
     # per round: (seconds since the start, the master's columns, its value, the best bound)
     trace: list[tuple[float, int, float, float]] = field(default_factory=list)
 
@@ -766,6 +768,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
             result.rounds += 1
             result.lp_value = master.value
             result.pair_values = master.pair_values()
+            result.node_values = master.node_values()
             duals = pricing.repaired(duals)
             reduced, value = pricing.bound(duals)
             center = result.prices
@@ -928,11 +931,19 @@ class _Master:
     def pair_values(self) -> np.ndarray:
         """The last solution's value of every pair (0 for those not in the master)."""
         relaxed = self.relaxed
+        return self._solution()[relaxed.first_pair:relaxed.first_pair + relaxed.pairs]
+
+    def node_values(self) -> np.ndarray:
+        """The last solution's nodes of every merged class (its first columns)."""
+        return self._solution()[:self.relaxed.first_pair]
+
+    def _solution(self) -> np.ndarray:
+        """The last solution by the relaxation's columns (0 for those not in the master)."""
         solved = np.array(self.highs.getSolution().col_value, dtype=float)
-        values = np.zeros(relaxed.columns)
+        values = np.zeros(self.relaxed.columns)
         real = self.kinds >= 0
         values[self.kinds[real]] = solved[real]
-        return values[relaxed.first_pair:relaxed.first_pair + relaxed.pairs]
+        return values
 
     def solve(self, deadline: float | None) -> np.ndarray | None:
         """The row prices of the master's optimum (0 on the rows it leaves out); None when it
@@ -949,11 +960,7 @@ class _Master:
         """The lazy rows not in the master that its solution breaks (positions in `waiting`)."""
         if self.lazy_matrix is None:
             return np.zeros(0, dtype=np.int64)
-        value = np.array(self.highs.getSolution().col_value, dtype=float)
-        x = np.zeros(self.relaxed.columns)
-        real = self.kinds >= 0
-        x[self.kinds[real]] = value[real]
-        activity = self.lazy_matrix @ x
+        activity = self.lazy_matrix @ self._solution()
         rows = self.waiting
         slack = 1e-7 * np.maximum(1.0, np.abs(activity))
         broken = (activity > self.relaxed.row_upper[rows] + slack) | \

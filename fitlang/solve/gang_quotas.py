@@ -34,6 +34,9 @@ class LPCounts:
     quotas: tuple[Quota, ...] = ()
     domains: Mapping[tuple[str, str], Mapping[str, float]] = field(default_factory=dict)
     gpu_quotas: tuple[Quota, ...] = ()
+    # every workload by class (`every_quota`) and the nodes the LP opens per class (`lp_nodes`)
+    every: tuple[Quota, ...] = ()
+    nodes: Mapping[str, int] = field(default_factory=dict)
 
 
 NO_COUNTS = LPCounts()
@@ -43,8 +46,38 @@ def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
     if relaxed.pair_values is None:  # (no LP solution: nothing to count)
         return NO_COUNTS
     gpus = {d.name for d in problem.demands if d.requests["gpu"] > 0}
-    return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed),
-                    gang_quotas(problem, relaxed, gpus))
+    by_gpus = gang_quotas(problem, relaxed, gpus)
+    return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed), by_gpus,
+                    by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed))
+
+
+def every_quota(problem: Problem, relaxed: Bound, gpus: set[str]) -> tuple[Quota, ...]:
+    """`gang_quotas` of the workloads that ask no GPU (not those in `gpus`), on the classes
+    without GPUs only: the room the LP gives them beside GPU nodes stays for whatever fills
+    it first, as in the other passes (placed by count there, they opened GPU nodes:
+    inventory 10,000 seed 10, the pass 578.24 -> 1123.91)."""
+    with_gpus = {c.id for c in problem.classes if c.capacity.get("gpu", 0) > 0}
+    others = {d.name for d in problem.demands} - gpus
+    return tuple(quota for quota in gang_quotas(problem, relaxed, others) if not quota[1] & with_gpus)
+
+
+def lp_nodes(problem: Problem, relaxed: Bound) -> dict[str, int]:
+    """Per class in the LP's last solution: its nodes rounded up, those of a merged class
+    given to its members in id order (each up to the nodes it has)."""
+    relaxation, values = relaxed.relaxation, relaxed.node_values
+    if relaxation is None or values is None:
+        return {}
+    members: dict[int, list[str]] = {}
+    for class_id, index in sorted(relaxation.class_index.items()):
+        members.setdefault(index, []).append(class_id)
+    has = {c.id: min(c.count, len(c.node_names)) for c in problem.classes}
+    nodes: dict[str, int] = {}
+    for index in np.flatnonzero(values > 1e-6).tolist():
+        left = math.ceil(float(values[index]) - 1e-6)
+        for class_id in members.get(index, ()):
+            nodes[class_id] = min(left, has.get(class_id, 0))
+            left -= nodes[class_id]
+    return nodes
 
 
 def gang_quotas(problem: Problem, relaxed: Bound, workloads: set[str] | None = None) -> tuple[Quota, ...]:

@@ -977,7 +977,11 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     579.78 -> 578.63, its 1-GPU inference replicas beside services on the LP's 4-GPU nodes;
     seed 8 dearer, 2475.51 against 2476.69, so the cheaper consolidated pass is kept); then the
     first again with classes by the share of a node a replica takes (`Guide.fractional`; seed
-    11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept)."""
+    11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept);
+    then, where the LP places services, every workload by its counts (`LPCounts.every`), new
+    nodes up to the LP's (seed 17: services that may run anywhere took the free room of nodes
+    open in us-east-1 zones, not the LP's us-west-2b CPU nodes, and zone-bound ones opened
+    4-CPU nodes in us-east-1b; consolidated 429.55 -> 427.53, ruined 426.96 -> 424.21)."""
     options, classes = suggested
     first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains)] \
         if classes else []
@@ -985,6 +989,8 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
         first.append(replace(first[0], quotas=counts.gpu_quotas))
     if first:
         first.append(replace(first[0], fractional=True))
+    if first and counts.every and counts.every != counts.gpu_quotas:
+        first.append(replace(first[0], quotas=counts.every, quota_nodes=counts.nodes))
     return first + ([Guide(options)] if options else [])
 
 
