@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from fractions import Fraction
 
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.solve.floor_complete import breaks_affinities
@@ -82,7 +83,7 @@ def _domains(problem: Problem, packing: Packing, demand: Demand, other: Demand, 
     for class_id, nodes in packing.nodes.items():
         domain = problem.node_class(class_id).topology_value(topology)
         placed[domain] += sum(node.hosted.get(other.name, 0) for node in nodes)
-    cheapest: dict[str, object] = {}
+    cheapest: dict[str, Fraction] = {}
     for node_class in map(problem.node_class, demand.eligible):
         domain = node_class.topology_value(topology)
         if domain is not None and (domain not in cheapest or node_class.price < cheapest[domain]):
