@@ -20,6 +20,7 @@ import numpy as np
 
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.solve.bound import Bound
+from fitlang.solve.option_mix import option_mixes
 
 Quota = tuple[frozenset[str], frozenset[str], int]
 
@@ -37,6 +38,8 @@ class LPCounts:
     # every workload by class (`every_quota`) and the nodes the LP opens per class (`lp_nodes`)
     every: tuple[Quota, ...] = ()
     nodes: Mapping[str, int] = field(default_factory=dict)
+    # the option groups the LP mixes options for, by replicas per option (`option_mixes`)
+    mixes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 NO_COUNTS = LPCounts()
@@ -48,7 +51,8 @@ def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
     gpus = {d.name for d in problem.demands if d.requests["gpu"] > 0}
     by_gpus = gang_quotas(problem, relaxed, gpus)
     return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed), by_gpus,
-                    by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed))
+                    by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed),
+                    option_mixes(problem, relaxed))
 
 
 def every_quota(problem: Problem, relaxed: Bound, gpus: set[str]) -> tuple[Quota, ...]:

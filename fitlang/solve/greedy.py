@@ -16,7 +16,8 @@ caps. Node-level rules are kept on every node: the per-node limit (`node_limit`)
 and affinity between workloads on a node, `exclusive` nodes. What a rule needs whole (a gang, a
 spread, an option group) and did not fit is left out whole by the caller, as after any packing.
 An option group's option is chosen when its turn comes: each is tried on the fleet as it is
-then (and given back), the one that opens the least cost of new nodes kept.
+then (and given back), the one that opens the least cost of new nodes kept; a group a guide
+gives a mix for (a split of the LP's, option_mix.py) is placed as that mix where it fits.
 
 Replicas are placed in bulk (measured at 10,000 inventory nodes: one packer per class tried,
 replica by replica, took 6-8 s): the fleet is kept as arrays (every class's capacity, price and
@@ -90,6 +91,9 @@ class Guide:
     # 96-CPU nodes, 23 a node, rather than 16-CPU ones 12% cheaper a CPU, 3 a node and 4 CPUs
     # left; the pass's paid CPU nodes cost 0.0465 USD/h a CPU against the LP's 0.0453)
     fractional: bool = False
+    # per option group the LP mixes options for: the replicas of each option (option_mix.py),
+    # placed so where every part fits at the group's turn (`_mixed`), else an option whole
+    mixes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
@@ -189,6 +193,9 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             if demand.group in decided or demand.group not in options:
                 continue
             decided.add(demand.group)
+            if (deadline is None or time.monotonic() < deadline) and demand.group in guide.mixes and \
+                    _mixed(fleet, options[demand.group], guide.mixes[demand.group], taken, apart_rules):
+                continue
             if deadline is None or time.monotonic() < deadline:
                 demand = _option_to_place(fleet, options[demand.group], taken, bool(guide.options))
         if deadline is not None and (cut or time.monotonic() >= deadline):
@@ -1096,6 +1103,25 @@ def _kept_apart_by(problem: Problem) -> dict[str, list[tuple[str, str]]]:
             if rule.anti and rule.target != "self" and rule.topology != "node":
                 towards.setdefault(rule.target, []).append((other.name, rule.topology))
     return towards
+
+
+def _mixed(fleet: _Fleet, demands: list[Demand], mix: Mapping[str, int],
+           taken: dict[tuple[str, str], set[int]], apart_rules: set[str]) -> bool:
+    """Place an option group as `mix` says (replicas per option), where every part fits whole
+    (else nothing is kept and the caller chooses one option); whether it was placed."""
+    parts = [dataclasses.replace(d, replicas=mix[d.name]) for d in demands if mix.get(d.name)]
+    if sum(part.replicas for part in parts) != sum(mix.values()):  # an option not feasible here
+        return False
+    fleet.journal = []
+    for part in parts:
+        if _place_demand(fleet, part, fleet.candidates(part, taken)):
+            fleet.rollback()
+            return False
+    fleet.journal = None
+    for part in parts:
+        if part.name in apart_rules:
+            _note_domains(fleet, part.name, taken)
+    return True
 
 
 def _option_to_place(fleet: _Fleet, demands: list[Demand],

@@ -981,10 +981,13 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     then, where the LP places services, every workload by its counts (`LPCounts.every`), new
     nodes up to the LP's (seed 17: services that may run anywhere took the free room of nodes
     open in us-east-1 zones, not the LP's us-west-2b CPU nodes, and zone-bound ones opened
-    4-CPU nodes in us-east-1b; consolidated 429.55 -> 427.53, ruined 426.96 -> 424.21)."""
+    4-CPU nodes in us-east-1b; consolidated 429.55 -> 427.53, ruined 426.96 -> 424.21).
+    The first passes place the option groups the LP splits as its split (`LPCounts.mixes`,
+    option_mix.py; the best of them consolidated, seed 20 611.81 -> 604.01, seed 8 2484.61 ->
+    2474.39, seed 9 1609.07 -> 1602.32, seed 7 580.80 -> 579.89)."""
     options, classes = suggested
-    first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains)] \
-        if classes else []
+    first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains,
+                   mixes=counts.mixes)] if classes else []
     if first and counts.gpu_quotas != counts.quotas:
         first.append(replace(first[0], quotas=counts.gpu_quotas))
     if first:
