@@ -53,7 +53,7 @@ def row(shape: str, nodes: int, workloads: int, time_limit: float) -> None:
     objectives = pl._objectives(problem)
     started = time.perf_counter()
     deadline = time.monotonic() + time_limit
-    result = pl._solve_aggregate(problem, "auto", objectives, {}, deadline, {}, relax=True)
+    result = pl.solve_aggregate(problem, "auto", objectives, {}, deadline, {}, relax=True)
     solved = time.perf_counter() - started
     if result is None:
         print(f"{shape} {nodes:,}: the aggregate model had no plan in {solved:.1f} s")

@@ -59,7 +59,7 @@ def _stages(problem, time_limit: float) -> dict:
     from fitlang.solve import placement as pl
 
     rounds: list[dict] = []
-    originals = {name: getattr(pl, name) for name in ("_solve_aggregate", "pack", "_polished")}
+    originals = {name: getattr(pl, name) for name in ("solve_aggregate", "pack", "_polished")}
 
     def packed_cost(packing):
         if not packing.complete:
@@ -73,7 +73,7 @@ def _stages(problem, time_limit: float) -> dict:
 
     def solve_aggregate(*args, **kwargs):
         settle_last_round()
-        result = originals["_solve_aggregate"](*args, **kwargs)
+        result = originals["solve_aggregate"](*args, **kwargs)
         value = None if result is None or result[1].objective is None else float(result[1].objective)
         rounds.append({"model": value})
         return result
@@ -93,7 +93,7 @@ def _stages(problem, time_limit: float) -> dict:
         originals["_polished"](problem_, packing, *args, **kwargs)
         polished["after"] = packed_cost(packing)
 
-    pl._solve_aggregate, pl.pack, pl._polished = solve_aggregate, pack, polish
+    pl.solve_aggregate, pl.pack, pl._polished = solve_aggregate, pack, polish
     try:
         cpu, children = time.process_time(), _children_cpu()
         placement = pl.solve(problem, "auto", time_limit)

@@ -25,3 +25,15 @@ def test_only_a_complete_verified_placement_contradicts_the_optimum():
     assert gap._lost_at(179.8375, _found(70.7915, unplaced=3)) == "unplaced"
     assert gap._lost_at(68.8615, _found(68.8615)) == "-"  # at the optimum: no contradiction
     assert gap._lost_at(68.8615, _found(70.7915)) == "pack"  # 2.8% over it: lost at the packing
+
+
+def test_each_round_of_the_aggregate_model_is_recorded(tmp_path):
+    """The stages are read by replacing `placement`'s own names for the model's round, the
+    packing and the polish: after `solve_aggregate` moved to aggregate.py (session 31) the bench
+    still looked for `_solve_aggregate` and stopped at its first fleet."""
+    gap = bench_module("placement_gap")
+    inventories = bench_module("inventories")
+    problem = gap._problem(inventories.generate(60, 6, seed=1).write(tmp_path, "fleet"))
+    found = gap._stages(problem, 2.0)
+    assert found["rounds"] and "model" in found["rounds"][0]
+    assert found["verify"] == 0 and found["value"] is not None

@@ -64,11 +64,12 @@ class CrossDomains:
         replicas stay in their cluster)."""
         return not demand.gang and any(s.topology != "node" for s in demand.spreads)
 
-    def destinations(self, demand: Demand, origin: NodeClass) -> Iterator[tuple[Domain, list[NodeClass]]]:
+    def destinations(self, demand: Demand, origin: NodeClass,
+                     opened: bool = True) -> Iterator[tuple[Domain, list[NodeClass]]]:
         """The other domains a replica on `origin` may move to with every spread's skew kept,
         the fewest replicas first (then by name): each with its classes that have open nodes
-        and, in every other rule's key, what `origin` has (cheapest per replica first; a
-        domain's classes are sorted when it is first reached)."""
+        (with `opened` False: every one) and, in every other rule's key, what `origin` has
+        (cheapest per replica first; a domain's classes are sorted when it is first reached)."""
         self._count(demand)
         source = self._domain(demand, origin)
         groups = self._groups(demand, origin)
@@ -82,7 +83,7 @@ class CrossDomains:
             classes = groups[domain]
             if not isinstance(classes, tuple):
                 classes = groups[domain] = tuple(_cheapest_first(self.problem, demand, list(classes)))
-            open_classes = [c for c in classes if self.is_open(c.id)]
+            open_classes = [c for c in classes if not opened or self.is_open(c.id)]
             if open_classes:
                 yield domain, open_classes
 

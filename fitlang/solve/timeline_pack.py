@@ -131,6 +131,43 @@ class Ledger:
         self.stamp = {c.id: np.zeros(c.count, dtype=np.uint64) for c in problem.classes}
         self._priced: dict[tuple[str, bytes, int, int, int], _Priced] = {}
         self._priced_bytes = 0
+        self._trial: _Trial | None = None  # moves to be put back by copies (`tried`)
+
+    def tried(self) -> None:
+        """Begin moves that `untried` may put back: until then `take` and `release` keep a copy
+        of each node row before they change it, so that moves which do not pay are put back by
+        copying, not by `take` / `release` in reverse (at the goal size most of `emptied`'s
+        blocks do not pay); `kept` ends it, the moves made. The kept prices (`_Priced`) need
+        nothing: a node put back has its stamp back."""
+        assert self._trial is None, "one trial at a time"
+        self._trial = _Trial([drawn.copy() for _, _, drawn in self.caps], self.spent.copy(),
+                             {group: in_use.copy() for group, (_, in_use) in self.buys.items()})
+
+    def kept(self) -> None:
+        """End a trial (`tried`), its moves made."""
+        self._trial = None
+
+    def untried(self) -> None:
+        """End a trial (`tried`) with the ledger as it was at its beginning, float for float
+        (moves in reverse could leave the limits' float sums an ulp off)."""
+        trial, self._trial = self._trial, None
+        assert trial is not None
+        for class_id, node, start, end, running, used, stamp in reversed(trial.rows):
+            self.running[class_id][node, start:end] = running
+            self.used[class_id][node, start:end] = used
+            self.stamp[class_id][node] = stamp
+        for (_, _, drawn), was in zip(self.caps, trial.drawn):
+            drawn[:] = was
+        self.spent[:] = trial.spent
+        for group, was in trial.buys.items():
+            self.buys[group][1][:] = was
+
+    def _changing(self, class_id: str, node: int, start: int, end: int) -> None:
+        """In a trial, a copy of the node's row over [start, end) before it changes."""
+        if self._trial is not None:
+            running, used = self.running[class_id][node, start:end], self.used[class_id][node, start:end]
+            self._trial.rows.append((class_id, node, start, end, running.copy(), used.copy(),
+                                     self.stamp[class_id][node]))
 
     def nodes(self, class_id: str, need: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """(which nodes of the class may take a replica needing `need` for [start, end),
@@ -282,6 +319,7 @@ class Ledger:
                    for class_id, running in self.running.items())
 
     def take(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> None:
+        self._changing(class_id, node, start, end)
         waking = self.running[class_id][node, start:end] == 0
         self._charge(class_id, waking, start, end, 1)
         self.running[class_id][node, start:end] += 1
@@ -290,6 +328,7 @@ class Ledger:
 
     def release(self, class_id: str, node: int, need: np.ndarray, start: int, end: int) -> float:
         """Take a replica off its node; what the steps its node falls idle saved."""
+        self._changing(class_id, node, start, end)
         self.running[class_id][node, start:end] -= 1
         self.used[class_id][node, start:end, :] -= need
         self.stamp[class_id][node:node + 1] -= _stamp(need, start, end)
@@ -319,6 +358,17 @@ class Ledger:
         group = self.groups[class_id]
         if group is not None and group in self.buys:
             self.buys[group][1][start:end] += sign * steps
+
+
+@dataclass
+class _Trial:
+    """What `Ledger.untried` puts back: the limits as they were, and a copy of each node row
+    (class, node, start, end, running, used, stamp) before a move changed it, in order."""
+
+    drawn: list[np.ndarray]
+    spent: np.ndarray
+    buys: dict[int, np.ndarray]
+    rows: list[tuple[str, int, int, int, np.ndarray, np.ndarray, np.uint64]] = field(default_factory=list)
 
 
 @dataclass
@@ -649,8 +699,11 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     gains nothing, the fragments' neighbourhoods solved exactly (`timeline_regroup`), and
     the rounds again while that gains: worth it only where nothing else will use the time
     (at 100 nodes it took the MIP's time, whose packed answer was cheaper: 8,082 not 8,068).
-    Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`)."""
-    from fitlang.solve.timeline_regroup import regrouped  # they build on this module
+    Once the moves converge: the kick (`cap_kicked`), then the blocks emptied through overflow
+    chains (`timeline_overflow`). Last, the preemptible replicas cut again into their cheapest
+    segments (`timeline_segments`)."""
+    from fitlang.solve.timeline_overflow import overflowed  # they build on this module
+    from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented
     # the class packed again whole, once: after the moves below it found nothing more at the
     # goal size (1,000 mixed nodes: 109,335 -> 108,485 first, then 0 in each of 8 rounds, at
@@ -666,8 +719,11 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
             spots = runs_recreated(problem, ledger, spots, deadline)
             now = ledger.total()
         if now > value - CONVERGING * max(1.0, abs(value)) and not kicked and not past(deadline, ledger):
-            # once: the work outside a cap's classes sent into the room it leaves unused
+            # once: the work outside a cap's classes sent into the room it leaves unused, then
+            # the blocks emptied through overflow chains (other money than the kick's: at the
+            # goal size, from converged schedules, 33 USD after the kick's 17-31, in 3 CPU s)
             spots, kicked = cap_kicked(problem, ledger, spots, deadline), True
+            spots = overflowed(problem, ledger, spots, deadline)
             now = ledger.total()
         if now > value - EPSILON * max(1.0, abs(value)):
             if not regroup:
@@ -752,11 +808,22 @@ def cap_kicked(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: De
     ledger.rate.update(true)
     for index, spot in zip(outside, moved):
         spots[index] = spot
+    spots = settled(problem, ledger, spots, _moved_between(was, spots), deadline)
     now = ledger.total()
-    touched = _moved_between(was, spots)
+    if now < value - EPSILON * max(1.0, abs(value)):
+        return spots
+    _restore(ledger, was, spots)
+    return was
+
+
+def settled(problem: Problem, ledger: Ledger, spots: list[Spot], touched: set[tuple[str, int]],
+            deadline: Deadline) -> list[Spot]:
+    """The moves (`improved`, `emptied`) only where a kick changed something, the (class, node)
+    pairs in `touched` (the nodes it woke and the nodes it left) and those they move to, round
+    after round while a round gains (a full round is 2.6 CPU s at the goal size, these a
+    fraction of it)."""
+    spots, now = list(spots), ledger.total()
     while touched and not past(deadline, ledger):
-        # the moves only where the kick changed something: the nodes it woke and the nodes it
-        # left (a full round is 2.6 CPU s at the goal size, these a fraction of it)
         round_began = list(spots)
         near = [index for index, spot in enumerate(spots) if (spot.class_id, spot.node) in touched]
         for index, spot in zip(near, improved(problem, ledger, [spots[i] for i in near], deadline)):
@@ -766,10 +833,7 @@ def cap_kicked(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: De
         now, last = ledger.total(), now
         if now > last - EPSILON * max(1.0, abs(last)):
             break
-    if now < value - EPSILON * max(1.0, abs(value)):
-        return spots
-    _restore(ledger, was, spots)
-    return was
+    return spots
 
 
 def _moved_between(was: list[Spot], now: list[Spot]) -> set[tuple[str, int]]:
@@ -877,7 +941,8 @@ def _blocks(ledger: Ledger, only: set[tuple[str, int]] | None = None
 
 def _recreated(problem: Problem, ledger: Ledger, held: list[Spot]) -> list[Spot] | None:
     """`held` taken off their nodes and placed again; the new spots when that costs less, else
-    None with the ledger as it was."""
+    None with the ledger as it was (put back by copies: `Ledger.tried`)."""
+    ledger.tried()
     saved = sum(ledger.release(s.class_id, s.node, need_of(problem.demand(s.demand)), s.start, s.end)
                 for s in held)
     capacity = np.maximum(ledger.capacity[held[0].class_id], 1)  # a block is one class, a run alike
@@ -897,13 +962,9 @@ def _recreated(problem: Problem, ledger: Ledger, held: list[Spot]) -> list[Spot]
         if added >= saved - EPSILON:  # it cannot pay now: every replica adds >= 0
             break
     if len(placed) == len(held) and added < saved - EPSILON:
+        ledger.kept()
         return [placed[index] for index in range(len(held))]
-    for again in placed.values():
-        ledger.release(again.class_id, again.node, need_of(problem.demand(again.demand)),
-                       again.start, again.end)
-    for spot in held:
-        ledger.take(spot.class_id, spot.node, need_of(problem.demand(spot.demand)), spot.start,
-                    spot.end)
+    ledger.untried()
     return None
 
 
