@@ -211,6 +211,19 @@ def workload(name, replicas, cpu, memory, extra=""):
     return f"workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = {memory}\n{extra}}}\n"
 
 
+def zones_taken(t_require: str = "") -> str:
+    """a and b: one 8-CPU node each (1 USD/h), c: five (3 USD/h). h (priority 30, a or b, one a
+    node) opens a and b; t (20, one a node, `t_require`) takes their free room; u (10, a or b,
+    never in a zone with t) then finds no zone (inventory 10,000 seed 20's shape)."""
+    return (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 1, 8, "32Gi", 1, '  zone = "b"\n')
+            + pool("c", 5, 8, "32Gi", 3, '  zone = "c"\n')
+            + workload("h", 2, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity self on node\n"
+                       "  priority = 30\n")
+            + workload("t", 2, 4, "2Gi", t_require + "  anti_affinity self on node\n  priority = 20\n")
+            + workload("u", 1, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"
+                       "  priority = 10\n"))
+
+
 def verified_packing(problem, packing) -> Placement:
     """A packing of every replica as a placement, accepted by `verify`."""
     from fitlang.solve.placement import FEASIBLE, _from_packing

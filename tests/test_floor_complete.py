@@ -163,3 +163,20 @@ def test_an_emptied_node_costs_nothing(tmp_path):
     packing.nodes[a.id].append(NodeState("a-1", dict(a.capacity_of("a-1")), {"svc": 0}))
     assert _packed_value(problem, packing, "cost") == 1
     assert _packed_value(problem, packing, "nodes") == 1
+
+
+def test_made_room_ends_its_trial_at_the_deadline(tmp_path, monkeypatch):
+    # made_room places the planted floor's short `svc` replicas (the trial kept: True). With a
+    # clock past the deadline from its second reading, the trial under way ends there, not
+    # once each replica is placed (random fleet seed 0 at ten times its nodes, 4,290, with
+    # 1,385 replicas short: minutes past a 2 s limit): nothing kept, the floor as it was
+    import fitlang.solve.make_room as make_room_module
+
+    problem = _planted(tmp_path)
+    floor, _ = greedy_floor(problem)
+    assert make_room_module.made_room(problem, make_room_module._copied(floor), opener(problem, {}))
+    readings = iter(range(1000))
+    monkeypatch.setattr(make_room_module.time, "monotonic", lambda: 10.0 * next(readings))
+    before = left_out(problem, floor)
+    assert not make_room_module.made_room(problem, floor, opener(problem, {}), deadline=5.0)
+    assert left_out(problem, floor) == before

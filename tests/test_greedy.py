@@ -25,6 +25,7 @@ from solving import (
     random_fleet,
     verified_packing,
     workload,
+    zones_taken,
 )
 
 
@@ -91,17 +92,28 @@ def test_a_workload_left_short_by_a_higher_prioritys_zones_goes_first_where_then
     from fitlang.solve.greedy import greedy_floor
     from fitlang.solve.placement import _packed_value
 
-    text = (pool("a", 1, 8, "32Gi", 1, '  zone = "a"\n') + pool("b", 1, 8, "32Gi", 1, '  zone = "b"\n')
-            + pool("c", 5, 8, "32Gi", 3, '  zone = "c"\n')
-            + workload("h", 2, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity self on node\n"
-                       "  priority = 30\n")
-            + workload("t", 2, 4, "2Gi", "  anti_affinity self on node\n  priority = 20\n")
-            + workload("u", 1, 4, "2Gi", "  require pool in [a, b]\n  anti_affinity t on zone\n"
-                       "  priority = 10\n"))
-    problem = problem_from(tmp_path, text)
+    problem = problem_from(tmp_path, zones_taken())
     packing = greedy_floor(problem, short_first=True)[0]
     assert packing.complete and _packed_value(problem, packing, "cost") == 5
     verified_packing(problem, packing)
+
+
+def test_a_short_workload_first_is_kept_where_it_leaves_out_less_at_no_level_more(tmp_path):
+    # the fleet above and y (priority 10, d only: one 8-CPU node, three 4-CPU replicas), one
+    # of which never fits. The priority order leaves u and a y out (2 at level 10); u first
+    # places u, y's third is still out (1 at 10, none higher): kept though not complete (the
+    # old pass kept only a complete one)
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.make_room import left_out
+
+    text = (zones_taken("  require pool in [a, b, c]\n") + pool("d", 1, 8, "32Gi", 1, '  zone = "d"\n')
+            + workload("y", 3, 4, "2Gi", "  require pool in [d]\n  priority = 10\n")
+            + "policy {\n  allow_unplaced = true\n}\n")
+    problem = problem_from(tmp_path, text)
+    assert left_out(problem, greedy_floor(problem)[0]) == (0, 0, 2)
+    packing = greedy_floor(problem, short_first=True)[0]
+    assert left_out(problem, packing) == (0, 0, 1)
+    assert dict(packing.short_by_workload) == {("y", "d"): 1}
 
 
 def test_a_short_workload_first_is_not_kept_where_it_would_leave_a_higher_priority_out(tmp_path, no_model):

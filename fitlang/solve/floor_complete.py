@@ -1,7 +1,8 @@
 """A greedy floor short of replicas, completed where room can be made.
 
-Every stage after the floor wants it complete: the bounds and guided passes start from it, the
-model takes it as its start, the search improves it. Where the greedy pass leaves a spread's
+The stages after the floor are worth most on a complete one: the model takes it as its start,
+the search improves it (the bounds and guided passes run on a short floor too, since session
+31, and this runs again after them where it is still short). Where the greedy pass leaves a spread's
 last replicas out (its zone full of other workloads' replicas when it came), the floor left
 the spread out whole, and where the model then had nothing in time that was the answer
 (inventory 1,000 seed 11 at 5 s under load: `unknown`, 51 replicas out, where 47.50 with
@@ -67,13 +68,13 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
         _trimmed_to_skew(problem, trial, names)
     for (name, class_id), amount in homeless.items():
         trial.add_short(name, class_id, amount)
-    if left_out(problem, trial) >= left_out(problem, packing) or _breaks_affinities(problem, trial):
+    if left_out(problem, trial) >= left_out(problem, packing) or breaks_affinities(problem, trial):
         return False
     _adopt(packing, trial)
     return True
 
 
-def _breaks_affinities(problem: Problem, packing: Packing) -> bool:
+def breaks_affinities(problem: Problem, packing: Packing) -> bool:
     """Does a workload the placement keeps run in a domain its affinity or anti-affinity rules
     forbid? The rule's own check (rules/affinity.py, as `verify` runs it) over the packing's
     nodes. The tools above place a short replica in the domain of the class it is short

@@ -41,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
 
 _GPU = RESOURCES.index("gpu")
@@ -120,18 +121,21 @@ def _short_first(problem: Problem, packing: Packing, deadline: float | None, fix
                  guide: Guide | None) -> Packing:
     """A pass with the workloads `packing` left short placed first, kept only where it places
     every replica (then no priority was overruled: the order that puts one above another
-    matters only where not everything fits). A workload of lower priority kept apart by zone
-    from a higher one comes after it, and finds every zone it may use taken (inventory 10,000
-    seed 20: `svc942`'s 16 replicas, us-east-1 only, apart by zone from `svc713`, placed in
-    all three us-east-1 zones first; `unknown` with 16 out at 0.6 s of a 5 s limit, since every
-    stage after the floor wants it complete). A workload that follows another by affinity
+    matters only where not everything fits), or leaves out fewer and at no priority level more
+    (`no_level_worse`; tight zones at 3,000 nodes, docs/performance.md session 31, seed 1: 38 of
+    priority 1 out, where the priority order left 1,539 of 10, 981 of 5 and 377 of 1). A
+    workload of lower priority kept apart by zone from a higher one comes after it, and finds
+    every zone it may use taken (inventory 10,000 seed 20: `svc942`'s 16 replicas, us-east-1
+    only, apart by zone from `svc713`, placed in all three us-east-1 zones first; `unknown`
+    with 16 out at 0.6 s of a 5 s limit, the stages after the floor then waiting for a
+    complete one). A workload that follows another by affinity
     keeps its place after its target."""
     followers = {d.name for d in problem.demands if any(not r.anti for r in d.affinities)}
     first = {w for w, _ in packing.short_by_workload} - followers
     if not first:
         return packing
     other, cut = _greedy(problem, True, deadline, fixed, guide, first)
-    return other if not cut and other.complete else packing
+    return other if not cut and (other.complete or no_level_worse(problem, other, packing)) else packing
 
 
 def _better_packing(problem: Problem, first: Packing, second: Packing) -> bool:

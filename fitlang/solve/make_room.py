@@ -86,6 +86,13 @@ def left_out(problem: Problem, packing: Packing) -> tuple[int, ...]:
     return tuple(out[level] for level in levels)
 
 
+def no_level_worse(problem: Problem, packing: Packing, than: Packing) -> bool:
+    """Does `packing` leave out fewer replicas than `than` (`left_out`), and at no priority
+    level more? Then no priority was overruled for it."""
+    new, old = left_out(problem, packing), left_out(problem, than)
+    return new != old and all(n <= o for n, o in zip(new, old))
+
+
 def trim_spreads(problem: Problem, packing: Packing) -> int:
     """Each spread workload the packing is short of keeps its skew with what it placed: its
     excess (`excess`) taken off and made short, rather than the workload left out whole
@@ -159,7 +166,7 @@ def made_room(problem: Problem, packing: Packing, may_open: MayOpen, deadline: f
     where that leaves out less (`left_out`), until the `deadline`; whether any was."""
     names = {w for w, _ in packing.short_by_workload if loses_more(problem.demand(w))}
     short = sorted(map(problem.demand, names), key=lambda demand: (-demand.priority, demand.name))
-    room = _Room(problem, may_open)
+    room = _Room(problem, may_open, deadline)
     changed = False
     for demand in short:
         if deadline is not None and time.monotonic() >= deadline:
@@ -189,8 +196,12 @@ def _adopt(packing: Packing, trial: Packing) -> None:
 class _Room:
     """Where a short replica of a workload that loses more than it may go, and what it costs."""
 
-    def __init__(self, problem: Problem, may_open: MayOpen) -> None:
+    def __init__(self, problem: Problem, may_open: MayOpen, deadline: float | None = None) -> None:
         self.problem, self.may_open = problem, may_open
+        # each replica placed reads every node, and one moved aside tries every node again: the
+        # trial ends at this (random fleet seed 0 x 10, 4,290 nodes, 1,385 replicas short: minutes
+        # past a 2 s limit)
+        self.deadline = deadline
         self.levels = sorted({d.priority for d in problem.demands}, reverse=True)
         followed = {r.target for d in problem.demands for r in d.affinities if not r.anti}
         # a replica of these may be left out alone with no rule broken
@@ -212,12 +223,17 @@ class _Room:
             lost[demand.priority] += demand.replicas if goes_whole(demand) else amount
         return tuple(lost[level] for level in self.levels)
 
+    def past(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
     def all_placed(self, packing: Packing, demand: Demand) -> bool:
-        """Every short replica of `demand` placed, one at a time (`placed_one`)."""
+        """Every short replica of `demand` placed, one at a time (`placed_one`), by the deadline."""
         for (name, origin), amount in sorted(packing.short_by_workload.items()):
             if name != demand.name:
                 continue
             for _ in range(amount):
+                if self.past():
+                    return False
                 if not self.placed_one(packing, demand, self.problem.node_class(origin)):
                     return False
         return True
@@ -277,6 +293,8 @@ class _Room:
         problem = self.problem
         for node_class in _targets(problem, packing, demand, origin):
             for node in packing.nodes.get(node_class.id, ()):
+                if self.past():
+                    return False
                 for name in sorted(node.hosted.keys() & self.movable - {demand.name}):
                     _move(problem, node, name, -1)
                     packing.add_short(name, node_class.id, 1)
