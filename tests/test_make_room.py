@@ -151,3 +151,20 @@ def test_a_gangs_last_replica_takes_a_lower_priority_batch_replicas_room(tmp_pat
     packing = _packed(problem, {"a-0": {"g": 2}, "a-1": {"batch": 3}}, {("g", "a"): 1})
     packing = _completed_by_hand(problem, packing)
     assert _left_out_verified(problem, packing) == {"batch": 1}
+
+
+def test_a_follower_in_a_zone_its_short_target_has_no_replica_in_is_left_out_whole(tmp_path):
+    # random fleet x10 seed 3: the model's packing put `follower` (affinity `target` on zone) in
+    # zone b and left `target` short of every replica; the answer broke the affinity. Zone a's
+    # follower replica beside the target's one stays; zone b's has no target there, so the
+    # follower is left out whole (as a follower of a dropped target is) and the rest verifies
+    text = (_zone_pool("a", "za", 1, 4) + _zone_pool("b", "zb", 1, 4)
+            + workload("target", 2, 2, "1Gi", "")
+            + workload("follower", 2, 1, "1Gi", "  affinity target on zone\n"))
+    problem = problem_from(tmp_path, text)
+    packing = _packed(problem, {"a-0": {"target": 1, "follower": 1}, "b-0": {"follower": 1}},
+                      {("target", "b"): 1})
+    assert _left_out_verified(problem, packing) == {"target": 1, "follower": 2}
+    assert left_out(problem, packing) == (3,)
+    beside = _packed(problem, {"a-0": {"target": 1, "follower": 2}}, {("target", "b"): 1})
+    assert _left_out_verified(problem, beside) == {"target": 1}
