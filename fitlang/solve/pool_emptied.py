@@ -1,16 +1,21 @@
-"""A dear pool of the plan emptied across its zones at once, its replicas placed again
-(`fitc plan` past `LARGE_NODES` nodes, issue 18).
+"""A pool of the plan emptied across its zones at once, its replicas placed again (`fitc
+plan` past `LARGE_NODES` nodes, where the joint steps do not run; issue 18).
 
 `improve` changes one node, or two, at a time; at inventory 10,000 the plan ends where no
-such change pays, while a pool's nodes, taken together, hold replicas that other nodes'
-room and the cheapest new nodes take more cheaply (a pool of 2-3 nodes of 5 USD/h whose
-replicas fit, as a whole, beside the replicas of other pools). Per pool, dearest spend on
-room left empty first (`_ranked_pools`): every replica on its nodes taken off, its nodes
-closed and barred (`ScaleMove.barred`), the replicas placed again by `repair` (those of a
-zoned workload within the zone they ran in, as `repair` places a displaced replica); what no
-other node takes goes back onto the pool's own nodes; then the nodes that took replicas are
-tidied by `improve`'s tries (delete, replace, merge, scatter). Kept where the objective is
-lower and every replica placed; else the fleet is put back as it was.
+such change pays, while a pool's nodes taken together may hold replicas that other nodes'
+room and the cheapest new nodes take for less (three nodes each too full to empty alone
+onto the others, whose replicas fit one node of another pool: the tests' fleet). Per pool,
+the most spent on room left empty first (`_ranked_pools`): every replica on its nodes taken
+off, its nodes closed and barred (`ScaleMove.barred`), the replicas placed again by `repair`
+(a zoned workload's within the zone it ran in, as `repair` places any displaced replica);
+what no other node takes goes back onto the pool's own nodes; then the nodes whose replicas
+changed get `improve`'s tries (delete, replace, merge, scatter). Kept where the objective is
+lower (`_change`, exact, over the nodes the step changed: `ScaleMove.journal`) and every
+replica is placed; else the journal's nodes are put back as they were (`restore`).
+
+`ScaleMove.free_node` resumes its search where its last one ended, past nodes closed since;
+here it starts over for each pool (inventory 10,000 seed 0, pools in another order: the
+steps kept 0.73 USD/h in 1.5 CPU s without that, 3.16 with it).
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ from fractions import Fraction
 
 from fitlang.solve.move_scale import ScaleMove, Settled, zone_of
 
-# `improve`'s passes over the nodes a pool's replicas went to (a pass with no change ends it)
-TIDY_PASSES = 3
-# the CPU seconds the pools are tried for (inventory 10,000, load ~6: ~0.1 s a pool)
+# `improve`'s passes over the nodes a pool's replicas went to (a pass with no change ends
+# it; inventory 10,000 seeds 0 and 1: one pass kept as much as three at 0.4-0.9 CPU s, the
+# pools tried sooner)
+TIDY_PASSES = 1
+# the CPU seconds the pools are tried for (inventory 10,000, load 9-11: 0.02-0.2 s a pool;
+# seeds 0 / 1 kept 1.70 / 2.48 USD/h in 0.6 s, 0.85 / 0.05 in 0.2 s)
 EMPTIED_CPU_SECONDS = 0.6
 POOL_MAX_NODES = 16  # pools with more nodes in use are not tried (time)
+
+Journal = dict[str, Counter]  # `ScaleMove.journal`: node -> its replicas when it was started
 
 
 def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
@@ -41,7 +51,7 @@ def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
     for pool in _ranked_pools(fleet):
         if time.process_time() > cpu_end or (deadline is not None and time.monotonic() > deadline):
             break
-        journal: dict[str, Counter] = {}
+        journal: Journal = {}
         bought = set(fleet.bought)
         fleet.journal = journal
         try:
@@ -63,7 +73,7 @@ def _ranked_pools(fleet: ScaleMove) -> list[frozenset[str]]:
     """The pools with nodes in use (each as its classes' ids, every zone) that no pinned
     replica holds, by what they spend on room left empty (price x the share of the node's
     largest resource not in use, summed over their nodes), most first."""
-    spent: Counter = Counter()
+    spent: dict[str, float] = {}
     classes: dict[str, set[str]] = {}
     pinned: set[str] = set()
     nodes: Counter = Counter()
@@ -73,7 +83,8 @@ def _ranked_pools(fleet: ScaleMove) -> list[frozenset[str]]:
         classes.setdefault(pool, set()).add(node.node_class.id)
         if any(name in fleet.problem.pinned for name in node.hosted):
             pinned.add(pool)
-        spent[pool] += float(node.node_class.price) * (1.0 - float(fleet.rows.shares(node.row)[0]))
+        empty = 1.0 - float(fleet.rows.shares(node.row)[0])
+        spent[pool] = spent.get(pool, 0.0) + float(node.node_class.price) * empty
     return [frozenset(classes[pool]) for pool, _ in sorted(spent.items(), key=lambda i: (-i[1], i[0]))
             if pool not in pinned and nodes[pool] <= POOL_MAX_NODES]
 
@@ -109,7 +120,7 @@ def _emptied(fleet: ScaleMove, pool: frozenset[str]) -> None:
         fleet.repair(back)
 
 
-def _tidied(fleet: ScaleMove, journal: dict[str, Counter], deadline: float | None) -> None:
+def _tidied(fleet: ScaleMove, journal: Journal, deadline: float | None) -> None:
     """`improve`'s tries (with `_scatter`) on the nodes in use whose replicas changed since the
     journal started, dearest first, for up to `TIDY_PASSES` passes (the rest of the fleet was
     settled before the pool was emptied; a node a try changes is tried in the next pass)."""
@@ -127,13 +138,15 @@ def _tidied(fleet: ScaleMove, journal: dict[str, Counter], deadline: float | Non
             return
 
 
-def restore(fleet: ScaleMove, journal: dict[str, Counter]) -> None:
+def restore(fleet: ScaleMove, journal: Journal) -> None:
     """The nodes in the journal hosting what they did when it was started (replicas taken off
     where there are more than then, then put on where fewer; nodes opened since closed)."""
     problem = fleet.problem
     for name, was in journal.items():
         node = fleet.nodes.get(name)
-        for demand, count in list(node.hosted.items()) if node is not None else ():
+        if node is None:
+            continue
+        for demand, count in list(node.hosted.items()):
             if count > was[demand]:
                 fleet.remove(node, problem.demand(demand), count - was[demand])
     for name, was in journal.items():
@@ -146,7 +159,7 @@ def restore(fleet: ScaleMove, journal: dict[str, Counter]) -> None:
             fleet.close(name)
 
 
-def _change(fleet: ScaleMove, journal: dict[str, Counter], bought: set[str], moves: _Moves | None) -> Fraction:
+def _change(fleet: ScaleMove, journal: Journal, bought: set[str], moves: _Moves | None) -> Fraction:
     """What the objective changed by since the journal started (`bought`: the nodes bought
     then): the nodes in use (hosting a replica, or bought) priced, and with `moves`, the
     changes charged as `moving.objective_value` charges them (moves, drained, bought)."""
@@ -191,9 +204,10 @@ class _Moves:
             elif step < 0:
                 leaving[demand] -= sign * step
 
-    def change(self, journal: dict[str, Counter]) -> int:
+    def change(self, journal: Journal) -> int:
         """The moves' change over the journal's nodes (kept for `commit`)."""
-        leaving, arriving = Counter(), Counter()
+        leaving: Counter = Counter()
+        arriving: Counter = Counter()
         for name, was in journal.items():
             node = self.fleet.nodes.get(name)
             now = self.fleet.running_now.get(name, Counter())
