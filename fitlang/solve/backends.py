@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fitlang.solve.clock import highs_limited, wall_seconds
 from fitlang.solve.groups import (
     AffinityGroup,
     BudgetGroup,
@@ -90,8 +91,8 @@ class HighsBackend:
             highs.setOptionValue("mip_rel_gap", self.relative_gap)
             if self.cutoff is not None:
                 highs.setOptionValue("objective_bound", self.cutoff)
-            if deadline is not None:
-                highs.setOptionValue("time_limit", max(MODEL_SECONDS, deadline - time.monotonic()))
+            if deadline is not None:  # (its branch and bound: `watch`)
+                highs_limited(highs, max(deadline, time.monotonic() + MODEL_SECONDS), branching=False)
             if start:
                 indices = np.fromiter(start.keys(), dtype=np.int32, count=len(start))
                 values = np.fromiter(start.values(), dtype=float, count=len(start))
@@ -324,7 +325,7 @@ class Minimising:
             return self._found
         wait = self._limit + KILL_GRACE - (time.monotonic() - self.began) if wait is None else wait
         try:
-            if self._reader.poll(max(0.0, wait)):
+            if self._reader.poll(max(0.0, wall_seconds(wait))):
                 self._found, self.seconds = self._reader.recv()
             return self._found
         except EOFError:  # the child died without an answer
