@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fitlang.solve.clock import highs_limited, wall_seconds
+from fitlang.solve.clock import highs_limited
 from fitlang.solve.groups import (
     AffinityGroup,
     BudgetGroup,
@@ -325,7 +325,7 @@ class Minimising:
             return self._found
         wait = self._limit + KILL_GRACE - (time.monotonic() - self.began) if wait is None else wait
         try:
-            if self._reader.poll(max(0.0, wall_seconds(wait))):
+            if self._reader.poll(max(0.0, wait)):
                 self._found, self.seconds = self._reader.recv()
             return self._found
         except EOFError:  # the child died without an answer

@@ -169,7 +169,7 @@ def _solved_apart(program: _GroupProgram, deadline: float) -> dict[int, dict[str
     child.start()
     writer.close()
     try:
-        return reader.recv() if reader.poll(wall_seconds(max(0.0, seconds)) + KILL_GRACE) else None
+        return reader.recv() if reader.poll(max(0.0, seconds) + KILL_GRACE) else None
     except EOFError:  # the child died without an answer
         return None
     finally:
@@ -181,7 +181,8 @@ def _solved_apart(program: _GroupProgram, deadline: float) -> dict[int, dict[str
 def _solve_in_child(writer, program: _GroupProgram, seconds: float) -> None:
     import highspy
 
-    # ended by the kernel past its limit even where the parent died without stopping it
+    # ended by the kernel past its limit even where the parent died without stopping it (the
+    # kernel's timer is on the wall; the parent's wait, `poll`, reads the solve's clock)
     signal.setitimer(signal.ITIMER_REAL, wall_seconds(max(0.0, seconds)) + 2 * KILL_GRACE)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     # a fork has none of the parent's worker threads: HiGHS's scheduler would wait on them
