@@ -3,9 +3,9 @@
 Every deadline of a solve reads `time.monotonic`: the wall in `fitc`, whose `--time-limit`
 is a promise on the wall; the process's CPU time in the benches' `--cpu-clock`
 (`time.monotonic = time.process_time`), so that a run measures what the solve does with a
-core to itself whatever the load. HiGHS keeps its own time limit on the wall, and a parent
-waits for its child on the wall: a limit handed to them as what was left on the solve's
-clock gave HiGHS, at load 9-11 on two cores, a quarter of the CPU seconds the other stages
+core to itself whatever the load. HiGHS keeps its own time limit on the wall, as does the
+kernel's alarm in a group program's child: a limit handed to them as what was left on the
+solve's clock gave HiGHS, at load 9-11 on two cores, a quarter of the CPU seconds the other stages
 were given (session 31, h31e: inventory 300 seeds 3, 4, 7 and 12 lost at the relaxed model,
 in both trees, by the load alone). Off the wall, a wall limit is therefore the time left on
 the solve's clock over the share of a core the process has had (HiGHS reads its own limit
