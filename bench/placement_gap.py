@@ -171,7 +171,7 @@ def main() -> None:
                         help="HiGHS's presolve for the exact model (off: slower, see bound_gap._exact)")
     parser.add_argument("--optima", type=Path, help="an earlier run's output: its optima reused")
     parser.add_argument("--cpu-clock", action="store_true",
-                        help="the solve's deadlines in this process's CPU seconds (HiGHS's stay on the wall)")
+                        help="the solve's deadlines in this process's CPU seconds (HiGHS's too: clock.py)")
     arguments = parser.parse_args()
     if arguments.cpu_clock:
         time.monotonic = time.process_time  # (before fitlang is imported: every deadline reads it)

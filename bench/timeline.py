@@ -12,8 +12,8 @@ the packing's cost after them (USD/h), so that each step's worth shows beside it
 
 `--cpu-clock`: the solve's clock (`time.monotonic`, which every deadline reads) is this
 process's CPU time, so the limit and the seconds printed are CPU seconds, what the solve
-would do with a core to itself on a machine shared with other work (HiGHS's own time limit
-stays on the wall clock). Not a test: the numbers go to docs/performance.md.
+would do with a core to itself on a machine shared with other work (HiGHS is stopped on that
+clock too: solve/clock.py). Not a test: the numbers go to docs/performance.md.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fitlang.solve.clock import highs_limited, wall_seconds
 from fitlang.solve.groups import (
     AffinityGroup,
     BudgetGroup,
@@ -90,8 +91,8 @@ class HighsBackend:
             highs.setOptionValue("mip_rel_gap", self.relative_gap)
             if self.cutoff is not None:
                 highs.setOptionValue("objective_bound", self.cutoff)
-            if deadline is not None:
-                highs.setOptionValue("time_limit", max(MODEL_SECONDS, deadline - time.monotonic()))
+            if deadline is not None:  # (its branch and bound: `watch`)
+                highs_limited(highs, max(deadline, time.monotonic() + MODEL_SECONDS), branching=False)
             if start:
                 indices = np.fromiter(start.keys(), dtype=np.int32, count=len(start))
                 values = np.fromiter(start.values(), dtype=float, count=len(start))
@@ -356,14 +357,15 @@ def _minimise_in_child(writer, task: Callable[[float], Any], time_limit: float) 
 def run_until(highs, deadline: float | None) -> bool:
     """Run a model HiGHS has solved before (a master LP of column generation) until the
     deadline; whether it reached its optimum. HiGHS's time limit is on its clock summed over
-    every run of one model, so the limit set is that clock so far plus the time left."""
+    every run of one model, so the limit set is that clock so far plus the time left (on the
+    wall: `clock.wall_seconds`)."""
     import highspy
 
     if deadline is not None:
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        highs.setOptionValue("time_limit", highs.getRunTime() + left)
+        highs.setOptionValue("time_limit", highs.getRunTime() + wall_seconds(left))
     highs.run()
     return highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
 

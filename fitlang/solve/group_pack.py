@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, NodeClass, Problem
+from fitlang.solve.clock import wall_seconds
 from fitlang.solve.improve import unmovable
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.repack import _Program, _Repacker, _Slot, _used
@@ -180,8 +181,9 @@ def _solved_apart(program: _GroupProgram, deadline: float) -> dict[int, dict[str
 def _solve_in_child(writer, program: _GroupProgram, seconds: float) -> None:
     import highspy
 
-    # ended by the kernel past its limit even where the parent died without stopping it
-    signal.setitimer(signal.ITIMER_REAL, max(0.0, seconds) + 2 * KILL_GRACE)
+    # ended by the kernel past its limit even where the parent died without stopping it (the
+    # kernel's timer is on the wall; the parent's wait, `poll`, reads the solve's clock)
+    signal.setitimer(signal.ITIMER_REAL, wall_seconds(max(0.0, seconds)) + 2 * KILL_GRACE)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     # a fork has none of the parent's worker threads: HiGHS's scheduler would wait on them
     highspy.Highs.resetGlobalScheduler(True)

@@ -51,6 +51,7 @@ from fitlang.solve.bound import (
     safe_reduced_costs,
     safe_sum,
 )
+from fitlang.solve.clock import highs_limited
 from fitlang.solve.elastic import _fit
 
 # HiGHS proves a MIP's dual bound with LP solves to tolerances of 1e-7 (primal and dual
@@ -578,7 +579,7 @@ def _solve_knapsack(values: np.ndarray, limit: np.ndarray, request: np.ndarray,
     matrix = csc_array((vals, (rows_i, cols_i)), shape=(row, columns))
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("time_limit", max(seconds, 0.01))
+    highs_limited(highs, time.monotonic() + max(seconds, 0.01))
     highs.setOptionValue("mip_rel_gap", 1e-6)
     highs.setOptionValue("presolve", MIP_PRESOLVE)  # its dual bound is the pattern bound's
     cost = np.concatenate([values, np.zeros(len(flagged))])

@@ -1,0 +1,75 @@
+"""solve/clock.py: HiGHS and the group programs' children are stopped on the solve's clock
+(`time.monotonic`), which the benches' `--cpu-clock` sets to the process's CPU time; on the
+wall, as `fitc` runs, nothing changes."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from fitlang.solve import backends, clock, group_pack
+from fitlang.solve.backends import HighsBackend
+from fitlang.solve.linear import LinearModel, Status
+
+
+@pytest.fixture
+def half_a_core(monkeypatch):
+    """A bench's clock in a process given half a core: the solve's clock runs at half the
+    wall's pace, and has done so for the last second (the share it measured)."""
+    monkeypatch.setattr(time, "monotonic", lambda: time.perf_counter() / 2)
+    share = clock._Share()
+    share.wall, share.clock = share.wall - 1.0, share.clock - 0.5
+    monkeypatch.setattr(clock, "_SHARE", share)
+
+
+def _market_split(rows: int = 4, columns: int = 30):
+    """Cornuejols and Dawande's market split: 30 items to halve four weights at once, least
+    total miss. HiGHS finds a miss of a few at once and does not prove the least (its LP
+    bound stays 0) in seconds: it runs to its limit."""
+    rng = random.Random(5)
+    model = LinearModel()
+    x = [model.var(f"x{j}", 0, 1) for j in range(columns)]
+    objective = {}
+    for i in range(rows):
+        weights = [rng.randint(0, 99) for _ in range(columns)]
+        over, under = model.var(f"over{i}", 0, sum(weights)), model.var(f"under{i}", 0, sum(weights))
+        half = sum(weights) // 2
+        model.add({**dict(zip(x, weights, strict=True)), over: -1, under: 1}, lower=half, upper=half)
+        objective.update({over: 1, under: 1})
+    return model, objective
+
+
+def test_on_the_wall_a_limit_is_the_same_wall_limit():
+    assert clock.on_the_wall()
+    assert clock.wall_seconds(1.5) == 1.5
+
+
+def test_a_highs_solve_at_half_a_core_gets_its_limit_on_the_solve_s_clock(half_a_core):
+    # 0.4 s on a clock at half the wall's pace is 0.8 s of wall; HiGHS's wall limit of 0.4 s
+    # (as before) would stop it half way
+    assert not clock.on_the_wall()
+    model, objective = _market_split()
+    began = time.perf_counter()
+    outcome = HighsBackend(relative_gap=0).minimise(model, objective, time_limit=0.4)
+    wall = time.perf_counter() - began
+    assert outcome.status is Status.FEASIBLE  # stopped at its limit, unproven
+    assert 0.7 <= wall <= 1.3, wall
+
+
+class _SlowProgram:
+    """A group's program whose solve takes 0.6 s of wall: 0.3 s on a clock at half its pace."""
+
+    def solve(self, deadline: float) -> dict[int, dict[str, int]]:
+        time.sleep(0.6)
+        return {0: {"web": 1}}
+
+
+def test_a_group_program_at_half_a_core_is_not_ended_by_the_kernel_before_its_limit(half_a_core, monkeypatch):
+    # given 0.4 s on the solve's clock (0.8 s of wall), the child's alarm (on the wall) must
+    # not end it at 0.4 s of wall: its answer is in
+    monkeypatch.setattr(group_pack, "KILL_GRACE", 0.0)
+    if not backends.forks():
+        pytest.skip("no child process where processes cannot fork")
+    assert group_pack._solved_apart(_SlowProgram(), time.monotonic() + 0.4) == {0: {"web": 1}}
