@@ -69,6 +69,7 @@ from fitlang.solve.placement_result import (
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
+from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.zone_cleared import zones_cleared
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
@@ -244,12 +245,14 @@ def _floor_stage(run: _Run) -> None:
     problem, objective, time_limit = run.problem, run.objective, run.time_limit
     run.progress("greedy", None, None)
     cpu, wall = time.process_time(), time.monotonic()
-    run.floor, _ = greedy_floor(problem, None, _floor_guide(problem, objective, time_limit),
-                                short_first=True)
+    guide = _floor_guide(problem, objective, time_limit)
+    run.floor, _ = greedy_floor(problem, None, guide, short_first=True)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     if not run.floor.complete:  # the stages after the floor are worth more on a complete one
-        _completed_floor(run, _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline))
+        completing = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
+        run.floor = scarce_first(problem, run.floor, completing, guide)
+        _completed_floor(run, completing)
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
