@@ -68,8 +68,8 @@ def _zoned_work(rng: random.Random, budget: float) -> list[tuple]:
             t_zones = rng.sample(r2, rng.randint(2, 3)) + ([] if rng.random() < 0.5 else [rng.choice(r1)])
             w_zone = rng.choice([z for z in r1 if z not in t_zones])
             work.append((f"t{index}", 4, 20, True, [], _dealt(t_replicas, t_zones)))
-            work.append((f"w{index}", 4, 10, True, [f"  anti_affinity t{index} on zone", '  regions = ["r1"]'],
-                         {w_zone: w_replicas}))
+            apart = [f"  anti_affinity t{index} on zone", '  regions = ["r1"]']
+            work.append((f"w{index}", 4, 10, True, apart, {w_zone: w_replicas}))
             used += 4 * (t_replicas + w_replicas)
         elif kind == "spread":
             replicas = 3 * rng.randint(5, 60)
@@ -78,11 +78,13 @@ def _zoned_work(rng: random.Random, budget: float) -> list[tuple]:
             used += 2 * replicas
         elif kind == "pinned":
             zone, replicas = rng.choice(r1), rng.randint(10, 80)
-            work.append((f"z{index}", 4, rng.choice([1, 10]), False, [f'  zones = ["{zone}"]'], {zone: replicas}))
+            priority = rng.choice([1, 10])
+            work.append((f"z{index}", 4, priority, False, [f'  zones = ["{zone}"]'], {zone: replicas}))
             used += 4 * replicas
         else:
             replicas, cpu = rng.randint(40, 400), rng.choice([2, 4, 8])
-            work.append((f"f{index}", cpu, 20, False, [], _dealt(replicas, rng.sample(r2, rng.randint(1, 3)))))
+            planted = _dealt(replicas, rng.sample(r2, rng.randint(1, 3)))
+            work.append((f"f{index}", cpu, 20, False, [], planted))
             used += cpu * replicas
     return work
 
@@ -153,11 +155,11 @@ def pools(seed: int, nodes: int) -> str:
         cpu, memory = rng.choice(REPLICA_SHAPES)
         allowed = sorted(rng.sample(range(POOLS), rng.choice([1, 1, 2, 3, 6, POOLS])))
         replicas = rng.randint(10, 200)
-        for i in range(replicas):
+        for _ in range(replicas):
             planted[rng.choice(allowed)].append((cpu, memory))
         cpus -= cpu * replicas
-        lines = [f"workload w{index} {{", f"  replicas = {replicas}", f"  cpu = {cpu}", f"  memory = {memory}Gi",
-                 f"  priority = {rng.choice([1, 5, 10, 20])}"]
+        lines = [f"workload w{index} {{", f"  replicas = {replicas}", f"  cpu = {cpu}",
+                 f"  memory = {memory}Gi", f"  priority = {rng.choice([1, 5, 10, 20])}"]
         if len(allowed) < POOLS:
             lines.append(f"  require pool in [{', '.join(f'p{p}' for p in allowed)}]")
         workloads.append("\n".join(lines + ["}"]))

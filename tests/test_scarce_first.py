@@ -45,7 +45,8 @@ def test_scarcity_counts_the_nodes_a_workload_may_use_and_a_spreads_smallest_dom
             + workload("spreading", 2, 4, "2Gi", "  spread zone max_skew 1\n"))
     problem = problem_from(tmp_path, text)
     # 4 nodes; 3 in zone a; a spread over a and b takes a share of b's one node in each: 1 x 2
-    assert [scarcity(problem, problem.demand(name)) for name in ("anywhere", "pinned", "spreading")] == [4, 3, 2]
+    names = ("anywhere", "pinned", "spreading")
+    assert [scarcity(problem, problem.demand(name)) for name in names] == [4, 3, 2]
 
 
 def test_the_priority_order_and_the_short_first_pass_leave_the_pinned_workload_out(tmp_path):
