@@ -874,6 +874,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                 (not moves_first and whole_pass is not None and left is not None and left < whole_pass):
             break
         guided, cut = greedy_floor(problem, deadline, guide)
+        if not cut and not guided.complete:  # the workloads with least room first, as the guide says
+            guided = scarce_first(problem, guided, deadline, guide)
         if cut or not guided.complete:
             continue
         # as the floor was: where `_rebuild_first`, the rebuild instead of the consolidation
