@@ -2,8 +2,9 @@
 LP's answer (bound.py) cost? An offline study, in process; not a test (the numbers go to
 docs/performance.md, session 20, h20b).
 
-    .venv/bin/python bench/pair_rounding.py FILE [--mip support|all|THRESHOLD]
-        [--capacity largest|smallest] [--whole-replicas] [--mip-seconds S] [--split SECONDS]
+    .venv/bin/python bench/pair_rounding.py FILE [--mip support|master|all|THRESHOLD]
+        [--capacity largest|smallest] [--whole-replicas] [--only-accelerators] [--mip-seconds S]
+        [--split SECONDS]
 
 1. The pair LP to convergence (`bound.lower_bound`, no deadline); per merged class its nodes
    in use (the largest capacity row: the LP's u at its optimum) and the spend split into
@@ -12,8 +13,13 @@ docs/performance.md, session 20, h20b).
    (the least any rounding that keeps the shares costs, before packing).
 3. *Whole nodes* (`--mip`): the LP's own matrix, its node counts integer (and with
    `--whole-replicas` its pairs too), solved by HiGHS over the pairs the LP used (`support`),
-   every pair (`all`), or those whose reduced cost at the LP's final prices is under
-   THRESHOLD. `--capacity smallest` charges each class's nodes the capacity of its smallest
+   every pair (`all`), those in the column generation's last master (`master`), or those
+   whose reduced cost at the LP's final prices is under THRESHOLD; with `--only-accelerators`
+   only the accelerator classes' counts (and the GPU demands' replicas) are whole. Over `all`
+   pairs HiGHS's bound is a bound on every placement (each meets the rows, with whole
+   counts); over fewer its value is at most what whole counts could add to the LP (it
+   solves a restriction of the MIP over all pairs). `--capacity smallest` charges each
+   class's nodes the capacity of its smallest
    member node (the LP charges the largest, which keeps it a relaxation but lets it fill a
    class of jittered nodes past what its real nodes hold).
 4. *Packed*: the replicas per class (largest remainder per merged demand) put first-fit
@@ -49,12 +55,25 @@ class Study:
     """The converged pair LP of one problem and the classes behind its merged classes."""
 
     def __init__(self, problem) -> None:
-        from fitlang.solve.bound import lower_bound, merged_classes
+        from fitlang.solve import bound as pair_bound
+        from fitlang.solve.bound import merged_classes
 
         self.problem = problem
         started = time.process_time()
-        self.bound = lower_bound(problem, "cost")
+        masters: list = []
+        built = pair_bound._Master.__init__
+
+        def kept(master, relaxed) -> None:  # the master, for the columns it ends with
+            built(master, relaxed)
+            masters.append(master)
+
+        pair_bound._Master.__init__ = kept  # type: ignore[method-assign]
+        try:
+            self.bound = pair_bound.lower_bound(problem, "cost")
+        finally:
+            pair_bound._Master.__init__ = built  # type: ignore[method-assign]
         self.seconds = time.process_time() - started
+        self.master_columns = masters[-1].columns if masters else np.zeros(0, dtype=np.int64)
         self.relaxed = self.bound.relaxation
         self.merged_problem = self.bound.problem
         self.classes, self.index, _ = merged_classes(self.merged_problem)
@@ -92,9 +111,11 @@ class Study:
         return found
 
 
-def whole_node_mip(study: Study, columns: str, capacity: str, whole_replicas: bool,
-                   seconds: float) -> tuple[str, float, float, float, np.ndarray, int]:
-    """(status, value, HiGHS's bound, CPU s, the solution over every column, columns kept)."""
+def whole_node_mip(study: Study, columns: str, capacity: str, whole_replicas: bool, seconds: float,
+                   only_accelerators: bool = False) -> tuple[str, float, float, float, np.ndarray, int]:
+    """(status, value, HiGHS's bound, CPU s, the solution over every column, columns kept).
+    `only_accelerators`: only the accelerator classes' node counts (and with `whole_replicas`
+    the replicas of the demands that ask for GPUs) whole, the rest as the LP has them."""
     import highspy
 
     from fitlang.model.problem import RESOURCES
@@ -105,6 +126,8 @@ def whole_node_mip(study: Study, columns: str, capacity: str, whole_replicas: bo
     keep = np.ones(relaxed.columns, dtype=bool)
     if columns == "support":
         keep[pairs] = values > 1e-9
+    elif columns == "master":  # the pairs the column generation ended with
+        keep[pairs] = np.isin(pairs, study.master_columns)
     elif columns != "all":
         reduced, _ = _Pricing(relaxed).bound(study.bound.prices)
         keep[pairs] = (values > 1e-9) | (reduced[pairs] < float(columns))
@@ -122,9 +145,15 @@ def whole_node_mip(study: Study, columns: str, capacity: str, whole_replicas: bo
     kept = np.flatnonzero(keep)
     part = matrix[:, kept].tocsc()
     whole = np.zeros(len(kept), dtype=np.int32)
-    whole[kept < relaxed.first_pair] = 1
+    counted = study.accelerated if only_accelerators else np.ones(relaxed.first_pair, dtype=bool)
+    nodes = kept < relaxed.first_pair
+    whole[nodes] = counted[kept[nodes]]
     if whole_replicas:
-        whole[(kept >= relaxed.first_pair) & (kept < relaxed.first_pair + relaxed.pairs)] = 1
+        pairs_kept = (kept >= relaxed.first_pair) & (kept < relaxed.first_pair + relaxed.pairs)
+        demand = relaxed.pair_demand[kept[pairs_kept] - relaxed.first_pair]
+        asks = np.array([d.requests.get("gpu", 0) > 0 or not only_accelerators
+                         for d in study.merged_problem.demands], dtype=bool)
+        whole[pairs_kept] = asks[demand]
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", seconds)
@@ -269,6 +298,8 @@ def main() -> None:
     parser.add_argument("--mip", default=None)
     parser.add_argument("--capacity", choices=("largest", "smallest"), default="largest")
     parser.add_argument("--whole-replicas", action="store_true")
+    parser.add_argument("--only-accelerators", action="store_true",
+                        help="only the accelerator classes' counts whole (and the GPU demands' replicas)")
     parser.add_argument("--mip-seconds", type=float, default=60.0)
     parser.add_argument("--split", type=float, default=None)
     arguments = parser.parse_args()
@@ -290,8 +321,10 @@ def main() -> None:
           f"{cost:.2f}; {over} replicas left over by their classes, {stranded} with no node")
     if arguments.mip is not None:
         status, value, bound, spent, x, kept = whole_node_mip(
-            study, arguments.mip, arguments.capacity, arguments.whole_replicas, arguments.mip_seconds)
-        print(f"whole-node MIP ({arguments.mip} pairs, {kept} columns, {arguments.capacity} capacity, "
+            study, arguments.mip, arguments.capacity, arguments.whole_replicas, arguments.mip_seconds,
+            arguments.only_accelerators)
+        which = "accelerator classes only, " if arguments.only_accelerators else ""
+        print(f"whole-node MIP ({which}{arguments.mip} pairs, {kept} columns, {arguments.capacity} capacity, "
               f"replicas {'whole' if arguments.whole_replicas else 'fractional'}): {status}, "
               f"{value:.2f} (HiGHS bound {bound:.2f}) in {spent:.1f} CPU s")
         if status in ("Optimal", "Time limit reached") and np.isfinite(value):

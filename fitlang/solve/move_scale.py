@@ -243,6 +243,9 @@ class ScaleMove:
         self.in_group: Counter = Counter()
         self.next_free: dict[str, int] = {}  # class id -> where its search for a free node resumes
         self.unplaced: list[str] = []
+        self.barred: frozenset[str] = frozenset()  # classes no node may open of (`pool_emptied`)
+        # where kept (`pool_emptied`): each node changed since, with the replicas it hosted then
+        self.journal: dict[str, Counter] | None = None
         self.zone_rules: dict[str, tuple[frozenset, list[tuple[str, bool]], list[str]]] = {}
         self.in_zone: Counter = Counter()  # (workload, zone) -> its replicas there
         self.fills: dict[tuple[str, str], _Fill] = {}  # (demand, class id) -> `repair`'s last
@@ -265,6 +268,8 @@ class ScaleMove:
         """The node in use of that name (opened if it was not)."""
         found = self.nodes.get(name)
         if found is None:
+            if self.journal is not None:
+                self.journal.setdefault(name, Counter())
             node_class = self.owners[name]
             capacity = node_class.node_capacity.get(name, node_class.capacity)
             found = FleetNode(name, node_class, capacity, self.rows.open(name, node_class, capacity))
@@ -275,6 +280,8 @@ class ScaleMove:
         return found
 
     def add(self, node: FleetNode, demand: Demand, amount: int = 1) -> None:
+        if self.journal is not None and node.name not in self.journal:
+            self.journal[node.name] = Counter(node.hosted)
         node.hosted[demand.name] += amount
         self.rows.free[node.row] -= self.need[demand.name] * amount
         self.in_zone[demand.workload, zone_of(node.node_class)] += amount
@@ -288,6 +295,8 @@ class ScaleMove:
                 spread.counts[domain] += amount
 
     def remove(self, node: FleetNode, demand: Demand, amount: int = 1) -> None:
+        if self.journal is not None and node.name not in self.journal:
+            self.journal[node.name] = Counter(node.hosted)
         node.hosted[demand.name] -= amount
         if not node.hosted[demand.name]:
             del node.hosted[demand.name]
@@ -310,6 +319,8 @@ class ScaleMove:
         self.bought.discard(name)
 
     def may_open(self, node_class: NodeClass) -> bool:
+        if node_class.id in self.barred:
+            return False
         for scope in self.problem.power_caps:
             if node_class.id in scope.classes and \
                     self.watts[scope.name] + node_class.power_watts > scope.cap_watts:
@@ -1035,6 +1046,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
+    from fitlang.solve.pool_emptied import empty_pools
 
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
@@ -1062,6 +1074,9 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
             passes = None if nodes <= LARGE_NODES else SCATTER_PASSES
             # (the nodes the first passes left as they were are only scattered)
             fleet.improve(improve_until, scatter=True, passes=passes, settled=settled)
+            if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
+                empty_pools(fleet, objective, None if time_limit is None else
+                            started + JOINT_MOVES_SHARE * time_limit)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
     placement = fleet.placement(objective, bound)
     placement.value = value  # (the end state's, as `moving._at_scale` states it: not worked out twice)
