@@ -174,7 +174,7 @@ def test_made_room_ends_its_trial_at_the_deadline(tmp_path, monkeypatch):
 
     problem = _planted(tmp_path)
     floor, _ = greedy_floor(problem)
-    assert make_room_module.made_room(problem, make_room_module._copied(floor), opener(problem, {}))
+    assert make_room_module.made_room(problem, make_room_module.copied(floor), opener(problem, {}))
     readings = iter(range(1000))
     monkeypatch.setattr(make_room_module.time, "monotonic", lambda: 10.0 * next(readings))
     before = left_out(problem, floor)

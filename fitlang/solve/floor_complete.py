@@ -22,16 +22,16 @@ from fitlang.model.problem import NodeClass, Problem
 from fitlang.rules import affinity
 from fitlang.rules.base import Placed
 from fitlang.solve.make_room import (
-    _adopt,
-    _copied,
-    _key_but_spreads,
-    _move,
-    _per_domain,
-    _take_short,
+    adopt,
+    copied,
     dropped_whole,
     excess,
+    key_but_spreads,
     left_out,
     made_room,
+    move_replicas,
+    replicas_per_domain,
+    take_short,
 )
 from fitlang.solve.pack import MayOpen, Packing, repair
 from fitlang.solve.repack import place_short
@@ -49,14 +49,14 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
     if deadline is not None and time.monotonic() >= deadline:
         return False  # (the copy and the checks below read every node)
     names = sorted({w for w, _ in packing.short_by_workload})
-    trial = _copied(packing)
+    trial = copied(packing)
     # a workload no class may hold is short against no class (""): nothing completes it, and
     # the tools below look its class up
     classes = {c.id for c in problem.classes}
     homeless = {key: amount for key, amount in packing.short_by_workload.items() if key[1] not in classes}
     for (name, class_id), amount in homeless.items():
         for _ in range(amount):
-            _take_short(trial, name, class_id)
+            take_short(trial, name, class_id)
     for aimed in (False, True):
         if aimed:
             if trial.complete or (deadline is not None and time.monotonic() >= deadline):
@@ -70,7 +70,7 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
         trial.add_short(name, class_id, amount)
     if left_out(problem, trial) >= left_out(problem, packing) or breaks_affinities(problem, trial):
         return False
-    _adopt(packing, trial)
+    adopt(packing, trial)
     return True
 
 
@@ -104,7 +104,7 @@ def _trimmed_to_skew(problem: Problem, packing: Packing, names: list[str]) -> No
     """What each of these workloads holds past a spread's skew made short again."""
     for name in names:
         for (class_id, index), amount in sorted(excess(problem, packing, problem.demand(name)).items()):
-            _move(problem, packing.nodes[class_id][index], name, -amount)
+            move_replicas(problem, packing.nodes[class_id][index], name, -amount)
             packing.add_short(name, class_id, amount)
     packing._room.clear()
 
@@ -112,19 +112,19 @@ def _trimmed_to_skew(problem: Problem, packing: Packing, names: list[str]) -> No
 def _aimed_at_skew(problem: Problem, packing: Packing) -> None:
     """Each short replica of a spread workload made short against a class in the domain its
     spreads have fewest of it in (the replicas already aimed counted), of the classes like
-    its first one in every other rule's domains (`_key_but_spreads`), the cheapest on a tie."""
+    its first one in every other rule's domains (`key_but_spreads`), the cheapest on a tie."""
     for name in sorted({w for w, _ in packing.short_by_workload}):
         demand = problem.demand(name)
         if not any(s.topology != "node" for s in demand.spreads):
             continue
         entries = sorted((class_id, amount) for (w, class_id), amount in packing.short_by_workload.items()
                          if w == name)
-        kept = _key_but_spreads(problem, demand)
+        kept = key_but_spreads(problem, demand)
         first = problem.node_class(entries[0][0])
         for class_id, amount in entries:
             for _ in range(amount):
-                _take_short(packing, name, class_id)
-        counted = _per_domain(problem, packing, demand)  # (what is placed: the shorts taken off)
+                take_short(packing, name, class_id)
+        counted = replicas_per_domain(problem, packing, demand)  # (what is placed: the shorts taken off)
         classes = [c for c in map(problem.node_class, demand.eligible) if kept(c) == kept(first)
                    and all(c.topology_value(s.topology) in counts for s, counts in counted)]
         for _ in range(sum(amount for _, amount in entries)):

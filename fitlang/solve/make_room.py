@@ -132,7 +132,7 @@ def trim_spreads(problem: Problem, packing: Packing) -> int:
         if not demand.spreads or goes_whole(demand):
             continue
         for (class_id, index), amount in sorted(excess(problem, packing, demand).items()):
-            _move(problem, packing.nodes[class_id][index], name, -amount)
+            move_replicas(problem, packing.nodes[class_id][index], name, -amount)
             packing.add_short(name, class_id, amount)
             taken += amount
     packing._room.clear()
@@ -199,23 +199,23 @@ def made_room(problem: Problem, packing: Packing, may_open: MayOpen, deadline: f
     for demand in short:
         if deadline is not None and time.monotonic() >= deadline:
             break  # (each trial copies the packing: its cost grows with the fleet)
-        trial = _copied(packing)
+        trial = copied(packing)
         if not room.all_placed(trial, demand):
             continue
         repair(problem, trial, may_open)
         if left_out(problem, trial) < left_out(problem, packing):
-            _adopt(packing, trial)
+            adopt(packing, trial)
             changed = True
     return changed
 
 
-def _copied(packing: Packing) -> Packing:
+def copied(packing: Packing) -> Packing:
     nodes = {class_id: [NodeState(n.name, dict(n.free), dict(n.hosted)) for n in opened]
              for class_id, opened in packing.nodes.items()}
     return Packing(nodes, dict(packing.short), dict(packing.short_by_workload), set(packing.exact))
 
 
-def _adopt(packing: Packing, trial: Packing) -> None:
+def adopt(packing: Packing, trial: Packing) -> None:
     packing.nodes, packing.short = trial.nodes, trial.short
     packing.short_by_workload = trial.short_by_workload
     packing._room.clear()
@@ -308,10 +308,10 @@ class _Room:
             if goes_whole(self.problem.demand(name)):
                 _taken_off_everywhere(self.problem, packing, name)
             else:
-                _move(self.problem, node, name, -amount)
+                move_replicas(self.problem, node, name, -amount)
                 packing.add_short(name, node_class.id, amount)
-        _move(self.problem, node, demand.name, 1)
-        _take_short(packing, demand.name, origin.id)
+        move_replicas(self.problem, node, demand.name, 1)
+        take_short(packing, demand.name, origin.id)
 
     def moved_aside(self, packing: Packing, demand: Demand, origin: NodeClass) -> bool:
         """A short replica of `demand` placed where one replica of another workload that goes
@@ -324,17 +324,17 @@ class _Room:
                 if self.past():
                     return False
                 for name in sorted(node.hosted.keys() & self.movable - {demand.name}):
-                    _move(problem, node, name, -1)
+                    move_replicas(problem, node, name, -1)
                     packing.add_short(name, node_class.id, 1)
                     if self.victims(demand, node_class, node, False) == {}:
                         self.place(packing, demand, origin, node_class, node, {})
                         if self.placed_one(packing, problem.demand(name), node_class, chain=False):
                             packing._room.clear()
                             return True
-                        _move(problem, node, demand.name, -1)  # (undone: nothing else changed)
+                        move_replicas(problem, node, demand.name, -1)  # (undone: nothing else changed)
                         packing.add_short(demand.name, origin.id, 1)
-                    _move(problem, node, name, 1)
-                    _take_short(packing, name, node_class.id)
+                    move_replicas(problem, node, name, 1)
+                    take_short(packing, name, node_class.id)
         return False
 
     def victims(self, demand: Demand, node_class: NodeClass, node: NodeState,
@@ -398,7 +398,7 @@ def _taken_off_everywhere(problem: Problem, packing: Packing, name: str) -> None
         for node in nodes:
             amount = node.hosted.get(name, 0)
             if amount:
-                _move(problem, node, name, -amount)
+                move_replicas(problem, node, name, -amount)
                 packing.add_short(name, class_id, amount)
 
 
@@ -412,22 +412,22 @@ def _targets(problem: Problem, packing: Packing, demand: Demand, origin: NodeCla
     spreads = [s for s in demand.spreads if s.topology != "node"]
     if not spreads:
         return same
-    kept = _key_but_spreads(problem, demand)
+    kept = key_but_spreads(problem, demand)
     seen = {c.id for c in same}
-    counted = _per_domain(problem, packing, demand)
+    counted = replicas_per_domain(problem, packing, demand)
     others = [c for c in map(problem.node_class, demand.eligible) if c.id not in seen
               and kept(c) == kept(origin) and _keeps_skew(counted, origin, c)]
     return same + sorted(others, key=lambda c: (c.price, c.id))
 
 
-def _key_but_spreads(problem: Problem, demand: Demand):
+def key_but_spreads(problem: Problem, demand: Demand):
     """What every rule but `spread` counts of a class (`pack.domains_key` without it)."""
     keys = [rule.packing.same(problem, demand) for rule in rules.RULES
             if rule.name != "spread" and rule.packing is not None and rule.packing.same is not None]
     return lambda node_class: [key(node_class) for key in keys if key is not None]
 
 
-def _per_domain(problem: Problem, packing: Packing, demand: Demand) -> list[tuple[SpreadRule, dict]]:
+def replicas_per_domain(problem: Problem, packing: Packing, demand: Demand) -> list[tuple[SpreadRule, dict]]:
     """Per spread of `demand` (but `node`), its replicas per domain as `verify` counts them,
     over the domains of the eligible classes with nodes, with the short replicas where they
     were sent."""
@@ -450,7 +450,7 @@ def _per_domain(problem: Problem, packing: Packing, demand: Demand) -> list[tupl
 
 def _keeps_skew(counted: list[tuple[SpreadRule, dict]], origin: NodeClass, target: NodeClass) -> bool:
     """Does every spread keep its skew with a replica moved from `origin`'s domain to
-    `target`'s (`counted`: `_per_domain`)?"""
+    `target`'s (`counted`: `replicas_per_domain`)?"""
     for spread, counts in counted:
         moved_from, moved_to = origin.topology_value(spread.topology), target.topology_value(spread.topology)
         if moved_to not in counts or moved_from not in counts:
@@ -463,7 +463,7 @@ def _keeps_skew(counted: list[tuple[SpreadRule, dict]], origin: NodeClass, targe
     return True
 
 
-def _move(problem: Problem, node: NodeState, name: str, amount: int) -> None:
+def move_replicas(problem: Problem, node: NodeState, name: str, amount: int) -> None:
     """`amount` replicas of `name` onto the node (negative: off it)."""
     requests = problem.demand(name).requests
     for resource in RESOURCES:
@@ -473,7 +473,7 @@ def _move(problem: Problem, node: NodeState, name: str, amount: int) -> None:
         del node.hosted[name]
 
 
-def _take_short(packing: Packing, workload: str, class_id: str) -> None:
+def take_short(packing: Packing, workload: str, class_id: str) -> None:
     key = (workload, class_id)
     packing.short_by_workload[key] -= 1
     if not packing.short_by_workload[key]:

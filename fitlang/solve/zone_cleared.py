@@ -21,7 +21,7 @@ from fractions import Fraction
 
 from fitlang.model.problem import Demand, NodeClass, Problem
 from fitlang.solve.floor_complete import breaks_affinities
-from fitlang.solve.make_room import _adopt, _copied, _move, _take_short, loses_more, no_level_worse
+from fitlang.solve.make_room import adopt, copied, loses_more, move_replicas, no_level_worse, take_short
 from fitlang.solve.pack import MayOpen, Packing, repair
 
 # the domains tried per short workload, fewest of the other's replicas first; and the domains
@@ -39,10 +39,10 @@ def zones_cleared(problem: Problem, packing: Packing, may_open: MayOpen, deadlin
         for domain in _domains(problem, packing, demand, other, topology)[:DOMAINS_TRIED]:
             if deadline is not None and time.monotonic() >= deadline:
                 return changed  # (each trial copies the packing: its cost grows with the fleet)
-            trial = _copied(packing)
+            trial = copied(packing)
             _cleared(problem, trial, demand, other, topology, domain, may_open)
             if no_level_worse(problem, trial, packing) and not breaks_affinities(problem, trial):
-                _adopt(packing, trial)
+                adopt(packing, trial)
                 changed = True
                 break
     return changed
@@ -108,7 +108,7 @@ def _cleared(problem: Problem, packing: Packing, demand: Demand, other: Demand, 
         for node in nodes:
             amount = node.hosted.get(other.name, 0)
             if amount:
-                _move(problem, node, other.name, -amount)
+                move_replicas(problem, node, other.name, -amount)
                 packing.add_short(other.name, targets[0].id, amount)
     _aimed(packing, demand.name, inside)
     repair(problem, packing, may_open)
@@ -143,6 +143,6 @@ def _aimed(packing: Packing, name: str, target: NodeClass) -> None:
     for (workload, class_id), amount in sorted(packing.short_by_workload.items()):
         if workload == name:
             for _ in range(amount):
-                _take_short(packing, workload, class_id)
+                take_short(packing, workload, class_id)
             packing.add_short(workload, target.id, amount)
     packing._room.clear()
