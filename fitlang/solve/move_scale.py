@@ -241,9 +241,7 @@ class ScaleMove:
         self.bought: set[str] = set(problem.bought_now)
         self.watts = {scope.name: Fraction(0) for scope in problem.power_caps}
         self.in_group: Counter = Counter()
-        # class id -> where its search for a free node resumes: every node before it in use
-        # (`close` moves it back to a node it frees)
-        self.next_free: dict[str, int] = {}
+        self.next_free: dict[str, int] = {}  # class id -> where its search for a free node resumes
         self.unplaced: list[str] = []
         self.barred: frozenset[str] = frozenset()  # classes no node may open of (`pool_emptied`)
         # where kept (`pool_emptied`): each node changed since, with the replicas it hosted then
@@ -319,12 +317,6 @@ class ScaleMove:
         self.rows.alive[node.row] = False
         self._opened(node.node_class, -1)
         self.bought.discard(name)
-        # the class's search for a free node starts here again: a node emptied by `improve`
-        # is found by later tries (resumed past it, inventory 10,000 seeds 0 / 1 never
-        # reopened a class's first emptied nodes: 0.83 / 1.18 USD/h, h32g)
-        class_id, position = node.node_class.id, self.owners.position(name)
-        if position < self.next_free.get(class_id, 0):
-            self.next_free[class_id] = position
 
     def may_open(self, node_class: NodeClass) -> bool:
         if node_class.id in self.barred:
@@ -338,8 +330,7 @@ class ScaleMove:
             self.in_group[group] < self.problem.buy_limits[group]
 
     def free_node(self, node_class: NodeClass) -> str | None:
-        """A node of the class not in use (the first, in the class's order; linear over a
-        plan: the search resumes where it ended, or at a node closed since, `close`)."""
+        """A node of the class not in use (the first, in the class's order)."""
         names = node_class.node_names
         index = self.next_free.get(node_class.id, 0)
         while index < node_class.count and names[index] in self.nodes:
