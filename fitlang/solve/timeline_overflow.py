@@ -163,16 +163,20 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
     added = 0.0
     for index in order:
         replica = spots[index]
-        chain = _chain(problem, ledger, moves, schedule, index, node)
         mark = len(moves.made)
         plain = moves.cheapest(replica)
-        if chain is not None and chain[0] < (np.inf if plain is None else plain.added) - EPSILON:
-            moves.undo(mark)
+        moves.undo(mark)
+        # a chain is taken only where it adds less than the plain move, and the block pays
+        # only where it adds less than what is left of `saved`: past either, pricing stops
+        limit = min(np.inf if plain is None else plain.added, saved - added) - EPSILON
+        chain = _chain(problem, ledger, moves, schedule, index, node, limit)
+        if chain is not None:
             added += chain[0]
             for moved, spot in _chain_made(moves, schedule, index, chain[1], chain[2]) or ():
                 was.setdefault(moved, spots[moved])
                 schedule.assign(moved, spot)
         elif plain is not None:
+            moves.put(plain)
             added += plain.added
             schedule.assign(index, plain)
         else:
@@ -186,12 +190,13 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
 
 
 def _chain(problem: Problem, ledger: Ledger, moves: _Moves, schedule: _Schedule, index: int,
-           avoid: int) -> tuple[float, int, list[int]] | None:
+           avoid: int, limit: float) -> tuple[float, int, list[int]] | None:
     """(what it adds, node, the spots sent away) of the cheapest chain for the replica of spot
     `index` (taken off):
     onto a node of its class awake over its whole run (not `avoid`, the block's), where it fits
     once that node's replicas overlapping it that may use another class are sent where they add
-    least; of the CHAINED nodes that send the least away (their share x hours). None: none."""
+    least; of the CHAINED nodes that send the least away (their share x hours). None: none that
+    adds less than `limit`."""
     replica = schedule.spots[index]
     class_id, start, end = replica.class_id, replica.start, replica.end
     awake = np.asarray((ledger.running[class_id][:, start:end] > 0).all(axis=1))
@@ -205,20 +210,20 @@ def _chain(problem: Problem, ledger: Ledger, moves: _Moves, schedule: _Schedule,
     best: tuple[float, int, list[int]] | None = None
     for onto, sent in found:
         mark = len(moves.made)
-        made = _chain_made(moves, schedule, index, onto, sent)
-        cost = made[-1][1].added if made is not None else np.inf
+        made = _chain_made(moves, schedule, index, onto, sent, limit if best is None else min(limit, best[0]))
         moves.undo(mark)
-        if made is not None and (best is None or cost < best[0]):
-            best = (cost, onto, sent)
+        if made is not None:
+            best = (made[-1][1].added, onto, sent)
     return best
 
 
-def _chain_made(moves: _Moves, schedule: _Schedule, index: int, onto: int, sent: list[int]
-                ) -> list[tuple[int, Spot]] | None:
+def _chain_made(moves: _Moves, schedule: _Schedule, index: int, onto: int, sent: list[int],
+                limit: float = np.inf) -> list[tuple[int, Spot]] | None:
     """The chain made: `sent` taken off `onto`, the replica of spot `index` (taken off) put
     there, each sent one where it adds least; (index, new spot) of each, the replica last with
     what the chain adds in all as its `added`; None (the moves made stay, for `undo`) where a
-    sent one finds no room."""
+    sent one finds no room, or what it adds reaches `limit` (each sent one adds >= 0: at the
+    goal size most chains priced lose to the plain move by their first replica sent)."""
     ledger, spots = moves.ledger, schedule.spots
     replica = spots[index]
     cost = -sum(moves.drop(spots[i]) for i in sent)
@@ -228,11 +233,13 @@ def _chain_made(moves: _Moves, schedule: _Schedule, index: int, onto: int, sent:
     moves.put(moved)
     made: list[tuple[int, Spot]] = []
     for i in sent:
-        again = moves.cheapest(spots[i])
+        again = None if cost >= limit else moves.cheapest(spots[i])
         if again is None:
             return None
         cost += again.added
         made.append((i, again))
+    if cost >= limit:
+        return None
     return made + [(index, Spot(moved.demand, moved.replica, moved.class_id, onto, moved.start,
                                 moved.end, cost))]
 
