@@ -143,30 +143,23 @@ def _by_step(running: np.ndarray) -> np.ndarray:
 
 def overflowed(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline) -> list[Spot]:
     """One pass over the nodes' blocks (`_blocks`: the least used first) until the deadline,
-    each emptied by `_chained` where that pays; where the pass ends before the deadline, a
-    second with two-node chains (`_sent_away`); then the moves where it changed something
-    (`settled`). From the goal size's schedules as the 30 s solve hands them over, the
-    two-node chains over every block gained 105 / 169 USD (seeds 3 / 1) where one-node chains
-    gained 82 / 84, at ~6 times the CPU (~50 CPU s): a pass of its own, where time is left."""
+    each emptied by `_chained` where that pays, then the moves where it changed something
+    (`settled`)."""
     schedule = _Schedule(problem, ledger, spots)
-    for deeper in (False, True):
-        for class_id, node, first, last in _blocks(ledger):
-            if past(deadline, ledger):
-                break
-            held = schedule.on(class_id, node, first, last)
-            spots_held = [schedule.spots[i] for i in held]
-            if (not held or any(problem.demand(spot.demand).min_segment is not None for spot in spots_held)
-                    or not (ledger.running[class_id][node, first:last] > 0).all()):
-                continue  # (a preemptible replica stays; a block an earlier one changed is skipped)
-            _chained(problem, ledger, schedule, held, node, deeper)
+    for class_id, node, first, last in _blocks(ledger):
+        if past(deadline, ledger):
+            break
+        held = schedule.on(class_id, node, first, last)
+        if (not held or any(problem.demand(schedule.spots[i].demand).min_segment is not None for i in held)
+                or not (ledger.running[class_id][node, first:last] > 0).all()):
+            continue  # (a preemptible replica stays; a block an earlier one changed is skipped)
+        _chained(problem, ledger, schedule, held, node)
     return settled(problem, ledger, schedule.spots, _moved_between(spots, schedule.spots), deadline)
 
 
-def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[int], node: int,
-             deeper: bool = False) -> bool:
+def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[int], node: int) -> bool:
     """The block's replicas (`held`, on `node`) taken off, the largest first, each either where
-    it adds least or through the cheapest chain (`_chain`; `deeper`: its sent replicas by
-    chains of their own), whichever adds less; kept when what
+    it adds least or through the cheapest chain (`_chain`), whichever adds less; kept when what
     they add is less than emptying the block saved, else everything as it was."""
     moves, spots = _Moves(problem, ledger), schedule.spots
     was = {index: spots[index] for index in held}
@@ -182,10 +175,10 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
         # only where it adds less than what is left of `saved`: past either, pricing stops
         limit = min(np.inf if plain is None else plain.added, saved - added) - EPSILON
         block = {(replica.class_id, node)}
-        chain = _chain(problem, ledger, moves, schedule, index, block, limit, deeper=deeper)
+        chain = _chain(problem, ledger, moves, schedule, index, block, limit)
         if chain is not None:
             added += chain[0]
-            for moved, spot in _chain_made(moves, schedule, index, chain[1], chain[2], deeper=deeper,
+            for moved, spot in _chain_made(moves, schedule, index, chain[1], chain[2], deeper=True,
                                            avoid=block) or ():
                 was.setdefault(moved, spots[moved])
                 schedule.assign(moved, spot)
@@ -205,7 +198,7 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
 
 def _chain(problem: Problem, ledger: Ledger, moves: _Moves, schedule: _Schedule, index: int,
            avoid: set[tuple[str, int]], limit: float, classes: tuple[str, ...] | None = None,
-           deeper: bool = False) -> tuple[float, tuple[str, int], list[int]] | None:
+           deeper: bool = True) -> tuple[float, tuple[str, int], list[int]] | None:
     """(what it adds, (class, node), the spots sent away) of the cheapest chain for the replica
     of spot `index` (taken off): onto a node of one of `classes` (default: its own) awake over
     its whole run (not one in `avoid`), where it fits once that node's replicas overlapping it
@@ -280,12 +273,10 @@ def _sent_away(moves: _Moves, schedule: _Schedule, index: int, limit: float,
     spot, problem = schedule.spots[index], schedule.problem
     mark = len(moves.made)
     plain = moves.cheapest(spot)
-    if plain is not None and plain.added <= EPSILON:  # (a chain would have to free a node-step)
-        return [(index, plain)] if plain.added < limit else []
     moves.undo(mark)
     others = tuple(c for c in problem.demand(spot.demand).eligible if c != spot.class_id)
     bound = min(np.inf if plain is None else plain.added - EPSILON, limit)
-    chain = _chain(problem, moves.ledger, moves, schedule, index, touched, bound, others)
+    chain = _chain(problem, moves.ledger, moves, schedule, index, touched, bound, others, deeper=False)
     if chain is not None:
         touched.add(chain[1])
         return _chain_made(moves, schedule, index, chain[1], chain[2]) or []
