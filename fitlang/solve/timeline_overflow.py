@@ -87,8 +87,8 @@ class _Schedule:
         self.needs: dict[str, np.ndarray] = {}
         self.sent_use = {c: np.zeros_like(used) for c, used in ledger.used.items()}
         self.sent_count = {c: np.zeros_like(running) for c, running in ledger.running.items()}
-        self.ended = {c: _by_step(running) for c, running in ledger.running.items()}
-        self.begun = {c: _by_step(running) for c, running in ledger.running.items()}
+        self.ended = {c: np.zeros((r.shape[0], r.shape[1] + 1), dtype=np.int64) for c, r in ledger.running.items()}
+        self.begun = {c: np.zeros((r.shape[0], r.shape[1] + 1), dtype=np.int64) for c, r in ledger.running.items()}
         self.capacity = {c: np.maximum(capacity, 1) for c, capacity in ledger.capacity.items()}
         for index, spot in enumerate(self.spots):
             self._count(index, spot, 1)
@@ -131,14 +131,9 @@ class _Schedule:
     def sendable(self, class_id: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """Per node of the class: whether it holds a movable replica overlapping [start, end),
         and the share x hours (MICRO) of those replicas (whole: not only their overlap)."""
-        holds = np.asarray((self.sent_count[class_id][:, start:end] > 0).any(axis=1))
+        holds = (self.sent_count[class_id][:, start:end] > 0).any(axis=1)
         ended, begun = self.ended[class_id], self.begun[class_id]
         return holds, ended[:, -1] - ended[:, start] - begun[:, end]
-
-
-def _by_step(running: np.ndarray) -> np.ndarray:
-    """Zeros per node and step boundary (0..steps)."""
-    return np.zeros((running.shape[0], running.shape[1] + 1), dtype=np.int64)
 
 
 def overflowed(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline) -> list[Spot]:
@@ -174,12 +169,10 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
         # a chain is taken only where it adds less than the plain move, and the block pays
         # only where it adds less than what is left of `saved`: past either, pricing stops
         limit = min(np.inf if plain is None else plain.added, saved - added) - EPSILON
-        block = {(replica.class_id, node)}
-        chain = _chain(problem, ledger, moves, schedule, index, block, limit)
+        chain = _chain(problem, ledger, moves, schedule, index, node, limit)
         if chain is not None:
             added += chain[0]
-            for moved, spot in _chain_made(moves, schedule, index, chain[1], chain[2], deeper=True,
-                                           avoid=block) or ():
+            for moved, spot in _chain_made(moves, schedule, index, chain[1], chain[2]) or ():
                 was.setdefault(moved, spots[moved])
                 schedule.assign(moved, spot)
         elif plain is not None:
@@ -197,93 +190,58 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
 
 
 def _chain(problem: Problem, ledger: Ledger, moves: _Moves, schedule: _Schedule, index: int,
-           avoid: set[tuple[str, int]], limit: float, classes: tuple[str, ...] | None = None,
-           deeper: bool = True) -> tuple[float, tuple[str, int], list[int]] | None:
-    """(what it adds, (class, node), the spots sent away) of the cheapest chain for the replica
-    of spot `index` (taken off): onto a node of one of `classes` (default: its own) awake over
-    its whole run (not one in `avoid`), where it fits once that node's replicas overlapping it
-    that may use another class are sent away (`_chain_made`; `deeper`: each by a chain of its
-    own into its other classes where that adds less); of the CHAINED nodes that send the least
-    away (their share x hours). None: none that adds less than `limit`."""
+           avoid: int, limit: float) -> tuple[float, int, list[int]] | None:
+    """(what it adds, node, the spots sent away) of the cheapest chain for the replica of spot
+    `index` (taken off):
+    onto a node of its class awake over its whole run (not `avoid`, the block's), where it fits
+    once that node's replicas overlapping it that may use another class are sent where they add
+    least; of the CHAINED nodes that send the least away (their share x hours). None: none that
+    adds less than `limit`."""
     replica = schedule.spots[index]
-    start, end, need = replica.start, replica.end, schedule.need(replica)
-    classes = classes or (replica.class_id,)
-    options: list[tuple[int, int, int]] = []  # (share x hours sent, class position, node)
-    for position, class_id in enumerate(classes):
-        awake = np.asarray((ledger.running[class_id][:, start:end] > 0).all(axis=1))
-        awake[[node for avoided, node in avoid if avoided == class_id]] = False
-        holds, weight = schedule.sendable(class_id, start, end)
-        room = ledger.used[class_id][:, start:end] - schedule.sent_use[class_id][:, start:end]
-        nodes = np.flatnonzero(awake & holds & (room + need <= ledger.capacity[class_id]).all(axis=(1, 2)))
-        options += [(int(weight[node]), position, node)
-                    for node in nodes[np.argsort(weight[nodes], kind="stable")[:CHAINED]].tolist()]
-    best: tuple[float, tuple[str, int], list[int]] | None = None
-    for _, position, onto in sorted(options)[:CHAINED]:
-        where = (classes[position], onto)
-        sent = [i for i in schedule.on(*where, start, end) if _movable(problem, schedule.spots[i])]
+    class_id, start, end = replica.class_id, replica.start, replica.end
+    awake = np.asarray((ledger.running[class_id][:, start:end] > 0).all(axis=1))
+    awake[avoid] = False
+    holds, weight = schedule.sendable(class_id, start, end)
+    room = ledger.used[class_id][:, start:end] - schedule.sent_use[class_id][:, start:end]
+    fits = (room + schedule.need(replica) <= ledger.capacity[class_id]).all(axis=(1, 2))
+    nodes = np.flatnonzero(awake & holds & fits)
+    found = [(onto, [i for i in schedule.on(class_id, onto, start, end) if _movable(problem, schedule.spots[i])])
+             for onto in nodes[np.argsort(weight[nodes], kind="stable")[:CHAINED]].tolist()]
+    best: tuple[float, int, list[int]] | None = None
+    for onto, sent in found:
         mark = len(moves.made)
-        made = _chain_made(moves, schedule, index, where, sent,
-                           limit if best is None else min(limit, best[0]), deeper, avoid)
+        made = _chain_made(moves, schedule, index, onto, sent, limit if best is None else min(limit, best[0]))
         moves.undo(mark)
         if made is not None:
-            best = (made[-1][1].added, where, sent)
+            best = (made[-1][1].added, onto, sent)
     return best
 
 
-def _chain_made(moves: _Moves, schedule: _Schedule, index: int, where: tuple[str, int], sent: list[int],
-                limit: float = np.inf, deeper: bool = False, avoid: set[tuple[str, int]] | None = None
-                ) -> list[tuple[int, Spot]] | None:
-    """The chain made: `sent` taken off the node `where` (class, node), the replica of spot
-    `index` (taken off) put there, each sent one where it adds least (`deeper`: or by a chain
-    of its own, `_sent_away`); (index, new spot) of each, the replica last with what the chain
-    adds in all as its `added`; None (the moves made stay, for `undo`) where a sent one finds
-    no room, or what it adds reaches `limit` (each sent one adds >= 0)."""
+def _chain_made(moves: _Moves, schedule: _Schedule, index: int, onto: int, sent: list[int],
+                limit: float = np.inf) -> list[tuple[int, Spot]] | None:
+    """The chain made: `sent` taken off `onto`, the replica of spot `index` (taken off) put
+    there, each sent one where it adds least; (index, new spot) of each, the replica last with
+    what the chain adds in all as its `added`; None (the moves made stay, for `undo`) where a
+    sent one finds no room, or what it adds reaches `limit` (each sent one adds >= 0: at the
+    goal size most chains priced lose to the plain move by their first replica sent)."""
     ledger, spots = moves.ledger, schedule.spots
     replica = spots[index]
-    class_id, onto = where
     cost = -sum(moves.drop(spots[i]) for i in sent)
-    waking = ledger.running[class_id][onto, replica.start:replica.end] == 0
-    cost += float(waking @ ledger.rate[class_id][replica.start:replica.end])
-    moved = Spot(replica.demand, replica.replica, class_id, onto, replica.start, replica.end)
+    waking = ledger.running[replica.class_id][onto, replica.start:replica.end] == 0
+    cost += float(waking @ ledger.rate[replica.class_id][replica.start:replica.end])
+    moved = Spot(replica.demand, replica.replica, replica.class_id, onto, replica.start, replica.end)
     moves.put(moved)
     made: list[tuple[int, Spot]] = []
-    # the nodes whose replicas the ledger holds elsewhere than the schedule says: no chain onto them
-    touched = (avoid or set()) | {where}
     for i in sent:
-        if cost >= limit:
+        again = None if cost >= limit else moves.cheapest(spots[i])
+        if again is None:
             return None
-        again = _sent_away(moves, schedule, i, limit - cost, touched) if deeper else [
-            (i, spot) for spot in [moves.cheapest(spots[i])] if spot is not None]
-        if not again:
-            return None
-        cost += again[-1][1].added
-        made += again
+        cost += again.added
+        made.append((i, again))
     if cost >= limit:
         return None
-    return made + [(index, Spot(moved.demand, moved.replica, class_id, onto, moved.start,
+    return made + [(index, Spot(moved.demand, moved.replica, moved.class_id, onto, moved.start,
                                 moved.end, cost))]
-
-
-def _sent_away(moves: _Moves, schedule: _Schedule, index: int, limit: float,
-               touched: set[tuple[str, int]]) -> list[tuple[int, Spot]]:
-    """The replica of spot `index` (taken off) where it adds least, or onto an awake node of
-    one of its other classes by a chain of one step (`_chain`) where that adds less: the
-    second node of a two-node chain. The moves made, as `_chain_made`'s, the replica's last
-    with what it adds; [] where neither finds room under `limit`."""
-    spot, problem = schedule.spots[index], schedule.problem
-    mark = len(moves.made)
-    plain = moves.cheapest(spot)
-    moves.undo(mark)
-    others = tuple(c for c in problem.demand(spot.demand).eligible if c != spot.class_id)
-    bound = min(np.inf if plain is None else plain.added - EPSILON, limit)
-    chain = _chain(problem, moves.ledger, moves, schedule, index, touched, bound, others, deeper=False)
-    if chain is not None:
-        touched.add(chain[1])
-        return _chain_made(moves, schedule, index, chain[1], chain[2]) or []
-    if plain is None or plain.added >= limit:
-        return []
-    moves.put(plain)
-    return [(index, plain)]
 
 
 def _movable(problem: Problem, spot: Spot) -> bool:
