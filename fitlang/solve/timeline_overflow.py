@@ -140,6 +140,8 @@ def overflowed(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: De
     """One pass over the nodes' blocks (`_blocks`: the least used first) until the deadline,
     each emptied by `_chained` where that pays, then the moves where it changed something
     (`settled`)."""
+    if past(deadline, ledger):
+        return list(spots)  # (before the schedule's arrays, a pass over every spot)
     schedule = _Schedule(problem, ledger, spots)
     for class_id, node, first, last in _blocks(ledger):
         if past(deadline, ledger):
