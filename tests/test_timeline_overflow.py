@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from test_timing import _spot_violations, job, policy, problem_from
 
-from fitlang.solve.timeline_overflow import overflowed
+from fitlang.solve.timeline_overflow import _chain_made, _Moves, _Schedule, overflowed
 from fitlang.solve.timeline_pack import Spot, holding, searched
 
 LARGE_AND_SMALL = """
@@ -77,3 +77,40 @@ def test_a_chain_that_does_not_pay_leaves_the_schedule_as_it_was(tmp_path):
     spots = overflowed(problem, ledger, START, None)
     assert spots == START and ledger.total() == pytest.approx(70.0)
     assert (ledger.running["large"] == holding(problem, START).running["large"]).all()
+
+
+def test_a_schedule_counts_what_each_node_could_send_away(tmp_path):
+    """Per node, whether it holds a replica that may use another class over a window, and that
+    replica's share x hours in millionths, whole (not only its overlap), as moves change it.
+    Only b may leave its class (a is 6 CPUs on large only; c and e need 16 GiB, the small node
+    has 8): on a large node b is 2 of 8 CPUs for 4 h (1.0), on the small node 2 of 4 (2.0)."""
+    problem = _problem(tmp_path, small_price=1)
+    schedule = _Schedule(problem, holding(problem, START), START)
+    holds, weight = schedule.sendable("large", 1, 2)
+    assert holds.tolist() == [True, False] and weight.tolist() == [1_000_000, 0]
+    assert schedule.sent_use["large"][0, :, 0].tolist() == [2000] * 4  # millicores
+    schedule.assign(1, Spot("b", 0, "small", 0, 0, 4))
+    holds, weight = schedule.sendable("large", 0, 4)
+    assert holds.tolist() == [False, False] and weight.tolist() == [0, 0]
+    assert not schedule.sent_use["large"].any()
+    holds, weight = schedule.sendable("small", 3, 4)
+    assert holds.tolist() == [True] and weight.tolist() == [2_000_000]
+
+
+def test_a_chain_is_priced_only_up_to_its_limit(tmp_path, monkeypatch):
+    """c onto large node 0 with b sent to the small node adds 4 USD (b's 4 h x 1 USD; node 0
+    stays awake for a): made under a limit of 4.5, not under 4, and under 0 b is not priced."""
+    problem = _problem(tmp_path, small_price=1)
+    ledger = holding(problem, START)
+    schedule, moves = _Schedule(problem, ledger, START), _Moves(problem, ledger)
+    moves.drop(START[2])
+    made = _chain_made(moves, schedule, 2, 0, [1], limit=4.5)
+    assert made is not None and made[-1][1].added == pytest.approx(4.0)
+    assert [(index, spot.class_id, spot.node) for index, spot in made] == [(1, "small", 0), (2, "large", 0)]
+    moves.undo(1)
+    assert _chain_made(moves, schedule, 2, 0, [1], limit=4.0) is None
+    moves.undo(1)
+    monkeypatch.setattr(ledger, "cheapest", lambda *_: pytest.fail("a sent replica priced past the limit"))
+    assert _chain_made(moves, schedule, 2, 0, [1], limit=0.0) is None
+    moves.undo(1)
+    assert ledger.total() == pytest.approx(holding(problem, START[:2] + START[3:]).total())
