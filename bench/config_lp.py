@@ -230,22 +230,17 @@ class Master:
         self.minus: list[int] = []
 
     def add_base_rows(self, rows) -> int:
-        lp, r = self.lp, self.lp.relaxed
         rows = [i for i in rows if self.row_at[i] < 0]
-        if not rows:
-            return 0
-        at, starts, index, value = self.h.getNumRow(), [], [], []
-        for i, row in enumerate(rows):
-            self.row_at[row] = at + i
-            self.row_kind.append(("b", row))
-            starts.append(len(index))
-            a, b = lp.Ar.indptr[row], lp.Ar.indptr[row + 1]
-            cols, coefs = lp.Ar.indices[a:b], lp.Ar.data[a:b]
-            inside = self.col_at[cols] >= 0
-            index.extend(self.col_at[cols[inside]].tolist())
-            value.extend(coefs[inside].tolist())
-        self.h.addRows(len(rows), r.row_lower[rows], r.row_upper[rows], len(index), _i32(starts),
-                       _i32(index), np.array(value, dtype=float))
+        if rows:
+            self.row_at[rows] = self.h.getNumRow() + np.arange(len(rows))
+            self.row_kind.extend(("b", row) for row in rows)
+            starts, index, value = [], [], []
+            for row in rows:
+                starts.append(len(index))
+                _line(self.lp.Ar, row, self.col_at, index, value)
+            r = self.lp.relaxed
+            self.h.addRows(len(rows), r.row_lower[rows], r.row_upper[rows], len(index), _i32(starts),
+                           _i32(index), np.array(value, dtype=float))
         return len(rows)
 
     def add_base_cols(self, cols) -> int:
@@ -258,11 +253,7 @@ class Master:
             self.col_at[j] = at + i
             self.col_base.append(j)
             starts.append(len(index))
-            a, b = lp.A.indptr[j], lp.A.indptr[j + 1]
-            rows, coefs = lp.A.indices[a:b], lp.A.data[a:b]
-            inside = self.row_at[rows] >= 0
-            index.extend(self.row_at[rows[inside]].tolist())
-            value.extend(coefs[inside].tolist())
+            _line(lp.A, j, self.row_at, index, value)
             if lp.pair_of_col[j] in self.lrow:
                 index.append(self.lrow[lp.pair_of_col[j]])
                 value.append(-1.0)
@@ -371,6 +362,16 @@ class Master:
         used = (float(x[self.plus].sum()), float(x[self.minus].sum()))
         status = self.h.modelStatusToString(self.h.getModelStatus())
         return status, self.h.getInfo().objective_function_value + lp.constant, point, prices, used
+
+
+def _line(matrix, line: int, at_master: np.ndarray, index: list, value: list) -> None:
+    """A row (CSR) or column (CSC) of the relaxation, its entries the master holds, appended
+    by their master positions."""
+    a, b = matrix.indptr[line], matrix.indptr[line + 1]
+    other, coefs = matrix.indices[a:b], matrix.data[a:b]
+    inside = at_master[other] >= 0
+    index.extend(at_master[other[inside]].tolist())
+    value.extend(coefs[inside].tolist())
 
 
 def _i32(values) -> np.ndarray:
