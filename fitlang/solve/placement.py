@@ -1042,12 +1042,12 @@ def _ruined_first(run: _Run, others: list[Packing | None]) -> None:
     ruined again by the search. The pass cheapest consolidated is not always the cheapest
     ruined: inventory 10,000 seed 12 at 5 s, the fractional pass with the option groups whole
     1454.52 -> 1452.29, the gangs' pass 1458.25 -> 1455.61."""
-    others = [p for p in others if p is not None]
-    if not others or run.objective != "cost" or run.search_deadline is None or run.rebuilt:
+    passes = [packing for packing in others if packing is not None]
+    if not passes or run.objective != "cost" or run.search_deadline is None or run.rebuilt:
         return
     assert run.floor is not None
     ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * max(0.0, run.search_deadline - time.monotonic())
-    chosen = ruined_choice(run.problem, [run.floor, *others], run.objective, ruin_deadline)
+    chosen = ruined_choice(run.problem, [run.floor, *passes], run.objective, ruin_deadline)
     if chosen is not None:
         run.floor = chosen.packing
         run.ruined = chosen.packing if chosen.ruined else None
