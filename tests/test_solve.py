@@ -1562,7 +1562,7 @@ def test_the_relaxations_guide_with_classes_goes_first_then_options_alone(monkey
 
     tried = []
     monkeypatch.setattr(placement_module, "_cheapest_guided",
-                        lambda problem, packing, guides, *a: tried.append(guides) or packing)
+                        lambda problem, packing, guides, *a, **k: tried.append(guides) or packing)
     placement_module._guided_floor(None, "floor", ({"w": ["w[a]", "w[b]"]}, {"v": frozenset({"c1"})}),
                                    "cost", 5, None)
     first, fractional, second = tried[0]  # (the first's copy with classes by the share of a node)

@@ -69,6 +69,7 @@ from fitlang.solve.placement_result import (
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
+from fitlang.solve.ruined_choice import kept_cheapest, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.zone_cleared import zones_cleared
 
@@ -136,6 +137,7 @@ class _Run:
     settled: bool = False  # the floor is within the tolerance of a proven bound: nothing to search
     floor_seconds: float | None = None  # what the floor and its first polish took (a guided pass: as much)
     unruined: Fraction | None = None  # where `_room_floor` ran: the floor's value before its ruin
+    ruined: Packing | None = None  # the floor ruined to its end (`_ruined_first`): not ruined again
 
     @property
     def objective(self) -> str:
@@ -208,7 +210,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     if run.floor is not None and complete and not run.settled and _search_pays(run):
         # 5. improve the floor (or the model's packing, repacked) a neighbourhood at a time
         run.floor = _searched(problem, run.floor, run.objective, run.search_deadline, run.progress,
-                              _larger(run.best.bound if run.best is not None else None, run.proven))
+                              _larger(run.best.bound if run.best is not None else None, run.proven),
+                              ruined=run.floor is run.ruined)
     return _answer(run, started)  # 6. the better of the two, with every bound proven
 
 
@@ -389,8 +392,10 @@ def _bounds_from_floor(run: _Run) -> None:
                                      moves_first=True, whole_pass=run.floor_seconds)
     if bounds.passed is not None and _beats_unruined(run, bounds.passed):
         run.floor = bounds.passed  # the child's guided pass beat the floor here before its ruin
+    kept: list[tuple[Fraction, Packing]] = []
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
-                              run.floor_seconds, bounds.first_passed, bounds.counts)
+                              run.floor_seconds, bounds.first_passed, bounds.counts, kept)
+    _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
@@ -620,6 +625,7 @@ class _Bounds:
     # its floor where cheaper than the one it started from (else None), so not run again here
     first_passed: bool = False
     passed: Packing | None = None
+    runner_up: Packing | None = None  # the next cheapest first pass there (ruined_choice.py)
     # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
     # guided pass
     counts: LPCounts = field(default_factory=LPCounts)
@@ -692,10 +698,15 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
         if whole_pass is not None and end - time.monotonic() < whole_pass:
             first = []
-        passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass)
+        kept: list[tuple[Fraction, Packing]] = []
+        passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass,
+                                  kept=kept)
+        # the next cheapest pass too, ruined beside the cheapest before one is kept (ruined_choice.py)
+        runner_up = [packing for _, packing in kept[1:2]] if passed is not start else []
         # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
         return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
-                       bool(first), None if passed is start else passed, found.counts)
+                       bool(first), None if passed is start else passed, runner_up[0] if runner_up else None,
+                       found.counts)
 
     pending = Minimising.running(bounds, left)
     _room_floor(run)
@@ -853,7 +864,8 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
 
 def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                      time_limit: float | None, deadline: float | None,
-                     moves_first: bool = False, whole_pass: float | None = None) -> Packing:
+                     moves_first: bool = False, whole_pass: float | None = None,
+                     kept: list[tuple[Fraction, Packing]] | None = None) -> Packing:
     """The floor placed again as each guide says, in turn while time is left, consolidated;
     the cheapest of those that place every replica, and `packing`. `moves_first` (`guides`
     a list) where the first guide has options: first those as moves on `packing`
@@ -866,7 +878,10 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     the moves, 605.40 where it is cut (session 22). A pass left short is placed again with the
     workloads that have the fewest nodes first (`scarce_first`, the same guide): held-out
     pools 3,000 seed 101, where the floor's own such pass placed all at 2,330, the guided
-    passes were all short and none was kept (2,321.78; 1,789.00 with it)."""
+    passes were all short and none was kept (2,321.78; 1,789.00 with it). `kept`: where
+    given, the two cheapest whole passes that place every replica with their values, cheapest
+    first, one per value (`ruined_choice.kept_cheapest`; no more are kept alive: at 10,000
+    nodes each is large)."""
     if moves_first and guides and guides[0].options:
         packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
         left = remaining(deadline)
@@ -889,6 +904,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
         if not (_rebuild_first(problem, time_limit) and
                 rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
             consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+        if kept is not None:
+            kept[:] = kept_cheapest(problem, kept, guided, objective)
         if _cheaper(problem, guided, best, objective):  # (where `best` is short: any that places all)
             best = guided
     return best
@@ -922,20 +939,21 @@ CROSSING_ROOM_SHARE = 0.25
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
-              progress: Progress, bound: Fraction | None) -> Packing:
+              progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
     """The floor improved by ruin and recreate on its dear full nodes (dear_nodes.py, every one,
     for SEARCH_DEAR_SHARE of the time left; then, for that share of what is left, the cheap
     nodes' replicas that fit moved into the accelerator nodes' room, the floor consolidated
     (dear_room.py) and ruined again), then paid nodes closed by sending a spread replica beside
     them across domains (crossing_room.py), then by exact repacking of a few nodes at a time (`repack`)
     for a share of the time left, then by large-neighbourhood search (`neighbourhood.search`)
-    until the deadline, or until it is within the optimality tolerance of the proven `bound`."""
+    until the deadline, or until it is within the optimality tolerance of the proven `bound`.
+    `ruined`: the packing was ruined to its end already (ruined_choice.py), not again."""
     if deadline is None or objective not in NODE_OBJECTIVES:
         return packing
     enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
     value = _packed_value(problem, packing, objective)
     ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * (deadline - time.monotonic())
-    if (enough is None or value is None or value > enough) and \
+    if not ruined and (enough is None or value is None or value > enough) and \
             dear_nodes_ruined(problem, packing, objective, ruin_deadline, give_up=None):
         value = _packed_value(problem, packing, objective)
         progress("improve", value, bound)
@@ -965,7 +983,8 @@ def _guided_floor(problem: Problem, packing: Packing,
                   suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]], objective: str,
                   time_limit: float | None, deadline: float | None,
                   whole_pass: float | None = None, first_passed: bool = False,
-                  counts: LPCounts = NO_COUNTS) -> Packing:
+                  counts: LPCounts = NO_COUNTS,
+                  kept: list[tuple[Fraction, Packing]] | None = None) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -985,8 +1004,10 @@ def _guided_floor(problem: Problem, packing: Packing,
     guides = _guides(suggested, counts)
     if first_passed:
         rest = [guide for guide in guides if not guide.classes]
-        return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass)
-    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass)
+        return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
+                                kept=kept)
+    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass,
+                            kept=kept)
 
 
 def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
@@ -1007,15 +1028,40 @@ def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     option_mix.py; the best of them consolidated, seed 20 611.81 -> 604.01, seed 8 2484.61 ->
     2474.39, seed 9 1609.07 -> 1602.32, seed 7 580.80 -> 579.89)."""
     options, classes = suggested
+    # where the LP mixes options, the fractional pass again with every option group whole (as
+    # before option_mix.py): the mixed passes won consolidated and lost after the ruin on seeds
+    # 12 / 14 (1458.25 -> 1455.61 against 1454.52 -> 1452.29; 592.25 -> 590.41 against 592.30
+    # -> 589.57), and the kept pass is chosen after the ruin (`_ruined_first`)
     first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains,
                    mixes=counts.mixes)] if classes else []
     if first and counts.gpu_quotas != counts.quotas:
         first.append(replace(first[0], quotas=counts.gpu_quotas))
     if first:
         first.append(replace(first[0], fractional=True))
+    fractional = first[-1] if first else None
     if first and counts.every and counts.every != counts.gpu_quotas:
         first.append(replace(first[0], quotas=counts.every, quota_nodes=counts.nodes))
+    if fractional is not None and counts.mixes:
+        first.append(replace(fractional, mixes={}))
     return first + ([Guide(options)] if options else [])
+
+
+def _ruined_first(run: _Run, others: list[Packing | None]) -> None:
+    """The search's ruin now, on the floor (the child's pass where it won) and, where the
+    time holds it, on the next cheapest of `others` (the child's next cheapest first pass, the
+    passes made here: ruined_choice.py); the cheaper after its ruin kept as the floor, and not
+    ruined again by the search. The pass cheapest consolidated is not always the cheapest
+    ruined: inventory 10,000 seed 12 at 5 s, the fractional pass with the option groups whole
+    1454.52 -> 1452.29, the gangs' pass 1458.25 -> 1455.61."""
+    passes = [packing for packing in others if packing is not None]
+    if not passes or run.objective != "cost" or run.search_deadline is None or run.rebuilt:
+        return
+    assert run.floor is not None
+    ruin_deadline = time.monotonic() + SEARCH_DEAR_SHARE * max(0.0, run.search_deadline - time.monotonic())
+    chosen = ruined_choice(run.problem, [run.floor, *passes], run.objective, ruin_deadline)
+    if chosen is not None:
+        run.floor = chosen.packing
+        run.ruined = chosen.packing if chosen.ruined else None
 
 
 def _beats_unruined(run: _Run, passed: Packing) -> bool:
