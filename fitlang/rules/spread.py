@@ -316,14 +316,14 @@ def keeps_whole(encoding: Encoding, demand: Demand) -> bool:
 
 
 def rounding(encoding: Encoding, demand: Demand) -> Rounding | None:
-    """A spread over one topology rounds its domains' totals balanced, and lets its minimums
-    be fractional too."""
+    """A spread over one topology rounds its domains' totals balanced. Its minimum per domain
+    stays whole: a fractional one let every domain hold a fraction of a replica (inventory 300
+    seed 28: two zone spreads at 1.14 and 0.6 a zone, the relaxed model at 20.03 against an
+    optimum of 25.44; with whole minimums 24.74, and HiGHS faster), counts no packing meets."""
     topologies = _topologies(demand)
     if not topologies:
         return None
-    least = (encoding.index.get(SpreadLeast(demand.name, i)) for i in range(len(demand.spreads)))
-    return Rounding(encoding.domains(demand, topologies.pop()), balanced=True,
-                    columns=tuple(c for c in least if c is not None))
+    return Rounding(encoding.domains(demand, topologies.pop()), balanced=True)
 
 
 def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict[str, int],
