@@ -26,6 +26,7 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.clock import highs_limited
 from fitlang.solve.pack import NodeState, Packing, _unused_names, sent_to_classes
+from fitlang.solve.repack import _native_stdout_silenced
 
 MAX_SHAPES = 8  # distinct request shapes in a class: the patterns grow as their product
 MAX_PATTERNS = 5_000  # a class with more maximal patterns keeps `pack`'s nodes
@@ -121,7 +122,8 @@ def _program(node_class: NodeClass, items: list[tuple[Demand, int]], nodes: int,
     if not found or not nodes:
         return None
     patterns = np.array(found, dtype=np.int64)
-    highs = highspy.Highs()
+    with _native_stdout_silenced():  # HiGHS's banner, printed by the first one made
+        highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
     highs_limited(highs, deadline)
     inf = highspy.kHighsInf
