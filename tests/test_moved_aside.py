@@ -20,7 +20,8 @@ def _fleet(any_rule: str = "") -> str:
     # (4 CPUs) may use either, `pinned` (4 CPUs) only a. Both counted on a: `pack` puts
     # `anywhere` there first (by name), and `repair` finds no room for `pinned` in a
     return (pool("a", 1, 4, "16Gi", 1, '  zone = "a"\n') + pool("b", 1, 4, "16Gi", 2, '  zone = "b"\n')
-            + workload("anywhere", 1, 4, "1Gi", any_rule) + workload("pinned", 1, 4, "1Gi", "  require pool in [a]\n"))
+            + workload("anywhere", 1, 4, "1Gi", any_rule)
+            + workload("pinned", 1, 4, "1Gi", "  require pool in [a]\n"))
 
 
 def _short_packing(problem):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 from fitlang.model.problem import RESOURCES, Demand, Problem
+from fitlang.solve.make_room import take_short
 from fitlang.solve.pack import MayOpen, NodeState, Packing, _unused_names
 
 
@@ -35,7 +36,7 @@ def loose_workloads(problem: Problem) -> set[str]:
                     or demand.name in apart or demand.name in exclusive or demand.name in named)}
 
 
-def moved_aside(problem: Problem, packing: Packing, may_open: MayOpen, deadline: float) -> int:
+def moved_aside(problem: Problem, packing: Packing, may_open: MayOpen, deadline: float | None) -> int:
     """Place short replicas of loose workloads by moving a replica of another loose workload
     aside (`_chain`), until none is left or the deadline; how many were placed."""
     movable = loose_workloads(problem)
@@ -45,9 +46,11 @@ def moved_aside(problem: Problem, packing: Packing, may_open: MayOpen, deadline:
             continue
         demand = problem.demand(name)
         for _ in range(amount):
-            if time.monotonic() >= deadline or not _chain(problem, packing, demand, movable, may_open):
+            if deadline is not None and time.monotonic() >= deadline:
+                return placed
+            if not _chain(problem, packing, demand, movable, may_open):
                 break
-            _take_short(packing, name, class_id)
+            take_short(packing, name, class_id)
             placed += 1
     return placed
 
@@ -110,9 +113,3 @@ def _host(node: NodeState, demand: Demand, amount: int) -> None:
     for resource in RESOURCES:
         node.free[resource] -= demand.requests[resource] * amount
 
-
-def _take_short(packing: Packing, name: str, class_id: str) -> None:
-    for table, key in ((packing.short, class_id), (packing.short_by_workload, (name, class_id))):
-        table[key] -= 1
-        if not table[key]:
-            del table[key]

@@ -183,7 +183,8 @@ def _realised(node_class: NodeClass, items: list[tuple[Demand, int]],
     hosted: list[dict[str, int]] = [{} for _ in range(nodes)]
     short: dict[str, int] = {}
     by_shape: dict[Shape, list[list]] = {}
-    for demand, amount in sorted(items, key=lambda item: (len(item[0].eligible), -item[0].priority, item[0].name)):
+    order = sorted(items, key=lambda item: (len(item[0].eligible), -item[0].priority, item[0].name))
+    for demand, amount in order:
         by_shape.setdefault(_shape(demand), []).append([demand.name, amount])
     for shape, queue in by_shape.items():
         for node, slots in enumerate(per_node.get(shape, [])):
