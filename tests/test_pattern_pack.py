@@ -81,3 +81,12 @@ def test_the_maximal_patterns_counted_by_hand(tmp_path):
     assert found == {4: 0, 3: 1, 0: 2}
     # each count at most its need: with two of the first needed, two and one of the second
     assert len(_patterns(capacity, shapes, [2, 10])) == 2
+
+
+def test_small_shapes_on_a_large_node_are_given_up_in_a_bounded_time():
+    # eight shapes of 1 CPU on a 192-CPU node: the partial patterns number about 10^13; the
+    # enumeration stops at MAX_VISITS and the class keeps `pack`'s nodes
+    started = time.process_time()
+    shapes = [(1, size) for size in range(1, 9)]
+    assert _patterns((192, 4096), shapes, [10_000] * 8) is None
+    assert time.process_time() - started < 5
