@@ -15,13 +15,14 @@ import dataclasses
 from collections import Counter
 from fractions import Fraction
 
+from test_pool_emptied import consistent
+
 from fitlang.solve import move_neighbourhood, pool_emptied
 from fitlang.solve.move_scale import ScaleMove, move_at_scale
 from fitlang.solve.moving import _Checker, move_objectives, objective_value
 from fitlang.solve.scatter_both import scatter_both
 
 from solving import problem_running
-from test_pool_emptied import consistent
 
 FLEET = """
 pool cheap {
