@@ -12,6 +12,7 @@ z onto cheap-0: 10 USD/h for the cheap nodes, x and z moved, dear-0 drained: 10.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter
 from fractions import Fraction
 
@@ -102,6 +103,14 @@ def test_on_a_tie_the_first_search_is_kept_as_it_ended(tmp_path):
     assert not scatter_both(fleet, "cost+moves", None, None, None)
     assert fleet.state() == ENDED and value(fleet) == Fraction("10.03")
     assert consistent(fleet)
+
+
+def test_nothing_runs_past_the_deadline(tmp_path):
+    fleet = fleet_running(tmp_path)
+    settled = fleet.improve(None)
+    before = fleet.state()
+    assert not scatter_both(fleet, "cost+moves", time.monotonic() - 1, None, settled)
+    assert fleet.state() == before and not fleet.refind_closed
 
 
 def test_the_plan_past_large_nodes_ends_on_the_lower_search(tmp_path, monkeypatch):

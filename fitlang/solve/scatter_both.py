@@ -15,6 +15,7 @@ fleet ends in the lower of the two (the first's on a tie: the plan as before).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from fitlang.solve.move_scale import ScaleMove, Settled
@@ -24,11 +25,13 @@ from fitlang.solve.pool_emptied import Journal, JournalMoves, journal_change, re
 def scatter_both(fleet: ScaleMove, objective: str, deadline: float | None, passes: int | None,
                  settled: Settled | None) -> bool:
     """The scatter passes (`ScaleMove.improve` with `scatter`) from the search as it stands,
-    then from one that finds closed nodes (if the deadline has not passed), the fleet left in
-    the lower; returns whether that is the second."""
+    then, if the deadline has not passed, from one that finds closed nodes (both end by the
+    deadline), the fleet left in the lower; returns whether that is the second."""
     bought = set(fleet.bought)
     moves = JournalMoves(fleet) if objective == "cost+moves" else None
     first = _scattered(fleet, deadline, passes, _copy(settled))
+    if deadline is not None and time.monotonic() > deadline:
+        return False  # (no time for the second: the first's end kept, as before)
     first_change = journal_change(fleet, first, bought, moves)
     first_end: Journal = {name: Counter(fleet.nodes[name].hosted) if name in fleet.nodes else Counter()
                           for name in first}
