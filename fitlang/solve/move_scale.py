@@ -20,7 +20,8 @@ offer), so it is the start, and the move is decomposed by what changed:
    rest of the fleet fixed (two workloads kept apart by zone trading zones; work leaving a
    repriced pool for several pools at once), spliced back where it pays and `verify` passes;
    then `improve` again, now also *scattering* nodes (`_scatter`, wherever the plan is not
-   yet proven within 1%: one pass past 2,000 nodes): each replica of a node where its own
+   yet proven within 1%: one pass past 2,000 nodes, run from both free-node searches and the
+   lower plan kept, `scatter_both`): each replica of a node where its own
    rules let it go, separately, onto a node in use with room or a new node of its zones,
    kept where the whole pays (inventory 10,000, seed 1: a repriced pool's nodes run a gang's
    replica, free within its cluster, beside services that may not leave the zone).
@@ -57,6 +58,7 @@ import itertools
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import SimpleNamespace
@@ -570,7 +572,7 @@ class ScaleMove:
             self.close(name)
         return None
 
-    def _most_held(self, demand: Demand, upcoming: list[Displaced]):
+    def _most_held(self, demand: Demand, upcoming: list[Displaced]) -> Callable[[dict[str, int]], float]:
         """A bound on what `_fill` finds a node of a capacity holds: each replica's weight is
         at most its share of the largest node in the resource that sets it (`_weights`; 1 where
         none does), so what fits is at most the node's shares in those resources, summed over
