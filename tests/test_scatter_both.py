@@ -25,45 +25,27 @@ from fitlang.solve.scatter_both import scatter_both
 
 from solving import problem_running
 
-FLEET = """
-pool cheap {
-  count = 2
+POOL = """
+pool NAME {
+  count = COUNT
   cpu = 4
   memory = 8GiB
-  price = 5 USD/h
+  price = PRICE USD/h
   zone = "a"
-}
-
-pool dear {
-  count = 1
-  cpu = 4
-  memory = 8GiB
-  price = 10 USD/h
-  zone = "a"
-}
-
-workload x {
-  replicas = 1
-  cpu = 1
-  memory = 1GiB
-}
-
-workload y {
-  replicas = 1
-  cpu = 3
-  memory = 1GiB
-}
-
-workload z {
-  replicas = 1
-  cpu = 4
-  memory = 1GiB
-}
-
-policy {
-  move_price = 0.01 USD/h
 }
 """
+WORKLOAD = """
+workload NAME {
+  replicas = 1
+  cpu = CPU
+  memory = 1GiB
+}
+"""
+FLEET = "".join(POOL.replace("NAME", name).replace("COUNT", count).replace("PRICE", price)
+                for name, count, price in (("cheap", "2", "5"), ("dear", "1", "10"))) + \
+    "".join(WORKLOAD.replace("NAME", name).replace("CPU", cpu)
+            for name, cpu in (("x", "1"), ("y", "3"), ("z", "4"))) + \
+    "\npolicy {\n  move_price = 0.01 USD/h\n}\n"
 RUNNING = [("x", "cheap-0"), ("y", "cheap-1"), ("z", "dear-0")]
 ENDED = {"cheap-0": Counter(z=1), "cheap-1": Counter(x=1, y=1)}
 
