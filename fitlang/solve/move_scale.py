@@ -20,7 +20,8 @@ offer), so it is the start, and the move is decomposed by what changed:
    rest of the fleet fixed (two workloads kept apart by zone trading zones; work leaving a
    repriced pool for several pools at once), spliced back where it pays and `verify` passes;
    then `improve` again, now also *scattering* nodes (`_scatter`, wherever the plan is not
-   yet proven within 1%: one pass past 2,000 nodes): each replica of a node where its own
+   yet proven within 1%: one pass past 2,000 nodes, run from both free-node searches and the
+   lower plan kept, `scatter_both`): each replica of a node where its own
    rules let it go, separately, onto a node in use with room or a new node of its zones,
    kept where the whole pays (inventory 10,000, seed 1: a repriced pool's nodes run a gang's
    replica, free within its cluster, beside services that may not leave the zone).
@@ -53,9 +54,11 @@ a few seconds.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import SimpleNamespace
@@ -242,6 +245,9 @@ class ScaleMove:
         self.watts = {scope.name: Fraction(0) for scope in problem.power_caps}
         self.in_group: Counter = Counter()
         self.next_free: dict[str, int] = {}  # class id -> where its search for a free node resumes
+        # whether `close` moves that search back to the node it closes (`scatter_both`: the
+        # scatter passes run both ways, the lower plan kept)
+        self.refind_closed = False
         self.unplaced: list[str] = []
         self.barred: frozenset[str] = frozenset()  # classes no node may open of (`pool_emptied`)
         # where kept (`pool_emptied`): each node changed since, with the replicas it hosted then
@@ -251,6 +257,8 @@ class ScaleMove:
         self.fills: dict[tuple[str, str], _Fill] = {}  # (demand, class id) -> `repair`'s last
         self.running_now = current_state(problem)
         self.weight = _weights(problem)
+        self.largest = {r: max((c.capacity[r] for c in problem.classes), default=0) for r in RESOURCES}
+        self.weight_set_by = {d.name: _weight_set_by(d, self.largest) for d in problem.demands}
         self.owners_price = {c.id: c.price for c in problem.classes}
         # per class, for the search of a free node to move onto: its price with the move
         # price of a node bought (in floats: a filter, the exact test follows) and capacity
@@ -317,6 +325,10 @@ class ScaleMove:
         self.rows.alive[node.row] = False
         self._opened(node.node_class, -1)
         self.bought.discard(name)
+        if self.refind_closed:
+            class_id, position = node.node_class.id, self.owners.position(name)
+            if position < self.next_free.get(class_id, 0):
+                self.next_free[class_id] = position
 
     def may_open(self, node_class: NodeClass) -> bool:
         if node_class.id in self.barred:
@@ -348,11 +360,13 @@ class ScaleMove:
         return not any(d in self.apart.get(demand.name, ()) for d in others)
 
     def targets(self, demand: Demand, zone: tuple | None, rows: np.ndarray | None = None,
-                source: NodeClass | None = None) -> list[FleetNode]:
-        """The nodes in use that take one more replica (from a node of `zone`), in row order;
-        of `rows` only where given. A replica of a demand whose only rules over a topology are
-        its spreads, taken off a node of `source` (and not counted now), may go to any domain
-        of each spread that keeps its skew (`SpreadCounts.allowed`)."""
+                source: NodeClass | None = None, every: bool = True) -> list[FleetNode]:
+        """The nodes in use that take one more replica (from a node of `zone`), in row order
+        (not `every`: the first only, the rest not tested: at inventory 10,000, `takes` over
+        every node with room was most of `targets`); of `rows` only where given. A replica of
+        a demand whose only rules over a topology are its spreads, taken off a node of
+        `source` (and not counted now), may go to any domain of each spread that keeps its
+        skew (`SpreadCounts.allowed`)."""
         eligible = self.eligible_mask[demand.name]
         zones = None
         if source is not None and demand.name in self.spreads:
@@ -363,8 +377,8 @@ class ScaleMove:
         found = self.rows.with_room(self.need[demand.name], eligible, zones)
         if rows is not None:
             found = np.intersect1d(found, rows)
-        nodes = [self.nodes[self.rows.names[row]] for row in found]
-        return [n for n in nodes if self.takes(n, demand)]
+        taking = (node for row in found if self.takes(node := self.nodes[self.rows.names[row]], demand))
+        return list(taking if every else itertools.islice(taking, 1))
 
     def _zones_from(self, demand: Demand, zone: tuple) -> list[int]:
         """Where a replica of a zoned demand running in `zone` may go: that zone; and where
@@ -532,21 +546,43 @@ class ScaleMove:
         if None not in zones and demand.name in self.zoned:
             classes = [c for c in classes if zone_of(c) in zones]
         zones_of: dict[str, frozenset] = {}  # the zones each upcoming demand may use (`_zones_ahead`)
-        weighed: list[tuple[Fraction, str, str]] = []
+        most = self._most_held(demand, upcoming)
+        free: list[tuple[float, NodeClass, str, dict[str, int]]] = []
         for node_class in classes:
             name = self.free_node(node_class) if self.may_open(node_class) else None
-            if name is None:
-                continue
-            capacity = node_class.node_capacity.get(name, node_class.capacity)
+            if name is not None:
+                capacity = node_class.node_capacity.get(name, node_class.capacity)
+                free.append((float(node_class.price) / most(capacity), node_class, name, capacity))
+        # classes by the least their price over what a node holds could be, filled only while
+        # that could beat the best so far (inventory 10,000: hundreds of classes, each a first
+        # fit of 200 replicas, were most of `repair`'s CPU)
+        weighed: list[tuple[Fraction, str, str]] = []
+        best = math.inf
+        for least, node_class, name, capacity in sorted(free, key=lambda item: item[0]):
+            if least > best * (1 + 1e-9):
+                break
             held = self._fill(node_class, capacity, demand, upcoming, zones_of, at)
             if held > 0:
                 weighed.append((node_class.price / Fraction(held), node_class.id, name))
+                best = min(best, float(weighed[-1][0]))
         for _, _, name in sorted(weighed):
             node = self.node(name)
             if (self.rows.free[node.row] >= self.need[demand.name]).all():
                 return node
             self.close(name)
         return None
+
+    def _most_held(self, demand: Demand, upcoming: list[Displaced]) -> Callable[[dict[str, int]], float]:
+        """A bound on what `_fill` finds a node of a capacity holds: each replica's weight is
+        at most its share of the largest node in the resource that sets it (`_weights`; 1 where
+        none does), so what fits is at most the node's shares in those resources, summed over
+        the resources that set a weight of one of the replicas, plus one per replica."""
+        setting = set(self.weight_set_by[demand.name])
+        for other, _ in upcoming:
+            setting.update(self.weight_set_by[other.name])
+        scale = [(r, 10**6 / largest) for r, largest in self.largest.items() if r in setting and largest]
+        slack = 1 + len(upcoming)
+        return lambda capacity: slack + sum(capacity[r] * unit for r, unit in scale)
 
     def _fill(self, node_class: NodeClass, capacity: dict[str, int], demand: Demand,
               upcoming: list[Displaced], zones_of: dict[str, frozenset], at: int | None = None) -> int:
@@ -691,7 +727,7 @@ class ScaleMove:
         try:
             for index, demand in enumerate(order):
                 self.remove(node, demand)
-                found = self.targets(demand, zone, source=node.node_class)
+                found = self.targets(demand, zone, source=node.node_class, every=False)
                 target = found[0] if found else None
                 if target is None:
                     zones = self._zones_to_open(demand, zone)
@@ -839,7 +875,7 @@ class ScaleMove:
                     demand = self.problem.demand(name)
                     self.remove(node, demand)
                     taken_off.append((node, demand))
-                    found = self.targets(demand, zone, rows, source=node.node_class)
+                    found = self.targets(demand, zone, rows, source=node.node_class, every=False)
                     if not found:
                         return None
                     self.add(found[0], demand)
@@ -958,6 +994,12 @@ def _weights(problem: Problem) -> dict[str, int]:
             for d in problem.demands}
 
 
+def _weight_set_by(demand: Demand, largest: dict[str, int]) -> frozenset[str]:
+    """The resources whose share of the largest node is the demand's weight (`_weights`)."""
+    shares = {r: 10**6 * demand.requests[r] // largest[r] for r in RESOURCES if largest[r]}
+    return frozenset(r for r, share in shares.items() if share == max(shares.values()) and share)
+
+
 def forced_moves(problem: Problem) -> int:
     """The replicas every plan moves: those running where their rules no longer let them
     run (or on nodes the policy lacks) that the policy still asks for, beyond what their
@@ -1047,6 +1089,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
     from fitlang.solve.pool_emptied import empty_pools
+    from fitlang.solve.scatter_both import scatter_both
 
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
@@ -1073,7 +1116,10 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
             # 5 s of CPU and 0.44 USD/h, a greedy step that blocked a better one)
             passes = None if nodes <= LARGE_NODES else SCATTER_PASSES
             # (the nodes the first passes left as they were are only scattered)
-            fleet.improve(improve_until, scatter=True, passes=passes, settled=settled)
+            if nodes <= LARGE_NODES:
+                fleet.improve(improve_until, scatter=True, passes=passes, settled=settled)
+            else:  # (from both free-node searches, the lower kept: `scatter_both`)
+                scatter_both(fleet, objective, improve_until, passes, settled)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
                 empty_pools(fleet, objective, None if time_limit is None else
                             started + JOINT_MOVES_SHARE * time_limit)

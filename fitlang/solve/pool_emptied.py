@@ -10,8 +10,8 @@ off, its nodes closed and barred (`ScaleMove.barred`), the replicas placed again
 (a zoned workload's within the zone it ran in, as `repair` places any displaced replica);
 what no other node takes goes back onto the pool's own nodes; then the nodes whose replicas
 changed get `improve`'s tries (delete, replace, merge, scatter). Kept where the objective is
-lower (`_change`, exact, over the nodes the step changed: `ScaleMove.journal`) and every
-replica is placed; else the journal's nodes are put back as they were (`restore`).
+lower (`journal_change`, exact, over the nodes the step changed: `ScaleMove.journal`) and
+every replica is placed; else the journal's nodes are put back as they were (`restore`).
 
 `ScaleMove.free_node` resumes its search where its last one ended, past nodes closed since;
 here it starts over for each pool (inventory 10,000 seed 0, pools in another order: the
@@ -46,7 +46,7 @@ def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
     if fleet.unplaced:
         return 0
     cpu_end = time.process_time() + cpu_seconds
-    moves = _Moves(fleet) if objective == "cost+moves" else None
+    moves = JournalMoves(fleet) if objective == "cost+moves" else None
     kept = 0
     for pool in _ranked_pools(fleet):
         if time.process_time() > cpu_end or (deadline is not None and time.monotonic() > deadline):
@@ -59,7 +59,7 @@ def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
             _tidied(fleet, journal, deadline)
         finally:
             fleet.journal = None
-        if not fleet.unplaced and _change(fleet, journal, bought, moves) < 0:
+        if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < 0:
             kept += 1
             if moves is not None:
                 moves.commit()
@@ -159,7 +159,8 @@ def restore(fleet: ScaleMove, journal: Journal) -> None:
             fleet.close(name)
 
 
-def _change(fleet: ScaleMove, journal: Journal, bought: set[str], moves: _Moves | None) -> Fraction:
+def journal_change(fleet: ScaleMove, journal: Journal, bought: set[str],
+                   moves: JournalMoves | None) -> Fraction:
     """What the objective changed by since the journal started (`bought`: the nodes bought
     then): the nodes in use (hosting a replica, or bought) priced, and with `moves`, the
     changes charged as `moving.objective_value` charges them (moves, drained, bought)."""
@@ -179,7 +180,7 @@ def _change(fleet: ScaleMove, journal: Journal, bought: set[str], moves: _Moves 
     return change + fleet.price * (changes + moves.change(journal))
 
 
-class _Moves:
+class JournalMoves:
     """The replicas moved, as `moving.replicas_moved` counts them (per demand, the lesser of
     its replicas leaving nodes and arriving on nodes), kept per demand for the fleet as it is
     and changed by a journal's nodes only (counted afresh it was 0.1 s a pool at 10,000)."""
