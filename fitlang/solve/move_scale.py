@@ -1047,6 +1047,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
     from fitlang.solve.pool_emptied import empty_pools
+    from fitlang.solve.zone_swap import swap_zones
 
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
@@ -1063,6 +1064,8 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     if not fleet.unplaced:
         value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
         if _joint_moves_pay(value, bound):
+            swap_zones(fleet, objective, None if time_limit is None else
+                       started + JOINT_MOVES_SHARE * time_limit)
             if nodes <= LARGE_NODES:
                 improve_jointly(fleet, deadline=None if time_limit is None else
                                 started + JOINT_MOVES_SHARE * time_limit)

@@ -1,0 +1,137 @@
+"""Two workloads kept apart by zone trade zones at once (`fitc plan`, issue 18).
+
+A replica of a workload whose only rules over zones keep it apart from other workloads
+(`move_scale._apart_by_zone`) may change zone in `improve` only to a zone where none of them
+runs. So two such workloads, A in zone a and B in zone b, can never trade zones one replica
+at a time: A may not enter b while one replica of B is there, nor B enter a. Inventory 1,000
+seed 0 (session 29's reference, h33e's diff): `svc73` (9 replicas of 4 cores, one a node,
+us-east-1 only) in us-east-1a and `svc26` (19 of 500m, one a node, gold nodes) in
+us-east-1b; the best known plan has them swapped, svc26's us-east-1b nodes (0.50 USD/h)
+all closed and svc73 on the undercut pool there. The joint steps (`move_neighbourhood`)
+find that trade with 5-20 times their budget; this step tries it directly, per pair and per
+zone of each, as one greedy move:
+
+every replica of A in a and of B in b is taken off (the nodes left empty closed), B's placed
+again by `repair` in a (a new node only there; a node in use in any zone its rules allow,
+b held as if A ran there), then A's in b (likewise, now kept off a by B), then the changed
+nodes get `improve`'s tries. Kept where every replica is placed and the objective is lower
+(`pool_emptied._change`, exact, over the journal's nodes); else put back (`restore`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from fitlang.model.problem import Demand
+from fitlang.solve.move_scale import ScaleMove, zone_of
+from fitlang.solve.pool_emptied import Journal, _change, _Moves, _tidied, restore
+
+# the CPU seconds the swaps are tried for (inventory 1,000, seeds 0 / 1: 9 / 8 pairs of
+# workloads apart by zone, a few ms a swap)
+SWAP_CPU_SECONDS = 0.3
+
+Swap = tuple[Demand, tuple, Demand, tuple]  # A, the zone it leaves; B, the zone it leaves
+
+
+def swap_zones(fleet: ScaleMove, objective: str, deadline: float | None,
+               cpu_seconds: float = SWAP_CPU_SECONDS) -> int:
+    """Each swap in turn (`_swaps`), kept where it lowers `objective`, until the `deadline` or
+    `cpu_seconds` of process time; returns the swaps kept."""
+    if fleet.unplaced:
+        return 0
+    cpu_end = time.process_time() + cpu_seconds
+    moves = _Moves(fleet) if objective == "cost+moves" else None
+    kept = 0
+    for swap in _swaps(fleet):
+        if time.process_time() > cpu_end or (deadline is not None and time.monotonic() > deadline):
+            break
+        if not _still_there(fleet, swap):
+            continue
+        journal: Journal = {}
+        bought = set(fleet.bought)
+        fleet.journal = journal
+        try:
+            _swapped(fleet, swap)
+            if not fleet.unplaced:
+                _tidied(fleet, journal, deadline)
+        finally:
+            fleet.journal = None
+        if not fleet.unplaced and _change(fleet, journal, bought, moves) < 0:
+            kept += 1
+            if moves is not None:
+                moves.commit()
+            continue
+        fleet.unplaced = []
+        restore(fleet, journal)
+    return kept
+
+
+def _swaps(fleet: ScaleMove) -> list[Swap]:
+    """Per pair of demands kept apart by zone (each with only such rules over zones), per
+    zone each runs in where the other has an eligible class: the swaps, those whose two
+    sides run on the dearest nodes first (what a swap can free)."""
+    problem = fleet.problem
+    zones_of = {d.name: {zone_of(problem.node_class(c)) for c in d.eligible} for d in problem.demands}
+    spent: Counter = Counter()  # (demand, zone) -> the price of the nodes it runs on there
+    for node in fleet.nodes.values():
+        for name in node.hosted:
+            if name in fleet.avoid:
+                spent[name, zone_of(node.node_class)] += node.node_class.price
+    by_workload: dict[str, list[Demand]] = {}
+    for demand in problem.demands:
+        by_workload.setdefault(demand.workload, []).append(demand)
+    found: list[tuple[object, str, Swap]] = []
+    for first in problem.demands:
+        if first.name in problem.pinned:
+            continue
+        for workload in sorted(fleet.avoid.get(first.name, ())):
+            for second in by_workload.get(workload, []):
+                if second.name <= first.name or second.name not in fleet.avoid or \
+                        second.name in problem.pinned:
+                    continue
+                for (name_a, zone_a), price_a in spent.items():
+                    if name_a != first.name or zone_a not in zones_of[second.name]:
+                        continue
+                    for (name_b, zone_b), price_b in spent.items():
+                        if name_b == second.name and zone_b != zone_a and zone_b in zones_of[first.name]:
+                            found.append((-(price_a + price_b), str((first.name, zone_a, second.name, zone_b)),
+                                          (first, zone_a, second, zone_b)))
+    return [swap for _, _, swap in sorted(found, key=lambda item: (item[0], item[1]))]
+
+
+def _still_there(fleet: ScaleMove, swap: Swap) -> bool:
+    first, zone_a, second, zone_b = swap
+    return bool(fleet.in_zone[first.workload, zone_a] and fleet.in_zone[second.workload, zone_b])
+
+
+def _swapped(fleet: ScaleMove, swap: Swap) -> None:
+    """A's replicas in its zone and B's in its zone taken off, B's placed in A's zone, then A's
+    in B's (what no node takes is left in `fleet.unplaced`)."""
+    first, zone_a, second, zone_b = swap
+    leaving_a = _taken_off(fleet, first, zone_a)
+    leaving_b = _taken_off(fleet, second, zone_b)
+    fleet.next_free.clear()
+    fleet.fills.clear()
+    fleet.in_zone[first.workload, zone_b] += 1  # B kept off its own zone, as if A ran there
+    try:
+        fleet.repair([(second, zone_a)] * leaving_b)
+    finally:
+        fleet.in_zone[first.workload, zone_b] -= 1
+    if not fleet.unplaced:
+        fleet.fills.clear()
+        fleet.repair([(first, zone_b)] * leaving_a)
+
+
+def _taken_off(fleet: ScaleMove, demand: Demand, zone: tuple) -> int:
+    """Every replica of the demand on the zone's nodes taken off (nodes left empty closed);
+    how many."""
+    taken = 0
+    for node in [n for n in fleet.nodes.values()
+                 if n.hosted[demand.name] and zone_of(n.node_class) == zone]:
+        count = node.hosted[demand.name]
+        fleet.remove(node, demand, count)
+        taken += count
+        if not node.hosted:
+            fleet.close(node.name)
+    return taken
