@@ -16,13 +16,14 @@ import time
 from collections import Counter
 from fractions import Fraction
 
+from test_pool_emptied import consistent
+
 from fitlang.solve import move_neighbourhood
 from fitlang.solve.move_scale import ScaleMove, move_at_scale
 from fitlang.solve.moving import _Checker, move_objectives, objective_value
 from fitlang.solve.zone_swap import swap_zones
 
 from solving import problem_running
-from test_pool_emptied import consistent
 
 FLEET = """
 pool a4 {

@@ -21,7 +21,7 @@ nodes get `improve`'s tries. Kept where every replica is placed and the objectiv
 from __future__ import annotations
 
 import time
-from collections import Counter
+from fractions import Fraction
 
 from fitlang.model.problem import Demand
 from fitlang.solve.move_scale import ScaleMove, zone_of
@@ -68,36 +68,38 @@ def swap_zones(fleet: ScaleMove, objective: str, deadline: float | None,
 
 
 def _swaps(fleet: ScaleMove) -> list[Swap]:
-    """Per pair of demands kept apart by zone (each with only such rules over zones), per
-    zone each runs in where the other has an eligible class: the swaps, those whose two
-    sides run on the dearest nodes first (what a swap can free)."""
+    """Per pair of demands kept apart by zone (each with only such rules over zones, neither
+    pinned), per zone each runs in where the other has an eligible class: the swaps, those
+    whose two sides run on the dearest nodes first (what a swap can free)."""
     problem = fleet.problem
-    zones_of = {d.name: {zone_of(problem.node_class(c)) for c in d.eligible} for d in problem.demands}
-    spent: Counter = Counter()  # (demand, zone) -> the price of the nodes it runs on there
+    spent: dict[str, dict[tuple, Fraction]] = {}  # demand -> zone -> the price of its nodes there
     for node in fleet.nodes.values():
+        zone = zone_of(node.node_class)
         for name in node.hosted:
-            if name in fleet.avoid:
-                spent[name, zone_of(node.node_class)] += node.node_class.price
-    by_workload: dict[str, list[Demand]] = {}
-    for demand in problem.demands:
-        by_workload.setdefault(demand.workload, []).append(demand)
-    found: list[tuple[object, str, Swap]] = []
-    for first in problem.demands:
-        if first.name in problem.pinned:
-            continue
-        for workload in sorted(fleet.avoid.get(first.name, ())):
-            for second in by_workload.get(workload, []):
-                if second.name <= first.name or second.name not in fleet.avoid or \
-                        second.name in problem.pinned:
-                    continue
-                for (name_a, zone_a), price_a in spent.items():
-                    if name_a != first.name or zone_a not in zones_of[second.name]:
-                        continue
-                    for (name_b, zone_b), price_b in spent.items():
-                        if name_b == second.name and zone_b != zone_a and zone_b in zones_of[first.name]:
-                            found.append((-(price_a + price_b), str((first.name, zone_a, second.name, zone_b)),
-                                          (first, zone_a, second, zone_b)))
+            if name in fleet.avoid and name not in problem.pinned:
+                zones = spent.setdefault(name, {})
+                zones[zone] = zones.get(zone, Fraction(0)) + node.node_class.price
+    found: list[tuple[Fraction, str, Swap]] = []
+    for first, second in _pairs(fleet, spent):
+        zones_first, zones_second = _eligible_zones(fleet, first), _eligible_zones(fleet, second)
+        for zone_a, price_a in spent[first.name].items():
+            for zone_b, price_b in spent[second.name].items():
+                if zone_a != zone_b and zone_a in zones_second and zone_b in zones_first:
+                    key = str((first.name, zone_a, second.name, zone_b))
+                    found.append((-(price_a + price_b), key, (first, zone_a, second, zone_b)))
     return [swap for _, _, swap in sorted(found, key=lambda item: (item[0], item[1]))]
+
+
+def _pairs(fleet: ScaleMove, running: dict[str, dict[tuple, Fraction]]) -> list[tuple[Demand, Demand]]:
+    """The pairs of demands in `running` kept apart by zone, each once, in name order."""
+    problem = fleet.problem
+    demands = [problem.demand(name) for name in sorted(running)]
+    return [(first, second) for first in demands for second in demands
+            if first.name < second.name and second.workload in fleet.avoid[first.name]]
+
+
+def _eligible_zones(fleet: ScaleMove, demand: Demand) -> set[tuple]:
+    return {zone_of(fleet.problem.node_class(name)) for name in demand.eligible}
 
 
 def _still_there(fleet: ScaleMove, swap: Swap) -> bool:
