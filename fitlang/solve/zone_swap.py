@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import time
 from fractions import Fraction
+from functools import partial
 
 from fitlang.model.problem import Demand
 from fitlang.solve.move_scale import ScaleMove, zone_of
-from fitlang.solve.pool_emptied import Journal, _change, _Moves, _tidied, restore
+from fitlang.solve.pool_emptied import _Moves, kept_if_cheaper
 
 # the CPU seconds the swaps are tried for (inventory 1,000, seeds 0 / 1: 9 / 8 pairs of
 # workloads apart by zone, a few ms a swap)
@@ -52,22 +53,7 @@ def swap_zones(fleet: ScaleMove, objective: str, deadline: float | None,
             break
         if not _still_there(fleet, swap):
             continue
-        journal: Journal = {}
-        bought = set(fleet.bought)
-        fleet.journal = journal
-        try:
-            _swapped(fleet, swap)
-            if not fleet.unplaced:
-                _tidied(fleet, journal, deadline)
-        finally:
-            fleet.journal = None
-        if not fleet.unplaced and _change(fleet, journal, bought, moves) < 0:
-            kept += 1
-            if moves is not None:
-                moves.commit()
-            continue
-        fleet.unplaced = []
-        restore(fleet, journal)
+        kept += kept_if_cheaper(fleet, partial(_swapped, fleet, swap), moves, deadline)
     return kept
 
 
