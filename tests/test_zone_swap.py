@@ -125,8 +125,8 @@ def test_no_swap_is_tried_past_the_deadline(tmp_path):
 
 
 def test_the_plan_at_scale_swaps_the_zones(tmp_path, monkeypatch):
-    # the joint steps (whose zone pair would find it) are not run past `LARGE_NODES`; here 0
-    monkeypatch.setattr(move_neighbourhood, "LARGE_NODES", 0)
+    # the joint steps' zone pair would find it given their CPU; here none
+    monkeypatch.setattr(move_neighbourhood, "CPU_SECONDS", 0.0)
     problem = problem_running(tmp_path, FLEET.replace("A8", "1").replace("B4", "2"), RUNNING)
     problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
