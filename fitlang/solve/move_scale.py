@@ -17,8 +17,8 @@ offer), so it is the start, and the move is decomposed by what changed:
    *merged* with another part-used node onto one free node cheaper than the two.
 3. up to 2,000 nodes, where the plan is not yet proven within 1% of its bound, two workloads
    kept apart by zone trade zones at once, kept where cheaper (`zone_swap.swap_zones`: no
-   change of one replica can, each keeping the other out of its zone); then joint moves (`move_neighbourhood.improve_jointly`), up to 2,000 nodes and where the plan
-   is not yet proven within 1% of its bound: a pair of zones re-solved as a small MIP, the
+   change of one replica can, each keeping the other out of its zone); then joint moves
+   (`move_neighbourhood.improve_jointly`), there too: a pair of zones re-solved as a small MIP, the
    rest of the fleet fixed (two workloads kept apart by zone trading zones; work leaving a
    repriced pool for several pools at once), spliced back where it pays and `verify` passes;
    then `improve` again, now also *scattering* nodes (`_scatter`, wherever the plan is not
