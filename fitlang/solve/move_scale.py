@@ -15,8 +15,10 @@ offer), so it is the start, and the move is decomposed by what changed:
    is *deleted* (its replicas first fit onto the other nodes in use), *replaced* (by one
    free node of a cheaper class that takes all its replicas) or, at most half used,
    *merged* with another part-used node onto one free node cheaper than the two.
-3. joint moves (`move_neighbourhood.improve_jointly`), up to 2,000 nodes and where the plan
-   is not yet proven within 1% of its bound: a pair of zones re-solved as a small MIP, the
+3. up to 2,000 nodes, where the plan is not yet proven within 1% of its bound, two workloads
+   kept apart by zone trade zones at once, kept where cheaper (`zone_swap.swap_zones`: no
+   change of one replica can, each keeping the other out of its zone); then joint moves
+   (`move_neighbourhood.improve_jointly`), there too: a pair of zones re-solved as a small MIP, the
    rest of the fleet fixed (two workloads kept apart by zone trading zones; work leaving a
    repriced pool for several pools at once), spliced back where it pays and `verify` passes;
    then `improve` again, now also *scattering* nodes (`_scatter`, wherever the plan is not
@@ -1090,6 +1092,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.moving import objective_value
     from fitlang.solve.pool_emptied import empty_pools
     from fitlang.solve.scatter_both import scatter_both
+    from fitlang.solve.zone_swap import swap_zones
 
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
@@ -1107,6 +1110,9 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
         value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
         if _joint_moves_pay(value, bound):
             if nodes <= LARGE_NODES:
+                # (past it a swap's waves took 7-12 CPU s: inventory 10,000 seed 4, session 33)
+                swap_zones(fleet, objective, None if time_limit is None else
+                           started + JOINT_MOVES_SHARE * time_limit)
                 improve_jointly(fleet, deadline=None if time_limit is None else
                                 started + JOINT_MOVES_SHARE * time_limit)
                 settled = None  # (a step undone leaves its nodes as they were on new rows)

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from fractions import Fraction
+from functools import partial
 
 from fitlang.solve.move_scale import ScaleMove, Settled, zone_of
 
@@ -51,22 +53,30 @@ def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
     for pool in _ranked_pools(fleet):
         if time.process_time() > cpu_end or (deadline is not None and time.monotonic() > deadline):
             break
-        journal: Journal = {}
-        bought = set(fleet.bought)
-        fleet.journal = journal
-        try:
-            _emptied(fleet, pool)
-            _tidied(fleet, journal, deadline)
-        finally:
-            fleet.journal = None
-        if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < 0:
-            kept += 1
-            if moves is not None:
-                moves.commit()
-            continue
-        fleet.unplaced = []
-        restore(fleet, journal)
+        kept += kept_if_cheaper(fleet, partial(_emptied, fleet, pool), moves, deadline)
     return kept
+
+
+def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMoves | None,
+                    deadline: float | None) -> bool:
+    """`step` (a change of the fleet) under a journal, then the nodes it changed tidied
+    (`_tidied`); kept where every replica is placed and the objective is lower (`journal_change`:
+    with `moves`, the moves charged), else the journal's nodes put back. Whether kept."""
+    journal: Journal = {}
+    bought = set(fleet.bought)
+    fleet.journal = journal
+    try:
+        step()
+        _tidied(fleet, journal, deadline)
+    finally:
+        fleet.journal = None
+    if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < 0:
+        if moves is not None:
+            moves.commit()
+        return True
+    fleet.unplaced = []
+    restore(fleet, journal)
+    return False
 
 
 def _ranked_pools(fleet: ScaleMove) -> list[frozenset[str]]:
