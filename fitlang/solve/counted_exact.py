@@ -64,13 +64,17 @@ class CountedExact:
         self._child = Minimising.running(lambda seconds: _solved(problem, (counted, beside), cutoff, seconds),
                                          limit)
 
+    def found(self) -> Packing | None:
+        """The child's placement of every replica (waiting for it until its limit), or None."""
+        assignment = self._child.result()
+        return None if assignment is None else _packing(self.problem, assignment)
+
     def cheaper(self, packing: Packing, objective: str) -> Packing:
-        """The child's placement (waiting for it until its limit) where it places every
-        replica and `packing` does not, or places them for less; else `packing`."""
-        found = self._child.result()
-        if found is None:
+        """The child's placement where it places every replica and `packing` does not, or
+        places them for less; else `packing`."""
+        exact = self.found()
+        if exact is None:
             return packing
-        exact = _packing(self.problem, found)
         if not packing.complete:
             return exact
         value = _packed_value(self.problem, exact, objective)
@@ -128,10 +132,11 @@ def _solved(problem: Problem, steps: tuple[dict[str, int], ...], cutoff: float,
         if left <= 0:
             return None
         outcome = backend.minimise(encoding.model, encoding.objective("cost"), left)
-        if outcome.solution is not None:
+        if outcome.solution is not None and outcome.objective is not None and outcome.objective <= cutoff:
             return _assignment(encoding, outcome.solution)
-        if outcome.status is not Status.INFEASIBLE:
+        if outcome.solution is None and outcome.status is not Status.INFEASIBLE:
             return None  # out of time
+        # none under the cutoff (HiGHS may still answer with one over it, found before its search)
     return None
 
 
