@@ -4,14 +4,16 @@ packing held to `verify`."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from fractions import Fraction
 
+from fitlang.model.problem import one_class_per_node
 from fitlang.solve import placement
 from fitlang.solve.counted_exact import counted_exact
 from fitlang.solve.pack import Packing, pack
 
-from solving import pool, problem_from, verified_packing, workload
+from solving import pool, problem_from, solved, verified_packing, workload
 
 # a and b: three 4-CPU nodes each at 1 USD/h, in zones a and b; c: two 8-CPU nodes at 3, in
 # zone b. w: 4 replicas of 3 CPU, spread over the zones with a skew of at most 1. A 4-CPU node
@@ -100,3 +102,18 @@ def test_the_model_s_round_keeps_the_exact_placement_where_pack_falls_short(tmp_
                                   lambda *progress: None, time.monotonic() + 20)
     assert len(started) == 1 and started[0][3]  # the short replicas
     assert answer is not None and not answer.unplaced and answer.value == 4
+
+
+def test_the_per_node_model_holds_a_smaller_member_of_a_class_to_its_own_capacity(tmp_path):
+    """An inventory's class states its largest member's capacity, a smaller node its own
+    (`node_capacity`): node by node, each is its own. Inventory 300 seed 30's per-node optimum
+    put 254.5 GiB on a node of 254.37, which `verify` rejects. Here a: two nodes, the second
+    of 3 CPUs; b: one 4-CPU node at 2. Two 4-CPU replicas: one on a's first node, one on b: 3."""
+    problem = problem_from(tmp_path, pool("a", 2, 4, "16Gi", 1) + pool("b", 1, 4, "16Gi", 2)
+                           + workload("w", 2, 4, "1Gi"))
+    a, b = problem.classes
+    smaller = {a.node_names[1]: {**a.capacity, "cpu": 3000}}
+    problem = dataclasses.replace(problem, classes=[dataclasses.replace(a, node_capacity=smaller), b])
+    singles = {c.id: c.capacity["cpu"] for c in one_class_per_node(problem).classes}
+    assert singles == {a.node_names[0]: 4000, a.node_names[1]: 3000, b.node_names[0]: 4000}
+    assert solved(problem).value == 3

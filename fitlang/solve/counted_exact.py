@@ -36,7 +36,7 @@ from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.placement_result import _packed_value
 
 # the per-node model is built only where it has at most this many (workload, node) columns
-# (inventory 300: 2,700-4,200; 10,000 nodes: far over, the stage is not started)
+# (inventory 300: 5,200-7,000 on the seeds measured; 10,000 nodes far over: not started)
 MAX_COLUMNS = 12_000
 # placements over the relaxed model's value by more than this are cut off (inventory 300:
 # the optima were 0 / 2.8% / 3.9% over it on seeds 25 / 28 / 23)
