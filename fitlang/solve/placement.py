@@ -1260,8 +1260,10 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
         packing = pack(problem, counts, planned)
         if not packing.complete:
             # the per-node model over the counted nodes, in a child while this completes the packing
+            # (not where the model could not place every replica: nor can the per-node one)
+            first = relax and round_ == 0 and not model_status.partial
             exact = counted_exact(problem, objectives, planned, packing.short_by_workload, outcome.objective,
-                                  improve_deadline or round_deadline) if relax and round_ == 0 else None
+                                  improve_deadline or round_deadline) if first else None
             packing = completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
                                  improve_deadline)
             packing = packing if exact is None else exact.cheaper(packing, objectives[0])
