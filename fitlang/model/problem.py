@@ -634,7 +634,10 @@ def one_class_per_node(problem: Problem) -> Problem:
     members: dict[str, list[str]] = {}
     for node_class in problem.classes:
         for name in node_class.node_names[: node_class.count]:
-            single = dataclasses.replace(node_class, id=name, count=1, node_names=(name,))
+            # its own capacity: a class's is its largest member's (an inventory's smaller
+            # nodes keep theirs in `node_capacity`), and the per-node model's rows read `capacity`
+            single = dataclasses.replace(node_class, id=name, count=1, node_names=(name,),
+                                         capacity=node_class.capacity_of(name))
             singles.append(single)
             members.setdefault(node_class.id, []).append(name)
     demands = [dataclasses.replace(

@@ -44,6 +44,7 @@ from fitlang.solve.coarse import (
     widened,
     zoned_bound,
 )
+from fitlang.solve.counted_exact import counted_exact
 from fitlang.solve.crossing_room import crossing_room
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
@@ -1258,8 +1259,14 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
             counts, planned = fitted.counts, fitted.nodes
         packing = pack(problem, counts, planned)
         if not packing.complete:
+            # the per-node model over the counted nodes, in a child while this completes the packing
+            # (not where the model could not place every replica: nor can the per-node one)
+            first = relax and round_ == 0 and not model_status.partial
+            exact = counted_exact(problem, objectives, planned, packing.short_by_workload, outcome.objective,
+                                  improve_deadline or round_deadline) if first else None
             packing = completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
                                  improve_deadline)
+            packing = packing if exact is None else exact.cheaper(packing, objectives[0])
         # a later round's packing that leaves out more than an earlier one's (whole workloads
         # dropped, by priority) is not kept (a round cut short by the deadline: its model
         # dear, its packing short of more)
