@@ -779,6 +779,15 @@ class NoSafeOrder(Message):
     detail: str
 
 
+class OrderOutOfTime(Message):
+    code = "E0813"
+    summary = "the moves were not put in order within the time limit"
+    template = "the time limit ended while the moves were put in order: {detail}"
+    fix = ("Raise `--time-limit`: each wave is checked against every rule, and at fleet scale "
+           "a move that cannot start beside what runs takes the waves many checks.")
+    detail: str
+
+
 # ---- E083x: `fitc verify` of a plan (`fitc plan --format json`; issue 18) -------------------
 
 class PlanFileError(Message):

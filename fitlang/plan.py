@@ -148,7 +148,8 @@ def make_plan(compilation: Compilation, state: CurrentState,
         result.status = str(Status.INFEASIBLE if missing.proven else Status.UNKNOWN)
         return result
     result.handles = running_handles(problem, state)
-    plan = waves(problem, placement, compilation.root_path, result.handles)
+    plan = waves(problem, placement, compilation.root_path, result.handles,
+                 out_of_time=lambda: limit.spent)
     result.plan = plan
     result.diagnostics += plan.diagnostics
     result.kept = _keep_current(problem, plan, compilation.root_path)

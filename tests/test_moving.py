@@ -348,6 +348,51 @@ def test_waves_past_48_nodes_keep_capacity_and_the_spread_mid_way(tmp_path):
     assert plan.cost_after < plan.cost_before
 
 
+def test_waves_stop_at_the_plan_s_time_limit_with_e0813(tmp_path, monkeypatch):
+    # the plan above (past 48 nodes, batched waves); its waves are ordered with the time
+    # limit spent once they start: none is made and E0813 says how many moves are left, so
+    # `fitc plan` exits 1 at its limit instead of ordering past it (the fleet shape at 10,000
+    # nodes took 19-97 CPU s of waves after a 60 s limit's move, session 33)
+    from fitlang.solve import moving
+
+    running = [("web", f"a-{i}") for i in range(4)] + [("web", f"b-{i}") for i in range(4)] + \
+        [("batch", f"a-{4 + i // 2}") for i in range(6)]
+    state = CurrentState(tuple(Running(w, n) for w, n in running))
+    path = tmp_path / "p.fit"
+    path.write_text(SPREAD)
+    whole = make_plan(Compilation(path), state, 30.0)
+    assert whole.plan is not None and len(whole.plan.waves) >= 2 and not whole.failed
+    now = [0.0]
+    ordered = moving.waves
+
+    def late(*arguments, **keywords):
+        now[0] = 31.0  # the move took the limit
+        return ordered(*arguments, **keywords)
+
+    monkeypatch.setattr(moving, "waves", late)
+    result = make_plan(Compilation(path), state, 30.0, clock=lambda: now[0])
+    assert result.plan is not None and result.plan.waves == []
+    assert [d.code for d in result.diagnostics if d.is_error] == ["E0813"]
+    assert result.exit_code == 1
+    assert str(sum(len(w.moves) for w in whole.plan.waves)) in result.diagnostics[-1].message
+    # out of time once the first wave is made: that wave is kept, the rest left with E0813
+    made: list = []
+    next_wave = moving._next_wave
+
+    def counted(*arguments, **keywords):
+        wave = next_wave(*arguments, **keywords)
+        made.append(wave)
+        return wave
+
+    monkeypatch.setattr(moving, "_next_wave", counted)
+    assert whole.problem is not None and whole.placement is not None
+    cut = ordered(whole.problem, whole.placement, out_of_time=lambda: bool(made))
+    assert [w.moves for w in cut.waves] == [whole.plan.waves[0].moves]
+    left = sum(len(w.moves) for w in whole.plan.waves[1:])
+    assert [d.code for d in cut.diagnostics] == ["E0813"]
+    assert f"{left} move(s) left" in cut.diagnostics[0].message
+
+
 @pytest.mark.parametrize("objective", ["[moves, cost]"])
 def test_objectives_the_scale_move_does_not_serve_go_to_the_whole_model(tmp_path, objective):
     running = [("web", f"old-{i // 2}") for i in range(12)]
