@@ -45,7 +45,7 @@ def pattern_packed(problem: Problem, packing: Packing, counts: dict[tuple[str, s
     that placed beyond `pack`."""
     sent = sent_to_classes(problem.demands, counts)
     placed = 0
-    for class_id in sorted(packing.short):
+    for class_id in sorted(set(packing.short) - packing.patterned):
         if deadline - time.monotonic() <= LEAST_SECONDS:
             break
         node_class, items = problem.node_class(class_id), sent.get(class_id, [])

@@ -57,6 +57,7 @@ from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.patterns import PatternBound, pattern_bound
+from fitlang.solve.patterns_first import packing_cpu, patterns_first
 from fitlang.solve.placement_result import (
     FEASIBLE,
     FEASIBLE_PARTIAL,
@@ -180,7 +181,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         _floor_stage(run)  # 1. the greedy floor, then its first polish
     model_deadline = run.search_deadline
     if relax:
-        model_deadline = run.budget.model_deadline(run.search_deadline, _replicas(problem))
+        model_deadline = run.budget.model_deadline(run.search_deadline, packing_cpu(problem))
     run.whole = _whole_model_pays(problem, model_deadline, run.budget)
     if relax and time_limit is not None and (run.whole or few_merged_classes(problem)):
         # 2a. a bound that a model cut short cannot lose; where the classes are few, its
@@ -1256,7 +1257,8 @@ def _optimised(problem: Problem, backend: str, objectives: list[str], deadline: 
                                improve_deadline or round_deadline, may_grow=len(objectives) == 1)
         if fitted is not None:
             counts, planned = fitted.counts, fitted.nodes
-        packing = pack(problem, counts, planned)
+        packing = patterns_first(problem, counts, planned, improve_deadline or round_deadline) \
+            if relax and round_deadline is not None else pack(problem, counts, planned)
         if not packing.complete:
             packing = completed(problem, counts, planned, packing, objectives[0], relax, round_deadline,
                                  improve_deadline)
