@@ -23,7 +23,15 @@ from fitlang.model.problem import Problem
 from fitlang.solve.budget import PACK_CPU_PER_REPLICA
 from fitlang.solve.pack import Packing, pack, sent_to_classes
 from fitlang.solve.pattern_pack import (
-    CLASS_SECONDS, LEAST_SECONDS, MAX_SHAPES, Shape, _program, _realised, _shape, node_ruled)
+    CLASS_SECONDS,
+    LEAST_SECONDS,
+    MAX_SHAPES,
+    Shape,
+    _program,
+    _realised,
+    _shape,
+    node_ruled,
+)
 
 # what one plain class's patterns, program and nodes take, CPU s: `pools` 10,000 (51,800
 # replicas, twelve classes of 330-1,000 nodes) 0.15-0.2 s for all twelve, 0.00-0.07 s a class
