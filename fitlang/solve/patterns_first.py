@@ -2,12 +2,13 @@
 
 `pools` 10,000 seed 104 (docs/performance.md, session 33, h33h): `pack` (FFD-DotProduct, node
 by node) took 1.4 CPU s of the model's round on 51,800 replicas and left 595 of them out,
-which pattern_pack.py then placed again by node patterns in 0.2 s for all twelve classes.
+which pattern_pack.py then placed again by node patterns (0.3-0.4 s for all twelve classes).
 The budget keeps `PACK_CPU_PER_REPLICA` per replica for the packing (2.1 s there), so under
 load the model got no window at all and the answer was the greedy floor, 19.9% over the bound.
 
-So, where the model runs with a time limit: each class whose replicas have no node-level rule
-(`pattern_pack._plain`) is packed by its node patterns, `pack` packs the rest, and what either
+So, where that packing time would leave the model less than itself (`placement._model_window`;
+elsewhere `pack` first, as before): each class whose eligible replicas have no node-level rule
+(`plain_classes`) is packed by its node patterns, `pack` packs the rest, and what either
 leaves short goes to `aggregate.completed` as before (`repair`, then `moved_aside`). The budget
 then keeps `PATTERN_CPU_PER_CLASS` per plain class instead of `pack`'s time for its replicas
 (`packing_cpu`), which is what gives the model its window on such fleets. Tried: `pack` again
@@ -34,7 +35,7 @@ from fitlang.solve.pattern_pack import (
 )
 
 # what one plain class's patterns, program and nodes take, CPU s: `pools` 10,000 (51,800
-# replicas, twelve classes of 330-1,000 nodes) 0.15-0.2 s for all twelve, 0.00-0.07 s a class
+# replicas, twelve classes of 660-1,320 nodes) 0.3-0.4 s for all twelve, 0.014-0.07 s a class
 PATTERN_CPU_PER_CLASS = 0.05
 
 
