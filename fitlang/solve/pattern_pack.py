@@ -73,7 +73,7 @@ def _plain(problem: Problem, node_class: NodeClass, items: list[tuple[Demand, in
     return len({_shape(demand) for demand, _ in items}) <= MAX_SHAPES
 
 
-def node_ruled(demand: Demand, apart: set[str], exclusive: set[str]) -> bool:
+def node_ruled(demand: Demand, apart: dict[str, set[str]], exclusive: set[str]) -> bool:
     """Whether a rule says which node a replica of `demand` may share (`problem.apart_on_nodes`
     gives `apart` and `exclusive`)."""
     return demand.name in apart or demand.name in exclusive or demand.one_per_node \

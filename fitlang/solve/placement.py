@@ -179,7 +179,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     run.search_deadline = run.budget.deadline
     if relax:
         _floor_stage(run)  # 1. the greedy floor, then its first polish
-    model_deadline, plain = run.search_deadline, set()
+    model_deadline, plain = run.search_deadline, set[str]()
     if relax:
         model_deadline, plain = _model_window(run)
     run.whole = _whole_model_pays(problem, model_deadline, run.budget)
