@@ -25,8 +25,8 @@ import sys
 import time
 
 STEPS = ("greedy_floor", "_options_moved", "consolidate", "_solve_aggregate", "solve_aggregate", "pack",
-         "repair", "lower_bound", "_coarse", "_zoned", "_cheapest_guided", "pattern_bound", "repack",
-         "_polished", "_guided_floor", "_pattern_floor", "_realised_floor", "dear_nodes_ruined")
+         "patterns_first", "repair", "lower_bound", "_coarse", "_zoned", "_cheapest_guided", "pattern_bound",
+         "repack", "_polished", "_guided_floor", "_pattern_floor", "_realised_floor", "dear_nodes_ruined")
 
 
 def _timed(name: str, function, started: float, depth: list[int], cost=None):

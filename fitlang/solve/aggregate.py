@@ -115,7 +115,8 @@ def completed(problem: Problem, counts: dict[tuple[str, str], int], planned: dic
     workload's replica moves aside (moved_aside.py)."""
     patterned = 0
     if relax and deadline is not None:
-        patterned = pattern_packed(problem, packing, counts, planned, pack_deadline or deadline)
+        patterned = pattern_packed(problem, packing, counts, planned, pack_deadline or deadline) \
+            + len(packing.patterned)
         packed_by_group(problem, packing, counts, objective, pack_deadline or deadline)
         if packing.complete:
             return packing

@@ -84,12 +84,13 @@ class Budget:
             return None
         return self.deadline - self.wall(FINISH_CPU_PER_REPLICA * replicas)
 
-    def model_deadline(self, search_deadline: float | None, replicas: int) -> float | None:
+    def model_deadline(self, search_deadline: float | None, pack_cpu: float) -> float | None:
         """The end of the aggregate model's solve: the search's end less the packing of its
-        answer and IMPROVE_SHARE of what is left after that for polishing it."""
+        answer (`pack_cpu` CPU s: patterns_first.packing_cpu) and IMPROVE_SHARE of what is
+        left after that for polishing it."""
         if search_deadline is None:
             return None
-        after_pack = search_deadline - self.wall(PACK_CPU_PER_REPLICA * replicas)
+        after_pack = search_deadline - self.wall(pack_cpu)
         return after_pack - IMPROVE_SHARE * max(0.0, after_pack - time.monotonic())
 
     def model_fits(self, model_deadline: float | None, columns: int, classes: int) -> bool:

@@ -45,6 +45,8 @@ class Packing:
     short_by_workload: dict[tuple[str, str], int] = field(default_factory=dict)
     # classes whose nodes an exact program chose among its domain group's (group_pack.py)
     exact: set[str] = field(default_factory=set)
+    # classes node patterns were tried on already (patterns_first.py): not tried again
+    patterned: set[str] = field(default_factory=set)
     _room: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property

@@ -45,7 +45,7 @@ def pattern_packed(problem: Problem, packing: Packing, counts: dict[tuple[str, s
     that placed beyond `pack`."""
     sent = sent_to_classes(problem.demands, counts)
     placed = 0
-    for class_id in sorted(packing.short):
+    for class_id in sorted(set(packing.short) - packing.patterned):
         if deadline - time.monotonic() <= LEAST_SECONDS:
             break
         node_class, items = problem.node_class(class_id), sent.get(class_id, [])
@@ -68,12 +68,17 @@ def _plain(problem: Problem, node_class: NodeClass, items: list[tuple[Demand, in
     if node_class.node_capacity or not items:
         return False
     apart, exclusive = problem.apart_on_nodes
-    for demand, _ in items:
-        if demand.name in apart or demand.name in exclusive or demand.one_per_node \
-                or any(not rule.anti for rule in demand.affinities) \
-                or any(spread.topology == "node" for spread in demand.spreads):
-            return False
+    if any(node_ruled(demand, apart, exclusive) for demand, _ in items):
+        return False
     return len({_shape(demand) for demand, _ in items}) <= MAX_SHAPES
+
+
+def node_ruled(demand: Demand, apart: dict[str, set[str]], exclusive: set[str]) -> bool:
+    """Whether a rule says which node a replica of `demand` may share (`problem.apart_on_nodes`
+    gives `apart` and `exclusive`)."""
+    return demand.name in apart or demand.name in exclusive or demand.one_per_node \
+        or any(not rule.anti for rule in demand.affinities) \
+        or any(spread.topology == "node" for spread in demand.spreads)
 
 
 def _shape(demand: Demand) -> Shape:
