@@ -6,7 +6,10 @@ replicas that may use another class where they add least: a large class's overfl
 classes beside it, so that the block's node sleeps. At the goal size of the sites shape, from
 schedules converged with the kick, the blocks of every class the least used first: 200 blocks
 gained 38 / 37 USD (seeds 1 / 3) with the moves after, in 2.9 CPU s, after the kick's 31 / 17 in
-4.3-4.5 CPU s (the kick and the chain find different money).
+4.3-4.5 CPU s (the kick and the chain find different money). A sent replica may in turn go onto
+an awake node of one of its other classes, made room on by sending that node's movable replicas
+where they add least (a two-node chain, session 33): from the 30 s solve's schedules at the goal
+size, 6 CPU s of the pass gained 78 / 80 USD (seeds 3 / 1) where the one-node chain gained 65 / 63.
 """
 
 from __future__ import annotations
@@ -96,8 +99,10 @@ class _Schedule:
         self.problem, self.ledger, self.spots = problem, ledger, list(spots)
         self.where: dict[tuple[str, int], set[int]] = {}
         self.needs: dict[str, np.ndarray] = {}
+        # per spot, what sending it away added when last priced (or the limit it reached): the
+        # second node's candidates are read by it before any pricing (`_by_kept_costs`)
         self.priced: dict[int, float] = {}
-        self.movables: dict[tuple[str, str], bool] = {}
+        self.movables: dict[tuple[str, str], bool] = {}  # `_movable` per (demand, class)
         self.sent_use = {c: np.zeros_like(used) for c, used in ledger.used.items()}
         self.sent_count = {c: np.zeros_like(running) for c, running in ledger.running.items()}
         # per node and step boundary 0..steps
@@ -172,15 +177,18 @@ def overflowed(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: De
         if (not held or any(problem.demand(schedule.spots[i].demand).min_segment is not None for i in held)
                 or not (ledger.running[class_id][node, first:last] > 0).all()):
             continue  # (a preemptible replica stays; a block an earlier one changed is skipped)
-        _chained(problem, ledger, schedule, held, node)
+        _chained(problem, ledger, schedule, held, node, deadline)
     return settled(problem, ledger, schedule.spots, _moved_between(spots, schedule.spots), deadline)
 
 
-def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[int], node: int) -> bool:
+def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[int], node: int,
+             deadline: Deadline = None) -> bool:
     """The block's replicas (`held`, on `node`) taken off, the largest first, each either where
     it adds least or through the cheapest chain (`_chain`, its sent replicas each where it adds
     least or by a chain of its own, `_sent_away`), whichever adds less; kept when what they add
-    is less than emptying the block saved, else everything as it was."""
+    is less than emptying the block saved, else (or where the deadline passes before its last
+    replica: a block of two-node chains took up to 0.17 CPU s at the goal size) everything as
+    it was."""
     moves, spots = _Moves(problem, ledger), schedule.spots
     was = {index: spots[index] for index in held}
     saved = sum(moves.drop(spots[index]) for index in held)
@@ -207,8 +215,8 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
             schedule.assign(index, plain)
         else:
             added = np.inf
-        if added >= saved - EPSILON:  # it cannot pay now: every replica adds >= 0
-            moves.undo()
+        if added >= saved - EPSILON or (index != order[-1] and past(deadline, ledger)):
+            moves.undo()  # (it cannot pay now: every replica adds >= 0)
             for moved, spot in was.items():
                 schedule.assign(moved, spot)
             return False
