@@ -119,21 +119,14 @@ def test_a_chain_is_priced_only_up_to_its_limit(tmp_path, monkeypatch):
 # the two-node chain: b may go onto a small node only where t leaves it (v, labelled onto the
 # small node, stays), and t onto the tiny node beside u for nothing; b fits on the tiny node
 # only alone (4 GiB), u nowhere else (5 CPUs: not beside e nor beside a and c)
-TWO_NODES = """
-pool small2 {
+ONE_NODE_POOL = """
+pool {name} {{
   count = 1
-  cpu = 4
-  memory = 8GiB
+  cpu = {cpu}
+  memory = {memory}
   price = 1 USD/h
-  labels = { tier: "s" }
-}
-
-pool tiny {
-  count = 1
-  cpu = 8
-  memory = 4GiB
-  price = 1 USD/h
-}
+  {labels}
+}}
 """
 
 
@@ -142,7 +135,9 @@ def _two_node_problem(tmp_path, tiny_cpus: int = 8, extra: str = ""):
     (small2) and a `tiny_cpus`-CPU, 4 GiB one (tiny), both at 1 USD/h: services a, b (2 CPUs,
     4 GiB), t (3 CPUs, 2 GiB), u (5 CPUs, 1 GiB), v (1 CPU, 4 GiB, small2 only); and `extra`."""
     large = LARGE_AND_SMALL.split("pool small")[0].format()
-    pools = large + TWO_NODES.replace("cpu = 8", f"cpu = {tiny_cpus}")
+    small = ONE_NODE_POOL.format(name="small2", cpu=4, memory="8GiB", labels='labels = { tier: "s" }')
+    pools = (large + small
+             + ONE_NODE_POOL.format(name="tiny", cpu=tiny_cpus, memory="4GiB", labels=""))
     text = (pools + _service("a", 6, "16GiB") + _service("b", 2, "4GiB") + _service("t", 3, "2GiB")
             + _service("u", 5, "1GiB")
             + _service("v", 1, "4GiB").replace("memory = 4GiB", 'memory = 4GiB\n  labels = { tier: "s" }')
