@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from test_timing import _spot_violations, job, policy, problem_from
 
-from fitlang.solve.timeline_overflow import _chain_made, _Moves, _Schedule, overflowed
+from fitlang.solve.timeline_overflow import _chain_made, _chained, _Moves, _Schedule, overflowed
 from fitlang.solve.timeline_pack import Spot, holding, searched
 
 LARGE_AND_SMALL = """
@@ -104,13 +104,84 @@ def test_a_chain_is_priced_only_up_to_its_limit(tmp_path, monkeypatch):
     ledger = holding(problem, START)
     schedule, moves = _Schedule(problem, ledger, START), _Moves(problem, ledger)
     moves.drop(START[2])
-    made = _chain_made(moves, schedule, 2, 0, [1], limit=4.5)
+    made = _chain_made(moves, schedule, 2, ("large", 0), [1], limit=4.5)
     assert made is not None and made[-1][1].added == pytest.approx(4.0)
     assert [(index, spot.class_id, spot.node) for index, spot in made] == [(1, "small", 0), (2, "large", 0)]
     moves.undo(1)
-    assert _chain_made(moves, schedule, 2, 0, [1], limit=4.0) is None
+    assert _chain_made(moves, schedule, 2, ("large", 0), [1], limit=4.0) is None
     moves.undo(1)
     monkeypatch.setattr(ledger, "cheapest", lambda *_: pytest.fail("a sent replica priced past the limit"))
-    assert _chain_made(moves, schedule, 2, 0, [1], limit=0.0) is None
+    assert _chain_made(moves, schedule, 2, ("large", 0), [1], limit=0.0) is None
     moves.undo(1)
     assert ledger.total() == pytest.approx(holding(problem, START[:2] + START[3:]).total())
+
+
+# the two-node chain: b may go onto a small node only where t leaves it (v, labelled onto the
+# small node, stays), and t onto the tiny node beside u for nothing; b fits on the tiny node
+# only alone (4 GiB), u nowhere else (5 CPUs: not beside e nor beside a and c)
+ONE_NODE_POOL = """
+pool {name} {{
+  count = 1
+  cpu = {cpu}
+  memory = {memory}
+  price = 1 USD/h
+  {labels}
+}}
+"""
+
+
+def _two_node_problem(tmp_path, tiny_cpus: int = 8, extra: str = ""):
+    """`_problem`'s large nodes and jobs, without its small pool, with a 4-CPU, 8 GiB node
+    (small2) and a `tiny_cpus`-CPU, 4 GiB one (tiny), both at 1 USD/h: services a, b (2 CPUs,
+    4 GiB), t (3 CPUs, 2 GiB), u (5 CPUs, 1 GiB), v (1 CPU, 4 GiB, small2 only); and `extra`."""
+    large = LARGE_AND_SMALL.split("pool small")[0].format()
+    small = ONE_NODE_POOL.format(name="small2", cpu=4, memory="8GiB", labels='labels = { tier: "s" }')
+    pools = (large + small
+             + ONE_NODE_POOL.format(name="tiny", cpu=tiny_cpus, memory="4GiB", labels=""))
+    text = (pools + _service("a", 6, "16GiB") + _service("b", 2, "4GiB") + _service("t", 3, "2GiB")
+            + _service("u", 5, "1GiB")
+            + _service("v", 1, "4GiB").replace("memory = 4GiB", 'memory = 4GiB\n  labels = { tier: "s" }')
+            + job("c", "1h", "earliest = 0h\n  deadline = 1h", cpu=2)
+            + job("e", "2h", "earliest = 2h\n  deadline = 4h", cpu=6) + extra + policy(horizon="4h"))
+    return problem_from(tmp_path, text)
+
+
+# 40 (large node 0) + 30 (large node 1) + 4 + 4 = 78; the floor is 68 (a and e on large nodes,
+# 20 h x 10 USD in all on them since c fits beside a only where b is not there; u keeps the
+# tiny node awake, v the small one). c's block pays only through two nodes: c onto large node 0,
+# b onto the small node, t onto the tiny node (b alone would wake large node 1: 20 USD)
+TWO_NODE_START = [Spot("a", 0, "large", 0, 0, 4), Spot("b", 0, "large", 0, 0, 4),
+                  Spot("c", 0, "large", 1, 0, 1), Spot("e", 0, "large", 1, 2, 4),
+                  Spot("t", 0, "small2", 0, 0, 4), Spot("v", 0, "small2", 0, 0, 4),
+                  Spot("u", 0, "tiny", 0, 0, 4)]
+
+
+def test_a_block_empties_where_the_replica_sent_needs_a_replica_sent_in_turn(tmp_path):
+    problem = _two_node_problem(tmp_path)
+    ledger = holding(problem, TWO_NODE_START)
+    assert ledger.total() == pytest.approx(78.0)
+    spots = overflowed(problem, ledger, TWO_NODE_START, None)
+    assert ledger.total() == pytest.approx(68.0)  # (the one-node chain: 78)
+    assert {(s.demand, s.class_id, s.node) for s in spots} == {
+        ("a", "large", 0), ("c", "large", 0), ("b", "small2", 0), ("t", "tiny", 0), ("v", "small2", 0),
+        ("u", "tiny", 0), ("e", "large", 1)}
+    assert _spot_violations(problem, spots) == []
+    # the search reaches the floor too (the code before: 78, no move, block or chain of one node)
+    searched_ledger = holding(problem, TWO_NODE_START)
+    found = searched(problem, searched_ledger, list(TWO_NODE_START), None)
+    assert searched_ledger.total() == pytest.approx(68.0) and _spot_violations(problem, found) == []
+
+
+def test_a_block_whose_deadline_passes_before_its_last_replica_stays(tmp_path):
+    """With the tiny node at 9 CPUs and a job g (1 CPU, 1 GiB, hour 0) beside c on large node 1,
+    the block pays through c's two-node chain and g onto the tiny node (both free); where the
+    deadline has passed once c is placed, it is put back as it was."""
+    g = job("g", "1h", "earliest = 0h\n  deadline = 1h", cpu=1).replace("memory = 16GiB", "memory = 1GiB")
+    problem = _two_node_problem(tmp_path, tiny_cpus=9, extra=g)
+    start = TWO_NODE_START + [Spot("g", 0, "large", 1, 0, 1)]
+    for deadline, kept, total in ((None, True, 68.0), (0.0, False, 78.0)):
+        ledger = holding(problem, start)
+        schedule = _Schedule(problem, ledger, start)
+        assert _chained(problem, ledger, schedule, schedule.on("large", 1, 0, 1), 1, deadline) is kept
+        assert ledger.total() == pytest.approx(total)
+        assert (schedule.spots == start) is not kept
