@@ -393,6 +393,43 @@ def test_waves_stop_at_the_plan_s_time_limit_with_e0813(tmp_path, monkeypatch):
     assert f"{left} move(s) left" in cut.diagnostics[0].message
 
 
+CYCLE = """pool n {\n  count = 2\n  cpu = 4\n  memory = 8GiB\n  price = 1 USD/h\n}
+workload p {\n  replicas = 1\n  cpu = 4\n  memory = 1GiB\n}
+workload q {\n  replicas = 1\n  cpu = 2\n  memory = 4GiB\n}
+workload r {\n  replicas = 1\n  cpu = 2\n  memory = 2GiB\n}
+"""
+
+
+@pytest.mark.parametrize("budget", [None, 0])
+def test_a_cycle_of_moves_through_full_nodes_is_one_wave_stopped_together(tmp_path, budget):
+    # p fills n-0; q and r fill n-1. Moving p to n-1 and q, r to n-0: no move starts beside
+    # what runs (both nodes full), and none stopped first alone has room (p stopped frees
+    # n-0, but n-1 is still full; q stopped frees 2 CPUs of n-1, p needs 4). Stopped
+    # together, all three start: one `stop_first` wave, and its state keeps every rule. With
+    # `max_disrupted = 0` on q nothing may stop, so there is no wave (E0812 in `waves`)
+    from fitlang.solve import moving
+
+    text = CYCLE if budget is None else CYCLE.replace(
+        "workload q {\n", f"workload q {{\n  max_disrupted = {budget}\n")
+    problem = problem_running(tmp_path, text, [("p", "n-0"), ("q", "n-1"), ("r", "n-1")])
+    state = moving.current_state(problem)
+    pending = [moving.Move("p", "p", "n-0", "n-1"), moving.Move("q", "q", "n-1", "n-0"),
+               moving.Move("r", "r", "n-1", "n-0")]
+    checker = moving._Checker(problem, set(), "", mid_move=True)
+    allowed = checker.broken(state)
+    assert moving._batched_wave(problem, state, pending, checker, lambda: allowed) is None
+    assert moving._batched_wave(problem, state, pending, checker, lambda: allowed, stop_first=True) is None
+    wave = moving._next_wave(problem, state, pending, checker)
+    if budget is not None:
+        assert wave is None
+        return
+    assert wave is not None and wave.stop_first and wave.moves == pending
+    after = moving._apply(state, wave.moves)
+    assert {node: +counts for node, counts in after.items()} == {"n-0": Counter({"q": 1, "r": 1}),
+                                                                   "n-1": Counter({"p": 1})}
+    assert checker.broken(after) <= allowed
+
+
 @pytest.mark.parametrize("objective", ["[moves, cost]"])
 def test_objectives_the_scale_move_does_not_serve_go_to_the_whole_model(tmp_path, objective):
     running = [("web", f"old-{i // 2}") for i in range(12)]

@@ -493,7 +493,8 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
         at_start = functools.cache(lambda: checker.broken(state))
         batched = _batched_wave(problem, state, pending, checker, at_start, domains=domains) or \
             (None if out_of_time() else
-             _batched_wave(problem, state, pending, checker, at_start, stop_first=True, domains=domains))
+             _batched_wave(problem, state, pending, checker, at_start, stop_first=True, domains=domains)) or \
+            (None if out_of_time() else _together_wave(problem, state, pending, checker, at_start, domains))
         if batched is not None:
             return batched
         allowed = at_start()
@@ -522,7 +523,7 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
         if (limit is None or limit > 0) and _drains_within(problem, state, [move]) \
                 and checker.broken(_apply(state, [move])) <= allowed:
             return Wave([move], stop_first=True)
-    return None
+    return None if out_of_time() else _together_wave(problem, state, pending, checker, lambda: allowed)
 
 
 def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
@@ -562,12 +563,77 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
             leaving[move.source] += 1
         disrupted[move.workload] += 1
         moves.append(move)
+    return _verified(state, moves, checker, allowed, stop_first)
+
+
+def _verified(state: State, moves: list[Move], checker: _Checker,
+              allowed: Callable[[], set[tuple[str, int, int]]], stop_first: bool) -> Wave | None:
+    """The wave of the longest prefix of `moves` (halved until one is found) whose state
+    `verify` finds breaking no rule beyond `allowed`; None if none."""
     while moves:
         broken = checker.broken(_apply(state, moves, stop=stop_first))
         if not broken or broken <= allowed():
             return Wave(moves, stop_first=stop_first)
         moves = moves[: len(moves) // 2]
     return None
+
+
+# rounds of `_together_wave` before it gives up (each drops the moves the last one could not
+# start; the fleet shape at 10,000, a pool drained: 472 moves left in cycles of up to 44 nodes)
+TOGETHER_ROUNDS = 8
+
+
+def _together_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
+                   allowed: Callable[[], set[tuple[str, int, int]]],
+                   domains: dict[tuple[str, str], Counter] | None = None) -> Wave | None:
+    """Where no move starts beside what runs and none stopped first alone has room: the
+    moves whose replicas all stop before any starts (a `stop_first` wave), within the budgets,
+    so that a cycle of moves through full nodes (x from A to B, y from B to A) is one wave.
+    Each round stops every candidate and starts those with room; the ones without are
+    dropped and the rest tried again, until every candidate starts (its room was freed by
+    stops that happen). The fleet shape at 10,000 with a pool drained ended with E0812 and
+    472 moves left, every one into a full node that another leaves (session 33)."""
+    candidates = list(pending)
+    for _ in range(TOGETHER_ROUNDS):
+        started = _started_together(problem, state, candidates, _Room(problem, state, domains))
+        if not started:
+            return None
+        if len(started) == len(candidates):
+            return _verified(state, started, checker, allowed, True)
+        candidates = started
+    return None
+
+
+def _started_together(problem: Problem, state: State, moves: list[Move], room: _Room) -> list[Move]:
+    """Of `moves`, within the budgets (`max_disrupted`, the spreads' domains), every replica
+    stopped; then, in order, those whose target has room (`max_drained` kept)."""
+    disrupted: Counter = Counter()
+    stopped = []
+    for move in moves:
+        limit = _budget(problem, move.workload)
+        if (limit is not None and disrupted[move.workload] >= limit) or not room.same_domains(move):
+            continue
+        disrupted[move.workload] += 1
+        if move.source != ELSEWHERE:
+            room.release(move.source, move.demand)
+        stopped.append(move)
+    leaving: Counter = Counter()
+    emptied: set[str] = set()
+    started = []
+    for move in stopped:
+        drains = _empties(state, room, leaving, move)
+        if problem.max_drained is not None and drains and len(emptied) + 1 > problem.max_drained:
+            continue
+        if not room.takes(move.target, move.demand, stop_first=True):
+            continue
+        room.add(move.target, move.demand)
+        emptied.discard(move.target)
+        if drains:
+            emptied.add(move.source)
+        if move.source != ELSEWHERE:
+            leaving[move.source] += 1
+        started.append(move)
+    return started
 
 
 def _empties(state: State, room: _Room, leaving: Counter, move: Move) -> bool:
