@@ -555,15 +555,21 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
             if stop_first and move.source != ELSEWHERE:
                 room.release(move.source, move.demand, -1)
             continue
-        room.add(move.target, move.demand)
-        emptied.discard(move.target)
-        if drains:
-            emptied.add(move.source)
-        if move.source != ELSEWHERE:
-            leaving[move.source] += 1
+        _start(room, move, drains, emptied, leaving)
         disrupted[move.workload] += 1
         moves.append(move)
     return _verified(state, moves, checker, allowed, stop_first)
+
+
+def _start(room: _Room, move: Move, drains: bool, emptied: set[str], leaving: Counter) -> None:
+    """The move's replica started on its target in the wave being made: the room it takes, the
+    node it empties (a later move may come to it), its source's replicas leaving."""
+    room.add(move.target, move.demand)
+    emptied.discard(move.target)
+    if drains:
+        emptied.add(move.source)
+    if move.source != ELSEWHERE:
+        leaving[move.source] += 1
 
 
 def _verified(state: State, moves: list[Move], checker: _Checker,
@@ -626,12 +632,7 @@ def _started_together(problem: Problem, state: State, moves: list[Move], room: _
             continue
         if not room.takes(move.target, move.demand, stop_first=True):
             continue
-        room.add(move.target, move.demand)
-        emptied.discard(move.target)
-        if drains:
-            emptied.add(move.source)
-        if move.source != ELSEWHERE:
-            leaving[move.source] += 1
+        _start(room, move, drains, emptied, leaving)
         started.append(move)
     return started
 
