@@ -41,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+from fitlang.solve.latency_parts import reach_parts
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes
 
@@ -220,7 +221,10 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
             if not demand.replicas:
                 continue
         rows = fleet.candidates(demand, taken)
-        shorts += [(demand.name, origin, amount) for origin, amount in _place_demand(fleet, demand, rows)]
+        # no class within reach of every latency rule's users: a part per rule (latency_parts.py)
+        for part in (reach_parts(demand) if not len(rows) else []) or [demand]:
+            rows = rows if part is demand else fleet.candidates(part, taken)
+            shorts += [(demand.name, origin, amount) for origin, amount in _place_demand(fleet, part, rows)]
         if demand.name in apart_rules:  # a zone or region anti-affinity reads where it went
             _note_domains(fleet, demand.name, taken)
     packing = fleet.packing()
