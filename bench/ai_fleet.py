@@ -200,20 +200,12 @@ def _workload_fit(w: Workload) -> list[str]:
             out += [f"    option {option.model} {{", f"      count = {option.count}", f"      {size}",
                     "    }"]
         out.append("  }")
-    if w.gang:
-        out.append("  gang = true")
-    if w.tolerate:
-        out.append("  tolerate = [" + ", ".join(f'"{t}"' for t in w.tolerate) + "]")
-    if w.arch != ("amd64",):
-        out.append(f"  arch = [{', '.join(w.arch)}]")
-    if w.priority:
-        out.append(f"  priority = {w.priority}")
-    if w.spread:
-        out.append("  spread zone max_skew 1")
-    if w.anti_self:
-        out.append("  anti_affinity self on node")
-    if w.residency:
-        out.append(f"  residency = [{', '.join(w.residency)}]")
+    tolerated = ", ".join(f'"{t}"' for t in w.tolerate)
+    rules = [(w.gang, "gang = true"), (w.tolerate, f"tolerate = [{tolerated}]"),
+             (w.arch != ("amd64",), f"arch = [{', '.join(w.arch)}]"), (w.priority, f"priority = {w.priority}"),
+             (w.spread, "spread zone max_skew 1"), (w.anti_self, "anti_affinity self on node"),
+             (w.residency, f"residency = [{', '.join(w.residency)}]")]
+    out += [f"  {line}" for stated, line in rules if stated]
     if w.latency:
         locations, ms, replicas = w.latency
         out += ["  latency {", f"    users = [{', '.join(locations)}]", f"    within = {ms}ms",
@@ -302,7 +294,8 @@ def _gangs(rng: random.Random, pools: list[Pool]) -> list[Workload]:
     """Training gangs, drawn until they hold ~60% of the nodes they may use, per family."""
     out: list[Workload] = []
     families = [("gpu", 8, lambda m: ACCELERATORS[m][1] == "gpu" and ACCELERATORS[m][2] >= 80, 64, 700),
-                ("tpu", 4, lambda m: m == "TPU_V5P", 96, 200), ("trn", 16, lambda m: m == "TRAINIUM2", 96, 900)]
+                ("tpu", 4, lambda m: m == "TPU_V5P", 96, 200),
+                ("trn", 16, lambda m: m == "TRAINIUM2", 96, 900)]
     for family, per, fits, cores, gib in families:
         room = sum(p.count for p in pools if p.model and p.per_node == per and fits(p.model)) * 0.6
         while room >= 8:
@@ -310,7 +303,8 @@ def _gangs(rng: random.Random, pools: list[Pool]) -> list[Workload]:
             room -= replicas
             if family == "gpu":
                 rule = rng.choice([GpuRule(8, 80), GpuRule(8, 80, fabrics=("nvlink",)),
-                                   GpuRule(8, 140, vendors=("nvidia",)), GpuRule(8, 80, fabrics=("nvlink", "xgmi"))])
+                                   GpuRule(8, 140, vendors=("nvidia",)),
+                                   GpuRule(8, 80, fabrics=("nvlink", "xgmi"))])
             else:
                 rule = GpuRule(per, families=("tpu",) if family == "tpu" else ("trainium",))
             out.append(Workload(f"train_{len(out)}", replicas, rng.randint(cores // 2, cores) * 1000,

@@ -34,7 +34,8 @@ def _two_continents() -> str:
     14 USD/h, the least."""
     def site(name, region, price, count):
         return pool(name, count, 16, "64GiB", price, f'  zone = "{region}-a"\n  region = "{region}"\n')
-    return (SITES + site("cheap_c", "ccc", 1, 30) + site("near_a", "aaa", 2, 20) + site("near_b", "bbb", 3, 20)
+    return (SITES + site("cheap_c", "ccc", 1, 30) + site("near_a", "aaa", 2, 20)
+            + site("near_b", "bbb", 3, 20)
             + workload("web", 4, 2, "4GiB", WEB_LATENCY) + workload("batch", 20, 8, "16GiB"))
 
 
