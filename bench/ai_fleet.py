@@ -202,7 +202,8 @@ def _workload_fit(w: Workload) -> list[str]:
         out.append("  }")
     tolerated = ", ".join(f'"{t}"' for t in w.tolerate)
     rules = [(w.gang, "gang = true"), (w.tolerate, f"tolerate = [{tolerated}]"),
-             (w.arch != ("amd64",), f"arch = [{', '.join(w.arch)}]"), (w.priority, f"priority = {w.priority}"),
+             (w.arch != ("amd64",), f"arch = [{', '.join(w.arch)}]"),
+             (w.priority, f"priority = {w.priority}"),
              (w.spread, "spread zone max_skew 1"), (w.anti_self, "anti_affinity self on node"),
              (w.residency, f"residency = [{', '.join(w.residency)}]")]
     out += [f"  {line}" for stated, line in rules if stated]
