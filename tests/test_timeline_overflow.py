@@ -182,6 +182,6 @@ def test_a_block_whose_deadline_passes_before_its_last_replica_stays(tmp_path):
     for deadline, kept, total in ((None, True, 68.0), (0.0, False, 78.0)):
         ledger = holding(problem, start)
         schedule = _Schedule(problem, ledger, start)
-        assert _chained(problem, ledger, schedule, schedule.on("large", 1, 0, 1), 1, deadline).kept is kept
+        assert _chained(problem, ledger, schedule, schedule.on("large", 1, 0, 1), 1, deadline) is kept
         assert ledger.total() == pytest.approx(total)
         assert (schedule.spots == start) is not kept

@@ -164,73 +164,38 @@ class _Schedule:
 
 
 def overflowed(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline) -> list[Spot]:
-    """Two passes over the nodes' blocks until the deadline, then the moves where they changed
-    something (`settled`): every block (`_blocks`: the least used first) emptied by the
-    one-node chain where that pays (`_chained`), then the blocks that did not pay by the
-    two-node chain, those that came nearest to paying first (`_Tried.promise`)."""
+    """One pass over the nodes' blocks (`_blocks`: the least used first) until the deadline,
+    each emptied by `_chained` where that pays, then the moves where it changed something
+    (`settled`)."""
     if past(deadline, ledger):
         return list(spots)  # (before the schedule's arrays, a pass over every spot)
     schedule = _Schedule(problem, ledger, spots)
-    missed: list[tuple[float, tuple[str, int, int, int]]] = []
-    for block in _blocks(ledger):
+    for class_id, node, first, last in _blocks(ledger):
         if past(deadline, ledger):
             break
-        held = _held(problem, ledger, schedule, block)
-        if held:
-            tried = _chained(problem, ledger, schedule, held, block[1], deadline, deeper=False)
-            if not tried.kept:
-                missed.append((-tried.promise, block))
-    for _, block in sorted(missed):
-        if past(deadline, ledger):
-            break
-        held = _held(problem, ledger, schedule, block)
-        if held:
-            _chained(problem, ledger, schedule, held, block[1], deadline, deeper=True)
+        held = schedule.on(class_id, node, first, last)
+        if (not held or any(problem.demand(schedule.spots[i].demand).min_segment is not None for i in held)
+                or not (ledger.running[class_id][node, first:last] > 0).all()):
+            continue  # (a preemptible replica stays; a block an earlier one changed is skipped)
+        _chained(problem, ledger, schedule, held, node, deadline)
     return settled(problem, ledger, schedule.spots, _moved_between(spots, schedule.spots), deadline)
 
 
-def _held(problem: Problem, ledger: Ledger, schedule: _Schedule, block: tuple[str, int, int, int]
-          ) -> list[int]:
-    """The indices of the spots on the block's node over its steps; none where one is preemptible
-    (it stays) or the node sleeps at one of them now (an earlier block changed it)."""
-    class_id, node, first, last = block
-    held = schedule.on(class_id, node, first, last)
-    if (any(problem.demand(schedule.spots[i].demand).min_segment is not None for i in held)
-            or not (ledger.running[class_id][node, first:last] > 0).all()):
-        return []
-    return held
-
-
-@dataclass(frozen=True)
-class _Tried:
-    """A block tried: whether it was kept, what emptying it saved, and what its replicas added
-    up to the one that made it fail (inf: no room), that one's own first."""
-
-    kept: bool
-    saved: float
-    before: float = 0.0
-    failing: float = 0.0
-
-    @property
-    def promise(self) -> float:
-        return self.saved - self.before
-
-
 def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[int], node: int,
-             deadline: Deadline = None, deeper: bool = True) -> _Tried:
+             deadline: Deadline = None) -> bool:
     """The block's replicas (`held`, on `node`) taken off, the largest first, each either where
-    it adds least or through the cheapest chain (`_chain`; `deeper`: its sent replicas each
-    where it adds least or by a chain of its own, `_sent_away`), whichever adds less; kept when
-    what they add is less than emptying the block saved, else (or where the deadline passes
-    before its last replica: a block of two-node chains took up to 0.17 CPU s at the goal size)
-    everything as it was."""
+    it adds least or through the cheapest chain (`_chain`, its sent replicas each where it adds
+    least or by a chain of its own, `_sent_away`), whichever adds less; kept when what they add
+    is less than emptying the block saved, else (or where the deadline passes before its last
+    replica: a block of two-node chains took up to 0.17 CPU s at the goal size) everything as
+    it was."""
     moves, spots = _Moves(problem, ledger), schedule.spots
     was = {index: spots[index] for index in held}
     saved = sum(moves.drop(spots[index]) for index in held)
     order = sorted(held, key=lambda i: -_share_hours(problem, ledger, spots[i]))
     added = 0.0
     for index in order:
-        replica, before = spots[index], added
+        replica = spots[index]
         mark = len(moves.made)
         plain = moves.cheapest(replica)
         moves.undo(mark)
@@ -238,7 +203,7 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
         # only where it adds less than what is left of `saved`: past either, pricing stops
         limit = min(np.inf if plain is None else plain.added, saved - added) - EPSILON
         block = {(replica.class_id, node)}
-        chain = _chain(problem, ledger, moves, schedule, index, block, limit, deeper=deeper)
+        chain = _chain(problem, ledger, moves, schedule, index, block, limit, deeper=True)
         if chain is not None:
             added += chain[0]
             for moved, spot in moves.replay(schedule, index, chain[1]):
@@ -254,8 +219,8 @@ def _chained(problem: Problem, ledger: Ledger, schedule: _Schedule, held: list[i
             moves.undo()  # (it cannot pay now: every replica adds >= 0)
             for moved, spot in was.items():
                 schedule.assign(moved, spot)
-            return _Tried(False, saved, before, added - before)
-    return _Tried(True, saved)
+            return False
+    return True
 
 
 def _chain(problem: Problem, ledger: Ledger, moves: _Moves, schedule: _Schedule, index: int,
