@@ -449,7 +449,10 @@ def _patterns_after_model(run: _Run) -> None:
     if pair is None or not pair.converged:  # (converged before the model: the same bound again)
         pair = lower_bound(problem, objective, _share_of(time_limit, PATTERN_SHARE, deadline),
                            start=run.floor)
-    proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, best.value)
+    # the model's packing gives the master its first patterns where there is one: nodes packed
+    # to its counts, nearer the relaxation's than the floor's (`pools` 3,000 seed 112: XXX)
+    start = run.packed[0] if run.packed else run.floor
+    proven, run.found = _with_patterns(problem, objective, pair, start, time_limit, deadline, best.value)
     if coarse_found is None:
         coarse_found = _coarse(problem, objective, _larger(proven, best.bound), run.floor, time_limit,
                                deadline, best.value)
@@ -543,6 +546,12 @@ ZONED_PAIRS = 0.5
 ZONED_GROWTH = 1.05
 PATTERN_SHARE = 0.2
 PATTERN_SECONDS_PER_PAIR = 2e-3
+# the same where every class is plain (patterns_first.plain_classes: no node-level rule, at most
+# MAX_SHAPES request shapes, so each knapsack is a few shapes' counts): `pools` 3,000 seeds 106
+# / 111 / 112 converged in 0.52-0.75 CPU s (445-520 pairs), `pools` 10,000 seed 104 in 1.21 s
+# (1,095), at load 9: 1.07-1.67 ms a pair. With 2e-3 the gate left 111 and 112 without the
+# pattern bound and its floor at 5 s (2.3 / 3.0% over the bound; with them 0.2 / 0.3%)
+PLAIN_PATTERN_SECONDS_PER_PAIR = 1.3e-3
 
 
 def _gap_over(placement: Placement | None, share: float) -> bool:
@@ -560,10 +569,18 @@ def _with_patterns(problem: Problem, objective: str, pair, start: Packing, time_
     bound found (its last LP solution guides `_pattern_floor`), if it ran."""
     if pair.value is None or pair.relaxation is None or time_limit is None or value is None or value <= 0 \
             or (value - pair.value) / value <= PATTERN_MIN_GAP \
-            or PATTERN_SECONDS_PER_PAIR * pair.relaxation.pairs > PATTERN_SHARE * time_limit:
+            or _pattern_seconds(problem, pair.relaxation.pairs) > PATTERN_SHARE * time_limit:
         return pair.value, None
     found = pattern_bound(pair, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start=start)
     return (pair.value if found.value is None else max(found.value, pair.value)), found
+
+
+def _pattern_seconds(problem: Problem, pairs: int) -> float:
+    """About what the pattern bound takes to converge over `pairs` pairs, CPU s."""
+    plain = _plain_classes(problem)
+    if plain and all(set(demand.eligible) <= plain for demand in problem.demands):
+        return PLAIN_PATTERN_SECONDS_PER_PAIR * pairs
+    return PATTERN_SECONDS_PER_PAIR * pairs
 
 
 def _coarse(problem: Problem, objective: str, known: Fraction | None, start: Packing,
