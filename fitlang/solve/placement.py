@@ -564,8 +564,8 @@ def _gap_over(placement: Placement | None, share: float) -> bool:
         and (placement.value - placement.bound) / placement.value > share
 
 
-def _with_patterns(problem: Problem, objective: str, pair, start: Packing, time_limit: float | None,
-                   deadline: float | None,
+def _with_patterns(problem: Problem, objective: str, pair, start: Packing | tuple[Packing, ...],
+                   time_limit: float | None, deadline: float | None,
                    value: Fraction | None) -> tuple[Fraction | None, PatternBound | None]:
     """The pair bound (`pair`, what `lower_bound` found), or the pattern bound built on it
     (never less) where the gap to `value` is over PATTERN_MIN_GAP, a time limit is set and
