@@ -73,6 +73,7 @@ from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
 from fitlang.solve.ruined_choice import kept_cheapest, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
+from fitlang.solve.short_again import shorts_first_again
 from fitlang.solve.zone_cleared import zones_cleared
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
@@ -283,6 +284,7 @@ def _floor_stage(run: _Run) -> None:
     if not run.floor.complete:  # the stages after the floor are worth more on a complete one
         completing = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
         run.floor = scarce_first(problem, run.floor, completing, guide)
+        run.floor = shorts_first_again(problem, run.floor, completing, guide)
         _completed_floor(run, completing)
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
