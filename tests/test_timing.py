@@ -1378,7 +1378,8 @@ def test_the_time_models_terms_are_its_replica_steps(tmp_path, monkeypatch):
     encoding = timeline.encode(problem, problem.timeline)
     assert sum(len(encoding.running(c.id, step)) for c in problem.classes for step in range(8)) == 19
     assert not timeline._mip_too_large(problem)
-    listed = problem_from(tmp_path, text.replace("horizon = 8h", "horizon = 8h\n  objective = [cost, makespan]"))
+    listed = problem_from(tmp_path, text.replace("horizon = 8h",
+                                                 "horizon = 8h\n  objective = [cost, makespan]"))
     for limit, large in ((19, False), (18, True)):
         monkeypatch.setattr(timeline, "MIP_MOST_TERMS", limit)
         assert timeline._mip_too_large(problem) is large
