@@ -177,8 +177,8 @@ FINISHING_SHARE = 0.05
 # 200 (421,000) it lowers the search's 28,836 to 28,596, within 0.1% of the LP (session 34);
 # on the sites shape at the goal size (1,000 x 168 x 1,000: 818,000) its root LP alone took 20
 # CPU s by dual simplex (session 20), and from the search's schedule at 75% of a 30 s limit it
-# had not finished it in 18 CPU s (the start's value, a bound of 2%: session 34): there the
-# search goes on to the end instead
+# had not finished it in 18 CPU s (its start's value; a bound of 2,072 USD: session 34):
+# there the search goes on to the end instead
 MIP_MOST_TERMS = 600_000
 # where the LP bound's child stops (its bound from the duals it has then: `timeline_bound`):
 # before the search collects it (at the limit less at most a tenth of it), with time to sum
