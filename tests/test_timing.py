@@ -1312,7 +1312,7 @@ def test_the_search_regroups_only_where_no_mip_follows(tmp_path, monkeypatch, mi
 
     asked: list[bool] = []
 
-    def search_from(problem, spots, objective, deadline, regroup=False):
+    def search_from(problem, spots, objective, deadline, regroup=False, repack=True):
         asked.append(regroup)
         return spots
 
@@ -1324,3 +1324,91 @@ def test_the_search_regroups_only_where_no_mip_follows(tmp_path, monkeypatch, mi
     placed = timeline.solve_timed(problem, time_limit=5.0)
     assert asked == ([False] if mip_follows else [False, True])
     assert placed.unplaced == [] and _assignment_violations(problem, placed.assignments) == []
+
+
+# ---- the end of the limit where the time MIP is too large to beat the schedule (session 34) -----
+
+
+@pytest.mark.parametrize("too_large", [True, False])
+def test_the_end_of_the_limit_goes_to_the_search_where_the_mip_is_too_large(tmp_path, monkeypatch,
+                                                                           too_large):
+    # the LP is in long before three quarters of the limit: on a model no larger than
+    # MIP_MOST_TERMS the search stops there and the MIP has the rest; on a larger one (the
+    # sites shape at the goal size, where the MIP had not finished its root in 18 CPU s) the
+    # search goes on to the end with the regroup, without packing the classes again (the first
+    # search began with that), and no MIP is started
+    from fitlang.solve import timeline
+    from fitlang.solve.linear import Outcome, Status
+
+    asked: list[tuple[bool, bool]] = []
+    started: list[float] = []
+
+    def search_from(problem, spots, objective, deadline, regroup=False, repack=True):
+        asked.append((regroup, repack))
+        return spots
+
+    def minimised(encoding, objective, time_limit, began, reserve, start):
+        started.append(time_limit)
+        return Outcome(Status.UNKNOWN)
+
+    monkeypatch.setattr(timeline, "search_from", search_from)
+    monkeypatch.setattr(timeline, "_within_tolerance", lambda *arguments: False)
+    monkeypatch.setattr(timeline, "_minimised", minimised)
+    problem = problem_from(tmp_path, _fixed_text(2, 2, 4, [(5, 0, 4), (5, 0, 2), (5, 2, 4), (5, 1, 3)]))
+    assert timeline._model_terms(problem) == 4 + 2 + 2 + 2  # each job's window is its run
+    monkeypatch.setattr(timeline, "MIP_MOST_TERMS", 9 if too_large else 10)
+    placed = timeline.solve_timed(problem, time_limit=20.0)
+    assert asked == ([(False, True), (True, False)] if too_large else [(False, True)])
+    assert started == ([] if too_large else [20.0])
+    assert placed.unplaced == [] and _assignment_violations(problem, placed.assignments) == []
+
+
+def test_the_time_models_terms_are_its_replica_steps(tmp_path, monkeypatch):
+    # job a (8 CPUs: either pool) runs 2 h anywhere in the first 5 h: starts 0-3 on 2 classes,
+    # 4 x 2 x 2 = 16 replica-steps; job b (16 CPUs: the 32-CPU pool only) 1 h in the first 3 h:
+    # 3 x 1 x 1 = 3, whatever its replicas. 19 by hand, and what the built model's capacity
+    # rows hold; a lexicographic list keeps its MIP whatever the size
+    from fitlang.solve import timeline
+
+    text = (pool(2) + PACKED_POOL.format(count=2, cap=2, prices=", ".join(["0.1 USD/kWh"] * 8))
+            + job("a", "2h", "deadline = 5h", cpu=8) + job("b", "1h", "deadline = 3h", replicas=3, cpu=16)
+            + policy(horizon="8h"))
+    problem = problem_from(tmp_path, text)
+    assert timeline._model_terms(problem) == 19
+    encoding = timeline.encode(problem, problem.timeline)
+    assert sum(len(encoding.running(c.id, step)) for c in problem.classes for step in range(8)) == 19
+    assert not timeline._mip_too_large(problem)
+    listed = problem_from(tmp_path, text.replace("horizon = 8h",
+                                                 "horizon = 8h\n  objective = [cost, makespan]"))
+    for limit, large in ((19, False), (18, True)):
+        monkeypatch.setattr(timeline, "MIP_MOST_TERMS", limit)
+        assert timeline._mip_too_large(problem) is large
+        assert not timeline._mip_too_large(listed)
+
+
+def test_a_search_that_goes_on_does_not_pack_the_classes_again(tmp_path, monkeypatch):
+    # the four 5-CPU replicas packed at 8.8 USD (above): a search packs the classes again
+    # first; one that goes on from a search that did (`repack=False`, the time solve's tail:
+    # 1.5-2.3 CPU s for nothing at the goal size) does not, and its moves still reach the
+    # enumerated least, 6.6
+    from fitlang.solve import timeline_pack
+    from fitlang.solve.timeline import horizon_value, timed_assignments
+
+    replicas = [(5, 0, 4), (5, 0, 2), (5, 2, 4), (5, 1, 3)]
+    problem = problem_from(tmp_path, _fixed_text(2, 2, 4, replicas))
+    calls: list[int] = []
+    packed_again = timeline_pack.repacked
+
+    def repacked(problem, ledger, spots, deadline=None):
+        calls.append(len(spots))
+        return packed_again(problem, ledger, spots, deadline)
+
+    monkeypatch.setattr(timeline_pack, "repacked", repacked)
+    for repack, packs in ((True, [4]), (False, [])):
+        calls.clear()
+        spots = _fixed_spots((0, 1, 1, 0), replicas)
+        after = timeline_pack.searched(problem, timeline_pack.holding(problem, spots), spots, None,
+                                       repack=repack)
+        assert calls == packs
+        assert horizon_value(problem, timed_assignments(problem, after)) == Fraction(66, 10)
+        assert _spot_violations(problem, after) == []

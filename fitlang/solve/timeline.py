@@ -171,6 +171,15 @@ LEXICOGRAPHIC_SLACK = Fraction(1, 10 ** 7)
 IMPROVING_SHARE = 0.75
 # what the search leaves for the answer's packing and count when no MIP follows
 FINISHING_SHARE = 0.05
+# the largest time model (replica-steps its start columns cover: each a term of the capacity
+# rows per resource, `_model_terms`) a MIP is started on from the schedule made node by
+# node, where a limit leaves it only the end of the limit: on `bench/timing.py` 1,000 x 168 x
+# 200 (421,000) it lowers the search's 28,836 to 28,596, within 0.1% of the LP (session 34);
+# on the sites shape at the goal size (1,000 x 168 x 1,000: 818,000) its root LP alone took 20
+# CPU s by dual simplex (session 20), and from the search's schedule at 75% of a 30 s limit it
+# had not finished it in 18 CPU s (its start's value; a bound of 2,072 USD: session 34):
+# there the search goes on to the end instead
+MIP_MOST_TERMS = 600_000
 # where the LP bound's child stops (its bound from the duals it has then: `timeline_bound`):
 # before the search collects it (at the limit less at most a tenth of it), with time to sum
 # the bound and send it
@@ -257,12 +266,15 @@ def _mip_solved(problem: Problem, encoded: Callable[[], TimeEncoding], names: li
     schedule made node by node is as good as proven, or the MIP has less time left than its
     root's LP alone took (it could not improve on the schedule, and HiGHS's root heuristics
     do not stop at the limit: session 13), or the LP bound did not come in by the limit (the
-    MIP's root is that LP) or nothing is left of the limit: the schedule stands."""
+    MIP's root is that LP) or nothing is left of the limit, or, with a limit, the model is too
+    large for the MIP to beat the schedule in the end of it (`_mip_too_large`): the schedule
+    stands."""
     objective = names[0]
     if fallback is not None and (
             _out_of_time(time_limit, began, reserve, relaxed) or (relaxed is not None and len(names) == 1
             and (_within_tolerance(problem, fallback, objective, relaxed)
-                 or _too_late(time_limit, began, relaxing)))):
+                 or _too_late(time_limit, began, relaxing)
+                 or (time_limit is not None and _mip_too_large(problem))))):
         outcome = Outcome(Status.FEASIBLE, bound=relaxed)
         return outcome, outcome
     if _left(time_limit, began, reserve) == 0:  # no time for the MIP, nor for its start
@@ -351,12 +363,13 @@ def _searched_beside_bound(problem: Problem, objective: str, spots: list[Spot],
     spots = search_from(problem, spots, objective, Ending(began + time_limit * IMPROVING_SHARE, met))
     relaxed, relaxing = _collected(pending, time_limit, began, reserve)
     if (relaxed is not None and _within_tolerance(problem, spots, objective, relaxed)) \
-            or _search_share(time_limit, relaxing) == IMPROVING_SHARE:
+            or _search_share(problem, time_limit, relaxing) == IMPROVING_SHARE:
         return spots, relaxed, relaxing
     # no MIP follows: the search has the time to the end, and the exact regroup of fragments
-    # (`timeline_regroup`) what the moves leave of it
+    # (`timeline_regroup`) what the moves leave of it; the classes not packed again (the first
+    # search began with that; the kick again can pay: seed 1 of the goal size, 13 USD)
     spots = search_from(problem, spots, objective, Ending(began + time_limit * (1 - FINISHING_SHARE), met),
-                        regroup=True)
+                        regroup=True, repack=False)
     return spots, relaxed, relaxing
 
 
@@ -400,12 +413,28 @@ def _within_tolerance(problem: Problem, spots: list[Spot], objective: str, bound
     return value - bound <= OPTIMALITY_TOLERANCE * abs(value)
 
 
-def _search_share(time_limit: float, relaxing: float) -> float:
+def _search_share(problem: Problem, time_limit: float, relaxing: float) -> float:
     """Where the search stops: at IMPROVING_SHARE, or near the end where the MIP would not be
-    given what is left after it (less than the LP took: `_too_late`)."""
-    if time_limit * (1 - IMPROVING_SHARE) < relaxing:
+    given what is left after it (less than the LP took: `_too_late`) or is too large to beat
+    the schedule in it (`_mip_too_large`)."""
+    if time_limit * (1 - IMPROVING_SHARE) < relaxing or _mip_too_large(problem):
         return 1 - FINISHING_SHARE
     return IMPROVING_SHARE
+
+
+def _mip_too_large(problem: Problem) -> bool:
+    """Whether the time model has more than MIP_MOST_TERMS replica-steps (`_model_terms`) and
+    one objective (a lexicographic list's later ones only the MIP minimises)."""
+    return len([name for name in problem.objective if name in OBJECTIVES]) <= 1 \
+        and _model_terms(problem) > MIP_MOST_TERMS
+
+
+def _model_terms(problem: Problem) -> int:
+    """The time model's replica-steps: per demand, class it may use and start step, the steps
+    of the run (each a term of the class's capacity row per resource at that step), counted
+    from the problem without building the model (2 CPU s at the goal size)."""
+    return sum(len(demand.eligible) * len(window.starts()) * window.duration
+               for demand in problem.demands for window in demand.windows)
 
 
 def _too_late(time_limit: float | None, began: float, relaxing: float) -> bool:

@@ -670,9 +670,9 @@ def _scheduled(problem: Problem, objective: str, order: list[Demand], earliest: 
 
 
 def search_from(problem: Problem, spots: list[Spot], objective: str, deadline: Deadline,
-                regroup: bool = False) -> list[Spot]:
+                regroup: bool = False, repack: bool = True) -> list[Spot]:
     """`searched` from a schedule made before (its ledger made anew from its spots)."""
-    return searched(problem, holding(problem, spots, objective), spots, deadline, regroup)
+    return searched(problem, holding(problem, spots, objective), spots, deadline, regroup, repack)
 
 
 def holding(problem: Problem, spots: list[Spot], objective: str = "cost") -> Ledger:
@@ -691,7 +691,7 @@ CONVERGING = 3e-4
 
 
 def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
-             regroup: bool = False) -> list[Spot]:
+             regroup: bool = False, repack: bool = True) -> list[Spot]:
     """The classes packed again whole (`repacked`), then single-replica moves (`improved`)
     and ruin and recreate of a node's block (`emptied`) in turn, while a round of both
     improves, until the deadline: each finds what the other leaves (a move frees a replica's
@@ -701,14 +701,17 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     (at 100 nodes it took the MIP's time, whose packed answer was cheaper: 8,082 not 8,068).
     Once the moves converge: the kick (`cap_kicked`), then the blocks emptied through overflow
     chains (`timeline_overflow`). Last, the preemptible replicas cut again into their cheapest
-    segments (`timeline_segments`)."""
+    segments (`timeline_segments`). Without `repack`, the classes are not packed again: a
+    search that goes on from one that did (`timeline.solve_timed`'s tail: at the goal size its
+    repack took 1.5-2.3 CPU s and found nothing on seeds 1, 3 and 11, h33g and session 34)."""
     from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented
     # the class packed again whole, once: after the moves below it found nothing more at the
     # goal size (1,000 mixed nodes: 109,335 -> 108,485 first, then 0 in each of 8 rounds, at
     # 1.2 CPU s a round), where the moves reach a packing it does not
-    spots = repacked(problem, ledger, spots, deadline)
+    if repack:
+        spots = repacked(problem, ledger, spots, deadline)
     value, kicked = ledger.total(), False
     while not past(deadline, ledger):
         spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
