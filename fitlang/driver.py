@@ -246,7 +246,7 @@ class Compilation:
         allowed = problem.allow_unplaced
         complete = not placement.unplaced and placement.status in ("optimal", "feasible")
         if complete:
-            return Verdict(placement, Outcome.PLACED)
+            return self._checked_verdict(Verdict(placement, Outcome.PLACED))
         if placement.status == "unknown" or (not placement.proven_infeasible and not allowed):
             proven = None if allowed else self._proven_by_explaining(placement, explain_time_limit,
                                                                      explain_ends)
@@ -258,7 +258,27 @@ class Compilation:
         if not allowed:
             placement.status = Status.INFEASIBLE
             return self._conflict(placement, explain_time_limit, explain_ends, time_limit)
-        return Verdict(placement, Outcome.PARTIAL, self._unplaced_warnings(placement))
+        return self._checked_verdict(Verdict(placement, Outcome.PARTIAL, self._unplaced_warnings(placement)))
+
+    def _checked_verdict(self, verdict: Verdict) -> Verdict:
+        """A placement the solver answers is re-checked by `verify` (`solve/self_check.py`)
+        before a front end reports or a target writes it: one that breaks a rule is a bug of
+        fitc's, reported as E0507 (status `unknown`, exit 1, no files), never as a success."""
+        from fitlang.solve.linear import Status
+        from fitlang.solve.self_check import broken_rules
+
+        problem = self.problem
+        assert problem is not None
+        broken = broken_rules(problem, verdict.placement, self.root_path)
+        if not broken:
+            return verdict
+        verdict.placement.status = Status.UNKNOWN
+        first = broken[0]
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        return Verdict(verdict.placement, Outcome.UNDECIDED, [msg.SolverAnswerBroken(
+            detail=f"the solver's placement breaks a rule, so it is not used: {first.message}{more}; "
+                   "this is a bug in fitc: please report it with the policy"
+        ).diagnostic(first.path, first.span)])
 
     def compile(self, targets: Sequence[str], time_limit: float | None = None,
                 solve_time_limit: float | None = None, ends: float | None = None) -> Compiled:

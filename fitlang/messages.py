@@ -549,6 +549,15 @@ class PlacementUndecided(Message):
     detail: str
 
 
+class SolverAnswerBroken(Message):
+    code = "E0507"
+    summary = "the solver's placement breaks a rule (a bug in fitc)"
+    template = "{detail}"
+    fix = ("Nothing was written. Report the policy to fitc's maintainers; meanwhile `fitc solve "
+           "--time-limit` with another limit, or `--backend`, may find a placement that holds.")
+    detail: str
+
+
 class InventoryValueInvalid(Message):
     code = "E0520"
     summary = "inventory value out of range"

@@ -264,3 +264,42 @@ async def test_the_conflict_after_a_save_is_the_one_fitc_solve_reports(client: L
     assert conflict.message == next(r["message"] for r in expected if r["code"] == "E0501")
     client.text_document_did_close(types.DidCloseTextDocumentParams(
         types.TextDocumentIdentifier(uri)))
+
+
+def _both_on_one_node(monkeypatch):
+    """The solver answers `web`'s two 6-CPU replicas on one 8-CPU node: a bug that breaks
+    the node's capacity, which only the re-check by `verify` can tell."""
+    from fitlang.solve import placement as placement_module
+
+    real = placement_module.solve
+
+    def broken(*args, **kwargs):
+        answer = real(*args, **kwargs)
+        first = answer.assignments[0].node
+        for assignment in answer.assignments:
+            assignment.node = first
+        return answer
+
+    monkeypatch.setattr(placement_module, "solve", broken)
+
+
+def test_a_solver_answer_that_breaks_a_rule_is_e0507_and_exit_1(tmp_path, monkeypatch, capsys):
+    (tmp_path / "p.fit").write_text(FITS)
+    assert main(["solve", str(tmp_path / "p.fit"), "--format", "json"]) == 0  # the real answer
+    capsys.readouterr()
+    _both_on_one_node(monkeypatch)
+    code = main(["solve", str(tmp_path / "p.fit"), "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert (code, document["status"]) == (1, "unknown")
+    assert [d["code"] for d in document["diagnostics"]] == ["E0507"]
+
+
+def test_compile_writes_nothing_of_a_solver_answer_that_breaks_a_rule(tmp_path, monkeypatch, capsys):
+    (tmp_path / "p.fit").write_text(FITS)
+    _both_on_one_node(monkeypatch)
+    code = main(["compile", str(tmp_path / "p.fit"), "--target", "kubernetes", "--out",
+                 str(tmp_path / "out")])
+    assert code == 1 and "error[E0507]" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    verdict = Compilation(tmp_path / "p.fit").verdict(Compilation(tmp_path / "p.fit").solve(), None)
+    assert verdict.outcome == Outcome.UNDECIDED
