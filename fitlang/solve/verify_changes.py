@@ -279,11 +279,9 @@ def _changed_nodes(before: State, after: State) -> list[str]:
     """The nodes whose replicas differ (a node a state shares with the one it was made from,
     `moving._apply`, is the same object: not compared)."""
     empty: Mapping[str, int] = {}
-    changed = []
-    for node in before.keys() | after.keys():
-        old, new = before.get(node, empty), after.get(node, empty)
-        if old is not new and _positive(old) != _positive(new):
-            changed.append(node)
+    changed = [node for node, new in after.items() if before.get(node, empty) is not new
+               and _positive(before.get(node, empty)) != _positive(new)]
+    changed += [node for node in before.keys() - after.keys() if _positive(before[node])]
     return sorted(changed)
 
 
