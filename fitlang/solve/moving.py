@@ -377,13 +377,26 @@ class _Checker:
     def broken(self, state: State) -> set[tuple[str, int, int]]:
         self.checked += 1
         violations = self.states.violations(state)
-        broken = {(v.path, v.span.line, v.span.column) for v in violations}
+        return {_place(v) for v in violations} - self._unasked()
+
+    def _unasked(self) -> set[tuple[str, int, int]]:
         budget = self.problem.budget_origin
         if self.mid_move and budget is not None:
             # the hourly budget is of the placement: while work moves, the nodes it leaves and
             # the nodes it goes to run side by side for a while
-            broken.discard((budget.path, budget.span.line, budget.span.column))
-        return broken
+            return {(budget.path, budget.span.line, budget.span.column)}
+        return set()
+
+    def breaking(self) -> Callable[[set[tuple[str, int, int]]], tuple[set[str], set[str]] | None]:
+        """Of the state `broken` read last, given what is allowed: the nodes and the demands
+        whose parts break a rule beyond it (`StateChecker.breaking`), or None."""
+        breaking, unasked = self.states.breaking(), self._unasked()
+        return lambda allowed: breaking(lambda v: _place(v) not in allowed and _place(v) not in unasked)
+
+
+def _place(violation: Diagnostic) -> tuple[str, int, int]:
+    """Where the rule a violation breaks stands: what a state breaks is compared by it."""
+    return violation.path, violation.span.line, violation.span.column
 
 
 def _apply(state: State, moves: list[Move], start: bool = True, stop: bool = True) -> State:
@@ -607,14 +620,29 @@ def _start(room: _Room, move: Move, drains: bool, emptied: set[str], leaving: Co
 
 def _verified(state: State, moves: list[Move], checker: _Checker,
               allowed: Callable[[], set[tuple[str, int, int]]], stop_first: bool) -> Wave | None:
-    """The wave of the longest prefix of `moves` (halved until one is found) whose state
-    `verify` finds breaking no rule beyond `allowed`; None if none."""
+    """The wave of the most of `moves` whose state `verify` finds breaking no rule beyond
+    `allowed`; None if none. Where the wave breaks one, the moves that start a replica on a
+    node that breaks it, or move a replica of a demand whose rules it breaks, are left out
+    (`_left_out`; on the node's or demands' own, the rest break only what they broke at the
+    start), else (a fleet rule) the moves halved."""
     while moves:
         broken = checker.broken(_apply(state, moves, stop=stop_first))
+        breaking = checker.breaking()
         if not broken or broken <= allowed():
             return Wave(moves, stop_first=stop_first)
-        moves = moves[: len(moves) // 2]
+        moves = _left_out(moves, breaking(allowed()))
     return None
+
+
+def _left_out(moves: list[Move], breaking: tuple[set[str], set[str]] | None) -> list[Move]:
+    """The moves without those that start a replica on one of the nodes or move one of the
+    demands `breaking` names; the first half where it names none (or is None)."""
+    if breaking is not None:
+        nodes, demands = breaking
+        kept = [move for move in moves if move.target not in nodes and move.demand not in demands]
+        if len(kept) < len(moves):
+            return kept
+    return moves[: len(moves) // 2]
 
 
 # rounds of `_together_wave` before it gives up (each drops the moves the last one could not

@@ -77,6 +77,7 @@ class StateChecker:
         self.base: _Base | None = None
         self.first: tuple[State, list[Diagnostic]] | None = None  # checked whole, not yet in parts
         self.whole = 0  # states checked whole (read by the tests)
+        self.shared: dict = {}  # (`Placed.shared`: the classes and `_nodes_of` are the same each read)
 
     def violations(self, state: State) -> list[Diagnostic]:
         if self.first is not None:  # its parts read once a second state is asked
@@ -91,6 +92,22 @@ class StateChecker:
         if changed:
             self.base = self._moved_on(state, changed)
         return self.base.violations()
+
+    def breaking(self) -> Callable[[Callable[[Diagnostic], bool]], tuple[set[str], set[str]] | None]:
+        """Of the last state checked (asked later, after other states are checked): given
+        which violations are to be avoided, the nodes, and the demands of the groups, that
+        break such a rule; None where that is not known part by part (the state was checked
+        whole) or the fleet rules break one."""
+        base, members = self.base if self.first is None and self.by_change else None, self._groups[1]
+
+        def parts(beyond: Callable[[Diagnostic], bool]) -> tuple[set[str], set[str]] | None:
+            if base is None or any(beyond(found) for found in base.fleet):
+                return None
+            nodes = {node for node, listed in base.at_node.items() if any(map(beyond, listed))}
+            names = {name for number, listed in base.of_group.items() if any(map(beyond, listed))
+                     for name in members[number]}
+            return nodes, names
+        return parts
 
     @cached_property
     def _groups(self) -> tuple[dict[str, int], dict[int, list[str]]]:
@@ -209,7 +226,7 @@ class StateChecker:
             for name, amount in counts.items():
                 placed_on.setdefault(name, Counter())[node] += amount
         placed = Placed(problem, self.owner, demands, hosted, placed_on, seen, Counter(w for w, _ in seen),
-                        {}, self.bought, self._nodes_of, self.root)
+                        {}, self.bought, self._nodes_of, self.root, self.shared)
         return (found if reading else []) + _rules_over(placed, reads)
 
 
