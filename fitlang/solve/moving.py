@@ -604,7 +604,7 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
         _start(room, move, drains, emptied, leaving)
         disrupted[move.workload] += 1
         moves.append(move)
-    return _verified(state, moves, checker, allowed, stop_first)
+    return _verified(problem, state, moves, checker, allowed, stop_first)
 
 
 def _start(room: _Room, move: Move, drains: bool, emptied: set[str], leaving: Counter) -> None:
@@ -618,14 +618,18 @@ def _start(room: _Room, move: Move, drains: bool, emptied: set[str], leaving: Co
         leaving[move.source] += 1
 
 
-def _verified(state: State, moves: list[Move], checker: _Checker,
+def _verified(problem: Problem, state: State, moves: list[Move], checker: _Checker,
               allowed: Callable[[], set[tuple[str, int, int]]], stop_first: bool) -> Wave | None:
     """The wave of the most of `moves` whose state `verify` finds breaking no rule beyond
     `allowed`; None if none. Where the wave breaks one, the moves that start a replica on a
     node that breaks it, or move a replica of a demand whose rules it breaks, are left out
     (`_left_out`; on the node's or demands' own, the rest break only what they broke at the
-    start), else (a fleet rule) the moves halved."""
+    start), else (a fleet rule) the moves halved. Each wave kept empties at most `max_drained`
+    nodes (a move left out may be one that came to a node the others empty)."""
     while moves:
+        if not _drains_within(problem, state, moves):
+            moves = moves[: len(moves) // 2]
+            continue
         broken = checker.broken(_apply(state, moves, stop=stop_first))
         breaking = checker.breaking()
         if not broken or broken <= allowed():
@@ -666,7 +670,7 @@ def _together_wave(problem: Problem, state: State, pending: list[Move], checker:
         if not started:
             return None
         if len(started) == len(candidates):
-            return _verified(state, started, checker, allowed, True)
+            return _verified(problem, state, started, checker, allowed, True)
         candidates = started
     return None
 

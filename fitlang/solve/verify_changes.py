@@ -96,9 +96,11 @@ class StateChecker:
     def breaking(self) -> Callable[[Callable[[Diagnostic], bool]], tuple[set[str], set[str]] | None]:
         """Of the last state checked (asked later, after other states are checked): given
         which violations are to be avoided, the nodes, and the demands of the groups, that
-        break such a rule; None where that is not known part by part (the state was checked
-        whole) or the fleet rules break one."""
-        base, members = self.base if self.first is None and self.by_change else None, self._groups[1]
+        break such a rule; None where that is not known part by part (a rule states not what
+        it reads, or the policy has a horizon) or the fleet rules break one."""
+        if self.first is not None:  # (read part by part now)
+            self.base, self.first = self._base_of(*self.first), None
+        base, members = self.base if self.by_change else None, self._groups[1]
 
         def parts(beyond: Callable[[Diagnostic], bool]) -> tuple[set[str], set[str]] | None:
             if base is None or any(beyond(found) for found in base.fleet):
