@@ -30,6 +30,19 @@ from solving import problem_running
 MOVE_PRICE = Fraction("0.01")
 
 
+def _calls_counted(monkeypatch, module, name: str) -> list[int]:
+    """`module.name` replaced by itself counted: a 1 in the list returned per call."""
+    calls: list[int] = []
+    function = getattr(module, name)
+
+    def counted(*arguments, **keywords):
+        calls.append(1)
+        return function(*arguments, **keywords)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
 def problem_of(tmp_path: Path, text: str, running: list[tuple[str, str]]):
     import dataclasses
 
@@ -1137,14 +1150,7 @@ def test_the_move_model_is_not_built_where_its_building_would_pass_the_deadline(
     # takes (budget.encoding_cpu: >= 0.05 s), there is no bound from it, and no model is built
     from fitlang.solve import encode as encode_module
 
-    built = []
-    encode = encode_module.encode
-
-    def counted(*args, **kwargs):
-        built.append(1)
-        return encode(*args, **kwargs)
-
-    monkeypatch.setattr(encode_module, "encode", counted)
+    built = _calls_counted(monkeypatch, encode_module, "encode")
     running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
     problem = problem_of(tmp_path, THREE_ZONES, running)
     assert move_model_bound(problem, time.monotonic() + 0.02) is None
@@ -1297,14 +1303,7 @@ def test_a_wave_leaves_out_the_moves_that_break_a_rule_and_checks_the_start_whol
     for name, node in end:
         assignments.append(Assignment(name, number[name], node))
         number[name] += 1
-    whole = []
-    checked_whole = verify_changes.verify_state
-
-    def counted(*arguments, **keywords):
-        whole.append(1)
-        return checked_whole(*arguments, **keywords)
-
-    monkeypatch.setattr(verify_changes, "verify_state", counted)
+    whole = _calls_counted(monkeypatch, verify_changes, "verify_state")
     plan = moving.waves(problem, SimpleNamespace(assignments=assignments, bought={}))
     assert plan.diagnostics == [] and len(whole) == 1
     first = plan.waves[0]
