@@ -30,6 +30,19 @@ from solving import problem_running
 MOVE_PRICE = Fraction("0.01")
 
 
+def _calls_counted(monkeypatch, module, name: str) -> list[int]:
+    """`module.name` replaced by itself counted: a 1 in the list returned per call."""
+    calls: list[int] = []
+    function = getattr(module, name)
+
+    def counted(*arguments, **keywords):
+        calls.append(1)
+        return function(*arguments, **keywords)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
 def problem_of(tmp_path: Path, text: str, running: list[tuple[str, str]]):
     import dataclasses
 
@@ -1137,14 +1150,7 @@ def test_the_move_model_is_not_built_where_its_building_would_pass_the_deadline(
     # takes (budget.encoding_cpu: >= 0.05 s), there is no bound from it, and no model is built
     from fitlang.solve import encode as encode_module
 
-    built = []
-    encode = encode_module.encode
-
-    def counted(*args, **kwargs):
-        built.append(1)
-        return encode(*args, **kwargs)
-
-    monkeypatch.setattr(encode_module, "encode", counted)
+    built = _calls_counted(monkeypatch, encode_module, "encode")
     running = [("x", "a-0"), ("y", "b-0"), ("y", "b-0"), ("z", "c-0")]
     problem = problem_of(tmp_path, THREE_ZONES, running)
     assert move_model_bound(problem, time.monotonic() + 0.02) is None
@@ -1262,3 +1268,56 @@ def test_a_new_nodes_fill_goes_on_from_the_previous_replicas_and_is_what_a_fresh
     assert kept[0][0] is kept[1][0] is kept[2][0]  # (one fill, gone on from)
     assert sorted(Counter(fleet.state()[n]["one"] for n in fleet.state()).items()) == [(1, 3)]
     assert not _Checker(problem, set(), "").broken(fleet.state())
+
+
+# past 48 nodes (batched waves). `db` and `cache` keep apart by zone and trade zones; `web`
+# runs 4 + 0 over zones a and b (its spread broken where the waves begin) and goes 2 + 2
+APART_AND_SPREAD = "".join(
+    f"pool {pool} {{\n  count = 30\n  cpu = 8\n  memory = 32GiB\n  price = 1 USD/h\n  zone = \"{pool}\"\n}}\n"
+    for pool in ("a", "b")) + """
+workload db {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  anti_affinity cache on zone\n}
+workload cache {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n}
+workload web {\n  replicas = 4\n  cpu = 1\n  memory = 1GiB\n  spread zone max_skew 1\n}
+"""
+
+
+def test_a_wave_leaves_out_the_moves_that_break_a_rule_and_checks_the_start_whole_once(tmp_path, monkeypatch):
+    # the waves begin from a state that breaks web's spread. Wave 1 tries every move beside
+    # what runs: db into b while cache runs there (and cache into a beside db) breaks the
+    # anti-affinity, so those two are left out and web's two moves make the wave (before,
+    # the wave was halved from its start, db's move first: nothing, then db and cache
+    # stopped first alone). Each state is read where it changed from the last: `verify` of a
+    # whole state once. Each wave's state, checked by `verify` whole here, breaks nothing
+    # its start did not
+    from types import SimpleNamespace
+
+    from fitlang.solve import moving, verify_changes
+    from fitlang.solve.placement_result import Assignment
+    from fitlang.solve.verify import verify_state
+
+    running = [("db", "a-0"), ("cache", "b-0")] + [("web", f"a-{i}") for i in range(1, 5)]
+    problem = problem_running(tmp_path, APART_AND_SPREAD, running)
+    end = [("db", "b-1"), ("cache", "a-5"), ("web", "a-1"), ("web", "a-2"), ("web", "b-2"), ("web", "b-3")]
+    number: Counter = Counter()
+    assignments = []
+    for name, node in end:
+        assignments.append(Assignment(name, number[name], node))
+        number[name] += 1
+    whole = _calls_counted(monkeypatch, verify_changes, "verify_state")
+    plan = moving.waves(problem, SimpleNamespace(assignments=assignments, bought={}))
+    assert plan.diagnostics == [] and len(whole) == 1
+    first = plan.waves[0]
+    assert not first.stop_first and sorted((m.demand, m.source, m.target) for m in first.moves) == [
+        ("web", "a-3", "b-2"), ("web", "a-4", "b-3")]
+    rest = [(sorted(m.demand for m in w.moves), w.stop_first) for w in plan.waves[1:]]
+    assert rest == [(["cache", "db"], True)]
+
+    def places(state):
+        return {(v.path, v.span.line, v.span.column) for v in verify_state(problem, state, set())}
+
+    state = moving.current_state(problem)
+    assert places(state)  # (the spread)
+    for wave in plan.waves:
+        assert places(moving._apply(state, wave.moves, stop=wave.stop_first)) <= places(state)
+        state = moving._apply(state, wave.moves)
+    assert places(state) == set()

@@ -167,6 +167,9 @@ class Placed(Mutable):
     bought: set[str]  # offer nodes the placement buys
     nodes_of: dict[str, int]  # class id -> its nodes in this placement
     root: str = ""  # the policy's root file: where a violation with no place in it points
+    # what checks of many placements over the same classes and `nodes_of` share (the parts of
+    # a plan's states, `verify_changes`: thousands of reads of a few demands each); None: none
+    shared: dict[str, Any] | None = None
 
     @cached_property
     def used_per_class(self) -> Counter:

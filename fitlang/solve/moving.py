@@ -377,13 +377,26 @@ class _Checker:
     def broken(self, state: State) -> set[tuple[str, int, int]]:
         self.checked += 1
         violations = self.states.violations(state)
-        broken = {(v.path, v.span.line, v.span.column) for v in violations}
+        return {_place(v) for v in violations} - self._unasked()
+
+    def _unasked(self) -> set[tuple[str, int, int]]:
         budget = self.problem.budget_origin
         if self.mid_move and budget is not None:
             # the hourly budget is of the placement: while work moves, the nodes it leaves and
             # the nodes it goes to run side by side for a while
-            broken.discard((budget.path, budget.span.line, budget.span.column))
-        return broken
+            return {(budget.path, budget.span.line, budget.span.column)}
+        return set()
+
+    def breaking(self) -> Callable[[set[tuple[str, int, int]]], tuple[set[str], set[str]] | None]:
+        """Of the state `broken` read last, given what is allowed: the nodes and the demands
+        whose parts break a rule beyond it (`StateChecker.breaking`), or None."""
+        breaking, unasked = self.states.breaking(), self._unasked()
+        return lambda allowed: breaking(lambda v: _place(v) not in allowed and _place(v) not in unasked)
+
+
+def _place(violation: Diagnostic) -> tuple[str, int, int]:
+    """Where the rule a violation breaks stands: what a state breaks is compared by it."""
+    return violation.path, violation.span.line, violation.span.column
 
 
 def _apply(state: State, moves: list[Move], start: bool = True, stop: bool = True) -> State:
@@ -436,9 +449,10 @@ def waves(problem: Problem, placement: Placement, root: str = "",
     pending = [m for m in pending if m.kind != "stop"]
     checker = _Checker(problem, bought_now | bought_end, root, mid_move=True)
     state = _stopped(start, plan.stopped)
-    domains: dict[tuple[str, str], Counter] = {}  # (`_Room.domains`: the same for every wave)
+    memo = _Memo()  # (what the waves' `_Room`s share)
+    in_use = _InUse(problem, state, bought_now | bought_end)
     while pending:
-        wave = None if out_of_time() else _next_wave(problem, state, pending, checker, domains,
+        wave = None if out_of_time() else _next_wave(problem, state, pending, checker, memo,
                                                      out_of_time)
         if wave is None and out_of_time():
             plan.diagnostics.append(msg.OrderOutOfTime(detail=(
@@ -452,14 +466,44 @@ def waves(problem: Problem, placement: Placement, root: str = "",
                 f"`{first.source or 'outside the policy'}` to `{first.target}`")).diagnostic(
                 root, FIRST_CHARACTER))
             break
-        before = _in_use(state)
         state = _apply(state, wave.moves)
-        wave.drained = sorted(before - _in_use(state), key=_node_order(problem))
-        wave.cost_after = state_cost(problem, state, bought_now | bought_end)
+        wave.drained = sorted(in_use.moved_on(state, wave.moves), key=_node_order(problem))
+        wave.cost_after = in_use.cost()
         plan.waves.append(wave)
         chosen = set(map(id, wave.moves))
         pending = [m for m in pending if id(m) not in chosen]
     return plan
+
+
+class _InUse:
+    """The nodes in use in the waves' states (`_in_use`) and their cost with the nodes bought
+    (`state_cost`), moved on per wave on the nodes its moves touch (read over every node per
+    wave, they were ~1 CPU s of the fleet shape's 166 waves at 10,000 nodes)."""
+
+    def __init__(self, problem: Problem, state: State, bought: set[str]) -> None:
+        self.problem, self.owners, self.bought = problem, problem.owners(), bought
+        self.nodes = _in_use(state)
+        self.per_class = Counter(self.owners[node].id for node in self.nodes | bought if node in self.owners)
+
+    def moved_on(self, state: State, moves: list[Move]) -> set[str]:
+        """The nodes the moves empty (now in `state`)."""
+        touched = {move.target for move in moves} | {m.source for m in moves if m.source != ELSEWHERE}
+        emptied = set()
+        for node in touched:
+            used, was = any(state.get(node, {}).values()), node in self.nodes
+            if used == was:
+                continue
+            if used:
+                self.nodes.add(node)
+            else:
+                self.nodes.discard(node)
+                emptied.add(node)
+            if node in self.owners and node not in self.bought:
+                self.per_class[self.owners[node].id] += 1 if used else -1
+        return emptied
+
+    def cost(self) -> Fraction:
+        return sum((self.problem.node_class(c).price * k for c, k in self.per_class.items()), Fraction(0))
 
 
 def _stopped(state: State, stops: list[Move]) -> State:
@@ -481,7 +525,7 @@ def _budget(problem: Problem, workload: str) -> int | None:
 
 
 def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
-               domains: dict[tuple[str, str], Counter] | None = None,
+               memo: _Memo | None = None,
                out_of_time: Callable[[], bool] = lambda: False) -> Wave | None:
     """The moves that start beside what runs (new replicas started, old ones not yet stopped)
     breaking no rule that holds now, within the budgets; else one move that stops first.
@@ -491,10 +535,10 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
         # state that breaks none is within it whatever it is): at inventory 10,000 nodes
         # most waves break none, and each such check was a `verify` of the whole fleet
         at_start = functools.cache(lambda: checker.broken(state))
-        batched = _batched_wave(problem, state, pending, checker, at_start, domains=domains) or \
+        batched = _batched_wave(problem, state, pending, checker, at_start, memo=memo) or \
             (None if out_of_time() else
-             _batched_wave(problem, state, pending, checker, at_start, stop_first=True, domains=domains)) or \
-            (None if out_of_time() else _together_wave(problem, state, pending, checker, at_start, domains))
+             _batched_wave(problem, state, pending, checker, at_start, stop_first=True, memo=memo)) or \
+            (None if out_of_time() else _together_wave(problem, state, pending, checker, at_start, memo))
         if batched is not None:
             return batched
         allowed = at_start()
@@ -528,7 +572,7 @@ def _next_wave(problem: Problem, state: State, pending: list[Move], checker: _Ch
 
 def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
                   allowed: Callable[[], set[tuple[str, int, int]]], stop_first: bool = False,
-                  domains: dict[tuple[str, str], Counter] | None = None) -> Wave | None:
+                  memo: _Memo | None = None) -> Wave | None:
     """At fleet scale, where `verify` of a state per move would take minutes: the moves, in
     order, whose target has room beside what runs (its capacity, the node rules and the
     spreads' skew, counted as the wave starts them), within the budgets; the wave's state
@@ -536,7 +580,7 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
     (`allowed`: what the state it begins from breaks, asked for where the wave breaks any).
     `stop_first`: each old replica stops before its successor starts (its room is free; a
     replica of a spread workload moves only within its domains). None: no move is taken."""
-    room = _Room(problem, state, domains)
+    room = _Room(problem, state, memo)
     disrupted: Counter = Counter()
     leaving: Counter = Counter()  # replicas leaving each node in this wave
     emptied: set[str] = set()
@@ -545,6 +589,8 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
         limit = _budget(problem, move.workload) if move.kind == "move" or stop_first else None
         if (limit is not None and disrupted[move.workload] >= limit) or \
                 (stop_first and not room.same_domains(move)):
+            continue
+        if not stop_first and room.blocked(move.target, move.demand):
             continue
         drains = _empties(state, room, leaving, move)
         if problem.max_drained is not None and drains and len(emptied) + 1 > problem.max_drained:
@@ -558,7 +604,7 @@ def _batched_wave(problem: Problem, state: State, pending: list[Move], checker: 
         _start(room, move, drains, emptied, leaving)
         disrupted[move.workload] += 1
         moves.append(move)
-    return _verified(state, moves, checker, allowed, stop_first)
+    return _verified(problem, state, moves, checker, allowed, stop_first)
 
 
 def _start(room: _Room, move: Move, drains: bool, emptied: set[str], leaving: Counter) -> None:
@@ -572,16 +618,35 @@ def _start(room: _Room, move: Move, drains: bool, emptied: set[str], leaving: Co
         leaving[move.source] += 1
 
 
-def _verified(state: State, moves: list[Move], checker: _Checker,
+def _verified(problem: Problem, state: State, moves: list[Move], checker: _Checker,
               allowed: Callable[[], set[tuple[str, int, int]]], stop_first: bool) -> Wave | None:
-    """The wave of the longest prefix of `moves` (halved until one is found) whose state
-    `verify` finds breaking no rule beyond `allowed`; None if none."""
+    """The wave of the most of `moves` whose state `verify` finds breaking no rule beyond
+    `allowed`; None if none. Where the wave breaks one, the moves that start a replica on a
+    node that breaks it, or move a replica of a demand whose rules it breaks, are left out
+    (`_left_out`; on the node's or demands' own, the rest break only what they broke at the
+    start), else (a fleet rule) the moves halved. Each wave kept empties at most `max_drained`
+    nodes (a move left out may be one that came to a node the others empty)."""
     while moves:
+        if not _drains_within(problem, state, moves):
+            moves = moves[: len(moves) // 2]
+            continue
         broken = checker.broken(_apply(state, moves, stop=stop_first))
+        breaking = checker.breaking()
         if not broken or broken <= allowed():
             return Wave(moves, stop_first=stop_first)
-        moves = moves[: len(moves) // 2]
+        moves = _left_out(moves, breaking(allowed()))
     return None
+
+
+def _left_out(moves: list[Move], breaking: tuple[set[str], set[str]] | None) -> list[Move]:
+    """The moves without those that start a replica on one of the nodes or move one of the
+    demands `breaking` names; the first half where it names none (or is None)."""
+    if breaking is not None:
+        nodes, demands = breaking
+        kept = [move for move in moves if move.target not in nodes and move.demand not in demands]
+        if len(kept) < len(moves):
+            return kept
+    return moves[: len(moves) // 2]
 
 
 # rounds of `_together_wave` before it gives up (each drops the moves the last one could not
@@ -591,7 +656,7 @@ TOGETHER_ROUNDS = 8
 
 def _together_wave(problem: Problem, state: State, pending: list[Move], checker: _Checker,
                    allowed: Callable[[], set[tuple[str, int, int]]],
-                   domains: dict[tuple[str, str], Counter] | None = None) -> Wave | None:
+                   memo: _Memo | None = None) -> Wave | None:
     """Where no move starts beside what runs and none stopped first alone has room: the
     moves whose replicas all stop before any starts (a `stop_first` wave), within the budgets,
     so that a cycle of moves through full nodes (x from A to B, y from B to A) is one wave.
@@ -601,11 +666,11 @@ def _together_wave(problem: Problem, state: State, pending: list[Move], checker:
     472 moves left, every one into a full node that another leaves (session 33)."""
     candidates = list(pending)
     for _ in range(TOGETHER_ROUNDS):
-        started = _started_together(problem, state, candidates, _Room(problem, state, domains))
+        started = _started_together(problem, state, candidates, _Room(problem, state, memo))
         if not started:
             return None
         if len(started) == len(candidates):
-            return _verified(state, started, checker, allowed, True)
+            return _verified(problem, state, started, checker, allowed, True)
         candidates = started
     return None
 
@@ -641,15 +706,48 @@ def _empties(state: State, room: _Room, leaving: Counter, move: Move) -> bool:
     """Does the move take the last replica off its node (one no move of the wave comes to)?"""
     if move.source == ELSEWHERE or room.arrived[move.source]:
         return False
-    return sum(state.get(move.source, Counter()).values()) - leaving[move.source] == 1
+    return sum(state.get(move.source, {}).values()) - leaving[move.source] == 1
+
+
+@dataclass
+class _Memo:
+    """What the `_Room`s of one plan's waves share: each spread's domains (`_empty_domains`),
+    and the (node, demand) pairs whose node could not take the demand's replica beside what
+    ran there, with the node's replicas then (the state's object for the node: `_apply` makes
+    a new one where a wave changes the node, and no state is changed once made), so that a
+    move waiting for its target to empty is not tried again in each wave until it does (the
+    fleet shape at 10,000, a pool drained: 166 waves, ~1,100 such tries each, ~4 CPU s)."""
+
+    domains: dict[tuple[str, str], Counter] = field(default_factory=dict)
+    blocked: dict[tuple[str, str], object] = field(default_factory=dict)
+    state: State | None = None  # the state `hosting` is of
+    hosting: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def hosting_of(self, state: State) -> dict[str, dict[str, int]]:
+        """Demand -> node -> its replicas there in `state`: the last state's, read again on
+        the nodes whose object differs (read whole per wave, ~10 ms of each at 10,000 nodes)."""
+        if state is self.state:
+            return self.hosting
+        last: State = {} if self.state is None else self.state
+        changed = [node for node, hosted in state.items() if last.get(node) is not hosted]
+        for node in changed + list(last.keys() - state.keys()):
+            for name in last.get(node, ()):
+                self.hosting.get(name, {}).pop(node, None)
+            for name, amount in state.get(node, {}).items():
+                if amount:
+                    self.hosting.setdefault(name, {})[node] = amount
+        self.state = state
+        return self.hosting
+
+
+_UNSEEN = object()  # (`_Memo.blocked` of a pair never blocked)
 
 
 class _Room:
     """The resources in use on each node of a state, with the replicas a wave starts (and
     stops), and each spread's replicas per domain."""
 
-    def __init__(self, problem: Problem, state: State,
-                 domains: dict[tuple[str, str], Counter] | None = None) -> None:
+    def __init__(self, problem: Problem, state: State, memo: _Memo | None = None) -> None:
         from fitlang.model.problem import RESOURCES
 
         self.problem, self.resources = problem, RESOURCES
@@ -662,8 +760,8 @@ class _Room:
         self.spread: dict[str, list[Counter]] = {}  # demand -> per spread: domain -> replicas
         self.most: dict[tuple[str, int], int] = {}  # (demand, spread index) -> `_most`
         self.started: Counter = Counter()  # (demand, spread index, domain) -> started in the wave
-        self.hosting: dict[str, list[tuple[str, int]]] | None = None  # (`_hosting`)
-        self.domains = {} if domains is None else domains  # (`_empty_domains`)
+        self.memo = _Memo() if memo is None else memo
+        self.domains = self.memo.domains  # (`_empty_domains`)
 
     def _used(self, node: str) -> dict[str, int]:
         if node not in self.used:
@@ -681,7 +779,7 @@ class _Room:
             per_spread = []
             for spread in demand.spreads:
                 counts = Counter(self._empty_domains(demand, spread.topology))
-                for node, amount in self._hosting().get(name, ()):
+                for node, amount in self.memo.hosting_of(self.state).get(name, {}).items():
                     domain = domain_of(node, self.owners[node], spread.topology)
                     if domain is not None:
                         counts[domain] += amount
@@ -703,17 +801,6 @@ class _Room:
                         counts[value] += 0
             self.domains[key] = counts
         return self.domains[key]
-
-    def _hosting(self) -> dict[str, list[tuple[str, int]]]:
-        """Demand -> (node, its replicas there) in the state, in the state's order: found in
-        one pass (read per demand over every node, at 10,000 nodes it was ~1 s of a plan)."""
-        if self.hosting is None:
-            self.hosting = {}
-            for node, hosted in self.state.items():
-                for name, amount in hosted.items():
-                    if amount:
-                        self.hosting.setdefault(name, []).append((node, amount))
-        return self.hosting
 
     def _skew_allows(self, node: str, name: str) -> bool:
         """One more replica on the node keeps every spread within its skew (against the
@@ -753,6 +840,25 @@ class _Room:
                    == domain_of(move.target, target, spread.topology) for spread in spreads)
 
     def takes(self, node: str, name: str, stop_first: bool = False) -> bool:
+        """Does the node take one more replica of the demand (its node rules, its room, and
+        unless `stop_first` each spread's skew)?"""
+        if stop_first:
+            return self._fits(node, name)
+        if self.blocked(node, name):
+            return False
+        if not self._fits(node, name):
+            if node not in self.added:  # nothing started there in this wave: what runs blocks it
+                self.memo.blocked[node, name] = self.state.get(node)
+            return False
+        return self._skew_allows(node, name)
+
+    def blocked(self, node: str, name: str) -> bool:
+        """Did the node not take a replica of the demand beside the replicas it hosts now
+        (`_Memo.blocked`)? Then it does not (more replicas started take more room)."""
+        return self.memo.blocked.get((node, name), _UNSEEN) is self.state.get(node)
+
+    def _fits(self, node: str, name: str) -> bool:
+        """The node rules and the resources of one more replica of the demand on the node."""
         demand = self.problem.demand(name)
         hosted = self.state.get(node, Counter()) + self.added.get(node, Counter())
         if demand.one_per_node and hosted[name]:
@@ -761,8 +867,6 @@ class _Room:
         if others and (name in self.alone or any(d in self.alone for d in others)):
             return False
         if any(d in self.apart.get(name, ()) for d in others):
-            return False
-        if not stop_first and not self._skew_allows(node, name):
             return False
         node_class = self.owners[node]
         capacity = node_class.node_capacity.get(node, node_class.capacity)

@@ -1,33 +1,41 @@
 """`verify_state` of the states of a move, each checked where it differs from the last state
-found to break no rule (`fitc plan`'s waves: a dozen states of ~20,000 replicas, each of
-which differs from the one before on a few hundred nodes at most; checked whole, they were
-~1.9 s of CPU of a plan at inventory 10,000 nodes).
+checked (`fitc plan`'s waves: hundreds of states of ~20,000 replicas, each of which differs
+from the one before on a few hundred nodes at most; checked whole, they were ~0.1 s of CPU
+each, 20-40 CPU s of a plan at 10,000 nodes with a pool drained, issue 18).
 
-Each rule's `check` states what it reads (`rules.base.CheckReads`). Where the last clean
-state (the *base*) broke nothing, a violation of the new state is one of:
+Each rule's `check` states what it reads (`rules.base.CheckReads`), so that what a state
+breaks is the union of what its parts break, each part read on its own:
 
-- a NODE rule's on a node whose replicas changed (the others host what they hosted in the
-  base, where no node broke a rule): those nodes are read whole, and the node rules run
-  over them, with the reading's own violations (a class ruled out, a node the policy lacks);
-- a DEMANDS rule's of a demand whose replicas changed, or of a demand related to one (the
-  same workload's, named by or naming its affinities: `_related`, closed under the
-  relation); the others, and every demand they read, are placed as in the base. Those
-  demands are read wherever they run (a node that did not change hosts what it hosted:
-  read in part, it breaks no node rule the whole did not);
-- a FLEET rule's, over the nodes in use per class of the whole state (counted from the
-  base's and the nodes that changed) and the nodes bought (the same in every state).
+- a NODE rule's on each node (with the reading's own violations there: a class ruled out,
+  a node the policy lacks);
+- a DEMANDS rule's per group of related demands (the same workload's, named by or naming
+  its affinities: `_related`, closed under the relation), read wherever they run;
+- a FLEET rule's, over the nodes in use per class of the whole state and the nodes bought
+  (the same in every state).
 
-Where a rule states no `CheckReads`, the policy has a horizon, or no state checked yet broke
-nothing, the state is checked whole (`verify_state`). tests/test_verify_changes.py compares
-this with `verify_state` on random sequences of states.
+The last state checked (the *base*) keeps what each of its parts breaks (the parts that
+break nothing are not listed). A new state is read again only in the parts that changed:
+the nodes whose replicas changed, the groups of the demands whose replicas moved, and the
+fleet where the nodes in use per class changed; the rest break what they broke in the base.
+Where a part read together with others breaks a rule, the parts are halved until each
+violation is found with its own (`_attributed`: few parts break anything, so this costs a
+few more reads of the parts that do). The base may break rules (the waves of a plan that
+drains a pool begin from a state that breaks spreads: no state of them broke nothing, and
+each was checked whole, before session 34).
+
+Where a rule states no `CheckReads` or the policy has a horizon, the state is checked whole
+(`verify_state`); the first state is checked whole too (a move's end state is checked
+once), and read part by part only when a second state is asked.
+tests/test_verify_changes.py compares this with `verify_state` on random sequences of states.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 from fitlang import rules
 from fitlang.diagnostics import Diagnostic
@@ -36,22 +44,30 @@ from fitlang.rules.base import CheckReads, Placed
 from fitlang.solve.verify import _counted, _Owners, _state_counts, read_state, verify_state
 
 State = Mapping[str, Mapping[str, int]]  # node -> demand name -> replicas there
+Part = TypeVar("Part", bound=Hashable)
 
 
 @dataclass
 class _Base:
-    """The last state checked that broke no rule, with what is read of it again."""
+    """The last state checked, with what is read of it again and what each part breaks."""
 
     state: State
     counts: Counter  # demand -> replicas in the state
     placed_on: dict[str, Counter]  # demand -> node -> replicas there
     in_use: Counter  # class id -> nodes in use (hosting a replica, or bought)
+    at_node: dict[str, list[Diagnostic]]  # node -> what breaks there (listed where any does)
+    of_group: dict[int, list[Diagnostic]]  # group of related demands -> what its demands break
+    fleet: list[Diagnostic]  # what the fleet rules find
+
+    def violations(self) -> list[Diagnostic]:
+        return [found for part in (self.at_node, self.of_group) for listed in part.values()
+                for found in listed] + self.fleet
 
 
 class StateChecker:
     """`verify_state(problem, state, bought, root)` of each state asked (counted: each demand
     asked for as many replicas as the state holds), the same violations, checked where the
-    state differs from the last one that broke nothing (see the module's docstring)."""
+    state differs from the last one checked (see the module's docstring)."""
 
     def __init__(self, problem: Problem, bought: set[str], root: str = "") -> None:
         self.problem, self.bought, self.root = problem, bought, root
@@ -59,26 +75,41 @@ class StateChecker:
             rule.check is None or rule.check_reads is not None for rule in rules.RULES)
         self.owner = _Owners(problem, bought)  # (the same classes and nodes bought each time)
         self.base: _Base | None = None
-        self.clean: State | None = None  # a state checked whole that broke nothing
+        self.first: tuple[State, list[Diagnostic]] | None = None  # checked whole, not yet in parts
         self.whole = 0  # states checked whole (read by the tests)
+        self.shared: dict = {}  # (`Placed.shared`: the classes and `_nodes_of` are the same each read)
 
     def violations(self, state: State) -> list[Diagnostic]:
-        if self.clean is not None:  # its indexes made once a second state is asked
-            self.base, self.clean = self._base_of(self.clean), None
+        if self.first is not None:  # its parts read once a second state is asked
+            self.base, self.first = self._base_of(*self.first), None
         if self.base is None or not self.by_change:
             self.whole += 1
             found = verify_state(self.problem, state, self.bought, self.root)
-            if not found and self.by_change:
-                self.clean = state
+            if self.by_change:
+                self.first = (state, found)
             return found
         changed = _changed_nodes(self.base.state, state)
-        if not changed:
-            return []
-        base, moved = self._moved_on(state, changed)
-        found = self._checked(state, changed, base, moved)
-        if not found:
-            self.base = base
-        return found
+        if changed:
+            self.base = self._moved_on(state, changed)
+        return self.base.violations()
+
+    def breaking(self) -> Callable[[Callable[[Diagnostic], bool]], tuple[set[str], set[str]] | None]:
+        """Of the last state checked (asked later, after other states are checked): given
+        which violations are to be avoided, the nodes, and the demands of the groups, that
+        break such a rule; None where that is not known part by part (a rule states not what
+        it reads, or the policy has a horizon) or the fleet rules break one."""
+        if self.first is not None:  # (read part by part now)
+            self.base, self.first = self._base_of(*self.first), None
+        base, members = self.base if self.by_change else None, self._groups[1]
+
+        def parts(beyond: Callable[[Diagnostic], bool]) -> tuple[set[str], set[str]] | None:
+            if base is None or any(beyond(found) for found in base.fleet):
+                return None
+            nodes = {node for node, listed in base.at_node.items() if any(map(beyond, listed))}
+            names = {name for number, listed in base.of_group.items() if any(map(beyond, listed))
+                     for name in members[number]}
+            return nodes, names
+        return parts
 
     @cached_property
     def _groups(self) -> tuple[dict[str, int], dict[int, list[str]]]:
@@ -93,7 +124,9 @@ class StateChecker:
     def _nodes_of(self) -> dict[str, int]:
         return self.owner.counts()
 
-    def _base_of(self, state: State) -> _Base:
+    def _base_of(self, state: State, found: list[Diagnostic]) -> _Base:
+        """The state checked whole, read part by part (each part's violations found only
+        where the whole state broke any)."""
         placed_on: dict[str, Counter] = {}
         for node, counts in state.items():
             for name, amount in counts.items():
@@ -101,11 +134,14 @@ class StateChecker:
                     placed_on.setdefault(name, Counter())[node] += amount
         in_use = Counter(self.owner[node].id for node in _in_use(state) | self.bought
                          if node in self.owner)
-        return _Base(state, _state_counts(state), placed_on, in_use)
+        base = _Base(state, _state_counts(state), placed_on, in_use, {}, {}, [])
+        if found:
+            self._read_parts(base, sorted(state), set(self._groups[1]), None)
+        return base
 
-    def _moved_on(self, state: State, changed: list[str]) -> tuple[_Base, set[str]]:
-        """The base with the changed nodes as `state` has them (its indexes copied where
-        they change: the base stays as it was), and the demands whose replicas moved."""
+    def _moved_on(self, state: State, changed: list[str]) -> _Base:
+        """The base moved on to `state`: its indexes copied where they change (the base
+        stays as it was), and the parts that changed read again."""
         assert self.base is not None
         counts, in_use = Counter(self.base.counts), Counter(self.base.in_use)
         placed_on = dict(self.base.placed_on)
@@ -126,42 +162,101 @@ class StateChecker:
                     del placed_on[name][node]
             if node in self.owner and node not in self.bought:
                 in_use[self.owner[node].id] += _hosts(after) - _hosts(before)
-        return _Base(state, +counts, placed_on, +in_use), moved
+        base = _Base(state, +counts, placed_on, +in_use, dict(self.base.at_node),
+                     dict(self.base.of_group), self.base.fleet)
+        group = self._groups[0]
+        self._read_parts(base, changed, {group[name] for name in moved if name in group},
+                         self.base.in_use)
+        return base
 
-    def _checked(self, state: State, changed: list[str], base: _Base, moved: set[str]) -> list[Diagnostic]:
-        """The violations of the changed nodes, of the demands that moved (and those related),
-        and of the fleet (see the module's docstring); `base`: `self.base` moved on to `state`."""
-        assert self.base is not None, "a state is checked by its changes from a clean base"
+    def _read_parts(self, base: _Base, nodes: list[str], groups: set[int], in_use: Counter | None) -> None:
+        """What the nodes, the groups and (where the nodes in use per class are not
+        `in_use`) the fleet of `base` break, into `base` (the parts that broke a rule in the
+        last state read one by one: they most likely still do)."""
         problem = _counted(self.problem, base.counts)
         demands = {d.name: d for d in problem.demands}
-        found = self._run(CheckReads.NODE, problem, demands, {n: state[n] for n in changed if n in state})
-        group, members = self._groups
-        reread = {name for g in {group[n] for n in moved if n in group} for name in members[g]}
-        subset = problem.with_demands([d for d in problem.demands if d.name in reread], option_groups=[
-            g for g in problem.option_groups if all(name in reread for name in g.demands)])
+        state = base.state
+        broke = {node for node in nodes if base.at_node.pop(node, None)}
+        base.at_node.update(_attributed(lambda part: self._run(
+            CheckReads.NODE, problem, demands, {n: state[n] for n in part if n in state}), nodes, broke))
+        broke_groups = {number for number in groups if base.of_group.pop(number, None)}
+        base.of_group.update(_attributed(lambda part: self._over_groups(problem, demands, base, part),
+                                         sorted(groups), broke_groups))
+        if base.in_use != in_use:
+            fleet = Placed(problem, self.owner, demands, {}, {}, set(), Counter(), {}, self.bought,
+                           self._nodes_of, self.root)
+            fleet.__dict__["used_per_class"] = base.in_use  # (the cached property: of the whole state)
+            base.fleet = _rules_over(fleet, CheckReads.FLEET)
+
+    def _over_groups(self, problem: Problem, demands: dict[str, Demand], base: _Base,
+                     groups: list[int]) -> list[Diagnostic]:
+        """What the DEMANDS rules find over the groups' demands (`demands`: of `problem`, the
+        state's counts), read wherever they run."""
+        members, options = self._groups[1], self._options
+        names = sorted((name for number in groups for name in members[number]), key=self._order.__getitem__)
+        subset = problem.with_demands([demands[name] for name in names],
+                                      option_groups=[g for number in groups for g in options.get(number, ())])
         where: dict[str, Counter] = {}
-        for name in reread:
+        for name in names:
             for node, amount in base.placed_on.get(name, {}).items():
                 where.setdefault(node, Counter())[name] = amount
-        found += self._run(CheckReads.DEMANDS, subset, {d.name: d for d in subset.demands}, where)
-        if base.in_use == self.base.in_use:  # what the fleet rules read is the clean base's
-            return found
-        fleet = Placed(problem, self.owner, demands, {}, {}, set(), Counter(), {}, self.bought,
-                       self._nodes_of, self.root)
-        fleet.__dict__["used_per_class"] = base.in_use  # (the cached property: of the whole state)
-        return found + _rules_over(fleet, CheckReads.FLEET)
+        # (what reading them finds is a node's: `at_node` has it)
+        return self._run(CheckReads.DEMANDS, subset, {d.name: d for d in subset.demands}, where, False)
+
+    @cached_property
+    def _order(self) -> dict[str, int]:
+        return {d.name: i for i, d in enumerate(self.problem.demands)}
+
+    @cached_property
+    def _options(self) -> dict[int, list]:
+        """Group -> its workloads' option groups (a workload's options are one group)."""
+        group = self._groups[0]
+        options: dict[int, list] = {}
+        for option_group in self.problem.option_groups:
+            numbers = {group[name] for name in option_group.demands if name in group}
+            if len(numbers) == 1:
+                options.setdefault(numbers.pop(), []).append(option_group)
+        return options
 
     def _run(self, reads: CheckReads, problem: Problem, demands: dict[str, Demand],
-             state: State) -> list[Diagnostic]:
-        """The state read as `verify` reads it, and the rules that read `reads` run over it."""
+             state: State, reading: bool = True) -> list[Diagnostic]:
+        """The state read as `verify` reads it, and the rules that read `reads` run over it
+        (`reading`: with what reading it finds)."""
         hosted, seen, found = read_state(demands, self.owner, state, self.root)
         placed_on: dict[str, Counter] = {}
         for node, counts in hosted.items():
             for name, amount in counts.items():
                 placed_on.setdefault(name, Counter())[node] += amount
         placed = Placed(problem, self.owner, demands, hosted, placed_on, seen, Counter(w for w, _ in seen),
-                        {}, self.bought, self._nodes_of, self.root)
-        return found + _rules_over(placed, reads)
+                        {}, self.bought, self._nodes_of, self.root, self.shared)
+        return (found if reading else []) + _rules_over(placed, reads)
+
+
+# the pieces a set of parts found breaking a rule is split into, each read again (binary
+# halving read a fleet's 1,000 groups, 73 of them breaking a spread, ~10 times over)
+SPLIT = 8
+
+
+def _attributed(read: Callable[[list[Part]], list[Diagnostic]], parts: list[Part],
+                suspects: Collection[Part] = ()) -> dict[Part, list[Diagnostic]]:
+    """Part -> what it breaks, for the parts that break anything: the `suspects` read one by
+    one, the rest together (what `read` finds of several parts is the union of what each
+    breaks), split where that finds anything (`_split`)."""
+    found = {part: broken for part in parts if part in suspects for broken in [read([part])] if broken}
+    found.update(_split(read, [part for part in parts if part not in suspects]))
+    return found
+
+
+def _split(read: Callable[[list[Part]], list[Diagnostic]], parts: list[Part]) -> dict[Part, list[Diagnostic]]:
+    """The parts read together; where they break anything, in SPLIT pieces, each read so."""
+    broken = read(parts) if parts else []
+    if not broken or len(parts) == 1:
+        return {parts[0]: broken} if broken else {}
+    size = -(-len(parts) // SPLIT)
+    found: dict[Part, list[Diagnostic]] = {}
+    for first in range(0, len(parts), size):
+        found.update(_split(read, parts[first:first + size]))
+    return found
 
 
 def _rules_over(placed: Placed, reads: CheckReads) -> list[Diagnostic]:
@@ -203,11 +298,9 @@ def _changed_nodes(before: State, after: State) -> list[str]:
     """The nodes whose replicas differ (a node a state shares with the one it was made from,
     `moving._apply`, is the same object: not compared)."""
     empty: Mapping[str, int] = {}
-    changed = []
-    for node in before.keys() | after.keys():
-        old, new = before.get(node, empty), after.get(node, empty)
-        if old is not new and _positive(old) != _positive(new):
-            changed.append(node)
+    changed = [node for node, new in after.items() if before.get(node, empty) is not new
+               and _positive(before.get(node, empty)) != _positive(new)]
+    changed += [node for node in before.keys() - after.keys() if _positive(before[node])]
     return sorted(changed)
 
 
