@@ -121,13 +121,14 @@ def _solved(problem: Problem, steps: tuple[dict[str, int], ...], cutoff: float,
     deadline = time.monotonic() + seconds
     single = one_class_per_node(problem)
     encoding = encode(single, must_place=True)
-    backend = HighsBackend(RELATIVE_GAP, cutoff=cutoff)
+    backend = HighsBackend(RELATIVE_GAP, cutoff=cutoff, fixed_out=True)
+    replica_bounds = _replica_bounds(encoding)
     tried: list[dict[str, int]] = []
     for step in steps:
         if step in tried:
             continue
         tried.append(step)
-        _open_only(problem, encoding, step)
+        _open_only(problem, encoding, step, replica_bounds)
         left = deadline - time.monotonic()
         if left <= 0:
             return None
@@ -140,10 +141,26 @@ def _solved(problem: Problem, steps: tuple[dict[str, int], ...], cutoff: float,
     return None
 
 
-def _open_only(problem: Problem, encoding: Encoding, nodes: dict[str, int]) -> None:
+def _open_only(problem: Problem, encoding: Encoding, nodes: dict[str, int],
+               replica_bounds: dict[int, tuple[int, int]]) -> None:
+    """Only the first `nodes` of each class may open. The replica columns of the others are
+    fixed at none too, so that `FixedOut` takes them out (their rows alone would keep them in
+    HiGHS's model); an open node's have their bounds as encoded (`replica_bounds`)."""
+    model = encoding.model
+    closed = set()
     for node_class in problem.classes:
         for position, name in enumerate(node_class.node_names[: node_class.count]):
-            encoding.model.set_bounds(encoding.u[name], 0, int(position < nodes.get(node_class.id, 0)))
+            is_open = position < nodes.get(node_class.id, 0)
+            model.set_bounds(encoding.u[name], 0, int(is_open))
+            if not is_open:
+                closed.add(name)
+    for (_, name), column in encoding.y.items():
+        model.set_bounds(column, *((0, 0) if name in closed else replica_bounds[column]))
+
+
+def _replica_bounds(encoding: Encoding) -> dict[int, tuple[int, int]]:
+    lower, upper, _ = encoding.model.bounds()
+    return {column: (lower[column], upper[column]) for column in encoding.y.values()}
 
 
 def _assignment(encoding: Encoding, solution: list) -> Assignment:
