@@ -42,6 +42,7 @@ from fitlang.solve.groups import (
     ThroughputGroup,
 )
 from fitlang.solve.linear import (
+    FixedOut,
     LinearModel,
     MatrixForm,
     Number,
@@ -67,11 +68,15 @@ class HighsBackend:
 
     name = "highs"
 
-    def __init__(self, relative_gap: float = 1e-4, cutoff: float | None = None) -> None:
+    def __init__(self, relative_gap: float = 1e-4, cutoff: float | None = None,
+                 fixed_out: bool = False) -> None:
         self.relative_gap = relative_gap
         # a MIP's solutions above this are of no use to the caller: HiGHS prunes every branch
         # whose bound is over it (`objective_bound`), and finds none where none is under it
         self.cutoff = cutoff
+        # the columns the model's bounds fix are taken out before HiGHS sees it (`FixedOut`):
+        # for a model most of whose columns are fixed (a few nodes open of a fleet's)
+        self.fixed_out = fixed_out
 
     def minimise(self, model: LinearModel, objective: dict[int, Number],
                  time_limit: float | None = None, start: dict[int, float] | None = None,
@@ -86,8 +91,9 @@ class HighsBackend:
         deadline = None if time_limit is None else time.monotonic() + time_limit
         cpu_deadline = None if cpu_seconds is None else time.process_time() + cpu_seconds
         form = matrix_form(model, objective)  # straight from the model's row blocks
+        cut = FixedOut.of(form) if self.fixed_out else None
         with _native_stdout_silenced():  # its banner and some diagnostics go to fd 1
-            highs = _highs_with(form)
+            highs = _highs_with(form if cut is None else cut.form)
             highs.setOptionValue("mip_rel_gap", self.relative_gap)
             if self.cutoff is not None:
                 highs.setOptionValue("objective_bound", self.cutoff)
@@ -96,20 +102,24 @@ class HighsBackend:
             if start:
                 indices = np.fromiter(start.keys(), dtype=np.int32, count=len(start))
                 values = np.fromiter(start.values(), dtype=float, count=len(start))
-                highs.setSolution(len(start), indices, values)
+                if cut is not None:
+                    indices, values = cut.start(indices, values)
+                highs.setSolution(len(indices), indices, values)
             watch(highs, deadline, improving, cpu_deadline, settle)
             highs.run()
-            if start and _stale_start(highs, form):
+            if start and _stale_start(highs, form if cut is None else cut.form):
                 highs.setOptionValue("presolve", "off")
                 highs.run()
-            return self._outcome(highs, model, objective, form)
+            return self._outcome(highs, model, objective, form, cut)
 
-    def _outcome(self, highs, model: LinearModel, objective: dict[int, Number], form: MatrixForm) -> Outcome:
+    def _outcome(self, highs, model: LinearModel, objective: dict[int, Number], form: MatrixForm,
+                 cut: FixedOut | None = None) -> Outcome:
         import highspy
 
         status = highs.getModelStatus()
         info = highs.getInfo()
-        integer = bool(form.integrality.any())
+        handed = form if cut is None else cut.form  # (the whole form's solution: `cut.full`)
+        integer = bool(handed.integrality.any())
         bound = _bound_fraction(info.mip_dual_bound) if integer else None
         if status == highspy.HighsModelStatus.kModelEmpty:
             status = highspy.HighsModelStatus.kOptimal
@@ -117,10 +127,11 @@ class HighsBackend:
                       highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return Outcome(Status.INFEASIBLE)  # every variable is bounded: never unbounded
         has_solution = info.primal_solution_status == 2 or (
-            status == highspy.HighsModelStatus.kOptimal and not form.c.size)
+            status == highspy.HighsModelStatus.kOptimal and not handed.c.size)
         if not has_solution:
             return Outcome(Status.UNKNOWN, bound=bound)
         values = highs.getSolution().col_value
+        values = values if cut is None else cut.full(values).tolist()
         solution = [int(round(x)) if whole else float(x)  # noqa: RUF046 (x may be a numpy float)
                     for x, whole in zip(values, form.integrality.tolist())]
         value = model.value(objective, solution)
@@ -184,7 +195,7 @@ def _highs_with(form: MatrixForm):
         scale = np.divide(1.0, largest, out=np.ones(rows), where=largest > 0)
         data = data * scale[row_of]
         row_lower, row_upper = row_lower * scale, row_upper * scale
-    highs.passModel(columns, rows, len(data), 2, 1, 0.0, form.c, form.lower, form.upper,
+    highs.passModel(columns, rows, len(data), 2, 1, form.offset, form.c, form.lower, form.upper,
                     row_lower, row_upper, matrix.indptr.astype(np.int32),
                     matrix.indices.astype(np.int32), data, form.integrality.astype(np.int32))
     return highs

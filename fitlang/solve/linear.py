@@ -367,6 +367,60 @@ class MatrixForm:
     lower: np.ndarray
     upper: np.ndarray
     integrality: np.ndarray
+    offset: float = 0.0  # a constant added to c x (the fixed columns `FixedOut` took out)
+
+
+# a row left with no columns is dropped where its bounds hold 0 within this (relative to
+# what the fixed columns gave it: float sums of byte-sized terms)
+EMPTY_ROW_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class FixedOut:
+    """A form with the columns its bounds fix taken out, and the rows they leave empty:
+    HiGHS's presolve does that (and more), but it is off for MIPs (`backends.MIP_PRESOLVE`), and
+    without it HiGHS carries every fixed column through each LP. The per-node model with all
+    but the counted nodes closed (counted_exact.py): 5,841 columns, 1,420 free; HiGHS 2.1 CPU s
+    on the whole form, 0.6 s on this one (inventory 300 seed 25)."""
+
+    form: MatrixForm  # what HiGHS is handed
+    kept: np.ndarray  # the original column of each of its columns
+    whole: MatrixForm  # the form it was cut from
+
+    @classmethod
+    def of(cls, form: MatrixForm) -> FixedOut:
+        fixed = form.lower == form.upper
+        kept = np.flatnonzero(~fixed)
+        matrix = form.matrix.scipy()
+        fixed_values = form.lower[fixed]
+        given = matrix[:, np.flatnonzero(fixed)]
+        shift = given @ fixed_values
+        size = abs(given) @ np.abs(fixed_values)
+        lower, upper = form.row_lower - shift, form.row_upper - shift
+        rest = matrix[:, kept].tocsr()
+        tolerance = EMPTY_ROW_TOLERANCE * np.maximum(1.0, size)
+        empty = np.diff(rest.indptr) == 0
+        rows = np.flatnonzero(~empty | (lower > tolerance) | (upper < -tolerance))
+        rest = rest[rows, :].tocsr()
+        rest.sort_indices()
+        cut = MatrixForm(form.c[kept], RowMatrix(rest.data, rest.indices.astype(np.int64),
+                                                  rest.indptr.astype(np.int64), rest.shape),
+                         lower[rows], upper[rows], form.lower[kept], form.upper[kept],
+                         form.integrality[kept], form.offset + float(form.c[fixed] @ fixed_values))
+        return cls(cut, kept, form)
+
+    def full(self, values: Sequence[float]) -> np.ndarray:
+        """A solution of the cut form as one of the whole form."""
+        every = self.whole.lower.astype(float)
+        every[self.kept] = values
+        return every
+
+    def start(self, indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A start's (original indices, values) as the cut form's (its fixed columns left out)."""
+        position = np.full(len(self.whole.lower), -1)
+        position[self.kept] = np.arange(len(self.kept))
+        given = position[indices] >= 0
+        return position[indices][given].astype(np.int32), values[given]
 
 
 def matrix_form(model: LinearModel, objective: dict[int, Number],
