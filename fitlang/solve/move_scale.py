@@ -369,18 +369,23 @@ class ScaleMove:
         a demand whose only rules over a topology are its spreads, taken off a node of
         `source` (and not counted now), may go to any domain of each spread that keeps its
         skew (`SpreadCounts.allowed`)."""
-        eligible = self.eligible_mask[demand.name]
-        zones = None
-        if source is not None and demand.name in self.spreads:
-            for spread in self.spreads[demand.name]:
-                eligible = eligible & spread.allowed(self.rows.class_index[source.id])
-        elif zone is not None and demand.name in self.zoned:
-            zones = self._zones_from(demand, zone)
-        found = self.rows.with_room(self.need[demand.name], eligible, zones)
+        found = self.rows.with_room(self.need[demand.name], *self.allowed(demand, zone, source))
         if rows is not None:
             found = np.intersect1d(found, rows)
         taking = (node for row in found if self.takes(node := self.nodes[self.rows.names[row]], demand))
         return list(taking if every else itertools.islice(taking, 1))
+
+    def allowed(self, demand: Demand, zone: tuple | None,
+                source: NodeClass | None = None) -> tuple[np.ndarray, list[int] | None]:
+        """Where `targets` may put the replica, room aside: per class, may it go there, and
+        the zones' rows it may go to (None: any)."""
+        eligible = self.eligible_mask[demand.name]
+        if source is not None and demand.name in self.spreads:
+            for spread in self.spreads[demand.name]:
+                eligible = eligible & spread.allowed(self.rows.class_index[source.id])
+        elif zone is not None and demand.name in self.zoned:
+            return eligible, self._zones_from(demand, zone)
+        return eligible, None
 
     def _zones_from(self, demand: Demand, zone: tuple) -> list[int]:
         """Where a replica of a zoned demand running in `zone` may go: that zone; and where
@@ -1091,6 +1096,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
     from fitlang.solve.pool_emptied import empty_pools
+    from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
     from fitlang.solve.zone_swap import swap_zones
 
@@ -1111,10 +1117,10 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
         if _joint_moves_pay(value, bound):
             if nodes <= LARGE_NODES:
                 # (past it a swap's waves took 7-12 CPU s: inventory 10,000 seed 4, session 33)
-                swap_zones(fleet, objective, None if time_limit is None else
-                           started + JOINT_MOVES_SHARE * time_limit)
-                improve_jointly(fleet, deadline=None if time_limit is None else
-                                started + JOINT_MOVES_SHARE * time_limit)
+                joint_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
+                swap_zones(fleet, objective, joint_until)
+                scatter_aside(fleet, objective, joint_until)
+                improve_jointly(fleet, deadline=joint_until)
                 settled = None  # (a step undone leaves its nodes as they were on new rows)
             # joint moves leave nodes the passes may now empty or merge; a node's replicas
             # scattered each where its rules let it go pay where the plan is not yet proven
