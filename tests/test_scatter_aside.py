@@ -25,7 +25,6 @@ from collections import Counter
 from fractions import Fraction
 
 import pytest
-
 from test_pool_emptied import consistent
 
 from fitlang.solve import move_neighbourhood

@@ -26,7 +26,10 @@ offer), so it is the start, and the move is decomposed by what changed:
    lower plan kept, `scatter_both`): each replica of a node where its own
    rules let it go, separately, onto a node in use with room or a new node of its zones,
    kept where the whole pays (inventory 10,000, seed 1: a repriced pool's nodes run a gang's
-   replica, free within its cluster, beside services that may not leave the zone).
+   replica, free within its cluster, beside services that may not leave the zone); then, up to
+   2,000 nodes, nodes emptied by replicas moved together (`scatter_aside.scatter_aside`: a
+   replica of another workload moved aside to make room, spread replicas onto one new node of
+   a zone their skews allow all at once), kept where cheaper.
 
 Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
 workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
