@@ -96,22 +96,16 @@ def value(fleet: ScaleMove) -> Fraction:
     return objective_value(fleet.problem, "cost+moves", fleet.state(), set(fleet.bought))
 
 
-def test_a_replica_moved_aside_makes_room_and_the_node_closes(tmp_path):
-    fleet = fleet_at_rest(tmp_path, ASIDE, ASIDE_RUNNING)
-    assert value(fleet) == 16
+@pytest.mark.parametrize("text, running, end, before, after", [
+    (ASIDE, ASIDE_RUNNING, ASIDE_END, "16", "6.03"),  # a replica moved aside makes room
+    (THIRD, THIRD_RUNNING, THIRD_END, "15", "6.04"),  # spread replicas together to a third zone
+])
+def test_the_node_closes(tmp_path, text, running, end, before, after):
+    fleet = fleet_at_rest(tmp_path, text, running)
+    assert value(fleet) == Fraction(before)
     assert scatter_aside(fleet, "cost+moves", None) == 1
-    assert fleet.state() == ASIDE_END
-    assert value(fleet) == Fraction("6.03")
-    assert not _Checker(fleet.problem, set(), "").broken(fleet.state())
-    assert consistent(fleet)
-
-
-def test_spread_replicas_go_together_to_one_new_node_of_a_third_zone(tmp_path):
-    fleet = fleet_at_rest(tmp_path, THIRD, THIRD_RUNNING)
-    assert value(fleet) == 15
-    assert scatter_aside(fleet, "cost+moves", None) == 1
-    assert fleet.state() == THIRD_END
-    assert value(fleet) == Fraction("6.04")
+    assert fleet.state() == end
+    assert value(fleet) == Fraction(after)
     assert not _Checker(fleet.problem, set(), "").broken(fleet.state())
     assert consistent(fleet)
 

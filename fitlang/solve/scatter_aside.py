@@ -26,7 +26,6 @@ deadline, both checked before each node.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from functools import partial
 
@@ -34,7 +33,7 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
 from fitlang.solve.move_scale import FleetNode, ScaleMove, _size, zone_of
-from fitlang.solve.pool_emptied import JournalMoves, kept_if_cheaper
+from fitlang.solve.pool_emptied import kept_in_turn
 
 # the CPU seconds the nodes are tried for (inventory 1,000 seed 1: ~65 nodes in 0.3-0.5 s)
 ASIDE_CPU_SECONDS = 0.3
@@ -49,16 +48,10 @@ def scatter_aside(fleet: ScaleMove, objective: str, deadline: float | None,
     the nodes kept emptied."""
     if fleet.unplaced:
         return 0
-    cpu_end = time.process_time() + cpu_seconds
-    moves = JournalMoves(fleet) if objective == "cost+moves" else None
-    kept = 0
-    for node in _ranked_nodes(fleet):
-        if time.process_time() > cpu_end or (deadline is not None and time.monotonic() > deadline):
-            break
-        if fleet.nodes.get(node.name) is not node or node.node_class.price <= fleet._change_price(node):
-            continue  # (closed by an earlier node's step; or emptying it cannot pay)
-        kept += kept_if_cheaper(fleet, partial(_emptied, fleet, node), moves, deadline)
-    return kept
+    # (a node closed by an earlier node's step, or whose emptying cannot pay, is skipped)
+    steps = (partial(_emptied, fleet, node) if fleet.nodes.get(node.name) is node and
+             node.node_class.price > fleet._change_price(node) else None for node in _ranked_nodes(fleet))
+    return kept_in_turn(fleet, objective, steps, deadline, cpu_seconds)
 
 
 def _ranked_nodes(fleet: ScaleMove) -> list[FleetNode]:
