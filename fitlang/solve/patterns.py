@@ -92,7 +92,8 @@ def pattern_bound(bound: Bound, objective: str, deadline: float | None = None,
                   start=None, rounds: int | None = None) -> PatternBound:
     """The pattern bound of the module docstring, from the pair relaxation's result
     (`bound.lower_bound`): at its prices, then by column generation until converged, the
-    `deadline` or `rounds` rounds. `start`: a packing whose nodes give the first patterns."""
+    `deadline` or `rounds` rounds. `start`: a packing, or a tuple of packings, whose nodes give
+    the first patterns."""
     started = time.monotonic()
     if bound.relaxation is None or bound.problem is None or bound.prices is None:
         return PatternBound(None)
@@ -108,8 +109,9 @@ def pattern_bound(bound: Bound, objective: str, deadline: float | None = None,
         # the rows on the node counts (`bound._cover_rows`), which no knapsack prices
         empty = np.zeros(0, dtype=np.int64)
         master.add([(k, empty, empty) for k in range(blocks.width)])
-        if start is not None:
-            master.add(blocks.patterns_of(start))
+        for packing in (start if isinstance(start, tuple) else (start,)):
+            if packing is not None:
+                master.add(blocks.patterns_of(packing))
         while rounds is None or result.rounds < rounds:
             if deadline is not None and time.monotonic() >= deadline:
                 break

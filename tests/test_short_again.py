@@ -1,0 +1,38 @@
+"""A floor still short after `scarce_first`, placed again with every workload an earlier pass
+left out first (`short_again.py`, issue 15, session 34): where a power cap bounds a region's
+room, which neither the priority order nor the fewest-nodes order counts ahead."""
+
+from __future__ import annotations
+
+from solving import bench_module, problem_from
+
+
+def test_passes_with_the_workloads_left_out_first_place_every_replica(tmp_path):
+    # bench/ai_fleet.py at 1,000 nodes, seed 16 (4 regions with power caps, EU residency,
+    # latency): the greedy floor and the fewest-nodes pass leave 43 replicas out, all at the
+    # lowest priority; the generator's own first-fit places all, so a placement exists
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.make_room import left_out, no_level_worse
+    from fitlang.solve.scarce_first import scarce_first
+    from fitlang.solve.short_again import shorts_first_again
+
+    ai_fleet = bench_module("ai_fleet")
+    path, _ = ai_fleet.write(ai_fleet.generate(1000, 100, 16), tmp_path, "ai1000")
+    problem = problem_from(tmp_path, path.read_text(), "ai1000.fit")
+    floor = scarce_first(problem, greedy_floor(problem, short_first=True)[0], None)
+    assert sum(left_out(problem, floor)) > 0
+    again = shorts_first_again(problem, floor, None)
+    assert again.complete and sum(left_out(problem, again)) == 0
+    assert no_level_worse(problem, again, floor)
+
+
+def test_a_complete_floor_is_kept_as_it_is(tmp_path):
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.short_again import shorts_first_again
+
+    ai_fleet = bench_module("ai_fleet")
+    path, _ = ai_fleet.write(ai_fleet.generate(300, 40, 2), tmp_path, "ai300")
+    problem = problem_from(tmp_path, path.read_text(), "ai300.fit")
+    floor = greedy_floor(problem, short_first=True)[0]
+    assert floor.complete
+    assert shorts_first_again(problem, floor, None) is floor
