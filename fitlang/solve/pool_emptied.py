@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from functools import partial
 
@@ -47,13 +47,23 @@ def empty_pools(fleet: ScaleMove, objective: str, deadline: float | None,
     the pools kept emptied (some may have had replicas go back onto them)."""
     if fleet.unplaced:
         return 0
+    return kept_in_turn(fleet, objective, (partial(_emptied, fleet, pool) for pool in _ranked_pools(fleet)),
+                        deadline, cpu_seconds)
+
+
+def kept_in_turn(fleet: ScaleMove, objective: str, steps: Iterable[Callable[[], None] | None],
+                 deadline: float | None, cpu_seconds: float) -> int:
+    """Each step in turn (None: skipped) kept where it lowers `objective` (`kept_if_cheaper`),
+    until the `deadline` or `cpu_seconds` of process time, both checked before each; returns
+    the steps kept."""
     cpu_end = time.process_time() + cpu_seconds
     moves = JournalMoves(fleet) if objective == "cost+moves" else None
     kept = 0
-    for pool in _ranked_pools(fleet):
+    for step in steps:
         if time.process_time() > cpu_end or (deadline is not None and time.monotonic() > deadline):
             break
-        kept += kept_if_cheaper(fleet, partial(_emptied, fleet, pool), moves, deadline)
+        if step is not None:
+            kept += kept_if_cheaper(fleet, step, moves, deadline)
     return kept
 
 
