@@ -15,6 +15,8 @@ that places every replica:
   what the replica count forces, ceil((R - (D - 1) max_skew) / D) over the D domains;
 - anti-affinity with itself per zone/region/label domain: at most one replica there;
 - latency: the replicas within reach of each location, at least what the rule asks;
+- what fits beside no replica that fills a node's GPUs is on the class's other nodes
+  (beside_accelerators.py);
 - nodes are whole (`_cover_rows`): a demand's replicas need ceil(R / fit) nodes of its
   classes, and a spread's forced replicas in a domain that is always there as many of the
   domain's (a zone whose one class is dear is charged a whole node, not a share of one).
@@ -47,6 +49,7 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.backends import _native_stdout_silenced, run_until
+from fitlang.solve.beside_accelerators import beside_accelerator_rows
 from fitlang.solve.elastic import _fit
 
 INFINITY = math.inf
@@ -229,6 +232,7 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
         _self_apart_rows(demand, topology, mine, pair_class_a, y, rows)
     rows.families.append(rows.count)  # the last family's end
     _latency_rows(problem, classes, position, pairs_of, pair_class_a, y, rows)
+    beside_accelerator_rows(rows, pair_demand_a, pair_class_a, share_a, requests, capacity, y)
     first_cover = rows.count
     _cover_rows(demands, topology, pairs_of, pair_class_a, pair_fit_a, rows)
     columns = first_least + len(least_columns)
