@@ -55,6 +55,19 @@ def test_what_fits_beside_no_gpu_replica_is_charged_other_nodes(tmp_path):
     assert without.converged and abs(float(without.value) - 4.025) < 1e-6
 
 
+def test_the_rows_come_last_and_the_guide_is_the_solution_before_them(tmp_path):
+    # the rows move `web` off the GPU nodes' room in the LP; the first passes are guided by
+    # the solution before they came in (the same as without them), the bound is after them
+    problem = problem_from(tmp_path, BESIDE)
+    found = lower_bound(problem, "cost")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bound_module, "beside_accelerator_rows", lambda *args: 0)
+        without = lower_bound(problem, "cost")
+    assert abs(float(found.value) - 4.40) < 1e-6 < float(found.value) - float(without.value)
+    assert found.pair_values.tolist() == without.pair_values.tolist()
+    assert found.node_values.tolist() == without.node_values.tolist()
+
+
 def test_two_gpu_replicas_that_may_share_a_node_add_no_row(tmp_path):
     # on 2-GPU nodes two 1-GPU replicas may share one: nothing fills a node, no row
     text = BESIDE.replace("count = 1\n  }\n}\npool cpu", "count = 2\n  }\n}\npool cpu", 1)
