@@ -15,6 +15,8 @@ that places every replica:
   what the replica count forces, ceil((R - (D - 1) max_skew) / D) over the D domains;
 - anti-affinity with itself per zone/region/label domain: at most one replica there;
 - latency: the replicas within reach of each location, at least what the rule asks;
+- what fits beside no replica that fills a node's GPUs is on the class's other nodes
+  (beside_accelerators.py);
 - nodes are whole (`_cover_rows`): a demand's replicas need ceil(R / fit) nodes of its
   classes, and a spread's forced replicas in a domain that is always there as many of the
   domain's (a zone whose one class is dear is charged a whole node, not a share of one).
@@ -47,6 +49,7 @@ import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
 from fitlang.solve.backends import _native_stdout_silenced, run_until
+from fitlang.solve.beside_accelerators import beside_accelerator_rows
 from fitlang.solve.elastic import _fit
 
 INFINITY = math.inf
@@ -124,6 +127,10 @@ class Relaxation:
     # per row, -1, or the family of rows (one spread's, one anti-affinity's, per domain) the
     # master may leave out until its solution breaks one of them (empty: none)
     lazy: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # per row, whether it is a lazy one that waits until no other lazy row is broken and the
+    # master is proven (beside_accelerators.py's: they move the LP's vertex, which guides
+    # the first passes; empty: none)
+    late: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def columns(self) -> int:
@@ -229,6 +236,8 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
         _self_apart_rows(demand, topology, mine, pair_class_a, y, rows)
     rows.families.append(rows.count)  # the last family's end
     _latency_rows(problem, classes, position, pairs_of, pair_class_a, y, rows)
+    first_waiting = rows.count
+    beside_accelerator_rows(rows, pair_demand_a, pair_class_a, share_a, requests, capacity, y)
     first_cover = rows.count
     _cover_rows(demands, topology, pairs_of, pair_class_a, pair_fit_a, rows)
     columns = first_least + len(least_columns)
@@ -253,9 +262,16 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
     relaxed.lazy = _lazy_families(rows, pairs)
     # the cover rows wait until the master breaks one (a family each): most never bind, and
     # all in from the start the master took twice as long (inventory 10,000 at rest: 1,783
-    # of them, 1.5 -> 2.8 s, for a bound 0.001% higher)
-    cover = np.arange(first_cover, rows.count)
-    relaxed.lazy[cover] = relaxed.lazy.max(initial=-1) + 1 + np.arange(len(cover))
+    # of them, 1.5 -> 2.8 s, for a bound 0.001% higher). So do the rows beside accelerators:
+    # all in, the master reached another vertex of the same optimum on every seed (inventory
+    # 10,000 seed 14: 18,648 replicas elsewhere), and the first passes it guides with them;
+    # lazy, still where the LP broke one without a bound any higher (seed 24: 516 replicas
+    # elsewhere, 538.26 -> 541.70-542.01 at 5 s): so they come last, once the rest is
+    # converged, and the guide is the solution before them (`lower_bound`)
+    waiting = np.arange(first_waiting, rows.count)
+    relaxed.lazy[waiting] = relaxed.lazy.max(initial=-1) + 1 + np.arange(len(waiting))
+    relaxed.late = np.zeros(rows.count, dtype=bool)
+    relaxed.late[first_waiting:first_cover] = True
     return relaxed
 
 
@@ -713,7 +729,8 @@ class Bound:
     prices: np.ndarray | None = None
     # per demand of `problem`, the names of the caller's demands it stands for
     members: list[list[str]] | None = None
-    # the master LP's last solution: replicas per pair (a guide for placing, not a bound)
+    # the master LP's last solution before the late rows (`Relaxation.late`): replicas per
+    # pair (a guide for placing, not a bound)
     pair_values: np.ndarray | None = None
     # and its nodes per merged class (`relaxation.class_index`'s positions)
     node_values: np.ndarray | None = None
@@ -767,8 +784,9 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 break
             result.rounds += 1
             result.lp_value = master.value
-            result.pair_values = master.pair_values()
-            result.node_values = master.node_values()
+            if not master.late_taken:  # the guide: the solution before the late rows
+                result.pair_values = master.pair_values()
+                result.node_values = master.node_values()
             duals = pricing.repaired(duals)
             reduced, value = pricing.bound(duals)
             center = result.prices
@@ -877,6 +895,8 @@ class _Master:
         rows = matrix.shape[0]
         lazy = relaxed.lazy if len(relaxed.lazy) else np.full(rows, -1, dtype=np.int64)
         self.family = lazy[lazy >= 0]  # per waiting row
+        late = relaxed.late if len(relaxed.late) else np.zeros(rows, dtype=bool)
+        self.late = late[lazy >= 0]  # per waiting row: it waits for the others (`broken`)
         lazy = lazy >= 0
         self.rows = np.flatnonzero(~lazy)  # the master's rows, as rows of the relaxation
         self.row_at = np.full(rows, -1, dtype=np.int64)
@@ -884,6 +904,7 @@ class _Master:
         self.waiting = np.flatnonzero(lazy)  # lazy rows not in yet
         self.lazy_matrix = matrix[self.waiting, :].tocsr() if len(self.waiting) else None
         self.lazy_taken = np.zeros(len(self.waiting), dtype=bool)
+        self.late_taken = False  # whether a late row is in (`Relaxation.late`)
         pair_end = relaxed.first_pair + relaxed.pairs
         fixed = np.concatenate([np.arange(relaxed.first_pair), np.arange(pair_end, relaxed.columns)])
         self.columns = np.concatenate([fixed, np.unique(relaxed.start)]).astype(np.int64)
@@ -957,7 +978,8 @@ class _Master:
         return duals
 
     def broken(self) -> np.ndarray:
-        """The lazy rows not in the master that its solution breaks (positions in `waiting`)."""
+        """The lazy rows not in the master that its solution breaks (positions in `waiting`);
+        the late ones (`Relaxation.late`) only where it breaks no other."""
         if self.lazy_matrix is None:
             return np.zeros(0, dtype=np.int64)
         activity = self.lazy_matrix @ self._solution()
@@ -967,7 +989,10 @@ class _Master:
             (activity < self.relaxed.row_lower[rows] - slack)
         # the whole family of a broken row: adding a row at a time, the solution moves to
         # the next domain (breaker 10,000: 20 rounds, 5.3 s)
-        families = np.unique(self.family[broken & ~self.lazy_taken])
+        broken &= ~self.lazy_taken
+        if (broken & ~self.late).any():
+            broken &= ~self.late
+        families = np.unique(self.family[broken])
         wanted = np.flatnonzero(np.isin(self.family, families) & ~self.lazy_taken)
         if len(wanted) > LAZY_PER_ROUND:  # whole families, up to the one that passes the count
             last = self.family[wanted[LAZY_PER_ROUND]]
@@ -995,6 +1020,7 @@ class _Master:
         self.rows = np.concatenate([self.rows, rows])
         self.row_at[rows] = first + np.arange(len(rows))
         self.lazy_taken[waiting] = True
+        self.late_taken = self.late_taken or bool(self.late[waiting].any())
         self._artificial(first + np.arange(len(rows)))
         self.highs.setOptionValue("simplex_strategy", 1)
         return len(rows)
