@@ -140,3 +140,18 @@ def test_with_the_rows_the_bound_stays_under_the_reference_optimum(tmp_path, see
     problem, expected = _case_with_rows(seed, tmp_path)
     found = lower_bound(problem, "cost")
     assert found.value is not None and found.value <= expected.cost
+
+
+def test_fitc_plan_s_bound_takes_the_rows_beside_its_own(tmp_path):
+    # `fitc plan`'s bound adds its rows for the moves after the relaxation's (`extend`): the
+    # late rows are the relaxation's only (before, the master indexed past them: an internal
+    # error on every plan whose fleet has a node-filling GPU replica). What runs is the 4.40
+    # optimum above, so nothing needs to move: the bound is its cost
+    from fitlang.solve.move_bound import moves_lower_bound
+
+    from solving import problem_running
+
+    running = [("infer", f"gpu-{i}") for i in range(4)] + [("web", "cpu-0")] * 2 + [("tiny", "gpu-0")]
+    text = BESIDE + "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
+    found = moves_lower_bound(problem_running(tmp_path, text, running), None)
+    assert found is not None and abs(float(found) - 4.40) < 1e-6

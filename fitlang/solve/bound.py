@@ -895,7 +895,9 @@ class _Master:
         rows = matrix.shape[0]
         lazy = relaxed.lazy if len(relaxed.lazy) else np.full(rows, -1, dtype=np.int64)
         self.family = lazy[lazy >= 0]  # per waiting row
-        late = relaxed.late if len(relaxed.late) else np.zeros(rows, dtype=bool)
+        # rows an `extend` added after the relaxation (`fitc plan`'s charged moves) are not late
+        late = np.zeros(rows, dtype=bool)
+        late[:len(relaxed.late)] = relaxed.late
         self.late = late[lazy >= 0]  # per waiting row: it waits for the others (`broken`)
         lazy = lazy >= 0
         self.rows = np.flatnonzero(~lazy)  # the master's rows, as rows of the relaxation
