@@ -10,6 +10,7 @@ forced moves the true least moves). The waves past 48 nodes are replayed by hand
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from collections import Counter
 from fractions import Fraction
@@ -1321,3 +1322,26 @@ def test_a_wave_leaves_out_the_moves_that_break_a_rule_and_checks_the_start_whol
         assert places(moving._apply(state, wave.moves, stop=wave.stop_first)) <= places(state)
         state = moving._apply(state, wave.moves)
     assert places(state) == set()
+
+
+def _staying_by_pairs(nodes, candidates, packed, now):
+    """keep_in_place's weights as first written: every pair of packed node and candidate."""
+    return [[-sum(min(packed[node][d], now.get(name, Counter())[d]) for d in packed[node])
+             for name in candidates] for node in nodes]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_keep_in_place_weighs_each_pair_by_the_replicas_that_stay(seed):
+    from fitlang.solve.moving import _staying
+
+    draw = random.Random(seed)
+    demands = [f"d{i}" for i in range(draw.randint(1, 6))]
+    nodes = [f"n{i}" for i in range(draw.randint(1, 8))]
+    others = {f"m{i}" for i in range(draw.randint(1, 5))}  # nodes where work runs now
+    candidates = sorted(set(nodes[: draw.randint(0, len(nodes))]) | others)
+    packed = {n: Counter({d: draw.randint(0, 3) for d in draw.sample(demands, draw.randint(0, len(demands)))})
+              for n in nodes}
+    now = {n: Counter({d: draw.randint(0, 3) for d in draw.sample(demands, draw.randint(0, len(demands)))})
+           for n in candidates if draw.random() < 0.8}
+    expected = _staying_by_pairs(nodes, candidates, packed, now)
+    assert _staying(nodes, candidates, packed, now).tolist() == expected

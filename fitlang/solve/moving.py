@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import numpy as np
+
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import ReplicaName, RunningNames
 from fitlang.model.problem import Demand, Problem, one_class_per_node
@@ -176,14 +178,33 @@ def keep_in_place(problem: Problem, placement: Placement) -> None:
                             key=owners.position)
         if node_class.node_capacity or len(candidates) == len(nodes) == 1:
             continue  # members differ in size: a packed node stays where it was packed
-        weight = [[-sum(min(packed[node][d], now.get(name, Counter())[d]) for d in packed[node])
-                   for name in candidates] for node in nodes]
-        rows, columns = linear_sum_assignment(weight)
+        rows, columns = linear_sum_assignment(_staying(nodes, candidates, packed, now))
         renamed.update((nodes[r], candidates[c]) for r, c in zip(rows, columns))
     for item in placement.assignments:
         item.node = renamed.get(item.node, item.node)
     for class_id, names in placement.bought.items():
         placement.bought[class_id] = sorted((renamed.get(n, n) for n in names), key=owners.position)
+
+
+def _staying(nodes: list[str], candidates: list[str], packed: State, now: State) -> np.ndarray:
+    """Minus the replicas that stay if packed node i is named candidate j: the sum over
+    demands of the lesser of what i holds and what runs on j. Summed per demand over only
+    the nodes that hold it and the candidates where it runs (a class of 600 nodes at
+    10,000 took 4.6 s as a Python double loop over every pair)."""
+    weight = np.zeros((len(nodes), len(candidates)))
+    held: dict[str, tuple[list[int], list[int]]] = {}
+    for row, node in enumerate(nodes):
+        for demand, amount in packed[node].items():
+            if amount > 0:
+                positions, amounts = held.setdefault(demand, ([], []))
+                positions.append(row)
+                amounts.append(amount)
+    for column, name in enumerate(candidates):
+        for demand, amount in now.get(name, {}).items():
+            if amount > 0 and demand in held:
+                rows, holds = held[demand]
+                weight[rows, column] -= np.minimum(holds, amount)
+    return weight
 
 
 @dataclass(frozen=True)
