@@ -21,11 +21,10 @@ if TYPE_CHECKING:
     from fitlang.solve.placement import Placement
 
 
-
 def broken_rules(problem: Problem, placement: Placement, root: str = "") -> list[Diagnostic]:
-    """The rules `placement` breaks (E0503 diagnostics), as `fitc verify` would read its
-    file: empty where every rule holds. Replicas left out count as broken rules only where
-    the policy does not allow them (the verdict reports those itself)."""
+    """The rules `placement` breaks (E0503 diagnostics), as `fitc verify` reads its file:
+    empty where every rule holds (replicas left out are a broken rule only where the policy
+    does not allow them; the verdict asks only of complete or allowed partial placements)."""
     document = json.loads(as_json(problem, placement, []))
     violations, problems = verify(problem, document, root)
     if problems:  # the file fitc writes always has the shape verify reads: a bug here too
