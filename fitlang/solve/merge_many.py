@@ -55,6 +55,8 @@ def _steps(fleet: ScaleMove) -> Iterator:
     tried: set[tuple] = set()
     while True:
         before = frozenset(fleet.nodes)
+        # (the search for a free node starts over: a node a step put back closed is free again)
+        fleet.next_free.clear()
         ranked = [step for key, step in _ranked_classes(fleet) if key not in tried]
         if not ranked:
             return
