@@ -8,17 +8,25 @@ that run one a node (4 cores each); the better plan runs one 1.01 USD/h node of 
 cost more than the larger one, and a replica of a one-a-node service cannot join another
 of its own, so no change of one or two nodes gets there.
 
-Per class with a free node (`_ranked_classes`, the most that its node could save first: the
-nodes in use whose replicas it could take, eligible and within its capacity, the most saved
-per share of it first, while their shares sum to one node), a step: a free node of the class
-opened, then each of those nodes in that order emptied (`_emptied_onto`), each replica onto
-the new node where it takes it and its rules let it go there (`ScaleMove.targets`: the
-spreads' skews as the replicas move, the zones), else onto a node in use elsewhere (a second
-replica of a one-a-node service, a spread's replica its skew keeps in its zone); a node one
-of whose replicas finds no place is left as it was. Kept where the objective is lower
+Per class with a free node, a step: a free node of the class opened, then the nodes in use
+its node could take whole (eligible, within its capacity) emptied in turn (`_emptied`), each
+replica onto the new node where it takes it and its rules let it go there (`ScaleMove.targets`:
+the zones, the spreads' skews as the replicas move), else onto a node in use elsewhere (a
+second replica of a one-a-node service, a spread's replica its skew keeps in its zone); a
+node one of whose replicas finds no place is left as it was. The nodes in order: those it
+takes whole together (`_packed`: no two replicas of a one-a-node workload, none kept apart,
+every spread within its skew with all of them moved), then the rest, the most saved (price
+less the changes of moving their replicas) per share of its node first. The classes in
+order (`_ranked_classes`): first those whose node saves more than it costs with the nodes
+it takes whole together, then those whose bound does (the nodes' savings in that order
+while their shares sum to one node), most first. Kept where the objective is lower
 (`pool_emptied.kept_if_cheaper`: exact, the changed nodes tidied first), else put back; the
-classes are ranked again on the fleet as it is after each kept step. Bounded by
+classes are ranked again on the fleet as it is after each step. Bounded by
 `MANY_CPU_SECONDS` of process time and the deadline, both checked before each step.
+
+Measured (docs/performance.md, session 35, h35b): inventory 1,000 seeds 3 / 0 at
+`--time-limit 5`, 0.13 / 0.33 USD/h where a step is kept; what seed 3's better plan does
+beyond it (spread replicas changing zones in a chain) it does not reach.
 """
 
 from __future__ import annotations
@@ -79,7 +87,7 @@ def _ranked_classes(fleet: ScaleMove) -> list[tuple[tuple, Step]]:
     it costs where the nodes it takes whole are merged onto it (`_packed`), most first, with
     the nodes a step empties onto it: those, then the rest of the nodes it could take whole
     (eligible, within its capacity), the most saved (price less the changes of moving their
-    replicas) per share of its node first, `MANY_CANDIDATES` in all."""
+    replicas) per share of its node first, `MANY_CANDIDATES` in all (`_class_rank`)."""
     nodes = [node for node in fleet._movable_nodes() if node.node_class.price > fleet._change_price(node)]
     if len(nodes) < 2:
         return []
@@ -92,22 +100,34 @@ def _ranked_classes(fleet: ScaleMove) -> list[tuple[tuple, Step]]:
     ranked: dict[tuple, tuple[tuple[bool, float], Step]] = {}
     for index in np.flatnonzero(worth):
         node_class = fleet.problem.classes[index]
-        rows = np.flatnonzero(taken[:, index])
-        share = (used[rows] / np.maximum(fleet.class_capacity[index], 1)).max(axis=1)
-        first = np.lexsort((rows, -saving[rows] / np.maximum(share, 1e-9)))
-        order = [int(row) for row in rows[first]]
-        bound = float(saving[order][np.cumsum(share[first]) <= 1.0 + 1e-9].sum())
-        whole = _packed(fleet, node_class, [nodes[row] for row in order[:MANY_CANDIDATES]],
-                        used[order[:MANY_CANDIDATES]])
-        price = float(fleet.class_price[index])
-        whole_saving = float(saving[[order[i] for i in whole]].sum())
-        rank = (whole_saving <= price, -(whole_saving if whole_saving > price else bound))
         key = _alike(fleet, node_class)
-        if bound > price + 1e-9 and (key not in ranked or rank < ranked[key][0]) and \
+        rank, sources = _class_rank(fleet, node_class, nodes, saving, used, np.flatnonzero(taken[:, index]))
+        if rank is not None and (key not in ranked or rank < ranked[key][0]) and \
                 fleet.may_open(node_class) and fleet.free_node(node_class) is not None:
-            chosen = [order[i] for i in whole] + [row for i, row in enumerate(order) if i not in set(whole)]
-            ranked[key] = (rank, (node_class, [nodes[row] for row in chosen[:MANY_CANDIDATES]]))
+            ranked[key] = (rank, (node_class, sources))
     return [(key, step) for key, (_, step) in sorted(ranked.items(), key=lambda item: item[1][0])]
+
+
+def _class_rank(fleet: ScaleMove, node_class: NodeClass, nodes: list[FleetNode], saving: np.ndarray,
+                used: np.ndarray, rows: np.ndarray) -> tuple[tuple[bool, float] | None, list[FleetNode]]:
+    """Of the nodes at `rows` (those the class's node could take whole), the sources a step
+    empties onto it, in order, and its rank (None: it cannot pay): first where the nodes it
+    takes whole together (`_packed`) save more than it costs, by that saving; then by the
+    bound on what it could save (module's docstring)."""
+    index = fleet.rows.class_index[node_class.id]
+    share = (used[rows] / np.maximum(fleet.class_capacity[index], 1)).max(axis=1)
+    first = np.lexsort((rows, -saving[rows] / np.maximum(share, 1e-9)))
+    order = [int(row) for row in rows[first]]
+    price = float(fleet.class_price[index])
+    bound = float(saving[order][np.cumsum(share[first]) <= 1.0 + 1e-9].sum())
+    if bound <= price + 1e-9:
+        return None, []
+    whole = set(_packed(fleet, node_class, [nodes[row] for row in order[:MANY_CANDIDATES]],
+                        used[order[:MANY_CANDIDATES]]))
+    together = float(saving[[order[i] for i in whole]].sum())
+    rank = (together <= price, -(together if together > price else bound))
+    chosen = [order[i] for i in sorted(whole)] + [row for i, row in enumerate(order) if i not in whole]
+    return rank, [nodes[row] for row in chosen[:MANY_CANDIDATES]]
 
 
 def _packed(fleet: ScaleMove, node_class: NodeClass, candidates: list[FleetNode], used: np.ndarray) -> list[int]:
