@@ -130,7 +130,8 @@ def _class_rank(fleet: ScaleMove, node_class: NodeClass, nodes: list[FleetNode],
     return rank, [nodes[row] for row in chosen[:MANY_CANDIDATES]]
 
 
-def _packed(fleet: ScaleMove, node_class: NodeClass, candidates: list[FleetNode], used: np.ndarray) -> list[int]:
+def _packed(fleet: ScaleMove, node_class: NodeClass, candidates: list[FleetNode],
+            used: np.ndarray) -> list[int]:
     """Greedy, in the candidates' order: those (positions) whose replicas all go onto the
     class's node together, each added where it still fits beside those added, none of its
     replicas is barred from a node with theirs, its replicas may go to the class's zone and
