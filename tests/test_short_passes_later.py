@@ -4,7 +4,8 @@ workloads with least room first) cost about twice a pass and rarely complete a g
 and where the time holds only a few passes (the child beside the placement at 5 s) a short
 pass first took the time of the passes after it (inventory 10,000 seed 41: the fractional
 pass, the answer's, not reached; docs/performance.md, session 35). And after the child's
-first passes, the one pass this process runs is the first the child did not reach."""
+first passes, the one pass this process runs is the first the child did not reach, not
+retried where it is short."""
 
 from __future__ import annotations
 
@@ -68,6 +69,17 @@ def test_a_short_pass_is_not_retried_where_a_whole_pass_no_longer_fits(tmp_path,
     assert best.complete and _packed_value(problem, best, "cost") == 8
 
 
+def test_where_the_time_holds_one_pass_a_short_one_is_dropped_not_retried(tmp_path, monkeypatch):
+    # (this process's one pass after the child's): the unguided pass leaves `u` out, and its
+    # retries, which would place every replica at 5, are not made; the packing given stays
+    problem = problem_from(tmp_path, zones_taken())
+    floor = greedy_floor(problem)[0]
+    events = _recorded(monkeypatch)
+    best = placement._cheapest_guided(problem, floor, [Guide()], "cost", 30.0, time.monotonic() + 30,
+                                      retry_short=False)
+    assert [name for name, _ in events] == ["pass"] and best is floor
+
+
 def test_the_guides_whose_pass_began_are_told_in_their_order(tmp_path):
     problem = problem_from(tmp_path, zones_taken())
     floor = greedy_floor(problem)[0]
@@ -82,8 +94,14 @@ def test_after_the_childs_first_passes_this_process_runs_the_first_it_did_not_re
     # so here the second, and only it (the ruin after it needs the rest of the time); where
     # it tried all three, the options alone, as before
     asked: list[list[Guide]] = []
-    monkeypatch.setattr(placement, "_cheapest_guided",
-                        lambda problem, packing, guides, *args, **keywords: asked.append(list(guides)) or packing)
+    retried: list[bool] = []
+
+    def cheapest(problem, packing, guides, *args, retry_short=True, **keywords):
+        asked.append(list(guides))
+        retried.append(retry_short)
+        return packing
+
+    monkeypatch.setattr(placement, "_cheapest_guided", cheapest)
     suggested = ({"w": ["w[a]", "w[b]"]}, {"v": frozenset({"c1"})})
     counts = LPCounts(gpu_quotas=((frozenset({"v"}), frozenset({"c1"}), 1),))
     guides = placement._guides(suggested, counts)
@@ -93,6 +111,8 @@ def test_after_the_childs_first_passes_this_process_runs_the_first_it_did_not_re
         placement._guided_floor(None, "floor", suggested, "cost", 5.0, None, 0.1, first_passed=tried,
                                 counts=counts)
         assert asked == [expected]
+    assert not any(retried)  # (one pass: not retried where short)
     asked.clear()
+    retried.clear()
     placement._guided_floor(None, "floor", suggested, "cost", 5.0, None, 0.1, first_passed=0, counts=counts)
-    assert asked == [guides]  # (no child's passes: every guide here, as before)
+    assert asked == [guides] and retried == [True]  # (no child's passes: every guide here, as before)

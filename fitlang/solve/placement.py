@@ -914,7 +914,7 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                      time_limit: float | None, deadline: float | None,
                      moves_first: bool = False, whole_pass: float | None = None,
                      kept: list[tuple[Fraction, Packing]] | None = None,
-                     tried: list[Guide] | None = None) -> Packing:
+                     tried: list[Guide] | None = None, retry_short: bool = True) -> Packing:
     """The floor placed again as each guide says, in turn while time is left, consolidated;
     the cheapest of those that place every replica, and `packing`. `moves_first` (`guides`
     a list) where the first guide has options: first those as moves on `packing`
@@ -935,7 +935,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     35). `kept`: where
     given, the two cheapest whole passes that place every replica with their values, cheapest
     first, one per value (`ruined_choice.kept_cheapest`; no more are kept alive: at 10,000
-    nodes each is large). `tried`: where given, the guides whose pass began, in their order."""
+    nodes each is large). `tried`: where given, the guides whose pass began, in their order.
+    `retry_short` False: a pass left short is dropped (the time holds one pass, not its retries)."""
     if moves_first and guides and guides[0].options:
         packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
         left = remaining(deadline)
@@ -950,7 +951,7 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
             tried.append(guide)
         guided, cut = greedy_floor(problem, deadline, guide, plain_too=False)
         if not cut and not guided.complete:  # completed once the other guides had their pass
-            short.append((guide, guided))
+            short += [(guide, guided)] if retry_short else []
         elif not cut:
             best = _polished_pass(problem, guided, best, objective, time_limit, deadline, kept)
     for guide, guided in short:  # the plain order, then the workloads with least room first
@@ -1073,8 +1074,9 @@ def _guided_floor(problem: Problem, packing: Packing,
     (`fitc solve --time-limit 5`, inventory 10,000, seeds 7 / 8 / 9, session 15: 594.26 ->
     590.30, 2534.34 either way, 1669.51 -> 1671.43). `suggested`: `_suggested` of the relaxation.
     `first_passed`: how many of the first passes (those with classes) the child beside the
-    placement tried (`_bounds_aside`); then one pass here, where it is expected to fit (the
-    ruin after it needs the rest: a second pass here cut seed 31's, 626.98 -> 628.72): the
+    placement tried (`_bounds_aside`); then one pass here, where it is expected to fit, and not
+    retried where it is short (the ruin after it needs the rest: a second pass here cut seed
+    31's, 626.98 -> 628.72; a short one's retries held-out seed 43's, 1.27 CPU s, 524.00): the
     first pass with classes the child did not reach, else the options alone. The child's time
     is what its process had left at the fork, so which first pass it last reached decided the
     answer (inventory 10,000 at 5 s, seed 12: its fifth 1451.95, the options alone after its
@@ -1086,7 +1088,7 @@ def _guided_floor(problem: Problem, packing: Packing,
         rest = ([guide for guide in guides if guide.classes][first_passed:] or
                 [guide for guide in guides if not guide.classes])[:1]
         return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
-                                kept=kept)
+                                kept=kept, retry_short=False)
     return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass,
                             kept=kept)
 
