@@ -198,14 +198,14 @@ def test_after_the_childs_pass_the_other_guides_run_here_each_where_it_fits(tmp_
     for whole_pass, expected in ((0.01, [placement.Guide({"web": ["small"]})]), (60.0, [])):
         guides_here.clear()
         placement._guided_floor(problem, floor, suggested, "cost", 30.0, deadline, whole_pass,
-                                first_passed=True)
+                                first_passed=2)  # (both first passes: the classes', its fractional copy)
         assert guides_here == expected
 
 
 def test_the_second_first_pass_by_every_gpu_workloads_counts_runs_in_the_child_not_here(
         tmp_path, monkeypatch):
     # the passes with the LP's classes (the gangs' quotas, every GPU workload's, the first's
-    # fractional copy) are the child's: here only the options' guide, as without the second
+    # fractional copy) are the child's: where it tried all three, here only the options' guide
     problem = problem_from(tmp_path, DEAR)
     floor = _consolidated_floor(problem)
     guides_here = _guided_in_the_child(monkeypatch, problem)
@@ -214,7 +214,7 @@ def test_the_second_first_pass_by_every_gpu_workloads_counts_runs_in_the_child_n
     guides = placement._guides(suggested, counts)
     assert [bool(guide.classes) for guide in guides] == [True, True, True, False]
     placement._guided_floor(problem, floor, suggested, "cost", 30.0, time.monotonic() + 30.0, 0.01,
-                            first_passed=True, counts=counts)
+                            first_passed=3, counts=counts)
     assert guides_here == [placement.Guide({"web": ["small"]})]
 
 

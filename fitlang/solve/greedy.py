@@ -98,24 +98,40 @@ class Guide:
 
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
-                 guide: Guide | None = None, short_first: bool = False) -> tuple[Packing, set[str]]:
+                 guide: Guide | None = None, short_first: bool = False,
+                 plain_too: bool = True) -> tuple[Packing, set[str]]:
     """The floor: the greedy placement, workloads kept apart from another by zone or region
     first; when that leaves replicas out and time is left, the plain order too, and the one
-    that leaves fewer out (then costs less); with `short_first`, where both leave replicas
-    out, a pass with those workloads first (`_short_first`). Also says which workloads the
-    `deadline` cut off (left out whole); `guide`: what a relaxation suggests.
+    that leaves fewer out (then costs less; not with `plain_too` False: `plain_order_too`
+    later); with `short_first`, where both leave replicas out, a pass with those workloads
+    first (`_short_first`). Also says which workloads the `deadline` cut off (left out whole);
+    `guide`: what a relaxation suggests.
 
     Measured (bench/run.py's three shapes, 1,000 and 10,000 nodes): the apart-first order
     never costs more, and on the inventory shape at 1,000 nodes 144.40 against 185.11."""
     fixed = _Classes(problem, guide is not None and guide.fractional)
     packing, cut = _greedy(problem, True, deadline, fixed, guide)
-    if packing.short and not cut:
-        other, other_cut = _greedy(problem, False, deadline, fixed, guide)
-        if not other_cut and _better_packing(problem, other, packing):
-            packing = other
+    if plain_too and packing.short and not cut:
+        packing = _plain_order_too(problem, packing, deadline, fixed, guide)
     if short_first and packing.short and not cut:
         packing = _short_first(problem, packing, deadline, fixed, guide)
     return packing, cut
+
+
+def plain_order_too(problem: Problem, packing: Packing, deadline: float | None,
+                    guide: Guide | None = None) -> Packing:
+    """What `greedy_floor` does next where its first pass (`plain_too` False) left `packing`
+    short: the plain order too, the better of the two."""
+    if not packing.short:
+        return packing
+    fixed = _Classes(problem, guide is not None and guide.fractional)
+    return _plain_order_too(problem, packing, deadline, fixed, guide)
+
+
+def _plain_order_too(problem: Problem, packing: Packing, deadline: float | None, fixed: _Classes,
+                     guide: Guide | None) -> Packing:
+    other, other_cut = _greedy(problem, False, deadline, fixed, guide)
+    return other if not other_cut and _better_packing(problem, other, packing) else packing
 
 
 def greedy_in_order(problem: Problem, first: Mapping[str, int], deadline: float | None = None,

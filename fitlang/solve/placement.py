@@ -51,7 +51,7 @@ from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import floor_completed
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
-from fitlang.solve.greedy import Guide, greedy_floor, options_moved
+from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
@@ -667,9 +667,10 @@ class _Bounds:
     zoned: _Zoned | None
     pair: Bound
     suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]]
-    # where the child beside the placement (`_bounds_aside`) also ran the first guided pass:
-    # its floor where cheaper than the one it started from (else None), so not run again here
-    first_passed: bool = False
+    # where the child beside the placement (`_bounds_aside`) also ran the first guided passes:
+    # how many of them it tried, in their order (not run again here), and its floor where
+    # cheaper than the one it started from (else None)
+    first_passed: int = 0
     passed: Packing | None = None
     runner_up: Packing | None = None  # the next cheapest first pass there (ruined_choice.py)
     # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
@@ -745,13 +746,14 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         if whole_pass is not None and end - time.monotonic() < whole_pass:
             first = []
         kept: list[tuple[Fraction, Packing]] = []
+        tried: list[Guide] = []
         passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass,
-                                  kept=kept)
+                                  kept=kept, tried=tried)
         # the next cheapest pass too, ruined beside the cheapest before one is kept (ruined_choice.py)
         runner_up = [packing for _, packing in kept[1:2]] if passed is not start else []
         # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
         return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
-                       bool(first), None if passed is start else passed, runner_up[0] if runner_up else None,
+                       len(tried), None if passed is start else passed, runner_up[0] if runner_up else None,
                        found.counts)
 
     pending = Minimising.running(bounds, left)
@@ -911,7 +913,8 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
 def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                      time_limit: float | None, deadline: float | None,
                      moves_first: bool = False, whole_pass: float | None = None,
-                     kept: list[tuple[Fraction, Packing]] | None = None) -> Packing:
+                     kept: list[tuple[Fraction, Packing]] | None = None,
+                     tried: list[Guide] | None = None, retry_short: bool = True) -> Packing:
     """The floor placed again as each guide says, in turn while time is left, consolidated;
     the cheapest of those that place every replica, and `packing`. `moves_first` (`guides`
     a list) where the first guide has options: first those as moves on `packing`
@@ -921,40 +924,67 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     without `moves_first`, each whole pass only where `whole_pass` fits.
     Inventory 10,000 at 5 s gave the guided
     answer or, where the pass was cut, the floor (h21b: 582.30 or 616.96 on seed 7); with
-    the moves, 605.40 where it is cut (session 22). A pass left short is placed again with the
-    workloads that have the fewest nodes first (`scarce_first`, the same guide): held-out
-    pools 3,000 seed 101, where the floor's own such pass placed all at 2,330, the guided
-    passes were all short and none was kept (2,321.78; 1,789.00 with it). `kept`: where
+    the moves, 605.40 where it is cut (session 22). A pass left short is placed again in the
+    plain order, then with the workloads that have the fewest nodes first (`scarce_first`, the
+    same guide): held-out pools 3,000 seed 101, where the floor's own such pass placed all at
+    2,330, the guided passes were all short and none was kept (2,321.78; 1,789.00 with it).
+    Those retries wait until every guide had its first pass: they cost twice a pass and
+    rarely complete a guided one (inventory 10,000 seed 41: the gang-and-GPU-counts pass short
+    by 11 replicas, 0.3 + 0.9 CPU s of retries in vain, and the fractional pass after it, the
+    answer's, not reached in the child's time, 478.24 -> 480.99; docs/performance.md, session
+    35). `kept`: where
     given, the two cheapest whole passes that place every replica with their values, cheapest
     first, one per value (`ruined_choice.kept_cheapest`; no more are kept alive: at 10,000
-    nodes each is large)."""
+    nodes each is large). `tried`: where given, the guides whose pass began, in their order.
+    `retry_short` False: a pass left short is dropped (the time holds one pass, not its retries)."""
     if moves_first and guides and guides[0].options:
         packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
         left = remaining(deadline)
         if whole_pass is not None and left is not None and left < whole_pass:
             return packing
     best = packing
+    short: list[tuple[Guide, Packing]] = []
     for guide in guides:
-        left = remaining(deadline)
-        if past(deadline) or _packed_value(problem, best, objective) is None or \
-                (not moves_first and whole_pass is not None and left is not None and left < whole_pass):
+        if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass):
             break
-        guided, cut = greedy_floor(problem, deadline, guide)
-        if not cut and not guided.complete:  # the workloads with least room first, as the guide says
-            guided = scarce_first(problem, guided, deadline, guide)
-        if cut or not guided.complete:
-            continue
-        # as the floor was: where `_rebuild_first`, the rebuild instead of the consolidation
-        # unless it rebuilds no zone (inventory 50,000 seed 7, the zoned options' floor: 1.2
-        # CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation
-        if not (_rebuild_first(problem, time_limit) and
-                rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
-            consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
-        if kept is not None:
-            kept[:] = kept_cheapest(problem, kept, guided, objective)
-        if _cheaper(problem, guided, best, objective):  # (where `best` is short: any that places all)
-            best = guided
+        if tried is not None:
+            tried.append(guide)
+        guided, cut = greedy_floor(problem, deadline, guide, plain_too=False)
+        if not cut and not guided.complete:  # completed once the other guides had their pass
+            short += [(guide, guided)] if retry_short else []
+        elif not cut:
+            best = _polished_pass(problem, guided, best, objective, time_limit, deadline, kept)
+    for guide, guided in short:  # the plain order, then the workloads with least room first
+        if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass):
+            break
+        guided = scarce_first(problem, plain_order_too(problem, guided, deadline, guide), deadline, guide)
+        if guided.complete:
+            best = _polished_pass(problem, guided, best, objective, time_limit, deadline, kept)
     return best
+
+
+def _pass_fits(problem: Problem, best: Packing, objective: str, deadline: float | None,
+               whole_pass: float | None) -> bool:
+    """Whether another guided pass is tried (`_cheapest_guided`): time left, and where
+    `whole_pass` is given, at least that much."""
+    left = remaining(deadline)
+    return not past(deadline) and _packed_value(problem, best, objective) is not None and \
+        (whole_pass is None or left is None or left >= whole_pass)
+
+
+def _polished_pass(problem: Problem, guided: Packing, best: Packing, objective: str,
+                   time_limit: float | None, deadline: float | None,
+                   kept: list[tuple[Fraction, Packing]] | None) -> Packing:
+    """A guided pass that places every replica polished as the floor was; the cheaper of it
+    and `best` (where `best` is short: the pass). Where `_rebuild_first`, the rebuild instead of
+    the consolidation unless it rebuilds no zone (inventory 50,000 seed 7, the zoned options'
+    floor: 1.2 CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation."""
+    if not (_rebuild_first(problem, time_limit) and
+            rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
+        consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+    if kept is not None:
+        kept[:] = kept_cheapest(problem, kept, guided, objective)
+    return guided if _cheaper(problem, guided, best, objective) else best
 
 
 def _keep_larger_bound(placement: Placement, proven: Fraction) -> None:
@@ -1028,7 +1058,7 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
 def _guided_floor(problem: Problem, packing: Packing,
                   suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]], objective: str,
                   time_limit: float | None, deadline: float | None,
-                  whole_pass: float | None = None, first_passed: bool = False,
+                  whole_pass: float | None = None, first_passed: int = 0,
                   counts: LPCounts = NO_COUNTS,
                   kept: list[tuple[Fraction, Packing]] | None = None) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
@@ -1043,15 +1073,22 @@ def _guided_floor(problem: Problem, packing: Packing,
     options alone: where a short limit leaves time for one pass it is the first one
     (`fitc solve --time-limit 5`, inventory 10,000, seeds 7 / 8 / 9, session 15: 594.26 ->
     590.30, 2534.34 either way, 1669.51 -> 1671.43). `suggested`: `_suggested` of the relaxation.
-    `first_passed`: the first passes (those with classes) ran in the child beside the
-    placement (`_bounds_aside`); the rest here, each where it is expected to fit. `counts`:
-    the first passes place the gangs (then every workload with GPUs) and deal spreads over
-    domains as the LP does (`lp_counts`)."""
+    `first_passed`: how many of the first passes (those with classes) the child beside the
+    placement tried (`_bounds_aside`); then one pass here, where it is expected to fit, and not
+    retried where it is short (the ruin after it needs the rest: a second pass here cut seed
+    31's, 626.98 -> 628.72; a short one's retries held-out seed 43's, 1.27 CPU s, 524.00): the
+    first pass with classes the child did not reach, else the options alone. The child's time
+    is what its process had left at the fork, so which first pass it last reached decided the
+    answer (inventory 10,000 at 5 s, seed 12: its fifth 1451.95, the options alone after its
+    fourth 1454.63; docs/performance.md, session 35). `counts`: the first passes place the
+    gangs (then every workload with GPUs) and deal spreads over domains as the LP does
+    (`lp_counts`)."""
     guides = _guides(suggested, counts)
     if first_passed:
-        rest = [guide for guide in guides if not guide.classes]
+        rest = ([guide for guide in guides if guide.classes][first_passed:] or
+                [guide for guide in guides if not guide.classes])[:1]
         return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
-                                kept=kept)
+                                kept=kept, retry_short=False)
     return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass,
                             kept=kept)
 
