@@ -178,8 +178,9 @@ class WorkloadBuilder(EntityBuilders):
         return workload
 
     def _rules_beside_options(self, workload: Workload) -> None:
-        """Each option is placed as work of its own: rules that count a workload's replicas
-        across zones or regions would hold per option only, so they are refused."""
+        """Each option is placed as work of its own: a spread over zones or regions would hold
+        per option only, so it is refused. (`anti_affinity self` counts every option's replicas
+        together: `build._apart_from_options`.)"""
         for rule in workload.spreads:
             if rule.topology != "node":
                 self.report(
@@ -187,14 +188,6 @@ class WorkloadBuilder(EntityBuilders):
                         detail=f"`spread {rule.topology}` is not supported for `{workload.name}`, "
                         "which has accelerator options"
                     ).diagnostic(rule.origin.path, rule.origin.span)
-                )
-        for affinity in workload.affinities:
-            if affinity.target == "self" and affinity.topology != "node":
-                self.report(
-                    msg.OptionsWithRule(
-                        detail=f"`anti_affinity self on {affinity.topology}` is not supported for "
-                        f"`{workload.name}`, which has accelerator options"
-                    ).diagnostic(affinity.origin.path, affinity.origin.span)
                 )
 
     def check_option_targets(self, program: Program) -> None:

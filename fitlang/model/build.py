@@ -20,6 +20,7 @@ from fitlang import messages as msg
 from fitlang.check.program import (
     Accelerator,
     AcceleratorOption,
+    AffinityRule,
     Compare,
     Electricity,
     Horizon,
@@ -259,9 +260,29 @@ def _views(workload: Workload,
         workload = dataclasses.replace(workload, affinities=affinities)
     if not workload.options:
         return [(workload, None)]
-    return [(dataclasses.replace(workload.for_option(o),
-                                 name=option_demand_name(workload.name, o.model.name)), o)
-            for o in workload.options]
+    own = names[workload.name]
+    return [(dataclasses.replace(workload.for_option(o), name=name,
+                                 affinities=_apart_from_options(workload.affinities, own, name)), o)
+            for o, name in zip(workload.options, own)]
+
+
+def _apart_from_options(rules: tuple[AffinityRule, ...], options: list[str],
+                        mine: str) -> tuple[AffinityRule, ...]:
+    """`anti_affinity self on T` (T not `node`) of a workload with options counts the replicas
+    of every option together: one per domain per option (`self`), and no domain with
+    replicas of two options (an anti-affinity towards each other option). Each rule's
+    block has one entry per option, in the same places for every option (explain drops a
+    rule by its first entry, `parts._affinity_part`). On nodes the options need no such
+    rule: a node has one accelerator model, so two options never share one."""
+    if len(options) < 2 or not any(_apart_by_domain(rule) for rule in rules):
+        return rules
+    return tuple(entry for rule in rules for entry in (
+        [rule] + [dataclasses.replace(rule, target=other) for other in options if other != mine]
+        if _apart_by_domain(rule) else [rule]))
+
+
+def _apart_by_domain(rule: AffinityRule) -> bool:
+    return rule.anti and rule.target == "self" and rule.topology != "node"
 
 
 def _placed(node_class: NodeClass, program: Program) -> NodeClass:
