@@ -149,6 +149,20 @@ def test_anti_affinity_self_is_named_and_offered_as_a_repair(tmp_path):
     assert explanation.repairs[1].text.startswith("drop `anti_affinity self on node` from `w`")
 
 
+def test_anti_affinity_self_over_every_option_is_one_part_and_one_repair(tmp_path):
+    # two zones, three replicas of either option needed, one per zone whatever the option:
+    # the rule (one entry per option in the model) is named once and dropped as one; then all
+    # three run on the 1 USD/h L40S node of zone a
+    from option_domains import apart_policy
+
+    explanation = explain(problem_from(tmp_path, apart_policy(zones="ab")))
+    assert [r.part for r in explanation.reasons] == [Part("affinity", "chat", index=0),
+                                                     Part("throughput", "chat")]
+    assert "at most 1 replica per zone" in explanation.reasons[0].text
+    assert [(r.part, r.cost) for r in explanation.repairs] == [(Part("affinity", "chat", index=0), 1)]
+    assert explanation.repairs[0].text.startswith("drop `anti_affinity self on zone` from `chat`")
+
+
 def test_a_pure_capacity_conflict_names_no_anti_affinity(tmp_path):
     # 4 CPU replicas on 4 CPU nodes: one per node whatever the rule says
     text = pool("p", 2, 4, "16Gi") + workload("w", 3, 4, "1Gi", "  anti_affinity self on node\n")

@@ -1594,3 +1594,51 @@ def test_a_gang_its_packing_left_short_is_not_paid_for(tmp_path):
     assert placement.value == 0
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
+
+
+# ---- rules over the replicas of every accelerator option together ----------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_anti_affinity_self_on_zone_counts_every_option_exactly(tmp_path, backend):
+    from option_domains import APART_COST, APART_ZONES, apart_policy, zones_of
+
+    problem = problem_from(tmp_path, apart_policy())
+    placement = solved(problem, backend)
+    assert placement.value == APART_COST  # by hand in option_domains.apart_policy
+    assert {zone: options for zone, [*options] in zones_of(problem, placement).items()} == {
+        zone: [option] for zone, option in APART_ZONES.items()}
+
+
+@pytest.mark.parametrize("whole_model", [True, False])
+def test_anti_affinity_self_on_zone_counts_every_option_at_fleet_scale(tmp_path, monkeypatch,
+                                                                       whole_model):
+    # 80 nodes: the aggregate model (or, with its columns capped to none, the greedy floor
+    # and the search after it) holds the rule too
+    from option_domains import APART_COST, APART_ZONES, apart_policy, zones_of
+
+    from fitlang.solve import placement as stages
+
+    if not whole_model:
+        monkeypatch.setattr(stages, "MODEL_MAX_COLUMNS", 0)
+    problem = problem_from(tmp_path, apart_policy(count=20))
+    assert sum(c.count for c in problem.classes) > stages.EXACT_MAX_NODES
+    placement = solved(problem)
+    assert placement.value == APART_COST
+    assert {zone: options for zone, options in zones_of(problem, placement).items()} == {
+        zone: [option] for zone, option in APART_ZONES.items()}
+
+
+def test_anti_affinity_self_on_region_counts_every_option(tmp_path):
+    # zones a and b in region east, c in west; throughput 2: one replica per region, of any
+    # option: an L40S in a (1) and one in c (30), 31 (counted per option, an L40S in a and
+    # an H100 in a or b would do: 11)
+    from option_domains import apart_policy, zones_of
+
+    text = (apart_policy().replace("throughput = 3", "throughput = 2")
+            .replace("on zone", "on region").replace('zone = "a"', 'zone = "a"\n  region = "east"')
+            .replace('zone = "b"', 'zone = "b"\n  region = "east"')
+            .replace('zone = "c"', 'zone = "c"\n  region = "west"'))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem)
+    assert placement.value == 31 and zones_of(problem, placement) == {"a": ["L40S"], "c": ["L40S"]}

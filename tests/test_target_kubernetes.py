@@ -735,3 +735,22 @@ def test_fidelity_reports_objects_the_api_server_rejects_and_never_raises(edit):
     assert fidelity(context, broken) != []
     assert f"{name}: nests too deeply to read" in fidelity(
         context, {**files, name: "[" * 100_000 + "]" * 100_000})
+
+
+def test_anti_affinity_self_of_an_option_workload_selects_every_options_pods(tmp_path):
+    # one object per option and pool (H100 in zone b, L40S in a and c); each keeps its pods
+    # off a zone with a pod of any option of `chat`: the selector names the workload only
+    from option_domains import apart_policy
+
+    path = tmp_path / "p.fit"
+    path.write_text(apart_policy())
+    _, files = render(path, "kubernetes")
+    check_objects(files)
+    objects = [d for d in documents(files) if d["kind"] == "Deployment"]
+    assert sorted(d["spec"]["template"]["metadata"]["labels"]["fitlang.dev/option"]
+                  for d in objects) == ["H100", "L40S", "L40S"]
+    for document in objects:
+        affinity = document["spec"]["template"]["spec"]["affinity"]
+        assert affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == [
+            {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}},
+             "topologyKey": "topology.kubernetes.io/zone"}]

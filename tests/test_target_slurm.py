@@ -635,3 +635,21 @@ def test_eligibility_names_no_target():
     alike (build.py still groups inventory nodes by their partition labels, as by any label)."""
     text = (Path(__file__).parent.parent / "fitlang" / "model" / "eligibility.py").read_text()
     assert "slurm" not in text.lower() and "partition" not in text
+
+
+def test_anti_affinity_self_of_an_option_workload_runs_one_task_per_zone(tmp_path):
+    # the scripts of both options list the nodes the solver chose: one per zone in all
+    from option_domains import APART_ZONES, apart_policy
+
+    from fitlang.targets.slurm_fidelity import Hosts
+
+    path = tmp_path / "p.fit"
+    path.write_text(apart_policy())
+    context, files = render(path, "slurm")
+    assert fidelity(context, files) == []
+    zone_of = {name: c.zone for c in context.problem.classes for name in c.node_names}
+    listed = [(text.splitlines()[1].rsplit(" ", 1)[1].rstrip("."), node)
+              for text in files.values() for line in text.splitlines()
+              if line.startswith("#SBATCH --nodelist=")
+              for node in Hosts.read(line.split("=", 1)[1]).listed()]
+    assert sorted((zone_of[node], option) for option, node in listed) == sorted(APART_ZONES.items())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from fractions import Fraction
 
 import hcl2
 import pytest
@@ -711,3 +712,42 @@ def test_ten_million_nodes_to_buy_from_compile_as_a_hundred_do(tmp_path):
     assert one(huge, "aws_eks_node_group")["scaling_config"][0]["desired_size"] == 4
     loads_cleanly(tmp_path, huge)
     assert huge_peak < 2 * small_peak + 2 ** 20, (small_peak, huge_peak)
+
+
+def test_anti_affinity_self_on_region_of_an_option_workload_buys_in_two_regions(tmp_path):
+    # 1600 of throughput: two trn2.48xlarge (800 each, 46.98 USD/h, sold in us-east-2 only)
+    # would be cheapest, but one replica per region, of any option: one trn2 in us-east-2 and
+    # one p5.48xlarge (1000, 55.04) in another region: 102.02
+    text = '''import "std/accelerators"
+import "std/aws"
+
+buy {
+  offers = [aws_p5_48xlarge, aws_trn2_48xlarge]
+}
+
+workload train {
+  cpu = 96
+  memory = 1TiB
+  throughput = 1600
+  image = "trainer"
+  gpu {
+    option H100 {
+      count = 8
+      throughput = 1000
+    }
+    option TRAINIUM2 {
+      count = 16
+      throughput = 800
+    }
+  }
+  anti_affinity self on region
+}
+'''
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    context, files = render(path, "terraform")
+    assert context.placement.value == Fraction("102.02")
+    groups = {tuple(body["instance_types"]): (body["provider"], body["scaling_config"][0]["desired_size"])
+              for body in resources(files).values() if "instance_types" in body}
+    assert groups[("trn2.48xlarge",)] == ("${aws.us-east-2}", 1)
+    assert groups[("p5.48xlarge",)][1] == 1 and groups[("p5.48xlarge",)][0] != "${aws.us-east-2}"

@@ -1,0 +1,60 @@
+"""Policies for rules counted over the replicas of every accelerator option of a workload
+together (`anti_affinity self on zone|region`), with answers worked out by hand; shared by
+the check, solve, verify, explain and target tests."""
+
+from __future__ import annotations
+
+import json
+
+from fitlang.solve.report import as_json
+
+
+def _pool(name: str, model: str, zone: str, price: int, count: int) -> str:
+    return (f"pool {name} {{\n  count = {count}\n  cpu = 32\n  memory = 256GiB\n"
+            f"  gpu {{\n    model = {model}\n    count = 8\n  }}\n  zone = \"{zone}\"\n"
+            f"  price = {price} USD/h\n}}\n")
+
+
+def apart_policy(count: int = 2, zones: str = "abc") -> str:
+    """`chat` needs 3 replicas of H100 or L40S (1 each), one per zone, whatever the option.
+    Zone a: L40S nodes at 1 USD/h, H100 at 10; zone b: H100 at 10; zone c: L40S at 30.
+    Counted over the options together, the three zones take one replica each: 1 (L40S, a)
+    + 10 (H100, b) + 30 (L40S, c) = 41. Counted per option (L40S once in a and once in c,
+    H100 once in a and once in b), 21 would do: L40S in a, H100 in a and in b.
+    Without zone c (`zones="ab"`) two replicas are the most: no placement."""
+    pools = [("h100a", "H100", "a", 10), ("h100b", "H100", "b", 10), ("l40c", "L40S", "c", 30),
+             ("l40a", "L40S", "a", 1)]
+    return ('import "std/accelerators"\n\n'
+            + "".join(_pool(name, model, zone, price, count)
+                      for name, model, zone, price in pools if zone in zones)
+            + '''
+workload chat {
+  cpu = 8
+  memory = 64GiB
+  throughput = 3
+  image = "chat"
+  command = ["serve"]
+  gpu {
+    option H100 { count = 1  throughput = 1 }
+    option L40S { count = 1  throughput = 1 }
+  }
+  anti_affinity self on zone
+}
+''')
+
+
+APART_COST = 41
+APART_ZONES = {"a": "L40S", "b": "H100", "c": "L40S"}
+
+
+def zones_of(problem, placement) -> dict[str, list[str]]:
+    """Zone -> the options of the replicas placed there."""
+    zone_of = {name: c.zone for c in problem.classes for name in c.node_names}
+    found: dict[str, list[str]] = {}
+    for item in placement.assignments:
+        found.setdefault(zone_of[item.node], []).append(problem.demand(item.workload).option)
+    return found
+
+
+def placed_json(problem, placement) -> dict:
+    return json.loads(as_json(problem, placement, []))
