@@ -450,8 +450,9 @@ class OptionsWithRule(Message):
     code = "E0412"
     summary = "rule not supported with accelerator options"
     template = "{detail}"
-    fix = ("Write the rule per node (`anti_affinity self on node`, `spread node max_skew N`) or "
-           "`anti_affinity`, or give the workload a single accelerator model.")
+    fix = ("Spread per node (`spread node max_skew N`), or keep replicas apart with "
+           "`anti_affinity self on zone` (counted over every option); write `anti_affinity W` "
+           "rather than `affinity W`; or give the workload a single accelerator model.")
     detail: str
 
 
