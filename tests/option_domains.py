@@ -58,3 +58,17 @@ def zones_of(problem, placement) -> dict[str, list[str]]:
 
 def placed_json(problem, placement) -> dict:
     return json.loads(as_json(problem, placement, []))
+
+
+def spread_policy(count: int = 2) -> str:
+    """`apart_policy` with `spread zone max_skew 1` instead: the replicas of both options
+    summed per zone (a, b and c: every zone where an option may run) differ by at most 1.
+    Three replicas: one per zone (41), or two L40S on one node of a with one in b and one in
+    c (41 too); fewer zones cannot hold 3 within skew 1. Counted per option (L40S over a and c,
+    H100 over a and b), an L40S in a and an H100 in a and in b would do: 21, zone c empty
+    while a has 2."""
+    return apart_policy(count).replace("anti_affinity self on zone", "spread zone max_skew 1")
+
+
+def per_zone(problem, placement) -> dict[str, int]:
+    return {zone: len(options) for zone, options in zones_of(problem, placement).items()}

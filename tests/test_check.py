@@ -61,7 +61,8 @@ def test_an_affinity_on_nodes_beside_exclusive_is_refused(tmp_path, db, sidecar,
 @pytest.mark.parametrize("rule, codes", [
     ("anti_affinity self on zone", []),  # counted over every option's replicas together
     ("anti_affinity self on region", []),
-    ("spread zone max_skew 1", ["E0412"]),  # still per option: refused
+    ("spread zone max_skew 1", []),  # counted over every option's replicas together
+    ("spread region max_skew 2", []),
 ])
 def test_zone_wide_rules_of_an_option_workload(tmp_path, rule, codes):
     from option_domains import apart_policy

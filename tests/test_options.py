@@ -178,7 +178,7 @@ workload b {
 
 def test_rules_naming_an_option_workload(tmp_path):
     # anti_affinity to an option workload keeps away from each of its options; affinity to
-    # one would hold for one option only, so it is refused (E0412), like spread over zones
+    # one would hold for one option only, so it is refused (E0412)
     rules = POOLS.replace("H100_NODES", "1") + CHAT.replace("GANG", "") + NOISY
     problem = problem_from(tmp_path, rules)
     assert [r.target for r in problem.demand("noisy").affinities] == ["chat[H100]",

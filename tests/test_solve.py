@@ -1642,3 +1642,44 @@ def test_anti_affinity_self_on_region_counts_every_option(tmp_path):
     problem = problem_from(tmp_path, text)
     placement = solved(problem)
     assert placement.value == 31 and zones_of(problem, placement) == {"a": ["L40S"], "c": ["L40S"]}
+
+
+def test_spread_zone_counts_every_option_node_by_node(tmp_path):
+    from option_domains import per_zone, spread_policy
+
+    problem = problem_from(tmp_path, spread_policy())
+    for backend in BACKENDS:
+        placement = solved(problem, backend)
+        counts = per_zone(problem, placement)
+        assert placement.value == 41 and set(counts) == {"a", "b", "c"}  # by hand: spread_policy
+        assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_spread_over_options_is_solved_node_by_node_at_any_size(tmp_path):
+    # a pool grown to 80 nodes (as explain's trials grow them): still the per-node model,
+    # which holds the spread (the fleet-scale stages after the model, the greedy floor and the
+    # search, balance each option's own domains)
+    from option_domains import per_zone, spread_policy
+
+    from fitlang.rules import option_spread
+    from fitlang.solve import placement as stages
+    from fitlang.solve.explain.search import with_pool
+
+    assert option_spread.MAX_NODES == stages.EXACT_MAX_NODES
+    problem = with_pool(problem_from(tmp_path, spread_policy()), "h100a", 80)
+    assert sum(c.count for c in problem.classes) > stages.EXACT_MAX_NODES
+    placement = solved(problem)
+    counts = per_zone(problem, placement)
+    assert placement.value == 41 and max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_spread_over_options_on_a_fleet_too_large_is_refused_where_it_is_built(tmp_path):
+    from option_domains import spread_policy
+
+    from fitlang.driver import Compilation
+
+    path = tmp_path / "p.fit"
+    path.write_text(spread_policy(count=20))
+    compilation = Compilation(path)
+    assert [d.code for d in compilation.diagnostics()] == ["E0508"]
+    assert compilation.problem is None

@@ -754,3 +754,20 @@ def test_anti_affinity_self_of_an_option_workload_selects_every_options_pods(tmp
         assert affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == [
             {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}},
              "topologyKey": "topology.kubernetes.io/zone"}]
+
+
+def test_a_spread_of_an_option_workload_counts_every_options_pods(tmp_path):
+    from option_domains import spread_policy
+
+    path = tmp_path / "p.fit"
+    path.write_text(spread_policy())
+    _, files = render(path, "kubernetes")
+    check_objects(files)
+    objects = [d for d in documents(files) if d["kind"] == "Deployment"]
+    assert {d["spec"]["template"]["metadata"]["labels"]["fitlang.dev/option"] for d in objects} == {
+        "H100", "L40S"}
+    for document in objects:
+        assert document["spec"]["template"]["spec"]["topologySpreadConstraints"] == [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+             "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}}}]

@@ -653,3 +653,25 @@ def test_anti_affinity_self_of_an_option_workload_runs_one_task_per_zone(tmp_pat
               if line.startswith("#SBATCH --nodelist=")
               for node in Hosts.read(line.split("=", 1)[1]).listed()]
     assert sorted((zone_of[node], option) for option, node in listed) == sorted(APART_ZONES.items())
+
+
+def test_a_spread_of_an_option_workload_runs_on_nodes_spread_over_every_zone(tmp_path):
+    from option_domains import spread_policy
+
+    from fitlang.targets.slurm_fidelity import Hosts
+
+    path = tmp_path / "p.fit"
+    path.write_text(spread_policy())
+    context, files = render(path, "slurm")
+    assert fidelity(context, files) == []
+    zone_of = {name: c.zone for c in context.problem.classes for name in c.node_names}
+    tasks = Counter()
+    for text in files.values():
+        lines = text.splitlines()
+        nodes = [n for line in lines if line.startswith("#SBATCH --nodelist=")
+                 for n in Hosts.read(line.split("=", 1)[1]).listed()]
+        per_node = [int(line.split("=", 1)[1]) for line in lines
+                    if line.startswith("#SBATCH --ntasks-per-node=")]
+        for node in nodes:
+            tasks[zone_of[node]] += per_node[0] if per_node else 1
+    assert set(tasks) == {"a", "b", "c"} and max(tasks.values()) - min(tasks.values()) <= 1

@@ -751,3 +751,54 @@ workload train {
               for body in resources(files).values() if "instance_types" in body}
     assert groups[("trn2.48xlarge",)] == ("${aws.us-east-2}", 1)
     assert groups[("p5.48xlarge",)][1] == 1 and groups[("p5.48xlarge",)][0] != "${aws.us-east-2}"
+
+
+def test_a_spread_over_regions_of_an_option_workload_buys_beside_a_pool_of_another_option(tmp_path):
+    # 1600 of throughput. An H100 node (1000) of our own in us-west-2 at 50 USD/h; trn2.48xlarge
+    # (800, 46.98, sold in us-east-2 only) to buy. Two trn2 (93.96) would put 2 replicas in
+    # us-east-2 and none in us-west-2, whose node is there: skew 2. One trn2 beside the H100
+    # node: 96.98, one replica in each region (counted per option, two trn2 would do)
+    text = '''import "std/accelerators"
+import "std/aws"
+
+pool onprem {
+  count = 1
+  cpu = 192
+  memory = 2048GiB
+  gpu {
+    model = H100
+    count = 8
+  }
+  region = "us-west-2"
+  price = 50 USD/h
+}
+
+buy {
+  offers = [aws_trn2_48xlarge]
+}
+
+workload train {
+  cpu = 96
+  memory = 1TiB
+  throughput = 1600
+  image = "trainer"
+  gpu {
+    option H100 {
+      count = 8
+      throughput = 1000
+    }
+    option TRAINIUM2 {
+      count = 16
+      throughput = 800
+    }
+  }
+  spread region max_skew 1
+}
+'''
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    context, files = render(path, "terraform")
+    assert context.placement.value == Fraction("96.98")
+    [group] = [body for body in resources(files).values() if "instance_types" in body]
+    assert (group["instance_types"], group["provider"], group["scaling_config"][0]["desired_size"]) == (
+        ["trn2.48xlarge"], "${aws.us-east-2}", 1)

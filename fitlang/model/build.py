@@ -55,6 +55,7 @@ from fitlang.model.problem import (
     option_demand_name,
 )
 from fitlang.model.reservations import kubelet_reservation
+from fitlang.rules import option_spread
 from fitlang.rules.base import Rule
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
@@ -125,7 +126,25 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
         carbon_budget_origin=policy.spans.get("carbon_budget"))
     if policy.horizon is not None:
         problem = _in_time(problem, program, policy.horizon)
-    return Built(problem, diagnostics)
+    return Built(problem, diagnostics + _spreads_refused(problem))
+
+
+def _spreads_refused(problem: Problem) -> list[Diagnostic]:
+    """E0508 at each spread counted over an option workload's options where the per-node
+    model, the only one that holds it, is not what solves the policy."""
+    if not option_spread.too_large(problem):
+        return []
+    why = ("the policy has a horizon" if problem.timeline is not None else
+           f"the fleet has {sum(c.count for c in problem.classes)} nodes (and nodes that may be "
+           f"bought), over {option_spread.MAX_NODES}")
+    found = {}
+    for demand in problem.demands:
+        for spread in demand.spreads:
+            if option_spread.over_options(demand, spread):
+                found[spread.origin] = msg.SpreadOverOptionsTooLarge(
+                    topology=spread.topology, workload=demand.workload, why=why,
+                ).diagnostic(spread.origin.path, spread.origin.span)
+    return list(found.values())
 
 
 def _in_time(problem: Problem, program: Program, horizon: Horizon) -> Problem:

@@ -20,6 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.rules import option_spread
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.aggregate import (
@@ -102,11 +103,14 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         timed = solve_timed(one_class_per_node(problem), time_limit)
         timed.bought = _bought_by_class(problem, timed.bought)
         return timed
-    if nodes > EXACT_MAX_NODES:
+    # a spread over an option workload's options: node by node whatever the size (build
+    # refuses a fleet too large for it; explain's grown trials come here too)
+    exact_only = option_spread.in_problem(problem)
+    if nodes > EXACT_MAX_NODES and not exact_only:
         return _solve(problem, backend, time_limit, relax=True, progress=progress)
     placement = _solve(one_class_per_node(problem), backend, time_limit)
     placement.bought = _bought_by_class(problem, placement.bought)
-    if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
+    if placement.status is Status.UNKNOWN and not placement.proven_infeasible and not exact_only:
         # out of time before the exact search had a placement: the greedy one is the floor
         floor = _from_packing(problem, greedy_floor(problem, short_first=True)[0], _objectives(problem)[0],
                               FEASIBLE_PARTIAL, None)
