@@ -1683,3 +1683,22 @@ def test_spread_over_options_on_a_fleet_too_large_is_refused_where_it_is_built(t
     compilation = Compilation(path)
     assert [d.code for d in compilation.diagnostics()] == ["E0508"]
     assert compilation.problem is None
+
+
+@pytest.mark.parametrize("rule, floor_kept", [("spread zone max_skew 1", False), ("", True)])
+def test_out_of_time_the_greedy_floor_is_kept_only_where_it_holds_a_spread_over_options(
+        tmp_path, monkeypatch, rule, floor_kept):
+    # the per-node search made to end with nothing: the greedy floor balances each option's
+    # own zones (2 in a, 1 in b, none in c: a spread over both options broken), so it is not
+    # the answer there; without the spread it still is
+    from option_domains import apart_policy
+
+    from fitlang.solve import placement as stages
+    from fitlang.solve.placement_result import Placement
+
+    problem = problem_from(tmp_path, apart_policy().replace("anti_affinity self on zone", rule))
+    monkeypatch.setattr(stages, "_solve", lambda *args, **keywords: Placement(Status.UNKNOWN, "cost",
+                                                                              None, None))
+    placement = stages.solve(problem)
+    assert bool(placement.assignments) is floor_kept  # (kept: complete, so feasible)
+    assert placement.status is (Status.FEASIBLE if floor_kept else Status.UNKNOWN)

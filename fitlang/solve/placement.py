@@ -110,15 +110,24 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         return _solve(problem, backend, time_limit, relax=True, progress=progress)
     placement = _solve(one_class_per_node(problem), backend, time_limit)
     placement.bought = _bought_by_class(problem, placement.bought)
-    if placement.status is Status.UNKNOWN and not placement.proven_infeasible and not exact_only:
+    if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
         floor = _from_packing(problem, greedy_floor(problem, short_first=True)[0], _objectives(problem)[0],
                               FEASIBLE_PARTIAL, None)
-        if len(floor.unplaced) < len(placement.unplaced) or not placement.assignments:
+        if (len(floor.unplaced) < len(placement.unplaced) or not placement.assignments) and \
+                not (exact_only and _breaks_a_rule(problem, floor)):
             floor.status = Status.UNKNOWN if floor.unplaced else Status.FEASIBLE
             floor.seconds = placement.seconds
             return floor
     return placement
+
+
+def _breaks_a_rule(problem: Problem, floor: Placement) -> bool:
+    """Does the greedy floor break a rule (replicas it leaves out aside)? It balances each
+    option's own domains, not a spread over all of them (`rules/option_spread.py`)."""
+    from fitlang.solve.self_check import broken_rules
+
+    return bool(broken_rules(replace(problem, allow_unplaced=True), floor))
 
 
 @dataclass
