@@ -72,3 +72,36 @@ def spread_policy(count: int = 2) -> str:
 
 def per_zone(problem, placement) -> dict[str, int]:
     return {zone: len(options) for zone, options in zones_of(problem, placement).items()}
+
+
+def train_policy(rule: str = "", before: str = "") -> str:
+    """`train` needs 1600 of throughput from H100 (8 per replica, 1000 each) or Trainium2 (16 per
+    replica, 800 each), bought as p5.48xlarge (55.04 USD/h, in us-east-1, us-east-2 and
+    us-west-2) or trn2.48xlarge (46.98, in us-east-2 only); `rule` is added to it, `before` (pools)
+    comes first, and the `buy` block offers both, or only trn2 where `before` brings H100 nodes."""
+    offers = "aws_trn2_48xlarge" if before else "aws_p5_48xlarge, aws_trn2_48xlarge"
+    return f'''import "std/accelerators"
+import "std/aws"
+{before}
+buy {{
+  offers = [{offers}]
+}}
+
+workload train {{
+  cpu = 96
+  memory = 1TiB
+  throughput = 1600
+  image = "trainer"
+  gpu {{
+    option H100 {{
+      count = 8
+      throughput = 1000
+    }}
+    option TRAINIUM2 {{
+      count = 16
+      throughput = 800
+    }}
+  }}
+  {rule}
+}}
+'''

@@ -715,36 +715,12 @@ def test_ten_million_nodes_to_buy_from_compile_as_a_hundred_do(tmp_path):
 
 
 def test_anti_affinity_self_on_region_of_an_option_workload_buys_in_two_regions(tmp_path):
-    # 1600 of throughput: two trn2.48xlarge (800 each, 46.98 USD/h, sold in us-east-2 only)
-    # would be cheapest, but one replica per region, of any option: one trn2 in us-east-2 and
-    # one p5.48xlarge (1000, 55.04) in another region: 102.02
-    text = '''import "std/accelerators"
-import "std/aws"
+    # two trn2.48xlarge (93.96) would be cheapest, but one replica per region, of any option:
+    # one trn2 in us-east-2 and one p5.48xlarge (1000, 55.04) in another region: 102.02
+    from option_domains import train_policy
 
-buy {
-  offers = [aws_p5_48xlarge, aws_trn2_48xlarge]
-}
-
-workload train {
-  cpu = 96
-  memory = 1TiB
-  throughput = 1600
-  image = "trainer"
-  gpu {
-    option H100 {
-      count = 8
-      throughput = 1000
-    }
-    option TRAINIUM2 {
-      count = 16
-      throughput = 800
-    }
-  }
-  anti_affinity self on region
-}
-'''
     path = tmp_path / "p.fit"
-    path.write_text(text)
+    path.write_text(train_policy("anti_affinity self on region"))
     context, files = render(path, "terraform")
     assert context.placement.value == Fraction("102.02")
     groups = {tuple(body["instance_types"]): (body["provider"], body["scaling_config"][0]["desired_size"])
@@ -754,49 +730,16 @@ workload train {
 
 
 def test_a_spread_over_regions_of_an_option_workload_buys_beside_a_pool_of_another_option(tmp_path):
-    # 1600 of throughput. An H100 node (1000) of our own in us-west-2 at 50 USD/h; trn2.48xlarge
-    # (800, 46.98, sold in us-east-2 only) to buy. Two trn2 (93.96) would put 2 replicas in
-    # us-east-2 and none in us-west-2, whose node is there: skew 2. One trn2 beside the H100
-    # node: 96.98, one replica in each region (counted per option, two trn2 would do)
-    text = '''import "std/accelerators"
-import "std/aws"
+    # An H100 node (1000) of our own in us-west-2 at 50 USD/h; trn2.48xlarge to buy. Two trn2
+    # (93.96) would put 2 replicas in us-east-2 and none in us-west-2, whose node is there:
+    # skew 2. One trn2 beside the H100 node: 96.98, one replica in each region (counted per
+    # option, two trn2 would do)
+    from option_domains import train_policy
 
-pool onprem {
-  count = 1
-  cpu = 192
-  memory = 2048GiB
-  gpu {
-    model = H100
-    count = 8
-  }
-  region = "us-west-2"
-  price = 50 USD/h
-}
-
-buy {
-  offers = [aws_trn2_48xlarge]
-}
-
-workload train {
-  cpu = 96
-  memory = 1TiB
-  throughput = 1600
-  image = "trainer"
-  gpu {
-    option H100 {
-      count = 8
-      throughput = 1000
-    }
-    option TRAINIUM2 {
-      count = 16
-      throughput = 800
-    }
-  }
-  spread region max_skew 1
-}
-'''
+    onprem = ('\npool onprem {\n  count = 1\n  cpu = 192\n  memory = 2048GiB\n  gpu {\n'
+              '    model = H100\n    count = 8\n  }\n  region = "us-west-2"\n  price = 50 USD/h\n}\n')
     path = tmp_path / "p.fit"
-    path.write_text(text)
+    path.write_text(train_policy("spread region max_skew 1", onprem))
     context, files = render(path, "terraform")
     assert context.placement.value == Fraction("96.98")
     [group] = [body for body in resources(files).values() if "instance_types" in body]
