@@ -183,7 +183,8 @@ def _rules(rng: random.Random, workload: Workload, earlier: list[Workload], kind
     regions, counted over every option (fitc refuses the rest: E0412), drawn apart from `rng`
     (seeded by its state, which draws nothing), so that every other seed's policy stays as it was."""
     if workload.options is not None:
-        side = random.Random(str(rng.getstate()[1][:8]))
+        state = rng.getstate()  # (a generator of hypothesis's has a state of its own kind)
+        side = random.Random(str(state[1][:8] if isinstance(state, tuple) else state))
         if side.random() < 0.3:
             kinds.add("options apart")
             workload.rules.append(("self", side.choice(["zone", "region"]), True))

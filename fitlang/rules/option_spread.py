@@ -2,7 +2,8 @@
 counted over the replicas of every option together, per domain of T among the nodes any
 option may use (as Kubernetes counts the pods its `labelSelector` on the workload's name
 selects). Each option's demand carries the spread (in the same place of `Demand.spreads`: explain
-drops it from every option at once); `rules/spread.py` leaves such spreads to this module.
+drops it from every option at once); the spread rule (`rules/spread.py`) calls this module for
+such spreads: its rows (`group_rows`) and its check (`check_groups`).
 
 Only the exact per-node model holds it: the fleet-scale stages balance each demand's own
 domains. A policy with one is solved node by node (`solve/placement.solve`, explain's checks),
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from fitlang.check.program import SpreadRule
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, Problem
-from fitlang.rules.base import CheckReads, Placed, Rows, Rule, domain_of
+from fitlang.rules.base import Placed, domain_of
 
 if TYPE_CHECKING:  # the solver's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.solve.encode import Encoding
@@ -52,7 +53,7 @@ def _members(problem: Problem) -> Iterator[list[Demand]]:
             yield members
 
 
-def check(placed: Placed) -> Iterator[Diagnostic]:
+def check_groups(placed: Placed) -> Iterator[Diagnostic]:
     """Per domain of the nodes any option may use (those with nodes in the placement), the
     replicas of every option there, summed; the sums differ by at most max_skew."""
     owner, problem = placed.owner, placed.problem
@@ -76,15 +77,19 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
                     spread.origin)
 
 
-def spread_rows(encoding: Encoding, must_place: bool) -> None:
-    """Per domain d: least <= sum over options o and their classes c in d of y[o,c] <=
-    least + max_skew, over the domains of every option's eligible classes; a domain of
-    offers only counts where nodes are bought (`spread._domain_exists`). The rows' group is
-    the first option's `SpreadGroup`, which explain reads as the workload's spread."""
+def group_rows(encoding: Encoding, first: Demand) -> None:
+    """Where `first` is the first option of its workload: per domain d, least <= sum over
+    options o and their classes c in d of y[o,c] <= least + max_skew, over the domains of every
+    option's eligible classes; a domain of offers only counts where nodes are bought
+    (`spread._domain_exists`). The rows' group is the first option's `SpreadGroup`, which
+    explain reads as the workload's spread."""
     from fitlang.rules.spread import SpreadGroup, SpreadLeast, domain_rows
 
+    if not any(over_options(first, s) for s in first.spreads):
+        return
     for members in _members(encoding.problem):
-        first = members[0]
+        if members[0].name != first.name:
+            continue
         replicas = sum(d.replicas for d in members)
         for index, spread in enumerate(first.spreads):
             if not over_options(first, spread):
@@ -100,6 +105,3 @@ def spread_rows(encoding: Encoding, must_place: bool) -> None:
             domain_rows(encoding, domains, least, replicas, spread, SpreadGroup(first.name, index),
                         f"{first.workload},{spread.topology}", first.name)
 
-
-RULE = Rule("option spread", check=check, check_reads=CheckReads.DEMANDS,
-            rows=Rows(fleet=spread_rows))

@@ -14,6 +14,7 @@ from fitlang.check.program import SpreadRule, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
+from fitlang.rules import option_spread
 from fitlang.rules.base import (
     CheckReads,
     GroupKey,
@@ -113,6 +114,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
             placed.shared["spread"] = domains
     for demand in placed.problem.demands:
         yield from _spreads(placed, demand, domains, placed.placed_on.get(demand.name, Counter()))
+    yield from option_spread.check_groups(placed)
 
 
 def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
@@ -122,7 +124,7 @@ def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
     owner = placed.owner
     for spread in demand.spreads:
         if over_options(demand, spread):
-            continue  # `option_spread.check` counts it over every option
+            continue  # `option_spread.check_groups` counts it over every option
         spanned, nodes = domains.domains(demand.eligible, spread.topology)
         if spread.topology == "node":
             counts = list(placed_on.values())
@@ -154,6 +156,8 @@ def spread_rows(encoding: Encoding, demand: Demand) -> None:
     """Replicas per domain lie between `least` and `least + max_skew`, over the domains that
     exist: those of the eligible nodes the fleet has, and of offers only where nodes are bought
     (a domain with nothing bought has no nodes, as `verify` counts them)."""
+    if demand.group is not None:  # a spread over every option of the workload
+        option_spread.group_rows(encoding, demand)
     for index, spread in enumerate(demand.spreads):
         group = SpreadGroup(demand.name, index)
         if spread.topology == "node":
