@@ -43,9 +43,17 @@ def _workload(rng: random.Random, index: int, cores: float, earlier: list[str]) 
     replicas = max(1, int(cores / 5 / cpu * rng.random()))
     lines = [f"workload w{index} {{", f"  cpu = {cpu}", f"  memory = {rng.choice([1, 2, 4, 8])}Gi"]
     if rng.random() < 0.15:
+        # a third of them one replica per zone, of either option (session 35): drawn apart from
+        # `rng`, so that every other seed's policy is what it was
+        side = random.Random(f"{index}-{cpu}-{replicas}")
+        apart = side.random() < 0.35
+        h100, l4 = ((side.randint(1, 3), side.randint(1, 3)) if apart
+                    else (max(1, replicas // 8), max(1, replicas // 4)))
         lines += ["  gpu {", "    count = 1",
-                  "    option H100 {", f"      replicas = {max(1, replicas // 8)}", "    }",
-                  "    option L4 {", f"      replicas = {max(1, replicas // 4)}", "    }", "  }"]
+                  "    option H100 {", f"      replicas = {h100}", "    }",
+                  "    option L4 {", f"      replicas = {l4}", "    }", "  }"]
+        if apart:
+            lines.append("  anti_affinity self on zone")
     else:
         lines.insert(1, f"  replicas = {replicas}")
         if rng.random() < 0.5:

@@ -448,10 +448,10 @@ class ThroughputWithoutOptions(Message):
 
 class OptionsWithRule(Message):
     code = "E0412"
-    summary = "rule not supported with accelerator options"
+    summary = "affinity to a workload with accelerator options"
     template = "{detail}"
-    fix = ("Write the rule per node (`anti_affinity self on node`, `spread node max_skew N`) or "
-           "`anti_affinity`, or give the workload a single accelerator model.")
+    fix = ("Write `anti_affinity W` (kept away from every option of W) rather than `affinity W`, "
+           "or give W a single accelerator model.")
     detail: str
 
 
@@ -556,6 +556,19 @@ class SolverAnswerBroken(Message):
     fix = ("Nothing was written. Report the policy to fitc's maintainers; meanwhile `fitc solve "
            "--time-limit` with another limit, or `--backend`, may find a placement that holds.")
     detail: str
+
+
+class SpreadOverOptionsTooLarge(Message):
+    code = "E0508"
+    summary = "spread over accelerator options on a fleet too large"
+    template = ("`spread {topology}` of `{workload}` counts the replicas of all its options "
+                "together, which fitc holds node by node only: {why}")
+    fix = ("Keep one replica per domain with `anti_affinity self on zone` (held at any size), give "
+           "the workload a single accelerator model, or state the fleet in policies of at most 48 "
+           "nodes.")
+    topology: str
+    workload: str
+    why: str
 
 
 class InventoryValueInvalid(Message):

@@ -58,6 +58,19 @@ def test_an_affinity_on_nodes_beside_exclusive_is_refused(tmp_path, db, sidecar,
     assert codes_of(check_text(tmp_path, text)) == codes
 
 
+@pytest.mark.parametrize("rule, codes", [
+    ("anti_affinity self on zone", []),  # counted over every option's replicas together
+    ("anti_affinity self on region", []),
+    ("spread zone max_skew 1", []),  # counted over every option's replicas together
+    ("spread region max_skew 2", []),
+])
+def test_zone_wide_rules_of_an_option_workload(tmp_path, rule, codes):
+    from option_domains import apart_policy
+
+    text = apart_policy().replace("anti_affinity self on zone", rule)
+    assert codes_of(check_text(tmp_path, text)) == codes
+
+
 def test_every_code_is_documented():
     text = (ROOT / "docs" / "errors.md").read_text()
     undocumented = [code for code in REGISTRY if f"## {code}" not in text]

@@ -149,6 +149,20 @@ def test_anti_affinity_self_is_named_and_offered_as_a_repair(tmp_path):
     assert explanation.repairs[1].text.startswith("drop `anti_affinity self on node` from `w`")
 
 
+def test_anti_affinity_self_over_every_option_is_one_part_and_one_repair(tmp_path):
+    # two zones, three replicas of either option needed, one per zone whatever the option:
+    # the rule (one entry per option in the model) is named once and dropped as one; then all
+    # three run on the 1 USD/h L40S node of zone a
+    from option_domains import apart_policy
+
+    explanation = explain(problem_from(tmp_path, apart_policy(zones="ab")))
+    assert [r.part for r in explanation.reasons] == [Part("affinity", "chat", index=0),
+                                                     Part("throughput", "chat")]
+    assert "at most 1 replica per zone" in explanation.reasons[0].text
+    assert [(r.part, r.cost) for r in explanation.repairs] == [(Part("affinity", "chat", index=0), 1)]
+    assert explanation.repairs[0].text.startswith("drop `anti_affinity self on zone` from `chat`")
+
+
 def test_a_pure_capacity_conflict_names_no_anti_affinity(tmp_path):
     # 4 CPU replicas on 4 CPU nodes: one per node whatever the rule says
     text = pool("p", 2, 4, "16Gi") + workload("w", 3, 4, "1Gi", "  anti_affinity self on node\n")
@@ -659,3 +673,21 @@ def test_a_rule_dropped_takes_its_exclusions_along_and_later_rules_move_up(tmp_p
     assert result.demand("w").eligible == ["zoned"]
     again = with_parts(result, lambda part: part != numbered(by_region)).problem
     assert again.demand("w").eligible == ["zoned", "bare"]
+
+
+def test_a_spread_over_every_option_is_named_and_its_skew_raised(tmp_path):
+    # zone c has one L40S node with room for one replica, so with max_skew 1 zones a and b
+    # hold at most 2 each: 5 replicas of either option, short of the 6 needed. Raising the
+    # skew to 2 places 3 + 2 + 1: 3 L40S on a 1 USD/h node of a, 2 H100 on a 10 USD/h node of
+    # b, 1 L40S on the 30 USD/h node of c: 41
+    from option_domains import spread_policy
+
+    text = spread_policy().replace("throughput = 3", "throughput = 6")
+    text = text.replace('count = 2\n  cpu = 32\n  memory = 256GiB\n  gpu {\n    model = L40S\n'
+                        '    count = 8\n  }\n  zone = "c"',
+                        'count = 1\n  cpu = 8\n  memory = 256GiB\n  gpu {\n    model = L40S\n'
+                        '    count = 8\n  }\n  zone = "c"')
+    explanation = explain(problem_from(tmp_path, text))
+    assert Part("spread", "chat", index=0) in [r.part for r in explanation.reasons]
+    raised = [r for r in explanation.repairs if r.part == Part("spread", "chat", index=0)]
+    assert [(r.before, r.after, r.cost) for r in raised] == [("1", "2", 41)]

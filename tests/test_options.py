@@ -178,7 +178,7 @@ workload b {
 
 def test_rules_naming_an_option_workload(tmp_path):
     # anti_affinity to an option workload keeps away from each of its options; affinity to
-    # one would hold for one option only, so it is refused (E0412), like spread over zones
+    # one would hold for one option only, so it is refused (E0412)
     rules = POOLS.replace("H100_NODES", "1") + CHAT.replace("GANG", "") + NOISY
     problem = problem_from(tmp_path, rules)
     assert [r.target for r in problem.demand("noisy").affinities] == ["chat[H100]",
@@ -471,31 +471,10 @@ def test_slurm_writes_one_script_per_option_with_its_gres(tmp_path):
 def test_terraform_buys_the_cheaper_option(tmp_path):
     # 1600 of throughput: 2 x p5.48xlarge (8 H100, 1000 each) at 98.32 USD/h each, or
     # 2 x trn2.48xlarge (16 Trainium2, 800 each) at 46.98 each: Trainium2, 93.96 USD/h.
+    from option_domains import train_policy
+
     path = tmp_path / "p.fit"
-    path.write_text('''import "std/accelerators"
-import "std/aws"
-
-buy {
-  offers = [aws_p5_48xlarge, aws_trn2_48xlarge]
-}
-
-workload train {
-  cpu = 96
-  memory = 1TiB
-  throughput = 1600
-  image = "trainer"
-  gpu {
-    option H100 {
-      count = 8
-      throughput = 1000
-    }
-    option TRAINIUM2 {
-      count = 16
-      throughput = 800
-    }
-  }
-}
-''')
+    path.write_text(train_policy())
     context, files = render(path, "terraform")
     assert context.placement.value == Fraction("93.96")
     assert '"trn2.48xlarge"' in files["aws.tf"] and "p5.48xlarge" not in files["aws.tf"]

@@ -1594,3 +1594,111 @@ def test_a_gang_its_packing_left_short_is_not_paid_for(tmp_path):
     assert placement.value == 0
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
+
+
+# ---- rules over the replicas of every accelerator option together ----------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_anti_affinity_self_on_zone_counts_every_option_exactly(tmp_path, backend):
+    from option_domains import APART_COST, APART_ZONES, apart_policy, zones_of
+
+    problem = problem_from(tmp_path, apart_policy())
+    placement = solved(problem, backend)
+    assert placement.value == APART_COST  # by hand in option_domains.apart_policy
+    assert {zone: options for zone, [*options] in zones_of(problem, placement).items()} == {
+        zone: [option] for zone, option in APART_ZONES.items()}
+
+
+@pytest.mark.parametrize("whole_model", [True, False])
+def test_anti_affinity_self_on_zone_counts_every_option_at_fleet_scale(tmp_path, monkeypatch,
+                                                                       whole_model):
+    # 80 nodes: the aggregate model (or, with its columns capped to none, the greedy floor
+    # and the search after it) holds the rule too
+    from option_domains import APART_COST, APART_ZONES, apart_policy, zones_of
+
+    from fitlang.solve import placement as stages
+
+    if not whole_model:
+        monkeypatch.setattr(stages, "MODEL_MAX_COLUMNS", 0)
+    problem = problem_from(tmp_path, apart_policy(count=20))
+    assert sum(c.count for c in problem.classes) > stages.EXACT_MAX_NODES
+    placement = solved(problem)
+    assert placement.value == APART_COST
+    assert {zone: options for zone, options in zones_of(problem, placement).items()} == {
+        zone: [option] for zone, option in APART_ZONES.items()}
+
+
+def test_anti_affinity_self_on_region_counts_every_option(tmp_path):
+    # zones a and b in region east, c in west; throughput 2: one replica per region, of any
+    # option: an L40S in a (1) and one in c (30), 31 (counted per option, an L40S in a and
+    # an H100 in a or b would do: 11)
+    from option_domains import apart_policy, zones_of
+
+    text = (apart_policy().replace("throughput = 3", "throughput = 2")
+            .replace("on zone", "on region").replace('zone = "a"', 'zone = "a"\n  region = "east"')
+            .replace('zone = "b"', 'zone = "b"\n  region = "east"')
+            .replace('zone = "c"', 'zone = "c"\n  region = "west"'))
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem)
+    assert placement.value == 31 and zones_of(problem, placement) == {"a": ["L40S"], "c": ["L40S"]}
+
+
+def test_spread_zone_counts_every_option_node_by_node(tmp_path):
+    from option_domains import per_zone, spread_policy
+
+    problem = problem_from(tmp_path, spread_policy())
+    for backend in BACKENDS:
+        placement = solved(problem, backend)
+        counts = per_zone(problem, placement)
+        assert placement.value == 41 and set(counts) == {"a", "b", "c"}  # by hand: spread_policy
+        assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_spread_over_options_is_solved_node_by_node_at_any_size(tmp_path):
+    # a pool grown to 80 nodes (as explain's trials grow them): still the per-node model,
+    # which holds the spread (the fleet-scale stages after the model, the greedy floor and the
+    # search, balance each option's own domains)
+    from option_domains import per_zone, spread_policy
+
+    from fitlang.rules import option_spread
+    from fitlang.solve import placement as stages
+    from fitlang.solve.explain.search import with_pool
+
+    assert option_spread.MAX_NODES == stages.EXACT_MAX_NODES
+    problem = with_pool(problem_from(tmp_path, spread_policy()), "h100a", 80)
+    assert sum(c.count for c in problem.classes) > stages.EXACT_MAX_NODES
+    placement = solved(problem)
+    counts = per_zone(problem, placement)
+    assert placement.value == 41 and max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_spread_over_options_on_a_fleet_too_large_is_refused_where_it_is_built(tmp_path):
+    from option_domains import spread_policy
+
+    from fitlang.driver import Compilation
+
+    path = tmp_path / "p.fit"
+    path.write_text(spread_policy(count=20))
+    compilation = Compilation(path)
+    assert [d.code for d in compilation.diagnostics()] == ["E0508"]
+    assert compilation.problem is None
+
+
+@pytest.mark.parametrize("rule, floor_kept", [("spread zone max_skew 1", False), ("", True)])
+def test_out_of_time_the_greedy_floor_is_kept_only_where_it_holds_a_spread_over_options(
+        tmp_path, monkeypatch, rule, floor_kept):
+    # the per-node search made to end with nothing: the greedy floor balances each option's
+    # own zones (2 in a, 1 in b, none in c: a spread over both options broken), so it is not
+    # the answer there; without the spread it still is
+    from option_domains import apart_policy
+
+    from fitlang.solve import placement as stages
+    from fitlang.solve.placement_result import Placement
+
+    problem = problem_from(tmp_path, apart_policy().replace("anti_affinity self on zone", rule))
+    monkeypatch.setattr(stages, "_solve", lambda *args, **keywords: Placement(Status.UNKNOWN, "cost",
+                                                                              None, None))
+    placement = stages.solve(problem)
+    assert bool(placement.assignments) is floor_kept  # (kept: complete, so feasible)
+    assert placement.status is (Status.FEASIBLE if floor_kept else Status.UNKNOWN)

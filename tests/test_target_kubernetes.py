@@ -735,3 +735,40 @@ def test_fidelity_reports_objects_the_api_server_rejects_and_never_raises(edit):
     assert fidelity(context, broken) != []
     assert f"{name}: nests too deeply to read" in fidelity(
         context, {**files, name: "[" * 100_000 + "]" * 100_000})
+
+
+def _option_objects(tmp_path, text: str) -> list[dict]:
+    """The Deployments written for `text` (checked as the API server and scheduler read them)."""
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    _, files = render(path, "kubernetes")
+    check_objects(files)
+    return [d for d in documents(files) if d["kind"] == "Deployment"]
+
+
+def test_anti_affinity_self_of_an_option_workload_selects_every_options_pods(tmp_path):
+    # one object per option and pool (H100 in zone b, L40S in a and c); each keeps its pods
+    # off a zone with a pod of any option of `chat`: the selector names the workload only
+    from option_domains import apart_policy
+
+    objects = _option_objects(tmp_path, apart_policy())
+    assert sorted(d["spec"]["template"]["metadata"]["labels"]["fitlang.dev/option"]
+                  for d in objects) == ["H100", "L40S", "L40S"]
+    for document in objects:
+        affinity = document["spec"]["template"]["spec"]["affinity"]
+        assert affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == [
+            {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}},
+             "topologyKey": "topology.kubernetes.io/zone"}]
+
+
+def test_a_spread_of_an_option_workload_counts_every_options_pods(tmp_path):
+    from option_domains import spread_policy
+
+    objects = _option_objects(tmp_path, spread_policy())
+    assert {d["spec"]["template"]["metadata"]["labels"]["fitlang.dev/option"] for d in objects} == {
+        "H100", "L40S"}
+    for document in objects:
+        assert document["spec"]["template"]["spec"]["topologySpreadConstraints"] == [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+             "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}}}]

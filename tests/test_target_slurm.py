@@ -635,3 +635,43 @@ def test_eligibility_names_no_target():
     alike (build.py still groups inventory nodes by their partition labels, as by any label)."""
     text = (Path(__file__).parent.parent / "fitlang" / "model" / "eligibility.py").read_text()
     assert "slurm" not in text.lower() and "partition" not in text
+
+
+def _tasks_per_zone_and_option(tmp_path, text: str) -> Counter:
+    """(zone, option) -> the tasks the scripts written for `text` start there, read from
+    their `--nodelist` and `--ntasks-per-node` (the scripts checked to realise the placement)."""
+    from fitlang.targets.slurm_fidelity import Hosts
+
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    context, files = render(path, "slurm")
+    assert fidelity(context, files) == []
+    zone_of = {name: c.zone for c in context.problem.classes for name in c.node_names}
+    tasks: Counter = Counter()
+    for text in files.values():
+        lines = text.splitlines()
+        option = lines[1].rsplit(" ", 1)[1].rstrip(".") if len(lines) > 1 else ""
+        per_node = [int(line.split("=", 1)[1]) for line in lines
+                    if line.startswith("#SBATCH --ntasks-per-node=")]
+        for line in lines:
+            if line.startswith("#SBATCH --nodelist="):
+                for node in Hosts.read(line.split("=", 1)[1]).listed():
+                    tasks[zone_of[node], option] += per_node[0] if per_node else 1
+    return tasks
+
+
+def test_anti_affinity_self_of_an_option_workload_runs_one_task_per_zone(tmp_path):
+    # the scripts of both options list the nodes the solver chose: one per zone in all
+    from option_domains import APART_ZONES, apart_policy
+
+    tasks = _tasks_per_zone_and_option(tmp_path, apart_policy())
+    assert tasks == Counter(APART_ZONES.items())
+
+
+def test_a_spread_of_an_option_workload_runs_on_nodes_spread_over_every_zone(tmp_path):
+    from option_domains import spread_policy
+
+    per_zone: Counter = Counter()
+    for (zone, _), count in _tasks_per_zone_and_option(tmp_path, spread_policy()).items():
+        per_zone[zone] += count
+    assert set(per_zone) == {"a", "b", "c"} and max(per_zone.values()) - min(per_zone.values()) <= 1

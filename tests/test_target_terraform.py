@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from fractions import Fraction
 
 import hcl2
 import pytest
@@ -711,3 +712,36 @@ def test_ten_million_nodes_to_buy_from_compile_as_a_hundred_do(tmp_path):
     assert one(huge, "aws_eks_node_group")["scaling_config"][0]["desired_size"] == 4
     loads_cleanly(tmp_path, huge)
     assert huge_peak < 2 * small_peak + 2 ** 20, (small_peak, huge_peak)
+
+
+def test_anti_affinity_self_on_region_of_an_option_workload_buys_in_two_regions(tmp_path):
+    # two trn2.48xlarge (93.96) would be cheapest, but one replica per region, of any option:
+    # one trn2 in us-east-2 and one p5.48xlarge (1000, 55.04) in another region: 102.02
+    from option_domains import train_policy
+
+    path = tmp_path / "p.fit"
+    path.write_text(train_policy("anti_affinity self on region"))
+    context, files = render(path, "terraform")
+    assert context.placement.value == Fraction("102.02")
+    groups = {tuple(body["instance_types"]): (body["provider"], body["scaling_config"][0]["desired_size"])
+              for body in resources(files).values() if "instance_types" in body}
+    assert groups[("trn2.48xlarge",)] == ("${aws.us-east-2}", 1)
+    assert groups[("p5.48xlarge",)][1] == 1 and groups[("p5.48xlarge",)][0] != "${aws.us-east-2}"
+
+
+def test_a_spread_over_regions_of_an_option_workload_buys_beside_a_pool_of_another_option(tmp_path):
+    # An H100 node (1000) of our own in us-west-2 at 50 USD/h; trn2.48xlarge to buy. Two trn2
+    # (93.96) would put 2 replicas in us-east-2 and none in us-west-2, whose node is there:
+    # skew 2. One trn2 beside the H100 node: 96.98, one replica in each region (counted per
+    # option, two trn2 would do)
+    from option_domains import train_policy
+
+    onprem = ('\npool onprem {\n  count = 1\n  cpu = 192\n  memory = 2048GiB\n  gpu {\n'
+              '    model = H100\n    count = 8\n  }\n  region = "us-west-2"\n  price = 50 USD/h\n}\n')
+    path = tmp_path / "p.fit"
+    path.write_text(train_policy("spread region max_skew 1", onprem))
+    context, files = render(path, "terraform")
+    assert context.placement.value == Fraction("96.98")
+    [group] = [body for body in resources(files).values() if "instance_types" in body]
+    assert (group["instance_types"], group["provider"], group["scaling_config"][0]["desired_size"]) == (
+        ["trn2.48xlarge"], "${aws.us-east-2}", 1)

@@ -148,3 +148,46 @@ def test_a_state_verified_per_node_finds_what_verify_finds_in_its_file(tmp_path,
     assert problems == []
     assert [(d.code, d.path, d.span.line, d.span.column, d.message) for d in found] == \
         [(d.code, d.path, d.span.line, d.span.column, d.message) for d in expected]
+
+
+def test_anti_affinity_self_on_zone_counts_the_replicas_of_every_option_together(tmp_path):
+    from option_domains import apart_policy
+
+    text = apart_policy()
+    problem = problem_from(tmp_path, text)
+    line = text.splitlines().index("  anti_affinity self on zone") + 1
+
+    def placed(h100_node: str) -> list:
+        nodes = [("H100", h100_node), ("L40S", "l40a-0"), ("L40S", "l40c-0")]
+        document = {"assignments": [{"workload": "chat", "option": option, "replica": r, "node": node}
+                                    for r, (option, node) in enumerate(nodes)]}
+        violations, problems = verify(problem, document, str(tmp_path / "p.fit"))
+        assert problems == []
+        return violations
+
+    # one replica of each option in zone a: no option has two there, the workload has
+    assert [(d.code, d.span.line, d.message) for d in placed("h100a-0")] == [
+        ("E0503", line, "`chat` runs 2 replicas in zone a (H100 x1, L40S x1; anti_affinity self on zone)")]
+    assert placed("h100b-0") == []
+
+
+def test_spread_zone_counts_the_replicas_of_every_option_together(tmp_path):
+    from option_domains import spread_policy
+
+    text = spread_policy()
+    problem = problem_from(tmp_path, text)
+    line = text.splitlines().index("  spread zone max_skew 1") + 1
+
+    def placed(nodes: list[tuple[str, str]]) -> list:
+        document = {"assignments": [{"workload": "chat", "option": option, "replica": r, "node": node}
+                                    for r, (option, node) in enumerate(nodes)]}
+        violations, problems = verify(problem, document, str(tmp_path / "p.fit"))
+        assert problems == []
+        return violations
+
+    # each option alone is within skew 1 of its own zones (L40S 1 in a, 0 in c; H100 1 in a,
+    # 1 in b); together a has 2, b 1 and c none
+    per_option = [("L40S", "l40a-0"), ("H100", "h100a-0"), ("H100", "h100b-0")]
+    assert [(d.code, d.span.line, d.message) for d in placed(per_option)] == [
+        ("E0503", line, "`chat` is spread 0..2 per zone over its options; max_skew is 1")]
+    assert placed([("L40S", "l40a-0"), ("H100", "h100b-0"), ("L40S", "l40c-0")]) == []

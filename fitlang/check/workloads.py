@@ -173,29 +173,7 @@ class WorkloadBuilder(EntityBuilders):
             duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline,
             every=b.every, within_seconds=b.within, due=b.due,
             min_segment_seconds=_min_segment(b.preemptible, b.min_segment))
-        if workload.options:
-            self._rules_beside_options(workload)
         return workload
-
-    def _rules_beside_options(self, workload: Workload) -> None:
-        """Each option is placed as work of its own: rules that count a workload's replicas
-        across zones or regions would hold per option only, so they are refused."""
-        for rule in workload.spreads:
-            if rule.topology != "node":
-                self.report(
-                    msg.OptionsWithRule(
-                        detail=f"`spread {rule.topology}` is not supported for `{workload.name}`, "
-                        "which has accelerator options"
-                    ).diagnostic(rule.origin.path, rule.origin.span)
-                )
-        for affinity in workload.affinities:
-            if affinity.target == "self" and affinity.topology != "node":
-                self.report(
-                    msg.OptionsWithRule(
-                        detail=f"`anti_affinity self on {affinity.topology}` is not supported for "
-                        f"`{workload.name}`, which has accelerator options"
-                    ).diagnostic(affinity.origin.path, affinity.origin.span)
-                )
 
     def check_option_targets(self, program: Program) -> None:
         """`affinity W`: W may run on any of its options, so "near W" is not one rule."""

@@ -20,6 +20,7 @@ from fitlang import messages as msg
 from fitlang.check.program import (
     Accelerator,
     AcceleratorOption,
+    AffinityRule,
     Compare,
     Electricity,
     Horizon,
@@ -54,6 +55,7 @@ from fitlang.model.problem import (
     option_demand_name,
 )
 from fitlang.model.reservations import kubelet_reservation
+from fitlang.rules import option_spread
 from fitlang.rules.base import Rule
 
 _HOST_LABELS = ("kubernetes.io/hostname",)
@@ -124,7 +126,25 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
         carbon_budget_origin=policy.spans.get("carbon_budget"))
     if policy.horizon is not None:
         problem = _in_time(problem, program, policy.horizon)
-    return Built(problem, diagnostics)
+    return Built(problem, diagnostics + _spreads_refused(problem))
+
+
+def _spreads_refused(problem: Problem) -> list[Diagnostic]:
+    """E0508 at each spread counted over an option workload's options where the per-node
+    model, the only one that holds it, is not what solves the policy."""
+    if not option_spread.too_large(problem):
+        return []
+    why = ("the policy has a horizon" if problem.timeline is not None else
+           f"the fleet has {sum(c.count for c in problem.classes)} nodes (and nodes that may be "
+           f"bought), over {option_spread.MAX_NODES}")
+    found = {}
+    for demand in problem.demands:
+        for spread in demand.spreads:
+            if option_spread.over_options(demand, spread):
+                found[spread.origin] = msg.SpreadOverOptionsTooLarge(
+                    topology=spread.topology, workload=demand.workload, why=why,
+                ).diagnostic(spread.origin.path, spread.origin.span)
+    return list(found.values())
 
 
 def _in_time(problem: Problem, program: Program, horizon: Horizon) -> Problem:
@@ -259,9 +279,29 @@ def _views(workload: Workload,
         workload = dataclasses.replace(workload, affinities=affinities)
     if not workload.options:
         return [(workload, None)]
-    return [(dataclasses.replace(workload.for_option(o),
-                                 name=option_demand_name(workload.name, o.model.name)), o)
-            for o in workload.options]
+    own = names[workload.name]
+    return [(dataclasses.replace(workload.for_option(o), name=name,
+                                 affinities=_apart_from_options(workload.affinities, own, name)), o)
+            for o, name in zip(workload.options, own)]
+
+
+def _apart_from_options(rules: tuple[AffinityRule, ...], options: list[str],
+                        mine: str) -> tuple[AffinityRule, ...]:
+    """`anti_affinity self on T` (T not `node`) of a workload with options counts the replicas
+    of every option together: one per domain per option (`self`), and no domain with
+    replicas of two options (an anti-affinity towards each other option). Each rule's
+    block has one entry per option, in the same places for every option (explain drops a
+    rule by its first entry, `parts._affinity_part`). On nodes the options need no such
+    rule: a node has one accelerator model, so two options never share one."""
+    if len(options) < 2 or not any(_apart_by_domain(rule) for rule in rules):
+        return rules
+    return tuple(entry for rule in rules for entry in (
+        [rule] + [dataclasses.replace(rule, target=other) for other in options if other != mine]
+        if _apart_by_domain(rule) else [rule]))
+
+
+def _apart_by_domain(rule: AffinityRule) -> bool:
+    return rule.anti and rule.target == "self" and rule.topology != "node"
 
 
 def _placed(node_class: NodeClass, program: Program) -> NodeClass:

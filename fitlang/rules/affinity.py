@@ -71,6 +71,8 @@ def _affinities(placed: Placed, demand: Demand) -> Iterator[Diagnostic]:
     if not here:
         return
     for rule in demand.affinities:
+        if _between_options(placed, demand, rule.target):
+            continue  # `anti_affinity self` over every option: the options' check counts it
         mine: Counter = Counter()
         target = demand.name if rule.target == "self" else rule.target
         for node, amount in here.items():
@@ -92,6 +94,13 @@ def _affinities(placed: Placed, demand: Demand) -> Iterator[Diagnostic]:
                     f"`{demand.name}` runs in {rule.topology} {domain} "
                     f"{'with' if rule.anti else 'without'} `{rule.target}` "
                     f"({verb} {rule.target} on {rule.topology})", rule.origin)
+
+
+def _between_options(placed: Placed, demand: Demand, target: str) -> bool:
+    """Is `target` another option of the workload `demand` is an option of? (Only the model
+    of `anti_affinity self` names one: `build._apart_from_options`.)"""
+    other = placed.demands.get(target)
+    return demand.group is not None and other is not None and other.group == demand.group
 
 
 class AffinityGroup(GroupKey, Frozen):

@@ -222,7 +222,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     grown = search.with_pool(problem, pool,
                              count + min(search.MAX_EXTRA_NODES, sum(d.replicas for d in problem.demands)))
     # node by node (small fleets) each node is a class: which pool it is in
-    exact = sum(c.count for c in grown.classes) <= search.PER_NODE_MAX_NODES
+    exact = search.per_node(grown)
     owners = grown.owners() if exact else None
     # under `spread node` an idle node is a domain with 0 replicas: the fewest nodes used in
     # a larger pool says nothing of a pool of that size, so the search starts at 1

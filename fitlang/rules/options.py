@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand
-from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
+from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated, domain_of
 from fitlang.rules.explaining import need, option_group, plural
 from fitlang.rules.gang import GangGroup
 
@@ -38,6 +38,30 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
         if group.gang and len(used) > 1:
             yield placed.violation(f"gang `{group.workload}` runs on options {', '.join(map(str, used))}: "
                                    "a gang uses one option", group.origin)
+        yield from _options_apart(placed, members)
+
+
+def _options_apart(placed: Placed, members: list[Demand]) -> Iterator[Diagnostic]:
+    """`anti_affinity self on T` of a workload with options: at most one replica of any of its
+    options per domain of T. Counted here over the options together, from the rule as written
+    (`self`), not from the rules between options the model is given; a domain with replicas
+    of one option only is the affinity rule's own check."""
+    owner = placed.owner
+    for rule in members[0].affinities:
+        if not (rule.anti and rule.target == "self"):
+            continue
+        options_in: dict[str | None, dict[str, int]] = {}
+        for demand in members:
+            for node, amount in placed.placed_on.get(demand.name, {}).items():
+                here = options_in.setdefault(domain_of(node, owner[node], rule.topology), {})
+                here[str(demand.option)] = here.get(str(demand.option), 0) + amount
+        for domain, options in sorted(options_in.items(), key=lambda item: str(item[0])):
+            if len(options) > 1:
+                mix = ", ".join(f"{option} x{count}" for option, count in sorted(options.items()))
+                yield placed.violation(
+                    f"`{members[0].workload}` runs {sum(options.values())} replicas in "
+                    f"{rule.topology} {domain} ({mix}; anti_affinity self on {rule.topology})",
+                    rule.origin)
 
 
 class ThroughputGroup(GroupKey, Frozen):

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fitlang.check.program import Workload
+from fitlang.check.program import SpreadRule, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
+from fitlang.rules import option_spread
 from fitlang.rules.base import (
     CheckReads,
     GroupKey,
@@ -28,6 +29,7 @@ from fitlang.rules.base import (
     domain_of,
 )
 from fitlang.rules.explaining import demands_of, where
+from fitlang.rules.option_spread import over_options
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.eligibility import ClassFacets
@@ -112,6 +114,7 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
             placed.shared["spread"] = domains
     for demand in placed.problem.demands:
         yield from _spreads(placed, demand, domains, placed.placed_on.get(demand.name, Counter()))
+    yield from option_spread.check_groups(placed)
 
 
 def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
@@ -120,6 +123,8 @@ def _spreads(placed: Placed, demand: Demand, domains: _ClassDomains,
     may use (a domain it does not use counts 0)."""
     owner = placed.owner
     for spread in demand.spreads:
+        if over_options(demand, spread):
+            continue  # `option_spread.check_groups` counts it over every option
         spanned, nodes = domains.domains(demand.eligible, spread.topology)
         if spread.topology == "node":
             counts = list(placed_on.values())
@@ -151,28 +156,39 @@ def spread_rows(encoding: Encoding, demand: Demand) -> None:
     """Replicas per domain lie between `least` and `least + max_skew`, over the domains that
     exist: those of the eligible nodes the fleet has, and of offers only where nodes are bought
     (a domain with nothing bought has no nodes, as `verify` counts them)."""
-    model = encoding.model
+    if demand.group is not None:  # a spread over every option of the workload
+        option_spread.group_rows(encoding, demand)
     for index, spread in enumerate(demand.spreads):
         group = SpreadGroup(demand.name, index)
         if spread.topology == "node":
             _node_spread_rows(encoding, demand, index, spread.max_skew, group)
             continue
+        if over_options(demand, spread):
+            continue  # counted over every option of the workload: `option_spread.py`
         domains = encoding.domains(demand, spread.topology)
         if len(domains) < 2:
             continue
         least = encoding.column(SpreadLeast(demand.name, index), f"min[{demand.name},{index}]", 0,
                                 demand.replicas)
-        for value, class_ids in domains.items():
-            terms = {encoding.y[demand.name, c]: 1 for c in class_ids}
-            exists = _domain_exists(encoding, [encoding.class_of[c] for c in class_ids],
-                                    DomainExists(demand.name, spread.topology, value),
-                                    f"{demand.name},{spread.topology}={value}")
-            if exists is None:
-                model.add({**terms, least: -1}, lower=0, group=group)
-            else:  # least <= replicas here, unless no node of the domain is bought
-                model.add({**terms, least: -1, exists: -demand.replicas}, lower=-demand.replicas,
-                          group=group)
-            model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
+        domain_rows(encoding, {value: [(demand.name, c) for c in class_ids]
+                               for value, class_ids in domains.items()},
+                    least, demand.replicas, spread, group, f"{demand.name},{spread.topology}", demand.name)
+
+
+def domain_rows(encoding: Encoding, domains: dict[str, list[tuple[str, str]]], least: int,
+                replicas: int, spread: SpreadRule, group: SpreadGroup, name: str, owner: str) -> None:
+    """Per domain (its (demand, class) pairs): least <= replicas there <= least + max_skew;
+    the lower row only where the domain exists (`_domain_exists`, keyed by `owner`)."""
+    model = encoding.model
+    for value, pairs in domains.items():
+        terms = {encoding.y[pair]: 1 for pair in pairs}
+        exists = _domain_exists(encoding, [encoding.class_of[c] for _, c in pairs],
+                                DomainExists(owner, spread.topology, value), f"{name}={value}")
+        if exists is None:
+            model.add({**terms, least: -1}, lower=0, group=group)
+        else:  # least <= replicas here, unless no node of the domain is bought
+            model.add({**terms, least: -1, exists: -replicas}, lower=-replicas, group=group)
+        model.add({**terms, least: -1}, upper=spread.max_skew, group=group)
 
 
 def _domain_exists(encoding: Encoding, classes: list[NodeClass], key: DomainExists,
@@ -325,7 +341,7 @@ def rounding(encoding: Encoding, demand: Demand) -> Rounding | None:
     seed 28: two zone spreads at 1.14 and 0.6 a zone, the relaxed model at 20.03 against an
     optimum of 25.44; with whole minimums 24.74, and HiGHS faster), counts no packing meets."""
     topologies = _topologies(demand)
-    if not topologies:
+    if not topologies or demand.group is not None:  # (an option's counts are whole)
         return None
     return Rounding(encoding.domains(demand, topologies.pop()), balanced=True)
 
@@ -335,7 +351,7 @@ def start(encoding: Encoding, demand: Demand, mine: dict[str, int], opened: dict
     """Each spread's minimum over the domains that exist, and which offer-only domains do."""
     for index, spread in enumerate(demand.spreads):
         least = encoding.index.get(SpreadLeast(demand.name, index))
-        if spread.topology == "node" or least is None:
+        if spread.topology == "node" or least is None or over_options(demand, spread):
             continue
         totals = []
         for value, class_ids in encoding.domains(demand, spread.topology).items():

@@ -20,6 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
+from fitlang.rules import option_spread
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.aggregate import (
@@ -102,7 +103,10 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         timed = solve_timed(one_class_per_node(problem), time_limit)
         timed.bought = _bought_by_class(problem, timed.bought)
         return timed
-    if nodes > EXACT_MAX_NODES:
+    # a spread over an option workload's options: node by node whatever the size (build
+    # refuses a fleet too large for it; explain's grown trials come here too)
+    exact_only = option_spread.in_problem(problem)
+    if nodes > EXACT_MAX_NODES and not exact_only:
         return _solve(problem, backend, time_limit, relax=True, progress=progress)
     placement = _solve(one_class_per_node(problem), backend, time_limit)
     placement.bought = _bought_by_class(problem, placement.bought)
@@ -110,11 +114,20 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         # out of time before the exact search had a placement: the greedy one is the floor
         floor = _from_packing(problem, greedy_floor(problem, short_first=True)[0], _objectives(problem)[0],
                               FEASIBLE_PARTIAL, None)
-        if len(floor.unplaced) < len(placement.unplaced) or not placement.assignments:
+        if (len(floor.unplaced) < len(placement.unplaced) or not placement.assignments) and \
+                not (exact_only and _breaks_a_rule(problem, floor)):
             floor.status = Status.UNKNOWN if floor.unplaced else Status.FEASIBLE
             floor.seconds = placement.seconds
             return floor
     return placement
+
+
+def _breaks_a_rule(problem: Problem, floor: Placement) -> bool:
+    """Does the greedy floor break a rule (replicas it leaves out aside)? It balances each
+    option's own domains, not a spread over all of them (`rules/option_spread.py`)."""
+    from fitlang.solve.self_check import broken_rules
+
+    return bool(broken_rules(replace(problem, allow_unplaced=True), floor))
 
 
 @dataclass

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from fitlang.model.problem import Problem, node_limit, one_class_per_node
+from fitlang.rules import option_spread
 from fitlang.solve.aggregate import opener
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
@@ -22,6 +23,13 @@ PER_NODE_MAX_NODES = 160  # up to this many nodes a check is the exact per-node 
 # repair's cost, a budget's least): `solve`'s anytime answer at that limit
 CHEAPEST_SECONDS = 2.0
 LEAST_GAP = 0.02  # a placement within this of its proven bound is called the cheapest found
+
+
+def per_node(problem: Problem) -> bool:
+    """Is a check of `problem` the exact model node by node? Up to PER_NODE_MAX_NODES nodes,
+    and at any size where a spread counts an option workload's options together (only the
+    per-node model holds one: `rules/option_spread.py`)."""
+    return sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES or option_spread.in_problem(problem)
 
 
 
@@ -53,8 +61,7 @@ def decide(trial: Trial, deadline: float, cheapest: bool = False, packed: bool =
     of its bound, the aggregate model's packing is tried too and the cheaper one kept."""
     if _now() >= deadline:
         return Check(None)
-    nodes = sum(c.count for c in trial.problem.classes)
-    if not cheapest or nodes <= PER_NODE_MAX_NODES or trial.optional:
+    if not cheapest or per_node(trial.problem) or trial.optional:
         return _decided_by_model(trial, deadline, cheapest, packed)
     solved = cheapest_solved(trial, deadline)
     if solved is not None and (solved.least or not solved.placed):
@@ -70,7 +77,7 @@ def _decided_by_model(trial: Trial, deadline: float, cheapest: bool, packed: boo
     """`decide` by the exact model node by node (small fleets) or by the aggregate model and
     its packing."""
     problem = trial.problem
-    exact = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    exact = per_node(problem)
     model_problem = one_class_per_node(problem) if exact else problem
     encoding = encode(model_problem, must_place=True)
     if trial.optional:

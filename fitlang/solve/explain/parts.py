@@ -70,7 +70,15 @@ def _exclusive(demand: Demand, index: int) -> bool:
 def _affinity_part(demand: Demand, index: int) -> Part:
     if _exclusive(demand, index):
         return Part(PartKind.EXCLUSIVE, demand.workload)
-    return Part(PartKind.AFFINITY, demand.workload, index=index)
+    return Part(PartKind.AFFINITY, demand.workload, index=_first_of_rule(demand, index))
+
+
+def _first_of_rule(demand: Demand, index: int) -> int:
+    """The first of the entries the rule of `demand.affinities[index]` became: one line may be
+    several (an option workload's `anti_affinity self`, `build._apart_from_options`; an
+    anti-affinity towards each option of a workload), and dropping the line drops them all."""
+    origin = demand.affinities[index].origin
+    return next(i for i, rule in enumerate(demand.affinities) if rule.origin == origin)
 
 
 def _exclusion_part(demand: Demand, exclusion: Exclusion) -> Part | None:
@@ -81,6 +89,8 @@ def _exclusion_part(demand: Demand, exclusion: Exclusion) -> Part | None:
         return None
     if exclusion.index is not None:
         owner = _rule_named(exclusion.source)
+        if owner is not None and owner.part_kind is PartKind.AFFINITY:
+            return _affinity_part(demand, exclusion.index)
         if owner is not None and owner.part_kind is not None:
             return Part(owner.part_kind, demand.workload, index=exclusion.index)
     return Part(PartKind.RULE, demand.workload, exclusion.rule, rule=exclusion.source)

@@ -31,10 +31,10 @@ from fitlang.solve.explain.parts import (
 from fitlang.solve.explain.reasons import _reason, _rule_reason
 from fitlang.solve.explain.results import Explanation, Repair
 from fitlang.solve.explain.search import (
-    PER_NODE_MAX_NODES,
     could_fit,
     decided_without,
     least_cost,
+    per_node,
     pools_listed,
     ruled_out,
     works,
@@ -47,7 +47,7 @@ _COUNTS = (PartKind.CAPACITY, PartKind.REPLICAS, PartKind.BUY, PartKind.BUDGET) 
 def _repairs(problem: Problem, conflict: list[Part], explanation: Explanation,
              deadline: float) -> None:
     found: list[tuple[Repair, Fraction]] = []  # each with the cost of what it leaves out
-    fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
+    fleet = not per_node(problem)
     # at fleet scale the repairs' costs are found last (`_priced`), in the time the search
     # left: a repair found comes before its least cost
     scope, rest_cost = _repair_scope(problem, conflict, deadline)
@@ -113,7 +113,7 @@ def _repair_scope(problem: Problem, conflict: list[Part],
     budget, power cap, `buy` limit or run of interchangeable nodes ties pools together, or
     the rest does not fit apart: then the repairs check the policy.)"""
     whole = (problem, Fraction(0))
-    if sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES or problem.budget is not None \
+    if per_node(problem) or problem.budget is not None \
             or problem.power_caps or problem.buy_limits or problem.symmetric:
         return whole
     workloads = {p.subject for p in conflict

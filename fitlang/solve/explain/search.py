@@ -23,6 +23,7 @@ from fitlang.solve.explain.checks import (
     _left,
     cheapest_solved,
     decide,
+    per_node,
 )
 from fitlang.solve.explain.checks import _now as now
 from fitlang.solve.explain.parts import Part, Trial, _exclusion_part, with_parts
@@ -38,15 +39,15 @@ MAX_EXTRA_NODES = 4096  # the most nodes a repair adds to a pool
 
 __all__ = ["MAX_EXTRA_NODES", "NOTHING_WORKS", "PER_NODE_MAX_NODES", "Check", "Part", "Repair",
            "bound", "cheapest", "class_id", "copy_problem", "could_fit", "decided_without", "fix", "grown",
-           "least_cost", "now", "pools_listed", "ruled_out", "smallest", "with_buy_limit", "with_pool",
-           "works"]
+           "least_cost", "now", "per_node", "pools_listed", "ruled_out", "smallest", "with_buy_limit",
+           "with_pool", "works"]
 
 
 def works(problem: Problem, deadline: float, cheapest: bool = False,
           optional: frozenset[str] = frozenset()) -> Check:
     # the cheapest placement is what a repair costs; at fleet scale that is a full optimisation
     # per trial, so there the cost is that of the placement found
-    small = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    small = per_node(problem)
     return decide(Trial(problem, set(optional)), deadline, cheapest and small)
 
 
@@ -112,7 +113,7 @@ def bound(problem: Problem, objective: Callable, deadline: float,
     least change that works may start, instead of at 1 (at fleet scale each try costs seconds).
     NOTHING_WORKS when the model (a relaxation) has no solution: then no amount of the change
     the caller searches works either."""
-    exact = sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES
+    exact = per_node(problem)
     model_problem = one_class_per_node(problem) if exact else problem
     encoding = encode(model_problem, must_place=True)
     _drop_required(encoding.model, optional, throughput=False)

@@ -1,0 +1,107 @@
+"""Policies for rules counted over the replicas of every accelerator option of a workload
+together (`anti_affinity self on zone|region`), with answers worked out by hand; shared by
+the check, solve, verify, explain and target tests."""
+
+from __future__ import annotations
+
+import json
+
+from fitlang.solve.report import as_json
+
+
+def _pool(name: str, model: str, zone: str, price: int, count: int) -> str:
+    return (f"pool {name} {{\n  count = {count}\n  cpu = 32\n  memory = 256GiB\n"
+            f"  gpu {{\n    model = {model}\n    count = 8\n  }}\n  zone = \"{zone}\"\n"
+            f"  price = {price} USD/h\n}}\n")
+
+
+def apart_policy(count: int = 2, zones: str = "abc") -> str:
+    """`chat` needs 3 replicas of H100 or L40S (1 each), one per zone, whatever the option.
+    Zone a: L40S nodes at 1 USD/h, H100 at 10; zone b: H100 at 10; zone c: L40S at 30.
+    Counted over the options together, the three zones take one replica each: 1 (L40S, a)
+    + 10 (H100, b) + 30 (L40S, c) = 41. Counted per option (L40S once in a and once in c,
+    H100 once in a and once in b), 21 would do: L40S in a, H100 in a and in b.
+    Without zone c (`zones="ab"`) two replicas are the most: no placement."""
+    pools = [("h100a", "H100", "a", 10), ("h100b", "H100", "b", 10), ("l40c", "L40S", "c", 30),
+             ("l40a", "L40S", "a", 1)]
+    return ('import "std/accelerators"\n\n'
+            + "".join(_pool(name, model, zone, price, count)
+                      for name, model, zone, price in pools if zone in zones)
+            + '''
+workload chat {
+  cpu = 8
+  memory = 64GiB
+  throughput = 3
+  image = "chat"
+  command = ["serve"]
+  gpu {
+    option H100 { count = 1  throughput = 1 }
+    option L40S { count = 1  throughput = 1 }
+  }
+  anti_affinity self on zone
+}
+''')
+
+
+APART_COST = 41
+APART_ZONES = {"a": "L40S", "b": "H100", "c": "L40S"}
+
+
+def zones_of(problem, placement) -> dict[str, list[str]]:
+    """Zone -> the options of the replicas placed there."""
+    zone_of = {name: c.zone for c in problem.classes for name in c.node_names}
+    found: dict[str, list[str]] = {}
+    for item in placement.assignments:
+        found.setdefault(zone_of[item.node], []).append(problem.demand(item.workload).option)
+    return found
+
+
+def placed_json(problem, placement) -> dict:
+    return json.loads(as_json(problem, placement, []))
+
+
+def spread_policy(count: int = 2) -> str:
+    """`apart_policy` with `spread zone max_skew 1` instead: the replicas of both options
+    summed per zone (a, b and c: every zone where an option may run) differ by at most 1.
+    Three replicas: one per zone (41), or two L40S on one node of a with one in b and one in
+    c (41 too); fewer zones cannot hold 3 within skew 1. Counted per option (L40S over a and c,
+    H100 over a and b), an L40S in a and an H100 in a and in b would do: 21, zone c empty
+    while a has 2."""
+    return apart_policy(count).replace("anti_affinity self on zone", "spread zone max_skew 1")
+
+
+def per_zone(problem, placement) -> dict[str, int]:
+    return {zone: len(options) for zone, options in zones_of(problem, placement).items()}
+
+
+def train_policy(rule: str = "", before: str = "") -> str:
+    """`train` needs 1600 of throughput from H100 (8 per replica, 1000 each) or Trainium2 (16 per
+    replica, 800 each), bought as p5.48xlarge (55.04 USD/h, in us-east-1, us-east-2 and
+    us-west-2) or trn2.48xlarge (46.98, in us-east-2 only); `rule` is added to it, `before` (pools)
+    comes first, and the `buy` block offers both, or only trn2 where `before` brings H100 nodes."""
+    offers = "aws_trn2_48xlarge" if before else "aws_p5_48xlarge, aws_trn2_48xlarge"
+    return f'''import "std/accelerators"
+import "std/aws"
+{before}
+buy {{
+  offers = [{offers}]
+}}
+
+workload train {{
+  cpu = 96
+  memory = 1TiB
+  throughput = 1600
+  image = "trainer"
+  gpu {{
+    option H100 {{
+      count = 8
+      throughput = 1000
+    }}
+    option TRAINIUM2 {{
+      count = 16
+      throughput = 800
+    }}
+  }}
+  {rule}
+}}
+'''
