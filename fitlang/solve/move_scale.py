@@ -1104,6 +1104,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.pool_emptied import empty_pools
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
+    from fitlang.solve.spread_restore import restore_spreads
     from fitlang.solve.zone_swap import swap_zones
 
     started = time.monotonic()
@@ -1111,6 +1112,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
     improve_until = None if time_limit is None else started + 0.4 * time_limit
+    restore_spreads(fleet, improve_until)  # (the skews a drained pool broke: `spread_restore`)
     settled: Settled | None = fleet.improve(improve_until)
     if objective == "cost+moves" and fleet.price:
         bound = moves_lower_bound(problem, deadline, start=fleet.packing())
