@@ -13,11 +13,14 @@ zones or regions (`ScaleMove.spreads`) and whose counts break a skew has replica
 at a time, from the domain that holds the most to a class whose domains lower the excess
 (`_excess`: the skew beyond `max_skew`, summed over its spreads), until none is left: onto
 a node in use with room there, else a free node there (`_open_for`), else a node there
-emptied enough for it (`_made_room`): the replicas of other workloads on it leave, largest
-first, each where its own rules let it go (`targets`: a spread's replica to its own domain
-or one that keeps its skew; nodes outside the classes being filled first), else onto a new
-node of its zones, undone (`pool_emptied.restore`) where the replica still does not fit.
-A replica that `repair` placed (not running on its node now) is moved first: it moves anyway.
+emptied enough for it (`_made_room`): the replicas of other workloads on it that their own
+rules let run outside those classes (`_may_leave`: a spread's replica in its own domain or
+one that keeps its skew, a zoned one in its zones) leave, largest first, each where
+`targets` lets it go (nodes outside the classes being filled first), else onto a new node of
+its zones; undone (`pool_emptied.restore`) where the replica still does not fit. (Fleet
+shape, seed 3, pool `cpu16` drained: zone b's `silver` nodes hold batch jobs, free to go to
+any zone, beside spread replicas that may not leave it.) A replica that `repair` placed (not
+running on its node now) is moved first: it moves anyway.
 
 Each move lowers the demand's excess and keeps every rule a node can tell (`targets`,
 `takes`); `improve` and the passes after it keep a spread's skew (`SpreadCounts.allowed`),
@@ -36,6 +39,9 @@ from fitlang.solve.move_scale import FleetNode, ScaleMove, SpreadCounts, _size, 
 from fitlang.solve.pool_emptied import restore
 
 MAKE_ROOM_TRIES = 8  # the nodes of a domain tried to be emptied enough for one replica (time)
+# the share of the move's limit the restoring may take (the fleet shape at 10,000: 0.3-0.5 CPU
+# s after `repair`'s 0.2-0.4; `improve` after it gets what is left of its 40%)
+RESTORE_SHARE = 0.8
 
 
 def restore_spreads(fleet: ScaleMove, deadline: float | None) -> int:
@@ -44,7 +50,8 @@ def restore_spreads(fleet: ScaleMove, deadline: float | None) -> int:
     moved = 0
     for demand in fleet.problem.demands:
         spreads = fleet.spreads.get(demand.name, [])
-        if not spreads or any(s.topology not in ("zone", "region") for s in demand.spreads):
+        if not spreads or demand.name in fleet.problem.pinned or \
+                any(s.topology not in ("zone", "region") for s in demand.spreads):
             continue
         hosts = None
         while _excess(spreads) > 0:
@@ -57,13 +64,9 @@ def restore_spreads(fleet: ScaleMove, deadline: float | None) -> int:
     return moved
 
 
-def _excess(spreads: list[SpreadCounts], counts: list[np.ndarray] | None = None) -> int:
+def _excess(spreads: list[SpreadCounts]) -> int:
     """How far the spreads are past their skews, summed (0: every one kept)."""
-    total = 0
-    for spread, count in zip(spreads, counts or [s.counts for s in spreads]):
-        if len(count):
-            total += max(0, int(count.max() - count.min()) - spread.max_skew)
-    return total
+    return sum(max(0, int(s.counts.max() - s.counts.min()) - s.max_skew) for s in spreads if len(s.counts))
 
 
 def _hosts(fleet: ScaleMove, demand: Demand) -> dict[str, FleetNode]:
@@ -150,7 +153,7 @@ def _made_room(fleet: ScaleMove, demand: Demand, classes: np.ndarray, source: Fl
         journal: dict[str, Counter] = {}
         fleet.journal = journal
         try:
-            emptied = _emptied_for(fleet, demand, node, classes)
+            emptied = _emptied_for(fleet, demand, node, classes, leaves)
         finally:
             fleet.journal = None
         if emptied:
@@ -194,14 +197,17 @@ def _may_leave(fleet: ScaleMove, demand: Demand, node: FleetNode, classes: np.nd
                for c, fine in zip(fleet.problem.classes, outside) if fine)
 
 
-def _emptied_for(fleet: ScaleMove, demand: Demand, node: FleetNode, classes: np.ndarray) -> bool:
-    """The node's replicas of other workloads leave, largest first, until it takes `demand`
-    (each where `targets` lets it go, outside `classes` first, else onto a new node of its
-    zones); whether it does. The caller undoes what was done where it does not."""
+def _emptied_for(fleet: ScaleMove, demand: Demand, node: FleetNode, classes: np.ndarray,
+                 leaves: dict[tuple[str, str], bool]) -> bool:
+    """The node's replicas of other workloads that may run outside the classes (`leaves`, as
+    `_may_take` found) leave, largest first, until it takes `demand` (each where `targets`
+    lets it go, outside `classes` first, else onto a new node of its zones); whether it
+    does. The caller undoes what was done where it does not."""
     rows = fleet.rows
     need, zone = fleet.need[demand.name], zone_of(node.node_class)
     elsewhere = np.flatnonzero(~classes[rows.of_class[:len(rows.names)]])
-    leaving = sorted((name for name in node.hosted.elements() if name != demand.name),
+    leaving = sorted((name for name in node.hosted.elements()
+                      if name != demand.name and leaves[name, node.node_class.id]),
                      key=lambda d: (-_size(fleet.problem.demand(d)), d))
     for name in leaving:
         if (rows.free[node.row] >= need).all() and fleet.takes(node, demand):
