@@ -133,3 +133,56 @@ def test_the_plan_past_48_nodes_restores_the_spread_without_the_whole_model(tmp_
     assert result.plan is not None and result.problem is not None
     found, problems = verify_plan(result.problem, compilation.check().program, json.loads(as_json(result)))
     assert problems == [] and found == []
+
+
+OFFER_ELSEWHERE = """
+pool pa {
+  count = 30
+  cpu = 4
+  memory = 16GiB
+  price = 1 USD/h
+  region = "us-east-1"
+}
+
+pool pb {
+  count = 30
+  cpu = 4
+  memory = 16GiB
+  price = 1 USD/h
+  region = "us-west-2"
+}
+
+offer far {
+  provider = aws
+  instance_type = "m5.xlarge"
+  regions = ["eu-west-1"]
+  cpu = 4
+  memory = 16GiB
+  price = 0.5 USD/h
+}
+
+buy {}
+
+workload s {
+  replicas = 4
+  cpu = 1
+  memory = 1GiB
+  spread region max_skew 1
+}
+
+policy {
+  move_price = 0.01 USD/h
+}
+"""
+
+
+def test_a_region_only_an_offer_spans_with_none_bought_is_not_filled(tmp_path):
+    # 2 and 2 over the regions with nodes keep the spread (`verify` counts an offer's region
+    # once a node of it is bought); the offer's region, 0, is not one to restore
+    problem = problem_running(tmp_path, OFFER_ELSEWHERE, [("s", "pa-0"), ("s", "pa-0"), ("s", "pb-0"),
+                                                          ("s", "pb-0")])
+    fleet = ScaleMove(dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[]))
+    fleet.repair(fleet.start())
+    assert not broken(fleet) and list(fleet.spreads["s"][0].counts) == [2, 2, 0]
+    assert restore_spreads(fleet, None) == 0
+    assert fleet.state() == {"pa-0": Counter(s=2), "pb-0": Counter(s=2)} and not fleet.bought

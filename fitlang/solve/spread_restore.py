@@ -54,43 +54,70 @@ def restore_spreads(fleet: ScaleMove, deadline: float | None) -> int:
                 any(s.topology not in ("zone", "region") for s in demand.spreads):
             continue
         hosts = None
-        while _excess(spreads) > 0:
+        while _excess(spreads, counted := _counted(fleet)) > 0:
             if deadline is not None and time.monotonic() > deadline:
                 return moved
             hosts = hosts if hosts is not None else _hosts(fleet, demand)
-            if not _moved_one(fleet, demand, spreads, hosts):
+            if not _moved_one(fleet, demand, (spreads, counted), hosts):
                 break
             moved += 1
     return moved
 
 
-def _excess(spreads: list[SpreadCounts]) -> int:
-    """How far the spreads are past their skews, summed (0: every one kept)."""
-    return sum(max(0, int(s.counts.max() - s.counts.min()) - s.max_skew) for s in spreads if len(s.counts))
+def _counted(fleet: ScaleMove) -> np.ndarray:
+    """Per class, does `verify` count its domains: its own nodes, or an offer's bought ones
+    (`SpreadCounts` counts an offer's domains before; a domain only an offer spans, with none
+    bought, is not one to fill)."""
+    counted = np.array([bool(c.count) and not c.provisioned for c in fleet.problem.classes])
+    for name in fleet.bought:
+        counted[fleet.rows.class_index[fleet.owners[name].id]] = True
+    return counted
+
+
+def _live(spread: SpreadCounts, counted: np.ndarray) -> np.ndarray:
+    """Per domain of the spread, does `verify` count it (`_counted`)?"""
+    live = np.zeros(len(spread.counts), dtype=bool)
+    live[spread.of_class[counted & (spread.of_class >= 0)]] = True
+    return live
+
+
+def _excess(spreads: list[SpreadCounts], counted: np.ndarray) -> int:
+    """How far the spreads are past their skews over the domains `verify` counts, summed (0:
+    every one kept)."""
+    total = 0
+    for spread in spreads:
+        counts = spread.counts[_live(spread, counted)]
+        if len(counts):
+            total += max(0, int(counts.max() - counts.min()) - spread.max_skew)
+    return total
 
 
 def _hosts(fleet: ScaleMove, demand: Demand) -> dict[str, FleetNode]:
     return {name: node for name, node in fleet.nodes.items() if node.hosted[demand.name]}
 
 
-def _excess_onto(spreads: list[SpreadCounts], source_class: int) -> np.ndarray:
+def _excess_onto(spreads: list[SpreadCounts], counted: np.ndarray, source_class: int) -> np.ndarray:
     """Per class, the excess once a replica on a node of `source_class` moves onto a node of
-    it (a class outside a spread's domains: no smaller than any)."""
+    it, over the domains `verify` counts (a class outside them: no smaller than any)."""
     total = np.zeros(len(spreads[0].of_class), dtype=np.int64)
     for spread in spreads:
+        live = _live(spread, counted)
         counts = spread.counts.copy()
         if spread.of_class[source_class] >= 0:
             counts[spread.of_class[source_class]] -= 1
-        grown = counts[None, :] + np.eye(len(counts), dtype=np.int64)
-        skews = np.maximum(grown.max(axis=1) - grown.min(axis=1) - spread.max_skew, 0)
+        grown = (counts[None, :] + np.eye(len(counts), dtype=np.int64))[:, live]
+        skews = np.maximum(grown.max(axis=1, initial=0) - grown.min(axis=1, initial=2**40) - spread.max_skew, 0)
+        skews[~live] = np.iinfo(np.int64).max // 4
         total += np.append(skews, np.iinfo(np.int64).max // 4)[spread.of_class]
     return total
 
 
-def _moved_one(fleet: ScaleMove, demand: Demand, spreads: list[SpreadCounts],
+def _moved_one(fleet: ScaleMove, demand: Demand, counting: tuple[list[SpreadCounts], np.ndarray],
                hosts: dict[str, FleetNode]) -> bool:
-    """One replica moved where the spreads' excess falls most; whether one was."""
-    now = _excess(spreads)
+    """One replica moved where the spreads' excess falls most (`counting`: the demand's
+    spreads, the classes `_counted`); whether one was."""
+    spreads, counted = counting
+    now = _excess(spreads, counted)
     running = fleet.running_now
     sources = sorted(hosts.values(), key=lambda n: (
         n.hosted[demand.name] <= running.get(n.name, Counter())[demand.name], n.row))
@@ -100,7 +127,7 @@ def _moved_one(fleet: ScaleMove, demand: Demand, spreads: list[SpreadCounts],
         if source_class in tried:
             continue
         tried.add(source_class)
-        after = _excess_onto(spreads, source_class)
+        after = _excess_onto(spreads, counted, source_class)
         after[~fleet.eligible_mask[demand.name]] = now
         for level in sorted(set(after[after < now].tolist())):
             target = _target(fleet, demand, after == level, source)
