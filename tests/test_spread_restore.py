@@ -31,7 +31,7 @@ from fitlang.solve.verify_plan import verify_plan
 from solving import problem_running
 
 
-def pool(name: str, count: int, cpu: int, zone: str, silver: bool) -> str:
+def pool(name: str, count: int, cpu: int, zone: str, silver: bool, topology: str = "zone") -> str:
     labels = '\n  labels = { tier: "silver" }' if silver else ""
     return f"""
 pool {name} {{
@@ -39,7 +39,7 @@ pool {name} {{
   cpu = {cpu}
   memory = 16GiB
   price = 1 USD/h
-  zone = "{zone}"{labels}
+  {topology} = "{zone}"{labels}
 }}
 """
 
@@ -135,23 +135,8 @@ def test_the_plan_past_48_nodes_restores_the_spread_without_the_whole_model(tmp_
     assert problems == [] and found == []
 
 
-OFFER_ELSEWHERE = """
-pool pa {
-  count = 30
-  cpu = 4
-  memory = 16GiB
-  price = 1 USD/h
-  region = "us-east-1"
-}
-
-pool pb {
-  count = 30
-  cpu = 4
-  memory = 16GiB
-  price = 1 USD/h
-  region = "us-west-2"
-}
-
+OFFER_ELSEWHERE = pool("pa", 30, 4, "us-east-1", False, "region") + \
+    pool("pb", 30, 4, "us-west-2", False, "region") + """
 offer far {
   provider = aws
   instance_type = "m5.xlarge"
@@ -162,18 +147,8 @@ offer far {
 }
 
 buy {}
-
-workload s {
-  replicas = 4
-  cpu = 1
-  memory = 1GiB
-  spread region max_skew 1
-}
-
-policy {
-  move_price = 0.01 USD/h
-}
-"""
+""" + spread("s", 4, False).replace("spread zone", "spread region") + \
+    "\npolicy {\n  move_price = 0.01 USD/h\n}\n"
 
 
 def test_a_region_only_an_offer_spans_with_none_bought_is_not_filled(tmp_path):

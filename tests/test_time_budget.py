@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_moving import UNDERCUT
 
 from fitlang.solve import aggregate
 from fitlang.solve import placement as placement_module
@@ -163,31 +164,7 @@ def test_a_pair_bound_cut_by_its_share_sends_the_solve_down_the_floors_path(tmp_
     assert violations == [] and problems == []
 
 
-UNDERCUT_MOVES_FIRST = """
-pool old {
-  count = 30
-  cpu = 8
-  memory = 32GiB
-  price = 1.00 USD/h
-}
-
-pool new {
-  count = 30
-  cpu = 8
-  memory = 32GiB
-  price = 0.80 USD/h
-}
-
-workload web {
-  replicas = 12
-  cpu = 4
-  memory = 1GiB
-}
-
-policy {
-  objective = [moves, cost]
-}
-"""
+UNDERCUT_MOVES_FIRST = UNDERCUT + "\npolicy {\n  objective = [moves, cost]\n}\n"
 RUNNING_OLD = [("web", f"old-{i // 2}") for i in range(12)]
 
 

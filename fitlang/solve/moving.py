@@ -1004,7 +1004,8 @@ def _fill_class(problem: Problem, node_class, wanted: tuple[dict, dict], opened:
         for _ in range(left[demand.name]):
             if _passed(deadline):
                 return None
-            found = next((n for n in state if _takes(state[n], room[n], demand, requests, apart, alone)), None)
+            found = next((n for n in state if _takes(state[n], room[n], demand, requests, apart, alone)),
+                         None)
             if found is None:  # a node more of the class
                 found = next(spare, None)
                 if found is None:

@@ -106,7 +106,8 @@ def _excess_onto(spreads: list[SpreadCounts], counted: np.ndarray, source_class:
         if spread.of_class[source_class] >= 0:
             counts[spread.of_class[source_class]] -= 1
         grown = (counts[None, :] + np.eye(len(counts), dtype=np.int64))[:, live]
-        skews = np.maximum(grown.max(axis=1, initial=0) - grown.min(axis=1, initial=2**40) - spread.max_skew, 0)
+        skews = grown.max(axis=1, initial=0) - grown.min(axis=1, initial=2**40)  # (none live: < 0)
+        skews = np.maximum(skews - spread.max_skew, 0)
         skews[~live] = np.iinfo(np.int64).max // 4
         total += np.append(skews, np.iinfo(np.int64).max // 4)[spread.of_class]
     return total
@@ -151,7 +152,9 @@ def _target(fleet: ScaleMove, demand: Demand, classes: np.ndarray, source: Fleet
     fitting = [node for row in rows if fleet.takes(node := fleet.nodes[fleet.rows.names[row]], demand)]
     if fitting:
         return min(fitting, key=lambda n: (float((fleet.rows.free[n.row] - need).max()), n.row))
-    zones = sorted({zone_of(c) for i, c in enumerate(fleet.problem.classes) if classes[i]}, key=str)
+    problem = fleet.problem
+    zones: list[tuple | None] = sorted({zone_of(c) for i, c in enumerate(problem.classes) if classes[i]},
+                                       key=str)
     opened = fleet._open_for(demand, zones, [])
     if opened is not None:
         if classes[fleet.rows.of_class[opened.row]]:
