@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_moving import UNDERCUT
 
 from fitlang.solve import aggregate
 from fitlang.solve import placement as placement_module
@@ -26,7 +27,7 @@ from fitlang.solve.backends import HighsBackend
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
 
-from solving import bench_module, problem_from
+from solving import bench_module, problem_from, problem_running
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,3 +162,49 @@ def test_a_pair_bound_cut_by_its_share_sends_the_solve_down_the_floors_path(tmp_
     assert placement.bound is not None and 0 < placement.bound <= unlimited.value
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     assert violations == [] and problems == []
+
+
+UNDERCUT_MOVES_FIRST = UNDERCUT + "\npolicy {\n  objective = [moves, cost]\n}\n"
+RUNNING_OLD = [("web", f"old-{i // 2}") for i in range(12)]
+
+
+def test_the_plan_s_whole_model_leaves_the_move_s_share_for_keeping_replicas_in_place(tmp_path, monkeypatch):
+    # a move the search from what runs does not serve (`moves` first, past 48 nodes) goes to
+    # the whole model; one that takes all it is given must leave `KEPT_SHARE` of the move's
+    # limit for matching its nodes to the running ones after it (it was given all of it, and
+    # those ran past the move's share: 2.2-2.7 s at 10,000 nodes)
+    import scipy.optimize  # noqa: F401  (`keep_in_place`'s import, 0.3-1.8 s under load, done before)
+
+    from fitlang.solve import moving
+
+    problem = problem_running(tmp_path, UNDERCUT_MOVES_FIRST, RUNNING_OLD)
+    given: list[float] = []
+    solve = moving._solve
+
+    def whole_model(problem, backend, time_limit):
+        begun = time.monotonic()
+        given.append(time_limit)
+        placement = solve(problem, backend, time_limit)
+        time.sleep(max(0.0, time_limit - (time.monotonic() - begun)))
+        return placement
+
+    monkeypatch.setattr(moving, "_solve", whole_model)
+    started, time_limit = time.monotonic(), 2.0
+    placement = moving.solve_move(problem, time_limit=time_limit)
+    assert len(given) == 1 and given[0] <= (1 - moving.KEPT_SHARE) * time_limit
+    assert time.monotonic() - started <= time_limit + 0.2
+    assert {a.node for a in placement.assignments} == {f"old-{i}" for i in range(6)}  # (none moves)
+
+
+def test_kept_in_place_past_its_deadline_leaves_the_placement_as_it_is(tmp_path):
+    # the twelve replicas packed onto the class's last six nodes: packed again around what
+    # runs they stay (the placement kept in place); past the deadline it is left as it was
+    from fitlang.solve.linear import Status
+    from fitlang.solve.moving import kept_in_place
+    from fitlang.solve.placement_result import Assignment, Placement
+
+    problem = problem_running(tmp_path, UNDERCUT_MOVES_FIRST, RUNNING_OLD)
+    elsewhere = Placement(Status.FEASIBLE, "moves", None, None,
+                          assignments=[Assignment("web", i, f"old-{29 - i // 2}") for i in range(12)])
+    assert {a.node for a in kept_in_place(problem, elsewhere).assignments} == {f"old-{i}" for i in range(6)}
+    assert kept_in_place(problem, elsewhere, deadline=time.monotonic() - 1) is elsewhere
