@@ -41,7 +41,7 @@ def small_nodes_merged(problem: Problem, packing, objective: str, deadline: floa
             (deadline is not None and deadline - time.monotonic() < LEAST_SECONDS):
         return 0
     search = _Search(problem, packing, objective)
-    merges = _Merges(problem, search)
+    merges = _Merges(problem, search, deadline)
     made = 0
     for target in merges.targets():
         while not _past(deadline) and merges.merged_onto(target):
@@ -56,20 +56,23 @@ class _Merges:
     """The open nodes that may be merged (their requests summed, their prices), and for each
     class with nodes left those whose every replica may move to it."""
 
-    def __init__(self, problem: Problem, search: _Search) -> None:
+    def __init__(self, problem: Problem, search: _Search, deadline: float | None) -> None:
         self.problem = problem
         self.search = search
         accelerated = {d.name for d in problem.demands if d.requests.get(ACCELERATOR, 0)}
         self.nodes: list[tuple[NodeState, NodeClass]] = [
             (node, node_class) for _, node, node_class in search.ranked()
             if node.hosted and not accelerated & node.hosted.keys()]
-        self.used = np.array([sum(search.requests[w] * n for w, n in node.hosted.items())
-                              for node, _ in self.nodes], dtype=np.int64).reshape(len(self.nodes), len(RESOURCES))
+        requests = search.requests
+        used = [sum(requests[w] * n for w, n in node.hosted.items()) for node, _ in self.nodes]
+        self.used = np.array(used, dtype=np.int64).reshape(len(self.nodes), len(RESOURCES))
         self.price = np.array([float(node_class.price) for _, node_class in self.nodes])
         self.alive = np.ones(len(self.nodes), dtype=bool)
         self._movable: dict[tuple[str, str], frozenset[str]] = {}
         into: dict[str, list[int]] = {}
         for index, (node, node_class) in enumerate(self.nodes):
+            if index % 64 == 0 and _past(deadline):  # (the classes' orders may not be known yet:
+                break  # `equivalents` sorts each on its first ask, ~1 CPU s at 10,000 nodes)
             for class_id in self._allowed(node, node_class):
                 into.setdefault(class_id, []).append(index)
         self.into = {class_id: np.array(indices) for class_id, indices in into.items()}
@@ -80,7 +83,8 @@ class _Merges:
         for name in node.hosted:
             key = (name, origin.id)
             if key not in self._movable:
-                self._movable[key] = frozenset(c.id for c in self.search.movable(self.problem.demand(name), origin))
+                movable = self.search.movable(self.problem.demand(name), origin)
+                self._movable[key] = frozenset(c.id for c in movable)
             allowed = self._movable[key] if allowed is None else allowed & self._movable[key]
             if not allowed:
                 return frozenset()
@@ -95,7 +99,8 @@ class _Merges:
             if node_class.capacity.get(ACCELERATOR, 0) or len(indices) < 2 or \
                     len(self.search.packing.nodes.get(class_id, ())) >= node_class.count:
                 continue
-            found.append((float(node_class.price) / max(node_class.capacity.get("cpu", 0), 1), class_id, node_class))
+            unit = float(node_class.price) / max(node_class.capacity.get("cpu", 0), 1)
+            found.append((unit, class_id, node_class))
         found.sort(key=lambda item: item[:2])
         return [node_class for *_, node_class in found]
 
