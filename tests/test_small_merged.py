@@ -14,42 +14,15 @@ from fitlang.solve.improve import consolidate
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.small_merged import small_nodes_merged
 
-from solving import problem_from, verified_packing
+from solving import pool, problem_from, verified_packing, workload
 
 # four one-a-node services, two replicas each, 2 CPUs a replica. 4-CPU nodes at 0.30 USD/h in
 # zones a and c hold two replicas; a 16-CPU node at 0.55 in zone b holds one of each service
 # (four replicas: anti-affinity, not its CPUs, is what fills it)
-SPLIT = '''pool small_a {
-  count = 2
-  cpu = 4
-  memory = 16GiB
-  zone = "a"
-  price = 0.30 USD/h
-}
-
-pool small_c {
-  count = 2
-  cpu = 4
-  memory = 16GiB
-  zone = "c"
-  price = 0.30 USD/h
-}
-
-pool big {
-  count = 2
-  cpu = 16
-  memory = 64GiB
-  zone = "b"
-  price = 0.55 USD/h
-}
-''' + "".join(f'''
-workload s{k} {{
-  replicas = 2
-  cpu = 2
-  memory = 1GiB
-  anti_affinity self on node
-}}
-''' for k in range(1, 5))
+SPLIT = (pool("small_a", 2, 4, "16GiB", 0.30, '  zone = "a"\n')
+         + pool("small_c", 2, 4, "16GiB", 0.30, '  zone = "c"\n')
+         + pool("big", 2, 16, "64GiB", 0.55, '  zone = "b"\n')
+         + "".join(workload(f"s{k}", 2, 2, "1GiB", "  anti_affinity self on node\n") for k in range(1, 5)))
 
 
 def _cost(problem, packing) -> Fraction:
@@ -93,7 +66,7 @@ def test_four_small_nodes_of_two_zones_merge_onto_two_larger_nodes_of_a_third(tm
 
 def test_a_merge_that_does_not_cost_less_is_not_made(tmp_path):
     # at 0.60 a big node costs what the two small nodes it would close cost: kept as it is
-    problem = problem_from(tmp_path, SPLIT.replace("0.55 USD/h", "0.60 USD/h"))
+    problem = problem_from(tmp_path, SPLIT.replace("0.55 USD/h", "0.6 USD/h"))
     floor = _split_floor(problem)
     assert small_nodes_merged(problem, floor, "cost", None) == 0
     assert _cost(problem, floor) == Fraction(6, 5)
@@ -141,13 +114,11 @@ def _random_fleet(rng: random.Random) -> str:
     text = ""
     for zone in ("z1", "z2", "z3"):
         for name, cpus, count in (("big", 16, 2), ("mid", 8, 3), ("small", 4, 6)):
-            price = Fraction(rng.randint(cpus * 4, cpus * 8), 100)
-            text += (f"pool {name}{zone} {{\n  count = {count}\n  cpu = {cpus}\n  memory = 64GiB\n"
-                     f"  price = {float(price)} USD/h\n  zone = \"{zone}\"\n}}\n")
+            price = float(Fraction(rng.randint(cpus * 4, cpus * 8), 100))
+            text += pool(f"{name}{zone}", count, cpus, "64GiB", price, f'  zone = "{zone}"\n')
     for k in range(rng.randint(2, 5)):
         rule = rng.choice(RULES) if k else ""
-        text += (f"workload web{k} {{\n  replicas = {rng.randint(2, 8)}\n  cpu = {rng.choice([1, 2, 3])}\n"
-                 f"  memory = 1GiB\n{rule}}}\n")
+        text += workload(f"web{k}", rng.randint(2, 8), rng.choice([1, 2, 3]), "1GiB", rule)
     return text
 
 
