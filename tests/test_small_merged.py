@@ -106,6 +106,31 @@ def test_the_search_merges_before_its_ruin(tmp_path, monkeypatch):
     assert seen == [Fraction(11, 10)]
 
 
+def test_the_search_merges_again_what_the_dear_room_leaves(tmp_path, monkeypatch):
+    # the dear room moves replicas off cheap nodes (here: stands in for it by handing back the
+    # split floor, as if it had made it): what it leaves is merged again before the rest
+    problem = problem_from(tmp_path, SPLIT)
+    floor = _split_floor(problem)
+    merged_first: list[Fraction] = []
+
+    def dear_room(problem, packing, objective, deadline) -> bool:
+        merged_first.append(_cost(problem, packing))
+        packing.nodes.clear()
+        packing.nodes.update(_split_floor(problem).nodes)
+        return True
+
+    seen: list[Fraction] = []
+
+    def crossing(problem, packing, objective, deadline) -> int:
+        seen.append(_cost(problem, packing))
+        return 0
+
+    monkeypatch.setattr(placement, "dear_room_filled", dear_room)
+    monkeypatch.setattr(placement, "crossing_room", crossing)
+    placement._searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, None)
+    assert merged_first == [Fraction(11, 10)] and seen == [Fraction(11, 10)]
+
+
 RULES = ["", "  anti_affinity self on node\n", "  spread zone max_skew 1\n", "  anti_affinity web0 on node\n",
          "  anti_affinity web0 on zone\n", '  require zone == "z1"\n', "  exclusive = true\n"]
 
