@@ -29,7 +29,9 @@ offer), so it is the start, and the move is decomposed by what changed:
    replica, free within its cluster, beside services that may not leave the zone); then, up to
    2,000 nodes, nodes emptied by replicas moved together (`scatter_aside.scatter_aside`: a
    replica of another workload moved aside to make room, spread replicas onto one new node of
-   a zone their skews allow all at once), kept where cheaper.
+   a zone their skews allow all at once), kept where cheaper; then several part-used nodes
+   emptied onto one free node of a larger class (`merge_many.merge_many`: a node that takes a
+   replica of each of a few services that run one a node, where two small nodes each held one).
 
 Every change keeps the rules a node can tell (eligibility, capacity, one replica per node,
 workloads apart or alone, power caps, buy limits); a replica of a workload with rules over a
@@ -92,8 +94,9 @@ JOINT_MOVES_GAP = 0.01  # the plan's gap past which joint moves are sought (`mov
 # the joint steps end by this share of the limit: the rest is for the passes after them and
 # the plan's waves and checks (0.2 CPU s at inventory 1,000; 0.6 s of wall time at load 8)
 JOINT_MOVES_SHARE = 0.8
-# `scatter_aside`, after them, ends by this share (its 0.3 CPU s comes out of the move model's
-# bound, which at `--time-limit 5` at 1,000 nodes raised no bound on seeds 0 / 1 / 3)
+# `scatter_aside` and `merge_many`, after them, end by this share (their 0.3 CPU s each come
+# out of the move model's bound, which at `--time-limit 5` at 1,000 nodes raised no bound on
+# seeds 0 / 1 / 3)
 ASIDE_SHARE = 0.9
 # passes of `improve` with `_scatter` past `LARGE_NODES` nodes (inventory 10,000, seeds 0 and
 # 1: one pass ends at 1102.02 and 2134.54 USD/h, passes until none pays at 1101.98 and 2133.97
@@ -1098,6 +1101,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     whole move model's bound where that is larger, in at most `MOVE_MODEL_SECONDS` of CPU
     time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
     from fitlang.solve.bound import lower_bound
+    from fitlang.solve.merge_many import merge_many
     from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
@@ -1137,8 +1141,9 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
                 fleet.improve(improve_until, scatter=True, passes=passes, settled=settled)
                 # nodes emptied by replicas moved together (after the joint steps: before them,
                 # inventory 1,000 seed 3 ended 0.09 USD/h dearer than without, after 0.28 cheaper)
-                scatter_aside(fleet, objective, None if time_limit is None else
-                              started + ASIDE_SHARE * time_limit)
+                aside_until = None if time_limit is None else started + ASIDE_SHARE * time_limit
+                scatter_aside(fleet, objective, aside_until)
+                merge_many(fleet, objective, aside_until)
             else:  # (from both free-node searches, the lower kept: `scatter_both`)
                 scatter_both(fleet, objective, improve_until, passes, settled)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)

@@ -1,0 +1,104 @@
+"""Several part-used nodes emptied onto one free node of a larger class (`solve/merge_many.py`).
+
+THREE, worked out by hand: `s-0`, `s-1`, `s-2` (4 cores, 3 USD/h each, the pool's every node)
+run `a`, `b` and `c` (3 cores each), one each; `big-0` (12 cores, 7 USD/h) is free. No node
+in use has room for a replica of another (1 core free each), no node empties onto a free
+node of a cheaper class (there is none), two of them onto `big-0` cost 7 for 6, and one
+node's replica alone on it costs 7 for 3: no change of one or two nodes pays (`improve`,
+scattering too, and `scatter_aside` change nothing). All three onto `big-0`: 7 USD/h, three
+replicas moved and three nodes drained at 0.01 each: 7.06, from 9.
+
+LEFTOVER: as THREE, and `w` (1 core, one a node: `anti_affinity self on node`) has a replica
+on `s-0` and one on `s-1`; `u-0` (2 cores, 1 USD/h) runs `v` (1 core) beside a free core.
+`big-0` takes one `w` only: the other goes onto `u-0`. 10 -> 8 USD/h, five replicas moved
+and three nodes drained: 8.08.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from fractions import Fraction
+
+import pytest
+from test_pool_emptied import consistent
+from test_scatter_aside import MOVE_PRICE, at_rest, fleet_at_rest, pool, value, workload
+
+from fitlang.solve import move_neighbourhood
+from fitlang.solve.merge_many import merge_many
+from fitlang.solve.move_scale import move_at_scale
+from fitlang.solve.moving import _Checker, move_objectives
+from fitlang.solve.scatter_aside import scatter_aside
+
+from solving import problem_running
+
+THREE = (pool("s", 3, 4, "3") + pool("big", 1, 12, "7") + workload("a", 3) + workload("b", 3) +
+         workload("c", 3) + MOVE_PRICE)
+THREE_RUNNING = [("a", "s-0"), ("b", "s-1"), ("c", "s-2")]
+THREE_END = {"big-0": Counter(a=1, b=1, c=1)}
+ONE_A_NODE = "\n  anti_affinity self on node\n}\n"
+LEFTOVER = (THREE + pool("u", 1, 2, "1", label="u") + workload("v", 1, only="u") +
+            workload("w", 1, 2).replace("\n}\n", ONE_A_NODE))
+LEFTOVER_RUNNING = THREE_RUNNING + [("w", "s-0"), ("w", "s-1"), ("v", "u-0")]
+
+
+def test_three_nodes_onto_one_larger_node(tmp_path):
+    fleet = fleet_at_rest(tmp_path, THREE, THREE_RUNNING)
+    assert value(fleet) == 9
+    assert scatter_aside(fleet, "cost+moves", None) == 0  # (no node alone pays)
+    assert merge_many(fleet, "cost+moves", None) == 1
+    assert fleet.state() == THREE_END
+    assert value(fleet) == Fraction("7.06")
+    assert not _Checker(fleet.problem, set(), "").broken(fleet.state())
+    assert consistent(fleet)
+
+
+def test_a_replica_the_new_node_does_not_take_goes_to_a_node_in_use(tmp_path):
+    fleet = fleet_at_rest(tmp_path, LEFTOVER, LEFTOVER_RUNNING)
+    assert value(fleet) == 10
+    assert merge_many(fleet, "cost+moves", None) == 1
+    state = fleet.state()
+    assert set(state) == {"big-0", "u-0"} and state["u-0"] == Counter(v=1, w=1)
+    assert state["big-0"] == Counter(a=1, b=1, c=1, w=1)
+    assert value(fleet) == Fraction("8.08")
+    assert not _Checker(fleet.problem, set(), "").broken(state)
+    assert consistent(fleet)
+
+
+def test_where_the_larger_node_costs_too_much_nothing_changes(tmp_path):
+    # `big` at 8.95: 8.95 + 0.06 = 9.01, more than the 9 it replaces
+    text = THREE.replace("price = 7 USD/h", "price = 8.95 USD/h")
+    fleet = fleet_at_rest(tmp_path, text, THREE_RUNNING)
+    assert merge_many(fleet, "cost+moves", None) == 0
+    assert fleet.state() == at_rest(THREE_RUNNING)
+    assert consistent(fleet)
+
+
+def test_a_step_that_does_not_pay_is_put_back(tmp_path):
+    # LEFTOVER with no room on `u-0`: the second `w` finds no place, `s-1` keeps `b` and `w`,
+    # and `big-0` (7) for `s-0` and `s-2` (6) does not pay: every replica goes back
+    text = LEFTOVER.replace(pool("u", 1, 2, "1", label="u"), pool("u", 1, 1, "1", label="u"))
+    fleet = fleet_at_rest(tmp_path, text, LEFTOVER_RUNNING)
+    assert merge_many(fleet, "cost+moves", None) == 0
+    assert fleet.state() == at_rest(LEFTOVER_RUNNING)
+    assert value(fleet) == 10
+    assert consistent(fleet)
+
+
+def test_nothing_is_tried_past_the_deadline(tmp_path):
+    fleet = fleet_at_rest(tmp_path, THREE, THREE_RUNNING)
+    assert merge_many(fleet, "cost+moves", time.monotonic() - 1) == 0
+    assert value(fleet) == 9
+
+
+@pytest.mark.parametrize("text, running, least", [(THREE, THREE_RUNNING, "7.06"),
+                                                  (LEFTOVER, LEFTOVER_RUNNING, "8.08")])
+def test_the_plan_at_scale_merges_the_nodes(tmp_path, monkeypatch, text, running, least):
+    # the joint steps (a MIP over a pair of zones) could find this given their CPU; here none
+    monkeypatch.setattr(move_neighbourhood, "improve_jointly", lambda fleet, **_: 0)
+    problem = problem_running(tmp_path, text, running)
+    problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
+    placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
+    assert placement.value == Fraction(least)
+    assert "big-0" in fleet.state()
