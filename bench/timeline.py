@@ -26,7 +26,8 @@ import time
 
 STEPS = ("greedy_floor", "_options_moved", "consolidate", "_solve_aggregate", "solve_aggregate", "pack",
          "patterns_first", "repair", "lower_bound", "_coarse", "_zoned", "_cheapest_guided", "pattern_bound",
-         "repack", "_polished", "_guided_floor", "_pattern_floor", "_realised_floor", "dear_nodes_ruined")
+         "repack", "_polished", "_guided_floor", "_pattern_floor", "_realised_floor", "dear_nodes_ruined",
+         "small_nodes_merged")
 
 
 def _timed(name: str, function, started: float, depth: list[int], cost=None):
