@@ -57,6 +57,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
+from fitlang.solve.pattern_rounding import rounded_guide
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
 from fitlang.solve.placement_result import (
@@ -902,6 +903,13 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
     memory-heavy ones); the patterns do."""
     if found is None or not found.nodes or objective not in NODE_OBJECTIVES:
         return packing
+    # the LP rounded to whole nodes by re-solving it first (pattern_rounding.py); where that
+    # pass places every replica for less than `packing`, the fixed thresholds are not tried
+    rounded = rounded_guide(found, deadline)
+    if rounded is not None:
+        guided = _cheapest_guided(problem, packing, [rounded], objective, time_limit, deadline)
+        if guided is not packing:
+            return guided
     guides = (Guide(nodes=[(ids, hosted) for ids, hosted, x in found.nodes
                            for _ in range(math.floor(x + 1e-9) + (x - math.floor(x + 1e-9) > threshold))])
               for threshold in ROUNDING_THRESHOLDS)
