@@ -102,9 +102,23 @@ class _Rounding:
         self.master = master
         self.count = np.floor(blocks.count + WHOLE).astype(np.int64)
         self.replicas = np.floor(blocks.row_upper[len(blocks.kept):] + WHOLE).astype(np.int64)
-        self.index = {(k, pairs.tobytes(), counts.tobytes()): p
-                      for p, (k, pairs, counts) in enumerate(master.patterns)}
-        self.fixed = np.zeros(len(master.patterns), dtype=np.int64)
+        self.index: dict[tuple, int] = {}
+        self.fixed = np.zeros(0, dtype=np.int64)
+        # per pattern its class; per (pattern, pair) entry, the pattern, demand and replicas
+        self.classes, self.owner, self.demand, self.hosts = (np.zeros(0, dtype=np.int64) for _ in range(4))
+        self._known(master.patterns)
+
+    def _known(self, patterns: list) -> None:
+        """Patterns the master holds, indexed (after those known)."""
+        blocks, first = self.master.blocks, len(self.fixed)
+        for p, (k, pairs, counts) in enumerate(patterns, start=first):
+            self.index[(k, pairs.tobytes(), counts.tobytes())] = p
+        self.fixed = np.concatenate([self.fixed, np.zeros(len(patterns), dtype=np.int64)])
+        self.classes = np.concatenate([self.classes, [k for k, _, _ in patterns]]).astype(np.int64)
+        self.owner = np.concatenate([self.owner] + [np.full(len(pairs), p, dtype=np.int64) for p, (_, pairs, _)
+                                                    in enumerate(patterns, start=first)]).astype(np.int64)
+        self.demand = np.concatenate([self.demand] + [blocks.pair_demand[pairs] for _, pairs, _ in patterns])
+        self.hosts = np.concatenate([self.hosts] + [counts for _, _, counts in patterns]).astype(np.int64)
 
     def floored(self, values: np.ndarray) -> None:
         """Every pattern at least at floor(x) (the LP's answer keeps every limit)."""
@@ -118,12 +132,9 @@ class _Rounding:
         master, blocks = self.master, self.master.blocks
         open_ = np.flatnonzero(fraction > WHOLE)
         most = max(1, math.ceil(ROUND_UP_SHARE * len(open_)))
-        nodes = np.zeros(len(self.count), dtype=np.int64)
-        placed = np.zeros(len(self.replicas), dtype=np.int64)
-        for (k, pairs, counts), fixed in zip(master.patterns, self.fixed.tolist()):
-            if fixed:
-                nodes[k] += fixed
-                np.add.at(placed, blocks.pair_demand[pairs], counts * fixed)
+        nodes = np.bincount(self.classes, weights=self.fixed, minlength=len(self.count)).astype(np.int64)
+        placed = np.bincount(self.demand, weights=self.hosts * self.fixed[self.owner],
+                             minlength=len(self.replicas)).astype(np.int64)
         raised = self.fixed.tolist()
         taken = 0
         for p in open_[np.argsort(-fraction[open_], kind="stable")].tolist():
@@ -149,6 +160,5 @@ class _Rounding:
         key = (k, pairs.tobytes(), counts.tobytes())
         if key not in self.index:
             self.master.add([(k, pairs, counts)])
-            self.index[key] = len(self.master.patterns) - 1
-            self.fixed = np.append(self.fixed, 0)
+            self._known([(k, pairs, counts)])
         return self.index[key]
