@@ -43,7 +43,8 @@ def _hosted(nodes) -> dict[str, int]:
 def test_the_rounded_nodes_are_whole_within_the_pool_and_place_every_replica(tmp_path):
     problem = problem_from(tmp_path, _tight_fleet())
     _, found = _found(problem)
-    assert found.master is not None and found.nodes is not None and any(x != int(x) for _, _, x in found.nodes)  # (fractional)
+    assert found.master is not None and found.nodes is not None
+    assert any(x != int(x) for _, _, x in found.nodes)  # (the LP's nodes are fractional)
     lp_value = found.lp_value
     nodes = rounded_nodes(found, None)
     assert nodes is not None and all(count == int(count) and count >= 1 for _, _, count in nodes)

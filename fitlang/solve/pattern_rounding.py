@@ -49,8 +49,8 @@ def rounded_guide(found: PatternBound | None, deadline: float | None) -> Guide |
     the time to `deadline`; None where there are none."""
     if found is None:
         return None
-    stop = None if deadline is None else time.monotonic() + ROUNDING_SHARE * max(0.0, deadline - time.monotonic())
-    nodes = rounded_nodes(found, stop)
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+    nodes = rounded_nodes(found, None if left is None else time.monotonic() + ROUNDING_SHARE * left)
     if not nodes:
         return None
     return Guide(nodes=[(ids, hosted) for ids, hosted, x in nodes for _ in range(round(x))])
@@ -115,8 +115,9 @@ class _Rounding:
             self.index[(k, pairs.tobytes(), counts.tobytes())] = p
         self.fixed = np.concatenate([self.fixed, np.zeros(len(patterns), dtype=np.int64)])
         self.classes = np.concatenate([self.classes, [k for k, _, _ in patterns]]).astype(np.int64)
-        self.owner = np.concatenate([self.owner] + [np.full(len(pairs), p, dtype=np.int64) for p, (_, pairs, _)
-                                                    in enumerate(patterns, start=first)]).astype(np.int64)
+        owners = [np.full(len(pairs), p, dtype=np.int64)
+                  for p, (_, pairs, _) in enumerate(patterns, start=first)]
+        self.owner = np.concatenate([self.owner, *owners]).astype(np.int64)
         self.demand = np.concatenate([self.demand] + [blocks.pair_demand[pairs] for _, pairs, _ in patterns])
         self.hosts = np.concatenate([self.hosts] + [counts for _, _, counts in patterns]).astype(np.int64)
 
