@@ -67,29 +67,48 @@ def rounded_nodes(found: PatternBound, deadline: float | None) -> list | None:
     rounding = _Rounding(master)
     highs.setOptionValue("simplex_strategy", 1)  # bounds change: the dual simplex from the basis
     values = master.solution[base:base + len(master.patterns)]
+    uncovered, single = _uncovered(master, master.solution), False
     try:
         for _ in range(ROUNDS):
             rounding.floored(values)
             fraction = values - rounding.fixed[:len(values)]
             if (fraction <= WHOLE).all() or (deadline is not None and time.monotonic() >= deadline):
                 break
-            raised = rounding.raised(fraction)
+            raised = rounding.raised(fraction, 1 if single else None)
             if raised is None:
                 break
-            count = len(raised)
-            highs.changeColsBounds(count, np.arange(base, base + count, dtype=np.int32),
-                                   raised.astype(float), np.full(count, np.inf))
+            _fixed(highs, base, raised)
             if not run_until(highs, deadline):
                 break
+            solution = np.array(highs.getSolution().col_value, dtype=float)
+            if _uncovered(master, solution) > uncovered + WHOLE:
+                # the master has no patterns for what these nodes leave: they are undone, and
+                # the rounding goes on one node at a time, then stops (`pools` 3,000 seed 104:
+                # 46 replicas' rows left to the artificial columns, and the pass was short)
+                _fixed(highs, base, rounding.fixed)
+                if single:
+                    break
+                single = True
+                continue
             rounding.fixed = raised
-            values = np.array(highs.getSolution().col_value, dtype=float)[base:base + count]
+            values = solution[base:base + len(raised)]
         rounding.floored(values)
     finally:
-        count = len(master.patterns)
-        highs.changeColsBounds(count, np.arange(base, base + count, dtype=np.int32), np.zeros(count),
-                               np.full(count, np.inf))
+        _fixed(highs, base, np.zeros(len(master.patterns), dtype=np.int64))
         highs.setOptionValue("simplex_strategy", 4)  # (as the master left it)
     return master.used_patterns(master.blocks.bound, rounding.fixed.astype(float))
+
+
+def _fixed(highs, base: int, nodes: np.ndarray) -> None:
+    """Each pattern column's lower bound at its whole nodes."""
+    count = len(nodes)
+    highs.changeColsBounds(count, np.arange(base, base + count, dtype=np.int32), nodes.astype(float),
+                           np.full(count, np.inf))
+
+
+def _uncovered(master, solution: np.ndarray) -> float:
+    """What the master's artificial columns take in an LP answer (rows no pattern meets)."""
+    return float(solution[master.artificial:master.base].sum())
 
 
 class _Rounding:
@@ -126,13 +145,14 @@ class _Rounding:
         n = len(values)  # (columns added since the LP's last answer stay as fixed)
         self.fixed[:n] = np.maximum(self.fixed[:n], np.floor(values + WHOLE).astype(np.int64))
 
-    def raised(self, fraction: np.ndarray) -> np.ndarray | None:
+    def raised(self, fraction: np.ndarray, most: int | None = None) -> np.ndarray | None:
         """The nodes fixed with one node more of the most fractional patterns whose class
-        has a node left (at most ROUND_UP_SHARE of the fractional ones), each holding what
-        its demands have left (a pattern cut to that enters the master); None where none."""
+        has a node left (at most `most`, else ROUND_UP_SHARE of the fractional ones), each
+        holding what its demands have left (a pattern cut to that enters the master); None
+        where none."""
         master, blocks = self.master, self.master.blocks
         open_ = np.flatnonzero(fraction > WHOLE)
-        most = max(1, math.ceil(ROUND_UP_SHARE * len(open_)))
+        most = most or max(1, math.ceil(ROUND_UP_SHARE * len(open_)))
         nodes = np.bincount(self.classes, weights=self.fixed, minlength=len(self.count)).astype(np.int64)
         placed = np.bincount(self.demand, weights=self.hosts * self.fixed[self.owner],
                              minlength=len(self.replicas)).astype(np.int64)

@@ -651,6 +651,7 @@ class _PatternMaster:
         self.value: float | None = None
         self._seen: set[tuple] = set()
         self.base = len(others) + extra  # the columns before the patterns
+        self.artificial = len(others)  # the first artificial column
         self.patterns: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.solution: np.ndarray | None = None  # the last optimum's column values
 
