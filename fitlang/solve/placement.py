@@ -920,18 +920,23 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
     memory-heavy ones); the patterns do."""
     if found is None or not found.nodes or objective not in NODE_OBJECTIVES:
         return packing
-    # the LP rounded to whole nodes by re-solving it first (pattern_rounding.py); where that
-    # pass places every replica for less than `packing`, the fixed thresholds only where the
-    # time left is THRESHOLD_ROOM times what it took (`pools` 3,000 at 5 s: their three
-    # passes took 1.5-2.0 CPU s, and on seed 103 the deadline cut the one that completed)
-    rounded = rounded_guide(found, deadline)
-    if rounded is not None:
-        began = time.monotonic()
+    # the LP rounded to whole nodes by re-solving it first (pattern_rounding.py; `careful`
+    # where that pass is short); where a pass places every replica for less than `packing`,
+    # the fixed thresholds only where the time left is THRESHOLD_ROOM times what it took
+    # (`pools` 3,000 at 5 s: their three passes took 1.5-2.0 CPU s, and on seed 103 the
+    # deadline cut the one that completed)
+    began, guided = time.monotonic(), packing
+    for careful in (False, True):
+        rounded = rounded_guide(found, deadline, careful)
+        if rounded is None:
+            break
         guided = _cheapest_guided(problem, packing, [rounded], objective, time_limit, deadline)
-        left = remaining(deadline)
-        if guided is not packing and left is not None and left < THRESHOLD_ROOM * (time.monotonic() - began):
-            return guided
-        packing = guided
+        if guided is not packing:
+            left = remaining(deadline)
+            if left is not None and left < THRESHOLD_ROOM * (time.monotonic() - began):
+                return guided
+            packing = guided
+            break
     guides = (Guide(nodes=[(ids, hosted) for ids, hosted, x in found.nodes
                            for _ in range(math.floor(x + 1e-9) + (x - math.floor(x + 1e-9) > threshold))])
               for threshold in ROUNDING_THRESHOLDS)
