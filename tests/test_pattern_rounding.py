@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.pattern_rounding import rounded_nodes
@@ -40,13 +42,14 @@ def _hosted(nodes) -> dict[str, int]:
     return replicas
 
 
-def test_the_rounded_nodes_are_whole_within_the_pool_and_place_every_replica(tmp_path):
+@pytest.mark.parametrize("careful", [False, True])
+def test_the_rounded_nodes_are_whole_within_the_pool_and_place_every_replica(tmp_path, careful):
     problem = problem_from(tmp_path, _tight_fleet())
     _, found = _found(problem)
     assert found.master is not None and found.nodes is not None
     assert any(x != int(x) for _, _, x in found.nodes)  # (the LP's nodes are fractional)
     lp_value = found.lp_value
-    nodes = rounded_nodes(found, None)
+    nodes = rounded_nodes(found, None, careful)
     assert nodes is not None and all(count == int(count) and count >= 1 for _, _, count in nodes)
     assert sum(count for _, _, count in nodes) == 5  # the pool's count, the least by hand
     assert _hosted(nodes) == {"a": 6, "b": 5}
