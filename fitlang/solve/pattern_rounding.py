@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +44,21 @@ ROUND_UP_SHARE = 0.1
 ROUNDING_SHARE = 0.5
 # a value within this of a whole number counts as whole
 WHOLE = 1e-6
+
+
+def rounded_passes(found: PatternBound | None, packing, deadline: float | None,
+                   guided: Callable[[Guide], Any]):
+    """`guided` (the greedy pass with a guide: the cheaper of it and `packing`) with the
+    rounded nodes; where that finds nothing cheaper, with the careful rounding's; `packing`
+    where neither does."""
+    for careful in (False, True):
+        rounded = rounded_guide(found, deadline, careful)
+        if rounded is None:
+            break
+        placed = guided(rounded)
+        if placed is not packing:
+            return placed
+    return packing
 
 
 def rounded_guide(found: PatternBound | None, deadline: float | None, careful: bool = False) -> Guide | None:

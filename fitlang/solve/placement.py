@@ -57,7 +57,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
-from fitlang.solve.pattern_rounding import rounded_guide
+from fitlang.solve.pattern_rounding import rounded_passes
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
 from fitlang.solve.placement_result import (
@@ -560,10 +560,8 @@ PATTERN_SECONDS_PER_PAIR = 2e-3
 # (1,095), at load 9: 1.07-1.67 ms a pair. With 2e-3 the gate left 111 and 112 without the
 # pattern bound and its floor at 5 s (2.3 / 3.0% over the bound; with them 0.2 / 0.3%)
 PLAIN_PATTERN_SECONDS_PER_PAIR = 1.3e-3
-# the same fleets' gap over which the patterns run: their floor, rounded by re-solving the LP
-# (pattern_rounding.py), lands 0.1-0.2% over the pattern bound in 0.4-0.6 CPU s at 3,000
-# nodes, so half the goal's 1% is worth it (`pools` 3,000 seeds 104 / 114, the model's
-# packing 0.70 / 0.85% over and kept: the rounded pass 1312.01 / 1916.45 against 1316.67 / 1929.77)
+# the same fleets' gap over which the patterns run: their floor (pattern_rounding.py) lands 0.1-0.2%
+# over the pattern bound in 0.4-0.6 CPU s at 3,000 nodes (`pools` 104 / 114: 0.70 / 0.85% -> 0.12 / 0.07%)
 PLAIN_PATTERN_MIN_GAP = 0.005
 
 
@@ -906,8 +904,8 @@ def _realised_floor(problem: Problem, packing: Packing, objective: str, deadline
 # (breaker 1,000, consolidated: 0.5 -> 228, 0.3 -> 227, every fraction (0) -> 228, none
 # (floor) -> 231, against the plain floor's 243 and a pattern bound of 222.40)
 ROUNDING_THRESHOLDS = (0.3, 0.5, 0.0)
-# the threshold passes after the residual rounding's: three passes, and as long again for
-# the search after them (on small fleets the thresholds still win some: `pools` at 60 nodes)
+# three threshold passes and as long again for the search (`pools` 3,000 at 5 s: they took
+# 1.5-2.0 CPU s, and the deadline cut seed 103's one that completed; at 60 nodes they win some)
 THRESHOLD_ROOM = 6
 
 
@@ -920,23 +918,15 @@ def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | Non
     memory-heavy ones); the patterns do."""
     if found is None or not found.nodes or objective not in NODE_OBJECTIVES:
         return packing
-    # the LP rounded to whole nodes by re-solving it first (pattern_rounding.py; `careful`
-    # where that pass is short); where a pass places every replica for less than `packing`,
-    # the fixed thresholds only where the time left is THRESHOLD_ROOM times what it took
-    # (`pools` 3,000 at 5 s: their three passes took 1.5-2.0 CPU s, and on seed 103 the
-    # deadline cut the one that completed)
-    began, guided = time.monotonic(), packing
-    for careful in (False, True):
-        rounded = rounded_guide(found, deadline, careful)
-        if rounded is None:
-            break
-        guided = _cheapest_guided(problem, packing, [rounded], objective, time_limit, deadline)
-        if guided is not packing:
-            left = remaining(deadline)
-            if left is not None and left < THRESHOLD_ROOM * (time.monotonic() - began):
-                return guided
-            packing = guided
-            break
+    # the LP rounded to whole nodes by re-solving it first (pattern_rounding.py); where its pass
+    # is kept, the thresholds only where the time left is THRESHOLD_ROOM times what it took
+    began = time.monotonic()
+    guided = rounded_passes(found, packing, deadline, lambda guide: _cheapest_guided(
+        problem, packing, [guide], objective, time_limit, deadline))
+    left = remaining(deadline)
+    if guided is not packing and left is not None and left < THRESHOLD_ROOM * (time.monotonic() - began):
+        return guided
+    packing = guided
     guides = (Guide(nodes=[(ids, hosted) for ids, hosted, x in found.nodes
                            for _ in range(math.floor(x + 1e-9) + (x - math.floor(x + 1e-9) > threshold))])
               for threshold in ROUNDING_THRESHOLDS)
