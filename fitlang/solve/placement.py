@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import weakref
 from collections.abc import Callable
@@ -57,7 +56,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
-from fitlang.solve.pattern_rounding import rounded_passes
+from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
 from fitlang.solve.placement_result import (
@@ -899,38 +898,11 @@ def _realised_floor(problem: Problem, packing: Packing, objective: str, deadline
     return made if _cheaper(problem, made, packing, objective) else packing
 
 
-# a pattern with x nodes in the pattern relaxation's solution fills floor(x) nodes, and one
-# more where x's fraction is over the threshold; each threshold is one greedy pass
-# (breaker 1,000, consolidated: 0.5 -> 228, 0.3 -> 227, every fraction (0) -> 228, none
-# (floor) -> 231, against the plain floor's 243 and a pattern bound of 222.40)
-ROUNDING_THRESHOLDS = (0.3, 0.5, 0.0)
-# three threshold passes and as long again for the search (`pools` 3,000 at 5 s: they took
-# 1.5-2.0 CPU s, and the deadline cut seed 103's one that completed; at 60 nodes they win some)
-THRESHOLD_ROOM = 6
-
-
 def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | None, objective: str,
                    time_limit: float | None, deadline: float | None) -> Packing:
-    """The floor placed again with the pattern relaxation's nodes filled first (rounded as
-    ROUNDING_THRESHOLDS say; `Guide.nodes`), then the greedy pass for the rest, consolidated;
-    the cheapest of those and `packing`. The greedy pass fills nodes one workload at a time,
-    so it rarely mixes replicas that complement each other on a node (a CPU-heavy one beside
-    memory-heavy ones); the patterns do."""
-    if found is None or not found.nodes or objective not in NODE_OBJECTIVES:
-        return packing
-    # the LP rounded to whole nodes by re-solving it first (pattern_rounding.py); where its pass
-    # is kept, the thresholds only where the time left is THRESHOLD_ROOM times what it took
-    began = time.monotonic()
-    guided = rounded_passes(found, packing, deadline, lambda guide: _cheapest_guided(
-        problem, packing, [guide], objective, time_limit, deadline))
-    left = remaining(deadline)
-    if guided is not packing and left is not None and left < THRESHOLD_ROOM * (time.monotonic() - began):
-        return guided
-    packing = guided
-    guides = (Guide(nodes=[(ids, hosted) for ids, hosted, x in found.nodes
-                           for _ in range(math.floor(x + 1e-9) + (x - math.floor(x + 1e-9) > threshold))])
-              for threshold in ROUNDING_THRESHOLDS)
-    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline)
+    """`pattern_rounding.pattern_floor`, each guided pass `_cheapest_guided`'s."""
+    return pattern_floor(packing, found, objective, deadline, lambda start, guides: _cheapest_guided(
+        problem, start, guides, objective, time_limit, deadline))
 
 
 def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
