@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -86,6 +86,8 @@ class PatternBound:
     # (class ids of the merged class, {the workloads a merged demand stands for: replicas on
     # one node}, nodes), most nodes first
     nodes: list[tuple[tuple[str, ...], dict[tuple[str, ...], int], float]] | None = None
+    # the master itself, for rounding its LP to whole nodes (pattern_rounding.py)
+    master: _PatternMaster | None = field(default=None, repr=False)
 
 
 def pattern_bound(bound: Bound, objective: str, deadline: float | None = None,
@@ -138,6 +140,7 @@ def pattern_bound(bound: Bound, objective: str, deadline: float | None = None,
                     break
     result.patterns = master.size
     result.nodes = master.used_patterns(bound)
+    result.master = master
     if math.isfinite(best):
         stated = _stated(max(best, 0.0) if blocks.cost.min(initial=0.0) >= 0 else best, objective)
         result.best_round = stated
@@ -172,6 +175,7 @@ class _Blocks:
 
         relaxed, problem = bound.relaxation, bound.problem
         assert relaxed is not None and problem is not None, "a pattern bound needs a solved pair relaxation"
+        self.bound = bound
         self.relaxed: Relaxation = relaxed
         classes, _, _ = merged_classes(problem)
         self.width = width = relaxed.first_pair
@@ -647,6 +651,7 @@ class _PatternMaster:
         self.value: float | None = None
         self._seen: set[tuple] = set()
         self.base = len(others) + extra  # the columns before the patterns
+        self.artificial = len(others)  # the first artificial column
         self.patterns: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.solution: np.ndarray | None = None  # the last optimum's column values
 
@@ -701,18 +706,20 @@ class _PatternMaster:
         duals = np.array(solution.row_dual, dtype=float)
         return duals[:self.rows], duals[self.rows:]
 
-    def used_patterns(self, bound: Bound) -> list | None:
-        """The patterns of the last optimum with nodes on them, in the caller's terms: the
-        merged class's member class ids, replicas per merged demand (keyed by the workloads
-        it stands for), and the nodes (fractional), most nodes first."""
-        if self.solution is None:
-            return None
+    def used_patterns(self, bound: Bound, values: np.ndarray | None = None) -> list | None:
+        """The patterns of the last optimum (or with the nodes `values` gives per pattern)
+        with nodes on them, in the caller's terms: the merged class's member class ids,
+        replicas per merged demand (keyed by the workloads it stands for), and the nodes
+        (fractional), most nodes first."""
+        if values is None:
+            if self.solution is None:
+                return None
+            values = self.solution[self.base:self.base + len(self.patterns)]
         blocks = self.blocks
         ids: dict[int, list[str]] = {}
         for class_id, k in blocks.class_index.items():
             ids.setdefault(k, []).append(class_id)
         used = []
-        values = self.solution[self.base:self.base + len(self.patterns)]
         for (k, pairs, counts), value in zip(self.patterns, values.tolist()):
             if value > 1e-6:
                 hosted = {_stands_for(bound, int(blocks.pair_demand[p])): int(a)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import weakref
 from collections.abc import Callable
@@ -58,6 +57,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
+from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
 from fitlang.solve.placement_result import (
@@ -217,7 +217,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         if not run.complete and not run.whole:  # what is still out, in the time left
             _completed_floor(run, run.search_deadline)
         complete = run.complete
-    elif relax and time_limit is not None and run.best is not None and _gap_over(run.best, PATTERN_MIN_GAP):
+    elif relax and time_limit is not None and run.best is not None \
+            and _gap_over(run.best, _pattern_min_gap(problem)):
         # 3. the model's bound leaves a gap: the patterns' bound; also where the floor is short
         # and the model's packing complete (`pools` 3,000 seed 102: 1.2% over, the patterns
         # never tried)
@@ -572,6 +573,9 @@ PATTERN_SECONDS_PER_PAIR = 2e-3
 # (1,095), at load 9: 1.07-1.67 ms a pair. With 2e-3 the gate left 111 and 112 without the
 # pattern bound and its floor at 5 s (2.3 / 3.0% over the bound; with them 0.2 / 0.3%)
 PLAIN_PATTERN_SECONDS_PER_PAIR = 1.3e-3
+# the same fleets' gap over which the patterns run: their floor (pattern_rounding.py) lands 0.1-0.2%
+# over the pattern bound in 0.4-0.6 CPU s at 3,000 nodes (`pools` 104 / 114: 0.70 / 0.85% -> 0.12 / 0.07%)
+PLAIN_PATTERN_MIN_GAP = 0.005
 
 
 def _gap_over(placement: Placement | None, share: float) -> bool:
@@ -588,7 +592,7 @@ def _with_patterns(problem: Problem, objective: str, pair, start: Packing | tupl
     the column generation is expected to converge in its share of it; and what the pattern
     bound found (its last LP solution guides `_pattern_floor`), if it ran."""
     if pair.value is None or pair.relaxation is None or time_limit is None or value is None or value <= 0 \
-            or (value - pair.value) / value <= PATTERN_MIN_GAP \
+            or (value - pair.value) / value <= _pattern_min_gap(problem) \
             or _pattern_seconds(problem, pair.relaxation.pairs) > PATTERN_SHARE * time_limit:
         return pair.value, None
     found = pattern_bound(pair, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start=start)
@@ -597,10 +601,18 @@ def _with_patterns(problem: Problem, objective: str, pair, start: Packing | tupl
 
 def _pattern_seconds(problem: Problem, pairs: int) -> float:
     """About what the pattern bound takes to converge over `pairs` pairs, CPU s."""
+    return (PLAIN_PATTERN_SECONDS_PER_PAIR if _all_plain(problem) else PATTERN_SECONDS_PER_PAIR) * pairs
+
+
+def _pattern_min_gap(problem: Problem) -> float:
+    """The gap over which the pattern bound and its floor run: PLAIN_PATTERN_MIN_GAP where
+    every class a workload may use is plain, else PATTERN_MIN_GAP."""
+    return PLAIN_PATTERN_MIN_GAP if _all_plain(problem) else PATTERN_MIN_GAP
+
+
+def _all_plain(problem: Problem) -> bool:
     plain = _plain_classes(problem)
-    if plain and all(set(demand.eligible) <= plain for demand in problem.demands):
-        return PLAIN_PATTERN_SECONDS_PER_PAIR * pairs
-    return PATTERN_SECONDS_PER_PAIR * pairs
+    return bool(plain) and all(set(demand.eligible) <= plain for demand in problem.demands)
 
 
 def _coarse(problem: Problem, objective: str, known: Fraction | None, start: Packing,
@@ -902,26 +914,11 @@ def _realised_floor(problem: Problem, packing: Packing, objective: str, deadline
     return made if _cheaper(problem, made, packing, objective) else packing
 
 
-# a pattern with x nodes in the pattern relaxation's solution fills floor(x) nodes, and one
-# more where x's fraction is over the threshold; each threshold is one greedy pass
-# (breaker 1,000, consolidated: 0.5 -> 228, 0.3 -> 227, every fraction (0) -> 228, none
-# (floor) -> 231, against the plain floor's 243 and a pattern bound of 222.40)
-ROUNDING_THRESHOLDS = (0.3, 0.5, 0.0)
-
-
 def _pattern_floor(problem: Problem, packing: Packing, found: PatternBound | None, objective: str,
                    time_limit: float | None, deadline: float | None) -> Packing:
-    """The floor placed again with the pattern relaxation's nodes filled first (rounded as
-    ROUNDING_THRESHOLDS say; `Guide.nodes`), then the greedy pass for the rest, consolidated;
-    the cheapest of those and `packing`. The greedy pass fills nodes one workload at a time,
-    so it rarely mixes replicas that complement each other on a node (a CPU-heavy one beside
-    memory-heavy ones); the patterns do."""
-    if found is None or not found.nodes or objective not in NODE_OBJECTIVES:
-        return packing
-    guides = (Guide(nodes=[(ids, hosted) for ids, hosted, x in found.nodes
-                           for _ in range(math.floor(x + 1e-9) + (x - math.floor(x + 1e-9) > threshold))])
-              for threshold in ROUNDING_THRESHOLDS)
-    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline)
+    """`pattern_rounding.pattern_floor`, each guided pass `_cheapest_guided`'s."""
+    return pattern_floor(packing, found, objective, deadline, lambda start, guides: _cheapest_guided(
+        problem, start, guides, objective, time_limit, deadline))
 
 
 def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
