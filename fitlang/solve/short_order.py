@@ -80,10 +80,12 @@ def retried_pass(problem: Problem, guide: Guide, guided: Packing, deadline: floa
     (`_before_fits`); after that, the learned order at once (seed 4 at 5 s: one pass of
     0.24-0.3 CPU s where the other two took ~0.8 and were short). `as_before`: the retry as it
     was (the plain order, then `scarce_first`, with the guide), the caller's."""
-    if learned is None or _before_fits(learned, deadline):
+    if learned is None or not learned.names:  # (the floor learned nothing: the retry as it was)
+        return as_before(guided, guide)
+    if _before_fits(learned, deadline):
         began = time.monotonic()
         guided = as_before(guided, guide)
-        if learned is None or guided.complete or past(deadline):
+        if guided.complete or past(deadline):
             return guided
         learned.failed = time.monotonic() - began
         learned.learn(problem, guided)
