@@ -99,13 +99,14 @@ class Guide:
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
                  guide: Guide | None = None, short_first: bool = False,
-                 plain_too: bool = True) -> tuple[Packing, set[str]]:
+                 plain_too: bool = True, learned: set[str] | None = None) -> tuple[Packing, set[str]]:
     """The floor: the greedy placement, workloads kept apart from another by zone or region
     first; when that leaves replicas out and time is left, the plain order too, and the one
     that leaves fewer out (then costs less; not with `plain_too` False: `plain_order_too`
     later); with `short_first`, where both leave replicas out, a pass with those workloads
-    first (`_short_first`). Also says which workloads the `deadline` cut off (left out whole);
-    `guide`: what a relaxation suggests.
+    first (`_short_first`; their names added to `learned`, where given: short_order.py). Also
+    says which workloads the `deadline` cut off (left out whole); `guide`: what a relaxation
+    suggests.
 
     Measured (bench/run.py's three shapes, 1,000 and 10,000 nodes): the apart-first order
     never costs more, and on the inventory shape at 1,000 nodes 144.40 against 185.11."""
@@ -114,7 +115,7 @@ def greedy_floor(problem: Problem, deadline: float | None = None,
     if plain_too and packing.short and not cut:
         packing = _plain_order_too(problem, packing, deadline, fixed, guide)
     if short_first and packing.short and not cut:
-        packing = _short_first(problem, packing, deadline, fixed, guide)
+        packing = _short_first(problem, packing, deadline, fixed, guide, learned)
     return packing, cut
 
 
@@ -144,7 +145,7 @@ def greedy_in_order(problem: Problem, first: Mapping[str, int], deadline: float 
 
 
 def _short_first(problem: Problem, packing: Packing, deadline: float | None, fixed: _Classes,
-                 guide: Guide | None) -> Packing:
+                 guide: Guide | None, learned: set[str] | None = None) -> Packing:
     """A pass with the workloads `packing` left short placed first, kept only where it places
     every replica (then no priority was overruled: the order that puts one above another
     matters only where not everything fits), or leaves out fewer and at no priority level more
@@ -160,6 +161,8 @@ def _short_first(problem: Problem, packing: Packing, deadline: float | None, fix
     first = {w for w, _ in packing.short_by_workload} - followers
     if not first:
         return packing
+    if learned is not None:
+        learned |= first
     other, cut = _greedy(problem, True, deadline, fixed, guide, first)
     return other if not cut and (other.complete or no_level_worse(problem, other, packing)) else packing
 

@@ -52,6 +52,7 @@ from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import floor_completed
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
+from fitlang.solve.guides import guides as _guides
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
@@ -75,6 +76,7 @@ from fitlang.solve.repack import repack
 from fitlang.solve.ruined_choice import kept_cheapest, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.short_again import shorts_first_again
+from fitlang.solve.short_order import ShortFirst, retried_pass, short_first_pass
 from fitlang.solve.small_merged import small_nodes_merged
 from fitlang.solve.zone_cleared import zones_cleared
 
@@ -155,6 +157,7 @@ class _Run:
     floor_seconds: float | None = None  # what the floor and its first polish took (a guided pass: as much)
     unruined: Fraction | None = None  # where `_room_floor` ran: the floor's value before its ruin
     ruined: Packing | None = None  # the floor ruined to its end (`_ruined_first`): not ruined again
+    learned: ShortFirst = field(default_factory=ShortFirst)  # what passes left short (short_order.py)
 
     @property
     def objective(self) -> str:
@@ -293,13 +296,13 @@ def _floor_stage(run: _Run) -> None:
     run.progress("greedy", None, None)
     cpu, wall = time.process_time(), time.monotonic()
     guide = _floor_guide(problem, objective, time_limit)
-    run.floor, _ = greedy_floor(problem, None, guide, short_first=True)
+    run.floor, _ = greedy_floor(problem, None, guide, short_first=True, learned=run.learned.names)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     if not run.floor.complete:  # the stages after the floor are worth more on a complete one
         completing = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
         run.floor = scarce_first(problem, run.floor, completing, guide)
-        run.floor = shorts_first_again(problem, run.floor, completing, guide)
+        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
         _completed_floor(run, completing)
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
@@ -432,12 +435,12 @@ def _bounds_from_floor(run: _Run) -> None:
             return
     if zoned is not None and zoned.guide is not None:  # (the cheaper floor is kept)
         run.floor = _cheapest_guided(problem, run.floor, [zoned.guide], objective, time_limit, deadline,
-                                     moves_first=True, whole_pass=run.floor_seconds)
+                                     moves_first=True, whole_pass=run.floor_seconds, learned=run.learned)
     if bounds.passed is not None and _beats_unruined(run, bounds.passed):
         run.floor = bounds.passed  # the child's guided pass beat the floor here before its ruin
     kept: list[tuple[Fraction, Packing]] = []
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
-                              run.floor_seconds, bounds.first_passed, bounds.counts, kept)
+                              run.floor_seconds, bounds.first_passed, bounds.counts, kept, run.learned)
     _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
@@ -757,6 +760,7 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
             or few_merged_classes(problem) or not forks():  # (no child: the bounds here, as they were)
         return None
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
+    learned = ShortFirst(set(run.learned.names))  # (the child's own copy: it learns apart)
 
     def bounds(seconds: float) -> _Bounds:
         deadline = time.monotonic() + seconds
@@ -774,7 +778,7 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         kept: list[tuple[Fraction, Packing]] = []
         tried: list[Guide] = []
         passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass,
-                                  kept=kept, tried=tried)
+                                  kept=kept, tried=tried, learned=learned)
         # the next cheapest pass too, ruined beside the cheapest before one is kept (ruined_choice.py)
         runner_up = [packing for _, packing in kept[1:2]] if passed is not start else []
         # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
@@ -925,7 +929,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
                      time_limit: float | None, deadline: float | None,
                      moves_first: bool = False, whole_pass: float | None = None,
                      kept: list[tuple[Fraction, Packing]] | None = None,
-                     tried: list[Guide] | None = None, retry_short: bool = True) -> Packing:
+                     tried: list[Guide] | None = None, retry_short: bool = True,
+                     learned: ShortFirst | None = None) -> Packing:
     """The floor placed again as each guide says, in turn while time is left, consolidated;
     the cheapest of those that place every replica, and `packing`. `moves_first` (`guides`
     a list) where the first guide has options: first those as moves on `packing`
@@ -947,7 +952,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     given, the two cheapest whole passes that place every replica with their values, cheapest
     first, one per value (`ruined_choice.kept_cheapest`; no more are kept alive: at 10,000
     nodes each is large). `tried`: where given, the guides whose pass began, in their order.
-    `retry_short` False: a pass left short is dropped (the time holds one pass, not its retries)."""
+    `retry_short` False: a pass left short is dropped (the time holds one pass, not its retries).
+    `learned`: a pass still short goes with the workloads passes left short first (short_order.py)."""
     if moves_first and guides and guides[0].options:
         packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
         left = remaining(deadline)
@@ -960,7 +966,12 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
             break
         if tried is not None:
             tried.append(guide)
+        began = time.monotonic()
         guided, cut = greedy_floor(problem, deadline, guide, plain_too=False)
+        if learned is not None:  # (a retry is two passes: what it is expected to take)
+            learned.expected = 2 * (time.monotonic() - began)
+        if not cut and not guided.complete and learned is not None and learned.names:
+            guided, cut = short_first_pass(problem, learned, deadline, guide)
         if not cut and not guided.complete:  # completed once the other guides had their pass
             short += [(guide, guided)] if retry_short else []
         elif not cut:
@@ -968,7 +979,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     for guide, guided in short:  # the plain order, then the workloads with least room first
         if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass):
             break
-        guided = scarce_first(problem, plain_order_too(problem, guided, deadline, guide), deadline, guide)
+        guided = retried_pass(problem, guide, guided, deadline, learned, lambda short, by: scarce_first(
+            problem, plain_order_too(problem, short, deadline, by), deadline, by))
         if guided.complete:
             best = _polished_pass(problem, guided, best, objective, time_limit, deadline, kept)
     return best
@@ -1086,7 +1098,8 @@ def _guided_floor(problem: Problem, packing: Packing,
                   time_limit: float | None, deadline: float | None,
                   whole_pass: float | None = None, first_passed: int = 0,
                   counts: LPCounts = NO_COUNTS,
-                  kept: list[tuple[Fraction, Packing]] | None = None) -> Packing:
+                  kept: list[tuple[Fraction, Packing]] | None = None,
+                  learned: ShortFirst | None = None) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -1116,43 +1129,7 @@ def _guided_floor(problem: Problem, packing: Packing,
         return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
                                 kept=kept, retry_short=False)
     return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass,
-                            kept=kept)
-
-
-def _guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
-            counts: LPCounts = NO_COUNTS) -> list[Guide]:
-    """The guided passes' guides, in their order (`_guided_floor`): the first with the LP's
-    classes and `counts` (the gangs' quotas, the spreads' domains), and new nodes with GPUs
-    last for the workloads that ask none; where every workload with GPUs has other quotas
-    than the gangs alone, the same with those (inventory 10,000 at 5 s, in process: seed 7
-    579.78 -> 578.63, its 1-GPU inference replicas beside services on the LP's 4-GPU nodes;
-    seed 8 dearer, 2475.51 against 2476.69, so the cheaper consolidated pass is kept); then the
-    first again with classes by the share of a node a replica takes (`Guide.fractional`; seed
-    11: 468.25 -> 465.85 consolidated, 464.21 -> 462.10 ruined; seeds 7 and 9 dearer, not kept);
-    then, where the LP places services, every workload by its counts (`LPCounts.every`), new
-    nodes up to the LP's (seed 17: services that may run anywhere took the free room of nodes
-    open in us-east-1 zones, not the LP's us-west-2b CPU nodes, and zone-bound ones opened
-    4-CPU nodes in us-east-1b; consolidated 429.55 -> 427.53, ruined 426.96 -> 424.21).
-    The first passes place the option groups the LP splits as its split (`LPCounts.mixes`,
-    option_mix.py; the best of them consolidated, seed 20 611.81 -> 604.01, seed 8 2484.61 ->
-    2474.39, seed 9 1609.07 -> 1602.32, seed 7 580.80 -> 579.89)."""
-    options, classes = suggested
-    # where the LP mixes options, the fractional pass again with every option group whole (as
-    # before option_mix.py): the mixed passes won consolidated and lost after the ruin on seeds
-    # 12 / 14 (1458.25 -> 1455.61 against 1454.52 -> 1452.29; 592.25 -> 590.41 against 592.30
-    # -> 589.57), and the kept pass is chosen after the ruin (`_ruined_first`)
-    first = [Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains,
-                   mixes=counts.mixes)] if classes else []
-    if first and counts.gpu_quotas != counts.quotas:
-        first.append(replace(first[0], quotas=counts.gpu_quotas))
-    if first:
-        first.append(replace(first[0], fractional=True))
-    fractional = first[-1] if first else None
-    if first and counts.every and counts.every != counts.gpu_quotas:
-        first.append(replace(first[0], quotas=counts.every, quota_nodes=counts.nodes))
-    if fractional is not None and counts.mixes:
-        first.append(replace(fractional, mixes={}))
-    return first + ([Guide(options)] if options else [])
+                            kept=kept, learned=learned)
 
 
 def _ruined_first(run: _Run, others: list[Packing | None]) -> None:

@@ -27,10 +27,11 @@ MAX_PASSES = 4
 
 
 def shorts_first_again(problem: Problem, packing: Packing, deadline: float | None,
-                       guide: Guide | None = None) -> Packing:
+                       guide: Guide | None = None, learned: set[str] | None = None) -> Packing:
     """The packing of the pass that leaves out least (see the module's doc), or `packing`
     where none leaves out fewer at no priority level more. A workload that follows another by
-    affinity keeps its place after its target (the usual order)."""
+    affinity keeps its place after its target (the usual order). The workloads put first are
+    added to `learned`, where given (short_order.py)."""
     followers = {d.name for d in problem.demands if any(not r.anti for r in d.affinities)}
     first: dict[str, int] = {}
     best = last = packing
@@ -39,6 +40,8 @@ def shorts_first_again(problem: Problem, packing: Packing, deadline: float | Non
         if best.complete or not new:
             break
         first.update(dict.fromkeys(new, 0))
+        if learned is not None:
+            learned |= new
         other, cut = greedy_in_order(problem, first, deadline, guide)
         if cut:
             break
