@@ -62,7 +62,8 @@ def test_the_guided_floor_is_the_moves_then_the_whole_passes_where_they_fit(tmp_
     suggested = (accelerator_options(problem, "cost"), {})
     moves, passes = [], []
     monkeypatch.setattr(placement, "options_moved", lambda *args: moves.append(1) or options_moved(*args))
-    monkeypatch.setattr(placement, "greedy_floor", lambda *args: passes.append(1) or greedy_floor(*args))
+    monkeypatch.setattr(placement, "greedy_floor",
+                        lambda *args, **kwargs: passes.append(1) or greedy_floor(*args, **kwargs))
     deadline = time.monotonic() + 60
     guided = placement._guided_floor(problem, floor, suggested, "cost", 60, deadline, whole_pass=120.0)
     assert (len(moves), len(passes)) == (1, 0) and _cost(problem, guided) == 12
