@@ -135,6 +135,12 @@ def _plain_order_too(problem: Problem, packing: Packing, deadline: float | None,
     return other if not other_cut and _better_packing(problem, other, packing) else packing
 
 
+def affinity_followers(problem: Problem) -> set[str]:
+    """The workloads that follow another by affinity: a pass that reorders workloads keeps each
+    of them after its target (the usual order), so none is put first."""
+    return {d.name for d in problem.demands if any(not r.anti for r in d.affinities)}
+
+
 def greedy_in_order(problem: Problem, first: Mapping[str, int], deadline: float | None = None,
                     guide: Guide | None = None) -> tuple[Packing, set[str]]:
     """The greedy pass (workloads kept apart by zone or region first) with the workloads of
@@ -157,7 +163,7 @@ def _short_first(problem: Problem, packing: Packing, deadline: float | None, fix
     with 16 out at 0.6 s of a 5 s limit, the stages after the floor then waiting for a
     complete one). A workload that follows another by affinity
     keeps its place after its target."""
-    followers = {d.name for d in problem.demands if any(not r.anti for r in d.affinities)}
+    followers = affinity_followers(problem)
     first = {w for w, _ in packing.short_by_workload} - followers
     if not first:
         return packing

@@ -15,7 +15,7 @@ then no priority was overruled for it.
 from __future__ import annotations
 
 from fitlang.model.problem import Demand, Problem
-from fitlang.solve.greedy import Guide, greedy_in_order
+from fitlang.solve.greedy import Guide, affinity_followers, greedy_in_order
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import Packing
 
@@ -45,7 +45,7 @@ def scarce_first(problem: Problem, packing: Packing, deadline: float | None,
     keeps its place after its target (the usual order, after the others)."""
     if packing.complete:
         return packing
-    followers = {d.name for d in problem.demands if any(not r.anti for r in d.affinities)}
+    followers = affinity_followers(problem)
     rank = {d.name: scarcity(problem, d) for d in problem.demands if d.name not in followers}
     other, cut = greedy_in_order(problem, rank, deadline, guide)
     return other if not cut and no_level_worse(problem, other, packing) else packing

@@ -19,7 +19,7 @@ overruled for it.
 from __future__ import annotations
 
 from fitlang.model.problem import Problem
-from fitlang.solve.greedy import Guide, greedy_in_order
+from fitlang.solve.greedy import Guide, affinity_followers, greedy_in_order
 from fitlang.solve.make_room import no_level_worse
 from fitlang.solve.pack import Packing
 
@@ -32,7 +32,7 @@ def shorts_first_again(problem: Problem, packing: Packing, deadline: float | Non
     where none leaves out fewer at no priority level more. A workload that follows another by
     affinity keeps its place after its target (the usual order). The workloads put first are
     added to `learned`, where given (short_order.py)."""
-    followers = {d.name for d in problem.demands if any(not r.anti for r in d.affinities)}
+    followers = affinity_followers(problem)
     first: dict[str, int] = {}
     best = last = packing
     for _ in range(MAX_PASSES):

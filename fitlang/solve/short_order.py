@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from fitlang.model.problem import Problem
 from fitlang.solve.aggregate import past, remaining
-from fitlang.solve.greedy import Guide, greedy_in_order
+from fitlang.solve.greedy import Guide, affinity_followers, greedy_in_order
 from fitlang.solve.pack import Packing
 from fitlang.solve.scarce_first import scarce_first
 
@@ -47,7 +47,7 @@ class ShortFirst:
 
     def learn(self, problem: Problem, packing: Packing) -> bool:
         """Adds the workloads `packing` leaves short; whether any was new."""
-        followers = {d.name for d in problem.demands if any(not r.anti for r in d.affinities)}
+        followers = affinity_followers(problem)
         new = {name for name, _ in packing.short_by_workload} - followers - self.names
         self.names |= new
         return bool(new)
