@@ -254,7 +254,7 @@ class Compilation:
                 return proven
             placement.status = Status.UNKNOWN  # neither a complete placement nor a proof of none
             return Verdict(placement, Outcome.UNDECIDED,
-                           [self._out_of_time(time_limit, len(placement.unplaced))])
+                           [self._out_of_time(time_limit, placement)])
         if not allowed:
             placement.status = Status.INFEASIBLE
             return self._conflict(placement, explain_time_limit, explain_ends, time_limit)
@@ -322,11 +322,21 @@ class Compilation:
             compiled.written_by[target.name] = len(files)
         return compiled
 
-    def _out_of_time(self, time_limit: float | None, unplaced: int) -> Diagnostic:
+    def _out_of_time(self, time_limit: float | None, placement: Placement) -> Diagnostic:
+        """E0506. Where the solver gave up well before the limit (its packers had nothing left
+        to try), the message says so rather than "raise --time-limit", as explain's does."""
+        from fitlang.solve.explain.conflict import EARLY_END_SHARE
+
+        unplaced = len(placement.unplaced)
         found = (f"the best placement found leaves {unplaced} replica{'s' if unplaced != 1 else ''} "
                  "unplaced" if unplaced else "no placement was found")
-        limit = f"within the time limit ({time_limit:g} s); raise --time-limit" if time_limit \
-            else "before the solver and the packer gave up"
+        if not time_limit:
+            limit = "before the solver and the packer gave up"
+        elif placement.seconds < time_limit * EARLY_END_SHARE:
+            limit = (f"when the search gave up after {placement.seconds:.1f} s of the {time_limit:g} s "
+                     "allowed (more time may not help)")
+        else:
+            limit = f"within the time limit ({time_limit:g} s); raise --time-limit"
         return msg.PlacementUndecided(detail=f"{found} {limit}, and no conflict was proven").diagnostic(
             self.root_path, FIRST_CHARACTER
         )

@@ -544,8 +544,9 @@ class PlacementUndecided(Message):
     code = "E0506"
     summary = "no verdict within the time allowed"
     template = "{detail}"
-    fix = ("Raise `--time-limit`; the solver proved neither a complete placement nor that none "
-           "exists. `fitc explain` looks for a conflict.")
+    fix = ("The solver proved neither a complete placement nor that none exists. Where it ran to "
+           "the limit, raise `--time-limit`; where it gave up well before, more time may not help. "
+           "`fitc explain` looks for a conflict.")
     detail: str
 
 

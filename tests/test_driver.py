@@ -104,6 +104,9 @@ def test_a_solve_that_gives_up_early_is_decided_by_explain_within_the_commands_l
     undecided = compilation.verdict(compilation.solve("auto", 20.0), 20.0)
     assert undecided.outcome is Outcome.UNDECIDED
     assert [d.code for d in undecided.diagnostics] == ["E0506"]
+    # the solver gave up in a second or two of 20: the message does not ask for more time
+    assert undecided.placement.seconds < 10.0
+    assert "raise --time-limit" not in undecided.diagnostics[0].message
     decided = Compilation(path)
     placement = decided.solve("auto", 20.0)
     verdict = decided.verdict(placement, 20.0, explain_ends=time.monotonic() + 20.0)
