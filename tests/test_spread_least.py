@@ -50,3 +50,41 @@ def test_inventory_300_seed_28_s_relaxed_model_is_near_its_proven_optimum(tmp_pa
     outcome = HighsBackend(1e-4).minimise(encoding.model, encoding.objective("cost"), 30)
     assert outcome.status is Status.OPTIMAL
     assert 0.95 * optimum <= float(outcome.objective) <= optimum + 1e-6
+
+
+def _beside_a_node_spread(spread_replicas: int, nodes: int = 10) -> str:
+    # `w` (1 CPU) spread one or two a node over 2-CPU nodes; `big` (2 CPU) needs a free node
+    return (pool("a", nodes, 2, "8Gi", 1)
+            + workload("w", spread_replicas, 1, "1Gi", "  spread node max_skew 1\n")
+            + workload("big", 1, 2, "1Gi"))
+
+
+def _model_status(problem) -> Status:
+    encoding = encode(problem, must_place=True)
+    return HighsBackend(1e-4).minimise(encoding.model, encoding.objective("cost"), 30).status
+
+
+def test_a_replica_too_large_to_sit_beside_a_node_spread_s_minimum_is_off_its_nodes(tmp_path):
+    # 15 replicas over 10 nodes at max_skew 1 put one on every node: no node keeps 2 CPUs
+    # free. The model by pool counted the class's 5 free CPUs as room for `big`
+    assert _model_status(problem_from(tmp_path, _beside_a_node_spread(15))) is Status.INFEASIBLE
+    # 9 over 10 may leave a node empty (0..1 a node): the row must not forbid `big` there
+    assert _model_status(problem_from(tmp_path, _beside_a_node_spread(9))) is Status.OPTIMAL
+
+
+def test_fitc_proves_such_a_fleet_has_no_placement_past_the_exact_model_s_size(tmp_path):
+    """bench/differential_fleet.py seed 3611 in small: 170 nodes (past the 160 that explain
+    decides node by node), `fitc solve` ended `unknown` (E0506) in two seconds where the
+    CP-SAT reference proves no placement exists; one spread replica fewer per node's room
+    and it places everything."""
+    from fitlang.driver import Compilation, Outcome
+
+    for replicas, outcome in ((200, Outcome.INFEASIBLE), (150, Outcome.PLACED)):
+        path = tmp_path / f"p{replicas}.fit"
+        path.write_text(_beside_a_node_spread(replicas, nodes=170))
+        compilation = Compilation(path)
+        verdict = compilation.verdict(compilation.solve("auto", 20.0), 20.0)
+        assert verdict.outcome is outcome, [d.message for d in verdict.diagnostics]
+        if outcome is Outcome.INFEASIBLE:
+            assert verdict.placement.proven_infeasible
+            assert verdict.diagnostics[0].code == "E0501"

@@ -13,7 +13,7 @@ import numpy as np
 from fitlang.check.program import SpreadRule, Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
-from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem
+from fitlang.model.problem import RESOURCES, Demand, Exclusion, NodeClass, Problem
 from fitlang.rules import option_spread
 from fitlang.rules.base import (
     CheckReads,
@@ -237,6 +237,48 @@ def _node_spread_rows(encoding: Encoding, demand: Demand, index: int, skew: int,
             bought = _times_bits(model, u, node_class.count, bits, f"{demand.name},{node_class.id}")
             model.add({y: 1, **{z: -c for z, c in bought.items()}}, lower=0, group=group)
             model.add({y: 1, **{z: -c for z, c in bought.items()}, u: -skew}, upper=0, group=group)
+    _apart_from_least(encoding, demand, some, group)
+
+
+def _apart_from_least(encoding: Encoding, demand: Demand, some: int, group: SpreadGroup) -> None:
+    """Where `least` > 0 (`some`), every node of the fixed eligible classes hosts a replica
+    of `demand`, so a replica of another workload that fits on no node of a class beside one
+    of them (their requests summed over the class's largest node, or either is `exclusive`) is
+    on none of its nodes: one row per class, implied by every placement, so the model stays a
+    relaxation. Without it a 1-CPU workload spread over 230 nodes of 2 CPUs (320 replicas, so
+    at least one a node) left room for a 2-CPU replica in the model by pool, and `fitc solve`
+    ended `unknown` where no placement exists (bench/differential_fleet.py seed 3611)."""
+    for class_id in demand.eligible:
+        node_class = encoding.class_of[class_id]
+        if node_class.provisioned:
+            continue
+        requests, exclusive, replicas, position = _class_requests(encoding, class_id)
+        own = position[demand.name]
+        capacity = np.array([node_class.capacity[r] for r in RESOURCES], dtype=np.int64)
+        apart = (requests + requests[own] > capacity).any(axis=1) | exclusive | demand.exclusive
+        apart[own] = False
+        if not apart.any():
+            continue
+        columns = encoding.here_columns[class_id][apart]
+        total = int(replicas[apart].sum())
+        encoding.model.add({**{int(c): 1 for c in columns.tolist()}, some: total}, upper=total,
+                           group=group)
+
+
+def _class_requests(encoding: Encoding, class_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                   dict[str, int]]:
+    """Per demand that may use the class (`Encoding.here`'s order): its requests per resource,
+    whether it is `exclusive`, its replicas; and each one's position. Kept per encoding."""
+    key = (_class_requests, class_id)
+    if key not in encoding.cache:
+        here = encoding.here[class_id]
+        encoding.cache[key] = (
+            np.array([[d.requests[r] for r in RESOURCES] for d in here], dtype=np.int64).reshape(
+                len(here), len(RESOURCES)),
+            np.array([d.exclusive for d in here], dtype=bool),
+            np.array([d.replicas for d in here], dtype=np.int64),
+            {d.name: i for i, d in enumerate(here)})
+    return encoding.cache[key]
 
 
 def _bits_of(model: LinearModel, value: int, most: int, name: str, group: SpreadGroup) -> list[int]:
