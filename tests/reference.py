@@ -180,7 +180,7 @@ def _no_exclusive_beside_node_affinity(workloads: list[Workload], kinds: set[str
 
 def _rules(rng: random.Random, workload: Workload, earlier: list[Workload], kinds: set[str]) -> None:
     """Rules on one workload. Option workloads take only `anti_affinity self` over zones or
-    regions, counted over every option (fitc refuses the rest: E0412), drawn apart from `rng`
+    regions, counted over every option, drawn apart from `rng`
     (seeded by its state, which draws nothing), so that every other seed's policy stays as it was."""
     if workload.options is not None:
         state = rng.getstate()  # (a generator of hypothesis's has a state of its own kind)

@@ -1,0 +1,103 @@
+"""`affinity W on T` towards a workload with accelerator options (`rules/option_affinity.py`):
+near a replica of ANY option of W. Hand-worked policies (tests/option_domains.py
+`beside_policy`): the only placement puts the follower beside one particular option."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+
+import pytest
+from option_domains import BESIDE_COST, beside_policy, placed_json
+from test_target_kubernetes import check_objects, documents
+
+from fitlang.rules import option_affinity
+from fitlang.solve.explain import Part, explain
+from fitlang.solve.linear import Status
+from fitlang.solve.placement import solve
+from fitlang.solve.verify import verify
+
+from compiling import render
+from solving import problem_from, solved
+
+
+def _hosts(problem, placement) -> Counter:
+    """(workload's option or name, pool) -> replicas."""
+    pool_of = {name: c.pool for c in problem.classes for name in c.node_names}
+    return Counter((problem.demand(a.workload).option or a.workload, pool_of[a.node])
+                   for a in placement.assignments)
+
+
+@pytest.mark.parametrize("backend", ["highs", "z3"])
+@pytest.mark.parametrize("topology", ["zone", "node"])
+def test_the_follower_makes_the_workload_run_the_option_it_can_be_near(tmp_path, topology, backend):
+    # alone chat takes the 1 USD/h L40S; the follower can be near an H100 replica only
+    problem = problem_from(tmp_path, beside_policy(topology))
+    placement = solved(problem, backend)
+    assert placement.status is Status.OPTIMAL and placement.value == BESIDE_COST[topology]
+    assert _hosts(problem, placement) == Counter(
+        {("H100", "h100b"): 1, ("cache", "cpub" if topology == "zone" else "h100b"): 2})
+    if topology == "node":  # both cache replicas on the node of the H100 replica
+        assert len({a.node for a in placement.assignments}) == 1
+
+
+@pytest.mark.parametrize("topology", ["zone", "node"])
+def test_verify_rejects_the_follower_away_from_every_option(tmp_path, topology):
+    # the solved placement with chat moved to the L40S node of zone a: no option near cache
+    problem = problem_from(tmp_path, beside_policy(topology))
+    document = placed_json(problem, solve(problem))
+    assert verify(problem, document) == ([], [])
+    wrong = copy.deepcopy(document)
+    (chat,) = [a for a in wrong["assignments"] if a["workload"] == "chat"]
+    chat.update(option="L40S", node="l40a-0")
+    (h100,) = [n for n in wrong["nodes"] if n["name"] == "h100b-0"]
+    l40 = problem.node_class("l40a")
+    wrong["nodes"].append({**h100, "name": "l40a-0", "pool": "l40a", "zone": "a", "price": 1.0,
+                           "capacity": dict(l40.capacity), "allocatable": dict(l40.capacity)})
+    violations, problems = verify(problem, wrong)
+    assert problems == [] and {v.code for v in violations} == {"E0503"}
+    assert [v.message for v in violations if "affinity" in v.message] == [
+        f"`cache` runs in {topology} {'b' if topology == 'zone' else 'h100b-0'} without `chat` "
+        f"(affinity chat on {topology})"], [v.message for v in violations]
+
+
+def test_no_option_where_the_follower_runs_is_explained_by_the_affinity(tmp_path):
+    # without the H100 pool, chat can only run in zone a, cache only in b
+    problem = problem_from(tmp_path, beside_policy(h100=False))
+    assert solve(problem).proven_infeasible
+    explanation = explain(problem)
+    assert Part("affinity", "cache", index=0) in [r.part for r in explanation.reasons]
+    assert (Part("affinity", "cache", index=0), 2) in [(r.part, r.cost) for r in explanation.repairs]
+
+
+def test_at_fleet_scale_the_rule_is_held_through_one_option_without_a_bound(tmp_path):
+    # 90 nodes: above the per-node model's size; narrowed to the H100 option (every node of
+    # zone b, where cache may run, is an H100 one), verified, and nothing claimed proven
+    problem = problem_from(tmp_path, beside_policy("zone", count=30))
+    narrowed = option_affinity.narrowed(problem)
+    assert [r.target for r in narrowed.demand("cache").affinities] == ["chat[H100]"]
+    placement = solved(problem)
+    assert placement.status is Status.FEASIBLE and placement.bound is None
+    assert not placement.unplaced and placement.value == BESIDE_COST["zone"]
+
+
+def test_at_fleet_scale_no_placement_is_not_called_proven(tmp_path):
+    # the narrowed policy's infeasibility is not the policy's (explain's per-node model proves it)
+    problem = problem_from(tmp_path, beside_policy("zone", count=30, h100=False))
+    placement = solve(problem, time_limit=5)
+    assert not placement.proven_infeasible and placement.status is not Status.OPTIMAL
+    assert {u.workload for u in placement.unplaced} == {"cache"}
+    assert Part("affinity", "cache", index=0) in [r.part for r in explain(problem).reasons]
+
+
+def test_the_kubernetes_term_selects_every_options_pods(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text(beside_policy("zone"))
+    _, files = render(path, "kubernetes")
+    check_objects(files)
+    (cache,) = [d for d in documents(files) if d["kind"] == "Deployment"
+                and d["metadata"]["labels"]["app.kubernetes.io/name"] == "cache"]
+    assert cache["spec"]["template"]["spec"]["affinity"]["podAffinity"] == {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}},
+             "topologyKey": "topology.kubernetes.io/zone"}]}
