@@ -91,8 +91,8 @@ def narrowed(problem: Problem) -> Problem:
     the rule."""
     demands = []
     for demand in problem.demands:
-        rules = tuple(dataclasses.replace(r, target=_chosen(problem, demand, r).name)
-                      if towards_options(problem, r) else r for r in demand.affinities)
+        rules = [dataclasses.replace(r, target=_chosen(problem, demand, r).name)
+                 if towards_options(problem, r) else r for r in demand.affinities]
         demands.append(demand if rules == demand.affinities
                        else dataclasses.replace(demand, affinities=rules))
     return problem.with_demands(demands)

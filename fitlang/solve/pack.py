@@ -418,7 +418,10 @@ class ClassPacker:
         self.follows = np.array([bool(self.ruled.get(i, ((), ()))[1]) for i in range(len(self.demands))],
                                 dtype=bool)
         self.position = {d.name: i for i, d in enumerate(self.demands)}
-        self.option_of = {d.name: d.workload for d in problem.demands if d.group is not None}
+        # the options of the workloads an `affinity W on node` names (W, not an option)
+        joined = {name for _, together in self.ruled.values() for name in together}
+        self.option_of = {name: group.workload for group in problem.option_groups
+                          if group.workload in joined for name in group.demands}
         self.even = {self.position[name]: nodes for name, nodes in (even or {}).items()}
         for index, nodes in self.even.items():  # each node takes its share, rounded up
             share = -(-int(self.left[index]) // nodes)
@@ -623,7 +626,8 @@ class ClassPacker:
             return allowed
         present = {self.demands[i].name for i in np.flatnonzero(hosted)} | set(node.hosted)
         # an option's replica is its workload's too, which `affinity W on node` names
-        joinable = present | {self.option_of[name] for name in present if name in self.option_of}
+        joinable = present | {self.option_of[name] for name in present
+                              if name in self.option_of} if self.option_of else present
         alone = present & self.exclusive  # an exclusive workload's node takes nothing else
         for position, index in enumerate(candidates):
             name = self.demands[int(index)].name

@@ -141,7 +141,7 @@ def _closed_scope(problem: Problem, workloads: set[str],
     """Grow (workloads, pools) until closed: the pools the workloads may use or be
     readmitted to, the workloads a rule links to them (either way), those left no pool."""
     # (a rule towards a workload with options names the workload: `rules/option_affinity.py`)
-    workload_of = {d.workload: d.workload for d in problem.demands} | {d.name: d.workload for d in problem.demands}
+    workload_of = {name: d.workload for d in problem.demands for name in (d.name, d.workload)}
     linked: dict[str, set[str]] = {}
     for demand in problem.demands:
         for rule in demand.affinities:
