@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from fractions import Fraction
 
 import pytest
 from option_domains import BESIDE_COST, beside_policy, placed_json
@@ -15,6 +16,7 @@ from fitlang.rules import option_affinity
 from fitlang.solve.explain import Part, explain
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import solve
+from fitlang.solve.placement_result import Placement
 from fitlang.solve.verify import verify
 
 from compiling import render
@@ -70,24 +72,40 @@ def test_no_option_where_the_follower_runs_is_explained_by_the_affinity(tmp_path
     assert (Part("affinity", "cache", index=0), 2) in [(r.part, r.cost) for r in explanation.repairs]
 
 
-def test_at_fleet_scale_the_rule_is_held_through_one_option_without_a_bound(tmp_path):
-    # 90 nodes: above the per-node model's size; narrowed to the H100 option (every node of
-    # zone b, where cache may run, is an H100 one), verified, and nothing claimed proven
-    problem = problem_from(tmp_path, beside_policy("zone", count=30))
-    narrowed = option_affinity.narrowed(problem)
-    assert [r.target for r in narrowed.demand("cache").affinities] == ["chat[H100]"]
+def test_at_fleet_scale_the_rule_is_held_through_the_option_with_the_most_room(tmp_path):
+    # 150 nodes: above the per-node model's size. Zone b, where cache may run, has 30 H100 and
+    # 60 L40S nodes: narrowed to L40S, verified, and no bound claimed (H100 could be near too)
+    problem = problem_from(tmp_path, beside_policy("zone", count=30, l40b=True))
+    narrowed, same = option_affinity.narrowed(problem)
+    assert [r.target for r in narrowed.demand("cache").affinities] == ["chat[L40S]"] and not same
     placement = solved(problem)
     assert placement.status is Status.FEASIBLE and placement.bound is None
-    assert not placement.unplaced and placement.value == BESIDE_COST["zone"]
+    assert not placement.unplaced and placement.value == 6
 
 
-def test_at_fleet_scale_no_placement_is_not_called_proven(tmp_path):
-    # the narrowed policy's infeasibility is not the policy's (explain's per-node model proves it)
-    problem = problem_from(tmp_path, beside_policy("zone", count=30, h100=False))
-    placement = solve(problem, time_limit=5)
-    assert not placement.proven_infeasible and placement.status is not Status.OPTIMAL
-    assert {u.workload for u in placement.unplaced} == {"cache"}
-    assert Part("affinity", "cache", index=0) in [r.part for r in explain(problem).reasons]
+def test_at_fleet_scale_the_rule_narrowed_to_the_only_option_near_is_the_rule(tmp_path):
+    # zone b has H100 nodes only: narrowed to H100, the policy itself, so its answer stands
+    # (optimal at 11 with its bound; without the H100 pool, proven infeasible)
+    problem = problem_from(tmp_path, beside_policy("zone", count=30))
+    narrowed, same = option_affinity.narrowed(problem)
+    assert [r.target for r in narrowed.demand("cache").affinities] == ["chat[H100]"] and same
+    placement = solved(problem)
+    assert placement.status is Status.OPTIMAL
+    assert placement.value == placement.bound == BESIDE_COST["zone"]
+    assert solve(problem_from(tmp_path, beside_policy("zone", count=30, h100=False))).proven_infeasible
+
+
+def test_what_the_narrowed_solve_proves_is_not_claimed_of_the_policy(tmp_path):
+    problem = problem_from(tmp_path, beside_policy("zone", count=30, l40b=True))
+    proven = Placement(Status.INFEASIBLE, "cost", Fraction(3), Fraction(3), proven_infeasible=True)
+    placement = option_affinity.solve_narrowed(problem, lambda narrowed: proven)
+    assert (placement.status, placement.bound, placement.proven_infeasible) == (Status.UNKNOWN, None, False)
+    # explain holds the rule with its per-node model at any size: zone b's L40S nodes too
+    # small for chat, its H100 pool gone, 150 nodes
+    text = beside_policy("zone", count=30, h100=False, l40b=True)
+    text = text.replace("pool l40b {\n  count = 60\n  cpu = 32", "pool l40b {\n  count = 60\n  cpu = 4")
+    explanation = explain(problem_from(tmp_path, text))
+    assert Part("affinity", "cache", index=0) in [r.part for r in explanation.reasons]
 
 
 def test_the_kubernetes_term_selects_every_options_pods(tmp_path):

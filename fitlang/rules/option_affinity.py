@@ -15,7 +15,8 @@ the search) follow one demand. At fleet scale (and with a horizon) the policy is
 each such rule narrowed to one option of W (`narrowed`, `solve_narrowed`): every placement of
 the narrowed policy holds the rule as written, so what is answered is verified as usual, but
 its bound is not one of the policy (the narrowed one may cost more): the answer states none,
-and never `optimal` nor `infeasible`."""
+and never `optimal` nor `infeasible`, unless no other option may run near the follower (then
+the narrowed policy is the policy)."""
 
 from __future__ import annotations
 
@@ -84,41 +85,54 @@ def node_rows(encoding: Encoding, demand: Demand, options: list[Demand], group: 
 
 # ---- fleet scale: each rule narrowed to one option ---------------------------------------
 
-def narrowed(problem: Problem) -> Problem:
+def narrowed(problem: Problem) -> tuple[Problem, bool]:
     """The problem with each affinity towards an option workload made an affinity towards one
     of its options: the one with the most nodes the follower could run beside (on nodes) or
     in its domains (over a zone or the like). Stricter than the rule: a placement of it holds
-    the rule."""
-    demands = []
+    the rule. And whether it is the same problem: no other option may run there (a fleet with
+    one of the accelerator models only, or each in zones of its own)."""
+    demands, same = [], True
     for demand in problem.demands:
-        rules = [dataclasses.replace(r, target=_chosen(problem, demand, r).name)
-                 if towards_options(problem, r) else r for r in demand.affinities]
+        rules = []
+        for rule in demand.affinities:
+            if towards_options(problem, rule):
+                room = _room(problem, demand, rule)
+                options = options_of(problem, rule.target)
+                chosen = max(options, key=lambda o: (room(o), -options.index(o)))
+                same &= not any(room(o) for o in options if o is not chosen)
+                rule = dataclasses.replace(rule, target=chosen.name)
+            rules.append(rule)
         demands.append(demand if rules == demand.affinities
                        else dataclasses.replace(demand, affinities=rules))
-    return problem.with_demands(demands)
+    return problem.with_demands(demands), same
 
 
-def _chosen(problem: Problem, demand: Demand, rule: AffinityRule) -> Demand:
+def _room(problem: Problem, demand: Demand, rule: AffinityRule) -> Callable[[Demand], int]:
+    """The nodes of an option the follower could run beside (on nodes), or in whose domains
+    it could run."""
     mine = set(demand.eligible)
     if rule.topology == "node":
-        def room(option: Demand) -> int:
+        def beside(option: Demand) -> int:
             return sum(problem.node_class(c).count for c in option.eligible if c in mine)
-    else:
-        domains = {problem.node_class(c).topology_value(rule.topology) for c in mine} - {None}
+        return beside
+    domains = {problem.node_class(c).topology_value(rule.topology) for c in mine} - {None}
 
-        def room(option: Demand) -> int:
-            return sum(problem.node_class(c).count for c in option.eligible
-                       if problem.node_class(c).topology_value(rule.topology) in domains)
-    options = options_of(problem, rule.target)
-    return max(options, key=lambda o: (room(o), -options.index(o)))
+    def near(option: Demand) -> int:
+        return sum(problem.node_class(c).count for c in option.eligible
+                   if problem.node_class(c).topology_value(rule.topology) in domains)
+    return near
 
 
 def solve_narrowed(problem: Problem, solve: Callable[[Problem], Placement]) -> Placement:
-    """`solve` of the narrowed problem, with what it proves of the narrowed one only dropped:
-    no bound, `optimal` read as `feasible` and `infeasible` as `unknown`."""
+    """`solve` of the narrowed problem. Where narrowing changed the problem, what the solve
+    proves of the narrowed one is dropped: no bound, `optimal` read as `feasible` and
+    `infeasible` as `unknown`."""
     from fitlang.solve.linear import Status
 
-    placement = solve(narrowed(problem))
+    problem, same = narrowed(problem)
+    placement = solve(problem)
+    if same:
+        return placement
     placement.bound = None
     placement.proven_infeasible = False
     if placement.status is Status.OPTIMAL:
