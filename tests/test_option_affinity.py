@@ -15,12 +15,13 @@ from test_target_kubernetes import check_objects, documents
 from fitlang.rules import option_affinity
 from fitlang.solve.explain import Part, explain
 from fitlang.solve.linear import Status
+from fitlang.solve.moving import solve_move
 from fitlang.solve.placement import solve
 from fitlang.solve.placement_result import Placement
 from fitlang.solve.verify import verify
 
 from compiling import render
-from solving import problem_from, solved
+from solving import problem_from, problem_running, solved
 
 
 def _hosts(problem, placement) -> Counter:
@@ -30,11 +31,20 @@ def _hosts(problem, placement) -> Counter:
                    for a in placement.assignments)
 
 
+SWAPPED = ("    option H100 { count = 1  throughput = 1 }\n    option L40S { count = 1  throughput = 1 }",
+           "    option L40S { count = 1  throughput = 1 }\n    option H100 { count = 1  throughput = 1 }")
+
+
 @pytest.mark.parametrize("backend", ["highs", "z3"])
 @pytest.mark.parametrize("topology", ["zone", "node"])
-def test_the_follower_makes_the_workload_run_the_option_it_can_be_near(tmp_path, topology, backend):
-    # alone chat takes the 1 USD/h L40S; the follower can be near an H100 replica only
-    problem = problem_from(tmp_path, beside_policy(topology))
+@pytest.mark.parametrize("h100_first", [True, False])
+def test_the_follower_makes_the_workload_run_the_option_it_can_be_near(tmp_path, topology, backend,
+                                                                       h100_first):
+    # alone chat takes the 1 USD/h L40S; the follower can be near an H100 replica only,
+    # whichever option the policy lists first
+    text = beside_policy(topology)
+    assert SWAPPED[0] in text
+    problem = problem_from(tmp_path, text if h100_first else text.replace(*SWAPPED))
     placement = solved(problem, backend)
     assert placement.status is Status.OPTIMAL and placement.value == BESIDE_COST[topology]
     assert _hosts(problem, placement) == Counter(
@@ -106,6 +116,15 @@ def test_what_the_narrowed_solve_proves_is_not_claimed_of_the_policy(tmp_path):
     text = text.replace("pool l40b {\n  count = 60\n  cpu = 32", "pool l40b {\n  count = 60\n  cpu = 4")
     explanation = explain(problem_from(tmp_path, text))
     assert Part("affinity", "cache", index=0) in [r.part for r in explanation.reasons]
+
+
+def test_a_plan_at_fleet_scale_reaches_a_placement_that_holds_the_rule(tmp_path):
+    # chat runs on H100 in zone b beside cache: the cheaper L40S nodes of zone b are near too
+    problem = problem_running(tmp_path, beside_policy("zone", count=30, l40b=True),
+                              [("chat[H100]", "h100b-0"), ("cache", "cpub-0"), ("cache", "cpub-0")])
+    placement = solve_move(problem, time_limit=10)
+    assert verify(problem, placed_json(problem, placement)) == ([], [])
+    assert not placement.unplaced and placement.bound is None
 
 
 def test_the_kubernetes_term_selects_every_options_pods(tmp_path):
