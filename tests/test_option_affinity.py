@@ -138,3 +138,29 @@ def test_the_kubernetes_term_selects_every_options_pods(tmp_path):
         "requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}},
              "topologyKey": "topology.kubernetes.io/zone"}]}
+
+
+def test_terraform_buys_so_that_an_option_runs_in_the_followers_region(tmp_path):
+    # two trn2.48xlarge (93.96, us-east-2) are cheapest alone; `cache` may run only in
+    # us-west-2 (`regions`), where the H100 node of our own (50) is: one trn2 beside it, 96.98
+    from option_domains import train_policy
+    from test_target_terraform import resources
+
+    onprem = ('\npool onprem {\n  count = 1\n  cpu = 192\n  memory = 2048GiB\n  gpu {\n'
+              '    model = H100\n    count = 8\n  }\n  region = "us-west-2"\n  price = 50 USD/h\n}\n')
+    cache = ('\nworkload cache {\n  replicas = 1\n  cpu = 1\n  memory = 1GiB\n  image = "cache"\n'
+             '  regions = ["us-west-2"]\n  affinity train on region\n}\n')
+    path = tmp_path / "p.fit"
+    path.write_text(train_policy("", onprem) + cache)
+    context, files = render(path, "terraform")
+    assert context.placement.value == Fraction("96.98")
+    [group] = [body for body in resources(files).values() if "instance_types" in body]
+    assert (group["instance_types"], group["provider"], group["scaling_config"][0]["desired_size"]) == (
+        ["trn2.48xlarge"], "${aws.us-east-2}", 1)
+
+
+def test_slurm_runs_the_follower_in_the_zone_of_the_option_near_it(tmp_path):
+    from test_target_slurm import _tasks_per_zone_and_option
+
+    tasks = _tasks_per_zone_and_option(tmp_path, beside_policy("zone"))
+    assert {zone for zone, _ in tasks} == {"b"} and sum(tasks.values()) == 3, tasks
