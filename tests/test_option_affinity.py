@@ -110,10 +110,11 @@ def test_what_the_narrowed_solve_proves_is_not_claimed_of_the_policy(tmp_path):
     proven = Placement(Status.INFEASIBLE, "cost", Fraction(3), Fraction(3), proven_infeasible=True)
     placement = option_affinity.solve_narrowed(problem, lambda narrowed: proven)
     assert (placement.status, placement.bound, placement.proven_infeasible) == (Status.UNKNOWN, None, False)
-    # explain holds the rule with its per-node model at any size: zone b's L40S nodes too
-    # small for chat, its H100 pool gone, 150 nodes
-    text = beside_policy("zone", count=30, h100=False, l40b=True)
-    text = text.replace("pool l40b {\n  count = 60\n  cpu = 32", "pool l40b {\n  count = 60\n  cpu = 4")
+    # explain past its per-node size (240 nodes: the aggregate model's rows sum the options'
+    # presence, its packing joins any option): zone b's L40S nodes too small for chat, no H100
+    text = beside_policy("zone", count=60, h100=False, l40b=True)
+    text = text.replace("pool l40b {\n  count = 120\n  cpu = 32", "pool l40b {\n  count = 120\n  cpu = 4")
+    assert "cpu = 4" in text
     explanation = explain(problem_from(tmp_path, text))
     assert Part("affinity", "cache", index=0) in [r.part for r in explanation.reasons]
 

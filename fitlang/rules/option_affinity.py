@@ -11,12 +11,12 @@ zones and the like its domain rows take the options' presence summed) and its ch
 domains of every option together.
 
 Only the exact per-node model holds it: the fleet-scale stages (the greedy floor, realise,
-the search) follow one demand. At fleet scale (and with a horizon) the policy is solved with
-each such rule narrowed to one option of W (`narrowed`, `solve_narrowed`): every placement of
-the narrowed policy holds the rule as written, so what is answered is verified as usual, but
-its bound is not one of the policy (the narrowed one may cost more): the answer states none,
-and never `optimal` nor `infeasible`, unless no other option may run near the follower (then
-the narrowed policy is the policy)."""
+the search) follow one demand. At fleet scale (`solve`, and `fitc plan`'s move) the policy is
+solved with each such rule narrowed to one option of W (`narrowed`, `solve_narrowed`): every
+placement of the narrowed policy holds the rule as written, so what is answered is verified
+as usual, but its bound is not one of the policy (the narrowed one may cost more): the answer
+states none, and never `optimal` nor `infeasible`, unless no other option may run near the
+follower (then the narrowed policy is the policy). A horizon refuses options (E0906)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def towards_options(problem: Problem, rule: AffinityRule) -> bool:
 
 def in_problem(problem: Problem) -> bool:
     """Has any demand an affinity towards a workload with options?"""
-    return any(towards_options(problem, r) for d in problem.demands for r in d.affinities)
+    workloads = {group.workload for group in problem.option_groups}
+    return any(not r.anti and r.target in workloads for d in problem.demands for r in d.affinities)
 
 
 def node_rows(encoding: Encoding, demand: Demand, options: list[Demand], group: Group) -> None:

@@ -98,7 +98,7 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
     With a horizon: the time-indexed model (`timeline.py`)."""
     nodes = sum(c.count for c in problem.classes)
-    if (problem.timeline is not None or nodes > EXACT_MAX_NODES) and option_affinity.in_problem(problem):
+    if nodes > EXACT_MAX_NODES and option_affinity.in_problem(problem):
         # `affinity W` to a workload with options: held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: solve(p, backend, time_limit, progress))
     if problem.timeline is not None:

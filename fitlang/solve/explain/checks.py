@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from fitlang.model.problem import Problem, node_limit, one_class_per_node
-from fitlang.rules import option_affinity, option_spread
+from fitlang.rules import option_spread
 from fitlang.solve.aggregate import opener
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import encode
@@ -28,10 +28,8 @@ LEAST_GAP = 0.02  # a placement within this of its proven bound is called the ch
 def per_node(problem: Problem) -> bool:
     """Is a check of `problem` the exact model node by node? Up to PER_NODE_MAX_NODES nodes,
     and at any size where a spread counts an option workload's options together (only the
-    per-node model holds one: `rules/option_spread.py`), or an affinity towards a workload
-    with options (`rules/option_affinity.py`)."""
-    return (sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES or option_spread.in_problem(problem)
-            or option_affinity.in_problem(problem))
+    per-node model holds one: `rules/option_spread.py`)."""
+    return sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES or option_spread.in_problem(problem)
 
 
 
