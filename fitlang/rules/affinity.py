@@ -293,7 +293,8 @@ def together_on_nodes(demand: Demand) -> set[str]:
 def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
     """A class's domains in every topology an affinity of `demand`, or towards it, counts in."""
     topologies = {r.topology for r in demand.affinities}
-    topologies |= problem.affinity_topologies_towards.get(demand.name, set())
+    towards = problem.affinity_topologies_towards  # (an option's rules name its workload)
+    topologies |= towards.get(demand.name, set()) | towards.get(demand.workload, set())
     topologies.discard("node")
     return TopologyValues(tuple(sorted(topologies))) if topologies else None
 
