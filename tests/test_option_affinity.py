@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 from option_domains import BESIDE_COST, beside_policy, placed_json
-from test_target_kubernetes import check_objects, documents
+from test_target_kubernetes import check_objects, documents, fidelity
 
 from fitlang.rules import option_affinity
 from fitlang.solve.explain import Part, explain
@@ -131,8 +131,9 @@ def test_a_plan_at_fleet_scale_reaches_a_placement_that_holds_the_rule(tmp_path)
 def test_the_kubernetes_term_selects_every_options_pods(tmp_path):
     path = tmp_path / "p.fit"
     path.write_text(beside_policy("zone"))
-    _, files = render(path, "kubernetes")
+    context, files = render(path, "kubernetes")
     check_objects(files)
+    assert fidelity(context, files) == []  # the manifests realise the placement
     (cache,) = [d for d in documents(files) if d["kind"] == "Deployment"
                 and d["metadata"]["labels"]["app.kubernetes.io/name"] == "cache"]
     assert cache["spec"]["template"]["spec"]["affinity"]["podAffinity"] == {
