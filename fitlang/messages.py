@@ -446,15 +446,6 @@ class ThroughputWithoutOptions(Message):
            "or give `replicas` instead of `throughput`.")
 
 
-class OptionsWithRule(Message):
-    code = "E0412"
-    summary = "affinity to a workload with accelerator options"
-    template = "{detail}"
-    fix = ("Write `anti_affinity W` (kept away from every option of W) rather than `affinity W`, "
-           "or give W a single accelerator model.")
-    detail: str
-
-
 class ExclusiveAffinity(Message):
     code = "E0413"
     summary = "affinity on nodes with an exclusive workload"

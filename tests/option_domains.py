@@ -105,3 +105,57 @@ workload train {{
   {rule}
 }}
 '''
+
+
+def beside_policy(topology: str = "zone", count: int = 2, h100: bool = True, l40b: bool = False) -> str:
+    """`cache` (2 replicas) has `affinity chat on TOPOLOGY`; `chat` needs 1 replica of H100
+    (zone b, 10 USD/h) or L40S (zone a, 1 USD/h), on GPU nodes `cache` may use only `on node`.
+    Alone, chat takes the L40S (1). Over zones: cache runs only on the CPU nodes of zone b
+    (1 USD/h, both replicas on one), so chat must run in b: H100, 10 + 1 = 11 (L40S in a and
+    H100 in b: 12). On nodes: cache (12 CPU) fits beside chat (8) on an H100 node (32 CPU)
+    and not on an L40S one (16): both on one H100 node, 10. Without the H100 pool
+    (`h100=False`) no placement holds the rule. With `l40b`, twice `count` L40S nodes in zone
+    b at 5 USD/h: over zones, 5 + 1 = 6."""
+    pools = [("l40a", "L40S", "a", 1, 16 if topology == "node" else 32)] + (
+        [("h100b", "H100", "b", 10, 32)] if h100 else []) + (
+        [("l40b", "L40S", "b", 5, 32)] if l40b else [])
+    text = 'import "std/accelerators"\n\n'
+    for name, model, zone, price, cpu in pools:
+        nodes = 2 * count if name == "l40b" else count
+        text += (f"pool {name} {{\n  count = {nodes}\n  cpu = {cpu}\n  memory = 256GiB\n"
+                 f"  gpu {{\n    model = {model}\n    count = 8\n  }}\n  zone = \"{zone}\"\n"
+                 f"  price = {price} USD/h\n  dedicated = \"gpu\"\n}}\n\n")
+    tolerate = '  tolerate = ["gpu"]\n' if topology == "node" else ""
+    return text + f'''pool cpub {{
+  count = {count}
+  cpu = 16
+  memory = 64GiB
+  zone = "b"
+  price = 1 USD/h
+}}
+
+workload chat {{
+  cpu = 8
+  memory = 64GiB
+  throughput = 1
+  tolerate = ["gpu"]
+  image = "chat"
+  command = ["serve"]
+  gpu {{
+    option H100 {{ count = 1  throughput = 1 }}
+    option L40S {{ count = 1  throughput = 1 }}
+  }}
+}}
+
+workload cache {{
+  replicas = 2
+  cpu = {12 if topology == "node" else 4}
+  memory = 8GiB
+  image = "cache"
+  command = ["serve"]
+{tolerate}  affinity chat on {topology}
+}}
+'''
+
+
+BESIDE_COST = {"zone": 11, "node": 10}

@@ -178,17 +178,33 @@ def _no_exclusive_beside_node_affinity(workloads: list[Workload], kinds: set[str
         kinds.discard("exclusive")
 
 
+def _side(rng: random.Random) -> random.Random:
+    """A generator seeded by `rng`'s state, which draws nothing from it."""
+    state = rng.getstate()  # (a generator of hypothesis's has a state of its own kind)
+    return random.Random(str(state[1][:8] if isinstance(state, tuple) else state))
+
+
+def _near_options(side: random.Random, workload: Workload, earlier: list[Workload],
+                  kinds: set[str]) -> None:
+    """Now and then an affinity towards an earlier option workload: near a replica of any of
+    its options (session 36), drawn from `side` so every other seed's policy stays as it was."""
+    options = [w for w in earlier if w.options is not None]
+    if options and side.random() < 0.3:
+        kinds.add("affinity to options")
+        workload.rules.append((side.choice(options).name, side.choice(["node", "zone"]), False))
+
+
 def _rules(rng: random.Random, workload: Workload, earlier: list[Workload], kinds: set[str]) -> None:
     """Rules on one workload. Option workloads take only `anti_affinity self` over zones or
-    regions, counted over every option (fitc refuses the rest: E0412), drawn apart from `rng`
-    (seeded by its state, which draws nothing), so that every other seed's policy stays as it was."""
+    regions, counted over every option, drawn apart from `rng` (`_side`), so that every other
+    seed's policy stays as it was; other workloads may follow one (`_near_options`)."""
     if workload.options is not None:
-        state = rng.getstate()  # (a generator of hypothesis's has a state of its own kind)
-        side = random.Random(str(state[1][:8] if isinstance(state, tuple) else state))
+        side = _side(rng)
         if side.random() < 0.3:
             kinds.add("options apart")
             workload.rules.append(("self", side.choice(["zone", "region"]), True))
         return
+    _near_options(_side(rng), workload, earlier, kinds)
     if rng.random() < 0.2:
         kinds.add("labels")
         workload.labels = {"tier": rng.choice(["gold", "silver"])}

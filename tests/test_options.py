@@ -178,14 +178,16 @@ workload b {
 
 def test_rules_naming_an_option_workload(tmp_path):
     # anti_affinity to an option workload keeps away from each of its options; affinity to
-    # one would hold for one option only, so it is refused (E0412)
+    # one keeps the workload's name: near a replica of any option (`rules/option_affinity.py`)
     rules = POOLS.replace("H100_NODES", "1") + CHAT.replace("GANG", "") + NOISY
     problem = problem_from(tmp_path, rules)
     assert [r.target for r in problem.demand("noisy").affinities] == ["chat[H100]",
                                                                        "chat[TRAINIUM2]"]
     path = tmp_path / "near.fit"
     path.write_text(rules.replace("anti_affinity chat", "affinity chat"))
-    assert [d.code for d in check_file(path, Workspace()).diagnostics] == ["E0412"]
+    assert [d.code for d in check_file(path, Workspace()).diagnostics] == []
+    near = problem_from(tmp_path, rules.replace("anti_affinity chat", "affinity chat"), "near2.fit")
+    assert [r.target for r in near.demand("noisy").affinities] == ["chat"]
 
 
 NOISY = '''

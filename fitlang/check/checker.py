@@ -427,7 +427,6 @@ def check_loaded(checker: Checker, root: SourceModule,
     for module in workspace.reachable(root):
         checker.check_module(module)
     program = checker.program(root)
-    checker.check_option_targets(program)
     checker.check_exclusive_affinities(program)
     checker.diagnostics.extend(check_timing(program))
     checker.diagnostics.extend(check_step_prices(program))

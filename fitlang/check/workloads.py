@@ -175,19 +175,6 @@ class WorkloadBuilder(EntityBuilders):
             min_segment_seconds=_min_segment(b.preemptible, b.min_segment))
         return workload
 
-    def check_option_targets(self, program: Program) -> None:
-        """`affinity W`: W may run on any of its options, so "near W" is not one rule."""
-        for workload in program.workloads.values():
-            for rule in workload.affinities:
-                target = program.workloads.get(rule.target)
-                if not rule.anti and target is not None and target.options:
-                    self.report(
-                        msg.OptionsWithRule(
-                            detail=f"`affinity {rule.target}` is not supported: `{rule.target}` has "
-                            "accelerator options (`anti_affinity` is)"
-                        ).diagnostic(rule.origin.path, rule.origin.span)
-                    )
-
     def check_exclusive_affinities(self, program: Program) -> None:
         """`affinity W on node` beside `exclusive = true` on either workload: no node holds
         both (before, a solve packed nothing and ended undecided, or explain ran out of time)."""

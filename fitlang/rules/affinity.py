@@ -15,6 +15,7 @@ from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Demand, Exclusion, NodeClass, Problem
+from fitlang.rules import option_affinity
 from fitlang.rules.base import (
     CheckReads,
     GroupKey,
@@ -77,8 +78,8 @@ def _affinities(placed: Placed, demand: Demand) -> Iterator[Diagnostic]:
         target = demand.name if rule.target == "self" else rule.target
         for node, amount in here.items():
             mine[domain_of(node, owner[node], rule.topology)] += amount
-        theirs = {domain_of(node, owner[node], rule.topology)
-                  for node in placed_on.get(target, ())}
+        theirs = {domain_of(node, owner[node], rule.topology)  # of every option, if it has some
+                  for name in _named(placed, target) for node in placed_on.get(name, ())}
         verb = "anti_affinity" if rule.anti else "affinity"
         if rule.target == "self":
             crowded = sorted(str(d) for d, n in mine.items() if n > 1 or d is None)
@@ -94,6 +95,13 @@ def _affinities(placed: Placed, demand: Demand) -> Iterator[Diagnostic]:
                     f"`{demand.name}` runs in {rule.topology} {domain} "
                     f"{'with' if rule.anti else 'without'} `{rule.target}` "
                     f"({verb} {rule.target} on {rule.topology})", rule.origin)
+
+
+def _named(placed: Placed, target: str) -> list[str]:
+    """The demands a rule towards `target` reads: its own, or those of its options."""
+    if target in placed.demands:
+        return [target]
+    return [d.name for d in option_affinity.options_of(placed.problem, target)]
 
 
 def _between_options(placed: Placed, demand: Demand, target: str) -> bool:
@@ -120,13 +128,15 @@ def affinity_rows(encoding: Encoding, demand: Demand) -> None:
             for class_ids in encoding.domains(demand, rule.topology).values():
                 model.add({encoding.y[demand.name, c]: 1 for c in class_ids}, upper=1, group=group)
             continue
-        other = next((d for d in problem.demands if d.name == rule.target), None)
-        if other is None:
+        others = option_affinity.followed(problem, rule.target)
+        if not others:
             continue
-        if rule.topology == "node":
-            _node_rule(encoding, demand, other, rule.anti, group)
+        if rule.topology != "node":
+            _domain_rule(encoding, demand, others, rule.topology, rule.anti, group)
+        elif others[0].name != rule.target:  # the options of the target
+            option_affinity.node_rows(encoding, demand, others, group)
         else:
-            _domain_rule(encoding, demand, other, rule.topology, rule.anti, group)
+            _node_rule(encoding, demand, others[0], rule.anti, group)
 
 
 def _node_rule(encoding: Encoding, demand: Demand, other: Demand, anti: bool,
@@ -225,35 +235,46 @@ def _beside_target_rows(encoding: Encoding, demand: Demand, other: Demand, share
     without these it puts followers where no node holds them beside their target (f = 0) or
     more of them on a node than its target leaves room for. A class's capacity is its largest
     node's, so f never cuts off a placement."""
-    need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
-    left = np.array([[encoding.problem.node_class(c).capacity[r] - other.requests[r] for r in RESOURCES]
-                     for c in demand.eligible], dtype=np.int64).reshape(len(demand.eligible), len(RESOURCES))
-    beside = fit_mine.copy()
-    for column in np.flatnonzero(need > 0):
-        beside = np.minimum(beside, left[:, column] // need[column])
-    beside = np.maximum(beside, 0)
+    beside = beside_counts(encoding, demand, other, demand.eligible, fit_mine)
     rows = encoding.row_buffer()
     for k in np.flatnonzero(shared & (beside < fit_mine)).tolist():
         rows.add((int(y_mine[k]), int(hosting[k])), (1, -int(beside[k])), None, 0, group)
     rows.flush(encoding.model)
 
 
-def _domain_rule(encoding: Encoding, demand: Demand, other: Demand, topology: str, anti: bool,
+def beside_counts(encoding: Encoding, demand: Demand, other: Demand, class_ids: list[str],
+                  fit: np.ndarray | int) -> np.ndarray:
+    """Per class, the replicas of `demand` that fit on its node beside one of `other` (at
+    most `fit`, what fits alone; 0 where none does)."""
+    need = np.array([demand.requests[r] for r in RESOURCES], dtype=np.int64)
+    left = np.array([[encoding.problem.node_class(c).capacity[r] - other.requests[r] for r in RESOURCES]
+                     for c in class_ids], dtype=np.int64).reshape(len(class_ids), len(RESOURCES))
+    beside = np.broadcast_to(np.asarray(fit, dtype=np.int64), (len(class_ids),)).copy()
+    for column in np.flatnonzero(need > 0):
+        beside = np.minimum(beside, left[:, column] // need[column])
+    return np.maximum(beside, 0)
+
+
+def _domain_rule(encoding: Encoding, demand: Demand, others: list[Demand], topology: str, anti: bool,
                  group: AffinityGroup) -> None:
+    """Presence z per domain: anti-affinity z[w,d] + z[v,d] <= 1; affinity z[w,d] <= the sum
+    of the targets' (one demand, or the options of a workload with options: any of them)."""
     model = encoding.model
     mine = encoding.presence(demand, topology)
-    theirs = encoding.presence(other, topology)
+    theirs: dict[str, list[int]] = {}
+    for other in others:
+        for value, switch in encoding.presence(other, topology).items():
+            theirs.setdefault(value, []).append(switch)
     for class_id in demand.eligible:
         if encoding.topology_value(class_id, topology) is None and not anti:
             model.add({encoding.y[demand.name, class_id]: 1}, upper=0, group=group)
     for value, switch in mine.items():
-        if anti and value in theirs:
-            model.add({switch: 1, theirs[value]: 1}, upper=1, group=group)
-        elif not anti:
-            if value in theirs:
-                model.add({switch: 1, theirs[value]: -1}, upper=0, group=group)
-            else:
-                model.add({switch: 1}, upper=0, group=group)
+        if anti:
+            for present in theirs.get(value, ()):
+                model.add({switch: 1, present: 1}, upper=1, group=group)
+        else:
+            model.add({switch: 1, **{present: -1 for present in theirs.get(value, ())}},
+                      upper=0, group=group)
 
 
 def apart_on_nodes(problem: Problem) -> Iterator[tuple[str, str]]:
@@ -272,7 +293,8 @@ def together_on_nodes(demand: Demand) -> set[str]:
 def same_domains(problem: Problem, demand: Demand) -> Callable[[NodeClass], Hashable] | None:
     """A class's domains in every topology an affinity of `demand`, or towards it, counts in."""
     topologies = {r.topology for r in demand.affinities}
-    topologies |= problem.affinity_topologies_towards.get(demand.name, set())
+    towards = problem.affinity_topologies_towards  # (an option's rules name its workload)
+    topologies |= towards.get(demand.name, set()) | towards.get(demand.workload, set())
     topologies.discard("node")
     return TopologyValues(tuple(sorted(topologies))) if topologies else None
 

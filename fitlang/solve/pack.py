@@ -418,6 +418,10 @@ class ClassPacker:
         self.follows = np.array([bool(self.ruled.get(i, ((), ()))[1]) for i in range(len(self.demands))],
                                 dtype=bool)
         self.position = {d.name: i for i, d in enumerate(self.demands)}
+        # the options of the workloads an `affinity W on node` names (W, not an option)
+        joined = {name for _, together in self.ruled.values() for name in together}
+        self.option_of = {name: group.workload for group in problem.option_groups
+                          if group.workload in joined for name in group.demands}
         self.even = {self.position[name]: nodes for name, nodes in (even or {}).items()}
         for index, nodes in self.even.items():  # each node takes its share, rounded up
             share = -(-int(self.left[index]) // nodes)
@@ -621,6 +625,9 @@ class ClassPacker:
         if not self.ruled and not self.exclusive:
             return allowed
         present = {self.demands[i].name for i in np.flatnonzero(hosted)} | set(node.hosted)
+        # an option's replica is its workload's too, which `affinity W on node` names
+        joinable = present | {self.option_of[name] for name in present
+                              if name in self.option_of} if self.option_of else present
         alone = present & self.exclusive  # an exclusive workload's node takes nothing else
         for position, index in enumerate(candidates):
             name = self.demands[int(index)].name
@@ -628,7 +635,7 @@ class ClassPacker:
                 allowed[position] = False
                 continue
             rules = self.ruled.get(int(index))
-            if rules and (rules[0] & present or not rules[1] <= present):
+            if rules and (rules[0] & present or not rules[1] <= joinable):
                 allowed[position] = False
         return allowed
 
@@ -636,7 +643,7 @@ class ClassPacker:
 def _order(items: list[tuple[Demand, int]]) -> list[tuple[Demand, int]]:
     """Workloads others follow onto a node first (so followers find them), then by name."""
     followed = {name for d, _ in items for name in _together(d)}
-    return sorted(items, key=lambda item: (item[0].name not in followed, item[0].name))
+    return sorted(items, key=lambda item: (not {item[0].name, item[0].workload} & followed, item[0].name))
 
 
 def _node_rules(problem: Problem, demands: list[Demand]) -> dict[int, tuple[set[str], set[str]]]:

@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import Problem, one_class_per_node
-from fitlang.rules import option_spread
+from fitlang.rules import option_affinity, option_spread
 from fitlang.solve import neighbourhood
 from fitlang.solve.accelerator_options import accelerator_options, options_of
 from fitlang.solve.aggregate import (
@@ -98,6 +98,9 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
     With a horizon: the time-indexed model (`timeline.py`)."""
     nodes = sum(c.count for c in problem.classes)
+    if nodes > EXACT_MAX_NODES and option_affinity.in_problem(problem):
+        # `affinity W` to a workload with options: held node by node only (its module)
+        return option_affinity.solve_narrowed(problem, lambda p: solve(p, backend, time_limit, progress))
     if problem.timeline is not None:
         from fitlang.solve.timeline import solve_timed
 

@@ -382,7 +382,8 @@ def _needs_and_follows(problem: Problem) -> tuple[list[tuple[str, Part]],
         return cached
     needs = [(d.workload, Part(PartKind.REPLICAS, d.name) if d.group is None
               else Part(PartKind.THROUGHPUT, d.group)) for d in problem.demands]
-    workload_of = {d.name: d.workload for d in problem.demands}
+    # (a rule towards a workload with options names the workload: `rules/option_affinity.py`)
+    workload_of = {name: d.workload for d in problem.demands for name in (d.name, d.workload)}
     follows = [(d.workload, _affinity_part(d, index), workload_of[rule.target])
                for d in problem.demands for index, rule in enumerate(d.affinities)
                if not rule.anti and rule.target in workload_of]

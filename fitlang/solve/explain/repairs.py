@@ -140,7 +140,8 @@ def _closed_scope(problem: Problem, workloads: set[str],
                   pools: set[str]) -> tuple[set[str], set[str]]:
     """Grow (workloads, pools) until closed: the pools the workloads may use or be
     readmitted to, the workloads a rule links to them (either way), those left no pool."""
-    workload_of = {d.name: d.workload for d in problem.demands}
+    # (a rule towards a workload with options names the workload: `rules/option_affinity.py`)
+    workload_of = {name: d.workload for d in problem.demands for name in (d.name, d.workload)}
     linked: dict[str, set[str]] = {}
     for demand in problem.demands:
         for rule in demand.affinities:
