@@ -190,6 +190,7 @@ class AtRest:
             if workload in asking_gpus:
                 self.gpu_work.add(pool)
         self.room = {name: _room(pool, used.get(name, {})) for name, pool in self.pools.items()}
+        self.capacity = {name: _room(pool, {}) for name, pool in self.pools.items()}  # every node free
         self.usable: dict[str, dict[str | None, set[str]]] = {}  # spread -> zone -> its pools there
         for name, spread in self.spreads.items():
             for pool in self.pools.values():
@@ -200,17 +201,37 @@ class AtRest:
             for workload, count in counts.items():
                 self.per_zone.setdefault(workload, Counter())[self.pools[pool].zone] += count
 
-    def needed(self, spread: Spread, zone: str, drained: set[str]) -> int:
-        """Replicas of the spread the zone lacks once `drained` (pools of the zone) is gone (0:
-        none, or the zone is not one of its domains then)."""
+    def least(self, spread: Spread, zone: str, drained: set[str]) -> int:
+        """Replicas of the spread the zone must hold once `drained` (pools of the zone) is gone
+        (0 where the zone is not one of its domains then)."""
         usable = self.usable.get(spread.name, {})
         if not usable.get(zone, set()) - drained:
             return 0
         placed, k = sum(self.per_zone.get(spread.name, Counter()).values()), len(usable)
-        least = max(0, math.ceil((placed - (k - 1) * spread.max_skew) / k))
+        return max(0, math.ceil((placed - (k - 1) * spread.max_skew) / k))
+
+    def needed(self, spread: Spread, zone: str, drained: set[str]) -> int:
+        """Of `least`, the replicas the zone lacks on the nodes that stay."""
         have = self.per_zone.get(spread.name, Counter())[zone] - \
             sum(self.running.get(p, Counter())[spread.name] for p in drained)
-        return max(0, least - have)
+        return max(0, self.least(spread, zone, drained) - have)
+
+    def restorable(self, zone: str, drained: set[str]) -> bool:
+        """Do the zone's nodes that stay, emptied of everything else, hold every spread's
+        `least` (Hall's condition over its groups, as `shortfall`)? Where not, the drain may
+        leave the fleet with no placement at all (not this generator's case)."""
+        kept = [p for p in self.pools.values() if p.zone == zone and p.name not in drained]
+        least = {s.name: n for s in self.spreads.values() if (n := self.least(s, zone, drained))}
+        usable = {name: {p.group for p in kept if p.name in self.usable[name][zone]} for name in least}
+        groups = sorted({p.group for p in kept}, key=str)
+        for size in range(1, len(groups) + 1):
+            for chosen in map(set, itertools.combinations(groups, size)):
+                inside = {n: c for n, c in least.items() if usable[n] and usable[n] <= chosen}
+                for index, request in ((0, "cpu"), (1, "memory")):
+                    need = sum(getattr(self.spreads[n], request) * c for n, c in inside.items())
+                    if need > sum(self.capacity[p.name][index] for p in kept if p.group in chosen):
+                        return False
+        return True
 
     def shortfall(self, zone: str, drained: set[str]) -> tuple[Drain, float]:
         """The zone after the drain: its worst set of (tier, arch) groups by Hall's condition
@@ -292,10 +313,11 @@ def _every_least(fleet: AtRest, zone: str, blocks: dict[str, set[str]], most_nod
         for chosen in map(set, itertools.combinations(sorted(blocks), size)):
             if _nodes(fleet, blocks, chosen) > most_nodes or any(m <= chosen for m in least):
                 continue
-            drain, _ = fleet.shortfall(zone, set().union(*(blocks[b] for b in chosen)))
+            drained = set().union(*(blocks[b] for b in chosen))
+            drain, _ = fleet.shortfall(zone, drained)
             if drain.short:
                 least.append(chosen)
-    return least
+    return [chosen for chosen in least if fleet.restorable(zone, set().union(*(blocks[b] for b in chosen)))]
 
 
 def _grown(fleet: AtRest, zone: str, candidates: dict[str, set[str]], blocks: dict[str, set[str]],
@@ -315,7 +337,7 @@ def _grown(fleet: AtRest, zone: str, candidates: dict[str, set[str]], blocks: di
         score, block, short = max(scored)
         chosen.add(block)
         if short:
-            return [chosen]
+            return [chosen] if fleet.restorable(zone, set().union(*(blocks[b] for b in chosen))) else []
 
 
 def drained_policy(text: str, pools: list[str], move_price: str) -> str:
