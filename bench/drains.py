@@ -7,9 +7,9 @@
 session 35 only two (fleet seeds 2 and 3) broke a zone spread that `repair` could not restore
 where it places, so `spread_restore` had two instances, both developed on. Here the drain is
 picked so that it leaves a zone short: the fleet at rest (`move_bench.at_rest`: the policy
-and its solved placement) is read as text and counts, apart from fitlang, and a set of pools
-of one zone (those of one `tier` label and `arch`, the roomiest first, never all of them) is
-drained where the zone is then left without room for the replicas its spreads need there:
+and its solved placement) is read as text and counts, apart from fitlang, and a set of one
+zone's pools and inventories (none running a replica that asks for GPUs) is drained where the
+zone is then left without room for the replicas its spreads need there:
 
 - a workload with `spread zone max_skew s` and n replicas over the k zones it may use must
   keep at least ceil((n - (k - 1) s) / k) of them in each (the zones it may use: those with a
@@ -18,13 +18,17 @@ drained where the zone is then left without room for the replicas its spreads ne
   less what runs on it, whole free nodes included), summed by (tier, arch) group: where for
   some set of groups the replicas that may run only there need more cores or memory than the
   set has free (Hall's condition), the zone is short; no end state keeps those spreads
-  without moving other replicas out of the zone (nodes bought have no zone).
+  without moving other replicas out of the zone (nodes bought have no zone);
+- but the zone's nodes that stay, emptied, hold every spread's minimum (`restorable`: else the
+  drain may leave no placement at all, which is not the case this generator is for).
 
 The room is summed, so a drain counted short is short (a node's crumbs of room count too: some
-drains that are short in practice are missed). Of the candidates the one leaving the most
-spreads short is taken (`--pick` takes the next ones), up to a tenth of the fleet's nodes
-(`move_bench.CHANGED_SHARE`). The policy is written with only that change, `move_price` and
-`min_saving = 0%` (as `move_bench` states them), beside the placement as `now.json`. Not a test.
+drains that are short in practice are missed). Every least such set is tried where the zone
+has at most `EXHAUSTIVE` blocks (the fleet shape), else one per group grown greedily (the
+inventory shape's ~57 pools a zone), up to `--most-share` of the fleet's nodes; fewest nodes
+first, then most spreads short (`--pick` takes the next ones). The policy is written with only
+that change, `move_price` and `min_saving = 0%` (as `move_bench` states them), beside the
+placement as `now.json`. Not a test (tests/test_drains.py runs it at 200 nodes).
 """
 
 from __future__ import annotations
