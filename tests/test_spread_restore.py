@@ -161,3 +161,54 @@ def test_a_region_only_an_offer_spans_with_none_bought_is_not_filled(tmp_path):
     assert not broken(fleet) and list(fleet.spreads["s"][0].counts) == [2, 2, 0]
     assert restore_spreads(fleet, None) == 0
     assert fleet.state() == {"pa-0": Counter(s=2), "pb-0": Counter(s=2)} and not fleet.bought
+
+
+# DRAINED with `s` served within 15 ms of berlin too (`latency`, `replicas` of its replicas):
+# its spread is then not one `ScaleMove.spreads` counts (a replica of it moves only within
+# its zone); zone b's pool (region near-1) is within reach, the others' as given
+REACH = ('region near_dc {\n  code = "near-1"\n  jurisdiction = EU\n}\n'
+         'region far_dc {\n  code = "far-1"\n  jurisdiction = EU\n}\n'
+         'location berlin {\n  country = "DE"\n}\n'
+         'latency {\n  from = berlin\n  to = {near_dc: 10ms, far_dc: 80ms}\n}\n')
+
+
+def served(replicas: int, elsewhere: str) -> str:
+    text = DRAINED.replace("  spread zone max_skew 1\n  require", f"  latency {{\n    users = [berlin]\n"
+                           f"    within = 15ms\n    replicas = {replicas}\n  }}\n"
+                           "  spread zone max_skew 1\n  require")
+    for zone in "abc":
+        text = text.replace(f'  zone = "{zone}"', f'  zone = "{zone}"\n  region = '
+                            f'"{"near-1" if zone == "b" else elsewhere}"')
+    return REACH + text
+
+
+def test_a_spread_with_a_latency_rule_is_restored_where_the_rule_holds(tmp_path):
+    # every region within reach: as DRAINED (on main, `s` stayed 0 / 2 / 1: not restored)
+    fleet = repaired(tmp_path, served(1, "near-1"))
+    assert "s" not in fleet.spreads and len(broken(fleet)) == 1
+    assert restore_spreads(fleet, None) == 1
+    assert fleet.state() == END and not broken(fleet)
+    assert "s" not in fleet.spreads  # (counted only while restored)
+    assert consistent(fleet)
+
+
+def test_no_move_breaks_the_latency_rule(tmp_path):
+    # only zone b within reach, and 2 replicas must be: the one move that lowers the skew
+    # (`s` from `sb-0` to zone a) leaves 1 there, so nothing moves (the rules contradict)
+    fleet = repaired(tmp_path, served(2, "far-1"))
+    before = fleet.state()
+    assert restore_spreads(fleet, None) == 0
+    assert fleet.state() == before
+    assert consistent(fleet)
+
+
+def test_the_plan_restores_a_spread_with_a_latency_rule_without_the_whole_model(tmp_path):
+    path = tmp_path / "p.fit"
+    path.write_text(served(1, "near-1"))
+    compilation = Compilation(path)
+    result = make_plan(compilation, CurrentState(tuple(Running(w, n) for w, n in RUNNING)), 30.0)
+    assert result.placement is not None and result.placement.backend == "move_scale"
+    assert result.placement.value == Fraction("4.02")
+    assert result.plan is not None and result.problem is not None
+    found, problems = verify_plan(result.problem, compilation.check().program, json.loads(as_json(result)))
+    assert problems == [] and found == []

@@ -22,6 +22,11 @@ shape, seed 3, pool `cpu16` drained: zone b's `silver` nodes hold batch jobs, fr
 any zone, beside spread replicas that may not leave it.) A replica that `repair` placed (not
 running on its node now) is moved first: it moves anyway.
 
+A demand whose spreads share it with latency rules (`_latency_spreads`: EU services served
+within 30 ms of Frankfurt, inventory 10,000 seed 12 of `bench/drains.py`) is restored too,
+counted only while it is: each move keeps at least each rule's `replicas` within reach of its
+users (`_latency_kept`), and after it a replica of it moves only within its zone, as before.
+
 Each move lowers the demand's excess and keeps every rule a node can tell (`targets`,
 `takes`); `improve` and the passes after it keep a spread's skew (`SpreadCounts.allowed`),
 and `verify` still checks the end state. Bounded: the deadline is read before each move.
@@ -46,22 +51,69 @@ RESTORE_SHARE = 0.8
 
 def restore_spreads(fleet: ScaleMove, deadline: float | None) -> int:
     """Every spread of `fleet.spreads` over zones or regions that breaks its skew, restored
-    where the fleet lets it be, until the `deadline`; returns the replicas moved."""
+    where the fleet lets it be, until the `deadline`; and those of a demand whose other rules
+    over a topology are latency rules (`_latency_spreads`), where each keeps them. Returns
+    the replicas moved."""
     moved = 0
+    with_latency = _latency_spreads(fleet)
     for demand in fleet.problem.demands:
-        spreads = fleet.spreads.get(demand.name, [])
-        if not spreads or demand.name in fleet.problem.pinned or \
+        if not demand.spreads or demand.name in fleet.problem.pinned or \
                 any(s.topology not in ("zone", "region") for s in demand.spreads):
             continue
-        hosts = None
-        while _excess(spreads, counted := _counted(fleet)) > 0:
-            if deadline is not None and time.monotonic() > deadline:
-                return moved
-            hosts = hosts if hosts is not None else _hosts(fleet, demand)
-            if not _moved_one(fleet, demand, (spreads, counted), hosts):
-                break
-            moved += 1
+        spreads = fleet.spreads.get(demand.name) or with_latency.get(demand.name)
+        if not spreads:
+            continue
+        counted_here = demand.name not in fleet.spreads
+        # (counted as the fleet moves while restored, and then no longer: the passes after
+        # move such a replica only within its zone, where its latency rules hold as before)
+        fleet.spreads[demand.name] = spreads
+        try:
+            moved += _restored(fleet, demand, deadline)
+        finally:
+            if counted_here:
+                del fleet.spreads[demand.name]
+        if deadline is not None and time.monotonic() > deadline:
+            break
     return moved
+
+
+def _restored(fleet: ScaleMove, demand: Demand, deadline: float | None) -> int:
+    """The demand's spreads (`fleet.spreads`) restored one replica at a time while the excess
+    falls, until the `deadline`; the replicas moved."""
+    spreads, moved, hosts = fleet.spreads[demand.name], 0, None
+    while _excess(spreads, counted := _counted(fleet)) > 0:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        hosts = hosts if hosts is not None else _hosts(fleet, demand)
+        if not _moved_one(fleet, demand, (spreads, counted), hosts):
+            break
+        moved += 1
+    return moved
+
+
+def _latency_spreads(fleet: ScaleMove) -> dict[str, list[SpreadCounts]]:
+    """Per demand whose rules over a topology are its spreads and latency rules, its
+    workload's one demand (no options, whose replicas the latency rules count together) and
+    named by no other's rule over a topology: its spreads' counts as the fleet runs now
+    (`ScaleMove.spreads` leaves it out: a replica of it moves only within its zone).
+    (Inventory 10,000 seed 12, eu-west-1a drained by `bench/drains.py`: EU services spread
+    over zones and served within 30 ms of Frankfurt broke their spreads, and the move fell
+    back to the whole model.)"""
+    problem = fleet.problem
+    named = {r.target for d in problem.demands for r in d.affinities if r.topology != "node"}
+    workloads = Counter(d.workload for d in problem.demands)
+    found = {d.name: [SpreadCounts(problem, d, s.topology, s.max_skew) for s in d.spreads]
+             for d in problem.demands
+             if d.latency and d.spreads and not d.gang and workloads[d.workload] == 1 and
+             d.workload not in named and all(r.anti and r.topology == "node" for r in d.affinities)}
+    if found:
+        for node in fleet.nodes.values():
+            row = fleet.rows.of_class[node.row]
+            for name in node.hosted.keys() & found.keys():
+                for spread in found[name]:
+                    if spread.of_class[row] >= 0:
+                        spread.counts[spread.of_class[row]] += node.hosted[name]
+    return found
 
 
 def _counted(fleet: ScaleMove) -> np.ndarray:
@@ -129,7 +181,7 @@ def _moved_one(fleet: ScaleMove, demand: Demand, counting: tuple[list[SpreadCoun
             continue
         tried.add(source_class)
         after = _excess_onto(spreads, counted, source_class)
-        after[~fleet.eligible_mask[demand.name]] = now
+        after[~(fleet.eligible_mask[demand.name] & _latency_kept(fleet, demand, hosts, source_class))] = now
         for level in sorted(set(after[after < now].tolist())):
             target = _target(fleet, demand, after == level, source)
             if target is not None:
@@ -142,6 +194,21 @@ def _moved_one(fleet: ScaleMove, demand: Demand, counting: tuple[list[SpreadCoun
                     fleet.close(source.name)
                 return True
     return False
+
+
+def _latency_kept(fleet: ScaleMove, demand: Demand, hosts: dict[str, FleetNode],
+                  source_class: int) -> np.ndarray:
+    """Per class, would a replica moved there from a node of `source_class` keep each of the
+    demand's latency rules: at least its `replicas` within reach of its users? (All true
+    for a demand with none.)"""
+    problem, classes = fleet.problem, fleet.problem.classes
+    kept = np.ones(len(classes), dtype=bool)
+    for rule in demand.latency:
+        reach = np.array([problem.within_reach(rule, c) for c in classes])
+        served = sum(n.hosted[demand.name] for n in hosts.values() if reach[fleet.rows.of_class[n.row]])
+        if reach[source_class] and served - 1 < rule.replicas:
+            kept &= reach
+    return kept
 
 
 def _target(fleet: ScaleMove, demand: Demand, classes: np.ndarray, source: FleetNode) -> FleetNode | None:
