@@ -325,11 +325,8 @@ def _floor_stage(run: _Run) -> None:
 
 
 def _first_fit_aside(run: _Run) -> None:
-    """The floor still short after its completion: a plain first-fit pass (first_fit.py), kept
-    aside where it places more; the answer's floor where the floor is still short when the
-    search comes (`_first_fit_if_short`). Not the floor at once: the stages after it place
-    the short floor's last replicas at 2-3% where the first-fit is 27-37% over the bound
-    (accelerator-heavy 10,000, seed 8); the progress line shows it where it is the best."""
+    """The floor still short after its completion: a first-fit pass kept aside where it places
+    more (first_fit.py: why not the floor at once), shown on the progress line."""
     assert run.floor is not None  # (whole, whatever is left of the limit, as the floor: the least it is)
     run.first_fit = first_fit_beside(run.problem, run.floor, run.objective, None)
     if run.first_fit is not None and run.first_fit.complete:
