@@ -24,7 +24,8 @@ import gc
 import sys
 import time
 
-STEPS = ("greedy_floor", "_options_moved", "consolidate", "_solve_aggregate", "solve_aggregate", "pack",
+STEPS = ("greedy_floor", "first_fit_beside", "_options_moved", "consolidate", "_solve_aggregate",
+         "solve_aggregate", "pack",
          "patterns_first", "repair", "lower_bound", "_coarse", "_zoned", "_cheapest_guided", "pattern_bound",
          "repack", "_polished", "_guided_floor", "_pattern_floor", "_realised_floor", "dear_nodes_ruined",
          "small_nodes_merged")

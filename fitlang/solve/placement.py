@@ -48,6 +48,7 @@ from fitlang.solve.counted_exact import counted_exact
 from fitlang.solve.crossing_room import crossing_room
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
+from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import floor_completed
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
@@ -118,8 +119,10 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     placement.bought = _bought_by_class(problem, placement.bought)
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
-        floor = _from_packing(problem, greedy_floor(problem, short_first=True)[0], _objectives(problem)[0],
-                              FEASIBLE_PARTIAL, None)
+        objective = _objectives(problem)[0]
+        packing = greedy_floor(problem, short_first=True)[0]
+        packing = first_fit_beside(problem, packing, objective, None) or packing  # (first_fit.py)
+        floor = _from_packing(problem, packing, objective, FEASIBLE_PARTIAL, None)
         if (len(floor.unplaced) < len(placement.unplaced) or not placement.assignments) and \
                 not (exact_only and _breaks_a_rule(problem, floor)):
             floor.status = Status.UNKNOWN if floor.unplaced else Status.FEASIBLE
@@ -161,6 +164,7 @@ class _Run:
     unruined: Fraction | None = None  # where `_room_floor` ran: the floor's value before its ruin
     ruined: Packing | None = None  # the floor ruined to its end (`_ruined_first`): not ruined again
     learned: ShortFirst = field(default_factory=ShortFirst)  # what passes left short (short_order.py)
+    first_fit: Packing | None = None  # a plain first-fit placing more than the short floor (first_fit.py)
 
     @property
     def objective(self) -> str:
@@ -235,6 +239,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         run.floor = _repacked(problem, run.packed[0], patterned, run.objective, run.search_deadline,
                               _larger(run.best.bound if run.best is not None else None, run.proven))
         complete = True
+    if relax and not complete and _first_fit_if_short(run):  # never worse than a first-fit
+        complete = run.complete
     if run.floor is not None and complete and not run.settled and _search_pays(run):
         # 5. improve the floor (or the model's packing, repacked) a neighbourhood at a time
         run.floor = _searched(problem, run.floor, run.objective, run.search_deadline, run.progress,
@@ -294,7 +300,8 @@ def _floor_stage(run: _Run) -> None:
     the end where that placement is not within the tolerance: breaker 10,000 at 5 s spent
     the 0.5 s the placement lacked there consolidating a floor it then replaced). A floor
     still short is placed again with the workloads that have the fewest nodes first
-    (scarce_first.py), then completed where room can be made (`_completed_floor`)."""
+    (scarce_first.py), then completed where room can be made (`_completed_floor`); still
+    short, a plain first-fit pass is kept aside where it places more (`_first_fit_aside`)."""
     problem, objective, time_limit = run.problem, run.objective, run.time_limit
     run.progress("greedy", None, None)
     cpu, wall = time.process_time(), time.monotonic()
@@ -307,6 +314,7 @@ def _floor_stage(run: _Run) -> None:
         run.floor = scarce_first(problem, run.floor, completing, guide)
         run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
         _completed_floor(run, completing)
+        _first_fit_aside(run)
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
@@ -317,6 +325,24 @@ def _floor_stage(run: _Run) -> None:
     run.floor_seconds = time.monotonic() - wall
     if run.floor.complete:
         run.progress("greedy", _packed_value(problem, run.floor, objective), None)
+
+
+def _first_fit_aside(run: _Run) -> None:
+    """The floor still short after its completion: a first-fit pass kept aside where it places
+    more (first_fit.py: why not the floor at once), shown on the progress line."""
+    assert run.floor is not None  # (whole, whatever is left of the limit, as the floor: the least it is)
+    run.first_fit = first_fit_beside(run.problem, run.floor, run.objective, None)
+    if run.first_fit is not None and run.first_fit.complete:
+        run.progress("greedy", _packed_value(run.problem, run.first_fit, run.objective), None)
+
+
+def _first_fit_if_short(run: _Run) -> bool:
+    """The first-fit kept aside as the floor, where the floor is still short; whether it was."""
+    if run.first_fit is None or run.floor is None or run.floor.complete or \
+            not first_fit_places_more(run.problem, run.first_fit, run.floor, run.objective):
+        return False
+    run.floor, run.floor_polished = run.first_fit, False
+    return True
 
 
 def _completed_floor(run: _Run, deadline: float | None) -> None:
