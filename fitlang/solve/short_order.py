@@ -45,6 +45,13 @@ class ShortFirst:
     # what they are expected to take before that: two passes of the last guide's first's time
     expected: float | None = None
 
+    def floor_took(self, seconds: float) -> None:
+        """Where the floor learned an order, its `greedy_floor` ran three passes (the priority
+        order, the plain one, the short workloads first): two of them are what a pass in the
+        learned order is expected to take with its nodes filled first (lp_mixes.py)."""
+        if self.names:
+            self.expected = 2 * seconds / 3
+
     def learn(self, problem: Problem, packing: Packing) -> bool:
         """Adds the workloads `packing` leaves short; whether any was new."""
         followers = affinity_followers(problem)
