@@ -959,7 +959,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     nodes each is large). `tried`: where given, the guides whose pass began, in their order.
     `retry_short` False: a pass left short is dropped (the time holds one pass, not its retries).
     `learned`: a pass still short goes with the workloads passes left short first (short_order.py)."""
-    if moves_first and guides and guides[0].options and not mixed_first(guides[0], deadline, whole_pass, learned):
+    mixed = bool(guides) and mixed_first(guides[0], deadline, whole_pass, learned)
+    if moves_first and guides and guides[0].options and not mixed:
         packing = _options_moved(problem, packing, Guide(guides[0].options), objective, time_limit, deadline)
         left = remaining(deadline)
         if whole_pass is not None and left is not None and left < whole_pass:
