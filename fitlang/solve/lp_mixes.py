@@ -103,7 +103,7 @@ def _dealt(items: list[tuple[tuple[str, ...], int, np.ndarray]], capacity: np.nd
     """The replicas dealt over as few nodes as their load needs by its largest resource (at
     most `available`): largest replicas first, each demand's as evenly as the room allows, a
     node's share going first to the nodes with the most room left for that shape."""
-    load = sum(need * count for _, count, need in items)
+    load = np.sum([need * count for _, count, need in items], axis=0)
     sized = capacity > 0
     count = min(available, math.ceil(float((load[sized] / capacity[sized]).max(initial=0.0)) - 1e-9))
     if count <= 0:
