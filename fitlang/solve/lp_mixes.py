@@ -29,12 +29,18 @@ from fitlang.solve.pack import Packing
 from fitlang.solve.short_order import ShortFirst, short_first_pass
 
 RESERVE = 1
+# the mixes are used where their nodes are at least this share of the fleet's: on the inventory
+# shape at 10,000 they are 2-30 nodes (seeds 12 / 7; the passes the same on seed 7), on the
+# accelerator-heavy one 2,200-3,100; with them the first guided pass changes (guides.py) and
+# takes the options moves' turn (`mixed_first`), which nothing measured there justifies
+MIXED_LEAST_SHARE = 0.05
 Node = tuple[tuple[str, ...], dict[tuple[str, ...], int]]
 
 
 def lp_mixed_nodes(problem: Problem, relaxed: Bound) -> list[Node]:
     """Nodes for `Guide.nodes`: per merged class without accelerators, its member classes and
-    per node the replicas of each merged demand it holds."""
+    per node the replicas of each merged demand it holds; none where they would be fewer than
+    MIXED_LEAST_SHARE of the fleet's nodes."""
     used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
     if used is None or values is None or relaxation is None:
         return []
@@ -65,7 +71,7 @@ def lp_mixed_nodes(problem: Problem, relaxed: Bound) -> list[Node]:
         has = [min(classes[class_id].count, len(classes[class_id].node_names)) for class_id in ids]
         mixes = _dealt(items, capacity, sum(has) - _kept(others[index], capacity))
         nodes += [(_rotated(ids, owner), hosted) for owner, hosted in zip(_shared(has, len(mixes)), mixes)]
-    return nodes
+    return nodes if len(nodes) >= MIXED_LEAST_SHARE * sum(c.count for c in problem.classes) else []
 
 
 def _kept(load: np.ndarray, capacity: np.ndarray) -> int:
