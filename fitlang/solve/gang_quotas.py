@@ -20,6 +20,7 @@ import numpy as np
 
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.solve.bound import Bound
+from fitlang.solve.lp_mixes import lp_mixed_nodes
 from fitlang.solve.option_mix import option_mixes
 
 Quota = tuple[frozenset[str], frozenset[str], int]
@@ -40,6 +41,9 @@ class LPCounts:
     nodes: Mapping[str, int] = field(default_factory=dict)
     # the option groups the LP mixes options for, by replicas per option (`option_mixes`)
     mixes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # the LP's mixes of plain workloads on classes without accelerators, as nodes to fill first
+    # (lp_mixes.py, `Guide.nodes`)
+    mixed_nodes: tuple = ()
 
 
 NO_COUNTS = LPCounts()
@@ -52,7 +56,7 @@ def lp_counts(problem: Problem, relaxed: Bound) -> LPCounts:
     by_gpus = gang_quotas(problem, relaxed, gpus)
     return LPCounts(gang_quotas(problem, relaxed), domain_counts(problem, relaxed), by_gpus,
                     by_gpus + every_quota(problem, relaxed, gpus), lp_nodes(problem, relaxed),
-                    option_mixes(problem, relaxed))
+                    option_mixes(problem, relaxed), tuple(lp_mixed_nodes(problem, relaxed)))
 
 
 def every_quota(problem: Problem, relaxed: Bound, gpus: set[str]) -> tuple[Quota, ...]:
