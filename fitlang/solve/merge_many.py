@@ -39,6 +39,8 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, NodeClass
 from fitlang.solve.move_scale import FleetNode, Moved, ScaleMove, _size, zone_of
 from fitlang.solve.pool_emptied import kept_in_turn
+from fitlang.solve.scatter_aside import _aside
+from fitlang.solve.skew_chain import through_skew
 
 # the CPU seconds the steps are tried for
 MANY_CPU_SECONDS = 0.3
@@ -220,11 +222,13 @@ def _emptied(fleet: ScaleMove, node: FleetNode, new: np.ndarray) -> bool:
             fleet.remove(node, demand)
             found = fleet.targets(demand, zone, new, source=node.node_class, every=False) or \
                 fleet.targets(demand, zone, source=node.node_class, every=False)
-            if not found:
+            target = found[0] if found else through_skew(fleet, demand, node.node_class, new, moved) or \
+                _aside(fleet, demand, zone, node.node_class, moved)
+            if target is None:
                 fleet.add(node, demand)
                 break
-            fleet.add(found[0], demand)
-            moved.append((node, demand, found[0]))
+            fleet.add(target, demand)
+            moved.append((node, demand, target))
         else:
             fleet.close(node.name)
             return True

@@ -32,7 +32,7 @@ from functools import partial
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
-from fitlang.solve.move_scale import FleetNode, ScaleMove, _size, zone_of
+from fitlang.solve.move_scale import FleetNode, Moved, ScaleMove, _size, zone_of
 from fitlang.solve.pool_emptied import kept_in_turn
 
 # the CPU seconds the nodes are tried for (inventory 1,000 seed 1: ~65 nodes in 0.3-0.5 s)
@@ -76,9 +76,10 @@ def _emptied(fleet: ScaleMove, node: FleetNode) -> None:
         for demand in order:
             fleet.remove(node, demand)
             found = fleet.targets(demand, zone, source=source, every=False)
-            if found:
-                fleet.add(found[0], demand)
-            elif not _aside(fleet, demand, zone, source):
+            target = found[0] if found else _aside(fleet, demand, zone, source)
+            if target is not None:
+                fleet.add(target, demand)
+            else:
                 left.append(demand)
     finally:
         fleet.rows.alive[node.row] = True
@@ -88,10 +89,12 @@ def _emptied(fleet: ScaleMove, node: FleetNode) -> None:
     fleet.close(node.name)
 
 
-def _aside(fleet: ScaleMove, demand: Demand, zone: tuple, source: NodeClass) -> bool:
-    """The replica onto a node in use of a domain it may go to, where a replica of another
-    workload (the smallest first) leaves for a node in use that takes it; whether it was.
-    At most `ASIDE_TRIES` replicas are tried as the one to leave."""
+def _aside(fleet: ScaleMove, demand: Demand, zone: tuple, source: NodeClass,
+           moved: list[Moved] | None = None) -> FleetNode | None:
+    """The node in use of a domain the replica may go to, where a replica of another
+    workload (the smallest first) has left for a node in use that takes it (that move
+    appended to `moved`); None where there is none. At most `ASIDE_TRIES` replicas are
+    tried as the one to leave."""
     problem, need = fleet.problem, fleet.need[demand.name]
     tried = 0
     for row in fleet.rows.with_room(np.zeros_like(need), *fleet.allowed(demand, zone, source)):
@@ -111,12 +114,13 @@ def _aside(fleet: ScaleMove, demand: Demand, zone: tuple, source: NodeClass) -> 
                 fleet.rows.alive[row] = True
                 if found:
                     fleet.add(found[0], leaving)
-                    fleet.add(target, demand)
-                    return True
+                    if moved is not None:
+                        moved.append((target, leaving, found[0]))
+                    return target
             fleet.add(target, leaving)
             if tried >= ASIDE_TRIES:
-                return False
-    return False
+                return None
+    return None
 
 
 def _onto_one_new_node(fleet: ScaleMove, left: list[Demand], source: NodeClass) -> bool:
