@@ -15,10 +15,10 @@ new nodes only in its own zone, cannot reach.
 Per node (the most spent on room left empty first: price x the share of its largest
 resource not in use), its replicas largest first: onto a node in use with room (`targets`),
 else onto a node in use of a domain it may go to where one replica of another workload
-leaves for a node in use that takes it (`_aside`, at most `ASIDE_TRIES` such replicas tried);
-the rest onto one new node of the cheapest class that takes them all and that every one
-of their rules over zones allows with all of them there (`_onto_one_new_node`); the node
-closed. Kept where every replica is placed and the objective is lower (`pool_emptied.
+leaves for a node in use that takes it (`room_made_aside`, at most `ASIDE_TRIES` such
+replicas tried; `merge_many` moves replicas aside the same way); the rest onto one new node
+of the cheapest class that takes them all and that every one of their rules over zones
+allows with all of them there (`_onto_one_new_node`); the node closed. Kept where every replica is placed and the objective is lower (`pool_emptied.
 kept_if_cheaper`: exact over the journal's nodes, the changed nodes tidied by `improve`'s
 tries first), else put back. Bounded by `ASIDE_CPU_SECONDS` of process time and the
 deadline, both checked before each node.
@@ -76,7 +76,7 @@ def _emptied(fleet: ScaleMove, node: FleetNode) -> None:
         for demand in order:
             fleet.remove(node, demand)
             found = fleet.targets(demand, zone, source=source, every=False)
-            target = found[0] if found else _aside(fleet, demand, zone, source)
+            target = found[0] if found else room_made_aside(fleet, demand, zone, source)
             if target is not None:
                 fleet.add(target, demand)
             else:
@@ -89,7 +89,7 @@ def _emptied(fleet: ScaleMove, node: FleetNode) -> None:
     fleet.close(node.name)
 
 
-def _aside(fleet: ScaleMove, demand: Demand, zone: tuple, source: NodeClass,
+def room_made_aside(fleet: ScaleMove, demand: Demand, zone: tuple, source: NodeClass,
            moved: list[Moved] | None = None) -> FleetNode | None:
     """The node in use of a domain the replica may go to, where a replica of another
     workload (the smallest first) has left for a node in use that takes it (that move
