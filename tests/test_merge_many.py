@@ -125,7 +125,7 @@ def test_the_plan_at_scale_merges_the_nodes(tmp_path, monkeypatch, text, running
     assert "big-0" in fleet.state()
 
 
-def test_the_stage_has_the_move_models_window_where_that_model_could_not_be_built_in_it(tmp_path, monkeypatch):
+def test_the_stage_has_the_move_models_window_where_that_model_could_not_be_built(tmp_path, monkeypatch):
     problem = problem_running(tmp_path, THREE, THREE_RUNNING)
     monkeypatch.setattr(budget, "encoding_cpu", lambda columns: 0.5)
     assert _many_until(problem, "cost+moves", 10.0, 10.4) == 10.4  # (0.4 s: the model would not fit)

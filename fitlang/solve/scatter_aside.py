@@ -18,10 +18,11 @@ else onto a node in use of a domain it may go to where one replica of another wo
 leaves for a node in use that takes it (`room_made_aside`, at most `ASIDE_TRIES` such
 replicas tried; `merge_many` moves replicas aside the same way); the rest onto one new node
 of the cheapest class that takes them all and that every one of their rules over zones
-allows with all of them there (`_onto_one_new_node`); the node closed. Kept where every replica is placed and the objective is lower (`pool_emptied.
-kept_if_cheaper`: exact over the journal's nodes, the changed nodes tidied by `improve`'s
-tries first), else put back. Bounded by `ASIDE_CPU_SECONDS` of process time and the
-deadline, both checked before each node.
+allows with all of them there (`_onto_one_new_node`); the node closed. Kept where every
+replica is placed and the objective is lower (`pool_emptied.kept_if_cheaper`: exact over the
+journal's nodes, the changed nodes tidied by `improve`'s tries first), else put back.
+Bounded by `ASIDE_CPU_SECONDS` of process time and the deadline, both checked before each
+node.
 """
 
 from __future__ import annotations
