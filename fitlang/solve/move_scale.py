@@ -1093,8 +1093,9 @@ def _many_until(problem: Problem, objective: str, aside_until: float | None,
                 deadline: float | None) -> float | None:
     """When `merge_many` ends: with `scatter_aside` (`ASIDE_SHARE`), or at the deadline where
     the move model's bound, which the rest of the limit is for, could not be built in it
-    anyway (inventory 1,000 at `--time-limit 5`: 0.4 CPU s left, the model ~0.45 to build;
-    `merge_many` had 0-0.03 s after the joint steps' overrun, and keeps 0.1-0.3 USD/h in 0.3 s)."""
+    anyway (inventory 1,000 at `--time-limit 5`: 0.43 CPU s left, the model estimated at
+    0.4-0.5 to build, and no bound raised in it; `merge_many` had 0-0.08 s after the joint
+    steps' overrun, and keeps 0.1-0.7 USD/h in its 0.3 s, session 36)."""
     if deadline is None or aside_until is None:
         return aside_until
     if objective == "cost+moves" and _model_fits(problem, deadline, start=aside_until):
