@@ -12,12 +12,6 @@ LEFTOVER: as THREE, and `w` (1 core, one a node: `anti_affinity self on node`) h
 on `s-0` and one on `s-1`; `u-0` (2 cores, 1 USD/h) runs `v` (1 core) beside a free core.
 `big-0` takes one `w` only: the other goes onto `u-0`. 10 -> 8 USD/h, five replicas moved
 and three nodes drained: 8.08.
-
-MOVED_IN: as THREE with `c` at 4 cores, `w` on `s-0` and `s-1`, and `u-0` (2 cores) full with
-`v` and `y` (1 core, any node). The second `w` finds no node with room until `y` moves aside
-onto `big-0` (12 cores: a, b, c, w and y fill it): 10 -> 8 USD/h, six replicas moved and
-three nodes drained: 8.09. Without the move aside, `s-1` keeps `b` and `w` and the step
-(7 + 3 + 1 = 11) is put back.
 """
 
 from __future__ import annotations
@@ -32,6 +26,7 @@ from test_pool_emptied import consistent
 from test_scatter_aside import MOVE_PRICE, at_rest, fleet_at_rest, pool, value, workload
 
 from fitlang.solve import budget, move_neighbourhood
+from fitlang.solve import merge_many as merge_many_module
 from fitlang.solve.merge_many import merge_many
 from fitlang.solve.move_scale import _many_until, move_at_scale
 from fitlang.solve.moving import _Checker, move_objectives
@@ -47,9 +42,6 @@ ONE_A_NODE = "\n  anti_affinity self on node\n}\n"
 LEFTOVER = (THREE + pool("u", 1, 2, "1", label="u") + workload("v", 1, only="u") +
             workload("w", 1, 2).replace("\n}\n", ONE_A_NODE))
 LEFTOVER_RUNNING = THREE_RUNNING + [("w", "s-0"), ("w", "s-1"), ("v", "u-0")]
-MOVED_IN = (THREE.replace(workload("c", 3), workload("c", 4)) + pool("u", 1, 2, "1", label="u") +
-            workload("v", 1, only="u") + workload("y", 1) + workload("w", 1, 2).replace("\n}\n", ONE_A_NODE))
-MOVED_IN_RUNNING = THREE_RUNNING + [("w", "s-0"), ("w", "s-1"), ("v", "u-0"), ("y", "u-0")]
 
 
 def test_three_nodes_onto_one_larger_node(tmp_path):
@@ -71,17 +63,6 @@ def test_a_replica_the_new_node_does_not_take_goes_to_a_node_in_use(tmp_path):
     assert set(state) == {"big-0", "u-0"} and state["u-0"] == Counter(v=1, w=1)
     assert state["big-0"] == Counter(a=1, b=1, c=1, w=1)
     assert value(fleet) == Fraction("8.08")
-    assert not _Checker(fleet.problem, set(), "").broken(state)
-    assert consistent(fleet)
-
-
-def test_a_replica_with_no_place_goes_where_another_moves_aside(tmp_path):
-    fleet = fleet_at_rest(tmp_path, MOVED_IN, MOVED_IN_RUNNING)
-    assert value(fleet) == 10
-    assert merge_many(fleet, "cost+moves", None) == 1
-    state = fleet.state()
-    assert state == {"big-0": Counter(a=1, b=1, c=1, w=1, y=1), "u-0": Counter(v=1, w=1)}
-    assert value(fleet) == Fraction("8.09")
     assert not _Checker(fleet.problem, set(), "").broken(state)
     assert consistent(fleet)
 
@@ -113,8 +94,7 @@ def test_nothing_is_tried_past_the_deadline(tmp_path):
 
 
 @pytest.mark.parametrize("text, running, least", [(THREE, THREE_RUNNING, "7.06"),
-                                                  (LEFTOVER, LEFTOVER_RUNNING, "8.08"),
-                                                  (MOVED_IN, MOVED_IN_RUNNING, "8.09")])
+                                                  (LEFTOVER, LEFTOVER_RUNNING, "8.08")])
 def test_the_plan_at_scale_merges_the_nodes(tmp_path, monkeypatch, text, running, least):
     # the joint steps (a MIP over a pair of zones) could find this given their CPU; here none
     monkeypatch.setattr(move_neighbourhood, "improve_jointly", lambda fleet, **_: 0)
@@ -132,3 +112,18 @@ def test_the_stage_has_the_move_models_window_where_that_model_could_not_be_buil
     assert _many_until(problem, "cost+moves", 10.0, 11.0) == 10.0  # (1 s: the model's)
     assert _many_until(problem, "cost", 10.0, 11.0) == 11.0  # (no move model for `cost`)
     assert _many_until(problem, "cost+moves", None, None) is None
+
+
+@pytest.mark.parametrize("encoding, window", [(2000.0, True), (0.0, False)])
+def test_the_plan_at_scale_gives_the_stage_the_window(tmp_path, monkeypatch, encoding, window):
+    # a 1,000 s limit: the move model's window (the last 100 s) is the stage's only where the
+    # model would take longer than that to build
+    monkeypatch.setattr(move_neighbourhood, "improve_jointly", lambda fleet, **_: 0)
+    monkeypatch.setattr(budget, "encoding_cpu", lambda columns: encoding)
+    left: list[float] = []
+    monkeypatch.setattr(merge_many_module, "merge_many",
+                        lambda fleet, objective, deadline: left.append(deadline - time.monotonic()) or 0)
+    problem = problem_running(tmp_path, THREE, THREE_RUNNING)
+    problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
+    move_at_scale(problem, "cost+moves", 1000.0)
+    assert len(left) == 1 and (left[0] > 950) == window and left[0] > 850

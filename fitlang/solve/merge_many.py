@@ -12,10 +12,7 @@ Per class with a free node, a step: a free node of the class opened, then the no
 its node could take whole (eligible, within its capacity) emptied in turn (`_emptied`), each
 replica onto the new node where it takes it and its rules let it go there (`ScaleMove.targets`:
 the zones, the spreads' skews as the replicas move), else onto a node in use elsewhere (a
-second replica of a one-a-node service, a spread's replica its skew keeps in its zone), else
-onto a node in use where a replica of another workload moves aside to a node that takes it,
-the new node too (`scatter_aside.room_made_aside`: seed 3's `svc82`, 4 cores, one a node,
-finds no node of us-east-1 with 4 cores free until a `svc70` leaves one for the new node); a
+second replica of a one-a-node service, a spread's replica its skew keeps in its zone); a
 node one of whose replicas finds no place is left as it was. The nodes in order: those it
 takes whole together (`_packed`: no two replicas of a one-a-node workload, none kept apart,
 every spread within its skew with all of them moved), then the rest, the most saved (price
@@ -30,8 +27,8 @@ classes are ranked again on the fleet as it is after each step. Bounded by
 Measured (docs/performance.md, session 35, h35b): inventory 1,000 seeds 3 / 0 at
 `--time-limit 5`, 0.13 / 0.33 USD/h where a step is kept; what seed 3's better plan does
 beyond it (spread replicas changing zones in a chain) it does not reach. Session 36 (h36e):
-the replicas moved aside (above), and the stage given the move model's window where that
-model could not be built in it (`move_scale._many_until`).
+at that limit the joint steps' overrun left it 0-0.08 CPU s; it now has the move model's
+window too where that model could not be built in it (`move_scale._many_until`).
 """
 
 from __future__ import annotations
@@ -44,7 +41,6 @@ import numpy as np
 from fitlang.model.problem import RESOURCES, NodeClass
 from fitlang.solve.move_scale import FleetNode, Moved, ScaleMove, _size, zone_of
 from fitlang.solve.pool_emptied import kept_in_turn
-from fitlang.solve.scatter_aside import room_made_aside
 
 # the CPU seconds the steps are tried for
 MANY_CPU_SECONDS = 0.3
@@ -226,12 +222,11 @@ def _emptied(fleet: ScaleMove, node: FleetNode, new: np.ndarray) -> bool:
             fleet.remove(node, demand)
             found = fleet.targets(demand, zone, new, source=node.node_class, every=False) or \
                 fleet.targets(demand, zone, source=node.node_class, every=False)
-            target = found[0] if found else room_made_aside(fleet, demand, zone, node.node_class, moved)
-            if target is None:
+            if not found:
                 fleet.add(node, demand)
                 break
-            fleet.add(target, demand)
-            moved.append((node, demand, target))
+            fleet.add(found[0], demand)
+            moved.append((node, demand, found[0]))
         else:
             fleet.close(node.name)
             return True

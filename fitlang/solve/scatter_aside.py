@@ -15,14 +15,13 @@ new nodes only in its own zone, cannot reach.
 Per node (the most spent on room left empty first: price x the share of its largest
 resource not in use), its replicas largest first: onto a node in use with room (`targets`),
 else onto a node in use of a domain it may go to where one replica of another workload
-leaves for a node in use that takes it (`room_made_aside`, at most `ASIDE_TRIES` such
-replicas tried; `merge_many` moves replicas aside the same way); the rest onto one new node
-of the cheapest class that takes them all and that every one of their rules over zones
-allows with all of them there (`_onto_one_new_node`); the node closed. Kept where every
-replica is placed and the objective is lower (`pool_emptied.kept_if_cheaper`: exact over the
-journal's nodes, the changed nodes tidied by `improve`'s tries first), else put back.
-Bounded by `ASIDE_CPU_SECONDS` of process time and the deadline, both checked before each
-node.
+leaves for a node in use that takes it (`_aside`, at most `ASIDE_TRIES` such replicas tried);
+the rest onto one new node of the cheapest class that takes them all and that every one
+of their rules over zones allows with all of them there (`_onto_one_new_node`); the node
+closed. Kept where every replica is placed and the objective is lower (`pool_emptied.
+kept_if_cheaper`: exact over the journal's nodes, the changed nodes tidied by `improve`'s
+tries first), else put back. Bounded by `ASIDE_CPU_SECONDS` of process time and the
+deadline, both checked before each node.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from functools import partial
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass
-from fitlang.solve.move_scale import FleetNode, Moved, ScaleMove, _size, zone_of
+from fitlang.solve.move_scale import FleetNode, ScaleMove, _size, zone_of
 from fitlang.solve.pool_emptied import kept_in_turn
 
 # the CPU seconds the nodes are tried for (inventory 1,000 seed 1: ~65 nodes in 0.3-0.5 s)
@@ -77,10 +76,9 @@ def _emptied(fleet: ScaleMove, node: FleetNode) -> None:
         for demand in order:
             fleet.remove(node, demand)
             found = fleet.targets(demand, zone, source=source, every=False)
-            target = found[0] if found else room_made_aside(fleet, demand, zone, source)
-            if target is not None:
-                fleet.add(target, demand)
-            else:
+            if found:
+                fleet.add(found[0], demand)
+            elif not _aside(fleet, demand, zone, source):
                 left.append(demand)
     finally:
         fleet.rows.alive[node.row] = True
@@ -90,12 +88,10 @@ def _emptied(fleet: ScaleMove, node: FleetNode) -> None:
     fleet.close(node.name)
 
 
-def room_made_aside(fleet: ScaleMove, demand: Demand, zone: tuple, source: NodeClass,
-           moved: list[Moved] | None = None) -> FleetNode | None:
-    """The node in use of a domain the replica may go to, where a replica of another
-    workload (the smallest first) has left for a node in use that takes it (that move
-    appended to `moved`); None where there is none. At most `ASIDE_TRIES` replicas are
-    tried as the one to leave."""
+def _aside(fleet: ScaleMove, demand: Demand, zone: tuple, source: NodeClass) -> bool:
+    """The replica onto a node in use of a domain it may go to, where a replica of another
+    workload (the smallest first) leaves for a node in use that takes it; whether it was.
+    At most `ASIDE_TRIES` replicas are tried as the one to leave."""
     problem, need = fleet.problem, fleet.need[demand.name]
     tried = 0
     for row in fleet.rows.with_room(np.zeros_like(need), *fleet.allowed(demand, zone, source)):
@@ -115,13 +111,12 @@ def room_made_aside(fleet: ScaleMove, demand: Demand, zone: tuple, source: NodeC
                 fleet.rows.alive[row] = True
                 if found:
                     fleet.add(found[0], leaving)
-                    if moved is not None:
-                        moved.append((target, leaving, found[0]))
-                    return target
+                    fleet.add(target, demand)
+                    return True
             fleet.add(target, leaving)
             if tried >= ASIDE_TRIES:
-                return None
-    return None
+                return False
+    return False
 
 
 def _onto_one_new_node(fleet: ScaleMove, left: list[Demand], source: NodeClass) -> bool:
