@@ -1095,8 +1095,8 @@ def _many_until(problem: Problem, objective: str, aside_until: float | None,
     the move model's bound, which the rest of the limit is for, could not be built in it
     anyway (inventory 1,000 at `--time-limit 5`: 0.43 CPU s left, the model estimated at
     0.4-0.5 to build, and no bound raised in it; `merge_many` had 0-0.08 s after the joint
-    steps' overrun, and keeps up to 0.3 USD/h in its 0.3 s: seeds 1 / 23 / 24 0.28 / 0.4-0.6 /
-    0.2-1.4 cheaper in every run, session 36)."""
+    steps' overrun; with its 0.3 s the plans of seeds 1 / 23 / 24 were 0.28 / 0.37-0.60 /
+    0.21-1.37 USD/h cheaper in every run, session 36)."""
     if deadline is None or aside_until is None:
         return aside_until
     if objective == "cost+moves" and _model_fits(problem, deadline, start=aside_until):
