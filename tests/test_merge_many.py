@@ -25,9 +25,10 @@ import pytest
 from test_pool_emptied import consistent
 from test_scatter_aside import MOVE_PRICE, at_rest, fleet_at_rest, pool, value, workload
 
-from fitlang.solve import move_neighbourhood
+from fitlang.solve import budget, move_neighbourhood
+from fitlang.solve import merge_many as merge_many_module
 from fitlang.solve.merge_many import merge_many
-from fitlang.solve.move_scale import move_at_scale
+from fitlang.solve.move_scale import _many_until, move_at_scale
 from fitlang.solve.moving import _Checker, move_objectives
 from fitlang.solve.scatter_aside import scatter_aside
 
@@ -102,3 +103,27 @@ def test_the_plan_at_scale_merges_the_nodes(tmp_path, monkeypatch, text, running
     placement, fleet = move_at_scale(problem, "cost+moves", 30.0)
     assert placement.value == Fraction(least)
     assert "big-0" in fleet.state()
+
+
+def test_the_stage_has_the_move_models_window_where_that_model_could_not_be_built(tmp_path, monkeypatch):
+    problem = problem_running(tmp_path, THREE, THREE_RUNNING)
+    monkeypatch.setattr(budget, "encoding_cpu", lambda columns: 0.5)
+    assert _many_until(problem, "cost+moves", 10.0, 10.4) == 10.4  # (0.4 s: the model would not fit)
+    assert _many_until(problem, "cost+moves", 10.0, 11.0) == 10.0  # (1 s: the model's)
+    assert _many_until(problem, "cost", 10.0, 11.0) == 11.0  # (no move model for `cost`)
+    assert _many_until(problem, "cost+moves", None, None) is None
+
+
+@pytest.mark.parametrize("encoding, window", [(2000.0, True), (0.0, False)])
+def test_the_plan_at_scale_gives_the_stage_the_window(tmp_path, monkeypatch, encoding, window):
+    # a 1,000 s limit: the move model's window (the last 100 s) is the stage's only where the
+    # model would take longer than that to build
+    monkeypatch.setattr(move_neighbourhood, "improve_jointly", lambda fleet, **_: 0)
+    monkeypatch.setattr(budget, "encoding_cpu", lambda columns: encoding)
+    left: list[float] = []
+    monkeypatch.setattr(merge_many_module, "merge_many",
+                        lambda fleet, objective, deadline: left.append(deadline - time.monotonic()) or 0)
+    problem = problem_running(tmp_path, THREE, THREE_RUNNING)
+    problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
+    move_at_scale(problem, "cost+moves", 1000.0)
+    assert len(left) == 1 and (left[0] > 950) == window and left[0] > 850

@@ -26,7 +26,9 @@ classes are ranked again on the fleet as it is after each step. Bounded by
 
 Measured (docs/performance.md, session 35, h35b): inventory 1,000 seeds 3 / 0 at
 `--time-limit 5`, 0.13 / 0.33 USD/h where a step is kept; what seed 3's better plan does
-beyond it (spread replicas changing zones in a chain) it does not reach.
+beyond it (spread replicas changing zones in a chain) it does not reach. Session 36 (h36e):
+at that limit the joint steps' overrun left it 0-0.08 CPU s; it now has the move model's
+window too where that model could not be built in it (`move_scale._many_until`).
 """
 
 from __future__ import annotations
