@@ -707,6 +707,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented
+    from fitlang.solve.timeline_stretches import stretches_emptied
     # the class packed again whole, once: after the moves below it found nothing more at the
     # goal size (1,000 mixed nodes: 109,335 -> 108,485 first, then 0 in each of 8 rounds, at
     # 1.2 CPU s a round), where the moves reach a packing it does not
@@ -717,9 +718,11 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
         spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
         now = ledger.total()
         if now > value - CONVERGING * max(1.0, abs(value)):
-            # the moves have (nearly) converged: each run's replicas taken off together, then
-            # the moves again where that gained (they use what it frees)
+            # the moves have (nearly) converged: each run's replicas taken off together, and
+            # the replicas over a stretch of a node's block, then the moves again where that
+            # gained (they use what it frees)
             spots = runs_recreated(problem, ledger, spots, deadline)
+            spots = stretches_emptied(problem, ledger, spots, deadline)
             now = ledger.total()
         if now > value - CONVERGING * max(1.0, abs(value)) and not kicked and not past(deadline, ledger):
             # once: the work outside a cap's classes sent into the room it leaves unused, then
