@@ -699,11 +699,13 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     gains nothing, the fragments' neighbourhoods solved exactly (`timeline_regroup`), and
     the rounds again while that gains: worth it only where nothing else will use the time
     (at 100 nodes it took the MIP's time, whose packed answer was cheaper: 8,082 not 8,068).
-    Once the moves converge: the kick (`cap_kicked`), then the blocks emptied through overflow
-    chains (`timeline_overflow`). Last, the preemptible replicas cut again into their cheapest
-    segments (`timeline_segments`). Without `repack`, the classes are not packed again: a
-    search that goes on from one that did (`timeline.solve_timed`'s tail: at the goal size its
-    repack took 1.5-2.3 CPU s and found nothing on seeds 1, 3 and 11, h33g and session 34)."""
+    Where the moves converge, each run's replicas placed again together (`runs_recreated`), and
+    the replicas over a stretch of a node's block (`timeline_stretches`). Once they converge: the
+    kick (`cap_kicked`), then the blocks emptied through overflow chains (`timeline_overflow`).
+    Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`).
+    Without `repack`, the classes are not packed again: a search that goes on from one that did
+    (`timeline.solve_timed`'s tail: at the goal size its repack took 1.5-2.3 CPU s and found
+    nothing on seeds 1, 3 and 11, h33g and session 34)."""
     from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented

@@ -7,9 +7,9 @@ costs less than the steps they alone kept awake.
 Where several replicas overlap around a node's light hours (a block's edges, or a dip inside
 it), no one of them frees a step by leaving, and the block as a whole holds a replica with
 nowhere cheaper to go: the stretch between them is paid for by neither move. At the goal size
-of the sites shape, from the 30 s solve's converged schedule (seed 1, 106,203.70), one pass over
-every block found -66 USD in 1.8 CPU s, and the moves after it -26 more, where the search had
-converged.
+of the sites shape, from main's 30 s schedules (converged), one pass found -117 / -146 USD in
+2.3 / 2.7 CPU s (seeds 1 / 3), and the moves after it -5 / -15 more; the search's late rounds of
+`emptied` find 1-10 USD per CPU s there (session 36, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from fitlang.model.problem import Problem
 from fitlang.solve.timeline_pack import Deadline, Ledger, Spot, _blocks, _recreated, past
 
 # a stretch is the replicas running at one step of a block, or over up to this many of its
-# consecutive distinct sets of running replicas: seed 1 from its converged 30 s schedule, one
-# set -40.6 USD in 0.9 CPU s, up to 2 -55.6 in 1.4, up to 3 -66.0 in 1.8, up to 5 -67.6 in 2.5
+# consecutive distinct sets of running replicas: from main's converged 30 s schedules, up to 2
+# -85 / -123 USD in 1.7 / 2.0 CPU s (seeds 1 / 3), up to 3 -117 / -146 in 2.3 / 2.7, up to 5
+# -129 / -170 in 3.1 / 3.7 (the moves after it found 2-16 more in each case)
 SPANNED = 3
 
 
