@@ -918,14 +918,21 @@ def emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadl
                 continue
             moved = _recreated(problem, ledger, [spots[i] for i in held])
             if moved is not None:
-                for index, spot in zip(held, moved):
-                    where[spots[index].class_id, spots[index].node].discard(index)
-                    where.setdefault((spot.class_id, spot.node), set()).add(index)
-                    spots[index] = spot
+                moved_in(spots, where, held, moved)
                 gained = True
         if not gained:
             break
     return spots
+
+
+def moved_in(spots: list[Spot], where: dict[tuple[str, int], set[int]], held: list[int],
+             moved: list[Spot]) -> None:
+    """The spots `held` (indices) now `moved`, in `spots` and in `where` ((class, node) -> the
+    indices of the spots on it)."""
+    for index, spot in zip(held, moved):
+        where[spots[index].class_id, spots[index].node].discard(index)
+        where.setdefault((spot.class_id, spot.node), set()).add(index)
+        spots[index] = spot
 
 
 def _blocks(ledger: Ledger, only: set[tuple[str, int]] | None = None

@@ -15,7 +15,7 @@ of the sites shape, from main's 30 s schedules (converged), one pass found -117 
 from __future__ import annotations
 
 from fitlang.model.problem import Problem
-from fitlang.solve.timeline_pack import Deadline, Ledger, Spot, _blocks, _recreated, past
+from fitlang.solve.timeline_pack import Deadline, Ledger, Spot, _blocks, _recreated, moved_in, past
 
 # a stretch is the replicas running at one step of a block, or over up to this many of its
 # consecutive distinct sets of running replicas: from main's converged 30 s schedules, up to 2
@@ -51,10 +51,7 @@ def _one_kept(problem: Problem, ledger: Ledger, spots: list[Spot], where: dict[t
     for stretch in _stretches(problem, spots, held, first, last):
         moved = _recreated(problem, ledger, [spots[index] for index in stretch])
         if moved is not None:
-            for index, spot in zip(stretch, moved):
-                where[spots[index].class_id, spots[index].node].discard(index)
-                where.setdefault((spot.class_id, spot.node), set()).add(index)
-                spots[index] = spot
+            moved_in(spots, where, list(stretch), moved)
             return True
     return False
 
