@@ -699,14 +699,17 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     gains nothing, the fragments' neighbourhoods solved exactly (`timeline_regroup`), and
     the rounds again while that gains: worth it only where nothing else will use the time
     (at 100 nodes it took the MIP's time, whose packed answer was cheaper: 8,082 not 8,068).
-    Once the moves converge: the kick (`cap_kicked`), then the blocks emptied through overflow
-    chains (`timeline_overflow`). Last, the preemptible replicas cut again into their cheapest
-    segments (`timeline_segments`). Without `repack`, the classes are not packed again: a
-    search that goes on from one that did (`timeline.solve_timed`'s tail: at the goal size its
-    repack took 1.5-2.3 CPU s and found nothing on seeds 1, 3 and 11, h33g and session 34)."""
+    Where the moves converge, each run's replicas placed again together (`runs_recreated`), and
+    the replicas over a stretch of a node's block (`timeline_stretches`). Once they converge: the
+    kick (`cap_kicked`), then the blocks emptied through overflow chains (`timeline_overflow`).
+    Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`).
+    Without `repack`, the classes are not packed again: a search that goes on from one that did
+    (`timeline.solve_timed`'s tail: at the goal size its repack took 1.5-2.3 CPU s and found
+    nothing on seeds 1, 3 and 11, h33g and session 34)."""
     from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented
+    from fitlang.solve.timeline_stretches import stretches_emptied
     # the class packed again whole, once: after the moves below it found nothing more at the
     # goal size (1,000 mixed nodes: 109,335 -> 108,485 first, then 0 in each of 8 rounds, at
     # 1.2 CPU s a round), where the moves reach a packing it does not
@@ -717,9 +720,11 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
         spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
         now = ledger.total()
         if now > value - CONVERGING * max(1.0, abs(value)):
-            # the moves have (nearly) converged: each run's replicas taken off together, then
-            # the moves again where that gained (they use what it frees)
+            # the moves have (nearly) converged: each run's replicas taken off together, and
+            # the replicas over a stretch of a node's block, then the moves again where that
+            # gained (they use what it frees)
             spots = runs_recreated(problem, ledger, spots, deadline)
+            spots = stretches_emptied(problem, ledger, spots, deadline)
             now = ledger.total()
         if now > value - CONVERGING * max(1.0, abs(value)) and not kicked and not past(deadline, ledger):
             # once: the work outside a cap's classes sent into the room it leaves unused, then
@@ -913,14 +918,21 @@ def emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadl
                 continue
             moved = _recreated(problem, ledger, [spots[i] for i in held])
             if moved is not None:
-                for index, spot in zip(held, moved):
-                    where[spots[index].class_id, spots[index].node].discard(index)
-                    where.setdefault((spot.class_id, spot.node), set()).add(index)
-                    spots[index] = spot
+                moved_in(spots, where, held, moved)
                 gained = True
         if not gained:
             break
     return spots
+
+
+def moved_in(spots: list[Spot], where: dict[tuple[str, int], set[int]], held: list[int],
+             moved: list[Spot]) -> None:
+    """The spots `held` (indices) now `moved`, in `spots` and in `where` ((class, node) -> the
+    indices of the spots on it)."""
+    for index, spot in zip(held, moved):
+        where[spots[index].class_id, spots[index].node].discard(index)
+        where.setdefault((spot.class_id, spot.node), set()).add(index)
+        spots[index] = spot
 
 
 def _blocks(ledger: Ledger, only: set[tuple[str, int]] | None = None
