@@ -33,7 +33,7 @@ from fitlang.solve.aggregate import (
     remaining,
     solve_aggregate,
 )
-from fitlang.solve.backends import HighsBackend, Minimising, forks
+from fitlang.solve.backends import HighsBackend, Minimising, forks, tell_parent
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import PACK_CPU_PER_REPLICA, Budget
 from fitlang.solve.coarse import (
@@ -58,6 +58,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
+from fitlang.solve.passes_beside import child_guides, here_guide, pays
 from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
@@ -155,6 +156,7 @@ class _Run:
     packed: list[Packing] = field(default_factory=list)  # the model's packing, not yet repacked
     settled: bool = False  # the floor is within the tolerance of a proven bound: nothing to search
     floor_seconds: float | None = None  # what the floor and its first polish took (a guided pass: as much)
+    completion_seconds: float = 0.0  # of those, what completing a short floor took (`_floor_stage`)
     unruined: Fraction | None = None  # where `_room_floor` ran: the floor's value before its ruin
     ruined: Packing | None = None  # the floor ruined to its end (`_ruined_first`): not ruined again
     learned: ShortFirst = field(default_factory=ShortFirst)  # what passes left short (short_order.py)
@@ -162,6 +164,13 @@ class _Run:
     @property
     def objective(self) -> str:
         return self.objectives[0]
+
+    @property
+    def pass_seconds(self) -> float | None:
+        """What the floor's passes and polish took, its completion left out: a guided pass's
+        time (accelerator-heavy 50,000 seed 1: the floor 10.4 s of which 2.5 its completion, a
+        guided pass with its learned passes and polish 8.6 s)."""
+        return None if self.floor_seconds is None else self.floor_seconds - self.completion_seconds
 
     @property
     def time_limit(self) -> float | None:
@@ -300,10 +309,11 @@ def _floor_stage(run: _Run) -> None:
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     if not run.floor.complete:  # the stages after the floor are worth more on a complete one
-        completing = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
+        completing, began = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline), time.monotonic()
         run.floor = scarce_first(problem, run.floor, completing, guide)
         run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
         _completed_floor(run, completing)
+        run.completion_seconds = time.monotonic() - began
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
@@ -438,9 +448,10 @@ def _bounds_from_floor(run: _Run) -> None:
                                      moves_first=True, whole_pass=run.floor_seconds, learned=run.learned)
     if bounds.passed is not None and _beats_unruined(run, bounds.passed):
         run.floor = bounds.passed  # the child's guided pass beat the floor here before its ruin
-    kept: list[tuple[Fraction, Packing]] = []
+    kept = list(bounds.here or [])
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
-                              run.floor_seconds, bounds.first_passed, bounds.counts, kept, run.learned)
+                              run.floor_seconds, bounds.first_passed, bounds.counts, kept, run.learned,
+                              taken_here=bounds.here is not None)
     _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
@@ -705,6 +716,9 @@ class _Bounds:
     # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
     # guided pass
     counts: LPCounts = field(default_factory=LPCounts)
+    # where this process made the first first pass beside the child (passes_beside.py): the
+    # cheapest complete passes it kept (value, packing); None where it made none
+    here: list[tuple[Fraction, Packing]] | None = None
 
 
 def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
@@ -761,6 +775,8 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         return None
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
     learned = ShortFirst(set(run.learned.names))  # (the child's own copy: it learns apart)
+    beside = pays(left, run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(problem)), run.pass_seconds)
+    whole_pass = run.pass_seconds if beside else whole_pass
 
     def bounds(seconds: float) -> _Bounds:
         deadline = time.monotonic() + seconds
@@ -772,7 +788,10 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         # options as moves first), as it did before. Inventory 10,000 seed 7 at 5 s, CPU clock:
         # the second (every GPU workload's counts) here, not after the child, 579.35 -> 578.94
         end = deadline - ASIDE_SEND_SECONDS
-        first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
+        if beside:  # (the guides to this process at once: it makes the first pass meanwhile)
+            tell_parent(_Bounds(None, Bound(None), found.suggested, counts=found.counts))
+        first = child_guides([guide for guide in _guides(found.suggested, found.counts) if guide.classes],
+                             beside)
         if whole_pass is not None and end - time.monotonic() < whole_pass:
             first = []
         kept: list[tuple[Fraction, Packing]] = []
@@ -791,8 +810,30 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     ruin_deadline = time.monotonic() + DEAR_SHARE * max(0.0, run.budget.left(deadline) or 0.0)
     if not run.rebuilt and dear_nodes_ruined(problem, run.floor, objective, ruin_deadline):
         run.progress("improve", _packed_value(problem, run.floor, objective), None)
+    here = _pass_beside(run, pending, left) if beside else None
     found = pending.result(max(0.0, left - (time.monotonic() - pending.began)))
-    return found if found is not None else _Bounds(None, Bound(None), ({}, {}))
+    found = found if found is not None else _Bounds(None, Bound(None), ({}, {}))
+    found.here = here
+    return found
+
+
+def _pass_beside(run: _Run, pending: Minimising, left: float) -> list[tuple[Fraction, Packing]] | None:
+    """While the child beside makes the first guided passes: the first of them here, with the
+    guides the child tells once its pair LP is done (passes_beside.py), where a whole pass
+    fits; the floor where it is cheaper. The cheapest complete passes, None where none ran."""
+    told = pending.told(max(0.0, left - (time.monotonic() - pending.began)))
+    classed = [] if told is None else [guide for guide in _guides(told.suggested, told.counts) if guide.classes]
+    guide = here_guide(classed, True)
+    if guide is None or run.floor is None:
+        return None
+    kept: list[tuple[Fraction, Packing]] = []
+    tried: list[Guide] = []
+    floor = run.floor
+    run.floor = _cheapest_guided(run.problem, floor, [guide], run.objective, run.time_limit, run.search_deadline,
+                                 whole_pass=run.pass_seconds, kept=kept, tried=tried, learned=run.learned)
+    if run.floor is not floor:
+        run.unruined = None  # (the child's pass is weighed against this one, not the floor before)
+    return kept if tried else None
 
 
 # the second floor (`_room_floor`) runs where the time left is at least this many times what
@@ -1099,7 +1140,7 @@ def _guided_floor(problem: Problem, packing: Packing,
                   whole_pass: float | None = None, first_passed: int = 0,
                   counts: LPCounts = NO_COUNTS,
                   kept: list[tuple[Fraction, Packing]] | None = None,
-                  learned: ShortFirst | None = None) -> Packing:
+                  learned: ShortFirst | None = None, taken_here: bool = False) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -1121,8 +1162,11 @@ def _guided_floor(problem: Problem, packing: Packing,
     answer (inventory 10,000 at 5 s, seed 12: its fifth 1451.95, the options alone after its
     fourth 1454.63; docs/performance.md, session 35). `counts`: the first passes place the
     gangs (then every workload with GPUs) and deal spreads over domains as the LP does
-    (`lp_counts`)."""
+    (`lp_counts`). `taken_here`: the first pass was made here beside the child, not again."""
     guides = _guides(suggested, counts)
+    taken = here_guide([guide for guide in guides if guide.classes], taken_here)
+    if taken is not None:
+        guides.remove(taken)
     if first_passed:
         rest = ([guide for guide in guides if guide.classes][first_passed:] or
                 [guide for guide in guides if not guide.classes])[:1]

@@ -1,0 +1,44 @@
+"""A guided pass in the solve's own process while the child beside it runs the others.
+
+Where the pair LP runs in a child process (`placement._bounds_aside`), the child then runs the
+first guided passes, and this process, once its ruin of the floor's dear nodes is done, only
+waits for it. At 50,000 nodes that wait is most of the time: accelerator-heavy seed 1 at 30 s
+(CPU clock), the floor and its polish 10.4 s, the child's pair LP 4.4 CPU s, one guided pass
+8.6 s (a first pass left short, then two with the workloads it left out first), so the child
+reaches one pass, and where its LP or the floor took a little longer, none (a pass is only
+started where the time left holds what the floor took): 2.66% in one run of four against
+1.57-1.96%, the pass worth 1.1 points (docs/performance.md, sessions 35 and 36). On the wall
+clock under load, the child's share of a core decides as much.
+
+Here the child tells this process the LP's guides as soon as it has them
+(`backends.tell_parent`), and this process makes the first of the first passes (those with the
+LP's classes: the one the child made first, its answer's on seed 1) meanwhile, the child the
+ones after it, in their order: this process's time after its ruin holds a pass where the
+child's, after its LP, may not. Only where the child's time is not expected to hold two passes
+after its LP: elsewhere (10,000 nodes at 5 s: a pass is 0.5-1 s) the child reaches the passes
+itself and this process spends the wait on its own polish (`placement._room_floor`, the ruin),
+as before.
+"""
+
+from __future__ import annotations
+
+from fitlang.solve.greedy import Guide
+
+
+def pays(left: float, expected_bound: float, whole_pass: float | None) -> bool:
+    """Whether a pass here beside the child pays: the child's `left` seconds hold its bound
+    (`expected_bound`) and fewer than two passes of `whole_pass` (what the floor's passes and
+    polish took: `placement._Run.pass_seconds`)."""
+    return whole_pass is not None and whole_pass > 0 and left < expected_bound + 2 * whole_pass
+
+
+def child_guides(classed: list[Guide], beside: bool) -> list[Guide]:
+    """The first guided passes' guides the child runs: every one, or, where a pass runs here
+    beside it (`beside`) and there are two or more, all but the first (`here_guide`)."""
+    return classed[1:] if beside and len(classed) > 1 else classed
+
+
+def here_guide(classed: list[Guide], beside: bool) -> Guide | None:
+    """The guide of the pass here beside the child: the first of the first guides, where
+    there are two or more (with one, the child makes it, as before)."""
+    return classed[0] if beside and len(classed) > 1 else None

@@ -1,0 +1,119 @@
+"""A guided pass in the solve's own process beside the child (passes_beside.py): the child
+tells the pair LP's guides before its answer (`backends.tell_parent`, `Minimising.told`), this
+process makes the first of the first passes meanwhile, the child the ones after it, and after
+the child it is not made again (accelerator-heavy 50,000: a pass is 8-9 CPU s and the child reached
+one, or none; docs/performance.md, session 36)."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import pytest
+
+from fitlang.solve import placement
+from fitlang.solve.backends import Minimising, forks, tell_parent
+from fitlang.solve.gang_quotas import LPCounts
+from fitlang.solve.greedy import Guide
+from fitlang.solve.passes_beside import child_guides, here_guide, pays
+
+needs_fork = pytest.mark.skipif(not forks(), reason="the task runs in this process where it cannot fork")
+
+SUGGESTED = ({"w": ["w[a]", "w[b]"]}, {"v": frozenset({"c1"})})
+COUNTS = LPCounts(gpu_quotas=((frozenset({"v"}), frozenset({"c1"}), 1),))
+
+
+def _told_then_answered(seconds: float) -> str:
+    tell_parent("guides")
+    time.sleep(0.2)  # (the parent reads what it was told before the answer is in)
+    return "answer"
+
+
+@needs_fork
+def test_the_child_tells_before_it_answers():
+    pending = Minimising.running(_told_then_answered, 10.0)
+    assert pending.told(10.0) == "guides"
+    assert not pending.done()
+    assert pending.result(10.0) == "answer"
+
+
+@needs_fork
+def test_what_was_told_and_not_asked_for_does_not_hide_the_answer():
+    assert Minimising.running(_told_then_answered, 10.0).result(10.0) == "answer"
+
+
+@needs_fork
+def test_an_answer_without_telling_is_told_nothing():
+    pending = Minimising.running(lambda seconds: "answer", 10.0)
+    assert pending.told(10.0) is None
+    assert pending.result(10.0) == "answer"
+
+
+def test_a_pass_beside_pays_where_the_child_holds_fewer_than_two_after_its_bound():
+    # accelerator-heavy 50,000 seed 1 under load: 12.7 s left at the fork, a pass 8.6-10.8
+    assert pays(12.7, 4.4, 8.6)
+    assert not pays(3.3, 1.0, 0.5)  # (10,000 at 5 s: the child makes several)
+    assert not pays(12.7, 4.4, None)
+
+
+def test_the_first_guide_is_made_here_the_others_by_the_child():
+    first, second, third = Guide(classes={"a": frozenset({"c"})}), Guide(fractional=True), Guide(quotas=())
+    assert child_guides([first, second, third], True) == [second, third]
+    assert here_guide([first, second, third], True) is first
+    assert child_guides([first], True) == [first] and here_guide([first], True) is None
+    assert child_guides([first, second], False) == [first, second] and here_guide([first, second], False) is None
+
+
+def _asked(monkeypatch) -> list[list[Guide]]:
+    asked: list[list[Guide]] = []
+
+    def cheapest(problem, packing, guides, *args, tried=None, **keywords):
+        asked.append(list(guides))
+        if tried is not None:
+            tried.extend(guides)
+        return packing
+
+    monkeypatch.setattr(placement, "_cheapest_guided", cheapest)
+    return asked
+
+
+def test_after_the_child_the_pass_made_here_is_not_made_again(monkeypatch):
+    # three first guides and the options alone; the first was made here beside the child, which
+    # tried the second (then the third here), or both (then the options alone)
+    asked = _asked(monkeypatch)
+    guides = placement._guides(SUGGESTED, COUNTS)
+    assert [bool(guide.classes) for guide in guides] == [True, True, True, False]
+    for tried, expected in ((1, [guides[2]]), (2, [guides[3]])):
+        asked.clear()
+        placement._guided_floor(None, "floor", SUGGESTED, "cost", 5.0, None, 0.1, first_passed=tried,
+                                counts=COUNTS, taken_here=True)
+        assert asked == [expected]
+    asked.clear()  # (the child made none: every guide here but the one made)
+    placement._guided_floor(None, "floor", SUGGESTED, "cost", 5.0, None, 0.1, counts=COUNTS, taken_here=True)
+    assert asked == [[guides[1], guides[2], guides[3]]]
+
+
+class _Told:
+    def __init__(self, told):
+        self.began, self._told = time.monotonic(), told
+
+    def told(self, wait):
+        return self._told
+
+
+class _Run:
+    problem, objective, time_limit, search_deadline, learned = None, "cost", 30.0, None, None
+    floor, pass_seconds, unruined = "floor", 1.0, Fraction(5)
+
+
+def test_here_the_first_guide_the_child_told(monkeypatch):
+    asked = _asked(monkeypatch)
+    told = placement._Bounds(None, placement.Bound(None), SUGGESTED, counts=COUNTS)
+    assert placement._pass_beside(_Run(), _Told(told), 10.0) == []
+    assert asked == [[placement._guides(SUGGESTED, COUNTS)[0]]]
+
+
+def test_nothing_here_where_the_child_told_nothing(monkeypatch):
+    asked = _asked(monkeypatch)
+    assert placement._pass_beside(_Run(), _Told(None), 10.0) is None
+    assert asked == []
