@@ -22,20 +22,41 @@ as before.
 
 from __future__ import annotations
 
+import time
+
 from fitlang.solve.greedy import Guide
 
 
-def pays(left: float, expected_bound: float, whole_pass: float | None) -> bool:
+# the least CPU seconds a pass (the floor's passes and polish) takes where one is made here:
+# below it the time the passes take is small beside this process's own polish of the floor
+# while it waits (`placement._room_floor`, the ruin), which it keeps (10,000 nodes: 0.5-1 s;
+# 50,000: 8-13 s)
+LEAST_PASS_CPU = 2.0
+
+
+def pays(left: float, expected_bound: float, whole_pass: float | None, cpu_share: float) -> bool:
     """Whether a pass here beside the child pays: the child's `left` seconds hold its bound
     (`expected_bound`) and fewer than two passes of `whole_pass` (what the floor's passes and
-    polish took: `placement._Run.pass_seconds`)."""
-    return whole_pass is not None and whole_pass > 0 and left < expected_bound + 2 * whole_pass
+    polish took: `placement._Run.pass_seconds`), a pass of at least LEAST_PASS_CPU CPU seconds
+    at the `cpu_share` of a core this process has had (`budget.Budget`)."""
+    return whole_pass is not None and whole_pass * cpu_share >= LEAST_PASS_CPU and \
+        left < expected_bound + 2 * whole_pass
 
 
-def child_guides(classed: list[Guide], beside: bool) -> list[Guide]:
-    """The first guided passes' guides the child runs: every one, or, where a pass runs here
-    beside it (`beside`) and there are two or more, all but the first (`here_guide`)."""
-    return classed[1:] if beside and len(classed) > 1 else classed
+# the child's passes beside this one's end at most this many passes after its LP: on the wall
+# clock this process waits for the child's answer after its own pass, and a pass measured 8.1
+# to 9.3 s where the floor's passes took 9.3 (accelerator-heavy 50,000 seed 1)
+CHILD_PASSES = 1.25
+
+
+def child_share(classed: list[Guide], end: float, pass_seconds: float | None) -> tuple[list[Guide], float]:
+    """Where a pass is made here beside the child: the first passes' guides the child makes
+    (all but the first, `here_guide`, where there are two or more) and the end of its passes:
+    by CHILD_PASSES passes of `pass_seconds` from now, at most `end`. A pass is begun whatever
+    it is expected to take (a pass cut by the end is dropped): this process makes its own
+    meanwhile, and on the wall clock waits for the child no longer than that."""
+    guides = classed[1:] if len(classed) > 1 else classed
+    return guides, end if pass_seconds is None else min(end, time.monotonic() + CHILD_PASSES * pass_seconds)
 
 
 def here_guide(classed: list[Guide], beside: bool) -> Guide | None:

@@ -58,7 +58,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
-from fitlang.solve.passes_beside import child_guides, here_guide, pays
+from fitlang.solve.passes_beside import child_share, here_guide, pays
 from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
@@ -448,10 +448,10 @@ def _bounds_from_floor(run: _Run) -> None:
                                      moves_first=True, whole_pass=run.floor_seconds, learned=run.learned)
     if bounds.passed is not None and _beats_unruined(run, bounds.passed):
         run.floor = bounds.passed  # the child's guided pass beat the floor here before its ruin
-    kept = list(bounds.here or [])
+    kept: list[tuple[Fraction, Packing]] = []
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
                               run.floor_seconds, bounds.first_passed, bounds.counts, kept, run.learned,
-                              taken_here=bounds.here is not None)
+                              taken_here=bounds.here)
     _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
@@ -716,9 +716,8 @@ class _Bounds:
     # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
     # guided pass
     counts: LPCounts = field(default_factory=LPCounts)
-    # where this process made the first first pass beside the child (passes_beside.py): the
-    # cheapest complete passes it kept (value, packing); None where it made none
-    here: list[tuple[Fraction, Packing]] | None = None
+    # whether this process made the first of the first passes beside the child (passes_beside.py)
+    here: bool = False
 
 
 def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
@@ -775,8 +774,9 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         return None
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
     learned = ShortFirst(set(run.learned.names))  # (the child's own copy: it learns apart)
-    beside = pays(left, run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(problem)), run.pass_seconds)
-    whole_pass = run.pass_seconds if beside else whole_pass
+    beside = pays(left, run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(problem)), run.pass_seconds,
+                  run.budget.cpu_share)
+    pass_seconds = run.pass_seconds
 
     def bounds(seconds: float) -> _Bounds:
         deadline = time.monotonic() + seconds
@@ -788,52 +788,55 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         # options as moves first), as it did before. Inventory 10,000 seed 7 at 5 s, CPU clock:
         # the second (every GPU workload's counts) here, not after the child, 579.35 -> 578.94
         end = deadline - ASIDE_SEND_SECONDS
-        if beside:  # (the guides to this process at once: it makes the first pass meanwhile)
-            tell_parent(_Bounds(None, Bound(None), found.suggested, counts=found.counts))
-        first = child_guides([guide for guide in _guides(found.suggested, found.counts) if guide.classes],
-                             beside)
-        if whole_pass is not None and end - time.monotonic() < whole_pass:
+        # back through the pipe: the values, guides and passes, not the relaxation's arrays
+        told = _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
+                       counts=found.counts)
+        first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
+        if beside:  # (the bounds to this process at once: it makes the first pass meanwhile)
+            tell_parent(told)
+            first, end = child_share(first, end, pass_seconds)
+        elif whole_pass is not None and end - time.monotonic() < whole_pass:
             first = []
         kept: list[tuple[Fraction, Packing]] = []
         tried: list[Guide] = []
-        passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass,
-                                  kept=kept, tried=tried, learned=learned)
+        passed = _cheapest_guided(problem, start, first, objective, time_limit, end,
+                                  whole_pass=None if beside else whole_pass, kept=kept, tried=tried,
+                                  learned=learned)
         # the next cheapest pass too, ruined beside the cheapest before one is kept (ruined_choice.py)
         runner_up = [packing for _, packing in kept[1:2]] if passed is not start else []
-        # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
-        return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
-                       len(tried), None if passed is start else passed, runner_up[0] if runner_up else None,
-                       found.counts)
+        return replace(told, first_passed=len(tried), passed=None if passed is start else passed,
+                       runner_up=runner_up[0] if runner_up else None)
 
     pending = Minimising.running(bounds, left)
     _room_floor(run)
     ruin_deadline = time.monotonic() + DEAR_SHARE * max(0.0, run.budget.left(deadline) or 0.0)
     if not run.rebuilt and dear_nodes_ruined(problem, run.floor, objective, ruin_deadline):
         run.progress("improve", _packed_value(problem, run.floor, objective), None)
-    here = _pass_beside(run, pending, left) if beside else None
-    found = pending.result(max(0.0, left - (time.monotonic() - pending.began)))
-    found = found if found is not None else _Bounds(None, Bound(None), ({}, {}))
-    found.here = here
-    return found
+    here = _pass_beside(run, pending, left) if beside else False
+    # (where the child's answer is not in by the deadline, its bounds as it told them)
+    found = pending.result(max(0.0, left - (time.monotonic() - pending.began))) or pending.told(0)
+    return replace(found, here=here) if found is not None else _Bounds(None, Bound(None), ({}, {}))
 
 
-def _pass_beside(run: _Run, pending: Minimising, left: float) -> list[tuple[Fraction, Packing]] | None:
+def _pass_beside(run: _Run, pending: Minimising, left: float) -> bool:
     """While the child beside makes the first guided passes: the first of them here, with the
     guides the child tells once its pair LP is done (passes_beside.py), where a whole pass
-    fits; the floor where it is cheaper. The cheapest complete passes, None where none ran."""
+    fits; the floor where it is cheaper. Whether the pass was made. It is not among the passes
+    ruined before one is chosen (`_ruined_first`): on accelerator-heavy 50,000 seed 1 that ruin
+    took 3.4 of the 5.5 CPU s the search had after it, for 37 USD/h, and the search's merge of
+    small nodes (`small_nodes_merged`, first in `_searched`) 1,405 USD/h where it had its time."""
     told = pending.told(max(0.0, left - (time.monotonic() - pending.began)))
     classed = [] if told is None else [guide for guide in _guides(told.suggested, told.counts) if guide.classes]
     guide = here_guide(classed, True)
     if guide is None or run.floor is None:
-        return None
-    kept: list[tuple[Fraction, Packing]] = []
+        return False
     tried: list[Guide] = []
     floor = run.floor
     run.floor = _cheapest_guided(run.problem, floor, [guide], run.objective, run.time_limit, run.search_deadline,
-                                 whole_pass=run.pass_seconds, kept=kept, tried=tried, learned=run.learned)
+                                 whole_pass=run.pass_seconds, tried=tried, learned=run.learned)
     if run.floor is not floor:
         run.unruined = None  # (the child's pass is weighed against this one, not the floor before)
-    return kept if tried else None
+    return bool(tried)
 
 
 # the second floor (`_room_floor`) runs where the time left is at least this many times what
