@@ -15,7 +15,7 @@ from fitlang.solve import placement
 from fitlang.solve.backends import Minimising, forks, tell_parent
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.greedy import Guide
-from fitlang.solve.passes_beside import CHILD_PASSES, child_share, here_guide, pays
+from fitlang.solve.passes_beside import CHILD_PASSES, child_share, here_guide, pass_beside, pays
 
 needs_fork = pytest.mark.skipif(not forks(), reason="the task runs in this process where it cannot fork")
 
@@ -106,10 +106,23 @@ def test_after_the_child_the_pass_made_here_is_not_made_again(monkeypatch):
 
 class _Told:
     def __init__(self, told):
-        self.began, self._told = time.monotonic(), told
+        self._told = told
 
     def told(self, wait):
         return self._told
+
+
+def test_here_the_first_guide_the_child_told():
+    made: list[Guide] = []
+    told = placement._Bounds(None, placement.Bound(None), SUGGESTED, counts=COUNTS)
+    assert pass_beside(_Told(told), 10.0, lambda guide: made.append(guide) or True)
+    assert made == [placement._guides(SUGGESTED, COUNTS)[0]]
+
+
+def test_nothing_here_where_the_child_told_nothing():
+    made: list[Guide] = []
+    assert not pass_beside(_Told(None), 10.0, lambda guide: made.append(guide) or True)
+    assert made == []
 
 
 class _Run:
@@ -117,15 +130,11 @@ class _Run:
     floor, pass_seconds, unruined = "floor", 1.0, Fraction(5)
 
 
-
-def test_here_the_first_guide_the_child_told(monkeypatch):
+def test_the_pass_here_is_the_floor_where_cheaper(monkeypatch):
     asked = _asked(monkeypatch)
-    told = placement._Bounds(None, placement.Bound(None), SUGGESTED, counts=COUNTS)
-    assert placement._pass_beside(_Run(), _Told(told), 10.0)
-    assert asked == [[placement._guides(SUGGESTED, COUNTS)[0]]]
-
-
-def test_nothing_here_where_the_child_told_nothing(monkeypatch):
-    asked = _asked(monkeypatch)
-    assert not placement._pass_beside(_Run(), _Told(None), 10.0)
-    assert asked == []
+    run = _Run()
+    assert placement._made_here(run, Guide()) and asked == [[Guide()]]
+    assert run.floor == "floor" and run.unruined == 5  # (the floor kept: not cheaper)
+    monkeypatch.setattr(placement, "_cheapest_guided", lambda *args, **keywords: "pass")
+    assert not placement._made_here(run, Guide())  # (none tried: a whole pass did not fit)
+    assert run.floor == "pass" and run.unruined is None

@@ -58,7 +58,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
-from fitlang.solve.passes_beside import child_share, here_guide, pays
+from fitlang.solve.passes_beside import child_share, here_guide, pass_beside, pays
 from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
@@ -812,27 +812,20 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     ruin_deadline = time.monotonic() + DEAR_SHARE * max(0.0, run.budget.left(deadline) or 0.0)
     if not run.rebuilt and dear_nodes_ruined(problem, run.floor, objective, ruin_deadline):
         run.progress("improve", _packed_value(problem, run.floor, objective), None)
-    here = _pass_beside(run, pending, left) if beside else False
+    here = beside and pass_beside(pending, max(0.0, left - (time.monotonic() - pending.began)),
+                                  lambda guide: _made_here(run, guide))
     # (where the child's answer is not in by the deadline, its bounds as it told them)
     found = pending.result(max(0.0, left - (time.monotonic() - pending.began))) or pending.told(0)
     return replace(found, here=here) if found is not None else _Bounds(None, Bound(None), ({}, {}))
 
 
-def _pass_beside(run: _Run, pending: Minimising, left: float) -> bool:
-    """While the child beside makes the first guided passes: the first of them here, with the
-    guides the child tells once its pair LP is done (passes_beside.py), where a whole pass
-    fits; the floor where it is cheaper. Whether the pass was made. It is not among the passes
-    ruined before one is chosen (`_ruined_first`): on accelerator-heavy 50,000 seed 1 that ruin
-    took 3.4 of the 5.5 CPU s the search had after it, for 37 USD/h, and the search's merge of
-    small nodes (`small_nodes_merged`, first in `_searched`) 1,405 USD/h where it had its time."""
-    told = pending.told(max(0.0, left - (time.monotonic() - pending.began)))
-    classed = [] if told is None else [guide for guide in _guides(told.suggested, told.counts) if guide.classes]
-    guide = here_guide(classed, True)
-    if guide is None or run.floor is None:
-        return False
+def _made_here(run: _Run, guide: Guide) -> bool:
+    """The guided pass beside the child (passes_beside.py) where a whole pass fits, the floor
+    where it is cheaper; whether it was made."""
     tried: list[Guide] = []
-    floor = run.floor
-    run.floor = _cheapest_guided(run.problem, floor, [guide], run.objective, run.time_limit, run.search_deadline,
+    floor, deadline = run.floor, run.search_deadline
+    assert floor is not None
+    run.floor = _cheapest_guided(run.problem, floor, [guide], run.objective, run.time_limit, deadline,
                                  whole_pass=run.pass_seconds, tried=tried, learned=run.learned)
     if run.floor is not floor:
         run.unruined = None  # (the child's pass is weighed against this one, not the floor before)
