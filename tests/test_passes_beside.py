@@ -97,11 +97,27 @@ def test_after_the_child_the_pass_made_here_is_not_made_again(monkeypatch):
     for tried, expected in ((1, [guides[2]]), (2, [guides[3]])):
         asked.clear()
         placement._guided_floor(None, "floor", SUGGESTED, "cost", 5.0, None, 0.1, first_passed=tried,
-                                counts=COUNTS, taken_here=True)
+                                counts=COUNTS, beside=(True, True))
         assert asked == [expected]
     asked.clear()  # (the child made none: every guide here but the one made)
-    placement._guided_floor(None, "floor", SUGGESTED, "cost", 5.0, None, 0.1, counts=COUNTS, taken_here=True)
+    placement._guided_floor(None, "floor", SUGGESTED, "cost", 5.0, None, 0.1, counts=COUNTS,
+                            beside=(True, True))
     assert asked == [[guides[1], guides[2], guides[3]]]
+
+
+def test_after_the_child_the_first_pass_left_here_and_not_made_comes_first(monkeypatch):
+    # the child made the second and third; the first, left to this process, did not fit beside
+    asked = _asked(monkeypatch)
+    guides = placement._guides(SUGGESTED, COUNTS)
+    for tried in (1, 2):
+        asked.clear()
+        placement._guided_floor(None, "floor", SUGGESTED, "cost", 5.0, None, 0.1, first_passed=tried,
+                                counts=COUNTS, beside=(True, False))
+        assert asked == [[guides[0]]]
+    asked.clear()
+    placement._guided_floor(None, "floor", SUGGESTED, "cost", 5.0, None, 0.1, counts=COUNTS,
+                            beside=(True, False))
+    assert asked == [guides]
 
 
 class _Told:

@@ -451,7 +451,7 @@ def _bounds_from_floor(run: _Run) -> None:
     kept: list[tuple[Fraction, Packing]] = []
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
                               run.floor_seconds, bounds.first_passed, bounds.counts, kept, run.learned,
-                              taken_here=bounds.here)
+                              beside=(bounds.beside, bounds.here))
     _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
@@ -716,7 +716,9 @@ class _Bounds:
     # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
     # guided pass
     counts: LPCounts = field(default_factory=LPCounts)
-    # whether this process made the first of the first passes beside the child (passes_beside.py)
+    # whether the child left the first of the first passes to this process (passes_beside.py),
+    # and whether this process made it beside the child
+    beside: bool = False
     here: bool = False
 
 
@@ -815,8 +817,9 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     here = beside and pass_beside(pending, max(0.0, left - (time.monotonic() - pending.began)),
                                   lambda guide: _made_here(run, guide))
     # (where the child's answer is not in by the deadline, its bounds as it told them)
-    found = pending.result(max(0.0, left - (time.monotonic() - pending.began))) or pending.told(0)
-    return replace(found, here=here) if found is not None else _Bounds(None, Bound(None), ({}, {}))
+    found = pending.result(max(0.0, left - (time.monotonic() - pending.began))) or pending.told(0) or \
+        _Bounds(None, Bound(None), ({}, {}))
+    return replace(found, beside=beside, here=here)
 
 
 def _made_here(run: _Run, guide: Guide) -> bool:
@@ -1136,7 +1139,7 @@ def _guided_floor(problem: Problem, packing: Packing,
                   whole_pass: float | None = None, first_passed: int = 0,
                   counts: LPCounts = NO_COUNTS,
                   kept: list[tuple[Fraction, Packing]] | None = None,
-                  learned: ShortFirst | None = None, taken_here: bool = False) -> Packing:
+                  learned: ShortFirst | None = None, beside: tuple[bool, bool] = (False, False)) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -1158,18 +1161,21 @@ def _guided_floor(problem: Problem, packing: Packing,
     answer (inventory 10,000 at 5 s, seed 12: its fifth 1451.95, the options alone after its
     fourth 1454.63; docs/performance.md, session 35). `counts`: the first passes place the
     gangs (then every workload with GPUs) and deal spreads over domains as the LP does
-    (`lp_counts`). `taken_here`: the first pass was made here beside the child, not again."""
+    (`lp_counts`). `beside`: whether the child left the first pass to this process, and whether
+    this process made it (then not again; else it comes first, `first_passed` counting the
+    child's others)."""
     guides = _guides(suggested, counts)
-    taken = here_guide([guide for guide in guides if guide.classes], taken_here)
-    if taken is not None:
-        guides.remove(taken)
+    first = here_guide([guide for guide in guides if guide.classes], beside[0])
+    if first is not None:
+        guides.remove(first)  # (the child's order)
+    first_here = [first] if first is not None and not beside[1] else []
     if first_passed:
-        rest = ([guide for guide in guides if guide.classes][first_passed:] or
+        rest = (first_here or [guide for guide in guides if guide.classes][first_passed:] or
                 [guide for guide in guides if not guide.classes])[:1]
         return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
                                 kept=kept, retry_short=False)
-    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass,
-                            kept=kept, learned=learned)
+    return _cheapest_guided(problem, packing, first_here + guides, objective, time_limit, deadline, True,
+                            whole_pass, kept=kept, learned=learned)
 
 
 def _ruined_first(run: _Run, others: list[Packing | None]) -> None:
