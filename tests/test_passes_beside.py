@@ -14,8 +14,11 @@ import pytest
 from fitlang.solve import placement
 from fitlang.solve.backends import Minimising, forks, tell_parent
 from fitlang.solve.gang_quotas import LPCounts
-from fitlang.solve.greedy import Guide
-from fitlang.solve.passes_beside import CHILD_PASSES, child_share, here_guide, pass_beside, pays
+from fitlang.solve.greedy import Guide, greedy_floor
+from fitlang.solve.passes_beside import CHILD_PASSES, child_share, here_guide, learned_pass, pass_beside, pays
+from fitlang.solve.short_order import ShortFirst
+
+from solving import problem_from, zones_taken
 
 needs_fork = pytest.mark.skipif(not forks(), reason="the task runs in this process where it cannot fork")
 
@@ -142,8 +145,11 @@ def test_nothing_here_where_the_child_told_nothing():
 
 
 class _Run:
-    problem, objective, time_limit, search_deadline, learned = None, "cost", 30.0, None, None
+    problem, objective, time_limit, search_deadline = None, "cost", 30.0, None
     floor, pass_seconds, unruined = "floor", 1.0, Fraction(5)
+
+    def __init__(self, learned: set[str] = frozenset()):
+        self.learned = ShortFirst(set(learned))
 
 
 def test_the_pass_here_is_the_floor_where_cheaper(monkeypatch):
@@ -151,6 +157,35 @@ def test_the_pass_here_is_the_floor_where_cheaper(monkeypatch):
     run = _Run()
     assert placement._made_here(run, Guide()) and asked == [[Guide()]]
     assert run.floor == "floor" and run.unruined == 5  # (the floor kept: not cheaper)
-    monkeypatch.setattr(placement, "_cheapest_guided", lambda *args, **keywords: "pass")
-    assert not placement._made_here(run, Guide())  # (none tried: a whole pass did not fit)
+    monkeypatch.setattr(placement, "_cheapest_guided",
+                        lambda *args, tried, **keywords: tried.append(1) or "pass")
+    assert placement._made_here(run, Guide())  # (cheaper: the child's pass is weighed against it)
     assert run.floor == "pass" and run.unruined is None
+    monkeypatch.setattr(placement, "_cheapest_guided", lambda *args, **keywords: "floor")
+    assert not placement._made_here(_Run(), Guide())  # (none tried: a whole pass did not fit)
+
+
+def test_where_the_floor_learned_an_order_the_pass_here_goes_in_it_at_once(monkeypatch):
+    asked = _asked(monkeypatch)
+    passes: list[Guide] = []
+
+    def learned(problem, short_first, deadline, guide, pass_seconds):
+        passes.append(guide)
+        return None  # (its time did not hold it)
+
+    monkeypatch.setattr(placement, "learned_pass", learned)
+    run = _Run({"u"})
+    assert not placement._made_here(run, Guide()) and passes == [Guide()] and asked == []
+    assert run.floor == "floor"
+
+
+def test_a_learned_pass_places_what_the_priority_order_left_out(tmp_path):
+    # the unguided pass leaves `u` out (solving.zones_taken); with `u` first every replica fits
+    problem = problem_from(tmp_path, zones_taken())
+    assert not greedy_floor(problem)[0].complete
+    packing = learned_pass(problem, ShortFirst({"u"}), time.monotonic() + 30, Guide(), 1.0)
+    assert packing is not None and packing.complete
+
+
+def test_a_learned_pass_is_not_begun_where_its_time_does_not_hold_it():
+    assert learned_pass(None, ShortFirst({"u"}), time.monotonic() + 1.0, Guide(), 10.0) is None

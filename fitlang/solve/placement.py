@@ -58,7 +58,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
-from fitlang.solve.passes_beside import child_share, here_guide, pass_beside, pays
+from fitlang.solve.passes_beside import child_share, here_guide, learned_pass, pass_beside, pays
 from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
@@ -823,16 +823,26 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
 
 
 def _made_here(run: _Run, guide: Guide) -> bool:
-    """The guided pass beside the child (passes_beside.py) where a whole pass fits, the floor
-    where it is cheaper; whether it was made."""
-    tried: list[Guide] = []
-    floor, deadline = run.floor, run.search_deadline
+    """The guided pass beside the child (passes_beside.py), the floor where it is cheaper;
+    whether it was made. Where the floor's passes learned an order (short_order.py), the pass
+    goes in it at once (`learned_pass`), where its time holds a learned pass."""
+    problem, floor, deadline = run.problem, run.floor, run.search_deadline
     assert floor is not None
-    run.floor = _cheapest_guided(run.problem, floor, [guide], run.objective, run.time_limit, deadline,
-                                 whole_pass=run.pass_seconds, tried=tried, learned=run.learned)
+    if run.learned.names:
+        guided = learned_pass(problem, run.learned, deadline, guide, run.pass_seconds)
+        if guided is None:
+            return False
+        if guided.complete:
+            run.floor = _polished_pass(problem, guided, floor, run.objective, run.time_limit, deadline, None)
+    else:
+        tried: list[Guide] = []
+        run.floor = _cheapest_guided(problem, floor, [guide], run.objective, run.time_limit, deadline,
+                                     whole_pass=run.pass_seconds, tried=tried, learned=run.learned)
+        if not tried:
+            return False
     if run.floor is not floor:
         run.unruined = None  # (the child's pass is weighed against this one, not the floor before)
-    return bool(tried)
+    return True
 
 
 # the second floor (`_room_floor`) runs where the time left is at least this many times what
