@@ -15,7 +15,14 @@ from fitlang.solve import placement
 from fitlang.solve.backends import Minimising, forks, tell_parent
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.greedy import Guide, greedy_floor
-from fitlang.solve.passes_beside import CHILD_PASSES, child_share, here_guide, learned_pass, pass_beside, pays
+from fitlang.solve.passes_beside import (
+    CHILD_PASSES,
+    LEARNED_PASS_SHARE,
+    child_share,
+    here_guide,
+    pass_beside,
+    pays,
+)
 from fitlang.solve.short_order import ShortFirst
 
 from solving import problem_from, zones_taken
@@ -166,26 +173,30 @@ def test_the_pass_here_is_the_floor_where_cheaper(monkeypatch):
 
 
 def test_where_the_floor_learned_an_order_the_pass_here_goes_in_it_at_once(monkeypatch):
-    asked = _asked(monkeypatch)
-    passes: list[Guide] = []
+    asked: list[tuple[float | None, bool]] = []
 
-    def learned(problem, short_first, deadline, guide, pass_seconds):
-        passes.append(guide)
-        return None  # (its time did not hold it)
+    def cheapest(problem, packing, guides, *args, whole_pass=None, tried=None, learned=None, **keywords):
+        asked.append((whole_pass, learned.at_once))
+        return packing
 
-    monkeypatch.setattr(placement, "learned_pass", learned)
-    run = _Run({"u"})
-    assert not placement._made_here(run, Guide()) and passes == [Guide()] and asked == []
-    assert run.floor == "floor"
+    monkeypatch.setattr(placement, "_cheapest_guided", cheapest)
+    placement._made_here(_Run({"u"}), Guide())
+    placement._made_here(_Run(), Guide())
+    assert asked == [(LEARNED_PASS_SHARE * _Run.pass_seconds, True), (_Run.pass_seconds, True)]
 
 
-def test_a_learned_pass_places_what_the_priority_order_left_out(tmp_path):
-    # the unguided pass leaves `u` out (solving.zones_taken); with `u` first every replica fits
+def test_a_pass_in_the_learned_order_at_once_places_what_the_priority_order_left_out(tmp_path, monkeypatch):
+    # the unguided pass leaves `u` out (solving.zones_taken); with `u` first every replica fits,
+    # in one pass, none first in the priority order (`greedy_floor`)
     problem = problem_from(tmp_path, zones_taken())
-    assert not greedy_floor(problem)[0].complete
-    packing = learned_pass(problem, ShortFirst({"u"}), time.monotonic() + 30, Guide(), 1.0)
-    assert packing is not None and packing.complete
-
-
-def test_a_learned_pass_is_not_begun_where_its_time_does_not_hold_it():
-    assert learned_pass(None, ShortFirst({"u"}), time.monotonic() + 1.0, Guide(), 10.0) is None
+    floor = greedy_floor(problem)[0]
+    assert not floor.complete
+    first_passes: list[Guide] = []
+    monkeypatch.setattr(placement, "greedy_floor", lambda problem, deadline, guide, **keywords:
+                        first_passes.append(guide) or greedy_floor(problem, deadline, guide, **keywords))
+    best = placement._cheapest_guided(problem, floor, [Guide()], "cost", 30.0, time.monotonic() + 30,
+                                      learned=ShortFirst({"u"}, at_once=True), retry_short=False)
+    assert best.complete and first_passes == []
+    best = placement._cheapest_guided(problem, floor, [Guide()], "cost", 30.0, time.monotonic() + 30,
+                                      learned=ShortFirst({"u"}), retry_short=False)
+    assert best.complete and first_passes == [Guide()]  # (as before: first in the priority order)

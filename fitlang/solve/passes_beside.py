@@ -25,14 +25,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from fitlang.model.problem import Problem
-from fitlang.solve.aggregate import remaining
 from fitlang.solve.backends import Minimising
 from fitlang.solve.greedy import Guide
 from fitlang.solve.guides import guides
-from fitlang.solve.pack import Packing
-from fitlang.solve.scarce_first import scarce_first
-from fitlang.solve.short_order import ShortFirst, short_first_pass
+from fitlang.solve.short_order import ShortFirst
 
 # the least CPU seconds a pass (the floor's passes and polish) takes where one is made here:
 # below it the time the passes take is small beside this process's own polish of the floor
@@ -86,25 +82,19 @@ def pass_beside(pending: Minimising, wait: float, made: Callable[[Guide], bool])
 
 
 
-# the share of the floor's passes and polish (`placement._Run.pass_seconds`) a learned pass
-# needs left to begin (`learned_pass`): one learned pass and its polish took 3.3-3.8 CPU s, two
-# 7.1, where the floor's took 9.3-11 (accelerator-heavy 50,000 seed 1)
+# the share of the floor's passes and polish (`placement._Run.pass_seconds`) a pass in the
+# learned order needs left to begin (`learned_seconds`): one learned pass and its polish took
+# 3.3-3.8 CPU s, two 7.1, where the floor's took 9.3-11 (accelerator-heavy 50,000 seed 1)
 LEARNED_PASS_SHARE = 0.4
 
 
-def learned_pass(problem: Problem, learned: ShortFirst, deadline: float | None, guide: Guide,
-                 pass_seconds: float | None) -> Packing | None:
-    """The pass beside the child in the order the floor's passes learned, at once
-    (`short_first_pass`; then `scarce_first` where still short), where the time left holds
-    LEARNED_PASS_SHARE of `pass_seconds`; None where it does not. At 50,000 nodes every first
-    pass in the priority order comes back short (accelerator-heavy seed 1: 2.6-3 CPU s each),
-    and the guided pass that begins with one, then the learned order, took 8.1-10.2 s, which
-    under load the time left did not hold (`_cheapest_guided` with the floor's time: not made,
-    2.61%). A pass still short is not kept (the caller's)."""
-    left = remaining(deadline)
-    if pass_seconds is not None and left is not None and left < LEARNED_PASS_SHARE * pass_seconds:
-        return None
-    packing, cut = short_first_pass(problem, learned, deadline, guide)
-    if cut or packing.complete:
-        return packing
-    return scarce_first(problem, packing, deadline, guide)
+def learned_seconds(pass_seconds: float | None, learned: ShortFirst) -> float | None:
+    """What a pass beside the child needs left to begin: where the floor's passes learned an
+    order (short_order.py), the pass goes in it at once (`ShortFirst.at_once`), and a share of
+    the floor's passes' time; else as much as those. At 50,000 nodes every first pass in the
+    priority order comes back short (accelerator-heavy seed 1: 2.6-4.4 CPU s each, by the
+    load), and the guided pass that begins with one, then the learned order, took 8.1-10.2 s,
+    which under load the time left did not hold (2.61%, the floor's answer)."""
+    if pass_seconds is None or not learned.names:
+        return pass_seconds
+    return LEARNED_PASS_SHARE * pass_seconds

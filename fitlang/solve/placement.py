@@ -58,7 +58,7 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
-from fitlang.solve.passes_beside import child_share, here_guide, learned_pass, pass_beside, pays
+from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
 from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
@@ -775,9 +775,10 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
             or few_merged_classes(problem) or not forks():  # (no child: the bounds here, as they were)
         return None
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
-    learned = ShortFirst(set(run.learned.names))  # (the child's own copy: it learns apart)
     beside = pays(left, run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(problem)), run.pass_seconds,
                   run.budget.cpu_share)
+    # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
+    learned = ShortFirst(set(run.learned.names), at_once=beside)
     pass_seconds = run.pass_seconds
 
     def bounds(seconds: float) -> _Bounds:
@@ -824,25 +825,17 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
 
 def _made_here(run: _Run, guide: Guide) -> bool:
     """The guided pass beside the child (passes_beside.py), the floor where it is cheaper;
-    whether it was made. Where the floor's passes learned an order (short_order.py), the pass
-    goes in it at once (`learned_pass`), where its time holds a learned pass."""
-    problem, floor, deadline = run.problem, run.floor, run.search_deadline
+    whether it was made. Where the floor's passes learned an order (short_order.py), in it at
+    once, where the time left holds a learned pass (`learned_seconds`)."""
+    tried: list[Guide] = []
+    floor, deadline = run.floor, run.search_deadline
     assert floor is not None
-    if run.learned.names:
-        guided = learned_pass(problem, run.learned, deadline, guide, run.pass_seconds)
-        if guided is None:
-            return False
-        if guided.complete:
-            run.floor = _polished_pass(problem, guided, floor, run.objective, run.time_limit, deadline, None)
-    else:
-        tried: list[Guide] = []
-        run.floor = _cheapest_guided(problem, floor, [guide], run.objective, run.time_limit, deadline,
-                                     whole_pass=run.pass_seconds, tried=tried, learned=run.learned)
-        if not tried:
-            return False
+    run.floor = _cheapest_guided(run.problem, floor, [guide], run.objective, run.time_limit, deadline,
+                                 whole_pass=learned_seconds(run.pass_seconds, run.learned), tried=tried,
+                                 learned=replace(run.learned, at_once=True))
     if run.floor is not floor:
         run.unruined = None  # (the child's pass is weighed against this one, not the floor before)
-    return True
+    return bool(tried)
 
 
 # the second floor (`_room_floor`) runs where the time left is at least this many times what
@@ -1017,10 +1010,12 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
         if tried is not None:
             tried.append(guide)
         began = time.monotonic()
-        guided, cut = greedy_floor(problem, deadline, guide, plain_too=False)
+        at_once = learned is not None and learned.at_once and bool(learned.names)
+        guided, cut = short_first_pass(problem, learned, deadline, guide) if learned is not None and at_once \
+            else greedy_floor(problem, deadline, guide, plain_too=False)
         if learned is not None:  # (a retry is two passes: what it is expected to take)
             learned.expected = 2 * (time.monotonic() - began)
-        if not cut and not guided.complete and learned is not None and learned.names:
+        if not cut and not guided.complete and learned is not None and learned.names and not at_once:
             guided, cut = short_first_pass(problem, learned, deadline, guide)
         if not cut and not guided.complete:  # completed once the other guides had their pass
             short += [(guide, guided)] if retry_short else []
