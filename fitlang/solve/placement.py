@@ -156,7 +156,9 @@ class _Run:
     packed: list[Packing] = field(default_factory=list)  # the model's packing, not yet repacked
     settled: bool = False  # the floor is within the tolerance of a proven bound: nothing to search
     floor_seconds: float | None = None  # what the floor and its first polish took (a guided pass: as much)
-    completion_seconds: float = 0.0  # of those, what completing a short floor took (`_floor_stage`)
+    # of those, what the floor's passes and polish took, its completion left out: a guided pass's
+    # (accelerator-heavy 50,000 seed 1: 10.4 s, 2.5 of them the completion; a guided pass 8.6)
+    pass_seconds: float | None = None
     unruined: Fraction | None = None  # where `_room_floor` ran: the floor's value before its ruin
     ruined: Packing | None = None  # the floor ruined to its end (`_ruined_first`): not ruined again
     learned: ShortFirst = field(default_factory=ShortFirst)  # what passes left short (short_order.py)
@@ -164,13 +166,6 @@ class _Run:
     @property
     def objective(self) -> str:
         return self.objectives[0]
-
-    @property
-    def pass_seconds(self) -> float | None:
-        """What the floor's passes and polish took, its completion left out: a guided pass's
-        time (accelerator-heavy 50,000 seed 1: the floor 10.4 s of which 2.5 its completion, a
-        guided pass with its learned passes and polish 8.6 s)."""
-        return None if self.floor_seconds is None else self.floor_seconds - self.completion_seconds
 
     @property
     def time_limit(self) -> float | None:
@@ -308,12 +303,13 @@ def _floor_stage(run: _Run) -> None:
     run.floor, _ = greedy_floor(problem, None, guide, short_first=True, learned=run.learned.names)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
+    completion = time.monotonic()
     if not run.floor.complete:  # the stages after the floor are worth more on a complete one
-        completing, began = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline), time.monotonic()
+        completing = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
         run.floor = scarce_first(problem, run.floor, completing, guide)
         run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
         _completed_floor(run, completing)
-        run.completion_seconds = time.monotonic() - began
+    completion = time.monotonic() - completion
     first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
     run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
@@ -322,6 +318,7 @@ def _floor_stage(run: _Run) -> None:
         consolidate(problem, run.floor, objective, first_pass)
     run.floor_polished = not past(first_pass) and not run.rebuilt and not realise_next
     run.floor_seconds = time.monotonic() - wall
+    run.pass_seconds = run.floor_seconds - completion
     if run.floor.complete:
         run.progress("greedy", _packed_value(problem, run.floor, objective), None)
 
