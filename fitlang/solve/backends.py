@@ -307,6 +307,7 @@ class Minimising:
         self.began = time.monotonic()
         self.seconds: float | None = None  # how long the solve took, once collected
         self._found: Any = None
+        self._told: Any = None  # what the task told before its answer (`tell_parent`)
         self._child = None
         if not forks():
             self._found = task(time_limit)
@@ -322,7 +323,31 @@ class Minimising:
 
     def done(self) -> bool:
         """Whether the outcome is in (collecting it will not wait)."""
-        return self._child is None or self._found is not None or self._reader.poll(0)
+        return self._child is None or self._found is not None or self._received(0) is not None
+
+    def told(self, wait: float) -> Any:
+        """What the task told this process before its answer (`tell_parent`), waiting at most
+        `wait` seconds for it; None where nothing was told by then (or the answer came
+        without it: `result` has it). The child runs on."""
+        while self._told is None and self._child is not None and self._found is None:
+            if self._received(wait) is None:
+                break
+        return self._told
+
+    def _received(self, wait: float) -> Any:
+        """The next message from the child within `wait` seconds, kept as what it is (told, or
+        the answer); None where none came (or the child died: `result` says so)."""
+        try:
+            if not self._reader.poll(max(0.0, wait)):
+                return None
+            message = self._reader.recv()
+        except EOFError:
+            return None
+        if isinstance(message, _Told):
+            self._told = message.message
+        else:
+            self._found, self.seconds = message
+        return message
 
     def outcome(self, wait: float | None = None) -> Outcome:
         """The outcome, waiting at most `wait` seconds (by default until the limit, plus
@@ -335,17 +360,33 @@ class Minimising:
         if self._child is None or self._found is not None:
             return self._found
         wait = self._limit + KILL_GRACE - (time.monotonic() - self.began) if wait is None else wait
-        try:
-            if self._reader.poll(max(0.0, wait)):
-                self._found, self.seconds = self._reader.recv()
-            return self._found
-        except EOFError:  # the child died without an answer
-            return None
+        end = time.monotonic() + wait
+        try:  # (what the child told first, where `told` did not collect it, is skipped)
+            while self._found is None and self._received(end - time.monotonic()) is not None:
+                pass
+            return self._found  # (None where the child died without an answer)
         finally:
             self._child.kill()
             self._child.join()
             self._reader.close()
             self._child = None
+
+
+@dataclasses.dataclass
+class _Told:
+    """A message a task sends its parent before its answer (`tell_parent`)."""
+    message: Any
+
+
+_PARENT = None  # in a child `Minimising` started: the pipe to its parent
+
+
+def tell_parent(message: Any) -> None:
+    """From a task `Minimising.running` runs in a child: `message` to the parent at once, before
+    the task's answer (the parent reads it with `Minimising.told`); pickled, so nothing large.
+    Nothing where the task runs in the parent's own process (no fork)."""
+    if _PARENT is not None:
+        _PARENT.send(_Told(message))
 
 
 def forks() -> bool:
@@ -356,10 +397,12 @@ def forks() -> bool:
 def _minimise_in_child(writer, task: Callable[[float], Any], time_limit: float) -> None:
     import highspy
 
+    global _PARENT
     began = time.monotonic()
     # a fork has none of the parent's worker threads: HiGHS's scheduler, made before the
     # fork, would wait on them forever
     highspy.Highs.resetGlobalScheduler(True)
+    _PARENT = writer
     found = task(time_limit)
     writer.send((found, time.monotonic() - began))
     writer.close()

@@ -33,7 +33,7 @@ from fitlang.solve.aggregate import (
     remaining,
     solve_aggregate,
 )
-from fitlang.solve.backends import HighsBackend, Minimising, forks
+from fitlang.solve.backends import HighsBackend, Minimising, forks, tell_parent
 from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
 from fitlang.solve.budget import PACK_CPU_PER_REPLICA, Budget
 from fitlang.solve.coarse import (
@@ -60,6 +60,7 @@ from fitlang.solve.lp_mixes import learned_first, mixed_first
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
+from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
 from fitlang.solve.pattern_rounding import pattern_floor
 from fitlang.solve.patterns import PatternBound, pattern_bound
 from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
@@ -161,7 +162,9 @@ class _Run:
     realised_first: bool = False  # the floor is realise.py's placement, before the patterns
     packed: list[Packing] = field(default_factory=list)  # the model's packing, not yet repacked
     settled: bool = False  # the floor is within the tolerance of a proven bound: nothing to search
-    floor_seconds: float | None = None  # what the floor and its first polish took (a guided pass: as much)
+    # what the floor's passes and first polish took, its completion left out: a guided pass's
+    # (accelerator-heavy 50,000 seed 1: 10.4 s, 2.5 of them the completion; a guided pass 8.6)
+    floor_seconds: float | None = None
     unruined: Fraction | None = None  # where `_room_floor` ran: the floor's value before its ruin
     ruined: Packing | None = None  # the floor ruined to its end (`_ruined_first`): not ruined again
     learned: ShortFirst = field(default_factory=ShortFirst)  # what passes left short (short_order.py)
@@ -474,7 +477,8 @@ def _bounds_from_floor(run: _Run) -> None:
         run.floor = bounds.passed  # the child's guided pass beat the floor here before its ruin
     kept: list[tuple[Fraction, Packing]] = []
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
-                              run.floor_seconds, bounds.first_passed, bounds.counts, kept, run.learned)
+                              run.floor_seconds, bounds.first_passed, bounds.counts, kept, run.learned,
+                              beside=(bounds.beside, bounds.here))
     _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
@@ -739,6 +743,10 @@ class _Bounds:
     # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
     # guided pass
     counts: LPCounts = field(default_factory=LPCounts)
+    # whether the child left the first of the first passes to this process (passes_beside.py),
+    # and whether this process made it beside the child
+    beside: bool = False
+    here: bool = False
 
 
 def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
@@ -794,7 +802,11 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
             or few_merged_classes(problem) or not forks():  # (no child: the bounds here, as they were)
         return None
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
-    learned = ShortFirst(set(run.learned.names))  # (the child's own copy: it learns apart)
+    beside = pays(left, run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(problem)), run.floor_seconds,
+                  run.budget.cpu_share)
+    # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
+    learned = ShortFirst(set(run.learned.names), at_once=beside)
+    pass_seconds = run.floor_seconds
 
     def bounds(seconds: float) -> _Bounds:
         deadline = time.monotonic() + seconds
@@ -806,27 +818,51 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         # options as moves first), as it did before. Inventory 10,000 seed 7 at 5 s, CPU clock:
         # the second (every GPU workload's counts) here, not after the child, 579.35 -> 578.94
         end = deadline - ASIDE_SEND_SECONDS
+        # back through the pipe: the values, guides and passes, not the relaxation's arrays
+        told = _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
+                       counts=found.counts)
         first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
-        if whole_pass is not None and end - time.monotonic() < whole_pass:
+        if beside:  # (the bounds to this process at once: it makes the first pass meanwhile)
+            tell_parent(told)
+            first, end = child_share(first, end, pass_seconds)
+        elif whole_pass is not None and end - time.monotonic() < whole_pass:
             first = []
         kept: list[tuple[Fraction, Packing]] = []
         tried: list[Guide] = []
-        passed = _cheapest_guided(problem, start, first, objective, time_limit, end, whole_pass=whole_pass,
-                                  kept=kept, tried=tried, learned=learned)
+        passed = _cheapest_guided(problem, start, first, objective, time_limit, end,
+                                  whole_pass=None if beside else whole_pass, kept=kept, tried=tried,
+                                  learned=learned)
         # the next cheapest pass too, ruined beside the cheapest before one is kept (ruined_choice.py)
         runner_up = [packing for _, packing in kept[1:2]] if passed is not start else []
-        # back through the pipe: the values, guides and the pass's floor, not the relaxation's arrays
-        return _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
-                       len(tried), None if passed is start else passed, runner_up[0] if runner_up else None,
-                       found.counts)
+        return replace(told, first_passed=len(tried), passed=None if passed is start else passed,
+                       runner_up=runner_up[0] if runner_up else None)
 
     pending = Minimising.running(bounds, left)
     _room_floor(run)
     ruin_deadline = time.monotonic() + DEAR_SHARE * max(0.0, run.budget.left(deadline) or 0.0)
     if not run.rebuilt and dear_nodes_ruined(problem, run.floor, objective, ruin_deadline):
         run.progress("improve", _packed_value(problem, run.floor, objective), None)
-    found = pending.result(max(0.0, left - (time.monotonic() - pending.began)))
-    return found if found is not None else _Bounds(None, Bound(None), ({}, {}))
+    here = beside and pass_beside(pending, max(0.0, left - (time.monotonic() - pending.began)),
+                                  lambda guide: _made_here(run, guide))
+    # (where the child's answer is not in by the deadline, its bounds as it told them)
+    found = pending.result(max(0.0, left - (time.monotonic() - pending.began))) or pending.told(0) or \
+        _Bounds(None, Bound(None), ({}, {}))
+    return replace(found, beside=beside, here=here)
+
+
+def _made_here(run: _Run, guide: Guide) -> bool:
+    """The guided pass beside the child (passes_beside.py), the floor where it is cheaper;
+    whether it was made. Where the floor's passes learned an order (short_order.py), in it at
+    once, where the time left holds a learned pass (`learned_seconds`)."""
+    tried: list[Guide] = []
+    floor, deadline = run.floor, run.search_deadline
+    assert floor is not None
+    run.floor = _cheapest_guided(run.problem, floor, [guide], run.objective, run.time_limit, deadline,
+                                 whole_pass=learned_seconds(run.floor_seconds, run.learned), tried=tried,
+                                 learned=replace(run.learned, at_once=True))
+    if run.floor is not floor:
+        run.unruined = None  # (the child's pass is weighed against this one, not the floor before)
+    return bool(tried)
 
 
 # the second floor (`_room_floor`) runs where the time left is at least this many times what
@@ -1002,11 +1038,13 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
         if tried is not None:
             tried.append(guide)
         began = time.monotonic()
-        guided, cut = learned_first(problem, guide, deadline, learned) or \
-            greedy_floor(problem, deadline, guide, plain_too=False)
+        at_once = learned is not None and learned.at_once and bool(learned.names)
+        guided, cut = short_first_pass(problem, learned, deadline, guide) if learned is not None and at_once \
+            else (learned_first(problem, guide, deadline, learned)
+                  or greedy_floor(problem, deadline, guide, plain_too=False))
         if learned is not None:  # (a retry is two passes: what it is expected to take)
             learned.expected = 2 * (time.monotonic() - began)
-        if not cut and not guided.complete and learned is not None and learned.names:
+        if not cut and not guided.complete and learned is not None and learned.names and not at_once:
             guided, cut = short_first_pass(problem, learned, deadline, guide)
         if not cut and not guided.complete:  # completed once the other guides had their pass
             short += [(guide, guided)] if retry_short else []
@@ -1135,7 +1173,7 @@ def _guided_floor(problem: Problem, packing: Packing,
                   whole_pass: float | None = None, first_passed: int = 0,
                   counts: LPCounts = NO_COUNTS,
                   kept: list[tuple[Fraction, Packing]] | None = None,
-                  learned: ShortFirst | None = None) -> Packing:
+                  learned: ShortFirst | None = None, beside: tuple[bool, bool] = (False, False)) -> Packing:
     """The greedy floor placed again as the relaxation's last solution suggests (`Guide`),
     consolidated; the cheapest of those and `packing`. Each option group tries its options
     in the order the solution uses them: the greedy pass chooses an option by what it costs
@@ -1157,15 +1195,21 @@ def _guided_floor(problem: Problem, packing: Packing,
     answer (inventory 10,000 at 5 s, seed 12: its fifth 1451.95, the options alone after its
     fourth 1454.63; docs/performance.md, session 35). `counts`: the first passes place the
     gangs (then every workload with GPUs) and deal spreads over domains as the LP does
-    (`lp_counts`)."""
+    (`lp_counts`). `beside`: whether the child left the first pass to this process, and whether
+    this process made it (then not again; else it comes first, `first_passed` counting the
+    child's others)."""
     guides = _guides(suggested, counts)
+    first = here_guide([guide for guide in guides if guide.classes], beside[0])
+    if first is not None:
+        guides.remove(first)  # (the child's order)
+    first_here = [first] if first is not None and not beside[1] else []
     if first_passed:
-        rest = ([guide for guide in guides if guide.classes][first_passed:] or
+        rest = (first_here or [guide for guide in guides if guide.classes][first_passed:] or
                 [guide for guide in guides if not guide.classes])[:1]
         return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
                                 kept=kept, retry_short=False)
-    return _cheapest_guided(problem, packing, guides, objective, time_limit, deadline, True, whole_pass,
-                            kept=kept, learned=learned)
+    return _cheapest_guided(problem, packing, first_here + guides, objective, time_limit, deadline, True,
+                            whole_pass, kept=kept, learned=learned)
 
 
 def _ruined_first(run: _Run, others: list[Packing | None]) -> None:

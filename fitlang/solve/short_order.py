@@ -44,6 +44,9 @@ class ShortFirst:
     failed: float | None = None
     # what they are expected to take before that: two passes of the last guide's first's time
     expected: float | None = None
+    # a guided pass goes in this order at once, not first in the priority order
+    # (passes_beside.py: at 50,000 nodes a first pass in the priority order is short, 3-4 CPU s)
+    at_once: bool = False
 
     def floor_took(self, seconds: float) -> None:
         """Where the floor learned an order, its `greedy_floor` ran three passes (the priority
