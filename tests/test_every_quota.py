@@ -43,11 +43,15 @@ def test_every_workload_by_the_lps_counts_leaves_the_free_room_to_the_zone_bound
     guides = placement._guides(placement._suggested(relaxed), counts)
     floor, _ = greedy_floor(problem)
     assert _cost(problem, floor) == Fraction("7.5")
-    before = placement._cheapest_guided(problem, floor, guides[:-1], "cost", 30.0, time.monotonic() + 30)
+    before = placement._cheapest_guided(problem, floor, guides[1:], "cost", 30.0, time.monotonic() + 30)
     assert _cost(problem, before) == Fraction("7.5")  # (the passes main had)
-    assert guides[-1].quotas == counts.every and guides[-1].quota_nodes == counts.nodes
+    assert guides[0].quotas == counts.every and guides[0].quota_nodes == counts.nodes
     best = placement._cheapest_guided(problem, floor, guides, "cost", 30.0, time.monotonic() + 30)
     assert _cost(problem, best) == 6
+    # first of the guides: where the time holds one first pass (the child beside the placement
+    # at 5 s on inventory 10,000), that one is it (session 36)
+    first = placement._cheapest_guided(problem, floor, guides[:1], "cost", 30.0, time.monotonic() + 30)
+    assert _cost(problem, first) == 6
 
 
 def test_the_lps_nodes_are_rounded_up_and_dealt_to_a_merged_classs_members_in_id_order(tmp_path):
