@@ -42,8 +42,9 @@ def guides(suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]],
     if first and counts.every and counts.every != counts.gpu_quotas and counts.mixed_nodes:
         first.append(replace(first[0], quotas=counts.every, quota_nodes=counts.nodes))
     elif first and counts.every and counts.every != counts.gpu_quotas:
-        # first of all (not where the LP's mixes are dealt, lp_mixes.py, measured apart): under `fitc solve`'s 5 s (1.2 of them the check and the build) the
-        # child beside the placement reaches one or two first passes, and this one is the
+        # first of all (not where the LP's mixes are dealt, lp_mixes.py, measured apart): under
+        # `fitc solve`'s 5 s (1.2 of them the check and the build) the child beside the placement
+        # reaches one or two first passes, and this one is the
         # cheapest after the ruin and the merge on inventory 10,000 seeds 10 / 11 / 22 / 24 / 28
         # (in process: 512.94 / 461.74 / 671.58 / 537.19 / 452.35 against the first guide's
         # 513.97 / 464.32 / 672.70 / 542.31 / 459.94; docs/performance.md, session 36)
