@@ -122,10 +122,11 @@ def test_no_replica_moves_past_the_deadline(tmp_path):
     assert len(broken(fleet)) == 1
 
 
-def test_the_plan_past_48_nodes_restores_the_spread_without_the_whole_model(tmp_path):
-    # (before: the scale move's end broke `s`'s spread, and the whole model was solved)
+def _planned_at_scale(tmp_path, text: str) -> None:
+    """`fitc plan` of `text` from RUNNING: by the scale move (not the whole model), at 4.02 USD/h,
+    every wave verified."""
     path = tmp_path / "p.fit"
-    path.write_text(DRAINED)
+    path.write_text(text)
     compilation = Compilation(path)
     result = make_plan(compilation, CurrentState(tuple(Running(w, n) for w, n in RUNNING)), 30.0)
     assert result.placement is not None and result.placement.backend == "move_scale"
@@ -133,6 +134,11 @@ def test_the_plan_past_48_nodes_restores_the_spread_without_the_whole_model(tmp_
     assert result.plan is not None and result.problem is not None
     found, problems = verify_plan(result.problem, compilation.check().program, json.loads(as_json(result)))
     assert problems == [] and found == []
+
+
+def test_the_plan_past_48_nodes_restores_the_spread_without_the_whole_model(tmp_path):
+    # (before: the scale move's end broke `s`'s spread, and the whole model was solved)
+    _planned_at_scale(tmp_path, DRAINED)
 
 
 OFFER_ELSEWHERE = pool("pa", 30, 4, "us-east-1", False, "region") + \
@@ -203,12 +209,4 @@ def test_no_move_breaks_the_latency_rule(tmp_path):
 
 
 def test_the_plan_restores_a_spread_with_a_latency_rule_without_the_whole_model(tmp_path):
-    path = tmp_path / "p.fit"
-    path.write_text(served(1, "near-1"))
-    compilation = Compilation(path)
-    result = make_plan(compilation, CurrentState(tuple(Running(w, n) for w, n in RUNNING)), 30.0)
-    assert result.placement is not None and result.placement.backend == "move_scale"
-    assert result.placement.value == Fraction("4.02")
-    assert result.plan is not None and result.problem is not None
-    found, problems = verify_plan(result.problem, compilation.check().program, json.loads(as_json(result)))
-    assert problems == [] and found == []
+    _planned_at_scale(tmp_path, served(1, "near-1"))
