@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import json
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -233,6 +234,11 @@ def verified_packing(problem, packing) -> Placement:
     assert violations == [] and problems == [], [v.message for v in violations] + problems
     assert not placement.unplaced
     return placement
+
+
+def verified_cost(problem, packing) -> Fraction:
+    """What a packing of every replica costs, once `verify` accepts it."""
+    return Fraction(verified_packing(problem, packing).value)
 
 
 def inventory_shaped(tmp_path):

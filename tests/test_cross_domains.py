@@ -10,7 +10,7 @@ from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
 
-from solving import problem_from, verified_packing
+from solving import problem_from, verified_cost
 
 # zone z2: a GPU node (10 USD/h, 16 CPUs) that `train` must open and fills half, and 2-CPU
 # nodes at 1.50; zone z1: a 4-CPU node at 3 USD/h (0.75 a CPU) and 2-CPU nodes at 1.60
@@ -74,10 +74,6 @@ workload train {
 '''
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def _brute_force() -> Fraction:
     """`train` on the GPU node (the only one with a GPU), its 8 free CPUs in z2; `web` split
     a / 3 - a over z1 / z2 within the skew of 1, each zone's share of 2-CPU replicas on any
@@ -101,9 +97,9 @@ def test_a_spread_replica_crosses_into_another_zones_paid_room_where_the_skew_al
     problem = problem_from(tmp_path, ZONES)
     floor, _ = greedy_floor(problem)
     consolidate(problem, floor, "cost")
-    assert _cost(problem, floor) == 13
+    assert verified_cost(problem, floor) == 13
     assert dear_nodes_ruined(problem, floor, "cost", None) == 1
-    assert _cost(problem, floor) == _brute_force() == Fraction(116, 10)
+    assert verified_cost(problem, floor) == _brute_force() == Fraction(116, 10)
     hosted = {n.name: dict(n.hosted) for nodes in floor.nodes.values() for n in nodes}
     assert hosted["gpu-0"] == {"train": 1, "web": 2} and sum(h.get("web", 0) for h in hosted.values()) == 3
     # 4 replicas, 2 per zone: a move to z2 would leave 1 / 3, beyond the skew; within z1 the
@@ -112,9 +108,9 @@ def test_a_spread_replica_crosses_into_another_zones_paid_room_where_the_skew_al
     problem = problem_from(tmp_path, even, "even.fit")
     floor, _ = greedy_floor(problem)
     consolidate(problem, floor, "cost")
-    before = _cost(problem, floor)
+    before = verified_cost(problem, floor)
     assert dear_nodes_ruined(problem, floor, "cost", None) == 0
-    assert _cost(problem, floor) == before
+    assert verified_cost(problem, floor) == before
 
 
 def _random_fleet(rng: random.Random) -> str:
@@ -154,11 +150,11 @@ def test_on_random_zoned_fleets_crossing_keeps_every_spread_and_never_costs_more
                 continue
             if polished:
                 consolidate(problem, floor, "cost")
-            before = _cost(problem, floor)
+            before = verified_cost(problem, floor)
             zones_before = _spread_zones(problem, floor)
             whole += 1
             made = dear_nodes_ruined(problem, floor, "cost", None)
-            after = _cost(problem, floor)  # (verified)
+            after = verified_cost(problem, floor)  # (verified)
             assert after <= before and (after < before) == (made > 0), (index, polished, before, after, made)
             crossed += _spread_zones(problem, floor) != zones_before
     assert whole >= 40 and crossed >= 1, (whole, crossed)

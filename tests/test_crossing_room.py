@@ -12,7 +12,7 @@ from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.improve import consolidate
 from fitlang.solve.pack import NodeState, Packing
 
-from solving import problem_from, verified_packing
+from solving import problem_from, verified_cost
 
 # zone z1: 8-CPU nodes at 1 USD/h; zone z2: 2-CPU nodes at SMALL_PRICE. `svc` (4 CPUs) fits
 # z1's nodes only; `job` (2 CPUs) must run in z1; `web` (3 replicas of 2 CPUs) spreads over
@@ -69,23 +69,19 @@ def _packing(problem) -> Packing:
     return Packing(nodes={"big": big, "small": [node("small", "small-0", {"web": 1})]})
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def test_a_spread_replica_sent_across_zones_onto_a_cheaper_node_closes_a_paid_node(tmp_path):
     # by hand: svc needs a z1 node (1 USD/h), which holds svc, job and one web (8 CPUs); the
     # other two web in z2 (1 / 2, within the skew) on two 2-CPU nodes: 1.80, the least. One web
     # off big-0 onto a new small node (z1 1 / z2 2), job onto big-0, big-1 closed: that
     problem = problem_from(tmp_path, FLEET.replace("SMALL_PRICE", "0.40"))
     packing = _packing(problem)
-    assert _cost(problem, packing) == Fraction(24, 10)
+    assert verified_cost(problem, packing) == Fraction(24, 10)
     # the stages before it leave it (no replica of the node they close has room in its zone)
     consolidate(problem, packing, "cost")
     assert dear_nodes_ruined(problem, packing, "cost", None, give_up=None) == 0
-    assert _cost(problem, packing) == Fraction(24, 10)
+    assert verified_cost(problem, packing) == Fraction(24, 10)
     assert crossing_room(problem, packing, "cost", None) == 1
-    assert _cost(problem, packing) == Fraction(18, 10)
+    assert verified_cost(problem, packing) == Fraction(18, 10)
     hosted = {n.name: n.hosted for nodes in packing.nodes.values() for n in nodes}
     assert hosted == {"big-0": {"svc": 1, "web": 1, "job": 1}, "small-0": {"web": 1}, "small-1": {"web": 1}}
 
@@ -94,7 +90,7 @@ def test_no_node_is_opened_for_the_replica_sent_across_where_it_costs_as_much_as
     problem = problem_from(tmp_path, FLEET.replace("SMALL_PRICE", "1.00"))
     packing = _packing(problem)
     assert crossing_room(problem, packing, "cost", None) == 0
-    assert _cost(problem, packing) == 3
+    assert verified_cost(problem, packing) == 3
 
 
 def test_a_replica_is_not_sent_where_the_spread_would_break_its_skew(tmp_path):
@@ -107,4 +103,4 @@ def test_a_replica_is_not_sent_where_the_spread_would_break_its_skew(tmp_path):
         packing = _packing(problem)
         packing.nodes["small"].append(NodeState("small-1", {**packing.nodes["small"][0].free}, {"web": 1}))
         assert crossing_room(problem, packing, "cost", None) == closed
-        assert _cost(problem, packing) == cost
+        assert verified_cost(problem, packing) == cost

@@ -12,7 +12,7 @@ from fitlang.solve.dear_nodes import GIVE_UP_AFTER, dear_nodes_ruined
 from fitlang.solve.greedy import greedy_floor
 from fitlang.solve.improve import consolidate
 
-from solving import problem_from, verified_packing
+from solving import problem_from, verified_cost
 
 # one GPU node (10 USD/h, 16 CPUs) that `train` must open and fills half; a 12-CPU node at
 # 3 USD/h (0.25 a CPU) and 4-CPU nodes at 1.10 (0.275): `web` (12 replicas of 1 CPU, placed
@@ -62,10 +62,6 @@ workload train {
 '''
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def _brute_force() -> Fraction:
     """`train` on the GPU node (the only one with a GPU), its 8 free CPUs for `web`; the rest
     of `web`'s 12 CPUs on any count of big and small nodes: the least cost."""
@@ -80,9 +76,9 @@ def test_a_full_dear_node_is_emptied_into_paid_free_room_and_a_cheaper_node(tmp_
     problem = problem_from(tmp_path, DEAR)
     floor, _ = greedy_floor(problem)
     consolidate(problem, floor, "cost")
-    assert _cost(problem, floor) == 13
+    assert verified_cost(problem, floor) == 13
     assert dear_nodes_ruined(problem, floor, "cost", None) == 1
-    assert _cost(problem, floor) == _brute_force() == Fraction(111, 10)
+    assert verified_cost(problem, floor) == _brute_force() == Fraction(111, 10)
     assert dear_nodes_ruined(problem, floor, "cost", None) == 0  # nothing dear and full is left
 
 
@@ -122,10 +118,10 @@ def test_on_random_two_zone_fleets_the_ruin_keeps_every_rule_and_never_costs_mor
         if cut or not floor.complete:
             continue
         consolidate(problem, floor, "cost")
-        before = _cost(problem, floor)
+        before = verified_cost(problem, floor)
         whole += 1
         made = dear_nodes_ruined(problem, floor, "cost", None)
-        after = _cost(problem, floor)  # (verified)
+        after = verified_cost(problem, floor)  # (verified)
         assert after <= before and (after < before) == (made > 0), (index, before, after, made)
         cheaper += after < before
     assert whole >= 15 and cheaper >= 1, (whole, cheaper)
@@ -157,11 +153,11 @@ def test_the_ruin_gives_up_after_failures_in_a_row_unless_told_to_try_every_node
     problem = problem_from(tmp_path, _behind_pinned(1))
     floor, _ = greedy_floor(problem)
     consolidate(problem, floor, "cost")
-    assert _cost(problem, floor) == 5 + 13
+    assert verified_cost(problem, floor) == 5 + 13
     assert dear_nodes_ruined(problem, floor, "cost", None, give_up=1) == 0
-    assert _cost(problem, floor) == 5 + 13
+    assert verified_cost(problem, floor) == 5 + 13
     assert dear_nodes_ruined(problem, floor, "cost", None, give_up=None) == 1
-    assert _cost(problem, floor) == 5 + _brute_force() == Fraction(161, 10)
+    assert verified_cost(problem, floor) == 5 + _brute_force() == Fraction(161, 10)
 
 
 def test_the_search_ruins_past_give_up_after_failed_nodes(tmp_path, monkeypatch):
@@ -171,7 +167,7 @@ def test_the_search_ruins_past_give_up_after_failed_nodes(tmp_path, monkeypatch)
     problem = problem_from(tmp_path, _behind_pinned(GIVE_UP_AFTER))
     floor, _ = greedy_floor(problem)
     consolidate(problem, floor, "cost")
-    assert _cost(problem, floor) == 5 * GIVE_UP_AFTER + 13
+    assert verified_cost(problem, floor) == 5 * GIVE_UP_AFTER + 13
     made: list[int] = []
 
     def recorded(*args, **kwargs) -> int:
@@ -182,4 +178,4 @@ def test_the_search_ruins_past_give_up_after_failed_nodes(tmp_path, monkeypatch)
     optimum = 5 * GIVE_UP_AFTER + _brute_force()
     floor = placement._searched(problem, floor, "cost", time.monotonic() + 5, lambda *args: None, optimum)
     assert made == [1]
-    assert _cost(problem, floor) == optimum
+    assert verified_cost(problem, floor) == optimum

@@ -13,7 +13,7 @@ from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.improve import consolidate
 from fitlang.solve.pack import NodeState, Packing
 
-from solving import pool, problem_from, verified_packing, workload
+from solving import pool, problem_from, verified_cost, workload
 
 # `train` needs the GPU node (10 USD/h) and leaves 4 of its 8 CPUs free; two small nodes (1
 # USD/h, 4 CPUs) each hold one `pinned` (2 CPUs, small nodes only) and two `web` (1 CPU,
@@ -46,24 +46,20 @@ def _mixed(problem) -> Packing:
                     "small": [_node(problem, "small", i, {"pinned": 1, "web": 2}) for i in range(2)]})
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def test_neither_the_consolidation_nor_the_ruin_closes_a_small_node(tmp_path):
     problem = problem_from(tmp_path, MIXED)
     packing = _mixed(problem)
-    assert _cost(problem, packing) == 12
+    assert verified_cost(problem, packing) == 12
     assert consolidate(problem, packing, "cost") == 0
     assert dear_nodes_ruined(problem, packing, "cost", None, give_up=None) == 0
-    assert _cost(problem, packing) == 12
+    assert verified_cost(problem, packing) == 12
 
 
 def test_the_web_replicas_move_beside_train_and_a_small_node_closes(tmp_path):
     problem = problem_from(tmp_path, MIXED)
     packing = _mixed(problem)
     assert dear_room_filled(problem, packing, "cost", None) == 4  # every `web` replica moved
-    assert _cost(problem, packing) == 11  # (verified)
+    assert verified_cost(problem, packing) == 11  # (verified)
     assert [node.hosted for node in packing.nodes["gpu"]] == [{"train": 1, "web": 4}]
     assert [node.hosted for node in packing.nodes["small"]] == [{"pinned": 2}]
 
@@ -75,7 +71,7 @@ def test_no_replica_moves_where_no_open_node_hosts_an_accelerator_workload(tmp_p
                                                    '  require labels["kind"] == "gpu"\n'))
     packing = _mixed(problem)
     assert dear_room_filled(problem, packing, "cost", None) == 0
-    assert _cost(problem, packing) == 12
+    assert verified_cost(problem, packing) == 12
 
 
 def test_the_search_fills_the_dear_room_after_its_ruin(tmp_path, monkeypatch):
@@ -92,4 +88,4 @@ def test_the_search_fills_the_dear_room_after_its_ruin(tmp_path, monkeypatch):
     packing = placement._searched(problem, _mixed(problem), "cost", time.monotonic() + 5,
                                   lambda *args: None, Fraction(11))
     assert moved == [4]
-    assert _cost(problem, packing) == 11
+    assert verified_cost(problem, packing) == 11

@@ -13,7 +13,7 @@ from fitlang.solve.bound import lower_bound
 from fitlang.solve.gang_quotas import every_quota, lp_counts, lp_nodes
 from fitlang.solve.greedy import Guide, greedy_floor
 
-from solving import pool, problem_from, verified_packing, workload
+from solving import pool, problem_from, verified_cost, workload
 
 # `anchor` (zone e only, first by priority) opens an `east` node (4 CPUs for 4 USD/h) and
 # leaves 1 CPU. `anywhere` (4 x 1 CPU, next by priority) takes that CPU first, as free room is,
@@ -30,10 +30,6 @@ ZONED = (pool("east", 2, 4, "16GiB", "4", '  zone = "e"\n')
          + workload("late", 1, 1, "1GiB", '  zones = ["e"]\n  priority = 10\n'))
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def test_every_workload_by_the_lps_counts_leaves_the_free_room_to_the_zone_bound_one(tmp_path):
     problem = problem_from(tmp_path, ZONED)
     relaxed = lower_bound(problem, "cost")
@@ -42,16 +38,16 @@ def test_every_workload_by_the_lps_counts_leaves_the_free_room_to_the_zone_bound
     counts = replace(lp_counts(problem, relaxed), mixed_nodes=())
     guides = placement._guides(placement._suggested(relaxed), counts)
     floor, _ = greedy_floor(problem)
-    assert _cost(problem, floor) == Fraction("7.5")
+    assert verified_cost(problem, floor) == Fraction("7.5")
     before = placement._cheapest_guided(problem, floor, guides[1:], "cost", 30.0, time.monotonic() + 30)
-    assert _cost(problem, before) == Fraction("7.5")  # (the passes main had)
+    assert verified_cost(problem, before) == Fraction("7.5")  # (the passes main had)
     assert guides[0].quotas == counts.every and guides[0].quota_nodes == counts.nodes
     best = placement._cheapest_guided(problem, floor, guides, "cost", 30.0, time.monotonic() + 30)
-    assert _cost(problem, best) == 6
+    assert verified_cost(problem, best) == 6
     # first of the guides: where the time holds one first pass (the child beside the placement
     # at 5 s on inventory 10,000), that one is it (session 36)
     first = placement._cheapest_guided(problem, floor, guides[:1], "cost", 30.0, time.monotonic() + 30)
-    assert _cost(problem, first) == 6
+    assert verified_cost(problem, first) == 6
 
 
 def test_the_lps_nodes_are_rounded_up_and_dealt_to_a_merged_classs_members_in_id_order(tmp_path):
@@ -106,4 +102,4 @@ def test_a_quota_opens_no_more_nodes_than_the_lp_has_there(tmp_path):
     both = ((frozenset({"w"}), frozenset({"b"}), 4),)
     limited, _ = greedy_floor(problem, None, Guide(quotas=both, quota_nodes={"b": 1}))
     assert len(limited.nodes["b"]) == 1 and len(limited.nodes["a"]) == 3
-    assert _cost(problem, limited) == 5
+    assert verified_cost(problem, limited) == 5

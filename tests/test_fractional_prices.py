@@ -12,7 +12,7 @@ from fitlang.solve.budget import Budget
 from fitlang.solve.gang_quotas import NO_COUNTS
 from fitlang.solve.greedy import Guide, greedy_floor
 
-from solving import pool, problem_from, verified_packing, workload
+from solving import pool, problem_from, verified_cost, workload
 
 # `wide` (24 x 4 CPUs) goes first (the dearer replicas). A 15-CPU node takes 3 of them for
 # 0.68 (0.2267 a replica, 3 CPUs left), the 96-CPU node all 24 for 4.61 (0.1921): by the whole
@@ -24,17 +24,13 @@ FRAGMENTS = (pool("small", 10, 15, "64GiB", "0.68") + pool("big", 1, 96, "384GiB
              + workload("wide", 24, 4, "1GiB") + workload("narrow", 24, 1, "1GiB"))
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def test_classes_by_the_share_of_a_node_leave_room_that_smaller_replicas_fill(tmp_path):
     problem = problem_from(tmp_path, FRAGMENTS)
     whole, _ = greedy_floor(problem)
-    assert _cost(problem, whole) == Fraction("5.97")
+    assert verified_cost(problem, whole) == Fraction("5.97")
     shares, _ = greedy_floor(problem, None, Guide(fractional=True))
     assert set(shares.nodes) == {"small"} and len(shares.nodes["small"]) == 8
-    assert _cost(problem, shares) == Fraction("5.44")
+    assert verified_cost(problem, shares) == Fraction("5.44")
 
 
 def test_the_second_floor_orders_classes_by_the_share_of_a_node(tmp_path):
@@ -43,7 +39,7 @@ def test_the_second_floor_orders_classes_by_the_share_of_a_node(tmp_path):
     run = placement._Run(problem, "auto", ["cost"], Budget.starting_now(30.0), lambda *said: None, True)
     run.floor, run.search_deadline, run.floor_seconds, run.rebuilt = floor, run.budget.deadline, 0.01, False
     placement._room_floor(run)
-    assert run.floor is not floor and _cost(problem, run.floor) == Fraction("5.44")
+    assert run.floor is not floor and verified_cost(problem, run.floor) == Fraction("5.44")
 
 
 def test_the_first_guided_pass_is_tried_again_with_classes_by_the_share_of_a_node(tmp_path):
@@ -56,6 +52,6 @@ def test_the_first_guided_pass_is_tried_again_with_classes_by_the_share_of_a_nod
     assert [guide.fractional for guide in guides] == [False, True]
     assert guides[1] == Guide(classes=guides[0].classes, gpu_nodes_last=True, fractional=True)
     first = placement._cheapest_guided(problem, floor, guides[:1], "cost", 30.0, time.monotonic() + 30)
-    assert _cost(problem, first) == Fraction("5.97")
+    assert verified_cost(problem, first) == Fraction("5.97")
     best = placement._cheapest_guided(problem, floor, guides, "cost", 30.0, time.monotonic() + 30)
-    assert _cost(problem, best) == Fraction("5.44")
+    assert verified_cost(problem, best) == Fraction("5.44")

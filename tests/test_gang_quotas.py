@@ -14,7 +14,7 @@ from fitlang.solve import placement
 from fitlang.solve.gang_quotas import _largest_remainders, domain_counts, gang_quotas, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor
 
-from solving import pool, problem_from, verified_packing, workload
+from solving import pool, problem_from, verified_cost, workload
 
 # `train` (a gang of 2, one GPU each) needs a GPU node a replica (10 USD/h, 8 CPUs, in zone a or
 # b) and leaves 4 CPUs free on each; `web` (4 CPUs) spreads over both zones. Both replicas of
@@ -32,10 +32,6 @@ ZONES = ('import "std/accelerators"\n'
 BOTH_ZONES = {(frozenset({"train"}), frozenset({"gpua"}), 1), (frozenset({"train"}), frozenset({"gpub"}), 1)}
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def _hosts(packing, workload_name: str) -> dict[str, int]:
     return {class_id: sum(n.hosted.get(workload_name, 0) for n in nodes)
             for class_id, nodes in packing.nodes.items() if any(workload_name in n.hosted for n in nodes)}
@@ -45,10 +41,10 @@ def test_the_gangs_quotas_place_it_over_the_zones_and_leave_the_spread_room_in_e
     problem = problem_from(tmp_path, ZONES)
     classes = {"train": frozenset({"gpua", "gpub"})}
     by_class, _ = greedy_floor(problem, None, Guide(classes=classes))
-    assert _hosts(by_class, "train") == {"gpua": 2} and _cost(problem, by_class) == 21
+    assert _hosts(by_class, "train") == {"gpua": 2} and verified_cost(problem, by_class) == 21
     by_quota, _ = greedy_floor(problem, None, Guide(classes=classes, quotas=tuple(BOTH_ZONES)))
     assert _hosts(by_quota, "train") == {"gpua": 1, "gpub": 1}
-    assert _hosts(by_quota, "web") == {"gpua": 1, "gpub": 1} and _cost(problem, by_quota) == 20
+    assert _hosts(by_quota, "web") == {"gpua": 1, "gpub": 1} and verified_cost(problem, by_quota) == 20
 
 
 def test_the_pair_lps_quotas_reach_the_least_through_the_guided_floor(tmp_path):
@@ -58,16 +54,16 @@ def test_the_pair_lps_quotas_reach_the_least_through_the_guided_floor(tmp_path):
     # node for it, where the consolidation moves a `train` beside it) reaches 20 only with them
     problem = problem_from(tmp_path, ZONES)
     floor, _ = greedy_floor(problem)
-    assert _cost(problem, floor) == 21
+    assert verified_cost(problem, floor) == 21
     deadline = time.monotonic() + 30
     bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
     assert bounds.pair.lp_value == 20 and set(bounds.counts.quotas) == BOTH_ZONES
     assert set(gang_quotas(problem, bounds.pair)) == BOTH_ZONES
     trains = ({}, {"train": bounds.suggested[1]["train"]})
     guided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline, counts=bounds.counts)
-    assert _cost(problem, guided) == 20
+    assert verified_cost(problem, guided) == 20
     unguided = placement._guided_floor(problem, floor, trains, "cost", 30.0, deadline)
-    assert _cost(problem, unguided) == 21
+    assert verified_cost(problem, unguided) == 21
 
 
 def test_a_gang_that_does_not_fit_a_cluster_gives_back_the_quota_it_used_there(tmp_path):
@@ -83,7 +79,7 @@ def test_a_gang_that_does_not_fit_a_cluster_gives_back_the_quota_it_used_there(t
     quota = (frozenset({"big", "small"}), frozenset({"dear"}), 2)
     packing, _ = greedy_floor(problem, None, Guide(quotas=(quota,)))
     assert _hosts(packing, "big") == {"west": 4} and _hosts(packing, "small") == {"dear": 2}
-    assert _cost(problem, packing) == 18
+    assert verified_cost(problem, packing) == 18
 
 
 # `train` (1 GPU, 4 CPUs) needs the GPU node (10 USD/h, 8 CPUs) and leaves 4 CPUs beside it;
@@ -101,9 +97,9 @@ def test_a_workload_that_asks_no_gpu_takes_the_gpu_room_but_opens_gpu_nodes_last
     problem = problem_from(tmp_path, BESIDE_GPU)
     classes = {"web": frozenset({"gpu"})}
     first, _ = greedy_floor(problem, None, Guide(classes=classes))
-    assert _hosts(first, "web") == {"gpu": 3} and _cost(problem, first) == 20
+    assert _hosts(first, "web") == {"gpu": 3} and verified_cost(problem, first) == 20
     last, _ = greedy_floor(problem, None, Guide(classes=classes, gpu_nodes_last=True))
-    assert _hosts(last, "web") == {"gpu": 1, "cpu": 2} and _cost(problem, last) == 12
+    assert _hosts(last, "web") == {"gpu": 1, "cpu": 2} and verified_cost(problem, last) == 12
     assert placement._guides(({}, classes))[0].gpu_nodes_last
 
 
@@ -124,7 +120,7 @@ BESIDE_SPREAD = ('import "std/accelerators"\n'
 def test_a_spreads_free_replicas_go_to_the_zones_the_lp_puts_them_in(tmp_path):
     problem = problem_from(tmp_path, BESIDE_SPREAD)
     floor, _ = greedy_floor(problem)
-    assert _hosts(floor, "web") == {"cpua": 2, "gpub": 1} and _cost(problem, floor) == 12
+    assert _hosts(floor, "web") == {"cpua": 2, "gpub": 1} and verified_cost(problem, floor) == 12
     deadline = time.monotonic() + 30
     bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
     assert bounds.pair.lp_value == 11
@@ -132,7 +128,7 @@ def test_a_spreads_free_replicas_go_to_the_zones_the_lp_puts_them_in(tmp_path):
     assert {zone: round(count, 6) for zone, count in counts[("web", "zone")].items()} == {"a": 1, "b": 2}
     assert placement._guides(bounds.suggested, bounds.counts)[0].domains == counts
     dealt, _ = greedy_floor(problem, None, Guide(domains=counts))
-    assert _hosts(dealt, "web") == {"cpua": 1, "gpub": 2} and _cost(problem, dealt) == 11
+    assert _hosts(dealt, "web") == {"cpua": 1, "gpub": 2} and verified_cost(problem, dealt) == 11
 
 
 # `infer` (5 x 1 GPU, 4 CPUs) costs 1.0 a replica on a 1-GPU node (4 of them) and 1.1 on the
@@ -160,10 +156,11 @@ def test_a_second_first_pass_places_every_gpu_workload_by_the_lps_counts(tmp_pat
     by_class, by_count = placement._guides(bounds.suggested, bounds.counts)[:2]
     assert by_count.quotas == bounds.counts.gpu_quotas and by_count.gpu_nodes_last
     first, _ = greedy_floor(problem, None, by_class)
-    assert _hosts(first, "infer") == {"one": 4, "quad": 1} and _cost(problem, first) == Fraction(84, 10)
+    assert _hosts(first, "infer") == {"one": 4, "quad": 1}
+    assert verified_cost(problem, first) == Fraction(84, 10)
     second, _ = greedy_floor(problem, None, by_count)
     assert _hosts(second, "infer") == {"one": 1, "quad": 4} and _hosts(second, "web") == {"quad": 2}
-    assert _cost(problem, second) == Fraction(54, 10)
+    assert verified_cost(problem, second) == Fraction(54, 10)
 
 
 def test_where_only_gangs_ask_gpus_there_is_one_first_pass_and_its_fractional_copy(tmp_path):
@@ -206,4 +203,4 @@ def test_where_the_pair_lp_is_not_run_the_zoned_lps_guide_deals_a_spread_as_that
     dealt_by_lp = guide.domains[("web", "zone")]
     assert {zone: round(count, 6) for zone, count in dealt_by_lp.items()} == {"a": 1, "b": 2}
     dealt, _ = greedy_floor(problem, None, guide)
-    assert _hosts(dealt, "web") == {"cpua": 1, "gpub": 2} and _cost(problem, dealt) == 11
+    assert _hosts(dealt, "web") == {"cpua": 1, "gpub": 2} and verified_cost(problem, dealt) == 11

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from fractions import Fraction
 
 from fitlang.solve import placement
 from fitlang.solve.bound import lower_bound
@@ -15,7 +14,7 @@ from fitlang.solve.gang_quotas import lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.lp_mixes import lp_mixed_nodes, mixed_first
 
-from solving import pool, problem_from, verified_packing, workload
+from solving import pool, problem_from, verified_cost, workload
 
 # `mem` (priority 20, 1 CPU / 7 GiB) goes first and fills `c` nodes (4 CPUs / 16 GiB, 1 USD/h)
 # two a node (by memory), which leaves 2 CPUs a node; `cpu` (3 CPUs / 1 GiB) fits none of that
@@ -25,10 +24,6 @@ from solving import pool, problem_from, verified_packing, workload
 MIXED = (pool("c", 8, 4, "16GiB", "1")
          + workload("mem", 4, 1, "7GiB", "  priority = 20\n")
          + workload("cpu", 4, 3, "1GiB", "  priority = 10\n"))
-
-
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
 
 
 def test_the_lps_mixes_are_dealt_one_of_each_kind_a_node(tmp_path):
@@ -47,15 +42,16 @@ def test_a_guided_pass_with_the_mixes_filled_first_pays_the_least(tmp_path):
     counts = lp_counts(problem, relaxed)
     assert counts.mixed_nodes
     floor, _ = greedy_floor(problem)
-    assert _cost(problem, floor) == 6
+    assert verified_cost(problem, floor) == 6
     guides = placement._guides(placement._suggested(relaxed), counts)
     assert guides[0].nodes == counts.mixed_nodes
     for guide in guides:  # each pass, before its polish (which may close nodes on a fleet this small)
         if guide.nodes:
-            assert _cost(problem, greedy_floor(problem, None, replace(guide, nodes=()))[0]) == 6
-            assert _cost(problem, greedy_floor(problem, None, guide)[0]) == 4
+            assert verified_cost(problem, greedy_floor(problem, None, replace(guide, nodes=()))[0]) == 6
+            assert verified_cost(problem, greedy_floor(problem, None, guide)[0]) == 4
     deadline = time.monotonic() + 30
-    assert _cost(problem, placement._cheapest_guided(problem, floor, guides, "cost", 30.0, deadline)) == 4
+    cheapest = placement._cheapest_guided(problem, floor, guides, "cost", 30.0, deadline)
+    assert verified_cost(problem, cheapest) == 4
 
 
 def test_a_mixed_pass_goes_first_only_where_it_has_nodes_and_the_time(tmp_path):

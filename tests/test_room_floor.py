@@ -11,7 +11,7 @@ from fitlang.solve import placement
 from fitlang.solve.budget import Budget
 from fitlang.solve.greedy import Guide, greedy_floor
 
-from solving import pool, problem_from, verified_packing, workload
+from solving import pool, problem_from, verified_cost, workload
 
 # `train` opens the GPU node (10 USD/h) and leaves 4 of its 8 CPUs free; `pinned` (small nodes
 # only) opens a small node (1 USD/h) and leaves 3 free. `web` (3 CPUs, anywhere) comes next:
@@ -30,10 +30,6 @@ ROOM = ('import "std/accelerators"\n'
         + workload("late", 1, 3, "1GiB", SMALL_ONLY + "  priority = 5\n"))
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def _hosts(packing, workload: str) -> set[str]:
     return {class_id for class_id, nodes in packing.nodes.items()
             for node in nodes if workload in node.hosted}
@@ -42,9 +38,9 @@ def _hosts(packing, workload: str) -> set[str]:
 def test_the_dearest_open_nodes_room_first_leaves_the_cheap_room_to_what_may_use_nothing_else(tmp_path):
     problem = problem_from(tmp_path, ROOM)
     cheapest_first, _ = greedy_floor(problem)
-    assert _hosts(cheapest_first, "web") == {"small"} and _cost(problem, cheapest_first) == 12
+    assert _hosts(cheapest_first, "web") == {"small"} and verified_cost(problem, cheapest_first) == 12
     dearest_first, _ = greedy_floor(problem, None, Guide(dear_room_first=True))
-    assert _hosts(dearest_first, "web") == {"gpu"} and _cost(problem, dearest_first) == 11
+    assert _hosts(dearest_first, "web") == {"gpu"} and verified_cost(problem, dearest_first) == 11
 
 
 def _run(problem, floor, rebuilt: bool = False) -> placement._Run:
@@ -58,7 +54,7 @@ def test_the_second_floor_replaces_the_floor_where_cheaper_and_says_its_value_be
     floor, _ = greedy_floor(problem)
     run = _run(problem, floor)
     placement._room_floor(run)
-    assert run.floor is not floor and _cost(problem, run.floor) == 11 and run.unruined == 11
+    assert run.floor is not floor and verified_cost(problem, run.floor) == 11 and run.unruined == 11
 
 
 def test_no_second_floor_where_the_floor_is_rebuilt_or_the_time_left_is_short(tmp_path):

@@ -15,7 +15,7 @@ from fitlang.solve.greedy import Guide
 from fitlang.solve.pack import pack
 from fitlang.solve.ruined_choice import ranked, ruined_choice
 
-from solving import problem_from, verified_packing
+from solving import problem_from, verified_cost
 
 # two 4-CPU nodes at 1 USD/h, one 8-CPU node at 1.50; 8 one-CPU replicas. `both_small` (the
 # two small nodes, full: 2) cannot be ruined cheaper: a full small node's 4 replicas fit only
@@ -50,19 +50,15 @@ def _passes(problem):
     return both_small, mixed
 
 
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
-
-
 def test_the_pass_cheaper_after_its_ruin_is_kept_not_the_cheaper_before(tmp_path):
     problem = problem_from(tmp_path, TWO_SHAPES)
     both_small, mixed = _passes(problem)
-    assert (_cost(problem, both_small), _cost(problem, mixed)) == (2, Fraction(5, 2))
+    assert (verified_cost(problem, both_small), verified_cost(problem, mixed)) == (2, Fraction(5, 2))
     # before: the cheapest pass (2) is kept, and its ruin finds nothing
     assert ranked(problem, [mixed, both_small], "cost")[0] is both_small
     chosen = ruined_choice(problem, [mixed, both_small], "cost", time.monotonic() + 30)
     assert chosen is not None and chosen.packing is mixed and chosen.ruined
-    assert _cost(problem, chosen.packing) == Fraction(3, 2)
+    assert verified_cost(problem, chosen.packing) == Fraction(3, 2)
 
 
 def test_passes_alike_in_value_are_ruined_once_and_short_ones_not_at_all(tmp_path):
@@ -80,7 +76,7 @@ def test_without_the_time_for_a_ruin_the_cheapest_pass_is_kept_as_not_ruined(tmp
     both_small, mixed = _passes(problem)
     chosen = ruined_choice(problem, [mixed, both_small], "cost", time.monotonic() - 1)
     assert chosen is not None and chosen.packing is both_small and not chosen.ruined
-    assert _cost(problem, mixed) == Fraction(5, 2)  # not ruined either
+    assert verified_cost(problem, mixed) == Fraction(5, 2)  # not ruined either
 
 
 def test_the_solve_keeps_the_pass_cheaper_after_the_ruin_and_does_not_ruin_it_again(tmp_path, monkeypatch):
@@ -88,7 +84,7 @@ def test_the_solve_keeps_the_pass_cheaper_after_the_ruin_and_does_not_ruin_it_ag
     both_small, mixed = _passes(problem)
     run = _run(problem, both_small, 30.0)
     placement._ruined_first(run, [None, mixed])
-    assert run.floor is mixed and run.ruined is mixed and _cost(problem, run.floor) == Fraction(3, 2)
+    assert run.floor is mixed and run.ruined is mixed and verified_cost(problem, run.floor) == Fraction(3, 2)
     ruined: list[object] = []
     monkeypatch.setattr(placement, "dear_nodes_ruined", lambda *args, **kwargs: ruined.append(args) or 0)
     placement._searched(problem, run.floor, "cost", time.monotonic() + 0.5, lambda *said: None, None,

@@ -14,7 +14,7 @@ from fitlang.solve.improve import consolidate
 from fitlang.solve.pack import NodeState, Packing
 from fitlang.solve.small_merged import small_nodes_merged
 
-from solving import pool, problem_from, verified_packing, workload
+from solving import pool, problem_from, verified_cost, workload
 
 # four one-a-node services, two replicas each, 2 CPUs a replica. 4-CPU nodes at 0.30 USD/h in
 # zones a and c hold two replicas; a 16-CPU node at 0.55 in zone b holds one of each service
@@ -23,10 +23,6 @@ SPLIT = (pool("small_a", 2, 4, "16GiB", 0.30, '  zone = "a"\n')
          + pool("small_c", 2, 4, "16GiB", 0.30, '  zone = "c"\n')
          + pool("big", 2, 16, "64GiB", 0.55, '  zone = "b"\n')
          + "".join(workload(f"s{k}", 2, 2, "1GiB", "  anti_affinity self on node\n") for k in range(1, 5)))
-
-
-def _cost(problem, packing) -> Fraction:
-    return Fraction(verified_packing(problem, packing).value)
 
 
 def _by_hand() -> Fraction:
@@ -55,11 +51,11 @@ def test_four_small_nodes_of_two_zones_merge_onto_two_larger_nodes_of_a_third(tm
     # services differ fit one big node (0.55 < 0.60), twice: 1.10, the least by hand
     problem = problem_from(tmp_path, SPLIT)
     floor = _split_floor(problem)
-    assert _cost(problem, floor) == Fraction(6, 5)
+    assert verified_cost(problem, floor) == Fraction(6, 5)
     assert consolidate(problem, floor, "cost") == 0
     assert dear_nodes_ruined(problem, floor, "cost", None, give_up=None) == 0
     assert small_nodes_merged(problem, floor, "cost", None) == 2
-    assert _cost(problem, floor) == _by_hand() == Fraction(11, 10)
+    assert verified_cost(problem, floor) == _by_hand() == Fraction(11, 10)
     assert [len(floor.nodes.get(pool, [])) for pool in ("small_a", "small_c", "big")] == [0, 0, 2]
     assert small_nodes_merged(problem, floor, "cost", None) == 0  # nothing left to merge
 
@@ -69,7 +65,7 @@ def test_a_merge_that_does_not_cost_less_is_not_made(tmp_path):
     problem = problem_from(tmp_path, SPLIT.replace("0.55 USD/h", "0.6 USD/h"))
     floor = _split_floor(problem)
     assert small_nodes_merged(problem, floor, "cost", None) == 0
-    assert _cost(problem, floor) == Fraction(6, 5)
+    assert verified_cost(problem, floor) == Fraction(6, 5)
 
 
 def test_a_spread_replica_stays_in_its_zone(tmp_path):
@@ -81,14 +77,14 @@ def test_a_spread_replica_stays_in_its_zone(tmp_path):
     problem = problem_from(tmp_path, spread)
     floor = _split_floor(problem)
     assert small_nodes_merged(problem, floor, "cost", None) == 0
-    assert _cost(problem, floor) == Fraction(6, 5)
+    assert verified_cost(problem, floor) == Fraction(6, 5)
 
 
 def test_no_time_left_no_merge(tmp_path):
     problem = problem_from(tmp_path, SPLIT)
     floor = _split_floor(problem)
     assert small_nodes_merged(problem, floor, "cost", time.monotonic()) == 0
-    assert _cost(problem, floor) == Fraction(6, 5)
+    assert verified_cost(problem, floor) == Fraction(6, 5)
 
 
 def test_the_search_merges_before_its_ruin(tmp_path, monkeypatch):
@@ -98,7 +94,7 @@ def test_the_search_merges_before_its_ruin(tmp_path, monkeypatch):
     seen: list[Fraction] = []
 
     def recorded(problem, packing, objective, deadline, give_up=None) -> int:
-        seen.append(_cost(problem, packing))
+        seen.append(verified_cost(problem, packing))
         return 0
 
     monkeypatch.setattr(placement, "dear_nodes_ruined", recorded)
@@ -114,7 +110,7 @@ def test_the_search_merges_again_what_the_dear_room_leaves(tmp_path, monkeypatch
     merged_first: list[Fraction] = []
 
     def dear_room(problem, packing, objective, deadline) -> bool:
-        merged_first.append(_cost(problem, packing))
+        merged_first.append(verified_cost(problem, packing))
         packing.nodes.clear()
         packing.nodes.update(_split_floor(problem).nodes)
         return True
@@ -122,7 +118,7 @@ def test_the_search_merges_again_what_the_dear_room_leaves(tmp_path, monkeypatch
     seen: list[Fraction] = []
 
     def crossing(problem, packing, objective, deadline) -> int:
-        seen.append(_cost(problem, packing))
+        seen.append(verified_cost(problem, packing))
         return 0
 
     monkeypatch.setattr(placement, "dear_room_filled", dear_room)
@@ -154,9 +150,9 @@ def _merged(problem) -> tuple[Fraction, Fraction, int] | None:
     if cut or not floor.complete:
         return None
     consolidate(problem, floor, "cost")
-    before = _cost(problem, floor)
+    before = verified_cost(problem, floor)
     made = small_nodes_merged(problem, floor, "cost", None)
-    return before, _cost(problem, floor), made
+    return before, verified_cost(problem, floor), made
 
 
 def test_on_random_three_zone_fleets_every_merge_keeps_every_rule_and_costs_less(tmp_path):
