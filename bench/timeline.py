@@ -26,7 +26,8 @@ import time
 
 STEPS = ("greedy_floor", "first_fit_beside", "_options_moved", "consolidate", "_solve_aggregate",
          "solve_aggregate", "pack",
-         "patterns_first", "repair", "lower_bound", "_coarse", "_zoned", "_cheapest_guided", "pattern_bound",
+         "patterns_first", "repair", "lower_bound", "coarse_stage", "zoned_stage", "_cheapest_guided",
+         "pattern_bound",
          "repack", "_polished", "_guided_floor", "_pattern_floor", "_realised_floor", "dear_nodes_ruined",
          "small_nodes_merged")
 
@@ -74,7 +75,7 @@ def main() -> None:
 
     from fitlang.cli import compilation_of
     from fitlang.model.build import build_problem
-    from fitlang.solve import neighbourhood
+    from fitlang.solve import bound_stages, neighbourhood
     from fitlang.solve import placement as pl
 
     result = compilation_of(arguments.file).check()
@@ -87,9 +88,10 @@ def main() -> None:
         value = pl._packed_value(problem, packing, "cost") if packing.complete else None
         return "incomplete" if value is None else f"{float(value):.2f}"
 
-    for name in STEPS:
-        if hasattr(pl, name):  # (a step an older tree has not: its timeline without it)
-            setattr(pl, name, _timed(name, getattr(pl, name), started, depth, cost))
+    for module in (pl, bound_stages):  # (the bound stages moved out of placement.py in session 37)
+        for name in STEPS:
+            if hasattr(module, name):  # (a step an older tree has not: its timeline without it)
+                setattr(module, name, _timed(name, getattr(module, name), started, depth, cost))
     neighbourhood.search = _timed("neighbourhood.search", neighbourhood.search, started, depth)
 
     def progress(stage, value, bound):

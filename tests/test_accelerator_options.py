@@ -128,16 +128,16 @@ def test_the_accelerator_problem_keeps_the_accelerator_workloads_and_their_class
 
 
 def test_at_fleet_scale_the_floor_takes_the_options_the_lp_orders(tmp_path, monkeypatch):
-    # `_rebuild_first` (the pair bound not expected to converge within the limit) made to hold
+    # `bound_stages.rebuild_first` (the pair bound not expected to converge within the limit) made to hold
     # here, and the whole model skipped: the floor's own greedy pass takes the LP's options
     # (the zoned bound's guide and the search after it may find them too: a 0.2 s limit
     # leaves them no time)
-    from fitlang.solve import placement
+    from fitlang.solve import bound_stages, placement
 
     problem = problem_from(tmp_path, option_pools(l40s_nodes=1, l40s_price=4, l4_price=2)
                            + inference("a", 4) + inference("b", 8))
-    monkeypatch.setattr(placement, "PAIR_SECONDS_PER_PAIR", 1e6)
-    monkeypatch.setattr(placement, "MODEL_MAX_COLUMNS", 0)
+    monkeypatch.setattr(bound_stages, "PAIR_SECONDS_PER_PAIR", 1e6)
+    monkeypatch.setattr(bound_stages, "MODEL_MAX_COLUMNS", 0)
     monkeypatch.setattr(placement, "OPTIONS_SHARE", 1.0)
     floors = []
     real_floor = placement.greedy_floor

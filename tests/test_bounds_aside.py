@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 from test_dear_nodes import DEAR, _brute_force
 
-from fitlang.solve import placement
+from fitlang.solve import bound_stages, placement
 from fitlang.solve.backends import Minimising
 from fitlang.solve.budget import Budget
 from fitlang.solve.gang_quotas import LPCounts
@@ -25,7 +25,7 @@ def _aside_everywhere(monkeypatch) -> list[float]:
     children it starts counted (their time limits)."""
     monkeypatch.setattr(placement, "ASIDE_MIN_SECONDS", 0.0)
     monkeypatch.setattr(placement, "few_merged_classes", lambda problem: False)
-    monkeypatch.setattr(placement, "PATTERN_SECONDS_PER_PAIR", 1e9)  # no pattern bound would follow
+    monkeypatch.setattr(bound_stages, "PATTERN_SECONDS_PER_PAIR", 1e9)  # no pattern bound would follow
     started: list[float] = []
     running = Minimising.running.__func__  # type: ignore[attr-defined]
     monkeypatch.setattr(Minimising, "running", classmethod(
@@ -55,8 +55,8 @@ def test_the_bounds_from_the_child_are_those_computed_here_and_the_floor_is_ruin
     floor = _consolidated_floor(problem)
     value = Fraction(verified_packing(problem, floor).value)
     assert value == 13
-    here = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0, value, False,
-                             beside=True)
+    here = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0, value,
+                                     False, beside=True)
     assert here.pair.value is not None and here.pair.converged
     started = _aside_everywhere(monkeypatch)
     run = _run(problem, floor, 30.0)
@@ -70,13 +70,13 @@ def test_the_bounds_from_the_child_are_those_computed_here_and_the_floor_is_ruin
 
 
 def test_where_the_floor_was_rebuilt_it_is_not_ruined_beside_the_child(tmp_path, monkeypatch):
-    # a rebuilt floor (`_rebuild_first`: inventory 50,000) keeps its dear full node while the
+    # a rebuilt floor (`bound_stages.rebuild_first`: inventory 50,000) keeps its dear full node while the
     # child computes: the search's ruin later tries every dear node, and the process's time
     # goes to the zoned guide's pass; the child's bound is the same as where it is ruined
     problem = problem_from(tmp_path, DEAR)
     floor = _consolidated_floor(problem)
-    here = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0, Fraction(13), False,
-                             beside=True)
+    here = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, time.monotonic() + 30.0,
+                                     Fraction(13), False, beside=True)
     started = _aside_everywhere(monkeypatch)
     run = _run(problem, floor, 30.0)
     run.rebuilt = True
@@ -95,7 +95,7 @@ def test_no_answer_from_the_child_in_time_is_no_bound(tmp_path, monkeypatch):
     def never(*args, **kwargs):
         time.sleep(60)
 
-    monkeypatch.setattr(placement, "_bounds", never)
+    monkeypatch.setattr(bound_stages, "bounds_stage", never)
     run = _run(problem, floor, 2.0)
     aside = placement._bounds_aside(run, None, Fraction(13))
     assert aside is not None and aside.pair.value is None and aside.zoned is None
@@ -107,19 +107,20 @@ def test_beside_the_placement_the_pair_bound_has_the_time_left_the_zoned_bound_o
         monkeypatch):
     # in this process the pair bound has BOUND_SHARE of the limit; beside the placement the
     # time to the deadline, without the zoned bound first unless the pair LP is expected to
-    # take more than the whole limit (`_rebuild_first`)
+    # take more than the whole limit (`bound_stages.rebuild_first`)
     asked: list[tuple[str, float | None]] = []
-    monkeypatch.setattr(placement, "_zoned", lambda *args: asked.append(("zoned", args[5])) or (None, set()))
-    monkeypatch.setattr(placement, "lower_bound",
+    monkeypatch.setattr(bound_stages, "zoned_stage",
+                        lambda *args: asked.append(("zoned", args[5])) or (None, set()))
+    monkeypatch.setattr(bound_stages, "lower_bound",
                         lambda problem, objective, deadline, **kw: asked.append(("pair", deadline)) or
                         placement.Bound(None))
-    monkeypatch.setattr(placement, "_suggested", lambda pair: ({}, {}))
+    monkeypatch.setattr(bound_stages, "suggested", lambda pair: ({}, {}))
     deadline = time.monotonic() + 100.0
     for beside, slow, expected in ((False, False, ["zoned", "pair"]), (True, False, ["pair"]),
                                    (True, True, ["zoned", "pair"])):
-        monkeypatch.setattr(placement, "_rebuild_first", lambda problem, limit, slow=slow: slow)
+        monkeypatch.setattr(bound_stages, "rebuild_first", lambda problem, limit, slow=slow: slow)
         asked.clear()
-        placement._bounds(None, "cost", None, None, 10.0, deadline, Fraction(1), False, beside=beside)
+        bound_stages.bounds_stage(None, "cost", None, None, 10.0, deadline, Fraction(1), False, beside=beside)
         assert [name for name, _ in asked] == expected
         pair_deadline = asked[-1][1]
         assert pair_deadline is not None
@@ -146,7 +147,7 @@ def _guided_in_the_child(monkeypatch, problem) -> list:
     passes of this process are given (the child's are its own), but for the second floor's
     (`_room_floor`: no guide of the LP's)."""
     _aside_everywhere(monkeypatch)
-    monkeypatch.setattr(placement, "_suggested", lambda pair: TO_THE_OPTIMUM)
+    monkeypatch.setattr(bound_stages, "suggested", lambda pair: TO_THE_OPTIMUM)
     monkeypatch.setattr(placement, "dear_nodes_ruined", lambda *args: 0)
     guides_here: list = []
     floor_pass = placement.greedy_floor
@@ -176,7 +177,7 @@ def test_the_child_also_runs_the_first_guided_pass_and_sends_its_floor_back(tmp_
 def test_the_childs_guided_floor_is_taken_where_cheaper_and_its_pass_not_run_again(tmp_path, monkeypatch):
     problem = problem_from(tmp_path, DEAR)
     guides_here = _guided_in_the_child(monkeypatch, problem)
-    monkeypatch.setattr(placement, "_coarse", lambda *args: None)
+    monkeypatch.setattr(bound_stages, "coarse_stage", lambda *args: None)
     monkeypatch.setattr(placement, "_pair_packed_floor", lambda *args: None)  # (its own floor: 11.10 too)
     run = _run(problem, _consolidated_floor(problem), 30.0)
     run.floor_seconds = 0.01

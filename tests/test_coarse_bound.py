@@ -20,6 +20,7 @@ from test_bound import SEEDS, comparable_case, pool, workload
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
+from fitlang.solve import bound_stages
 from fitlang.solve import placement as placement_module
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.coarse import coarse_bound, coarsened, suggested_classes, zoned_bound
@@ -126,12 +127,12 @@ def test_solve_states_the_coarse_bound_only_where_it_runs(tmp_path, monkeypatch)
     problem = problem_from(tmp_path, text)
     monkeypatch.setattr(placement_module, "_whole_model_pays", lambda *a: False)
     # no fine patterns (they would prove 3 too)
-    monkeypatch.setattr(placement_module, "pattern_bound", lambda *a, **k: PatternBound(None))
+    monkeypatch.setattr(bound_stages, "pattern_bound", lambda *a, **k: PatternBound(None))
     found = placement_module._solve(problem, "auto", 10, relax=True)
     assert found.value == 3 and found.bound == 3
     # not expected to converge in its share of the limit (a pair would take 1e9 s): the
     # coarse problem is made (to count its pairs), its bound is not, and not stated
-    monkeypatch.setattr(placement_module, "PATTERN_SECONDS_PER_PAIR", 1e9)
+    monkeypatch.setattr(bound_stages, "PATTERN_SECONDS_PER_PAIR", 1e9)
     found = placement_module._solve(problem, "auto", 10, relax=True)
     assert found.value == 3 and found.bound < 3
 
@@ -274,17 +275,18 @@ def test_solve_states_the_zoned_bound_where_the_pair_bound_has_none(tmp_path, mo
     problem = problem_from(tmp_path, text)
     monkeypatch.setattr(placement_module, "_whole_model_pays", lambda *a: False)
     monkeypatch.setattr(placement_module, "lower_bound", lambda *a, **k: Bound(None))
-    monkeypatch.setattr(placement_module, "pattern_bound", lambda *a, **k: PatternBound(None))
+    monkeypatch.setattr(bound_stages, "lower_bound", lambda *a, **k: Bound(None))
+    monkeypatch.setattr(bound_stages, "pattern_bound", lambda *a, **k: PatternBound(None))
     # where the pair bound is expected to converge in its share (a few pairs), not run
     found = placement_module._solve(problem, "auto", 10, relax=True)
     assert found.value == 3 and (found.bound is None or found.bound < 3)
     # expected not to (a pair would take 1e9 s): run first, and stated
-    monkeypatch.setattr(placement_module, "PAIR_SECONDS_PER_PAIR", 1e9)
+    monkeypatch.setattr(bound_stages, "PAIR_SECONDS_PER_PAIR", 1e9)
     found = placement_module._solve(problem, "auto", 10, relax=True)
     assert found.value == 3 and found.bound is not None and abs(found.bound - 3) < 1e-6
     # but not where its own build would not end within its share (not started at all)
-    monkeypatch.setattr(placement_module, "ZONED_PAIRS", 1e9)
-    monkeypatch.setattr(placement_module, "zoned_bound", lambda *a, **k: pytest.fail("started"))
+    monkeypatch.setattr(bound_stages, "ZONED_PAIRS", 1e9)
+    monkeypatch.setattr(bound_stages, "zoned_bound", lambda *a, **k: pytest.fail("started"))
     found = placement_module._solve(problem, "auto", 10, relax=True)
     assert found.value == 3 and (found.bound is None or found.bound < 3)
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from fractions import Fraction
 
-from fitlang.solve import placement
+from fitlang.solve import bound_stages, placement
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.gang_quotas import every_quota, lp_counts, lp_nodes
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -36,7 +36,7 @@ def test_every_workload_by_the_lps_counts_leaves_the_free_room_to_the_zone_bound
     assert relaxed.converged and round(float(relaxed.value), 6) == 6
     # without the LP's mixes filled first (lp_mixes.py, which places `anywhere` on `west` too)
     counts = replace(lp_counts(problem, relaxed), mixed_nodes=())
-    guides = placement._guides(placement._suggested(relaxed), counts)
+    guides = placement._guides(bound_stages.suggested(relaxed), counts)
     floor, _ = greedy_floor(problem)
     assert verified_cost(problem, floor) == Fraction("7.5")
     before = placement._cheapest_guided(problem, floor, guides[1:], "cost", 30.0, time.monotonic() + 30)

@@ -2,7 +2,7 @@
 `Guide.quotas`): the room they leave in each zone is where the zone-spread services go; a
 spread's free replicas dealt to the zones the LP puts them in (`domain_counts`,
 `Guide.domains`); a second first pass with every GPU workload's counts (`lp_counts`); where
-the pair LP is not run (`_rebuild_first`), the zoned LP's guide with its counts.
+the pair LP is not run (`bound_stages.rebuild_first`), the zoned LP's guide with its counts.
 Costs held to a hand count and to `verify`."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from fitlang.solve import placement
+from fitlang.solve import bound_stages, placement
 from fitlang.solve.gang_quotas import _largest_remainders, domain_counts, gang_quotas, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor
 
@@ -56,7 +56,7 @@ def test_the_pair_lps_quotas_reach_the_least_through_the_guided_floor(tmp_path):
     floor, _ = greedy_floor(problem)
     assert verified_cost(problem, floor) == 21
     deadline = time.monotonic() + 30
-    bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
+    bounds = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, deadline, None, False)
     assert bounds.pair.lp_value == 20 and set(bounds.counts.quotas) == BOTH_ZONES
     assert set(gang_quotas(problem, bounds.pair)) == BOTH_ZONES
     trains = ({}, {"train": bounds.suggested[1]["train"]})
@@ -122,7 +122,7 @@ def test_a_spreads_free_replicas_go_to_the_zones_the_lp_puts_them_in(tmp_path):
     floor, _ = greedy_floor(problem)
     assert _hosts(floor, "web") == {"cpua": 2, "gpub": 1} and verified_cost(problem, floor) == 12
     deadline = time.monotonic() + 30
-    bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
+    bounds = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, deadline, None, False)
     assert bounds.pair.lp_value == 11
     counts = domain_counts(problem, bounds.pair)
     assert {zone: round(count, 6) for zone, count in counts[("web", "zone")].items()} == {"a": 1, "b": 2}
@@ -148,7 +148,7 @@ def test_a_second_first_pass_places_every_gpu_workload_by_the_lps_counts(tmp_pat
     problem = problem_from(tmp_path, QUAD)
     floor, _ = greedy_floor(problem)
     deadline = time.monotonic() + 30
-    bounds = placement._bounds(problem, "cost", None, floor, 30.0, deadline, None, False)
+    bounds = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, deadline, None, False)
     assert abs(bounds.pair.lp_value - 5.4) < 1e-9
     assert bounds.counts == lp_counts(problem, bounds.pair) and bounds.counts.quotas == ()
     assert set(bounds.counts.gpu_quotas) == {(frozenset({"infer"}), frozenset({"quad"}), 4),
@@ -166,7 +166,7 @@ def test_a_second_first_pass_places_every_gpu_workload_by_the_lps_counts(tmp_pat
 def test_where_only_gangs_ask_gpus_there_is_one_first_pass_and_its_fractional_copy(tmp_path):
     problem = problem_from(tmp_path, ZONES)
     floor, _ = greedy_floor(problem)
-    bounds = placement._bounds(problem, "cost", None, floor, 30.0, time.monotonic() + 30, None, False)
+    bounds = bound_stages.bounds_stage(problem, "cost", None, floor, 30.0, time.monotonic() + 30, None, False)
     assert bounds.counts.gpu_quotas == bounds.counts.quotas
     # (no option groups: no options-only pass either)
     guides = placement._guides(bounds.suggested, bounds.counts)
@@ -189,14 +189,15 @@ def test_a_groups_counts_add_up_to_its_total_the_largest_fractions_rounded_up():
 def test_where_the_pair_lp_is_not_run_the_zoned_lps_guide_deals_a_spread_as_that_lp_does(
         tmp_path, monkeypatch):
     # BESIDE_SPREAD where the pair LP is expected to take more than the whole limit (a pair
-    # 1e9 s: `_rebuild_first`, as at inventory 50,000 at 30 s), so the zoned LP alone guides
+    # 1e9 s: `bound_stages.rebuild_first`, as at inventory 50,000 at 30 s), so the zoned LP alone guides
     # the greedy pass: it puts `web`'s free replica in zone b, beside `train`, as the pair LP
     # does, so its guide deals it there (11, the least, where the plain floor pays 12), with new
     # GPU nodes last for workloads that ask none
     problem = problem_from(tmp_path, BESIDE_SPREAD)
     floor, _ = greedy_floor(problem)
-    monkeypatch.setattr(placement, "PAIR_SECONDS_PER_PAIR", 1e9)
-    zoned, _ = placement._zoned(problem, "cost", None, floor, 30.0, time.monotonic() + 30, Fraction(12))
+    monkeypatch.setattr(bound_stages, "PAIR_SECONDS_PER_PAIR", 1e9)
+    zoned, _ = bound_stages.zoned_stage(problem, "cost", None, floor, 30.0, time.monotonic() + 30,
+                                        Fraction(12))
     assert zoned is not None and zoned.value is not None and abs(zoned.value - 11) < 1e-6
     guide = zoned.guide
     assert guide is not None and guide.gpu_nodes_last

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from fitlang.solve import placement
+from fitlang.solve import bound_stages, placement
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.gang_quotas import lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -43,7 +43,7 @@ def test_a_guided_pass_with_the_mixes_filled_first_pays_the_least(tmp_path):
     assert counts.mixed_nodes
     floor, _ = greedy_floor(problem)
     assert verified_cost(problem, floor) == 6
-    guides = placement._guides(placement._suggested(relaxed), counts)
+    guides = placement._guides(bound_stages.suggested(relaxed), counts)
     assert guides[0].nodes == counts.mixed_nodes
     for guide in guides:  # each pass, before its polish (which may close nodes on a fleet this small)
         if guide.nodes:

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from test_accelerator_options import _floor_cost, gpu_pool
 
-from fitlang.solve import option_mix, placement
+from fitlang.solve import bound_stages, option_mix, placement
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.gang_quotas import lp_counts
 from fitlang.solve.greedy import Guide
@@ -36,7 +36,7 @@ def test_a_group_the_lp_splits_is_placed_as_its_split_and_leaves_the_scarce_opti
     problem = problem_from(tmp_path, two_groups())
     bound = lower_bound(problem, "cost")
     assert option_mixes(problem, bound) == {"a": {"a[L40S]": 2, "a[L4]": 4}}
-    first = placement._guides(placement._suggested(bound), lp_counts(problem, bound))[0]
+    first = placement._guides(bound_stages.suggested(bound), lp_counts(problem, bound))[0]
     assert first.mixes == {"a": {"a[L40S]": 2, "a[L4]": 4}}
     assert _floor_cost(problem, first) == 9
     assert _floor_cost(problem, dataclasses.replace(first, mixes={})) == 13

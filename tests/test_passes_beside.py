@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import pytest
 
-from fitlang.solve import placement
+from fitlang.solve import bound_stages, placement
 from fitlang.solve.backends import Minimising, forks, tell_parent
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -140,7 +140,7 @@ class _Told:
 
 def test_here_the_first_guide_the_child_told():
     made: list[Guide] = []
-    told = placement._Bounds(None, placement.Bound(None), SUGGESTED, counts=COUNTS)
+    told = bound_stages.Bounds(None, placement.Bound(None), SUGGESTED, counts=COUNTS)
     assert pass_beside(_Told(told), 10.0, lambda guide: made.append(guide) or True)
     assert made == [placement._guides(SUGGESTED, COUNTS)[0]]
 

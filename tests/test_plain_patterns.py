@@ -1,5 +1,5 @@
 """The pattern bound on plain fleets (every class's replicas without node-level rules, a few
-shapes): its convergence estimate per pair (`placement._pattern_seconds`), and its master
+shapes): its convergence estimate per pair (`bound_stages.pattern_seconds`), and its master
 started from several packings. Held to bounds worked out by hand."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from __future__ import annotations
 from fractions import Fraction
 
 from fitlang.solve.bound import lower_bound
-from fitlang.solve.greedy import greedy_floor
-from fitlang.solve.patterns import pattern_bound
-from fitlang.solve.placement import (
+from fitlang.solve.bound_stages import (
     PATTERN_SECONDS_PER_PAIR,
     PATTERN_SHARE,
     PLAIN_PATTERN_SECONDS_PER_PAIR,
-    _with_patterns,
+    with_patterns,
 )
+from fitlang.solve.greedy import greedy_floor
+from fitlang.solve.patterns import pattern_bound
 
 from solving import pool, problem_from, workload
 
@@ -42,7 +42,7 @@ def test_a_plain_fleet_gets_the_pattern_bound_where_the_general_estimate_left_it
     pair = lower_bound(problem, "cost")
     assert pair.value is not None and pair.value < 4 and pair.relaxation is not None
     floor, _ = greedy_floor(problem, None)
-    proven, found = _with_patterns(problem, "cost", pair, floor, _between(pair.relaxation.pairs), None,
+    proven, found = with_patterns(problem, "cost", pair, floor, _between(pair.relaxation.pairs), None,
                                    Fraction(6))
     assert found is not None and found.converged and proven == 5
 
@@ -52,7 +52,7 @@ def test_a_node_rule_keeps_the_general_estimate(tmp_path):
     pair = lower_bound(problem, "cost")
     assert pair.value is not None and pair.relaxation is not None
     floor, _ = greedy_floor(problem, None)
-    proven, found = _with_patterns(problem, "cost", pair, floor, _between(pair.relaxation.pairs), None,
+    proven, found = with_patterns(problem, "cost", pair, floor, _between(pair.relaxation.pairs), None,
                                    Fraction(6))
     assert found is None and proven == pair.value
 
@@ -112,6 +112,6 @@ def test_on_a_plain_fleet_the_patterns_run_from_half_the_goals_gap(tmp_path):
         assert pair.value is not None
         floor, _ = greedy_floor(problem, None)
         value = pair.value / (1 - Fraction(7, 1000))
-        proven, found = _with_patterns(problem, "cost", pair, floor, limit, None, value)
+        proven, found = with_patterns(problem, "cost", pair, floor, limit, None, value)
         assert (found is not None) == runs
         assert proven == (5 if runs else pair.value)

@@ -23,11 +23,12 @@ def ai1000(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_guide(ai1000):
     from fitlang.solve.bound import lower_bound
+    from fitlang.solve.bound_stages import suggested
     from fitlang.solve.gang_quotas import lp_counts
-    from fitlang.solve.placement import _guides, _suggested
+    from fitlang.solve.placement import _guides
 
     relaxed = lower_bound(ai1000, "cost")
-    return _guides(_suggested(relaxed), lp_counts(ai1000, relaxed))[0]
+    return _guides(suggested(relaxed), lp_counts(ai1000, relaxed))[0]
 
 
 def _floor_learned(problem):

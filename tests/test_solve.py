@@ -1617,10 +1617,11 @@ def test_anti_affinity_self_on_zone_counts_every_option_at_fleet_scale(tmp_path,
     # and the search after it) holds the rule too
     from option_domains import APART_COST, APART_ZONES, apart_policy, zones_of
 
+    from fitlang.solve import bound_stages
     from fitlang.solve import placement as stages
 
     if not whole_model:
-        monkeypatch.setattr(stages, "MODEL_MAX_COLUMNS", 0)
+        monkeypatch.setattr(bound_stages, "MODEL_MAX_COLUMNS", 0)
     problem = problem_from(tmp_path, apart_policy(count=20))
     assert sum(c.count for c in problem.classes) > stages.EXACT_MAX_NODES
     placement = solved(problem)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_moving import UNDERCUT
 
-from fitlang.solve import aggregate
+from fitlang.solve import aggregate, bound_stages
 from fitlang.solve import placement as placement_module
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.report import as_json
@@ -154,6 +154,7 @@ def test_a_pair_bound_cut_by_its_share_sends_the_solve_down_the_floors_path(tmp_
         return optimised(*args, **kwargs)
 
     monkeypatch.setattr(placement_module, "lower_bound", cut_the_first)
+    monkeypatch.setattr(bound_stages, "lower_bound", cut_the_first)  # (the bounds stage's own)
     monkeypatch.setattr(placement_module, "_optimised", counted)
     placement = placement_module.solve(problem, time_limit=20.0)
     assert models == []

@@ -1,5 +1,5 @@
 """The LP-guided passes' guides, in their order (`placement._guided_floor`), from the pair
-LP's suggestion (`placement._suggested`) and counts (`gang_quotas.lp_counts`). Moved out of
+LP's suggestion (`bound_stages.suggested`) and counts (`gang_quotas.lp_counts`). Moved out of
 placement.py as it was (session 35), which it kept under 1,500 lines."""
 
 from __future__ import annotations

@@ -11,17 +11,14 @@
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
-import numpy as np
-
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
-from fitlang.solve import neighbourhood
-from fitlang.solve.accelerator_options import accelerator_options, options_of
+from fitlang.solve import bound_stages, neighbourhood
+from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.aggregate import (
     can_grow,
     cap_short,
@@ -34,15 +31,23 @@ from fitlang.solve.aggregate import (
     solve_aggregate,
 )
 from fitlang.solve.backends import HighsBackend, Minimising, forks, tell_parent
-from fitlang.solve.bound import SECONDS_PER_PAIR, Bound, lower_bound, relaxation_pairs
+from fitlang.solve.bound import Bound, lower_bound
+from fitlang.solve.bound_stages import (
+    Bounds,
+    columns,
+    gap_over,
+    pairs_of,
+    pattern_min_gap,
+    plain_class_ids,
+    rebuild_first,
+    share_of,
+    suggested,
+    with_patterns,
+)
 from fitlang.solve.budget import PACK_CPU_PER_REPLICA, Budget
 from fitlang.solve.coarse import (
     class_groups,
-    coarse_bound,
-    in_problem_classes,
     suggested_classes,
-    widened,
-    zoned_bound,
 )
 from fitlang.solve.counted_exact import counted_exact
 from fitlang.solve.crossing_room import crossing_room
@@ -62,8 +67,8 @@ from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
 from fitlang.solve.pattern_rounding import pattern_floor
-from fitlang.solve.patterns import PatternBound, pattern_bound
-from fitlang.solve.patterns_first import packing_cpu, patterns_first, plain_classes
+from fitlang.solve.patterns import PatternBound
+from fitlang.solve.patterns_first import packing_cpu, patterns_first
 from fitlang.solve.placement_result import (
     FEASIBLE,
     FEASIBLE_PARTIAL,
@@ -153,7 +158,7 @@ class _Run:
     search_deadline: float | None = None  # the end of the search: what follows is kept
     floor: Packing | None = None  # the greedy floor, improved stage by stage
     floor_polished: bool = True  # its nodes closed already (else at the end, where it may win)
-    rebuilt: bool = False  # the floor's first pass was the rebuild (`_rebuild_first`)
+    rebuilt: bool = False  # the floor's first pass was the rebuild (`rebuild_first`)
     whole: bool = False  # the aggregate model ran
     best: Placement | None = None  # the aggregate model's placement
     proven: Fraction | None = None  # the bounds proven apart from the model's
@@ -232,7 +237,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
             _completed_floor(run, run.search_deadline)
         complete = run.complete
     elif relax and time_limit is not None and run.best is not None \
-            and _gap_over(run.best, _pattern_min_gap(problem)):
+            and gap_over(run.best, pattern_min_gap(problem)):
         # 3. the model's bound leaves a gap: the patterns' bound; also where the floor is short
         # and the model's packing complete (`pools` 3,000 seed 102: 1.2% over, the patterns
         # never tried)
@@ -267,7 +272,7 @@ def _model_window(run: _Run) -> tuple[float | None, set[str]]:
     window = run.budget.left(with_pack)
     if window is None or window >= run.budget.wall(packing):
         return with_pack, set()
-    plain = _plain_classes(problem)
+    plain = plain_class_ids(problem)
     if not plain:
         return with_pack, plain
     return run.budget.model_deadline(run.search_deadline, packing_cpu(problem, plain)), plain
@@ -285,7 +290,7 @@ def _search_pays(run: _Run) -> bool:
     if past(run.search_deadline):
         return False
     if run.packed:
-        return _gap_over(run.best, OPTIMALITY_TOLERANCE)
+        return gap_over(run.best, OPTIMALITY_TOLERANCE)
     return run.floor is not None and not _beats_packing(run.problem, run.best, run.floor, run.objective)
 
 
@@ -298,7 +303,7 @@ FLOOR_COMPLETE_SHARE = 0.4
 def _floor_stage(run: _Run) -> None:
     """The greedy floor, whole; the CPU share it had (which sizes every later stage); then,
     in FLOOR_IMPROVE_SHARE of the limit, its first polish: the rebuild instead of the
-    consolidation where `_rebuild_first` (the consolidation then waits for time left,
+    consolidation where `rebuild_first` (the consolidation then waits for time left,
     rebuild.py; where it rebuilds no zone, the consolidation as before: breaker 50,000: 9939
     -> 9936), nothing where realise.py's placement comes next (the floor's polish is done at
     the end where that placement is not within the tolerance: breaker 10,000 at 5 s spent
@@ -316,16 +321,16 @@ def _floor_stage(run: _Run) -> None:
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     completion = time.monotonic()
     if not run.floor.complete:  # the stages after the floor are worth more on a complete one
-        completing = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
+        completing = share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
         run.floor = scarce_first(problem, run.floor, completing, guide)
         run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
         _completed_floor(run, completing)
         _first_fit_aside(run)
     completion = time.monotonic() - completion
-    first_pass = _share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
+    first_pass = share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
-    run.rebuilt = not realise_next and _rebuild_first(problem, time_limit) and rebuild(
-        problem, run.floor, objective, _share_of(time_limit, REBUILD_SHARE, run.search_deadline)) > 0
+    run.rebuilt = not realise_next and rebuild_first(problem, time_limit) and rebuild(
+        problem, run.floor, objective, share_of(time_limit, REBUILD_SHARE, run.search_deadline)) > 0
     if not run.rebuilt and not realise_next:
         consolidate(problem, run.floor, objective, first_pass)
     run.floor_polished = not past(first_pass) and not run.rebuilt and not realise_next
@@ -364,7 +369,7 @@ def _completed_floor(run: _Run, deadline: float | None) -> None:
 
 
 # the most of the model's window the pair bound may be expected to take before the model
-# (`PAIR_SECONDS_PER_PAIR`, at the CPU share measured): bench 10,000 converges in 0.2-0.5 s;
+# (`bound_stages.PAIR_SECONDS_PER_PAIR`, at the CPU share measured): bench 10,000 converges in 0.2-0.5 s;
 # where it would take more, the model runs without it, as before
 BOUND_BEFORE_MODEL_SHARE = 0.25
 
@@ -377,7 +382,7 @@ def _bound_before_model(run: _Run, model_deadline: float | None) -> None:
     window = run.budget.left(model_deadline)
     if window is None or run.floor is None:
         return
-    expected = run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(run.problem))
+    expected = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(run.problem))
     if expected > BOUND_BEFORE_MODEL_SHARE * window:
         return
     pair = lower_bound(run.problem, run.objective, time.monotonic() + BOUND_BEFORE_MODEL_SHARE * window,
@@ -436,7 +441,8 @@ def _bounds_from_floor(run: _Run) -> None:
     assert run.floor is not None
     floor_value = _packed_value(problem, run.floor, objective)
     run.progress("bound", floor_value, None)
-    coarse_found = _coarse(problem, objective, None, run.floor, time_limit, deadline, floor_value)
+    coarse_found = bound_stages.coarse_stage(problem, objective, None, run.floor, time_limit, deadline,
+                                             floor_value)
     coarse = None if coarse_found is None else coarse_found.value
     if coarse_found is not None and coarse is not None:
         run.progress("bound", None, coarse)
@@ -455,10 +461,11 @@ def _bounds_from_floor(run: _Run) -> None:
         run.proven, run.found = coarse, None
         return
     tried = run.before_model  # (converged before the model: the same bound, its answer packed)
-    bounds = _Bounds(None, tried, _suggested(tried), counts=lp_counts(problem, tried)) \
+    bounds = Bounds(None, tried, suggested(tried), counts=lp_counts(problem, tried)) \
         if tried is not None and tried.converged else \
         _bounds_aside(run, coarse, floor_value) or \
-        _bounds(problem, objective, coarse, run.floor, time_limit, deadline, floor_value, run.rebuilt)
+        bound_stages.bounds_stage(problem, objective, coarse, run.floor, time_limit, deadline, floor_value,
+                                  run.rebuilt)
     zoned, pair = bounds.zoned, bounds.pair
     if zoned is not None and zoned.value is not None and (coarse is None or zoned.value > coarse):
         run.progress("bound", None, zoned.value)
@@ -481,7 +488,7 @@ def _bounds_from_floor(run: _Run) -> None:
                               beside=(bounds.beside, bounds.here))
     _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
     floor_value = _packed_value(problem, run.floor, objective)
-    proven, run.found = _with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
+    proven, run.found = with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
     if run.proven is not None and run.proven != _larger(pair.value, coarse):
         run.progress("bound", None, run.proven)
@@ -498,7 +505,8 @@ def _patterns_after_model(run: _Run) -> None:
     assert run.floor is not None and best is not None
     coarse_found = None
     if supported(problem):
-        coarse_found = _coarse(problem, objective, best.bound, run.floor, time_limit, deadline, best.value)
+        coarse_found = bound_stages.coarse_stage(problem, objective, best.bound, run.floor, time_limit,
+                                                 deadline, best.value)
         if coarse_found is not None and coarse_found.value is not None:
             run.floor = _realised_floor(problem, run.floor, objective, deadline)
             run.realised_first = True
@@ -508,16 +516,16 @@ def _patterns_after_model(run: _Run) -> None:
         return
     pair = run.before_model
     if pair is None or not pair.converged:  # (converged before the model: the same bound again)
-        pair = lower_bound(problem, objective, _share_of(time_limit, PATTERN_SHARE, deadline),
+        pair = lower_bound(problem, objective, share_of(time_limit, bound_stages.PATTERN_SHARE, deadline),
                            start=run.floor)
     # the master's first patterns: the floor's and the model's packing's, nodes packed to its
     # counts and nearer the relaxation's (`pools` 3,000 seed 112: converged in 0.44-0.49 CPU s
     # instead of 0.68; where the limit counts the reading, 0.68 s was past the share)
     start = (run.packed[0], run.floor) if run.packed else run.floor
-    proven, run.found = _with_patterns(problem, objective, pair, start, time_limit, deadline, best.value)
+    proven, run.found = with_patterns(problem, objective, pair, start, time_limit, deadline, best.value)
     if coarse_found is None:
-        coarse_found = _coarse(problem, objective, _larger(proven, best.bound), run.floor, time_limit,
-                               deadline, best.value)
+        coarse_found = bound_stages.coarse_stage(problem, objective, _larger(proven, best.bound), run.floor,
+                                                 time_limit, deadline, best.value)
     run.proven = _larger(proven, None if coarse_found is None else coarse_found.value)
     run.floor = _pattern_floor(problem, run.floor, run.found, objective, time_limit, deadline)
 
@@ -566,209 +574,7 @@ def _answer(run: _Run, started: float) -> Placement:
     return placement
 
 
-# the share of the time limit `bound.lower_bound` may take where the whole model is skipped
-# (before the neighbourhood search, which gets the rest: it stops once converged) or proved
-# no bound. At 10,000 nodes it converges in 1.4-2.8 s (session 7, load 3) and stops there;
-# at 50,000 it has not converged within a minute, and its bound grows with its time
-# (inventory 50,000: 685 before any LP, 1,449 at 0.3 of a 60 s limit, ~2,200-2,300 at 0.5)
-# while the neighbourhood search after it did not move the placement (2997.34 with 42 s of
-# search, session 6, and with 30 s, session 7). Where the whole model runs it is not
-# computed: on the inventory shape at 1,000 nodes, run first, it took the model's time
-# (stated bound 74.30 against the model's own 76.78 with the whole limit), and on bench
-# 10,000 it added 1.9 s for 0.005%.
-BOUND_SHARE = 0.5
-
-
-# the pattern bound (patterns.py) runs where the gap left is over PATTERN_MIN_GAP (bench
-# 10,000: 0.26%, where the patterns gained 0.005% at 1,000 nodes for 4.6 s), in at most
-# PATTERN_SHARE of the time limit, where its column generation is expected to converge in
-# that share (it gains little before: at 10,000 nodes, 30 s of it added 0.01-0.13%); and not
-# without a time limit. Measured to convergence (2026-11-30, shared machine, load 2-3):
-# breaker 1,000 (1,717 pairs) 211.49 -> 222.40 in 1.4 s; bench 1,000 (1,680) 4.6 s;
-# inventory 1,000 (8,996) 71.30 -> 75.52 in 32 s: 0.8-3.5 ms a pair
-PATTERN_MIN_GAP = 0.01
-# the pair bound's column generation to convergence, per pair of merged demand and class
-# (`bound.relaxation_pairs`): inventory 10,000 (147,992 pairs) 0.8-1.9 s, inventory 50,000
-# (2,025,859) 32.1-33.6 s (session 8, load 2-3): 0.5-1.6e-5 s. Where it would take more
-# than BOUND_SHARE of the limit, the zoned coarse bound runs first
-PAIR_SECONDS_PER_PAIR = 1.6e-5
-# the zoned coarse problem's pairs, per pair of the pair relaxation, about: inventory 10,000
-# 0.45, 50,000 0.29 (its build is then about this share of the pair relaxation's: breaker
-# 50,000 under load started it past the deadline and spent 1.1 s making it to no bound)
-ZONED_PAIRS = 0.5
-# the zoned coarse problem keeps classes apart by eligibility (coarse._kept_apart) while its
-# pairs stay within this many times those of the problem with labels forgotten, so that it
-# converges in about the time that one did. Inventory 50,000 seed 7 (CPU s at load 5-7, the
-# spread rows lazy as they then were): labels forgotten 435 classes, 576,572 pairs, 2417.37
-# in 24-25 s; within 1.05: 471, 577,532 (the GPU workloads' lists, which split 0-4 groups,
-# and a few that split up to 16), 2637.14 (in 36-42 s; in 27 s with every row in); within
-# 1.2: 539, 679,727 (an arch's lists too, 26 groups), 2637.36 in 48 s; no limit: the pair
-# relaxation's 1,638 classes and 2,025,859 pairs, 2639.38. Seeds 8 and 9 within 1.05:
-# 5760.13 -> 6348.93, 4874.58 -> 5412.30 at 6-11% more CPU
-ZONED_GROWTH = 1.05
-PATTERN_SHARE = 0.2
-PATTERN_SECONDS_PER_PAIR = 2e-3
-# the same where every class is plain (patterns_first.plain_classes: no node-level rule, at most
-# MAX_SHAPES request shapes, so each knapsack is a few shapes' counts): `pools` 3,000 seeds 106
-# / 111 / 112 converged in 0.52-0.75 CPU s (445-520 pairs), `pools` 10,000 seed 104 in 1.21 s
-# (1,095), at load 9: 1.07-1.67 ms a pair. With 2e-3 the gate left 111 and 112 without the
-# pattern bound and its floor at 5 s (2.3 / 3.0% over the bound; with them 0.2 / 0.3%)
-PLAIN_PATTERN_SECONDS_PER_PAIR = 1.3e-3
-# the same fleets' gap over which the patterns run: their floor (pattern_rounding.py) lands 0.1-0.2%
-# over the pattern bound in 0.4-0.6 CPU s at 3,000 nodes (`pools` 104 / 114: 0.70 / 0.85% -> 0.12 / 0.07%)
-PLAIN_PATTERN_MIN_GAP = 0.005
-
-
-def _gap_over(placement: Placement | None, share: float) -> bool:
-    return placement is not None and placement.bound is not None and placement.value is not None \
-        and not placement.unplaced and placement.value > 0 \
-        and (placement.value - placement.bound) / placement.value > share
-
-
-def _with_patterns(problem: Problem, objective: str, pair, start: Packing | tuple[Packing, ...],
-                   time_limit: float | None, deadline: float | None,
-                   value: Fraction | None) -> tuple[Fraction | None, PatternBound | None]:
-    """The pair bound (`pair`, what `lower_bound` found), or the pattern bound built on it
-    (never less) where the gap to `value` is over PATTERN_MIN_GAP, a time limit is set and
-    the column generation is expected to converge in its share of it; and what the pattern
-    bound found (its last LP solution guides `_pattern_floor`), if it ran."""
-    if pair.value is None or pair.relaxation is None or time_limit is None or value is None or value <= 0 \
-            or (value - pair.value) / value <= _pattern_min_gap(problem) \
-            or _pattern_seconds(problem, pair.relaxation.pairs) > PATTERN_SHARE * time_limit:
-        return pair.value, None
-    found = pattern_bound(pair, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start=start)
-    return (pair.value if found.value is None else max(found.value, pair.value)), found
-
-
-def _pattern_seconds(problem: Problem, pairs: int) -> float:
-    """About what the pattern bound takes to converge over `pairs` pairs, CPU s."""
-    return (PLAIN_PATTERN_SECONDS_PER_PAIR if _all_plain(problem) else PATTERN_SECONDS_PER_PAIR) * pairs
-
-
-def _pattern_min_gap(problem: Problem) -> float:
-    """The gap over which the pattern bound and its floor run: PLAIN_PATTERN_MIN_GAP where
-    every class a workload may use is plain, else PATTERN_MIN_GAP."""
-    return PLAIN_PATTERN_MIN_GAP if _all_plain(problem) else PATTERN_MIN_GAP
-
-
-def _all_plain(problem: Problem) -> bool:
-    plain = _plain_classes(problem)
-    return bool(plain) and all(set(demand.eligible) <= plain for demand in problem.demands)
-
-
-def _coarse(problem: Problem, objective: str, known: Fraction | None, start: Packing,
-            time_limit: float | None, deadline: float | None,
-            value: Fraction | None) -> PatternBound | None:
-    """The coarse problem's pattern bound (coarse.py), or None where it is not run: under
-    the pattern bound's conditions (a time limit, a gap between `value` and the bound `known`,
-    if any, over PATTERN_MIN_GAP, expected to converge in its PATTERN_SHARE). It costs little where
-    it runs (breaker 10,000: 30 pairs, under 0.3 s with the build), and where the fleet's
-    splits are what costs it is weaker than the others (inventory 1,000: 59.31 against
-    76.80) and not stated."""
-    if time_limit is None or value is None or value <= 0 \
-            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
-        return None
-    return coarse_bound(problem, objective, _share_of(time_limit, PATTERN_SHARE, deadline), start,
-                        max_pairs=int(PATTERN_SHARE * time_limit / PATTERN_SECONDS_PER_PAIR))
-
-
-@dataclass
-class _Zoned:
-    """The zoned coarse problem's bound (None: none in time) and what its last solution
-    suggests to the greedy pass, in the problem's own classes."""
-
-    value: Fraction | None
-    guide: Guide | None  # None: no LP solution in time
-    pairs: int  # the pair relaxation's (`bound.relaxation_pairs`)
-
-
-def _zoned(problem: Problem, objective: str, known: Fraction | None, start: Packing,
-           time_limit: float | None, deadline: float | None,
-           value: Fraction | None) -> tuple[_Zoned | None, set[tuple[str, str]]]:
-    """The zoned coarse problem's pair bound (`coarse.zoned_bound`) in BOUND_SHARE of the
-    limit, where the gap between `value` and the bound `known` is over PATTERN_MIN_GAP and
-    the pair bound is not expected to converge in its own share; and the (workload, class)
-    pairs its solution uses, which the pair bound's master starts with. Measured on the
-    inventory shape at 50,000 nodes: 2417.37 in 7-10 s at load 6-8, where the pair bound's
-    share ended at 685-1966; its classes kept apart by eligibility within ZONED_GROWTH,
-    2637.14 (the pair LP's 2639.38) at about the same CPU. Not run where the pair bound
-    converges in time: at 10,000 nodes (565.24 in 0.55 s against the pair bound's 571.51;
-    kept apart by eligibility, 571.41) it made the pair bound's master
-    faster (1.8 -> 0.8 s) and its guide placed cheaper on one seed (30 s: 582.39 -> 581.49)
-    but dearer on two (2488.18 -> 2506.66, 1659.05 -> 1661.67): which of the relaxations'
-    many optimal solutions HiGHS returns decides what a guide is worth."""
-    if time_limit is None or value is None or value <= 0 \
-            or (known is not None and (value - known) / value <= PATTERN_MIN_GAP):
-        return None, set()
-    pairs = _pairs(problem)
-    share = _share_of(time_limit, BOUND_SHARE, deadline)
-    if PAIR_SECONDS_PER_PAIR * pairs <= BOUND_SHARE * time_limit \
-            or (share is not None and time.monotonic() + ZONED_PAIRS * SECONDS_PER_PAIR * pairs > share):
-        return None, set()  # the pair bound will do; or no time to build the zoned one
-    found, merged_id = zoned_bound(problem, objective, share, start, max_growth=ZONED_GROWTH)
-    options, classes = _suggested(found)
-    classes = widened(classes, merged_id)
-    seed = {(name, class_id) for name, ids in classes.items() for class_id in ids}
-    # where `_rebuild_first`, the guide of the pair LP's first guided pass (`_guides`), from
-    # this LP: its classes with new GPU nodes last for the workloads that ask none, the gangs'
-    # counts by class and the spreads' replicas by zone (inventory 50,000 at 30 s: the pair LP
-    # is not run there; the options alone gave no cheaper floor than the rebuilt one on seeds 12
-    # and 13; in process, without deadlines, rebuilt after, seed 12: options alone 6641.75, with
-    # the classes and GPU nodes last 6573.13, with the counts too 6523.60 against the bound
-    # 6497.18; its classes without GPU nodes last put services on accelerator nodes: seed 7
-    # 2915.75 against 2704.56 for the options alone, session 27). Elsewhere as it was
-    if _rebuild_first(problem, time_limit):
-        counts = lp_counts(problem, in_problem_classes(found, merged_id))
-        guide = Guide(options, classes, quotas=counts.quotas, gpu_nodes_last=True, domains=counts.domains) \
-            if options or classes else None
-    else:
-        guide = Guide(options, classes) if options or classes else None
-    return _Zoned(found.value, guide, pairs), seed
-
-
-@dataclass
-class _Bounds:
-    """The zoned coarse bound (where it ran), the pair bound, and what the pair LP's last
-    solution suggests to the greedy pass (`_suggested`)."""
-
-    zoned: _Zoned | None
-    pair: Bound
-    suggested: tuple[dict[str, list[str]], dict[str, frozenset[str]]]
-    # where the child beside the placement (`_bounds_aside`) also ran the first guided passes:
-    # how many of them it tried, in their order (not run again here), and its floor where
-    # cheaper than the one it started from (else None)
-    first_passed: int = 0
-    passed: Packing | None = None
-    runner_up: Packing | None = None  # the next cheapest first pass there (ruined_choice.py)
-    # the pair LP's gangs by class and dealt workloads by domain (`lp_counts`), for the first
-    # guided pass
-    counts: LPCounts = field(default_factory=LPCounts)
-    # whether the child left the first of the first passes to this process (passes_beside.py),
-    # and whether this process made it beside the child
-    beside: bool = False
-    here: bool = False
-
-
-def _bounds(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
-            time_limit: float | None, deadline: float | None, floor_value: Fraction | None,
-            rebuilt: bool, beside: bool = False) -> _Bounds:
-    """The zoned coarse bound where it runs (`_zoned`), then the pair bound seeded by it
-    (none where the zoned one says it would not converge after a rebuild). `beside`: in a
-    child process beside the placement (`_bounds_aside`), where the pair LP has the time to
-    `deadline` on a core of its own rather than BOUND_SHARE of the limit, so the zoned bound
-    runs first only where the pair LP is expected to take more than the whole limit
-    (`_rebuild_first`: inventory 50,000 at 30 s, not 10,000 at 5 s, where the zoned bound
-    took 0.6 of the child's 1.4 CPU s and the guided passes waited for it: seeds 7 / 8 at
-    load ~5.5, 598.92 -> 585.65, 2524.13 -> 2493.87, seed 9 the same, the same bounds)."""
-    zoned, seed = (None, set()) if beside and not _rebuild_first(problem, time_limit) else \
-        _zoned(problem, objective, coarse, start, time_limit, deadline, floor_value)
-    pair = Bound(None) if rebuilt and _pair_hopeless(zoned, deadline) else \
-        lower_bound(problem, objective, deadline if beside else _share_of(time_limit, BOUND_SHARE, deadline),
-                    start=start, seed=seed)
-    return _Bounds(zoned, pair, _suggested(pair), counts=lp_counts(problem, pair))
-
-
-# the pair LP's expected CPU seconds (`PAIR_SECONDS_PER_PAIR`) from which the bounds run in
+# the pair LP's expected CPU seconds (`bound_stages.PAIR_SECONDS_PER_PAIR`) from which the bounds run in
 # a child process beside the placement (`_bounds_aside`), and the least time left for it: below
 # it the fork and the answer's way back are a large part of what the second core gives, and
 # the LP cut here still states what its first rounds proved (inventory 10,000 seed 7 at 5 s on
@@ -778,8 +584,8 @@ ASIDE_MIN_SECONDS = 0.5
 ASIDE_SEND_SECONDS = 0.1
 
 
-def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | None) -> _Bounds | None:
-    """`_bounds` in a child process (`backends.Minimising`, on the machine's other core),
+def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | None) -> Bounds | None:
+    """`bound_stages.bounds_stage` in a child process (`backends.Minimising`, on the machine's other core),
     where the pair LP is expected to take ASIDE_MIN_SECONDS or more and neither its answer
     packed (few merged classes) nor the pattern bound built on it (too many pairs for its
     share) would follow; meanwhile here the ruin of the floor's dear nodes (dear_nodes.py,
@@ -788,7 +594,7 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     the ~3.3 CPU s the solve has after the start, and the passes after them got nothing.
     The child reads the floor as it was before the ruin: the bounds and guides are those
     the solve computed here, in the same order. None where it does not run.
-    Not the ruin where the floor was rebuilt (`_rebuild_first`, inventory 50,000): there it
+    Not the ruin where the floor was rebuilt (`rebuild_first`, inventory 50,000): there it
     took 2.4 of the process's CPU s for 0.4-3.4 USD/h that the search's ruin finds again (it
     tries every dear node), and the zoned guide's pass after it, which decides seed 7 (2710.84
     -> 2691.89), did not fit after it in a 17 CPU s `fitc solve` (2.22%; 1.51% without it,
@@ -797,21 +603,22 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     left = run.budget.left(deadline)
     if time_limit is None or left is None or run.floor is None or run.before_model is not None \
             or run.objective not in NODE_OBJECTIVES or left < run.budget.wall(ASIDE_MIN_SECONDS) \
-            or PAIR_SECONDS_PER_PAIR * _pairs(problem) < ASIDE_MIN_SECONDS \
-            or PATTERN_SECONDS_PER_PAIR * _pairs(problem) <= PATTERN_SHARE * time_limit \
+            or bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem) < ASIDE_MIN_SECONDS \
+            or bound_stages.PATTERN_SECONDS_PER_PAIR * pairs_of(problem) \
+            <= bound_stages.PATTERN_SHARE * time_limit \
             or few_merged_classes(problem) or not forks():  # (no child: the bounds here, as they were)
         return None
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
-    beside = pays(left, run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(problem)), run.floor_seconds,
-                  run.budget.cpu_share)
+    pair_seconds = bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem)
+    beside = pays(left, run.budget.wall(pair_seconds), run.floor_seconds, run.budget.cpu_share)
     # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
     learned = ShortFirst(set(run.learned.names), at_once=beside)
     pass_seconds = run.floor_seconds
 
-    def bounds(seconds: float) -> _Bounds:
+    def bounds(seconds: float) -> Bounds:
         deadline = time.monotonic() + seconds
-        found = _bounds(problem, objective, coarse, start, time_limit, deadline, floor_value, rebuilt,
-                        beside=True)
+        found = bound_stages.bounds_stage(problem, objective, coarse, start, time_limit, deadline,
+                                          floor_value, rebuilt, beside=True)
         # the first guided passes (those with the LP's classes) here too, on the floor as it was at
         # the fork, each where it is expected to end with the time to send its floor back
         # (ASIDE_SEND_SECONDS); where the first is not, the solve's process tries them (the
@@ -819,7 +626,7 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
         # the second (every GPU workload's counts) here, not after the child, 579.35 -> 578.94
         end = deadline - ASIDE_SEND_SECONDS
         # back through the pipe: the values, guides and passes, not the relaxation's arrays
-        told = _Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
+        told = Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
                        counts=found.counts)
         first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
         if beside:  # (the bounds to this process at once: it makes the first pass meanwhile)
@@ -846,7 +653,7 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
                                   lambda guide: _made_here(run, guide))
     # (where the child's answer is not in by the deadline, its bounds as it told them)
     found = pending.result(max(0.0, left - (time.monotonic() - pending.began))) or pending.told(0) or \
-        _Bounds(None, Bound(None), ({}, {}))
+        Bounds(None, Bound(None), ({}, {}))
     return replace(found, beside=beside, here=here)
 
 
@@ -891,7 +698,7 @@ def _room_floor(run: _Run) -> None:
     other, cut = greedy_floor(problem, deadline, Guide(dear_room_first=True, fractional=True))
     if cut or not other.complete:
         return
-    consolidate(problem, other, objective, _share_of(run.time_limit, FLOOR_IMPROVE_SHARE, deadline))
+    consolidate(problem, other, objective, share_of(run.time_limit, FLOOR_IMPROVE_SHARE, deadline))
     if _cheaper(problem, other, run.floor, objective):
         run.floor = other
         run.progress("improve", _packed_value(problem, other, objective), None)
@@ -899,12 +706,12 @@ def _room_floor(run: _Run) -> None:
 
 
 def _floor_guide(problem: Problem, objective: str, time_limit: float | None) -> Guide | None:
-    """Where `_rebuild_first`, the options the accelerator side's pair LP uses
+    """Where `rebuild_first`, the options the accelerator side's pair LP uses
     (accelerator_options.py; 0.2-0.3 CPU s at 50,000 inventory nodes) guide the floor's
     own greedy pass. Inventory 50,000 seed 7, without deadlines, rebuilt: 2751.34 -> 2728.75
     (GPU nodes 1711.62 -> 1665.22). Elsewhere the pair LP's own options guide a later pass
     (`_guided_floor`)."""
-    if time_limit is None or not _rebuild_first(problem, time_limit):
+    if time_limit is None or not rebuild_first(problem, time_limit):
         return None
     options = accelerator_options(problem, objective, time.monotonic() + OPTIONS_SHARE * time_limit)
     return Guide(options) if options else None
@@ -912,40 +719,6 @@ def _floor_guide(problem: Problem, objective: str, time_limit: float | None) -> 
 
 # the accelerator side's LP gets at most this share of the limit (it converges in ~1% of 30 s)
 OPTIONS_SHARE = 0.05
-
-
-def _rebuild_first(problem: Problem, time_limit: float | None) -> bool:
-    """Is the pair bound not expected to converge within the whole limit? There the floor's
-    first pass is the rebuild, not the consolidation, which waits for time left at the end:
-    at 50,000 inventory nodes (seed 7, in process, load ~3.5) the consolidation took 1.5 s
-    for 3.2 of 2,850 USD/h, the rebuild 2.5 s for 99, and after the bounds no time was left
-    for a rebuild (`fitc solve --time-limit 30`, seeds 7 / 8 / 9 at load 3-4: the zoned bound
-    ends at its share and the answer was the consolidated floor). Not at 10,000 nodes (the
-    pair bound converges in 1-2 s; with a 5 s limit the rebuild first left 2544.18 and
-    1675.74 where the consolidation leaves 2539.44 and 1674.50, seeds 8 and 9; and see
-    `REBUILD_SHARE`)."""
-    return time_limit is not None and PAIR_SECONDS_PER_PAIR * _pairs(problem) > time_limit
-
-
-# `bound.relaxation_pairs` per problem (asked twice; 0.04 s at inventory 10,000, 0.16 s at 50,000)
-_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _pairs(problem: Problem) -> int:
-    if problem not in _PAIRS:
-        _PAIRS[problem] = relaxation_pairs(problem)
-    return _PAIRS[problem]
-
-
-def _pair_hopeless(zoned: _Zoned | None, deadline: float | None) -> bool:
-    """Where the zoned bound ran (the pair bound not expected to converge in its share), is
-    the pair bound expected not to converge in what is left either? Then it is not started:
-    cut, it states less than the zoned bound (inventory 50,000: 685-1,966 after 12-20 s
-    against 2,417.37; converged, 2,639.38 after 26-34 s), and its time goes to the
-    placement. Asked only where `_rebuild_first` (at 10,000 nodes with a 5 s limit the
-    zoned bound runs too; there the pair bound runs as before)."""
-    return zoned is not None and zoned.value is not None and deadline is not None \
-        and PAIR_SECONDS_PER_PAIR * zoned.pairs > deadline - time.monotonic()
 
 
 def _coarse_floor(problem: Problem, packing: Packing, found: PatternBound, objective: str,
@@ -978,7 +751,7 @@ def _settled(problem: Problem, packing: Packing, objective: str, bound: Fraction
 def _realised_floor(problem: Problem, packing: Packing, objective: str, deadline: float | None) -> Packing:
     """The placement built from the coarse problem's whole-node patterns (realise.py) where
     it is cheaper than `packing`. Run where the coarse bound ran (its gap over
-    PATTERN_MIN_GAP): on *breaker* it is the optimum or next to it (1,000 nodes: 223 against
+    bound_stages.PATTERN_MIN_GAP): on *breaker* it is the optimum or next to it (1,000 nodes: 223 against
     228; 10,000: 1831 against 1977; the coarse bound rounded up is 223 and 1831)."""
     if objective not in NODE_OBJECTIVES or past(deadline):
         return packing
@@ -1073,12 +846,12 @@ def _polished_pass(problem: Problem, guided: Packing, best: Packing, objective: 
                    time_limit: float | None, deadline: float | None,
                    kept: list[tuple[Fraction, Packing]] | None) -> Packing:
     """A guided pass that places every replica polished as the floor was; the cheaper of it
-    and `best` (where `best` is short: the pass). Where `_rebuild_first`, the rebuild instead of
+    and `best` (where `best` is short: the pass). Where `rebuild_first`, the rebuild instead of
     the consolidation unless it rebuilds no zone (inventory 50,000 seed 7, the zoned options'
     floor: 1.2 CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation."""
-    if not (_rebuild_first(problem, time_limit) and
-            rebuild(problem, guided, objective, _share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
-        consolidate(problem, guided, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+    if not (rebuild_first(problem, time_limit) and
+            rebuild(problem, guided, objective, share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
+        consolidate(problem, guided, objective, share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
     if kept is not None:
         kept[:] = kept_cheapest(problem, kept, guided, objective)
     return guided if _cheaper(problem, guided, best, objective) else best
@@ -1185,7 +958,7 @@ def _guided_floor(problem: Problem, packing: Packing,
     breaker 10,000: 2046 against 1978, so the cheaper is kept), then, time left, with the
     options alone: where a short limit leaves time for one pass it is the first one
     (`fitc solve --time-limit 5`, inventory 10,000, seeds 7 / 8 / 9, session 15: 594.26 ->
-    590.30, 2534.34 either way, 1669.51 -> 1671.43). `suggested`: `_suggested` of the relaxation.
+    590.30, 2534.34 either way, 1669.51 -> 1671.43). `suggested`: `suggested` of the relaxation.
     `first_passed`: how many of the first passes (those with classes) the child beside the
     placement tried (`_bounds_aside`); then one pass here, where it is expected to fit, and not
     retried where it is short (the ruin after it needs the rest: a second pass here cut seed
@@ -1261,38 +1034,11 @@ def _options_moved(problem: Problem, packing: Packing, guide: Guide, objective: 
     moved = options_moved(problem, packing, guide)
     if moved is None or not moved.complete:
         return packing
-    consolidate(problem, moved, objective, _share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
+    consolidate(problem, moved, objective, share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
     value, before = _packed_value(problem, moved, objective), _packed_value(problem, packing, objective)
     if value is None or before is None or value >= before or not verified(problem, moved):
         return packing
     return moved
-
-
-def _suggested(relaxed: Bound) -> tuple[dict[str, list[str]], dict[str, frozenset[str]]]:
-    """From the relaxation's last solution: per option group, its options by the share of
-    its replicas placed with each, most first (ties: the policy's order); per workload, the
-    classes it places replicas on."""
-    used, values, relaxation = relaxed.problem, relaxed.pair_values, relaxed.relaxation
-    if used is None or values is None or relaxation is None:
-        return {}, {}
-    options = options_of(relaxed)
-    members: dict[int, list[str]] = {}
-    for class_id, index in relaxation.class_index.items():
-        members.setdefault(index, []).append(class_id)
-    on: dict[str, set[str]] = {}
-    for pair in np.flatnonzero(values > 1e-6).tolist():
-        demand = int(relaxation.pair_demand[pair])
-        # a merged demand (bound.merged_demands) guides every demand it stands for
-        for name in relaxed.members[demand] if relaxed.members else [used.demands[demand].name]:
-            on.setdefault(name, set()).update(members.get(int(relaxation.pair_class[pair]), ()))
-    return options, {name: frozenset(ids) for name, ids in on.items()}
-
-
-def _share_of(time_limit: float | None, share: float, deadline: float | None) -> float | None:
-    """The end of a step given `share` of the time limit from now, within `deadline`."""
-    if time_limit is None or deadline is None:
-        return deadline
-    return min(deadline, time.monotonic() + share * time_limit)
 
 
 def _beats_packing(problem: Problem, best: Placement | None, packing: Packing, objective: str) -> bool:
@@ -1312,7 +1058,7 @@ def _beats_packing(problem: Problem, best: Placement | None, packing: Packing, o
 FLOOR_IMPROVE_SHARE = 0.1
 # `rebuild` (each zone's paid nodes from the covering LP's resource prices, the zones with
 # the most spend first) gets at most this share of the limit each time it runs, only where
-# `_rebuild_first`: on the floor (instead of its first consolidation) and on each guided
+# `rebuild_first`: on the floor (instead of its first consolidation) and on each guided
 # floor. In process, consolidated floors, inventory 50,000 seeds 7 / 8 / 9: 2847.05 ->
 # 2751.34, 6658.05 -> 6581.15, 5614.86 -> 5525.30 USD/h in 1.6-2.7 s (load 3-4). Not at
 # 10,000 nodes: 614.70 -> 611.27, 2530.08 -> 2529.53, 1668.77 -> 1667.29 in process (0.2 s),
@@ -1335,34 +1081,14 @@ def _replicas(problem: Problem) -> int:
     return sum(d.replicas for d in problem.demands)
 
 
-# The whole model is built when it has at most this many (workload, class) columns, and
-# building and presolving it fit in its share of the time left (budget.py); else the floor is improved a
-# neighbourhood at a time (`neighbourhood.search`). Measured on the inventory shape: at 1,000
-# nodes (14,217 columns) the whole model reaches 84.42 USD/h in 26 s; at 10,000 nodes
-# (377,222 columns) it had nothing better than the floor (1138.60) and no bound after 900 s
-# (1.8 GB), and restricted to 91,718 columns nothing in 40 s, where the search reaches
-# ~1046 in 60 s.
-MODEL_MAX_COLUMNS = 50_000
-
-
 def _whole_model_pays(problem: Problem, deadline: float | None, budget: Budget | None = None) -> bool:
     """Without a time limit, always (the optimum was asked for, however long it takes). When
     building and presolving alone would eat the model's time, the greedy placement is the
     answer (with the bounds the floor's stages prove) rather than an answer past the limit."""
     if deadline is None:
         return True
-    return _columns(problem) <= MODEL_MAX_COLUMNS and \
-        (budget or Budget(deadline, None)).model_fits(deadline, _columns(problem), len(problem.classes))
-
-
-def _plain_classes(problem: Problem) -> set[str]:
-    """The classes packed by node patterns (patterns_first.py); none where the whole model
-    does not run (a pass over every column: inventory 10,000, 377,222 of them, 0.4 CPU s)."""
-    return plain_classes(problem) if _columns(problem) <= MODEL_MAX_COLUMNS else set()
-
-
-def _columns(problem: Problem) -> int:
-    return sum(len(d.eligible) for d in problem.demands)
+    return columns(problem) <= bound_stages.MODEL_MAX_COLUMNS and \
+        (budget or Budget(deadline, None)).model_fits(deadline, columns(problem), len(problem.classes))
 
 
 def _better(first: Placement | None, second: Placement | None) -> Placement | None:
