@@ -399,6 +399,21 @@ def test_greedy_floor_places_the_dearest_replicas_of_a_priority_first(tmp_path):
     assert placement.value == 3
 
 
+def test_greedy_floor_places_a_follower_on_nodes_beside_its_target_before_others_take_their_room(tmp_path):
+    # nodes of 4 CPUs at 1 USD/h. `t` (one a node, 0.5 CPU) opens 4 nodes; `big` and `z_follows`
+    # (3 CPUs each, as dear per replica; by name `big` first) each fit once beside a `t`.
+    # Were `big` placed before the follower, it would take the room beside every `t` and leave
+    # `z_follows` (which must share a node with a `t`) out: differential_fleet.py seed 3773,
+    # `unknown` with 25 out where the reference places all. Beside its target first, the
+    # follower takes 2 of t's nodes, `big` the other 2 and 2 new ones: 6, the optimum.
+    text = (pool("p", 8, 4, "64Gi", 1)
+            + workload("t", 4, "500m", "1Gi", "  anti_affinity self on node\n")
+            + workload("big", 4, 3, "1Gi") + workload("z_follows", 2, 3, "1Gi", "  affinity t on node\n"))
+    placement, _, (violations, problems) = _floor_placement(problem_from(tmp_path, text))
+    assert violations == [] and problems == [] and not placement.unplaced
+    assert placement.value == 6
+
+
 def test_fleet_scale_floor_gives_the_scarce_accelerator_to_the_option_that_saves_most(tmp_path, no_model):
     # 2 L4 nodes at 1 USD/h, 48 A10G nodes at 10; a replica a node. `first` (higher priority)
     # needs 2 on L4 or 3 on A10G; `second` 2 on L4 or 6 on A10G. Greedy alone, `first` takes

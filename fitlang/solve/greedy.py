@@ -293,8 +293,16 @@ def _reach_first(fleet: _Fleet, demand: Demand,
 
 
 def _pass_order(demand: Demand, followed: set[str], apart: set[str], fleet: _Fleet) -> tuple:
-    return (-demand.priority, demand.name not in followed, demand.name not in apart,
-            -fleet.cheapest(demand), demand.name)
+    """Within a priority: targets of `affinity` first, then the workloads that must share a
+    node with one (before others take the room beside the target's replicas: differential_fleet.py
+    seed 3773 left 25 of a follower out where every replica fits), then those kept apart by
+    zone or region, then the dearest to place."""
+    return (-demand.priority, demand.name not in followed, not _follows_on_node(demand),
+            demand.name not in apart, -fleet.cheapest(demand), demand.name)
+
+
+def _follows_on_node(demand: Demand) -> bool:
+    return any(not rule.anti and rule.topology == "node" for rule in demand.affinities)
 
 
 def _apart_rules(problem: Problem, fleet: _Fleet) -> set[str]:
