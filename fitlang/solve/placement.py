@@ -55,7 +55,7 @@ from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
-from fitlang.solve.floor_complete import floor_completed
+from fitlang.solve.floor_complete import completion_deadline, floor_completed
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
 from fitlang.solve.guides import guides as _guides
@@ -321,7 +321,9 @@ def _floor_stage(run: _Run) -> None:
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     completion = time.monotonic()
     if not run.floor.complete:  # the stages after the floor are worth more on a complete one
-        completing = share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
+        pair_seconds = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
+        completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
+                                         run.search_deadline, completion - wall, pair_seconds)
         run.floor = scarce_first(problem, run.floor, completing, guide)
         run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
         _completed_floor(run, completing)
