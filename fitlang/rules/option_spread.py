@@ -5,23 +5,40 @@ selects). Each option's demand carries the spread (in the same place of `Demand.
 drops it from every option at once); the spread rule (`rules/spread.py`) calls this module for
 such spreads: its rows (`group_rows`) and its check (`check_groups`).
 
-Only the exact per-node model holds it: the fleet-scale stages balance each demand's own
-domains. A policy with one is solved node by node (`solve/placement.solve`, explain's checks),
-and a fleet too large for that is refused when it is built (E0508, `too_large`)."""
+Only the exact per-node model holds it as written: the fleet-scale stages balance each demand's
+own domains. A policy with one is solved node by node up to `MAX_NODES` nodes
+(`solve/placement.solve`, explain's checks). Above, it is solved narrowed (`narrowed`) to
+spreads the fleet stages hold, each option on its own, whose sum holds the spread as written:
+
+- where one option may run in every domain with nodes of any option, the workload runs on that
+  option alone, spread as written (its domains are the sum's);
+- else each domain is given to one option (the cheapest there per unit of throughput) and a
+  quota of replicas, m or m + 1 for one m; each option runs its quotas' sum on its own domains
+  with `max_skew 1` (0 where the rule's is), so it puts m or m + 1 in each: the sum does too.
+
+Every placement of the narrowed policy holds the rule (the fleet's answer is verified as ever),
+but the narrowed policy may cost more: no bound is stated and no proof claimed unless it is
+the policy (only one option may run at all). What cannot be narrowed so (a gang, which runs on
+one option, where none reaches every domain; two such spreads of one workload where none
+does; a horizon) is refused when it is built (E0508, `too_large`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.check.program import SpreadRule
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import Demand, Problem
+from fitlang.model.problem import Demand, NodeClass, OptionGroup, Problem
 from fitlang.rules.base import Placed, domain_of
 
 if TYPE_CHECKING:  # the solver's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.placement_result import Placement
 
 # the fleets the per-node model is asked to solve with such a spread (`solve/placement.py`'s
 # EXACT_MAX_NODES: tests/test_solve.py checks the two agree)
@@ -39,10 +56,12 @@ def in_problem(problem: Problem) -> bool:
 
 
 def too_large(problem: Problem) -> bool:
-    """A fleet the per-node model cannot hold such a spread on (or one with a horizon, whose
-    time-indexed model counts each option apart)."""
-    return in_problem(problem) and (problem.timeline is not None
-                                    or sum(c.count for c in problem.classes) > MAX_NODES)
+    """A fleet the per-node model cannot hold such a spread on, and that cannot be narrowed
+    (`narrowed`), or one with a horizon, whose time-indexed model counts each option apart."""
+    if not in_problem(problem):
+        return False
+    return problem.timeline is not None or (sum(c.count for c in problem.classes) > MAX_NODES
+                                            and narrowed(problem) is None)
 
 
 def _members(problem: Problem) -> Iterator[list[Demand]]:
@@ -105,3 +124,156 @@ def group_rows(encoding: Encoding, first: Demand) -> None:
             domain_rows(encoding, domains, least, replicas, spread, SpreadGroup(first.name, index),
                         f"{first.workload},{spread.topology}", first.name)
 
+
+
+# ---- fleet scale: narrowed to spreads each option holds on its own -----------------------
+
+@dataclasses.dataclass(frozen=True)
+class _Share:
+    """What one option of a narrowed workload runs: its replicas, the classes it may use, and
+    the max_skew of its own spread in place of the spread over options (None: as written)."""
+    replicas: int
+    classes: list[str]
+    max_skew: int | None = None
+
+
+Narrowed = tuple[Problem, bool]
+
+
+def narrowed(problem: Problem) -> Narrowed | None:
+    """The problem with each option workload under spreads over its options made plain demands,
+    one per option (named as before: the placement is the policy's), whose own spreads hold
+    the spreads as written (the module's doc); affinities towards the workload follow its
+    option with the most replicas (stricter). And whether it is the same problem: one option
+    only may run. None where a workload cannot be narrowed so."""
+    shares: dict[str, _Share] = {}
+    followed: dict[str, str] = {}
+    kept, same = [], True
+    for group in problem.option_groups:
+        members = [problem.demand(name) for name in group.demands]
+        spreads = [s for s in members[0].spreads if over_options(members[0], s)]
+        if not spreads:
+            kept.append(group)
+            continue
+        found = _shares(problem, group, members, spreads)
+        if found is None:
+            return None
+        shares.update(found)
+        followed[group.workload] = max(members, key=lambda d: found[d.name].replicas).name
+        same &= sum(1 for d in members if d.eligible) == 1
+    if not shares:
+        return None
+    demands = [_narrowed_demand(d, shares.get(d.name), followed) for d in problem.demands]
+    return problem.with_demands(demands, option_groups=kept), same
+
+
+def _narrowed_demand(demand: Demand, share: _Share | None, followed: dict[str, str]) -> Demand:
+    affinities = [dataclasses.replace(r, target=followed[r.target])
+                  if not r.anti and r.target in followed else r for r in demand.affinities]
+    if share is None:
+        return demand if affinities == demand.affinities else dataclasses.replace(demand, affinities=affinities)
+    spreads = [dataclasses.replace(s, max_skew=share.max_skew)
+               if share.max_skew is not None and over_options(demand, s) else s for s in demand.spreads]
+    return dataclasses.replace(demand, replicas=share.replicas, eligible=share.classes, group=None,
+                               option=None, throughput=Fraction(1), spreads=spreads, affinities=affinities)
+
+
+def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
+            spreads: list[SpreadRule]) -> dict[str, _Share] | None:
+    """One option alone where one reaches every domain with nodes of any option (the cheapest
+    per unit of throughput); else domains dealt out (`_dealt`), for a single spread and no
+    gang; else None."""
+    reaches = {s.topology: {d.name: _domains(problem, d, s.topology) for d in members} for s in spreads}
+    every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
+    covering = [d for d in members if d.eligible and
+                all(every[t] <= reaches[t][d.name].keys() for t in every)]
+    if covering:
+        chosen = min(covering, key=lambda d: (_rate(problem, d, d.eligible), members.index(d)))
+        return {d.name: _Share(d.replicas, list(d.eligible)) if d is chosen else _Share(0, [])
+                for d in members}
+    if group.gang or len(spreads) > 1:
+        return None
+    return _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
+
+
+def _domains(problem: Problem, demand: Demand, topology: str) -> dict[str, list[str]]:
+    """Domain -> the classes of nodes the fleet has (not offers) `demand` may use there."""
+    found: dict[str, list[str]] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        value = node_class.topology_value(topology)
+        if value is not None and not node_class.provisioned and node_class.count > 0:
+            found.setdefault(value, []).append(class_id)
+    return found
+
+
+def _dealt(problem: Problem, group: OptionGroup, members: list[Demand], spread: SpreadRule,
+           reaches: dict[str, dict[str, list[str]]]) -> dict[str, _Share]:
+    """Each domain to one option, the cheapest there per unit of throughput among those with
+    room for its quota (chosen again once the quotas are known); each option runs its
+    domains' quotas on their classes with max_skew 1 (0 where the rule's is 0): as the quotas
+    are m or m + 1 (`_quotas`), so is what it puts in each domain, whichever ones get m + 1."""
+    domains = sorted(set().union(*reaches.values()))
+
+    def owner(domain: str, need: int) -> Demand:
+        here = [d for d in members if domain in reaches[d.name]]
+        roomy = [d for d in here if _room(problem, d, reaches[d.name][domain]) >= need] or here
+        return min(roomy, key=lambda d: (_rate(problem, d, reaches[d.name][domain]), members.index(d)))
+
+    owners = {v: owner(v, 0) for v in domains}
+    quotas = _quotas(group.required, owners, spread.max_skew)
+    owners = {v: owner(v, quotas[v]) for v in domains}
+    quotas = _quotas(group.required, owners, spread.max_skew)
+    shares = {}
+    for demand in members:
+        mine = [v for v in domains if owners[v] is demand]
+        replicas = sum(quotas[v] for v in mine)
+        classes = {c for v in mine for c in reaches[demand.name][v]}
+        shares[demand.name] = _Share(replicas, [c for c in demand.eligible if c in classes] if replicas else [],
+                                     min(spread.max_skew, 1))
+    return shares
+
+
+def _quotas(required: Fraction, owners: dict[str, Demand], max_skew: int) -> dict[str, int]:
+    """Replicas per domain, m or m + 1 (all m where max_skew is 0), the fewest that deliver
+    `required`: m + 1 first where a replica delivers most."""
+    delivered = sum(d.throughput for d in owners.values())
+    if max_skew == 0:
+        return dict.fromkeys(owners, math.ceil(required / delivered))
+    least = math.floor(required / delivered)
+    quotas = dict.fromkeys(owners, least)
+    short = required - least * delivered
+    for domain in sorted(owners, key=lambda v: -owners[v].throughput):
+        if short <= 0:
+            break
+        quotas[domain] += 1
+        short -= owners[domain].throughput
+    return quotas
+
+
+def _fit(node_class: NodeClass, demand: Demand) -> int:
+    """Replicas of `demand` one empty node of the class holds."""
+    return min((node_class.capacity.get(r, 0) // q for r, q in demand.requests.items() if q > 0), default=1)
+
+
+def _rate(problem: Problem, demand: Demand, class_ids: list[str]) -> Fraction:
+    """The least a unit of `demand`'s throughput costs on these classes (a node's price over
+    what the replicas that fit on it deliver); unbounded where none fits."""
+    rates = [node_class.price / (fit * demand.throughput) for c in class_ids
+             if (fit := _fit(node_class := problem.node_class(c), demand))]
+    return min(rates, default=Fraction(10 ** 12))
+
+
+def _room(problem: Problem, demand: Demand, class_ids: list[str]) -> int:
+    """Replicas of `demand` these classes hold, empty."""
+    return sum(problem.node_class(c).count * _fit(problem.node_class(c), demand) for c in class_ids)
+
+
+def solve_narrowed(found: Narrowed, solve: Callable[[Problem], Placement]) -> Placement:
+    """`solve` of the narrowed problem; where it is not the policy, what it proves is dropped
+    (`option_affinity.unproven`)."""
+    from fitlang.rules.option_affinity import unproven
+
+    problem, same = found
+    placement = solve(problem)
+    return placement if same else unproven(placement)
