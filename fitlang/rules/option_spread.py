@@ -14,7 +14,7 @@ spreads the fleet stages hold, each option on its own, whose sum holds the sprea
   option alone, spread as written (its domains are the sum's);
 - else each domain is given to one option (the cheapest there per unit of throughput) and a
   quota of replicas, m or m + 1 for one m; each option runs its quotas' sum on its own domains
-  with `max_skew 1` (0 where the rule's is), so it puts m or m + 1 in each: the sum does too.
+  with `max_skew 1`, so it puts m or m + 1 in each: the sum does too (max_skew is >= 1).
 
 Every placement of the narrowed policy holds the rule (the fleet's answer is verified as ever),
 but the narrowed policy may cost more: no bound is stated and no proof claimed unless it is
@@ -171,7 +171,8 @@ def _narrowed_demand(demand: Demand, share: _Share | None, followed: dict[str, s
     affinities = [dataclasses.replace(r, target=followed[r.target])
                   if not r.anti and r.target in followed else r for r in demand.affinities]
     if share is None:
-        return demand if affinities == demand.affinities else dataclasses.replace(demand, affinities=affinities)
+        same = affinities == demand.affinities
+        return demand if same else dataclasses.replace(demand, affinities=affinities)
     spreads = [dataclasses.replace(s, max_skew=share.max_skew)
                if share.max_skew is not None and over_options(demand, s) else s for s in demand.spreads]
     return dataclasses.replace(demand, replicas=share.replicas, eligible=share.classes, group=None,
@@ -211,8 +212,8 @@ def _dealt(problem: Problem, group: OptionGroup, members: list[Demand], spread: 
            reaches: dict[str, dict[str, list[str]]]) -> dict[str, _Share]:
     """Each domain to one option, the cheapest there per unit of throughput among those with
     room for its quota (chosen again once the quotas are known); each option runs its
-    domains' quotas on their classes with max_skew 1 (0 where the rule's is 0): as the quotas
-    are m or m + 1 (`_quotas`), so is what it puts in each domain, whichever ones get m + 1."""
+    domains' quotas on their classes with max_skew 1: as the quotas are m or m + 1
+    (`_quotas`), so is what it puts in each domain, whichever ones get m + 1."""
     domains = sorted(set().union(*reaches.values()))
 
     def owner(domain: str, need: int) -> Demand:
@@ -221,25 +222,23 @@ def _dealt(problem: Problem, group: OptionGroup, members: list[Demand], spread: 
         return min(roomy, key=lambda d: (_rate(problem, d, reaches[d.name][domain]), members.index(d)))
 
     owners = {v: owner(v, 0) for v in domains}
-    quotas = _quotas(group.required, owners, spread.max_skew)
+    quotas = _quotas(group.required, owners)
     owners = {v: owner(v, quotas[v]) for v in domains}
-    quotas = _quotas(group.required, owners, spread.max_skew)
+    quotas = _quotas(group.required, owners)
     shares = {}
     for demand in members:
         mine = [v for v in domains if owners[v] is demand]
         replicas = sum(quotas[v] for v in mine)
         classes = {c for v in mine for c in reaches[demand.name][v]}
-        shares[demand.name] = _Share(replicas, [c for c in demand.eligible if c in classes] if replicas else [],
-                                     min(spread.max_skew, 1))
+        eligible = [c for c in demand.eligible if c in classes] if replicas else []
+        shares[demand.name] = _Share(replicas, eligible, 1)
     return shares
 
 
-def _quotas(required: Fraction, owners: dict[str, Demand], max_skew: int) -> dict[str, int]:
-    """Replicas per domain, m or m + 1 (all m where max_skew is 0), the fewest that deliver
-    `required`: m + 1 first where a replica delivers most."""
+def _quotas(required: Fraction, owners: dict[str, Demand]) -> dict[str, int]:
+    """Replicas per domain, m or m + 1, the fewest that deliver `required`: m + 1 first where
+    a replica delivers most."""
     delivered = sum(d.throughput for d in owners.values())
-    if max_skew == 0:
-        return dict.fromkeys(owners, math.ceil(required / delivered))
     least = math.floor(required / delivered)
     quotas = dict.fromkeys(owners, least)
     short = required - least * delivered
@@ -269,11 +268,38 @@ def _room(problem: Problem, demand: Demand, class_ids: list[str]) -> int:
     return sum(problem.node_class(c).count * _fit(problem.node_class(c), demand) for c in class_ids)
 
 
-def solve_narrowed(found: Narrowed, solve: Callable[[Problem], Placement]) -> Placement:
-    """`solve` of the narrowed problem; where it is not the policy, what it proves is dropped
+def solve_narrowed(problem: Problem, found: Narrowed, solve: Callable[[Problem], Placement]) -> Placement:
+    """`solve` of the narrowed problem, each narrowed workload left short placing nothing
+    (`_short_left_out`); where it is not the policy, what it proves is dropped
     (`option_affinity.unproven`)."""
     from fitlang.rules.option_affinity import unproven
 
-    problem, same = found
-    placement = solve(problem)
+    narrowed_problem, same = found
+    placement = _short_left_out(problem, solve(narrowed_problem))
     return placement if same else unproven(placement)
+
+
+def _short_left_out(problem: Problem, placement: Placement) -> Placement:
+    """A narrowed workload with a replica of any option left out places none: as an option
+    group short of its throughput (`placement_result.unmet_options`, which reports it), and
+    what it placed may break the spread over its options (each option keeps its own spread
+    as it leaves replicas out, not the sum's quotas). Nodes it alone used are closed."""
+    from fitlang.solve.placement_result import unmet_options
+
+    short = {problem.demand(u.workload).workload for u in placement.unplaced
+             if problem.demand(u.workload).group is not None}
+    dropped = {d.name for d in problem.demands if d.group in short and
+               any(over_options(d, s) for s in d.spreads)}
+    if not dropped:
+        return placement
+    freed = {a.node for a in placement.assignments if a.workload in dropped}
+    placement.assignments = [a for a in placement.assignments if a.workload not in dropped]
+    placement.unplaced = [u for u in placement.unplaced if u.workload not in dropped]
+    placement.unplaced += unmet_options(problem, {name: 0 for name in dropped})
+    bought = {node for nodes in placement.bought.values() for node in nodes}
+    closed = freed - bought - {a.node for a in placement.assignments}
+    if placement.value is not None and placement.objective in ("cost", "nodes"):
+        classes = [problem.owners().find(node) for node in closed]
+        placement.value -= sum((found[0].price if placement.objective == "cost" else 1
+                                for found in classes if found is not None), Fraction(0))
+    return placement

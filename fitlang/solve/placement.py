@@ -102,7 +102,8 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     With a horizon: the time-indexed model (`timeline.py`)."""
     nodes = sum(c.count for c in problem.classes)
     if nodes > EXACT_MAX_NODES and (narrow := option_spread.narrowed(problem)) is not None:
-        return option_spread.solve_narrowed(narrow, lambda p: solve(p, backend, time_limit, progress))
+        return option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,
+                                                                            progress))
     if nodes > EXACT_MAX_NODES and option_affinity.in_problem(problem):
         # `affinity W` to a workload with options: held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: solve(p, backend, time_limit, progress))

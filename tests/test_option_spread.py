@@ -1,0 +1,128 @@
+"""`spread T max_skew K` of a workload with accelerator options past `option_spread.MAX_NODES`
+nodes (`rules/option_spread.py`, `narrowed`): solved with spreads each option holds alone, every
+answer held to `verify` and to a count written here, no bound stated unless only one option
+may run. Policies: tests/option_domains.py `fleet_spread_policy` (105 nodes)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from option_domains import fleet_spread_policy, placed_json
+
+from fitlang.rules import option_spread
+from fitlang.solve.linear import Status
+from fitlang.solve.placement import EXACT_MAX_NODES
+from fitlang.solve.verify import verify
+
+from solving import problem_from, solved
+
+
+def _per_domain(problem, placement, workload: str, topology: str = "zone") -> Counter:
+    """Replicas of every option of `workload` per domain, over the domains of every node any
+    of its options may use (counted here, apart from the solver's check)."""
+    options = [d for d in problem.demands if d.workload == workload]
+    counts = Counter({problem.node_class(c).topology_value(topology): 0
+                      for d in options for c in d.eligible if not problem.node_class(c).provisioned})
+    domain = {name: c.topology_value(topology) for c in problem.classes for name in c.node_names}
+    for item in placement.assignments:
+        if problem.demand(item.workload).workload == workload:
+            counts[domain[item.node]] += 1
+    return counts
+
+
+def _delivered(problem, placement, workload: str) -> int:
+    return sum(problem.demand(a.workload).throughput for a in placement.assignments
+               if problem.demand(a.workload).workload == workload)
+
+
+@pytest.mark.parametrize("skew", [1, 2])
+def test_a_spread_over_options_on_a_fleet_is_solved_mixing_them_and_holds(tmp_path, skew):
+    problem = problem_from(tmp_path, fleet_spread_policy(rule=f"spread zone max_skew {skew}"))
+    assert sum(c.count for c in problem.classes) > EXACT_MAX_NODES
+    placement = solved(problem)
+    counts = _per_domain(problem, placement, "chat")
+    assert set(counts) == {"a", "b", "c"}
+    assert max(counts.values()) - min(counts.values()) <= skew, counts
+    assert _delivered(problem, placement, "chat") >= 12 and not placement.unplaced
+    options = {problem.demand(a.workload).option for a in placement.assignments
+               if problem.demand(a.workload).workload == "chat"}
+    assert options == {"H100", "L40S"}  # no option runs in zone b and c both
+    # the narrowed policy may cost more than the policy: nothing proven is claimed
+    assert placement.status is Status.FEASIBLE and placement.bound is None
+
+
+def test_verify_counts_the_narrowed_answer_over_every_option(tmp_path):
+    # the answer moved by hand: one replica of zone c's L40S onto an L40S node of zone a
+    problem = problem_from(tmp_path, fleet_spread_policy())
+    document = placed_json(problem, solved(problem))
+    moved = next(a for a in document["assignments"] if a["node"].startswith("l40c"))
+    moved["node"] = "l40a-14"
+    violations, problems = verify(problem, document)
+    assert problems == [] and any("per zone over its options" in v.message for v in violations)
+
+
+def test_an_option_in_every_zone_runs_alone_spread_as_written(tmp_path):
+    # H100 in zone c too: H100 reaches every zone, and is the cheaper per unit of throughput
+    # over all its nodes (10 / 8 against 3 / 4 for L40S, which does not reach b): chat runs on
+    # H100 alone, spread zone max_skew 1 over a, b and c
+    pools = ('pool h100c {\n  count = 15\n  cpu = 32\n  memory = 256GiB\n  gpu {\n    model = H100\n'
+             '    count = 8\n  }\n  zone = "c"\n  price = 10 USD/h\n}\n')
+    problem = problem_from(tmp_path, fleet_spread_policy(pools=pools))
+    placement = solved(problem)
+    counts = _per_domain(problem, placement, "chat")
+    assert max(counts.values()) - min(counts.values()) <= 1 and sum(counts.values()) == 6
+    assert {problem.demand(a.workload).option for a in placement.assignments
+            if problem.demand(a.workload).workload == "chat"} == {"H100"}
+
+
+def test_with_one_option_able_to_run_the_narrowed_policy_is_the_policy(tmp_path):
+    # no L40S in the fleet: only H100 may run, the narrowing changes nothing: the bound stands
+    text = fleet_spread_policy().replace("model = L40S", "model = A10G")
+    problem = problem_from(tmp_path, text)
+    found = option_spread.narrowed(problem)
+    assert found is not None and found[1]
+    placement = solved(problem)
+    assert placement.bound is not None and placement.status is Status.OPTIMAL
+
+
+def test_a_gang_no_option_of_which_reaches_every_zone_is_refused(tmp_path):
+    from fitlang.driver import Compilation
+
+    path = tmp_path / "p.fit"
+    path.write_text(fleet_spread_policy(chat="  gang = true\n"))
+    compilation = Compilation(path)
+    assert [d.code for d in compilation.diagnostics()] == ["E0508"]
+    assert compilation.problem is None
+
+
+L40S_C_ONE_SLOT = ('count = 15\n  cpu = 32\n  memory = 256GiB\n  gpu {\n    model = L40S\n    count = 8\n'
+                   '  }\n  zone = "c"', 'count = 1\n  cpu = 8\n  memory = 256GiB\n  gpu {\n    model = L40S\n'
+                   '    count = 8\n  }\n  zone = "c"')
+
+
+def _one_slot_in_c(**keywords) -> str:
+    """Zone c holds one replica of chat (one 8-CPU L40S node): with max_skew 1, a and b hold at
+    most 2 each, 4 + 4 + 1 = 9 of the 12 needed at best."""
+    return fleet_spread_policy(**keywords).replace(*L40S_C_ONE_SLOT)
+
+
+def test_a_narrowed_workload_left_short_places_nothing(tmp_path):
+    # the narrowed options place what fits (2 + 3 + 1 per zone, the sum's skew 2): the
+    # workload is short of its throughput, so none of it stays, and the nodes it alone used
+    # close (the value is what the rest pays)
+    text = _one_slot_in_c().replace('import "std/accelerators"\n',
+                                    'import "std/accelerators"\n\npolicy {\n  allow_unplaced = true\n}\n')
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem)
+    assert not any(problem.demand(a.workload).workload == "chat" for a in placement.assignments)
+    assert {problem.demand(u.workload).workload for u in placement.unplaced} == {"chat"}
+
+
+def test_explain_names_the_spread_over_options_on_a_fleet(tmp_path):
+    from fitlang.solve.explain import Part, explain
+
+    explanation = explain(problem_from(tmp_path, _one_slot_in_c()))
+    assert Part("spread", "chat", index=0) in [r.part for r in explanation.reasons]
+    raised = [r for r in explanation.repairs if r.part == Part("spread", "chat", index=0)]
+    assert [(r.before, r.after) for r in raised] == [("1", "2")]
