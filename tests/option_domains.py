@@ -192,6 +192,7 @@ workload web {{
   replicas = 30
   cpu = 2
   memory = 4GiB
+  image = "web"
   spread zone max_skew 1
 }}
 ''')

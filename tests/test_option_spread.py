@@ -126,3 +126,29 @@ def test_explain_names_the_spread_over_options_on_a_fleet(tmp_path):
     assert Part("spread", "chat", index=0) in [r.part for r in explanation.reasons]
     raised = [r for r in explanation.repairs if r.part == Part("spread", "chat", index=0)]
     assert [(r.before, r.after) for r in raised] == [("1", "2")]
+
+
+def test_kubernetes_realises_the_narrowed_spread_per_pool(tmp_path):
+    # one Deployment per option and pool, each pinned to its pool (one zone), with the
+    # placement's replicas: summed per zone over every option they are balanced as the
+    # placement is; each also carries the spread on the workload's name, which every option's
+    # pods carry (the scheduler counts them together)
+    from test_target_kubernetes import check_objects, documents, fidelity
+
+    from compiling import render
+
+    path = tmp_path / "p.fit"
+    path.write_text(fleet_spread_policy())
+    context, files = render(path, "kubernetes")
+    check_objects(files)
+    assert fidelity(context, files) == []  # the manifests realise the placement
+    objects = [d for d in documents(files) if d["kind"] == "Deployment"
+               and d["metadata"]["labels"]["app.kubernetes.io/name"] == "chat"]
+    per_zone: Counter = Counter()
+    for document in objects:
+        per_zone[document["metadata"]["name"].split("-")[1][-1]] += document["spec"]["replicas"]
+        assert document["spec"]["template"]["spec"]["topologySpreadConstraints"] == [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+             "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}}}]
+    assert set(per_zone) == {"a", "b", "c"} and max(per_zone.values()) - min(per_zone.values()) <= 1

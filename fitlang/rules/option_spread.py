@@ -186,8 +186,7 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
     gang; else None."""
     reaches = {s.topology: {d.name: _domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
-    covering = [d for d in members if d.eligible and
-                all(every[t] <= reaches[t][d.name].keys() for t in every)]
+    covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)]
     if covering:
         chosen = min(covering, key=lambda d: (_rate(problem, d, d.eligible), members.index(d)))
         return {d.name: _Share(d.replicas, list(d.eligible)) if d is chosen else _Share(0, [])
