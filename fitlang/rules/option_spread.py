@@ -20,7 +20,7 @@ Every placement of the narrowed policy holds the rule (the fleet's answer is ver
 but the narrowed policy may cost more: no bound is stated and no proof claimed unless it is
 the policy (only one option may run at all). What cannot be narrowed so (a gang, which runs on
 one option, where none reaches every domain; two such spreads of one workload where none
-does; a horizon) is refused when it is built (E0508, `too_large`)."""
+does; a horizon) is refused when it is built (E0508, `refused`)."""
 
 from __future__ import annotations
 
@@ -55,13 +55,24 @@ def in_problem(problem: Problem) -> bool:
     return any(over_options(d, s) for d in problem.demands for s in d.spreads)
 
 
-def too_large(problem: Problem) -> bool:
-    """A fleet the per-node model cannot hold such a spread on, and that cannot be narrowed
-    (`narrowed`), or one with a horizon, whose time-indexed model counts each option apart."""
-    if not in_problem(problem):
-        return False
-    return problem.timeline is not None or (sum(c.count for c in problem.classes) > MAX_NODES
-                                            and narrowed(problem) is None)
+def refused(problem: Problem, demand: Demand) -> str | None:
+    """Why the spreads over the options of `demand`'s workload cannot be held (E0508), or
+    None: a horizon (the time-indexed model counts each option apart), or a fleet the per-node
+    model is not asked to solve where they cannot be narrowed (`_shares`)."""
+    if problem.timeline is not None:
+        return "the policy has a horizon"
+    nodes = sum(c.count for c in problem.classes)
+    if nodes <= MAX_NODES:
+        return None
+    group = next(g for g in problem.option_groups if g.workload == demand.group)
+    members = [problem.demand(name) for name in group.demands]
+    spreads = [s for s in members[0].spreads if over_options(members[0], s)]
+    if _shares(problem, group, members, spreads) is not None:
+        return None
+    return (f"the fleet has {nodes} nodes (and nodes that may be bought), over {MAX_NODES}, no "
+            "option may run in every domain, and " +
+            ("it is a gang (all its replicas on one option)" if group.gang
+             else "it has more than one spread over its options"))
 
 
 def _members(problem: Problem) -> Iterator[list[Demand]]:
