@@ -152,3 +152,25 @@ def test_kubernetes_realises_the_narrowed_spread_per_pool(tmp_path):
              "whenUnsatisfiable": "DoNotSchedule",
              "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chat"}}}]
     assert set(per_zone) == {"a", "b", "c"} and max(per_zone.values()) - min(per_zone.values()) <= 1
+
+
+def test_a_narrowed_answer_whose_sum_is_off_places_none_of_the_workload(tmp_path):
+    # the narrowed options hold their own spreads, but nodes nobody narrowed to (an option's
+    # offer bought by another workload) can still leave the sum off: such an answer (made here
+    # by moving a replica from zone c to a) keeps none of the workload, and is still verified
+    import dataclasses
+
+    from fitlang.solve.placement import solve
+
+    problem = problem_from(tmp_path, fleet_spread_policy().replace(
+        'import "std/accelerators"\n', 'import "std/accelerators"\n\npolicy {\n  allow_unplaced = true\n}\n'))
+    found = option_spread.narrowed(problem)
+    assert found is not None
+    placement = solve(found[0])
+    moved = next(i for i, a in enumerate(placement.assignments) if a.node.startswith("l40c"))
+    placement.assignments[moved] = dataclasses.replace(placement.assignments[moved], node="l40a-14")
+    placement.value += 3  # l40a-14 in use
+    kept = option_spread.solve_narrowed(problem, found, lambda _: placement)
+    assert not any(problem.demand(a.workload).workload == "chat" for a in kept.assignments)
+    document = placed_json(problem, kept)
+    assert verify(problem, document) == ([], [])

@@ -27,14 +27,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.check.program import SpreadRule
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import Demand, NodeClass, OptionGroup, Problem
-from fitlang.rules.base import Placed, domain_of
+from fitlang.rules.base import Placed
 
 if TYPE_CHECKING:  # the solver's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.solve.encode import Encoding
@@ -86,25 +86,33 @@ def _members(problem: Problem) -> Iterator[list[Demand]]:
 def check_groups(placed: Placed) -> Iterator[Diagnostic]:
     """Per domain of the nodes any option may use (those with nodes in the placement), the
     replicas of every option there, summed; the sums differ by at most max_skew."""
-    owner, problem = placed.owner, placed.problem
-    for members in _members(problem):
-        eligible = {c for d in members for c in d.eligible if c in placed.nodes_of}
+    owner = placed.owner
+    for members in _members(placed.problem):
         for spread in members[0].spreads:
             if not over_options(members[0], spread):
                 continue
-            counts: Counter = Counter({value: 0 for c in eligible
-                                       if (value := problem.node_class(c).topology_value(spread.topology))
-                                       is not None})
-            for demand in members:
-                for node, amount in placed.placed_on.get(demand.name, {}).items():
-                    domain = domain_of(node, owner[node], spread.topology)
-                    if domain is not None:
-                        counts[domain] += amount
+            counts = _sums(placed.problem, members, spread.topology, placed.nodes_of,
+                           ((owner[node], amount) for demand in members
+                            for node, amount in placed.placed_on.get(demand.name, {}).items()))
             if counts and max(counts.values()) - min(counts.values()) > spread.max_skew:
                 yield placed.violation(
                     f"`{members[0].workload}` is spread {min(counts.values())}..{max(counts.values())} "
                     f"per {spread.topology} over its options; max_skew is {spread.max_skew}",
                     spread.origin)
+
+
+def _sums(problem: Problem, members: list[Demand], topology: str, with_nodes: Container[str],
+          placed: Iterable[tuple[NodeClass, int]]) -> Counter:
+    """Domain -> the replicas `placed` (each with its node's class) there, over the domains of
+    the classes any option may use that have nodes (`with_nodes`): a domain without replicas
+    counts 0."""
+    counts: Counter = Counter({value: 0 for d in members for c in d.eligible if c in with_nodes
+                               if (value := problem.node_class(c).topology_value(topology)) is not None})
+    for node_class, amount in placed:
+        value = node_class.topology_value(topology)
+        if value is not None:
+            counts[value] += amount
+    return counts
 
 
 def group_rows(encoding: Encoding, first: Demand) -> None:
@@ -289,15 +297,37 @@ def solve_narrowed(problem: Problem, found: Narrowed, solve: Callable[[Problem],
     return placement if same else unproven(placement)
 
 
+def _unbalanced(problem: Problem, placement: Placement) -> set[str]:
+    """The workloads whose spread over options the placement breaks though each option holds
+    its own: where a domain counts that no option was narrowed to (nodes of an option's
+    offer bought there by another workload, or of a class an option does not use)."""
+    with_nodes = {c.id for c in problem.classes if not c.provisioned and c.count} | \
+        {class_id for class_id, nodes in placement.bought.items() if nodes}
+    owners = problem.owners()
+    placed: dict[str, list[tuple[NodeClass, int]]] = {}
+    for item in placement.assignments:
+        if (found := owners.find(item.node)) is not None:
+            placed.setdefault(item.workload, []).append((found[0], 1))
+    broken = set()
+    for members in _members(problem):
+        for spread in (s for s in members[0].spreads if over_options(members[0], s)):
+            counts = _sums(problem, members, spread.topology, with_nodes,
+                           (pair for d in members for pair in placed.get(d.name, [])))
+            if counts and max(counts.values()) - min(counts.values()) > spread.max_skew:
+                broken.add(members[0].workload)
+    return broken
+
+
 def _short_left_out(problem: Problem, placement: Placement) -> Placement:
     """A narrowed workload with a replica of any option left out places none: as an option
     group short of its throughput (`placement_result.unmet_options`, which reports it), and
     what it placed may break the spread over its options (each option keeps its own spread
-    as it leaves replicas out, not the sum's quotas). Nodes it alone used are closed."""
+    as it leaves replicas out, not the sum's quotas). So does one whose sum is off all the
+    same (`_unbalanced`). Nodes it alone used are closed."""
     from fitlang.solve.placement_result import unmet_options
 
     short = {problem.demand(u.workload).workload for u in placement.unplaced
-             if problem.demand(u.workload).group is not None}
+             if problem.demand(u.workload).group is not None} | _unbalanced(problem, placement)
     dropped = {d.name for d in problem.demands if d.group in short and
                any(over_options(d, s) for s in d.spreads)}
     if not dropped:
