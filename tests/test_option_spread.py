@@ -174,3 +174,18 @@ def test_a_narrowed_answer_whose_sum_is_off_places_none_of_the_workload(tmp_path
     assert not any(problem.demand(a.workload).workload == "chat" for a in kept.assignments)
     document = placed_json(problem, kept)
     assert verify(problem, document) == ([], [])
+
+
+def test_fitc_plan_at_fleet_scale_holds_the_spread_over_options(tmp_path):
+    # running: 6 H100 replicas all in zone a; the plan's target spreads the sum over a, b, c
+    from fitlang.solve.moving import solve_move
+
+    from solving import problem_running
+
+    problem = problem_running(tmp_path, fleet_spread_policy(),
+                              [("chat[H100]", "h100a-0")] * 4 + [("chat[H100]", "h100a-1")] * 2)
+    placement = solve_move(problem, time_limit=10)
+    assert verify(problem, placed_json(problem, placement)) == ([], [])
+    counts = _per_domain(problem, placement, "chat")
+    assert not placement.unplaced and max(counts.values()) - min(counts.values()) <= 1
+    assert placement.bound is None
