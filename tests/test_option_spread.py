@@ -62,18 +62,25 @@ def test_verify_counts_the_narrowed_answer_over_every_option(tmp_path):
     assert problems == [] and any("per zone over its options" in v.message for v in violations)
 
 
-def test_an_option_in_every_zone_runs_alone_spread_as_written(tmp_path):
-    # H100 in zone c too: H100 reaches every zone, and is the cheaper per unit of throughput
-    # over all its nodes (10 / 8 against 3 / 4 for L40S, which does not reach b): chat runs on
-    # H100 alone, spread zone max_skew 1 over a, b and c
+@pytest.mark.parametrize("dear_l40s", [True, False])
+def test_an_option_in_every_zone_runs_alone_where_that_is_cheaper_than_dealing(tmp_path, dear_l40s):
+    # H100 in zone c too (10 USD/h): H100 reaches every zone. Alone, 6 H100 replicas, 2 a zone
+    # (a node each: 12 + 10 + 10); dealt, L40S in a and c, H100 in b, 3 each (3 + 10 + 4):
+    # dealt is cheaper. With L40S ten times dearer (30 and 40), H100 alone is
     pools = ('pool h100c {\n  count = 15\n  cpu = 32\n  memory = 256GiB\n  gpu {\n    model = H100\n'
              '    count = 8\n  }\n  zone = "c"\n  price = 10 USD/h\n}\n')
-    problem = problem_from(tmp_path, fleet_spread_policy(pools=pools))
+    text = fleet_spread_policy(pools=pools)
+    if dear_l40s:
+        for price in (3, 4):
+            text = text.replace(f"price = {price} USD/h", f"price = {10 * price} USD/h")
+    problem = problem_from(tmp_path, text)
     placement = solved(problem)
     counts = _per_domain(problem, placement, "chat")
-    assert max(counts.values()) - min(counts.values()) <= 1 and sum(counts.values()) == 6
-    assert {problem.demand(a.workload).option for a in placement.assignments
-            if problem.demand(a.workload).workload == "chat"} == {"H100"}
+    assert max(counts.values()) - min(counts.values()) <= 1
+    options = {problem.demand(a.workload).option for a in placement.assignments
+               if problem.demand(a.workload).workload == "chat"}
+    assert options == ({"H100"} if dear_l40s else {"H100", "L40S"})
+    assert sum(counts.values()) == (6 if dear_l40s else 9)
 
 
 def test_with_one_option_able_to_run_the_narrowed_policy_is_the_policy(tmp_path):

@@ -10,9 +10,9 @@ own domains. A policy with one is solved node by node up to `MAX_NODES` nodes
 (`solve/placement.solve`, explain's checks). Above, it is solved narrowed (`narrowed`) to
 spreads the fleet stages hold, each option on its own, whose sum holds the spread as written:
 
-- where one option may run in every domain with nodes of any option, the workload runs on that
-  option alone, spread as written (its domains are the sum's);
-- else each domain is given to one option (the cheapest there per unit of throughput) and a
+- where one option may run in every domain with nodes of any option, the workload may run on
+  that option alone, spread as written (its domains are the sum's);
+- or (where none may, or where this is priced cheaper) each domain is given to one option (the cheapest there per unit of throughput) and a
   quota of replicas, m or m + 1 for one m; each option runs its quotas' sum on its own domains
   with `max_skew 1`, so it puts m or m + 1 in each: the sum does too (max_skew is >= 1).
 
@@ -201,18 +201,41 @@ def _narrowed_demand(demand: Demand, share: _Share | None, followed: dict[str, s
 def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
             spreads: list[SpreadRule]) -> dict[str, _Share] | None:
     """One option alone where one reaches every domain with nodes of any option (the cheapest
-    per unit of throughput); else domains dealt out (`_dealt`), for a single spread and no
-    gang; else None."""
+    per unit of throughput), or the domains dealt out (`_dealt`, for a single spread and no
+    gang), whichever `_priced` finds cheaper; None where neither can be."""
     reaches = {s.topology: {d.name: _domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
     covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)]
+    alone = None
     if covering:
         chosen = min(covering, key=lambda d: (_rate(problem, d, d.eligible), members.index(d)))
-        return {d.name: _Share(d.replicas, list(d.eligible)) if d is chosen else _Share(0, [])
-                for d in members}
-    if group.gang or len(spreads) > 1:
-        return None
-    return _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
+        alone = {d.name: _Share(d.replicas, list(d.eligible)) if d is chosen else _Share(0, [])
+                 for d in members}
+    if group.gang or len(spreads) > 1 or not every[spreads[0].topology]:
+        return alone
+    dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
+    if alone is None:
+        return dealt
+    # the dearer per domain, as each share would pay for its replicas evenly over its domains
+    by_name = {d.name: d for d in members}
+    priced = {key: _priced(problem, by_name, shares, reaches[spreads[0].topology])
+              for key, shares in (("alone", alone), ("dealt", dealt))}
+    return dealt if priced["dealt"] < priced["alone"] else alone
+
+
+def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, _Share],
+            reaches: dict[str, dict[str, list[str]]]) -> Fraction:
+    """What the shares would pay: each option's replicas spread evenly over the domains of its
+    classes, at the least a replica costs in each."""
+    total = Fraction(0)
+    for name, share in shares.items():
+        demand, classes = members[name], set(share.classes)
+        mine = {v: [c for c in class_ids if c in classes] for v, class_ids in reaches[name].items()}
+        mine = {v: class_ids for v, class_ids in mine.items() if class_ids}
+        if share.replicas and mine:
+            each = [_rate(problem, demand, class_ids) * demand.throughput for class_ids in mine.values()]
+            total += sum(each, Fraction(0)) * share.replicas / len(mine)
+    return total
 
 
 def _domains(problem: Problem, demand: Demand, topology: str) -> dict[str, list[str]]:
