@@ -12,13 +12,15 @@ spreads the fleet stages hold, each option on its own, whose sum holds the sprea
 
 - where one option may run in every domain with nodes of any option, the workload may run on
   that option alone, spread as written (its domains are the sum's);
-- or (where none may, or where this is priced cheaper) each domain is given to one option (the cheapest there per unit of throughput) and a
-  quota of replicas, m or m + 1 for one m; each option runs its quotas' sum on its own domains
-  with `max_skew 1`, so it puts m or m + 1 in each: the sum does too (max_skew is >= 1).
+- or (where none may, or where this is priced cheaper) each domain is given to one option
+  (the cheapest there per unit of throughput) and a quota of replicas, m or m + 1 for one m;
+  each option runs its quotas' sum on its own domains with `max_skew 1`, so it puts m or
+  m + 1 in each: the sum does too (max_skew is >= 1). Offers are left out: a domain with
+  nodes only where bought counts only then.
 
-Every placement of the narrowed policy holds the rule (the fleet's answer is verified as ever),
-but the narrowed policy may cost more: no bound is stated and no proof claimed unless it is
-the policy (only one option may run at all). What cannot be narrowed so (a gang, which runs on
+Every placement of the narrowed policy holds the rule (the answer is checked again here,
+`_short_left_out`, and verified as ever), but the narrowed policy may cost more: no bound is
+stated and no proof claimed unless it is the policy (only one option may run at all). What cannot be narrowed so (a gang, which runs on
 one option, where none reaches every domain; two such spreads of one workload where none
 does; a horizon) is refused when it is built (E0508, `refused`)."""
 
