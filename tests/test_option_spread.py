@@ -103,15 +103,14 @@ def test_a_gang_no_option_of_which_reaches_every_zone_is_refused(tmp_path):
     assert compilation.problem is None
 
 
-L40S_C_ONE_SLOT = ('count = 15\n  cpu = 32\n  memory = 256GiB\n  gpu {\n    model = L40S\n    count = 8\n'
-                   '  }\n  zone = "c"', 'count = 1\n  cpu = 8\n  memory = 256GiB\n  gpu {\n    model = L40S\n'
-                   '    count = 8\n  }\n  zone = "c"')
-
-
-def _one_slot_in_c(**keywords) -> str:
+def _one_slot_in_c(count: int = 15) -> str:
     """Zone c holds one replica of chat (one 8-CPU L40S node): with max_skew 1, a and b hold at
     most 2 each, 4 + 4 + 1 = 9 of the 12 needed at best."""
-    return fleet_spread_policy(**keywords).replace(*L40S_C_ONE_SLOT)
+    l40c = '  gpu {\n    model = L40S\n    count = 8\n  }\n  zone = "c"'
+    text = fleet_spread_policy(count=count)
+    assert f"count = {count}\n  cpu = 32\n  memory = 256GiB\n{l40c}" in text
+    return text.replace(f"count = {count}\n  cpu = 32\n  memory = 256GiB\n{l40c}",
+                        f"count = 1\n  cpu = 8\n  memory = 256GiB\n{l40c}")
 
 
 def test_a_narrowed_workload_left_short_places_nothing(tmp_path):
@@ -196,3 +195,15 @@ def test_fitc_plan_at_fleet_scale_holds_the_spread_over_options(tmp_path):
     counts = _per_domain(problem, placement, "chat")
     assert not placement.unplaced and max(counts.values()) - min(counts.values()) <= 1
     assert placement.bound is None
+
+
+def test_explain_past_the_per_node_size_names_the_spread_by_the_aggregate_model(tmp_path):
+    # 541 nodes: over OPTION_SPREAD_PER_NODE_MAX_NODES, the aggregate model (its rows hold the
+    # sum per zone, a relaxation: its infeasibility is a proof) decides the conflict
+    from fitlang.solve.explain import Part, explain
+    from fitlang.solve.explain.checks import OPTION_SPREAD_PER_NODE_MAX_NODES
+
+    problem = problem_from(tmp_path, _one_slot_in_c(count=90))
+    assert sum(c.count for c in problem.classes) > OPTION_SPREAD_PER_NODE_MAX_NODES
+    explanation = explain(problem)
+    assert Part("spread", "chat", index=0) in [r.part for r in explanation.reasons]

@@ -20,9 +20,10 @@ spreads the fleet stages hold, each option on its own, whose sum holds the sprea
 
 Every placement of the narrowed policy holds the rule (the answer is checked again here,
 `_short_left_out`, and verified as ever), but the narrowed policy may cost more: no bound is
-stated and no proof claimed unless it is the policy (only one option may run at all). What cannot be narrowed so (a gang, which runs on
-one option, where none reaches every domain; two such spreads of one workload where none
-does; a horizon) is refused when it is built (E0508, `refused`)."""
+stated and no proof claimed unless it is the policy (only one option may run at all). What
+cannot be narrowed so (a gang, which runs on one option, where none reaches every domain; two
+such spreads of one workload where none does; a horizon) is refused when it is built (E0508,
+`refused`)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from fitlang.rules.base import Placed
 
 if TYPE_CHECKING:  # the solver's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.pack import Packing
     from fitlang.solve.placement_result import Placement
 
 # the fleets the per-node model is asked to solve with such a spread (`solve/placement.py`'s
@@ -341,6 +343,16 @@ def _unbalanced(problem: Problem, placement: Placement) -> set[str]:
             if counts and max(counts.values()) - min(counts.values()) > spread.max_skew:
                 broken.add(members[0].workload)
     return broken
+
+
+def packing_unbalanced(problem: Problem, packing: Packing) -> bool:
+    """Does a packing of the aggregate model's counts break a spread over options (its
+    leftovers placed elsewhere may)? (explain's checks at fleet scale)"""
+    from fitlang.solve.placement_result import FEASIBLE, _from_packing
+
+    if not in_problem(problem):
+        return False
+    return bool(_unbalanced(problem, _from_packing(problem, packing, "cost", FEASIBLE, None)))
 
 
 def _short_left_out(problem: Problem, placement: Placement) -> Placement:
