@@ -198,12 +198,12 @@ def test_fitc_plan_at_fleet_scale_holds_the_spread_over_options(tmp_path):
 
 
 def test_explain_past_the_per_node_size_names_the_spread_by_the_aggregate_model(tmp_path):
-    # 541 nodes: over OPTION_SPREAD_PER_NODE_MAX_NODES, the aggregate model (its rows hold the
+    # 211 nodes: over OPTION_SPREAD_PER_NODE_MAX_NODES, the aggregate model (its rows hold the
     # sum per zone, a relaxation: its infeasibility is a proof) decides the conflict
     from fitlang.solve.explain import Part, explain
     from fitlang.solve.explain.checks import OPTION_SPREAD_PER_NODE_MAX_NODES
 
-    problem = problem_from(tmp_path, _one_slot_in_c(count=90))
+    problem = problem_from(tmp_path, _one_slot_in_c(count=35))
     assert sum(c.count for c in problem.classes) > OPTION_SPREAD_PER_NODE_MAX_NODES
     explanation = explain(problem)
     assert Part("spread", "chat", index=0) in [r.part for r in explanation.reasons]

@@ -19,10 +19,11 @@ from fitlang.solve.pack import pack
 from fitlang.solve.pack import repair as place_leftovers
 
 PER_NODE_MAX_NODES = 160  # up to this many nodes a check is the exact per-node model
-# with a spread over an option workload's options, up to this many (420 nodes: ~13 s for
-# explain under load 16); above, the aggregate model, whose rows hold the sum per domain, and
-# a packing kept only where it holds the sum too (`option_spread.packing_unbalanced`)
-OPTION_SPREAD_PER_NODE_MAX_NODES = 500
+# with a spread over an option workload's options, up to this many (node by node at 481
+# nodes explain took 16 s under load 16, its repairs out of budget; by the aggregate model
+# 5.8 s, both repairs): above, the aggregate model, whose rows hold the sum per domain, and a
+# packing kept only where it holds the sum too (`option_spread.packing_unbalanced`)
+OPTION_SPREAD_PER_NODE_MAX_NODES = 200
 # at fleet scale, how long the solver may search for the cheapest placement of a trial (a
 # repair's cost, a budget's least): `solve`'s anytime answer at that limit
 CHEAPEST_SECONDS = 2.0
