@@ -148,7 +148,6 @@ def group_rows(encoding: Encoding, first: Demand) -> None:
                         f"{first.workload},{spread.topology}", first.name)
 
 
-
 # ---- fleet scale: narrowed to spreads each option holds on its own -----------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +190,8 @@ def narrowed(problem: Problem) -> Narrowed | None:
 
 
 def _narrowed_demand(demand: Demand, share: _Share | None, followed: dict[str, str]) -> Demand:
+    """An option's demand as its share has it (a plain demand), or another demand with its
+    affinities towards a narrowed workload following the option `followed` names."""
     affinities = [dataclasses.replace(r, target=followed[r.target])
                   if not r.anti and r.target in followed else r for r in demand.affinities]
     if share is None:
@@ -220,7 +221,9 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
     dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
     if alone is None:
         return dealt
-    # the dearer per domain, as each share would pay for its replicas evenly over its domains
+    if sum(1 for share in dealt.values() if share.replicas) <= 1:
+        return alone  # every domain to one option: alone, with the rule's own max_skew, is less strict
+    # dealt where it is priced lower, each share's replicas evenly over its domains
     by_name = {d.name: d for d in members}
     priced = {key: _priced(problem, by_name, shares, reaches[spreads[0].topology])
               for key, shares in (("alone", alone), ("dealt", dealt))}
