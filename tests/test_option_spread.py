@@ -207,3 +207,19 @@ def test_explain_past_the_per_node_size_names_the_spread_by_the_aggregate_model(
     assert sum(c.count for c in problem.classes) > OPTION_SPREAD_PER_NODE_MAX_NODES
     explanation = explain(problem)
     assert Part("spread", "chat", index=0) in [r.part for r in explanation.reasons]
+
+
+@pytest.mark.parametrize("zones, off", [("abc", False), ("aab", True)])
+def test_explain_keeps_a_fleet_packing_only_where_it_holds_the_sum(tmp_path, zones, off):
+    # a packing of chat's 3 + 3 + 3 replicas in zones a, b, c holds the spread; moved to a, a, b
+    # (zone c at 0) it does not, and explain's fleet check does not take it as a placement
+    from fitlang.solve.pack import NodeState, Packing
+
+    problem = problem_from(tmp_path, fleet_spread_policy())
+    pool = {"a": "l40a", "b": "h100b", "c": "l40c"}
+    packing = Packing()
+    for index, zone in enumerate(zones):
+        option = "chat[H100]" if zone == "b" else "chat[L40S]"
+        class_id = next(c.id for c in problem.classes if c.pool == pool[zone])
+        packing.nodes.setdefault(class_id, []).append(NodeState(f"{pool[zone]}-{index}", {}, {option: 3}))
+    assert option_spread.packing_unbalanced(problem, packing) is off
