@@ -67,7 +67,7 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
         return _node_by_node(moving, backend, time_limit)
-    if (narrow := option_spread.narrowed(problem)) is not None:  # node by node only (its module)
+    if (narrow := option_spread.narrowed(problem)) is not None:  # a spread over options (its module)
         return option_spread.solve_narrowed(problem, narrow, lambda p: solve_move(p, backend, time_limit))
     if option_affinity.in_problem(problem):  # held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: solve_move(p, backend, time_limit))

@@ -115,8 +115,8 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         timed = solve_timed(one_class_per_node(problem), time_limit)
         timed.bought = _bought_by_class(problem, timed.bought)
         return timed
-    # a spread over an option workload's options: node by node whatever the size (build
-    # refuses a fleet too large for it; explain's grown trials come here too)
+    # a spread over an option workload's options: node by node at any size where it cannot be
+    # narrowed (build refuses such a fleet; explain's grown trials come here too)
     exact_only = option_spread.in_problem(problem)
     if nodes > EXACT_MAX_NODES and not exact_only:
         return _solve(problem, backend, time_limit, relax=True, progress=progress)
