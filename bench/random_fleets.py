@@ -43,8 +43,8 @@ def _workload(rng: random.Random, index: int, cores: float, earlier: list[str]) 
     replicas = max(1, int(cores / 5 / cpu * rng.random()))
     lines = [f"workload w{index} {{", f"  cpu = {cpu}", f"  memory = {rng.choice([1, 2, 4, 8])}Gi"]
     if rng.random() < 0.15:
-        # a third of them one replica per zone, of either option (session 35): drawn apart from
-        # `rng`, so that every other seed's policy is what it was
+        # a third of them one replica per zone, of either option (session 35), else 40% spread
+        # over the zones: drawn apart from `rng`, so that every other seed's policy is what it was
         side = random.Random(f"{index}-{cpu}-{replicas}")
         apart = side.random() < 0.35
         h100, l4 = ((side.randint(1, 3), side.randint(1, 3)) if apart
@@ -54,6 +54,8 @@ def _workload(rng: random.Random, index: int, cores: float, earlier: list[str]) 
                   "    option L4 {", f"      replicas = {l4}", "    }", "  }"]
         if apart:
             lines.append("  anti_affinity self on zone")
+        elif side.random() < 0.4:  # a spread over both options (session 37), from `side` too
+            lines.append(f"  spread zone max_skew {side.choice([1, 2])}")
     else:
         lines.insert(1, f"  replicas = {replicas}")
         if rng.random() < 0.5:

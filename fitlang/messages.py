@@ -552,12 +552,13 @@ class SolverAnswerBroken(Message):
 
 class SpreadOverOptionsTooLarge(Message):
     code = "E0508"
-    summary = "spread over accelerator options on a fleet too large"
+    summary = "spread over accelerator options that fitc cannot hold here"
     template = ("`spread {topology}` of `{workload}` counts the replicas of all its options "
-                "together, which fitc holds node by node only: {why}")
-    fix = ("Keep one replica per domain with `anti_affinity self on zone` (held at any size), give "
-           "the workload a single accelerator model, or state the fleet in policies of at most 48 "
-           "nodes.")
+                "together, which fitc holds node by node, or on a larger fleet where one option "
+                "may run in every domain or the domains can be dealt out among the options: {why}")
+    fix = ("Let one option run in every domain (its nodes in every zone), drop `gang` or all but "
+           "one spread of the workload, keep one replica per domain with `anti_affinity self on "
+           "zone` (held at any size), or state the fleet in policies of at most 48 nodes.")
     topology: str
     workload: str
     why: str

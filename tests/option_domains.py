@@ -159,3 +159,40 @@ workload cache {{
 
 
 BESIDE_COST = {"zone": 11, "node": 10}
+
+
+def fleet_spread_policy(count: int = 15, rule: str = "spread zone max_skew 1", pools: str = "",
+                        chat: str = "") -> str:
+    """A fleet of `count` nodes per pool (105 by default): H100 in zones a (12 USD/h) and b
+    (10), L40S in a (3) and c (4), 16-CPU nodes in every zone (2); `chat` needs 12 of
+    throughput from H100 (2 per replica) or L40S (1), under `rule`, 4 replicas a node; `web`
+    30 replicas spread over the zones. No option runs in every zone, so a spread over both
+    mixes them. `pools` is added, `chat` into chat's block."""
+    gpus = [("h100a", "H100", "a", 12), ("h100b", "H100", "b", 10), ("l40a", "L40S", "a", 3),
+            ("l40c", "L40S", "c", 4)]
+    cpus = "".join(f"pool cpu{zone} {{\n  count = {count}\n  cpu = 16\n  memory = 64GiB\n"
+                   f"  zone = \"{zone}\"\n  price = 2 USD/h\n}}\n" for zone in "abc")
+    return ('import "std/accelerators"\n\n'
+            + "".join(_pool(name, model, zone, price, count) for name, model, zone, price in gpus)
+            + cpus + pools + f'''
+workload chat {{
+  cpu = 8
+  memory = 64GiB
+  throughput = 12
+  image = "chat"
+  command = ["serve"]
+  gpu {{
+    option H100 {{ count = 1  throughput = 2 }}
+    option L40S {{ count = 1  throughput = 1 }}
+  }}
+  {rule}
+{chat}}}
+
+workload web {{
+  replicas = 30
+  cpu = 2
+  memory = 4GiB
+  image = "web"
+  spread zone max_skew 1
+}}
+''')

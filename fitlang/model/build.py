@@ -130,17 +130,15 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
 
 
 def _spreads_refused(problem: Problem) -> list[Diagnostic]:
-    """E0508 at each spread counted over an option workload's options where the per-node
-    model, the only one that holds it, is not what solves the policy."""
-    if not option_spread.too_large(problem):
+    """E0508 at each spread counted over an option workload's options that fitc cannot hold
+    (`option_spread.refused`)."""
+    if not option_spread.in_problem(problem):
         return []
-    why = ("the policy has a horizon" if problem.timeline is not None else
-           f"the fleet has {sum(c.count for c in problem.classes)} nodes (and nodes that may be "
-           f"bought), over {option_spread.MAX_NODES}")
     found = {}
     for demand in problem.demands:
         for spread in demand.spreads:
-            if option_spread.over_options(demand, spread):
+            if option_spread.over_options(demand, spread) and spread.origin not in found and \
+                    (why := option_spread.refused(problem, demand)) is not None:
                 found[spread.origin] = msg.SpreadOverOptionsTooLarge(
                     topology=spread.topology, workload=demand.workload, why=why,
                 ).diagnostic(spread.origin.path, spread.origin.span)

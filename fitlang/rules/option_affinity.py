@@ -128,12 +128,16 @@ def solve_narrowed(problem: Problem, solve: Callable[[Problem], Placement]) -> P
     """`solve` of the narrowed problem. Where narrowing changed the problem, what the solve
     proves of the narrowed one is dropped: no bound, `optimal` read as `feasible` and
     `infeasible` as `unknown`."""
-    from fitlang.solve.linear import Status
-
     problem, same = narrowed(problem)
     placement = solve(problem)
-    if same:
-        return placement
+    return placement if same else unproven(placement)
+
+
+def unproven(placement: Placement) -> Placement:
+    """A narrowed problem's placement with what its solve proves dropped: no bound, `optimal`
+    read as `feasible` and `infeasible` as `unknown` (the policy may cost less)."""
+    from fitlang.solve.linear import Status
+
     placement.bound = None
     placement.proven_infeasible = False
     if placement.status is Status.OPTIMAL:

@@ -5,23 +5,44 @@ selects). Each option's demand carries the spread (in the same place of `Demand.
 drops it from every option at once); the spread rule (`rules/spread.py`) calls this module for
 such spreads: its rows (`group_rows`) and its check (`check_groups`).
 
-Only the exact per-node model holds it: the fleet-scale stages balance each demand's own
-domains. A policy with one is solved node by node (`solve/placement.solve`, explain's checks),
-and a fleet too large for that is refused when it is built (E0508, `too_large`)."""
+Only the exact per-node model holds it as written: the fleet-scale stages balance each demand's
+own domains. A policy with one is solved node by node up to `MAX_NODES` nodes
+(`solve/placement.solve`, explain's checks). Above, it is solved narrowed (`narrowed`) to
+spreads the fleet stages hold, each option on its own, whose sum holds the spread as written:
+
+- where one option may run in every domain with nodes of any option, the workload may run on
+  that option alone, spread as written (its domains are the sum's);
+- or (where none may, or where this is priced cheaper) each domain is given to one option
+  (the cheapest there per unit of throughput) and a quota of replicas, m or m + 1 for one m;
+  each option runs its quotas' sum on its own domains with `max_skew 1`, so it puts m or
+  m + 1 in each: the sum does too (max_skew is >= 1). Offers are left out: a domain with
+  nodes only where bought counts only then.
+
+Every placement of the narrowed policy holds the rule (the answer is checked again here,
+`_short_left_out`, and verified as ever), but the narrowed policy may cost more: no bound is
+stated and no proof claimed unless it is the policy (only one option may run at all). What
+cannot be narrowed so (a gang, which runs on one option, where none reaches every domain; two
+such spreads of one workload where none does; a horizon) is refused when it is built (E0508,
+`refused`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.check.program import SpreadRule
 from fitlang.diagnostics import Diagnostic
-from fitlang.model.problem import Demand, Problem
-from fitlang.rules.base import Placed, domain_of
+from fitlang.model.problem import Demand, NodeClass, OptionGroup, Problem
+from fitlang.rules.base import Placed
 
 if TYPE_CHECKING:  # the solver's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.solve.encode import Encoding
+    from fitlang.solve.pack import Packing
+    from fitlang.solve.placement_result import Placement
 
 # the fleets the per-node model is asked to solve with such a spread (`solve/placement.py`'s
 # EXACT_MAX_NODES: tests/test_solve.py checks the two agree)
@@ -38,11 +59,24 @@ def in_problem(problem: Problem) -> bool:
     return any(over_options(d, s) for d in problem.demands for s in d.spreads)
 
 
-def too_large(problem: Problem) -> bool:
-    """A fleet the per-node model cannot hold such a spread on (or one with a horizon, whose
-    time-indexed model counts each option apart)."""
-    return in_problem(problem) and (problem.timeline is not None
-                                    or sum(c.count for c in problem.classes) > MAX_NODES)
+def refused(problem: Problem, demand: Demand) -> str | None:
+    """Why the spreads over the options of `demand`'s workload cannot be held (E0508), or
+    None: a horizon (the time-indexed model counts each option apart), or a fleet the per-node
+    model is not asked to solve where they cannot be narrowed (`_shares`)."""
+    if problem.timeline is not None:
+        return "the policy has a horizon"
+    nodes = sum(c.count for c in problem.classes)
+    if nodes <= MAX_NODES:
+        return None
+    group = next(g for g in problem.option_groups if g.workload == demand.group)
+    members = [problem.demand(name) for name in group.demands]
+    spreads = [s for s in members[0].spreads if over_options(members[0], s)]
+    if _shares(problem, group, members, spreads) is not None:
+        return None
+    return (f"the fleet has {nodes} nodes (and nodes that may be bought), over {MAX_NODES}, no "
+            "option may run in every domain, and " +
+            ("it is a gang (all its replicas on one option)" if group.gang
+             else "it has more than one spread over its options"))
 
 
 def _members(problem: Problem) -> Iterator[list[Demand]]:
@@ -56,25 +90,33 @@ def _members(problem: Problem) -> Iterator[list[Demand]]:
 def check_groups(placed: Placed) -> Iterator[Diagnostic]:
     """Per domain of the nodes any option may use (those with nodes in the placement), the
     replicas of every option there, summed; the sums differ by at most max_skew."""
-    owner, problem = placed.owner, placed.problem
-    for members in _members(problem):
-        eligible = {c for d in members for c in d.eligible if c in placed.nodes_of}
+    owner = placed.owner
+    for members in _members(placed.problem):
         for spread in members[0].spreads:
             if not over_options(members[0], spread):
                 continue
-            counts: Counter = Counter({value: 0 for c in eligible
-                                       if (value := problem.node_class(c).topology_value(spread.topology))
-                                       is not None})
-            for demand in members:
-                for node, amount in placed.placed_on.get(demand.name, {}).items():
-                    domain = domain_of(node, owner[node], spread.topology)
-                    if domain is not None:
-                        counts[domain] += amount
+            counts = _sums(placed.problem, members, spread.topology, placed.nodes_of,
+                           ((owner[node], amount) for demand in members
+                            for node, amount in placed.placed_on.get(demand.name, {}).items()))
             if counts and max(counts.values()) - min(counts.values()) > spread.max_skew:
                 yield placed.violation(
                     f"`{members[0].workload}` is spread {min(counts.values())}..{max(counts.values())} "
                     f"per {spread.topology} over its options; max_skew is {spread.max_skew}",
                     spread.origin)
+
+
+def _sums(problem: Problem, members: list[Demand], topology: str, with_nodes: Container[str],
+          placed: Iterable[tuple[NodeClass, int]]) -> Counter:
+    """Domain -> the replicas `placed` (each with its node's class) there, over the domains of
+    the classes any option may use that have nodes (`with_nodes`): a domain without replicas
+    counts 0."""
+    counts: Counter = Counter({value: 0 for d in members for c in d.eligible if c in with_nodes
+                               if (value := problem.node_class(c).topology_value(topology)) is not None})
+    for node_class, amount in placed:
+        value = node_class.topology_value(topology)
+        if value is not None:
+            counts[value] += amount
+    return counts
 
 
 def group_rows(encoding: Encoding, first: Demand) -> None:
@@ -105,3 +147,239 @@ def group_rows(encoding: Encoding, first: Demand) -> None:
             domain_rows(encoding, domains, least, replicas, spread, SpreadGroup(first.name, index),
                         f"{first.workload},{spread.topology}", first.name)
 
+
+# ---- fleet scale: narrowed to spreads each option holds on its own -----------------------
+
+@dataclasses.dataclass(frozen=True)
+class _Share:
+    """What one option of a narrowed workload runs: its replicas, the classes it may use, and
+    the max_skew of its own spread in place of the spread over options (None: as written)."""
+    replicas: int
+    classes: list[str]
+    max_skew: int | None = None
+
+
+Narrowed = tuple[Problem, bool]
+
+
+def narrowed(problem: Problem) -> Narrowed | None:
+    """The problem with each option workload under spreads over its options made plain demands,
+    one per option (named as before: the placement is the policy's), whose own spreads hold
+    the spreads as written (the module's doc); affinities towards the workload follow its
+    option with the most replicas (stricter). And whether it is the same problem: one option
+    only may run. None where a workload cannot be narrowed so."""
+    shares: dict[str, _Share] = {}
+    followed: dict[str, str] = {}
+    kept, same = [], True
+    for group in problem.option_groups:
+        members = [problem.demand(name) for name in group.demands]
+        spreads = [s for s in members[0].spreads if over_options(members[0], s)]
+        if not spreads:
+            kept.append(group)
+            continue
+        found = _shares(problem, group, members, spreads)
+        if found is None:
+            return None
+        shares.update(found)
+        followed[group.workload] = max(members, key=lambda d: found[d.name].replicas).name
+        same &= sum(1 for d in members if d.eligible) == 1
+    if not shares:
+        return None
+    demands = [_narrowed_demand(d, shares.get(d.name), followed) for d in problem.demands]
+    return problem.with_demands(demands, option_groups=kept), same
+
+
+def _narrowed_demand(demand: Demand, share: _Share | None, followed: dict[str, str]) -> Demand:
+    """An option's demand as its share has it (a plain demand), or another demand with its
+    affinities towards a narrowed workload following the option `followed` names."""
+    affinities = [dataclasses.replace(r, target=followed[r.target])
+                  if not r.anti and r.target in followed else r for r in demand.affinities]
+    if share is None:
+        same = affinities == demand.affinities
+        return demand if same else dataclasses.replace(demand, affinities=affinities)
+    spreads = [dataclasses.replace(s, max_skew=share.max_skew)
+               if share.max_skew is not None and over_options(demand, s) else s for s in demand.spreads]
+    return dataclasses.replace(demand, replicas=share.replicas, eligible=share.classes, group=None,
+                               option=None, throughput=Fraction(1), spreads=spreads, affinities=affinities)
+
+
+def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
+            spreads: list[SpreadRule]) -> dict[str, _Share] | None:
+    """One option alone where one reaches every domain with nodes of any option (the cheapest
+    per unit of throughput), or the domains dealt out (`_dealt`, for a single spread and no
+    gang), whichever `_priced` finds cheaper; None where neither can be."""
+    reaches = {s.topology: {d.name: _domains(problem, d, s.topology) for d in members} for s in spreads}
+    every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
+    covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)]
+    alone = None
+    if covering:
+        chosen = min(covering, key=lambda d: (_rate(problem, d, d.eligible), members.index(d)))
+        alone = {d.name: _Share(d.replicas, list(d.eligible)) if d is chosen else _Share(0, [])
+                 for d in members}
+    if group.gang or len(spreads) > 1 or not every[spreads[0].topology]:
+        return alone
+    dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
+    if alone is None:
+        return dealt
+    if sum(1 for share in dealt.values() if share.replicas) <= 1:
+        return alone  # every domain to one option: alone, with the rule's own max_skew, is less strict
+    # dealt where it is priced lower, each share's replicas evenly over its domains
+    by_name = {d.name: d for d in members}
+    priced = {key: _priced(problem, by_name, shares, reaches[spreads[0].topology])
+              for key, shares in (("alone", alone), ("dealt", dealt))}
+    return dealt if priced["dealt"] < priced["alone"] else alone
+
+
+def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, _Share],
+            reaches: dict[str, dict[str, list[str]]]) -> Fraction:
+    """What the shares would pay: each option's replicas spread evenly over the domains of its
+    classes, at the least a replica costs in each."""
+    total = Fraction(0)
+    for name, share in shares.items():
+        demand, classes = members[name], set(share.classes)
+        mine = {v: [c for c in class_ids if c in classes] for v, class_ids in reaches[name].items()}
+        mine = {v: class_ids for v, class_ids in mine.items() if class_ids}
+        if share.replicas and mine:
+            each = [_rate(problem, demand, class_ids) * demand.throughput for class_ids in mine.values()]
+            total += sum(each, Fraction(0)) * share.replicas / len(mine)
+    return total
+
+
+def _domains(problem: Problem, demand: Demand, topology: str) -> dict[str, list[str]]:
+    """Domain -> the classes of nodes the fleet has (not offers) `demand` may use there."""
+    found: dict[str, list[str]] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        value = node_class.topology_value(topology)
+        if value is not None and not node_class.provisioned and node_class.count > 0:
+            found.setdefault(value, []).append(class_id)
+    return found
+
+
+def _dealt(problem: Problem, group: OptionGroup, members: list[Demand], spread: SpreadRule,
+           reaches: dict[str, dict[str, list[str]]]) -> dict[str, _Share]:
+    """Each domain to one option, the cheapest there per unit of throughput among those with
+    room for its quota (chosen again once the quotas are known); each option runs its
+    domains' quotas on their classes with max_skew 1: as the quotas are m or m + 1
+    (`_quotas`), so is what it puts in each domain, whichever ones get m + 1."""
+    domains = sorted(set().union(*reaches.values()))
+
+    def owner(domain: str, need: int) -> Demand:
+        here = [d for d in members if domain in reaches[d.name]]
+        roomy = [d for d in here if _room(problem, d, reaches[d.name][domain]) >= need] or here
+        return min(roomy, key=lambda d: (_rate(problem, d, reaches[d.name][domain]), members.index(d)))
+
+    owners = {v: owner(v, 0) for v in domains}
+    quotas = _quotas(group.required, owners)
+    owners = {v: owner(v, quotas[v]) for v in domains}
+    quotas = _quotas(group.required, owners)
+    shares = {}
+    for demand in members:
+        mine = [v for v in domains if owners[v] is demand]
+        replicas = sum(quotas[v] for v in mine)
+        classes = {c for v in mine for c in reaches[demand.name][v]}
+        eligible = [c for c in demand.eligible if c in classes] if replicas else []
+        shares[demand.name] = _Share(replicas, eligible, 1)
+    return shares
+
+
+def _quotas(required: Fraction, owners: dict[str, Demand]) -> dict[str, int]:
+    """Replicas per domain, m or m + 1, the fewest that deliver `required`: m + 1 first where
+    a replica delivers most."""
+    delivered = sum(d.throughput for d in owners.values())
+    least = math.floor(required / delivered)
+    quotas = dict.fromkeys(owners, least)
+    short = required - least * delivered
+    for domain in sorted(owners, key=lambda v: -owners[v].throughput):
+        if short <= 0:
+            break
+        quotas[domain] += 1
+        short -= owners[domain].throughput
+    return quotas
+
+
+def _fit(node_class: NodeClass, demand: Demand) -> int:
+    """Replicas of `demand` one empty node of the class holds."""
+    return min((node_class.capacity.get(r, 0) // q for r, q in demand.requests.items() if q > 0), default=1)
+
+
+def _rate(problem: Problem, demand: Demand, class_ids: list[str]) -> Fraction:
+    """The least a unit of `demand`'s throughput costs on these classes (a node's price over
+    what the replicas that fit on it deliver); unbounded where none fits."""
+    rates = [node_class.price / (fit * demand.throughput) for c in class_ids
+             if (fit := _fit(node_class := problem.node_class(c), demand))]
+    return min(rates, default=Fraction(10 ** 12))
+
+
+def _room(problem: Problem, demand: Demand, class_ids: list[str]) -> int:
+    """Replicas of `demand` these classes hold, empty."""
+    return sum(problem.node_class(c).count * _fit(problem.node_class(c), demand) for c in class_ids)
+
+
+def solve_narrowed(problem: Problem, found: Narrowed, solve: Callable[[Problem], Placement]) -> Placement:
+    """`solve` of the narrowed problem, each narrowed workload left short placing nothing
+    (`_short_left_out`); where it is not the policy, what it proves is dropped
+    (`option_affinity.unproven`)."""
+    from fitlang.rules.option_affinity import unproven
+
+    narrowed_problem, same = found
+    placement = _short_left_out(problem, solve(narrowed_problem))
+    return placement if same else unproven(placement)
+
+
+def _unbalanced(problem: Problem, placement: Placement) -> set[str]:
+    """The workloads whose spread over options the placement breaks though each option holds
+    its own: where a domain counts that no option was narrowed to (nodes of an option's
+    offer bought there by another workload, or of a class an option does not use)."""
+    with_nodes = {c.id for c in problem.classes if not c.provisioned and c.count} | \
+        {class_id for class_id, nodes in placement.bought.items() if nodes}
+    owners = problem.owners()
+    placed: dict[str, list[tuple[NodeClass, int]]] = {}
+    for item in placement.assignments:
+        if (found := owners.find(item.node)) is not None:
+            placed.setdefault(item.workload, []).append((found[0], 1))
+    broken = set()
+    for members in _members(problem):
+        for spread in (s for s in members[0].spreads if over_options(members[0], s)):
+            counts = _sums(problem, members, spread.topology, with_nodes,
+                           (pair for d in members for pair in placed.get(d.name, [])))
+            if counts and max(counts.values()) - min(counts.values()) > spread.max_skew:
+                broken.add(members[0].workload)
+    return broken
+
+
+def packing_unbalanced(problem: Problem, packing: Packing) -> bool:
+    """Does a packing of the aggregate model's counts break a spread over options (its
+    leftovers placed elsewhere may)? (explain's checks at fleet scale)"""
+    from fitlang.solve.placement_result import FEASIBLE, _from_packing
+
+    if not in_problem(problem):
+        return False
+    return bool(_unbalanced(problem, _from_packing(problem, packing, "cost", FEASIBLE, None)))
+
+
+def _short_left_out(problem: Problem, placement: Placement) -> Placement:
+    """A narrowed workload with a replica of any option left out places none: as an option
+    group short of its throughput (`placement_result.unmet_options`, which reports it), and
+    what it placed may break the spread over its options (each option keeps its own spread
+    as it leaves replicas out, not the sum's quotas). So does one whose sum is off all the
+    same (`_unbalanced`). Nodes it alone used are closed."""
+    from fitlang.solve.placement_result import unmet_options
+
+    short = {problem.demand(u.workload).workload for u in placement.unplaced
+             if problem.demand(u.workload).group is not None} | _unbalanced(problem, placement)
+    dropped = {d.name for d in problem.demands if d.group in short and
+               any(over_options(d, s) for s in d.spreads)}
+    if not dropped:
+        return placement
+    freed = {a.node for a in placement.assignments if a.workload in dropped}
+    placement.assignments = [a for a in placement.assignments if a.workload not in dropped]
+    placement.unplaced = [u for u in placement.unplaced if u.workload not in dropped]
+    placement.unplaced += unmet_options(problem, {name: 0 for name in dropped})
+    bought = {node for nodes in placement.bought.values() for node in nodes}
+    closed = freed - bought - {a.node for a in placement.assignments}
+    if placement.value is not None and placement.objective in ("cost", "nodes"):
+        classes = [problem.owners().find(node) for node in closed]
+        placement.value -= sum((found[0].price if placement.objective == "cost" else 1
+                                for found in classes if found is not None), Fraction(0))
+    return placement

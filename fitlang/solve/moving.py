@@ -36,7 +36,7 @@ import numpy as np
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import ReplicaName, RunningNames
 from fitlang.model.problem import RESOURCES, Demand, Problem, one_class_per_node
-from fitlang.rules import option_affinity
+from fitlang.rules import option_affinity, option_spread
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
 
@@ -67,6 +67,8 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
         return _node_by_node(moving, backend, time_limit)
+    if (narrow := option_spread.narrowed(problem)) is not None:  # a spread over options (its module)
+        return option_spread.solve_narrowed(problem, narrow, lambda p: solve_move(p, backend, time_limit))
     if option_affinity.in_problem(problem):  # held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: solve_move(p, backend, time_limit))
     started = time.monotonic()

@@ -106,6 +106,9 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
     With a horizon: the time-indexed model (`timeline.py`)."""
     nodes = sum(c.count for c in problem.classes)
+    if nodes > EXACT_MAX_NODES and (narrow := option_spread.narrowed(problem)) is not None:
+        return option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,
+                                                                            progress))
     if nodes > EXACT_MAX_NODES and option_affinity.in_problem(problem):
         # `affinity W` to a workload with options: held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: solve(p, backend, time_limit, progress))
@@ -117,8 +120,8 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         timed = solve_timed(one_class_per_node(problem), time_limit)
         timed.bought = _bought_by_class(problem, timed.bought)
         return timed
-    # a spread over an option workload's options: node by node whatever the size (build
-    # refuses a fleet too large for it; explain's grown trials come here too)
+    # a spread over an option workload's options: node by node at any size where it cannot be
+    # narrowed (build refuses such a fleet; explain's grown trials come here too)
     exact_only = option_spread.in_problem(problem)
     if nodes > EXACT_MAX_NODES and not exact_only:
         return _solve(problem, backend, time_limit, relax=True, progress=progress)

@@ -19,6 +19,11 @@ from fitlang.solve.pack import pack
 from fitlang.solve.pack import repair as place_leftovers
 
 PER_NODE_MAX_NODES = 160  # up to this many nodes a check is the exact per-node model
+# with a spread over an option workload's options, up to this many (node by node at 481
+# nodes explain took 16 s under load 16, its repairs out of budget; by the aggregate model
+# 5.8 s, both repairs): above, the aggregate model, whose rows hold the sum per domain, and a
+# packing kept only where it holds the sum too (`option_spread.packing_unbalanced`)
+OPTION_SPREAD_PER_NODE_MAX_NODES = 200
 # at fleet scale, how long the solver may search for the cheapest placement of a trial (a
 # repair's cost, a budget's least): `solve`'s anytime answer at that limit
 CHEAPEST_SECONDS = 2.0
@@ -27,9 +32,11 @@ LEAST_GAP = 0.02  # a placement within this of its proven bound is called the ch
 
 def per_node(problem: Problem) -> bool:
     """Is a check of `problem` the exact model node by node? Up to PER_NODE_MAX_NODES nodes,
-    and at any size where a spread counts an option workload's options together (only the
-    per-node model holds one: `rules/option_spread.py`)."""
-    return sum(c.count for c in problem.classes) <= PER_NODE_MAX_NODES or option_spread.in_problem(problem)
+    and up to OPTION_SPREAD_PER_NODE_MAX_NODES where a spread counts an option workload's
+    options together (only the per-node model holds one exactly: `rules/option_spread.py`)."""
+    nodes = sum(c.count for c in problem.classes)
+    return nodes <= PER_NODE_MAX_NODES or (nodes <= OPTION_SPREAD_PER_NODE_MAX_NODES
+                                           and option_spread.in_problem(problem))
 
 
 
@@ -107,7 +114,7 @@ def _decided_by_model(trial: Trial, deadline: float, cheapest: bool, packed: boo
     packing = pack(problem, counts, planned)
     if not packing.complete:  # as `solve` does next: place the leftovers elsewhere
         place_leftovers(problem, packing, opener(problem, planned))
-    if not packing.complete:
+    if not packing.complete or option_spread.packing_unbalanced(problem, packing):
         return Check(None)
     # the nodes the packing opened, leftovers' too (those may be beyond the model's counts)
     opened = sum((problem.node_class(c).price * packing.opened(c) for c in packing.nodes), Fraction(0))
