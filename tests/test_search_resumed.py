@@ -53,42 +53,38 @@ def test_a_search_resumed_where_the_moves_converged_goes_to_the_kick_first(tmp_p
     assert calls[:2] == ["improved", "emptied"]
 
 
+def _stopped_after(monkeypatch, module, name: str) -> Resumed:
+    """The search's deadline passed as soon as the pass `name` of `module` ends; the state a
+    search from STUCK then hands over."""
+    stopped: list[bool] = []
+    run = getattr(module, name)
+
+    def then_stopped(*args, **kwargs):
+        spots = run(*args, **kwargs)
+        stopped.append(True)
+        return spots
+    monkeypatch.setattr(module, name, then_stopped)
+    for reading in (timeline_pack, timeline_stretches):  # (each reads `past` by its own name)
+        monkeypatch.setattr(reading, "past", lambda deadline, ledger: bool(stopped))
+    return Resumed()
+
+
 def test_a_search_stopped_after_a_pass_gained_hands_over_moves_not_converged(tmp_path, monkeypatch):
     """The stretch pass gains (8 -> 7) after the moves converged, and the search stops right
     after it: the schedule changed since the moves converged, so the next search runs them."""
     problem = _problem(tmp_path)
-    stopped: list[bool] = []
-    stretched = timeline_stretches.stretches_emptied
-
-    def stretched_then_stopped(*args, **kwargs):
-        spots = stretched(*args, **kwargs)
-        stopped.append(True)
-        return spots
-    monkeypatch.setattr(timeline_stretches, "stretches_emptied", stretched_then_stopped)
-    for module in (timeline_pack, timeline_stretches):  # (each reads `past` by its own name)
-        monkeypatch.setattr(module, "past", lambda deadline, ledger: bool(stopped))
-    state = Resumed()
+    state = _stopped_after(monkeypatch, timeline_stretches, "stretches_emptied")
     ledger = holding(problem, STUCK)
     searched(problem, ledger, list(STUCK), None, resumed=state)
     assert ledger.total() == pytest.approx(7.0)
-    assert stopped and not state.converged
+    assert not state.converged
 
 
 def test_a_pass_cut_by_the_deadline_is_not_marked_done(tmp_path, monkeypatch):
     """The run pass ends past the deadline: it may not have seen every run, so the search after
     runs it again (the stretch pass after it, also past the deadline, likewise)."""
     problem = _problem(tmp_path)
-    recreated = timeline_pack.runs_recreated
-    stopped: list[bool] = []
-
-    def recreated_then_stopped(*args, **kwargs):
-        spots = recreated(*args, **kwargs)
-        stopped.append(True)
-        return spots
-    monkeypatch.setattr(timeline_pack, "runs_recreated", recreated_then_stopped)
-    for module in (timeline_pack, timeline_stretches):  # (each reads `past` by its own name)
-        monkeypatch.setattr(module, "past", lambda deadline, ledger: bool(stopped))
-    state = Resumed()
+    state = _stopped_after(monkeypatch, timeline_pack, "runs_recreated")
     ledger = holding(problem, STUCK)
     searched(problem, ledger, list(STUCK), None, resumed=state)
     assert ledger.total() == pytest.approx(8.0)  # (the stretch pass, past the deadline, did nothing)
