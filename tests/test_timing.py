@@ -1312,7 +1312,7 @@ def test_the_search_regroups_only_where_no_mip_follows(tmp_path, monkeypatch, mi
 
     asked: list[bool] = []
 
-    def search_from(problem, spots, objective, deadline, regroup=False, repack=True):
+    def search_from(problem, spots, objective, deadline, regroup=False, repack=True, resumed=None):
         asked.append(regroup)
         return spots
 
@@ -1343,7 +1343,7 @@ def test_the_end_of_the_limit_goes_to_the_search_where_the_mip_is_too_large(tmp_
     asked: list[tuple[bool, bool]] = []
     started: list[float] = []
 
-    def search_from(problem, spots, objective, deadline, regroup=False, repack=True):
+    def search_from(problem, spots, objective, deadline, regroup=False, repack=True, resumed=None):
         asked.append((regroup, repack))
         return spots
 

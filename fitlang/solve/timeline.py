@@ -40,6 +40,7 @@ from fitlang.solve.timeline_pack import (
     REPAIR_TRIES,
     Ending,
     Ledger,
+    Resumed,
     Spot,
     candidates,
     make_room,
@@ -359,17 +360,19 @@ def _searched_beside_bound(problem: Problem, objective: str, spots: list[Spot],
     Either search stops early where the bound is in and the schedule within the tolerance of
     it (`_bound_met`). Returns the schedule, the bound (None if not in by the limit) and the
     LP's own seconds."""
-    met = _bound_met(pending)
-    spots = search_from(problem, spots, objective, Ending(began + time_limit * IMPROVING_SHARE, met))
+    met, resumed = _bound_met(pending), Resumed()
+    spots = search_from(problem, spots, objective, Ending(began + time_limit * IMPROVING_SHARE, met),
+                        resumed=resumed)
     relaxed, relaxing = _collected(pending, time_limit, began, reserve)
     if (relaxed is not None and _within_tolerance(problem, spots, objective, relaxed)) \
             or _search_share(problem, time_limit, relaxing) == IMPROVING_SHARE:
         return spots, relaxed, relaxing
     # no MIP follows: the search has the time to the end, and the exact regroup of fragments
     # (`timeline_regroup`) what the moves leave of it; the classes not packed again (the first
-    # search began with that; the kick again can pay: seed 1 of the goal size, 13 USD)
+    # search began with that; the kick again can pay: seed 1 of the goal size, 13 USD); it
+    # starts where the first search stopped (`Resumed`: not the moves again where they converged)
     spots = search_from(problem, spots, objective, Ending(began + time_limit * (1 - FINISHING_SHARE), met),
-                        regroup=True, repack=False)
+                        regroup=True, repack=False, resumed=resumed)
     return spots, relaxed, relaxing
 
 

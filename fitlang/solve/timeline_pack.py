@@ -670,9 +670,9 @@ def _scheduled(problem: Problem, objective: str, order: list[Demand], earliest: 
 
 
 def search_from(problem: Problem, spots: list[Spot], objective: str, deadline: Deadline,
-                regroup: bool = False, repack: bool = True) -> list[Spot]:
+                regroup: bool = False, repack: bool = True, resumed: Resumed | None = None) -> list[Spot]:
     """`searched` from a schedule made before (its ledger made anew from its spots)."""
-    return searched(problem, holding(problem, spots, objective), spots, deadline, regroup, repack)
+    return searched(problem, holding(problem, spots, objective), spots, deadline, regroup, repack, resumed)
 
 
 def holding(problem: Problem, spots: list[Spot], objective: str = "cost") -> Ledger:
@@ -690,8 +690,22 @@ def holding(problem: Problem, spots: list[Spot], objective: str = "cost") -> Led
 CONVERGING = 3e-4
 
 
+@dataclass
+class Resumed:
+    """Where a search stopped, for the search that goes on from its schedule (`timeline.solve_timed`'s
+    tail, once the LP bound is collected): whether the moves (`improved`, `emptied`) had converged
+    on it (their last round gained under CONVERGING, and nothing after them gained), and which of
+    the passes that follow them ran to their end since. The tail then starts where the search
+    before it stopped: at the goal size it ran a round of the moves and both passes again first
+    (4.4-4.8 CPU s, 0-6 USD), and the kick and the overflow chains it had been cut short of got
+    1.5 / 0 CPU s of the 7 left (session 37)."""
+
+    converged: bool = False
+    done: set[str] = field(default_factory=set)
+
+
 def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
-             regroup: bool = False, repack: bool = True) -> list[Spot]:
+             regroup: bool = False, repack: bool = True, resumed: Resumed | None = None) -> list[Spot]:
     """The classes packed again whole (`repacked`), then single-replica moves (`improved`)
     and ruin and recreate of a node's block (`emptied`) in turn, while a round of both
     improves, until the deadline: each finds what the other leaves (a move frees a replica's
@@ -705,7 +719,8 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`).
     Without `repack`, the classes are not packed again: a search that goes on from one that did
     (`timeline.solve_timed`'s tail: at the goal size its repack took 1.5-2.3 CPU s and found
-    nothing on seeds 1, 3 and 11, h33g and session 34)."""
+    nothing on seeds 1, 3 and 11, h33g and session 34). `resumed`: where a search before this
+    one on the same schedule stopped (`Resumed`), kept up to date for the one after."""
     from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented
@@ -715,37 +730,66 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     # 1.2 CPU s a round), where the moves reach a packing it does not
     if repack:
         spots = repacked(problem, ledger, spots, deadline)
-    value, kicked = ledger.total(), False
+    state = resumed if resumed is not None else Resumed()
+    value, kicked, resuming = ledger.total(), False, state.converged
+    moved = value  # the total where the moves last converged
     while not past(deadline, ledger):
-        spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
-        now = ledger.total()
-        if now > value - CONVERGING * max(1.0, abs(value)):
+        if not resuming:  # (the search before stopped where the moves had converged: not again)
+            spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
+            state.converged, state.done = _near(ledger.total(), value, CONVERGING), set()
+        resuming, moved = False, ledger.total()
+        if state.converged:
             # the moves have (nearly) converged: each run's replicas taken off together, and
             # the replicas over a stretch of a node's block, then the moves again where that
             # gained (they use what it frees)
-            spots = runs_recreated(problem, ledger, spots, deadline)
-            spots = stretches_emptied(problem, ledger, spots, deadline)
-            now = ledger.total()
-        if now > value - CONVERGING * max(1.0, abs(value)) and not kicked and not past(deadline, ledger):
+            spots = _unless_done(state, "runs", runs_recreated, problem, ledger, spots, deadline)
+            spots = _unless_done(state, "stretches", stretches_emptied, problem, ledger, spots, deadline)
+        now = ledger.total()
+        if _near(now, value, CONVERGING) and not kicked and not past(deadline, ledger):
             # once: the work outside a cap's classes sent into the room it leaves unused, then
             # the blocks emptied through overflow chains (other money than the kick's: at the
             # goal size, from converged schedules, 33 USD after the kick's 17-31, in 3 CPU s)
             spots, kicked = cap_kicked(problem, ledger, spots, deadline), True
             spots = overflowed(problem, ledger, spots, deadline)
             now = ledger.total()
-        if now > value - EPSILON * max(1.0, abs(value)):
+        if _near(now, value, EPSILON):
             if not regroup:
                 break
             # small neighbourhoods solved exactly
             spots = regrouped(problem, ledger, spots, deadline)
             now = ledger.total()
-            if now > value - EPSILON * max(1.0, abs(value)):
+            if _near(now, value, EPSILON):
                 break
         value = now
     # last, where time is left: the preemptible replicas (which no move above touches) cut again
     # (0.1-0.2 CPU s at the goal size). Each round instead was a path of its own: at 30 CPU s
     # 29-47 USD lower on seeds 1 and 3, 26 higher on seed 2
-    return resegmented(problem, ledger, spots, deadline)
+    spots = resegmented(problem, ledger, spots, deadline)
+    # converged for the search after this one only where nothing gained since the moves did
+    state.converged = state.converged and _near(ledger.total(), moved, EPSILON)
+    return spots
+
+
+def _near(now: float, value: float, share: float) -> bool:
+    """Whether the total `now` is less than `share` of `value` below it (a search's round
+    that gained no more than that)."""
+    return now > value - share * max(1.0, abs(value))
+
+
+# a pass of the search: (problem, ledger, spots, deadline) -> the spots after it
+SearchPass = Callable[[Problem, Ledger, list[Spot], Deadline], list[Spot]]
+
+
+def _unless_done(state: Resumed, name: str, search: SearchPass, problem: Problem, ledger: Ledger,
+                 spots: list[Spot], deadline: Deadline) -> list[Spot]:
+    """The pass `search` over the converged moves' schedule, unless it ran to its end over it
+    before (`state.done`); marked so where it ends before the deadline."""
+    if name in state.done:
+        return spots
+    spots = search(problem, ledger, spots, deadline)
+    if not past(deadline, ledger):
+        state.done.add(name)
+    return spots
 
 
 def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline
