@@ -457,21 +457,27 @@ def main() -> None:
                         help="large-neighbourhood search from the plan: pairs of cloud zones freed in "
                         "turn (the dearest first), each solved for at most SECONDS")
     parser.add_argument("--out", help="write the reference's end state (JSON) here")
+    parser.add_argument("--dir", help="an instance written out (p.fit, now.json and the inventory "
+                        "files, as /work/wt/briefs37/inst.py writes them) instead of generating one")
+    parser.add_argument("--plan-limit", type=float, help="fitc plan's --time-limit for the start "
+                        "(default: fitc's own)")
     arguments = parser.parse_args()
     from fitlang.solve.moving import _Checker, objective_value, placed_state
 
     with tempfile.TemporaryDirectory() as name:
-        directory = Path(name)
-        files, state, base = move_bench.at_rest(arguments.shape, arguments.nodes, arguments.workloads,
-                                                arguments.seed, Path(arguments.cache))
-        text, chosen = move_bench.changed_policy(base, state, arguments.seed, arguments.move_price)
-        for file_name, content in files.items():
-            (directory / file_name).write_text(content)
+        directory = Path(arguments.dir or name)
         policy, current = directory / "p.fit", directory / "now.json"
-        policy.write_text(text)
-        current.write_text(json.dumps(state))
+        chosen = "(read)"
+        if not arguments.dir:
+            files, state, base = move_bench.at_rest(arguments.shape, arguments.nodes, arguments.workloads,
+                                                    arguments.seed, Path(arguments.cache))
+            text, chosen = move_bench.changed_policy(base, state, arguments.seed, arguments.move_price)
+            for file_name, content in files.items():
+                (directory / file_name).write_text(content)
+            policy.write_text(text)
+            current.write_text(json.dumps(state))
         compilation = Compilation(policy, current=str(current))
-        result = make_plan(compilation, compilation.current_state(), None)
+        result = make_plan(compilation, compilation.current_state(), arguments.plan_limit)
         problem, placement = result.problem, result.placement
         assert problem is not None and placement is not None
         plan_end = placed_state(placement)

@@ -131,6 +131,11 @@ class Relaxation:
     # master is proven (beside_accelerators.py's: they move the LP's vertex, which guides
     # the first passes; empty: none)
     late: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # what the cover rows say (`_cover_rows`): per row, the pairs that must hold at least so
+    # many replicas; and per pair the most replicas of it one node holds (its `fit`), for
+    # rows built on them (`dear_cover.py`)
+    covers: list[tuple[np.ndarray, int]] = field(default_factory=list)
+    pair_fit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def columns(self) -> int:
@@ -239,7 +244,7 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
     first_waiting = rows.count
     beside_accelerator_rows(rows, pair_demand_a, pair_class_a, share_a, requests, capacity, y)
     first_cover = rows.count
-    _cover_rows(demands, topology, pairs_of, pair_class_a, pair_fit_a, rows)
+    covers = _cover_rows(demands, topology, pairs_of, pair_class_a, pair_fit_a, rows)
     columns = first_least + len(least_columns)
     matrix = csc_array((np.concatenate(rows.values) if rows.values else np.zeros(0),
                         (np.concatenate(rows.rows) if rows.rows else np.zeros(0, dtype=np.int64),
@@ -257,7 +262,7 @@ def relaxation(problem: Problem, objective: str, merged: tuple | None = None) ->
     upper = np.concatenate([count, limit.astype(float), [hi for _, hi in least_columns]])
     relaxed = Relaxation(cost, lower, upper, matrix, np.array(rows.lower), np.array(rows.upper),
                          width, pairs, pair_demand_a, replicas.astype(float), pair_class_a,
-                         class_index, capacity_row=capacity_row)
+                         class_index, capacity_row=capacity_row, covers=covers, pair_fit=pair_fit_a)
     relaxed.start = _start_columns(prices, share_a, pair_class_a, pairs_of, width)
     relaxed.lazy = _lazy_families(rows, pairs)
     # the cover rows wait until the master breaks one (a family each): most never bind, and
@@ -610,7 +615,8 @@ def _spread_rows(demand, topology: _Topology, index: int, mine, pair_class, y, r
         _domain_rows(rows, domains[always], codes, mine, y, least, 0.0, INFINITY)
 
 
-def _cover_rows(demands, topology: _Topology, pairs_of, pair_class, pair_fit, rows: _Rows) -> None:
+def _cover_rows(demands, topology: _Topology, pairs_of, pair_class, pair_fit,
+                rows: _Rows) -> list[tuple[np.ndarray, int]]:
     """Nodes are whole: where R replicas of a demand must run on some set of classes, at
     least ceil(R / f) nodes of those classes are in use, f the most replicas of it one node
     of them holds (its `fit`, 1 for one a node). Implied by every placement (each node in
@@ -619,13 +625,16 @@ def _cover_rows(demands, topology: _Topology, pairs_of, pair_class, pair_fit, ro
     1,000: a zone spread's replica on the one class of its zone, a 55 USD/h node, was
     charged 0.3% of it). Two kinds: every replica of a demand outside an option group
     placed on its classes; and a spread's `forced` replicas in each domain that is always
-    there (`_spread_rows`' rows say the same of the pairs)."""
+    there (`_spread_rows`' rows say the same of the pairs). Returns each row's pairs and
+    replicas."""
+    covers: list[tuple[np.ndarray, int]] = []
     for i, demand in enumerate(demands):
         mine = pairs_of[i]
         if not len(mine) or not demand.replicas:
             continue
         if demand.group is None:
             _cover_row(rows, pair_class[mine], pair_fit[mine], demand.replicas)
+            covers.append((mine, demand.replicas))
         for spread in demand.spreads:
             if spread.topology == "node":
                 continue
@@ -640,6 +649,8 @@ def _cover_rows(demands, topology: _Topology, pairs_of, pair_class, pair_fit, ro
             for domain in domains[always]:
                 inside = codes == domain
                 _cover_row(rows, pair_class[mine[inside]], pair_fit[mine[inside]], forced)
+                covers.append((mine[inside], forced))
+    return covers
 
 
 def _cover_row(rows: _Rows, classes: np.ndarray, fit: np.ndarray, replicas: int) -> None:

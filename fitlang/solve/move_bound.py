@@ -60,6 +60,7 @@ import numpy as np
 
 from fitlang.model.problem import Problem
 from fitlang.solve.bound import INFINITY, Relaxation, _float_down
+from fitlang.solve.dear_cover import dear_cover_rows
 
 
 def moves_lower_bound(problem: Problem, deadline: float | None, start=None) -> Fraction | None:
@@ -102,6 +103,7 @@ class _ChargedMoves:
         columns.kept_node_rows(stays)
         _packing_rows(relaxed, columns)
         _one_per_node_rows(merged, relaxed, columns)
+        dear_cover_rows(relaxed, columns)
         columns.into(relaxed)
 
 
