@@ -53,6 +53,8 @@ priced at `move_price` (`move_bound.moves_lower_bound`): it charges every move t
 counts imply, not only the forced ones (`forced_moves`: replicas running where they may no
 longer run), which the least cost plus the forced moves did (inventory 10,000, seed 0:
 1048.31 -> 1077.63 USD/h, the plan at 1102.02). For the `cost` objective, the least cost.
+Past `LARGE_NODES` the bound is proven in a child process while this one improves the plan
+(`move_bound_beside`: at inventory 10,000 and `--time-limit 5` the two did not both fit).
 The pattern bound (patterns.py) proves more at 1,000 nodes (135.84 against 129.77 for the
 least cost) but in ~8 s CPU, past the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it
 is not run. Up to `MOVE_MODEL_MAX_NODES` nodes the whole move model's bound
