@@ -334,6 +334,13 @@ class Minimising:
                 break
         return self._told
 
+    def newest(self) -> Any:
+        """The task's answer where it is in, else what it told last so far (`tell_parent`: a
+        task that tells as it goes), without waiting; None where neither. The child runs on."""
+        while self._child is not None and self._found is None and self._received(0) is not None:
+            pass
+        return self._told if self._found is None else self._found
+
     def _received(self, wait: float) -> Any:
         """The next message from the child within `wait` seconds, kept as what it is (told, or
         the answer); None where none came (or the child died: `result` says so)."""

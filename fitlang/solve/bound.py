@@ -751,7 +751,8 @@ class Bound:
 
 def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 start=None, seed: Collection[tuple[str, str]] = (),
-                extend: Callable[[Problem, list[list[str]], Relaxation], None] | None = None) -> Bound:
+                extend: Callable[[Problem, list[list[str]], Relaxation], None] | None = None,
+                each_round: Callable[[Fraction], None] | None = None) -> Bound:
     """A proven lower bound on `objective` over the placements that place every replica, by
     column generation on `relaxation` over the merged demands (`merged_demands`): the
     master LP holds the node counts, the spreads' `least`, an artificial column per row (so
@@ -767,7 +768,9 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
     converged within 20 s from the zoned coarse problem's pairs, where from the floor's alone
     it had not solved its first master by then). `extend`: adds columns and rows to the
     relaxation (of the merged problem, `members` per merged demand) before the master is
-    built: the moves a plan makes (`move_bound.charge_moves`); the bound is then its LP's."""
+    built: the moves a plan makes (`move_bound.charge_moves`); the bound is then its LP's.
+    `each_round`: given the bound proven so far after each round (a child process tells its
+    parent, which may stop it at any time: `move_bound_beside`)."""
     started = time.monotonic()
     if objective not in ("cost", "nodes"):
         return Bound(None)
@@ -814,6 +817,8 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 if smoothed_value > best:
                     best, result.prices = smoothed_value, smoothed
             result.trace.append((time.monotonic() - started, master.size, master.value, best))
+            if each_round is not None and math.isfinite(best):
+                each_round(_proven(best, relaxed, objective))
             broken = master.broken()
             proven = best >= master.value - CONVERGED * max(1.0, abs(master.value))
             if proven and not len(broken):
@@ -831,9 +836,7 @@ def lower_bound(problem: Problem, objective: str, deadline: float | None = None,
                 break
     result.columns = master.size
     if math.isfinite(best):
-        # with prices of 0 or more, 0 is a bound too (an early round's prices can say less)
-        result.value = _stated(max(best, 0.0) if relaxed.cost.min(initial=0.0) >= 0 else best,
-                               objective)
+        result.value = _proven(best, relaxed, objective)
     result.seconds = time.monotonic() - started
     return result
 
@@ -875,6 +878,12 @@ SECONDS_PER_PAIR = 4e-6
 def expected_seconds(merged: tuple) -> float:
     """About how long building the relaxation takes: it grows with the merged pairs."""
     return SECONDS_PER_PAIR * merged[2]
+
+
+def _proven(best: float, relaxed: Relaxation, objective: str) -> Fraction:
+    """The best bound the prices gave, as stated."""
+    # with prices of 0 or more, 0 is a bound too (an early round's prices can say less)
+    return _stated(max(best, 0.0) if relaxed.cost.min(initial=0.0) >= 0 else best, objective)
 
 
 def _stated(bound: float, objective: str) -> Fraction:

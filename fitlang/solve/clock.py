@@ -53,6 +53,12 @@ def on_the_wall() -> bool:
     return isinstance(clock, types.BuiltinFunctionType) and clock.__name__ == "monotonic"
 
 
+def measure_share() -> float:
+    """The share of a core the solve's clock has run at, measured now: where a child process is
+    forked next, it starts from it (its own is measured from `SHARE_WALL_SECONDS` into it)."""
+    return _SHARE.measured()
+
+
 def wall_seconds(clock_seconds: float) -> float:
     """A limit on the solve's clock as a wall limit that stops nothing before it."""
     return clock_seconds if on_the_wall() else clock_seconds / _SHARE.measured()

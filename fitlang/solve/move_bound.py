@@ -54,6 +54,7 @@ inventory 10,000 (8,610 against 12,202), its column generation ~0.15 s of CPU le
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
@@ -63,17 +64,25 @@ from fitlang.solve.bound import INFINITY, Relaxation, _float_down
 from fitlang.solve.dear_cover import dear_cover_rows
 
 
-def moves_lower_bound(problem: Problem, deadline: float | None, start=None) -> Fraction | None:
+def moves_lower_bound(problem: Problem, deadline: float | None, start=None,
+                      each_round: Callable[[Fraction], None] | None = None) -> Fraction | None:
     """A proven lower bound on cost + moves (`move_price` per replica moved, node drained and
     node bought) over the end states that place every replica; None where none is proven in
-    time, or where replicas may be left out (the constant would not hold)."""
+    time, or where replicas may be left out (the constant would not hold). `each_round`: given
+    the bound proven so far after each of the column generation's rounds."""
     price = problem.move_price or Fraction(0)
     if problem.allow_unplaced:
         return None
     from fitlang.solve import bound  # (looked up at the call: a test may stand in for it)
 
     charged = _ChargedMoves(problem, price)
-    found = bound.lower_bound(problem, "cost", deadline, start=start, extend=charged.extend)
+
+    def told(value: Fraction) -> None:
+        if each_round is not None and charged.constant is not None:
+            each_round(value + charged.constant)
+
+    found = bound.lower_bound(problem, "cost", deadline, start=start, extend=charged.extend,
+                              each_round=None if each_round is None else told)
     if found.value is None or charged.constant is None:
         return None
     return found.value + charged.constant

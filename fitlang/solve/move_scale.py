@@ -53,6 +53,8 @@ priced at `move_price` (`move_bound.moves_lower_bound`): it charges every move t
 counts imply, not only the forced ones (`forced_moves`: replicas running where they may no
 longer run), which the least cost plus the forced moves did (inventory 10,000, seed 0:
 1048.31 -> 1077.63 USD/h, the plan at 1102.02). For the `cost` objective, the least cost.
+Past `LARGE_NODES` the bound is proven in a child process while this one improves the plan
+(`move_bound_beside`: at inventory 10,000 and `--time-limit 5` the two did not both fit).
 The pattern bound (patterns.py) proves more at 1,000 nodes (135.84 against 129.77 for the
 least cost) but in ~8 s CPU, past the plan's time; at 10,000 nodes it adds 0.1% in 10 s: it
 is not run. Up to `MOVE_MODEL_MAX_NODES` nodes the whole move model's bound
@@ -1125,6 +1127,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.bound import lower_bound
     from fitlang.solve.merge_many import merge_many
     from fitlang.solve.move_bound import moves_lower_bound
+    from fitlang.solve.move_bound_beside import SCATTER_SHARE, BoundBeside, runs_beside
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
     from fitlang.solve.pool_emptied import empty_pools
@@ -1137,15 +1140,23 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     deadline = None if time_limit is None else started + time_limit
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
+    nodes = sum(c.count for c in problem.classes)
+    bound_until = deadline if deadline is None or time_limit is None or nodes <= LARGE_NODES else \
+        deadline - BOUND_TAIL_SHARE * time_limit
     improve_until = None if time_limit is None else started + 0.4 * time_limit
+    scatter_until = improve_until  # (the scatter passes' end past `LARGE_NODES`)
+    aside: BoundBeside | None = None
+    if bound_until is not None and time_limit is not None and runs_beside(nodes, time_limit):
+        # the bound in a child process: this process's time is the passes' (`move_bound_beside`)
+        aside = BoundBeside(fleet, objective, bound_until)
+        scatter_until = started + SCATTER_SHARE * time_limit
     # the skews a drained pool broke (`spread_restore`): before `improve`, and given more of the
     # limit (an end that breaks one sends the move to the whole model, ~49 s at 10,000 nodes)
     restore_spreads(fleet, None if time_limit is None else started + RESTORE_SHARE * time_limit)
     settled: Settled | None = fleet.improve(improve_until)
-    nodes = sum(c.count for c in problem.classes)
-    bound_until = deadline if deadline is None or time_limit is None or nodes <= LARGE_NODES else \
-        deadline - BOUND_TAIL_SHARE * time_limit
-    if objective == "cost+moves" and fleet.price:
+    if aside is not None:
+        bound = aside.so_far()
+    elif objective == "cost+moves" and fleet.price:
         bound = moves_lower_bound(problem, bound_until, start=fleet.packing())
     else:
         bound = lower_bound(problem, "cost", bound_until, start=fleet.packing()).value
@@ -1173,11 +1184,13 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
                 scatter_aside(fleet, objective, aside_until)
                 merge_many(fleet, objective, _many_until(problem, objective, aside_until, deadline))
             else:  # (from both free-node searches, the lower kept: `scatter_both`)
-                scatter_both(fleet, objective, improve_until, passes, settled)
+                scatter_both(fleet, objective, scatter_until, passes, settled)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
                 empty_pools(fleet, objective, None if time_limit is None else
                             started + JOINT_MOVES_SHARE * time_limit)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
+    if aside is not None:
+        bound = aside.collected()
     placement = fleet.placement(objective, bound)
     placement.value = value  # (the end state's, as `moving._at_scale` states it: not worked out twice)
     if objective == "cost+moves" and not fleet.unplaced and nodes <= MOVE_MODEL_MAX_NODES:
