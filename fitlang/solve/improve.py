@@ -346,9 +346,10 @@ class _Search:
         if not self.limited:
             return True
         limits = fleet_limits(self.problem)
-        if self.counts is None:
-            self.counts = np.array([int(np.count_nonzero(self.open[class_id])) if class_id in self.open else 0
-                                    for class_id in limits.ids], dtype=np.int64)
+        if self.counts is None:  # (the classes with nodes in the packing: the others have none open)
+            self.counts = np.zeros(len(limits.ids), dtype=np.int64)
+            for class_id, is_open in self.open.items():
+                self.counts[limits.position[class_id]] = np.count_nonzero(is_open)
         position = limits.position[node_class.id]
         self.counts[position] += 1
         try:
