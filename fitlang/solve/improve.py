@@ -131,6 +131,11 @@ class _Search:
         self.fixed = unmovable(problem) | self.exclusive
         self.requests = {d.name: np.array([d.requests[r] for r in RESOURCES], dtype=np.int64)
                          for d in problem.demands}
+        # the same as plain ints (`_fill_new`), their sums (the largest first), and per-node
+        # limits by (workload, class) as they are asked
+        self._needs = {d.name: tuple(int(d.requests[r]) for r in RESOURCES) for d in problem.demands}
+        self._size = {name: float(sum(need)) for name, need in self._needs.items()}
+        self._limits: dict[tuple[str, str], int] = {}
         self.free = {class_id: np.array([[n.free[r] for r in RESOURCES] for n in nodes],
                                         dtype=np.int64).reshape(len(nodes), len(RESOURCES))
                      for class_id, nodes in packing.nodes.items()}
@@ -254,12 +259,15 @@ class _Search:
     def _open_cheaper(self, rest: dict[str, list], ruined: list[tuple[NodeState, NodeClass]]) -> bool:
         budget = sum((node_class.price for _, node_class in ruined), 0)
         total = sum(self.requests[w] * entry[0] for w, entry in rest.items()).astype(float)
+        # (each share taken below as plain floats: numpy on 4 values was a third of the ruin's time)
+        asked = [(r, float(max(amount, 1))) for r, amount in enumerate(total.tolist()) if amount > 0]
         opened: list[tuple[str, int]] = []
         spent = Fraction(0)
         while rest:
             best = None
             classes = sorted({c for entry in rest.values() for c in entry[1]},
                              key=lambda c: (self.price[c], c))
+            order = sorted(rest, key=lambda w: (-self._size[w], w))  # the largest replicas first
             for class_id in classes[:OPEN_CANDIDATES]:
                 node_class = self.problem.node_class(class_id)
                 if self.objective == "cost" and spent + node_class.price >= budget:
@@ -267,18 +275,17 @@ class _Search:
                 name = self._unused_name(node_class, ruined)
                 if name is None or not self._may_open(node_class):
                     continue
-                free, hosted = self._fill_new(node_class, name, rest)
+                free, hosted = self._fill_new(node_class, name, rest, order)
                 if not hosted:
                     continue
-                taken = sum(self.requests[w] * n for w, n in hosted.items())
-                share = float((taken / np.maximum(total, 1))[total > 0].sum())
+                share = sum(sum(self._needs[w][r] * n for w, n in hosted.items()) / most for r, most in asked)
                 score = (float(node_class.price) / share if share else float("inf"), class_id)
                 if best is None or score < best[0]:
                     best = (score, node_class, name, free, hosted)
             if best is None:
                 break
             _, node_class, name, free, hosted = best
-            opened.append(self._open(node_class, name, free, hosted))
+            opened.append(self._open(node_class, name, np.array(free, dtype=np.int64), hosted))
             spent += node_class.price
             for workload, amount in hosted.items():
                 rest[workload][0] -= amount
@@ -291,22 +298,30 @@ class _Search:
             self.packing.nodes[class_id][index].hosted.clear()
         return False
 
-    def _fill_new(self, node_class: NodeClass, name: str,
-                  rest: dict[str, list]) -> tuple[np.ndarray, dict[str, int]]:
-        """What of `rest` an empty node of the class takes, the largest replicas first."""
-        free = np.array([node_class.capacity_of(name)[r] for r in RESOURCES], dtype=np.int64)
+    def _fill_new(self, node_class: NodeClass, name: str, rest: dict[str, list],
+                  order: list[str]) -> tuple[list[int], dict[str, int]]:
+        """What of `rest` an empty node of the class takes, in `order` (the largest replicas
+        first), and the room it leaves."""
+        capacity = node_class.capacity_of(name)
+        free = [capacity[r] for r in RESOURCES]
         hosted: dict[str, int] = {}
-        for workload in sorted(rest, key=lambda w: (-float(self.requests[w].sum()), w)):
+        for workload in order:
             amount, allowed = rest[workload]
             if node_class.id not in allowed or self.apart.get(workload, set()) & hosted.keys():
                 continue
-            need = self.requests[workload]
-            room = min((int(free[r] // need[r]) for r in range(len(RESOURCES)) if need[r]), default=amount)
-            take = min(amount, room, node_limit(self.problem.demand(workload), node_class))
+            need = self._needs[workload]
+            room = min((room // asked for room, asked in zip(free, need) if asked), default=amount)
+            take = min(amount, room, self._node_limit(workload, node_class))
             if take > 0:
-                free = free - need * take
+                free = [room - asked * take for room, asked in zip(free, need)]
                 hosted[workload] = take
         return free, hosted
+
+    def _node_limit(self, workload: str, node_class: NodeClass) -> int:
+        key = (workload, node_class.id)
+        if key not in self._limits:
+            self._limits[key] = node_limit(self.problem.demand(workload), node_class)
+        return self._limits[key]
 
     def _unused_name(self, node_class: NodeClass, ruined: list[tuple[NodeState, NodeClass]]) -> str | None:
         """A node of the class to open: one never opened, or one closed before (not one of
@@ -331,9 +346,10 @@ class _Search:
         if not self.limited:
             return True
         limits = fleet_limits(self.problem)
-        if self.counts is None:
-            self.counts = np.array([int(np.count_nonzero(self.open[class_id])) if class_id in self.open else 0
-                                    for class_id in limits.ids], dtype=np.int64)
+        if self.counts is None:  # (the classes with nodes in the packing: the others have none open)
+            self.counts = np.zeros(len(limits.ids), dtype=np.int64)
+            for class_id, is_open in self.open.items():
+                self.counts[limits.position[class_id]] = np.count_nonzero(is_open)
         position = limits.position[node_class.id]
         self.counts[position] += 1
         try:
