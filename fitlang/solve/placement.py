@@ -1260,7 +1260,7 @@ def _guided_floor(problem: Problem, packing: Packing,
     if first_passed:
         options_alone = [guide for guide in guides if not guide.classes] if not beside[1] else []
         rest = (first_here or [guide for guide in guides if guide.classes][first_passed:] or options_alone)[:1]
-        return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
+        return packing if not rest else _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
                                 kept=kept, retry_short=False)
     return _cheapest_guided(problem, packing, first_here + guides, objective, time_limit, deadline, True,
                             whole_pass, kept=kept, learned=learned)
