@@ -16,7 +16,7 @@ from fractions import Fraction
 import pytest
 from test_bounds_aside import _aside_everywhere, _consolidated_floor, _run
 from test_dear_nodes import DEAR
-from test_first_fit import short_floor  # noqa: F401 (a fixture)
+from test_first_fit import short_floor as short_floor  # (a fixture)
 
 from fitlang.solve import placement
 from fitlang.solve.backends import forks
@@ -111,6 +111,10 @@ def test_not_begun_at_10000_nodes_where_a_pass_is_short(tmp_path, monkeypatch):
     assert run.early is None and started == []
 
 
+def _recorded(order: list[str], name: str, stage):
+    return lambda *args: order.append(name) or stage(*args)
+
+
 @needs_fork
 def test_a_short_floor_goes_to_the_lps_guided_passes_before_its_completion(short_floor, monkeypatch):
     # ai_fleet 1,000 seed 16: the floor leaves 60 replicas out; with the LP begun beside it and
@@ -123,8 +127,7 @@ def test_a_short_floor_goes_to_the_lps_guided_passes_before_its_completion(short
                         early.result(10.0) is not None and answered(early))
     order: list[str] = []
     for name in ("scarce_first", "_first_fit_aside", "_bounds_aside"):
-        monkeypatch.setattr(placement, name, lambda *args, stage=getattr(placement, name), name=name:
-                            order.append(name) or stage(*args))
+        monkeypatch.setattr(placement, name, _recorded(order, name, getattr(placement, name)))
     answer = placement._solve(short_floor, "auto", 5.0, relax=True)
     assert len(started) >= 1 and order[0] == "_bounds_aside" and "scarce_first" not in order
     assert not answer.unplaced and answer.bound is not None

@@ -203,7 +203,8 @@ def test_a_pass_in_the_learned_order_at_once_places_what_the_priority_order_left
     assert best.complete and first_passes == [Guide()]  # (as before: first in the priority order)
 
 
-def test_after_a_pass_made_beside_the_child_the_passes_are_not_ruined_before_the_search(tmp_path, monkeypatch):
+def test_after_a_pass_made_beside_the_child_its_passes_are_not_ruined_before_the_search(tmp_path,
+                                                                                       monkeypatch):
     # the search's merge of small nodes, first in its order, has that time (accelerator-heavy
     # 50,000 seed 1: the ruin of two passes took 6.2-6.5 of the 8 CPU s left); where no pass
     # was made beside, as before

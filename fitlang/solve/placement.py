@@ -332,7 +332,7 @@ def _floor_stage(run: _Run) -> None:
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     completion = time.monotonic()
     run.completion_deferred = not run.floor.complete and answered(run.early)
-    if not run.floor.complete and not run.completion_deferred:  # the stages after are worth more on a complete one
+    if not run.floor.complete and not run.completion_deferred:  # (the stages after: worth more complete)
         completing = _share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline)
         run.floor = scarce_first(problem, run.floor, completing, guide)
         run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
@@ -819,16 +819,16 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
             or left < run.budget.wall(ASIDE_MIN_SECONDS):  # (no child: the bounds here, as they were)
         return known
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
-    beside = pays(left, 0.0 if known is not None else run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(problem)),
-                  run.floor_seconds, run.budget.cpu_share)
+    expected_bound = 0.0 if known is not None else run.budget.wall(PAIR_SECONDS_PER_PAIR * _pairs(problem))
+    beside = pays(left, expected_bound, run.floor_seconds, run.budget.cpu_share)
     # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
     learned = ShortFirst(set(run.learned.names), at_once=beside)
     pass_seconds = run.floor_seconds
 
     def bounds(seconds: float) -> _Bounds:
         deadline = time.monotonic() + seconds
-        found = known or _bounds(problem, objective, coarse, start, time_limit, deadline, floor_value, rebuilt,
-                                 beside=True)
+        found = known or _bounds(problem, objective, coarse, start, time_limit, deadline, floor_value,
+                                 rebuilt, beside=True)
         # the first guided passes (those with the LP's classes) here too, on the floor as it was at
         # the fork, each where it is expected to end with the time to send its floor back
         # (ASIDE_SEND_SECONDS); where the first is not, the solve's process tries them (the
@@ -886,7 +886,8 @@ def _early_bounds(run: _Run, first_pass: Packing, first_pass_cpu: float) -> None
     (early_bounds.py), where a pass takes seconds, the LP would run in a child anyway and is
     expected to converge in the limit, and the whole model is not expected to run."""
     problem, objective, time_limit = run.problem, run.objective, run.time_limit
-    if run.early is not None or not early_pays(first_pass_cpu, _aside(run), not _rebuild_first(problem, time_limit)) \
+    converges = not _rebuild_first(problem, time_limit)
+    if run.early is not None or not early_pays(first_pass_cpu, _aside(run), converges) \
             or few_merged_classes(problem) or _whole_model_pays(problem, run.budget.deadline, run.budget):
         return
     left = run.budget.left(run.budget.search_deadline(_replicas(problem)))
@@ -1259,8 +1260,11 @@ def _guided_floor(problem: Problem, packing: Packing,
     first_here = [first] if first is not None and not beside[1] else []
     if first_passed:
         options_alone = [guide for guide in guides if not guide.classes] if not beside[1] else []
-        rest = (first_here or [guide for guide in guides if guide.classes][first_passed:] or options_alone)[:1]
-        return packing if not rest else _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
+        rest = (first_here or [guide for guide in guides if guide.classes][first_passed:] or
+                options_alone)[:1]
+        if not rest:
+            return packing
+        return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
                                 kept=kept, retry_short=False)
     return _cheapest_guided(problem, packing, first_here + guides, objective, time_limit, deadline, True,
                             whole_pass, kept=kept, learned=learned)
