@@ -888,7 +888,7 @@ def _early_bounds(run: _Run, first_pass: Packing, first_pass_cpu: float) -> None
     problem, objective, time_limit = run.problem, run.objective, run.time_limit
     converges = not _rebuild_first(problem, time_limit)
     if run.early is not None or not early_pays(first_pass_cpu, _aside(run), converges) \
-            or few_merged_classes(problem) or _whole_model_pays(problem, run.budget.deadline, run.budget):
+            or _whole_model_pays(problem, run.budget.deadline, run.budget):
         return
     left = run.budget.left(run.budget.search_deadline(_replicas(problem)))
     if left is None or left <= 0:
