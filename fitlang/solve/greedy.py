@@ -32,7 +32,7 @@ import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -103,19 +103,23 @@ class Guide:
 
 def greedy_floor(problem: Problem, deadline: float | None = None,
                  guide: Guide | None = None, short_first: bool = False,
-                 plain_too: bool = True, learned: set[str] | None = None) -> tuple[Packing, set[str]]:
+                 plain_too: bool = True, learned: set[str] | None = None,
+                 placed: Callable[[Packing], None] | None = None) -> tuple[Packing, set[str]]:
     """The floor: the greedy placement, workloads kept apart from another by zone or region
     first; when that leaves replicas out and time is left, the plain order too, and the one
     that leaves fewer out (then costs less; not with `plain_too` False: `plain_order_too`
     later); with `short_first`, where both leave replicas out, a pass with those workloads
     first (`_short_first`; their names added to `learned`, where given: short_order.py). Also
     says which workloads the `deadline` cut off (left out whole); `guide`: what a relaxation
-    suggests.
+    suggests; `placed`: told the first pass's packing, where the deadline did not cut it,
+    before the passes after it (early_bounds.py: the pair LP begun from it beside them).
 
     Measured (bench/run.py's three shapes, 1,000 and 10,000 nodes): the apart-first order
     never costs more, and on the inventory shape at 1,000 nodes 144.40 against 185.11."""
     fixed = _Classes(problem, guide is not None and guide.fractional)
     packing, cut = _greedy(problem, True, deadline, fixed, guide)
+    if placed is not None and not cut:
+        placed(packing)
     if plain_too and packing.short and not cut:
         packing = _plain_order_too(problem, packing, deadline, fixed, guide)
     if short_first and packing.short and not cut:

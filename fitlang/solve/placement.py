@@ -53,6 +53,7 @@ from fitlang.solve.counted_exact import counted_exact
 from fitlang.solve.crossing_room import crossing_room
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
+from fitlang.solve.early_bounds import answered, early_pays
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline, floor_completed
@@ -177,6 +178,8 @@ class _Run:
     ruined: Packing | None = None  # the floor ruined to its end (`_ruined_first`): not ruined again
     learned: ShortFirst = field(default_factory=ShortFirst)  # what passes left short (short_order.py)
     first_fit: Packing | None = None  # a plain first-fit placing more than the short floor (first_fit.py)
+    early: Minimising | None = None  # the bounds begun beside the floor (early_bounds.py)
+    completion_deferred: bool = False  # the short floor's completion after the early bounds' guided passes
 
     @property
     def objective(self) -> str:
@@ -207,14 +210,22 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     then the aggregate model in what is left of the time limit; whichever of the two is
     better. The floor runs whole whatever is left of the limit: it is the least the answer
     is (a floor the deadline cut left nothing placed where reading a 10,000-node inventory on
-    a loaded machine took the 5 s: `unknown` with nothing while a placement exists).
-
-    The stages, in order, each within its deadline (budget.py: what the stages after it are
-    expected to take is kept, at the CPU share this process had while the floor ran)."""
+    a loaded machine took the 5 s: `unknown` with nothing while a placement exists)."""
     started = time.monotonic()
     run = _Run(problem, backend, _objectives(problem), Budget.starting_now(time_limit),
                progress or (lambda stage, value, bound: None), relax)
     run.search_deadline = run.budget.deadline
+    try:
+        return _stages(run, started)
+    finally:
+        if run.early is not None:  # (the child's answer not taken: stopped)
+            run.early.result(0.0)
+
+
+def _stages(run: _Run, started: float) -> Placement:
+    """The stages, in order, each within its deadline (budget.py: what the stages after it are
+    expected to take is kept, at the CPU share this process had while the floor ran)."""
+    problem, backend, time_limit, relax = run.problem, run.backend, run.time_limit, run.relax
     if relax:
         _floor_stage(run)  # 1. the greedy floor, then its first polish
     model_deadline, plain = run.search_deadline, set[str]()
@@ -238,6 +249,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
         _bounds_from_floor(run)
         if not run.complete and not run.whole:  # what is still out, in the time left
             _completed_floor(run, run.search_deadline)
+            if run.completion_deferred and not run.complete:
+                _first_fit_aside(run)
         complete = run.complete
     elif relax and time_limit is not None and run.best is not None \
             and gap_over(run.best, pattern_min_gap(problem)):
@@ -313,17 +326,27 @@ def _floor_stage(run: _Run) -> None:
     the 0.5 s the placement lacked there consolidating a floor it then replaced). A floor
     still short is placed again with the workloads that have the fewest nodes first
     (scarce_first.py), then completed where room can be made (`_completed_floor`); still
-    short, a plain first-fit pass is kept aside where it places more (`_first_fit_aside`)."""
+    short, a plain first-fit pass is kept aside where it places more (`_first_fit_aside`).
+    Not where the pair LP begun beside the floor has answered (`early_bounds.answered`): its
+    guided passes come first (`completion_deferred`)."""
     problem, objective, time_limit = run.problem, run.objective, run.time_limit
     run.progress("greedy", None, None)
     cpu, wall = time.process_time(), time.monotonic()
     guide = _floor_guide(problem, objective, time_limit)
-    run.floor, _ = greedy_floor(problem, None, guide, short_first=True, learned=run.learned.names)
+    run.floor, _ = greedy_floor(problem, None, guide, short_first=True, learned=run.learned.names,
+                                placed=lambda packing: _early_bounds(run, packing, time.process_time() - cpu))
     run.learned.floor_took(time.monotonic() - wall)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))
     completion = time.monotonic()
-    if not run.floor.complete:  # the stages after the floor are worth more on a complete one
+    # (where the time left holds as long as the floor's passes took: ai50000 seed 1 on the wall
+    # clock at load ~4, its floor short where the options' LP was cut, the floor's passes took
+    # 16.3 s and left 0.3, or 11.2 and left 9.2 (the pass here, in the learned order, cut); no
+    # pass placed all and the answer was the first-fit, 29.43%, where the completion gives 2.67%)
+    left = run.budget.left(run.search_deadline)
+    run.completion_deferred = not run.floor.complete and answered(run.early) and \
+        left is not None and left >= time.monotonic() - wall
+    if not run.floor.complete and not run.completion_deferred:  # (the stages after: worth more complete)
         pair_seconds = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
         completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
                                          run.search_deadline, completion - wall, pair_seconds)
@@ -491,7 +514,8 @@ def _bounds_from_floor(run: _Run) -> None:
     run.floor = _guided_floor(problem, run.floor, bounds.suggested, objective, time_limit, deadline,
                               run.floor_seconds, bounds.first_passed, bounds.counts, kept, run.learned,
                               beside=(bounds.beside, bounds.here))
-    _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
+    if not bounds.here:  # (a pass made beside the child: the search's time, `_guided_floor`)
+        _ruined_first(run, [bounds.runner_up, *(packing for _, packing in kept)])
     floor_value = _packed_value(problem, run.floor, objective)
     proven, run.found = with_patterns(problem, objective, pair, run.floor, time_limit, deadline, floor_value)
     run.proven = _larger(proven, coarse)
@@ -606,33 +630,30 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     docs/performance.md, session 28)."""
     problem, time_limit, deadline = run.problem, run.time_limit, run.search_deadline
     left = run.budget.left(deadline)
-    if time_limit is None or left is None or run.floor is None or run.before_model is not None \
-            or run.objective not in NODE_OBJECTIVES or left < run.budget.wall(ASIDE_MIN_SECONDS) \
-            or bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem) < ASIDE_MIN_SECONDS \
-            or bound_stages.PATTERN_SECONDS_PER_PAIR * pairs_of(problem) \
-            <= bound_stages.PATTERN_SHARE * time_limit \
-            or few_merged_classes(problem) or not forks():  # (no child: the bounds here, as they were)
-        return None
+    # (begun beside the floor: its answer, waited for as the child's here would be)
+    known = None if run.early is None else run.early.result(max(0.0, left or 0.0))
+    if left is None or run.floor is None or run.before_model is not None or not _aside(run) \
+            or left < run.budget.wall(ASIDE_MIN_SECONDS):  # (no child: the bounds here, as they were)
+        return known
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
-    pair_seconds = bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem)
-    beside = pays(left, run.budget.wall(pair_seconds), run.floor_seconds, run.budget.cpu_share)
+    expected_bound = 0.0 if known is not None else \
+        run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
+    beside = pays(left, expected_bound, run.floor_seconds, run.budget.cpu_share)
     # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
     learned = ShortFirst(set(run.learned.names), at_once=beside)
     pass_seconds = run.floor_seconds
 
     def bounds(seconds: float) -> Bounds:
         deadline = time.monotonic() + seconds
-        found = bound_stages.bounds_stage(problem, objective, coarse, start, time_limit, deadline,
-                                          floor_value, rebuilt, beside=True)
+        found = known or bound_stages.bounds_stage(problem, objective, coarse, start, time_limit, deadline,
+                                                   floor_value, rebuilt, beside=True)
         # the first guided passes (those with the LP's classes) here too, on the floor as it was at
         # the fork, each where it is expected to end with the time to send its floor back
         # (ASIDE_SEND_SECONDS); where the first is not, the solve's process tries them (the
         # options as moves first), as it did before. Inventory 10,000 seed 7 at 5 s, CPU clock:
         # the second (every GPU workload's counts) here, not after the child, 579.35 -> 578.94
         end = deadline - ASIDE_SEND_SECONDS
-        # back through the pipe: the values, guides and passes, not the relaxation's arrays
-        told = Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
-                       counts=found.counts)
+        told = _told(found)
         first = [guide for guide in _guides(found.suggested, found.counts) if guide.classes]
         if beside:  # (the bounds to this process at once: it makes the first pass meanwhile)
             tell_parent(told)
@@ -660,6 +681,42 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     found = pending.result(max(0.0, left - (time.monotonic() - pending.began))) or pending.told(0) or \
         Bounds(None, Bound(None), ({}, {}))
     return replace(found, beside=beside, here=here)
+
+
+def _aside(run: _Run) -> bool:
+    """`_bounds_aside`'s conditions that do not depend on the time left (see there)."""
+    problem, time_limit = run.problem, run.time_limit
+    return time_limit is not None and run.objective in NODE_OBJECTIVES \
+        and bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem) >= ASIDE_MIN_SECONDS \
+        and bound_stages.PATTERN_SECONDS_PER_PAIR * pairs_of(problem) \
+        > bound_stages.PATTERN_SHARE * time_limit \
+        and not few_merged_classes(problem) and forks()
+
+
+def _told(found: Bounds) -> Bounds:
+    """What a child sends back through the pipe: the values, guides and passes, not the
+    relaxation's arrays."""
+    return Bounds(found.zoned, Bound(found.pair.value, converged=found.pair.converged), found.suggested,
+                  counts=found.counts)
+
+
+def _early_bounds(run: _Run, first_pass: Packing, first_pass_cpu: float) -> None:
+    """The pair LP begun in a child beside the floor's other passes, from its first pass
+    (early_bounds.py), where a pass takes seconds, the LP would run in a child anyway and is
+    expected to converge in the limit, and the whole model is not expected to run."""
+    problem, objective, time_limit = run.problem, run.objective, run.time_limit
+    converges = not rebuild_first(problem, time_limit)
+    if run.early is not None or not early_pays(first_pass_cpu, _aside(run), converges) \
+            or _whole_model_pays(problem, run.budget.deadline, run.budget):
+        return
+    left = run.budget.left(run.budget.search_deadline(_replicas(problem)))
+    if left is None or left <= 0:
+        return
+
+    def bounds(seconds: float) -> Bounds:
+        return _told(bound_stages.bounds_stage(problem, objective, None, first_pass, time_limit,
+                                               time.monotonic() + seconds, None, False, beside=True))
+    run.early = Minimising.running(bounds, left)
 
 
 def _made_here(run: _Run, guide: Guide) -> bool:
@@ -975,15 +1032,23 @@ def _guided_floor(problem: Problem, packing: Packing,
     gangs (then every workload with GPUs) and deal spreads over domains as the LP does
     (`lp_counts`). `beside`: whether the child left the first pass to this process, and whether
     this process made it (then not again; else it comes first, `first_passed` counting the
-    child's others)."""
+    child's others). Where it made it (50,000 nodes: a pass takes seconds), after the child's
+    passes neither the options alone nor the ruin of its passes before the choice
+    (`_ruined_first`): the search's merge of small nodes, first in its order, gains more in
+    their time (accelerator-heavy 50,000 seed 1, 30 s CPU clock: the options-alone pass 2.2
+    CPU s, short and dropped, then the ruin of two passes 6.2-6.5 s, leaving the search 1.6;
+    its merge found 1,175-1,405 USD/h in 2.3 s on the same pass; session 36, h36d)."""
     guides = _guides(suggested, counts)
     first = here_guide([guide for guide in guides if guide.classes], beside[0])
     if first is not None:
         guides.remove(first)  # (the child's order)
     first_here = [first] if first is not None and not beside[1] else []
     if first_passed:
+        options_alone = [guide for guide in guides if not guide.classes] if not beside[1] else []
         rest = (first_here or [guide for guide in guides if guide.classes][first_passed:] or
-                [guide for guide in guides if not guide.classes])[:1]
+                options_alone)[:1]
+        if not rest:
+            return packing
         return _cheapest_guided(problem, packing, rest, objective, time_limit, deadline, False, whole_pass,
                                 kept=kept, retry_short=False)
     return _cheapest_guided(problem, packing, first_here + guides, objective, time_limit, deadline, True,
