@@ -12,8 +12,9 @@ there and never runs at 5 s.
 So, from the pair LP's last solution: per merged class without accelerators, the replicas it
 gives each workload the greedy pass may place before the others (`greedy._fillable`: no
 rule counts them across nodes), rounded down, dealt over as many nodes as their load needs
-by its largest resource (the LP's own count for them), evenly, so that each node holds about
-the LP's mix; what fits no node is left to the pass."""
+by its largest resource (the LP's own count for them), node by node, each node's replicas
+the shapes furthest behind their even share, so that each node holds about the LP's mix
+(`_dealt`); what fits no node is left to the pass."""
 
 from __future__ import annotations
 
