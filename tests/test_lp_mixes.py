@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from fitlang.solve import bound_stages, placement
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.gang_quotas import lp_counts
@@ -63,3 +65,18 @@ def test_a_mixed_pass_goes_first_only_where_it_has_nodes_and_the_time(tmp_path):
     assert not mixed_first(mixed, soon, 1.0, None)  # the floor's pass does not fit
     learned = ShortFirst({"mem"}, expected=0.2)  # a learned pass does (half the floor's three)
     assert mixed_first(mixed, soon, 1.0, learned)
+
+
+def test_the_mixes_are_dealt_node_by_node_so_that_the_last_shapes_find_room():
+    # two nodes of 4 CPUs / 4 units of memory hold exactly `a` + `b` and `c` + `c`. Dealt shape
+    # by shape, largest first, each on the node with the most room for it, `a` and `b` took one
+    # node each and neither kept room for a `c` (2 of 4 dealt); node by node, each with the
+    # shape furthest behind its share that fits, all 4 are
+    from fitlang.solve.lp_mixes import _dealt
+
+    def shape(cpu: int, memory: int):
+        return np.array([cpu, memory, 0, 0], dtype=np.int64)
+
+    items = [(("a",), 1, shape(3, 1)), (("b",), 1, shape(1, 3)), (("c",), 2, shape(2, 2))]
+    nodes = _dealt(items, shape(4, 4), available=5)
+    assert sorted(sorted(node.items()) for node in nodes) == [[(("a",), 1), (("b",), 1)], [(("c",), 2)]]

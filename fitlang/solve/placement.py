@@ -25,7 +25,6 @@ from fitlang.solve.aggregate import (
     completed,
     grown_classes,
     model_placement,
-    opener,
     past,
     remaining,
     solve_aggregate,
@@ -56,9 +55,10 @@ from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.early_bounds import answered, early_pays
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
-from fitlang.solve.floor_complete import completion_deadline, floor_completed
+from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
+from fitlang.solve.guided_complete import guided_completed, room_made
 from fitlang.solve.guides import guides as _guides
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Status, stated_bound
@@ -87,7 +87,6 @@ from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.short_again import shorts_first_again
 from fitlang.solve.short_order import ShortFirst, retried_pass, short_first_pass
 from fitlang.solve.small_merged import small_nodes_merged
-from fitlang.solve.zone_cleared import zones_cleared
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
 Progress = Callable[[str, Fraction | None, Fraction | None], None]
@@ -387,13 +386,9 @@ def _first_fit_if_short(run: _Run) -> bool:
 
 
 def _completed_floor(run: _Run, deadline: float | None) -> None:
-    """The short floor completed where room can be made (floor_complete.py), then where a
-    workload kept apart from a short one by zone moves out of one (zone_cleared.py)."""
+    """The short floor completed where room can be made (`guided_complete.room_made`)."""
     assert run.floor is not None
-    may_open = opener(run.problem, {})
-    floor_completed(run.problem, run.floor, may_open, run.objective, deadline)
-    if not run.floor.complete:
-        zones_cleared(run.problem, run.floor, may_open, deadline)
+    room_made(run.problem, run.floor, run.objective, deadline)
 
 
 # the most of the model's window the pair bound may be expected to take before the model
@@ -881,7 +876,9 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
             learned.expected = 2 * (time.monotonic() - began)
         if not cut and not guided.complete and learned is not None and learned.names and not at_once:
             guided, cut = short_first_pass(problem, learned, deadline, guide)
-        if not cut and not guided.complete:  # completed once the other guides had their pass
+        # a few replicas short: completed as the floor is (guided_complete.py); more: retried
+        # once the other guides had their pass
+        if not cut and not guided_completed(problem, guided, objective, deadline, time.monotonic() - began):
             short += [(guide, guided)] if retry_short else []
         elif not cut:
             best = _polished_pass(problem, guided, best, objective, time_limit, deadline, kept)
