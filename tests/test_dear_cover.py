@@ -8,7 +8,7 @@ import random
 from fractions import Fraction
 
 import pytest
-from test_move_charged_bound import _brute_optimum, _pool, _rises, _workload
+from test_move_charged_bound import _brute_optimum, _pool, _rises, _workload, drawn_case
 
 from fitlang.solve.move_bound import moves_lower_bound
 
@@ -43,16 +43,7 @@ def _dear_case(tmp_path, seed: int):
              ("b", rng.randint(1, 2), 8, 16, rng.choice(["1", "2.50"]))]
     workloads = [(f"w{i}", rng.randint(1, 3), rng.choice([1, 2]), False) for i in range(rng.randint(1, 2))]
     one_a_node = frozenset(name for name, *_ in workloads if rng.random() < 0.5)
-    nodes = [(f"{name}-{k}", cpu, memory, Fraction(price)) for name, count, cpu, memory, price in pools
-             for k in range(count)]
-    names = [n for n, *_ in nodes] + ["gone-0"]
-    running = [(name, rng.choice(names)) for name, replicas, _, _ in workloads
-               for _ in range(rng.randint(0, replicas))]
-    text = "".join(_pool(*p) for p in pools) + "".join(
-        _workload(*w, one_a_node=w[0] in one_a_node) for w in workloads) + POLICY_END
-    folder = tmp_path / f"dear-{seed}"
-    folder.mkdir()
-    return problem_running(folder, text, running), _brute_optimum(nodes, workloads, running, one_a_node)
+    return drawn_case(tmp_path / f"dear-{seed}", rng, pools, workloads, one_a_node)
 
 
 @pytest.mark.parametrize("seed", range(30))

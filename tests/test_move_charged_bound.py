@@ -262,6 +262,15 @@ def _one_a_node_case(tmp_path, seed: int):
     if rng.random() < 0.5:
         workloads.append(("x", rng.randint(1, 2), 1, False))
         one_a_node |= {"x"} if rng.random() < 0.5 else set()
+    folder = tmp_path / f"one-a-node-{seed}"
+    problem, optimum = drawn_case(folder, rng, pools, workloads, frozenset(one_a_node))
+    assert {d.name for d in problem.demands if d.one_per_node} == one_a_node
+    return problem, optimum
+
+
+def drawn_case(folder, rng: random.Random, pools, workloads, one_a_node: frozenset[str]):
+    """The policy of `pools` and `workloads` (their replicas running on drawn nodes, some on a
+    node gone), written to `folder`, and its brute-force optimum."""
     nodes = [(f"{name}-{k}", cpu, memory, Fraction(price)) for name, count, cpu, memory, price in pools
              for k in range(count)]
     names = [n for n, *_ in nodes] + ["gone-0"]
@@ -269,11 +278,8 @@ def _one_a_node_case(tmp_path, seed: int):
                for _ in range(rng.randint(0, replicas))]
     text = "".join(_pool(*p) for p in pools) + "".join(
         _workload(*w, one_a_node=w[0] in one_a_node) for w in workloads) + POLICY_END
-    folder = tmp_path / f"one-a-node-{seed}"
     folder.mkdir()
-    problem = problem_running(folder, text, running)
-    assert {d.name for d in problem.demands if d.one_per_node} == one_a_node
-    return problem, _brute_optimum(nodes, workloads, running, frozenset(one_a_node))
+    return problem_running(folder, text, running), _brute_optimum(nodes, workloads, running, one_a_node)
 
 
 @pytest.mark.parametrize("seed", range(30))
