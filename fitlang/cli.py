@@ -11,14 +11,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from fitlang import __version__
 from fitlang.diagnostics import Diagnostic, unique_sorted
 from fitlang.errors import UsageError
+from fitlang.file_problems import FileProblem, span_in
 from fitlang.outputs import write_atomically
 from fitlang.render import FORMATS, exit_code, render
-from fitlang.span import FIRST_CHARACTER
+from fitlang.span import FIRST_CHARACTER, Span
 
 if TYPE_CHECKING:  # the driver, the checker and the solver are imported when a command runs
     from fitlang.check.loader import Workspace
@@ -830,7 +831,6 @@ def _run_explain(arguments: argparse.Namespace) -> int:
 
 
 def _run_verify(arguments: argparse.Namespace) -> int:
-    import json
 
     from fitlang import messages as msg
     from fitlang.solve.verify import verify
@@ -851,16 +851,7 @@ def _run_verify(arguments: argparse.Namespace) -> int:
     sources, diagnostics = compilation.sources(), compilation.diagnostics()
     program = compilation.check().program
     placement_path = regular_file(arguments.placement, "a placement file (JSON)")
-    try:
-        document = json.loads(placement_path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as error:
-        document = None
-        problems = [f"not JSON: {error}"]
-    except RecursionError:
-        document = None
-        problems = ["not a placement: its JSON nests too deeply"]
-    else:
-        problems = []
+    document, problems = _json_document(placement_path)
     violations: list[Diagnostic] = []
     from fitlang.solve.verify_plan import is_plan
 
@@ -870,10 +861,8 @@ def _run_verify(arguments: argparse.Namespace) -> int:
         return _verify_plan(compilation, document, placement_path, arguments)
     if document is not None:
         violations, problems = verify(problem, document, compilation.root_path)
-    for problem_text in problems:
-        diagnostics.append(
-            msg.PlacementFileError(detail=problem_text).diagnostic(str(placement_path), FIRST_CHARACTER)
-        )
+    diagnostics += [msg.PlacementFileError(detail=problem.text).diagnostic(str(placement_path), span)
+                    for problem, span in zip(problems, _spans_in(placement_path, problems))]
     diagnostics += violations
     if out is not None and document is not None and not problems:
         diagnostics += _fidelity_diagnostics(program, problem, document, arguments.target, out)
@@ -911,13 +900,35 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
     problem = with_current(compilation.problem, program, state)
     violations, problems = verify_plan(problem, program, document, compilation.root_path,
                                        str(plan_path), running_handles(problem, state))
-    diagnostics += [msg.PlanFileError(detail=text).diagnostic(str(plan_path), FIRST_CHARACTER)
-                    for text in problems] + violations
+    diagnostics += [msg.PlanFileError(detail=problem.text).diagnostic(str(plan_path), span)
+                    for problem, span in zip(problems, _spans_in(plan_path, problems))] + violations
     emit(diagnostics, arguments.format, sources)
     if not any(d.is_error for d in diagnostics) and arguments.format == "human":
         print(f"{plan_path}: every wave keeps every rule and budget, and the plan ends in its "
               "placement")
     return exit_code(diagnostics, arguments.fail_level)
+
+
+def _json_document(path: Path) -> tuple[Any, list[FileProblem]]:
+    """The file's JSON, or None and why not (a syntax error at its line and column)."""
+    import json
+
+    try:
+        return json.loads(path.read_bytes()), []
+    except json.JSONDecodeError as error:
+        return None, [FileProblem(f"not JSON: {error}", line=error.lineno, column=error.colno)]
+    except (ValueError, UnicodeDecodeError) as error:
+        return None, [FileProblem(f"not JSON: {error}")]
+    except RecursionError:
+        return None, [FileProblem("not a placement: its JSON nests too deeply")]
+
+
+def _spans_in(path: Path, problems: list[FileProblem]) -> list[Span]:
+    """Where each problem is in the file (its first character where it names no place)."""
+    if not problems:
+        return []
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    return [span_in(text, problem) or FIRST_CHARACTER for problem in problems]
 
 
 def _output_directory(raw: str) -> Path:

@@ -16,6 +16,8 @@ from typing import Any, Literal, NotRequired
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic asks for it below Python 3.12
 
+from fitlang.file_problems import FileProblem, JsonPath
+
 
 @functools.cache
 def _adapter(kind: Any) -> TypeAdapter[Any]:
@@ -193,17 +195,27 @@ SHOWN_ERRORS = 10  # a file wrong in every record says so ten times, then counts
 
 def error_lines(error: ValidationError, root: str = "") -> list[str]:
     """One line per wrong value, `PATH: what is wrong (found VALUE)`, the first few of them."""
-    lines = []
+    return [problem.text for problem in error_problems(error, root)]
+
+
+def error_problems(error: ValidationError, root: str = "", at: JsonPath = ()) -> list[FileProblem]:
+    """`error_lines`, each with the wrong value's JSON path (`at`: the validated value's own,
+    `root` its text), so that a diagnostic can point at it in the file."""
+    problems = []
     for found in error.errors(include_url=False)[:SHOWN_ERRORS]:
-        where = json_path(tuple(found["loc"]), root) or "the document"
-        what = found["msg"][:1].lower() + found["msg"][1:]
-        if found["type"] == "missing":
-            lines.append(f"{where}: missing")
-        else:
-            lines.append(f"{where}: {what} (found {_shown(found['input'])})")
+        location = tuple(found["loc"])
+        where = json_path(location, root) or "the document"
+        problems.append(FileProblem(_what_is_wrong(where, found), at + location))
     if error.error_count() > SHOWN_ERRORS:
-        lines.append(f"and {error.error_count() - SHOWN_ERRORS} more wrong values")
-    return lines
+        problems.append(FileProblem(f"and {error.error_count() - SHOWN_ERRORS} more wrong values"))
+    return problems
+
+
+def _what_is_wrong(where: str, found: Any) -> str:
+    if found["type"] == "missing":
+        return f"{where}: missing"
+    what = found["msg"][:1].lower() + found["msg"][1:]
+    return f"{where}: {what} (found {_shown(found['input'])})"
 
 
 def _shown(value: object) -> str:
@@ -285,19 +297,18 @@ def kubectl_pdbs() -> TypeAdapter[list[KubectlPdb]]:
     return _adapter(list[KubectlPdb])
 
 
-def error_lines_relocated(error: ValidationError, locate: Any) -> list[str]:
-    """`error_lines` of a list validated apart from its document: `locate(k)` is the JSON path
-    of its k-th element in the document (`items[12]`)."""
-    lines = []
+def error_problems_relocated(error: ValidationError, element: JsonPath) -> list[FileProblem]:
+    """`error_problems` of a one-element list validated apart from its document: `element` is
+    that element's JSON path in the document (`('items', 12)`; `()`: the document itself)."""
+    problems = []
     for found in error.errors(include_url=False)[:SHOWN_ERRORS]:
         place = tuple(found["loc"])
-        where = _quoted_path(place[1:], locate(place[0])) if place else "the document"
-        what = found["msg"][:1].lower() + found["msg"][1:]
-        lines.append(f"{where}: missing" if found["type"] == "missing"
-                     else f"{where}: {what} (found {_shown(found['input'])})")
+        where = _quoted_path(place[1:], json_path(element) or "the document") if place \
+            else "the document"
+        problems.append(FileProblem(_what_is_wrong(where, found), element + place[1:]))
     if error.error_count() > SHOWN_ERRORS:
-        lines.append(f"and {error.error_count() - SHOWN_ERRORS} more wrong values")
-    return lines
+        problems.append(FileProblem(f"and {error.error_count() - SHOWN_ERRORS} more wrong values"))
+    return problems
 
 
 # ---- what runs now on Slurm: `squeue --json` (Slurm 22.05 and later) ------------------------

@@ -24,6 +24,7 @@ from fitlang import messages as msg
 from fitlang.check.loader import Workspace
 from fitlang.check.settings import install_loader
 from fitlang.diagnostics import Diagnostic
+from fitlang.file_problems import FileProblem, span_in
 from fitlang.frozen import Frozen, Mutable
 from fitlang.span import FIRST_CHARACTER
 
@@ -480,7 +481,7 @@ class Compilation:
             return [], [msg.FileUnreadable(file=self.current, reason=unreadable).diagnostic(
                 self.current, FIRST_CHARACTER)]
         return [(StateFile(self.current, None, self.current),
-                 _Where(self.current, FIRST_CHARACTER))], []
+                 _Where(self.current, FIRST_CHARACTER, in_file=True))], []
 
 
 def _unnamed_conflict(root: str, why: str = "") -> Diagnostic:
@@ -522,10 +523,22 @@ def _build(program: Program) -> Built:
 
 
 class _Where(Frozen):
-    """Where a state file's messages go: the `current` block's `file`, or the file itself."""
+    """Where a state file's messages go: the `current` block's `file` (so that the editor shows
+    them in the policy), or the file itself (`--current`), at the place each names."""
 
     path: str
     span: Span
+    in_file: bool = False
+
+    def spans(self, problems: list[FileProblem]) -> list[Span]:
+        """Each problem's span: in the file where it says a place that the file has."""
+        if not self.in_file or all(p.at is None and p.line is None for p in problems):
+            return [self.span] * len(problems)
+        try:
+            text = Path(self.path).read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            return [self.span] * len(problems)
+        return [span_in(text, problem) or self.span for problem in problems]
 
     @staticmethod
     def of(block: CurrentFile) -> _Where:
@@ -590,8 +603,8 @@ def _plural(count: int) -> str:
 def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) -> list[Diagnostic]:
     """The read's problems as E0801 each; what it left out or could not match as one warning
     per kind, with a count and the first few names. Nodes are matched when the policy built."""
-    found = [msg.CurrentStateError.at(where.path, where.span, detail=problem_text)
-             for problem_text in read.problems]
+    found = [msg.CurrentStateError.at(where.path, span, detail=problem_text.text)
+             for problem_text, span in zip(read.problems, where.spans(read.problems))]
     file = read.state.sources[0] if read.state.sources else where.path
     if read.ignored:
         found.append(msg.UnmanagedWork.at(where.path, where.span, file=file, count=len(read.ignored),

@@ -63,6 +63,25 @@ def test_override_that_cannot_be_read_is_E0103_at_the_file(tmp_path):
     assert compilation.current_state() is not None and compilation.current_state().running == ()
 
 
+def test_override_problems_point_at_the_wrong_value_in_the_file(tmp_path, capsys):
+    """`--current FILE`: each E0801 at the value it names (a JSON path), or at a syntax error's
+    line and column; not at the file's first character."""
+    from fitlang.cli import main
+
+    assert main(["solve", str(LLM), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    document["assignments"][2]["replica"] = "two"
+    text = json.dumps(document, indent=2)
+    (tmp_path / "wrong.json").write_text(text)
+    [found] = Compilation(LLM, current=str(tmp_path / "wrong.json")).current_diagnostics()
+    line = text.split("\n").index('      "replica": "two",') + 1
+    assert (found.code, found.path, found.span.line, found.span.column) == \
+        ("E0801", str(tmp_path / "wrong.json"), line, 18)
+    (tmp_path / "broken.json").write_text('{\n  "assignments": [\n    {"workload": "chat",, }\n  ]\n}\n')
+    [found] = Compilation(LLM, current=str(tmp_path / "broken.json")).current_diagnostics()
+    assert (found.code, found.span.line, found.span.column) == ("E0801", 3, 25)  # the second comma
+
+
 # ---- kubectl -------------------------------------------------------------------------------
 
 

@@ -128,10 +128,13 @@ def test_verify_names_the_json_path_of_each_bad_value(tmp_path):
     document["unplaced"] = [{"workload": 7, "replica": 0}]
     violations, problems = verify(problem, document)
     assert violations == []
-    assert [p.split(": ")[0] for p in problems] == [
+    assert [p.text.split(": ")[0] for p in problems] == [
         "nodes[0].provisioned", "assignments[0].node", "assignments[1].replica",
         "assignments[2].replica", "unplaced[0].workload"]
-    assert verify(problem, {"assignments": {}})[1] == [
+    assert [p.at for p in problems] == [  # where a diagnostic points in the file
+        ("nodes", 0, "provisioned"), ("assignments", 0, "node"), ("assignments", 1, "replica"),
+        ("assignments", 2, "replica"), ("unplaced", 0, "workload")]
+    assert [p.text for p in verify(problem, {"assignments": {}})[1]] == [
         "expected the JSON of `fitc solve --format json`: an object with `assignments`"]
 
 
@@ -139,18 +142,23 @@ def test_a_file_wrong_in_every_record_is_named_ten_times_then_counted(tmp_path):
     problem = problem_from(tmp_path, POLICY)
     document = {"assignments": [{"workload": "w", "replica": -1.5, "node": "p-0"}] * 25}
     _, problems = verify(problem, document)
-    assert [p.split(": ")[0] for p in problems[:10]] == [f"assignments[{i}].replica" for i in range(10)]
-    assert problems[10:] == ["and 15 more wrong values"]
+    assert [p.text.split(": ")[0] for p in problems[:10]] == [f"assignments[{i}].replica" for i in range(10)]
+    assert [p.text for p in problems[10:]] == ["and 15 more wrong values"]
 
 
 def test_verify_on_the_command_line_names_the_json_path(tmp_path, fitc):
     (tmp_path / "p.fit").write_text(POLICY)
     document = _placed()
     document["assignments"][2]["node"] = ["p-0"]
-    (tmp_path / "bad.json").write_text(json.dumps(document))
+    text = json.dumps(document, indent=2)
+    (tmp_path / "bad.json").write_text(text)
     result = fitc("verify", "p.fit", "bad.json", cwd=tmp_path)
     assert result.returncode == 1
-    assert "bad.json:1:1: error[E0505]: " in result.stderr and "assignments[2].node: " in result.stderr
+    # the caret under the wrong value: the third assignment's node, where the list starts
+    line = text[:text.index('"node": [')].count("\n") + 1
+    column = text.split("\n")[line - 1].index("[") + 1
+    assert f"bad.json:{line}:{column}: error[E0505]: " in result.stderr, result.stderr
+    assert "assignments[2].node: " in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -20,6 +20,7 @@ from dataclasses import field
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from fitlang.file_problems import FileProblem
 from fitlang.frozen import Frozen, Mutable
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class CurrentState(Frozen):
 
 class StateRead(Mutable):
     state: CurrentState = field(default_factory=CurrentState)
-    problems: list[str] = field(default_factory=list)  # "FILE: what is wrong", one each
+    problems: list[FileProblem] = field(default_factory=list)  # "FILE: what is wrong", and where
     # what the reader left out or could not match, for one warning per file and kind (W0801,
     # W0803, W0804): names, in file order
     ignored: list[str] = field(default_factory=list)  # running work of no workload of the policy
@@ -96,7 +97,8 @@ def read_placement_state(text: str, source: str) -> StateRead:
         document = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
         read = StateRead()
-        read.problems.append(f"{source}: not JSON: {error}")
+        where = (error.lineno, error.colno) if isinstance(error, json.JSONDecodeError) else (None, 1)
+        read.problems.append(FileProblem(f"{source}: not JSON: {error}", line=where[0], column=where[1]))
         return read
     return placement_state(document, source)
 
@@ -111,15 +113,16 @@ def placement_state(document: object, source: str,
 
     read = StateRead()
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
-        read.problems.append(f"{source}: expected the JSON of `fitc solve --format json`: "
-                             "an object with `assignments`")
+        read.problems.append(FileProblem(f"{source}: expected the JSON of `fitc solve --format json`: "
+                                         "an object with `assignments`", ()))
         return read
     try:
         placement: PlacementRead = validator("placement-input").validate_python(document)
     except ValidationError as error:
-        from fitlang.documents_read import error_lines
+        from fitlang.documents_read import error_problems
 
-        read.problems.extend(f"{source}: {line}" for line in error_lines(error))
+        read.problems.extend(FileProblem(f"{source}: {problem.text}", problem.at)
+                             for problem in error_problems(error))
         return read
     running = []
     for item in placement["assignments"]:

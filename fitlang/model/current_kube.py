@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from fitlang.file_problems import FileProblem, JsonPath
 from fitlang.model.current import CurrentState, DisruptionBudget, ReplicaName, Running, StateRead
 
 if TYPE_CHECKING:
@@ -69,15 +70,15 @@ def read_kubectl_state(document: object, source: str, names: StateNames,
     items = _items(document, source, kube.read)
     pods, pdbs = _validated(items, source, kube.read)
     running = []
-    for _, pod in pods:
-        if _again(pod, "pod", seen, kube.read, source):
+    for index, pod in pods:
+        if _again(pod, "pod", seen, kube.read, source, _element(index)):
             continue
         replica = _replica(pod, names, kube)
         if replica is not None:
             running.append(replica)
     kube.pdbs = [pdb for index, item in pdbs
-                 if not _again(item, "PodDisruptionBudget", seen, kube.read, source)
-                 and (pdb := _pdb(item, _where(index, source), kube.read)) is not None]
+                 if not _again(item, "PodDisruptionBudget", seen, kube.read, source, _element(index))
+                 and (pdb := _pdb(item, source, _element(index), kube.read)) is not None]
     kube.read.state = CurrentState(running=tuple(running), sources=(source,))
     return kube
 
@@ -86,13 +87,14 @@ def _items(document: object, source: str, read: StateRead) -> list[tuple[int, di
     if isinstance(document, dict) and document.get("kind") in ("Pod", "PodDisruptionBudget"):
         return [(-1, document)]
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
-        read.problems.append(f"{source}: expected a List of pods (`items`), as "
-                             "`kubectl get pods -A -o json` prints")
+        read.problems.append(FileProblem(f"{source}: expected a List of pods (`items`), as "
+                                         "`kubectl get pods -A -o json` prints", ()))
         return []
     found = []
     for index, item in enumerate(document["items"]):
         if not isinstance(item, dict):
-            read.problems.append(f"{source}: items[{index}] is not an object")
+            read.problems.append(FileProblem(f"{source}: items[{index}] is not an object",
+                                             ("items", index)))
         else:
             found.append((index, item))
     return found
@@ -116,7 +118,7 @@ def _all_valid(adapter, items: list[tuple[int, dict]], source: str, read: StateR
     """(index, record) of each valid item; one message per wrong value, named by its path."""
     from pydantic import ValidationError
 
-    from fitlang.documents_read import error_lines_relocated
+    from fitlang.documents_read import error_problems_relocated
 
     try:
         return list(zip([index for index, _ in items],
@@ -128,26 +130,24 @@ def _all_valid(adapter, items: list[tuple[int, dict]], source: str, read: StateR
         try:
             valid.append((index, adapter.validate_python([item])[0]))
         except ValidationError as error:
-            read.problems += [f"{source}: {line}" for line in
-                              error_lines_relocated(error, lambda _, index=index: _path(index))]
+            read.problems += [FileProblem(f"{source}: {problem.text}", problem.at)
+                              for problem in error_problems_relocated(error, _element(index))]
     return valid
 
 
-def _path(index: int) -> str:
-    return "the document" if index < 0 else f"items[{index}]"
-
-
-def _where(index: int, source: str) -> str:
-    return f"{source}: {_path(index)}"
+def _element(index: int) -> JsonPath:
+    """The JSON path of a listing's item (-1: the document is one object)."""
+    return () if index < 0 else ("items", index)
 
 
 def _again(item: KubectlPod | KubectlPdb, kind: str, seen: set[str], read: StateRead,
-           source: str) -> bool:
+           source: str, element: JsonPath) -> bool:
     """Whether the object was listed before (reported once here; the first one is read)."""
     metadata = item["metadata"]
     key = f"{kind} {metadata.get('namespace') or 'default'}/{metadata['name']}"
     if key in seen:
-        read.problems.append(f"{source}: {key[len(kind) + 1:]}: the {kind} is listed more than once")
+        read.problems.append(FileProblem(
+            f"{source}: {key[len(kind) + 1:]}: the {kind} is listed more than once", element))
         return True
     seen.add(key)
     return False
@@ -202,19 +202,24 @@ def _named(name: str, names: StateNames) -> str | None:
     return name if name in names.workloads else names.pod_names.get(name)
 
 
-def _pdb(item: KubectlPdb, where: str, read: StateRead) -> _Pdb | None:
-    """`where`: "FILE: items[N]", the PDB's path, for messages."""
+def _pdb(item: KubectlPdb, source: str, element: JsonPath, read: StateRead) -> _Pdb | None:
+    """`element`: the PDB's JSON path in its file (`source`)."""
+    from fitlang.documents_read import json_path
+
+    where = f"{source}: {json_path(element) or 'the document'}"
     metadata = item["metadata"]
     namespace = metadata.get("namespace") or "default"
     spec = item.get("spec") or {}
     most, least = spec.get("maxUnavailable"), spec.get("minAvailable")
     for key, value in (("maxUnavailable", most), ("minAvailable", least)):
         if value is not None and not _int_or_percent(value):
-            read.problems.append(f"{where}.spec.{key}: expected a whole number of pods or a "
-                                 f"percentage such as \"20%\" (found {_shown(value)})")
+            read.problems.append(FileProblem(
+                f"{where}.spec.{key}: expected a whole number of pods or a percentage such as "
+                f"\"20%\" (found {_shown(value)})", (*element, "spec", key)))
             return None
     if (most is None) == (least is None):
-        read.problems.append(f"{where}.spec: give exactly one of maxUnavailable and minAvailable")
+        read.problems.append(FileProblem(
+            f"{where}.spec: give exactly one of maxUnavailable and minAvailable", (*element, "spec")))
         return None
     return _Pdb(f"{namespace}/{metadata['name']}", namespace, spec.get("selector"), most, least)
 

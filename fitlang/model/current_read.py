@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fitlang.file_problems import FileProblem
 from fitlang.model.current import CurrentState, StateRead, placement_state
 
 FORMATS = ("placement", "kubectl", "squeue")
@@ -114,28 +115,28 @@ def _read_one(file: StateFile, names: StateNames, seen: set[str]) -> tuple[State
     text = _read_text(file.path)
     if isinstance(text, OSError):
         read = StateRead()
-        read.problems.append(f"{source}: {(text.strerror or str(text)).lower()}")
+        read.problems.append(FileProblem(f"{source}: {(text.strerror or str(text)).lower()}"))
         return read, None
     document = _json_or_none(text)
     if isinstance(document, _NotJson) and document.nested:
         read = StateRead()
-        read.problems.append(f"{source}: its JSON nests too deeply to be read")
+        read.problems.append(FileProblem(f"{source}: its JSON nests too deeply to be read"))
         return read, None
     parsed = None if isinstance(document, _NotJson) else document
     format = file.format or detect_format(text, parsed)
     if format is None and isinstance(document, _NotJson):
         read = StateRead()
-        read.problems.append(f"{source}: not JSON ({document.error})")
+        read.problems.append(document.problem(source))
         return read, None
     if format is None:
         read = StateRead()
-        read.problems.append(
+        read.problems.append(FileProblem(
             f"{source}: cannot tell what this is: expected fitc's placement JSON (`assignments`), "
-            "`kubectl get pods -A -o json` (`kind`), or `squeue --json` (`jobs`)")
+            "`kubectl get pods -A -o json` (`kind`), or `squeue --json` (`jobs`)", ()))
         return read, None
     if format != "squeue" and isinstance(document, _NotJson):
         read = StateRead()
-        read.problems.append(f"{source}: not JSON ({document.error})")
+        read.problems.append(document.problem(source))
         return read, None
     if format == "placement":
         return placement_state(parsed, source, names.knows), None
@@ -155,13 +156,19 @@ def _read_one(file: StateFile, names: StateNames, seen: set[str]) -> tuple[State
 class _NotJson:
     error: str = ""
     nested: bool = False
+    line: int | None = None
+    column: int = 1
+
+    def problem(self, source: str) -> FileProblem:
+        return FileProblem(f"{source}: not JSON ({self.error})", line=self.line, column=self.column)
 
 
 def _json_or_none(text: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        return _NotJson(f"line {error.lineno}, column {error.colno}: {error.msg}")
+        return _NotJson(f"line {error.lineno}, column {error.colno}: {error.msg}", line=error.lineno,
+                        column=error.colno)
     except RecursionError:
         return _NotJson(nested=True)
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from fitlang.file_problems import FileProblem
 from fitlang.model.current import CurrentState, ReplicaName, Running, StateRead
 
 if TYPE_CHECKING:
@@ -116,7 +117,8 @@ def _workload(job_name: str, names: StateNames) -> tuple[str, str | None] | None
 
 
 def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
-              names: StateNames, read: StateRead, where: str) -> list[Running]:
+              names: StateNames, read: StateRead, where: FileProblem) -> list[Running]:
+    """`where`: the node list's place in the file, for a message about it."""
     found = _workload(job_name, names)
     if found is None:
         read.ignored.append(f"{job_id} ({job_name})")
@@ -124,7 +126,7 @@ def _replicas(job_id: str, job_name: str, node_list: str, tasks: int | None,
     try:
         nodes = expand_hostlist(node_list)
     except HostlistError as error:
-        read.problems.append(f"{where}: {error}")
+        read.problems.append(FileProblem(f"{where.text}: {error}", where.at, where.line, where.column))
         return []
     workload, option = found
     return [Running(workload=workload, node=node, option=option, handle=ReplicaName(job_id))
@@ -140,15 +142,16 @@ def read_squeue_text(text: str, source: str, names: StateNames) -> StateRead:
             continue
         fields = line.split("|")
         if len(fields) < _TEXT_FIELDS:
-            read.problems.append(f"{source}:{number}: expected `JOBID|NAME|STATE|NODELIST`, as "
-                                 "`squeue -h -o \"%i|%j|%T|%N\"` prints")
+            read.problems.append(FileProblem(f"{source}:{number}: expected `JOBID|NAME|STATE|NODELIST`, "
+                                             "as `squeue -h -o \"%i|%j|%T|%N\"` prints", line=number))
             continue
         # a job name may hold `|`: the id is the first field, state and nodes the last two
         job_id, state, node_list = fields[0].strip(), fields[-2].strip(), fields[-1].strip()
         name = "|".join(fields[1:-2])
         if state != _RUNNING:
             continue
-        running += _replicas(job_id, name, node_list, None, names, read, f"{source}:{number}")
+        running += _replicas(job_id, name, node_list, None, names, read,
+                             FileProblem(f"{source}:{number}", line=number))
     read.state = CurrentState(running=tuple(running), sources=(source,))
     return read
 
@@ -157,13 +160,14 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
     """`squeue --json`: each RUNNING job's tasks on its nodes."""
     from pydantic import ValidationError
 
-    from fitlang.documents_read import error_lines, squeue_document
+    from fitlang.documents_read import error_problems, squeue_document
 
     read = StateRead(unit="job")
     try:
         jobs = squeue_document().validate_python(document)["jobs"]
     except ValidationError as error:
-        read.problems += [f"{source}: {line}" for line in error_lines(error)]
+        read.problems += [FileProblem(f"{source}: {problem.text}", problem.at)
+                          for problem in error_problems(error)]
         return read
     running: list[Running] = []
     for index, job in enumerate(jobs):
@@ -172,7 +176,8 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
             continue
         tasks = _count(job.get("tasks"))
         running += _replicas(_job_handle(job), job["name"], job.get("nodes") or "", tasks,
-                             names, read, f"{source}: jobs[{index}].nodes")
+                             names, read, FileProblem(f"{source}: jobs[{index}].nodes",
+                                                      ("jobs", index, "nodes")))
     read.state = CurrentState(running=tuple(running), sources=(source,))
     return read
 

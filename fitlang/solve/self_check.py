@@ -28,6 +28,6 @@ def broken_rules(problem: Problem, placement: Placement, root: str = "") -> list
     document = json.loads(as_json(problem, placement, []))
     violations, problems = verify(problem, document, root)
     if problems:  # the file fitc writes always has the shape verify reads: a bug here too
-        raise AssertionError("fitc's own placement file is malformed: " + "; ".join(problems))
+        raise AssertionError("fitc's own placement file is malformed: " + "; ".join(p.text for p in problems))
     return violations
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from fitlang import rules
 from fitlang.diagnostics import Diagnostic
+from fitlang.file_problems import FileProblem
 from fitlang.model.problem import Demand, Exclusion, NodeClass, Problem, option_demand_name
 from fitlang.rules import carbon, completion, timing
 from fitlang.rules.base import Owners, Placed, used_per_class, violation
@@ -60,7 +61,7 @@ class _Owners:
         return {class_id: count for class_id, count in counts.items() if count}
 
 
-def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagnostic], list[str]]:
+def verify(problem: Problem, document: Any, root: str = "") -> tuple[list[Diagnostic], list[FileProblem]]:
     """(violations: E0503 diagnostics, problems with the file itself). `root`: the policy's
     root file, where a violation with no place in the policy points."""
     shape = _shape_problems(document)
@@ -327,7 +328,7 @@ def _shown(item: dict) -> str:
     return item["workload"] + (f"` option `{option}" if option is not None else "")
 
 
-def _shape_problems(document: Any) -> list[str]:
+def _shape_problems(document: Any) -> list[FileProblem]:
     """What is wrong with the file as a placement (`PlacementRead`), each wrong value named by
     its JSON path: `assignments[3].replica: input should be a valid integer (found "3")`."""
     from pydantic_core import ValidationError  # here: the language server loads this module
@@ -335,13 +336,14 @@ def _shape_problems(document: Any) -> list[str]:
     from fitlang.core_schemas import validator  # `documents_read.PlacementRead`, no pydantic
 
     if not isinstance(document, dict) or not isinstance(document.get("assignments"), list):
-        return ["expected the JSON of `fitc solve --format json`: an object with `assignments`"]
+        return [FileProblem("expected the JSON of `fitc solve --format json`: an object with "
+                            "`assignments`", ())]
     try:
         validator("placement-input").validate_python(document)
     except ValidationError as error:
-        from fitlang.documents_read import error_lines
+        from fitlang.documents_read import error_problems
 
-        return error_lines(error)
+        return error_problems(error)
     return []
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic
+from fitlang.file_problems import FileProblem
 from fitlang.model.problem import option_demand_name
 from fitlang.rules.moves import WaveMoves, check_wave
 from fitlang.solve.verify import verify_state
@@ -42,7 +43,7 @@ def is_plan(document: Any) -> bool:
 
 def verify_plan(problem: Problem, program: Program, document: Any, root: str = "",
                 plan_path: str = "", handles: RunningNames | None = None,
-                ) -> tuple[list[Diagnostic], list[str]]:
+                ) -> tuple[list[Diagnostic], list[FileProblem]]:
     """(what the plan breaks, problems with the file itself). `problem` carries the state the
     plan starts from (`model/build.with_current`); `handles`: (demand, node) -> the names of
     the replicas running there (`model/build.running_handles`: pods, job ids), so that a step
@@ -51,12 +52,12 @@ def verify_plan(problem: Problem, program: Program, document: Any, root: str = "
     that is wrong, at the plan file (`plan_path`; default: the policy's root file)."""
     from pydantic import ValidationError
 
-    from fitlang.documents import PlanDocument, error_lines
+    from fitlang.documents import PlanDocument, error_problems
 
     try:
         plan = PlanDocument.model_validate(document)
     except ValidationError as error:
-        return [], error_lines(error)
+        return [], error_problems(error)
     replay = _Replay(problem, program, root, plan_path or root)
     # a plan file names each replica as it prints it ("namespace/pod", a job id)
     replay.handles = {key: Counter(map(str, names)) for key, names in (handles or {}).items()}
