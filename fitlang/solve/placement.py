@@ -64,6 +64,7 @@ from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.lp_mixes import learned_first, mixed_first
 from fitlang.solve.make_room import left_out, trim_spreads
+from fitlang.solve.most_placed import most_placed
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
@@ -215,7 +216,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
                progress or (lambda stage, value, bound: None), relax)
     run.search_deadline = run.budget.deadline
     try:
-        return _stages(run, started)
+        # short by `allow_unplaced`, where no model proved the most fit: proven so if it is
+        return most_placed(problem, _stages(run, started), run.objective, run.search_deadline)
     finally:
         if run.early is not None:  # (the child's answer not taken: stopped)
             run.early.result(0.0)
