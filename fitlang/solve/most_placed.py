@@ -30,12 +30,13 @@ import time
 from collections import Counter
 from dataclasses import replace
 
-from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, replicas_per_node
+from fitlang.model.problem import RESOURCES, Problem
 from fitlang.solve.aggregate import past, remaining
 from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement_result import Placement, Unplaced, _why_unplaced
+from fitlang.solve.room import node_most
 
 # past this many patterns over all classes (or steps to enumerate them) no bound is tried:
 # the fleets where packing falls short with replicas left out have a few workloads per
@@ -106,7 +107,7 @@ def _with_patterns(encoding: Encoding) -> bool:
         here = encoding.here[node_class.id]
         if not here or node_class.count <= 0:
             continue
-        limits = tuple(_node_limit(problem, d, node_class) for d in here)
+        limits = tuple(node_most(problem, d, node_class) for d in here)
         requests = tuple(tuple(d.requests[r] for r in RESOURCES) for d in here)
         capacity = tuple(node_class.capacity[r] for r in RESOURCES)
         exclusive = tuple(d.exclusive for d in here)
@@ -127,20 +128,6 @@ def _with_patterns(encoding: Encoding) -> bool:
             holding = {z: -p[position] for z, p in zip(columns, patterns) if p[position]}
             model.add({encoding.y[demand.name, node_class.id]: 1, **holding}, upper=0)
     return True
-
-
-def _node_limit(problem: Problem, demand: Demand, node_class: NodeClass) -> int:
-    """The most replicas of `demand` one node of the class hosts in any placement: what fits
-    (one a node where kept apart from itself), and under `spread node max_skew K` at most
-    K above the least count, which is at most its replicas over the fixed nodes it may use
-    (`verify` counts every node of its classes, bought ones too)."""
-    most = replicas_per_node(demand, node_class)
-    fixed = sum(problem.node_class(c).count for c in demand.eligible
-                if not problem.node_class(c).provisioned)
-    for spread in demand.spreads:
-        if spread.topology == "node" and fixed:
-            most = min(most, spread.max_skew + demand.replicas // fixed)
-    return most
 
 
 def _maximal_patterns(limits: tuple[int, ...], requests: tuple[tuple[int, ...], ...],
