@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from fitlang.driver import Compilation, Outcome
 from fitlang.solve.linear import Status
 from fitlang.solve.most_placed import most_placed
+from fitlang.solve.placement import solve
 from fitlang.solve.placement_result import Unplaced
 
 from solving import _placed_by_level, pool, problem_from, solved, workload
@@ -51,3 +53,15 @@ def test_a_placement_short_of_the_most_is_not_proven(tmp_path):
                     assignments=[a for a in best.assignments if a is not dropped],
                     unplaced=[*best.unplaced, Unplaced("spread1", dropped.replica, "")])
     assert most_placed(problem, short, "cost", None).status is Status.UNKNOWN
+
+
+def test_without_allow_unplaced_the_patterns_prove_no_placement(tmp_path):
+    # 32 + 64 nodes needed (a gang's replica fills a node, `spread1` one a node), 80 paid
+    # for: the model by class fits every replica (69 nodes' memory), with the patterns none
+    text = budgeted(3).replace("  allow_unplaced = true\n", "")
+    placement = solve(problem_from(tmp_path, text), "auto", None)
+    assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
+    (tmp_path / "q.fit").write_text(text)
+    compilation = Compilation(tmp_path / "q.fit")
+    verdict = compilation.verdict(compilation.solve("auto", 20.0), 20.0, 20.0)
+    assert verdict.outcome is Outcome.INFEASIBLE

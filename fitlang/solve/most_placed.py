@@ -21,6 +21,11 @@ placement's counts; where every bound equals the placement's count, no placement
 (by priority), and the least objective with those counts is the placement's bound: the
 status is `optimal` within the tolerance, else `feasible`. Where any bound is above the
 placement's count, or the patterns are too many, nothing changes.
+
+Without `allow_unplaced`, a placement short of replicas that no model proved impossible is
+`unknown` too; where this model cannot place every replica, none can: the verdict is proven
+(`differential_fleet.py` seed 3926: a budget and a power cap; the model by class placed every
+replica at 186 USD/h, with the patterns it has no placement, and fitc said `unknown`).
 """
 
 from __future__ import annotations
@@ -55,9 +60,11 @@ def most_placed(problem: Problem, placement: Placement, objective: str,
     started = time.monotonic()
     if not _worth_trying(problem, placement) or past(deadline):
         return placement
-    encoding = encode(problem, must_place=False)
+    encoding = encode(problem, must_place=not problem.allow_unplaced)
     if not _with_patterns(encoding):
         return placement
+    if not problem.allow_unplaced:
+        return _none_proven(encoding, placement, deadline)
     placed = Counter(problem.demand(a.workload).priority for a in placement.assignments)
     solver = HighsBackend(relative_gap=0.0)
     model = encoding.model
@@ -77,10 +84,21 @@ def most_placed(problem: Problem, placement: Placement, objective: str,
 
 
 def _worth_trying(problem: Problem, placement: Placement) -> bool:
-    """A placement short of replicas, which no model proved the most that fit, of a policy
-    that allows that; not with a horizon or accelerator options (counted otherwise)."""
-    return (problem.allow_unplaced and bool(placement.unplaced) and placement.status is Status.UNKNOWN
-            and bool(placement.assignments) and problem.timeline is None and not problem.option_groups)
+    """A placement short of replicas, which no model proved the most that fit (or, without
+    `allow_unplaced`, that none places all); not with a horizon or accelerator options
+    (counted otherwise)."""
+    return (bool(placement.unplaced) and placement.status is Status.UNKNOWN
+            and not placement.proven_infeasible and problem.timeline is None and not problem.option_groups)
+
+
+def _none_proven(encoding: Encoding, placement: Placement, deadline: float | None) -> Placement:
+    """`placement`, `infeasible` and proven so where the model with the patterns has no
+    placement of every replica (else as it was)."""
+    model = encoding.model
+    outcome = HighsBackend().minimise(model, encoding.objective("nodes"), remaining(deadline))
+    if outcome.status is not Status.INFEASIBLE:
+        return placement
+    return replace(placement, status=Status.INFEASIBLE, proven_infeasible=True)
 
 
 def _proven(problem: Problem, placement: Placement, bound, seconds: float) -> Placement:
