@@ -41,7 +41,7 @@ from fitlang.solve.backends import HighsBackend
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement_result import Placement, Unplaced, _why_unplaced
-from fitlang.solve.room import node_most
+from fitlang.solve.room import node_most, spread_most
 
 # past this many patterns over all classes (or steps to enumerate them) no bound is tried:
 # the fleets where packing falls short with replicas left out have a few workloads per
@@ -120,12 +120,13 @@ def _with_patterns(encoding: Encoding) -> bool:
     (the encoding left unusable) where they would be more than MAX_PATTERNS."""
     problem, model = encoding.problem, encoding.model
     known: dict[tuple, list[tuple[int, ...]]] = {}
+    spread = {d.name: spread_most(problem, d) for d in problem.demands}
     total = 0
     for node_class in problem.classes:
         here = encoding.here[node_class.id]
         if not here or node_class.count <= 0:
             continue
-        limits = tuple(node_most(problem, d, node_class) for d in here)
+        limits = tuple(node_most(d, node_class, spread[d.name]) for d in here)
         requests = tuple(tuple(d.requests[r] for r in RESOURCES) for d in here)
         capacity = tuple(node_class.capacity[r] for r in RESOURCES)
         exclusive = tuple(d.exclusive for d in here)

@@ -15,18 +15,22 @@ from collections import Counter
 from fitlang.model.problem import Demand, NodeClass, Problem, replicas_per_node
 
 
-def node_most(problem: Problem, demand: Demand, node_class: NodeClass) -> int:
+def spread_most(problem: Problem, demand: Demand) -> int | None:
+    """The most replicas of `demand` one node hosts under its `spread node max_skew K` (None
+    without one): K above the least count, which is at most its replicas over the fixed nodes
+    it may use (`verify` counts every node of its classes, bought ones too)."""
+    skews = [s.max_skew for s in demand.spreads if s.topology == "node"]
+    if not skews:
+        return None
+    fixed = sum(c.count for c in map(problem.node_class, demand.eligible) if not c.provisioned)
+    return min(skews) + demand.replicas // fixed if fixed else None
+
+
+def node_most(demand: Demand, node_class: NodeClass, spread: int | None) -> int:
     """The most replicas of `demand` one node of the class hosts in any placement: what fits
-    (one a node where kept apart from itself), and under `spread node max_skew K` at most
-    K above the least count, which is at most its replicas over the fixed nodes it may use
-    (`verify` counts every node of its classes, bought ones too)."""
+    (one a node where kept apart from itself), at most `spread` (`spread_most`)."""
     most = replicas_per_node(demand, node_class)
-    fixed = sum(problem.node_class(c).count for c in demand.eligible
-                if not problem.node_class(c).provisioned)
-    for spread in demand.spreads:
-        if spread.topology == "node" and fixed:
-            most = min(most, spread.max_skew + demand.replicas // fixed)
-    return most
+    return most if spread is None else min(most, spread)
 
 
 def short_of_room(problem: Problem) -> list[Demand]:
@@ -36,15 +40,17 @@ def short_of_room(problem: Problem) -> list[Demand]:
     an accelerator option is counted with its group (not here)."""
     if problem.allow_unplaced or problem.timeline is not None:
         return []
-    short = []
-    for demand in problem.demands:
-        if demand.group is not None:
-            continue
-        room: Counter[str] = Counter()
-        for class_id in demand.eligible:
-            node_class = problem.node_class(class_id)
-            room[node_class.cluster] += node_class.count * node_most(problem, demand, node_class)
-        held = max(room.values(), default=0) if demand.gang else sum(room.values())
-        if held < demand.replicas:
-            short.append(demand)
-    return short
+    return [d for d in problem.demands if d.group is None and not _held(problem, d)]
+
+
+def _held(problem: Problem, demand: Demand) -> bool:
+    """Do the nodes `demand` may use hold its replicas (a gang's: in one cluster)? Summed
+    until they do (a workload of an inventory may use hundreds of classes)."""
+    spread = spread_most(problem, demand)
+    room: Counter[str] = Counter()
+    for node_class in map(problem.node_class, demand.eligible):
+        cluster = node_class.cluster if demand.gang else ""
+        room[cluster] += node_class.count * node_most(demand, node_class, spread)
+        if room[cluster] >= demand.replicas:
+            return True
+    return False
