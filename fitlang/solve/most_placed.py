@@ -38,27 +38,31 @@ from dataclasses import replace
 from fitlang.model.problem import RESOURCES, Problem
 from fitlang.solve.aggregate import past, remaining
 from fitlang.solve.backends import HighsBackend
+from fitlang.solve.budget import Budget, encoding_cpu
 from fitlang.solve.encode import Encoding, encode
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement_result import Placement, Unplaced, _why_unplaced
 from fitlang.solve.room import node_most, spread_most
 
-# past this many patterns over all classes (or steps to enumerate them) no bound is tried:
-# the fleets where packing falls short with replicas left out have a few workloads per
-# class (the differential fleets 2-6); an inventory's dozens would have millions
+# past this many patterns over all classes (or steps to enumerate them, over all classes:
+# ~0.2 CPU s) no bound is tried: the fleets where packing falls short with replicas left
+# out have a few workloads per class (the differential fleets 2-6); an inventory's dozens
+# would have millions
 MAX_PATTERNS = 20_000
-MAX_STEPS = 200_000
+MAX_STEPS = 50_000
+PATTERNS_CPU = 0.2  # about the CPU seconds of the patterns' search at its most (MAX_STEPS)
 # HiGHS's bound on a count is a float: a count above it by less than this is not excluded
 COUNT_MARGIN = 1e-6
 
 
 def most_placed(problem: Problem, placement: Placement, objective: str,
-                deadline: float | None) -> Placement:
+                deadline: float | None, budget: Budget | None = None) -> Placement:
     """`placement` with the status it earns where the bound of the module docstring proves
     that no placement places more by priority (its unplaced replicas said why); else as it
-    was. Within `deadline`."""
+    was. Within `deadline`: not tried where the model's build alone is expected to take
+    longer than is left (`budget.encoding_cpu`, at the CPU share of `budget`)."""
     started = time.monotonic()
-    if not _worth_trying(problem, placement) or past(deadline):
+    if not _worth_trying(problem, placement) or not _time_left(problem, deadline, budget):
         return placement
     encoding = encode(problem, must_place=not problem.allow_unplaced)
     if not _with_patterns(encoding):
@@ -91,6 +95,16 @@ def _worth_trying(problem: Problem, placement: Placement) -> bool:
             and not placement.proven_infeasible and problem.timeline is None and not problem.option_groups)
 
 
+def _time_left(problem: Problem, deadline: float | None, budget: Budget | None) -> bool:
+    """Is there time for the model (inventory 10,000: 374,500 (workload, class) pairs, 0.9
+    CPU s to encode, then 0.8 for the patterns' search to give up at 200,000 steps)?"""
+    if deadline is None:
+        return True
+    pairs = sum(len(d.eligible) for d in problem.demands)
+    cpu = encoding_cpu(pairs) + PATTERNS_CPU
+    return (cpu if budget is None else budget.wall(cpu)) < deadline - time.monotonic()
+
+
 def _none_proven(encoding: Encoding, placement: Placement, deadline: float | None) -> Placement:
     """`placement`, `infeasible` and proven so where the model with the patterns has no
     placement of every replica (else as it was)."""
@@ -119,6 +133,7 @@ def _with_patterns(encoding: Encoding) -> bool:
     (the encoding left unusable) where they would be more than MAX_PATTERNS."""
     problem, model = encoding.problem, encoding.model
     known: dict[tuple, list[tuple[int, ...]]] = {}
+    steps = [MAX_STEPS]  # left for every class's search together
     spread = {d.name: spread_most(problem, d) for d in problem.demands}
     total = 0
     for node_class in problem.classes:
@@ -131,7 +146,7 @@ def _with_patterns(encoding: Encoding) -> bool:
         exclusive = tuple(d.exclusive for d in here)
         key = (limits, requests, capacity, exclusive)
         if key not in known:
-            found = _maximal_patterns(limits, requests, capacity, exclusive)
+            found = _maximal_patterns(limits, requests, capacity, exclusive, steps)
             if found is None:
                 return False
             known[key] = found
@@ -149,9 +164,11 @@ def _with_patterns(encoding: Encoding) -> bool:
 
 
 def _maximal_patterns(limits: tuple[int, ...], requests: tuple[tuple[int, ...], ...],
-                      capacity: tuple[int, ...], exclusive: tuple[bool, ...]) -> list[tuple[int, ...]] | None:
+                      capacity: tuple[int, ...], exclusive: tuple[bool, ...],
+                      steps: list[int]) -> list[tuple[int, ...]] | None:
     """Every pattern one node holds to which no replica more can be added (an exclusive
-    workload's: as many as fit, alone), by depth-first search; None past MAX_STEPS."""
+    workload's: as many as fit, alone), by depth-first search; None once `steps[0]`, the
+    steps left, runs out (taken from it)."""
     count = len(limits)
     found: list[tuple[int, ...]] = []
     for i in range(count):
@@ -159,15 +176,13 @@ def _maximal_patterns(limits: tuple[int, ...], requests: tuple[tuple[int, ...], 
             found.append(tuple(limits[i] if j == i else 0 for j in range(count)))
     shared = [i for i in range(count) if not exclusive[i] and limits[i] > 0]
     pattern = [0] * count
-    steps = 0
 
     def room(i: int, free: list[int]) -> int:
         return min([limits[i] - pattern[i]] + [f // q for f, q in zip(free, requests[i]) if q > 0])
 
     def fill(at: int, free: list[int]) -> bool:
-        nonlocal steps
-        steps += 1
-        if steps > MAX_STEPS or len(found) > MAX_PATTERNS:
+        steps[0] -= 1
+        if steps[0] < 0 or len(found) > MAX_PATTERNS:
             return False
         if at == len(shared):
             if any(pattern) and all(room(i, free) <= 0 for i in shared):

@@ -229,7 +229,7 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     run.search_deadline = run.budget.deadline
     try:
         # short by `allow_unplaced`, where no model proved the most fit: proven so if it is
-        return most_placed(problem, _stages(run, started), run.objective, run.search_deadline)
+        return most_placed(problem, _stages(run, started), run.objective, run.search_deadline, run.budget)
     finally:
         if run.early is not None:  # (the child's answer not taken: stopped)
             run.early.result(0.0)
