@@ -64,6 +64,7 @@ from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.lp_mixes import learned_first, mixed_first
 from fitlang.solve.make_room import left_out, trim_spreads
+from fitlang.solve.most_placed import most_placed
 from fitlang.solve.pack import Packing, pack
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
@@ -82,6 +83,7 @@ from fitlang.solve.placement_result import (
 from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
+from fitlang.solve.room import short_of_room
 from fitlang.solve.ruined_choice import kept_cheapest, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.short_again import shorts_first_again
@@ -120,6 +122,8 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
         timed = solve_timed(one_class_per_node(problem), time_limit)
         timed.bought = _bought_by_class(problem, timed.bought)
         return timed
+    if short_of_room(problem):  # a workload more than its nodes hold: no placement (room.py)
+        return _greedy_placement(problem, Status.INFEASIBLE, proven=True)
     # a spread over an option workload's options: node by node at any size where it cannot be
     # narrowed (build refuses such a fleet; explain's grown trials come here too)
     exact_only = option_spread.in_problem(problem)
@@ -129,15 +133,24 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     placement.bought = _bought_by_class(problem, placement.bought)
     if placement.status is Status.UNKNOWN and not placement.proven_infeasible:
         # out of time before the exact search had a placement: the greedy one is the floor
-        objective = _objectives(problem)[0]
-        packing = greedy_floor(problem, short_first=True)[0]
-        packing = first_fit_beside(problem, packing, objective, None) or packing  # (first_fit.py)
-        floor = _from_packing(problem, packing, objective, FEASIBLE_PARTIAL, None)
+        floor = _greedy_placement(problem, Status.FEASIBLE)
         if (len(floor.unplaced) < len(placement.unplaced) or not placement.assignments) and \
                 not (exact_only and _breaks_a_rule(problem, floor)):
             floor.status = Status.UNKNOWN if floor.unplaced else Status.FEASIBLE
             floor.seconds = placement.seconds
             return floor
+    return placement
+
+
+def _greedy_placement(problem: Problem, status: Status, proven: bool = False) -> Placement:
+    """The greedy floor and a first-fit pass (first_fit.py), the one placing more, as a
+    placement of that status (`proven`: no placement of every replica exists)."""
+    started, objective = time.monotonic(), _objectives(problem)[0]
+    packing = greedy_floor(problem, short_first=True)[0]
+    packing = first_fit_beside(problem, packing, objective, None) or packing
+    placement = _from_packing(problem, packing, objective, FEASIBLE_PARTIAL, None)
+    placement.status, placement.proven_infeasible, placement.backend = status, proven, "greedy"
+    placement.seconds = time.monotonic() - started
     return placement
 
 
@@ -215,7 +228,8 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
                progress or (lambda stage, value, bound: None), relax)
     run.search_deadline = run.budget.deadline
     try:
-        return _stages(run, started)
+        # short by `allow_unplaced`, where no model proved the most fit: proven so if it is
+        return most_placed(problem, _stages(run, started), run.objective, run.search_deadline, run.budget)
     finally:
         if run.early is not None:  # (the child's answer not taken: stopped)
             run.early.result(0.0)
