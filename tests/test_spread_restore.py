@@ -210,3 +210,39 @@ def test_no_move_breaks_the_latency_rule(tmp_path):
 
 def test_the_plan_restores_a_spread_with_a_latency_rule_without_the_whole_model(tmp_path):
     _planned_at_scale(tmp_path, served(1, "near-1"))
+
+
+# DRAINED with `ia-0` of 4 cores, running a replica of `x` (2 cores, a `kind: x` node only) too:
+# zone b's one other `kind: x` node runs the other replica, full, so `x` has nowhere to go
+STUCK = DRAINED.replace("pool ia {\n  count = 1\n  cpu = 2", "pool ia {\n  count = 1\n  cpu = 4").replace(
+    'labels = { tier: "silver" }\n}\n\npool ga', 'labels = { tier: "silver", kind: "x" }\n}\n\npool ga') + """
+pool xb {
+  count = 1
+  cpu = 2
+  memory = 16GiB
+  price = 1 USD/h
+  zone = "b"
+  labels = { kind: "x" }
+}
+
+workload x {
+  replicas = 2
+  cpu = 2
+  memory = 1GiB
+  require labels["kind"] == "x"
+}
+"""
+
+
+def test_a_replica_with_nowhere_to_go_stays_and_the_next_one_leaves_instead(tmp_path):
+    # `x`, the largest on `ia-0`, is tried first and finds no node: it stays, and a `g`
+    # leaves for a new `ga` node, which makes the room for `s` (before: no room was made,
+    # the spread stayed broken; inventory 10,000 drain 16's accelerator replicas)
+    problem = problem_running(tmp_path, STUCK, RUNNING + [("x", "ia-0"), ("x", "xb-0")])
+    fleet = ScaleMove(dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[]))
+    fleet.repair(fleet.start())
+    assert fleet.state()["ia-0"] == Counter(x=1, g=2) and len(broken(fleet)) == 1
+    assert restore_spreads(fleet, None) == 1
+    assert fleet.state() == {**END, "ia-0": Counter(x=1, g=1, s=1), "xb-0": Counter(x=1)}
+    assert not broken(fleet)
+    assert consistent(fleet)

@@ -144,10 +144,11 @@ def _read(found) -> list[tuple]:
     return sorted({(d.message, d.path, d.span.line, d.span.column) for d in found})
 
 
+@pytest.mark.parametrize("in_parts", [False, True])
 @pytest.mark.parametrize("seed", range(12))
-def test_a_state_checked_where_it_changed_breaks_what_the_whole_state_breaks(problem, seed):
+def test_a_state_checked_where_it_changed_breaks_what_the_whole_state_breaks(problem, seed, in_parts):
     rng = random.Random(seed)
-    checker = StateChecker(problem, set(), "p.fit")
+    checker = StateChecker(problem, set(), "p.fit", in_parts=in_parts)
     state: dict[str, Counter] = {}
     clean = broken = after_broken = 0
     last_clean: dict[str, Counter] = {}
@@ -163,9 +164,10 @@ def test_a_state_checked_where_it_changed_breaks_what_the_whole_state_breaks(pro
         elif rng.random() < 0.5:  # back to a state that breaks nothing, now and then
             state = dict(last_clean)
     assert clean > 5 and broken > 5
-    # the first checked whole, each after it where it changed, whether the last broke a rule or
-    # not (before session 34, each state until one broke nothing was checked whole)
-    assert checker.whole == 1 and after_broken > 5
+    # the first checked whole (`in_parts`: read part by part too), each after it where it
+    # changed, whether the last broke a rule or not (before session 34, each state until one
+    # broke nothing was checked whole)
+    assert checker.whole == (0 if in_parts else 1) and after_broken > 5
 
 
 # a change: (start, stop or move; a node; a workload), each a number read modulo the choices
@@ -225,3 +227,37 @@ def test_a_rule_that_says_not_what_it_reads_is_checked_over_the_whole_state(prob
     second = {"a-1": first["a-1"], "b-0": Counter(web=1)}
     assert "something on a-1" in {d.message for d in checker.violations(second)}
     assert checker.whole == 2
+
+
+# 24 workloads spread over two zones, two replicas in zone a and one in b; `w3` and `w17`
+# with all three in zone a
+SPREADS = "".join(f'pool {zone} {{\n  count = 30\n  cpu = 64\n  memory = 256GiB\n  price = 1 USD/h\n'
+                  f'  zone = "{zone}"\n}}\n' for zone in "ab") + "".join(
+    f"workload w{i} {{\n  replicas = 3\n  cpu = 1\n  memory = 1GiB\n  spread zone max_skew 1\n}}\n"
+    for i in range(24))
+
+
+def test_the_groups_a_state_breaks_are_read_alone_where_the_violations_point(tmp_path, monkeypatch):
+    # every group read together once, then the two its violations stand at alone, and no
+    # other read (what they break alone is all the whole read found); split in 8 pieces, the
+    # groups were read 15 times
+    path = tmp_path / "p.fit"
+    path.write_text(SPREADS)
+    problem = Compilation(path).problem
+    assert problem is not None
+    state = {f"{zone}-{i}": Counter({f"w{i}": 2 if zone == "a" else 1}) for zone in "ab" for i in range(24)}
+    for broken in (3, 17):
+        state[f"a-{broken}"], state[f"b-{broken}"] = Counter({f"w{broken}": 3}), Counter()
+    checker = StateChecker(problem, set(), "p.fit", in_parts=True)
+    reads: list[int] = []
+    over_groups = StateChecker._over_groups
+
+    def counted(self, problem, demands, base, groups):
+        reads.append(len(groups))
+        return over_groups(self, problem, demands, base, groups)
+
+    monkeypatch.setattr(StateChecker, "_over_groups", counted)
+    found = checker.violations(state)
+    assert _read(found) == _read(verify_state(problem, state, set(), "p.fit"))
+    assert sorted(d.message.split("`")[1] for d in found) == ["w17", "w3"]
+    assert reads == [24, 1, 1] and checker.whole == 0

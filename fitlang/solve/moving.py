@@ -406,7 +406,7 @@ class _Checker:
         self.mid_move = mid_move  # a state between waves: the hourly budget is not asked
         self.checked = 0
         # each state checked where it differs from the last that broke nothing
-        self.states = StateChecker(problem, bought, root)
+        self.states = StateChecker(problem, bought, root, in_parts=mid_move)
 
     def broken(self, state: State) -> set[tuple[str, int, int]]:
         self.checked += 1

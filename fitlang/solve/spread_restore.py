@@ -17,7 +17,10 @@ emptied enough for it (`_made_room`): the replicas of other workloads on it that
 rules let run outside those classes (`_may_leave`: a spread's replica in its own domain or
 one that keeps its skew, a zoned one in its zones) leave, largest first, each where
 `targets` lets it go (nodes outside the classes being filled first), else onto a new node of
-its zones; undone (`pool_emptied.restore`) where the replica still does not fit. (Fleet
+its zones, else it stays and the next one leaves (inventory 10,000, drain 16 of
+`bench/drains.py`: the largest on each node of us-east-1a's `gold` pools was an accelerator
+replica with no node free anywhere, and no room was made); undone (`pool_emptied.restore`)
+where the replica still does not fit. (Fleet
 shape, seed 3, pool `cpu16` drained: zone b's `silver` nodes hold batch jobs, free to go to
 any zone, beside spread replicas that may not leave it.) A replica that `repair` placed (not
 running on its node now) is moved first: it moves anyway.
@@ -298,8 +301,8 @@ def _emptied_for(fleet: ScaleMove, demand: Demand, node: FleetNode, classes: np.
                  leaves: dict[tuple[str, str], bool]) -> bool:
     """The node's replicas of other workloads that may run outside the classes (`leaves`, as
     `_may_take` found) leave, largest first, until it takes `demand` (each where `targets`
-    lets it go, outside `classes` first, else onto a new node of its zones); whether it
-    does. The caller undoes what was done where it does not."""
+    lets it go, outside `classes` first, else onto a new node of its zones, else it stays);
+    whether it does. The caller undoes what was done where it does not."""
     rows = fleet.rows
     need, zone = fleet.need[demand.name], zone_of(node.node_class)
     elsewhere = np.flatnonzero(~classes[rows.of_class[:len(rows.names)]])
@@ -318,9 +321,7 @@ def _emptied_for(fleet: ScaleMove, demand: Demand, node: FleetNode, classes: np.
         finally:
             rows.alive[node.row] = True
         target = found[0] if found else _opened_for(fleet, other, zone)
-        if target is None:
-            return False
-        fleet.add(target, other)
+        fleet.add(target if target is not None else node, other)  # (nowhere to go: it stays)
     return (rows.free[node.row] >= need).all() and fleet.takes(node, demand)
 
 

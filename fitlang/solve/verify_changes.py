@@ -17,22 +17,24 @@ The last state checked (the *base*) keeps what each of its parts breaks (the par
 break nothing are not listed). A new state is read again only in the parts that changed:
 the nodes whose replicas changed, the groups of the demands whose replicas moved, and the
 fleet where the nodes in use per class changed; the rest break what they broke in the base.
-Where a part read together with others breaks a rule, the parts are halved until each
-violation is found with its own (`_attributed`: few parts break anything, so this costs a
-few more reads of the parts that do). The base may break rules (the waves of a plan that
+Where a part read together with others breaks a rule, the groups whose demands state the
+rules broken are read apart (`_pointed`: a violation stands at its rule), and the parts are
+split until each violation is found with its own (`_attributed`: few parts break anything,
+so this costs a few more reads of the parts that do). The base may break rules (the waves of a plan that
 drains a pool begin from a state that breaks spreads: no state of them broke nothing, and
 each was checked whole, before session 34).
 
 Where a rule states no `CheckReads` or the policy has a horizon, the state is checked whole
 (`verify_state`); the first state is checked whole too (a move's end state is checked
-once), and read part by part only when a second state is asked.
+once), and read part by part only when a second state is asked (the waves' states, always
+more than one, are read part by part from the first: `in_parts`).
 tests/test_verify_changes.py compares this with `verify_state` on random sequences of states.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TypeVar
@@ -69,8 +71,11 @@ class StateChecker:
     asked for as many replicas as the state holds), the same violations, checked where the
     state differs from the last one checked (see the module's docstring)."""
 
-    def __init__(self, problem: Problem, bought: set[str], root: str = "") -> None:
+    def __init__(self, problem: Problem, bought: set[str], root: str = "", in_parts: bool = False) -> None:
         self.problem, self.bought, self.root = problem, bought, root
+        # the first state read part by part too, not checked whole (a plan's waves: another
+        # state always follows, and the first, checked whole, was read again in parts)
+        self.in_parts = in_parts
         self.by_change = problem.timeline is None and all(
             rule.check is None or rule.check_reads is not None for rule in rules.RULES)
         self.owner = _Owners(problem, bought)  # (the same classes and nodes bought each time)
@@ -82,6 +87,9 @@ class StateChecker:
     def violations(self, state: State) -> list[Diagnostic]:
         if self.first is not None:  # its parts read once a second state is asked
             self.base, self.first = self._base_of(*self.first), None
+        if self.base is None and self.by_change and self.in_parts:
+            self.base = self._base_of(state, None)
+            return self.base.violations()
         if self.base is None or not self.by_change:
             self.whole += 1
             found = verify_state(self.problem, state, self.bought, self.root)
@@ -124,9 +132,9 @@ class StateChecker:
     def _nodes_of(self) -> dict[str, int]:
         return self.owner.counts()
 
-    def _base_of(self, state: State, found: list[Diagnostic]) -> _Base:
-        """The state checked whole, read part by part (each part's violations found only
-        where the whole state broke any)."""
+    def _base_of(self, state: State, found: list[Diagnostic] | None) -> _Base:
+        """The state checked whole (`found`: what it breaks; None: not checked), read part by
+        part (each part's violations found only where the whole state broke any)."""
         placed_on: dict[str, Counter] = {}
         for node, counts in state.items():
             for name, amount in counts.items():
@@ -135,7 +143,7 @@ class StateChecker:
         in_use = Counter(self.owner[node].id for node in _in_use(state) | self.bought
                          if node in self.owner)
         base = _Base(state, _state_counts(state), placed_on, in_use, {}, {}, [])
-        if found:
+        if found is None or found:
             self._read_parts(base, sorted(state), set(self._groups[1]), None)
         return base
 
@@ -181,7 +189,7 @@ class StateChecker:
             CheckReads.NODE, problem, demands, {n: state[n] for n in part if n in state}), nodes, broke))
         broke_groups = {number for number in groups if base.of_group.pop(number, None)}
         base.of_group.update(_attributed(lambda part: self._over_groups(problem, demands, base, part),
-                                         sorted(groups), broke_groups))
+                                         sorted(groups), broke_groups, self._named))
         if base.in_use != in_use:
             fleet = Placed(problem, self.owner, demands, {}, {}, set(), Counter(), {}, self.bought,
                            self._nodes_of, self.root)
@@ -202,6 +210,27 @@ class StateChecker:
                 where.setdefault(node, Counter())[name] = amount
         # (what reading them finds is a node's: `at_node` has it)
         return self._run(CheckReads.DEMANDS, subset, {d.name: d for d in subset.demands}, where, False)
+
+    def _named(self, found: list[Diagnostic]) -> set[int]:
+        """The groups whose demands state the rules the violations stand at."""
+        stated = self._stated_at
+        return {number for violation in found
+                for number in stated.get((violation.path, violation.span.line, violation.span.column), ())}
+
+    @cached_property
+    def _stated_at(self) -> dict[tuple[str, int, int], set[int]]:
+        """Where each demand's rules stand (path, line, column) -> the groups of the demands
+        that state them (a violation stands at its rule: its group is read on its own first)."""
+        group = self._groups[0]
+        found: dict[tuple[str, int, int], set[int]] = {}
+        for demand in self.problem.demands:
+            origins = [demand.origin, *demand.spans.values(), *(rule.origin for rule in demand.affinities),
+                       *(rule.origin for rule in demand.spreads), *(rule.origin for rule in demand.latency)]
+            for origin in origins:
+                if origin is not None:
+                    found.setdefault((origin.path, origin.span.line, origin.span.column), set()).add(
+                        group[demand.name])
+        return found
 
     @cached_property
     def _order(self) -> dict[str, int]:
@@ -237,26 +266,50 @@ class StateChecker:
 SPLIT = 8
 
 
+Named = Callable[[list[Diagnostic]], Collection[Part]]  # the parts violations point at
+
+
 def _attributed(read: Callable[[list[Part]], list[Diagnostic]], parts: list[Part],
-                suspects: Collection[Part] = ()) -> dict[Part, list[Diagnostic]]:
+                suspects: Collection[Part] = (), named: Named | None = None) -> dict[Part, list[Diagnostic]]:
     """Part -> what it breaks, for the parts that break anything: the `suspects` read one by
     one, the rest together (what `read` finds of several parts is the union of what each
     breaks), split where that finds anything (`_split`)."""
     found = {part: broken for part in parts if part in suspects for broken in [read([part])] if broken}
-    found.update(_split(read, [part for part in parts if part not in suspects]))
+    found.update(_split(read, [part for part in parts if part not in suspects], named))
     return found
 
 
-def _split(read: Callable[[list[Part]], list[Diagnostic]], parts: list[Part]) -> dict[Part, list[Diagnostic]]:
-    """The parts read together; where they break anything, in SPLIT pieces, each read so."""
+def _split(read: Callable[[list[Part]], list[Diagnostic]], parts: list[Part],
+           named: Named | None = None) -> dict[Part, list[Diagnostic]]:
+    """The parts read together; where they break anything, the parts the violations point at
+    (`named`) read apart first (`_pointed`), else in SPLIT pieces, each read so."""
     broken = read(parts) if parts else []
     if not broken or len(parts) == 1:
         return {parts[0]: broken} if broken else {}
+    pointed = set(named(broken)) & set(parts) if named is not None else set()
+    if pointed and len(pointed) < len(parts):
+        return _pointed(read, parts, pointed, broken, named)
     size = -(-len(parts) // SPLIT)
     found: dict[Part, list[Diagnostic]] = {}
     for first in range(0, len(parts), size):
-        found.update(_split(read, parts[first:first + size]))
+        found.update(_split(read, parts[first:first + size], named))
     return found
+
+
+def _pointed(read: Callable[[list[Part]], list[Diagnostic]], parts: list[Part], pointed: set[Part],
+             broken: list[Diagnostic], named: Named | None) -> dict[Part, list[Diagnostic]]:
+    """The `pointed` parts read one by one, and the rest together again (`_split`) where those
+    do not break all the parts together do (`broken`; together they break the sum of what
+    each does). A wave's start at inventory 10,000 with pools drained breaks the spreads of
+    ~140 of the ~270 groups its moves touch: 321 reads split in SPLIT pieces, 141 so."""
+    found = {part: alone for part in parts if part in pointed for alone in [read([part])] if alone}
+    if _tally(found.values()) != _tally([broken]):
+        found.update(_split(read, [part for part in parts if part not in pointed], named))
+    return found
+
+
+def _tally(lists: Iterable[list[Diagnostic]]) -> Counter:
+    return Counter(violation.sort_key() for listed in lists for violation in listed)
 
 
 def _rules_over(placed: Placed, reads: CheckReads) -> list[Diagnostic]:
