@@ -1,0 +1,254 @@
+"""Spreads over an option workload's options past `option_spread.MAX_NODES` nodes that
+`option_spread`'s own narrowings leave alone: where no option has nodes in every domain and the
+workload is a gang (all its replicas on one option, `rules/options.py`) or has several such
+spreads (`spread zone` and `spread region`, say). Narrowed, as there, to a plain demand per
+option whose own spreads hold every spread as written (`option_spread._shares` calls `dealt`):
+
+- **blocks**: the domains of every spread's topology, joined where one class of nodes lies
+  in both (zone a and region r1 where zone a's nodes are in r1). Each block goes to one option
+  (the cheapest there per unit of throughput among those with nodes in all its domains), which
+  runs there only on its classes with a value in every topology; a gang's one option takes
+  every block it has nodes in. So each domain counts one option's replicas, or none.
+- **windows**: per topology T (K its least max_skew) every domain's count lies in [a, a + K]
+  for one a; a = 0 where a domain of T gets no replica of any option (no option dealt it has
+  nodes there: a gang's option does not reach it, say). An option o runs R replicas over its
+  n domains of T with a spread of its own of max_skew s, which keeps each count within
+  [floor(R/n) - s + 1, ceil(R/n) + s - 1] (the least and the most of n whole counts of sum R
+  at most s apart): inside the window where a n <= R <= (a + K) n, with s the largest that
+  stays inside (at least 1 there).
+- **replicas**: over the windows, the cheapest R per option that delivers the throughput
+  within them (`_sized`: a small search, each window's a upwards, stopped once what it must
+  pay passes the best found); a gang's option runs exactly its replicas.
+
+Every placement of the narrowed policy holds the spreads as written. It may cost more than
+the policy, as `option_spread`'s narrowings may; for a gang where no option reaches every
+domain it is exact but for offers (its option leaves a domain at 0, so every domain holds at
+most K: the window with a = 0, whatever its own spread). None (`dealt`) where no deal delivers
+the throughput within the windows: `refusal` says why (E0508)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from fractions import Fraction
+
+from fitlang.check.program import SpreadRule
+from fitlang.model.problem import Demand, OptionGroup, Problem
+from fitlang.rules.option_spread import Share, domains, rate, room
+
+
+@dataclasses.dataclass
+class _Hand:
+    """What one option is dealt: its classes, how many domains of each topology they span,
+    the least one of its replicas costs on them, and how many they hold."""
+    demand: Demand
+    classes: list[str]
+    spans: dict[str, int]
+    each: Fraction
+    room: int
+
+
+@dataclasses.dataclass
+class _Sized:
+    """Replicas per hand, each topology's window floor `a`, and what they cost."""
+    replicas: list[int]
+    floors: dict[str, int]
+    cost: Fraction
+
+
+def dealt(problem: Problem, group: OptionGroup, members: list[Demand],
+          spreads: list[SpreadRule]) -> dict[str, Share] | None:
+    """Each option's share (the module's doc), or None where no deal delivers the throughput
+    within every spread."""
+    limits = _limits(spreads)
+    every = {t: {v for d in members for v in domains(problem, d, t)} for t in limits}
+    cells = {d.name: _cells(problem, d, limits) for d in members}
+    if group.gang:  # one option, every block it has nodes in
+        found = []
+        for demand in (d for d in members if cells[d.name]):
+            hand = _hand(problem, demand, list(cells[demand.name]), limits)
+            sized = _sized_hands(problem, [hand], limits, every, group.required, exact=True)
+            if sized is not None:
+                found.append((sized, hand))
+        if not found:
+            return None
+        best, chosen = min(found, key=lambda pair: (pair[0].cost, members.index(pair[1].demand)))
+        hands = [chosen]
+    else:
+        hands = _hands(problem, members, cells, limits, every)
+        sized = _sized_hands(problem, hands, limits, every, group.required, exact=False)
+        if sized is None:
+            return None
+        best = sized
+    shares = {d.name: Share(0, []) for d in members}
+    for hand, replicas in zip(hands, best.replicas, strict=True):
+        if replicas:
+            skews = {t: _own_skew(replicas, hand.spans[t], best.floors[t], limit)
+                     for t, limit in limits.items()}
+            classes = [c for c in hand.demand.eligible if c in set(hand.classes)]
+            shares[hand.demand.name] = Share(replicas, classes, skews)
+    return shares
+
+
+def refusal(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule]) -> str:
+    """Why `dealt` found no deal (E0508's `why`): for a gang, what each option would have to
+    hold per domain."""
+    if not group.gang:
+        return (f"no option has nodes in every domain of its {len(spreads)} spreads over its options, and "
+                "no deal of the domains among the options delivers its throughput within every max_skew")
+    limits = _limits(spreads)
+    every = {t: {v for d in members for v in domains(problem, d, t)} for t in limits}
+    each = []
+    for demand in members:
+        cells = _cells(problem, demand, limits)
+        spans = {t: len({values[i] for values in cells.values()}) for i, t in enumerate(limits)}
+        worst = max(limits, key=lambda t: (spans[t] < len(every[t]), -spans[t]))
+        each.append(f"{demand.option} runs {demand.replicas} replicas with nodes in {spans[worst]} of the "
+                    f"{len(every[worst])} {worst} domains")
+    return ("it is a gang (all its replicas on one option) and no option holds them within every max_skew "
+            "where it leaves a domain empty (each domain then holds at most max_skew): " + "; ".join(each))
+
+
+def _limits(spreads: list[SpreadRule]) -> dict[str, int]:
+    """Topology -> the least max_skew of the spreads over it."""
+    limits: dict[str, int] = {}
+    for spread in spreads:
+        limits[spread.topology] = min(spread.max_skew, limits.get(spread.topology, spread.max_skew))
+    return limits
+
+
+def _cells(problem: Problem, demand: Demand, limits: dict[str, int]) -> dict[str, tuple[str, ...]]:
+    """Class -> its domain in each topology, for the classes of nodes the fleet has (not
+    offers) `demand` may use with a value in every topology."""
+    found = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        values = tuple(node_class.topology_value(t) for t in limits)
+        if not node_class.provisioned and node_class.count > 0 and None not in values:
+            found[class_id] = tuple(v for v in values if v is not None)
+    return found
+
+
+def _hand(problem: Problem, demand: Demand, classes: list[str], limits: dict[str, int]) -> _Hand:
+    spans = {t: len({problem.node_class(c).topology_value(t) for c in classes}) for t in limits}
+    return _Hand(demand, classes, spans, rate(problem, demand, classes) * demand.throughput,
+                 room(problem, demand, classes))
+
+
+def _hands(problem: Problem, members: list[Demand], cells: dict[str, dict[str, tuple[str, ...]]],
+           limits: dict[str, int], every: dict[str, set[str]]) -> list[_Hand]:
+    """Each block to one option (the module's doc); a hand per option dealt a block."""
+    topologies = list(limits)
+    blocks = _blocks(every, (values for by_class in cells.values() for values in by_class.values()),
+                     topologies)
+    kept: dict[str, list[str]] = {}
+    for block in blocks:
+        def reach(demand: Demand, block: set[tuple[str, str]] = block) -> tuple[list[str], int]:
+            mine = [c for c, values in cells[demand.name].items() if (topologies[0], values[0]) in block]
+            return mine, len({(t, v) for c in mine for t, v in zip(topologies, cells[demand.name][c],
+                                                                     strict=True)})
+        here = [(d, *reach(d)) for d in members]
+        here = [(d, mine, reached) for d, mine, reached in here if mine]
+        if here:
+            demand, mine, _ = min(here, key=lambda item: (-item[2], rate(problem, item[0], item[1]),
+                                                           members.index(item[0])))
+            kept.setdefault(demand.name, []).extend(mine)
+    return [_hand(problem, d, kept[d.name], limits) for d in members if d.name in kept]
+
+
+def _blocks(every: dict[str, set[str]], cells: Iterable[tuple[str, ...]],
+            topologies: list[str]) -> list[set[tuple[str, str]]]:
+    """The domains (topology, value) joined where a class lies in both."""
+    parent = {(t, v): (t, v) for t in topologies for v in every[t]}
+
+    def root(key: tuple[str, str]) -> tuple[str, str]:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for values in cells:
+        keys = list(zip(topologies, values, strict=True))
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+    grouped: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for key in parent:
+        grouped.setdefault(root(key), set()).add(key)
+    return list(grouped.values())
+
+
+def _sized_hands(problem: Problem, hands: list[_Hand], limits: dict[str, int], every: dict[str, set[str]],
+                 required: Fraction, exact: bool) -> _Sized | None:
+    """The cheapest replicas per hand within the windows (`_sized`); `exact`: the one hand
+    (a gang's) runs exactly its demand's replicas."""
+    reached = {t: {problem.node_class(c).topology_value(t) for h in hands for c in h.classes} for t in limits}
+    empty = {t for t in limits if every[t] - reached[t]}
+    if exact:
+        low = [h.demand.replicas for h in hands]
+        if any(r > h.room for r, h in zip(low, hands, strict=True)):
+            return None
+        high = list(low)
+    else:
+        low, high = [0] * len(hands), [h.room for h in hands]
+    return _sized(hands, list(limits.items()), empty, required, low, high, {})
+
+
+def _sized(hands: list[_Hand], windows: list[tuple[str, int]], empty: set[str], required: Fraction,
+           low: list[int], high: list[int], floors: dict[str, int]) -> _Sized | None:
+    """Over the first window's floors a (0 only where a domain is `empty`), each hand's
+    replicas kept within [a n, (a + K) n] (n its domains there), the rest of the windows
+    alike; at the end the fewest replicas that deliver `required`, cheapest first. The
+    cheapest found; a floor's search stops where what the hands must place already costs
+    more (it grows with a)."""
+    if not windows:
+        replicas = _filled(hands, low, high, required)
+        if replicas is None:
+            return None
+        return _Sized(replicas, dict(floors), sum((r * h.each for r, h in zip(replicas, hands, strict=True)),
+                                                  Fraction(0)))
+    (topology, limit), rest = windows[0], windows[1:]
+    spans = [h.spans[topology] for h in hands]
+    first = max([0] + [-(-lo // n) - limit for lo, n in zip(low, spans, strict=True)])
+    # past the floor at which every hand alone delivers `required`, more is only dearer
+    enough = max((math.ceil(required / (h.demand.throughput * n)) for h, n in zip(hands, spans, strict=True)),
+                 default=0) + limit
+    last = 0 if topology in empty else min([enough, *(hi // n for hi, n in zip(high, spans, strict=True))])
+    best: _Sized | None = None
+    for floor in range(first, last + 1):
+        lows = [max(lo, floor * n) for lo, n in zip(low, spans, strict=True)]
+        highs = [min(hi, (floor + limit) * n) for hi, n in zip(high, spans, strict=True)]
+        if best is not None and sum((lo * h.each for lo, h in zip(lows, hands, strict=True)),
+                                    Fraction(0)) >= best.cost:
+            break
+        if any(lo > hi for lo, hi in zip(lows, highs, strict=True)):
+            continue
+        found = _sized(hands, rest, empty, required, lows, highs, {**floors, topology: floor})
+        if found is not None and (best is None or found.cost < best.cost):
+            best = found
+    return best
+
+
+def _filled(hands: list[_Hand], low: list[int], high: list[int], required: Fraction) -> list[int] | None:
+    """Each hand's least replicas, then more where a unit of throughput costs least, until
+    they deliver `required` (None where the most do not)."""
+    replicas = list(low)
+    delivered = sum((r * h.demand.throughput for r, h in zip(replicas, hands, strict=True)), Fraction(0))
+    for index in sorted(range(len(hands)), key=lambda i: hands[i].each / hands[i].demand.throughput):
+        if delivered >= required:
+            break
+        more = min(high[index] - replicas[index],
+                   math.ceil((required - delivered) / hands[index].demand.throughput))
+        replicas[index] += more
+        delivered += more * hands[index].demand.throughput
+    return replicas if delivered >= required else None
+
+
+def _own_skew(replicas: int, spans: int, floor: int, limit: int) -> int:
+    """The largest max_skew s of an option's own spread of `replicas` over `spans` domains
+    that keeps each count within [floor, floor + limit]: the counts lie within
+    [floor(R/n) - s + 1, ceil(R/n) + s - 1] (an empty domain's floor is 0, which any count
+    is above)."""
+    above = floor + limit - math.ceil(replicas / spans) + 1
+    below = replicas // spans - floor + 1 if floor > 0 else above
+    return min(above, below)
