@@ -57,13 +57,30 @@ class _Sized:
     cost: Fraction
 
 
-def dealt(problem: Problem, group: OptionGroup, members: list[Demand],
-          spreads: list[SpreadRule]) -> dict[str, Share] | None:
+def dealt(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule],
+          alone: Demand | None = None) -> dict[str, Share] | None:
     """Each option's share (the module's doc), or None where no deal delivers the throughput
-    within every spread."""
+    within every spread, or where `alone` (an option with nodes in every domain, which may run
+    the workload alone under the spreads as written) is priced no dearer than the deal, both
+    at the least a replica costs on the classes each option is dealt (`_sized`)."""
     limits = _limits(spreads)
     every = {t: {v for d in members for v in domains(problem, d, t)} for t in limits}
     cells = {d.name: _cells(problem, d, limits) for d in members}
+    found = _deal(problem, group, members, limits, every, cells)
+    if found is None or alone is None:
+        return None if found is None else _shared(members, limits, *found)
+    by_itself = _sized_hands(problem, [_hand(problem, alone, list(cells[alone.name]), limits)], limits, every,
+                             group.required, exact=group.gang)
+    if by_itself is not None and by_itself.cost <= found[1].cost:
+        return None
+    return _shared(members, limits, *found)
+
+
+def _deal(problem: Problem, group: OptionGroup, members: list[Demand], limits: dict[str, int],
+          every: dict[str, set[str]], cells: dict[str, dict[str, tuple[str, ...]]]
+          ) -> tuple[list[_Hand], _Sized] | None:
+    """The hands dealt and their replicas: a gang's one option (the cheapest that holds its
+    replicas within the windows), or each block to an option."""
     if group.gang:  # one option, every block it has nodes in
         found = []
         for demand in (d for d in members if cells[d.name]):
@@ -81,6 +98,13 @@ def dealt(problem: Problem, group: OptionGroup, members: list[Demand],
         if sized is None:
             return None
         best = sized
+    return hands, best
+
+
+def _shared(members: list[Demand], limits: dict[str, int], hands: list[_Hand],
+            best: _Sized) -> dict[str, Share]:
+    """Each option's share of a deal: its replicas on the classes dealt it, each topology's
+    own max_skew the largest within the window (`_own_skew`)."""
     shares = {d.name: Share(0, []) for d in members}
     for hand, replicas in zip(hands, best.replicas, strict=True):
         if replicas:

@@ -206,22 +206,25 @@ def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, st
 def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
             spreads: list[SpreadRule]) -> dict[str, Share] | None:
     """One option alone where one reaches every domain with nodes of any option (the cheapest
-    per unit of throughput), or the domains dealt out (`_dealt`, for a single spread and no
-    gang), whichever `_priced` finds cheaper; None where neither can be."""
+    per unit of throughput), or the domains dealt out (`_dealt` for a single spread and no
+    gang, else `option_deal`), whichever is priced cheaper; None where neither can be."""
     reaches = {s.topology: {d.name: domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
     covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)]
-    alone = None
+    alone, chosen = None, None
     if covering:
         chosen = min(covering, key=lambda d: (rate(problem, d, d.eligible), members.index(d)))
         alone = {d.name: Share(d.replicas, list(d.eligible)) if d is chosen else Share(0, [])
                  for d in members}
-    if group.gang or len(spreads) > 1 or not every[spreads[0].topology]:
-        if alone is None:  # a gang, or several spreads: the domains dealt in blocks
-            from fitlang.rules import option_deal
-
-            return option_deal.dealt(problem, group, members, spreads)
+    if not every[spreads[0].topology]:
         return alone
+    if group.gang or len(spreads) > 1:  # the domains dealt in blocks, where cheaper than alone
+        from fitlang.rules import option_deal
+
+        kept = [s for s in spreads if len(every[s.topology]) > 1]
+        if kept and len(kept) < len(spreads):  # a spread over one domain holds whatever runs
+            return _shares(problem, group, members, kept)
+        return option_deal.dealt(problem, group, members, spreads, chosen) or alone
     dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
     if alone is None:
         return dealt
