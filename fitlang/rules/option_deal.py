@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 
 from fitlang.check.program import SpreadRule
@@ -66,53 +66,81 @@ def dealt(problem: Problem, group: OptionGroup, members: list[Demand], spreads: 
     limits = _limits(spreads)
     every = {t: {v for d in members for v in domains(problem, d, t)} for t in limits}
     cells = {d.name: _cells(problem, d, limits) for d in members}
-    found = _deal(problem, group, members, limits, every, cells)
-    if found is None or alone is None:
-        return None if found is None else _shared(members, limits, *found)
-    by_itself = _sized_hands(problem, [_hand(problem, alone, list(cells[alone.name]), limits)], limits, every,
-                             group.required, exact=group.gang)
-    if by_itself is not None and by_itself.cost <= found[1].cost:
+    layouts = [_Layout(limits, {})]
+    if len(limits) > 1 and (finest := _finest(cells, list(limits))) is not None:
+        layouts.append(_Layout({finest: limits[finest]}, {t: k for t, k in limits.items() if t != finest}))
+    found = [deal for layout in layouts
+             if (deal := _deal(problem, group, members, layout, every, cells)) is not None]
+    if not found:
         return None
-    return _shared(members, limits, *found)
+    best = min(found, key=lambda deal: deal.sized.cost)
+    if alone is not None:
+        by_itself = _sized_hands(problem, [_hand(problem, alone, list(cells[alone.name]), limits)],
+                                 layouts[0], every, group.required, exact=group.gang)
+        if by_itself is not None and by_itself.cost <= best.sized.cost:
+            return None
+    return _shared(members, best)
 
 
-def _deal(problem: Problem, group: OptionGroup, members: list[Demand], limits: dict[str, int],
-          every: dict[str, set[str]], cells: dict[str, dict[str, tuple[str, ...]]]
-          ) -> tuple[list[_Hand], _Sized] | None:
+@dataclasses.dataclass
+class _Layout:
+    """Which topologies get windows (`_sized`), and which are only checked where every
+    replica count is chosen (`derived`: each domain a union of the domains of the one windowed
+    topology, zones in regions, so its counts are sums of theirs: `_derived_hold`)."""
+    windowed: dict[str, int]
+    derived: dict[str, int]
+
+
+@dataclasses.dataclass
+class _Deal:
+    layout: _Layout
+    hands: list[_Hand]
+    sized: _Sized
+
+
+def _deal(problem: Problem, group: OptionGroup, members: list[Demand], layout: _Layout,
+          every: dict[str, set[str]], cells: dict[str, dict[str, tuple[str, ...]]]) -> _Deal | None:
     """The hands dealt and their replicas: a gang's one option (the cheapest that holds its
-    replicas within the windows), or each block to an option."""
+    replicas within the windows), or each block (of the windowed topologies) to an option."""
+    topologies = list(every)  # the order of each class's domains in `cells`
     if group.gang:  # one option, every block it has nodes in
         found = []
         for demand in (d for d in members if cells[d.name]):
-            hand = _hand(problem, demand, list(cells[demand.name]), limits)
-            sized = _sized_hands(problem, [hand], limits, every, group.required, exact=True)
+            hand = _hand(problem, demand, list(cells[demand.name]), topologies)
+            sized = _sized_hands(problem, [hand], layout, every, group.required, exact=True)
             if sized is not None:
-                found.append((sized, hand))
-        if not found:
-            return None
-        best, chosen = min(found, key=lambda pair: (pair[0].cost, members.index(pair[1].demand)))
-        hands = [chosen]
-    else:
-        hands = _hands(problem, members, cells, limits, every)
-        sized = _sized_hands(problem, hands, limits, every, group.required, exact=False)
-        if sized is None:
-            return None
-        best = sized
-    return hands, best
+                found.append(_Deal(layout, [hand], sized))
+        return min(found, key=lambda deal: (deal.sized.cost, members.index(deal.hands[0].demand)),
+                   default=None)
+    hands = _hands(problem, members, cells, topologies, every, list(layout.windowed))
+    sized = _sized_hands(problem, hands, layout, every, group.required, exact=False)
+    return None if sized is None else _Deal(layout, hands, sized)
 
 
-def _shared(members: list[Demand], limits: dict[str, int], hands: list[_Hand],
-            best: _Sized) -> dict[str, Share]:
-    """Each option's share of a deal: its replicas on the classes dealt it, each topology's
-    own max_skew the largest within the window (`_own_skew`)."""
+def _shared(members: list[Demand], deal: _Deal) -> dict[str, Share]:
+    """Each option's share of a deal: its replicas on the classes dealt it, each windowed
+    topology's own max_skew the largest within the window (`_own_skew`), or 1 where others are
+    derived from it (their check counts on it); a derived one's own spread binds nothing."""
     shares = {d.name: Share(0, []) for d in members}
-    for hand, replicas in zip(hands, best.replicas, strict=True):
+    windowed, derived = deal.layout.windowed, deal.layout.derived
+    for hand, replicas in zip(deal.hands, deal.sized.replicas, strict=True):
         if replicas:
-            skews = {t: _own_skew(replicas, hand.spans[t], best.floors[t], limit)
-                     for t, limit in limits.items()}
+            skews = {t: 1 if derived else _own_skew(replicas, hand.spans[t], deal.sized.floors[t], limit)
+                     for t, limit in windowed.items()} | dict.fromkeys(derived, replicas)
             classes = [c for c in hand.demand.eligible if c in set(hand.classes)]
             shares[hand.demand.name] = Share(replicas, classes, skews)
     return shares
+
+
+def _finest(cells: dict[str, dict[str, tuple[str, ...]]], topologies: list[str]) -> str | None:
+    """The topology whose domain decides every other's, over the classes any option may
+    use (zone, where each zone is in one region), if one does."""
+    for index, topology in enumerate(topologies):
+        seen: dict[str, tuple[str, ...]] = {}
+        if all(seen.setdefault(values[index], values) == values
+               for by_class in cells.values() for values in by_class.values()):
+            return topology
+    return None
 
 
 def refusal(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule]) -> str:
@@ -154,36 +182,40 @@ def _cells(problem: Problem, demand: Demand, limits: dict[str, int]) -> dict[str
     return found
 
 
-def _hand(problem: Problem, demand: Demand, classes: list[str], limits: dict[str, int]) -> _Hand:
-    spans = {t: len({problem.node_class(c).topology_value(t) for c in classes}) for t in limits}
+def _hand(problem: Problem, demand: Demand, classes: list[str], topologies: Iterable[str]) -> _Hand:
+    spans = {t: len({problem.node_class(c).topology_value(t) for c in classes}) for t in topologies}
     return _Hand(demand, classes, spans, rate(problem, demand, classes) * demand.throughput,
                  room(problem, demand, classes))
 
 
 def _hands(problem: Problem, members: list[Demand], cells: dict[str, dict[str, tuple[str, ...]]],
-           limits: dict[str, int], every: dict[str, set[str]]) -> list[_Hand]:
-    """Each block to one option (the module's doc); a hand per option dealt a block."""
-    topologies = list(limits)
-    blocks = _blocks(every, (values for by_class in cells.values() for values in by_class.values()),
-                     topologies)
+           topologies: list[str], every: dict[str, set[str]], joined: list[str]) -> list[_Hand]:
+    """Each block (the domains of the `joined` topologies, joined where a class lies in both)
+    to one option (the module's doc); a hand per option dealt a block."""
+    at = [topologies.index(t) for t in joined]
+
+    def keys(values: tuple[str, ...]) -> list[tuple[str, str]]:
+        return [(topologies[i], values[i]) for i in at]
+
+    blocks = _blocks(every, (keys(values) for by_class in cells.values() for values in by_class.values()),
+                     joined)
     kept: dict[str, list[str]] = {}
     for block in blocks:
         def reach(demand: Demand, block: set[tuple[str, str]] = block) -> tuple[list[str], int]:
-            mine = [c for c, values in cells[demand.name].items() if (topologies[0], values[0]) in block]
-            return mine, len({(t, v) for c in mine for t, v in zip(topologies, cells[demand.name][c],
-                                                                     strict=True)})
+            mine = [c for c, values in cells[demand.name].items() if keys(values)[0] in block]
+            return mine, len({key for c in mine for key in keys(cells[demand.name][c])})
         here = [(d, *reach(d)) for d in members]
         here = [(d, mine, reached) for d, mine, reached in here if mine]
         if here:
             demand, mine, _ = min(here, key=lambda item: (-item[2], rate(problem, item[0], item[1]),
                                                            members.index(item[0])))
             kept.setdefault(demand.name, []).extend(mine)
-    return [_hand(problem, d, kept[d.name], limits) for d in members if d.name in kept]
+    return [_hand(problem, d, kept[d.name], topologies) for d in members if d.name in kept]
 
 
-def _blocks(every: dict[str, set[str]], cells: Iterable[tuple[str, ...]],
+def _blocks(every: dict[str, set[str]], cells: Iterable[list[tuple[str, str]]],
             topologies: list[str]) -> list[set[tuple[str, str]]]:
-    """The domains (topology, value) joined where a class lies in both."""
+    """The domains (topology, value) joined where a class (its domains: `cells`) lies in both."""
     parent = {(t, v): (t, v) for t in topologies for v in every[t]}
 
     def root(key: tuple[str, str]) -> tuple[str, str]:
@@ -192,8 +224,7 @@ def _blocks(every: dict[str, set[str]], cells: Iterable[tuple[str, ...]],
             key = parent[key]
         return key
 
-    for values in cells:
-        keys = list(zip(topologies, values, strict=True))
+    for keys in cells:
         for key in keys[1:]:
             parent[root(key)] = root(keys[0])
     grouped: dict[tuple[str, str], set[tuple[str, str]]] = {}
@@ -202,12 +233,13 @@ def _blocks(every: dict[str, set[str]], cells: Iterable[tuple[str, ...]],
     return list(grouped.values())
 
 
-def _sized_hands(problem: Problem, hands: list[_Hand], limits: dict[str, int], every: dict[str, set[str]],
+def _sized_hands(problem: Problem, hands: list[_Hand], layout: _Layout, every: dict[str, set[str]],
                  required: Fraction, exact: bool) -> _Sized | None:
-    """The cheapest replicas per hand within the windows (`_sized`); `exact`: the one hand
-    (a gang's) runs exactly its demand's replicas."""
-    reached = {t: {problem.node_class(c).topology_value(t) for h in hands for c in h.classes} for t in limits}
-    empty = {t for t in limits if every[t] - reached[t]}
+    """The cheapest replicas per hand within the windows (`_sized`) where the derived
+    topologies hold too (`_derived_hold`); `exact`: the one hand (a gang's) runs exactly its
+    demand's replicas."""
+    reached = {t: {problem.node_class(c).topology_value(t) for h in hands for c in h.classes} for t in every}
+    empty = {t for t in every if every[t] - reached[t]}
     if exact:
         low = [h.demand.replicas for h in hands]
         if any(r > h.room for r, h in zip(low, hands, strict=True)):
@@ -215,11 +247,40 @@ def _sized_hands(problem: Problem, hands: list[_Hand], limits: dict[str, int], e
         high = list(low)
     else:
         low, high = [0] * len(hands), [h.room for h in hands]
-    return _sized(hands, list(limits.items()), empty, required, low, high, {})
+    check = _derived_hold(problem, hands, layout, every)
+    return _sized(hands, list(layout.windowed.items()), empty, required, low, high, {}, check)
+
+
+def _derived_hold(problem: Problem, hands: list[_Hand], layout: _Layout,
+                  every: dict[str, set[str]]) -> Callable[[list[int]], bool]:
+    """Whether replicas per hand hold the derived topologies' spreads, whichever domains of
+    the windowed one (F) get the one more: a hand of R replicas over n domains of F with its
+    own max_skew 1 puts R // n or that + 1 in each, so a derived domain holds from the sum of
+    the least to the sum of the most over its domains of F (0 where no hand has one)."""
+    if not layout.derived:
+        return lambda _: True
+    finest = next(iter(layout.windowed))
+    under = [[(problem.node_class(c).topology_value(finest), problem.node_class(c)) for c in h.classes]
+             for h in hands]
+    parents = [{f: {t: node_class.topology_value(t) for t in layout.derived} for f, node_class in mine}
+               for mine in under]
+
+    def hold(replicas: list[int]) -> bool:
+        for topology, limit in layout.derived.items():
+            least, most = dict.fromkeys(every[topology], 0), dict.fromkeys(every[topology], 0)
+            for count, mine in zip(replicas, parents, strict=True):
+                for of in mine.values():
+                    least[str(of[topology])] += count // len(mine)
+                    most[str(of[topology])] += -(-count // len(mine))
+            if max(most.values()) - min(least.values()) > limit:
+                return False
+        return True
+    return hold
 
 
 def _sized(hands: list[_Hand], windows: list[tuple[str, int]], empty: set[str], required: Fraction,
-           low: list[int], high: list[int], floors: dict[str, int]) -> _Sized | None:
+           low: list[int], high: list[int], floors: dict[str, int],
+           check: Callable[[list[int]], bool]) -> _Sized | None:
     """Over the first window's floors a (0 only where a domain is `empty`), each hand's
     replicas kept within [a n, (a + K) n] (n its domains there), the rest of the windows
     alike; at the end the fewest replicas that deliver `required`, cheapest first. The
@@ -227,7 +288,7 @@ def _sized(hands: list[_Hand], windows: list[tuple[str, int]], empty: set[str], 
     more (it grows with a)."""
     if not windows:
         replicas = _filled(hands, low, high, required)
-        if replicas is None:
+        if replicas is None or not check(replicas):
             return None
         return _Sized(replicas, dict(floors), sum((r * h.each for r, h in zip(replicas, hands, strict=True)),
                                                   Fraction(0)))
@@ -247,7 +308,7 @@ def _sized(hands: list[_Hand], windows: list[tuple[str, int]], empty: set[str], 
             break
         if any(lo > hi for lo, hi in zip(lows, highs, strict=True)):
             continue
-        found = _sized(hands, rest, empty, required, lows, highs, {**floors, topology: floor})
+        found = _sized(hands, rest, empty, required, lows, highs, {**floors, topology: floor}, check)
         if found is not None and (best is None or found.cost < best.cost):
             best = found
     return best
