@@ -182,7 +182,9 @@ def narrowed(problem: Problem) -> Narrowed | None:
             return None
         shares.update(found)
         followed[group.workload] = max(members, key=lambda d: found[d.name].replicas).name
-        same &= sum(1 for d in members if d.eligible) == 1
+        same &= sum(1 for d in members if d.eligible) == 1 and \
+            all(not share.skews and share.classes == list(d.eligible)  # as written
+                for d in members if (share := found[d.name]).replicas)
     if not shares:
         return None
     demands = [_narrowed_demand(d, shares.get(d.name), followed) for d in problem.demands]
@@ -216,8 +218,8 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
         chosen = min(covering, key=lambda d: (rate(problem, d, d.eligible), members.index(d)))
         alone = {d.name: Share(d.replicas, list(d.eligible)) if d is chosen else Share(0, [])
                  for d in members}
-    if not every[spreads[0].topology]:
-        return alone
+    if not every[spreads[0].topology] or (alone is not None and sum(1 for d in members if d.eligible) == 1):
+        return alone  # (the policy itself, where only one option may run)
     if group.gang or len(spreads) > 1:  # the domains dealt in blocks, where cheaper than alone
         from fitlang.rules import option_deal
 
