@@ -107,10 +107,9 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
     With a horizon: the time-indexed model (`timeline.py`)."""
     nodes, started = sum(c.count for c in problem.classes), time.monotonic()
     if nodes > EXACT_MAX_NODES and (narrow := option_spread.narrowed(problem)) is not None:
-        aside = None if narrow[1] else option_spread_bound.begun(problem, time_limit)  # (its module)
         narrowed = option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,
                                                                                 progress))
-        return option_spread_bound.bounded(problem, narrowed, aside, started, time_limit)
+        return option_spread_bound.bounded(problem, narrowed, started, time_limit)  # a bound (its module)
     if nodes > EXACT_MAX_NODES and option_affinity.in_problem(problem):
         # `affinity W` to a workload with options: held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: solve(p, backend, time_limit, progress))
