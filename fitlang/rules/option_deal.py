@@ -288,7 +288,9 @@ def _sized(hands: list[_Hand], windows: list[tuple[str, int]], empty: set[str], 
     more (it grows with a)."""
     if not windows:
         replicas = _filled(hands, low, high, required)
-        if replicas is None or not check(replicas):
+        if replicas is not None and not check(replicas):
+            replicas = _nudged(hands, replicas, high, check)
+        if replicas is None:
             return None
         return _Sized(replicas, dict(floors), sum((r * h.each for r, h in zip(replicas, hands, strict=True)),
                                                   Fraction(0)))
@@ -327,6 +329,23 @@ def _filled(hands: list[_Hand], low: list[int], high: list[int], required: Fract
         replicas[index] += more
         delivered += more * hands[index].demand.throughput
     return replicas if delivered >= required else None
+
+
+def _nudged(hands: list[_Hand], replicas: list[int], high: list[int],
+            check: Callable[[list[int]], bool]) -> list[int] | None:
+    """Where the fewest replicas break a derived spread, the cheapest of a few more on one
+    hand that holds it (up to its domains' count more: a sum of counts R // n or that + 1 may
+    need R a multiple of n), or None."""
+    tried = []
+    for index, hand in enumerate(hands):
+        for more in range(1, max(hand.spans.values(), default=1) + 1):
+            if replicas[index] + more > high[index]:
+                break
+            nudged = [r + more if i == index else r for i, r in enumerate(replicas)]
+            if check(nudged):
+                tried.append((more * hand.each, nudged))
+                break
+    return min(tried, key=lambda pair: pair[0])[1] if tried else None
 
 
 def _own_skew(replicas: int, spans: int, floor: int, limit: int) -> int:
