@@ -19,12 +19,18 @@ option whose own spreads hold every spread as written (`option_spread._shares` c
 - **replicas**: over the windows, the cheapest R per option that delivers the throughput
   within them (`_sized`: a small search, each window's a upwards, stopped once what it must
   pay passes the best found); a gang's option runs exactly its replicas.
+- **nested** (a second layout, `_Layout`): where one topology's domain decides the others'
+  (zones in regions), blocks and windows of that one only, each option with max_skew 1 over
+  its domains there, and the others checked on the sums of its domains' least and most
+  (`_derived_hold`; a few more replicas where the fewest break them, `_nudged`): two options
+  may then share a region, each in zones of its own. The cheaper layout is taken, and a deal
+  only where priced below an option that reaches every domain running alone as written.
 
 Every placement of the narrowed policy holds the spreads as written. It may cost more than
-the policy, as `option_spread`'s narrowings may; for a gang where no option reaches every
-domain it is exact but for offers (its option leaves a domain at 0, so every domain holds at
-most K: the window with a = 0, whatever its own spread). None (`dealt`) where no deal delivers
-the throughput within the windows: `refusal` says why (E0508)."""
+the policy, as `option_spread`'s narrowings may; for a gang whose options each leave a domain
+of every topology at 0 it is exact but for offers (every domain then holds at most K: the
+window with a = 0, whatever its own spread). None (`dealt`) where no deal delivers the
+throughput within the windows: `refusal` says why (E0508)."""
 
 from __future__ import annotations
 
