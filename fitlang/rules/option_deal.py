@@ -27,10 +27,11 @@ option whose own spreads hold every spread as written (`option_spread._shares` c
   only where priced below an option that reaches every domain running alone as written.
 
 Every placement of the narrowed policy holds the spreads as written. It may cost more than
-the policy, as `option_spread`'s narrowings may; for a gang whose options each leave a domain
-of every topology at 0 it is exact but for offers (every domain then holds at most K: the
-window with a = 0, whatever its own spread). None (`dealt`) where no deal delivers the
-throughput within the windows: `refusal` says why (E0508)."""
+the policy, as `option_spread`'s narrowings may. None (`dealt`) where no deal delivers the
+throughput within the windows: `refusal` says why (E0508). For a gang whose options each leave
+a domain of every topology at 0 the refusal is exact but for offers (and classes without a
+value for a topology): each domain may then hold at most K, and the window a = 0 takes every
+R <= K n its room holds."""
 
 from __future__ import annotations
 
