@@ -228,15 +228,25 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
             return _shares(problem, group, members, kept)
         return option_deal.dealt(problem, group, members, spreads, chosen) or alone
     dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
-    if alone is None:
-        return dealt
-    if sum(1 for share in dealt.values() if share.replicas) <= 1:
-        return alone  # every domain to one option: alone, with the rule's own max_skew, is less strict
-    # dealt where it is priced lower, each share's replicas evenly over its domains
     by_name = {d.name: d for d in members}
-    priced = {key: _priced(problem, by_name, shares, reaches[spreads[0].topology])
-              for key, shares in (("alone", alone), ("dealt", dealt))}
-    return dealt if priced["dealt"] < priced["alone"] else alone
+    if alone is not None and sum(1 for share in dealt.values() if share.replicas) <= 1:
+        taken = alone  # every domain to one option: alone, with the rule's own max_skew, is less strict
+    elif alone is None:
+        taken = dealt
+    else:  # dealt where it is priced lower, each share's replicas evenly over its domains
+        priced = {key: _priced(problem, by_name, shares, reaches[spreads[0].topology])
+                  for key, shares in (("alone", alone), ("dealt", dealt))}
+        taken = dealt if priced["dealt"] < priced["alone"] else alone
+    if spreads[0].max_skew < 2:
+        return taken
+    from fitlang.rules import option_deal  # windows, which may leave a domain empty
+
+    windows = option_deal.dealt(problem, group, members, spreads)
+    if windows is None:
+        return taken
+    cheapest = {key: _cheapest(problem, by_name, shares, spreads[0], reaches[spreads[0].topology])
+                for key, shares in (("taken", taken), ("windows", windows))}
+    return windows if cheapest["windows"] < cheapest["taken"] else taken
 
 
 def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, Share],
@@ -251,6 +261,28 @@ def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, Shar
         if share.replicas and mine:
             each = [rate(problem, demand, class_ids) * demand.throughput for class_ids in mine.values()]
             total += sum(each, Fraction(0)) * share.replicas / len(mine)
+    return total
+
+
+def _cheapest(problem: Problem, members: dict[str, Demand], shares: dict[str, Share], spread: SpreadRule,
+              reaches: dict[str, dict[str, list[str]]]) -> Fraction:
+    """What the shares would pay with each option's replicas as many as its own spread lets
+    in its cheapest domains (each at the least a replica costs there) and as few elsewhere."""
+    total = Fraction(0)
+    for name, share in shares.items():
+        demand, classes = members[name], set(share.classes)
+        mine = [rate(problem, demand, kept) * demand.throughput for class_ids in reaches[name].values()
+                if (kept := [c for c in class_ids if c in classes])]
+        if not share.replicas or not mine:
+            continue
+        skew, count = share.skews.get(spread.topology, spread.max_skew), len(mine)
+        least = max(0, share.replicas // count - skew + 1)
+        most = -(-share.replicas // count) + skew - 1
+        left = share.replicas - least * count
+        for price in sorted(mine):
+            more = min(most - least, left)
+            total += (least + more) * price
+            left -= more
     return total
 
 
