@@ -22,9 +22,10 @@ option whose own spreads hold every spread as written (`option_spread._shares` c
 - **nested** (a second layout, `_Layout`): where one topology's domain decides the others'
   (zones in regions), blocks and windows of that one only, each option with max_skew 1 over
   its domains there, and the others checked on the sums of its domains' least and most
-  (`_derived_hold`; a few more replicas where the fewest break them, `_nudged`): two options
-  may then share a region, each in zones of its own. The cheaper layout is taken, and a deal
-  only where priced below an option that reaches every domain running alone as written.
+  (`_derived_hold`; where the fewest replicas break them, the cheapest that hold them:
+  `_searched`): two options may then share a region, each in zones of its own. The cheaper
+  layout is taken, and a deal only where priced below an option that reaches every domain
+  running alone as written.
 
 Every placement of the narrowed policy holds the spreads as written. It may cost more than
 the policy, as `option_spread`'s narrowings may. None (`dealt`) where no deal delivers the
@@ -36,6 +37,7 @@ R <= K n its room holds."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from fractions import Fraction
@@ -296,7 +298,7 @@ def _sized(hands: list[_Hand], windows: list[tuple[str, int]], empty: set[str], 
     if not windows:
         replicas = _filled(hands, low, high, required)
         if replicas is not None and not check(replicas):
-            replicas = _nudged(hands, replicas, high, check)
+            replicas = _searched(hands, low, high, required, check)
         if replicas is None:
             return None
         return _Sized(replicas, dict(floors), sum((r * h.each for r, h in zip(replicas, hands, strict=True)),
@@ -338,21 +340,38 @@ def _filled(hands: list[_Hand], low: list[int], high: list[int], required: Fract
     return replicas if delivered >= required else None
 
 
-def _nudged(hands: list[_Hand], replicas: list[int], high: list[int],
-            check: Callable[[list[int]], bool]) -> list[int] | None:
-    """Where the fewest replicas break a derived spread, the cheapest of a few more on one
-    hand that holds it (up to its domains' count more: a sum of counts R // n or that + 1 may
-    need R a multiple of n), or None."""
-    tried = []
-    for index, hand in enumerate(hands):
-        for more in range(1, max(hand.spans.values(), default=1) + 1):
-            if replicas[index] + more > high[index]:
+# the most combinations of replicas per option `_searched` tries at one set of window floors
+SEARCHED = 20_000
+
+
+def _searched(hands: list[_Hand], low: list[int], high: list[int], required: Fraction,
+              check: Callable[[list[int]], bool]) -> list[int] | None:
+    """Where the fewest replicas break a derived spread: the cheapest replicas per option
+    within [low, high] that deliver `required` and hold it, every count of the other options
+    tried with the last one's fewest that deliver (and up to its domains' count more: a sum of
+    counts R // n or that + 1 may need R a multiple of n); None where none does, or where
+    there are more than SEARCHED to try."""
+    *others, last = range(len(hands))
+    ranges = [range(low[i], high[i] + 1) for i in others]
+    extra = max(hands[last].spans.values(), default=1)
+    if math.prod(len(r) for r in ranges) * (extra + 1) > SEARCHED:
+        return None
+    best: tuple[Fraction, list[int]] | None = None
+    for counts in itertools.product(*ranges):
+        delivered = sum((c * hands[i].demand.throughput for c, i in zip(counts, others, strict=True)),
+                        Fraction(0))
+        short = max(Fraction(0), required - delivered)
+        fewest = max(low[last], math.ceil(short / hands[last].demand.throughput))
+        for more in range(extra + 1):
+            if fewest + more > high[last]:
                 break
-            nudged = [r + more if i == index else r for i, r in enumerate(replicas)]
-            if check(nudged):
-                tried.append((more * hand.each, nudged))
+            replicas = [*counts, fewest + more]
+            if check(replicas):
+                cost = sum((r * h.each for r, h in zip(replicas, hands, strict=True)), Fraction(0))
+                if best is None or cost < best[0]:
+                    best = (cost, replicas)
                 break
-    return min(tried, key=lambda pair: pair[0])[1] if tried else None
+    return None if best is None else best[1]
 
 
 def _own_skew(replicas: int, spans: int, floor: int, limit: int) -> int:
