@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from fractions import Fraction
 
 import pytest
 from option_domains import fleet_spread_policy, regioned
@@ -103,3 +104,28 @@ def test_an_options_own_skew_keeps_every_count_in_its_window(domains):
             for counts in itertools.product(range(replicas + 1), repeat=domains):
                 if sum(counts) == replicas and max(counts) - min(counts) <= skew:
                     assert floor <= min(counts) and max(counts) <= floor + limit, (counts, skew, floor, limit)
+
+
+def test_a_single_spread_with_room_to_skew_leaves_dear_zones_empty(tmp_path):
+    # chat needs 2 replicas of G80 (a node of 2 in zone z1 at 2.00: 8 CPU, 4 a replica) or 4
+    # of G24; spread zone max_skew 2 over z1, z2, z3 lets z1 hold 2 and the others none: 2.00,
+    # with web's 14 replicas on four 4-CPU nodes at 0.40: 3.60 (the reference's optimum,
+    # bench/option_spreads.py seed 24). The quotas (m or m + 1 in every zone) cost 6.80: the
+    # windows (`option_deal`) are taken where priced cheaper with each option's replicas in its
+    # cheapest zones as its own spread lets (`option_spread._cheapest`)
+    import reference
+
+    pools = [reference.Pool("g0", 26, 8, 32, 200, "G24", 1, "z2", "r1"),
+             reference.Pool("g1", 13, 8, 32, 100, "G24", 2, "z1", "r1"),
+             reference.Pool("g2", 8, 8, 32, 400, "G80", 1, "z3", "r2"),
+             reference.Pool("g3", 24, 8, 32, 200, "G80", 2, "z1", "r1"),
+             reference.Pool("c0", 23, 4, 16, 40, zone="z2", region="r1"),
+             reference.Pool("c1", 16, 4, 16, 40, zone="z3", region="r2"),
+             reference.Pool("c2", 18, 4, 16, 60, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 2, 4000, 4, gpus=1, options=[("G80", 2), ("G24", 4)],
+                              spreads=[("zone", 2)])
+    web = reference.Workload("web", 14, 1000, 2)
+    problem = problem_from(tmp_path, reference.to_fit(reference.Spec(pools, [chat, web])))
+    placement = solved(problem)
+    assert placement.value == Fraction("3.6") and not placement.unplaced
+    assert _per_domain(problem, placement, "zone") == {"z1": 2, "z2": 0, "z3": 0}
