@@ -209,7 +209,8 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
             spreads: list[SpreadRule]) -> dict[str, Share] | None:
     """One option alone where one reaches every domain with nodes of any option (the cheapest
     per unit of throughput), or the domains dealt out (`_dealt` for a single spread and no
-    gang, else `option_deal`), whichever is priced cheaper; None where neither can be."""
+    gang, else `option_deal`; for a single spread of max_skew >= 2 `option_deal`'s windows
+    too, which may leave a domain empty), whichever is priced cheaper; None where none can be."""
     reaches = {s.topology: {d.name: domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
     covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)]
