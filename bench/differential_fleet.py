@@ -82,10 +82,10 @@ def jittered(spec: reference.Spec, rng: random.Random) -> reference.Spec:
     return spec
 
 
-def compared(spec: reference.Spec, path: Path, time_limit: float,
-             reference_limit: float) -> tuple[str, list[str]]:
+def compared(spec: reference.Spec, path: Path, time_limit: float, reference_limit: float,
+             kept: list | None = None) -> tuple[str, list[str]]:
     """fitc's outcome, and what fitc and the reference disagree on (empty: nothing), or
-    ['reference undecided']."""
+    ['reference undecided']; (fitc's placement, the reference's answer) appended to `kept`."""
     from fitlang.solve.report import as_json
     from fitlang.solve.verify import verify
 
@@ -94,6 +94,8 @@ def compared(spec: reference.Spec, path: Path, time_limit: float,
     if problem is None:
         return "error", [outcome]
     expected = reference.reference(spec, reference_limit)
+    if kept is not None:
+        kept.append((placement, expected))
     if not expected.decided:
         return outcome, ["reference undecided"]
     found = []

@@ -1,8 +1,9 @@
 """Random fleet-scale policies solved and held to `verify`, replicas left out allowed: a
 generator apart from tests/reference.py's and bench/random_policies.py's (which checks complete
 placements only), aimed at what those leave alone: fleets of 170-700 nodes (the aggregate
-model, the greedy floor and its completion), zone spreads, gangs, accelerator options,
-priorities, rules between workloads, and capacity from half to 1.4 x the demand.
+model, the greedy floor and its completion), zone spreads, gangs, accelerator options (spread
+over zones and regions, gangs), priorities, rules between workloads, and capacity from half to
+1.4 x the demand.
 
     PYTHONPATH=. .venv/bin/python bench/random_fleets.py --first 0 --count 500 --time-limit 2
 
@@ -31,7 +32,8 @@ def _pools(rng: random.Random) -> list[str]:
         zone, accelerators = rng.choice(zones), rng.random() < 0.25
         lines = [f"pool p{index} {{", f"  count = {count}", f"  cpu = {rng.choice([4, 8, 16])}",
                  f"  memory = {rng.choice([16, 32, 64])}Gi",
-                 f"  price = {rng.choice(['0.5', '1', '1.25', '2', '3'])} USD/h", f'  zone = "{zone}"']
+                 f"  price = {rng.choice(['0.5', '1', '1.25', '2', '3'])} USD/h", f'  zone = "{zone}"',
+                 f'  region = "{"r2" if zone == "c" else "r1"}"']  # (no draw: session 38)
         if accelerators:
             lines += ["  gpu {", f"    model = {rng.choice(['H100', 'L4'])}", "    count = 4", "  }"]
         pools.append("\n".join(lines + ["}"]))
@@ -56,6 +58,11 @@ def _workload(rng: random.Random, index: int, cores: float, earlier: list[str]) 
             lines.append("  anti_affinity self on zone")
         elif side.random() < 0.4:  # a spread over both options (session 37), from `side` too
             lines.append(f"  spread zone max_skew {side.choice([1, 2])}")
+            # and now and then a spread over regions, or a gang (session 38)
+            if side.random() < 0.4:
+                lines.append(f"  spread region max_skew {side.choice([1, 2, 3])}")
+            if side.random() < 0.35:
+                lines.append("  gang = true")
     else:
         lines.insert(1, f"  replicas = {replicas}")
         if rng.random() < 0.5:
@@ -87,14 +94,15 @@ def policy(seed: int) -> str:
 
 
 def _tried(path: Path, time_limit: float) -> str:
-    """'error', 'none', 'placed', 'partial', or 'broken' with what `verify` found."""
+    """'error CODE', 'none', 'placed', 'partial', or 'broken' with what `verify` found."""
     from fitlang.driver import Compilation
     from fitlang.solve.report import as_json
     from fitlang.solve.verify import verify
 
     compilation = Compilation(path)
-    if any(d.is_error for d in compilation.diagnostics()):
-        return "error"
+    errors = [d for d in compilation.diagnostics() if d.is_error]
+    if errors:
+        return f"error {errors[0].code}: {errors[0].message}"
     placement = compilation.solve("auto", time_limit)
     problem = compilation.problem
     assert problem is not None

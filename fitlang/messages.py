@@ -556,9 +556,10 @@ class SpreadOverOptionsTooLarge(Message):
     template = ("`spread {topology}` of `{workload}` counts the replicas of all its options "
                 "together, which fitc holds node by node, or on a larger fleet where one option "
                 "may run in every domain or the domains can be dealt out among the options: {why}")
-    fix = ("Let one option run in every domain (its nodes in every zone), drop `gang` or all but "
-           "one spread of the workload, keep one replica per domain with `anti_affinity self on "
-           "zone` (held at any size), or state the fleet in policies of at most 48 nodes.")
+    fix = ("Let one option run in every domain (its nodes in every zone), raise `max_skew`, drop "
+           "`gang` or all but one spread of the workload, keep one replica per domain with "
+           "`anti_affinity self on zone` (held at any size), or state the fleet in policies of at "
+           "most 48 nodes.")
     topology: str
     workload: str
     why: str

@@ -196,3 +196,10 @@ workload web {{
   spread zone max_skew 1
 }}
 ''')
+
+
+def regioned(text: str) -> str:
+    """`fleet_spread_policy`'s zones in regions: a and b in r1, c in r2."""
+    for zone, region in (("a", "r1"), ("b", "r1"), ("c", "r2")):
+        text = text.replace(f'zone = "{zone}"\n', f'zone = "{zone}"\n  region = "{region}"\n')
+    return text

@@ -534,6 +534,11 @@ def _counts(spec: Spec, model, placed) -> dict[str, object]:
                   >= common * met)
         for m, r in workload.options:
             model.Add(placed[workload.name, m] <= r * met)
+        if workload.gang:  # a gang runs all its replicas on one option
+            chosen = {m: model.NewBoolVar(f"g[{workload.name},{m}]") for m, _ in workload.options}
+            model.Add(sum(chosen.values()) <= 1)
+            for m, r in workload.options:
+                model.Add(placed[workload.name, m] == r * chosen[m])
         whole[workload.name] = met
     return whole
 
@@ -553,7 +558,8 @@ def _rules_between(spec: Spec, model, nodes: list[Node], x, hosts, used) -> None
             for node in nodes:
                 if node.name in mine:
                     domains.setdefault(node.topology(topology), []).append(node.name)
-            least = model.NewIntVar(0, workload.replicas, f"least[{workload.name},{topology}]")
+            most = max([workload.replicas] + [r for _, r in workload.options or []])
+            least = model.NewIntVar(0, most, f"least[{workload.name},{topology}]")
             for members in domains.values():
                 count = sum(mine[n] for n in members)
                 model.Add(count <= least + skew)

@@ -11,6 +11,7 @@ import pytest
 from option_domains import fleet_spread_policy, placed_json
 
 from fitlang.rules import option_spread
+from fitlang.solve import option_spread_bound
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import EXACT_MAX_NODES
 from fitlang.solve.verify import verify
@@ -48,8 +49,11 @@ def test_a_spread_over_options_on_a_fleet_is_solved_mixing_them_and_holds(tmp_pa
     options = {problem.demand(a.workload).option for a in placement.assignments
                if problem.demand(a.workload).workload == "chat"}
     assert options == {"H100", "L40S"}  # no option runs in zone b and c both
-    # the narrowed policy may cost more than the policy: nothing proven is claimed
-    assert placement.status is Status.FEASIBLE and placement.bound is None
+    # the narrowed policy may cost more than the policy: its bound is not claimed; the bound
+    # stated is the policy's without the spread (`option_spread_bound`), at most what that costs
+    relaxed = solved(option_spread_bound.relaxed(problem))
+    assert not relaxed.unplaced and placement.bound is not None
+    assert 0 < placement.bound <= relaxed.value < placement.value and placement.status is Status.FEASIBLE
 
 
 def test_verify_counts_the_narrowed_answer_over_every_option(tmp_path):

@@ -20,10 +20,10 @@ spreads the fleet stages hold, each option on its own, whose sum holds the sprea
 
 Every placement of the narrowed policy holds the rule (the answer is checked again here,
 `_short_left_out`, and verified as ever), but the narrowed policy may cost more: no bound is
-stated and no proof claimed unless it is the policy (only one option may run at all). What
-cannot be narrowed so (a gang, which runs on one option, where none reaches every domain; two
-such spreads of one workload where none does; a horizon) is refused when it is built (E0508,
-`refused`)."""
+stated and no proof claimed unless it is the policy (only one option may run at all). A gang
+(which runs on one option) where none reaches every domain, and several such spreads of one
+workload where none does, are dealt in blocks with windows (`option_deal`); what no deal
+holds, and a horizon, is refused when it is built (E0508, `refused`)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def refused(problem: Problem, demand: Demand) -> str | None:
     None: a horizon (the time-indexed model counts each option apart), or a fleet the per-node
     model is not asked to solve where they cannot be narrowed (`_shares`)."""
     if problem.timeline is not None:
-        return "the policy has a horizon"
+        return "the policy has a horizon, whose time model takes neither spreads nor options (E0906)"
     nodes = sum(c.count for c in problem.classes)
     if nodes <= MAX_NODES:
         return None
@@ -73,10 +73,9 @@ def refused(problem: Problem, demand: Demand) -> str | None:
     spreads = [s for s in members[0].spreads if over_options(members[0], s)]
     if _shares(problem, group, members, spreads) is not None:
         return None
-    return (f"the fleet has {nodes} nodes (and nodes that may be bought), over {MAX_NODES}, no "
-            "option may run in every domain, and " +
-            ("it is a gang (all its replicas on one option)" if group.gang
-             else "it has more than one spread over its options"))
+    from fitlang.rules.option_deal import refusal
+
+    return f"the fleet has {nodes} nodes, over {MAX_NODES}; " + refusal(problem, group, members, spreads)
 
 
 def _members(problem: Problem) -> Iterator[list[Demand]]:
@@ -151,12 +150,13 @@ def group_rows(encoding: Encoding, first: Demand) -> None:
 # ---- fleet scale: narrowed to spreads each option holds on its own -----------------------
 
 @dataclasses.dataclass(frozen=True)
-class _Share:
+class Share:
     """What one option of a narrowed workload runs: its replicas, the classes it may use, and
-    the max_skew of its own spread in place of the spread over options (None: as written)."""
+    per topology the max_skew of its own spread in place of the spread over options (a
+    topology not named: as written)."""
     replicas: int
     classes: list[str]
-    max_skew: int | None = None
+    skews: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 Narrowed = tuple[Problem, bool]
@@ -168,7 +168,7 @@ def narrowed(problem: Problem) -> Narrowed | None:
     the spreads as written (the module's doc); affinities towards the workload follow its
     option with the most replicas (stricter). And whether it is the same problem: one option
     only may run. None where a workload cannot be narrowed so."""
-    shares: dict[str, _Share] = {}
+    shares: dict[str, Share] = {}
     followed: dict[str, str] = {}
     kept, same = [], True
     for group in problem.option_groups:
@@ -182,14 +182,16 @@ def narrowed(problem: Problem) -> Narrowed | None:
             return None
         shares.update(found)
         followed[group.workload] = max(members, key=lambda d: found[d.name].replicas).name
-        same &= sum(1 for d in members if d.eligible) == 1
+        same &= sum(1 for d in members if d.eligible) == 1 and \
+            all(not share.skews and share.classes == list(d.eligible)  # as written
+                for d in members if (share := found[d.name]).replicas)
     if not shares:
         return None
     demands = [_narrowed_demand(d, shares.get(d.name), followed) for d in problem.demands]
     return problem.with_demands(demands, option_groups=kept), same
 
 
-def _narrowed_demand(demand: Demand, share: _Share | None, followed: dict[str, str]) -> Demand:
+def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, str]) -> Demand:
     """An option's demand as its share has it (a plain demand), or another demand with its
     affinities towards a narrowed workload following the option `followed` names."""
     affinities = [dataclasses.replace(r, target=followed[r.target])
@@ -197,40 +199,58 @@ def _narrowed_demand(demand: Demand, share: _Share | None, followed: dict[str, s
     if share is None:
         same = affinities == demand.affinities
         return demand if same else dataclasses.replace(demand, affinities=affinities)
-    spreads = [dataclasses.replace(s, max_skew=share.max_skew)
-               if share.max_skew is not None and over_options(demand, s) else s for s in demand.spreads]
+    spreads = [dataclasses.replace(s, max_skew=share.skews[s.topology])
+               if s.topology in share.skews and over_options(demand, s) else s for s in demand.spreads]
     return dataclasses.replace(demand, replicas=share.replicas, eligible=share.classes, group=None,
                                option=None, throughput=Fraction(1), spreads=spreads, affinities=affinities)
 
 
 def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
-            spreads: list[SpreadRule]) -> dict[str, _Share] | None:
+            spreads: list[SpreadRule]) -> dict[str, Share] | None:
     """One option alone where one reaches every domain with nodes of any option (the cheapest
-    per unit of throughput), or the domains dealt out (`_dealt`, for a single spread and no
-    gang), whichever `_priced` finds cheaper; None where neither can be."""
-    reaches = {s.topology: {d.name: _domains(problem, d, s.topology) for d in members} for s in spreads}
+    per unit of throughput), or the domains dealt out (`_dealt` for a single spread and no
+    gang, else `option_deal`; for a single spread of max_skew >= 2 `option_deal`'s windows
+    too, which may leave a domain empty), whichever is priced cheaper; None where none can be."""
+    reaches = {s.topology: {d.name: domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
     covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)]
-    alone = None
+    alone, chosen = None, None
     if covering:
-        chosen = min(covering, key=lambda d: (_rate(problem, d, d.eligible), members.index(d)))
-        alone = {d.name: _Share(d.replicas, list(d.eligible)) if d is chosen else _Share(0, [])
+        chosen = min(covering, key=lambda d: (rate(problem, d, d.eligible), members.index(d)))
+        alone = {d.name: Share(d.replicas, list(d.eligible)) if d is chosen else Share(0, [])
                  for d in members}
-    if group.gang or len(spreads) > 1 or not every[spreads[0].topology]:
-        return alone
+    if not every[spreads[0].topology] or (alone is not None and sum(1 for d in members if d.eligible) == 1):
+        return alone  # (the policy itself, where only one option may run)
+    if group.gang or len(spreads) > 1:  # the domains dealt in blocks, where cheaper than alone
+        from fitlang.rules import option_deal
+
+        kept = [s for s in spreads if len(every[s.topology]) > 1]
+        if kept and len(kept) < len(spreads):  # a spread over one domain holds whatever runs
+            return _shares(problem, group, members, kept)
+        return option_deal.dealt(problem, group, members, spreads, chosen) or alone
     dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
-    if alone is None:
-        return dealt
-    if sum(1 for share in dealt.values() if share.replicas) <= 1:
-        return alone  # every domain to one option: alone, with the rule's own max_skew, is less strict
-    # dealt where it is priced lower, each share's replicas evenly over its domains
     by_name = {d.name: d for d in members}
-    priced = {key: _priced(problem, by_name, shares, reaches[spreads[0].topology])
-              for key, shares in (("alone", alone), ("dealt", dealt))}
-    return dealt if priced["dealt"] < priced["alone"] else alone
+    if alone is not None and sum(1 for share in dealt.values() if share.replicas) <= 1:
+        taken = alone  # every domain to one option: alone, with the rule's own max_skew, is less strict
+    elif alone is None:
+        taken = dealt
+    else:  # dealt where it is priced lower, each share's replicas evenly over its domains
+        priced = {key: _priced(problem, by_name, shares, reaches[spreads[0].topology])
+                  for key, shares in (("alone", alone), ("dealt", dealt))}
+        taken = dealt if priced["dealt"] < priced["alone"] else alone
+    if spreads[0].max_skew < 2:
+        return taken
+    from fitlang.rules import option_deal  # windows, which may leave a domain empty
+
+    windows = option_deal.dealt(problem, group, members, spreads)
+    if windows is None:
+        return taken
+    cheapest = {key: _cheapest(problem, by_name, shares, spreads[0], reaches[spreads[0].topology])
+                for key, shares in (("taken", taken), ("windows", windows))}
+    return windows if cheapest["windows"] < cheapest["taken"] else taken
 
 
-def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, _Share],
+def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, Share],
             reaches: dict[str, dict[str, list[str]]]) -> Fraction:
     """What the shares would pay: each option's replicas spread evenly over the domains of its
     classes, at the least a replica costs in each."""
@@ -240,12 +260,34 @@ def _priced(problem: Problem, members: dict[str, Demand], shares: dict[str, _Sha
         mine = {v: [c for c in class_ids if c in classes] for v, class_ids in reaches[name].items()}
         mine = {v: class_ids for v, class_ids in mine.items() if class_ids}
         if share.replicas and mine:
-            each = [_rate(problem, demand, class_ids) * demand.throughput for class_ids in mine.values()]
+            each = [rate(problem, demand, class_ids) * demand.throughput for class_ids in mine.values()]
             total += sum(each, Fraction(0)) * share.replicas / len(mine)
     return total
 
 
-def _domains(problem: Problem, demand: Demand, topology: str) -> dict[str, list[str]]:
+def _cheapest(problem: Problem, members: dict[str, Demand], shares: dict[str, Share], spread: SpreadRule,
+              reaches: dict[str, dict[str, list[str]]]) -> Fraction:
+    """What the shares would pay with each option's replicas as many as its own spread lets
+    in its cheapest domains (each at the least a replica costs there) and as few elsewhere."""
+    total = Fraction(0)
+    for name, share in shares.items():
+        demand, classes = members[name], set(share.classes)
+        mine = [rate(problem, demand, kept) * demand.throughput for class_ids in reaches[name].values()
+                if (kept := [c for c in class_ids if c in classes])]
+        if not share.replicas or not mine:
+            continue
+        skew, count = share.skews.get(spread.topology, spread.max_skew), len(mine)
+        least = max(0, share.replicas // count - skew + 1)
+        most = -(-share.replicas // count) + skew - 1
+        left = share.replicas - least * count
+        for price in sorted(mine):
+            more = min(most - least, left)
+            total += (least + more) * price
+            left -= more
+    return total
+
+
+def domains(problem: Problem, demand: Demand, topology: str) -> dict[str, list[str]]:
     """Domain -> the classes of nodes the fleet has (not offers) `demand` may use there."""
     found: dict[str, list[str]] = {}
     for class_id in demand.eligible:
@@ -257,7 +299,7 @@ def _domains(problem: Problem, demand: Demand, topology: str) -> dict[str, list[
 
 
 def _dealt(problem: Problem, group: OptionGroup, members: list[Demand], spread: SpreadRule,
-           reaches: dict[str, dict[str, list[str]]]) -> dict[str, _Share]:
+           reaches: dict[str, dict[str, list[str]]]) -> dict[str, Share]:
     """Each domain to one option, the cheapest there per unit of throughput among those with
     room for its quota (chosen again once the quotas are known); each option runs its
     domains' quotas on their classes with max_skew 1: as the quotas are m or m + 1
@@ -266,8 +308,8 @@ def _dealt(problem: Problem, group: OptionGroup, members: list[Demand], spread: 
 
     def owner(domain: str, need: int) -> Demand:
         here = [d for d in members if domain in reaches[d.name]]
-        roomy = [d for d in here if _room(problem, d, reaches[d.name][domain]) >= need] or here
-        return min(roomy, key=lambda d: (_rate(problem, d, reaches[d.name][domain]), members.index(d)))
+        roomy = [d for d in here if room(problem, d, reaches[d.name][domain]) >= need] or here
+        return min(roomy, key=lambda d: (rate(problem, d, reaches[d.name][domain]), members.index(d)))
 
     owners = {v: owner(v, 0) for v in domains}
     quotas = _quotas(group.required, owners)
@@ -279,7 +321,7 @@ def _dealt(problem: Problem, group: OptionGroup, members: list[Demand], spread: 
         replicas = sum(quotas[v] for v in mine)
         classes = {c for v in mine for c in reaches[demand.name][v]}
         eligible = [c for c in demand.eligible if c in classes] if replicas else []
-        shares[demand.name] = _Share(replicas, eligible, 1)
+        shares[demand.name] = Share(replicas, eligible, {spread.topology: 1})
     return shares
 
 
@@ -303,7 +345,7 @@ def _fit(node_class: NodeClass, demand: Demand) -> int:
     return min((node_class.capacity.get(r, 0) // q for r, q in demand.requests.items() if q > 0), default=1)
 
 
-def _rate(problem: Problem, demand: Demand, class_ids: list[str]) -> Fraction:
+def rate(problem: Problem, demand: Demand, class_ids: list[str]) -> Fraction:
     """The least a unit of `demand`'s throughput costs on these classes (a node's price over
     what the replicas that fit on it deliver); unbounded where none fits."""
     rates = [node_class.price / (fit * demand.throughput) for c in class_ids
@@ -311,7 +353,7 @@ def _rate(problem: Problem, demand: Demand, class_ids: list[str]) -> Fraction:
     return min(rates, default=Fraction(10 ** 12))
 
 
-def _room(problem: Problem, demand: Demand, class_ids: list[str]) -> int:
+def room(problem: Problem, demand: Demand, class_ids: list[str]) -> int:
     """Replicas of `demand` these classes hold, empty."""
     return sum(problem.node_class(c).count * _fit(problem.node_class(c), demand) for c in class_ids)
 

@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
-from fitlang.solve import bound_stages, neighbourhood
+from fitlang.solve import bound_stages, neighbourhood, option_spread_bound
 from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.aggregate import (
     can_grow,
@@ -107,10 +107,11 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
           progress: Progress | None = None) -> Placement:
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
     With a horizon: the time-indexed model (`timeline.py`)."""
-    nodes = sum(c.count for c in problem.classes)
+    nodes, started = sum(c.count for c in problem.classes), time.monotonic()
     if nodes > EXACT_MAX_NODES and (narrow := option_spread.narrowed(problem)) is not None:
-        return option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,
-                                                                            progress))
+        narrowed = option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,
+                                                                                progress))
+        return option_spread_bound.bounded(problem, narrowed, started, time_limit)  # a bound (its module)
     if nodes > EXACT_MAX_NODES and option_affinity.in_problem(problem):
         # `affinity W` to a workload with options: held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: solve(p, backend, time_limit, progress))
