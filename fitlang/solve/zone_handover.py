@@ -16,10 +16,10 @@ A's placed again by `repair` in its other zones (z held as if B ran there), then
 (a node in use there, else a new one), then the changed nodes get `improve`'s tries. Kept
 where every replica is placed and the objective is lower by more than the plan's optimality
 tolerance (0.1%) of it (`pool_emptied.kept_if_cheaper`), else put back: a handover moves two
-workloads' whole zones, and one that saves less keeps the joint steps after it from what they
-would find there (inventory 1,000 seed 3: `svc38` handing us-east-1a to `svc8` saved 0.01 of
-49.89 USD/h, and the plan ended at 48.79-48.95 in 2 runs of 2 against 48.41 without; seed
-22's four handovers saved 2.67, 2.11, 0.98 and 0.24 USD/h of 59-65). Tried after the swaps,
+workloads' whole zones, which binds the joint steps after it, for what may be rounding
+(inventory 1,000 seed 3: `svc38` handing us-east-1a to `svc8` saved 0.01 of 49.89 USD/h, and
+the plan ended 0.3-0.5 dearer in 2 runs of 2; seed 22's four saved 2.67, 2.11, 0.98 and 0.24
+USD/h of 59-65; held-out seed 33's three 7.61, 7.92 and 2.09 of 365-381). Tried after the swaps,
 before the joint steps (after them, seed 22's plan ended at 55.26 against 51.96: they fill
 the zone their own way and the handovers' time is gone), up to `move_neighbourhood.LARGE_NODES`
 nodes.
