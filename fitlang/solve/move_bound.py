@@ -62,6 +62,7 @@ import numpy as np
 from fitlang.model.problem import Problem
 from fitlang.solve.bound import INFINITY, Relaxation, _float_down
 from fitlang.solve.dear_cover import dear_cover_rows
+from fitlang.solve.zone_apart import apart_rows
 
 
 def moves_lower_bound(problem: Problem, deadline: float | None, start=None,
@@ -113,6 +114,7 @@ class _ChargedMoves:
         _packing_rows(relaxed, columns)
         _one_per_node_rows(merged, relaxed, columns)
         dear_cover_rows(relaxed, columns)
+        apart_rows(merged, members, relaxed, columns)
         columns.into(relaxed)
 
 

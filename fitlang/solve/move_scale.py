@@ -1134,6 +1134,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
     from fitlang.solve.spread_restore import RESTORE_SHARE, restore_spreads
+    from fitlang.solve.zone_handover import hand_over_zones
     from fitlang.solve.zone_swap import swap_zones
 
     started = time.monotonic()
@@ -1168,6 +1169,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
                 # (past it a swap's waves took 7-12 CPU s: inventory 10,000 seed 4, session 33)
                 joint_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
                 swap_zones(fleet, objective, joint_until)
+                hand_over_zones(fleet, objective, joint_until)
                 improve_jointly(fleet, deadline=joint_until)
                 settled = None  # (a step undone leaves its nodes as they were on new rows)
             # joint moves leave nodes the passes may now empty or merge; a node's replicas

@@ -68,10 +68,11 @@ def kept_in_turn(fleet: ScaleMove, objective: str, steps: Iterable[Callable[[], 
 
 
 def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMoves | None,
-                    deadline: float | None) -> bool:
+                    deadline: float | None, saving: Fraction = Fraction(0)) -> bool:
     """`step` (a change of the fleet) under a journal, then the nodes it changed tidied
-    (`_tidied`); kept where every replica is placed and the objective is lower (`journal_change`:
-    with `moves`, the moves charged), else the journal's nodes put back. Whether kept."""
+    (`_tidied`); kept where every replica is placed and the objective is lower by more than
+    `saving` (`journal_change`: with `moves`, the moves charged), else the journal's nodes put
+    back. Whether kept."""
     journal: Journal = {}
     bought = set(fleet.bought)
     fleet.journal = journal
@@ -80,7 +81,7 @@ def kept_if_cheaper(fleet: ScaleMove, step: Callable[[], None], moves: JournalMo
         _tidied(fleet, journal, deadline)
     finally:
         fleet.journal = None
-    if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < 0:
+    if not fleet.unplaced and journal_change(fleet, journal, bought, moves) < -saving:
         if moves is not None:
             moves.commit()
         return True
