@@ -170,3 +170,27 @@ def _spread_zones(problem, packing) -> dict[tuple[str, str], int]:
                 if problem.demand(name).spreads:
                     counts[(name, zone)] = counts.get((name, zone), 0) + amount
     return {key: amount for key, amount in counts.items() if amount}
+
+
+def test_the_classes_by_domain_are_grouped_once_per_problem_and_ruin_alike(tmp_path, monkeypatch):
+    # each ruin builds its own `CrossDomains`; the grouping by domain (its rules' keys, the
+    # classes sorted cheapest first) depends on the problem only and is kept for the next: the
+    # second ruin of the same floor asks no rule for its keys again and moves exactly as a ruin
+    # with nothing kept
+    from fitlang.solve import cross_domains
+
+    problem = problem_from(tmp_path, ZONES)  # (the ruin crosses: the first test)
+    asked: list[str] = []
+    keys = cross_domains._other_keys
+    monkeypatch.setattr(cross_domains, "_other_keys",
+                        lambda problem, demand: asked.append(demand.name) or keys(problem, demand))
+    ruined = []
+    for kept in (False, True, True):
+        if not kept:
+            monkeypatch.setattr(cross_domains, "_GROUPED", type(cross_domains._GROUPED)())
+        floor, _ = greedy_floor(problem)
+        consolidate(problem, floor, "cost")
+        made = dear_nodes_ruined(problem, floor, "cost", None)
+        ruined.append((made, {n.name: dict(n.hosted) for nodes in floor.nodes.values() for n in nodes}))
+    assert ruined[0][0] > 0 and ruined[0] == ruined[1] == ruined[2]
+    assert asked and len(asked) == len(set(asked))  # (once per workload, over the three ruins)
