@@ -50,6 +50,9 @@ class CrossDomains:
         self.spanned: dict[str, list[set]] = {}  # workload -> per spread: the domains verify counts
         # what depends on the problem only, kept for every search of the solve (`_Grouped`)
         self.grouped = _grouped(problem)
+        # workload -> the keys of its other rules (`_other_keys`; not in `_Grouped`: a key
+        # function may refer to the problem, which that table must not keep alive)
+        self.other_keys: dict[str, list[Callable[[NodeClass], Hashable]]] = {}
         self.done: list[tuple[str, Domain, Domain]] = []  # (workload, from, to), in order
         # workload -> class id -> its replicas, as the packing is now: read here, before any
         # move (mid-move a ruined node still hosts the replicas that have found room)
@@ -147,9 +150,9 @@ class CrossDomains:
         """`demand`'s eligible classes that have `origin`'s key in every rule but the spread,
         by domain; once per (workload, that key) and problem."""
         grouped = self.grouped
-        other = grouped.other_keys.get(demand.name)
+        other = self.other_keys.get(demand.name)
         if other is None:
-            other = grouped.other_keys[demand.name] = _other_keys(self.problem, demand)
+            other = self.other_keys[demand.name] = _other_keys(self.problem, demand)
         key = (demand.name, tuple(k(origin) for k in other))
         if key not in grouped.by_domain:
             # (the same grouping for workloads of the same eligible classes, spread topologies
@@ -171,12 +174,12 @@ class CrossDomains:
 class _Grouped:
     """What `CrossDomains` finds from the problem alone, kept across its searches (the solve
     ruins 3-6 times at inventory 10,000, each with its own `CrossDomains`; grouping and sorting
-    the classes by domain again was ~15% of each ruin): per workload the keys of its other
-    rules (`_other_keys`); per (workload, those keys on a class) its classes by domain (a tuple
-    once sorted cheapest first, `destinations`); the groupings workloads alike share."""
+    the classes by domain again was ~15% of each ruin): per (workload, its other rules' keys on
+    a class) its classes by domain (a tuple once sorted cheapest first, `destinations`); the
+    groupings workloads alike share (keyed by `TopologyValues` only, which do not refer to the
+    problem: nothing here keeps the problem alive)."""
 
     def __init__(self) -> None:
-        self.other_keys: dict[str, list[Callable[[NodeClass], Hashable]]] = {}
         self.by_domain: dict[tuple[str, Hashable], dict[Domain, Classes]] = {}
         self.alike: dict[tuple, dict[Domain, list[NodeClass]]] = {}
 
