@@ -45,12 +45,13 @@ def _consolidated_floor(problem):
     return floor
 
 
-def test_the_bounds_from_the_child_are_those_computed_here_and_the_floor_is_ruined_meanwhile(
+def test_the_bounds_from_the_child_are_those_computed_here_and_the_floor_is_left_to_the_choice(
         tmp_path, monkeypatch):
     # the consolidated floor (13) has the full 12-CPU node that only the ruin empties
-    # (test_dear_nodes): here it is ruined while the child computes the pair bound from the
-    # floor as it was; the bound, whether it converged and the LP's guide are the ones the
-    # same call gives in this process
+    # (test_dear_nodes): it is not ruined here while the child computes the pair bound from
+    # the floor (ruin_beside.py: the choice after the child's answer ruins the cheapest pass,
+    # the search a floor no pass beat); the bound, whether it converged and the LP's guide
+    # are the ones the same call gives in this process
     problem = problem_from(tmp_path, DEAR)
     floor = _consolidated_floor(problem)
     value = Fraction(verified_packing(problem, floor).value)
@@ -65,8 +66,22 @@ def test_the_bounds_from_the_child_are_those_computed_here_and_the_floor_is_ruin
     assert (aside.pair.value, aside.pair.converged, aside.suggested, aside.zoned) == \
         (here.pair.value, True, here.suggested, here.zoned)
     assert aside.pair.relaxation is None  # (its arrays stay in the child)
-    assert run.floor is floor and Fraction(verified_packing(problem, floor).value) == _brute_force()
+    assert run.floor is floor and Fraction(verified_packing(problem, floor).value) == 13 > _brute_force()
     assert aside.pair.value <= _brute_force()
+
+
+def test_where_a_pass_is_made_beside_the_child_the_floor_is_ruined_meanwhile(tmp_path, monkeypatch):
+    # where this process makes a pass beside the child (passes_beside.py: 50,000 nodes) no choice
+    # between ruined passes follows it: the floor is ruined while the child computes
+    problem = problem_from(tmp_path, DEAR)
+    floor = _consolidated_floor(problem)
+    _aside_everywhere(monkeypatch)
+    monkeypatch.setattr(placement, "pays", lambda *args: True)
+    monkeypatch.setattr(placement, "pass_beside", lambda *args: False)
+    run = _run(problem, floor, 30.0)
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.beside
+    assert run.floor is floor and Fraction(verified_packing(problem, floor).value) == _brute_force()
 
 
 def test_where_the_floor_was_rebuilt_it_is_not_ruined_beside_the_child(tmp_path, monkeypatch):
@@ -87,7 +102,7 @@ def test_where_the_floor_was_rebuilt_it_is_not_ruined_beside_the_child(tmp_path,
 
 def test_no_answer_from_the_child_in_time_is_no_bound(tmp_path, monkeypatch):
     # the child's task never answers within the search deadline: no bound, no guide, the
-    # floor still ruined here
+    # floor as it was (the search ruins it)
     problem = problem_from(tmp_path, DEAR)
     floor = _consolidated_floor(problem)
     _aside_everywhere(monkeypatch)
@@ -100,7 +115,7 @@ def test_no_answer_from_the_child_in_time_is_no_bound(tmp_path, monkeypatch):
     aside = placement._bounds_aside(run, None, Fraction(13))
     assert aside is not None and aside.pair.value is None and aside.zoned is None
     assert aside.suggested == ({}, {})
-    assert Fraction(verified_packing(problem, floor).value) == _brute_force()
+    assert Fraction(verified_packing(problem, floor).value) == 13
 
 
 def test_beside_the_placement_the_pair_bound_has_the_time_left_the_zoned_bound_only_where_that_is_short(

@@ -3,7 +3,9 @@ Held to a hand-counted brute force and to `verify` (neither shares code with the
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 from fractions import Fraction
 
 from fitlang.solve.dear_nodes import dear_nodes_ruined
@@ -170,3 +172,32 @@ def _spread_zones(problem, packing) -> dict[tuple[str, str], int]:
                 if problem.demand(name).spreads:
                     counts[(name, zone)] = counts.get((name, zone), 0) + amount
     return {key: amount for key, amount in counts.items() if amount}
+
+
+def test_the_classes_by_domain_are_grouped_once_per_problem_and_ruin_alike(tmp_path, monkeypatch):
+    # each ruin builds its own `CrossDomains`; the classes by domain, sorted cheapest first,
+    # depend on the problem only and are kept for the next: the second and third ruins of the
+    # same floor sort nothing again and move exactly as a ruin with nothing kept; the table
+    # does not keep the problem alive
+    from fitlang.solve import cross_domains
+
+    problem = problem_from(tmp_path, ZONES)  # (the ruin crosses: the first test)
+    sorted_ = [0]
+    cheapest_first = cross_domains._cheapest_first
+    monkeypatch.setattr(cross_domains, "_cheapest_first",
+                        lambda *args: sorted_.__setitem__(0, sorted_[0] + 1) or cheapest_first(*args))
+    ruined, sorts = [], []
+    for kept in (False, True, True):
+        if not kept:
+            monkeypatch.setattr(cross_domains, "_GROUPED", type(cross_domains._GROUPED)())
+        floor, _ = greedy_floor(problem)
+        consolidate(problem, floor, "cost")
+        made = dear_nodes_ruined(problem, floor, "cost", None)
+        ruined.append((made, {n.name: dict(n.hosted) for nodes in floor.nodes.values() for n in nodes}))
+        sorts.append(sorted_[0])
+    assert ruined[0][0] > 0 and ruined[0] == ruined[1] == ruined[2]
+    assert sorts[0] > 0 and sorts[0] == sorts[1] == sorts[2]
+    alive = weakref.ref(problem)
+    del problem, floor
+    gc.collect()
+    assert alive() is None and not cross_domains._GROUPED

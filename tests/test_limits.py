@@ -9,9 +9,11 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
+import numpy as np
+
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, PowerScope, Problem, node_limit
 from fitlang.solve.aggregate import within_limits
-from fitlang.solve.limits import FleetLimits, fleet_limits
+from fitlang.solve.limits import FleetLimits, Totals, fleet_limits
 from fitlang.solve.pack import domains_key  # (bound here: the test below counts the solver's asks)
 
 
@@ -80,6 +82,30 @@ def test_the_integer_rows_keep_exactly_the_limits_the_fractions_state():
             checked += 1
             broken += not expected
     assert checked > 5000 and broken > 200  # (both answers asked many times)
+
+
+def test_the_sums_kept_as_nodes_open_answer_as_the_fractions_with_one_node_more():
+    # `Totals` (improve.py's ruin: one more node of a class weighed against the rows that class
+    # is in only) against the reference on the counts with that node added, from counts at and
+    # over the limits, then as nodes of random classes open one at a time
+    rng = random.Random(38)
+    checked = refused = 0
+    for round_ in range(200):
+        problem = _random_problem(rng, huge=round_ % 10 == 0)
+        limits = FleetLimits(problem)
+        for counts in _counts_near_limits(rng, problem)[::7]:
+            totals = Totals(limits, np.array([counts[i] for i in limits.ids], dtype=np.int64))
+            for _ in range(6):
+                for node_class in problem.classes:
+                    more = dict(counts, **{node_class.id: counts[node_class.id] + 1})
+                    expected = _reference(problem, more)
+                    assert totals.one_more_holds(limits.position[node_class.id]) == expected
+                    checked += 1
+                    refused += not expected
+                opened = rng.choice(problem.classes).id
+                counts = dict(counts, **{opened: counts[opened] + 1})
+                totals.opened(limits.position[opened])
+    assert checked > 5000 and refused > 500
 
 
 def test_a_budget_met_to_the_cent_holds_and_one_cent_over_does_not():

@@ -20,6 +20,7 @@ whole search (same-domain moves and the nodes opened for the rest do not change 
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 
@@ -47,9 +48,11 @@ class CrossDomains:
         self.topologies: dict[str, list[str]] = {}  # workload -> its spreads' topologies
         self.counts: dict[str, list[Counter]] = {}  # workload -> per spread: domain -> replicas
         self.spanned: dict[str, list[set]] = {}  # workload -> per spread: the domains verify counts
-        # (workload, its other rules' key) -> domain -> its classes (a tuple once sorted)
-        self.by_domain: dict[tuple[str, Hashable], dict[Domain, Classes]] = {}
-        self.alike: dict[tuple, dict[Domain, list[NodeClass]]] = {}  # groupings shared (`_groups`)
+        # what depends on the problem only, kept for every search of the solve (`_Grouped`)
+        self.grouped = _grouped(problem)
+        # workload -> the keys of its other rules (`_other_keys`; not in `_Grouped`: a key
+        # function may refer to the problem, which that table must not keep alive)
+        self.other_keys: dict[str, list[Callable[[NodeClass], Hashable]]] = {}
         self.done: list[tuple[str, Domain, Domain]] = []  # (workload, from, to), in order
         # workload -> class id -> its replicas, as the packing is now: read here, before any
         # move (mid-move a ruined node still hosts the replicas that have found room)
@@ -145,24 +148,51 @@ class CrossDomains:
 
     def _groups(self, demand: Demand, origin: NodeClass) -> dict[Domain, Classes]:
         """`demand`'s eligible classes that have `origin`'s key in every rule but the spread,
-        by domain; once per (workload, that key)."""
-        other = _other_keys(self.problem, demand)
+        by domain; once per (workload, that key) and problem."""
+        grouped = self.grouped
+        other = self.other_keys.get(demand.name)
+        if other is None:
+            other = self.other_keys[demand.name] = _other_keys(self.problem, demand)
         key = (demand.name, tuple(k(origin) for k in other))
-        if key not in self.by_domain:
+        if key not in grouped.by_domain:
             # (the same grouping for workloads of the same eligible classes, spread topologies
             # and other keys, where those are `TopologyValues`; each sorts its own copy)
             alike = (tuple(demand.eligible), tuple(self.topologies[demand.name]), tuple(other), key[1])
             shared = all(isinstance(k, TopologyValues) for k in other)
-            grouped = self.alike.get(alike) if shared else None
-            if grouped is None:
-                grouped = {}
+            groups = grouped.alike.get(alike) if shared else None
+            if groups is None:
+                groups = {}
                 for node_class in map(self.problem.node_class, demand.eligible):
                     if tuple(k(node_class) for k in other) == key[1]:
-                        grouped.setdefault(self._domain(demand, node_class), []).append(node_class)
+                        groups.setdefault(self._domain(demand, node_class), []).append(node_class)
                 if shared:
-                    self.alike[alike] = grouped
-            self.by_domain[key] = dict(grouped)
-        return self.by_domain[key]
+                    grouped.alike[alike] = groups
+            grouped.by_domain[key] = dict(groups)
+        return grouped.by_domain[key]
+
+
+class _Grouped:
+    """What `CrossDomains` finds from the problem alone, kept across its searches (the solve
+    ruins 3-6 times at inventory 10,000, each with its own `CrossDomains`; grouping and sorting
+    the classes by domain again was ~15% of each ruin): per (workload, its other rules' keys on
+    a class) its classes by domain (a tuple once sorted cheapest first, `destinations`); the
+    groupings workloads alike share (keyed by `TopologyValues` only, which do not refer to the
+    problem: nothing here keeps the problem alive)."""
+
+    def __init__(self) -> None:
+        self.by_domain: dict[tuple[str, Hashable], dict[Domain, Classes]] = {}
+        self.alike: dict[tuple, dict[Domain, list[NodeClass]]] = {}
+
+
+_GROUPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _grouped(problem: Problem) -> _Grouped:
+    """The problem's `_Grouped`, made on the first ask (a `Problem` is immutable)."""
+    grouped = _GROUPED.get(problem)
+    if grouped is None:
+        grouped = _GROUPED[problem] = _Grouped()
+    return grouped
 
 
 def _other_keys(problem: Problem, demand: Demand) -> list[Callable[[NodeClass], Hashable]]:

@@ -32,7 +32,7 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
-from fitlang.solve.limits import fleet_limits
+from fitlang.solve.limits import Totals, fleet_limits
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, equivalents
 
 # objectives that closing a node lowers (others are left as the packing made them)
@@ -152,10 +152,10 @@ class _Search:
                                             dtype=np.int64).reshape(len(nodes), len(RESOURCES))
                          for class_id, nodes in packing.nodes.items()}
         self.limited = bool(problem.buy_limits or problem.budget is not None or problem.power_caps)
-        # while `_open_nodes` weighs new nodes: the open nodes per class (in the order of
-        # `fleet_limits(problem).ids`), counted at its first `_may_open`, then kept up to date
-        # by `_open`; None outside it (other steps open and close nodes directly)
-        self.counts: np.ndarray | None = None
+        # while `_open_nodes` weighs new nodes: the limits' sums over the open nodes per class,
+        # counted at its first `_may_open`, then kept up to date by `_open`; None outside it
+        # (other steps open and close nodes directly)
+        self.totals: Totals | None = None
 
     def worth(self, node_class: NodeClass) -> bool:
         return self.objective == "nodes" or node_class.price > 0
@@ -250,11 +250,11 @@ class _Search:
         """Open new nodes for `rest` (workload -> [replicas, classes allowed]), each time the
         node that costs least for what it takes, while together they cost less than the
         `ruined` nodes (for the `nodes` objective: are fewer); or open none."""
-        self.counts = None
+        self.totals = None
         try:
             return self._open_cheaper(rest, ruined)
         finally:
-            self.counts = None
+            self.totals = None
 
     def _open_cheaper(self, rest: dict[str, list], ruined: list[tuple[NodeState, NodeClass]]) -> bool:
         budget = sum((node_class.price for _, node_class in ruined), 0)
@@ -340,27 +340,24 @@ class _Search:
 
     def _may_open(self, node_class: NodeClass) -> bool:
         """One more node of the class keeps the buy limits, the budget and the power caps.
-        (The open nodes are counted once per `_open_nodes`: counting every class for each
-        node weighed was 1.2 of 10 profiled CPU s of a solve on the inventory shape at 10,000
-        nodes, which has a budget.)"""
+        (The open nodes are counted once per `_open_nodes`, and the limits' sums over them kept
+        as nodes open, `limits.Totals`: counting every class for each node weighed was 1.2 of
+        10 profiled CPU s of a solve on the inventory shape at 10,000 nodes, which has a budget,
+        and the budget's dot product over every class for each class weighed ~10% of a ruin.)"""
         if not self.limited:
             return True
         limits = fleet_limits(self.problem)
-        if self.counts is None:  # (the classes with nodes in the packing: the others have none open)
-            self.counts = np.zeros(len(limits.ids), dtype=np.int64)
+        if self.totals is None:  # (the classes with nodes in the packing: the others have none open)
+            counts = np.zeros(len(limits.ids), dtype=np.int64)
             for class_id, is_open in self.open.items():
-                self.counts[limits.position[class_id]] = np.count_nonzero(is_open)
-        position = limits.position[node_class.id]
-        self.counts[position] += 1
-        try:
-            return limits.hold_vector(self.counts)
-        finally:
-            self.counts[position] -= 1
+                counts[limits.position[class_id]] = np.count_nonzero(is_open)
+            self.totals = Totals(limits, counts)
+        return self.totals.one_more_holds(limits.position[node_class.id])
 
     def _open(self, node_class: NodeClass, name: str, free: np.ndarray,
               hosted: dict[str, int]) -> tuple[str, int]:
-        if self.counts is not None:
-            self.counts[fleet_limits(self.problem).position[node_class.id]] += 1
+        if self.totals is not None:
+            self.totals.opened(fleet_limits(self.problem).position[node_class.id])
         nodes = self.packing.nodes.setdefault(node_class.id, [])
         if name in self.position and self.position[name][0] == node_class.id:  # a closed node again
             index = self.position[name][1]

@@ -35,10 +35,13 @@ class _Row:
     bound: int
 
     def holds(self, counts: np.ndarray) -> bool:
+        return self.total(counts) <= self.bound
+
+    def total(self, counts: np.ndarray) -> int:
         if isinstance(self.weights, np.ndarray):
-            return int(self.weights @ counts[self.columns]) <= self.bound
+            return int(self.weights @ counts[self.columns])
         taken = counts[self.columns].tolist()
-        return sum(w * n for w, n in zip(self.weights, taken)) <= self.bound
+        return sum(w * n for w, n in zip(self.weights, taken))
 
 
 class FleetLimits:
@@ -63,6 +66,11 @@ class FleetLimits:
                 weights[position[class_id]] = weights.get(position[class_id], Fraction(0)) + watts[class_id]
             rows.append(_row(weights, cap.cap_watts, largest))
         self.rows = rows
+        # per class (its position in `ids`): the rows it is in, with its weight there
+        self.in_rows: list[list[tuple[int, int]]] = [[] for _ in self.ids]
+        for j, row in enumerate(rows):
+            for column, weight in zip(row.columns.tolist(), list(row.weights)):
+                self.in_rows[column].append((j, int(weight)))
 
     def hold(self, counts: dict[str, int]) -> bool:
         """Do these node counts per class (every class of the problem) keep every limit?"""
@@ -75,6 +83,34 @@ class FleetLimits:
         """`hold` for the counts as an int64 array in the order of `ids` (a caller that keeps
         them up to date skips the dictionary: dear_nodes.py asks thousands of times)."""
         return all(row.holds(vector) for row in self.rows)
+
+
+class Totals:
+    """Each limit's sum over node counts per class, kept up to date as nodes open one at a time
+    (improve.py weighs opening a node of each of up to 16 classes for each node it opens): one
+    more node of a class is checked against the rows that class is in, an integer addition per
+    row, not a dot product over every class (the budget's: every class of the problem). Exact:
+    the same answer as `FleetLimits.hold_vector` on the counts with the node added."""
+
+    def __init__(self, limits: FleetLimits, counts: np.ndarray) -> None:
+        self.limits = limits
+        self.sums = [row.total(counts) for row in limits.rows]
+        self.held = self._every_row_held()
+
+    def one_more_holds(self, position: int) -> bool:
+        """Whether one more node of the class at `position` keeps every limit."""
+        rows, sums = self.limits.rows, self.sums
+        return self.held and all(sums[j] + weight <= rows[j].bound
+                                 for j, weight in self.limits.in_rows[position])
+
+    def opened(self, position: int) -> None:
+        """One more node of the class at `position` counted."""
+        for j, weight in self.limits.in_rows[position]:
+            self.sums[j] += weight
+        self.held = self._every_row_held()
+
+    def _every_row_held(self) -> bool:
+        return all(total <= row.bound for total, row in zip(self.sums, self.limits.rows))
 
 
 def _row(weights: dict[int, Fraction], bound: Fraction, largest: int) -> _Row:

@@ -84,6 +84,7 @@ from fitlang.solve.realise import realised, supported
 from fitlang.solve.rebuild import rebuild
 from fitlang.solve.repack import repack
 from fitlang.solve.room import short_of_room
+from fitlang.solve.ruin_beside import floor_ruined_beside
 from fitlang.solve.ruined_choice import kept_cheapest, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.short_again import shorts_first_again
@@ -683,7 +684,8 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     pending = Minimising.running(bounds, left)
     _room_floor(run)
     ruin_deadline = time.monotonic() + DEAR_SHARE * max(0.0, run.budget.left(deadline) or 0.0)
-    if not run.rebuilt and dear_nodes_ruined(problem, run.floor, objective, ruin_deadline):
+    if not run.rebuilt and floor_ruined_beside(objective, beside) and \
+            dear_nodes_ruined(problem, run.floor, objective, ruin_deadline):
         run.progress("improve", _packed_value(problem, run.floor, objective), None)
     here = beside and pass_beside(pending, max(0.0, left - (time.monotonic() - pending.began)),
                                   lambda guide: _made_here(run, guide))

@@ -119,12 +119,12 @@ class _Merges:
         chosen = self._chosen(target, capacity)
         if sum((self.nodes[i][1].price for i in chosen), Fraction(0)) <= target.price:
             return False
-        search.counts = None
+        search.totals = None
         try:
             if not search._may_open(target):
                 return False
         finally:
-            search.counts = None
+            search.totals = None
         hosted: dict[str, int] = {}
         for i in chosen:
             node, _ = self.nodes[i]
