@@ -66,7 +66,6 @@ from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.lp_mixes import mixed_first
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.pack import Packing, pack
-from fitlang.solve.pair_first import pair_first_pays
 from fitlang.solve.pair_pack import few_merged_classes, pair_packed, verified
 from fitlang.solve.passes_beside import child_share, here_guide, learned_seconds, pass_beside, pays
 from fitlang.solve.pattern_rounding import pattern_floor
@@ -181,7 +180,6 @@ class _Run:
     first_fit: Packing | None = None  # a plain first-fit placing more than the short floor (first_fit.py)
     early: Minimising | None = None  # the bounds begun beside the floor (early_bounds.py)
     completion_deferred: bool = False  # the short floor's completion after the early bounds' guided passes
-    pair_first: bool = False  # ... or after the pair LP's, begun here before it (pair_first.py)
 
     @property
     def objective(self) -> str:
@@ -249,9 +247,7 @@ def _stages(run: _Run, started: float) -> Placement:
         # 3. the model skipped or proved nothing: the bounds, guided floors (on a floor still
         # short too: a guided pass may place what it left out, and the bound is stated)
         _bounds_from_floor(run)
-        if not run.complete and not run.whole and run.pair_first:  # (not completed yet: pair_first.py)
-            _completion(run, run.search_deadline, None)
-        elif not run.complete and not run.whole:  # what is still out, in the time left
+        if not run.complete and not run.whole:  # what is still out, in the time left
             _completed_floor(run, run.search_deadline)
             if run.completion_deferred and not run.complete:
                 _first_fit_aside(run)
@@ -348,13 +344,16 @@ def _floor_stage(run: _Run) -> None:
     # 16.3 s and left 0.3, or 11.2 and left 9.2 (the pass here, in the learned order, cut); no
     # pass placed all and the answer was the first-fit, 29.43%, where the completion gives 2.67%)
     left = run.budget.left(run.search_deadline)
-    run.completion_deferred = not run.floor.complete and (
-        (answered(run.early) and left is not None and left >= time.monotonic() - wall)
-        or _pair_before_completion(run, completion - wall))
+    run.completion_deferred = not run.floor.complete and answered(run.early) and \
+        left is not None and left >= time.monotonic() - wall
     if not run.floor.complete and not run.completion_deferred:  # (the stages after: worth more complete)
         pair_seconds = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
-        _completion(run, completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
-                                             run.search_deadline, completion - wall, pair_seconds), guide)
+        completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
+                                         run.search_deadline, completion - wall, pair_seconds)
+        run.floor = scarce_first(problem, run.floor, completing, guide)
+        run.floor = shorts_first_again(problem, run.floor, completing, guide, run.learned.names)
+        _completed_floor(run, completing)
+        _first_fit_aside(run)
     completion = time.monotonic() - completion
     first_pass = share_of(time_limit, FLOOR_IMPROVE_SHARE, run.search_deadline)
     realise_next = _realise_next(problem, run.search_deadline)
@@ -367,37 +366,6 @@ def _floor_stage(run: _Run) -> None:
     run.floor_seconds = time.monotonic() - wall - completion
     if run.floor.complete:
         run.progress("greedy", _packed_value(problem, run.floor, objective), None)
-
-
-def _completion(run: _Run, deadline: float | None, guide: Guide | None) -> None:
-    """The short floor placed again with the workloads that have the fewest nodes first, then
-    with those passes left short first, completed where room can be made; still short, a
-    first-fit pass kept aside (see `_floor_stage`)."""
-    problem = run.problem
-    assert run.floor is not None
-    run.floor = scarce_first(problem, run.floor, deadline, guide)
-    run.floor = shorts_first_again(problem, run.floor, deadline, guide, run.learned.names)
-    _completed_floor(run, deadline)
-    _first_fit_aside(run)
-
-
-def _pair_before_completion(run: _Run, floor_passes: float) -> bool:
-    """The pair LP from the short floor before its completion, where it pays (pair_first.py);
-    whether it converged. Its bound and guides are then those the floor's are
-    (`run.before_model`, as a bound proven before the model: `_bounds_from_floor`)."""
-    problem, time_limit = run.problem, run.time_limit
-    expected = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
-    if run.early is not None or time_limit is None or run.objective not in NODE_OBJECTIVES \
-            or rebuild_first(problem, time_limit) or few_merged_classes(problem) \
-            or _whole_model_pays(problem, run.search_deadline, run.budget) \
-            or not pair_first_pays(run.budget.left(run.search_deadline), expected, floor_passes,
-                                   bool(run.learned.names)):
-        return False
-    run.before_model = lower_bound(problem, run.objective,
-                                   share_of(time_limit, bound_stages.BOUND_SHARE, run.search_deadline),
-                                   start=run.floor)
-    run.pair_first = run.before_model.converged and run.before_model.value is not None
-    return run.pair_first
 
 
 def _first_fit_aside(run: _Run) -> None:
