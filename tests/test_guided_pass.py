@@ -5,6 +5,8 @@ pass, the last one is completed in place instead."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from solving import bench_module, problem_from
@@ -123,3 +125,43 @@ def test_where_the_time_left_holds_no_other_pass_the_last_is_completed_in_place(
     guided, cut = guided_pass(problem, guide, "cost", None, ShortFirst())
     assert passes == [2]  # one pass with the 18 first, 2 short: completed, not made again
     assert not cut and guided.complete and sum(left_out(problem, guided)) == 0 and verified(problem, guided)
+
+
+def test_after_a_pass_kept_the_next_begins_only_where_the_time_left_holds_one_as_long_as_the_last():
+    from fitlang.solve.guided_pass import next_pass_fits
+    from fitlang.solve.short_order import ShortFirst
+
+    now = time.monotonic()
+    assert next_pass_fits(None, now + 0.01)  # (no pass in a learned order: as before)
+    assert next_pass_fits(ShortFirst({"a"}), now + 0.01)
+    assert next_pass_fits(ShortFirst({"a"}, pass_seconds=0.5), None)
+    assert next_pass_fits(ShortFirst({"a"}, pass_seconds=0.5), now + 60)
+    assert not next_pass_fits(ShortFirst({"a"}, pass_seconds=0.5), now + 0.1)
+
+
+def test_the_guided_passes_stop_where_the_next_would_be_cut(ai2, monkeypatch):
+    # a pass in the learned order took 10 s (as told): with 5 s left after the first guide's pass,
+    # the second guide's is not begun (it would be cut, and its time is the ruin's after it)
+    from fitlang.solve import guided_pass as module
+    from fitlang.solve.greedy import Guide, greedy_floor
+    from fitlang.solve.placement import _cheapest_guided
+    from fitlang.solve.short_order import ShortFirst
+
+    problem, guide = ai2
+    floor, _ = greedy_floor(problem, short_first=True)
+    made: list[Guide] = []
+    passed = module.guided_pass
+
+    def told(problem, guide, objective, deadline, learned):
+        made.append(guide)
+        result = passed(problem, guide, objective, None, learned)
+        learned.pass_seconds = 10.0
+        return result
+
+    monkeypatch.setattr(module, "guided_pass", told)
+    monkeypatch.setattr("fitlang.solve.placement.guided_pass", told)
+    deadline = time.monotonic() + 5.0
+    best = _cheapest_guided(problem, floor, [guide, Guide()], "cost", None, deadline, retry_short=False,
+                            learned=ShortFirst())
+    assert best is not floor and best.complete and made == [guide]
+

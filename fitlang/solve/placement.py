@@ -59,7 +59,7 @@ from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
 from fitlang.solve.guided_complete import room_made
-from fitlang.solve.guided_pass import guided_pass
+from fitlang.solve.guided_pass import guided_pass, next_pass_fits
 from fitlang.solve.guides import guides as _guides
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Status, stated_bound
@@ -864,7 +864,8 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     best = packing
     short: list[tuple[Guide, Packing]] = []
     for guide in guides:
-        if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass):
+        if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass) or \
+                (best is not packing and not next_pass_fits(learned, deadline)):
             break
         if tried is not None:
             tried.append(guide)

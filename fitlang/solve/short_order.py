@@ -50,6 +50,7 @@ class ShortFirst:
     # the workloads put first in the last pass in this order (`short_first_pass`): a pass in
     # it again with no name added would be the same pass (`guided_pass.guided_pass`)
     last_order: frozenset[str] | None = None
+    pass_seconds: float | None = None  # what that last pass took (`guided_pass.next_pass_fits`)
 
     def floor_took(self, seconds: float) -> None:
         """Where the floor learned an order, its `greedy_floor` ran three passes (the priority
@@ -96,7 +97,8 @@ def _in_order(problem: Problem, learned: ShortFirst, deadline: float | None,
     began = time.monotonic()
     learned.last_order = frozenset(learned.names)
     packing, cut = greedy_in_order(problem, dict.fromkeys(learned.names, 0), deadline, guide)
-    return packing, cut, time.monotonic() - began
+    learned.pass_seconds = time.monotonic() - began
+    return packing, cut, learned.pass_seconds
 
 
 # a pass and its polish, in passes: a guided pass's consolidation took ~0.3 of the pass
