@@ -9,14 +9,13 @@ passes a guide's first one takes decides whether one finishes:
   once: its nodes fill the classes the services of one region need (seed 4: the priority order
   left 222 replicas out, then the learned order placed all), so a first pass in the priority
   order is short and its 0.5 CPU s lost (session 36);
-- such a pass also fills the CPU nodes the services of one region
-  need, and the priority order leaves some of them out where the floor's passes learned no
-  order (seed 13: its floor placed every replica at once; each of the four first guides' passes
-  short by 24-37 replicas, then dropped; the answer the options-alone pass, 1.93%): its shorts
-  are learned and the pass made again in that order, at once;
+- where the floor's passes learned no order, such a pass in the priority order leaves some of
+  those services out (seed 13: its floor placed every replica at once; each of the four first
+  guides' passes short by 24-37 replicas, then dropped; the answer the options-alone pass,
+  1.93%): its shorts are learned and the pass made again in that order, at once;
 - the passes in the learned order go on only while the time left holds another and its polish
   (`short_order._holds`); the last, where it is a few replicas short, is completed in place
-  (`guided_completed`, in at most the pass's time), which takes less (seed 14: the first pass
+  (`guided_completed`, in at most the passes' time), which takes less (seed 14: the first pass
   short by 5, the second by 4, the third cut by the deadline: the answer the floor, 3.57%);
 - a pass in the learned order that learned nothing new is not made again: it would be the
   same pass (seed 12: short by 6, then the same pass again, cut; the answer the floor, 2.63%).
