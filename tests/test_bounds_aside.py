@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 from test_dear_nodes import DEAR, _brute_force
 
-from fitlang.solve import bound_stages, placement
+from fitlang.solve import bound_stages, guided_pass, placement
 from fitlang.solve.backends import Minimising
 from fitlang.solve.budget import Budget
 from fitlang.solve.gang_quotas import LPCounts
@@ -173,6 +173,7 @@ def _guided_in_the_child(monkeypatch, problem) -> list:
         return floor_pass(problem, deadline, guide, **keywords)
 
     monkeypatch.setattr(placement, "greedy_floor", counted)
+    monkeypatch.setattr(guided_pass, "greedy_floor", counted)  # (each guided pass's)
     return guides_here
 
 

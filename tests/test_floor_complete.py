@@ -199,3 +199,19 @@ def test_a_short_floor_s_completion_runs_until_the_bound_where_no_guided_pass_wo
 
     assert completion_deadline(100.0, 101.0, 1.0, 0.35) == pytest.approx(100.65)
     assert completion_deadline(100.0, 100.2, 1.0, 0.35) == 100.0
+
+
+def test_a_gang_in_two_clusters_is_a_broken_rule_the_completion_does_not_keep(tmp_path):
+    # a completion tool puts a short replica where there is room: for a gang's last replicas that
+    # was once in another cluster than the rest (ai_fleet 10,000 seed 14: a guided pass completed
+    # with `train_34` in two, which the self-check then refused, E0507; session 38)
+    from fitlang.solve.floor_complete import breaks_affinities
+
+    pools = pool("east", 1, 8, "32Gi", 1, '  cluster = "east"\n') + \
+        pool("west", 1, 8, "32Gi", 1, '  cluster = "west"\n')
+    loose = problem_from(tmp_path, pools + workload("g", 2, 6, "2Gi", "  kind = job\n"))
+    packing, _ = greedy_floor(loose)  # one replica a node: in both clusters
+    assert packing.complete and all(len(nodes) == 1 for nodes in packing.nodes.values())
+    assert not breaks_affinities(loose, packing)
+    gang = problem_from(tmp_path, pools + workload("g", 2, 6, "2Gi", "  kind = job\n  gang = true\n"))
+    assert breaks_affinities(gang, packing)

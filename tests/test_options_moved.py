@@ -54,7 +54,7 @@ def test_the_guided_floor_is_the_moves_then_the_whole_passes_where_they_fit(tmp_
     # both options at the same 12, and its order puts `b[L4]` first)
     import time
 
-    from fitlang.solve import placement
+    from fitlang.solve import guided_pass, placement
 
     problem = problem_from(tmp_path, option_pools(l40s_nodes=1, l40s_price=4, l4_price=2)
                            + inference("a", 4) + inference("b", 8))
@@ -62,7 +62,7 @@ def test_the_guided_floor_is_the_moves_then_the_whole_passes_where_they_fit(tmp_
     suggested = (accelerator_options(problem, "cost"), {})
     moves, passes = [], []
     monkeypatch.setattr(placement, "options_moved", lambda *args: moves.append(1) or options_moved(*args))
-    monkeypatch.setattr(placement, "greedy_floor",
+    monkeypatch.setattr(guided_pass, "greedy_floor",
                         lambda *args, **kwargs: passes.append(1) or greedy_floor(*args, **kwargs))
     deadline = time.monotonic() + 60
     guided = placement._guided_floor(problem, floor, suggested, "cost", 60, deadline, whole_pass=120.0)

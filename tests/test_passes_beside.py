@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import pytest
 
-from fitlang.solve import bound_stages, placement
+from fitlang.solve import bound_stages, guided_pass, placement
 from fitlang.solve.backends import Minimising, forks, tell_parent
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.greedy import Guide, greedy_floor
@@ -193,7 +193,7 @@ def test_a_pass_in_the_learned_order_at_once_places_what_the_priority_order_left
     floor = greedy_floor(problem)[0]
     assert not floor.complete
     first_passes: list[Guide] = []
-    monkeypatch.setattr(placement, "greedy_floor", lambda problem, deadline, guide, **keywords:
+    monkeypatch.setattr(guided_pass, "greedy_floor", lambda problem, deadline, guide, **keywords:
                         first_passes.append(guide) or greedy_floor(problem, deadline, guide, **keywords))
     best = placement._cheapest_guided(problem, floor, [Guide()], "cost", 30.0, time.monotonic() + 30,
                                       learned=ShortFirst({"u"}, at_once=True), retry_short=False)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from fitlang.solve import placement
+from fitlang.solve import guided_pass, placement
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.greedy import Guide, greedy_floor
 from fitlang.solve.placement_result import _packed_value
@@ -50,7 +50,7 @@ def _recorded(monkeypatch) -> list[tuple[str, Guide | None]]:
         events.append(("scarce_first", guide))
         return scarce(problem, packing, deadline, guide)
 
-    monkeypatch.setattr(placement, "greedy_floor", passed)
+    monkeypatch.setattr(guided_pass, "greedy_floor", passed)  # (each guide's pass: guided_pass.py)
     monkeypatch.setattr(placement, "scarce_first", retried)
     return events
 

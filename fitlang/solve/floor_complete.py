@@ -20,7 +20,7 @@ from collections import Counter
 
 from fitlang.check.program import LatencyRule
 from fitlang.model.problem import NodeClass, Problem
-from fitlang.rules import affinity, latency
+from fitlang.rules import affinity, gang, latency
 from fitlang.rules.base import Placed
 from fitlang.solve.make_room import (
     adopt,
@@ -96,14 +96,17 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
 
 def breaks_affinities(problem: Problem, packing: Packing) -> bool:
     """Does a workload the placement keeps run in a domain its affinity or anti-affinity rules
-    forbid, or short of the replicas its latency rules need within reach? The rules' own checks
-    (rules/affinity.py, rules/latency.py, as `verify` runs them) over the packing's nodes. The
+    forbid, short of the replicas its latency rules need within reach, or a gang in two
+    clusters? The rules' own checks (rules/affinity.py, rules/latency.py, rules/gang.py, as
+    `verify` runs them) over the packing's nodes. The
     tools above place a short replica in the domain of the class it is short against, and the
     greedy pass names the class it tried last, which may hold the target of a zone
     anti-affinity (random fleet seed 82: a zone spread short of all 759 replicas, the one the
     trim kept put in the zone of a workload barred from it) or be out of a latency rule's
-    reach (`_trimmed_to_reach`)."""
-    if not any(d.affinities or d.latency for d in problem.demands):
+    reach (`_trimmed_to_reach`); and a gang's last replicas where there is room, in another
+    cluster than the rest (ai_fleet 10,000 seed 14: a guided pass 5 replicas short completed
+    with `train_34` in two, E0507; guided_complete.py)."""
+    if not any(d.affinities or d.latency or d.gang for d in problem.demands):
         return False
     kept = {d.name for d in problem.demands} - dropped_whole(problem, packing)
     owner: dict[str, NodeClass] = {}
@@ -119,7 +122,8 @@ def breaks_affinities(problem: Problem, packing: Packing) -> bool:
                 placed_on.setdefault(name, Counter())[node.name] += amount
     placed = Placed(problem, owner, {d.name: d for d in problem.demands}, hosted, placed_on, set(),
                     Counter(), {}, set(), {})
-    return any(next(iter(check(placed)), None) is not None for check in (affinity.check, latency.check))
+    return any(next(iter(check(placed)), None) is not None for check in (affinity.check, latency.check,
+                                                                           gang.check))
 
 
 def _trimmed_to_reach(problem: Problem, packing: Packing) -> None:

@@ -26,8 +26,7 @@ from fitlang.model.problem import RESOURCES, Problem
 from fitlang.solve.aggregate import remaining
 from fitlang.solve.bound import Bound
 from fitlang.solve.greedy import Guide, _fillable
-from fitlang.solve.pack import Packing
-from fitlang.solve.short_order import ShortFirst, short_first_pass
+from fitlang.solve.short_order import ShortFirst
 
 RESERVE = 1
 # the mixes are used where their nodes are at least this share of the fleet's: on the inventory
@@ -163,20 +162,10 @@ def mixed_first(guide: Guide, deadline: float | None, whole_pass: float | None,
     """Whether the guided passes start with a whole pass with the LP's mixes (`guide.nodes`),
     not the options as moves on the floor (`placement._options_moved`, ~0.3 CPU s): where
     such a pass is expected to fit in the time left: `whole_pass` (the floor's pass and its
-    polish), or where the floor learned an order, the pass in that order (`learned_first`,
+    polish), or where the floor learned an order, the pass in that order (`guided_pass.guided_pass`,
     `ShortFirst.floor_took`; seed 3 at 5 s: 1.1 CPU s left, the floor's 1.2 s against a
     learned pass of 0.5 s and its polish 0.2 s)."""
     left = remaining(deadline)
     expected = learned.expected if learned is not None and learned.names and learned.expected else whole_pass
     return bool(guide.nodes) and (expected is None or left is None or left >= expected)
 
-
-def learned_first(problem: Problem, guide: Guide, deadline: float | None,
-                  learned: ShortFirst | None) -> tuple[Packing, set[str]] | None:
-    """A guided pass with the LP's mixes, where the floor learned an order (short_order.py):
-    in that order at once. Its nodes fill the classes the services of one region need (seed 4:
-    the priority order left 222 replicas out, then the learned order placed all), so a first
-    pass in the priority order is short and its 0.5 CPU s lost. None elsewhere."""
-    if not guide.nodes or learned is None or not learned.names:
-        return None
-    return short_first_pass(problem, learned, deadline, guide)

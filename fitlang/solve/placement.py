@@ -58,11 +58,12 @@ from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
-from fitlang.solve.guided_complete import guided_completed, room_made
+from fitlang.solve.guided_complete import room_made
+from fitlang.solve.guided_pass import guided_pass, next_pass_fits
 from fitlang.solve.guides import guides as _guides
 from fitlang.solve.improve import NODE_OBJECTIVES, consolidate
 from fitlang.solve.linear import Status, stated_bound
-from fitlang.solve.lp_mixes import learned_first, mixed_first
+from fitlang.solve.lp_mixes import mixed_first
 from fitlang.solve.make_room import left_out, trim_spreads
 from fitlang.solve.most_placed import most_placed
 from fitlang.solve.pack import Packing, pack
@@ -88,7 +89,7 @@ from fitlang.solve.ruin_beside import floor_ruined_beside
 from fitlang.solve.ruined_choice import kept_cheapest, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.short_again import shorts_first_again
-from fitlang.solve.short_order import ShortFirst, retried_pass, short_first_pass
+from fitlang.solve.short_order import ShortFirst, retried_pass
 from fitlang.solve.small_merged import small_nodes_merged
 
 # progress(stage, best value so far, proven bound so far): for a progress line on a terminal
@@ -880,22 +881,13 @@ def _cheapest_guided(problem: Problem, packing: Packing, guides, objective: str,
     best = packing
     short: list[tuple[Guide, Packing]] = []
     for guide in guides:
-        if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass):
+        if not _pass_fits(problem, best, objective, deadline, None if moves_first else whole_pass) or \
+                (best is not packing and not next_pass_fits(learned, deadline)):
             break
         if tried is not None:
             tried.append(guide)
-        began = time.monotonic()
-        at_once = learned is not None and learned.at_once and bool(learned.names)
-        guided, cut = short_first_pass(problem, learned, deadline, guide) if learned is not None and at_once \
-            else (learned_first(problem, guide, deadline, learned)
-                  or greedy_floor(problem, deadline, guide, plain_too=False))
-        if learned is not None:  # (a retry is two passes: what it is expected to take)
-            learned.expected = 2 * (time.monotonic() - began)
-        if not cut and not guided.complete and learned is not None and learned.names and not at_once:
-            guided, cut = short_first_pass(problem, learned, deadline, guide)
-        # a few replicas short: completed as the floor is (guided_complete.py); more: retried
-        # once the other guides had their pass
-        if not cut and not guided_completed(problem, guided, objective, deadline, time.monotonic() - began):
+        guided, cut = guided_pass(problem, guide, objective, deadline, learned)
+        if not cut and not guided.complete:  # (retried once the other guides had their pass)
             short += [(guide, guided)] if retry_short else []
         elif not cut:
             best = _polished_pass(problem, guided, best, objective, time_limit, deadline, kept)

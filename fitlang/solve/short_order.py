@@ -47,6 +47,10 @@ class ShortFirst:
     # a guided pass goes in this order at once, not first in the priority order
     # (passes_beside.py: at 50,000 nodes a first pass in the priority order is short, 3-4 CPU s)
     at_once: bool = False
+    # the workloads put first in the last pass in this order (`short_first_pass`): a pass in
+    # it again with no name added would be the same pass (`guided_pass.guided_pass`)
+    last_order: frozenset[str] | None = None
+    pass_seconds: float | None = None  # what that last pass took (`guided_pass.next_pass_fits`)
 
     def floor_took(self, seconds: float) -> None:
         """Where the floor learned an order, its `greedy_floor` ran three passes (the priority
@@ -65,18 +69,47 @@ class ShortFirst:
 
 
 def short_first_pass(problem: Problem, learned: ShortFirst, deadline: float | None,
-                     guide: Guide | None = None) -> tuple[Packing, set[str]]:
+                     guide: Guide | None = None,
+                     completed: Callable[[Packing, float], object] | None = None) -> tuple[Packing, set[str]]:
     """The greedy pass with `learned`'s workloads first (the priority order among them and for
     the rest), again with those it leaves short added while some are new, up to MAX_PASSES;
-    the last pass, and whether the deadline cut it. `learned` keeps what the passes added."""
-    packing, cut = greedy_in_order(problem, dict.fromkeys(learned.names, 0), deadline, guide)
+    the last pass, and whether the deadline cut it. `learned` keeps what the passes added.
+    `completed`, where given: the last pass, still short, completed in place by it (told the
+    passes' seconds); a pass is then the last also where the time left does not hold another
+    and its polish (`_holds`: the completion of a few replicas takes less)."""
+    began = time.monotonic()
+    packing, cut, took = _in_order(problem, learned, deadline, guide)
     for _ in range(MAX_PASSES - 1):
-        if cut or packing.complete or not learned.learn(problem, packing):
+        if cut or packing.complete or not learned.learn(problem, packing) or \
+                (completed is not None and not _holds(deadline, took)):
             break
-        packing, cut = greedy_in_order(problem, dict.fromkeys(learned.names, 0), deadline, guide)
+        packing, cut, took = _in_order(problem, learned, deadline, guide)
     if not cut and not packing.complete:  # (for the next guided pass)
         learned.learn(problem, packing)
+        if completed is not None:
+            completed(packing, time.monotonic() - began)
     return packing, cut
+
+
+def _in_order(problem: Problem, learned: ShortFirst, deadline: float | None,
+              guide: Guide | None) -> tuple[Packing, set[str], float]:
+    """One pass in `learned`'s order (see `short_first_pass`), and the seconds it took."""
+    began = time.monotonic()
+    learned.last_order = frozenset(learned.names)
+    packing, cut = greedy_in_order(problem, dict.fromkeys(learned.names, 0), deadline, guide)
+    learned.pass_seconds = time.monotonic() - began
+    return packing, cut, learned.pass_seconds
+
+
+# a pass and its polish, in passes: a guided pass's consolidation took ~0.3 of the pass
+# (`bench/ai_fleet.py` 10,000: 0.12-0.15 CPU s after a pass of 0.43-0.5)
+PASS_AND_POLISH = 1.3
+
+
+def _holds(deadline: float | None, pass_seconds: float) -> bool:
+    """Does the time left hold another pass of `pass_seconds` and its polish?"""
+    left = remaining(deadline)
+    return left is None or left >= PASS_AND_POLISH * pass_seconds
 
 
 def retried_pass(problem: Problem, guide: Guide, guided: Packing, deadline: float | None,
