@@ -635,7 +635,7 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
     expected_bound = 0.0 if known is not None else \
         run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
-    beside = pays(left, expected_bound, run.floor_seconds, run.budget.cpu_share)
+    beside = pays(left, expected_bound, run.floor_seconds, run.budget.cpu_share, run.completion_deferred)
     # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
     learned = ShortFirst(set(run.learned.names), at_once=beside)
     pass_seconds = run.floor_seconds
