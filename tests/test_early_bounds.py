@@ -19,8 +19,8 @@ from test_dear_nodes import DEAR
 from test_first_fit import short_floor as short_floor  # (a fixture)
 
 from fitlang.solve import bound_stages, placement
-from fitlang.solve.backends import forks
-from fitlang.solve.early_bounds import EARLY_PASS_CPU, answered, early_pays
+from fitlang.solve.backends import Minimising, forks, tell_parent
+from fitlang.solve.early_bounds import EARLY_PASS_CPU, answered, early_pays, waited
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
@@ -55,6 +55,59 @@ def test_answered_is_a_bound_with_a_guide_of_the_lps_classes():
     assert not answered(None) and not answered(_Early(False, bounds)) and not answered(_Early(True, None))
     assert not answered(_Early(True, bound_stages.Bounds(None, placement.Bound(None), suggested)))
     assert not answered(_Early(True, bound_stages.Bounds(None, placement.Bound(Fraction(3)), ({}, {}))))
+
+
+def _told_then_answered(seconds: float) -> str:
+    tell_parent(Fraction(7))
+    time.sleep(0.5)
+    return "answer"
+
+
+@needs_fork
+def test_a_child_that_told_is_not_done_until_it_answers_and_runs_on_while_waited_for():
+    pending = Minimising.running(_told_then_answered, 10.0)
+    assert pending.told(5.0) == Fraction(7)
+    assert not pending.done() and not pending.waited(0.05)  # (a told bound is not the answer)
+    assert pending.waited(5.0) and pending.done() and pending.result(0.0) == "answer"
+
+
+def _told_each_round_then_cut(*args, each_round=None, **kwargs):
+    each_round(Fraction(9))
+    time.sleep(60)
+
+
+@needs_fork
+def test_where_the_lp_begun_beside_is_not_in_by_the_bounds_its_last_told_bound_is_stated(
+        tmp_path, monkeypatch):
+    # the LP's child told a bound after a round, and is cut (its answer not in by the search
+    # deadline): that bound is stated, not none
+    problem = problem_from(tmp_path, DEAR)
+    floor = _consolidated_floor(problem)
+    _early_everywhere(monkeypatch)
+    monkeypatch.setattr(bound_stages, "bounds_stage", _told_each_round_then_cut)
+    run = _run(problem, floor, 5.0)
+    placement._early_bounds(run, floor, 10 * EARLY_PASS_CPU)
+    assert run.early is not None and run.early.told(5.0) == Fraction(9)
+    run.search_deadline = time.monotonic() - 1.0  # (past: no child at the bounds)
+    aside = placement._bounds_aside(run, None, Fraction(13))
+    assert aside is not None and aside.pair.value == Fraction(9) and not aside.pair.converged
+    assert multiprocessing.active_children() == []
+
+
+def test_the_floor_waits_for_the_lp_what_it_is_still_expected_to_take_at_most_what_is_held():
+    waits: list[float] = []
+
+    class Pending(_Early):
+        began = time.monotonic()
+
+        def waited(self, wait: float) -> bool:
+            waits.append(wait)
+            return False
+
+    assert not waited(None, 10.0, 5.0)
+    assert not waited(Pending(False, None), 10.0, 2.0) and 1.9 < waits[-1] <= 2.0
+    assert not waited(Pending(False, None), 3.0, 20.0) and 2.0 < waits[-1] <= 3.0
+    assert not waited(Pending(False, None), 0.0, 20.0) and len(waits) == 2  # (past its time: none)
 
 
 def _early_everywhere(monkeypatch) -> list[float]:
@@ -123,8 +176,8 @@ def test_a_short_floor_goes_to_the_lps_guided_passes_before_its_completion(short
     # placed, verified, with the LP's bound; no child left running
     started = _early_everywhere(monkeypatch)
     monkeypatch.setattr(placement, "early_pays", lambda cpu, aside, converges: aside and converges)
-    monkeypatch.setattr(placement, "answered", lambda early: early is not None and
-                        early.result(10.0) is not None and answered(early))
+    # not in when the floor's passes end (a pass here is milliseconds): waited for, not completed
+    monkeypatch.setattr(placement, "EARLY_SECONDS_PER_PAIR", 1.0)
     order: list[str] = []
     for name in ("scarce_first", "_first_fit_aside", "_bounds_aside"):
         monkeypatch.setattr(placement, name, _recorded(order, name, getattr(placement, name)))

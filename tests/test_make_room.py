@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from test_first_fit import short_floor as short_floor  # (a fixture)
+
 from fitlang.model.problem import RESOURCES
 from fitlang.solve.aggregate import completed
 from fitlang.solve.make_room import left_out, trim_spreads
@@ -168,3 +170,25 @@ def test_a_follower_in_a_zone_its_short_target_has_no_replica_in_is_left_out_who
     assert left_out(problem, packing) == (3,)
     beside = _packed(problem, {"a-0": {"target": 1, "follower": 2}}, {("target", "b"): 1})
     assert _left_out_verified(problem, beside) == {"target": 1}
+
+
+def test_the_nodes_hosting_each_workload_found_at_once_give_each_spreads_excess_as_before(short_floor):
+    # ai_fleet 1,000 seed 16: the floor leaves zone-spread inference services short. `left_out`
+    # finds every workload's nodes in one pass (`hosted_on`), not over every node for each
+    # short spread: the same excess per spread, and `excess` leaves what it is given as it was
+    from fitlang.solve.greedy import greedy_floor
+    from fitlang.solve.make_room import dropped_whole, excess, hosted_on
+
+    floor, _ = greedy_floor(short_floor)
+    short = {name for name, _ in floor.short_by_workload}
+    spreads = [d for d in short_floor.demands if d.name in short and d.spreads]
+    hosted = hosted_on(floor)
+    before = {name: dict(on) for name, on in hosted.items()}
+    assert spreads and any(excess(short_floor, floor, d) for d in spreads)
+    assert all(excess(short_floor, floor, d, hosted) == excess(short_floor, floor, d) for d in spreads)
+    assert hosted == before
+    assert dropped_whole(short_floor, floor, hosted) == dropped_whole(short_floor, floor)
+    placed = {d.name: sum(n.hosted.get(d.name, 0) for nodes in floor.nodes.values() for n in nodes)
+              for d in short_floor.demands}
+    assert all(sum(hosted.get(name, {}).values()) == amount for name, amount in placed.items())
+    assert sum(left_out(short_floor, floor)) > 0

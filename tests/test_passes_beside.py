@@ -70,6 +70,13 @@ def test_a_pass_beside_pays_where_the_child_holds_fewer_than_two_after_its_bound
     assert not pays(12.7, 4.4, None, 1.0)
 
 
+def test_a_pass_beside_pays_where_the_floor_is_short_whatever_the_child_holds():
+    # accelerator-heavy 50,000 seed 2, 30 s CPU clock: the floor short after its passes (7.2 s),
+    # 16.1 s left, the LP's answer in: this process has no floor to polish meanwhile
+    assert not pays(16.1, 0.0, 7.2, 1.0) and pays(16.1, 0.0, 7.2, 1.0, short_floor=True)
+    assert not pays(3.3, 1.0, 0.5, 1.0, short_floor=True)  # (a pass short beside the fork's own cost)
+
+
 def test_the_first_guide_is_made_here_the_others_by_the_child():
     first, second, third = Guide(classes={"a": frozenset({"c"})}), Guide(fractional=True), Guide(quotas=())
     assert here_guide([first, second, third], True) is first

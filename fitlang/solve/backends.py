@@ -322,8 +322,18 @@ class Minimising:
         self._limit = time_limit
 
     def done(self) -> bool:
-        """Whether the outcome is in (collecting it will not wait)."""
-        return self._child is None or self._found is not None or self._received(0) is not None
+        """Whether the outcome is in (collecting it will not wait); what the task told before
+        it is kept (`told`, `newest`)."""
+        return self.waited(0.0)
+
+    def waited(self, wait: float) -> bool:
+        """Whether the outcome is in within `wait` seconds, what the task told meanwhile kept;
+        the child runs on (`result` stops it)."""
+        end = time.monotonic() + wait
+        while self._child is not None and self._found is None and \
+                self._received(end - time.monotonic()) is not None:
+            pass
+        return self._child is None or self._found is not None
 
     def told(self, wait: float) -> Any:
         """What the task told this process before its answer (`tell_parent`), waiting at most

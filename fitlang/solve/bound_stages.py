@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -210,7 +211,8 @@ class Bounds:
 
 def bounds_stage(problem: Problem, objective: str, coarse: Fraction | None, start: Packing,
             time_limit: float | None, deadline: float | None, floor_value: Fraction | None,
-            rebuilt: bool, beside: bool = False) -> Bounds:
+            rebuilt: bool, beside: bool = False,
+            each_round: Callable[[Fraction], None] | None = None) -> Bounds:
     """The zoned coarse bound where it runs (`zoned`), then the pair bound seeded by it
     (none where the zoned one says it would not converge after a rebuild). `beside`: in a
     child process beside the placement (`_bounds_aside`), where the pair LP has the time to
@@ -218,12 +220,13 @@ def bounds_stage(problem: Problem, objective: str, coarse: Fraction | None, star
     runs first only where the pair LP is expected to take more than the whole limit
     (`rebuild_first`: inventory 50,000 at 30 s, not 10,000 at 5 s, where the zoned bound
     took 0.6 of the child's 1.4 CPU s and the guided passes waited for it: seeds 7 / 8 at
-    load ~5.5, 598.92 -> 585.65, 2524.13 -> 2493.87, seed 9 the same, the same bounds)."""
+    load ~5.5, 598.92 -> 585.65, 2524.13 -> 2493.87, seed 9 the same, the same bounds).
+    `each_round`: told the pair bound proven so far after each round (`lower_bound`)."""
     zoned, seed = (None, set()) if beside and not rebuild_first(problem, time_limit) else \
         zoned_stage(problem, objective, coarse, start, time_limit, deadline, floor_value)
     pair = Bound(None) if rebuilt and pair_hopeless(zoned, deadline) else \
         lower_bound(problem, objective, deadline if beside else share_of(time_limit, BOUND_SHARE, deadline),
-                    start=start, seed=seed)
+                    start=start, seed=seed, each_round=each_round)
     return Bounds(zoned, pair, suggested(pair), counts=lp_counts(problem, pair))
 
 

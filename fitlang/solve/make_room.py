@@ -40,17 +40,17 @@ def loses_more(demand: Demand) -> bool:
     return goes_whole(demand) or bool(demand.spreads)
 
 
-def dropped_whole(problem: Problem, packing: Packing) -> set[str]:
+def dropped_whole(problem: Problem, packing: Packing, hosted: Hosted | None = None) -> set[str]:
     """Workloads a short packing leaves in breach of a rule: gangs cut short, spreads cut short
     whose placed replicas break a skew (`trim_spreads` takes the excess off first where it
     runs), and then whatever must follow a workload that was dropped, or that runs in a domain
     where the short workload it must follow has no replica (random fleet x10 seed 3: `w5`
     placed in zone b where `w3`, the target of its zone affinity, was short of all 870). They
-    are left out whole."""
+    are left out whole. `hosted`: `hosted_on(packing)`, where the caller has it."""
     short = {w for w, _ in packing.short_by_workload}
     dropped = {d.name for d in problem.demands if d.name in short and d.gang}
     dropped |= {d.name for d in problem.demands if d.name in short and d.spreads and d.name not in dropped
-                and excess(problem, packing, d)}
+                and excess(problem, packing, d, hosted)}
     # an option packed short leaves its group short of throughput: the group goes whole
     groups = {d.group for d in problem.demands if d.name in short and d.group is not None}
     dropped |= {d.name for d in problem.demands if d.group in groups}
@@ -112,18 +112,16 @@ def left_out(problem: Problem, packing: Packing) -> tuple[int, ...]:
     (compare two as tuples: fewer at a higher level first), a spread's excess (`excess`)
     taken off: a workload dropped whole counts every replica; a workload with options, its
     first option's replicas where they deliver less than it needs (as the placement reports)."""
-    dropped = dropped_whole(problem, packing)
-    placed: dict[str, int] = {}
-    for nodes in packing.nodes.values():
-        for node in nodes:
-            for name, amount in node.hosted.items():
-                placed[name] = placed.get(name, 0) + amount
+    hosted = hosted_on(packing)
+    dropped = dropped_whole(problem, packing, hosted)
+    placed = {name: sum(on.values()) for name, on in hosted.items()}
     short = {w for w, _ in packing.short_by_workload}
     for demand in problem.demands:
         if demand.name in dropped:
             placed[demand.name] = 0
         elif demand.name in short and demand.spreads:
-            placed[demand.name] = placed.get(demand.name, 0) - sum(excess(problem, packing, demand).values())
+            taken = sum(excess(problem, packing, demand, hosted).values())
+            placed[demand.name] = placed.get(demand.name, 0) - taken
     levels = sorted({d.priority for d in problem.demands}, reverse=True)
     out = dict.fromkeys(levels, 0)
     for demand in problem.demands:
@@ -161,12 +159,33 @@ def trim_spreads(problem: Problem, packing: Packing) -> int:
     return taken
 
 
-def excess(problem: Problem, packing: Packing, demand: Demand) -> dict[tuple[str, int], int]:
+# per workload, the nodes that host it: (class id, node's index) -> replicas
+Hosted = dict[str, dict[tuple[str, int], int]]
+
+
+def hosted_on(packing: Packing) -> Hosted:
+    """Per workload, the nodes that host some of it, in one pass over the nodes: `left_out`
+    asks `excess` of every short spread, each of which went over every node (accelerator-heavy
+    50,000, the floor's first pass: 474 short spreads over ~30,000 nodes, twice (`dropped_whole`
+    too), 0.7-1 CPU s a call, and `no_level_worse` asks it of two packings)."""
+    hosted: Hosted = {}
+    for class_id, nodes in packing.nodes.items():
+        for index, node in enumerate(nodes):
+            for name, amount in node.hosted.items():
+                if amount:
+                    hosted.setdefault(name, {})[(class_id, index)] = amount
+    return hosted
+
+
+def excess(problem: Problem, packing: Packing, demand: Demand,
+           hosted: Hosted | None = None) -> dict[tuple[str, int], int]:
     """The replicas of `demand` to take off its nodes (class id, node's index -> replicas) for
     every spread of it to keep its skew with what it has placed, as `verify` counts it: one
-    at a time off the node with the most of it in the fullest domain."""
-    on = {(class_id, index): node.hosted[demand.name] for class_id, nodes in packing.nodes.items()
-          for index, node in enumerate(nodes) if node.hosted.get(demand.name)}
+    at a time off the node with the most of it in the fullest domain. `hosted`:
+    `hosted_on(packing)`, where the caller asks of many workloads."""
+    on = dict(hosted.get(demand.name, {})) if hosted is not None else \
+        {(class_id, index): node.hosted[demand.name] for class_id, nodes in packing.nodes.items()
+         for index, node in enumerate(nodes) if node.hosted.get(demand.name)}
     taken: dict[tuple[str, int], int] = {}
     spans = [(spread, _spanned(problem, packing, demand, spread.topology)) for spread in demand.spreads]
     while True:

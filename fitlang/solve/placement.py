@@ -52,7 +52,7 @@ from fitlang.solve.counted_exact import counted_exact
 from fitlang.solve.crossing_room import crossing_room
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
-from fitlang.solve.early_bounds import answered, early_pays
+from fitlang.solve.early_bounds import EARLY_SECONDS_PER_PAIR, early_pays, told_bounds, waited
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
@@ -359,9 +359,11 @@ def _floor_stage(run: _Run) -> None:
     # clock at load ~4, its floor short where the options' LP was cut, the floor's passes took
     # 16.3 s and left 0.3, or 11.2 and left 9.2 (the pass here, in the learned order, cut); no
     # pass placed all and the answer was the first-fit, 29.43%, where the completion gives 2.67%)
+    # (the LP begun beside not in yet: waited for, as long as it still holds: early_bounds.waited)
     left = run.budget.left(run.search_deadline)
-    run.completion_deferred = not run.floor.complete and answered(run.early) and \
-        left is not None and left >= time.monotonic() - wall
+    held = None if left is None else left - (time.monotonic() - wall)
+    run.completion_deferred = not run.floor.complete and held is not None and held >= 0 and \
+        waited(run.early, run.budget.wall(EARLY_SECONDS_PER_PAIR * pairs_of(problem)), held)
     if not run.floor.complete and not run.completion_deferred:  # (the stages after: worth more complete)
         pair_seconds = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
         completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
@@ -646,11 +648,11 @@ def _bounds_aside(run: _Run, coarse: Fraction | None, floor_value: Fraction | No
     known = None if run.early is None else run.early.result(max(0.0, left or 0.0))
     if left is None or run.floor is None or run.before_model is not None or not _aside(run) \
             or left < run.budget.wall(ASIDE_MIN_SECONDS):  # (no child: the bounds here, as they were)
-        return known
+        return known or told_bounds(run.early)
     objective, start, rebuilt, whole_pass = run.objective, run.floor, run.rebuilt, run.floor_seconds
     expected_bound = 0.0 if known is not None else \
         run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
-    beside = pays(left, expected_bound, run.floor_seconds, run.budget.cpu_share)
+    beside = pays(left, expected_bound, run.floor_seconds, run.budget.cpu_share, run.completion_deferred)
     # (the child's own copy: it learns apart; beside this process's pass, in the learned order at once)
     learned = ShortFirst(set(run.learned.names), at_once=beside)
     pass_seconds = run.floor_seconds
@@ -726,9 +728,10 @@ def _early_bounds(run: _Run, first_pass: Packing, first_pass_cpu: float) -> None
     if left is None or left <= 0:
         return
 
-    def bounds(seconds: float) -> Bounds:
+    def bounds(seconds: float) -> Bounds:  # (its bound told each round: early_bounds.told_bounds)
         return _told(bound_stages.bounds_stage(problem, objective, None, first_pass, time_limit,
-                                               time.monotonic() + seconds, None, False, beside=True))
+                                               time.monotonic() + seconds, None, False, beside=True,
+                                               each_round=tell_parent))
     run.early = Minimising.running(bounds, left)
 
 
