@@ -12,7 +12,8 @@ from test_timeline_stretches import STUCK, _problem
 from test_timing import _spot_violations
 
 from fitlang.solve import timeline_pack, timeline_stretches
-from fitlang.solve.timeline_pack import Resumed, holding, searched
+from fitlang.solve.timeline_pack import holding, searched
+from fitlang.solve.timeline_resume import Resumed
 
 PASSES = ("improved", "emptied", "runs_recreated", "cap_kicked")
 
