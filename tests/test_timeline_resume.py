@@ -1,8 +1,9 @@
 """A search in time that goes on where the one before it stopped (session 38, h38h): a pass cut
 by the deadline goes on from its first untried item (`timeline_resume.Progress`), the overflow
-chains the first search was cut in come first in the next, and the kick comes once the moves
-have converged and the passes after them gain no more than that. The instance is
-`test_timeline_stretches`' (four one-replica jobs on two 4-CPU nodes, 1 USD/h)."""
+chains the first search was cut in come first in the next, the kick comes once the moves have
+converged and the passes after them gain no more than that, and a round's passes of `emptied`
+stop once one gains under that share. The instance is `test_timeline_stretches`' (four
+one-replica jobs on two 4-CPU nodes, 1 USD/h)."""
 
 from __future__ import annotations
 
@@ -124,3 +125,25 @@ def test_the_kick_comes_once_the_moves_converge_and_the_passes_after_them_gain_n
     searched(None, _Scripted(10_000.0), [], None, repack=False)  # type: ignore[arg-type]
     assert calls[:8] == ["improved", "emptied", "improved", "emptied", "runs_recreated",
                          "stretches_emptied", "cap_kicked", "overflowed"]
+
+
+def test_emptieds_passes_in_a_round_stop_once_one_gains_under_the_converging_share(tmp_path, monkeypatch):
+    """The passes over the blocks gain 50, 2, 1, then nothing: with `converging` (the search's
+    rounds) the second pass, under CONVERGING's share of 10,000 (3 USD), is the last; without it
+    (`settled`), the passes go on until one moves nothing."""
+    problem = _problem(tmp_path)
+    gains, passes = [50.0, 2.0, 1.0, 0.0], []
+
+    def recreated(problem, ledger, held):  # the one block below, placed again as it was
+        gain = gains[len(passes)]
+        passes.append(gain)
+        ledger.value -= gain
+        return held if gain > 0 else None
+    monkeypatch.setattr(timeline_pack, "_blocks", lambda ledger, only=None: [("n", 0, 0, 6)])
+    monkeypatch.setattr(timeline_pack, "_recreated", recreated)
+    timeline_pack.emptied(problem, _Scripted(10_000.0), list(STUCK), None,  # type: ignore[arg-type]
+                          converging=CONVERGING)
+    assert passes == [50.0, 2.0]
+    passes.clear()
+    timeline_pack.emptied(problem, _Scripted(10_000.0), list(STUCK), None)  # type: ignore[arg-type]
+    assert passes == [50.0, 2.0, 1.0, 0.0]
