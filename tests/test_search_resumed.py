@@ -12,7 +12,8 @@ from test_timeline_stretches import STUCK, _problem
 from test_timing import _spot_violations
 
 from fitlang.solve import timeline_pack, timeline_stretches
-from fitlang.solve.timeline_pack import Resumed, holding, searched
+from fitlang.solve.timeline_pack import holding, searched
+from fitlang.solve.timeline_resume import Resumed
 
 PASSES = ("improved", "emptied", "runs_recreated", "cap_kicked")
 
@@ -41,7 +42,7 @@ def test_a_search_resumed_where_the_moves_converged_goes_to_the_kick_first(tmp_p
     spots = searched(problem, ledger, list(STUCK), None, resumed=state)
     assert ledger.total() == pytest.approx(7.0)
     # it stopped converged: its last round of moves gained nothing, nor anything after them
-    assert state.converged and state.done == {"runs", "stretches"}
+    assert state.converged and state.done == {"runs", "stretches", "overflow"}
     calls = _calls_recorded(monkeypatch)
     again = holding(problem, spots)
     after = searched(problem, again, spots, None, repack=False, resumed=state)
@@ -81,11 +82,12 @@ def test_a_search_stopped_after_a_pass_gained_hands_over_moves_not_converged(tmp
 
 
 def test_a_pass_cut_by_the_deadline_is_not_marked_done(tmp_path, monkeypatch):
-    """The run pass ends past the deadline: it may not have seen every run, so the search after
-    runs it again (the stretch pass after it, also past the deadline, likewise)."""
+    """The run pass tries its last run and the deadline passes: it is done; the stretch pass
+    after it, past the deadline before its first block, is not (the search after runs it)."""
     problem = _problem(tmp_path)
     state = _stopped_after(monkeypatch, timeline_pack, "runs_recreated")
     ledger = holding(problem, STUCK)
     searched(problem, ledger, list(STUCK), None, resumed=state)
     assert ledger.total() == pytest.approx(8.0)  # (the stretch pass, past the deadline, did nothing)
-    assert state.converged and state.done == set()
+    assert state.converged and state.done == {"runs"}
+    assert not state.begun["stretches"].finished

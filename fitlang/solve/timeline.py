@@ -40,7 +40,6 @@ from fitlang.solve.timeline_pack import (
     REPAIR_TRIES,
     Ending,
     Ledger,
-    Resumed,
     Spot,
     candidates,
     make_room,
@@ -51,6 +50,7 @@ from fitlang.solve.timeline_pack import (
     run_of,
     search_from,
 )
+from fitlang.solve.timeline_resume import Resumed
 
 
 @dataclass

@@ -32,6 +32,7 @@ from fitlang.solve.timeline_pack import (
     run_of,
     settled,
 )
+from fitlang.solve.timeline_resume import Progress
 
 # of the nodes a replica could go onto once their movable replicas are sent away, the chain
 # tries the CHAINED that send the least away (each a `cheapest` per replica sent): h29d's K
@@ -163,16 +164,17 @@ class _Schedule:
         return holds, ended[:, -1] - ended[:, start] - begun[:, end]
 
 
-def overflowed(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline) -> list[Spot]:
+def overflowed(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
+               progress: Progress | None = None) -> list[Spot]:
     """One pass over the nodes' blocks (`_blocks`: the least used first) until the deadline,
     each emptied by `_chained` where that pays, then the moves where it changed something
-    (`settled`)."""
+    (`settled`). `progress`: how far a pass over the same schedule got before (a block it was
+    cut in is tried again)."""
     if past(deadline, ledger):
         return list(spots)  # (before the schedule's arrays, a pass over every spot)
     schedule = _Schedule(problem, ledger, spots)
-    for class_id, node, first, last in _blocks(ledger):
-        if past(deadline, ledger):
-            break
+    for class_id, node, first, last in (progress or Progress()).through(
+            lambda: _blocks(ledger), lambda: past(deadline, ledger)):
         held = schedule.on(class_id, node, first, last)
         if (not held or any(problem.demand(schedule.spots[i].demand).min_segment is not None for i in held)
                 or not (ledger.running[class_id][node, first:last] > 0).all()):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, Problem, Window
+from fitlang.solve.timeline_resume import Progress, Resumed
 
 # a run whose repair looks no further than this many fitting (class, start) candidates, taken
 # in order of what the replica's share of the node costs there: the first fitting ones are
@@ -690,20 +691,6 @@ def holding(problem: Problem, spots: list[Spot], objective: str = "cost") -> Led
 CONVERGING = 3e-4
 
 
-@dataclass
-class Resumed:
-    """Where a search stopped, for the search that goes on from its schedule (`timeline.solve_timed`'s
-    tail, once the LP bound is collected): whether the moves (`improved`, `emptied`) had converged
-    on it (their last round gained under CONVERGING, and nothing after them gained), and which of
-    the passes that follow them ran to their end since. The tail then starts where the search
-    before it stopped: at the goal size it ran a round of the moves and both passes again first
-    (4.4-4.8 CPU s, 0-6 USD), and the kick and the overflow chains it had been cut short of got
-    1.5 / 0 CPU s of the 7 left (session 37)."""
-
-    converged: bool = False
-    done: set[str] = field(default_factory=set)
-
-
 def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
              regroup: bool = False, repack: bool = True, resumed: Resumed | None = None) -> list[Spot]:
     """The classes packed again whole (`repacked`), then single-replica moves (`improved`)
@@ -720,7 +707,9 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     Without `repack`, the classes are not packed again: a search that goes on from one that did
     (`timeline.solve_timed`'s tail: at the goal size its repack took 1.5-2.3 CPU s and found
     nothing on seeds 1, 3 and 11, h33g and session 34). `resumed`: where a search before this
-    one on the same schedule stopped (`Resumed`), kept up to date for the one after."""
+    one on the same schedule stopped (`timeline_resume.Resumed`: the moves not again where they
+    had converged, a pass it was cut in from its first untried item, the overflow chains it was
+    cut in first), kept up to date for the one after."""
     from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented
@@ -733,10 +722,18 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     state = resumed if resumed is not None else Resumed()
     value, kicked, resuming = ledger.total(), False, state.converged
     moved = value  # the total where the moves last converged
+    # the search before was cut in the overflow chains after its kick: on with them first
+    spots = _unless_done(state, "overflow", overflowed, problem, ledger, spots, deadline, begun_only=True)
     while not past(deadline, ledger):
         if not resuming:  # (the search before stopped where the moves had converged: not again)
-            spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline)
-            state.converged, state.done = _near(ledger.total(), value, CONVERGING), set()
+            # `emptied`'s passes only while each gains more than CONVERGING: from the sites
+            # shape's first schedule at the goal size (seed 3) its passes gained -786, -39, then
+            # -3.3, -1.9, -2.3, -1.9 and 0 USD in 0.9-1.0 CPU s each; the rounds after a pass
+            # that converged took 2 of 3 passes for -1 to -2 USD each. The next round takes
+            # them up once the passes after the converged moves change the schedule
+            spots = emptied(problem, ledger, improved(problem, ledger, spots, deadline), deadline,
+                            converging=CONVERGING)
+            state.moved(_near(ledger.total(), value, CONVERGING))
         resuming, moved = False, ledger.total()
         if state.converged:
             # the moves have (nearly) converged: each run's replicas taken off together, and
@@ -745,12 +742,18 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
             spots = _unless_done(state, "runs", runs_recreated, problem, ledger, spots, deadline)
             spots = _unless_done(state, "stretches", stretches_emptied, problem, ledger, spots, deadline)
         now = ledger.total()
-        if _near(now, value, CONVERGING) and not kicked and not past(deadline, ledger):
+        # the kick once the moves have converged and the passes after them gain no more than
+        # that either (the round as a whole may gain up to twice CONVERGING: at the goal size
+        # of the sites shape, seed 1, a round of -34 USD against a threshold of 32 cost a
+        # round more, 5 CPU s for -0.6, before the kick and the overflow chains)
+        if state.converged and _near(now, moved, CONVERGING) and not kicked and not past(deadline, ledger):
             # once: the work outside a cap's classes sent into the room it leaves unused, then
             # the blocks emptied through overflow chains (other money than the kick's: at the
             # goal size, from converged schedules, 33 USD after the kick's 17-31, in 3 CPU s)
             spots, kicked = cap_kicked(problem, ledger, spots, deadline), True
-            spots = overflowed(problem, ledger, spots, deadline)
+            if not past(deadline, ledger):  # (a kick cut short is made again first)
+                state.restarted("overflow")  # (over the kicked schedule, from its first block)
+                spots = _unless_done(state, "overflow", overflowed, problem, ledger, spots, deadline)
             now = ledger.total()
         if _near(now, value, EPSILON):
             if not regroup:
@@ -776,24 +779,24 @@ def _near(now: float, value: float, share: float) -> bool:
     return now > value - share * max(1.0, abs(value))
 
 
-# a pass of the search: (problem, ledger, spots, deadline) -> the spots after it
-SearchPass = Callable[[Problem, Ledger, list[Spot], Deadline], list[Spot]]
+# a pass of the search: (problem, ledger, spots, deadline, how far it got) -> the spots after it
+SearchPass = Callable[[Problem, Ledger, list[Spot], Deadline, Progress], list[Spot]]
 
 
 def _unless_done(state: Resumed, name: str, search: SearchPass, problem: Problem, ledger: Ledger,
-                 spots: list[Spot], deadline: Deadline) -> list[Spot]:
-    """The pass `search` over the converged moves' schedule, unless it ran to its end over it
-    before (`state.done`); marked so where it ends before the deadline."""
-    if name in state.done:
+                 spots: list[Spot], deadline: Deadline, begun_only: bool = False) -> list[Spot]:
+    """The pass `search` over the schedule, unless it ran to its end over it before
+    (`state.done`), from the first item it had not tried where it was cut (`state.begun`);
+    marked done where it tried every item. `begun_only`: only where it was cut."""
+    if name in state.done or (begun_only and name not in state.begun):
         return spots
-    spots = search(problem, ledger, spots, deadline)
-    if not past(deadline, ledger):
-        state.done.add(name)
+    spots = search(problem, ledger, spots, deadline, state.progress(name))
+    state.ended(name)
     return spots
 
 
-def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline
-                   ) -> list[Spot]:
+def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
+                   progress: Progress | None = None) -> list[Spot]:
     """Ruin and recreate a run at a time: every replica of one run of a demand taken off
     together and placed again (`_recreated`: each where it adds least in its window, the
     largest first), kept where the total falls; runs in the order of the room their nodes
@@ -802,7 +805,7 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
     replicas on 32-CPU nodes) moves to other nodes, starts or classes only together: at the
     goal size (seed 1, from the search converged at 106,425) one pass took 2.5 CPU s for -54
     and the moves then found -48 more, where the search itself had converged. Preemptible
-    replicas stay."""
+    replicas stay. `progress`: how far a pass over the same schedule got before."""
     spots = list(spots)
     runs: dict[tuple[str, int], list[int]] = {}
     for index, spot in enumerate(spots):
@@ -813,11 +816,11 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
     # and a run that moves leaves room the next ones use (seed 1 at the goal size, from one
     # converged schedule: -43 for 16 runs moved in one pass, against -25 for 10 in the order
     # of the runs' first spot, in the same 2.4-2.6 CPU s)
-    unused = {key: sum(_unused(ledger, spots[index]) for index in held) for key, held in runs.items()}
-    for key in sorted(runs, key=lambda key: -unused[key]):
+    def wasteful_first() -> list[tuple[str, int]]:
+        unused = {key: sum(_unused(ledger, spots[index]) for index in held) for key, held in runs.items()}
+        return sorted(runs, key=lambda key: -unused[key])
+    for key in (progress or Progress()).through(wasteful_first, lambda: past(deadline, ledger)):
         held = runs[key]
-        if past(deadline, ledger):
-            break
         moved = _recreated(problem, ledger, [spots[index] for index in held])
         for index, spot in zip(held, moved or ()):
             spots[index] = spot
@@ -937,7 +940,7 @@ def improved(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
 
 
 def emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
-            only: set[tuple[str, int]] | None = None) -> list[Spot]:
+            only: set[tuple[str, int]] | None = None, converging: float = 0.0) -> list[Spot]:
     """Ruin and recreate, a node's block at a time: the replicas running on a node over one
     block of steps it is awake (a maximal run) are all taken off and placed again, each where
     it adds least in its whole window (`place_cheapest`), the largest first; kept when what
@@ -945,14 +948,15 @@ def emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadl
     once, where what they add already reaches it). A single-replica move cannot
     empty a node that holds several replicas at once: this does, and so pays for the edges of
     runs where a node holds little (issue 19's second shape). Blocks are tried the least used
-    first, pass after pass while a pass improves, until the deadline. Preemptible replicas stay
-    (a block holding one is skipped)."""
+    first, pass after pass while a pass gains more than the share `converging` of the total
+    (anything, by default), until the deadline. Preemptible replicas stay (a block holding one
+    is skipped)."""
     spots = list(spots)
     where: dict[tuple[str, int], set[int]] = {}  # (class, node) -> the spots on it
     for index, spot in enumerate(spots):
         where.setdefault((spot.class_id, spot.node), set()).add(index)
     while not past(deadline, ledger):
-        gained = False
+        gained, was = False, ledger.total()
         for class_id, node, first, last in _blocks(ledger, only):
             if past(deadline, ledger):
                 return spots
@@ -964,7 +968,7 @@ def emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadl
             if moved is not None:
                 moved_in(spots, where, held, moved)
                 gained = True
-        if not gained:
+        if not gained or _near(ledger.total(), was, converging):
             break
     return spots
 

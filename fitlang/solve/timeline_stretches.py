@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from fitlang.model.problem import Problem
 from fitlang.solve.timeline_pack import Deadline, Ledger, Spot, _blocks, _recreated, moved_in, past
+from fitlang.solve.timeline_resume import Progress
 
 # a stretch is the replicas running at one step of a block, or over up to this many of its
 # consecutive distinct sets of running replicas: from main's converged 30 s schedules, up to 2
@@ -24,20 +25,22 @@ from fitlang.solve.timeline_pack import Deadline, Ledger, Spot, _blocks, _recrea
 SPANNED = 3
 
 
-def stretches_emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline
-                      ) -> list[Spot]:
+def stretches_emptied(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Deadline,
+                      progress: Progress | None = None) -> list[Spot]:
     """One pass over the blocks (`_blocks`: the least used first) until the deadline: each
     block's stretches (`_stretches`) taken off and placed again (`_recreated`), the first that
     pays kept, and the block's stretches read again while one pays (seed 1 from its converged
     30 s schedule: -117 USD in 2.3 CPU s, and the moves after -5, where the first stretch kept
-    per block found -79 in 1.9, the moves after -35)."""
+    per block found -79 in 1.9, the moves after -35). `progress`: how far a pass over the same
+    schedule got before (a block it was cut in is read again)."""
     spots = list(spots)
     where: dict[tuple[str, int], set[int]] = {}  # (class, node) -> the spots on it
     for index, spot in enumerate(spots):
         where.setdefault((spot.class_id, spot.node), set()).add(index)
-    for class_id, node, first, last in _blocks(ledger):
-        while not past(deadline, ledger) and _one_kept(problem, ledger, spots, where, (class_id, node),
-                                                       first, last):
+    for class_id, node, first, last in (progress or Progress()).through(
+            lambda: _blocks(ledger), lambda: past(deadline, ledger)):
+        while _one_kept(problem, ledger, spots, where, (class_id, node), first, last) \
+                and not past(deadline, ledger):
             pass
     return spots
 
