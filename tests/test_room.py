@@ -62,3 +62,15 @@ def test_allowed_left_out_is_no_conflict(tmp_path):
         + "policy {\n  allow_unplaced = true\n}\n"
     problem = problem_from(tmp_path, text)
     assert short_of_room(problem) == []
+
+
+def test_a_demand_of_no_replicas_is_held_without_nodes(tmp_path):
+    """A narrowed policy gives an option no node can run a share of 0 replicas
+    (`option_spread.narrowed`): nothing to hold, no conflict; one replica there is one."""
+    import dataclasses
+
+    problem = problem_from(tmp_path, FLEET)
+    (web,) = problem.demands
+    nowhere = [dataclasses.replace(web, replicas=count, eligible=[]) for count in (0, 1)]
+    assert [[d.name for d in short_of_room(dataclasses.replace(problem, demands=(demand,)))]
+            for demand in nowhere] == [[], ["web"]]
