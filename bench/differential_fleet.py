@@ -103,7 +103,7 @@ def compared(spec: reference.Spec, path: Path, time_limit: float, reference_limi
         violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
         unplaced_only = spec.allow_unplaced and all("allow_unplaced" in v.message for v in violations)
         if problems or (violations and not unplaced_only):
-            rejected = [v.message for v in violations][:2] + problems[:2]
+            rejected = [v.message for v in violations][:2] + [p.text for p in problems[:2]]
             found.append("verify rejects fitc: " + "; ".join(rejected))
     if outcome == "INFEASIBLE" and expected.feasible:
         found.append(f"wrong verdict: fitc proves none, the reference places all at {expected.cost}")

@@ -340,7 +340,7 @@ def compared(case: Case, path: Path, time_limit: float, reference_limit: float) 
     if outcome == "PLACED":
         violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
         if violations or problems:
-            rejected = [v.message for v in violations][:2] + problems[:2]
+            rejected = [v.message for v in violations][:2] + [p.text for p in problems[:2]]
             found.append("verify rejects fitc: " + "; ".join(rejected))
     if outcome == "INFEASIBLE" and verdict == "feasible":
         found.append(f"wrong verdict: fitc proves none, the reference schedules all at {float(optimum)}")

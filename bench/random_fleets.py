@@ -111,7 +111,7 @@ def _tried(path: Path, time_limit: float) -> str:
     allowing = dataclasses.replace(problem, allow_unplaced=True)
     violations, problems = verify(allowing, json.loads(as_json(problem, placement, [])))
     if violations or problems:
-        return "broken: " + "; ".join([v.message for v in violations][:3] + problems[:2])
+        return "broken: " + "; ".join([v.message for v in violations][:3] + [p.text for p in problems[:2]])
     return "partial" if placement.unplaced else "placed"
 
 

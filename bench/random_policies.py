@@ -92,7 +92,7 @@ def _tried(path: Path) -> str:
     assert problem is not None
     violations, problems = verify(problem, json.loads(as_json(problem, placement, [])))
     if violations or problems:
-        return "broken: " + "; ".join([d.message for d in violations][:2] + problems[:2])
+        return "broken: " + "; ".join([d.message for d in violations][:2] + [p.text for p in problems[:2]])
     return "placed"
 
 

@@ -177,12 +177,13 @@ def compare_with_reference(seed, directory: Path) -> Differential:
     allowed = spec.allow_unplaced or not fitc_feasible
     unplaced_only = all("allow_unplaced" in v.message for v in violations)
     if problems or (violations and not (allowed and unplaced_only and placement.unplaced)):
-        found.append("verify rejects fitc: " + "; ".join([v.message for v in violations] + problems))
+        found.append("verify rejects fitc: "
+                     + "; ".join([v.message for v in violations] + [p.text for p in problems]))
     if expected.feasible:
         violations, problems = verify(problem, reference.placement_json(spec, expected))
         if violations or problems:
             found.append("verify rejects the reference: "
-                         + "; ".join([v.message for v in violations] + problems))
+                         + "; ".join([v.message for v in violations] + [p.text for p in problems]))
     return Differential(seed, spec.kinds, found, bounds)
 
 
