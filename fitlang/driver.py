@@ -603,8 +603,8 @@ def _plural(count: int) -> str:
 def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) -> list[Diagnostic]:
     """The read's problems as E0801 each; what it left out or could not match as one warning
     per kind, with a count and the first few names. Nodes are matched when the policy built."""
-    found = [msg.CurrentStateError.at(where.path, span, detail=problem_text.text)
-             for problem_text, span in zip(read.problems, where.spans(read.problems))]
+    found = [msg.CurrentStateError.at(where.path, span, detail=wrong.text)
+             for wrong, span in zip(read.problems, where.spans(read.problems))]
     file = read.state.sources[0] if read.state.sources else where.path
     if read.ignored:
         found.append(msg.UnmanagedWork.at(where.path, where.span, file=file, count=len(read.ignored),

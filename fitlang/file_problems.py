@@ -36,6 +36,10 @@ class FileProblem(Frozen):
     def __str__(self) -> str:
         return self.text
 
+    def of_file(self, source: str) -> FileProblem:
+        """The same problem, its message naming the file (`source: ...`)."""
+        return FileProblem(f"{source}: {self.text}", self.at, self.line, self.column)
+
 
 def span_in(text: str, problem: FileProblem) -> Span | None:
     """Where `problem` is in `text`, on one line (a value that spans lines: its first

@@ -121,8 +121,7 @@ def placement_state(document: object, source: str,
     except ValidationError as error:
         from fitlang.documents_read import error_problems
 
-        read.problems.extend(FileProblem(f"{source}: {problem.text}", problem.at)
-                             for problem in error_problems(error))
+        read.problems.extend(problem.of_file(source) for problem in error_problems(error))
         return read
     running = []
     for item in placement["assignments"]:

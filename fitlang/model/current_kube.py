@@ -130,7 +130,7 @@ def _all_valid(adapter, items: list[tuple[int, dict]], source: str, read: StateR
         try:
             valid.append((index, adapter.validate_python([item])[0]))
         except ValidationError as error:
-            read.problems += [FileProblem(f"{source}: {problem.text}", problem.at)
+            read.problems += [problem.of_file(source)
                               for problem in error_problems_relocated(error, _element(index))]
     return valid
 

@@ -166,8 +166,7 @@ def read_squeue_json(document: object, source: str, names: StateNames) -> StateR
     try:
         jobs = squeue_document().validate_python(document)["jobs"]
     except ValidationError as error:
-        read.problems += [FileProblem(f"{source}: {problem.text}", problem.at)
-                          for problem in error_problems(error)]
+        read.problems += [problem.of_file(source) for problem in error_problems(error)]
         return read
     running: list[Running] = []
     for index, job in enumerate(jobs):
