@@ -294,8 +294,9 @@ def _later(text: str) -> str:
 
 
 def _real_cluster_jobs(tmp_path: Path, context: CompileContext, files: dict[str, str],
-                       submit: str) -> list[dict[str, str]]:
-    """Submit with the written submit script on a real Slurm; every job as scontrol shows it."""
+                       submit: str, zone: str = "UTC") -> list[dict[str, str]]:
+    """Submit with the written submit script on a real Slurm, from a host in time zone `zone`;
+    every job as scontrol shows it in UTC."""
     out = tmp_path / "out"
     out.mkdir()
     for name, text in files.items():
@@ -304,10 +305,10 @@ def _real_cluster_jobs(tmp_path: Path, context: CompileContext, files: dict[str,
     running = start_cluster(context.problem, tmp_path / "cluster", [], files)
     try:
         result = subprocess.run(["sh", str(out / submit)], capture_output=True, text=True,
-                                env=running.env, cwd=out, timeout=60)
+                                env={**running.env, "TZ": zone}, cwd=out, timeout=60)
         assert result.returncode == 0, result.stderr
         shown = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True,
-                               env=running.env, timeout=30)
+                               env={**running.env, "TZ": "UTC"}, timeout=30)
         assert shown.returncode == 0, shown.stderr
     finally:
         running.shutdown()
@@ -751,3 +752,56 @@ def test_runs_tied_in_cost_are_aligned_so_one_cronjob_runs_them(tmp_path):
     assert "W0953" not in _codes(compiled)
     assert [d["kind"] for d in _documents(compiled.files)].count("CronJob") == 1
     assert _fidelity("kubernetes", context, compiled.files) == []
+
+
+# PREEMPT with a job run once beside it (`report`: only 06:00-07:00 holds it): `submit.sh`
+# runs the segments' submit script and sbatches the report's script, all in UTC
+ONCE = PREEMPT.replace("policy {", """workload report {
+  kind = job
+  replicas = 1
+  cpu = 32
+  memory = 64GiB
+  duration = 1h
+  earliest = 6h
+  deadline = 7h
+  image = "registry.example.com/report:1"
+  command = ["report"]
+}
+
+policy {""")
+
+
+@real_slurm
+def test_submit_sh_starts_each_job_at_its_utc_instant_from_a_host_in_another_zone(tmp_path):
+    compiled, context = _compile(_policy(tmp_path, _later(ONCE)), "slurm")
+    assert _fidelity("slurm", context, compiled.files) == []
+    # sbatch reads --begin in its own zone: New York's would start each job 4-5 hours late
+    jobs = _real_cluster_jobs(tmp_path, context, compiled.files, "submit.sh", "America/New_York")
+    independent = sorted((j["JobName"], j["StartTime"], j["Deadline"]) for j in jobs
+                         if j["Dependency"] == "(null)")
+    assert independent == [("finetune", _later("2027-03-01T00:00:00"), _later("2027-03-01T08:00:00")),
+                           ("report", _later("2027-03-01T06:00:00"), _later("2027-03-01T07:00:00"))]
+    assert len(jobs) == 3  # and the second segment, after the first
+
+
+def test_submit_sh_runs_every_job_and_submit_script_in_utc(tmp_path):
+    compiled, _ = _compile(_policy(tmp_path, ONCE), "slurm")
+    lines = compiled.files["submit.sh"].splitlines()
+    assert lines.index("export TZ=UTC") < lines.index("sh finetune.submit.sh")
+    assert lines.index("export TZ=UTC") < lines.index("sbatch report.sbatch")
+    assert "export TZ=UTC" in compiled.files["finetune.submit.sh"].splitlines()
+
+
+@pytest.mark.parametrize(("unset", "named"), [
+    (["submit.sh"], ["report.sbatch"]),  # the segments' own submit script still sets it
+    (["submit.sh", "finetune.submit.sh"], ["finetune-seg0.sbatch", "finetune-seg1.sbatch",
+                                           "report.sbatch"]),
+    (["finetune.submit.sh"], []),  # run by submit.sh, in its UTC
+])
+def test_a_script_not_submitted_in_utc_fails_fidelity(tmp_path, unset, named):
+    compiled, context = _compile(_policy(tmp_path, ONCE), "slurm")
+    files = dict(compiled.files)
+    for name in unset:
+        files[name] = files[name].replace("export TZ=UTC\n", "")
+    problems = _fidelity("slurm", context, files)
+    assert sorted(p.split(": ")[1] for p in problems if "in UTC" in p) == named, problems

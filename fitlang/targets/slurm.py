@@ -252,20 +252,27 @@ class Slurm(Target):
         template = environment.get_template("job.sbatch.j2")
         declared = _declared_classes(context)
         declared_ids = {c.id for c in declared}
-        files = {}
+        files: dict[str, str] = {}
+        submitted = []  # what `submit.sh` runs, with a horizon: each job's script or submit script
         for workload in context.placed_workloads():
             if not workload.command:
                 continue
             timed = _timed_kind(context, workload)
-            if timed == "array":
-                files.update(self._array(template, context, workload, declared_ids))
-            elif timed == "segments":
-                files.update(self._segments(template, context, workload, declared_ids))
+            if timed in ("array", "segments"):
+                render = self._array if timed == "array" else self._segments
+                made = render(template, context, workload, declared_ids)
+                submitted += [n for n in made if n.endswith(slurm_runs.ARRAY_SUFFIX)]
             elif timed == "starts":
-                files.update(self._starts_apart(template, context, workload, declared_ids))
+                made = self._starts_apart(template, context, workload, declared_ids)
+                submitted += list(made)
             else:
-                files[f"{job_name(workload)}.sbatch"] = template.render(
-                    self._values(context, workload, context.splits(workload), declared_ids))
+                made = {f"{job_name(workload)}.sbatch": template.render(
+                    self._values(context, workload, context.splits(workload), declared_ids))}
+                submitted += list(made)
+            files.update(made)
+        if context.problem.timeline is not None and submitted:
+            source = " ".join(Path(context.program.path).name.split())
+            files[slurm_runs.SUBMIT_ALL] = slurm_runs.submit_all_script(source, submitted)
         if declared:
             files.update(self._cluster_files(environment, context, declared))
         return files

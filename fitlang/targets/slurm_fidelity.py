@@ -74,6 +74,7 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
     seen = set()
     timed = context.problem.timeline is not None
     submits = in_time.read_submits(files, problems) if timed else {}
+    utc = in_time.in_utc(files) if timed else set()
     jobs: list[in_time.Instance] = []  # with a horizon: each job as Slurm runs it
     for name, text in sorted(scripts.items()):
         try:  # a value sbatch cannot read (`--cpus-per-task=x`, an open quote) fails the job
@@ -98,6 +99,9 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
                 if node in placed:
                     problems.append(f"{name}: node {node} is in two job components")
                 placed[node] = placed.get(node, 0) + component.per_node
+        if timed and "begin" in components[0] and name not in utc:
+            problems.append(f"{name}: no submit script submits it in UTC (`export TZ=UTC`): sbatch "
+                            "reads its --begin and --deadline in the zone of the host it runs on")
         if timed:  # compared job by job below, at their starts
             jobs += in_time.instances(name, job, components[0], placed, submits.get(name), problems)
         elif placed != solved:

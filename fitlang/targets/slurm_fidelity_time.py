@@ -85,6 +85,31 @@ def read_submits(files: dict[str, str], problems: list[str]) -> dict[str, Submit
     return found
 
 
+def in_utc(files: dict[str, str]) -> set[str]:
+    """The batch scripts some submit script (`submit.sh`, `*.submit.sh`) submits in UTC: after
+    `export TZ=UTC`, its own or that of the script that runs it (`sh NAME.submit.sh`): sbatch
+    reads `--begin` and `--deadline` in the zone it runs in, and the placement's are UTC."""
+    submitted: dict[str, list[tuple[str, bool]]] = {}  # submit script -> (what it runs, in UTC)
+    for name, text in files.items():
+        if name != "submit.sh" and not name.endswith(".submit.sh"):
+            continue
+        utc = False
+        for line in text.splitlines():
+            words = shlex.split(line.strip(), comments=True) if line.strip() else []
+            if words == ["export", "TZ=UTC"]:
+                utc = True
+            elif words[:1] in (["sbatch"], ["sh"]):
+                submitted.setdefault(name, []).append((words[-1], utc))
+            elif (submit := _SUBMIT.match(line.strip())) is not None:
+                submitted.setdefault(name, []).append((shlex.split(submit[2])[-1], utc))
+    found = set()
+    for name, runs in submitted.items():
+        callers = [utc for caller in submitted.values() for script, utc in caller if script == name]
+        inherited = bool(callers) and all(callers)
+        found |= {script for script, utc in runs if utc or inherited}
+    return found
+
+
 def instances(script: str, job: str, options: dict[str, str], per_node: dict[str, int],
               submitted: Submitted | None, problems: list[str]) -> list[Instance]:
     """The jobs a script runs: one, or one per array task."""
