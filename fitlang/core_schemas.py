@@ -421,6 +421,11 @@ SCHEMAS: dict[str, Any] = {
      'schema': {'type': 'str'},
      'required': False,
     },
+    'ThreadsPerCore': {
+     'type': 'typed-dict-field',
+     'schema': {'type': 'str'},
+     'required': False,
+    },
    },
    'computed_fields': [],
    'extra_behavior': 'ignore',

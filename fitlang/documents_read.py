@@ -164,6 +164,7 @@ class SlurmNodeRecord(TypedDict):
     AvailableFeatures: NotRequired[str]
     Arch: NotRequired[str]
     Partitions: NotRequired[str]
+    ThreadsPerCore: NotRequired[str]
 
 
 def slurm_node_records() -> TypeAdapter[list[SlurmNodeRecord]]:

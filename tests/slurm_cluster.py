@@ -159,6 +159,10 @@ def _node_lines(problem: Problem, directory: Path, ports: Ports,
             line = (f"NodeName={name} NodeAddr=127.0.0.1 NodeHostname=localhost Port={ports.take()} "
                     f"CPUs={max(1, node_class.capacity['cpu'] // 1000)} "
                     f"RealMemory={max(1, node_class.capacity['memory'] // 2 ** 20)} State=UNKNOWN")
+            threads = node_class.threads_per_core
+            if threads > 1:  # CPUs are threads: slurmd needs the layout to give whole cores
+                cpus = max(1, node_class.capacity["cpu"] // 1000)
+                line += f" Sockets=1 CoresPerSocket={cpus // threads} ThreadsPerCore={threads}"
             if node_class.features:
                 line += f" Feature={','.join(node_class.features)}"
             if node_class.capacity["gpu"] and gpu_type:

@@ -107,6 +107,23 @@ def test_malformed_slurm_lines_name_the_line():
         "s.txt:2: no NodeName=; expected `scontrol -o show node` output (one node per line)"]
 
 
+def test_slurm_threads_per_core_is_read_and_checked():
+    read = read_slurm("NodeName=a CPUTot=8 ThreadsPerCore=2 RealMemory=1\n"
+                      "NodeName=b CPUTot=8 RealMemory=1\n"
+                      "NodeName=c CPUTot=8 ThreadsPerCore=3 RealMemory=1\n"
+                      "NodeName=d CPUTot=8 ThreadsPerCore=0 RealMemory=1\n", "s.txt")
+    assert [(n.name, n.threads_per_core) for n in read.nodes] == [("a", 2), ("b", 1)]
+    assert [line.split(":")[:2] for line in read.bad_values] == [["s.txt", "3"], ["s.txt", "4"]]
+
+
+def test_slurm_nodes_of_other_threads_per_core_are_other_classes(tmp_path):
+    (tmp_path / "nodes.txt").write_text("NodeName=a CPUTot=8 ThreadsPerCore=2 RealMemory=1000\n"
+                                        "NodeName=b CPUTot=8 ThreadsPerCore=1 RealMemory=1000\n")
+    problem = problem_from(tmp_path, 'inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+                           'workload w {\n  replicas = 1\n  cpu = 1\n  memory = 1Mi\n}\n')
+    assert sorted(c.threads_per_core for c in problem.classes) == [1, 2]
+
+
 def test_inventory_nodes_become_classes_and_match_accelerators(tmp_path):
     (tmp_path / "nodes.json").write_text((INVENTORY / "nodes.json").read_text())
     problem = problem_from(tmp_path, (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import shlex
 import subprocess
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -463,6 +464,68 @@ def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
     assert len(needs) == 1 and "6 whole CPUs" in needs[0] and "its 5" in needs[0]
     files = TARGETS["slurm"]().render(context)
     assert fidelity(context, files) == ["node p-0: 6 CPUs asked, it has 5"]
+
+
+# one node of 2 cores x 2 threads (4 CPUs): Slurm's CR_Core gives each job whole cores, so
+# three jobs of 1, 1 and 2 CPUs take 2 + 2 + 2 = 6 CPUs though they ask for 4
+SMT_NODE = "NodeName=n1 CPUTot=4 ThreadsPerCore=2 RealMemory=16000 State=IDLE Partitions=debug\n"
+SMT_JOBS = ('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+            + "".join(f'workload {name} {{\n  replicas = 1\n  cpu = {cpu}\n  memory = 1Gi\n'
+                      f'  command = ["sleep", "600"]\n}}\n' for name, cpu in CPUS)
+            for CPUS in ([("a", 1), ("b", 1), ("c", 2)], [("a", 2), ("c", 2)]))
+
+
+def _smt_context(tmp_path, text: str):
+    (tmp_path / "nodes.txt").write_text(SMT_NODE)
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    return context_for(path)
+
+
+def test_jobs_on_nodes_of_two_threads_per_core_are_counted_in_whole_cores(tmp_path):
+    odd, even = SMT_JOBS
+    context = _smt_context(tmp_path, odd)
+    assert context.problem.classes[0].threads_per_core == 2
+    assert {a.node for a in context.placement.assignments} == {"n1"}  # 4 of 4 CPUs to the solver
+    needs = details(TARGETS["slurm"]().problems(context), "slurm")
+    assert len(needs) == 1 and "jobs of 6 CPUs" in needs[0] and "multiples of 2" in needs[0]
+    files = TARGETS["slurm"]().render(context)
+    assert fidelity(context, files) == [
+        "node n1: 6 CPUs asked (in whole cores of 2 threads per job), it has 4"]
+    context = _smt_context(tmp_path, even)
+    assert details(TARGETS["slurm"]().problems(context), "slurm") == []
+    assert fidelity(context, TARGETS["slurm"]().render(context)) == []
+
+
+@real_slurm
+def test_a_real_slurm_gives_each_job_whole_cores_of_two_threads(tmp_path):
+    """The rule the check above states, on a real Slurm (CR_Core_Memory): of the three jobs
+    the solver fits in 4 CPUs, one waits; the two 2-CPU jobs both run."""
+    for index, text in enumerate(SMT_JOBS):
+        context = _smt_context(tmp_path, text)
+        files = TARGETS["slurm"]().render(context)
+        out = tmp_path / f"out{index}"
+        out.mkdir()
+        for name, script in files.items():
+            (out / name).write_text(script)
+        cluster = start_cluster(context.problem, tmp_path / f"cluster{index}", ["debug"], files)
+        try:
+            for name in sorted(n for n in files if n.endswith(".sbatch")):
+                submitted = subprocess.run(["sbatch", str(out / name)], capture_output=True,
+                                           text=True, env=cluster.env, timeout=30)
+                assert submitted.returncode == 0, submitted.stderr
+            states: list[str] = []
+            for _ in range(60):  # until every job is placed or waits for resources
+                shown = subprocess.run(["squeue", "-h", "-o", "%j %T %r"], capture_output=True,
+                                       text=True, env=cluster.env, timeout=30).stdout
+                states = sorted(shown.split("\n")[:-1])
+                if all(" RUNNING " in s or s.endswith("Resources") for s in states):
+                    break
+                time.sleep(1)
+        finally:
+            cluster.shutdown()
+        running = [s.split()[0] for s in states if " RUNNING " in s]
+        assert len(states) == (3, 2)[index] and len(running) == 2, states
 
 
 # ---- a pool of ten million nodes ------------------------------------------------------------------

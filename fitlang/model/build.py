@@ -451,6 +451,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
                 members, key=lambda n: (-n.cpu_milli, -n.memory, -n.disk, n.name))),
             instance_type=first.instance_type, origin=inventory.origin,
             gres_type=first.gpu_product if inventory.format == "slurm" else None,
+            threads_per_core=first.threads_per_core,
             jurisdiction=inventory.jurisdiction,
             power_watts=_accelerator_watts(accelerator, first.gpu_count),
             node_capacity=_own_capacities(members, first)))
@@ -531,7 +532,7 @@ class _Reads:
         partitions = tuple(sorted(k for k in node.labels if k.startswith("slurm.partition.")))
         return (rounded, outcomes, labels, partitions, node.gpu_count, node.gpu_product,
                 node.gpu_memory, node.gpu_resource, node.zone, node.region, node.arch,
-                tuple(node.taints), tuple(node.features), node.instance_type)
+                tuple(node.taints), tuple(node.features), node.instance_type, node.threads_per_core)
 
 
 MERGE_TOLERANCE = 0.03  # inventory nodes within 3% of each other's allocatable share a class

@@ -47,6 +47,7 @@ class InventoryNode:
     instance_type: str | None = None
     features: list[str] = field(default_factory=list)
     taints: list[Taint] = field(default_factory=list)
+    threads_per_core: int = 1  # Slurm's ThreadsPerCore: a job gets whole cores of these
 
 
 @dataclass
@@ -333,6 +334,9 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
         disk = _slurm_whole(record.get("TmpDisk") or "0", "TmpDisk (MiB)",
                             MOST_BYTES // 2 ** 20) * 2 ** 20
         gpu_count, gpu_type = _slurm_gpus(record.get("Gres", ""))
+        threads = _slurm_whole(record.get("ThreadsPerCore") or "1", "ThreadsPerCore", 64)
+        if threads < 1 or cpus % threads:
+            raise BadValue(f"ThreadsPerCore={threads} does not divide CPUTot={cpus} into cores")
     except BadValue as error:
         result.bad_values.append(f"{where}: node `{name}`: {error}")
         return
@@ -347,7 +351,7 @@ def _read_slurm_node(record: SlurmNodeRecord, where: str, result: InventoryRead)
         name=name, cpu_milli=cpus * 1000, memory=memory, gpu_count=gpu_count,
         gpu_product=gpu_type, gpu_resource="nvidia.com/gpu" if gpu_count else None,
         disk=disk, labels=labels, arch=arch,
-        features=features))
+        features=features, threads_per_core=threads))
 
 
 def _slurm_whole(text: str, what: str, most: int) -> int:

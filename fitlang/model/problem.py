@@ -154,6 +154,8 @@ class NodeClass(Frozen):
     instance_type: str | None = None
     buy_group: int | None = None  # index of the `buy` block whose max_count it shares
     gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
+    # Slurm's ThreadsPerCore: its CPUs are threads, and each job gets whole cores (CR_Core)
+    threads_per_core: int = 1
     power_watts: Fraction = Fraction(0)  # drawn by one node in use
     site: Region | None = None  # the `region` block its region (or zone) names
     jurisdiction: str | None = None  # stated by its pool, or its site's

@@ -174,22 +174,23 @@ class Slurm(Target):
         return by_message(problems)
 
     def _whole_cpu_problems(self, context: CompileContext, need: Findings) -> list[Diagnostic]:
-        """Slurm gives tasks whole CPUs: the solver's millicores, rounded up per task, must
-        still fit each node (two 500m tasks of different workloads take 2 CPUs)."""
+        """Slurm gives tasks whole CPUs, and each job whole cores: the solver's millicores,
+        rounded up per task and per job, must still fit each node (two 500m tasks of different
+        workloads take 2 CPUs; on nodes of 2 threads per core, two 1-CPU jobs take 4)."""
         asked: dict[str, int] = {}
         classes = {}
         for workload in context.placed_workloads():
             for split in context.splits(workload):
                 for node, count in split.per_node.items():
-                    asked[node] = asked.get(node, 0) + count * _cpus_per_task(workload)
+                    cpus = in_whole_cores(count * _cpus_per_task(workload), split.node_class)
+                    asked[node] = asked.get(node, 0) + cpus
                     classes[node] = split.node_class
         problems = []
         for node, cpus in asked.items():
             if cpus > slurm_cpus(classes[node]):
-                problems.append(need(
-                    f"node {node} would run tasks of {cpus} whole CPUs in all (Slurm rounds each "
-                    f"task's CPUs up), more than its {slurm_cpus(classes[node])}: give the "
-                    "workloads whole CPUs", classes[node].origin))
+                problems.append(need(f"node {node} would run {_rounded(cpus, classes[node])} in all, "
+                                     f"more than its {slurm_cpus(classes[node])}: "
+                                     f"{_whole_advice(classes[node])}", classes[node].origin))
         return problems
 
     def _workload_problems(self, workload, splits: list[Split],
@@ -513,25 +514,47 @@ def _slurm_instant(timeline, step: int) -> str:
 
 
 def _whole_cpus_in_time(context: CompileContext, need: Findings) -> list[Diagnostic]:
-    """`_whole_cpu_problems` step by step: what runs on a node at once, in whole CPUs."""
+    """`_whole_cpu_problems` step by step: what runs on a node at once, in whole CPUs and in
+    whole cores per job (a job: the replicas of one workload that start together)."""
     timeline = context.problem.timeline
     assert timeline is not None
     views = {(w.name if w.option is None else f"{w.name}[{w.option}]"): w
              for w in context.placed_workloads()}
     owners = context.problem.owners()
-    asked: dict[tuple[str, int], int] = {}
+    jobs: dict[tuple[str, str, int, int], int] = {}  # (node, workload, start, end) -> CPUs
     for assignment in context.placement.assignments:
-        workload = views[assignment.workload]
-        for step in range(getattr(assignment, "start", 0), getattr(assignment, "end", timeline.steps)):
-            key = (assignment.node, step)
-            asked[key] = asked.get(key, 0) + _cpus_per_task(workload)
+        start = getattr(assignment, "start", 0)
+        key = (assignment.node, assignment.workload, start, getattr(assignment, "end", timeline.steps))
+        jobs[key] = jobs.get(key, 0) + _cpus_per_task(views[assignment.workload])
+    asked: dict[tuple[str, int], int] = {}
+    for (node, _, start, end), cpus in jobs.items():
+        for step in range(start, end):
+            asked[(node, step)] = asked.get((node, step), 0) + in_whole_cores(cpus, owners[node])
     problems, seen = [], set()
     for (node, step), cpus in sorted(asked.items()):
         node_class = owners[node]
         if cpus > slurm_cpus(node_class) and node not in seen:
             seen.add(node)
-            problems.append(need(
-                f"node {node} would run tasks of {cpus} whole CPUs at once (step {step}; Slurm "
-                f"rounds each task's CPUs up), more than its {slurm_cpus(node_class)}: give the "
-                "workloads whole CPUs", node_class.origin))
+            problems.append(need(f"node {node} would run {_rounded(cpus, node_class)} at once "
+                                 f"(step {step}), more than its {slurm_cpus(node_class)}: "
+                                 f"{_whole_advice(node_class)}", node_class.origin))
     return problems
+
+
+def in_whole_cores(cpus: int, node_class: NodeClass) -> int:
+    """The CPUs a job asking `cpus` of a node takes there: whole cores (Slurm's CR_Core)."""
+    threads = node_class.threads_per_core
+    return -(-cpus // threads) * threads
+
+
+def _rounded(cpus: int, node_class: NodeClass) -> str:
+    if node_class.threads_per_core == 1:
+        return f"tasks of {cpus} whole CPUs (Slurm rounds each task's CPUs up)"
+    return (f"jobs of {cpus} CPUs (Slurm rounds each task's CPUs up, and gives each job whole "
+            f"cores of {node_class.threads_per_core} threads)")
+
+
+def _whole_advice(node_class: NodeClass) -> str:
+    if node_class.threads_per_core == 1:
+        return "give the workloads whole CPUs"
+    return f"give the workloads whole cores (CPUs in multiples of {node_class.threads_per_core})"

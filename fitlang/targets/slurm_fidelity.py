@@ -49,6 +49,7 @@ class Node:
     features: set[str] = field(default_factory=set)
     partitions: set[str] = field(default_factory=set)
     cloud: bool = False
+    threads_per_core: int = 1  # each job takes whole cores (CR_Core)
 
 
 @dataclass
@@ -144,7 +145,8 @@ def _totals_in_time(jobs, used: dict[str, list[tuple[str, Tasks]]], cluster: Clu
 
 
 def _instant(text: str | None) -> float | None:
-    """`YYYY-MM-DDTHH:MM[:SS]` as Slurm reads it here: in the controller's zone, UTC."""
+    """`YYYY-MM-DDTHH:MM[:SS]` as sbatch reads it in UTC (`in_utc` checks that every timed
+    script is submitted so)."""
     from datetime import UTC, datetime
 
     if not text:
@@ -459,7 +461,7 @@ def _true_node(node_class: NodeClass) -> Node:
     labels = {k.removeprefix("slurm.partition.") for k in node_class.labels
               if k.startswith("slurm.partition.")}
     return Node(node_class.capacity["cpu"] // 1000, node_class.capacity["memory"] // MIB, gres,
-                set(node_class.features), labels)
+                set(node_class.features), labels, threads_per_core=node_class.threads_per_core)
 
 
 class _Truth:
@@ -757,10 +759,12 @@ def _node_totals(used: dict[str, list[tuple[str, Tasks]]], cluster: Cluster) -> 
     problems = []
     for node_name, uses in sorted(used.items()):
         node = cluster[node_name]
-        cpus = sum(t.per_node * t.cpus for _, t in uses)
+        threads = node.threads_per_core  # a job's CPUs on a node are whole cores
+        cpus = sum(-(-t.per_node * t.cpus // threads) * threads for _, t in uses)
         memory = sum(t.per_node * t.memory_mib for _, t in uses)
         if cpus > node.cpus:
-            problems.append(f"node {node_name}: {cpus} CPUs asked, it has {node.cpus}")
+            cores = f" (in whole cores of {threads} threads per job)" if threads > 1 else ""
+            problems.append(f"node {node_name}: {cpus} CPUs asked{cores}, it has {node.cpus}")
         if memory > node.memory_mib:
             problems.append(f"node {node_name}: {memory:g} MiB asked, it has {node.memory_mib}")
         asked: dict[str, int] = {}
