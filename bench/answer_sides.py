@@ -2,7 +2,7 @@
 CPU workloads run in, and how much the classes they run on? An offline study, in process; not a
 test (the numbers go to docs/performance.md, session 39, h39b).
 
-    .venv/bin/python bench/answer_sides.py FILE ANSWER.json [ANSWER.json ...]
+    .venv/bin/python bench/answer_sides.py FILE ANSWER.json [ANSWER.json ...] [--by-zone]
 
 The pair LP (`bound.lower_bound`, no deadline) is solved on the problem as it is, then on the
 problem with the answer's choices written into it, per CPU workload (no GPU request, not an
@@ -123,13 +123,38 @@ def study(path: str, answer_path: str) -> None:
         print(f"  {label} kept to the answer's: " + ", ".join(parts))
 
 
+def by_zone(path: str, answer_path: str) -> None:
+    """Every CPU workload kept to the answer's zones, then in one zone at a time to its
+    classes too: what each zone's class mix costs the relaxation."""
+    problem = _problem(path)
+    with open(answer_path) as handle:
+        answer = json.load(handle)
+    every = functools.partial(lambda p, d: True, problem)
+    spreads_kept = ("node", "region")
+
+    def zone(node_class):
+        return node_class.topology_value("zone")
+
+    zoned = _bound(_split(problem, _placed(problem, answer, zone), zone, every, spreads_kept))
+    print(f"{path} {answer_path}: every CPU workload kept to the answer's zones {zoned:.3f}")
+    zones = sorted({zone(c) for c in problem.classes if zone(c) is not None})
+    for name in zones:
+        def key(node_class, name=name):
+            return node_class.id if zone(node_class) == name else zone(node_class)
+
+        kept_to = _bound(_split(problem, _placed(problem, answer, key), key, every, spreads_kept))
+        print(f"  and to its classes in {name}: {kept_to:.3f} (+{kept_to - zoned:.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file")
     parser.add_argument("answers", nargs="+")
+    parser.add_argument("--by-zone", action="store_true",
+                        help="the class mix zone by zone, over the answer's zones (`by_zone`)")
     args = parser.parse_args()
     for answer in args.answers:
-        study(args.file, answer)
+        (by_zone if args.by_zone else study)(args.file, answer)
 
 
 if __name__ == "__main__":
