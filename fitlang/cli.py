@@ -622,15 +622,17 @@ def _run_solve(arguments: argparse.Namespace) -> int:
     with _progress_line() as progress:
         placement = compilation.solve(arguments.backend, command_time_left(arguments.time_limit),
                                       progress)
-    diagnostics = compilation.diagnostics() + \
-        compilation.verdict(placement, arguments.time_limit,
-                            explain_ends=_limit_ends(arguments.time_limit)).diagnostics
+    verdict = compilation.verdict(placement, arguments.time_limit,
+                                  explain_ends=_limit_ends(arguments.time_limit))
+    diagnostics = compilation.diagnostics() + verdict.diagnostics
     if plot is not None:
         from fitlang.solve.timeline_plot import write_plot
 
         write_plot(problem, placement, plot)
-    if arguments.format == "json":
-        sys.stdout.write(as_json(problem, placement, diagnostics, arguments.all_nodes))
+    if arguments.format == "json":  # the document the self-check read, where it read one
+        checked = None if arguments.all_nodes else verdict.checked
+        sys.stdout.write(checked.text(diagnostics) if checked is not None else
+                         as_json(problem, placement, diagnostics, arguments.all_nodes))
     elif arguments.format != "text":  # a CI format: what the solve found to report, only
         emit(diagnostics, arguments.format, sources)
     else:

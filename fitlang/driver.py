@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the solver and the model are imported when a stage first ne
     from fitlang.solve.explain import Explanation
     from fitlang.solve.explain_time import TimeExplanation
     from fitlang.solve.placement import Placement
+    from fitlang.solve.report import PlacementJson
     from fitlang.syntax.nodes import Span
 
 # The targets declare their settings blocks in `policy` (check/settings.py); the checker
@@ -82,6 +83,9 @@ class Verdict(Mutable):
     outcome: Outcome
     diagnostics: list[Diagnostic] = field(default_factory=list)  # what the outcome says
     explanation: Explanation | None = None  # of a proven conflict
+    # the placement's JSON document the self-check read (where every rule holds): what
+    # `fitc solve --format json` prints, with the diagnostics, rather than dump it again
+    checked: PlacementJson | None = None
 
 
 class Compilation:
@@ -266,12 +270,15 @@ class Compilation:
         before a front end reports or a target writes it: one that breaks a rule is a bug of
         fitc's, reported as E0507 (status `unknown`, exit 1, no files), never as a success."""
         from fitlang.solve.linear import Status
+        from fitlang.solve.report import placement_json
         from fitlang.solve.self_check import broken_rules
 
         problem = self.problem
         assert problem is not None
-        broken = broken_rules(problem, verdict.placement, self.root_path)
+        dumped = placement_json(problem, verdict.placement)
+        broken = broken_rules(problem, verdict.placement, self.root_path, dumped)
         if not broken:
+            verdict.checked = dumped
             return verdict
         verdict.placement.status = Status.UNKNOWN
         first = broken[0]

@@ -133,6 +133,24 @@ def test_the_plain_order_is_passed_again_only_where_a_workload_is_kept_apart(tmp
     assert passes == [True, False]
 
 
+def test_no_pass_after_the_first_once_the_commands_limit_has_passed(tmp_path, monkeypatch):
+    # zones_taken: the first pass leaves u out, and the plain order and the short-first pass
+    # follow (the latter places all). Where the limit is spent by the time the first pass
+    # ends (50,000 nodes at 30 s under load 20-31: 4-7 minutes), neither runs: the floor is
+    # the first pass, short, which the first-fit or the completion then answers for
+    import time
+
+    from fitlang.solve.greedy import greedy_floor
+
+    problem = problem_from(tmp_path, zones_taken())
+    passes = _plain_order_passes(monkeypatch)
+    assert greedy_floor(problem, short_first=True, passes_until=time.monotonic() + 60)[0].complete
+    assert len(passes) == 3
+    passes.clear()
+    floor = greedy_floor(problem, short_first=True, passes_until=time.monotonic())[0]
+    assert not floor.complete and passes == [True]
+
+
 def test_a_short_workload_first_is_kept_where_it_leaves_out_less_at_no_level_more(tmp_path):
     # the fleet above and y (priority 10, d only: one 8-CPU node, three 4-CPU replicas), one
     # of which never fits. The priority order leaves u and a y out (2 at level 10); u first

@@ -350,7 +350,8 @@ def _floor_stage(run: _Run) -> None:
     cpu, wall = time.process_time(), time.monotonic()
     guide = _floor_guide(problem, objective, time_limit)
     run.floor, _ = greedy_floor(problem, None, guide, short_first=True, learned=run.learned.names,
-                                placed=lambda packing: _early_bounds(run, packing, time.process_time() - cpu))
+                                placed=lambda packing: _early_bounds(run, packing, time.process_time() - cpu),
+                                passes_until=run.budget.deadline)
     run.learned.floor_took(time.monotonic() - wall)
     run.budget.measure(time.process_time() - cpu, time.monotonic() - wall)
     run.search_deadline = run.budget.search_deadline(_replicas(problem))

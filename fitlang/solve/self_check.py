@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from fitlang.solve.report import as_json
+from fitlang.solve.report import PlacementJson, placement_json
 from fitlang.solve.verify import verify
 
 if TYPE_CHECKING:
@@ -21,11 +21,14 @@ if TYPE_CHECKING:
     from fitlang.solve.placement import Placement
 
 
-def broken_rules(problem: Problem, placement: Placement, root: str = "") -> list[Diagnostic]:
+def broken_rules(problem: Problem, placement: Placement, root: str = "",
+                 dumped: PlacementJson | None = None) -> list[Diagnostic]:
     """The rules `placement` breaks (E0503 diagnostics), as `fitc verify` reads its file:
     empty where every rule holds (replicas left out are a broken rule only where the policy
-    does not allow them; the verdict asks only of complete or allowed partial placements)."""
-    document = json.loads(as_json(problem, placement, []))
+    does not allow them; the verdict asks only of complete or allowed partial placements).
+    `dumped`: the placement's document, where the caller prints it too (`placement_json`)."""
+    dumped = placement_json(problem, placement) if dumped is None else dumped
+    document = json.loads(dumped.text([]))
     violations, problems = verify(problem, document, root)
     if problems:  # the file fitc writes always has the shape verify reads: a bug here too
         raise AssertionError("fitc's own placement file is malformed: " + "; ".join(p.text for p in problems))
