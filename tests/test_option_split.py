@@ -1,0 +1,65 @@
+"""option_split.py: spreads over options that no deal holds, held by exact counts per cell
+(each option split into a demand per cell, its replicas given back to it after the solve)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from fractions import Fraction
+
+from fitlang.driver import Compilation
+from fitlang.rules import option_spread
+from fitlang.rules.option_split import split
+
+import reference
+from solving import problem_from, solved
+
+
+def _odd_replica_alone() -> str:
+    """`bench/option_spreads.py` seed 248 (114 nodes): `chat` needs 6 replicas of G80 (zones z2
+    and z3) or of G24 (z1), under `spread zone max_skew 1` and `spread region max_skew 1` (z1
+    and z2 in r1, z3 in r2). Zones and regions within 1 hold only as 2 + 2 + 3 with the 3 in
+    z3: G80 runs 2 in z2 and 3 in z3, G24 2 in z1 (the reference's optimum, 15.00)."""
+    pools = [reference.Pool("g0", 23, 8, 32, 200, "G80", 1, "z3", "r2"),
+             reference.Pool("g1", 16, 8, 32, 400, "G80", 2, "z2", "r1"),
+             reference.Pool("g2", 21, 8, 32, 400, "G24", 2, "z1", "r1"),
+             reference.Pool("c0", 23, 4, 16, 40, zone="z2", region="r1"),
+             reference.Pool("c1", 16, 4, 16, 60, zone="z1", region="r1"),
+             reference.Pool("c2", 15, 4, 16, 60, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 6, 4000, 4, gpus=1, options=[("G80", 6), ("G24", 6)],
+                              spreads=[("region", 1), ("zone", 1)])
+    web = reference.Workload("web", 8, 1000, 2, spreads=[("zone", 1)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_the_odd_replica_goes_to_the_zone_alone_in_its_region(tmp_path):
+    # E0508 before: each option dealt its zones spreads its replicas evenly over them
+    problem = problem_from(tmp_path, _odd_replica_alone())
+    placement = solved(problem)  # (verified: every spread as written, each replica once)
+    assert not placement.unplaced and placement.value == Fraction(15)
+    zone = {name: c.zone for c in problem.classes for name in c.node_names}
+    chat = Counter(zone[a.node] for a in placement.assignments
+                   if problem.demand(a.workload).workload == "chat")
+    assert chat == {"z1": 2, "z2": 2, "z3": 3}
+    numbers = [(a.workload, a.replica) for a in placement.assignments if a.workload.startswith("chat")]
+    assert sorted(numbers) == sorted(set(numbers)) and all("~" not in name for name, _ in numbers)
+
+
+def test_the_split_is_the_cheapest_counts_that_hold_and_deliver(tmp_path):
+    problem = problem_from(tmp_path, _odd_replica_alone())
+    group = problem.option_groups[0]
+    members = [problem.demand(name) for name in group.demands]
+    spreads = [s for s in members[0].spreads if option_spread.over_options(members[0], s)]
+    parts = split(problem, group, members, spreads)
+    assert parts is not None
+    assert sorted((p.option, p.replicas) for p in parts) == [
+        ("chat[G24]", 2), ("chat[G80]", 2), ("chat[G80]", 3)]
+    found = option_spread.narrowed(problem)
+    assert found is not None and found[2] == {"chat[G80]~1": "chat[G80]"}
+
+
+def test_a_gang_is_not_split(tmp_path):
+    # a gang's replicas run in one cluster on one option: parts would be gangs of their own
+    path = tmp_path / "gang.fit"
+    path.write_text(_odd_replica_alone().replace("workload chat {", "workload chat {\n  gang = true"))
+    errors = [d.code for d in Compilation(path).diagnostics() if d.is_error]
+    assert errors == ["E0508", "E0508"]
