@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from fractions import Fraction
 
@@ -63,3 +64,24 @@ def test_a_gang_is_not_split(tmp_path):
     path.write_text(_odd_replica_alone().replace("workload chat {", "workload chat {\n  gang = true"))
     errors = [d.code for d in Compilation(path).diagnostics() if d.is_error]
     assert errors == ["E0508", "E0508"]
+
+
+def test_fitc_plan_moves_what_runs_into_the_parts(tmp_path):
+    # running: 5 G80 replicas all in zone z3 (g0, one a node); the plan's target keeps 3 there
+    # (the part in z3 keeps them) and moves 2 to z2
+    from fitlang.solve.moving import solve_move
+    from fitlang.solve.report import as_json
+    from fitlang.solve.verify import verify
+
+    from solving import problem_running
+
+    problem = problem_running(tmp_path, _odd_replica_alone(), [("chat[G80]", f"g0-{i}") for i in range(5)])
+    placement = solve_move(problem, time_limit=10)
+    assert verify(problem, json.loads(as_json(problem, placement, []))) == ([], [])
+    zone = {name: c.zone for c in problem.classes for name in c.node_names}
+    chat = Counter(zone[a.node] for a in placement.assignments
+                   if problem.demand(a.workload).workload == "chat")
+    assert not placement.unplaced and chat == {"z1": 2, "z2": 2, "z3": 3}
+    ran = {f"g0-{i}" for i in range(5)}
+    kept = {a.node for a in placement.assignments if a.workload == "chat[G80]"} & ran
+    assert len(kept) == 3  # (the z3 part's replicas stay where they run)

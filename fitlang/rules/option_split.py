@@ -17,10 +17,11 @@ spread over options left (its counts hold them): every placement holds the sprea
 written. The first part keeps the option's name, the others are named `NAME~i`; `merged`
 gives their replicas back to the option.
 
-Not tried for a gang (its replicas on one cluster: the parts would be gangs of their own),
-nor where a rule names the workload or its options carry their own (an affinity, latency, a
-spread over nodes), nor where work runs already (`fitc plan`: the running replicas name the
-option): those keep E0508.
+With work running (`fitc plan`), an option's replicas running in a cell count as its part's
+there (`running`); elsewhere as its first part's, which must move them. Not tried for a gang
+(its replicas on one cluster: the parts would be gangs of their own), nor where a rule names
+the workload or its options carry their own (an affinity, latency, a spread over nodes):
+those keep E0508.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Part:
 def split(problem: Problem, group: OptionGroup, members: list[Demand],
           spreads: list[SpreadRule]) -> list[Part] | None:
     """The parts of the module docstring, or None where not tried or no counts hold."""
-    if group.gang or problem.running or problem.running_elsewhere or _ruled(problem, group, members):
+    if group.gang or _ruled(problem, group, members):
         return None
     topologies = list(dict.fromkeys(s.topology for s in spreads))
     limits = {t: min(s.max_skew for s in spreads if s.topology == t) for t in topologies}
@@ -170,3 +171,24 @@ def merged(narrowed: Problem, placement: Placement, parts: dict[str, str]) -> Pl
                                               replica=offset[u.workload] + u.replica)
                           for u in placement.unplaced]
     return placement
+
+
+def running(problem: Problem, parts: dict[str, str], demands: list[Demand]) -> dict:
+    """`problem`'s state of running work (`running`, `running_elsewhere`, `pinned`) with each
+    option's replicas on a node counted as its part's whose classes hold the node (else the
+    first part's: the option's name); as it was where no option is split."""
+    if not parts or not (problem.running or problem.running_elsewhere):
+        return {}
+    part_of: dict[tuple[str, str], str] = {}  # (option, class id) -> its part there
+    for demand in demands:
+        for class_id in demand.eligible:
+            part_of.setdefault((parts.get(demand.name, demand.name), class_id), demand.name)
+    owners = problem.owners()
+    moved: dict[str, dict[str, int]] = {}
+    for name, on in problem.running.items():
+        for node, amount in on.items():
+            found = owners.find(node)
+            part = part_of.get((name, found[0].id), name) if found is not None else name
+            moved.setdefault(part, {})[node] = moved.get(part, {}).get(node, 0) + amount
+    pinned = problem.pinned | {part for part, option in parts.items() if option in problem.pinned}
+    return {"running": moved, "pinned": frozenset(pinned)}

@@ -206,7 +206,8 @@ def narrowed(problem: Problem) -> Narrowed | None:
         else [_narrowed_demand(d, shares.get(d.name), followed)])]
     before = {d.name for d in problem.demands}
     named = {d.name: d.name.split(option_split.SEPARATOR)[0] for d in demands if d.name not in before}
-    return problem.with_demands(demands, option_groups=kept), same, named
+    state = option_split.running(problem, named, demands)  # (`fitc plan`: what runs, by part)
+    return problem.with_demands(demands, option_groups=kept, **state), same, named
 
 
 def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, str]) -> Demand:
