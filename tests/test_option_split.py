@@ -85,3 +85,21 @@ def test_fitc_plan_moves_what_runs_into_the_parts(tmp_path):
     ran = {f"g0-{i}" for i in range(5)}
     kept = {a.node for a in placement.assignments if a.workload == "chat[G80]"} & ran
     assert len(kept) == 3  # (the z3 part's replicas stay where they run)
+
+
+def test_an_option_in_every_domain_that_cannot_hold_the_spreads_alone_is_not_run_alone(tmp_path):
+    # `bench/option_spreads.py` seed 609: G24 has nodes in z1, z2, z3, but its 12 replicas
+    # hold zones within 1 only as 4 + 4 + 4, regions 8 and 4 (max_skew 3): run alone as
+    # written it left `chat` out (`unknown`); G80 in z3 beside G24 in z1 and z2 places it
+    pools = [reference.Pool("g0", 17, 8, 32, 100, "G24", 1, "z3", "r2"),
+             reference.Pool("g1", 13, 8, 32, 300, "G24", 1, "z1", "r1"),
+             reference.Pool("g2", 19, 8, 32, 400, "G80", 2, "z3", "r2"),
+             reference.Pool("g3", 14, 8, 32, 200, "G24", 2, "z2", "r1"),
+             reference.Pool("c0", 24, 4, 16, 60, zone="z1", region="r1"),
+             reference.Pool("c1", 17, 4, 16, 40, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 6, 2000, 4, gpus=1, options=[("G80", 6), ("G24", 12)],
+                              spreads=[("region", 3), ("zone", 1)])
+    web = reference.Workload("web", 12, 1000, 2, spreads=[("zone", 2)])
+    problem = problem_from(tmp_path, reference.to_fit(reference.Spec(pools, [chat, web])))
+    placement = solved(problem)
+    assert not placement.unplaced and placement.value >= 19  # (the reference's optimum)

@@ -246,6 +246,10 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
         kept = [s for s in spreads if len(every[s.topology]) > 1]
         if kept and len(kept) < len(spreads):  # a spread over one domain holds whatever runs
             return _shares(problem, group, members, kept)
+        from fitlang.rules.option_split import alone_holds
+
+        if chosen is not None and not group.gang and not alone_holds(problem, members, chosen, spreads):
+            alone, chosen = None, None  # (its module: none, where no deal holds either)
         return option_deal.dealt(problem, group, members, spreads, chosen) or alone
     dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
     by_name = {d.name: d for d in members}
