@@ -60,11 +60,8 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     limits = {t: min(s.max_skew for s in spreads if s.topology == t) for t in topologies}
     cells: dict[tuple[str, ...], dict[str, list[str]]] = {}  # cell -> option -> its classes there
     for demand in members:
-        for class_id in demand.eligible:
-            node_class = problem.node_class(class_id)
-            values = tuple(node_class.topology_value(t) for t in topologies)
-            if not node_class.provisioned and node_class.count > 0 and None not in values:
-                cells.setdefault(values, {}).setdefault(demand.name, []).append(class_id)  # type: ignore[arg-type]
+        for cell, class_ids in _cells_of(problem, demand, topologies).items():
+            cells.setdefault(cell, {})[demand.name] = class_ids
     by_name = {d.name: d for d in members}
     order = sorted(cells)
     every = [{v for d in members for v in domains(problem, d, t)} for t in topologies]
@@ -94,16 +91,23 @@ def alone_holds(problem: Problem, members: list[Demand], alone: Demand, spreads:
     workload out (`unknown`) where G80 in z3 beside G24 in z1 and z2 places it."""
     topologies = list(dict.fromkeys(s.topology for s in spreads))
     limits = [min(s.max_skew for s in spreads if s.topology == t) for t in topologies]
-    cells: dict[tuple[str, ...], list[str]] = {}
-    for class_id in alone.eligible:
-        node_class = problem.node_class(class_id)
-        values = tuple(node_class.topology_value(t) for t in topologies)
-        if not node_class.provisioned and node_class.count > 0 and None not in values:
-            cells.setdefault(values, []).append(class_id)  # type: ignore[arg-type]
+    cells = _cells_of(problem, alone, topologies)
     order = sorted(cells)
     every = [{v for d in members for v in domains(problem, d, t)} for t in topologies]
     return _counted(problem, [alone] * len(order), [cells[c] for c in order], order, limits, every,
                     alone.replicas * alone.throughput, exact=alone.replicas) is not None
+
+
+def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[tuple[str, ...], list[str]]:
+    """Cell (its domain in each topology) -> the classes of nodes the fleet has (not offers)
+    `demand` may use there, those with a value in every topology."""
+    cells: dict[tuple[str, ...], list[str]] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        values = tuple(node_class.topology_value(t) for t in topologies)
+        if not node_class.provisioned and node_class.count > 0 and None not in values:
+            cells.setdefault(values, []).append(class_id)  # type: ignore[arg-type]
+    return cells
 
 
 def _ruled(problem: Problem, group: OptionGroup, members: list[Demand]) -> bool:
