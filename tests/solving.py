@@ -44,10 +44,10 @@ def problem_from(tmp_path: Path, text: str, name: str = "p.fit"):
     return built.problem
 
 
-def solved(problem, backend: str = "auto") -> Placement:
+def solved(problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
     """Solve and verify. A placement that leaves replicas out of a policy without
     `allow_unplaced` breaks exactly that rule, once per workload left short, and no other."""
-    placement = solve(problem, backend)
+    placement = solve(problem, backend, time_limit)
     document = json.loads(as_json(problem, placement, []))
     allowing = dataclasses.replace(problem, allow_unplaced=True)
     violations, problems = verify(allowing, document)

@@ -156,8 +156,13 @@ def refusal(problem: Problem, group: OptionGroup, members: list[Demand], spreads
     """Why `dealt` found no deal (E0508's `why`): for a gang, what each option would have to
     hold per domain."""
     if not group.gang:
+        # (what no deal can say, in the policy's terms: `bench/option_spreads.py` seed 248 holds
+        # zones and regions within 1 only as 2 + 2 + 3 with the 3 in z3, one of G80's two zones)
         return (f"no option has nodes in every domain of its {len(spreads)} spreads over its options, and "
-                "no deal of the domains among the options delivers its throughput within every max_skew")
+                "no deal of the domains among the options delivers its throughput within every max_skew "
+                "(each option dealt several domains spreads its replicas evenly over them: fitc cannot "
+                "ask one option for more in one of its domains than in another; on 48 nodes or fewer "
+                "the spreads are held node by node)")
     limits = _limits(spreads)
     every = {t: {v for d in members for v in domains(problem, d, t)} for t in limits}
     each = []

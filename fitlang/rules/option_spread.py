@@ -73,7 +73,11 @@ def refused(problem: Problem, demand: Demand) -> str | None:
     spreads = [s for s in members[0].spreads if over_options(members[0], s)]
     if _shares(problem, group, members, spreads) is not None:
         return None
+    from fitlang.rules import option_split
     from fitlang.rules.option_deal import refusal
+
+    if option_split.split(problem, group, members, spreads) is not None:
+        return None
 
     return f"the fleet has {nodes} nodes, over {MAX_NODES}; " + refusal(problem, group, members, spreads)
 
@@ -159,16 +163,22 @@ class Share:
     skews: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-Narrowed = tuple[Problem, bool]
+# the narrowed problem; whether it is the policy itself; the demands of an option split into
+# parts (`option_split`) beyond its first, which keeps its name -> the option's name
+Narrowed = tuple[Problem, bool, dict[str, str]]
 
 
 def narrowed(problem: Problem) -> Narrowed | None:
     """The problem with each option workload under spreads over its options made plain demands,
     one per option (named as before: the placement is the policy's), whose own spreads hold
     the spreads as written (the module's doc); affinities towards the workload follow its
-    option with the most replicas (stricter). And whether it is the same problem: one option
-    only may run. None where a workload cannot be narrowed so."""
+    option with the most replicas (stricter). Where no share holds them, each option split
+    into a demand per cell with its count (`option_split`). And whether it is the same
+    problem: one option only may run. None where a workload cannot be narrowed so."""
+    from fitlang.rules import option_split
+
     shares: dict[str, Share] = {}
+    parts: dict[str, list[option_split.Part]] = {}  # option group -> its parts
     followed: dict[str, str] = {}
     kept, same = [], True
     for group in problem.option_groups:
@@ -179,16 +189,25 @@ def narrowed(problem: Problem) -> Narrowed | None:
             continue
         found = _shares(problem, group, members, spreads)
         if found is None:
-            return None
+            split = option_split.split(problem, group, members, spreads)
+            if split is None:
+                return None
+            parts[group.workload], same = split, False
+            continue
         shares.update(found)
         followed[group.workload] = max(members, key=lambda d: found[d.name].replicas).name
         same &= sum(1 for d in members if d.eligible) == 1 and \
             all(not share.skews and share.classes == list(d.eligible)  # as written
                 for d in members if (share := found[d.name]).replicas)
-    if not shares:
+    if not shares and not parts:
         return None
-    demands = [_narrowed_demand(d, shares.get(d.name), followed) for d in problem.demands]
-    return problem.with_demands(demands, option_groups=kept), same
+    demands = [part for d in problem.demands for part in (
+        option_split.part_demands(d, parts[d.group]) if d.group in parts
+        else [_narrowed_demand(d, shares.get(d.name), followed)])]
+    before = {d.name for d in problem.demands}
+    named = {d.name: d.name.split(option_split.SEPARATOR)[0] for d in demands if d.name not in before}
+    state = option_split.running(problem, named, demands)  # (`fitc plan`: what runs, by part)
+    return problem.with_demands(demands, option_groups=kept, **state), same, named
 
 
 def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, str]) -> Demand:
@@ -227,6 +246,10 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
         kept = [s for s in spreads if len(every[s.topology]) > 1]
         if kept and len(kept) < len(spreads):  # a spread over one domain holds whatever runs
             return _shares(problem, group, members, kept)
+        from fitlang.rules.option_split import alone_holds
+
+        if chosen is not None and not group.gang and not alone_holds(problem, members, chosen, spreads):
+            alone, chosen = None, None  # (its module: none, where no deal holds either)
         return option_deal.dealt(problem, group, members, spreads, chosen) or alone
     dealt = _dealt(problem, group, members, spreads[0], reaches[spreads[0].topology])
     by_name = {d.name: d for d in members}
@@ -363,9 +386,10 @@ def solve_narrowed(problem: Problem, found: Narrowed, solve: Callable[[Problem],
     (`_short_left_out`); where it is not the policy, what it proves is dropped
     (`option_affinity.unproven`)."""
     from fitlang.rules.option_affinity import unproven
+    from fitlang.rules.option_split import merged
 
-    narrowed_problem, same = found
-    placement = _short_left_out(problem, solve(narrowed_problem))
+    narrowed_problem, same, parts = found
+    placement = _short_left_out(problem, merged(narrowed_problem, solve(narrowed_problem), parts))
     return placement if same else unproven(placement)
 
 

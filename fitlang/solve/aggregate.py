@@ -17,6 +17,7 @@ from fitlang.solve.limits import fleet_limits
 from fitlang.solve.linear import Outcome, Status, Value, stated_bound
 from fitlang.solve.make_room import made_room
 from fitlang.solve.moved_aside import moved_aside
+from fitlang.solve.outranked import outranked_room
 from fitlang.solve.pack import MayOpen, Packing, pack, repair
 from fitlang.solve.pattern_pack import pattern_packed
 from fitlang.solve.placement_result import (
@@ -139,6 +140,8 @@ def completed(problem: Problem, counts: dict[tuple[str, str], int], planned: dic
         # than the whole workload left out; by the search's end (random fleet seed 0 at ten
         # times its nodes, 4,290, 5 s limit: 15 CPU s here, past it)
         made_room(problem, packing, opener(problem, planned), pack_deadline or deadline)
+    if not packing.complete:  # a plain workload's replica in the room of lower-priority ones
+        outranked_room(problem, packing, opener(problem, planned), pack_deadline or deadline)
     return packing
 
 

@@ -34,6 +34,7 @@ from fitlang.solve.make_room import (
     replicas_per_domain,
     take_short,
 )
+from fitlang.solve.outranked import outranked_room
 from fitlang.solve.pack import MayOpen, NodeState, Packing, repair
 from fitlang.solve.repack import place_short
 
@@ -84,6 +85,7 @@ def floor_completed(problem: Problem, packing: Packing, may_open: MayOpen, objec
             place_short(problem, trial, objective, math.inf if deadline is None else deadline)
         repair(problem, trial, may_open)
         made_room(problem, trial, may_open, deadline)
+        outranked_room(problem, trial, may_open, deadline)
         _trimmed_to_skew(problem, trial, names)
     _trimmed_to_reach(problem, trial)
     for (name, class_id), amount in homeless.items():

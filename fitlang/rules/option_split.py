@@ -1,0 +1,219 @@
+"""Spreads over an option workload's options that no deal of `option_deal` holds, held by
+exact counts per cell: each option's demand split into parts, one per cell it runs in.
+
+`option_deal` gives each option its domains and lets the option's own spread put its replicas
+evenly over them: it cannot ask one option for more in one of its domains than in another.
+`bench/option_spreads.py` seed 248 needs that: `chat` (6 replicas on G80 or on G24) under
+`spread zone max_skew 1` and `spread region max_skew 1`, G24 only in z1, G80 in z2 and z3, z1
+and z2 in r1, z3 alone in r2; zones within 1 and regions within 1 hold only with the odd
+replica in z3 (2 + 2 + 3: regions 4 and 3), so G80 runs 2 in z2 and 3 in z3 (E0508 before).
+
+A *cell* is a combination of the spreads' domains (zone z3 in region r2); every domain's
+count is the sum of its cells'. Each cell goes to one option (the cheapest there per unit of
+throughput), and a small search (`_counted`) picks a count per cell, the cheapest whose
+domain sums hold every max_skew (a domain of no cell counts 0) and deliver the throughput.
+Each option then runs one plain demand per cell with its count, on its classes there, no
+spread over options left (its counts hold them): every placement holds the spreads as
+written. The first part keeps the option's name, the others are named `NAME~i`; `merged`
+gives their replicas back to the option.
+
+With work running (`fitc plan`), an option's replicas running in a cell count as its part's
+there (`running`); elsewhere as its first part's, which must move them. Not tried for a gang
+(its replicas on one cluster: the parts would be gangs of their own), nor where a rule names
+the workload or its options carry their own (an affinity, latency, a spread over nodes):
+those keep E0508.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from fitlang.check.program import SpreadRule
+from fitlang.model.problem import Demand, OptionGroup, Problem
+from fitlang.rules.option_spread import domains, rate, room
+
+if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlang.solve
+    from fitlang.solve.placement_result import Placement
+
+# the search's steps over all counts (cells x counts): past it, no split
+MAX_STEPS = 20_000
+SEPARATOR = "~"
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One cell of one option: its replicas there and the option's classes in it."""
+    option: str
+    replicas: int
+    classes: list[str]
+
+
+def split(problem: Problem, group: OptionGroup, members: list[Demand],
+          spreads: list[SpreadRule]) -> list[Part] | None:
+    """The parts of the module docstring, or None where not tried or no counts hold."""
+    if group.gang or _ruled(problem, group, members):
+        return None
+    topologies = list(dict.fromkeys(s.topology for s in spreads))
+    limits = {t: min(s.max_skew for s in spreads if s.topology == t) for t in topologies}
+    cells: dict[tuple[str, ...], dict[str, list[str]]] = {}  # cell -> option -> its classes there
+    for demand in members:
+        for cell, class_ids in _cells_of(problem, demand, topologies).items():
+            cells.setdefault(cell, {})[demand.name] = class_ids
+    by_name = {d.name: d for d in members}
+    order = sorted(cells)
+    every = [{v for d in members for v in domains(problem, d, t)} for t in topologies]
+    # each cell's option: the cheapest per unit of throughput, else the one that delivers most
+    # a replica (where the cheapest cells cannot deliver the throughput within the skews)
+    def cheapest(cell: tuple[str, ...], name: str) -> Fraction:
+        return rate(problem, by_name[name], cells[cell][name])
+
+    def most(cell: tuple[str, ...], name: str) -> Fraction:
+        return -by_name[name].throughput
+
+    for key in (cheapest, most):
+        owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
+        counts = _counted(problem, [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order],
+                          order, list(limits.values()), every, group.required)
+        if counts is not None:
+            return [Part(owners[cell], count, cells[cell][owners[cell]])
+                    for cell, count in zip(order, counts, strict=True) if count]
+    return None
+
+
+def alone_holds(problem: Problem, members: list[Demand], alone: Demand, spreads: list[SpreadRule]) -> bool:
+    """Can `alone` run every replica under the spreads as written (each domain of any option
+    counted)? Not always where it reaches every domain: `bench/option_spreads.py` seed 609,
+    G24's 12 replicas under `spread zone max_skew 1` and `spread region max_skew 3` (z1, z2 in
+    r1, z3 in r2) hold zones within 1 only as 4 + 4 + 4, regions 8 and 4; run so, it left the
+    workload out (`unknown`) where G80 in z3 beside G24 in z1 and z2 places it."""
+    topologies = list(dict.fromkeys(s.topology for s in spreads))
+    limits = [min(s.max_skew for s in spreads if s.topology == t) for t in topologies]
+    cells = _cells_of(problem, alone, topologies)
+    order = sorted(cells)
+    every = [{v for d in members for v in domains(problem, d, t)} for t in topologies]
+    return _counted(problem, [alone] * len(order), [cells[c] for c in order], order, limits, every,
+                    alone.replicas * alone.throughput, exact=alone.replicas) is not None
+
+
+def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[tuple[str, ...], list[str]]:
+    """Cell (its domain in each topology) -> the classes of nodes the fleet has (not offers)
+    `demand` may use there, those with a value in every topology."""
+    cells: dict[tuple[str, ...], list[str]] = {}
+    for class_id in demand.eligible:
+        node_class = problem.node_class(class_id)
+        values = tuple(node_class.topology_value(t) for t in topologies)
+        if not node_class.provisioned and node_class.count > 0 and None not in values:
+            cells.setdefault(values, []).append(class_id)  # type: ignore[arg-type]
+    return cells
+
+
+def _ruled(problem: Problem, group: OptionGroup, members: list[Demand]) -> bool:
+    """Does a rule count the workload's replicas other than its spreads over options (which
+    the parts' counts hold)?"""
+    names = {group.workload, *group.demands}
+    towards = any(r.target in names for d in problem.demands for r in d.affinities)
+    own = any(d.affinities or d.latency or any(s.topology == "node" for s in d.spreads) for d in members)
+    return towards or own
+
+
+def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], cells: list[tuple[str, ...]],
+             limits: list[int], every: list[set[str]], required: Fraction,
+             exact: int | None = None) -> list[int] | None:
+    """The cheapest count per cell (each at most what its owner's classes there hold) whose
+    domains (`every`, per topology: a domain of no cell counts 0) hold every max_skew
+    (`limits`, per topology) and which delivers `required` (with `exact`: in exactly that
+    many replicas), by depth-first search; None where none does within MAX_STEPS."""
+    prices = [rate(problem, owner, mine) * owner.throughput
+              for owner, mine in zip(owners, classes, strict=True)]  # (a replica's)
+    highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
+    enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
+    highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
+    best: list = [None, None]  # cost, counts
+    steps = [MAX_STEPS]
+    counts: list[int] = []
+
+    def holds() -> bool:
+        for position, limit in enumerate(limits):
+            sums = dict.fromkeys(every[position], 0)
+            for cell, count in zip(cells, counts, strict=True):
+                sums[cell[position]] = sums.get(cell[position], 0) + count
+            if max(sums.values()) - min(sums.values()) > limit:
+                return False
+        return True
+
+    def search(at: int, cost: Fraction, delivered: Fraction) -> bool:
+        steps[0] -= 1
+        if steps[0] < 0:
+            return False
+        if best[0] is not None and cost >= best[0]:
+            return True
+        if at == len(cells):
+            if delivered >= required and (exact is None or sum(counts) == exact) and holds():
+                best[0], best[1] = cost, list(counts)
+            return True
+        for count in range(highs[at] + 1):
+            counts.append(count)
+            going = search(at + 1, cost + count * prices[at], delivered + count * owners[at].throughput)
+            counts.pop()
+            if not going:
+                return False
+        return True
+
+    if not cells or not search(0, Fraction(0), Fraction(0)):
+        return None
+    return best[1]
+
+
+def part_demands(demand: Demand, parts: list[Part]) -> list[Demand]:
+    """`demand` (an option) as a plain demand per part of it (none: no replicas, no classes),
+    its spreads over options dropped: the parts' counts hold them."""
+    mine = [p for p in parts if p.option == demand.name] or [Part(demand.name, 0, [])]
+    spreads = [s for s in demand.spreads if s.topology == "node"]
+    return [dataclasses.replace(demand, name=demand.name if i == 0 else f"{demand.name}{SEPARATOR}{i}",
+                                replicas=part.replicas, eligible=part.classes, group=None, option=None,
+                                throughput=Fraction(1), spreads=spreads)
+            for i, part in enumerate(mine)]
+
+
+def merged(narrowed: Problem, placement: Placement, parts: dict[str, str]) -> Placement:
+    """`placement` of the narrowed problem with each part's replicas given back to its option
+    (`parts`: part -> option), numbered on from the parts before it."""
+    if not parts:
+        return placement
+    offset: dict[str, int] = {}
+    taken: dict[str, int] = {}
+    for demand in narrowed.demands:  # (an option's parts in order, the first named as it)
+        option = parts.get(demand.name, demand.name)
+        offset[demand.name] = taken.get(option, 0)
+        taken[option] = offset[demand.name] + demand.replicas
+    placement.assignments = [dataclasses.replace(a, workload=parts.get(a.workload, a.workload),
+                                                 replica=offset[a.workload] + a.replica)
+                             for a in placement.assignments]
+    placement.unplaced = [dataclasses.replace(u, workload=parts.get(u.workload, u.workload),
+                                              replica=offset[u.workload] + u.replica)
+                          for u in placement.unplaced]
+    return placement
+
+
+def running(problem: Problem, parts: dict[str, str], demands: list[Demand]) -> dict:
+    """`problem`'s state of running work (`running`, `running_elsewhere`, `pinned`) with each
+    option's replicas on a node counted as its part's whose classes hold the node (else the
+    first part's: the option's name); as it was where no option is split."""
+    if not parts or not (problem.running or problem.running_elsewhere):
+        return {}
+    part_of: dict[tuple[str, str], str] = {}  # (option, class id) -> its part there
+    for demand in demands:
+        for class_id in demand.eligible:
+            part_of.setdefault((parts.get(demand.name, demand.name), class_id), demand.name)
+    owners = problem.owners()
+    moved: dict[str, dict[str, int]] = {}
+    for name, on in problem.running.items():
+        for node, amount in on.items():
+            found = owners.find(node)
+            part = part_of.get((name, found[0].id), name) if found is not None else name
+            moved.setdefault(part, {})[node] = moved.get(part, {}).get(node, 0) + amount
+    pinned = problem.pinned | {part for part, option in parts.items() if option in problem.pinned}
+    return {"running": moved, "pinned": frozenset(pinned)}

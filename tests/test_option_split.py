@@ -1,0 +1,105 @@
+"""option_split.py: spreads over options that no deal holds, held by exact counts per cell
+(each option split into a demand per cell, its replicas given back to it after the solve)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from fractions import Fraction
+
+from fitlang.driver import Compilation
+from fitlang.rules import option_spread
+from fitlang.rules.option_split import split
+
+import reference
+from solving import problem_from, solved
+
+
+def _odd_replica_alone() -> str:
+    """`bench/option_spreads.py` seed 248 (114 nodes): `chat` needs 6 replicas of G80 (zones z2
+    and z3) or of G24 (z1), under `spread zone max_skew 1` and `spread region max_skew 1` (z1
+    and z2 in r1, z3 in r2). Zones and regions within 1 hold only as 2 + 2 + 3 with the 3 in
+    z3: G80 runs 2 in z2 and 3 in z3, G24 2 in z1 (the reference's optimum, 15.00)."""
+    pools = [reference.Pool("g0", 23, 8, 32, 200, "G80", 1, "z3", "r2"),
+             reference.Pool("g1", 16, 8, 32, 400, "G80", 2, "z2", "r1"),
+             reference.Pool("g2", 21, 8, 32, 400, "G24", 2, "z1", "r1"),
+             reference.Pool("c0", 23, 4, 16, 40, zone="z2", region="r1"),
+             reference.Pool("c1", 16, 4, 16, 60, zone="z1", region="r1"),
+             reference.Pool("c2", 15, 4, 16, 60, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 6, 4000, 4, gpus=1, options=[("G80", 6), ("G24", 6)],
+                              spreads=[("region", 1), ("zone", 1)])
+    web = reference.Workload("web", 8, 1000, 2, spreads=[("zone", 1)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_the_odd_replica_goes_to_the_zone_alone_in_its_region(tmp_path):
+    # E0508 before: each option dealt its zones spreads its replicas evenly over them
+    problem = problem_from(tmp_path, _odd_replica_alone())
+    placement = solved(problem)  # (verified: every spread as written, each replica once)
+    assert not placement.unplaced and placement.value == Fraction(15)
+    zone = {name: c.zone for c in problem.classes for name in c.node_names}
+    chat = Counter(zone[a.node] for a in placement.assignments
+                   if problem.demand(a.workload).workload == "chat")
+    assert chat == {"z1": 2, "z2": 2, "z3": 3}
+    numbers = [(a.workload, a.replica) for a in placement.assignments if a.workload.startswith("chat")]
+    assert sorted(numbers) == sorted(set(numbers)) and all("~" not in name for name, _ in numbers)
+
+
+def test_the_split_is_the_cheapest_counts_that_hold_and_deliver(tmp_path):
+    problem = problem_from(tmp_path, _odd_replica_alone())
+    group = problem.option_groups[0]
+    members = [problem.demand(name) for name in group.demands]
+    spreads = [s for s in members[0].spreads if option_spread.over_options(members[0], s)]
+    parts = split(problem, group, members, spreads)
+    assert parts is not None
+    assert sorted((p.option, p.replicas) for p in parts) == [
+        ("chat[G24]", 2), ("chat[G80]", 2), ("chat[G80]", 3)]
+    found = option_spread.narrowed(problem)
+    assert found is not None and found[2] == {"chat[G80]~1": "chat[G80]"}
+
+
+def test_a_gang_is_not_split(tmp_path):
+    # a gang's replicas run in one cluster on one option: parts would be gangs of their own
+    path = tmp_path / "gang.fit"
+    path.write_text(_odd_replica_alone().replace("workload chat {", "workload chat {\n  gang = true"))
+    errors = [d.code for d in Compilation(path).diagnostics() if d.is_error]
+    assert errors == ["E0508", "E0508"]
+
+
+def test_fitc_plan_moves_what_runs_into_the_parts(tmp_path):
+    # running: 5 G80 replicas all in zone z3 (g0, one a node); the plan's target keeps 3 there
+    # (the part in z3 keeps them) and moves 2 to z2
+    from fitlang.solve.moving import solve_move
+    from fitlang.solve.report import as_json
+    from fitlang.solve.verify import verify
+
+    from solving import problem_running
+
+    problem = problem_running(tmp_path, _odd_replica_alone(), [("chat[G80]", f"g0-{i}") for i in range(5)])
+    placement = solve_move(problem, time_limit=10)
+    assert verify(problem, json.loads(as_json(problem, placement, []))) == ([], [])
+    zone = {name: c.zone for c in problem.classes for name in c.node_names}
+    chat = Counter(zone[a.node] for a in placement.assignments
+                   if problem.demand(a.workload).workload == "chat")
+    assert not placement.unplaced and chat == {"z1": 2, "z2": 2, "z3": 3}
+    ran = {f"g0-{i}" for i in range(5)}
+    kept = {a.node for a in placement.assignments if a.workload == "chat[G80]"} & ran
+    assert len(kept) == 3  # (the z3 part's replicas stay where they run)
+
+
+def test_an_option_in_every_domain_that_cannot_hold_the_spreads_alone_is_not_run_alone(tmp_path):
+    # `bench/option_spreads.py` seed 609: G24 has nodes in z1, z2, z3, but its 12 replicas
+    # hold zones within 1 only as 4 + 4 + 4, regions 8 and 4 (max_skew 3): run alone as
+    # written it left `chat` out (`unknown`); G80 in z3 beside G24 in z1 and z2 places it
+    pools = [reference.Pool("g0", 17, 8, 32, 100, "G24", 1, "z3", "r2"),
+             reference.Pool("g1", 13, 8, 32, 300, "G24", 1, "z1", "r1"),
+             reference.Pool("g2", 19, 8, 32, 400, "G80", 2, "z3", "r2"),
+             reference.Pool("g3", 14, 8, 32, 200, "G24", 2, "z2", "r1"),
+             reference.Pool("c0", 24, 4, 16, 60, zone="z1", region="r1"),
+             reference.Pool("c1", 17, 4, 16, 40, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 6, 2000, 4, gpus=1, options=[("G80", 6), ("G24", 12)],
+                              spreads=[("region", 3), ("zone", 1)])
+    web = reference.Workload("web", 12, 1000, 2, spreads=[("zone", 2)])
+    problem = problem_from(tmp_path, reference.to_fit(reference.Spec(pools, [chat, web])))
+    placement = solved(problem)
+    assert not placement.unplaced and placement.value >= 19  # (the reference's optimum)
