@@ -1130,6 +1130,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.move_bound_beside import SCATTER_SHARE, BoundBeside, runs_beside
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
     from fitlang.solve.moving import objective_value
+    from fitlang.solve.option_trade import trade_options
     from fitlang.solve.pool_emptied import empty_pools
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
@@ -1188,8 +1189,11 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
             else:  # (from both free-node searches, the lower kept: `scatter_both`)
                 scatter_both(fleet, objective, scatter_until, passes, settled)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
-                empty_pools(fleet, objective, None if time_limit is None else
-                            started + JOINT_MOVES_SHARE * time_limit)
+                pools_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
+                # (first: on inventory 10,000 plan 7 the trades kept 9.9 USD/h in 0.5 CPU s,
+                # `empty_pools` 0-0.9 in its 0.6)
+                trade_options(fleet, objective, pools_until)
+                empty_pools(fleet, objective, pools_until)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
     if aside is not None:
         bound = aside.collected()

@@ -1,0 +1,144 @@
+"""Accelerator options traded between workloads (`fitc plan` past `LARGE_NODES` nodes; issue 18).
+
+The move keeps each workload's mix of accelerator options as it runs (`ScaleMove.start`): no
+step changes the option a workload runs on. Where one option's nodes are scarce and cheap, who
+holds them decides how many accelerators the fleet needs. Inventory 10,000, plan 7: the on-prem
+L40S nodes (0.056 USD/h a GPU) are all in use, and a workload of 8 L40S replicas (or 12 L4) holds
+8 of them while another of 4 L4 replicas (or 2 L40S) runs on L4 nodes at ~1 USD/h a GPU; the
+charged LP with each option's replicas fixed at what runs proves 558.44 USD/h, free 537.97 (it
+trades the options of 46 of 79 workloads and needs 488 GPUs, not 508): half of the plan's gap
+to its bound (582.22) was a move kind the plan lacked.
+
+A trade, per pair of options (A, B) that workloads list both of: a workload G running on A
+alone gives A up for B; the A accelerators it leaves are taken by workloads H running on B
+alone, which give B up for A: those that save the most B accelerators per A accelerator first,
+while the room lasts and each saves more per A accelerator than G costs. The replicas come off,
+those of the new options are placed by `repair` (the room left first, as any displaced replica),
+and nodes left empty are closed. Kept where the objective is lower (`pool_emptied.
+kept_if_cheaper`: exact, the changed nodes tidied first), else put back. Only workloads whose
+options no rule over a topology counts (`ScaleMove.zoned`), neither gangs nor pinned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import partial
+
+from fitlang.model.problem import Demand, OptionGroup
+from fitlang.solve.move_scale import ScaleMove
+from fitlang.solve.pool_emptied import kept_in_turn
+
+# the CPU seconds the trades are tried for (inventory 10,000 plan 7: ~0.05 s a trade)
+TRADE_CPU_SECONDS = 0.4
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """A workload running on one option alone: that option's demand, and per option it
+    lists, the demand and the replicas that deliver the workload's throughput on it alone."""
+
+    group: OptionGroup
+    running: Demand
+    alone: dict[str, tuple[Demand, int]]  # option -> (its demand, replicas)
+
+    def accelerators(self, option: str) -> int:
+        demand, replicas = self.alone[option]
+        return demand.requests.get("gpu", 0) * replicas
+
+    def ratio(self, given: str, taken: str) -> Fraction:
+        """The accelerators of `taken` it needs per accelerator of `given` it leaves."""
+        return Fraction(self.accelerators(taken), max(1, self.accelerators(given)))
+
+
+def trade_options(fleet: ScaleMove, objective: str, deadline: float | None,
+                  cpu_seconds: float = TRADE_CPU_SECONDS) -> int:
+    """The trades (module's docstring) kept where they lower `objective`, until the `deadline`
+    or `cpu_seconds` of process time; returns those kept."""
+    if fleet.unplaced or not fleet.problem.option_groups:
+        return 0
+    return kept_in_turn(fleet, objective, _trades(fleet), deadline, cpu_seconds)
+
+
+def _trades(fleet: ScaleMove) -> Iterator[partial | None]:
+    """Per pair of options, each giver in turn (the fewest B accelerators per A accelerator
+    first) with the takers that save the most; the workloads' options read again before each
+    (a trade kept changes them)."""
+    options = sorted({d.option for d in fleet.problem.demands if d.group is not None and d.option})
+    for given in options:
+        for taken in options:
+            if given == taken:
+                continue
+            tried: set[str] = set()
+            while True:
+                step = _next_trade(fleet, given, taken, tried)
+                if step is None:
+                    break
+                yield step
+
+
+def _next_trade(fleet: ScaleMove, given: str, taken: str, tried: set[str]) -> partial | None:
+    """The next giver of `given` not yet tried, with its takers; None when none is left."""
+    running = _running_alone(fleet)
+    givers = sorted((r for r in running if r.running.option == given and taken in r.alone
+                     and r.group.workload not in tried),
+                    key=lambda r: (r.ratio(given, taken), r.group.workload))
+    takers = sorted((r for r in running if r.running.option == taken and given in r.alone),
+                    key=lambda r: (-r.ratio(given, taken), r.group.workload))
+    for giver in givers:
+        tried.add(giver.group.workload)
+        room = giver.accelerators(given)
+        chosen = []
+        for taker in takers:
+            if taker.ratio(given, taken) <= giver.ratio(given, taken):
+                break
+            if taker.accelerators(given) <= room:
+                chosen.append(taker)
+                room -= taker.accelerators(given)
+        if chosen:
+            changes = [(giver.running, giver.alone[taken])] + \
+                [(taker.running, taker.alone[given]) for taker in chosen]
+            return partial(_traded, fleet, changes)
+    return None
+
+
+def _running_alone(fleet: ScaleMove) -> list[_Runs]:
+    """The workloads free to trade (module's docstring) that run on one option alone, with
+    the replicas that option needs to deliver their throughput."""
+    problem = fleet.problem
+    counts: Counter = Counter()
+    for node in fleet.nodes.values():
+        counts.update(node.hosted)
+    found = []
+    for group in problem.option_groups:
+        members = [problem.demand(name) for name in group.demands]
+        if group.gang or any(d.name in fleet.zoned or d.name in problem.pinned for d in members):
+            continue
+        on = [d for d in members if counts[d.name]]
+        if len(on) != 1:
+            continue
+        alone = {d.option: (d, math.ceil(group.required / d.throughput)) for d in members
+                 if d.option is not None and d.throughput > 0}
+        if all(replicas <= d.replicas for d, replicas in alone.values()):
+            found.append(_Runs(group, on[0], alone))
+    return found
+
+
+def _traded(fleet: ScaleMove, changes: list[tuple[Demand, tuple[Demand, int]]]) -> None:
+    """Each workload's replicas of its option taken off, those of its new option placed
+    (`repair`), nodes left empty closed; what is not placed is left in `fleet.unplaced`."""
+    displaced: list[tuple[Demand, tuple | None]] = []
+    for off, (on, replicas) in changes:
+        for node in [n for n in fleet.nodes.values() if n.hosted[off.name]]:
+            fleet.remove(node, off, node.hosted[off.name])
+        displaced += [(on, None)] * replicas
+    fleet.fills.clear()  # (`repair`'s fills of a former call hold positions of its order)
+    fleet.repair(displaced)
+    assert fleet.journal is not None
+    for name in list(fleet.journal):
+        node = fleet.nodes.get(name)
+        if node is not None and not node.hosted:
+            fleet.close(name)
