@@ -9,10 +9,12 @@ charged LP with each option's replicas fixed at what runs proves 558.44 USD/h, f
 trades the options of 46 of 79 workloads and needs 488 GPUs, not 508): half of the plan's gap
 to its bound (582.22) was a move kind the plan lacked.
 
-A trade, per pair of options (A, B) that workloads list both of: a workload G running on A
-alone gives A up for B; the A accelerators it leaves are taken by workloads H running on B
-alone, which give B up for A: those that save the most B accelerators per A accelerator first,
-while the room lasts and each saves more per A accelerator than G costs. The replicas come off,
+A trade: a workload G running on option A alone gives A up for B, which it lists too; the A
+accelerators it leaves are taken by workloads H running on another option alone that list A,
+which give theirs up for A: those that leave the most accelerators per A accelerator first,
+while the room lasts and each leaves more per A accelerator than G takes of B. The trades are
+tried the most accelerators saved first (those the takers leave less those G takes: of every
+model counted alike, a guide; the exact price decides). The replicas come off,
 those of the new options are placed by `repair` (the room left first, as any displaced replica),
 and nodes left empty are closed. Kept where the objective is lower (`pool_emptied.
 kept_if_cheaper`: exact, the changed nodes tidied first), else put back. Only workloads whose
@@ -45,6 +47,10 @@ class _Runs:
     running: Demand
     alone: dict[str, tuple[Demand, int]]  # option -> (its demand, replicas)
 
+    @property
+    def option(self) -> str:
+        return str(self.running.option)
+
     def accelerators(self, option: str) -> int:
         demand, replicas = self.alone[option]
         return demand.requests.get("gpu", 0) * replicas
@@ -63,46 +69,44 @@ def trade_options(fleet: ScaleMove, objective: str, deadline: float | None,
     return kept_in_turn(fleet, objective, _trades(fleet), deadline, cpu_seconds)
 
 
-def _trades(fleet: ScaleMove) -> Iterator[partial | None]:
-    """Per pair of options, each giver in turn (the fewest B accelerators per A accelerator
-    first) with the takers that save the most; the workloads' options read again before each
-    (a trade kept changes them)."""
-    options = sorted({d.option for d in fleet.problem.demands if d.group is not None and d.option})
-    for given in options:
-        for taken in options:
-            if given == taken:
-                continue
-            tried: set[str] = set()
-            while True:
-                step = _next_trade(fleet, given, taken, tried)
-                if step is None:
-                    break
-                yield step
+def _trades(fleet: ScaleMove) -> Iterator[partial]:
+    """The trades, the most accelerators saved first (`_best_trade`); the workloads' options
+    read again before each (a trade kept changes them)."""
+    tried: set[tuple[str, str]] = set()
+    while (found := _best_trade(fleet, tried)) is not None:
+        yield found
 
 
-def _next_trade(fleet: ScaleMove, given: str, taken: str, tried: set[str]) -> partial | None:
-    """The next giver of `given` not yet tried, with its takers; None when none is left."""
+def _best_trade(fleet: ScaleMove, tried: set[tuple[str, str]]) -> partial | None:
+    """Of every (giver, option it takes) not yet tried, with its takers, the one that saves
+    the most accelerators (those the takers leave less those the giver takes); None where
+    none saves any."""
     running = _running_alone(fleet)
-    givers = sorted((r for r in running if r.running.option == given and taken in r.alone
-                     and r.group.workload not in tried),
-                    key=lambda r: (r.ratio(given, taken), r.group.workload))
-    takers = sorted((r for r in running if r.running.option == taken and given in r.alone),
-                    key=lambda r: (-r.ratio(given, taken), r.group.workload))
-    for giver in givers:
-        tried.add(giver.group.workload)
-        room = giver.accelerators(given)
-        chosen = []
-        for taker in takers:
-            if taker.ratio(given, taken) <= giver.ratio(given, taken):
-                break
-            if taker.accelerators(given) <= room:
-                chosen.append(taker)
-                room -= taker.accelerators(given)
-        if chosen:
-            changes = [(giver.running, giver.alone[taken])] + \
-                [(taker.running, taker.alone[given]) for taker in chosen]
-            return partial(_traded, fleet, changes)
-    return None
+    best: tuple[int, str, str] | None = None
+    best_changes: list[tuple[Demand, tuple[Demand, int]]] = []
+    for giver in running:
+        given = giver.option
+        takers = sorted((r for r in running if r.option != given and given in r.alone),
+                        key=lambda r: (-r.ratio(given, r.option), r.group.workload))
+        for taken in sorted(giver.alone):
+            if taken == given or (giver.group.workload, taken) in tried:
+                continue
+            room, saved, chosen = giver.accelerators(given), -giver.accelerators(taken), []
+            for taker in takers:
+                if taker.ratio(given, taker.option) <= giver.ratio(given, taken):
+                    break
+                if taker.accelerators(given) <= room:
+                    chosen.append(taker)
+                    room -= taker.accelerators(given)
+                    saved += taker.accelerators(taker.option)
+            key = (saved, giver.group.workload, taken)
+            if chosen and saved > 0 and (best is None or key[0] > best[0]):
+                best, best_changes = key, [(giver.running, giver.alone[taken])] + \
+                    [(taker.running, taker.alone[given]) for taker in chosen]
+    if best is None:
+        return None
+    tried.add((best[1], best[2]))
+    return partial(_traded, fleet, best_changes)
 
 
 def _running_alone(fleet: ScaleMove) -> list[_Runs]:
