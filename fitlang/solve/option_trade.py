@@ -27,7 +27,6 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import partial
 
 from fitlang.model.problem import Demand, OptionGroup
@@ -55,9 +54,10 @@ class _Runs:
         demand, replicas = self.alone[option]
         return demand.requests.get("gpu", 0) * replicas
 
-    def ratio(self, given: str, taken: str) -> Fraction:
-        """The accelerators of `taken` it needs per accelerator of `given` it leaves."""
-        return Fraction(self.accelerators(taken), max(1, self.accelerators(given)))
+    def ratio(self, given: str, taken: str) -> float:
+        """The accelerators of `taken` it needs per accelerator of `given` it leaves (a
+        guide: a float)."""
+        return self.accelerators(taken) / max(1, self.accelerators(given))
 
 
 def trade_options(fleet: ScaleMove, objective: str, deadline: float | None,
@@ -84,25 +84,26 @@ def _best_trade(fleet: ScaleMove, tried: set[tuple[str, str]]) -> partial | None
     running = _running_alone(fleet)
     best: tuple[int, str, str] | None = None
     best_changes: list[tuple[Demand, tuple[Demand, int]]] = []
+    takers_of: dict[str, list[_Runs]] = {}  # option given -> who may take it, best first
     for giver in running:
         given = giver.option
-        takers = sorted((r for r in running if r.option != given and given in r.alone),
-                        key=lambda r: (-r.ratio(given, r.option), r.group.workload))
+        if given not in takers_of:
+            takers_of[given] = sorted((r for r in running if r.option != given and given in r.alone),
+                                      key=lambda r: (-r.ratio(given, r.option), r.group.workload))
         for taken in sorted(giver.alone):
             if taken == given or (giver.group.workload, taken) in tried:
                 continue
             room, saved, chosen = giver.accelerators(given), -giver.accelerators(taken), []
-            for taker in takers:
+            for taker in takers_of[given]:
                 if taker.ratio(given, taker.option) <= giver.ratio(given, taken):
                     break
                 if taker.accelerators(given) <= room:
                     chosen.append(taker)
                     room -= taker.accelerators(given)
                     saved += taker.accelerators(taker.option)
-            key = (saved, giver.group.workload, taken)
-            if chosen and saved > 0 and (best is None or key[0] > best[0]):
-                best, best_changes = key, [(giver.running, giver.alone[taken])] + \
-                    [(taker.running, taker.alone[given]) for taker in chosen]
+            if chosen and saved > 0 and (best is None or saved > best[0]):
+                best, best_changes = (saved, giver.group.workload, taken), \
+                    [(giver.running, giver.alone[taken])] + [(t.running, t.alone[given]) for t in chosen]
     if best is None:
         return None
     tried.add((best[1], best[2]))
