@@ -144,6 +144,5 @@ def _traded(fleet: ScaleMove, changes: list[tuple[Demand, tuple[Demand, int]]]) 
     fleet.repair(displaced)
     assert fleet.journal is not None
     for name in list(fleet.journal):
-        node = fleet.nodes.get(name)
-        if node is not None and not node.hosted:
+        if name in fleet.nodes and not fleet.nodes[name].hosted:
             fleet.close(name)
