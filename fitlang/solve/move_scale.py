@@ -25,7 +25,8 @@ offer), so it is the start, and the move is decomposed by what changed:
    repriced pool for several pools at once), spliced back where it pays and `verify` passes;
    then `improve` again, now also *scattering* nodes (`_scatter`, wherever the plan is not
    yet proven within 1%: one pass past 2,000 nodes, run from both free-node searches and the
-   lower plan kept, `scatter_both`): each replica of a node where its own
+   lower plan kept, `scatter_both`, after accelerator options traded between workloads,
+   `option_trade.trade_options`): each replica of a node where its own
    rules let it go, separately, onto a node in use with room or a new node of its zones,
    kept where the whole pays (inventory 10,000, seed 1: a repriced pool's nodes run a gang's
    replica, free within its cluster, beside services that may not leave the zone); then, up to
