@@ -102,3 +102,23 @@ def test_the_plan_proves_it_before_any_move(tmp_path, monkeypatch):
     assert result.plan is None and result.placement.proven_infeasible
     assert result.status == "infeasible" and calls == ["solve"]
     assert next(d.code for d in result.diagnostics if d.is_error) == "E0501"
+
+
+def test_the_conflict_is_narrowed_without_a_model_for_each_trial_short_of_room(tmp_path, monkeypatch):
+    from fitlang.solve.explain import checks
+    from fitlang.solve.explain.conflict import explain
+
+    decided = []
+    by_model = checks._decided_by_model
+
+    def recorded(*arguments, **keywords):
+        check = by_model(*arguments, **keywords)
+        decided.append(check.placed)
+        return check
+
+    monkeypatch.setattr(checks, "_decided_by_model", recorded)
+    explanation = explain(problem_from(tmp_path, fleet(3) + TWO), time_limit=30.0, repair_budget=0)
+    named = " ".join(reason.text for reason in explanation.reasons)
+    assert all(f"`{name}`" in named for name in ("a", "b", "l40s", "l4")), named
+    assert "`web`" not in named and "`plain`" not in named
+    assert False not in decided  # each trial with no placement was proven short of room, at once
