@@ -39,6 +39,7 @@ from fitlang.model.problem import RESOURCES, Demand, Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
+from fitlang.solve.room import short_of_room
 
 State = dict[str, Counter]  # node -> demand name -> replicas there
 ELSEWHERE = ""  # the source of a replica running on a node the policy lacks
@@ -65,6 +66,8 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     # nodes where work runs are not interchangeable: no symmetry rows (they would fill the
     # first nodes of a pool, not the ones where the replicas run)
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
+    if short_of_room(problem):  # no placement of every replica at all (room.py): nothing to move to
+        return Placement(Status.INFEASIBLE, moving.objective[0], None, None, proven_infeasible=True)
     if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
         return _node_by_node(moving, backend, time_limit)
     if (narrow := option_spread.narrowed(problem)) is not None:  # a spread over options (its module)

@@ -35,12 +35,16 @@ def node_most(demand: Demand, node_class: NodeClass, spread: int | None) -> int:
 
 def short_of_room(problem: Problem) -> list[Demand]:
     """The workloads that cannot be placed whole even alone: more replicas than the nodes they
-    may use hold, each at `node_most` (a gang: in one cluster, docs/language.md). None where
-    the policy allows replicas left out, or with a horizon (a node holds replicas in turn);
-    an accelerator option is counted with its group (not here)."""
+    may use hold, each at `node_most` (a gang: in one cluster, docs/language.md); and the
+    workloads with accelerator options whose nodes cannot hold them together (their option
+    demands: `option_room.py`). None where the policy allows replicas left out, or with a
+    horizon (a node holds replicas in turn)."""
+    from fitlang.solve.option_room import options_short_of_room  # (it reads `node_most` here)
+
     if problem.allow_unplaced or problem.timeline is not None:
         return []
-    return [d for d in problem.demands if d.group is None and not _held(problem, d)]
+    alone = [d for d in problem.demands if d.group is None and not _held(problem, d)]
+    return alone or options_short_of_room(problem)
 
 
 def _held(problem: Problem, demand: Demand) -> bool:
