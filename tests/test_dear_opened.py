@@ -16,12 +16,13 @@ import dataclasses
 from collections import Counter
 from fractions import Fraction
 
+from test_pool_emptied import consistent
+
 from fitlang.solve.dear_opened import close_dear_opened
 from fitlang.solve.move_scale import ScaleMove
 from fitlang.solve.moving import move_objectives, objective_value
 
 from solving import problem_running
-from test_pool_emptied import consistent
 
 FLEET = """
 pool gpua {
@@ -106,7 +107,8 @@ def test_the_dear_node_opened_is_closed_where_easier_replicas_move_aside(tmp_pat
 def test_a_node_no_room_can_be_made_for_stays_as_it_was(tmp_path):
     """With `web` a workload only `gpua` takes (no easier replica to move aside), nothing is
     kept and every node is put back."""
-    text = FLEET.replace('  memory = 1GiB\n}\n\npolicy', '  memory = 1GiB\n  require labels["line"] == "a"\n}\n\npolicy')
+    web = '  memory = 1GiB\n}\n\npolicy'
+    text = FLEET.replace(web, web.replace("\n}", '\n  require labels["line"] == "a"\n}'))
     problem = problem_running(tmp_path, text, RUNNING)
     problem = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
     fleet = ScaleMove(problem)

@@ -29,7 +29,7 @@ from fitlang.solve.pool_emptied import kept_in_turn
 
 # the CPU seconds the new nodes are tried for (inventory 10,000 drain 13: 0.0x s a node)
 DEAR_CPU_SECONDS = 0.3
-DEPTH = 2  # how many times a replica left short makes room by moving others aside
+DEPTH = 3  # how many times a replica left short makes room by moving others aside
 CANDIDATES = 64  # the nodes weighed for the room one replica needs (time)
 
 Displaced = tuple[Demand, tuple | None]
@@ -82,11 +82,12 @@ def _placed(fleet: ScaleMove, displaced: list[Displaced], depth: int) -> None:
     """`repair` of the displaced replicas; those it leaves out placed by making room, `depth`
     times over (left in `fleet.unplaced` where that fails)."""
     fleet.fills.clear()  # (`repair`'s fills of a former call hold positions of its order)
+    earlier = len(fleet.unplaced)  # (left out a level up: they stay so)
     fleet.repair(displaced)
-    if not fleet.unplaced or depth == 0:
+    if len(fleet.unplaced) == earlier or depth == 0:
         return
-    left = Counter(fleet.unplaced)
-    fleet.unplaced = []
+    left = Counter(fleet.unplaced[earlier:])
+    del fleet.unplaced[earlier:]
     for demand, zone in displaced:
         if left[demand.name]:
             left[demand.name] -= 1
