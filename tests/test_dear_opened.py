@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from test_pool_emptied import consistent
 
-from fitlang.solve.dear_opened import close_dear_opened
+from fitlang.solve.dear_opened import _placed, close_dear_opened
 from fitlang.solve.move_scale import ScaleMove
 from fitlang.solve.moving import move_objectives, objective_value
 
@@ -116,3 +116,16 @@ def test_a_node_no_room_can_be_made_for_stays_as_it_was(tmp_path):
     before = fleet.state()
     assert close_dear_opened(fleet, "cost+moves", None) == 0
     assert fleet.state() == before and not fleet.unplaced and consistent(fleet)
+
+
+def test_a_replica_left_out_a_level_up_stays_left_out(tmp_path):
+    """`_placed` one level down keeps only what its own `repair` left out to place by making
+    room: a replica an outer level could not place stays in `fleet.unplaced` (it was dropped,
+    and a step that lost a replica could be kept)."""
+    fleet = repaired(tmp_path)
+    web = fleet.problem.demand("web")
+    fleet.remove(fleet.nodes["gpua-0"], web)
+    fleet.unplaced = ["narrow"]  # (left out by the level above)
+    _placed(fleet, [(web, None)], 1)
+    assert fleet.unplaced == ["narrow"]
+    assert sum(fleet.state().values(), Counter())["web"] == 2
