@@ -50,10 +50,23 @@ class TimeLimit(Frozen):
     seconds: float | None
     ends: float | None
     clock: Callable[[], float]
+    cpu_began: float  # the process's CPU time when it began
 
     @classmethod
     def starting(cls, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> TimeLimit:
-        return cls(seconds, None if seconds is None else clock() + seconds, clock)
+        return cls(seconds, None if seconds is None else clock() + seconds, clock, time.process_time())
+
+    def cpu_share(self) -> float:
+        """The share of a core the process has had since the limit began, where its clock is
+        the wall (1 on any other clock, and before `SHARE_SECONDS` have passed)."""
+        from fitlang.solve.clock import LEAST_CPU_SHARE, on_the_wall
+
+        if self.ends is None or self.seconds is None or self.clock is not time.monotonic or not on_the_wall():
+            return 1.0
+        spent = self.clock() - (self.ends - self.seconds)
+        if spent < SHARE_SECONDS:
+            return 1.0
+        return min(1.0, max(LEAST_CPU_SHARE, (time.process_time() - self.cpu_began) / spent))
 
     def left(self, most: float | None = None) -> float | None:
         """What is left of it, at most `most` (None: no limit); 0 when it is spent."""
@@ -69,17 +82,24 @@ class TimeLimit(Frozen):
 
 # the share of the limit kept from the move for what follows it: the waves and their checks,
 # the output (inventory 10,000: 0.24 CPU s, 0.93 s of wall time at load 7, where a 5 s plan
-# ended 0.83 s past its limit)
+# ended 0.83 s past its limit), with a core to itself
 FINISH_SHARE = 0.15
+# on the wall, the share over the CPU share the process has had (the waves' CPU takes that
+# much more wall time: inventory 10,000 plan 10's 0.6 CPU s at a fifth of a core, 3 s), at
+# most this share of the limit
+FINISH_MOST_SHARE = 0.5
+SHARE_SECONDS = 0.5  # the least wall time the CPU share is measured over
 
 
-def _move_seconds(limit: TimeLimit) -> float | None:
-    """The move's time: what is left of the limit less FINISH_SHARE of it (never nothing:
-    the move's repair of what runs is the least the plan is)."""
+def _move_seconds(limit: TimeLimit, cpu_share: float = 1.0) -> float | None:
+    """The move's time: what is left of the limit less what is kept for the waves,
+    FINISH_SHARE of it over the `cpu_share` the process has had (never nothing: the move's
+    repair of what runs is the least the plan is)."""
     left = limit.left()
     if left is None or limit.seconds is None:
         return left
-    return max(0.05 * limit.seconds, left - FINISH_SHARE * limit.seconds)
+    kept = min(FINISH_SHARE / cpu_share, FINISH_MOST_SHARE) * limit.seconds
+    return max(0.05 * limit.seconds, left - kept)
 
 
 class PlanResult(Mutable):
@@ -134,7 +154,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if pinned:
         result.diagnostics += pinned
         return result
-    placement = solve_move(problem, time_limit=_move_seconds(limit))
+    placement = solve_move(problem, time_limit=_move_seconds(limit, limit.cpu_share()))
     result.placement = placement
     result.status = str(placement.status)
     # no solution at all (a pinned workload running more replicas than it asks for makes the

@@ -732,6 +732,32 @@ def test_fitc_plan_s_limit_counts_from_the_process_s_start(tmp_path, monkeypatch
     assert len(given) == 1 and 0 < given[0] <= 0.85 * 2.0
 
 
+def test_on_the_wall_the_waves_keep_more_of_the_limit_the_less_cpu_the_plan_has_had():
+    # the waves' CPU takes wall time over the share of a core the process gets: at half a
+    # core they keep twice FINISH_SHARE of a 5 s limit, at a tenth at most FINISH_MOST_SHARE
+    from fitlang.plan import FINISH_MOST_SHARE, FINISH_SHARE, TimeLimit, _move_seconds
+
+    now = [100.0]
+    limit = TimeLimit.starting(5.0, clock=lambda: now[0])
+    now[0] += 1.0  # 4 s left
+    assert _move_seconds(limit) == pytest.approx(4.0 - FINISH_SHARE * 5.0)
+    assert _move_seconds(limit, 0.5) == pytest.approx(4.0 - 2 * FINISH_SHARE * 5.0)
+    assert _move_seconds(limit, 0.1) == pytest.approx(4.0 - FINISH_MOST_SHARE * 5.0)
+    assert limit.cpu_share() == 1.0  # (not the wall's clock: a core of its own)
+
+
+def test_the_plan_s_cpu_share_is_measured_on_the_wall():
+    import time
+
+    from fitlang.plan import SHARE_SECONDS, TimeLimit
+    from fitlang.solve.clock import LEAST_CPU_SHARE
+
+    limit = TimeLimit.starting(5.0)
+    assert limit.cpu_share() == 1.0  # (too soon to tell)
+    time.sleep(SHARE_SECONDS + 0.1)  # a process that gets no CPU
+    assert limit.cpu_share() == pytest.approx(LEAST_CPU_SHARE, abs=0.05)
+
+
 # ---- a plan with no target never states the move's partial placement as optimal ------------
 
 def _no_target_document(result) -> PlanDocument:

@@ -1126,6 +1126,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     whole move model's bound where that is larger, in at most `MOVE_MODEL_SECONDS` of CPU
     time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
     from fitlang.solve.bound import lower_bound
+    from fitlang.solve.dear_opened import close_dear_opened
     from fitlang.solve.merge_many import merge_many
     from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_bound_beside import SCATTER_SHARE, BoundBeside, runs_beside
@@ -1194,8 +1195,9 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
                     settled = None
                 scatter_both(fleet, objective, scatter_until, passes, settled)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
-                empty_pools(fleet, objective, None if time_limit is None else
-                            started + JOINT_MOVES_SHARE * time_limit)
+                passes_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
+                close_dear_opened(fleet, objective, passes_until)
+                empty_pools(fleet, objective, passes_until)
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
     if aside is not None:
         bound = aside.collected()

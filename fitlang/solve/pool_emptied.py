@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 from functools import partial
 
-from fitlang.solve.move_scale import ScaleMove, Settled, zone_of
+from fitlang.model.problem import Demand
+from fitlang.solve.move_scale import FleetNode, ScaleMove, Settled, zone_of
 
 # `improve`'s passes over the nodes a pool's replicas went to (a pass with no change ends
 # it; inventory 10,000 seeds 0 and 1: one pass kept as much as three at 0.4-0.9 CPU s, the
@@ -113,14 +114,9 @@ def _ranked_pools(fleet: ScaleMove) -> list[frozenset[str]]:
 def _emptied(fleet: ScaleMove, pool: frozenset[str]) -> None:
     """The pool's replicas taken off, its nodes closed, the replicas placed again elsewhere;
     those no other node takes then onto the pool's nodes (left in `fleet.unplaced` if not)."""
-    problem = fleet.problem
     displaced: list[tuple] = []
     for node in [n for n in fleet.nodes.values() if n.node_class.id in pool]:
-        zone = zone_of(node.node_class)
-        for name, count in sorted(node.hosted.items()):
-            demand = problem.demand(name)
-            displaced += [(demand, zone if name in fleet.zoned else None)] * count
-            fleet.remove(node, demand, count)
+        displaced += taken_off(fleet, node)
         fleet.close(node.name)
     fleet.next_free.clear()
     fleet.fills.clear()  # (`repair`'s fills of a former call hold positions of its order)
@@ -139,6 +135,18 @@ def _emptied(fleet: ScaleMove, pool: frozenset[str]) -> None:
                 back.append((demand, zone))
         fleet.fills.clear()
         fleet.repair(back)
+
+
+def taken_off(fleet: ScaleMove, node: FleetNode) -> list[tuple[Demand, tuple | None]]:
+    """The node's replicas removed, each with the zone it must stay in (a zoned workload's:
+    `repair` places it there)."""
+    zone = zone_of(node.node_class)
+    displaced: list[tuple[Demand, tuple | None]] = []
+    for name, count in sorted(node.hosted.items()):
+        demand = fleet.problem.demand(name)
+        displaced += [(demand, zone if name in fleet.zoned else None)] * count
+        fleet.remove(node, demand, count)
+    return displaced
 
 
 def _tidied(fleet: ScaleMove, journal: Journal, deadline: float | None) -> None:
