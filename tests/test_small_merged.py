@@ -166,3 +166,13 @@ def test_on_random_three_zone_fleets_every_merge_keeps_every_rule_and_costs_less
     for before, after, made in outcomes:
         assert after <= before and (after < before) == (made > 0), (before, after, made)
     assert len(outcomes) >= 20 and sum(after < before for before, after, _ in outcomes) >= 1
+
+
+def test_a_guided_pass_is_polished_by_the_merge_too(tmp_path):
+    # the four full small nodes as a guided pass left them: its consolidation alone keeps
+    # nothing (1.20, the test above), its polish merges them onto two big nodes (1.10)
+    problem = problem_from(tmp_path, SPLIT)
+    guided, best = _split_floor(problem), _split_floor(problem)
+    polished = placement._polished_pass(problem, guided, best, "cost", 5.0, time.monotonic() + 30, None)
+    assert polished is guided and verified_cost(problem, guided) == _by_hand() == Fraction(11, 10)
+    assert verified_cost(problem, best) == Fraction(6, 5)
