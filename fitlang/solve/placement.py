@@ -921,8 +921,9 @@ def _polished_pass(problem: Problem, guided: Packing, best: Packing, objective: 
     the consolidation unless it rebuilds no zone (inventory 50,000 seed 7, the zoned options'
     floor: 1.2 CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation,
     then, where it is the cheapest so far, its small nodes merged onto larger ones
-    (small_merged.py), in the one share: a guided pass opens nodes one replica at a time (ai_fleet 10,000, the first pass in the learned order,
-    seed 14: consolidated 102,880.82 -> 102,676.93 in 0.33 CPU s, merged -> 102,576.67 in 0.27 s).
+    (small_merged.py), in the one share: a guided pass opens nodes one replica at a time
+    (ai_fleet 10,000, the first pass in the learned order, seed 14: consolidated 102,880.82
+    -> 102,676.93 in 0.33 CPU s, merged -> 102,576.67 in 0.27 s).
     Not the merge first, though it gained more there alone (102,617.58 in 0.22 s): it can take
     the nodes whose replicas the consolidation would move into a GPU node's free room onto one
     larger node, and end dearer (tests/test_bounds_aside.py's DEAR, 13 against 11.10)."""
