@@ -166,17 +166,3 @@ def test_on_random_three_zone_fleets_every_merge_keeps_every_rule_and_costs_less
     for before, after, made in outcomes:
         assert after <= before and (after < before) == (made > 0), (before, after, made)
     assert len(outcomes) >= 20 and sum(after < before for before, after, _ in outcomes) >= 1
-
-
-def test_a_guided_pass_is_polished_by_the_merge_too(tmp_path):
-    # the four full small nodes as a guided pass left them, the cheapest so far (the passes
-    # before it short): its consolidation alone keeps nothing (1.20, the test above), its
-    # polish merges them onto two big nodes (1.10); a pass no cheaper than the best so far is
-    # not merged (its time is the next pass's)
-    problem = problem_from(tmp_path, SPLIT)
-    guided, short = _split_floor(problem), Packing(short={"small_a": 1})
-    polished = placement._polished_pass(problem, guided, short, "cost", 5.0, time.monotonic() + 30, None)
-    assert polished is guided and verified_cost(problem, guided) == _by_hand() == Fraction(11, 10)
-    other, best = _split_floor(problem), _split_floor(problem)
-    assert placement._polished_pass(problem, other, best, "cost", 5.0, time.monotonic() + 30, None) is best
-    assert verified_cost(problem, other) == Fraction(6, 5)

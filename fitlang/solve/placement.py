@@ -919,20 +919,10 @@ def _polished_pass(problem: Problem, guided: Packing, best: Packing, objective: 
     """A guided pass that places every replica polished as the floor was; the cheaper of it
     and `best` (where `best` is short: the pass). Where `rebuild_first`, the rebuild instead of
     the consolidation unless it rebuilds no zone (inventory 50,000 seed 7, the zoned options'
-    floor: 1.2 CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation,
-    then, where it is the cheapest so far, its small nodes merged onto larger ones
-    (small_merged.py), in the one share: a guided pass opens nodes one replica at a time
-    (ai_fleet 10,000, the first pass in the learned order, seed 14: consolidated 102,880.82
-    -> 102,676.93 in 0.33 CPU s, merged -> 102,576.67 in 0.27 s).
-    Not the merge first, though it gained more there alone (102,617.58 in 0.22 s): it can take
-    the nodes whose replicas the consolidation would move into a GPU node's free room onto one
-    larger node, and end dearer (tests/test_bounds_aside.py's DEAR, 13 against 11.10)."""
+    floor: 1.2 CPU s of consolidation before the rebuild for 0.7 USD/h), else the consolidation."""
     if not (rebuild_first(problem, time_limit) and
             rebuild(problem, guided, objective, share_of(time_limit, REBUILD_SHARE, deadline)) > 0):
-        polish_deadline = share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline)
-        consolidate(problem, guided, objective, polish_deadline)
-        if _cheaper(problem, guided, best, objective):  # (the time of a pass not kept is the next's)
-            small_nodes_merged(problem, guided, objective, polish_deadline)
+        consolidate(problem, guided, objective, share_of(time_limit, FLOOR_IMPROVE_SHARE, deadline))
     if kept is not None:
         kept[:] = kept_cheapest(problem, kept, guided, objective)
     return guided if _cheaper(problem, guided, best, objective) else best
