@@ -236,12 +236,20 @@ def made_room(problem: Problem, packing: Packing, may_open: MayOpen, deadline: f
     names = {w for w, _ in packing.short_by_workload if loses_more(problem.demand(w))}
     short = sorted(map(problem.demand, names), key=lambda demand: (-demand.priority, demand.name))
     room = _Room(problem, may_open, deadline)
+    return kept_where_fewer_left_out(problem, packing, may_open, short, room.all_placed, room.past)
+
+
+def kept_where_fewer_left_out(problem: Problem, packing: Packing, may_open: MayOpen,
+                              short: list[Demand], place, past) -> bool:
+    """Each demand in turn placed on a copy of the packing (`place(trial, demand)`, which says
+    whether it placed any), the replicas it took off repaired, and the copy adopted where it
+    leaves out less (`left_out`), until `past()`; whether any was."""
     changed = False
     for demand in short:
-        if deadline is not None and time.monotonic() >= deadline:
+        if past():
             break  # (each trial copies the packing: its cost grows with the fleet)
         trial = copied(packing)
-        if not room.all_placed(trial, demand):
+        if not place(trial, demand):
             continue
         repair(problem, trial, may_open)
         if left_out(problem, trial) < left_out(problem, packing):

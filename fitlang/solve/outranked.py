@@ -19,8 +19,8 @@ where it leaves out less, level by level from the highest (`left_out`).
 from __future__ import annotations
 
 from fitlang.model.problem import Demand, NodeClass, Problem
-from fitlang.solve.make_room import _Room, adopt, copied, left_out, loses_more
-from fitlang.solve.pack import MayOpen, NodeState, Packing, repair
+from fitlang.solve.make_room import _Room, kept_where_fewer_left_out, loses_more
+from fitlang.solve.pack import MayOpen, NodeState, Packing
 
 
 def outranked_room(problem: Problem, packing: Packing, may_open: MayOpen,
@@ -33,18 +33,7 @@ def outranked_room(problem: Problem, packing: Packing, may_open: MayOpen,
     names = {w for w, _ in packing.short_by_workload if not loses_more(problem.demand(w))}
     short = sorted((d for d in map(problem.demand, names) if lowest is not None and d.priority > lowest),
                    key=lambda demand: (-demand.priority, demand.name))
-    changed = False
-    for demand in short:
-        if room.past():
-            break  # (each trial copies the packing)
-        trial = copied(packing)
-        if not room.placed_some(trial, demand):
-            continue
-        repair(problem, trial, may_open)
-        if left_out(problem, trial) < left_out(problem, packing):
-            adopt(packing, trial)
-            changed = True
-    return changed
+    return kept_where_fewer_left_out(problem, packing, may_open, short, room.placed_some, room.past)
 
 
 class _Outranking(_Room):
