@@ -499,6 +499,8 @@ def test_slurm_scripts_begin_at_the_solved_start_and_end_by_the_deadline():
     assert "#SBATCH --time=06:00:00\n" in llm
     inference = compiled.files["inference.sbatch"]
     assert "#SBATCH --begin=2026-12-01T12:00:00\n" in inference and "--deadline" not in inference
+    # the service is solved to run all 24 steps: Slurm must not stop it at a partition's default
+    assert "#SBATCH --time=1-00:00:00\n" in inference
     from fitlang.targets import TARGETS, CompileContext
 
     context = CompileContext(compilation.check().program, compilation.problem,
@@ -513,6 +515,10 @@ def test_slurm_scripts_begin_at_the_solved_start_and_end_by_the_deadline():
     assert any("at 2026-12-02T03:00:00; the placement starts" in m and "at 2026-12-02T04:00:00" in m
                for m in found), found
     assert any("GPU" in m or "gpu" in m for m in found), found
+    untimed = dict(compiled.files)
+    untimed["inference.sbatch"] = inference.replace("#SBATCH --time=1-00:00:00\n", "")
+    found = [m for m in (d.message for d in slurm.fidelity(context, untimed)) if "inference" in m]
+    assert len(found) == 1 and "no --time" in found[0] and "planned to run 24 h" in found[0], found
 
 
 def test_slurm_writes_a_job_per_start_for_replicas_of_one_job_that_start_apart(tmp_path):

@@ -480,7 +480,8 @@ def _timing_problems(context: CompileContext, need: Findings) -> list[Diagnostic
 
 def _timing(context: CompileContext, workload) -> dict[str, str | None]:
     """`begin` (the solved start), `deadline` (the end of the workload's window, for a job),
-    and `time` the job's duration where it states no `time_limit`: Slurm 22.05 reads
+    and `time` the job's duration (a service's: to the horizon's end) where it states no
+    `time_limit`: Slurm 22.05 reads
     `YYYY-MM-DDTHH:MM:SS` in the controller's time zone, so these are UTC (docs/targets.md)."""
     timeline = context.problem.timeline
     starts = _starts(context, workload)
@@ -489,11 +490,16 @@ def _timing(context: CompileContext, workload) -> dict[str, str | None]:
         return values
     name = workload.name if workload.option is None else f"{workload.name}[{workload.option}]"
     window = context.problem.demand(name).window
-    values["begin"] = _slurm_instant(timeline, starts.pop())
+    start = starts.pop()
+    values["begin"] = _slurm_instant(timeline, start)
     if window is not None and workload.duration_seconds is not None:
         values["deadline"] = _slurm_instant(timeline, window.latest_start + window.duration)
         if not workload.time_limit_seconds:
             values["time"] = slurm_time(window.duration * timeline.step_seconds)
+    elif not workload.time_limit_seconds:
+        # a service is solved to run to the horizon's end; with no `--time` the partition's
+        # DefaultTime would stop it (Slurm's default for a job), maybe within the hour
+        values["time"] = slurm_time((timeline.steps - start) * timeline.step_seconds)
     return values
 
 

@@ -197,8 +197,8 @@ def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[I
 
 
 def _times(instance: Instance, demand, ends: dict, origin: float, step: int) -> list[str]:
-    """The job's deadline is its window's end; its time lets it run its planned length (and no
-    longer, for a segment of a preemptible job)."""
+    """The job's deadline is its window's end; its time (a service's too) lets it run its
+    planned length (and no longer, for a segment of a preemptible job)."""
     assert instance.begin is not None
     problems = []
     # the windows the job may start in (a start lies in [earliest, latest_start]; a start at
@@ -210,7 +210,7 @@ def _times(instance: Instance, demand, ends: dict, origin: float, step: int) -> 
                         f"ends {_utc(dues[0])}")
     planned = {ends[(node, instance.begin)] - instance.begin for node in instance.per_node
                if (node, instance.begin) in ends}
-    if demand.job and planned:
+    if planned:  # a service too: with no `--time`, the partition's DefaultTime stops it
         length = max(planned)
         if instance.seconds is None or instance.seconds < length:
             problems.append(f"{instance.script}: --time lets it run {_hours(instance.seconds)}, "
@@ -241,7 +241,7 @@ def _utc(epoch: float | None) -> str:
 
 
 def _hours(seconds: float | None) -> str:
-    return "without limit" if seconds is None else f"{seconds / 3600:g} h"
+    return "its partition's DefaultTime (no --time)" if seconds is None else f"{seconds / 3600:g} h"
 
 
 def _listed(counts: Counter) -> str:
