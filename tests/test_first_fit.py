@@ -142,3 +142,57 @@ workload web {
     on = {class_id: sum(node.hosted.get("web", 0) for node in nodes)
           for class_id, nodes in packing.nodes.items()}
     assert on == {"near": 1, "far": 2}
+
+
+ONE_PER_ZONE = """
+region r1 {
+  code = "r1"
+  jurisdiction = EU
+}
+location users {
+  city = "Somewhere"
+}
+latency {
+  from = users
+  to = { r1: 5ms }
+}
+pool big {
+  count = 1
+  cpu = 8
+  memory = 16GiB
+  price = 1.00 USD/h
+  zone = "z2"
+  region = "r1"
+}
+pool small {
+  count = 1
+  cpu = 8
+  memory = 16GiB
+  price = 2.00 USD/h
+  zone = "z1"
+  region = "r1"
+}
+workload web {
+  replicas = 3
+  cpu = 500m
+  memory = 1GiB
+  anti_affinity self on zone
+  latency {
+    users = [users]
+    within = 10ms
+    replicas = 2
+  }
+}
+"""
+
+
+def test_the_first_fit_keeps_a_latency_workload_one_per_zone(tmp_path):
+    # bench/differential.py seed 38101: the first-fit placed a latency workload by capacity
+    # alone, three replicas kept one per zone in one zone, and `fitc solve` printed that
+    # placement (with E0501: only 2 zones) for a policy with no placement
+    from fitlang.solve.first_fit import first_fit
+
+    problem = problem_from(tmp_path, ONE_PER_ZONE)
+    packing = first_fit(problem, None)
+    per_zone = {pool: sum(n.hosted.get("web", 0) for n in nodes) for pool, nodes in packing.nodes.items()}
+    assert max(per_zone.values()) == 1 and sum(per_zone.values()) == 2, per_zone

@@ -287,8 +287,10 @@ def _greedy(problem: Problem, apart_first: bool, deadline: float | None,
 
 def _reach_first_fits(demand: Demand) -> bool:
     """Does the first-fit pass place this workload by `_reach_first`? One with latency rules and
-    none that counts its replicas together (a spread, a gang, an option group)."""
-    return bool(demand.latency) and not demand.spreads and not demand.gang and demand.group is None
+    none that counts its replicas together (a spread, `anti_affinity self` on a zone or region,
+    a gang, an option group): `_reach_first` places by capacity alone, and put three replicas
+    kept one per zone into one zone (bench/differential.py seed 38101)."""
+    return bool(demand.latency) and not _domain_rules(demand) and not demand.gang and demand.group is None
 
 
 def _reach_first(fleet: _Fleet, demand: Demand,
