@@ -15,8 +15,7 @@ closed, those classes barred, the replicas placed again (`pool_emptied._emptied`
 zoned replica within its zone, what no other node takes back onto those classes' nodes). The
 zones the most spent on such classes first. Kept where the objective is lower
 (`pool_emptied.kept_if_cheaper`: exact, the changed nodes tidied first), else put back.
-Bounded by `ZONES_CPU_SECONDS` of process time and the deadline (none begun within
-`STEP_SECONDS` of it).
+Bounded by `ZONES_CPU_SECONDS` of process time and the deadline.
 """
 
 from __future__ import annotations
@@ -33,9 +32,6 @@ from fitlang.solve.pool_emptied import _emptied, kept_in_turn
 DEAR = 1.15
 # the CPU seconds the zones are tried for (inventory 10,000, plan 10: 0.1-0.3 s a zone)
 ZONES_CPU_SECONDS = 0.6
-# no zone is begun within this many seconds of the deadline (a step is not cut: one begun
-# 0.46 s before it ended 0.29 s past it, and `empty_pools` after it had 0.25 s, not 0.6)
-STEP_SECONDS = 0.3
 
 
 def empty_dear_zones(fleet: ScaleMove, objective: str, deadline: float | None,
@@ -44,9 +40,8 @@ def empty_dear_zones(fleet: ScaleMove, objective: str, deadline: float | None,
     or `cpu_seconds` of process time; returns the zones kept emptied."""
     if fleet.unplaced:
         return 0
-    begun_by = None if deadline is None else deadline - STEP_SECONDS
     return kept_in_turn(fleet, objective, (partial(_emptied, fleet, dear) for dear in _dear_by_zone(fleet)),
-                        begun_by, cpu_seconds)
+                        deadline, cpu_seconds)
 
 
 def _per_core(node_class: NodeClass) -> float:
