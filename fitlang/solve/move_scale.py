@@ -1137,7 +1137,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.scatter_aside import scatter_aside
     from fitlang.solve.scatter_both import scatter_both
     from fitlang.solve.spread_restore import RESTORE_SHARE, restore_spreads
-    from fitlang.solve.zone_emptied import empty_dear_zones
     from fitlang.solve.zone_handover import hand_over_zones
     from fitlang.solve.zone_swap import swap_zones
 
@@ -1195,9 +1194,6 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
                 if trade_options(fleet, objective, scatter_until):
                     settled = None
                 scatter_both(fleet, objective, scatter_until, passes, settled)
-                # a zone's dear classes emptied together, in what the scatter passes left of
-                # their window (inventory 10,000 plan 10: they end ~0.8 CPU s before it)
-                empty_dear_zones(fleet, objective, scatter_until)
             if nodes > LARGE_NODES:  # (below, the joint steps free whole zones' nodes)
                 passes_until = None if time_limit is None else started + JOINT_MOVES_SHARE * time_limit
                 close_dear_opened(fleet, objective, passes_until)
