@@ -60,7 +60,7 @@ def _add_check_and_fmt(commands) -> None:
     check = commands.add_parser("check", help="parse and check .fit files")
     check.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
     _diagnostic_options(check)
-    check.set_defaults(run=_run_check)
+    check.set_defaults(run=_without_collector(_run_check))
 
     fmt = commands.add_parser("fmt", help="format .fit files in place")
     fmt.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
@@ -147,7 +147,7 @@ def _add_verify(commands) -> None:
                              "(kubernetes, slurm, terraform)")
     verify.add_argument("--out", metavar="DIR", help="what `fitc compile --target` wrote")
     _diagnostic_options(verify)
-    verify.set_defaults(run=_run_verify)
+    verify.set_defaults(run=_without_collector(_run_verify))
 
 
 def _add_the_others(commands) -> None:
@@ -271,6 +271,23 @@ def tune_collector() -> None:
     benchmarks that time a command in process set it as the command does."""
     gc.freeze()
     gc.set_threshold(200_000, 50, 1000)
+
+
+def _without_collector(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`run` with the cyclic collector off until it returns (then as it was): for the commands
+    that read a policy (and a placement), check and report. What they make lives to their end
+    and holds no cycles to free, and each collection walked all of it that was new: at 50,000
+    nodes `fitc verify` ran one after the parse (0.15 CPU s), one in the build (0.06) and three
+    more (0.05), ~9% of the command."""
+    def paused(arguments: argparse.Namespace) -> int:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return run(arguments)
+        finally:
+            if was_enabled:
+                gc.enable()
+    return paused
 
 
 def main(argv: Sequence[str] | None = None, started: float | None = None) -> int:
@@ -912,11 +929,22 @@ def _verify_plan(compilation: Compilation, document: dict, plan_path: Path,
 
 
 def _json_document(path: Path) -> tuple[Any, list[FileProblem]]:
-    """The file's JSON, or None and why not (a syntax error at its line and column)."""
+    """The file's JSON, or None and why not (a syntax error at its line and column).
+    Read by pydantic_core's parser (which checks its shape next): 0.14 CPU s where `json`
+    takes 0.21 at 50,000 nodes (22 MB). Where it refuses a text (a byte order mark, UTF-16,
+    a lone surrogate, or JSON that is not), `json` reads it: what `json` accepts is read,
+    and what it refuses is reported, as before."""
     import json
 
+    from pydantic_core import from_json
+
+    data = path.read_bytes()
     try:
-        return json.loads(path.read_bytes()), []
+        return from_json(data), []
+    except ValueError:
+        pass
+    try:
+        return json.loads(data), []
     except json.JSONDecodeError as error:
         return None, [FileProblem(f"not JSON: {error}", line=error.lineno, column=error.colno)]
     except (ValueError, UnicodeDecodeError) as error:

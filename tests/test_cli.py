@@ -267,6 +267,53 @@ def test_verify_reports_violations_at_the_rule(tmp_path, fitc):
     assert junk.returncode == 1 and "error[E0505]" in junk.stderr
 
 
+def test_verify_reads_the_placement_as_json_reads_it(tmp_path, fitc):
+    """The placement is read by pydantic_core's parser where it can, else by `json`: the same
+    document either way, and `json`'s error where neither can (a BOM, UTF-16 and a lone
+    surrogate are `json`'s alone)."""
+    from pathlib import Path
+
+    from fitlang.cli import _json_document
+
+    (tmp_path / "p.fit").write_text(POLICY)
+    text = fitc("solve", "p.fit", "--format", "json", cwd=tmp_path).stdout
+    texts = {"plain.json": text.encode(), "bom.json": b"\xef\xbb\xbf" + text.encode(),
+             "utf16.json": text.encode("utf-16"), "surrogate.json": b'{"a": "\\ud800", "b": NaN}',
+             "comma.json": b'{"assignments": [1,]}', "control.json": b'{"a": "x\ty"}',
+             "big.json": b'[123456789012345678901234567890, 1e400, -0, 1E2]'}
+    for name, data in texts.items():
+        (tmp_path / name).write_bytes(data)
+        document, problems = _json_document(Path(tmp_path / name))
+        try:
+            expected = json.loads(data)
+        except ValueError as error:
+            assert document is None and [p.text for p in problems] == [f"not JSON: {error}"], name
+            continue
+        assert problems == [] and json.dumps(document) == json.dumps(expected), name
+    assert fitc("verify", "p.fit", "bom.json", cwd=tmp_path).returncode == 0
+    assert fitc("verify", "p.fit", "utf16.json", cwd=tmp_path).returncode == 0
+
+
+def test_verify_and_check_run_without_the_cyclic_collector(tmp_path, monkeypatch):
+    """What `fitc verify` and `fitc check` make lives to their end: the collector waits until
+    they return (each collection walked everything read), then is as it was."""
+    import gc
+
+    from fitlang import cli
+    from fitlang.solve import verify
+
+    (tmp_path / "p.fit").write_text(POLICY)
+    (tmp_path / "p.json").write_text(json.dumps({"assignments": []}))
+    seen: list[bool] = []
+    real = verify.verify
+    monkeypatch.setattr(verify, "verify", lambda *args: seen.append(gc.isenabled()) or real(*args))
+    monkeypatch.setattr(cli, "emit", lambda *args: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    cli.main(["verify", str(tmp_path / "p.fit"), str(tmp_path / "p.json")])
+    cli.main(["check", str(tmp_path / "p.fit")])
+    assert seen == [False, False, False] and gc.isenabled()
+
+
 def test_infeasible_solve_and_explain_exit_one_with_the_conflict(tmp_path, fitc):
     (tmp_path / "p.fit").write_text(POLICY.replace("replicas = 3", "replicas = 7"))
     solved = fitc("solve", "p.fit", cwd=tmp_path)

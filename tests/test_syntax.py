@@ -226,6 +226,53 @@ def test_the_parse_loop_builds_what_larks_own_loop_builds():
         assert str(ours_error.value) == str(theirs_error.value)
 
 
+_TOKEN_FIELDS = ("type", "value", "start_pos", "line", "column", "end_line", "end_column", "end_pos")
+
+
+def _tokens_of(lark_parser, text: str) -> list[tuple]:
+    """Every token of `text` as lark's parser read it, positions and all (comments aside)."""
+    from fitlang.syntax import parser
+
+    parser._comments.items = []
+    return [_token_fields(t) for t in lark_parser.parse(text).scan_values(lambda value: value is not None)]
+
+
+def _token_fields(token) -> tuple:
+    return tuple(getattr(token, field) for field in _TOKEN_FIELDS)
+
+
+def test_the_lexer_reads_the_tokens_larks_own_lexer_reads():
+    """`FastLexer` (one regular expression; the blanks before a token matched with it) gives
+    the tokens lark's contextual lexer gives, with the same positions, on every example and
+    stdlib file and on texts of odd blanks (tabs, form feeds, CR LF, a BOM, none at the end,
+    keywords and `not in` across lines), and fails on the same character."""
+    from lark import Lark, Token, UnexpectedCharacters
+
+    from fitlang.resources import grammar_path
+    from fitlang.syntax import lexer, parser
+
+    grammar = grammar_path().read_text(encoding="utf-8")
+    comments: list[Token] = []
+    ours = Lark(grammar, parser="lalr", lexer=lexer.FastLexer, keep_all_tokens=True)
+    theirs = Lark(grammar, parser="lalr", lexer="contextual", keep_all_tokens=True,
+                  lexer_callbacks={"COMMENT": comments.append, "BLOCK_COMMENT": comments.append})
+    odd = ["pool p {\r\n  count = 2\f\t}", "\ufeffpool p { count = 1 }   \n\n\t ",
+           "workload w {\n  require zone not  in [\"a\"]\n  replicas = 2 // two\n}\n/* end\n */",
+           "const x = 1 # one", "const in_x = not\ntrue", "pool p{count=1}"]
+    for text in _every_fit_text() + odd:
+        comments.clear()
+        found = _tokens_of(theirs, text)
+        assert _tokens_of(ours, text) == found
+        assert [_token_fields(c) for c in parser._comments.items] == [_token_fields(c) for c in comments]
+    for broken in ["pool p { count = 1 } @", "pool p {\n\n  count = ~ }", "   \t$"]:
+        with pytest.raises(UnexpectedCharacters) as ours_error:
+            ours.parse(broken)
+        with pytest.raises(UnexpectedCharacters) as theirs_error:
+            theirs.parse(broken)
+        assert (ours_error.value.line, ours_error.value.column, ours_error.value.pos_in_stream) == \
+            (theirs_error.value.line, theirs_error.value.column, theirs_error.value.pos_in_stream)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_the_parse_loop_agrees_with_lark_on_cut_texts(data):

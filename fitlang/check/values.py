@@ -244,6 +244,8 @@ class BlockValuesStage(CheckerBase):
             return None
         if not isinstance(value, Fraction):
             return value
+        if value.denominator == 1 and _whole_in_range(value.numerator, attr):
+            return value  # a whole number (most values): its bounds compared as integers
         if (attr.minimum is None or value >= attr.minimum) and (not attr.positive or value > 0) \
                 and (not attr.integral or value.denominator == 1) \
                 and (name != "cpu" or (value * 1000).denominator == 1) and abs(value) <= attr.most:
@@ -374,3 +376,13 @@ def _show_number(value: Fraction, dim: str) -> str:
               "money": " USD", "energy_price": " USD/kWh",
               "carbon_intensity": " gCO2e/kWh", "carbon": " kgCO2e"}.get(dim, "")
     return f"{number}{suffix}"
+
+
+def _whole_in_range(number: int, attr: s.Attr) -> bool:
+    """`_in_range`'s common case for a whole number, in integers: at least `attr.minimum`,
+    positive where it must be, at most `attr.most` in magnitude (whole, so integral and a whole
+    number of millicores). Exact as the comparisons of fractions it spares (1.5 us each: 36,000
+    values at 50,000 nodes)."""
+    low, most = attr.minimum, attr.most
+    return (low is None or number * low.denominator >= low.numerator) and \
+        (not attr.positive or number > 0) and abs(number) * most.denominator <= most.numerator

@@ -34,6 +34,8 @@ def check(placed: Placed) -> Iterator[Diagnostic]:
         listed = unplaced.get(demand.name, [])
         if demand.group is None:
             here = placed_replicas.get(demand.name, set())
+            if not listed and here.issuperset(range(demand.replicas)):
+                continue  # every replica placed and none listed (most demands: no count made)
             counted = Counter(listed)
             missing = [r for r in range(demand.replicas) if r not in here and r not in counted]
             twice = sorted({r for r in counted if r in here or counted[r] > 1

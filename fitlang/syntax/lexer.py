@@ -45,6 +45,8 @@ def _ordered(conf: LexerConf) -> list:
                                                  -len(t.pattern.value), t.name))
 
 
+# what the grammar ignores between tokens (`%ignore /[ \t\f\r\n\ufeff]+/`); no terminal starts with one
+_BLANKS = " \t\f\r\n\ufeff"
 # terminals whose text is also a valid NAME: they are keywords only where the parser wants one
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -66,6 +68,13 @@ class FastLexer(Lexer):
         self.names = {name for name, _ in patterns}
         groups = "|".join(f"(?P<{name}>{regex})" for name, regex in patterns)
         self.scanner = re.compile(groups)
+        # The blanks before a token matched with it (possessive: never given back), where the
+        # blanks are an ignored terminal no other terminal starts with: half the matches and
+        # turns of the loop below are blanks. Where the token after them does not match (the
+        # end of the text, a character no terminal has), `scanner` reads the blanks alone.
+        blanks = next((regex for name, regex in patterns
+                       if name in self.ignore and re.fullmatch(regex, _BLANKS)), None)
+        self.after_blanks = re.compile(f"(?:{blanks})?+(?:{groups})") if blanks else None
         self.terminal_names = {t.name for t in conf.terminals}
 
     def lex(self, lexer_state, parser_state) -> Iterator[Token]:
@@ -73,20 +82,30 @@ class FastLexer(Lexer):
         states = parser_state.parse_conf.parse_table.states
         keywords, ignore, sink = self.keywords, self.ignore, FastLexer.comment_sink
         match_at = self.scanner.match
+        match_after_blanks = (self.after_blanks or self.scanner).match
         # Token.__new__ minus its check for the deprecated `type_` keyword (a fifth of lexing)
         new_token = getattr(Token, "_future_new", Token)
         position, line, line_start, end = 0, 1, 0, len(text)
         while position < end:
-            match = match_at(text, position)
-            if match is None:
-                raise UnexpectedCharacters(text, position, line, position - line_start + 1,
-                                           allowed=self.terminal_names - ignore,
-                                           state=parser_state)
+            match = match_after_blanks(text, position)
+            if match is None:  # blanks to the end, or an unexpected character
+                match = match_at(text, position)
+                if match is None:
+                    raise UnexpectedCharacters(text, position, line, position - line_start + 1,
+                                               allowed=self.terminal_names - ignore,
+                                               state=parser_state)
             # every alternative of the scanner is a named group: `lastgroup` is never None (no
             # cast: a call per token)
             kind: str = match.lastgroup  # type: ignore[assignment]
-            value = match.group()
+            value = match.group(kind)
             after = match.end()
+            start = after - len(value)
+            if start != position:  # blanks first: the lines they end
+                blank_lines = text.count("\n", position, start)
+                if blank_lines:
+                    line += blank_lines
+                    line_start = text.rfind("\n", position, start) + 1
+                position = start
             newlines = value.count("\n")
             if kind in ignore:
                 if sink is not None and kind in ("COMMENT", "BLOCK_COMMENT"):

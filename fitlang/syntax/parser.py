@@ -27,6 +27,7 @@ from lark.utils import TextSlice
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic, did_you_mean, hint
 from fitlang.resources import grammar_path
+from fitlang.span import made_span
 from fitlang.syntax import nodes
 from fitlang.syntax.lexer import FastLexer, scan
 from fitlang.syntax.nodes import Module, Span
@@ -81,10 +82,10 @@ def _span_of(children: list) -> Span:
         start = first.span
         line, column, start_pos = start.line, start.column, start.start
     if type(last) is Token:
-        return Span(line, column, last.end_line, last.end_column,  # type: ignore[arg-type]
-                    start_pos, last.end_pos)  # type: ignore[arg-type]
+        return made_span(line, column, last.end_line, last.end_column,  # type: ignore[arg-type]
+                         start_pos, last.end_pos)  # type: ignore[arg-type]
     end = last.span
-    return Span(line, column, end.end_line, end.end_column, start_pos, end.end)
+    return made_span(line, column, end.end_line, end.end_column, start_pos, end.end)
 
 
 def _builder(cls: type, as_list: bool):
