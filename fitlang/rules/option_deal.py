@@ -79,7 +79,8 @@ def dealt(problem: Problem, group: OptionGroup, members: list[Demand], spreads: 
     if len(limits) > 1 and (finest := _finest(cells, list(limits))) is not None:
         layouts.append(_Layout({finest: limits[finest]}, {t: k for t, k in limits.items() if t != finest}))
     found = [deal for layout in layouts
-             if (deal := _deal(problem, group, members, layout, every, cells)) is not None]
+             if (deal := _deal(problem, group, members, layout, every, cells)) is not None
+             and _own_spreads_hold(problem, deal)]
     if not found:
         return None
     best = min(found, key=lambda deal: deal.sized.cost)
@@ -139,6 +140,20 @@ def _shared(members: list[Demand], deal: _Deal) -> dict[str, Share]:
             classes = [c for c in hand.demand.eligible if c in set(hand.classes)]
             shares[hand.demand.name] = Share(replicas, classes, skews)
     return shares
+
+
+def _own_spreads_hold(problem: Problem, deal: _Deal) -> bool:
+    """Can each option hold its own spreads at once? The windows are per topology: where one
+    option's domains of two topologies nest (zones in regions), even counts over the zones may
+    break its spread over the regions (`option_split.own_spreads_hold`)."""
+    from fitlang.rules.option_split import own_spreads_hold
+
+    if len(deal.layout.windowed) < 2:
+        return True
+    return all(own_spreads_hold(problem, hand.demand, hand.classes, replicas,
+                                {t: _own_skew(replicas, hand.spans[t], deal.sized.floors[t], limit)
+                                 for t, limit in deal.layout.windowed.items()})
+               for hand, replicas in zip(deal.hands, deal.sized.replicas, strict=True) if replicas)
 
 
 def _finest(cells: dict[str, dict[str, tuple[str, ...]]], topologies: list[str]) -> str | None:

@@ -98,6 +98,26 @@ def alone_holds(problem: Problem, members: list[Demand], alone: Demand, spreads:
                     alone.replicas * alone.throughput, exact=alone.replicas) is not None
 
 
+def own_spreads_hold(problem: Problem, demand: Demand, classes: list[str], replicas: int,
+                     skews: dict[str, int]) -> bool:
+    """Can `replicas` of `demand` on `classes` hold a spread of their own per topology of
+    `skews` (over those classes' domains) all at once? Not always where each alone can: in
+    `bench/option_spreads.py` seed 670 `option_deal`'s windows gave G24 alone 12 replicas over
+    z1, z2 (r1) and z3 (r2) with `spread zone max_skew 1` and `spread region max_skew 1` of its
+    own: zones 4 + 4 + 4 make regions 8 and 4, and the workload was left out (`unknown`) where
+    the reference places it. True where the search runs out of steps (not known)."""
+    topologies = list(skews)
+    cells = {cell: mine for cell, class_ids in _cells_of(problem, demand, topologies).items()
+             if (mine := [c for c in class_ids if c in classes])}
+    order = sorted(cells)
+    every = [{cell[i] for cell in order} for i in range(len(topologies))]
+    steps = [MAX_STEPS]
+    found = _counted(problem, [demand] * len(order), [cells[c] for c in order], order,
+                     [skews[t] for t in topologies], every, replicas * demand.throughput, exact=replicas,
+                     steps=steps)
+    return found is not None or steps[0] < 0
+
+
 def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[tuple[str, ...], list[str]]:
     """Cell (its domain in each topology) -> the classes of nodes the fleet has (not offers)
     `demand` may use there, those with a value in every topology."""
@@ -121,18 +141,19 @@ def _ruled(problem: Problem, group: OptionGroup, members: list[Demand]) -> bool:
 
 def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], cells: list[tuple[str, ...]],
              limits: list[int], every: list[set[str]], required: Fraction,
-             exact: int | None = None) -> list[int] | None:
+             exact: int | None = None, steps: list[int] | None = None) -> list[int] | None:
     """The cheapest count per cell (each at most what its owner's classes there hold) whose
     domains (`every`, per topology: a domain of no cell counts 0) hold every max_skew
     (`limits`, per topology) and which delivers `required` (with `exact`: in exactly that
-    many replicas), by depth-first search; None where none does within MAX_STEPS."""
+    many replicas), by depth-first search; None where none does within MAX_STEPS (`steps`:
+    the steps left, below 0 where they ran out)."""
     prices = [rate(problem, owner, mine) * owner.throughput
               for owner, mine in zip(owners, classes, strict=True)]  # (a replica's)
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
     best: list = [None, None]  # cost, counts
-    steps = [MAX_STEPS]
+    steps = [MAX_STEPS] if steps is None else steps
     counts: list[int] = []
 
     def holds() -> bool:
