@@ -74,3 +74,18 @@ def test_held_counts_only_classes_all_in_reach(tmp_path):
     assert not option_latency.held(problem, members, {"chat[G80]": (0, []), "chat[G24]": (6, ["g1"])})
     shares = {"chat[G80]": (3, ["g0"]), "chat[G24]": (1, ["g1"])}
     assert not option_latency.each_meets(problem, members, shares)  # (G24 alone is not in reach)
+
+
+def test_a_gang_runs_on_an_option_that_meets_the_rule(tmp_path):
+    # `--rules` seed 761 (72 nodes): the gang was dealt to G80, whose nodes are all in r2 (40
+    # ms) under a rule of 10 ms: `unknown`; G24 in z1 (r1) meets it, the reference's 9.00
+    pools = [reference.Pool("g0", 29, 8, 32, 200, "G80", 2, "z3", "r2"),
+             reference.Pool("g1", 26, 8, 32, 300, "G24", 1, "z1", "r1"),
+             reference.Pool("c0", 17, 4, 16, 60, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 3, 2000, 4, gpus=1, options=[("G80", 3), ("G24", 3)], gang=True,
+                              spreads=[("region", 3)], latency=(10, 1))
+    web = reference.Workload("web", 9, 1000, 2, rules=[("chat", "zone", False)])
+    problem = problem_from(tmp_path, reference.to_fit(reference.Spec(pools, [chat, web])))
+    placement = solved(problem, time_limit=10.0)
+    assert not placement.unplaced and _chat_by_option(problem, placement) == {"G24": 3}
+    assert placement.value == 9

@@ -71,3 +71,15 @@ def reached(problem: Problem, owners: list[Demand],
 def without(demand: Demand) -> Demand:
     """`demand` with its latency rules dropped (its count holds them)."""
     return dataclasses.replace(demand, latency=[]) if demand.latency else demand
+
+
+def gang_options(problem: Problem, gang: bool, members: list[Demand]) -> list[Demand]:
+    """A gang's options (it runs on one), those that cannot meet a latency rule alone (fewer
+    replicas than it asks, or no class in reach) left no classes: `--rules` seed 761 dealt a
+    gang to G80, whose nodes are all 40 ms away, under a rule of 10 ms (`unknown`) where G24
+    meets it."""
+    if not gang:
+        return members
+    return [d if all(d.replicas >= rule.replicas and any(problem.within_reach(rule, problem.node_class(c))
+                                                         for c in d.eligible) for rule in d.latency)
+            else dataclasses.replace(d, eligible=[]) for d in members]

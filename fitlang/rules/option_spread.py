@@ -68,8 +68,10 @@ def refused(problem: Problem, demand: Demand) -> str | None:
     nodes = sum(c.count for c in problem.classes)
     if nodes <= MAX_NODES:
         return None
+    from fitlang.rules.option_latency import gang_options
+
     group = next(g for g in problem.option_groups if g.workload == demand.group)
-    members = [problem.demand(name) for name in group.demands]
+    members = gang_options(problem, group.gang, [problem.demand(name) for name in group.demands])
     spreads = [s for s in members[0].spreads if over_options(members[0], s)]
     if _shares(problem, group, members, spreads) is not None:
         return None
@@ -190,6 +192,7 @@ def narrowed(problem: Problem) -> Narrowed | None:
         if not spreads:
             kept.append(group)
             continue
+        members = option_latency.gang_options(problem, group.gang, members)
         found = _shares(problem, group, members, spreads)
         counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
         latency_held = found is not None and option_latency.held(problem, members, counts)
@@ -214,10 +217,27 @@ def narrowed(problem: Problem) -> Narrowed | None:
         option_split.part_demands(d, parts[d.group]) if d.group in parts
         else [option_latency.without(narrowed) if d.group in reached else narrowed
               for narrowed in [_narrowed_demand(d, shares.get(d.name), followed)]])]
+    demands, same = _followers_kept(problem, demands, same)
     before = {d.name for d in problem.demands}
     named = {d.name: d.name.split(option_split.SEPARATOR)[0] for d in demands if d.name not in before}
     state = option_split.running(problem, named, demands)  # (`fitc plan`: what runs, by part)
     return problem.with_demands(demands, option_groups=kept, **state), same, named
+
+
+def _followers_kept(problem: Problem, demands: list[Demand], same: bool) -> tuple[list[Demand], bool]:
+    """The narrowed demands with each follower by domain of a narrowed workload kept to the
+    domains it surely runs in (`option_follow`); not the policy where one is."""
+    from fitlang.rules import option_split
+    from fitlang.rules.option_follow import followed_in
+
+    narrowed: dict[str, list[Demand]] = {}
+    for group in problem.option_groups:
+        mine = [d for d in demands
+                if d.name.split(option_split.SEPARATOR)[0] in group.demands and d.group is None]
+        if mine:
+            narrowed[group.workload] = mine
+    kept = [followed_in(problem, d, narrowed) if d.group is None and d.affinities else d for d in demands]
+    return kept, same and all(a is b for a, b in zip(kept, demands, strict=True))
 
 
 def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, str]) -> Demand:
@@ -442,8 +462,10 @@ def _short_left_out(problem: Problem, placement: Placement) -> Placement:
     group short of its throughput (`placement_result.unmet_options`, which reports it), and
     what it placed may break the spread over its options (each option keeps its own spread
     as it leaves replicas out, not the sum's quotas). So does one whose sum is off all the
-    same (`_unbalanced`). Nodes it alone used are closed."""
-    from fitlang.solve.placement_result import unmet_options
+    same (`_unbalanced`); its followers kept to its domains with it (`option_follow`). Nodes it
+    alone used are closed."""
+    from fitlang.rules.option_follow import followers
+    from fitlang.solve.placement_result import Unplaced, unmet_options
 
     short = {problem.demand(u.workload).workload for u in placement.unplaced
              if problem.demand(u.workload).group is not None} | _unbalanced(problem, placement)
@@ -451,8 +473,12 @@ def _short_left_out(problem: Problem, placement: Placement) -> Placement:
                any(over_options(d, s) for s in d.spreads)}
     if not dropped:
         return placement
-    freed = {a.node for a in placement.assignments if a.workload in dropped}
-    placement.assignments = [a for a in placement.assignments if a.workload not in dropped]
+    # (a follower kept to the domains a dropped workload would run in is left out with it)
+    following = followers(problem, {problem.demand(name).workload for name in dropped}) - dropped
+    freed = {a.node for a in placement.assignments if a.workload in dropped | following}
+    placement.unplaced += [Unplaced(a.workload, a.replica, "the workload its affinity follows is left out")
+                           for a in placement.assignments if a.workload in following]
+    placement.assignments = [a for a in placement.assignments if a.workload not in dropped | following]
     placement.unplaced = [u for u in placement.unplaced if u.workload not in dropped]
     placement.unplaced += unmet_options(problem, {name: 0 for name in dropped})
     bought = {node for nodes in placement.bought.values() for node in nodes}
