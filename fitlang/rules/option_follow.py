@@ -29,11 +29,12 @@ from fitlang.model.problem import Demand, Problem
 def sure_domains(problem: Problem, narrowed: Iterable[Demand], topology: str) -> set[str]:
     """The domains of `topology` where one of the narrowed demands (with replicas) has all
     its classes."""
-    found = set()
+    found: set[str] = set()
     for demand in narrowed:
         values = {problem.node_class(c).topology_value(topology) for c in demand.eligible}
-        if demand.replicas and len(values) == 1 and None not in values:
-            found |= values  # type: ignore[arg-type]
+        value = values.pop() if len(values) == 1 else None
+        if demand.replicas and value is not None:
+            found.add(value)
     return found
 
 
