@@ -44,6 +44,7 @@ from fractions import Fraction
 
 from fitlang.check.program import SpreadRule
 from fitlang.model.problem import Demand, OptionGroup, Problem
+from fitlang.rules.option_latency import may_run_a_gang
 from fitlang.rules.option_spread import Share, domains, rate, room
 
 
@@ -113,9 +114,9 @@ def _deal(problem: Problem, group: OptionGroup, members: list[Demand], layout: _
     """The hands dealt and their replicas: a gang's one option (the cheapest that holds its
     replicas within the windows), or each block (of the windowed topologies) to an option."""
     topologies = list(every)  # the order of each class's domains in `cells`
-    if group.gang:  # one option, every block it has nodes in
+    if group.gang:  # one option, every block it has nodes in (one that may meet its latency)
         found = []
-        for demand in (d for d in members if cells[d.name]):
+        for demand in (d for d in members if cells[d.name] and may_run_a_gang(problem, d)):
             hand = _hand(problem, demand, list(cells[demand.name]), topologies)
             sized = _sized_hands(problem, [hand], layout, every, group.required, exact=True)
             if sized is not None:

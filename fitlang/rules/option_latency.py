@@ -73,13 +73,11 @@ def without(demand: Demand) -> Demand:
     return dataclasses.replace(demand, latency=[]) if demand.latency else demand
 
 
-def gang_options(problem: Problem, gang: bool, members: list[Demand]) -> list[Demand]:
-    """A gang's options (it runs on one), those that cannot meet a latency rule alone (fewer
-    replicas than it asks, or no class in reach) left no classes: `--rules` seed 761 dealt a
-    gang to G80, whose nodes are all 40 ms away, under a rule of 10 ms (`unknown`) where G24
-    meets it."""
-    if not gang:
-        return members
-    return [d if all(d.replicas >= rule.replicas and any(problem.within_reach(rule, problem.node_class(c))
-                                                         for c in d.eligible) for rule in d.latency)
-            else dataclasses.replace(d, eligible=[]) for d in members]
+
+def may_run_a_gang(problem: Problem, demand: Demand) -> bool:
+    """Could a gang run on this option alone (all its replicas there) under every latency
+    rule: its replicas at least K, a class in reach? `--rules` seed 761 dealt a gang to G80,
+    whose nodes are all 40 ms away, under a rule of 10 ms (`unknown`) where G24 meets it.
+    (The option's classes still count for the spreads' domains: only its choice is barred.)"""
+    return all(demand.replicas >= rule.replicas and any(problem.within_reach(rule, problem.node_class(c))
+                                                        for c in demand.eligible) for rule in demand.latency)

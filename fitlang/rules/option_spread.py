@@ -68,10 +68,8 @@ def refused(problem: Problem, demand: Demand) -> str | None:
     nodes = sum(c.count for c in problem.classes)
     if nodes <= MAX_NODES:
         return None
-    from fitlang.rules.option_latency import gang_options
-
     group = next(g for g in problem.option_groups if g.workload == demand.group)
-    members = gang_options(problem, group.gang, [problem.demand(name) for name in group.demands])
+    members = [problem.demand(name) for name in group.demands]
     spreads = [s for s in members[0].spreads if over_options(members[0], s)]
     if _shares(problem, group, members, spreads) is not None:
         return None
@@ -192,7 +190,6 @@ def narrowed(problem: Problem) -> Narrowed | None:
         if not spreads:
             kept.append(group)
             continue
-        members = option_latency.gang_options(problem, group.gang, members)
         found = _shares(problem, group, members, spreads)
         counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
         latency_held = found is not None and option_latency.held(problem, members, counts)
@@ -260,9 +257,12 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
     per unit of throughput), or the domains dealt out (`_dealt` for a single spread and no
     gang, else `option_deal`; for a single spread of max_skew >= 2 `option_deal`'s windows
     too, which may leave a domain empty), whichever is priced cheaper; None where none can be."""
+    from fitlang.rules.option_latency import may_run_a_gang
+
     reaches = {s.topology: {d.name: domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
-    covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)]
+    covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)
+                and (not group.gang or may_run_a_gang(problem, d))]
     alone, chosen = None, None
     if covering:
         chosen = min(covering, key=lambda d: (rate(problem, d, d.eligible), members.index(d)))
