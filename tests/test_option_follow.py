@@ -48,8 +48,11 @@ def test_sure_domains_are_those_of_demands_in_one_domain(tmp_path):
     assert sure_domains(problem, one_zone, "zone") == {"z3", "z2"}
     assert sure_domains(problem, [replace(one_zone[0], replicas=0)], "zone") == set()
     web = problem.demand("web")
-    assert followed_in(problem, web, {"chat": [replace(g80, eligible=["g1"])]}).eligible == ["g1", "c0", "c1"]
-    assert followed_in(problem, web, {}) is web
+    only_z3 = {"chat": [replace(g80, eligible=["g1"])]}
+    assert followed_in(problem, web, only_z3) is web  # (its own spread would lose z2, counted 0)
+    alone = replace(web, spreads=[])
+    assert followed_in(problem, alone, only_z3).eligible == ["g1", "c0", "c1"]
+    assert followed_in(problem, alone, {}) is alone
 
 
 def test_a_follower_is_left_out_with_the_workload_it_follows(tmp_path):

@@ -12,7 +12,8 @@ its replicas left out (`unknown`) where the reference places all.
 A narrowed demand whose classes all lie in one domain of T runs there whenever W is placed
 (each places all its replicas, or W places none: `option_spread._short_left_out`), so the
 follower may run in every such domain: its classes are kept to those domains and the rule,
-which they hold, is dropped (`followed_in`). Where W places none, its followers placed by
+which they hold, is dropped (`followed_in`), unless that takes a domain from one of its own
+spreads (which counts it, empty, as written). Where W places none, its followers placed by
 such a rule are left out with it (`left_out_with`). Where no narrowed demand lies in one
 domain, the rule follows one option as before.
 """
@@ -51,9 +52,26 @@ def followed_in(problem: Problem, demand: Demand, narrowed: dict[str, list[Deman
             kept.append(rule)
             continue
         eligible = [c for c in eligible if problem.node_class(c).topology_value(rule.topology) in domains]
-    if len(kept) == len(demand.affinities):
+    if len(kept) == len(demand.affinities) or not _spreads_unchanged(problem, demand, eligible):
         return demand
     return dataclasses.replace(demand, eligible=eligible, affinities=kept)
+
+
+def _spreads_unchanged(problem: Problem, demand: Demand, eligible: list[str]) -> bool:
+    """Do the follower's own spreads count over the same domains with only `eligible`? (A
+    spread counts over the domains of the nodes the workload may use: a zone it may no longer
+    use would count 0 as written, which the narrowed policy would not know.)"""
+    def values(classes: list[str], topology: str) -> set:
+        mine = [problem.node_class(c) for c in classes]
+        return {node_class.topology_value(topology) for node_class in mine if node_class.count}
+
+    for spread in demand.spreads:
+        if spread.topology == "node" and len(eligible) < len(demand.eligible):
+            return False
+        if spread.topology != "node" and values(eligible, spread.topology) != \
+                values(list(demand.eligible), spread.topology):
+            return False
+    return True
 
 
 def followers(problem: Problem, workloads: set[str]) -> set[str]:
