@@ -33,7 +33,8 @@ from differential_time import recorded
 import reference
 
 
-def spec(seed: int) -> reference.Spec:
+def spec(seed: int, rules: bool = False) -> reference.Spec:
+    """The policy of `seed`; with `rules`, also what `_more_rules` draws."""
     rng = random.Random(seed)
     pools = []
     for index in range(rng.randint(2, 4)):
@@ -57,7 +58,37 @@ def spec(seed: int) -> reference.Spec:
     if rng.random() < 0.5:
         web.spreads = [("zone", rng.randint(1, 2))]
     kinds = {"options", "spread"} | ({"gang"} if chat.gang else set())
+    if rules:
+        _more_rules(reference._side(rng), chat, web, kinds)
     return reference.Spec(pools, [chat, web], kinds=kinds)
+
+
+def _more_rules(side: random.Random, chat: reference.Workload, web: reference.Workload,
+                kinds: set[str]) -> None:
+    """Rules beside the spreads over options, which fitc's narrowings must keep (`--rules`;
+    drawn from a generator of their own, so without it every seed's policy is as before):
+    `latency` on chat (every option's replicas in reach counted together), a `spread node`
+    of chat's (each option over its own nodes), chat kept one a node, `web` near chat or
+    away from it, chat near web."""
+    if side.random() < 0.3:
+        kinds.add("latency")
+        chat.latency = (side.choice([10, 50]), side.randint(1, 3))
+    if side.random() < 0.2:
+        kinds.add("node spread")
+        chat.spreads.append(("node", side.randint(1, 2)))
+    elif side.random() < 0.15:
+        kinds.add("apart on nodes")
+        chat.rules.append(("self", "node", True))
+    roll = side.random()
+    if roll < 0.2:
+        kinds.add("affinity to options")
+        web.rules.append(("chat", side.choice(["node", "zone"]), False))
+    elif roll < 0.3:
+        kinds.add("anti-affinity to options")
+        web.rules.append(("chat", side.choice(["node", "zone"]), True))
+    elif roll < 0.4:
+        kinds.add("options near")
+        chat.rules.append(("web", "zone", False))
 
 
 def _compared(drawn: reference.Spec, path: Path, time_limit: float, reference_limit: float,
@@ -81,13 +112,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=40)
     parser.add_argument("--time-limit", type=float, default=10.0, help="fitc's, seconds")
     parser.add_argument("--reference-limit", type=float, default=60.0)
+    parser.add_argument("--rules", action="store_true",
+                        help="latency, a node spread, affinities beside the spreads too")
     arguments = parser.parse_args()
     tally: Counter = Counter()
     over, under = [], []  # fitc's value / the optimum - 1, 1 - its bound / the optimum
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
-            drawn = spec(seed)
+            drawn = spec(seed, arguments.rules)
             kept: list = []
             recorded(tally, f"seed {seed} ({sum(p.count for p in drawn.pools)} nodes, {sorted(drawn.kinds)}, "
                             f"spreads {drawn.workloads[0].spreads})",

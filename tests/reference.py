@@ -553,15 +553,15 @@ def _rules_between(spec: Spec, model, nodes: list[Node], x, hosts, used) -> None
     by_name = {w.name: w for w in spec.workloads}
     for workload in spec.workloads:
         mine = {n: v for (w, _, n), v in x.items() if w == workload.name}
-        for topology, skew in workload.spreads:
+        for topology, skew, counted in _spread_scopes(workload, x):
             domains: dict[str, list[str]] = {}
             for node in nodes:
-                if node.name in mine:
+                if node.name in counted:
                     domains.setdefault(node.topology(topology), []).append(node.name)
             most = max([workload.replicas] + [r for _, r in workload.options or []])
             least = model.NewIntVar(0, most, f"least[{workload.name},{topology}]")
             for members in domains.values():
-                count = sum(mine[n] for n in members)
+                count = sum(counted[n] for n in members)
                 model.Add(count <= least + skew)
                 bought = [n for n in members if _node(nodes, n).buy is not None]
                 if len(bought) < len(members):  # nodes of its own: the domain exists
@@ -605,6 +605,18 @@ def _rules_between(spec: Spec, model, nodes: list[Node], x, hosts, used) -> None
             model.Add(sum(everything) >= 1).OnlyEnforceIf(anything)
             model.Add(sum(everything) == 0).OnlyEnforceIf(anything.Not())
             model.Add(sum(reach) >= needed).OnlyEnforceIf(anything)
+
+
+def _spread_scopes(workload: Workload, x):
+    """Each spread of `workload` with the replicas it counts per node: every option's together,
+    but `spread node` each option's over its own nodes (docs/language.md)."""
+    for topology, skew in workload.spreads:
+        if topology == "node" and workload.options:
+            for option, _ in workload.options:
+                yield topology, skew, {n: v for (w, o, n), v in x.items()
+                                       if w == workload.name and o == option}
+        else:
+            yield topology, skew, {n: v for (w, _, n), v in x.items() if w == workload.name}
 
 
 def _node(nodes: list[Node], name: str) -> Node:

@@ -6,6 +6,7 @@ may run. Policies: tests/option_domains.py `fleet_spread_policy` (105 nodes)."""
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 
 import pytest
 from option_domains import fleet_spread_policy, placed_json
@@ -227,3 +228,22 @@ def test_explain_keeps_a_fleet_packing_only_where_it_holds_the_sum(tmp_path, zon
         class_id = next(c.id for c in problem.classes if c.pool == pool[zone])
         packing.nodes.setdefault(class_id, []).append(NodeState(f"{pool[zone]}-{index}", {}, {option: 3}))
     assert option_spread.packing_unbalanced(problem, packing) is off
+
+
+def test_an_option_kept_one_a_node_is_priced_by_one_replica_a_node(tmp_path):
+    # `bench/option_spreads.py --rules` seed 735 (63 nodes): G80's nodes (2.00, two GPUs) were
+    # priced as two replicas each, so G80 alone ran 4 nodes at 8.40 under `anti_affinity self
+    # on node`; G24 on single-GPU nodes at 1.00 is the reference's optimum, 4.40
+    import reference
+
+    pools = [reference.Pool("g0", 8, 8, 32, 400, "G24", 1, "z1", "r1"),
+             reference.Pool("g1", 18, 8, 32, 100, "G24", 1, "z1", "r1"),
+             reference.Pool("g2", 14, 8, 32, 200, "G80", 2, "z2", "r1"),
+             reference.Pool("c0", 8, 4, 16, 40, zone="z3", region="r2"),
+             reference.Pool("c1", 15, 4, 16, 40, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 4, 4000, 4, gpus=1, options=[("G80", 4), ("G24", 4)],
+                              spreads=[("region", 2)], rules=[("self", "node", True)], latency=(50, 2))
+    problem = problem_from(tmp_path, reference.to_fit(reference.Spec(pools, [
+        chat, reference.Workload("web", 20, 1000, 2)])))
+    placement = solved(problem, time_limit=10.0)
+    assert not placement.unplaced and placement.value == Fraction("4.4")

@@ -44,6 +44,7 @@ from fractions import Fraction
 
 from fitlang.check.program import SpreadRule
 from fitlang.model.problem import Demand, OptionGroup, Problem
+from fitlang.rules.option_latency import may_run_a_gang
 from fitlang.rules.option_spread import Share, domains, rate, room
 
 
@@ -79,7 +80,8 @@ def dealt(problem: Problem, group: OptionGroup, members: list[Demand], spreads: 
     if len(limits) > 1 and (finest := _finest(cells, list(limits))) is not None:
         layouts.append(_Layout({finest: limits[finest]}, {t: k for t, k in limits.items() if t != finest}))
     found = [deal for layout in layouts
-             if (deal := _deal(problem, group, members, layout, every, cells)) is not None]
+             if (deal := _deal(problem, group, members, layout, every, cells)) is not None
+             and _own_spreads_hold(problem, deal)]
     if not found:
         return None
     best = min(found, key=lambda deal: deal.sized.cost)
@@ -112,9 +114,9 @@ def _deal(problem: Problem, group: OptionGroup, members: list[Demand], layout: _
     """The hands dealt and their replicas: a gang's one option (the cheapest that holds its
     replicas within the windows), or each block (of the windowed topologies) to an option."""
     topologies = list(every)  # the order of each class's domains in `cells`
-    if group.gang:  # one option, every block it has nodes in
+    if group.gang:  # one option, every block it has nodes in (one that may meet its latency)
         found = []
-        for demand in (d for d in members if cells[d.name]):
+        for demand in (d for d in members if cells[d.name] and may_run_a_gang(problem, d)):
             hand = _hand(problem, demand, list(cells[demand.name]), topologies)
             sized = _sized_hands(problem, [hand], layout, every, group.required, exact=True)
             if sized is not None:
@@ -139,6 +141,20 @@ def _shared(members: list[Demand], deal: _Deal) -> dict[str, Share]:
             classes = [c for c in hand.demand.eligible if c in set(hand.classes)]
             shares[hand.demand.name] = Share(replicas, classes, skews)
     return shares
+
+
+def _own_spreads_hold(problem: Problem, deal: _Deal) -> bool:
+    """Can each option hold its own spreads at once? The windows are per topology: where one
+    option's domains of two topologies nest (zones in regions), even counts over the zones may
+    break its spread over the regions (`option_split.own_spreads_hold`)."""
+    from fitlang.rules.option_split import own_spreads_hold
+
+    if len(deal.layout.windowed) < 2:
+        return True
+    return all(own_spreads_hold(problem, hand.demand, hand.classes, replicas,
+                                {t: _own_skew(replicas, hand.spans[t], deal.sized.floors[t], limit)
+                                 for t, limit in deal.layout.windowed.items()})
+               for hand, replicas in zip(deal.hands, deal.sized.replicas, strict=True) if replicas)
 
 
 def _finest(cells: dict[str, dict[str, tuple[str, ...]]], topologies: list[str]) -> str | None:

@@ -17,22 +17,27 @@ spread over options left (its counts hold them): every placement holds the sprea
 written. The first part keeps the option's name, the others are named `NAME~i`; `merged`
 gives their replicas back to the option.
 
-With work running (`fitc plan`), an option's replicas running in a cell count as its part's
-there (`running`); elsewhere as its first part's, which must move them. Not tried for a gang
-(its replicas on one cluster: the parts would be gangs of their own), nor where a rule names
-the workload or its options carry their own (an affinity, latency, a spread over nodes):
-those keep E0508.
+A latency rule of the workload is held by the counts too (the cells all in reach run at least
+its replicas, `option_latency`), and each option's count is at most its replicas. With work
+running (`fitc plan`), an option's replicas running in a cell count as its part's there
+(`running`); elsewhere as its first part's, which must move them. Not tried for a gang (its
+replicas on one cluster: the parts would be gangs of their own), nor where a rule names the
+workload or its options carry one that counts their replicas together (a spread over nodes,
+`anti_affinity self` over zones): those keep E0508. An affinity towards another workload,
+and one a node, each part holds as the option would.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from collections import Counter
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.check.program import SpreadRule
 from fitlang.model.problem import Demand, OptionGroup, Problem
+from fitlang.rules import option_latency
 from fitlang.rules.option_spread import domains, rate, room
 
 if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlang.solve
@@ -75,8 +80,9 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
 
     for key in (cheapest, most):
         owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
-        counts = _counted(problem, [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order],
-                          order, list(limits.values()), every, group.required)
+        owned, classes = [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order]
+        counts = _counted(problem, owned, classes, order, list(limits.values()), every, group.required,
+                          reach=option_latency.reached(problem, owned, classes))
         if counts is not None:
             return [Part(owners[cell], count, cells[cell][owners[cell]])
                     for cell, count in zip(order, counts, strict=True) if count]
@@ -98,6 +104,26 @@ def alone_holds(problem: Problem, members: list[Demand], alone: Demand, spreads:
                     alone.replicas * alone.throughput, exact=alone.replicas) is not None
 
 
+def own_spreads_hold(problem: Problem, demand: Demand, classes: list[str], replicas: int,
+                     skews: dict[str, int]) -> bool:
+    """Can `replicas` of `demand` on `classes` hold a spread of their own per topology of
+    `skews` (over those classes' domains) all at once? Not always where each alone can: in
+    `bench/option_spreads.py` seed 670 `option_deal`'s windows gave G24 alone 12 replicas over
+    z1, z2 (r1) and z3 (r2) with `spread zone max_skew 1` and `spread region max_skew 1` of its
+    own: zones 4 + 4 + 4 make regions 8 and 4, and the workload was left out (`unknown`) where
+    the reference places it. True where the search runs out of steps (not known)."""
+    topologies = list(skews)
+    cells = {cell: mine for cell, class_ids in _cells_of(problem, demand, topologies).items()
+             if (mine := [c for c in class_ids if c in classes])}
+    order = sorted(cells)
+    every = [{cell[i] for cell in order} for i in range(len(topologies))]
+    steps = [MAX_STEPS]
+    found = _counted(problem, [demand] * len(order), [cells[c] for c in order], order,
+                     [skews[t] for t in topologies], every, replicas * demand.throughput, exact=replicas,
+                     steps=steps)
+    return found is not None or steps[0] < 0
+
+
 def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[tuple[str, ...], list[str]]:
     """Cell (its domain in each topology) -> the classes of nodes the fleet has (not offers)
     `demand` may use there, those with a value in every topology."""
@@ -112,30 +138,45 @@ def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[t
 
 def _ruled(problem: Problem, group: OptionGroup, members: list[Demand]) -> bool:
     """Does a rule count the workload's replicas other than its spreads over options (which
-    the parts' counts hold)?"""
+    the parts' counts hold) and its latency (`option_latency`, in the counts)? Not a rule
+    each replica holds on its own (an affinity towards another workload; one a node, as a
+    node has one accelerator model and each class one part)."""
     names = {group.workload, *group.demands}
     towards = any(r.target in names for d in problem.demands for r in d.affinities)
-    own = any(d.affinities or d.latency or any(s.topology == "node" for s in d.spreads) for d in members)
+    own = any(any(r.target == "self" and r.topology != "node" for r in d.affinities)
+              or any(s.topology == "node" for s in d.spreads) for d in members)
     return towards or own
 
 
 def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], cells: list[tuple[str, ...]],
              limits: list[int], every: list[set[str]], required: Fraction,
-             exact: int | None = None) -> list[int] | None:
-    """The cheapest count per cell (each at most what its owner's classes there hold) whose
-    domains (`every`, per topology: a domain of no cell counts 0) hold every max_skew
-    (`limits`, per topology) and which delivers `required` (with `exact`: in exactly that
-    many replicas), by depth-first search; None where none does within MAX_STEPS."""
+             exact: int | None = None, steps: list[int] | None = None,
+             reach: list[tuple[list[bool], int]] | None = None) -> list[int] | None:
+    """The cheapest count per cell (each at most what its owner's classes there hold, each
+    option's at most its replicas) whose domains (`every`, per topology: a domain of no cell
+    counts 0) hold every max_skew (`limits`, per topology), which run in the cells in reach
+    at least each latency rule's replicas (`reach`: the cells in reach, the replicas), and
+    which delivers `required` (with `exact`: in exactly that
+    many replicas), by depth-first search; None where none does within MAX_STEPS (`steps`:
+    the steps left, below 0 where they ran out)."""
     prices = [rate(problem, owner, mine) * owner.throughput
               for owner, mine in zip(owners, classes, strict=True)]  # (a replica's)
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
     best: list = [None, None]  # cost, counts
-    steps = [MAX_STEPS]
+    steps = [MAX_STEPS] if steps is None else steps
     counts: list[int] = []
 
     def holds() -> bool:
+        per_option: Counter[str] = Counter()
+        for owner, count in zip(owners, counts, strict=True):
+            per_option[owner.name] += count
+        if any(per_option[owner.name] > owner.replicas for owner in owners):
+            return False
+        if any(sum(c for c, inside in zip(counts, cells_in, strict=True) if inside) < needed
+               for cells_in, needed in reach or []):
+            return False
         for position, limit in enumerate(limits):
             sums = dict.fromkeys(every[position], 0)
             for cell, count in zip(cells, counts, strict=True):
@@ -169,12 +210,12 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
 
 def part_demands(demand: Demand, parts: list[Part]) -> list[Demand]:
     """`demand` (an option) as a plain demand per part of it (none: no replicas, no classes),
-    its spreads over options dropped: the parts' counts hold them."""
+    its spreads over options and its latency rules dropped: the parts' counts hold them."""
     mine = [p for p in parts if p.option == demand.name] or [Part(demand.name, 0, [])]
     spreads = [s for s in demand.spreads if s.topology == "node"]
     return [dataclasses.replace(demand, name=demand.name if i == 0 else f"{demand.name}{SEPARATOR}{i}",
                                 replicas=part.replicas, eligible=part.classes, group=None, option=None,
-                                throughput=Fraction(1), spreads=spreads)
+                                throughput=Fraction(1), spreads=spreads, latency=[])
             for i, part in enumerate(mine)]
 
 

@@ -173,13 +173,16 @@ def narrowed(problem: Problem) -> Narrowed | None:
     one per option (named as before: the placement is the policy's), whose own spreads hold
     the spreads as written (the module's doc); affinities towards the workload follow its
     option with the most replicas (stricter). Where no share holds them, each option split
-    into a demand per cell with its count (`option_split`). And whether it is the same
-    problem: one option only may run. None where a workload cannot be narrowed so."""
-    from fitlang.rules import option_split
+    into a demand per cell with its count (`option_split`); so too where the shares cannot
+    meet a latency rule of the workload (`option_latency`: the counts hold it, or each share
+    keeps it). And whether it is the same problem: one option only may run. None where a
+    workload cannot be narrowed so."""
+    from fitlang.rules import option_latency, option_split
 
     shares: dict[str, Share] = {}
     parts: dict[str, list[option_split.Part]] = {}  # option group -> its parts
     followed: dict[str, str] = {}
+    reached: set[str] = set()  # workloads whose shares' counts hold their latency rules
     kept, same = [], True
     for group in problem.option_groups:
         members = [problem.demand(name) for name in group.demands]
@@ -188,12 +191,18 @@ def narrowed(problem: Problem) -> Narrowed | None:
             kept.append(group)
             continue
         found = _shares(problem, group, members, spreads)
-        if found is None:
+        counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
+        latency_held = found is not None and option_latency.held(problem, members, counts)
+        if found is None or not (latency_held or option_latency.each_meets(problem, members, counts)):
             split = option_split.split(problem, group, members, spreads)
-            if split is None:
+            if split is None and found is None:
                 return None
-            parts[group.workload], same = split, False
-            continue
+            if split is not None:
+                parts[group.workload], same = split, False
+                continue
+        assert found is not None
+        if latency_held:
+            reached.add(group.workload)
         shares.update(found)
         followed[group.workload] = max(members, key=lambda d: found[d.name].replicas).name
         same &= sum(1 for d in members if d.eligible) == 1 and \
@@ -203,11 +212,29 @@ def narrowed(problem: Problem) -> Narrowed | None:
         return None
     demands = [part for d in problem.demands for part in (
         option_split.part_demands(d, parts[d.group]) if d.group in parts
-        else [_narrowed_demand(d, shares.get(d.name), followed)])]
+        else [option_latency.without(narrowed) if d.group in reached else narrowed
+              for narrowed in [_narrowed_demand(d, shares.get(d.name), followed)]])]
+    demands, same = _followers_kept(problem, demands, same)
     before = {d.name for d in problem.demands}
     named = {d.name: d.name.split(option_split.SEPARATOR)[0] for d in demands if d.name not in before}
     state = option_split.running(problem, named, demands)  # (`fitc plan`: what runs, by part)
     return problem.with_demands(demands, option_groups=kept, **state), same, named
+
+
+def _followers_kept(problem: Problem, demands: list[Demand], same: bool) -> tuple[list[Demand], bool]:
+    """The narrowed demands with each follower by domain of a narrowed workload kept to the
+    domains it surely runs in (`option_follow`); not the policy where one is."""
+    from fitlang.rules import option_split
+    from fitlang.rules.option_follow import followed_in
+
+    narrowed: dict[str, list[Demand]] = {}
+    for group in problem.option_groups:
+        mine = [d for d in demands
+                if d.name.split(option_split.SEPARATOR)[0] in group.demands and d.group is None]
+        if mine:
+            narrowed[group.workload] = mine
+    kept = [followed_in(problem, d, narrowed) if d.group is None and d.affinities else d for d in demands]
+    return kept, same and all(a is b for a, b in zip(kept, demands, strict=True))
 
 
 def _narrowed_demand(demand: Demand, share: Share | None, followed: dict[str, str]) -> Demand:
@@ -230,9 +257,12 @@ def _shares(problem: Problem, group: OptionGroup, members: list[Demand],
     per unit of throughput), or the domains dealt out (`_dealt` for a single spread and no
     gang, else `option_deal`; for a single spread of max_skew >= 2 `option_deal`'s windows
     too, which may leave a domain empty), whichever is priced cheaper; None where none can be."""
+    from fitlang.rules.option_latency import may_run_a_gang
+
     reaches = {s.topology: {d.name: domains(problem, d, s.topology) for d in members} for s in spreads}
     every = {topology: set().union(*by_option.values()) for topology, by_option in reaches.items()}
-    covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)]
+    covering = [d for d in members if all(every[t] <= reaches[t][d.name].keys() for t in every)
+                and (not group.gang or may_run_a_gang(problem, d))]
     alone, chosen = None, None
     if covering:
         chosen = min(covering, key=lambda d: (rate(problem, d, d.eligible), members.index(d)))
@@ -364,8 +394,11 @@ def _quotas(required: Fraction, owners: dict[str, Demand]) -> dict[str, int]:
 
 
 def _fit(node_class: NodeClass, demand: Demand) -> int:
-    """Replicas of `demand` one empty node of the class holds."""
-    return min((node_class.capacity.get(r, 0) // q for r, q in demand.requests.items() if q > 0), default=1)
+    """Replicas of `demand` one empty node of the class holds (one where it is kept one a
+    node: `--rules` seed 735 priced G80's nodes by their 2 GPUs and ran it on twice the nodes
+    a single-GPU option needed, 91% over the optimum)."""
+    fit = min((node_class.capacity.get(r, 0) // q for r, q in demand.requests.items() if q > 0), default=1)
+    return min(fit, 1) if demand.one_per_node else fit
 
 
 def rate(problem: Problem, demand: Demand, class_ids: list[str]) -> Fraction:
@@ -429,8 +462,10 @@ def _short_left_out(problem: Problem, placement: Placement) -> Placement:
     group short of its throughput (`placement_result.unmet_options`, which reports it), and
     what it placed may break the spread over its options (each option keeps its own spread
     as it leaves replicas out, not the sum's quotas). So does one whose sum is off all the
-    same (`_unbalanced`). Nodes it alone used are closed."""
-    from fitlang.solve.placement_result import unmet_options
+    same (`_unbalanced`); its followers kept to its domains with it (`option_follow`). Nodes it
+    alone used are closed."""
+    from fitlang.rules.option_follow import followers
+    from fitlang.solve.placement_result import Unplaced, unmet_options
 
     short = {problem.demand(u.workload).workload for u in placement.unplaced
              if problem.demand(u.workload).group is not None} | _unbalanced(problem, placement)
@@ -438,8 +473,12 @@ def _short_left_out(problem: Problem, placement: Placement) -> Placement:
                any(over_options(d, s) for s in d.spreads)}
     if not dropped:
         return placement
-    freed = {a.node for a in placement.assignments if a.workload in dropped}
-    placement.assignments = [a for a in placement.assignments if a.workload not in dropped]
+    # (a follower kept to the domains a dropped workload would run in is left out with it)
+    following = followers(problem, {problem.demand(name).workload for name in dropped}) - dropped
+    freed = {a.node for a in placement.assignments if a.workload in dropped | following}
+    placement.unplaced += [Unplaced(a.workload, a.replica, "the workload its affinity follows is left out")
+                           for a in placement.assignments if a.workload in following]
+    placement.assignments = [a for a in placement.assignments if a.workload not in dropped | following]
     placement.unplaced = [u for u in placement.unplaced if u.workload not in dropped]
     placement.unplaced += unmet_options(problem, {name: 0 for name in dropped})
     bought = {node for nodes in placement.bought.values() for node in nodes}

@@ -89,6 +89,7 @@ from fitlang.solve.ruin_beside import floor_ruined_beside
 from fitlang.solve.ruined_choice import kept_cheapest, ruined_choice
 from fitlang.solve.scarce_first import scarce_first
 from fitlang.solve.short_again import shorts_first_again
+from fitlang.solve.short_cheaper import cheaper_at_same_counts
 from fitlang.solve.short_order import ShortFirst, retried_pass
 from fitlang.solve.small_merged import small_nodes_merged
 
@@ -232,7 +233,14 @@ def _solve(problem: Problem, backend: str, time_limit: float | None, relax: bool
     run.search_deadline = run.budget.deadline
     try:
         # short by `allow_unplaced`, where no model proved the most fit: proven so if it is
-        return most_placed(problem, _stages(run, started), run.objective, run.search_deadline, run.budget)
+        answer = _stages(run, started)
+        proven = most_placed(problem, answer, run.objective, run.search_deadline, run.budget)
+        if not relax:
+            return proven
+        # then, proven the most, placed again cheaper with the same replicas (its module)
+        return cheaper_at_same_counts(problem, proven, proven is not answer,
+                                      lambda cut, limit: _solve(cut, backend, limit, relax=True),
+                                      run.budget.deadline, time.monotonic() - started)
     finally:
         if run.early is not None:  # (the child's answer not taken: stopped)
             run.early.result(0.0)

@@ -1,0 +1,83 @@
+"""A `latency` rule of an option workload whose spreads over its options are narrowed
+(`option_spread.narrowed`): held by the narrowed demands' counts, not by each one alone.
+
+The rule counts the replicas of every option together (`rules/latency.py`, which groups the
+demands by their workload). A narrowed option is a plain demand of its own (a share, or a
+part of `option_split`), so kept on each it would ask each for the rule's K replicas in
+reach: stricter than written, and often impossible (`bench/option_spreads.py --rules` seed
+725: G80's 3 replicas in r1 within 10 ms, G24's one in r2 at 40 ms, and the rule asks for 1:
+G24's demand alone could not meet it, and the workload was left out, `unknown`).
+
+A narrowed demand places all its replicas or the workload places none (`option_spread.
+_short_left_out`), so where the demands whose classes are all in reach run at least K
+replicas together the rule holds whatever the placement: it is dropped from them
+(`held`, `without`). Where the shares do not, `option_split` counts per cell with the
+rule in its search (`reached`: the cells in reach and K), and its parts drop it too.
+Otherwise it stays on each demand, as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from fitlang.model.problem import Demand, Problem
+
+
+def in_reach(problem: Problem, demand: Demand, classes: Iterable[str]) -> list[bool]:
+    """Per latency rule of `demand`: are all these classes within its reach?"""
+    mine = [problem.node_class(c) for c in classes]
+    return [bool(mine) and all(problem.within_reach(rule, c) for c in mine) for rule in demand.latency]
+
+
+def held(problem: Problem, members: list[Demand], replicas: dict[str, tuple[int, list[str]]]) -> bool:
+    """Do the narrowed demands (option -> its replicas and classes) run, on classes all in
+    reach, at least each rule's replicas? (True where the workload has no latency rule.)"""
+    rules = members[0].latency
+    if not rules:
+        return True
+    by_name = {d.name: d for d in members}
+    reached = [0] * len(rules)
+    for name, (count, classes) in replicas.items():
+        if count:
+            for index, inside in enumerate(in_reach(problem, by_name[name], classes)):
+                reached[index] += count if inside else 0
+    return all(total >= rule.replicas for total, rule in zip(reached, rules, strict=True))
+
+
+def each_meets(problem: Problem, members: list[Demand],
+               replicas: dict[str, tuple[int, list[str]]]) -> bool:
+    """Could each narrowed demand with replicas meet every rule on its own (what keeping the
+    rule on each asks): its replicas at least K, with classes in reach?"""
+    by_name = {d.name: d for d in members}
+    for name, (count, classes) in replicas.items():
+        for rule in by_name[name].latency if count else []:
+            if count < rule.replicas or not any(problem.within_reach(rule, problem.node_class(c))
+                                                for c in classes):
+                return False
+    return True
+
+
+def reached(problem: Problem, owners: list[Demand],
+            classes: list[list[str]]) -> list[tuple[list[bool], int]]:
+    """Per latency rule of the workload (every option carries them): which cells (an owner
+    and its classes there each) are all in reach, and the replicas the rule asks for."""
+    if not owners or not owners[0].latency:
+        return []
+    flags = [in_reach(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
+    return [([cell[index] for cell in flags], rule.replicas) for index, rule in enumerate(owners[0].latency)]
+
+
+def without(demand: Demand) -> Demand:
+    """`demand` with its latency rules dropped (its count holds them)."""
+    return dataclasses.replace(demand, latency=[]) if demand.latency else demand
+
+
+
+def may_run_a_gang(problem: Problem, demand: Demand) -> bool:
+    """Could a gang run on this option alone (all its replicas there) under every latency
+    rule: its replicas at least K, a class in reach? `--rules` seed 761 dealt a gang to G80,
+    whose nodes are all 40 ms away, under a rule of 10 ms (`unknown`) where G24 meets it.
+    (The option's classes still count for the spreads' domains: only its choice is barred.)"""
+    return all(demand.replicas >= rule.replicas and any(problem.within_reach(rule, problem.node_class(c))
+                                                        for c in demand.eligible) for rule in demand.latency)

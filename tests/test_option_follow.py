@@ -1,0 +1,67 @@
+"""option_follow.py: a follower by zone of a workload whose spreads over its options are
+narrowed, kept to the zones the narrowed demands surely run in (not to one option's)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from fractions import Fraction
+
+from fitlang.rules import option_spread
+from fitlang.rules.option_follow import followed_in, sure_domains
+from fitlang.solve.placement_result import Placement, Unplaced
+
+import reference
+from solving import problem_from, solved
+
+
+def _near_both_options() -> str:
+    """`bench/option_spreads.py --rules` seed 829 (73 nodes): `chat` (6 of G80, only in z3 of
+    r2, or 12 of G24, only in z2 of r1; one a node) under `spread region max_skew 2`, narrowed
+    to G80 in z3 and G24 in z2; `web` (13 replicas) near chat by zone with `spread zone
+    max_skew 2` of its own. Following G80 alone, web ran in z3 only, 2 over z2's none: 11 left
+    out (`unknown`); the reference's optimum is 11.00."""
+    pools = [reference.Pool("g0", 23, 8, 32, 200, "G24", 2, "z2", "r1"),
+             reference.Pool("g1", 24, 8, 32, 100, "G80", 1, "z3", "r2"),
+             reference.Pool("c0", 16, 4, 16, 60, zone="z3", region="r2"),
+             reference.Pool("c1", 10, 4, 16, 40, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 6, 4000, 4, gpus=1, options=[("G80", 6), ("G24", 12)],
+                              spreads=[("region", 2)], rules=[("self", "node", True)])
+    web = reference.Workload("web", 13, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "zone", False)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_the_follower_runs_in_every_zone_a_narrowed_option_surely_runs_in(tmp_path):
+    problem = problem_from(tmp_path, _near_both_options())
+    narrowed, same, _ = option_spread.narrowed(problem)
+    web = narrowed.demand("web")
+    assert not web.affinities and sorted(web.eligible) == ["c0", "c1", "g0", "g1"]
+    assert not same
+    placement = solved(problem, time_limit=10.0)  # (verified: web only in zones where chat runs)
+    assert not placement.unplaced and placement.value == Fraction(11)
+
+
+def test_sure_domains_are_those_of_demands_in_one_domain(tmp_path):
+    problem = problem_from(tmp_path, _near_both_options())
+    g80, g24 = problem.demand("chat[G80]"), problem.demand("chat[G24]")
+    one_zone = [replace(g80, eligible=["g1"]), replace(g24, eligible=["g0"])]
+    assert sure_domains(problem, one_zone, "zone") == {"z3", "z2"}
+    assert sure_domains(problem, [replace(one_zone[0], replicas=0)], "zone") == set()
+    web = problem.demand("web")
+    only_z3 = {"chat": [replace(g80, eligible=["g1"])]}
+    assert followed_in(problem, web, only_z3) is web  # (its own spread would lose z2, counted 0)
+    alone = replace(web, spreads=[])
+    assert followed_in(problem, alone, only_z3).eligible == ["g1", "c0", "c1"]
+    assert followed_in(problem, alone, {}) is alone
+
+
+def test_a_follower_is_left_out_with_the_workload_it_follows(tmp_path):
+    problem = problem_from(tmp_path, _near_both_options())
+    placement = solved(problem, time_limit=10.0)
+    chat = [a for a in placement.assignments if problem.demand(a.workload).workload == "chat"]
+    short = Placement(placement.status, "cost", placement.value, None,
+                      [a for a in placement.assignments if a not in chat[:1]],
+                      [Unplaced(chat[0].workload, 99, "")])
+    left = option_spread._short_left_out(problem, short)
+    assert not left.assignments
+    assert Counter(u.workload for u in left.unplaced)["web"] == 13
