@@ -34,6 +34,8 @@ def search_room(time_limit: float | None) -> float:
 
 def later_pass_fits(took: float | None, deadline: float | None, room: float) -> bool:
     """Where a guided pass was kept already and the last pass and its polish took `took`
-    seconds: does the time left before `deadline` hold another as long and then `room`?"""
+    seconds: does the time left before `deadline` hold another as long and then `room`? As
+    before where no room is kept (`room` 0: the child's passes beside the placement, whose
+    time is not the search's)."""
     left = remaining(deadline)
-    return took is None or left is None or left >= took + room
+    return took is None or left is None or room <= 0 or left >= took + room
