@@ -48,6 +48,8 @@ SINGLE_USED = 0.75
 PAIR_USED = 1.5
 # ruin and recreate weighs this many of the cheapest classes for each node it opens
 OPEN_CANDIDATES = 16
+# and this many more, the cheapest for what they hold of the replicas to place (`_candidates`)
+ROOM_CANDIDATES = 8
 
 
 def consolidate(problem: Problem, packing: Packing, objective: str,
@@ -309,7 +311,7 @@ class _Search:
         if len(by_price) <= OPEN_CANDIDATES:
             return by_price
         by_room = sorted(by_price[OPEN_CANDIDATES:], key=lambda c: (self._per_share(c, asked), c))
-        return by_price[:OPEN_CANDIDATES] + by_room[:OPEN_CANDIDATES]
+        return by_price[:OPEN_CANDIDATES] + by_room[:ROOM_CANDIDATES]
 
     def _per_share(self, class_id: str, asked: list[tuple[int, float]]) -> float:
         """The class's price over the share of the `asked` totals its capacity holds."""
