@@ -29,8 +29,9 @@ PARTNERS = 3
 
 
 def dear_with_cheap_ruined(problem: Problem, packing, objective: str, deadline: float | None) -> int:
-    """Each dear full node (`_dear_full`), dearest first, ruined with cheap full nodes of its
-    domain group (`_partners`) until the deadline; how many moves were kept."""
+    """Each dear full node (`_dear_full`) that costs more per core than a class of its domain
+    group with nodes to open, the most it could save first (`by_saving`), ruined with cheap
+    full nodes of its group (`partners`) until the deadline; how many moves were kept."""
     if objective != "cost" or _past(deadline) or not packing.complete:
         return 0
     search = _PartnerSearch(problem, packing, objective)
