@@ -10,7 +10,7 @@ from fractions import Fraction
 from fitlang.model.problem import RESOURCES
 from fitlang.solve import placement
 from fitlang.solve.dear_nodes import dear_nodes_ruined
-from fitlang.solve.dear_with_cheap import dear_with_cheap_ruined
+from fitlang.solve.dear_with_cheap import _PartnerSearch, dear_with_cheap_ruined
 from fitlang.solve.improve import OPEN_CANDIDATES
 from fitlang.solve.pack import NodeState, Packing
 
@@ -42,14 +42,17 @@ SMALL_FIRST = (_pool("big", 12, "3") + TINY + _pool("mid", 12, "2.40")
                + "workload web {\n  replicas = 12\n  cpu = 1\n  memory = 1GiB\n}\n")
 
 
-def test_the_ruin_weighs_a_class_cheap_for_its_capacity_past_the_cheapest_by_price(tmp_path):
-    # by price alone the ruin of `big` weighed only the 1-CPU pools, which cannot hold web's 12
-    # replicas for less than 3 USD/h: no move. `mid`, cheapest for what it holds, takes them
-    # all: 2.40, the least
+def test_the_partner_ruin_weighs_a_class_cheap_for_its_capacity_past_the_cheapest_by_price(tmp_path):
+    # by price alone (the dear nodes' ruin) `big`'s ruin weighs only the 1-CPU pools, which
+    # cannot hold web's 12 replicas for less than 3 USD/h: no move. The partner ruin's search
+    # also weighs `mid`, cheapest for what it holds, which takes them all: 2.40, the least
     problem = problem_from(tmp_path, SMALL_FIRST)
     packing = _packing(problem, {"big": {"web": 12}})
     assert verified_cost(problem, packing) == 3
-    assert dear_nodes_ruined(problem, packing, "cost", None, give_up=None) == 1
+    assert dear_nodes_ruined(problem, packing, "cost", None, give_up=None) == 0
+    search = _PartnerSearch(problem, packing, "cost")
+    assert search.try_replace([(packing.nodes["big"][0], problem.node_class("big"))])
+    search.finish()
     assert verified_cost(problem, packing) == Fraction(12, 5)
     assert [node.name for node in packing.nodes["mid"]] == ["mid-0"] and not packing.nodes["big"]
 

@@ -26,6 +26,9 @@ from fitlang.solve.repack import _domain_groups
 
 # cheap nodes ruined beside a dear one (each more widens the move and slows the recreate)
 PARTNERS = 3
+# classes weighed for each new node beside the cheapest by price: the cheapest for what they
+# hold (`_Search._candidates`; the cheap class to open is a 15.9-core one, past the 16 smallest)
+ROOM_CANDIDATES = 8
 
 
 def dear_with_cheap_ruined(problem: Problem, packing, objective: str, deadline: float | None) -> int:
@@ -52,6 +55,7 @@ class _PartnerSearch(_CrossingSearch):
 
     def __init__(self, problem: Problem, packing, objective: str) -> None:
         super().__init__(problem, packing, objective)
+        self.room_candidates = ROOM_CANDIDATES
         self.group = _domain_groups(problem)
         self.per_core = {c.id: float(c.price) / max(c.capacity["cpu"], 1) for c in problem.classes}
         # the full nodes by domain group, as ranked once (a node closed since is skipped)

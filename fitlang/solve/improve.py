@@ -48,8 +48,6 @@ SINGLE_USED = 0.75
 PAIR_USED = 1.5
 # ruin and recreate weighs this many of the cheapest classes for each node it opens
 OPEN_CANDIDATES = 16
-# and this many more, the cheapest for what they hold of the replicas to place (`_candidates`)
-ROOM_CANDIDATES = 8
 
 
 def consolidate(problem: Problem, packing: Packing, objective: str,
@@ -159,6 +157,8 @@ class _Search:
         # counted at its first `_may_open`, then kept up to date by `_open`; None outside it
         # (other steps open and close nodes directly)
         self.totals: Totals | None = None
+        # classes weighed for a new node beside the cheapest, by what they hold (`_candidates`)
+        self.room_candidates = 0
 
     def worth(self, node_class: NodeClass) -> bool:
         return self.objective == "nodes" or node_class.price > 0
@@ -301,17 +301,18 @@ class _Search:
         return False
 
     def _candidates(self, allowed: set[str], asked: list[tuple[int, float]]) -> list[str]:
-        """The classes weighed for the next new node: the OPEN_CANDIDATES cheapest, then the
-        OPEN_CANDIDATES cheapest for what they hold of the replicas without room (price over
-        the share of them a node's capacity takes, on the resource it holds least of). By price
-        alone the candidates were small nodes: inventory 10,000 seed 10, eu-west-1a, the 16
-        cheapest were 3.9-7.9-core nodes at 0.19-0.38 USD/h, never the 15.9-core nodes at
-        0.047 USD/h a core the pair LP fills, so a 47.8-core node at 0.053 a core stayed."""
+        """The classes weighed for the next new node: the OPEN_CANDIDATES cheapest, then (where
+        `room_candidates` is set) that many cheapest for what they hold of the replicas without
+        room (price over the share of them a node's capacity takes, on the resource it holds
+        least of). By price alone the candidates are small nodes: inventory 10,000 seed 10,
+        eu-west-1a, the 16 cheapest were 3.9-7.9-core nodes at 0.19-0.38 USD/h, never the
+        15.9-core nodes at 0.047 USD/h a core the pair LP fills. (Not for every ruin: in the
+        dear nodes' ruin the time they take cut it short at 5 s, session 40, h40b.)"""
         by_price = sorted(allowed, key=lambda c: (self.price[c], c))
-        if len(by_price) <= OPEN_CANDIDATES:
-            return by_price
+        if len(by_price) <= OPEN_CANDIDATES or not self.room_candidates:
+            return by_price[:OPEN_CANDIDATES]
         by_room = sorted(by_price[OPEN_CANDIDATES:], key=lambda c: (self._per_share(c, asked), c))
-        return by_price[:OPEN_CANDIDATES] + by_room[:ROOM_CANDIDATES]
+        return by_price[:OPEN_CANDIDATES] + by_room[:self.room_candidates]
 
     def _per_share(self, class_id: str, asked: list[tuple[int, float]]) -> float:
         """The class's price over the share of the `asked` totals its capacity holds."""
