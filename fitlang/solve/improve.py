@@ -136,7 +136,6 @@ class _Search:
         self._needs = {d.name: tuple(int(d.requests[r]) for r in RESOURCES) for d in problem.demands}
         self._size = {name: float(sum(need)) for name, need in self._needs.items()}
         self._limits: dict[tuple[str, str], int] = {}
-        self._capacity: dict[str, tuple[float, ...]] = {}  # a class's capacity as floats (`_per_share`)
         self.free = {class_id: np.array([[n.free[r] for r in RESOURCES] for n in nodes],
                                         dtype=np.int64).reshape(len(nodes), len(RESOURCES))
                      for class_id, nodes in packing.nodes.items()}
@@ -157,8 +156,6 @@ class _Search:
         # counted at its first `_may_open`, then kept up to date by `_open`; None outside it
         # (other steps open and close nodes directly)
         self.totals: Totals | None = None
-        # classes weighed for a new node beside the cheapest, by what they hold (`_candidates`)
-        self.room_candidates = 0
 
     def worth(self, node_class: NodeClass) -> bool:
         return self.objective == "nodes" or node_class.price > 0
@@ -268,12 +265,13 @@ class _Search:
         spent = Fraction(0)
         while rest:
             best = None
-            classes = self._candidates({c for entry in rest.values() for c in entry[1]}, asked)
+            classes = sorted({c for entry in rest.values() for c in entry[1]},
+                             key=lambda c: (self.price[c], c))
             order = sorted(rest, key=lambda w: (-self._size[w], w))  # the largest replicas first
-            for class_id in classes:
+            for class_id in classes[:OPEN_CANDIDATES]:
                 node_class = self.problem.node_class(class_id)
                 if self.objective == "cost" and spent + node_class.price >= budget:
-                    continue
+                    break
                 name = self._unused_name(node_class, ruined)
                 if name is None or not self._may_open(node_class):
                     continue
@@ -299,29 +297,6 @@ class _Search:
             self.open[class_id][index] = False
             self.packing.nodes[class_id][index].hosted.clear()
         return False
-
-    def _candidates(self, allowed: set[str], asked: list[tuple[int, float]]) -> list[str]:
-        """The classes weighed for the next new node: the OPEN_CANDIDATES cheapest, then (where
-        `room_candidates` is set) that many cheapest for what they hold of the replicas without
-        room (price over the share of them a node's capacity takes, on the resource it holds
-        least of). By price alone the candidates are small nodes: inventory 10,000 seed 10,
-        eu-west-1a, the 16 cheapest were 3.9-7.9-core nodes at 0.19-0.38 USD/h, never the
-        15.9-core nodes at 0.047 USD/h a core the pair LP fills. (Not for every ruin: in the
-        dear nodes' ruin the time they take cut it short at 5 s, session 40, h40b.)"""
-        by_price = sorted(allowed, key=lambda c: (self.price[c], c))
-        if len(by_price) <= OPEN_CANDIDATES or not self.room_candidates:
-            return by_price[:OPEN_CANDIDATES]
-        by_room = sorted(by_price[OPEN_CANDIDATES:], key=lambda c: (self._per_share(c, asked), c))
-        return by_price[:OPEN_CANDIDATES] + by_room[:self.room_candidates]
-
-    def _per_share(self, class_id: str, asked: list[tuple[int, float]]) -> float:
-        """The class's price over the share of the `asked` totals its capacity holds."""
-        capacity = self._capacity.get(class_id)
-        if capacity is None:
-            capacity = self._capacity[class_id] = tuple(
-                float(self.problem.node_class(class_id).capacity[r]) for r in RESOURCES)
-        share = min((capacity[r] / most for r, most in asked), default=0.0)
-        return self.price[class_id] / share if share > 0 else float("inf")
 
     def _fill_new(self, node_class: NodeClass, name: str, rest: dict[str, list],
                   order: list[str]) -> tuple[list[int], dict[str, int]]:

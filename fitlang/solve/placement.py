@@ -52,7 +52,6 @@ from fitlang.solve.counted_exact import counted_exact
 from fitlang.solve.crossing_room import crossing_room
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
-from fitlang.solve.dear_with_cheap import dear_with_cheap_ruined
 from fitlang.solve.early_bounds import EARLY_SECONDS_PER_PAIR, early_pays, told_bounds, waited
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
@@ -960,10 +959,6 @@ CROSSING_ROOM_SHARE = 0.25
 # this share of what is left (inventory 10,000 at 5 s, seed 31: 629.43 -> 627.39 in 0.07 CPU s,
 # then 625.20 -> 624.68 in 0.08 s; seed 11: 460.57 -> 460.39 after the dear room)
 MERGE_SHARE = 0.5
-# a dear full node ruined with cheap full nodes of its zone (dear_with_cheap.py), after the
-# second merge, at most this share of what is left (before the crossing room and the repacking,
-# which kept nothing at 5 s on inventory 10,000 seed 10)
-CHEAP_SHARE = 0.5
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
@@ -1001,10 +996,6 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
         progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and small_nodes_merged(
             problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
-        value = _packed_value(problem, packing, objective)
-        progress("improve", value, bound)
-    if (enough is None or value is None or value > enough) and dear_with_cheap_ruined(
-            problem, packing, objective, time.monotonic() + CHEAP_SHARE * (deadline - time.monotonic())):
         value = _packed_value(problem, packing, objective)
         progress("improve", value, bound)
     room_deadline = time.monotonic() + CROSSING_ROOM_SHARE * (deadline - time.monotonic())
