@@ -8,6 +8,7 @@ and fail on hand edits and on what the target used to write."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import shlex
 import subprocess
@@ -22,7 +23,9 @@ from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
 from fitlang.rules.explaining import need
 from fitlang.solve.placement import solve
+from fitlang.solve.report import as_json
 from fitlang.solve.self_check import broken_rules
+from fitlang.solve.verify import verify
 from fitlang.targets import TARGETS, CompileContext
 
 from compiling import compiled_at_sizes, context_for, details, render
@@ -542,6 +545,23 @@ def test_verify_counts_a_slurm_nodes_cpus_per_job_in_whole_cores(tmp_path):
     assert [d.message for d in broken_rules(tripled.problem, _on_one_node(tripled, "n2").placement)] \
         == ["node `n2` is over its cpu: 8 CPU requested (as Slurm gives it: whole CPUs per task, "
             "whole cores of 2 threads per job), 4 available"]
+
+
+def test_verify_counts_whole_cores_per_job_step_by_step(tmp_path):
+    # with a horizon: the three 2-hour jobs, solved over both nodes, then moved by hand to n1
+    # at the same start: 6 CPUs at once in whole cores, on 4
+    timed = SMT_JOBS.replace("  replicas = 1\n", "  kind = job\n  duration = 2h\n  replicas = 1\n") + (
+        'policy {\n  horizon = 4h\n  step = 1h\n  start = "2026-12-01T12:00Z"\n}\n')
+    context = _smt_context(tmp_path, timed)
+    document = json.loads(as_json(context.problem, context.placement, []))
+    assert verify(context.problem, document) == ([], [])
+    first = document["assignments"][0]
+    for item in document["assignments"]:
+        item.update(node="n1", start=first["start"], end=first["end"])
+    violations, _ = verify(context.problem, document)
+    assert [v.message for v in violations] == [
+        f"at step {step} node `n1` is over its cpu: 6 CPU requested (as Slurm gives it: whole CPUs "
+        "per task, whole cores of 2 threads per job), 4 available" for step in (0, 1)]
 
 
 def test_fractional_cpus_on_a_slurm_inventory_are_counted_in_whole_cpus(tmp_path):
