@@ -12,12 +12,15 @@ writes the job; `fitc solve`, `fitc verify` and every target then see the same p
 Declared pools and bought nodes keep millicores (the Slurm target refuses a fractional CPU
 on them, E0601).
 
-The solver counts one replica on such a node as one task alone in its job: whole CPUs,
-rounded up to whole cores (`replica_milli`). That is never less than what Slurm gives a job
-of several replicas (a sum of roundings is at least the rounding of the sum), so a placement
-the solver makes is one Slurm runs; it may leave a thread of a core free where two replicas
-of one workload of an odd CPU count share a node. `fitc verify` counts the exact rule, per
-job (`job_cpus`), from what the workload asks (`Demand.cpu_asked`).
+The solver counts each replica at a size that never exceeds what Slurm gives it on any node
+it may use (`least_milli`), so its model stays a relaxation of the real rule and its bounds,
+`optimal` and E0501 stay true: on a Slurm node whole CPUs per task (exact), and whole cores
+only where they are exact per replica (the task's CPUs a multiple of ThreadsPerCore, or at
+most one replica of the workload per node); on any other eligible node what it asks. A
+placement that overfills a Slurm node in whole cores per job (n 1-CPU replicas of one workload
+on a 2-thread node count n, Slurm gives n rounded up to even) is repaired after the solve
+(`solve/whole_cores.py`). `fitc verify` counts the exact rule, per job (`job_cpus`), from what
+the workload asks (`Demand.cpu_asked`).
 """
 
 from __future__ import annotations
@@ -45,30 +48,35 @@ def job_cpus(tasks: int, cpu_milli: int, threads_per_core: int) -> int:
     return in_whole_cores(tasks * task_cpus(cpu_milli), threads_per_core)
 
 
-def replica_milli(cpu_milli: int, node_class: NodeClass) -> int:
-    """What the solver counts one replica asking `cpu_milli` takes of a node of the class."""
+def least_milli(demand: Demand, node_class: NodeClass) -> int:
+    """The least one replica of `demand` takes of a node of the class, whatever else of its
+    workload shares the node: on a Slurm node its whole CPUs, rounded up to whole cores where
+    that is exact per replica (a multiple of ThreadsPerCore, or one replica per node)."""
+    asked = demand.requests["cpu"]
     if not node_class.slurm_allocated:
-        return cpu_milli
-    return job_cpus(1, cpu_milli, node_class.threads_per_core) * MILLI
+        return asked
+    cpus, threads = task_cpus(asked), node_class.threads_per_core
+    if cpus % threads == 0 or demand.replicas <= 1 or demand.one_per_node:
+        return in_whole_cores(cpus, threads) * MILLI
+    return cpus * MILLI
 
 
 def sized(demands: list[Demand], classes: Sequence[NodeClass]) -> list[Demand]:
-    """The demands with their CPU counted as Slurm allocates it, wherever they may run on a
-    node read from Slurm: the most of it over their eligible classes (one size per demand:
-    on the other classes it counts a little more than asked, never less). Demands that may
-    use no such node are returned as they are (a fleet without one: the list itself)."""
-    rounding = {c.id: c for c in classes if c.slurm_allocated}
-    if not rounding:
+    """The demands with their CPU counted as Slurm allocates it where they may run only on
+    nodes read from Slurm: the least of `least_milli` over their eligible classes (one size
+    per demand, never more than any node takes, so the model is a relaxation). Demands that
+    may use no such node are returned as they are (a fleet without one: the list itself)."""
+    by_id = {c.id: c for c in classes}
+    if not any(c.slurm_allocated for c in classes):
         return demands
-    found: dict[tuple[int, int], int] = {}  # (id of the shared eligible list, asked) -> size
+    found: dict[tuple[int, int, bool], int] = {}  # (id of the shared eligible list, asked, exact) -> size
     result = []
     for demand in demands:
         asked = demand.requests["cpu"]
-        key = (id(demand.eligible), asked)
+        key = (id(demand.eligible), asked, demand.replicas <= 1 or demand.one_per_node)
         size = found.get(key)
         if size is None:
-            size = found[key] = max((replica_milli(asked, rounding[c]) for c in demand.eligible
-                                     if c in rounding), default=asked)
+            size = found[key] = min((least_milli(demand, by_id[c]) for c in demand.eligible), default=asked)
         if size != asked:
             demand = dataclasses.replace(demand, requests={**demand.requests, "cpu": size},
                                          cpu_asked=asked)
