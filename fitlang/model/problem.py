@@ -285,8 +285,8 @@ class PreferenceRule(Frozen):
 class Demand(Frozen):
     name: str
     replicas: int
-    # what one replica takes of a node, per resource; cpu in millicores, as Slurm allocates
-    # it where the demand may run on a node read from Slurm (`model/slurm_cpus.py`)
+    # what one replica takes of a node, per resource; cpu in millicores, at the least Slurm
+    # allocates it where the demand may run only on nodes read from Slurm (`model/slurm_cpus.py`)
     requests: dict[str, int]
     priority: int = 0
     gang: bool = False
