@@ -83,23 +83,43 @@ class _Nodes:
         self.bought = {name for names in placement.bought.values() for name in names}
         self.opened: list[NodeClass] = []
         self.apart, self.alone = problem.apart_on_nodes
+        self._used: dict[str, dict[str, int]] = {}  # node -> what its jobs take (`used`)
 
-    def used(self, node: str, extra: str | None = None) -> dict[str, int]:
-        """What the node's jobs take, per resource (with one replica of `extra` more)."""
-        node_class, jobs = self.owner[node], self.hosted.get(node, Counter())
-        used = dict.fromkeys(RESOURCES, 0)
-        for name, count in (jobs + Counter({extra: 1}) if extra else jobs).items():
-            demand = self.problem.demand(name)
-            for resource in RESOURCES:
-                used[resource] += demand.requests[resource] * count
-            if node_class.slurm_allocated:
-                used["cpu"] += job_cpus(count, demand.asked_cpu, node_class.threads_per_core) * MILLI \
-                    - demand.requests["cpu"] * count
-        return used
+    def used(self, node: str) -> dict[str, int]:
+        """What the node's jobs take, per resource (kept until a replica moves on or off it)."""
+        found = self._used.get(node)
+        if found is None:
+            found = self._used[node] = dict.fromkeys(RESOURCES, 0)
+            for name, count in self.hosted.get(node, Counter()).items():
+                for resource, amount in self.taken(node, name, count).items():
+                    found[resource] += amount
+        return found
+
+    def taken(self, node: str, name: str, count: int) -> dict[str, int]:
+        """What `count` replicas of `name` take of the node, as one job."""
+        demand, node_class = self.problem.demand(name), self.owner[node]
+        taken = {resource: demand.requests[resource] * count for resource in RESOURCES}
+        if node_class.slurm_allocated:
+            taken["cpu"] = job_cpus(count, demand.asked_cpu, node_class.threads_per_core) * MILLI
+        return taken
+
+    def added_cpu(self, node: str, name: str) -> int:
+        """The CPU one more replica of `name` adds to the node (none on a free thread of its job)."""
+        demand, node_class = self.problem.demand(name), self.owner[node]
+        if not node_class.slurm_allocated:
+            return demand.requests["cpu"]
+        count, threads = self.hosted.get(node, Counter())[name], node_class.threads_per_core
+        asked = demand.asked_cpu
+        return (job_cpus(count + 1, asked, threads) - job_cpus(count, asked, threads)) * MILLI
 
     def fits(self, node: str, extra: str | None = None) -> bool:
-        capacity = self.owner[node].capacity_of(node)
-        return all(amount <= capacity[r] for r, amount in self.used(node, extra).items())
+        """Does the node hold its jobs (with one replica of `extra` more)?"""
+        capacity, used = self.owner[node].capacity_of(node), self.used(node)
+        if extra is None:
+            return all(amount <= capacity[r] for r, amount in used.items())
+        requests = self.problem.demand(extra).requests
+        return used["cpu"] + self.added_cpu(node, extra) <= capacity["cpu"] and all(
+            used[r] + requests[r] <= capacity[r] for r in RESOURCES if r != "cpu")
 
     def cpu_freed(self, node: str, name: str) -> int:
         """The CPUs a node's job of `name` frees when one replica leaves it."""
@@ -132,6 +152,8 @@ class _Nodes:
 
     def move(self, name: str, source: str, target: str) -> int:
         """One replica of `name` from `source` to `target`: the assignment moved."""
+        self._used.pop(source, None)
+        self._used.pop(target, None)
         index = self.at[(name, source)].pop()
         self.at.setdefault((name, target), []).append(index)
         self.hosted[source][name] -= 1
@@ -233,7 +255,7 @@ def _target(nodes: _Nodes, demand: Demand, source: str) -> tuple[int, Fraction, 
     same = _same_as(nodes, demand, source)
     for node in nodes.hosts.get(demand.name, {}):
         if node != source and same(nodes.owner[node]) and _takes(nodes, demand, node, source) \
-                and nodes.used(node, demand.name)["cpu"] == nodes.used(node)["cpu"]:
+                and nodes.added_cpu(node, demand.name) == 0:
             return FREE_THREAD, Fraction(0), node
     eligible = [nodes.problem.node_class(c) for c in demand.eligible]
     for node_class in eligible:
@@ -249,7 +271,7 @@ def _target(nodes: _Nodes, demand: Demand, source: str) -> tuple[int, Fraction, 
 
 
 def _takes(nodes: _Nodes, demand: Demand, node: str, source: str) -> bool:
-    return nodes.may_join(demand, node, source) and nodes.fits(node, demand.name)
+    return nodes.fits(node, demand.name) and nodes.may_join(demand, node, source)
 
 
 def _same_as(nodes: _Nodes, demand: Demand, source: str) -> Callable[[NodeClass], bool]:
