@@ -9,14 +9,17 @@ workload's replicas on the node) whole cores: three 1-CPU replicas of one worklo
 
 This stage moves replicas off such nodes, cheapest first: a replica whose job leaves a core
 half used moves to a node where its workload's job has a free thread (no CPU more there), else
-to a node already in use with room in whole cores, else onto an unused node (cheapest class
-first). A target node is of a class every rule on the workload counts as the source's
-(`pack.domains_key`), with its node-level rules kept (workloads kept apart, exclusive ones
-alone, those it must join present, a node spread not made worse). The moved answer is checked
-by `verify` once; where it breaks a rule, or a node stays overfull, the answer is the solver's
-as it was, its overfull nodes named (`Placement.overfull`) for the driver to say so (E0507 in
-Slurm's terms) instead of a result Slurm would not run. Linear in the replicas on the nodes it
-touches and the nodes it looks at for room; nothing runs where no node is read from Slurm.
+to a node already in use with room in whole cores, else it swaps with a replica of a node in
+use, else it goes onto an unused node (cheapest class first). A target node is of a class every
+rule on the workload counts as the source's (`pack.domains_key`), with its node-level rules
+kept (workloads kept apart, exclusive ones alone, those it must join present, a node spread not
+made worse). The moved answer is checked by `verify` once (linear in the fleet, only where
+something moved); where it breaks a rule, or a node stays overfull, the answer is the solver's
+as it was, its overfull nodes named (`Placement.overfull`) for the driver to say so in Slurm's
+terms (E0509) instead of a result Slurm would not run. The moves are linear in the replicas on
+the nodes they touch and the nodes looked at for room; nothing runs where no node is read from
+a Slurm inventory of ThreadsPerCore > 1, nor with a horizon (jobs are per step there: the
+self-check's E0507 stays the last line of defence).
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def repaired(problem: Problem, placement: Placement) -> Placement:
             or not any(c.slurm_allocated and c.threads_per_core > 1 for c in problem.classes):
         return placement
     nodes = _Nodes(problem, placement)
-    overfull = [name for name in nodes.hosted if not nodes.fits(name)]
+    overfull = [name for name, node_class in nodes.owner.items()
+                if node_class.slurm_allocated and node_class.threads_per_core > 1 and not nodes.fits(name)]
     if not overfull:
         return placement
     moves = list(_moves(nodes, overfull))
