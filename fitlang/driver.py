@@ -282,6 +282,11 @@ class Compilation:
             return verdict
         verdict.placement.status = Status.UNKNOWN
         first = broken[0]
+        overfull = verdict.placement.overfull
+        if overfull:  # the solver's per-replica count is a relaxation: not a bug (whole_cores.py)
+            return Verdict(verdict.placement, Outcome.UNDECIDED, [msg.SlurmCoresOverfull(
+                count=f"{len(overfull)} node{_plural(len(overfull))}", nodes=_first(overfull)
+            ).diagnostic(first.path, first.span)])
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
         return Verdict(verdict.placement, Outcome.UNDECIDED, [msg.SolverAnswerBroken(
             detail=f"the solver's placement breaks a rule, so it is not used: {first.message}{more}; "

@@ -7,6 +7,8 @@ and fail on hand edits and on what the target used to write."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import shlex
 import subprocess
@@ -19,7 +21,11 @@ import pytest
 from fitlang.check.checker import check_file
 from fitlang.check.loader import Workspace
 from fitlang.model.build import build_problem
+from fitlang.rules.explaining import need
 from fitlang.solve.placement import solve
+from fitlang.solve.report import as_json
+from fitlang.solve.self_check import broken_rules
+from fitlang.solve.verify import verify
 from fitlang.targets import TARGETS, CompileContext
 
 from compiling import compiled_at_sizes, context_for, details, render
@@ -466,49 +472,129 @@ def test_fractional_cpus_that_slurm_rounds_up_are_refused(tmp_path):
     assert fidelity(context, files) == ["node p-0: 6 CPUs asked, it has 5"]
 
 
-# one node of 2 cores x 2 threads (4 CPUs): Slurm's CR_Core gives each job whole cores, so
+# nodes of 2 cores x 2 threads (4 CPUs each): Slurm's CR_Core gives each job whole cores, so
 # three jobs of 1, 1 and 2 CPUs take 2 + 2 + 2 = 6 CPUs though they ask for 4
-SMT_NODE = "NodeName=n1 CPUTot=4 ThreadsPerCore=2 RealMemory=16000 State=IDLE Partitions=debug\n"
-SMT_JOBS = ('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
-            + "".join(f'workload {name} {{\n  replicas = 1\n  cpu = {cpu}\n  memory = 1Gi\n'
-                      f'  command = ["sleep", "600"]\n}}\n' for name, cpu in CPUS)
-            for CPUS in ([("a", 1), ("b", 1), ("c", 2)], [("a", 2), ("c", 2)]))
+SMT_NODES = "".join(f"NodeName={name} CPUTot=4 ThreadsPerCore=2 RealMemory=16000 State=IDLE "
+                    "Partitions=debug\n" for name in ("n1", "n2"))
 
 
-def _smt_context(tmp_path, text: str):
-    (tmp_path / "nodes.txt").write_text(SMT_NODE)
+def _smt_jobs(*jobs: tuple[str, int, int]) -> str:
+    """A policy of the SMT nodes' inventory and a workload per (name, replicas, CPUs)."""
+    return ('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+            + "".join(f'workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n  memory = 1Gi\n'
+                      f'  command = ["sleep", "600"]\n}}\n' for name, replicas, cpu in jobs))
+
+
+SMT_JOBS = _smt_jobs(("a", 1, 1), ("b", 1, 1), ("c", 1, 2))
+
+
+def _smt_context(tmp_path, text: str = SMT_JOBS, nodes: str = SMT_NODES):
+    (tmp_path / "nodes.txt").write_text(nodes)
     path = tmp_path / "p.fit"
     path.write_text(text)
     return context_for(path)
 
 
-def test_jobs_on_nodes_of_two_threads_per_core_are_counted_in_whole_cores(tmp_path):
-    odd, even = SMT_JOBS
-    context = _smt_context(tmp_path, odd)
-    assert context.problem.classes[0].threads_per_core == 2
-    assert {a.node for a in context.placement.assignments} == {"n1"}  # 4 of 4 CPUs to the solver
-    needs = details(TARGETS["slurm"]().problems(context), "slurm")
+def _on_one_node(context: CompileContext, node: str) -> CompileContext:
+    """The context with every replica on `node`: what the solver made when it counted
+    millicores (4 of n1's 4 CPUs)."""
+    moved = [dataclasses.replace(a, node=node) for a in context.placement.assignments]
+    return CompileContext(context.program, context.problem,
+                          dataclasses.replace(context.placement, assignments=moved))
+
+
+def _whole_cores_per_node(context: CompileContext) -> dict[str, int]:
+    """CPUs per node as Slurm gives them, counted here: each job (a workload's replicas on a
+    node) rounded up to whole CPUs per task, then to cores of 2 threads."""
+    cpus: Counter = Counter()
+    for workload in context.placed_workloads():
+        for split in context.splits(workload):
+            for node, count in split.per_node.items():
+                cpus[node] += -(-count * -(-workload.cpu_milli // 1000) // 2) * 2
+    return dict(cpus)
+
+
+def test_the_solver_counts_jobs_on_nodes_of_two_threads_per_core_in_whole_cores(tmp_path):
+    # counted in millicores the three jobs fit n1 (4 CPUs asked), and the target refused
+    # them (6 CPUs in whole cores); counted as Slurm gives them, they take both nodes
+    context = _smt_context(tmp_path)
+    assert [(c.threads_per_core, c.slurm_allocated) for c in context.problem.classes] == [(2, True)]
+    assert {a.node for a in context.placement.assignments} == {"n1", "n2"}
+    assert max(_whole_cores_per_node(context).values()) <= 4
+    assert details(TARGETS["slurm"]().problems(context), "slurm") == []
+    assert fidelity(context, TARGETS["slurm"]().render(context)) == []
+    # the old placement: still refused by the target and its fidelity check
+    crowded = _on_one_node(context, "n1")
+    needs = details(TARGETS["slurm"]().problems(crowded), "slurm")
     assert len(needs) == 1 and "jobs of 6 CPUs" in needs[0] and "multiples of 2" in needs[0]
-    files = TARGETS["slurm"]().render(context)
-    assert fidelity(context, files) == [
+    assert fidelity(crowded, TARGETS["slurm"]().render(crowded)) == [
         "node n1: 6 CPUs asked (in whole cores of 2 threads per job), it has 4"]
-    context = _smt_context(tmp_path, even)
+
+
+def test_verify_counts_a_slurm_nodes_cpus_per_job_in_whole_cores(tmp_path):
+    # verify rejects the three jobs on n1 (6 CPUs in whole cores); two 1-CPU replicas of ONE
+    # workload are one job of one core, so beside the 2-CPU job they fill n1 exactly: verify
+    # counts per job, not per replica (which the solver does, to stay linear)
+    crowded = _on_one_node(_smt_context(tmp_path), "n1")
+    broken = [d.message for d in broken_rules(crowded.problem, crowded.placement)]
+    assert broken == ["node `n1` is over its cpu: 6 CPU requested (as Slurm gives it: whole CPUs "
+                      "per task, whole cores of 2 threads per job), 4 available"]
+    paired = _on_one_node(_smt_context(tmp_path, _smt_jobs(("a", 2, 1), ("c", 1, 2))), "n1")
+    assert broken_rules(paired.problem, paired.placement) == []
+    tripled = _smt_context(tmp_path, _smt_jobs(("a", 1, 1), ("b", 1, 1), ("c", 1, 3)))
+    assert [d.message for d in broken_rules(tripled.problem, _on_one_node(tripled, "n2").placement)] \
+        == ["node `n2` is over its cpu: 8 CPU requested (as Slurm gives it: whole CPUs per task, "
+            "whole cores of 2 threads per job), 4 available"]
+
+
+def test_verify_counts_whole_cores_per_job_step_by_step(tmp_path):
+    # with a horizon: the three 2-hour jobs, solved over both nodes, then moved by hand to n1
+    # at the same start: 6 CPUs at once in whole cores, on 4
+    timed = SMT_JOBS.replace("  replicas = 1\n", "  kind = job\n  duration = 2h\n  replicas = 1\n") + (
+        'policy {\n  horizon = 4h\n  step = 1h\n  start = "2026-12-01T12:00Z"\n}\n')
+    context = _smt_context(tmp_path, timed)
+    document = json.loads(as_json(context.problem, context.placement, []))
+    assert verify(context.problem, document) == ([], [])
+    first = document["assignments"][0]
+    for item in document["assignments"]:
+        item.update(node="n1", start=first["start"], end=first["end"])
+    violations, _ = verify(context.problem, document)
+    assert [v.message for v in violations] == [
+        f"at step {step} node `n1` is over its cpu: 6 CPU requested (as Slurm gives it: whole CPUs "
+        "per task, whole cores of 2 threads per job), 4 available" for step in (0, 1)]
+
+
+def test_fractional_cpus_on_a_slurm_inventory_are_counted_in_whole_cpus(tmp_path):
+    # 3 tasks of 1.5 CPUs on nodes of 5 CPUs (1 thread a core): Slurm gives each 2 CPUs, so
+    # a node holds 2 of them (the declared pool of the test above: refused, E0601)
+    nodes = "".join(f"NodeName={n} CPUTot=5 RealMemory=16000 State=IDLE Partitions=debug\n"
+                    for n in ("n1", "n2"))
+    text = ('inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n'
+            'workload w {\n  replicas = 3\n  cpu = 1500m\n  memory = 1Gi\n  command = ["true"]\n}\n')
+    context = _smt_context(tmp_path, text, nodes)
+    assert sorted(Counter(a.node for a in context.placement.assignments).values()) == [1, 2]
+    assert context.problem.demand("w").requests["cpu"] == 2000
+    assert context.problem.demand("w").asked_cpu == 1500
+    assert need(context.problem.demand("w")) == "1.5 CPU (2 as Slurm gives it) + 1 GiB"  # explain's
     assert details(TARGETS["slurm"]().problems(context), "slurm") == []
     assert fidelity(context, TARGETS["slurm"]().render(context)) == []
 
 
 @real_slurm
-def test_a_real_slurm_gives_each_job_whole_cores_of_two_threads(tmp_path):
-    """The rule the check above states, on a real Slurm (CR_Core_Memory): of the three jobs
-    the solver fits in 4 CPUs, one waits; the two 2-CPU jobs both run."""
-    for index, text in enumerate(SMT_JOBS):
-        context = _smt_context(tmp_path, text)
+def test_a_real_slurm_runs_at_once_every_job_the_solver_places_on_nodes_of_two_threads(tmp_path):
+    """On a real Slurm (CR_Core_Memory): of the three jobs the millicore count fitted in n1's
+    4 CPUs, one waits (the rule the counts above state); the solver's placement, which counts
+    whole cores, runs all three at once."""
+    solved_context = _smt_context(tmp_path)
+    for index, context in enumerate((_on_one_node(solved_context, "n1"), solved_context)):
         files = TARGETS["slurm"]().render(context)
         out = tmp_path / f"out{index}"
         out.mkdir()
         for name, script in files.items():
             (out / name).write_text(script)
-        cluster = start_cluster(context.problem, tmp_path / f"cluster{index}", ["debug"], files)
+        directory = tmp_path / f"cluster{index}"
+        directory.mkdir()
+        cluster = start_cluster(context.problem, directory, ["debug"], files)
         try:
             for name in sorted(n for n in files if n.endswith(".sbatch")):
                 submitted = subprocess.run(["sbatch", str(out / name)], capture_output=True,
@@ -519,13 +605,13 @@ def test_a_real_slurm_gives_each_job_whole_cores_of_two_threads(tmp_path):
                 shown = subprocess.run(["squeue", "-h", "-o", "%j %T %r"], capture_output=True,
                                        text=True, env=cluster.env, timeout=30).stdout
                 states = sorted(shown.split("\n")[:-1])
-                if all(" RUNNING " in s or s.endswith("Resources") for s in states):
+                if len(states) == 3 and all(" RUNNING " in s or s.endswith("Resources") for s in states):
                     break
                 time.sleep(1)
         finally:
             cluster.shutdown()
         running = [s.split()[0] for s in states if " RUNNING " in s]
-        assert len(states) == (3, 2)[index] and len(running) == 2, states
+        assert len(states) == 3 and len(running) == (2, 3)[index], states
 
 
 # ---- a pool of ten million nodes ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from fitlang.check.program import (
 )
 from fitlang.check.timing import prices_per_step, recurring_windows, steps_of, window_steps
 from fitlang.diagnostics import Diagnostic
+from fitlang.model import slurm_cpus
 from fitlang.model.current import CurrentState, Running, RunningNames
 from fitlang.model.eligibility import (
     ClassFacets,
@@ -110,6 +111,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
         for view, option in _views(workload, names):
             demands.append(_demand(view, facets, len(classes), shared,
                                    None if option is None else (workload.name, option)))
+    demands = slurm_cpus.sized(demands, classes)
     policy = program.policy
     problem = Problem(
         classes, demands, list(policy.objective), policy.budget, buy_limits,
@@ -451,7 +453,7 @@ def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
                 members, key=lambda n: (-n.cpu_milli, -n.memory, -n.disk, n.name))),
             instance_type=first.instance_type, origin=inventory.origin,
             gres_type=first.gpu_product if inventory.format == "slurm" else None,
-            threads_per_core=first.threads_per_core,
+            threads_per_core=first.threads_per_core, slurm_allocated=inventory.format == "slurm",
             jurisdiction=inventory.jurisdiction,
             power_watts=_accelerator_watts(accelerator, first.gpu_count),
             node_capacity=_own_capacities(members, first)))

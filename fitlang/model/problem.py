@@ -156,6 +156,9 @@ class NodeClass(Frozen):
     gres_type: str | None = None  # the GPU type Slurm knows these nodes by ("a100")
     # Slurm's ThreadsPerCore: its CPUs are threads, and each job gets whole cores (CR_Core)
     threads_per_core: int = 1
+    # read from a Slurm inventory: Slurm gives its tasks whole CPUs and its jobs whole cores,
+    # and demands count their CPU so here (`model/slurm_cpus.py`)
+    slurm_allocated: bool = False
     power_watts: Fraction = Fraction(0)  # drawn by one node in use
     site: Region | None = None  # the `region` block its region (or zone) names
     jurisdiction: str | None = None  # stated by its pool, or its site's
@@ -282,6 +285,8 @@ class PreferenceRule(Frozen):
 class Demand(Frozen):
     name: str
     replicas: int
+    # what one replica takes of a node, per resource; cpu in millicores, at the least Slurm
+    # allocates it where the demand may run only on nodes read from Slurm (`model/slurm_cpus.py`)
     requests: dict[str, int]
     priority: int = 0
     gang: bool = False
@@ -314,12 +319,20 @@ class Demand(Frozen):
     min_segment: int | None = None
     job: bool = False  # with a horizon: a job (it has a duration), not a service
     due_seconds: Fraction | None = None  # a job's soft due time, after the horizon's start
+    # the workload's own `cpu` (millicores) where `requests` counts it as Slurm allocates it
+    # (whole CPUs, whole cores); None where the two are the same
+    cpu_asked: int | None = None
 
     @property
     def windows(self) -> tuple[Window, ...]:
         """Each run's window: a recurring job's runs, else its one window (none without a
         horizon)."""
         return self.runs or ((self.window,) if self.window is not None else ())
+
+    @property
+    def asked_cpu(self) -> int:
+        """The millicores one replica asks for, as its workload states them."""
+        return self.requests["cpu"] if self.cpu_asked is None else self.cpu_asked
 
     @property
     def replicas_per_run(self) -> int:

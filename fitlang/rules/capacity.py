@@ -3,7 +3,7 @@ it has (its own allocatable where a class's nodes differ)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -12,7 +12,8 @@ import numpy as np
 from fitlang.check.program import Workload
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
-from fitlang.model.problem import RESOURCES, Exclusion, NodeClass
+from fitlang.model import slurm_cpus
+from fitlang.model.problem import RESOURCES, Demand, Exclusion, NodeClass
 from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import plural, shape
 
@@ -62,14 +63,40 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
 def check(placed: Placed) -> Iterator[Diagnostic]:
     owner, demands = placed.owner, placed.demands
     for node, counts in sorted(placed.hosted.items()):
-        capacity = owner[node].capacity_of(node)
+        node_class = owner[node]
+        capacity = node_class.capacity_of(node)
+        used = used_on_node(node_class, [(demands[w], n) for w, n in counts.items()])
         for resource in RESOURCES:
-            used = sum(demands[w].requests[resource] * n for w, n in counts.items())
-            if used > capacity[resource]:
+            if used[resource] > capacity[resource]:
                 yield placed.violation(
-                    f"node `{node}` is over its {resource}: {readable(resource, used)} requested, "
+                    f"node `{node}` is over its {resource}: {readable(resource, used[resource])} "
+                    f"requested{as_slurm_gives(node_class, resource)}, "
                     f"{readable(resource, capacity[resource], unit=False)} available",
-                    owner[node].origin)
+                    node_class.origin)
+
+
+def used_on_node(node_class: NodeClass, jobs: Iterable[tuple[Demand, int]]) -> dict[str, int]:
+    """What jobs (a demand and its replicas on one node, started together) take of a node of
+    the class, per resource, from what each workload asks: on a node read from Slurm, its
+    CPUs as Slurm gives them (whole CPUs per task, whole cores per job); elsewhere the sums
+    of the requests."""
+    used = dict.fromkeys(RESOURCES, 0)
+    for demand, count in jobs:
+        for resource in RESOURCES:
+            used[resource] += demand.requests[resource] * count
+        if node_class.slurm_allocated:
+            used["cpu"] += slurm_cpus.job_cpus(count, demand.asked_cpu, node_class.threads_per_core) \
+                * slurm_cpus.MILLI - demand.requests["cpu"] * count
+    return used
+
+
+def as_slurm_gives(node_class: NodeClass, resource: str) -> str:
+    if resource != "cpu" or not node_class.slurm_allocated:
+        return ""
+    if node_class.threads_per_core == 1:
+        return " (as Slurm gives it: whole CPUs per task)"
+    return (f" (as Slurm gives it: whole CPUs per task, whole cores of "
+            f"{node_class.threads_per_core} threads per job)")
 
 
 def readable(resource: str, amount: int, unit: bool = True) -> str:

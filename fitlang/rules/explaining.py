@@ -15,8 +15,12 @@ def plural(count: int, word: str) -> str:
 
 
 def need(demand: Demand) -> str:
-    """What one replica requests: '2 CPU + 8 GiB + 1 GPU'."""
-    shown = [f"{demand.requests['cpu'] / 1000:g} CPU", f"{demand.requests['memory'] / 2 ** 30:g} GiB"]
+    """What one replica requests: '2 CPU + 8 GiB + 1 GPU' ('1 CPU (2 as Slurm gives it) + ...'
+    where a node read from Slurm gives it whole CPUs and whole cores)."""
+    cpu = f"{demand.asked_cpu / 1000:g} CPU"
+    if demand.cpu_asked is not None:
+        cpu += f" ({demand.requests['cpu'] / 1000:g} as Slurm gives it)"
+    shown = [cpu, f"{demand.requests['memory'] / 2 ** 30:g} GiB"]
     if demand.requests["gpu"]:
         shown.append(plural(demand.requests["gpu"], "GPU"))
     return " + ".join(shown)

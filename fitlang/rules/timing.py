@@ -21,6 +21,7 @@ shares nothing with the rows (it must not import `solve/`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from fitlang.frozen import Frozen
 from fitlang.model.problem import RESOURCES, Problem
 from fitlang.rules import carbon, pool_windows, preemption
 from fitlang.rules.base import GroupKey
-from fitlang.rules.capacity import readable
+from fitlang.rules.capacity import as_slurm_gives, readable, used_on_node
 
 if TYPE_CHECKING:  # solve comes after the rules
     from fitlang.rules.base import Placed
@@ -199,19 +200,19 @@ def _window(placed: Placed, run: Run) -> Iterator[Diagnostic]:
 
 
 def _step_capacity(placed: Placed, here: list[Run], step: int) -> Iterator[Diagnostic]:
-    used: dict[str, dict[str, int]] = {}
+    jobs: dict[str, Counter] = {}  # node -> (demand, start, end): one job's replicas there
     for run in here:
-        on_node = used.setdefault(run.node, dict.fromkeys(RESOURCES, 0))
-        for resource in RESOURCES:
-            on_node[resource] += placed.demands[run.demand].requests[resource]
-    for node, amounts in sorted(used.items()):
+        jobs.setdefault(run.node, Counter())[(run.demand, run.start, run.end)] += 1
+    for node, counts in sorted(jobs.items()):
         node_class = placed.owner[node]
+        amounts = used_on_node(node_class, [(placed.demands[d], n) for (d, _, _), n in counts.items()])
         capacity = node_class.capacity_of(node)
         for resource in RESOURCES:
             if amounts[resource] > capacity[resource]:
                 yield placed.violation(
                     f"at step {step} node `{node}` is over its {resource}: "
-                    f"{readable(resource, amounts[resource])} requested, "
+                    f"{readable(resource, amounts[resource])} requested"
+                    f"{as_slurm_gives(node_class, resource)}, "
                     f"{readable(resource, capacity[resource], unit=False)} available",
                     node_class.origin)
 

@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from fitlang.model.problem import Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
-from fitlang.solve import bound_stages, neighbourhood, option_spread_bound
+from fitlang.solve import bound_stages, neighbourhood, option_spread_bound, whole_cores
 from fitlang.solve.accelerator_options import accelerator_options
 from fitlang.solve.aggregate import (
     can_grow,
@@ -110,7 +110,13 @@ EXACT_TIME_MAX_NODE_STEPS = 2_000
 def solve(problem: Problem, backend: str = "auto", time_limit: float | None = None,
           progress: Progress | None = None) -> Placement:
     """Small fleets: the exact per-node model. Larger: the aggregate model, then packing.
-    With a horizon: the time-indexed model (`timeline.py`)."""
+    With a horizon: the time-indexed model (`timeline.py`). Then nodes read from Slurm that
+    the answer overfills in whole cores per job are repaired (`whole_cores.py`)."""
+    return whole_cores.repaired(problem, _solved(problem, backend, time_limit, progress))
+
+
+def _solved(problem: Problem, backend: str, time_limit: float | None,
+            progress: Progress | None) -> Placement:
     nodes, started = sum(c.count for c in problem.classes), time.monotonic()
     if nodes > EXACT_MAX_NODES and (narrow := option_spread.narrowed(problem)) is not None:
         narrowed = option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,

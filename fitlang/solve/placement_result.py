@@ -62,6 +62,9 @@ class Placement:
     # the solver proved that no placement meets every hard rule (not merely found none in time)
     proven_infeasible: bool = False
     tolerance: float = OPTIMALITY_TOLERANCE
+    # nodes read from Slurm that the answer overfills in whole cores per job, where moving
+    # replicas off them could not repair it (`whole_cores.py`): the driver says so, in Slurm's terms
+    overfull: list[str] = field(default_factory=list)
 
     @property
     def unit(self) -> str:

@@ -62,7 +62,9 @@ def _nodes_listed(problem: Problem, placement: Placement,
 
 
 def _requests(demand: Demand) -> dict[str, int]:
-    return {k: v for k, v in demand.requests.items() if k != "disk" or v}
+    """What one replica asks, as its workload states it (not as Slurm would round it)."""
+    asked = {**demand.requests, "cpu": demand.asked_cpu}
+    return {k: v for k, v in asked.items() if k != "disk" or v}
 
 
 def _placed_replica(demand: Demand, replica: int, node: str,

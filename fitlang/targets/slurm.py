@@ -31,6 +31,7 @@ from fitlang.check.schema import Attr, BlockSchema
 from fitlang.check.settings import register
 from fitlang.diagnostics import Diagnostic
 from fitlang.model.problem import NodeClass, NodeNames
+from fitlang.model.slurm_cpus import in_whole_cores, task_cpus
 from fitlang.rules.base import Rule
 from fitlang.target_names import job_name
 from fitlang.targets import slurm_fidelity, slurm_runs
@@ -182,7 +183,7 @@ class Slurm(Target):
         for workload in context.placed_workloads():
             for split in context.splits(workload):
                 for node, count in split.per_node.items():
-                    cpus = in_whole_cores(count * _cpus_per_task(workload), split.node_class)
+                    cpus = in_whole_cores(count * _cpus_per_task(workload), split.node_class.threads_per_core)
                     asked[node] = asked.get(node, 0) + cpus
                     classes[node] = split.node_class
         problems = []
@@ -373,7 +374,7 @@ class Slurm(Target):
 
 
 def _cpus_per_task(workload) -> int:
-    return max(1, math.ceil(workload.cpu_milli / 1000))
+    return task_cpus(workload.cpu_milli)
 
 
 def _components(splits: list[Split]) -> list[Component]:
@@ -534,8 +535,9 @@ def _whole_cpus_in_time(context: CompileContext, need: Findings) -> list[Diagnos
         jobs[key] = jobs.get(key, 0) + _cpus_per_task(views[assignment.workload])
     asked: dict[tuple[str, int], int] = {}
     for (node, _, start, end), cpus in jobs.items():
+        taken = in_whole_cores(cpus, owners[node].threads_per_core)
         for step in range(start, end):
-            asked[(node, step)] = asked.get((node, step), 0) + in_whole_cores(cpus, owners[node])
+            asked[(node, step)] = asked.get((node, step), 0) + taken
     problems, seen = [], set()
     for (node, step), cpus in sorted(asked.items()):
         node_class = owners[node]
@@ -545,12 +547,6 @@ def _whole_cpus_in_time(context: CompileContext, need: Findings) -> list[Diagnos
                                  f"(step {step}), more than its {slurm_cpus(node_class)}: "
                                  f"{_whole_advice(node_class)}", node_class.origin))
     return problems
-
-
-def in_whole_cores(cpus: int, node_class: NodeClass) -> int:
-    """The CPUs a job asking `cpus` of a node takes there: whole cores (Slurm's CR_Core)."""
-    threads = node_class.threads_per_core
-    return -(-cpus // threads) * threads
 
 
 def _rounded(cpus: int, node_class: NodeClass) -> str:

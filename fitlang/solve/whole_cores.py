@@ -1,0 +1,312 @@
+"""Slurm's whole cores per job, restored on the solver's answer.
+
+The solver counts a replica's CPUs on a node read from Slurm at the least Slurm ever gives it
+(`model/slurm_cpus.least_milli`): whole CPUs per task, but whole cores only where that is
+exact per replica. So its model is a relaxation (its bounds, `optimal` and E0501 stay true),
+and its answer may overfill a node of ThreadsPerCore > 1, where Slurm gives each job (a
+workload's replicas on the node) whole cores: three 1-CPU replicas of one workload count 3 of a
+2-thread node's CPUs, Slurm gives them 4.
+
+This stage moves replicas off such nodes, cheapest first: a replica whose job leaves a core
+half used moves to a node where its workload's job has a free thread (no CPU more there), else
+to a node already in use with room in whole cores, else it swaps with a replica of a node in
+use, else it goes onto an unused node (cheapest class first). A target node is of a class every
+rule on the workload counts as the source's (`pack.domains_key`), with its node-level rules
+kept (workloads kept apart, exclusive ones alone, those it must join present, a node spread not
+made worse). The moved answer is checked by `verify` once (linear in the fleet, only where
+something moved); where it breaks a rule, or a node stays overfull, the answer is the solver's
+as it was, its overfull nodes named (`Placement.overfull`) for the driver to say so in Slurm's
+terms (E0509) instead of a result Slurm would not run. The moves are linear in the replicas on
+the nodes they touch and the nodes looked at for room; nothing runs where no node is read from
+a Slurm inventory of ThreadsPerCore > 1, nor with a horizon (jobs are per step there: the
+self-check's E0507 stays the last line of defence).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+
+from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem
+from fitlang.model.slurm_cpus import MILLI, job_cpus
+from fitlang.solve.linear import Status
+from fitlang.solve.pack import _together, domains_key
+from fitlang.solve.placement_result import Placement
+
+
+def repaired(problem: Problem, placement: Placement) -> Placement:
+    """`placement` with no node read from Slurm overfull in whole cores per job, where moving
+    replicas can do it with every rule kept; else as it was, with `overfull` set."""
+    if problem.timeline is not None or not placement.assignments \
+            or not any(c.slurm_allocated and c.threads_per_core > 1 for c in problem.classes):
+        return placement
+    nodes = _Nodes(problem, placement)
+    overfull = [name for name, node_class in nodes.owner.items()
+                if node_class.slurm_allocated and node_class.threads_per_core > 1 and not nodes.fits(name)]
+    if not overfull:
+        return placement
+    moves = list(_moves(nodes, overfull))
+    if any(not nodes.fits(name) for name in overfull) or not moves:
+        placement.overfull = overfull
+        return placement
+    moved = dataclasses.replace(placement, assignments=list(placement.assignments))
+    for index, node in moves:
+        moved.assignments[index] = dataclasses.replace(moved.assignments[index], node=node)
+    _restate_value(problem, moved, nodes.opened)
+    if _breaks_a_rule(problem, moved):
+        placement.overfull = overfull
+        return placement
+    return moved
+
+
+class _Nodes:
+    """The answer node by node: what each hosts, its room as Slurm counts it, and where."""
+
+    def __init__(self, problem: Problem, placement: Placement) -> None:
+        self.problem = problem
+        owners = problem.owners()
+        self.hosted: dict[str, Counter[str]] = {}
+        self.owner: dict[str, NodeClass] = {}
+        self.at: dict[tuple[str, str], list[int]] = {}  # (workload, node) -> assignment indices
+        self.hosts: dict[str, dict[str, None]] = {}  # workload -> its nodes, in order
+        for index, assignment in enumerate(placement.assignments):
+            name, node = assignment.workload, assignment.node
+            if node not in self.owner:
+                found = owners.find(node)
+                assert found is not None, f"the solver placed on a node no class has: {node}"
+                self.owner[node] = found[0]
+            self.hosted.setdefault(node, Counter())[name] += 1
+            self.at.setdefault((name, node), []).append(index)
+            self.hosts.setdefault(name, {})[node] = None
+        self.in_use: dict[str, list[str]] = {}  # class id -> its nodes in use
+        for node, node_class in self.owner.items():
+            self.in_use.setdefault(node_class.id, []).append(node)
+        self.bought = {name for names in placement.bought.values() for name in names}
+        self.opened: list[NodeClass] = []
+        self.apart, self.alone = problem.apart_on_nodes
+        self._used: dict[str, dict[str, int]] = {}  # node -> what its jobs take (`used`)
+
+    def used(self, node: str) -> dict[str, int]:
+        """What the node's jobs take, per resource (kept until a replica moves on or off it)."""
+        found = self._used.get(node)
+        if found is None:
+            found = self._used[node] = dict.fromkeys(RESOURCES, 0)
+            for name, count in self.hosted.get(node, Counter()).items():
+                for resource, amount in self.taken(node, name, count).items():
+                    found[resource] += amount
+        return found
+
+    def taken(self, node: str, name: str, count: int) -> dict[str, int]:
+        """What `count` replicas of `name` take of the node, as one job."""
+        demand, node_class = self.problem.demand(name), self.owner[node]
+        taken = {resource: demand.requests[resource] * count for resource in RESOURCES}
+        if node_class.slurm_allocated:
+            taken["cpu"] = job_cpus(count, demand.asked_cpu, node_class.threads_per_core) * MILLI
+        return taken
+
+    def added_cpu(self, node: str, name: str) -> int:
+        """The CPU one more replica of `name` adds to the node (none on a free thread of its job)."""
+        demand, node_class = self.problem.demand(name), self.owner[node]
+        if not node_class.slurm_allocated:
+            return demand.requests["cpu"]
+        count, threads = self.hosted.get(node, Counter())[name], node_class.threads_per_core
+        asked = demand.asked_cpu
+        return (job_cpus(count + 1, asked, threads) - job_cpus(count, asked, threads)) * MILLI
+
+    def fits(self, node: str, extra: str | None = None) -> bool:
+        """Does the node hold its jobs (with one replica of `extra` more)?"""
+        capacity, used = self.owner[node].capacity_of(node), self.used(node)
+        if extra is None:
+            return all(amount <= capacity[r] for r, amount in used.items())
+        requests = self.problem.demand(extra).requests
+        return used["cpu"] + self.added_cpu(node, extra) <= capacity["cpu"] and all(
+            used[r] + requests[r] <= capacity[r] for r in RESOURCES if r != "cpu")
+
+    def cpu_freed(self, node: str, name: str) -> int:
+        """The CPUs a node's job of `name` frees when one replica leaves it."""
+        node_class, count = self.owner[node], self.hosted[node][name]
+        asked, threads = self.problem.demand(name).asked_cpu, node_class.threads_per_core
+        return job_cpus(count, asked, threads) - job_cpus(count - 1, asked, threads)
+
+    def may_join(self, demand: Demand, node: str, source: str) -> bool:
+        """Do the node-level rules let one replica of `demand` move from `source` to `node`?"""
+        jobs = self.hosted.get(node, Counter())
+        others = [name for name in jobs if name != demand.name]
+        if (demand.name in self.alone and others) or any(name in self.alone for name in others):
+            return False
+        if self.apart.get(demand.name, set()) & set(jobs):
+            return False
+        present = set(others) | {self.problem.demand(name).workload for name in others}
+        if not _together(demand) <= present:
+            return False
+        node_spread = any(spread.topology == "node" for spread in demand.spreads)
+        return not node_spread or jobs[demand.name] + 1 <= self.hosted[source][demand.name]
+
+    def may_leave(self, name: str, node: str) -> bool:
+        """Does no workload on the node need the last replica of `name` there?"""
+        jobs = self.hosted[node]
+        if jobs[name] > 1:
+            return True
+        workload = self.problem.demand(name).workload
+        return not any({name, workload} & _together(self.problem.demand(other))
+                       for other in jobs if other != name)
+
+    def move(self, name: str, source: str, target: str) -> int:
+        """One replica of `name` from `source` to `target`: the assignment moved."""
+        self._used.pop(source, None)
+        self._used.pop(target, None)
+        index = self.at[(name, source)].pop()
+        self.at.setdefault((name, target), []).append(index)
+        self.hosted[source][name] -= 1
+        if not self.hosted[source][name]:
+            del self.hosted[source][name]
+            del self.hosts[name][source]
+        self.hosted.setdefault(target, Counter())[name] += 1
+        self.hosts[name][target] = None
+        return index
+
+
+def _moves(nodes: _Nodes, overfull: list[str]) -> Iterator[tuple[int, str]]:
+    """(assignment index, its new node) for the replicas moved off the overfull nodes, until
+    each fits or no move helps it: a move at no cost, else a swap with a replica of a node in
+    use (no cost either), else a move onto a node opened."""
+    for source in overfull:
+        while not nodes.fits(source):
+            move = _cheapest_move(nodes, source)
+            if move is None or move[0] == OPEN:
+                swapped = _swap(nodes, source)
+                if swapped is not None:
+                    yield from swapped
+                    continue
+            if move is None:
+                break
+            _, name, target = move
+            if target not in nodes.owner:  # an unused node opened
+                nodes.owner[target] = nodes.problem.owners().find(target)[0]  # type: ignore[index]
+                nodes.in_use.setdefault(nodes.owner[target].id, []).append(target)
+                nodes.opened.append(nodes.owner[target])
+            yield nodes.move(name, source, target), target
+
+
+FREE_THREAD, IN_USE, OPEN = 0, 1, 2  # the ranks of a target node, cheapest first
+# the nodes in use a swap looks at per replica leaving an overfull node: a fleet of thousands
+# of full nodes is not scanned pair by pair for each (a node opened instead)
+SWAP_NODES = 256
+
+
+def _cheapest_move(nodes: _Nodes, source: str) -> tuple[int, str, str] | None:
+    """(rank, replica, target): a replica on `source` whose move frees CPUs there, to the node
+    it costs least to take it (a free thread of its job, then room on a node in use, then a
+    node opened), freeing the most CPUs among those."""
+    best: tuple[tuple[int, Fraction, int], str, str] | None = None
+    for name in _leaving(nodes, source):
+        found = _target(nodes, nodes.problem.demand(name), source)
+        if found is not None:
+            key = (found[0], found[1], -nodes.cpu_freed(source, name))
+            if best is None or key < best[0]:
+                best = (key, name, found[2])
+    return None if best is None else (best[0][0], best[1], best[2])
+
+
+def _leaving(nodes: _Nodes, source: str) -> list[str]:
+    """The workloads on `source` one replica of which frees CPUs there by leaving."""
+    return [name for name in sorted(nodes.hosted[source])
+            if nodes.cpu_freed(source, name) > 0 and nodes.may_leave(name, source)]
+
+
+def _swap(nodes: _Nodes, source: str) -> list[tuple[int, str]] | None:
+    """A replica off `source` onto a node in use that has no room for it, and one of that
+    node's replicas back onto `source`, where both nodes then fit (`source` at fewer CPUs):
+    the two moves, made; None where no such pair is among the nodes looked at."""
+    for name in _leaving(nodes, source):
+        demand = nodes.problem.demand(name)
+        same = _same_as(nodes, demand, source)
+        candidates = (node for c in demand.eligible if same(nodes.problem.node_class(c))
+                      for node in nodes.in_use.get(c, []) if node != source)
+        for node in itertools.islice(candidates, SWAP_NODES):
+            if nodes.may_join(demand, node, source):
+                swapped = _swapped_with(nodes, name, source, node)
+                if swapped is not None:
+                    return swapped
+    return None
+
+
+def _swapped_with(nodes: _Nodes, name: str, source: str, node: str) -> list[tuple[int, str]] | None:
+    """A replica of `name` from `source` to `node` and one of another workload back, where
+    both nodes then fit and `source` takes fewer CPUs: the two moves, made (else none made)."""
+    before, origin = nodes.used(source)["cpu"], nodes.owner[source]
+    for other in sorted(nodes.hosted[node]):
+        back = nodes.problem.demand(other)
+        if other == name or origin.id not in back.eligible or not nodes.may_leave(other, node) \
+                or not _same_as(nodes, back, node)(origin):
+            continue
+        first = nodes.move(name, source, node)
+        if nodes.may_join(back, source, node):
+            second = nodes.move(other, node, source)
+            if nodes.fits(node) and nodes.used(source)["cpu"] < before:
+                return [(first, node), (second, source)]
+            nodes.move(other, source, node)
+        nodes.move(name, node, source)
+    return None
+
+
+def _target(nodes: _Nodes, demand: Demand, source: str) -> tuple[int, Fraction, str] | None:
+    """(rank, price, node) of the first node that takes one more replica of `demand` from
+    `source`: rank 0 its job's free thread, 1 a node in use, 2 a node to open."""
+    same = _same_as(nodes, demand, source)
+    for node in nodes.hosts.get(demand.name, {}):
+        if node != source and same(nodes.owner[node]) and _takes(nodes, demand, node, source) \
+                and nodes.added_cpu(node, demand.name) == 0:
+            return FREE_THREAD, Fraction(0), node
+    eligible = [nodes.problem.node_class(c) for c in demand.eligible]
+    for node_class in eligible:
+        if same(node_class):
+            for node in nodes.in_use.get(node_class.id, []):
+                if node != source and _takes(nodes, demand, node, source):
+                    return IN_USE, Fraction(0), node
+    for node_class in sorted((c for c in eligible if same(c) and not c.provisioned), key=lambda c: c.price):
+        unused = _unused(nodes, node_class)
+        if unused is not None:
+            return OPEN, node_class.price, unused
+    return None
+
+
+def _takes(nodes: _Nodes, demand: Demand, node: str, source: str) -> bool:
+    return nodes.fits(node, demand.name) and nodes.may_join(demand, node, source)
+
+
+def _same_as(nodes: _Nodes, demand: Demand, source: str) -> Callable[[NodeClass], bool]:
+    """Is a class one a replica of `demand` may move to from `source` with every rule's counts
+    kept (and the same preference points)?"""
+    key, origin = domains_key(nodes.problem, demand), nodes.owner[source]
+    wanted, points = key(origin), demand.preference.get(origin.id, Fraction(0))
+    return lambda c: key(c) == wanted and demand.preference.get(c.id, Fraction(0)) == points
+
+
+def _unused(nodes: _Nodes, node_class: NodeClass) -> str | None:
+    """A node of the class the answer does not use (None: every one is)."""
+    used = nodes.in_use.get(node_class.id, [])
+    if len(used) >= node_class.count:
+        return None
+    taken = set(used)
+    return next((name for name in node_class.node_names[:node_class.count] if name not in taken), None)
+
+
+def _restate_value(problem: Problem, placement: Placement, opened: list[NodeClass]) -> None:
+    """The value with the nodes opened, and `optimal` only while within the tolerance."""
+    if placement.value is not None and placement.objective in ("cost", "nodes"):
+        placement.value += sum((c.price if placement.objective == "cost" else Fraction(1) for c in opened),
+                               Fraction(0))
+    gap = placement.gap
+    if placement.status is Status.OPTIMAL and (gap is None or gap > placement.tolerance + 1e-12):
+        placement.status = Status.FEASIBLE
+
+
+def _breaks_a_rule(problem: Problem, placement: Placement) -> bool:
+    """Does the moved answer break a rule (replicas left out aside)?"""
+    from fitlang.solve.self_check import broken_rules
+
+    return bool(broken_rules(dataclasses.replace(problem, allow_unplaced=True), placement))

@@ -1,0 +1,183 @@
+"""Slurm's whole cores per job on nodes of ThreadsPerCore > 1: the solver counts a replica at
+the least Slurm gives it (a relaxation: bounds, `optimal` and `infeasible` stay true), then
+repairs the nodes its answer overfills per job (`fitlang/solve/whole_cores.py`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+from collections import Counter
+from fractions import Fraction
+
+from fitlang.driver import Compilation, Outcome
+from fitlang.solve import whole_cores
+from fitlang.solve.linear import Status
+from fitlang.solve.placement import solve
+from fitlang.solve.placement_result import Placement
+from fitlang.solve.self_check import broken_rules
+from fitlang.solve.whole_cores import repaired
+
+from compiling import context_for
+
+
+def _write(tmp_path, nodes: list[tuple[str, int, int]], workloads: list[tuple[str, int, str]],
+           pool: str = "", price: str = "1") -> Compilation:
+    """A policy of a Slurm inventory of (name, CPUs, ThreadsPerCore) nodes at `price` each,
+    `pool` beside it, and a workload per (name, replicas, cpu)."""
+    (tmp_path / "nodes.txt").write_text("".join(
+        f"NodeName={name} CPUTot={cpus} ThreadsPerCore={threads} RealMemory=16000 State=IDLE "
+        "Partitions=debug\n" for name, cpus, threads in nodes))
+    text = (f'inventory hpc {{\n  format = slurm\n  file = "nodes.txt"\n  price = {price} USD/h\n}}\n'
+            + pool + "".join(f'workload {name} {{\n  replicas = {replicas}\n  cpu = {cpu}\n'
+                             f'  memory = 1Gi\n  command = ["run"]\n}}\n'
+                             for name, replicas, cpu in workloads))
+    path = tmp_path / "p.fit"
+    path.write_text(text)
+    return Compilation(path)
+
+
+def _placed(compilation: Compilation):
+    problem = compilation.problem
+    assert problem is not None
+    placement = compilation.solve("auto", 20.0)
+    return problem, placement, compilation.verdict(placement, 20.0)
+
+
+def test_two_one_cpu_replicas_share_the_one_core_of_a_two_thread_node(tmp_path):
+    # Slurm: one job of 2 CPUs = 1 core, it fits; counted per replica (2 + 2 on 2) it did not
+    problem, placement, verdict = _placed(_write(tmp_path, [("n1", 2, 2)], [("a", 2, "1")]))
+    assert verdict.outcome is Outcome.PLACED and placement.status is Status.OPTIMAL
+    assert [a.node for a in placement.assignments] == ["n1", "n1"]
+    assert broken_rules(problem, placement) == []
+
+
+def test_a_pool_node_of_exactly_the_ask_beside_slurm_nodes_holds_a_replica(tmp_path):
+    # 4 replicas of 1500m: two on the 2x2-thread Slurm node (2 CPUs each), one on each of two
+    # 1500m pool nodes; one size per demand, the Slurm one, left the pool nodes too small
+    pool = 'pool small {\n  count = 3\n  cpu = 1500m\n  memory = 4Gi\n  price = 1 USD/h\n}\n'
+    problem, placement, verdict = _placed(_write(tmp_path, [("n1", 4, 2)], [("w", 4, "1500m")],
+                                                 pool, price="0"))
+    assert verdict.outcome is Outcome.PLACED and not placement.unplaced
+    assert sorted(Counter(a.node for a in placement.assignments).values()) == [1, 1, 2]
+    assert placement.value == 2 and broken_rules(problem, placement) == []
+
+
+def test_replicas_overfilling_a_node_in_whole_cores_move_to_a_free_thread_of_their_job(tmp_path):
+    # a x3 and c x1 on n1 count 4 of its 4 CPUs per replica; Slurm gives a's job 4, c's 2:
+    # c moves to n2, where its other replica leaves a thread of a core free
+    compilation = _write(tmp_path, [("n1", 4, 2), ("n2", 4, 2)], [("a", 3, "1"), ("c", 2, "1")])
+    problem = compilation.problem
+    assert problem is not None
+    placement = compilation.solve("auto", 20.0)
+    crowded = dataclasses.replace(placement, assignments=[
+        dataclasses.replace(a, node="n1" if a.workload == "a" or a.replica == 0 else "n2")
+        for a in placement.assignments])
+    assert [d.message for d in broken_rules(problem, crowded)] == [
+        "node `n1` is over its cpu: 6 CPU requested (as Slurm gives it: whole CPUs per task, whole "
+        "cores of 2 threads per job), 4 available"]
+    fixed = repaired(problem, crowded)
+    assert broken_rules(problem, fixed) == [] and not fixed.overfull
+    assert Counter((a.workload, a.node) for a in fixed.assignments) == {("a", "n1"): 3, ("c", "n2"): 2}
+
+
+def test_where_no_move_repairs_a_node_the_verdict_says_so_in_slurms_terms(tmp_path):
+    # 3 + 3 replicas of 1 CPU on the one node of 3 cores x 2 threads: 6 CPUs per replica,
+    # 4 + 4 per job as Slurm gives them. The relaxation cannot prove it infeasible; the
+    # answer is not called optimal, nor a bug of fitc's
+    _, placement, verdict = _placed(_write(tmp_path, [("n1", 6, 2)], [("a", 3, "1"), ("b", 3, "1")]))
+    assert verdict.outcome is Outcome.UNDECIDED and placement.status is Status.UNKNOWN
+    assert placement.overfull == ["n1"]
+    assert [d.code for d in verdict.diagnostics] == ["E0509"]
+    assert "whole cores: 1 node overfull as placed (`n1`)" in verdict.diagnostics[0].message
+
+
+# ---- an independent check on tiny clusters: every placement enumerated, Slurm's rule counted here
+
+def _slurm_cpus(replicas: int, cpu_milli: int, threads: int) -> int:
+    """What Slurm gives a job of `replicas` tasks on one node: whole CPUs, then whole cores."""
+    cpus = replicas * -(-cpu_milli // 1000)
+    return -(-cpus // threads) * threads
+
+
+def _true_optimum(nodes: list[tuple[str, int, int]], workloads: list[tuple[str, int, int]],
+                  prices: dict[str, Fraction]) -> Fraction | None:
+    """The least cost over every placement Slurm runs (None: none does)."""
+    best = None
+    per_workload = [[split for split in itertools.product(range(replicas + 1), repeat=len(nodes))
+                     if sum(split) == replicas] for _, replicas, _ in workloads]
+    for splits in itertools.product(*per_workload):
+        if all(sum(_slurm_cpus(split[i], cpu, threads) for split, (_, _, cpu) in zip(splits, workloads))
+               <= cpus for i, (_, cpus, threads) in enumerate(nodes)):
+            cost = sum((prices[name] for i, (name, _, _) in enumerate(nodes) if any(s[i] for s in splits)),
+                       Fraction(0))
+            best = cost if best is None else min(best, cost)
+    return best
+
+
+def _runs_under_slurm(placement: Placement, nodes: list[tuple[str, int, int]],
+                      workloads: list[tuple[str, int, int]]) -> bool:
+    jobs = Counter((a.workload, a.node) for a in placement.assignments)
+    cpu = {name: milli for name, _, milli in workloads}
+    return all(sum(_slurm_cpus(jobs[(w, name)], cpu[w], threads) for w in cpu) <= cpus
+               for name, cpus, threads in nodes)
+
+
+def test_on_tiny_clusters_the_bound_never_exceeds_the_true_optimum_and_the_answer_runs(tmp_path, monkeypatch):
+    rng = random.Random(40)
+    decided, repairs = 0, []
+
+    def watched(problem, placement):  # the repair, noting whether it moved a replica
+        before = [a.node for a in placement.assignments]
+        after = repaired(problem, placement)
+        repairs.append(before != [a.node for a in after.assignments])
+        return after
+
+    monkeypatch.setattr(whole_cores, "repaired", watched)
+    for trial in range(24):
+        nodes = [(f"n{i}", rng.choice((2, 4, 6)), rng.choice((1, 2, 2))) for i in range(rng.choice((2, 3)))]
+        workloads = [(f"w{i}", rng.randint(1, 3), rng.choice((500, 1000, 1000, 1000, 1500, 2000)))
+                     for i in range(3)]
+        prices = {name: Fraction(i + 2, 2) for i, (name, _, _) in enumerate(nodes)}
+        directory = tmp_path / f"t{trial}"
+        directory.mkdir()
+        for name, cpus, threads in nodes:  # an inventory per node, at its price
+            (directory / f"{name}.txt").write_text(
+                f"NodeName={name} CPUTot={cpus} ThreadsPerCore={threads} RealMemory=16000 State=IDLE\n")
+        text = "".join(f'inventory {name} {{\n  format = slurm\n  file = "{name}.txt"\n  '
+                       f'price = {float(prices[name])} USD/h\n}}\n' for name, _, _ in nodes)
+        text += "".join(f'workload {name} {{\n  replicas = {replicas}\n  cpu = {milli}m\n  memory = 1Gi\n'
+                        f'  command = ["run"]\n}}\n' for name, replicas, milli in workloads)
+        (directory / "p.fit").write_text(text)
+        compilation = Compilation(directory / "p.fit")
+        problem = compilation.problem
+        assert problem is not None, trial
+        placement = solve(problem, "auto", 20.0)
+        verdict = compilation.verdict(placement, 20.0)
+        truth = _true_optimum(nodes, workloads, prices)
+        if placement.bound is not None and truth is not None:
+            assert placement.bound <= truth, (trial, nodes, workloads)
+        if verdict.outcome is Outcome.INFEASIBLE:
+            assert truth is None, (trial, nodes, workloads)
+        if verdict.outcome is Outcome.PLACED:
+            decided += 1
+            assert _runs_under_slurm(placement, nodes, workloads), (trial, nodes, workloads)
+            assert truth is not None and placement.value is not None and placement.value >= truth
+            if placement.status is Status.OPTIMAL:
+                assert placement.value == truth, (trial, nodes, workloads)
+    assert decided >= 12  # most of them placed
+    assert any(repairs)  # some answers were repaired: the check reaches the repair stage
+
+
+def test_three_jobs_on_two_smt_nodes_still_compile_for_slurm(tmp_path):
+    # h40h's case, each workload of one replica: its per-replica size is exact (whole cores)
+    (tmp_path / "nodes.txt").write_text("".join(
+        f"NodeName={n} CPUTot=4 ThreadsPerCore=2 RealMemory=16000 State=IDLE Partitions=debug\n"
+        for n in ("n1", "n2")))
+    (tmp_path / "p.fit").write_text(
+        'inventory hpc {\n  format = slurm\n  file = "nodes.txt"\n}\n' + "".join(
+            f'workload {n} {{\n  replicas = 1\n  cpu = {c}\n  memory = 1Gi\n  command = ["run"]\n}}\n'
+            for n, c in (("a", 1), ("b", 1), ("c", 2))))
+    context = context_for(tmp_path / "p.fit")
+    assert context.problem.demand("a").requests["cpu"] == 2000  # exact: one replica
+    assert {a.node for a in context.placement.assignments} == {"n1", "n2"}
