@@ -285,7 +285,9 @@ class Compilation:
         overfull = verdict.placement.overfull
         if overfull:  # the solver's per-replica count is a relaxation: not a bug (whole_cores.py)
             return Verdict(verdict.placement, Outcome.UNDECIDED, [msg.SlurmCoresOverfull(
-                count=f"{len(overfull)} node{_plural(len(overfull))}", nodes=_first(overfull)
+                count=f"{len(overfull)} node{_plural(len(overfull))}", nodes=_first(overfull),
+                **({} if self.problem is None or self.problem.timeline is None else
+                   {"tried": "with a horizon fitc does not yet move replicas off them"})
             ).diagnostic(first.path, first.span)])
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
         return Verdict(verdict.placement, Outcome.UNDECIDED, [msg.SolverAnswerBroken(

@@ -554,13 +554,13 @@ class SlurmCoresOverfull(Message):
     code = "E0509"
     summary = "the placement overfills nodes read from Slurm in whole cores per job"
     template = ("Slurm gives each job (a workload's replicas on one node) whole cores: {count} "
-                "overfull as placed ({nodes}), and moving replicas off them found no room that "
-                "keeps every rule")
+                "overfull as placed ({nodes}); {tried}")
     fix = ("Nothing was written. Ask each workload's `cpu` in multiples of the nodes' ThreadsPerCore "
            "(then a replica's share is exact), or keep one replica of it per node "
            "(`anti_affinity self on node`); a larger fleet or `--time-limit` may leave room.")
     count: str
     nodes: str
+    tried: str = "moving replicas off them found no room that keeps every rule"
 
 
 class SpreadOverOptionsTooLarge(Message):

@@ -92,6 +92,21 @@ def test_where_no_move_repairs_a_node_the_verdict_says_so_in_slurms_terms(tmp_pa
     assert "whole cores: 1 node overfull as placed (`n1`)" in verdict.diagnostics[0].message
 
 
+
+def test_a_timed_answer_overfilling_a_node_per_step_is_e0509_not_a_bug_of_fitcs(tmp_path):
+    # the same fleet with a horizon of one step: each workload a job of one hour. Per step the
+    # jobs take 4 + 4 of 6 CPUs as Slurm gives them; it was E0507 ("a bug in fitc")
+    _write(tmp_path, [("n1", 6, 2)], [("a", 3, "1"), ("b", 3, "1")])
+    path = tmp_path / "p.fit"
+    path.write_text(path.read_text().replace('  command = ["run"]\n', '  command = ["run"]\n'
+                                             '  kind = job\n  duration = 1h\n')
+                    + 'policy {\n  horizon = 1h\n  step = 1h\n  start = "2027-12-01T12:00Z"\n}\n')
+    _, placement, verdict = _placed(Compilation(path))
+    assert verdict.outcome is Outcome.UNDECIDED and placement.status is Status.UNKNOWN
+    assert placement.overfull == ["n1"]
+    assert [d.code for d in verdict.diagnostics] == ["E0509"]
+
+
 # ---- an independent check on tiny clusters: every placement enumerated, Slurm's rule counted here
 
 def _slurm_cpus(replicas: int, cpu_milli: int, threads: int) -> int:
