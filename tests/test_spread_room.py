@@ -136,3 +136,17 @@ def test_floors_that_one_zone_cannot_hold_together(tmp_path, text, short):
 ])
 def test_the_least_count_of_a_domain(room, replicas, skew, most, least):
     assert least_count(np.array(room), replicas, skew, most) == least
+
+
+def test_no_repair_is_begun_that_no_check_could_end_by_the_command_s_limit(tmp_path):
+    """At fleet scale a repair checks the whole model; where the command's limit leaves no time
+    for one (drain 22: `fitc plan --time-limit 5` at 28.6 CPU s), none is begun."""
+    import time
+
+    from fitlang.solve.explain.conflict import _no_check_by
+
+    fleet, small = problem_from(tmp_path, zones(20)), problem_from(tmp_path, zones(7)[:0] + pool(
+        "a", 10, 8, "32GiB", 1) + workload("w", 3, 1, "1GiB"), name="q.fit")
+    assert _no_check_by(fleet, time.monotonic())
+    assert not _no_check_by(fleet, None) and not _no_check_by(fleet, time.monotonic() + 600)
+    assert not _no_check_by(small, time.monotonic())  # (node by node: each check is small)
