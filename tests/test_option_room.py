@@ -100,7 +100,8 @@ def test_the_plan_proves_it_before_any_move(tmp_path, monkeypatch):
     monkeypatch.setattr(Compilation, "solve", counted)
     result = make_plan(Compilation(path), state, time_limit=20.0)
     assert result.plan is None and result.placement.proven_infeasible
-    assert result.status == "infeasible" and calls == ["solve"]
+    # (proven before any model: no plain solve to prove it again, `plan._no_target`)
+    assert result.status == "infeasible" and calls == []
     assert next(d.code for d in result.diagnostics if d.is_error) == "E0501"
 
 

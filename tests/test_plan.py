@@ -644,7 +644,17 @@ def test_where_no_bound_was_proven_the_document_says_null(tmp_path, monkeypatch)
 
 # no placement exists: tests/test_move_bench.py's policy (inventory 1,000 seed 2 in miniature,
 # worked by hand there: zone b must run 2 of `w`'s 4-CPU replicas and has 7.82 CPU left)
-NO_TARGET = NO_PLACEMENT
+# zone b's one node now holds 12 CPUs: the two replicas of `w` its spread needs there fit,
+# but not beside `v` (5 CPUs, zone b only): no placement, proven by the model, not before it
+# (`room.short_of_room` proves NO_PLACEMENT itself at once: tests/test_spread_room.py)
+NO_TARGET = NO_PLACEMENT.replace("cpu = 7820m", "cpu = 12") + """
+workload v {
+  replicas = 1
+  cpu = 5
+  memory = 4GiB
+  zones = ["b"]
+}
+"""
 
 
 class _Calls:

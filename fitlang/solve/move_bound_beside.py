@@ -26,6 +26,7 @@ the second core gives it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -72,12 +73,27 @@ class BoundBeside:
                 return move_bound.moves_lower_bound(problem, deadline, start=start, each_round=tell_parent)
             return bound.lower_bound(problem, "cost", deadline, start=start, each_round=tell_parent).value
 
+        self._start(proven, until)
+
+    @classmethod
+    def running(cls, proven: Callable[[float], Fraction | None], until: float) -> BoundBeside:
+        """`proven(seconds)` in a child until `until`: another bound of the move
+        (`model_bound_beside`), collected as this one is."""
+        started = cls.__new__(cls)
+        started._start(proven, until)
+        return started
+
+    def _start(self, proven: Callable[[float], Fraction | None], until: float) -> None:
         self.until, self.seconds = until, max(0.0, until - time.monotonic())
         # off the wall, the child's HiGHS gets its limit on the wall at the share of a core its
         # parent measured last: never measured, a whole core (at load 15 that limit stopped the
         # child's first LP: 197.45 USD/h proven, where it converges to 2075.04)
         measure_share()
         self._pending = Minimising.running(proven, self.seconds)
+
+    def stop(self) -> None:
+        """The child stopped where it runs, its answer not waited for (none is needed)."""
+        self._pending.result(0.0)
 
     def so_far(self) -> Fraction | None:
         """The bound proven by now (None: none yet); the child goes on."""

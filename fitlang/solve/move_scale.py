@@ -1046,7 +1046,8 @@ def forced_moves(problem: Problem) -> int:
     return forced
 
 
-def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | None:
+def move_model_bound(problem: Problem, deadline: float | None,
+                     cpu_seconds: float = MOVE_MODEL_SECONDS) -> Fraction | None:
     """A proven lower bound on cost + moves from the whole move model (`rules/moves.py`: class
     counts, stay columns), solved until `deadline`: the solver's dual bound (HiGHS's
     `mip_dual_bound` rounded down, as `fitc solve` states its bound; an exact optimum where
@@ -1076,7 +1077,7 @@ def move_model_bound(problem: Problem, deadline: float | None) -> Fraction | Non
     solver = choose_backend("auto", encoding)
     objective, seconds = encoding.objective("cost+moves"), deadline - time.monotonic()
     if isinstance(solver, HighsBackend):  # its CPU time, not the machine's load, decides how far
-        outcome = solver.minimise(encoding.model, objective, seconds, cpu_seconds=MOVE_MODEL_SECONDS)
+        outcome = solver.minimise(encoding.model, objective, seconds, cpu_seconds=cpu_seconds)
     else:
         outcome = solver.minimise(encoding.model, objective, seconds)
     if outcome.bound is None or outcome.status is Status.INFEASIBLE:
@@ -1128,6 +1129,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
     from fitlang.solve.bound import lower_bound
     from fitlang.solve.dear_opened import close_dear_opened
     from fitlang.solve.merge_many import merge_many
+    from fitlang.solve.model_bound_beside import model_bound_beside
     from fitlang.solve.move_bound import moves_lower_bound
     from fitlang.solve.move_bound_beside import SCATTER_SHARE, BoundBeside, runs_beside
     from fitlang.solve.move_neighbourhood import LARGE_NODES, improve_jointly
@@ -1142,6 +1144,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
 
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
+    modelled = model_bound_beside(problem, objective, time_limit)  # (its module)
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
     nodes = sum(c.count for c in problem.classes)
@@ -1208,8 +1211,11 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
         if bound is None or value - bound > placement.tolerance * abs(value):
             until = time.monotonic() + MOVE_MODEL_WALL_SECONDS
-            proven = move_model_bound(problem, until if deadline is None else min(deadline, until))
+            proven = modelled.collected() if modelled is not None else \
+                move_model_bound(problem, until if deadline is None else min(deadline, until))
             if proven is not None and (bound is None or proven > bound):
                 placement.bound = proven
+    if modelled is not None:
+        modelled.stop()
     placement.seconds = time.monotonic() - started
     return placement, fleet

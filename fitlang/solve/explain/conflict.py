@@ -39,6 +39,7 @@ from fitlang.solve.groups import (
     SpreadGroup,
     ThroughputGroup,
 )
+from fitlang.solve.room import short_of_room
 
 # the share of its time limit before which a search that ends undecided gave up, not ran out
 EARLY_END_SHARE = 0.5
@@ -54,6 +55,10 @@ def explain(problem: Problem, time_limit: float | None = 30.0,
     if ends is not None:
         deadline = min(deadline, ends)
     fleet = sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES
+    short = _room_start(problem) if fleet else None
+    if short is not None:  # (before every part is listed: ~2-5 CPU s at 10,000 nodes)
+        conflict, minimal = _narrow(problem, short, short, deadline, proven=True)
+        return _explained(problem, conflict, minimal, started, repair_budget, ends)
     everything = parts(problem)
     start = _transport_start(problem, deadline) if fleet else None
     if start is not None:  # a part of the policy admits no placement: neither does the whole
@@ -86,12 +91,23 @@ def _explained(problem: Problem, conflict: list[Part], minimal: bool, started: f
     explanation.repair_budget = budget
     repairs_started = _now()
     repairs_end = repairs_started + budget if ends is None else min(ends, repairs_started + budget)
-    if budget > 0 and repairs_end <= repairs_started:  # the caller's time is spent: none tried
-        explanation.repairs_cut_short = True
+    if budget > 0 and (repairs_end <= repairs_started or _no_check_by(problem, ends)):
+        explanation.repairs_cut_short = True  # the caller's time is spent: none tried
     elif budget > 0:  # 0: the conflict alone was asked for (`--repair-budget 0`)
         _repairs(problem, conflict, explanation, repairs_end)
     explanation.repair_seconds = _now() - repairs_started
     return explanation
+
+
+def _no_check_by(problem: Problem, ends: float | None) -> bool:
+    """At fleet scale, would a repair's check of the whole model (built, solved and packed:
+    about twice its building) not end by the command's limit (`ends`)? (Inventory 10,000,
+    drain 22: its conflict named at 1.5 of `fitc plan`'s 5 CPU s, a repair's model took the
+    plan to 28.6.)"""
+    from fitlang.solve.budget import encoding_cpu
+
+    return ends is not None and sum(c.count for c in problem.classes) > PER_NODE_MAX_NODES and \
+        _now() + 2 * encoding_cpu(sum(len(d.eligible) for d in problem.demands)) > ends
 
 
 def _tried(problem: Problem, time_limit: float | None, what: str, elapsed: float) -> str:
@@ -118,15 +134,17 @@ def _narrow(problem: Problem, everything: list[Part], hint: list[Part],
     hint's first parts first (`proven`: the caller has shown that already); parts that cannot
     matter any more (the rules of a workload no longer required, a pool no required workload
     may use) are dropped without a check."""
-    hint = [p for p in dict.fromkeys(hint) if p in set(everything)]
+    known = set(everything)
+    hint = [p for p in dict.fromkeys(hint) if p in known]
     named = set(hint)
-    order = [p for p in everything if p not in named] + hint
-    kept = set(everything)
-    if proven:
+    if proven:  # (the order over every part is not made: ~1 CPU s at 10,000 nodes)
         kept, order = set(named), hint
-    elif hint and _now() < deadline \
-            and decide(with_parts(problem, named.__contains__), deadline).placed is False:
-        kept, order = set(named), [p for p in hint if p in kept]
+    else:
+        order = [p for p in everything if p not in named] + hint
+        kept = known
+        if hint and _now() < deadline \
+                and decide(with_parts(problem, named.__contains__), deadline).placed is False:
+            kept, order = set(named), [p for p in hint if p in named]
     pending = list(order)
     chunk = max(1, len(pending) // 2)
     unproven: list[Part] = []  # kept because dropping it was not shown impossible, not proven possible
@@ -229,6 +247,26 @@ def _transport_start(problem: Problem, deadline: float) -> list[Part] | None:
     return hint
 
 
+def _room_start(problem: Problem) -> list[Part] | None:
+    """At fleet scale, before any model: the workloads `room.short_of_room` proves short
+    (more replicas than their nodes hold, options their nodes cannot hold together, a spread
+    its smallest domain caps), their parts, the pools and the limits; the pools they may use
+    last, before their own parts, so that deletion drops the others in large runs, each
+    decided by the same proof at once (inventory 10,000, drain 22: the whole model's elastic
+    LP built for the proof took the limit, and the conflict went unnamed). None: none short,
+    or not these alone."""
+    short = {d.workload for d in short_of_room(problem)}
+    if not short:
+        return None
+    usable = {c for d in problem.demands if d.workload in short for c in d.eligible}
+    hint = _hint_of(problem, set(), short, parts(problem, short))
+    last = [p for p in hint if p.subject in short or (p.kind is PartKind.CAPACITY and p.subject in usable)]
+    moved = set(last)
+    hint = [p for p in hint if p not in moved] + last
+    # (the proof may have counted other workloads' room too: `option_room`'s confined ones)
+    return hint if short_of_room(with_parts(problem, set(hint).__contains__).problem) else None
+
+
 def _workload_sizes(problem: Problem) -> dict[str, tuple]:
     """What a workload takes, GPUs first."""
     size: dict[str, tuple] = {}
@@ -241,10 +279,12 @@ def _workload_sizes(problem: Problem) -> dict[str, tuple]:
 _POOLS_AND_LIMITS = (PartKind.CAPACITY, PartKind.BUDGET, PartKind.BUY, PartKind.POWER)
 
 
-def _hint_of(problem: Problem, competing: set[str], short: set[str]) -> list[Part]:
+def _hint_of(problem: Problem, competing: set[str], short: set[str],
+             everything: list[Part] | None = None) -> list[Part]:
     """Every part of the competing workloads, the pools and the limits, every part of the
-    workloads that fall short: the competitors first, the ones that fall short last."""
-    everything = parts(problem)
+    workloads that fall short: the competitors first, the ones that fall short last
+    (`everything`: those parts, where the caller has them)."""
+    everything = parts(problem) if everything is None else everything
     size = _workload_sizes(problem)
 
     def of(workloads: set[str]) -> list[Part]:
