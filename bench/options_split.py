@@ -88,14 +88,12 @@ def held_bound(problem, grouped: set[str], options: Counter | None, services: Co
 
 def measure(folder: Path, seconds: float) -> None:
     time.monotonic = time.process_time  # the move's limit on the CPU clock, as `e2eplan.py`
-    from fitlang.driver import Compilation
-    from fitlang.model.build import with_current
+    from whole_nodes import plan_problem
+
     from fitlang.solve.move_scale import move_at_scale
     from fitlang.solve.moving import objective_value
 
-    compilation = Compilation(folder / "p.fit", current=str(folder / "now.json"))
-    problem = with_current(compilation.problem, compilation.check().program,
-                           compilation.current_state())
+    problem = plan_problem(folder)
     _, fleet = move_at_scale(problem, "cost+moves", seconds)
     value = objective_value(problem, "cost+moves", fleet.state(), set(fleet.bought))
     grouped = {name for group in problem.option_groups for name in group.demands}

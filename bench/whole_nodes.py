@@ -27,16 +27,22 @@ from pathlib import Path
 import numpy as np
 
 
-def converged_master(folder: Path):
-    """The plan's problem, the converged charged bound, its constant and its last master."""
+def plan_problem(folder: Path):
+    """The problem `fitc plan` solves for `folder`'s `p.fit`, with what `now.json` says runs."""
     from fitlang.driver import Compilation
     from fitlang.model.build import with_current
+
+    compilation = Compilation(folder / "p.fit", current=str(folder / "now.json"))
+    program = compilation.check().program  # before `compilation.problem`, which the check builds
+    return with_current(compilation.problem, program, compilation.current_state())
+
+
+def converged_master(folder: Path):
+    """The plan's problem, the converged charged bound, its constant and its last master."""
     from fitlang.solve import bound
     from fitlang.solve.move_bound import _ChargedMoves
 
-    compilation = Compilation(folder / "p.fit", current=str(folder / "now.json"))
-    problem = with_current(compilation.problem, compilation.check().program,
-                           compilation.current_state())
+    problem = plan_problem(folder)
     masters: list = []
     made = bound._Master.__init__
 
