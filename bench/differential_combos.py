@@ -48,9 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from differential_fleet import compared
 from mixed_rules import ARCH, fit_text
 from reference_explain import check_explain
-from solving import compare_with_reference
 
 import reference
+from solving import compare_with_reference
 
 COMBOS = ("latency apart exclusive", "options spread priority", "gang residency budget",
           "power buy arch", "labels affinity")
@@ -64,6 +64,20 @@ def _to_fit(spec: reference.Spec) -> str:
     if any(ARCH in p.labels for p in spec.pools):
         return fit_text(spec)
     return _plain_text(spec)
+
+
+_plain_nodes = reference.nodes_of
+
+
+def _nodes_of(spec: reference.Spec) -> list[reference.Node]:
+    """The reference's nodes, a bought one amd64 (an offer's architecture unless it says
+    otherwise) where the fleet states architectures."""
+    nodes = _plain_nodes(spec)
+    if any(ARCH in p.labels for p in spec.pools):
+        for node in nodes:
+            if node.buy is not None:
+                node.labels = {ARCH: "amd64"}
+    return nodes
 
 
 def drawn(seed: int) -> tuple[reference.Spec, str]:
@@ -227,7 +241,8 @@ def fidelity_of_targets(path: Path, time_limit: float) -> tuple[Counter, list[st
     return tally, found
 
 
-def checked(seed: int, directory: Path, time_limit: float, reference_limit: float) -> tuple[Counter, list[str]]:
+def checked(seed: int, directory: Path, time_limit: float,
+            reference_limit: float) -> tuple[Counter, list[str]]:
     """Everything compared on one seed: (counts, disagreements)."""
     spec, _ = drawn(seed)
     spec = with_exact_budget(spec, random.Random(seed), reference_limit)
@@ -259,12 +274,14 @@ def main() -> None:
     parser.add_argument("--reference-limit", type=float, default=20.0)
     arguments = parser.parse_args()
     reference.to_fit = _to_fit  # (what every comparison writes for fitc)
+    reference.nodes_of = _nodes_of
     tally: Counter = Counter()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             try:
-                counts, found = checked(seed, Path(directory), arguments.time_limit, arguments.reference_limit)
+                counts, found = checked(seed, Path(directory), arguments.time_limit,
+                                        arguments.reference_limit)
             except Exception:  # a crash is one of the things this looks for
                 counts, found = Counter(), ["crash: " + traceback.format_exc().splitlines()[-1]]
             tally.update(counts)

@@ -552,7 +552,6 @@ class Kubernetes(Target):
         pod.pop("tolerations", None)
         if tolerations:
             pod["tolerations"] = tolerations
-        pod["schedulerName"] = settings(context).scheduler_name
         pod["subdomain"] = name
         pod["restartPolicy"] = "Never"
         replicas = sum(s.replicas for s in splits)
@@ -600,6 +599,8 @@ class Kubernetes(Target):
                       "affinity": {"nodeAffinity": self._node_affinity(split, context)}}
         pod_affinity = self._pod_affinities(workload)
         spec["affinity"].update(pod_affinity)
+        if workload.gang:  # only the coscheduling scheduler reads the PodGroup: all or none
+            spec["schedulerName"] = settings(context).scheduler_name
         if workload.priority:
             spec["priorityClassName"] = f"fitc-priority-{workload.priority}".replace("--", "-minus-")
         tolerations = _tolerations(node_class)
