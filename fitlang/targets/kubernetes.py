@@ -513,11 +513,14 @@ class Kubernetes(Target):
     def _deployment(self, split: Split, namespace: str, context: CompileContext) -> dict:
         name = dns_name(f"{split.workload.name}-{split.node_class.id}")
         selector = _split_labels(split)
+        template = self._pod_template(split, selector, context)
+        if split.workload.gang:  # a gang service: only the coscheduling scheduler reads its PodGroup
+            template["spec"]["schedulerName"] = settings(context).scheduler_name
         return {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": self._metadata(name, namespace, split.workload.name, _split_labels(split)),
             "spec": {"replicas": split.replicas, "selector": {"matchLabels": selector},
-                     "template": self._pod_template(split, selector, context)},
+                     "template": template},
         }
 
     def _job(self, split: Split, namespace: str, context: CompileContext) -> dict:
@@ -552,6 +555,7 @@ class Kubernetes(Target):
         pod.pop("tolerations", None)
         if tolerations:
             pod["tolerations"] = tolerations
+        pod["schedulerName"] = settings(context).scheduler_name
         pod["subdomain"] = name
         pod["restartPolicy"] = "Never"
         replicas = sum(s.replicas for s in splits)
@@ -599,8 +603,6 @@ class Kubernetes(Target):
                       "affinity": {"nodeAffinity": self._node_affinity(split, context)}}
         pod_affinity = self._pod_affinities(workload)
         spec["affinity"].update(pod_affinity)
-        if workload.gang:  # only the coscheduling scheduler reads the PodGroup: all or none
-            spec["schedulerName"] = settings(context).scheduler_name
         if workload.priority:
             spec["priorityClassName"] = f"fitc-priority-{workload.priority}".replace("--", "-minus-")
         tolerations = _tolerations(node_class)
