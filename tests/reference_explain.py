@@ -321,7 +321,9 @@ def _clauses_by_workload(conflict: list[dict]) -> dict[str, set[str]] | None:
 
 def _keep_named(workload: reference.Workload, named: set[str]) -> None:
     """Drop each rule of the workload the conflict does not name."""
-    workload.labels = {k: v for k, v in workload.labels.items() if f'labels["{k}"] == "{v}"' in named}
+    # bench/mixed_rules.py states fitc's `arch` to the reference as the `cpuarch` label
+    workload.labels = {k: v for k, v in workload.labels.items() if f'labels["{k}"] == "{v}"' in named
+                       or (k == "cpuarch" and any(c.startswith("arch") for c in named))}
     if not any(c.startswith("zone") for c in named):
         workload.zones = None
     if not any(c.startswith("residency") for c in named):

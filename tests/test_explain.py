@@ -691,3 +691,20 @@ def test_a_spread_over_every_option_is_named_and_its_skew_raised(tmp_path):
     assert Part("spread", "chat", index=0) in [r.part for r in explanation.reasons]
     raised = [r for r in explanation.repairs if r.part == Part("spread", "chat", index=0)]
     assert [(r.before, r.after, r.cost) for r in raised] == [("1", "2", 41)]
+
+
+def test_a_gang_left_optional_is_still_all_or_none_so_the_conflict_names_no_count_it_does_not_need(
+        tmp_path):
+    # bench/differential_combos.py seed 1492: w1 needs w0 in its zone and two nodes of its own;
+    # w0 is a gang of three, each filling a p0 node's memory. Within 2.49 USD/h no placement
+    # exists however many p0 nodes there are (the least is 2.50), but the conflict also named
+    # p0's count: its trials placed one replica of the (optional) gang w0, which a gang cannot
+    text = (pool("p0", 2, 8, "8Gi", "0.50", '  zone = "z2"\n')
+            + pool("p1", 2, 8, "32Gi", "1.50", '  zone = "z1"\n')
+            + workload("w0", 3, 2, "8Gi", "  gang = true\n")
+            + workload("w1", 2, "500m", "2Gi", "  affinity w0 on zone\n  anti_affinity self on node\n")
+            + "policy {\n  budget = 2.49 USD/h\n}\n")
+    explanation = explain(problem_from(tmp_path, text), time_limit=20)
+    assert explanation.outcome is ExplainOutcome.CONFLICT and explanation.minimal
+    assert sorted(r.part.kind for r in explanation.reasons) == sorted(
+        [PartKind.BUDGET, PartKind.AFFINITY, PartKind.AFFINITY, PartKind.REPLICAS])

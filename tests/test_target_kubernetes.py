@@ -619,6 +619,39 @@ def test_a_gang_is_one_indexed_job_on_the_coscheduling_scheduler(tmp_path):
     assert any("not the coscheduling one ('gang-scheduler')" in m for m in found)
 
 
+def test_a_gang_service_is_a_deployment_per_pool_on_the_coscheduling_scheduler(tmp_path):
+    # bench/differential_combos.py: a gang service (no `kind = job`) over two pools was written
+    # as Deployments on the default scheduler, which ignores the PodGroup (not all or none)
+    path = tmp_path / "service-gang.fit"
+    path.write_text(CLUSTERS.replace("  kind = job\n", ""))
+    context, files = render(path, "kubernetes")
+    check_objects(files)
+    assert fidelity(context, files) == []
+    group, *deployments = documents({"train.yaml": files["west/train.yaml"]})
+    assert (group["kind"], group["spec"]["minMember"]) == ("PodGroup", 4)
+    assert [d["kind"] for d in deployments] == ["Deployment", "Deployment"]  # pools b and c
+    for deployment in deployments:
+        pod = deployment["spec"]["template"]
+        assert pod["spec"]["schedulerName"] == "gang-scheduler"
+        assert pod["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"] == "train"
+
+    def default_scheduler(objects):
+        del objects[1]["spec"]["template"]["spec"]["schedulerName"]
+
+    found = fidelity(context, _edit(files, "west/train.yaml", default_scheduler))
+    assert any("not the coscheduling one ('gang-scheduler')" in m for m in found)
+
+
+def test_nothing_placed_writes_nothing_and_fidelity_agrees(tmp_path):
+    # bench/differential_combos.py: with every workload at replicas = 0 `fitc compile` writes
+    # no files, which fidelity read as "nothing would be applied"
+    path = tmp_path / "none.fit"
+    path.write_text(CLUSTERS.replace("replicas = 4", "replicas = 0").replace("replicas = 3", "replicas = 0"))
+    context, files = render(path, "kubernetes")
+    assert files == {}
+    assert fidelity(context, files) == []
+
+
 def test_a_gang_over_two_kinds_of_device_is_an_error(tmp_path):
     # one Job's pods all request one extended resource: nvidia.com/gpu and amd.com/gpu cannot mix
     path = tmp_path / "mixed.fit"

@@ -513,11 +513,14 @@ class Kubernetes(Target):
     def _deployment(self, split: Split, namespace: str, context: CompileContext) -> dict:
         name = dns_name(f"{split.workload.name}-{split.node_class.id}")
         selector = _split_labels(split)
+        template = self._pod_template(split, selector, context)
+        if split.workload.gang:  # a gang service: only the coscheduling scheduler reads its PodGroup
+            template["spec"]["schedulerName"] = settings(context).scheduler_name
         return {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": self._metadata(name, namespace, split.workload.name, _split_labels(split)),
             "spec": {"replicas": split.replicas, "selector": {"matchLabels": selector},
-                     "template": self._pod_template(split, selector, context)},
+                     "template": template},
         }
 
     def _job(self, split: Split, namespace: str, context: CompileContext) -> dict:

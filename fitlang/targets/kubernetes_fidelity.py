@@ -398,6 +398,8 @@ def container_words(container: dict) -> tuple[list[str] | None, dict[str, str]]:
 
 
 def check(context: CompileContext, files: dict[str, str], need: Findings) -> list[Diagnostic]:
+    if not files and not context.placement.assignments:
+        return []  # nothing placed (replicas = 0): `fitc compile` writes nothing, rightly
     objects, problems = applied_objects(files)
     needs = [need(p) for p in problems]
     nodes = cluster_nodes(context, _strings([document for _, document in objects]))
@@ -510,8 +512,8 @@ def _cluster_nodes(nodes: list[ClusterNode], folder: str, folders: set[str]) -> 
 
 def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items: list[PodObject],
                 demands: dict, need: Findings) -> list[Diagnostic]:
-    """A gang is one object in one cluster, on the coscheduling scheduler, with a PodGroup that
-    waits for all of its pods."""
+    """A gang is one Job (a service gang: a Deployment per pool) in one cluster, on the
+    coscheduling scheduler, with a PodGroup that waits for all of its pods."""
     groups = {(posixpath.dirname(path), (d.get("metadata") or {}).get("name")): d
               for path, d in objects if d.get("kind") == "PodGroup"}
     scheduler = context.program.policy.settings_of(KubernetesSettings).scheduler_name
@@ -523,7 +525,7 @@ def _gang_needs(context: CompileContext, objects: list[tuple[str, dict]], items:
             by_demand.setdefault(name, []).append(item)
     for name, members in sorted(by_demand.items()):
         origin = _origin(context, demands[name].workload)
-        if len(members) != 1:
+        if len(members) != 1 and any(m.kind == "Job" for m in members):  # a service: a Deployment per pool
             needs.append(need(f"gang `{name}` is written as {len(members)} objects "
                               f"({', '.join(m.path for m in members)}): one Job runs a gang", origin))
         for item in members:
