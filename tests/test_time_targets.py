@@ -600,6 +600,19 @@ def test_segments_submitted_unchained_fail_fidelity(tmp_path):
                for m in _fidelity("slurm", context, files))
 
 
+def test_first_segments_of_two_replicas_need_no_chain_and_fidelity_agrees(tmp_path):
+    # two replicas of a whole node, each one 2 h segment, on the one node at the two cheap
+    # hours (bench/differential_time.py seed 145): neither continues the other, so neither
+    # waits for the other; fidelity wanted every segment after the first chained
+    text = PREEMPT.replace("replicas = 1", "replicas = 2").replace("duration = 4h", "duration = 2h")
+    compiled, context = _compile(_policy(tmp_path, text), "slurm")
+    segments = sorted((a.start, a.replica) for a in context.placement.assignments)
+    assert [start for start, _ in segments] == [0, 4] and {r for _, r in segments} == {0, 1}
+    assert "finetune-seg1.sbatch" in compiled.files
+    assert "--dependency" not in compiled.files["finetune.submit.sh"]
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
 def test_kubernetes_fidelity_reads_each_runs_deadline(tmp_path):
     # what the target wrote before: every run's deadline the first run's
     compiled, context = _compile(_shifting(tmp_path), "kubernetes")

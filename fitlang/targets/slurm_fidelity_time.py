@@ -147,23 +147,42 @@ def instances(script: str, job: str, options: dict[str, str], per_node: dict[str
 
 def chained(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance],
             submits: dict[str, Submitted]) -> list[str]:
-    """A preemptible job's segments: each but the first is submitted to start only after
-    (`--dependency=afterany:`) an earlier one, so that a segment Slurm starts late never runs
-    beside the next."""
+    """A preemptible job's segments: each that continues a replica (not its first segment) is
+    submitted to start only after (`--dependency=afterany:`) an earlier one, so that a segment
+    Slurm starts late never runs beside the next. A replica's first segment waits for none:
+    two replicas run one after the other on one node need no order between them."""
     problems = []
     for job, demand_name in sorted(demand_of_job.items()):
         if context.problem.demand(demand_name).min_segment is None:
             continue
         begins: dict[str, float] = {i.script: i.begin for i in made
                                     if i.job == job and i.begin is not None}
+        continuing = _continuing(context, demand_name)
+        nodes = {i.script: set(i.per_node) for i in made if i.job == job}
         order = sorted(begins, key=lambda script: (begins[script], script))
         for script in order[1:]:
+            if not any((node, begins[script]) in continuing for node in nodes[script]):
+                continue
             after = submits.get(script, Submitted()).after
             if not any(begins.get(s, begins[script]) < begins[script] for s in after):
                 problems.append(f"{script}: a segment submitted to start after no earlier "
                                 "segment (`--dependency=afterany:`): started late, the one before "
                                 "it could run beside it")
     return problems
+
+
+def _continuing(context: CompileContext, demand_name: str) -> set[tuple[str, float]]:
+    """(node, epoch seconds) where the placement starts a segment that is not its replica's
+    first."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    starts = [(a.replica, a.node, getattr(a, "start", 0)) for a in context.placement.assignments
+              if a.workload == demand_name]
+    first: dict[int, int] = {}
+    for replica, _, start in starts:
+        first[replica] = min(first.get(replica, start), start)
+    origin, step = timeline.start.timestamp(), timeline.step_seconds
+    return {(node, origin + start * step) for replica, node, start in starts if start > first[replica]}
 
 
 def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance]) -> list[str]:
