@@ -196,12 +196,12 @@ def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[I
     for job, demand_name in sorted(demand_of_job.items()):
         demand = context.problem.demand(demand_name)
         solved: Counter = Counter()
-        ends: dict[tuple[str, float], float] = {}
+        ends: dict[tuple[str, float], set[float]] = {}  # two segments may start together
         for a in context.placement.assignments:
             if a.workload == demand_name:
                 start = origin + getattr(a, "start", 0) * step
                 solved[(a.node, start)] += 1
-                ends[(a.node, start)] = origin + getattr(a, "end", 0) * step
+                ends.setdefault((a.node, start), set()).add(origin + getattr(a, "end", 0) * step)
         ran: Counter = Counter()
         for instance in (i for i in made if i.job == job):
             if instance.begin is None:
@@ -227,10 +227,14 @@ def _times(instance: Instance, demand, ends: dict, origin: float, step: int) -> 
     if demand.job and dues and instance.deadline not in dues:
         problems.append(f"{instance.script}: deadline {_utc(instance.deadline)}, its window "
                         f"ends {_utc(dues[0])}")
-    planned = {ends[(node, instance.begin)] - instance.begin for node in instance.per_node
-               if (node, instance.begin) in ends}
+    planned = {end - instance.begin for node in instance.per_node
+               for end in ends.get((node, instance.begin), ())}
     if planned:  # a service too: with no `--time`, the partition's DefaultTime stops it
-        length = max(planned)
+        # a segment's time is one of the lengths planned from its start (two replicas' segments
+        # of different lengths may start together on a node: a script each)
+        seconds = instance.seconds
+        segment = seconds is not None and demand.min_segment is not None and seconds in planned
+        length = seconds if segment and seconds is not None else max(planned)
         if instance.seconds is None or instance.seconds < length:
             problems.append(f"{instance.script}: --time lets it run {_hours(instance.seconds)}, "
                             f"it is planned to run {_hours(length)}")
