@@ -18,6 +18,12 @@ power cap holds the power of the nodes in use at each step.
 Prints each seed where fitc and the reference differ on the verdict, or where fitc says
 `optimal` at a cost more than 0.1% off the optimum, or states a bound above it, or `verify`
 rejects fitc's schedule; then the counts. Not a test.
+
+With `--targets` (run with `PYTHONPATH=.:bench`), every placed schedule is also compiled to
+kubernetes, slurm and terraform (bench/differential_combos.py's `fidelity_of_targets`: each
+workload given an `image` and a `command`) and read back by each target's `fidelity`: Slurm's
+`--begin`, `--deadline`, `--time`, segments chained and arrays in submit scripts, Kubernetes'
+suspended Jobs, Terraform's schedules.
 """
 
 from __future__ import annotations
@@ -119,6 +125,38 @@ def generate(seed: int) -> Case:
         case.carbon_budget = rng.choice([2000, 5000, 10000])
         case.kinds.add("carbon budget")
     _objective(rng, case)
+    return case
+
+
+def with_edge_shapes(seed: int, case: Case) -> Case:
+    """The shapes the generator seldom draws, on `case` (`--shapes`; its own draw, so that a
+    seed's case without them stays what it was): a job of 0 or 1 replicas, a pool that costs
+    nothing and draws 0 W, a job whose window is its duration exactly, one as long as the
+    horizon, a recurring job released every `duration`, a segment of 1 step, a cap per step
+    of 0 W somewhere, prices of 0."""
+    rng = random.Random(f"time-shapes-{seed}")
+    jobs = [w for w in case.works if w.duration is not None]
+    for work in jobs:
+        roll = rng.random()
+        if roll < 0.15:
+            work.replicas = rng.choice([0, 1])
+        elif roll < 0.3 and work.every is None and not work.preemptible:
+            work.deadline = work.earliest + work.duration  # no slack: one start
+        elif roll < 0.4 and work.every is None and work.earliest == 0 and not work.preemptible:
+            work.duration, work.deadline, work.due = case.steps, None, None  # the whole horizon
+        elif roll < 0.5 and work.every is not None:
+            work.every = work.duration
+        elif roll < 0.6 and work.preemptible:
+            work.min_segment = 1
+    if rng.random() < 0.3:
+        pool = rng.choice(case.pools)
+        pool.price, pool.watts = 0, 0
+        case.kinds.add("free pool")
+    if case.hourly_cap is not None and rng.random() < 0.4:
+        case.hourly_cap[rng.randrange(case.steps)] = 0
+    if rng.random() < 0.3:
+        case.prices = [0 if rng.random() < 0.5 else p for p in case.prices]
+    case.kinds.add("shapes")
     return case
 
 
@@ -366,16 +404,36 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--time-limit", type=float, default=10.0, help="fitc's, seconds")
     parser.add_argument("--reference-limit", type=float, default=30.0)
+    parser.add_argument("--shapes", action="store_true", help="the edge shapes of `with_edge_shapes`")
+    parser.add_argument("--targets", action="store_true",
+                        help="compile each placed schedule to the three targets, check fidelity")
     arguments = parser.parse_args()
     tally: Counter = Counter()  # "agree (placed)", "agree (infeasible)", "agree (partial)", ...
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
-            case = generate(seed)
+            case = with_edge_shapes(seed, generate(seed)) if arguments.shapes else generate(seed)
             path = Path(directory) / f"time{seed}.fit"
-            recorded(tally, f"seed {seed} ({sorted(case.kinds)})",
-                     functools.partial(compared, case, path, arguments.time_limit, arguments.reference_limit))
+            compare = functools.partial(compared, case, path, arguments.time_limit, arguments.reference_limit)
+            if arguments.targets:
+                compare = functools.partial(with_targets, compare, path, arguments.time_limit, tally)
+            recorded(tally, f"seed {seed} ({sorted(case.kinds)})", compare)
     print(json.dumps(dict(sorted(tally.items()))), f"{time.perf_counter() - started:.0f} s")
+
+
+def with_targets(compare: Callable[[], tuple[str, list[str]]], path: Path, time_limit: float,
+                 tally: Counter) -> tuple[str, list[str]]:
+    """`compare`, then what each target's fidelity finds in the files written for a placed
+    schedule (counted in `tally` as "NAME checked" or "NAME refuses (CODE)")."""
+    from differential_combos import fidelity_of_targets
+
+    outcome, found = compare()
+    if outcome in ("PLACED", "PARTIAL"):
+        targets, broken = fidelity_of_targets(path, time_limit)
+        tally.update(targets)
+        # a target's finding counts where the reference alone is undecided
+        found = broken + found if found == ["reference undecided"] else found + broken
+    return outcome, found
 
 
 def recorded(tally: Counter, label: str, compare: Callable[[], tuple[str, list[str]]]) -> None:

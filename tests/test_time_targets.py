@@ -600,6 +600,74 @@ def test_segments_submitted_unchained_fail_fidelity(tmp_path):
                for m in _fidelity("slurm", context, files))
 
 
+def test_first_segments_of_two_replicas_need_no_chain_and_fidelity_agrees(tmp_path):
+    # two replicas of a whole node, each one 2 h segment, on the one node at the two cheap
+    # hours (bench/differential_time.py seed 145): neither continues the other, so neither
+    # waits for the other; fidelity wanted every segment after the first chained
+    text = PREEMPT.replace("replicas = 1", "replicas = 2").replace("duration = 4h", "duration = 2h")
+    compiled, context = _compile(_policy(tmp_path, text), "slurm")
+    segments = sorted((a.start, a.replica) for a in context.placement.assignments)
+    assert [start for start, _ in segments] == [0, 4] and {r for _, r in segments} == {0, 1}
+    assert "finetune-seg1.sbatch" in compiled.files
+    assert "--dependency" not in compiled.files["finetune.submit.sh"]
+    assert _fidelity("slurm", context, compiled.files) == []
+
+
+def _segments_starting_together(tmp_path: Path) -> CompileContext:
+    """Two replicas of a preemptible job (3 h, segments of 1 h or more) on one node, both
+    starting at 00:00, one for 1 h and one for 2 h, then each again later (as the solver placed
+    bench/differential_time.py seed 468); the schedule keeps every rule (`verify`)."""
+    from fitlang.solve.report import as_json
+    from fitlang.solve.timeline import TimedAssignment
+    from fitlang.solve.verify import verify
+
+    text = PREEMPT.replace("replicas = 1", "replicas = 2").replace("cpu = 32\n  memory = 128GiB\n  d",
+                                                                   "cpu = 16\n  memory = 64GiB\n  d")
+    text = text.replace("duration = 4h", "duration = 3h").replace("min_segment = 2h", "min_segment = 1h")
+    compilation = Compilation(_policy(tmp_path, text))
+    placement = compilation.solve()
+    placement.assignments = [TimedAssignment("finetune", replica, "cpu-0", start, end)
+                             for replica, start, end in [(0, 0, 1), (1, 0, 2), (0, 4, 6), (1, 5, 6)]]
+    problem = compilation.problem
+    document = yaml.safe_load(as_json(problem, placement, []))
+    del document["objective"]  # the solved cost, not this schedule's: the rules are what count
+    assert verify(problem, document) == ([], [])
+    return CompileContext(compilation.check().program, problem, placement)
+
+
+def test_segments_of_two_lengths_from_one_start_are_two_kubernetes_jobs(tmp_path):
+    # both Jobs were named `finetune-cpu-20270301-0000` (kubectl apply keeps one), and fidelity
+    # read one planned length per start
+    context = _segments_starting_together(tmp_path)
+    files = TARGETS["kubernetes"]().render(context)
+    jobs = sorted((d["metadata"]["name"], d["spec"]["activeDeadlineSeconds"])
+                  for d in _documents(files) if d["kind"] == "Job")
+    assert jobs == [("finetune-cpu-20270301-0000-to-20270301-0100", 3600),
+                    ("finetune-cpu-20270301-0000-to-20270301-0200", 7200),
+                    ("finetune-cpu-20270301-0400", 7200), ("finetune-cpu-20270301-0500", 3600)]
+    assert _fidelity("kubernetes", context, files) == []
+
+
+def test_kubernetes_fidelity_finds_two_jobs_of_one_name(tmp_path):
+    context = _segments_starting_together(tmp_path)
+    files = TARGETS["kubernetes"]().render(context)
+    name = "finetune.yaml"
+    files[name] = files[name].replace("finetune-cpu-20270301-0000-to-20270301-0200",
+                                      "finetune-cpu-20270301-0000-to-20270301-0100")
+    assert any("2 Job objects named `finetune-cpu-20270301-0000-to-20270301-0100`" in m
+               for m in _fidelity("kubernetes", context, files))
+
+
+def test_segments_of_two_lengths_from_one_start_pass_slurm_fidelity(tmp_path):
+    # a script each, `--time` 1 h and 2 h; fidelity read one planned length per (node, start)
+    context = _segments_starting_together(tmp_path)
+    files = TARGETS["slurm"]().render(context)
+    times = sorted(line for name, text in files.items() if name.startswith("finetune-seg")
+                   for line in text.splitlines() if line.startswith("#SBATCH --time"))
+    assert times == ["#SBATCH --time=01:00:00"] * 2 + ["#SBATCH --time=02:00:00"] * 2
+    assert _fidelity("slurm", context, files) == []
+
+
 def test_kubernetes_fidelity_reads_each_runs_deadline(tmp_path):
     # what the target wrote before: every run's deadline the first run's
     compiled, context = _compile(_shifting(tmp_path), "kubernetes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -486,10 +487,12 @@ class Kubernetes(Target):
         if schedule is not None:
             job = self._job(split, namespace, context)
             return [kubernetes_time.cron_job(job, split, context, runs, schedule)]
+        starts = Counter(run.start for run in runs)
         for run in runs:
             job = kubernetes_time.suspend(self._job(split, namespace, context), context, run)
             start = kubernetes_time.moment(context, run.start)
-            job["metadata"]["name"] = kubernetes_time.job_name(split, start)
+            end = kubernetes_time.moment(context, run.end) if starts[run.start] > 1 else None
+            job["metadata"]["name"] = kubernetes_time.job_name(split, start, end)
             timed.append((start, job["metadata"]["name"]))
             jobs.append(job)
         return jobs

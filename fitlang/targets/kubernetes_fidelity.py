@@ -44,6 +44,7 @@ WORKLOAD_ANNOTATION = "fitlang.dev/workload"
 OPTION_LABEL = "fitlang.dev/option"
 START_ANNOTATION = "fitlang.dev/start"  # with a horizon: when a suspended Job is resumed
 DEADLINE_ANNOTATION = "fitlang.dev/deadline"  # ... and the end of its run's window
+END_ANNOTATION = "fitlang.dev/end"  # ... and its planned end
 POD_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "Job", "Pod", "CronJob"}
 # the API server's label-value rule (k8s.io/apimachinery validation.IsValidLabelValue)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -203,6 +204,19 @@ def applied_objects(files: dict[str, str]) -> tuple[list[tuple[str, dict]], list
                 continue
             objects.extend((listed, d) for d in documents if isinstance(d, dict))
     return objects, problems
+
+
+def _named_twice(objects: list[tuple[str, dict]], need: Findings) -> list[Diagnostic]:
+    """Objects of one kind, namespace and name in one folder: `kubectl apply` keeps the last."""
+    seen: Counter = Counter()
+    for path, document in objects:
+        metadata = document.get("metadata") or {}
+        if isinstance(metadata, dict):
+            seen[(posixpath.dirname(path), str(document.get("kind")), str(metadata.get("namespace")),
+                  str(metadata.get("name")))] += 1
+    return [need(f"{folder or '.'}: {count} {kind} objects named `{name}` in namespace `{namespace}`: "
+                 "`kubectl apply` keeps the last one only")
+            for (folder, kind, namespace, name), count in sorted(seen.items()) if count > 1]
 
 
 def pod_objects(objects: list[tuple[str, dict]]) -> list[PodObject]:
@@ -401,7 +415,7 @@ def check(context: CompileContext, files: dict[str, str], need: Findings) -> lis
     if not files and not context.placement.assignments:
         return []  # nothing placed (replicas = 0): `fitc compile` writes nothing, rightly
     objects, problems = applied_objects(files)
-    needs = [need(p) for p in problems]
+    needs = [need(p) for p in problems] + _named_twice(objects, need)
     nodes = cluster_nodes(context, _strings([document for _, document in objects]))
     demands = {d.name: d for d in context.problem.demands}
     chosen: dict[str, Counter] = {}  # demand -> node -> replicas
@@ -474,7 +488,8 @@ def _item_needs(context: CompileContext, item: PodObject, where: str, demands: d
         return needs
     if _runs_in_time(context, demand):
         needs += _time_needs(context, item, where, demands[demand], origin, need)
-        placed = _started_at(context, demand, item.annotations.get(START_ANNOTATION))
+        placed = _started_at(context, demand, item.annotations.get(START_ANNOTATION),
+                             item.annotations.get(END_ANNOTATION))
     return needs + _object_needs(where, item, pod, requests,
                                  _cluster_nodes(nodes, item.folder, folders),
                                  placed, origin, need)
@@ -661,10 +676,15 @@ def _instant(context: CompileContext, step: int) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _started_at(context: CompileContext, demand: str, start: object) -> Counter:
-    """Node -> replicas of `demand` the placement starts at the instant `start`."""
-    return Counter(a.node for a in context.placement.assignments
-                   if a.workload == demand and _instant(context, getattr(a, "start", 0)) == start)
+def _started_at(context: CompileContext, demand: str, start: object, end: object = None) -> Counter:
+    """Node -> replicas of `demand` the placement starts at the instant `start` (and ends at the
+    instant `end`, where the Job states one the placement ends some of them at: two replicas'
+    segments of different lengths may start together, a Job each)."""
+    started = [a for a in context.placement.assignments
+               if a.workload == demand and _instant(context, getattr(a, "start", 0)) == start]
+    if any(_instant(context, getattr(a, "end", 0)) == end for a in started):
+        started = [a for a in started if _instant(context, getattr(a, "end", 0)) == end]
+    return Counter(a.node for a in started)
 
 
 def _time_needs(context: CompileContext, item: PodObject, where: str, demand, origin,
@@ -674,8 +694,11 @@ def _time_needs(context: CompileContext, item: PodObject, where: str, demand, or
     timeline = context.problem.timeline
     assert timeline is not None
     start = fired if fired is not None else item.annotations.get(START_ANNOTATION)
-    runs = {_instant(context, getattr(a, "start", 0)): getattr(a, "end", 0) - getattr(a, "start", 0)
-            for a in context.placement.assignments if a.workload == demand.name}
+    runs: dict[str, dict[str, int]] = {}  # start -> end -> length in steps
+    for a in context.placement.assignments:
+        if a.workload == demand.name:
+            runs.setdefault(_instant(context, getattr(a, "start", 0)), {})[
+                _instant(context, getattr(a, "end", 0))] = getattr(a, "end", 0) - getattr(a, "start", 0)
     if fired is None and (item.kind != "Job" or item.spec.get("suspend") is not True):
         return [need(f"{where} starts as soon as it is applied, not at the times the placement "
                      f"gives ({', '.join(sorted(runs))})", origin)]
@@ -683,7 +706,9 @@ def _time_needs(context: CompileContext, item: PodObject, where: str, demand, or
         return [need(f"{where} starts at {start!r} (annotation `{START_ANNOTATION}`), when the "
                      f"placement starts none of `{demand.name}` (it starts them at "
                      f"{', '.join(sorted(runs))})", origin)]
-    planned = runs[start] * timeline.step_seconds
+    lengths = runs[start]
+    stated = item.annotations.get(END_ANNOTATION) if fired is None else None
+    planned = lengths.get(str(stated), max(lengths.values())) * timeline.step_seconds
     limit = item.spec.get("activeDeadlineSeconds")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit > planned:
         return [need(f"{where} may run past its planned end: activeDeadlineSeconds is "

@@ -146,9 +146,12 @@ def moment(context: CompileContext, step: int) -> datetime:
     return instant(timeline, step)
 
 
-def job_name(split: Split, start: datetime) -> str:
-    """Distinct per split and start: the start in UTC, to the minute."""
-    return dns_name(f"{split.workload.name}-{split.node_class.id}-{start:%Y%m%d-%H%M}")
+def job_name(split: Split, start: datetime, end: datetime | None = None) -> str:
+    """Distinct per split and start: the start in UTC, to the minute; and the end, where the
+    split has runs of several lengths from one start (a preemptible job's segments of two
+    replicas), which would otherwise be two Jobs of one name (`kubectl apply` keeps one)."""
+    name = f"{split.workload.name}-{split.node_class.id}-{start:%Y%m%d-%H%M}"
+    return dns_name(name if end is None else f"{name}-to-{end:%Y%m%d-%H%M}")
 
 
 def suspend(job: dict, context: CompileContext, run: TimedRun) -> dict:

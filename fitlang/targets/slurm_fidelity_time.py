@@ -147,23 +147,42 @@ def instances(script: str, job: str, options: dict[str, str], per_node: dict[str
 
 def chained(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance],
             submits: dict[str, Submitted]) -> list[str]:
-    """A preemptible job's segments: each but the first is submitted to start only after
-    (`--dependency=afterany:`) an earlier one, so that a segment Slurm starts late never runs
-    beside the next."""
+    """A preemptible job's segments: each that continues a replica (not its first segment) is
+    submitted to start only after (`--dependency=afterany:`) an earlier one, so that a segment
+    Slurm starts late never runs beside the next. A replica's first segment waits for none:
+    two replicas run one after the other on one node need no order between them."""
     problems = []
     for job, demand_name in sorted(demand_of_job.items()):
         if context.problem.demand(demand_name).min_segment is None:
             continue
         begins: dict[str, float] = {i.script: i.begin for i in made
                                     if i.job == job and i.begin is not None}
+        continuing = _continuing(context, demand_name)
+        nodes = {i.script: set(i.per_node) for i in made if i.job == job}
         order = sorted(begins, key=lambda script: (begins[script], script))
         for script in order[1:]:
+            if not any((node, begins[script]) in continuing for node in nodes[script]):
+                continue
             after = submits.get(script, Submitted()).after
             if not any(begins.get(s, begins[script]) < begins[script] for s in after):
                 problems.append(f"{script}: a segment submitted to start after no earlier "
                                 "segment (`--dependency=afterany:`): started late, the one before "
                                 "it could run beside it")
     return problems
+
+
+def _continuing(context: CompileContext, demand_name: str) -> set[tuple[str, float]]:
+    """(node, epoch seconds) where the placement starts a segment that is not its replica's
+    first."""
+    timeline = context.problem.timeline
+    assert timeline is not None
+    starts = [(a.replica, a.node, getattr(a, "start", 0)) for a in context.placement.assignments
+              if a.workload == demand_name]
+    first: dict[int, int] = {}
+    for replica, _, start in starts:
+        first[replica] = min(first.get(replica, start), start)
+    origin, step = timeline.start.timestamp(), timeline.step_seconds
+    return {(node, origin + start * step) for replica, node, start in starts if start > first[replica]}
 
 
 def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance]) -> list[str]:
@@ -177,12 +196,12 @@ def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[I
     for job, demand_name in sorted(demand_of_job.items()):
         demand = context.problem.demand(demand_name)
         solved: Counter = Counter()
-        ends: dict[tuple[str, float], float] = {}
+        ends: dict[tuple[str, float], set[float]] = {}  # two segments may start together
         for a in context.placement.assignments:
             if a.workload == demand_name:
                 start = origin + getattr(a, "start", 0) * step
                 solved[(a.node, start)] += 1
-                ends[(a.node, start)] = origin + getattr(a, "end", 0) * step
+                ends.setdefault((a.node, start), set()).add(origin + getattr(a, "end", 0) * step)
         ran: Counter = Counter()
         for instance in (i for i in made if i.job == job):
             if instance.begin is None:
@@ -208,10 +227,14 @@ def _times(instance: Instance, demand, ends: dict, origin: float, step: int) -> 
     if demand.job and dues and instance.deadline not in dues:
         problems.append(f"{instance.script}: deadline {_utc(instance.deadline)}, its window "
                         f"ends {_utc(dues[0])}")
-    planned = {ends[(node, instance.begin)] - instance.begin for node in instance.per_node
-               if (node, instance.begin) in ends}
+    planned = {end - instance.begin for node in instance.per_node
+               for end in ends.get((node, instance.begin), ())}
     if planned:  # a service too: with no `--time`, the partition's DefaultTime stops it
-        length = max(planned)
+        # a segment's time is one of the lengths planned from its start (two replicas' segments
+        # of different lengths may start together on a node: a script each)
+        seconds = instance.seconds
+        segment = seconds is not None and demand.min_segment is not None and seconds in planned
+        length = seconds if segment and seconds is not None else max(planned)
         if instance.seconds is None or instance.seconds < length:
             problems.append(f"{instance.script}: --time lets it run {_hours(instance.seconds)}, "
                             f"it is planned to run {_hours(length)}")
