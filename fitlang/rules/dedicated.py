@@ -55,14 +55,22 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     """Tolerate the pool's `dedicated` (the pools the part keeps the workload off share it)."""
     from fitlang.solve.explain import search
 
-    check = search.decided_without(problem, part, deadline)
-    if check is None:
-        return None
-    pools, origin = search.ruled_out(problem, part)
+    pools, _ = search.ruled_out(problem, part)
     dedicated = {problem.node_class(c).dedicated for c in pools} - {None}
     if len(dedicated) != 1:
         return None
-    name = dedicated.pop()
+    return tolerating(problem, part, deadline, dedicated.pop())
+
+
+def tolerating(problem: Problem, part: Part, deadline: float, name: str) -> Repair | None:
+    """Let the part's workload tolerate `name` (a `dedicated` value, a taint as `key=value`),
+    checked by solving the policy without the part."""
+    from fitlang.solve.explain import search
+
+    check = search.decided_without(problem, part, deadline)
+    if check is None:
+        return None
+    _, origin = search.ruled_out(problem, part)
     text = f"let `{part.subject}` tolerate `{name}` (`tolerate = [\"{name}\"]`)"
     return search.Repair(part, text, origin, None, f'tolerate = ["{name}"]', check.cost,
                          checked=check)
