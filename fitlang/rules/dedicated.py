@@ -56,7 +56,7 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     from fitlang.solve.explain import search
 
     pools, _ = search.ruled_out(problem, part)
-    dedicated = {problem.node_class(c).dedicated for c in pools} - {None}
+    dedicated = {d for c in pools if (d := problem.node_class(c).dedicated) is not None}
     if len(dedicated) != 1:
         return None
     return tolerating(problem, part, deadline, dedicated.pop())
