@@ -420,7 +420,7 @@ class Node:
     power: int
     buy: int | None = None  # the index of the `buy` block it would be bought through
     dedicated: str | None = None
-    taints: tuple[tuple[str, str], ...] = ()
+    taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect)
     # docs/language.md, Clusters: a pool's nodes are in "default"; bought capacity (no
     # `terraform` block here) in the provider's cluster of its region, "aws-REGION"
     cluster: str = "default"
@@ -451,7 +451,8 @@ def eks_allocatable(cores: int, memory_gib: int) -> tuple[int, int]:
 
 def nodes_of(spec: Spec) -> list[Node]:
     nodes = [Node(f"{p.name}-{i}", p.cpu * 1000, p.memory * 1024, p.gpus, p.gpu_model, p.zone, p.region,
-                  dict(p.labels), p.price, p.power, dedicated=p.dedicated, taints=tuple(p.taints))
+                  dict(p.labels), p.price, p.power, dedicated=p.dedicated,
+                  taints=tuple((k, v, p.taint_effect) for k, v in p.taints))
              for p in spec.pools for i in range(p.count)]
     for index, buy in enumerate(spec.buys):
         for offer in (o for o in spec.offers if o.name in buy.offers):
@@ -491,10 +492,12 @@ def _may_use(workload: Workload, node: Node, model: str | None) -> bool:
 
 def _tolerated(tolerate: list[str], node: Node) -> bool:
     """docs/language.md: a node's `dedicated` value must be in `tolerate`, and each taint
-    named there by its key or as `key=value`."""
+    named there by its key or as `key=value` (or, which fitc cannot write but explain's parts
+    are, `key=value:EFFECT`: tests/reference_explain.py keeps one effect's taint alone)."""
     if node.dedicated is not None and node.dedicated not in tolerate:
         return False
-    return all(key in tolerate or f"{key}={value}" in tolerate for key, value in node.taints)
+    return all({key, f"{key}={value}", f"{key}={value}:{effect}"} & set(tolerate)
+               for key, value, effect in node.taints)
 
 
 def reference(spec: Spec, time_limit: float = 20.0,

@@ -313,9 +313,9 @@ def _tolerate_unnamed(workload: reference.Workload, named: set[str], pools: list
     for pool in pools:
         if pool.dedicated is not None and f'dedicated = "{pool.dedicated}"' not in named:
             workload.tolerate.append(pool.dedicated)
-        # a toleration of `k=v` is of every effect: none where the conflict names `k=v` at all
-        workload.tolerate += [f"{k}={v}" for k, v in pool.taints
-                              if not any(c.startswith(f"taint {k}={v}:") for c in named)]
+        # explain's part is a taint of one effect: tolerated of that effect alone
+        workload.tolerate += [f"{k}={v}:{pool.taint_effect}" for k, v in pool.taints
+                              if f"taint {k}={v}:{pool.taint_effect}" not in named]
 
 
 def _buy_index(text: str, lines: list[str]) -> int:
