@@ -73,7 +73,7 @@ def tolerating(problem: Problem, part: Part, deadline: float, name: str) -> Repa
     _, origin = search.ruled_out(problem, part)
     text = f"let `{part.subject}` tolerate `{name}` (`tolerate = [\"{name}\"]`)"
     return search.Repair(part, text, origin, None, f'tolerate = ["{name}"]', check.cost,
-                         checked=check)
+                         checked=check, drops_part=True)
 
 
 RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why,
