@@ -419,11 +419,11 @@ class Node:
     price: int
     power: int
     buy: int | None = None  # the index of the `buy` block it would be bought through
-    dedicated: str | None = None
-    taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect)
     # docs/language.md, Clusters: a pool's nodes are in "default"; bought capacity (no
     # `terraform` block here) in the provider's cluster of its region, "aws-REGION"
     cluster: str = "default"
+    dedicated: str | None = None
+    taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect)
 
     def topology(self, key: str) -> str | None:
         return {"node": self.name, "zone": self.zone, "region": self.region}[key]
