@@ -42,7 +42,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -268,6 +268,14 @@ def checked(seed: int, directory: Path, time_limit: float,
     """Everything compared on one seed: (counts, disagreements)."""
     spec, _ = drawn(seed)
     spec = with_exact_budget(spec, random.Random(seed), reference_limit)
+    return checked_spec(spec, seed, directory, time_limit, reference_limit)
+
+
+def checked_spec(spec: reference.Spec, seed: int, directory: Path, time_limit: float,
+                 reference_limit: float) -> tuple[Counter, list[str]]:
+    """Everything compared on one policy (its kubectl files written beside it first)."""
+    for name, text in reference.inventory_files(spec).items():
+        (directory / name).write_text(text)
     tally: Counter = Counter()
     differential = compare_with_reference(spec, directory)
     found = options_apart(spec, differential.disagreements)
@@ -288,7 +296,10 @@ def checked(seed: int, directory: Path, time_limit: float,
     return tally, found
 
 
-def main() -> None:
+def main(check: Callable[[int, Path, float, float], tuple[Counter, list[str]]] = checked,
+         named: Callable[[int], str] = lambda seed: drawn(seed)[1]) -> None:
+    """Each seed of the range checked by `check`, each disagreement printed with `named`'s
+    name for the seed's policy, then the counts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="first", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=100)
@@ -300,14 +311,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory, arch_stated():
         for seed in range(arguments.first, arguments.first + arguments.seeds):
             try:
-                counts, found = checked(seed, Path(directory), arguments.time_limit,
-                                        arguments.reference_limit)
+                counts, found = check(seed, Path(directory), arguments.time_limit,
+                                      arguments.reference_limit)
             except Exception:  # a crash is one of the things this looks for
                 counts, found = Counter(), ["crash: " + traceback.format_exc().splitlines()[-1]]
             tally.update(counts)
             tally["disagreeing seeds" if found else "agreeing seeds"] += 1
             for text in found:
-                print(f"seed {seed} ({drawn(seed)[1]}): {text}", flush=True)
+                print(f"seed {seed} ({named(seed)}): {text}", flush=True)
     print(dict(sorted(tally.items())), f"{time.perf_counter() - started:.0f} s")
 
 

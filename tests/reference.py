@@ -49,6 +49,15 @@ class Pool:
     region: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     power: int = 0  # W
+    dedicated: str | None = None  # only workloads that tolerate it may run here
+    taints: list[tuple[str, str]] = field(default_factory=list)  # (key, value), NoSchedule
+    # read from `kubectl get nodes -o json` (`inventory_files`): with `off` more nodes cordoned
+    # or not Ready, which fitc leaves out (the reference never sees them)
+    kubectl: bool = False
+    off: int = 0
+    taint_effect: str = "NoSchedule"  # or NoExecute: either keeps pods off
+    soft_taints: list[tuple[str, str]] = field(default_factory=list)  # PreferNoSchedule: no rule
+    in_block: bool = False  # zone, region and labels stated by the inventory block, not per node
 
 
 @dataclass
@@ -85,6 +94,11 @@ class Workload:
     spreads: list[tuple[str, int]] = field(default_factory=list)  # (topology, max_skew)
     rules: list[tuple[str, str, bool]] = field(default_factory=list)  # (target, topology, anti)
     latency: tuple[int, int] | None = None  # (within ms, replicas)
+    tolerate: list[str] = field(default_factory=list)  # a dedicated value, a taint's key or key=value
+    requires: list[tuple[str, list[str]]] = field(default_factory=list)  # label key in values
+    # soft: (label key, value, weight); the default objective is cost, so they only break its
+    # ties and the optimum stays the reference's
+    prefers: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -246,6 +260,9 @@ def to_fit(spec: Spec) -> str:
     out.append("latency {\n  from = users\n  to = { "
                + ", ".join(f"reg_{c}: {ms}ms" for c, ms in ROUND_TRIP.items()) + " }\n}")
     for pool in spec.pools:
+        if pool.kubectl:
+            out.append(_inventory_text(pool))
+            continue
         lines = [f"pool {pool.name} {{", f"  count = {pool.count}", f"  cpu = {pool.cpu}",
                  f"  memory = {pool.memory}GiB", f"  price = {_money(pool.price)} USD/h",
                  f"  power = {pool.power}W"]
@@ -257,6 +274,8 @@ def to_fit(spec: Spec) -> str:
             lines.append(f'  region = "{pool.region}"')
         if pool.labels:
             lines.append("  labels = { " + ", ".join(f'{k}: "{v}"' for k, v in pool.labels.items()) + " }")
+        if pool.dedicated is not None:
+            lines.append(f'  dedicated = "{pool.dedicated}"')
         out.append("\n".join(lines + ["}"]))
     for offer in spec.offers:
         out.append(f'offer {offer.name} {{\n  provider = aws\n  instance_type = "t.{offer.name}"\n'
@@ -300,6 +319,12 @@ def _workload_text(workload: Workload) -> str:
         lines.append(f"  zones = [{', '.join(_quoted(workload.zones))}]")
     if workload.residency is not None:
         lines.append(f"  residency = [{', '.join(workload.residency)}]")
+    if workload.tolerate:
+        lines.append(f"  tolerate = [{', '.join(_quoted(workload.tolerate))}]")
+    for key, values in workload.requires:
+        lines.append(f'  require labels["{key}"] in [{", ".join(_quoted(values))}]')
+    for key, value, weight in workload.prefers:
+        lines.append(f'  prefer labels["{key}"] == "{value}" weight {weight}')
     if workload.priority:
         lines.append(f"  priority = {workload.priority}")
     if workload.gang:
@@ -315,6 +340,59 @@ def _workload_text(workload: Workload) -> str:
         lines += ["  latency {", "    users = [users]", f"    within = {within}ms",
                   f"    replicas = {replicas}", "  }"]
     return "\n".join(lines + ["}"])
+
+
+def _inventory_text(pool: Pool) -> str:
+    """A pool read from a kubectl file (`inventory_files` writes it beside the policy): its
+    price and `dedicated` stated by the inventory block, the rest by each node."""
+    lines = [f"inventory {pool.name} {{", "  format = kubectl", f'  file = "{inventory_file(pool)}"',
+             f"  price = {_money(pool.price)} USD/h"]
+    if pool.dedicated is not None:
+        lines.append(f'  dedicated = "{pool.dedicated}"')
+    if pool.in_block:
+        lines += [f'  {key} = "{value}"' for key, value in (("zone", pool.zone), ("region", pool.region))
+                  if value]
+        if pool.labels:
+            lines.append("  labels = { " + ", ".join(f'{k}: "{v}"' for k, v in pool.labels.items()) + " }")
+    return "\n".join(lines + ["}"])
+
+
+def inventory_file(pool: Pool) -> str:
+    """The kubectl file's name: one per content, so that policies sharing a directory never
+    read each other's."""
+    import hashlib
+
+    return f"kubectl-{pool.name}-{hashlib.sha1(repr(pool).encode()).hexdigest()[:12]}.json"
+
+
+def inventory_files(spec: Spec) -> dict[str, str]:
+    """`kubectl get nodes -o json` for each kubectl pool, by file name: its nodes Ready and
+    schedulable, then its `off` nodes, cordoned and not Ready by turns."""
+    import json
+
+    files = {}
+    for pool in (p for p in spec.pools if p.kubectl):
+        items = [_kubectl_node(pool, f"{pool.name}-{i}", None) for i in range(pool.count)]
+        items += [_kubectl_node(pool, f"{pool.name}-off-{i}", ("cordoned", "not ready")[i % 2])
+                  for i in range(pool.off)]
+        files[inventory_file(pool)] = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    return files
+
+
+def _kubectl_node(pool: Pool, name: str, off: str | None) -> dict:
+    labels = {} if pool.in_block else dict(pool.labels)
+    if pool.zone and not pool.in_block:
+        labels["topology.kubernetes.io/zone"] = pool.zone
+    if pool.region and not pool.in_block:
+        labels["topology.kubernetes.io/region"] = pool.region
+    spec: dict = {"taints": [{"key": k, "value": v, "effect": pool.taint_effect} for k, v in pool.taints]
+                  + [{"key": k, "value": v, "effect": "PreferNoSchedule"} for k, v in pool.soft_taints]}
+    if off == "cordoned":
+        spec["unschedulable"] = True
+    ready = "False" if off == "not ready" else "True"
+    allocatable = {"cpu": str(pool.cpu), "memory": f"{pool.memory}Gi", "pods": "110"}
+    return {"kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": spec,
+            "status": {"allocatable": allocatable, "conditions": [{"type": "Ready", "status": ready}]}}
 
 
 def _money(cents: int) -> str:
@@ -344,6 +422,8 @@ class Node:
     # docs/language.md, Clusters: a pool's nodes are in "default"; bought capacity (no
     # `terraform` block here) in the provider's cluster of its region, "aws-REGION"
     cluster: str = "default"
+    dedicated: str | None = None
+    taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect)
 
     def topology(self, key: str) -> str | None:
         return {"node": self.name, "zone": self.zone, "region": self.region}[key]
@@ -371,7 +451,8 @@ def eks_allocatable(cores: int, memory_gib: int) -> tuple[int, int]:
 
 def nodes_of(spec: Spec) -> list[Node]:
     nodes = [Node(f"{p.name}-{i}", p.cpu * 1000, p.memory * 1024, p.gpus, p.gpu_model, p.zone, p.region,
-                  dict(p.labels), p.price, p.power)
+                  dict(p.labels), p.price, p.power, dedicated=p.dedicated,
+                  taints=tuple((k, v, p.taint_effect) for k, v in p.taints))
              for p in spec.pools for i in range(p.count)]
     for index, buy in enumerate(spec.buys):
         for offer in (o for o in spec.offers if o.name in buy.offers):
@@ -388,6 +469,10 @@ def _may_use(workload: Workload, node: Node, model: str | None) -> bool:
     """Every hard rule of the workload on the node, and room for one replica."""
     if any(node.labels.get(k) != v for k, v in workload.labels.items()):
         return False
+    if any(node.labels.get(k) not in values for k, values in workload.requires):
+        return False
+    if not _tolerated(workload.tolerate, node):
+        return False
     if workload.zones is not None and node.zone not in workload.zones:
         return False
     if workload.residency is not None and REGIONS.get(node.region) not in workload.residency:
@@ -403,6 +488,16 @@ def _may_use(workload: Workload, node: Node, model: str | None) -> bool:
     if any(t != "node" and node.topology(t) is None for t in topologies):
         return False
     return workload.cpu_milli <= node.cpu_milli and workload.memory * 1024 <= node.memory
+
+
+def _tolerated(tolerate: list[str], node: Node) -> bool:
+    """docs/language.md: a node's `dedicated` value must be in `tolerate`, and each taint
+    named there by its key or as `key=value` (or, which fitc cannot write but explain's parts
+    are, `key=value:EFFECT`: tests/reference_explain.py keeps one effect's taint alone)."""
+    if node.dedicated is not None and node.dedicated not in tolerate:
+        return False
+    return all({key, f"{key}={value}", f"{key}={value}:{effect}"} & set(tolerate)
+               for key, value, effect in node.taints)
 
 
 def reference(spec: Spec, time_limit: float = 20.0,

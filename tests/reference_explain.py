@@ -203,6 +203,10 @@ def _dropped_or_relaxed(spec: reference.Spec, repair: dict) -> bool:
     """A rule of a workload dropped, or its GPU memory floor lowered."""
     workload = _workload(spec, repair["subject"])
     said = repair["from"] or re.search(r"`([^`]+)`", repair["text"]).group(1)
+    tolerated = re.match(r"let `[^`]+` tolerate `([^`]+)`", repair["text"])
+    if tolerated:  # a `dedicated` pool's value
+        workload.tolerate.append(tolerated.group(1))
+        return True
     if repair["text"].startswith("relax") and said.startswith("memory"):
         workload.gpu_min_memory = int(re.search(r"(\d+)GB", repair["to"]).group(1))
         return True
@@ -214,6 +218,8 @@ def _dropped_or_relaxed(spec: reference.Spec, repair: dict) -> bool:
         workload.rules.remove((rule.group(2), rule.group(3), rule.group(1) == "anti_affinity"))
     elif spread:
         workload.spreads = [(t, k) for t, k in workload.spreads if t != spread.group(1)]
+    elif said.startswith("labels[") and " in [" in said:  # a `require labels[...] in [...]`
+        workload.requires = [r for r in workload.requires if _required(r) != said]
     elif said.startswith("labels["):
         workload.labels.pop(re.match(r'labels\["([^"]+)"\]', said).group(1))
     elif said.startswith("zone"):
@@ -278,6 +284,7 @@ def enforced_only(spec: reference.Spec, conflict: list[dict], lines: list[str]) 
     restricted.allow_unplaced = True
     for workload in restricted.workloads:
         _keep_named(workload, named.get(workload.name, set()))
+        _tolerate_unnamed(workload, named.get(workload.name, set()), restricted.pools)
         workload.priority = REQUIRED if workload.name in required else OPTIONAL
     enough = sum(max([w.replicas] + [r for _, r in w.options or []]) for w in restricted.workloads)
     pools = {p["subject"] for p in conflict if p["rule"] == "capacity"}
@@ -293,6 +300,24 @@ def enforced_only(spec: reference.Spec, conflict: list[dict], lines: list[str]) 
     return restricted
 
 
+def _required(requirement: tuple[str, list[str]]) -> str:
+    """A `require labels[...] in [...]` as fitc names it (reference.py writes it so)."""
+    key, values = requirement
+    return f'labels["{key}"] in [{", ".join(reference._quoted(values))}]'
+
+
+def _tolerate_unnamed(workload: reference.Workload, named: set[str], pools: list[reference.Pool]) -> None:
+    """A node's taint or `dedicated` keeps the workload off only where the conflict names it
+    (`taint k=v:EFFECT`, `dedicated = "v"`, one part per workload whatever the pool):
+    the workload tolerates every other."""
+    for pool in pools:
+        if pool.dedicated is not None and f'dedicated = "{pool.dedicated}"' not in named:
+            workload.tolerate.append(pool.dedicated)
+        # explain's part is a taint of one effect: tolerated of that effect alone
+        workload.tolerate += [f"{k}={v}:{pool.taint_effect}" for k, v in pool.taints
+                              if f"taint {k}={v}:{pool.taint_effect}" not in named]
+
+
 def _buy_index(text: str, lines: list[str]) -> int:
     line = int(re.search(r"at line (\d+)", text).group(1))
     return int(re.match(r"buy b(\d+) \{", lines[line - 1]).group(1))
@@ -305,7 +330,8 @@ def _clauses_by_workload(conflict: list[dict]) -> dict[str, set[str]] | None:
     for part in conflict:
         rule, text = part["rule"], part["text"]
         if rule in ("rule", "affinity"):
-            clause = re.match(r"`[^`]+` has `([^`]+)`", text)
+            # `w` has `CLAUSE`, or (a `dedicated` pool) pool(s) `p`, ... has (have) `CLAUSE`
+            clause = re.match(r"(?:`[^`]+`|pools? `.+`) ha(?:s|ve) `([^`]+)`", text)
             if clause is None:
                 return None
             named.setdefault(part["subject"], set()).add(clause.group(1))
@@ -324,6 +350,7 @@ def _keep_named(workload: reference.Workload, named: set[str]) -> None:
     # bench/mixed_rules.py states fitc's `arch` to the reference as the `cpuarch` label
     workload.labels = {k: v for k, v in workload.labels.items() if f'labels["{k}"] == "{v}"' in named
                        or (k == "cpuarch" and any(c.startswith("arch") for c in named))}
+    workload.requires = [r for r in workload.requires if _required(r) in named]
     if not any(c.startswith("zone") for c in named):
         workload.zones = None
     if not any(c.startswith("residency") for c in named):

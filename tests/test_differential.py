@@ -243,3 +243,17 @@ def test_schedules_in_time_agree_with_the_reference_and_every_target(tmp_path, m
     assert outcome == "PLACED" and "preemptible" in timed.generate(seed).kinds
     assert tally["kubernetes checked"] == tally["slurm checked"] == tally["terraform checked"] == 1, tally
     assert found == []
+
+
+# bench/differential_taints.py: `dedicated` pools, NoSchedule taints and cordoned / not Ready
+# nodes of a kubectl inventory, `require labels[...] in [...]` and `prefer`, against the
+# reference's per-node toleration check (tests/reference.py `_tolerated`): 18 has no placement
+# and its conflict is a kubectl node's taint (explain once said to drop it from the policy), 51
+# places on a tainted inventory beside a cordoned and a not Ready node
+@pytest.mark.parametrize("seed", [18, 51])
+def test_taints_tolerations_and_kubectl_nodes_agree_with_the_reference(tmp_path, seed):
+    taints, combos = bench_module("differential_taints"), bench_module("differential_combos")
+    with combos.arch_stated():
+        tally, found = taints.checked(seed, tmp_path, 10.0, 20.0)
+    assert found == []
+    assert sum(v for k, v in tally.items() if k.startswith("outcome")) == 1, tally

@@ -199,6 +199,41 @@ def test_a_dedicated_reason_points_at_the_dedicated_line(tmp_path):
     assert ("rule", "w", None, 'tolerate = ["batch"]') in changes(explanation)
 
 
+def test_a_taint_is_the_nodes_and_is_repaired_by_tolerating_it(tmp_path):
+    """A kubectl node's taint is the cluster's, not the policy's: the conflict says the pool
+    has it and the repair tolerates it (bench/differential_taints.py seed 18: it said the
+    workload has the taint and repaired by dropping it from the inventory's line)."""
+    node = {"kind": "Node", "metadata": {"name": "n0", "labels": {}},
+            "spec": {"taints": [{"key": "team", "value": "a", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [node]}))
+    text = ('inventory tainted {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+            + pool("own", 1, 4, "8Gi") + workload("w", 2, 4, "1Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    taint = Part(PartKind.RULE, "w", "taint team=a:NoSchedule", rule="taints")
+    reason = next(r for r in explanation.reasons if r.part == taint)
+    assert reason.text == "pool `tainted` has `taint team=a:NoSchedule`, which `w` does not tolerate"
+    made = changes(explanation)
+    assert ("rule", "w", None, 'tolerate = ["team=a"]') in made
+    assert not any(r.text.startswith("drop") for r in explanation.repairs), made
+
+
+def test_a_pair_of_tolerations_is_written_as_tolerations_not_as_rules_dropped(tmp_path):
+    """Two replicas, one node tainted and one dedicated: only both tolerations together repair
+    it. A pair made its first change as "drop this rule (line N)", which for a taint points at
+    the inventory block (the cluster's taint, not the policy's) and for `dedicated` undedicates
+    the pool for everyone (bench/differential_taints.py seeds 415, 434, 445, 466)."""
+    node = {"kind": "Node", "metadata": {"name": "n0", "labels": {}},
+            "spec": {"taints": [{"key": "team", "value": "a", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [node]}))
+    text = ('inventory tainted {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+            + pool("kept", 1, 4, "8Gi", 1, '  dedicated = "batch"\n') + workload("w", 2, 4, "1Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    assert explanation.repairs == []
+    assert [r.after for r in explanation.pair] == ['tolerate = ["batch"]', 'tolerate = ["team=a"]']
+
+
 def test_nodes_to_add_are_exact(tmp_path):
     # one 5 CPU replica per 8 CPU node: 6 replicas need 6 nodes, 5 more than the pool has
     text = pool("p", 1, 8, "16Gi") + workload("w", 6, 5, "1Gi")

@@ -55,17 +55,25 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
     """Tolerate the pool's `dedicated` (the pools the part keeps the workload off share it)."""
     from fitlang.solve.explain import search
 
+    pools, _ = search.ruled_out(problem, part)
+    dedicated = {d for c in pools if (d := problem.node_class(c).dedicated) is not None}
+    if len(dedicated) != 1:
+        return None
+    return tolerating(problem, part, deadline, dedicated.pop())
+
+
+def tolerating(problem: Problem, part: Part, deadline: float, name: str) -> Repair | None:
+    """Let the part's workload tolerate `name` (a `dedicated` value, a taint as `key=value`),
+    checked by solving the policy without the part."""
+    from fitlang.solve.explain import search
+
     check = search.decided_without(problem, part, deadline)
     if check is None:
         return None
-    pools, origin = search.ruled_out(problem, part)
-    dedicated = {problem.node_class(c).dedicated for c in pools} - {None}
-    if len(dedicated) != 1:
-        return None
-    name = dedicated.pop()
+    _, origin = search.ruled_out(problem, part)
     text = f"let `{part.subject}` tolerate `{name}` (`tolerate = [\"{name}\"]`)"
     return search.Repair(part, text, origin, None, f'tolerate = ["{name}"]', check.cost,
-                         checked=check)
+                         checked=check, drops_part=True)
 
 
 RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why,

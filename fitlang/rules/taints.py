@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fitlang.check.program import Workload
-from fitlang.model.problem import Exclusion, NodeClass
-from fitlang.rules.base import Rule
+from fitlang.model.problem import Exclusion, NodeClass, Taint
+from fitlang.rules.base import Rule, Stated
+from fitlang.rules.dedicated import tolerating
 
 if TYPE_CHECKING:
     from fitlang.model.eligibility import ClassFacets
+    from fitlang.model.problem import Problem
+    from fitlang.solve.explain.parts import Part
+    from fitlang.solve.explain.results import Repair
 
 
 def reads(workload: Workload) -> Hashable:
@@ -32,4 +36,36 @@ def why(workload: Workload, node_class: NodeClass) -> Iterator[Exclusion]:
                             f"nodes of `{node_class.pool}` are tainted {taint}", source="taints")
 
 
-RULE = Rule("taints", reads=reads, excludes=excludes, why=why)
+def _named(problem: Problem, part: Part) -> tuple[list[str], Taint | None]:
+    """The pools the part keeps its workload off, and the taint it is (the one whose
+    exclusion `why` wrote as the part's clause)."""
+    from fitlang.solve.explain import search
+
+    pools, _ = search.ruled_out(problem, part)
+    taints = {t for c in pools for t in problem.node_class(c).taints if f"taint {t}" == part.key}
+    return pools, (taints.pop() if len(taints) == 1 else None)
+
+
+def reason(problem: Problem, part: Part) -> Stated | None:
+    """The pools whose nodes carry the taint: the nodes (the cluster) have it, not the
+    workload, which only lacks the toleration."""
+    from fitlang.solve.explain import search
+
+    pools, taint = _named(problem, part)
+    if taint is None:
+        return None
+    _, origin = search.ruled_out(problem, part)
+    one = len(pools) == 1
+    return Stated(f"{search.pools_listed(pools)} {'has' if one else 'have'} `{part.key}`, which "
+                  f"`{part.subject}` does not tolerate", origin)
+
+
+def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
+    """Tolerate the taint (a taint is the cluster's: the policy cannot drop it)."""
+    _, taint = _named(problem, part)
+    if taint is None:
+        return None
+    return tolerating(problem, part, deadline, f"{taint.key}={taint.value}")
+
+
+RULE = Rule("taints", reads=reads, excludes=excludes, why=why, reason=reason, repairs=repairs)

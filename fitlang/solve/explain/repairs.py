@@ -281,7 +281,7 @@ def _all_but(*dropped: Part) -> Callable[[Part], bool]:
 def _as_applied(problem: Problem, repair: Repair) -> Repair:
     """A repair as `_applied` makes it: a rule is dropped, not relaxed (which is more than the
     repair said, so the text says so too)."""
-    if repair.part.kind in _COUNTS or repair.after is None:
+    if repair.part.kind in _COUNTS or repair.after is None or repair.drops_part:
         return repair
     return dataclasses.replace(repair, text=_drop_text(problem, repair.part), after=None, fix=None)
 

@@ -40,6 +40,9 @@ class Repair:
     # `cost` is the cheapest placement's that the check found by minimising (else one that
     # works: the policy with the change costs at most `cost`)
     least: bool = field(default=True, compare=False)
+    # the change is its part dropped and no more (a workload tolerating a `dedicated` value or
+    # a taint): a pair makes it as written, not as "drop this rule"
+    drops_part: bool = field(default=False, compare=False)
 
     def as_json(self) -> dict:
         where = self.origin
