@@ -8,12 +8,17 @@ memory floor, `max_disrupted` of 1 or 50%, now and then `movable = false`), `max
 now and then; then what runs now: 0 to replicas + 1 replicas of each workload, each on a node
 drawn from the fleet and a node the policy lacks (`gone-0`). So replicas run where the rules
 no longer allow (a cordoned pool, a node too small, two on a node kept one a node, a node
-gone), and some workloads run more replicas than they ask for.
+gone), and some workloads run more replicas than they ask for. Half the seeds state it as
+`kubectl get pods,pdb -A -o json` prints it, with a PodDisruptionBudget for some workloads
+(`maxUnavailable` 0 or 1, `minAvailable` 1 or 2); the other half as fitc's placement JSON.
+The reference keeps a workload where it runs where its PDB allows no disruption, and says
+"pinned" where such a workload (or a `movable = false` one) cannot stay: fitc's E0811.
 
 Checked per seed, through the command line as a user runs it:
 - `fitc plan --format json --target kubernetes --target slurm --target terraform --out DIR`
-  (move_price 0.01 USD/h, min_saving 0%: the plan's objective is cost + moves): exit 0 or 2,
-  or 1 with a diagnostic the reference agrees with (no end state at all, or no safe order);
+  (move_price 0.01 USD/h, min_saving 0%: the plan's objective is cost + moves): exit 0 or 2
+  (the wave files written for all three targets), or 1 where the reference finds no end
+  state, or E0811 alone where it says "pinned";
 - the plan's `value` equals the reference's optimum (fleets this small are solved exactly);
 - `fitc verify --current` on the plan (every wave keeps every rule and budget, and the plan
   ends in its placement).
@@ -26,6 +31,7 @@ Prints each disagreement, then the counts. Not a test.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import subprocess
@@ -87,15 +93,49 @@ def draw(rng: random.Random) -> tuple[str, list[dict]]:
     return "\n".join(pools + workloads) + "\n" + policy, assignments
 
 
-def reference_value(path: Path, assignments: list[dict]) -> float | None:
-    """The least cost + moves over every end state (None: no end state keeps every rule)."""
+PDB_SPECS = ({"maxUnavailable": 1}, {"maxUnavailable": 0}, {"minAvailable": 1}, {"minAvailable": 2})
+
+
+def kubectl_state(rng: random.Random, assignments: list[dict]) -> tuple[dict, dict[str, int]]:
+    """The state as `kubectl get pods,pdb -A -o json` prints it, a PodDisruptionBudget drawn
+    for some workloads; and the disruptions each PDB allows, as Kubernetes counts them (of
+    the pods running: `minAvailable` 2 of 1 running allows 0)."""
+    items: list[dict] = []
+    for index, item in enumerate(assignments):
+        labels = {"app": item["workload"], "fitlang.dev/workload": item["workload"]}
+        items.append({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": f"{item['workload']}-{index}", "namespace": "default",
+                                   "labels": labels},
+                      "spec": {"nodeName": item["node"], "containers": [{"name": "c"}]},
+                      "status": {"phase": "Running"}})
+    running = Counter(item["workload"] for item in assignments)
+    allowed: dict[str, int] = {}
+    for workload in sorted(running):
+        if rng.random() < 0.5:
+            continue
+        spec = dict(rng.choice(PDB_SPECS))
+        allowed[workload] = spec.get("maxUnavailable", running[workload] - spec.get("minAvailable", 0))
+        spec["selector"] = {"matchLabels": {"app": workload}}
+        items.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                      "metadata": {"name": f"{workload}-pdb", "namespace": "default"}, "spec": spec})
+    return {"apiVersion": "v1", "kind": "List", "items": items}, {w: max(0, a) for w, a in allowed.items()}
+
+
+def reference_value(path: Path, assignments: list[dict], held: set[str]) -> float | str | None:
+    """The least cost + moves over every end state (None: no end state keeps every rule), the
+    workloads in `held` (a PDB that allows no disruption) kept where they run; "pinned" where
+    such a workload cannot stay (fitc says E0811 by design: the policy must say which to keep,
+    where the reference would let the extra replicas stop or move)."""
     compilation = Compilation(path)
     problem = compilation.problem
     assert problem is not None, [d.message for d in compilation.diagnostics()]
     state = CurrentState(running=tuple(Running(a["workload"], a["node"]) for a in assignments))
     problem = with_current(problem, compilation.check().program, state)
+    problem = dataclasses.replace(problem, pinned=problem.pinned | (held & set(problem.running)))
     model = move_reference.Reference(move_reference.Instance(problem))
     model.build()
+    if _pinned_cannot_stay(problem, model):
+        return "pinned"
     solved = move_reference.solve(model, 60.0)
     if solved.status == "Infeasible":
         return None
@@ -103,14 +143,17 @@ def reference_value(path: Path, assignments: list[dict]) -> float | None:
     return solved.value
 
 
-def _pinned_cannot_stay(text: str, assignments: list[dict]) -> bool:
-    """A `movable = false` workload runs on a node the policy lacks, or runs more replicas than
-    it asks for: E0811 by design (the reference lets the extra ones stop)."""
-    pinned = {block.split(" ", 1)[0]: int(block.split("replicas = ")[1].split("\n")[0])
-              for block in text.split("workload ")[1:] if "movable = false" in block}
-    running = Counter(a["workload"] for a in assignments)
-    gone = {a["workload"] for a in assignments if a["node"] == "gone-0"}
-    return any(name in gone or running[name] > replicas for name, replicas in pinned.items())
+def _pinned_cannot_stay(problem, model) -> bool:
+    """A workload kept where it runs has a replica on a node the policy lacks, on a node the
+    reference has no room for it on, or more replicas running than it asks for."""
+    for name in problem.pinned:
+        demand = problem.demand(name)
+        now = problem.running.get(name, {})
+        if problem.running_elsewhere.get(name, 0) or sum(now.values()) > demand.replicas:
+            return True
+        if any(model.ub.get((name, node), 0) < count for node, count in now.items()):
+            return True
+    return False
 
 
 def fitc(*arguments: str) -> subprocess.CompletedProcess:
@@ -119,13 +162,16 @@ def fitc(*arguments: str) -> subprocess.CompletedProcess:
 
 def check(seed: int, root: Path) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
-    text, assignments = draw(random.Random(seed))
+    rng = random.Random(seed)
+    text, assignments = draw(rng)
     folder = root / f"s{seed}"
     folder.mkdir()
     policy, now = folder / "p.fit", folder / "now.json"
     policy.write_text(text)
-    now.write_text(json.dumps({"assignments": assignments}))
-    optimum = reference_value(policy, assignments)
+    document, allowed = kubectl_state(rng, assignments) if rng.random() < 0.5 else ({}, {})
+    now.write_text(json.dumps(document or {"assignments": assignments}))
+    held = {workload for workload, count in allowed.items() if count == 0}
+    optimum = reference_value(policy, assignments, held)
     targets = [a for t in TARGETS for a in ("--target", t)]
     run = fitc("plan", str(policy), "--current", str(now), "--format", "json", "--time-limit", "30",
                *targets, "--out", str(folder / "out"))
@@ -134,12 +180,15 @@ def check(seed: int, root: Path) -> tuple[str, list[str]]:
     document = json.loads(run.stdout)
     if run.returncode == 1:
         errors = [d for d in document["diagnostics"] if d["severity"] == "error"]
+        said = "; ".join(f"{d['code']} {d['message']}" for d in errors) or run.stderr[-800:]
         if optimum is None:
             return "none", []
-        if {d["code"] for d in errors} == {"E0811"} and _pinned_cannot_stay(text, assignments):
-            return "pinned", []  # documented: the policy must say which running replicas to keep
-        said = "; ".join(f"{d['code']} {d['message']}" for d in errors) or run.stderr[-800:]
+        if isinstance(optimum, str):
+            right = {d["code"] for d in errors} == {"E0811"}
+            return "pinned", [] if right else [f"plan exit 1 without E0811 alone: {said}"]
         return "refused", [f"plan exit 1 where the reference finds {optimum:.4f}: {said}"]
+    if isinstance(optimum, str):
+        return "moved", [f"plan exit {run.returncode} where a workload kept in place cannot stay"]
     found = []
     if optimum is None:
         found.append(f"plan exit {run.returncode} where the reference finds no end state")
@@ -165,10 +214,10 @@ def main() -> None:
     start = time.process_time()
     with tempfile.TemporaryDirectory() as root:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
-            if arguments.show:
-                text, assignments = draw(random.Random(seed))
-                print(f"--- seed {seed}\n{text}{json.dumps(assignments)}")
             outcome, found = check(seed, Path(root))
+            if arguments.show:
+                print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()
+                      + (Path(root) / f"s{seed}" / "now.json").read_text())
             outcomes[outcome] += 1
             for line in found:
                 print(f"seed {seed}: {line}", flush=True)
