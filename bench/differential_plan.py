@@ -131,7 +131,8 @@ def reference_value(path: Path, assignments: list[dict], held: set[str]) -> floa
     assert problem is not None, [d.message for d in compilation.diagnostics()]
     state = CurrentState(running=tuple(Running(a["workload"], a["node"]) for a in assignments))
     problem = with_current(problem, compilation.check().program, state)
-    problem = dataclasses.replace(problem, pinned=problem.pinned | (held & set(problem.running)))
+    now = set(problem.running) | set(problem.running_elsewhere)
+    problem = dataclasses.replace(problem, pinned=problem.pinned | (held & now))
     model = move_reference.Reference(move_reference.Instance(problem))
     model.build()
     if _pinned_cannot_stay(problem, model):

@@ -246,10 +246,16 @@ def test_a_share_budget_of_a_workload_scaled_to_zero_does_not_pin_what_runs(tmp_
     result = plan_of(tmp_path, text, state_of(("web", "std-0"), ("web", "gone-0")))
     assert codes(result) == [] and result.exit_code == EXIT_CHANGES
     assert result.plan.moves == 0 and result.plan.cost_after == 0
-    # a count of 0 is still `movable = false` (the policy must say which replicas to keep)
-    result = plan_of(tmp_path, _spread_out("max_disrupted = 0").replace("replicas = 4", "replicas = 0"),
-                     state_of(("web", "std-0")))
-    assert codes(result) == ["E0811"]
+    # a count of 0 still keeps what runs (the policy must say which replicas to keep), and
+    # E0811 names the budget, not `movable = false`, which the policy does not say
+    text = _spread_out("max_disrupted = 0").replace("replicas = 4", "replicas = 0")
+    result = plan_of(tmp_path, text, state_of(("web", "std-0")))
+    assert codes(result) == ["E0811"] and "`movable = false`" not in result.diagnostics[0].message
+    assert "may disrupt none of its replicas (`max_disrupted`)" in result.diagnostics[0].message
+    assert result.diagnostics[0].span.line == text[:text.index("max_disrupted")].count("\n") + 1
+    state = CurrentState(state_of(("web", "gone-0")).running, budgets=(DisruptionBudget("web", count=0),))
+    result = plan_of(tmp_path, _spread_out(), state)
+    assert codes(result) == ["E0811"] and "PodDisruptionBudget allows 0" in result.diagnostics[0].message
 
 
 def test_a_workload_that_may_not_move_stays(tmp_path):
