@@ -136,7 +136,10 @@ def reference_value(path: Path, assignments: list[dict], held: set[str]) -> floa
     model = move_reference.Reference(move_reference.Instance(problem))
     model.build()
     if _pinned_cannot_stay(problem, model):
-        return "pinned"
+        free_problem = dataclasses.replace(problem, pinned=frozenset())
+        free = move_reference.Reference(move_reference.Instance(free_problem))
+        free.build()  # no end state even where it may move: the policy's own conflict (E0501)
+        return None if move_reference.solve(free, 60.0).status == "Infeasible" else "pinned"
     solved = move_reference.solve(model, 60.0)
     if solved.status == "Infeasible":
         return None
