@@ -790,11 +790,13 @@ class MaxDisruptedInvalid(Message):
 class PinnedCannotStay(Message):
     code = "E0811"
     summary = "a workload that may not move cannot stay where it runs"
-    template = "`{workload}` is `movable = false`, but no placement that meets every rule keeps " \
+    template = "`{workload}` {held}, but no placement that meets every rule keeps " \
                "its {running} running replicas where they are{detail}"
-    fix = ("Let it move (`movable = true`), or change the rule that rules its current nodes out; "
-           "`fitc verify` of the current state names the rules its nodes break.")
+    fix = ("Let it move (`movable = true`, a disruption budget above 0), or change the rule that "
+           "rules its current nodes out; `fitc verify` of the current state names the rules its "
+           "nodes break.")
     workload: str
+    held: str  # why it may not move: `movable = false`, or a budget of 0
     running: int
     detail: str
 

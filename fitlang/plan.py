@@ -28,6 +28,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen, Mutable
 
 if TYPE_CHECKING:  # the driver and the solver are imported when the command runs
+    from fitlang.check.program import Origin, Workload
     from fitlang.driver import Compilation, Verdict
     from fitlang.model.current import CurrentState, RunningNames
     from fitlang.model.problem import Problem
@@ -211,12 +212,24 @@ def _pinned_elsewhere(problem: Problem, program) -> list[Diagnostic]:
         detail = (f": `{ruled_out[0]}` is ruled out ({reason.rule})" if reason is not None
                   else f": {away} run on nodes the policy lacks" if away
                   else f": the policy asks for {demand.replicas} (`replicas`)" if extra else "")
-        workload = program.workloads[demand.workload]
-        where = workload.spans.get("movable", workload.origin)
-        found.append(msg.PinnedCannotStay(workload=demand.workload,
+        held, where = _held(program.workloads[demand.workload])
+        found.append(msg.PinnedCannotStay(workload=demand.workload, held=held,
                                           running=problem.running_total(demand.name),
                                           detail=detail).diagnostic(where.path, where.span))
     return found
+
+
+def _held(workload: Workload) -> tuple[str, Origin]:
+    """Why a pinned workload may not move, and where the policy says so: `movable = false`, or
+    else a disruption budget of 0 (its own `max_disrupted`, or the cluster's
+    PodDisruptionBudget, which the policy does not hold: its workload is named then)."""
+    origin = workload.origin
+    assert origin is not None  # (a workload read from a policy file)
+    if not workload.movable:
+        return "is `movable = false`", workload.spans.get("movable", origin)
+    if "max_disrupted" in workload.spans and 0 in (workload.max_disrupted, workload.max_disrupted_share):
+        return "may disrupt none of its replicas (`max_disrupted`)", workload.spans["max_disrupted"]
+    return "may disrupt none of its replicas (its PodDisruptionBudget allows 0)", origin
 
 
 class NoTarget(Frozen):
@@ -269,11 +282,10 @@ def _pinned_why(problem: Problem, program) -> list[Diagnostic]:
 
     found = []
     for name in sorted({problem.demand(d).workload for d in problem.pinned}):
-        workload = program.workloads[name]
-        where = workload.spans.get("movable", workload.origin)
+        held, where = _held(program.workloads[name])
         running = sum(problem.running_total(d.name) for d in problem.demands if d.workload == name)
         found.append(msg.PinnedCannotStay(
-            workload=name, running=running,
+            workload=name, held=held, running=running,
             detail=" (with it where it runs, the other replicas do not fit)").diagnostic(
             where.path, where.span))
     return found

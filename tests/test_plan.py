@@ -238,6 +238,26 @@ def test_the_clusters_disruption_budget_joins_the_workloads(tmp_path):
     assert [len(w.moves) for w in result.plan.waves] == [1, 1, 1]  # the least of 2 and 1
 
 
+def test_a_share_budget_of_a_workload_scaled_to_zero_does_not_pin_what_runs(tmp_path):
+    """50% of 0 replicas rounds to 0, and a budget of 0 is `movable = false`: the plan said
+    E0811 "`web` is `movable = false`" where nothing need move (stopping is no move).
+    bench/differential_plan.py seed 44; its replica runs on a node the policy lacks."""
+    text = _spread_out("max_disrupted = 50%").replace("replicas = 4", "replicas = 0")
+    result = plan_of(tmp_path, text, state_of(("web", "std-0"), ("web", "gone-0")))
+    assert codes(result) == [] and result.exit_code == EXIT_CHANGES
+    assert result.plan.moves == 0 and result.plan.cost_after == 0
+    # a count of 0 still keeps what runs (the policy must say which replicas to keep), and
+    # E0811 names the budget, not `movable = false`, which the policy does not say
+    text = _spread_out("max_disrupted = 0").replace("replicas = 4", "replicas = 0")
+    result = plan_of(tmp_path, text, state_of(("web", "std-0")))
+    assert codes(result) == ["E0811"] and "`movable = false`" not in result.diagnostics[0].message
+    assert "may disrupt none of its replicas (`max_disrupted`)" in result.diagnostics[0].message
+    assert result.diagnostics[0].span.line == text[:text.index("max_disrupted")].count("\n") + 1
+    state = CurrentState(state_of(("web", "gone-0")).running, budgets=(DisruptionBudget("web", count=0),))
+    result = plan_of(tmp_path, _spread_out(), state)
+    assert codes(result) == ["E0811"] and "PodDisruptionBudget allows 0" in result.diagnostics[0].message
+
+
 def test_a_workload_that_may_not_move_stays(tmp_path):
     result = plan_of(tmp_path, _spread_out("movable = false"), FOUR_NODES)
     assert result.exit_code == EXIT_NOTHING and result.plan.moves == 0

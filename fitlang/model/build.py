@@ -751,7 +751,9 @@ def _disruption_budgets(problem: Problem, program: Program, state: CurrentState)
     for workload in program.workloads.values():
         if workload.max_disrupted is not None:
             keep(workload.name, workload.max_disrupted)
-        elif workload.max_disrupted_share is not None:
+        elif workload.max_disrupted_share is not None and replicas[workload.name] > 0:
+            # (a share of no replicas limits nothing: the workload stops what runs, which moves
+            # none, as a Deployment scaled to 0 evicts nothing its PodDisruptionBudget guards)
             keep(workload.name, math.ceil(workload.max_disrupted_share * replicas[workload.name]))
     running = {name: len(items) for name, items in state.by_workload().items()}
     for budget in state.budgets:

@@ -1,0 +1,234 @@
+"""`fitc plan` from a random current state on tiny fleets (2-9 nodes), against the exact move
+reference (bench/move_reference.py's node-level MIP, sharing no code with fitc's encoding).
+
+Each seed draws 1-3 pools (1-3 nodes each, a zone or none, prices down to 0.00, now and then a
+pool cordoned for maintenance: `dedicated = "maintenance"`, which no workload tolerates) and
+1-3 workloads (0-3 replicas; `anti_affinity self on node` or `on zone`, `spread zone`, a
+memory floor, `max_disrupted` of 1 or 50%, now and then `movable = false`), `max_drained = 1`
+now and then; then what runs now: 0 to replicas + 1 replicas of each workload, each on a node
+drawn from the fleet and a node the policy lacks (`gone-0`). So replicas run where the rules
+no longer allow (a cordoned pool, a node too small, two on a node kept one a node, a node
+gone), and some workloads run more replicas than they ask for. Half the seeds state it as
+`kubectl get pods,pdb -A -o json` prints it, with a PodDisruptionBudget for some workloads
+(`maxUnavailable` 0 or 1, `minAvailable` 1 or 2); the other half as fitc's placement JSON.
+The reference keeps a workload where it runs where its PDB allows no disruption, and says
+"pinned" where such a workload (or a `movable = false` one) cannot stay: fitc's E0811.
+
+Checked per seed, through the command line as a user runs it:
+- `fitc plan --format json --target kubernetes --target slurm --target terraform --out DIR`
+  (move_price 0.01 USD/h, min_saving 0%: the plan's objective is cost + moves): exit 0 or 2
+  (the wave files written for all three targets), or 1 where the reference finds no end
+  state, or E0811 alone where it says "pinned";
+- the plan's `value` equals the reference's optimum (fleets this small are solved exactly);
+- `fitc verify --current` on the plan (every wave keeps every rule and budget, and the plan
+  ends in its placement).
+
+    PYTHONPATH=. .venv/bin/python bench/differential_plan.py --from 1 --seeds 200
+
+Prints each disagreement, then the counts. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import move_reference  # noqa: E402
+
+from fitlang.driver import Compilation  # noqa: E402
+from fitlang.model.build import with_current  # noqa: E402
+from fitlang.model.current import CurrentState, Running  # noqa: E402
+
+FITC = [sys.executable, "-m", "fitlang.cli"]
+TARGETS = ("kubernetes", "slurm", "terraform")
+PRICES = ("0.00", "0.10", "0.25", "0.40", "1.00")
+POLICY_END = "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n"
+
+
+def draw(rng: random.Random) -> tuple[str, list[dict]]:
+    """The policy's text and the running state's assignments."""
+    pools, nodes = [], []
+    count = rng.randint(1, 3)
+    cordoned = count > 1 and rng.random() < 0.3
+    for i in range(count):
+        nodes_here = rng.randint(1, 3)
+        zone = rng.choice(["a", "b", "b", None])
+        lines = [f"  count = {nodes_here}", f"  cpu = {rng.choice([2, 4, 8])}",
+                 f"  memory = {rng.choice([8, 16, 32])}GiB", f"  price = {rng.choice(PRICES)} USD/h"]
+        lines += [f'  zone = "{zone}"'] if zone else []
+        lines += ['  dedicated = "maintenance"'] if cordoned and i == 0 else []
+        pools.append(f"pool p{i} {{\n" + "\n".join(lines) + "\n}\n")
+        nodes += [f"p{i}-{k}" for k in range(nodes_here)]
+    workloads, running = [], []
+    for i in range(rng.randint(1, 3)):
+        replicas = rng.randint(0, 3)
+        lines = [f"  replicas = {replicas}", f"  cpu = {rng.choice([1, 1, 2])}", "  memory = 1GiB"]
+        rule = rng.choice(["", "", "node", "zone", "spread"])
+        lines += {"": [], "node": ["  anti_affinity self on node"], "zone": ["  anti_affinity self on zone"],
+                  "spread": ["  spread zone max_skew 1"]}[rule]
+        lines += ["  require memory >= 16GiB"] if rng.random() < 0.2 else []
+        budget = rng.random()
+        lines += (["  max_disrupted = 1"] if budget < 0.25 else
+                  ["  max_disrupted = 50%"] if budget < 0.4 else [])
+        lines += ["  movable = false"] if rng.random() < 0.08 else []
+        workloads.append(f"workload w{i} {{\n" + "\n".join(lines) + "\n}\n")
+        running += [(f"w{i}", rng.choice(nodes + ["gone-0"])) for _ in range(rng.randint(0, replicas + 1))]
+    policy = POLICY_END + ("  max_drained = 1\n" if rng.random() < 0.3 else "") + "}\n"
+    replica = Counter()
+    assignments = []
+    for workload, node in running:
+        assignments.append({"workload": workload, "replica": replica[workload], "node": node})
+        replica[workload] += 1
+    return "\n".join(pools + workloads) + "\n" + policy, assignments
+
+
+PDB_SPECS = ({"maxUnavailable": 1}, {"maxUnavailable": 0}, {"minAvailable": 1}, {"minAvailable": 2})
+
+
+def kubectl_state(rng: random.Random, assignments: list[dict]) -> tuple[dict, dict[str, int]]:
+    """The state as `kubectl get pods,pdb -A -o json` prints it, a PodDisruptionBudget drawn
+    for some workloads; and the disruptions each PDB allows, as Kubernetes counts them (of
+    the pods running: `minAvailable` 2 of 1 running allows 0)."""
+    items: list[dict] = []
+    for index, item in enumerate(assignments):
+        labels = {"app": item["workload"], "fitlang.dev/workload": item["workload"]}
+        items.append({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": f"{item['workload']}-{index}", "namespace": "default",
+                                   "labels": labels},
+                      "spec": {"nodeName": item["node"], "containers": [{"name": "c"}]},
+                      "status": {"phase": "Running"}})
+    running = Counter(item["workload"] for item in assignments)
+    allowed: dict[str, int] = {}
+    for workload in sorted(running):
+        if rng.random() < 0.5:
+            continue
+        spec = dict(rng.choice(PDB_SPECS))
+        allowed[workload] = spec.get("maxUnavailable", running[workload] - spec.get("minAvailable", 0))
+        spec["selector"] = {"matchLabels": {"app": workload}}
+        items.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                      "metadata": {"name": f"{workload}-pdb", "namespace": "default"}, "spec": spec})
+    return {"apiVersion": "v1", "kind": "List", "items": items}, {w: max(0, a) for w, a in allowed.items()}
+
+
+def reference_value(path: Path, assignments: list[dict], held: set[str]) -> float | str | None:
+    """The least cost + moves over every end state (None: no end state keeps every rule), the
+    workloads in `held` (a PDB that allows no disruption) kept where they run; "pinned" where
+    such a workload cannot stay (fitc says E0811 by design: the policy must say which to keep,
+    where the reference would let the extra replicas stop or move)."""
+    compilation = Compilation(path)
+    problem = compilation.problem
+    assert problem is not None, [d.message for d in compilation.diagnostics()]
+    state = CurrentState(running=tuple(Running(a["workload"], a["node"]) for a in assignments))
+    problem = with_current(problem, compilation.check().program, state)
+    now = set(problem.running) | set(problem.running_elsewhere)
+    problem = dataclasses.replace(problem, pinned=problem.pinned | (held & now))
+    model = move_reference.Reference(move_reference.Instance(problem))
+    model.build()
+    if _pinned_cannot_stay(problem, model):
+        free_problem = dataclasses.replace(problem, pinned=frozenset())
+        free = move_reference.Reference(move_reference.Instance(free_problem))
+        free.build()  # no end state even where it may move: the policy's own conflict (E0501)
+        return None if move_reference.solve(free, 60.0).status == "Infeasible" else "pinned"
+    solved = move_reference.solve(model, 60.0)
+    if solved.status == "Infeasible":
+        return None
+    assert solved.status == "Optimal", solved.status
+    return solved.value
+
+
+def _pinned_cannot_stay(problem, model) -> bool:
+    """A workload kept where it runs has a replica on a node the policy lacks, on a node the
+    reference has no room for it on, or more replicas running than it asks for."""
+    for name in problem.pinned:
+        demand = problem.demand(name)
+        now = problem.running.get(name, {})
+        if problem.running_elsewhere.get(name, 0) or sum(now.values()) > demand.replicas:
+            return True
+        if any(model.ub.get((name, node), 0) < count for node, count in now.items()):
+            return True
+    return False
+
+
+def fitc(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(FITC + list(arguments), capture_output=True, text=True, cwd=ROOT)
+
+
+def check(seed: int, root: Path) -> tuple[str, list[str]]:
+    """The seed's outcome (a short word) and its disagreements."""
+    rng = random.Random(seed)
+    text, assignments = draw(rng)
+    folder = root / f"s{seed}"
+    folder.mkdir()
+    policy, now = folder / "p.fit", folder / "now.json"
+    policy.write_text(text)
+    document, allowed = kubectl_state(rng, assignments) if rng.random() < 0.5 else ({}, {})
+    now.write_text(json.dumps(document or {"assignments": assignments}))
+    held = {workload for workload, count in allowed.items() if count == 0}
+    optimum = reference_value(policy, assignments, held)
+    targets = [a for t in TARGETS for a in ("--target", t)]
+    run = fitc("plan", str(policy), "--current", str(now), "--format", "json", "--time-limit", "30",
+               *targets, "--out", str(folder / "out"))
+    if run.returncode not in (0, 1, 2):
+        return "crash", [f"plan exit {run.returncode}: {run.stderr[-800:]}"]
+    document = json.loads(run.stdout)
+    if run.returncode == 1:
+        errors = [d for d in document["diagnostics"] if d["severity"] == "error"]
+        said = "; ".join(f"{d['code']} {d['message']}" for d in errors) or run.stderr[-800:]
+        if optimum is None:
+            return "none", []
+        if isinstance(optimum, str):
+            right = {d["code"] for d in errors} == {"E0811"}
+            return "pinned", [] if right else [f"plan exit 1 without E0811 alone: {said}"]
+        return "refused", [f"plan exit 1 where the reference finds {optimum:.4f}: {said}"]
+    if isinstance(optimum, str):
+        return "moved", [f"plan exit {run.returncode} where a workload kept in place cannot stay"]
+    found = []
+    if optimum is None:
+        found.append(f"plan exit {run.returncode} where the reference finds no end state")
+    elif abs(document["value"] - optimum) > 1e-6:
+        found.append(f"plan value {document['value']} != reference {optimum:.4f}")
+    plan = folder / "plan.json"
+    plan.write_text(run.stdout)
+    verified = fitc("verify", str(policy), str(plan), "--current", str(now))
+    if verified.returncode != 0:
+        said = verified.stdout[-600:] + verified.stderr[-600:]
+        found.append(f"verify --current exit {verified.returncode}: {said}")
+    return ("moved" if document["waves"] else "kept"), found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from", dest="first", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--show", action="store_true", help="print each seed's policy and state")
+    arguments = parser.parse_args()
+    outcomes: Counter = Counter()
+    bad = []
+    start = time.process_time()
+    with tempfile.TemporaryDirectory() as root:
+        for seed in range(arguments.first, arguments.first + arguments.seeds):
+            outcome, found = check(seed, Path(root))
+            if arguments.show:
+                print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()
+                      + (Path(root) / f"s{seed}" / "now.json").read_text())
+            outcomes[outcome] += 1
+            for line in found:
+                print(f"seed {seed}: {line}", flush=True)
+            bad += [seed] if found else []
+    print(f"{arguments.seeds} seeds: {dict(outcomes)}; disagreeing: {bad}; "
+          f"{time.process_time() - start:.0f} s CPU here")
+
+
+if __name__ == "__main__":
+    main()
