@@ -284,10 +284,18 @@ class KubectlPdbSpec(TypedDict):
     selector: NotRequired[KubectlSelector | None]
 
 
+class KubectlPdbStatus(TypedDict):
+    # what the disruption controller counted: the controller's scale a percentage is of, and
+    # the pods that are healthy now (`kubectl get pdb -o json` of a live cluster has both)
+    expectedPods: NotRequired[int | None]
+    currentHealthy: NotRequired[int | None]
+
+
 class KubectlPdb(TypedDict):
     kind: NotRequired[str]
     metadata: KubectlObjectMeta
     spec: NotRequired[KubectlPdbSpec | None]
+    status: NotRequired[KubectlPdbStatus | None]
 
 
 def kubectl_pods() -> TypeAdapter[list[KubectlPod]]:

@@ -598,3 +598,39 @@ def test_a_pod_without_its_option_label_runs_with_its_nodes_accelerator(tmp_path
     compilation = Compilation(EXAMPLES / "power-capped-burst.fit", current=str(tmp_path / "pods.json"))
     assert [(r.workload, r.option) for r in compilation.current_state().running] == [
         ("chat", "TRAINIUM2"), ("chat", "H100"), ("etl", None), ("chat", None), ("chat", "TRAINIUM2")]
+
+
+def test_budgets_with_the_pdb_status_count_as_the_disruption_controller_does(tmp_path):
+    """7 pods of `web` run; the PDBs' status says the controller's scale is 10 (3 pods not
+    made yet) and, for one, that only 6 are healthy. Kubernetes takes a percentage of the
+    scale, not of the pods running, and lets go the healthy pods less those that must stay:
+    maxUnavailable 20% -> 10 - 2 = 8 must stay, 7 healthy: none may go (a share of 7 would let
+    2 go); maxUnavailable 4 -> 6 must stay: 1 may go; minAvailable 50% -> 5 must stay: 2 may
+    go; minAvailable 4 with 6 healthy: 2 may go; maxUnavailable 50% (5 must stay) with 6
+    healthy: 1 may go."""
+    web = {"app.kubernetes.io/name": "web"}
+    pods = [_pod(f"web-{i}", labels=web) for i in range(7)]
+    scale = {"expectedPods": 10}
+    budgets = [
+        {**_pdb("share", {"matchLabels": web}, maxUnavailable="20%"), "status": scale},
+        {**_pdb("four", {"matchLabels": web}, maxUnavailable=4), "status": scale},
+        {**_pdb("half", {"matchLabels": web}, minAvailable="50%"), "status": scale},
+        {**_pdb("least", {"matchLabels": web}, minAvailable=4),
+         "status": {"expectedPods": 7, "currentHealthy": 6}},
+        {**_pdb("starting", {"matchLabels": web}, maxUnavailable="50%"),
+         "status": {**scale, "currentHealthy": 6}},
+    ]
+    state = _kube(tmp_path, _listing(*pods, *budgets)).current_state()
+    assert [(b.source.split()[0], b.count, b.share) for b in state.budgets] == [
+        ("prod/share", 0, None), ("prod/four", 1, None), ("prod/half", 2, None),
+        ("prod/least", 2, None), ("prod/starting", 1, None)]
+
+
+def test_a_pdb_status_with_a_negative_count_is_a_file_problem(tmp_path):
+    pdb = {**_pdb("b", {}, maxUnavailable=1), "status": {"expectedPods": -3}}
+    (tmp_path / "p.fit").write_text(KUBE_POLICY + '\ncurrent {\n  file = "s0.json"\n}\n')
+    (tmp_path / "s0.json").write_text(_listing(_pod("w", labels={"app.kubernetes.io/name": "web"}), pdb))
+    compilation = Compilation(tmp_path / "p.fit")
+    compilation.check()
+    messages = [d.message for d in compilation.current_diagnostics()]
+    assert any("items[1].status.expectedPods: expected a whole number of pods" in m for m in messages)

@@ -51,6 +51,8 @@ class _Pdb:
     selector: KubectlSelector | None
     max_unavailable: int | str | None
     min_available: int | str | None
+    expected: int | None = None  # status.expectedPods: the controller's scale
+    healthy: int | None = None  # status.currentHealthy
 
 
 @dataclass
@@ -221,7 +223,16 @@ def _pdb(item: KubectlPdb, source: str, element: JsonPath, read: StateRead) -> _
         read.problems.append(FileProblem(
             f"{where}.spec: give exactly one of maxUnavailable and minAvailable", (*element, "spec")))
         return None
-    return _Pdb(f"{namespace}/{metadata['name']}", namespace, spec.get("selector"), most, least)
+    status = item.get("status") or {}
+    counts = {"expectedPods": status.get("expectedPods"), "currentHealthy": status.get("currentHealthy")}
+    for key, count in counts.items():
+        if count is not None and (isinstance(count, bool) or count < 0):
+            read.problems.append(FileProblem(
+                f"{where}.status.{key}: expected a whole number of pods (found {_shown(count)})",
+                (*element, "status", key)))
+            return None
+    return _Pdb(f"{namespace}/{metadata['name']}", namespace, spec.get("selector"), most, least,
+                counts["expectedPods"], counts["currentHealthy"])
 
 
 def _int_or_percent(value: object) -> bool:
@@ -281,21 +292,49 @@ class _PodIndex:
 
 
 def _budget(workload: str, pdb: _Pdb, running: int, source: str) -> DisruptionBudget:
-    """`maxUnavailable` as it is (a share stays a share: Kubernetes rounds the pods it lets go
-    UP, so the plan may disrupt ceil(share x replicas)); `minAvailable` turned into the pods
-    that may go, of those running. "Kubernetes rounds up to the nearest integer" for a
-    `minAvailable` percentage (7 pods, 50%: 4 must stay): https://kubernetes.io/docs/tasks/
-    run-application/configure-pdb/#rounding-logic-when-using-percentages."""
+    """`running`: the pods the PDB selects. Without the PDB's status, the controller's scale
+    is taken to be those pods, all healthy: `maxUnavailable` stays as it is (a share stays a
+    share: Kubernetes rounds the pods it lets go UP, so the plan may disrupt ceil(share x
+    replicas)), `minAvailable` is turned into the pods that may go, of those running.
+    "Kubernetes rounds up to the nearest integer" for a `minAvailable` percentage (7 pods, 50%:
+    4 must stay): https://kubernetes.io/docs/tasks/run-application/configure-pdb/
+    #rounding-logic-when-using-percentages. With the status, as the disruption controller
+    counts it."""
+    if pdb.expected is not None:
+        return DisruptionBudget(workload, count=_allowed(pdb, pdb.expected, running), source=source)
     if pdb.max_unavailable is not None:
         value = pdb.max_unavailable
         if isinstance(value, str):
-            return DisruptionBudget(workload, share=Fraction(int(value[:-1]), 100), source=source)
+            return DisruptionBudget(workload, share=_percent(value), source=source)
         return DisruptionBudget(workload, count=value, source=source)
     least = pdb.min_available
     if isinstance(least, str):
-        least = math.ceil(Fraction(int(least[:-1]), 100) * running)
+        least = math.ceil(_percent(least) * running)
     assert least is not None
     return DisruptionBudget(workload, count=max(0, running - least), source=source)
+
+
+def _allowed(pdb: _Pdb, expected: int, running: int) -> int:
+    """The disruption controller's `disruptionsAllowed`: the pods healthy now less those that
+    must stay. A percentage (of either field) is of `expected`, the controller's scale, not of
+    the pods running, and is rounded up; `maxUnavailable` leaves `expected` less it; an integer
+    `minAvailable` is the pods that must stay (kubernetes pkg/controller/disruption,
+    getExpectedPodCount). Pods that run but are not healthy (starting) may not be evicted
+    either."""
+    healthy = running if pdb.healthy is None else min(running, pdb.healthy)
+    if pdb.max_unavailable is not None:
+        most = pdb.max_unavailable
+        going = math.ceil(_percent(most) * expected) if isinstance(most, str) else most
+        staying = max(0, expected - going)
+    else:
+        least = pdb.min_available
+        assert least is not None
+        staying = math.ceil(_percent(least) * expected) if isinstance(least, str) else least
+    return max(0, healthy - staying)
+
+
+def _percent(value: str) -> Fraction:
+    return Fraction(int(value[:-1]), 100)
 
 
 def _selects(selector: KubectlSelector | None, labels: Mapping[str, str]) -> bool:
