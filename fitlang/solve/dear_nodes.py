@@ -66,7 +66,6 @@ class _CrossingSearch(_Search):
     """`_Search` whose replicas of spread workloads may also cross domains (`_place`)."""
 
     crossing = True
-    room_candidates = 0  # (measured at 1000: every class whose bound could beat the best)
 
     def __init__(self, problem: Problem, packing, objective: str) -> None:
         super().__init__(problem, packing, objective)

@@ -32,7 +32,6 @@ from fractions import Fraction
 import numpy as np
 
 from fitlang.model.problem import RESOURCES, Demand, NodeClass, Problem, node_limit
-from fitlang.solve.class_shares import beyond, class_shares
 from fitlang.solve.limits import Totals, fleet_limits
 from fitlang.solve.pack import NodeState, Packing, _apart_on_nodes, equivalents
 
@@ -124,10 +123,6 @@ def _recreate_pass(search: _Search, deadline: float | None) -> int:
 
 
 class _Search:
-    # classes weighed for a new node beyond the OPEN_CANDIDATES cheapest: this many of the
-    # others, those whose bound (`class_shares`) is least
-    room_candidates = 0
-
     def __init__(self, problem: Problem, packing: Packing, objective: str) -> None:
         self.problem = problem
         self.packing = packing
@@ -268,38 +263,24 @@ class _Search:
         asked = [(r, float(max(amount, 1))) for r, amount in enumerate(total.tolist()) if amount > 0]
         opened: list[tuple[str, int]] = []
         spent = Fraction(0)
-        shares = class_shares(self.problem)
-        # each class's new node as filled last, kept while the replicas left still hold what
-        # it took: then it takes the same again (`_fill_new` takes min(left, room, limit) of
-        # each workload in turn), and a ruin opening ten nodes weighs each class once, not ten
-        # times
-        fills: dict[tuple[str, str], tuple[tuple[float, str], list[int], dict[str, int]]] = {}
         while rest:
             best = None
-            classes = shares.weighed({c for entry in rest.values() for c in entry[1]},
-                                     self._left(rest) if self.room_candidates else [], asked,
-                                     OPEN_CANDIDATES, self.room_candidates)
+            classes = sorted({c for entry in rest.values() for c in entry[1]},
+                             key=lambda c: (self.price[c], c))
             order = sorted(rest, key=lambda w: (-self._size[w], w))  # the largest replicas first
-            for least, class_id in classes:  # the least bound first: the rest cannot beat the best
-                if best is not None and beyond(least, best[0][0]):
-                    break
+            for class_id in classes[:OPEN_CANDIDATES]:
                 node_class = self.problem.node_class(class_id)
                 if self.objective == "cost" and spent + node_class.price >= budget:
-                    continue
+                    break
                 name = self._unused_name(node_class, ruined)
-                if name is None:
+                if name is None or not self._may_open(node_class):
                     continue
-                filled = fills.get((class_id, name))
-                if filled is not None and any(rest.get(w, (0,))[0] < n for w, n in filled[2].items()):
-                    filled = None
-                if filled is not None and not (filled[2] and (best is None or filled[0] < best[0])):
-                    continue  # (as filled before: it cannot be the best)
-                if not self._may_open(node_class):
+                free, hosted = self._fill_new(node_class, name, rest, order)
+                if not hosted:
                     continue
-                if filled is None:
-                    filled = fills[class_id, name] = self._scored(node_class, name, rest, order, asked)
-                score, free, hosted = filled
-                if hosted and (best is None or score < best[0]):
+                share = sum(sum(self._needs[w][r] * n for w, n in hosted.items()) / most for r, most in asked)
+                score = (float(node_class.price) / share if share else float("inf"), class_id)
+                if best is None or score < best[0]:
                     best = (score, node_class, name, free, hosted)
             if best is None:
                 break
@@ -316,22 +297,6 @@ class _Search:
             self.open[class_id][index] = False
             self.packing.nodes[class_id][index].hosted.clear()
         return False
-
-    def _left(self, rest: dict[str, list]) -> list[float]:
-        """What the replicas without room ask, per resource."""
-        left = [0.0] * len(RESOURCES)
-        for workload, entry in rest.items():
-            for r, need in enumerate(self._needs[workload]):
-                left[r] += need * entry[0]
-        return left
-
-    def _scored(self, node_class: NodeClass, name: str, rest: dict[str, list], order: list[str],
-                asked: list[tuple[int, float]]) -> tuple[tuple[float, str], list[int], dict[str, int]]:
-        """`_fill_new`, with the score the ruin ranks new nodes by: price over the share of the
-        `asked` totals the node takes (then the class id)."""
-        free, hosted = self._fill_new(node_class, name, rest, order)
-        share = sum(sum(self._needs[w][r] * n for w, n in hosted.items()) / most for r, most in asked)
-        return (float(node_class.price) / share if share else float("inf"), node_class.id), free, hosted
 
     def _fill_new(self, node_class: NodeClass, name: str, rest: dict[str, list],
                   order: list[str]) -> tuple[list[int], dict[str, int]]:
