@@ -13,6 +13,12 @@ gone), and some workloads run more replicas than they ask for. Half the seeds st
 (`maxUnavailable` 0 or 1, `minAvailable` 1 or 2); the other half as fitc's placement JSON.
 The reference keeps a workload where it runs where its PDB allows no disruption, and says
 "pinned" where such a workload (or a `movable = false` one) cannot stay: fitc's E0811.
+With `--status`, the PDBs also take percentages and carry the status a live cluster's
+disruption controller writes (`expectedPods`: the controller's scale, up to 2 above the pods
+running; `currentHealthy`: now and then one fewer than running), and the disruptions each
+allows are counted here as that controller counts them (a percentage of `expectedPods`,
+rounded up; the healthy pods less those that must stay); each wave must move at most that many
+replicas of the workload.
 
 Checked per seed, through the command line as a user runs it:
 - `fitc plan --format json --target kubernetes --target slurm --target terraform --out DIR`
@@ -94,6 +100,44 @@ def draw(rng: random.Random) -> tuple[str, list[dict]]:
 
 
 PDB_SPECS = ({"maxUnavailable": 1}, {"maxUnavailable": 0}, {"minAvailable": 1}, {"minAvailable": 2})
+SHARE_SPECS = ({"maxUnavailable": "50%"}, {"maxUnavailable": "34%"}, {"minAvailable": "50%"},
+               {"minAvailable": "60%"}, {"maxUnavailable": 2}, {"minAvailable": 1})
+
+
+def controller_allows(spec: dict, expected: int, healthy: int) -> int:
+    """`disruptionsAllowed` as Kubernetes' disruption controller computes it
+    (pkg/controller/disruption, getExpectedPodCount): a percentage is of the controller's
+    scale and rounded up; `maxUnavailable` leaves the scale less it; an integer
+    `minAvailable` is what must stay."""
+    def scaled(value: int | str) -> int:
+        if isinstance(value, int):
+            return value
+        return -(-int(value[:-1]) * expected // 100)
+
+    if "maxUnavailable" in spec:
+        desired = max(0, expected - scaled(spec["maxUnavailable"]))
+    else:
+        desired = scaled(spec["minAvailable"])
+    return max(0, healthy - desired)
+
+
+def with_status(rng: random.Random, document: dict) -> dict[str, int]:
+    """Redraws each PDB of `document` with a percentage now and then and the status a live
+    cluster gives it; returns the disruptions each allows, counted as the controller does."""
+    running = Counter(item["metadata"]["labels"]["app"] for item in document["items"]
+                      if item["kind"] == "Pod")
+    allowed = {}
+    for item in document["items"]:
+        if item["kind"] != "PodDisruptionBudget":
+            continue
+        workload = item["spec"]["selector"]["matchLabels"]["app"]
+        spec = dict(rng.choice(SHARE_SPECS))
+        expected = running[workload] + rng.choice((0, 0, 1, 2))
+        healthy = max(0, running[workload] - rng.choice((0, 0, 1)))
+        item["spec"] = {**spec, "selector": item["spec"]["selector"]}
+        item["status"] = {"expectedPods": expected, "currentHealthy": healthy}
+        allowed[workload] = controller_allows(spec, expected, healthy)
+    return allowed
 
 
 def kubectl_state(rng: random.Random, assignments: list[dict]) -> tuple[dict, dict[str, int]]:
@@ -164,7 +208,7 @@ def fitc(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(FITC + list(arguments), capture_output=True, text=True, cwd=ROOT)
 
 
-def check(seed: int, root: Path) -> tuple[str, list[str]]:
+def check(seed: int, root: Path, status: bool = False) -> tuple[str, list[str]]:
     """The seed's outcome (a short word) and its disagreements."""
     rng = random.Random(seed)
     text, assignments = draw(rng)
@@ -173,6 +217,8 @@ def check(seed: int, root: Path) -> tuple[str, list[str]]:
     policy, now = folder / "p.fit", folder / "now.json"
     policy.write_text(text)
     document, allowed = kubectl_state(rng, assignments) if rng.random() < 0.5 else ({}, {})
+    if status and document:
+        allowed = with_status(rng, document)
     now.write_text(json.dumps(document or {"assignments": assignments}))
     held = {workload for workload, count in allowed.items() if count == 0}
     optimum = reference_value(policy, assignments, held)
@@ -204,7 +250,19 @@ def check(seed: int, root: Path) -> tuple[str, list[str]]:
     if verified.returncode != 0:
         said = verified.stdout[-600:] + verified.stderr[-600:]
         found.append(f"verify --current exit {verified.returncode}: {said}")
+    found += _over_budget(document["waves"], allowed)
     return ("moved" if document["waves"] else "kept"), found
+
+
+def _over_budget(waves: list[dict], allowed: dict[str, int]) -> list[str]:
+    """Each wave moves at most the disruptions a workload's PDB allows."""
+    found = []
+    for wave in waves:
+        moved = Counter(m["workload"] for m in wave["moves"] if m["kind"] == "move")
+        found += [f"wave {wave['number']} moves {count} of {workload}, its PDB allows {allowed[workload]}"
+                  for workload, count in sorted(moved.items())
+                  if workload in allowed and count > allowed[workload]]
+    return found
 
 
 def main() -> None:
@@ -212,13 +270,15 @@ def main() -> None:
     parser.add_argument("--from", dest="first", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--show", action="store_true", help="print each seed's policy and state")
+    parser.add_argument("--status", action="store_true",
+                        help="PDBs with percentages and a live cluster's status (see above)")
     arguments = parser.parse_args()
     outcomes: Counter = Counter()
     bad = []
     start = time.process_time()
     with tempfile.TemporaryDirectory() as root:
         for seed in range(arguments.first, arguments.first + arguments.seeds):
-            outcome, found = check(seed, Path(root))
+            outcome, found = check(seed, Path(root), arguments.status)
             if arguments.show:
                 print(f"--- seed {seed}\n" + (Path(root) / f"s{seed}" / "p.fit").read_text()
                       + (Path(root) / f"s{seed}" / "now.json").read_text())
