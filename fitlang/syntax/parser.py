@@ -114,14 +114,13 @@ def _leaf_builders() -> dict[str, Callable[[list], object]]:
     depth is its class's (`nodes._Leaf`). tests/test_syntax.py compares them field by field
     with what the classes make."""
     new = object.__new__
-    made_dataclass(nodes.Ident)  # its `__eq__` and fields, which its first `__init__` would make
+    for cls in (nodes.Ident, nodes.Number, nodes.String, nodes.Quantity, nodes.Boolean, nodes.Name):
+        made_dataclass(cls)  # its fields, `__eq__` and `__hash__`, which its first `__init__` makes
 
-    def text_leaf(cls: type, field: str) -> Callable[[list], object]:
-        made_dataclass(cls)
-
+    def text_leaf(cls: type, field: str) -> Callable[[list], Any]:
         def build(children: list) -> object:
             token = children[0]
-            node = new(cls)
+            node: Any = new(cls)
             node.span = _token_span(token)
             setattr(node, field, str(token))
             return node
@@ -149,8 +148,6 @@ def _leaf_builders() -> dict[str, Callable[[list], object]]:
         node.ident = named
         return node
 
-    for cls in (nodes.Quantity, nodes.Boolean, nodes.Name):
-        made_dataclass(cls)
     return {"ident": ident, "number": text_leaf(nodes.Number, "text"),
             "string": text_leaf(nodes.String, "raw"), "quantity": quantity, "boolean": boolean,
             "name": name}
