@@ -367,6 +367,8 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "0": "\0"}
 
 
 def unescape(body: str) -> str:
+    if "\\" not in body:  # most strings (labels, zones, names): nothing to read char by char
+        return body
     out: list[str] = []
     chars = iter(body)
     for char in chars:
