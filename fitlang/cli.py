@@ -997,7 +997,20 @@ def entry() -> None:
     `main` in-process keep their own)."""
     if "lsp" not in sys.argv[1:2]:  # the language server keeps its own loop and exit codes
         _stop_at_once_on_ctrl_c()
-    sys.exit(main(started=time.monotonic() - _process_age()))
+    code = main(started=time.monotonic() - _process_age())
+    _leave_the_heap_to_the_exit()
+    sys.exit(code)
+
+
+def _leave_the_heap_to_the_exit() -> None:
+    """What the command made is left for the process's exit to take back, not collected: the
+    interpreter's last collection walks every object still tracked, and the commands that read
+    with the collector paused (`_without_collector`) leave their whole policy in garbage
+    cycles (the checked program's origins and scopes point back at each other): after
+    `fitc verify` at 50,000 nodes ~500,000 objects, 0.3 CPU s to walk and free. Frozen, the
+    collection passes them by; atexit handlers still run, and fitc's files are closed by
+    then (written through `with`)."""
+    gc.freeze()
 
 
 # the most start-up believed (a process's age beyond it is not a start-up: a clock read wrong)

@@ -314,6 +314,24 @@ def test_verify_and_check_run_without_the_cyclic_collector(tmp_path, monkeypatch
     assert seen == [False, False, False] and gc.isenabled()
 
 
+def test_the_fitc_program_leaves_its_heap_to_the_exit(monkeypatch):
+    """`fitc` (`entry`) freezes what the command made before it exits, so that the
+    interpreter's last collection does not walk it (0.3 CPU s after `fitc verify` at 50,000
+    nodes); `main` called in process (tests, tools) leaves the collector as it was."""
+    import gc
+
+    from fitlang import cli
+
+    frozen: list[int] = []
+    monkeypatch.setattr(cli, "main", lambda started: frozen.append(0) or 0)
+    monkeypatch.setattr(cli, "_stop_at_once_on_ctrl_c", lambda: None)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setattr(sys, "argv", ["fitc", "check", "p.fit"])
+    with pytest.raises(SystemExit) as exited:
+        cli.entry()
+    assert exited.value.code == 0 and frozen == [0, 1]
+
+
 def test_infeasible_solve_and_explain_exit_one_with_the_conflict(tmp_path, fitc):
     (tmp_path / "p.fit").write_text(POLICY.replace("replicas = 3", "replicas = 7"))
     solved = fitc("solve", "p.fit", cwd=tmp_path)

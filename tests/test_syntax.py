@@ -310,3 +310,42 @@ def test_the_parse_loop_makes_no_lark_tree_and_hashes_no_rule(monkeypatch):
     monkeypatch.setattr(Rule, "__hash__", lambda self: made.append(self.origin.name) or id(self))
     decls, _ = parser.parse_whole(text)
     assert len(decls) > 200 and made == []
+
+
+def test_leaves_are_made_as_their_classes_make_them():
+    """The parser sets the fields of the nodes of one token itself (`parser._leaf_builders`,
+    not the made `__init__` and `__post_init__`s): on every such token of every example and
+    stdlib file each node is what its class makes of the token (`parser._builder`), every
+    attribute alike (the span, the text and its type, a `Name`'s `Ident`), depth included."""
+    from lark import Lark, Token
+
+    from fitlang.resources import grammar_path
+    from fitlang.syntax import lexer, parser
+
+    rules = {"ident": (("NAME",), n.Ident), "name": (("NAME",), n.Name),
+             "number": (("NUMBER",), n.Number), "quantity": (("QUANTITY",), n.Quantity),
+             "string": (("STRING",), n.String), "boolean": (("TRUE", "FALSE"), n.Boolean)}
+    leaves = parser._leaf_builders()
+    assert set(leaves) == set(rules)
+    reader = Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer=lexer.FastLexer,
+                  keep_all_tokens=True)
+    texts = _every_fit_text() + ["const a = true\nconst b = false\nconst c = 3.5 USD/h"]
+    made = 0
+    for text in texts:
+        parser._comments.items = []
+        for token in reader.parse(text).scan_values(lambda value: isinstance(value, Token)):
+            for rule, (kinds, cls) in rules.items():
+                if token.type in kinds:
+                    ours, theirs = leaves[rule]([token]), parser._builder(cls, False)([token])
+                    assert _attributes(ours) == _attributes(theirs), (rule, token)
+                    made += 1
+    assert made > 5_000
+
+
+def _attributes(node) -> dict:
+    """Every attribute of a node (nodes within it the same way), each value with its type."""
+    found = {"depth": getattr(node, "depth", None), "class": type(node)}
+    for name, value in vars(node).items():
+        if name != "depth":
+            found[name] = _attributes(value) if isinstance(value, n._Node) else (type(value), value)
+    return found

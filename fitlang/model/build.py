@@ -73,6 +73,7 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
     the Slurm partition), which the driver passes; the language's rules are `rules.RULES`."""
     diagnostics: list[Diagnostic] = []
     classes = [_pool_class(pool) for pool in program.pools.values()]
+    reads: _Reads | None = None  # what rules read of a node: made once (it reads every workload)
     for inventory in program.inventories.values():
         read = _read_inventory(inventory)
         origin = inventory.origin
@@ -83,7 +84,8 @@ def build_problem(program: Program, extra_rules: Sequence[Rule] = ()) -> Built:
                             (msg.DuplicateInventoryNode, read.duplicates)):
             diagnostics.extend(kind.at(origin.path, span, detail=problem)
                                for problem in found)
-        classes.extend(_inventory_classes(inventory, read.nodes, program))
+        reads = reads or _Reads.of(program)
+        classes.extend(_inventory_classes(inventory, read.nodes, program, reads))
     buy_limits: dict[int, int] = {}
     total_replicas = sum(_most_replicas(w) for w in program.workloads.values())
     allowed: set[str] = set()
@@ -420,10 +422,9 @@ def _read_inventory(inventory: Inventory) -> InventoryRead:
     return read_file(inventory.file, inventory.format)
 
 
-def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode],
-                       program: Program) -> list[NodeClass]:
+def _inventory_classes(inventory: Inventory, nodes: list[InventoryNode], program: Program,
+                       reads: _Reads) -> list[NodeClass]:
     groups: dict[tuple, list[InventoryNode]] = {}
-    reads = _Reads.of(program)
     for node in nodes:
         groups.setdefault(reads.signature(node), []).append(node)
     classes = []

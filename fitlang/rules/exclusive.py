@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of
 def check(placed: Placed) -> Iterator[Diagnostic]:
     demands = placed.demands
     for node, counts in sorted(placed.hosted.items()):
+        if len(counts) < 2 or not any(demands[name].exclusive for name in counts):
+            continue  # one workload, or none exclusive (most nodes): nobody shares with one
         names = sorted(name for name, amount in counts.items() if amount)
         for name in names:
             if demands[name].exclusive and len(names) > 1:

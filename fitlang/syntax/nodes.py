@@ -55,6 +55,13 @@ class _Node(ast_utils.Ast, ast_utils.WithMeta):
             object.__setattr__(self, "span", Span.of(self.span))
 
 
+class _Leaf(_Node):
+    """A node of one token (`ident: NAME`, `number: NUMBER`, ...): nothing nests below it, so
+    its depth is its class's, 1 (the parser makes leaves without `track_depth`)."""
+
+    depth = 1
+
+
 class _Nested(_Node):
     """An expression node with operands. Its depth is tracked while it is built,
     because the checker and formatter walk expressions recursively and an
@@ -72,7 +79,7 @@ def _text(token: Any) -> str:
 # ---- leaves -------------------------------------------------------------
 
 
-class Ident(_Node, Mutable):
+class Ident(_Leaf, Mutable):
     span: Span = field(compare=False, repr=False)
     name: str = ""
 
@@ -81,7 +88,7 @@ class Ident(_Node, Mutable):
         self.name = _text(self.name)
 
 
-class Number(_Node, Mutable):
+class Number(_Leaf, Mutable):
     span: Span = field(compare=False, repr=False)
     text: str = ""
 
@@ -90,7 +97,7 @@ class Number(_Node, Mutable):
         self.text = _text(self.text)
 
 
-class Quantity(_Node, Mutable):
+class Quantity(_Leaf, Mutable):
     """A number with a unit; `text` is the number, `unit` the canonical unit spelling."""
 
     span: Span = field(compare=False, repr=False)
@@ -103,7 +110,7 @@ class Quantity(_Node, Mutable):
             self.text, self.unit = split_quantity(_text(self.text))
 
 
-class String(_Node, Mutable):
+class String(_Leaf, Mutable):
     """A string literal; `raw` keeps the source spelling (quotes and escapes)."""
 
     span: Span = field(compare=False, repr=False)
@@ -118,7 +125,7 @@ class String(_Node, Mutable):
         return unescape(self.raw[1:-1])
 
 
-class Boolean(_Node, Mutable):
+class Boolean(_Leaf, Mutable):
     span: Span = field(compare=False, repr=False)
     value: Any = False
 
@@ -131,7 +138,7 @@ class Boolean(_Node, Mutable):
 # ---- expressions --------------------------------------------------------
 
 
-class Name(_Node, Mutable):
+class Name(_Leaf, Mutable):
     """A name used as a value; built straight from its token (one reduction fewer per name)."""
 
     span: Span = field(compare=False, repr=False)
@@ -360,6 +367,8 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "0": "\0"}
 
 
 def unescape(body: str) -> str:
+    if "\\" not in body:  # most strings (labels, zones, names): nothing to read char by char
+        return body
     out: list[str] = []
     chars = iter(body)
     for char in chars:

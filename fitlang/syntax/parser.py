@@ -26,6 +26,7 @@ from lark.utils import TextSlice
 
 from fitlang import messages as msg
 from fitlang.diagnostics import Diagnostic, did_you_mean, hint
+from fitlang.frozen import made_dataclass
 from fitlang.resources import grammar_path
 from fitlang.span import made_span
 from fitlang.syntax import nodes
@@ -100,6 +101,58 @@ def _builder(cls: type, as_list: bool):
     return build
 
 
+def _token_span(token: Token) -> Span:
+    return made_span(token.line, token.column, token.end_line, token.end_column,  # type: ignore[arg-type]
+                     token.start_pos, token.end_pos)  # type: ignore[arg-type]
+
+
+def _leaf_builders() -> dict[str, Callable[[list], object]]:
+    """The nodes of one token (`ident: NAME`, `number: NUMBER`, ...; 110,000 of the 163,551
+    nodes of a 50,000-node policy), made as their classes' `__init__` and `__post_init__` make
+    them from the token, but with the fields set here: a node was five calls (the made
+    `__init__`, two `__post_init__`s, the text, the depth) and the child filter. A leaf's
+    depth is its class's (`nodes._Leaf`). tests/test_syntax.py compares them field by field
+    with what the classes make."""
+    new = object.__new__
+    for cls in (nodes.Ident, nodes.Number, nodes.String, nodes.Quantity, nodes.Boolean, nodes.Name):
+        made_dataclass(cls)  # its fields, `__eq__` and `__hash__`, which its first `__init__` makes
+
+    def text_leaf(cls: type, field: str) -> Callable[[list], Any]:
+        def build(children: list) -> object:
+            token = children[0]
+            node: Any = new(cls)
+            node.span = _token_span(token)
+            setattr(node, field, str(token))
+            return node
+        return build
+
+    def quantity(children: list) -> object:
+        token = children[0]
+        node = new(nodes.Quantity)
+        node.span = _token_span(token)
+        node.text, node.unit = nodes.split_quantity(str(token))
+        return node
+
+    def boolean(children: list) -> object:
+        token = children[0]
+        node = new(nodes.Boolean)
+        node.span = _token_span(token)
+        node.value = str(token) == "true"
+        return node
+
+    ident = text_leaf(nodes.Ident, "name")
+
+    def name(children: list) -> object:  # a name used as a value: its `Ident` has its span
+        node, named = new(nodes.Name), ident(children)
+        node.span = named.span
+        node.ident = named
+        return node
+
+    return {"ident": ident, "number": text_leaf(nodes.Number, "text"),
+            "string": text_leaf(nodes.String, "raw"), "quantity": quantity, "boolean": boolean,
+            "name": name}
+
+
 _BINARY_PRECEDENCE = {"OR": 1, "AND": 2, "COMPARE": 4, "IN": 4, "NOT_IN": 4, "ADD_OP": 5,
                       "MUL_OP": 6}
 _PREFIX_PRECEDENCE = {"NOT": 3, "ADD_OP": 7}
@@ -158,6 +211,8 @@ class _Builders:
             if isinstance(cls, type) and issubclass(cls, ast_utils.Ast) and not name.startswith("_"):
                 setattr(self, ast_utils.camel_to_snake(name),
                         _builder(cls, issubclass(cls, ast_utils.AsList)))
+        for rule, build in _leaf_builders().items():
+            setattr(self, rule, build)
 
     @staticmethod
     def expr(children: list) -> object:
