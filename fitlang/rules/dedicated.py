@@ -63,17 +63,22 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
 
 
 def tolerating(problem: Problem, part: Part, deadline: float, name: str) -> Repair | None:
-    """Let the part's workload tolerate `name` (a `dedicated` value, a taint as `key=value`),
-    checked by solving the policy without the part."""
+    """Let the part's workload tolerate `name` (a `dedicated` value, a taint as `key=value`)
+    beside what it tolerates already, checked by solving the policy without the part (which
+    keeps those)."""
+    from fitlang.rules.explaining import demands_of
     from fitlang.solve.explain import search
 
     check = search.decided_without(problem, part, deadline)
     if check is None:
         return None
     _, origin = search.ruled_out(problem, part)
-    text = f"let `{part.subject}` tolerate `{name}` (`tolerate = [\"{name}\"]`)"
-    return search.Repair(part, text, origin, None, f'tolerate = ["{name}"]', check.cost,
-                         checked=check, drops_part=True)
+    kept = next((d.tolerate for d in demands_of(problem, part.subject)), ())
+    tolerate = kept if name in kept else (*kept, name)
+    written = "tolerate = [" + ", ".join(f'"{value}"' for value in tolerate) + "]"
+    text = f"let `{part.subject}` tolerate `{name}` (`{written}`)"
+    return search.Repair(part, text, origin, None, written, check.cost,
+                         checked=check, drops_part=True, tolerate=tolerate)
 
 
 RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why,
