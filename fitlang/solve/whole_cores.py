@@ -37,9 +37,12 @@ from fitlang.solve.pack import _together, domains_key
 from fitlang.solve.placement_result import Placement
 
 
-def repaired(problem: Problem, placement: Placement) -> Placement:
+def repaired(problem: Problem, placement: Placement,
+             value_of: Callable[[Placement], Fraction] | None = None) -> Placement:
     """`placement` with no node read from Slurm overfull in whole cores per job, where moving
-    replicas can do it with every rule kept; else as it was, with `overfull` set."""
+    replicas can do it with every rule kept; else as it was, with `overfull` set. `value_of`:
+    the moved answer's value where its objective is not the nodes' price alone (a plan's
+    cost + moves); by default the nodes opened are added to the value."""
     if not placement.assignments \
             or not any(c.slurm_allocated and c.threads_per_core > 1 for c in problem.classes):
         return placement
@@ -58,7 +61,7 @@ def repaired(problem: Problem, placement: Placement) -> Placement:
     moved = dataclasses.replace(placement, assignments=list(placement.assignments))
     for index, node in moves:
         moved.assignments[index] = dataclasses.replace(moved.assignments[index], node=node)
-    _restate_value(problem, moved, nodes.opened)
+    _restate_value(moved, nodes.opened, value_of)
     if _breaks_a_rule(problem, moved):
         placement.overfull = overfull
         return placement
@@ -175,7 +178,10 @@ class _Nodes:
         return not node_spread or jobs[demand.name] + 1 <= self.hosted[source][demand.name]
 
     def may_leave(self, name: str, node: str) -> bool:
-        """Does no workload on the node need the last replica of `name` there?"""
+        """May a replica of `name` leave the node: not one a plan keeps where it runs
+        (`Problem.pinned`), nor the last one a workload on the node needs there?"""
+        if name in self.problem.pinned:
+            return False
         jobs = self.hosted[node]
         if jobs[name] > 1:
             return True
@@ -324,9 +330,13 @@ def _unused(nodes: _Nodes, node_class: NodeClass) -> str | None:
     return next((name for name in node_class.node_names[:node_class.count] if name not in taken), None)
 
 
-def _restate_value(problem: Problem, placement: Placement, opened: list[NodeClass]) -> None:
-    """The value with the nodes opened, and `optimal` only while within the tolerance."""
-    if placement.value is not None and placement.objective in ("cost", "nodes"):
+def _restate_value(placement: Placement, opened: list[NodeClass],
+                   value_of: Callable[[Placement], Fraction] | None) -> None:
+    """The value with the nodes opened (or `value_of` it), and `optimal` only while within the
+    tolerance."""
+    if value_of is not None and placement.value is not None:
+        placement.value = value_of(placement)
+    elif placement.value is not None and placement.objective in ("cost", "nodes"):
         placement.value += sum((c.price if placement.objective == "cost" else Fraction(1) for c in opened),
                                Fraction(0))
     gap = placement.gap
