@@ -96,18 +96,37 @@ def test_where_no_move_repairs_a_node_the_verdict_says_so_in_slurms_terms(tmp_pa
 
 
 
-def test_a_timed_answer_overfilling_a_node_per_step_is_e0509_not_a_bug_of_fitcs(tmp_path):
-    # the same fleet with a horizon of one step: each workload a job of one hour. Per step the
-    # jobs take 4 + 4 of 6 CPUs as Slurm gives them; it was E0507 ("a bug in fitc")
-    _write(tmp_path, [("n1", 6, 2)], [("a", 3, "1"), ("b", 3, "1")])
+def _in_time(tmp_path, nodes: list[tuple[str, int, int]], workloads: list[tuple[str, int, str]],
+             horizon: str = "1h") -> Compilation:
+    """`_write`'s policy with a horizon of steps of an hour, each workload a job of one."""
+    _write(tmp_path, nodes, workloads)
     path = tmp_path / "p.fit"
     path.write_text(path.read_text().replace('  command = ["run"]\n', '  command = ["run"]\n'
                                              '  kind = job\n  duration = 1h\n')
-                    + 'policy {\n  horizon = 1h\n  step = 1h\n  start = "2027-12-01T12:00Z"\n}\n')
-    _, placement, verdict = _placed(Compilation(path))
+                    + f'policy {{\n  horizon = {horizon}\n  step = 1h\n  start = "2027-12-01T12:00Z"\n}}\n')
+    return Compilation(path)
+
+
+def test_a_timed_answer_overfilling_a_node_per_step_is_e0509_not_a_bug_of_fitcs(tmp_path):
+    # the same fleet with a horizon of one step: each workload a job of one hour. Per step the
+    # jobs take 4 + 4 of 6 CPUs as Slurm gives them; it was E0507 ("a bug in fitc")
+    _, placement, verdict = _placed(_in_time(tmp_path, [("n1", 6, 2)], [("a", 3, "1"), ("b", 3, "1")]))
     assert verdict.outcome is Outcome.UNDECIDED and placement.status is Status.UNKNOWN
     assert placement.overfull == ["n1"]
     assert [d.code for d in verdict.diagnostics] == ["E0509"]
+
+
+def test_a_timed_answer_overfilling_a_node_moves_a_replica_at_its_times(tmp_path):
+    # two such nodes: the cheapest answer runs both jobs on one (6 of 6 CPUs per replica, 4 + 4
+    # as Slurm gives them); a replica of one moves to the other node at the same hour. It was
+    # E0509 (with a horizon the overfull nodes were named, never repaired)
+    problem, placement, verdict = _placed(_in_time(tmp_path, [("n1", 6, 2), ("n2", 6, 2)],
+                                                   [("a", 3, "1"), ("b", 3, "1")]))
+    assert verdict.outcome is Outcome.PLACED and not placement.overfull, verdict.diagnostics
+    assert broken_rules(problem, placement) == []
+    assert sorted(Counter(a.node for a in placement.assignments).values()) == [1, 5]
+    assert {(a.start, a.end) for a in placement.assignments} == {(0, 1)}
+    assert placement.value == 2  # two nodes for the hour
 
 
 # ---- an independent check on tiny clusters: every placement enumerated, Slurm's rule counted here

@@ -18,8 +18,8 @@ something moved); where it breaks a rule, or a node stays overfull, the answer i
 as it was, its overfull nodes named (`Placement.overfull`) for the driver to say so in Slurm's
 terms (E0509) instead of a result Slurm would not run. The moves are linear in the replicas on
 the nodes they touch and the nodes looked at for room; nothing runs where no node is read from
-a Slurm inventory of ThreadsPerCore > 1. With a horizon jobs are per step: the overfull nodes
-are named (E0509), not yet moved.
+a Slurm inventory of ThreadsPerCore > 1. With a horizon jobs are per step: the same moves, step
+by step (`whole_cores_time.py`).
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ def repaired(problem: Problem, placement: Placement,
     if not placement.assignments \
             or not any(c.slurm_allocated and c.threads_per_core > 1 for c in problem.classes):
         return placement
-    if problem.timeline is not None:  # named, not moved: jobs are per step there
-        placement.overfull = _overfull_in_time(problem, placement)
-        return placement
+    if problem.timeline is not None:  # jobs are per step there (its module)
+        from fitlang.solve.whole_cores_time import repaired_in_time
+
+        return repaired_in_time(problem, placement)
     nodes = _Nodes(problem, placement)
     overfull = [name for name, node_class in nodes.owner.items()
                 if node_class.slurm_allocated and node_class.threads_per_core > 1 and not nodes.fits(name)]
@@ -66,32 +67,6 @@ def repaired(problem: Problem, placement: Placement,
         placement.overfull = overfull
         return placement
     return moved
-
-
-def _overfull_in_time(problem: Problem, placement: Placement) -> list[str]:
-    """The nodes of ThreadsPerCore > 1 read from Slurm that the timed answer overfills at some
-    step, its jobs (a workload's replicas on a node that start and end together) counted as
-    Slurm gives them (`rules/capacity.used_on_node`, what `verify` counts)."""
-    from fitlang.rules.capacity import used_on_node
-
-    demands, owners = {d.name: d for d in problem.demands}, problem.owners()
-    runs: dict[str, list[tuple[str, int, int]]] = {}
-    classes: dict[str, NodeClass] = {}
-    for assignment in placement.assignments:
-        found = owners.find(assignment.node)
-        if found is not None and found[0].slurm_allocated and found[0].threads_per_core > 1:
-            classes[assignment.node] = found[0]
-            runs.setdefault(assignment.node, []).append(
-                (assignment.workload, getattr(assignment, "start", 0), getattr(assignment, "end", 0)))
-    overfull = []
-    for node, here in sorted(runs.items()):
-        node_class, room = classes[node], classes[node].capacity_of(node)["cpu"]
-        for step in sorted({start for _, start, _ in here}):  # the most runs at once: at a start
-            jobs = Counter(run for run in here if run[1] <= step < run[2])
-            if used_on_node(node_class, [(demands[w], n) for (w, _, _), n in jobs.items()])["cpu"] > room:
-                overfull.append(node)
-                break
-    return overfull
 
 
 class _Nodes:
@@ -189,11 +164,15 @@ class _Nodes:
         return not any({name, workload} & _together(self.problem.demand(other))
                        for other in jobs if other != name)
 
-    def move(self, name: str, source: str, target: str) -> int:
-        """One replica of `name` from `source` to `target`: the assignment moved."""
+    def move(self, name: str, source: str, target: str, index: int | None = None) -> int:
+        """One replica of `name` from `source` to `target` (assignment `index`, else any of
+        them there): the assignment moved."""
         self._used.pop(source, None)
         self._used.pop(target, None)
-        index = self.at[(name, source)].pop()
+        if index is None:
+            index = self.at[(name, source)].pop()
+        else:
+            self.at[(name, source)].remove(index)
         self.at.setdefault((name, target), []).append(index)
         self.hosted[source][name] -= 1
         if not self.hosted[source][name]:
