@@ -19,6 +19,7 @@ more), `optimal` only while within the tolerance.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from fractions import Fraction
@@ -29,6 +30,9 @@ from fitlang.solve.placement_result import Placement
 from fitlang.solve.whole_cores import _breaks_a_rule, _Nodes, _restate_value, _same_as, _unused
 
 Job = tuple[str, int, int]  # (demand, start, end): a workload's replicas that run together
+FREE_THREAD, THROUGH, SOME_STEP, OPEN = 0, 1, 2, 3  # the ranks of a target node, cheapest first
+# the nodes in use looked at per replica moved (a fleet of thousands is not scanned for each)
+SCAN_NODES = 256
 
 
 def repaired_in_time(problem: Problem, placement: Placement) -> Placement:
@@ -145,35 +149,37 @@ class _Runs:
             - used_on_node(node_class, [(demand, count)])["cpu"]
 
     def _target(self, index: int, source: str) -> tuple[tuple[int, Fraction], str] | None:
-        """((rank, price), node) of the first node that takes the run: rank 0 a node where
-        its job has a free thread, 1 a node in use through its run, 2 one in use at some
-        step, 3 a node no run uses."""
+        """((rank, price), node) of a node that takes the run: rank 0 a node where its job has
+        a free thread, 1 a node in use through its run, 2 one in use at some step (the first
+        of those among `SCAN_NODES` looked at), 3 a node no run uses."""
         job, nodes = self.job(index), self.nodes
         demand = self.problem.demand(job[0])
         same = _same_as(nodes, demand, source)
-        ranked: list[tuple[int, str]] = []
-        for node_class in (self.problem.node_class(c) for c in demand.eligible):
-            if not same(node_class):
-                continue
-            for node in nodes.in_use.get(node_class.id, []):
-                if node != source and node in self.on and nodes.may_join(demand, node, source) \
-                        and self.takes(node, job):
-                    ranked.append((self._rank(node, job), node))
-        if ranked:
-            rank, node = min(ranked, key=lambda found: found[0])
-            return (rank, Fraction(0)), node
+
+        def takes(node: str) -> bool:
+            return node != source and same(nodes.owner[node]) and bool(self.on.get(node)) \
+                and nodes.may_join(demand, node, source) and self.takes(node, job)
+
+        for node in nodes.hosts.get(demand.name, {}):  # its job's nodes first: a free thread
+            if self.jobs_at(node, job[1])[job] and takes(node) and self._added_cpu(node, job, 1) == 0:
+                return (FREE_THREAD, Fraction(0)), node
+        in_use = (node for c in demand.eligible if same(self.problem.node_class(c))
+                  for node in nodes.in_use.get(c, []))
+        some_step = None
+        for node in itertools.islice(in_use, SCAN_NODES):
+            if takes(node):
+                if self.active_through(node, job):
+                    return (THROUGH, Fraction(0)), node
+                some_step = some_step or node
+        if some_step is not None:
+            return (SOME_STEP, Fraction(0)), some_step
         eligible = [self.problem.node_class(c) for c in demand.eligible]
         openable = (c for c in eligible if same(c) and not c.provisioned)
         for node_class in sorted(openable, key=lambda c: c.price):
             unused = _unused(nodes, node_class)
             if unused is not None:
-                return (3, node_class.price), unused
+                return (OPEN, node_class.price), unused
         return None
-
-    def _rank(self, node: str, job: Job) -> int:
-        if self.jobs_at(node, job[1])[job] and self._added_cpu(node, job, 1) == 0:
-            return 0
-        return 1 if self.active_through(node, job) else 2
 
     def _move(self, index: int, source: str, target: str) -> None:
         nodes = self.nodes
