@@ -248,10 +248,14 @@ def test_a_toleration_repair_keeps_what_the_workload_tolerates(tmp_path):
              + pool("kept", 1, 4, "8Gi", 1, '  dedicated = "batch"\n'))
     tolerating_gpu = workload("w", 2, 4, "1Gi", '  tolerate = ["gpu"]\n')
     explanation = explain(problem_from(tmp_path, pools + tolerating_gpu))
-    written = [r.after for r in explanation.repairs if r.tolerate is not None]
-    assert written == ['tolerate = ["gpu", "batch"]', 'tolerate = ["gpu", "team=a"]']
-    for after in written:  # each as the user applies it: the line replaced
-        assert not solve(problem_from(tmp_path, pools + workload("w", 2, 4, "1Gi", f"  {after}\n"))).unplaced
+    tolerating = [r for r in explanation.repairs if r.tolerate is not None]
+    assert [r.after for r in tolerating] == ['tolerate = ["gpu", "batch"]', 'tolerate = ["gpu", "team=a"]']
+    text = pools + tolerating_gpu
+    for repair in tolerating:  # each as an editor applies its quick fix: the list replaced
+        assert repair.fix is not None and text[repair.fix.span.start:repair.fix.span.end] == '["gpu"]'
+        fixed = text[:repair.fix.span.start] + repair.fix.text + text[repair.fix.span.end:]
+        assert f"  {repair.after}\n" in fixed
+        assert not solve(problem_from(tmp_path, fixed)).unplaced
 
 
 def test_nodes_to_add_are_exact(tmp_path):
