@@ -284,11 +284,8 @@ class Compilation:
         first = broken[0]
         overfull = verdict.placement.overfull
         if overfull:  # the solver's per-replica count is a relaxation: not a bug (whole_cores.py)
-            return Verdict(verdict.placement, Outcome.UNDECIDED, [msg.SlurmCoresOverfull(
-                count=f"{len(overfull)} node{_plural(len(overfull))}", nodes=_first(overfull),
-                **({} if self.problem is None or self.problem.timeline is None else
-                   {"tried": "with a horizon fitc does not yet move replicas off them"})
-            ).diagnostic(first.path, first.span)])
+            return Verdict(verdict.placement, Outcome.UNDECIDED,
+                           [cores_overfull(overfull, first.path, first.span)])
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
         return Verdict(verdict.placement, Outcome.UNDECIDED, [msg.SolverAnswerBroken(
             detail=f"the solver's placement breaks a rule, so it is not used: {first.message}{more}; "
@@ -612,6 +609,14 @@ def _first(names: Sequence[str]) -> str:
 
 def _plural(count: int) -> str:
     return "" if count == 1 else "s"
+
+
+def cores_overfull(overfull: Sequence[str], path: str, span: Span) -> Diagnostic:
+    """E0509 at `span` (of the first rule the answer breaks): the nodes read from Slurm that the
+    answer overfills in whole cores per job, which moving replicas did not repair
+    (`solve/whole_cores.py`): the solver's count is a relaxation, not a bug of fitc's."""
+    return msg.SlurmCoresOverfull(count=f"{len(overfull)} node{_plural(len(overfull))}",
+                                  nodes=_first(overfull)).diagnostic(path, span)
 
 
 def _state_diagnostics(read: StateRead, where: _Where, problem: Problem | None) -> list[Diagnostic]:

@@ -168,6 +168,9 @@ def make_plan(compilation: Compilation, state: CurrentState,
         # plan's says whether a target is proven not to exist
         result.status = str(Status.INFEASIBLE if missing.proven else Status.UNKNOWN)
         return result
+    if placement.overfull:  # whole cores per job on Slurm nodes the move could not repair
+        result.diagnostics.append(_cores_overfull(problem, placement, compilation.root_path))
+        return result
     result.handles = running_handles(problem, state)
     plan = waves(problem, placement, compilation.root_path, result.handles,
                  out_of_time=lambda: limit.spent)
@@ -175,6 +178,18 @@ def make_plan(compilation: Compilation, state: CurrentState,
     result.diagnostics += plan.diagnostics
     result.kept = _keep_current(problem, plan, compilation.root_path)
     return result
+
+
+def _cores_overfull(problem: Problem, placement: Placement, root: str) -> Diagnostic:
+    """E0509 where the target overfills nodes read from Slurm in whole cores per job: no plan
+    towards a state Slurm would not run (`solve/whole_cores.py`)."""
+    from fitlang.driver import cores_overfull
+    from fitlang.solve.self_check import broken_rules
+
+    broken = broken_rules(problem, placement, root)
+    if not broken:
+        return cores_overfull(placement.overfull, root, _first())
+    return cores_overfull(placement.overfull, broken[0].path, broken[0].span)
 
 
 def in_time_refused(program) -> list[Diagnostic]:

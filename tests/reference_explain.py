@@ -204,8 +204,8 @@ def _dropped_or_relaxed(spec: reference.Spec, repair: dict) -> bool:
     workload = _workload(spec, repair["subject"])
     said = repair["from"] or re.search(r"`([^`]+)`", repair["text"]).group(1)
     tolerated = re.match(r"let `[^`]+` tolerate `([^`]+)`", repair["text"])
-    if tolerated:  # a `dedicated` pool's value
-        workload.tolerate.append(tolerated.group(1))
+    if tolerated:  # a `dedicated` pool's value or a taint: the whole `tolerate` as written
+        workload.tolerate = json.loads(repair["to"].removeprefix("tolerate = "))
         return True
     if repair["text"].startswith("relax") and said.startswith("memory"):
         workload.gpu_min_memory = int(re.search(r"(\d+)GB", repair["to"]).group(1))

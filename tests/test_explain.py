@@ -231,7 +231,31 @@ def test_a_pair_of_tolerations_is_written_as_tolerations_not_as_rules_dropped(tm
             + pool("kept", 1, 4, "8Gi", 1, '  dedicated = "batch"\n') + workload("w", 2, 4, "1Gi"))
     explanation = explain(problem_from(tmp_path, text))
     assert explanation.repairs == []
-    assert [r.after for r in explanation.pair] == ['tolerate = ["batch"]', 'tolerate = ["team=a"]']
+    assert [r.after for r in explanation.pair] == ['tolerate = ["batch"]', 'tolerate = ["batch", "team=a"]']
+
+
+def test_a_toleration_repair_keeps_what_the_workload_tolerates(tmp_path):
+    """A repair tolerating a key writes the workload's whole `tolerate`: the one it lacked
+    beside those it has (it wrote `tolerate = ["batch"]` alone, so the repaired policy dropped
+    `gpu` and the workload lost the node it used: h40n's p2.fit). The pair's second change
+    keeps the first's (`test_a_pair_of_tolerations_is_written_as_tolerations_not_as_rules_dropped`)."""
+    nodes = [{"kind": "Node", "metadata": {"name": name, "labels": {}},
+              "spec": {"taints": [{"key": key, "value": value, "effect": "NoSchedule"}]},
+              "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
+             for name, key, value in (("n0", "team", "a"), ("n1", "gpu", "yes"))]
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": nodes}))
+    pools = ('inventory tainted {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+             + pool("kept", 1, 4, "8Gi", 1, '  dedicated = "batch"\n'))
+    tolerating_gpu = workload("w", 2, 4, "1Gi", '  tolerate = ["gpu"]\n')
+    explanation = explain(problem_from(tmp_path, pools + tolerating_gpu))
+    tolerating = [r for r in explanation.repairs if r.tolerate is not None]
+    assert [r.after for r in tolerating] == ['tolerate = ["gpu", "batch"]', 'tolerate = ["gpu", "team=a"]']
+    text = pools + tolerating_gpu
+    for repair in tolerating:  # each as an editor applies its quick fix: the list replaced
+        assert repair.fix is not None and text[repair.fix.span.start:repair.fix.span.end] == '["gpu"]'
+        fixed = text[:repair.fix.span.start] + repair.fix.text + text[repair.fix.span.end:]
+        assert f"  {repair.after}\n" in fixed
+        assert not solve(problem_from(tmp_path, fixed)).unplaced
 
 
 def test_nodes_to_add_are_exact(tmp_path):

@@ -613,21 +613,24 @@ def test_first_segments_of_two_replicas_need_no_chain_and_fidelity_agrees(tmp_pa
     assert _fidelity("slurm", context, compiled.files) == []
 
 
-def _segments_starting_together(tmp_path: Path) -> CompileContext:
+def _segments_starting_together(tmp_path: Path, runs: tuple[tuple[int, int, int], ...] = (
+        (0, 0, 1), (1, 0, 2), (0, 4, 6), (1, 5, 6)), size: str = "16") -> CompileContext:
     """Two replicas of a preemptible job (3 h, segments of 1 h or more) on one node, both
     starting at 00:00, one for 1 h and one for 2 h, then each again later (as the solver placed
-    bench/differential_time.py seed 468); the schedule keeps every rule (`verify`)."""
+    bench/differential_time.py seed 468); the schedule keeps every rule (`verify`). `runs`:
+    other (replica, start, end) segments, of replicas of `size` CPU (and 4 GiB per CPU)."""
     from fitlang.solve.report import as_json
     from fitlang.solve.timeline import TimedAssignment
     from fitlang.solve.verify import verify
 
-    text = PREEMPT.replace("replicas = 1", "replicas = 2").replace("cpu = 32\n  memory = 128GiB\n  d",
-                                                                   "cpu = 16\n  memory = 64GiB\n  d")
+    replicas = len({replica for replica, _, _ in runs})
+    text = PREEMPT.replace("replicas = 1", f"replicas = {replicas}").replace(
+        "cpu = 32\n  memory = 128GiB\n  d", f"cpu = {size}\n  memory = {int(size) * 4}GiB\n  d")
     text = text.replace("duration = 4h", "duration = 3h").replace("min_segment = 2h", "min_segment = 1h")
     compilation = Compilation(_policy(tmp_path, text))
     placement = compilation.solve()
     placement.assignments = [TimedAssignment("finetune", replica, "cpu-0", start, end)
-                             for replica, start, end in [(0, 0, 1), (1, 0, 2), (0, 4, 6), (1, 5, 6)]]
+                             for replica, start, end in runs]
     problem = compilation.problem
     document = yaml.safe_load(as_json(problem, placement, []))
     del document["objective"]  # the solved cost, not this schedule's: the rules are what count
@@ -666,6 +669,26 @@ def test_segments_of_two_lengths_from_one_start_pass_slurm_fidelity(tmp_path):
                    for line in text.splitlines() if line.startswith("#SBATCH --time"))
     assert times == ["#SBATCH --time=01:00:00"] * 2 + ["#SBATCH --time=02:00:00"] * 2
     assert _fidelity("slurm", context, files) == []
+
+
+def test_slurm_fidelity_reads_each_segments_end_not_only_its_start(tmp_path):
+    # three replicas' segments from 00:00 on one node: two for 1 h (a script of 2 tasks), one
+    # for 2 h (a script of 1). Their `--time`s swapped, two replicas run 2 h: fidelity compared
+    # replicas per (node, start) and each `--time` with the lengths planned from it, and passed
+    context = _segments_starting_together(tmp_path, (
+        (0, 0, 1), (1, 0, 1), (2, 0, 2), (0, 4, 6), (1, 4, 6), (2, 5, 6)), size="10")
+    files = TARGETS["slurm"]().render(context)
+    assert _fidelity("slurm", context, files) == []
+    first = {name: text for name, text in files.items()
+             if "--begin=2027-03-01T00:00:00" in text and name.endswith(".sbatch")}
+    tasks = {name: next(line for line in text.splitlines() if line.startswith("#SBATCH --ntasks="))
+             for name, text in first.items()}
+    assert sorted(tasks.values()) == ["#SBATCH --ntasks=1", "#SBATCH --ntasks=2"]
+    for name, text in first.items():
+        files[name] = text.replace("--time=01:00:00", "--time=X").replace(
+            "--time=02:00:00", "--time=01:00:00").replace("--time=X", "--time=02:00:00")
+    found = _fidelity("slurm", context, files)
+    assert any("`finetune` starts" in problem for problem in found), found
 
 
 def test_kubernetes_fidelity_reads_each_runs_deadline(tmp_path):

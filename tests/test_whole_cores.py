@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import random
 from collections import Counter
 from fractions import Fraction
 
+from fitlang.cli import main
 from fitlang.driver import Compilation, Outcome
+from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, target_placement
 from fitlang.solve import whole_cores
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import solve
@@ -93,18 +96,37 @@ def test_where_no_move_repairs_a_node_the_verdict_says_so_in_slurms_terms(tmp_pa
 
 
 
-def test_a_timed_answer_overfilling_a_node_per_step_is_e0509_not_a_bug_of_fitcs(tmp_path):
-    # the same fleet with a horizon of one step: each workload a job of one hour. Per step the
-    # jobs take 4 + 4 of 6 CPUs as Slurm gives them; it was E0507 ("a bug in fitc")
-    _write(tmp_path, [("n1", 6, 2)], [("a", 3, "1"), ("b", 3, "1")])
+def _in_time(tmp_path, nodes: list[tuple[str, int, int]], workloads: list[tuple[str, int, str]],
+             horizon: str = "1h") -> Compilation:
+    """`_write`'s policy with a horizon of steps of an hour, each workload a job of one."""
+    _write(tmp_path, nodes, workloads)
     path = tmp_path / "p.fit"
     path.write_text(path.read_text().replace('  command = ["run"]\n', '  command = ["run"]\n'
                                              '  kind = job\n  duration = 1h\n')
-                    + 'policy {\n  horizon = 1h\n  step = 1h\n  start = "2027-12-01T12:00Z"\n}\n')
-    _, placement, verdict = _placed(Compilation(path))
+                    + f'policy {{\n  horizon = {horizon}\n  step = 1h\n  start = "2027-12-01T12:00Z"\n}}\n')
+    return Compilation(path)
+
+
+def test_a_timed_answer_overfilling_a_node_per_step_is_e0509_not_a_bug_of_fitcs(tmp_path):
+    # the same fleet with a horizon of one step: each workload a job of one hour. Per step the
+    # jobs take 4 + 4 of 6 CPUs as Slurm gives them; it was E0507 ("a bug in fitc")
+    _, placement, verdict = _placed(_in_time(tmp_path, [("n1", 6, 2)], [("a", 3, "1"), ("b", 3, "1")]))
     assert verdict.outcome is Outcome.UNDECIDED and placement.status is Status.UNKNOWN
     assert placement.overfull == ["n1"]
     assert [d.code for d in verdict.diagnostics] == ["E0509"]
+
+
+def test_a_timed_answer_overfilling_a_node_moves_a_replica_at_its_times(tmp_path):
+    # two such nodes: the cheapest answer runs both jobs on one (6 of 6 CPUs per replica, 4 + 4
+    # as Slurm gives them); a replica of one moves to the other node at the same hour. It was
+    # E0509 (with a horizon the overfull nodes were named, never repaired)
+    problem, placement, verdict = _placed(_in_time(tmp_path, [("n1", 6, 2), ("n2", 6, 2)],
+                                                   [("a", 3, "1"), ("b", 3, "1")]))
+    assert verdict.outcome is Outcome.PLACED and not placement.overfull, verdict.diagnostics
+    assert broken_rules(problem, placement) == []
+    assert sorted(Counter(a.node for a in placement.assignments).values()) == [1, 5]
+    assert {(a.start, a.end) for a in placement.assignments} == {(0, 1)}
+    assert placement.value == 2  # two nodes for the hour
 
 
 # ---- an independent check on tiny clusters: every placement enumerated, Slurm's rule counted here
@@ -196,3 +218,42 @@ def test_three_jobs_on_two_smt_nodes_still_compile_for_slurm(tmp_path):
     context = context_for(tmp_path / "p.fit")
     assert context.problem.demand("a").requests["cpu"] == 2000  # exact: one replica
     assert {a.node for a in context.placement.assignments} == {"n1", "n2"}
+
+
+def _running(tmp_path, on: dict[str, list[str]]) -> str:
+    """What runs now, as fitc's placement JSON: workload -> the node of each replica."""
+    path = tmp_path / "now.json"
+    path.write_text(json.dumps({"assignments": [
+        {"workload": name, "replica": index, "node": node}
+        for name, nodes in on.items() for index, node in enumerate(nodes)]}))
+    return str(path)
+
+
+def test_a_plan_towards_a_node_overfull_in_whole_cores_moves_a_replica_off_it(tmp_path, capsys):
+    # a x3 and c x1 run on n1 (4 CPUs per replica of its 4; Slurm gives them 4 + 2), c x1 on
+    # n2: the move's model keeps all where it runs. Its end state is repaired (c's replica to
+    # its job's free thread on n2), so the plan moves it, and every wave verifies
+    compilation = _write(tmp_path, [("n1", 4, 2), ("n2", 4, 2)], [("a", 3, "1"), ("c", 2, "1")])
+    now = _running(tmp_path, {"a": ["n1"] * 3, "c": ["n1", "n2"]})
+    policy = str(compilation.root_path)
+    assert main(["plan", policy, "--current", now, "--format", "json"]) == EXIT_CHANGES
+    document = json.loads(capsys.readouterr().out)
+    assert [(m["workload"], m["source"], m["target"]) for w in document["waves"] for m in w["moves"]] \
+        == [("c", "n1", "n2")]
+    (tmp_path / "plan.json").write_text(json.dumps(document))
+    assert main(["verify", policy, str(tmp_path / "plan.json"), "--current", now]) == 0
+    reached = target_placement(Compilation(tmp_path / "p.fit", current=now), 20.0)
+    assert Counter(a.node for a in reached.placement.assignments) == {"n1": 3, "n2": 2}
+    assert not any(d.is_error for d in reached.diagnostics)
+
+
+def test_a_plan_whose_end_state_no_move_repairs_is_e0509_not_a_plan(tmp_path, capsys):
+    # 3 + 3 replicas of 1 CPU on the one node of 3 cores x 2 threads (as above): the plan
+    # kept them there ("no changes"), and compile --current called it a bug of fitc's (E0507)
+    compilation = _write(tmp_path, [("n1", 6, 2)], [("a", 3, "1"), ("b", 3, "1")])
+    now = _running(tmp_path, {"a": ["n1"] * 3, "b": ["n1"] * 3})
+    assert main(["plan", str(compilation.root_path), "--current", now]) == EXIT_ERRORS
+    assert "error[E0509]" in capsys.readouterr().err
+    reached = target_placement(Compilation(tmp_path / "p.fit", current=now), 20.0)
+    assert reached.placement.overfull == ["n1"]
+    assert [d.code for d in reached.diagnostics if d.is_error] == ["E0509"]

@@ -634,7 +634,7 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
         preferences=preferences, failing=failing,
         affinities=list(workload.affinities),
         spreads=list(workload.spreads), latency=list(workload.latency), origin=workload.origin,
-        spans=dict(workload.spans), **grouped)
+        spans=dict(workload.spans), tolerate=tuple(workload.tolerate), **grouped)
 
 
 def _score_preferences(workload: Workload, facets: ClassFacets, eligible: np.ndarray

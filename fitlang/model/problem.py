@@ -305,6 +305,8 @@ class Demand(Frozen):
     latency: list[LatencyRule] = field(default_factory=list)
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    # the workload's `tolerate`, as written: what a repair tolerating one more keeps
+    tolerate: tuple[str, ...] = ()
     # one accelerator option of a workload (`group`): its replicas deliver `throughput` each,
     # and `replicas` is how many deliver the workload's throughput with this option alone
     group: str | None = None

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fitlang.check.program import Workload
-from fitlang.model.problem import Exclusion, NodeClass
+from fitlang.check.program import Origin, Workload
+from fitlang.diagnostics import Fix
+from fitlang.model.problem import Demand, Exclusion, NodeClass
 from fitlang.rules.base import Rule, Stated
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
@@ -63,17 +64,34 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
 
 
 def tolerating(problem: Problem, part: Part, deadline: float, name: str) -> Repair | None:
-    """Let the part's workload tolerate `name` (a `dedicated` value, a taint as `key=value`),
-    checked by solving the policy without the part."""
+    """Let the part's workload tolerate `name` (a `dedicated` value, a taint as `key=value`)
+    beside what it tolerates already, checked by solving the policy without the part (which
+    keeps those)."""
+    from fitlang.rules.explaining import demands_of
     from fitlang.solve.explain import search
 
     check = search.decided_without(problem, part, deadline)
     if check is None:
         return None
     _, origin = search.ruled_out(problem, part)
-    text = f"let `{part.subject}` tolerate `{name}` (`tolerate = [\"{name}\"]`)"
-    return search.Repair(part, text, origin, None, f'tolerate = ["{name}"]', check.cost,
-                         checked=check, drops_part=True)
+    demand = next(iter(demands_of(problem, part.subject)), None)
+    kept = () if demand is None else demand.tolerate
+    tolerate = kept if name in kept else (*kept, name)
+    listed = "[" + ", ".join(f'"{value}"' for value in tolerate) + "]"
+    text = f"let `{part.subject}` tolerate `{name}` (`tolerate = {listed}`)"
+    stated = None if demand is None else _stated_tolerate(demand, origin)
+    return search.Repair(part, text, origin, None, f"tolerate = {listed}", check.cost,
+                         fix=None if stated is None else Fix(text, stated.span, listed),
+                         checked=check, drops_part=True, tolerate=tolerate)
+
+
+def _stated_tolerate(demand: Demand, origin: Origin | None) -> Origin | None:
+    """The workload's `tolerate` value where its own block states it, in the file the repair
+    points at: what a quick fix replaces (none where it is inherited or not stated)."""
+    where, block = demand.spans.get("tolerate"), demand.origin
+    if where is None or block is None or origin is None or not where.path == block.path == origin.path:
+        return None
+    return where if block.span.start <= where.span.start and where.span.end <= block.span.end else None
 
 
 RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why,

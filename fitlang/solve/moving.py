@@ -37,6 +37,7 @@ from fitlang.diagnostics import Diagnostic
 from fitlang.model.current import ReplicaName, RunningNames
 from fitlang.model.problem import RESOURCES, Demand, Problem, one_class_per_node
 from fitlang.rules import option_affinity, option_spread
+from fitlang.solve import whole_cores
 from fitlang.solve.linear import Status, stated_bound
 from fitlang.solve.placement import EXACT_MAX_NODES, Placement, _solve
 from fitlang.solve.room import short_of_room
@@ -62,7 +63,18 @@ def move_objectives(problem: Problem) -> list[str]:
 
 
 def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
-    """The target placement of a problem with a current state (`model/build.with_current`)."""
+    """The target placement of a problem with a current state (`model/build.with_current`),
+    with no node read from Slurm overfull in whole cores per job where moving replicas
+    repairs it (else those nodes named: `whole_cores.py`, as `placement.solve` does)."""
+    placement = _solved_move(problem, backend, time_limit)
+    objective = placement.objective
+    if objective not in ("cost", "cost+moves"):
+        return whole_cores.repaired(problem, placement)
+    return whole_cores.repaired(problem, placement, value_of=lambda moved: objective_value(
+        problem, objective, placed_state(moved), {n for names in moved.bought.values() for n in names}))
+
+
+def _solved_move(problem: Problem, backend: str, time_limit: float | None) -> Placement:
     # nodes where work runs are not interchangeable: no symmetry rows (they would fill the
     # first nodes of a pool, not the ones where the replicas run)
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
@@ -71,9 +83,9 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
     if sum(c.count for c in problem.classes) <= EXACT_MAX_NODES:
         return _node_by_node(moving, backend, time_limit)
     if (narrow := option_spread.narrowed(problem)) is not None:  # a spread over options (its module)
-        return option_spread.solve_narrowed(problem, narrow, lambda p: solve_move(p, backend, time_limit))
+        return option_spread.solve_narrowed(problem, narrow, lambda p: _solved_move(p, backend, time_limit))
     if option_affinity.in_problem(problem):  # held node by node only (its module)
-        return option_affinity.solve_narrowed(problem, lambda p: solve_move(p, backend, time_limit))
+        return option_affinity.solve_narrowed(problem, lambda p: _solved_move(p, backend, time_limit))
     started = time.monotonic()
     at_scale = _at_scale(moving, time_limit)
     if at_scale is not None:

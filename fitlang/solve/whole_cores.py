@@ -18,8 +18,8 @@ something moved); where it breaks a rule, or a node stays overfull, the answer i
 as it was, its overfull nodes named (`Placement.overfull`) for the driver to say so in Slurm's
 terms (E0509) instead of a result Slurm would not run. The moves are linear in the replicas on
 the nodes they touch and the nodes looked at for room; nothing runs where no node is read from
-a Slurm inventory of ThreadsPerCore > 1. With a horizon jobs are per step: the overfull nodes
-are named (E0509), not yet moved.
+a Slurm inventory of ThreadsPerCore > 1. With a horizon jobs are per step: the same moves, step
+by step (`whole_cores_time.py`).
 """
 
 from __future__ import annotations
@@ -37,15 +37,19 @@ from fitlang.solve.pack import _together, domains_key
 from fitlang.solve.placement_result import Placement
 
 
-def repaired(problem: Problem, placement: Placement) -> Placement:
+def repaired(problem: Problem, placement: Placement,
+             value_of: Callable[[Placement], Fraction] | None = None) -> Placement:
     """`placement` with no node read from Slurm overfull in whole cores per job, where moving
-    replicas can do it with every rule kept; else as it was, with `overfull` set."""
+    replicas can do it with every rule kept; else as it was, with `overfull` set. `value_of`:
+    the moved answer's value where its objective is not the nodes' price alone (a plan's
+    cost + moves); by default the nodes opened are added to the value."""
     if not placement.assignments \
             or not any(c.slurm_allocated and c.threads_per_core > 1 for c in problem.classes):
         return placement
-    if problem.timeline is not None:  # named, not moved: jobs are per step there
-        placement.overfull = _overfull_in_time(problem, placement)
-        return placement
+    if problem.timeline is not None:  # jobs are per step there (its module)
+        from fitlang.solve.whole_cores_time import repaired_in_time
+
+        return repaired_in_time(problem, placement)
     nodes = _Nodes(problem, placement)
     overfull = [name for name, node_class in nodes.owner.items()
                 if node_class.slurm_allocated and node_class.threads_per_core > 1 and not nodes.fits(name)]
@@ -58,37 +62,11 @@ def repaired(problem: Problem, placement: Placement) -> Placement:
     moved = dataclasses.replace(placement, assignments=list(placement.assignments))
     for index, node in moves:
         moved.assignments[index] = dataclasses.replace(moved.assignments[index], node=node)
-    _restate_value(problem, moved, nodes.opened)
+    _restate_value(moved, nodes.opened, value_of)
     if _breaks_a_rule(problem, moved):
         placement.overfull = overfull
         return placement
     return moved
-
-
-def _overfull_in_time(problem: Problem, placement: Placement) -> list[str]:
-    """The nodes of ThreadsPerCore > 1 read from Slurm that the timed answer overfills at some
-    step, its jobs (a workload's replicas on a node that start and end together) counted as
-    Slurm gives them (`rules/capacity.used_on_node`, what `verify` counts)."""
-    from fitlang.rules.capacity import used_on_node
-
-    demands, owners = {d.name: d for d in problem.demands}, problem.owners()
-    runs: dict[str, list[tuple[str, int, int]]] = {}
-    classes: dict[str, NodeClass] = {}
-    for assignment in placement.assignments:
-        found = owners.find(assignment.node)
-        if found is not None and found[0].slurm_allocated and found[0].threads_per_core > 1:
-            classes[assignment.node] = found[0]
-            runs.setdefault(assignment.node, []).append(
-                (assignment.workload, getattr(assignment, "start", 0), getattr(assignment, "end", 0)))
-    overfull = []
-    for node, here in sorted(runs.items()):
-        node_class, room = classes[node], classes[node].capacity_of(node)["cpu"]
-        for step in sorted({start for _, start, _ in here}):  # the most runs at once: at a start
-            jobs = Counter(run for run in here if run[1] <= step < run[2])
-            if used_on_node(node_class, [(demands[w], n) for (w, _, _), n in jobs.items()])["cpu"] > room:
-                overfull.append(node)
-                break
-    return overfull
 
 
 class _Nodes:
@@ -175,7 +153,10 @@ class _Nodes:
         return not node_spread or jobs[demand.name] + 1 <= self.hosted[source][demand.name]
 
     def may_leave(self, name: str, node: str) -> bool:
-        """Does no workload on the node need the last replica of `name` there?"""
+        """May a replica of `name` leave the node: not one a plan keeps where it runs
+        (`Problem.pinned`), nor the last one a workload on the node needs there?"""
+        if name in self.problem.pinned:
+            return False
         jobs = self.hosted[node]
         if jobs[name] > 1:
             return True
@@ -183,11 +164,15 @@ class _Nodes:
         return not any({name, workload} & _together(self.problem.demand(other))
                        for other in jobs if other != name)
 
-    def move(self, name: str, source: str, target: str) -> int:
-        """One replica of `name` from `source` to `target`: the assignment moved."""
+    def move(self, name: str, source: str, target: str, index: int | None = None) -> int:
+        """One replica of `name` from `source` to `target` (assignment `index`, else any of
+        them there): the assignment moved."""
         self._used.pop(source, None)
         self._used.pop(target, None)
-        index = self.at[(name, source)].pop()
+        if index is None:
+            index = self.at[(name, source)].pop()
+        else:
+            self.at[(name, source)].remove(index)
         self.at.setdefault((name, target), []).append(index)
         self.hosted[source][name] -= 1
         if not self.hosted[source][name]:
@@ -324,9 +309,13 @@ def _unused(nodes: _Nodes, node_class: NodeClass) -> str | None:
     return next((name for name in node_class.node_names[:node_class.count] if name not in taken), None)
 
 
-def _restate_value(problem: Problem, placement: Placement, opened: list[NodeClass]) -> None:
-    """The value with the nodes opened, and `optimal` only while within the tolerance."""
-    if placement.value is not None and placement.objective in ("cost", "nodes"):
+def _restate_value(placement: Placement, opened: list[NodeClass],
+                   value_of: Callable[[Placement], Fraction] | None) -> None:
+    """The value with the nodes opened (or `value_of` it), and `optimal` only while within the
+    tolerance."""
+    if value_of is not None and placement.value is not None:
+        placement.value = value_of(placement)
+    elif placement.value is not None and placement.objective in ("cost", "nodes"):
         placement.value += sum((c.price if placement.objective == "cost" else Fraction(1) for c in opened),
                                Fraction(0))
     gap = placement.gap

@@ -186,8 +186,9 @@ def _continuing(context: CompileContext, demand_name: str) -> set[tuple[str, flo
 
 
 def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[Instance]) -> list[str]:
-    """The jobs against the placement: replicas per (node, start) of each workload, each job's
-    deadline and time."""
+    """The jobs against the placement: replicas per (node, start) of each workload, per (node,
+    start, end) of a preemptible one (whose segments from one start may end apart: a script's
+    `--time` is its segments' length), each job's deadline and time."""
     timeline = context.problem.timeline
     assert timeline is not None
     origin = timeline.start.timestamp()
@@ -195,20 +196,22 @@ def compare(context: CompileContext, demand_of_job: dict[str, str], made: list[I
     problems = []
     for job, demand_name in sorted(demand_of_job.items()):
         demand = context.problem.demand(demand_name)
+        segments = demand.min_segment is not None
         solved: Counter = Counter()
         ends: dict[tuple[str, float], set[float]] = {}  # two segments may start together
         for a in context.placement.assignments:
             if a.workload == demand_name:
-                start = origin + getattr(a, "start", 0) * step
-                solved[(a.node, start)] += 1
-                ends.setdefault((a.node, start), set()).add(origin + getattr(a, "end", 0) * step)
+                start, end = origin + getattr(a, "start", 0) * step, origin + getattr(a, "end", 0) * step
+                solved[(a.node, start, end) if segments else (a.node, start)] += 1
+                ends.setdefault((a.node, start), set()).add(end)
         ran: Counter = Counter()
         for instance in (i for i in made if i.job == job):
             if instance.begin is None:
                 problems.append(f"{instance.script}: no --begin: Slurm starts it when it submits it")
                 continue
+            ended = None if instance.seconds is None else instance.begin + instance.seconds
             for node, count in instance.per_node.items():
-                ran[(node, instance.begin)] += count
+                ran[(node, instance.begin, ended) if segments else (node, instance.begin)] += count
             problems += _times(instance, demand, ends, origin, step)
         if ran != solved:
             problems.append(f"`{job}` starts {_listed(ran)}; the placement starts {_listed(solved)}")
@@ -268,5 +271,9 @@ def _hours(seconds: float | None) -> str:
 
 
 def _listed(counts: Counter) -> str:
-    return ", ".join(f"{node} x{count} at {_utc(begin)}"
-                     for (node, begin), count in sorted(counts.items()))
+    """Replicas per (node, start) or (node, start, end); an end None: a job with no `--time`."""
+    def order(key: tuple) -> tuple:
+        return (key[0], *(-1.0 if moment is None else moment for moment in key[1:]))
+
+    return ", ".join(f"{key[0]} x{counts[key]} at {_utc(key[1])}"
+                     + (f" to {_utc(key[2])}" if len(key) > 2 else "") for key in sorted(counts, key=order))

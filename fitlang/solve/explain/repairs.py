@@ -298,7 +298,12 @@ def _applied(problem: Problem, repair: Repair) -> tuple[Problem, Callable[[Part]
         if part.kind is PartKind.BUY:
             return _with_buy_limit(problem, part.position, int(value), int(value)), _same
         return dataclasses.replace(problem, budget=value), _same
-    return dropped(problem, part)
+    without, numbered = dropped(problem, part)
+    if repair.tolerate is not None:  # the toleration the part lacked, beside the others
+        without = dataclasses.replace(without, demands=[
+            dataclasses.replace(d, tolerate=repair.tolerate) if d.workload == part.subject else d
+            for d in without.demands])
+    return without, numbered
 
 
 def _same(part: Part) -> Part:

@@ -43,6 +43,9 @@ class Repair:
     # the change is its part dropped and no more (a workload tolerating a `dedicated` value or
     # a taint): a pair makes it as written, not as "drop this rule"
     drops_part: bool = field(default=False, compare=False)
+    # the workload's whole `tolerate` with the change (one toleration added to those it has):
+    # what `_applied` gives it, so that a pair's second change keeps the first
+    tolerate: tuple[str, ...] | None = field(default=None, compare=False)
 
     def as_json(self) -> dict:
         where = self.origin

@@ -1,0 +1,193 @@
+"""Slurm's whole cores per job with a horizon: `whole_cores.py`'s repair, step by step.
+
+With a horizon a job is a workload's replicas on a node that start and end together, and a
+node holds at each step the jobs running then (`rules/capacity.used_on_node`, what `verify`
+counts). A node read from Slurm with ThreadsPerCore > 1 is overfull at a step where those
+jobs, in whole cores each, take more than it has (the solver counts each replica at the least
+Slurm gives it: a relaxation). A replica running then, whose job frees CPUs there when it
+leaves, moves with its start and end kept: to a node where its job (the same workload, start
+and end) leaves a thread free (no CPU more at any step), else to a node in use at every step
+of its run with room at each, else to a node in use at some step, else to a node no run uses
+(cheapest class first). Target classes are those `whole_cores` allows (every rule counts them
+as the source's); the node-level rules are checked as `whole_cores` checks them, over the
+whole horizon (stricter than per step). The moved answer is checked by `verify` once; where it
+breaks a rule, or a node stays overfull, the answer is as it was, its overfull nodes named
+(E0509). The value is the moved answer's over the horizon (a node in use at more steps costs
+more), `optimal` only while within the tolerance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections import Counter
+from collections.abc import Iterator
+from fractions import Fraction
+
+from fitlang.model.problem import RESOURCES, NodeClass, Problem
+from fitlang.rules.capacity import used_on_node
+from fitlang.solve.placement_result import Placement
+from fitlang.solve.whole_cores import _breaks_a_rule, _Nodes, _restate_value, _same_as, _unused
+
+Job = tuple[str, int, int]  # (demand, start, end): a workload's replicas that run together
+FREE_THREAD, THROUGH, SOME_STEP, OPEN = 0, 1, 2, 3  # the ranks of a target node, cheapest first
+# the nodes in use looked at per replica moved (a fleet of thousands is not scanned for each)
+SCAN_NODES = 256
+
+
+def repaired_in_time(problem: Problem, placement: Placement) -> Placement:
+    """The timed `placement` with no Slurm node of ThreadsPerCore > 1 overfull at any step,
+    where moving replicas (their times kept) does it with every rule kept; else as it was,
+    with `overfull` set."""
+    runs = _Runs(problem, placement)
+    overfull = [node for node in sorted(runs.on)
+                if _smt(runs.nodes.owner[node]) and runs.overfull_at(node) is not None]
+    if not overfull:
+        return placement
+    moved_any = False
+    for node in overfull:
+        while (step := runs.overfull_at(node)) is not None:
+            if not runs.move_one_off(node, step):
+                placement.overfull = overfull
+                return placement
+            moved_any = True
+    if not moved_any:
+        return placement
+    from fitlang.solve.timeline import bought_in_time, horizon_value
+
+    moved = dataclasses.replace(placement, assignments=runs.assignments)
+    timed: list = runs.assignments  # (`TimedAssignment`s: the placement is in time)
+    moved.bought = bought_in_time(problem, timed)
+    _restate_value(moved, [], lambda answer: horizon_value(problem, timed, answer.objective))
+    if _breaks_a_rule(problem, moved):
+        placement.overfull = overfull
+        return placement
+    return moved
+
+
+def _smt(node_class: NodeClass) -> bool:
+    return node_class.slurm_allocated and node_class.threads_per_core > 1
+
+
+class _Runs:
+    """The timed answer node by node: each node's runs, what its jobs take at a step, and
+    the static view `whole_cores` keeps (classes, the node-level rules, the nodes in use)."""
+
+    def __init__(self, problem: Problem, placement: Placement) -> None:
+        self.problem = problem
+        self.nodes = _Nodes(problem, placement)
+        self.assignments = list(placement.assignments)
+        self.on: dict[str, list[int]] = {}  # node -> the indices of its runs
+        for index, assignment in enumerate(self.assignments):
+            self.on.setdefault(assignment.node, []).append(index)
+
+    def job(self, index: int) -> Job:
+        assignment = self.assignments[index]
+        return assignment.workload, getattr(assignment, "start", 0), getattr(assignment, "end", 0)
+
+    def jobs_at(self, node: str, step: int) -> Counter[Job]:
+        return Counter(job for index in self.on.get(node, []) if (job := self.job(index))[1] <= step < job[2])
+
+    def fits_at(self, node: str, step: int, extra: Job | None = None) -> bool:
+        """Do the node's jobs at `step` (with one replica of `extra` more) fit it?"""
+        jobs = self.jobs_at(node, step)
+        if extra is not None:
+            jobs[extra] += 1
+        node_class = self.nodes.owner[node]
+        used = used_on_node(node_class, [(self.problem.demand(name), count)
+                                         for (name, _, _), count in jobs.items()])
+        capacity = node_class.capacity_of(node)
+        return all(used[resource] <= capacity[resource] for resource in RESOURCES)
+
+    def overfull_at(self, node: str) -> int | None:
+        """The first step the node's jobs overfill it (the most run at once at a start)."""
+        starts = sorted({self.job(index)[1] for index in self.on.get(node, [])})
+        return next((step for step in starts if not self.fits_at(node, step)), None)
+
+    def takes(self, node: str, job: Job) -> bool:
+        """Does the node hold one more replica of `job` at every step of its run (the steps
+        where what runs there changes: its start and the starts within it)?"""
+        _, start, end = job
+        steps = {start} | {s for index in self.on.get(node, []) if start < (s := self.job(index)[1]) < end}
+        return all(self.fits_at(node, step, job) for step in steps)
+
+    def active_through(self, node: str, job: Job) -> bool:
+        """Is the node in use at every step of the job's run (no step more to pay for)?"""
+        _, start, end = job
+        covered = [self.job(index)[1:] for index in self.on.get(node, [])]
+        return all(any(s <= step < e for s, e in covered) for step in range(start, end))
+
+    def move_one_off(self, source: str, step: int) -> bool:
+        """Move the replica running at `step` on `source` that costs least to move (among
+        those whose job frees CPUs there by leaving) to the first node that takes it."""
+        best: tuple[tuple[int, Fraction], int, str] | None = None
+        for index in self._leaving(source, step):
+            found = self._target(index, source)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = (found[0], index, found[1])
+        if best is None:
+            return False
+        _, index, target = best
+        self._move(index, source, target)
+        return True
+
+    def _leaving(self, source: str, step: int) -> Iterator[int]:
+        """One run per job running at `step` on `source` whose leaving frees CPUs there."""
+        seen: set[Job] = set()
+        for index in self.on[source]:
+            job = self.job(index)
+            if job[1] <= step < job[2] and job not in seen and self.nodes.may_leave(job[0], source) \
+                    and self._added_cpu(source, job, -1) < 0:
+                seen.add(job)
+                yield index
+
+    def _added_cpu(self, node: str, job: Job, more: int) -> int:
+        """The CPU the node's job takes more (or less) with `more` replicas of it more."""
+        node_class, demand = self.nodes.owner[node], self.problem.demand(job[0])
+        count = self.jobs_at(node, job[1])[job]
+        return used_on_node(node_class, [(demand, count + more)])["cpu"] \
+            - used_on_node(node_class, [(demand, count)])["cpu"]
+
+    def _target(self, index: int, source: str) -> tuple[tuple[int, Fraction], str] | None:
+        """((rank, price), node) of a node that takes the run: rank 0 a node where its job has
+        a free thread, 1 a node in use through its run, 2 one in use at some step (the first
+        of those among `SCAN_NODES` looked at), 3 a node no run uses."""
+        job, nodes = self.job(index), self.nodes
+        demand = self.problem.demand(job[0])
+        same = _same_as(nodes, demand, source)
+
+        def takes(node: str) -> bool:
+            return node != source and same(nodes.owner[node]) and bool(self.on.get(node)) \
+                and nodes.may_join(demand, node, source) and self.takes(node, job)
+
+        for node in nodes.hosts.get(demand.name, {}):  # its job's nodes first: a free thread
+            if self.jobs_at(node, job[1])[job] and takes(node) and self._added_cpu(node, job, 1) == 0:
+                return (FREE_THREAD, Fraction(0)), node
+        in_use = (node for c in demand.eligible if same(self.problem.node_class(c))
+                  for node in nodes.in_use.get(c, []))
+        some_step = None
+        for node in itertools.islice(in_use, SCAN_NODES):
+            if takes(node):
+                if self.active_through(node, job):
+                    return (THROUGH, Fraction(0)), node
+                some_step = some_step or node
+        if some_step is not None:
+            return (SOME_STEP, Fraction(0)), some_step
+        eligible = [self.problem.node_class(c) for c in demand.eligible]
+        openable = (c for c in eligible if same(c) and not c.provisioned)
+        for node_class in sorted(openable, key=lambda c: c.price):
+            unused = _unused(nodes, node_class)
+            if unused is not None:
+                return (OPEN, node_class.price), unused
+        return None
+
+    def _move(self, index: int, source: str, target: str) -> None:
+        nodes = self.nodes
+        if target not in nodes.owner:  # a node no run used, opened
+            nodes.owner[target] = self.problem.owners().find(target)[0]  # type: ignore[index]
+            nodes.in_use.setdefault(nodes.owner[target].id, []).append(target)
+            nodes.opened.append(nodes.owner[target])
+        nodes.move(self.job(index)[0], source, target, index)
+        self.on[source].remove(index)
+        self.on.setdefault(target, []).append(index)
+        self.assignments[index] = dataclasses.replace(self.assignments[index], node=target)
