@@ -4,9 +4,7 @@ LP again; where the floor took the limit its bound is stated all the same; a sho
 the LP's guided passes before its completion, and is still completed (the first-fit kept aside)
 where they leave it short; the child is stopped where its answer is not taken. Gated to where a
 pass takes seconds (accelerator-heavy 50,000: seed 2 at 30 s, the first-fit with no bound ->
-0.90%; docs/performance.md, session 37). Where the LP would run in this process (too short for a
-child at the bounds: accelerator-heavy 10,000), it begins beside the floor's completion, which
-still comes first (session 41)."""
+0.90%; docs/performance.md, session 37)."""
 
 from __future__ import annotations
 
@@ -22,14 +20,7 @@ from test_first_fit import short_floor as short_floor  # (a fixture)
 
 from fitlang.solve import bound_stages, placement
 from fitlang.solve.backends import Minimising, forks, tell_parent
-from fitlang.solve.early_bounds import (
-    BESIDE_COMPLETION_SECONDS,
-    EARLY_PASS_CPU,
-    answered,
-    beside_completion,
-    early_pays,
-    waited,
-)
+from fitlang.solve.early_bounds import EARLY_PASS_CPU, answered, early_pays, waited
 from fitlang.solve.gang_quotas import LPCounts
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
@@ -193,41 +184,6 @@ def test_a_short_floor_goes_to_the_lps_guided_passes_before_its_completion(short
     answer = placement._solve(short_floor, "auto", 5.0, relax=True)
     assert len(started) >= 1 and order[0] == "_bounds_aside" and "scarce_first" not in order
     assert not answer.unplaced and answer.bound is not None
-    violations, problems = verify(short_floor, json.loads(as_json(short_floor, answer, [])))
-    assert violations == [] and problems == [], [v.message for v in violations] + problems
-    assert multiprocessing.active_children() == []
-
-
-def test_the_lp_that_would_run_here_begins_beside_the_completion_only_where_it_takes_a_while():
-    assert beside_completion(BESIDE_COMPLETION_SECONDS, True)
-    assert not beside_completion(BESIDE_COMPLETION_SECONDS / 2, True)  # (the fork's share too large)
-    assert not beside_completion(1.0, False)  # (not expected to converge: the zoned bound first)
-
-
-@needs_fork
-def test_the_lp_that_would_run_here_runs_beside_the_completion_which_still_comes_first(
-        short_floor, monkeypatch):
-    # ai_fleet 1,000 seed 16, as at 10,000 nodes: no child at the bounds (the LP too short for
-    # one), so the LP begins in a child from the floor's first pass; the completion runs here
-    # meanwhile, before the bounds (not deferred), and the bounds take the child's answer: the
-    # LP is not solved in this process; every replica placed, verified, with the LP's bound
-    monkeypatch.setattr(placement, "_whole_model_pays", lambda *args: False)
-    monkeypatch.setattr(placement, "few_merged_classes", lambda problem: False)
-    monkeypatch.setattr(placement, "beside_completion", lambda expected, converges: converges, raising=False)
-    started: list[float] = []
-    running = Minimising.running.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(Minimising, "running", classmethod(
-        lambda cls, task, limit: started.append(limit) or running(cls, task, limit)))
-    order: list[str] = []
-    for name in ("scarce_first", "_bounds_aside"):
-        monkeypatch.setattr(placement, name, _recorded(order, name, getattr(placement, name)))
-    solved_here: list[str] = []  # (the child's calls are its own: not in this list)
-    stage = bound_stages.bounds_stage
-    monkeypatch.setattr(bound_stages, "bounds_stage", lambda *args, **kwargs: solved_here.append("lp")
-                        or stage(*args, **kwargs))
-    answer = placement._solve(short_floor, "auto", 5.0, relax=True)
-    assert len(started) == 1 and order.index("scarce_first") < order.index("_bounds_aside")
-    assert solved_here == [] and answer.bound is not None and not answer.unplaced
     violations, problems = verify(short_floor, json.loads(as_json(short_floor, answer, [])))
     assert violations == [] and problems == [], [v.message for v in violations] + problems
     assert multiprocessing.active_children() == []

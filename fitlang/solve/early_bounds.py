@@ -17,10 +17,7 @@ Only where a pass takes seconds (the first one's CPU seconds: EARLY_PASS_CPU) an
 in a child anyway (`_bounds_aside`'s conditions that do not depend on the time left), and where
 the pair LP is expected to converge within the limit (elsewhere the zoned coarse bound decides
 first, on the rebuilt floor: inventory 50,000). At 10,000 nodes a pass is 0.3-1.2 CPU s: the
-child is forked where it was, where the LP is long enough for a child beside the placement; where
-it is not (under `placement.ASIDE_MIN_SECONDS`, and it would run in this process before the guided
-passes: the accelerator-heavy shape), it is begun from the first pass all the same, beside the
-floor's completion (`beside_completion`), which it does not defer.
+child is forked where it was.
 """
 
 from __future__ import annotations
@@ -36,23 +33,6 @@ from fitlang.solve.guides import guides
 # the least CPU seconds the floor's first pass takes where the LP begins beside the floor (a
 # pass at 10,000 nodes: 0.3-1.2 CPU s, the accelerator-heavy shape at 50,000 2.4-4.4)
 EARLY_PASS_CPU = 1.5
-
-
-# the least CPU seconds the pair LP is expected to take (`bound_stages.PAIR_SECONDS_PER_PAIR`)
-# where, too short for a child beside the placement (`placement.ASIDE_MIN_SECONDS`), it begins in
-# a child beside the floor's completion and polish instead: below it the fork and the answer's way
-# back (~0.05 s) are a large share of what the other core gives. Accelerator-heavy 10,000: ~22,000
-# pairs, 0.36 s expected, 0.45-0.7 CPU s in this process before the guided passes (session 40, h40a)
-BESIDE_COMPLETION_SECONDS = 0.25
-
-
-def beside_completion(expected: float, converges: bool) -> bool:
-    """Whether the pair LP that would run in this process, expected to take `expected` CPU
-    seconds, begins in a child beside the floor's completion (from the floor's first pass).
-    Unlike the LP begun from a long first pass (`early_pays`), it does not defer the completion
-    (`answered`): the completion's learned order decides the guided passes at 10,000 nodes
-    (session 40, h40a: deferred, seed 14 102,556 -> 102,744 USD/h)."""
-    return converges and expected >= BESIDE_COMPLETION_SECONDS
 
 
 def early_pays(first_pass_cpu: float, aside: bool, converges: bool) -> bool:

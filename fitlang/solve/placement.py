@@ -52,13 +52,7 @@ from fitlang.solve.counted_exact import counted_exact
 from fitlang.solve.crossing_room import crossing_room
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
-from fitlang.solve.early_bounds import (
-    EARLY_SECONDS_PER_PAIR,
-    beside_completion,
-    early_pays,
-    told_bounds,
-    waited,
-)
+from fitlang.solve.early_bounds import EARLY_SECONDS_PER_PAIR, early_pays, told_bounds, waited
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
@@ -210,7 +204,6 @@ class _Run:
     first_fit: Packing | None = None  # a plain first-fit placing more than the short floor (first_fit.py)
     early: Minimising | None = None  # the bounds begun beside the floor (early_bounds.py)
     completion_deferred: bool = False  # the short floor's completion after the early bounds' guided passes
-    early_defers: bool = False  # `early` may defer the completion (begun from a long first pass)
 
     @property
     def objective(self) -> str:
@@ -386,8 +379,8 @@ def _floor_stage(run: _Run) -> None:
     # (the LP begun beside not in yet: waited for, as long as it still holds: early_bounds.waited)
     left = run.budget.left(run.search_deadline)
     held = None if left is None else left - (time.monotonic() - wall)
-    run.completion_deferred = run.early_defers and not run.floor.complete and held is not None and held >= 0 \
-        and waited(run.early, run.budget.wall(EARLY_SECONDS_PER_PAIR * pairs_of(problem)), held)
+    run.completion_deferred = not run.floor.complete and held is not None and held >= 0 and \
+        waited(run.early, run.budget.wall(EARLY_SECONDS_PER_PAIR * pairs_of(problem)), held)
     if not run.floor.complete and not run.completion_deferred:  # (the stages after: worth more complete)
         pair_seconds = run.budget.wall(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem))
         completing = completion_deadline(share_of(time_limit, FLOOR_COMPLETE_SHARE, run.search_deadline),
@@ -745,15 +738,10 @@ def _early_bounds(run: _Run, first_pass: Packing, first_pass_cpu: float) -> None
     expected to converge in the limit, and the whole model is not expected to run."""
     problem, objective, time_limit = run.problem, run.objective, run.time_limit
     converges = not rebuild_first(problem, time_limit)
-    defers = early_pays(first_pass_cpu, _aside(run), converges)
-    if run.early is not None or not (defers or _beside_completion(run, converges)):
+    if run.early is not None or not early_pays(first_pass_cpu, _aside(run), converges) \
+            or _whole_model_pays(problem, run.budget.deadline, run.budget):
         return
-    searching = run.budget.search_deadline(_replicas(problem))
-    # (beside the completion, the model asked as `_stages` asks it: by the search's deadline;
-    # accelerator-heavy 10,000 seed 8 fits it by the limit's, not by the search's)
-    if _whole_model_pays(problem, run.budget.deadline if defers else searching, run.budget):
-        return
-    left = run.budget.left(searching)
+    left = run.budget.left(run.budget.search_deadline(_replicas(problem)))
     if left is None or left <= 0:
         return
 
@@ -761,17 +749,7 @@ def _early_bounds(run: _Run, first_pass: Packing, first_pass_cpu: float) -> None
         return _told(bound_stages.bounds_stage(problem, objective, None, first_pass, time_limit,
                                                time.monotonic() + seconds, None, False, beside=True,
                                                each_round=tell_parent))
-    run.early, run.early_defers = Minimising.running(bounds, left), defers
-
-
-def _beside_completion(run: _Run, converges: bool) -> bool:
-    """Whether the pair LP that would run in this process (`_bounds_aside` not: under
-    ASIDE_MIN_SECONDS) begins in a child beside the floor's completion and polish instead
-    (early_bounds.beside_completion), its answer then taken by `_bounds_aside`."""
-    problem = run.problem
-    return run.time_limit is not None and run.objective in NODE_OBJECTIVES and not _aside(run) \
-        and not few_merged_classes(problem) and forks() \
-        and beside_completion(bound_stages.PAIR_SECONDS_PER_PAIR * pairs_of(problem), converges)
+    run.early = Minimising.running(bounds, left)
 
 
 def _made_here(run: _Run, guide: Guide) -> bool:
@@ -1004,15 +982,16 @@ CROSSING_ROOM_SHARE = 0.25
 MERGE_SHARE = 0.5
 # whole gangs moved onto bought accelerator nodes (gang_bought.py), first: at most this share of
 # what is left (accelerator-heavy 10,000 at 5 s, seeds 3 / 12: one gang each, -73 / -76 USD/h,
-# in 0.5-0.6 CPU s with every gang tried)
+# in 0.4-0.6 CPU s with every gang tried)
 GANG_SHARE = 0.5
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
               progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
-    """The floor improved first by whole gangs moved onto bought accelerator nodes (gang_bought.py,
-    GANG_SHARE of the time left), then by ruin and recreate on its dear full nodes (dear_nodes.py, every one,
-    for SEARCH_DEAR_SHARE of the time left, after small nodes merged onto larger ones:
+    """The floor improved first by whole gangs moved onto bought accelerator nodes
+    (gang_bought.py, GANG_SHARE of the time left), then by ruin and recreate on its dear full
+    nodes (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left, after small nodes
+    merged onto larger ones:
     small_merged.py, MERGE_SHARE of what is left); then, for SEARCH_DEAR_SHARE of what is left,
     the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
     consolidated (dear_room.py) and ruined again, and merged again), then paid nodes closed by
