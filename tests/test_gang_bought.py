@@ -10,7 +10,7 @@ from fitlang.model.problem import RESOURCES
 from fitlang.solve import placement
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
-from fitlang.solve.gang_bought import gangs_onto_bought
+from fitlang.solve.gang_bought import _candidates, gangs_onto_bought
 from fitlang.solve.improve import consolidate
 from fitlang.solve.pack import NodeState, Packing
 
@@ -96,3 +96,13 @@ def test_the_search_moves_the_gang_before_its_exact_stages(tmp_path, monkeypatch
     searched = placement._searched(problem, packing, "cost", time.monotonic() + 5.0, lambda *said: None,
                                    Fraction(11008, 100))
     assert float(verified_cost(problem, searched)) == 110.08
+
+
+def test_not_a_gang_another_workloads_affinity_names(tmp_path):
+    # `near` must run in a zone with `train`: moving `train` alone would break it
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        "  dedicated = \"gpu\"\n", "  dedicated = \"gpu\"\n  zone = \"a\"\n")
+        + workload("near", 1, 1, "1GiB", "  affinity train on zone\n"))
+    packing = _owned(problem)
+    assert _candidates(problem, packing) == []
+    assert _candidates(problem_from(tmp_path, FLEET.replace("{slots}", "2")), packing) != []

@@ -16,7 +16,8 @@ into the room left (the new nodes' CPUs and memory; the GPUs the gang left), tho
 accelerator workload first. The copy is kept where it costs less; the first move that gains is
 kept (the gangs whose nodes cost most for what the new nodes cost first), then the next gang
 tried on it. Every step keeps every rule `_Search` keeps (the gang leaves its cluster whole:
-only gangs with no spread and no affinity, whose counts per domain nothing asks for, move).
+only gangs with no spread and no affinity, which no other workload's affinity names, move:
+their counts per domain nothing asks for).
 """
 
 from __future__ import annotations
@@ -73,9 +74,11 @@ def _candidates(problem: Problem, packing: Packing) -> list[tuple[Demand, NodeCl
         for node in nodes:
             for name in node.hosted:
                 held[name] = held.get(name, 0.0) + price
+    # (a gang another workload's affinity names moves that workload's domain counts too)
+    named = {rule.target for demand in problem.demands for rule in demand.affinities}
     found = []
     for gang in problem.demands:
-        if not gang.gang or gang.spreads or gang.affinities or gang.name not in held:
+        if not gang.gang or gang.spreads or gang.affinities or gang.name in named or gang.name not in held:
             continue
         for target in targets:
             per = _per_node(gang, target)
