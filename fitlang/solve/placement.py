@@ -56,6 +56,7 @@ from fitlang.solve.early_bounds import EARLY_SECONDS_PER_PAIR, early_pays, told_
 from fitlang.solve.first_fit import first_fit_beside, first_fit_places_more
 from fitlang.solve.fitted_counts import fitted_counts
 from fitlang.solve.floor_complete import completion_deadline
+from fitlang.solve.gang_bought import gangs_onto_bought
 from fitlang.solve.gang_quotas import NO_COUNTS, LPCounts, lp_counts
 from fitlang.solve.greedy import Guide, greedy_floor, options_moved, plain_order_too
 from fitlang.solve.guided_complete import room_made
@@ -979,12 +980,18 @@ CROSSING_ROOM_SHARE = 0.25
 # this share of what is left (inventory 10,000 at 5 s, seed 31: 629.43 -> 627.39 in 0.07 CPU s,
 # then 625.20 -> 624.68 in 0.08 s; seed 11: 460.57 -> 460.39 after the dear room)
 MERGE_SHARE = 0.5
+# whole gangs moved onto bought accelerator nodes (gang_bought.py), first: at most this share of
+# what is left (accelerator-heavy 10,000 at 5 s, seeds 3 / 12: one gang each, -73 / -76 USD/h,
+# in 0.4-0.6 CPU s with every gang tried)
+GANG_SHARE = 0.5
 
 
 def _searched(problem: Problem, packing: Packing, objective: str, deadline: float | None,
               progress: Progress, bound: Fraction | None, ruined: bool = False) -> Packing:
-    """The floor improved by ruin and recreate on its dear full nodes (dear_nodes.py, every one,
-    for SEARCH_DEAR_SHARE of the time left, after small nodes merged onto larger ones:
+    """The floor improved first by whole gangs moved onto bought accelerator nodes
+    (gang_bought.py, GANG_SHARE of the time left), then by ruin and recreate on its dear full
+    nodes (dear_nodes.py, every one, for SEARCH_DEAR_SHARE of the time left, after small nodes
+    merged onto larger ones:
     small_merged.py, MERGE_SHARE of what is left); then, for SEARCH_DEAR_SHARE of what is left,
     the cheap nodes' replicas that fit moved into the accelerator nodes' room, the floor
     consolidated (dear_room.py) and ruined again, and merged again), then paid nodes closed by
@@ -997,6 +1004,10 @@ def _searched(problem: Problem, packing: Packing, objective: str, deadline: floa
         return packing
     enough = None if bound is None or bound <= 0 else bound / (1 - Fraction(OPTIMALITY_TOLERANCE))
     value = _packed_value(problem, packing, objective)
+    if (enough is None or value is None or value > enough) and gangs_onto_bought(
+            problem, packing, objective, time.monotonic() + GANG_SHARE * (deadline - time.monotonic())):
+        value = _packed_value(problem, packing, objective)
+        progress("improve", value, bound)
     if (enough is None or value is None or value > enough) and small_nodes_merged(
             problem, packing, objective, time.monotonic() + MERGE_SHARE * (deadline - time.monotonic())):
         value = _packed_value(problem, packing, objective)

@@ -1,0 +1,108 @@
+"""A whole gang moved onto bought accelerator nodes, whose free CPUs then take the CPU work
+(gang_bought.py). Costs held to a hand count and to `verify` (which shares no code with it)."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+from fitlang.model.problem import RESOURCES
+from fitlang.solve import placement
+from fitlang.solve.dear_nodes import dear_nodes_ruined
+from fitlang.solve.dear_room import dear_room_filled
+from fitlang.solve.gang_bought import _candidates, gangs_onto_bought
+from fitlang.solve.improve import consolidate
+from fitlang.solve.pack import NodeState, Packing
+
+from solving import pool, problem_from, verified_cost, workload
+
+# `train` (a gang of 2, 8 GPUs each) on the two owned H100 nodes (50 USD/h each, dedicated to
+# GPU work: nothing else may use their CPUs); `batch` (4 x 60 CPUs) on four CPU nodes (10 USD/h):
+# 140. The owned nodes are in the cluster "default", the bought p5 nodes (55.04 USD/h, 192 CPUs,
+# 8 H100) in "aws-us-east-1": no replica of `train` moves alone, and no `batch` replica has
+# anywhere cheaper to go. With `train` whole on two bought p5 nodes, their 2 x 184 free CPUs take
+# the four `batch` replicas: 110.08, the least (2 x 8 H100 GPUs are needed, and 240 CPUs of
+# `batch`, which the owned H100 nodes may not hold: two p5 nodes at least, or 100 + 40)
+FLEET = ('import "std/accelerators"\nimport "std/aws"\n'
+         + pool("h100", 2, 192, "2048GiB", 50,
+                '  gpu {\n    model = H100\n    count = 8\n  }\n  dedicated = "gpu"\n')
+         + pool("cpu", 4, 64, "256GiB", 10)
+         + 'buy burst {\n  offers = [aws_p5_48xlarge]\n  regions = ["us-east-1"]\n  max_count = {slots}\n}\n'
+         + workload("train", 2, 8, "64GiB", '  gpu {\n    count = 8\n  }\n  gang = true\n'
+                    '  tolerate = ["gpu"]\n')
+         + workload("batch", 4, 60, "200GiB"))
+
+
+def _node(problem, class_id: str, index: int, hosted: dict[str, int]) -> NodeState:
+    node_class = problem.node_class(class_id)
+    name = node_class.node_names[index]
+    capacity = node_class.capacity_of(name)
+    free = {r: capacity[r] - sum(problem.demand(w).requests[r] * n for w, n in hosted.items())
+            for r in RESOURCES}
+    return NodeState(name, free, dict(hosted))
+
+
+def _owned(problem) -> Packing:
+    """The packing above: `train` on the owned H100 nodes, `batch` one per CPU node."""
+    return Packing({"h100": [_node(problem, "h100", i, {"train": 1}) for i in range(2)],
+                    "cpu": [_node(problem, "cpu", i, {"batch": 1}) for i in range(4)]})
+
+
+def test_no_move_of_the_search_before_it_leaves_the_owned_nodes(tmp_path):
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2"))
+    packing = _owned(problem)
+    assert verified_cost(problem, packing) == 140
+    assert consolidate(problem, packing, "cost") == 0
+    assert dear_nodes_ruined(problem, packing, "cost", None, give_up=None) == 0
+    assert dear_room_filled(problem, packing, "cost", None) == 0
+    assert verified_cost(problem, packing) == 140
+
+
+def test_the_gang_moves_whole_onto_bought_nodes_and_the_cpu_work_follows(tmp_path):
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2"))
+    packing = _owned(problem)
+    assert gangs_onto_bought(problem, packing, "cost", None) == 1
+    assert float(verified_cost(problem, packing)) == 110.08  # (verified: the gang in one cluster)
+    bought = [class_id for class_id in packing.nodes if class_id not in ("h100", "cpu")]
+    hosted = [node.hosted for node in packing.nodes[bought[0]]] if len(bought) == 1 else []
+    assert [one["train"] for one in hosted] == [1, 1] and sum(one["batch"] for one in hosted) == 4
+    assert packing.nodes.get("h100", []) == [] and packing.nodes.get("cpu", []) == []
+
+
+def test_not_where_the_buy_limit_holds_fewer_nodes_than_the_gang_needs(tmp_path):
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "1"))
+    packing = _owned(problem)
+    assert gangs_onto_bought(problem, packing, "cost", None) == 0
+    assert verified_cost(problem, packing) == 140
+
+
+def test_not_where_the_move_costs_more(tmp_path):
+    # no `batch` to take the bought nodes' free CPUs: 2 x 55.04 against the owned 100, kept
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        workload("batch", 4, 60, "200GiB"), ""))
+    packing = Packing({"h100": [_node(problem, "h100", i, {"train": 1}) for i in range(2)]})
+    assert gangs_onto_bought(problem, packing, "cost", None) == 0
+    assert verified_cost(problem, packing) == 100
+
+
+def test_the_search_moves_the_gang_before_its_exact_stages(tmp_path, monkeypatch):
+    # `placement._searched` from the owned packing, its exact repacking and neighbourhood search
+    # left out (at this size they find the move too; at 10,000 nodes they have no time for it):
+    # the gang's move, then nothing (the bound is met)
+    monkeypatch.setattr(placement, "repack", lambda *args: 0)
+    monkeypatch.setattr(placement.neighbourhood, "search", lambda problem, packing, *args, **kwargs: packing)
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2"))
+    packing = _owned(problem)
+    searched = placement._searched(problem, packing, "cost", time.monotonic() + 5.0, lambda *said: None,
+                                   Fraction(11008, 100))
+    assert float(verified_cost(problem, searched)) == 110.08
+
+
+def test_not_a_gang_another_workloads_affinity_names(tmp_path):
+    # `near` must run in a zone with `train`: moving `train` alone would break it
+    problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
+        "  dedicated = \"gpu\"\n", "  dedicated = \"gpu\"\n  zone = \"a\"\n")
+        + workload("near", 1, 1, "1GiB", "  affinity train on zone\n"))
+    packing = _owned(problem)
+    assert _candidates(problem, packing) == []
+    assert _candidates(problem_from(tmp_path, FLEET.replace("{slots}", "2")), packing) != []
