@@ -177,10 +177,11 @@ def narrowed(problem: Problem) -> Narrowed | None:
     meet a latency rule of the workload (`option_latency`: the counts hold it, or each share
     keeps it). And whether it is the same problem: one option only may run. None where a
     workload cannot be narrowed so."""
-    from fitlang.rules import option_latency, option_split
+    from fitlang.rules import option_hosts, option_latency, option_split
 
     shares: dict[str, Share] = {}
     parts: dict[str, list[option_split.Part]] = {}  # option group -> its parts
+    hosted: dict[str, list[Demand]] = {}  # a follower on node split beside the parts -> its parts
     followed: dict[str, str] = {}
     reached: set[str] = set()  # workloads whose shares' counts hold their latency rules
     kept, same = [], True
@@ -193,12 +194,16 @@ def narrowed(problem: Problem) -> Narrowed | None:
         found = _shares(problem, group, members, spreads)
         counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
         latency_held = found is not None and option_latency.held(problem, members, counts)
-        if found is None or not (latency_held or option_latency.each_meets(problem, members, counts)):
+        follower = option_hosts.hosted(problem, group)
+        if found is None or not (latency_held or option_latency.each_meets(problem, members, counts)) \
+                or (follower is not None and _short_of_room(problem, follower, members, counts)):
             split = option_split.split(problem, group, members, spreads)
             if split is None and found is None:
                 return None
             if split is not None:
                 parts[group.workload], same = split, False
+                if follower is not None:
+                    hosted[follower.name] = _beside_parts(problem, follower, group, split)
                 continue
         assert found is not None
         if latency_held:
@@ -212,6 +217,7 @@ def narrowed(problem: Problem) -> Narrowed | None:
         return None
     demands = [part for d in problem.demands for part in (
         option_split.part_demands(d, parts[d.group]) if d.group in parts
+        else hosted[d.name] if d.name in hosted
         else [option_latency.without(narrowed) if d.group in reached else narrowed
               for narrowed in [_narrowed_demand(d, shares.get(d.name), followed)]])]
     demands, same = _followers_kept(problem, demands, same)
@@ -219,6 +225,37 @@ def narrowed(problem: Problem) -> Narrowed | None:
     named = {d.name: d.name.split(option_split.SEPARATOR)[0] for d in demands if d.name not in before}
     state = option_split.running(problem, named, demands)  # (`fitc plan`: what runs, by part)
     return problem.with_demands(demands, option_groups=kept, **state), same, named
+
+
+def _short_of_room(problem: Problem, follower: Demand, members: list[Demand],
+                   counts: dict[str, tuple[int, list[str]]]) -> bool:
+    """Would a follower on node not fit beside the share it would follow (the most replicas),
+    its replicas even over that share's domains of the follower's spread (as it may put them)?"""
+    from fitlang.rules.option_hosts import dealt, room
+
+    followed = max(members, key=lambda d: counts[d.name][0])
+    count, classes = counts[followed.name]
+    topology = follower.spreads[0].topology if follower.spreads else None
+    by_domain: dict[str | None, list[str]] = {}
+    for class_id in classes:
+        value = None if topology is None else problem.node_class(class_id).topology_value(topology)
+        by_domain.setdefault(value, []).append(class_id)
+    each = count // max(1, len(by_domain))
+    return dealt(problem, follower, [(value, room(problem, follower, followed, mine, each))
+                                     for value, mine in by_domain.items()]) is None
+
+
+def _beside_parts(problem: Problem, follower: Demand, group: OptionGroup, parts: list) -> list[Demand]:
+    """The follower's parts beside W's (`option_hosts`: the split's search found room for it)."""
+    from fitlang.rules import option_hosts
+    from fitlang.rules.option_split import part_names
+
+    owners = [problem.demand(part.option) for part in parts]
+    classes = [part.classes for part in parts]
+    counts = option_hosts.fitted(problem, follower, owners, classes, [part.replicas for part in parts])
+    assert counts is not None  # (the split's count search asked for it)
+    beside = list(zip(part_names(parts), counts, classes, strict=True))
+    return option_hosts.part_demands(follower, group, beside)
 
 
 def _followers_kept(problem: Problem, demands: list[Demand], same: bool) -> tuple[list[Demand], bool]:
