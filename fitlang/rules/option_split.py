@@ -94,6 +94,13 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     return None
 
 
+def priced(problem: Problem, parts: list[Part]) -> Fraction:
+    """What the parts pay at the least a replica costs on each one's classes (`_counted`'s
+    prices)."""
+    return sum((part.replicas * rate(problem, problem.demand(part.option), part.classes)
+                * problem.demand(part.option).throughput for part in parts), Fraction(0))
+
+
 def alone_holds(problem: Problem, members: list[Demand], alone: Demand, spreads: list[SpreadRule]) -> bool:
     """Can `alone` run every replica under the spreads as written (each domain of any option
     counted)? Not always where it reaches every domain: `bench/option_spreads.py` seed 609,
