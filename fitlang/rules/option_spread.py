@@ -68,6 +68,10 @@ def refused(problem: Problem, demand: Demand) -> str | None:
     nodes = sum(c.count for c in problem.classes)
     if nodes <= MAX_NODES:
         return None
+    from fitlang.solve.gang_room import gangs_short_of_options
+
+    if demand in gangs_short_of_options(problem):  # (a gang none of its options runs: the solve proves it)
+        return None
     group = next(g for g in problem.option_groups if g.workload == demand.group)
     members = [problem.demand(name) for name in group.demands]
     spreads = [s for s in members[0].spreads if over_options(members[0], s)]
@@ -513,6 +517,13 @@ def packing_unbalanced(problem: Problem, packing: Packing) -> bool:
     if not in_problem(problem):
         return False
     return bool(_unbalanced(problem, _from_packing(problem, packing, "cost", FEASIBLE, None)))
+
+
+def balanced_or_left_out(problem: Problem, placement: Placement) -> Placement:
+    """`placement` with each option workload it leaves short or whose spread over options it
+    breaks placing none (`_short_left_out`): the greedy floor shown beside a proof that no
+    placement exists (`solve/gang_room.py`: the floor runs a gang over a spread it caps)."""
+    return _short_left_out(problem, placement) if in_problem(problem) else placement
 
 
 def _short_left_out(problem: Problem, placement: Placement) -> Placement:

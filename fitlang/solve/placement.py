@@ -134,7 +134,8 @@ def _solved(problem: Problem, backend: str, time_limit: float | None,
         timed.bought = _bought_by_class(problem, timed.bought)
         return timed
     if short_of_room(problem):  # a workload more than its nodes hold: no placement (room.py)
-        return _greedy_placement(problem, Status.INFEASIBLE, proven=True)
+        floor = _greedy_placement(problem, Status.INFEASIBLE, proven=True)
+        return option_spread.balanced_or_left_out(problem, floor)
     # a spread over an option workload's options: node by node at any size where it cannot be
     # narrowed (build refuses such a fleet; explain's grown trials come here too)
     exact_only = option_spread.in_problem(problem)
