@@ -47,6 +47,9 @@ def test_the_follower_is_dealt_evenly_over_its_spreads_domains(tmp_path):
     assert dealt(problem, web, [("z1", 8), ("z1", 8), ("z2", 3)]) is None  # (z2 holds 3: 6 in z1)
     assert dealt(problem, web, [("z1", 4), ("z2", 4)]) is None  # (room for 8)
     assert dealt(problem, replace(web, spreads=[]), [(None, 4), (None, 8)]) == [4, 5]
+    # (first beside the parts whose nodes hold one replica each: `--rules` seed 682 paid a node
+    # more beside G24's two-GPU nodes, where G24's one-GPU nodes had room for free)
+    assert dealt(problem, replace(web, spreads=[]), [(None, 8), (None, 8)], [False, True]) == [1, 8]
 
 
 def test_a_follower_counted_with_others_is_not_split(tmp_path):

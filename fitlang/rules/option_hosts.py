@@ -83,11 +83,13 @@ def _beside(problem: Problem, follower: Demand, owner: Demand, class_id: str) ->
     return min(fit, 1) if follower.one_per_node else fit
 
 
-def dealt(problem: Problem, follower: Demand, cells: Sequence[tuple[str | None, int]]) -> list[int] | None:
+def dealt(problem: Problem, follower: Demand, cells: Sequence[tuple[str | None, int]],
+          first: Sequence[bool] = ()) -> list[int] | None:
     """The follower's replicas per cell (each cell: its domain of the follower's spread, or
     None, and its room), as evenly over the domains of its spread as the room lets (water
-    filling: each domain up to a level, the lowest that takes them all); None where the room
-    is short or the spread's max_skew does not hold (a domain it may use with no cell counts 0)."""
+    filling: each domain up to a level, the lowest that takes them all), within a domain the
+    cells `first` flags first; None where the room is short or the spread's max_skew does not
+    hold (a domain it may use with no cell counts 0)."""
     rooms: dict[str | None, int] = {}
     for domain, space in cells:
         rooms[domain] = rooms.get(domain, 0) + space
@@ -113,11 +115,11 @@ def dealt(problem: Problem, follower: Demand, cells: Sequence[tuple[str | None, 
     skew = max(per_domain.values()) - min(per_domain.values())
     if follower.spreads and skew > follower.spreads[0].max_skew:
         return None
-    counts = []
-    for domain, space in cells:
-        taken = min(space, per_domain[domain])
-        per_domain[domain] -= taken
-        counts.append(taken)
+    counts = [0] * len(cells)
+    for index in sorted(range(len(cells)), key=lambda i: not (first and first[i])):
+        domain, space = cells[index]
+        counts[index] = min(space, per_domain[domain])
+        per_domain[domain] -= counts[index]
     return counts
 
 
@@ -130,8 +132,14 @@ def fitted(problem: Problem, follower: Demand, owners: Sequence[Demand], classes
     def domain(mine: Sequence[str]) -> str | None:
         return None if topology is None or not mine else problem.node_class(mine[0]).topology_value(topology)
 
+    # (hosted first beside parts a node of which holds one replica: they take a node each
+    # anyway, where the others would share one; `--rules` seed 682 paid a node more)
+    from fitlang.rules.option_spread import node_fit
+
+    cells = list(zip(owners, classes, counts, strict=True))
+    alone = [all(node_fit(problem.node_class(c), owner) <= 1 for c in mine) for owner, mine, _ in cells]
     return dealt(problem, follower, [(domain(mine), room(problem, follower, owner, mine, count))
-                                     for owner, mine, count in zip(owners, classes, counts, strict=True)])
+                                     for owner, mine, count in cells], alone)
 
 
 def topologies(follower: Demand | None) -> list[str]:

@@ -455,7 +455,7 @@ def _quotas(required: Fraction, owners: dict[str, Demand]) -> dict[str, int]:
     return quotas
 
 
-def _fit(node_class: NodeClass, demand: Demand) -> int:
+def node_fit(node_class: NodeClass, demand: Demand) -> int:
     """Replicas of `demand` one empty node of the class holds (one where it is kept one a
     node: `--rules` seed 735 priced G80's nodes by their 2 GPUs and ran it on twice the nodes
     a single-GPU option needed, 91% over the optimum)."""
@@ -467,13 +467,13 @@ def rate(problem: Problem, demand: Demand, class_ids: list[str]) -> Fraction:
     """The least a unit of `demand`'s throughput costs on these classes (a node's price over
     what the replicas that fit on it deliver); unbounded where none fits."""
     rates = [node_class.price / (fit * demand.throughput) for c in class_ids
-             if (fit := _fit(node_class := problem.node_class(c), demand))]
+             if (fit := node_fit(node_class := problem.node_class(c), demand))]
     return min(rates, default=Fraction(10 ** 12))
 
 
 def room(problem: Problem, demand: Demand, class_ids: list[str]) -> int:
     """Replicas of `demand` these classes hold, empty."""
-    return sum(problem.node_class(c).count * _fit(problem.node_class(c), demand) for c in class_ids)
+    return sum(problem.node_class(c).count * node_fit(problem.node_class(c), demand) for c in class_ids)
 
 
 def solve_narrowed(problem: Problem, found: Narrowed, solve: Callable[[Problem], Placement]) -> Placement:
