@@ -60,3 +60,29 @@ def test_a_follower_counted_with_others_is_not_split(tmp_path):
     assert hosted(gang, group) is None
     names = [d.name for d in option_spread.narrowed(gang)[0].demands]
     assert names.count("web") == 1 and not any(n.startswith("web~") for n in names)  # (as before)
+
+
+def _beside_a_node_spread() -> str:
+    """`--rules` seed 771 (74 nodes): `chat` (4 of G80 in z1 at 4.00 a GPU or z2 at 2.00 for
+    two, r1; or 8 of G24 in z3 of r2 at 1.00) under `spread region max_skew 1`, `spread node
+    max_skew 2` and 3 replicas within 10 ms (r1 only); `web` (7, `spread zone max_skew 2`)
+    beside chat on its nodes. Its spread over nodes kept chat from being split (`unknown`);
+    the optimum is 8.00."""
+    pools = [reference.Pool("g0", 13, 8, 32, 400, "G80", 1, "z1", "r1"),
+             reference.Pool("g1", 17, 8, 32, 200, "G80", 2, "z2", "r1"),
+             reference.Pool("g2", 27, 8, 32, 100, "G24", 1, "z3", "r2"),
+             reference.Pool("c0", 17, 4, 16, 60, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 4, 1000, 4, gpus=1, options=[("G80", 4), ("G24", 8)],
+                              spreads=[("region", 1), ("node", 2)], latency=(10, 3))
+    web = reference.Workload("web", 7, 1000, 2, spreads=[("zone", 2)], rules=[("chat", "node", False)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_spread_over_nodes_is_kept_by_each_part_leaving_a_node_empty(tmp_path):
+    problem = problem_from(tmp_path, _beside_a_node_spread())
+    narrowed, _, _ = option_spread.narrowed(problem)
+    for part in (d for d in narrowed.demands if d.name.startswith("chat")):
+        assert [s.topology for s in part.spreads] == ["node"]
+        assert part.replicas < sum(narrowed.node_class(c).count for c in part.eligible)
+    placement = solved(problem, time_limit=10.0)
+    assert not placement.unplaced and placement.value == Fraction(8)

@@ -22,9 +22,10 @@ its replicas, `option_latency`), and each option's count is at most its replicas
 running (`fitc plan`), an option's replicas running in a cell count as its part's there
 (`running`); elsewhere as its first part's, which must move them. Not tried for a gang (its
 replicas on one cluster: the parts would be gangs of their own), nor where a rule names the
-workload or its options carry one that counts their replicas together (a spread over nodes,
-`anti_affinity self` over zones): those keep E0508. An affinity towards another workload,
-and one a node, each part holds as the option would.
+workload (but one follower on node, `option_hosts`) or its options carry one that counts
+their replicas together (`anti_affinity self` over zones): those keep E0508. An affinity
+towards another workload, and one a node, each part holds as the option would; a spread over
+nodes too, each cell leaving one of its nodes empty.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
         hosts = None if follower is None else functools.partial(option_hosts.fitted, problem, follower,
                                                                   owned, classes)
         counts = _counted(problem, owned, classes, order, list(limits.values()), every, group.required,
-                          reach=option_latency.reached(problem, owned, classes), hosts=hosts)
+                          reach=option_latency.reached(problem, owned, classes), hosts=hosts, one_empty=True)
         if counts is not None:
             return [Part(owners[cell], count, cells[cell][owners[cell]])
                     for cell, count in zip(order, counts, strict=True) if count]
@@ -153,11 +154,12 @@ def _ruled(problem: Problem, group: OptionGroup, members: list[Demand], follower
     the parts' counts hold), its latency (`option_latency`, in the counts) and the affinity on
     node of the follower the counts host (`option_hosts`)? Not a rule each replica holds on its
     own (an affinity towards another workload; one a node, as a node has one accelerator
-    model and each class one part)."""
+    model and each class one part), nor a spread over nodes, which each part keeps: its cell
+    leaves one of its nodes empty (`_counted`'s `one_empty`), so each part and the option
+    count from 0 and each holds at most max_skew a node (`--rules` seed 771)."""
     names = {group.workload, *group.demands}
     towards = any(r.target in names for d in problem.demands if d is not follower for r in d.affinities)
-    own = any(any(r.target == "self" and r.topology != "node" for r in d.affinities)
-              or any(s.topology == "node" for s in d.spreads) for d in members)
+    own = any(any(r.target == "self" and r.topology != "node" for r in d.affinities) for d in members)
     return towards or own
 
 
@@ -165,12 +167,14 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
              limits: list[int], every: list[set[str]], required: Fraction,
              exact: int | None = None, steps: list[int] | None = None,
              reach: list[tuple[list[bool], int]] | None = None,
-             hosts: Callable[[list[int]], list[int] | None] | None = None) -> list[int] | None:
+             hosts: Callable[[list[int]], list[int] | None] | None = None,
+             one_empty: bool = False) -> list[int] | None:
     """The cheapest count per cell (each at most what its owner's classes there hold, each
     option's at most its replicas) whose domains (`every`, per topology: a domain of no cell
     counts 0) hold every max_skew (`limits`, per topology), which run in the cells in reach
     at least each latency rule's replicas (`reach`: the cells in reach, the replicas), beside
-    which a follower on node fits (`hosts`: its counts, None where it does not), and
+    which a follower on node fits (`hosts`: its counts, None where it does not), with
+    `one_empty` leaving a node empty in each cell whose owner spreads over nodes, and
     which delivers `required` (with `exact`: in exactly that
     many replicas), by depth-first search; None where none does within MAX_STEPS (`steps`:
     the steps left, below 0 where they ran out)."""
@@ -179,6 +183,10 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
+    if one_empty:  # (a cell of an owner with a spread over nodes leaves one of its nodes empty)
+        highs = [min(high, sum(problem.node_class(c).count for c in mine) - 1)
+                 if any(s.topology == "node" for s in owner.spreads) else high
+                 for high, owner, mine in zip(highs, owners, classes, strict=True)]
     best: list = [None, None]  # cost, counts
     steps = [MAX_STEPS] if steps is None else steps
     counts: list[int] = []
