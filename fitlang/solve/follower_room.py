@@ -1,0 +1,66 @@
+"""A workload whose own spread the workload it follows caps: proven short before any model.
+
+`affinity W on T` keeps each replica of the follower F on a node (T = node) or in a domain of
+T where W runs, so F runs only in the domains of its spread's topology where W's nodes lie
+(`allowed`). Its `spread T' max_skew k` counts every domain of the nodes F may use: where one
+of them holds no node W may use, it holds none of F, so each domain holds at most k, and F at
+most k x the domains it may run in. Where F needs more, no placement exists. A gang W with
+options runs on one option: F is capped on each, and short where it is on every one.
+
+`bench/option_spreads.py --rules` seed 688: `web` (15, `spread zone max_skew 2`) beside
+`chat` on its nodes, chat a gang of G80 (z1) or G24 (z3), web's CPU nodes in z2 too: at most 2
+in the one zone chat runs in. The reference proves it infeasible; fitc's narrowed solve
+proves nothing, and its explanation took 2.5 CPU s (`unknown` within 5 s under load).
+
+Sound only where the follower's domains are known: a class of the follower without a value
+of T' (its replicas there count in no domain) proves nothing. Offers count where they may
+hold the follower (a domain it could buy a node in is one it may run in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fitlang.check.program import AffinityRule, SpreadRule
+from fitlang.model.problem import Demand, Problem
+from fitlang.rules.option_spread import domains
+
+
+def followers_short_of_room(problem: Problem) -> list[Demand]:
+    """The followers whose own spread the workload they follow caps below their replicas."""
+    return [d for d in problem.demands if d.group is None and d.replicas > 0 and any(
+        (ways := list(_where_it_runs(problem, rule.target)))
+        and all(_capped(problem, d, rule, spread, classes) for classes in ways)
+        for rule in d.affinities if not rule.anti and rule.target not in ("self", d.name)
+        for spread in d.spreads if spread.topology != "node")]
+
+
+def _where_it_runs(problem: Problem, target: str) -> Iterator[set[str]]:
+    """The classes the target may run on: a plain workload's; a workload with options, all
+    of theirs, or for a gang each option's apart (it runs on one). None where not in the
+    problem (none: the rule then caps nothing here)."""
+    names = {d.name for d in problem.demands}
+    for group in problem.option_groups:
+        if target == group.workload:
+            options = [set(problem.demand(name).eligible) for name in group.demands if name in names]
+            if group.gang:
+                yield from options
+            elif options:
+                yield set().union(*options)
+            return
+    if target in names:
+        yield set(problem.demand(target).eligible)
+
+
+def _capped(problem: Problem, follower: Demand, rule: AffinityRule, spread: SpreadRule,
+            theirs: set[str]) -> bool:
+    """Does the spread cap the follower below its replicas where the target runs on `theirs`?"""
+    near = {problem.node_class(c).topology_value(rule.topology) for c in theirs} - {None}
+    allowed = [problem.node_class(c) for c in follower.eligible
+               if (c in theirs if rule.topology == "node" else
+                   problem.node_class(c).topology_value(rule.topology) in near)]
+    values = {node_class.topology_value(spread.topology) for node_class in allowed}
+    if None in values:
+        return False
+    every = set(domains(problem, follower, spread.topology))
+    return bool(every - values) and follower.replicas > spread.max_skew * len(values)
