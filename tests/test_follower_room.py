@@ -47,3 +47,26 @@ def test_room_enough_proves_nothing(tmp_path):
     assert followers_short_of_room(every_zone) == []  # (no zone left empty: z1 and z2 hold 15)
     gone = problem.with_demands([d for d in problem.demands if d.group != "chat"])
     assert followers_short_of_room(gone) == []  # (an explain trial dropped the target)
+
+
+def _away_from_options(web_replicas: int = 4) -> str:
+    """`--rules` seed 730 (96 nodes): `web` (4, `spread zone max_skew 1`) kept away from
+    `chat` by zone; chat (a gang of 5 on G80 or 10 on G24) runs in z1 or z3, each a zone of
+    web's three (its CPU nodes in z2): that zone holds none of web, so each holds at most 1."""
+    pools = [reference.Pool("g0", 27, 8, 32, 300, "G80", 1, "z1", "r1"),
+             reference.Pool("g1", 17, 8, 32, 300, "G24", 2, "z1", "r1"),
+             reference.Pool("g2", 29, 8, 32, 100, "G24", 2, "z3", "r2"),
+             reference.Pool("c0", 23, 4, 16, 40, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 5, 2000, 4, gpus=1, options=[("G80", 5), ("G24", 10)], gang=True,
+                              spreads=[("region", 3)])
+    web = reference.Workload("web", web_replicas, 1000, 2, spreads=[("zone", 1)],
+                             rules=[("chat", "zone", True)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_kept_away_from_a_workload_that_runs_in_its_zones_is_proven_short(tmp_path):
+    problem = problem_from(tmp_path, _away_from_options())
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    assert solved(problem, time_limit=10.0).proven_infeasible
+    two = problem_from(tmp_path, _away_from_options(web_replicas=2), "two.fit")
+    assert followers_short_of_room(two) == []  # (one in each zone chat leaves it)

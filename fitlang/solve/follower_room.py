@@ -1,4 +1,5 @@
-"""A workload whose own spread the workload it follows caps: proven short before any model.
+"""A workload whose own spread the workload it follows (or keeps away from) caps: proven short
+before any model.
 
 `affinity W on T` keeps each replica of the follower F on a node (T = node) or in a domain of
 T where W runs, so F runs only in the domains of its spread's topology where W's nodes lie
@@ -6,11 +7,14 @@ T where W runs, so F runs only in the domains of its spread's topology where W's
 of them holds no node W may use, it holds none of F, so each domain holds at most k, and F at
 most k x the domains it may run in. Where F needs more, no placement exists. A gang W with
 options runs on one option: F is capped on each, and short where it is on every one.
+`anti_affinity W on T` with `spread T max_skew k` of F's own: W runs in some domain, and
+where every class it may use lies in a domain F's spread counts, that one holds none of F:
+F at most k x its other domains (`_kept_out`).
 
 `bench/option_spreads.py --rules` seed 688: `web` (15, `spread zone max_skew 2`) beside
-`chat` on its nodes, chat a gang of G80 (z1) or G24 (z3), web's CPU nodes in z2 too: at most 2
-in the one zone chat runs in. The reference proves it infeasible; fitc's narrowed solve
-proves nothing, and its explanation took 2.5 CPU s (`unknown` within 5 s under load).
+`chat` on its nodes, chat a gang of G24 (z2) or G80 (z1, z2), web's CPU nodes in z3 too: at
+most 2 a zone, 4 on G80. The reference proves it infeasible; fitc's narrowed solve proves
+nothing, and its explanation took 2.5 CPU s (`unknown` within 5 s under load).
 
 Sound only where the follower's domains are known: a class of the follower without a value
 of T' (its replicas there count in no domain) proves nothing. Offers count where they may
@@ -27,12 +31,47 @@ from fitlang.rules.option_spread import domains
 
 
 def followers_short_of_room(problem: Problem) -> list[Demand]:
-    """The followers whose own spread the workload they follow caps below their replicas."""
-    return [d for d in problem.demands if d.group is None and d.replicas > 0 and any(
+    """The followers whose own spread the workload they follow caps below their replicas, and
+    those it keeps away from (`_kept_out`)."""
+    return [d for d in problem.demands if (d.group is None and d.replicas > 0 and any(
         (ways := list(_where_it_runs(problem, rule.target)))
         and all(_capped(problem, d, rule, spread, classes) for classes in ways)
         for rule in d.affinities if not rule.anti and rule.target not in ("self", d.name)
-        for spread in d.spreads if spread.topology != "node")]
+        for spread in d.spreads if spread.topology != "node")) or _kept_out(problem, d)]
+
+
+def _kept_out(problem: Problem, follower: Demand) -> bool:
+    """`anti_affinity W on T` with `spread T max_skew k` of its own: W runs somewhere, and where
+    each class it may use lies in a domain of T the follower's spread counts, that domain
+    holds none of the follower, so each holds at most k, k x the other domains in all.
+    `--rules` seed 730: `web` (4, `spread zone max_skew 1`) away from `chat` by zone, chat's
+    nodes in two of web's three zones: at most 2."""
+    for spread in (s for s in follower.spreads if s.topology != "node"):
+        counted = set(domains(problem, follower, spread.topology))  # (existing nodes: counted always)
+        mine = {problem.node_class(c).topology_value(spread.topology) for c in follower.eligible}
+        if None in mine or len(mine) < 2:
+            continue
+        for target in _kept_away_from(problem, follower, spread.topology):
+            theirs = {problem.node_class(c).topology_value(spread.topology) for c in target}
+            if theirs and theirs <= counted and follower.replicas > spread.max_skew * (len(mine) - 1):
+                return True
+    return False
+
+
+def _kept_away_from(problem: Problem, follower: Demand, topology: str) -> Iterator[set[str]]:
+    """The classes of each workload the follower keeps away from by `topology`, one of whose
+    replicas runs for sure: a plain workload with replicas, or one with options every option
+    of which the follower keeps away from (`model/build` names each option for the rule)."""
+    away = {r.target for r in follower.affinities if r.anti and r.topology == topology and r.target != "self"}
+    names = {d.name for d in problem.demands}
+    for group in problem.option_groups:
+        options = [problem.demand(name) for name in group.demands if name in names]
+        if options and (group.workload in away or all(o.name in away for o in options)):
+            yield {c for o in options for c in o.eligible}
+    for target in away & names:
+        demand = problem.demand(target)
+        if demand.group is None and demand.replicas > 0:
+            yield set(demand.eligible)
 
 
 def _where_it_runs(problem: Problem, target: str) -> Iterator[set[str]]:
