@@ -70,3 +70,21 @@ def test_a_follower_kept_away_from_a_workload_that_runs_in_its_zones_is_proven_s
     assert solved(problem, time_limit=10.0).proven_infeasible
     two = problem_from(tmp_path, _away_from_options(web_replicas=2), "two.fit")
     assert followers_short_of_room(two) == []  # (one in each zone chat leaves it)
+
+
+def test_a_follower_on_node_with_more_replicas_than_fit_beside_its_target_is_proven_short(tmp_path):
+    # (`--rules` seed 896: `web` (21 of one CPU) beside a gang of 3 with 4 CPUs of 8: at most 12)
+    pools = [reference.Pool("g0", 11, 8, 32, 200, "G80", 2, "z3", "r2"),
+             reference.Pool("g1", 16, 8, 32, 300, "G24", 2, "z1", "r1"),
+             reference.Pool("c0", 22, 4, 16, 40, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 3, 4000, 4, gpus=1, options=[("G80", 3), ("G24", 3)], gang=True,
+                              spreads=[("region", 3)])
+
+    def web(replicas: int) -> str:
+        follower = reference.Workload("web", replicas, 1000, 2, rules=[("chat", "node", False)])
+        return reference.to_fit(reference.Spec(pools, [chat, follower]))
+
+    problem = problem_from(tmp_path, web(21))
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    assert solved(problem, time_limit=10.0).proven_infeasible
+    assert followers_short_of_room(problem_from(tmp_path, web(12), "twelve.fit")) == []

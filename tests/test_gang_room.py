@@ -12,8 +12,9 @@ import reference
 from solving import problem_from, solved
 
 
-def _gang(pools: list[reference.Pool], latency: tuple[int, int] | None, spreads: list) -> str:
-    chat = reference.Workload("chat", 6, 1000, 4, gpus=1, options=[("G80", 6), ("G24", 6)], gang=True,
+def _gang(pools: list[reference.Pool], latency: tuple[int, int] | None, spreads: list,
+         gang: bool = True) -> str:
+    chat = reference.Workload("chat", 6, 1000, 4, gpus=1, options=[("G80", 6), ("G24", 6)], gang=gang,
                               spreads=spreads, latency=latency)
     return reference.to_fit(reference.Spec(pools, [chat, reference.Workload("web", 10, 1000, 2)]))
 
@@ -60,3 +61,15 @@ def test_e0508_for_a_gang_names_the_latency_rule_its_options_fail(tmp_path):
     spreads = [s for s in members[0].spreads if option_spread.over_options(members[0], s)]
     why = option_deal.refusal(problem, group, members, spreads)
     assert "G80 cannot meet its `latency` rule alone (1 of its 6 replicas within 10 ms" in why
+
+
+def test_an_option_workload_none_of_whose_options_reaches_its_users_is_proven_infeasible(tmp_path):
+    # (`--rules` seed 909: not a gang; no option has a node within 10 ms)
+    pools = [reference.Pool("g0", 28, 8, 32, 300, "G24", 2, "z3", "r2"),
+             reference.Pool("g1", 30, 8, 32, 400, "G80", 1, "z3", "r2"),
+             reference.Pool("c0", 14, 4, 16, 60, zone="z2", region="r1")]
+    problem = problem_from(tmp_path, _gang(pools, (10, 1), [("region", 2)], gang=False))
+    assert {d.name for d in gangs_short_of_options(problem)} == {"chat[G80]", "chat[G24]"}
+    assert solved(problem, time_limit=10.0).proven_infeasible
+    near = problem_from(tmp_path, _gang(pools, (50, 1), [("region", 2)], gang=False), "near.fit")
+    assert gangs_short_of_options(near) == []

@@ -71,12 +71,13 @@ def room(problem: Problem, follower: Demand, owner: Demand, classes: Sequence[st
     if not count or not classes or owner.exclusive:
         return 0
     eligible = set(follower.eligible)
-    each = min(_beside(problem, follower, owner, c) if c in eligible else 0 for c in classes)
+    each = min(beside(problem, follower, owner, c) if c in eligible else 0 for c in classes)
     nodes = sum(problem.node_class(c).count for c in classes)
     return min(count, nodes) * each
 
 
-def _beside(problem: Problem, follower: Demand, owner: Demand, class_id: str) -> int:
+def beside(problem: Problem, follower: Demand, owner: Demand, class_id: str) -> int:
+    """Replicas of the follower that fit on an empty node of the class beside one of `owner`."""
     capacity = problem.node_class(class_id).capacity
     left = {r: capacity.get(r, 0) - owner.requests.get(r, 0) for r in follower.requests}
     fit = max(0, min((left[r] // q for r, q in follower.requests.items() if q > 0), default=0))

@@ -9,7 +9,8 @@ most k x the domains it may run in. Where F needs more, no placement exists. A g
 options runs on one option: F is capped on each, and short where it is on every one.
 `anti_affinity W on T` with `spread T max_skew k` of F's own: W runs in some domain, and
 where every class it may use lies in a domain F's spread counts, that one holds none of F:
-F at most k x its other domains (`_kept_out`).
+F at most k x its other domains (`_kept_out`). And `affinity W on node` alone: F runs beside
+W's replicas, a node each at most, so at most what fits beside them (`_beside_too_few`).
 
 `bench/option_spreads.py --rules` seed 688: `web` (15, `spread zone max_skew 2`) beside
 `chat` on its nodes, chat a gang of G24 (z2) or G80 (z1, z2), web's CPU nodes in z3 too: at
@@ -33,11 +34,52 @@ from fitlang.rules.option_spread import domains
 def followers_short_of_room(problem: Problem) -> list[Demand]:
     """The followers whose own spread the workload they follow caps below their replicas, and
     those it keeps away from (`_kept_out`)."""
-    return [d for d in problem.demands if (d.group is None and d.replicas > 0 and any(
-        (ways := list(_where_it_runs(problem, rule.target)))
-        and all(_capped(problem, d, rule, spread, classes) for classes in ways)
-        for rule in d.affinities if not rule.anti and rule.target not in ("self", d.name)
-        for spread in d.spreads if spread.topology != "node")) or _kept_out(problem, d)]
+    return [d for d in problem.demands if d.group is None and d.replicas > 0 and (
+        _followed_in(problem, d) or _kept_out(problem, d) or _beside_too_few(problem, d))]
+
+
+def _followed_in(problem: Problem, follower: Demand) -> bool:
+    """An affinity and a spread of the follower's own that the target caps (the module's doc)."""
+    return any((ways := list(_where_it_runs(problem, rule.target)))
+               and all(_capped(problem, follower, rule, spread, classes) for classes in ways)
+               for rule in follower.affinities if not rule.anti and rule.target not in ("self", follower.name)
+               for spread in follower.spreads if spread.topology != "node")
+
+
+def _beside_too_few(problem: Problem, follower: Demand) -> bool:
+    """`affinity W on node`: the follower runs on nodes W runs on, at most one a replica of W
+    (each option's at most its replicas; a gang's on one option), each holding what fits
+    beside one replica of W on its roomiest class. `--rules` seed 896: `web` (21 of one CPU)
+    beside a gang of 3 with 4 CPUs of 8: at most 12."""
+    for rule in follower.affinities:
+        if rule.anti or rule.topology != "node" or rule.target in ("self", follower.name):
+            continue
+        hosts = _hosts(problem, rule.target)
+        if hosts and all(follower.replicas > sum(_beside_most(problem, follower, d) for d in way)
+                         for way in hosts):
+            return True
+    return False
+
+
+def _hosts(problem: Problem, target: str) -> list[list[Demand]]:
+    """The demands the target runs as (a gang's options each apart)."""
+    names = {d.name for d in problem.demands}
+    for group in problem.option_groups:
+        if target == group.workload:
+            options = [problem.demand(name) for name in group.demands if name in names]
+            return [[o] for o in options] if group.gang else [options] if options else []
+    return [[problem.demand(target)]] if target in names else []
+
+
+def _beside_most(problem: Problem, follower: Demand, host: Demand) -> int:
+    """The most of the follower beside `host`'s replicas: a node each (at most as many as the
+    nodes the two share), each holding what fits beside one on the roomiest of them."""
+    from fitlang.rules.option_hosts import beside
+
+    shared = [c for c in host.eligible if c in set(follower.eligible)]
+    nodes = sum(problem.node_class(c).count for c in shared)
+    most = max((beside(problem, follower, host, c) for c in shared), default=0)
+    return min(host.replicas, nodes) * most
 
 
 def _kept_out(problem: Problem, follower: Demand) -> bool:
