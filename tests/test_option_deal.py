@@ -55,11 +55,22 @@ def test_a_gang_whose_options_each_miss_a_zone_runs_on_one_with_at_most_max_skew
     assert placement.bound is not None and placement.bound <= placement.value
 
 
-def test_a_gang_no_option_holds_within_max_skew_is_refused_saying_why(tmp_path):
+def test_a_gang_no_option_holds_within_max_skew_is_proven_infeasible_and_refusal_says_why(tmp_path):
     # max_skew 2: H100's 6 replicas over a and b need 3 a zone, zone c at 0: no placement holds
-    errors = _refused(tmp_path, fleet_spread_policy(rule="spread zone max_skew 2", chat="  gang = true\n"))
-    assert len(errors) == 1 and errors[0].startswith("E0508")
-    assert "H100 runs 6 replicas with nodes in 2 of the 3 zone domains" in errors[0]
+    # (refused, E0508, before `solve/gang_room.py` proved it)
+    from fitlang.rules.option_deal import refusal
+    from fitlang.rules.option_spread import over_options
+    from fitlang.solve.linear import Status
+
+    text = fleet_spread_policy(rule="spread zone max_skew 2", chat="  gang = true\n")
+    assert _refused(tmp_path, text) == []
+    problem = problem_from(tmp_path, text)
+    placement = solved(problem)
+    assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
+    group = problem.option_groups[0]
+    members = [problem.demand(name) for name in group.demands]
+    why = refusal(problem, group, members, [s for s in members[0].spreads if over_options(members[0], s)])
+    assert "H100 runs 6 replicas with nodes in 2 of the 3 zone domains" in why
 
 
 def test_two_spreads_over_options_are_dealt_in_blocks(tmp_path):

@@ -89,3 +89,26 @@ def test_a_gang_runs_on_an_option_that_meets_the_rule(tmp_path):
     placement = solved(problem, time_limit=10.0)
     assert not placement.unplaced and _chat_by_option(problem, placement) == {"G24": 3}
     assert placement.value == 9
+
+
+def _the_cheapest_option_far() -> str:
+    """`--rules` seed 677 (148 nodes): `chat` (2 of G80, in z1 of r1 at 3.00 or z3 of r2 at
+    1.00, a GPU a node; or 4 of G24, only in z1, two a node at 1.00) under spreads over zones
+    and regions within 2 and `latency` within 10 ms (r1 only) for 1 replica. G80 alone is the
+    cheapest per unit of throughput and reaches every zone, but its rule took a node at 3.00
+    in r1 (4.00, 100% over); the optimum (2.00) runs 2 of G24 in z1 and one of G80 in z3."""
+    pools = [reference.Pool("g0", 28, 8, 32, 100, "G24", 2, "z1", "r1"),
+             reference.Pool("g1", 22, 8, 32, 100, "G80", 1, "z3", "r2"),
+             reference.Pool("g2", 20, 8, 32, 300, "G80", 1, "z1", "r1"),
+             reference.Pool("c0", 23, 4, 16, 40, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 2, 1000, 4, gpus=1, options=[("G80", 2), ("G24", 4)],
+                              spreads=[("region", 2), ("zone", 2)], latency=(10, 1))
+    return reference.to_fit(reference.Spec(pools, [chat, reference.Workload("web", 6, 1000, 2)]))
+
+
+def test_the_option_choice_weighs_the_latency_rule(tmp_path):
+    problem = problem_from(tmp_path, _the_cheapest_option_far())
+    placement = solved(problem, time_limit=10.0)
+    assert not placement.unplaced
+    assert _chat_by_option(problem, placement) == {"G24": 2, "G80": 1}
+    assert placement.value == 2

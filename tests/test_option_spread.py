@@ -98,14 +98,18 @@ def test_with_one_option_able_to_run_the_narrowed_policy_is_the_policy(tmp_path)
     assert placement.bound is not None and placement.status is Status.OPTIMAL
 
 
-def test_a_gang_no_option_of_which_reaches_every_zone_is_refused(tmp_path):
+def test_a_gang_no_option_of_which_reaches_every_zone_is_proven_infeasible(tmp_path):
+    # each option leaves a zone empty, so holds at most max_skew a zone of its own: fewer
+    # than its replicas (`solve/gang_room.py`; refused, E0508, before)
     from fitlang.driver import Compilation
+    from fitlang.solve.linear import Status
 
     path = tmp_path / "p.fit"
     path.write_text(fleet_spread_policy(chat="  gang = true\n"))
     compilation = Compilation(path)
-    assert [d.code for d in compilation.diagnostics()] == ["E0508"]
-    assert compilation.problem is None
+    assert [d.code for d in compilation.diagnostics()] == []
+    placement = solved(compilation.problem)
+    assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
 
 
 def _one_slot_in_c(count: int = 15) -> str:

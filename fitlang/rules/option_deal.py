@@ -181,15 +181,26 @@ def refusal(problem: Problem, group: OptionGroup, members: list[Demand], spreads
                 "the spreads are held node by node)")
     limits = _limits(spreads)
     every = {t: {v for d in members for v in domains(problem, d, t)} for t in limits}
-    each = []
+    each, far = [], False
     for demand in members:
+        if not may_run_a_gang(problem, demand):  # (`--rules` seed 761: the rule that fails is latency)
+            far = True
+            each.append(f"{demand.option} cannot meet its `latency` rule alone ({_latency_said(demand)})")
+            continue
         cells = _cells(problem, demand, limits)
         spans = {t: len({values[i] for values in cells.values()}) for i, t in enumerate(limits)}
         worst = max(limits, key=lambda t: (spans[t] < len(every[t]), -spans[t]))
         each.append(f"{demand.option} runs {demand.replicas} replicas with nodes in {spans[worst]} of the "
                     f"{len(every[worst])} {worst} domains")
-    return ("it is a gang (all its replicas on one option) and no option holds them within every max_skew "
+    rules = "within every max_skew and its `latency` rule" if far else "within every max_skew"
+    return (f"it is a gang (all its replicas on one option) and no option holds them {rules} "
             "where it leaves a domain empty (each domain then holds at most max_skew): " + "; ".join(each))
+
+
+def _latency_said(demand: Demand) -> str:
+    """What the option's latency rules ask, in the policy's terms."""
+    return ", ".join(f"{rule.replicas} of its {demand.replicas} replicas within {rule.limit_ms} ms of "
+                     f"`{rule.location}`" for rule in demand.latency)
 
 
 def _limits(spreads: list[SpreadRule]) -> dict[str, int]:

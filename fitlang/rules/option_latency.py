@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from fractions import Fraction
 
 from fitlang.model.problem import Demand, Problem
 
@@ -56,6 +57,27 @@ def each_meets(problem: Problem, members: list[Demand],
                                                 for c in classes):
                 return False
     return True
+
+
+def priced(problem: Problem, members: list[Demand], replicas: dict[str, tuple[int, list[str]]]) -> Fraction:
+    """What narrowed demands that each keep the latency rules pay (option -> its replicas and
+    classes): each rule's replicas at the least a replica costs on its classes in reach, the
+    others at the least on any of its classes (`option_split.priced`'s prices)."""
+    from fitlang.rules.option_spread import rate
+
+    total = Fraction(0)
+    for demand in members:
+        count, classes = replicas.get(demand.name, (0, []))
+        if not count:
+            continue
+        each = rate(problem, demand, classes) * demand.throughput
+        near = [min((c for c in classes if problem.within_reach(rule, problem.node_class(c))),
+                    key=lambda c: rate(problem, demand, [c]), default=None) for rule in demand.latency]
+        reached = max((rule.replicas for rule in demand.latency), default=0)
+        dearest = max((rate(problem, demand, [c]) * demand.throughput for c in near if c is not None),
+                      default=each)
+        total += min(reached, count) * dearest + (count - min(reached, count)) * each
+    return total
 
 
 def reached(problem: Problem, owners: list[Demand],

@@ -22,9 +22,10 @@ its replicas, `option_latency`), and each option's count is at most its replicas
 running (`fitc plan`), an option's replicas running in a cell count as its part's there
 (`running`); elsewhere as its first part's, which must move them. Not tried for a gang (its
 replicas on one cluster: the parts would be gangs of their own), nor where a rule names the
-workload or its options carry one that counts their replicas together (a spread over nodes,
-`anti_affinity self` over zones): those keep E0508. An affinity towards another workload,
-and one a node, each part holds as the option would.
+workload (but one follower on node, `option_hosts`) or its options carry one that counts
+their replicas together (`anti_affinity self` over zones): those keep E0508. An affinity
+towards another workload, and one a node, each part holds as the option would; a spread over
+nodes too, each cell leaving one of its nodes empty.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter
+from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fitlang.check.program import SpreadRule
 from fitlang.model.problem import Demand, OptionGroup, Problem
-from fitlang.rules import option_latency
+from fitlang.rules import option_hosts, option_latency
 from fitlang.rules.option_spread import domains, rate, room
 
 if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlang.solve
@@ -45,7 +47,8 @@ if TYPE_CHECKING:  # the solver's types: a rule module imports nothing of fitlan
 
 # the search's steps over all counts (cells x counts): past it, no split
 MAX_STEPS = 20_000
-SEPARATOR = "~"
+SEPARATOR = option_hosts.SEPARATOR
+UNLIMITED = 1 << 30  # the skew of a topology only the follower's spread names (its cells, `option_hosts`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +62,11 @@ class Part:
 def split(problem: Problem, group: OptionGroup, members: list[Demand],
           spreads: list[SpreadRule]) -> list[Part] | None:
     """The parts of the module docstring, or None where not tried or no counts hold."""
-    if group.gang or _ruled(problem, group, members):
+    follower = option_hosts.hosted(problem, group)
+    if group.gang or _ruled(problem, group, members, follower):
         return None
-    topologies = list(dict.fromkeys(s.topology for s in spreads))
-    limits = {t: min(s.max_skew for s in spreads if s.topology == t) for t in topologies}
+    topologies = list(dict.fromkeys([*(s.topology for s in spreads), *option_hosts.topologies(follower)]))
+    limits = {t: min((s.max_skew for s in spreads if s.topology == t), default=UNLIMITED) for t in topologies}
     cells: dict[tuple[str, ...], dict[str, list[str]]] = {}  # cell -> option -> its classes there
     for demand in members:
         for cell, class_ids in _cells_of(problem, demand, topologies).items():
@@ -81,12 +85,21 @@ def split(problem: Problem, group: OptionGroup, members: list[Demand],
     for key in (cheapest, most):
         owners = {cell: min(sorted(cells[cell]), key=functools.partial(key, cell)) for cell in order}
         owned, classes = [by_name[owners[c]] for c in order], [cells[c][owners[c]] for c in order]
+        hosts = None if follower is None else functools.partial(option_hosts.fitted, problem, follower,
+                                                                  owned, classes)
         counts = _counted(problem, owned, classes, order, list(limits.values()), every, group.required,
-                          reach=option_latency.reached(problem, owned, classes))
+                          reach=option_latency.reached(problem, owned, classes), hosts=hosts, one_empty=True)
         if counts is not None:
             return [Part(owners[cell], count, cells[cell][owners[cell]])
                     for cell, count in zip(order, counts, strict=True) if count]
     return None
+
+
+def priced(problem: Problem, parts: list[Part]) -> Fraction:
+    """What the parts pay at the least a replica costs on each one's classes (`_counted`'s
+    prices)."""
+    return sum((part.replicas * rate(problem, problem.demand(part.option), part.classes)
+                * problem.demand(part.option).throughput for part in parts), Fraction(0))
 
 
 def alone_holds(problem: Problem, members: list[Demand], alone: Demand, spreads: list[SpreadRule]) -> bool:
@@ -136,26 +149,32 @@ def _cells_of(problem: Problem, demand: Demand, topologies: list[str]) -> dict[t
     return cells
 
 
-def _ruled(problem: Problem, group: OptionGroup, members: list[Demand]) -> bool:
+def _ruled(problem: Problem, group: OptionGroup, members: list[Demand], follower: Demand | None) -> bool:
     """Does a rule count the workload's replicas other than its spreads over options (which
-    the parts' counts hold) and its latency (`option_latency`, in the counts)? Not a rule
-    each replica holds on its own (an affinity towards another workload; one a node, as a
-    node has one accelerator model and each class one part)."""
+    the parts' counts hold), its latency (`option_latency`, in the counts) and the affinity on
+    node of the follower the counts host (`option_hosts`)? Not a rule each replica holds on its
+    own (an affinity towards another workload; one a node, as a node has one accelerator
+    model and each class one part), nor a spread over nodes, which each part keeps: its cell
+    leaves one of its nodes empty (`_counted`'s `one_empty`), so each part and the option
+    count from 0 and each holds at most max_skew a node (`--rules` seed 771)."""
     names = {group.workload, *group.demands}
-    towards = any(r.target in names for d in problem.demands for r in d.affinities)
-    own = any(any(r.target == "self" and r.topology != "node" for r in d.affinities)
-              or any(s.topology == "node" for s in d.spreads) for d in members)
+    towards = any(r.target in names for d in problem.demands if d is not follower for r in d.affinities)
+    own = any(any(r.target == "self" and r.topology != "node" for r in d.affinities) for d in members)
     return towards or own
 
 
 def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], cells: list[tuple[str, ...]],
              limits: list[int], every: list[set[str]], required: Fraction,
              exact: int | None = None, steps: list[int] | None = None,
-             reach: list[tuple[list[bool], int]] | None = None) -> list[int] | None:
+             reach: list[tuple[list[bool], int]] | None = None,
+             hosts: Callable[[list[int]], list[int] | None] | None = None,
+             one_empty: bool = False) -> list[int] | None:
     """The cheapest count per cell (each at most what its owner's classes there hold, each
     option's at most its replicas) whose domains (`every`, per topology: a domain of no cell
     counts 0) hold every max_skew (`limits`, per topology), which run in the cells in reach
-    at least each latency rule's replicas (`reach`: the cells in reach, the replicas), and
+    at least each latency rule's replicas (`reach`: the cells in reach, the replicas), beside
+    which a follower on node fits (`hosts`: its counts, None where it does not), with
+    `one_empty` leaving a node empty in each cell whose owner spreads over nodes, and
     which delivers `required` (with `exact`: in exactly that
     many replicas), by depth-first search; None where none does within MAX_STEPS (`steps`:
     the steps left, below 0 where they ran out)."""
@@ -164,6 +183,10 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
     highs = [room(problem, owner, mine) for owner, mine in zip(owners, classes, strict=True)]
     enough = [int(required / owner.throughput) + 1 for owner in owners]  # more alone is only dearer
     highs = [min(high, most) for high, most in zip(highs, enough, strict=True)]
+    if one_empty:  # (a cell of an owner with a spread over nodes leaves one of its nodes empty)
+        highs = [min(high, sum(problem.node_class(c).count for c in mine) - 1)
+                 if any(s.topology == "node" for s in owner.spreads) else high
+                 for high, owner, mine in zip(highs, owners, classes, strict=True)]
     best: list = [None, None]  # cost, counts
     steps = [MAX_STEPS] if steps is None else steps
     counts: list[int] = []
@@ -183,7 +206,7 @@ def _counted(problem: Problem, owners: list[Demand], classes: list[list[str]], c
                 sums[cell[position]] = sums.get(cell[position], 0) + count
             if max(sums.values()) - min(sums.values()) > limit:
                 return False
-        return True
+        return hosts is None or hosts(counts) is not None
 
     def search(at: int, cost: Fraction, delivered: Fraction) -> bool:
         steps[0] -= 1
@@ -213,10 +236,19 @@ def part_demands(demand: Demand, parts: list[Part]) -> list[Demand]:
     its spreads over options and its latency rules dropped: the parts' counts hold them."""
     mine = [p for p in parts if p.option == demand.name] or [Part(demand.name, 0, [])]
     spreads = [s for s in demand.spreads if s.topology == "node"]
-    return [dataclasses.replace(demand, name=demand.name if i == 0 else f"{demand.name}{SEPARATOR}{i}",
-                                replicas=part.replicas, eligible=part.classes, group=None, option=None,
-                                throughput=Fraction(1), spreads=spreads, latency=[])
-            for i, part in enumerate(mine)]
+    return [dataclasses.replace(demand, name=name, replicas=part.replicas, eligible=part.classes, group=None,
+                                option=None, throughput=Fraction(1), spreads=spreads, latency=[])
+            for name, part in zip(part_names(mine), mine, strict=True)]
+
+
+def part_names(parts: list[Part]) -> list[str]:
+    """Each part's demand: its option's name for the option's first part, then `NAME~i`."""
+    seen: Counter[str] = Counter()
+    names = []
+    for part in parts:
+        names.append(part.option if not seen[part.option] else f"{part.option}{SEPARATOR}{seen[part.option]}")
+        seen[part.option] += 1
+    return names
 
 
 def merged(narrowed: Problem, placement: Placement, parts: dict[str, str]) -> Placement:

@@ -68,6 +68,10 @@ def refused(problem: Problem, demand: Demand) -> str | None:
     nodes = sum(c.count for c in problem.classes)
     if nodes <= MAX_NODES:
         return None
+    from fitlang.solve.gang_room import gangs_short_of_options
+
+    if demand in gangs_short_of_options(problem):  # (a gang none of its options runs: the solve proves it)
+        return None
     group = next(g for g in problem.option_groups if g.workload == demand.group)
     members = [problem.demand(name) for name in group.demands]
     spreads = [s for s in members[0].spreads if over_options(members[0], s)]
@@ -177,10 +181,11 @@ def narrowed(problem: Problem) -> Narrowed | None:
     meet a latency rule of the workload (`option_latency`: the counts hold it, or each share
     keeps it). And whether it is the same problem: one option only may run. None where a
     workload cannot be narrowed so."""
-    from fitlang.rules import option_latency, option_split
+    from fitlang.rules import option_hosts, option_latency, option_split
 
     shares: dict[str, Share] = {}
     parts: dict[str, list[option_split.Part]] = {}  # option group -> its parts
+    hosted: dict[str, list[Demand]] = {}  # a follower on node split beside the parts -> its parts
     followed: dict[str, str] = {}
     reached: set[str] = set()  # workloads whose shares' counts hold their latency rules
     kept, same = [], True
@@ -193,13 +198,16 @@ def narrowed(problem: Problem) -> Narrowed | None:
         found = _shares(problem, group, members, spreads)
         counts = {} if found is None else {name: (s.replicas, s.classes) for name, s in found.items()}
         latency_held = found is not None and option_latency.held(problem, members, counts)
-        if found is None or not (latency_held or option_latency.each_meets(problem, members, counts)):
-            split = option_split.split(problem, group, members, spreads)
-            if split is None and found is None:
-                return None
-            if split is not None:
-                parts[group.workload], same = split, False
-                continue
+        follower = option_hosts.hosted(problem, group)
+        split = _split_instead(problem, group, members, spreads, counts if found is not None else None,
+                               latency_held, follower)
+        if split is None and found is None:
+            return None
+        if split is not None:
+            parts[group.workload], same = split, False
+            if follower is not None:
+                hosted[follower.name] = _beside_parts(problem, follower, group, split)
+            continue
         assert found is not None
         if latency_held:
             reached.add(group.workload)
@@ -212,6 +220,7 @@ def narrowed(problem: Problem) -> Narrowed | None:
         return None
     demands = [part for d in problem.demands for part in (
         option_split.part_demands(d, parts[d.group]) if d.group in parts
+        else hosted[d.name] if d.name in hosted
         else [option_latency.without(narrowed) if d.group in reached else narrowed
               for narrowed in [_narrowed_demand(d, shares.get(d.name), followed)]])]
     demands, same = _followers_kept(problem, demands, same)
@@ -219,6 +228,59 @@ def narrowed(problem: Problem) -> Narrowed | None:
     named = {d.name: d.name.split(option_split.SEPARATOR)[0] for d in demands if d.name not in before}
     state = option_split.running(problem, named, demands)  # (`fitc plan`: what runs, by part)
     return problem.with_demands(demands, option_groups=kept, **state), same, named
+
+
+def _split_instead(problem: Problem, group: OptionGroup, members: list[Demand], spreads: list[SpreadRule],
+                   counts: dict[str, tuple[int, list[str]]] | None, latency_held: bool,
+                   follower: Demand | None) -> list | None:
+    """`option_split`'s parts in place of the shares (`counts`: option -> its replicas and
+    classes; None where there are none), or None to keep them: where the shares cannot meet a
+    latency rule (its counts hold it, or each share keeps it), or a follower on node would
+    not fit beside them; and where each share keeps a latency rule, when the parts are priced
+    lower (`option_latency.priced`: `--rules` seed 677 ran G80 alone, the cheapest per unit of
+    throughput, and its 10 ms rule took a node at 3.00 in r1, where G24 in r1 beside one G80
+    replica in r2 pays 2.00)."""
+    from fitlang.rules import option_latency, option_split
+
+    short = counts is not None and follower is not None and _short_of_room(problem, follower, members, counts)
+    if counts is not None and latency_held and not short:
+        return None
+    split = option_split.split(problem, group, members, spreads)
+    if split is None or counts is None or short or not option_latency.each_meets(problem, members, counts):
+        return split
+    cheaper = option_split.priced(problem, split) < option_latency.priced(problem, members, counts)
+    return split if cheaper else None
+
+
+def _short_of_room(problem: Problem, follower: Demand, members: list[Demand],
+                   counts: dict[str, tuple[int, list[str]]]) -> bool:
+    """Would a follower on node not fit beside the share it would follow (the most replicas),
+    its replicas even over that share's domains of the follower's spread (as it may put them)?"""
+    from fitlang.rules.option_hosts import dealt, room
+
+    followed = max(members, key=lambda d: counts[d.name][0])
+    count, classes = counts[followed.name]
+    topology = follower.spreads[0].topology if follower.spreads else None
+    by_domain: dict[str | None, list[str]] = {}
+    for class_id in classes:
+        value = None if topology is None else problem.node_class(class_id).topology_value(topology)
+        by_domain.setdefault(value, []).append(class_id)
+    each = count // max(1, len(by_domain))
+    return dealt(problem, follower, [(value, room(problem, follower, followed, mine, each))
+                                     for value, mine in by_domain.items()]) is None
+
+
+def _beside_parts(problem: Problem, follower: Demand, group: OptionGroup, parts: list) -> list[Demand]:
+    """The follower's parts beside W's (`option_hosts`: the split's search found room for it)."""
+    from fitlang.rules import option_hosts
+    from fitlang.rules.option_split import part_names
+
+    owners = [problem.demand(part.option) for part in parts]
+    classes = [part.classes for part in parts]
+    counts = option_hosts.fitted(problem, follower, owners, classes, [part.replicas for part in parts])
+    assert counts is not None  # (the split's count search asked for it)
+    beside = list(zip(part_names(parts), counts, classes, strict=True))
+    return option_hosts.part_demands(follower, group, beside)
 
 
 def _followers_kept(problem: Problem, demands: list[Demand], same: bool) -> tuple[list[Demand], bool]:
@@ -393,7 +455,7 @@ def _quotas(required: Fraction, owners: dict[str, Demand]) -> dict[str, int]:
     return quotas
 
 
-def _fit(node_class: NodeClass, demand: Demand) -> int:
+def node_fit(node_class: NodeClass, demand: Demand) -> int:
     """Replicas of `demand` one empty node of the class holds (one where it is kept one a
     node: `--rules` seed 735 priced G80's nodes by their 2 GPUs and ran it on twice the nodes
     a single-GPU option needed, 91% over the optimum)."""
@@ -405,13 +467,13 @@ def rate(problem: Problem, demand: Demand, class_ids: list[str]) -> Fraction:
     """The least a unit of `demand`'s throughput costs on these classes (a node's price over
     what the replicas that fit on it deliver); unbounded where none fits."""
     rates = [node_class.price / (fit * demand.throughput) for c in class_ids
-             if (fit := _fit(node_class := problem.node_class(c), demand))]
+             if (fit := node_fit(node_class := problem.node_class(c), demand))]
     return min(rates, default=Fraction(10 ** 12))
 
 
 def room(problem: Problem, demand: Demand, class_ids: list[str]) -> int:
     """Replicas of `demand` these classes hold, empty."""
-    return sum(problem.node_class(c).count * _fit(problem.node_class(c), demand) for c in class_ids)
+    return sum(problem.node_class(c).count * node_fit(problem.node_class(c), demand) for c in class_ids)
 
 
 def solve_narrowed(problem: Problem, found: Narrowed, solve: Callable[[Problem], Placement]) -> Placement:
@@ -455,6 +517,13 @@ def packing_unbalanced(problem: Problem, packing: Packing) -> bool:
     if not in_problem(problem):
         return False
     return bool(_unbalanced(problem, _from_packing(problem, packing, "cost", FEASIBLE, None)))
+
+
+def balanced_or_left_out(problem: Problem, placement: Placement) -> Placement:
+    """`placement` with each option workload it leaves short or whose spread over options it
+    breaks placing none (`_short_left_out`): the greedy floor shown beside a proof that no
+    placement exists (`solve/gang_room.py`: the floor runs a gang over a spread it caps)."""
+    return _short_left_out(problem, placement) if in_problem(problem) else placement
 
 
 def _short_left_out(problem: Problem, placement: Placement) -> Placement:

@@ -119,6 +119,9 @@ def solve(problem: Problem, backend: str = "auto", time_limit: float | None = No
 def _solved(problem: Problem, backend: str, time_limit: float | None,
             progress: Progress | None) -> Placement:
     nodes, started = sum(c.count for c in problem.classes), time.monotonic()
+    if short_of_room(problem):  # a workload more than its nodes hold: no placement (room.py)
+        floor = _greedy_placement(problem, Status.INFEASIBLE, proven=True)
+        return option_spread.balanced_or_left_out(problem, floor)
     if nodes > EXACT_MAX_NODES and (narrow := option_spread.narrowed(problem)) is not None:
         narrowed = option_spread.solve_narrowed(problem, narrow, lambda p: solve(p, backend, time_limit,
                                                                                 progress))
@@ -134,8 +137,6 @@ def _solved(problem: Problem, backend: str, time_limit: float | None,
         timed = solve_timed(one_class_per_node(problem), time_limit)
         timed.bought = _bought_by_class(problem, timed.bought)
         return timed
-    if short_of_room(problem):  # a workload more than its nodes hold: no placement (room.py)
-        return _greedy_placement(problem, Status.INFEASIBLE, proven=True)
     # a spread over an option workload's options: node by node at any size where it cannot be
     # narrowed (build refuses such a fleet; explain's grown trials come here too)
     exact_only = option_spread.in_problem(problem)

@@ -37,16 +37,21 @@ def short_of_room(problem: Problem) -> list[Demand]:
     """The workloads that cannot be placed whole even alone: more replicas than the nodes they
     may use hold, each at `node_most` (a gang: in one cluster, docs/language.md); and the
     workloads with accelerator options whose nodes cannot hold them together (their option
-    demands: `option_room.py`); and the workloads whose spread over zones no placement of
+    demands: `option_room.py`); and the gangs with options none of which can run them alone
+    (`gang_room.py`); and the followers whose own spread the workload they follow caps
+    (`follower_room.py`); and the workloads whose spread over zones no placement of
     every replica keeps (`spread_room.py`). None where the policy allows replicas left out,
     or with a horizon (a node holds replicas in turn)."""
+    from fitlang.solve.follower_room import followers_short_of_room
+    from fitlang.solve.gang_room import gangs_short_of_options
     from fitlang.solve.option_room import options_short_of_room  # (they read `node_most` here)
     from fitlang.solve.spread_room import spreads_short_of_room
 
     if problem.allow_unplaced or problem.timeline is not None:
         return []
     alone = [d for d in problem.demands if d.group is None and not _held(problem, d)]
-    return alone or spreads_short_of_room(problem) or options_short_of_room(problem)
+    return alone or spreads_short_of_room(problem) or options_short_of_room(problem) or \
+        gangs_short_of_options(problem) or followers_short_of_room(problem)
 
 
 def _held(problem: Problem, demand: Demand) -> bool:

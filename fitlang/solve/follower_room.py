@@ -1,0 +1,147 @@
+"""A workload whose own spread the workload it follows (or keeps away from) caps: proven short
+before any model.
+
+`affinity W on T` keeps each replica of the follower F on a node (T = node) or in a domain of
+T where W runs, so F runs only in the domains of its spread's topology where W's nodes lie
+(`allowed`). Its `spread T' max_skew k` counts every domain of the nodes F may use: where one
+of them holds no node W may use, it holds none of F, so each domain holds at most k, and F at
+most k x the domains it may run in. Where F needs more, no placement exists. A gang W with
+options runs on one option: F is capped on each, and short where it is on every one.
+`anti_affinity W on T` with `spread T max_skew k` of F's own: W runs in some domain, and
+where every class it may use lies in a domain F's spread counts, that one holds none of F:
+F at most k x its other domains (`_kept_out`). And `affinity W on node` alone: F runs beside
+W's replicas, a node each at most, so at most what fits beside them (`_beside_too_few`).
+
+`bench/option_spreads.py --rules` seed 688: `web` (15, `spread zone max_skew 2`) beside
+`chat` on its nodes, chat a gang of G24 (z2) or G80 (z1, z2), web's CPU nodes in z3 too: at
+most 2 a zone, 4 on G80. The reference proves it infeasible; fitc's narrowed solve proves
+nothing, and its explanation took 2.5 CPU s (`unknown` within 5 s under load).
+
+Sound only where the follower's domains are known: a class of the follower without a value
+of T' (its replicas there count in no domain) proves nothing. Offers count where they may
+hold the follower (a domain it could buy a node in is one it may run in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fitlang.check.program import AffinityRule, SpreadRule
+from fitlang.model.problem import Demand, Problem
+from fitlang.rules.option_spread import domains
+
+
+def followers_short_of_room(problem: Problem) -> list[Demand]:
+    """The followers whose own spread the workload they follow caps below their replicas, and
+    those it keeps away from (`_kept_out`)."""
+    return [d for d in problem.demands if d.group is None and d.replicas > 0 and (
+        _followed_in(problem, d) or _kept_out(problem, d) or _beside_too_few(problem, d))]
+
+
+def _followed_in(problem: Problem, follower: Demand) -> bool:
+    """An affinity and a spread of the follower's own that the target caps (the module's doc)."""
+    return any((ways := list(_where_it_runs(problem, rule.target)))
+               and all(_capped(problem, follower, rule, spread, classes) for classes in ways)
+               for rule in follower.affinities if not rule.anti and rule.target not in ("self", follower.name)
+               for spread in follower.spreads if spread.topology != "node")
+
+
+def _beside_too_few(problem: Problem, follower: Demand) -> bool:
+    """`affinity W on node`: the follower runs on nodes W runs on, at most one a replica of W
+    (each option's at most its replicas; a gang's on one option), each holding what fits
+    beside one replica of W on its roomiest class. `--rules` seed 896: `web` (21 of one CPU)
+    beside a gang of 3 with 4 CPUs of 8: at most 12."""
+    for rule in follower.affinities:
+        if rule.anti or rule.topology != "node" or rule.target in ("self", follower.name):
+            continue
+        hosts = _hosts(problem, rule.target)
+        if hosts and all(follower.replicas > sum(_beside_most(problem, follower, d) for d in way)
+                         for way in hosts):
+            return True
+    return False
+
+
+def _hosts(problem: Problem, target: str) -> list[list[Demand]]:
+    """The demands the target runs as (a gang's options each apart)."""
+    names = {d.name for d in problem.demands}
+    for group in problem.option_groups:
+        if target == group.workload:
+            options = [problem.demand(name) for name in group.demands if name in names]
+            return [[o] for o in options] if group.gang else [options] if options else []
+    return [[problem.demand(target)]] if target in names else []
+
+
+def _beside_most(problem: Problem, follower: Demand, host: Demand) -> int:
+    """The most of the follower beside `host`'s replicas: a node each (at most as many as the
+    nodes the two share), each holding what fits beside one on the roomiest of them."""
+    from fitlang.rules.option_hosts import beside
+
+    shared = [c for c in host.eligible if c in set(follower.eligible)]
+    nodes = sum(problem.node_class(c).count for c in shared)
+    most = max((beside(problem, follower, host, c) for c in shared), default=0)
+    return min(host.replicas, nodes) * most
+
+
+def _kept_out(problem: Problem, follower: Demand) -> bool:
+    """`anti_affinity W on T` with `spread T max_skew k` of its own: W runs somewhere, and where
+    each class it may use lies in a domain of T the follower's spread counts, that domain
+    holds none of the follower, so each holds at most k, k x the other domains in all.
+    `--rules` seed 730: `web` (4, `spread zone max_skew 1`) away from `chat` by zone, chat's
+    nodes in two of web's three zones: at most 2."""
+    for spread in (s for s in follower.spreads if s.topology != "node"):
+        counted = set(domains(problem, follower, spread.topology))  # (existing nodes: counted always)
+        mine = {problem.node_class(c).topology_value(spread.topology) for c in follower.eligible}
+        if None in mine or len(mine) < 2:
+            continue
+        for target in _kept_away_from(problem, follower, spread.topology):
+            theirs = {problem.node_class(c).topology_value(spread.topology) for c in target}
+            if theirs and theirs <= counted and follower.replicas > spread.max_skew * (len(mine) - 1):
+                return True
+    return False
+
+
+def _kept_away_from(problem: Problem, follower: Demand, topology: str) -> Iterator[set[str]]:
+    """The classes of each workload the follower keeps away from by `topology`, one of whose
+    replicas runs for sure: a plain workload with replicas, or one with options every option
+    of which the follower keeps away from (`model/build` names each option for the rule)."""
+    away = {r.target for r in follower.affinities if r.anti and r.topology == topology and r.target != "self"}
+    names = {d.name for d in problem.demands}
+    for group in problem.option_groups:
+        options = [problem.demand(name) for name in group.demands if name in names]
+        if options and (group.workload in away or all(o.name in away for o in options)):
+            yield {c for o in options for c in o.eligible}
+    for target in away & names:
+        demand = problem.demand(target)
+        if demand.group is None and demand.replicas > 0:
+            yield set(demand.eligible)
+
+
+def _where_it_runs(problem: Problem, target: str) -> Iterator[set[str]]:
+    """The classes the target may run on: a plain workload's; a workload with options, all
+    of theirs, or for a gang each option's apart (it runs on one). None where not in the
+    problem (none: the rule then caps nothing here)."""
+    names = {d.name for d in problem.demands}
+    for group in problem.option_groups:
+        if target == group.workload:
+            options = [set(problem.demand(name).eligible) for name in group.demands if name in names]
+            if group.gang:
+                yield from options
+            elif options:
+                yield set().union(*options)
+            return
+    if target in names:
+        yield set(problem.demand(target).eligible)
+
+
+def _capped(problem: Problem, follower: Demand, rule: AffinityRule, spread: SpreadRule,
+            theirs: set[str]) -> bool:
+    """Does the spread cap the follower below its replicas where the target runs on `theirs`?"""
+    near = {problem.node_class(c).topology_value(rule.topology) for c in theirs} - {None}
+    allowed = [problem.node_class(c) for c in follower.eligible
+               if (c in theirs if rule.topology == "node" else
+                   problem.node_class(c).topology_value(rule.topology) in near)]
+    values = {node_class.topology_value(spread.topology) for node_class in allowed}
+    if None in values:
+        return False
+    every = set(domains(problem, follower, spread.topology))
+    return bool(every - values) and follower.replicas > spread.max_skew * len(values)

@@ -1,0 +1,90 @@
+"""follower_room.py: a follower whose own spread the workload it follows caps below its
+replicas, proven short before any model (`room.short_of_room`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fitlang.solve.follower_room import followers_short_of_room
+from fitlang.solve.linear import Status
+
+import reference
+from solving import problem_from, solved
+
+
+def _beside_a_gang(skew: int = 2, gang: bool = True) -> str:
+    """`bench/option_spreads.py --rules` seed 688 (76 nodes): `web` (15, `spread zone max_skew
+    2`) beside `chat` on its nodes; chat a gang of 8 on G24 (z2) or G80 (z1, z2); web's CPU
+    nodes in z3 hold none of it, so at most 2 a zone, 4 in all on G80."""
+    pools = [reference.Pool("g0", 18, 8, 32, 400, "G24", 1, "z2", "r1"),
+             reference.Pool("g1", 14, 8, 32, 100, "G24", 2, "z2", "r1"),
+             reference.Pool("g2", 12, 8, 32, 400, "G80", 2, "z1", "r1"),
+             reference.Pool("g3", 22, 8, 32, 300, "G80", 2, "z2", "r1"),
+             reference.Pool("c0", 10, 4, 16, 60, zone="z3", region="r2")]
+    chat = reference.Workload("chat", 8, 4000, 4, gpus=1, options=[("G80", 8), ("G24", 8)], gang=gang,
+                              spreads=[("zone", 2)])
+    web = reference.Workload("web", 15, 1000, 2, spreads=[("zone", skew)], rules=[("chat", "node", False)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_its_target_caps_is_proven_short(tmp_path):
+    problem = problem_from(tmp_path, _beside_a_gang())
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    placement = solved(problem, time_limit=10.0)
+    assert placement.status is Status.INFEASIBLE and placement.proven_infeasible
+    mixed = problem_from(tmp_path, _beside_a_gang(gang=False), "mixed.fit")  # (z1 + z2: 4 at most)
+    assert [d.name for d in followers_short_of_room(mixed)] == ["web"]
+
+
+def test_room_enough_proves_nothing(tmp_path):
+    wide = problem_from(tmp_path, _beside_a_gang(skew=8))  # (8 a zone: 16 in z1 and z2)
+    assert followers_short_of_room(wide) == []
+    problem = problem_from(tmp_path, _beside_a_gang(), "p.fit")
+    fewer = problem.with_demands([replace(d, replicas=4) if d.name == "web" else d for d in problem.demands])
+    assert followers_short_of_room(fewer) == []  # (2 in z1 and 2 in z2 on G80)
+    every_zone = problem.with_demands([replace(d, eligible=[c for c in d.eligible if c != "c0"])
+                                       if d.name == "web" else d for d in problem.demands])
+    assert followers_short_of_room(every_zone) == []  # (no zone left empty: z1 and z2 hold 15)
+    gone = problem.with_demands([d for d in problem.demands if d.group != "chat"])
+    assert followers_short_of_room(gone) == []  # (an explain trial dropped the target)
+
+
+def _away_from_options(web_replicas: int = 4) -> str:
+    """`--rules` seed 730 (96 nodes): `web` (4, `spread zone max_skew 1`) kept away from
+    `chat` by zone; chat (a gang of 5 on G80 or 10 on G24) runs in z1 or z3, each a zone of
+    web's three (its CPU nodes in z2): that zone holds none of web, so each holds at most 1."""
+    pools = [reference.Pool("g0", 27, 8, 32, 300, "G80", 1, "z1", "r1"),
+             reference.Pool("g1", 17, 8, 32, 300, "G24", 2, "z1", "r1"),
+             reference.Pool("g2", 29, 8, 32, 100, "G24", 2, "z3", "r2"),
+             reference.Pool("c0", 23, 4, 16, 40, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 5, 2000, 4, gpus=1, options=[("G80", 5), ("G24", 10)], gang=True,
+                              spreads=[("region", 3)])
+    web = reference.Workload("web", web_replicas, 1000, 2, spreads=[("zone", 1)],
+                             rules=[("chat", "zone", True)])
+    return reference.to_fit(reference.Spec(pools, [chat, web]))
+
+
+def test_a_follower_kept_away_from_a_workload_that_runs_in_its_zones_is_proven_short(tmp_path):
+    problem = problem_from(tmp_path, _away_from_options())
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    assert solved(problem, time_limit=10.0).proven_infeasible
+    two = problem_from(tmp_path, _away_from_options(web_replicas=2), "two.fit")
+    assert followers_short_of_room(two) == []  # (one in each zone chat leaves it)
+
+
+def test_a_follower_on_node_with_more_replicas_than_fit_beside_its_target_is_proven_short(tmp_path):
+    # (`--rules` seed 896: `web` (21 of one CPU) beside a gang of 3 with 4 CPUs of 8: at most 12)
+    pools = [reference.Pool("g0", 11, 8, 32, 200, "G80", 2, "z3", "r2"),
+             reference.Pool("g1", 16, 8, 32, 300, "G24", 2, "z1", "r1"),
+             reference.Pool("c0", 22, 4, 16, 40, zone="z2", region="r1")]
+    chat = reference.Workload("chat", 3, 4000, 4, gpus=1, options=[("G80", 3), ("G24", 3)], gang=True,
+                              spreads=[("region", 3)])
+
+    def web(replicas: int) -> str:
+        follower = reference.Workload("web", replicas, 1000, 2, rules=[("chat", "node", False)])
+        return reference.to_fit(reference.Spec(pools, [chat, follower]))
+
+    problem = problem_from(tmp_path, web(21))
+    assert [d.name for d in followers_short_of_room(problem)] == ["web"]
+    assert solved(problem, time_limit=10.0).proven_infeasible
+    assert followers_short_of_room(problem_from(tmp_path, web(12), "twelve.fit")) == []
