@@ -10,13 +10,16 @@ service open, so none pays.
 
 A switch: a workload running on one option alone (`option_trade._running_alone`) gives it up
 for another it lists; every node its replicas leave that then runs no accelerator replica is
-emptied and closed, its classes barred (`ScaleMove.barred`); the new option's replicas and the
-services taken off are placed together by `repair` (a zoned service within its zone), so that a
-new node of the new option weighs the services that could share it; what no other node takes
-goes back as `pool_emptied` puts it back. The switches are tried the largest guessed saving
-first (`_guess`: the emptied nodes' price less the new option's accelerators at its least price
-a GPU), kept where the objective is lower (`pool_emptied.kept_if_cheaper`: exact, the moves
-charged, the changed nodes tidied), else put back.
+emptied and closed, its classes barred (`ScaleMove.barred`); the new option's replicas are
+placed by `repair`, then the services taken off: onto the nodes the new option opened first (a
+4-GPU node has 48 cores beside its GPUs: inventory 10,000 plan 2, placed by `repair` alone they
+went to the fullest nodes anywhere and their zones' new small nodes), the rest by `repair` (a
+zoned service within its zone); what no other node takes goes back as `pool_emptied` puts it
+back. The switches are tried the largest guessed saving first (`_guess`: the emptied nodes'
+price less the new option's accelerators at its least price a GPU of a class with a free node),
+kept where the objective is lower (`pool_emptied.kept_if_cheaper`: exact, the moves charged, the
+changed nodes tidied), else put back. (Inventory 10,000, after the 5 s move: plans 2 / 7 / 1
+611.66 -> 610.05, 571.12 -> 568.89, 2117.98 -> 2112.51 in 0.56 / 0.16 / 0.47 CPU s.)
 """
 
 from __future__ import annotations
