@@ -26,21 +26,22 @@ FLEET = 'import "std/accelerators"\n\n' + "".join(
     f"    count = 4\n  }}\n  price = {price} USD/h\n}}\n\n"
     for name, count, model, price in (("a10g", 1, "A10G", "5.00"), ("l4", 2, "L4", "L4PRICE"))) + \
     "workload infer {\n  cpu = 2\n  memory = 8GiB\n  gpu {\n    count = 1\n" \
-    "    option A10G {\n      replicas = 4\n    }\n    option L4 {\n      replicas = 4\n    }\n  }\n}\n\n" \
+    "    option A10G {\n      replicas = 4\n    }\n" \
+    "    option L4 {\n      replicas = L4REPLICAS\n    }\n  }\n}\n\n" \
     "workload svc {\n  replicas = 4\n  cpu = 2\n  memory = 4GiB\n}\n\n" \
     "policy {\n  move_price = 0.01 USD/h\n  min_saving = 0%\n}\n"
 RUNNING = [("infer", "a10g-0", "A10G")] * 4 + [("svc", "a10g-0", None)] * 4
 SWITCHED = {"l4-0": Counter({"infer[L4]": 4, "svc": 4})}
 
 
-def settled_fleet(tmp_path, l4_price: str = "4.00") -> ScaleMove:
+def settled_fleet(tmp_path, l4_price: str = "4.00", l4_replicas: int = 4) -> ScaleMove:
     """What runs now kept, then `improve` until no node's change pays (none does)."""
     from fitlang.driver import Compilation
     from fitlang.model.build import with_current
     from fitlang.model.current import CurrentState, Running
 
     path = tmp_path / "p.fit"
-    path.write_text(FLEET.replace("L4PRICE", l4_price))
+    path.write_text(FLEET.replace("L4PRICE", l4_price).replace("L4REPLICAS", str(l4_replicas)))
     compilation = Compilation(path)
     assert compilation.problem is not None
     state = CurrentState(running=tuple(Running(w, n, option=o) for w, n, o in RUNNING))
@@ -73,6 +74,15 @@ def test_a_switch_that_does_not_pay_is_put_back_as_it_was(tmp_path):
     # for cost alone (no changes charged) it pays
     assert switch_options(fleet, "cost", None) == 1
     assert fleet.state() == SWITCHED
+
+
+def test_a_switch_whose_new_option_is_not_all_placed_is_put_back_with_every_replica(tmp_path):
+    # L4 at 1.00 USD/h a node but 12 replicas: the 2 L4 nodes hold 8 (the services would fit
+    # beside them, and 2.05 USD/h would look cheaper with 4 replicas lost)
+    fleet = settled_fleet(tmp_path, "1.00", l4_replicas=12)
+    before = fleet.state()
+    assert switch_options(fleet, "cost+moves", None) == 0
+    assert fleet.state() == before and not fleet.unplaced
 
 
 def test_no_switch_is_tried_past_the_deadline(tmp_path):

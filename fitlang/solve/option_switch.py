@@ -113,6 +113,8 @@ def switched(fleet: ScaleMove, changes: list[tuple[Demand, tuple[Demand, int]]])
         fleet.close(node.name)
     before = set(fleet.nodes)
     placed_barred(fleet, options, barred)
+    if fleet.unplaced:  # (left there, the switch is put back: `placed_barred` below would drop them)
+        return
     opened = np.array(sorted(fleet.nodes[name].row for name in fleet.nodes.keys() - before), dtype=np.int64)
     rest = []
     for demand, zone in sorted(services, key=lambda item: (-_size(item[0]), item[0].name)):
