@@ -119,8 +119,14 @@ def _emptied(fleet: ScaleMove, pool: frozenset[str]) -> None:
         displaced += taken_off(fleet, node)
         fleet.close(node.name)
     fleet.next_free.clear()
+    placed_barred(fleet, displaced, pool)
+
+
+def placed_barred(fleet: ScaleMove, displaced: list[tuple], barred: frozenset[str]) -> None:
+    """The replicas placed by `repair` with no node of the `barred` classes opened; those no
+    other node takes then placed again where any may open (left in `fleet.unplaced` if not)."""
     fleet.fills.clear()  # (`repair`'s fills of a former call hold positions of its order)
-    fleet.barred = pool
+    fleet.barred = barred
     try:
         fleet.repair(displaced)
     finally:
