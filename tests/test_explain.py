@@ -258,6 +258,26 @@ def test_a_toleration_repair_keeps_what_the_workload_tolerates(tmp_path):
         assert not solve(problem_from(tmp_path, fixed)).unplaced
 
 
+def test_a_toleration_repair_inserts_the_line_where_the_workload_states_no_tolerate(tmp_path):
+    """A workload that states no `tolerate` gets its quick fix as a line inserted in its
+    block, before the closing brace and indented as `fitc fmt` writes it (there was no fix:
+    only a stated `tolerate` value was replaced). Each fix applied checks and places `w`."""
+    node = {"kind": "Node", "metadata": {"name": "n0", "labels": {}},
+            "spec": {"taints": [{"key": "team", "value": "a", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [node]}))
+    text = ('inventory tainted {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+            + pool("kept", 1, 4, "8Gi", 1, '  dedicated = "batch"\n') + workload("w", 1, 4, "1Gi"))
+    explanation = explain(problem_from(tmp_path, text))
+    tolerating = [r for r in explanation.repairs if r.tolerate is not None]
+    assert [r.after for r in tolerating] == ['tolerate = ["batch"]', 'tolerate = ["team=a"]']
+    for repair in tolerating:
+        assert repair.fix is not None and repair.fix.span.start == repair.fix.span.end
+        fixed = text[:repair.fix.span.start] + repair.fix.text + text[repair.fix.span.end:]
+        assert fixed == text.removesuffix("}\n") + f"  {repair.after}\n}}\n"
+        assert not solve(problem_from(tmp_path, fixed)).unplaced
+
+
 def test_nodes_to_add_are_exact(tmp_path):
     # one 5 CPU replica per 8 CPU node: 6 replicas need 6 nodes, 5 more than the pool has
     text = pool("p", 1, 8, "16Gi") + workload("w", 6, 5, "1Gi")

@@ -482,6 +482,30 @@ def test_a_higher_budget_is_written_where_the_policy_states_it(tmp_path):
         assert not solved(build_problem(result.program).problem).unplaced
 
 
+def test_a_toleration_is_inserted_where_the_workload_states_none(tmp_path):
+    """A pool dedicated to "batch" and a workload with no `tolerate`: the repair's edit (the
+    server's code action) inserts `tolerate = ["batch"]` as a line of the workload's block;
+    the edited policy checks and places it."""
+    from fitlang.check.checker import check_file
+    from fitlang.lsp.solver_worker import conflict_diagnostics
+    from fitlang.model.build import build_problem
+
+    from solving import solved
+
+    text = ('pool batch {\n  count = 1\n  cpu = 8\n  memory = 32GiB\n  price = 10 USD/h\n'
+            '  dedicated = "batch"\n}\n\nworkload web {\n  replicas = 1\n  cpu = 6\n  memory = 8GiB\n}\n')
+    path = tmp_path / "tolerate.fit"
+    path.write_text(text)
+    repairs: list[dict] = []
+    assert conflict_diagnostics(path, {}, 10.0, {}, repairs)
+    [edited] = [text[:r["start"]] + r["text"] + text[r["end"]:] for r in repairs]
+    assert edited == text.replace("  memory = 8GiB\n", '  memory = 8GiB\n  tolerate = ["batch"]\n')
+    path.write_text(edited)
+    result = check_file(path)
+    assert not result.has_errors
+    assert not solved(build_problem(result.program).problem).unplaced
+
+
 @lsp
 async def test_a_solve_is_dropped_when_the_text_changes(client: LanguageClient, project):
     text = (ROOT / "examples" / "infeasible.fit").read_text()

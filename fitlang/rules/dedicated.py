@@ -11,6 +11,8 @@ from fitlang.check.program import Origin, Workload
 from fitlang.diagnostics import Fix
 from fitlang.model.problem import Demand, Exclusion, NodeClass
 from fitlang.rules.base import Rule, Stated
+from fitlang.span import Span
+from fitlang.syntax.printer import INDENT
 
 if TYPE_CHECKING:  # explain's types: importing a rule module imports nothing of fitlang.solve
     from fitlang.model.problem import Problem
@@ -79,19 +81,37 @@ def tolerating(problem: Problem, part: Part, deadline: float, name: str) -> Repa
     tolerate = kept if name in kept else (*kept, name)
     listed = "[" + ", ".join(f'"{value}"' for value in tolerate) + "]"
     text = f"let `{part.subject}` tolerate `{name}` (`tolerate = {listed}`)"
-    stated = None if demand is None else _stated_tolerate(demand, origin)
+    fix = None if demand is None else _tolerate_fix(demand, origin, text, listed)
     return search.Repair(part, text, origin, None, f"tolerate = {listed}", check.cost,
-                         fix=None if stated is None else Fix(text, stated.span, listed),
-                         checked=check, drops_part=True, tolerate=tolerate)
+                         fix=fix, checked=check, drops_part=True, tolerate=tolerate)
 
 
-def _stated_tolerate(demand: Demand, origin: Origin | None) -> Origin | None:
-    """The workload's `tolerate` value where its own block states it, in the file the repair
-    points at: what a quick fix replaces (none where it is inherited or not stated)."""
-    where, block = demand.spans.get("tolerate"), demand.origin
-    if where is None or block is None or origin is None or not where.path == block.path == origin.path:
+def _tolerate_fix(demand: Demand, origin: Origin | None, title: str, listed: str) -> Fix | None:
+    """The quick fix writing `listed` as the workload's `tolerate`, in the file the repair
+    points at: the value replaced where the workload's own block states it, a line inserted
+    where nothing states it (none where it is inherited: a profile's, shared)."""
+    block = demand.origin
+    if block is None or origin is None or block.path != origin.path:
         return None
-    return where if block.span.start <= where.span.start and where.span.end <= block.span.end else None
+    where = demand.spans.get("tolerate")
+    if where is None:
+        return _inserted_line(block, list(demand.spans.values()), title, f"tolerate = {listed}")
+    inside = block.span.start <= where.span.start and where.span.end <= block.span.end
+    return Fix(title, where.span, listed) if where.path == block.path and inside else None
+
+
+def _inserted_line(block: Origin, stated: list[Origin], title: str, line: str) -> Fix | None:
+    """`line` inserted before the line of the block's closing brace, one indent in from the
+    block (as `fitc fmt` writes it). The spans say where the brace is, not what precedes it
+    on its line, so there is no fix where the block is one line or a stated value ends on the
+    brace's line (`cpu = 1 }`)."""
+    span = block.span
+    inside = [s for s in stated if s.path == block.path and span.start <= s.span.start < span.end]
+    if span.line == span.end_line or any(s.span.end_line >= span.end_line for s in inside):
+        return None
+    line_start = span.end - span.end_column + 1  # `}` is the block's last character
+    at = Span(span.end_line, 1, span.end_line, 1, line_start, line_start)
+    return Fix(title, at, " " * (span.column - 1) + INDENT + line + "\n")
 
 
 RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why,
