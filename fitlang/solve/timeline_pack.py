@@ -702,8 +702,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     (at 100 nodes it took the MIP's time, whose packed answer was cheaper: 8,082 not 8,068).
     Where the moves converge, each run's replicas placed again together (`runs_recreated`), and
     the replicas over a stretch of a node's block (`timeline_stretches`). Once they converge: the
-    chains of two runs (`timeline_chains`), the kick (`cap_kicked`), then the blocks emptied
-    through overflow chains (`timeline_overflow`).
+    kick (`cap_kicked`), then the blocks emptied through overflow chains (`timeline_overflow`).
     Last, the preemptible replicas cut again into their cheapest segments (`timeline_segments`).
     Without `repack`, the classes are not packed again: a search that goes on from one that did
     (`timeline.solve_timed`'s tail: at the goal size its repack took 1.5-2.3 CPU s and found
@@ -711,8 +710,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
     one on the same schedule stopped (`timeline_resume.Resumed`: the moves not again where they
     had converged, a pass it was cut in from its first untried item, the overflow chains it was
     cut in first), kept up to date for the one after."""
-    from fitlang.solve.timeline_chains import runs_chained  # they build on this module
-    from fitlang.solve.timeline_overflow import overflowed
+    from fitlang.solve.timeline_overflow import overflowed  # they build on this module
     from fitlang.solve.timeline_regroup import regrouped
     from fitlang.solve.timeline_segments import resegmented
     from fitlang.solve.timeline_stretches import stretches_emptied
@@ -751,11 +749,7 @@ def searched(problem: Problem, ledger: Ledger, spots: list[Spot], deadline: Dead
         if state.converged and _near(now, moved, CONVERGING) and not kicked and not past(deadline, ledger):
             # once: the work outside a cap's classes sent into the room it leaves unused, then
             # the blocks emptied through overflow chains (other money than the kick's: at the
-            # goal size, from converged schedules, 33 USD after the kick's 17-31, in 3 CPU s).
-            # First, once, the chains of two runs (`timeline_chains`): at the goal size they
-            # find 13 USD per CPU s there, the kick 4; each round of them took 2.3-4.2 CPU s,
-            # so in every round they kept the kick and the chains after it out of a 30 s solve
-            spots = _unless_done(state, "chains", runs_chained, problem, ledger, spots, deadline)
+            # goal size, from converged schedules, 33 USD after the kick's 17-31, in 3 CPU s)
             spots, kicked = cap_kicked(problem, ledger, spots, deadline), True
             if not past(deadline, ledger):  # (a kick cut short is made again first)
                 state.restarted("overflow")  # (over the kicked schedule, from its first block)
@@ -813,34 +807,24 @@ def runs_recreated(problem: Problem, ledger: Ledger, spots: list[Spot], deadline
     and the moves then found -48 more, where the search itself had converged. Preemptible
     replicas stay. `progress`: how far a pass over the same schedule got before."""
     spots = list(spots)
-    runs = runs_held(problem, spots)
-    for key in (progress or Progress()).through(lambda: wasteful_first(ledger, spots, runs),
-                                                 lambda: past(deadline, ledger)):
-        held = runs[key]
-        moved = _recreated(problem, ledger, [spots[index] for index in held])
-        for index, spot in zip(held, moved or ()):
-            spots[index] = spot
-    return spots
-
-
-def runs_held(problem: Problem, spots: list[Spot]) -> dict[tuple[str, int], list[int]]:
-    """(demand, run) -> the indices of its spots, for every run but preemptible ones."""
     runs: dict[tuple[str, int], list[int]] = {}
     for index, spot in enumerate(spots):
         demand = problem.demand(spot.demand)
         if demand.min_segment is None:
             runs.setdefault((spot.demand, run_of(demand, spot.start)), []).append(index)
-    return runs
-
-
-def wasteful_first(ledger: Ledger, spots: list[Spot], runs: dict[tuple[str, int], list[int]]
-                   ) -> list[tuple[str, int]]:
-    """The runs, the most room their nodes leave unused first: where a pass over them is cut
-    by the deadline it has tried those, and a run that moves leaves room the next ones use
-    (seed 1 at the goal size, from one converged schedule: -43 for 16 runs moved in one pass,
-    against -25 for 10 in the order of the runs' first spot, in the same 2.4-2.6 CPU s)."""
-    unused = {key: sum(_unused(ledger, spots[index]) for index in held) for key, held in runs.items()}
-    return sorted(runs, key=lambda key: -unused[key])
+    # the most wasteful runs first: where the pass is cut by the deadline it has tried those,
+    # and a run that moves leaves room the next ones use (seed 1 at the goal size, from one
+    # converged schedule: -43 for 16 runs moved in one pass, against -25 for 10 in the order
+    # of the runs' first spot, in the same 2.4-2.6 CPU s)
+    def wasteful_first() -> list[tuple[str, int]]:
+        unused = {key: sum(_unused(ledger, spots[index]) for index in held) for key, held in runs.items()}
+        return sorted(runs, key=lambda key: -unused[key])
+    for key in (progress or Progress()).through(wasteful_first, lambda: past(deadline, ledger)):
+        held = runs[key]
+        moved = _recreated(problem, ledger, [spots[index] for index in held])
+        for index, spot in zip(held, moved or ()):
+            spots[index] = spot
+    return spots
 
 
 # what a kick takes off the rates of a capped class's nodes at the steps its cap has room for
@@ -1018,16 +1002,14 @@ def _blocks(ledger: Ledger, only: set[tuple[str, int]] | None = None
     return [(class_id, node, first, last) for _, class_id, node, first, last in found]
 
 
-def _recreated(problem: Problem, ledger: Ledger, held: list[Spot], in_order: bool = False
-               ) -> list[Spot] | None:
-    """`held` taken off their nodes and placed again, the largest first (`in_order`: in
-    `held`'s order); the new spots when that costs less, else None with the ledger as it was
-    (put back by copies: `Ledger.tried`)."""
+def _recreated(problem: Problem, ledger: Ledger, held: list[Spot]) -> list[Spot] | None:
+    """`held` taken off their nodes and placed again; the new spots when that costs less, else
+    None with the ledger as it was (put back by copies: `Ledger.tried`)."""
     ledger.tried()
     saved = sum(ledger.release(s.class_id, s.node, need_of(problem.demand(s.demand)), s.start, s.end)
                 for s in held)
     capacity = np.maximum(ledger.capacity[held[0].class_id], 1)  # a block is one class, a run alike
-    order = list(range(len(held))) if in_order else sorted(range(len(held)), key=lambda i: (
+    order = sorted(range(len(held)), key=lambda i: (
         -float((need_of(problem.demand(held[i].demand)) / capacity).max())
         * (held[i].end - held[i].start), i))
     placed: dict[int, Spot] = {}
