@@ -5,6 +5,7 @@ solved in a child process from the move's start, and the plan states the larger 
 from __future__ import annotations
 
 import os
+import time
 from fractions import Fraction
 
 import pytest
@@ -57,3 +58,36 @@ def test_without_a_limit_or_a_move_price_nothing_runs_beside(tmp_path):
                            state_of(*[("w", f"a-{i}") for i in range(4)]))
     assert model_bound_beside(problem, "cost+moves", None) is None
     assert model_bound_beside(problem, "cost", 5.0) is None
+
+
+@pytest.mark.skipif(not forks(), reason="the bound runs beside only where processes fork")
+def test_the_move_model_s_bound_is_collected_after_the_waves(tmp_path, monkeypatch):
+    """The child runs on through the plan's waves (`through_waves`): here its model proves
+    nothing until the waves have begun (a file the waves write), so only a bound collected
+    after them closes the gap (collected at the move's end, as before, the plan keeps the
+    charged LP's, here made 1.03, and is `feasible`)."""
+    from fitlang.solve import move_bound, moving
+
+    begun = tmp_path / "waves-begun"
+    real_waves = moving.waves
+
+    def waves_told(*arguments, **keywords):
+        begun.write_text("begun")
+        return real_waves(*arguments, **keywords)
+
+    def proven_once_the_waves_begin(problem, deadline, cpu_seconds=None):
+        while time.monotonic() < deadline:
+            if begun.exists():
+                return Fraction(106, 100)
+            time.sleep(0.01)
+        return None
+
+    monkeypatch.setattr(moving, "waves", waves_told)
+    monkeypatch.setattr(move_bound, "moves_lower_bound", lambda *arguments, **keywords: Fraction(103, 100))
+    monkeypatch.setattr(move_scale, "move_model_bound", proven_once_the_waves_begin)
+    path = tmp_path / "p.fit"
+    path.write_text(EMPTYING)
+    result = make_plan(Compilation(path), state_of(*[("w", f"a-{i}") for i in range(4)]), time_limit=20.0)
+    assert result.placement.value == Fraction(106, 100) and begun.exists()
+    assert result.placement.bound == pytest.approx(1.06, abs=1e-6) and result.status == "optimal"
+    assert result.placement.later_bound is None  # (collected: the child is not left running)
