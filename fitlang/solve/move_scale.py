@@ -1212,15 +1212,15 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
     if objective == "cost+moves" and not fleet.unplaced and nodes <= MOVE_MODEL_MAX_NODES:
         if value is None:
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
-        if (bound is None or value - bound > placement.tolerance * abs(value)) and \
-                modelled is not None and bound_after:
-            placement.later_bound, modelled = modelled, None  # (collected after the waves)
-        elif bound is None or value - bound > placement.tolerance * abs(value):
-            until = time.monotonic() + MOVE_MODEL_WALL_SECONDS
-            proven = modelled.collected() if modelled is not None else \
-                move_model_bound(problem, until if deadline is None else min(deadline, until))
-            if proven is not None and (bound is None or proven > bound):
-                placement.bound = proven
+        if bound is None or value - bound > placement.tolerance * abs(value):
+            if modelled is not None and bound_after:
+                placement.later_bound, modelled = modelled, None  # (collected after the waves)
+            else:
+                until = time.monotonic() + MOVE_MODEL_WALL_SECONDS
+                proven = modelled.collected() if modelled is not None else \
+                    move_model_bound(problem, until if deadline is None else min(deadline, until))
+                if proven is not None and (bound is None or proven > bound):
+                    placement.bound = proven
     if modelled is not None:
         modelled.stop()
     placement.seconds = time.monotonic() - started
