@@ -135,6 +135,7 @@ def make_plan(compilation: Compilation, state: CurrentState,
     """The plan of a checked policy from a current state, within `time_limit` (on `clock`)."""
     from fitlang.model.build import running_handles, with_current
     from fitlang.solve.linear import Status
+    from fitlang.solve.model_bound_beside import raised_by_later_bound, stop_later_bound
     from fitlang.solve.moving import solve_move, waves
 
     limit = TimeLimit.starting(time_limit, clock)
@@ -155,13 +156,14 @@ def make_plan(compilation: Compilation, state: CurrentState,
     if pinned:
         result.diagnostics += pinned
         return result
-    placement = solve_move(problem, time_limit=_move_seconds(limit, limit.cpu_share()))
+    placement = solve_move(problem, time_limit=_move_seconds(limit, limit.cpu_share()), bound_after=True)
     result.placement = placement
     result.status = str(placement.status)
     # no solution at all (a pinned workload running more replicas than it asks for makes the
     # stays infeasible) lists nothing as unplaced: it is no target either
     found = str(placement.status) in ("optimal", "feasible")
     if not found or (placement.unplaced and not problem.allow_unplaced):
+        stop_later_bound(placement)
         missing = _no_target(compilation, problem, program, placement, limit)
         result.diagnostics += missing.diagnostics
         # the move's status is its partial placement's (`optimal` with replicas left out): the
@@ -176,6 +178,9 @@ def make_plan(compilation: Compilation, state: CurrentState,
                  out_of_time=lambda: limit.spent)
     result.plan = plan
     result.diagnostics += plan.diagnostics
+    # the move model's bound, proven beside the move and its waves (`model_bound_beside`)
+    if raised_by_later_bound(placement):
+        result.status = str(placement.status)
     result.kept = _keep_current(problem, plan, compilation.root_path)
     return result
 

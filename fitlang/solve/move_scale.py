@@ -1120,12 +1120,15 @@ def _joint_moves_pay(value: Fraction, bound: Fraction | None) -> bool:
     return bound is None or value - bound > JOINT_MOVES_GAP * abs(value)
 
 
-def move_at_scale(problem: Problem, objective: str, time_limit: float | None) -> tuple[Placement, ScaleMove]:
+def move_at_scale(problem: Problem, objective: str, time_limit: float | None,
+                  bound_after: bool = False) -> tuple[Placement, ScaleMove]:
     """The target placement of a large fleet (module's docstring); its bound proven: the
     least cost with the moves charged (`moves_lower_bound`; the least cost for `cost`), or,
     up to `MOVE_MODEL_MAX_NODES` nodes and while the gap is wider than the tolerance, the
     whole move model's bound where that is larger, in at most `MOVE_MODEL_SECONDS` of CPU
-    time (and `MOVE_MODEL_WALL_SECONDS`, within the limit)."""
+    time (and `MOVE_MODEL_WALL_SECONDS`, within the limit). `bound_after`: the model's child
+    is left running through the plan's waves, handed over as `Placement.later_bound`
+    (`model_bound_beside`)."""
     from fitlang.solve.bound import lower_bound
     from fitlang.solve.dear_opened import close_dear_opened
     from fitlang.solve.merge_many import merge_many
@@ -1145,7 +1148,7 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
 
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
-    modelled = model_bound_beside(problem, objective, time_limit)  # (its module)
+    modelled = model_bound_beside(problem, objective, time_limit, through_waves=bound_after)  # (its module)
     fleet = ScaleMove(problem)
     fleet.repair(fleet.start())
     nodes = sum(c.count for c in problem.classes)
@@ -1214,11 +1217,14 @@ def move_at_scale(problem: Problem, objective: str, time_limit: float | None) ->
         if value is None:
             value = objective_value(problem, objective, fleet.state(), set(fleet.bought))
         if bound is None or value - bound > placement.tolerance * abs(value):
-            until = time.monotonic() + MOVE_MODEL_WALL_SECONDS
-            proven = modelled.collected() if modelled is not None else \
-                move_model_bound(problem, until if deadline is None else min(deadline, until))
-            if proven is not None and (bound is None or proven > bound):
-                placement.bound = proven
+            if modelled is not None and bound_after:
+                placement.later_bound, modelled = modelled, None  # (collected after the waves)
+            else:
+                until = time.monotonic() + MOVE_MODEL_WALL_SECONDS
+                proven = modelled.collected() if modelled is not None else \
+                    move_model_bound(problem, until if deadline is None else min(deadline, until))
+                if proven is not None and (bound is None or proven > bound):
+                    placement.bound = proven
     if modelled is not None:
         modelled.stop()
     placement.seconds = time.monotonic() - started

@@ -62,6 +62,7 @@ def move_objectives(problem: Problem) -> list[str]:
     return stated + ["moves"]
 
 
+<<<<<<< HEAD
 def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
     """The target placement of a problem with a current state (`model/build.with_current`),
     with no node read from Slurm overfull in whole cores per job where moving replicas
@@ -75,6 +76,13 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
 
 
 def _solved_move(problem: Problem, backend: str, time_limit: float | None) -> Placement:
+=======
+def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None,
+               bound_after: bool = False) -> Placement:
+    """The target placement of a problem with a current state (`model/build.with_current`).
+    `bound_after`: a bound still being proven at the move's end may be left running, as
+    `Placement.later_bound`, for the caller to collect (`model_bound_beside`)."""
+>>>>>>> h41f
     # nodes where work runs are not interchangeable: no symmetry rows (they would fill the
     # first nodes of a pool, not the ones where the replicas run)
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
@@ -87,7 +95,7 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None) -> Pl
     if option_affinity.in_problem(problem):  # held node by node only (its module)
         return option_affinity.solve_narrowed(problem, lambda p: _solved_move(p, backend, time_limit))
     started = time.monotonic()
-    at_scale = _at_scale(moving, time_limit)
+    at_scale = _at_scale(moving, time_limit, bound_after)
     if at_scale is not None:
         return at_scale
     # the whole model gets what the search from what runs left of the limit, not the limit
@@ -100,20 +108,22 @@ def _solved_move(problem: Problem, backend: str, time_limit: float | None) -> Pl
     return kept_in_place(problem, placement, deadline=None if time_limit is None else started + time_limit)
 
 
-def _at_scale(problem: Problem, time_limit: float | None) -> Placement | None:
+def _at_scale(problem: Problem, time_limit: float | None, bound_after: bool = False) -> Placement | None:
     """The move found from what runs now (`move_scale`), where it places every replica, keeps
     every rule (`verify`) and its objective is the cost or cost + moves; else None (the whole
     model is solved)."""
+    from fitlang.solve.model_bound_beside import stop_later_bound
     from fitlang.solve.move_scale import move_at_scale
 
     objective = problem.objective[0]
     if objective not in ("cost", "cost+moves") or problem.timeline is not None:
         return None
-    placement, fleet = move_at_scale(problem, objective, time_limit)
-    if fleet.unplaced:
+    placement, fleet = move_at_scale(problem, objective, time_limit, bound_after)
+    if fleet.unplaced:  # (then no bound is left running: `move_at_scale`)
         return None
     end, bought = fleet.state(), set(fleet.bought)
     if _Checker(problem, bought | set(problem.bought_now), "").broken(end):
+        stop_later_bound(placement)
         return None
     if placement.value is None:  # (`move_at_scale` works it out where it compares it with its bound)
         placement.value = objective_value(problem, objective, end, bought)

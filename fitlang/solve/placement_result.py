@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 from fitlang.model.problem import NodeClass, Problem
 from fitlang.solve.linear import Status
@@ -65,6 +66,9 @@ class Placement:
     # nodes read from Slurm that the answer overfills in whole cores per job, where moving
     # replicas off them could not repair it (`whole_cores.py`): the driver says so, in Slurm's terms
     overfull: list[str] = field(default_factory=list)
+    # a bound still being proven beside the move, past its end (`model_bound_beside`): the
+    # plan collects it after its waves (`raised_by_later_bound`)
+    later_bound: Any = None
 
     @property
     def unit(self) -> str:
