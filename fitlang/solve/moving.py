@@ -62,12 +62,14 @@ def move_objectives(problem: Problem) -> list[str]:
     return stated + ["moves"]
 
 
-<<<<<<< HEAD
-def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None) -> Placement:
+def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None,
+               bound_after: bool = False) -> Placement:
     """The target placement of a problem with a current state (`model/build.with_current`),
     with no node read from Slurm overfull in whole cores per job where moving replicas
-    repairs it (else those nodes named: `whole_cores.py`, as `placement.solve` does)."""
-    placement = _solved_move(problem, backend, time_limit)
+    repairs it (else those nodes named: `whole_cores.py`, as `placement.solve` does).
+    `bound_after`: a bound still being proven at the move's end may be left running, as
+    `Placement.later_bound`, for the caller to collect (`model_bound_beside`)."""
+    placement = _solved_move(problem, backend, time_limit, bound_after)
     objective = placement.objective
     if objective not in ("cost", "cost+moves"):
         return whole_cores.repaired(problem, placement)
@@ -75,14 +77,8 @@ def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None
         problem, objective, placed_state(moved), {n for names in moved.bought.values() for n in names}))
 
 
-def _solved_move(problem: Problem, backend: str, time_limit: float | None) -> Placement:
-=======
-def solve_move(problem: Problem, backend: str = "auto", time_limit: float | None = None,
-               bound_after: bool = False) -> Placement:
-    """The target placement of a problem with a current state (`model/build.with_current`).
-    `bound_after`: a bound still being proven at the move's end may be left running, as
-    `Placement.later_bound`, for the caller to collect (`model_bound_beside`)."""
->>>>>>> h41f
+def _solved_move(problem: Problem, backend: str, time_limit: float | None,
+                 bound_after: bool = False) -> Placement:
     # nodes where work runs are not interchangeable: no symmetry rows (they would fill the
     # first nodes of a pool, not the ones where the replicas run)
     moving = dataclasses.replace(problem, objective=move_objectives(problem), symmetric=[])
