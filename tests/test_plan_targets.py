@@ -696,3 +696,17 @@ def test_a_step_the_script_never_applies_is_found():
     context, waves, files = _plan_and_files()
     damaged = _damaged(files, "wave-01/run.sh", "kubectl apply -k step-2", "true")
     assert any("wave-01" in f for f in _plan_findings(context, waves, damaged))
+
+
+def test_a_step_that_stops_more_than_the_budget_is_found():
+    """web's `max_disrupted = 1`: its source stopped first (the steps swapped) and its target's
+    pods scaled to 0 leave 2 of 4 running mid-wave."""
+    context, waves, files = _plan_and_files()
+    swapped = files["wave-01/run.sh"].replace("apply -k step-1", "apply -k STEP").replace(
+        "apply -k step-2", "apply -k step-1").replace("apply -k STEP", "apply -k step-2")
+    step = "wave-01/step-1/web.yaml"
+    replicas = next(line for line in files[step].splitlines() if "replicas:" in line)
+    damaged = {**_damaged(files, step, replicas, replicas.split(":")[0] + ": 0"),
+               "wave-01/run.sh": swapped}
+    findings = _plan_findings(context, waves, damaged)
+    assert any("after `wave-01/step-1`, web runs 2 pods" in f for f in findings), findings
