@@ -92,8 +92,7 @@ def _applied_steps(folder: str, script: str) -> list[str]:
 def _apply(step: str, files: dict[str, str], counts: dict[str, tuple[tuple[str, str], int]]
            ) -> list[str]:
     """Apply the Deployments of folder `step` to `counts`; what cannot be applied."""
-    inside = {path: text for path, text in files.items() if path.startswith(step + "/")
-              and posixpath.dirname(path) == step}
+    inside = {path: text for path, text in files.items() if posixpath.dirname(path) == step}
     if not inside:
         return [f"run.sh applies `{step}`, which holds no files"]
     objects, problems = applied_objects(inside)
