@@ -626,3 +626,87 @@ def test_several_targets_write_a_folder_each(tmp_path):
     # the placement JSON names no job: the Slurm scripts say what they leave to be done by hand
     assert "W0820" in codes(stderr) and "# not done here: move the replica of `web`" in \
         files["slurm/wave-01/run.sh"]
+
+
+# ---- the plan's own fidelity check (targets/kubernetes_plan_fidelity.py) ----------------------
+
+def _plan_and_files():
+    """The consolidate example's plan in-process: (context, stages, the Kubernetes files)."""
+    from fitlang.driver import Compilation
+    from fitlang.plan import planned as plan_of
+    from fitlang.targets import TARGETS
+    from fitlang.targets.base import CompileContext
+    from fitlang.targets.waves import stages
+
+    compilation = Compilation(EXAMPLES / "consolidate.fit",
+                              current=str(EXAMPLES / "consolidate-state.json"))
+    result = plan_of(compilation, None)
+    assert result.problem is not None and result.placement is not None
+    context = CompileContext(compilation.check().program, result.problem, result.placement)
+    waves = stages(result)
+    files, _ = TARGETS["kubernetes"]().render_plan(context, waves)
+    return context, waves, files
+
+
+def _plan_findings(context, waves, files) -> list[str]:
+    from fitlang.targets import TARGETS
+
+    return [d.message for d in TARGETS["kubernetes"]().plan_fidelity(context, waves, files)]
+
+
+def test_a_real_plans_wave_files_reach_each_waves_state_and_plan_reports_no_error(tmp_path):
+    context, waves, files = _plan_and_files()
+    assert _plan_findings(context, waves, files) == []
+    _, _, stderr = planned(tmp_path, EXAMPLES / "consolidate.fit",
+                           EXAMPLES / "consolidate-state.json", "kubernetes")
+    assert "E0602" not in stderr
+
+
+def _damaged(files: dict[str, str], path: str, old: str, new: str) -> dict[str, str]:
+    assert old in files[path]
+    return {**files, path: files[path].replace(old, new, 1)}
+
+
+def test_a_changed_replica_count_is_found():
+    context, waves, files = _plan_and_files()
+    path = "wave-01/step-1/web.yaml"
+    replicas = next(line for line in files[path].splitlines() if "replicas:" in line)
+    count = int(replicas.split(":")[1])
+    findings = _plan_findings(context, waves, _damaged(files, path, replicas,
+                                                        replicas.replace(str(count), str(count + 1))))
+    assert any("wave-01" in f and "(the plan:" in f for f in findings), findings
+
+
+def test_a_steps_dropped_deployment_is_found():
+    context, waves, files = _plan_and_files()
+    kustomization = "wave-01/step-2/kustomization.yaml"
+    damaged = _damaged(files, kustomization, "- web.yaml", "[]")
+    damaged[kustomization] = damaged[kustomization].replace("resources:\n[]", "resources: []")
+    assert any("wave-01" in f for f in _plan_findings(context, waves, damaged))
+
+
+def test_two_deployments_of_one_name_in_a_step_are_found():
+    context, waves, files = _plan_and_files()
+    path = "wave-01/step-1/web.yaml"
+    damaged = {**files, path: files[path] + "---\n" + files[path]}
+    assert any("twice in one step" in f for f in _plan_findings(context, waves, damaged))
+
+
+def test_a_step_the_script_never_applies_is_found():
+    context, waves, files = _plan_and_files()
+    damaged = _damaged(files, "wave-01/run.sh", "kubectl apply -k step-2", "true")
+    assert any("wave-01" in f for f in _plan_findings(context, waves, damaged))
+
+
+def test_a_step_that_stops_more_than_the_budget_is_found():
+    """web's `max_disrupted = 1`: its source stopped first (the steps swapped) and its target's
+    pods scaled to 0 leave 2 of 4 running mid-wave."""
+    context, waves, files = _plan_and_files()
+    swapped = files["wave-01/run.sh"].replace("apply -k step-1", "apply -k STEP").replace(
+        "apply -k step-2", "apply -k step-1").replace("apply -k STEP", "apply -k step-2")
+    step = "wave-01/step-1/web.yaml"
+    replicas = next(line for line in files[step].splitlines() if "replicas:" in line)
+    damaged = {**_damaged(files, step, replicas, replicas.split(":")[0] + ": 0"),
+               "wave-01/run.sh": swapped}
+    findings = _plan_findings(context, waves, damaged)
+    assert any("after `wave-01/step-1`, web runs 2 pods" in f for f in findings), findings

@@ -136,6 +136,13 @@ class Target:
         return {}, [msg.PlanNotRun.at(context.program.path, FIRST_CHARACTER, target=self.name,
                                       detail="this target writes no files for a plan")]
 
+    def plan_fidelity(self, context: CompileContext, stages: PlanStages, files: dict[str, str]
+                      ) -> list[Diagnostic]:
+        """What in `files` (what `render_plan` wrote, read back as the real system would) does
+        not take the system through `stages`' states, wave by wave (E0602 as `fidelity`). Empty
+        for a target with no such check yet."""
+        return []
+
     def render_reached(self, context: CompileContext, stages: PlanStages
                        ) -> tuple[dict[str, str], list[Diagnostic]]:
         """The files of the state the plan reaches (`fitc compile --current`), with warnings

@@ -426,6 +426,11 @@ class Kubernetes(Target):
 
         return kubernetes_plan.render_plan(self, context, stages)
 
+    def plan_fidelity(self, context: CompileContext, stages, files: dict[str, str]) -> list[Diagnostic]:
+        from fitlang.targets import kubernetes_plan_fidelity  # reads the files; shares no code
+
+        return kubernetes_plan_fidelity.check_plan(context, stages, files, self.mismatches(context))
+
     def render_reached(self, context: CompileContext, stages) -> tuple[dict[str, str], list[Diagnostic]]:
         from fitlang.targets import kubernetes_plan  # the plan's per-node Deployments, at its end
 

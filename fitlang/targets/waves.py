@@ -138,7 +138,9 @@ def render_plan(result: PlanResult, program, targets: list[str]
     found: list[Diagnostic] = []
     chosen = list(dict.fromkeys(targets))
     for name in chosen:
-        written, diagnostics = TARGETS[name]().render_plan(context, planned)
+        target = TARGETS[name]()
+        written, diagnostics = target.render_plan(context, planned)
+        diagnostics += target.plan_fidelity(context, planned, written)
         prefix = "" if len(chosen) == 1 else f"{name}/"
         files.update({prefix + relative: text for relative, text in written.items()})
         found += diagnostics
