@@ -126,10 +126,23 @@ def _check_fix(spec: reference.Spec, repair: dict, text: str, result: ExplainChe
         starts.append(starts[-1] + len(line) + 1)
     begin = starts[fix["line"] - 1] + fix["column"] - 1
     end = starts[fix["end_line"] - 1] + fix["end_column"] - 1
-    if text[:begin] + fix["text"] + text[end:] != reference.to_fit(repaired):
+    if _blocks(text[:begin] + fix["text"] + text[end:]) != _blocks(reference.to_fit(repaired)):
         result.disagreements.append(f"the fix of `{repair['text']}` is not that edit")
     else:
         result.tally["fixes checked"] += 1
+
+
+def _blocks(text: str) -> list[tuple[str, list[str]]]:
+    """The text's top-level lines, each with its block's lines in sorted order: an attribute
+    line a fix inserts at the block's end is the same policy as the one `to_fit` writes
+    in the middle (the order of a block's attributes means nothing), but not in another block."""
+    found: list[tuple[str, list[str]]] = []
+    for line in text.split("\n"):
+        if line[:1].isspace() and found:
+            found[-1][1].append(line)
+        else:
+            found.append((line, []))
+    return [(head, sorted(body)) for head, body in found]
 
 
 def applied(spec: reference.Spec, repair: dict, lines: list[str], less: int = 0) -> reference.Spec | None:
