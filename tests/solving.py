@@ -14,12 +14,24 @@ from hypothesis import strategies as st
 from fitlang.driver import Compilation
 from fitlang.model.build import with_current
 from fitlang.model.current import CurrentState, Running
+from fitlang.model.problem import RESOURCES
 from fitlang.solve.bound import lower_bound
 from fitlang.solve.coarse import coarse_bound
+from fitlang.solve.pack import NodeState
 from fitlang.solve.patterns import pattern_bound
 from fitlang.solve.placement import Placement, solve
 from fitlang.solve.report import as_json
 from fitlang.solve.verify import verify
+
+
+def node_state(problem, class_id: str, index: int, hosted: dict[str, int]) -> NodeState:
+    """The class's `index`-th node hosting `hosted` (workload -> replicas), its room left."""
+    node_class = problem.node_class(class_id)
+    name = node_class.node_names[index]
+    capacity = node_class.capacity_of(name)
+    free = {r: capacity[r] - sum(problem.demand(w).requests[r] * n for w, n in hosted.items())
+            for r in RESOURCES}
+    return NodeState(name, free, dict(hosted))
 
 
 def problem_running(tmp_path: Path, text: str, running: list[tuple[str, str]]):

@@ -6,14 +6,13 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from fitlang.model.problem import RESOURCES
 from fitlang.solve import placement
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.improve import consolidate
-from fitlang.solve.pack import NodeState, Packing
+from fitlang.solve.pack import Packing
 
-from solving import pool, problem_from, verified_cost, workload
+from solving import node_state, pool, problem_from, verified_cost, workload
 
 # `train` needs the GPU node (10 USD/h) and leaves 4 of its 8 CPUs free; two small nodes (1
 # USD/h, 4 CPUs) each hold one `pinned` (2 CPUs, small nodes only) and two `web` (1 CPU,
@@ -31,19 +30,10 @@ MIXED = ('import "std/accelerators"\n'
          + workload("web", 4, 1, "1GiB"))
 
 
-def _node(problem, class_id: str, index: int, hosted: dict[str, int]) -> NodeState:
-    node_class = problem.node_class(class_id)
-    name = node_class.node_names[index]
-    capacity = node_class.capacity_of(name)
-    free = {r: capacity[r] - sum(problem.demand(w).requests[r] * n for w, n in hosted.items())
-            for r in RESOURCES}
-    return NodeState(name, free, dict(hosted))
-
-
 def _mixed(problem) -> Packing:
     """The packing above: each small node full with one `pinned` and two `web`."""
-    return Packing({"gpu": [_node(problem, "gpu", 0, {"train": 1})],
-                    "small": [_node(problem, "small", i, {"pinned": 1, "web": 2}) for i in range(2)]})
+    return Packing({"gpu": [node_state(problem, "gpu", 0, {"train": 1})],
+                    "small": [node_state(problem, "small", i, {"pinned": 1, "web": 2}) for i in range(2)]})
 
 
 def test_neither_the_consolidation_nor_the_ruin_closes_a_small_node(tmp_path):

@@ -6,15 +6,14 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from fitlang.model.problem import RESOURCES
 from fitlang.solve import placement
 from fitlang.solve.dear_nodes import dear_nodes_ruined
 from fitlang.solve.dear_room import dear_room_filled
 from fitlang.solve.gang_bought import _candidates, gangs_onto_bought
 from fitlang.solve.improve import consolidate
-from fitlang.solve.pack import NodeState, Packing
+from fitlang.solve.pack import Packing
 
-from solving import pool, problem_from, verified_cost, workload
+from solving import node_state, pool, problem_from, verified_cost, workload
 
 # `train` (a gang of 2, 8 GPUs each) on the two owned H100 nodes (50 USD/h each, dedicated to
 # GPU work: nothing else may use their CPUs); `batch` (4 x 60 CPUs) on four CPU nodes (10 USD/h):
@@ -33,19 +32,10 @@ FLEET = ('import "std/accelerators"\nimport "std/aws"\n'
          + workload("batch", 4, 60, "200GiB"))
 
 
-def _node(problem, class_id: str, index: int, hosted: dict[str, int]) -> NodeState:
-    node_class = problem.node_class(class_id)
-    name = node_class.node_names[index]
-    capacity = node_class.capacity_of(name)
-    free = {r: capacity[r] - sum(problem.demand(w).requests[r] * n for w, n in hosted.items())
-            for r in RESOURCES}
-    return NodeState(name, free, dict(hosted))
-
-
 def _owned(problem) -> Packing:
     """The packing above: `train` on the owned H100 nodes, `batch` one per CPU node."""
-    return Packing({"h100": [_node(problem, "h100", i, {"train": 1}) for i in range(2)],
-                    "cpu": [_node(problem, "cpu", i, {"batch": 1}) for i in range(4)]})
+    return Packing({"h100": [node_state(problem, "h100", i, {"train": 1}) for i in range(2)],
+                    "cpu": [node_state(problem, "cpu", i, {"batch": 1}) for i in range(4)]})
 
 
 def test_no_move_of_the_search_before_it_leaves_the_owned_nodes(tmp_path):
@@ -80,7 +70,7 @@ def test_not_where_the_move_costs_more(tmp_path):
     # no `batch` to take the bought nodes' free CPUs: 2 x 55.04 against the owned 100, kept
     problem = problem_from(tmp_path, FLEET.replace("{slots}", "2").replace(
         workload("batch", 4, 60, "200GiB"), ""))
-    packing = Packing({"h100": [_node(problem, "h100", i, {"train": 1}) for i in range(2)]})
+    packing = Packing({"h100": [node_state(problem, "h100", i, {"train": 1}) for i in range(2)]})
     assert gangs_onto_bought(problem, packing, "cost", None) == 0
     assert verified_cost(problem, packing) == 100
 
