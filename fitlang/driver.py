@@ -237,13 +237,15 @@ class Compilation:
 
     def verdict(self, placement: Placement, time_limit: float | None,
                 explain_time_limit: float | None = EXPLAIN_SECONDS,
-                explain_ends: float | None = None) -> Verdict:
+                explain_ends: float | None = None, stated_limit: float | None = None) -> Verdict:
         """What `placement` means, decided here for every front end: every replica placed;
         replicas left out where the policy allows it (a warning per workload); proven
         impossible (the conflict, explained); or undecided (E0506, never E0501, which says
-        a conflict is proven). `time_limit` is the one the user gave, for the message;
-        `explain_ends` the `time.monotonic()` instant by which the explanation ends (the
-        command's limit), repairs included: past it the conflict is stated unnamed."""
+        a conflict is proven). `time_limit` is the solve's; `stated_limit` the one the user
+        gave, for the message, where the solve had less (`fitc plan`: what reading left; by
+        default the same); `explain_ends` the `time.monotonic()` instant by which the
+        explanation ends (the command's limit), repairs included: past it the conflict is
+        stated unnamed."""
         from fitlang.solve.linear import Status
 
         problem = self.problem
@@ -259,10 +261,10 @@ class Compilation:
                 return proven
             placement.status = Status.UNKNOWN  # neither a complete placement nor a proof of none
             return Verdict(placement, Outcome.UNDECIDED,
-                           [self._out_of_time(time_limit, placement)])
+                           [self._out_of_time(time_limit, placement, stated_limit)])
         if not allowed:
             placement.status = Status.INFEASIBLE
-            return self._conflict(placement, explain_time_limit, explain_ends, time_limit)
+            return self._conflict(placement, explain_time_limit, explain_ends, stated_limit or time_limit)
         return self._checked_verdict(Verdict(placement, Outcome.PARTIAL, self._unplaced_warnings(placement)))
 
     def _checked_verdict(self, verdict: Verdict) -> Verdict:
@@ -334,21 +336,24 @@ class Compilation:
             compiled.written_by[target.name] = len(files)
         return compiled
 
-    def _out_of_time(self, time_limit: float | None, placement: Placement) -> Diagnostic:
-        """E0506. Where the solver gave up well before the limit (its packers had nothing left
-        to try), the message says so rather than "raise --time-limit", as explain's does."""
+    def _out_of_time(self, time_limit: float | None, placement: Placement,
+                     stated_limit: float | None = None) -> Diagnostic:
+        """E0506. Where the solver gave up well before its limit (its packers had nothing left
+        to try), the message says so rather than "raise --time-limit", as explain's does. The
+        limit named is the user's (`stated_limit`), never what was left of it."""
         from fitlang.solve.explain.conflict import EARLY_END_SHARE
 
         unplaced = len(placement.unplaced)
         found = (f"the best placement found leaves {unplaced} replica{'s' if unplaced != 1 else ''} "
                  "unplaced" if unplaced else "no placement was found")
+        stated = stated_limit or time_limit
         if not time_limit:
             limit = "before the solver and the packer gave up"
         elif placement.seconds < time_limit * EARLY_END_SHARE:
-            limit = (f"when the search gave up after {placement.seconds:.1f} s of the {time_limit:g} s "
+            limit = (f"when the search gave up after {placement.seconds:.1f} s of the {time_limit:.3g} s "
                      "allowed (more time may not help)")
         else:
-            limit = f"within the time limit ({time_limit:g} s); raise --time-limit"
+            limit = f"within the time limit ({stated:g} s); raise --time-limit"
         return msg.PlacementUndecided(detail=f"{found} {limit}, and no conflict was proven").diagnostic(
             self.root_path, FIRST_CHARACTER
         )

@@ -52,10 +52,14 @@ class TimeLimit(Frozen):
     ends: float | None
     clock: Callable[[], float]
     cpu_began: float  # the process's CPU time when it began
+    # the --time-limit the user gave, for messages: `seconds` is what reading left of it
+    stated: float | None
 
     @classmethod
-    def starting(cls, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> TimeLimit:
-        return cls(seconds, None if seconds is None else clock() + seconds, clock, time.process_time())
+    def starting(cls, seconds: float | None, clock: Callable[[], float] = time.monotonic,
+                 stated: float | None = None) -> TimeLimit:
+        return cls(seconds, None if seconds is None else clock() + seconds, clock, time.process_time(),
+                   seconds if stated is None else stated)
 
     def cpu_share(self) -> float:
         """The share of a core the process has had since the limit began, where its clock is
@@ -131,14 +135,16 @@ class PlanResult(Mutable):
 
 def make_plan(compilation: Compilation, state: CurrentState,
               time_limit: float | None = DEFAULT_TIME_LIMIT,
-              clock: Callable[[], float] = time.monotonic) -> PlanResult:
-    """The plan of a checked policy from a current state, within `time_limit` (on `clock`)."""
+              clock: Callable[[], float] = time.monotonic,
+              stated_limit: float | None = None) -> PlanResult:
+    """The plan of a checked policy from a current state, within `time_limit` (on `clock`);
+    `stated_limit`: the user's --time-limit, for messages (default `time_limit`)."""
     from fitlang.model.build import running_handles, with_current
     from fitlang.solve.linear import Status
     from fitlang.solve.model_bound_beside import raised_by_later_bound, stop_later_bound
     from fitlang.solve.moving import solve_move, waves
 
-    limit = TimeLimit.starting(time_limit, clock)
+    limit = TimeLimit.starting(time_limit, clock, stated_limit)
     result = PlanResult()
     compilation.check()
     problem = compilation.problem
@@ -286,13 +292,13 @@ def _no_target(compilation: Compilation, problem: Problem, program, placement: P
         # after its greedy placement (4 CPU s at 10,000 nodes): the rest is the conflict's
         left = limit.left()
         verdict = compilation.verdict(placement, limit.seconds, NO_TARGET_SECONDS,
-                                      None if left is None else time.monotonic() + left)
+                                      None if left is None else time.monotonic() + left, limit.stated)
     else:
         solved = compilation.solve(time_limit=limit.left(NO_TARGET_SECONDS))
         left = limit.left()
         ends = None if left is None else time.monotonic() + left
         # (the policy without the stays has no placement: the plan's problem has none either)
-        verdict = compilation.verdict(solved, limit.seconds, NO_TARGET_SECONDS, ends)
+        verdict = compilation.verdict(solved, limit.seconds, NO_TARGET_SECONDS, ends, limit.stated)
     return NoTarget(_errors(verdict.diagnostics, root), verdict.outcome is Outcome.INFEASIBLE)
 
 
@@ -321,7 +327,8 @@ def _move_verdict(compilation: Compilation, problem: Problem, placement: Placeme
 
     if problem.pinned:
         placement = dataclasses.replace(placement, status=Status.UNKNOWN, proven_infeasible=False)
-    return compilation.verdict(placement, limit.seconds, explain_ends=time.monotonic())
+    return compilation.verdict(placement, limit.seconds, explain_ends=time.monotonic(),
+                               stated_limit=limit.stated)
 
 
 def _errors(diagnostics: list[Diagnostic], root: str) -> list[Diagnostic]:
@@ -432,7 +439,11 @@ def as_text(result: PlanResult) -> str:
                      f"saves {_money(saving)} USD/h, less than min_saving "
                      f"({float(problem.min_saving) * 100:g}% of {_money(plan.cost_before)} USD/h).")
         return "\n".join(lines) + "\n"
+    # the waves cut short (E0812, E0813): what was put in order is no whole plan
+    cut = any(d.is_error for d in plan.diagnostics)
     if not plan.changes:
+        if cut:
+            return "No plan: the moves could not be put in order (the error below says why).\n"
         return f"No changes. What runs is the placement ({_money(plan.cost_before)} USD/h).\n"
     lines.append("fitc will perform the following actions:")
     if plan.bought or plan.stopped:
@@ -459,6 +470,10 @@ def as_text(result: PlanResult) -> str:
         lines.append("")
     for node in plan.released:
         lines.append(f"  - release  {node}")
+    if cut:
+        lines.append(f"\nIncomplete: {len(plan.waves)} wave(s) put in order before the error below; "
+                     "the rest of the move is not planned.")
+        return "\n".join(lines) + "\n"
     started = sum(1 for wave in plan.waves for m in wave.moves if m.kind == "start")
     lines.append(f"\nPlan: {len(plan.bought)} to buy, {plan.moves} to move in {len(plan.waves)} "
                  f"wave(s), {len(plan.stopped)} to stop, {started} to start, "
@@ -605,7 +620,7 @@ def run(arguments: argparse.Namespace) -> int:
     # state at load 7, where a 5 s plan ended at 7.2 s)
     if compilation.problem is not None:
         compilation.current_state()
-    result = planned(compilation, command_time_left(arguments.time_limit))
+    result = planned(compilation, command_time_left(arguments.time_limit), arguments.time_limit)
     if arguments.explain and not result.failed:
         from fitlang.plan_explain import explain_plan
 
@@ -637,9 +652,10 @@ def run(arguments: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def planned(compilation: Compilation, time_limit: float | None) -> PlanResult:
+def planned(compilation: Compilation, time_limit: float | None,
+            stated_limit: float | None = None) -> PlanResult:
     """The plan from the state the driver reads (`--current`, or the policy's `current`
-    blocks); what reading it found comes first."""
+    blocks); what reading it found comes first. `stated_limit`: the user's, for messages."""
     compilation.check()
     if compilation.problem is None:
         return PlanResult(diagnostics=list(compilation.diagnostics()))
@@ -647,7 +663,7 @@ def planned(compilation: Compilation, time_limit: float | None) -> PlanResult:
     read = compilation.current_diagnostics()
     if state is None or any(d.is_error for d in read):
         return PlanResult(diagnostics=list(compilation.diagnostics()) + read)
-    result = make_plan(compilation, state, time_limit)
+    result = make_plan(compilation, state, time_limit, stated_limit=stated_limit)
     result.diagnostics = result.diagnostics + read
     return result
 

@@ -338,3 +338,24 @@ def test_all_nodes_prints_every_node_not_the_checked_document(tmp_path, capsys):
     (tmp_path / "p.fit").write_text(FITS.replace("count = 2", "count = 5"))
     assert main(["solve", str(tmp_path / "p.fit"), "--format", "json", "--all-nodes"]) == 0
     assert len(json.loads(capsys.readouterr().out)["nodes"]) == 5
+
+
+def test_an_undecided_verdict_names_the_users_limit_not_what_reading_left_of_it(tmp_path):
+    """`fitc plan --time-limit 3` on a loaded machine: reading took all but 0.17 s, and the
+    solve ran out of those. E0506 names the 3 s the user gave (the message said "0.166591 s"),
+    and, the solve having used what it had, does not claim it gave up early."""
+    import dataclasses
+    import time
+
+    from fitlang.solve.linear import Status
+
+    path = tmp_path / "p.fit"
+    path.write_text("pool a {\n  count = 2\n  cpu = 4\n  memory = 16Gi\n  price = 1 USD/h\n}\n"
+                    "workload w {\n  replicas = 2\n  cpu = 1\n  memory = 1Gi\n}\n")
+    compilation = Compilation(path)
+    solved = compilation.solve("auto", 10.0)
+    ran_out = dataclasses.replace(solved, status=Status.UNKNOWN, assignments=[], seconds=0.16)
+    verdict = compilation.verdict(ran_out, 0.166591, explain_ends=time.monotonic(), stated_limit=3.0)
+    assert [d.code for d in verdict.diagnostics] == ["E0506"]
+    message = verdict.diagnostics[0].message
+    assert "(3 s); raise --time-limit" in message and "0.16" not in message

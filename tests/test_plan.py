@@ -77,6 +77,32 @@ def test_consolidation_example_moves_two_replicas_in_two_waves_as_its_comment_sa
     assert [w.cost_after for w in plan.waves] == [Fraction("1.2"), Fraction("0.8")]
 
 
+
+@pytest.mark.parametrize("waves_made", [0, 1])
+def test_a_plan_whose_waves_the_time_limit_cut_says_so_not_no_changes(monkeypatch, waves_made):
+    """The consolidation's two waves, the limit ending after `waves_made` of them: E0813, exit
+    1, and the text says the plan is cut (with no wave it said "No changes. What runs is the
+    placement" above the error; with one, "Plan: ... saves 0.80 USD/h", the whole move's)."""
+    from fitlang.solve import moving
+
+    made: list = []
+    next_wave, waves = moving._next_wave, moving.waves
+
+    def counted(*arguments, **keywords):
+        made.append(next_wave(*arguments, **keywords))
+        return made[-1]
+
+    monkeypatch.setattr(moving, "_next_wave", counted)
+    monkeypatch.setattr(moving, "waves", lambda *arguments, **keywords: waves(
+        *arguments, **{**keywords, "out_of_time": lambda: len(made) >= waves_made}))
+    state = json.loads((EXAMPLES / "consolidate-state.json").read_text())
+    result = make_plan(Compilation(EXAMPLES / "consolidate.fit"), _placement_state(state))
+    assert codes(result) == ["E0813"] and result.exit_code == EXIT_ERRORS
+    assert len(result.plan.waves) == waves_made
+    text = as_text(result)
+    assert "No changes" not in text and "Plan:" not in text and "saves 0.80" not in text
+    assert ("No plan" in text) == (waves_made == 0) and ("Incomplete" in text) == (waves_made == 1)
+
 def _example_plan(name: str):
     """The plan of an example from its `-state.json`, and what `fitc verify` finds in it."""
     from fitlang.solve.verify_plan import verify_plan
