@@ -787,3 +787,22 @@ def test_a_gang_left_optional_is_still_all_or_none_so_the_conflict_names_no_coun
     assert explanation.outcome is ExplainOutcome.CONFLICT and explanation.minimal
     assert sorted(r.part.kind for r in explanation.reasons) == sorted(
         [PartKind.BUDGET, PartKind.AFFINITY, PartKind.AFFINITY, PartKind.REPLICAS])
+
+
+def test_more_nodes_for_an_inventory_are_asked_of_the_inventory_not_as_a_count(tmp_path, capsys):
+    """An inventory's nodes have no `count` to raise: the repair adds nodes like the class's to
+    the inventory (the text said "(count = N)", a line no one can write), and offers no edit."""
+    nodes = {"apiVersion": "v1", "kind": "List", "items": [
+        {"metadata": {"name": f"n{i}", "labels": {"kubernetes.io/arch": "amd64"}},
+         "status": {"allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+                    "conditions": [{"type": "Ready", "status": "True"}]}} for i in range(2)]}
+    (tmp_path / "nodes.json").write_text(json.dumps(nodes))
+    (tmp_path / "p.fit").write_text(
+        'inventory rack {\n  format = kubectl\n  file = "nodes.json"\n  price = 1 USD/h\n}\n'
+        "workload w {\n  replicas = 3\n  cpu = 3\n  memory = 1GiB\n}\n")
+    assert main(["explain", str(tmp_path / "p.fit"), "--format", "json"]) == 1
+    repairs = json.loads(capsys.readouterr().out)["repairs"]
+    grown = [r for r in repairs if r["rule"] == "capacity"]
+    assert [(r["from"], r["to"]) for r in grown] == [("2", "3")]
+    assert "count =" not in grown[0]["text"] and "to the inventory (3 in all)" in grown[0]["text"]
+    assert grown[0].get("fix") is None

@@ -266,7 +266,10 @@ def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
         return None
     extra = found[0]
     origin = problem.node_class(pool).spans.get("count")
-    text = f"add {plural(extra, 'node')} to pool `{pool}` (count = {count + extra})"
+    # an inventory's nodes have no `count` to raise: the cluster needs the nodes themselves
+    text = (f"add {plural(extra, 'node')} to pool `{pool}` (count = {count + extra})" if origin else
+            f"add {plural(extra, 'node')} like those of `{pool}` to the inventory "
+            f"({count + extra} in all)")
     return search.Repair(part, text, origin or problem.node_class(pool).origin, str(count),
                          str(count + extra), found[1].cost,
                          search.fix(text, origin, str(count + extra)), extra,
