@@ -806,3 +806,23 @@ def test_more_nodes_for_an_inventory_are_asked_of_the_inventory_not_as_a_count(t
     assert [(r["from"], r["to"]) for r in grown] == [("2", "3")]
     assert "count =" not in grown[0]["text"] and "to the inventory (3 in all)" in grown[0]["text"]
     assert grown[0].get("fix") is None
+
+
+def test_a_replica_no_node_holds_is_said_with_the_most_a_node_has(tmp_path, capsys):
+    """`w` asks 12 CPU of each replica; pool `a` has 8-CPU nodes, pool `big` 16-CPU nodes that
+    `w`'s label rule rules out. Without `big`, no node of the fleet holds one replica: the
+    conflict (the replicas alone) says so, with the most CPU a node has. With `big`, some node
+    would: the rule that rules it out is in the conflict, and the replicas say no more."""
+    rule = '  require labels["tier"] == "gold"\n'
+    (tmp_path / "alone.fit").write_text(pool("a", 2, 8, "32Gi") + workload("w", 2, 12, "1Gi"))
+    (tmp_path / "ruled.fit").write_text(pool("a", 2, 8, "32Gi") + pool("big", 2, 16, "32Gi")
+                                        + workload("w", 2, 12, "1Gi", rule))
+    said = {}
+    for name in ("alone", "ruled"):
+        assert main(["explain", str(tmp_path / f"{name}.fit"), "--format", "json"]) == 1
+        document = json.loads(capsys.readouterr().out)
+        said[name] = {c["rule"]: c["text"] for c in document["conflict"]}
+    assert list(said["alone"]) == ["replicas"]
+    assert said["alone"]["replicas"].endswith(
+        "; no node of any pool or offer has room for one (the most a node has: 8 CPU)")
+    assert "rule" in said["ruled"] and "room for one" not in said["ruled"]["replicas"]

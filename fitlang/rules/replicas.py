@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fitlang.diagnostics import Diagnostic
 from fitlang.frozen import Frozen
-from fitlang.model.problem import Demand
+from fitlang.model.problem import RESOURCES, Demand
 from fitlang.rules.base import CheckReads, GroupKey, PartKind, Placed, Rows, Rule, Stated
 from fitlang.rules.explaining import need, plural
 
@@ -73,7 +73,31 @@ def reason(problem: Problem, part: Part) -> Stated:
     demand = problem.demand(part.subject)
     gang = " as one gang" if demand.gang else ""
     return Stated(f"workload `{demand.name}` needs {plural(demand.replicas, 'replica')}"
-                  f"{gang}, each {need(demand)}", demand.spans.get("replicas", demand.origin))
+                  f"{gang}, each {need(demand)}{_room_nowhere(problem, demand)}",
+                  demand.spans.get("replicas", demand.origin))
+
+
+def _room_nowhere(problem: Problem, demand: Demand) -> str:
+    """Where no node of any pool, inventory or offer holds one replica, what no node has
+    enough of and the most one has: the conflict is then the replicas alone, and without
+    this it said nothing of why ("cpu = 24" where the largest node keeps 15.89 CPU)."""
+    classes = problem.classes
+    if not classes or demand.replicas <= 0:
+        return ""
+    most = {r: max(c.capacity[r] for c in classes) for r in RESOURCES}
+    short = [r for r in RESOURCES if demand.requests[r] > most[r]]
+    if not short or any(all(demand.requests[r] <= c.capacity[r] for r in RESOURCES) for c in classes):
+        return ""
+    return ("; no node of any pool or offer has room for one (the most a node has: "
+            + ", ".join(_amount(r, most[r]) for r in short) + ")")
+
+
+def _amount(resource: str, value: int) -> str:
+    if resource == "cpu":
+        return f"{value / 1000:g} CPU"
+    if resource == "gpu":
+        return plural(value, "GPU")
+    return f"{value / 2 ** 30:.4g} GiB" + (" of disk" if resource == "disk" else "")
 
 
 def repairs(problem: Problem, part: Part, deadline: float) -> Repair | None:
