@@ -55,7 +55,8 @@ def repaired_in_time(problem: Problem, placement: Placement) -> Placement:
     moved_any = False
     for node in overfull:
         while (step := runs.overfull_at(node)) is not None:
-            if not (runs.move_one_off(node, step) or runs.retime_one_off(node, step, placement.objective)):
+            if not (runs.move_one_off(node, step) or runs.swap_one_off(node, step, placement.objective)
+                    or runs.retime_one_off(node, step, placement.objective)):
                 placement.overfull = overfull
                 return placement
             moved_any = True
@@ -217,7 +218,53 @@ class _Runs:
         end = start + assignment.end - assignment.start
         self.assignments[index] = dataclasses.replace(assignment, node=target, start=start, end=end)
 
-    # ---- where no node takes a replica at its own times: another start in its window
+    # ---- where no node takes a replica at its own times: a swap, or another start in its window
+
+    def swap_one_off(self, source: str, step: int, objective: str) -> bool:
+        """Where no node takes a replica running at `step` on `source` at its times: it moves
+        to a node in use (of a class as good), and a replica of another job there moves to
+        `source`, both at their times, where `source` then takes fewer CPUs at `step` (and
+        none more at a step it was overfull), the other node holds both at every step, and
+        the pair adds the least to `objective` over the horizon."""
+        best: tuple[Fraction, tuple[int, list[int], str]] | None = None
+        for index in list(self._leaving(source, step)):
+            demand = self.problem.demand(self.job(index)[0])
+            same = _same_as(self.nodes, demand, source)
+            in_use = (node for c in demand.eligible if same(self.problem.node_class(c))
+                      for node in self.nodes.in_use.get(c, []) if node != source)
+            for node in itertools.islice(in_use, SCAN_NODES):
+                if not self.nodes.may_join(demand, node, source):
+                    continue
+                for back in self._coming_back(node, source, self.job(index)):
+                    moves: list[tuple[int, str, int | None]] = [(index, node, None)]
+                    moves += [(other, source, None) for other in back]
+                    added = self._tried(moves, source, step, objective)
+                    if added is not None and (best is None or added < best[0]):
+                        best = (added, (index, back, node))
+        if best is None:
+            return False
+        index, back, node = best[1]
+        self._move(index, source, node)
+        for other in back:
+            self._move(other, node, source)
+        return True
+
+    def _coming_back(self, node: str, source: str, leaving: Job) -> Iterator[list[int]]:
+        """Per other job on `node` that may move to `source` (a class as good for it, its
+        node-level rules kept): one replica of it, and all of its replicas there."""
+        seen = {leaving}
+        for index in list(self.on[node]):
+            job = self.job(index)
+            if job in seen:
+                continue
+            seen.add(job)
+            demand = self.problem.demand(job[0])
+            if self.owner(source).id in demand.eligible and self.nodes.may_leave(job[0], node) \
+                    and _same_as(self.nodes, demand, node)(self.owner(source)) \
+                    and self.nodes.may_join(demand, source, node):
+                group = [other for other in self.on[node] if self.job(other) == job]
+                yield from [group[:1], group] if len(group) > 1 else [group]
+
 
     def retime_one_off(self, source: str, step: int, objective: str) -> bool:
         """Where no node takes a replica running at `step` on `source` at its times: the
@@ -230,7 +277,8 @@ class _Runs:
             _, start, _ = self.job(group[0])
             for new_start in self._other_starts(group[0]):
                 for target in self._retime_targets(group[0], source, new_start):
-                    added = self._retimed_cost(group, source, target, new_start, step, objective)
+                    added = self._tried([(index, target, new_start) for index in group], source, step,
+                                        objective)
                     key = (added, abs(new_start - start), len(group)) if added is not None else None
                     if key is not None and (best is None or key < best[0]):
                         best = (key, group, target, new_start)
@@ -288,27 +336,39 @@ class _Runs:
             if unused is not None:
                 yield unused
 
-    def _retimed_cost(self, group: list[int], source: str, target: str, start: int, step: int,
-                      objective: str) -> Fraction | None:
-        """What the runs of `group` moved to `target` from `start` add to `objective` over the
-        horizon; None where that frees no CPU on `source` at `step` or overfills `target`."""
+    def _tried(self, moves: list[tuple[int, str, int | None]], source: str, step: int,
+               objective: str) -> Fraction | None:
+        """What the moves (run, node, start: its own where None) add to `objective` over the
+        horizon, tried and undone; None where they free no CPU on `source` at `step`, or
+        overfill a node a run lands on at a step of that run (`source`: fuller than it was)."""
         from fitlang.solve.timeline import horizon_value
 
         def value() -> Fraction:
-            touched = [self.assignments[i] for node in {source, target} for i in self.on.get(node, [])]
-            separable = objective in ("cost", "carbon")  # a sum over nodes: those two suffice
+            touched = [self.assignments[i] for node in nodes for i in self.on.get(node, [])]
+            separable = objective in ("cost", "carbon")  # a sum over nodes: those suffice
             return horizon_value(self.problem, touched if separable else self.assignments, objective)
 
-        before, cpu_before = value(), self.used_at(source, step)["cpu"]
-        was = [self.assignments[index] for index in group]
-        for index in group:
-            self._place(index, target, start)
-        end = start + was[0].end - was[0].start
-        changes = {start} | {s for i in self.on[target] if start < (s := self.job(i)[1]) < end}
-        freed = self.used_at(source, step)["cpu"] < cpu_before
-        fits = freed and all(self.fits_at(target, s) for s in changes)
+        nodes = {source} | {node for _, node, _ in moves}
+        was = [self.assignments[index] for index, _, _ in moves]
+        before = value()
+        cpu_before = {s: self.used_at(source, s)["cpu"] for s in range(self.problem.timeline.steps)} \
+            if self.problem.timeline is not None else {}
+        for index, node, start in moves:
+            self._place(index, node, start)
+
+        def holds(node: str, at: int) -> bool:
+            no_fuller = node == source and self.used_at(node, at)["cpu"] <= cpu_before[at]
+            return no_fuller or self.fits_at(node, at)
+
+        landed = [self.assignments[index] for index, _, _ in moves]
+        fits = self.used_at(source, step)["cpu"] < cpu_before[step] and all(
+            holds(run.node, at) for run in landed for at in self._changes(run.node, run.start, run.end))
         added = value() - before if fits else None
-        for index, assignment in zip(group, was, strict=True):
-            self._place(index, source, assignment.start)
+        for (index, _, _), assignment in zip(moves, was, strict=True):
+            self._place(index, assignment.node, assignment.start)
         return added
 
+    def _changes(self, node: str, start: int, end: int) -> set[int]:
+        """The steps of [start, end) where what runs on the node changes: `start` and the
+        starts of its runs within."""
+        return {start} | {s for index in self.on.get(node, []) if start < (s := self.job(index)[1]) < end}
