@@ -286,6 +286,38 @@ def _timed_truth(nodes: list[tuple[str, int, int]], jobs: list[Job], steps: int,
     return best
 
 
+def _prices(nodes: list[tuple[str, int, int]]) -> dict[str, Fraction]:
+    return {name: Fraction(i + 2, 2) for i, (name, _, _) in enumerate(nodes)}
+
+
+def _timed_policy(directory, nodes: list[tuple[str, int, int]], jobs: list[Job]) -> Compilation:
+    """An inventory per Slurm node at `_prices`, a job per `jobs`, a horizon of 3 hours."""
+    for name, cpus, threads in nodes:
+        (directory / f"{name}.txt").write_text(
+            f"NodeName={name} CPUTot={cpus} ThreadsPerCore={threads} RealMemory=16000 State=IDLE\n")
+    prices = _prices(nodes)
+    text = "".join(f'inventory {name} {{\n  format = slurm\n  file = "{name}.txt"\n  '
+                   f'price = {float(prices[name])} USD/h\n}}\n' for name, _, _ in nodes)
+    text += "".join(f'workload {name} {{\n  replicas = {replicas}\n  cpu = {milli}m\n  memory = 1Gi\n'
+                    f'  command = ["run"]\n  kind = job\n  duration = {duration}h\n}}\n'
+                    for name, replicas, milli, duration in jobs)
+    text += 'policy {\n  horizon = 3h\n  step = 1h\n  start = "2027-12-01T12:00Z"\n}\n'
+    (directory / "p.fit").write_text(text)
+    return Compilation(directory / "p.fit")
+
+
+def test_a_timed_job_split_over_two_nodes_swaps_with_a_job_that_fits_whole_beside_the_other(tmp_path):
+    # n0 (4 CPUs) holds a 3-CPU replica of w0 and one of w1's (4 + 2 CPUs as Slurm gives
+    # them), n1 (6) the other of w0 and two of w1 (4 + 2): no node has room, and every run
+    # covers step 1. w0's replica goes to n1 and w1's two come back to n0 (6 and 4 CPUs:
+    # both full); it was E0509
+    nodes, jobs = [("n0", 4, 2), ("n1", 6, 2)], [("w0", 2, 3000, 2), ("w1", 3, 500, 2)]
+    problem, placement, verdict = _placed(_timed_policy(tmp_path, nodes, jobs))
+    assert verdict.outcome is Outcome.PLACED and broken_rules(problem, placement) == []
+    assert Counter((a.workload, a.node) for a in placement.assignments) == {("w0", "n1"): 2, ("w1", "n0"): 3}
+    assert placement.value == _timed_truth(nodes, jobs, 3, _prices(nodes)) == 5
+
+
 def _runs_under_slurm_per_step(placement: Placement, nodes: list[tuple[str, int, int]],
                                jobs: list[Job]) -> bool:
     groups = Counter((a.workload, a.node, a.start, a.end) for a in placement.assignments)
@@ -319,24 +351,10 @@ def test_in_time_an_answer_is_e0509_only_where_no_placement_runs_under_slurm(tmp
         while sum(j[1] for j in jobs) < 5 and len(jobs) < rng.choice((2, 3, 3)):
             jobs.append((f"w{len(jobs)}", rng.randint(1, min(3, 5 - sum(j[1] for j in jobs))),
                          rng.choice((500, 1000, 1000, 3000)), rng.choice((1, 2))))
-        prices = {name: Fraction(i + 2, 2) for i, (name, _, _) in enumerate(nodes)}
+        prices = _prices(nodes)
         directory = tmp_path / f"t{trial}"
         directory.mkdir()
-        for name, cpus, threads in nodes:  # an inventory per node, at its price
-            (directory / f"{name}.txt").write_text(
-                f"NodeName={name} CPUTot={cpus} ThreadsPerCore={threads} RealMemory=16000 State=IDLE\n")
-        text = "".join(f'inventory {name} {{\n  format = slurm\n  file = "{name}.txt"\n  '
-                       f'price = {float(prices[name])} USD/h\n}}\n' for name, _, _ in nodes)
-        text += "".join(f'workload {name} {{\n  replicas = {replicas}\n  cpu = {milli}m\n  memory = 1Gi\n'
-                        f'  command = ["run"]\n  kind = job\n  duration = {duration}h\n}}\n'
-                        for name, replicas, milli, duration in jobs)
-        text += 'policy {\n  horizon = 3h\n  step = 1h\n  start = "2027-12-01T12:00Z"\n}\n'
-        (directory / "p.fit").write_text(text)
-        compilation = Compilation(directory / "p.fit")
-        problem = compilation.problem
-        assert problem is not None, trial
-        placement = compilation.solve("auto", 20.0)
-        verdict = compilation.verdict(placement, 20.0)
+        problem, placement, verdict = _placed(_timed_policy(directory, nodes, jobs))
         truth = _timed_truth(nodes, jobs, 3, prices)
         case = (trial, nodes, jobs, [d.code for d in verdict.diagnostics])
         if placement.bound is not None and truth is not None:
