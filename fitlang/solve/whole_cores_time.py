@@ -41,6 +41,8 @@ Job = tuple[str, int, int]  # (demand, start, end): a workload's replicas that r
 FREE_THREAD, THROUGH, SOME_STEP, OPEN = 0, 1, 2, 3  # the ranks of a target node, cheapest first
 # the nodes in use looked at per replica moved (a fleet of thousands is not scanned for each)
 SCAN_NODES = 256
+# the nodes in use a swap looks at per replica leaving (each tried with each job there)
+SWAP_NODES = 32
 
 
 def repaired_in_time(problem: Problem, placement: Placement) -> Placement:
@@ -232,7 +234,7 @@ class _Runs:
             same = _same_as(self.nodes, demand, source)
             in_use = (node for c in demand.eligible if same(self.problem.node_class(c))
                       for node in self.nodes.in_use.get(c, []) if node != source)
-            for node in itertools.islice(in_use, SCAN_NODES):
+            for node in itertools.islice(in_use, SWAP_NODES):
                 if not self.nodes.may_join(demand, node, source):
                     continue
                 for back in self._coming_back(node, source, self.job(index)):
@@ -351,8 +353,12 @@ class _Runs:
         nodes = {source} | {node for _, node, _ in moves}
         was = [self.assignments[index] for index, _, _ in moves]
         before = value()
-        cpu_before = {s: self.used_at(source, s)["cpu"] for s in range(self.problem.timeline.steps)} \
-            if self.problem.timeline is not None else {}
+        landing = [(was[i].start if start is None else start, was[i].end - was[i].start)
+                   for i, (_, node, start) in enumerate(moves) if node == source]
+        # the steps `holds` may read on `source`: `step`, and each landing run's changes there
+        steps = {step} | {start for start, _ in landing} \
+            | {s for start, length in landing for s in self._changes(source, start, start + length)}
+        cpu_before = {s: self.used_at(source, s)["cpu"] for s in steps}
         for index, node, start in moves:
             self._place(index, node, start)
 
