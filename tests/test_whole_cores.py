@@ -318,6 +318,24 @@ def test_a_timed_job_split_over_two_nodes_swaps_with_a_job_that_fits_whole_besid
     assert placement.value == _timed_truth(nodes, jobs, 3, _prices(nodes)) == 5
 
 
+def test_a_timed_replica_moves_to_another_start_only_within_its_window(tmp_path):
+    # one node of 6 CPUs: w0's 3 replicas (2 h) and w1's 3 (1 h) fit it counted per replica
+    # (6 of 6), not as Slurm gives them (4 + 4): one of w1's moves an hour later, while w0
+    # still runs (2 + 2 CPUs of w1's, 4 of w0's at each hour). With `deadline = 1h` on w1 it
+    # must start at 0, as w0 must by `deadline = 2h`: E0509
+    nodes, jobs = [("n0", 6, 2)], [("w0", 3, 1000, 2), ("w1", 3, 1000, 1)]
+    problem, placement, verdict = _placed(_timed_policy(tmp_path, nodes, jobs))
+    assert verdict.outcome is Outcome.PLACED and broken_rules(problem, placement) == []
+    assert sorted((a.workload, a.start) for a in placement.assignments if a.workload == "w1") \
+        == [("w1", 0), ("w1", 0), ("w1", 1)]
+    assert placement.value == _timed_truth(nodes, jobs, 3, _prices(nodes)) == 2
+    path = tmp_path / "p.fit"
+    path.write_text(path.read_text().replace('duration = 2h\n', 'duration = 2h\n  deadline = 2h\n')
+                    .replace('duration = 1h\n', 'duration = 1h\n  deadline = 1h\n'))
+    _, placement, verdict = _placed(Compilation(path))
+    assert placement.overfull == ["n0"] and [d.code for d in verdict.diagnostics] == ["E0509"]
+
+
 def _runs_under_slurm_per_step(placement: Placement, nodes: list[tuple[str, int, int]],
                                jobs: list[Job]) -> bool:
     groups = Counter((a.workload, a.node, a.start, a.end) for a in placement.assignments)
