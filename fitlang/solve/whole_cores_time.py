@@ -8,11 +8,12 @@ Slurm gives it: a relaxation). A replica running then, whose job frees CPUs ther
 leaves, moves with its start and end kept: to a node where its job (the same workload, start
 and end) leaves a thread free (no CPU more at any step), else to a node in use at every step
 of its run with room at each, else to a node in use at some step, else to a node no run uses
-(cheapest class first). Where no node has room at the replica's own times (one node, full
-then), the replica, or its job's replicas on the node together, start at another step of
-their window (a job run once and unbroken; its duration kept) on the node itself or another,
-where that frees CPUs at the overfull step, fits each node at every step of the new run and
-adds the least to the objective over the horizon. Target classes are those `whole_cores`
+(cheapest class first). Where no node has room at the replica's own times, it swaps with one
+replica, or a job's replicas, of a node in use (both at their times), else the replica, or
+its job's replicas on the node together, start at another step of their window (a job run
+once and unbroken; its duration kept) on the node itself or another: each where that frees
+CPUs at the overfull step, makes no step of a node overfull (fuller, for the source) and adds
+the least to the objective over the horizon. Target classes are those `whole_cores`
 allows (every rule counts them as the source's); the node-level rules are checked as
 `whole_cores` checks them, over the whole horizon (stricter than per step). The moved answer
 is checked by `verify` once; where it breaks a rule, or a node stays overfull, the answer is
@@ -266,7 +267,6 @@ class _Runs:
                     and self.nodes.may_join(demand, source, node):
                 group = [other for other in self.on[node] if self.job(other) == job]
                 yield from [group[:1], group] if len(group) > 1 else [group]
-
 
     def retime_one_off(self, source: str, step: int, objective: str) -> bool:
         """Where no node takes a replica running at `step` on `source` at its times: the
