@@ -278,6 +278,25 @@ def test_a_toleration_repair_inserts_the_line_where_the_workload_states_no_toler
         assert not solve(problem_from(tmp_path, fixed)).unplaced
 
 
+@pytest.mark.parametrize("indent", ["    ", "\t"])
+def test_an_inserted_toleration_takes_the_blocks_own_indentation(tmp_path, indent):
+    """The inserted `tolerate` line is indented as the block's entries are (a 4-space file
+    got a 2-space line, `fitc fmt`'s), with spaces or a tab."""
+    (tmp_path / "nodes.json").write_text(json.dumps({"kind": "List", "items": [
+        {"kind": "Node", "metadata": {"name": "n0", "labels": {}},
+         "spec": {"taints": [{"key": "team", "value": "a", "effect": "NoSchedule"}]},
+         "status": {"allocatable": {"cpu": "4", "memory": "8Gi"}}}]}))
+    two_spaces = ('inventory tainted {\n  format = kubectl\n  file = "nodes.json"\n}\n'
+                  + workload("w", 1, 4, "1Gi"))
+    text = two_spaces.replace("\n  ", "\n" + indent)
+    explanation = explain(problem_from(tmp_path, text))
+    repair = next(r for r in explanation.repairs if r.tolerate is not None)
+    assert repair.fix is not None
+    fixed = text[:repair.fix.span.start] + repair.fix.text + text[repair.fix.span.end:]
+    assert fixed == text.removesuffix("}\n") + f'{indent}tolerate = ["team=a"]\n}}\n'
+    assert not solve(problem_from(tmp_path, fixed)).unplaced
+
+
 def test_nodes_to_add_are_exact(tmp_path):
     # one 5 CPU replica per 8 CPU node: 6 replicas need 6 nodes, 5 more than the pool has
     text = pool("p", 1, 8, "16Gi") + workload("w", 6, 5, "1Gi")

@@ -14,7 +14,7 @@ from fractions import Fraction
 from fitlang.cli import main
 from fitlang.driver import Compilation, Outcome
 from fitlang.plan import EXIT_CHANGES, EXIT_ERRORS, target_placement
-from fitlang.solve import whole_cores
+from fitlang.solve import whole_cores, whole_cores_time
 from fitlang.solve.linear import Status
 from fitlang.solve.placement import solve
 from fitlang.solve.placement_result import Placement
@@ -257,3 +257,137 @@ def test_a_plan_whose_end_state_no_move_repairs_is_e0509_not_a_plan(tmp_path, ca
     reached = target_placement(Compilation(tmp_path / "p.fit", current=now), 20.0)
     assert reached.placement.overfull == ["n1"]
     assert [d.code for d in reached.diagnostics if d.is_error] == ["E0509"]
+
+
+# ---- in time, the same check: every replica's node and start enumerated, Slurm's rule per step
+
+Job = tuple[str, int, int, int]  # (name, replicas, cpu in millicores, duration in steps)
+
+
+def _timed_truth(nodes: list[tuple[str, int, int]], jobs: list[Job], steps: int,
+                 prices: dict[str, Fraction]) -> Fraction | None:
+    """The least cost over every timed placement Slurm runs: a job's replicas on a node from
+    one start are one Slurm job (whole CPUs per task, whole cores per job), counted at each
+    step it runs (None: no placement runs)."""
+    spots = [(node, start) for node in range(len(nodes)) for start in range(steps)]
+    choices = [[Counter(combo) for combo in itertools.combinations_with_replacement(
+        [(node, start) for node, start in spots if start + duration <= steps], replicas)]
+        for _, replicas, _, duration in jobs]
+    best = None
+    for choice in itertools.product(*choices):
+        used: Counter[tuple[int, int]] = Counter()  # (node, step) -> CPUs
+        for (_, _, milli, duration), counts in zip(jobs, choice, strict=True):
+            for (node, start), count in counts.items():
+                for step in range(start, start + duration):
+                    used[(node, step)] += _slurm_cpus(count, milli, nodes[node][2])
+        if all(cpus <= nodes[node][1] for (node, _), cpus in used.items()):
+            cost = sum((prices[nodes[node][0]] for node, _ in used), Fraction(0))
+            best = cost if best is None else min(best, cost)
+    return best
+
+
+def _prices(nodes: list[tuple[str, int, int]]) -> dict[str, Fraction]:
+    return {name: Fraction(i + 2, 2) for i, (name, _, _) in enumerate(nodes)}
+
+
+def _timed_policy(directory, nodes: list[tuple[str, int, int]], jobs: list[Job]) -> Compilation:
+    """An inventory per Slurm node at `_prices`, a job per `jobs`, a horizon of 3 hours."""
+    for name, cpus, threads in nodes:
+        (directory / f"{name}.txt").write_text(
+            f"NodeName={name} CPUTot={cpus} ThreadsPerCore={threads} RealMemory=16000 State=IDLE\n")
+    prices = _prices(nodes)
+    text = "".join(f'inventory {name} {{\n  format = slurm\n  file = "{name}.txt"\n  '
+                   f'price = {float(prices[name])} USD/h\n}}\n' for name, _, _ in nodes)
+    text += "".join(f'workload {name} {{\n  replicas = {replicas}\n  cpu = {milli}m\n  memory = 1Gi\n'
+                    f'  command = ["run"]\n  kind = job\n  duration = {duration}h\n}}\n'
+                    for name, replicas, milli, duration in jobs)
+    text += 'policy {\n  horizon = 3h\n  step = 1h\n  start = "2027-12-01T12:00Z"\n}\n'
+    (directory / "p.fit").write_text(text)
+    return Compilation(directory / "p.fit")
+
+
+def test_a_timed_job_split_over_two_nodes_swaps_with_a_job_that_fits_whole_beside_the_other(tmp_path):
+    # n0 (4 CPUs) holds a 3-CPU replica of w0 and one of w1's (4 + 2 CPUs as Slurm gives
+    # them), n1 (6) the other of w0 and two of w1 (4 + 2): no node has room, and every run
+    # covers step 1. w0's replica goes to n1 and w1's two come back to n0 (6 and 4 CPUs:
+    # both full); it was E0509
+    nodes, jobs = [("n0", 4, 2), ("n1", 6, 2)], [("w0", 2, 3000, 2), ("w1", 3, 500, 2)]
+    problem, placement, verdict = _placed(_timed_policy(tmp_path, nodes, jobs))
+    assert verdict.outcome is Outcome.PLACED and broken_rules(problem, placement) == []
+    assert Counter((a.workload, a.node) for a in placement.assignments) == {("w0", "n1"): 2, ("w1", "n0"): 3}
+    assert placement.value == _timed_truth(nodes, jobs, 3, _prices(nodes)) == 5
+
+
+def test_a_timed_replica_moves_to_another_start_only_within_its_window(tmp_path):
+    # one node of 6 CPUs: w0's 3 replicas (2 h) and w1's 3 (1 h) fit it counted per replica
+    # (6 of 6), not as Slurm gives them (4 + 4): one of w1's moves an hour later, while w0
+    # still runs (2 + 2 CPUs of w1's, 4 of w0's at each hour). With `deadline = 1h` on w1 it
+    # must start at 0, as w0 must by `deadline = 2h`: E0509
+    nodes, jobs = [("n0", 6, 2)], [("w0", 3, 1000, 2), ("w1", 3, 1000, 1)]
+    problem, placement, verdict = _placed(_timed_policy(tmp_path, nodes, jobs))
+    assert verdict.outcome is Outcome.PLACED and broken_rules(problem, placement) == []
+    assert sorted((a.workload, a.start) for a in placement.assignments if a.workload == "w1") \
+        == [("w1", 0), ("w1", 0), ("w1", 1)]
+    assert placement.value == _timed_truth(nodes, jobs, 3, _prices(nodes)) == 2
+    path = tmp_path / "p.fit"
+    path.write_text(path.read_text().replace('duration = 2h\n', 'duration = 2h\n  deadline = 2h\n')
+                    .replace('duration = 1h\n', 'duration = 1h\n  deadline = 1h\n'))
+    _, placement, verdict = _placed(Compilation(path))
+    assert placement.overfull == ["n0"] and [d.code for d in verdict.diagnostics] == ["E0509"]
+
+
+def _runs_under_slurm_per_step(placement: Placement, nodes: list[tuple[str, int, int]],
+                               jobs: list[Job]) -> bool:
+    groups = Counter((a.workload, a.node, a.start, a.end) for a in placement.assignments)
+    cpu = {name: milli for name, _, milli, _ in jobs}
+    size = {name: (cpus, threads) for name, cpus, threads in nodes}
+    used: Counter[tuple[str, int]] = Counter()
+    for (name, node, start, end), count in groups.items():
+        for step in range(start, end):
+            used[(node, step)] += _slurm_cpus(count, cpu[name], size[node][1])
+    return all(cpus <= size[node][0] for (node, _), cpus in used.items())
+
+
+def test_in_time_an_answer_is_e0509_only_where_no_placement_runs_under_slurm(tmp_path, monkeypatch):
+    # random tiny timed fleets of Slurm nodes of 2 threads per core: where some placement runs
+    # (enumerated here), fitc places it (a replica moved to another start where no node has
+    # room at its own: it was E0509, h41h's seed 126); E0509 only where none does
+    rng = random.Random(42)
+    retimed = []
+    retime = whole_cores_time._Runs.retime_one_off
+
+    def watched(runs, source, step, objective):
+        moved = retime(runs, source, step, objective)
+        retimed.append(moved)
+        return moved
+
+    monkeypatch.setattr(whole_cores_time._Runs, "retime_one_off", watched)
+    placed = 0
+    for trial in range(TIMED_TRIALS):
+        nodes = [(f"n{i}", rng.choice((4, 6, 8)), 2) for i in range(rng.choice((1, 1, 2)))]
+        jobs: list[Job] = []
+        while sum(j[1] for j in jobs) < 5 and len(jobs) < rng.choice((2, 3, 3)):
+            jobs.append((f"w{len(jobs)}", rng.randint(1, min(3, 5 - sum(j[1] for j in jobs))),
+                         rng.choice((500, 1000, 1000, 3000)), rng.choice((1, 2))))
+        prices = _prices(nodes)
+        directory = tmp_path / f"t{trial}"
+        directory.mkdir()
+        problem, placement, verdict = _placed(_timed_policy(directory, nodes, jobs))
+        truth = _timed_truth(nodes, jobs, 3, prices)
+        case = (trial, nodes, jobs, [d.code for d in verdict.diagnostics])
+        if placement.bound is not None and truth is not None:
+            assert placement.bound <= truth, case
+        if truth is None:
+            assert verdict.outcome is not Outcome.PLACED, case
+            continue
+        placed += 1
+        assert verdict.outcome is Outcome.PLACED, case
+        assert broken_rules(problem, placement) == [] and _runs_under_slurm_per_step(placement, nodes, jobs)
+        assert placement.value is not None and placement.value >= truth, case
+        if placement.status is Status.OPTIMAL:
+            assert placement.value == truth, case
+    assert placed >= TIMED_TRIALS // 2
+    assert any(retimed)  # some answers were moved in time: the check reaches that stage
+
+
+TIMED_TRIALS = 40

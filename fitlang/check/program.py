@@ -307,6 +307,7 @@ class Workload(Frozen):
     latency: tuple[LatencyRule, ...] = ()
     origin: Origin | None = None
     spans: dict[str, Origin] = field(default_factory=dict)
+    indent: str | None = None  # before the block's entries, as written (`BlockValues.indent`)
     # moving work (`fitc plan`): the most replicas moved in one wave, as a count or a share
     # of its replicas (at most one is set; neither: no limit), and whether it may move at all
     max_disrupted: int | None = None

@@ -37,6 +37,9 @@ class BlockValues:
     statements: list[Any] = field(default_factory=list)
     # named nested blocks (`option H100 { ... }`): (home scope, name, values), in source order
     named: list[tuple[Any, n.Ident, BlockValues]] = field(default_factory=list)
+    # the whitespace before the entries as written (None: none stands on a line of its own):
+    # what a line a quick fix inserts in the block takes
+    indent: str | None = None
 
 
 class CheckerBase:
@@ -60,7 +63,7 @@ class BlockValuesStage(CheckerBase):
 
     def block_values(self, scope: ModuleScope, block: n.Block, schema: s.BlockSchema,
                      check_required: bool = True) -> BlockValues:
-        values = BlockValues(Origin(scope.path, block.span), block)
+        values = BlockValues(Origin(scope.path, block.span), block, indent=_indent(scope.module.text, block))
         evaluator = Evaluator(scope)
         for entry in block.entries:
             if isinstance(entry, n.Attribute):
@@ -386,3 +389,12 @@ def _whole_in_range(number: int, attr: s.Attr) -> bool:
     low, most = attr.minimum, attr.most
     return (low is None or number * low.denominator >= low.numerator) and \
         (not attr.positive or number > 0) and abs(number) * most.denominator <= most.numerator
+
+
+def _indent(text: str, block: n.Block) -> str | None:
+    """The whitespace before the block's first entry that begins a line (None: none does)."""
+    for entry in block.entries:
+        if entry.span.line != block.span.line:
+            prefix = text[text.rfind("\n", 0, entry.span.start) + 1:entry.span.start]
+            return None if prefix.strip() else prefix
+    return None

@@ -75,7 +75,7 @@ class WorkloadBuilder(EntityBuilders):
 
     def _with_profiles(self, scope: ModuleScope, v: BlockValues, chain: list[str]) -> BlockValues:
         """The block's values with every `use`d profile folded in; the block's own win."""
-        merged = BlockValues(v.origin, v.node)
+        merged = BlockValues(v.origin, v.node, indent=v.indent)
         for home, statement in v.statements:
             if isinstance(statement, n.Use):
                 profile = self._profile(home, statement, chain)
@@ -168,7 +168,7 @@ class WorkloadBuilder(EntityBuilders):
             gpu_requirements=gpu_requirements, latency=latency, throughput=throughput,
             options=options, requirements=tuple(rules.requirements),
             preferences=tuple(rules.preferences), affinities=tuple(rules.affinities),
-            spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans,
+            spreads=tuple(rules.spreads), origin=v.origin, spans=v.spans, indent=v.indent,
             movable=bool(_given(b.movable, True)), **self._max_disrupted(v),
             duration_seconds=b.duration, earliest=b.earliest, deadline=b.deadline,
             every=b.every, within_seconds=b.within, due=b.due,

@@ -634,7 +634,8 @@ def _demand(workload: Workload, facets: ClassFacets, owned: int,
         preferences=preferences, failing=failing,
         affinities=list(workload.affinities),
         spreads=list(workload.spreads), latency=list(workload.latency), origin=workload.origin,
-        spans=dict(workload.spans), tolerate=tuple(workload.tolerate), **grouped)
+        spans=dict(workload.spans), tolerate=tuple(workload.tolerate), indent=workload.indent,
+        **grouped)
 
 
 def _score_preferences(workload: Workload, facets: ClassFacets, eligible: np.ndarray

@@ -307,6 +307,7 @@ class Demand(Frozen):
     spans: dict[str, Origin] = field(default_factory=dict)
     # the workload's `tolerate`, as written: what a repair tolerating one more keeps
     tolerate: tuple[str, ...] = ()
+    indent: str | None = None  # before its block's entries, as written: a line a fix inserts
     # one accelerator option of a workload (`group`): its replicas deliver `throughput` each,
     # and `replicas` is how many deliver the workload's throughput with this option alone
     group: str | None = None

@@ -95,23 +95,25 @@ def _tolerate_fix(demand: Demand, origin: Origin | None, title: str, listed: str
         return None
     where = demand.spans.get("tolerate")
     if where is None:
-        return _inserted_line(block, list(demand.spans.values()), title, f"tolerate = {listed}")
+        return _inserted_line(block, list(demand.spans.values()), title, f"tolerate = {listed}",
+                              demand.indent)
     inside = block.span.start <= where.span.start and where.span.end <= block.span.end
     return Fix(title, where.span, listed) if where.path == block.path and inside else None
 
 
-def _inserted_line(block: Origin, stated: list[Origin], title: str, line: str) -> Fix | None:
-    """`line` inserted before the line of the block's closing brace, one indent in from the
-    block (as `fitc fmt` writes it). The spans say where the brace is, not what precedes it
-    on its line, so there is no fix where the block is one line or a stated value ends on the
-    brace's line (`cpu = 1 }`)."""
+def _inserted_line(block: Origin, stated: list[Origin], title: str, line: str,
+                   indent: str | None) -> Fix | None:
+    """`line` inserted before the line of the block's closing brace, indented as the block's
+    entries are (`indent`), else one indent in from the block (as `fitc fmt` writes it). The
+    spans say where the brace is, not what precedes it on its line, so there is no fix where
+    the block is one line or a stated value ends on the brace's line (`cpu = 1 }`)."""
     span = block.span
     inside = [s for s in stated if s.path == block.path and span.start <= s.span.start < span.end]
     if span.line == span.end_line or any(s.span.end_line >= span.end_line for s in inside):
         return None
     line_start = span.end - span.end_column + 1  # `}` is the block's last character
     at = Span(span.end_line, 1, span.end_line, 1, line_start, line_start)
-    return Fix(title, at, " " * (span.column - 1) + INDENT + line + "\n")
+    return Fix(title, at, (" " * (span.column - 1) + INDENT if indent is None else indent) + line + "\n")
 
 
 RULE = Rule("dedicated", reads=reads, excludes=excludes, why=why,
