@@ -7,8 +7,9 @@ current state names (`PlanStages.handles`: job id -> its tasks per node):
 
 - `scontrol requeuehold JOB` stops a running job and holds it; `scontrol update JobId=JOB
   ReqNodeList=L NumNodes=N [NumTasks=T]` sets where it runs next, which Slurm takes of a held
-  (pending) job only, with N the nodes of L (more and Slurm adds nodes of its choice, fewer
-  it refuses); `scontrol release JOB` lets it start; `scancel JOB` ends it.
+  (pending) job only: every node of L (N below their number is raised to it; above it, Slurm
+  adds nodes of its choice); `scontrol release JOB` lets it start; `scancel JOB` ends it.
+  (tests/test_plan_fidelity.py checks these rules on a real Slurm.)
 - `scontrol update NodeName=N State=DRAIN` / `State=RESUME`: nothing new starts on a drained
   node; `wait_running JOB` (the script's own loop on squeue) waits for a job to run or to
   leave the queue, forever for one held or bound to a drained node.
@@ -43,7 +44,7 @@ def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, st
     found: list[str] = []
     for stage in planned.stages:
         for move in stage.moves:
-            if move.handle is not None:
+            if move.handle is not None and move.handle.namespace is None:  # a job, not a pod
                 tasks = wanted.setdefault(str(move.handle), Tasks())
                 tasks[move.source] -= 1
                 tasks[move.target] += 1 if move.target else 0
@@ -62,7 +63,8 @@ def _start(planned: PlanStages) -> dict[str, Tasks]:
     jobs: dict[str, Tasks] = {}
     for (_, node), names in planned.handles.items():
         for name in names:
-            jobs.setdefault(str(name), Tasks())[node] += 1
+            if name.namespace is None:  # a job, not a pod (a kubectl state names pods)
+                jobs.setdefault(str(name), Tasks())[node] += 1
     return jobs
 
 
@@ -151,10 +153,9 @@ class _Queue:
         except ValueError as error:
             return [f"`scontrol update JobId={job}`: {error}"]
         problems = []
-        if count != len(set(nodes)):
-            slurm = "adds nodes of its choice" if count > len(set(nodes)) else "refuses it"
+        if count > len(set(nodes)):
             problems.append(f"job {job}: NumNodes={count} for the {len(set(nodes))} node(s) of "
-                            f"ReqNodeList (Slurm {slurm})")
+                            "ReqNodeList (Slurm adds nodes of its choice)")
         known.nodes, known.total = sorted(set(nodes)), total
         return problems
 
