@@ -44,7 +44,7 @@ WORKLOAD = "fitlang.dev/workload"
 ELSEWHERE = ""  # where a Deployment with no hostname runs: a bought class's nodes
 POD = "a node the policy lacks, pod "  # where a named pod there runs: POD + "namespace/name"
 VALUED = ("-k", "-f", "--raw", "-n", "--namespace", "--timeout")  # kubectl options with a value
-Cluster = Counter  # (workload, node, ELSEWHERE or POD + pod) -> pods running
+Cluster = Counter  # (workload, where: a node, ELSEWHERE or POD + the pod) -> pods running
 
 
 def check_plan(context: CompileContext, planned: PlanStages, files: dict[str, str],
@@ -139,6 +139,7 @@ class _Replay:
         self.deployments: dict[str, _Deployment] = {}
         self.cordoned: set[str] = set()
         self.gone: set[tuple[str, str]] = set()  # start's pods evicted, no Deployment to remake
+        self.named_pods = {where[1]: where for where in start if where[1].startswith(POD)}
         self.floor: Counter = Counter()  # per workload, the fewer pods of the wave's two ends
         self.stop_first = False
 
@@ -225,7 +226,7 @@ class _Replay:
             return [f"{folder}/run.sh posts to `{url}`, not a pod's eviction"]
         namespace, name = unquote(parts[3]), unquote(parts[5])
         problems = self._eviction_body(folder, body, namespace, name)
-        pod = next((where for where in self.start if where[1] == POD + _pod(namespace, name)), None)
+        pod = self.named_pods.get(POD + _pod(namespace, name))
         if pod is None or pod in self.gone:
             return problems + [f"{folder}/run.sh evicts pod {_pod(namespace, name)}, which does not "
                                "run (the API server answers 404 and the wave stops)"]
@@ -258,8 +259,9 @@ class _Replay:
         for deployment in self.deployments.values():
             if deployment.where[1] == node:
                 evicted[deployment.where[0]] += deployment.running
+        named = {deployment.where for deployment in self.deployments.values()}
         for where, count in self.pods().items():
-            if where[1] == node and not any(d.where == where for d in self.deployments.values()):
+            if where[1] == node and where not in named:
                 evicted[where[0]] += count
         if not +evicted:
             return problems
@@ -278,22 +280,28 @@ class _Replay:
         """Evictions refused: `leaving` (pods per workload) would take a workload below the
         fewer of its pods at the wave's ends by more than its budget."""
         found = []
+        running = self._running()
         for workload, count in leaving.items():
-            problem = self._short(workload, self._running(workload) - count)
+            problem = self._short(workload, running[workload] - count)
             if problem:
                 found.append(f"{what} is refused: {workload} would run {problem}")
         return found
 
     def _below_budget(self, when: str) -> list[str]:
         found = []
+        running = self._running()
         for workload in self.floor:
-            problem = self._short(workload, self._running(workload))
+            problem = self._short(workload, running[workload])
             if problem:
                 found.append(f"{when}, {workload} runs {problem}")
         return found
 
-    def _running(self, workload: str) -> int:
-        return sum(count for (w, _), count in self.pods().items() if w == workload)
+    def _running(self) -> Counter:
+        """Per workload, the pods running."""
+        running: Counter = Counter()
+        for (workload, _), count in self.pods().items():
+            running[workload] += count
+        return running
 
     def _short(self, workload: str, running: int) -> str | None:
         """How `running` pods fall below the fewer of the wave's ends less the budget (with
