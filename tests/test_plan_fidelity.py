@@ -215,6 +215,15 @@ def test_a_job_never_released_is_found(plans):
     assert any("wave-02: job 13 is held at the wave's end" in f for f in found), found
 
 
+def test_a_wave_script_missing_leaves_its_jobs_where_they_ran(plans):
+    files = written(plans, "consolidate-jobs", "slurm")
+    target = re.search(r"JobId=13 ReqNodeList=(std-\d)", files["wave-02/run.sh"])
+    assert target
+    found = findings(plans, "consolidate-jobs", "slurm",
+                     {p: t for p, t in files.items() if p != "wave-02/run.sh"})
+    assert found == [f"slurm: wave-02: job 13 runs 1 task(s) on std-2; the plan runs 1 on {target.group(1)}"]
+
+
 def test_a_job_the_plan_stops_and_the_script_does_not_cancel_is_found(plans):
     files = written(plans, "cancelled", "slurm")
     cancel = line_of(files["wave-00/run.sh"], "scancel")
